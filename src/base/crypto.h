@@ -1,0 +1,50 @@
+/*
+ * crypto.h — thin wrappers over libsodium for hashing, MACs, secrets on disk.
+ *
+ * Owns: the few primitives the lower layers need (SHA-256 for the ledger's
+ * hash chain and request fingerprints, constant-time comparison, hex) and
+ * the handling of secret files: created once with mode 0600, read back,
+ * never logged. Password hashing and signatures live in the modules that use
+ * them; this header stays small.
+ */
+#ifndef QB_BASE_CRYPTO_H
+#define QB_BASE_CRYPTO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/assert.h"
+#include "base/error.h"
+
+#define CRYPTO_SHA256_SIZE 32
+
+/* Must be called once before threads start; false if libsodium fails. */
+QB_MUST_USE bool crypto_init(void);
+
+void crypto_sha256(const void *data, size_t size, uint8_t out[CRYPTO_SHA256_SIZE]);
+
+/* Incremental SHA-256 (opaque storage large enough for libsodium's state). */
+struct crypto_sha256_state {
+    _Alignas(64) unsigned char opaque[128];
+};
+void crypto_sha256_begin(struct crypto_sha256_state *state);
+void crypto_sha256_update(struct crypto_sha256_state *state, const void *data, size_t size);
+void crypto_sha256_end(struct crypto_sha256_state *state, uint8_t out[CRYPTO_SHA256_SIZE]);
+
+/* Constant-time equality of two equal-length byte strings. */
+bool crypto_equal(const void *a, const void *b, size_t size);
+
+/* Lower-case hex of size bytes into out (2*size+1 bytes with NUL). */
+void crypto_hex(const void *data, size_t size, char *out);
+
+/* Reads the secret file at path into out (exactly size bytes) or, when it
+ * does not exist, creates it with mode 0600 holding size fresh random bytes.
+ * Refuses (QB_E_FORBIDDEN) a file that is readable by group or others, and
+ * QB_E_INTERNAL on I/O errors or a file of the wrong size. */
+QB_MUST_USE enum qb_error crypto_secret_load(const char *path, uint8_t *out, size_t size);
+
+/* Wipes a secret from memory (not optimised away). */
+void crypto_wipe(void *data, size_t size);
+
+#endif

@@ -1,0 +1,60 @@
+/*
+ * error.h — the one project-wide error table.
+ *
+ * Owns: enum qb_error and, for each code, its HTTP status, its stable API
+ * code (the "code" field of every error body) and a default message. The HTTP
+ * layer maps errors to responses through this table and nowhere else.
+ *
+ * Operating errors are values: functions that can fail return enum qb_error
+ * (QB_OK is 0) and are marked QB_MUST_USE.
+ *
+ * To add an error: 1) add one X line below (name, HTTP status, API code,
+ * message); 2) document it in docs/api.md; 3) the error catalogue test
+ * (tests/unit/test_error.c) checks that codes are unique and well formed.
+ */
+#ifndef QB_BASE_ERROR_H
+#define QB_BASE_ERROR_H
+
+#define QB_ERROR_TABLE(X)                                                                   \
+    X(QB_OK, 200, "OK", "ok")                                                               \
+    X(QB_E_PARAM, 400, "PARAM_ERROR", "a parameter is missing or invalid")                  \
+    X(QB_E_BAD_JSON, 400, "INVALID_JSON", "the body is not valid JSON")                     \
+    X(QB_E_BAD_AMOUNT, 400, "INVALID_AMOUNT", "the amount is not a valid amount")           \
+    X(QB_E_BAD_CURRENCY, 400, "INVALID_CURRENCY", "the currency is not supported")          \
+    X(QB_E_UNAUTHORIZED, 401, "UNAUTHORIZED", "authentication is required")                 \
+    X(QB_E_INSUFFICIENT_BALANCE, 402, "INSUFFICIENT_BALANCE", "the balance is too low")     \
+    X(QB_E_FORBIDDEN, 403, "FORBIDDEN", "this is not allowed")                              \
+    X(QB_E_LIMIT_EXCEEDED, 403, "LIMIT_EXCEEDED", "a limit refused this payment")           \
+    X(QB_E_ACCOUNT_FROZEN, 403, "ACCOUNT_FROZEN", "the account is frozen")                  \
+    X(QB_E_RISK_REJECTED, 403, "RISK_REJECTED", "refused by risk control")                  \
+    X(QB_E_NOT_FOUND, 404, "NOT_FOUND", "no such object")                                   \
+    X(QB_E_METHOD, 405, "METHOD_NOT_ALLOWED", "this method is not allowed on this path")    \
+    X(QB_E_CONFLICT, 409, "CONFLICT", "the object is not in a state that allows this")      \
+    X(QB_E_HOLD_RESOLVED, 409, "HOLD_RESOLVED", "the hold was already resolved")            \
+    X(QB_E_TOO_LARGE, 413, "PAYLOAD_TOO_LARGE", "the request is too large")                 \
+    X(QB_E_MEDIA_TYPE, 415, "UNSUPPORTED_MEDIA_TYPE", "the body must be application/json")  \
+    X(QB_E_IDEMPOTENCY_MISMATCH, 422, "IDEMPOTENCY_MISMATCH",                               \
+      "this idempotency key was used with a different request")                             \
+    X(QB_E_PASSWORD_LOCKED, 423, "PASSWORD_LOCKED", "too many wrong tries; locked")         \
+    X(QB_E_RATE_LIMITED, 429, "RATE_LIMITED", "too many requests; slow down")               \
+    X(QB_E_OVERFLOW, 400, "AMOUNT_OVERFLOW", "the amount is out of range")                  \
+    X(QB_E_INTERNAL, 500, "SYSTEM_ERROR", "internal error")                                 \
+    X(QB_E_BUSY, 503, "SYSTEM_BUSY", "the server is busy; retry later")                     \
+    X(QB_E_STORAGE, 503, "STORAGE_UNAVAILABLE", "storage failed; nothing was applied")      \
+    X(QB_E_SHUTTING_DOWN, 503, "SHUTTING_DOWN", "the server is shutting down")
+
+enum qb_error {
+#define QB_ERROR_ENUM(name, status, code, message) name,
+    QB_ERROR_TABLE(QB_ERROR_ENUM)
+#undef QB_ERROR_ENUM
+        QB_ERROR_COUNT
+};
+
+/* The entry of the table for one error; every accessor accepts any value and
+ * answers the QB_E_INTERNAL entry for values outside the enum. */
+int error_http_status(enum qb_error err);
+const char *error_api_code(enum qb_error err); /* "INSUFFICIENT_BALANCE" */
+const char *error_message(enum qb_error err);  /* default human text */
+const char *error_name(enum qb_error err);     /* "QB_E_INSUFFICIENT_BALANCE" */
+
+#endif

@@ -1,0 +1,323 @@
+/*
+ * ledger.h — accounts, journal entries, holds, idempotency, the executor.
+ *
+ * Owns: every balance in Qianbao. This is the only code that changes one.
+ * Domain modules (transfers, orders, red packets ...) describe a movement of
+ * money as a command; the ledger runs it on its single writer thread inside
+ * one database transaction, and answers only after that transaction is
+ * durably committed.
+ *
+ * The model (docs/decisions/0002-ledger-design.md has the reasons):
+ *
+ *   account   owner text, one currency, a kind, flags (debit/credit frozen)
+ *             and a floor: the lowest balance - held it may reach (0 for a
+ *             user balance; -limit for a credit line; LEDGER_FLOOR_NONE for
+ *             system accounts such as bank clearing).
+ *   entry     one journal row: id (dense, increasing), kind, a domain code and
+ *             reference, and 2..LEDGER_POSTINGS_MAX postings whose amounts
+ *             sum to zero per currency. Append-only. Each entry stores
+ *             SHA-256(previous entry's hash || canonical encoding), so any
+ *             change to history breaks the chain.
+ *   posting   (account, currency, amount, held delta, balance after, the
+ *             previous entry of that account). The last field chains every
+ *             account's history, so a page of history is a walk back along
+ *             the chain, no secondary index needed.
+ *   hold      a two-phase movement from a debit to a credit account: reserve
+ *             (LEDGER_ENTRY_HOLD: the debit account's held amount grows, its
+ *             available balance shrinks at once), then exactly one of capture
+ *             (in full or in part, the rest released), void, or expiry at its
+ *             deadline. Each step is an entry in the chain.
+ *
+ * Balances live in memory, owned by the writer thread, and are rebuilt at
+ * start from a checkpoint (the balance columns of the accounts table, flushed
+ * a few at a time inside ordinary batches) plus the journal after it. Readers
+ * on other threads see committed balances through per-account sequence locks,
+ * never the writer's uncommitted working state.
+ *
+ * The executor: submitters (HTTP threads, workers) hand a struct ledger_cmd
+ * to a bounded queue; the writer drains up to batch_max commands, runs each
+ * in turn (a failing command is rolled back alone, in memory and in the
+ * database), commits the batch once (group commit: one fsync for many
+ * payments) and then calls every command's done callback. A full queue
+ * answers QB_E_BUSY at once.
+ *
+ * Must never: acknowledge before the commit is durable; let a user balance
+ * go below its floor; change a journal row; let a hold resolve twice.
+ * Invariants are asserted where money moves, in every build.
+ */
+#ifndef QB_LEDGER_LEDGER_H
+#define QB_LEDGER_LEDGER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/buf.h"
+#include "base/clock.h"
+#include "base/crypto.h"
+#include "base/error.h"
+#include "base/money.h"
+#include "store/store.h"
+
+struct ledger;
+struct ledger_txn;
+
+#define LEDGER_POSTINGS_MAX 8
+#define LEDGER_REF_SIZE_MAX 64   /* bytes of an entry's domain reference, incl. NUL */
+#define LEDGER_OWNER_SIZE_MAX 96 /* bytes of an account's owner text, incl. NUL */
+#define LEDGER_FLOOR_NONE INT64_MIN
+#define LEDGER_IDEM_KEY_SIZE_MAX 256
+#define LEDGER_RESPONSE_SIZE_MAX (64 * 1024)
+
+enum ledger_account_kind {
+    LEDGER_ACCOUNT_USER = 1,     /* a wallet holder's stored balance */
+    LEDGER_ACCOUNT_MERCHANT = 2, /* a merchant's settlement balance */
+    LEDGER_ACCOUNT_SYSTEM = 3,   /* bank clearing, fee income, escrow, ... */
+    LEDGER_ACCOUNT_CREDIT = 4,   /* a credit line: may go below zero to its floor */
+};
+
+enum ledger_account_flags {
+    LEDGER_ACCOUNT_DEBIT_FROZEN = 1 << 0,  /* no money may leave */
+    LEDGER_ACCOUNT_CREDIT_FROZEN = 1 << 1, /* no money may arrive */
+    LEDGER_ACCOUNT_CLOSED = 1 << 2,        /* neither */
+};
+
+enum ledger_entry_kind {
+    LEDGER_ENTRY_TRANSFER = 1, /* an ordinary posted movement */
+    LEDGER_ENTRY_HOLD = 2,     /* reserve: the debit account's held grows */
+    LEDGER_ENTRY_CAPTURE = 3,  /* a hold captured (ref_entry_id is the hold) */
+    LEDGER_ENTRY_VOID = 4,     /* a hold released by request */
+    LEDGER_ENTRY_EXPIRE = 5,   /* a hold released at its deadline */
+};
+
+struct ledger_account_spec {
+    const char *owner; /* "user:u_...", "system:bank_clearing"; unique with currency+kind */
+    const struct currency *currency;
+    enum ledger_account_kind kind;
+    uint32_t flags;       /* enum ledger_account_flags */
+    int64_t floor_minor;  /* lowest allowed balance - held; LEDGER_FLOOR_NONE for none */
+};
+
+/* A committed account as readers see it. */
+struct ledger_account_view {
+    int64_t id;
+    const struct currency *currency;
+    enum ledger_account_kind kind;
+    uint32_t flags;
+    int64_t floor_minor;
+    int64_t balance_minor;   /* posted balance */
+    int64_t held_minor;      /* reserved by open holds on this account */
+    int64_t available_minor; /* balance - held */
+    int64_t last_entry_id;   /* newest entry touching it; 0 when none */
+};
+
+struct ledger_posting {
+    int64_t account_id;
+    uint16_t currency_numeric; /* ISO 4217 numeric of the account */
+    int64_t amount_minor;      /* + credit, - debit */
+    int64_t held_delta_minor;  /* change of the account's held amount */
+    int64_t balance_after_minor;
+    int64_t prev_entry_id;     /* previous entry of the same account; 0 for none */
+};
+
+struct ledger_entry {
+    int64_t id;
+    int64_t created_at_ms;
+    enum ledger_entry_kind kind;
+    uint16_t code;          /* the domain's type of movement (transfer, top-up ...) */
+    int64_t ref_entry_id;   /* the hold, for CAPTURE/VOID/EXPIRE; else 0 */
+    int64_t expires_at_ms;  /* for HOLD; else 0 */
+    char ref[LEDGER_REF_SIZE_MAX]; /* the domain's id of the movement, may be "" */
+    uint8_t posting_count;
+    struct ledger_posting postings[LEDGER_POSTINGS_MAX];
+    uint8_t hash[CRYPTO_SHA256_SIZE];
+};
+
+/* What a domain command asks to post. Amounts: + credit, - debit. */
+struct ledger_leg {
+    int64_t account_id;
+    int64_t amount_minor;
+};
+
+/* --- the command ------------------------------------------------------- */
+
+struct ledger_cmd;
+/* Runs on the writer thread inside the batch transaction. Returns QB_OK to
+ * keep what it did, or an error to have all of it rolled back (in memory and
+ * in the database). May write cmd->response (kept with the idempotency
+ * record and returned byte for byte on a replay). Must not block, sleep or
+ * do network I/O. */
+typedef enum qb_error (*ledger_cmd_run_fn)(struct ledger_txn *txn, struct ledger_cmd *cmd);
+/* Called on the writer thread after the batch committed (or failed). Must be
+ * quick: set a flag, resume a connection, signal a waiter. */
+typedef void (*ledger_cmd_done_fn)(struct ledger_cmd *cmd);
+
+struct ledger_cmd {
+    /* Set by the submitter: */
+    ledger_cmd_run_fn run;
+    ledger_cmd_done_fn done; /* NULL when submitted through ledger_execute */
+    void *ctx;               /* the submitter's, untouched by the ledger */
+    /* Optional idempotency: when idem_key is non-NULL, (idem_principal,
+     * idem_key) names the request and request_hash fingerprints its body. */
+    const char *idem_principal;
+    const char *idem_key;
+    uint8_t request_hash[CRYPTO_SHA256_SIZE];
+
+    /* Set by the ledger before done: */
+    enum qb_error result;
+    bool replayed;           /* the answer came from the idempotency record */
+    struct buf response;     /* init by ledger_cmd_init, released by ledger_cmd_release */
+
+    /* Internal. */
+    struct ledger_cmd *next;
+    int64_t submitted_ns;
+    void *waiter;
+};
+
+void ledger_cmd_init(struct ledger_cmd *cmd, ledger_cmd_run_fn run, void *ctx);
+void ledger_cmd_release(struct ledger_cmd *cmd);
+
+/* --- lifetime ---------------------------------------------------------- */
+
+struct ledger_options {
+    struct qb_clock *clock;      /* NULL: the system clock */
+    size_t queue_max;            /* commands waiting; 0: 65536 */
+    size_t batch_max;            /* commands per transaction; 0: 8192 */
+    size_t flush_per_batch;      /* checkpointed accounts per batch; 0: 512 */
+    int64_t replay_lag_max;      /* entries behind before flushing harder; 0: 2,000,000 */
+};
+
+/* Loads the ledger from `writer` (a STORE_MODE_WRITE connection it takes
+ * over: nobody else may use it until ledger_close) and starts the writer
+ * thread. Fails with QB_E_STORAGE on I/O errors and QB_E_INTERNAL when the
+ * stored journal fails its hash chain (the daemon must not start then). */
+QB_MUST_USE enum qb_error ledger_open(struct store *writer, const struct ledger_options *options,
+                                      struct ledger **out);
+/* Stops taking commands (new submissions answer QB_E_SHUTTING_DOWN), runs
+ * every queued command, flushes every account checkpoint so the next start
+ * replays nothing, stops the thread and frees the ledger. The store stays
+ * open and goes back to the caller. */
+void ledger_close(struct ledger *ledger);
+
+/* --- the executor -------------------------------------------------------- */
+
+/* Queues cmd. QB_OK: cmd->done will be called exactly once, later, from the
+ * writer thread. QB_E_BUSY (queue full) or QB_E_SHUTTING_DOWN: it will not,
+ * and nothing was done. cmd must stay alive until done runs. */
+QB_MUST_USE enum qb_error ledger_submit(struct ledger *ledger, struct ledger_cmd *cmd);
+/* Submits cmd and waits for it: the answer is cmd->result (or the submit
+ * error). For tests, tools and background workers; HTTP threads use
+ * ledger_submit with a done callback so that no thread waits. */
+QB_MUST_USE enum qb_error ledger_execute(struct ledger *ledger, struct ledger_cmd *cmd);
+
+/* --- inside a command (writer thread only) ------------------------------ */
+
+int64_t ledger_txn_now_ms(struct ledger_txn *txn);
+/* The write connection, for the command's own domain tables: the writes are
+ * part of the batch transaction and rolled back with the command. */
+struct store *ledger_txn_store(struct ledger_txn *txn);
+
+/* Creates an account. QB_E_CONFLICT when (owner, currency, kind) exists,
+ * QB_E_PARAM for a bad spec. */
+QB_MUST_USE enum qb_error ledger_txn_account_create(struct ledger_txn *txn,
+                                                    const struct ledger_account_spec *spec,
+                                                    int64_t *account_id);
+QB_MUST_USE enum qb_error ledger_txn_account_set_flags(struct ledger_txn *txn, int64_t account_id,
+                                                       uint32_t flags);
+/* The working (uncommitted, this batch included) state of an account. */
+QB_MUST_USE enum qb_error ledger_txn_account_get(struct ledger_txn *txn, int64_t account_id,
+                                                 struct ledger_account_view *out);
+
+/* Posts one entry moving money between 2..LEDGER_POSTINGS_MAX accounts
+ * (each at most once, amounts non-zero, summing to zero per currency).
+ * code and ref are the domain's (ref may be NULL). Errors: QB_E_PARAM (bad
+ * legs), QB_E_NOT_FOUND (no such account), QB_E_ACCOUNT_FROZEN,
+ * QB_E_INSUFFICIENT_BALANCE (a debit would cross the floor), QB_E_OVERFLOW. */
+QB_MUST_USE enum qb_error ledger_txn_post(struct ledger_txn *txn, uint16_t code, const char *ref,
+                                          const struct ledger_leg *legs, size_t leg_count,
+                                          int64_t *entry_id);
+/* Reserves amount_minor (> 0) on debit_account for credit_account until
+ * expires_at_ms (0: never). *hold_id is the id of the HOLD entry. Same
+ * errors as ledger_txn_post. */
+QB_MUST_USE enum qb_error ledger_txn_hold(struct ledger_txn *txn, uint16_t code, const char *ref,
+                                          int64_t debit_account_id, int64_t credit_account_id,
+                                          int64_t amount_minor, int64_t expires_at_ms,
+                                          int64_t *hold_id);
+/* Captures amount_minor (1..held) of an open hold; the rest is released.
+ * QB_E_NOT_FOUND (no such hold), QB_E_HOLD_RESOLVED (captured, voided or
+ * expired already, or past its deadline), QB_E_PARAM (amount out of range),
+ * QB_E_ACCOUNT_FROZEN (credit side frozen). */
+QB_MUST_USE enum qb_error ledger_txn_capture(struct ledger_txn *txn, int64_t hold_id,
+                                             int64_t amount_minor, uint16_t code, const char *ref,
+                                             int64_t *entry_id);
+QB_MUST_USE enum qb_error ledger_txn_void(struct ledger_txn *txn, int64_t hold_id, uint16_t code,
+                                          const char *ref, int64_t *entry_id);
+
+/* --- reading (any thread) ------------------------------------------------ */
+
+/* The committed state of an account, without locks. QB_E_NOT_FOUND. */
+QB_MUST_USE enum qb_error ledger_account_view(struct ledger *ledger, int64_t account_id,
+                                              struct ledger_account_view *out);
+/* Finds an account by (owner, currency, kind) with a read connection. */
+QB_MUST_USE enum qb_error ledger_account_find(struct store *reader, const char *owner,
+                                              const struct currency *currency,
+                                              enum ledger_account_kind kind, int64_t *account_id);
+/* Reads one committed entry. QB_E_NOT_FOUND. */
+QB_MUST_USE enum qb_error ledger_entry_read(struct store *reader, int64_t entry_id,
+                                            struct ledger_entry *out);
+/* A page of an account's history, newest first: up to limit entries starting
+ * at entry `cursor` (0: the newest). *next_cursor is the entry to ask for
+ * next, 0 when the history is exhausted. A walk back along the account's
+ * chain: limit point reads, no scan. */
+QB_MUST_USE enum qb_error ledger_history(struct ledger *ledger, struct store *reader,
+                                         int64_t account_id, int64_t cursor, size_t limit,
+                                         struct ledger_entry *entries, size_t *count,
+                                         int64_t *next_cursor);
+
+/* The posting of `account_id` in entry, or NULL. */
+const struct ledger_posting *ledger_entry_posting(const struct ledger_entry *entry,
+                                                  int64_t account_id);
+
+/* --- operations ------------------------------------------------------------ */
+
+#define LEDGER_LATENCY_BUCKETS 16
+struct ledger_stats {
+    uint64_t commands_total;         /* completed, any result */
+    uint64_t commands_failed_total;  /* completed with an error */
+    uint64_t batches_total;
+    uint64_t entries_total;          /* committed since open */
+    uint64_t queue_depth;            /* now */
+    uint64_t commit_failures_total;
+    /* commit latency histogram: bucket i counts commits taking at most
+     * ledger_latency_bucket_us(i) microseconds (the last is +Inf). */
+    uint64_t commit_latency_us_buckets[LEDGER_LATENCY_BUCKETS];
+    uint64_t commit_latency_us_sum;
+    /* batch size histogram: bucket i counts batches of at most 2^i commands */
+    uint64_t batch_size_buckets[LEDGER_LATENCY_BUCKETS];
+    uint64_t batch_size_sum;
+    int64_t replay_lag_entries;      /* entries a restart would replay now */
+};
+void ledger_stats_get(struct ledger *ledger, struct ledger_stats *out);
+/* Upper bound of commit latency bucket i in microseconds; INT64_MAX for the last. */
+int64_t ledger_latency_bucket_us(int i);
+
+struct ledger_verify_report {
+    int64_t entries_checked;
+    int64_t accounts_checked;
+    int64_t holds_open;
+    char problem[256]; /* the first problem found, "" when none */
+};
+/* Checks a stored ledger from the start of the journal with a read
+ * connection: the hash chain, each entry summing to zero per currency, each
+ * posting's balance_after and prev_entry_id, no balance below its floor at
+ * any point, each hold resolved at most once and never over-captured, every
+ * account's checkpoint equal to its running state at that point, open holds
+ * equal to the holds table, and the sum of all balances per currency zero.
+ * QB_OK when all hold; QB_E_INTERNAL with report->problem naming the first
+ * failure; QB_E_STORAGE on read errors. progress (may be NULL) is called
+ * every 65536 entries. */
+QB_MUST_USE enum qb_error ledger_verify(struct store *reader, struct ledger_verify_report *report,
+                                        void (*progress)(int64_t done, int64_t total, void *arg),
+                                        void *progress_arg);
+
+#endif

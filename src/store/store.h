@@ -1,0 +1,163 @@
+/*
+ * store.h — the storage interface: one ops table, one file per backend.
+ *
+ * Owns: connections to the database and the statement API every module
+ * above uses to read and write rows. Modelled on curl's vtls: a
+ * struct store_ops of function pointers, one implementation per backend
+ * (store_sqlite.c today; store_postgres.c later), chosen by URL at open.
+ *
+ * SQL dialect: statements are written once, in the subset SQLite and
+ * PostgreSQL share, with positional parameters $1, $2, ... numbered in order
+ * of first appearance (SQLite reads "$1" as a named parameter and numbers
+ * parameters by first appearance, so the same text binds the same way on
+ * both). Table definitions differ per backend and live in each backend's
+ * migration list; queries do not.
+ *
+ * Transactions: a write connection runs one transaction at a time, with
+ * nested savepoints (store_savepoint / store_release / store_rollback_to) so
+ * the ledger executor can roll back one command of a batch alone. Commit is
+ * durable when it returns QB_OK: the backend refuses to open a database whose
+ * settings would make it otherwise (SQLite: WAL + synchronous=FULL).
+ *
+ * Threads: a connection belongs to one thread at a time. The daemon opens one
+ * write connection (owned by the ledger executor) and a pool of read
+ * connections (store_pool) for everyone else.
+ *
+ * Must never: log or return bound values (they may be secrets); keep a
+ * statement across a failed transaction without resetting it.
+ */
+#ifndef QB_STORE_STORE_H
+#define QB_STORE_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/assert.h"
+#include "base/error.h"
+
+struct store;
+struct store_stmt;
+
+enum store_mode {
+    STORE_MODE_WRITE,    /* creates and migrates the database; one per process */
+    STORE_MODE_READ,     /* read-only; sees only committed data */
+};
+
+/* What store_step answers besides errors. */
+enum store_step {
+    STORE_STEP_ROW = 1,  /* a row is ready for the column accessors */
+    STORE_STEP_DONE = 2, /* no (more) rows; the statement ran to completion */
+};
+
+/* Backend-specific failures are reported as:
+ *   QB_E_CONFLICT  a UNIQUE or PRIMARY KEY constraint refused the write
+ *   QB_E_BUSY      the database is locked by another process
+ *   QB_E_STORAGE   I/O error, full disk, corruption, lost connection
+ * and the backend's own text is kept for store_last_error (never shown to
+ * clients, never containing bound values). */
+
+struct store_ops {
+    const char *name; /* "sqlite", "postgres" */
+    /* True when this backend handles url ("file:..." / a path; "postgres://"). */
+    bool (*accepts)(const char *url);
+    enum qb_error (*open)(const char *url, enum store_mode mode, struct store **out);
+    void (*close)(struct store *store);
+
+    enum qb_error (*begin)(struct store *store);
+    enum qb_error (*commit)(struct store *store);
+    enum qb_error (*rollback)(struct store *store);
+    enum qb_error (*savepoint)(struct store *store);
+    enum qb_error (*release)(struct store *store);
+    enum qb_error (*rollback_to)(struct store *store);
+
+    enum qb_error (*prepare)(struct store *store, const char *sql, struct store_stmt **out);
+    void (*finalize)(struct store_stmt *stmt);
+    void (*reset)(struct store_stmt *stmt);
+    enum qb_error (*bind_int64)(struct store_stmt *stmt, int index, int64_t value);
+    enum qb_error (*bind_text)(struct store_stmt *stmt, int index, const char *text, size_t size);
+    enum qb_error (*bind_blob)(struct store_stmt *stmt, int index, const void *data, size_t size);
+    enum qb_error (*bind_null)(struct store_stmt *stmt, int index);
+    /* QB_OK is never answered: STORE_STEP_ROW, STORE_STEP_DONE, or an error
+     * (negated enum qb_error), see store_step. */
+    int (*step)(struct store_stmt *stmt);
+    int64_t (*column_int64)(struct store_stmt *stmt, int index);
+    const char *(*column_text)(struct store_stmt *stmt, int index);
+    const void *(*column_blob)(struct store_stmt *stmt, int index);
+    size_t (*column_size)(struct store_stmt *stmt, int index);
+    bool (*column_is_null)(struct store_stmt *stmt, int index);
+
+    /* Runs one or more statements without parameters (DDL, pragmas). */
+    enum qb_error (*exec)(struct store *store, const char *sql);
+    /* The schema version after migrations, for /healthz and tests. */
+    int64_t (*schema_version)(struct store *store);
+    const char *(*last_error)(struct store *store);
+};
+
+/* A connection: the backend's ops plus its private state. Backends embed
+ * this as the first member of their own struct. */
+struct store {
+    const struct store_ops *ops;
+};
+
+struct store_stmt {
+    const struct store_ops *ops;
+};
+
+/* Opens url with the first backend that accepts it. A plain path or
+ * "file:PATH" is SQLite. In STORE_MODE_WRITE the database is created if
+ * missing and migrated to the newest schema version. Refuses (QB_E_STORAGE
+ * with a message in err) a database whose durability settings are unsafe
+ * or whose schema is newer than this program knows. */
+QB_MUST_USE enum qb_error store_open(const char *url, enum store_mode mode, struct store **out,
+                                     char *err, size_t err_size);
+void store_close(struct store *store);
+
+/* The statement API. Indexes of bind_* are 1-based ($1 is 1); indexes of
+ * column_* are 0-based, as in SQLite and libpq. column_text answers "" for
+ * NULL; pointers from column_text/column_blob live until the next step,
+ * reset or finalize. */
+static inline QB_MUST_USE enum qb_error store_begin(struct store *s) { return s->ops->begin(s); }
+static inline QB_MUST_USE enum qb_error store_commit(struct store *s) { return s->ops->commit(s); }
+static inline QB_MUST_USE enum qb_error store_rollback(struct store *s) { return s->ops->rollback(s); }
+static inline QB_MUST_USE enum qb_error store_savepoint(struct store *s) { return s->ops->savepoint(s); }
+static inline QB_MUST_USE enum qb_error store_release(struct store *s) { return s->ops->release(s); }
+static inline QB_MUST_USE enum qb_error store_rollback_to(struct store *s) { return s->ops->rollback_to(s); }
+static inline QB_MUST_USE enum qb_error store_exec(struct store *s, const char *sql) { return s->ops->exec(s, sql); }
+static inline QB_MUST_USE enum qb_error store_prepare(struct store *s, const char *sql, struct store_stmt **out)
+{
+    return s->ops->prepare(s, sql, out);
+}
+static inline void store_finalize(struct store_stmt *st) { if (st) st->ops->finalize(st); }
+static inline void store_reset(struct store_stmt *st) { st->ops->reset(st); }
+static inline QB_MUST_USE enum qb_error store_bind_int64(struct store_stmt *st, int i, int64_t v)
+{
+    return st->ops->bind_int64(st, i, v);
+}
+static inline QB_MUST_USE enum qb_error store_bind_text(struct store_stmt *st, int i, const char *t, size_t n)
+{
+    return st->ops->bind_text(st, i, t, n);
+}
+static inline QB_MUST_USE enum qb_error store_bind_blob(struct store_stmt *st, int i, const void *d, size_t n)
+{
+    return st->ops->bind_blob(st, i, d, n);
+}
+static inline QB_MUST_USE enum qb_error store_bind_null(struct store_stmt *st, int i) { return st->ops->bind_null(st, i); }
+/* STORE_STEP_ROW, STORE_STEP_DONE, or -(enum qb_error) on failure. */
+static inline QB_MUST_USE int store_step(struct store_stmt *st) { return st->ops->step(st); }
+static inline int64_t store_column_int64(struct store_stmt *st, int i) { return st->ops->column_int64(st, i); }
+static inline const char *store_column_text(struct store_stmt *st, int i) { return st->ops->column_text(st, i); }
+static inline const void *store_column_blob(struct store_stmt *st, int i) { return st->ops->column_blob(st, i); }
+static inline size_t store_column_size(struct store_stmt *st, int i) { return st->ops->column_size(st, i); }
+static inline bool store_column_is_null(struct store_stmt *st, int i) { return st->ops->column_is_null(st, i); }
+static inline int64_t store_schema_version(struct store *s) { return s->ops->schema_version(s); }
+static inline const char *store_last_error(struct store *s) { return s->ops->last_error(s); }
+
+/* Runs a statement that returns no rows to completion and resets it:
+ * QB_OK, or the error of the failing step. */
+QB_MUST_USE enum qb_error store_step_done(struct store_stmt *stmt);
+
+/* The backends, for tests that want one by name. */
+extern const struct store_ops store_sqlite_ops;
+
+#endif
