@@ -1,0 +1,264 @@
+/*
+ * entry.c — journal entries: the canonical encoding, the hash chain, reads.
+ *
+ * The writer (ledger.c), the readers (history, entry look-ups) and the
+ * verifier (verify.c) all go through the functions here, so there is exactly
+ * one definition of what an entry's bytes are and what its hash covers.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "ledger/ledger_int.h"
+
+size_t ledger_postings_encode(const struct ledger_entry *entry, unsigned char *out)
+{
+    QB_ASSERT(entry->posting_count <= LEDGER_POSTINGS_MAX);
+    unsigned char *p = out;
+    for (size_t i = 0; i < entry->posting_count; i++) {
+        const struct ledger_posting *po = &entry->postings[i];
+        buf_write_u64le(p, (uint64_t)po->account_id);
+        p[8] = (unsigned char)(po->currency_numeric & 0xff);
+        p[9] = (unsigned char)(po->currency_numeric >> 8);
+        buf_write_u64le(p + 10, (uint64_t)po->amount_minor);
+        buf_write_u64le(p + 18, (uint64_t)po->held_delta_minor);
+        buf_write_u64le(p + 26, (uint64_t)po->balance_after_minor);
+        buf_write_u64le(p + 34, (uint64_t)po->prev_entry_id);
+        p += LEDGER_POSTING_WIRE_SIZE;
+    }
+    return (size_t)(p - out);
+}
+
+bool ledger_postings_decode(struct ledger_entry *entry, const unsigned char *data, size_t size)
+{
+    if (size % LEDGER_POSTING_WIRE_SIZE != 0 || size / LEDGER_POSTING_WIRE_SIZE > LEDGER_POSTINGS_MAX)
+        return false;
+    entry->posting_count = (uint8_t)(size / LEDGER_POSTING_WIRE_SIZE);
+    for (size_t i = 0; i < entry->posting_count; i++) {
+        const unsigned char *p = data + i * LEDGER_POSTING_WIRE_SIZE;
+        struct ledger_posting *po = &entry->postings[i];
+        po->account_id = (int64_t)buf_read_u64le(p);
+        po->currency_numeric = (uint16_t)(p[8] | p[9] << 8);
+        po->amount_minor = (int64_t)buf_read_u64le(p + 10);
+        po->held_delta_minor = (int64_t)buf_read_u64le(p + 18);
+        po->balance_after_minor = (int64_t)buf_read_u64le(p + 26);
+        po->prev_entry_id = (int64_t)buf_read_u64le(p + 34);
+    }
+    return true;
+}
+
+void ledger_entry_hash(const struct ledger_entry *entry, const uint8_t prev_hash[CRYPTO_SHA256_SIZE],
+                       uint8_t out[CRYPTO_SHA256_SIZE])
+{
+    /* Fixed header, then ref, then postings: one contiguous buffer so the
+     * hash is one pass. */
+    unsigned char wire[4 + 8 + 8 + 1 + 2 + 8 + 8 + 1 + LEDGER_REF_SIZE_MAX + 1 +
+                       LEDGER_POSTINGS_WIRE_SIZE_MAX];
+    unsigned char *p = wire;
+    size_t ref_size = strlen(entry->ref);
+    QB_ASSERT(ref_size < LEDGER_REF_SIZE_MAX);
+
+    memcpy(p, "QBE1", 4);
+    p += 4;
+    buf_write_u64le(p, (uint64_t)entry->id);
+    p += 8;
+    buf_write_u64le(p, (uint64_t)entry->created_at_ms);
+    p += 8;
+    *p++ = (unsigned char)entry->kind;
+    *p++ = (unsigned char)(entry->code & 0xff);
+    *p++ = (unsigned char)(entry->code >> 8);
+    buf_write_u64le(p, (uint64_t)entry->ref_entry_id);
+    p += 8;
+    buf_write_u64le(p, (uint64_t)entry->expires_at_ms);
+    p += 8;
+    *p++ = (unsigned char)ref_size;
+    memcpy(p, entry->ref, ref_size);
+    p += ref_size;
+    *p++ = entry->posting_count;
+    p += ledger_postings_encode(entry, p);
+
+    struct crypto_sha256_state st;
+    crypto_sha256_begin(&st);
+    crypto_sha256_update(&st, prev_hash, CRYPTO_SHA256_SIZE);
+    crypto_sha256_update(&st, wire, (size_t)(p - wire));
+    crypto_sha256_end(&st, out);
+}
+
+enum qb_error ledger_entry_from_row(struct store_stmt *stmt, struct ledger_entry *out)
+{
+    memset(out, 0, sizeof *out);
+    out->id = store_column_int64(stmt, 0);
+    out->created_at_ms = store_column_int64(stmt, 1);
+    int64_t kind = store_column_int64(stmt, 2);
+    int64_t code = store_column_int64(stmt, 3);
+    out->ref_entry_id = store_column_int64(stmt, 4);
+    out->expires_at_ms = store_column_int64(stmt, 5);
+    if (kind < LEDGER_ENTRY_TRANSFER || kind > LEDGER_ENTRY_EXPIRE || code < 0 || code > UINT16_MAX)
+        return QB_E_INTERNAL;
+    out->kind = (enum ledger_entry_kind)kind;
+    out->code = (uint16_t)code;
+    const char *ref = store_column_text(stmt, 6);
+    size_t ref_size = store_column_size(stmt, 6);
+    if (ref_size >= LEDGER_REF_SIZE_MAX || memchr(ref, '\0', ref_size) != NULL)
+        return QB_E_INTERNAL;
+    memcpy(out->ref, ref, ref_size);
+    out->ref[ref_size] = '\0';
+    const void *postings = store_column_blob(stmt, 7);
+    size_t postings_size = store_column_size(stmt, 7);
+    if (!ledger_postings_decode(out, postings, postings_size))
+        return QB_E_INTERNAL;
+    if (store_column_size(stmt, 8) != CRYPTO_SHA256_SIZE)
+        return QB_E_INTERNAL;
+    memcpy(out->hash, store_column_blob(stmt, 8), CRYPTO_SHA256_SIZE);
+    return QB_OK;
+}
+
+bool ledger_entry_is_well_formed(const struct ledger_entry *entry, char *why, size_t why_size)
+{
+#define BAD(...)                                  \
+    do {                                          \
+        snprintf(why, why_size, __VA_ARGS__);     \
+        return false;                             \
+    } while (0)
+    if (entry->posting_count < 2)
+        BAD("entry %lld has %u postings", (long long)entry->id, entry->posting_count);
+    for (size_t i = 0; i < entry->posting_count; i++)
+        for (size_t j = i + 1; j < entry->posting_count; j++)
+            if (entry->postings[i].account_id == entry->postings[j].account_id)
+                BAD("entry %lld posts to account %lld twice", (long long)entry->id,
+                    (long long)entry->postings[i].account_id);
+
+    /* Amounts sum to zero per currency. The sum is computed in __int128 so
+     * that a corrupted row cannot overflow the check itself. */
+    for (size_t i = 0; i < entry->posting_count; i++) {
+        ledger_int128 sum = 0;
+        uint16_t cur = entry->postings[i].currency_numeric;
+        for (size_t j = 0; j < entry->posting_count; j++)
+            if (entry->postings[j].currency_numeric == cur)
+                sum += entry->postings[j].amount_minor;
+        if (sum != 0)
+            BAD("entry %lld does not sum to zero in currency %u", (long long)entry->id, cur);
+    }
+
+    const struct ledger_posting *d = &entry->postings[0], *c = &entry->postings[1];
+    switch (entry->kind) {
+    case LEDGER_ENTRY_TRANSFER:
+        for (size_t i = 0; i < entry->posting_count; i++)
+            if (entry->postings[i].amount_minor == 0 || entry->postings[i].held_delta_minor != 0)
+                BAD("transfer %lld has a zero amount or a held change", (long long)entry->id);
+        if (entry->ref_entry_id != 0)
+            BAD("transfer %lld refers to entry %lld", (long long)entry->id,
+                (long long)entry->ref_entry_id);
+        break;
+    case LEDGER_ENTRY_HOLD:
+        if (entry->posting_count != 2 || d->amount_minor != 0 || c->amount_minor != 0 ||
+            d->held_delta_minor <= 0 || c->held_delta_minor != 0 || entry->ref_entry_id != 0)
+            BAD("hold %lld is malformed", (long long)entry->id);
+        break;
+    case LEDGER_ENTRY_CAPTURE:
+        if (entry->posting_count != 2 || d->amount_minor >= 0 || c->amount_minor <= 0 ||
+            d->held_delta_minor >= 0 || c->held_delta_minor != 0 ||
+            -d->amount_minor > -d->held_delta_minor || entry->ref_entry_id <= 0)
+            BAD("capture %lld is malformed", (long long)entry->id);
+        break;
+    case LEDGER_ENTRY_VOID:
+    case LEDGER_ENTRY_EXPIRE:
+        if (entry->posting_count != 2 || d->amount_minor != 0 || c->amount_minor != 0 ||
+            d->held_delta_minor >= 0 || c->held_delta_minor != 0 || entry->ref_entry_id <= 0)
+            BAD("release %lld is malformed", (long long)entry->id);
+        break;
+    default:
+        BAD("entry %lld has unknown kind %d", (long long)entry->id, (int)entry->kind);
+    }
+    return true;
+#undef BAD
+}
+
+const struct ledger_posting *ledger_entry_posting(const struct ledger_entry *entry,
+                                                  int64_t account_id)
+{
+    for (size_t i = 0; i < entry->posting_count; i++)
+        if (entry->postings[i].account_id == account_id)
+            return &entry->postings[i];
+    return NULL;
+}
+
+/* Reads entry `id` with a prepared "SELECT ... WHERE id = $1" statement. */
+static enum qb_error entry_read_with(struct store_stmt *stmt, int64_t id, struct ledger_entry *out)
+{
+    enum qb_error err = store_bind_int64(stmt, 1, id);
+    if (err != QB_OK)
+        return err;
+    int rc = store_step(stmt);
+    if (rc == STORE_STEP_ROW)
+        err = ledger_entry_from_row(stmt, out);
+    else if (rc == STORE_STEP_DONE)
+        err = QB_E_NOT_FOUND;
+    else
+        err = (enum qb_error)-rc;
+    store_reset(stmt);
+    return err;
+}
+
+enum qb_error ledger_entry_read(struct store *reader, int64_t entry_id, struct ledger_entry *out)
+{
+    struct store_stmt *stmt;
+    enum qb_error err =
+        store_prepare(reader, "SELECT " LEDGER_ENTRY_COLUMNS " FROM entries WHERE id = $1", &stmt);
+    if (err != QB_OK)
+        return err;
+    err = entry_read_with(stmt, entry_id, out);
+    store_finalize(stmt);
+    return err;
+}
+
+enum qb_error ledger_history(struct ledger *ledger, struct store *reader, int64_t account_id,
+                             int64_t cursor, size_t limit, struct ledger_entry *entries,
+                             size_t *count, int64_t *next_cursor)
+{
+    *count = 0;
+    *next_cursor = 0;
+    if (cursor < 0)
+        return QB_E_PARAM;
+    struct ledger_account_view view;
+    enum qb_error err = ledger_account_view(ledger, account_id, &view);
+    if (err != QB_OK)
+        return err;
+    if (cursor == 0 || cursor > view.last_entry_id)
+        cursor = cursor == 0 ? view.last_entry_id : cursor;
+    if (cursor == 0 || limit == 0) {
+        *next_cursor = cursor;
+        return QB_OK;
+    }
+
+    struct store_stmt *stmt;
+    err = store_prepare(reader, "SELECT " LEDGER_ENTRY_COLUMNS " FROM entries WHERE id = $1", &stmt);
+    if (err != QB_OK)
+        return err;
+    /* Walk back along the account's chain: each posting names the previous
+     * entry of the same account. */
+    while (cursor != 0 && *count < limit) {
+        struct ledger_entry *e = &entries[*count];
+        err = entry_read_with(stmt, cursor, e);
+        if (err != QB_OK) {
+            /* A cursor that is not an entry of this account is a bad cursor;
+             * a broken chain inside the journal is corruption. */
+            if (err == QB_E_NOT_FOUND && *count == 0)
+                err = QB_E_PARAM;
+            else if (err == QB_E_NOT_FOUND)
+                err = QB_E_INTERNAL;
+            goto out;
+        }
+        const struct ledger_posting *po = ledger_entry_posting(e, account_id);
+        if (po == NULL) {
+            err = *count == 0 ? QB_E_PARAM : QB_E_INTERNAL;
+            goto out;
+        }
+        QB_ASSERT(po->prev_entry_id < e->id);
+        cursor = po->prev_entry_id;
+        (*count)++;
+    }
+    *next_cursor = cursor;
+out:
+    store_finalize(stmt);
+    return err;
+}

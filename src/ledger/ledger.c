@@ -1,0 +1,1688 @@
+/*
+ * ledger.c — the ledger's state and its executor.
+ *
+ * One writer thread owns all mutable ledger state: the accounts' working
+ * balances, the open holds, the head of the hash chain. It takes commands
+ * from a bounded queue in batches and, per batch:
+ *
+ *   1. begins one transaction and releases holds past their deadline;
+ *   2. runs each command: checks its idempotency record, calls its run
+ *      function, and on failure undoes exactly what that command did (the
+ *      in-memory undo log back to the command's mark, and the command's
+ *      savepoint if it wrote any rows);
+ *   3. appends the batch's journal entries, flushes a few accounts'
+ *      checkpoints and the replay mark, and commits once (one fsync);
+ *   4. publishes the touched accounts to readers and calls every done
+ *      callback.
+ *
+ * If the commit fails nothing is acknowledged: every command of the batch
+ * fails with QB_E_STORAGE and the writer reloads its state from the
+ * database, exactly as a restart would.
+ *
+ * Journal entries are buffered in memory during the batch and written just
+ * before commit; a command that fails simply drops its buffered entries, so
+ * the common command (a transfer) costs no savepoint at all. Savepoints are
+ * opened lazily, the first time a command writes rows of its own through
+ * ledger_txn_store() or creates an account, a hold or changes flags.
+ */
+#include <pthread.h>
+#include <stddef.h>
+#include <time.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/log.h"
+#include "ledger/ledger_int.h"
+
+/* --- accounts -------------------------------------------------------------- */
+
+#define ACCOUNT_CHUNK_SHIFT 12
+#define ACCOUNT_CHUNK_SIZE (1 << ACCOUNT_CHUNK_SHIFT)
+#define ACCOUNT_CHUNK_COUNT_MAX (1 << 16) /* 268 million accounts */
+
+struct account {
+    /* Fixed at creation. */
+    int64_t id;
+    const struct currency *currency;
+    enum ledger_account_kind kind;
+    int64_t floor_minor;
+
+    /* Working state: the writer thread only. */
+    uint32_t flags;
+    int64_t balance_minor;
+    int64_t held_minor;
+    int64_t last_entry_id;
+    uint64_t touched_batch;  /* batch number that last changed it */
+    uint64_t flushed_batch;  /* batch number that last checkpointed it */
+    int64_t dirty_since;     /* first entry not in its checkpoint; 0 when clean */
+    struct account *dirty_next;
+    bool in_dirty_list;
+
+    /* Committed state for readers, behind a sequence lock. */
+    _Atomic uint32_t seq;
+    _Atomic uint32_t c_flags;
+    _Atomic int64_t c_balance_minor;
+    _Atomic int64_t c_held_minor;
+    _Atomic int64_t c_last_entry_id;
+};
+
+/* --- holds --------------------------------------------------------------- */
+
+struct hold {
+    int64_t id; /* 0: empty slot */
+    int64_t debit_account_id;
+    int64_t credit_account_id;
+    int64_t amount_minor;
+    int64_t expires_at_ms;
+};
+
+/* Open addressing with linear probing and backward-shift deletion. */
+struct hold_map {
+    struct hold *slots;
+    size_t capacity; /* power of two */
+    size_t count;
+};
+
+struct expiry {
+    int64_t at_ms;
+    int64_t hold_id;
+};
+
+/* A min-heap of hold deadlines. Entries go stale when a hold resolves
+ * earlier; they are skipped when popped. */
+struct expiry_heap {
+    struct expiry *items;
+    size_t count;
+    size_t capacity;
+};
+
+/* --- undo log -------------------------------------------------------------- */
+
+enum undo_kind { UNDO_ACCOUNT, UNDO_ACCOUNT_CREATE, UNDO_HOLD_ADD, UNDO_HOLD_REMOVE };
+
+struct undo {
+    enum undo_kind kind;
+    union {
+        struct {
+            struct account *account;
+            uint32_t flags;
+            int64_t balance_minor;
+            int64_t held_minor;
+            int64_t last_entry_id;
+        } acct;
+        struct hold hold;
+    } u;
+};
+
+/* --- the ledger ------------------------------------------------------------ */
+
+struct ledger_txn {
+    struct ledger *ledger;
+    int64_t now_ms;
+    bool savepoint_open;  /* the current command has an open savepoint */
+    bool storage_failed;  /* a statement failed: the whole batch must fail */
+};
+
+struct ledger {
+    struct store *store;
+    struct qb_clock *clock;
+    size_t queue_max;
+    size_t batch_max;
+    size_t flush_per_batch;
+    int64_t replay_lag_max;
+
+    /* Accounts: chunks never move, so readers may index them while the
+     * writer appends. committed_count bounds what readers may look at. */
+    struct account **chunks;
+    int64_t account_count;            /* writer: working count */
+    _Atomic int64_t committed_count;  /* readers */
+
+    struct hold_map holds;
+    struct expiry_heap expiries;
+
+    /* The chain: next id and the hash of the newest entry (working). */
+    int64_t next_entry_id;
+    uint8_t head_hash[CRYPTO_SHA256_SIZE];
+
+    /* This batch. */
+    uint64_t batch_number;
+    int64_t batch_first_entry_id;
+    struct ledger_entry *entries;  /* buffered, written before commit */
+    size_t entry_count;
+    size_t entry_capacity;
+    struct undo *undo;
+    size_t undo_count;
+    size_t undo_capacity;
+    struct ledger_txn txn;
+
+    /* Accounts whose checkpoint row is behind, oldest first. */
+    struct account *dirty_head;
+    struct account *dirty_tail;
+    int64_t replay_from;  /* as stored in meta */
+
+    /* Prepared statements of the write connection. */
+    struct store_stmt *st_insert_entry;
+    struct store_stmt *st_insert_account;
+    struct store_stmt *st_update_flags;
+    struct store_stmt *st_flush_account;
+    struct store_stmt *st_insert_hold;
+    struct store_stmt *st_delete_hold;
+    struct store_stmt *st_set_meta;
+    struct store_stmt *st_idem_get;
+    struct store_stmt *st_idem_put;
+    struct store_stmt *st_entry_kind;
+
+    bool broken; /* state could not be reloaded after a failed commit */
+
+    /* The queue. */
+    pthread_mutex_t lock;
+    pthread_cond_t nonempty;
+    struct ledger_cmd *queue_head;
+    struct ledger_cmd *queue_tail;
+    size_t queue_depth;
+    bool stopping;
+    pthread_t thread;
+
+    /* Statistics (relaxed atomics). */
+    _Atomic uint64_t stat_commands;
+    _Atomic uint64_t stat_commands_failed;
+    _Atomic uint64_t stat_batches;
+    _Atomic uint64_t stat_entries;
+    _Atomic uint64_t stat_commit_failures;
+    _Atomic uint64_t stat_commit_us_buckets[LEDGER_LATENCY_BUCKETS];
+    _Atomic uint64_t stat_commit_us_sum;
+    _Atomic uint64_t stat_batch_buckets[LEDGER_LATENCY_BUCKETS];
+    _Atomic uint64_t stat_batch_sum;
+    _Atomic int64_t stat_replay_lag;
+};
+
+static void *xcalloc(size_t count, size_t size)
+{
+    void *p = calloc(count, size);
+    QB_ASSERT(p != NULL);
+    return p;
+}
+
+/* Grows a writer-owned array to hold one more item. Memory exhaustion is
+ * not a condition a wallet can carry on from. */
+static void *grow(void *items, size_t *capacity, size_t count, size_t item_size)
+{
+    if (count < *capacity)
+        return items;
+    size_t cap = *capacity ? *capacity * 2 : 64;
+    void *p = realloc(items, cap * item_size);
+    QB_ASSERT(p != NULL);
+    *capacity = cap;
+    return p;
+}
+
+static struct account *account_at(struct ledger *ledger, int64_t id)
+{
+    QB_ASSERT(id >= 1);
+    uint64_t index = (uint64_t)(id - 1);
+    return &ledger->chunks[index >> ACCOUNT_CHUNK_SHIFT][index & (ACCOUNT_CHUNK_SIZE - 1)];
+}
+
+/* The working account, or NULL when id is not an account. */
+static struct account *account_get(struct ledger *ledger, int64_t id)
+{
+    if (id < 1 || id > ledger->account_count)
+        return NULL;
+    return account_at(ledger, id);
+}
+
+static struct account *account_append(struct ledger *ledger)
+{
+    int64_t id = ledger->account_count + 1;
+    uint64_t index = (uint64_t)(id - 1);
+    uint64_t chunk = index >> ACCOUNT_CHUNK_SHIFT;
+    QB_ASSERT(chunk < ACCOUNT_CHUNK_COUNT_MAX);
+    if (ledger->chunks[chunk] == NULL)
+        ledger->chunks[chunk] = xcalloc(ACCOUNT_CHUNK_SIZE, sizeof(struct account));
+    struct account *a = account_at(ledger, id);
+    /* The slot may hold an account whose creation was rolled back, or one
+     * being reloaded. Readers may be reading its committed fields (behind
+     * the sequence lock) right now, so only the working fields are reset;
+     * the committed ones change through account_publish alone. */
+    a->id = id;
+    a->currency = NULL;
+    a->kind = LEDGER_ACCOUNT_USER;
+    a->floor_minor = 0;
+    a->flags = 0;
+    a->balance_minor = 0;
+    a->held_minor = 0;
+    a->last_entry_id = 0;
+    a->touched_batch = 0;
+    a->flushed_batch = 0;
+    a->dirty_since = 0;
+    a->dirty_next = NULL;
+    a->in_dirty_list = false;
+    ledger->account_count = id;
+    return a;
+}
+
+/* Makes the account's working state visible to readers. Writer only. */
+static void account_publish(struct account *a)
+{
+    uint32_t seq = atomic_load_explicit(&a->seq, memory_order_relaxed);
+    atomic_store_explicit(&a->seq, seq + 1, memory_order_relaxed);
+    atomic_thread_fence(memory_order_release);
+    atomic_store_explicit(&a->c_flags, a->flags, memory_order_relaxed);
+    atomic_store_explicit(&a->c_balance_minor, a->balance_minor, memory_order_relaxed);
+    atomic_store_explicit(&a->c_held_minor, a->held_minor, memory_order_relaxed);
+    atomic_store_explicit(&a->c_last_entry_id, a->last_entry_id, memory_order_relaxed);
+    atomic_store_explicit(&a->seq, seq + 2, memory_order_release);
+}
+
+enum qb_error ledger_account_view(struct ledger *ledger, int64_t account_id,
+                                  struct ledger_account_view *out)
+{
+    if (account_id < 1 ||
+        account_id > atomic_load_explicit(&ledger->committed_count, memory_order_acquire))
+        return QB_E_NOT_FOUND;
+    struct account *a = account_at(ledger, account_id);
+    for (;;) {
+        uint32_t s1 = atomic_load_explicit(&a->seq, memory_order_acquire);
+        if (s1 & 1)
+            continue;
+        out->flags = atomic_load_explicit(&a->c_flags, memory_order_relaxed);
+        out->balance_minor = atomic_load_explicit(&a->c_balance_minor, memory_order_relaxed);
+        out->held_minor = atomic_load_explicit(&a->c_held_minor, memory_order_relaxed);
+        out->last_entry_id = atomic_load_explicit(&a->c_last_entry_id, memory_order_relaxed);
+        atomic_thread_fence(memory_order_acquire);
+        if (atomic_load_explicit(&a->seq, memory_order_relaxed) == s1)
+            break;
+    }
+    out->id = a->id;
+    out->currency = a->currency;
+    out->kind = a->kind;
+    out->floor_minor = a->floor_minor;
+    out->available_minor = out->balance_minor - out->held_minor;
+    return QB_OK;
+}
+
+static void view_from_working(const struct account *a, struct ledger_account_view *out)
+{
+    out->id = a->id;
+    out->currency = a->currency;
+    out->kind = a->kind;
+    out->flags = a->flags;
+    out->floor_minor = a->floor_minor;
+    out->balance_minor = a->balance_minor;
+    out->held_minor = a->held_minor;
+    out->available_minor = a->balance_minor - a->held_minor;
+    out->last_entry_id = a->last_entry_id;
+}
+
+/* --- holds --------------------------------------------------------------- */
+
+static size_t hold_slot(const struct hold_map *m, int64_t id)
+{
+    uint64_t h = (uint64_t)id * 0x9E3779B97F4A7C15ull;
+    return (size_t)(h >> 20) & (m->capacity - 1);
+}
+
+static struct hold *hold_find(struct hold_map *m, int64_t id)
+{
+    if (m->capacity == 0)
+        return NULL;
+    for (size_t i = hold_slot(m, id);; i = (i + 1) & (m->capacity - 1)) {
+        if (m->slots[i].id == id)
+            return &m->slots[i];
+        if (m->slots[i].id == 0)
+            return NULL;
+    }
+}
+
+static void hold_put(struct hold_map *m, const struct hold *h)
+{
+    QB_ASSERT(h->id > 0);
+    if ((m->count + 1) * 4 > m->capacity * 3) {
+        struct hold_map bigger = {.capacity = m->capacity ? m->capacity * 2 : 1024};
+        bigger.slots = xcalloc(bigger.capacity, sizeof(struct hold));
+        for (size_t i = 0; i < m->capacity; i++)
+            if (m->slots[i].id != 0)
+                hold_put(&bigger, &m->slots[i]);
+        free(m->slots);
+        *m = bigger;
+    }
+    size_t i = hold_slot(m, h->id);
+    while (m->slots[i].id != 0) {
+        QB_ASSERT(m->slots[i].id != h->id);
+        i = (i + 1) & (m->capacity - 1);
+    }
+    m->slots[i] = *h;
+    m->count++;
+}
+
+static void hold_remove(struct hold_map *m, int64_t id)
+{
+    struct hold *slot = hold_find(m, id);
+    QB_ASSERT(slot != NULL);
+    size_t i = (size_t)(slot - m->slots);
+    /* Backward-shift deletion keeps probe chains intact without tombstones. */
+    for (size_t j = (i + 1) & (m->capacity - 1); m->slots[j].id != 0; j = (j + 1) & (m->capacity - 1)) {
+        size_t home = hold_slot(m, m->slots[j].id);
+        bool movable = (j > i) ? (home <= i || home > j) : (home <= i && home > j);
+        if (movable) {
+            m->slots[i] = m->slots[j];
+            i = j;
+        }
+    }
+    m->slots[i].id = 0;
+    m->count--;
+}
+
+static void expiry_push(struct expiry_heap *h, int64_t at_ms, int64_t hold_id)
+{
+    h->items = grow(h->items, &h->capacity, h->count, sizeof(struct expiry));
+    size_t i = h->count++;
+    while (i > 0) {
+        size_t parent = (i - 1) / 2;
+        if (h->items[parent].at_ms <= at_ms)
+            break;
+        h->items[i] = h->items[parent];
+        i = parent;
+    }
+    h->items[i] = (struct expiry){at_ms, hold_id};
+}
+
+static void expiry_pop(struct expiry_heap *h)
+{
+    QB_ASSERT(h->count > 0);
+    struct expiry last = h->items[--h->count];
+    size_t i = 0;
+    for (;;) {
+        size_t child = 2 * i + 1;
+        if (child >= h->count)
+            break;
+        if (child + 1 < h->count && h->items[child + 1].at_ms < h->items[child].at_ms)
+            child++;
+        if (h->items[child].at_ms >= last.at_ms)
+            break;
+        h->items[i] = h->items[child];
+        i = child;
+    }
+    if (h->count > 0)
+        h->items[i] = last;
+}
+
+/* --- undo -------------------------------------------------------------- */
+
+static struct undo *undo_push(struct ledger *ledger, enum undo_kind kind)
+{
+    ledger->undo = grow(ledger->undo, &ledger->undo_capacity, ledger->undo_count, sizeof(struct undo));
+    struct undo *u = &ledger->undo[ledger->undo_count++];
+    u->kind = kind;
+    return u;
+}
+
+/* Records an account's state before the writer changes it. */
+static void undo_account(struct ledger *ledger, struct account *a)
+{
+    struct undo *u = undo_push(ledger, UNDO_ACCOUNT);
+    u->u.acct.account = a;
+    u->u.acct.flags = a->flags;
+    u->u.acct.balance_minor = a->balance_minor;
+    u->u.acct.held_minor = a->held_minor;
+    u->u.acct.last_entry_id = a->last_entry_id;
+    a->touched_batch = ledger->batch_number;
+}
+
+/* A position to roll back to: everything a command did after it. */
+struct mark {
+    size_t undo_count;
+    size_t entry_count;
+    int64_t next_entry_id;
+    uint8_t head_hash[CRYPTO_SHA256_SIZE];
+};
+
+static void mark_take(struct ledger *ledger, struct mark *m)
+{
+    m->undo_count = ledger->undo_count;
+    m->entry_count = ledger->entry_count;
+    m->next_entry_id = ledger->next_entry_id;
+    memcpy(m->head_hash, ledger->head_hash, CRYPTO_SHA256_SIZE);
+}
+
+static void mark_rollback(struct ledger *ledger, const struct mark *m)
+{
+    while (ledger->undo_count > m->undo_count) {
+        struct undo *u = &ledger->undo[--ledger->undo_count];
+        switch (u->kind) {
+        case UNDO_ACCOUNT: {
+            struct account *a = u->u.acct.account;
+            a->flags = u->u.acct.flags;
+            a->balance_minor = u->u.acct.balance_minor;
+            a->held_minor = u->u.acct.held_minor;
+            a->last_entry_id = u->u.acct.last_entry_id;
+            break;
+        }
+        case UNDO_ACCOUNT_CREATE:
+            QB_ASSERT(ledger->account_count > 0);
+            ledger->account_count--;
+            break;
+        case UNDO_HOLD_ADD:
+            hold_remove(&ledger->holds, u->u.hold.id);
+            break;
+        case UNDO_HOLD_REMOVE:
+            hold_put(&ledger->holds, &u->u.hold);
+            break;
+        }
+    }
+    ledger->entry_count = m->entry_count;
+    ledger->next_entry_id = m->next_entry_id;
+    memcpy(ledger->head_hash, m->head_hash, CRYPTO_SHA256_SIZE);
+}
+
+/* --- statements ------------------------------------------------------------ */
+
+static enum qb_error stmt_done(struct ledger_txn *txn, struct store_stmt *stmt)
+{
+    enum qb_error err = store_step_done(stmt);
+    if (err != QB_OK && err != QB_E_CONFLICT)
+        txn->storage_failed = true;
+    return err;
+}
+
+static enum qb_error bind_all_ok(struct ledger_txn *txn, enum qb_error err)
+{
+    if (err != QB_OK)
+        txn->storage_failed = true;
+    return err;
+}
+
+/* Opens the current command's savepoint before its first row write. */
+static enum qb_error txn_begin_writes(struct ledger_txn *txn)
+{
+    if (txn->savepoint_open)
+        return QB_OK;
+    enum qb_error err = store_savepoint(txn->ledger->store);
+    if (err != QB_OK) {
+        txn->storage_failed = true;
+        return err;
+    }
+    txn->savepoint_open = true;
+    return QB_OK;
+}
+
+struct store *ledger_txn_store(struct ledger_txn *txn)
+{
+    /* A failure here surfaces on the command's first statement as well;
+     * storage_failed makes sure the batch fails. */
+    (void)txn_begin_writes(txn);
+    return txn->ledger->store;
+}
+
+int64_t ledger_txn_now_ms(struct ledger_txn *txn) { return txn->now_ms; }
+
+/* --- posting ------------------------------------------------------------ */
+
+/* Appends an entry to the batch buffer: assigns its id, time and hash, and
+ * links each posting to its account's previous entry. The caller has
+ * validated everything and set each posting's amounts; this applies them to
+ * the working balances. Cannot fail. */
+static struct ledger_entry *entry_append(struct ledger *ledger, enum ledger_entry_kind kind,
+                                         uint16_t code, const char *ref, int64_t ref_entry_id,
+                                         int64_t expires_at_ms,
+                                         const struct ledger_posting *postings, size_t count)
+{
+    ledger->entries = grow(ledger->entries, &ledger->entry_capacity, ledger->entry_count,
+                           sizeof(struct ledger_entry));
+    struct ledger_entry *e = &ledger->entries[ledger->entry_count++];
+    e->id = ledger->next_entry_id++;
+    e->created_at_ms = ledger->txn.now_ms;
+    e->kind = kind;
+    e->code = code;
+    e->ref_entry_id = ref_entry_id;
+    e->expires_at_ms = expires_at_ms;
+    size_t ref_size = ref ? strlen(ref) : 0;
+    memcpy(e->ref, ref ? ref : "", ref_size);
+    e->ref[ref_size] = '\0';
+    e->posting_count = (uint8_t)count;
+    for (size_t i = 0; i < count; i++) {
+        struct ledger_posting *po = &e->postings[i];
+        *po = postings[i];
+        struct account *a = account_at(ledger, po->account_id);
+        undo_account(ledger, a);
+        po->currency_numeric = a->currency->numeric;
+        po->prev_entry_id = a->last_entry_id;
+        /* Validated by the caller; asserted again because this is where
+         * the balance actually changes. */
+        QB_ASSERT(!__builtin_add_overflow(a->balance_minor, po->amount_minor, &a->balance_minor));
+        QB_ASSERT(!__builtin_add_overflow(a->held_minor, po->held_delta_minor, &a->held_minor));
+        QB_ASSERT(a->held_minor >= 0);
+        QB_ASSERT(a->floor_minor == LEDGER_FLOOR_NONE ||
+                  (po->amount_minor >= 0 && po->held_delta_minor <= 0) ||
+                  a->balance_minor - a->held_minor >= a->floor_minor);
+        po->balance_after_minor = a->balance_minor;
+        a->last_entry_id = e->id;
+    }
+    char why[128];
+    QB_ASSERT(ledger_entry_is_well_formed(e, why, sizeof why));
+    ledger_entry_hash(e, ledger->head_hash, e->hash);
+    memcpy(ledger->head_hash, e->hash, CRYPTO_SHA256_SIZE);
+    return e;
+}
+
+static enum qb_error check_ref(const char *ref)
+{
+    if (ref != NULL && strlen(ref) >= LEDGER_REF_SIZE_MAX)
+        return QB_E_PARAM;
+    return QB_OK;
+}
+
+/* Whether account a may take a debit that leaves it at balance - held =
+ * available_after. */
+static enum qb_error check_debit(const struct account *a, int64_t available_after)
+{
+    if (a->flags & (LEDGER_ACCOUNT_DEBIT_FROZEN | LEDGER_ACCOUNT_CLOSED))
+        return QB_E_ACCOUNT_FROZEN;
+    if (a->floor_minor != LEDGER_FLOOR_NONE && available_after < a->floor_minor)
+        return QB_E_INSUFFICIENT_BALANCE;
+    return QB_OK;
+}
+
+static enum qb_error check_credit(const struct account *a)
+{
+    if (a->flags & (LEDGER_ACCOUNT_CREDIT_FROZEN | LEDGER_ACCOUNT_CLOSED))
+        return QB_E_ACCOUNT_FROZEN;
+    return QB_OK;
+}
+
+enum qb_error ledger_txn_post(struct ledger_txn *txn, uint16_t code, const char *ref,
+                              const struct ledger_leg *legs, size_t leg_count, int64_t *entry_id)
+{
+    struct ledger *ledger = txn->ledger;
+    if (leg_count < 2 || leg_count > LEDGER_POSTINGS_MAX || check_ref(ref) != QB_OK)
+        return QB_E_PARAM;
+
+    /* Validate every leg before touching anything: existence, distinctness,
+     * non-zero amounts, zero sum per currency. */
+    struct ledger_posting postings[LEDGER_POSTINGS_MAX];
+    struct account *accounts[LEDGER_POSTINGS_MAX];
+    for (size_t i = 0; i < leg_count; i++) {
+        if (legs[i].amount_minor == 0 || legs[i].amount_minor == INT64_MIN)
+            return QB_E_PARAM;
+        accounts[i] = account_get(ledger, legs[i].account_id);
+        if (accounts[i] == NULL)
+            return QB_E_NOT_FOUND;
+        for (size_t j = 0; j < i; j++)
+            if (legs[j].account_id == legs[i].account_id)
+                return QB_E_PARAM;
+    }
+    for (size_t i = 0; i < leg_count; i++) {
+        ledger_int128 sum = 0;
+        for (size_t j = 0; j < leg_count; j++)
+            if (accounts[j]->currency == accounts[i]->currency)
+                sum += legs[j].amount_minor;
+        if (sum != 0)
+            return QB_E_PARAM;
+    }
+    /* Then balances: frozen flags, floors, overflow. */
+    for (size_t i = 0; i < leg_count; i++) {
+        struct account *a = accounts[i];
+        int64_t balance_after;
+        if (__builtin_add_overflow(a->balance_minor, legs[i].amount_minor, &balance_after))
+            return QB_E_OVERFLOW;
+        enum qb_error err;
+        if (legs[i].amount_minor < 0) {
+            int64_t available_after;
+            if (__builtin_sub_overflow(balance_after, a->held_minor, &available_after))
+                return QB_E_OVERFLOW;
+            err = check_debit(a, available_after);
+        } else {
+            err = check_credit(a);
+        }
+        if (err != QB_OK)
+            return err;
+        postings[i] = (struct ledger_posting){.account_id = legs[i].account_id,
+                                              .amount_minor = legs[i].amount_minor};
+    }
+    struct ledger_entry *e =
+        entry_append(ledger, LEDGER_ENTRY_TRANSFER, code, ref, 0, 0, postings, leg_count);
+    if (entry_id)
+        *entry_id = e->id;
+    return QB_OK;
+}
+
+enum qb_error ledger_txn_hold(struct ledger_txn *txn, uint16_t code, const char *ref,
+                              int64_t debit_account_id, int64_t credit_account_id,
+                              int64_t amount_minor, int64_t expires_at_ms, int64_t *hold_id)
+{
+    struct ledger *ledger = txn->ledger;
+    if (amount_minor <= 0 || expires_at_ms < 0 || debit_account_id == credit_account_id ||
+        check_ref(ref) != QB_OK)
+        return QB_E_PARAM;
+    struct account *d = account_get(ledger, debit_account_id);
+    struct account *c = account_get(ledger, credit_account_id);
+    if (d == NULL || c == NULL)
+        return QB_E_NOT_FOUND;
+    if (d->currency != c->currency)
+        return QB_E_PARAM;
+    int64_t held_after, available_after;
+    if (__builtin_add_overflow(d->held_minor, amount_minor, &held_after) ||
+        __builtin_sub_overflow(d->balance_minor, held_after, &available_after))
+        return QB_E_OVERFLOW;
+    enum qb_error err = check_debit(d, available_after);
+    if (err == QB_OK)
+        err = check_credit(c);
+    if (err != QB_OK)
+        return err;
+
+    err = txn_begin_writes(txn);
+    if (err != QB_OK)
+        return err;
+    struct ledger_posting postings[2] = {
+        {.account_id = debit_account_id, .held_delta_minor = amount_minor},
+        {.account_id = credit_account_id},
+    };
+    struct ledger_entry *e =
+        entry_append(ledger, LEDGER_ENTRY_HOLD, code, ref, 0, expires_at_ms, postings, 2);
+    struct hold h = {.id = e->id,
+                     .debit_account_id = debit_account_id,
+                     .credit_account_id = credit_account_id,
+                     .amount_minor = amount_minor,
+                     .expires_at_ms = expires_at_ms};
+    struct store_stmt *st = ledger->st_insert_hold;
+    err = bind_all_ok(txn, store_bind_int64(st, 1, h.id));
+    if (err == QB_OK) err = bind_all_ok(txn, store_bind_int64(st, 2, h.debit_account_id));
+    if (err == QB_OK) err = bind_all_ok(txn, store_bind_int64(st, 3, h.credit_account_id));
+    if (err == QB_OK) err = bind_all_ok(txn, store_bind_int64(st, 4, h.amount_minor));
+    if (err == QB_OK) err = bind_all_ok(txn, store_bind_int64(st, 5, h.expires_at_ms));
+    if (err == QB_OK) err = stmt_done(txn, st);
+    if (err != QB_OK) {
+        txn->storage_failed = true;
+        return QB_E_STORAGE;
+    }
+    hold_put(&ledger->holds, &h);
+    undo_push(ledger, UNDO_HOLD_ADD)->u.hold = h;
+    if (expires_at_ms > 0)
+        expiry_push(&ledger->expiries, expires_at_ms, h.id);
+    *hold_id = h.id;
+    return QB_OK;
+}
+
+/* Resolves an open hold: captures amount_minor of it (kind CAPTURE) or
+ * releases it (VOID, EXPIRE). */
+static enum qb_error hold_resolve(struct ledger_txn *txn, int64_t hold_id, enum ledger_entry_kind kind,
+                                  int64_t amount_minor, uint16_t code, const char *ref,
+                                  int64_t *entry_id)
+{
+    struct ledger *ledger = txn->ledger;
+    if (check_ref(ref) != QB_OK)
+        return QB_E_PARAM;
+    if (hold_id <= 0 || hold_id >= ledger->next_entry_id)
+        return QB_E_NOT_FOUND;
+    struct hold *found = hold_find(&ledger->holds, hold_id);
+    if (found == NULL) {
+        /* Resolved holds leave the map. Whether the id was a hold at all
+         * is in its entry: in this batch's buffer, or in the database. */
+        int64_t found_kind = 0;
+        if (hold_id >= ledger->batch_first_entry_id) {
+            found_kind = ledger->entries[hold_id - ledger->batch_first_entry_id].kind;
+        } else {
+            struct store_stmt *st = ledger->st_entry_kind;
+            if (bind_all_ok(txn, store_bind_int64(st, 1, hold_id)) != QB_OK)
+                return QB_E_STORAGE;
+            int rc = store_step(st);
+            if (rc == STORE_STEP_ROW)
+                found_kind = store_column_int64(st, 0);
+            else if (rc != STORE_STEP_DONE)
+                txn->storage_failed = true;
+            store_reset(st);
+            if (txn->storage_failed)
+                return QB_E_STORAGE;
+        }
+        return found_kind == LEDGER_ENTRY_HOLD ? QB_E_HOLD_RESOLVED : QB_E_NOT_FOUND;
+    }
+    struct hold h = *found;
+    if (kind != LEDGER_ENTRY_EXPIRE && h.expires_at_ms > 0 && txn->now_ms >= h.expires_at_ms)
+        return QB_E_HOLD_RESOLVED;
+    struct account *d = account_at(ledger, h.debit_account_id);
+    struct account *c = account_at(ledger, h.credit_account_id);
+    if (kind == LEDGER_ENTRY_CAPTURE) {
+        if (amount_minor <= 0 || amount_minor > h.amount_minor)
+            return QB_E_PARAM;
+        int64_t unused;
+        if (__builtin_add_overflow(c->balance_minor, amount_minor, &unused))
+            return QB_E_OVERFLOW;
+        enum qb_error err = check_credit(c);
+        if (err != QB_OK)
+            return err;
+    } else {
+        amount_minor = 0;
+    }
+
+    enum qb_error err = txn_begin_writes(txn);
+    if (err != QB_OK)
+        return err;
+    struct store_stmt *st = ledger->st_delete_hold;
+    err = bind_all_ok(txn, store_bind_int64(st, 1, h.id));
+    if (err == QB_OK)
+        err = stmt_done(txn, st);
+    if (err != QB_OK) {
+        txn->storage_failed = true;
+        return QB_E_STORAGE;
+    }
+    struct ledger_posting postings[2] = {
+        {.account_id = h.debit_account_id, .amount_minor = -amount_minor,
+         .held_delta_minor = -h.amount_minor},
+        {.account_id = h.credit_account_id, .amount_minor = amount_minor},
+    };
+    struct ledger_entry *e = entry_append(ledger, kind, code, ref, h.id, 0, postings, 2);
+    hold_remove(&ledger->holds, h.id);
+    undo_push(ledger, UNDO_HOLD_REMOVE)->u.hold = h;
+    if (entry_id)
+        *entry_id = e->id;
+    QB_ASSERT(d->held_minor >= 0);
+    return QB_OK;
+}
+
+enum qb_error ledger_txn_capture(struct ledger_txn *txn, int64_t hold_id, int64_t amount_minor,
+                                 uint16_t code, const char *ref, int64_t *entry_id)
+{
+    return hold_resolve(txn, hold_id, LEDGER_ENTRY_CAPTURE, amount_minor, code, ref, entry_id);
+}
+
+enum qb_error ledger_txn_void(struct ledger_txn *txn, int64_t hold_id, uint16_t code,
+                              const char *ref, int64_t *entry_id)
+{
+    return hold_resolve(txn, hold_id, LEDGER_ENTRY_VOID, 0, code, ref, entry_id);
+}
+
+/* --- accounts in a command --------------------------------------------------- */
+
+enum qb_error ledger_txn_account_create(struct ledger_txn *txn, const struct ledger_account_spec *spec,
+                                        int64_t *account_id)
+{
+    struct ledger *ledger = txn->ledger;
+    if (spec == NULL || spec->owner == NULL || spec->owner[0] == '\0' ||
+        strlen(spec->owner) >= LEDGER_OWNER_SIZE_MAX || spec->currency == NULL ||
+        spec->kind < LEDGER_ACCOUNT_USER || spec->kind > LEDGER_ACCOUNT_CREDIT ||
+        (spec->flags & ~(uint32_t)(LEDGER_ACCOUNT_DEBIT_FROZEN | LEDGER_ACCOUNT_CREDIT_FROZEN |
+                                   LEDGER_ACCOUNT_CLOSED)) != 0 ||
+        (spec->floor_minor != LEDGER_FLOOR_NONE && spec->floor_minor > 0))
+        return QB_E_PARAM;
+    if ((uint64_t)ledger->account_count >= (uint64_t)ACCOUNT_CHUNK_COUNT_MAX * ACCOUNT_CHUNK_SIZE)
+        return QB_E_LIMIT_EXCEEDED;
+
+    enum qb_error err = txn_begin_writes(txn);
+    if (err != QB_OK)
+        return err;
+    int64_t id = ledger->account_count + 1;
+    struct store_stmt *st = ledger->st_insert_account;
+    err = bind_all_ok(txn, store_bind_int64(st, 1, id));
+    if (err == QB_OK) err = bind_all_ok(txn, store_bind_text(st, 2, spec->owner, strlen(spec->owner)));
+    if (err == QB_OK) err = bind_all_ok(txn, store_bind_text(st, 3, spec->currency->code, 3));
+    if (err == QB_OK) err = bind_all_ok(txn, store_bind_int64(st, 4, spec->kind));
+    if (err == QB_OK) err = bind_all_ok(txn, store_bind_int64(st, 5, spec->flags));
+    if (err == QB_OK) err = bind_all_ok(txn, store_bind_int64(st, 6, spec->floor_minor));
+    if (err == QB_OK) err = bind_all_ok(txn, store_bind_int64(st, 7, txn->now_ms));
+    if (err == QB_OK) err = stmt_done(txn, st);
+    if (err != QB_OK)
+        return err == QB_E_CONFLICT ? QB_E_CONFLICT : QB_E_STORAGE;
+
+    struct account *a = account_append(ledger);
+    a->currency = spec->currency;
+    a->kind = spec->kind;
+    a->flags = spec->flags;
+    a->floor_minor = spec->floor_minor;
+    a->touched_batch = ledger->batch_number;
+    undo_push(ledger, UNDO_ACCOUNT_CREATE);
+    *account_id = id;
+    return QB_OK;
+}
+
+enum qb_error ledger_txn_account_set_flags(struct ledger_txn *txn, int64_t account_id, uint32_t flags)
+{
+    struct ledger *ledger = txn->ledger;
+    struct account *a = account_get(ledger, account_id);
+    if (a == NULL)
+        return QB_E_NOT_FOUND;
+    if ((flags & ~(uint32_t)(LEDGER_ACCOUNT_DEBIT_FROZEN | LEDGER_ACCOUNT_CREDIT_FROZEN |
+                             LEDGER_ACCOUNT_CLOSED)) != 0)
+        return QB_E_PARAM;
+    enum qb_error err = txn_begin_writes(txn);
+    if (err != QB_OK)
+        return err;
+    struct store_stmt *st = ledger->st_update_flags;
+    err = bind_all_ok(txn, store_bind_int64(st, 1, account_id));
+    if (err == QB_OK) err = bind_all_ok(txn, store_bind_int64(st, 2, flags));
+    if (err == QB_OK) err = stmt_done(txn, st);
+    if (err != QB_OK)
+        return QB_E_STORAGE;
+    undo_account(ledger, a);
+    a->flags = flags;
+    return QB_OK;
+}
+
+enum qb_error ledger_txn_account_get(struct ledger_txn *txn, int64_t account_id,
+                                     struct ledger_account_view *out)
+{
+    struct account *a = account_get(txn->ledger, account_id);
+    if (a == NULL)
+        return QB_E_NOT_FOUND;
+    view_from_working(a, out);
+    return QB_OK;
+}
+
+/* --- idempotency ------------------------------------------------------------ */
+
+static bool result_is_final(enum qb_error err)
+{
+    /* Transient failures are not remembered: a retry may succeed. */
+    return err != QB_E_BUSY && err != QB_E_STORAGE && err != QB_E_INTERNAL &&
+           err != QB_E_SHUTTING_DOWN;
+}
+
+/* Looks the command's key up. QB_OK with *found false: run it. */
+static enum qb_error idem_lookup(struct ledger_txn *txn, struct ledger_cmd *cmd, bool *found)
+{
+    struct store_stmt *st = txn->ledger->st_idem_get;
+    const char *principal = cmd->idem_principal ? cmd->idem_principal : "";
+    *found = false;
+    enum qb_error err = bind_all_ok(txn, store_bind_text(st, 1, principal, strlen(principal)));
+    if (err == QB_OK)
+        err = bind_all_ok(txn, store_bind_text(st, 2, cmd->idem_key, strlen(cmd->idem_key)));
+    if (err != QB_OK)
+        return err;
+    int rc = store_step(st);
+    if (rc == STORE_STEP_ROW) {
+        *found = true;
+        const void *hash = store_column_blob(st, 0);
+        if (store_column_size(st, 0) != CRYPTO_SHA256_SIZE ||
+            !crypto_equal(hash, cmd->request_hash, CRYPTO_SHA256_SIZE)) {
+            cmd->result = QB_E_IDEMPOTENCY_MISMATCH;
+        } else {
+            int64_t result = store_column_int64(st, 1);
+            cmd->result = (result >= 0 && result < QB_ERROR_COUNT) ? (enum qb_error)result
+                                                                   : QB_E_INTERNAL;
+            buf_reset(&cmd->response);
+            size_t size = store_column_size(st, 2);
+            if (size > 0 && buf_append(&cmd->response, store_column_blob(st, 2), size) != QB_OK)
+                cmd->result = QB_E_INTERNAL;
+            cmd->replayed = true;
+        }
+    } else if (rc != STORE_STEP_DONE) {
+        txn->storage_failed = true;
+        err = (enum qb_error)-rc;
+    }
+    store_reset(st);
+    return err;
+}
+
+static enum qb_error idem_record(struct ledger_txn *txn, struct ledger_cmd *cmd)
+{
+    struct store_stmt *st = txn->ledger->st_idem_put;
+    const char *principal = cmd->idem_principal ? cmd->idem_principal : "";
+    enum qb_error err = bind_all_ok(txn, store_bind_text(st, 1, principal, strlen(principal)));
+    if (err == QB_OK) err = bind_all_ok(txn, store_bind_text(st, 2, cmd->idem_key, strlen(cmd->idem_key)));
+    if (err == QB_OK) err = bind_all_ok(txn, store_bind_blob(st, 3, cmd->request_hash, CRYPTO_SHA256_SIZE));
+    if (err == QB_OK) err = bind_all_ok(txn, store_bind_int64(st, 4, cmd->result));
+    if (err == QB_OK)
+        err = bind_all_ok(txn, store_bind_blob(st, 5, cmd->response.data ? cmd->response.data : "",
+                                               cmd->response.size));
+    if (err == QB_OK) err = bind_all_ok(txn, store_bind_int64(st, 6, txn->now_ms));
+    if (err == QB_OK) err = stmt_done(txn, st);
+    if (err != QB_OK)
+        txn->storage_failed = true;
+    return err;
+}
+
+/* --- one command -------------------------------------------------------------- */
+
+static void command_run(struct ledger *ledger, struct ledger_cmd *cmd)
+{
+    struct ledger_txn *txn = &ledger->txn;
+    cmd->replayed = false;
+    buf_reset(&cmd->response);
+
+    if (cmd->idem_key != NULL) {
+        size_t key_size = strlen(cmd->idem_key);
+        if (key_size == 0 || key_size >= LEDGER_IDEM_KEY_SIZE_MAX) {
+            cmd->result = QB_E_PARAM;
+            return;
+        }
+        bool found;
+        if (idem_lookup(txn, cmd, &found) != QB_OK) {
+            cmd->result = QB_E_STORAGE;
+            return;
+        }
+        if (found)
+            return;
+    }
+
+    struct mark mark;
+    mark_take(ledger, &mark);
+    txn->savepoint_open = false;
+    enum qb_error result = cmd->run(txn, cmd);
+    if (txn->storage_failed)
+        result = QB_E_STORAGE;
+    if (result == QB_OK) {
+        if (txn->savepoint_open && store_release(ledger->store) != QB_OK)
+            txn->storage_failed = true, result = QB_E_STORAGE;
+    } else {
+        mark_rollback(ledger, &mark);
+        buf_reset(&cmd->response);
+        if (txn->savepoint_open && store_rollback_to(ledger->store) != QB_OK)
+            txn->storage_failed = true;
+    }
+    txn->savepoint_open = false;
+    cmd->result = result;
+
+    if (cmd->idem_key != NULL && result_is_final(result) && !txn->storage_failed)
+        (void)idem_record(txn, cmd);
+}
+
+/* Releases every hold whose deadline has passed, each as its own EXPIRE
+ * entry. Runs at the start of a batch, inside its transaction. */
+static void holds_expire_due(struct ledger *ledger)
+{
+    struct ledger_txn *txn = &ledger->txn;
+    struct expiry_heap *heap = &ledger->expiries;
+    size_t expired_count = 0;
+    while (heap->count > 0 && heap->items[0].at_ms <= txn->now_ms && expired_count < 4096 &&
+           !txn->storage_failed) {
+        struct expiry top = heap->items[0];
+        expiry_pop(heap);
+        struct hold *h = hold_find(&ledger->holds, top.hold_id);
+        if (h == NULL || h->expires_at_ms != top.at_ms)
+            continue; /* resolved before its deadline */
+        struct mark mark;
+        mark_take(ledger, &mark);
+        txn->savepoint_open = false;
+        enum qb_error err = hold_resolve(txn, top.hold_id, LEDGER_ENTRY_EXPIRE, 0, 0, NULL, NULL);
+        if (err == QB_OK && txn->savepoint_open && store_release(ledger->store) != QB_OK)
+            txn->storage_failed = true;
+        if (err != QB_OK || txn->storage_failed) {
+            mark_rollback(ledger, &mark);
+            /* Keep the deadline so the next batch tries again. */
+            expiry_push(heap, top.at_ms, top.hold_id);
+            break;
+        }
+        txn->savepoint_open = false;
+        expired_count++;
+    }
+}
+
+/* --- the batch ---------------------------------------------------------------- */
+
+static enum qb_error entries_write(struct ledger *ledger)
+{
+    struct ledger_txn *txn = &ledger->txn;
+    struct store_stmt *st = ledger->st_insert_entry;
+    unsigned char wire[LEDGER_POSTINGS_WIRE_SIZE_MAX];
+    for (size_t i = 0; i < ledger->entry_count; i++) {
+        const struct ledger_entry *e = &ledger->entries[i];
+        size_t wire_size = ledger_postings_encode(e, wire);
+        enum qb_error err = bind_all_ok(txn, store_bind_int64(st, 1, e->id));
+        if (err == QB_OK) err = bind_all_ok(txn, store_bind_int64(st, 2, e->created_at_ms));
+        if (err == QB_OK) err = bind_all_ok(txn, store_bind_int64(st, 3, e->kind));
+        if (err == QB_OK) err = bind_all_ok(txn, store_bind_int64(st, 4, e->code));
+        if (err == QB_OK) err = bind_all_ok(txn, store_bind_int64(st, 5, e->ref_entry_id));
+        if (err == QB_OK) err = bind_all_ok(txn, store_bind_int64(st, 6, e->expires_at_ms));
+        if (err == QB_OK) err = bind_all_ok(txn, store_bind_text(st, 7, e->ref, strlen(e->ref)));
+        if (err == QB_OK) err = bind_all_ok(txn, store_bind_blob(st, 8, wire, wire_size));
+        if (err == QB_OK) err = bind_all_ok(txn, store_bind_blob(st, 9, e->hash, CRYPTO_SHA256_SIZE));
+        if (err == QB_OK) err = stmt_done(txn, st);
+        if (err != QB_OK)
+            return QB_E_STORAGE;
+    }
+    return QB_OK;
+}
+
+static enum qb_error meta_set(struct ledger *ledger, const char *key, int64_t value)
+{
+    struct ledger_txn *txn = &ledger->txn;
+    struct store_stmt *st = ledger->st_set_meta;
+    enum qb_error err = bind_all_ok(txn, store_bind_text(st, 1, key, strlen(key)));
+    if (err == QB_OK) err = bind_all_ok(txn, store_bind_int64(st, 2, value));
+    if (err == QB_OK) err = stmt_done(txn, st);
+    return err;
+}
+
+static enum qb_error account_flush(struct ledger *ledger, struct account *a)
+{
+    struct ledger_txn *txn = &ledger->txn;
+    struct store_stmt *st = ledger->st_flush_account;
+    enum qb_error err = bind_all_ok(txn, store_bind_int64(st, 1, a->id));
+    if (err == QB_OK) err = bind_all_ok(txn, store_bind_int64(st, 2, a->balance_minor));
+    if (err == QB_OK) err = bind_all_ok(txn, store_bind_int64(st, 3, a->held_minor));
+    if (err == QB_OK) err = bind_all_ok(txn, store_bind_int64(st, 4, a->last_entry_id));
+    if (err == QB_OK) err = stmt_done(txn, st);
+    return err;
+}
+
+/* Checkpoints up to `budget` of the oldest dirty accounts (all of them when
+ * budget is 0) and stores where replay must begin. The accounts leave the
+ * dirty list here; if the commit then fails, the state is reloaded anyway. */
+static enum qb_error checkpoint_flush(struct ledger *ledger, size_t budget)
+{
+    int64_t lag = ledger->dirty_head ? ledger->next_entry_id - ledger->dirty_head->dirty_since : 0;
+    if (budget != 0 && lag > ledger->replay_lag_max)
+        budget *= 4;
+    for (size_t n = 0; ledger->dirty_head != NULL && (budget == 0 || n < budget); n++) {
+        struct account *a = ledger->dirty_head;
+        enum qb_error err = account_flush(ledger, a);
+        if (err != QB_OK)
+            return QB_E_STORAGE;
+        ledger->dirty_head = a->dirty_next;
+        if (ledger->dirty_head == NULL)
+            ledger->dirty_tail = NULL;
+        a->dirty_next = NULL;
+        a->in_dirty_list = false;
+        a->dirty_since = 0;
+        a->flushed_batch = ledger->batch_number;
+    }
+    /* Accounts changed in this batch and not flushed will join the list
+     * with dirty_since at this batch's first entry. */
+    int64_t replay_from = ledger->dirty_head ? ledger->dirty_head->dirty_since : ledger->next_entry_id;
+    for (size_t i = 0; i < ledger->undo_count && replay_from > ledger->batch_first_entry_id; i++) {
+        const struct undo *u = &ledger->undo[i];
+        if (u->kind == UNDO_ACCOUNT && u->u.acct.account->flushed_batch != ledger->batch_number)
+            replay_from = ledger->batch_first_entry_id;
+    }
+    if (replay_from != ledger->replay_from) {
+        enum qb_error err = meta_set(ledger, "replay_from", replay_from);
+        if (err != QB_OK)
+            return QB_E_STORAGE;
+        ledger->replay_from = replay_from;
+    }
+    return QB_OK;
+}
+
+/* After a durable commit: show the batch's accounts to readers and put the
+ * changed ones on the dirty list. */
+static void batch_publish(struct ledger *ledger)
+{
+    for (size_t i = 0; i < ledger->undo_count; i++) {
+        const struct undo *u = &ledger->undo[i];
+        if (u->kind != UNDO_ACCOUNT)
+            continue;
+        struct account *a = u->u.acct.account;
+        if (a->touched_batch != ledger->batch_number)
+            continue; /* published already in this loop */
+        a->touched_batch = 0;
+        account_publish(a);
+        if (!a->in_dirty_list && a->flushed_batch != ledger->batch_number) {
+            a->in_dirty_list = true;
+            a->dirty_since = ledger->batch_first_entry_id;
+            a->dirty_next = NULL;
+            if (ledger->dirty_tail)
+                ledger->dirty_tail->dirty_next = a;
+            else
+                ledger->dirty_head = a;
+            ledger->dirty_tail = a;
+        }
+    }
+    /* New accounts: their rows were inserted in this batch. */
+    for (int64_t id = atomic_load_explicit(&ledger->committed_count, memory_order_relaxed) + 1;
+         id <= ledger->account_count; id++)
+        account_publish(account_at(ledger, id));
+    atomic_store_explicit(&ledger->committed_count, ledger->account_count, memory_order_release);
+}
+
+static int bucket_of(uint64_t value, int shift)
+{
+    int b = 0;
+    while (b < LEDGER_LATENCY_BUCKETS - 1 && value > ((uint64_t)1 << (b + shift)))
+        b++;
+    return b;
+}
+
+int64_t ledger_latency_bucket_us(int i)
+{
+    QB_ASSERT(i >= 0 && i < LEDGER_LATENCY_BUCKETS);
+    if (i == LEDGER_LATENCY_BUCKETS - 1)
+        return INT64_MAX;
+    return (int64_t)1 << (i + 4); /* 16 us, 32 us, ... ~262 ms */
+}
+
+static enum qb_error state_load(struct ledger *ledger);
+
+/* Runs one batch of commands (possibly none: expiries and checkpoints
+ * still advance) and completes them. */
+static void batch_run(struct ledger *ledger, struct ledger_cmd *batch, size_t batch_size)
+{
+    struct ledger_txn *txn = &ledger->txn;
+    ledger->batch_number++;
+    ledger->batch_first_entry_id = ledger->next_entry_id;
+    ledger->entry_count = 0;
+    ledger->undo_count = 0;
+    txn->now_ms = clock_now_ms(ledger->clock);
+    txn->storage_failed = false;
+    txn->savepoint_open = false;
+
+    enum qb_error err = QB_OK;
+    if (ledger->broken && state_load(ledger) != QB_OK)
+        err = QB_E_STORAGE;
+    if (err == QB_OK && store_begin(ledger->store) != QB_OK)
+        err = QB_E_STORAGE;
+
+    if (err == QB_OK) {
+        holds_expire_due(ledger);
+        for (struct ledger_cmd *cmd = batch; cmd != NULL && !txn->storage_failed; cmd = cmd->next)
+            command_run(ledger, cmd);
+        if (!txn->storage_failed && entries_write(ledger) == QB_OK &&
+            checkpoint_flush(ledger, ledger->flush_per_batch) == QB_OK && !txn->storage_failed) {
+            int64_t t0 = clock_monotonic_ns();
+            err = store_commit(ledger->store);
+            int64_t commit_us = (clock_monotonic_ns() - t0) / 1000;
+            atomic_fetch_add_explicit(&ledger->stat_commit_us_buckets[bucket_of((uint64_t)commit_us, 4)],
+                                      1, memory_order_relaxed);
+            atomic_fetch_add_explicit(&ledger->stat_commit_us_sum, (uint64_t)commit_us,
+                                      memory_order_relaxed);
+            if (err != QB_OK)
+                err = QB_E_STORAGE;
+        } else {
+            err = QB_E_STORAGE;
+        }
+        if (err != QB_OK && store_rollback(ledger->store) != QB_OK)
+            log_event(LOG_ERROR, "ledger.rollback_failed", "error=\"%s\"",
+                      store_last_error(ledger->store));
+    }
+
+    if (err == QB_OK) {
+        batch_publish(ledger);
+        atomic_fetch_add_explicit(&ledger->stat_entries, ledger->entry_count, memory_order_relaxed);
+    } else {
+        /* Nothing of this batch is acknowledged. The in-memory state may
+         * hold changes the database does not: rebuild it from the
+         * database, as a restart would. */
+        atomic_fetch_add_explicit(&ledger->stat_commit_failures, 1, memory_order_relaxed);
+        log_event(LOG_ERROR, "ledger.batch_failed", "commands=%zu error=%s", batch_size,
+                  store_last_error(ledger->store));
+        ledger->broken = true;
+        if (state_load(ledger) == QB_OK)
+            ledger->broken = false;
+        for (struct ledger_cmd *cmd = batch; cmd != NULL; cmd = cmd->next) {
+            cmd->result = QB_E_STORAGE;
+            cmd->replayed = false;
+            buf_reset(&cmd->response);
+        }
+    }
+    ledger->undo_count = 0;
+    ledger->entry_count = 0;
+    int64_t lag = ledger->next_entry_id - ledger->replay_from;
+    atomic_store_explicit(&ledger->stat_replay_lag, lag, memory_order_relaxed);
+    if (batch_size > 0) {
+        atomic_fetch_add_explicit(&ledger->stat_batches, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&ledger->stat_batch_buckets[bucket_of(batch_size, 0)], 1,
+                                  memory_order_relaxed);
+        atomic_fetch_add_explicit(&ledger->stat_batch_sum, batch_size, memory_order_relaxed);
+    }
+
+    /* Complete: done callbacks may free or resubmit their command, so read
+     * next first. */
+    for (struct ledger_cmd *cmd = batch, *next; cmd != NULL; cmd = next) {
+        next = cmd->next;
+        cmd->next = NULL;
+        atomic_fetch_add_explicit(&ledger->stat_commands, 1, memory_order_relaxed);
+        if (cmd->result != QB_OK)
+            atomic_fetch_add_explicit(&ledger->stat_commands_failed, 1, memory_order_relaxed);
+        cmd->done(cmd);
+    }
+}
+
+/* --- loading ------------------------------------------------------------------- */
+
+static void state_clear(struct ledger *ledger)
+{
+    free(ledger->holds.slots);
+    ledger->holds = (struct hold_map){0};
+    ledger->expiries.count = 0;
+    ledger->dirty_head = ledger->dirty_tail = NULL;
+    ledger->account_count = 0;
+}
+
+static enum qb_error load_fail(struct ledger *ledger, struct store_stmt *stmt, enum qb_error err,
+                               const char *what)
+{
+    log_event(LOG_ERROR, "ledger.load_failed", "what=\"%s\" error=\"%s\"", what,
+              store_last_error(ledger->store));
+    store_finalize(stmt);
+    return err;
+}
+
+/* Rebuilds the writer's state from the database: accounts from their
+ * checkpoint rows, open holds, then the journal from meta.replay_from on.
+ * Runs at open and after a failed commit. */
+static enum qb_error state_load(struct ledger *ledger)
+{
+    struct store *s = ledger->store;
+    struct store_stmt *stmt = NULL;
+    int rc;
+    state_clear(ledger);
+
+    /* Accounts. Ids are dense from 1: the ledger assigns them. */
+    if (store_prepare(s, "SELECT id, currency, kind, flags, floor_minor, balance_minor, "
+                         "held_minor, last_entry_id FROM accounts ORDER BY id", &stmt) != QB_OK)
+        return load_fail(ledger, stmt, QB_E_STORAGE, "prepare accounts");
+    while ((rc = store_step(stmt)) == STORE_STEP_ROW) {
+        struct account *a = account_append(ledger);
+        int64_t kind = store_column_int64(stmt, 2);
+        a->currency = currency_find(store_column_text(stmt, 1));
+        if (store_column_int64(stmt, 0) != a->id || a->currency == NULL ||
+            kind < LEDGER_ACCOUNT_USER || kind > LEDGER_ACCOUNT_CREDIT)
+            return load_fail(ledger, stmt, QB_E_INTERNAL, "account row malformed");
+        a->kind = (enum ledger_account_kind)kind;
+        a->flags = (uint32_t)store_column_int64(stmt, 3);
+        a->floor_minor = store_column_int64(stmt, 4);
+        a->balance_minor = store_column_int64(stmt, 5);
+        a->held_minor = store_column_int64(stmt, 6);
+        a->last_entry_id = store_column_int64(stmt, 7);
+    }
+    if (rc != STORE_STEP_DONE)
+        return load_fail(ledger, stmt, QB_E_STORAGE, "read accounts");
+    store_finalize(stmt);
+    stmt = NULL;
+
+    /* Open holds. */
+    if (store_prepare(s, "SELECT id, debit_account_id, credit_account_id, amount_minor, "
+                         "expires_at_ms FROM holds", &stmt) != QB_OK)
+        return load_fail(ledger, stmt, QB_E_STORAGE, "prepare holds");
+    while ((rc = store_step(stmt)) == STORE_STEP_ROW) {
+        struct hold h = {.id = store_column_int64(stmt, 0),
+                         .debit_account_id = store_column_int64(stmt, 1),
+                         .credit_account_id = store_column_int64(stmt, 2),
+                         .amount_minor = store_column_int64(stmt, 3),
+                         .expires_at_ms = store_column_int64(stmt, 4)};
+        if (h.id <= 0 || account_get(ledger, h.debit_account_id) == NULL ||
+            account_get(ledger, h.credit_account_id) == NULL || h.amount_minor <= 0 ||
+            hold_find(&ledger->holds, h.id) != NULL)
+            return load_fail(ledger, stmt, QB_E_INTERNAL, "hold row malformed");
+        hold_put(&ledger->holds, &h);
+        if (h.expires_at_ms > 0)
+            expiry_push(&ledger->expiries, h.expires_at_ms, h.id);
+    }
+    if (rc != STORE_STEP_DONE)
+        return load_fail(ledger, stmt, QB_E_STORAGE, "read holds");
+    store_finalize(stmt);
+    stmt = NULL;
+
+    /* Where replay starts, and the hash just before it. */
+    if (store_prepare(s, "SELECT value FROM meta WHERE key = 'replay_from'", &stmt) != QB_OK ||
+        store_step(stmt) != STORE_STEP_ROW)
+        return load_fail(ledger, stmt, QB_E_STORAGE, "read replay_from");
+    int64_t replay_from = store_column_int64(stmt, 0);
+    store_finalize(stmt);
+    stmt = NULL;
+    if (replay_from < 1)
+        return load_fail(ledger, NULL, QB_E_INTERNAL, "replay_from out of range");
+    memset(ledger->head_hash, 0, CRYPTO_SHA256_SIZE);
+    if (replay_from > 1) {
+        if (store_prepare(s, "SELECT hash FROM entries WHERE id = $1", &stmt) != QB_OK ||
+            store_bind_int64(stmt, 1, replay_from - 1) != QB_OK ||
+            store_step(stmt) != STORE_STEP_ROW || store_column_size(stmt, 0) != CRYPTO_SHA256_SIZE)
+            return load_fail(ledger, stmt, QB_E_INTERNAL, "entry before replay_from missing");
+        memcpy(ledger->head_hash, store_column_blob(stmt, 0), CRYPTO_SHA256_SIZE);
+        store_finalize(stmt);
+        stmt = NULL;
+    }
+
+    /* Replay: each entry must continue the chain; each posting applies to
+     * its account only when newer than the account's checkpoint, and then
+     * must continue that account's own chain exactly. */
+    if (store_prepare(s, "SELECT " LEDGER_ENTRY_COLUMNS " FROM entries WHERE id >= $1 ORDER BY id",
+                      &stmt) != QB_OK ||
+        store_bind_int64(stmt, 1, replay_from) != QB_OK)
+        return load_fail(ledger, stmt, QB_E_STORAGE, "prepare replay");
+    int64_t expect_id = replay_from;
+    struct ledger_entry e;
+    char why[160];
+    while ((rc = store_step(stmt)) == STORE_STEP_ROW) {
+        if (ledger_entry_from_row(stmt, &e) != QB_OK || e.id != expect_id)
+            return load_fail(ledger, stmt, QB_E_INTERNAL, "journal row malformed or missing");
+        uint8_t hash[CRYPTO_SHA256_SIZE];
+        ledger_entry_hash(&e, ledger->head_hash, hash);
+        if (!crypto_equal(hash, e.hash, CRYPTO_SHA256_SIZE))
+            return load_fail(ledger, stmt, QB_E_INTERNAL, "hash chain broken");
+        if (!ledger_entry_is_well_formed(&e, why, sizeof why))
+            return load_fail(ledger, stmt, QB_E_INTERNAL, why);
+        for (size_t i = 0; i < e.posting_count; i++) {
+            const struct ledger_posting *po = &e.postings[i];
+            struct account *a = account_get(ledger, po->account_id);
+            if (a == NULL || a->currency->numeric != po->currency_numeric)
+                return load_fail(ledger, stmt, QB_E_INTERNAL, "posting to unknown account");
+            if (e.id <= a->last_entry_id)
+                continue;
+            if (po->prev_entry_id != a->last_entry_id ||
+                __builtin_add_overflow(a->balance_minor, po->amount_minor, &a->balance_minor) ||
+                a->balance_minor != po->balance_after_minor ||
+                __builtin_add_overflow(a->held_minor, po->held_delta_minor, &a->held_minor))
+                return load_fail(ledger, stmt, QB_E_INTERNAL, "account chain broken in replay");
+            a->last_entry_id = e.id;
+            if (!a->in_dirty_list) {
+                /* Its checkpoint is behind: flush it again in due course. */
+                a->in_dirty_list = true;
+                a->dirty_since = e.id;
+                if (ledger->dirty_tail)
+                    ledger->dirty_tail->dirty_next = a;
+                else
+                    ledger->dirty_head = a;
+                ledger->dirty_tail = a;
+            }
+        }
+        memcpy(ledger->head_hash, e.hash, CRYPTO_SHA256_SIZE);
+        expect_id++;
+    }
+    if (rc != STORE_STEP_DONE)
+        return load_fail(ledger, stmt, QB_E_STORAGE, "read journal");
+    store_finalize(stmt);
+    stmt = NULL;
+    ledger->next_entry_id = expect_id;
+    ledger->replay_from = replay_from;
+
+    /* The open holds must account for exactly the held amounts. */
+    for (int64_t id = 1; id <= ledger->account_count; id++) {
+        struct account *a = account_at(ledger, id);
+        if (a->last_entry_id >= ledger->next_entry_id)
+            return load_fail(ledger, NULL, QB_E_INTERNAL, "checkpoint ahead of the journal");
+        a->touched_batch = a->flushed_batch = 0;
+        a->dirty_next = a->in_dirty_list ? a->dirty_next : NULL;
+    }
+    int64_t *held = xcalloc((size_t)ledger->account_count + 1, sizeof(int64_t));
+    for (size_t i = 0; i < ledger->holds.capacity; i++) {
+        const struct hold *h = &ledger->holds.slots[i];
+        if (h->id != 0)
+            held[h->debit_account_id] += h->amount_minor;
+    }
+    bool held_ok = true;
+    for (int64_t id = 1; id <= ledger->account_count; id++)
+        held_ok = held_ok && held[id] == account_at(ledger, id)->held_minor;
+    free(held);
+    if (!held_ok)
+        return load_fail(ledger, NULL, QB_E_INTERNAL, "held amounts disagree with open holds");
+
+    for (int64_t id = 1; id <= ledger->account_count; id++)
+        account_publish(account_at(ledger, id));
+    atomic_store_explicit(&ledger->committed_count, ledger->account_count, memory_order_release);
+    return QB_OK;
+}
+
+/* --- the writer thread and the queue ----------------------------------------- */
+
+static void *writer_main(void *arg)
+{
+    struct ledger *ledger = arg;
+    for (;;) {
+        pthread_mutex_lock(&ledger->lock);
+        if (ledger->queue_head == NULL && !ledger->stopping) {
+            /* Wake up now and then to release holds whose deadline passed. */
+            struct timespec until;
+            clock_gettime(CLOCK_REALTIME, &until);
+            until.tv_nsec += 50 * 1000 * 1000;
+            if (until.tv_nsec >= 1000000000) {
+                until.tv_sec++;
+                until.tv_nsec -= 1000000000;
+            }
+            pthread_cond_timedwait(&ledger->nonempty, &ledger->lock, &until);
+        }
+        struct ledger_cmd *batch = ledger->queue_head, *last = NULL;
+        size_t batch_size = 0;
+        for (struct ledger_cmd *c = batch; c != NULL && batch_size < ledger->batch_max; c = c->next) {
+            last = c;
+            batch_size++;
+        }
+        if (last != NULL) {
+            ledger->queue_head = last->next;
+            if (ledger->queue_head == NULL)
+                ledger->queue_tail = NULL;
+            last->next = NULL;
+            ledger->queue_depth -= batch_size;
+        } else {
+            batch = NULL;
+        }
+        bool stop = ledger->stopping && batch == NULL;
+        pthread_mutex_unlock(&ledger->lock);
+        if (stop)
+            break;
+
+        bool expiry_due = ledger->expiries.count > 0 &&
+                          ledger->expiries.items[0].at_ms <= clock_now_ms(ledger->clock);
+        if (batch != NULL || expiry_due || ledger->broken)
+            batch_run(ledger, batch, batch_size);
+    }
+    return NULL;
+}
+
+void ledger_cmd_init(struct ledger_cmd *cmd, ledger_cmd_run_fn run, void *ctx)
+{
+    memset(cmd, 0, sizeof *cmd);
+    cmd->run = run;
+    cmd->ctx = ctx;
+    buf_init(&cmd->response, LEDGER_RESPONSE_SIZE_MAX);
+}
+
+void ledger_cmd_release(struct ledger_cmd *cmd) { buf_release(&cmd->response); }
+
+enum qb_error ledger_submit(struct ledger *ledger, struct ledger_cmd *cmd)
+{
+    QB_ASSERT(cmd->run != NULL && cmd->done != NULL);
+    cmd->next = NULL;
+    cmd->submitted_ns = clock_monotonic_ns();
+    pthread_mutex_lock(&ledger->lock);
+    enum qb_error err = QB_OK;
+    if (ledger->stopping)
+        err = QB_E_SHUTTING_DOWN;
+    else if (ledger->queue_depth >= ledger->queue_max)
+        err = QB_E_BUSY;
+    if (err == QB_OK) {
+        if (ledger->queue_tail)
+            ledger->queue_tail->next = cmd;
+        else
+            ledger->queue_head = cmd;
+        ledger->queue_tail = cmd;
+        ledger->queue_depth++;
+        if (ledger->queue_depth == 1)
+            pthread_cond_signal(&ledger->nonempty);
+    }
+    pthread_mutex_unlock(&ledger->lock);
+    return err;
+}
+
+struct waiter {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    bool done;
+};
+
+static void waiter_done(struct ledger_cmd *cmd)
+{
+    struct waiter *w = cmd->waiter;
+    pthread_mutex_lock(&w->lock);
+    w->done = true;
+    pthread_cond_signal(&w->cond);
+    pthread_mutex_unlock(&w->lock);
+}
+
+enum qb_error ledger_execute(struct ledger *ledger, struct ledger_cmd *cmd)
+{
+    struct waiter w = {.done = false};
+    pthread_mutex_init(&w.lock, NULL);
+    pthread_cond_init(&w.cond, NULL);
+    cmd->done = waiter_done;
+    cmd->waiter = &w;
+    enum qb_error err = ledger_submit(ledger, cmd);
+    if (err == QB_OK) {
+        pthread_mutex_lock(&w.lock);
+        while (!w.done)
+            pthread_cond_wait(&w.cond, &w.lock);
+        pthread_mutex_unlock(&w.lock);
+        err = cmd->result;
+    }
+    cmd->done = NULL;
+    cmd->waiter = NULL;
+    pthread_mutex_destroy(&w.lock);
+    pthread_cond_destroy(&w.cond);
+    return err;
+}
+
+/* --- lifetime ------------------------------------------------------------------ */
+
+static const struct {
+    size_t offset;
+    const char *sql;
+} ledger_statements[] = {
+    {offsetof(struct ledger, st_insert_entry),
+     "INSERT INTO entries (" LEDGER_ENTRY_COLUMNS ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"},
+    {offsetof(struct ledger, st_insert_account),
+     "INSERT INTO accounts (id, owner, currency, kind, flags, floor_minor, created_at_ms) "
+     "VALUES ($1, $2, $3, $4, $5, $6, $7)"},
+    {offsetof(struct ledger, st_update_flags), "UPDATE accounts SET flags = $2 WHERE id = $1"},
+    {offsetof(struct ledger, st_flush_account),
+     "UPDATE accounts SET balance_minor = $2, held_minor = $3, last_entry_id = $4 WHERE id = $1"},
+    {offsetof(struct ledger, st_insert_hold),
+     "INSERT INTO holds (id, debit_account_id, credit_account_id, amount_minor, expires_at_ms) "
+     "VALUES ($1, $2, $3, $4, $5)"},
+    {offsetof(struct ledger, st_delete_hold), "DELETE FROM holds WHERE id = $1"},
+    {offsetof(struct ledger, st_entry_kind), "SELECT kind FROM entries WHERE id = $1"},
+    {offsetof(struct ledger, st_set_meta), "UPDATE meta SET value = $2 WHERE key = $1"},
+    {offsetof(struct ledger, st_idem_get),
+     "SELECT request_hash, result, response FROM idempotency WHERE principal = $1 AND key = $2"},
+    {offsetof(struct ledger, st_idem_put),
+     "INSERT INTO idempotency (principal, key, request_hash, result, response, created_at_ms) "
+     "VALUES ($1, $2, $3, $4, $5, $6)"},
+};
+
+static void statements_finalize(struct ledger *ledger)
+{
+    for (size_t i = 0; i < QB_ARRAY_COUNT(ledger_statements); i++) {
+        struct store_stmt **slot = (struct store_stmt **)((char *)ledger + ledger_statements[i].offset);
+        store_finalize(*slot);
+        *slot = NULL;
+    }
+}
+
+static void ledger_free(struct ledger *ledger)
+{
+    statements_finalize(ledger);
+    for (size_t i = 0; i < ACCOUNT_CHUNK_COUNT_MAX; i++)
+        free(ledger->chunks[i]);
+    free(ledger->chunks);
+    free(ledger->holds.slots);
+    free(ledger->expiries.items);
+    free(ledger->entries);
+    free(ledger->undo);
+    pthread_mutex_destroy(&ledger->lock);
+    pthread_cond_destroy(&ledger->nonempty);
+    free(ledger);
+}
+
+enum qb_error ledger_open(struct store *writer, const struct ledger_options *options,
+                          struct ledger **out)
+{
+    struct ledger *ledger = xcalloc(1, sizeof *ledger);
+    ledger->store = writer;
+    ledger->clock = options && options->clock ? options->clock : clock_system();
+    ledger->queue_max = options && options->queue_max ? options->queue_max : 65536;
+    ledger->batch_max = options && options->batch_max ? options->batch_max : 8192;
+    ledger->flush_per_batch = options && options->flush_per_batch ? options->flush_per_batch : 512;
+    ledger->replay_lag_max =
+        options && options->replay_lag_max ? options->replay_lag_max : 2000000;
+    ledger->chunks = xcalloc(ACCOUNT_CHUNK_COUNT_MAX, sizeof(struct account *));
+    ledger->txn.ledger = ledger;
+    pthread_mutex_init(&ledger->lock, NULL);
+    pthread_cond_init(&ledger->nonempty, NULL);
+
+    enum qb_error err = QB_OK;
+    for (size_t i = 0; i < QB_ARRAY_COUNT(ledger_statements) && err == QB_OK; i++) {
+        struct store_stmt **slot = (struct store_stmt **)((char *)ledger + ledger_statements[i].offset);
+        err = store_prepare(writer, ledger_statements[i].sql, slot);
+    }
+    if (err != QB_OK) {
+        log_event(LOG_ERROR, "ledger.open_failed", "error=\"%s\"", store_last_error(writer));
+        ledger_free(ledger);
+        return QB_E_STORAGE;
+    }
+    err = state_load(ledger);
+    if (err != QB_OK) {
+        ledger_free(ledger);
+        return err;
+    }
+    log_event(LOG_INFO, "ledger.open", "accounts=%lld entries=%lld replayed_from=%lld holds=%zu",
+              (long long)ledger->account_count, (long long)(ledger->next_entry_id - 1),
+              (long long)ledger->replay_from, ledger->holds.count);
+    if (pthread_create(&ledger->thread, NULL, writer_main, ledger) != 0) {
+        ledger_free(ledger);
+        return QB_E_INTERNAL;
+    }
+    *out = ledger;
+    return QB_OK;
+}
+
+void ledger_close(struct ledger *ledger)
+{
+    if (ledger == NULL)
+        return;
+    pthread_mutex_lock(&ledger->lock);
+    ledger->stopping = true;
+    pthread_cond_signal(&ledger->nonempty);
+    pthread_mutex_unlock(&ledger->lock);
+    pthread_join(ledger->thread, NULL);
+
+    /* Checkpoint every account so the next start replays nothing. A
+     * failure only means a longer replay next time. */
+    if (!ledger->broken && ledger->dirty_head != NULL && store_begin(ledger->store) == QB_OK) {
+        ledger->batch_number++;
+        ledger->batch_first_entry_id = ledger->next_entry_id;
+        ledger->undo_count = 0;
+        ledger->txn.storage_failed = false;
+        if (checkpoint_flush(ledger, 0) == QB_OK && store_commit(ledger->store) == QB_OK)
+            log_event(LOG_INFO, "ledger.close", "checkpoint=complete next_entry=%lld",
+                      (long long)ledger->next_entry_id);
+        else if (store_rollback(ledger->store) != QB_OK)
+            log_event(LOG_WARN, "ledger.close_rollback_failed", "error=\"%s\"",
+                      store_last_error(ledger->store));
+    }
+    ledger_free(ledger);
+}
+
+void ledger_stats_get(struct ledger *ledger, struct ledger_stats *out)
+{
+    memset(out, 0, sizeof *out);
+    out->commands_total = atomic_load_explicit(&ledger->stat_commands, memory_order_relaxed);
+    out->commands_failed_total = atomic_load_explicit(&ledger->stat_commands_failed, memory_order_relaxed);
+    out->batches_total = atomic_load_explicit(&ledger->stat_batches, memory_order_relaxed);
+    out->entries_total = atomic_load_explicit(&ledger->stat_entries, memory_order_relaxed);
+    out->commit_failures_total = atomic_load_explicit(&ledger->stat_commit_failures, memory_order_relaxed);
+    for (int i = 0; i < LEDGER_LATENCY_BUCKETS; i++) {
+        out->commit_latency_us_buckets[i] =
+            atomic_load_explicit(&ledger->stat_commit_us_buckets[i], memory_order_relaxed);
+        out->batch_size_buckets[i] = atomic_load_explicit(&ledger->stat_batch_buckets[i], memory_order_relaxed);
+    }
+    out->commit_latency_us_sum = atomic_load_explicit(&ledger->stat_commit_us_sum, memory_order_relaxed);
+    out->batch_size_sum = atomic_load_explicit(&ledger->stat_batch_sum, memory_order_relaxed);
+    out->replay_lag_entries = atomic_load_explicit(&ledger->stat_replay_lag, memory_order_relaxed);
+    pthread_mutex_lock(&ledger->lock);
+    out->queue_depth = ledger->queue_depth;
+    pthread_mutex_unlock(&ledger->lock);
+}
+
+enum qb_error ledger_account_find(struct store *reader, const char *owner,
+                                  const struct currency *currency, enum ledger_account_kind kind,
+                                  int64_t *account_id)
+{
+    if (owner == NULL || currency == NULL)
+        return QB_E_PARAM;
+    struct store_stmt *stmt;
+    enum qb_error err = store_prepare(
+        reader, "SELECT id FROM accounts WHERE owner = $1 AND currency = $2 AND kind = $3", &stmt);
+    if (err != QB_OK)
+        return err;
+    err = store_bind_text(stmt, 1, owner, strlen(owner));
+    if (err == QB_OK) err = store_bind_text(stmt, 2, currency->code, 3);
+    if (err == QB_OK) err = store_bind_int64(stmt, 3, kind);
+    if (err == QB_OK) {
+        int rc = store_step(stmt);
+        if (rc == STORE_STEP_ROW)
+            *account_id = store_column_int64(stmt, 0);
+        else
+            err = rc == STORE_STEP_DONE ? QB_E_NOT_FOUND : (enum qb_error)-rc;
+    }
+    store_finalize(stmt);
+    return err;
+}

@@ -1,0 +1,48 @@
+/*
+ * ledger_int.h — the ledger's private shared definitions.
+ *
+ * Only the ledger's own .c files include this. It holds the canonical entry encoding
+ * (shared by the writer, the readers and the verifier, so that all three
+ * agree byte for byte on what was hashed) and the SQL the ledger speaks.
+ */
+#ifndef QB_LEDGER_LEDGER_INT_H
+#define QB_LEDGER_LEDGER_INT_H
+
+#include "ledger/ledger.h"
+
+/* For sums that must not overflow while checking overflow. */
+__extension__ typedef __int128 ledger_int128;
+
+/* One posting in the postings column: account id, currency numeric, amount,
+ * held delta, balance after, previous entry — little-endian, fixed width. */
+#define LEDGER_POSTING_WIRE_SIZE (8 + 2 + 8 + 8 + 8 + 8)
+#define LEDGER_POSTINGS_WIRE_SIZE_MAX (LEDGER_POSTINGS_MAX * LEDGER_POSTING_WIRE_SIZE)
+
+/* Encodes entry's postings into out (at least LEDGER_POSTINGS_WIRE_SIZE_MAX
+ * bytes); returns the size written. */
+size_t ledger_postings_encode(const struct ledger_entry *entry, unsigned char *out);
+/* Decodes size bytes of postings into entry. false when malformed. */
+bool ledger_postings_decode(struct ledger_entry *entry, const unsigned char *data, size_t size);
+
+/* The entry's hash: SHA-256(prev_hash || canonical encoding), where the
+ * canonical encoding is "QBE1", id, created_at_ms, kind (u8), code (u16),
+ * ref_entry_id, expires_at_ms, ref length (u8), ref bytes, posting count
+ * (u8) and the encoded postings, integers little-endian. docs/ledger.md
+ * spells it out so that an auditor can recompute it with any tool. */
+void ledger_entry_hash(const struct ledger_entry *entry, const uint8_t prev_hash[CRYPTO_SHA256_SIZE],
+                       uint8_t out[CRYPTO_SHA256_SIZE]);
+
+/* SELECT list and decoder for a row of the entries table, in this order:
+ * id, created_at_ms, kind, code, ref_entry_id, expires_at_ms, ref, postings,
+ * hash. */
+#define LEDGER_ENTRY_COLUMNS \
+    "id, created_at_ms, kind, code, ref_entry_id, expires_at_ms, ref, postings, hash"
+/* Reads the current row of stmt into out. QB_E_INTERNAL when malformed. */
+QB_MUST_USE enum qb_error ledger_entry_from_row(struct store_stmt *stmt, struct ledger_entry *out);
+
+/* Checks the parts of an entry that need no other state: kind, counts,
+ * distinct accounts, amounts summing to zero per currency, the per-kind
+ * shape of held deltas. Writes the reason into why. */
+bool ledger_entry_is_well_formed(const struct ledger_entry *entry, char *why, size_t why_size);
+
+#endif

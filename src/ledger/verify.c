@@ -1,0 +1,308 @@
+/*
+ * verify.c — recompute the whole ledger from its journal and check it.
+ *
+ * ledger_verify trusts nothing but the entries' bytes: it recomputes the
+ * hash chain from the first entry, replays every posting into its own
+ * balances, and compares what it derived with everything the database
+ * claims (balance_after and prev_entry_id in each posting, the accounts'
+ * checkpoints, the open holds). It reads through an ordinary read
+ * connection, so it can run beside a live daemon (`qianbaod --verify` on a
+ * data directory, `qianbao admin verify`).
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ledger/ledger_int.h"
+
+struct verify_account {
+    const struct currency *currency;
+    int64_t floor_minor;
+    int64_t ckpt_balance_minor;
+    int64_t ckpt_held_minor;
+    int64_t ckpt_last_entry_id;
+    int64_t balance_minor;
+    int64_t held_minor;
+    int64_t last_entry_id;
+};
+
+struct verify_hold {
+    int64_t id;
+    int64_t debit_account_id;
+    int64_t credit_account_id;
+    int64_t amount_minor;
+    bool open;
+};
+
+struct verify {
+    struct ledger_verify_report *report;
+    struct verify_account *accounts; /* index = id; [0] unused */
+    int64_t account_count;
+    struct verify_hold *holds;       /* sorted by id: holds are appended in id order */
+    size_t hold_count;
+    size_t hold_capacity;
+};
+
+static enum qb_error problem(struct verify *v, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static enum qb_error problem(struct verify *v, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(v->report->problem, sizeof v->report->problem, fmt, ap);
+    va_end(ap);
+    return QB_E_INTERNAL;
+}
+
+static struct verify_hold *hold_lookup(struct verify *v, int64_t id)
+{
+    size_t lo = 0, hi = v->hold_count;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (v->holds[mid].id < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < v->hold_count && v->holds[lo].id == id ? &v->holds[lo] : NULL;
+}
+
+static enum qb_error load_accounts(struct verify *v, struct store *reader)
+{
+    struct store_stmt *stmt;
+    enum qb_error err = store_prepare(reader, "SELECT count(*) FROM accounts", &stmt);
+    if (err != QB_OK)
+        return QB_E_STORAGE;
+    if (store_step(stmt) != STORE_STEP_ROW) {
+        store_finalize(stmt);
+        return QB_E_STORAGE;
+    }
+    int64_t count = store_column_int64(stmt, 0);
+    store_finalize(stmt);
+    v->accounts = calloc((size_t)count + 1, sizeof(struct verify_account));
+    QB_ASSERT(v->accounts != NULL);
+
+    err = store_prepare(reader, "SELECT id, currency, floor_minor, balance_minor, held_minor, "
+                                "last_entry_id FROM accounts ORDER BY id", &stmt);
+    if (err != QB_OK)
+        return QB_E_STORAGE;
+    int rc;
+    while ((rc = store_step(stmt)) == STORE_STEP_ROW) {
+        int64_t id = store_column_int64(stmt, 0);
+        if (id != v->account_count + 1 || id > count) {
+            store_finalize(stmt);
+            return problem(v, "account ids are not dense at %lld", (long long)id);
+        }
+        struct verify_account *a = &v->accounts[id];
+        a->currency = currency_find(store_column_text(stmt, 1));
+        if (a->currency == NULL) {
+            store_finalize(stmt);
+            return problem(v, "account %lld has an unknown currency", (long long)id);
+        }
+        a->floor_minor = store_column_int64(stmt, 2);
+        a->ckpt_balance_minor = store_column_int64(stmt, 3);
+        a->ckpt_held_minor = store_column_int64(stmt, 4);
+        a->ckpt_last_entry_id = store_column_int64(stmt, 5);
+        v->account_count = id;
+    }
+    store_finalize(stmt);
+    return rc == STORE_STEP_DONE ? QB_OK : QB_E_STORAGE;
+}
+
+/* Checks one entry against the running state and applies it. */
+static enum qb_error apply_entry(struct verify *v, const struct ledger_entry *e)
+{
+    char why[160];
+    if (!ledger_entry_is_well_formed(e, why, sizeof why))
+        return problem(v, "%s", why);
+    for (size_t i = 0; i < e->posting_count; i++) {
+        const struct ledger_posting *po = &e->postings[i];
+        if (po->account_id < 1 || po->account_id > v->account_count)
+            return problem(v, "entry %lld posts to unknown account %lld", (long long)e->id,
+                           (long long)po->account_id);
+        struct verify_account *a = &v->accounts[po->account_id];
+        if (a->currency->numeric != po->currency_numeric)
+            return problem(v, "entry %lld: currency of account %lld differs", (long long)e->id,
+                           (long long)po->account_id);
+        if (po->prev_entry_id != a->last_entry_id)
+            return problem(v, "entry %lld: account %lld chain points to %lld, expected %lld",
+                           (long long)e->id, (long long)po->account_id,
+                           (long long)po->prev_entry_id, (long long)a->last_entry_id);
+        if (__builtin_add_overflow(a->balance_minor, po->amount_minor, &a->balance_minor) ||
+            __builtin_add_overflow(a->held_minor, po->held_delta_minor, &a->held_minor))
+            return problem(v, "entry %lld overflows account %lld", (long long)e->id,
+                           (long long)po->account_id);
+        if (a->balance_minor != po->balance_after_minor)
+            return problem(v, "entry %lld: account %lld balance is %lld, the entry says %lld",
+                           (long long)e->id, (long long)po->account_id,
+                           (long long)a->balance_minor, (long long)po->balance_after_minor);
+        if (a->held_minor < 0)
+            return problem(v, "entry %lld: account %lld held below zero", (long long)e->id,
+                           (long long)po->account_id);
+        if (a->floor_minor != LEDGER_FLOOR_NONE && a->balance_minor - a->held_minor < a->floor_minor)
+            return problem(v, "entry %lld: account %lld below its floor", (long long)e->id,
+                           (long long)po->account_id);
+        a->last_entry_id = e->id;
+        if (a->ckpt_last_entry_id == e->id &&
+            (a->ckpt_balance_minor != a->balance_minor || a->ckpt_held_minor != a->held_minor))
+            return problem(v, "account %lld: checkpoint disagrees with the journal at entry %lld",
+                           (long long)po->account_id, (long long)e->id);
+    }
+
+    const struct ledger_posting *d = &e->postings[0], *c = &e->postings[1];
+    if (e->kind == LEDGER_ENTRY_HOLD) {
+        if (v->hold_count == v->hold_capacity) {
+            v->hold_capacity = v->hold_capacity ? v->hold_capacity * 2 : 256;
+            v->holds = realloc(v->holds, v->hold_capacity * sizeof *v->holds);
+            QB_ASSERT(v->holds != NULL);
+        }
+        v->holds[v->hold_count++] = (struct verify_hold){
+            .id = e->id, .debit_account_id = d->account_id, .credit_account_id = c->account_id,
+            .amount_minor = d->held_delta_minor, .open = true};
+    } else if (e->kind != LEDGER_ENTRY_TRANSFER) {
+        struct verify_hold *h = hold_lookup(v, e->ref_entry_id);
+        if (h == NULL)
+            return problem(v, "entry %lld resolves %lld, which is not a hold", (long long)e->id,
+                           (long long)e->ref_entry_id);
+        if (!h->open)
+            return problem(v, "hold %lld resolved twice (again by entry %lld)", (long long)h->id,
+                           (long long)e->id);
+        if (d->account_id != h->debit_account_id || c->account_id != h->credit_account_id ||
+            -d->held_delta_minor != h->amount_minor)
+            return problem(v, "entry %lld does not match hold %lld", (long long)e->id,
+                           (long long)h->id);
+        h->open = false;
+    }
+    return QB_OK;
+}
+
+static enum qb_error check_holds_table(struct verify *v, struct store *reader)
+{
+    struct store_stmt *stmt;
+    if (store_prepare(reader, "SELECT id, debit_account_id, credit_account_id, amount_minor "
+                              "FROM holds ORDER BY id", &stmt) != QB_OK)
+        return QB_E_STORAGE;
+    size_t table_count = 0;
+    int rc;
+    enum qb_error err = QB_OK;
+    while (err == QB_OK && (rc = store_step(stmt)) == STORE_STEP_ROW) {
+        struct verify_hold *h = hold_lookup(v, store_column_int64(stmt, 0));
+        if (h == NULL || !h->open || h->debit_account_id != store_column_int64(stmt, 1) ||
+            h->credit_account_id != store_column_int64(stmt, 2) ||
+            h->amount_minor != store_column_int64(stmt, 3))
+            err = problem(v, "holds table row %lld is not an open hold of the journal",
+                          (long long)store_column_int64(stmt, 0));
+        table_count++;
+    }
+    store_finalize(stmt);
+    if (err != QB_OK)
+        return err;
+    if (rc != STORE_STEP_DONE)
+        return QB_E_STORAGE;
+    size_t open_count = 0;
+    for (size_t i = 0; i < v->hold_count; i++)
+        open_count += v->holds[i].open;
+    v->report->holds_open = (int64_t)open_count;
+    if (open_count != table_count)
+        return problem(v, "%zu holds are open in the journal but the holds table has %zu",
+                       open_count, table_count);
+    return QB_OK;
+}
+
+static enum qb_error verify_run(struct verify *v, struct store *reader,
+                                void (*progress)(int64_t done, int64_t total, void *arg),
+                                void *progress_arg)
+{
+    enum qb_error err = load_accounts(v, reader);
+    if (err != QB_OK)
+        return err;
+    v->report->accounts_checked = v->account_count;
+
+    struct store_stmt *stmt;
+    int64_t total = 0;
+    if (store_prepare(reader, "SELECT coalesce(max(id), 0) FROM entries", &stmt) != QB_OK)
+        return QB_E_STORAGE;
+    if (store_step(stmt) == STORE_STEP_ROW)
+        total = store_column_int64(stmt, 0);
+    store_finalize(stmt);
+
+    if (store_prepare(reader, "SELECT " LEDGER_ENTRY_COLUMNS " FROM entries ORDER BY id", &stmt) != QB_OK)
+        return QB_E_STORAGE;
+    uint8_t prev_hash[CRYPTO_SHA256_SIZE] = {0};
+    int64_t expect_id = 1;
+    int rc;
+    struct ledger_entry e;
+    while (err == QB_OK && (rc = store_step(stmt)) == STORE_STEP_ROW) {
+        if (ledger_entry_from_row(stmt, &e) != QB_OK) {
+            err = problem(v, "entry %lld is malformed", (long long)expect_id);
+            break;
+        }
+        if (e.id != expect_id) {
+            err = problem(v, "entry %lld is missing (next is %lld)", (long long)expect_id,
+                          (long long)e.id);
+            break;
+        }
+        uint8_t hash[CRYPTO_SHA256_SIZE];
+        ledger_entry_hash(&e, prev_hash, hash);
+        if (!crypto_equal(hash, e.hash, CRYPTO_SHA256_SIZE)) {
+            err = problem(v, "hash chain broken at entry %lld", (long long)e.id);
+            break;
+        }
+        memcpy(prev_hash, e.hash, CRYPTO_SHA256_SIZE);
+        err = apply_entry(v, &e);
+        expect_id++;
+        v->report->entries_checked++;
+        if (progress != NULL && (v->report->entries_checked & 0xffff) == 0)
+            progress(v->report->entries_checked, total, progress_arg);
+    }
+    store_finalize(stmt);
+    if (err != QB_OK)
+        return err;
+    if (rc != STORE_STEP_DONE)
+        return QB_E_STORAGE;
+    if (progress != NULL)
+        progress(v->report->entries_checked, total, progress_arg);
+
+    /* Checkpoints must not be ahead of the journal, and accounts never
+     * posted to must be empty. */
+    for (int64_t id = 1; id <= v->account_count; id++) {
+        const struct verify_account *a = &v->accounts[id];
+        if (a->ckpt_last_entry_id >= expect_id ||
+            (a->ckpt_last_entry_id == 0 && (a->ckpt_balance_minor != 0 || a->ckpt_held_minor != 0)))
+            return problem(v, "account %lld: checkpoint disagrees with the journal", (long long)id);
+    }
+    /* Money is neither made nor lost: per currency, all balances sum to zero. */
+    for (size_t ci = 0; ci < currency_count(); ci++) {
+        ledger_int128 sum = 0;
+        for (int64_t id = 1; id <= v->account_count; id++)
+            if (v->accounts[id].currency == currency_at(ci))
+                sum += v->accounts[id].balance_minor;
+        if (sum != 0)
+            return problem(v, "balances in %s do not sum to zero", currency_at(ci)->code);
+    }
+    return check_holds_table(v, reader);
+}
+
+enum qb_error ledger_verify(struct store *reader, struct ledger_verify_report *report,
+                            void (*progress)(int64_t done, int64_t total, void *arg),
+                            void *progress_arg)
+{
+    memset(report, 0, sizeof *report);
+    struct verify v = {.report = report};
+    /* One read transaction: a consistent snapshot even beside a live writer. */
+    enum qb_error err = store_begin(reader);
+    if (err == QB_OK) {
+        err = verify_run(&v, reader, progress, progress_arg);
+        if (store_rollback(reader) != QB_OK && err == QB_OK)
+            err = QB_E_STORAGE;
+    } else {
+        err = QB_E_STORAGE;
+    }
+    if (err == QB_E_STORAGE && report->problem[0] == '\0')
+        snprintf(report->problem, sizeof report->problem, "storage: %s", store_last_error(reader));
+    free(v.accounts);
+    free(v.holds);
+    return err;
+}
