@@ -1,0 +1,531 @@
+/*
+ * qianbaod.c — the daemon: data directory, secrets, storage, ledger, HTTP.
+ *
+ *   qianbaod --data-dir DIR --listen 127.0.0.1:8080   serve
+ *   qianbaod --data-dir DIR --verify                  check the ledger, exit 0 or 1
+ *   qianbaod --help                                   the settings (docs/operations.md)
+ *
+ * Start-up, in order, each step refusing to go on when it fails:
+ *   1. the data directory (created 0700) and its lock: an exclusive flock on
+ *      DIR/lock, so that two daemons can never write the same ledger;
+ *   2. the secrets, created on first start, each file 0600 and never logged:
+ *      pepper and card-key (32 random bytes), platform-key.pem (RSA-2048, the
+ *      key the merchant API signs with), admin-token (64 hex characters);
+ *   3. the write connection (migrated to the newest schema), the read pool,
+ *      the ledger (which replays the journal and checks its hash chain);
+ *   4. the HTTP server; the bound address goes to DIR/listen-address, so
+ *      that whoever started us on port 0 can find the port.
+ * SIGTERM or SIGINT stops in the reverse order; the ledger drains its queue
+ * first, so every request it accepted is answered. Exit status: 0 after a
+ * clean stop, 1 when start-up failed, 2 for bad flags.
+ *
+ * Signals are blocked before any thread starts and taken with sigwait on the
+ * main thread: no handler runs in an arbitrary thread's context.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/bio.h>
+#include <openssl/buffer.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/rsa.h>
+
+#include "base/config.h"
+#include "base/crypto.h"
+#include "base/log.h"
+#include "base/rand.h"
+#include "http/server.h"
+#include "ledger/ledger.h"
+#include "store/pool.h"
+#include "store/store.h"
+
+#define QIANBAOD_VERSION "0.1.0"
+#define S_SECRET_SIZE 32
+#define S_PLATFORM_KEY_BITS 2048
+#define S_PEM_SIZE_MAX 8192
+#define S_ADMIN_TOKEN_HEX_SIZE (2 * S_SECRET_SIZE)
+#define S_POOL_SIZE_MAX 64
+
+struct daemon_paths {
+    char dir[CONFIG_PATH_SIZE_MAX];
+    char lock[CONFIG_PATH_SIZE_MAX + 16];
+    char pepper[CONFIG_PATH_SIZE_MAX + 16];
+    char card_key[CONFIG_PATH_SIZE_MAX + 16];
+    char platform_key[CONFIG_PATH_SIZE_MAX + 32];
+    char admin_token[CONFIG_PATH_SIZE_MAX + 16];
+    char listen_address[CONFIG_PATH_SIZE_MAX + 32];
+    char db_url[CONFIG_PATH_SIZE_MAX + 16];
+};
+
+static bool S_paths_init(struct daemon_paths *paths, const struct config *cfg)
+{
+    bool ok = snprintf(paths->dir, sizeof paths->dir, "%s", cfg->data_dir) <
+              (int)sizeof paths->dir;
+#define S_JOIN(field, name)                                                                   \
+    ok = ok && snprintf(paths->field, sizeof paths->field, "%s/%s", paths->dir, name) <       \
+                   (int)sizeof paths->field
+    S_JOIN(lock, "lock");
+    S_JOIN(pepper, "pepper");
+    S_JOIN(card_key, "card-key");
+    S_JOIN(platform_key, "platform-key.pem");
+    S_JOIN(admin_token, "admin-token");
+    S_JOIN(listen_address, "listen-address");
+#undef S_JOIN
+    if (cfg->db_url[0] != '\0')
+        ok = ok && snprintf(paths->db_url, sizeof paths->db_url, "%s", cfg->db_url) <
+                       (int)sizeof paths->db_url;
+    else
+        ok = ok && snprintf(paths->db_url, sizeof paths->db_url, "%s/qianbao.db", paths->dir) <
+                       (int)sizeof paths->db_url;
+    return ok;
+}
+
+/* --- files ----------------------------------------------------------------- */
+
+/* Writes data to path through a temporary file, fsync and rename, so that a
+ * crash leaves either the old file or the whole new one, never a torn one. */
+static bool S_file_write_atomic(const char *dir, const char *path, const void *data, size_t size,
+                                mode_t mode)
+{
+    char tmp[CONFIG_PATH_SIZE_MAX + 64];
+    if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp)
+        return false;
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, mode);
+    if (fd < 0)
+        return false;
+    bool ok = fchmod(fd, mode) == 0;
+    const char *p = data;
+    size_t left = size;
+    while (ok && left > 0) {
+        ssize_t n = write(fd, p, left);
+        if (n < 0 && errno == EINTR)
+            continue;
+        ok = n > 0;
+        if (ok) {
+            p += n;
+            left -= (size_t)n;
+        }
+    }
+    ok = ok && fsync(fd) == 0;
+    ok = close(fd) == 0 && ok;
+    ok = ok && rename(tmp, path) == 0;
+    if (!ok) {
+        unlink(tmp);
+        return false;
+    }
+    int dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dir_fd >= 0) {
+        fsync(dir_fd);
+        close(dir_fd);
+    }
+    return true;
+}
+
+/* Reads a secret file of at most size_max bytes. QB_E_NOT_FOUND when it does
+ * not exist, QB_E_FORBIDDEN when others may read it or it is no plain file. */
+static enum qb_error S_secret_file_read(const char *path, char *out, size_t size_max,
+                                        size_t *size)
+{
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return errno == ENOENT ? QB_E_NOT_FOUND : QB_E_INTERNAL;
+    struct stat st;
+    enum qb_error err = QB_OK;
+    if (fstat(fd, &st) != 0)
+        err = QB_E_INTERNAL;
+    else if (!S_ISREG(st.st_mode) || (st.st_mode & 077) != 0)
+        err = QB_E_FORBIDDEN;
+    *size = 0;
+    while (err == QB_OK) {
+        if (*size == size_max) {
+            err = QB_E_TOO_LARGE;
+            break;
+        }
+        ssize_t n = read(fd, out + *size, size_max - *size);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            err = QB_E_INTERNAL;
+        else if (n == 0)
+            break;
+        else
+            *size += (size_t)n;
+    }
+    close(fd);
+    return err;
+}
+
+static void S_secret_complain(const char *path, enum qb_error err)
+{
+    if (err == QB_E_FORBIDDEN)
+        fprintf(stderr, "qianbaod: secret file \"%s\" is readable by others or not a file; "
+                        "fix with: chmod 600 %s\n", path, path);
+    else
+        fprintf(stderr, "qianbaod: cannot read or create secret file \"%s\" (%s)\n", path,
+                error_name(err));
+}
+
+/* --- start-up steps ---------------------------------------------------------- */
+
+static bool S_data_dir_prepare(const char *dir)
+{
+    if (mkdir(dir, 0700) == 0) {
+        log_event(LOG_INFO, "daemon.data_dir_created", "dir=%s", dir);
+        return true;
+    }
+    struct stat st;
+    if (errno != EEXIST || stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        fprintf(stderr, "qianbaod: cannot create the data directory \"%s\": %s\n", dir,
+                strerror(errno == EEXIST ? ENOTDIR : errno));
+        return false;
+    }
+    if ((st.st_mode & 077) != 0)
+        log_event(LOG_WARN, "daemon.data_dir_mode", "dir=%s mode=%03o advice=chmod_700", dir,
+                  (unsigned int)(st.st_mode & 0777));
+    return true;
+}
+
+/* Takes the data directory's lock; -1 when another daemon holds it. The
+ * lock file names the holder's pid, for the message of the one refused. */
+static int S_data_dir_lock(const char *dir, const char *lock_path)
+{
+    int fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0) {
+        fprintf(stderr, "qianbaod: cannot open the lock file \"%s\": %s\n", lock_path,
+                strerror(errno));
+        return -1;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        int flock_errno = errno;
+        if (flock_errno == EWOULDBLOCK) {
+            char holder[32] = "";
+            ssize_t n = pread(fd, holder, sizeof holder - 1, 0);
+            holder[n > 0 ? n : 0] = '\0';
+            holder[strcspn(holder, "\n")] = '\0';
+            fprintf(stderr,
+                    "qianbaod: the data directory \"%s\" is in use by another qianbaod "
+                    "(pid %s); refusing to start\n",
+                    dir, holder[0] != '\0' ? holder : "unknown");
+        } else {
+            fprintf(stderr, "qianbaod: cannot lock \"%s\": %s\n", lock_path,
+                    strerror(flock_errno));
+        }
+        close(fd);
+        return -1;
+    }
+    char pid[32];
+    int pid_size = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+    if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)pid_size, 0) != pid_size)
+        log_event(LOG_WARN, "daemon.lock_pid_unwritten", "errno=%d", errno);
+    return fd;
+}
+
+/* Makes sure the platform's RSA-2048 signing key exists and parses. */
+static bool S_platform_key_ensure(const char *dir, const char *path)
+{
+    char pem[S_PEM_SIZE_MAX];
+    size_t pem_size = 0;
+    enum qb_error err = S_secret_file_read(path, pem, sizeof pem, &pem_size);
+    if (err == QB_OK) {
+        BIO *bio = BIO_new_mem_buf(pem, (int)pem_size);
+        EVP_PKEY *key = bio != NULL ? PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL) : NULL;
+        bool ok = key != NULL && EVP_PKEY_get_base_id(key) == EVP_PKEY_RSA &&
+                  EVP_PKEY_get_bits(key) == S_PLATFORM_KEY_BITS;
+        EVP_PKEY_free(key);
+        BIO_free(bio);
+        OPENSSL_cleanse(pem, sizeof pem);
+        if (!ok)
+            fprintf(stderr, "qianbaod: \"%s\" is not an RSA-2048 private key in PEM\n", path);
+        return ok;
+    }
+    if (err != QB_E_NOT_FOUND) {
+        S_secret_complain(path, err);
+        return false;
+    }
+
+    EVP_PKEY *key = EVP_RSA_gen(S_PLATFORM_KEY_BITS);
+    BIO *bio = BIO_new(BIO_s_mem());
+    BUF_MEM *mem = NULL;
+    bool ok = key != NULL && bio != NULL &&
+              PEM_write_bio_PrivateKey(bio, key, NULL, NULL, 0, NULL, NULL) == 1 &&
+              BIO_get_mem_ptr(bio, &mem) == 1 && mem != NULL &&
+              S_file_write_atomic(dir, path, mem->data, mem->length, 0600);
+    if (mem != NULL)
+        OPENSSL_cleanse(mem->data, mem->length);
+    BIO_free(bio);
+    EVP_PKEY_free(key);
+    if (!ok) {
+        fprintf(stderr, "qianbaod: cannot create the platform key \"%s\"\n", path);
+        return false;
+    }
+    log_event(LOG_INFO, "daemon.secret_created", "file=platform-key.pem");
+    return true;
+}
+
+/* Reads the admin token (64 lower-case hex characters and a newline) into
+ * token, creating it on first start. */
+static bool S_admin_token_ensure(const char *dir, const char *path,
+                                 char token[S_ADMIN_TOKEN_HEX_SIZE + 1])
+{
+    char text[S_ADMIN_TOKEN_HEX_SIZE + 2];
+    size_t size = 0;
+    enum qb_error err = S_secret_file_read(path, text, sizeof text, &size);
+    if (err == QB_E_NOT_FOUND) {
+        uint8_t raw[S_SECRET_SIZE];
+        rand_fill(rand_system(), raw, sizeof raw);
+        crypto_hex(raw, sizeof raw, text);
+        crypto_wipe(raw, sizeof raw);
+        text[S_ADMIN_TOKEN_HEX_SIZE] = '\n';
+        size = S_ADMIN_TOKEN_HEX_SIZE + 1;
+        if (!S_file_write_atomic(dir, path, text, size, 0600)) {
+            fprintf(stderr, "qianbaod: cannot create the admin token \"%s\"\n", path);
+            return false;
+        }
+        log_event(LOG_INFO, "daemon.secret_created", "file=admin-token");
+        err = QB_OK;
+    }
+    if (err != QB_OK) {
+        S_secret_complain(path, err == QB_E_TOO_LARGE ? QB_E_PARAM : err);
+        return false;
+    }
+    if (size == S_ADMIN_TOKEN_HEX_SIZE + 1 && text[S_ADMIN_TOKEN_HEX_SIZE] == '\n')
+        size--;
+    bool ok = size == S_ADMIN_TOKEN_HEX_SIZE &&
+              strspn(text, "0123456789abcdef") >= S_ADMIN_TOKEN_HEX_SIZE;
+    if (ok) {
+        memcpy(token, text, S_ADMIN_TOKEN_HEX_SIZE);
+        token[S_ADMIN_TOKEN_HEX_SIZE] = '\0';
+    } else {
+        fprintf(stderr, "qianbaod: \"%s\" must hold 64 lower-case hex characters\n", path);
+    }
+    crypto_wipe(text, sizeof text);
+    return ok;
+}
+
+/* Creates (first start) or checks every secret file. */
+static bool S_secrets_ensure(const struct daemon_paths *paths,
+                             char admin_token[S_ADMIN_TOKEN_HEX_SIZE + 1])
+{
+    const char *raw_secrets[] = {paths->pepper, paths->card_key};
+    for (size_t i = 0; i < QB_ARRAY_COUNT(raw_secrets); i++) {
+        uint8_t secret[S_SECRET_SIZE];
+        enum qb_error err = crypto_secret_load(raw_secrets[i], secret, sizeof secret);
+        crypto_wipe(secret, sizeof secret);
+        if (err != QB_OK) {
+            S_secret_complain(raw_secrets[i], err);
+            return false;
+        }
+    }
+    return S_platform_key_ensure(paths->dir, paths->platform_key) &&
+           S_admin_token_ensure(paths->dir, paths->admin_token, admin_token);
+}
+
+/* Lets the process hold as many sockets as the connection limit asks. */
+static void S_fd_limit_raise(int64_t connections_max)
+{
+    struct rlimit limit;
+    if (getrlimit(RLIMIT_NOFILE, &limit) != 0)
+        return;
+    if (limit.rlim_cur < limit.rlim_max) {
+        limit.rlim_cur = limit.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &limit) != 0)
+            return;
+    }
+    if ((uint64_t)connections_max + 64 > (uint64_t)limit.rlim_cur)
+        log_event(LOG_WARN, "daemon.fd_limit", "connections_max=%lld nofile=%llu",
+                  (long long)connections_max, (unsigned long long)limit.rlim_cur);
+}
+
+/* --- serve --------------------------------------------------------------------- */
+
+static int S_serve(const struct config *cfg, const struct daemon_paths *paths,
+                   const sigset_t *signals)
+{
+    int status = 1;
+    int lock_fd = -1;
+    struct store *writer = NULL;
+    struct store_pool *pool = NULL;
+    struct ledger *ledger = NULL;
+    struct http_server *server = NULL;
+    char admin_token[S_ADMIN_TOKEN_HEX_SIZE + 1] = "";
+    char err[512] = "";
+
+    if (!S_data_dir_prepare(paths->dir))
+        goto out;
+    lock_fd = S_data_dir_lock(paths->dir, paths->lock);
+    if (lock_fd < 0)
+        goto out;
+    unlink(paths->listen_address); /* a stale one would point at a dead port */
+    if (!S_secrets_ensure(paths, admin_token))
+        goto out;
+    S_fd_limit_raise(cfg->http_connections_max);
+
+    enum qb_error rc = store_open(paths->db_url, STORE_MODE_WRITE, &writer, err, sizeof err);
+    if (rc == QB_OK)
+        rc = store_pool_open(paths->db_url, (int)cfg->read_connections, &pool, err, sizeof err);
+    if (rc != QB_OK) {
+        fprintf(stderr, "qianbaod: cannot open the database: %s (%s)\n", err, error_name(rc));
+        goto out;
+    }
+    struct ledger_options ledger_options = {
+        .queue_max = (size_t)cfg->executor_queue_max,
+        .batch_max = (size_t)cfg->executor_batch_max,
+    };
+    rc = ledger_open(writer, &ledger_options, &ledger);
+    if (rc != QB_OK) {
+        fprintf(stderr, "qianbaod: cannot open the ledger (%s); run qianbaod --verify\n",
+                error_name(rc));
+        goto out;
+    }
+
+    struct http_server_options http_options = {
+        .listen = cfg->listen,
+        .threads = (int)cfg->http_threads,
+        .connections_max = (size_t)cfg->http_connections_max,
+        .body_size_max = (size_t)cfg->http_body_size_max,
+        .routes = http_routes,
+        .route_count = http_route_count,
+        .ledger = ledger,
+        .pool = pool,
+        .admin_token = admin_token,
+        .version = QIANBAOD_VERSION,
+    };
+    rc = http_server_start(&http_options, &server, err, sizeof err);
+    if (rc != QB_OK) {
+        fprintf(stderr, "qianbaod: %s\n", err);
+        goto out;
+    }
+    char address_line[128];
+    int address_size =
+        snprintf(address_line, sizeof address_line, "%s\n", http_server_address(server));
+    if (!S_file_write_atomic(paths->dir, paths->listen_address, address_line,
+                             (size_t)address_size, 0644))
+        log_event(LOG_WARN, "daemon.listen_address_unwritten", "path=%s", paths->listen_address);
+    log_event(LOG_INFO, "daemon.start",
+              "version=%s listen=%s data_dir=%s db=%s schema_version=%lld pid=%ld",
+              QIANBAOD_VERSION, http_server_address(server), paths->dir, writer->ops->name,
+              (long long)store_schema_version(writer), (long)getpid());
+
+    int signal_number = 0;
+    while (sigwait(signals, &signal_number) != 0)
+        ;
+    log_event(LOG_INFO, "daemon.stopping", "signal=%s",
+              signal_number == SIGTERM ? "SIGTERM" : "SIGINT");
+    status = 0;
+
+out:
+    /* Reverse order. The ledger is detached from the server before it is
+     * closed, so that no request can reach a closed ledger; closing it
+     * answers every command it accepted, which resumes their requests. */
+    if (server != NULL)
+        http_server_quiesce(server);
+    if (server != NULL)
+        ledger = http_server_detach_ledger(server);
+    if (ledger != NULL)
+        ledger_close(ledger);
+    if (server != NULL) {
+        http_server_stop(server);
+        unlink(paths->listen_address);
+    }
+    if (pool != NULL)
+        store_pool_close(pool);
+    if (writer != NULL)
+        store_close(writer);
+    crypto_wipe(admin_token, sizeof admin_token);
+    if (lock_fd >= 0) {
+        if (status == 0)
+            log_event(LOG_INFO, "daemon.stop", "status=0");
+        close(lock_fd);
+    }
+    return status;
+}
+
+/* --- verify ---------------------------------------------------------------------- */
+
+static void S_verify_progress(int64_t done, int64_t total, void *arg)
+{
+    (void)arg;
+    int64_t percent = total > 0 ? done * 100 / total : 100;
+    fprintf(stderr, "verify: %" PRId64 "/%" PRId64 " entries (%" PRId64 "%%)\n", done, total,
+            percent);
+}
+
+/* Checks the stored ledger read-only; safe beside a running daemon. */
+static int S_verify(const struct config *cfg, const struct daemon_paths *paths)
+{
+    if (cfg->db_url[0] == '\0' && access(paths->db_url, F_OK) != 0) {
+        fprintf(stderr, "qianbaod: verify: there is no database at \"%s\" (has qianbaod run "
+                        "with this data directory?)\n", paths->db_url);
+        return 1;
+    }
+    char err[512] = "";
+    struct store *reader = NULL;
+    enum qb_error rc = store_open(paths->db_url, STORE_MODE_READ, &reader, err, sizeof err);
+    if (rc != QB_OK) {
+        fprintf(stderr, "qianbaod: verify: cannot open the database: %s (%s)\n", err,
+                error_name(rc));
+        return 1;
+    }
+    fprintf(stderr, "verify: checking the ledger (schema version %lld)\n",
+            (long long)store_schema_version(reader));
+    struct ledger_verify_report report;
+    memset(&report, 0, sizeof report);
+    rc = ledger_verify(reader, &report, S_verify_progress, NULL);
+    store_close(reader);
+    printf("entries_checked=%" PRId64 " accounts_checked=%" PRId64 " holds_open=%" PRId64 "\n",
+           report.entries_checked, report.accounts_checked, report.holds_open);
+    if (rc == QB_OK) {
+        printf("verify: ok\n");
+        return 0;
+    }
+    printf("verify: FAILED (%s): %s\n", error_name(rc),
+           report.problem[0] != '\0' ? report.problem : "no detail");
+    return 1;
+}
+
+int main(int argc, char **argv)
+{
+    /* Before any thread exists, so that every thread inherits the mask and
+     * only sigwait below sees these signals. */
+    sigset_t signals;
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGTERM);
+    sigaddset(&signals, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &signals, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    struct config cfg;
+    char err[512] = "";
+    if (config_load(&cfg, argc, argv, err, sizeof err) != QB_OK) {
+        fprintf(stderr, "qianbaod: %s\n(qianbaod --help lists the settings)\n", err);
+        return 2;
+    }
+    if (cfg.help) {
+        config_usage(stdout);
+        return 0;
+    }
+    log_init(stderr, (enum log_level)log_level_parse(cfg.log_level));
+    struct daemon_paths paths;
+    if (!S_paths_init(&paths, &cfg)) {
+        fprintf(stderr, "qianbaod: the data directory path is too long\n");
+        return 2;
+    }
+    if (!crypto_init()) {
+        fprintf(stderr, "qianbaod: cannot initialise libsodium\n");
+        return 1;
+    }
+    if (cfg.verify)
+        return S_verify(&cfg, &paths);
+    return S_serve(&cfg, &paths, &signals);
+}

@@ -1,0 +1,47 @@
+/*
+ * health.c — GET /healthz, the liveness and readiness answer.
+ *
+ * Healthy means the daemon can do its work: the ledger executor takes
+ * commands and a read connection answers. Load balancers poll this, so it
+ * must stay cheap (one pool acquire, no query beyond the schema version) and
+ * must fail fast during shutdown, so that traffic moves away before the
+ * listening socket closes.
+ */
+#include <jansson.h>
+
+#include "base/clock.h"
+#include "base/log.h"
+#include "http/internal.h"
+
+#define S_POOL_WAIT_MS 200
+
+void http_handle_healthz(struct http_request *req)
+{
+    struct http_server *server = http_request_server(req);
+    struct ledger_stats stats;
+    if (!http_server_ledger_stats(server, &stats)) {
+        http_reply_error(req, QB_E_SHUTTING_DOWN);
+        return;
+    }
+    struct store *reader;
+    enum qb_error err = store_pool_acquire(http_request_pool(req), S_POOL_WAIT_MS, &reader);
+    if (err != QB_OK) {
+        log_event(LOG_WARN, "http.healthz_pool", "error=%s", error_name(err));
+        http_reply_error(req, err);
+        return;
+    }
+    int64_t schema_version = store_schema_version(reader);
+    store_pool_release(http_request_pool(req), reader);
+
+    int64_t uptime_s = (clock_monotonic_ns() - server->started_ns) / 1000000000;
+    json_t *body = json_pack("{s:s, s:s, s:I, s:I, s:I}", "status", "ok", "version",
+                             server->version, "schema_version", (json_int_t)schema_version,
+                             "uptime_s", (json_int_t)uptime_s, "ledger_queue_depth",
+                             (json_int_t)stats.queue_depth);
+    if (body == NULL) {
+        http_reply_error(req, QB_E_INTERNAL);
+        return;
+    }
+    http_reply_json(req, 200, body);
+    json_decref(body);
+}

@@ -1,0 +1,298 @@
+/*
+ * metrics.c — request counters and the Prometheus text exposition.
+ *
+ * Counting must cost a request next to nothing and never take a lock, so
+ * every counter is a relaxed atomic in a table sized once at start: per
+ * route, a counter per response status and a duration histogram (buckets
+ * stored non-cumulative, summed when rendered). Statuses come from a fixed
+ * list that covers every status of the error table, which keeps the label
+ * set bounded whatever a client does.
+ *
+ * Durations are kept in integer microseconds and printed as decimal seconds
+ * by integer arithmetic: Prometheus wants seconds, and nothing here needs
+ * floating point.
+ */
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/log.h"
+#include "http/internal.h"
+
+static const int S_statuses[] = {200, 201, 202, 204, 400, 401, 402, 403, 404, 405,
+                                 409, 413, 415, 422, 423, 429, 500, 503};
+_Static_assert(QB_ARRAY_COUNT(S_statuses) + 1 == HTTP_STATUS_SLOTS,
+               "one slot per listed status plus \"other\"");
+
+static const int64_t S_duration_bounds_us[HTTP_DURATION_BUCKETS - 1] = {
+    100,    250,    500,     1000,    2500,    5000,    10000,    25000,
+    50000, 100000, 250000, 500000, 1000000, 2500000, 10000000,
+};
+
+static int S_status_slot(int status)
+{
+    for (size_t i = 0; i < QB_ARRAY_COUNT(S_statuses); i++) {
+        if (S_statuses[i] == status)
+            return (int)i;
+    }
+    return HTTP_STATUS_SLOTS - 1;
+}
+
+int http_duration_bucket(int64_t duration_us)
+{
+    for (int i = 0; i < HTTP_DURATION_BUCKETS - 1; i++) {
+        if (duration_us <= S_duration_bounds_us[i])
+            return i;
+    }
+    return HTTP_DURATION_BUCKETS - 1;
+}
+
+int64_t http_duration_bucket_us(int index)
+{
+    QB_ASSERT(index >= 0 && index < HTTP_DURATION_BUCKETS);
+    return index == HTTP_DURATION_BUCKETS - 1 ? INT64_MAX : S_duration_bounds_us[index];
+}
+
+enum qb_error http_metrics_init(struct http_metrics *metrics, size_t route_count)
+{
+    metrics->route_count = route_count;
+    metrics->routes = calloc(route_count + 1, sizeof metrics->routes[0]);
+    if (metrics->routes == NULL)
+        return QB_E_INTERNAL;
+    for (size_t r = 0; r <= route_count; r++) {
+        struct http_route_metrics *m = &metrics->routes[r];
+        for (int i = 0; i < HTTP_STATUS_SLOTS; i++)
+            atomic_init(&m->requests[i], 0);
+        for (int i = 0; i < HTTP_DURATION_BUCKETS; i++)
+            atomic_init(&m->duration_us_buckets[i], 0);
+        atomic_init(&m->duration_us_sum, 0);
+    }
+    return QB_OK;
+}
+
+void http_metrics_release(struct http_metrics *metrics)
+{
+    free(metrics->routes);
+    metrics->routes = NULL;
+    metrics->route_count = 0;
+}
+
+void http_metrics_observe(struct http_metrics *metrics, size_t route_index, int status,
+                          int64_t duration_us)
+{
+    QB_ASSERT(route_index <= metrics->route_count);
+    if (duration_us < 0)
+        duration_us = 0;
+    struct http_route_metrics *m = &metrics->routes[route_index];
+    atomic_fetch_add_explicit(&m->requests[S_status_slot(status)], 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&m->duration_us_buckets[http_duration_bucket(duration_us)], 1,
+                              memory_order_relaxed);
+    atomic_fetch_add_explicit(&m->duration_us_sum, (uint64_t)duration_us, memory_order_relaxed);
+}
+
+/* Appends microseconds as decimal seconds without trailing zeros:
+ * 100 -> "0.0001", 2500000 -> "2.5", 1000000 -> "1". */
+static enum qb_error S_append_seconds(struct buf *out, uint64_t us)
+{
+    uint64_t whole = us / 1000000;
+    uint64_t fraction = us % 1000000;
+    if (fraction == 0)
+        return buf_printf(out, "%" PRIu64, whole);
+    char digits[8];
+    snprintf(digits, sizeof digits, "%06" PRIu64, fraction);
+    size_t digit_count = 6;
+    while (digits[digit_count - 1] == '0')
+        digit_count--;
+    digits[digit_count] = '\0';
+    return buf_printf(out, "%" PRIu64 ".%s", whole, digits);
+}
+
+/* The labels of one route: method="GET",route="/healthz". Methods and
+ * patterns come from the route table (code, not client input) and hold no
+ * quote, backslash or newline, so they need no escaping. */
+static enum qb_error S_append_route_labels(struct buf *out, const struct http_route *routes,
+                                           size_t route_count, size_t route_index)
+{
+    if (route_index == route_count)
+        return buf_append_str(out, "method=\"ANY\",route=\"unmatched\"");
+    return buf_printf(out, "method=\"%s\",route=\"%s\"", routes[route_index].method,
+                      routes[route_index].pattern);
+}
+
+static enum qb_error S_render_http(const struct http_metrics *metrics,
+                                   const struct http_route *routes, struct buf *out)
+{
+    enum qb_error err = buf_append_str(
+        out, "# HELP qianbao_http_requests_total HTTP requests answered, by route and status.\n"
+             "# TYPE qianbao_http_requests_total counter\n");
+    for (size_t r = 0; err == QB_OK && r <= metrics->route_count; r++) {
+        const struct http_route_metrics *m = &metrics->routes[r];
+        for (int slot = 0; err == QB_OK && slot < HTTP_STATUS_SLOTS; slot++) {
+            uint64_t count = atomic_load_explicit(&m->requests[slot], memory_order_relaxed);
+            if (count == 0)
+                continue;
+            err = buf_append_str(out, "qianbao_http_requests_total{");
+            if (err == QB_OK)
+                err = S_append_route_labels(out, routes, metrics->route_count, r);
+            if (err != QB_OK)
+                break;
+            if (slot == HTTP_STATUS_SLOTS - 1)
+                err = buf_printf(out, ",status=\"other\"} %" PRIu64 "\n", count);
+            else
+                err = buf_printf(out, ",status=\"%d\"} %" PRIu64 "\n", S_statuses[slot], count);
+        }
+    }
+    if (err == QB_OK)
+        err = buf_append_str(
+            out, "# HELP qianbao_http_request_duration_seconds Time from a request's headers "
+                 "to its response sent.\n"
+                 "# TYPE qianbao_http_request_duration_seconds histogram\n");
+    for (size_t r = 0; err == QB_OK && r <= metrics->route_count; r++) {
+        const struct http_route_metrics *m = &metrics->routes[r];
+        uint64_t cumulative = 0;
+        for (int i = 0; err == QB_OK && i < HTTP_DURATION_BUCKETS; i++) {
+            cumulative += atomic_load_explicit(&m->duration_us_buckets[i], memory_order_relaxed);
+            err = buf_append_str(out, "qianbao_http_request_duration_seconds_bucket{");
+            if (err == QB_OK)
+                err = S_append_route_labels(out, routes, metrics->route_count, r);
+            if (err == QB_OK)
+                err = buf_append_str(out, ",le=\"");
+            if (err == QB_OK && i == HTTP_DURATION_BUCKETS - 1)
+                err = buf_append_str(out, "+Inf");
+            else if (err == QB_OK)
+                err = S_append_seconds(out, (uint64_t)S_duration_bounds_us[i]);
+            if (err == QB_OK)
+                err = buf_printf(out, "\"} %" PRIu64 "\n", cumulative);
+        }
+        if (err == QB_OK)
+            err = buf_append_str(out, "qianbao_http_request_duration_seconds_sum{");
+        if (err == QB_OK)
+            err = S_append_route_labels(out, routes, metrics->route_count, r);
+        if (err == QB_OK)
+            err = buf_append_str(out, "} ");
+        if (err == QB_OK)
+            err = S_append_seconds(
+                out, atomic_load_explicit(&m->duration_us_sum, memory_order_relaxed));
+        if (err == QB_OK)
+            err = buf_append_str(out, "\nqianbao_http_request_duration_seconds_count{");
+        if (err == QB_OK)
+            err = S_append_route_labels(out, routes, metrics->route_count, r);
+        if (err == QB_OK)
+            err = buf_printf(out, "} %" PRIu64 "\n", cumulative);
+    }
+    return err;
+}
+
+static enum qb_error S_render_scalar(struct buf *out, const char *name, const char *type,
+                                     const char *help, uint64_t value)
+{
+    return buf_printf(out, "# HELP %s %s\n# TYPE %s %s\n%s %" PRIu64 "\n", name, help, name, type,
+                      name, value);
+}
+
+/* A histogram from the ledger's non-cumulative buckets. With bounds_are_us,
+ * bucket i's bound is ledger_latency_bucket_us(i) printed as seconds, else
+ * it is 2^i. The last bucket is +Inf. */
+static enum qb_error S_render_ledger_histogram(struct buf *out, const char *name,
+                                               const char *help, const uint64_t *buckets,
+                                               uint64_t sum, bool bounds_are_us)
+{
+    enum qb_error err =
+        buf_printf(out, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
+    uint64_t cumulative = 0;
+    for (int i = 0; err == QB_OK && i < LEDGER_LATENCY_BUCKETS; i++) {
+        cumulative += buckets[i];
+        err = buf_printf(out, "%s_bucket{le=\"", name);
+        if (err != QB_OK)
+            break;
+        if (i == LEDGER_LATENCY_BUCKETS - 1)
+            err = buf_append_str(out, "+Inf");
+        else if (bounds_are_us)
+            err = S_append_seconds(out, (uint64_t)ledger_latency_bucket_us(i));
+        else
+            err = buf_printf(out, "%" PRIu64, (uint64_t)1 << i);
+        if (err == QB_OK)
+            err = buf_printf(out, "\"} %" PRIu64 "\n", cumulative);
+    }
+    if (err == QB_OK)
+        err = buf_printf(out, "%s_sum ", name);
+    if (err == QB_OK)
+        err = bounds_are_us ? S_append_seconds(out, sum) : buf_printf(out, "%" PRIu64, sum);
+    if (err == QB_OK)
+        err = buf_printf(out, "\n%s_count %" PRIu64 "\n", name, cumulative);
+    return err;
+}
+
+static enum qb_error S_render_ledger(const struct ledger_stats *stats, struct buf *out)
+{
+    enum qb_error err = S_render_scalar(out, "qianbao_ledger_queue_depth", "gauge",
+                                        "Commands waiting for the ledger executor.",
+                                        stats->queue_depth);
+    if (err == QB_OK)
+        err = S_render_scalar(out, "qianbao_ledger_batches_total", "counter",
+                              "Batches the ledger executor committed or failed.",
+                              stats->batches_total);
+    if (err == QB_OK)
+        err = S_render_scalar(out, "qianbao_ledger_commands_total", "counter",
+                              "Ledger commands completed, with any result.",
+                              stats->commands_total);
+    if (err == QB_OK)
+        err = S_render_scalar(out, "qianbao_ledger_commands_failed_total", "counter",
+                              "Ledger commands completed with an error.",
+                              stats->commands_failed_total);
+    if (err == QB_OK)
+        err = S_render_scalar(out, "qianbao_ledger_entries_total", "counter",
+                              "Journal entries committed since the daemon started.",
+                              stats->entries_total);
+    if (err == QB_OK)
+        err = S_render_scalar(out, "qianbao_ledger_commit_failures_total", "counter",
+                              "Batch commits that failed.", stats->commit_failures_total);
+    if (err == QB_OK)
+        err = S_render_ledger_histogram(out, "qianbao_ledger_commit_duration_seconds",
+                                        "Time to commit one batch durably.",
+                                        stats->commit_latency_us_buckets,
+                                        stats->commit_latency_us_sum, true);
+    if (err == QB_OK)
+        err = S_render_ledger_histogram(out, "qianbao_ledger_batch_size",
+                                        "Commands per committed batch.",
+                                        stats->batch_size_buckets, stats->batch_size_sum, false);
+    if (err == QB_OK)
+        err = buf_printf(out,
+                         "# HELP qianbao_ledger_replay_lag_entries Journal entries a restart "
+                         "would replay now.\n"
+                         "# TYPE qianbao_ledger_replay_lag_entries gauge\n"
+                         "qianbao_ledger_replay_lag_entries %" PRId64 "\n",
+                         stats->replay_lag_entries);
+    return err;
+}
+
+enum qb_error http_metrics_render(const struct http_metrics *metrics,
+                                  const struct http_route *routes,
+                                  const struct ledger_stats *stats, struct buf *out)
+{
+    enum qb_error err = S_render_http(metrics, routes, out);
+    if (err == QB_OK && stats != NULL)
+        err = S_render_ledger(stats, out);
+    return err;
+}
+
+/* GET /metrics: Prometheus text format 0.0.4. During shutdown, once the
+ * ledger is detached, only the HTTP families are shown. */
+void http_handle_metrics(struct http_request *req)
+{
+    struct http_server *server = http_request_server(req);
+    struct ledger_stats stats;
+    bool have_stats = http_server_ledger_stats(server, &stats);
+    struct buf text;
+    buf_init(&text, HTTP_REPLY_SIZE_MAX);
+    enum qb_error err =
+        http_metrics_render(&server->metrics, server->routes, have_stats ? &stats : NULL, &text);
+    if (err != QB_OK) {
+        log_event(LOG_ERROR, "http.metrics_failed", "error=%s", error_name(err));
+        http_reply_error(req, QB_E_INTERNAL);
+    } else {
+        http_reply_raw(req, 200, "text/plain; version=0.0.4; charset=utf-8", text.data,
+                       text.size);
+    }
+    buf_release(&text);
+}

@@ -1,0 +1,681 @@
+/*
+ * server.c — libmicrohttpd glue: one request from its headers to its log line.
+ *
+ * libmicrohttpd runs a pool of threads, each with its own epoll loop and its
+ * own share of the connections, and calls S_on_request several times per
+ * request: once when the headers are in (the request is created, sized up
+ * and routed here, so that a 404, 405 or 413 goes out before any body is
+ * read), once per chunk of body, and once more when the body is complete
+ * (the handler runs). A handler that submitted a ledger command leaves the
+ * connection suspended; the ledger's writer thread resumes it and
+ * libmicrohttpd calls S_on_request once more, on the connection's own thread,
+ * where the handler's resume function replies. S_on_completed runs when the
+ * response has been sent or the connection lost, writes the access-log line,
+ * counts the request and frees it.
+ *
+ * Replies are built into the request (status, body, headers) and turned into
+ * a libmicrohttpd response in one place, S_flush, which adds X-Request-Id to
+ * every one of them.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <microhttpd.h>
+
+#include "base/clock.h"
+#include "base/crypto.h"
+#include "base/log.h"
+#include "base/rand.h"
+#include "http/internal.h"
+
+/* --- the per-request arena ------------------------------------------------ */
+
+#define S_ARENA_BLOCK_SIZE 4096
+
+struct http_arena_block {
+    struct http_arena_block *next;
+    size_t used;
+    size_t capacity;
+    _Alignas(max_align_t) unsigned char data[];
+};
+
+void *http_request_alloc(struct http_request *req, size_t size)
+{
+    const size_t align = _Alignof(max_align_t);
+    size_t rounded = (size + align - 1) / align * align;
+    if (rounded < size || rounded > HTTP_ARENA_SIZE_MAX - req->arena_size)
+        return NULL;
+    struct http_arena_block *block = req->arena;
+    if (block == NULL || block->capacity - block->used < rounded) {
+        size_t capacity = rounded > S_ARENA_BLOCK_SIZE ? rounded : S_ARENA_BLOCK_SIZE;
+        block = calloc(1, sizeof *block + capacity);
+        if (block == NULL)
+            return NULL;
+        block->capacity = capacity;
+        block->next = req->arena;
+        req->arena = block;
+    }
+    void *p = block->data + block->used;
+    block->used += rounded;
+    req->arena_size += rounded;
+    return p;
+}
+
+static void S_arena_free(struct http_request *req)
+{
+    struct http_arena_block *block = req->arena;
+    while (block != NULL) {
+        struct http_arena_block *next = block->next;
+        free(block);
+        block = next;
+    }
+    req->arena = NULL;
+    req->arena_size = 0;
+}
+
+static char *S_arena_strdup(struct http_request *req, const char *text)
+{
+    size_t size = strlen(text) + 1;
+    char *copy = http_request_alloc(req, size);
+    if (copy != NULL)
+        memcpy(copy, text, size);
+    return copy;
+}
+
+/* --- replies ---------------------------------------------------------------- */
+
+void http_reply_raw(struct http_request *req, int status, const char *content_type,
+                    const void *body, size_t body_size)
+{
+    QB_ASSERT(!req->replied);
+    QB_ASSERT(status >= 100 && status <= 599);
+    req->replied = true;
+    req->status = status;
+    req->content_type = content_type;
+    buf_reset(&req->reply);
+    if (body_size > 0 && buf_append(&req->reply, body, body_size) != QB_OK) {
+        /* Only a handler can produce this: a bug, not the client's doing. */
+        log_event(LOG_ERROR, "http.reply_too_large", "size=%zu", body_size);
+        req->replied = false;
+        http_reply_error(req, QB_E_INTERNAL);
+    }
+}
+
+void http_reply_json(struct http_request *req, int status, const json_t *body)
+{
+    char *text = json_dumps(body, JSON_COMPACT);
+    if (text == NULL) {
+        log_event(LOG_ERROR, "http.json_dump_failed", "status=%d", status);
+        http_reply_error(req, QB_E_INTERNAL);
+        return;
+    }
+    http_reply_raw(req, status, "application/json; charset=utf-8", text, strlen(text));
+    free(text);
+}
+
+void http_reply_error_message(struct http_request *req, enum qb_error err, const char *message)
+{
+    QB_ASSERT(err != QB_OK);
+    json_t *body = json_object();
+    json_t *message_json = json_string(message);
+    if (message_json == NULL) /* not UTF-8: the table's text is */
+        message_json = json_string(error_message(err));
+    if (body == NULL || message_json == NULL ||
+        json_object_set_new(body, "code", json_string(error_api_code(err))) != 0 ||
+        json_object_set_new(body, "message", message_json) != 0) {
+        json_decref(body);
+        /* Out of memory: the table's strings are plain ASCII, safe to print. */
+        char text[256];
+        int size = snprintf(text, sizeof text, "{\"code\":\"%s\",\"message\":\"%s\"}",
+                            error_api_code(err), error_message(err));
+        http_reply_raw(req, error_http_status(err), "application/json; charset=utf-8", text,
+                       (size_t)size);
+        return;
+    }
+    http_reply_json(req, error_http_status(err), body);
+    json_decref(body);
+}
+
+void http_reply_error(struct http_request *req, enum qb_error err)
+{
+    http_reply_error_message(req, err, error_message(err));
+}
+
+void http_reply_header(struct http_request *req, const char *name, const char *value)
+{
+    QB_ASSERT(req->header_count < HTTP_REPLY_HEADERS_MAX);
+    char *name_copy = S_arena_strdup(req, name);
+    char *value_copy = S_arena_strdup(req, value);
+    if (name_copy == NULL || value_copy == NULL) {
+        log_event(LOG_ERROR, "http.header_dropped", "reason=arena_full");
+        return;
+    }
+    req->headers[req->header_count].name = name_copy;
+    req->headers[req->header_count].value = value_copy;
+    req->header_count++;
+}
+
+/* Hands the built reply to libmicrohttpd, once. */
+static enum MHD_Result S_flush(struct http_request *req)
+{
+    if (!req->replied || req->queued)
+        return MHD_YES;
+    struct MHD_Response *response = MHD_create_response_from_buffer(
+        req->reply.size, req->reply.data != NULL ? req->reply.data : (char *)"",
+        MHD_RESPMEM_MUST_COPY);
+    if (response == NULL)
+        return MHD_NO;
+    bool ok = MHD_add_response_header(response, "X-Request-Id", req->id) == MHD_YES;
+    if (req->content_type != NULL)
+        ok = ok && MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_TYPE,
+                                           req->content_type) == MHD_YES;
+    ok = ok && MHD_add_response_header(response, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store") ==
+                   MHD_YES;
+    for (int i = 0; ok && i < req->header_count; i++)
+        ok = MHD_add_response_header(response, req->headers[i].name, req->headers[i].value) ==
+             MHD_YES;
+    if (ok && atomic_load(&req->server->closing))
+        ok = MHD_add_response_header(response, MHD_HTTP_HEADER_CONNECTION, "close") == MHD_YES;
+    enum MHD_Result result = MHD_NO;
+    if (ok)
+        result = MHD_queue_response(req->connection, (unsigned int)req->status, response);
+    MHD_destroy_response(response);
+    req->queued = true;
+    if (result != MHD_YES)
+        log_event(LOG_WARN, "http.queue_failed", "status=%d", req->status);
+    return result;
+}
+
+/* --- requests ----------------------------------------------------------------- */
+
+const char *http_request_id(const struct http_request *req) { return req->id; }
+const char *http_request_method(const struct http_request *req) { return req->method; }
+const char *http_request_path(const struct http_request *req) { return req->path; }
+const struct buf *http_request_body(const struct http_request *req) { return &req->body; }
+struct store_pool *http_request_pool(const struct http_request *req) { return req->server->pool; }
+struct http_server *http_request_server(const struct http_request *req) { return req->server; }
+
+const char *http_request_param(const struct http_request *req, const char *name)
+{
+    size_t name_size = strlen(name);
+    for (int i = 0; i < req->param_count; i++) {
+        if (req->params[i].name_size == name_size &&
+            memcmp(req->params[i].name, name, name_size) == 0)
+            return req->params[i].value;
+    }
+    return NULL;
+}
+
+const char *http_request_query(const struct http_request *req, const char *name)
+{
+    return MHD_lookup_connection_value(req->connection, MHD_GET_ARGUMENT_KIND, name);
+}
+
+const char *http_request_header(const struct http_request *req, const char *name)
+{
+    return MHD_lookup_connection_value(req->connection, MHD_HEADER_KIND, name);
+}
+
+static struct http_request *S_request_new(struct http_server *server,
+                                          struct MHD_Connection *connection, const char *url,
+                                          const char *method)
+{
+    struct http_request *req = calloc(1, sizeof *req);
+    if (req == NULL)
+        return NULL;
+    req->server = server;
+    req->connection = connection;
+    req->started_ns = clock_monotonic_ns();
+    req->route_index = server->route_count;
+    id_new(rand_system(), "req", req->id, sizeof req->id);
+    snprintf(req->method, sizeof req->method, "%s", method);
+    size_t url_size = strlen(url);
+    req->path_too_long = url_size >= sizeof req->path;
+    snprintf(req->path, sizeof req->path, "%s", url);
+    buf_init(&req->body, server->body_size_max);
+    buf_init(&req->reply, HTTP_REPLY_SIZE_MAX);
+    atomic_fetch_add(&server->requests_in_flight, 1);
+    return req;
+}
+
+static void S_request_free(struct http_request *req)
+{
+    atomic_fetch_sub(&req->server->requests_in_flight, 1);
+    buf_release(&req->body);
+    buf_release(&req->reply);
+    S_arena_free(req);
+    free(req);
+}
+
+/* Parses a Content-Length value; false when it is not a plain decimal. */
+static bool S_parse_size(const char *text, uint64_t *out)
+{
+    uint64_t value = 0;
+    if (text == NULL || *text == '\0')
+        return false;
+    for (const char *p = text; *p != '\0'; p++) {
+        if (*p < '0' || *p > '9' || value > (UINT64_MAX - 9) / 10)
+            return false;
+        value = value * 10 + (uint64_t)(*p - '0');
+    }
+    *out = value;
+    return true;
+}
+
+/* True when the request announces a body (a length above 0, or chunks). */
+static bool S_has_body(const struct http_request *req)
+{
+    uint64_t content_length;
+    const char *length_text = http_request_header(req, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    if (length_text != NULL)
+        return !S_parse_size(length_text, &content_length) || content_length > 0;
+    return http_request_header(req, MHD_HTTP_HEADER_TRANSFER_ENCODING) != NULL;
+}
+
+/* Step 1, with the headers in: refuse what is too large, route. Replies
+ * here go out before any of the body is read. */
+static void S_on_headers(struct http_request *req, const char *url)
+{
+    struct http_server *server = req->server;
+    uint64_t content_length;
+    const char *length_text =
+        MHD_lookup_connection_value(req->connection, MHD_HEADER_KIND,
+                                    MHD_HTTP_HEADER_CONTENT_LENGTH);
+    if (length_text != NULL && S_parse_size(length_text, &content_length) &&
+        content_length > server->body_size_max) {
+        http_reply_error(req, QB_E_TOO_LARGE);
+        return;
+    }
+    if (req->path_too_long) {
+        http_reply_error(req, QB_E_NOT_FOUND);
+        return;
+    }
+    char allow[64];
+    size_t route_index;
+    switch (http_route_find(server->routes, server->route_count, req->method, url, &route_index,
+                            allow, sizeof allow)) {
+    case HTTP_MATCH_FOUND:
+        break;
+    case HTTP_MATCH_NO_PATH:
+        http_reply_error(req, QB_E_NOT_FOUND);
+        return;
+    case HTTP_MATCH_NO_METHOD:
+        http_reply_header(req, "Allow", allow);
+        http_reply_error(req, QB_E_METHOD);
+        return;
+    }
+    req->param_count = http_route_params(req, server->routes[route_index].pattern, url,
+                                         req->params);
+    if (req->param_count < 0) {
+        req->param_count = 0;
+        http_reply_error(req, QB_E_TOO_LARGE);
+        return;
+    }
+    req->route_index = route_index;
+}
+
+/* Checks the caller against the route's auth kind. */
+static enum qb_error S_authenticate(struct http_request *req, enum http_auth auth)
+{
+    switch (auth) {
+    case HTTP_AUTH_NONE:
+        return QB_OK;
+    case HTTP_AUTH_ADMIN: {
+        const struct http_server *server = req->server;
+        const char *value = http_request_header(req, MHD_HTTP_HEADER_AUTHORIZATION);
+        if (server->admin_token == NULL || value == NULL || strncasecmp(value, "Bearer ", 7) != 0)
+            return QB_E_UNAUTHORIZED;
+        const char *token = value + 7;
+        if (strlen(token) != server->admin_token_size ||
+            !crypto_equal(token, server->admin_token, server->admin_token_size))
+            return QB_E_UNAUTHORIZED;
+        return QB_OK;
+    }
+    }
+    return QB_E_UNAUTHORIZED;
+}
+
+/* Step 2, with the body in: authenticate and run the handler. */
+static void S_dispatch(struct http_request *req)
+{
+    if (req->body_too_large) {
+        http_reply_error(req, QB_E_TOO_LARGE);
+        return;
+    }
+    const struct http_route *route = &req->server->routes[req->route_index];
+    enum qb_error err = S_authenticate(req, route->auth);
+    if (err != QB_OK) {
+        http_reply_header(req, "WWW-Authenticate", "Bearer");
+        http_reply_error(req, err);
+        return;
+    }
+    route->handler(req);
+    if (!req->replied && !req->submitted) {
+        log_event(LOG_ERROR, "http.handler_no_reply", "route=%s", route->pattern);
+        http_reply_error(req, QB_E_INTERNAL);
+    }
+}
+
+/* Step 3, on the connection's thread after the writer thread resumed it. */
+static void S_on_resumed(struct http_request *req)
+{
+    QB_ASSERT(!req->resumed);
+    req->resumed = true;
+    req->resume(req, req->cmd);
+    if (!req->replied) {
+        log_event(LOG_ERROR, "http.resume_no_reply", "route=%s",
+                  req->server->routes[req->route_index].pattern);
+        http_reply_error(req, QB_E_INTERNAL);
+    }
+}
+
+static enum MHD_Result S_on_request(void *cls, struct MHD_Connection *connection,
+                                    const char *url, const char *method, const char *version,
+                                    const char *upload_data, size_t *upload_data_size,
+                                    void **con_cls)
+{
+    (void)version;
+    struct http_server *server = cls;
+    struct http_request *req = *con_cls;
+    if (req == NULL) {
+        req = S_request_new(server, connection, url, method);
+        if (req == NULL)
+            return MHD_NO;
+        *con_cls = req;
+        log_set_request_id(req->id);
+        S_on_headers(req, url);
+        if (req->replied && !S_has_body(req)) {
+            /* Answer in the final call: a reply queued before the request
+             * is complete makes libmicrohttpd close the connection, and a
+             * bodiless 404 need not cost the client its keep-alive. */
+            log_set_request_id(NULL);
+            return MHD_YES;
+        }
+    } else if (*upload_data_size > 0) {
+        log_set_request_id(req->id);
+        if (!req->replied && !req->body_too_large &&
+            buf_append(&req->body, upload_data, *upload_data_size) != QB_OK)
+            req->body_too_large = true; /* a chunked body past the limit: read, then 413 */
+        *upload_data_size = 0;
+    } else {
+        log_set_request_id(req->id);
+        if (req->submitted)
+            S_on_resumed(req);
+        else if (!req->replied)
+            S_dispatch(req);
+    }
+    enum MHD_Result result = S_flush(req);
+    log_set_request_id(NULL);
+    return result;
+}
+
+static void S_on_completed(void *cls, struct MHD_Connection *connection, void **con_cls,
+                           enum MHD_RequestTerminationCode toe)
+{
+    (void)cls;
+    (void)connection;
+    struct http_request *req = *con_cls;
+    if (req == NULL)
+        return;
+    *con_cls = NULL;
+    int64_t duration_us = (clock_monotonic_ns() - req->started_ns) / 1000;
+    int status = req->queued ? req->status : 0;
+    log_set_request_id(req->id);
+    if (toe == MHD_REQUEST_TERMINATED_COMPLETED_OK)
+        log_event(LOG_INFO, "http.request", "method=%s path=%s status=%d duration_us=%lld",
+                  req->method, req->path, status, (long long)duration_us);
+    else
+        log_event(LOG_INFO, "http.request",
+                  "method=%s path=%s status=%d duration_us=%lld closed=%d", req->method,
+                  req->path, status, (long long)duration_us, (int)toe);
+    log_set_request_id(NULL);
+    if (req->queued)
+        http_metrics_observe(&req->server->metrics, req->route_index, status, duration_us);
+    S_request_free(req);
+}
+
+/* libmicrohttpd's own diagnostics (bind failures, resource limits). Its
+ * messages describe the server's state, not request content. */
+__attribute__((format(printf, 2, 0))) static void S_on_mhd_log(void *cls, const char *fmt,
+                                                               va_list ap)
+{
+    (void)cls;
+    char text[256];
+    vsnprintf(text, sizeof text, fmt, ap);
+    size_t size = strlen(text);
+    while (size > 0 && (text[size - 1] == '\n' || text[size - 1] == '\r'))
+        text[--size] = '\0';
+    log_event(LOG_WARN, "http.mhd", "message=\"%s\"", text);
+}
+
+/* --- submitting to the ledger ------------------------------------------------ */
+
+/* The writer thread, after the command's batch committed or failed: resume
+ * the connection; everything else happens on the connection's thread. */
+static void S_on_cmd_done(struct ledger_cmd *cmd)
+{
+    struct http_request *req = cmd->ctx;
+    MHD_resume_connection(req->connection);
+}
+
+void http_request_submit(struct http_request *req, struct ledger_cmd *cmd, http_resume_fn resume)
+{
+    QB_ASSERT(!req->replied && !req->submitted);
+    QB_ASSERT(resume != NULL);
+    struct http_server *server = req->server;
+    req->submitted = true;
+    req->cmd = cmd;
+    req->resume = resume;
+    cmd->ctx = req;
+    cmd->done = S_on_cmd_done;
+
+    /* Suspend before submitting, so that the done callback can never resume a
+     * connection that is not suspended yet. The read lock keeps the ledger
+     * alive until the command is queued; ledger_close then completes it. */
+    MHD_suspend_connection(req->connection);
+    pthread_rwlock_rdlock(&server->ledger_lock);
+    enum qb_error err = QB_E_SHUTTING_DOWN;
+    if (server->ledger != NULL)
+        err = ledger_submit(server->ledger, cmd);
+    pthread_rwlock_unlock(&server->ledger_lock);
+    if (err != QB_OK) {
+        /* Refused: nobody else will resume it. The resume function answers
+         * from cmd->result like for any failed command. */
+        cmd->result = err;
+        MHD_resume_connection(req->connection);
+    }
+}
+
+bool http_server_ledger_stats(struct http_server *server, struct ledger_stats *out)
+{
+    pthread_rwlock_rdlock(&server->ledger_lock);
+    bool attached = server->ledger != NULL;
+    if (attached)
+        ledger_stats_get(server->ledger, out);
+    pthread_rwlock_unlock(&server->ledger_lock);
+    return attached;
+}
+
+/* --- the server ---------------------------------------------------------------- */
+
+/* Splits "HOST:PORT" or "[HOST]:PORT" and resolves a numeric host. */
+static enum qb_error S_listen_parse(const char *listen, struct sockaddr_storage *addr,
+                                    socklen_t *addr_size, char *host, size_t host_size,
+                                    char *err, size_t err_size)
+{
+    const char *colon = strrchr(listen, ':');
+    const char *host_start = listen;
+    size_t host_length = colon != NULL ? (size_t)(colon - listen) : 0;
+    if (colon != NULL && listen[0] == '[') {
+        if (host_length < 2 || colon[-1] != ']') {
+            colon = NULL;
+        } else {
+            host_start = listen + 1;
+            host_length -= 2;
+        }
+    }
+    if (colon == NULL || host_length == 0 || host_length >= host_size || colon[1] == '\0' ||
+        strlen(colon + 1) > 5 || strspn(colon + 1, "0123456789") != strlen(colon + 1)) {
+        snprintf(err, err_size, "listen address \"%s\" is not HOST:PORT", listen);
+        return QB_E_PARAM;
+    }
+    memcpy(host, host_start, host_length);
+    host[host_length] = '\0';
+    long port = strtol(colon + 1, NULL, 10);
+    if (port > 65535) {
+        snprintf(err, err_size, "listen address \"%s\": port out of range", listen);
+        return QB_E_PARAM;
+    }
+    struct addrinfo hints;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE;
+    struct addrinfo *found = NULL;
+    int rc = getaddrinfo(host, colon + 1, &hints, &found);
+    if (rc != 0 || found == NULL || found->ai_addrlen > sizeof *addr) {
+        snprintf(err, err_size, "listen address \"%s\": host is not a numeric IP address",
+                 listen);
+        if (found != NULL)
+            freeaddrinfo(found);
+        return QB_E_PARAM;
+    }
+    memcpy(addr, found->ai_addr, found->ai_addrlen);
+    *addr_size = found->ai_addrlen;
+    freeaddrinfo(found);
+    return QB_OK;
+}
+
+static void S_server_free(struct http_server *server)
+{
+    http_metrics_release(&server->metrics);
+    if (server->admin_token != NULL) {
+        crypto_wipe(server->admin_token, server->admin_token_size);
+        free(server->admin_token);
+    }
+    pthread_rwlock_destroy(&server->ledger_lock);
+    free(server);
+}
+
+enum qb_error http_server_start(const struct http_server_options *options,
+                                struct http_server **out, char *err, size_t err_size)
+{
+    *out = NULL;
+    if (options->threads < 1 || options->threads > 64 || options->connections_max < 1 ||
+        options->body_size_max < 1 || options->pool == NULL) {
+        snprintf(err, err_size, "http server options out of range");
+        return QB_E_PARAM;
+    }
+    if (!http_routes_check(options->routes, options->route_count, err, err_size))
+        return QB_E_PARAM;
+    struct sockaddr_storage addr;
+    socklen_t addr_size;
+    char host[64];
+    enum qb_error result =
+        S_listen_parse(options->listen, &addr, &addr_size, host, sizeof host, err, err_size);
+    if (result != QB_OK)
+        return result;
+
+    struct http_server *server = calloc(1, sizeof *server);
+    if (server == NULL)
+        return QB_E_INTERNAL;
+    server->listen_fd_quiesced = -1;
+    server->routes = options->routes;
+    server->route_count = options->route_count;
+    server->body_size_max = options->body_size_max;
+    server->pool = options->pool;
+    server->ledger = options->ledger;
+    server->started_ns = clock_monotonic_ns();
+    snprintf(server->version, sizeof server->version, "%s",
+             options->version != NULL ? options->version : "");
+    atomic_init(&server->requests_in_flight, 0);
+    atomic_init(&server->closing, false);
+    pthread_rwlock_init(&server->ledger_lock, NULL);
+    if (options->admin_token != NULL) {
+        server->admin_token_size = strlen(options->admin_token);
+        server->admin_token = malloc(server->admin_token_size + 1);
+        if (server->admin_token != NULL)
+            memcpy(server->admin_token, options->admin_token, server->admin_token_size + 1);
+    }
+    if ((options->admin_token != NULL && server->admin_token == NULL) ||
+        http_metrics_init(&server->metrics, options->route_count) != QB_OK) {
+        S_server_free(server);
+        return QB_E_INTERNAL;
+    }
+
+    unsigned int flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME |
+                         MHD_USE_ERROR_LOG;
+    if (addr.ss_family == AF_INET6)
+        flags |= MHD_USE_IPv6;
+    server->mhd = MHD_start_daemon(
+        flags, 0, NULL, NULL, S_on_request, server, MHD_OPTION_EXTERNAL_LOGGER, S_on_mhd_log,
+        server, MHD_OPTION_SOCK_ADDR,
+        (struct sockaddr *)&addr, MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)options->threads,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned int)options->connections_max,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_CONNECTION_MEMORY_SIZE_MAX,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)HTTP_CONNECTION_TIMEOUT_S,
+        MHD_OPTION_NOTIFY_COMPLETED, S_on_completed, server, MHD_OPTION_END);
+    if (server->mhd == NULL) {
+        snprintf(err, err_size, "cannot listen on \"%s\" (in use, or not an address of this host)",
+                 options->listen);
+        S_server_free(server);
+        return QB_E_INTERNAL;
+    }
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(server->mhd, MHD_DAEMON_INFO_BIND_PORT);
+    server->port = info != NULL ? info->port : 0;
+    if (addr.ss_family == AF_INET6)
+        snprintf(server->address, sizeof server->address, "[%s]:%u", host,
+                 (unsigned int)server->port);
+    else
+        snprintf(server->address, sizeof server->address, "%s:%u", host,
+                 (unsigned int)server->port);
+    *out = server;
+    return QB_OK;
+}
+
+const char *http_server_address(const struct http_server *server) { return server->address; }
+uint16_t http_server_port(const struct http_server *server) { return server->port; }
+
+void http_server_quiesce(struct http_server *server)
+{
+    if (atomic_exchange(&server->closing, true))
+        return;
+    MHD_socket fd = MHD_quiesce_daemon(server->mhd);
+    server->listen_fd_quiesced = fd == MHD_INVALID_SOCKET ? -1 : fd;
+}
+
+struct ledger *http_server_detach_ledger(struct http_server *server)
+{
+    pthread_rwlock_wrlock(&server->ledger_lock);
+    struct ledger *ledger = server->ledger;
+    server->ledger = NULL;
+    pthread_rwlock_unlock(&server->ledger_lock);
+    return ledger;
+}
+
+void http_server_stop(struct http_server *server)
+{
+    QB_ASSERT(server->ledger == NULL); /* suspended requests would outlive the daemon */
+    http_server_quiesce(server);
+    /* Let requests in flight (those the ledger just completed, too) send
+     * their answers before the connections close. */
+    int64_t deadline_ns = clock_monotonic_ns() + (int64_t)HTTP_STOP_WAIT_MS * 1000000;
+    while (atomic_load(&server->requests_in_flight) > 0 && clock_monotonic_ns() < deadline_ns)
+        usleep(1000);
+    int64_t left = atomic_load(&server->requests_in_flight);
+    if (left > 0)
+        log_event(LOG_WARN, "http.stop_abandoned", "requests=%lld", (long long)left);
+    MHD_stop_daemon(server->mhd);
+    if (server->listen_fd_quiesced >= 0)
+        close(server->listen_fd_quiesced);
+    S_server_free(server);
+}

@@ -1,0 +1,179 @@
+/*
+ * server.h — the HTTP server: listening, routing, limits, replies, suspension.
+ *
+ * Owns: the libmicrohttpd daemon (an epoll loop on each of a small pool of
+ * threads), the life of one request from its first byte to its access-log
+ * line, the route table's dispatch, the request limits (connections, memory
+ * per connection, idle timeout, body size) and the one place an enum qb_error
+ * becomes an HTTP error body: {"code": error_api_code(e), "message": ...}
+ * with status error_http_status(e).
+ *
+ * Must never: run SQL (handlers read through the store pool or hand commands
+ * to the ledger executor); block an HTTP thread waiting for the ledger; log a
+ * header, a query string or a body (the access log names the method, the
+ * path, the status, the duration and the request id, nothing else).
+ *
+ * The life of a request:
+ *   1. libmicrohttpd parses the headers; the server gives the request an id
+ *      ("req_..."), refuses a body larger than the limit (413), finds the route
+ *      (404 unknown path, 405 known path with another method) and collects
+ *      the body into a capped buffer.
+ *   2. It checks the route's auth kind (401) and calls the handler.
+ *   3. The handler either replies at once (http_reply_json, http_reply_error,
+ *      http_reply_raw) or hands a command to the ledger executor with
+ *      http_request_submit. Submitting suspends the connection: no HTTP thread
+ *      waits. The ledger's writer thread completes the command after its
+ *      batch committed and resumes the connection; the handler's resume
+ *      function then replies from the command's result on an HTTP thread.
+ *   4. The server sends the reply with X-Request-Id, counts it in the metrics
+ *      and writes the access-log line once the response is sent.
+ *
+ * Threads: handlers and resume functions run on HTTP threads, one request at
+ * a time per connection; the calling thread's log request id is the
+ * request's for the duration of the call, so every line a handler logs
+ * carries req=.
+ *
+ * Shutdown, in this order (qianbaod does it on SIGTERM):
+ *   http_server_quiesce      stop accepting connections
+ *   http_server_detach_ledger  new submissions answer SHUTTING_DOWN
+ *   ledger_close             runs every queued command; each resumes its request
+ *   http_server_stop         waits for requests in flight, closes, frees
+ */
+#ifndef QB_HTTP_SERVER_H
+#define QB_HTTP_SERVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "base/assert.h"
+#include "base/buf.h"
+#include "base/error.h"
+#include "ledger/ledger.h"
+#include "store/pool.h"
+
+#define HTTP_PATH_SIZE_MAX 1024              /* longer paths match no route: 404 */
+#define HTTP_PARAMS_MAX 4                    /* {param} segments in one pattern */
+#define HTTP_REPLY_HEADERS_MAX 8             /* extra headers on one reply */
+#define HTTP_REPLY_SIZE_MAX (1024 * 1024)    /* bytes of one response body */
+#define HTTP_ARENA_SIZE_MAX (256 * 1024)     /* bytes a request may allocate */
+#define HTTP_CONNECTION_TIMEOUT_S 30         /* idle keep-alive connections close */
+#define HTTP_CONNECTION_MEMORY_SIZE_MAX (64 * 1024) /* per connection: headers, buffers */
+#define HTTP_STOP_WAIT_MS 5000               /* http_server_stop waits this long */
+#define HTTP_REQUEST_ID_SIZE_MAX 48          /* "req_" + 26 characters + NUL fits */
+
+struct http_server;
+struct http_request;
+
+/* How a route authenticates its caller. A kind the server does not check
+ * yet must not be added to a route: http_server_start refuses it.
+ * To add a kind: 1) a value here; 2) its check in S_authenticate in
+ * server.c, answering QB_E_UNAUTHORIZED; 3) what it records about the caller
+ * as an accessor below; 4) a test with a good and a bad credential. */
+enum http_auth {
+    HTTP_AUTH_NONE = 0,  /* anyone */
+    HTTP_AUTH_ADMIN = 1, /* Authorization: Bearer <DATA_DIR/admin-token> */
+};
+
+/* Handles a request: must either reply (http_reply_*) or submit a command
+ * (http_request_submit) before returning. One that does neither is a bug,
+ * answered SYSTEM_ERROR and logged. */
+typedef void (*http_handler_fn)(struct http_request *req);
+
+/* Runs on an HTTP thread when a submitted command completed: cmd->result is
+ * QB_OK (committed) or the error (nothing applied, including QB_E_BUSY and
+ * QB_E_SHUTTING_DOWN when the executor refused it); cmd->response holds what
+ * the command wrote. Must reply. */
+typedef void (*http_resume_fn)(struct http_request *req, struct ledger_cmd *cmd);
+
+struct http_route {
+    const char *method;  /* "GET", "POST", "PUT", "DELETE"; GET routes also answer HEAD */
+    const char *pattern; /* "/v1/red-packets/{id}/claims": {name} matches one segment */
+    http_handler_fn handler;
+    enum http_auth auth;
+};
+
+/* The daemon's routes (routes.c). */
+extern const struct http_route http_routes[];
+extern const size_t http_route_count;
+
+struct http_server_options {
+    const char *listen;       /* "127.0.0.1:8080", "[::1]:0"; port 0 picks a free one */
+    int threads;              /* epoll threads, 1..64 */
+    size_t connections_max;   /* open connections; more are refused */
+    size_t body_size_max;     /* request body bytes; more is 413 PAYLOAD_TOO_LARGE */
+    const struct http_route *routes; /* usually http_routes; tests pass their own */
+    size_t route_count;
+    struct ledger *ledger;    /* NULL: every submission answers SHUTTING_DOWN */
+    struct store_pool *pool;  /* read connections for handlers; required */
+    const char *admin_token;  /* NULL: HTTP_AUTH_ADMIN routes answer 401 */
+    const char *version;      /* shown by /healthz */
+};
+
+/* Binds and starts serving. QB_E_PARAM for a bad listen address or option,
+ * QB_E_INTERNAL when the socket cannot be bound (err says why). */
+QB_MUST_USE enum qb_error http_server_start(const struct http_server_options *options,
+                                            struct http_server **out, char *err,
+                                            size_t err_size);
+/* The bound address as "HOST:PORT" ("[HOST]:PORT" for IPv6), with the real
+ * port when the options asked for port 0. */
+const char *http_server_address(const struct http_server *server);
+uint16_t http_server_port(const struct http_server *server);
+/* Stops accepting connections; open ones are still served. Idempotent. */
+void http_server_quiesce(struct http_server *server);
+/* Forgets the ledger: from now on http_request_submit answers SHUTTING_DOWN.
+ * Returns the ledger (NULL if none) for the caller to close: closing it
+ * completes every submitted command and so resumes every suspended request. */
+struct ledger *http_server_detach_ledger(struct http_server *server);
+/* Waits up to HTTP_STOP_WAIT_MS for requests in flight, closes every
+ * connection and frees the server. The ledger must be detached and closed. */
+void http_server_stop(struct http_server *server);
+
+/* --- inside a handler ----------------------------------------------------- */
+
+const char *http_request_id(const struct http_request *req);
+const char *http_request_method(const struct http_request *req);
+const char *http_request_path(const struct http_request *req);
+/* The value of {name} in the route's pattern, NUL-terminated; NULL if the
+ * pattern has no such parameter. */
+const char *http_request_param(const struct http_request *req, const char *name);
+/* A query-string argument (?limit=20) or a request header, case-insensitive
+ * name; NULL when absent. Never log what these answer. */
+const char *http_request_query(const struct http_request *req, const char *name);
+const char *http_request_header(const struct http_request *req, const char *name);
+/* The request body (NUL-terminated; size 0 when none). */
+const struct buf *http_request_body(const struct http_request *req);
+/* The server's read-connection pool. */
+struct store_pool *http_request_pool(const struct http_request *req);
+/* Zeroed memory that lives until the request is finished (the response
+ * sent or the connection lost), freed in one go. NULL when the request's
+ * arena would pass HTTP_ARENA_SIZE_MAX: answer QB_E_TOO_LARGE then. */
+void *http_request_alloc(struct http_request *req, size_t size);
+
+/* Hands cmd to the ledger executor and suspends the request. The server owns
+ * cmd->done and cmd->ctx (ctx points at the request: keep your own state in a
+ * struct that has cmd as its first member, allocated with
+ * http_request_alloc). cmd must be initialised (ledger_cmd_init) and live
+ * until resume ran; the server releases nothing of it. resume is called
+ * exactly once, also when the executor refused the command. */
+void http_request_submit(struct http_request *req, struct ledger_cmd *cmd, http_resume_fn resume);
+
+/* --- replies (each request gets exactly one) ------------------------------ */
+
+/* status with body serialised compactly; body is not stolen. */
+void http_reply_json(struct http_request *req, int status, const json_t *body);
+/* status with a body of any type (copied). */
+void http_reply_raw(struct http_request *req, int status, const char *content_type,
+                    const void *body, size_t body_size);
+/* {"code","message"} with the table's status, code and default message. */
+void http_reply_error(struct http_request *req, enum qb_error err);
+/* The same with a message that says more (shown to the client as is: it
+ * must hold nothing secret). */
+void http_reply_error_message(struct http_request *req, enum qb_error err, const char *message);
+/* An extra response header (name and value are copied). Call before or after
+ * the reply, never after resume returned. */
+void http_reply_header(struct http_request *req, const char *name, const char *value);
+
+#endif
