@@ -1,0 +1,88 @@
+/*
+ * store.c — backend dispatch for the storage interface.
+ *
+ * The only code here that knows more than one backend is the table below:
+ * store_open asks each backend in turn whether it accepts the URL and opens
+ * the first that does. Everything after open goes through the connection's
+ * own ops pointer, so callers never branch on the backend.
+ *
+ * To add a backend: 1) write src/store/store_<name>.c defining
+ * store_<name>_ops with every member set; 2) declare it in store.h and add it
+ * to the table below, before any backend whose accepts() would also match;
+ * 3) give it migrations in schema_<name>.c; 4) add it to the backend list of
+ * tests/store/test_store_contract.c so the contract suite runs against it.
+ */
+#include "store/store.h"
+
+#include <stdio.h>
+
+static const struct store_ops *const store_backends[] = {
+    &store_sqlite_ops,
+};
+
+static void store_err_set(char *err, size_t err_size, const char *msg)
+{
+    if (err != NULL && err_size > 0)
+        snprintf(err, err_size, "%s", msg);
+}
+
+/* Opens url with the first backend that accepts it; see store.h. The
+ * backend's open writes its own reason into err when it refuses. */
+enum qb_error store_open(const char *url, enum store_mode mode, struct store **out, char *err,
+                         size_t err_size)
+{
+    QB_ASSERT(out != NULL);
+    QB_ASSERT(mode == STORE_MODE_WRITE || mode == STORE_MODE_READ);
+    *out = NULL;
+    store_err_set(err, err_size, "");
+    if (url == NULL || url[0] == '\0') {
+        store_err_set(err, err_size, "store: no database url given");
+        return QB_E_PARAM;
+    }
+
+    for (size_t i = 0; i < QB_ARRAY_COUNT(store_backends); i++) {
+        const struct store_ops *ops = store_backends[i];
+        if (!ops->accepts(url))
+            continue;
+        struct store *store = NULL;
+        enum qb_error rc = ops->open(url, mode, &store);
+        if (rc != QB_OK) {
+            /* A backend that fails to open may still hand back a
+             * half-made connection so that its reason can be read. */
+            if (store != NULL) {
+                store_err_set(err, err_size, store->ops->last_error(store));
+                store->ops->close(store);
+            } else {
+                store_err_set(err, err_size, "store: cannot open the database");
+            }
+            return rc;
+        }
+        QB_ASSERT(store != NULL && store->ops == ops);
+        *out = store;
+        return QB_OK;
+    }
+    store_err_set(err, err_size, "store: no storage backend accepts this database url");
+    return QB_E_PARAM;
+}
+
+void store_close(struct store *store)
+{
+    if (store == NULL)
+        return;
+    store->ops->close(store);
+}
+
+/* Steps a statement that returns no rows and resets it in every case, so a
+ * failed write never leaves a statement mid-way into the next transaction. */
+enum qb_error store_step_done(struct store_stmt *stmt)
+{
+    QB_ASSERT(stmt != NULL);
+    int rc = store_step(stmt);
+    store_reset(stmt);
+    if (rc == STORE_STEP_DONE)
+        return QB_OK;
+    if (rc == STORE_STEP_ROW)
+        return QB_E_INTERNAL; /* the caller ran a query as if it were a write */
+    QB_ASSERT(rc < 0 && -rc < QB_ERROR_COUNT);
+    return (enum qb_error)-rc;
+}

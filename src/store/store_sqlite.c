@@ -1,0 +1,943 @@
+/*
+ * store_sqlite.c — the SQLite backend of the storage interface.
+ *
+ * One struct sqlite_store per connection, opened NOMUTEX: a connection
+ * belongs to one thread at a time (store.h), so SQLite's own mutexes would
+ * only cost time.
+ *
+ * Durability. A wallet acknowledges a payment only after its commit is on
+ * disk, so the write connection runs in WAL mode with synchronous=FULL (the
+ * WAL is fsync'd at every commit) and open reads both settings back and
+ * refuses the database when either did not take. Migrations run at open, one
+ * transaction each, and the version lives in PRAGMA user_version.
+ *
+ * Checkpoints. SQLite's auto-checkpoint runs inside the committing
+ * connection, i.e. it would stall the ledger executor for a full copy of the
+ * WAL into the database plus an fsync. It is therefore off on the writer;
+ * instead a wal_hook on the writer watches the WAL size after each commit
+ * and, above STORE_SQLITE_WAL_PAGES_CHECKPOINT, wakes a checkpointer thread
+ * that owns its own connection and runs PASSIVE checkpoints, which never
+ * block the writer. A PASSIVE checkpoint cannot restart the WAL while the
+ * writer keeps appending, so under sustained load the WAL could grow without
+ * end; when it passes STORE_SQLITE_WAL_PAGES_MAX the writer pauses in its
+ * wal_hook (after its commit, holding no lock) until the checkpointer has
+ * copied the remainder and truncated the WAL. That pause is the only time
+ * the writer waits for a checkpoint, and it is bounded by the frames written
+ * since the last PASSIVE run. journal_size_limit trims the WAL file whenever
+ * SQLite restarts it, so its size on disk stays bounded too.
+ *
+ * Parameters. Statements are written with $1, $2, ... (store.h). SQLite
+ * treats "$1" as a named parameter and numbers parameters by first
+ * appearance; prepare maps each "$N" to SQLite's index so that bind index N
+ * always binds $N, as in PostgreSQL, whatever order the SQL mentions them in.
+ *
+ * Staleness. Whether a transaction is open is asked of SQLite
+ * (sqlite3_get_autocommit), never remembered: SQLite rolls a transaction back
+ * by itself after some errors (full disk, I/O error, busy commit), and a
+ * cached flag would then lie. The savepoint depth is the one counter kept,
+ * and it is reset whenever SQLite reports no transaction.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <sqlite3.h>
+
+#include "store/schema.h"
+#include "store/store.h"
+
+#define STORE_SQLITE_BUSY_TIMEOUT_MS 5000
+/* The WAL size, in pages, above which the checkpointer is woken. */
+#define STORE_SQLITE_WAL_PAGES_CHECKPOINT 8000
+/* The WAL size, in pages, above which the writer waits for a checkpoint. */
+#define STORE_SQLITE_WAL_PAGES_MAX 16000
+/* How long the writer waits for that checkpoint before carrying on. */
+#define STORE_SQLITE_WAL_WAIT_MS 2000
+#define STORE_SQLITE_SAVEPOINT_DEPTH_MAX 64
+#define STORE_SQLITE_PATH_SIZE_MAX 4096
+#define STORE_SQLITE_ERROR_SIZE_MAX 512
+
+struct sqlite_checkpointer;
+
+struct sqlite_store {
+    struct store base; /* first: store.h converts between the two */
+    sqlite3 *db;
+    enum store_mode mode;
+    int savepoint_depth;
+    struct sqlite_checkpointer *checkpointer; /* write mode only */
+    char path[STORE_SQLITE_PATH_SIZE_MAX];
+    char error[STORE_SQLITE_ERROR_SIZE_MAX];
+};
+
+struct sqlite_stmt {
+    struct store_stmt base; /* first, as above */
+    struct sqlite_store *store;
+    sqlite3_stmt *stmt;
+    int param_count;
+    int param_index[]; /* [N] = SQLite's index of "$N"; [0] unused */
+};
+
+/* The thread that checkpoints for one write connection. All fields below
+ * the mutex are guarded by it; db is used only by the thread once started. */
+struct sqlite_checkpointer {
+    sqlite3 *db;
+    pthread_t thread;
+    bool thread_started;
+    pthread_mutex_t mutex;
+    pthread_cond_t work_cond; /* writer -> checkpointer */
+    pthread_cond_t done_cond; /* checkpointer -> writer */
+    bool checkpoint_wanted;
+    bool truncate_wanted;
+    bool stopping;
+    uint64_t truncate_count; /* truncate requests served */
+};
+
+static struct sqlite_store *sqlite_store_of(struct store *store)
+{
+    QB_ASSERT(store != NULL && store->ops == &store_sqlite_ops);
+    return (struct sqlite_store *)store;
+}
+
+static struct sqlite_stmt *sqlite_stmt_of(struct store_stmt *stmt)
+{
+    QB_ASSERT(stmt != NULL && stmt->ops == &store_sqlite_ops);
+    return (struct sqlite_stmt *)stmt;
+}
+
+/* Maps an SQLite result code (primary or extended) to the store's errors. */
+static enum qb_error sqlite_error_map(int rc)
+{
+    QB_ASSERT(rc != SQLITE_OK && rc != SQLITE_ROW && rc != SQLITE_DONE);
+    if (rc == SQLITE_CONSTRAINT_UNIQUE || rc == SQLITE_CONSTRAINT_PRIMARYKEY)
+        return QB_E_CONFLICT;
+    switch (rc & 0xff) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+        return QB_E_BUSY;
+    default:
+        return QB_E_STORAGE;
+    }
+}
+
+/* Records why something failed: the step that failed and SQLite's text,
+ * which names tables and columns but never bound values. */
+static enum qb_error sqlite_fail(struct sqlite_store *s, int rc, const char *what)
+{
+    const char *msg = s->db != NULL ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc);
+    snprintf(s->error, sizeof s->error, "sqlite: %s: %s", what, msg);
+    return sqlite_error_map(rc);
+}
+
+/* Records a failure the backend itself detected. */
+static enum qb_error sqlite_refuse(struct sqlite_store *s, enum qb_error err, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static enum qb_error sqlite_refuse(struct sqlite_store *s, enum qb_error err, const char *fmt, ...)
+{
+    QB_ASSERT(err != QB_OK);
+    va_list ap;
+    va_start(ap, fmt);
+    int n = snprintf(s->error, sizeof s->error, "sqlite: ");
+    QB_ASSERT(n > 0 && (size_t)n < sizeof s->error);
+    vsnprintf(s->error + n, sizeof s->error - (size_t)n, fmt, ap);
+    va_end(ap);
+    return err;
+}
+
+/* Runs SQL without parameters or results, recording SQLite's message. */
+static enum qb_error sqlite_exec_sql(struct sqlite_store *s, const char *sql, const char *what)
+{
+    char *msg = NULL;
+    int rc = sqlite3_exec(s->db, sql, NULL, NULL, &msg);
+    if (rc == SQLITE_OK)
+        return QB_OK;
+    rc = sqlite3_extended_errcode(s->db);
+    snprintf(s->error, sizeof s->error, "sqlite: %s: %s", what,
+             msg != NULL ? msg : sqlite3_errstr(rc));
+    sqlite3_free(msg);
+    return sqlite_error_map(rc == SQLITE_OK ? SQLITE_ERROR : rc);
+}
+
+/* Runs a pragma (or any one-row query) and copies the first column of its
+ * first row into out as text; "" when it answers no row. */
+static enum qb_error sqlite_query_text(struct sqlite_store *s, const char *sql, char *out,
+                                       size_t out_size)
+{
+    QB_ASSERT(out_size > 0);
+    out[0] = '\0';
+    sqlite3_stmt *stmt = NULL;
+    int rc = sqlite3_prepare_v2(s->db, sql, -1, &stmt, NULL);
+    if (rc != SQLITE_OK)
+        return sqlite_fail(s, rc, sql);
+    enum qb_error err = QB_OK;
+    rc = sqlite3_step(stmt);
+    if (rc == SQLITE_ROW) {
+        const unsigned char *text = sqlite3_column_text(stmt, 0);
+        snprintf(out, out_size, "%s", text != NULL ? (const char *)text : "");
+    } else if (rc != SQLITE_DONE) {
+        err = sqlite_fail(s, rc, sql);
+    }
+    sqlite3_finalize(stmt);
+    return err;
+}
+
+static enum qb_error sqlite_query_int64(struct sqlite_store *s, const char *sql, int64_t *out)
+{
+    char text[32];
+    enum qb_error err = sqlite_query_text(s, sql, text, sizeof text);
+    if (err != QB_OK)
+        return err;
+    char *end = NULL;
+    errno = 0;
+    long long v = strtoll(text, &end, 10);
+    if (text[0] == '\0' || *end != '\0' || errno != 0)
+        return sqlite_refuse(s, QB_E_STORAGE, "'%s' answered '%s', not a number", sql, text);
+    *out = (int64_t)v;
+    return QB_OK;
+}
+
+/* ---- urls ------------------------------------------------------------ */
+
+static bool sqlite_accepts(const char *url)
+{
+    if (url == NULL || url[0] == '\0')
+        return false;
+    if (strncmp(url, "file:", 5) == 0)
+        return true;
+    /* Any other scheme ("postgres://", "postgresql://") belongs elsewhere. */
+    return strstr(url, "://") == NULL;
+}
+
+/* Extracts the file path from a plain path, "file:PATH" or "file:///PATH".
+ * SQLite's URI parameters are not passed on: "?nolock=1" and friends could
+ * silently undo the durability that open checks. */
+static enum qb_error sqlite_url_path(struct sqlite_store *s, const char *url)
+{
+    const char *path = url;
+    if (strncmp(url, "file:", 5) == 0) {
+        path = url + 5;
+        if (strncmp(path, "//", 2) == 0) {
+            if (path[2] != '/')
+                return sqlite_refuse(s, QB_E_PARAM, "only local 'file:///PATH' urls are supported");
+            path += 2;
+        }
+        if (strpbrk(path, "?#") != NULL)
+            return sqlite_refuse(s, QB_E_PARAM, "'file:' urls take no query parameters");
+    }
+    if (path[0] == '\0')
+        return sqlite_refuse(s, QB_E_PARAM, "the database url names no file");
+    int n = snprintf(s->path, sizeof s->path, "%s", path);
+    if (n < 0 || (size_t)n >= sizeof s->path)
+        return sqlite_refuse(s, QB_E_PARAM, "the database path is longer than %d bytes",
+                             STORE_SQLITE_PATH_SIZE_MAX - 1);
+    return QB_OK;
+}
+
+/* ---- the checkpointer ------------------------------------------------ */
+
+/* One round of checkpointing. PASSIVE copies what it can without waiting
+ * for anyone. When that leaves nothing behind (or the writer is waiting for
+ * us) a TRUNCATE follows; this connection has no busy handler, so TRUNCATE
+ * gives up at once with SQLITE_BUSY when a writer or an old reader is in the
+ * way instead of waiting for them, and the next round tries again. */
+static void sqlite_checkpointer_round(struct sqlite_checkpointer *ck, bool truncate)
+{
+    int log_pages = 0;
+    int checkpointed_pages = 0;
+    int rc = sqlite3_wal_checkpoint_v2(ck->db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log_pages,
+                                       &checkpointed_pages);
+    if (rc == SQLITE_OK && log_pages == checkpointed_pages)
+        truncate = true;
+    if (truncate)
+        (void)sqlite3_wal_checkpoint_v2(ck->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+    /* Failures are not fatal here: the WAL keeps every committed frame,
+     * and the next commit above the threshold wakes us again. */
+}
+
+static void *sqlite_checkpointer_main(void *arg)
+{
+    struct sqlite_checkpointer *ck = arg;
+    pthread_mutex_lock(&ck->mutex);
+    while (!ck->stopping) {
+        if (!ck->checkpoint_wanted && !ck->truncate_wanted) {
+            pthread_cond_wait(&ck->work_cond, &ck->mutex);
+            continue;
+        }
+        bool truncate = ck->truncate_wanted;
+        ck->checkpoint_wanted = false;
+        pthread_mutex_unlock(&ck->mutex);
+
+        sqlite_checkpointer_round(ck, truncate);
+
+        pthread_mutex_lock(&ck->mutex);
+        if (truncate) {
+            ck->truncate_wanted = false;
+            ck->truncate_count++;
+            pthread_cond_broadcast(&ck->done_cond);
+        }
+    }
+    pthread_mutex_unlock(&ck->mutex);
+    return NULL;
+}
+
+/* Called by SQLite on the writer's thread after each commit, with no lock
+ * held; pages is the WAL's size in frames. Wakes the checkpointer above the
+ * soft threshold; above the hard one, waits for it to truncate the WAL. */
+static int sqlite_wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
+{
+    (void)db;
+    (void)name;
+    struct sqlite_checkpointer *ck = arg;
+    if (pages < STORE_SQLITE_WAL_PAGES_CHECKPOINT)
+        return SQLITE_OK;
+
+    pthread_mutex_lock(&ck->mutex);
+    ck->checkpoint_wanted = true;
+    if (pages < STORE_SQLITE_WAL_PAGES_MAX) {
+        pthread_cond_signal(&ck->work_cond);
+        pthread_mutex_unlock(&ck->mutex);
+        return SQLITE_OK;
+    }
+    ck->truncate_wanted = true;
+    uint64_t served = ck->truncate_count;
+    pthread_cond_signal(&ck->work_cond);
+
+    struct timespec deadline;
+    clock_gettime(CLOCK_MONOTONIC, &deadline);
+    deadline.tv_sec += STORE_SQLITE_WAL_WAIT_MS / 1000;
+    deadline.tv_nsec += (long)(STORE_SQLITE_WAL_WAIT_MS % 1000) * 1000000L;
+    if (deadline.tv_nsec >= 1000000000L) {
+        deadline.tv_sec++;
+        deadline.tv_nsec -= 1000000000L;
+    }
+    while (ck->truncate_count == served && !ck->stopping) {
+        if (pthread_cond_timedwait(&ck->done_cond, &ck->mutex, &deadline) == ETIMEDOUT)
+            break; /* a stuck checkpoint must not stop payments; try next commit */
+    }
+    pthread_mutex_unlock(&ck->mutex);
+    return SQLITE_OK;
+}
+
+static void sqlite_checkpointer_free(struct sqlite_checkpointer *ck)
+{
+    if (ck == NULL)
+        return;
+    if (ck->thread_started) {
+        pthread_mutex_lock(&ck->mutex);
+        ck->stopping = true;
+        pthread_cond_broadcast(&ck->work_cond);
+        pthread_cond_broadcast(&ck->done_cond);
+        pthread_mutex_unlock(&ck->mutex);
+        int rc = pthread_join(ck->thread, NULL);
+        QB_ASSERT(rc == 0);
+        pthread_cond_destroy(&ck->work_cond);
+        pthread_cond_destroy(&ck->done_cond);
+        pthread_mutex_destroy(&ck->mutex);
+    }
+    if (ck->db != NULL)
+        sqlite3_close(ck->db);
+    free(ck);
+}
+
+/* Opens the checkpointer's connection and starts its thread; on success
+ * installs the wal_hook on the writer. Called after migrations, so the
+ * database is known to be in WAL mode. */
+static enum qb_error sqlite_checkpointer_start(struct sqlite_store *s)
+{
+    QB_ASSERT(s->mode == STORE_MODE_WRITE && s->checkpointer == NULL);
+    struct sqlite_checkpointer *ck = calloc(1, sizeof *ck);
+    if (ck == NULL)
+        return sqlite_refuse(s, QB_E_STORAGE, "out of memory for the checkpointer");
+    s->checkpointer = ck;
+
+    int rc = sqlite3_open_v2(s->path, &ck->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc != SQLITE_OK) {
+        snprintf(s->error, sizeof s->error, "sqlite: checkpointer open: %s",
+                 ck->db != NULL ? sqlite3_errmsg(ck->db) : sqlite3_errstr(rc));
+        return sqlite_error_map(rc);
+    }
+    /* A checkpoint copies into the database file and then lets the WAL be
+     * reused: it must fsync first, which synchronous=FULL guarantees. */
+    char *msg = NULL;
+    rc = sqlite3_exec(ck->db, "PRAGMA synchronous=FULL; PRAGMA wal_autocheckpoint=0;", NULL, NULL,
+                      &msg);
+    if (rc != SQLITE_OK) {
+        snprintf(s->error, sizeof s->error, "sqlite: checkpointer pragmas: %s",
+                 msg != NULL ? msg : sqlite3_errstr(rc));
+        sqlite3_free(msg);
+        return sqlite_error_map(rc);
+    }
+
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_mutex_init(&ck->mutex, NULL);
+    pthread_cond_init(&ck->work_cond, NULL);
+    pthread_cond_init(&ck->done_cond, &attr);
+    pthread_condattr_destroy(&attr);
+    if (pthread_create(&ck->thread, NULL, sqlite_checkpointer_main, ck) != 0) {
+        pthread_cond_destroy(&ck->work_cond);
+        pthread_cond_destroy(&ck->done_cond);
+        pthread_mutex_destroy(&ck->mutex);
+        return sqlite_refuse(s, QB_E_STORAGE, "cannot start the checkpointer thread");
+    }
+    ck->thread_started = true;
+    sqlite3_wal_hook(s->db, sqlite_wal_hook, ck);
+    return QB_OK;
+}
+
+/* ---- open, migrate, close -------------------------------------------- */
+
+/* Sets a pragma and reads it back; refuses when SQLite kept another value
+ * (compile options, a read-only file system, an in-memory database). */
+static enum qb_error sqlite_pragma_ensure(struct sqlite_store *s, const char *name,
+                                          const char *value, const char *expected)
+{
+    char sql[128];
+    char got[64];
+    snprintf(sql, sizeof sql, "PRAGMA %s=%s", name, value);
+    enum qb_error err = sqlite_exec_sql(s, sql, sql);
+    if (err != QB_OK)
+        return err;
+    snprintf(sql, sizeof sql, "PRAGMA %s", name);
+    err = sqlite_query_text(s, sql, got, sizeof got);
+    if (err != QB_OK)
+        return err;
+    if (strcmp(got, expected) != 0)
+        return sqlite_refuse(s, QB_E_STORAGE,
+                             "refusing the database: PRAGMA %s is '%s', not '%s'", name, got,
+                             expected);
+    return QB_OK;
+}
+
+/* Applies the missing migrations, one transaction each. The version is read
+ * inside the transaction so two processes opening one file cannot both
+ * apply the same migration. */
+static enum qb_error sqlite_migrate(struct sqlite_store *s)
+{
+    const int64_t newest = (int64_t)store_sqlite_migration_count;
+    for (int64_t round = 0; round <= newest; round++) {
+        enum qb_error err = sqlite_exec_sql(s, "BEGIN IMMEDIATE", "migration begin");
+        if (err != QB_OK)
+            return err;
+        int64_t version = 0;
+        err = sqlite_query_int64(s, "PRAGMA user_version", &version);
+        if (err == QB_OK && version > newest)
+            err = sqlite_refuse(s, QB_E_STORAGE,
+                                "refusing the database: schema version %lld is newer than the "
+                                "newest this program knows (%lld)",
+                                (long long)version, (long long)newest);
+        if (err == QB_OK && version < 0)
+            err = sqlite_refuse(s, QB_E_STORAGE, "refusing the database: schema version %lld",
+                                (long long)version);
+        if (err == QB_OK && version == newest) {
+            return sqlite_exec_sql(s, "COMMIT", "migration commit");
+        }
+        if (err == QB_OK)
+            err = sqlite_exec_sql(s, store_sqlite_migrations[version], "migration");
+        if (err == QB_OK) {
+            char sql[64];
+            snprintf(sql, sizeof sql, "PRAGMA user_version=%lld", (long long)(version + 1));
+            err = sqlite_exec_sql(s, sql, "migration version");
+        }
+        if (err == QB_OK)
+            err = sqlite_exec_sql(s, "COMMIT", "migration commit");
+        if (err != QB_OK) {
+            if (!sqlite3_get_autocommit(s->db))
+                (void)sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+            return err;
+        }
+    }
+    QB_UNREACHABLE(); /* each round raises the version by one */
+}
+
+static enum qb_error sqlite_open_write(struct sqlite_store *s)
+{
+    int rc = sqlite3_open_v2(s->path, &s->db,
+                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                             NULL);
+    if (rc != SQLITE_OK)
+        return sqlite_fail(s, rc, "open");
+    sqlite3_extended_result_codes(s->db, 1);
+    sqlite3_busy_timeout(s->db, STORE_SQLITE_BUSY_TIMEOUT_MS);
+
+    enum qb_error err = sqlite_pragma_ensure(s, "journal_mode", "WAL", "wal");
+    if (err == QB_OK)
+        err = sqlite_pragma_ensure(s, "synchronous", "FULL", "2");
+    if (err == QB_OK)
+        err = sqlite_pragma_ensure(s, "foreign_keys", "ON", "1");
+    if (err == QB_OK)
+        err = sqlite_pragma_ensure(s, "wal_autocheckpoint", "0", "0");
+    if (err != QB_OK)
+        return err;
+
+    /* Keep the WAL file near the checkpoint threshold whenever SQLite
+     * restarts it, rather than at its largest size ever. */
+    int64_t page_size = 0;
+    err = sqlite_query_int64(s, "PRAGMA page_size", &page_size);
+    if (err != QB_OK)
+        return err;
+    char value[32];
+    snprintf(value, sizeof value, "%lld",
+             (long long)(page_size * STORE_SQLITE_WAL_PAGES_CHECKPOINT));
+    err = sqlite_pragma_ensure(s, "journal_size_limit", value, value);
+    if (err != QB_OK)
+        return err;
+
+    err = sqlite_migrate(s);
+    if (err != QB_OK)
+        return err;
+    return sqlite_checkpointer_start(s);
+}
+
+static enum qb_error sqlite_open_read(struct sqlite_store *s)
+{
+    int rc = sqlite3_open_v2(s->path, &s->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc != SQLITE_OK)
+        return sqlite_fail(s, rc, "open");
+    sqlite3_extended_result_codes(s->db, 1);
+    sqlite3_busy_timeout(s->db, STORE_SQLITE_BUSY_TIMEOUT_MS);
+
+    enum qb_error err = sqlite_pragma_ensure(s, "query_only", "1", "1");
+    if (err != QB_OK)
+        return err;
+    /* Outside WAL a reader would block the writer; the write store switches
+     * the file to WAL, so it must have been opened first. */
+    char mode[16];
+    err = sqlite_query_text(s, "PRAGMA journal_mode", mode, sizeof mode);
+    if (err != QB_OK)
+        return err;
+    if (strcmp(mode, "wal") != 0)
+        return sqlite_refuse(s, QB_E_STORAGE,
+                             "refusing the database: journal_mode is '%s', not 'wal' (open the "
+                             "write store first)",
+                             mode);
+    int64_t version = 0;
+    err = sqlite_query_int64(s, "PRAGMA user_version", &version);
+    if (err != QB_OK)
+        return err;
+    if (version > (int64_t)store_sqlite_migration_count)
+        return sqlite_refuse(s, QB_E_STORAGE,
+                             "refusing the database: schema version %lld is newer than the newest "
+                             "this program knows (%lld)",
+                             (long long)version, (long long)store_sqlite_migration_count);
+    return QB_OK;
+}
+
+static void sqlite_close(struct store *store)
+{
+    if (store == NULL)
+        return;
+    struct sqlite_store *s = sqlite_store_of(store);
+    /* The checkpointer goes first: it must not checkpoint a file whose
+     * writer is closing, and its hook must not outlive it. */
+    if (s->db != NULL)
+        sqlite3_wal_hook(s->db, NULL, NULL);
+    sqlite_checkpointer_free(s->checkpointer);
+    s->checkpointer = NULL;
+    if (s->db != NULL) {
+        /* An unfinalized statement is a leak in the caller: fail loudly. */
+        int rc = sqlite3_close(s->db);
+        QB_ASSERT(rc == SQLITE_OK);
+    }
+    free(s);
+}
+
+/* Opens a connection. On failure *out may still hold a connection that only
+ * answers last_error and close, so that store_open can report the reason
+ * (the ops table has no error buffer of its own). */
+static enum qb_error sqlite_open(const char *url, enum store_mode mode, struct store **out)
+{
+    QB_ASSERT(url != NULL && out != NULL);
+    QB_ASSERT(mode == STORE_MODE_WRITE || mode == STORE_MODE_READ);
+    *out = NULL;
+    struct sqlite_store *s = calloc(1, sizeof *s);
+    if (s == NULL)
+        return QB_E_STORAGE;
+    s->base.ops = &store_sqlite_ops;
+    s->mode = mode;
+    *out = &s->base;
+
+    if (!sqlite3_threadsafe())
+        return sqlite_refuse(s, QB_E_STORAGE, "the SQLite library was built without threads");
+    enum qb_error err = sqlite_url_path(s, url);
+    if (err != QB_OK)
+        return err;
+    err = mode == STORE_MODE_WRITE ? sqlite_open_write(s) : sqlite_open_read(s);
+    if (err != QB_OK)
+        return err;
+    s->error[0] = '\0';
+    return QB_OK;
+}
+
+/* ---- transactions ---------------------------------------------------- */
+
+/* True when a transaction is open; forgets savepoints SQLite dropped when it
+ * rolled a transaction back by itself. */
+static bool sqlite_in_transaction(struct sqlite_store *s)
+{
+    if (sqlite3_get_autocommit(s->db)) {
+        s->savepoint_depth = 0;
+        return false;
+    }
+    return true;
+}
+
+/* Resets every statement left mid-way, so none keeps a read snapshot or a
+ * half-read row across the end of a transaction. */
+static void sqlite_reset_busy(struct sqlite_store *s)
+{
+    for (sqlite3_stmt *st = sqlite3_next_stmt(s->db, NULL); st != NULL;
+         st = sqlite3_next_stmt(s->db, st)) {
+        if (sqlite3_stmt_busy(st))
+            sqlite3_reset(st);
+    }
+}
+
+/* Write connections take the write lock at once (BEGIN IMMEDIATE), so a
+ * transaction never fails half-way for want of it; read connections begin a
+ * deferred transaction, which pins one snapshot for all their queries. */
+static enum qb_error sqlite_begin(struct store *store)
+{
+    struct sqlite_store *s = sqlite_store_of(store);
+    if (sqlite_in_transaction(s))
+        return sqlite_refuse(s, QB_E_INTERNAL, "begin: a transaction is already open");
+    return sqlite_exec_sql(s, s->mode == STORE_MODE_WRITE ? "BEGIN IMMEDIATE" : "BEGIN", "begin");
+}
+
+static enum qb_error sqlite_commit(struct store *store)
+{
+    struct sqlite_store *s = sqlite_store_of(store);
+    if (!sqlite_in_transaction(s))
+        return sqlite_refuse(s, QB_E_STORAGE, "commit: no transaction is open (it was rolled "
+                                              "back after an error)");
+    enum qb_error err = sqlite_exec_sql(s, "COMMIT", "commit");
+    (void)sqlite_in_transaction(s);
+    if (err == QB_OK)
+        s->savepoint_depth = 0;
+    return err;
+}
+
+/* Rolls the open transaction back; answers QB_OK when there is none (SQLite
+ * may already have rolled it back after an error), so error paths can
+ * always call it. */
+static enum qb_error sqlite_rollback(struct store *store)
+{
+    struct sqlite_store *s = sqlite_store_of(store);
+    sqlite_reset_busy(s);
+    if (!sqlite_in_transaction(s))
+        return QB_OK;
+    enum qb_error err = sqlite_exec_sql(s, "ROLLBACK", "rollback");
+    (void)sqlite_in_transaction(s);
+    return err;
+}
+
+/* Opens savepoint s<depth+1> inside the open transaction. */
+static enum qb_error sqlite_savepoint(struct store *store)
+{
+    struct sqlite_store *s = sqlite_store_of(store);
+    if (!sqlite_in_transaction(s))
+        return sqlite_refuse(s, QB_E_STORAGE, "savepoint: no transaction is open");
+    if (s->savepoint_depth >= STORE_SQLITE_SAVEPOINT_DEPTH_MAX)
+        return sqlite_refuse(s, QB_E_INTERNAL, "savepoint: more than %d nested savepoints",
+                             STORE_SQLITE_SAVEPOINT_DEPTH_MAX);
+    char sql[32];
+    snprintf(sql, sizeof sql, "SAVEPOINT s%d", s->savepoint_depth + 1);
+    enum qb_error err = sqlite_exec_sql(s, sql, "savepoint");
+    if (err == QB_OK)
+        s->savepoint_depth++;
+    return err;
+}
+
+/* Keeps the work done since the innermost savepoint (it becomes part of the
+ * enclosing savepoint or transaction) and removes that savepoint. */
+static enum qb_error sqlite_release(struct store *store)
+{
+    struct sqlite_store *s = sqlite_store_of(store);
+    if (!sqlite_in_transaction(s))
+        return sqlite_refuse(s, QB_E_STORAGE, "release: no transaction is open");
+    QB_ASSERT(s->savepoint_depth > 0); /* release without a savepoint */
+    char sql[32];
+    snprintf(sql, sizeof sql, "RELEASE s%d", s->savepoint_depth);
+    enum qb_error err = sqlite_exec_sql(s, sql, "release");
+    if (err == QB_OK)
+        s->savepoint_depth--;
+    return err;
+}
+
+/* Undoes everything done since the innermost savepoint and removes that
+ * savepoint; the transaction and any outer savepoints stay open. */
+static enum qb_error sqlite_rollback_to(struct store *store)
+{
+    struct sqlite_store *s = sqlite_store_of(store);
+    if (!sqlite_in_transaction(s))
+        return sqlite_refuse(s, QB_E_STORAGE, "rollback_to: no transaction is open");
+    QB_ASSERT(s->savepoint_depth > 0); /* rollback_to without a savepoint */
+    char sql[64];
+    snprintf(sql, sizeof sql, "ROLLBACK TO s%d; RELEASE s%d", s->savepoint_depth,
+             s->savepoint_depth);
+    enum qb_error err = sqlite_exec_sql(s, sql, "rollback_to");
+    if (err == QB_OK)
+        s->savepoint_depth--;
+    return err;
+}
+
+/* ---- statements ------------------------------------------------------ */
+
+/* Parses "$N" (1 <= N <= count, no leading zero); 0 for anything else. */
+static int sqlite_param_number(const char *name, int count)
+{
+    if (name == NULL || name[0] != '$' || name[1] < '1' || name[1] > '9')
+        return 0;
+    int n = 0;
+    for (const char *p = name + 1; *p != '\0'; p++) {
+        if (*p < '0' || *p > '9')
+            return 0;
+        n = n * 10 + (*p - '0');
+        if (n > count)
+            return 0;
+    }
+    return n;
+}
+
+/* Prepares one statement; the SQL must hold exactly one, and its parameters
+ * must be $1..$N with none missing, as PostgreSQL requires. */
+static enum qb_error sqlite_prepare(struct store *store, const char *sql, struct store_stmt **out)
+{
+    struct sqlite_store *s = sqlite_store_of(store);
+    QB_ASSERT(sql != NULL && out != NULL);
+    *out = NULL;
+    sqlite3_stmt *stmt = NULL;
+    const char *tail = NULL;
+    int rc = sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &stmt, &tail);
+    if (rc != SQLITE_OK)
+        return sqlite_fail(s, rc, "prepare");
+    if (stmt == NULL)
+        return sqlite_refuse(s, QB_E_INTERNAL, "prepare: the SQL holds no statement");
+    while (tail != NULL && (*tail == ' ' || *tail == '\n' || *tail == '\t' || *tail == '\r' ||
+                            *tail == ';'))
+        tail++;
+    if (tail != NULL && *tail != '\0') {
+        sqlite3_finalize(stmt);
+        return sqlite_refuse(s, QB_E_INTERNAL, "prepare: the SQL holds more than one statement");
+    }
+
+    int count = sqlite3_bind_parameter_count(stmt);
+    size_t index_size = (size_t)(count + 1) * sizeof(int);
+    struct sqlite_stmt *st = calloc(1, sizeof *st + index_size);
+    if (st == NULL) {
+        sqlite3_finalize(stmt);
+        return sqlite_refuse(s, QB_E_STORAGE, "prepare: out of memory");
+    }
+    /* Each SQLite parameter is a distinct name; when every name is some $N
+     * with N <= count, the names are exactly $1..$count. */
+    for (int i = 1; i <= count; i++) {
+        int n = sqlite_param_number(sqlite3_bind_parameter_name(stmt, i), count);
+        if (n == 0 || st->param_index[n] != 0) {
+            sqlite3_finalize(stmt);
+            free(st);
+            return sqlite_refuse(s, QB_E_INTERNAL,
+                                 "prepare: parameters must be $1..$%d, each used", count);
+        }
+        st->param_index[n] = i;
+    }
+    st->base.ops = &store_sqlite_ops;
+    st->store = s;
+    st->stmt = stmt;
+    st->param_count = count;
+    *out = &st->base;
+    return QB_OK;
+}
+
+static void sqlite_finalize(struct store_stmt *stmt)
+{
+    struct sqlite_stmt *st = sqlite_stmt_of(stmt);
+    sqlite3_finalize(st->stmt);
+    free(st);
+}
+
+/* Resets a statement for its next run and clears its bindings: a value
+ * bound for one request never leaks into the next, and a missing bind reads
+ * as NULL instead of as stale data. */
+static void sqlite_reset(struct store_stmt *stmt)
+{
+    struct sqlite_stmt *st = sqlite_stmt_of(stmt);
+    sqlite3_reset(st->stmt);
+    sqlite3_clear_bindings(st->stmt);
+}
+
+static int sqlite_param(struct sqlite_stmt *st, int index)
+{
+    QB_ASSERT(index >= 1 && index <= st->param_count); /* no such $N in the SQL */
+    return st->param_index[index];
+}
+
+static enum qb_error sqlite_bind_result(struct sqlite_stmt *st, int rc)
+{
+    if (rc == SQLITE_OK)
+        return QB_OK;
+    return sqlite_fail(st->store, rc, "bind");
+}
+
+static enum qb_error sqlite_bind_int64(struct store_stmt *stmt, int index, int64_t value)
+{
+    struct sqlite_stmt *st = sqlite_stmt_of(stmt);
+    return sqlite_bind_result(st, sqlite3_bind_int64(st->stmt, sqlite_param(st, index), value));
+}
+
+/* Text and blobs are copied (SQLITE_TRANSIENT): the caller's buffer may be
+ * gone before the statement steps. An empty value is bound as an empty
+ * value, never as NULL (SQLite binds NULL for a NULL pointer). */
+static enum qb_error sqlite_bind_text(struct store_stmt *stmt, int index, const char *text,
+                                      size_t size)
+{
+    struct sqlite_stmt *st = sqlite_stmt_of(stmt);
+    QB_ASSERT(text != NULL || size == 0);
+    return sqlite_bind_result(st, sqlite3_bind_text64(st->stmt, sqlite_param(st, index),
+                                                      size == 0 ? "" : text, size,
+                                                      SQLITE_TRANSIENT, SQLITE_UTF8));
+}
+
+static enum qb_error sqlite_bind_blob(struct store_stmt *stmt, int index, const void *data,
+                                      size_t size)
+{
+    struct sqlite_stmt *st = sqlite_stmt_of(stmt);
+    QB_ASSERT(data != NULL || size == 0);
+    int param = sqlite_param(st, index);
+    if (size == 0)
+        return sqlite_bind_result(st, sqlite3_bind_zeroblob(st->stmt, param, 0));
+    return sqlite_bind_result(st, sqlite3_bind_blob64(st->stmt, param, data, size,
+                                                      SQLITE_TRANSIENT));
+}
+
+static enum qb_error sqlite_bind_null(struct store_stmt *stmt, int index)
+{
+    struct sqlite_stmt *st = sqlite_stmt_of(stmt);
+    return sqlite_bind_result(st, sqlite3_bind_null(st->stmt, sqlite_param(st, index)));
+}
+
+/* Steps once. A failed step is reset at once so that the statement holds
+ * no lock or snapshot while the caller decides what to do. */
+static int sqlite_step(struct store_stmt *stmt)
+{
+    struct sqlite_stmt *st = sqlite_stmt_of(stmt);
+    int rc = sqlite3_step(st->stmt);
+    if (rc == SQLITE_ROW)
+        return STORE_STEP_ROW;
+    if (rc == SQLITE_DONE)
+        return STORE_STEP_DONE;
+    enum qb_error err = sqlite_fail(st->store, rc, "step");
+    sqlite3_reset(st->stmt);
+    (void)sqlite_in_transaction(st->store);
+    QB_ASSERT(err != QB_OK);
+    return -(int)err;
+}
+
+static void sqlite_column_check(struct sqlite_stmt *st, int index)
+{
+    QB_ASSERT(index >= 0 && index < sqlite3_column_count(st->stmt)); /* no such column */
+}
+
+static int64_t sqlite_column_int64(struct store_stmt *stmt, int index)
+{
+    struct sqlite_stmt *st = sqlite_stmt_of(stmt);
+    sqlite_column_check(st, index);
+    return sqlite3_column_int64(st->stmt, index);
+}
+
+static const char *sqlite_column_text(struct store_stmt *stmt, int index)
+{
+    struct sqlite_stmt *st = sqlite_stmt_of(stmt);
+    sqlite_column_check(st, index);
+    const unsigned char *text = sqlite3_column_text(st->stmt, index);
+    return text != NULL ? (const char *)text : "";
+}
+
+/* Never NULL, so that memcpy(dst, blob, 0) is defined for empty blobs. */
+static const void *sqlite_column_blob(struct store_stmt *stmt, int index)
+{
+    static const unsigned char empty[1];
+    struct sqlite_stmt *st = sqlite_stmt_of(stmt);
+    sqlite_column_check(st, index);
+    const void *blob = sqlite3_column_blob(st->stmt, index);
+    return blob != NULL ? blob : empty;
+}
+
+/* Bytes of the value as last read by column_text or column_blob (call one
+ * of them first, as with sqlite3_column_bytes). */
+static size_t sqlite_column_size(struct store_stmt *stmt, int index)
+{
+    struct sqlite_stmt *st = sqlite_stmt_of(stmt);
+    sqlite_column_check(st, index);
+    int size = sqlite3_column_bytes(st->stmt, index);
+    QB_ASSERT(size >= 0);
+    return (size_t)size;
+}
+
+static bool sqlite_column_is_null(struct store_stmt *stmt, int index)
+{
+    struct sqlite_stmt *st = sqlite_stmt_of(stmt);
+    sqlite_column_check(st, index);
+    return sqlite3_column_type(st->stmt, index) == SQLITE_NULL;
+}
+
+/* ---- the rest -------------------------------------------------------- */
+
+static enum qb_error sqlite_exec(struct store *store, const char *sql)
+{
+    struct sqlite_store *s = sqlite_store_of(store);
+    QB_ASSERT(sql != NULL);
+    enum qb_error err = sqlite_exec_sql(s, sql, "exec");
+    if (err != QB_OK)
+        (void)sqlite_in_transaction(s);
+    return err;
+}
+
+/* Read from the database on every call: the writer may migrate while a
+ * reader is open, and a remembered number would go stale. -1 on failure. */
+static int64_t sqlite_schema_version(struct store *store)
+{
+    struct sqlite_store *s = sqlite_store_of(store);
+    int64_t version = -1;
+    if (sqlite_query_int64(s, "PRAGMA user_version", &version) != QB_OK)
+        return -1;
+    return version;
+}
+
+static const char *sqlite_last_error(struct store *store)
+{
+    return sqlite_store_of(store)->error;
+}
+
+const struct store_ops store_sqlite_ops = {
+    .name = "sqlite",
+    .accepts = sqlite_accepts,
+    .open = sqlite_open,
+    .close = sqlite_close,
+    .begin = sqlite_begin,
+    .commit = sqlite_commit,
+    .rollback = sqlite_rollback,
+    .savepoint = sqlite_savepoint,
+    .release = sqlite_release,
+    .rollback_to = sqlite_rollback_to,
+    .prepare = sqlite_prepare,
+    .finalize = sqlite_finalize,
+    .reset = sqlite_reset,
+    .bind_int64 = sqlite_bind_int64,
+    .bind_text = sqlite_bind_text,
+    .bind_blob = sqlite_bind_blob,
+    .bind_null = sqlite_bind_null,
+    .step = sqlite_step,
+    .column_int64 = sqlite_column_int64,
+    .column_text = sqlite_column_text,
+    .column_blob = sqlite_column_blob,
+    .column_size = sqlite_column_size,
+    .column_is_null = sqlite_column_is_null,
+    .exec = sqlite_exec,
+    .schema_version = sqlite_schema_version,
+    .last_error = sqlite_last_error,
+};

@@ -1,0 +1,351 @@
+/*
+ * test_store_sqlite.c — what the SQLite backend promises beyond the contract:
+ * it refuses unsafe or too-new databases, it keeps the WAL bounded on its
+ * own, and the read pool answers QB_E_BUSY instead of queueing without end.
+ */
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "store/pool.h"
+#include "store/schema.h"
+#include "store/store.h"
+#include "test.h"
+
+#define DIR_SIZE_MAX 1024
+#define PATH_SIZE_MAX (DIR_SIZE_MAX + 64)
+
+static char dir[DIR_SIZE_MAX];
+static char db_path[PATH_SIZE_MAX];
+
+static void fresh_dir(void)
+{
+    test_tmpdir(dir, sizeof dir);
+    snprintf(db_path, sizeof db_path, "%s/wallet.db", dir);
+}
+
+static struct store *open_or_fail(const char *url, enum store_mode mode)
+{
+    char err[256];
+    struct store *store = NULL;
+    enum qb_error rc = store_open(url, mode, &store, err, sizeof err);
+    if (rc != QB_OK)
+        TEST_FAIL_("store_open(%s): %d: %s", url, (int)rc, err);
+    return store;
+}
+
+/* Runs raw SQL on the file with SQLite itself, outside the store. */
+static void raw_exec(const char *sql)
+{
+    sqlite3 *db = NULL;
+    ASSERT_EQ_INT(sqlite3_open(db_path, &db), SQLITE_OK);
+    int rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+    sqlite3_close(db);
+    ASSERT_EQ_INT(rc, SQLITE_OK);
+}
+
+static void pragma_text(struct store *store, const char *sql, char *out, size_t out_size)
+{
+    struct store_stmt *st = NULL;
+    ASSERT_EQ_INT(store_prepare(store, sql, &st), QB_OK);
+    ASSERT_EQ_INT(store_step(st), STORE_STEP_ROW);
+    snprintf(out, out_size, "%s", store_column_text(st, 0));
+    store_finalize(st);
+}
+
+static int64_t monotonic_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int64_t file_size(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 ? (int64_t)st.st_size : 0;
+}
+
+TEST(refuses_newer_schema)
+{
+    // A database written by a newer qianbaod may hold tables this program would misread: refuse it.
+    fresh_dir();
+    char pragma[64];
+    snprintf(pragma, sizeof pragma, "PRAGMA user_version=%zu", store_sqlite_migration_count + 1);
+    raw_exec(pragma);
+
+    char err[256] = "";
+    struct store *store = NULL;
+    ASSERT_EQ_INT(store_open(db_path, STORE_MODE_WRITE, &store, err, sizeof err), QB_E_STORAGE);
+    ASSERT(store == NULL);
+    ASSERT(strstr(err, "newer") != NULL);
+    err[0] = '\0';
+    raw_exec("PRAGMA journal_mode=WAL");
+    ASSERT_EQ_INT(store_open(db_path, STORE_MODE_READ, &store, err, sizeof err), QB_E_STORAGE);
+    ASSERT(strstr(err, "newer") != NULL);
+
+    /* The newest known version itself opens. */
+    snprintf(pragma, sizeof pragma, "PRAGMA user_version=%zu", store_sqlite_migration_count);
+    raw_exec(pragma);
+    raw_exec(store_sqlite_migrations[0]);
+    store = open_or_fail(db_path, STORE_MODE_WRITE);
+    ASSERT_EQ_INT(store_schema_version(store), (int64_t)store_sqlite_migration_count);
+    store_close(store);
+    test_rmtree(dir);
+}
+
+TEST(durability_pragmas_read_back)
+{
+    // A payment is acknowledged after commit, so the writer must really run WAL with an fsync per
+    // commit; the settings are read back through the connection itself.
+    fresh_dir();
+    struct store *store = open_or_fail(db_path, STORE_MODE_WRITE);
+    char value[32];
+    pragma_text(store, "PRAGMA journal_mode", value, sizeof value);
+    ASSERT_EQ_STR(value, "wal");
+    pragma_text(store, "PRAGMA synchronous", value, sizeof value);
+    ASSERT_EQ_STR(value, "2");
+    pragma_text(store, "PRAGMA foreign_keys", value, sizeof value);
+    ASSERT_EQ_STR(value, "1");
+    pragma_text(store, "PRAGMA wal_autocheckpoint", value, sizeof value);
+    ASSERT_EQ_STR(value, "0");
+
+    struct store *reader = open_or_fail(db_path, STORE_MODE_READ);
+    pragma_text(reader, "PRAGMA query_only", value, sizeof value);
+    ASSERT_EQ_STR(value, "1");
+    store_close(reader);
+    store_close(store);
+    test_rmtree(dir);
+}
+
+TEST(refuses_a_database_without_wal)
+{
+    // The read-back must be able to say no: an in-memory database cannot use WAL, so it is refused.
+    char err[256] = "";
+    struct store *store = NULL;
+    ASSERT_EQ_INT(store_open(":memory:", STORE_MODE_WRITE, &store, err, sizeof err), QB_E_STORAGE);
+    ASSERT(store == NULL);
+    ASSERT(strstr(err, "journal_mode") != NULL);
+}
+
+TEST(urls)
+{
+    // "file:PATH" and a plain path name one file; other schemes and URI parameters are not ours.
+    fresh_dir();
+    ASSERT(store_sqlite_ops.accepts(db_path));
+    ASSERT(store_sqlite_ops.accepts("file:wallet.db"));
+    ASSERT(!store_sqlite_ops.accepts("postgres://db.example/qianbao"));
+    ASSERT(!store_sqlite_ops.accepts("postgresql://db.example/qianbao"));
+
+    struct store *store = open_or_fail(db_path, STORE_MODE_WRITE);
+    ASSERT_EQ_INT(store_exec(store, "CREATE TABLE marker (x INTEGER)"), QB_OK);
+    store_close(store);
+    char url[PATH_SIZE_MAX + 64];
+    snprintf(url, sizeof url, "file:%s", db_path);
+    store = open_or_fail(url, STORE_MODE_WRITE);
+    struct store_stmt *st = NULL;
+    ASSERT_EQ_INT(store_prepare(store, "SELECT COUNT(*) FROM marker", &st), QB_OK);
+    store_finalize(st);
+    store_close(store);
+
+    char err[256] = "";
+    snprintf(url, sizeof url, "file:%s?nolock=1", db_path);
+    ASSERT_EQ_INT(store_open(url, STORE_MODE_WRITE, &store, err, sizeof err), QB_E_PARAM);
+    ASSERT_EQ_INT(store_open("postgres://x/y", STORE_MODE_WRITE, &store, err, sizeof err),
+                  QB_E_PARAM);
+    test_rmtree(dir);
+}
+
+TEST(conflict_without_savepoint_keeps_transaction)
+{
+    // On SQLite a failed statement undoes only itself and the transaction goes on (the contract
+    // does not promise this: PostgreSQL aborts the transaction); reset also drops old bindings.
+    fresh_dir();
+    struct store *store = open_or_fail(db_path, STORE_MODE_WRITE);
+    ASSERT_EQ_INT(store_exec(store, "CREATE TABLE t (k INTEGER PRIMARY KEY)"), QB_OK);
+    struct store_stmt *st = NULL;
+    ASSERT_EQ_INT(store_prepare(store, "INSERT INTO t (k) VALUES ($1)", &st), QB_OK);
+    ASSERT_EQ_INT(store_begin(store), QB_OK);
+    ASSERT_EQ_INT(store_bind_int64(st, 1, 1), QB_OK);
+    ASSERT_EQ_INT(store_step_done(st), QB_OK);
+    ASSERT_EQ_INT(store_bind_int64(st, 1, 1), QB_OK);
+    ASSERT_EQ_INT(store_step_done(st), QB_E_CONFLICT);
+    ASSERT(strstr(store_last_error(store), "UNIQUE") != NULL ||
+           strstr(store_last_error(store), "PRIMARY") != NULL);
+    ASSERT_EQ_INT(store_bind_int64(st, 1, 2), QB_OK);
+    ASSERT_EQ_INT(store_step_done(st), QB_OK);
+    ASSERT_EQ_INT(store_commit(store), QB_OK);
+    store_finalize(st);
+
+    /* Reset clears bindings: a forgotten bind is NULL, never the previous value. */
+    ASSERT_EQ_INT(store_prepare(store, "SELECT $1", &st), QB_OK);
+    ASSERT_EQ_INT(store_bind_int64(st, 1, 5), QB_OK);
+    ASSERT_EQ_INT(store_step(st), STORE_STEP_ROW);
+    ASSERT_EQ_INT(store_column_int64(st, 0), 5);
+    store_reset(st);
+    ASSERT_EQ_INT(store_step(st), STORE_STEP_ROW);
+    ASSERT(store_column_is_null(st, 0));
+    store_finalize(st);
+
+    /* Savepoints need a transaction; rollback without one is harmless. */
+    ASSERT_EQ_INT(store_savepoint(store), QB_E_STORAGE);
+    ASSERT_EQ_INT(store_rollback(store), QB_OK);
+    store_close(store);
+    test_rmtree(dir);
+}
+
+TEST(prepare_rejects_unportable_sql)
+{
+    // Only $1..$N bind the same way on PostgreSQL; "?" or a gap ($1, $3) would break there.
+    fresh_dir();
+    struct store *store = open_or_fail(db_path, STORE_MODE_WRITE);
+    struct store_stmt *st = NULL;
+    ASSERT_EQ_INT(store_prepare(store, "SELECT ?", &st), QB_E_INTERNAL);
+    ASSERT(st == NULL);
+    ASSERT_EQ_INT(store_prepare(store, "SELECT $1, $3", &st), QB_E_INTERNAL);
+    ASSERT_EQ_INT(store_prepare(store, "SELECT :name", &st), QB_E_INTERNAL);
+    ASSERT_EQ_INT(store_prepare(store, "SELECT 1; SELECT 2", &st), QB_E_INTERNAL);
+    ASSERT_EQ_INT(store_prepare(store, "SELEKT 1", &st), QB_E_STORAGE);
+    ASSERT(strstr(store_last_error(store), "syntax") != NULL);
+    ASSERT_EQ_INT(store_prepare(store, "SELECT $2, $1;", &st), QB_OK);
+    store_finalize(st);
+    store_close(store);
+    test_rmtree(dir);
+}
+
+TEST(checkpointer_bounds_the_wal)
+{
+    // With auto-checkpoint off on the writer, only the checkpointer keeps the WAL from growing with
+    // every page ever written: after ~65 MB of commits it must stay well below the database size.
+    fresh_dir();
+    /* Small pages make the page-based thresholds reachable with a modest amount of data. */
+    raw_exec("PRAGMA page_size=1024; CREATE TABLE bulk (k INTEGER PRIMARY KEY, b BLOB NOT NULL)");
+    struct store *store = open_or_fail(db_path, STORE_MODE_WRITE);
+    char wal_path[PATH_SIZE_MAX + 8];
+    snprintf(wal_path, sizeof wal_path, "%s-wal", db_path);
+
+    static unsigned char payload[300];
+    for (size_t n = 0; n < sizeof payload; n++)
+        payload[n] = (unsigned char)(n * 131u + 7u);
+    struct store_stmt *st = NULL;
+    ASSERT_EQ_INT(store_prepare(store, "INSERT INTO bulk (k, b) VALUES ($1, $2)", &st), QB_OK);
+
+    const int64_t row_count = 200000;
+    const int64_t batch_size = 1000;
+    int64_t wal_size_max = 0;
+    for (int64_t k = 0; k < row_count;) {
+        ASSERT_EQ_INT(store_begin(store), QB_OK);
+        for (int64_t n = 0; n < batch_size; n++, k++) {
+            payload[0] = (unsigned char)k;
+            ASSERT_EQ_INT(store_bind_int64(st, 1, k), QB_OK);
+            ASSERT_EQ_INT(store_bind_blob(st, 2, payload, sizeof payload), QB_OK);
+            ASSERT_EQ_INT(store_step_done(st), QB_OK);
+        }
+        ASSERT_EQ_INT(store_commit(store), QB_OK);
+        int64_t size = file_size(wal_path);
+        if (size > wal_size_max)
+            wal_size_max = size;
+    }
+    store_finalize(st);
+    int64_t db_size = file_size(db_path);
+    fprintf(stderr, "  wal max %lld bytes, database %lld bytes\n", (long long)wal_size_max,
+            (long long)db_size);
+    /* The checkpoints reached the database file, and the WAL stayed small. */
+    ASSERT(db_size > 50 * 1000 * 1000);
+    ASSERT(wal_size_max > 0);
+    ASSERT(wal_size_max < db_size / 2);
+
+    /* Everything is there after a reopen. */
+    store_close(store);
+    store = open_or_fail(db_path, STORE_MODE_READ);
+    ASSERT_EQ_INT(store_prepare(store, "SELECT COUNT(*) FROM bulk", &st), QB_OK);
+    ASSERT_EQ_INT(store_step(st), STORE_STEP_ROW);
+    ASSERT_EQ_INT(store_column_int64(st, 0), row_count);
+    store_finalize(st);
+    store_close(store);
+    test_rmtree(dir);
+}
+
+struct release_later {
+    struct store_pool *pool;
+    struct store *store;
+    int64_t delay_ms;
+};
+
+static void *release_later_main(void *arg)
+{
+    struct release_later *rl = arg;
+    usleep((useconds_t)(rl->delay_ms * 1000));
+    store_pool_release(rl->pool, rl->store);
+    return NULL;
+}
+
+TEST(pool_acquire_times_out_busy)
+{
+    // A burst of reads must not queue without end: with every connection lent, acquire waits
+    // wait_ms and answers QB_E_BUSY; a connection coming back wakes a waiter at once.
+    fresh_dir();
+    struct store *writer = open_or_fail(db_path, STORE_MODE_WRITE);
+    char err[256];
+    struct store_pool *pool = NULL;
+    ASSERT_EQ_INT(store_pool_open(db_path, 2, &pool, err, sizeof err), QB_OK);
+
+    struct store *a = NULL, *b = NULL, *c = NULL;
+    ASSERT_EQ_INT(store_pool_acquire(pool, 0, &a), QB_OK);
+    ASSERT_EQ_INT(store_pool_acquire(pool, 0, &b), QB_OK);
+    ASSERT(a != NULL && b != NULL && a != b);
+
+    int64_t start_ms = monotonic_ms();
+    ASSERT_EQ_INT(store_pool_acquire(pool, 100, &c), QB_E_BUSY);
+    int64_t waited_ms = monotonic_ms() - start_ms;
+    ASSERT(c == NULL);
+    ASSERT(waited_ms >= 95);
+    ASSERT(waited_ms < 2000);
+    ASSERT_EQ_INT(store_pool_acquire(pool, 0, &c), QB_E_BUSY);
+
+    /* A connection released by another thread ends the wait early. */
+    struct release_later rl = {.pool = pool, .store = b, .delay_ms = 50};
+    pthread_t thread;
+    ASSERT_EQ_INT(pthread_create(&thread, NULL, release_later_main, &rl), 0);
+    start_ms = monotonic_ms();
+    ASSERT_EQ_INT(store_pool_acquire(pool, 5000, &c), QB_OK);
+    waited_ms = monotonic_ms() - start_ms;
+    pthread_join(thread, NULL);
+    ASSERT(c == b);
+    ASSERT(waited_ms < 4000);
+
+    /* A pooled connection reads, and a transaction left open is closed on release. */
+    ASSERT_EQ_INT(store_begin(c), QB_OK);
+    char value[16];
+    pragma_text(c, "PRAGMA user_version", value, sizeof value);
+    store_pool_release(pool, c);
+    ASSERT_EQ_INT(store_pool_acquire(pool, 0, &c), QB_OK);
+    ASSERT_EQ_INT(store_begin(c), QB_OK);
+    ASSERT_EQ_INT(store_rollback(c), QB_OK);
+
+    store_pool_release(pool, a);
+    store_pool_release(pool, c);
+    store_pool_close(pool);
+    store_close(writer);
+    test_rmtree(dir);
+}
+
+int main(void)
+{
+    RUN(refuses_newer_schema);
+    RUN(durability_pragmas_read_back);
+    RUN(refuses_a_database_without_wal);
+    RUN(urls);
+    RUN(conflict_without_savepoint_keeps_transaction);
+    RUN(prepare_rejects_unportable_sql);
+    RUN(pool_acquire_times_out_busy);
+    RUN(checkpointer_bounds_the_wal);
+    return test_summary();
+}
