@@ -1,0 +1,299 @@
+/*
+ * config.c — the settings table and its one parser.
+ *
+ * Every setting is one row of config_settings: its flag, its environment
+ * variable, where it lives in struct config, its default and bounds, and its
+ * help text. config_load and config_usage both walk the table, so a setting
+ * cannot be parsed without being documented, or bounded differently in two
+ * places. Values are validated strictly: integers are optional '-' and
+ * decimal digits only (no spaces, '+', hex or suffixes), inside [min, max];
+ * text must fit its field. A bad value is refused, never clamped.
+ *
+ * To add a setting: 1) a field in struct config (config.h); 2) one row in
+ * config_settings below; 3) docs/operations.md from `qianbaod --help`.
+ */
+#include "base/config.h"
+
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/log.h"
+
+enum config_kind { CONFIG_TEXT, CONFIG_INT, CONFIG_BOOL };
+
+struct config_setting {
+    const char *flag;        /* without the leading "--" */
+    const char *env;         /* QIANBAO_..., or NULL for flag-only settings */
+    enum config_kind kind;
+    size_t offset;           /* of the field in struct config */
+    size_t text_size_max;    /* CONFIG_TEXT: the field's size, NUL included */
+    const char *text_default;
+    bool text_empty_ok;
+    int (*text_check)(const char *text); /* CONFIG_TEXT: >= 0 when valid */
+    int64_t int_default;
+    int64_t int_min;
+    int64_t int_max;
+    const char *value_name; /* in usage: --data-dir DIR */
+    const char *help;
+};
+
+#define CONFIG_TEXT_ROW(flag, env, field, def, empty_ok, check, value_name, help)          \
+    {flag, env, CONFIG_TEXT, offsetof(struct config, field),                               \
+     sizeof(((struct config *)0)->field), def, empty_ok, check, 0, 0, 0, value_name, help}
+#define CONFIG_INT_ROW(flag, env, field, def, min, max, help) \
+    {flag, env, CONFIG_INT, offsetof(struct config, field), 0, NULL, false, NULL, def, min, max, "N", help}
+#define CONFIG_BOOL_ROW(flag, field, help) \
+    {flag, NULL, CONFIG_BOOL, offsetof(struct config, field), 0, NULL, false, NULL, 0, 0, 1, NULL, help}
+
+static const struct config_setting config_settings[] = {
+    CONFIG_TEXT_ROW("data-dir", "QIANBAO_DATA_DIR", data_dir, "./data", false, NULL, "DIR",
+                    "directory for the database and secret files"),
+    CONFIG_TEXT_ROW("listen", "QIANBAO_LISTEN", listen, "127.0.0.1:8080", false, NULL,
+                    "ADDR:PORT", "address the HTTP server listens on"),
+    CONFIG_TEXT_ROW("db", "QIANBAO_DB", db_url, "", true, NULL, "URL",
+                    "database; empty means DATA_DIR/qianbao.db (SQLite)"),
+    CONFIG_TEXT_ROW("log-level", "QIANBAO_LOG_LEVEL", log_level, "info", false,
+                    log_level_parse, "LEVEL", "lowest level logged: debug, info, warn or error"),
+    CONFIG_INT_ROW("http-threads", "QIANBAO_HTTP_THREADS", http_threads, 2, 1, 64,
+                   "threads serving HTTP requests"),
+    CONFIG_INT_ROW("http-connections-max", "QIANBAO_HTTP_CONNECTIONS_MAX",
+                   http_connections_max, 10000, 16, 100000, "open HTTP connections at most"),
+    CONFIG_INT_ROW("http-body-size-max", "QIANBAO_HTTP_BODY_SIZE_MAX", http_body_size_max,
+                   65536, 1024, 1048576, "request body bytes at most"),
+    CONFIG_INT_ROW("executor-queue-max", "QIANBAO_EXECUTOR_QUEUE_MAX", executor_queue_max,
+                   65536, 16, 1048576, "ledger commands waiting at most (then busy)"),
+    CONFIG_INT_ROW("executor-batch-max", "QIANBAO_EXECUTOR_BATCH_MAX", executor_batch_max,
+                   8192, 1, 65536, "ledger commands per commit at most"),
+    CONFIG_INT_ROW("read-connections", "QIANBAO_READ_CONNECTIONS", read_connections, 4, 1, 64,
+                   "database connections for reads"),
+    CONFIG_BOOL_ROW("verify", verify, "check the ledger and exit"),
+    CONFIG_BOOL_ROW("help", help, "print this help and exit"),
+};
+
+/* Writes one line into err; always NUL-terminates when err_size > 0. */
+__attribute__((format(printf, 3, 4))) static void config_error(char *err, size_t err_size,
+                                                                const char *fmt, ...);
+
+static void config_error(char *err, size_t err_size, const char *fmt, ...)
+{
+    if (err == NULL || err_size == 0)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, err_size, fmt, ap);
+    va_end(ap);
+    /* A value may hold a newline; the message stays one line. */
+    for (char *p = err; *p != '\0'; p++) {
+        if ((unsigned char)*p < 0x20 || *p == 0x7f)
+            *p = '?';
+    }
+}
+
+/* Strict decimal: [-]digits, no spaces, no '+', no leading zeros beyond "0",
+ * inside int64_t. */
+static bool config_parse_int(const char *text, int64_t *value)
+{
+    const char *p = text;
+    bool negative = *p == '-';
+    if (negative)
+        p++;
+    if (*p < '0' || *p > '9')
+        return false;
+    if (p[0] == '0' && p[1] != '\0')
+        return false;
+    uint64_t limit = negative ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
+    uint64_t magnitude = 0;
+    for (; *p != '\0'; p++) {
+        if (*p < '0' || *p > '9')
+            return false;
+        unsigned int digit = (unsigned int)(*p - '0');
+        if (magnitude > (limit - digit) / 10)
+            return false;
+        magnitude = magnitude * 10 + digit;
+    }
+    *value = negative ? (magnitude == 0 ? 0 : -(int64_t)(magnitude - 1) - 1) : (int64_t)magnitude;
+    return true;
+}
+
+/* Stores text as the value of setting s; `source` names where it came from
+ * ("--http-threads" or "QIANBAO_HTTP_THREADS") for the error line. */
+static enum qb_error config_set(struct config *cfg, const struct config_setting *s,
+                                const char *source, const char *text, char *err,
+                                size_t err_size)
+{
+    char *field = (char *)cfg + s->offset;
+    switch (s->kind) {
+    case CONFIG_TEXT: {
+        size_t len = strnlen(text, s->text_size_max);
+        if (len >= s->text_size_max) {
+            config_error(err, err_size, "%s: value is too long (at most %zu bytes)", source,
+                         s->text_size_max - 1);
+            return QB_E_PARAM;
+        }
+        if (len == 0 && !s->text_empty_ok) {
+            config_error(err, err_size, "%s: value must not be empty", source);
+            return QB_E_PARAM;
+        }
+        if (s->text_check != NULL && s->text_check(text) < 0) {
+            config_error(err, err_size, "%s: \"%s\" is not a valid %s", source, text,
+                         s->value_name);
+            return QB_E_PARAM;
+        }
+        memcpy(field, text, len);
+        field[len] = '\0';
+        return QB_OK;
+    }
+    case CONFIG_INT: {
+        int64_t value;
+        if (!config_parse_int(text, &value)) {
+            config_error(err, err_size, "%s: \"%s\" is not an integer", source, text);
+            return QB_E_PARAM;
+        }
+        if (value < s->int_min || value > s->int_max) {
+            config_error(err, err_size, "%s: %lld is out of range %lld..%lld", source,
+                         (long long)value, (long long)s->int_min, (long long)s->int_max);
+            return QB_E_PARAM;
+        }
+        memcpy(field, &value, sizeof value);
+        return QB_OK;
+    }
+    case CONFIG_BOOL: {
+        bool value = true;
+        memcpy(field, &value, sizeof value);
+        return QB_OK;
+    }
+    }
+    QB_UNREACHABLE();
+}
+
+static void config_set_default(struct config *cfg, const struct config_setting *s)
+{
+    char *field = (char *)cfg + s->offset;
+    switch (s->kind) {
+    case CONFIG_TEXT: {
+        size_t len = strlen(s->text_default);
+        QB_ASSERT(len < s->text_size_max);
+        memcpy(field, s->text_default, len + 1);
+        return;
+    }
+    case CONFIG_INT:
+        QB_ASSERT(s->int_min <= s->int_default && s->int_default <= s->int_max);
+        memcpy(field, &s->int_default, sizeof s->int_default);
+        return;
+    case CONFIG_BOOL: {
+        bool value = false;
+        memcpy(field, &value, sizeof value);
+        return;
+    }
+    }
+    QB_UNREACHABLE();
+}
+
+/* The row whose flag is name[0, name_size), or NULL. */
+static const struct config_setting *config_find(const char *name, size_t name_size)
+{
+    for (size_t i = 0; i < QB_ARRAY_COUNT(config_settings); i++) {
+        const char *flag = config_settings[i].flag;
+        if (strlen(flag) == name_size && memcmp(flag, name, name_size) == 0)
+            return &config_settings[i];
+    }
+    return NULL;
+}
+
+enum qb_error config_load(struct config *cfg, int argc, char **argv, char *err, size_t err_size)
+{
+    QB_ASSERT(cfg != NULL);
+    QB_ASSERT(argc >= 0 && (argv != NULL || argc == 0));
+    if (err != NULL && err_size > 0)
+        err[0] = '\0';
+
+    /* Step 1: defaults. */
+    memset(cfg, 0, sizeof *cfg);
+    for (size_t i = 0; i < QB_ARRAY_COUNT(config_settings); i++)
+        config_set_default(cfg, &config_settings[i]);
+
+    /* Step 2: the environment; an empty variable counts as unset. */
+    for (size_t i = 0; i < QB_ARRAY_COUNT(config_settings); i++) {
+        const struct config_setting *s = &config_settings[i];
+        if (s->env == NULL)
+            continue;
+        const char *text = getenv(s->env);
+        if (text == NULL || text[0] == '\0')
+            continue;
+        enum qb_error e = config_set(cfg, s, s->env, text, err, err_size);
+        if (e != QB_OK)
+            return e;
+    }
+
+    /* Step 3: flags, "--name value" or "--name=value"; the last one wins. */
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+        QB_ASSERT(arg != NULL);
+        if (strncmp(arg, "--", 2) != 0 || arg[2] == '\0') {
+            config_error(err, err_size, "unexpected argument \"%s\" (try --help)", arg);
+            return QB_E_PARAM;
+        }
+        const char *name = arg + 2;
+        const char *equals = strchr(name, '=');
+        size_t name_size = equals != NULL ? (size_t)(equals - name) : strlen(name);
+        const struct config_setting *s = config_find(name, name_size);
+        if (s == NULL) {
+            config_error(err, err_size, "unknown flag \"--%.*s\" (try --help)",
+                         (int)(name_size > 64 ? 64 : name_size), name);
+            return QB_E_PARAM;
+        }
+        char source[64];
+        snprintf(source, sizeof source, "--%s", s->flag);
+        const char *value;
+        if (s->kind == CONFIG_BOOL) {
+            if (equals != NULL) {
+                config_error(err, err_size, "%s takes no value", source);
+                return QB_E_PARAM;
+            }
+            value = "";
+        } else if (equals != NULL) {
+            value = equals + 1;
+        } else if (i + 1 < argc) {
+            value = argv[++i];
+        } else {
+            config_error(err, err_size, "%s needs a value", source);
+            return QB_E_PARAM;
+        }
+        enum qb_error e = config_set(cfg, s, source, value, err, err_size);
+        if (e != QB_OK)
+            return e;
+    }
+    return QB_OK;
+}
+
+void config_usage(FILE *out)
+{
+    QB_ASSERT(out != NULL);
+    fprintf(out, "usage: qianbaod [flags]\n\n"
+                 "Each flag may also be given as --flag=value. Precedence: flag, then\n"
+                 "environment variable, then default. Numbers outside their range are refused.\n\n");
+    for (size_t i = 0; i < QB_ARRAY_COUNT(config_settings); i++) {
+        const struct config_setting *s = &config_settings[i];
+        char left[64];
+        if (s->value_name != NULL)
+            snprintf(left, sizeof left, "--%s %s", s->flag, s->value_name);
+        else
+            snprintf(left, sizeof left, "--%s", s->flag);
+        fprintf(out, "  %-28s %s\n", left, s->help);
+        switch (s->kind) {
+        case CONFIG_TEXT:
+            fprintf(out, "  %-28s default \"%s\"", "", s->text_default);
+            break;
+        case CONFIG_INT:
+            fprintf(out, "  %-28s %lld..%lld, default %lld", "", (long long)s->int_min,
+                    (long long)s->int_max, (long long)s->int_default);
+            break;
+        case CONFIG_BOOL:
+            continue;
+        }
+        if (s->env != NULL)
+            fprintf(out, ", env %s", s->env);
+        fputc('\n', out);
+    }
+}

@@ -1,0 +1,218 @@
+/*
+ * crypto.c — libsodium wrappers and secret files.
+ *
+ * The incremental SHA-256 state lives in caller-owned opaque storage so that
+ * headers above base need not include <sodium.h>; the static assertions below
+ * keep that storage honest if libsodium's state ever grows.
+ *
+ * Secret files: a missing file is created with O_CREAT|O_EXCL (two daemons
+ * starting at once cannot both write one), filled from the system CSPRNG,
+ * and fsynced together with its directory before the secret is used, so a
+ * crash cannot leave the daemon running on a key the disk does not have. An
+ * existing file is refused when anyone but its owner may read or write it:
+ * a key others can read is already leaked, one they can write can be
+ * replaced.
+ */
+#include "base/crypto.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sodium.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "base/log.h"
+
+#define CRYPTO_SECRET_PATH_SIZE_MAX 4096
+
+_Static_assert(sizeof(crypto_hash_sha256_state) <= sizeof(struct crypto_sha256_state),
+               "struct crypto_sha256_state is too small for libsodium's state");
+_Static_assert(_Alignof(crypto_hash_sha256_state) <= _Alignof(struct crypto_sha256_state),
+               "struct crypto_sha256_state is under-aligned for libsodium's state");
+_Static_assert(CRYPTO_SHA256_SIZE == crypto_hash_sha256_BYTES, "SHA-256 is 32 bytes");
+
+bool crypto_init(void) { return sodium_init() >= 0; }
+
+void crypto_sha256(const void *data, size_t size, uint8_t out[CRYPTO_SHA256_SIZE])
+{
+    QB_ASSERT(data != NULL || size == 0);
+    crypto_hash_sha256(out, data, size);
+}
+
+static crypto_hash_sha256_state *crypto_sha256_inner(struct crypto_sha256_state *state)
+{
+    QB_ASSERT(state != NULL);
+    return (crypto_hash_sha256_state *)(void *)state->opaque;
+}
+
+void crypto_sha256_begin(struct crypto_sha256_state *state)
+{
+    crypto_hash_sha256_init(crypto_sha256_inner(state));
+}
+
+void crypto_sha256_update(struct crypto_sha256_state *state, const void *data, size_t size)
+{
+    QB_ASSERT(data != NULL || size == 0);
+    crypto_hash_sha256_update(crypto_sha256_inner(state), data, size);
+}
+
+void crypto_sha256_end(struct crypto_sha256_state *state, uint8_t out[CRYPTO_SHA256_SIZE])
+{
+    crypto_hash_sha256_final(crypto_sha256_inner(state), out);
+}
+
+bool crypto_equal(const void *a, const void *b, size_t size)
+{
+    QB_ASSERT((a != NULL && b != NULL) || size == 0);
+    if (size == 0)
+        return true;
+    return sodium_memcmp(a, b, size) == 0;
+}
+
+void crypto_hex(const void *data, size_t size, char *out)
+{
+    static const char digits[] = "0123456789abcdef";
+    const unsigned char *in = data;
+    QB_ASSERT(out != NULL && (in != NULL || size == 0));
+    for (size_t i = 0; i < size; i++) {
+        out[2 * i] = digits[in[i] >> 4];
+        out[2 * i + 1] = digits[in[i] & 15];
+    }
+    out[2 * size] = '\0';
+}
+
+void crypto_wipe(void *data, size_t size)
+{
+    if (size > 0)
+        sodium_memzero(data, size);
+}
+
+/* fsyncs the directory holding path, so that a new name in it is durable. */
+static enum qb_error crypto_sync_parent(const char *path)
+{
+    char dir[CRYPTO_SECRET_PATH_SIZE_MAX];
+    size_t len = strnlen(path, sizeof dir);
+    if (len >= sizeof dir)
+        return QB_E_INTERNAL;
+    const char *slash = NULL;
+    for (size_t i = 0; i < len; i++) {
+        if (path[i] == '/')
+            slash = path + i;
+    }
+    if (slash == NULL) {
+        memcpy(dir, ".", 2);
+    } else if (slash == path) {
+        memcpy(dir, "/", 2);
+    } else {
+        size_t dir_len = (size_t)(slash - path);
+        memcpy(dir, path, dir_len);
+        dir[dir_len] = '\0';
+    }
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return QB_E_INTERNAL;
+    int rc = fsync(fd);
+    close(fd);
+    return rc == 0 ? QB_OK : QB_E_INTERNAL;
+}
+
+/* Reads exactly size bytes of an existing, private, regular file. */
+static enum qb_error crypto_secret_read(int fd, const char *path, uint8_t *out, size_t size)
+{
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        log_event(LOG_ERROR, "crypto.secret.stat_failed", "path=%s errno=%d", path, errno);
+        return QB_E_INTERNAL;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        log_event(LOG_ERROR, "crypto.secret.not_a_file", "path=%s", path);
+        return QB_E_INTERNAL;
+    }
+    if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
+        log_event(LOG_ERROR, "crypto.secret.too_open", "path=%s mode=%04o", path,
+                  (unsigned int)(st.st_mode & 07777));
+        return QB_E_FORBIDDEN;
+    }
+    if (st.st_size < 0 || (uint64_t)st.st_size != (uint64_t)size) {
+        log_event(LOG_ERROR, "crypto.secret.wrong_size", "path=%s size=%lld expected=%zu", path,
+                  (long long)st.st_size, size);
+        return QB_E_INTERNAL;
+    }
+    size_t done = 0;
+    while (done < size) {
+        ssize_t n = read(fd, out + done, size - done);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            crypto_wipe(out, size);
+            log_event(LOG_ERROR, "crypto.secret.read_failed", "path=%s errno=%d", path,
+                      n < 0 ? errno : 0);
+            return QB_E_INTERNAL;
+        }
+        done += (size_t)n;
+    }
+    return QB_OK;
+}
+
+/* Creates the file with fresh random bytes. QB_E_CONFLICT when it appeared
+ * meanwhile (another process won the race; the caller reads it instead). */
+static enum qb_error crypto_secret_create(const char *path, uint8_t *out, size_t size)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        if (errno == EEXIST)
+            return QB_E_CONFLICT;
+        log_event(LOG_ERROR, "crypto.secret.create_failed", "path=%s errno=%d", path, errno);
+        return QB_E_INTERNAL;
+    }
+    randombytes_buf(out, size);
+    enum qb_error err = QB_OK;
+    size_t done = 0;
+    while (done < size) {
+        ssize_t n = write(fd, out + done, size - done);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            err = QB_E_INTERNAL;
+            break;
+        }
+        done += (size_t)n;
+    }
+    if (err == QB_OK && fsync(fd) != 0)
+        err = QB_E_INTERNAL;
+    if (close(fd) != 0 && err == QB_OK)
+        err = QB_E_INTERNAL;
+    if (err == QB_OK)
+        err = crypto_sync_parent(path);
+    if (err != QB_OK) {
+        /* A half-written key must not be found and used at the next start. */
+        log_event(LOG_ERROR, "crypto.secret.write_failed", "path=%s errno=%d", path, errno);
+        unlink(path);
+        crypto_wipe(out, size);
+        return err;
+    }
+    log_event(LOG_INFO, "crypto.secret.created", "path=%s size=%zu", path, size);
+    return QB_OK;
+}
+
+enum qb_error crypto_secret_load(const char *path, uint8_t *out, size_t size)
+{
+    QB_ASSERT(path != NULL && out != NULL && size > 0);
+    for (int attempt = 0; attempt < 2; attempt++) {
+        int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd >= 0) {
+            enum qb_error err = crypto_secret_read(fd, path, out, size);
+            close(fd);
+            return err;
+        }
+        if (errno != ENOENT) {
+            log_event(LOG_ERROR, "crypto.secret.open_failed", "path=%s errno=%d", path, errno);
+            return QB_E_INTERNAL;
+        }
+        enum qb_error err = crypto_secret_create(path, out, size);
+        if (err != QB_E_CONFLICT)
+            return err;
+    }
+    return QB_E_INTERNAL;
+}

@@ -1,0 +1,325 @@
+/*
+ * test_config.c — flags, environment, defaults, bounds, usage.
+ *
+ * A daemon that starts with a silently wrong setting (a clamped queue size,
+ * an ignored typo'd flag) is harder to operate than one that refuses to
+ * start, so most of these tests check refusals and their one-line messages.
+ */
+#include <stdarg.h>
+#include <stdlib.h>
+
+#include "base/config.h"
+#include "test.h"
+
+static const char *const env_names[] = {
+    "QIANBAO_DATA_DIR",           "QIANBAO_LISTEN",
+    "QIANBAO_DB",                 "QIANBAO_LOG_LEVEL",
+    "QIANBAO_HTTP_THREADS",       "QIANBAO_HTTP_CONNECTIONS_MAX",
+    "QIANBAO_HTTP_BODY_SIZE_MAX", "QIANBAO_EXECUTOR_QUEUE_MAX",
+    "QIANBAO_EXECUTOR_BATCH_MAX", "QIANBAO_READ_CONNECTIONS",
+};
+
+static struct config cfg;
+static char err[256];
+
+static void clear_env(void)
+{
+    for (size_t i = 0; i < sizeof env_names / sizeof env_names[0]; i++)
+        unsetenv(env_names[i]);
+}
+
+/* config_load on a NULL-terminated list of arguments after "qianbaod". */
+static enum qb_error load(const char *first, ...)
+{
+    char *argv[32];
+    int argc = 0;
+    argv[argc++] = (char *)"qianbaod";
+    va_list ap;
+    va_start(ap, first);
+    for (const char *arg = first; arg != NULL; arg = va_arg(ap, const char *)) {
+        if (argc == 31)
+            abort();
+        argv[argc++] = (char *)arg;
+    }
+    va_end(ap);
+    argv[argc] = NULL;
+    memset(err, 'x', sizeof err);
+    return config_load(&cfg, argc, argv, err, sizeof err);
+}
+
+/* The refusal is QB_E_PARAM with one line naming `needle`. */
+static void expect_refused(enum qb_error e, const char *needle)
+{
+    if (e != QB_E_PARAM)
+        TEST_FAIL_("err %d, want QB_E_PARAM (message \"%s\")", (int)e, err);
+    if (strstr(err, needle) == NULL)
+        TEST_FAIL_("message \"%s\" does not name \"%s\"", err, needle);
+    if (strchr(err, '\n') != NULL || strlen(err) == 0)
+        TEST_FAIL_("message \"%s\" is not one line", err);
+}
+
+TEST(defaults)
+{
+    // With no flags and no environment every setting has its documented
+    // default.
+    clear_env();
+    ASSERT_EQ_INT(load(NULL), QB_OK);
+    ASSERT_EQ_STR(err, "");
+    ASSERT_EQ_STR(cfg.data_dir, "./data");
+    ASSERT_EQ_STR(cfg.listen, "127.0.0.1:8080");
+    ASSERT_EQ_STR(cfg.db_url, "");
+    ASSERT_EQ_STR(cfg.log_level, "info");
+    ASSERT_EQ_INT(cfg.http_threads, 2);
+    ASSERT_EQ_INT(cfg.http_connections_max, 10000);
+    ASSERT_EQ_INT(cfg.http_body_size_max, 65536);
+    ASSERT_EQ_INT(cfg.executor_queue_max, 65536);
+    ASSERT_EQ_INT(cfg.executor_batch_max, 8192);
+    ASSERT_EQ_INT(cfg.read_connections, 4);
+    ASSERT(!cfg.verify);
+    ASSERT(!cfg.help);
+}
+
+TEST(flags_in_both_forms)
+{
+    // "--flag value" and "--flag=value" both set a setting, for text and
+    // numbers, and boolean flags take no value.
+    clear_env();
+    ASSERT_EQ_INT(load("--data-dir", "/var/lib/qianbao", "--listen=0.0.0.0:9000", "--db=",
+                       "--log-level", "debug", "--http-threads=8", "--http-connections-max",
+                       "16", "--http-body-size-max=1048576", "--executor-queue-max", "16",
+                       "--executor-batch-max=65536", "--read-connections", "64", "--verify",
+                       "--help", NULL),
+                  QB_OK);
+    ASSERT_EQ_STR(cfg.data_dir, "/var/lib/qianbao");
+    ASSERT_EQ_STR(cfg.listen, "0.0.0.0:9000");
+    ASSERT_EQ_STR(cfg.db_url, "");
+    ASSERT_EQ_STR(cfg.log_level, "debug");
+    ASSERT_EQ_INT(cfg.http_threads, 8);
+    ASSERT_EQ_INT(cfg.http_connections_max, 16);
+    ASSERT_EQ_INT(cfg.http_body_size_max, 1048576);
+    ASSERT_EQ_INT(cfg.executor_queue_max, 16);
+    ASSERT_EQ_INT(cfg.executor_batch_max, 65536);
+    ASSERT_EQ_INT(cfg.read_connections, 64);
+    ASSERT(cfg.verify);
+    ASSERT(cfg.help);
+}
+
+TEST(value_may_contain_equals_and_start_with_dashes)
+{
+    // Only the first '=' splits; in the two-word form the next argument is
+    // the value even when it looks like a flag.
+    clear_env();
+    ASSERT_EQ_INT(load("--db=postgres://u@h/db?sslmode=require", NULL), QB_OK);
+    ASSERT_EQ_STR(cfg.db_url, "postgres://u@h/db?sslmode=require");
+    ASSERT_EQ_INT(load("--data-dir", "--odd-dir", NULL), QB_OK);
+    ASSERT_EQ_STR(cfg.data_dir, "--odd-dir");
+}
+
+TEST(precedence_flag_then_env_then_default)
+{
+    // The environment overrides defaults and a flag overrides the
+    // environment; the last of repeated flags wins.
+    clear_env();
+    setenv("QIANBAO_HTTP_THREADS", "5", 1);
+    setenv("QIANBAO_DATA_DIR", "/env/dir", 1);
+    setenv("QIANBAO_LISTEN", "", 1); /* empty counts as unset */
+    ASSERT_EQ_INT(load(NULL), QB_OK);
+    ASSERT_EQ_INT(cfg.http_threads, 5);
+    ASSERT_EQ_STR(cfg.data_dir, "/env/dir");
+    ASSERT_EQ_STR(cfg.listen, "127.0.0.1:8080");
+    ASSERT_EQ_INT(load("--http-threads", "7", "--http-threads=9", NULL), QB_OK);
+    ASSERT_EQ_INT(cfg.http_threads, 9);
+    ASSERT_EQ_STR(cfg.data_dir, "/env/dir");
+    clear_env();
+}
+
+TEST(every_env_variable_is_read)
+{
+    // Each documented QIANBAO_* variable reaches its field.
+    clear_env();
+    setenv("QIANBAO_DB", "postgres://x", 1);
+    setenv("QIANBAO_LOG_LEVEL", "warn", 1);
+    setenv("QIANBAO_HTTP_CONNECTIONS_MAX", "100000", 1);
+    setenv("QIANBAO_HTTP_BODY_SIZE_MAX", "1024", 1);
+    setenv("QIANBAO_EXECUTOR_QUEUE_MAX", "1048576", 1);
+    setenv("QIANBAO_EXECUTOR_BATCH_MAX", "1", 1);
+    setenv("QIANBAO_READ_CONNECTIONS", "1", 1);
+    setenv("QIANBAO_LISTEN", "[::1]:1", 1);
+    ASSERT_EQ_INT(load(NULL), QB_OK);
+    ASSERT_EQ_STR(cfg.db_url, "postgres://x");
+    ASSERT_EQ_STR(cfg.log_level, "warn");
+    ASSERT_EQ_STR(cfg.listen, "[::1]:1");
+    ASSERT_EQ_INT(cfg.http_connections_max, 100000);
+    ASSERT_EQ_INT(cfg.http_body_size_max, 1024);
+    ASSERT_EQ_INT(cfg.executor_queue_max, 1048576);
+    ASSERT_EQ_INT(cfg.executor_batch_max, 1);
+    ASSERT_EQ_INT(cfg.read_connections, 1);
+    clear_env();
+}
+
+TEST(bounds_are_inclusive_and_enforced)
+{
+    // Each bound itself is accepted and one past it refused, with a message
+    // naming the flag and the range: never clamped.
+    static const struct {
+        const char *flag;
+        int64_t min, max;
+    } bounds[] = {
+        {"http-threads", 1, 64},          {"http-connections-max", 16, 100000},
+        {"http-body-size-max", 1024, 1048576}, {"executor-queue-max", 16, 1048576},
+        {"executor-batch-max", 1, 65536}, {"read-connections", 1, 64},
+    };
+    clear_env();
+    for (size_t i = 0; i < sizeof bounds / sizeof bounds[0]; i++) {
+        char arg[128], flag[64];
+        snprintf(flag, sizeof flag, "--%s", bounds[i].flag);
+        snprintf(arg, sizeof arg, "%s=%" PRId64, flag, bounds[i].min);
+        ASSERT_EQ_INT(load(arg, NULL), QB_OK);
+        snprintf(arg, sizeof arg, "%s=%" PRId64, flag, bounds[i].max);
+        ASSERT_EQ_INT(load(arg, NULL), QB_OK);
+        snprintf(arg, sizeof arg, "%s=%" PRId64, flag, bounds[i].min - 1);
+        expect_refused(load(arg, NULL), flag);
+        char range[64];
+        snprintf(range, sizeof range, "%" PRId64 "..%" PRId64, bounds[i].min, bounds[i].max);
+        expect_refused(load(arg, NULL), range);
+        snprintf(arg, sizeof arg, "%s=%" PRId64, flag, bounds[i].max + 1);
+        expect_refused(load(arg, NULL), flag);
+    }
+}
+
+TEST(integers_are_strict)
+{
+    // Only plain decimal integers: no spaces, signs, hex, suffixes, leading
+    // zeros or values outside int64_t, which strtoll would partly accept.
+    static const char *const bad[] = {"",   "abc", "8x",  " 8",   "8 ",  "+8",   "0x8",
+                                      "08", "8.0", "1e1", "--8",  "8k",  "99999999999999999999",
+                                      "-",  "٨"};
+    clear_env();
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char arg[64];
+        snprintf(arg, sizeof arg, "--http-threads=%s", bad[i]);
+        expect_refused(load(arg, NULL), "--http-threads");
+    }
+    expect_refused(load("--http-threads=-1", NULL), "out of range");
+    expect_refused(load("--http-threads=-9223372036854775808", NULL), "out of range");
+}
+
+TEST(unknown_flag_and_stray_arguments)
+{
+    // A typo'd or unknown flag, a single-dash flag or a positional argument is
+    // refused with a message naming it, not ignored.
+    clear_env();
+    expect_refused(load("--http-thread=4", NULL), "--http-thread");
+    expect_refused(load("--listen", "x", "--nope", NULL), "--nope");
+    expect_refused(load("-h", NULL), "-h");
+    expect_refused(load("data", NULL), "data");
+    expect_refused(load("--", NULL), "--");
+    expect_refused(load("--data-dir", "/d", "extra", NULL), "extra");
+}
+
+TEST(missing_and_unwanted_values)
+{
+    // A flag needing a value at the end of argv, or a boolean flag given one,
+    // is refused.
+    clear_env();
+    expect_refused(load("--listen", NULL), "--listen");
+    expect_refused(load("--verify=yes", NULL), "--verify");
+    expect_refused(load("--help=1", NULL), "--help");
+}
+
+TEST(text_values_are_validated)
+{
+    // Text must fit its field, a required path must not be empty, and the
+    // log level must be one the logger knows.
+    clear_env();
+    static char long_path[CONFIG_PATH_SIZE_MAX + 16];
+    memset(long_path, 'p', CONFIG_PATH_SIZE_MAX);
+    long_path[CONFIG_PATH_SIZE_MAX] = '\0';
+    expect_refused(load("--data-dir", long_path, NULL), "too long");
+    long_path[CONFIG_PATH_SIZE_MAX - 1] = '\0';
+    ASSERT_EQ_INT(load("--data-dir", long_path, NULL), QB_OK);
+    ASSERT_EQ_INT(strlen(cfg.data_dir), CONFIG_PATH_SIZE_MAX - 1);
+    expect_refused(load("--data-dir=", NULL), "--data-dir");
+    expect_refused(load("--listen=", NULL), "--listen");
+    expect_refused(load("--log-level=loud", NULL), "loud");
+    expect_refused(load("--log-level=INFO", NULL), "--log-level");
+}
+
+TEST(bad_environment_names_the_variable)
+{
+    // A bad environment value is refused like a flag, naming the variable so
+    // the operator knows where to look.
+    clear_env();
+    setenv("QIANBAO_READ_CONNECTIONS", "0", 1);
+    expect_refused(load(NULL), "QIANBAO_READ_CONNECTIONS");
+    clear_env();
+    setenv("QIANBAO_LOG_LEVEL", "verbose", 1);
+    expect_refused(load(NULL), "QIANBAO_LOG_LEVEL");
+    /* A good flag does not rescue a bad environment value. */
+    expect_refused(load("--log-level=info", NULL), "QIANBAO_LOG_LEVEL");
+    clear_env();
+}
+
+TEST(message_is_one_line_and_bounded)
+{
+    // A value carrying a newline cannot split the error line, and a small
+    // err buffer is still NUL-terminated.
+    clear_env();
+    expect_refused(load("--http-threads=1\n2", NULL), "--http-threads");
+    char *argv[] = {(char *)"qianbaod", (char *)"--nope", NULL};
+    char small[8];
+    memset(small, 'x', sizeof small);
+    ASSERT_EQ_INT(config_load(&cfg, 2, argv, small, sizeof small), QB_E_PARAM);
+    ASSERT(memchr(small, '\0', sizeof small) != NULL);
+}
+
+TEST(usage_lists_every_setting)
+{
+    // The help text is generated from the table: every flag, its
+    // environment variable and its range appear.
+    char path[1100], dir[1024];
+    test_tmpdir(dir, sizeof dir);
+    snprintf(path, sizeof path, "%s/usage.txt", dir);
+    FILE *f = fopen(path, "w+");
+    ASSERT(f != NULL);
+    config_usage(f);
+    rewind(f);
+    static char text[16384];
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    text[n] = '\0';
+    fclose(f);
+    test_rmtree(dir);
+    static const char *const needles[] = {
+        "--data-dir",         "--listen",           "--db",           "--log-level",
+        "--http-threads",     "--http-connections-max", "--http-body-size-max",
+        "--executor-queue-max", "--executor-batch-max", "--read-connections", "--verify",
+        "--help",             "1..64",              "16..100000",     "1024..1048576",
+        "16..1048576",        "1..65536",           "\"./data\"",     "\"127.0.0.1:8080\"",
+    };
+    for (size_t i = 0; i < sizeof needles / sizeof needles[0]; i++) {
+        if (strstr(text, needles[i]) == NULL)
+            TEST_FAIL_("usage lacks \"%s\"", needles[i]);
+    }
+    for (size_t i = 0; i < sizeof env_names / sizeof env_names[0]; i++) {
+        if (strstr(text, env_names[i]) == NULL)
+            TEST_FAIL_("usage lacks \"%s\"", env_names[i]);
+    }
+}
+
+int main(void)
+{
+    RUN(defaults);
+    RUN(flags_in_both_forms);
+    RUN(value_may_contain_equals_and_start_with_dashes);
+    RUN(precedence_flag_then_env_then_default);
+    RUN(every_env_variable_is_read);
+    RUN(bounds_are_inclusive_and_enforced);
+    RUN(integers_are_strict);
+    RUN(unknown_flag_and_stray_arguments);
+    RUN(missing_and_unwanted_values);
+    RUN(text_values_are_validated);
+    RUN(bad_environment_names_the_variable);
+    RUN(message_is_one_line_and_bounded);
+    RUN(usage_lists_every_setting);
+    return test_summary();
+}
