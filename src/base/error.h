@@ -10,7 +10,7 @@
  *
  * To add an error: 1) add one X line below (name, HTTP status, API code,
  * message); 2) document it in docs/api.md; 3) the error catalogue test
- * (tests/unit/test_error.c) checks that codes are unique and well formed.
+ * (tests/unit/base/test_error.c) checks that codes are unique and well formed.
  */
 #ifndef QB_BASE_ERROR_H
 #define QB_BASE_ERROR_H
