@@ -1316,13 +1316,32 @@ static enum qb_error state_load(struct ledger *ledger)
     stmt = NULL;
     if (replay_from < 1)
         return load_fail(ledger, NULL, QB_E_INTERNAL, "replay_from out of range");
+    /* The entry just before the replay is re-hashed too, so that the newest
+     * entry is always checked at start even when nothing is replayed. The
+     * whole chain is ledger_verify's job (qianbaod --verify), which reads
+     * every entry and would make a restart grow with the journal. */
     memset(ledger->head_hash, 0, CRYPTO_SHA256_SIZE);
     if (replay_from > 1) {
-        if (store_prepare(s, "SELECT hash FROM entries WHERE id = $1", &stmt) != QB_OK ||
-            store_bind_int64(stmt, 1, replay_from - 1) != QB_OK ||
-            store_step(stmt) != STORE_STEP_ROW || store_column_size(stmt, 0) != CRYPTO_SHA256_SIZE)
+        struct ledger_entry before = {.id = 0};
+        uint8_t prev_hash[CRYPTO_SHA256_SIZE] = {0};
+        if (store_prepare(s, "SELECT " LEDGER_ENTRY_COLUMNS " FROM entries WHERE id >= $1 "
+                             "AND id < $2 ORDER BY id", &stmt) != QB_OK ||
+            store_bind_int64(stmt, 1, replay_from - 2) != QB_OK ||
+            store_bind_int64(stmt, 2, replay_from) != QB_OK)
+            return load_fail(ledger, stmt, QB_E_STORAGE, "prepare entry before replay_from");
+        while ((rc = store_step(stmt)) == STORE_STEP_ROW) {
+            if (ledger_entry_from_row(stmt, &before) != QB_OK)
+                return load_fail(ledger, stmt, QB_E_INTERNAL, "journal row malformed");
+            if (before.id == replay_from - 2)
+                memcpy(prev_hash, before.hash, CRYPTO_SHA256_SIZE);
+        }
+        if (rc != STORE_STEP_DONE || before.id != replay_from - 1)
             return load_fail(ledger, stmt, QB_E_INTERNAL, "entry before replay_from missing");
-        memcpy(ledger->head_hash, store_column_blob(stmt, 0), CRYPTO_SHA256_SIZE);
+        uint8_t hash[CRYPTO_SHA256_SIZE];
+        ledger_entry_hash(&before, prev_hash, hash);
+        if (!crypto_equal(hash, before.hash, CRYPTO_SHA256_SIZE))
+            return load_fail(ledger, stmt, QB_E_INTERNAL, "hash chain broken before replay_from");
+        memcpy(ledger->head_hash, before.hash, CRYPTO_SHA256_SIZE);
         store_finalize(stmt);
         stmt = NULL;
     }
