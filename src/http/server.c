@@ -616,10 +616,16 @@ enum qb_error http_server_start(const struct http_server_options *options,
                          MHD_USE_ERROR_LOG;
     if (addr.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
+    /* The pool option only when there is a pool: libmicrohttpd warns about a
+     * pool of one. The logger comes first so that it sees every message. */
+    struct MHD_OptionItem pool_option[] = {
+        {options->threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END,
+         (intptr_t)options->threads, NULL},
+        {MHD_OPTION_END, 0, NULL},
+    };
     server->mhd = MHD_start_daemon(
         flags, 0, NULL, NULL, S_on_request, server, MHD_OPTION_EXTERNAL_LOGGER, S_on_mhd_log,
-        server, MHD_OPTION_SOCK_ADDR,
-        (struct sockaddr *)&addr, MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)options->threads,
+        server, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr, MHD_OPTION_ARRAY, pool_option,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned int)options->connections_max,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_CONNECTION_MEMORY_SIZE_MAX,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)HTTP_CONNECTION_TIMEOUT_S,

@@ -1,0 +1,527 @@
+/*
+ * test_daemon.c — the daemon as a client and an operator see it.
+ *
+ * One qianbaod (the "main" daemon) serves the request tests; the tests about
+ * the data directory, locking, signals, restarts and --verify start their
+ * own daemons on their own directories. All of them are real processes on
+ * 127.0.0.1 with a kernel-chosen port.
+ */
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+
+#include "api/lib/client.h"
+#include "api/lib/daemon.h"
+#include "test.h"
+
+#define S_LOG_SIZE_MAX (4 * 1024 * 1024)
+
+static char S_root[512];
+static struct test_daemon S_main;
+static struct client S_client;
+static char S_log[S_LOG_SIZE_MAX];
+
+static void S_path(char *buf, size_t buf_size, const char *name)
+{
+    snprintf(buf, buf_size, "%s/%s", S_root, name);
+}
+
+/* The named response header, or "" when absent. */
+static const char *S_header(const struct client_response *res, const char *name)
+{
+    static char value[512];
+    return client_response_header(res, name, value, sizeof value) != NULL ? value : "";
+}
+
+/* Asserts an error body: exactly {"code": code, "message": non-empty}. */
+#define ASSERT_ERROR_BODY(res, expected_code)                                                \
+    do {                                                                                     \
+        json_t *body_ = json_loadb((res)->body.data, (res)->body.size, 0, NULL);             \
+        ASSERT(body_ != NULL);                                                               \
+        ASSERT_EQ_INT(json_object_size(body_), 2);                                           \
+        ASSERT_EQ_STR(json_string_value(json_object_get(body_, "code")), expected_code);     \
+        const char *message_ = json_string_value(json_object_get(body_, "message"));        \
+        ASSERT(message_ != NULL && message_[0] != '\0');                                     \
+        json_decref(body_);                                                                  \
+    } while (0)
+
+TEST(healthz_answers)
+{
+    // /healthz is what load balancers and the run script poll: it must say ok with the schema.
+    struct client_response res;
+    ASSERT(client_request(&S_client, "GET", "/healthz", NULL, NULL, 0, &res));
+    ASSERT_EQ_INT(res.status, 200);
+    ASSERT(strncmp(S_header(&res, "Content-Type"), "application/json", 16) == 0);
+    json_t *body = json_loadb(res.body.data, res.body.size, 0, NULL);
+    ASSERT(body != NULL);
+    ASSERT_EQ_STR(json_string_value(json_object_get(body, "status")), "ok");
+    ASSERT(json_is_integer(json_object_get(body, "schema_version")));
+    ASSERT(json_integer_value(json_object_get(body, "schema_version")) >= 1);
+    json_decref(body);
+    client_response_release(&res);
+}
+
+/* True when text is a Prometheus metric name. */
+static bool S_is_metric_name(const char *text, size_t size)
+{
+    if (size == 0 || !(isalpha((unsigned char)text[0]) || text[0] == '_' || text[0] == ':'))
+        return false;
+    for (size_t i = 1; i < size; i++) {
+        if (!(isalnum((unsigned char)text[i]) || text[i] == '_' || text[i] == ':'))
+            return false;
+    }
+    return true;
+}
+
+/* Checks one sample line: name, optional {k="v",...}, a space, a number.
+ * Writes the name into name. */
+static bool S_sample_line_valid(const char *line, char *name, size_t name_size)
+{
+    size_t n = strcspn(line, "{ ");
+    if (!S_is_metric_name(line, n) || n >= name_size)
+        return false;
+    memcpy(name, line, n);
+    name[n] = '\0';
+    const char *p = line + n;
+    if (*p == '{') {
+        p++;
+        while (*p != '}') {
+            size_t key_size = strcspn(p, "=");
+            if (!S_is_metric_name(p, key_size) || p[key_size + 1] != '"')
+                return false;
+            p += key_size + 2;
+            while (*p != '"') {
+                if (*p == '\0' || *p == '\n')
+                    return false;
+                p += *p == '\\' ? 2 : 1;
+            }
+            p++;
+            if (*p == ',')
+                p++;
+            else if (*p != '}')
+                return false;
+        }
+        p++;
+    }
+    if (*p != ' ')
+        return false;
+    p++;
+    if (strcmp(p, "+Inf") == 0)
+        return true;
+    size_t digits = strspn(p, "0123456789");
+    if (digits == 0)
+        return false;
+    p += digits;
+    if (*p == '.') {
+        size_t fraction = strspn(p + 1, "0123456789");
+        if (fraction == 0)
+            return false;
+        p += 1 + fraction;
+    }
+    return *p == '\0';
+}
+
+/* The family a sample belongs to: its name less a histogram suffix when the
+ * family of that stem is a histogram. */
+static bool S_family_declared(const char *types, const char *name)
+{
+    char needle[512];
+    snprintf(needle, sizeof needle, "\n# TYPE %s ", name);
+    if (strstr(types, needle) != NULL)
+        return true;
+    const char *suffixes[] = {"_bucket", "_sum", "_count"};
+    size_t name_size = strlen(name);
+    for (size_t i = 0; i < 3; i++) {
+        size_t suffix_size = strlen(suffixes[i]);
+        if (name_size > suffix_size &&
+            strcmp(name + name_size - suffix_size, suffixes[i]) == 0) {
+            snprintf(needle, sizeof needle, "\n# TYPE %.*s histogram\n",
+                     (int)(name_size - suffix_size), name);
+            if (strstr(types, needle) != NULL)
+                return true;
+        }
+    }
+    return false;
+}
+
+TEST(metrics_are_prometheus_text)
+{
+    // Prometheus refuses a whole scrape for one bad line, so every line must parse and every family be declared.
+    struct client_response res;
+    ASSERT(client_request(&S_client, "GET", "/healthz", NULL, NULL, 0, &res));
+    ASSERT_EQ_INT(res.status, 200);
+    client_response_release(&res);
+
+    ASSERT(client_request(&S_client, "GET", "/metrics", NULL, NULL, 0, &res));
+    ASSERT_EQ_INT(res.status, 200);
+    ASSERT(strncmp(S_header(&res, "Content-Type"), "text/plain; version=0.0.4", 25) == 0);
+    ASSERT(res.body.size > 0 && res.body.data[res.body.size - 1] == '\n');
+
+    /* "\n" first so every TYPE line can be found as "\n# TYPE name ". */
+    static char text[1024 * 1024];
+    snprintf(text, sizeof text, "\n%s", res.body.data);
+    const char *families[][2] = {
+        {"qianbao_http_requests_total", "counter"},
+        {"qianbao_http_request_duration_seconds", "histogram"},
+        {"qianbao_ledger_queue_depth", "gauge"},
+        {"qianbao_ledger_batches_total", "counter"},
+        {"qianbao_ledger_commands_total", "counter"},
+        {"qianbao_ledger_commit_duration_seconds", "histogram"},
+        {"qianbao_ledger_batch_size", "histogram"},
+        {"qianbao_ledger_replay_lag_entries", "gauge"},
+    };
+    for (size_t i = 0; i < QB_ARRAY_COUNT(families); i++) {
+        char needle[256];
+        snprintf(needle, sizeof needle, "\n# TYPE %s %s\n", families[i][0], families[i][1]);
+        if (strstr(text, needle) == NULL)
+            TEST_FAIL_("no family %s of type %s", families[i][0], families[i][1]);
+    }
+
+    int sample_count = 0;
+    for (const char *line = res.body.data; *line != '\0';) {
+        const char *end = strchr(line, '\n');
+        char one[1024];
+        snprintf(one, sizeof one, "%.*s", (int)(end - line), line);
+        line = end + 1;
+        if (strncmp(one, "# HELP ", 7) == 0 || strncmp(one, "# TYPE ", 7) == 0)
+            continue;
+        char name[256];
+        if (!S_sample_line_valid(one, name, sizeof name))
+            TEST_FAIL_("not a Prometheus sample line: \"%s\"", one);
+        if (!S_family_declared(text, name))
+            TEST_FAIL_("sample of an undeclared family: \"%s\"", one);
+        sample_count++;
+    }
+    ASSERT(sample_count > 20);
+    /* The /healthz above is counted under its route and status. */
+    ASSERT(strstr(text, "\nqianbao_http_requests_total{method=\"GET\",route=\"/healthz\","
+                        "status=\"200\"} ") != NULL);
+    client_response_release(&res);
+}
+
+TEST(request_ids_are_distinct)
+{
+    // Support finds a request's log lines by its X-Request-Id, so every response needs its own.
+    char ids[3][512];
+    const char *paths[3] = {"/healthz", "/healthz", "/no/such/path"};
+    for (int i = 0; i < 3; i++) {
+        struct client_response res;
+        ASSERT(client_request(&S_client, "GET", paths[i], NULL, NULL, 0, &res));
+        const char *id = S_header(&res, "X-Request-Id");
+        ASSERT(strncmp(id, "req_", 4) == 0 && strlen(id) > 20);
+        snprintf(ids[i], sizeof ids[i], "%s", id);
+        client_response_release(&res);
+    }
+    ASSERT(strcmp(ids[0], ids[1]) != 0);
+    ASSERT(strcmp(ids[0], ids[2]) != 0);
+    ASSERT(strcmp(ids[1], ids[2]) != 0);
+}
+
+TEST(connections_are_kept_alive)
+{
+    // A wallet app makes many small calls; a new TCP connection for each would double their latency.
+    struct client_response res;
+    ASSERT(client_request(&S_client, "GET", "/healthz", NULL, NULL, 0, &res));
+    client_response_release(&res);
+    ASSERT(client_request(&S_client, "GET", "/no/such/path", NULL, NULL, 0, &res));
+    ASSERT_EQ_INT(res.status, 404);
+    ASSERT_EQ_INT(res.connects, 0);
+    client_response_release(&res);
+    ASSERT(client_request(&S_client, "GET", "/healthz", NULL, NULL, 0, &res));
+    ASSERT_EQ_INT(res.status, 200);
+    ASSERT_EQ_INT(res.connects, 0);
+    client_response_release(&res);
+}
+
+TEST(unknown_route_is_404)
+{
+    // Clients branch on the error code, so an unknown path must be NOT_FOUND in the one error shape.
+    struct client_response res;
+    ASSERT(client_request(&S_client, "GET", "/v1/no-such-thing?x=1", NULL, NULL, 0, &res));
+    ASSERT_EQ_INT(res.status, 404);
+    ASSERT(strncmp(S_header(&res, "Content-Type"), "application/json", 16) == 0);
+    ASSERT_ERROR_BODY(&res, "NOT_FOUND");
+    client_response_release(&res);
+}
+
+TEST(wrong_method_is_405)
+{
+    // A known path with the wrong method is a client bug worth telling apart from a missing path.
+    struct client_response res;
+    ASSERT(client_request(&S_client, "DELETE", "/healthz", NULL, NULL, 0, &res));
+    ASSERT_EQ_INT(res.status, 405);
+    ASSERT_ERROR_BODY(&res, "METHOD_NOT_ALLOWED");
+    ASSERT(strstr(S_header(&res, "Allow"), "GET") != NULL);
+    client_response_release(&res);
+}
+
+TEST(oversize_body_is_413)
+{
+    // The body limit protects memory: one byte past it is refused, and a body at it is not.
+    const char *json = "Content-Type: application/json";
+    const char *headers[] = {json, NULL};
+    size_t limit = 65536; /* the default --http-body-size-max */
+    char *body = malloc(limit + 1);
+    ASSERT(body != NULL);
+    memset(body, 'x', limit + 1);
+    struct client_response res;
+    bool ok = client_request(&S_client, "POST", "/healthz", headers, body, limit + 1, &res);
+    free(body);
+    ASSERT(ok);
+    ASSERT_EQ_INT(res.status, 413);
+    ASSERT_ERROR_BODY(&res, "PAYLOAD_TOO_LARGE");
+    client_response_release(&res);
+
+    body = malloc(limit);
+    ASSERT(body != NULL);
+    memset(body, 'x', limit);
+    ok = client_request(&S_client, "POST", "/healthz", headers, body, limit, &res);
+    free(body);
+    ASSERT(ok);
+    ASSERT_EQ_INT(res.status, 405); /* past the size check, refused for its method */
+    client_response_release(&res);
+}
+
+/* Asserts a file is a regular file with exactly mode and returns its size. */
+static long S_private_file_size(const char *dir, const char *name)
+{
+    char path[1100];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    struct stat st;
+    if (stat(path, &st) != 0)
+        TEST_FAIL_("\"%s\" does not exist", path);
+    if (!S_ISREG(st.st_mode) || (st.st_mode & 07777) != 0600)
+        TEST_FAIL_("\"%s\" has mode %04o, not 0600", path, (unsigned int)(st.st_mode & 07777));
+    return (long)st.st_size;
+}
+
+TEST(secret_files_are_private)
+{
+    // Secrets readable by other users would let any local account forge payments or read card numbers.
+    struct stat st;
+    ASSERT_EQ_INT(stat(S_main.data_dir, &st), 0);
+    ASSERT(S_ISDIR(st.st_mode));
+    ASSERT_EQ_INT(st.st_mode & 07777, 0700);
+    ASSERT_EQ_INT(S_private_file_size(S_main.data_dir, "pepper"), 32);
+    ASSERT_EQ_INT(S_private_file_size(S_main.data_dir, "card-key"), 32);
+    ASSERT_EQ_INT(S_private_file_size(S_main.data_dir, "admin-token"), 65);
+    ASSERT(S_private_file_size(S_main.data_dir, "platform-key.pem") > 1000);
+
+    char path[1100];
+    char token[128];
+    snprintf(path, sizeof path, "%s/admin-token", S_main.data_dir);
+    ASSERT(test_file_read(path, token, sizeof token));
+    ASSERT_EQ_INT(strspn(token, "0123456789abcdef"), 64);
+    ASSERT_EQ_INT(token[64], '\n');
+
+    snprintf(path, sizeof path, "%s/platform-key.pem", S_main.data_dir);
+    FILE *f = fopen(path, "r");
+    ASSERT(f != NULL);
+    EVP_PKEY *key = PEM_read_PrivateKey(f, NULL, NULL, NULL);
+    fclose(f);
+    ASSERT(key != NULL);
+    int id = EVP_PKEY_get_base_id(key);
+    int bits = EVP_PKEY_get_bits(key);
+    EVP_PKEY_free(key);
+    ASSERT_EQ_INT(id, EVP_PKEY_RSA);
+    ASSERT_EQ_INT(bits, 2048);
+}
+
+TEST(second_daemon_refuses_the_same_dir)
+{
+    // Two writers on one ledger would fork its hash chain; the second must refuse and the first keep serving.
+    char output[600];
+    S_path(output, sizeof output, "second.log");
+    const char *args[] = {"--data-dir", S_main.data_dir, "--listen", "127.0.0.1:0", NULL};
+    ASSERT_EQ_INT(test_daemon_run(args, output, 20000), 1);
+    ASSERT(test_file_read(output, S_log, sizeof S_log));
+    ASSERT(strstr(S_log, "in use by another qianbaod") != NULL);
+
+    struct client_response res;
+    ASSERT(client_request(&S_client, "GET", "/healthz", NULL, NULL, 0, &res));
+    ASSERT_EQ_INT(res.status, 200);
+    client_response_release(&res);
+}
+
+/* Polls the main daemon's log until it holds needle (the access line is
+ * written once the response is sent, a moment after the client has it). */
+static bool S_log_wait_for(const char *needle)
+{
+    for (int i = 0; i < 200; i++) {
+        if (test_file_read(S_main.log_path, S_log, sizeof S_log) && strstr(S_log, needle))
+            return true;
+        struct timespec ts = {0, 10 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    return false;
+}
+
+TEST(access_log_holds_no_secrets)
+{
+    // Logs travel to places secrets must not: a bearer token or a query value must never appear in them.
+    char token[80];
+    char query_secret[40];
+    unsigned int seed = (unsigned int)test_seed();
+    for (int i = 0; i < 64; i++)
+        token[i] = "0123456789abcdef"[(seed + (unsigned int)i * 7919u) % 16];
+    token[64] = '\0';
+    snprintf(query_secret, sizeof query_secret, "qs%uSECRET", seed);
+
+    char authorization[128];
+    snprintf(authorization, sizeof authorization, "Authorization: Bearer %s", token);
+    const char *headers[] = {authorization, NULL};
+    char path[128];
+    snprintf(path, sizeof path, "/healthz?password=%s", query_secret);
+    struct client_response res;
+    ASSERT(client_request(&S_client, "GET", path, headers, NULL, 0, &res));
+    ASSERT_EQ_INT(res.status, 200);
+    char id[128];
+    snprintf(id, sizeof id, "req=%s ", S_header(&res, "X-Request-Id"));
+    client_response_release(&res);
+
+    /* The access line of this very request is there ... */
+    ASSERT(S_log_wait_for(id));
+    const char *line = strstr(S_log, id);
+    ASSERT(strstr(line, "event=http.request") != NULL);
+    ASSERT(strstr(line, "path=/healthz status=200 duration_us=") != NULL);
+    /* ... and neither secret is anywhere in the log. */
+    ASSERT(strstr(S_log, token) == NULL);
+    ASSERT(strstr(S_log, query_secret) == NULL);
+}
+
+TEST(help_prints_the_settings)
+{
+    // Operators learn the flags from --help; it must list them and exit 0 without starting.
+    char output[600];
+    S_path(output, sizeof output, "help.log");
+    const char *args[] = {"--help", NULL};
+    ASSERT_EQ_INT(test_daemon_run(args, output, 20000), 0);
+    ASSERT(test_file_read(output, S_log, sizeof S_log));
+    ASSERT(strstr(S_log, "--data-dir") != NULL);
+    ASSERT(strstr(S_log, "--listen") != NULL);
+}
+
+TEST(sigterm_stops_cleanly_and_restart_works)
+{
+    // Deploys restart the daemon: SIGTERM must exit 0 and the same directory must serve again with the same secrets.
+    char dir[600];
+    char log_path[600];
+    S_path(dir, sizeof dir, "restart");
+    S_path(log_path, sizeof log_path, "restart.log");
+    struct test_daemon daemon;
+    ASSERT(test_daemon_start(&daemon, dir, log_path, NULL));
+    char token_path[700];
+    char token_before[128];
+    char token_after[128];
+    snprintf(token_path, sizeof token_path, "%s/admin-token", dir);
+    ASSERT(test_file_read(token_path, token_before, sizeof token_before));
+    ASSERT_EQ_INT(test_daemon_stop(&daemon), 0);
+    ASSERT(test_file_read(log_path, S_log, sizeof S_log));
+    ASSERT(strstr(S_log, "event=daemon.stop ") != NULL);
+
+    ASSERT(test_daemon_start(&daemon, dir, log_path, NULL));
+    struct client c;
+    client_init(&c, daemon.base_url);
+    struct client_response res;
+    bool answered = client_request(&c, "GET", "/healthz", NULL, NULL, 0, &res);
+    long status = res.status;
+    client_response_release(&res);
+    client_release(&c);
+    int exit_status = test_daemon_stop(&daemon);
+    ASSERT(answered);
+    ASSERT_EQ_INT(status, 200);
+    ASSERT_EQ_INT(exit_status, 0);
+    ASSERT(test_file_read(token_path, token_after, sizeof token_after));
+    ASSERT_EQ_STR(token_after, token_before);
+}
+
+TEST(verify_passes_on_a_fresh_ledger)
+{
+    // --verify is the operator's check of the books; a freshly made data directory must pass it.
+    char dir[600];
+    char log_path[600];
+    char output[600];
+    S_path(dir, sizeof dir, "verify");
+    S_path(log_path, sizeof log_path, "verify-daemon.log");
+    S_path(output, sizeof output, "verify.log");
+    struct test_daemon daemon;
+    ASSERT(test_daemon_start(&daemon, dir, log_path, NULL));
+    ASSERT_EQ_INT(test_daemon_stop(&daemon), 0);
+    const char *args[] = {"--data-dir", dir, "--verify", NULL};
+    ASSERT_EQ_INT(test_daemon_run(args, output, 60000), 0);
+    ASSERT(test_file_read(output, S_log, sizeof S_log));
+    ASSERT(strstr(S_log, "verify: ok") != NULL);
+}
+
+TEST(verify_fails_without_a_database)
+{
+    // A mistyped --data-dir must not report healthy books that were never looked at.
+    char dir[600];
+    char output[600];
+    S_path(dir, sizeof dir, "empty");
+    S_path(output, sizeof output, "verify-empty.log");
+    ASSERT_EQ_INT(mkdir(dir, 0700), 0);
+    const char *args[] = {"--data-dir", dir, "--verify", NULL};
+    ASSERT_EQ_INT(test_daemon_run(args, output, 20000), 1);
+    ASSERT(test_file_read(output, S_log, sizeof S_log));
+    ASSERT(strstr(S_log, "no database") != NULL);
+}
+
+TEST(main_daemon_exits_zero_on_sigterm)
+{
+    // The daemon that served every test above must still stop cleanly, draining the ledger.
+    ASSERT_EQ_INT(test_daemon_stop(&S_main), 0);
+    ASSERT(test_file_read(S_main.log_path, S_log, sizeof S_log));
+    ASSERT(strstr(S_log, "event=daemon.stopping signal=SIGTERM") != NULL);
+    ASSERT(strstr(S_log, "event=daemon.stop ") != NULL);
+    char address_path[1100];
+    snprintf(address_path, sizeof address_path, "%s/listen-address", S_main.data_dir);
+    ASSERT(access(address_path, F_OK) != 0);
+}
+
+int main(void)
+{
+    test_tmpdir(S_root, sizeof S_root);
+    char dir[600];
+    char log_path[600];
+    S_path(dir, sizeof dir, "main");
+    S_path(log_path, sizeof log_path, "main.log");
+    if (!test_daemon_start(&S_main, dir, log_path, NULL)) {
+        if (test_file_read(log_path, S_log, sizeof S_log))
+            fprintf(stderr, "--- daemon log ---\n%s", S_log);
+        printf("0 passed, 1 failed\n");
+        return 1;
+    }
+    client_init(&S_client, S_main.base_url);
+
+    RUN(healthz_answers);
+    RUN(metrics_are_prometheus_text);
+    RUN(request_ids_are_distinct);
+    RUN(connections_are_kept_alive);
+    RUN(unknown_route_is_404);
+    RUN(wrong_method_is_405);
+    RUN(oversize_body_is_413);
+    RUN(secret_files_are_private);
+    RUN(second_daemon_refuses_the_same_dir);
+    RUN(access_log_holds_no_secrets);
+    RUN(help_prints_the_settings);
+    RUN(sigterm_stops_cleanly_and_restart_works);
+    RUN(verify_passes_on_a_fresh_ledger);
+    RUN(verify_fails_without_a_database);
+    RUN(main_daemon_exits_zero_on_sigterm);
+
+    client_release(&S_client);
+    test_daemon_kill(&S_main);
+    if (test_failed_count > 0 && test_file_read(S_main.log_path, S_log, sizeof S_log))
+        fprintf(stderr, "--- main daemon log (kept in %s) ---\n%s", S_root, S_log);
+    else
+        test_rmtree(S_root);
+    return test_summary();
+}

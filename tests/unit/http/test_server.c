@@ -1,0 +1,417 @@
+/*
+ * test_server.c — the HTTP server with test routes over a real ledger.
+ *
+ * The server runs in-process on 127.0.0.1:0 with one HTTP thread and a route
+ * table of its own: routes that answer at once, and routes that hand a
+ * command to a real ledger executor (SQLite in a temporary directory) and
+ * suspend until its batch committed. The client is a plain socket writing
+ * HTTP/1.1 by hand, so that the tests also control chunked bodies and how
+ * many requests are in flight at once.
+ */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "base/money.h"
+#include "http/internal.h"
+#include "test.h"
+
+#define S_BODY_SIZE_MAX 1024
+#define S_RESPONSE_SIZE_MAX 65536
+#define S_ADMIN_TOKEN "test-admin-token-0123456789abcdef"
+
+static struct store *S_writer;
+static struct store_pool *S_pool;
+static struct ledger *S_ledger;
+static struct http_server *S_server;
+
+/* --- test routes ---------------------------------------------------------- */
+
+struct account_op {
+    struct ledger_cmd cmd; /* first: the resume function casts back */
+    char owner[LEDGER_OWNER_SIZE_MAX];
+    bool fail;
+    int64_t account_id;
+};
+
+static enum qb_error S_run_account_create(struct ledger_txn *txn, struct ledger_cmd *cmd)
+{
+    struct account_op *op = (struct account_op *)cmd;
+    if (op->fail)
+        return QB_E_INSUFFICIENT_BALANCE;
+    struct ledger_account_spec spec = {op->owner, currency_find("CNY"), LEDGER_ACCOUNT_USER, 0, 0};
+    return ledger_txn_account_create(txn, &spec, &op->account_id);
+}
+
+static void S_resume_account_create(struct http_request *req, struct ledger_cmd *cmd)
+{
+    struct account_op *op = (struct account_op *)cmd;
+    enum qb_error result = cmd->result;
+    ledger_cmd_release(cmd);
+    if (result != QB_OK) {
+        http_reply_error(req, result);
+        return;
+    }
+    json_t *body = json_pack("{s:I}", "account_id", (json_int_t)op->account_id);
+    http_reply_json(req, 201, body);
+    json_decref(body);
+}
+
+/* POST /t/accounts/{outcome}: creates an account through the executor, or
+ * (outcome "fail") runs a command that fails. */
+static void S_handle_account_create(struct http_request *req)
+{
+    struct account_op *op = http_request_alloc(req, sizeof *op);
+    if (op == NULL) {
+        http_reply_error(req, QB_E_TOO_LARGE);
+        return;
+    }
+    ledger_cmd_init(&op->cmd, S_run_account_create, NULL);
+    snprintf(op->owner, sizeof op->owner, "user:%s", http_request_id(req));
+    op->fail = strcmp(http_request_param(req, "outcome"), "fail") == 0;
+    http_request_submit(req, &op->cmd, S_resume_account_create);
+}
+
+static void S_handle_item(struct http_request *req)
+{
+    json_t *body = json_pack("{s:s}", "id", http_request_param(req, "id"));
+    http_reply_json(req, 200, body);
+    json_decref(body);
+}
+
+static void S_handle_echo(struct http_request *req)
+{
+    json_t *body = json_pack("{s:I}", "size", (json_int_t)http_request_body(req)->size);
+    http_reply_json(req, 200, body);
+    json_decref(body);
+}
+
+static void S_handle_admin(struct http_request *req)
+{
+    http_reply_raw(req, 200, "text/plain", "admin\n", 6);
+}
+
+static const struct http_route S_routes[] = {
+    {"POST", "/t/accounts/{outcome}", S_handle_account_create, HTTP_AUTH_NONE},
+    {"GET", "/t/items/{id}", S_handle_item, HTTP_AUTH_NONE},
+    {"POST", "/t/echo", S_handle_echo, HTTP_AUTH_NONE},
+    {"GET", "/t/admin", S_handle_admin, HTTP_AUTH_ADMIN},
+};
+
+/* --- a hand-written HTTP/1.1 client ---------------------------------------- */
+
+static int S_connect(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in addr;
+    memset(&addr, 0, sizeof addr);
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(http_server_port(S_server));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&addr, sizeof addr) != 0) {
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+static bool S_send_all(int fd, const char *data, size_t size)
+{
+    while (size > 0) {
+        ssize_t n = send(fd, data, size, MSG_NOSIGNAL);
+        if (n <= 0)
+            return false;
+        data += n;
+        size -= (size_t)n;
+    }
+    return true;
+}
+
+/* Reads until the server closes; the status code, or -1. */
+static int S_receive(int fd, char *response, size_t response_size)
+{
+    size_t used = 0;
+    for (;;) {
+        ssize_t n = recv(fd, response + used, response_size - 1 - used, 0);
+        if (n <= 0)
+            break;
+        used += (size_t)n;
+        if (used == response_size - 1)
+            break;
+    }
+    response[used] = '\0';
+    int status = -1;
+    if (strncmp(response, "HTTP/1.1 ", 9) == 0)
+        status = (int)strtol(response + 9, NULL, 10);
+    return status;
+}
+
+/* One request on its own connection ("Connection: close" is added). */
+static int S_http(const char *head, const char *body, char *response, size_t response_size)
+{
+    int fd = S_connect();
+    if (fd < 0)
+        return -1;
+    char request[8192];
+    snprintf(request, sizeof request, "%sConnection: close\r\n\r\n%s", head, body);
+    int status = -1;
+    if (S_send_all(fd, request, strlen(request)))
+        status = S_receive(fd, response, response_size);
+    close(fd);
+    return status;
+}
+
+/* The JSON body of a response (after the blank line). */
+static json_t *S_body_json(const char *response)
+{
+    const char *body = strstr(response, "\r\n\r\n");
+    return body != NULL ? json_loads(body + 4, 0, NULL) : NULL;
+}
+
+static char S_response[S_RESPONSE_SIZE_MAX];
+
+/* --- tests ------------------------------------------------------------------- */
+
+TEST(routes_check_refuses_malformed_tables)
+{
+    // A malformed route table must stop the daemon at start, not misroute requests later.
+    char err[256];
+    struct http_route bad[] = {{"GET", "no-slash", S_handle_item, HTTP_AUTH_NONE}};
+    ASSERT(!http_routes_check(bad, 1, err, sizeof err));
+    bad[0].pattern = "/a/{id";
+    ASSERT(!http_routes_check(bad, 1, err, sizeof err));
+    bad[0].pattern = "/a/x{id}";
+    ASSERT(!http_routes_check(bad, 1, err, sizeof err));
+    bad[0].pattern = "/a/{}";
+    ASSERT(!http_routes_check(bad, 1, err, sizeof err));
+    bad[0].pattern = "/{a}/{b}/{c}/{d}/{e}";
+    ASSERT(!http_routes_check(bad, 1, err, sizeof err));
+    struct http_route twice[] = {{"GET", "/a", S_handle_item, HTTP_AUTH_NONE},
+                                 {"GET", "/a", S_handle_item, HTTP_AUTH_NONE}};
+    ASSERT(!http_routes_check(twice, 2, err, sizeof err));
+    ASSERT(strstr(err, "twice") != NULL);
+    ASSERT(http_routes_check(S_routes, QB_ARRAY_COUNT(S_routes), err, sizeof err));
+    ASSERT(http_routes_check(http_routes, http_route_count, err, sizeof err));
+}
+
+TEST(route_find_tells_404_from_405)
+{
+    // 404 and 405 carry different advice to a client, so matching must tell an unknown path from a wrong method.
+    size_t index = 99;
+    char allow[64];
+    size_t count = QB_ARRAY_COUNT(S_routes);
+    ASSERT_EQ_INT(http_route_find(S_routes, count, "GET", "/t/items/x", &index, allow, 64),
+                  HTTP_MATCH_FOUND);
+    ASSERT_EQ_INT(index, 1);
+    ASSERT_EQ_INT(http_route_find(S_routes, count, "HEAD", "/t/items/x", &index, allow, 64),
+                  HTTP_MATCH_FOUND);
+    ASSERT_EQ_INT(http_route_find(S_routes, count, "GET", "/t/items/", &index, allow, 64),
+                  HTTP_MATCH_NO_PATH);
+    ASSERT_EQ_INT(http_route_find(S_routes, count, "GET", "/t/items/x/y", &index, allow, 64),
+                  HTTP_MATCH_NO_PATH);
+    ASSERT_EQ_INT(http_route_find(S_routes, count, "DELETE", "/t/items/x", &index, allow, 64),
+                  HTTP_MATCH_NO_METHOD);
+    ASSERT_EQ_STR(allow, "GET");
+}
+
+TEST(path_params_reach_the_handler)
+{
+    // Handlers read ids from the path; the value must be the segment, exactly.
+    int status = S_http("GET /t/items/tr_abc-123 HTTP/1.1\r\nHost: t\r\n", "", S_response,
+                        sizeof S_response);
+    ASSERT_EQ_INT(status, 200);
+    ASSERT(strstr(S_response, "\r\nX-Request-Id: req_") != NULL);
+    json_t *body = S_body_json(S_response);
+    ASSERT(body != NULL);
+    ASSERT_EQ_STR(json_string_value(json_object_get(body, "id")), "tr_abc-123");
+    json_decref(body);
+}
+
+TEST(submitted_request_answers_after_commit)
+{
+    // A write is acknowledged only after its batch committed: the account must be readable when the 201 arrives.
+    int status = S_http("POST /t/accounts/ok HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n", "",
+                        S_response, sizeof S_response);
+    ASSERT_EQ_INT(status, 201);
+    json_t *body = S_body_json(S_response);
+    ASSERT(body != NULL);
+    int64_t account_id = json_integer_value(json_object_get(body, "account_id"));
+    json_decref(body);
+    ASSERT(account_id > 0);
+    struct ledger_account_view view;
+    ASSERT_EQ_INT(ledger_account_view(S_ledger, account_id, &view), QB_OK);
+    ASSERT_EQ_INT(view.balance_minor, 0);
+}
+
+TEST(failed_command_answers_its_error)
+{
+    // A command the ledger refused must reach the client as that error, in the error shape.
+    int status = S_http("POST /t/accounts/fail HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n", "",
+                        S_response, sizeof S_response);
+    ASSERT_EQ_INT(status, 402);
+    json_t *body = S_body_json(S_response);
+    ASSERT(body != NULL);
+    ASSERT_EQ_STR(json_string_value(json_object_get(body, "code")), "INSUFFICIENT_BALANCE");
+    json_decref(body);
+}
+
+TEST(one_thread_serves_many_suspended_requests)
+{
+    // Suspension must free the HTTP thread: with one thread, 64 writes in flight at once all complete.
+    enum { count = 64 };
+    int fds[count];
+    const char *request =
+        "POST /t/accounts/ok HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+    for (int i = 0; i < count; i++) {
+        fds[i] = S_connect();
+        ASSERT(fds[i] >= 0);
+        ASSERT(S_send_all(fds[i], request, strlen(request)));
+    }
+    int64_t ids[count];
+    for (int i = 0; i < count; i++) {
+        int status = S_receive(fds[i], S_response, sizeof S_response);
+        close(fds[i]);
+        ASSERT_EQ_INT(status, 201);
+        json_t *body = S_body_json(S_response);
+        ASSERT(body != NULL);
+        ids[i] = json_integer_value(json_object_get(body, "account_id"));
+        json_decref(body);
+        for (int j = 0; j < i; j++)
+            ASSERT_NE_INT(ids[i], ids[j]);
+    }
+}
+
+TEST(admin_route_needs_the_token)
+{
+    // Admin routes freeze accounts and read anyone's data: only the exact admin token may pass.
+    int status = S_http("GET /t/admin HTTP/1.1\r\nHost: t\r\n", "", S_response, sizeof S_response);
+    ASSERT_EQ_INT(status, 401);
+    ASSERT(strstr(S_response, "\"code\":\"UNAUTHORIZED\"") != NULL);
+    ASSERT(strstr(S_response, "WWW-Authenticate: Bearer") != NULL);
+    status = S_http("GET /t/admin HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer " S_ADMIN_TOKEN
+                    "x\r\n",
+                    "", S_response, sizeof S_response);
+    ASSERT_EQ_INT(status, 401);
+    status = S_http("GET /t/admin HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer " S_ADMIN_TOKEN
+                    "\r\n",
+                    "", S_response, sizeof S_response);
+    ASSERT_EQ_INT(status, 200);
+}
+
+TEST(chunked_body_past_the_limit_is_413)
+{
+    // A chunked body has no Content-Length to refuse up front; the limit must still hold while it streams.
+    char body[4096];
+    snprintf(body, sizeof body, "400\r\n%01024d\r\n1\r\nx\r\n0\r\n\r\n", 0);
+    int status = S_http("POST /t/echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n", body,
+                        S_response, sizeof S_response);
+    ASSERT_EQ_INT(status, 413);
+    ASSERT(strstr(S_response, "\"code\":\"PAYLOAD_TOO_LARGE\"") != NULL);
+
+    snprintf(body, sizeof body, "400\r\n%01024d\r\n0\r\n\r\n", 0);
+    status = S_http("POST /t/echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n", body,
+                    S_response, sizeof S_response);
+    ASSERT_EQ_INT(status, 200);
+    ASSERT(strstr(S_response, "{\"size\":1024}") != NULL);
+}
+
+TEST(metrics_histogram_is_cumulative)
+{
+    // Prometheus buckets count everything at or below their bound; per-bucket counts would be read wrongly.
+    struct http_metrics metrics;
+    ASSERT_EQ_INT(http_metrics_init(&metrics, 1), QB_OK);
+    http_metrics_observe(&metrics, 0, 200, 50);
+    http_metrics_observe(&metrics, 0, 200, 300);
+    http_metrics_observe(&metrics, 0, 299, 20000000);
+    struct buf out;
+    buf_init(&out, 1 << 20);
+    struct http_route route = {"GET", "/x", S_handle_item, HTTP_AUTH_NONE};
+    ASSERT_EQ_INT(http_metrics_render(&metrics, &route, NULL, &out), QB_OK);
+    http_metrics_release(&metrics);
+    const char *text = out.data;
+    bool ok = strstr(text, "{method=\"GET\",route=\"/x\",le=\"0.0001\"} 1\n") != NULL &&
+              strstr(text, "{method=\"GET\",route=\"/x\",le=\"0.0005\"} 2\n") != NULL &&
+              strstr(text, "{method=\"GET\",route=\"/x\",le=\"10\"} 2\n") != NULL &&
+              strstr(text, "{method=\"GET\",route=\"/x\",le=\"+Inf\"} 3\n") != NULL &&
+              strstr(text, "_sum{method=\"GET\",route=\"/x\"} 20.00035\n") != NULL &&
+              strstr(text, "_count{method=\"GET\",route=\"/x\"} 3\n") != NULL &&
+              strstr(text, "route=\"/x\",status=\"200\"} 2\n") != NULL &&
+              strstr(text, "route=\"/x\",status=\"other\"} 1\n") != NULL;
+    if (!ok)
+        fprintf(stderr, "%s", text);
+    buf_release(&out);
+    ASSERT(ok);
+}
+
+TEST(detached_ledger_answers_shutting_down)
+{
+    // During shutdown a write must be refused cleanly (503), never reach a closed ledger.
+    struct ledger *ledger = http_server_detach_ledger(S_server);
+    ASSERT(ledger == S_ledger);
+    ledger_close(ledger);
+    S_ledger = NULL;
+    int status = S_http("POST /t/accounts/ok HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n", "",
+                        S_response, sizeof S_response);
+    ASSERT_EQ_INT(status, 503);
+    ASSERT(strstr(S_response, "\"code\":\"SHUTTING_DOWN\"") != NULL);
+    status = S_http("GET /t/items/x HTTP/1.1\r\nHost: t\r\n", "", S_response, sizeof S_response);
+    ASSERT_EQ_INT(status, 200);
+}
+
+int main(void)
+{
+    char dir[512];
+    char db[600];
+    char err[512] = "";
+    test_tmpdir(dir, sizeof dir);
+    snprintf(db, sizeof db, "%s/qianbao.db", dir);
+    if (!crypto_init() || store_open(db, STORE_MODE_WRITE, &S_writer, err, sizeof err) != QB_OK ||
+        store_pool_open(db, 2, &S_pool, err, sizeof err) != QB_OK ||
+        ledger_open(S_writer, NULL, &S_ledger) != QB_OK) {
+        fprintf(stderr, "setup failed: %s\n", err);
+        return 1;
+    }
+    struct http_server_options options = {
+        .listen = "127.0.0.1:0",
+        .threads = 1,
+        .connections_max = 256,
+        .body_size_max = S_BODY_SIZE_MAX,
+        .routes = S_routes,
+        .route_count = QB_ARRAY_COUNT(S_routes),
+        .ledger = S_ledger,
+        .pool = S_pool,
+        .admin_token = S_ADMIN_TOKEN,
+        .version = "test",
+    };
+    if (http_server_start(&options, &S_server, err, sizeof err) != QB_OK) {
+        fprintf(stderr, "server start failed: %s\n", err);
+        return 1;
+    }
+
+    RUN(routes_check_refuses_malformed_tables);
+    RUN(route_find_tells_404_from_405);
+    RUN(path_params_reach_the_handler);
+    RUN(submitted_request_answers_after_commit);
+    RUN(failed_command_answers_its_error);
+    RUN(one_thread_serves_many_suspended_requests);
+    RUN(admin_route_needs_the_token);
+    RUN(chunked_body_past_the_limit_is_413);
+    RUN(metrics_histogram_is_cumulative);
+    RUN(detached_ledger_answers_shutting_down);
+
+    http_server_quiesce(S_server);
+    struct ledger *ledger = http_server_detach_ledger(S_server);
+    if (ledger != NULL)
+        ledger_close(ledger);
+    http_server_stop(S_server);
+    store_pool_close(S_pool);
+    store_close(S_writer);
+    test_rmtree(dir);
+    return test_summary();
+}
