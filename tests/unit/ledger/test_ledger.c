@@ -1,0 +1,1712 @@
+/*
+ * test_ledger.c — unit tests of the ledger against its contract (ledger.h).
+ *
+ * Every test runs a real ledger on a fresh SQLite database in a temporary
+ * directory (ledger_fixture.h), sends commands through the executor as a
+ * domain module would, and checks what readers see afterwards: committed
+ * views, entries and history on a read connection, and ledger_verify. Time is
+ * a manual clock, so hold expiry is exact and no test sleeps.
+ */
+#include <inttypes.h>
+#include <sqlite3.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ledger_fixture.h"
+#include "test.h"
+
+#define ASSERT_OK(expr) ASSERT_EQ_INT((expr), QB_OK)
+#define ASSERT_ERR(expr, err) ASSERT_EQ_STR(error_name(expr), error_name(err))
+
+/* Expects the committed view of an account to hold these amounts. */
+#define ASSERT_VIEW(fx, id, balance, held)                           \
+    do {                                                             \
+        struct ledger_account_view v_ = fx_view((fx), (id));         \
+        ASSERT_EQ_INT(v_.balance_minor, (balance));                  \
+        ASSERT_EQ_INT(v_.held_minor, (held));                        \
+        ASSERT_EQ_INT(v_.available_minor, (balance) - (held));       \
+    } while (0)
+
+static struct ledger_entry *entry_new(void)
+{
+    struct ledger_entry *e = calloc(1, sizeof *e);
+    ASSERT(e != NULL);
+    return e;
+}
+
+/* Reads one committed entry; it must exist. Caller frees. */
+static struct ledger_entry *entry_get(struct fx *fx, int64_t entry_id)
+{
+    struct ledger_entry *e = entry_new();
+    enum qb_error rc = ledger_entry_read(fx->reader, entry_id, e);
+    if (rc != QB_OK)
+        TEST_FAIL_("ledger_entry_read(%" PRId64 "): %s", entry_id, error_name(rc));
+    ASSERT_EQ_INT(e->id, entry_id);
+    return e;
+}
+
+/* Walks the whole history of an account with pages of `limit` and writes the
+ * entry ids (newest first) into ids; answers how many. Checks the paging
+ * contract on the way: full pages until the last, next_cursor the next older
+ * entry, 0 at the end. */
+static size_t history_ids(struct fx *fx, int64_t account_id, size_t limit, int64_t *ids,
+                          size_t ids_max)
+{
+    struct ledger_entry *page = calloc(limit, sizeof *page);
+    ASSERT(page != NULL);
+    size_t total = 0;
+    int64_t cursor = 0;
+    for (int round = 0;; round++) {
+        ASSERT(round < 1000);
+        size_t count = 99999;
+        int64_t next = -1;
+        enum qb_error rc =
+            ledger_history(fx->ledger, fx->reader, account_id, cursor, limit, page, &count, &next);
+        if (rc != QB_OK)
+            TEST_FAIL_("ledger_history(%" PRId64 ", cursor %" PRId64 ", limit %zu): %s",
+                       account_id, cursor, limit, error_name(rc));
+        ASSERT(count <= limit);
+        for (size_t i = 0; i < count; i++) {
+            ASSERT(total < ids_max);
+            if (total > 0)
+                ASSERT(page[i].id < ids[total - 1]); /* newest first, no repeats */
+            if (i == 0 && cursor != 0)
+                ASSERT_EQ_INT(page[i].id, cursor); /* the page starts at the cursor */
+            const struct ledger_posting *p = ledger_entry_posting(&page[i], account_id);
+            ASSERT(p != NULL);
+            if (i + 1 < count)
+                ASSERT_EQ_INT(p->prev_entry_id, page[i + 1].id);
+            ids[total++] = page[i].id;
+        }
+        if (count < limit) {
+            ASSERT_EQ_INT(next, 0); /* a short page is the last */
+            break;
+        }
+        /* A full page: next is the previous entry of the last one, or 0. */
+        const struct ledger_posting *last = ledger_entry_posting(&page[count - 1], account_id);
+        ASSERT(last != NULL);
+        ASSERT_EQ_INT(next, last->prev_entry_id);
+        if (next == 0)
+            break;
+        cursor = next;
+    }
+    free(page);
+    return total;
+}
+
+/* --- accounts ----------------------------------------------------------- */
+
+TEST(account_create_and_view)
+{
+    /* A new account starts empty with exactly the spec it was made with, and
+     * is found again by (owner, currency, kind): every domain relies on it. */
+    struct fx *fx = fx_new();
+    int64_t id = fx_create(fx, "user:u_alice", fx->cny, LEDGER_ACCOUNT_USER, 0, 0);
+    int64_t credit = fx_create(fx, "user:u_alice", fx->cny, LEDGER_ACCOUNT_CREDIT, 0, -5000);
+    ASSERT(id != credit);
+    struct ledger_account_view v = fx_view(fx, id);
+    ASSERT_EQ_INT(v.id, id);
+    ASSERT(v.currency == fx->cny);
+    ASSERT_EQ_INT(v.kind, LEDGER_ACCOUNT_USER);
+    ASSERT_EQ_INT(v.flags, 0);
+    ASSERT_EQ_INT(v.floor_minor, 0);
+    ASSERT_EQ_INT(v.balance_minor, 0);
+    ASSERT_EQ_INT(v.held_minor, 0);
+    ASSERT_EQ_INT(v.available_minor, 0);
+    ASSERT_EQ_INT(v.last_entry_id, 0);
+    v = fx_view(fx, credit);
+    ASSERT_EQ_INT(v.kind, LEDGER_ACCOUNT_CREDIT);
+    ASSERT_EQ_INT(v.floor_minor, -5000);
+    v = fx_view(fx, fx->sys_id);
+    ASSERT_EQ_INT(v.floor_minor, LEDGER_FLOOR_NONE);
+
+    int64_t found = 0;
+    ASSERT_OK(ledger_account_find(fx->reader, "user:u_alice", fx->cny, LEDGER_ACCOUNT_USER, &found));
+    ASSERT_EQ_INT(found, id);
+    ASSERT_OK(
+        ledger_account_find(fx->reader, "user:u_alice", fx->cny, LEDGER_ACCOUNT_CREDIT, &found));
+    ASSERT_EQ_INT(found, credit);
+    ASSERT_ERR(ledger_account_find(fx->reader, "user:u_bob", fx->cny, LEDGER_ACCOUNT_USER, &found),
+               QB_E_NOT_FOUND);
+    ASSERT_ERR(ledger_account_find(fx->reader, "user:u_alice", fx->usd, LEDGER_ACCOUNT_USER, &found),
+               QB_E_NOT_FOUND);
+    fx_free(fx);
+}
+
+TEST(account_duplicate_conflicts)
+{
+    /* (owner, currency, kind) names an account: a second one would split a
+     * user's money in two, so it is refused with CONFLICT; another currency
+     * or kind for the same owner is a different account. */
+    struct fx *fx = fx_new();
+    int64_t id = fx_user(fx, "user:u_dup");
+    struct ledger_account_spec spec = {"user:u_dup", fx->cny, LEDGER_ACCOUNT_USER, 0, 0};
+    int64_t again = -1;
+    ASSERT_ERR(fx_create_rc(fx, &spec, &again), QB_E_CONFLICT);
+    /* A different floor or flags does not make it a different account. */
+    spec.floor_minor = -100;
+    spec.flags = LEDGER_ACCOUNT_DEBIT_FROZEN;
+    ASSERT_ERR(fx_create_rc(fx, &spec, &again), QB_E_CONFLICT);
+    spec = (struct ledger_account_spec){"user:u_dup", fx->usd, LEDGER_ACCOUNT_USER, 0, 0};
+    int64_t usd = 0;
+    ASSERT_OK(fx_create_rc(fx, &spec, &usd));
+    spec = (struct ledger_account_spec){"user:u_dup", fx->cny, LEDGER_ACCOUNT_MERCHANT, 0, 0};
+    int64_t merchant = 0;
+    ASSERT_OK(fx_create_rc(fx, &spec, &merchant));
+    ASSERT(usd != id && merchant != id && usd != merchant);
+    /* The refused creation left the first account as it was. */
+    struct ledger_account_view v = fx_view(fx, id);
+    ASSERT_EQ_INT(v.flags, 0);
+    ASSERT_EQ_INT(v.floor_minor, 0);
+    fx_free(fx);
+}
+
+TEST(account_bad_spec_refused)
+{
+    /* A spec without a currency, with no owner, an over-long owner or an
+     * unknown kind is a programming or input error the ledger must refuse
+     * with PARAM rather than store. */
+    struct fx *fx = fx_new();
+    int64_t id = -1;
+    struct ledger_account_spec spec = {"user:u_x", NULL, LEDGER_ACCOUNT_USER, 0, 0};
+    ASSERT_ERR(fx_create_rc(fx, &spec, &id), QB_E_PARAM);
+    spec = (struct ledger_account_spec){"", fx->cny, LEDGER_ACCOUNT_USER, 0, 0};
+    ASSERT_ERR(fx_create_rc(fx, &spec, &id), QB_E_PARAM);
+    spec = (struct ledger_account_spec){NULL, fx->cny, LEDGER_ACCOUNT_USER, 0, 0};
+    ASSERT_ERR(fx_create_rc(fx, &spec, &id), QB_E_PARAM);
+    char long_owner[LEDGER_OWNER_SIZE_MAX + 1];
+    memset(long_owner, 'o', sizeof long_owner - 1);
+    long_owner[sizeof long_owner - 1] = '\0'; /* LEDGER_OWNER_SIZE_MAX bytes + NUL: too long */
+    spec = (struct ledger_account_spec){long_owner, fx->cny, LEDGER_ACCOUNT_USER, 0, 0};
+    ASSERT_ERR(fx_create_rc(fx, &spec, &id), QB_E_PARAM);
+    spec = (struct ledger_account_spec){"user:u_x", fx->cny, (enum ledger_account_kind)99, 0, 0};
+    ASSERT_ERR(fx_create_rc(fx, &spec, &id), QB_E_PARAM);
+    /* Nothing was stored by the refusals. */
+    ASSERT_ERR(ledger_account_find(fx->reader, "user:u_x", fx->cny, LEDGER_ACCOUNT_USER, &id),
+               QB_E_NOT_FOUND);
+    /* The longest owner that fits is fine. */
+    long_owner[LEDGER_OWNER_SIZE_MAX - 1] = '\0';
+    spec = (struct ledger_account_spec){long_owner, fx->cny, LEDGER_ACCOUNT_USER, 0, 0};
+    ASSERT_OK(fx_create_rc(fx, &spec, &id));
+    fx_free(fx);
+}
+
+TEST(account_view_unknown_not_found)
+{
+    /* Reading an account that does not exist must answer NOT_FOUND, never a
+     * zero balance a caller could mistake for a real account. */
+    struct fx *fx = fx_new();
+    struct ledger_account_view v;
+    ASSERT_ERR(ledger_account_view(fx->ledger, fx->sys_id + 1000, &v), QB_E_NOT_FOUND);
+    ASSERT_ERR(ledger_account_view(fx->ledger, 0, &v), QB_E_NOT_FOUND);
+    ASSERT_ERR(ledger_account_view(fx->ledger, -1, &v), QB_E_NOT_FOUND);
+    ASSERT_ERR(ledger_account_view(fx->ledger, INT64_MAX, &v), QB_E_NOT_FOUND);
+    fx_free(fx);
+}
+
+TEST(account_debit_frozen)
+{
+    /* A DEBIT_FROZEN account (a freeze by risk control) must refuse every
+     * movement out of it, holds included, but still receive money. */
+    struct fx *fx = fx_new();
+    int64_t a = fx_user(fx, "user:u_a");
+    int64_t b = fx_user(fx, "user:u_b");
+    fx_fund(fx, a, 10000);
+    ASSERT_OK(fx_set_flags(fx, a, LEDGER_ACCOUNT_DEBIT_FROZEN));
+    ASSERT_EQ_INT(fx_view(fx, a).flags, LEDGER_ACCOUNT_DEBIT_FROZEN);
+    int64_t entry = 0;
+    ASSERT_ERR(fx_transfer(fx, a, b, 100, &entry), QB_E_ACCOUNT_FROZEN);
+    ASSERT_ERR(fx_hold(fx, a, b, 100, 0, &entry), QB_E_ACCOUNT_FROZEN);
+    ASSERT_VIEW(fx, a, 10000, 0);
+    ASSERT_VIEW(fx, b, 0, 0);
+    fx_fund(fx, a, 500);
+    ASSERT_VIEW(fx, a, 10500, 0);
+    ASSERT_OK(fx_set_flags(fx, a, 0));
+    ASSERT_OK(fx_transfer(fx, a, b, 100, &entry));
+    ASSERT_VIEW(fx, a, 10400, 0);
+    ASSERT_VIEW(fx, b, 100, 0);
+    fx_verify_ok(fx);
+    fx_free(fx);
+}
+
+TEST(account_credit_frozen)
+{
+    /* A CREDIT_FROZEN account must refuse money coming in while money may
+     * still leave it; CLOSED refuses both directions. */
+    struct fx *fx = fx_new();
+    int64_t a = fx_user(fx, "user:u_a");
+    int64_t b = fx_user(fx, "user:u_b");
+    fx_fund(fx, a, 10000);
+    ASSERT_OK(fx_set_flags(fx, a, LEDGER_ACCOUNT_CREDIT_FROZEN));
+    int64_t entry = 0;
+    ASSERT_ERR(fx_transfer(fx, fx->sys_id, a, 100, &entry), QB_E_ACCOUNT_FROZEN);
+    ASSERT_VIEW(fx, a, 10000, 0);
+    ASSERT_OK(fx_transfer(fx, a, b, 300, &entry));
+    ASSERT_VIEW(fx, a, 9700, 0);
+    ASSERT_VIEW(fx, b, 300, 0);
+
+    ASSERT_OK(fx_set_flags(fx, a, LEDGER_ACCOUNT_CLOSED));
+    ASSERT(fx_transfer(fx, a, b, 1, &entry) != QB_OK);
+    ASSERT(fx_transfer(fx, b, a, 1, &entry) != QB_OK);
+    ASSERT_VIEW(fx, a, 9700, 0);
+    ASSERT_VIEW(fx, b, 300, 0);
+    fx_verify_ok(fx);
+    fx_free(fx);
+}
+
+TEST(account_flags_refuse_unknown_account)
+{
+    /* Setting flags on an account that does not exist must say so instead
+     * of silently doing nothing. */
+    struct fx *fx = fx_new();
+    ASSERT_ERR(fx_set_flags(fx, fx->sys_id + 1000, LEDGER_ACCOUNT_DEBIT_FROZEN), QB_E_NOT_FOUND);
+    fx_free(fx);
+}
+
+/* --- postings ------------------------------------------------------------ */
+
+TEST(post_transfer_moves_money)
+{
+    /* A two-leg transfer moves money; the committed view shows it only once
+     * ledger_execute returned (readers never see the writer's uncommitted
+     * state), and the stored entry holds exactly what was posted. */
+    struct fx *fx = fx_new();
+    int64_t a = fx_user(fx, "user:u_a");
+    int64_t b = fx_user(fx, "user:u_b");
+    int64_t fund_id = fx_fund(fx, a, 10000);
+    ASSERT_EQ_INT(fx_view(fx, a).last_entry_id, fund_id);
+
+    struct fx_script s;
+    fx_script_init(&s);
+    struct fx_op *post = fx_script_post2(&s, a, b, 2500);
+    post->ref = "tr_0001";
+    post->code = 7;
+    struct fx_op *get = fx_script_add(&s, FX_OP_GET);
+    get->account_id = a;
+    ASSERT_OK(fx_exec(fx, &s));
+    fx_script_release(&s);
+    ASSERT_OK(post->result);
+    ASSERT_EQ_INT(post->out_id, fund_id + 1);
+    /* Inside the command: the working state moved, the committed one not yet. */
+    ASSERT_EQ_INT(get->working.balance_minor, 7500);
+    ASSERT_OK(get->committed_result);
+    ASSERT_EQ_INT(get->committed.balance_minor, 10000);
+    /* After the command: committed. */
+    ASSERT_VIEW(fx, a, 7500, 0);
+    ASSERT_VIEW(fx, b, 2500, 0);
+    ASSERT_EQ_INT(fx_view(fx, a).last_entry_id, post->out_id);
+    ASSERT_EQ_INT(fx_view(fx, b).last_entry_id, post->out_id);
+
+    struct ledger_entry *e = entry_get(fx, post->out_id);
+    ASSERT_EQ_INT(e->kind, LEDGER_ENTRY_TRANSFER);
+    ASSERT_EQ_INT(e->code, 7);
+    ASSERT_EQ_STR(e->ref, "tr_0001");
+    ASSERT_EQ_INT(e->created_at_ms, FX_START_MS);
+    ASSERT_EQ_INT(e->ref_entry_id, 0);
+    ASSERT_EQ_INT(e->expires_at_ms, 0);
+    ASSERT_EQ_INT(e->posting_count, 2);
+    const struct ledger_posting *pa = ledger_entry_posting(e, a);
+    const struct ledger_posting *pb = ledger_entry_posting(e, b);
+    ASSERT(pa != NULL && pb != NULL);
+    ASSERT(ledger_entry_posting(e, fx->sys_id) == NULL);
+    ASSERT_EQ_INT(pa->amount_minor, -2500);
+    ASSERT_EQ_INT(pa->currency_numeric, fx->cny->numeric);
+    ASSERT_EQ_INT(pa->held_delta_minor, 0);
+    ASSERT_EQ_INT(pa->balance_after_minor, 7500);
+    ASSERT_EQ_INT(pa->prev_entry_id, fund_id);
+    ASSERT_EQ_INT(pb->amount_minor, 2500);
+    ASSERT_EQ_INT(pb->balance_after_minor, 2500);
+    ASSERT_EQ_INT(pb->prev_entry_id, 0);
+    /* The chain: this entry's hash differs from its predecessor's. */
+    struct ledger_entry *prev = entry_get(fx, fund_id);
+    ASSERT(memcmp(prev->hash, e->hash, sizeof e->hash) != 0);
+    free(prev);
+    free(e);
+    /* An entry that does not exist. */
+    e = entry_new();
+    ASSERT_ERR(ledger_entry_read(fx->reader, post->out_id + 1, e), QB_E_NOT_FOUND);
+    free(e);
+    fx_verify_ok(fx);
+    fx_free(fx);
+}
+
+TEST(post_unbalanced_refused)
+{
+    /* Legs that do not sum to zero would create or destroy money: PARAM, and
+     * nothing moves. */
+    struct fx *fx = fx_new();
+    int64_t a = fx_user(fx, "user:u_a");
+    int64_t b = fx_user(fx, "user:u_b");
+    int64_t fund_id = fx_fund(fx, a, 1000);
+    struct ledger_leg legs[] = {{a, -100}, {b, 99}};
+    ASSERT_ERR(fx_post(fx, legs, 2, NULL, NULL), QB_E_PARAM);
+    struct ledger_leg legs3[] = {{a, -100}, {b, 100}, {fx->sys_id, 1}};
+    ASSERT_ERR(fx_post(fx, legs3, 3, NULL, NULL), QB_E_PARAM);
+    ASSERT_VIEW(fx, a, 1000, 0);
+    ASSERT_VIEW(fx, b, 0, 0);
+    ASSERT_EQ_INT(fx_view(fx, a).last_entry_id, fund_id);
+    fx_verify_ok(fx);
+    fx_free(fx);
+}
+
+TEST(post_leg_count_refused)
+{
+    /* An entry needs 2..LEDGER_POSTINGS_MAX legs: one leg cannot balance, and
+     * more than the maximum would not fit the fixed-width posting record. */
+    struct fx *fx = fx_new();
+    int64_t a = fx_user(fx, "user:u_a");
+    fx_fund(fx, a, 1000);
+    struct ledger_leg one[] = {{a, 100}};
+    ASSERT_ERR(fx_post(fx, one, 1, NULL, NULL), QB_E_PARAM);
+    ASSERT_ERR(fx_post(fx, one, 0, NULL, NULL), QB_E_PARAM);
+
+    /* LEDGER_POSTINGS_MAX + 1 distinct accounts, balanced. */
+    struct ledger_leg many[LEDGER_POSTINGS_MAX + 1];
+    int64_t ids[LEDGER_POSTINGS_MAX + 1];
+    for (size_t i = 0; i < QB_ARRAY_COUNT(many); i++) {
+        char owner[32];
+        snprintf(owner, sizeof owner, "system:s%zu", i);
+        ids[i] = fx_create(fx, owner, fx->cny, LEDGER_ACCOUNT_SYSTEM, 0, LEDGER_FLOOR_NONE);
+        many[i] = (struct ledger_leg){ids[i], i == 0 ? -(int64_t)LEDGER_POSTINGS_MAX : 1};
+    }
+    ASSERT_ERR(fx_post(fx, many, LEDGER_POSTINGS_MAX + 1, NULL, NULL), QB_E_PARAM);
+    for (size_t i = 0; i < QB_ARRAY_COUNT(many); i++)
+        ASSERT_VIEW(fx, ids[i], 0, 0);
+    /* Exactly the maximum is fine. */
+    many[0].amount_minor = -(int64_t)(LEDGER_POSTINGS_MAX - 1);
+    int64_t entry_id = 0;
+    ASSERT_OK(fx_post(fx, many, LEDGER_POSTINGS_MAX, NULL, &entry_id));
+    struct ledger_entry *e = entry_get(fx, entry_id);
+    ASSERT_EQ_INT(e->posting_count, LEDGER_POSTINGS_MAX);
+    free(e);
+    ASSERT_VIEW(fx, ids[0], -(int64_t)(LEDGER_POSTINGS_MAX - 1), 0);
+    fx_verify_ok(fx);
+    fx_free(fx);
+}
+
+TEST(post_same_account_twice_refused)
+{
+    /* An account may appear once per entry: twice would make its posting's
+     * balance_after ambiguous and could hide a debit behind a credit. */
+    struct fx *fx = fx_new();
+    int64_t a = fx_user(fx, "user:u_a");
+    int64_t b = fx_user(fx, "user:u_b");
+    fx_fund(fx, a, 1000);
+    struct ledger_leg legs[] = {{a, -100}, {a, 100}};
+    ASSERT_ERR(fx_post(fx, legs, 2, NULL, NULL), QB_E_PARAM);
+    struct ledger_leg legs3[] = {{a, -100}, {b, 50}, {a, 50}};
+    ASSERT_ERR(fx_post(fx, legs3, 3, NULL, NULL), QB_E_PARAM);
+    ASSERT_VIEW(fx, a, 1000, 0);
+    ASSERT_VIEW(fx, b, 0, 0);
+    fx_free(fx);
+}
+
+TEST(post_zero_amount_refused)
+{
+    /* A zero leg is meaningless and would add an entry that moves nothing
+     * to an account's history: PARAM. */
+    struct fx *fx = fx_new();
+    int64_t a = fx_user(fx, "user:u_a");
+    int64_t b = fx_user(fx, "user:u_b");
+    fx_fund(fx, a, 1000);
+    struct ledger_leg zero[] = {{a, 0}, {b, 0}};
+    ASSERT_ERR(fx_post(fx, zero, 2, NULL, NULL), QB_E_PARAM);
+    struct ledger_leg third[] = {{a, -100}, {b, 100}, {fx->sys_id, 0}};
+    ASSERT_ERR(fx_post(fx, third, 3, NULL, NULL), QB_E_PARAM);
+    ASSERT_VIEW(fx, a, 1000, 0);
+    ASSERT_VIEW(fx, b, 0, 0);
+    fx_free(fx);
+}
+
+TEST(post_mixed_currencies)
+{
+    /* One entry may move several currencies (a cross-border payment with its
+     * FX legs) as long as each currency sums to zero on its own; a sum that
+     * is zero only across currencies is refused. */
+    struct fx *fx = fx_new();
+    int64_t cny_user = fx_user(fx, "user:u_a");
+    int64_t cny_fx = fx_create(fx, "system:fx_position", fx->cny, LEDGER_ACCOUNT_SYSTEM, 0,
+                               LEDGER_FLOOR_NONE);
+    int64_t usd_fx = fx_create(fx, "system:fx_position", fx->usd, LEDGER_ACCOUNT_SYSTEM, 0,
+                               LEDGER_FLOOR_NONE);
+    int64_t usd_user = fx_create(fx, "user:u_b", fx->usd, LEDGER_ACCOUNT_USER, 0, 0);
+    fx_fund(fx, cny_user, 100000);
+    struct ledger_leg legs[] = {{cny_user, -72000}, {cny_fx, 72000}, {usd_fx, -10000}, {usd_user, 10000}};
+    int64_t entry_id = 0;
+    ASSERT_OK(fx_post(fx, legs, 4, "fx_1", &entry_id));
+    ASSERT_VIEW(fx, cny_user, 28000, 0);
+    ASSERT_VIEW(fx, cny_fx, 72000, 0);
+    ASSERT_VIEW(fx, usd_fx, -10000, 0);
+    ASSERT_VIEW(fx, usd_user, 10000, 0);
+    struct ledger_entry *e = entry_get(fx, entry_id);
+    ASSERT_EQ_INT(e->posting_count, 4);
+    ASSERT_EQ_INT(ledger_entry_posting(e, usd_user)->currency_numeric, fx->usd->numeric);
+    ASSERT_EQ_INT(ledger_entry_posting(e, cny_fx)->currency_numeric, fx->cny->numeric);
+    free(e);
+
+    struct ledger_leg cross[] = {{cny_fx, -100}, {usd_user, 100}};
+    ASSERT_ERR(fx_post(fx, cross, 2, NULL, NULL), QB_E_PARAM);
+    struct ledger_leg cross4[] = {{cny_fx, -100}, {cny_user, 50}, {usd_fx, -50}, {usd_user, 100}};
+    ASSERT_ERR(fx_post(fx, cross4, 4, NULL, NULL), QB_E_PARAM);
+    ASSERT_VIEW(fx, cny_user, 28000, 0);
+    ASSERT_VIEW(fx, usd_user, 10000, 0);
+    fx_verify_ok(fx);
+    fx_free(fx);
+}
+
+TEST(post_overdraft_refused)
+{
+    /* A user balance has floor 0: a debit past it is INSUFFICIENT_BALANCE and
+     * changes nothing; spending exactly everything is fine. */
+    struct fx *fx = fx_new();
+    int64_t a = fx_user(fx, "user:u_a");
+    int64_t b = fx_user(fx, "user:u_b");
+    int64_t fund_id = fx_fund(fx, a, 1000);
+    int64_t entry_id = 0;
+    ASSERT_ERR(fx_transfer(fx, a, b, 1001, &entry_id), QB_E_INSUFFICIENT_BALANCE);
+    ASSERT_VIEW(fx, a, 1000, 0);
+    ASSERT_VIEW(fx, b, 0, 0);
+    ASSERT_EQ_INT(fx_view(fx, a).last_entry_id, fund_id);
+    ASSERT_EQ_INT(fx_view(fx, b).last_entry_id, 0);
+    ASSERT_OK(fx_transfer(fx, a, b, 1000, &entry_id));
+    ASSERT_EQ_INT(entry_id, fund_id + 1); /* the refusal used no entry id */
+    ASSERT_VIEW(fx, a, 0, 0);
+    ASSERT_ERR(fx_transfer(fx, a, b, 1, &entry_id), QB_E_INSUFFICIENT_BALANCE);
+    ASSERT_VIEW(fx, a, 0, 0);
+    ASSERT_VIEW(fx, b, 1000, 0);
+    fx_verify_ok(fx);
+    fx_free(fx);
+}
+
+TEST(post_system_account_no_floor)
+{
+    /* A system account with LEDGER_FLOOR_NONE is the outside world (bank
+     * clearing): it must be able to go as negative as the money it let in. */
+    struct fx *fx = fx_new();
+    int64_t a = fx_user(fx, "user:u_a");
+    fx_fund(fx, a, 5000);
+    fx_fund(fx, a, 123456789);
+    ASSERT_VIEW(fx, fx->sys_id, -123461789, 0);
+    ASSERT_VIEW(fx, a, 123461789, 0);
+    fx_verify_ok(fx);
+    fx_free(fx);
+}
+
+TEST(post_credit_line_floor)
+{
+    /* A credit line with floor -5000 may be drawn to exactly -5000 and no
+     * further; held amounts count against the same floor. */
+    struct fx *fx = fx_new();
+    int64_t credit = fx_create(fx, "user:u_a", fx->cny, LEDGER_ACCOUNT_CREDIT, 0, -5000);
+    int64_t m = fx_create(fx, "merchant:m_1", fx->cny, LEDGER_ACCOUNT_MERCHANT, 0, 0);
+    int64_t entry_id = 0;
+    ASSERT_OK(fx_transfer(fx, credit, m, 3000, &entry_id));
+    ASSERT_VIEW(fx, credit, -3000, 0);
+    int64_t hold_id = 0;
+    ASSERT_OK(fx_hold(fx, credit, m, 1500, 0, &hold_id));
+    ASSERT_VIEW(fx, credit, -3000, 1500);
+    ASSERT_ERR(fx_transfer(fx, credit, m, 501, &entry_id), QB_E_INSUFFICIENT_BALANCE);
+    ASSERT_OK(fx_transfer(fx, credit, m, 500, &entry_id));
+    ASSERT_VIEW(fx, credit, -3500, 1500);
+    ASSERT_ERR(fx_transfer(fx, credit, m, 1, &entry_id), QB_E_INSUFFICIENT_BALANCE);
+    ASSERT_OK(fx_void(fx, hold_id, &entry_id));
+    ASSERT_OK(fx_transfer(fx, credit, m, 1500, &entry_id));
+    ASSERT_VIEW(fx, credit, -5000, 0);
+    ASSERT_ERR(fx_transfer(fx, credit, m, 1, &entry_id), QB_E_INSUFFICIENT_BALANCE);
+    ASSERT_VIEW(fx, credit, -5000, 0);
+    ASSERT_VIEW(fx, m, 5000, 0);
+    fx_verify_ok(fx);
+    fx_free(fx);
+}
+
+TEST(post_overflow_refused)
+{
+    /* Balances near INT64_MAX (or INT64_MIN for a system account) must not
+     * wrap around: the post that would overflow is refused with OVERFLOW and
+     * nothing changes. */
+    struct fx *fx = fx_new();
+    int64_t big = fx_create(fx, "system:big", fx->cny, LEDGER_ACCOUNT_SYSTEM, 0, LEDGER_FLOOR_NONE);
+    int64_t small = fx_create(fx, "system:small", fx->cny, LEDGER_ACCOUNT_SYSTEM, 0, LEDGER_FLOOR_NONE);
+    int64_t a = fx_user(fx, "user:u_a");
+    int64_t b = fx_user(fx, "user:u_b");
+    int64_t entry_id = 0;
+    ASSERT_OK(fx_transfer(fx, big, a, INT64_MAX - 10, &entry_id));
+    ASSERT_VIEW(fx, a, INT64_MAX - 10, 0);
+    ASSERT_ERR(fx_transfer(fx, small, a, 11, &entry_id), QB_E_OVERFLOW);
+    ASSERT_VIEW(fx, a, INT64_MAX - 10, 0);
+    ASSERT_VIEW(fx, small, 0, 0);
+    ASSERT_OK(fx_transfer(fx, small, a, 10, &entry_id));
+    ASSERT_VIEW(fx, a, INT64_MAX, 0);
+    /* The debit side: big is at -(INT64_MAX - 10); 12 more would pass INT64_MIN. */
+    ASSERT_ERR(fx_transfer(fx, big, b, 12, &entry_id), QB_E_OVERFLOW);
+    ASSERT_VIEW(fx, big, -(INT64_MAX - 10), 0);
+    ASSERT_VIEW(fx, b, 0, 0);
+    /* A leg of INT64_MIN cannot be negated or balanced by one leg. */
+    struct ledger_leg legs[] = {{small, INT64_MIN}, {b, INT64_MAX}};
+    ASSERT(fx_post(fx, legs, 2, NULL, NULL) != QB_OK);
+    ASSERT_VIEW(fx, b, 0, 0);
+    fx_verify_ok(fx);
+    fx_free(fx);
+}
+
+TEST(post_failed_command_rolls_back_every_entry)
+{
+    /* A command that posted twice and then failed must leave no trace:
+     * balances, last entries and the journal are as before, the entry ids
+     * it used are given to the next command, and the chain still verifies. */
+    struct fx *fx = fx_new();
+    int64_t a = fx_user(fx, "user:u_a");
+    int64_t b = fx_user(fx, "user:u_b");
+    int64_t c = fx_user(fx, "user:u_c");
+    int64_t fund_id = fx_fund(fx, a, 1000);
+
+    struct fx_script s;
+    fx_script_init(&s);
+    struct fx_op *p1 = fx_script_post2(&s, a, b, 100);
+    struct fx_op *p2 = fx_script_post2(&s, a, c, 200);
+    struct fx_op *fail = fx_script_add(&s, FX_OP_FAIL);
+    fail->fail_with = QB_E_LIMIT_EXCEEDED;
+    ASSERT_ERR(fx_exec(fx, &s), QB_E_LIMIT_EXCEEDED);
+    fx_script_release(&s);
+    ASSERT_OK(p1->result);
+    ASSERT_OK(p2->result);
+    ASSERT_EQ_INT(p1->out_id, fund_id + 1);
+    ASSERT_EQ_INT(p2->out_id, fund_id + 2);
+
+    ASSERT_VIEW(fx, a, 1000, 0);
+    ASSERT_VIEW(fx, b, 0, 0);
+    ASSERT_VIEW(fx, c, 0, 0);
+    ASSERT_EQ_INT(fx_view(fx, a).last_entry_id, fund_id);
+    ASSERT_EQ_INT(fx_view(fx, b).last_entry_id, 0);
+    struct ledger_entry *e = entry_new();
+    ASSERT_ERR(ledger_entry_read(fx->reader, fund_id + 1, e), QB_E_NOT_FOUND);
+    ASSERT_ERR(ledger_entry_read(fx->reader, fund_id + 2, e), QB_E_NOT_FOUND);
+    free(e);
+
+    int64_t entry_id = 0;
+    ASSERT_OK(fx_transfer(fx, a, c, 300, &entry_id));
+    ASSERT_EQ_INT(entry_id, fund_id + 1);
+    e = entry_get(fx, entry_id);
+    ASSERT_EQ_INT(ledger_entry_posting(e, a)->prev_entry_id, fund_id);
+    ASSERT_EQ_INT(ledger_entry_posting(e, a)->balance_after_minor, 700);
+    free(e);
+    ASSERT_VIEW(fx, a, 700, 0);
+    ASSERT_VIEW(fx, c, 300, 0);
+    fx_verify_ok(fx);
+    /* And after a restart, which replays or reloads what was committed. */
+    fx_restart(fx);
+    ASSERT_VIEW(fx, a, 700, 0);
+    ASSERT_VIEW(fx, b, 0, 0);
+    fx_verify_ok(fx);
+    fx_free(fx);
+}
+
+TEST(post_failed_command_in_batch_alone_rolled_back)
+{
+    /* Commands submitted together share a transaction; the failing one in
+     * the middle must be rolled back alone while its neighbours commit, with
+     * dense entry ids. */
+    struct fx *fx = fx_new();
+    int64_t a = fx_user(fx, "user:u_a");
+    int64_t b = fx_user(fx, "user:u_b");
+    int64_t fund_id = fx_fund(fx, a, 1000);
+    struct fx_script *s = calloc(3, sizeof *s);
+    ASSERT(s != NULL);
+    fx_script_init(&s[0]);
+    fx_script_post2(&s[0], a, b, 10);
+    fx_script_init(&s[1]);
+    fx_script_post2(&s[1], a, b, 20);
+    fx_script_post2(&s[1], a, b, 30);
+    fx_script_add(&s[1], FX_OP_FAIL)->fail_with = QB_E_RISK_REJECTED;
+    fx_script_init(&s[2]);
+    fx_script_post2(&s[2], a, b, 40);
+    struct fx_batch batch;
+    fx_batch_init(&batch);
+    for (int i = 0; i < 3; i++)
+        ASSERT_OK(fx_submit(fx, &batch, &s[i]));
+    fx_batch_wait(&batch);
+    ASSERT_EQ_INT(batch.done_count, 3);
+    fx_batch_destroy(&batch);
+    ASSERT_OK(s[0].cmd.result);
+    ASSERT_ERR(s[1].cmd.result, QB_E_RISK_REJECTED);
+    ASSERT_OK(s[2].cmd.result);
+    ASSERT_EQ_INT(s[0].ops[0].out_id, fund_id + 1);
+    ASSERT_EQ_INT(s[2].ops[0].out_id, fund_id + 2);
+    for (int i = 0; i < 3; i++)
+        fx_script_release(&s[i]);
+    free(s);
+    ASSERT_VIEW(fx, a, 950, 0);
+    ASSERT_VIEW(fx, b, 50, 0);
+    fx_verify_ok(fx);
+    fx_free(fx);
+}
+
+TEST(post_refused_op_inside_command_leaves_nothing)
+{
+    /* A command may try a post, get INSUFFICIENT_BALANCE and carry on with
+     * another (pay from the credit line instead): the refused post must have
+     * left nothing behind, not even a used entry id. */
+    struct fx *fx = fx_new();
+    int64_t a = fx_user(fx, "user:u_a");
+    int64_t credit = fx_create(fx, "user:u_a", fx->cny, LEDGER_ACCOUNT_CREDIT, 0, -10000);
+    int64_t m = fx_create(fx, "merchant:m_1", fx->cny, LEDGER_ACCOUNT_MERCHANT, 0, 0);
+    int64_t fund_id = fx_fund(fx, a, 100);
+    struct fx_script s;
+    fx_script_init(&s);
+    struct fx_op *first = fx_script_post2(&s, a, m, 500);
+    first->ignore_error = true;
+    struct fx_op *hold = fx_script_add(&s, FX_OP_HOLD);
+    hold->debit_id = a;
+    hold->credit_id = m;
+    hold->amount_minor = 101;
+    hold->ignore_error = true;
+    struct fx_op *second = fx_script_post2(&s, credit, m, 500);
+    ASSERT_OK(fx_exec(fx, &s));
+    fx_script_release(&s);
+    ASSERT_ERR(first->result, QB_E_INSUFFICIENT_BALANCE);
+    ASSERT_ERR(hold->result, QB_E_INSUFFICIENT_BALANCE);
+    ASSERT_OK(second->result);
+    ASSERT_EQ_INT(second->out_id, fund_id + 1);
+    ASSERT_VIEW(fx, a, 100, 0);
+    ASSERT_VIEW(fx, credit, -500, 0);
+    ASSERT_VIEW(fx, m, 500, 0);
+    ASSERT_EQ_INT(fx_view(fx, a).last_entry_id, fund_id);
+    fx_verify_ok(fx);
+    fx_free(fx);
+}
+
+TEST(post_unknown_account_not_found)
+{
+    /* A leg naming an account that does not exist is NOT_FOUND, and the
+     * existing side is untouched. */
+    struct fx *fx = fx_new();
+    int64_t a = fx_user(fx, "user:u_a");
+    fx_fund(fx, a, 1000);
+    int64_t entry_id = 0;
+    ASSERT_ERR(fx_transfer(fx, a, a + 1000, 100, &entry_id), QB_E_NOT_FOUND);
+    ASSERT_ERR(fx_transfer(fx, a + 1000, a, 100, &entry_id), QB_E_NOT_FOUND);
+    ASSERT_VIEW(fx, a, 1000, 0);
+    fx_free(fx);
+}
+
+/* --- holds ------------------------------------------------------------- */
+
+/* A user with 10000 and a merchant, for the hold tests. */
+static void hold_setup(struct fx *fx, int64_t *user, int64_t *merchant)
+{
+    *user = fx_user(fx, "user:u_payer");
+    *merchant = fx_create(fx, "merchant:m_shop", fx->cny, LEDGER_ACCOUNT_MERCHANT, 0, 0);
+    fx_fund(fx, *user, 10000);
+}
+
+TEST(hold_reserves_available_not_balance)
+{
+    /* A hold must reduce the available balance at once (so the money cannot
+     * be spent twice) while the posted balance and the payee stay as they
+     * are until capture. */
+    struct fx *fx = fx_new();
+    int64_t u, m;
+    hold_setup(fx, &u, &m);
+    int64_t hold_id = 0;
+    int64_t expires = FX_START_MS + 3600 * 1000;
+    ASSERT_OK(fx_hold(fx, u, m, 3000, expires, &hold_id));
+    ASSERT_VIEW(fx, u, 10000, 3000);
+    ASSERT_VIEW(fx, m, 0, 0);
+    ASSERT_EQ_INT(fx_view(fx, u).last_entry_id, hold_id);
+    struct ledger_entry *e = entry_get(fx, hold_id);
+    ASSERT_EQ_INT(e->kind, LEDGER_ENTRY_HOLD);
+    ASSERT_EQ_INT(e->expires_at_ms, expires);
+    ASSERT_EQ_STR(e->ref, "hold");
+    const struct ledger_posting *p = ledger_entry_posting(e, u);
+    ASSERT(p != NULL);
+    ASSERT_EQ_INT(p->held_delta_minor, 3000);
+    ASSERT_EQ_INT(p->balance_after_minor, 10000);
+    free(e);
+    int64_t entry_id = 0;
+    ASSERT_ERR(fx_transfer(fx, u, m, 7001, &entry_id), QB_E_INSUFFICIENT_BALANCE);
+    ASSERT_OK(fx_transfer(fx, u, m, 7000, &entry_id));
+    ASSERT_VIEW(fx, u, 3000, 3000);
+    ASSERT_VIEW(fx, m, 7000, 0);
+    fx_verify_ok(fx);
+    fx_free(fx);
+}
+
+TEST(hold_capture_full)
+{
+    /* Capturing the whole hold moves the held money to the payee and clears
+     * the reservation, in one CAPTURE entry pointing at the hold. */
+    struct fx *fx = fx_new();
+    int64_t u, m;
+    hold_setup(fx, &u, &m);
+    int64_t hold_id = 0, entry_id = 0;
+    ASSERT_OK(fx_hold(fx, u, m, 3000, 0, &hold_id));
+    ASSERT_OK(fx_capture(fx, hold_id, 3000, &entry_id));
+    ASSERT_EQ_INT(entry_id, hold_id + 1);
+    ASSERT_VIEW(fx, u, 7000, 0);
+    ASSERT_VIEW(fx, m, 3000, 0);
+    struct ledger_entry *e = entry_get(fx, entry_id);
+    ASSERT_EQ_INT(e->kind, LEDGER_ENTRY_CAPTURE);
+    ASSERT_EQ_INT(e->ref_entry_id, hold_id);
+    ASSERT_EQ_INT(ledger_entry_posting(e, u)->amount_minor, -3000);
+    ASSERT_EQ_INT(ledger_entry_posting(e, u)->held_delta_minor, -3000);
+    ASSERT_EQ_INT(ledger_entry_posting(e, u)->prev_entry_id, hold_id);
+    ASSERT_EQ_INT(ledger_entry_posting(e, m)->amount_minor, 3000);
+    ASSERT_EQ_INT(ledger_entry_posting(e, m)->balance_after_minor, 3000);
+    free(e);
+    fx_verify_ok(fx);
+    fx_free(fx);
+}
+
+TEST(hold_capture_partial_releases_rest)
+{
+    /* A partial capture (a taxi fare lower than pre-authorised) moves only
+     * the captured part and releases the rest of the hold. */
+    struct fx *fx = fx_new();
+    int64_t u, m;
+    hold_setup(fx, &u, &m);
+    int64_t hold_id = 0, entry_id = 0;
+    ASSERT_OK(fx_hold(fx, u, m, 3000, 0, &hold_id));
+    ASSERT_OK(fx_capture(fx, hold_id, 1200, &entry_id));
+    ASSERT_VIEW(fx, u, 8800, 0);
+    ASSERT_VIEW(fx, m, 1200, 0);
+    struct ledger_entry *e = entry_get(fx, entry_id);
+    ASSERT_EQ_INT(ledger_entry_posting(e, u)->held_delta_minor, -3000);
+    free(e);
+    /* The rest is spendable again and the hold is gone. */
+    ASSERT_OK(fx_transfer(fx, u, m, 8800, &entry_id));
+    ASSERT_ERR(fx_capture(fx, hold_id, 1, &entry_id), QB_E_HOLD_RESOLVED);
+    fx_verify_ok(fx);
+    fx_free(fx);
+}
+
+TEST(hold_capture_amount_out_of_range)
+{
+    /* Capturing more than was held, zero or a negative amount is PARAM and
+     * leaves the hold open and unchanged. */
+    struct fx *fx = fx_new();
+    int64_t u, m;
+    hold_setup(fx, &u, &m);
+    int64_t hold_id = 0, entry_id = 0;
+    ASSERT_OK(fx_hold(fx, u, m, 3000, 0, &hold_id));
+    ASSERT_ERR(fx_capture(fx, hold_id, 3001, &entry_id), QB_E_PARAM);
+    ASSERT_ERR(fx_capture(fx, hold_id, 0, &entry_id), QB_E_PARAM);
+    ASSERT_ERR(fx_capture(fx, hold_id, -1, &entry_id), QB_E_PARAM);
+    ASSERT_ERR(fx_capture(fx, hold_id, INT64_MIN, &entry_id), QB_E_PARAM);
+    ASSERT_ERR(fx_capture(fx, hold_id, INT64_MAX, &entry_id), QB_E_PARAM);
+    ASSERT_VIEW(fx, u, 10000, 3000);
+    ASSERT_VIEW(fx, m, 0, 0);
+    ASSERT_OK(fx_capture(fx, hold_id, 3000, &entry_id));
+    ASSERT_VIEW(fx, u, 7000, 0);
+    fx_verify_ok(fx);
+    fx_free(fx);
+}
+
+TEST(hold_void_releases)
+{
+    /* Voiding a hold gives the whole reservation back without moving money,
+     * as a VOID entry pointing at the hold. */
+    struct fx *fx = fx_new();
+    int64_t u, m;
+    hold_setup(fx, &u, &m);
+    int64_t hold_id = 0, entry_id = 0;
+    ASSERT_OK(fx_hold(fx, u, m, 3000, 0, &hold_id));
+    ASSERT_OK(fx_void(fx, hold_id, &entry_id));
+    ASSERT_VIEW(fx, u, 10000, 0);
+    ASSERT_VIEW(fx, m, 0, 0);
+    struct ledger_entry *e = entry_get(fx, entry_id);
+    ASSERT_EQ_INT(e->kind, LEDGER_ENTRY_VOID);
+    ASSERT_EQ_INT(e->ref_entry_id, hold_id);
+    ASSERT_EQ_INT(ledger_entry_posting(e, u)->held_delta_minor, -3000);
+    ASSERT_EQ_INT(ledger_entry_posting(e, u)->balance_after_minor, 10000);
+    free(e);
+    fx_verify_ok(fx);
+    fx_free(fx);
+}
+
+TEST(hold_resolves_once)
+{
+    /* A hold resolves exactly once: a second capture, a capture after a void
+     * and a void after a capture are HOLD_RESOLVED and move nothing —
+     * otherwise a merchant could be paid twice. */
+    struct fx *fx = fx_new();
+    int64_t u, m;
+    hold_setup(fx, &u, &m);
+    int64_t h1 = 0, h2 = 0, entry_id = 0;
+    ASSERT_OK(fx_hold(fx, u, m, 1000, 0, &h1));
+    ASSERT_OK(fx_hold(fx, u, m, 2000, 0, &h2));
+    ASSERT_VIEW(fx, u, 10000, 3000);
+
+    ASSERT_OK(fx_capture(fx, h1, 400, &entry_id));
+    ASSERT_ERR(fx_capture(fx, h1, 400, &entry_id), QB_E_HOLD_RESOLVED);
+    ASSERT_ERR(fx_capture(fx, h1, 1, &entry_id), QB_E_HOLD_RESOLVED);
+    ASSERT_ERR(fx_void(fx, h1, &entry_id), QB_E_HOLD_RESOLVED);
+    ASSERT_VIEW(fx, u, 9600, 2000);
+    ASSERT_VIEW(fx, m, 400, 0);
+
+    ASSERT_OK(fx_void(fx, h2, &entry_id));
+    ASSERT_ERR(fx_capture(fx, h2, 2000, &entry_id), QB_E_HOLD_RESOLVED);
+    ASSERT_ERR(fx_void(fx, h2, &entry_id), QB_E_HOLD_RESOLVED);
+    ASSERT_VIEW(fx, u, 9600, 0);
+    ASSERT_VIEW(fx, m, 400, 0);
+
+    /* Twice within one command: the second sees the first. */
+    int64_t h3 = 0;
+    ASSERT_OK(fx_hold(fx, u, m, 500, 0, &h3));
+    struct fx_script s;
+    fx_script_init(&s);
+    struct fx_op *c1 = fx_script_add(&s, FX_OP_CAPTURE);
+    c1->hold_id = h3;
+    c1->amount_minor = 500;
+    struct fx_op *c2 = fx_script_add(&s, FX_OP_CAPTURE);
+    c2->hold_id = h3;
+    c2->amount_minor = 500;
+    ASSERT_ERR(fx_exec(fx, &s), QB_E_HOLD_RESOLVED);
+    fx_script_release(&s);
+    ASSERT_OK(c1->result);
+    ASSERT_VIEW(fx, u, 9600, 500); /* the whole command was rolled back */
+    ASSERT_OK(fx_capture(fx, h3, 500, &entry_id));
+    ASSERT_VIEW(fx, u, 9100, 0);
+    ASSERT_VIEW(fx, m, 900, 0);
+    fx_verify_ok(fx);
+    fx_free(fx);
+}
+
+TEST(hold_expires_at_deadline)
+{
+    /* A hold with a deadline is released by the writer (an EXPIRE entry in
+     * the payer's history) once the clock passed it, and can then no longer
+     * be captured or voided; before the deadline nothing happens, and a hold
+     * without deadline never expires. */
+    struct fx *fx = fx_new();
+    int64_t u, m;
+    hold_setup(fx, &u, &m);
+    int64_t h = 0, forever = 0, entry_id = 0;
+    int64_t expires = FX_START_MS + 60001;
+    ASSERT_OK(fx_hold(fx, u, m, 3000, expires, &h));
+    ASSERT_OK(fx_hold(fx, u, m, 1000, 0, &forever));
+    ASSERT_VIEW(fx, u, 10000, 4000);
+
+    clock_manual_advance(&fx->clock, 30000);
+    fx_nudge(fx);
+    ASSERT_VIEW(fx, u, 10000, 4000);
+
+    clock_manual_advance(&fx->clock, 30002); /* now = expires + 1 */
+    fx_nudge(fx);
+    ASSERT_VIEW(fx, u, 10000, 1000);
+    ASSERT_VIEW(fx, m, 0, 0);
+
+    int64_t ids[16];
+    size_t n = history_ids(fx, u, 16, ids, 16);
+    ASSERT(n >= 1);
+    struct ledger_entry *e = entry_get(fx, ids[0]);
+    ASSERT_EQ_INT(e->kind, LEDGER_ENTRY_EXPIRE);
+    ASSERT_EQ_INT(e->ref_entry_id, h);
+    ASSERT_EQ_INT(ledger_entry_posting(e, u)->held_delta_minor, -3000);
+    ASSERT_EQ_INT(ledger_entry_posting(e, u)->balance_after_minor, 10000);
+    ASSERT(e->created_at_ms > expires);
+    free(e);
+
+    ASSERT_ERR(fx_capture(fx, h, 3000, &entry_id), QB_E_HOLD_RESOLVED);
+    ASSERT_ERR(fx_void(fx, h, &entry_id), QB_E_HOLD_RESOLVED);
+
+    clock_manual_advance(&fx->clock, INT64_C(400) * 24 * 3600 * 1000);
+    fx_nudge(fx);
+    ASSERT_VIEW(fx, u, 10000, 1000);
+    ASSERT_OK(fx_capture(fx, forever, 1000, &entry_id));
+    ASSERT_VIEW(fx, u, 9000, 0);
+    ASSERT_VIEW(fx, m, 1000, 0);
+    fx_verify_ok(fx);
+    fx_free(fx);
+}
+
+TEST(hold_past_deadline_not_capturable_in_same_batch)
+{
+    /* A capture submitted after the deadline must fail even though it is the
+     * command that wakes the writer: expiry runs before the batch. */
+    struct fx *fx = fx_new();
+    int64_t u, m;
+    hold_setup(fx, &u, &m);
+    int64_t h = 0, entry_id = 0;
+    ASSERT_OK(fx_hold(fx, u, m, 3000, FX_START_MS + 1001, &h));
+    clock_manual_advance(&fx->clock, 2000);
+    ASSERT_ERR(fx_capture(fx, h, 3000, &entry_id), QB_E_HOLD_RESOLVED);
+    ASSERT_VIEW(fx, u, 10000, 0);
+    ASSERT_VIEW(fx, m, 0, 0);
+    fx_verify_ok(fx);
+    fx_free(fx);
+}
+
+TEST(hold_larger_than_available_refused)
+{
+    /* A hold counts against the floor like a debit: one larger than what is
+     * available is INSUFFICIENT_BALANCE, and holds add up. */
+    struct fx *fx = fx_new();
+    int64_t u = fx_user(fx, "user:u_a");
+    int64_t m = fx_create(fx, "merchant:m_1", fx->cny, LEDGER_ACCOUNT_MERCHANT, 0, 0);
+    fx_fund(fx, u, 1000);
+    int64_t h = 0;
+    ASSERT_ERR(fx_hold(fx, u, m, 1001, 0, &h), QB_E_INSUFFICIENT_BALANCE);
+    ASSERT_VIEW(fx, u, 1000, 0);
+    ASSERT_OK(fx_hold(fx, u, m, 600, 0, &h));
+    ASSERT_ERR(fx_hold(fx, u, m, 401, 0, &h), QB_E_INSUFFICIENT_BALANCE);
+    ASSERT_OK(fx_hold(fx, u, m, 400, 0, &h));
+    ASSERT_VIEW(fx, u, 1000, 1000);
+    ASSERT_ERR(fx_hold(fx, u, m, 1, 0, &h), QB_E_INSUFFICIENT_BALANCE);
+    fx_verify_ok(fx);
+    fx_free(fx);
+}
+
+TEST(hold_bad_arguments)
+{
+    /* A hold of zero or a negative amount is PARAM, one on an unknown account
+     * NOT_FOUND; nothing is reserved by either. */
+    struct fx *fx = fx_new();
+    int64_t u, m;
+    hold_setup(fx, &u, &m);
+    int64_t h = 0;
+    ASSERT_ERR(fx_hold(fx, u, m, 0, 0, &h), QB_E_PARAM);
+    ASSERT_ERR(fx_hold(fx, u, m, -5, 0, &h), QB_E_PARAM);
+    ASSERT_ERR(fx_hold(fx, u + 1000, m, 5, 0, &h), QB_E_NOT_FOUND);
+    ASSERT_ERR(fx_hold(fx, u, m + 1000, 5, 0, &h), QB_E_NOT_FOUND);
+    ASSERT_VIEW(fx, u, 10000, 0);
+    fx_free(fx);
+}
+
+TEST(hold_unknown_not_found)
+{
+    /* Capturing or voiding a hold id that names no hold — nothing at all, or
+     * an ordinary transfer entry — is NOT_FOUND. */
+    struct fx *fx = fx_new();
+    int64_t u, m;
+    hold_setup(fx, &u, &m);
+    int64_t entry_id = 0, transfer_id = 0;
+    ASSERT_OK(fx_transfer(fx, u, m, 10, &transfer_id));
+    ASSERT_ERR(fx_capture(fx, transfer_id + 1000, 10, &entry_id), QB_E_NOT_FOUND);
+    ASSERT_ERR(fx_void(fx, transfer_id + 1000, &entry_id), QB_E_NOT_FOUND);
+    ASSERT_ERR(fx_capture(fx, 0, 10, &entry_id), QB_E_NOT_FOUND);
+    ASSERT_ERR(fx_capture(fx, transfer_id, 10, &entry_id), QB_E_NOT_FOUND);
+    ASSERT_ERR(fx_void(fx, transfer_id, &entry_id), QB_E_NOT_FOUND);
+    ASSERT_VIEW(fx, u, 9990, 0);
+    ASSERT_VIEW(fx, m, 10, 0);
+    fx_free(fx);
+}
+
+TEST(hold_capture_to_frozen_payee_refused)
+{
+    /* Capture credits the payee: a CREDIT_FROZEN payee refuses it with
+     * ACCOUNT_FROZEN and the hold stays open for a later capture or void. */
+    struct fx *fx = fx_new();
+    int64_t u, m;
+    hold_setup(fx, &u, &m);
+    int64_t h = 0, entry_id = 0;
+    ASSERT_OK(fx_hold(fx, u, m, 3000, 0, &h));
+    ASSERT_OK(fx_set_flags(fx, m, LEDGER_ACCOUNT_CREDIT_FROZEN));
+    ASSERT_ERR(fx_capture(fx, h, 3000, &entry_id), QB_E_ACCOUNT_FROZEN);
+    ASSERT_VIEW(fx, u, 10000, 3000);
+    ASSERT_VIEW(fx, m, 0, 0);
+    ASSERT_OK(fx_set_flags(fx, m, 0));
+    ASSERT_OK(fx_capture(fx, h, 2000, &entry_id));
+    ASSERT_VIEW(fx, u, 8000, 0);
+    ASSERT_VIEW(fx, m, 2000, 0);
+    fx_verify_ok(fx);
+    fx_free(fx);
+}
+
+/* --- idempotency ------------------------------------------------------------ */
+
+/* A payment u -> m of amount with an idempotency key; run count and response
+ * are left in *s (released by the caller). */
+static enum qb_error idem_pay(struct fx *fx, struct fx_script *s, const char *principal,
+                              const char *key, const char *body, int64_t from, int64_t to,
+                              int64_t amount)
+{
+    fx_script_init(s);
+    fx_script_post2(s, from, to, amount);
+    fx_script_idem(s, principal, key, body);
+    return fx_exec(fx, s);
+}
+
+TEST(idem_same_request_replayed)
+{
+    /* A retried request (same principal, key and body) must get the original
+     * answer byte for byte without running again: a client that lost the
+     * response must never pay twice. */
+    struct fx *fx = fx_new();
+    int64_t u = fx_user(fx, "user:u_a");
+    int64_t m = fx_user(fx, "user:u_b");
+    fx_fund(fx, u, 1000);
+    struct fx_script first, again;
+    ASSERT_OK(idem_pay(fx, &first, "user:u_a", "key-1", "{\"amount\":300}", u, m, 300));
+    ASSERT_EQ_INT(first.run_count, 1);
+    ASSERT(!first.cmd.replayed);
+    ASSERT(first.cmd.response.size > 0);
+    int64_t entry_id = first.ops[0].out_id;
+    ASSERT_VIEW(fx, u, 700, 0);
+
+    ASSERT_OK(idem_pay(fx, &again, "user:u_a", "key-1", "{\"amount\":300}", u, m, 300));
+    ASSERT_EQ_INT(again.run_count, 0);
+    ASSERT(again.cmd.replayed);
+    ASSERT_EQ_INT(again.cmd.response.size, first.cmd.response.size);
+    ASSERT(memcmp(again.cmd.response.data, first.cmd.response.data, first.cmd.response.size) == 0);
+    ASSERT_VIEW(fx, u, 700, 0);
+    ASSERT_VIEW(fx, m, 300, 0);
+    ASSERT_EQ_INT(fx_view(fx, u).last_entry_id, entry_id);
+    fx_script_release(&again);
+
+    /* Again after a restart: the record is durable. */
+    fx_restart(fx);
+    ASSERT_OK(idem_pay(fx, &again, "user:u_a", "key-1", "{\"amount\":300}", u, m, 300));
+    ASSERT(again.cmd.replayed);
+    ASSERT_EQ_INT(again.run_count, 0);
+    ASSERT_EQ_INT(again.cmd.response.size, first.cmd.response.size);
+    ASSERT(memcmp(again.cmd.response.data, first.cmd.response.data, first.cmd.response.size) == 0);
+    ASSERT_VIEW(fx, u, 700, 0);
+    fx_script_release(&again);
+    fx_script_release(&first);
+    fx_verify_ok(fx);
+    fx_free(fx);
+}
+
+TEST(idem_same_request_in_one_batch_replayed)
+{
+    /* Two copies of one request submitted back to back (a double tap) may land
+     * in the same transaction: the second must still be a replay. */
+    struct fx *fx = fx_new();
+    int64_t u = fx_user(fx, "user:u_a");
+    int64_t m = fx_user(fx, "user:u_b");
+    fx_fund(fx, u, 1000);
+    struct fx_script *s = calloc(2, sizeof *s);
+    ASSERT(s != NULL);
+    struct fx_batch batch;
+    fx_batch_init(&batch);
+    for (int i = 0; i < 2; i++) {
+        fx_script_init(&s[i]);
+        fx_script_post2(&s[i], u, m, 400);
+        fx_script_idem(&s[i], "user:u_a", "tap", "{\"amount\":400}");
+        ASSERT_OK(fx_submit(fx, &batch, &s[i]));
+    }
+    fx_batch_wait(&batch);
+    fx_batch_destroy(&batch);
+    ASSERT_OK(s[0].cmd.result);
+    ASSERT_OK(s[1].cmd.result);
+    ASSERT(!s[0].cmd.replayed);
+    ASSERT(s[1].cmd.replayed);
+    ASSERT_EQ_INT(s[0].run_count + s[1].run_count, 1);
+    ASSERT_EQ_INT(s[1].cmd.response.size, s[0].cmd.response.size);
+    ASSERT(memcmp(s[1].cmd.response.data, s[0].cmd.response.data, s[0].cmd.response.size) == 0);
+    ASSERT_VIEW(fx, u, 600, 0);
+    ASSERT_VIEW(fx, m, 400, 0);
+    fx_script_release(&s[0]);
+    fx_script_release(&s[1]);
+    free(s);
+    fx_free(fx);
+}
+
+TEST(idem_different_body_refused)
+{
+    /* The same key with another body is a client bug or an attack: it must
+     * be IDEMPOTENCY_MISMATCH, run nothing, and leave the first answer in
+     * place for honest retries. */
+    struct fx *fx = fx_new();
+    int64_t u = fx_user(fx, "user:u_a");
+    int64_t m = fx_user(fx, "user:u_b");
+    fx_fund(fx, u, 1000);
+    struct fx_script first, other, again;
+    ASSERT_OK(idem_pay(fx, &first, "user:u_a", "key-1", "{\"amount\":300}", u, m, 300));
+    ASSERT_ERR(idem_pay(fx, &other, "user:u_a", "key-1", "{\"amount\":500}", u, m, 500),
+               QB_E_IDEMPOTENCY_MISMATCH);
+    ASSERT_EQ_INT(other.run_count, 0);
+    ASSERT_VIEW(fx, u, 700, 0);
+    ASSERT_VIEW(fx, m, 300, 0);
+    ASSERT_OK(idem_pay(fx, &again, "user:u_a", "key-1", "{\"amount\":300}", u, m, 300));
+    ASSERT(again.cmd.replayed);
+    ASSERT_VIEW(fx, u, 700, 0);
+    fx_script_release(&first);
+    fx_script_release(&other);
+    fx_script_release(&again);
+    fx_free(fx);
+}
+
+TEST(idem_keys_scoped_by_principal)
+{
+    /* Keys are chosen by clients, so two users may pick the same one: the
+     * same key under another principal is a different request and runs. */
+    struct fx *fx = fx_new();
+    int64_t a = fx_user(fx, "user:u_a");
+    int64_t b = fx_user(fx, "user:u_b");
+    int64_t m = fx_user(fx, "user:u_m");
+    fx_fund(fx, a, 1000);
+    fx_fund(fx, b, 1000);
+    struct fx_script sa, sb;
+    ASSERT_OK(idem_pay(fx, &sa, "user:u_a", "order-1", "{\"amount\":100}", a, m, 100));
+    ASSERT_OK(idem_pay(fx, &sb, "user:u_b", "order-1", "{\"amount\":100}", b, m, 100));
+    ASSERT(!sb.cmd.replayed);
+    ASSERT_EQ_INT(sb.run_count, 1);
+    ASSERT(sa.ops[0].out_id != sb.ops[0].out_id);
+    ASSERT_VIEW(fx, a, 900, 0);
+    ASSERT_VIEW(fx, b, 900, 0);
+    ASSERT_VIEW(fx, m, 200, 0);
+    fx_script_release(&sa);
+    fx_script_release(&sb);
+    /* A different body under the other principal is not a mismatch either. */
+    ASSERT_OK(idem_pay(fx, &sb, "user:u_b2", "order-1", "{\"amount\":7}", b, m, 7));
+    ASSERT(!sb.cmd.replayed);
+    fx_script_release(&sb);
+    ASSERT_VIEW(fx, m, 207, 0);
+    fx_free(fx);
+}
+
+TEST(idem_refusal_replayed)
+{
+    /* A refused request is answered the same way when retried, even if it
+     * would now succeed: a client must never see one key both refused and
+     * accepted. */
+    struct fx *fx = fx_new();
+    int64_t u = fx_user(fx, "user:u_a");
+    int64_t m = fx_user(fx, "user:u_b");
+    fx_fund(fx, u, 100);
+    struct fx_script first, again;
+    ASSERT_ERR(idem_pay(fx, &first, "user:u_a", "k", "{\"amount\":500}", u, m, 500),
+               QB_E_INSUFFICIENT_BALANCE);
+    ASSERT_EQ_INT(first.run_count, 1);
+    fx_fund(fx, u, 1000);
+    ASSERT_ERR(idem_pay(fx, &again, "user:u_a", "k", "{\"amount\":500}", u, m, 500),
+               QB_E_INSUFFICIENT_BALANCE);
+    ASSERT(again.cmd.replayed);
+    ASSERT_EQ_INT(again.run_count, 0);
+    ASSERT_EQ_INT(again.cmd.response.size, first.cmd.response.size);
+    if (first.cmd.response.size > 0)
+        ASSERT(memcmp(again.cmd.response.data, first.cmd.response.data,
+                      first.cmd.response.size) == 0);
+    ASSERT_VIEW(fx, u, 1100, 0);
+    ASSERT_VIEW(fx, m, 0, 0);
+    fx_script_release(&first);
+    fx_script_release(&again);
+    fx_free(fx);
+}
+
+/* --- history -------------------------------------------------------------- */
+
+TEST(history_pages_newest_first)
+{
+    /* History pages walk an account's chain newest first; every page size
+     * (1, 3, 20) must return the same entries in the same order with a
+     * next_cursor that continues exactly where the page stopped. */
+    struct fx *fx = fx_new();
+    int64_t a = fx_user(fx, "user:u_a");
+    int64_t b = fx_user(fx, "user:u_b");
+    int64_t other = fx_user(fx, "user:u_other");
+    int64_t expected[16];
+    size_t expected_count = 0;
+    expected[expected_count++] = fx_fund(fx, a, 100000);
+    for (int i = 0; i < 6; i++) {
+        int64_t entry_id = 0;
+        fx_fund(fx, other, 5); /* entries of other accounts in between */
+        ASSERT_OK(fx_transfer(fx, a, b, 100 + i, &entry_id));
+        expected[expected_count++] = entry_id;
+    }
+    /* expected is oldest first; 7 entries. */
+    size_t limits[] = {1, 3, 7, 20};
+    for (size_t l = 0; l < QB_ARRAY_COUNT(limits); l++) {
+        int64_t ids[32];
+        size_t n = history_ids(fx, a, limits[l], ids, 32);
+        ASSERT_EQ_INT(n, expected_count);
+        for (size_t i = 0; i < n; i++)
+            ASSERT_EQ_INT(ids[i], expected[expected_count - 1 - i]);
+    }
+    /* One page of 3 from the newest: the cursor names the fourth newest. */
+    struct ledger_entry page[3];
+    size_t count = 0;
+    int64_t next = 0;
+    ASSERT_OK(ledger_history(fx->ledger, fx->reader, a, 0, 3, page, &count, &next));
+    ASSERT_EQ_INT(count, 3);
+    ASSERT_EQ_INT(page[0].id, expected[6]);
+    ASSERT_EQ_INT(page[2].id, expected[4]);
+    ASSERT_EQ_INT(next, expected[3]);
+    ASSERT_OK(ledger_history(fx->ledger, fx->reader, a, next, 3, page, &count, &next));
+    ASSERT_EQ_INT(count, 3);
+    ASSERT_EQ_INT(page[0].id, expected[3]);
+    ASSERT_EQ_INT(next, expected[0]);
+    ASSERT_OK(ledger_history(fx->ledger, fx->reader, a, next, 3, page, &count, &next));
+    ASSERT_EQ_INT(count, 1);
+    ASSERT_EQ_INT(page[0].id, expected[0]);
+    ASSERT_EQ_INT(next, 0);
+    fx_free(fx);
+}
+
+TEST(history_empty_account)
+{
+    /* An account that never moved has an empty history, not an error. */
+    struct fx *fx = fx_new();
+    int64_t a = fx_user(fx, "user:u_a");
+    struct ledger_entry page[4];
+    size_t count = 99;
+    int64_t next = 99;
+    ASSERT_OK(ledger_history(fx->ledger, fx->reader, a, 0, 4, page, &count, &next));
+    ASSERT_EQ_INT(count, 0);
+    ASSERT_EQ_INT(next, 0);
+    fx_free(fx);
+}
+
+TEST(history_balances_and_chain)
+{
+    /* Each posting's balance_after must be the running balance and its
+     * prev_entry_id the account's previous entry, across transfers, holds,
+     * captures, voids and expiries: statements and verify depend on them. */
+    struct fx *fx = fx_new();
+    int64_t u = fx_user(fx, "user:u_a");
+    int64_t m = fx_create(fx, "merchant:m_1", fx->cny, LEDGER_ACCOUNT_MERCHANT, 0, 0);
+    int64_t h = 0, entry_id = 0;
+    fx_fund(fx, u, 5000);
+    ASSERT_OK(fx_transfer(fx, u, m, 700, &entry_id));
+    ASSERT_OK(fx_hold(fx, u, m, 1000, 0, &h));
+    ASSERT_OK(fx_capture(fx, h, 600, &entry_id));
+    ASSERT_OK(fx_hold(fx, u, m, 300, 0, &h));
+    ASSERT_OK(fx_void(fx, h, &entry_id));
+    ASSERT_OK(fx_hold(fx, u, m, 200, FX_START_MS + 11, &h));
+    clock_manual_advance(&fx->clock, 100);
+    fx_nudge(fx);
+    ASSERT_OK(fx_transfer(fx, m, u, 50, &entry_id));
+    ASSERT_VIEW(fx, u, 3750, 0);
+    ASSERT_VIEW(fx, m, 1250, 0);
+
+    int64_t accounts[] = {u, m};
+    for (size_t k = 0; k < 2; k++) {
+        int64_t ids[32];
+        size_t n = history_ids(fx, accounts[k], 32, ids, 32);
+        ASSERT(n >= 2);
+        int64_t balance = 0, held = 0, prev = 0;
+        for (size_t i = n; i-- > 0;) {
+            struct ledger_entry *e = entry_get(fx, ids[i]);
+            const struct ledger_posting *p = ledger_entry_posting(e, accounts[k]);
+            ASSERT(p != NULL);
+            ASSERT_EQ_INT(p->prev_entry_id, prev);
+            ASSERT_EQ_INT(p->currency_numeric, fx->cny->numeric);
+            balance += p->amount_minor;
+            held += p->held_delta_minor;
+            ASSERT_EQ_INT(p->balance_after_minor, balance);
+            ASSERT(held >= 0);
+            int64_t sum = 0;
+            for (size_t j = 0; j < e->posting_count; j++)
+                sum += e->postings[j].amount_minor;
+            ASSERT_EQ_INT(sum, 0);
+            prev = e->id;
+            free(e);
+        }
+        struct ledger_account_view v = fx_view(fx, accounts[k]);
+        ASSERT_EQ_INT(v.balance_minor, balance);
+        ASSERT_EQ_INT(v.held_minor, held);
+        ASSERT_EQ_INT(v.last_entry_id, prev);
+    }
+    fx_verify_ok(fx);
+    fx_free(fx);
+}
+
+/* --- hash chain and verify ------------------------------------------------- */
+
+/* Some activity of every kind; leaves one hold open. Answers the id of the
+ * first transfer u -> m of 777777. */
+static int64_t chain_setup(struct fx *fx, int64_t *u_out, int64_t *m_out)
+{
+    int64_t u = fx_user(fx, "user:u_a");
+    int64_t m = fx_create(fx, "merchant:m_1", fx->cny, LEDGER_ACCOUNT_MERCHANT, 0, 0);
+    int64_t h = 0, entry_id = 0, marked = 0;
+    fx_fund(fx, u, 5000000);
+    ASSERT_OK(fx_transfer(fx, u, m, 777777, &marked));
+    ASSERT_OK(fx_hold(fx, u, m, 1000, 0, &h));
+    ASSERT_OK(fx_capture(fx, h, 600, &entry_id));
+    ASSERT_OK(fx_hold(fx, u, m, 300, 0, &h));
+    ASSERT_OK(fx_void(fx, h, &entry_id));
+    ASSERT_OK(fx_hold(fx, u, m, 200, FX_START_MS + 11, &h));
+    ASSERT_OK(fx_hold(fx, u, m, 222, 0, &h));
+    clock_manual_advance(&fx->clock, 100);
+    for (int i = 0; i < 5; i++)
+        ASSERT_OK(fx_transfer(fx, m, u, 50 + i, &entry_id));
+    *u_out = u;
+    *m_out = m;
+    return marked;
+}
+
+/* Runs sql on the database file with a raw SQLite connection (the ledger must
+ * be stopped), as an attacker with file access would. */
+static void raw_exec(struct fx *fx, const char *sql)
+{
+    sqlite3 *db = NULL;
+    int rc = sqlite3_open_v2(fx->db_path, &db, SQLITE_OPEN_READWRITE, NULL);
+    if (rc != SQLITE_OK)
+        TEST_FAIL_("sqlite3_open_v2: %s", sqlite3_errstr(rc));
+    char *msg = NULL;
+    rc = sqlite3_exec(db, sql, NULL, NULL, &msg);
+    if (rc != SQLITE_OK) {
+        char copy[256];
+        snprintf(copy, sizeof copy, "%s", msg ? msg : "");
+        sqlite3_free(msg);
+        sqlite3_close(db);
+        TEST_FAIL_("sqlite3_exec \"%s\": %s", sql, copy);
+    }
+    int changes = sqlite3_changes(db);
+    sqlite3_close(db);
+    if (changes != 1)
+        TEST_FAIL_("\"%s\" changed %d rows, not 1", sql, changes);
+}
+
+/* Rewrites the first 8-byte little-endian occurrence of `from` in the
+ * postings blob of entry_id to `to`; if the encoding is not fixed-width LE,
+ * flips one byte in the middle of the blob instead. */
+static void raw_tamper_postings(struct fx *fx, int64_t entry_id, int64_t from, int64_t to)
+{
+    sqlite3 *db = NULL;
+    ASSERT_EQ_INT(sqlite3_open_v2(fx->db_path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+    sqlite3_stmt *st = NULL;
+    ASSERT_EQ_INT(sqlite3_prepare_v2(db, "SELECT postings FROM entries WHERE id = ?1", -1, &st, NULL),
+                  SQLITE_OK);
+    ASSERT_EQ_INT(sqlite3_bind_int64(st, 1, entry_id), SQLITE_OK);
+    ASSERT_EQ_INT(sqlite3_step(st), SQLITE_ROW);
+    int size = sqlite3_column_bytes(st, 0);
+    ASSERT(size > 0);
+    unsigned char *blob = malloc((size_t)size);
+    ASSERT(blob != NULL);
+    memcpy(blob, sqlite3_column_blob(st, 0), (size_t)size);
+    sqlite3_finalize(st);
+
+    unsigned char pattern[8];
+    buf_write_u64le(pattern, (uint64_t)from);
+    bool found = false;
+    for (int i = 0; i + 8 <= size; i++) {
+        if (memcmp(blob + i, pattern, 8) == 0) {
+            buf_write_u64le(blob + i, (uint64_t)to);
+            found = true;
+            break;
+        }
+    }
+    if (!found) {
+        fprintf(stderr, "  note: amount not found as 8-byte LE in the postings blob; flipping a byte\n");
+        blob[size / 2] ^= 0x01;
+    }
+    ASSERT_EQ_INT(sqlite3_prepare_v2(db, "UPDATE entries SET postings = ?1 WHERE id = ?2", -1, &st, NULL),
+                  SQLITE_OK);
+    ASSERT_EQ_INT(sqlite3_bind_blob(st, 1, blob, size, SQLITE_TRANSIENT), SQLITE_OK);
+    ASSERT_EQ_INT(sqlite3_bind_int64(st, 2, entry_id), SQLITE_OK);
+    ASSERT_EQ_INT(sqlite3_step(st), SQLITE_DONE);
+    ASSERT_EQ_INT(sqlite3_changes(db), 1);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    free(blob);
+}
+
+static void expect_verify_fails(struct fx *fx)
+{
+    struct ledger_verify_report report;
+    enum qb_error rc = fx_verify(fx, &report);
+    ASSERT_ERR(rc, QB_E_INTERNAL);
+    ASSERT(report.problem[0] != '\0');
+    fprintf(stderr, "  verify reports: %s\n", report.problem);
+}
+
+TEST(verify_passes_on_healthy_ledger)
+{
+    /* ledger_verify must accept a ledger built only through the ledger,
+     * counting every entry, account and open hold it checked. */
+    struct fx *fx = fx_new();
+    int64_t u, m;
+    chain_setup(fx, &u, &m);
+    struct ledger_verify_report report;
+    ASSERT_OK(fx_verify(fx, &report)); /* while running */
+    ASSERT_EQ_STR(report.problem, "");
+    int64_t last = fx_view(fx, u).last_entry_id;
+    ASSERT_EQ_INT(report.entries_checked, last);
+    ASSERT_EQ_INT(report.accounts_checked, 3);
+    ASSERT_EQ_INT(report.holds_open, 1);
+    fx_stop(fx);
+    ASSERT_OK(fx_verify(fx, &report)); /* and stopped, every checkpoint flushed */
+    ASSERT_EQ_INT(report.entries_checked, last);
+    fx_start(fx);
+    fx_free(fx);
+}
+
+TEST(verify_detects_tampered_amount)
+{
+    /* Changing an amount inside a stored entry (a payment made larger after
+     * the fact) must be reported by verify. */
+    struct fx *fx = fx_new();
+    int64_t u, m;
+    int64_t marked = chain_setup(fx, &u, &m);
+    fx_stop(fx);
+    raw_tamper_postings(fx, marked, 777777, 777778);
+    expect_verify_fails(fx);
+    test_rmtree(fx->dir);
+    free(fx);
+}
+
+TEST(verify_detects_tampered_ref)
+{
+    /* Changing only the reference text of an old entry (a field no balance
+     * depends on) must still break the hash chain that verify recomputes. */
+    struct fx *fx = fx_new();
+    int64_t u, m;
+    int64_t marked = chain_setup(fx, &u, &m);
+    fx_stop(fx);
+    char sql[128];
+    snprintf(sql, sizeof sql, "UPDATE entries SET ref = 'tampered' WHERE id = %" PRId64, marked);
+    raw_exec(fx, sql);
+    expect_verify_fails(fx);
+    test_rmtree(fx->dir);
+    free(fx);
+}
+
+/* Starts the ledger on the tampered database of fx, which must be refused
+ * with INTERNAL; frees fx either way. */
+static void expect_open_refused(struct fx *fx, const char *what)
+{
+    enum qb_error rc = fx_start_rc(fx);
+    if (rc == QB_OK) {
+        fx_stop(fx);
+        test_rmtree(fx->dir);
+        free(fx);
+        TEST_FAIL_("ledger_open accepted a journal with %s", what);
+    }
+    bool started = fx->ledger != NULL;
+    test_rmtree(fx->dir);
+    free(fx);
+    ASSERT(!started);
+    ASSERT_ERR(rc, QB_E_INTERNAL);
+}
+
+TEST(open_refuses_tampered_newest_entry)
+{
+    /* The newest entry is the one a clean restart reads first: changing its
+     * code must make verify fail and ledger_open refuse to start. */
+    struct fx *fx = fx_new();
+    int64_t u, m;
+    chain_setup(fx, &u, &m);
+    int64_t last = fx_view(fx, u).last_entry_id;
+    fx_stop(fx);
+    char sql[128];
+    snprintf(sql, sizeof sql, "UPDATE entries SET code = code + 1 WHERE id = %" PRId64, last);
+    raw_exec(fx, sql);
+    expect_verify_fails(fx);
+    expect_open_refused(fx, "a changed newest entry");
+}
+
+TEST(open_refuses_tampered_old_entry)
+{
+    /* ledger.h: ledger_open fails with INTERNAL "when the stored journal
+     * fails its hash chain (the daemon must not start then)" — an old entry
+     * changed while the daemon was down included, not only the newest. */
+    struct fx *fx = fx_new();
+    int64_t u, m;
+    int64_t marked = chain_setup(fx, &u, &m);
+    fx_stop(fx);
+    raw_tamper_postings(fx, marked, 777777, 777778);
+    expect_verify_fails(fx);
+    expect_open_refused(fx, "a tampered amount in an old entry");
+}
+
+TEST(verify_detects_deleted_entry)
+{
+    /* Removing a journal row (hiding a payment) must break the chain. */
+    struct fx *fx = fx_new();
+    int64_t u, m;
+    int64_t marked = chain_setup(fx, &u, &m);
+    fx_stop(fx);
+    char sql[128];
+    snprintf(sql, sizeof sql, "DELETE FROM entries WHERE id = %" PRId64, marked);
+    raw_exec(fx, sql);
+    expect_verify_fails(fx);
+    test_rmtree(fx->dir);
+    free(fx);
+}
+
+TEST(verify_detects_tampered_checkpoint)
+{
+    /* The accounts table's balance is a checkpoint a restart trusts: raising
+     * it by hand must be caught by verify. */
+    struct fx *fx = fx_new();
+    int64_t u, m;
+    chain_setup(fx, &u, &m);
+    fx_stop(fx);
+    char sql[128];
+    snprintf(sql, sizeof sql, "UPDATE accounts SET balance_minor = balance_minor + 100000 WHERE id = %" PRId64, u);
+    raw_exec(fx, sql);
+    expect_verify_fails(fx);
+    test_rmtree(fx->dir);
+    free(fx);
+}
+
+TEST(verify_detects_tampered_held)
+{
+    /* The checkpointed held amount gates spending as much as the balance:
+     * zeroing it by hand must be caught by verify. */
+    struct fx *fx = fx_new();
+    int64_t u, m;
+    chain_setup(fx, &u, &m);
+    fx_stop(fx);
+    char sql[128];
+    snprintf(sql, sizeof sql, "UPDATE accounts SET held_minor = 0 WHERE id = %" PRId64, u);
+    raw_exec(fx, sql);
+    expect_verify_fails(fx);
+    test_rmtree(fx->dir);
+    free(fx);
+}
+
+/* --- restart ------------------------------------------------------------------ */
+
+TEST(restart_keeps_state)
+{
+    /* Closing and reopening must bring back balances, held amounts, open
+     * holds (capturable and voidable after the restart), frozen flags and a
+     * journal that continues with dense ids on the same verified chain. */
+    struct fx *fx = fx_new();
+    int64_t u = fx_user(fx, "user:u_a");
+    int64_t m = fx_create(fx, "merchant:m_1", fx->cny, LEDGER_ACCOUNT_MERCHANT, 0, 0);
+    int64_t frozen = fx_user(fx, "user:u_frozen");
+    int64_t h1 = 0, h2 = 0, h3 = 0, entry_id = 0;
+    fx_fund(fx, u, 10000);
+    fx_fund(fx, frozen, 10);
+    ASSERT_OK(fx_set_flags(fx, frozen, LEDGER_ACCOUNT_DEBIT_FROZEN));
+    ASSERT_OK(fx_transfer(fx, u, m, 1000, &entry_id));
+    ASSERT_OK(fx_hold(fx, u, m, 2000, 0, &h1));
+    ASSERT_OK(fx_hold(fx, u, m, 500, 0, &h2));
+    ASSERT_OK(fx_hold(fx, u, m, 300, FX_START_MS + 5001, &h3));
+    int64_t last = fx_view(fx, u).last_entry_id;
+    struct ledger_account_view before = fx_view(fx, u);
+
+    fx_restart(fx);
+    struct ledger_account_view after = fx_view(fx, u);
+    ASSERT_EQ_INT(after.balance_minor, before.balance_minor);
+    ASSERT_EQ_INT(after.held_minor, 2800);
+    ASSERT_EQ_INT(after.last_entry_id, last);
+    ASSERT_EQ_INT(after.floor_minor, 0);
+    ASSERT_VIEW(fx, m, 1000, 0);
+    ASSERT_EQ_INT(fx_view(fx, frozen).flags, LEDGER_ACCOUNT_DEBIT_FROZEN);
+    ASSERT_ERR(fx_transfer(fx, frozen, m, 1, &entry_id), QB_E_ACCOUNT_FROZEN);
+    ASSERT_ERR(fx_transfer(fx, u, m, 6201, &entry_id), QB_E_INSUFFICIENT_BALANCE);
+
+    ASSERT_OK(fx_capture(fx, h1, 1500, &entry_id));
+    ASSERT_EQ_INT(entry_id, last + 1);
+    ASSERT_OK(fx_void(fx, h2, &entry_id));
+    ASSERT_VIEW(fx, u, 7500, 300);
+    ASSERT_VIEW(fx, m, 2500, 0);
+
+    /* A deadline that passes while the ledger is down expires after start. */
+    fx_stop(fx);
+    clock_manual_advance(&fx->clock, 10000);
+    fx_start(fx);
+    fx_nudge(fx);
+    ASSERT_VIEW(fx, u, 7500, 0);
+    ASSERT_ERR(fx_capture(fx, h3, 300, &entry_id), QB_E_HOLD_RESOLVED);
+    fx_restart(fx);
+    ASSERT_VIEW(fx, u, 7500, 0);
+    fx_verify_ok(fx);
+    fx_free(fx);
+}
+
+TEST(restart_without_activity)
+{
+    /* Reopening a ledger with accounts but no entries, and one that was
+     * never used, must work (the first start of a new deployment). */
+    struct fx *fx = fx_new();
+    fx_restart(fx);
+    ASSERT_VIEW(fx, fx->sys_id, 0, 0);
+    fx_verify_ok(fx);
+    fx_restart(fx);
+    int64_t a = fx_user(fx, "user:u_a");
+    fx_fund(fx, a, 10);
+    ASSERT_VIEW(fx, a, 10, 0);
+    fx_free(fx);
+}
+
+TEST(close_runs_queued_commands)
+{
+    /* ledger_close must finish every queued command (each gets its done
+     * callback) and refuse new ones with SHUTTING_DOWN. */
+    struct fx *fx = fx_new();
+    int64_t a = fx_user(fx, "user:u_a");
+    enum { N = 200 };
+    struct fx_script *s = calloc(N, sizeof *s);
+    ASSERT(s != NULL);
+    struct fx_batch batch;
+    fx_batch_init(&batch);
+    for (int i = 0; i < N; i++) {
+        fx_script_init(&s[i]);
+        fx_script_post2(&s[i], fx->sys_id, a, 1);
+        ASSERT_OK(fx_submit(fx, &batch, &s[i]));
+    }
+    ledger_close(fx->ledger);
+    fx->ledger = NULL;
+    ASSERT_EQ_INT(batch.pending, 0);
+    ASSERT_EQ_INT(batch.done_count, N);
+    for (int i = 0; i < N; i++) {
+        ASSERT_OK(s[i].cmd.result);
+        fx_script_release(&s[i]);
+    }
+    free(s);
+    fx_batch_destroy(&batch);
+    fx_stop(fx);
+    fx_start(fx);
+    ASSERT_VIEW(fx, a, N, 0);
+    fx_free(fx);
+}
+
+int main(void)
+{
+    if (!crypto_init()) {
+        fprintf(stderr, "crypto_init failed\n");
+        return 1;
+    }
+    RUN(account_create_and_view);
+    RUN(account_duplicate_conflicts);
+    RUN(account_bad_spec_refused);
+    RUN(account_view_unknown_not_found);
+    RUN(account_debit_frozen);
+    RUN(account_credit_frozen);
+    RUN(account_flags_refuse_unknown_account);
+    RUN(post_transfer_moves_money);
+    RUN(post_unbalanced_refused);
+    RUN(post_leg_count_refused);
+    RUN(post_same_account_twice_refused);
+    RUN(post_zero_amount_refused);
+    RUN(post_mixed_currencies);
+    RUN(post_overdraft_refused);
+    RUN(post_system_account_no_floor);
+    RUN(post_credit_line_floor);
+    RUN(post_overflow_refused);
+    RUN(post_failed_command_rolls_back_every_entry);
+    RUN(post_failed_command_in_batch_alone_rolled_back);
+    RUN(post_refused_op_inside_command_leaves_nothing);
+    RUN(post_unknown_account_not_found);
+    RUN(hold_reserves_available_not_balance);
+    RUN(hold_capture_full);
+    RUN(hold_capture_partial_releases_rest);
+    RUN(hold_capture_amount_out_of_range);
+    RUN(hold_void_releases);
+    RUN(hold_resolves_once);
+    RUN(hold_expires_at_deadline);
+    RUN(hold_past_deadline_not_capturable_in_same_batch);
+    RUN(hold_larger_than_available_refused);
+    RUN(hold_bad_arguments);
+    RUN(hold_unknown_not_found);
+    RUN(hold_capture_to_frozen_payee_refused);
+    RUN(idem_same_request_replayed);
+    RUN(idem_same_request_in_one_batch_replayed);
+    RUN(idem_different_body_refused);
+    RUN(idem_keys_scoped_by_principal);
+    RUN(idem_refusal_replayed);
+    RUN(history_pages_newest_first);
+    RUN(history_empty_account);
+    RUN(history_balances_and_chain);
+    RUN(verify_passes_on_healthy_ledger);
+    RUN(verify_detects_tampered_amount);
+    RUN(verify_detects_tampered_ref);
+    RUN(open_refuses_tampered_newest_entry);
+    RUN(open_refuses_tampered_old_entry);
+    RUN(verify_detects_deleted_entry);
+    RUN(verify_detects_tampered_checkpoint);
+    RUN(verify_detects_tampered_held);
+    RUN(restart_keeps_state);
+    RUN(restart_without_activity);
+    RUN(close_runs_queued_commands);
+    return test_summary();
+}
