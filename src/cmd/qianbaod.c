@@ -70,10 +70,9 @@ struct daemon_paths {
 
 static bool S_paths_init(struct daemon_paths *paths, const struct config *cfg)
 {
-    bool ok = snprintf(paths->dir, sizeof paths->dir, "%s", cfg->data_dir) <
-              (int)sizeof paths->dir;
-#define S_JOIN(field, name)                                                                   \
-    ok = ok && snprintf(paths->field, sizeof paths->field, "%s/%s", paths->dir, name) <       \
+    bool ok = snprintf(paths->dir, sizeof paths->dir, "%s", cfg->data_dir) < (int)sizeof paths->dir;
+#define S_JOIN(field, name)                                                                        \
+    ok = ok && snprintf(paths->field, sizeof paths->field, "%s/%s", paths->dir, name) <            \
                    (int)sizeof paths->field
     S_JOIN(lock, "lock");
     S_JOIN(pepper, "pepper");
@@ -134,8 +133,7 @@ static bool S_file_write_atomic(const char *dir, const char *path, const void *d
 
 /* Reads a secret file of at most size_max bytes. QB_E_NOT_FOUND when it does
  * not exist, QB_E_FORBIDDEN when others may read it or it is no plain file. */
-static enum qb_error S_secret_file_read(const char *path, char *out, size_t size_max,
-                                        size_t *size)
+static enum qb_error S_secret_file_read(const char *path, char *out, size_t size_max, size_t *size)
 {
     int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0)
@@ -169,8 +167,10 @@ static enum qb_error S_secret_file_read(const char *path, char *out, size_t size
 static void S_secret_complain(const char *path, enum qb_error err)
 {
     if (err == QB_E_FORBIDDEN)
-        fprintf(stderr, "qianbaod: secret file \"%s\" is readable by others or not a file; "
-                        "fix with: chmod 600 %s\n", path, path);
+        fprintf(stderr,
+                "qianbaod: secret file \"%s\" is readable by others or not a file; "
+                "fix with: chmod 600 %s\n",
+                path, path);
     else
         fprintf(stderr, "qianbaod: cannot read or create secret file \"%s\" (%s)\n", path,
                 error_name(err));
@@ -218,8 +218,7 @@ static int S_data_dir_lock(const char *dir, const char *lock_path)
                     "(pid %s); refusing to start\n",
                     dir, holder[0] != '\0' ? holder : "unknown");
         } else {
-            fprintf(stderr, "qianbaod: cannot lock \"%s\": %s\n", lock_path,
-                    strerror(flock_errno));
+            fprintf(stderr, "qianbaod: cannot lock \"%s\": %s\n", lock_path, strerror(flock_errno));
         }
         close(fd);
         return -1;
@@ -409,8 +408,8 @@ static int S_serve(const struct config *cfg, const struct daemon_paths *paths,
     char address_line[128];
     int address_size =
         snprintf(address_line, sizeof address_line, "%s\n", http_server_address(server));
-    if (!S_file_write_atomic(paths->dir, paths->listen_address, address_line,
-                             (size_t)address_size, 0644))
+    if (!S_file_write_atomic(paths->dir, paths->listen_address, address_line, (size_t)address_size,
+                             0644))
         log_event(LOG_WARN, "daemon.listen_address_unwritten", "path=%s", paths->listen_address);
     log_event(LOG_INFO, "daemon.start",
               "version=%s listen=%s data_dir=%s db=%s schema_version=%lld pid=%ld",
@@ -465,8 +464,10 @@ static void S_verify_progress(int64_t done, int64_t total, void *arg)
 static int S_verify(const struct config *cfg, const struct daemon_paths *paths)
 {
     if (cfg->db_url[0] == '\0' && access(paths->db_url, F_OK) != 0) {
-        fprintf(stderr, "qianbaod: verify: there is no database at \"%s\" (has qianbaod run "
-                        "with this data directory?)\n", paths->db_url);
+        fprintf(stderr,
+                "qianbaod: verify: there is no database at \"%s\" (has qianbaod run "
+                "with this data directory?)\n",
+                paths->db_url);
         return 1;
     }
     char err[512] = "";

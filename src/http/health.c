@@ -34,10 +34,10 @@ void http_handle_healthz(struct http_request *req)
     store_pool_release(http_request_pool(req), reader);
 
     int64_t uptime_s = (clock_monotonic_ns() - server->started_ns) / 1000000000;
-    json_t *body = json_pack("{s:s, s:s, s:I, s:I, s:I}", "status", "ok", "version",
-                             server->version, "schema_version", (json_int_t)schema_version,
-                             "uptime_s", (json_int_t)uptime_s, "ledger_queue_depth",
-                             (json_int_t)stats.queue_depth);
+    json_t *body =
+        json_pack("{s:s, s:s, s:I, s:I, s:I}", "status", "ok", "version", server->version,
+                  "schema_version", (json_int_t)schema_version, "uptime_s", (json_int_t)uptime_s,
+                  "ledger_queue_depth", (json_int_t)stats.queue_depth);
     if (body == NULL) {
         http_reply_error(req, QB_E_INTERNAL);
         return;

@@ -20,7 +20,7 @@
 struct http_param {
     const char *name; /* points into the route's pattern, after '{' */
     size_t name_size;
-    char *value;      /* NUL-terminated, in the request's arena */
+    char *value; /* NUL-terminated, in the request's arena */
 };
 
 enum http_match {

@@ -19,13 +19,13 @@
 #include "base/log.h"
 #include "http/internal.h"
 
-static const int S_statuses[] = {200, 201, 202, 204, 400, 401, 402, 403, 404, 405,
-                                 409, 413, 415, 422, 423, 429, 500, 503};
+static const int S_statuses[] = {200, 201, 202, 204, 400, 401, 402, 403, 404,
+                                 405, 409, 413, 415, 422, 423, 429, 500, 503};
 _Static_assert(QB_ARRAY_COUNT(S_statuses) + 1 == HTTP_STATUS_SLOTS,
                "one slot per listed status plus \"other\"");
 
 static const int64_t S_duration_bounds_us[HTTP_DURATION_BUCKETS - 1] = {
-    100,    250,    500,     1000,    2500,    5000,    10000,    25000,
+    100,   250,    500,    1000,   2500,    5000,    10000,    25000,
     50000, 100000, 250000, 500000, 1000000, 2500000, 10000000,
 };
 
@@ -171,8 +171,8 @@ static enum qb_error S_render_http(const struct http_metrics *metrics,
         if (err == QB_OK)
             err = buf_append_str(out, "} ");
         if (err == QB_OK)
-            err = S_append_seconds(
-                out, atomic_load_explicit(&m->duration_us_sum, memory_order_relaxed));
+            err = S_append_seconds(out,
+                                   atomic_load_explicit(&m->duration_us_sum, memory_order_relaxed));
         if (err == QB_OK)
             err = buf_append_str(out, "\nqianbao_http_request_duration_seconds_count{");
         if (err == QB_OK)
@@ -193,12 +193,11 @@ static enum qb_error S_render_scalar(struct buf *out, const char *name, const ch
 /* A histogram from the ledger's non-cumulative buckets. With bounds_are_us,
  * bucket i's bound is ledger_latency_bucket_us(i) printed as seconds, else
  * it is 2^i. The last bucket is +Inf. */
-static enum qb_error S_render_ledger_histogram(struct buf *out, const char *name,
-                                               const char *help, const uint64_t *buckets,
-                                               uint64_t sum, bool bounds_are_us)
+static enum qb_error S_render_ledger_histogram(struct buf *out, const char *name, const char *help,
+                                               const uint64_t *buckets, uint64_t sum,
+                                               bool bounds_are_us)
 {
-    enum qb_error err =
-        buf_printf(out, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
+    enum qb_error err = buf_printf(out, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
     uint64_t cumulative = 0;
     for (int i = 0; err == QB_OK && i < LEDGER_LATENCY_BUCKETS; i++) {
         cumulative += buckets[i];
@@ -225,17 +224,16 @@ static enum qb_error S_render_ledger_histogram(struct buf *out, const char *name
 
 static enum qb_error S_render_ledger(const struct ledger_stats *stats, struct buf *out)
 {
-    enum qb_error err = S_render_scalar(out, "qianbao_ledger_queue_depth", "gauge",
-                                        "Commands waiting for the ledger executor.",
-                                        stats->queue_depth);
+    enum qb_error err =
+        S_render_scalar(out, "qianbao_ledger_queue_depth", "gauge",
+                        "Commands waiting for the ledger executor.", stats->queue_depth);
     if (err == QB_OK)
         err = S_render_scalar(out, "qianbao_ledger_batches_total", "counter",
                               "Batches the ledger executor committed or failed.",
                               stats->batches_total);
     if (err == QB_OK)
         err = S_render_scalar(out, "qianbao_ledger_commands_total", "counter",
-                              "Ledger commands completed, with any result.",
-                              stats->commands_total);
+                              "Ledger commands completed, with any result.", stats->commands_total);
     if (err == QB_OK)
         err = S_render_scalar(out, "qianbao_ledger_commands_failed_total", "counter",
                               "Ledger commands completed with an error.",
@@ -248,14 +246,13 @@ static enum qb_error S_render_ledger(const struct ledger_stats *stats, struct bu
         err = S_render_scalar(out, "qianbao_ledger_commit_failures_total", "counter",
                               "Batch commits that failed.", stats->commit_failures_total);
     if (err == QB_OK)
-        err = S_render_ledger_histogram(out, "qianbao_ledger_commit_duration_seconds",
-                                        "Time to commit one batch durably.",
-                                        stats->commit_latency_us_buckets,
-                                        stats->commit_latency_us_sum, true);
+        err = S_render_ledger_histogram(
+            out, "qianbao_ledger_commit_duration_seconds", "Time to commit one batch durably.",
+            stats->commit_latency_us_buckets, stats->commit_latency_us_sum, true);
     if (err == QB_OK)
         err = S_render_ledger_histogram(out, "qianbao_ledger_batch_size",
-                                        "Commands per committed batch.",
-                                        stats->batch_size_buckets, stats->batch_size_sum, false);
+                                        "Commands per committed batch.", stats->batch_size_buckets,
+                                        stats->batch_size_sum, false);
     if (err == QB_OK)
         err = buf_printf(out,
                          "# HELP qianbao_ledger_replay_lag_entries Journal entries a restart "
@@ -267,8 +264,8 @@ static enum qb_error S_render_ledger(const struct ledger_stats *stats, struct bu
 }
 
 enum qb_error http_metrics_render(const struct http_metrics *metrics,
-                                  const struct http_route *routes,
-                                  const struct ledger_stats *stats, struct buf *out)
+                                  const struct http_route *routes, const struct ledger_stats *stats,
+                                  struct buf *out)
 {
     enum qb_error err = S_render_http(metrics, routes, out);
     if (err == QB_OK && stats != NULL)
@@ -291,8 +288,7 @@ void http_handle_metrics(struct http_request *req)
         log_event(LOG_ERROR, "http.metrics_failed", "error=%s", error_name(err));
         http_reply_error(req, QB_E_INTERNAL);
     } else {
-        http_reply_raw(req, 200, "text/plain; version=0.0.4; charset=utf-8", text.data,
-                       text.size);
+        http_reply_raw(req, 200, "text/plain; version=0.0.4; charset=utf-8", text.data, text.size);
     }
     buf_release(&text);
 }

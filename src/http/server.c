@@ -178,8 +178,8 @@ static enum MHD_Result S_flush(struct http_request *req)
     if (req->content_type != NULL)
         ok = ok && MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_TYPE,
                                            req->content_type) == MHD_YES;
-    ok = ok && MHD_add_response_header(response, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store") ==
-                   MHD_YES;
+    ok = ok &&
+         MHD_add_response_header(response, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store") == MHD_YES;
     for (int i = 0; ok && i < req->header_count; i++)
         ok = MHD_add_response_header(response, req->headers[i].name, req->headers[i].value) ==
              MHD_YES;
@@ -287,9 +287,8 @@ static void S_on_headers(struct http_request *req, const char *url)
 {
     struct http_server *server = req->server;
     uint64_t content_length;
-    const char *length_text =
-        MHD_lookup_connection_value(req->connection, MHD_HEADER_KIND,
-                                    MHD_HTTP_HEADER_CONTENT_LENGTH);
+    const char *length_text = MHD_lookup_connection_value(req->connection, MHD_HEADER_KIND,
+                                                          MHD_HTTP_HEADER_CONTENT_LENGTH);
     if (length_text != NULL && S_parse_size(length_text, &content_length) &&
         content_length > server->body_size_max) {
         http_reply_error(req, QB_E_TOO_LARGE);
@@ -313,8 +312,8 @@ static void S_on_headers(struct http_request *req, const char *url)
         http_reply_error(req, QB_E_METHOD);
         return;
     }
-    req->param_count = http_route_params(req, server->routes[route_index].pattern, url,
-                                         req->params);
+    req->param_count =
+        http_route_params(req, server->routes[route_index].pattern, url, req->params);
     if (req->param_count < 0) {
         req->param_count = 0;
         http_reply_error(req, QB_E_TOO_LARGE);
@@ -378,8 +377,8 @@ static void S_on_resumed(struct http_request *req)
     }
 }
 
-static enum MHD_Result S_on_request(void *cls, struct MHD_Connection *connection,
-                                    const char *url, const char *method, const char *version,
+static enum MHD_Result S_on_request(void *cls, struct MHD_Connection *connection, const char *url,
+                                    const char *method, const char *version,
                                     const char *upload_data, size_t *upload_data_size,
                                     void **con_cls)
 {
@@ -435,8 +434,8 @@ static void S_on_completed(void *cls, struct MHD_Connection *connection, void **
                   req->method, req->path, status, (long long)duration_us);
     else
         log_event(LOG_INFO, "http.request",
-                  "method=%s path=%s status=%d duration_us=%lld closed=%d", req->method,
-                  req->path, status, (long long)duration_us, (int)toe);
+                  "method=%s path=%s status=%d duration_us=%lld closed=%d", req->method, req->path,
+                  status, (long long)duration_us, (int)toe);
     log_set_request_id(NULL);
     if (req->queued)
         http_metrics_observe(&req->server->metrics, req->route_index, status, duration_us);
@@ -509,8 +508,8 @@ bool http_server_ledger_stats(struct http_server *server, struct ledger_stats *o
 
 /* Splits "HOST:PORT" or "[HOST]:PORT" and resolves a numeric host. */
 static enum qb_error S_listen_parse(const char *listen, struct sockaddr_storage *addr,
-                                    socklen_t *addr_size, char *host, size_t host_size,
-                                    char *err, size_t err_size)
+                                    socklen_t *addr_size, char *host, size_t host_size, char *err,
+                                    size_t err_size)
 {
     const char *colon = strrchr(listen, ':');
     const char *host_start = listen;
@@ -543,8 +542,7 @@ static enum qb_error S_listen_parse(const char *listen, struct sockaddr_storage 
     struct addrinfo *found = NULL;
     int rc = getaddrinfo(host, colon + 1, &hints, &found);
     if (rc != 0 || found == NULL || found->ai_addrlen > sizeof *addr) {
-        snprintf(err, err_size, "listen address \"%s\": host is not a numeric IP address",
-                 listen);
+        snprintf(err, err_size, "listen address \"%s\": host is not a numeric IP address", listen);
         if (found != NULL)
             freeaddrinfo(found);
         return QB_E_PARAM;
@@ -566,8 +564,8 @@ static void S_server_free(struct http_server *server)
     free(server);
 }
 
-enum qb_error http_server_start(const struct http_server_options *options,
-                                struct http_server **out, char *err, size_t err_size)
+enum qb_error http_server_start(const struct http_server_options *options, struct http_server **out,
+                                char *err, size_t err_size)
 {
     *out = NULL;
     if (options->threads < 1 || options->threads > 64 || options->connections_max < 1 ||
@@ -612,8 +610,8 @@ enum qb_error http_server_start(const struct http_server_options *options,
         return QB_E_INTERNAL;
     }
 
-    unsigned int flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME |
-                         MHD_USE_ERROR_LOG;
+    unsigned int flags =
+        MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
     if (addr.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     /* The pool option only when there is a pool: libmicrohttpd warns about a

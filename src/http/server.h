@@ -54,15 +54,15 @@
 #include "ledger/ledger.h"
 #include "store/pool.h"
 
-#define HTTP_PATH_SIZE_MAX 1024              /* longer paths match no route: 404 */
-#define HTTP_PARAMS_MAX 4                    /* {param} segments in one pattern */
-#define HTTP_REPLY_HEADERS_MAX 8             /* extra headers on one reply */
-#define HTTP_REPLY_SIZE_MAX (1024 * 1024)    /* bytes of one response body */
-#define HTTP_ARENA_SIZE_MAX (256 * 1024)     /* bytes a request may allocate */
-#define HTTP_CONNECTION_TIMEOUT_S 30         /* idle keep-alive connections close */
+#define HTTP_PATH_SIZE_MAX 1024                     /* longer paths match no route: 404 */
+#define HTTP_PARAMS_MAX 4                           /* {param} segments in one pattern */
+#define HTTP_REPLY_HEADERS_MAX 8                    /* extra headers on one reply */
+#define HTTP_REPLY_SIZE_MAX (1024 * 1024)           /* bytes of one response body */
+#define HTTP_ARENA_SIZE_MAX (256 * 1024)            /* bytes a request may allocate */
+#define HTTP_CONNECTION_TIMEOUT_S 30                /* idle keep-alive connections close */
 #define HTTP_CONNECTION_MEMORY_SIZE_MAX (64 * 1024) /* per connection: headers, buffers */
-#define HTTP_STOP_WAIT_MS 5000               /* http_server_stop waits this long */
-#define HTTP_REQUEST_ID_SIZE_MAX 48          /* "req_" + 26 characters + NUL fits */
+#define HTTP_STOP_WAIT_MS 5000                      /* http_server_stop waits this long */
+#define HTTP_REQUEST_ID_SIZE_MAX 48                 /* "req_" + 26 characters + NUL fits */
 
 struct http_server;
 struct http_request;
@@ -100,23 +100,22 @@ extern const struct http_route http_routes[];
 extern const size_t http_route_count;
 
 struct http_server_options {
-    const char *listen;       /* "127.0.0.1:8080", "[::1]:0"; port 0 picks a free one */
-    int threads;              /* epoll threads, 1..64 */
-    size_t connections_max;   /* open connections; more are refused */
-    size_t body_size_max;     /* request body bytes; more is 413 PAYLOAD_TOO_LARGE */
+    const char *listen;              /* "127.0.0.1:8080", "[::1]:0"; port 0 picks a free one */
+    int threads;                     /* epoll threads, 1..64 */
+    size_t connections_max;          /* open connections; more are refused */
+    size_t body_size_max;            /* request body bytes; more is 413 PAYLOAD_TOO_LARGE */
     const struct http_route *routes; /* usually http_routes; tests pass their own */
     size_t route_count;
-    struct ledger *ledger;    /* NULL: every submission answers SHUTTING_DOWN */
-    struct store_pool *pool;  /* read connections for handlers; required */
-    const char *admin_token;  /* NULL: HTTP_AUTH_ADMIN routes answer 401 */
-    const char *version;      /* shown by /healthz */
+    struct ledger *ledger;   /* NULL: every submission answers SHUTTING_DOWN */
+    struct store_pool *pool; /* read connections for handlers; required */
+    const char *admin_token; /* NULL: HTTP_AUTH_ADMIN routes answer 401 */
+    const char *version;     /* shown by /healthz */
 };
 
 /* Binds and starts serving. QB_E_PARAM for a bad listen address or option,
  * QB_E_INTERNAL when the socket cannot be bound (err says why). */
 QB_MUST_USE enum qb_error http_server_start(const struct http_server_options *options,
-                                            struct http_server **out, char *err,
-                                            size_t err_size);
+                                            struct http_server **out, char *err, size_t err_size);
 /* The bound address as "HOST:PORT" ("[HOST]:PORT" for IPv6), with the real
  * port when the options asked for port 0. */
 const char *http_server_address(const struct http_server *server);

@@ -41,15 +41,15 @@ static const char *S_header(const struct client_response *res, const char *name)
 }
 
 /* Asserts an error body: exactly {"code": code, "message": non-empty}. */
-#define ASSERT_ERROR_BODY(res, expected_code)                                                \
-    do {                                                                                     \
-        json_t *body_ = json_loadb((res)->body.data, (res)->body.size, 0, NULL);             \
-        ASSERT(body_ != NULL);                                                               \
-        ASSERT_EQ_INT(json_object_size(body_), 2);                                           \
-        ASSERT_EQ_STR(json_string_value(json_object_get(body_, "code")), expected_code);     \
-        const char *message_ = json_string_value(json_object_get(body_, "message"));        \
-        ASSERT(message_ != NULL && message_[0] != '\0');                                     \
-        json_decref(body_);                                                                  \
+#define ASSERT_ERROR_BODY(res, expected_code)                                                      \
+    do {                                                                                           \
+        json_t *body_ = json_loadb((res)->body.data, (res)->body.size, 0, NULL);                   \
+        ASSERT(body_ != NULL);                                                                     \
+        ASSERT_EQ_INT(json_object_size(body_), 2);                                                 \
+        ASSERT_EQ_STR(json_string_value(json_object_get(body_, "code")), expected_code);           \
+        const char *message_ = json_string_value(json_object_get(body_, "message"));               \
+        ASSERT(message_ != NULL && message_[0] != '\0');                                           \
+        json_decref(body_);                                                                        \
     } while (0)
 
 TEST(healthz_answers)
@@ -140,8 +140,7 @@ static bool S_family_declared(const char *types, const char *name)
     size_t name_size = strlen(name);
     for (size_t i = 0; i < 3; i++) {
         size_t suffix_size = strlen(suffixes[i]);
-        if (name_size > suffix_size &&
-            strcmp(name + name_size - suffix_size, suffixes[i]) == 0) {
+        if (name_size > suffix_size && strcmp(name + name_size - suffix_size, suffixes[i]) == 0) {
             snprintf(needle, sizeof needle, "\n# TYPE %.*s histogram\n",
                      (int)(name_size - suffix_size), name);
             if (strstr(types, needle) != NULL)
@@ -153,7 +152,8 @@ static bool S_family_declared(const char *types, const char *name)
 
 TEST(metrics_are_prometheus_text)
 {
-    // Prometheus refuses a whole scrape for one bad line, so every line must parse and every family be declared.
+    // Prometheus refuses a whole scrape for one bad line, so every line must parse and every family
+    // be declared.
     struct client_response res;
     ASSERT(client_request(&S_client, "GET", "/healthz", NULL, NULL, 0, &res));
     ASSERT_EQ_INT(res.status, 200);
@@ -226,7 +226,8 @@ TEST(request_ids_are_distinct)
 
 TEST(connections_are_kept_alive)
 {
-    // A wallet app makes many small calls; a new TCP connection for each would double their latency.
+    // A wallet app makes many small calls; a new TCP connection for each would double their
+    // latency.
     struct client_response res;
     ASSERT(client_request(&S_client, "GET", "/healthz", NULL, NULL, 0, &res));
     client_response_release(&res);
@@ -242,7 +243,8 @@ TEST(connections_are_kept_alive)
 
 TEST(unknown_route_is_404)
 {
-    // Clients branch on the error code, so an unknown path must be NOT_FOUND in the one error shape.
+    // Clients branch on the error code, so an unknown path must be NOT_FOUND in the one error
+    // shape.
     struct client_response res;
     ASSERT(client_request(&S_client, "GET", "/v1/no-such-thing?x=1", NULL, NULL, 0, &res));
     ASSERT_EQ_INT(res.status, 404);
@@ -304,7 +306,8 @@ static long S_private_file_size(const char *dir, const char *name)
 
 TEST(secret_files_are_private)
 {
-    // Secrets readable by other users would let any local account forge payments or read card numbers.
+    // Secrets readable by other users would let any local account forge payments or read card
+    // numbers.
     struct stat st;
     ASSERT_EQ_INT(stat(S_main.data_dir, &st), 0);
     ASSERT(S_ISDIR(st.st_mode));
@@ -336,7 +339,8 @@ TEST(secret_files_are_private)
 
 TEST(second_daemon_refuses_the_same_dir)
 {
-    // Two writers on one ledger would fork its hash chain; the second must refuse and the first keep serving.
+    // Two writers on one ledger would fork its hash chain; the second must refuse and the first
+    // keep serving.
     char output[600];
     S_path(output, sizeof output, "second.log");
     const char *args[] = {"--data-dir", S_main.data_dir, "--listen", "127.0.0.1:0", NULL};
@@ -365,7 +369,8 @@ static bool S_log_wait_for(const char *needle)
 
 TEST(access_log_holds_no_secrets)
 {
-    // Logs travel to places secrets must not: a bearer token or a query value must never appear in them.
+    // Logs travel to places secrets must not: a bearer token or a query value must never appear in
+    // them.
     char token[80];
     char query_secret[40];
     unsigned int seed = (unsigned int)test_seed();
@@ -410,7 +415,8 @@ TEST(help_prints_the_settings)
 
 TEST(sigterm_stops_cleanly_and_restart_works)
 {
-    // Deploys restart the daemon: SIGTERM must exit 0 and the same directory must serve again with the same secrets.
+    // Deploys restart the daemon: SIGTERM must exit 0 and the same directory must serve again with
+    // the same secrets.
     char dir[600];
     char log_path[600];
     S_path(dir, sizeof dir, "restart");

@@ -95,8 +95,8 @@ bool client_request(struct client *client, const char *method, const char *path,
     return true;
 }
 
-const char *client_response_header(const struct client_response *res, const char *name,
-                                   char *buf, size_t buf_size)
+const char *client_response_header(const struct client_response *res, const char *name, char *buf,
+                                   size_t buf_size)
 {
     size_t name_size = strlen(name);
     const char *line = res->headers.data;

@@ -25,11 +25,11 @@ struct client {
 };
 
 struct client_response {
-    long status;         /* 0 when the request failed at the transport level */
-    struct buf headers;  /* the raw header block of the final response */
+    long status;        /* 0 when the request failed at the transport level */
+    struct buf headers; /* the raw header block of the final response */
     struct buf body;
-    long connects;       /* new connections this request opened (0: kept alive) */
-    char error[256];     /* libcurl's reason when status is 0 */
+    long connects;   /* new connections this request opened (0: kept alive) */
+    char error[256]; /* libcurl's reason when status is 0 */
 };
 
 void client_init(struct client *client, const char *base_url);
@@ -44,8 +44,8 @@ bool client_request(struct client *client, const char *method, const char *path,
 
 /* The value of a response header (case-insensitive name) copied into buf;
  * NULL when absent. */
-const char *client_response_header(const struct client_response *res, const char *name,
-                                   char *buf, size_t buf_size);
+const char *client_response_header(const struct client_response *res, const char *name, char *buf,
+                                   size_t buf_size);
 void client_response_release(struct client_response *res);
 
 #endif

@@ -113,7 +113,8 @@ bool test_daemon_start(struct test_daemon *daemon, const char *data_dir, const c
     for (int waited_ms = 0; waited_ms < TEST_DAEMON_START_TIMEOUT_MS; waited_ms += S_POLL_MS) {
         int status = S_wait(daemon->pid, 0);
         if (status != -2) {
-            fprintf(stderr, "test_daemon_start: qianbaod exited with %d before listening (log: %s)\n",
+            fprintf(stderr,
+                    "test_daemon_start: qianbaod exited with %d before listening (log: %s)\n",
                     status, log_path);
             daemon->pid = 0;
             return false;

@@ -19,11 +19,11 @@
 #define TEST_DAEMON_STOP_TIMEOUT_MS 20000
 
 struct test_daemon {
-    pid_t pid;                                   /* 0 when not running */
+    pid_t pid; /* 0 when not running */
     char data_dir[TEST_DAEMON_PATH_SIZE_MAX];
-    char log_path[TEST_DAEMON_PATH_SIZE_MAX];    /* the daemon's stderr */
-    char address[64];                            /* "127.0.0.1:PORT" */
-    char base_url[96];                           /* "http://127.0.0.1:PORT" */
+    char log_path[TEST_DAEMON_PATH_SIZE_MAX]; /* the daemon's stderr */
+    char address[64];                         /* "127.0.0.1:PORT" */
+    char base_url[96];                        /* "http://127.0.0.1:PORT" */
 };
 
 /* The qianbaod binary: $QB_BUILD_DIR/qianbaod, or ./qianbaod. */

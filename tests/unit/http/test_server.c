@@ -202,7 +202,8 @@ TEST(routes_check_refuses_malformed_tables)
 
 TEST(route_find_tells_404_from_405)
 {
-    // 404 and 405 carry different advice to a client, so matching must tell an unknown path from a wrong method.
+    // 404 and 405 carry different advice to a client, so matching must tell an unknown path from a
+    // wrong method.
     size_t index = 99;
     char allow[64];
     size_t count = QB_ARRAY_COUNT(S_routes);
@@ -235,7 +236,8 @@ TEST(path_params_reach_the_handler)
 
 TEST(submitted_request_answers_after_commit)
 {
-    // A write is acknowledged only after its batch committed: the account must be readable when the 201 arrives.
+    // A write is acknowledged only after its batch committed: the account must be readable when the
+    // 201 arrives.
     int status = S_http("POST /t/accounts/ok HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n", "",
                         S_response, sizeof S_response);
     ASSERT_EQ_INT(status, 201);
@@ -263,7 +265,8 @@ TEST(failed_command_answers_its_error)
 
 TEST(one_thread_serves_many_suspended_requests)
 {
-    // Suspension must free the HTTP thread: with one thread, 64 writes in flight at once all complete.
+    // Suspension must free the HTTP thread: with one thread, 64 writes in flight at once all
+    // complete.
     enum { count = 64 };
     int fds[count];
     const char *request =
@@ -294,19 +297,20 @@ TEST(admin_route_needs_the_token)
     ASSERT_EQ_INT(status, 401);
     ASSERT(strstr(S_response, "\"code\":\"UNAUTHORIZED\"") != NULL);
     ASSERT(strstr(S_response, "WWW-Authenticate: Bearer") != NULL);
-    status = S_http("GET /t/admin HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer " S_ADMIN_TOKEN
-                    "x\r\n",
-                    "", S_response, sizeof S_response);
+    status =
+        S_http("GET /t/admin HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer " S_ADMIN_TOKEN "x\r\n",
+               "", S_response, sizeof S_response);
     ASSERT_EQ_INT(status, 401);
-    status = S_http("GET /t/admin HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer " S_ADMIN_TOKEN
-                    "\r\n",
-                    "", S_response, sizeof S_response);
+    status =
+        S_http("GET /t/admin HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer " S_ADMIN_TOKEN "\r\n",
+               "", S_response, sizeof S_response);
     ASSERT_EQ_INT(status, 200);
 }
 
 TEST(chunked_body_past_the_limit_is_413)
 {
-    // A chunked body has no Content-Length to refuse up front; the limit must still hold while it streams.
+    // A chunked body has no Content-Length to refuse up front; the limit must still hold while it
+    // streams.
     char body[4096];
     snprintf(body, sizeof body, "400\r\n%01024d\r\n1\r\nx\r\n0\r\n\r\n", 0);
     int status = S_http("POST /t/echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n", body,
@@ -323,7 +327,8 @@ TEST(chunked_body_past_the_limit_is_413)
 
 TEST(metrics_histogram_is_cumulative)
 {
-    // Prometheus buckets count everything at or below their bound; per-bucket counts would be read wrongly.
+    // Prometheus buckets count everything at or below their bound; per-bucket counts would be read
+    // wrongly.
     struct http_metrics metrics;
     ASSERT_EQ_INT(http_metrics_init(&metrics, 1), QB_OK);
     http_metrics_observe(&metrics, 0, 200, 50);
