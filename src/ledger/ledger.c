@@ -1061,13 +1061,15 @@ static enum qb_error account_flush(struct ledger *ledger, struct account *a)
  * dirty list here; if the commit then fails, the state is reloaded anyway. */
 static enum qb_error checkpoint_flush(struct ledger *ledger, size_t budget)
 {
-    /* Flushing costs a row write per account, as much as an entry, so the
-     * budget grows with the batch only slowly while the replay a restart
-     * would need stays short, and overtakes the rate accounts get dirty
-     * once it does not. */
+    /* Flushing an account dirties a whole database page, several times
+     * the bytes of an entry, so it is kept to a trickle while the replay a
+     * restart would need stays within replay_lag_max, and overtakes the
+     * rate at which accounts get dirty once it does not. Over a window of
+     * replay_lag_max entries each dirty account is then flushed about once,
+     * however often it changed. */
     int64_t lag = ledger->dirty_head ? ledger->next_entry_id - ledger->dirty_head->dirty_since : 0;
-    if (budget != 0)
-        budget += lag > ledger->replay_lag_max ? 2 * ledger->entry_count : ledger->entry_count / 8;
+    if (budget != 0 && lag > ledger->replay_lag_max)
+        budget += 2 * ledger->entry_count;
     for (size_t n = 0; ledger->dirty_head != NULL && (budget == 0 || n < budget); n++) {
         struct account *a = ledger->dirty_head;
         enum qb_error err = account_flush(ledger, a);
@@ -1423,6 +1425,8 @@ static enum qb_error state_load(struct ledger *ledger)
     for (int64_t id = 1; id <= ledger->account_count; id++)
         account_publish(account_at(ledger, id));
     atomic_store_explicit(&ledger->committed_count, ledger->account_count, memory_order_release);
+    atomic_store_explicit(&ledger->stat_replay_lag, ledger->next_entry_id - ledger->replay_from,
+                          memory_order_relaxed);
     return QB_OK;
 }
 
@@ -1603,7 +1607,7 @@ enum qb_error ledger_open(struct store *writer, const struct ledger_options *opt
     ledger->clock = options && options->clock ? options->clock : clock_system();
     ledger->queue_max = options && options->queue_max ? options->queue_max : 65536;
     ledger->batch_max = options && options->batch_max ? options->batch_max : 8192;
-    ledger->flush_per_batch = options && options->flush_per_batch ? options->flush_per_batch : 32;
+    ledger->flush_per_batch = options && options->flush_per_batch ? options->flush_per_batch : 8;
     ledger->replay_lag_max =
         options && options->replay_lag_max ? options->replay_lag_max : 2000000;
     ledger->chunks = xcalloc(ACCOUNT_CHUNK_COUNT_MAX, sizeof(struct account *));

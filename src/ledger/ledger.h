@@ -183,8 +183,9 @@ struct ledger_options {
     struct qb_clock *clock;      /* NULL: the system clock */
     size_t queue_max;            /* commands waiting; 0: 65536 */
     size_t batch_max;            /* commands per transaction; 0: 8192 */
-    size_t flush_per_batch;      /* checkpointed accounts per batch beyond 1/8 of its
-                                  * entries (2x its entries when lagging); 0: 32 */
+    size_t flush_per_batch;      /* checkpointed accounts per batch while the replay
+                                  * lag is under replay_lag_max (beyond it, twice the
+                                  * batch's entries more); 0: 8 */
     int64_t replay_lag_max;      /* entries behind before flushing harder; 0: 2,000,000 */
 };
 

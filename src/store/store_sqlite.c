@@ -47,6 +47,7 @@
 
 #include <sqlite3.h>
 
+#include "base/log.h"
 #include "store/schema.h"
 #include "store/store.h"
 
@@ -555,6 +556,15 @@ static void sqlite_close(struct store *store)
     free(s);
 }
 
+/* Library-wide settings, made once before the first connection. Memory
+ * statistics take a global mutex on every allocation SQLite makes, which
+ * the single writer paid on every row; Qianbao never reads them. */
+static void sqlite_configure_once(void)
+{
+    if (sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0) != SQLITE_OK)
+        log_event(LOG_WARN, "store.sqlite_config", "setting=memstatus result=ignored");
+}
+
 /* Opens a connection. On failure *out may still hold a connection that only
  * answers last_error and close, so that store_open can report the reason
  * (the ops table has no error buffer of its own). */
@@ -570,6 +580,8 @@ static enum qb_error sqlite_open(const char *url, enum store_mode mode, struct s
     s->mode = mode;
     *out = &s->base;
 
+    static pthread_once_t configured = PTHREAD_ONCE_INIT;
+    pthread_once(&configured, sqlite_configure_once);
     if (!sqlite3_threadsafe())
         return sqlite_refuse(s, QB_E_STORAGE, "the SQLite library was built without threads");
     enum qb_error err = sqlite_url_path(s, url);
