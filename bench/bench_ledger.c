@@ -408,7 +408,7 @@ int main(int argc, char **argv)
     if (have < entries_target) {
         int64_t t0 = now_ns();
         struct phase_result r =
-            phase_run(ledger, &setup, 256, 0, entries_target - have, 7, false);
+            phase_run(ledger, &setup, 4096, 0, entries_target - have, 7, false);
         printf("\nfilled the journal to %" PRId64 " entries in %.1f s (%.0f transfers/s)\n",
                have + r.ok, (double)(now_ns() - t0) / 1e9, (double)r.ok / r.seconds);
     }
