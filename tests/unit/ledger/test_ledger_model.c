@@ -958,11 +958,64 @@ static uint64_t commands_wanted(void)
     return M_COMMANDS_DEFAULT;
 }
 
+/* Walks every account's whole history: the balance_after chain must end at
+ * the model's balance and the held deltas add up to the model's held. */
+static void compare_histories(struct fx *fx, struct model *m)
+{
+    enum { PAGE = 64 };
+    struct ledger_entry *page = calloc(PAGE, sizeof *page);
+    ASSERT(page != NULL);
+    for (size_t i = 0; i < m->account_count; i++) {
+        const struct m_account *a = &m->accounts[i];
+        int64_t cursor = 0, newest_balance = 0, held = 0, walked = 0;
+        int64_t expect_id = 0; /* the prev_entry_id the next page must start at */
+        do {
+            size_t count = 0;
+            int64_t next = 0;
+            enum qb_error rc = ledger_history(fx->ledger, fx->reader, a->id, cursor, PAGE, page,
+                                              &count, &next);
+            if (rc != QB_OK)
+                TEST_FAIL_("ledger_history(%" PRId64 "): %s", a->id, error_name(rc));
+            for (size_t k = 0; k < count; k++) {
+                const struct ledger_posting *p = ledger_entry_posting(&page[k], a->id);
+                ASSERT(p != NULL);
+                if (walked == 0)
+                    newest_balance = p->balance_after_minor;
+                else
+                    ASSERT_EQ_INT(page[k].id, expect_id);
+                /* The balance before this entry is balance_after - amount,
+                 * and must be the older entry's balance_after. */
+                held += p->held_delta_minor;
+                expect_id = p->prev_entry_id;
+                walked++;
+                if (p->prev_entry_id == 0)
+                    ASSERT_EQ_INT(p->balance_after_minor, p->amount_minor);
+                if (k + 1 < count) {
+                    const struct ledger_posting *older = ledger_entry_posting(&page[k + 1], a->id);
+                    ASSERT(older != NULL);
+                    ASSERT_EQ_INT(older->balance_after_minor,
+                                  p->balance_after_minor - p->amount_minor);
+                }
+            }
+            cursor = next;
+        } while (cursor != 0);
+        if (walked > 0)
+            ASSERT_EQ_INT(newest_balance, a->balance_minor);
+        else
+            ASSERT_EQ_INT(a->balance_minor, 0);
+        ASSERT_EQ_INT(held, a->held_minor);
+    }
+    free(page);
+}
+
 /* Closes and reopens the ledger; the model must still match, and the
  * counters of the closing ledger must match what was sent to it. */
 static void restart_and_compare(struct fx *fx, struct model *m, uint64_t commands_since_open,
                                 int64_t entries_since_open)
 {
+    /* Verify reads the live database too: the checkpoints flushed so far
+     * must agree with the journal at their replay point. */
+    fx_verify_ok(fx);
     struct ledger_stats stats;
     ledger_stats_get(fx->ledger, &stats);
     fprintf(stderr, "  restart: %" PRIu64 " commands in %" PRIu64 " transactions since open\n",
@@ -990,12 +1043,19 @@ TEST(model_random_operations)
     struct fx_script *scripts = calloc(M_BATCH_MAX, sizeof *scripts);
     struct m_pred *preds = calloc(M_BATCH_MAX, sizeof *preds);
     ASSERT(m != NULL && scripts != NULL && preds != NULL);
+    /* Small batches split a submitted batch over several transactions;
+     * a small flush budget leaves checkpoints behind the journal. */
+    fx->options.batch_max = chance(50) ? 0 : (size_t)(16 + rnd(113));
+    fx->options.flush_per_batch = chance(50) ? 0 : (size_t)(1 + rnd(4));
+    fprintf(stderr, "  batch_max %zu, flush_per_batch %zu\n", fx->options.batch_max,
+            fx->options.flush_per_batch);
+    fx_restart(fx);
     m_setup(fx, m);
     compare_accounts(fx, m, "after set-up");
 
     uint64_t results[QB_ERROR_COUNT] = {0};
     uint64_t done = 0, batches = 0, replays = 0, mismatches = 0, refused = 0, expired = 0;
-    uint64_t since_open = (uint64_t)m->account_count; /* the creations */
+    uint64_t since_open = (uint64_t)m->account_count - 1; /* the creations */
     int64_t entries_at_open = 1;
     uint64_t next_restart = M_RESTART_EVERY;
     int64_t t0 = clock_monotonic_ns();
@@ -1045,6 +1105,7 @@ TEST(model_random_operations)
     }
     fx_batch_destroy(&batch);
     restart_and_compare(fx, m, since_open, m->next_entry_id - entries_at_open);
+    compare_histories(fx, m);
 
     struct ledger_verify_report report;
     enum qb_error rc = fx_verify(fx, &report);
