@@ -55,7 +55,6 @@
 #define S_PLATFORM_KEY_BITS 2048
 #define S_PEM_SIZE_MAX 8192
 #define S_ADMIN_TOKEN_HEX_SIZE (2 * S_SECRET_SIZE)
-#define S_POOL_SIZE_MAX 64
 
 struct daemon_paths {
     char dir[CONFIG_PATH_SIZE_MAX];
