@@ -287,8 +287,7 @@ static void S_on_headers(struct http_request *req, const char *url)
 {
     struct http_server *server = req->server;
     uint64_t content_length;
-    const char *length_text = MHD_lookup_connection_value(req->connection, MHD_HEADER_KIND,
-                                                          MHD_HTTP_HEADER_CONTENT_LENGTH);
+    const char *length_text = http_request_header(req, MHD_HTTP_HEADER_CONTENT_LENGTH);
     if (length_text != NULL && S_parse_size(length_text, &content_length) &&
         content_length > server->body_size_max) {
         http_reply_error(req, QB_E_TOO_LARGE);
