@@ -193,6 +193,7 @@ struct ledger {
     _Atomic uint64_t stat_commit_failures;
     _Atomic uint64_t stat_commit_us_buckets[LEDGER_LATENCY_BUCKETS];
     _Atomic uint64_t stat_commit_us_sum;
+    _Atomic uint64_t stat_commit_us_max;
     _Atomic uint64_t stat_batch_buckets[LEDGER_LATENCY_BUCKETS];
     _Atomic uint64_t stat_batch_sum;
     _Atomic int64_t stat_replay_lag;
@@ -1181,6 +1182,9 @@ static void batch_run(struct ledger *ledger, struct ledger_cmd *batch, size_t ba
                                       1, memory_order_relaxed);
             atomic_fetch_add_explicit(&ledger->stat_commit_us_sum, (uint64_t)commit_us,
                                       memory_order_relaxed);
+            if ((uint64_t)commit_us > atomic_load_explicit(&ledger->stat_commit_us_max, memory_order_relaxed))
+                atomic_store_explicit(&ledger->stat_commit_us_max, (uint64_t)commit_us,
+                                      memory_order_relaxed);
             if (err != QB_OK)
                 err = QB_E_STORAGE;
         } else {
@@ -1682,6 +1686,7 @@ void ledger_stats_get(struct ledger *ledger, struct ledger_stats *out)
         out->batch_size_buckets[i] = atomic_load_explicit(&ledger->stat_batch_buckets[i], memory_order_relaxed);
     }
     out->commit_latency_us_sum = atomic_load_explicit(&ledger->stat_commit_us_sum, memory_order_relaxed);
+    out->commit_latency_us_max = atomic_load_explicit(&ledger->stat_commit_us_max, memory_order_relaxed);
     out->batch_size_sum = atomic_load_explicit(&ledger->stat_batch_sum, memory_order_relaxed);
     out->replay_lag_entries = atomic_load_explicit(&ledger->stat_replay_lag, memory_order_relaxed);
     pthread_mutex_lock(&ledger->lock);

@@ -294,6 +294,7 @@ struct ledger_stats {
      * ledger_latency_bucket_us(i) microseconds (the last is +Inf). */
     uint64_t commit_latency_us_buckets[LEDGER_LATENCY_BUCKETS];
     uint64_t commit_latency_us_sum;
+    uint64_t commit_latency_us_max;  /* the slowest commit since open */
     /* batch size histogram: bucket i counts batches of at most 2^i commands */
     uint64_t batch_size_buckets[LEDGER_LATENCY_BUCKETS];
     uint64_t batch_size_sum;
