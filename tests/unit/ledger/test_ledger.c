@@ -8,8 +8,11 @@
  * a manual clock, so hold expiry is exact and no test sleeps.
  */
 #include <inttypes.h>
+#include <sched.h>
 #include <sqlite3.h>
+#include <stdatomic.h>
 #include <stdint.h>
+#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -262,6 +265,59 @@ TEST(account_flags_refuse_unknown_account)
      * of silently doing nothing. */
     struct fx *fx = fx_new();
     ASSERT_ERR(fx_set_flags(fx, fx->sys_id + 1000, LEDGER_ACCOUNT_DEBIT_FROZEN), QB_E_NOT_FOUND);
+    fx_free(fx);
+}
+
+TEST(account_create_rolled_back_with_command)
+{
+    /* An account created by a command that then fails must vanish
+     * completely: not visible, not found, and not blocking a later creation
+     * of the same (owner, currency, kind) with a phantom CONFLICT. */
+    struct fx *fx = fx_new();
+    struct fx_script s;
+    fx_script_init(&s);
+    struct fx_op *create = fx_script_add(&s, FX_OP_CREATE);
+    create->spec = (struct ledger_account_spec){"user:u_ghost", fx->cny, LEDGER_ACCOUNT_USER, 0, 0};
+    struct fx_op *fund = fx_script_add(&s, FX_OP_POST);
+    fund->leg_count = 2;
+    fund->legs[0] = (struct ledger_leg){fx->sys_id, -100};
+    fund->legs[1] = (struct ledger_leg){fx->sys_id + 1, 100}; /* the new account's likely id */
+    fund->ignore_error = true;
+    fx_script_add(&s, FX_OP_FAIL)->fail_with = QB_E_RISK_REJECTED;
+    ASSERT_ERR(fx_exec(fx, &s), QB_E_RISK_REJECTED);
+    fx_script_release(&s);
+    ASSERT_OK(create->result);
+    int64_t ghost = create->out_id;
+    struct ledger_account_view v;
+    ASSERT_ERR(ledger_account_view(fx->ledger, ghost, &v), QB_E_NOT_FOUND);
+    int64_t found = 0;
+    ASSERT_ERR(ledger_account_find(fx->reader, "user:u_ghost", fx->cny, LEDGER_ACCOUNT_USER, &found),
+               QB_E_NOT_FOUND);
+    ASSERT_VIEW(fx, fx->sys_id, 0, 0);
+
+    int64_t real = fx_user(fx, "user:u_ghost");
+    ASSERT_OK(ledger_account_find(fx->reader, "user:u_ghost", fx->cny, LEDGER_ACCOUNT_USER, &found));
+    ASSERT_EQ_INT(found, real);
+    ASSERT_VIEW(fx, real, 0, 0);
+    fx_fund(fx, real, 50);
+    ASSERT_VIEW(fx, real, 50, 0);
+    fx_restart(fx);
+    ASSERT_VIEW(fx, real, 50, 0);
+    fx_verify_ok(fx);
+    fx_free(fx);
+}
+
+TEST(account_working_state_of_unknown)
+{
+    /* Inside a command, the working state of an account that does not exist
+     * is NOT_FOUND, like the committed view. */
+    struct fx *fx = fx_new();
+    struct fx_script s;
+    fx_script_init(&s);
+    struct fx_op *get = fx_script_add(&s, FX_OP_GET);
+    get->account_id = fx->sys_id + 1000;
+    ASSERT_ERR(fx_exec(fx, &s), QB_E_NOT_FOUND);
+    fx_script_release(&s);
     fx_free(fx);
 }
 
@@ -677,6 +733,33 @@ TEST(post_refused_op_inside_command_leaves_nothing)
     fx_free(fx);
 }
 
+TEST(post_ref_length)
+{
+    /* A reference must fit LEDGER_REF_SIZE_MAX with its NUL: the longest is
+     * stored whole, a longer one is refused rather than cut, since a cut
+     * reference would match the wrong order. */
+    struct fx *fx = fx_new();
+    int64_t a = fx_user(fx, "user:u_a");
+    char ref[LEDGER_REF_SIZE_MAX + 1];
+    memset(ref, 'r', LEDGER_REF_SIZE_MAX);
+    ref[LEDGER_REF_SIZE_MAX] = '\0';
+    struct ledger_leg legs[] = {{fx->sys_id, -5}, {a, 5}};
+    int64_t entry_id = 0;
+    ASSERT_ERR(fx_post(fx, legs, 2, ref, &entry_id), QB_E_PARAM); /* 64 bytes + NUL */
+    ASSERT_VIEW(fx, a, 0, 0);
+    ref[LEDGER_REF_SIZE_MAX - 1] = '\0';
+    ASSERT_OK(fx_post(fx, legs, 2, ref, &entry_id)); /* 63 bytes + NUL */
+    struct ledger_entry *e = entry_get(fx, entry_id);
+    ASSERT_EQ_STR(e->ref, ref);
+    free(e);
+    ASSERT_OK(fx_post(fx, legs, 2, NULL, &entry_id));
+    e = entry_get(fx, entry_id);
+    ASSERT_EQ_STR(e->ref, "");
+    free(e);
+    fx_verify_ok(fx);
+    fx_free(fx);
+}
+
 TEST(post_unknown_account_not_found)
 {
     /* A leg naming an account that does not exist is NOT_FOUND, and the
@@ -974,6 +1057,57 @@ TEST(hold_bad_arguments)
     fx_free(fx);
 }
 
+TEST(hold_between_currencies_or_to_itself_refused)
+{
+    /* A hold's capture is a two-leg entry: a CNY payer with a USD payee (or
+     * the payer itself) could never balance, so the hold is refused with
+     * PARAM up front instead of failing at capture. */
+    struct fx *fx = fx_new();
+    int64_t u, m;
+    hold_setup(fx, &u, &m);
+    int64_t usd = fx_create(fx, "merchant:m_shop", fx->usd, LEDGER_ACCOUNT_MERCHANT, 0, 0);
+    int64_t h = 0;
+    ASSERT_ERR(fx_hold(fx, u, usd, 100, 0, &h), QB_E_PARAM);
+    ASSERT_ERR(fx_hold(fx, u, u, 100, 0, &h), QB_E_PARAM);
+    ASSERT_VIEW(fx, u, 10000, 0);
+    fx_verify_ok(fx);
+    fx_free(fx);
+}
+
+TEST(hold_rolled_back_with_command)
+{
+    /* A hold made by a command that then fails must release its reservation
+     * and leave no hold behind, in memory, in the holds table, and after a
+     * restart. */
+    struct fx *fx = fx_new();
+    int64_t u, m;
+    hold_setup(fx, &u, &m);
+    struct fx_script s;
+    fx_script_init(&s);
+    struct fx_op *hold = fx_script_add(&s, FX_OP_HOLD);
+    hold->debit_id = u;
+    hold->credit_id = m;
+    hold->amount_minor = 4000;
+    hold->expires_at_ms = FX_START_MS + 1001;
+    fx_script_add(&s, FX_OP_FAIL)->fail_with = QB_E_LIMIT_EXCEEDED;
+    ASSERT_ERR(fx_exec(fx, &s), QB_E_LIMIT_EXCEEDED);
+    fx_script_release(&s);
+    ASSERT_OK(hold->result);
+    ASSERT_VIEW(fx, u, 10000, 0);
+    int64_t entry_id = 0;
+    ASSERT_ERR(fx_capture(fx, hold->out_id, 4000, &entry_id), QB_E_NOT_FOUND);
+    ASSERT_ERR(fx_void(fx, hold->out_id, &entry_id), QB_E_NOT_FOUND);
+    clock_manual_advance(&fx->clock, 2000); /* its deadline must not fire either */
+    fx_nudge(fx);
+    ASSERT_VIEW(fx, u, 10000, 0);
+    fx_restart(fx);
+    ASSERT_VIEW(fx, u, 10000, 0);
+    struct ledger_verify_report report;
+    ASSERT_OK(fx_verify(fx, &report));
+    ASSERT_EQ_INT(report.holds_open, 0);
+    fx_free(fx);
+}
+
 TEST(hold_unknown_not_found)
 {
     /* Capturing or voiding a hold id that names no hold — nothing at all, or
@@ -1184,6 +1318,25 @@ TEST(idem_refusal_replayed)
     ASSERT_VIEW(fx, m, 0, 0);
     fx_script_release(&first);
     fx_script_release(&again);
+    fx_free(fx);
+}
+
+TEST(idem_key_too_long_refused)
+{
+    /* An idempotency key longer than LEDGER_IDEM_KEY_SIZE_MAX is a client
+     * error: refused without running, never truncated (two long keys with a
+     * common prefix would collide). */
+    struct fx *fx = fx_new();
+    int64_t u = fx_user(fx, "user:u_a");
+    char key[LEDGER_IDEM_KEY_SIZE_MAX + 16];
+    memset(key, 'k', sizeof key - 1);
+    key[sizeof key - 1] = '\0';
+    struct fx_script s;
+    enum qb_error rc = idem_pay(fx, &s, "user:u_a", key, "{}", fx->sys_id, u, 10);
+    ASSERT(rc != QB_OK);
+    ASSERT_EQ_INT(s.run_count, 0);
+    fx_script_release(&s);
+    ASSERT_VIEW(fx, u, 0, 0);
     fx_free(fx);
 }
 
@@ -1551,6 +1704,20 @@ TEST(verify_detects_tampered_held)
     free(fx);
 }
 
+TEST(verify_detects_deleted_hold_row)
+{
+    /* The holds table is what a restart reloads open holds from: a hold row
+     * deleted by hand (a reservation silently dropped) must be caught. */
+    struct fx *fx = fx_new();
+    int64_t u, m;
+    chain_setup(fx, &u, &m);
+    fx_stop(fx);
+    raw_exec(fx, "DELETE FROM holds WHERE amount_minor = 222");
+    expect_verify_fails(fx);
+    test_rmtree(fx->dir);
+    free(fx);
+}
+
 /* --- restart ------------------------------------------------------------------ */
 
 TEST(restart_keeps_state)
@@ -1650,6 +1817,97 @@ TEST(close_runs_queued_commands)
     fx_free(fx);
 }
 
+/* A command that keeps the writer busy until the test opens the gate. */
+struct gate {
+    atomic_int entered;
+    atomic_int open;
+};
+
+static enum qb_error gate_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
+{
+    (void)txn;
+    struct gate *g = cmd->ctx;
+    atomic_store(&g->entered, 1);
+    while (!atomic_load(&g->open))
+        sched_yield();
+    return QB_OK;
+}
+
+static void gate_done(struct ledger_cmd *cmd)
+{
+    struct gate *g = cmd->ctx;
+    atomic_store(&g->entered, 2);
+}
+
+static void *gate_watchdog(void *arg)
+{
+    struct gate *g = arg;
+    struct timespec ts = {3, 0};
+    nanosleep(&ts, NULL);
+    atomic_store(&g->open, 1);
+    return NULL;
+}
+
+TEST(queue_full_answers_busy_at_once)
+{
+    /* With the writer busy, submissions past queue_max must be answered BUSY
+     * at once (an HTTP thread must never wait on the ledger), and those
+     * accepted must all complete once the writer is free. */
+    struct fx *fx = fx_new();
+    int64_t a = fx_user(fx, "user:u_a");
+    fx->options.queue_max = 4;
+    fx_restart(fx);
+    struct gate gate;
+    atomic_init(&gate.entered, 0);
+    atomic_init(&gate.open, 0);
+    struct ledger_cmd blocker;
+    ledger_cmd_init(&blocker, gate_run, &gate);
+    blocker.done = gate_done;
+    ASSERT_OK(ledger_submit(fx->ledger, &blocker));
+    while (atomic_load(&gate.entered) == 0)
+        sched_yield();
+    pthread_t watchdog;
+    ASSERT_EQ_INT(pthread_create(&watchdog, NULL, gate_watchdog, &gate), 0);
+
+    enum { N = 16 };
+    struct fx_script *s = calloc(N, sizeof *s);
+    ASSERT(s != NULL);
+    struct fx_batch batch;
+    fx_batch_init(&batch);
+    int64_t t0 = clock_monotonic_ns();
+    size_t accepted = 0, busy = 0;
+    for (size_t i = 0; i < N; i++) {
+        fx_script_init(&s[i]);
+        fx_script_post2(&s[i], fx->sys_id, a, 1);
+        enum qb_error rc = fx_submit(fx, &batch, &s[i]);
+        if (rc == QB_OK)
+            accepted++;
+        else if (rc == QB_E_BUSY)
+            busy++;
+        else
+            TEST_FAIL_("ledger_submit: %s", error_name(rc));
+    }
+    int64_t elapsed_ns = clock_monotonic_ns() - t0;
+    bool gate_was_closed = atomic_load(&gate.open) == 0;
+    atomic_store(&gate.open, 1);
+    pthread_join(watchdog, NULL);
+    fx_batch_wait(&batch);
+    fx_batch_destroy(&batch);
+    ASSERT(gate_was_closed);           /* nothing waited for the watchdog */
+    ASSERT(elapsed_ns < INT64_C(1000000000));
+    ASSERT_EQ_INT(accepted, 4);
+    ASSERT_EQ_INT(busy, N - 4);
+    for (size_t i = 0; i < N; i++)
+        fx_script_release(&s[i]);
+    free(s);
+    while (atomic_load(&gate.entered) != 2)
+        sched_yield();
+    ASSERT_OK(blocker.result);
+    ledger_cmd_release(&blocker);
+    ASSERT_VIEW(fx, a, 4, 0);
+    fx_free(fx);
+}
+
 int main(void)
 {
     if (!crypto_init()) {
@@ -1663,6 +1921,8 @@ int main(void)
     RUN(account_debit_frozen);
     RUN(account_credit_frozen);
     RUN(account_flags_refuse_unknown_account);
+    RUN(account_create_rolled_back_with_command);
+    RUN(account_working_state_of_unknown);
     RUN(post_transfer_moves_money);
     RUN(post_unbalanced_refused);
     RUN(post_leg_count_refused);
@@ -1676,6 +1936,7 @@ int main(void)
     RUN(post_failed_command_rolls_back_every_entry);
     RUN(post_failed_command_in_batch_alone_rolled_back);
     RUN(post_refused_op_inside_command_leaves_nothing);
+    RUN(post_ref_length);
     RUN(post_unknown_account_not_found);
     RUN(hold_reserves_available_not_balance);
     RUN(hold_capture_full);
@@ -1687,6 +1948,8 @@ int main(void)
     RUN(hold_past_deadline_not_capturable_in_same_batch);
     RUN(hold_larger_than_available_refused);
     RUN(hold_bad_arguments);
+    RUN(hold_between_currencies_or_to_itself_refused);
+    RUN(hold_rolled_back_with_command);
     RUN(hold_unknown_not_found);
     RUN(hold_capture_to_frozen_payee_refused);
     RUN(idem_same_request_replayed);
@@ -1694,6 +1957,7 @@ int main(void)
     RUN(idem_different_body_refused);
     RUN(idem_keys_scoped_by_principal);
     RUN(idem_refusal_replayed);
+    RUN(idem_key_too_long_refused);
     RUN(history_pages_newest_first);
     RUN(history_empty_account);
     RUN(history_balances_and_chain);
@@ -1705,8 +1969,10 @@ int main(void)
     RUN(verify_detects_deleted_entry);
     RUN(verify_detects_tampered_checkpoint);
     RUN(verify_detects_tampered_held);
+    RUN(verify_detects_deleted_hold_row);
     RUN(restart_keeps_state);
     RUN(restart_without_activity);
     RUN(close_runs_queued_commands);
+    RUN(queue_full_answers_busy_at_once);
     return test_summary();
 }
