@@ -223,8 +223,12 @@ enum qb_error ledger_history(struct ledger *ledger, struct store *reader, int64_
     enum qb_error err = ledger_account_view(ledger, account_id, &view);
     if (err != QB_OK)
         return err;
-    if (cursor == 0 || cursor > view.last_entry_id)
-        cursor = cursor == 0 ? view.last_entry_id : cursor;
+    /* A cursor past the account's newest committed entry was never handed
+     * out for this account. */
+    if (cursor > view.last_entry_id)
+        return QB_E_PARAM;
+    if (cursor == 0)
+        cursor = view.last_entry_id;
     if (cursor == 0 || limit == 0) {
         *next_cursor = cursor;
         return QB_OK;

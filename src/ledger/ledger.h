@@ -191,8 +191,13 @@ struct ledger_options {
 
 /* Loads the ledger from `writer` (a STORE_MODE_WRITE connection it takes
  * over: nobody else may use it until ledger_close) and starts the writer
- * thread. Fails with QB_E_STORAGE on I/O errors and QB_E_INTERNAL when the
- * stored journal fails its hash chain (the daemon must not start then). */
+ * thread. Fails with QB_E_STORAGE on I/O errors and QB_E_INTERNAL (the
+ * daemon must not start then) when what it reads is inconsistent: the
+ * journal it replays (from the checkpoint on) or the newest entry before it
+ * fails the hash chain, an account's chain does not continue, or the open
+ * holds disagree with the held amounts. It does not re-read older history:
+ * that would make every restart grow with the journal. The whole chain and
+ * every checkpoint are ledger_verify's to check (qianbaod --verify). */
 QB_MUST_USE enum qb_error ledger_open(struct store *writer, const struct ledger_options *options,
                                       struct ledger **out);
 /* Stops taking commands (new submissions answer QB_E_SHUTTING_DOWN), runs
