@@ -38,6 +38,15 @@
     X(QB_E_PASSWORD_LOCKED, 423, "PASSWORD_LOCKED", "too many wrong tries; locked")         \
     X(QB_E_RATE_LIMITED, 429, "RATE_LIMITED", "too many requests; slow down")               \
     X(QB_E_OVERFLOW, 400, "AMOUNT_OVERFLOW", "the amount is out of range")                  \
+    X(QB_E_PASSWORD_WRONG, 403, "PASSWORD_WRONG", "the payment password is wrong")        \
+    X(QB_E_PASSWORD_NOT_SET, 403, "PAYMENT_PASSWORD_NOT_SET",                               \
+      "set a payment password first")                                                       \
+    X(QB_E_PASSWORD_WEAK, 400, "PASSWORD_TOO_WEAK", "the password is too easy to guess")    \
+    X(QB_E_SMS_CODE_INVALID, 400, "SMS_CODE_INVALID",                                       \
+      "the SMS code is wrong, used or expired")                                             \
+    X(QB_E_PHONE_REGISTERED, 409, "PHONE_REGISTERED", "this phone number is registered")    \
+    X(QB_E_IDENTITY_MISMATCH, 403, "IDENTITY_MISMATCH",                                     \
+      "the name and id number could not be verified")                                       \
     X(QB_E_INTERNAL, 500, "SYSTEM_ERROR", "internal error")                                 \
     X(QB_E_BUSY, 503, "SYSTEM_BUSY", "the server is busy; retry later")                     \
     X(QB_E_STORAGE, 503, "STORAGE_UNAVAILABLE", "storage failed; nothing was applied")      \

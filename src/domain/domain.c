@@ -1,0 +1,98 @@
+/*
+ * domain.c — the domain environment: settings, derived keys, sealing.
+ *
+ * Each use of a secret gets its own subkey (libsodium's crypto_kdf with a
+ * distinct context), so that a key disclosed for one purpose — say the
+ * keyed hash of SMS codes — says nothing about another.
+ */
+#include <string.h>
+
+#include <sodium.h>
+
+#include "domain/domain.h"
+
+void domain_settings_default(struct domain_settings *settings)
+{
+    settings->session_idle_ms = 30 * 60 * 1000;
+    settings->session_absolute_ms = 7LL * 24 * 60 * 60 * 1000;
+    settings->session_touch_ms = 60 * 1000;
+    settings->sms_code_ttl_ms = 300 * 1000;
+    settings->sms_cooldown_ms = 60 * 1000;
+    settings->sms_daily_max = 10;
+    settings->sms_failures_max = 5;
+    settings->payment_password_failures_max = 5;
+    settings->payment_password_lock_ms = 3LL * 60 * 60 * 1000;
+    settings->argon2_ops = crypto_pwhash_OPSLIMIT_INTERACTIVE;
+    settings->argon2_memory_size = crypto_pwhash_MEMLIMIT_INTERACTIVE;
+}
+
+/* Contexts are exactly crypto_kdf_CONTEXTBYTES (8) characters. */
+static void derive(uint8_t out[DOMAIN_KEY_SIZE], const uint8_t master[DOMAIN_KEY_SIZE],
+                   uint64_t id, const char context[crypto_kdf_CONTEXTBYTES + 1])
+{
+    _Static_assert(DOMAIN_KEY_SIZE == crypto_kdf_KEYBYTES, "kdf key size");
+    int rc = crypto_kdf_derive_from_key(out, DOMAIN_KEY_SIZE, id, context, master);
+    QB_ASSERT(rc == 0);
+}
+
+void domain_env_init(struct domain_env *env, struct qb_clock *clock, struct qb_rand *rand,
+                     struct ledger *ledger, const struct domain_settings *settings,
+                     const uint8_t pepper[DOMAIN_KEY_SIZE], const uint8_t data_key[DOMAIN_KEY_SIZE])
+{
+    memset(env, 0, sizeof *env);
+    env->clock = clock;
+    env->rand = rand;
+    env->ledger = ledger;
+    env->settings = *settings;
+    derive(env->pepper_key, pepper, 1, "qbloginp");
+    derive(env->payment_password_key, pepper, 2, "qbpaypwd");
+    derive(env->sms_code_key, pepper, 3, "qbsmscod");
+    derive(env->seal_key, data_key, 1, "qbsealdt");
+}
+
+void domain_env_release(struct domain_env *env)
+{
+    crypto_wipe(env->pepper_key, sizeof env->pepper_key);
+    crypto_wipe(env->payment_password_key, sizeof env->payment_password_key);
+    crypto_wipe(env->sms_code_key, sizeof env->sms_code_key);
+    crypto_wipe(env->seal_key, sizeof env->seal_key);
+}
+
+void domain_seal(const struct domain_env *env, const void *data, size_t size, uint8_t *out)
+{
+    _Static_assert(DOMAIN_SEAL_OVERHEAD == crypto_secretbox_NONCEBYTES + crypto_secretbox_MACBYTES,
+                   "seal overhead");
+    uint8_t *nonce = out;
+    rand_fill(env->rand, nonce, crypto_secretbox_NONCEBYTES);
+    int rc = crypto_secretbox_easy(out + crypto_secretbox_NONCEBYTES, data, size, nonce,
+                                   env->seal_key);
+    QB_ASSERT(rc == 0);
+}
+
+bool domain_unseal(const struct domain_env *env, const uint8_t *sealed, size_t sealed_size, void *out)
+{
+    if (sealed == NULL || sealed_size < DOMAIN_SEAL_OVERHEAD)
+        return false;
+    return crypto_secretbox_open_easy(out, sealed + crypto_secretbox_NONCEBYTES,
+                                      sealed_size - crypto_secretbox_NONCEBYTES, sealed,
+                                      env->seal_key) == 0;
+}
+
+void domain_keyed_hash(const uint8_t key[DOMAIN_KEY_SIZE], const void *data, size_t size,
+                       uint8_t out[CRYPTO_SHA256_SIZE])
+{
+    _Static_assert(crypto_auth_hmacsha256_KEYBYTES == DOMAIN_KEY_SIZE, "hmac key size");
+    crypto_auth_hmacsha256_state st;
+    crypto_auth_hmacsha256_init(&st, key, DOMAIN_KEY_SIZE);
+    crypto_auth_hmacsha256_update(&st, data, size);
+    crypto_auth_hmacsha256_final(&st, out);
+}
+
+int64_t domain_day_start_ms(int64_t at_ms)
+{
+    const int64_t day_ms = 24LL * 60 * 60 * 1000;
+    const int64_t offset_ms = 8LL * 60 * 60 * 1000;
+    int64_t local = at_ms + offset_ms;
+    int64_t day = local / day_ms - (local % day_ms < 0 ? 1 : 0);
+    return day * day_ms - offset_ms;
+}

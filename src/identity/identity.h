@@ -1,0 +1,234 @@
+/*
+ * identity.h — users, sessions, passwords, KYC and the security centre.
+ *
+ * Owns: the users, sessions and security_events tables, and each user's
+ * CNY wallet account in the ledger (created with the user, owner
+ * "user:<id>"). Who a caller is (sessions), what they may do (status,
+ * KYC level), and how they prove it (login password, payment password,
+ * SMS codes through src/sms).
+ *
+ * Secrets:
+ *   login password    Argon2id (crypto_pwhash_str) over HMAC(pepper_key,
+ *                     password): hashed and verified on the calling thread
+ *                     (identity_password_hash / _verify), never on the
+ *                     writer; the stored string is useless without the pepper.
+ *   payment password  six digits; HMAC(payment_password_key, user id ||
+ *                     digits) — cheap to verify inside a payment command,
+ *                     useless offline without the key. Weak ones refused.
+ *                     settings.payment_password_failures_max wrong tries lock
+ *                     it for settings.payment_password_lock_ms; counted in the
+ *                     writer, so parallel guesses are evaluated one at a time.
+ *   session token     32 random bytes, given out once as 64 hex characters;
+ *                     stored as SHA-256. Idle and absolute timeouts.
+ *   id number         sealed (domain_seal); only its last four digits shown.
+ *
+ * KYC levels, after the People's Bank of China's account classes: 1 on
+ * registration; 2 after a real name and a resident id number (GB 11643
+ * check digit valid, verified by the identity-verification interface, whose
+ * sandbox is documented in docs/sandbox.md); 3 only by an operator.
+ *
+ * Freezing ("lost phone") marks the user frozen and sets
+ * LEDGER_ACCOUNT_DEBIT_FROZEN on their accounts in the same command, so no
+ * money leaves; unfreezing by the user needs the login password and an SMS
+ * code; an operator's freeze can be lifted only by an operator.
+ */
+#ifndef QB_IDENTITY_IDENTITY_H
+#define QB_IDENTITY_IDENTITY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/rand.h"
+#include "domain/domain.h"
+#include "sms/sms.h"
+#include "store/store.h"
+
+#define IDENTITY_DISPLAY_NAME_SIZE_MAX 65   /* 64 bytes of UTF-8 + NUL */
+#define IDENTITY_PASSWORD_SIZE_MIN 8
+#define IDENTITY_PASSWORD_SIZE_MAX 128
+#define IDENTITY_PASSWORD_HASH_SIZE_MAX 128 /* crypto_pwhash_STRBYTES */
+#define IDENTITY_TOKEN_TEXT_SIZE 65         /* 64 hex + NUL */
+#define IDENTITY_DEVICE_NAME_SIZE_MAX 65
+#define IDENTITY_REAL_NAME_SIZE_MAX 65
+#define IDENTITY_ID_NUMBER_SIZE 19          /* 18 characters + NUL */
+
+enum identity_status {
+    IDENTITY_ACTIVE = 1,
+    IDENTITY_FROZEN = 2,
+};
+
+enum identity_frozen_by {
+    IDENTITY_FROZEN_BY_NONE = 0,
+    IDENTITY_FROZEN_BY_USER = 1,
+    IDENTITY_FROZEN_BY_ADMIN = 2,
+};
+
+struct identity_user {
+    char id[ID_TEXT_SIZE_MAX];                 /* "u_..." */
+    char phone[SMS_PHONE_SIZE_MAX];
+    char display_name[IDENTITY_DISPLAY_NAME_SIZE_MAX];
+    int kyc_level;                             /* 1, 2, 3 */
+    enum identity_status status;
+    enum identity_frozen_by frozen_by;
+    bool payment_password_set;
+    int payment_password_failures;
+    int64_t payment_password_locked_until_ms;  /* 0 when not locked */
+    char id_number_last4[5];                   /* "" before KYC level 2 */
+    int64_t account_id;                        /* the CNY wallet account */
+    int64_t created_at_ms;
+};
+
+struct identity_session {
+    char id[ID_TEXT_SIZE_MAX];                 /* "s_...": public, for listing and revoking */
+    char user_id[ID_TEXT_SIZE_MAX];
+    char device_name[IDENTITY_DEVICE_NAME_SIZE_MAX];
+    int64_t created_at_ms;
+    int64_t last_seen_at_ms;
+    int64_t expires_at_ms;                     /* the absolute limit */
+    int64_t revoked_at_ms;                     /* 0 when live */
+};
+
+/* --- checks (pure) ---------------------------------------------------------- */
+
+/* Login passwords: 8..128 bytes of valid UTF-8 without control characters,
+ * not all digits, not all one character. QB_E_PASSWORD_WEAK or QB_E_PARAM. */
+QB_MUST_USE enum qb_error identity_password_check(const char *password);
+/* Payment passwords: exactly six ASCII digits (QB_E_PARAM otherwise), not
+ * one digit repeated, not a run up or down ("123456", "654321"), not three
+ * pairs or two triples ("112233", "121212", "123123"), and not the birth date
+ * in id_number (YYMMDD or MMDD-based, when id_number is not NULL):
+ * QB_E_PASSWORD_WEAK. */
+QB_MUST_USE enum qb_error identity_payment_password_check(const char *payment_password,
+                                                          const char *id_number);
+/* A resident identity number by GB 11643-1999: 17 digits and a check
+ * character (0-9 or X), a plausible birth date (1900-01-01 up to today). */
+bool identity_id_number_is_valid(const char *id_number, int64_t now_ms);
+/* A display name: 1..64 bytes of UTF-8, no control characters. */
+bool identity_display_name_is_valid(const char *name);
+
+/* --- slow work, on the calling thread ------------------------------------------ */
+
+/* Argon2id string of the peppered password into out. QB_E_INTERNAL when
+ * memory for Argon2id cannot be had. */
+QB_MUST_USE enum qb_error identity_password_hash(const struct domain_env *env, const char *password,
+                                                 char out[IDENTITY_PASSWORD_HASH_SIZE_MAX]);
+bool identity_password_verify(const struct domain_env *env, const char *stored_hash,
+                              const char *password);
+
+/* --- reads, with a read connection ------------------------------------------- */
+
+QB_MUST_USE enum qb_error identity_user_get(struct store *reader, const char *user_id,
+                                            struct identity_user *out);
+QB_MUST_USE enum qb_error identity_user_find_by_phone(struct store *reader, const char *phone,
+                                                      struct identity_user *out);
+/* The stored Argon2id string of a user, for identity_password_verify. */
+QB_MUST_USE enum qb_error identity_user_password_hash(struct store *reader, const char *user_id,
+                                                      char out[IDENTITY_PASSWORD_HASH_SIZE_MAX]);
+
+/* Who is calling: looks up the session of a bearer token. QB_OK and the
+ * session (and *touch true when last_seen is older than
+ * settings.session_touch_ms, so the caller should submit a touch);
+ * QB_E_UNAUTHORIZED for an unknown, malformed, revoked, idle or expired
+ * token — one answer for all. */
+QB_MUST_USE enum qb_error identity_session_authenticate(const struct domain_env *env,
+                                                        struct store *reader, const char *token,
+                                                        struct identity_session *out, bool *touch);
+/* A user's sessions, newest first (revoked and expired ones included, with
+ * their times), at most count_max. */
+QB_MUST_USE enum qb_error identity_sessions_list(struct store *reader, const char *user_id,
+                                                 struct identity_session *items, size_t count_max,
+                                                 size_t *count);
+
+/* The security status: a score out of 100 and the checklist behind it. */
+struct identity_security_item {
+    const char *name;  /* "payment_password_set", "kyc_level_2", "no_recent_new_devices",
+                          "no_recent_lockouts", "not_frozen" */
+    bool ok;
+    int weight;        /* points when ok; the weights sum to 100 */
+};
+#define IDENTITY_SECURITY_ITEMS 5
+QB_MUST_USE enum qb_error identity_security_status(const struct domain_env *env, struct store *reader,
+                                                   const char *user_id,
+                                                   struct identity_security_item items[IDENTITY_SECURITY_ITEMS],
+                                                   int *score);
+
+/* Operators: users whose phone starts with phone_prefix (all when ""),
+ * newest first, at most count_max. */
+QB_MUST_USE enum qb_error identity_users_search(struct store *reader, const char *phone_prefix,
+                                                struct identity_user *items, size_t count_max,
+                                                size_t *count);
+
+/* --- writes: one command type, one operation each -------------------------------- */
+
+enum identity_op {
+    IDENTITY_OP_REGISTER,            /* in: phone, sms_code, password_hash, display_name → user */
+    IDENTITY_OP_SESSION_CREATE,      /* in: user_id, device_name → session, token */
+    IDENTITY_OP_SESSION_REVOKE,      /* in: user_id, session_id → (NOT_FOUND if not the user's) */
+    IDENTITY_OP_SESSION_TOUCH,       /* in: session_id (last_seen = now) */
+    IDENTITY_OP_PAYMENT_PASSWORD_SET,/* in: user_id, sms_code, payment_password */
+    IDENTITY_OP_PAYMENT_PASSWORD_VERIFY, /* in: user_id, payment_password → outcome, tries_left */
+    IDENTITY_OP_KYC_SUBMIT,          /* in: user_id, real_name, id_number → user (level 2) */
+    IDENTITY_OP_FREEZE,              /* in: user_id; by the user (lost phone) → user */
+    IDENTITY_OP_UNFREEZE,            /* in: user_id, sms_code (password checked before) → user */
+    IDENTITY_OP_ADMIN_FREEZE,        /* in: user_id → user */
+    IDENTITY_OP_ADMIN_UNFREEZE,      /* in: user_id → user */
+    IDENTITY_OP_ADMIN_SET_KYC_LEVEL, /* in: user_id, kyc_level (1..3) → user */
+};
+
+struct identity_cmd {
+    struct ledger_cmd cmd; /* first: see domain.h */
+    const struct domain_env *env;
+    enum identity_op op;
+
+    /* In (which ones depends on op). */
+    char user_id[ID_TEXT_SIZE_MAX];
+    char session_id[ID_TEXT_SIZE_MAX];
+    char phone[SMS_PHONE_SIZE_MAX];
+    char sms_code[SMS_CODE_DIGITS + 2];
+    char display_name[IDENTITY_DISPLAY_NAME_SIZE_MAX];
+    char password_hash[IDENTITY_PASSWORD_HASH_SIZE_MAX];
+    char device_name[IDENTITY_DEVICE_NAME_SIZE_MAX];
+    char payment_password[8];
+    char real_name[IDENTITY_REAL_NAME_SIZE_MAX];
+    char id_number[IDENTITY_ID_NUMBER_SIZE];
+    int kyc_level;
+
+    /* Out, when the ledger result is QB_OK: the outcome the caller answers
+     * with, and what it produced. */
+    enum qb_error outcome;
+    struct identity_user user;
+    struct identity_session session;
+    char token[IDENTITY_TOKEN_TEXT_SIZE];  /* SESSION_CREATE only: shown once */
+    int tries_left;                        /* PAYMENT_PASSWORD_VERIFY: tries before the lock */
+};
+
+/* Zeroes c and prepares its ledger command for op. The caller fills the
+ * inputs (already validated for shape with the checks above) and submits
+ * &c->cmd. Outcomes besides QB_OK, by op:
+ *   REGISTER          SMS_CODE_INVALID, PHONE_REGISTERED
+ *   SESSION_REVOKE    NOT_FOUND
+ *   PAYMENT_PASSWORD_SET   SMS_CODE_INVALID, PASSWORD_WEAK (birth date), NOT_FOUND
+ *   PAYMENT_PASSWORD_VERIFY PASSWORD_NOT_SET, PASSWORD_WRONG (tries_left),
+ *                     PASSWORD_LOCKED (also for the guess that locks it)
+ *   KYC_SUBMIT        PARAM (id number), IDENTITY_MISMATCH (sandbox), CONFLICT (level >= 2)
+ *   UNFREEZE          SMS_CODE_INVALID, CONFLICT (not frozen), FORBIDDEN (frozen by an operator)
+ *   ADMIN_*           NOT_FOUND, CONFLICT (already in that state), PARAM (level)
+ * Clean up with ledger_cmd_release(&c->cmd). */
+void identity_cmd_init(struct identity_cmd *c, const struct domain_env *env, enum identity_op op);
+
+/* Inside another command (a payment in a later module): checks the payment
+ * password with the same counting and lock, writing the failure count. On a
+ * refusal the caller must still commit (return QB_OK with its own outcome)
+ * or the count is lost — see domain.h. */
+QB_MUST_USE enum qb_error identity_txn_payment_password_verify(struct ledger_txn *txn,
+                                                               const struct domain_env *env,
+                                                               const char *user_id,
+                                                               const char *payment_password,
+                                                               int *tries_left);
+
+/* The identity-verification interface (KYC level 2). The sandbox accepts
+ * every valid number except the test identities in docs/sandbox.md. */
+QB_MUST_USE enum qb_error identity_verify_real_name(const char *real_name, const char *id_number);
+
+#endif

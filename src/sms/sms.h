@@ -1,0 +1,140 @@
+/*
+ * sms.h — SMS verification codes, the outbox, and the gateways that deliver them.
+ *
+ * Owns: the sms_codes and sms_outbox tables. A code is 6 digits from the
+ * CSPRNG, stored only as a keyed hash (domain_env.sms_code_key), valid for
+ * settings.sms_code_ttl_ms, single use, bound to (phone, purpose, target),
+ * voided after settings.sms_failures_max wrong tries. Sending is rate
+ * limited per phone: a cooldown per (phone, purpose) and a daily cap.
+ *
+ * Issuing a code is a command (sms_send_cmd): it checks the limits, stores
+ * the hash and writes one outbox row with the code sealed (domain_seal) in
+ * the same transaction. The delivery worker (sms_worker) then hands each
+ * pending outbox row to the configured gateway, outside the writer thread,
+ * with retries; a delivered row is marked with a command.
+ *
+ * Gateways (one ops table, one file each):
+ *   outbox (default, development): delivery is the row itself; an operator
+ *          reads the codes at GET /admin/sms-outbox (sms_outbox_list).
+ *   http:  POST to a provider URL with a body made from a template in
+ *          which {phone}, {code} and {purpose} are replaced (JSON-escaped).
+ *          A 2xx answer is delivered; anything else is retried with backoff
+ *          (1 s, 2 s, 4 s ... capped at 5 min, at most 10 attempts).
+ *
+ * Must never: log a code or put one in any response but the admin outbox.
+ */
+#ifndef QB_SMS_SMS_H
+#define QB_SMS_SMS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "domain/domain.h"
+#include "store/pool.h"
+#include "store/store.h"
+
+#define SMS_CODE_DIGITS 6
+#define SMS_PHONE_SIZE_MAX 16   /* 11 digits + NUL, with room */
+#define SMS_TARGET_SIZE_MAX 96
+
+enum sms_purpose {
+    SMS_PURPOSE_REGISTER = 1,
+    SMS_PURPOSE_LOGIN = 2,
+    SMS_PURPOSE_BIND_CARD = 3,
+    SMS_PURPOSE_RESET_PAYMENT_PASSWORD = 4,
+    SMS_PURPOSE_NEW_DEVICE = 5,
+    SMS_PURPOSE_UNFREEZE = 6,
+};
+
+/* "register", "login", "bind_card", "reset_payment_password", "new_device",
+ * "unfreeze" ⇄ the enum. parse answers false for anything else. */
+QB_MUST_USE bool sms_purpose_parse(const char *text, enum sms_purpose *out);
+const char *sms_purpose_name(enum sms_purpose purpose);
+
+/* A mainland China mobile number: 11 digits, "1" then 3-9. */
+bool sms_phone_is_valid(const char *phone);
+
+/* --- issuing ------------------------------------------------------------ */
+
+struct sms_send_cmd {
+    struct ledger_cmd cmd; /* first: see domain.h */
+    const struct domain_env *env;
+    char phone[SMS_PHONE_SIZE_MAX];
+    enum sms_purpose purpose;
+    char target[SMS_TARGET_SIZE_MAX]; /* what the code authorises ("" = the phone itself) */
+    /* Out: QB_OK (a code was issued, or silently not — see below),
+     * QB_E_RATE_LIMITED (cooldown or daily cap: nothing issued). */
+    enum qb_error outcome;
+    int64_t retry_after_ms; /* with RATE_LIMITED: how long until allowed */
+};
+
+/* Prepares a command that issues a code. The caller fills phone, purpose
+ * and target (validated: sms_phone_is_valid) and submits cmd. Purposes that
+ * need a registered user (login, reset_payment_password, new_device,
+ * unfreeze) issue nothing for an unknown phone but answer exactly as if
+ * they had, so the answer never tells whether a phone is registered;
+ * register issues nothing for a registered phone, likewise. */
+void sms_send_cmd_init(struct sms_send_cmd *c, const struct domain_env *env);
+
+/* --- consuming, inside another command --------------------------------------- */
+
+/* Checks code against the newest live code for (phone, purpose, target) and
+ * consumes it. QB_OK: valid and now used. QB_E_SMS_CODE_INVALID: wrong,
+ * expired, used, voided or none; a wrong guess counts against the code's
+ * tries and stays counted only if the caller's command commits (see the
+ * outcome convention in domain.h). QB_E_STORAGE on storage errors. */
+QB_MUST_USE enum qb_error sms_txn_code_consume(struct ledger_txn *txn, const struct domain_env *env,
+                                               const char *phone, enum sms_purpose purpose,
+                                               const char *target, const char *code);
+
+/* --- the outbox and its delivery ------------------------------------------------ */
+
+struct sms_outbox_item {
+    char phone[SMS_PHONE_SIZE_MAX];
+    enum sms_purpose purpose;
+    char code[SMS_CODE_DIGITS + 1]; /* "" when delivered through a provider (not kept) */
+    int64_t created_at_ms;
+    int64_t delivered_at_ms;        /* 0 while pending */
+};
+
+/* The newest outbox messages for a phone (all phones when phone is NULL),
+ * newest first, at most count_max. For the operator's development outbox. */
+QB_MUST_USE enum qb_error sms_outbox_list(const struct domain_env *env, struct store *reader,
+                                          const char *phone, struct sms_outbox_item *items,
+                                          size_t count_max, size_t *count);
+
+struct sms_gateway;
+struct sms_gateway_ops {
+    const char *name;
+    /* Delivers one message; QB_OK when the provider accepted it. Runs on
+     * the worker thread; may block up to its own timeout. */
+    enum qb_error (*send)(struct sms_gateway *gateway, const char *phone,
+                          enum sms_purpose purpose, const char *code);
+    void (*free)(struct sms_gateway *gateway);
+};
+struct sms_gateway {
+    const struct sms_gateway_ops *ops;
+};
+
+/* The development outbox: sending keeps the message for the operator. */
+struct sms_gateway *sms_gateway_outbox_new(void);
+/* An HTTP provider. url is http:// or https://; body_template is a JSON
+ * text with {phone}, {code} and {purpose} placeholders; timeout_ms bounds
+ * each attempt. NULL on a bad argument. */
+struct sms_gateway *sms_gateway_http_new(const char *url, const char *body_template,
+                                         int64_t timeout_ms);
+void sms_gateway_free(struct sms_gateway *gateway);
+
+/* The delivery worker: one thread that polls the outbox (every 200 ms, or
+ * at once after sms_worker_wake), sends pending messages through gateway
+ * and records the result with a command through env->ledger. With the
+ * outbox gateway a message is delivered the moment it is written. */
+struct sms_worker;
+QB_MUST_USE enum qb_error sms_worker_start(const struct domain_env *env, struct store_pool *pool,
+                                           struct sms_gateway *gateway, struct sms_worker **out);
+void sms_worker_wake(struct sms_worker *worker);
+/* Stops and joins the thread; call before closing the ledger. */
+void sms_worker_stop(struct sms_worker *worker);
+
+#endif

@@ -1,0 +1,87 @@
+/*
+ * test_domain.c — the domain environment: key separation, sealing, days.
+ */
+#include <string.h>
+
+#include "domain/domain.h"
+#include "test.h"
+
+static struct domain_env env;
+
+static void env_setup(void)
+{
+    static struct qb_rand rnd;
+    rand_seeded_init(&rnd, 7);
+    struct domain_settings settings;
+    domain_settings_default(&settings);
+    uint8_t pepper[DOMAIN_KEY_SIZE], data_key[DOMAIN_KEY_SIZE];
+    memset(pepper, 0x11, sizeof pepper);
+    memset(data_key, 0x22, sizeof data_key);
+    domain_env_init(&env, clock_system(), &rnd, NULL, &settings, pepper, data_key);
+}
+
+TEST(subkeys_differ_per_use)
+{
+    /* One secret feeds several uses; a subkey disclosed for one must not
+     * be another's, so no two derived keys may be equal. */
+    ASSERT(memcmp(env.pepper_key, env.payment_password_key, DOMAIN_KEY_SIZE) != 0);
+    ASSERT(memcmp(env.payment_password_key, env.sms_code_key, DOMAIN_KEY_SIZE) != 0);
+    ASSERT(memcmp(env.pepper_key, env.sms_code_key, DOMAIN_KEY_SIZE) != 0);
+    uint8_t pepper[DOMAIN_KEY_SIZE];
+    memset(pepper, 0x11, sizeof pepper);
+    ASSERT(memcmp(env.pepper_key, pepper, DOMAIN_KEY_SIZE) != 0);
+}
+
+TEST(seal_round_trips_and_detects_tampering)
+{
+    /* Id numbers and outbox codes are sealed at rest: opening must give the
+     * bytes back, and a flipped bit must be refused, not decrypted. */
+    const char text[] = "110101199003074514";
+    uint8_t sealed[sizeof text + DOMAIN_SEAL_OVERHEAD];
+    char opened[sizeof text];
+    domain_seal(&env, text, sizeof text, sealed);
+    for (size_t i = 0; i + 10 <= sizeof sealed; i++)
+        ASSERT(memcmp(sealed + i, "1101011990", 10) != 0);
+    ASSERT(domain_unseal(&env, sealed, sizeof sealed, opened));
+    ASSERT_EQ_STR(opened, text);
+    sealed[30] ^= 1;
+    ASSERT(!domain_unseal(&env, sealed, sizeof sealed, opened));
+    ASSERT(!domain_unseal(&env, sealed, DOMAIN_SEAL_OVERHEAD - 1, opened));
+}
+
+TEST(keyed_hash_depends_on_the_key)
+{
+    /* A six-digit secret hashed without a key is found by trying a million
+     * values; with the key, the same digits hash differently per key. */
+    uint8_t a[CRYPTO_SHA256_SIZE], b[CRYPTO_SHA256_SIZE], c[CRYPTO_SHA256_SIZE];
+    domain_keyed_hash(env.sms_code_key, "123456", 6, a);
+    domain_keyed_hash(env.payment_password_key, "123456", 6, b);
+    domain_keyed_hash(env.sms_code_key, "123456", 6, c);
+    ASSERT(memcmp(a, b, sizeof a) != 0);
+    ASSERT(memcmp(a, c, sizeof a) == 0);
+}
+
+TEST(day_starts_at_midnight_in_china)
+{
+    /* Daily limits count by the users' calendar day (UTC+8): 15:59:59.999
+     * UTC is the last moment of a day there, 16:00 UTC the next midnight. */
+    int64_t day22 = 1795276800000LL; /* 2026-11-22T00:00:00+08:00 */
+    ASSERT_EQ_INT(domain_day_start_ms(day22), day22);
+    ASSERT_EQ_INT(domain_day_start_ms(day22 + 86399999), day22);
+    ASSERT_EQ_INT(domain_day_start_ms(day22 + 86400000), day22 + 86400000);
+    ASSERT_EQ_INT(domain_day_start_ms(day22 - 1), day22 - 86400000);
+    ASSERT_EQ_INT(domain_day_start_ms(-1), -8LL * 3600 * 1000);
+}
+
+int main(void)
+{
+    if (!crypto_init())
+        return 1;
+    env_setup();
+    RUN(subkeys_differ_per_use);
+    RUN(seal_round_trips_and_detects_tampering);
+    RUN(keyed_hash_depends_on_the_key);
+    RUN(day_starts_at_midnight_in_china);
+    domain_env_release(&env);
+    return test_summary();
+}
