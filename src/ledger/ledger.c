@@ -495,6 +495,17 @@ static enum qb_error bind_all_ok(struct ledger_txn *txn, enum qb_error err)
     return err;
 }
 
+/* Binds values[i] to $(i+1) of stmt for each of count integers and runs it
+ * to completion: the shape of most of the ledger's own writes. */
+static enum qb_error stmt_run_ints(struct ledger_txn *txn, struct store_stmt *stmt,
+                                   const int64_t *values, int count)
+{
+    for (int i = 0; i < count; i++)
+        if (bind_all_ok(txn, store_bind_int64(stmt, i + 1, values[i])) != QB_OK)
+            return QB_E_STORAGE;
+    return stmt_done(txn, stmt);
+}
+
 /* Opens the current command's savepoint before its first row write. */
 static enum qb_error txn_begin_writes(struct ledger_txn *txn)
 {
@@ -687,13 +698,10 @@ enum qb_error ledger_txn_hold(struct ledger_txn *txn, uint16_t code, const char 
                      .credit_account_id = credit_account_id,
                      .amount_minor = amount_minor,
                      .expires_at_ms = expires_at_ms};
-    struct store_stmt *st = ledger->st_insert_hold;
-    err = bind_all_ok(txn, store_bind_int64(st, 1, h.id));
-    if (err == QB_OK) err = bind_all_ok(txn, store_bind_int64(st, 2, h.debit_account_id));
-    if (err == QB_OK) err = bind_all_ok(txn, store_bind_int64(st, 3, h.credit_account_id));
-    if (err == QB_OK) err = bind_all_ok(txn, store_bind_int64(st, 4, h.amount_minor));
-    if (err == QB_OK) err = bind_all_ok(txn, store_bind_int64(st, 5, h.expires_at_ms));
-    if (err == QB_OK) err = stmt_done(txn, st);
+    err = stmt_run_ints(txn, ledger->st_insert_hold,
+                        (const int64_t[]){h.id, h.debit_account_id, h.credit_account_id,
+                                          h.amount_minor, h.expires_at_ms},
+                        5);
     if (err != QB_OK) {
         txn->storage_failed = true;
         return QB_E_STORAGE;
@@ -760,10 +768,7 @@ static enum qb_error hold_resolve(struct ledger_txn *txn, int64_t hold_id, enum 
     enum qb_error err = txn_begin_writes(txn);
     if (err != QB_OK)
         return err;
-    struct store_stmt *st = ledger->st_delete_hold;
-    err = bind_all_ok(txn, store_bind_int64(st, 1, h.id));
-    if (err == QB_OK)
-        err = stmt_done(txn, st);
+    err = stmt_run_ints(txn, ledger->st_delete_hold, (const int64_t[]){h.id}, 1);
     if (err != QB_OK) {
         txn->storage_failed = true;
         return QB_E_STORAGE;
@@ -849,10 +854,7 @@ enum qb_error ledger_txn_account_set_flags(struct ledger_txn *txn, int64_t accou
     enum qb_error err = txn_begin_writes(txn);
     if (err != QB_OK)
         return err;
-    struct store_stmt *st = ledger->st_update_flags;
-    err = bind_all_ok(txn, store_bind_int64(st, 1, account_id));
-    if (err == QB_OK) err = bind_all_ok(txn, store_bind_int64(st, 2, flags));
-    if (err == QB_OK) err = stmt_done(txn, st);
+    err = stmt_run_ints(txn, ledger->st_update_flags, (const int64_t[]){account_id, flags}, 2);
     if (err != QB_OK)
         return QB_E_STORAGE;
     undo_account(ledger, a);
@@ -1047,14 +1049,10 @@ static enum qb_error meta_set(struct ledger *ledger, const char *key, int64_t va
 
 static enum qb_error account_flush(struct ledger *ledger, struct account *a)
 {
-    struct ledger_txn *txn = &ledger->txn;
-    struct store_stmt *st = ledger->st_flush_account;
-    enum qb_error err = bind_all_ok(txn, store_bind_int64(st, 1, a->id));
-    if (err == QB_OK) err = bind_all_ok(txn, store_bind_int64(st, 2, a->balance_minor));
-    if (err == QB_OK) err = bind_all_ok(txn, store_bind_int64(st, 3, a->held_minor));
-    if (err == QB_OK) err = bind_all_ok(txn, store_bind_int64(st, 4, a->last_entry_id));
-    if (err == QB_OK) err = stmt_done(txn, st);
-    return err;
+    return stmt_run_ints(&ledger->txn, ledger->st_flush_account,
+                         (const int64_t[]){a->id, a->balance_minor, a->held_minor,
+                                           a->last_entry_id},
+                         4);
 }
 
 /* Checkpoints up to `budget` of the oldest dirty accounts (all of them when
