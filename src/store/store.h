@@ -7,11 +7,17 @@
  * (store_sqlite.c today; store_postgres.c later), chosen by URL at open.
  *
  * SQL dialect: statements are written once, in the subset SQLite and
- * PostgreSQL share, with positional parameters $1, $2, ... numbered in order
- * of first appearance (SQLite reads "$1" as a named parameter and numbers
- * parameters by first appearance, so the same text binds the same way on
- * both). Table definitions differ per backend and live in each backend's
- * migration list; queries do not.
+ * PostgreSQL share, with positional parameters $1, $2, ...: $N binds index N
+ * wherever and however often it appears, as in PostgreSQL (the SQLite
+ * backend maps each $N to SQLite's own index at prepare; it refuses "?",
+ * ":name", gaps in the numbering and more than one statement). Table
+ * definitions differ per backend and live in each backend's migration list;
+ * queries do not.
+ *
+ * A failing statement inside a transaction: SQLite keeps the transaction
+ * usable, PostgreSQL aborts it. Portable code therefore runs any statement
+ * that may fail (a UNIQUE insert) inside a savepoint and rolls back to it
+ * (the ledger executor gives every command its own savepoint when it writes).
  *
  * Transactions: a write connection runs one transaction at a time, with
  * nested savepoints (store_savepoint / store_release / store_rollback_to) so
@@ -116,7 +122,9 @@ void store_close(struct store *store);
 /* The statement API. Indexes of bind_* are 1-based ($1 is 1); indexes of
  * column_* are 0-based, as in SQLite and libpq. column_text answers "" for
  * NULL; pointers from column_text/column_blob live until the next step,
- * reset or finalize. */
+ * reset or finalize. store_reset also clears every binding, so a value never
+ * carries over to the next use (an unbound parameter reads as NULL).
+ * store_rollback answers QB_OK when no transaction is open. */
 static inline QB_MUST_USE enum qb_error store_begin(struct store *s) { return s->ops->begin(s); }
 static inline QB_MUST_USE enum qb_error store_commit(struct store *s) { return s->ops->commit(s); }
 static inline QB_MUST_USE enum qb_error store_rollback(struct store *s) { return s->ops->rollback(s); }
@@ -154,7 +162,8 @@ static inline int64_t store_schema_version(struct store *s) { return s->ops->sch
 static inline const char *store_last_error(struct store *s) { return s->ops->last_error(s); }
 
 /* Runs a statement that returns no rows to completion and resets it:
- * QB_OK, or the error of the failing step. */
+ * QB_OK, or the error of the failing step (QB_E_INTERNAL when it returned
+ * a row). */
 QB_MUST_USE enum qb_error store_step_done(struct store_stmt *stmt);
 
 /* The backends, for tests that want one by name. */
