@@ -1,0 +1,319 @@
+/*
+ * test_ledger_faults.c — what the executor does when storage fails.
+ *
+ * The store is an ops table, so a test can wrap the real SQLite connection
+ * in one that fails chosen calls (here: a commit, a savepoint, a batch's
+ * begin) and forwards everything else. The promise under test: when the
+ * batch's transaction cannot be made durable, no command of it is
+ * acknowledged, nothing of it is applied, and the ledger carries on from
+ * what the database holds.
+ */
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/crypto.h"
+#include "base/log.h"
+#include "ledger/ledger.h"
+#include "store/store.h"
+#include "test.h"
+
+/* --- a store that fails on request ---------------------------------------- */
+
+struct faulty {
+    struct store base; /* first: the ledger sees a struct store */
+    struct store *inner;
+    struct store_ops ops;
+    _Atomic int fail_commits;    /* the next N commits fail (after rolling back) */
+    _Atomic int fail_begins;     /* the next N begins fail */
+    _Atomic int fail_savepoints; /* the next N savepoints fail */
+};
+
+static struct faulty *faulty_of(struct store *s) { return (struct faulty *)s; }
+
+static bool take(_Atomic int *counter)
+{
+    int n = atomic_load(counter);
+    while (n > 0)
+        if (atomic_compare_exchange_weak(counter, &n, n - 1))
+            return true;
+    return false;
+}
+
+static enum qb_error f_begin(struct store *s)
+{
+    struct faulty *f = faulty_of(s);
+    return take(&f->fail_begins) ? QB_E_STORAGE : store_begin(f->inner);
+}
+static enum qb_error f_commit(struct store *s)
+{
+    struct faulty *f = faulty_of(s);
+    if (take(&f->fail_commits)) {
+        /* An fsync that failed before the commit frame was durable: the
+         * database keeps nothing of the transaction. */
+        if (store_rollback(f->inner) != QB_OK)
+            abort();
+        return QB_E_STORAGE;
+    }
+    return store_commit(f->inner);
+}
+static enum qb_error f_rollback(struct store *s) { return store_rollback(faulty_of(s)->inner); }
+static enum qb_error f_savepoint(struct store *s)
+{
+    struct faulty *f = faulty_of(s);
+    return take(&f->fail_savepoints) ? QB_E_STORAGE : store_savepoint(f->inner);
+}
+static enum qb_error f_release(struct store *s) { return store_release(faulty_of(s)->inner); }
+static enum qb_error f_rollback_to(struct store *s) { return store_rollback_to(faulty_of(s)->inner); }
+static enum qb_error f_prepare(struct store *s, const char *sql, struct store_stmt **out)
+{
+    return store_prepare(faulty_of(s)->inner, sql, out);
+}
+static enum qb_error f_exec(struct store *s, const char *sql) { return store_exec(faulty_of(s)->inner, sql); }
+static int64_t f_schema_version(struct store *s) { return store_schema_version(faulty_of(s)->inner); }
+static const char *f_last_error(struct store *s) { return store_last_error(faulty_of(s)->inner); }
+
+static struct faulty *faulty_wrap(struct store *inner)
+{
+    struct faulty *f = calloc(1, sizeof *f);
+    f->inner = inner;
+    f->ops = *inner->ops; /* statement ops keep working on the inner statements */
+    f->ops.name = "faulty";
+    f->ops.begin = f_begin;
+    f->ops.commit = f_commit;
+    f->ops.rollback = f_rollback;
+    f->ops.savepoint = f_savepoint;
+    f->ops.release = f_release;
+    f->ops.rollback_to = f_rollback_to;
+    f->ops.prepare = f_prepare;
+    f->ops.exec = f_exec;
+    f->ops.schema_version = f_schema_version;
+    f->ops.last_error = f_last_error;
+    f->base.ops = &f->ops;
+    return f;
+}
+
+/* --- commands ------------------------------------------------------------- */
+
+struct op {
+    struct ledger_cmd cmd;
+    int kind; /* 1 create, 2 transfer, 3 hold */
+    const char *owner;
+    int64_t from_id, to_id, amount_minor;
+    int64_t out_id;
+};
+
+static enum qb_error op_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
+{
+    struct op *op = (struct op *)cmd;
+    if (op->kind == 1) {
+        struct ledger_account_spec spec = {.owner = op->owner, .currency = currency_find("CNY"),
+                                           .kind = LEDGER_ACCOUNT_SYSTEM,
+                                           .floor_minor = LEDGER_FLOOR_NONE};
+        if (strncmp(op->owner, "user:", 5) == 0) {
+            spec.kind = LEDGER_ACCOUNT_USER;
+            spec.floor_minor = 0;
+        }
+        return ledger_txn_account_create(txn, &spec, &op->out_id);
+    }
+    if (op->kind == 3)
+        return ledger_txn_hold(txn, 1, "hold", op->from_id, op->to_id, op->amount_minor, 0,
+                               &op->out_id);
+    struct ledger_leg legs[2] = {{op->from_id, -op->amount_minor}, {op->to_id, op->amount_minor}};
+    return ledger_txn_post(txn, 1, "t", legs, 2, &op->out_id);
+}
+
+static enum qb_error run_op(struct ledger *ledger, int kind, const char *owner, int64_t from_id,
+                            int64_t to_id, int64_t amount_minor, int64_t *out_id)
+{
+    struct op op = {.kind = kind, .owner = owner, .from_id = from_id, .to_id = to_id,
+                    .amount_minor = amount_minor};
+    ledger_cmd_init(&op.cmd, op_run, NULL);
+    enum qb_error err = ledger_execute(ledger, &op.cmd);
+    ledger_cmd_release(&op.cmd);
+    if (out_id)
+        *out_id = op.out_id;
+    return err;
+}
+
+struct world {
+    char dir[256];
+    char db[300];
+    struct store *inner;
+    struct faulty *store;
+    struct ledger *ledger;
+    int64_t bank, alice, bob;
+};
+
+static void world_open(struct world *w)
+{
+    char err[256];
+    ASSERT_EQ_INT(store_open(w->db, STORE_MODE_WRITE, &w->inner, err, sizeof err), QB_OK);
+    w->store = faulty_wrap(w->inner);
+    ASSERT_EQ_INT(ledger_open(&w->store->base, NULL, &w->ledger), QB_OK);
+}
+
+static void world_close(struct world *w)
+{
+    ledger_close(w->ledger);
+    store_close(w->inner);
+    free(w->store);
+}
+
+static void world_new(struct world *w)
+{
+    memset(w, 0, sizeof *w);
+    test_tmpdir(w->dir, sizeof w->dir);
+    snprintf(w->db, sizeof w->db, "%s/qianbao.db", w->dir);
+    world_open(w);
+    ASSERT_EQ_INT(run_op(w->ledger, 1, "system:bank", 0, 0, 0, &w->bank), QB_OK);
+    ASSERT_EQ_INT(run_op(w->ledger, 1, "user:alice", 0, 0, 0, &w->alice), QB_OK);
+    ASSERT_EQ_INT(run_op(w->ledger, 1, "user:bob", 0, 0, 0, &w->bob), QB_OK);
+    ASSERT_EQ_INT(run_op(w->ledger, 2, NULL, w->bank, w->alice, 10000, NULL), QB_OK);
+}
+
+static int64_t balance(struct world *w, int64_t id)
+{
+    struct ledger_account_view v;
+    ASSERT_EQ_INT(ledger_account_view(w->ledger, id, &v), QB_OK);
+    return v.balance_minor;
+}
+
+static void verify_ok(struct world *w)
+{
+    struct store *reader;
+    char err[256];
+    ASSERT_EQ_INT(store_open(w->db, STORE_MODE_READ, &reader, err, sizeof err), QB_OK);
+    struct ledger_verify_report report;
+    enum qb_error rc = ledger_verify(reader, &report, NULL, NULL);
+    if (rc != QB_OK)
+        fprintf(stderr, "  verify: %s\n", report.problem);
+    store_close(reader);
+    ASSERT_EQ_INT(rc, QB_OK);
+}
+
+/* --- tests ------------------------------------------------------------------ */
+
+TEST(failed_commit_acknowledges_nothing_and_the_ledger_carries_on)
+{
+    /* A commit that fails must answer every command of its batch with
+     * STORAGE_UNAVAILABLE, leave no trace in memory or on disk, and the
+     * next batch must work from what the database really holds. */
+    struct world w;
+    world_new(&w);
+    atomic_store(&w.store->fail_commits, 1);
+    int64_t entry_id = 0;
+    ASSERT_EQ_INT(run_op(w.ledger, 2, NULL, w.alice, w.bob, 2500, &entry_id), QB_E_STORAGE);
+    ASSERT_EQ_INT(balance(&w, w.alice), 10000);
+    ASSERT_EQ_INT(balance(&w, w.bob), 0);
+    struct ledger_stats st;
+    ledger_stats_get(w.ledger, &st);
+    ASSERT_EQ_INT(st.commit_failures_total, 1);
+
+    /* The entry id the failed batch used is used again: no gap in the chain. */
+    int64_t next_id = 0;
+    ASSERT_EQ_INT(run_op(w.ledger, 2, NULL, w.alice, w.bob, 700, &next_id), QB_OK);
+    ASSERT_EQ_INT(next_id, entry_id);
+    ASSERT_EQ_INT(balance(&w, w.alice), 9300);
+    ASSERT_EQ_INT(balance(&w, w.bob), 700);
+    world_close(&w);
+    verify_ok(&w);
+    test_rmtree(w.dir);
+}
+
+TEST(failed_commit_forgets_accounts_and_holds_of_its_batch)
+{
+    /* An account or hold created in a failed batch must not survive in the
+     * writer's memory: its id is handed out again and the held amount is
+     * released, exactly as after a restart. */
+    struct world w;
+    world_new(&w);
+    atomic_store(&w.store->fail_commits, 1);
+    int64_t carol = 0;
+    ASSERT_EQ_INT(run_op(w.ledger, 1, "user:carol", 0, 0, 0, &carol), QB_E_STORAGE);
+    struct ledger_account_view v;
+    ASSERT_EQ_INT(ledger_account_view(w.ledger, carol, &v), QB_E_NOT_FOUND);
+    int64_t carol_again = 0;
+    ASSERT_EQ_INT(run_op(w.ledger, 1, "user:carol", 0, 0, 0, &carol_again), QB_OK);
+    ASSERT_EQ_INT(carol_again, carol);
+
+    atomic_store(&w.store->fail_commits, 1);
+    ASSERT_EQ_INT(run_op(w.ledger, 3, NULL, w.alice, w.bob, 4000, NULL), QB_E_STORAGE);
+    ASSERT_EQ_INT(ledger_account_view(w.ledger, w.alice, &v), QB_OK);
+    ASSERT_EQ_INT(v.held_minor, 0);
+    ASSERT_EQ_INT(v.available_minor, 10000);
+    /* The whole balance can be held again: nothing of the lost hold remains. */
+    ASSERT_EQ_INT(run_op(w.ledger, 3, NULL, w.alice, w.bob, 10000, NULL), QB_OK);
+    world_close(&w);
+    verify_ok(&w);
+    test_rmtree(w.dir);
+}
+
+TEST(failed_begin_fails_the_batch_then_recovers)
+{
+    /* A batch whose transaction cannot even begin (disk gone) answers
+     * STORAGE_UNAVAILABLE and changes nothing; the next one works. */
+    struct world w;
+    world_new(&w);
+    atomic_store(&w.store->fail_begins, 1);
+    ASSERT_EQ_INT(run_op(w.ledger, 2, NULL, w.alice, w.bob, 100, NULL), QB_E_STORAGE);
+    ASSERT_EQ_INT(balance(&w, w.alice), 10000);
+    ASSERT_EQ_INT(run_op(w.ledger, 2, NULL, w.alice, w.bob, 100, NULL), QB_OK);
+    ASSERT_EQ_INT(balance(&w, w.bob), 100);
+    world_close(&w);
+    verify_ok(&w);
+    test_rmtree(w.dir);
+}
+
+TEST(failed_savepoint_fails_the_batch_not_just_the_command)
+{
+    /* A savepoint that cannot be opened is a storage failure, not a
+     * refusal: the whole batch fails rather than committing a command
+     * whose writes could not be isolated. */
+    struct world w;
+    world_new(&w);
+    atomic_store(&w.store->fail_savepoints, 1);
+    /* Account creation writes a row, so it opens a savepoint. */
+    ASSERT_EQ_INT(run_op(w.ledger, 1, "user:dave", 0, 0, 0, NULL), QB_E_STORAGE);
+    ASSERT_EQ_INT(run_op(w.ledger, 1, "user:dave", 0, 0, 0, NULL), QB_OK);
+    world_close(&w);
+    verify_ok(&w);
+    test_rmtree(w.dir);
+}
+
+TEST(restart_after_failures_sees_only_what_was_acknowledged)
+{
+    /* After a run with failed commits mixed in, a restart must rebuild
+     * exactly the acknowledged state. */
+    struct world w;
+    world_new(&w);
+    int64_t acked = 0;
+    for (int i = 0; i < 40; i++) {
+        if (i % 7 == 3)
+            atomic_store(&w.store->fail_commits, 1);
+        if (run_op(w.ledger, 2, NULL, w.alice, w.bob, 10, NULL) == QB_OK)
+            acked += 10;
+    }
+    ASSERT_EQ_INT(balance(&w, w.bob), acked);
+    ASSERT(acked < 400);
+    world_close(&w);
+    world_open(&w);
+    ASSERT_EQ_INT(balance(&w, w.bob), acked);
+    ASSERT_EQ_INT(balance(&w, w.alice), 10000 - acked);
+    world_close(&w);
+    verify_ok(&w);
+    test_rmtree(w.dir);
+}
+
+int main(void)
+{
+    if (!crypto_init())
+        return 1;
+    log_init(stderr, LOG_WARN);
+    RUN(failed_commit_acknowledges_nothing_and_the_ledger_carries_on);
+    RUN(failed_commit_forgets_accounts_and_holds_of_its_batch);
+    RUN(failed_begin_fails_the_batch_then_recovers);
+    RUN(failed_savepoint_fails_the_batch_not_just_the_command);
+    RUN(restart_after_failures_sees_only_what_was_acknowledged);
+    return test_summary();
+}
