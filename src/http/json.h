@@ -27,6 +27,7 @@
 
 #include <jansson.h>
 
+#include "base/assert.h"
 #include "base/error.h"
 
 #define HTTP_JSON_DEPTH_MAX 16
