@@ -36,6 +36,9 @@
 #include "base/log.h"
 #include "ledger/ledger_int.h"
 
+/* Journal rows per multi-row insert statement. */
+#define LEDGER_INSERT_ROWS 32
+
 /* --- accounts -------------------------------------------------------------- */
 
 #define ACCOUNT_CHUNK_SHIFT 12
@@ -164,6 +167,8 @@ struct ledger {
 
     /* Prepared statements of the write connection. */
     struct store_stmt *st_insert_entry;
+    struct store_stmt *st_insert_entries; /* LEDGER_INSERT_ROWS rows */
+    unsigned char wire[LEDGER_INSERT_ROWS][LEDGER_POSTINGS_WIRE_SIZE_MAX]; /* their postings */
     struct store_stmt *st_insert_account;
     struct store_stmt *st_update_flags;
     struct store_stmt *st_flush_account;
@@ -1013,26 +1018,43 @@ static void holds_expire_due(struct ledger *ledger)
 
 /* --- the batch ---------------------------------------------------------------- */
 
+/* Binds entry e as row `row` (0-based) of a multi-row insert. The postings
+ * are encoded into wire, which must stay alive until the statement ran. */
+static enum qb_error entry_bind(struct store_stmt *st, int row, const struct ledger_entry *e,
+                                unsigned char *wire)
+{
+    size_t wire_size = ledger_postings_encode(e, wire);
+    int p = row * LEDGER_ENTRY_COLUMN_COUNT;
+    enum qb_error err = store_bind_int64(st, p + 1, e->id);
+    if (err == QB_OK) err = store_bind_int64(st, p + 2, e->created_at_ms);
+    if (err == QB_OK) err = store_bind_int64(st, p + 3, e->kind);
+    if (err == QB_OK) err = store_bind_int64(st, p + 4, e->code);
+    if (err == QB_OK) err = store_bind_int64(st, p + 5, e->ref_entry_id);
+    if (err == QB_OK) err = store_bind_int64(st, p + 6, e->expires_at_ms);
+    if (err == QB_OK) err = store_bind_text(st, p + 7, e->ref, strlen(e->ref));
+    if (err == QB_OK) err = store_bind_blob(st, p + 8, wire, wire_size);
+    if (err == QB_OK) err = store_bind_blob(st, p + 9, e->hash, CRYPTO_SHA256_SIZE);
+    return err;
+}
+
+/* Appends the batch's entries: LEDGER_INSERT_ROWS rows per statement while
+ * that many remain (one statement execution instead of many), then one at
+ * a time. */
 static enum qb_error entries_write(struct ledger *ledger)
 {
     struct ledger_txn *txn = &ledger->txn;
-    struct store_stmt *st = ledger->st_insert_entry;
-    unsigned char wire[LEDGER_POSTINGS_WIRE_SIZE_MAX];
-    for (size_t i = 0; i < ledger->entry_count; i++) {
-        const struct ledger_entry *e = &ledger->entries[i];
-        size_t wire_size = ledger_postings_encode(e, wire);
-        enum qb_error err = bind_all_ok(txn, store_bind_int64(st, 1, e->id));
-        if (err == QB_OK) err = bind_all_ok(txn, store_bind_int64(st, 2, e->created_at_ms));
-        if (err == QB_OK) err = bind_all_ok(txn, store_bind_int64(st, 3, e->kind));
-        if (err == QB_OK) err = bind_all_ok(txn, store_bind_int64(st, 4, e->code));
-        if (err == QB_OK) err = bind_all_ok(txn, store_bind_int64(st, 5, e->ref_entry_id));
-        if (err == QB_OK) err = bind_all_ok(txn, store_bind_int64(st, 6, e->expires_at_ms));
-        if (err == QB_OK) err = bind_all_ok(txn, store_bind_text(st, 7, e->ref, strlen(e->ref)));
-        if (err == QB_OK) err = bind_all_ok(txn, store_bind_blob(st, 8, wire, wire_size));
-        if (err == QB_OK) err = bind_all_ok(txn, store_bind_blob(st, 9, e->hash, CRYPTO_SHA256_SIZE));
-        if (err == QB_OK) err = stmt_done(txn, st);
-        if (err != QB_OK)
+    unsigned char (*wire)[LEDGER_POSTINGS_WIRE_SIZE_MAX] = ledger->wire;
+    size_t i = 0;
+    while (i < ledger->entry_count) {
+        bool many = ledger->entry_count - i >= LEDGER_INSERT_ROWS;
+        struct store_stmt *st = many ? ledger->st_insert_entries : ledger->st_insert_entry;
+        int rows = many ? LEDGER_INSERT_ROWS : 1;
+        for (int r = 0; r < rows; r++)
+            if (bind_all_ok(txn, entry_bind(st, r, &ledger->entries[i + (size_t)r], wire[r])) != QB_OK)
+                return QB_E_STORAGE;
+        if (stmt_done(txn, st) != QB_OK)
             return QB_E_STORAGE;
+        i += (size_t)rows;
     }
     return QB_OK;
 }
@@ -1579,6 +1601,8 @@ static const struct {
 
 static void statements_finalize(struct ledger *ledger)
 {
+    store_finalize(ledger->st_insert_entries);
+    ledger->st_insert_entries = NULL;
     for (size_t i = 0; i < QB_ARRAY_COUNT(ledger_statements); i++) {
         struct store_stmt **slot = (struct store_stmt **)((char *)ledger + ledger_statements[i].offset);
         store_finalize(*slot);
@@ -1621,6 +1645,20 @@ enum qb_error ledger_open(struct store *writer, const struct ledger_options *opt
     for (size_t i = 0; i < QB_ARRAY_COUNT(ledger_statements) && err == QB_OK; i++) {
         struct store_stmt **slot = (struct store_stmt **)((char *)ledger + ledger_statements[i].offset);
         err = store_prepare(writer, ledger_statements[i].sql, slot);
+    }
+    if (err == QB_OK) {
+        struct buf sql;
+        buf_init(&sql, 64 * 1024);
+        err = buf_append_str(&sql, "INSERT INTO entries (" LEDGER_ENTRY_COLUMNS ") VALUES ");
+        for (int r = 0; r < LEDGER_INSERT_ROWS && err == QB_OK; r++) {
+            int p = r * LEDGER_ENTRY_COLUMN_COUNT;
+            err = buf_printf(&sql, "%s($%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d)",
+                             r ? ", " : "", p + 1, p + 2, p + 3, p + 4, p + 5, p + 6, p + 7,
+                             p + 8, p + 9);
+        }
+        if (err == QB_OK)
+            err = store_prepare(writer, sql.data, &ledger->st_insert_entries);
+        buf_release(&sql);
     }
     if (err != QB_OK) {
         log_event(LOG_ERROR, "ledger.open_failed", "error=\"%s\"", store_last_error(writer));

@@ -35,6 +35,7 @@ void ledger_entry_hash(const struct ledger_entry *entry, const uint8_t prev_hash
 /* SELECT list and decoder for a row of the entries table, in this order:
  * id, created_at_ms, kind, code, ref_entry_id, expires_at_ms, ref, postings,
  * hash. */
+#define LEDGER_ENTRY_COLUMN_COUNT 9
 #define LEDGER_ENTRY_COLUMNS \
     "id, created_at_ms, kind, code, ref_entry_id, expires_at_ms, ref, postings, hash"
 /* Reads the current row of stmt into out. QB_E_INTERNAL when malformed. */
