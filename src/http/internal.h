@@ -13,7 +13,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "http/json.h"
 #include "http/server.h"
+#include "identity/identity.h"
 
 /* --- routing (route.c) ---------------------------------------------------- */
 
@@ -90,6 +92,7 @@ struct http_server {
     size_t route_count;
     size_t body_size_max;
     struct store_pool *pool;
+    const struct domain_env *env; /* NULL when none */
     char *admin_token; /* NULL when none */
     size_t admin_token_size;
     char version[32];
@@ -124,6 +127,10 @@ struct http_request {
     struct http_param params[HTTP_PARAMS_MAX];
     int param_count;
 
+    /* HTTP_AUTH_USER: the caller, set by S_authenticate before the handler. */
+    bool has_session;
+    struct identity_session session;
+
     struct buf body;
     bool body_too_large;
 
@@ -153,8 +160,88 @@ struct http_request {
 bool http_server_ledger_stats(struct http_server *server, struct ledger_stats *out);
 struct http_server *http_request_server(const struct http_request *req);
 
+/* The committed state of an account, read under the ledger lock so that it
+ * never touches a closed ledger: QB_E_SHUTTING_DOWN once detached,
+ * QB_E_NOT_FOUND. */
+QB_MUST_USE enum qb_error http_request_account_view(struct http_request *req,
+                                                    int64_t account_id,
+                                                    struct ledger_account_view *out);
+
+/* --- what handlers share (handler.c) ------------------------------------------ */
+
+#define HTTP_LIST_LIMIT_DEFAULT 20
+#define HTTP_LIST_LIMIT_MAX 100
+#define HTTP_TIME_TEXT_SIZE 40
+#define HTTP_UTC_OFFSET_MINUTES (8 * 60) /* times are shown in Beijing time */
+
+/* The request body validated against fields (json.h), or NULL after
+ * replying with the refusal. The caller owns the answer: json_decref. */
+json_t *http_json_body(struct http_request *req, const struct http_field *fields,
+                       size_t field_count);
+/* A read connection from the pool, or NULL after replying SYSTEM_BUSY. */
+struct store *http_reader_acquire(struct http_request *req);
+void http_reader_release(struct http_request *req, struct store *reader);
+/* ?limit=: HTTP_LIST_LIMIT_DEFAULT when absent; false after replying
+ * PARAM_ERROR when it is not a decimal in 1..HTTP_LIST_LIMIT_MAX. */
+bool http_query_limit(struct http_request *req, size_t *limit);
+/* at_ms as RFC 3339 in UTC+8, as a JSON string; JSON null for 0. */
+json_t *http_time_json(int64_t at_ms);
+/* A user as the API shows it: id, phone, display_name, kyc_level, status,
+ * payment_password_set, created_at, and id_number_last4 when asked. */
+json_t *http_user_json(const struct identity_user *user, bool with_id_number_last4);
+/* [{"currency","available","pending"}] of the user's wallet account, or NULL
+ * with *err set. */
+json_t *http_balances_json(struct http_request *req, int64_t account_id, enum qb_error *err);
+/* Replies for a finished identity command that did not succeed: the ledger
+ * result when it is not QB_OK, else the outcome when that is not. True when
+ * it replied. Says how many tries are left for PASSWORD_WRONG. */
+bool http_identity_refused(struct http_request *req, const struct identity_cmd *c);
+/* A zeroed identity command for op in the request's arena, initialised
+ * (identity_cmd_init) with the server's env; NULL after replying
+ * PAYLOAD_TOO_LARGE when the arena is full. */
+struct identity_cmd *http_identity_cmd_new(struct http_request *req, enum identity_op op);
+/* A resume function for commands that answer the user: 200 and the user as
+ * GET /v1/me shows it, or the refusal. */
+void http_resume_user(struct http_request *req, struct ledger_cmd *cmd);
+/* A resume function for commands that answer nothing: 204, or the refusal. */
+void http_resume_no_content(struct http_request *req, struct ledger_cmd *cmd);
+/* An SMS code of the right shape (6 digits), or false after replying
+ * PARAM_ERROR. */
+bool http_sms_code_check(struct http_request *req, const char *code);
+/* The caller's user record (HTTP_AUTH_USER routes), or false after
+ * replying. A session whose user is gone is no session: 401. */
+bool http_me_load(struct http_request *req, struct identity_user *user);
+/* Wipes the secrets an identity command carried (codes, hashes, tokens) and
+ * releases it: the last thing every resume function does. */
+void http_identity_cmd_done(struct identity_cmd *c);
+
 /* The handlers of the daemon's own routes. */
 void http_handle_healthz(struct http_request *req);
 void http_handle_metrics(struct http_request *req);
+
+/* identity_routes.c: sign-up, sign-in, the caller's profile and money. */
+void http_handle_sms_codes_create(struct http_request *req);
+void http_handle_users_create(struct http_request *req);
+void http_handle_sessions_create(struct http_request *req);
+void http_handle_sessions_current_delete(struct http_request *req);
+void http_handle_me_get(struct http_request *req);
+void http_handle_me_balances_get(struct http_request *req);
+void http_handle_me_kyc_submit(struct http_request *req);
+
+/* security_routes.c: the security centre. */
+void http_handle_me_payment_password_set(struct http_request *req);
+void http_handle_me_payment_password_verify(struct http_request *req);
+void http_handle_me_sessions_list(struct http_request *req);
+void http_handle_me_sessions_delete(struct http_request *req);
+void http_handle_me_freeze(struct http_request *req);
+void http_handle_me_unfreeze(struct http_request *req);
+void http_handle_me_security_get(struct http_request *req);
+
+/* admin_routes.c: the operators' views and actions. */
+void http_handle_admin_users_list(struct http_request *req);
+void http_handle_admin_users_freeze(struct http_request *req);
+void http_handle_admin_users_unfreeze(struct http_request *req);
+void http_handle_admin_users_kyc_level_set(struct http_request *req);
+void http_handle_admin_sms_outbox_list(struct http_request *req);
 
 #endif

@@ -158,7 +158,8 @@ bool http_routes_check(const struct http_route *routes, size_t route_count, char
             snprintf(err, err_size, "route \"%s\" has no method or no handler", route->pattern);
             return false;
         }
-        if (route->auth != HTTP_AUTH_NONE && route->auth != HTTP_AUTH_ADMIN) {
+        if (route->auth != HTTP_AUTH_NONE && route->auth != HTTP_AUTH_ADMIN &&
+            route->auth != HTTP_AUTH_USER) {
             snprintf(err, err_size, "route %s \"%s\" has an unknown auth kind %d", route->method,
                      route->pattern, (int)route->auth);
             return false;

@@ -203,6 +203,15 @@ const char *http_request_path(const struct http_request *req) { return req->path
 const struct buf *http_request_body(const struct http_request *req) { return &req->body; }
 struct store_pool *http_request_pool(const struct http_request *req) { return req->server->pool; }
 struct http_server *http_request_server(const struct http_request *req) { return req->server; }
+const struct domain_env *http_request_env(const struct http_request *req)
+{
+    return req->server->env;
+}
+
+const struct identity_session *http_request_session(const struct http_request *req)
+{
+    return req->has_session ? &req->session : NULL;
+}
 
 const char *http_request_param(const struct http_request *req, const char *name)
 {
@@ -321,6 +330,78 @@ static void S_on_headers(struct http_request *req, const char *url)
     req->route_index = route_index;
 }
 
+#define S_AUTH_POOL_WAIT_MS 1000
+#define S_TOKEN_HEX_SIZE 64
+
+/* The token of "Authorization: Bearer <token>", or NULL. */
+static const char *S_bearer_token(const struct http_request *req)
+{
+    const char *value = http_request_header(req, MHD_HTTP_HEADER_AUTHORIZATION);
+    if (value == NULL || strncasecmp(value, "Bearer ", 7) != 0)
+        return NULL;
+    return value + 7;
+}
+
+static bool S_token_is_hex(const char *token)
+{
+    return strlen(token) == S_TOKEN_HEX_SIZE &&
+           strspn(token, "0123456789abcdefABCDEF") == S_TOKEN_HEX_SIZE;
+}
+
+/* The writer thread, after a session touch committed or failed: nobody
+ * waits for it, so it frees itself. */
+static void S_on_touch_done(struct ledger_cmd *cmd)
+{
+    struct identity_cmd *touch = (struct identity_cmd *)cmd;
+    ledger_cmd_release(&touch->cmd);
+    free(touch);
+}
+
+/* Records that the session was seen now: fire and forget. A full queue or
+ * a detached ledger just drops it; the next request tries again. */
+static void S_session_touch(struct http_request *req)
+{
+    struct http_server *server = req->server;
+    struct identity_cmd *touch = malloc(sizeof *touch);
+    if (touch == NULL)
+        return;
+    identity_cmd_init(touch, server->env, IDENTITY_OP_SESSION_TOUCH);
+    snprintf(touch->session_id, sizeof touch->session_id, "%s", req->session.id);
+    snprintf(touch->user_id, sizeof touch->user_id, "%s", req->session.user_id);
+    touch->cmd.done = S_on_touch_done;
+    pthread_rwlock_rdlock(&server->ledger_lock);
+    enum qb_error err = QB_E_SHUTTING_DOWN;
+    if (server->ledger != NULL)
+        err = ledger_submit(server->ledger, &touch->cmd);
+    pthread_rwlock_unlock(&server->ledger_lock);
+    if (err != QB_OK) {
+        ledger_cmd_release(&touch->cmd);
+        free(touch);
+    }
+}
+
+/* Looks the bearer token up as a user session. QB_OK fills req->session;
+ * QB_E_UNAUTHORIZED for any token that is not a live session (one answer
+ * for all); QB_E_BUSY when no read connection is free. */
+static enum qb_error S_session_find(struct http_request *req, const char *token, bool *touch)
+{
+    struct http_server *server = req->server;
+    *touch = false;
+    if (server->env == NULL || token == NULL || !S_token_is_hex(token))
+        return QB_E_UNAUTHORIZED;
+    struct store *reader;
+    enum qb_error err = store_pool_acquire(server->pool, S_AUTH_POOL_WAIT_MS, &reader);
+    if (err != QB_OK)
+        return err;
+    err = identity_session_authenticate(server->env, reader, token, &req->session, touch);
+    store_pool_release(server->pool, reader);
+    if (err == QB_OK)
+        return QB_OK;
+    memset(&req->session, 0, sizeof req->session);
+    *touch = false;
+    return err == QB_E_BUSY || err == QB_E_STORAGE ? err : QB_E_UNAUTHORIZED;
+}
+
 /* Checks the caller against the route's auth kind. */
 static enum qb_error S_authenticate(struct http_request *req, enum http_auth auth)
 {
@@ -329,13 +410,29 @@ static enum qb_error S_authenticate(struct http_request *req, enum http_auth aut
         return QB_OK;
     case HTTP_AUTH_ADMIN: {
         const struct http_server *server = req->server;
-        const char *value = http_request_header(req, MHD_HTTP_HEADER_AUTHORIZATION);
-        if (server->admin_token == NULL || value == NULL || strncasecmp(value, "Bearer ", 7) != 0)
+        const char *token = S_bearer_token(req);
+        if (token == NULL)
             return QB_E_UNAUTHORIZED;
-        const char *token = value + 7;
-        if (strlen(token) != server->admin_token_size ||
-            !crypto_equal(token, server->admin_token, server->admin_token_size))
-            return QB_E_UNAUTHORIZED;
+        if (server->admin_token != NULL && strlen(token) == server->admin_token_size &&
+            crypto_equal(token, server->admin_token, server->admin_token_size))
+            return QB_OK;
+        /* A user who is who they say, but no operator: 403, as the API
+         * says for every non-admin token. The session is not touched. */
+        bool touch;
+        if (S_session_find(req, token, &touch) == QB_OK) {
+            memset(&req->session, 0, sizeof req->session);
+            return QB_E_FORBIDDEN;
+        }
+        return QB_E_UNAUTHORIZED;
+    }
+    case HTTP_AUTH_USER: {
+        bool touch;
+        enum qb_error err = S_session_find(req, S_bearer_token(req), &touch);
+        if (err != QB_OK)
+            return err;
+        req->has_session = true;
+        if (touch)
+            S_session_touch(req);
         return QB_OK;
     }
     }
@@ -352,7 +449,8 @@ static void S_dispatch(struct http_request *req)
     const struct http_route *route = &req->server->routes[req->route_index];
     enum qb_error err = S_authenticate(req, route->auth);
     if (err != QB_OK) {
-        http_reply_header(req, "WWW-Authenticate", "Bearer");
+        if (err == QB_E_UNAUTHORIZED)
+            http_reply_header(req, "WWW-Authenticate", "Bearer");
         http_reply_error(req, err);
         return;
     }
@@ -503,6 +601,18 @@ bool http_server_ledger_stats(struct http_server *server, struct ledger_stats *o
     return attached;
 }
 
+enum qb_error http_request_account_view(struct http_request *req, int64_t account_id,
+                                        struct ledger_account_view *out)
+{
+    struct http_server *server = req->server;
+    pthread_rwlock_rdlock(&server->ledger_lock);
+    enum qb_error err = QB_E_SHUTTING_DOWN;
+    if (server->ledger != NULL)
+        err = ledger_account_view(server->ledger, account_id, out);
+    pthread_rwlock_unlock(&server->ledger_lock);
+    return err;
+}
+
 /* --- the server ---------------------------------------------------------------- */
 
 /* Splits "HOST:PORT" or "[HOST]:PORT" and resolves a numeric host. */
@@ -590,6 +700,7 @@ enum qb_error http_server_start(const struct http_server_options *options, struc
     server->route_count = options->route_count;
     server->body_size_max = options->body_size_max;
     server->pool = options->pool;
+    server->env = options->env;
     server->ledger = options->ledger;
     server->started_ns = clock_monotonic_ns();
     snprintf(server->version, sizeof server->version, "%s",

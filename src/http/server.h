@@ -54,6 +54,9 @@
 #include "ledger/ledger.h"
 #include "store/pool.h"
 
+struct domain_env;
+struct identity_session;
+
 #define HTTP_PATH_SIZE_MAX 1024                     /* longer paths match no route: 404 */
 #define HTTP_PARAMS_MAX 4                           /* {param} segments in one pattern */
 #define HTTP_REPLY_HEADERS_MAX 8                    /* extra headers on one reply */
@@ -74,7 +77,10 @@ struct http_request;
  * as an accessor below; 4) a test with a good and a bad credential. */
 enum http_auth {
     HTTP_AUTH_NONE = 0,  /* anyone */
-    HTTP_AUTH_ADMIN = 1, /* Authorization: Bearer <DATA_DIR/admin-token> */
+    HTTP_AUTH_ADMIN = 1, /* Authorization: Bearer <DATA_DIR/admin-token>; a valid
+                          * user token is refused with 403 FORBIDDEN */
+    HTTP_AUTH_USER = 2,  /* Authorization: Bearer <64 hex>, a live session
+                          * (identity_session_authenticate): http_request_session */
 };
 
 /* Handles a request: must either reply (http_reply_*) or submit a command
@@ -109,6 +115,7 @@ struct http_server_options {
     struct ledger *ledger;   /* NULL: every submission answers SHUTTING_DOWN */
     struct store_pool *pool; /* read connections for handlers; required */
     const char *admin_token; /* NULL: HTTP_AUTH_ADMIN routes answer 401 */
+    const struct domain_env *env; /* NULL: HTTP_AUTH_USER routes answer 401 */
     const char *version;     /* shown by /healthz */
 };
 
@@ -146,6 +153,11 @@ const char *http_request_header(const struct http_request *req, const char *name
 const struct buf *http_request_body(const struct http_request *req);
 /* The server's read-connection pool. */
 struct store_pool *http_request_pool(const struct http_request *req);
+/* The server's domain environment (NULL when the options gave none). */
+const struct domain_env *http_request_env(const struct http_request *req);
+/* On an HTTP_AUTH_USER route: the caller's session, as authenticated for
+ * this request. NULL on routes of other kinds. */
+const struct identity_session *http_request_session(const struct http_request *req);
 /* Zeroed memory that lives until the request is finished (the response
  * sent or the connection lost), freed in one go. NULL when the request's
  * arena would pass HTTP_ARENA_SIZE_MAX: answer QB_E_TOO_LARGE then. */
