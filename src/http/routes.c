@@ -23,6 +23,33 @@
 const struct http_route http_routes[] = {
     {"GET", "/healthz", http_handle_healthz, HTTP_AUTH_NONE},
     {"GET", "/metrics", http_handle_metrics, HTTP_AUTH_NONE},
+
+    /* identity_routes.c */
+    {"POST", "/v1/sms-codes", http_handle_sms_codes_create, HTTP_AUTH_NONE},
+    {"POST", "/v1/users", http_handle_users_create, HTTP_AUTH_NONE},
+    {"POST", "/v1/sessions", http_handle_sessions_create, HTTP_AUTH_NONE},
+    {"DELETE", "/v1/sessions/current", http_handle_sessions_current_delete, HTTP_AUTH_USER},
+    {"GET", "/v1/me", http_handle_me_get, HTTP_AUTH_USER},
+    {"GET", "/v1/me/balances", http_handle_me_balances_get, HTTP_AUTH_USER},
+    {"POST", "/v1/me/kyc", http_handle_me_kyc_submit, HTTP_AUTH_USER},
+
+    /* security_routes.c */
+    {"PUT", "/v1/me/payment-password", http_handle_me_payment_password_set, HTTP_AUTH_USER},
+    {"POST", "/v1/me/payment-password/verify", http_handle_me_payment_password_verify,
+     HTTP_AUTH_USER},
+    {"GET", "/v1/me/sessions", http_handle_me_sessions_list, HTTP_AUTH_USER},
+    {"DELETE", "/v1/me/sessions/{id}", http_handle_me_sessions_delete, HTTP_AUTH_USER},
+    {"POST", "/v1/me/freeze", http_handle_me_freeze, HTTP_AUTH_USER},
+    {"POST", "/v1/me/unfreeze", http_handle_me_unfreeze, HTTP_AUTH_USER},
+    {"GET", "/v1/me/security", http_handle_me_security_get, HTTP_AUTH_USER},
+
+    /* admin_routes.c */
+    {"GET", "/admin/users", http_handle_admin_users_list, HTTP_AUTH_ADMIN},
+    {"POST", "/admin/users/{id}/freeze", http_handle_admin_users_freeze, HTTP_AUTH_ADMIN},
+    {"POST", "/admin/users/{id}/unfreeze", http_handle_admin_users_unfreeze, HTTP_AUTH_ADMIN},
+    {"PUT", "/admin/users/{id}/kyc-level", http_handle_admin_users_kyc_level_set,
+     HTTP_AUTH_ADMIN},
+    {"GET", "/admin/sms-outbox", http_handle_admin_sms_outbox_list, HTTP_AUTH_ADMIN},
 };
 
 const size_t http_route_count = QB_ARRAY_COUNT(http_routes);

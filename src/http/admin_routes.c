@@ -1,0 +1,190 @@
+/*
+ * admin_routes.c — the operators' routes under /admin (HTTP_AUTH_ADMIN: the
+ * token in DATA_DIR/admin-token; a user's token is refused with 403).
+ *
+ * Searching users (with their balances), freezing and unfreezing them,
+ * setting a KYC level, and reading the development SMS outbox — the only
+ * place an SMS code is ever shown, for environments without an SMS
+ * provider. User ids in paths that are not well formed answer 404, as
+ * unknown ones do.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "base/log.h"
+#include "http/internal.h"
+
+#define S_PHONE_PREFIX_SIZE_MAX 11
+
+/* The {id} of the path when it has the shape of a user id; else NULL after
+ * replying 404. */
+static const char *S_user_id_param(struct http_request *req)
+{
+    const char *id = http_request_param(req, "id");
+    if (id == NULL || !id_is_valid(id, strlen(id), "u")) {
+        http_reply_error(req, QB_E_NOT_FOUND);
+        return NULL;
+    }
+    return id;
+}
+
+/* --- GET /admin/users ---------------------------------------------------------------- */
+
+void http_handle_admin_users_list(struct http_request *req)
+{
+    size_t limit;
+    if (!http_query_limit(req, &limit))
+        return;
+    const char *prefix = http_request_query(req, "phone");
+    if (prefix == NULL)
+        prefix = "";
+    size_t prefix_size = strlen(prefix);
+    if (prefix_size > S_PHONE_PREFIX_SIZE_MAX || strspn(prefix, "0123456789") != prefix_size) {
+        http_reply_error_message(req, QB_E_PARAM, "phone must be up to 11 digits");
+        return;
+    }
+    struct identity_user *users = http_request_alloc(req, limit * sizeof *users);
+    if (users == NULL) {
+        http_reply_error(req, QB_E_TOO_LARGE);
+        return;
+    }
+    struct store *reader = http_reader_acquire(req);
+    if (reader == NULL)
+        return;
+    size_t count = 0;
+    enum qb_error err = identity_users_search(reader, prefix, users, limit, &count);
+    http_reader_release(req, reader);
+    if (err != QB_OK) {
+        http_reply_error(req, err);
+        return;
+    }
+    QB_ASSERT(count <= limit);
+    json_t *array = json_array();
+    for (size_t i = 0; array != NULL && i < count; i++) {
+        json_t *item = http_user_json(&users[i], true);
+        json_t *balances = http_balances_json(req, users[i].account_id, &err);
+        if (item == NULL || balances == NULL ||
+            json_object_set_new(item, "balances", balances) != 0 ||
+            json_array_append_new(array, item) != 0) {
+            json_decref(item);
+            json_decref(array);
+            array = NULL;
+        }
+    }
+    if (array == NULL) {
+        http_reply_error(req, err != QB_OK ? err : QB_E_INTERNAL);
+        return;
+    }
+    json_t *body = json_pack("{s:o, s:n}", "items", array, "next_cursor");
+    if (body != NULL)
+        http_reply_json(req, 200, body);
+    else
+        http_reply_error(req, QB_E_INTERNAL);
+    json_decref(body);
+}
+
+/* --- POST /admin/users/{id}/freeze, /unfreeze ------------------------------------------- */
+
+static void S_admin_user_op(struct http_request *req, enum identity_op op)
+{
+    json_t *body = http_json_body(req, NULL, 0);
+    if (body == NULL)
+        return;
+    json_decref(body);
+    const char *id = S_user_id_param(req);
+    if (id == NULL)
+        return;
+    struct identity_cmd *c = http_identity_cmd_new(req, op);
+    if (c == NULL)
+        return;
+    snprintf(c->user_id, sizeof c->user_id, "%s", id);
+    http_request_submit(req, &c->cmd, http_resume_user);
+}
+
+void http_handle_admin_users_freeze(struct http_request *req)
+{
+    S_admin_user_op(req, IDENTITY_OP_ADMIN_FREEZE);
+}
+
+void http_handle_admin_users_unfreeze(struct http_request *req)
+{
+    S_admin_user_op(req, IDENTITY_OP_ADMIN_UNFREEZE);
+}
+
+/* --- PUT /admin/users/{id}/kyc-level ------------------------------------------------------ */
+
+static const struct http_field S_kyc_level_fields[] = {
+    {"kyc_level", HTTP_FIELD_INTEGER, true, 0, 1, 3},
+};
+
+void http_handle_admin_users_kyc_level_set(struct http_request *req)
+{
+    const char *id = S_user_id_param(req);
+    if (id == NULL)
+        return;
+    json_t *body = http_json_body(req, S_kyc_level_fields, QB_ARRAY_COUNT(S_kyc_level_fields));
+    if (body == NULL)
+        return;
+    int kyc_level = (int)json_integer_value(json_object_get(body, "kyc_level"));
+    json_decref(body);
+    struct identity_cmd *c = http_identity_cmd_new(req, IDENTITY_OP_ADMIN_SET_KYC_LEVEL);
+    if (c == NULL)
+        return;
+    snprintf(c->user_id, sizeof c->user_id, "%s", id);
+    c->kyc_level = kyc_level;
+    http_request_submit(req, &c->cmd, http_resume_user);
+}
+
+/* --- GET /admin/sms-outbox -------------------------------------------------------------- */
+
+void http_handle_admin_sms_outbox_list(struct http_request *req)
+{
+    const struct domain_env *env = http_request_env(req);
+    size_t limit;
+    if (!http_query_limit(req, &limit))
+        return;
+    const char *phone = http_request_query(req, "phone");
+    if (phone != NULL && phone[0] == '\0')
+        phone = NULL;
+    if (phone != NULL && !sms_phone_is_valid(phone)) {
+        http_reply_error_message(req, QB_E_PARAM,
+                                 "phone must be a mainland China mobile number (11 digits)");
+        return;
+    }
+    if (env == NULL) {
+        http_reply_error(req, QB_E_INTERNAL);
+        return;
+    }
+    struct sms_outbox_item *items = http_request_alloc(req, limit * sizeof *items);
+    if (items == NULL) {
+        http_reply_error(req, QB_E_TOO_LARGE);
+        return;
+    }
+    struct store *reader = http_reader_acquire(req);
+    if (reader == NULL)
+        return;
+    size_t count = 0;
+    enum qb_error err = sms_outbox_list(env, reader, phone, items, limit, &count);
+    http_reader_release(req, reader);
+    if (err != QB_OK) {
+        http_reply_error(req, err);
+        return;
+    }
+    QB_ASSERT(count <= limit);
+    json_t *array = json_array();
+    for (size_t i = 0; array != NULL && i < count; i++) {
+        json_t *item = json_pack("{s:s, s:s, s:s, s:o}", "phone", items[i].phone, "purpose",
+                                 sms_purpose_name(items[i].purpose), "code", items[i].code,
+                                 "created_at", http_time_json(items[i].created_at_ms));
+        if (item == NULL || json_array_append_new(array, item) != 0) {
+            json_decref(array);
+            array = NULL;
+        }
+    }
+    json_t *body = array != NULL ? json_pack("{s:o, s:n}", "items", array, "next_cursor") : NULL;
+    if (body != NULL)
+        http_reply_json(req, 200, body);
+    else
+        http_reply_error(req, QB_E_INTERNAL);
+    json_decref(body);
+}

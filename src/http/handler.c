@@ -1,0 +1,207 @@
+/*
+ * handler.c — what the route handlers share: reading a body, a read
+ * connection, ?limit=, and the JSON shapes several areas answer with (a
+ * time, a user, balances), plus the one reply for a refused identity command.
+ *
+ * Keeping these here means the shape of a user or a time is written once:
+ * GET /v1/me, the freeze routes and the admin list cannot drift apart.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "base/clock.h"
+#include "base/crypto.h"
+#include "base/log.h"
+#include "http/internal.h"
+
+#define S_POOL_WAIT_MS 1000
+
+json_t *http_json_body(struct http_request *req, const struct http_field *fields,
+                       size_t field_count)
+{
+    const struct buf *body = http_request_body(req);
+    char message[HTTP_JSON_MESSAGE_SIZE_MAX];
+    json_t *out = NULL;
+    enum qb_error err =
+        http_json_parse(http_request_header(req, "Content-Type"), (const char *)body->data,
+                        body->size, fields, field_count, &out, message);
+    if (err != QB_OK) {
+        http_reply_error_message(req, err, message[0] != '\0' ? message : error_message(err));
+        return NULL;
+    }
+    return out;
+}
+
+struct store *http_reader_acquire(struct http_request *req)
+{
+    struct store *reader = NULL;
+    enum qb_error err = store_pool_acquire(http_request_pool(req), S_POOL_WAIT_MS, &reader);
+    if (err != QB_OK) {
+        log_event(LOG_WARN, "http.pool_acquire", "error=%s", error_name(err));
+        http_reply_error(req, err == QB_E_BUSY ? QB_E_BUSY : QB_E_STORAGE);
+        return NULL;
+    }
+    return reader;
+}
+
+void http_reader_release(struct http_request *req, struct store *reader)
+{
+    store_pool_release(http_request_pool(req), reader);
+}
+
+bool http_query_limit(struct http_request *req, size_t *limit)
+{
+    const char *text = http_request_query(req, "limit");
+    *limit = HTTP_LIST_LIMIT_DEFAULT;
+    if (text == NULL)
+        return true;
+    size_t size = strlen(text);
+    size_t value = 0;
+    bool ok = size > 0 && size <= 3 && strspn(text, "0123456789") == size;
+    for (size_t i = 0; ok && i < size; i++)
+        value = value * 10 + (size_t)(text[i] - '0');
+    if (!ok || value < 1 || value > HTTP_LIST_LIMIT_MAX) {
+        http_reply_error_message(req, QB_E_PARAM, "limit must be an integer from 1 to 100");
+        return false;
+    }
+    *limit = value;
+    return true;
+}
+
+json_t *http_time_json(int64_t at_ms)
+{
+    if (at_ms == 0)
+        return json_null();
+    char text[HTTP_TIME_TEXT_SIZE];
+    clock_format_rfc3339(at_ms, HTTP_UTC_OFFSET_MINUTES, text, (int)sizeof text);
+    return json_string(text);
+}
+
+json_t *http_user_json(const struct identity_user *user, bool with_id_number_last4)
+{
+    json_t *body = json_pack(
+        "{s:s, s:s, s:s, s:i, s:s, s:b, s:o}", "id", user->id, "phone", user->phone,
+        "display_name", user->display_name, "kyc_level", user->kyc_level, "status",
+        user->status == IDENTITY_FROZEN ? "frozen" : "active", "payment_password_set",
+        (int)user->payment_password_set, "created_at", http_time_json(user->created_at_ms));
+    if (body != NULL && with_id_number_last4) {
+        json_t *last4 =
+            user->id_number_last4[0] != '\0' ? json_string(user->id_number_last4) : json_null();
+        if (json_object_set_new(body, "id_number_last4", last4) != 0) {
+            json_decref(body);
+            return NULL;
+        }
+    }
+    return body;
+}
+
+json_t *http_balances_json(struct http_request *req, int64_t account_id, enum qb_error *err)
+{
+    struct ledger_account_view view;
+    *err = http_request_account_view(req, account_id, &view);
+    if (*err != QB_OK)
+        return NULL;
+    json_t *balances = json_pack("[{s:s, s:I, s:I}]", "currency", view.currency->code,
+                                 "available", (json_int_t)view.available_minor, "pending",
+                                 (json_int_t)view.held_minor);
+    if (balances == NULL)
+        *err = QB_E_INTERNAL;
+    return balances;
+}
+
+bool http_identity_refused(struct http_request *req, const struct identity_cmd *c)
+{
+    if (c->cmd.result != QB_OK) {
+        if (c->cmd.result != QB_E_BUSY && c->cmd.result != QB_E_SHUTTING_DOWN)
+            log_event(LOG_WARN, "http.identity_cmd_failed", "op=%d error=%s", (int)c->op,
+                      error_name(c->cmd.result));
+        http_reply_error(req, c->cmd.result);
+        return true;
+    }
+    switch (c->outcome) {
+    case QB_OK:
+        return false;
+    case QB_E_PASSWORD_WRONG: {
+        char message[96];
+        snprintf(message, sizeof message, "the payment password is wrong; %d %s left",
+                 c->tries_left, c->tries_left == 1 ? "try" : "tries");
+        http_reply_error_message(req, QB_E_PASSWORD_WRONG, message);
+        return true;
+    }
+    default:
+        http_reply_error(req, c->outcome);
+        return true;
+    }
+}
+
+void http_identity_cmd_done(struct identity_cmd *c)
+{
+    crypto_wipe(c->sms_code, sizeof c->sms_code);
+    crypto_wipe(c->password_hash, sizeof c->password_hash);
+    crypto_wipe(c->payment_password, sizeof c->payment_password);
+    crypto_wipe(c->token, sizeof c->token);
+    crypto_wipe(c->id_number, sizeof c->id_number);
+    ledger_cmd_release(&c->cmd);
+}
+
+struct identity_cmd *http_identity_cmd_new(struct http_request *req, enum identity_op op)
+{
+    if (http_request_env(req) == NULL) {
+        log_event(LOG_ERROR, "http.no_domain_env", "op=%d", (int)op);
+        http_reply_error(req, QB_E_INTERNAL);
+        return NULL;
+    }
+    struct identity_cmd *c = http_request_alloc(req, sizeof *c);
+    if (c == NULL) {
+        http_reply_error(req, QB_E_TOO_LARGE);
+        return NULL;
+    }
+    identity_cmd_init(c, http_request_env(req), op);
+    return c;
+}
+
+void http_resume_user(struct http_request *req, struct ledger_cmd *cmd)
+{
+    struct identity_cmd *c = (struct identity_cmd *)cmd;
+    if (!http_identity_refused(req, c)) {
+        json_t *body = http_user_json(&c->user, false);
+        if (body != NULL)
+            http_reply_json(req, 200, body);
+        else
+            http_reply_error(req, QB_E_INTERNAL);
+        json_decref(body);
+    }
+    http_identity_cmd_done(c);
+}
+
+bool http_sms_code_check(struct http_request *req, const char *code)
+{
+    if (strlen(code) == SMS_CODE_DIGITS && strspn(code, "0123456789") == SMS_CODE_DIGITS)
+        return true;
+    http_reply_error_message(req, QB_E_PARAM, "sms_code must be 6 digits");
+    return false;
+}
+
+void http_resume_no_content(struct http_request *req, struct ledger_cmd *cmd)
+{
+    struct identity_cmd *c = (struct identity_cmd *)cmd;
+    if (!http_identity_refused(req, c))
+        http_reply_raw(req, 204, NULL, NULL, 0);
+    http_identity_cmd_done(c);
+}
+
+bool http_me_load(struct http_request *req, struct identity_user *user)
+{
+    const struct identity_session *session = http_request_session(req);
+    QB_ASSERT(session != NULL);
+    struct store *reader = http_reader_acquire(req);
+    if (reader == NULL)
+        return false;
+    enum qb_error err = identity_user_get(reader, session->user_id, user);
+    http_reader_release(req, reader);
+    if (err != QB_OK) {
+        http_reply_error(req, err == QB_E_NOT_FOUND ? QB_E_UNAUTHORIZED : err);
+        return false;
+    }
+    return true;
+}

@@ -1,0 +1,392 @@
+/*
+ * identity_routes.c — signing up, signing in and out, and what a user reads
+ * about themselves: /v1/sms-codes, /v1/users, /v1/sessions, /v1/me,
+ * /v1/me/balances, /v1/me/kyc.
+ *
+ * Each write validates its body against a field table, does the slow or
+ * pure checks on the HTTP thread (Argon2id for registration and login costs
+ * about 100 ms there, accepted for these two routes; it must never run on
+ * the ledger's writer) and hands one identity or SMS command to the ledger.
+ * The resume function answers from the ledger result first, then from the
+ * command's outcome (domain.h).
+ *
+ * Never in a response: a password, its hash, an SMS code, a payment
+ * password or an id number. The session token appears exactly once, in the
+ * answer to POST /v1/sessions.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "base/crypto.h"
+#include "base/log.h"
+#include "http/internal.h"
+
+/* Field sizes in bytes, as the tables check them. */
+#define S_PHONE_SIZE_MAX (SMS_PHONE_SIZE_MAX - 1)
+#define S_SMS_CODE_SIZE_MAX (SMS_CODE_DIGITS + 1)
+#define S_PASSWORD_SIZE_MAX IDENTITY_PASSWORD_SIZE_MAX
+#define S_NAME_SIZE_MAX (IDENTITY_DISPLAY_NAME_SIZE_MAX - 1)
+#define S_DEVICE_NAME_SIZE_MAX (IDENTITY_DEVICE_NAME_SIZE_MAX - 1)
+#define S_REAL_NAME_SIZE_MAX (IDENTITY_REAL_NAME_SIZE_MAX - 1)
+#define S_ID_NUMBER_SIZE_MAX (IDENTITY_ID_NUMBER_SIZE - 1)
+#define S_TARGET_SIZE_MAX (SMS_TARGET_SIZE_MAX - 1)
+
+_Static_assert(S_SMS_CODE_SIZE_MAX < sizeof(((struct identity_cmd *)0)->sms_code),
+               "sms_code field fits the command");
+
+/* A phone, or false after replying PARAM_ERROR. */
+static bool S_phone_check(struct http_request *req, const char *phone)
+{
+    if (sms_phone_is_valid(phone))
+        return true;
+    http_reply_error_message(req, QB_E_PARAM,
+                             "phone must be a mainland China mobile number (11 digits)");
+    return false;
+}
+
+/* --- POST /v1/sms-codes -------------------------------------------------------- */
+
+static const struct http_field S_sms_code_fields[] = {
+    {"phone", HTTP_FIELD_STRING, true, S_PHONE_SIZE_MAX, 0, 0},
+    {"purpose", HTTP_FIELD_STRING, true, 32, 0, 0},
+    {"target", HTTP_FIELD_STRING, false, S_TARGET_SIZE_MAX, 0, 0},
+};
+
+static void S_sms_codes_resume(struct http_request *req, struct ledger_cmd *cmd)
+{
+    struct sms_send_cmd *c = (struct sms_send_cmd *)cmd;
+    if (cmd->result != QB_OK) {
+        http_reply_error(req, cmd->result);
+    } else if (c->outcome == QB_E_RATE_LIMITED) {
+        int64_t retry_after_s = (c->retry_after_ms + 999) / 1000;
+        if (retry_after_s < 1)
+            retry_after_s = 1;
+        char value[24];
+        snprintf(value, sizeof value, "%lld", (long long)retry_after_s);
+        http_reply_header(req, "Retry-After", value);
+        char message[96];
+        snprintf(message, sizeof message, "too many codes for this phone; retry in %lld s",
+                 (long long)retry_after_s);
+        http_reply_error_message(req, QB_E_RATE_LIMITED, message);
+    } else if (c->outcome != QB_OK) {
+        http_reply_error(req, c->outcome);
+    } else {
+        int64_t ttl_s = (c->env->settings.sms_code_ttl_ms + 999) / 1000;
+        json_t *body = json_pack("{s:I}", "expires_in", (json_int_t)ttl_s);
+        http_reply_json(req, 202, body);
+        json_decref(body);
+    }
+    ledger_cmd_release(cmd);
+}
+
+void http_handle_sms_codes_create(struct http_request *req)
+{
+    json_t *body = http_json_body(req, S_sms_code_fields, QB_ARRAY_COUNT(S_sms_code_fields));
+    if (body == NULL)
+        return;
+    const char *phone = http_json_string(body, "phone");
+    const char *purpose_text = http_json_string(body, "purpose");
+    const char *target = http_json_string(body, "target");
+    enum sms_purpose purpose;
+    struct sms_send_cmd *c = NULL;
+    if (!S_phone_check(req, phone))
+        goto out;
+    if (!sms_purpose_parse(purpose_text, &purpose)) {
+        http_reply_error_message(req, QB_E_PARAM,
+                                 "purpose must be one of register, login, bind_card, "
+                                 "reset_payment_password, new_device, unfreeze");
+        goto out;
+    }
+    c = http_request_alloc(req, sizeof *c);
+    if (c == NULL || http_request_env(req) == NULL) {
+        http_reply_error(req, c == NULL ? QB_E_TOO_LARGE : QB_E_INTERNAL);
+        goto out;
+    }
+    sms_send_cmd_init(c, http_request_env(req));
+    snprintf(c->phone, sizeof c->phone, "%s", phone);
+    c->purpose = purpose;
+    snprintf(c->target, sizeof c->target, "%s", target != NULL ? target : "");
+    http_request_submit(req, &c->cmd, S_sms_codes_resume);
+out:
+    json_decref(body);
+}
+
+/* --- POST /v1/users -------------------------------------------------------------- */
+
+static const struct http_field S_register_fields[] = {
+    {"phone", HTTP_FIELD_STRING, true, S_PHONE_SIZE_MAX, 0, 0},
+    {"sms_code", HTTP_FIELD_STRING, true, S_SMS_CODE_SIZE_MAX, 0, 0},
+    {"password", HTTP_FIELD_STRING, true, S_PASSWORD_SIZE_MAX, 0, 0},
+    {"display_name", HTTP_FIELD_STRING, true, S_NAME_SIZE_MAX, 0, 0},
+};
+
+static void S_register_resume(struct http_request *req, struct ledger_cmd *cmd)
+{
+    struct identity_cmd *c = (struct identity_cmd *)cmd;
+    if (!http_identity_refused(req, c)) {
+        json_t *body = json_pack("{s:s, s:s, s:s, s:i, s:o}", "id", c->user.id, "phone",
+                                 c->user.phone, "display_name", c->user.display_name,
+                                 "kyc_level", c->user.kyc_level, "created_at",
+                                 http_time_json(c->user.created_at_ms));
+        if (body != NULL)
+            http_reply_json(req, 201, body);
+        else
+            http_reply_error(req, QB_E_INTERNAL);
+        json_decref(body);
+    }
+    http_identity_cmd_done(c);
+}
+
+void http_handle_users_create(struct http_request *req)
+{
+    json_t *body = http_json_body(req, S_register_fields, QB_ARRAY_COUNT(S_register_fields));
+    if (body == NULL)
+        return;
+    const char *phone = http_json_string(body, "phone");
+    const char *sms_code = http_json_string(body, "sms_code");
+    const char *password = http_json_string(body, "password");
+    const char *display_name = http_json_string(body, "display_name");
+    if (!S_phone_check(req, phone) || !http_sms_code_check(req, sms_code))
+        goto out;
+    enum qb_error err = identity_password_check(password);
+    if (err != QB_OK) {
+        http_reply_error_message(req, err,
+                                 err == QB_E_PASSWORD_WEAK
+                                     ? "the password is too easy to guess"
+                                     : "password must be 8 to 128 bytes without control "
+                                       "characters");
+        goto out;
+    }
+    if (!identity_display_name_is_valid(display_name)) {
+        http_reply_error_message(req, QB_E_PARAM, "display_name must be 1 to 64 bytes");
+        goto out;
+    }
+    struct identity_cmd *c = http_identity_cmd_new(req, IDENTITY_OP_REGISTER);
+    if (c == NULL)
+        goto out;
+    /* Slow on purpose (Argon2id), on this HTTP thread: never on the writer. */
+    err = identity_password_hash(http_request_env(req), password, c->password_hash);
+    if (err != QB_OK) {
+        log_event(LOG_ERROR, "http.password_hash_failed", "error=%s", error_name(err));
+        http_identity_cmd_done(c);
+        http_reply_error(req, err);
+        goto out;
+    }
+    snprintf(c->phone, sizeof c->phone, "%s", phone);
+    snprintf(c->sms_code, sizeof c->sms_code, "%s", sms_code);
+    snprintf(c->display_name, sizeof c->display_name, "%s", display_name);
+    http_request_submit(req, &c->cmd, S_register_resume);
+out:
+    json_decref(body);
+}
+
+/* --- POST /v1/sessions ------------------------------------------------------------- */
+
+static const struct http_field S_login_fields[] = {
+    {"phone", HTTP_FIELD_STRING, true, S_PHONE_SIZE_MAX, 0, 0},
+    {"password", HTTP_FIELD_STRING, true, S_PASSWORD_SIZE_MAX, 0, 0},
+    {"device_name", HTTP_FIELD_STRING, false, S_DEVICE_NAME_SIZE_MAX, 0, 0},
+};
+
+static const char S_login_refused[] = "phone or password is wrong";
+
+/* An Argon2id string made with the server's parameters, to verify against
+ * when the phone is unknown: the refusal then costs what a wrong password
+ * costs, so timing does not tell which phones are registered. Made once. */
+static pthread_mutex_t S_dummy_lock = PTHREAD_MUTEX_INITIALIZER;
+static char S_dummy_hash[IDENTITY_PASSWORD_HASH_SIZE_MAX];
+
+static void S_dummy_verify(const struct domain_env *env, const char *password)
+{
+    char hash[IDENTITY_PASSWORD_HASH_SIZE_MAX] = "";
+    pthread_mutex_lock(&S_dummy_lock);
+    if (S_dummy_hash[0] == '\0' &&
+        identity_password_hash(env, "qianbao dummy password", S_dummy_hash) != QB_OK)
+        S_dummy_hash[0] = '\0';
+    memcpy(hash, S_dummy_hash, sizeof hash);
+    pthread_mutex_unlock(&S_dummy_lock);
+    if (hash[0] != '\0')
+        (void)identity_password_verify(env, hash, password);
+}
+
+static void S_login_resume(struct http_request *req, struct ledger_cmd *cmd)
+{
+    struct identity_cmd *c = (struct identity_cmd *)cmd;
+    if (!http_identity_refused(req, c)) {
+        json_t *body = json_pack("{s:s, s:s, s:o}", "token", c->token, "user_id",
+                                 c->session.user_id, "expires_at",
+                                 http_time_json(c->session.expires_at_ms));
+        if (body != NULL)
+            http_reply_json(req, 201, body);
+        else
+            http_reply_error(req, QB_E_INTERNAL);
+        json_decref(body);
+    }
+    http_identity_cmd_done(c);
+}
+
+void http_handle_sessions_create(struct http_request *req)
+{
+    json_t *body = http_json_body(req, S_login_fields, QB_ARRAY_COUNT(S_login_fields));
+    if (body == NULL)
+        return;
+    const struct domain_env *env = http_request_env(req);
+    const char *phone = http_json_string(body, "phone");
+    const char *password = http_json_string(body, "password");
+    const char *device_name = http_json_string(body, "device_name");
+    char hash[IDENTITY_PASSWORD_HASH_SIZE_MAX] = "";
+    struct identity_user *user = http_request_alloc(req, sizeof *user);
+    if (user == NULL || env == NULL) {
+        http_reply_error(req, user == NULL ? QB_E_TOO_LARGE : QB_E_INTERNAL);
+        goto out;
+    }
+    if (!S_phone_check(req, phone))
+        goto out;
+
+    /* Step 1: the user and their stored hash; the read connection goes back
+     * to the pool before the slow verify. */
+    struct store *reader = http_reader_acquire(req);
+    if (reader == NULL)
+        goto out;
+    enum qb_error err = identity_user_find_by_phone(reader, phone, user);
+    if (err == QB_OK)
+        err = identity_user_password_hash(reader, user->id, hash);
+    http_reader_release(req, reader);
+    if (err != QB_OK && err != QB_E_NOT_FOUND) {
+        http_reply_error(req, err);
+        goto out;
+    }
+
+    /* Step 2: the password, with the same cost for an unknown phone. */
+    bool ok;
+    if (err == QB_E_NOT_FOUND) {
+        S_dummy_verify(env, password);
+        ok = false;
+    } else {
+        ok = identity_password_verify(env, hash, password);
+    }
+    if (!ok) {
+        http_reply_header(req, "WWW-Authenticate", "Bearer");
+        http_reply_error_message(req, QB_E_UNAUTHORIZED, S_login_refused);
+        goto out;
+    }
+
+    /* Step 3: the session. */
+    struct identity_cmd *c = http_identity_cmd_new(req, IDENTITY_OP_SESSION_CREATE);
+    if (c == NULL)
+        goto out;
+    snprintf(c->user_id, sizeof c->user_id, "%s", user->id);
+    snprintf(c->device_name, sizeof c->device_name, "%s", device_name != NULL ? device_name : "");
+    http_request_submit(req, &c->cmd, S_login_resume);
+out:
+    crypto_wipe(hash, sizeof hash);
+    json_decref(body);
+}
+
+/* --- DELETE /v1/sessions/current ------------------------------------------------- */
+
+void http_handle_sessions_current_delete(struct http_request *req)
+{
+    const struct identity_session *session = http_request_session(req);
+    QB_ASSERT(session != NULL);
+    struct identity_cmd *c = http_identity_cmd_new(req, IDENTITY_OP_SESSION_REVOKE);
+    if (c == NULL)
+        return;
+    snprintf(c->user_id, sizeof c->user_id, "%s", session->user_id);
+    snprintf(c->session_id, sizeof c->session_id, "%s", session->id);
+    http_request_submit(req, &c->cmd, http_resume_no_content);
+}
+
+/* --- GET /v1/me, GET /v1/me/balances ----------------------------------------------- */
+
+void http_handle_me_get(struct http_request *req)
+{
+    struct identity_user *user = http_request_alloc(req, sizeof *user);
+    if (user == NULL) {
+        http_reply_error(req, QB_E_TOO_LARGE);
+        return;
+    }
+    if (!http_me_load(req, user))
+        return;
+    json_t *body = http_user_json(user, false);
+    if (body != NULL)
+        http_reply_json(req, 200, body);
+    else
+        http_reply_error(req, QB_E_INTERNAL);
+    json_decref(body);
+}
+
+void http_handle_me_balances_get(struct http_request *req)
+{
+    struct identity_user *user = http_request_alloc(req, sizeof *user);
+    if (user == NULL) {
+        http_reply_error(req, QB_E_TOO_LARGE);
+        return;
+    }
+    if (!http_me_load(req, user))
+        return;
+    enum qb_error err;
+    json_t *balances = http_balances_json(req, user->account_id, &err);
+    if (balances == NULL) {
+        http_reply_error(req, err);
+        return;
+    }
+    json_t *body = json_pack("{s:o}", "balances", balances);
+    if (body != NULL)
+        http_reply_json(req, 200, body);
+    else
+        http_reply_error(req, QB_E_INTERNAL);
+    json_decref(body);
+}
+
+/* --- POST /v1/me/kyc ------------------------------------------------------------------ */
+
+static const struct http_field S_kyc_fields[] = {
+    {"real_name", HTTP_FIELD_STRING, true, S_REAL_NAME_SIZE_MAX, 0, 0},
+    {"id_number", HTTP_FIELD_STRING, true, S_ID_NUMBER_SIZE_MAX, 0, 0},
+};
+
+static void S_kyc_resume(struct http_request *req, struct ledger_cmd *cmd)
+{
+    struct identity_cmd *c = (struct identity_cmd *)cmd;
+    if (!http_identity_refused(req, c)) {
+        json_t *body = http_user_json(&c->user, true);
+        if (body != NULL)
+            http_reply_json(req, 200, body);
+        else
+            http_reply_error(req, QB_E_INTERNAL);
+        json_decref(body);
+    }
+    crypto_wipe(c->real_name, sizeof c->real_name);
+    http_identity_cmd_done(c);
+}
+
+void http_handle_me_kyc_submit(struct http_request *req)
+{
+    json_t *body = http_json_body(req, S_kyc_fields, QB_ARRAY_COUNT(S_kyc_fields));
+    if (body == NULL)
+        return;
+    const struct identity_session *session = http_request_session(req);
+    const char *real_name = http_json_string(body, "real_name");
+    const char *id_number = http_json_string(body, "id_number");
+    const struct domain_env *env = http_request_env(req);
+    if (real_name[0] == '\0') {
+        http_reply_error_message(req, QB_E_PARAM, "real_name must not be empty");
+        goto out;
+    }
+    if (!identity_id_number_is_valid(id_number, clock_now_ms(env->clock))) {
+        http_reply_error_message(req, QB_E_PARAM,
+                                 "id_number is not a valid resident identity number");
+        goto out;
+    }
+    struct identity_cmd *c = http_identity_cmd_new(req, IDENTITY_OP_KYC_SUBMIT);
+    if (c == NULL)
+        goto out;
+    snprintf(c->user_id, sizeof c->user_id, "%s", session->user_id);
+    snprintf(c->real_name, sizeof c->real_name, "%s", real_name);
+    snprintf(c->id_number, sizeof c->id_number, "%s", id_number);
+    http_request_submit(req, &c->cmd, S_kyc_resume);
+out:
+    json_decref(body);
+}

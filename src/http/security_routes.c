@@ -1,0 +1,255 @@
+/*
+ * security_routes.c — the security centre: the payment password, the
+ * caller's sessions, freezing a lost phone and lifting it, and the security
+ * score. Every route here is HTTP_AUTH_USER and acts on the caller only:
+ * another user's session id answers 404, the same as one that never existed.
+ *
+ * Payment passwords are checked for shape on the HTTP thread and counted in
+ * the writer (identity.h), so parallel guesses are evaluated one at a time.
+ * Unfreezing needs the login password, verified here with Argon2id before
+ * the command is submitted.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "base/crypto.h"
+#include "base/log.h"
+#include "http/internal.h"
+
+#define S_PAYMENT_PASSWORD_SIZE_MAX 16 /* six digits; longer is refused by shape */
+
+_Static_assert(sizeof(((struct identity_cmd *)0)->payment_password) == 8,
+               "six digits and a NUL fit the command");
+
+/* Exactly six ASCII digits, or false after replying PARAM_ERROR. */
+static bool S_payment_password_shape(struct http_request *req, const char *text)
+{
+    if (strlen(text) == 6 && strspn(text, "0123456789") == 6)
+        return true;
+    http_reply_error_message(req, QB_E_PARAM, "payment_password must be six digits");
+    return false;
+}
+
+/* --- PUT /v1/me/payment-password ------------------------------------------------- */
+
+static const struct http_field S_payment_password_set_fields[] = {
+    {"payment_password", HTTP_FIELD_STRING, true, S_PAYMENT_PASSWORD_SIZE_MAX, 0, 0},
+    {"sms_code", HTTP_FIELD_STRING, true, SMS_CODE_DIGITS + 1, 0, 0},
+};
+
+void http_handle_me_payment_password_set(struct http_request *req)
+{
+    json_t *body = http_json_body(req, S_payment_password_set_fields,
+                                  QB_ARRAY_COUNT(S_payment_password_set_fields));
+    if (body == NULL)
+        return;
+    const struct identity_session *session = http_request_session(req);
+    const char *payment_password = http_json_string(body, "payment_password");
+    const char *sms_code = http_json_string(body, "sms_code");
+    if (!S_payment_password_shape(req, payment_password) || !http_sms_code_check(req, sms_code))
+        goto out;
+    enum qb_error err = identity_payment_password_check(payment_password, NULL);
+    if (err != QB_OK) {
+        http_reply_error_message(req, err,
+                                 err == QB_E_PASSWORD_WEAK
+                                     ? "the payment password is too easy to guess"
+                                     : "payment_password must be six digits");
+        goto out;
+    }
+    struct identity_cmd *c = http_identity_cmd_new(req, IDENTITY_OP_PAYMENT_PASSWORD_SET);
+    if (c == NULL)
+        goto out;
+    snprintf(c->user_id, sizeof c->user_id, "%s", session->user_id);
+    snprintf(c->payment_password, sizeof c->payment_password, "%s", payment_password);
+    snprintf(c->sms_code, sizeof c->sms_code, "%s", sms_code);
+    http_request_submit(req, &c->cmd, http_resume_no_content);
+out:
+    json_decref(body);
+}
+
+/* --- POST /v1/me/payment-password/verify ----------------------------------------- */
+
+static const struct http_field S_payment_password_verify_fields[] = {
+    {"payment_password", HTTP_FIELD_STRING, true, S_PAYMENT_PASSWORD_SIZE_MAX, 0, 0},
+};
+
+void http_handle_me_payment_password_verify(struct http_request *req)
+{
+    json_t *body = http_json_body(req, S_payment_password_verify_fields,
+                                  QB_ARRAY_COUNT(S_payment_password_verify_fields));
+    if (body == NULL)
+        return;
+    const struct identity_session *session = http_request_session(req);
+    const char *payment_password = http_json_string(body, "payment_password");
+    if (!S_payment_password_shape(req, payment_password))
+        goto out;
+    struct identity_cmd *c = http_identity_cmd_new(req, IDENTITY_OP_PAYMENT_PASSWORD_VERIFY);
+    if (c == NULL)
+        goto out;
+    snprintf(c->user_id, sizeof c->user_id, "%s", session->user_id);
+    snprintf(c->payment_password, sizeof c->payment_password, "%s", payment_password);
+    http_request_submit(req, &c->cmd, http_resume_no_content);
+out:
+    json_decref(body);
+}
+
+/* --- GET /v1/me/sessions, DELETE /v1/me/sessions/{id} ------------------------------ */
+
+void http_handle_me_sessions_list(struct http_request *req)
+{
+    const struct identity_session *session = http_request_session(req);
+    size_t limit;
+    if (!http_query_limit(req, &limit))
+        return;
+    struct identity_session *items = http_request_alloc(req, limit * sizeof *items);
+    if (items == NULL) {
+        http_reply_error(req, QB_E_TOO_LARGE);
+        return;
+    }
+    struct store *reader = http_reader_acquire(req);
+    if (reader == NULL)
+        return;
+    size_t count = 0;
+    enum qb_error err = identity_sessions_list(reader, session->user_id, items, limit, &count);
+    http_reader_release(req, reader);
+    if (err != QB_OK) {
+        http_reply_error(req, err);
+        return;
+    }
+    QB_ASSERT(count <= limit);
+    json_t *array = json_array();
+    for (size_t i = 0; array != NULL && i < count; i++) {
+        const struct identity_session *s = &items[i];
+        json_t *item = json_pack(
+            "{s:s, s:s, s:o, s:o, s:o, s:b, s:b}", "id", s->id, "device_name", s->device_name,
+            "created_at", http_time_json(s->created_at_ms), "last_seen_at",
+            http_time_json(s->last_seen_at_ms), "expires_at", http_time_json(s->expires_at_ms),
+            "current", strcmp(s->id, session->id) == 0, "revoked", s->revoked_at_ms != 0);
+        if (item == NULL || json_array_append_new(array, item) != 0) {
+            json_decref(array);
+            array = NULL;
+        }
+    }
+    json_t *body = array != NULL ? json_pack("{s:o, s:n}", "items", array, "next_cursor") : NULL;
+    if (body != NULL)
+        http_reply_json(req, 200, body);
+    else
+        http_reply_error(req, QB_E_INTERNAL);
+    json_decref(body);
+}
+
+void http_handle_me_sessions_delete(struct http_request *req)
+{
+    const struct identity_session *session = http_request_session(req);
+    const char *id = http_request_param(req, "id");
+    if (id == NULL || !id_is_valid(id, strlen(id), "s")) {
+        http_reply_error(req, QB_E_NOT_FOUND);
+        return;
+    }
+    struct identity_cmd *c = http_identity_cmd_new(req, IDENTITY_OP_SESSION_REVOKE);
+    if (c == NULL)
+        return;
+    snprintf(c->user_id, sizeof c->user_id, "%s", session->user_id);
+    snprintf(c->session_id, sizeof c->session_id, "%s", id);
+    http_request_submit(req, &c->cmd, http_resume_no_content);
+}
+
+/* --- POST /v1/me/freeze, POST /v1/me/unfreeze -------------------------------------- */
+
+void http_handle_me_freeze(struct http_request *req)
+{
+    /* No fields: an empty body or {} only. */
+    json_t *body = http_json_body(req, NULL, 0);
+    if (body == NULL)
+        return;
+    json_decref(body);
+    const struct identity_session *session = http_request_session(req);
+    struct identity_cmd *c = http_identity_cmd_new(req, IDENTITY_OP_FREEZE);
+    if (c == NULL)
+        return;
+    snprintf(c->user_id, sizeof c->user_id, "%s", session->user_id);
+    http_request_submit(req, &c->cmd, http_resume_user);
+}
+
+static const struct http_field S_unfreeze_fields[] = {
+    {"password", HTTP_FIELD_STRING, true, IDENTITY_PASSWORD_SIZE_MAX, 0, 0},
+    {"sms_code", HTTP_FIELD_STRING, true, SMS_CODE_DIGITS + 1, 0, 0},
+};
+
+void http_handle_me_unfreeze(struct http_request *req)
+{
+    json_t *body = http_json_body(req, S_unfreeze_fields, QB_ARRAY_COUNT(S_unfreeze_fields));
+    if (body == NULL)
+        return;
+    const struct identity_session *session = http_request_session(req);
+    const struct domain_env *env = http_request_env(req);
+    const char *password = http_json_string(body, "password");
+    const char *sms_code = http_json_string(body, "sms_code");
+    char hash[IDENTITY_PASSWORD_HASH_SIZE_MAX] = "";
+    if (!http_sms_code_check(req, sms_code))
+        goto out;
+
+    /* Step 1: the login password, on this thread (Argon2id). */
+    struct store *reader = http_reader_acquire(req);
+    if (reader == NULL)
+        goto out;
+    enum qb_error err = identity_user_password_hash(reader, session->user_id, hash);
+    http_reader_release(req, reader);
+    if (err != QB_OK) {
+        http_reply_error(req, err == QB_E_NOT_FOUND ? QB_E_UNAUTHORIZED : err);
+        goto out;
+    }
+    if (env == NULL || !identity_password_verify(env, hash, password)) {
+        http_reply_error_message(req, QB_E_UNAUTHORIZED, "the password is wrong");
+        goto out;
+    }
+
+    /* Step 2: the SMS code and the state change, in the writer. */
+    struct identity_cmd *c = http_identity_cmd_new(req, IDENTITY_OP_UNFREEZE);
+    if (c == NULL)
+        goto out;
+    snprintf(c->user_id, sizeof c->user_id, "%s", session->user_id);
+    snprintf(c->sms_code, sizeof c->sms_code, "%s", sms_code);
+    http_request_submit(req, &c->cmd, http_resume_user);
+out:
+    crypto_wipe(hash, sizeof hash);
+    json_decref(body);
+}
+
+/* --- GET /v1/me/security ------------------------------------------------------------- */
+
+void http_handle_me_security_get(struct http_request *req)
+{
+    const struct identity_session *session = http_request_session(req);
+    const struct domain_env *env = http_request_env(req);
+    if (env == NULL) {
+        http_reply_error(req, QB_E_INTERNAL);
+        return;
+    }
+    struct identity_security_item items[IDENTITY_SECURITY_ITEMS];
+    int score = 0;
+    struct store *reader = http_reader_acquire(req);
+    if (reader == NULL)
+        return;
+    enum qb_error err = identity_security_status(env, reader, session->user_id, items, &score);
+    http_reader_release(req, reader);
+    if (err != QB_OK) {
+        http_reply_error(req, err == QB_E_NOT_FOUND ? QB_E_UNAUTHORIZED : err);
+        return;
+    }
+    json_t *array = json_array();
+    for (size_t i = 0; array != NULL && i < IDENTITY_SECURITY_ITEMS; i++) {
+        json_t *item = json_pack("{s:s, s:b, s:i}", "name", items[i].name, "ok",
+                                 (int)items[i].ok, "weight", items[i].weight);
+        if (item == NULL || json_array_append_new(array, item) != 0) {
+            json_decref(array);
+            array = NULL;
+        }
+    }
+    json_t *body = array != NULL ? json_pack("{s:i, s:o}", "score", score, "items", array) : NULL;
+    if (body != NULL)
+        http_reply_json(req, 200, body);
+    else
+        http_reply_error(req, QB_E_INTERNAL);
+    json_decref(body);
+}
