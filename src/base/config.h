@@ -35,6 +35,16 @@ struct config {
     int64_t executor_queue_max;          /* --executor-queue-max, 16..1048576, default 65536 */
     int64_t executor_batch_max;          /* --executor-batch-max, 1..65536, default 8192 */
     int64_t read_connections;            /* --read-connections, 1..64, default 4 */
+    int64_t session_idle_s;              /* --session-idle-s, 60..86400, default 1800 */
+    int64_t session_absolute_s;          /* --session-absolute-s, 300..2592000, default 604800 */
+    int64_t sms_code_ttl_s;              /* --sms-code-ttl-s, 10..3600, default 300 */
+    int64_t sms_cooldown_s;              /* --sms-cooldown-s, 0..3600, default 60 */
+    int64_t sms_daily_max;               /* --sms-daily-max, 1..1000, default 10 */
+    int64_t payment_password_lock_s;     /* --payment-password-lock-s, 1..86400, default 10800 */
+    int64_t argon2_memory_kib;           /* --argon2-memory-kib, 8..1048576, default 65536 */
+    int64_t argon2_ops;                  /* --argon2-ops, 1..10, default 2 */
+    char sms_provider_url[CONFIG_PATH_SIZE_MAX]; /* --sms-provider-url, "" = the outbox */
+    char sms_body_template[CONFIG_PATH_SIZE_MAX]; /* --sms-body-template */
     bool verify;                         /* --verify: check the ledger and exit */
     bool help;                           /* --help */
 };

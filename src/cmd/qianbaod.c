@@ -13,10 +13,14 @@
  *      key the merchant API signs with), admin-token (64 hex characters);
  *   3. the write connection (migrated to the newest schema), the read pool,
  *      the ledger (which replays the journal and checks its hash chain);
- *   4. the HTTP server; the bound address goes to DIR/listen-address, so
+ *   4. the domain environment (keys derived from pepper and card-key, the
+ *      settings from the flags), the SMS gateway (the outbox, or the HTTP
+ *      provider of --sms-provider-url) and its delivery worker;
+ *   5. the HTTP server; the bound address goes to DIR/listen-address, so
  *      that whoever started us on port 0 can find the port.
- * SIGTERM or SIGINT stops in the reverse order; the ledger drains its queue
- * first, so every request it accepted is answered. Exit status: 0 after a
+ * SIGTERM or SIGINT stops in this order: HTTP stops accepting, the SMS
+ * worker stops, the ledger is detached and closed (it drains its queue
+ * first, so every request it accepted is answered), then HTTP stops. Exit status: 0 after a
  * clean stop, 1 when start-up failed, 2 for bad flags.
  *
  * Signals are blocked before any thread starts and taken with sigwait on the
@@ -41,11 +45,14 @@
 #include <openssl/pem.h>
 #include <openssl/rsa.h>
 
+#include "base/clock.h"
 #include "base/config.h"
 #include "base/crypto.h"
 #include "base/log.h"
 #include "base/rand.h"
+#include "domain/domain.h"
 #include "http/server.h"
+#include "sms/sms.h"
 #include "ledger/ledger.h"
 #include "store/pool.h"
 #include "store/store.h"
@@ -55,6 +62,7 @@
 #define S_PLATFORM_KEY_BITS 2048
 #define S_PEM_SIZE_MAX 8192
 #define S_ADMIN_TOKEN_HEX_SIZE (2 * S_SECRET_SIZE)
+#define S_SMS_PROVIDER_TIMEOUT_MS 5000
 
 struct daemon_paths {
     char dir[CONFIG_PATH_SIZE_MAX];
@@ -356,6 +364,12 @@ static int S_serve(const struct config *cfg, const struct daemon_paths *paths,
     struct store_pool *pool = NULL;
     struct ledger *ledger = NULL;
     struct http_server *server = NULL;
+    struct sms_gateway *sms_gateway = NULL;
+    struct sms_worker *sms_worker = NULL;
+    struct domain_env env;
+    bool env_ready = false;
+    uint8_t pepper[S_SECRET_SIZE];
+    uint8_t card_key[S_SECRET_SIZE];
     char admin_token[S_ADMIN_TOKEN_HEX_SIZE + 1] = "";
     char err[512] = "";
 
@@ -387,6 +401,50 @@ static int S_serve(const struct config *cfg, const struct daemon_paths *paths,
         goto out;
     }
 
+    /* The domain: its keys come from the two secret files, its settings
+     * from the defaults with the configured overrides. */
+    rc = crypto_secret_load(paths->pepper, pepper, sizeof pepper);
+    if (rc != QB_OK) {
+        S_secret_complain(paths->pepper, rc);
+        goto out;
+    }
+    rc = crypto_secret_load(paths->card_key, card_key, sizeof card_key);
+    if (rc != QB_OK) {
+        S_secret_complain(paths->card_key, rc);
+        goto out;
+    }
+    struct domain_settings settings;
+    domain_settings_default(&settings);
+    settings.session_idle_ms = cfg->session_idle_s * 1000;
+    settings.session_absolute_ms = cfg->session_absolute_s * 1000;
+    settings.sms_code_ttl_ms = cfg->sms_code_ttl_s * 1000;
+    settings.sms_cooldown_ms = cfg->sms_cooldown_s * 1000;
+    settings.sms_daily_max = cfg->sms_daily_max;
+    settings.payment_password_lock_ms = cfg->payment_password_lock_s * 1000;
+    settings.argon2_memory_size = (size_t)cfg->argon2_memory_kib * 1024;
+    settings.argon2_ops = (uint64_t)cfg->argon2_ops;
+    domain_env_init(&env, clock_system(), rand_system(), ledger, &settings, pepper, card_key);
+    env_ready = true;
+    crypto_wipe(pepper, sizeof pepper);
+    crypto_wipe(card_key, sizeof card_key);
+
+    /* SMS delivery: the outbox unless a provider is configured. */
+    if (cfg->sms_provider_url[0] != '\0')
+        sms_gateway = sms_gateway_http_new(cfg->sms_provider_url, cfg->sms_body_template,
+                                           S_SMS_PROVIDER_TIMEOUT_MS);
+    else
+        sms_gateway = sms_gateway_outbox_new();
+    if (sms_gateway == NULL) {
+        fprintf(stderr, "qianbaod: cannot set up SMS delivery (check --sms-provider-url and "
+                        "--sms-body-template)\n");
+        goto out;
+    }
+    rc = sms_worker_start(&env, pool, sms_gateway, &sms_worker);
+    if (rc != QB_OK) {
+        fprintf(stderr, "qianbaod: cannot start the SMS worker (%s)\n", error_name(rc));
+        goto out;
+    }
+
     struct http_server_options http_options = {
         .listen = cfg->listen,
         .threads = (int)cfg->http_threads,
@@ -397,6 +455,7 @@ static int S_serve(const struct config *cfg, const struct daemon_paths *paths,
         .ledger = ledger,
         .pool = pool,
         .admin_token = admin_token,
+        .env = &env,
         .version = QIANBAOD_VERSION,
     };
     rc = http_server_start(&http_options, &server, err, sizeof err);
@@ -423,11 +482,14 @@ static int S_serve(const struct config *cfg, const struct daemon_paths *paths,
     status = 0;
 
 out:
-    /* Reverse order. The ledger is detached from the server before it is
-     * closed, so that no request can reach a closed ledger; closing it
-     * answers every command it accepted, which resumes their requests. */
+    /* Reverse order. The SMS worker stops before the ledger it submits to.
+     * The ledger is detached from the server before it is closed, so that
+     * no request can reach a closed ledger; closing it answers every
+     * command it accepted, which resumes their requests. */
     if (server != NULL)
         http_server_quiesce(server);
+    if (sms_worker != NULL)
+        sms_worker_stop(sms_worker);
     if (server != NULL)
         ledger = http_server_detach_ledger(server);
     if (ledger != NULL)
@@ -436,6 +498,12 @@ out:
         http_server_stop(server);
         unlink(paths->listen_address);
     }
+    if (sms_gateway != NULL)
+        sms_gateway_free(sms_gateway);
+    if (env_ready)
+        domain_env_release(&env);
+    crypto_wipe(pepper, sizeof pepper);
+    crypto_wipe(card_key, sizeof card_key);
     if (pool != NULL)
         store_pool_close(pool);
     if (writer != NULL)
