@@ -1,0 +1,775 @@
+/*
+ * cmd.c — the identity command: every write to users, sessions and
+ * security_events, run on the ledger's writer thread.
+ *
+ * One struct identity_cmd, one run function switching on op. Each
+ * operation reads what it needs through ledger_txn_store(txn) (so it sees
+ * the rows of earlier commands in the same batch), decides, and writes; the
+ * ledger wraps it in a savepoint, so a non-OK ledger result undoes all of
+ * it. Refusals the user is told about are outcomes with a ledger result of
+ * QB_OK (domain.h): some of them must keep a write — the count of a wrong
+ * SMS code or payment password — and the others simply wrote nothing.
+ *
+ * Order matters where a refusal counts:
+ *   REGISTER          the SMS code first (a wrong one is counted even for a
+ *                     taken phone), then the phone, then the user and wallet.
+ *   PAYMENT_PASSWORD_SET  the shape and birth-date checks first, then the
+ *                     code: a weak choice must not burn a valid code the user
+ *                     could retry with; a wrong code is still counted.
+ *   UNFREEZE          the state first (CONFLICT, FORBIDDEN write nothing),
+ *                     then the code.
+ *   PAYMENT_PASSWORD_VERIFY  locked → refused before any evaluation; the
+ *                     count and the lock are rows, so they survive restarts
+ *                     and parallel guesses are evaluated one at a time.
+ *
+ * Nothing here is slow: the login password arrives already hashed (the
+ * caller ran identity_password_hash), payment passwords are one HMAC.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "base/money.h"
+#include "identity/identity.h"
+
+#define EVENT_NEW_DEVICE "new_device"
+#define EVENT_LOCKOUT "lockout"
+
+/* --- statements ------------------------------------------------------------- */
+
+enum param_kind { PARAM_TEXT = 1, PARAM_INT, PARAM_BLOB };
+
+struct param {
+    enum param_kind kind;
+    const void *data;
+    size_t size;
+    int64_t value;
+};
+
+#define P_TEXT(s) ((struct param){PARAM_TEXT, (s), strlen(s), 0})
+#define P_INT(v) ((struct param){PARAM_INT, NULL, 0, (v)})
+#define P_BLOB(d, n) ((struct param){PARAM_BLOB, (d), (n), 0})
+
+static enum qb_error params_bind(struct store_stmt *st, const struct param *params, size_t count)
+{
+    enum qb_error err = QB_OK;
+    for (size_t i = 0; i < count && err == QB_OK; i++) {
+        int index = (int)i + 1;
+        switch (params[i].kind) {
+        case PARAM_TEXT:
+            err = store_bind_text(st, index, params[i].data, params[i].size);
+            break;
+        case PARAM_INT:
+            err = store_bind_int64(st, index, params[i].value);
+            break;
+        case PARAM_BLOB:
+            err = store_bind_blob(st, index, params[i].data, params[i].size);
+            break;
+        }
+    }
+    return err;
+}
+
+/* Runs one statement that returns no rows. QB_OK, or QB_E_STORAGE. */
+static enum qb_error sql_exec(struct store *store, const char *sql, const struct param *params,
+                              size_t count)
+{
+    struct store_stmt *st = NULL;
+    if (store_prepare(store, sql, &st) != QB_OK)
+        return QB_E_STORAGE;
+    enum qb_error err = params_bind(st, params, count);
+    if (err == QB_OK)
+        err = store_step_done(st);
+    store_finalize(st);
+    return err == QB_OK ? QB_OK : QB_E_STORAGE;
+}
+
+static enum qb_error event_record(struct ledger_txn *txn, const char *user_id, const char *kind,
+                                  const char *detail)
+{
+    const struct param p[] = {P_TEXT(user_id), P_TEXT(kind), P_TEXT(detail),
+                              P_INT(ledger_txn_now_ms(txn))};
+    return sql_exec(ledger_txn_store(txn),
+                    "INSERT INTO security_events (user_id, kind, detail, created_at_ms)"
+                    " VALUES ($1, $2, $3, $4)",
+                    p, QB_ARRAY_COUNT(p));
+}
+
+static bool text_copy(char *dst, size_t dst_size, const char *src)
+{
+    size_t size = strlen(src);
+    if (size >= dst_size)
+        return false;
+    memcpy(dst, src, size + 1);
+    return true;
+}
+
+/* The user as this batch sees it: QB_OK, QB_E_NOT_FOUND or QB_E_STORAGE. */
+static enum qb_error user_load(struct ledger_txn *txn, const char *user_id,
+                               struct identity_user *out)
+{
+    enum qb_error err = identity_user_get(ledger_txn_store(txn), user_id, out);
+    return err == QB_OK || err == QB_E_NOT_FOUND ? err : QB_E_STORAGE;
+}
+
+/* Consumes an SMS code. QB_OK when it was valid; QB_E_SMS_CODE_INVALID for
+ * every refusal (its count kept when the command commits); QB_E_STORAGE or
+ * QB_E_INTERNAL for failures that must roll back. */
+static enum qb_error sms_consume(struct ledger_txn *txn, const struct domain_env *env,
+                                 const char *phone, enum sms_purpose purpose, const char *target,
+                                 const char *code)
+{
+    enum qb_error err = sms_txn_code_consume(txn, env, phone, purpose, target, code);
+    if (err == QB_OK || err == QB_E_STORAGE || err == QB_E_INTERNAL)
+        return err;
+    return QB_E_SMS_CODE_INVALID;
+}
+
+/* --- payment passwords ---------------------------------------------------------- */
+
+/* HMAC(payment_password_key, user id || ':' || digits). The user id binds
+ * the fingerprint to its user: equal passwords of two users look unrelated. */
+static void payment_password_mac(const struct domain_env *env, const char *user_id,
+                                 const char *payment_password, uint8_t out[CRYPTO_SHA256_SIZE])
+{
+    char text[ID_TEXT_SIZE_MAX + 1 + sizeof((struct identity_cmd *)0)->payment_password];
+    int size = snprintf(text, sizeof text, "%s:%.7s", user_id, payment_password);
+    QB_ASSERT(size > 0 && (size_t)size < sizeof text);
+    domain_keyed_hash(env->payment_password_key, text, (size_t)size, out);
+    crypto_wipe(text, sizeof text);
+}
+
+enum qb_error identity_txn_payment_password_verify(struct ledger_txn *txn,
+                                                   const struct domain_env *env,
+                                                   const char *user_id,
+                                                   const char *payment_password, int *tries_left)
+{
+    QB_ASSERT(txn != NULL && env != NULL && tries_left != NULL);
+    const int failures_max = (int)env->settings.payment_password_failures_max;
+    QB_ASSERT(failures_max > 0);
+    *tries_left = 0;
+    if (user_id == NULL || user_id[0] == '\0')
+        return QB_E_NOT_FOUND;
+    if (payment_password == NULL)
+        payment_password = "";
+
+    /* Step 1: the stored fingerprint, count and lock. */
+    struct store *store = ledger_txn_store(txn);
+    struct store_stmt *st = NULL;
+    if (store_prepare(store,
+                      "SELECT payment_password_hash, payment_password_failures,"
+                      " payment_password_locked_until_ms FROM users WHERE id = $1",
+                      &st) != QB_OK)
+        return QB_E_STORAGE;
+    uint8_t stored[CRYPTO_SHA256_SIZE];
+    bool is_set = false;
+    int64_t failures = 0, locked_until_ms = 0;
+    enum qb_error err = store_bind_text(st, 1, user_id, strlen(user_id));
+    if (err == QB_OK) {
+        int rc = store_step(st);
+        if (rc == STORE_STEP_ROW) {
+            if (!store_column_is_null(st, 0)) {
+                const void *blob = store_column_blob(st, 0);
+                if (store_column_size(st, 0) != sizeof stored)
+                    err = QB_E_STORAGE;
+                else
+                    memcpy(stored, blob, sizeof stored), is_set = true;
+            }
+            failures = store_column_int64(st, 1);
+            locked_until_ms = store_column_int64(st, 2);
+        } else {
+            err = rc == STORE_STEP_DONE ? QB_E_NOT_FOUND : QB_E_STORAGE;
+        }
+    }
+    store_finalize(st);
+    if (err != QB_OK)
+        return err;
+    if (!is_set)
+        return QB_E_PASSWORD_NOT_SET;
+
+    /* Step 2: a live lock refuses without evaluating the guess. */
+    int64_t now_ms = ledger_txn_now_ms(txn);
+    if (locked_until_ms > now_ms)
+        return QB_E_PASSWORD_LOCKED;
+    if (locked_until_ms != 0)
+        failures = 0; /* the lock has run out: a fresh set of tries */
+
+    /* Step 3: evaluate, and count. */
+    uint8_t mac[CRYPTO_SHA256_SIZE];
+    payment_password_mac(env, user_id, payment_password, mac);
+    bool right = crypto_equal(mac, stored, sizeof mac);
+    crypto_wipe(mac, sizeof mac);
+    if (right) {
+        *tries_left = failures_max;
+        if (failures == 0 && locked_until_ms == 0)
+            return QB_OK;
+        const struct param p[] = {P_TEXT(user_id)};
+        return sql_exec(store,
+                        "UPDATE users SET payment_password_failures = 0,"
+                        " payment_password_locked_until_ms = 0 WHERE id = $1",
+                        p, QB_ARRAY_COUNT(p));
+    }
+    failures++;
+    bool locks = failures >= failures_max;
+    int64_t new_locked_until_ms = locks ? now_ms + env->settings.payment_password_lock_ms : 0;
+    const struct param p[] = {P_TEXT(user_id), P_INT(failures), P_INT(new_locked_until_ms)};
+    err = sql_exec(store,
+                   "UPDATE users SET payment_password_failures = $2,"
+                   " payment_password_locked_until_ms = $3 WHERE id = $1",
+                   p, QB_ARRAY_COUNT(p));
+    if (err == QB_OK && locks)
+        err = event_record(txn, user_id, EVENT_LOCKOUT, "payment_password");
+    if (err != QB_OK)
+        return err;
+    if (locks)
+        return QB_E_PASSWORD_LOCKED;
+    *tries_left = (int)(failures_max - failures);
+    QB_ASSERT(*tries_left > 0 && *tries_left < failures_max);
+    return QB_E_PASSWORD_WRONG;
+}
+
+/* The id number of a KYC'd user, unsealed, for the birth-date check; ""
+ * when there is none. */
+static enum qb_error id_number_load(struct ledger_txn *txn, const struct domain_env *env,
+                                    const char *user_id, char out[IDENTITY_ID_NUMBER_SIZE])
+{
+    out[0] = '\0';
+    struct store_stmt *st = NULL;
+    if (store_prepare(ledger_txn_store(txn), "SELECT id_number_sealed FROM users WHERE id = $1",
+                      &st) != QB_OK)
+        return QB_E_STORAGE;
+    enum qb_error err = store_bind_text(st, 1, user_id, strlen(user_id));
+    if (err == QB_OK && store_step(st) == STORE_STEP_ROW) {
+        if (!store_column_is_null(st, 0)) {
+            const uint8_t *sealed = store_column_blob(st, 0);
+            size_t size = store_column_size(st, 0);
+            if (size != IDENTITY_ID_NUMBER_SIZE - 1 + DOMAIN_SEAL_OVERHEAD ||
+                !domain_unseal(env, sealed, size, out))
+                err = QB_E_INTERNAL; /* sealed under another key, or damaged */
+            else
+                out[IDENTITY_ID_NUMBER_SIZE - 1] = '\0';
+        }
+    } else {
+        err = QB_E_STORAGE;
+    }
+    store_finalize(st);
+    return err;
+}
+
+/* --- the operations ------------------------------------------------------------ */
+
+static enum qb_error op_register(struct ledger_txn *txn, struct identity_cmd *c)
+{
+    const struct domain_env *env = c->env;
+    if (!sms_phone_is_valid(c->phone) || !identity_display_name_is_valid(c->display_name) ||
+        strncmp(c->password_hash, "$argon2id$", 10) != 0) {
+        c->outcome = QB_E_PARAM;
+        return QB_OK;
+    }
+    enum qb_error err = sms_consume(txn, env, c->phone, SMS_PURPOSE_REGISTER, "", c->sms_code);
+    if (err == QB_E_SMS_CODE_INVALID) {
+        c->outcome = err;
+        return QB_OK;
+    }
+    if (err != QB_OK)
+        return err;
+
+    struct identity_user existing;
+    err = identity_user_find_by_phone(ledger_txn_store(txn), c->phone, &existing);
+    if (err == QB_OK) {
+        c->outcome = QB_E_PHONE_REGISTERED;
+        return QB_OK;
+    }
+    if (err != QB_E_NOT_FOUND)
+        return QB_E_STORAGE;
+
+    char id[ID_TEXT_SIZE_MAX], owner[LEDGER_OWNER_SIZE_MAX];
+    id_new(env->rand, "u", id, sizeof id);
+    int size = snprintf(owner, sizeof owner, "user:%s", id);
+    QB_ASSERT(size > 0 && (size_t)size < sizeof owner);
+    const struct ledger_account_spec spec = {owner, currency_find("CNY"), LEDGER_ACCOUNT_USER, 0,
+                                             0};
+    QB_ASSERT(spec.currency != NULL);
+    int64_t account_id = 0;
+    err = ledger_txn_account_create(txn, &spec, &account_id);
+    if (err != QB_OK)
+        return err == QB_E_CONFLICT ? QB_E_INTERNAL : err; /* a fresh id cannot collide */
+
+    const struct param p[] = {P_TEXT(id),
+                              P_TEXT(c->phone),
+                              P_TEXT(c->display_name),
+                              P_TEXT(c->password_hash),
+                              P_INT(account_id),
+                              P_INT(ledger_txn_now_ms(txn))};
+    err = sql_exec(ledger_txn_store(txn),
+                   "INSERT INTO users (id, phone, display_name, password_hash, account_id,"
+                   " created_at_ms) VALUES ($1, $2, $3, $4, $5, $6)",
+                   p, QB_ARRAY_COUNT(p));
+    if (err != QB_OK)
+        return err;
+    err = user_load(txn, id, &c->user);
+    if (err != QB_OK)
+        return QB_E_STORAGE;
+    QB_ASSERT(c->user.account_id == account_id && c->user.kyc_level == 1);
+    c->outcome = QB_OK;
+    return QB_OK;
+}
+
+/* Reads one session by its public id. */
+static enum qb_error session_load(struct ledger_txn *txn, const char *session_id,
+                                  struct identity_session *out)
+{
+    memset(out, 0, sizeof *out);
+    if (session_id[0] == '\0')
+        return QB_E_NOT_FOUND;
+    struct store_stmt *st = NULL;
+    if (store_prepare(ledger_txn_store(txn),
+                      "SELECT id, user_id, device_name, created_at_ms, last_seen_at_ms,"
+                      " expires_at_ms, revoked_at_ms FROM sessions WHERE id = $1",
+                      &st) != QB_OK)
+        return QB_E_STORAGE;
+    enum qb_error err = store_bind_text(st, 1, session_id, strlen(session_id));
+    if (err == QB_OK) {
+        int rc = store_step(st);
+        if (rc == STORE_STEP_ROW) {
+            if (!text_copy(out->id, sizeof out->id, store_column_text(st, 0)) ||
+                !text_copy(out->user_id, sizeof out->user_id, store_column_text(st, 1)) ||
+                !text_copy(out->device_name, sizeof out->device_name, store_column_text(st, 2)))
+                err = QB_E_STORAGE;
+            out->created_at_ms = store_column_int64(st, 3);
+            out->last_seen_at_ms = store_column_int64(st, 4);
+            out->expires_at_ms = store_column_int64(st, 5);
+            out->revoked_at_ms = store_column_int64(st, 6);
+        } else {
+            err = rc == STORE_STEP_DONE ? QB_E_NOT_FOUND : QB_E_STORAGE;
+        }
+    }
+    store_finalize(st);
+    return err == QB_OK || err == QB_E_NOT_FOUND ? err : QB_E_STORAGE;
+}
+
+static enum qb_error op_session_create(struct ledger_txn *txn, struct identity_cmd *c)
+{
+    const struct domain_env *env = c->env;
+    if (c->device_name[0] != '\0' && !identity_display_name_is_valid(c->device_name)) {
+        c->outcome = QB_E_PARAM;
+        return QB_OK;
+    }
+    enum qb_error err = user_load(txn, c->user_id, &c->user);
+    if (err != QB_OK) {
+        c->outcome = err;
+        return err == QB_E_NOT_FOUND ? QB_OK : err;
+    }
+    struct store *store = ledger_txn_store(txn);
+
+    /* Step 1: was this device name ever used by the user? */
+    bool seen = false;
+    struct store_stmt *st = NULL;
+    if (store_prepare(store,
+                      "SELECT 1 FROM sessions WHERE user_id = $1 AND device_name = $2 LIMIT 1",
+                      &st) != QB_OK)
+        return QB_E_STORAGE;
+    err = store_bind_text(st, 1, c->user_id, strlen(c->user_id));
+    if (err == QB_OK)
+        err = store_bind_text(st, 2, c->device_name, strlen(c->device_name));
+    if (err == QB_OK) {
+        int rc = store_step(st);
+        if (rc == STORE_STEP_ROW)
+            seen = true;
+        else if (rc != STORE_STEP_DONE)
+            err = QB_E_STORAGE;
+    }
+    store_finalize(st);
+    if (err != QB_OK)
+        return QB_E_STORAGE;
+
+    /* Step 2: the token, shown once; only its hash is kept. */
+    uint8_t raw[32], hash[CRYPTO_SHA256_SIZE];
+    rand_fill(env->rand, raw, sizeof raw);
+    crypto_hex(raw, sizeof raw, c->token);
+    crypto_sha256(raw, sizeof raw, hash);
+    crypto_wipe(raw, sizeof raw);
+
+    int64_t now_ms = ledger_txn_now_ms(txn);
+    struct identity_session *s = &c->session;
+    memset(s, 0, sizeof *s);
+    id_new(env->rand, "s", s->id, sizeof s->id);
+    _Static_assert(sizeof s->user_id == sizeof c->user_id, "user id fits");
+    _Static_assert(sizeof s->device_name == sizeof c->device_name, "device name fits");
+    memcpy(s->user_id, c->user_id, sizeof s->user_id);
+    memcpy(s->device_name, c->device_name, sizeof s->device_name);
+    s->created_at_ms = now_ms;
+    s->last_seen_at_ms = now_ms;
+    s->expires_at_ms = now_ms + env->settings.session_absolute_ms;
+
+    const struct param p[] = {P_TEXT(s->id),           P_BLOB(hash, sizeof hash),
+                              P_TEXT(s->user_id),      P_TEXT(s->device_name),
+                              P_INT(s->created_at_ms), P_INT(s->expires_at_ms)};
+    err = sql_exec(store,
+                   "INSERT INTO sessions (id, token_hash, user_id, device_name, created_at_ms,"
+                   " last_seen_at_ms, expires_at_ms) VALUES ($1, $2, $3, $4, $5, $5, $6)",
+                   p, QB_ARRAY_COUNT(p));
+    if (err == QB_OK && !seen)
+        err = event_record(txn, c->user_id, EVENT_NEW_DEVICE, c->device_name);
+    if (err != QB_OK) {
+        crypto_wipe(c->token, sizeof c->token);
+        return err;
+    }
+    c->outcome = QB_OK;
+    return QB_OK;
+}
+
+static enum qb_error op_session_revoke(struct ledger_txn *txn, struct identity_cmd *c)
+{
+    enum qb_error err = session_load(txn, c->session_id, &c->session);
+    if (err == QB_E_NOT_FOUND || (err == QB_OK && strcmp(c->session.user_id, c->user_id) != 0)) {
+        memset(&c->session, 0, sizeof c->session);
+        c->outcome = QB_E_NOT_FOUND;
+        return QB_OK;
+    }
+    if (err != QB_OK)
+        return err;
+    if (c->session.revoked_at_ms == 0) {
+        c->session.revoked_at_ms = ledger_txn_now_ms(txn);
+        const struct param p[] = {P_TEXT(c->session.id), P_INT(c->session.revoked_at_ms)};
+        err =
+            sql_exec(ledger_txn_store(txn), "UPDATE sessions SET revoked_at_ms = $2 WHERE id = $1",
+                     p, QB_ARRAY_COUNT(p));
+        if (err != QB_OK)
+            return err;
+    }
+    c->outcome = QB_OK;
+    return QB_OK;
+}
+
+/* A touch never revives a session that ran out between the caller's
+ * authentication and this command: that one answers UNAUTHORIZED. */
+static enum qb_error op_session_touch(struct ledger_txn *txn, struct identity_cmd *c)
+{
+    enum qb_error err = session_load(txn, c->session_id, &c->session);
+    if (err == QB_E_NOT_FOUND) {
+        c->outcome = err;
+        return QB_OK;
+    }
+    if (err != QB_OK)
+        return err;
+    int64_t now_ms = ledger_txn_now_ms(txn);
+    struct identity_session *s = &c->session;
+    if (s->revoked_at_ms != 0 || now_ms >= s->expires_at_ms ||
+        now_ms - s->last_seen_at_ms >= c->env->settings.session_idle_ms) {
+        c->outcome = QB_E_UNAUTHORIZED;
+        return QB_OK;
+    }
+    if (now_ms > s->last_seen_at_ms) {
+        s->last_seen_at_ms = now_ms;
+        const struct param p[] = {P_TEXT(s->id), P_INT(now_ms)};
+        err = sql_exec(ledger_txn_store(txn),
+                       "UPDATE sessions SET last_seen_at_ms = $2 WHERE id = $1", p,
+                       QB_ARRAY_COUNT(p));
+        if (err != QB_OK)
+            return err;
+    }
+    c->outcome = QB_OK;
+    return QB_OK;
+}
+
+static enum qb_error op_payment_password_set(struct ledger_txn *txn, struct identity_cmd *c)
+{
+    const struct domain_env *env = c->env;
+    struct identity_user user;
+    enum qb_error err = user_load(txn, c->user_id, &user);
+    if (err != QB_OK) {
+        c->outcome = err;
+        return err == QB_E_NOT_FOUND ? QB_OK : err;
+    }
+    char id_number[IDENTITY_ID_NUMBER_SIZE] = "";
+    if (user.kyc_level >= 2) {
+        err = id_number_load(txn, env, c->user_id, id_number);
+        if (err != QB_OK)
+            return err;
+    }
+    c->outcome = identity_payment_password_check(c->payment_password,
+                                                 id_number[0] != '\0' ? id_number : NULL);
+    crypto_wipe(id_number, sizeof id_number);
+    if (c->outcome != QB_OK)
+        return QB_OK;
+
+    err = sms_consume(txn, env, user.phone, SMS_PURPOSE_RESET_PAYMENT_PASSWORD, c->user_id,
+                      c->sms_code);
+    if (err == QB_E_SMS_CODE_INVALID) {
+        c->outcome = err;
+        return QB_OK;
+    }
+    if (err != QB_OK)
+        return err;
+
+    uint8_t mac[CRYPTO_SHA256_SIZE];
+    payment_password_mac(env, c->user_id, c->payment_password, mac);
+    const struct param p[] = {P_TEXT(c->user_id), P_BLOB(mac, sizeof mac)};
+    err = sql_exec(ledger_txn_store(txn),
+                   "UPDATE users SET payment_password_hash = $2, payment_password_failures = 0,"
+                   " payment_password_locked_until_ms = 0 WHERE id = $1",
+                   p, QB_ARRAY_COUNT(p));
+    crypto_wipe(mac, sizeof mac);
+    if (err == QB_OK)
+        err = event_record(txn, c->user_id, "payment_password_set", "");
+    if (err == QB_OK)
+        err = user_load(txn, c->user_id, &c->user);
+    if (err != QB_OK)
+        return QB_E_STORAGE;
+    c->outcome = QB_OK;
+    return QB_OK;
+}
+
+static enum qb_error op_payment_password_verify(struct ledger_txn *txn, struct identity_cmd *c)
+{
+    enum qb_error err = identity_txn_payment_password_verify(txn, c->env, c->user_id,
+                                                             c->payment_password, &c->tries_left);
+    if (err == QB_E_STORAGE || err == QB_E_INTERNAL)
+        return err;
+    c->outcome = err;
+    if (err == QB_E_NOT_FOUND)
+        return QB_OK;
+    err = user_load(txn, c->user_id, &c->user);
+    return err == QB_OK ? QB_OK : QB_E_STORAGE;
+}
+
+static enum qb_error op_kyc_submit(struct ledger_txn *txn, struct identity_cmd *c)
+{
+    const struct domain_env *env = c->env;
+    enum qb_error err = user_load(txn, c->user_id, &c->user);
+    if (err != QB_OK) {
+        c->outcome = err;
+        return err == QB_E_NOT_FOUND ? QB_OK : err;
+    }
+    if (c->user.kyc_level != 1) {
+        c->outcome = QB_E_CONFLICT;
+        return QB_OK;
+    }
+    if (!identity_id_number_is_valid(c->id_number, ledger_txn_now_ms(txn)) ||
+        !identity_display_name_is_valid(c->real_name)) {
+        c->outcome = QB_E_PARAM;
+        return QB_OK;
+    }
+    c->outcome = identity_verify_real_name(c->real_name, c->id_number);
+    if (c->outcome != QB_OK)
+        return QB_OK;
+
+    size_t name_size = strlen(c->real_name), number_size = strlen(c->id_number);
+    QB_ASSERT(name_size < IDENTITY_REAL_NAME_SIZE_MAX &&
+              number_size == IDENTITY_ID_NUMBER_SIZE - 1);
+    uint8_t name_sealed[IDENTITY_REAL_NAME_SIZE_MAX + DOMAIN_SEAL_OVERHEAD];
+    uint8_t number_sealed[IDENTITY_ID_NUMBER_SIZE + DOMAIN_SEAL_OVERHEAD];
+    domain_seal(env, c->real_name, name_size, name_sealed);
+    domain_seal(env, c->id_number, number_size, number_sealed);
+    const struct param p[] = {P_TEXT(c->user_id),
+                              P_BLOB(name_sealed, name_size + DOMAIN_SEAL_OVERHEAD),
+                              P_BLOB(number_sealed, number_size + DOMAIN_SEAL_OVERHEAD),
+                              P_TEXT(c->id_number + number_size - 4)};
+    err = sql_exec(ledger_txn_store(txn),
+                   "UPDATE users SET kyc_level = 2, real_name_sealed = $2, id_number_sealed = $3,"
+                   " id_number_last4 = $4 WHERE id = $1",
+                   p, QB_ARRAY_COUNT(p));
+    if (err == QB_OK)
+        err = event_record(txn, c->user_id, "kyc_level_2", "");
+    if (err == QB_OK)
+        err = user_load(txn, c->user_id, &c->user);
+    if (err != QB_OK)
+        return QB_E_STORAGE;
+    c->outcome = QB_OK;
+    return QB_OK;
+}
+
+/* Sets the user's status and marks the wallet account debit-frozen or not,
+ * keeping its other flags; records the change as a security event. */
+static enum qb_error freeze_apply(struct ledger_txn *txn, struct identity_cmd *c,
+                                  enum identity_frozen_by frozen_by)
+{
+    struct ledger_account_view view;
+    enum qb_error err = ledger_txn_account_get(txn, c->user.account_id, &view);
+    if (err != QB_OK)
+        return QB_E_INTERNAL; /* a user without its wallet account */
+    uint32_t flags = frozen_by == IDENTITY_FROZEN_BY_NONE
+                         ? view.flags & ~(uint32_t)LEDGER_ACCOUNT_DEBIT_FROZEN
+                         : view.flags | (uint32_t)LEDGER_ACCOUNT_DEBIT_FROZEN;
+    if (flags != view.flags) {
+        err = ledger_txn_account_set_flags(txn, c->user.account_id, flags);
+        if (err != QB_OK)
+            return err;
+    }
+    enum identity_status status =
+        frozen_by == IDENTITY_FROZEN_BY_NONE ? IDENTITY_ACTIVE : IDENTITY_FROZEN;
+    const struct param p[] = {P_TEXT(c->user_id), P_INT(status), P_INT(frozen_by)};
+    err = sql_exec(ledger_txn_store(txn),
+                   "UPDATE users SET status = $2, frozen_by = $3 WHERE id = $1", p,
+                   QB_ARRAY_COUNT(p));
+    if (err == QB_OK)
+        err = event_record(txn, c->user_id, status == IDENTITY_FROZEN ? "freeze" : "unfreeze",
+                           frozen_by == IDENTITY_FROZEN_BY_ADMIN  ? "operator"
+                           : frozen_by == IDENTITY_FROZEN_BY_USER ? "user"
+                                                                  : "");
+    if (err == QB_OK)
+        err = user_load(txn, c->user_id, &c->user);
+    if (err != QB_OK)
+        return QB_E_STORAGE;
+    c->outcome = QB_OK;
+    return QB_OK;
+}
+
+/* FREEZE, UNFREEZE and the operators' three: the state checks, then the change. */
+static enum qb_error op_status(struct ledger_txn *txn, struct identity_cmd *c)
+{
+    enum qb_error err = user_load(txn, c->user_id, &c->user);
+    if (err != QB_OK) {
+        c->outcome = err;
+        return err == QB_E_NOT_FOUND ? QB_OK : err;
+    }
+    bool frozen = c->user.status == IDENTITY_FROZEN;
+    switch (c->op) {
+    case IDENTITY_OP_FREEZE:
+        if (frozen) {
+            c->outcome = QB_E_CONFLICT;
+            return QB_OK;
+        }
+        return freeze_apply(txn, c, IDENTITY_FROZEN_BY_USER);
+    case IDENTITY_OP_UNFREEZE:
+        if (!frozen) {
+            c->outcome = QB_E_CONFLICT;
+            return QB_OK;
+        }
+        if (c->user.frozen_by != IDENTITY_FROZEN_BY_USER) {
+            c->outcome = QB_E_FORBIDDEN;
+            return QB_OK;
+        }
+        err =
+            sms_consume(txn, c->env, c->user.phone, SMS_PURPOSE_UNFREEZE, c->user_id, c->sms_code);
+        if (err == QB_E_SMS_CODE_INVALID) {
+            c->outcome = err;
+            return QB_OK;
+        }
+        if (err != QB_OK)
+            return err;
+        return freeze_apply(txn, c, IDENTITY_FROZEN_BY_NONE);
+    case IDENTITY_OP_ADMIN_FREEZE:
+        /* An operator may take over a user's own freeze, so that the user
+         * can no longer lift it. */
+        if (frozen && c->user.frozen_by == IDENTITY_FROZEN_BY_ADMIN) {
+            c->outcome = QB_E_CONFLICT;
+            return QB_OK;
+        }
+        return freeze_apply(txn, c, IDENTITY_FROZEN_BY_ADMIN);
+    case IDENTITY_OP_ADMIN_UNFREEZE:
+        if (!frozen) {
+            c->outcome = QB_E_CONFLICT;
+            return QB_OK;
+        }
+        return freeze_apply(txn, c, IDENTITY_FROZEN_BY_NONE);
+    default:
+        QB_UNREACHABLE();
+    }
+}
+
+static enum qb_error op_admin_set_kyc_level(struct ledger_txn *txn, struct identity_cmd *c)
+{
+    if (c->kyc_level < 1 || c->kyc_level > 3) {
+        c->outcome = QB_E_PARAM;
+        return QB_OK;
+    }
+    enum qb_error err = user_load(txn, c->user_id, &c->user);
+    if (err != QB_OK) {
+        c->outcome = err;
+        return err == QB_E_NOT_FOUND ? QB_OK : err;
+    }
+    if (c->user.kyc_level == c->kyc_level) {
+        c->outcome = QB_E_CONFLICT;
+        return QB_OK;
+    }
+    char detail[16];
+    int size = snprintf(detail, sizeof detail, "%d", c->kyc_level);
+    QB_ASSERT(size > 0 && (size_t)size < sizeof detail);
+    const struct param p[] = {P_TEXT(c->user_id), P_INT(c->kyc_level)};
+    err = sql_exec(ledger_txn_store(txn), "UPDATE users SET kyc_level = $2 WHERE id = $1", p,
+                   QB_ARRAY_COUNT(p));
+    if (err == QB_OK)
+        err = event_record(txn, c->user_id, "kyc_level_set", detail);
+    if (err == QB_OK)
+        err = user_load(txn, c->user_id, &c->user);
+    if (err != QB_OK)
+        return QB_E_STORAGE;
+    c->outcome = QB_OK;
+    return QB_OK;
+}
+
+/* --- the command ------------------------------------------------------------- */
+
+#define TERMINATED(field) (memchr((field), '\0', sizeof(field)) != NULL)
+
+/* Every text input is a fixed array; one without its NUL is refused before
+ * any string function reads past it. */
+static bool inputs_are_terminated(const struct identity_cmd *c)
+{
+    return TERMINATED(c->user_id) && TERMINATED(c->session_id) && TERMINATED(c->phone) &&
+           TERMINATED(c->sms_code) && TERMINATED(c->display_name) && TERMINATED(c->password_hash) &&
+           TERMINATED(c->device_name) && TERMINATED(c->payment_password) &&
+           TERMINATED(c->real_name) && TERMINATED(c->id_number);
+}
+
+static enum qb_error identity_cmd_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
+{
+    struct identity_cmd *c = (struct identity_cmd *)cmd;
+    QB_ASSERT(c->env != NULL);
+    c->outcome = QB_E_INTERNAL; /* until an operation decides */
+    c->tries_left = 0;
+    if (!inputs_are_terminated(c)) {
+        c->outcome = QB_E_PARAM;
+        return QB_OK;
+    }
+    enum qb_error err = QB_E_INTERNAL;
+    switch (c->op) {
+    case IDENTITY_OP_REGISTER:
+        err = op_register(txn, c);
+        break;
+    case IDENTITY_OP_SESSION_CREATE:
+        err = op_session_create(txn, c);
+        break;
+    case IDENTITY_OP_SESSION_REVOKE:
+        err = op_session_revoke(txn, c);
+        break;
+    case IDENTITY_OP_SESSION_TOUCH:
+        err = op_session_touch(txn, c);
+        break;
+    case IDENTITY_OP_PAYMENT_PASSWORD_SET:
+        err = op_payment_password_set(txn, c);
+        break;
+    case IDENTITY_OP_PAYMENT_PASSWORD_VERIFY:
+        err = op_payment_password_verify(txn, c);
+        break;
+    case IDENTITY_OP_KYC_SUBMIT:
+        err = op_kyc_submit(txn, c);
+        break;
+    case IDENTITY_OP_FREEZE:
+    case IDENTITY_OP_UNFREEZE:
+    case IDENTITY_OP_ADMIN_FREEZE:
+    case IDENTITY_OP_ADMIN_UNFREEZE:
+        err = op_status(txn, c);
+        break;
+    case IDENTITY_OP_ADMIN_SET_KYC_LEVEL:
+        err = op_admin_set_kyc_level(txn, c);
+        break;
+    }
+    if (err != QB_OK) {
+        /* Rolled back: nothing the operation produced may be shown. */
+        crypto_wipe(c->token, sizeof c->token);
+        c->outcome = err;
+    }
+    return err;
+}
+
+void identity_cmd_init(struct identity_cmd *c, const struct domain_env *env, enum identity_op op)
+{
+    QB_ASSERT(c != NULL && env != NULL);
+    memset(c, 0, sizeof *c);
+    ledger_cmd_init(&c->cmd, identity_cmd_run, NULL);
+    c->env = env;
+    c->op = op;
+    c->outcome = QB_E_INTERNAL;
+}

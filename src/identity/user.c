@@ -1,0 +1,170 @@
+/*
+ * user.c — reading users: by id, by phone, their password hash, and the
+ * operators' search by phone prefix.
+ *
+ * Every function takes the connection to read with. HTTP threads pass a read
+ * connection (committed data only); commands pass ledger_txn_store(txn) and
+ * so see their own batch's uncommitted rows, which is what a command that
+ * first reads a user and then changes it needs.
+ *
+ * Statements are prepared per call and finalized before returning: these
+ * reads are not hot, and a statement kept across calls would pin a read
+ * snapshot or belong to a connection another thread takes next.
+ */
+#include <string.h>
+
+#include "identity/identity.h"
+
+/* The columns identity_user_row reads, in order. */
+#define USER_COLUMNS                                                                               \
+    "id, phone, display_name, kyc_level, status, frozen_by,"                                       \
+    " CASE WHEN payment_password_hash IS NULL THEN 0 ELSE 1 END,"                                  \
+    " payment_password_failures, payment_password_locked_until_ms,"                                \
+    " COALESCE(id_number_last4, ''), account_id, created_at_ms"
+
+static bool text_copy(char *dst, size_t dst_size, const char *src)
+{
+    size_t size = strlen(src);
+    if (size >= dst_size)
+        return false;
+    memcpy(dst, src, size + 1);
+    return true;
+}
+
+/* Reads the current row of a USER_COLUMNS statement. QB_E_STORAGE when a
+ * stored value does not fit its field (the database was changed by hand). */
+static enum qb_error user_row(struct store_stmt *st, struct identity_user *out)
+{
+    memset(out, 0, sizeof *out);
+    if (!text_copy(out->id, sizeof out->id, store_column_text(st, 0)) ||
+        !text_copy(out->phone, sizeof out->phone, store_column_text(st, 1)) ||
+        !text_copy(out->display_name, sizeof out->display_name, store_column_text(st, 2)) ||
+        !text_copy(out->id_number_last4, sizeof out->id_number_last4, store_column_text(st, 9)))
+        return QB_E_STORAGE;
+    out->kyc_level = (int)store_column_int64(st, 3);
+    out->status = (enum identity_status)store_column_int64(st, 4);
+    out->frozen_by = (enum identity_frozen_by)store_column_int64(st, 5);
+    out->payment_password_set = store_column_int64(st, 6) != 0;
+    out->payment_password_failures = (int)store_column_int64(st, 7);
+    out->payment_password_locked_until_ms = store_column_int64(st, 8);
+    out->account_id = store_column_int64(st, 10);
+    out->created_at_ms = store_column_int64(st, 11);
+    return QB_OK;
+}
+
+/* Runs "SELECT USER_COLUMNS FROM users WHERE <column> = $1" for one row. */
+static enum qb_error user_get_by(struct store *reader, const char *sql, const char *value,
+                                 struct identity_user *out)
+{
+    QB_ASSERT(reader != NULL && out != NULL);
+    memset(out, 0, sizeof *out);
+    if (value == NULL || value[0] == '\0')
+        return QB_E_NOT_FOUND;
+    struct store_stmt *st = NULL;
+    enum qb_error err = store_prepare(reader, sql, &st);
+    if (err != QB_OK)
+        return QB_E_STORAGE;
+    err = store_bind_text(st, 1, value, strlen(value));
+    if (err == QB_OK) {
+        int rc = store_step(st);
+        if (rc == STORE_STEP_ROW)
+            err = user_row(st, out);
+        else if (rc == STORE_STEP_DONE)
+            err = QB_E_NOT_FOUND;
+        else
+            err = QB_E_STORAGE;
+    }
+    store_finalize(st);
+    return err;
+}
+
+enum qb_error identity_user_get(struct store *reader, const char *user_id,
+                                struct identity_user *out)
+{
+    return user_get_by(reader, "SELECT " USER_COLUMNS " FROM users WHERE id = $1", user_id, out);
+}
+
+enum qb_error identity_user_find_by_phone(struct store *reader, const char *phone,
+                                          struct identity_user *out)
+{
+    return user_get_by(reader, "SELECT " USER_COLUMNS " FROM users WHERE phone = $1", phone, out);
+}
+
+enum qb_error identity_user_password_hash(struct store *reader, const char *user_id,
+                                          char out[IDENTITY_PASSWORD_HASH_SIZE_MAX])
+{
+    QB_ASSERT(reader != NULL && out != NULL);
+    out[0] = '\0';
+    if (user_id == NULL || user_id[0] == '\0')
+        return QB_E_NOT_FOUND;
+    struct store_stmt *st = NULL;
+    if (store_prepare(reader, "SELECT password_hash FROM users WHERE id = $1", &st) != QB_OK)
+        return QB_E_STORAGE;
+    enum qb_error err = store_bind_text(st, 1, user_id, strlen(user_id));
+    if (err == QB_OK) {
+        int rc = store_step(st);
+        if (rc == STORE_STEP_ROW)
+            err = text_copy(out, IDENTITY_PASSWORD_HASH_SIZE_MAX, store_column_text(st, 0))
+                      ? QB_OK
+                      : QB_E_STORAGE;
+        else
+            err = rc == STORE_STEP_DONE ? QB_E_NOT_FOUND : QB_E_STORAGE;
+    }
+    store_finalize(st);
+    return err;
+}
+
+/* Phones are digits, so a prefix is a range: [prefix, prefix with its last
+ * digit raised by one) — '9' + 1 is ':', which sorts after every digit.
+ * Unlike LIKE this needs no escaping and uses the unique index on phone. A
+ * prefix with anything but digits matches no phone at all. */
+enum qb_error identity_users_search(struct store *reader, const char *phone_prefix,
+                                    struct identity_user *items, size_t count_max, size_t *count)
+{
+    QB_ASSERT(reader != NULL && count != NULL && (items != NULL || count_max == 0));
+    *count = 0;
+    if (phone_prefix == NULL)
+        phone_prefix = "";
+    size_t size = strnlen(phone_prefix, SMS_PHONE_SIZE_MAX);
+    if (size >= SMS_PHONE_SIZE_MAX)
+        return QB_OK;
+    for (size_t i = 0; i < size; i++)
+        if (phone_prefix[i] < '0' || phone_prefix[i] > '9')
+            return QB_OK;
+    if (count_max == 0)
+        return QB_OK;
+
+    char upper[SMS_PHONE_SIZE_MAX];
+    memcpy(upper, phone_prefix, size + 1);
+    if (size > 0)
+        upper[size - 1] = (char)(upper[size - 1] + 1);
+    const char *sql = size == 0 ? "SELECT " USER_COLUMNS " FROM users"
+                                  " ORDER BY created_at_ms DESC, id DESC LIMIT $1"
+                                : "SELECT " USER_COLUMNS
+                                  " FROM users WHERE phone >= $2 AND phone < $3"
+                                  " ORDER BY created_at_ms DESC, id DESC LIMIT $1";
+    struct store_stmt *st = NULL;
+    if (store_prepare(reader, sql, &st) != QB_OK)
+        return QB_E_STORAGE;
+    enum qb_error err = store_bind_int64(st, 1, (int64_t)count_max);
+    if (err == QB_OK && size > 0)
+        err = store_bind_text(st, 2, phone_prefix, size);
+    if (err == QB_OK && size > 0)
+        err = store_bind_text(st, 3, upper, size);
+    while (err == QB_OK && *count < count_max) {
+        int rc = store_step(st);
+        if (rc == STORE_STEP_DONE)
+            break;
+        if (rc != STORE_STEP_ROW) {
+            err = QB_E_STORAGE;
+            break;
+        }
+        err = user_row(st, &items[*count]);
+        if (err == QB_OK)
+            (*count)++;
+    }
+    store_finalize(st);
+    if (err != QB_OK)
+        *count = 0;
+    return err == QB_OK ? QB_OK : QB_E_STORAGE;
+}
