@@ -80,8 +80,8 @@ json_t *http_time_json(int64_t at_ms)
 json_t *http_user_json(const struct identity_user *user, bool with_id_number_last4)
 {
     json_t *body = json_pack(
-        "{s:s, s:s, s:s, s:i, s:s, s:b, s:o}", "id", user->id, "phone", user->phone,
-        "display_name", user->display_name, "kyc_level", user->kyc_level, "status",
+        "{s:s, s:s, s:s, s:i, s:s, s:b, s:o}", "id", user->id, "phone", user->phone, "display_name",
+        user->display_name, "kyc_level", user->kyc_level, "status",
         user->status == IDENTITY_FROZEN ? "frozen" : "active", "payment_password_set",
         (int)user->payment_password_set, "created_at", http_time_json(user->created_at_ms));
     if (body != NULL && with_id_number_last4) {
@@ -101,9 +101,9 @@ json_t *http_balances_json(struct http_request *req, int64_t account_id, enum qb
     *err = http_request_account_view(req, account_id, &view);
     if (*err != QB_OK)
         return NULL;
-    json_t *balances = json_pack("[{s:s, s:I, s:I}]", "currency", view.currency->code,
-                                 "available", (json_int_t)view.available_minor, "pending",
-                                 (json_int_t)view.held_minor);
+    json_t *balances =
+        json_pack("[{s:s, s:I, s:I}]", "currency", view.currency->code, "available",
+                  (json_int_t)view.available_minor, "pending", (json_int_t)view.held_minor);
     if (balances == NULL)
         *err = QB_E_INTERNAL;
     return balances;

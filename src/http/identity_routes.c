@@ -125,10 +125,10 @@ static void S_register_resume(struct http_request *req, struct ledger_cmd *cmd)
 {
     struct identity_cmd *c = (struct identity_cmd *)cmd;
     if (!http_identity_refused(req, c)) {
-        json_t *body = json_pack("{s:s, s:s, s:s, s:i, s:o}", "id", c->user.id, "phone",
-                                 c->user.phone, "display_name", c->user.display_name,
-                                 "kyc_level", c->user.kyc_level, "created_at",
-                                 http_time_json(c->user.created_at_ms));
+        json_t *body =
+            json_pack("{s:s, s:s, s:s, s:i, s:o}", "id", c->user.id, "phone", c->user.phone,
+                      "display_name", c->user.display_name, "kyc_level", c->user.kyc_level,
+                      "created_at", http_time_json(c->user.created_at_ms));
         if (body != NULL)
             http_reply_json(req, 201, body);
         else
@@ -214,9 +214,9 @@ static void S_login_resume(struct http_request *req, struct ledger_cmd *cmd)
 {
     struct identity_cmd *c = (struct identity_cmd *)cmd;
     if (!http_identity_refused(req, c)) {
-        json_t *body = json_pack("{s:s, s:s, s:o}", "token", c->token, "user_id",
-                                 c->session.user_id, "expires_at",
-                                 http_time_json(c->session.expires_at_ms));
+        json_t *body =
+            json_pack("{s:s, s:s, s:o}", "token", c->token, "user_id", c->session.user_id,
+                      "expires_at", http_time_json(c->session.expires_at_ms));
         if (body != NULL)
             http_reply_json(req, 201, body);
         else

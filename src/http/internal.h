@@ -93,7 +93,7 @@ struct http_server {
     size_t body_size_max;
     struct store_pool *pool;
     const struct domain_env *env; /* NULL when none */
-    char *admin_token; /* NULL when none */
+    char *admin_token;            /* NULL when none */
     size_t admin_token_size;
     char version[32];
     int64_t started_ns;
@@ -163,8 +163,7 @@ struct http_server *http_request_server(const struct http_request *req);
 /* The committed state of an account, read under the ledger lock so that it
  * never touches a closed ledger: QB_E_SHUTTING_DOWN once detached,
  * QB_E_NOT_FOUND. */
-QB_MUST_USE enum qb_error http_request_account_view(struct http_request *req,
-                                                    int64_t account_id,
+QB_MUST_USE enum qb_error http_request_account_view(struct http_request *req, int64_t account_id,
                                                     struct ledger_account_view *out);
 
 /* --- what handlers share (handler.c) ------------------------------------------ */

@@ -139,13 +139,13 @@ static enum qb_error S_field_check(const struct http_field *field, const json_t 
         size_t size = json_string_length(value);
         const char *text = json_string_value(value);
         if (strlen(text) != size || S_has_control(text, size)) {
-            snprintf(message, HTTP_JSON_MESSAGE_SIZE_MAX,
-                     "field \"%s\" holds a control character", field->name);
+            snprintf(message, HTTP_JSON_MESSAGE_SIZE_MAX, "field \"%s\" holds a control character",
+                     field->name);
             return QB_E_PARAM;
         }
         if (size > size_max) {
-            snprintf(message, HTTP_JSON_MESSAGE_SIZE_MAX,
-                     "field \"%s\" is longer than %zu bytes", field->name, size_max);
+            snprintf(message, HTTP_JSON_MESSAGE_SIZE_MAX, "field \"%s\" is longer than %zu bytes",
+                     field->name, size_max);
             return QB_E_PARAM;
         }
         return QB_OK;
@@ -154,8 +154,7 @@ static enum qb_error S_field_check(const struct http_field *field, const json_t 
         if (!json_is_integer(value))
             break;
         json_int_t number = json_integer_value(value);
-        if ((field->min != 0 || field->max != 0) &&
-            (number < field->min || number > field->max)) {
+        if ((field->min != 0 || field->max != 0) && (number < field->min || number > field->max)) {
             snprintf(message, HTTP_JSON_MESSAGE_SIZE_MAX,
                      "field \"%s\" must be between %lld and %lld", field->name,
                      (long long)field->min, (long long)field->max);
@@ -175,8 +174,8 @@ static enum qb_error S_field_check(const struct http_field *field, const json_t 
         if (!json_is_array(value))
             break;
         if (json_array_size(value) > size_max) {
-            snprintf(message, HTTP_JSON_MESSAGE_SIZE_MAX,
-                     "field \"%s\" has more than %zu elements", field->name, size_max);
+            snprintf(message, HTTP_JSON_MESSAGE_SIZE_MAX, "field \"%s\" has more than %zu elements",
+                     field->name, size_max);
             return QB_E_PARAM;
         }
         return QB_OK;
@@ -200,7 +199,8 @@ enum qb_error http_json_object(const json_t *object, const struct http_field *fi
     /* Step 1: every member must be a field of the table. */
     const char *key;
     json_t *value;
-    json_object_foreach((json_t *)object, key, value) {
+    json_object_foreach((json_t *)object, key, value)
+    {
         bool known = false;
         for (size_t i = 0; i < field_count && !known; i++)
             known = strcmp(fields[i].name, key) == 0;
@@ -262,8 +262,7 @@ enum qb_error http_json_parse(const char *content_type, const char *body, size_t
 
     /* Step 2: the media type. */
     if (!S_content_type_ok(content_type)) {
-        snprintf(message, HTTP_JSON_MESSAGE_SIZE_MAX,
-                 "the body must be application/json (UTF-8)");
+        snprintf(message, HTTP_JSON_MESSAGE_SIZE_MAX, "the body must be application/json (UTF-8)");
         return QB_E_MEDIA_TYPE;
     }
 
@@ -286,8 +285,7 @@ enum qb_error http_json_parse(const char *content_type, const char *body, size_t
             snprintf(message, HTTP_JSON_MESSAGE_SIZE_MAX, "the body has a duplicate key");
         else
             snprintf(message, HTTP_JSON_MESSAGE_SIZE_MAX,
-                     "the body is not valid JSON (line %d, column %d)", error.line,
-                     error.column);
+                     "the body is not valid JSON (line %d, column %d)", error.line, error.column);
         return QB_E_BAD_JSON;
     }
     if (!json_is_object(root)) {

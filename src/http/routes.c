@@ -47,8 +47,7 @@ const struct http_route http_routes[] = {
     {"GET", "/admin/users", http_handle_admin_users_list, HTTP_AUTH_ADMIN},
     {"POST", "/admin/users/{id}/freeze", http_handle_admin_users_freeze, HTTP_AUTH_ADMIN},
     {"POST", "/admin/users/{id}/unfreeze", http_handle_admin_users_unfreeze, HTTP_AUTH_ADMIN},
-    {"PUT", "/admin/users/{id}/kyc-level", http_handle_admin_users_kyc_level_set,
-     HTTP_AUTH_ADMIN},
+    {"PUT", "/admin/users/{id}/kyc-level", http_handle_admin_users_kyc_level_set, HTTP_AUTH_ADMIN},
     {"GET", "/admin/sms-outbox", http_handle_admin_sms_outbox_list, HTTP_AUTH_ADMIN},
 };
 

@@ -120,11 +120,11 @@ void http_handle_me_sessions_list(struct http_request *req)
     json_t *array = json_array();
     for (size_t i = 0; array != NULL && i < count; i++) {
         const struct identity_session *s = &items[i];
-        json_t *item = json_pack(
-            "{s:s, s:s, s:o, s:o, s:o, s:b, s:b}", "id", s->id, "device_name", s->device_name,
-            "created_at", http_time_json(s->created_at_ms), "last_seen_at",
-            http_time_json(s->last_seen_at_ms), "expires_at", http_time_json(s->expires_at_ms),
-            "current", strcmp(s->id, session->id) == 0, "revoked", s->revoked_at_ms != 0);
+        json_t *item = json_pack("{s:s, s:s, s:o, s:o, s:o, s:b, s:b}", "id", s->id, "device_name",
+                                 s->device_name, "created_at", http_time_json(s->created_at_ms),
+                                 "last_seen_at", http_time_json(s->last_seen_at_ms), "expires_at",
+                                 http_time_json(s->expires_at_ms), "current",
+                                 strcmp(s->id, session->id) == 0, "revoked", s->revoked_at_ms != 0);
         if (item == NULL || json_array_append_new(array, item) != 0) {
             json_decref(array);
             array = NULL;
@@ -239,8 +239,8 @@ void http_handle_me_security_get(struct http_request *req)
     }
     json_t *array = json_array();
     for (size_t i = 0; array != NULL && i < IDENTITY_SECURITY_ITEMS; i++) {
-        json_t *item = json_pack("{s:s, s:b, s:i}", "name", items[i].name, "ok",
-                                 (int)items[i].ok, "weight", items[i].weight);
+        json_t *item = json_pack("{s:s, s:b, s:i}", "name", items[i].name, "ok", (int)items[i].ok,
+                                 "weight", items[i].weight);
         if (item == NULL || json_array_append_new(array, item) != 0) {
             json_decref(array);
             array = NULL;

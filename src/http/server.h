@@ -112,11 +112,11 @@ struct http_server_options {
     size_t body_size_max;            /* request body bytes; more is 413 PAYLOAD_TOO_LARGE */
     const struct http_route *routes; /* usually http_routes; tests pass their own */
     size_t route_count;
-    struct ledger *ledger;   /* NULL: every submission answers SHUTTING_DOWN */
-    struct store_pool *pool; /* read connections for handlers; required */
-    const char *admin_token; /* NULL: HTTP_AUTH_ADMIN routes answer 401 */
+    struct ledger *ledger;        /* NULL: every submission answers SHUTTING_DOWN */
+    struct store_pool *pool;      /* read connections for handlers; required */
+    const char *admin_token;      /* NULL: HTTP_AUTH_ADMIN routes answer 401 */
     const struct domain_env *env; /* NULL: HTTP_AUTH_USER routes answer 401 */
-    const char *version;     /* shown by /healthz */
+    const char *version;          /* shown by /healthz */
 };
 
 /* Binds and starts serving. QB_E_PARAM for a bad listen address or option,

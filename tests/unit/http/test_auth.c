@@ -79,11 +79,10 @@ static int S_get(const char *path, const char *authorization)
     if (fd < 0 || connect(fd, (struct sockaddr *)&addr, sizeof addr) != 0)
         return -1;
     char request[512];
-    int size = snprintf(request, sizeof request,
-                        "GET %s HTTP/1.1\r\nHost: t\r\nConnection: close\r\n%s%s%s\r\n", path,
-                        authorization != NULL ? "Authorization: " : "",
-                        authorization != NULL ? authorization : "",
-                        authorization != NULL ? "\r\n" : "");
+    int size = snprintf(
+        request, sizeof request, "GET %s HTTP/1.1\r\nHost: t\r\nConnection: close\r\n%s%s%s\r\n",
+        path, authorization != NULL ? "Authorization: " : "",
+        authorization != NULL ? authorization : "", authorization != NULL ? "\r\n" : "");
     if (write(fd, request, (size_t)size) != size) {
         close(fd);
         return -1;

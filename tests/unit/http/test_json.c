@@ -14,12 +14,9 @@
 #define CT "application/json"
 
 static const struct http_field S_fields[] = {
-    {"phone", HTTP_FIELD_STRING, true, 11, 0, 0},
-    {"name", HTTP_FIELD_STRING, false, 0, 0, 0},
-    {"count", HTTP_FIELD_INTEGER, false, 0, 1, 100},
-    {"any", HTTP_FIELD_INTEGER, false, 0, 0, 0},
-    {"flag", HTTP_FIELD_BOOLEAN, false, 0, 0, 0},
-    {"obj", HTTP_FIELD_OBJECT, false, 0, 0, 0},
+    {"phone", HTTP_FIELD_STRING, true, 11, 0, 0},    {"name", HTTP_FIELD_STRING, false, 0, 0, 0},
+    {"count", HTTP_FIELD_INTEGER, false, 0, 1, 100}, {"any", HTTP_FIELD_INTEGER, false, 0, 0, 0},
+    {"flag", HTTP_FIELD_BOOLEAN, false, 0, 0, 0},    {"obj", HTTP_FIELD_OBJECT, false, 0, 0, 0},
     {"list", HTTP_FIELD_ARRAY, false, 3, 0, 0},
 };
 #define S_FIELD_COUNT (sizeof S_fields / sizeof S_fields[0])
@@ -29,8 +26,8 @@ static char S_message[HTTP_JSON_MESSAGE_SIZE_MAX];
 static enum qb_error S_parse_ct(const char *content_type, const char *body)
 {
     json_t *out = NULL;
-    enum qb_error err = http_json_parse(content_type, body, strlen(body), S_fields,
-                                        S_FIELD_COUNT, &out, S_message);
+    enum qb_error err =
+        http_json_parse(content_type, body, strlen(body), S_fields, S_FIELD_COUNT, &out, S_message);
     if (err == QB_OK && out == NULL)
         return QB_E_INTERNAL; /* a success must answer an object */
     if (err != QB_OK && out != NULL)
@@ -47,8 +44,7 @@ TEST(accepts_a_valid_body)
     json_t *out = NULL;
     const char *body = "{\"phone\":\"13800138000\",\"name\":\"\xe5\xbc\xa0\",\"count\":5,"
                        "\"any\":-9223372036854775808,\"flag\":true,\"obj\":{},\"list\":[1,2,3]}";
-    ASSERT_EQ_INT(http_json_parse(CT, body, strlen(body), S_fields, S_FIELD_COUNT, &out,
-                                  S_message),
+    ASSERT_EQ_INT(http_json_parse(CT, body, strlen(body), S_fields, S_FIELD_COUNT, &out, S_message),
                   QB_OK);
     ASSERT(out != NULL);
     ASSERT_EQ_STR(http_json_string(out, "phone"), "13800138000");
@@ -89,7 +85,7 @@ TEST(refuses_what_is_not_json)
     ASSERT_EQ_INT(S_parse("{"), QB_E_BAD_JSON);
     ASSERT_EQ_INT(S_parse("{\"phone\":\"1\"} trailing"), QB_E_BAD_JSON);
     ASSERT_EQ_INT(S_parse("{'phone':'1'}"), QB_E_BAD_JSON);
-    ASSERT_EQ_INT(S_parse("{\"phone\":\"\xff\"}"), QB_E_BAD_JSON); /* invalid UTF-8 */
+    ASSERT_EQ_INT(S_parse("{\"phone\":\"\xff\"}"), QB_E_BAD_JSON);  /* invalid UTF-8 */
     ASSERT_EQ_INT(S_parse("{\"phone\":\"a\x01\"}"), QB_E_BAD_JSON); /* raw control */
     ASSERT_EQ_INT(S_parse("{\"any\":99999999999999999999}"), QB_E_BAD_JSON);
 }
@@ -113,9 +109,9 @@ TEST(refuses_a_nul_byte_in_the_body)
 {
     const char body[] = "{\"phone\":\"1\"}\0";
     json_t *out = NULL;
-    ASSERT_EQ_INT(http_json_parse(CT, body, sizeof body - 1, S_fields, S_FIELD_COUNT, &out,
-                                  S_message),
-                  QB_E_BAD_JSON);
+    ASSERT_EQ_INT(
+        http_json_parse(CT, body, sizeof body - 1, S_fields, S_FIELD_COUNT, &out, S_message),
+        QB_E_BAD_JSON);
     ASSERT(out == NULL);
 }
 
@@ -141,8 +137,7 @@ TEST(depth_is_checked_before_parsing)
     deeper[n] = '\0';
     ASSERT_EQ_INT(S_parse(deeper), QB_E_BAD_JSON);
     ASSERT(strstr(S_message, "deeper") != NULL);
-    ASSERT_EQ_INT(S_parse("{\"phone\":\"1\",\"name\":\"[[[[[[[[[[[[[[[[[[[[[[[[\\\"[[[\"}"),
-                  QB_OK);
+    ASSERT_EQ_INT(S_parse("{\"phone\":\"1\",\"name\":\"[[[[[[[[[[[[[[[[[[[[[[[[\\\"[[[\"}"), QB_OK);
 
     /* A huge unbalanced body is refused without recursion. */
     size_t big = 1000000;
