@@ -52,8 +52,8 @@
 #include "base/rand.h"
 #include "domain/domain.h"
 #include "http/server.h"
-#include "sms/sms.h"
 #include "ledger/ledger.h"
+#include "sms/sms.h"
 #include "store/pool.h"
 #include "store/store.h"
 
