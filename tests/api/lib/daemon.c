@@ -45,6 +45,16 @@ bool test_file_read(const char *path, char *buf, size_t buf_size)
     return true;
 }
 
+bool test_daemon_admin_token(const struct test_daemon *daemon, char *buf, size_t buf_size)
+{
+    char path[TEST_DAEMON_PATH_SIZE_MAX + 32];
+    snprintf(path, sizeof path, "%s/admin-token", daemon->data_dir);
+    if (!test_file_read(path, buf, buf_size))
+        return false;
+    buf[strcspn(buf, "\r\n")] = '\0';
+    return buf[0] != '\0';
+}
+
 /* Forks and execs the binary with argv[1..] = args, output to output_path. */
 static pid_t S_spawn(const char *const *args, const char *output_path)
 {

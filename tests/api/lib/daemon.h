@@ -50,4 +50,8 @@ int test_daemon_run(const char *const *args, const char *output_path, int timeou
 /* Reads a whole small file into buf (NUL-terminated); false when it cannot. */
 bool test_file_read(const char *path, char *buf, size_t buf_size);
 
+/* The operator's bearer token: DATA_DIR/admin-token without its newline,
+ * into buf. False when the file cannot be read or holds no token. */
+bool test_daemon_admin_token(const struct test_daemon *daemon, char *buf, size_t buf_size);
+
 #endif

@@ -1,0 +1,124 @@
+/*
+ * api.h — wallet-level helpers for API tests: JSON calls, SMS codes read
+ * from the operator's outbox, a registered and logged-in user in one call.
+ *
+ * They speak only the public /v1 and /admin API of a running qianbaod, the
+ * way a client and an operator would. Helpers that can fail answer false and
+ * leave the reason in api_error(); API_MUST turns that into a test failure:
+ *
+ *   struct api_user a;
+ *   API_MUST(api_user_new(&c, admin_token, &a));
+ *   long status = api_call(&c, "GET", "/v1/me", a.token, NULL, &res);
+ */
+#ifndef QB_TESTS_API_API_H
+#define QB_TESTS_API_API_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <jansson.h>
+
+#include "api/lib/client.h"
+#include "api/lib/daemon.h"
+
+#define API_ERROR_SIZE_MAX 512
+#define API_PHONE_SIZE 12     /* 11 digits + NUL */
+#define API_TOKEN_SIZE_MAX 80 /* 64 hex characters + NUL, with room */
+#define API_ID_SIZE_MAX 64
+#define API_SMS_CODE_SIZE 7 /* 6 digits + NUL */
+#define API_PASSWORD_DEFAULT "correct horse 9"
+#define API_PAYMENT_PASSWORD_DEFAULT "260418"
+
+struct api_user {
+    char id[API_ID_SIZE_MAX];
+    char phone[API_PHONE_SIZE];
+    char password[64];
+    char token[API_TOKEN_SIZE_MAX];
+    char session_id[API_ID_SIZE_MAX]; /* "" until api_session_id_current filled it */
+};
+
+/* Starts a qianbaod on ROOT/NAME (log ROOT/NAME.log) with cheap Argon2id
+ * settings (--argon2-memory-kib 8 --argon2-ops 1) before extra_args
+ * (NULL-terminated, may be NULL), and reads its admin token into
+ * admin_token (API_TOKEN_SIZE_MAX bytes). On failure the log is printed. */
+bool api_daemon_start(struct test_daemon *daemon, const char *root, const char *name,
+                      const char *const *extra_args, char *admin_token);
+
+/* Why the last helper answered false. */
+const char *api_error(void);
+
+/* Fails the running test with api_error() when expr is false. */
+#define API_MUST(expr)                                                                             \
+    do {                                                                                           \
+        if (!(expr))                                                                               \
+            TEST_FAIL_("%s: %s", #expr, api_error());                                              \
+    } while (0)
+
+/* A mobile number no other call of this process answered: "1" then 3-9,
+ * then nine digits from a per-process seed and a counter. */
+void api_phone_new(char phone[API_PHONE_SIZE]);
+
+/* Sends method path with body (a JSON text, sent as application/json; NULL
+ * for none) and, when token is not NULL, "Authorization: Bearer <token>".
+ * Answers the status (0 when no response came). Always release res. */
+long api_call(struct client *client, const char *method, const char *path, const char *token,
+              const char *body, struct client_response *res);
+/* The same with an explicit Content-Type line ("Content-Type: text/plain"),
+ * or none when content_type is NULL. */
+long api_call_typed(struct client *client, const char *method, const char *path, const char *token,
+                    const char *content_type, const void *body, size_t body_size,
+                    struct client_response *res);
+
+/* The response body as JSON (the caller decrefs), NULL when it is not JSON. */
+json_t *api_json(const struct client_response *res);
+/* A string member of the body ("" when absent or not a string), copied
+ * into a buffer that lives until the next call of api_json_str. */
+const char *api_json_str(const struct client_response *res, const char *name);
+/* An integer member of the body; fallback when absent or not an integer. */
+long long api_json_int(const struct client_response *res, const char *name, long long fallback);
+/* The "code" of an error body, "" when the body is not {"code","message"}. */
+const char *api_error_code(const struct client_response *res);
+/* The named response header, or "" (a buffer that lives until the next call). */
+const char *api_header(const struct client_response *res, const char *name);
+
+/* POST /v1/sms-codes {phone, purpose}; answers the status. */
+long api_sms_request(struct client *client, const char *phone, const char *purpose);
+/* The same with a target (what the code authorises; NULL: none). Codes for
+ * reset_payment_password and unfreeze are bound to the user's id as target
+ * (docs/api.md). */
+long api_sms_request_target(struct client *client, const char *phone, const char *purpose,
+                            const char *target);
+/* The newest code sent to phone for purpose, read from GET
+ * /admin/sms-outbox?phone= (newest first). False when there is none. */
+bool api_sms_code_read(struct client *client, const char *admin_token, const char *phone,
+                       const char *purpose, char code[API_SMS_CODE_SIZE]);
+/* Requests a code (expecting 202) and reads it from the outbox. */
+bool api_sms_code_get(struct client *client, const char *admin_token, const char *phone,
+                      const char *purpose, char code[API_SMS_CODE_SIZE]);
+/* The same for a user's own action: the user's phone, and the user's id as
+ * target (reset_payment_password, unfreeze). */
+bool api_sms_code_get_for(struct client *client, const char *admin_token,
+                          const struct api_user *user, const char *purpose,
+                          char code[API_SMS_CODE_SIZE]);
+
+/* Registers a new user on a fresh phone with API_PASSWORD_DEFAULT (register
+ * code, outbox, POST /v1/users) and logs in (POST /v1/sessions). Fills
+ * user->id, phone, password, token. */
+bool api_user_new(struct client *client, const char *admin_token, struct api_user *user);
+/* POST /v1/sessions with the user's phone and password and device_name
+ * (NULL: none); the new token into token_out (API_TOKEN_SIZE_MAX bytes). */
+bool api_login(struct client *client, const struct api_user *user, const char *device_name,
+               char *token_out);
+/* Fills user->session_id with the id of the session of user->token, from
+ * GET /v1/me/sessions (the item marked current). */
+bool api_session_id_current(struct client *client, struct api_user *user);
+/* Sets the payment password (reset_payment_password code from the outbox,
+ * PUT /v1/me/payment-password), expecting 204. */
+bool api_payment_password_set(struct client *client, const char *admin_token,
+                              const struct api_user *user, const char *payment_password);
+
+/* A resident id number (GB 11643-1999) of 17 digits plus its check
+ * character, for a body of 17 digits; into out (19 bytes). */
+void api_id_number_complete(const char *body17, char out[19]);
+
+#endif

@@ -1,0 +1,487 @@
+/*
+ * test_auth_matrix.c — who may call what: every route × every kind of caller.
+ *
+ * The table below holds, for each (method, pattern) the daemon serves, the
+ * status each kind of caller must get. The daemon's own route table is read
+ * from src/http/routes.c ($QB_SOURCE_DIR): the api tests link only the test
+ * helpers and qb_base, not qb_http, so http_routes[] cannot be iterated
+ * here. The test fails when the two lists differ in either direction, so a
+ * new route cannot ship without a row saying who may call it.
+ *
+ * Callers:
+ *   anonymous  no Authorization header
+ *   user A     a fresh user's session token
+ *   user B     another fresh user's token; B owns the {id} of /v1/me/sessions/{id}
+ *   admin      the operator's token (DATA_DIR/admin-token)
+ *   expired    a token of the right shape (64 hex) that never existed: the
+ *              shortest --session-absolute-s is 300 s, too long to wait for,
+ *              and the daemon answers an expired, unknown or revoked token
+ *              alike (identity_session_authenticate); real expiry is
+ *              covered by the identity unit tests
+ *   revoked    a real token after DELETE /v1/sessions/current
+ *   frozen     a user who froze their own wallet (POST /v1/me/freeze)
+ *
+ * Requests carry a deliberately incomplete body ("{}") where the route takes
+ * one: a caller who got past authentication gets PARAM_ERROR (400), which
+ * tells "authenticated" from "refused" without changing anything. Every row
+ * gets fresh users, so a row that logs out or freezes cannot leak into the
+ * next.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "api/lib/api.h"
+#include "api/lib/client.h"
+#include "api/lib/daemon.h"
+#include "test.h"
+
+#define S_ROUTES_MAX 128
+#define S_SOURCE_SIZE_MAX (256 * 1024)
+
+enum caller {
+    CALLER_ANONYMOUS,
+    CALLER_USER_A,
+    CALLER_USER_B,
+    CALLER_ADMIN,
+    CALLER_EXPIRED,
+    CALLER_REVOKED,
+    CALLER_FROZEN,
+    CALLER_COUNT
+};
+
+static const char *const S_caller_names[CALLER_COUNT] = {
+    "anonymous", "user A", "user B", "admin", "expired", "revoked", "frozen",
+};
+
+/* What {id} in a pattern stands for. */
+enum path_id {
+    ID_NONE,
+    ID_SESSION_OF_B, /* user B's current session */
+    ID_VICTIM,       /* a third user, the object of an operator's action */
+};
+
+/* How the victim is prepared before the row runs. */
+enum setup {
+    SETUP_NONE,
+    SETUP_VICTIM_FROZEN_BY_ADMIN,
+};
+
+struct matrix_row {
+    const char *method;
+    const char *pattern;
+    enum path_id id;
+    enum setup setup;
+    const char *body; /* NULL: none */
+    int status[CALLER_COUNT];
+};
+
+/* The statuses in order: anonymous, A, B, admin, expired, revoked, frozen. */
+#define ALL(s)                                                                                     \
+    {                                                                                              \
+        s, s, s, s, s, s, s                                                                        \
+    }
+#define USER_ROUTE(ok, frozen)                                                                     \
+    {                                                                                              \
+        401, ok, ok, 401, 401, 401, frozen                                                         \
+    }
+#define ADMIN_ROUTE(ok)                                                                            \
+    {                                                                                              \
+        401, 403, 403, ok, 401, 401, 403                                                           \
+    }
+
+static const struct matrix_row S_matrix[] = {
+    {"GET", "/healthz", ID_NONE, SETUP_NONE, NULL, ALL(200)},
+    {"GET", "/metrics", ID_NONE, SETUP_NONE, NULL, ALL(200)},
+    {"POST", "/v1/sms-codes", ID_NONE, SETUP_NONE, "{}", ALL(400)},
+    {"POST", "/v1/users", ID_NONE, SETUP_NONE, "{}", ALL(400)},
+    {"POST", "/v1/sessions", ID_NONE, SETUP_NONE, "{}", ALL(400)},
+    {"DELETE", "/v1/sessions/current", ID_NONE, SETUP_NONE, NULL, USER_ROUTE(204, 204)},
+    {"GET", "/v1/me", ID_NONE, SETUP_NONE, NULL, USER_ROUTE(200, 200)},
+    {"GET", "/v1/me/balances", ID_NONE, SETUP_NONE, NULL, USER_ROUTE(200, 200)},
+    {"POST", "/v1/me/kyc", ID_NONE, SETUP_NONE, "{}", USER_ROUTE(400, 400)},
+    {"PUT", "/v1/me/payment-password", ID_NONE, SETUP_NONE, "{}", USER_ROUTE(400, 400)},
+    {"POST", "/v1/me/payment-password/verify", ID_NONE, SETUP_NONE, "{}", USER_ROUTE(400, 400)},
+    {"GET", "/v1/me/sessions", ID_NONE, SETUP_NONE, NULL, USER_ROUTE(200, 200)},
+    /* B's session: B may revoke it; for anyone else it does not exist. */
+    {"DELETE",
+     "/v1/me/sessions/{id}",
+     ID_SESSION_OF_B,
+     SETUP_NONE,
+     NULL,
+     {401, 404, 204, 401, 401, 401, 404}},
+    /* Freezing twice is a conflict. */
+    {"POST", "/v1/me/freeze", ID_NONE, SETUP_NONE, NULL, USER_ROUTE(200, 409)},
+    {"POST", "/v1/me/unfreeze", ID_NONE, SETUP_NONE, "{}", USER_ROUTE(400, 400)},
+    {"GET", "/v1/me/security", ID_NONE, SETUP_NONE, NULL, USER_ROUTE(200, 200)},
+    {"GET", "/admin/users", ID_NONE, SETUP_NONE, NULL, ADMIN_ROUTE(200)},
+    {"POST", "/admin/users/{id}/freeze", ID_VICTIM, SETUP_NONE, NULL, ADMIN_ROUTE(200)},
+    {"POST", "/admin/users/{id}/unfreeze", ID_VICTIM, SETUP_VICTIM_FROZEN_BY_ADMIN, NULL,
+     ADMIN_ROUTE(200)},
+    {"PUT", "/admin/users/{id}/kyc-level", ID_VICTIM, SETUP_NONE, "{\"kyc_level\":3}",
+     ADMIN_ROUTE(200)},
+    {"GET", "/admin/sms-outbox", ID_NONE, SETUP_NONE, NULL, ADMIN_ROUTE(200)},
+};
+
+struct source_route {
+    char method[16];
+    char pattern[256];
+    char auth[32]; /* "HTTP_AUTH_USER" */
+};
+
+static char S_root[512];
+static struct test_daemon S_daemon;
+static struct client S_client;
+static char S_admin[API_TOKEN_SIZE_MAX];
+static struct source_route S_source[S_ROUTES_MAX];
+static size_t S_source_count;
+
+/* Copies the string literal at *p (which points at its opening quote) into
+ * out and moves *p past it. False when there is no literal. */
+static bool S_literal(const char **p, char *out, size_t out_size)
+{
+    if (**p != '"')
+        return false;
+    const char *end = strchr(*p + 1, '"');
+    if (end == NULL || (size_t)(end - *p - 1) >= out_size)
+        return false;
+    memcpy(out, *p + 1, (size_t)(end - *p - 1));
+    out[end - *p - 1] = '\0';
+    *p = end + 1;
+    return true;
+}
+
+/* Reads the entries of http_routes[] from src/http/routes.c: each is
+ * {"METHOD", "pattern", handler, HTTP_AUTH_KIND}, possibly over two lines. */
+static bool S_source_routes_read(char *err, size_t err_size)
+{
+    QB_ASSERT(err_size >= 1200);
+    const char *dir = getenv("QB_SOURCE_DIR");
+    char path[1024];
+    snprintf(path, sizeof path, "%s/src/http/routes.c", dir != NULL && dir[0] ? dir : ".");
+    static char text[S_SOURCE_SIZE_MAX];
+    if (!test_file_read(path, text, sizeof text)) {
+        snprintf(err, err_size, "cannot read %s (is QB_SOURCE_DIR set?)", path);
+        return false;
+    }
+    const char *p = strstr(text, "http_routes[] = {");
+    const char *end = p != NULL ? strstr(p, "\n};") : NULL;
+    if (p == NULL || end == NULL) {
+        snprintf(err, err_size, "no \"http_routes[] = {\" ... \"};\" in %s", path);
+        return false;
+    }
+    p += strlen("http_routes[] = {");
+    while ((p = strstr(p, "{\"")) != NULL && p < end) {
+        if (S_source_count == S_ROUTES_MAX) {
+            snprintf(err, err_size, "more than %d routes", S_ROUTES_MAX);
+            return false;
+        }
+        struct source_route *r = &S_source[S_source_count];
+        p++;
+        if (!S_literal(&p, r->method, sizeof r->method)) {
+            snprintf(err, err_size, "unreadable method near \"%.40s\"", p);
+            return false;
+        }
+        p += strspn(p, ", \t\n");
+        if (!S_literal(&p, r->pattern, sizeof r->pattern)) {
+            snprintf(err, err_size, "unreadable pattern near \"%.40s\"", p);
+            return false;
+        }
+        const char *close = strchr(p, '}');
+        const char *auth = strstr(p, "HTTP_AUTH_");
+        if (close == NULL || auth == NULL || auth > close) {
+            snprintf(err, err_size, "no auth kind for %s %s", r->method, r->pattern);
+            return false;
+        }
+        size_t n = strspn(auth, "ABCDEFGHIJKLMNOPQRSTUVWXYZ_");
+        snprintf(r->auth, sizeof r->auth, "%.*s", (int)n, auth);
+        S_source_count++;
+        p = close + 1;
+    }
+    return true;
+}
+
+static const struct matrix_row *S_row_find(const char *method, const char *pattern)
+{
+    for (size_t i = 0; i < QB_ARRAY_COUNT(S_matrix); i++) {
+        if (strcmp(S_matrix[i].method, method) == 0 && strcmp(S_matrix[i].pattern, pattern) == 0)
+            return &S_matrix[i];
+    }
+    return NULL;
+}
+
+TEST(matrix_covers_exactly_the_routes_served)
+{
+    // A route without a row would ship with nobody having decided who may call it; a row without
+    // a route is a stale promise. Both lists must hold the same (method, pattern) pairs.
+    char err[1200];
+    if (!S_source_routes_read(err, sizeof err))
+        TEST_FAIL_("%s", err);
+    ASSERT(S_source_count >= 2);
+    int problems = 0;
+    for (size_t i = 0; i < S_source_count; i++) {
+        if (S_row_find(S_source[i].method, S_source[i].pattern) == NULL) {
+            fprintf(stderr, "  route %s %s has no row in the matrix\n", S_source[i].method,
+                    S_source[i].pattern);
+            problems++;
+        }
+    }
+    for (size_t i = 0; i < QB_ARRAY_COUNT(S_matrix); i++) {
+        bool served = false;
+        for (size_t j = 0; j < S_source_count && !served; j++)
+            served = strcmp(S_matrix[i].method, S_source[j].method) == 0 &&
+                     strcmp(S_matrix[i].pattern, S_source[j].pattern) == 0;
+        if (!served) {
+            fprintf(stderr, "  row %s %s is not a route in src/http/routes.c\n", S_matrix[i].method,
+                    S_matrix[i].pattern);
+            problems++;
+        }
+    }
+    ASSERT_EQ_INT(problems, 0);
+}
+
+TEST(matrix_agrees_with_the_declared_auth_kinds)
+{
+    // The table and the route's declared auth kind must tell the same story: anonymous routes let
+    // anonymous callers through, user routes refuse them and the admin token, admin routes refuse
+    // users with 403.
+    ASSERT(S_source_count > 0);
+    for (size_t i = 0; i < S_source_count; i++) {
+        const struct matrix_row *row = S_row_find(S_source[i].method, S_source[i].pattern);
+        if (row == NULL)
+            continue; /* reported by matrix_covers_exactly_the_routes_served */
+        const char *auth = S_source[i].auth;
+        bool ok;
+        if (strcmp(auth, "HTTP_AUTH_NONE") == 0)
+            ok = row->status[CALLER_ANONYMOUS] != 401;
+        else if (strcmp(auth, "HTTP_AUTH_USER") == 0)
+            ok = row->status[CALLER_ANONYMOUS] == 401 && row->status[CALLER_ADMIN] == 401 &&
+                 row->status[CALLER_USER_A] != 401;
+        else if (strcmp(auth, "HTTP_AUTH_ADMIN") == 0)
+            ok = row->status[CALLER_ANONYMOUS] == 401 && row->status[CALLER_USER_A] == 403 &&
+                 row->status[CALLER_ADMIN] != 401 && row->status[CALLER_ADMIN] != 403;
+        else
+            ok = false;
+        if (!ok)
+            TEST_FAIL_("%s %s is %s, but its row says otherwise (or the kind is new)",
+                       S_source[i].method, S_source[i].pattern, auth);
+    }
+}
+
+/* The error code a status must carry, or NULL for a success. */
+static const char *S_status_code(int status)
+{
+    switch (status) {
+    case 400:
+        return "PARAM_ERROR";
+    case 401:
+        return "UNAUTHORIZED";
+    case 403:
+        return "FORBIDDEN";
+    case 404:
+        return "NOT_FOUND";
+    case 409:
+        return "CONFLICT";
+    default:
+        return NULL;
+    }
+}
+
+/* Replaces "{id}" in pattern with id. */
+static void S_path_fill(const char *pattern, const char *id, char *out, size_t out_size)
+{
+    const char *at = strstr(pattern, "{id}");
+    if (at == NULL)
+        snprintf(out, out_size, "%s", pattern);
+    else
+        snprintf(out, out_size, "%.*s%s%s", (int)(at - pattern), pattern, id, at + 4);
+}
+
+TEST(every_route_answers_every_caller_as_the_matrix_says)
+{
+    // The core of access control, cell by cell: each caller gets exactly the status its cell
+    // says, with the matching error code; one wrong cell is a hole or a lock-out.
+    int failures = 0;
+    int cells = 0;
+    for (size_t i = 0; i < QB_ARRAY_COUNT(S_matrix); i++) {
+        const struct matrix_row *row = &S_matrix[i];
+        struct api_user a, b, revoked, frozen, victim;
+        API_MUST(api_user_new(&S_client, S_admin, &a));
+        API_MUST(api_user_new(&S_client, S_admin, &b));
+        API_MUST(api_user_new(&S_client, S_admin, &revoked));
+        API_MUST(api_user_new(&S_client, S_admin, &frozen));
+        API_MUST(api_session_id_current(&S_client, &b));
+        struct client_response res;
+        ASSERT_EQ_INT(
+            api_call(&S_client, "DELETE", "/v1/sessions/current", revoked.token, NULL, &res), 204);
+        client_response_release(&res);
+        ASSERT_EQ_INT(api_call(&S_client, "POST", "/v1/me/freeze", frozen.token, NULL, &res), 200);
+        client_response_release(&res);
+        const char *id = "";
+        if (row->id == ID_SESSION_OF_B) {
+            id = b.session_id;
+        } else if (row->id == ID_VICTIM) {
+            API_MUST(api_user_new(&S_client, S_admin, &victim));
+            id = victim.id;
+        }
+        char path[512];
+        S_path_fill(row->pattern, id, path, sizeof path);
+
+        for (int caller = 0; caller < CALLER_COUNT; caller++) {
+            /* The victim starts each cell in the row's state; an admin cell
+             * is the only one that may have changed it, and it runs after
+             * the user cells that must not. */
+            if (row->setup == SETUP_VICTIM_FROZEN_BY_ADMIN && caller == CALLER_ANONYMOUS) {
+                char freeze[256];
+                snprintf(freeze, sizeof freeze, "/admin/users/%s/freeze", victim.id);
+                ASSERT_EQ_INT(api_call(&S_client, "POST", freeze, S_admin, NULL, &res), 200);
+                client_response_release(&res);
+            }
+            const char *token = NULL;
+            switch ((enum caller)caller) {
+            case CALLER_ANONYMOUS:
+                token = NULL;
+                break;
+            case CALLER_USER_A:
+                token = a.token;
+                break;
+            case CALLER_USER_B:
+                token = b.token;
+                break;
+            case CALLER_ADMIN:
+                token = S_admin;
+                break;
+            case CALLER_EXPIRED:
+                token = "5f0c9e2d8b7a6e4f3c2b1a0918273645aabbccddeeff00112233445566778899";
+                break;
+            case CALLER_REVOKED:
+                token = revoked.token;
+                break;
+            case CALLER_FROZEN:
+                token = frozen.token;
+                break;
+            case CALLER_COUNT:
+                break;
+            }
+            int expected = row->status[caller];
+            const char *code = S_status_code(expected);
+            api_call(&S_client, row->method, path, token, row->body, &res);
+            cells++;
+            bool ok =
+                res.status == expected && (code == NULL || strcmp(api_error_code(&res), code) == 0);
+            if (!ok) {
+                fprintf(stderr, "  %s %s as %s: expected %d %s, got %ld %.*s\n", row->method,
+                        row->pattern, S_caller_names[caller], expected, code ? code : "",
+                        res.status, (int)(res.body.size < 200 ? res.body.size : 200),
+                        res.body.data ? res.body.data : "");
+                failures++;
+            }
+            client_response_release(&res);
+        }
+    }
+    fprintf(stderr, "  %d cells checked\n", cells);
+    ASSERT_EQ_INT(failures, 0);
+}
+
+TEST(another_users_session_is_not_found_never_forbidden)
+{
+    // Answering 403 for someone else's object tells an attacker it exists: every way of reaching
+    // another user's session id must be 404, and the session must survive it.
+    struct api_user a, b;
+    API_MUST(api_user_new(&S_client, S_admin, &a));
+    API_MUST(api_user_new(&S_client, S_admin, &b));
+    API_MUST(api_session_id_current(&S_client, &b));
+    char path[256];
+    snprintf(path, sizeof path, "/v1/me/sessions/%s", b.session_id);
+    for (int i = 0; i < 2; i++) {
+        struct client_response res;
+        api_call(&S_client, "DELETE", path, a.token, NULL, &res);
+        ASSERT_EQ_INT(res.status, 404);
+        ASSERT_EQ_STR(api_error_code(&res), "NOT_FOUND");
+        client_response_release(&res);
+    }
+    /* A's list does not show it, and B's token still works. */
+    struct client_response res;
+    ASSERT_EQ_INT(api_call(&S_client, "GET", "/v1/me/sessions", a.token, NULL, &res), 200);
+    ASSERT(strstr(res.body.data, b.session_id) == NULL);
+    client_response_release(&res);
+    ASSERT_EQ_INT(api_call(&S_client, "GET", "/v1/me", b.token, NULL, &res), 200);
+    client_response_release(&res);
+}
+
+TEST(malformed_authorization_headers_are_401)
+{
+    // A token parser that accepts junk is the usual way in: wrong schemes, empty, short, long or
+    // non-hex tokens must all be plain 401s on a user route and on an admin route.
+    struct api_user a;
+    API_MUST(api_user_new(&S_client, S_admin, &a));
+    char upper[API_TOKEN_SIZE_MAX];
+    snprintf(upper, sizeof upper, "%s", a.token);
+    for (char *p = upper; *p != '\0'; p++)
+        if (*p >= 'a' && *p <= 'f')
+            *p = (char)(*p - 'a' + 'A');
+    char auth_basic[160], auth_twice[200], auth_short[160], auth_long[200], auth_upper[160],
+        auth_admin_prefix[200];
+    snprintf(auth_basic, sizeof auth_basic, "Authorization: Basic %s", a.token);
+    snprintf(auth_twice, sizeof auth_twice, "Authorization: Bearer %s %s", a.token, a.token);
+    snprintf(auth_short, sizeof auth_short, "Authorization: Bearer %.63s", a.token);
+    snprintf(auth_long, sizeof auth_long, "Authorization: Bearer %s0", a.token);
+    snprintf(auth_upper, sizeof auth_upper, "Authorization: Bearer %s",
+             strcmp(upper, a.token) != 0 ? upper : "not-a-token");
+    snprintf(auth_admin_prefix, sizeof auth_admin_prefix, "Authorization: Bearer %.63s", S_admin);
+    const char *values[] = {
+        auth_basic,
+        auth_twice,
+        auth_short,
+        auth_long,
+        auth_upper,
+        auth_admin_prefix,
+        "Authorization: Bearer",
+        "Authorization: Bearer ",
+        "Authorization: bearer",
+        "Authorization: Bearer zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz"
+        "zzzzzzzzzzzzzzzzzzzzzzzz",
+    };
+    const char *paths[] = {"/v1/me", "/admin/users"};
+    for (size_t i = 0; i < QB_ARRAY_COUNT(values); i++) {
+        for (size_t j = 0; j < QB_ARRAY_COUNT(paths); j++) {
+            const char *headers[] = {values[i], NULL};
+            struct client_response res;
+            client_request(&S_client, "GET", paths[j], headers, NULL, 0, &res);
+            if (res.status != 401 || strcmp(api_error_code(&res), "UNAUTHORIZED") != 0)
+                TEST_FAIL_("GET %s with \"%s\": %ld %s", paths[j], values[i], res.status,
+                           res.body.data ? res.body.data : "");
+            client_response_release(&res);
+        }
+    }
+}
+
+int main(void)
+{
+    test_tmpdir(S_root, sizeof S_root);
+    if (!api_daemon_start(&S_daemon, S_root, "matrix", NULL, S_admin)) {
+        fprintf(stderr, "%s\n", api_error());
+        printf("0 passed, 1 failed\n");
+        return 1;
+    }
+    client_init(&S_client, S_daemon.base_url);
+
+    RUN(matrix_covers_exactly_the_routes_served);
+    RUN(matrix_agrees_with_the_declared_auth_kinds);
+    RUN(every_route_answers_every_caller_as_the_matrix_says);
+    RUN(another_users_session_is_not_found_never_forbidden);
+    RUN(malformed_authorization_headers_are_401);
+
+    client_release(&S_client);
+    int status = test_daemon_stop(&S_daemon);
+    if (status != 0) {
+        fprintf(stderr, "FAIL daemon_stops_cleanly (%d)\n", status);
+        test_failed_count++;
+    }
+    if (test_failed_count == 0)
+        test_rmtree(S_root);
+    else
+        fprintf(stderr, "daemon log kept in %s/matrix.log\n", S_root);
+    return test_summary();
+}

@@ -1,0 +1,216 @@
+/*
+ * test_lockout_race.c — the payment-password lock under parallel guessing.
+ *
+ * Five wrong tries lock a payment password. A counter read on one thread and
+ * written on another would let a burst of parallel guesses all be evaluated
+ * before any of them is counted; the identity module counts on the ledger's
+ * single writer so that guesses are evaluated one at a time. This test
+ * fires 100 wrong guesses at once from 100 threads (one connection each)
+ * and checks what came back: at most four PASSWORD_WRONG (tries 1-4), every
+ * other answer PASSWORD_LOCKED (the fifth locks it, the rest find it
+ * locked), and then even the right password is refused — also after a
+ * restart. A second daemon with --payment-password-lock-s 2 shows the lock
+ * lifting on time.
+ */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "api/lib/api.h"
+#include "api/lib/client.h"
+#include "api/lib/daemon.h"
+#include "test.h"
+
+#define S_GUESS_COUNT 100
+#define S_RIGHT "260418"
+#define S_RIGHT_BODY "{\"payment_password\":\"" S_RIGHT "\"}"
+
+static char S_root[512];
+static struct test_daemon S_daemon;
+static struct test_daemon S_short;
+static struct client S_client;
+static char S_admin[API_TOKEN_SIZE_MAX];
+static char S_short_admin[API_TOKEN_SIZE_MAX];
+static struct api_user S_user;
+
+static void S_sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0)
+        ;
+}
+
+struct guess {
+    pthread_t thread;
+    const char *base_url;
+    const char *token;
+    pthread_barrier_t *start;
+    char body[64];
+    long status;
+    char code[64];
+};
+
+static void *S_guess_run(void *arg)
+{
+    struct guess *g = arg;
+    struct client c;
+    client_init(&c, g->base_url);
+    pthread_barrier_wait(g->start);
+    struct client_response res;
+    g->status = api_call(&c, "POST", "/v1/me/payment-password/verify", g->token, g->body, &res);
+    snprintf(g->code, sizeof g->code, "%s", api_error_code(&res));
+    client_response_release(&res);
+    client_release(&c);
+    return NULL;
+}
+
+/* Asserts one verify answer. */
+static void S_verify_expect(int line, struct client *client, const char *token, const char *body,
+                            long status, const char *code)
+{
+    struct client_response res;
+    api_call(client, "POST", "/v1/me/payment-password/verify", token, body, &res);
+    if (res.status != status || (code != NULL && strcmp(api_error_code(&res), code) != 0))
+        TEST_FAIL_("line %d: verify %s: expected %ld %s, got %ld %s", line, body, status,
+                   code ? code : "", res.status, res.body.data ? res.body.data : "");
+    client_response_release(&res);
+}
+#define VERIFY_EXPECT(client, token, body, status, code)                                           \
+    S_verify_expect(__LINE__, client, token, body, status, code)
+
+TEST(parallel_wrong_guesses_lock_after_at_most_five)
+{
+    // 100 simultaneous wrong guesses must not all be evaluated: at most four are told "wrong", the
+    // rest "locked", and none slips through as anything else.
+    API_MUST(api_user_new(&S_client, S_admin, &S_user));
+    API_MUST(api_payment_password_set(&S_client, S_admin, &S_user, S_RIGHT));
+    VERIFY_EXPECT(&S_client, S_user.token, S_RIGHT_BODY, 204, NULL);
+
+    static struct guess guesses[S_GUESS_COUNT];
+    pthread_barrier_t start;
+    ASSERT_EQ_INT(pthread_barrier_init(&start, NULL, S_GUESS_COUNT), 0);
+    for (int i = 0; i < S_GUESS_COUNT; i++) {
+        struct guess *g = &guesses[i];
+        memset(g, 0, sizeof *g);
+        g->base_url = S_daemon.base_url;
+        g->token = S_user.token;
+        g->start = &start;
+        /* Different wrong passwords, none of them the right one. */
+        snprintf(g->body, sizeof g->body, "{\"payment_password\":\"%06d\"}", 370000 + i * 7);
+        ASSERT_EQ_INT(pthread_create(&g->thread, NULL, S_guess_run, g), 0);
+    }
+    for (int i = 0; i < S_GUESS_COUNT; i++)
+        pthread_join(guesses[i].thread, NULL);
+    pthread_barrier_destroy(&start);
+
+    int wrong = 0, locked = 0, other = 0;
+    for (int i = 0; i < S_GUESS_COUNT; i++) {
+        if (guesses[i].status == 403 && strcmp(guesses[i].code, "PASSWORD_WRONG") == 0) {
+            wrong++;
+        } else if (guesses[i].status == 423 && strcmp(guesses[i].code, "PASSWORD_LOCKED") == 0) {
+            locked++;
+        } else {
+            if (other < 5)
+                fprintf(stderr, "  guess %d: %ld %s\n", i, guesses[i].status, guesses[i].code);
+            other++;
+        }
+    }
+    fprintf(stderr, "  %d PASSWORD_WRONG, %d PASSWORD_LOCKED, %d other\n", wrong, locked, other);
+    ASSERT_EQ_INT(other, 0);
+    ASSERT(wrong <= 4);
+    ASSERT(wrong >= 1); /* the first evaluated guess cannot find it locked */
+    ASSERT_EQ_INT(locked, S_GUESS_COUNT - wrong);
+
+    /* Locked means locked: the right password is refused too. */
+    VERIFY_EXPECT(&S_client, S_user.token, S_RIGHT_BODY, 423, "PASSWORD_LOCKED");
+}
+
+TEST(lock_survives_a_restart)
+{
+    // A lock kept only in memory would be lifted by any crash or deploy: after a restart the right
+    // password is still refused.
+    ASSERT(S_user.token[0] != '\0');
+    client_release(&S_client);
+    ASSERT_EQ_INT(test_daemon_stop(&S_daemon), 0);
+    char dir[TEST_DAEMON_PATH_SIZE_MAX];
+    snprintf(dir, sizeof dir, "%s", S_daemon.data_dir);
+    const char *args[] = {"--argon2-memory-kib", "8", "--argon2-ops", "1", NULL};
+    char log_path[TEST_DAEMON_PATH_SIZE_MAX];
+    snprintf(log_path, sizeof log_path, "%s", S_daemon.log_path);
+    ASSERT(test_daemon_start(&S_daemon, dir, log_path, args));
+    client_init(&S_client, S_daemon.base_url);
+    VERIFY_EXPECT(&S_client, S_user.token, S_RIGHT_BODY, 423, "PASSWORD_LOCKED");
+    VERIFY_EXPECT(&S_client, S_user.token, "{\"payment_password\":\"370000\"}", 423,
+                  "PASSWORD_LOCKED");
+}
+
+TEST(lock_lifts_after_its_time)
+{
+    // A lock that never lifts would lock users out of their money: with a 2 s lock, the fifth wrong
+    // try locks, the right password is refused within the 2 s and accepted after them, with the
+    // count of wrong tries started afresh.
+    struct client c;
+    client_init(&c, S_short.base_url);
+    struct api_user u;
+    API_MUST(api_user_new(&c, S_short_admin, &u));
+    API_MUST(api_payment_password_set(&c, S_short_admin, &u, S_RIGHT));
+    for (int i = 0; i < 4; i++)
+        VERIFY_EXPECT(&c, u.token, "{\"payment_password\":\"370000\"}", 403, "PASSWORD_WRONG");
+    VERIFY_EXPECT(&c, u.token, "{\"payment_password\":\"370000\"}", 423, "PASSWORD_LOCKED");
+    VERIFY_EXPECT(&c, u.token, S_RIGHT_BODY, 423, "PASSWORD_LOCKED");
+    S_sleep_ms(2300);
+    VERIFY_EXPECT(&c, u.token, S_RIGHT_BODY, 204, NULL);
+    VERIFY_EXPECT(&c, u.token, "{\"payment_password\":\"370000\"}", 403, "PASSWORD_WRONG");
+    VERIFY_EXPECT(&c, u.token, S_RIGHT_BODY, 204, NULL);
+    client_release(&c);
+}
+
+TEST(a_right_password_resets_the_count)
+{
+    // Wrong tries are counted in a row: four wrong, one right, four wrong again must not lock a
+    // user who keeps getting it right in between.
+    struct client c;
+    client_init(&c, S_short.base_url);
+    struct api_user u;
+    API_MUST(api_user_new(&c, S_short_admin, &u));
+    API_MUST(api_payment_password_set(&c, S_short_admin, &u, S_RIGHT));
+    for (int round = 0; round < 2; round++) {
+        for (int i = 0; i < 4; i++)
+            VERIFY_EXPECT(&c, u.token, "{\"payment_password\":\"370000\"}", 403, "PASSWORD_WRONG");
+        VERIFY_EXPECT(&c, u.token, S_RIGHT_BODY, 204, NULL);
+    }
+    client_release(&c);
+}
+
+int main(void)
+{
+    test_tmpdir(S_root, sizeof S_root);
+    const char *short_args[] = {"--payment-password-lock-s", "2", NULL};
+    if (!api_daemon_start(&S_daemon, S_root, "race", NULL, S_admin) ||
+        !api_daemon_start(&S_short, S_root, "short", short_args, S_short_admin)) {
+        fprintf(stderr, "%s\n", api_error());
+        test_daemon_kill(&S_daemon);
+        printf("0 passed, 1 failed\n");
+        return 1;
+    }
+    client_init(&S_client, S_daemon.base_url);
+
+    RUN(parallel_wrong_guesses_lock_after_at_most_five);
+    RUN(lock_survives_a_restart);
+    RUN(lock_lifts_after_its_time);
+    RUN(a_right_password_resets_the_count);
+
+    client_release(&S_client);
+    int status = test_daemon_stop(&S_daemon);
+    int short_status = test_daemon_stop(&S_short);
+    if (status != 0 || short_status != 0) {
+        fprintf(stderr, "FAIL daemons_stop_cleanly (%d, %d)\n", status, short_status);
+        test_failed_count++;
+    }
+    if (test_failed_count == 0)
+        test_rmtree(S_root);
+    else
+        fprintf(stderr, "daemon logs kept in %s\n", S_root);
+    return test_summary();
+}
