@@ -493,7 +493,7 @@ static enum qb_error op_payment_password_set(struct ledger_txn *txn, struct iden
     if (c->outcome != QB_OK)
         return QB_OK;
 
-    err = sms_consume(txn, env, user.phone, SMS_PURPOSE_RESET_PAYMENT_PASSWORD, c->user_id,
+    err = sms_consume(txn, env, user.phone, SMS_PURPOSE_RESET_PAYMENT_PASSWORD, "",
                       c->sms_code);
     if (err == QB_E_SMS_CODE_INVALID) {
         c->outcome = err;
@@ -641,7 +641,7 @@ static enum qb_error op_status(struct ledger_txn *txn, struct identity_cmd *c)
             return QB_OK;
         }
         err =
-            sms_consume(txn, c->env, c->user.phone, SMS_PURPOSE_UNFREEZE, c->user_id, c->sms_code);
+            sms_consume(txn, c->env, c->user.phone, SMS_PURPOSE_UNFREEZE, "", c->sms_code);
         if (err == QB_E_SMS_CODE_INVALID) {
             c->outcome = err;
             return QB_OK;

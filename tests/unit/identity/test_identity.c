@@ -254,7 +254,7 @@ static enum qb_error ix_user_op(struct ix *ix, enum identity_op op, const char *
 static enum qb_error ix_pay_set(struct ix *ix, const struct identity_user *user, const char *pp)
 {
     char code[SMS_CODE_DIGITS + 1];
-    ix_sms(ix, user->phone, SMS_PURPOSE_RESET_PAYMENT_PASSWORD, user->id, code);
+    ix_sms(ix, user->phone, SMS_PURPOSE_RESET_PAYMENT_PASSWORD, "", code);
     struct identity_cmd c;
     identity_cmd_init(&c, &ix->env, IDENTITY_OP_PAYMENT_PASSWORD_SET);
     snprintf(c.user_id, sizeof c.user_id, "%s", user->id);
@@ -766,7 +766,7 @@ TEST(payment_password_set_and_verify)
     ASSERT_EQ_INT(ix_pay_verify(ix, "u_nobody", PAY_PASSWORD, &tries), QB_E_NOT_FOUND);
 
     char code[SMS_CODE_DIGITS + 1], bad[SMS_CODE_DIGITS + 1];
-    ix_sms(ix, u.phone, SMS_PURPOSE_RESET_PAYMENT_PASSWORD, u.id, code);
+    ix_sms(ix, u.phone, SMS_PURPOSE_RESET_PAYMENT_PASSWORD, "", code);
     wrong_code(code, bad);
     struct identity_cmd c;
     identity_cmd_init(&c, &ix->env, IDENTITY_OP_PAYMENT_PASSWORD_SET);
@@ -775,7 +775,7 @@ TEST(payment_password_set_and_verify)
     snprintf(c.payment_password, sizeof c.payment_password, PAY_PASSWORD);
     struct identity_cmd d = c;
     ASSERT_EQ_INT(ix_exec(ix, &d), QB_E_SMS_CODE_INVALID);
-    ASSERT_EQ_INT(ix_query_int(ix, "SELECT failures FROM sms_codes WHERE target = $1", u.id), 1);
+    ASSERT_EQ_INT(ix_query_int(ix, "SELECT failures FROM sms_codes WHERE phone = $1 AND purpose = 4", u.phone), 1);
     ASSERT(!ix_user(ix, u.id).payment_password_set);
 
     identity_cmd_init(&d, &ix->env, IDENTITY_OP_PAYMENT_PASSWORD_SET);
@@ -783,8 +783,7 @@ TEST(payment_password_set_and_verify)
     snprintf(d.sms_code, sizeof d.sms_code, "%s", code);
     snprintf(d.payment_password, sizeof d.payment_password, "123456");
     ASSERT_EQ_INT(ix_exec(ix, &d), QB_E_PASSWORD_WEAK);
-    ASSERT_EQ_INT(ix_query_int(ix, "SELECT used FROM sms_codes WHERE target = $1", u.id), 0);
-
+    ASSERT_EQ_INT(ix_query_int(ix, "SELECT used FROM sms_codes WHERE phone = $1 AND purpose = 4", u.phone), 0);
     identity_cmd_init(&d, &ix->env, IDENTITY_OP_PAYMENT_PASSWORD_SET);
     memcpy(d.user_id, c.user_id, sizeof d.user_id);
     snprintf(d.sms_code, sizeof d.sms_code, "%s", code);
@@ -998,7 +997,7 @@ TEST(freeze_blocks_debits_at_the_ledger)
     ASSERT_EQ_INT(raw_exec(ix, &r), QB_OK);
 
     char code[SMS_CODE_DIGITS + 1], bad[SMS_CODE_DIGITS + 1];
-    ix_sms(ix, u.phone, SMS_PURPOSE_UNFREEZE, u.id, code);
+    ix_sms(ix, u.phone, SMS_PURPOSE_UNFREEZE, "", code);
     wrong_code(code, bad);
     struct identity_cmd c;
     identity_cmd_init(&c, &ix->env, IDENTITY_OP_UNFREEZE);
@@ -1038,14 +1037,14 @@ TEST(admin_freeze_cannot_be_lifted_by_the_user)
     ASSERT_EQ_INT(ix_user_op(ix, IDENTITY_OP_ADMIN_FREEZE, u.id, NULL), QB_E_CONFLICT);
 
     char code[SMS_CODE_DIGITS + 1];
-    ix_sms(ix, u.phone, SMS_PURPOSE_UNFREEZE, u.id, code);
+    ix_sms(ix, u.phone, SMS_PURPOSE_UNFREEZE, "", code);
     struct identity_cmd c;
     identity_cmd_init(&c, &ix->env, IDENTITY_OP_UNFREEZE);
     snprintf(c.user_id, sizeof c.user_id, "%s", u.id);
     snprintf(c.sms_code, sizeof c.sms_code, "%s", code);
     ASSERT_EQ_INT(ix_exec(ix, &c), QB_E_FORBIDDEN);
     ASSERT_EQ_INT(ix_user(ix, u.id).status, IDENTITY_FROZEN);
-    ASSERT_EQ_INT(ix_query_int(ix, "SELECT used FROM sms_codes WHERE target = $1", u.id), 0);
+    ASSERT_EQ_INT(ix_query_int(ix, "SELECT used FROM sms_codes WHERE phone = $1 AND purpose = 6", u.phone), 0);
     ASSERT_EQ_INT(ix_move(ix, u.account_id, ix->sys_id, 1), QB_E_ACCOUNT_FROZEN);
 
     ASSERT_EQ_INT(ix_user_op(ix, IDENTITY_OP_ADMIN_UNFREEZE, u.id, &out), QB_OK);
