@@ -1,0 +1,484 @@
+/*
+ * sms.c — issuing and consuming SMS verification codes, and reading the outbox.
+ *
+ * Both halves run on the ledger's writer thread, inside the savepoint of the
+ * command that called them, so the limits are checked and the counters
+ * moved one command at a time: two parallel requests for the same phone
+ * cannot both slip under the cooldown, and parallel guesses at a code are
+ * counted one after the other.
+ *
+ * Every accepted request to send leaves one row in sms_codes, whether or not
+ * a message goes out. When the purpose does not apply to the phone (a login
+ * code for a phone nobody registered, a register code for one somebody did)
+ * the row is a decoy: random bytes for a hash and used = 1, so it can never
+ * be consumed, and no outbox row. The decoy counts toward the cooldown and
+ * the daily cap exactly like a real code, which is what keeps the answers
+ * (QB_OK, or RATE_LIMITED with the same retry_after_ms) identical for
+ * registered and unknown phones. docs/sms.md has the rules.
+ *
+ * Only the newest code of a (phone, purpose, target) is live: asking again
+ * supersedes the code before, as WeChat and Alipay do, so a user who asked
+ * twice types the last code received. Superseded codes are not rewritten;
+ * consume simply never looks past the newest row.
+ *
+ * Statements are prepared per call: the writer's connection belongs to the
+ * ledger, and an SMS is rare enough that the prepare costs nothing worth a
+ * cache.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "base/log.h"
+#include "sms/sms.h"
+
+#define SMS_CODE_HASH_INPUT_SIZE_MAX (SMS_PHONE_SIZE_MAX + 16 + SMS_TARGET_SIZE_MAX + 16)
+#define SMS_DAY_MS (24LL * 60 * 60 * 1000)
+
+static const char *const sms_purpose_names[] = {
+    [SMS_PURPOSE_REGISTER] = "register",
+    [SMS_PURPOSE_LOGIN] = "login",
+    [SMS_PURPOSE_BIND_CARD] = "bind_card",
+    [SMS_PURPOSE_RESET_PAYMENT_PASSWORD] = "reset_payment_password",
+    [SMS_PURPOSE_NEW_DEVICE] = "new_device",
+    [SMS_PURPOSE_UNFREEZE] = "unfreeze",
+};
+
+static bool sms_purpose_is_valid(int64_t purpose)
+{
+    return purpose >= SMS_PURPOSE_REGISTER && purpose <= SMS_PURPOSE_UNFREEZE;
+}
+
+bool sms_purpose_parse(const char *text, enum sms_purpose *out)
+{
+    QB_ASSERT(out != NULL);
+    if (text == NULL)
+        return false;
+    for (int p = SMS_PURPOSE_REGISTER; p <= SMS_PURPOSE_UNFREEZE; p++) {
+        if (strcmp(text, sms_purpose_names[p]) == 0) {
+            *out = (enum sms_purpose)p;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Never NULL, so that it is safe in a log line: "unknown" outside the enum. */
+const char *sms_purpose_name(enum sms_purpose purpose)
+{
+    if (!sms_purpose_is_valid((int64_t)purpose))
+        return "unknown";
+    return sms_purpose_names[purpose];
+}
+
+bool sms_phone_is_valid(const char *phone)
+{
+    if (phone == NULL || strlen(phone) != 11)
+        return false;
+    if (phone[0] != '1' || phone[1] < '3' || phone[1] > '9')
+        return false;
+    for (size_t i = 2; i < 11; i++)
+        if (phone[i] < '0' || phone[i] > '9')
+            return false;
+    return true;
+}
+
+/* True when target is a NUL-terminated text that fits SMS_TARGET_SIZE_MAX. */
+static bool sms_target_is_valid(const char *target)
+{
+    return target != NULL && memchr(target, '\0', SMS_TARGET_SIZE_MAX) != NULL;
+}
+
+static bool sms_code_is_well_formed(const char *code)
+{
+    if (code == NULL)
+        return false;
+    for (size_t i = 0; i < SMS_CODE_DIGITS; i++)
+        if (code[i] < '0' || code[i] > '9')
+            return false;
+    return code[SMS_CODE_DIGITS] == '\0';
+}
+
+/* Purposes whose code only makes sense for a phone that has an account. */
+static bool sms_purpose_needs_user(enum sms_purpose purpose)
+{
+    return purpose == SMS_PURPOSE_LOGIN || purpose == SMS_PURPOSE_RESET_PAYMENT_PASSWORD ||
+           purpose == SMS_PURPOSE_NEW_DEVICE || purpose == SMS_PURPOSE_UNFREEZE;
+}
+
+/* HMAC(sms_code_key, phone|purpose|target|code). The phone and purpose
+ * hold no '|' and the code is the fixed-width tail, so no two inputs share
+ * a text. */
+static void sms_code_hash(const struct domain_env *env, const char *phone, enum sms_purpose purpose,
+                          const char *target, const char *code, uint8_t out[CRYPTO_SHA256_SIZE])
+{
+    char input[SMS_CODE_HASH_INPUT_SIZE_MAX];
+    int n = snprintf(input, sizeof input, "%s|%d|%s|%s", phone, (int)purpose, target, code);
+    QB_ASSERT(n > 0 && (size_t)n < sizeof input); /* callers checked every length */
+    domain_keyed_hash(env->sms_code_key, input, (size_t)n, out);
+    crypto_wipe(input, sizeof input);
+}
+
+/* The error of a failed store_step (which answers -(enum qb_error)). */
+static enum qb_error sms_step_error(int rc)
+{
+    QB_ASSERT(rc < 0);
+    return (enum qb_error)(-rc);
+}
+
+/* The storage layer's failures (a refused prepare, a busy or broken
+ * database) all mean the same to a caller: nothing could be checked. */
+static enum qb_error sms_storage_error(enum qb_error err)
+{
+    if (err == QB_OK || err == QB_E_SMS_CODE_INVALID)
+        return err;
+    return QB_E_STORAGE;
+}
+
+/* --- issuing ------------------------------------------------------------ */
+
+/* How long until phone may be sent another code for purpose: 0 when now,
+ * else the longer of the daily cap's wait (until the next UTC+8 midnight)
+ * and the cooldown's. */
+static enum qb_error sms_limits_check(struct store *store, const struct domain_env *env,
+                                      const struct sms_send_cmd *c, int64_t now_ms,
+                                      int64_t *retry_after_ms)
+{
+    const struct domain_settings *settings = &env->settings;
+    struct store_stmt *st = NULL;
+    *retry_after_ms = 0;
+
+    /* 1. the daily cap, over every purpose */
+    int64_t day_start_ms = domain_day_start_ms(now_ms);
+    enum qb_error err = store_prepare(
+        store, "SELECT COUNT(*) FROM sms_codes WHERE phone = $1 AND created_at_ms >= $2", &st);
+    if (err != QB_OK)
+        return err;
+    if ((err = store_bind_text(st, 1, c->phone, strlen(c->phone))) != QB_OK ||
+        (err = store_bind_int64(st, 2, day_start_ms)) != QB_OK)
+        goto out;
+    int rc = store_step(st);
+    if (rc != STORE_STEP_ROW) {
+        err = rc < 0 ? sms_step_error(rc) : QB_E_INTERNAL;
+        goto out;
+    }
+    int64_t today_count = store_column_int64(st, 0);
+    store_finalize(st);
+    st = NULL;
+    if (today_count >= settings->sms_daily_max)
+        *retry_after_ms = day_start_ms + SMS_DAY_MS - now_ms;
+
+    /* 2. the cooldown, per purpose */
+    err = store_prepare(store,
+                        "SELECT MAX(created_at_ms) FROM sms_codes"
+                        " WHERE phone = $1 AND purpose = $2 AND created_at_ms > $3",
+                        &st);
+    if (err != QB_OK)
+        return err;
+    if ((err = store_bind_text(st, 1, c->phone, strlen(c->phone))) != QB_OK ||
+        (err = store_bind_int64(st, 2, (int64_t)c->purpose)) != QB_OK ||
+        (err = store_bind_int64(st, 3, now_ms - settings->sms_cooldown_ms)) != QB_OK)
+        goto out;
+    rc = store_step(st);
+    if (rc != STORE_STEP_ROW) {
+        err = rc < 0 ? sms_step_error(rc) : QB_E_INTERNAL;
+        goto out;
+    }
+    if (!store_column_is_null(st, 0)) {
+        int64_t wait_ms = store_column_int64(st, 0) + settings->sms_cooldown_ms - now_ms;
+        /* A clock that stepped back must not stretch the wait past one cooldown. */
+        if (wait_ms > settings->sms_cooldown_ms)
+            wait_ms = settings->sms_cooldown_ms;
+        if (wait_ms > *retry_after_ms)
+            *retry_after_ms = wait_ms;
+    }
+    err = QB_OK;
+out:
+    store_finalize(st);
+    QB_ASSERT(err != QB_OK || *retry_after_ms >= 0);
+    return err;
+}
+
+static enum qb_error sms_phone_is_registered(struct store *store, const char *phone,
+                                             bool *registered)
+{
+    struct store_stmt *st = NULL;
+    enum qb_error err = store_prepare(store, "SELECT 1 FROM users WHERE phone = $1", &st);
+    if (err != QB_OK)
+        return err;
+    if ((err = store_bind_text(st, 1, phone, strlen(phone))) != QB_OK)
+        goto out;
+    int rc = store_step(st);
+    if (rc < 0) {
+        err = sms_step_error(rc);
+        goto out;
+    }
+    *registered = rc == STORE_STEP_ROW;
+out:
+    store_finalize(st);
+    return err;
+}
+
+static enum qb_error sms_code_insert(struct store *store, const struct sms_send_cmd *c,
+                                     const uint8_t hash[CRYPTO_SHA256_SIZE], int64_t now_ms,
+                                     int64_t expires_at_ms, bool used)
+{
+    struct store_stmt *st = NULL;
+    enum qb_error err =
+        store_prepare(store,
+                      "INSERT INTO sms_codes (phone, purpose, target, code_hash, created_at_ms,"
+                      " expires_at_ms, failures, used) VALUES ($1, $2, $3, $4, $5, $6, 0, $7)",
+                      &st);
+    if (err != QB_OK)
+        return err;
+    if ((err = store_bind_text(st, 1, c->phone, strlen(c->phone))) == QB_OK &&
+        (err = store_bind_int64(st, 2, (int64_t)c->purpose)) == QB_OK &&
+        (err = store_bind_text(st, 3, c->target, strlen(c->target))) == QB_OK &&
+        (err = store_bind_blob(st, 4, hash, CRYPTO_SHA256_SIZE)) == QB_OK &&
+        (err = store_bind_int64(st, 5, now_ms)) == QB_OK &&
+        (err = store_bind_int64(st, 6, expires_at_ms)) == QB_OK &&
+        (err = store_bind_int64(st, 7, used ? 1 : 0)) == QB_OK)
+        err = store_step_done(st);
+    store_finalize(st);
+    return err;
+}
+
+static enum qb_error sms_outbox_insert(struct store *store, const struct sms_send_cmd *c,
+                                       const uint8_t *sealed, size_t sealed_size, int64_t now_ms)
+{
+    struct store_stmt *st = NULL;
+    enum qb_error err = store_prepare(
+        store,
+        "INSERT INTO sms_outbox (phone, purpose, code_sealed, created_at_ms, attempts,"
+        " next_attempt_at_ms, delivered_at_ms) VALUES ($1, $2, $3, $4, 0, $4, 0)",
+        &st);
+    if (err != QB_OK)
+        return err;
+    if ((err = store_bind_text(st, 1, c->phone, strlen(c->phone))) == QB_OK &&
+        (err = store_bind_int64(st, 2, (int64_t)c->purpose)) == QB_OK &&
+        (err = store_bind_blob(st, 3, sealed, sealed_size)) == QB_OK &&
+        (err = store_bind_int64(st, 4, now_ms)) == QB_OK)
+        err = store_step_done(st);
+    store_finalize(st);
+    return err;
+}
+
+/* The run function of sms_send_cmd: checks the limits, then writes either a
+ * live code and its outbox row, or a decoy row (see the top of the file).
+ * RATE_LIMITED is an outcome, not a ledger failure: nothing was written. */
+static enum qb_error sms_send_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
+{
+    struct sms_send_cmd *c = (struct sms_send_cmd *)cmd;
+    const struct domain_env *env = c->env;
+    QB_ASSERT(env != NULL && env->rand != NULL);
+    c->retry_after_ms = 0;
+    if (!sms_phone_is_valid(c->phone) || !sms_purpose_is_valid((int64_t)c->purpose) ||
+        !sms_target_is_valid(c->target)) {
+        c->outcome = QB_E_PARAM;
+        return QB_E_PARAM;
+    }
+    struct store *store = ledger_txn_store(txn);
+    int64_t now_ms = ledger_txn_now_ms(txn);
+    char code[SMS_CODE_DIGITS + 1] = "";
+    uint8_t hash[CRYPTO_SHA256_SIZE];
+    uint8_t sealed[SMS_CODE_DIGITS + DOMAIN_SEAL_OVERHEAD];
+
+    /* 1. the limits, the same for every phone, registered or not */
+    int64_t retry_after_ms = 0;
+    enum qb_error err = sms_limits_check(store, env, c, now_ms, &retry_after_ms);
+    if (err != QB_OK)
+        goto out;
+    if (retry_after_ms > 0) {
+        c->outcome = QB_E_RATE_LIMITED;
+        c->retry_after_ms = retry_after_ms;
+        return QB_OK;
+    }
+
+    /* 2. whether this purpose applies to this phone */
+    bool registered = false;
+    err = sms_phone_is_registered(store, c->phone, &registered);
+    if (err != QB_OK)
+        goto out;
+    bool live = true;
+    if (sms_purpose_needs_user(c->purpose))
+        live = registered;
+    else if (c->purpose == SMS_PURPOSE_REGISTER)
+        live = !registered;
+
+    /* 3. a code, or a decoy that counts like one and can never match */
+    int n = snprintf(code, sizeof code, "%06u", (unsigned)rand_below(env->rand, 1000000));
+    QB_ASSERT(n == SMS_CODE_DIGITS);
+    if (live)
+        sms_code_hash(env, c->phone, c->purpose, c->target, code, hash);
+    else
+        rand_fill(env->rand, hash, sizeof hash);
+    err = sms_code_insert(store, c, hash, now_ms, now_ms + env->settings.sms_code_ttl_ms, !live);
+    if (err != QB_OK)
+        goto out;
+
+    /* 4. the message, sealed, in the same transaction */
+    if (live) {
+        domain_seal(env, code, SMS_CODE_DIGITS, sealed);
+        err = sms_outbox_insert(store, c, sealed, sizeof sealed, now_ms);
+        if (err != QB_OK)
+            goto out;
+    }
+    err = QB_OK;
+out:
+    crypto_wipe(code, sizeof code);
+    err = sms_storage_error(err);
+    c->outcome = err;
+    return err;
+}
+
+void sms_send_cmd_init(struct sms_send_cmd *c, const struct domain_env *env)
+{
+    QB_ASSERT(c != NULL && env != NULL);
+    memset(c, 0, sizeof *c);
+    ledger_cmd_init(&c->cmd, sms_send_run, NULL);
+    c->env = env;
+    c->outcome = QB_E_INTERNAL; /* until it ran */
+}
+
+/* --- consuming ------------------------------------------------------------ */
+
+enum qb_error sms_txn_code_consume(struct ledger_txn *txn, const struct domain_env *env,
+                                   const char *phone, enum sms_purpose purpose, const char *target,
+                                   const char *code)
+{
+    QB_ASSERT(txn != NULL && env != NULL);
+    if (target == NULL)
+        target = "";
+    /* Malformed input is refused before it can touch a code's tries. */
+    if (!sms_code_is_well_formed(code) || !sms_phone_is_valid(phone) ||
+        !sms_purpose_is_valid((int64_t)purpose) || !sms_target_is_valid(target))
+        return QB_E_SMS_CODE_INVALID;
+    struct store *store = ledger_txn_store(txn);
+    int64_t now_ms = ledger_txn_now_ms(txn);
+
+    /* 1. the newest code of (phone, purpose, target): the only live one */
+    struct store_stmt *st = NULL;
+    enum qb_error err =
+        store_prepare(store,
+                      "SELECT id, code_hash, expires_at_ms, failures, used FROM sms_codes"
+                      " WHERE phone = $1 AND purpose = $2 AND target = $3"
+                      " ORDER BY created_at_ms DESC, id DESC LIMIT 1",
+                      &st);
+    if (err != QB_OK)
+        goto out;
+    if ((err = store_bind_text(st, 1, phone, strlen(phone))) != QB_OK ||
+        (err = store_bind_int64(st, 2, (int64_t)purpose)) != QB_OK ||
+        (err = store_bind_text(st, 3, target, strlen(target))) != QB_OK)
+        goto out;
+    int rc = store_step(st);
+    if (rc < 0) {
+        err = sms_step_error(rc);
+        goto out;
+    }
+    if (rc == STORE_STEP_DONE) {
+        err = QB_E_SMS_CODE_INVALID;
+        goto out;
+    }
+    int64_t id = store_column_int64(st, 0);
+    uint8_t stored[CRYPTO_SHA256_SIZE];
+    const void *blob = store_column_blob(st, 1);
+    bool hash_ok = store_column_size(st, 1) == sizeof stored;
+    if (hash_ok)
+        memcpy(stored, blob, sizeof stored);
+    int64_t expires_at_ms = store_column_int64(st, 2);
+    int64_t failures = store_column_int64(st, 3);
+    int64_t used = store_column_int64(st, 4);
+    store_finalize(st);
+    st = NULL;
+    if (!hash_ok || used != 0 || now_ms >= expires_at_ms ||
+        failures >= env->settings.sms_failures_max)
+        return QB_E_SMS_CODE_INVALID;
+
+    /* 2. compare, and spend the code or one of its tries */
+    uint8_t given[CRYPTO_SHA256_SIZE];
+    sms_code_hash(env, phone, purpose, target, code, given);
+    bool match = crypto_equal(given, stored, sizeof given);
+    err = store_prepare(store,
+                        match ? "UPDATE sms_codes SET used = 1 WHERE id = $1"
+                              : "UPDATE sms_codes SET failures = failures + 1 WHERE id = $1",
+                        &st);
+    if (err == QB_OK && (err = store_bind_int64(st, 1, id)) == QB_OK)
+        err = store_step_done(st);
+    if (err == QB_OK && !match)
+        err = QB_E_SMS_CODE_INVALID;
+out:
+    store_finalize(st);
+    return sms_storage_error(err);
+}
+
+/* --- the outbox ------------------------------------------------------------ */
+
+void sms_gateway_free(struct sms_gateway *gateway)
+{
+    if (gateway != NULL)
+        gateway->ops->free(gateway);
+}
+
+enum qb_error sms_outbox_list(const struct domain_env *env, struct store *reader, const char *phone,
+                              struct sms_outbox_item *items, size_t count_max, size_t *count)
+{
+    QB_ASSERT(env != NULL && reader != NULL && count != NULL);
+    QB_ASSERT(items != NULL || count_max == 0);
+    *count = 0;
+    if (phone != NULL && !sms_phone_is_valid(phone))
+        return QB_E_PARAM;
+    if (count_max == 0)
+        return QB_OK;
+    if (count_max > (uint64_t)INT64_MAX)
+        count_max = (size_t)INT64_MAX;
+
+    struct store_stmt *st = NULL;
+    const char *sql = phone != NULL
+                          ? "SELECT id, phone, purpose, code_sealed, created_at_ms, delivered_at_ms"
+                            " FROM sms_outbox WHERE phone = $1"
+                            " ORDER BY created_at_ms DESC, id DESC LIMIT $2"
+                          : "SELECT id, phone, purpose, code_sealed, created_at_ms, delivered_at_ms"
+                            " FROM sms_outbox ORDER BY created_at_ms DESC, id DESC LIMIT $1";
+    enum qb_error err = store_prepare(reader, sql, &st);
+    if (err != QB_OK)
+        return err;
+    int limit_index = 1;
+    if (phone != NULL) {
+        if ((err = store_bind_text(st, 1, phone, strlen(phone))) != QB_OK)
+            goto out;
+        limit_index = 2;
+    }
+    if ((err = store_bind_int64(st, limit_index, (int64_t)count_max)) != QB_OK)
+        goto out;
+
+    int rc = STORE_STEP_DONE;
+    while (*count < count_max && (rc = store_step(st)) == STORE_STEP_ROW) {
+        struct sms_outbox_item *item = &items[*count];
+        memset(item, 0, sizeof *item);
+        int64_t id = store_column_int64(st, 0);
+        snprintf(item->phone, sizeof item->phone, "%s", store_column_text(st, 1));
+        int64_t purpose = store_column_int64(st, 2);
+        item->purpose =
+            sms_purpose_is_valid(purpose) ? (enum sms_purpose)purpose : (enum sms_purpose)0;
+        const uint8_t *sealed = store_column_blob(st, 3);
+        size_t sealed_size = store_column_size(st, 3);
+        /* Empty once a provider took it: the code is not kept after delivery. */
+        bool opened = sealed_size == SMS_CODE_DIGITS + DOMAIN_SEAL_OVERHEAD &&
+                      domain_unseal(env, sealed, sealed_size, item->code);
+        item->code[SMS_CODE_DIGITS] = '\0';
+        if (!opened || !sms_code_is_well_formed(item->code)) {
+            crypto_wipe(item->code, sizeof item->code);
+            if (sealed_size != 0)
+                log_event(LOG_WARN, "sms.outbox.unseal_failed", "outbox_id=%lld size=%zu",
+                          (long long)id, sealed_size);
+        }
+        item->created_at_ms = store_column_int64(st, 4);
+        item->delivered_at_ms = store_column_int64(st, 5);
+        (*count)++;
+    }
+    if (rc < 0)
+        err = sms_step_error(rc);
+out:
+    store_finalize(st);
+    QB_ASSERT(*count <= count_max);
+    return err;
+}

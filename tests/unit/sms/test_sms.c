@@ -1,0 +1,1001 @@
+/*
+ * test_sms.c — SMS codes, their limits, the outbox, the gateways and the worker.
+ *
+ * Each test runs on a fresh database with a real ledger (commands run on its
+ * writer thread, as in the daemon), a manual clock that the test moves to
+ * age codes and step through backoff, and a seeded randomness source. The
+ * users table belongs to src/identity; the rows these tests need are written
+ * by raw SQL inside a command.
+ *
+ * The HTTP gateway is tested against a receiver on 127.0.0.1 started by the
+ * test: a thread that answers one scripted status per request and keeps
+ * what it was sent.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "sms/sms.h"
+#include "store/pool.h"
+#include "test.h"
+
+static uint64_t seed;
+
+/* --- the fixture ------------------------------------------------------------- */
+
+struct sx {
+    char dir[512];
+    char db_path[640];
+    struct qb_clock clock;
+    struct qb_rand rand;
+    struct store *writer;
+    struct store *reader;
+    struct store_pool *pool;
+    struct ledger *ledger;
+    struct domain_env env;
+};
+
+#define SX_DAY_MS (24LL * 60 * 60 * 1000)
+
+/* A fresh database and ledger; the clock starts at noon (UTC+8) of a day
+ * in 2026, so that a test may send many codes before midnight. Leaked on
+ * purpose when a test fails half-way: the writer thread reads the clock. */
+static struct sx *sx_new(void)
+{
+    struct sx *sx = calloc(1, sizeof *sx);
+    if (sx == NULL)
+        TEST_FAIL_("out of memory");
+    test_tmpdir(sx->dir, sizeof sx->dir);
+    snprintf(sx->db_path, sizeof sx->db_path, "%s/qianbao.db", sx->dir);
+    clock_manual_init(&sx->clock, domain_day_start_ms(INT64_C(1790000000000)) + SX_DAY_MS / 2);
+    rand_seeded_init(&sx->rand, seed);
+    char err[256];
+    enum qb_error rc = store_open(sx->db_path, STORE_MODE_WRITE, &sx->writer, err, sizeof err);
+    if (rc != QB_OK)
+        TEST_FAIL_("store_open(write): %s: %s", error_name(rc), err);
+    struct ledger_options options = {.clock = &sx->clock};
+    rc = ledger_open(sx->writer, &options, &sx->ledger);
+    if (rc != QB_OK)
+        TEST_FAIL_("ledger_open: %s", error_name(rc));
+    rc = store_open(sx->db_path, STORE_MODE_READ, &sx->reader, err, sizeof err);
+    if (rc != QB_OK)
+        TEST_FAIL_("store_open(read): %s: %s", error_name(rc), err);
+    rc = store_pool_open(sx->db_path, 2, &sx->pool, err, sizeof err);
+    if (rc != QB_OK)
+        TEST_FAIL_("store_pool_open: %s: %s", error_name(rc), err);
+    struct domain_settings settings;
+    domain_settings_default(&settings);
+    uint8_t pepper[DOMAIN_KEY_SIZE], data_key[DOMAIN_KEY_SIZE];
+    memset(pepper, 0x5a, sizeof pepper);
+    memset(data_key, 0xa5, sizeof data_key);
+    domain_env_init(&sx->env, &sx->clock, &sx->rand, sx->ledger, &settings, pepper, data_key);
+    return sx;
+}
+
+static void sx_free(struct sx *sx)
+{
+    ledger_close(sx->ledger);
+    store_close(sx->writer);
+    store_close(sx->reader);
+    store_pool_close(sx->pool);
+    domain_env_release(&sx->env);
+    test_rmtree(sx->dir);
+    free(sx);
+}
+
+static int64_t sx_now(struct sx *sx) { return clock_now_ms(&sx->clock); }
+
+/* A command that runs one SQL statement with up to three text parameters. */
+struct sx_sql_cmd {
+    struct ledger_cmd cmd;
+    const char *sql;
+    const char *params[3];
+};
+
+static enum qb_error sx_sql_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
+{
+    struct sx_sql_cmd *c = (struct sx_sql_cmd *)cmd;
+    struct store_stmt *st = NULL;
+    enum qb_error err = store_prepare(ledger_txn_store(txn), c->sql, &st);
+    for (int i = 0; err == QB_OK && i < 3 && c->params[i] != NULL; i++)
+        err = store_bind_text(st, i + 1, c->params[i], strlen(c->params[i]));
+    if (err == QB_OK)
+        err = store_step_done(st);
+    store_finalize(st);
+    return err;
+}
+
+static void sx_sql(struct sx *sx, const char *sql, const char *p1, const char *p2)
+{
+    struct sx_sql_cmd c = {.sql = sql, .params = {p1, p2, NULL}};
+    ledger_cmd_init(&c.cmd, sx_sql_run, NULL);
+    enum qb_error rc = ledger_execute(sx->ledger, &c.cmd);
+    if (rc == QB_OK)
+        rc = c.cmd.result;
+    ledger_cmd_release(&c.cmd);
+    if (rc != QB_OK)
+        TEST_FAIL_("sql \"%s\": %s", sql, error_name(rc));
+}
+
+/* A user with this phone, as src/identity would register one. */
+static void sx_user_add(struct sx *sx, const char *id, const char *phone)
+{
+    sx_sql(sx,
+           "INSERT INTO users (id, phone, display_name, password_hash, account_id,"
+           " created_at_ms) VALUES ($1, $2, 'test', 'x', 0, 0)",
+           id, phone);
+}
+
+/* Sends a code: the command's outcome, and its retry_after_ms. */
+static enum qb_error sx_send(struct sx *sx, const char *phone, enum sms_purpose purpose,
+                             const char *target, int64_t *retry_after_ms)
+{
+    struct sms_send_cmd c;
+    sms_send_cmd_init(&c, &sx->env);
+    snprintf(c.phone, sizeof c.phone, "%s", phone);
+    c.purpose = purpose;
+    snprintf(c.target, sizeof c.target, "%s", target);
+    enum qb_error rc = ledger_execute(sx->ledger, &c.cmd);
+    if (rc == QB_OK)
+        rc = c.cmd.result;
+    ledger_cmd_release(&c.cmd);
+    if (rc != QB_OK)
+        TEST_FAIL_("sms_send_cmd for \"%s\": ledger result %s", phone, error_name(rc));
+    if (retry_after_ms != NULL)
+        *retry_after_ms = c.retry_after_ms;
+    return c.outcome;
+}
+
+/* Consumes a code inside a command that keeps its writes, as identity's
+ * commands do: the answer is sms_txn_code_consume's. */
+struct sx_consume_cmd {
+    struct ledger_cmd cmd;
+    const struct domain_env *env;
+    const char *phone;
+    enum sms_purpose purpose;
+    const char *target;
+    const char *code;
+    enum qb_error outcome;
+};
+
+static enum qb_error sx_consume_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
+{
+    struct sx_consume_cmd *c = (struct sx_consume_cmd *)cmd;
+    c->outcome = sms_txn_code_consume(txn, c->env, c->phone, c->purpose, c->target, c->code);
+    return c->outcome == QB_E_SMS_CODE_INVALID ? QB_OK : c->outcome;
+}
+
+static enum qb_error sx_consume(struct sx *sx, const char *phone, enum sms_purpose purpose,
+                                const char *target, const char *code)
+{
+    struct sx_consume_cmd c = {
+        .env = &sx->env, .phone = phone, .purpose = purpose, .target = target, .code = code};
+    ledger_cmd_init(&c.cmd, sx_consume_run, NULL);
+    enum qb_error rc = ledger_execute(sx->ledger, &c.cmd);
+    if (rc == QB_OK)
+        rc = c.cmd.result;
+    ledger_cmd_release(&c.cmd);
+    if (rc != QB_OK)
+        TEST_FAIL_("consume for \"%s\": ledger result %s", phone, error_name(rc));
+    return c.outcome;
+}
+
+/* The newest code sent to phone, read back from the outbox. */
+static void sx_code_of(struct sx *sx, const char *phone, char code[SMS_CODE_DIGITS + 1])
+{
+    struct sms_outbox_item item;
+    size_t count = 0;
+    enum qb_error rc = sms_outbox_list(&sx->env, sx->reader, phone, &item, 1, &count);
+    if (rc != QB_OK || count != 1)
+        TEST_FAIL_("no outbox message for \"%s\": %s, count %zu", phone, error_name(rc), count);
+    if (strlen(item.code) != SMS_CODE_DIGITS)
+        TEST_FAIL_("outbox code for \"%s\" is \"%s\"", phone, item.code);
+    memcpy(code, item.code, SMS_CODE_DIGITS + 1);
+}
+
+/* One integer from a query with up to one integer and one text parameter
+ * ($1 integer when int_param >= 0, then the text). */
+static int64_t sx_int(struct sx *sx, const char *sql, int64_t int_param, const char *text_param)
+{
+    struct store_stmt *st = NULL;
+    enum qb_error rc = store_prepare(sx->reader, sql, &st);
+    if (rc != QB_OK)
+        TEST_FAIL_("prepare \"%s\": %s", sql, error_name(rc));
+    int index = 1;
+    if (int_param >= 0)
+        rc = store_bind_int64(st, index++, int_param);
+    if (rc == QB_OK && text_param != NULL)
+        rc = store_bind_text(st, index, text_param, strlen(text_param));
+    int step = rc == QB_OK ? store_step(st) : -(int)rc;
+    int64_t value = step == STORE_STEP_ROW ? store_column_int64(st, 0) : INT64_MIN;
+    store_finalize(st);
+    if (step != STORE_STEP_ROW)
+        TEST_FAIL_("query \"%s\": no row (%d)", sql, step);
+    return value;
+}
+
+static void sx_sleep_ms(int64_t ms)
+{
+    struct timespec ts = {.tv_sec = (time_t)(ms / 1000), .tv_nsec = (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* Waits (at most 10 s) until the query answers want. */
+static void sx_wait_int(struct sx *sx, const char *sql, int64_t id, int64_t want)
+{
+    int64_t got = INT64_MIN;
+    for (int i = 0; i < 1000; i++) {
+        got = sx_int(sx, sql, id, NULL);
+        if (got == want)
+            return;
+        sx_sleep_ms(10);
+    }
+    TEST_FAIL_("waiting for \"%s\" (id %" PRId64 ") to be %" PRId64 ": still %" PRId64, sql, id,
+               want, got);
+}
+
+/* --- the HTTP receiver ------------------------------------------------------- */
+
+#define RX_REQUESTS_MAX 8
+
+struct rx {
+    int listen_fd;
+    int port;
+    pthread_t thread;
+    int statuses[RX_REQUESTS_MAX];
+    int status_count;
+    atomic_bool stopping;
+    pthread_mutex_t mutex;
+    int served_count;                  /* under mutex */
+    char heads[RX_REQUESTS_MAX][2048]; /* request line and headers */
+    char bodies[RX_REQUESTS_MAX][1024];
+};
+
+/* Reads one request (headers, then Content-Length bytes of body). */
+static bool rx_read_request(int fd, char *head, size_t head_size, char *body, size_t body_size)
+{
+    char data[4096];
+    size_t size = 0;
+    char *end = NULL;
+    while (end == NULL) {
+        if (size + 1 >= sizeof data)
+            return false;
+        ssize_t n = read(fd, data + size, sizeof data - 1 - size);
+        if (n <= 0)
+            return false;
+        size += (size_t)n;
+        data[size] = '\0';
+        end = strstr(data, "\r\n\r\n");
+    }
+    size_t head_len = (size_t)(end - data);
+    snprintf(head, head_size, "%.*s", (int)head_len, data);
+    size_t content_length = 0;
+    for (char *line = data; line < end;) {
+        char *next = strstr(line, "\r\n");
+        if (strncasecmp(line, "Content-Length:", 15) == 0)
+            content_length = (size_t)strtoul(line + 15, NULL, 10);
+        line = next + 2;
+    }
+    size_t have = size - head_len - 4;
+    while (have < content_length) {
+        if (size + 1 >= sizeof data)
+            return false;
+        ssize_t n = read(fd, data + size, sizeof data - 1 - size);
+        if (n <= 0)
+            return false;
+        size += (size_t)n;
+        have += (size_t)n;
+    }
+    data[size] = '\0';
+    snprintf(body, body_size, "%.*s", (int)content_length, end + 4);
+    return true;
+}
+
+static void *rx_main(void *arg)
+{
+    struct rx *rx = arg;
+    for (int i = 0; i < rx->status_count && !atomic_load(&rx->stopping);) {
+        struct pollfd pfd = {.fd = rx->listen_fd, .events = POLLIN};
+        if (poll(&pfd, 1, 50) <= 0)
+            continue;
+        int fd = accept(rx->listen_fd, NULL, NULL);
+        if (fd < 0)
+            continue;
+        char head[2048], body[1024];
+        if (rx_read_request(fd, head, sizeof head, body, sizeof body)) {
+            char reply[128];
+            int n = snprintf(reply, sizeof reply,
+                             "HTTP/1.1 %d Scripted\r\nContent-Length: 2\r\nConnection: close\r\n"
+                             "\r\nok",
+                             rx->statuses[i]);
+            pthread_mutex_lock(&rx->mutex);
+            snprintf(rx->heads[i], sizeof rx->heads[i], "%s", head);
+            snprintf(rx->bodies[i], sizeof rx->bodies[i], "%s", body);
+            rx->served_count++;
+            pthread_mutex_unlock(&rx->mutex);
+            if (write(fd, reply, (size_t)n) != n)
+                fprintf(stderr, "rx: short write\n");
+            i++;
+        }
+        close(fd);
+    }
+    return NULL;
+}
+
+/* Starts a receiver that answers the given statuses, one per request. */
+static struct rx *rx_start(const int *statuses, int status_count)
+{
+    struct rx *rx = calloc(1, sizeof *rx);
+    if (rx == NULL || status_count > RX_REQUESTS_MAX)
+        TEST_FAIL_("rx_start: bad arguments");
+    memcpy(rx->statuses, statuses, (size_t)status_count * sizeof *statuses);
+    rx->status_count = status_count;
+    pthread_mutex_init(&rx->mutex, NULL);
+    rx->listen_fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = 0};
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t addr_size = sizeof addr;
+    if (rx->listen_fd < 0 || bind(rx->listen_fd, (struct sockaddr *)&addr, sizeof addr) != 0 ||
+        listen(rx->listen_fd, 8) != 0 ||
+        getsockname(rx->listen_fd, (struct sockaddr *)&addr, &addr_size) != 0)
+        TEST_FAIL_("rx_start: socket: %s", strerror(errno));
+    rx->port = ntohs(addr.sin_port);
+    if (pthread_create(&rx->thread, NULL, rx_main, rx) != 0)
+        TEST_FAIL_("rx_start: pthread_create");
+    return rx;
+}
+
+static int rx_served(struct rx *rx)
+{
+    pthread_mutex_lock(&rx->mutex);
+    int n = rx->served_count;
+    pthread_mutex_unlock(&rx->mutex);
+    return n;
+}
+
+static void rx_stop(struct rx *rx)
+{
+    atomic_store(&rx->stopping, true);
+    pthread_join(rx->thread, NULL);
+    close(rx->listen_fd);
+    pthread_mutex_destroy(&rx->mutex);
+    free(rx);
+}
+
+static void rx_url(struct rx *rx, char *buf, size_t buf_size)
+{
+    snprintf(buf, buf_size, "http://127.0.0.1:%d/send", rx->port);
+}
+
+/* --- names and numbers --------------------------------------------------------- */
+
+TEST(purpose_names_round_trip)
+{
+    /* The HTTP layer parses purposes from JSON by these names; every enum
+     * value must parse back to itself and nothing else may parse. */
+    for (int p = SMS_PURPOSE_REGISTER; p <= SMS_PURPOSE_UNFREEZE; p++) {
+        enum sms_purpose parsed = 0;
+        ASSERT(sms_purpose_parse(sms_purpose_name((enum sms_purpose)p), &parsed));
+        ASSERT_EQ_INT(parsed, p);
+    }
+    enum sms_purpose parsed = 0;
+    ASSERT_EQ_STR(sms_purpose_name(SMS_PURPOSE_BIND_CARD), "bind_card");
+    ASSERT(!sms_purpose_parse("Login", &parsed));
+    ASSERT(!sms_purpose_parse("", &parsed));
+    ASSERT(!sms_purpose_parse(NULL, &parsed));
+    ASSERT_EQ_STR(sms_purpose_name((enum sms_purpose)99), "unknown");
+}
+
+TEST(phone_numbers_are_mainland_mobiles)
+{
+    /* Only 11-digit numbers starting 13..19 can receive a code; anything
+     * else is refused before it can cost a message. */
+    ASSERT(sms_phone_is_valid("13800138000"));
+    ASSERT(sms_phone_is_valid("19912345678"));
+    ASSERT(!sms_phone_is_valid("12800138000"));
+    ASSERT(!sms_phone_is_valid("23800138000"));
+    ASSERT(!sms_phone_is_valid("1380013800"));
+    ASSERT(!sms_phone_is_valid("138001380001"));
+    ASSERT(!sms_phone_is_valid("1380013800a"));
+    ASSERT(!sms_phone_is_valid("+8613800138"));
+    ASSERT(!sms_phone_is_valid(""));
+    ASSERT(!sms_phone_is_valid(NULL));
+}
+
+/* --- codes ------------------------------------------------------------------ */
+
+TEST(code_is_issued_and_consumed_once)
+{
+    /* A code proves possession of the phone once: the first use succeeds,
+     * a replay of the same code must not. */
+    struct sx *sx = sx_new();
+    sx_user_add(sx, "u_1", "13800138000");
+    int64_t retry_after_ms = -1;
+    ASSERT_EQ_INT(sx_send(sx, "13800138000", SMS_PURPOSE_LOGIN, "", &retry_after_ms), QB_OK);
+    ASSERT_EQ_INT(retry_after_ms, 0);
+    char code[SMS_CODE_DIGITS + 1];
+    sx_code_of(sx, "13800138000", code);
+    ASSERT_EQ_INT(sx_consume(sx, "13800138000", SMS_PURPOSE_LOGIN, "", code), QB_OK);
+    ASSERT_EQ_INT(sx_consume(sx, "13800138000", SMS_PURPOSE_LOGIN, "", code),
+                  QB_E_SMS_CODE_INVALID);
+    ASSERT_EQ_INT(sx_int(sx, "SELECT used FROM sms_codes WHERE phone = $1", -1, "13800138000"), 1);
+    sx_free(sx);
+}
+
+TEST(wrong_codes_count_and_five_void_the_code)
+{
+    /* Six digits fall to guessing unless tries are limited: four wrong
+     * guesses leave the code usable, the fifth voids it for good, and
+     * malformed input is refused without spending a try. */
+    struct sx *sx = sx_new();
+    sx_user_add(sx, "u_1", "13800138000");
+    ASSERT_EQ_INT(sx_send(sx, "13800138000", SMS_PURPOSE_LOGIN, "", NULL), QB_OK);
+    char code[SMS_CODE_DIGITS + 1], wrong[SMS_CODE_DIGITS + 1];
+    sx_code_of(sx, "13800138000", code);
+    memcpy(wrong, code, sizeof wrong);
+    wrong[0] = code[0] == '9' ? '0' : (char)(code[0] + 1);
+
+    const char *malformed[] = {"12345", "1234567", "12345a", " 12345", ""};
+    for (size_t i = 0; i < QB_ARRAY_COUNT(malformed); i++)
+        ASSERT_EQ_INT(sx_consume(sx, "13800138000", SMS_PURPOSE_LOGIN, "", malformed[i]),
+                      QB_E_SMS_CODE_INVALID);
+    ASSERT_EQ_INT(sx_consume(sx, "13800138000", SMS_PURPOSE_LOGIN, "", NULL),
+                  QB_E_SMS_CODE_INVALID);
+    ASSERT_EQ_INT(sx_int(sx, "SELECT failures FROM sms_codes WHERE phone = $1", -1, "13800138000"),
+                  0);
+    for (int i = 0; i < 4; i++)
+        ASSERT_EQ_INT(sx_consume(sx, "13800138000", SMS_PURPOSE_LOGIN, "", wrong),
+                      QB_E_SMS_CODE_INVALID);
+    ASSERT_EQ_INT(sx_int(sx, "SELECT failures FROM sms_codes WHERE phone = $1", -1, "13800138000"),
+                  4);
+    ASSERT_EQ_INT(sx_consume(sx, "13800138000", SMS_PURPOSE_LOGIN, "", code), QB_OK);
+
+    /* A second code, five wrong tries: the right one no longer works. */
+    clock_manual_advance(&sx->clock, 60 * 1000);
+    ASSERT_EQ_INT(sx_send(sx, "13800138000", SMS_PURPOSE_LOGIN, "", NULL), QB_OK);
+    sx_code_of(sx, "13800138000", code);
+    memcpy(wrong, code, sizeof wrong);
+    wrong[5] = code[5] == '9' ? '0' : (char)(code[5] + 1);
+    for (int i = 0; i < 5; i++)
+        ASSERT_EQ_INT(sx_consume(sx, "13800138000", SMS_PURPOSE_LOGIN, "", wrong),
+                      QB_E_SMS_CODE_INVALID);
+    ASSERT_EQ_INT(sx_consume(sx, "13800138000", SMS_PURPOSE_LOGIN, "", code),
+                  QB_E_SMS_CODE_INVALID);
+    ASSERT_EQ_INT(
+        sx_int(sx, "SELECT MAX(failures) FROM sms_codes WHERE phone = $1", -1, "13800138000"), 5);
+    sx_free(sx);
+}
+
+TEST(code_expires_after_five_minutes)
+{
+    /* A code is valid for 300 s: one millisecond before, it works; at 300 s
+     * exactly, it does not. */
+    struct sx *sx = sx_new();
+    sx_user_add(sx, "u_1", "13800138000");
+    char code[SMS_CODE_DIGITS + 1];
+    ASSERT_EQ_INT(sx_send(sx, "13800138000", SMS_PURPOSE_LOGIN, "", NULL), QB_OK);
+    sx_code_of(sx, "13800138000", code);
+    clock_manual_advance(&sx->clock, 300 * 1000);
+    ASSERT_EQ_INT(sx_consume(sx, "13800138000", SMS_PURPOSE_LOGIN, "", code),
+                  QB_E_SMS_CODE_INVALID);
+
+    ASSERT_EQ_INT(sx_send(sx, "13800138000", SMS_PURPOSE_LOGIN, "", NULL), QB_OK);
+    sx_code_of(sx, "13800138000", code);
+    clock_manual_advance(&sx->clock, 300 * 1000 - 1);
+    ASSERT_EQ_INT(sx_consume(sx, "13800138000", SMS_PURPOSE_LOGIN, "", code), QB_OK);
+    sx_free(sx);
+}
+
+TEST(code_is_bound_to_purpose_and_target)
+{
+    /* A code sent to bind card A must not log in, bind card B, or serve
+     * another phone: each (phone, purpose, target) has its own code. */
+    struct sx *sx = sx_new();
+    sx_user_add(sx, "u_1", "13800138000");
+    sx_user_add(sx, "u_2", "13900139000");
+    ASSERT_EQ_INT(sx_send(sx, "13800138000", SMS_PURPOSE_BIND_CARD, "card_a", NULL), QB_OK);
+    char code[SMS_CODE_DIGITS + 1];
+    sx_code_of(sx, "13800138000", code);
+    ASSERT_EQ_INT(sx_consume(sx, "13800138000", SMS_PURPOSE_LOGIN, "card_a", code),
+                  QB_E_SMS_CODE_INVALID);
+    ASSERT_EQ_INT(sx_consume(sx, "13800138000", SMS_PURPOSE_BIND_CARD, "card_b", code),
+                  QB_E_SMS_CODE_INVALID);
+    ASSERT_EQ_INT(sx_consume(sx, "13800138000", SMS_PURPOSE_BIND_CARD, "", code),
+                  QB_E_SMS_CODE_INVALID);
+    ASSERT_EQ_INT(sx_consume(sx, "13900139000", SMS_PURPOSE_BIND_CARD, "card_a", code),
+                  QB_E_SMS_CODE_INVALID);
+    ASSERT_EQ_INT(sx_consume(sx, "13800138000", SMS_PURPOSE_BIND_CARD, "card_a", code), QB_OK);
+    sx_free(sx);
+}
+
+TEST(newest_code_supersedes_older_ones)
+{
+    /* As in WeChat and Alipay, asking again replaces the code: the older
+     * one stops working, so only the last message received is valid. */
+    struct sx *sx = sx_new();
+    sx_user_add(sx, "u_1", "13800138000");
+    char first[SMS_CODE_DIGITS + 1], second[SMS_CODE_DIGITS + 1];
+    ASSERT_EQ_INT(sx_send(sx, "13800138000", SMS_PURPOSE_LOGIN, "", NULL), QB_OK);
+    sx_code_of(sx, "13800138000", first);
+    clock_manual_advance(&sx->clock, 60 * 1000);
+    ASSERT_EQ_INT(sx_send(sx, "13800138000", SMS_PURPOSE_LOGIN, "", NULL), QB_OK);
+    sx_code_of(sx, "13800138000", second);
+    if (strcmp(first, second) == 0)
+        TEST_FAIL_("two codes drew the same digits; rerun with another QB_TEST_SEED");
+    ASSERT_EQ_INT(sx_consume(sx, "13800138000", SMS_PURPOSE_LOGIN, "", first),
+                  QB_E_SMS_CODE_INVALID);
+    ASSERT_EQ_INT(sx_consume(sx, "13800138000", SMS_PURPOSE_LOGIN, "", second), QB_OK);
+    ASSERT_EQ_INT(sx_consume(sx, "13800138000", SMS_PURPOSE_LOGIN, "", first),
+                  QB_E_SMS_CODE_INVALID);
+    sx_free(sx);
+}
+
+/* --- limits ----------------------------------------------------------------- */
+
+TEST(cooldown_answers_rate_limited_with_retry_after)
+{
+    /* One code per phone and purpose per 60 s: a second request 20 s later
+     * is refused with the 40 s left; another purpose is not held up; at
+     * 60 s the phone may ask again. */
+    struct sx *sx = sx_new();
+    sx_user_add(sx, "u_1", "13800138000");
+    int64_t retry_after_ms = 0;
+    ASSERT_EQ_INT(sx_send(sx, "13800138000", SMS_PURPOSE_LOGIN, "", NULL), QB_OK);
+    clock_manual_advance(&sx->clock, 20 * 1000);
+    ASSERT_EQ_INT(sx_send(sx, "13800138000", SMS_PURPOSE_LOGIN, "", &retry_after_ms),
+                  QB_E_RATE_LIMITED);
+    ASSERT_EQ_INT(retry_after_ms, 40 * 1000);
+    /* the cooldown is per purpose, not per target */
+    ASSERT_EQ_INT(sx_send(sx, "13800138000", SMS_PURPOSE_LOGIN, "other", &retry_after_ms),
+                  QB_E_RATE_LIMITED);
+    ASSERT_EQ_INT(sx_send(sx, "13800138000", SMS_PURPOSE_BIND_CARD, "card_a", &retry_after_ms),
+                  QB_OK);
+    ASSERT_EQ_INT(retry_after_ms, 0);
+    ASSERT_EQ_INT(sx_int(sx, "SELECT COUNT(*) FROM sms_outbox WHERE phone = $1", -1, "13800138000"),
+                  2);
+    clock_manual_advance(&sx->clock, 40 * 1000 - 1);
+    ASSERT_EQ_INT(sx_send(sx, "13800138000", SMS_PURPOSE_LOGIN, "", &retry_after_ms),
+                  QB_E_RATE_LIMITED);
+    ASSERT_EQ_INT(retry_after_ms, 1);
+    clock_manual_advance(&sx->clock, 1);
+    ASSERT_EQ_INT(sx_send(sx, "13800138000", SMS_PURPOSE_LOGIN, "", &retry_after_ms), QB_OK);
+    sx_free(sx);
+}
+
+TEST(daily_cap_is_ten_and_resets_at_midnight_in_china)
+{
+    /* Ten codes per phone per calendar day (UTC+8) over all purposes; the
+     * eleventh waits until midnight there, and at midnight sending works
+     * again. */
+    struct sx *sx = sx_new();
+    sx_user_add(sx, "u_1", "13800138000");
+    int64_t retry_after_ms = 0;
+    for (int i = 0; i < 10; i++) {
+        enum sms_purpose purpose = i % 2 == 0 ? SMS_PURPOSE_LOGIN : SMS_PURPOSE_NEW_DEVICE;
+        ASSERT_EQ_INT(sx_send(sx, "13800138000", purpose, "", &retry_after_ms), QB_OK);
+        clock_manual_advance(&sx->clock, 60 * 1000);
+    }
+    int64_t midnight_ms = domain_day_start_ms(sx_now(sx)) + SX_DAY_MS;
+    ASSERT_EQ_INT(sx_send(sx, "13800138000", SMS_PURPOSE_UNFREEZE, "", &retry_after_ms),
+                  QB_E_RATE_LIMITED);
+    ASSERT_EQ_INT(retry_after_ms, midnight_ms - sx_now(sx));
+    /* another phone is not affected */
+    ASSERT_EQ_INT(sx_send(sx, "13900139000", SMS_PURPOSE_REGISTER, "", &retry_after_ms), QB_OK);
+    clock_manual_advance(&sx->clock, midnight_ms - 1 - sx_now(sx));
+    ASSERT_EQ_INT(sx_send(sx, "13800138000", SMS_PURPOSE_LOGIN, "", &retry_after_ms),
+                  QB_E_RATE_LIMITED);
+    ASSERT_EQ_INT(retry_after_ms, 1);
+    clock_manual_advance(&sx->clock, 1);
+    ASSERT_EQ_INT(sx_send(sx, "13800138000", SMS_PURPOSE_LOGIN, "", &retry_after_ms), QB_OK);
+    ASSERT_EQ_INT(sx_int(sx, "SELECT COUNT(*) FROM sms_outbox WHERE phone = $1", -1, "13800138000"),
+                  11);
+    sx_free(sx);
+}
+
+TEST(unknown_phone_answers_like_a_known_one)
+{
+    /* The send answer must not reveal whether a phone is registered: an
+     * unknown phone asking for a login code (and a known one asking for a
+     * register code) gets the same answers and the same limits as a phone
+     * that does receive a code, but no message and no usable code. */
+    struct sx *sx = sx_new();
+    const char *known = "13800138000", *unknown = "13700137000";
+    sx_user_add(sx, "u_1", known);
+    int64_t known_retry_ms = -1, unknown_retry_ms = -1;
+    ASSERT_EQ_INT(sx_send(sx, known, SMS_PURPOSE_LOGIN, "", &known_retry_ms), QB_OK);
+    ASSERT_EQ_INT(sx_send(sx, unknown, SMS_PURPOSE_LOGIN, "", &unknown_retry_ms), QB_OK);
+    ASSERT_EQ_INT(known_retry_ms, unknown_retry_ms);
+    clock_manual_advance(&sx->clock, 25 * 1000);
+    ASSERT_EQ_INT(sx_send(sx, known, SMS_PURPOSE_LOGIN, "", &known_retry_ms), QB_E_RATE_LIMITED);
+    ASSERT_EQ_INT(sx_send(sx, unknown, SMS_PURPOSE_LOGIN, "", &unknown_retry_ms),
+                  QB_E_RATE_LIMITED);
+    ASSERT_EQ_INT(known_retry_ms, 35 * 1000);
+    ASSERT_EQ_INT(unknown_retry_ms, known_retry_ms);
+    /* register: the other way round */
+    ASSERT_EQ_INT(sx_send(sx, known, SMS_PURPOSE_REGISTER, "", &known_retry_ms), QB_OK);
+    ASSERT_EQ_INT(sx_send(sx, unknown, SMS_PURPOSE_REGISTER, "", &unknown_retry_ms), QB_OK);
+    ASSERT_EQ_INT(known_retry_ms, unknown_retry_ms);
+
+    /* Messages went only where they apply... */
+    ASSERT_EQ_INT(
+        sx_int(sx, "SELECT COUNT(*) FROM sms_outbox WHERE phone = $1 AND purpose = 2", -1, unknown),
+        0);
+    ASSERT_EQ_INT(
+        sx_int(sx, "SELECT COUNT(*) FROM sms_outbox WHERE phone = $1 AND purpose = 1", -1, known),
+        0);
+    ASSERT_EQ_INT(sx_int(sx, "SELECT COUNT(*) FROM sms_outbox", -1, NULL), 2);
+    /* ...both kinds of row count alike, and the decoys are unusable. */
+    ASSERT_EQ_INT(sx_int(sx, "SELECT COUNT(*) FROM sms_codes WHERE phone = $1", -1, unknown), 2);
+    ASSERT_EQ_INT(sx_int(sx, "SELECT COUNT(*) FROM sms_codes WHERE phone = $1", -1, known), 2);
+    ASSERT_EQ_INT(
+        sx_int(sx, "SELECT MIN(used) FROM sms_codes WHERE phone = $1 AND purpose = 2", -1, unknown),
+        1);
+    ASSERT_EQ_INT(
+        sx_int(sx, "SELECT MIN(used) FROM sms_codes WHERE phone = $1 AND purpose = 1", -1, known),
+        1);
+
+    /* No six digits hash to the decoy's hash: there is no code to find. */
+    uint8_t decoy[CRYPTO_SHA256_SIZE];
+    struct store_stmt *st = NULL;
+    ASSERT_EQ_INT(store_prepare(sx->reader,
+                                "SELECT code_hash FROM sms_codes WHERE phone = $1 AND purpose = 2",
+                                &st),
+                  QB_OK);
+    ASSERT_EQ_INT(store_bind_text(st, 1, unknown, strlen(unknown)), QB_OK);
+    ASSERT_EQ_INT(store_step(st), STORE_STEP_ROW);
+    ASSERT_EQ_INT(store_column_size(st, 0), sizeof decoy);
+    memcpy(decoy, store_column_blob(st, 0), sizeof decoy);
+    store_finalize(st);
+    for (unsigned c = 0; c < 1000000; c++) {
+        char input[64];
+        int n = snprintf(input, sizeof input, "%s|%d||%06u", unknown, SMS_PURPOSE_LOGIN, c);
+        uint8_t hash[CRYPTO_SHA256_SIZE];
+        domain_keyed_hash(sx->env.sms_code_key, input, (size_t)n, hash);
+        if (memcmp(hash, decoy, sizeof hash) == 0)
+            TEST_FAIL_("the decoy for an unknown phone is the hash of code %06u", c);
+    }
+    ASSERT_EQ_INT(sx_consume(sx, unknown, SMS_PURPOSE_LOGIN, "", "000000"), QB_E_SMS_CODE_INVALID);
+    sx_free(sx);
+}
+
+/* --- storage ---------------------------------------------------------------- */
+
+/* True when needle occurs in the size bytes at data. */
+static bool bytes_contain(const void *data, size_t size, const char *needle)
+{
+    size_t needle_size = strlen(needle);
+    const char *p = data;
+    for (size_t i = 0; i + needle_size <= size; i++)
+        if (memcmp(p + i, needle, needle_size) == 0)
+            return true;
+    return false;
+}
+
+static bool file_contains(const char *path, const char *needle)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL)
+        return false;
+    static char data[16 << 20];
+    size_t size = fread(data, 1, sizeof data, f);
+    fclose(f);
+    return bytes_contain(data, size, needle);
+}
+
+TEST(code_is_never_stored_in_clear)
+{
+    /* Whoever reads the database (a backup, a stolen disk) must not find
+     * the codes: every column of sms_codes and sms_outbox, and the database
+     * and WAL files, are searched for each issued code's digits. */
+    struct sx *sx = sx_new();
+    const char *phones[] = {"13811112222", "13933334444", "15055556666", "18677778888"};
+    char codes[QB_ARRAY_COUNT(phones)][SMS_CODE_DIGITS + 1];
+    for (size_t i = 0; i < QB_ARRAY_COUNT(phones); i++) {
+        char id[16];
+        snprintf(id, sizeof id, "u_%zu", i);
+        sx_user_add(sx, id, phones[i]);
+        ASSERT_EQ_INT(sx_send(sx, phones[i], SMS_PURPOSE_BIND_CARD, "card_x", NULL), QB_OK);
+        sx_code_of(sx, phones[i], codes[i]);
+    }
+    const char *tables[] = {"SELECT * FROM sms_codes", "SELECT * FROM sms_outbox"};
+    const int column_counts[] = {9, 8};
+    for (size_t t = 0; t < QB_ARRAY_COUNT(tables); t++) {
+        struct store_stmt *st = NULL;
+        ASSERT_EQ_INT(store_prepare(sx->reader, tables[t], &st), QB_OK);
+        int rows = 0;
+        while (store_step(st) == STORE_STEP_ROW) {
+            rows++;
+            for (int col = 0; col < column_counts[t]; col++) {
+                const void *blob = store_column_blob(st, col);
+                size_t size = store_column_size(st, col);
+                for (size_t i = 0; i < QB_ARRAY_COUNT(codes); i++)
+                    if (bytes_contain(blob, size, codes[i]))
+                        TEST_FAIL_("code %zu is in clear in \"%s\" column %d", i, tables[t], col);
+            }
+        }
+        store_finalize(st);
+        ASSERT_EQ_INT(rows, QB_ARRAY_COUNT(phones));
+    }
+    /* The whole files too, for codes that are not part of a phone number. */
+    char wal_path[700];
+    snprintf(wal_path, sizeof wal_path, "%s-wal", sx->db_path);
+    int checked = 0;
+    for (size_t i = 0; i < QB_ARRAY_COUNT(codes); i++) {
+        bool in_phone = false;
+        for (size_t p = 0; p < QB_ARRAY_COUNT(phones); p++)
+            in_phone = in_phone || strstr(phones[p], codes[i]) != NULL;
+        if (in_phone)
+            continue;
+        checked++;
+        ASSERT(!file_contains(sx->db_path, codes[i]));
+        ASSERT(!file_contains(wal_path, codes[i]));
+    }
+    ASSERT(checked > 0);
+    /* The search does see what was written: the phones are there in clear. */
+    ASSERT(file_contains(sx->db_path, phones[3]) || file_contains(wal_path, phones[3]));
+    sx_free(sx);
+}
+
+/* --- the outbox --------------------------------------------------------------- */
+
+TEST(outbox_list_unseals_newest_first)
+{
+    /* The operator reads development codes from the outbox: newest first,
+     * filtered by phone, the code unsealed; a row that does not unseal
+     * shows an empty code instead of failing the whole list. */
+    struct sx *sx = sx_new();
+    sx_user_add(sx, "u_1", "13800138000");
+    ASSERT_EQ_INT(sx_send(sx, "13800138000", SMS_PURPOSE_LOGIN, "", NULL), QB_OK);
+    clock_manual_advance(&sx->clock, 1000);
+    ASSERT_EQ_INT(sx_send(sx, "13900139000", SMS_PURPOSE_REGISTER, "", NULL), QB_OK);
+    clock_manual_advance(&sx->clock, 1000);
+    ASSERT_EQ_INT(sx_send(sx, "13800138000", SMS_PURPOSE_BIND_CARD, "card_a", NULL), QB_OK);
+
+    struct sms_outbox_item items[4];
+    size_t count = 0;
+    ASSERT_EQ_INT(sms_outbox_list(&sx->env, sx->reader, NULL, items, 4, &count), QB_OK);
+    ASSERT_EQ_INT(count, 3);
+    ASSERT_EQ_STR(items[0].phone, "13800138000");
+    ASSERT_EQ_INT(items[0].purpose, SMS_PURPOSE_BIND_CARD);
+    ASSERT_EQ_STR(items[1].phone, "13900139000");
+    ASSERT_EQ_INT(items[1].purpose, SMS_PURPOSE_REGISTER);
+    ASSERT_EQ_INT(items[2].purpose, SMS_PURPOSE_LOGIN);
+    ASSERT(items[0].created_at_ms > items[1].created_at_ms);
+    ASSERT(items[1].created_at_ms > items[2].created_at_ms);
+    for (size_t i = 0; i < count; i++) {
+        ASSERT_EQ_INT(strlen(items[i].code), SMS_CODE_DIGITS);
+        ASSERT_EQ_INT(items[i].delivered_at_ms, 0);
+    }
+    /* the listed codes are the real ones */
+    ASSERT_EQ_INT(sx_consume(sx, "13800138000", SMS_PURPOSE_BIND_CARD, "card_a", items[0].code),
+                  QB_OK);
+    ASSERT_EQ_INT(sx_consume(sx, "13900139000", SMS_PURPOSE_REGISTER, "", items[1].code), QB_OK);
+
+    ASSERT_EQ_INT(sms_outbox_list(&sx->env, sx->reader, "13800138000", items, 4, &count), QB_OK);
+    ASSERT_EQ_INT(count, 2);
+    ASSERT_EQ_INT(items[0].purpose, SMS_PURPOSE_BIND_CARD);
+    ASSERT_EQ_INT(sms_outbox_list(&sx->env, sx->reader, NULL, items, 1, &count), QB_OK);
+    ASSERT_EQ_INT(count, 1);
+    ASSERT_EQ_INT(sms_outbox_list(&sx->env, sx->reader, "12345", items, 4, &count), QB_E_PARAM);
+
+    /* a damaged row */
+    sx_sql(sx, "UPDATE sms_outbox SET code_sealed = $1 WHERE purpose = 2",
+           "not a sealed code at all, but long enough to try", NULL);
+    ASSERT_EQ_INT(sms_outbox_list(&sx->env, sx->reader, NULL, items, 4, &count), QB_OK);
+    ASSERT_EQ_INT(count, 3);
+    ASSERT_EQ_STR(items[2].code, "");
+    ASSERT_EQ_INT(strlen(items[0].code), SMS_CODE_DIGITS);
+    sx_free(sx);
+}
+
+/* --- the HTTP gateway ----------------------------------------------------------- */
+
+#define SX_TEMPLATE                                                                                \
+    "{\"mobile\":\"{phone}\",\"text\":\"Code {code} for {purpose}\",\"x\":\"{other}\"}"
+
+TEST(http_gateway_posts_the_template)
+{
+    /* A provider receives one JSON POST per message with the phone, code
+     * and purpose filled in (JSON-escaped, other braces left alone); a 2xx
+     * answer is delivery, a 500 is a failure to retry. */
+    const int statuses[] = {200, 500, 204};
+    struct rx *rx = rx_start(statuses, 3);
+    char url[128];
+    rx_url(rx, url, sizeof url);
+    struct sms_gateway *gw = sms_gateway_http_new(url, SX_TEMPLATE, 5000);
+    ASSERT(gw != NULL);
+    ASSERT_EQ_STR(gw->ops->name, "http");
+    ASSERT_EQ_INT(gw->ops->send(gw, "13800138000", SMS_PURPOSE_LOGIN, "493027"), QB_OK);
+    ASSERT_NE_INT(gw->ops->send(gw, "13800138000", SMS_PURPOSE_LOGIN, "493027"), QB_OK);
+    ASSERT_EQ_INT(gw->ops->send(gw, "1\"38\\\n", SMS_PURPOSE_BIND_CARD, "000111"), QB_OK);
+    ASSERT_EQ_INT(rx_served(rx), 3);
+    ASSERT_EQ_STR(rx->bodies[0], "{\"mobile\":\"13800138000\",\"text\":\"Code 493027 for login\","
+                                 "\"x\":\"{other}\"}");
+    ASSERT(strncmp(rx->heads[0], "POST /send HTTP/1.1\r\n", 21) == 0);
+    ASSERT(strstr(rx->heads[0], "\r\nContent-Type: application/json") != NULL);
+    ASSERT_EQ_STR(rx->bodies[2], "{\"mobile\":\"1\\\"38\\\\\\u000a\",\"text\":\"Code 000111 for "
+                                 "bind_card\",\"x\":\"{other}\"}");
+    sms_gateway_free(gw);
+    rx_stop(rx);
+}
+
+TEST(http_gateway_refuses_bad_settings)
+{
+    /* A misconfigured provider must fail at start-up, not at the first
+     * message: only http(s) URLs, templates that carry phone and code, and
+     * a bounded timeout are accepted. */
+    ASSERT(sms_gateway_http_new("ftp://127.0.0.1/", SX_TEMPLATE, 1000) == NULL);
+    ASSERT(sms_gateway_http_new("127.0.0.1:80/", SX_TEMPLATE, 1000) == NULL);
+    ASSERT(sms_gateway_http_new("http://127.0.0.1/", "{\"text\":\"{code}\"}", 1000) == NULL);
+    ASSERT(sms_gateway_http_new("http://127.0.0.1/", "{\"to\":\"{phone}\"}", 1000) == NULL);
+    ASSERT(sms_gateway_http_new("http://127.0.0.1/", SX_TEMPLATE, 0) == NULL);
+    ASSERT(sms_gateway_http_new("http://127.0.0.1/", NULL, 1000) == NULL);
+    struct sms_gateway *gw = sms_gateway_http_new("https://sms.example.com/v1", SX_TEMPLATE, 1000);
+    ASSERT(gw != NULL);
+    sms_gateway_free(gw);
+    sms_gateway_free(NULL);
+}
+
+/* --- the worker ---------------------------------------------------------------- */
+
+#define SX_ROW_SQL(column) "SELECT " column " FROM sms_outbox WHERE id = $1"
+
+TEST(worker_marks_outbox_rows_delivered)
+{
+    /* With the development gateway the row is the message: the worker
+     * marks each pending row delivered and keeps its code readable for the
+     * operator. */
+    struct sx *sx = sx_new();
+    sx_user_add(sx, "u_1", "13800138000");
+    ASSERT_EQ_INT(sx_send(sx, "13800138000", SMS_PURPOSE_LOGIN, "", NULL), QB_OK);
+    ASSERT_EQ_INT(sx_send(sx, "13900139000", SMS_PURPOSE_REGISTER, "", NULL), QB_OK);
+    struct sms_gateway *gw = sms_gateway_outbox_new();
+    ASSERT(gw != NULL);
+    struct sms_worker *worker = NULL;
+    ASSERT_EQ_INT(sms_worker_start(&sx->env, sx->pool, gw, &worker), QB_OK);
+    sms_worker_wake(worker);
+    sx_wait_int(sx, SX_ROW_SQL("delivered_at_ms"), 1, sx_now(sx));
+    sx_wait_int(sx, SX_ROW_SQL("delivered_at_ms"), 2, sx_now(sx));
+
+    /* a row written while the worker runs is picked up too */
+    clock_manual_advance(&sx->clock, 60 * 1000);
+    ASSERT_EQ_INT(sx_send(sx, "13800138000", SMS_PURPOSE_LOGIN, "", NULL), QB_OK);
+    sms_worker_wake(worker);
+    sx_wait_int(sx, SX_ROW_SQL("delivered_at_ms"), 3, sx_now(sx));
+    sms_worker_stop(worker);
+    sms_gateway_free(gw);
+
+    struct sms_outbox_item items[3];
+    size_t count = 0;
+    ASSERT_EQ_INT(sms_outbox_list(&sx->env, sx->reader, NULL, items, 3, &count), QB_OK);
+    ASSERT_EQ_INT(count, 3);
+    for (size_t i = 0; i < count; i++) {
+        ASSERT_EQ_INT(strlen(items[i].code), SMS_CODE_DIGITS);
+        ASSERT(items[i].delivered_at_ms > 0);
+    }
+    ASSERT_EQ_INT(sx_int(sx, "SELECT SUM(attempts) FROM sms_outbox", -1, NULL), 0);
+    sx_free(sx);
+}
+
+TEST(worker_retries_http_failures_with_backoff)
+{
+    /* A provider that answers 500 is tried again after 1 s, then 2 s; the
+     * delivered message carries the right phone and code, and afterwards
+     * the sealed code is dropped since nobody needs it again. */
+    const int statuses[] = {500, 500, 200};
+    struct rx *rx = rx_start(statuses, 3);
+    char url[128];
+    rx_url(rx, url, sizeof url);
+    struct sms_gateway *gw = sms_gateway_http_new(url, SX_TEMPLATE, 5000);
+    ASSERT(gw != NULL);
+    struct sx *sx = sx_new();
+    sx_user_add(sx, "u_1", "13800138000");
+    ASSERT_EQ_INT(sx_send(sx, "13800138000", SMS_PURPOSE_LOGIN, "", NULL), QB_OK);
+    char code[SMS_CODE_DIGITS + 1];
+    sx_code_of(sx, "13800138000", code);
+    struct sms_worker *worker = NULL;
+    ASSERT_EQ_INT(sms_worker_start(&sx->env, sx->pool, gw, &worker), QB_OK);
+
+    sx_wait_int(sx, SX_ROW_SQL("attempts"), 1, 1);
+    ASSERT_EQ_INT(sx_int(sx, SX_ROW_SQL("next_attempt_at_ms"), 1, NULL), sx_now(sx) + 1000);
+    ASSERT_EQ_INT(sx_int(sx, SX_ROW_SQL("delivered_at_ms"), 1, NULL), 0);
+    /* nothing happens before the time comes */
+    sx_sleep_ms(450);
+    ASSERT_EQ_INT(rx_served(rx), 1);
+    clock_manual_advance(&sx->clock, 1000);
+    sms_worker_wake(worker);
+    sx_wait_int(sx, SX_ROW_SQL("attempts"), 1, 2);
+    ASSERT_EQ_INT(sx_int(sx, SX_ROW_SQL("next_attempt_at_ms"), 1, NULL), sx_now(sx) + 2000);
+    clock_manual_advance(&sx->clock, 2000);
+    sms_worker_wake(worker);
+    sx_wait_int(sx, SX_ROW_SQL("delivered_at_ms"), 1, sx_now(sx));
+    sms_worker_stop(worker);
+
+    ASSERT_EQ_INT(rx_served(rx), 3);
+    char want[256];
+    snprintf(want, sizeof want,
+             "{\"mobile\":\"13800138000\",\"text\":\"Code %s for login\",\"x\":\"{other}\"}", code);
+    for (int i = 0; i < 3; i++)
+        ASSERT_EQ_STR(rx->bodies[i], want);
+    ASSERT_EQ_INT(sx_int(sx, SX_ROW_SQL("length(code_sealed)"), 1, NULL), 0);
+    ASSERT_EQ_INT(sx_int(sx, SX_ROW_SQL("attempts"), 1, NULL), 2);
+    struct sms_outbox_item item;
+    size_t count = 0;
+    ASSERT_EQ_INT(sms_outbox_list(&sx->env, sx->reader, NULL, &item, 1, &count), QB_OK);
+    ASSERT_EQ_INT(count, 1);
+    ASSERT_EQ_STR(item.code, "");
+    /* the code still works: delivery does not touch sms_codes */
+    ASSERT_EQ_INT(sx_consume(sx, "13800138000", SMS_PURPOSE_LOGIN, "", code), QB_OK);
+    sms_gateway_free(gw);
+    rx_stop(rx);
+    sx_free(sx);
+}
+
+TEST(worker_backoff_is_capped_and_attempts_are_bounded)
+{
+    /* A provider down for good must not be hammered forever: the wait
+     * doubles up to 300 s, and after the tenth failed attempt the row is
+     * left alone. */
+    const int statuses[] = {500, 500, 500};
+    struct rx *rx = rx_start(statuses, 3);
+    char url[128];
+    rx_url(rx, url, sizeof url);
+    struct sms_gateway *gw = sms_gateway_http_new(url, SX_TEMPLATE, 5000);
+    ASSERT(gw != NULL);
+    struct sx *sx = sx_new();
+    ASSERT_EQ_INT(sx_send(sx, "13900139000", SMS_PURPOSE_REGISTER, "", NULL), QB_OK);
+    sx_sql(sx, "UPDATE sms_outbox SET attempts = 8", NULL, NULL);
+    struct sms_worker *worker = NULL;
+    ASSERT_EQ_INT(sms_worker_start(&sx->env, sx->pool, gw, &worker), QB_OK);
+    sx_wait_int(sx, SX_ROW_SQL("attempts"), 1, 9);
+    ASSERT_EQ_INT(sx_int(sx, SX_ROW_SQL("next_attempt_at_ms"), 1, NULL), sx_now(sx) + 256 * 1000);
+    clock_manual_advance(&sx->clock, 256 * 1000);
+    sms_worker_wake(worker);
+    sx_wait_int(sx, SX_ROW_SQL("attempts"), 1, 10);
+    ASSERT_EQ_INT(sx_int(sx, SX_ROW_SQL("next_attempt_at_ms"), 1, NULL), sx_now(sx) + 300 * 1000);
+    clock_manual_advance(&sx->clock, 3600 * 1000);
+    sms_worker_wake(worker);
+    sx_sleep_ms(450);
+    sms_worker_stop(worker);
+    ASSERT_EQ_INT(rx_served(rx), 2);
+    ASSERT_EQ_INT(sx_int(sx, SX_ROW_SQL("attempts"), 1, NULL), 10);
+    ASSERT_EQ_INT(sx_int(sx, SX_ROW_SQL("delivered_at_ms"), 1, NULL), 0);
+    sms_gateway_free(gw);
+    rx_stop(rx);
+    sx_free(sx);
+}
+
+int main(void)
+{
+    if (!crypto_init())
+        return 1;
+    seed = test_seed();
+    RUN(purpose_names_round_trip);
+    RUN(phone_numbers_are_mainland_mobiles);
+    RUN(code_is_issued_and_consumed_once);
+    RUN(wrong_codes_count_and_five_void_the_code);
+    RUN(code_expires_after_five_minutes);
+    RUN(code_is_bound_to_purpose_and_target);
+    RUN(newest_code_supersedes_older_ones);
+    RUN(cooldown_answers_rate_limited_with_retry_after);
+    RUN(daily_cap_is_ten_and_resets_at_midnight_in_china);
+    RUN(unknown_phone_answers_like_a_known_one);
+    RUN(code_is_never_stored_in_clear);
+    RUN(outbox_list_unseals_newest_first);
+    RUN(http_gateway_posts_the_template);
+    RUN(http_gateway_refuses_bad_settings);
+    RUN(worker_marks_outbox_rows_delivered);
+    RUN(worker_retries_http_failures_with_backoff);
+    RUN(worker_backoff_is_capped_and_attempts_are_bounded);
+    return test_summary();
+}
