@@ -43,8 +43,6 @@
 struct sms_worker {
     const struct domain_env *env;
     struct store_pool *pool;
-    struct store *reader;
-    struct store_stmt *st_pending;
     struct sms_gateway *gateway;
     bool keeps_code; /* the outbox gateway: the row is the message */
     pthread_t thread;
@@ -170,13 +168,28 @@ static bool sms_worker_mark(struct sms_worker *w, const struct sms_pending *row,
     return true;
 }
 
-/* Reads up to SMS_WORKER_BATCH_MAX due rows into rows. */
+/* Reads up to SMS_WORKER_BATCH_MAX due rows into rows, with a read
+ * connection borrowed from the pool for this pass only: the worker must not
+ * keep one of the few connections HTTP reads share. */
 static enum qb_error sms_worker_read(struct sms_worker *w, int64_t now_ms, struct sms_pending *rows,
                                      size_t *count)
 {
-    struct store_stmt *st = w->st_pending;
     *count = 0;
-    enum qb_error err = store_bind_int64(st, 1, now_ms);
+    struct store *reader;
+    enum qb_error err = store_pool_acquire(w->pool, SMS_WORKER_ACQUIRE_WAIT_MS, &reader);
+    if (err != QB_OK)
+        return err;
+    struct store_stmt *st;
+    err = store_prepare(reader,
+                        "SELECT id, phone, purpose, code_sealed, attempts FROM sms_outbox"
+                        " WHERE delivered_at_ms = 0 AND next_attempt_at_ms <= $1"
+                        " AND attempts < $2 ORDER BY id LIMIT $3",
+                        &st);
+    if (err != QB_OK) {
+        store_pool_release(w->pool, reader);
+        return err;
+    }
+    err = store_bind_int64(st, 1, now_ms);
     if (err == QB_OK)
         err = store_bind_int64(st, 2, SMS_ATTEMPTS_MAX);
     if (err == QB_OK)
@@ -200,7 +213,8 @@ static enum qb_error sms_worker_read(struct sms_worker *w, int64_t now_ms, struc
     }
     if (err == QB_OK && rc < 0)
         err = (enum qb_error)(-rc);
-    store_reset(st);
+    store_finalize(st);
+    store_pool_release(w->pool, reader);
     QB_ASSERT(*count <= SMS_WORKER_BATCH_MAX);
     return err;
 }
@@ -295,17 +309,7 @@ enum qb_error sms_worker_start(const struct domain_env *env, struct store_pool *
     w->keeps_code = strcmp(gateway->ops->name, "outbox") == 0;
     atomic_init(&w->stopping, false);
 
-    enum qb_error err = store_pool_acquire(pool, SMS_WORKER_ACQUIRE_WAIT_MS, &w->reader);
-    if (err != QB_OK)
-        goto fail;
-    err = store_prepare(w->reader,
-                        "SELECT id, phone, purpose, code_sealed, attempts FROM sms_outbox"
-                        " WHERE delivered_at_ms = 0 AND next_attempt_at_ms <= $1"
-                        " AND attempts < $2 ORDER BY id LIMIT $3",
-                        &w->st_pending);
-    if (err != QB_OK)
-        goto fail;
-
+    enum qb_error err;
     pthread_condattr_t attr;
     pthread_condattr_init(&attr);
     pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
@@ -322,9 +326,6 @@ enum qb_error sms_worker_start(const struct domain_env *env, struct store_pool *
     *out = w;
     return QB_OK;
 fail:
-    store_finalize(w->st_pending);
-    if (w->reader != NULL)
-        store_pool_release(pool, w->reader);
     free(w);
     return err;
 }
@@ -347,8 +348,6 @@ void sms_worker_stop(struct sms_worker *worker)
     pthread_cond_signal(&worker->cond);
     pthread_mutex_unlock(&worker->mutex);
     pthread_join(worker->thread, NULL);
-    store_finalize(worker->st_pending);
-    store_pool_release(worker->pool, worker->reader);
     pthread_cond_destroy(&worker->cond);
     pthread_mutex_destroy(&worker->mutex);
     free(worker);
