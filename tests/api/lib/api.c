@@ -7,6 +7,7 @@
  */
 #include "api/lib/api.h"
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -218,7 +219,7 @@ bool api_sms_code_get_for(struct client *client, const char *admin_token,
                           const struct api_user *user, const char *purpose,
                           char code[API_SMS_CODE_SIZE])
 {
-    if (api_sms_request_target(client, user->phone, purpose, user->id) != 202)
+    if (api_sms_request(client, user->phone, purpose) != 202)
         return false;
     return api_sms_code_read(client, admin_token, user->phone, purpose, code);
 }
@@ -320,4 +321,46 @@ void api_id_number_complete(const char *body17, char out[19])
     memcpy(out, body17, 17);
     out[17] = checks[sum % 11];
     out[18] = '\0';
+}
+
+struct S_parallel_arg {
+    const char *base_url;
+    struct api_parallel_call *call;
+    pthread_barrier_t *start;
+};
+
+static void *S_parallel_run(void *arg)
+{
+    struct S_parallel_arg *a = arg;
+    struct client c;
+    client_init(&c, a->base_url);
+    pthread_barrier_wait(a->start);
+    struct client_response res;
+    a->call->status =
+        api_call(&c, a->call->method, a->call->path, a->call->token, a->call->body, &res);
+    snprintf(a->call->code, sizeof a->call->code, "%s", api_error_code(&res));
+    client_response_release(&res);
+    client_release(&c);
+    return NULL;
+}
+
+void api_call_parallel(const char *base_url, struct api_parallel_call *calls, size_t count)
+{
+    if (count == 0 || count > API_PARALLEL_MAX)
+        abort();
+    static pthread_t threads[API_PARALLEL_MAX];
+    static struct S_parallel_arg args[API_PARALLEL_MAX];
+    pthread_barrier_t start;
+    if (pthread_barrier_init(&start, NULL, (unsigned int)count) != 0)
+        abort();
+    for (size_t i = 0; i < count; i++) {
+        args[i] = (struct S_parallel_arg){base_url, &calls[i], &start};
+        calls[i].status = 0;
+        calls[i].code[0] = '\0';
+        if (pthread_create(&threads[i], NULL, S_parallel_run, &args[i]) != 0)
+            abort();
+    }
+    for (size_t i = 0; i < count; i++)
+        pthread_join(threads[i], NULL);
+    pthread_barrier_destroy(&start);
 }

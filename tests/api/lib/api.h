@@ -83,9 +83,8 @@ const char *api_header(const struct client_response *res, const char *name);
 
 /* POST /v1/sms-codes {phone, purpose}; answers the status. */
 long api_sms_request(struct client *client, const char *phone, const char *purpose);
-/* The same with a target (what the code authorises; NULL: none). Codes for
- * reset_payment_password and unfreeze are bound to the user's id as target
- * (docs/api.md). */
+/* The same with a target (what the code authorises: a third party's
+ * object; NULL: none). Codes for the user's own actions have none. */
 long api_sms_request_target(struct client *client, const char *phone, const char *purpose,
                             const char *target);
 /* The newest code sent to phone for purpose, read from GET
@@ -95,8 +94,8 @@ bool api_sms_code_read(struct client *client, const char *admin_token, const cha
 /* Requests a code (expecting 202) and reads it from the outbox. */
 bool api_sms_code_get(struct client *client, const char *admin_token, const char *phone,
                       const char *purpose, char code[API_SMS_CODE_SIZE]);
-/* The same for a user's own action: the user's phone, and the user's id as
- * target (reset_payment_password, unfreeze). */
+/* The same for a user's own action (reset_payment_password, unfreeze):
+ * the user's phone, no target. */
 bool api_sms_code_get_for(struct client *client, const char *admin_token,
                           const struct api_user *user, const char *purpose,
                           char code[API_SMS_CODE_SIZE]);
@@ -116,6 +115,22 @@ bool api_session_id_current(struct client *client, struct api_user *user);
  * PUT /v1/me/payment-password), expecting 204. */
 bool api_payment_password_set(struct client *client, const char *admin_token,
                               const struct api_user *user, const char *payment_password);
+
+/* One request of a parallel burst and, after api_call_parallel, its answer. */
+struct api_parallel_call {
+    const char *method;
+    const char *path;
+    const char *token; /* NULL: anonymous */
+    const char *body;  /* NULL: none */
+    long status;       /* out: 0 when no answer came */
+    char code[64];     /* out: the error code, "" for none */
+};
+#define API_PARALLEL_MAX 128
+
+/* Sends every call to base_url at once: one thread and one connection
+ * each, the threads released together by a barrier. Waits for all answers.
+ * count <= API_PARALLEL_MAX. */
+void api_call_parallel(const char *base_url, struct api_parallel_call *calls, size_t count);
 
 /* A resident id number (GB 11643-1999) of 17 digits plus its check
  * character, for a body of 17 digits; into out (19 bytes). */
