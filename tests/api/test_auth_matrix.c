@@ -29,6 +29,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <jansson.h>
 
@@ -430,6 +431,14 @@ TEST(malformed_authorization_headers_are_401)
     snprintf(auth_upper, sizeof auth_upper, "Authorization: Bearer %s",
              strcmp(upper, a.token) != 0 ? upper : "not-a-token");
     snprintf(auth_admin_prefix, sizeof auth_admin_prefix, "Authorization: Bearer %.63s", S_admin);
+    char admin_upper[API_TOKEN_SIZE_MAX];
+    snprintf(admin_upper, sizeof admin_upper, "%s", S_admin);
+    for (char *p = admin_upper; *p != '\0'; p++)
+        if (*p >= 'a' && *p <= 'f')
+            *p = (char)(*p - 'a' + 'A');
+    char auth_admin_upper[200];
+    snprintf(auth_admin_upper, sizeof auth_admin_upper, "Authorization: Bearer %s",
+             strcmp(admin_upper, S_admin) != 0 ? admin_upper : "not-a-token");
     const char *values[] = {
         auth_basic,
         auth_twice,
@@ -437,6 +446,7 @@ TEST(malformed_authorization_headers_are_401)
         auth_long,
         auth_upper,
         auth_admin_prefix,
+        auth_admin_upper,
         "Authorization: Bearer",
         "Authorization: Bearer ",
         "Authorization: bearer",
@@ -451,6 +461,66 @@ TEST(malformed_authorization_headers_are_401)
             client_request(&S_client, "GET", paths[j], headers, NULL, 0, &res);
             if (res.status != 401 || strcmp(api_error_code(&res), "UNAUTHORIZED") != 0)
                 TEST_FAIL_("GET %s with \"%s\": %ld %s", paths[j], values[i], res.status,
+                           res.body.data ? res.body.data : "");
+            client_response_release(&res);
+        }
+    }
+}
+
+TEST(head_is_authorized_like_get)
+{
+    // GET routes also answer HEAD; a HEAD that skipped the auth check would confirm what exists and
+    // run the handler for anyone. Every GET route answers HEAD with the status GET has, per caller.
+    struct api_user a;
+    API_MUST(api_user_new(&S_client, S_admin, &a));
+    const char *tokens[] = {NULL, a.token, S_admin,
+                            "5f0c9e2d8b7a6e4f3c2b1a0918273645aabbccddeeff00112233445566778899"};
+    int checked = 0;
+    for (size_t i = 0; i < QB_ARRAY_COUNT(S_matrix); i++) {
+        if (strcmp(S_matrix[i].method, "GET") != 0 || strchr(S_matrix[i].pattern, '{') != NULL)
+            continue;
+        for (size_t t = 0; t < QB_ARRAY_COUNT(tokens); t++) {
+            struct client_response get, head;
+            api_call(&S_client, "GET", S_matrix[i].pattern, tokens[t], NULL, &get);
+            api_call(&S_client, "HEAD", S_matrix[i].pattern, tokens[t], NULL, &head);
+            if (get.status != head.status || head.body.size != 0)
+                TEST_FAIL_("%s with token %zu: GET %ld, HEAD %ld (%zu body bytes)",
+                           S_matrix[i].pattern, t, get.status, head.status, head.body.size);
+            client_response_release(&get);
+            client_response_release(&head);
+            checked++;
+        }
+    }
+    ASSERT(checked >= 20);
+}
+
+TEST(path_variants_do_not_bypass_auth)
+{
+    // Routers that normalise paths differently from the auth check are a classic bypass: variants
+    // of protected paths must never answer 2xx without credentials.
+    const char *paths[] = {
+        "/v1/me/",          "/v1//me",
+        "//v1/me",          "/V1/ME",
+        "/v1/me/.",         "/v1/./me",
+        "/v1/x/../me",      "/v1/me%2f",
+        "/v1/%6de",         "/admin/users/",
+        "/admin//users",    "/ADMIN/users",
+        "/admin/./users",   "/admin/sms-outbox/",
+        "/v1/me/sessions/", "/v1/me/sessions/%2e%2e",
+    };
+    struct api_user a;
+    API_MUST(api_user_new(&S_client, S_admin, &a));
+    for (size_t i = 0; i < QB_ARRAY_COUNT(paths); i++) {
+        const char *tokens[] = {NULL, a.token};
+        for (size_t t = 0; t < 2; t++) {
+            bool admin_path = strncasecmp(paths[i], "/admin", 6) == 0;
+            if (t == 1 && !admin_path)
+                continue;
+            struct client_response res;
+            api_call(&S_client, "GET", paths[i], tokens[t], NULL, &res);
+            if (res.status == 0 || (res.status >= 200 && res.status < 300))
+                TEST_FAIL_("GET %s %s answered %ld %.200s", paths[i],
+                           t == 0 ? "anonymously" : "as a user", res.status,
                            res.body.data ? res.body.data : "");
             client_response_release(&res);
         }
@@ -472,6 +542,8 @@ int main(void)
     RUN(every_route_answers_every_caller_as_the_matrix_says);
     RUN(another_users_session_is_not_found_never_forbidden);
     RUN(malformed_authorization_headers_are_401);
+    RUN(head_is_authorized_like_get);
+    RUN(path_variants_do_not_bypass_auth);
 
     client_release(&S_client);
     int status = test_daemon_stop(&S_daemon);

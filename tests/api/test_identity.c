@@ -157,6 +157,11 @@ TEST(sms_code_bad_inputs_are_param_errors)
     EXPECT("POST", p, NULL, "{\"phone\":\"12345\",\"purpose\":\"register\"}", 400, "PARAM_ERROR");
     EXPECT("POST", p, NULL, "{\"phone\":\"23800138000\",\"purpose\":\"register\"}", 400,
            "PARAM_ERROR");
+    EXPECT("POST", p, NULL, "{\"phone\":\"12800138000\",\"purpose\":\"register\"}", 400,
+           "PARAM_ERROR");
+    EXPECT("POST", p, NULL, "{\"phone\":\" 13800138000\",\"purpose\":\"register\"}", 400,
+           "PARAM_ERROR");
+    EXPECT("POST", p, NULL, "{\"phone\":\"\",\"purpose\":\"register\"}", 400, "PARAM_ERROR");
     EXPECT("POST", p, NULL, "{\"phone\":\"1380013800a\",\"purpose\":\"register\"}", 400,
            "PARAM_ERROR");
     EXPECT("POST", p, NULL, "{\"phone\":\"138001380001\",\"purpose\":\"register\"}", 400,
@@ -375,6 +380,50 @@ TEST(register_login_and_me)
     ASSERT(json_is_false(json_object_get(me, "payment_password_set")));
     ASSERT(S_is_rfc3339(S_str(me, "created_at")));
     json_decref(me);
+}
+
+TEST(register_accepts_fields_at_their_limits)
+{
+    // Limits must be exact, not off by one: a 64-byte display name (CJK, so bytes not characters
+    // count), a 128-byte password and a 64-byte device name are accepted and given back whole.
+    char phone[API_PHONE_SIZE];
+    api_phone_new(phone);
+    char code[API_SMS_CODE_SIZE];
+    API_MUST(api_sms_code_get(&S_client, S_admin, phone, "register", code));
+    char name[80];
+    for (int i = 0; i < 21; i++)
+        memcpy(name + 3 * i, "\xe9\x92\xb1", 3); /* 21 x 3 bytes */
+    memcpy(name + 63, "x", 2);                   /* 64 bytes and the NUL */
+    char password[140];
+    memset(password, 'p', 128);
+    memcpy(password, "Pass 1", 6);
+    password[128] = '\0';
+    char device[70];
+    memset(device, 'd', 64);
+    device[64] = '\0';
+    char body[1024];
+    snprintf(body, sizeof body,
+             "{\"phone\":\"%s\",\"sms_code\":\"%s\",\"password\":\"%s\",\"display_name\":\"%s\"}",
+             phone, code, password, name);
+    struct client_response res;
+    ASSERT_EQ_INT(api_call(&S_client, "POST", "/v1/users", NULL, body, &res), 201);
+    ASSERT_EQ_STR(api_json_str(&res, "display_name"), name);
+    client_response_release(&res);
+    snprintf(body, sizeof body, "{\"phone\":\"%s\",\"password\":\"%s\",\"device_name\":\"%s\"}",
+             phone, password, device);
+    ASSERT_EQ_INT(api_call(&S_client, "POST", "/v1/sessions", NULL, body, &res), 201);
+    char token[API_TOKEN_SIZE_MAX];
+    snprintf(token, sizeof token, "%s", api_json_str(&res, "token"));
+    client_response_release(&res);
+    ASSERT_EQ_INT(api_call(&S_client, "GET", "/v1/me/sessions", token, NULL, &res), 200);
+    json_t *list = api_json(&res);
+    client_response_release(&res);
+    ASSERT_EQ_STR(S_str(json_array_get(json_object_get(list, "items"), 0), "device_name"), device);
+    json_decref(list);
+    /* One byte less of the password is another password. */
+    password[127] = '\0';
+    snprintf(body, sizeof body, "{\"phone\":\"%s\",\"password\":\"%s\"}", phone, password);
+    EXPECT("POST", "/v1/sessions", NULL, body, 401, "UNAUTHORIZED");
 }
 
 TEST(register_bad_inputs)
@@ -754,6 +803,27 @@ TEST(kyc_raises_the_level_once)
            400, "PARAM_ERROR");
     EXPECT("POST", "/v1/me/kyc", u.token, "{\"real_name\":\"w\",\"id_number\":\"1101051949\"}", 400,
            "PARAM_ERROR");
+
+    /* Right check digits, impossible birth dates: 2099-01-01, 1990-02-30,
+     * 1899-12-31. */
+    const char *impossible[] = {"11010520990101002", "11010519900230002", "11010518991231002"};
+    for (size_t i = 0; i < QB_ARRAY_COUNT(impossible); i++) {
+        char number[19];
+        api_id_number_complete(impossible[i], number);
+        snprintf(body, sizeof body, "{\"real_name\":\"w\",\"id_number\":\"%s\"}", number);
+        EXPECT("POST", "/v1/me/kyc", u.token, body, 400, "PARAM_ERROR");
+    }
+    char long_name[80];
+    memset(long_name, 'r', 65);
+    long_name[65] = '\0';
+    snprintf(body, sizeof body, "{\"real_name\":\"%s\",\"id_number\":\"%s\"}", long_name,
+             id_number);
+    EXPECT("POST", "/v1/me/kyc", u.token, body, 400, "PARAM_ERROR");
+    snprintf(body, sizeof body, "{\"real_name\":\"\",\"id_number\":\"%s\"}", id_number);
+    EXPECT("POST", "/v1/me/kyc", u.token, body, 400, "PARAM_ERROR");
+    json_t *unchanged = S_me(u.token);
+    ASSERT_EQ_INT(json_integer_value(json_object_get(unchanged, "kyc_level")), 1);
+    json_decref(unchanged);
 
     snprintf(body, sizeof body,
              "{\"real_name\":\"\xe7\x8e\x8b\xe5\xb0\x8f\xe6\x98\x8e\","
@@ -1471,6 +1541,7 @@ int main(void)
     RUN(sms_code_for_one_purpose_is_refused_for_another);
     RUN(sms_code_is_voided_after_five_wrong_tries);
     RUN(register_login_and_me);
+    RUN(register_accepts_fields_at_their_limits);
     RUN(register_bad_inputs);
     RUN(register_twice_makes_one_user);
     RUN(login_refuses_unknown_phone_and_wrong_password_alike);

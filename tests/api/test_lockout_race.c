@@ -17,6 +17,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <jansson.h>
+
 #include "api/lib/api.h"
 #include "api/lib/client.h"
 #include "api/lib/daemon.h"
@@ -81,11 +83,15 @@ static void S_verify_expect(int line, struct client *client, const char *token, 
 
 TEST(parallel_wrong_guesses_lock_after_at_most_five)
 {
-    // 100 simultaneous wrong guesses must not all be evaluated: at most four are told "wrong", the
-    // rest "locked", and none slips through as anything else.
+    // 100 simultaneous wrong guesses from two sessions must not all be evaluated: at most four are
+    // told "wrong", the rest "locked", and none slips through as anything else.
     API_MUST(api_user_new(&S_client, S_admin, &S_user));
     API_MUST(api_payment_password_set(&S_client, S_admin, &S_user, S_RIGHT));
     VERIFY_EXPECT(&S_client, S_user.token, S_RIGHT_BODY, 204, NULL);
+    /* Half the guesses come from a second device: the count is the user's,
+     * not the session's. */
+    static char second[API_TOKEN_SIZE_MAX];
+    API_MUST(api_login(&S_client, &S_user, "second device", second));
 
     static struct guess guesses[S_GUESS_COUNT];
     pthread_barrier_t start;
@@ -94,7 +100,7 @@ TEST(parallel_wrong_guesses_lock_after_at_most_five)
         struct guess *g = &guesses[i];
         memset(g, 0, sizeof *g);
         g->base_url = S_daemon.base_url;
-        g->token = S_user.token;
+        g->token = i % 2 == 0 ? S_user.token : second;
         g->start = &start;
         /* Different wrong passwords, none of them the right one. */
         snprintf(g->body, sizeof g->body, "{\"payment_password\":\"%06d\"}", 370000 + i * 7);
@@ -124,6 +130,24 @@ TEST(parallel_wrong_guesses_lock_after_at_most_five)
 
     /* Locked means locked: the right password is refused too. */
     VERIFY_EXPECT(&S_client, S_user.token, S_RIGHT_BODY, 423, "PASSWORD_LOCKED");
+
+    /* The security centre shows the lockout. */
+    struct client_response res;
+    ASSERT_EQ_INT(api_call(&S_client, "GET", "/v1/me/security", S_user.token, NULL, &res), 200);
+    json_t *security = api_json(&res);
+    client_response_release(&res);
+    json_t *items = json_object_get(security, "items");
+    int seen = 0;
+    for (size_t i = 0; i < json_array_size(items); i++) {
+        json_t *item = json_array_get(items, i);
+        const char *name = json_string_value(json_object_get(item, "name"));
+        if (name != NULL && strcmp(name, "no_recent_lockouts") == 0) {
+            ASSERT(json_is_false(json_object_get(item, "ok")));
+            seen++;
+        }
+    }
+    json_decref(security);
+    ASSERT_EQ_INT(seen, 1);
 }
 
 TEST(lock_survives_a_restart)

@@ -362,6 +362,23 @@ TEST(log_never_holds_a_code)
     }
 }
 
+TEST(bad_provider_url_is_refused_at_start)
+{
+    // A typo in the provider URL would silently drop every code; the daemon must refuse to start
+    // instead, saying why.
+    char dir[700], output[700];
+    snprintf(dir, sizeof dir, "%s/bad-url", S_root);
+    snprintf(output, sizeof output, "%s/bad-url.log", S_root);
+    const char *args[] = {
+        "--data-dir",           dir, "--listen", "127.0.0.1:0", "--sms-provider-url",
+        "ftp://127.0.0.1/send", NULL};
+    int status = test_daemon_run(args, output, 20000);
+    ASSERT(test_file_read(output, S_log, sizeof S_log));
+    if (status == 0 || status == -1)
+        TEST_FAIL_("qianbaod with an ftp:// provider exited %d: %s", status, S_log);
+    ASSERT(strstr(S_log, "sms") != NULL || strstr(S_log, "provider") != NULL);
+}
+
 int main(void)
 {
     test_tmpdir(S_root, sizeof S_root);
@@ -385,6 +402,7 @@ int main(void)
     RUN(delivered_code_is_not_kept_in_the_outbox);
     RUN(failed_delivery_is_retried);
     RUN(log_never_holds_a_code);
+    RUN(bad_provider_url_is_refused_at_start);
 
     client_release(&S_client);
     int status = test_daemon_stop(&S_daemon);
