@@ -132,6 +132,9 @@ TEST(sms_code_is_accepted_for_every_purpose)
             TEST_FAIL_("purpose %s: %ld %s", purposes[i], res.status,
                        res.body.data ? res.body.data : "");
         long long expires_in = api_json_int(&res, "expires_in", -1);
+        json_t *answer = api_json(&res);
+        ASSERT_EQ_INT(json_object_size(answer), 1); /* never the code itself */
+        json_decref(answer);
         client_response_release(&res);
         ASSERT_EQ_INT(expires_in, 300); /* the default --sms-code-ttl-s */
     }
@@ -358,6 +361,9 @@ TEST(register_login_and_me)
     ASSERT_EQ_INT(json_integer_value(json_object_get(user, "kyc_level")), 1);
     ASSERT(S_is_rfc3339(S_str(user, "created_at")));
     ASSERT(json_object_get(user, "password") == NULL);
+    char *user_text = json_dumps(user, JSON_COMPACT);
+    ASSERT(strstr(user_text, "argon2") == NULL && strstr(user_text, "s3cret") == NULL);
+    free(user_text);
     json_decref(user);
 
     snprintf(body, sizeof body,
@@ -373,6 +379,9 @@ TEST(register_login_and_me)
 
     json_t *me = S_me(token);
     json_decref(session);
+    char *me_text = json_dumps(me, JSON_COMPACT);
+    ASSERT(strstr(me_text, "argon2") == NULL && strstr(me_text, "hash") == NULL);
+    free(me_text);
     ASSERT_EQ_STR(S_str(me, "id"), id);
     ASSERT_EQ_STR(S_str(me, "phone"), phone);
     ASSERT_EQ_INT(json_integer_value(json_object_get(me, "kyc_level")), 1);
@@ -599,15 +608,22 @@ TEST(second_login_creates_a_second_session)
 
     struct client_response res;
     ASSERT_EQ_INT(api_call(&S_client, "GET", "/v1/me/sessions", second, NULL, &res), 200);
+    /* The list never carries a token. */
+    ASSERT(strstr(res.body.data, u.token) == NULL && strstr(res.body.data, second) == NULL);
     json_t *list = api_json(&res);
     client_response_release(&res);
     json_t *items = json_object_get(list, "items");
     ASSERT_EQ_INT(json_array_size(items), 2);
+    /* Newest first: the tablet's session. */
+    ASSERT(json_is_true(json_object_get(json_array_get(items, 0), "current")));
+    ASSERT(strcmp(S_str(json_array_get(items, 0), "created_at"),
+                  S_str(json_array_get(items, 1), "created_at")) >= 0);
     ASSERT(json_is_null(json_object_get(list, "next_cursor")));
     int current_count = 0;
     for (size_t i = 0; i < 2; i++) {
         json_t *item = json_array_get(items, i);
         ASSERT(json_is_false(json_object_get(item, "revoked")));
+        ASSERT_EQ_INT(json_object_size(item), 7);
         ASSERT(S_is_rfc3339(S_str(item, "created_at")));
         ASSERT(S_is_rfc3339(S_str(item, "last_seen_at")));
         ASSERT(S_is_rfc3339(S_str(item, "expires_at")));
@@ -1016,6 +1032,7 @@ TEST(admin_finds_users_and_sets_kyc_level)
     snprintf(path, sizeof path, "/admin/users?phone=%s", u.phone);
     struct client_response res;
     ASSERT_EQ_INT(api_call(&S_client, "GET", path, S_admin, NULL, &res), 200);
+    ASSERT(strstr(res.body.data, "argon2") == NULL && strstr(res.body.data, "hash") == NULL);
     json_t *body = api_json(&res);
     client_response_release(&res);
     json_t *items = json_object_get(body, "items");
@@ -1453,6 +1470,79 @@ TEST(log_holds_no_secrets)
     }
 }
 
+TEST(frozen_user_logs_in_on_a_new_device_and_unfreezes)
+{
+    // The lost-phone story end to end: the wallet is frozen, the user logs in on a new phone (a
+    // frozen user must still be able to), and unfreezes from there.
+    struct api_user u;
+    API_MUST(api_user_new(&S_client, S_admin, &u));
+    EXPECT("POST", "/v1/me/freeze", u.token, NULL, 200, NULL);
+    char fresh[API_TOKEN_SIZE_MAX];
+    API_MUST(api_login(&S_client, &u, "new phone", fresh));
+    char code[API_SMS_CODE_SIZE];
+    API_MUST(api_sms_code_get_for(&S_client, S_admin, &u, "unfreeze", code));
+    char body[256];
+    snprintf(body, sizeof body, "{\"password\":\"%s\",\"sms_code\":\"%s\"}", u.password, code);
+    EXPECT("POST", "/v1/me/unfreeze", fresh, body, 200, NULL);
+    json_t *me = S_me(u.token);
+    ASSERT_EQ_STR(S_str(me, "status"), "active");
+    json_decref(me);
+}
+
+/* Seconds since the epoch of an RFC 3339 time ("2026-11-22T16:09:00+08:00"). */
+static long long S_rfc3339_seconds(const char *text)
+{
+    ASSERT(S_is_rfc3339(text));
+    struct tm tm;
+    memset(&tm, 0, sizeof tm);
+    tm.tm_year = (int)strtol(text, NULL, 10) - 1900;
+    tm.tm_mon = (int)strtol(text + 5, NULL, 10) - 1;
+    tm.tm_mday = (int)strtol(text + 8, NULL, 10);
+    tm.tm_hour = (int)strtol(text + 11, NULL, 10);
+    tm.tm_min = (int)strtol(text + 14, NULL, 10);
+    tm.tm_sec = (int)strtol(text + 17, NULL, 10);
+    long long seconds = (long long)timegm(&tm);
+    const char *zone = text + 19;
+    while (*zone == '.' || isdigit((unsigned char)*zone))
+        zone++;
+    if (*zone == '+' || *zone == '-') {
+        long long offset = strtol(zone + 1, NULL, 10) * 3600 + strtol(zone + 4, NULL, 10) * 60;
+        seconds -= *zone == '+' ? offset : -offset;
+    }
+    return seconds;
+}
+
+TEST(session_lifetime_follows_the_setting)
+{
+    // The absolute session limit is a security setting: with --session-absolute-s 300 a new
+    // session must say it expires five minutes from now, in the login answer and in the list.
+    struct api_user u;
+    API_MUST(api_user_new(&S_limits_client, S_limits_admin, &u));
+    char body[256];
+    snprintf(body, sizeof body, "{\"phone\":\"%s\",\"password\":\"%s\"}", u.phone, u.password);
+    struct client_response res;
+    long long before = (long long)time(NULL);
+    ASSERT_EQ_INT(api_call(&S_limits_client, "POST", "/v1/sessions", NULL, body, &res), 201);
+    long long after = (long long)time(NULL);
+    long long expires = S_rfc3339_seconds(api_json_str(&res, "expires_at"));
+    client_response_release(&res);
+    if (expires < before + 300 - 1 || expires > after + 300 + 1)
+        TEST_FAIL_("expires_at is %lld s after login, not 300", expires - before);
+
+    ASSERT_EQ_INT(api_call(&S_limits_client, "GET", "/v1/me/sessions", u.token, NULL, &res), 200);
+    json_t *list = api_json(&res);
+    client_response_release(&res);
+    json_t *items = json_object_get(list, "items");
+    ASSERT(json_array_size(items) >= 1);
+    for (size_t i = 0; i < json_array_size(items); i++) {
+        json_t *item = json_array_get(items, i);
+        long long created = S_rfc3339_seconds(S_str(item, "created_at"));
+        long long item_expires = S_rfc3339_seconds(S_str(item, "expires_at"));
+        ASSERT_EQ_INT(item_expires - created, 300);
+    }
+    json_decref(list);
+}
+
 /* --- SMS limits (the limits daemon) ---------------------------------------- */
 
 TEST(sms_cooldown_is_429_with_retry_after)
@@ -1492,7 +1582,11 @@ TEST(sms_daily_cap_is_429)
     struct client_response res;
     ASSERT_EQ_INT(api_call(&S_limits_client, "POST", "/v1/sms-codes", NULL, body, &res), 429);
     ASSERT_EQ_STR(api_error_code(&res), "RATE_LIMITED");
-    ASSERT(api_header(&res, "Retry-After")[0] != '\0');
+    /* Until the next midnight in China: at most a day. */
+    const char *retry_after = api_header(&res, "Retry-After");
+    ASSERT(retry_after[0] != '\0' && strspn(retry_after, "0123456789") == strlen(retry_after));
+    long seconds = strtol(retry_after, NULL, 10);
+    ASSERT(seconds >= 1 && seconds <= 86400);
     client_response_release(&res);
     char code[API_SMS_CODE_SIZE];
     ASSERT(!api_sms_code_read(&S_limits_client, S_limits_admin, u.phone, "unfreeze", code));
@@ -1521,8 +1615,15 @@ int main(void)
     test_tmpdir(S_root, sizeof S_root);
     char ttl[16];
     snprintf(ttl, sizeof ttl, "%d", S_LIMITS_CODE_TTL_S);
-    const char *limits_args[] = {
-        "--sms-cooldown-s", "2", "--sms-daily-max", "3", "--sms-code-ttl-s", ttl, NULL};
+    const char *limits_args[] = {"--sms-cooldown-s",
+                                 "2",
+                                 "--sms-daily-max",
+                                 "3",
+                                 "--sms-code-ttl-s",
+                                 ttl,
+                                 "--session-absolute-s",
+                                 "300",
+                                 NULL};
     const char *main_args[] = {"--log-level", "debug", NULL};
     if (!api_daemon_start(&S_main, S_root, "main", main_args, S_admin) ||
         !api_daemon_start(&S_limits, S_root, "limits", limits_args, S_limits_admin)) {
@@ -1567,6 +1668,8 @@ int main(void)
     RUN(lists_refuse_bad_limits);
     RUN(admin_sees_last4_and_balances_never_the_id_number);
     RUN(log_holds_no_secrets);
+    RUN(frozen_user_logs_in_on_a_new_device_and_unfreezes);
+    RUN(session_lifetime_follows_the_setting);
     RUN(sms_cooldown_is_429_with_retry_after);
     RUN(sms_daily_cap_is_429);
     RUN(sms_code_expires);
