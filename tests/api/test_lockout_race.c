@@ -11,6 +11,10 @@
  * locked), and then even the right password is refused — also after a
  * restart. A second daemon with --payment-password-lock-s 2 shows the lock
  * lifting on time.
+ *
+ * The same single-writer argument covers the other counters and one-shot
+ * state changes, so bursts are also fired at an SMS code's wrong tries, at
+ * one code used ten times, and at freezing and KYC.
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -207,6 +211,107 @@ TEST(a_right_password_resets_the_count)
     client_release(&c);
 }
 
+TEST(parallel_wrong_sms_codes_void_the_code)
+{
+    // The SMS code has its own lock: 20 simultaneous wrong codes must not each get a try of their
+    // own; once five were counted the code is void, so the right code afterwards is refused.
+    struct api_user u;
+    API_MUST(api_user_new(&S_client, S_admin, &u));
+    char code[API_SMS_CODE_SIZE];
+    API_MUST(api_sms_code_get_for(&S_client, S_admin, &u, "reset_payment_password", code));
+    static char bodies[20][96];
+    struct api_parallel_call calls[20];
+    long right = strtol(code, NULL, 10);
+    for (int i = 0; i < 20; i++) {
+        snprintf(bodies[i], sizeof bodies[i],
+                 "{\"payment_password\":\"260418\",\"sms_code\":\"%06ld\"}",
+                 (right + 1 + i) % 1000000);
+        calls[i] =
+            (struct api_parallel_call){"PUT", "/v1/me/payment-password", u.token, bodies[i], 0, ""};
+    }
+    api_call_parallel(S_daemon.base_url, calls, 20);
+    for (int i = 0; i < 20; i++) {
+        if (calls[i].status != 400 || strcmp(calls[i].code, "SMS_CODE_INVALID") != 0)
+            TEST_FAIL_("wrong code %d answered %ld %s", i, calls[i].status, calls[i].code);
+    }
+    char body[96];
+    snprintf(body, sizeof body, "{\"payment_password\":\"260418\",\"sms_code\":\"%s\"}", code);
+    struct client_response res;
+    api_call(&S_client, "PUT", "/v1/me/payment-password", u.token, body, &res);
+    ASSERT_EQ_INT(res.status, 400);
+    ASSERT_EQ_STR(api_error_code(&res), "SMS_CODE_INVALID");
+    client_response_release(&res);
+}
+
+TEST(parallel_uses_of_one_code_succeed_once)
+{
+    // A code is single use also under a burst: ten simultaneous requests with the right code set
+    // the password once; the others find the code used.
+    struct api_user u;
+    API_MUST(api_user_new(&S_client, S_admin, &u));
+    char code[API_SMS_CODE_SIZE];
+    API_MUST(api_sms_code_get_for(&S_client, S_admin, &u, "reset_payment_password", code));
+    static char bodies[10][96];
+    struct api_parallel_call calls[10];
+    for (int i = 0; i < 10; i++) {
+        /* Each asks for its own (strong) password; only one may win. */
+        snprintf(bodies[i], sizeof bodies[i], "{\"payment_password\":\"%06d\",\"sms_code\":\"%s\"}",
+                 260418 + i * 1013, code);
+        calls[i] =
+            (struct api_parallel_call){"PUT", "/v1/me/payment-password", u.token, bodies[i], 0, ""};
+    }
+    api_call_parallel(S_daemon.base_url, calls, 10);
+    int set = 0;
+    int winner = -1;
+    for (int i = 0; i < 10; i++) {
+        if (calls[i].status == 204) {
+            set++;
+            winner = i;
+        } else if (calls[i].status != 400 || strcmp(calls[i].code, "SMS_CODE_INVALID") != 0) {
+            TEST_FAIL_("request %d answered %ld %s", i, calls[i].status, calls[i].code);
+        }
+    }
+    ASSERT_EQ_INT(set, 1);
+    char body[64];
+    snprintf(body, sizeof body, "{\"payment_password\":\"%06d\"}", 260418 + winner * 1013);
+    struct client_response res;
+    api_call(&S_client, "POST", "/v1/me/payment-password/verify", u.token, body, &res);
+    ASSERT_EQ_INT(res.status, 204);
+    client_response_release(&res);
+}
+
+TEST(parallel_freezes_and_kyc_apply_once)
+{
+    // State changes under a burst happen once: of ten simultaneous freezes one succeeds and nine
+    // conflict, and likewise for ten KYC submissions.
+    struct api_user u;
+    API_MUST(api_user_new(&S_client, S_admin, &u));
+    char id_number[19];
+    api_id_number_complete("51010719850617003", id_number);
+    static char kyc[128];
+    snprintf(kyc, sizeof kyc, "{\"real_name\":\"Zhang San\",\"id_number\":\"%s\"}", id_number);
+    const char *paths[2] = {"/v1/me/freeze", "/v1/me/kyc"};
+    const char *bodies[2] = {NULL, kyc};
+    long ok_status[2] = {200, 200};
+    for (int k = 0; k < 2; k++) {
+        struct api_parallel_call calls[10];
+        for (int i = 0; i < 10; i++)
+            calls[i] = (struct api_parallel_call){"POST", paths[k], u.token, bodies[k], 0, ""};
+        api_call_parallel(S_daemon.base_url, calls, 10);
+        int ok = 0, conflict = 0;
+        for (int i = 0; i < 10; i++) {
+            if (calls[i].status == ok_status[k])
+                ok++;
+            else if (calls[i].status == 409 && strcmp(calls[i].code, "CONFLICT") == 0)
+                conflict++;
+            else
+                TEST_FAIL_("%s %d answered %ld %s", paths[k], i, calls[i].status, calls[i].code);
+        }
+        if (ok != 1 || conflict != 9)
+            TEST_FAIL_("%s: %d succeeded, %d conflicted", paths[k], ok, conflict);
+    }
+}
+
 int main(void)
 {
     test_tmpdir(S_root, sizeof S_root);
@@ -224,6 +329,9 @@ int main(void)
     RUN(lock_survives_a_restart);
     RUN(lock_lifts_after_its_time);
     RUN(a_right_password_resets_the_count);
+    RUN(parallel_wrong_sms_codes_void_the_code);
+    RUN(parallel_uses_of_one_code_succeed_once);
+    RUN(parallel_freezes_and_kyc_apply_once);
 
     client_release(&S_client);
     int status = test_daemon_stop(&S_daemon);
