@@ -1596,18 +1596,39 @@ TEST(sms_daily_cap_is_429)
     ASSERT_EQ_INT(api_sms_request(&S_limits_client, other, "register"), 202);
 }
 
-TEST(sms_code_expires)
+TEST(sms_code_works_until_it_expires)
 {
-    // A code is good for its lifetime only: after it, the right code is refused as invalid.
+    // A code is good for exactly its lifetime (10 s here): used two seconds before the end it
+    // works, used after the end it is refused. This also pins the unit of --sms-code-ttl-s.
+    struct api_user early, late;
+    API_MUST(api_user_new(&S_limits_client, S_limits_admin, &early));
+    API_MUST(api_user_new(&S_limits_client, S_limits_admin, &late));
+    char early_code[API_SMS_CODE_SIZE], late_code[API_SMS_CODE_SIZE];
+    API_MUST(api_sms_code_get_for(&S_limits_client, S_limits_admin, &early,
+                                  "reset_payment_password", early_code));
+    API_MUST(api_sms_code_get_for(&S_limits_client, S_limits_admin, &late, "reset_payment_password",
+                                  late_code));
+    char body[128];
+    S_sleep_ms((S_LIMITS_CODE_TTL_S - 2) * 1000);
+    snprintf(body, sizeof body, "{\"payment_password\":\"260418\",\"sms_code\":\"%s\"}",
+             early_code);
+    EXPECT_LIMITS("PUT", "/v1/me/payment-password", early.token, body, 204, NULL);
+    S_sleep_ms(2500);
+    snprintf(body, sizeof body, "{\"payment_password\":\"260418\",\"sms_code\":\"%s\"}", late_code);
+    EXPECT_LIMITS("PUT", "/v1/me/payment-password", late.token, body, 400, "SMS_CODE_INVALID");
+}
+
+TEST(sms_cooldown_covers_every_target)
+{
+    // The cooldown is per phone and purpose whatever the target, or asking with ever new targets
+    // would send a phone unlimited messages (docs/sms.md).
     struct api_user u;
     API_MUST(api_user_new(&S_limits_client, S_limits_admin, &u));
-    char code[API_SMS_CODE_SIZE];
-    API_MUST(
-        api_sms_code_get_for(&S_limits_client, S_limits_admin, &u, "reset_payment_password", code));
-    S_sleep_ms(S_LIMITS_CODE_TTL_S * 1000 + 500);
-    char body[128];
-    snprintf(body, sizeof body, "{\"payment_password\":\"260418\",\"sms_code\":\"%s\"}", code);
-    EXPECT_LIMITS("PUT", "/v1/me/payment-password", u.token, body, 400, "SMS_CODE_INVALID");
+    ASSERT_EQ_INT(api_sms_request_target(&S_limits_client, u.phone, "bind_card", "card-1"), 202);
+    char body[160];
+    snprintf(body, sizeof body,
+             "{\"phone\":\"%s\",\"purpose\":\"bind_card\",\"target\":\"card-2\"}", u.phone);
+    EXPECT_LIMITS("POST", "/v1/sms-codes", NULL, body, 429, "RATE_LIMITED");
 }
 
 int main(void)
@@ -1672,7 +1693,8 @@ int main(void)
     RUN(session_lifetime_follows_the_setting);
     RUN(sms_cooldown_is_429_with_retry_after);
     RUN(sms_daily_cap_is_429);
-    RUN(sms_code_expires);
+    RUN(sms_cooldown_covers_every_target);
+    RUN(sms_code_works_until_it_expires);
 
     client_release(&S_client);
     client_release(&S_limits_client);
