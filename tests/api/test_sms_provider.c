@@ -394,9 +394,8 @@ TEST(bad_provider_url_is_refused_at_start)
     ASSERT(strstr(S_log, "sms") != NULL || strstr(S_log, "provider") != NULL);
 }
 
-/* The count of requests the provider has seen whose body holds needle
- * (answered 200 or not: request_paths are kept for all, bodies only for 200s,
- * so this counts attempts through S_receiver.attempt_body). */
+/* How many requests the provider received (answered or not) whose body
+ * holds needle. */
 static int S_attempts_for(const char *needle)
 {
     pthread_mutex_lock(&S_receiver.lock);
