@@ -865,8 +865,15 @@ TEST(kyc_raises_the_level_once)
     /* With a known birth date, a payment password made of it is weak. */
     char code[API_SMS_CODE_SIZE];
     API_MUST(api_sms_code_get_for(&S_client, S_admin, &u, "reset_payment_password", code));
-    snprintf(body, sizeof body, "{\"payment_password\":\"491231\",\"sms_code\":\"%s\"}", code);
-    EXPECT("PUT", "/v1/me/payment-password", u.token, body, 400, "PASSWORD_TOO_WEAK");
+    const char *birth_dates[] = {"491231", "123149", "311249"}; /* YYMMDD, MMDDYY, DDMMYY */
+    for (size_t i = 0; i < QB_ARRAY_COUNT(birth_dates); i++) {
+        snprintf(body, sizeof body, "{\"payment_password\":\"%s\",\"sms_code\":\"%s\"}",
+                 birth_dates[i], code);
+        EXPECT("PUT", "/v1/me/payment-password", u.token, body, 400, "PASSWORD_TOO_WEAK");
+    }
+    /* None of them used up the code. */
+    snprintf(body, sizeof body, "{\"payment_password\":\"260418\",\"sms_code\":\"%s\"}", code);
+    EXPECT("PUT", "/v1/me/payment-password", u.token, body, 204, NULL);
 }
 
 /* Reads the first sandbox identity that must fail verification from
@@ -933,6 +940,32 @@ TEST(kyc_sandbox_mismatch_is_identity_mismatch)
     json_t *me = S_me(u.token);
     ASSERT_EQ_INT(json_integer_value(json_object_get(me, "kyc_level")), 1);
     json_decref(me);
+
+    /* The other two refusals docs/sandbox.md promises: a sequence code of
+     * 999 in a number of our own, and the refused real name. */
+    char number[19];
+    api_id_number_complete("32010219800101999", number);
+    snprintf(body, sizeof body, "{\"real_name\":\"Zhao Liu\",\"id_number\":\"%s\"}", number);
+    EXPECT("POST", "/v1/me/kyc", u.token, body, 403, "IDENTITY_MISMATCH");
+    api_id_number_complete("32010219800101001", number);
+    snprintf(body, sizeof body,
+             "{\"real_name\":\"\xe6\xb5\x8b\xe8\xaf\x95\xe5\xa4\xb1\xe8\xb4\xa5\","
+             "\"id_number\":\"%s\"}",
+             number);
+    EXPECT("POST", "/v1/me/kyc", u.token, body, 403, "IDENTITY_MISMATCH");
+    /* The X check character must be upper-case. */
+    api_id_number_complete("11010519491231002", number);
+    ASSERT_EQ_INT(number[17], 'X');
+    number[17] = 'x';
+    snprintf(body, sizeof body, "{\"real_name\":\"Zhao Liu\",\"id_number\":\"%s\"}", number);
+    EXPECT("POST", "/v1/me/kyc", u.token, body, 400, "PARAM_ERROR");
+    me = S_me(u.token);
+    ASSERT_EQ_INT(json_integer_value(json_object_get(me, "kyc_level")), 1);
+    json_decref(me);
+    /* A refusal stores nothing: the same user passes with a good identity. */
+    api_id_number_complete("32010219800101001", number);
+    snprintf(body, sizeof body, "{\"real_name\":\"Zhao Liu\",\"id_number\":\"%s\"}", number);
+    EXPECT("POST", "/v1/me/kyc", u.token, body, 200, NULL);
 }
 
 /* --- freezing -------------------------------------------------------------- */
