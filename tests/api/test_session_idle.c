@@ -1,0 +1,108 @@
+/*
+ * test_session_idle.c — the idle timeout of a session, over HTTP, in real time.
+ *
+ * The idle timeout ends sessions nobody uses; it must never end one that is
+ * in use. The shortest setting, --session-idle-s 60, is the only one a test
+ * can wait for, so this program runs for about a minute: a session used
+ * every 12 s must live past the 60 s mark, and one left alone since login
+ * must not. (Idle and absolute expiry at other settings are unit-test
+ * matters, with a manual clock.)
+ */
+#include <string.h>
+#include <time.h>
+
+#include "api/lib/api.h"
+#include "api/lib/client.h"
+#include "api/lib/daemon.h"
+#include "test.h"
+
+#define S_IDLE_S 60
+#define S_USE_EVERY_S 12
+
+static char S_root[512];
+static struct test_daemon S_daemon;
+static struct client S_client;
+static char S_admin[API_TOKEN_SIZE_MAX];
+
+static long long S_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void S_sleep_until_ms(long long at_ms)
+{
+    for (long long now = S_now_ms(); now < at_ms; now = S_now_ms()) {
+        long long left = at_ms - now;
+        struct timespec ts = {(time_t)(left / 1000), (long)(left % 1000) * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+}
+
+static long S_me_status(const char *token)
+{
+    struct client_response res;
+    long status = api_call(&S_client, "GET", "/v1/me", token, NULL, &res);
+    if (status == 0)
+        fprintf(stderr, "  GET /v1/me: no answer: %s\n", res.error);
+    client_response_release(&res);
+    return status;
+}
+
+TEST(a_session_in_use_outlives_the_idle_timeout)
+{
+    // The idle timeout must measure time since the last use, not since login: a session used
+    // every 12 s stays valid past 60 s, while one unused since login is refused after 60 s.
+    struct api_user u;
+    API_MUST(api_user_new(&S_client, S_admin, &u));
+    char idle[API_TOKEN_SIZE_MAX];
+    API_MUST(api_login(&S_client, &u, "left alone", idle));
+    long long start_ms = S_now_ms();
+
+    long long last_use_ms = start_ms;
+    for (int i = 1; i * S_USE_EVERY_S < S_IDLE_S; i++) {
+        S_sleep_until_ms(start_ms + (long long)i * S_USE_EVERY_S * 1000);
+        long status = S_me_status(u.token);
+        if (status != 200)
+            TEST_FAIL_("the active session answered %ld after %lld s", status,
+                       (S_now_ms() - start_ms) / 1000);
+        last_use_ms = S_now_ms();
+    }
+    /* Past the idle time since login, but well within it since the last use. */
+    S_sleep_until_ms(start_ms + (S_IDLE_S + 1) * 1000LL);
+    long active = S_me_status(u.token);
+    long left_alone = S_me_status(idle);
+    long long since_login_s = (S_now_ms() - start_ms) / 1000;
+    long long since_use_s = (S_now_ms() - last_use_ms) / 1000;
+    ASSERT_EQ_INT(left_alone, 401);
+    if (active != 200)
+        TEST_FAIL_("a session used %lld s ago (%lld s after login, idle timeout %d s) answered %ld",
+                   since_use_s, since_login_s, S_IDLE_S, active);
+}
+
+int main(void)
+{
+    test_tmpdir(S_root, sizeof S_root);
+    const char *args[] = {"--session-idle-s", "60", NULL};
+    if (!api_daemon_start(&S_daemon, S_root, "idle", args, S_admin)) {
+        fprintf(stderr, "%s\n", api_error());
+        printf("0 passed, 1 failed\n");
+        return 1;
+    }
+    client_init(&S_client, S_daemon.base_url);
+
+    RUN(a_session_in_use_outlives_the_idle_timeout);
+
+    client_release(&S_client);
+    int status = test_daemon_stop(&S_daemon);
+    if (status != 0) {
+        fprintf(stderr, "FAIL daemon_stops_cleanly (%d)\n", status);
+        test_failed_count++;
+    }
+    if (test_failed_count == 0)
+        test_rmtree(S_root);
+    else
+        fprintf(stderr, "daemon log kept in %s/idle.log\n", S_root);
+    return test_summary();
+}
