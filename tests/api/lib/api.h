@@ -4,7 +4,8 @@
  *
  * They speak only the public /v1 and /admin API of a running qianbaod, the
  * way a client and an operator would. Helpers that can fail answer false and
- * leave the reason in api_error(); API_MUST turns that into a test failure:
+ * leave the reason in api_error(); API_MUST (with test.h) turns that into a
+ * test failure:
  *
  *   struct api_user a;
  *   API_MUST(api_user_new(&c, admin_token, &a));
@@ -27,7 +28,6 @@
 #define API_ID_SIZE_MAX 64
 #define API_SMS_CODE_SIZE 7 /* 6 digits + NUL */
 #define API_PASSWORD_DEFAULT "correct horse 9"
-#define API_PAYMENT_PASSWORD_DEFAULT "260418"
 
 struct api_user {
     char id[API_ID_SIZE_MAX];
