@@ -44,6 +44,10 @@ void domain_env_init(struct domain_env *env, struct qb_clock *clock, struct qb_r
     env->rand = rand;
     env->ledger = ledger;
     env->settings = *settings;
+    /* A session stays valid for idle + touch after last_seen, so the touch
+     * interval must be small beside a short idle timeout (60 s idle: 6 s). */
+    if (env->settings.session_touch_ms > env->settings.session_idle_ms / 10)
+        env->settings.session_touch_ms = env->settings.session_idle_ms / 10;
     derive(env->pepper_key, pepper, 1, "qbloginp");
     derive(env->payment_password_key, pepper, 2, "qbpaypwd");
     derive(env->sms_code_key, pepper, 3, "qbsmscod");

@@ -43,7 +43,8 @@
 struct domain_settings {
     int64_t session_idle_ms;          /* 30 min */
     int64_t session_absolute_ms;      /* 7 days */
-    int64_t session_touch_ms;         /* last_seen is written at most this often: 60 s */
+    int64_t session_touch_ms;         /* last_seen is written at most this often: 60 s,
+                                       * never more than idle / 10 (domain_env_init) */
     int64_t sms_code_ttl_ms;          /* 300 s */
     int64_t sms_cooldown_ms;          /* 60 s per phone and purpose */
     int64_t sms_daily_max;            /* 10 per phone per day (UTC+8 calendar day) */

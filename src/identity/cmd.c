@@ -454,8 +454,7 @@ static enum qb_error op_session_touch(struct ledger_txn *txn, struct identity_cm
         return err;
     int64_t now_ms = ledger_txn_now_ms(txn);
     struct identity_session *s = &c->session;
-    if (s->revoked_at_ms != 0 || now_ms >= s->expires_at_ms ||
-        now_ms - s->last_seen_at_ms >= c->env->settings.session_idle_ms) {
+    if (!identity_session_is_live(&c->env->settings, s, now_ms)) {
         c->outcome = QB_E_UNAUTHORIZED;
         return QB_OK;
     }

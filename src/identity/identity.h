@@ -134,6 +134,11 @@ QB_MUST_USE enum qb_error identity_user_password_hash(struct store *reader, cons
 QB_MUST_USE enum qb_error identity_session_authenticate(const struct domain_env *env,
                                                         struct store *reader, const char *token,
                                                         struct identity_session *out, bool *touch);
+/* Whether a session still opens at now_ms: not revoked, before its absolute
+ * expiry, and used within session_idle_ms + session_touch_ms of last_seen
+ * (last_seen lags real use by up to one touch interval). */
+bool identity_session_is_live(const struct domain_settings *settings,
+                              const struct identity_session *s, int64_t now_ms);
 /* A user's sessions, newest first (revoked and expired ones included, with
  * their times), at most count_max. */
 QB_MUST_USE enum qb_error identity_sessions_list(struct store *reader, const char *user_id,

@@ -6,12 +6,15 @@
  * database opens no session. The token has 256 bits of entropy, so an
  * unkeyed hash is enough here (unlike six-digit secrets, which need a key).
  *
- * A session is refused once revoked, once idle for settings.session_idle_ms
- * since last_seen (at last_seen + idle exactly), or at expires_at. Every
- * refusal is the same QB_E_UNAUTHORIZED, so a caller learns nothing about
- * which tokens once existed. last_seen is written by a SESSION_TOUCH command
- * at most every settings.session_touch_ms, not on every request: reads stay
- * reads, and the writer sees one touch per minute per active session.
+ * last_seen is written by a SESSION_TOUCH command at most every
+ * settings.session_touch_ms, not on every request: reads stay reads, and the
+ * writer sees one touch per minute per active session. So last_seen may lag
+ * the last real use by up to one touch interval, and a session is refused
+ * once idle for session_idle_ms + session_touch_ms since last_seen: never
+ * less than the idle timeout after its last use, at most one touch interval
+ * more. It is refused too once revoked or at expires_at. Every refusal is
+ * the same QB_E_UNAUTHORIZED, so a caller learns nothing about which tokens
+ * once existed.
  */
 #include <string.h>
 
@@ -98,13 +101,19 @@ enum qb_error identity_session_authenticate(const struct domain_env *env, struct
     }
 
     int64_t now_ms = clock_now_ms(env->clock);
-    if (out->revoked_at_ms != 0 || now_ms >= out->expires_at_ms ||
-        now_ms - out->last_seen_at_ms >= env->settings.session_idle_ms) {
+    if (!identity_session_is_live(&env->settings, out, now_ms)) {
         memset(out, 0, sizeof *out);
         return QB_E_UNAUTHORIZED;
     }
     *touch = now_ms - out->last_seen_at_ms >= env->settings.session_touch_ms;
     return QB_OK;
+}
+
+bool identity_session_is_live(const struct domain_settings *settings,
+                              const struct identity_session *s, int64_t now_ms)
+{
+    return s->revoked_at_ms == 0 && now_ms < s->expires_at_ms &&
+           now_ms - s->last_seen_at_ms < settings->session_idle_ms + settings->session_touch_ms;
 }
 
 enum qb_error identity_sessions_list(struct store *reader, const char *user_id,
@@ -118,7 +127,7 @@ enum qb_error identity_sessions_list(struct store *reader, const char *user_id,
     struct store_stmt *st = NULL;
     if (store_prepare(reader,
                       "SELECT " SESSION_COLUMNS " FROM sessions WHERE user_id = $1"
-                      " ORDER BY created_at_ms DESC, id DESC LIMIT $2",
+                      " ORDER BY seq DESC LIMIT $2",
                       &st) != QB_OK)
         return QB_E_STORAGE;
     enum qb_error err = store_bind_text(st, 1, user_id, strlen(user_id));

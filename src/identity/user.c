@@ -139,10 +139,10 @@ enum qb_error identity_users_search(struct store *reader, const char *phone_pref
     if (size > 0)
         upper[size - 1] = (char)(upper[size - 1] + 1);
     const char *sql = size == 0 ? "SELECT " USER_COLUMNS " FROM users"
-                                  " ORDER BY created_at_ms DESC, id DESC LIMIT $1"
+                                  " ORDER BY seq DESC LIMIT $1"
                                 : "SELECT " USER_COLUMNS
                                   " FROM users WHERE phone >= $2 AND phone < $3"
-                                  " ORDER BY created_at_ms DESC, id DESC LIMIT $1";
+                                  " ORDER BY seq DESC LIMIT $1";
     struct store_stmt *st = NULL;
     if (store_prepare(reader, sql, &st) != QB_OK)
         return QB_E_STORAGE;

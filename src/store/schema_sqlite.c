@@ -62,9 +62,12 @@ const char *const store_sqlite_migrations[] = {
      * src/sms). Secrets are never stored in clear: login passwords as
      * Argon2id strings, payment passwords and SMS codes as keyed hashes,
      * session tokens as SHA-256, the id number and the outbox's message
-     * text sealed with a key kept outside the database. */
+     * text sealed with a key kept outside the database. seq numbers the
+     * rows of a listed table in insertion order: lists order and page by it,
+     * since two rows may share a created_at millisecond. */
     "CREATE TABLE users ("
-    "  id TEXT PRIMARY KEY,"
+    "  seq INTEGER PRIMARY KEY,"
+    "  id TEXT NOT NULL UNIQUE,"
     "  phone TEXT NOT NULL UNIQUE,"
     "  display_name TEXT NOT NULL,"
     "  password_hash TEXT NOT NULL,"
@@ -81,7 +84,8 @@ const char *const store_sqlite_migrations[] = {
     "  created_at_ms INTEGER NOT NULL"
     ");"
     "CREATE TABLE sessions ("
-    "  id TEXT PRIMARY KEY,"
+    "  seq INTEGER PRIMARY KEY,"
+    "  id TEXT NOT NULL UNIQUE,"
     "  token_hash BLOB NOT NULL UNIQUE,"
     "  user_id TEXT NOT NULL REFERENCES users(id),"
     "  device_name TEXT NOT NULL,"
@@ -90,7 +94,7 @@ const char *const store_sqlite_migrations[] = {
     "  expires_at_ms INTEGER NOT NULL,"
     "  revoked_at_ms INTEGER NOT NULL DEFAULT 0"
     ");"
-    "CREATE INDEX sessions_user ON sessions(user_id, created_at_ms);"
+    "CREATE INDEX sessions_user ON sessions(user_id, seq);"
     "CREATE TABLE sms_codes ("
     "  id INTEGER PRIMARY KEY,"
     "  phone TEXT NOT NULL,"

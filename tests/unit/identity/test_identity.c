@@ -695,10 +695,11 @@ TEST(session_idle_touch_and_absolute)
     ASSERT_EQ_INT(identity_session_authenticate(&ix->env, ix->reader, token, &got, &touch),
                   QB_E_UNAUTHORIZED);
 
-    /* Idle: a fresh session refused at last_seen + idle, and a late touch
-     * does not revive it. */
+    /* Idle: last_seen lags real use by up to one touch interval, so a fresh
+     * session is refused at last_seen + idle + touch, and a late touch does
+     * not revive it. */
     ASSERT_EQ_INT(ix_session(ix, u.id, "web", token, &s), QB_OK);
-    clock_manual_advance(&ix->clock, set->session_idle_ms - 1);
+    clock_manual_advance(&ix->clock, set->session_idle_ms + set->session_touch_ms - 1);
     ASSERT_EQ_INT(identity_session_authenticate(&ix->env, ix->reader, token, &got, &touch), QB_OK);
     clock_manual_advance(&ix->clock, 1);
     ASSERT_EQ_INT(identity_session_authenticate(&ix->env, ix->reader, token, &got, &touch),
@@ -709,6 +710,50 @@ TEST(session_idle_touch_and_absolute)
     ASSERT_EQ_INT(ix_exec(ix, &c), QB_E_UNAUTHORIZED);
     ASSERT_EQ_INT(identity_session_authenticate(&ix->env, ix->reader, token, &got, &touch),
                   QB_E_UNAUTHORIZED);
+    ix_free(ix);
+}
+
+TEST(session_in_use_outlives_a_short_idle_timeout)
+{
+    /* At the shortest idle timeout (60 s) a session used every 12 s, with
+     * the touches the HTTP layer submits when asked, is alive 61 s after
+     * login and 13 s after its last use; one unused since login ends by
+     * idle + touch, 66 s. */
+    struct ix *ix = ix_new();
+    struct domain_settings settings = ix->env.settings;
+    settings.session_idle_ms = 60 * 1000;
+    domain_env_release(&ix->env);
+    uint8_t pepper[DOMAIN_KEY_SIZE], data_key[DOMAIN_KEY_SIZE];
+    memset(pepper, 0x11, sizeof pepper);
+    memset(data_key, 0x5a, sizeof data_key);
+    domain_env_init(&ix->env, &ix->clock, &ix->rand, ix->ledger, &settings, pepper, data_key);
+    ASSERT(ix->env.settings.session_touch_ms <= 6 * 1000);
+
+    struct identity_user u;
+    ix_register(ix, "13800000003", &u);
+    char used[IDENTITY_TOKEN_TEXT_SIZE], idle[IDENTITY_TOKEN_TEXT_SIZE];
+    struct identity_session s, got;
+    ASSERT_EQ_INT(ix_session(ix, u.id, "web", used, &s), QB_OK);
+    ASSERT_EQ_INT(ix_session(ix, u.id, "web", idle, NULL), QB_OK);
+    int64_t login_ms = clock_now_ms(&ix->clock);
+    bool touch = false;
+    for (int i = 1; i * 12 < 60; i++) {
+        clock_manual_advance(&ix->clock, login_ms + i * 12 * 1000 - clock_now_ms(&ix->clock));
+        ASSERT_EQ_INT(identity_session_authenticate(&ix->env, ix->reader, used, &got, &touch),
+                      QB_OK);
+        if (touch) {
+            struct identity_cmd c;
+            identity_cmd_init(&c, &ix->env, IDENTITY_OP_SESSION_TOUCH);
+            snprintf(c.session_id, sizeof c.session_id, "%s", s.id);
+            ASSERT_EQ_INT(ix_exec(ix, &c), QB_OK);
+        }
+    }
+    clock_manual_advance(&ix->clock, login_ms + 61 * 1000 - clock_now_ms(&ix->clock));
+    ASSERT_EQ_INT(identity_session_authenticate(&ix->env, ix->reader, used, &got, &touch), QB_OK);
+    clock_manual_advance(&ix->clock, login_ms + 66 * 1000 - clock_now_ms(&ix->clock));
+    ASSERT_EQ_INT(identity_session_authenticate(&ix->env, ix->reader, idle, &got, &touch),
+                  QB_E_UNAUTHORIZED);
+    ASSERT_EQ_INT(identity_session_authenticate(&ix->env, ix->reader, used, &got, &touch), QB_OK);
     ix_free(ix);
 }
 
@@ -1224,6 +1269,7 @@ int main(void)
     RUN(register_phone_taken);
     RUN(session_create_and_authenticate);
     RUN(session_idle_touch_and_absolute);
+    RUN(session_in_use_outlives_a_short_idle_timeout);
     RUN(session_revoke);
     RUN(payment_password_set_and_verify);
     RUN(payment_password_lockout_is_atomic);
