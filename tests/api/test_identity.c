@@ -913,7 +913,7 @@ static bool S_sandbox_mismatch_identity(char *name, size_t name_size, char id_nu
             }
             for (int i = 0; i < cell_count; i++) {
                 if (strlen(cells[i]) == 18 && strspn(cells[i], "0123456789") >= 17) {
-                    snprintf(id_number, 19, "%s", cells[i]);
+                    memcpy(id_number, cells[i], 19); /* 18 characters and the NUL */
                     snprintf(name, name_size, "%s", cells[i == 0 ? 1 : 0]);
                     return true;
                 }
