@@ -8,8 +8,9 @@
  * Operating errors are values: functions that can fail return enum qb_error
  * (QB_OK is 0) and are marked QB_MUST_USE.
  *
- * To add an error: 1) add one X line below (name, HTTP status, API code,
- * message); 2) document it in docs/api.md; 3) the error catalogue test
+ * To add an error: 1) add one X line at the end of the table (name, HTTP
+ * status, API code, message): an error's number is stored in idempotency
+ * records, so existing lines never move; 2) document it in docs/api.md; 3) the error catalogue test
  * (tests/unit/base/test_error.c) checks that codes are unique and well formed.
  */
 #ifndef QB_BASE_ERROR_H
@@ -50,7 +51,17 @@
     X(QB_E_INTERNAL, 500, "SYSTEM_ERROR", "internal error")                                 \
     X(QB_E_BUSY, 503, "SYSTEM_BUSY", "the server is busy; retry later")                     \
     X(QB_E_STORAGE, 503, "STORAGE_UNAVAILABLE", "storage failed; nothing was applied")      \
-    X(QB_E_SHUTTING_DOWN, 503, "SHUTTING_DOWN", "the server is shutting down")
+    X(QB_E_SHUTTING_DOWN, 503, "SHUTTING_DOWN", "the server is shutting down")             \
+    X(QB_E_CARD_INVALID, 400, "CARD_INVALID", "the card number is not a valid debit card")  \
+    X(QB_E_CARD_BOUND, 409, "CARD_ALREADY_BOUND", "this card is bound already")             \
+    X(QB_E_CARD_DECLINED, 402, "CARD_DECLINED", "the bank declined the card")               \
+    X(QB_E_BANK_INSUFFICIENT_FUNDS, 402, "BANK_INSUFFICIENT_FUNDS",                         \
+      "the bank account behind the card has too little money")                              \
+    X(QB_E_BANK_UNAVAILABLE, 503, "BANK_UNAVAILABLE", "the bank did not answer; retry later") \
+    X(QB_E_SELF_TRANSFER, 400, "SELF_TRANSFER", "you cannot send money to yourself")         \
+    X(QB_E_PAYEE_NOT_FOUND, 404, "PAYEE_NOT_FOUND", "no user has this phone number or id")   \
+    X(QB_E_PAYEE_UNAVAILABLE, 403, "PAYEE_UNAVAILABLE",                                     \
+      "the payee's account cannot receive money")
 
 enum qb_error {
 #define QB_ERROR_ENUM(name, status, code, message) name,

@@ -56,6 +56,7 @@
 #include "sms/sms.h"
 #include "store/pool.h"
 #include "store/store.h"
+#include "wallet/wallet.h"
 
 #define QIANBAOD_VERSION "0.1.0"
 #define S_SECRET_SIZE 32
@@ -427,6 +428,12 @@ static int S_serve(const struct config *cfg, const struct daemon_paths *paths,
     env_ready = true;
     crypto_wipe(pepper, sizeof pepper);
     crypto_wipe(card_key, sizeof card_key);
+
+    rc = wallet_accounts_setup(ledger, &env);
+    if (rc != QB_OK) {
+        fprintf(stderr, "qianbaod: cannot set up the system accounts (%s)\n", error_name(rc));
+        goto out;
+    }
 
     /* SMS delivery: the outbox unless a provider is configured. */
     if (cfg->sms_provider_url[0] != '\0')

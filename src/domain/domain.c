@@ -5,6 +5,8 @@
  * distinct context), so that a key disclosed for one purpose — say the
  * keyed hash of SMS codes — says nothing about another.
  */
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <sodium.h>
@@ -24,6 +26,15 @@ void domain_settings_default(struct domain_settings *settings)
     settings->payment_password_lock_ms = 3LL * 60 * 60 * 1000;
     settings->argon2_ops = crypto_pwhash_OPSLIMIT_INTERACTIVE;
     settings->argon2_memory_size = crypto_pwhash_MEMLIMIT_INTERACTIVE;
+    settings->withdrawal_fee_ppm = 1000;
+    settings->withdrawal_fee_min_minor = 10;
+    settings->withdrawal_check_ms = 2000;
+    settings->limit_per_payment_minor = 2000000;
+    settings->limit_daily_minor = 5000000;
+    settings->limit_kyc1_lifetime_minor = 100000;
+    settings->limit_kyc2_yearly_minor = 10000000;
+    settings->limit_kyc3_yearly_minor = 20000000;
+    settings->password_free_max_minor = 20000;
 }
 
 /* Contexts are exactly crypto_kdf_CONTEXTBYTES (8) characters. */
@@ -99,4 +110,73 @@ int64_t domain_day_start_ms(int64_t at_ms)
     int64_t local = at_ms + offset_ms;
     int64_t day = local / day_ms - (local % day_ms < 0 ? 1 : 0);
     return day * day_ms - offset_ms;
+}
+
+/* --- stored answers of idempotent commands --------------------------------- */
+
+enum qb_error domain_response_set(struct ledger_cmd *cmd, int status, const json_t *body)
+{
+    QB_ASSERT(status >= 100 && status <= 599);
+    buf_reset(&cmd->response);
+    char *text = json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    if (text == NULL)
+        return QB_E_INTERNAL;
+    char head[8];
+    int head_size = snprintf(head, sizeof head, "%03d\n", status);
+    enum qb_error err = buf_append(&cmd->response, head, (size_t)head_size);
+    if (err == QB_OK)
+        err = buf_append(&cmd->response, text, strlen(text));
+    free(text);
+    if (err != QB_OK) {
+        buf_reset(&cmd->response);
+        return QB_E_INTERNAL;
+    }
+    return QB_OK;
+}
+
+enum qb_error domain_response_error(struct ledger_cmd *cmd, enum qb_error err, const char *message,
+                                    const json_t *extra)
+{
+    QB_ASSERT(err != QB_OK);
+    json_t *body = json_pack("{s:s, s:s}", "code", error_api_code(err), "message",
+                             message != NULL ? message : error_message(err));
+    if (body == NULL)
+        return QB_E_INTERNAL;
+    if (extra != NULL && json_object_update(body, (json_t *)extra) != 0) {
+        json_decref(body);
+        return QB_E_INTERNAL;
+    }
+    enum qb_error rc = domain_response_set(cmd, error_http_status(err), body);
+    json_decref(body);
+    return rc;
+}
+
+bool domain_response_get(const struct ledger_cmd *cmd, int *status, const char **body,
+                         size_t *body_size)
+{
+    const char *data = (const char *)cmd->response.data;
+    size_t size = cmd->response.size;
+    if (data == NULL || size < 4 || data[3] != '\n')
+        return false;
+    int value = 0;
+    for (int i = 0; i < 3; i++) {
+        if (data[i] < '0' || data[i] > '9')
+            return false;
+        value = value * 10 + (data[i] - '0');
+    }
+    if (value < 100 || value > 599)
+        return false;
+    *status = value;
+    *body = data + 4;
+    *body_size = size - 4;
+    return true;
+}
+
+json_t *domain_time_json(int64_t at_ms)
+{
+    if (at_ms == 0)
+        return json_null();
+    char text[40];
+    clock_format_rfc3339(at_ms, 8 * 60, text, (int)sizeof text);
+    return json_string(text);
 }

@@ -19,6 +19,13 @@
  *     QB_OK to the ledger (keeping the counter) with outcome set to the
  *     refusal. Callers answer from `outcome` when the ledger result is QB_OK.
  *
+ * Idempotent commands (money-moving POSTs carry an Idempotency-Key): run
+ * writes the complete answer into cmd->response with domain_response_set —
+ * the HTTP status, then the JSON body — success and refusal alike. The
+ * ledger stores those bytes with the idempotency record in the same
+ * transaction, so a retry with the same key and body is answered from them
+ * byte for byte (domain_response_get), without running again.
+ *
  * Must never: do network I/O or slow hashing (Argon2id) inside run: it runs
  * on the ledger's single writer thread. Slow work happens on the calling
  * thread before submitting.
@@ -29,6 +36,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include <jansson.h>
 
 #include "base/clock.h"
 #include "base/crypto.h"
@@ -53,13 +62,35 @@ struct domain_settings {
     int64_t payment_password_lock_ms; /* 3 hours */
     uint64_t argon2_ops;              /* crypto_pwhash opslimit */
     size_t argon2_memory_size;        /* crypto_pwhash memlimit in bytes */
+
+    /* Money in and out (src/wallet). Amounts in CNY minor units (fen). */
+    int64_t withdrawal_fee_ppm;       /* 1000: 0.1 % of the amount */
+    int64_t withdrawal_fee_min_minor; /* 10: at least ¥0.10 */
+    int64_t withdrawal_check_ms;      /* a pending withdrawal is asked about this often: 2 s */
+    int64_t limit_per_payment_minor;  /* one payment from the balance: ¥20,000 */
+    int64_t limit_daily_minor;        /* payments from the balance per day (UTC+8): ¥50,000 */
+    int64_t limit_kyc1_lifetime_minor;/* KYC level 1, the account's lifetime: ¥1,000 */
+    int64_t limit_kyc2_yearly_minor;  /* KYC level 2, per calendar year: ¥100,000 */
+    int64_t limit_kyc3_yearly_minor;  /* KYC level 3, per calendar year: ¥200,000 */
+    int64_t password_free_max_minor;  /* the highest password-free amount a user may set: ¥200 */
 };
+
+/* The system accounts money enters and leaves through (CNY), created on
+ * first start by wallet_accounts_setup (src/wallet). */
+struct domain_system_accounts {
+    int64_t bank_clearing; /* "system:bank_clearing": money held at the banks */
+    int64_t fee_income;    /* "system:fee_income" */
+};
+
+struct bank_connector; /* src/bank/bank.h */
 
 struct domain_env {
     struct qb_clock *clock;
     struct qb_rand *rand;
     struct ledger *ledger;            /* for submitting commands */
     struct domain_settings settings;
+    struct domain_system_accounts accounts;
+    struct bank_connector *bank;      /* top-ups and withdrawals; set by the daemon */
     /* Keys derived from DATA_DIR/pepper and DATA_DIR/card-key; never
      * logged, never stored in the database. */
     uint8_t pepper_key[DOMAIN_KEY_SIZE];          /* pre-hash of login passwords */
@@ -91,6 +122,24 @@ QB_MUST_USE bool domain_unseal(const struct domain_env *env, const uint8_t *seal
  * payment passwords) that an attacker without the key cannot brute-force. */
 void domain_keyed_hash(const uint8_t key[DOMAIN_KEY_SIZE], const void *data, size_t size,
                        uint8_t out[CRYPTO_SHA256_SIZE]);
+
+/* Writes an idempotent command's answer into cmd->response: the status as
+ * three digits, a newline, then body as compact JSON (keys in insertion
+ * order). QB_E_INTERNAL when body cannot be rendered. */
+QB_MUST_USE enum qb_error domain_response_set(struct ledger_cmd *cmd, int status,
+                                              const json_t *body);
+/* The refusal err as an answer: its status from the error table and
+ * {"code", "message"} (message NULL: the table's), plus the members of extra
+ * when not NULL (e.g. {"limit": "daily"}). */
+QB_MUST_USE enum qb_error domain_response_error(struct ledger_cmd *cmd, enum qb_error err,
+                                                const char *message, const json_t *extra);
+/* Reads back what domain_response_set wrote (fresh or replayed): false when
+ * the response is not in that form. *body points into cmd->response. */
+QB_MUST_USE bool domain_response_get(const struct ledger_cmd *cmd, int *status,
+                                     const char **body, size_t *body_size);
+/* A time as the API shows it: RFC 3339 in UTC+8 ("2026-11-22T10:00:00+08:00"),
+ * null for 0. */
+json_t *domain_time_json(int64_t at_ms);
 
 /* Midnight (UTC+8, the calendar day of Qianbao's users) at or before at_ms. */
 int64_t domain_day_start_ms(int64_t at_ms);

@@ -68,13 +68,53 @@ bool http_query_limit(struct http_request *req, size_t *limit)
     return true;
 }
 
-json_t *http_time_json(int64_t at_ms)
+json_t *http_time_json(int64_t at_ms) { return domain_time_json(at_ms); }
+
+bool http_idempotency_arm(struct http_request *req, struct ledger_cmd *cmd, const char *principal)
 {
-    if (at_ms == 0)
-        return json_null();
-    char text[HTTP_TIME_TEXT_SIZE];
-    clock_format_rfc3339(at_ms, HTTP_UTC_OFFSET_MINUTES, text, (int)sizeof text);
-    return json_string(text);
+    const char *key = http_request_header(req, "Idempotency-Key");
+    size_t size = key != NULL ? strlen(key) : 0;
+    bool ok = size >= 1 && size < LEDGER_IDEM_KEY_SIZE_MAX;
+    for (size_t i = 0; ok && i < size; i++)
+        ok = key[i] >= 0x20 && key[i] <= 0x7e;
+    if (!ok) {
+        http_reply_error_message(req, QB_E_PARAM,
+                                 key == NULL ? "the Idempotency-Key header is required"
+                                             : "Idempotency-Key must be 1-255 printable ASCII "
+                                               "characters");
+        return false;
+    }
+    const char *method = http_request_method(req);
+    const char *path = http_request_path(req);
+    const struct buf *body = http_request_body(req);
+    struct crypto_sha256_state state;
+    crypto_sha256_begin(&state);
+    crypto_sha256_update(&state, method, strlen(method) + 1);
+    crypto_sha256_update(&state, path, strlen(path) + 1);
+    if (body != NULL && body->size > 0)
+        crypto_sha256_update(&state, body->data, body->size);
+    crypto_sha256_end(&state, cmd->request_hash);
+    cmd->idem_principal = principal;
+    cmd->idem_key = key;
+    return true;
+}
+
+void http_reply_stored(struct http_request *req, const struct ledger_cmd *cmd)
+{
+    if (cmd->result != QB_OK) {
+        http_reply_error(req, cmd->result);
+        return;
+    }
+    int status;
+    const char *body;
+    size_t body_size;
+    if (!domain_response_get(cmd, &status, &body, &body_size)) {
+        http_reply_error(req, QB_E_INTERNAL);
+        return;
+    }
+    if (cmd->replayed)
+        http_reply_header(req, "Idempotent-Replayed", "true");
+    http_reply_raw(req, status, "application/json; charset=utf-8", body, body_size);
 }
 
 json_t *http_user_json(const struct identity_user *user, bool with_id_number_last4)

@@ -170,8 +170,6 @@ QB_MUST_USE enum qb_error http_request_account_view(struct http_request *req, in
 
 #define HTTP_LIST_LIMIT_DEFAULT 20
 #define HTTP_LIST_LIMIT_MAX 100
-#define HTTP_TIME_TEXT_SIZE 40
-#define HTTP_UTC_OFFSET_MINUTES (8 * 60) /* times are shown in Beijing time */
 
 /* The request body validated against fields (json.h), or NULL after
  * replying with the refusal. The caller owns the answer: json_decref. */
@@ -183,6 +181,17 @@ void http_reader_release(struct http_request *req, struct store *reader);
 /* ?limit=: HTTP_LIST_LIMIT_DEFAULT when absent; false after replying
  * PARAM_ERROR when it is not a decimal in 1..HTTP_LIST_LIMIT_MAX. */
 bool http_query_limit(struct http_request *req, size_t *limit);
+/* Arms cmd for idempotency from the Idempotency-Key header: principal (the
+ * caller, e.g. "user:<id>"; must outlive the command), the key, and the
+ * request's fingerprint, SHA-256 over method, path and body. False after
+ * replying PARAM_ERROR when the header is missing or not 1-255 printable
+ * ASCII characters. Every money-moving POST calls it. */
+bool http_idempotency_arm(struct http_request *req, struct ledger_cmd *cmd, const char *principal);
+/* Answers a finished idempotent command: the ledger error when its result
+ * is not QB_OK (an IDEMPOTENCY_MISMATCH, BUSY, STORAGE ...), else the
+ * stored answer (domain_response_get) byte for byte, with the header
+ * Idempotent-Replayed: true when it came from the idempotency record. */
+void http_reply_stored(struct http_request *req, const struct ledger_cmd *cmd);
 /* at_ms as RFC 3339 in UTC+8, as a JSON string; JSON null for 0. */
 json_t *http_time_json(int64_t at_ms);
 /* A user as the API shows it: id, phone, display_name, kyc_level, status,

@@ -36,59 +36,12 @@
 
 /* --- statements ------------------------------------------------------------- */
 
-enum param_kind { PARAM_TEXT = 1, PARAM_INT, PARAM_BLOB };
-
-struct param {
-    enum param_kind kind;
-    const void *data;
-    size_t size;
-    int64_t value;
-};
-
-#define P_TEXT(s) ((struct param){PARAM_TEXT, (s), strlen(s), 0})
-#define P_INT(v) ((struct param){PARAM_INT, NULL, 0, (v)})
-#define P_BLOB(d, n) ((struct param){PARAM_BLOB, (d), (n), 0})
-
-static enum qb_error params_bind(struct store_stmt *st, const struct param *params, size_t count)
-{
-    enum qb_error err = QB_OK;
-    for (size_t i = 0; i < count && err == QB_OK; i++) {
-        int index = (int)i + 1;
-        switch (params[i].kind) {
-        case PARAM_TEXT:
-            err = store_bind_text(st, index, params[i].data, params[i].size);
-            break;
-        case PARAM_INT:
-            err = store_bind_int64(st, index, params[i].value);
-            break;
-        case PARAM_BLOB:
-            err = store_bind_blob(st, index, params[i].data, params[i].size);
-            break;
-        }
-    }
-    return err;
-}
-
-/* Runs one statement that returns no rows. QB_OK, or QB_E_STORAGE. */
-static enum qb_error sql_exec(struct store *store, const char *sql, const struct param *params,
-                              size_t count)
-{
-    struct store_stmt *st = NULL;
-    if (store_prepare(store, sql, &st) != QB_OK)
-        return QB_E_STORAGE;
-    enum qb_error err = params_bind(st, params, count);
-    if (err == QB_OK)
-        err = store_step_done(st);
-    store_finalize(st);
-    return err == QB_OK ? QB_OK : QB_E_STORAGE;
-}
-
 static enum qb_error event_record(struct ledger_txn *txn, const char *user_id, const char *kind,
                                   const char *detail)
 {
-    const struct param p[] = {P_TEXT(user_id), P_TEXT(kind), P_TEXT(detail),
-                              P_INT(ledger_txn_now_ms(txn))};
-    return sql_exec(ledger_txn_store(txn),
+    const struct store_param p[] = {STORE_TEXT(user_id), STORE_TEXT(kind), STORE_TEXT(detail),
+                              STORE_INT(ledger_txn_now_ms(txn))};
+    return store_run(ledger_txn_store(txn),
                     "INSERT INTO security_events (user_id, kind, detail, created_at_ms)"
                     " VALUES ($1, $2, $3, $4)",
                     p, QB_ARRAY_COUNT(p));
@@ -202,8 +155,8 @@ enum qb_error identity_txn_payment_password_verify(struct ledger_txn *txn,
         *tries_left = failures_max;
         if (failures == 0 && locked_until_ms == 0)
             return QB_OK;
-        const struct param p[] = {P_TEXT(user_id)};
-        return sql_exec(store,
+        const struct store_param p[] = {STORE_TEXT(user_id)};
+        return store_run(store,
                         "UPDATE users SET payment_password_failures = 0,"
                         " payment_password_locked_until_ms = 0 WHERE id = $1",
                         p, QB_ARRAY_COUNT(p));
@@ -211,8 +164,8 @@ enum qb_error identity_txn_payment_password_verify(struct ledger_txn *txn,
     failures++;
     bool locks = failures >= failures_max;
     int64_t new_locked_until_ms = locks ? now_ms + env->settings.payment_password_lock_ms : 0;
-    const struct param p[] = {P_TEXT(user_id), P_INT(failures), P_INT(new_locked_until_ms)};
-    err = sql_exec(store,
+    const struct store_param p[] = {STORE_TEXT(user_id), STORE_INT(failures), STORE_INT(new_locked_until_ms)};
+    err = store_run(store,
                    "UPDATE users SET payment_password_failures = $2,"
                    " payment_password_locked_until_ms = $3 WHERE id = $1",
                    p, QB_ARRAY_COUNT(p));
@@ -294,13 +247,13 @@ static enum qb_error op_register(struct ledger_txn *txn, struct identity_cmd *c)
     if (err != QB_OK)
         return err == QB_E_CONFLICT ? QB_E_INTERNAL : err; /* a fresh id cannot collide */
 
-    const struct param p[] = {P_TEXT(id),
-                              P_TEXT(c->phone),
-                              P_TEXT(c->display_name),
-                              P_TEXT(c->password_hash),
-                              P_INT(account_id),
-                              P_INT(ledger_txn_now_ms(txn))};
-    err = sql_exec(ledger_txn_store(txn),
+    const struct store_param p[] = {STORE_TEXT(id),
+                              STORE_TEXT(c->phone),
+                              STORE_TEXT(c->display_name),
+                              STORE_TEXT(c->password_hash),
+                              STORE_INT(account_id),
+                              STORE_INT(ledger_txn_now_ms(txn))};
+    err = store_run(ledger_txn_store(txn),
                    "INSERT INTO users (id, phone, display_name, password_hash, account_id,"
                    " created_at_ms) VALUES ($1, $2, $3, $4, $5, $6)",
                    p, QB_ARRAY_COUNT(p));
@@ -401,10 +354,10 @@ static enum qb_error op_session_create(struct ledger_txn *txn, struct identity_c
     s->last_seen_at_ms = now_ms;
     s->expires_at_ms = now_ms + env->settings.session_absolute_ms;
 
-    const struct param p[] = {P_TEXT(s->id),           P_BLOB(hash, sizeof hash),
-                              P_TEXT(s->user_id),      P_TEXT(s->device_name),
-                              P_INT(s->created_at_ms), P_INT(s->expires_at_ms)};
-    err = sql_exec(store,
+    const struct store_param p[] = {STORE_TEXT(s->id),           STORE_BLOB(hash, sizeof hash),
+                              STORE_TEXT(s->user_id),      STORE_TEXT(s->device_name),
+                              STORE_INT(s->created_at_ms), STORE_INT(s->expires_at_ms)};
+    err = store_run(store,
                    "INSERT INTO sessions (id, token_hash, user_id, device_name, created_at_ms,"
                    " last_seen_at_ms, expires_at_ms) VALUES ($1, $2, $3, $4, $5, $5, $6)",
                    p, QB_ARRAY_COUNT(p));
@@ -430,9 +383,9 @@ static enum qb_error op_session_revoke(struct ledger_txn *txn, struct identity_c
         return err;
     if (c->session.revoked_at_ms == 0) {
         c->session.revoked_at_ms = ledger_txn_now_ms(txn);
-        const struct param p[] = {P_TEXT(c->session.id), P_INT(c->session.revoked_at_ms)};
+        const struct store_param p[] = {STORE_TEXT(c->session.id), STORE_INT(c->session.revoked_at_ms)};
         err =
-            sql_exec(ledger_txn_store(txn), "UPDATE sessions SET revoked_at_ms = $2 WHERE id = $1",
+            store_run(ledger_txn_store(txn), "UPDATE sessions SET revoked_at_ms = $2 WHERE id = $1",
                      p, QB_ARRAY_COUNT(p));
         if (err != QB_OK)
             return err;
@@ -460,8 +413,8 @@ static enum qb_error op_session_touch(struct ledger_txn *txn, struct identity_cm
     }
     if (now_ms > s->last_seen_at_ms) {
         s->last_seen_at_ms = now_ms;
-        const struct param p[] = {P_TEXT(s->id), P_INT(now_ms)};
-        err = sql_exec(ledger_txn_store(txn),
+        const struct store_param p[] = {STORE_TEXT(s->id), STORE_INT(now_ms)};
+        err = store_run(ledger_txn_store(txn),
                        "UPDATE sessions SET last_seen_at_ms = $2 WHERE id = $1", p,
                        QB_ARRAY_COUNT(p));
         if (err != QB_OK)
@@ -503,8 +456,8 @@ static enum qb_error op_payment_password_set(struct ledger_txn *txn, struct iden
 
     uint8_t mac[CRYPTO_SHA256_SIZE];
     payment_password_mac(env, c->user_id, c->payment_password, mac);
-    const struct param p[] = {P_TEXT(c->user_id), P_BLOB(mac, sizeof mac)};
-    err = sql_exec(ledger_txn_store(txn),
+    const struct store_param p[] = {STORE_TEXT(c->user_id), STORE_BLOB(mac, sizeof mac)};
+    err = store_run(ledger_txn_store(txn),
                    "UPDATE users SET payment_password_hash = $2, payment_password_failures = 0,"
                    " payment_password_locked_until_ms = 0 WHERE id = $1",
                    p, QB_ARRAY_COUNT(p));
@@ -560,11 +513,11 @@ static enum qb_error op_kyc_submit(struct ledger_txn *txn, struct identity_cmd *
     uint8_t number_sealed[IDENTITY_ID_NUMBER_SIZE + DOMAIN_SEAL_OVERHEAD];
     domain_seal(env, c->real_name, name_size, name_sealed);
     domain_seal(env, c->id_number, number_size, number_sealed);
-    const struct param p[] = {P_TEXT(c->user_id),
-                              P_BLOB(name_sealed, name_size + DOMAIN_SEAL_OVERHEAD),
-                              P_BLOB(number_sealed, number_size + DOMAIN_SEAL_OVERHEAD),
-                              P_TEXT(c->id_number + number_size - 4)};
-    err = sql_exec(ledger_txn_store(txn),
+    const struct store_param p[] = {STORE_TEXT(c->user_id),
+                              STORE_BLOB(name_sealed, name_size + DOMAIN_SEAL_OVERHEAD),
+                              STORE_BLOB(number_sealed, number_size + DOMAIN_SEAL_OVERHEAD),
+                              STORE_TEXT(c->id_number + number_size - 4)};
+    err = store_run(ledger_txn_store(txn),
                    "UPDATE users SET kyc_level = 2, real_name_sealed = $2, id_number_sealed = $3,"
                    " id_number_last4 = $4 WHERE id = $1",
                    p, QB_ARRAY_COUNT(p));
@@ -597,8 +550,8 @@ static enum qb_error freeze_apply(struct ledger_txn *txn, struct identity_cmd *c
     }
     enum identity_status status =
         frozen_by == IDENTITY_FROZEN_BY_NONE ? IDENTITY_ACTIVE : IDENTITY_FROZEN;
-    const struct param p[] = {P_TEXT(c->user_id), P_INT(status), P_INT(frozen_by)};
-    err = sql_exec(ledger_txn_store(txn),
+    const struct store_param p[] = {STORE_TEXT(c->user_id), STORE_INT(status), STORE_INT(frozen_by)};
+    err = store_run(ledger_txn_store(txn),
                    "UPDATE users SET status = $2, frozen_by = $3 WHERE id = $1", p,
                    QB_ARRAY_COUNT(p));
     if (err == QB_OK)
@@ -685,8 +638,8 @@ static enum qb_error op_admin_set_kyc_level(struct ledger_txn *txn, struct ident
     char detail[16];
     int size = snprintf(detail, sizeof detail, "%d", c->kyc_level);
     QB_ASSERT(size > 0 && (size_t)size < sizeof detail);
-    const struct param p[] = {P_TEXT(c->user_id), P_INT(c->kyc_level)};
-    err = sql_exec(ledger_txn_store(txn), "UPDATE users SET kyc_level = $2 WHERE id = $1", p,
+    const struct store_param p[] = {STORE_TEXT(c->user_id), STORE_INT(c->kyc_level)};
+    err = store_run(ledger_txn_store(txn), "UPDATE users SET kyc_level = $2 WHERE id = $1", p,
                    QB_ARRAY_COUNT(p));
     if (err == QB_OK)
         err = event_record(txn, c->user_id, "kyc_level_set", detail);

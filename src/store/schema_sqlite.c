@@ -127,6 +127,60 @@ const char *const store_sqlite_migrations[] = {
     "  created_at_ms INTEGER NOT NULL"
     ");"
     "CREATE INDEX security_events_user ON security_events(user_id, created_at_ms);",
+
+    /* 3: money in and out (src/wallet, src/bank). A card number is sealed
+     * and fingerprinted with a keyed hash (to refuse binding one card twice
+     * without decrypting every card); only its last four digits are kept in
+     * clear. A payment is one top-up, withdrawal or transfer; its ledger
+     * entries carry its id as their ref. spending holds what the limits
+     * read and write inside the paying command, one row per user. */
+    "CREATE TABLE cards ("
+    "  seq INTEGER PRIMARY KEY,"
+    "  id TEXT NOT NULL UNIQUE,"
+    "  user_id TEXT NOT NULL,"
+    "  number_sealed BLOB NOT NULL,"
+    "  number_hash BLOB NOT NULL,"
+    "  holder_name_sealed BLOB NOT NULL,"
+    "  phone TEXT NOT NULL,"
+    "  bank TEXT NOT NULL,"
+    "  card_type TEXT NOT NULL,"
+    "  last4 TEXT NOT NULL,"
+    "  created_at_ms INTEGER NOT NULL,"
+    "  removed_at_ms INTEGER NOT NULL DEFAULT 0"
+    ");"
+    "CREATE INDEX cards_user ON cards(user_id, seq);"
+    "CREATE INDEX cards_number ON cards(number_hash);"
+    "CREATE TABLE payments ("
+    "  seq INTEGER PRIMARY KEY,"
+    "  id TEXT NOT NULL UNIQUE,"
+    "  kind INTEGER NOT NULL,"
+    "  user_id TEXT NOT NULL,"
+    "  counterparty_id TEXT NOT NULL DEFAULT '',"
+    "  card_id TEXT NOT NULL DEFAULT '',"
+    "  currency TEXT NOT NULL,"
+    "  amount_minor INTEGER NOT NULL,"
+    "  fee_minor INTEGER NOT NULL DEFAULT 0,"
+    "  memo TEXT NOT NULL DEFAULT '',"
+    "  status INTEGER NOT NULL,"
+    "  failure_code TEXT NOT NULL DEFAULT '',"
+    "  hold_id INTEGER NOT NULL DEFAULT 0,"
+    "  entry_id INTEGER NOT NULL DEFAULT 0,"
+    "  bank_ref TEXT NOT NULL DEFAULT '',"
+    "  created_at_ms INTEGER NOT NULL,"
+    "  updated_at_ms INTEGER NOT NULL,"
+    "  next_check_at_ms INTEGER NOT NULL DEFAULT 0"
+    ");"
+    "CREATE INDEX payments_pending ON payments(next_check_at_ms) WHERE status = 1;"
+    "CREATE TABLE spending ("
+    "  user_id TEXT PRIMARY KEY,"
+    "  day_start_ms INTEGER NOT NULL DEFAULT 0,"
+    "  day_used_minor INTEGER NOT NULL DEFAULT 0,"
+    "  year INTEGER NOT NULL DEFAULT 0,"
+    "  year_used_minor INTEGER NOT NULL DEFAULT 0,"
+    "  lifetime_used_minor INTEGER NOT NULL DEFAULT 0,"
+    "  user_daily_limit_minor INTEGER NOT NULL DEFAULT 0,"
+    "  password_free_limit_minor INTEGER NOT NULL DEFAULT 0"
+    ") WITHOUT ROWID;",
 };
 
 const size_t store_sqlite_migration_count =

@@ -86,3 +86,37 @@ enum qb_error store_step_done(struct store_stmt *stmt)
     QB_ASSERT(rc < 0 && -rc < QB_ERROR_COUNT);
     return (enum qb_error)-rc;
 }
+
+enum qb_error store_bind_params(struct store_stmt *stmt, const struct store_param *params,
+                                size_t count)
+{
+    enum qb_error err = QB_OK;
+    for (size_t i = 0; i < count && err == QB_OK; i++) {
+        int index = (int)i + 1;
+        switch (params[i].kind) {
+        case STORE_PARAM_TEXT:
+            err = store_bind_text(stmt, index, params[i].data, params[i].size);
+            break;
+        case STORE_PARAM_INT:
+            err = store_bind_int64(stmt, index, params[i].value);
+            break;
+        case STORE_PARAM_BLOB:
+            err = store_bind_blob(stmt, index, params[i].data, params[i].size);
+            break;
+        }
+    }
+    return err;
+}
+
+enum qb_error store_run(struct store *store, const char *sql, const struct store_param *params,
+                        size_t count)
+{
+    struct store_stmt *st = NULL;
+    if (store_prepare(store, sql, &st) != QB_OK)
+        return QB_E_STORAGE;
+    enum qb_error err = store_bind_params(st, params, count);
+    if (err == QB_OK)
+        err = store_step_done(st);
+    store_finalize(st);
+    return err == QB_OK ? QB_OK : QB_E_STORAGE;
+}

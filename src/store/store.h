@@ -38,6 +38,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "base/assert.h"
 #include "base/error.h"
@@ -165,6 +166,27 @@ static inline const char *store_last_error(struct store *s) { return s->ops->las
  * QB_OK, or the error of the failing step (QB_E_INTERNAL when it returned
  * a row). */
 QB_MUST_USE enum qb_error store_step_done(struct store_stmt *stmt);
+
+/* Parameters given as a list: {STORE_TEXT(s), STORE_INT(v), STORE_BLOB(d, n)},
+ * bound to $1, $2 ... in order. Text and blobs are borrowed until the step. */
+enum store_param_kind { STORE_PARAM_TEXT = 1, STORE_PARAM_INT, STORE_PARAM_BLOB };
+struct store_param {
+    enum store_param_kind kind;
+    const void *data;
+    size_t size;
+    int64_t value;
+};
+#define STORE_TEXT(s) ((struct store_param){STORE_PARAM_TEXT, (s), strlen(s), 0})
+#define STORE_INT(v) ((struct store_param){STORE_PARAM_INT, NULL, 0, (v)})
+#define STORE_BLOB(d, n) ((struct store_param){STORE_PARAM_BLOB, (d), (n), 0})
+
+QB_MUST_USE enum qb_error store_bind_params(struct store_stmt *stmt, const struct store_param *params,
+                                            size_t count);
+/* Prepares sql, binds params, runs it to completion (no rows) and finalizes
+ * it: QB_OK, or QB_E_STORAGE. For writes off the hot path; hot statements
+ * stay prepared. */
+QB_MUST_USE enum qb_error store_run(struct store *store, const char *sql,
+                                    const struct store_param *params, size_t count);
 
 /* The backends, for tests that want one by name. */
 extern const struct store_ops store_sqlite_ops;

@@ -1,0 +1,97 @@
+/*
+ * bank.h — the bank connector: how money crosses between a bank card and
+ * Qianbao.
+ *
+ * Owns: the interface every bank connector implements, and the sandbox
+ * connector (sandbox.c), which behaves like a real provider's test mode and
+ * is documented for integrators in docs/sandbox.md.
+ *
+ * Three operations, each named by Qianbao's payment id (the `ref`), so that
+ * asking twice about one operation is always safe:
+ *   debit    take amount from the card (a top-up). Answers at once:
+ *            SUCCEEDED, or FAILED with a reason.
+ *   credit   pay amount to the card (a withdrawal). Usually PENDING: the
+ *            bank confirms later.
+ *   query    what became of an operation sent earlier (after a restart, or
+ *            for a PENDING credit): SUCCEEDED, FAILED, PENDING, or UNKNOWN
+ *            when the bank never received it.
+ * A connector does network I/O in real life: it is called from HTTP
+ * threads and workers, never from inside a ledger command.
+ *
+ * The sandbox keeps no state between calls: its answer depends only on the
+ * card number, the operation and how long ago the operation was created
+ * (given by the caller from its own records), so it survives restarts the
+ * way a real bank's records do.
+ */
+#ifndef QB_BANK_BANK_H
+#define QB_BANK_BANK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/error.h"
+#include "base/money.h"
+
+#define BANK_CARD_NUMBER_SIZE_MAX 20 /* 19 digits + NUL */
+#define BANK_REF_SIZE_MAX 64
+#define BANK_NAME_SIZE_MAX 48
+
+enum bank_status {
+    BANK_SUCCEEDED = 1,
+    BANK_FAILED = 2,
+    BANK_PENDING = 3,
+    BANK_UNKNOWN = 4, /* query only: the bank has no such operation */
+};
+
+enum bank_op {
+    BANK_OP_DEBIT = 1,  /* top-up */
+    BANK_OP_CREDIT = 2, /* withdrawal */
+};
+
+struct bank_request {
+    enum bank_op op;
+    const char *ref;          /* Qianbao's payment id; the bank's idempotency key */
+    const char *card_number;  /* digits only, in clear for this call alone */
+    const struct currency *currency;
+    int64_t amount_minor;     /* > 0 */
+    int64_t created_at_ms;    /* when Qianbao first sent it (for query: the original) */
+    int64_t now_ms;
+};
+
+struct bank_result {
+    enum bank_status status;
+    enum qb_error failure;    /* BANK_FAILED: CARD_DECLINED, BANK_INSUFFICIENT_FUNDS ... */
+    char bank_ref[BANK_REF_SIZE_MAX]; /* the bank's own reference, "" when none */
+};
+
+struct bank_connector;
+struct bank_connector_ops {
+    /* QB_OK with out filled; QB_E_BANK_UNAVAILABLE when the bank did not
+     * answer (the operation may or may not have happened: query later). */
+    enum qb_error (*submit)(struct bank_connector *bank, const struct bank_request *req,
+                            struct bank_result *out);
+    enum qb_error (*query)(struct bank_connector *bank, const struct bank_request *req,
+                           struct bank_result *out);
+};
+
+struct bank_connector {
+    const struct bank_connector_ops *ops;
+    void *state;
+};
+
+/* The sandbox connector (docs/sandbox.md lists its test cards). */
+struct bank_connector *bank_sandbox(void);
+
+/* What a card number says about itself, from the BIN table (bin.c): the
+ * issuing bank's name and the card type ("debit"). False when the number
+ * is not 16-19 digits, fails the Luhn check, or its BIN is not a known
+ * debit card. */
+struct bank_card_info {
+    char bank[BANK_NAME_SIZE_MAX];
+    char card_type[16];
+};
+QB_MUST_USE bool bank_card_lookup(const char *card_number, struct bank_card_info *out);
+bool bank_luhn_is_valid(const char *digits, size_t size);
+
+#endif

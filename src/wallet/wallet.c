@@ -1,0 +1,195 @@
+/*
+ * wallet.c — the payments table and the system accounts.
+ *
+ * A payment row is written in the same ledger command as the entry that
+ * moves its money, so the two can never disagree: both commit or neither.
+ */
+#include <string.h>
+
+#include "wallet/wallet.h"
+
+#define PAYMENT_COLUMNS                                                                            \
+    "id, kind, user_id, counterparty_id, card_id, currency, amount_minor, fee_minor, memo,"      \
+    " status, failure_code, hold_id, entry_id, bank_ref, created_at_ms, updated_at_ms,"         \
+    " next_check_at_ms"
+
+const char *wallet_payment_kind_name(enum wallet_payment_kind kind)
+{
+    switch (kind) {
+    case WALLET_TOPUP:
+        return "topup";
+    case WALLET_WITHDRAWAL:
+        return "withdrawal";
+    case WALLET_TRANSFER:
+        return "transfer";
+    }
+    return "unknown";
+}
+
+const char *wallet_payment_status_name(enum wallet_payment_status status)
+{
+    switch (status) {
+    case WALLET_PROCESSING:
+        return "PROCESSING";
+    case WALLET_SUCCESS:
+        return "SUCCESS";
+    case WALLET_FAILED:
+        return "FAILED";
+    }
+    return "UNKNOWN";
+}
+
+static void text_column(struct store_stmt *st, int i, char *dst, size_t dst_size)
+{
+    const char *text = store_column_text(st, i);
+    size_t size = text != NULL ? store_column_size(st, i) : 0;
+    if (size >= dst_size)
+        size = dst_size - 1; /* the schema's writers never store longer */
+    if (size > 0)
+        memcpy(dst, text, size);
+    dst[size] = '\0';
+}
+
+/* Fills out from a row of PAYMENT_COLUMNS. QB_E_INTERNAL for a row no
+ * writer of this module could have made. */
+static enum qb_error payment_row(struct store_stmt *st, struct wallet_payment *out)
+{
+    memset(out, 0, sizeof *out);
+    text_column(st, 0, out->id, sizeof out->id);
+    out->kind = (enum wallet_payment_kind)store_column_int64(st, 1);
+    text_column(st, 2, out->user_id, sizeof out->user_id);
+    text_column(st, 3, out->counterparty_id, sizeof out->counterparty_id);
+    text_column(st, 4, out->card_id, sizeof out->card_id);
+    char currency[8];
+    text_column(st, 5, currency, sizeof currency);
+    out->currency = currency_find(currency);
+    out->amount_minor = store_column_int64(st, 6);
+    out->fee_minor = store_column_int64(st, 7);
+    text_column(st, 8, out->memo, sizeof out->memo);
+    out->status = (enum wallet_payment_status)store_column_int64(st, 9);
+    text_column(st, 10, out->failure_code, sizeof out->failure_code);
+    out->hold_id = store_column_int64(st, 11);
+    out->entry_id = store_column_int64(st, 12);
+    text_column(st, 13, out->bank_ref, sizeof out->bank_ref);
+    out->created_at_ms = store_column_int64(st, 14);
+    out->updated_at_ms = store_column_int64(st, 15);
+    out->next_check_at_ms = store_column_int64(st, 16);
+    bool kind_ok = out->kind >= WALLET_TOPUP && out->kind <= WALLET_TRANSFER;
+    bool status_ok = out->status >= WALLET_PROCESSING && out->status <= WALLET_FAILED;
+    return out->currency != NULL && kind_ok && status_ok ? QB_OK : QB_E_INTERNAL;
+}
+
+static enum qb_error payment_read(struct store *store, const char *id, const char *user_id,
+                                  struct wallet_payment *out)
+{
+    memset(out, 0, sizeof *out);
+    if (id == NULL || id_is_valid(id, strlen(id), "p") == 0)
+        return QB_E_NOT_FOUND;
+    struct store_stmt *st = NULL;
+    if (store_prepare(store, "SELECT " PAYMENT_COLUMNS " FROM payments WHERE id = $1", &st) !=
+        QB_OK)
+        return QB_E_STORAGE;
+    enum qb_error err = store_bind_text(st, 1, id, strlen(id));
+    if (err == QB_OK) {
+        int rc = store_step(st);
+        if (rc == STORE_STEP_ROW)
+            err = payment_row(st, out);
+        else
+            err = rc == STORE_STEP_DONE ? QB_E_NOT_FOUND : QB_E_STORAGE;
+    }
+    store_finalize(st);
+    if (err == QB_OK && user_id != NULL && strcmp(out->user_id, user_id) != 0 &&
+        strcmp(out->counterparty_id, user_id) != 0)
+        err = QB_E_NOT_FOUND;
+    if (err != QB_OK)
+        memset(out, 0, sizeof *out);
+    return err;
+}
+
+enum qb_error wallet_payment_get(struct store *reader, const char *id, const char *user_id,
+                                 struct wallet_payment *out)
+{
+    QB_ASSERT(reader != NULL && out != NULL);
+    return payment_read(reader, id, user_id, out);
+}
+
+enum qb_error wallet_txn_payment_get(struct ledger_txn *txn, const char *id,
+                                     struct wallet_payment *out)
+{
+    QB_ASSERT(txn != NULL && out != NULL);
+    return payment_read(ledger_txn_store(txn), id, NULL, out);
+}
+
+enum qb_error wallet_txn_payment_insert(struct ledger_txn *txn, const struct wallet_payment *p)
+{
+    QB_ASSERT(p->currency != NULL && p->amount_minor > 0 && p->fee_minor >= 0);
+    const struct store_param params[] = {
+        STORE_TEXT(p->id),           STORE_INT(p->kind),
+        STORE_TEXT(p->user_id),      STORE_TEXT(p->counterparty_id),
+        STORE_TEXT(p->card_id),      STORE_TEXT(p->currency->code),
+        STORE_INT(p->amount_minor),  STORE_INT(p->fee_minor),
+        STORE_TEXT(p->memo),         STORE_INT(p->status),
+        STORE_TEXT(p->failure_code), STORE_INT(p->hold_id),
+        STORE_INT(p->entry_id),      STORE_TEXT(p->bank_ref),
+        STORE_INT(p->created_at_ms), STORE_INT(p->updated_at_ms),
+        STORE_INT(p->next_check_at_ms),
+    };
+    return store_run(ledger_txn_store(txn),
+                     "INSERT INTO payments (" PAYMENT_COLUMNS ") VALUES ($1, $2, $3, $4, $5, $6,"
+                     " $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
+                     params, QB_ARRAY_COUNT(params));
+}
+
+enum qb_error wallet_txn_payment_update(struct ledger_txn *txn, const struct wallet_payment *p)
+{
+    const struct store_param params[] = {
+        STORE_TEXT(p->id),          STORE_INT(p->status),        STORE_TEXT(p->failure_code),
+        STORE_INT(p->hold_id),      STORE_INT(p->entry_id),      STORE_TEXT(p->bank_ref),
+        STORE_INT(p->updated_at_ms), STORE_INT(p->next_check_at_ms),
+    };
+    return store_run(ledger_txn_store(txn),
+                     "UPDATE payments SET status = $2, failure_code = $3, hold_id = $4,"
+                     " entry_id = $5, bank_ref = $6, updated_at_ms = $7, next_check_at_ms = $8"
+                     " WHERE id = $1",
+                     params, QB_ARRAY_COUNT(params));
+}
+
+/* --- system accounts ----------------------------------------------------------- */
+
+struct accounts_cmd {
+    struct ledger_cmd cmd;
+    struct domain_system_accounts out;
+};
+
+static enum qb_error account_ensure(struct ledger_txn *txn, const char *owner, int64_t *id)
+{
+    const struct currency *cny = currency_find("CNY");
+    struct ledger_account_spec spec = {owner, cny, LEDGER_ACCOUNT_SYSTEM, 0, LEDGER_FLOOR_NONE};
+    enum qb_error err = ledger_txn_account_create(txn, &spec, id);
+    if (err != QB_E_CONFLICT)
+        return err;
+    return ledger_account_find(ledger_txn_store(txn), owner, cny, LEDGER_ACCOUNT_SYSTEM, id);
+}
+
+static enum qb_error accounts_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
+{
+    struct accounts_cmd *c = (struct accounts_cmd *)cmd;
+    enum qb_error err = account_ensure(txn, "system:bank_clearing", &c->out.bank_clearing);
+    if (err == QB_OK)
+        err = account_ensure(txn, "system:fee_income", &c->out.fee_income);
+    return err;
+}
+
+enum qb_error wallet_accounts_setup(struct ledger *ledger, struct domain_env *env)
+{
+    struct accounts_cmd c;
+    memset(&c, 0, sizeof c);
+    ledger_cmd_init(&c.cmd, accounts_run, NULL);
+    enum qb_error err = ledger_execute(ledger, &c.cmd);
+    if (err == QB_OK)
+        err = c.cmd.result;
+    ledger_cmd_release(&c.cmd);
+    if (err == QB_OK)
+        env->accounts = c.out;
+    return err;
+}

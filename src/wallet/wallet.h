@@ -1,0 +1,109 @@
+/*
+ * wallet.h — money in, money out: what the wallet's areas share.
+ *
+ * Owns: the payments table (one row per top-up, withdrawal or transfer),
+ * the system accounts money enters and leaves through, and the codes the
+ * wallet writes on ledger entries. The areas, each with its own header:
+ *
+ *   cards.h      binding, listing and unbinding bank cards (the number
+ *                sealed, fingerprinted with a keyed hash, shown as last4)
+ *   topup.h      top-ups and withdrawals through the bank connector
+ *                (src/bank), and the worker that resolves pending ones
+ *   transfer.h   transfers between users, and the spending limits every
+ *                payment from the balance is charged against, inside the
+ *                same ledger command (limits.h)
+ *   bills.h      the user's bills, monthly statements and their CSV form
+ *
+ * A payment's ledger entries carry its id as their ref and one of the
+ * WALLET_CODE_* codes, so the ledger's per-account history walk is the
+ * bill: no second copy of history is kept.
+ *
+ * Money moves:
+ *   top-up       card → bank clearing (outside) ; clearing → user (entry)
+ *   withdrawal   hold user → clearing for amount + fee; capture on the
+ *                bank's confirmation, then clearing → fee income for the
+ *                fee; void on failure
+ *   transfer     payer → payee, one entry
+ */
+#ifndef QB_WALLET_WALLET_H
+#define QB_WALLET_WALLET_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/rand.h"
+#include "domain/domain.h"
+#include "store/store.h"
+
+/* Ledger entry codes written by the wallet (struct ledger_entry.code).
+ * Stored: never renumber. Later modules take other ranges (orders 30-39,
+ * red packets 40-49). */
+enum wallet_code {
+    WALLET_CODE_TOPUP = 10,
+    WALLET_CODE_WITHDRAWAL = 11,     /* the hold, its capture or void */
+    WALLET_CODE_WITHDRAWAL_FEE = 12, /* clearing → fee income, after capture */
+    WALLET_CODE_TRANSFER = 20,
+};
+
+/* payments.kind; stored. */
+enum wallet_payment_kind {
+    WALLET_TOPUP = 1,
+    WALLET_WITHDRAWAL = 2,
+    WALLET_TRANSFER = 3,
+};
+
+/* payments.status; stored. The API shows them as the names below. */
+enum wallet_payment_status {
+    WALLET_PROCESSING = 1,
+    WALLET_SUCCESS = 2,
+    WALLET_FAILED = 3,
+};
+
+#define WALLET_MEMO_SIZE_MAX 129 /* 128 bytes of UTF-8 + NUL */
+#define WALLET_FAILURE_SIZE_MAX 40
+
+struct wallet_payment {
+    char id[ID_TEXT_SIZE_MAX];               /* "p_..." */
+    enum wallet_payment_kind kind;
+    char user_id[ID_TEXT_SIZE_MAX];          /* who made it */
+    char counterparty_id[ID_TEXT_SIZE_MAX];  /* transfer: the payee; else "" */
+    char card_id[ID_TEXT_SIZE_MAX];          /* top-up, withdrawal; else "" */
+    const struct currency *currency;
+    int64_t amount_minor;
+    int64_t fee_minor;
+    char memo[WALLET_MEMO_SIZE_MAX];
+    enum wallet_payment_status status;
+    char failure_code[WALLET_FAILURE_SIZE_MAX]; /* API code of the failure; "" */
+    int64_t hold_id;                         /* withdrawal: the HOLD entry */
+    int64_t entry_id;                        /* the entry that settled it; 0 */
+    char bank_ref[64];
+    int64_t created_at_ms;
+    int64_t updated_at_ms;
+    int64_t next_check_at_ms;                /* PROCESSING: when the worker asks again */
+};
+
+const char *wallet_payment_kind_name(enum wallet_payment_kind kind);     /* "topup" ... */
+const char *wallet_payment_status_name(enum wallet_payment_status status); /* "PROCESSING" ... */
+
+/* Reads a payment. With user_id not NULL, only one that user made or
+ * received; another user's is QB_E_NOT_FOUND, like one that never existed. */
+QB_MUST_USE enum qb_error wallet_payment_get(struct store *reader, const char *id,
+                                             const char *user_id, struct wallet_payment *out);
+/* Inside a command: the same, from the write connection. */
+QB_MUST_USE enum qb_error wallet_txn_payment_get(struct ledger_txn *txn, const char *id,
+                                                 struct wallet_payment *out);
+/* Inside a command: inserts p (id, times and all) / writes its mutable
+ * fields (status, failure_code, hold_id, entry_id, bank_ref, updated_at,
+ * next_check_at). */
+QB_MUST_USE enum qb_error wallet_txn_payment_insert(struct ledger_txn *txn,
+                                                    const struct wallet_payment *p);
+QB_MUST_USE enum qb_error wallet_txn_payment_update(struct ledger_txn *txn,
+                                                    const struct wallet_payment *p);
+
+/* Creates or finds the system accounts (CNY) through one ledger command,
+ * and records their ids in env->accounts. Called once at start, before any
+ * wallet command runs. */
+QB_MUST_USE enum qb_error wallet_accounts_setup(struct ledger *ledger, struct domain_env *env);
+
+#endif
