@@ -105,6 +105,28 @@ long api_call(struct client *client, const char *method, const char *path, const
                           body != NULL ? strlen(body) : 0, res);
 }
 
+long api_call_idem(struct client *client, const char *method, const char *path, const char *token,
+                   const char *key, const char *body, struct client_response *res)
+{
+    char authorization[API_TOKEN_SIZE_MAX + 64];
+    char idempotency[512 + 32];
+    const char *headers[4];
+    size_t count = 0;
+    if (body != NULL)
+        headers[count++] = "Content-Type: application/json";
+    if (token != NULL) {
+        snprintf(authorization, sizeof authorization, "Authorization: Bearer %s", token);
+        headers[count++] = authorization;
+    }
+    if (key != NULL) {
+        snprintf(idempotency, sizeof idempotency, "Idempotency-Key: %s", key);
+        headers[count++] = idempotency;
+    }
+    headers[count] = NULL;
+    client_request(client, method, path, headers, body, body != NULL ? strlen(body) : 0, res);
+    return res->status;
+}
+
 json_t *api_json(const struct client_response *res)
 {
     if (res->body.data == NULL || res->body.size == 0)

@@ -69,6 +69,11 @@ long api_call_typed(struct client *client, const char *method, const char *path,
                     const char *content_type, const void *body, size_t body_size,
                     struct client_response *res);
 
+/* A money-moving POST: api_call with "Idempotency-Key: <key>" (none when
+ * key is NULL). */
+long api_call_idem(struct client *client, const char *method, const char *path, const char *token,
+                   const char *key, const char *body, struct client_response *res);
+
 /* The response body as JSON (the caller decrefs), NULL when it is not JSON. */
 json_t *api_json(const struct client_response *res);
 /* A string member of the body ("" when absent or not a string), copied
