@@ -245,6 +245,11 @@ void http_handle_me_freeze(struct http_request *req);
 void http_handle_me_unfreeze(struct http_request *req);
 void http_handle_me_security_get(struct http_request *req);
 
+/* bill_routes.c: the caller's bills, statements and their CSV form. */
+void http_handle_me_transactions_list(struct http_request *req);
+void http_handle_me_transactions_csv(struct http_request *req);
+void http_handle_me_statement_get(struct http_request *req);
+
 /* admin_routes.c: the operators' views and actions. */
 void http_handle_admin_users_list(struct http_request *req);
 void http_handle_admin_users_freeze(struct http_request *req);

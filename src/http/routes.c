@@ -43,6 +43,11 @@ const struct http_route http_routes[] = {
     {"POST", "/v1/me/unfreeze", http_handle_me_unfreeze, HTTP_AUTH_USER},
     {"GET", "/v1/me/security", http_handle_me_security_get, HTTP_AUTH_USER},
 
+    /* bill_routes.c */
+    {"GET", "/v1/me/transactions", http_handle_me_transactions_list, HTTP_AUTH_USER},
+    {"GET", "/v1/me/transactions.csv", http_handle_me_transactions_csv, HTTP_AUTH_USER},
+    {"GET", "/v1/me/statements/{month}", http_handle_me_statement_get, HTTP_AUTH_USER},
+
     /* admin_routes.c */
     {"GET", "/admin/users", http_handle_admin_users_list, HTTP_AUTH_ADMIN},
     {"POST", "/admin/users/{id}/freeze", http_handle_admin_users_freeze, HTTP_AUTH_ADMIN},

@@ -61,6 +61,7 @@ enum path_id {
     ID_NONE,
     ID_SESSION_OF_B, /* user B's current session */
     ID_VICTIM,       /* a third user, the object of an operator's action */
+    ID_MONTH,        /* a calendar month, "2026-11" */
 };
 
 /* How the victim is prepared before the row runs. */
@@ -116,6 +117,10 @@ static const struct matrix_row S_matrix[] = {
     {"POST", "/v1/me/freeze", ID_NONE, SETUP_NONE, NULL, USER_ROUTE(200, 409)},
     {"POST", "/v1/me/unfreeze", ID_NONE, SETUP_NONE, "{}", USER_ROUTE(400, 400)},
     {"GET", "/v1/me/security", ID_NONE, SETUP_NONE, NULL, USER_ROUTE(200, 200)},
+    /* Bills are read-only: a frozen user still reads them. */
+    {"GET", "/v1/me/transactions", ID_NONE, SETUP_NONE, NULL, USER_ROUTE(200, 200)},
+    {"GET", "/v1/me/transactions.csv", ID_NONE, SETUP_NONE, NULL, USER_ROUTE(200, 200)},
+    {"GET", "/v1/me/statements/{month}", ID_MONTH, SETUP_NONE, NULL, USER_ROUTE(200, 200)},
     {"GET", "/admin/users", ID_NONE, SETUP_NONE, NULL, ADMIN_ROUTE(200)},
     {"POST", "/admin/users/{id}/freeze", ID_VICTIM, SETUP_NONE, NULL, ADMIN_ROUTE(200)},
     {"POST", "/admin/users/{id}/unfreeze", ID_VICTIM, SETUP_VICTIM_FROZEN_BY_ADMIN, NULL,
@@ -289,14 +294,15 @@ static const char *S_status_code(int status)
     }
 }
 
-/* Replaces "{id}" in pattern with id. */
+/* Replaces the "{...}" segment of pattern with id. */
 static void S_path_fill(const char *pattern, const char *id, char *out, size_t out_size)
 {
-    const char *at = strstr(pattern, "{id}");
-    if (at == NULL)
+    const char *at = strchr(pattern, '{');
+    const char *end = at != NULL ? strchr(at, '}') : NULL;
+    if (end == NULL)
         snprintf(out, out_size, "%s", pattern);
     else
-        snprintf(out, out_size, "%.*s%s%s", (int)(at - pattern), pattern, id, at + 4);
+        snprintf(out, out_size, "%.*s%s%s", (int)(at - pattern), pattern, id, end + 1);
 }
 
 TEST(every_route_answers_every_caller_as_the_matrix_says)
@@ -325,6 +331,8 @@ TEST(every_route_answers_every_caller_as_the_matrix_says)
         } else if (row->id == ID_VICTIM) {
             API_MUST(api_user_new(&S_client, S_admin, &victim));
             id = victim.id;
+        } else if (row->id == ID_MONTH) {
+            id = "2026-11";
         }
         char path[512];
         S_path_fill(row->pattern, id, path, sizeof path);
