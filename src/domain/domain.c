@@ -24,6 +24,8 @@ void domain_settings_default(struct domain_settings *settings)
     settings->sms_failures_max = 5;
     settings->payment_password_failures_max = 5;
     settings->payment_password_lock_ms = 3LL * 60 * 60 * 1000;
+    settings->login_failures_max = 5;
+    settings->login_lock_ms = 15LL * 60 * 1000;
     settings->argon2_ops = crypto_pwhash_OPSLIMIT_INTERACTIVE;
     settings->argon2_memory_size = crypto_pwhash_MEMLIMIT_INTERACTIVE;
     settings->withdrawal_fee_ppm = 1000;

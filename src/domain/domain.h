@@ -60,6 +60,8 @@ struct domain_settings {
     int64_t sms_failures_max;         /* 5 wrong tries void a code */
     int64_t payment_password_failures_max; /* 5 */
     int64_t payment_password_lock_ms; /* 3 hours */
+    int64_t login_failures_max;       /* 5 wrong login passwords in a row lock logging in */
+    int64_t login_lock_ms;            /* for 15 minutes */
     uint64_t argon2_ops;              /* crypto_pwhash opslimit */
     size_t argon2_memory_size;        /* crypto_pwhash memlimit in bytes */
 

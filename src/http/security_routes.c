@@ -176,6 +176,18 @@ static const struct http_field S_unfreeze_fields[] = {
     {"sms_code", HTTP_FIELD_STRING, true, SMS_CODE_DIGITS + 1, 0, 0},
 };
 
+static void S_unfreeze_refused_resume(struct http_request *req, struct ledger_cmd *cmd)
+{
+    struct identity_cmd *c = (struct identity_cmd *)cmd;
+    if (cmd->result != QB_OK)
+        http_reply_error(req, cmd->result);
+    else if (c->outcome == QB_E_PASSWORD_LOCKED)
+        http_reply_error(req, QB_E_PASSWORD_LOCKED);
+    else
+        http_reply_error_message(req, QB_E_UNAUTHORIZED, "the password is wrong");
+    http_identity_cmd_done(c);
+}
+
 void http_handle_me_unfreeze(struct http_request *req)
 {
     json_t *body = http_json_body(req, S_unfreeze_fields, QB_ARRAY_COUNT(S_unfreeze_fields));
@@ -193,14 +205,26 @@ void http_handle_me_unfreeze(struct http_request *req)
     struct store *reader = http_reader_acquire(req);
     if (reader == NULL)
         goto out;
-    enum qb_error err = identity_user_password_hash(reader, session->user_id, hash);
+    struct identity_user user;
+    enum qb_error err = identity_user_get(reader, session->user_id, &user);
+    if (err == QB_OK)
+        err = identity_user_password_hash(reader, session->user_id, hash);
     http_reader_release(req, reader);
     if (err != QB_OK) {
         http_reply_error(req, err == QB_E_NOT_FOUND ? QB_E_UNAUTHORIZED : err);
         goto out;
     }
-    if (env == NULL || !identity_password_verify(env, hash, password)) {
-        http_reply_error_message(req, QB_E_UNAUTHORIZED, "the password is wrong");
+    /* Wrong login passwords count here as at login, against the same lock. */
+    if (env == NULL || user.login_locked_until_ms > clock_now_ms(env->clock)) {
+        http_reply_error(req, env == NULL ? QB_E_INTERNAL : QB_E_PASSWORD_LOCKED);
+        goto out;
+    }
+    if (!identity_password_verify(env, hash, password)) {
+        struct identity_cmd *failed = http_identity_cmd_new(req, IDENTITY_OP_LOGIN_FAILED);
+        if (failed == NULL)
+            goto out;
+        snprintf(failed->user_id, sizeof failed->user_id, "%s", session->user_id);
+        http_request_submit(req, &failed->cmd, S_unfreeze_refused_resume);
         goto out;
     }
 

@@ -314,6 +314,20 @@ static enum qb_error op_session_create(struct ledger_txn *txn, struct identity_c
     }
     struct store *store = ledger_txn_store(txn);
 
+    /* Step 0: a lock taken while this password was being checked wins; a
+     * session clears the count of wrong passwords before it. */
+    if (c->user.login_locked_until_ms > ledger_txn_now_ms(txn)) {
+        c->outcome = QB_E_PASSWORD_LOCKED;
+        return QB_OK;
+    }
+    const struct store_param reset[] = {STORE_TEXT(c->user_id)};
+    err = store_run(store,
+                    "UPDATE users SET login_failures = 0, login_locked_until_ms = 0"
+                    " WHERE id = $1 AND (login_failures != 0 OR login_locked_until_ms != 0)",
+                    reset, QB_ARRAY_COUNT(reset));
+    if (err != QB_OK)
+        return err;
+
     /* Step 1: was this device name ever used by the user? */
     bool seen = false;
     struct store_stmt *st = NULL;
@@ -368,6 +382,56 @@ static enum qb_error op_session_create(struct ledger_txn *txn, struct identity_c
         return err;
     }
     c->outcome = QB_OK;
+    return QB_OK;
+}
+
+/* Counts a wrong login password; the one that reaches login_failures_max
+ * locks logging in. An expired lock starts a fresh count. */
+static enum qb_error op_login_failed(struct ledger_txn *txn, struct identity_cmd *c)
+{
+    const struct domain_env *env = c->env;
+    struct store *store = ledger_txn_store(txn);
+    struct store_stmt *st = NULL;
+    if (store_prepare(store, "SELECT login_failures, login_locked_until_ms FROM users WHERE id = $1",
+                      &st) != QB_OK)
+        return QB_E_STORAGE;
+    int64_t failures = 0, locked_until_ms = 0;
+    enum qb_error err = store_bind_text(st, 1, c->user_id, strlen(c->user_id));
+    if (err == QB_OK) {
+        int rc = store_step(st);
+        if (rc == STORE_STEP_ROW) {
+            failures = store_column_int64(st, 0);
+            locked_until_ms = store_column_int64(st, 1);
+        } else {
+            err = rc == STORE_STEP_DONE ? QB_E_NOT_FOUND : QB_E_STORAGE;
+        }
+    }
+    store_finalize(st);
+    if (err == QB_E_NOT_FOUND) {
+        c->outcome = QB_E_UNAUTHORIZED;
+        return QB_OK;
+    }
+    if (err != QB_OK)
+        return err;
+    int64_t now_ms = ledger_txn_now_ms(txn);
+    if (locked_until_ms > now_ms) {
+        c->outcome = QB_E_PASSWORD_LOCKED;
+        return QB_OK;
+    }
+    if (locked_until_ms != 0)
+        failures = 0;
+    failures++;
+    bool locks = failures >= env->settings.login_failures_max;
+    const struct store_param p[] = {STORE_TEXT(c->user_id), STORE_INT(locks ? 0 : failures),
+                                    STORE_INT(locks ? now_ms + env->settings.login_lock_ms : 0)};
+    err = store_run(store,
+                    "UPDATE users SET login_failures = $2, login_locked_until_ms = $3 WHERE id = $1",
+                    p, QB_ARRAY_COUNT(p));
+    if (err == QB_OK && locks)
+        err = event_record(txn, c->user_id, EVENT_LOCKOUT, "login_password");
+    if (err != QB_OK)
+        return err;
+    c->outcome = locks ? QB_E_PASSWORD_LOCKED : QB_E_UNAUTHORIZED;
     return QB_OK;
 }
 
@@ -682,6 +746,9 @@ static enum qb_error identity_cmd_run(struct ledger_txn *txn, struct ledger_cmd 
         break;
     case IDENTITY_OP_SESSION_CREATE:
         err = op_session_create(txn, c);
+        break;
+    case IDENTITY_OP_LOGIN_FAILED:
+        err = op_login_failed(txn, c);
         break;
     case IDENTITY_OP_SESSION_REVOKE:
         err = op_session_revoke(txn, c);

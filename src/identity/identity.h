@@ -77,6 +77,7 @@ struct identity_user {
     char id_number_last4[5];                   /* "" before KYC level 2 */
     int64_t account_id;                        /* the CNY wallet account */
     int64_t created_at_ms;
+    int64_t login_locked_until_ms;             /* 0 when logging in is not locked */
 };
 
 struct identity_session {
@@ -169,6 +170,7 @@ QB_MUST_USE enum qb_error identity_users_search(struct store *reader, const char
 enum identity_op {
     IDENTITY_OP_REGISTER,            /* in: phone, sms_code, password_hash, display_name → user */
     IDENTITY_OP_SESSION_CREATE,      /* in: user_id, device_name → session, token */
+    IDENTITY_OP_LOGIN_FAILED,        /* in: user_id; a wrong login password was given */
     IDENTITY_OP_SESSION_REVOKE,      /* in: user_id, session_id → (NOT_FOUND if not the user's) */
     IDENTITY_OP_SESSION_TOUCH,       /* in: session_id (last_seen = now) */
     IDENTITY_OP_PAYMENT_PASSWORD_SET,/* in: user_id, sms_code, payment_password */
@@ -212,6 +214,12 @@ struct identity_cmd {
  * inputs (already validated for shape with the checks above) and submits
  * &c->cmd. Outcomes besides QB_OK, by op:
  *   REGISTER          SMS_CODE_INVALID, PHONE_REGISTERED
+ *   SESSION_CREATE    PASSWORD_LOCKED (logging in is locked: the password was
+ *                     checked by the caller, but a lock taken meanwhile wins)
+ *   LOGIN_FAILED      always a refusal: UNAUTHORIZED, or PASSWORD_LOCKED for
+ *                     the wrong password that takes the lock
+ *                     (settings.login_failures_max in a row lock logging in
+ *                     for settings.login_lock_ms; a success resets the count)
  *   SESSION_REVOKE    NOT_FOUND
  *   PAYMENT_PASSWORD_SET   SMS_CODE_INVALID, PASSWORD_WEAK (birth date), NOT_FOUND
  *   PAYMENT_PASSWORD_VERIFY PASSWORD_NOT_SET, PASSWORD_WRONG (tries_left),

@@ -20,7 +20,7 @@
     "id, phone, display_name, kyc_level, status, frozen_by,"                                       \
     " CASE WHEN payment_password_hash IS NULL THEN 0 ELSE 1 END,"                                  \
     " payment_password_failures, payment_password_locked_until_ms,"                                \
-    " COALESCE(id_number_last4, ''), account_id, created_at_ms"
+    " COALESCE(id_number_last4, ''), account_id, created_at_ms, login_locked_until_ms"
 
 static bool text_copy(char *dst, size_t dst_size, const char *src)
 {
@@ -49,6 +49,7 @@ static enum qb_error user_row(struct store_stmt *st, struct identity_user *out)
     out->payment_password_locked_until_ms = store_column_int64(st, 8);
     out->account_id = store_column_int64(st, 10);
     out->created_at_ms = store_column_int64(st, 11);
+    out->login_locked_until_ms = store_column_int64(st, 12);
     return QB_OK;
 }
 

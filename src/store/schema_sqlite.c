@@ -74,6 +74,8 @@ const char *const store_sqlite_migrations[] = {
     "  payment_password_hash BLOB,"
     "  payment_password_failures INTEGER NOT NULL DEFAULT 0,"
     "  payment_password_locked_until_ms INTEGER NOT NULL DEFAULT 0,"
+    "  login_failures INTEGER NOT NULL DEFAULT 0,"
+    "  login_locked_until_ms INTEGER NOT NULL DEFAULT 0,"
     "  kyc_level INTEGER NOT NULL DEFAULT 1,"
     "  real_name_sealed BLOB,"
     "  id_number_sealed BLOB,"

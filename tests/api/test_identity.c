@@ -592,6 +592,77 @@ TEST(login_refuses_unknown_phone_and_wrong_password_alike)
            "INVALID_JSON");
 }
 
+TEST(login_locks_after_five_wrong_passwords)
+{
+    // Five wrong login passwords in a row lock logging in (423 with Retry-After), even with the
+    // right password; other users are unaffected; the lockout shows in the security status.
+    struct api_user u, other;
+    API_MUST(api_user_new(&S_client, S_admin, &u));
+    API_MUST(api_user_new(&S_client, S_admin, &other));
+    char body[256];
+    snprintf(body, sizeof body, "{\"phone\":\"%s\",\"password\":\"not the password\"}", u.phone);
+    for (int i = 0; i < 4; i++)
+        EXPECT("POST", "/v1/sessions", NULL, body, 401, "UNAUTHORIZED");
+    /* A success in between resets the count. */
+    char token[API_TOKEN_SIZE_MAX];
+    API_MUST(api_login(&S_client, &u, "reset", token));
+    for (int i = 0; i < 4; i++)
+        EXPECT("POST", "/v1/sessions", NULL, body, 401, "UNAUTHORIZED");
+    struct client_response res;
+    ASSERT_EQ_INT(api_call(&S_client, "POST", "/v1/sessions", NULL, body, &res), 423);
+    ASSERT_EQ_STR(api_error_code(&res), "PASSWORD_LOCKED");
+    long long retry_after = atoll(api_header(&res, "Retry-After"));
+    client_response_release(&res);
+    ASSERT(retry_after > 14 * 60 && retry_after <= 15 * 60);
+
+    snprintf(body, sizeof body, "{\"phone\":\"%s\",\"password\":\"%s\"}", u.phone, u.password);
+    ASSERT_EQ_INT(api_call(&S_client, "POST", "/v1/sessions", NULL, body, &res), 423);
+    ASSERT(api_header(&res, "Retry-After")[0] != '\0');
+    ASSERT(api_json_str(&res, "token")[0] == '\0');
+    client_response_release(&res);
+    /* The sessions opened before the lock still work, and say so. */
+    ASSERT_EQ_INT(api_call(&S_client, "GET", "/v1/me/security", token, NULL, &res), 200);
+    json_t *security = api_json(&res);
+    client_response_release(&res);
+    json_t *items = json_object_get(security, "items");
+    bool checked = false;
+    for (size_t i = 0; i < json_array_size(items); i++) {
+        json_t *item = json_array_get(items, i);
+        if (strcmp(json_string_value(json_object_get(item, "name")), "no_recent_lockouts") == 0) {
+            ASSERT(json_is_false(json_object_get(item, "ok")));
+            checked = true;
+        }
+    }
+    json_decref(security);
+    ASSERT(checked);
+
+    snprintf(body, sizeof body, "{\"phone\":\"%s\",\"password\":\"%s\"}", other.phone,
+             other.password);
+    EXPECT("POST", "/v1/sessions", NULL, body, 201, NULL);
+}
+
+TEST(parallel_wrong_logins_cannot_outrun_the_lock)
+{
+    // 32 wrong passwords at once: once they are counted logging in is locked, and the right
+    // password is refused; no answer is anything but 401 or 423.
+    struct api_user u;
+    API_MUST(api_user_new(&S_client, S_admin, &u));
+    char body[256];
+    snprintf(body, sizeof body, "{\"phone\":\"%s\",\"password\":\"not the password\"}", u.phone);
+    struct api_parallel_call calls[32];
+    for (size_t i = 0; i < 32; i++)
+        calls[i] = (struct api_parallel_call){"POST", "/v1/sessions", NULL, body, 0, ""};
+    api_call_parallel(S_main.base_url, calls, 32);
+    int locked = 0;
+    for (size_t i = 0; i < 32; i++) {
+        ASSERT(calls[i].status == 401 || calls[i].status == 423);
+        locked += calls[i].status == 423;
+    }
+    ASSERT(locked >= 32 - 5);
+    snprintf(body, sizeof body, "{\"phone\":\"%s\",\"password\":\"%s\"}", u.phone, u.password);
+    EXPECT("POST", "/v1/sessions", NULL, body, 423, "PASSWORD_LOCKED");
+}
+
 TEST(second_login_creates_a_second_session)
 {
     // Two devices log in separately: each gets its own token and session, and both work.
@@ -1700,6 +1771,8 @@ int main(void)
     RUN(register_bad_inputs);
     RUN(register_twice_makes_one_user);
     RUN(login_refuses_unknown_phone_and_wrong_password_alike);
+    RUN(login_locks_after_five_wrong_passwords);
+    RUN(parallel_wrong_logins_cannot_outrun_the_lock);
     RUN(second_login_creates_a_second_session);
     RUN(logout_makes_the_token_401);
     RUN(sessions_are_listed_and_revoked);

@@ -757,6 +757,43 @@ TEST(session_in_use_outlives_a_short_idle_timeout)
     ix_free(ix);
 }
 
+TEST(login_lock_counts_wrong_passwords_and_runs_out)
+{
+    /* login_failures_max wrong passwords in a row lock logging in for
+     * login_lock_ms; a session in between resets the count; once the lock
+     * runs out the count starts afresh. */
+    struct ix *ix = ix_new();
+    const struct domain_settings *set = &ix->env.settings;
+    struct identity_user u;
+    ix_register(ix, "13800000004", &u);
+    struct identity_cmd c;
+    for (int64_t i = 1; i < set->login_failures_max; i++) {
+        identity_cmd_init(&c, &ix->env, IDENTITY_OP_LOGIN_FAILED);
+        snprintf(c.user_id, sizeof c.user_id, "%s", u.id);
+        ASSERT_EQ_INT(ix_exec(ix, &c), QB_E_UNAUTHORIZED);
+    }
+    ASSERT_EQ_INT(ix_session(ix, u.id, "web", NULL, NULL), QB_OK);
+    for (int64_t i = 1; i < set->login_failures_max; i++) {
+        identity_cmd_init(&c, &ix->env, IDENTITY_OP_LOGIN_FAILED);
+        snprintf(c.user_id, sizeof c.user_id, "%s", u.id);
+        ASSERT_EQ_INT(ix_exec(ix, &c), QB_E_UNAUTHORIZED);
+    }
+    identity_cmd_init(&c, &ix->env, IDENTITY_OP_LOGIN_FAILED);
+    snprintf(c.user_id, sizeof c.user_id, "%s", u.id);
+    ASSERT_EQ_INT(ix_exec(ix, &c), QB_E_PASSWORD_LOCKED);
+    struct identity_user got;
+    ASSERT_EQ_INT(identity_user_get(ix->reader, u.id, &got), QB_OK);
+    ASSERT_EQ_INT(got.login_locked_until_ms, clock_now_ms(&ix->clock) + set->login_lock_ms);
+    ASSERT_EQ_INT(ix_session(ix, u.id, "web", NULL, NULL), QB_E_PASSWORD_LOCKED);
+
+    clock_manual_advance(&ix->clock, set->login_lock_ms);
+    ASSERT_EQ_INT(ix_session(ix, u.id, "web", NULL, NULL), QB_OK);
+    identity_cmd_init(&c, &ix->env, IDENTITY_OP_LOGIN_FAILED);
+    snprintf(c.user_id, sizeof c.user_id, "%s", u.id);
+    ASSERT_EQ_INT(ix_exec(ix, &c), QB_E_UNAUTHORIZED);
+    ix_free(ix);
+}
+
 TEST(session_revoke)
 {
     /* Only the session's own user can revoke it (another user's session is
@@ -1270,6 +1307,7 @@ int main(void)
     RUN(session_create_and_authenticate);
     RUN(session_idle_touch_and_absolute);
     RUN(session_in_use_outlives_a_short_idle_timeout);
+    RUN(login_lock_counts_wrong_passwords_and_runs_out);
     RUN(session_revoke);
     RUN(payment_password_set_and_verify);
     RUN(payment_password_lockout_is_atomic);
