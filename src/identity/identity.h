@@ -78,6 +78,7 @@ struct identity_user {
     int64_t account_id;                        /* the CNY wallet account */
     int64_t created_at_ms;
     int64_t login_locked_until_ms;             /* 0 when logging in is not locked */
+    int64_t seq;                               /* insertion order: the paging key */
 };
 
 struct identity_session {
@@ -88,6 +89,7 @@ struct identity_session {
     int64_t last_seen_at_ms;
     int64_t expires_at_ms;                     /* the absolute limit */
     int64_t revoked_at_ms;                     /* 0 when live */
+    int64_t seq;                               /* insertion order: the paging key */
 };
 
 /* --- checks (pure) ---------------------------------------------------------- */
@@ -141,9 +143,10 @@ QB_MUST_USE enum qb_error identity_session_authenticate(const struct domain_env 
 bool identity_session_is_live(const struct domain_settings *settings,
                               const struct identity_session *s, int64_t now_ms);
 /* A user's sessions, newest first (revoked and expired ones included, with
- * their times), at most count_max. */
+ * their times), at most count_max, those with seq below before_seq (0: from
+ * the newest). */
 QB_MUST_USE enum qb_error identity_sessions_list(struct store *reader, const char *user_id,
-                                                 struct identity_session *items, size_t count_max,
+                                                 int64_t before_seq, struct identity_session *items, size_t count_max,
                                                  size_t *count);
 
 /* The security status: a score out of 100 and the checklist behind it. */
@@ -160,9 +163,10 @@ QB_MUST_USE enum qb_error identity_security_status(const struct domain_env *env,
                                                    int *score);
 
 /* Operators: users whose phone starts with phone_prefix (all when ""),
- * newest first, at most count_max. */
+ * newest first, at most count_max, those with seq below before_seq (0: from
+ * the newest). */
 QB_MUST_USE enum qb_error identity_users_search(struct store *reader, const char *phone_prefix,
-                                                struct identity_user *items, size_t count_max,
+                                                int64_t before_seq, struct identity_user *items, size_t count_max,
                                                 size_t *count);
 
 /* --- writes: one command type, one operation each -------------------------------- */
