@@ -228,7 +228,8 @@ struct identity_cmd {
  *   PAYMENT_PASSWORD_SET   SMS_CODE_INVALID, PASSWORD_WEAK (birth date), NOT_FOUND
  *   PAYMENT_PASSWORD_VERIFY PASSWORD_NOT_SET, PASSWORD_WRONG (tries_left),
  *                     PASSWORD_LOCKED (also for the guess that locks it)
- *   KYC_SUBMIT        PARAM (id number), IDENTITY_MISMATCH (sandbox), CONFLICT (level >= 2)
+ *   KYC_SUBMIT        PARAM (id number), IDENTITY_MISMATCH (sandbox), CONFLICT (level >= 2),
+ *                     ID_NUMBER_IN_USE (settings.kyc_wallets_per_person have it already)
  *   UNFREEZE          SMS_CODE_INVALID, CONFLICT (not frozen), FORBIDDEN (frozen by an operator)
  *   ADMIN_*           NOT_FOUND, CONFLICT (already in that state), PARAM (level)
  * Clean up with ledger_cmd_release(&c->cmd). */

@@ -939,6 +939,30 @@ TEST(payment_password_bad_inputs)
 
 /* --- KYC ------------------------------------------------------------------- */
 
+TEST(one_id_number_verifies_at_most_three_wallets)
+{
+    // One person may real-name only so many wallets: the fourth wallet with the same id number is
+    // 409 ID_NUMBER_IN_USE and stays at level 1, while another id number still verifies it.
+    char id_number[19], other[19];
+    api_id_number_complete("31010119850707123", id_number);
+    api_id_number_complete("31010119850707124", other);
+    char body[256];
+    snprintf(body, sizeof body, "{\"real_name\":\"w\",\"id_number\":\"%s\"}", id_number);
+    for (int i = 0; i < 3; i++) {
+        struct api_user u;
+        API_MUST(api_user_new(&S_client, S_admin, &u));
+        EXPECT("POST", "/v1/me/kyc", u.token, body, 200, NULL);
+    }
+    struct api_user fourth;
+    API_MUST(api_user_new(&S_client, S_admin, &fourth));
+    EXPECT("POST", "/v1/me/kyc", fourth.token, body, 409, "ID_NUMBER_IN_USE");
+    json_t *me = S_me(fourth.token);
+    ASSERT_EQ_INT(json_integer_value(json_object_get(me, "kyc_level")), 1);
+    json_decref(me);
+    snprintf(body, sizeof body, "{\"real_name\":\"w\",\"id_number\":\"%s\"}", other);
+    EXPECT("POST", "/v1/me/kyc", fourth.token, body, 200, NULL);
+}
+
 TEST(kyc_raises_the_level_once)
 {
     // Real-name verification unlocks level 2 limits: a valid identity raises the level, a bad
@@ -1851,6 +1875,7 @@ int main(void)
     RUN(balances_of_a_new_user_are_zero);
     RUN(payment_password_set_and_verify);
     RUN(payment_password_bad_inputs);
+    RUN(one_id_number_verifies_at_most_three_wallets);
     RUN(kyc_raises_the_level_once);
     RUN(kyc_sandbox_mismatch_is_identity_mismatch);
     RUN(user_freezes_and_unfreezes);
