@@ -174,6 +174,7 @@ void http_handle_me_freeze(struct http_request *req)
     if (c == NULL)
         return;
     snprintf(c->user_id, sizeof c->user_id, "%s", session->user_id);
+    snprintf(c->session_id, sizeof c->session_id, "%s", session->id);
     http_request_submit(req, &c->cmd, http_resume_user);
 }
 

@@ -620,7 +620,9 @@ static enum qb_error op_kyc_submit(struct ledger_txn *txn, struct identity_cmd *
 }
 
 /* Sets the user's status and marks the wallet account debit-frozen or not,
- * keeping its other flags; records the change as a security event. */
+ * keeping its other flags; records the change as a security event. A
+ * freeze also ends every session but the one that asked for it
+ * (c->session_id, "" for an operator's): the lost phone is logged out. */
 static enum qb_error freeze_apply(struct ledger_txn *txn, struct identity_cmd *c,
                                   enum identity_frozen_by frozen_by)
 {
@@ -642,6 +644,14 @@ static enum qb_error freeze_apply(struct ledger_txn *txn, struct identity_cmd *c
     err = store_run(ledger_txn_store(txn),
                    "UPDATE users SET status = $2, frozen_by = $3 WHERE id = $1", p,
                    QB_ARRAY_COUNT(p));
+    if (err == QB_OK && status == IDENTITY_FROZEN) {
+        const struct store_param q[] = {STORE_TEXT(c->user_id), STORE_TEXT(c->session_id),
+                                        STORE_INT(ledger_txn_now_ms(txn))};
+        err = store_run(ledger_txn_store(txn),
+                        "UPDATE sessions SET revoked_at_ms = $3"
+                        " WHERE user_id = $1 AND id != $2 AND revoked_at_ms = 0",
+                        q, QB_ARRAY_COUNT(q));
+    }
     if (err == QB_OK)
         err = event_record(txn, c->user_id, status == IDENTITY_FROZEN ? "freeze" : "unfreeze",
                            frozen_by == IDENTITY_FROZEN_BY_ADMIN  ? "operator"

@@ -180,9 +180,10 @@ enum identity_op {
     IDENTITY_OP_PAYMENT_PASSWORD_SET,/* in: user_id, sms_code, payment_password */
     IDENTITY_OP_PAYMENT_PASSWORD_VERIFY, /* in: user_id, payment_password → outcome, tries_left */
     IDENTITY_OP_KYC_SUBMIT,          /* in: user_id, real_name, id_number → user (level 2) */
-    IDENTITY_OP_FREEZE,              /* in: user_id; by the user (lost phone) → user */
+    IDENTITY_OP_FREEZE,              /* in: user_id, session_id (kept; the user's other
+                                      * sessions end); by the user (lost phone) → user */
     IDENTITY_OP_UNFREEZE,            /* in: user_id, sms_code (password checked before) → user */
-    IDENTITY_OP_ADMIN_FREEZE,        /* in: user_id → user */
+    IDENTITY_OP_ADMIN_FREEZE,        /* in: user_id → user; every session ends */
     IDENTITY_OP_ADMIN_UNFREEZE,      /* in: user_id → user */
     IDENTITY_OP_ADMIN_SET_KYC_LEVEL, /* in: user_id, kyc_level (1..3) → user */
 };

@@ -1150,6 +1150,10 @@ TEST(user_freezes_and_unfreezes)
 
     EXPECT("POST", "/v1/me/freeze", u.token, "{\"reason\":\"lost\"}", 400, "PARAM_ERROR");
     EXPECT("POST", "/v1/me/freeze", u.token, "{\"", 400, "INVALID_JSON");
+    /* The lost phone's session: freezing from another device logs it out. */
+    char lost[API_TOKEN_SIZE_MAX];
+    API_MUST(api_login(&S_client, &u, "lost phone", lost));
+    EXPECT("GET", "/v1/me", lost, NULL, 200, NULL);
     struct client_response res;
     ASSERT_EQ_INT(api_call(&S_client, "POST", "/v1/me/freeze", u.token, "{}", &res), 200);
     ASSERT_EQ_STR(api_json_str(&res, "status"), "frozen");
@@ -1158,6 +1162,7 @@ TEST(user_freezes_and_unfreezes)
     json_t *me = S_me(u.token);
     ASSERT_EQ_STR(S_str(me, "status"), "frozen");
     json_decref(me);
+    EXPECT("GET", "/v1/me", lost, NULL, 401, "UNAUTHORIZED");
 
     char wrong[API_SMS_CODE_SIZE];
     S_code_other(code, 1, wrong);
@@ -1194,6 +1199,9 @@ TEST(operator_freeze_is_lifted_only_by_an_operator)
     ASSERT_EQ_STR(api_json_str(&res, "status"), "frozen");
     client_response_release(&res);
     EXPECT("POST", path, S_admin, NULL, 409, "CONFLICT");
+    /* An operator's freeze ends every session; the user may log in again. */
+    EXPECT("GET", "/v1/me", u.token, NULL, 401, "UNAUTHORIZED");
+    API_MUST(api_login(&S_client, &u, "again", u.token));
 
     char code[API_SMS_CODE_SIZE];
     API_MUST(api_sms_code_get_for(&S_client, S_admin, &u, "unfreeze", code));
@@ -1551,6 +1559,7 @@ TEST(operator_takes_over_and_lifts_a_users_own_freeze)
     snprintf(path, sizeof path, "/admin/users/%s/freeze", v.id);
     EXPECT("POST", path, S_admin, NULL, 200, NULL);
     EXPECT("POST", path, S_admin, NULL, 409, "CONFLICT");
+    API_MUST(api_login(&S_client, &v, "again", v.token));
     char code[API_SMS_CODE_SIZE];
     API_MUST(api_sms_code_get_for(&S_client, S_admin, &v, "unfreeze", code));
     char body[256];
