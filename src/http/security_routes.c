@@ -101,7 +101,10 @@ void http_handle_me_sessions_list(struct http_request *req)
     size_t limit;
     if (!http_query_limit(req, &limit))
         return;
-    struct identity_session *items = http_request_alloc(req, limit * sizeof *items);
+    int64_t before;
+    if (!http_query_cursor(req, &before))
+        return;
+    struct identity_session *items = http_request_alloc(req, (limit + 1) * sizeof *items);
     if (items == NULL) {
         http_reply_error(req, QB_E_TOO_LARGE);
         return;
@@ -110,13 +113,16 @@ void http_handle_me_sessions_list(struct http_request *req)
     if (reader == NULL)
         return;
     size_t count = 0;
-    enum qb_error err = identity_sessions_list(reader, session->user_id, items, limit, &count);
+    enum qb_error err =
+        identity_sessions_list(reader, session->user_id, before, items, limit + 1, &count);
     http_reader_release(req, reader);
     if (err != QB_OK) {
         http_reply_error(req, err);
         return;
     }
-    QB_ASSERT(count <= limit);
+    int64_t next = 0;
+    if (count > limit)
+        count = limit, next = items[limit - 1].seq;
     json_t *array = json_array();
     for (size_t i = 0; array != NULL && i < count; i++) {
         const struct identity_session *s = &items[i];
@@ -130,7 +136,7 @@ void http_handle_me_sessions_list(struct http_request *req)
             array = NULL;
         }
     }
-    json_t *body = array != NULL ? json_pack("{s:o, s:n}", "items", array, "next_cursor") : NULL;
+    json_t *body = http_page_json(array, next);
     if (body != NULL)
         http_reply_json(req, 200, body);
     else
@@ -168,6 +174,7 @@ void http_handle_me_freeze(struct http_request *req)
     if (c == NULL)
         return;
     snprintf(c->user_id, sizeof c->user_id, "%s", session->user_id);
+    snprintf(c->session_id, sizeof c->session_id, "%s", session->id);
     http_request_submit(req, &c->cmd, http_resume_user);
 }
 
