@@ -140,7 +140,7 @@ static void sms_codes(struct ledger *ledger, const struct domain_env *env, struc
         ledger_cmd_release(&c[i].cmd);
         struct sms_outbox_item item;
         size_t found = 0;
-        enum qb_error err = sms_outbox_list(env, reader, users[i].phone, &item, 1, &found);
+        enum qb_error err = sms_outbox_list(env, reader, users[i].phone, 0, &item, 1, &found);
         if (err != QB_OK || found != 1 || item.purpose != purpose || item.code[0] == '\0')
             die("reading the outbox", users[i].phone);
         memcpy(codes[i], item.code, sizeof codes[i]);
