@@ -101,6 +101,7 @@ struct domain_env {
     uint8_t sms_code_key[DOMAIN_KEY_SIZE];        /* keyed hash of SMS codes */
     uint8_t seal_key[DOMAIN_KEY_SIZE];            /* data at rest: id numbers, outbox */
     uint8_t id_number_key[DOMAIN_KEY_SIZE];       /* keyed hash of id numbers, to count wallets */
+    uint8_t cursor_key[DOMAIN_KEY_SIZE];          /* tags of list cursors that carry state */
 };
 
 /* The production defaults of struct domain_settings. */
