@@ -43,6 +43,12 @@ const struct http_route http_routes[] = {
     {"POST", "/v1/me/unfreeze", http_handle_me_unfreeze, HTTP_AUTH_USER},
     {"GET", "/v1/me/security", http_handle_me_security_get, HTTP_AUTH_USER},
 
+    /* transfer_routes.c */
+    {"POST", "/v1/transfers", http_handle_transfers_create, HTTP_AUTH_USER},
+    {"GET", "/v1/transfers/{id}", http_handle_transfers_get, HTTP_AUTH_USER},
+    {"GET", "/v1/me/limits", http_handle_me_limits_get, HTTP_AUTH_USER},
+    {"PUT", "/v1/me/limits", http_handle_me_limits_set, HTTP_AUTH_USER},
+
     /* admin_routes.c */
     {"GET", "/admin/users", http_handle_admin_users_list, HTTP_AUTH_ADMIN},
     {"POST", "/admin/users/{id}/freeze", http_handle_admin_users_freeze, HTTP_AUTH_ADMIN},

@@ -61,6 +61,7 @@ enum path_id {
     ID_NONE,
     ID_SESSION_OF_B, /* user B's current session */
     ID_VICTIM,       /* a third user, the object of an operator's action */
+    ID_NO_TRANSFER,  /* a well-formed transfer id that nobody made */
 };
 
 /* How the victim is prepared before the row runs. */
@@ -116,6 +117,11 @@ static const struct matrix_row S_matrix[] = {
     {"POST", "/v1/me/freeze", ID_NONE, SETUP_NONE, NULL, USER_ROUTE(200, 409)},
     {"POST", "/v1/me/unfreeze", ID_NONE, SETUP_NONE, "{}", USER_ROUTE(400, 400)},
     {"GET", "/v1/me/security", ID_NONE, SETUP_NONE, NULL, USER_ROUTE(200, 200)},
+    {"POST", "/v1/transfers", ID_NONE, SETUP_NONE, "{}", USER_ROUTE(400, 400)},
+    /* Nobody's transfer: the same 404 as another user's (test_transfers.c reads real ones). */
+    {"GET", "/v1/transfers/{id}", ID_NO_TRANSFER, SETUP_NONE, NULL, USER_ROUTE(404, 404)},
+    {"GET", "/v1/me/limits", ID_NONE, SETUP_NONE, NULL, USER_ROUTE(200, 200)},
+    {"PUT", "/v1/me/limits", ID_NONE, SETUP_NONE, "{}", USER_ROUTE(400, 400)},
     {"GET", "/admin/users", ID_NONE, SETUP_NONE, NULL, ADMIN_ROUTE(200)},
     {"POST", "/admin/users/{id}/freeze", ID_VICTIM, SETUP_NONE, NULL, ADMIN_ROUTE(200)},
     {"POST", "/admin/users/{id}/unfreeze", ID_VICTIM, SETUP_VICTIM_FROZEN_BY_ADMIN, NULL,
@@ -322,6 +328,8 @@ TEST(every_route_answers_every_caller_as_the_matrix_says)
         const char *id = "";
         if (row->id == ID_SESSION_OF_B) {
             id = b.session_id;
+        } else if (row->id == ID_NO_TRANSFER) {
+            id = "p_0000000000000000000000000a";
         } else if (row->id == ID_VICTIM) {
             API_MUST(api_user_new(&S_client, S_admin, &victim));
             id = victim.id;
