@@ -199,7 +199,7 @@ static inline void wx_sms(struct wx *wx, const char *phone, enum sms_purpose pur
                    error_name(s.outcome));
     struct sms_outbox_item item;
     size_t count = 0;
-    rc = sms_outbox_list(&wx->env, wx->reader, phone, &item, 1, &count);
+    rc = sms_outbox_list(&wx->env, wx->reader, phone, 0, &item, 1, &count);
     if (rc != QB_OK || count != 1 || item.purpose != purpose)
         TEST_FAIL_("sms_outbox_list: %s, %zu items", error_name(rc), count);
     memcpy(code, item.code, SMS_CODE_DIGITS + 1);
