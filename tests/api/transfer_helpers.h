@@ -156,8 +156,10 @@ static inline void *th_burst_worker(void *arg)
         struct th_call *c = &b->calls[i];
         struct client_response res;
         c->status = api_call_idem(&client, "POST", c->path, c->token, c->key, c->body, &res);
-        snprintf(c->code, sizeof c->code, "%s", api_error_code(&res));
         json_t *body = api_json(&res);
+        /* api_error_code wants exactly {code, message}; LIMIT_EXCEEDED adds "limit". */
+        const char *code = json_string_value(json_object_get(body, "code"));
+        snprintf(c->code, sizeof c->code, "%s", code != NULL ? code : "");
         const char *limit = json_string_value(json_object_get(body, "limit"));
         snprintf(c->limit, sizeof c->limit, "%s", limit != NULL ? limit : "");
         json_decref(body);
