@@ -424,6 +424,8 @@ static int S_serve(const struct config *cfg, const struct daemon_paths *paths,
     settings.payment_password_lock_ms = cfg->payment_password_lock_s * 1000;
     settings.argon2_memory_size = (size_t)cfg->argon2_memory_kib * 1024;
     settings.argon2_ops = (uint64_t)cfg->argon2_ops;
+    settings.limit_per_payment_minor = cfg->limit_per_payment;
+    settings.limit_daily_minor = cfg->limit_daily;
     domain_env_init(&env, clock_system(), rand_system(), ledger, &settings, pepper, card_key);
     env_ready = true;
     crypto_wipe(pepper, sizeof pepper);

@@ -258,6 +258,11 @@ void http_handle_me_security_get(struct http_request *req);
 void http_handle_me_transactions_list(struct http_request *req);
 void http_handle_me_transactions_csv(struct http_request *req);
 void http_handle_me_statement_get(struct http_request *req);
+/* transfer_routes.c: transfers between users, the spending limits. */
+void http_handle_transfers_create(struct http_request *req);
+void http_handle_transfers_get(struct http_request *req);
+void http_handle_me_limits_get(struct http_request *req);
+void http_handle_me_limits_set(struct http_request *req);
 
 /* admin_routes.c: the operators' views and actions. */
 void http_handle_admin_users_list(struct http_request *req);

@@ -47,6 +47,11 @@ const struct http_route http_routes[] = {
     {"GET", "/v1/me/transactions", http_handle_me_transactions_list, HTTP_AUTH_USER},
     {"GET", "/v1/me/transactions.csv", http_handle_me_transactions_csv, HTTP_AUTH_USER},
     {"GET", "/v1/me/statements/{month}", http_handle_me_statement_get, HTTP_AUTH_USER},
+    /* transfer_routes.c */
+    {"POST", "/v1/transfers", http_handle_transfers_create, HTTP_AUTH_USER},
+    {"GET", "/v1/transfers/{id}", http_handle_transfers_get, HTTP_AUTH_USER},
+    {"GET", "/v1/me/limits", http_handle_me_limits_get, HTTP_AUTH_USER},
+    {"PUT", "/v1/me/limits", http_handle_me_limits_set, HTTP_AUTH_USER},
 
     /* admin_routes.c */
     {"GET", "/admin/users", http_handle_admin_users_list, HTTP_AUTH_ADMIN},

@@ -62,6 +62,7 @@ enum path_id {
     ID_SESSION_OF_B, /* user B's current session */
     ID_VICTIM,       /* a third user, the object of an operator's action */
     ID_MONTH,        /* a calendar month, "2026-11" */
+    ID_NO_TRANSFER,  /* a well-formed transfer id that nobody made */
 };
 
 /* How the victim is prepared before the row runs. */
@@ -121,6 +122,11 @@ static const struct matrix_row S_matrix[] = {
     {"GET", "/v1/me/transactions", ID_NONE, SETUP_NONE, NULL, USER_ROUTE(200, 200)},
     {"GET", "/v1/me/transactions.csv", ID_NONE, SETUP_NONE, NULL, USER_ROUTE(200, 200)},
     {"GET", "/v1/me/statements/{month}", ID_MONTH, SETUP_NONE, NULL, USER_ROUTE(200, 200)},
+    {"POST", "/v1/transfers", ID_NONE, SETUP_NONE, "{}", USER_ROUTE(400, 400)},
+    /* Nobody's transfer: the same 404 as another user's (test_transfers.c reads real ones). */
+    {"GET", "/v1/transfers/{id}", ID_NO_TRANSFER, SETUP_NONE, NULL, USER_ROUTE(404, 404)},
+    {"GET", "/v1/me/limits", ID_NONE, SETUP_NONE, NULL, USER_ROUTE(200, 200)},
+    {"PUT", "/v1/me/limits", ID_NONE, SETUP_NONE, "{}", USER_ROUTE(400, 400)},
     {"GET", "/admin/users", ID_NONE, SETUP_NONE, NULL, ADMIN_ROUTE(200)},
     {"POST", "/admin/users/{id}/freeze", ID_VICTIM, SETUP_NONE, NULL, ADMIN_ROUTE(200)},
     {"POST", "/admin/users/{id}/unfreeze", ID_VICTIM, SETUP_VICTIM_FROZEN_BY_ADMIN, NULL,
@@ -328,6 +334,8 @@ TEST(every_route_answers_every_caller_as_the_matrix_says)
         const char *id = "";
         if (row->id == ID_SESSION_OF_B) {
             id = b.session_id;
+        } else if (row->id == ID_NO_TRANSFER) {
+            id = "p_0000000000000000000000000a";
         } else if (row->id == ID_VICTIM) {
             API_MUST(api_user_new(&S_client, S_admin, &victim));
             id = victim.id;
