@@ -84,6 +84,10 @@ static const struct config_setting config_settings[] = {
                    1048576, "memory of one login-password hash (Argon2id), KiB"),
     CONFIG_INT_ROW("argon2-ops", "QIANBAO_ARGON2_OPS", argon2_ops, 2, 1, 10,
                    "passes of one login-password hash (Argon2id)"),
+    CONFIG_INT_ROW("withdrawal-fee-ppm", "QIANBAO_WITHDRAWAL_FEE_PPM", withdrawal_fee_ppm, 1000,
+                   0, 100000, "withdrawal fee in millionths of the amount (1000 = 0.1 %), rounded up"),
+    CONFIG_INT_ROW("withdrawal-fee-min", "QIANBAO_WITHDRAWAL_FEE_MIN", withdrawal_fee_min, 10, 0,
+                   100000, "lowest withdrawal fee, in minor units (fen)"),
     CONFIG_TEXT_ROW("sms-provider-url", "QIANBAO_SMS_PROVIDER_URL", sms_provider_url, "", true,
                     NULL, "URL",
                     "SMS provider to POST codes to (http:// or https://); empty keeps them "
