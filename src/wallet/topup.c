@@ -79,10 +79,7 @@ static enum qb_error pay_refuse(struct wallet_pay_cmd *c, enum qb_error outcome)
         char message[96];
         snprintf(message, sizeof message, "the payment password is wrong; %d %s left",
                  c->tries_left, c->tries_left == 1 ? "try" : "tries");
-        json_t *extra = json_pack("{s:i}", "tries_left", c->tries_left);
-        err = extra != NULL ? domain_response_error(&c->cmd, outcome, message, extra)
-                            : QB_E_INTERNAL;
-        json_decref(extra);
+        err = domain_response_error(&c->cmd, outcome, message, NULL);
     } else if (outcome == QB_E_LIMIT_EXCEEDED) {
         json_t *extra = json_pack("{s:s}", "limit", "per_payment");
         err = extra != NULL ? domain_response_error(&c->cmd, outcome,
