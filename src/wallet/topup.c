@@ -318,7 +318,11 @@ static enum qb_error finish_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
     const struct bank_result *r = &c->answer.result;
     if (c->answer.answered && r->bank_ref[0] != '\0')
         snprintf(p->bank_ref, sizeof p->bank_ref, "%s", r->bank_ref);
-    if (!c->answer.answered || r->status == BANK_PENDING) {
+    if (!c->answer.answered) {
+        /* A call that timed out may still be on its way to the bank: wait
+         * out the grace again before asking, or the query could overtake it. */
+        p->next_check_at_ms = now_ms + WALLET_BANK_GRACE_MS;
+    } else if (r->status == BANK_PENDING) {
         p->next_check_at_ms = now_ms + env->settings.withdrawal_check_ms;
     } else if (r->status == BANK_SUCCEEDED) {
         err = finish_succeeded(txn, env, p, now_ms);

@@ -23,10 +23,11 @@
  *      HTTP thread and the worker may race to finish one payment and money
  *      still moves once.
  *
- * A new payment's first check is WALLET_BANK_GRACE_MS after its creation:
- * longer than any connector call (BANK_CALL_TIMEOUT_MS), so the worker's
- * query never overtakes the request thread's submission. After that the
- * worker asks every settings.withdrawal_check_ms.
+ * A new payment's first check is WALLET_BANK_GRACE_MS after its creation,
+ * and again after a call that got no answer: longer than any connector call
+ * (BANK_CALL_TIMEOUT_MS), so the worker's query never overtakes a
+ * submission still on its way. While the bank says PENDING the worker asks
+ * every settings.withdrawal_check_ms.
  *
  * A top-up the bank confirmed but the balance cannot take (the account was
  * credit-frozen in between) stays PROCESSING and is retried every
