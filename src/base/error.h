@@ -61,7 +61,9 @@
     X(QB_E_SELF_TRANSFER, 400, "SELF_TRANSFER", "you cannot send money to yourself")         \
     X(QB_E_PAYEE_NOT_FOUND, 404, "PAYEE_NOT_FOUND", "no user has this phone number or id")   \
     X(QB_E_PAYEE_UNAVAILABLE, 403, "PAYEE_UNAVAILABLE",                                     \
-      "the payee's account cannot receive money")
+      "the payee's account cannot receive money")                                           \
+    X(QB_E_ID_NUMBER_IN_USE, 409, "ID_NUMBER_IN_USE",                                       \
+      "this id number has verified as many wallets as it may")
 
 enum qb_error {
 #define QB_ERROR_ENUM(name, status, code, message) name,

@@ -24,6 +24,9 @@ void domain_settings_default(struct domain_settings *settings)
     settings->sms_failures_max = 5;
     settings->payment_password_failures_max = 5;
     settings->payment_password_lock_ms = 3LL * 60 * 60 * 1000;
+    settings->login_failures_max = 5;
+    settings->login_lock_ms = 15LL * 60 * 1000;
+    settings->kyc_wallets_per_person = 3;
     settings->argon2_ops = crypto_pwhash_OPSLIMIT_INTERACTIVE;
     settings->argon2_memory_size = crypto_pwhash_MEMLIMIT_INTERACTIVE;
     settings->withdrawal_fee_ppm = 1000;
@@ -63,7 +66,8 @@ void domain_env_init(struct domain_env *env, struct qb_clock *clock, struct qb_r
     derive(env->payment_password_key, pepper, 2, "qbpaypwd");
     derive(env->sms_code_key, pepper, 3, "qbsmscod");
     derive(env->seal_key, data_key, 1, "qbsealdt");
-    derive(env->card_hash_key, data_key, 2, "qbcardhs");
+    derive(env->id_number_key, data_key, 2, "qbidnumh");
+    derive(env->card_hash_key, data_key, 3, "qbcardhs");
 }
 
 void domain_env_release(struct domain_env *env)
@@ -72,6 +76,7 @@ void domain_env_release(struct domain_env *env)
     crypto_wipe(env->payment_password_key, sizeof env->payment_password_key);
     crypto_wipe(env->sms_code_key, sizeof env->sms_code_key);
     crypto_wipe(env->seal_key, sizeof env->seal_key);
+    crypto_wipe(env->id_number_key, sizeof env->id_number_key);
     crypto_wipe(env->card_hash_key, sizeof env->card_hash_key);
 }
 

@@ -60,6 +60,9 @@ struct domain_settings {
     int64_t sms_failures_max;         /* 5 wrong tries void a code */
     int64_t payment_password_failures_max; /* 5 */
     int64_t payment_password_lock_ms; /* 3 hours */
+    int64_t login_failures_max;       /* 5 wrong login passwords in a row lock logging in */
+    int64_t login_lock_ms;            /* for 15 minutes */
+    int64_t kyc_wallets_per_person;   /* wallets one id number may verify (KYC level 2): 3 */
     uint64_t argon2_ops;              /* crypto_pwhash opslimit */
     size_t argon2_memory_size;        /* crypto_pwhash memlimit in bytes */
 
@@ -97,6 +100,7 @@ struct domain_env {
     uint8_t payment_password_key[DOMAIN_KEY_SIZE];/* keyed hash of payment passwords */
     uint8_t sms_code_key[DOMAIN_KEY_SIZE];        /* keyed hash of SMS codes */
     uint8_t seal_key[DOMAIN_KEY_SIZE];            /* data at rest: id numbers, outbox, cards */
+    uint8_t id_number_key[DOMAIN_KEY_SIZE];       /* keyed hash of id numbers, to count wallets */
     uint8_t card_hash_key[DOMAIN_KEY_SIZE];       /* keyed hash of card numbers (duplicates) */
 };
 

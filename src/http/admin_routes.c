@@ -43,7 +43,10 @@ void http_handle_admin_users_list(struct http_request *req)
         http_reply_error_message(req, QB_E_PARAM, "phone must be up to 11 digits");
         return;
     }
-    struct identity_user *users = http_request_alloc(req, limit * sizeof *users);
+    int64_t before;
+    if (!http_query_cursor(req, &before))
+        return;
+    struct identity_user *users = http_request_alloc(req, (limit + 1) * sizeof *users);
     if (users == NULL) {
         http_reply_error(req, QB_E_TOO_LARGE);
         return;
@@ -52,13 +55,15 @@ void http_handle_admin_users_list(struct http_request *req)
     if (reader == NULL)
         return;
     size_t count = 0;
-    enum qb_error err = identity_users_search(reader, prefix, users, limit, &count);
+    enum qb_error err = identity_users_search(reader, prefix, before, users, limit + 1, &count);
     http_reader_release(req, reader);
     if (err != QB_OK) {
         http_reply_error(req, err);
         return;
     }
-    QB_ASSERT(count <= limit);
+    int64_t next = 0;
+    if (count > limit)
+        count = limit, next = users[limit - 1].seq;
     json_t *array = json_array();
     for (size_t i = 0; array != NULL && i < count; i++) {
         json_t *item = http_user_json(&users[i], true);
@@ -75,7 +80,7 @@ void http_handle_admin_users_list(struct http_request *req)
         http_reply_error(req, err != QB_OK ? err : QB_E_INTERNAL);
         return;
     }
-    json_t *body = json_pack("{s:o, s:n}", "items", array, "next_cursor");
+    json_t *body = http_page_json(array, next);
     if (body != NULL)
         http_reply_json(req, 200, body);
     else
@@ -155,7 +160,10 @@ void http_handle_admin_sms_outbox_list(struct http_request *req)
         http_reply_error(req, QB_E_INTERNAL);
         return;
     }
-    struct sms_outbox_item *items = http_request_alloc(req, limit * sizeof *items);
+    int64_t before;
+    if (!http_query_cursor(req, &before))
+        return;
+    struct sms_outbox_item *items = http_request_alloc(req, (limit + 1) * sizeof *items);
     if (items == NULL) {
         http_reply_error(req, QB_E_TOO_LARGE);
         return;
@@ -164,13 +172,15 @@ void http_handle_admin_sms_outbox_list(struct http_request *req)
     if (reader == NULL)
         return;
     size_t count = 0;
-    enum qb_error err = sms_outbox_list(env, reader, phone, items, limit, &count);
+    enum qb_error err = sms_outbox_list(env, reader, phone, before, items, limit + 1, &count);
     http_reader_release(req, reader);
     if (err != QB_OK) {
         http_reply_error(req, err);
         return;
     }
-    QB_ASSERT(count <= limit);
+    int64_t next = 0;
+    if (count > limit)
+        count = limit, next = items[limit - 1].id;
     json_t *array = json_array();
     for (size_t i = 0; array != NULL && i < count; i++) {
         json_t *item = json_pack("{s:s, s:s, s:s, s:o}", "phone", items[i].phone, "purpose",
@@ -181,7 +191,7 @@ void http_handle_admin_sms_outbox_list(struct http_request *req)
             array = NULL;
         }
     }
-    json_t *body = array != NULL ? json_pack("{s:o, s:n}", "items", array, "next_cursor") : NULL;
+    json_t *body = http_page_json(array, next);
     if (body != NULL)
         http_reply_json(req, 200, body);
     else

@@ -70,6 +70,44 @@ bool http_query_limit(struct http_request *req, size_t *limit)
 
 json_t *http_time_json(int64_t at_ms) { return domain_time_json(at_ms); }
 
+/* A cursor is "k" and the key in lower-case hex: opaque to clients, which
+ * only hand back what they were given. */
+bool http_query_cursor(struct http_request *req, int64_t *before)
+{
+    *before = 0;
+    const char *text = http_request_query(req, "cursor");
+    if (text == NULL)
+        return true;
+    size_t size = strlen(text);
+    bool ok = size >= 2 && size <= 17 && text[0] == 'k';
+    uint64_t value = 0;
+    for (size_t i = 1; ok && i < size; i++) {
+        char c = text[i];
+        int digit = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+        ok = digit >= 0;
+        value = value * 16 + (uint64_t)(digit >= 0 ? digit : 0);
+    }
+    if (!ok || value == 0 || value > (uint64_t)INT64_MAX) {
+        http_reply_error_message(req, QB_E_PARAM, "cursor is not one this server gave out");
+        return false;
+    }
+    *before = (int64_t)value;
+    return true;
+}
+
+json_t *http_page_json(json_t *items, int64_t next)
+{
+    if (items == NULL)
+        return NULL;
+    json_t *cursor = json_null();
+    if (next > 0) {
+        char text[24];
+        snprintf(text, sizeof text, "k%llx", (unsigned long long)next);
+        cursor = json_string(text);
+    }
+    return json_pack("{s:o, s:o}", "items", items, "next_cursor", cursor);
+}
+
 bool http_idempotency_arm(struct http_request *req, struct ledger_cmd *cmd, const char *principal)
 {
     const char *key = http_request_header(req, "Idempotency-Key");

@@ -226,6 +226,34 @@ static void S_login_resume(struct http_request *req, struct ledger_cmd *cmd)
     http_identity_cmd_done(c);
 }
 
+/* 423 PASSWORD_LOCKED with Retry-After: the seconds until logging in opens. */
+static void S_login_locked(struct http_request *req, int64_t locked_until_ms)
+{
+    const struct domain_env *env = http_request_env(req);
+    int64_t left_ms = locked_until_ms - clock_now_ms(env->clock);
+    int64_t retry_after_s = left_ms > 0 ? (left_ms + 999) / 1000 : 1;
+    char value[24];
+    snprintf(value, sizeof value, "%lld", (long long)retry_after_s);
+    http_reply_header(req, "Retry-After", value);
+    http_reply_error_message(req, QB_E_PASSWORD_LOCKED,
+                             "too many wrong passwords; logging in is locked for a while");
+}
+
+/* Answers a wrong login password once it has been counted. */
+static void S_login_failed_resume(struct http_request *req, struct ledger_cmd *cmd)
+{
+    struct identity_cmd *c = (struct identity_cmd *)cmd;
+    if (cmd->result != QB_OK) {
+        http_reply_error(req, cmd->result);
+    } else if (c->outcome == QB_E_PASSWORD_LOCKED) {
+        S_login_locked(req, clock_now_ms(c->env->clock) + c->env->settings.login_lock_ms);
+    } else {
+        http_reply_header(req, "WWW-Authenticate", "Bearer");
+        http_reply_error_message(req, QB_E_UNAUTHORIZED, S_login_refused);
+    }
+    http_identity_cmd_done(c);
+}
+
 void http_handle_sessions_create(struct http_request *req)
 {
     json_t *body = http_json_body(req, S_login_fields, QB_ARRAY_COUNT(S_login_fields));
@@ -257,6 +285,11 @@ void http_handle_sessions_create(struct http_request *req)
         http_reply_error(req, err);
         goto out;
     }
+    /* A locked login evaluates no guess at all. */
+    if (err == QB_OK && user->login_locked_until_ms > clock_now_ms(env->clock)) {
+        S_login_locked(req, user->login_locked_until_ms);
+        goto out;
+    }
 
     /* Step 2: the password, with the same cost for an unknown phone. */
     bool ok;
@@ -266,9 +299,17 @@ void http_handle_sessions_create(struct http_request *req)
     } else {
         ok = identity_password_verify(env, hash, password);
     }
-    if (!ok) {
+    if (!ok && err == QB_E_NOT_FOUND) {
         http_reply_header(req, "WWW-Authenticate", "Bearer");
         http_reply_error_message(req, QB_E_UNAUTHORIZED, S_login_refused);
+        goto out;
+    }
+    if (!ok) {
+        struct identity_cmd *failed = http_identity_cmd_new(req, IDENTITY_OP_LOGIN_FAILED);
+        if (failed == NULL)
+            goto out;
+        snprintf(failed->user_id, sizeof failed->user_id, "%s", user->id);
+        http_request_submit(req, &failed->cmd, S_login_failed_resume);
         goto out;
     }
 

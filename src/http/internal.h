@@ -199,6 +199,15 @@ bool http_idempotency_arm(struct http_request *req, struct ledger_cmd *cmd, cons
  * stored answer (domain_response_get) byte for byte, with the header
  * Idempotent-Replayed: true when it came from the idempotency record. */
 void http_reply_stored(struct http_request *req, const struct ledger_cmd *cmd);
+/* Keyset paging. A list asks its domain function for limit + 1 rows below
+ * the cursor's key; when limit + 1 came back, next_cursor names the key of
+ * the last row shown. ?cursor= absent: *before is 0 (from the newest);
+ * false after replying PARAM_ERROR when it is not a cursor this server
+ * gives out. */
+bool http_query_cursor(struct http_request *req, int64_t *before);
+/* {"items": items, "next_cursor": a cursor for before = next, or null when
+ * next is 0}; takes items. NULL when out of memory. */
+json_t *http_page_json(json_t *items, int64_t next);
 /* at_ms as RFC 3339 in UTC+8, as a JSON string; JSON null for 0. */
 json_t *http_time_json(int64_t at_ms);
 /* A user as the API shows it: id, phone, display_name, kyc_level, status,

@@ -141,33 +141,12 @@ out:
 
 /* --- GET /v1/me/cards, DELETE /v1/me/cards/{id} ----------------------------------------- */
 
-/* ?cursor=: 0 when absent; false after replying PARAM_ERROR when it is not
- * what next_cursor gave (a decimal of 1-18 digits). */
-static bool S_query_cursor(struct http_request *req, int64_t *cursor)
-{
-    *cursor = 0;
-    const char *text = http_request_query(req, "cursor");
-    if (text == NULL)
-        return true;
-    size_t size = strlen(text);
-    bool ok = size >= 1 && size <= 18 && strspn(text, "0123456789") == size;
-    int64_t value = 0;
-    for (size_t i = 0; ok && i < size; i++)
-        value = value * 10 + (text[i] - '0');
-    if (!ok || value <= 0) {
-        http_reply_error_message(req, QB_E_PARAM, "cursor must be a next_cursor of this list");
-        return false;
-    }
-    *cursor = value;
-    return true;
-}
-
 void http_handle_me_cards_list(struct http_request *req)
 {
     const struct identity_session *session = http_request_session(req);
     size_t limit;
     int64_t cursor;
-    if (!http_query_limit(req, &limit) || !S_query_cursor(req, &cursor))
+    if (!http_query_limit(req, &limit) || !http_query_cursor(req, &cursor))
         return;
     struct wallet_card *items = http_request_alloc(req, limit * sizeof *items);
     if (items == NULL) {
@@ -194,11 +173,7 @@ void http_handle_me_cards_list(struct http_request *req)
             array = NULL;
         }
     }
-    char next[24];
-    snprintf(next, sizeof next, "%lld", (long long)next_cursor);
-    json_t *body = array != NULL ? json_pack("{s:o, s:o}", "items", array, "next_cursor",
-                                             next_cursor > 0 ? json_string(next) : json_null())
-                                 : NULL;
+    json_t *body = http_page_json(array, next_cursor);
     if (body != NULL)
         http_reply_json(req, 200, body);
     else

@@ -101,7 +101,10 @@ void http_handle_me_sessions_list(struct http_request *req)
     size_t limit;
     if (!http_query_limit(req, &limit))
         return;
-    struct identity_session *items = http_request_alloc(req, limit * sizeof *items);
+    int64_t before;
+    if (!http_query_cursor(req, &before))
+        return;
+    struct identity_session *items = http_request_alloc(req, (limit + 1) * sizeof *items);
     if (items == NULL) {
         http_reply_error(req, QB_E_TOO_LARGE);
         return;
@@ -110,13 +113,16 @@ void http_handle_me_sessions_list(struct http_request *req)
     if (reader == NULL)
         return;
     size_t count = 0;
-    enum qb_error err = identity_sessions_list(reader, session->user_id, items, limit, &count);
+    enum qb_error err =
+        identity_sessions_list(reader, session->user_id, before, items, limit + 1, &count);
     http_reader_release(req, reader);
     if (err != QB_OK) {
         http_reply_error(req, err);
         return;
     }
-    QB_ASSERT(count <= limit);
+    int64_t next = 0;
+    if (count > limit)
+        count = limit, next = items[limit - 1].seq;
     json_t *array = json_array();
     for (size_t i = 0; array != NULL && i < count; i++) {
         const struct identity_session *s = &items[i];
@@ -130,7 +136,7 @@ void http_handle_me_sessions_list(struct http_request *req)
             array = NULL;
         }
     }
-    json_t *body = array != NULL ? json_pack("{s:o, s:n}", "items", array, "next_cursor") : NULL;
+    json_t *body = http_page_json(array, next);
     if (body != NULL)
         http_reply_json(req, 200, body);
     else
@@ -168,6 +174,7 @@ void http_handle_me_freeze(struct http_request *req)
     if (c == NULL)
         return;
     snprintf(c->user_id, sizeof c->user_id, "%s", session->user_id);
+    snprintf(c->session_id, sizeof c->session_id, "%s", session->id);
     http_request_submit(req, &c->cmd, http_resume_user);
 }
 
@@ -175,6 +182,18 @@ static const struct http_field S_unfreeze_fields[] = {
     {"password", HTTP_FIELD_STRING, true, IDENTITY_PASSWORD_SIZE_MAX, 0, 0},
     {"sms_code", HTTP_FIELD_STRING, true, SMS_CODE_DIGITS + 1, 0, 0},
 };
+
+static void S_unfreeze_refused_resume(struct http_request *req, struct ledger_cmd *cmd)
+{
+    struct identity_cmd *c = (struct identity_cmd *)cmd;
+    if (cmd->result != QB_OK)
+        http_reply_error(req, cmd->result);
+    else if (c->outcome == QB_E_PASSWORD_LOCKED)
+        http_reply_error(req, QB_E_PASSWORD_LOCKED);
+    else
+        http_reply_error_message(req, QB_E_UNAUTHORIZED, "the password is wrong");
+    http_identity_cmd_done(c);
+}
 
 void http_handle_me_unfreeze(struct http_request *req)
 {
@@ -193,14 +212,26 @@ void http_handle_me_unfreeze(struct http_request *req)
     struct store *reader = http_reader_acquire(req);
     if (reader == NULL)
         goto out;
-    enum qb_error err = identity_user_password_hash(reader, session->user_id, hash);
+    struct identity_user user;
+    enum qb_error err = identity_user_get(reader, session->user_id, &user);
+    if (err == QB_OK)
+        err = identity_user_password_hash(reader, session->user_id, hash);
     http_reader_release(req, reader);
     if (err != QB_OK) {
         http_reply_error(req, err == QB_E_NOT_FOUND ? QB_E_UNAUTHORIZED : err);
         goto out;
     }
-    if (env == NULL || !identity_password_verify(env, hash, password)) {
-        http_reply_error_message(req, QB_E_UNAUTHORIZED, "the password is wrong");
+    /* Wrong login passwords count here as at login, against the same lock. */
+    if (env == NULL || user.login_locked_until_ms > clock_now_ms(env->clock)) {
+        http_reply_error(req, env == NULL ? QB_E_INTERNAL : QB_E_PASSWORD_LOCKED);
+        goto out;
+    }
+    if (!identity_password_verify(env, hash, password)) {
+        struct identity_cmd *failed = http_identity_cmd_new(req, IDENTITY_OP_LOGIN_FAILED);
+        if (failed == NULL)
+            goto out;
+        snprintf(failed->user_id, sizeof failed->user_id, "%s", session->user_id);
+        http_request_submit(req, &failed->cmd, S_unfreeze_refused_resume);
         goto out;
     }
 

@@ -314,6 +314,20 @@ static enum qb_error op_session_create(struct ledger_txn *txn, struct identity_c
     }
     struct store *store = ledger_txn_store(txn);
 
+    /* Step 0: a lock taken while this password was being checked wins; a
+     * session clears the count of wrong passwords before it. */
+    if (c->user.login_locked_until_ms > ledger_txn_now_ms(txn)) {
+        c->outcome = QB_E_PASSWORD_LOCKED;
+        return QB_OK;
+    }
+    const struct store_param reset[] = {STORE_TEXT(c->user_id)};
+    err = store_run(store,
+                    "UPDATE users SET login_failures = 0, login_locked_until_ms = 0"
+                    " WHERE id = $1 AND (login_failures != 0 OR login_locked_until_ms != 0)",
+                    reset, QB_ARRAY_COUNT(reset));
+    if (err != QB_OK)
+        return err;
+
     /* Step 1: was this device name ever used by the user? */
     bool seen = false;
     struct store_stmt *st = NULL;
@@ -368,6 +382,56 @@ static enum qb_error op_session_create(struct ledger_txn *txn, struct identity_c
         return err;
     }
     c->outcome = QB_OK;
+    return QB_OK;
+}
+
+/* Counts a wrong login password; the one that reaches login_failures_max
+ * locks logging in. An expired lock starts a fresh count. */
+static enum qb_error op_login_failed(struct ledger_txn *txn, struct identity_cmd *c)
+{
+    const struct domain_env *env = c->env;
+    struct store *store = ledger_txn_store(txn);
+    struct store_stmt *st = NULL;
+    if (store_prepare(store, "SELECT login_failures, login_locked_until_ms FROM users WHERE id = $1",
+                      &st) != QB_OK)
+        return QB_E_STORAGE;
+    int64_t failures = 0, locked_until_ms = 0;
+    enum qb_error err = store_bind_text(st, 1, c->user_id, strlen(c->user_id));
+    if (err == QB_OK) {
+        int rc = store_step(st);
+        if (rc == STORE_STEP_ROW) {
+            failures = store_column_int64(st, 0);
+            locked_until_ms = store_column_int64(st, 1);
+        } else {
+            err = rc == STORE_STEP_DONE ? QB_E_NOT_FOUND : QB_E_STORAGE;
+        }
+    }
+    store_finalize(st);
+    if (err == QB_E_NOT_FOUND) {
+        c->outcome = QB_E_UNAUTHORIZED;
+        return QB_OK;
+    }
+    if (err != QB_OK)
+        return err;
+    int64_t now_ms = ledger_txn_now_ms(txn);
+    if (locked_until_ms > now_ms) {
+        c->outcome = QB_E_PASSWORD_LOCKED;
+        return QB_OK;
+    }
+    if (locked_until_ms != 0)
+        failures = 0;
+    failures++;
+    bool locks = failures >= env->settings.login_failures_max;
+    const struct store_param p[] = {STORE_TEXT(c->user_id), STORE_INT(locks ? 0 : failures),
+                                    STORE_INT(locks ? now_ms + env->settings.login_lock_ms : 0)};
+    err = store_run(store,
+                    "UPDATE users SET login_failures = $2, login_locked_until_ms = $3 WHERE id = $1",
+                    p, QB_ARRAY_COUNT(p));
+    if (err == QB_OK && locks)
+        err = event_record(txn, c->user_id, EVENT_LOCKOUT, "login_password");
+    if (err != QB_OK)
+        return err;
+    c->outcome = locks ? QB_E_PASSWORD_LOCKED : QB_E_UNAUTHORIZED;
     return QB_OK;
 }
 
@@ -506,6 +570,29 @@ static enum qb_error op_kyc_submit(struct ledger_txn *txn, struct identity_cmd *
     if (c->outcome != QB_OK)
         return QB_OK;
 
+    /* One person may verify only so many wallets: counted by a keyed hash
+     * of the id number, so the count needs no decryption and the column
+     * says nothing without the key. */
+    uint8_t number_hash[CRYPTO_SHA256_SIZE];
+    domain_keyed_hash(env->id_number_key, c->id_number, strlen(c->id_number), number_hash);
+    struct store_stmt *st = NULL;
+    if (store_prepare(ledger_txn_store(txn), "SELECT COUNT(*) FROM users WHERE id_number_hash = $1",
+                      &st) != QB_OK)
+        return QB_E_STORAGE;
+    int64_t wallets = 0;
+    err = store_bind_blob(st, 1, number_hash, sizeof number_hash);
+    if (err == QB_OK)
+        err = store_step(st) == STORE_STEP_ROW ? QB_OK : QB_E_STORAGE;
+    if (err == QB_OK)
+        wallets = store_column_int64(st, 0);
+    store_finalize(st);
+    if (err != QB_OK)
+        return QB_E_STORAGE;
+    if (wallets >= env->settings.kyc_wallets_per_person) {
+        c->outcome = QB_E_ID_NUMBER_IN_USE;
+        return QB_OK;
+    }
+
     size_t name_size = strlen(c->real_name), number_size = strlen(c->id_number);
     QB_ASSERT(name_size < IDENTITY_REAL_NAME_SIZE_MAX &&
               number_size == IDENTITY_ID_NUMBER_SIZE - 1);
@@ -516,10 +603,11 @@ static enum qb_error op_kyc_submit(struct ledger_txn *txn, struct identity_cmd *
     const struct store_param p[] = {STORE_TEXT(c->user_id),
                               STORE_BLOB(name_sealed, name_size + DOMAIN_SEAL_OVERHEAD),
                               STORE_BLOB(number_sealed, number_size + DOMAIN_SEAL_OVERHEAD),
-                              STORE_TEXT(c->id_number + number_size - 4)};
+                              STORE_TEXT(c->id_number + number_size - 4),
+                              STORE_BLOB(number_hash, sizeof number_hash)};
     err = store_run(ledger_txn_store(txn),
                    "UPDATE users SET kyc_level = 2, real_name_sealed = $2, id_number_sealed = $3,"
-                   " id_number_last4 = $4 WHERE id = $1",
+                   " id_number_last4 = $4, id_number_hash = $5 WHERE id = $1",
                    p, QB_ARRAY_COUNT(p));
     if (err == QB_OK)
         err = event_record(txn, c->user_id, "kyc_level_2", "");
@@ -532,7 +620,9 @@ static enum qb_error op_kyc_submit(struct ledger_txn *txn, struct identity_cmd *
 }
 
 /* Sets the user's status and marks the wallet account debit-frozen or not,
- * keeping its other flags; records the change as a security event. */
+ * keeping its other flags; records the change as a security event. A
+ * freeze also ends every session but the one that asked for it
+ * (c->session_id, "" for an operator's): the lost phone is logged out. */
 static enum qb_error freeze_apply(struct ledger_txn *txn, struct identity_cmd *c,
                                   enum identity_frozen_by frozen_by)
 {
@@ -554,6 +644,14 @@ static enum qb_error freeze_apply(struct ledger_txn *txn, struct identity_cmd *c
     err = store_run(ledger_txn_store(txn),
                    "UPDATE users SET status = $2, frozen_by = $3 WHERE id = $1", p,
                    QB_ARRAY_COUNT(p));
+    if (err == QB_OK && status == IDENTITY_FROZEN) {
+        const struct store_param q[] = {STORE_TEXT(c->user_id), STORE_TEXT(c->session_id),
+                                        STORE_INT(ledger_txn_now_ms(txn))};
+        err = store_run(ledger_txn_store(txn),
+                        "UPDATE sessions SET revoked_at_ms = $3"
+                        " WHERE user_id = $1 AND id != $2 AND revoked_at_ms = 0",
+                        q, QB_ARRAY_COUNT(q));
+    }
     if (err == QB_OK)
         err = event_record(txn, c->user_id, status == IDENTITY_FROZEN ? "freeze" : "unfreeze",
                            frozen_by == IDENTITY_FROZEN_BY_ADMIN  ? "operator"
@@ -682,6 +780,9 @@ static enum qb_error identity_cmd_run(struct ledger_txn *txn, struct ledger_cmd 
         break;
     case IDENTITY_OP_SESSION_CREATE:
         err = op_session_create(txn, c);
+        break;
+    case IDENTITY_OP_LOGIN_FAILED:
+        err = op_login_failed(txn, c);
         break;
     case IDENTITY_OP_SESSION_REVOKE:
         err = op_session_revoke(txn, c);

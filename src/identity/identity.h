@@ -77,6 +77,8 @@ struct identity_user {
     char id_number_last4[5];                   /* "" before KYC level 2 */
     int64_t account_id;                        /* the CNY wallet account */
     int64_t created_at_ms;
+    int64_t login_locked_until_ms;             /* 0 when logging in is not locked */
+    int64_t seq;                               /* insertion order: the paging key */
 };
 
 struct identity_session {
@@ -87,6 +89,7 @@ struct identity_session {
     int64_t last_seen_at_ms;
     int64_t expires_at_ms;                     /* the absolute limit */
     int64_t revoked_at_ms;                     /* 0 when live */
+    int64_t seq;                               /* insertion order: the paging key */
 };
 
 /* --- checks (pure) ---------------------------------------------------------- */
@@ -140,9 +143,10 @@ QB_MUST_USE enum qb_error identity_session_authenticate(const struct domain_env 
 bool identity_session_is_live(const struct domain_settings *settings,
                               const struct identity_session *s, int64_t now_ms);
 /* A user's sessions, newest first (revoked and expired ones included, with
- * their times), at most count_max. */
+ * their times), at most count_max, those with seq below before_seq (0: from
+ * the newest). */
 QB_MUST_USE enum qb_error identity_sessions_list(struct store *reader, const char *user_id,
-                                                 struct identity_session *items, size_t count_max,
+                                                 int64_t before_seq, struct identity_session *items, size_t count_max,
                                                  size_t *count);
 
 /* The security status: a score out of 100 and the checklist behind it. */
@@ -159,9 +163,10 @@ QB_MUST_USE enum qb_error identity_security_status(const struct domain_env *env,
                                                    int *score);
 
 /* Operators: users whose phone starts with phone_prefix (all when ""),
- * newest first, at most count_max. */
+ * newest first, at most count_max, those with seq below before_seq (0: from
+ * the newest). */
 QB_MUST_USE enum qb_error identity_users_search(struct store *reader, const char *phone_prefix,
-                                                struct identity_user *items, size_t count_max,
+                                                int64_t before_seq, struct identity_user *items, size_t count_max,
                                                 size_t *count);
 
 /* --- writes: one command type, one operation each -------------------------------- */
@@ -169,14 +174,16 @@ QB_MUST_USE enum qb_error identity_users_search(struct store *reader, const char
 enum identity_op {
     IDENTITY_OP_REGISTER,            /* in: phone, sms_code, password_hash, display_name → user */
     IDENTITY_OP_SESSION_CREATE,      /* in: user_id, device_name → session, token */
+    IDENTITY_OP_LOGIN_FAILED,        /* in: user_id; a wrong login password was given */
     IDENTITY_OP_SESSION_REVOKE,      /* in: user_id, session_id → (NOT_FOUND if not the user's) */
     IDENTITY_OP_SESSION_TOUCH,       /* in: session_id (last_seen = now) */
     IDENTITY_OP_PAYMENT_PASSWORD_SET,/* in: user_id, sms_code, payment_password */
     IDENTITY_OP_PAYMENT_PASSWORD_VERIFY, /* in: user_id, payment_password → outcome, tries_left */
     IDENTITY_OP_KYC_SUBMIT,          /* in: user_id, real_name, id_number → user (level 2) */
-    IDENTITY_OP_FREEZE,              /* in: user_id; by the user (lost phone) → user */
+    IDENTITY_OP_FREEZE,              /* in: user_id, session_id (kept; the user's other
+                                      * sessions end); by the user (lost phone) → user */
     IDENTITY_OP_UNFREEZE,            /* in: user_id, sms_code (password checked before) → user */
-    IDENTITY_OP_ADMIN_FREEZE,        /* in: user_id → user */
+    IDENTITY_OP_ADMIN_FREEZE,        /* in: user_id → user; every session ends */
     IDENTITY_OP_ADMIN_UNFREEZE,      /* in: user_id → user */
     IDENTITY_OP_ADMIN_SET_KYC_LEVEL, /* in: user_id, kyc_level (1..3) → user */
 };
@@ -212,11 +219,18 @@ struct identity_cmd {
  * inputs (already validated for shape with the checks above) and submits
  * &c->cmd. Outcomes besides QB_OK, by op:
  *   REGISTER          SMS_CODE_INVALID, PHONE_REGISTERED
+ *   SESSION_CREATE    PASSWORD_LOCKED (logging in is locked: the password was
+ *                     checked by the caller, but a lock taken meanwhile wins)
+ *   LOGIN_FAILED      always a refusal: UNAUTHORIZED, or PASSWORD_LOCKED for
+ *                     the wrong password that takes the lock
+ *                     (settings.login_failures_max in a row lock logging in
+ *                     for settings.login_lock_ms; a success resets the count)
  *   SESSION_REVOKE    NOT_FOUND
  *   PAYMENT_PASSWORD_SET   SMS_CODE_INVALID, PASSWORD_WEAK (birth date), NOT_FOUND
  *   PAYMENT_PASSWORD_VERIFY PASSWORD_NOT_SET, PASSWORD_WRONG (tries_left),
  *                     PASSWORD_LOCKED (also for the guess that locks it)
- *   KYC_SUBMIT        PARAM (id number), IDENTITY_MISMATCH (sandbox), CONFLICT (level >= 2)
+ *   KYC_SUBMIT        PARAM (id number), IDENTITY_MISMATCH (sandbox), CONFLICT (level >= 2),
+ *                     ID_NUMBER_IN_USE (settings.kyc_wallets_per_person have it already)
  *   UNFREEZE          SMS_CODE_INVALID, CONFLICT (not frozen), FORBIDDEN (frozen by an operator)
  *   ADMIN_*           NOT_FOUND, CONFLICT (already in that state), PARAM (level)
  * Clean up with ledger_cmd_release(&c->cmd). */

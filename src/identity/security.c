@@ -7,7 +7,7 @@
  *   no_recent_new_devices  15  no session from a never-seen device name in
  *                              the last 7 days (the first device ever is
  *                              how the account began, not a warning sign)
- *   no_recent_lockouts     20  no payment-password lock in the last 30 days
+ *   no_recent_lockouts     20  no payment-password or login lock in the last 30 days
  *   not_frozen             15
  *
  * The events come from security_events, written by the identity commands

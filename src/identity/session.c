@@ -21,7 +21,7 @@
 #include "identity/identity.h"
 
 #define SESSION_COLUMNS                                                                            \
-    "id, user_id, device_name, created_at_ms, last_seen_at_ms, expires_at_ms, revoked_at_ms"
+    "id, user_id, device_name, created_at_ms, last_seen_at_ms, expires_at_ms, revoked_at_ms, seq"
 
 static bool text_copy(char *dst, size_t dst_size, const char *src)
 {
@@ -43,6 +43,7 @@ static enum qb_error session_row(struct store_stmt *st, struct identity_session 
     out->last_seen_at_ms = store_column_int64(st, 4);
     out->expires_at_ms = store_column_int64(st, 5);
     out->revoked_at_ms = store_column_int64(st, 6);
+    out->seq = store_column_int64(st, 7);
     return QB_OK;
 }
 
@@ -117,7 +118,7 @@ bool identity_session_is_live(const struct domain_settings *settings,
 }
 
 enum qb_error identity_sessions_list(struct store *reader, const char *user_id,
-                                     struct identity_session *items, size_t count_max,
+                                     int64_t before_seq, struct identity_session *items, size_t count_max,
                                      size_t *count)
 {
     QB_ASSERT(reader != NULL && count != NULL && (items != NULL || count_max == 0));
@@ -127,12 +128,14 @@ enum qb_error identity_sessions_list(struct store *reader, const char *user_id,
     struct store_stmt *st = NULL;
     if (store_prepare(reader,
                       "SELECT " SESSION_COLUMNS " FROM sessions WHERE user_id = $1"
-                      " ORDER BY seq DESC LIMIT $2",
+                      " AND seq < $3 ORDER BY seq DESC LIMIT $2",
                       &st) != QB_OK)
         return QB_E_STORAGE;
     enum qb_error err = store_bind_text(st, 1, user_id, strlen(user_id));
     if (err == QB_OK)
         err = store_bind_int64(st, 2, (int64_t)count_max);
+    if (err == QB_OK)
+        err = store_bind_int64(st, 3, before_seq > 0 ? before_seq : INT64_MAX);
     while (err == QB_OK && *count < count_max) {
         int rc = store_step(st);
         if (rc == STORE_STEP_DONE)

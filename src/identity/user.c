@@ -20,7 +20,7 @@
     "id, phone, display_name, kyc_level, status, frozen_by,"                                       \
     " CASE WHEN payment_password_hash IS NULL THEN 0 ELSE 1 END,"                                  \
     " payment_password_failures, payment_password_locked_until_ms,"                                \
-    " COALESCE(id_number_last4, ''), account_id, created_at_ms"
+    " COALESCE(id_number_last4, ''), account_id, created_at_ms, login_locked_until_ms, seq"
 
 static bool text_copy(char *dst, size_t dst_size, const char *src)
 {
@@ -49,6 +49,8 @@ static enum qb_error user_row(struct store_stmt *st, struct identity_user *out)
     out->payment_password_locked_until_ms = store_column_int64(st, 8);
     out->account_id = store_column_int64(st, 10);
     out->created_at_ms = store_column_int64(st, 11);
+    out->login_locked_until_ms = store_column_int64(st, 12);
+    out->seq = store_column_int64(st, 13);
     return QB_OK;
 }
 
@@ -119,7 +121,7 @@ enum qb_error identity_user_password_hash(struct store *reader, const char *user
  * Unlike LIKE this needs no escaping and uses the unique index on phone. A
  * prefix with anything but digits matches no phone at all. */
 enum qb_error identity_users_search(struct store *reader, const char *phone_prefix,
-                                    struct identity_user *items, size_t count_max, size_t *count)
+                                    int64_t before_seq, struct identity_user *items, size_t count_max, size_t *count)
 {
     QB_ASSERT(reader != NULL && count != NULL && (items != NULL || count_max == 0));
     *count = 0;
@@ -138,19 +140,21 @@ enum qb_error identity_users_search(struct store *reader, const char *phone_pref
     memcpy(upper, phone_prefix, size + 1);
     if (size > 0)
         upper[size - 1] = (char)(upper[size - 1] + 1);
-    const char *sql = size == 0 ? "SELECT " USER_COLUMNS " FROM users"
+    const char *sql = size == 0 ? "SELECT " USER_COLUMNS " FROM users WHERE seq < $2"
                                   " ORDER BY seq DESC LIMIT $1"
                                 : "SELECT " USER_COLUMNS
-                                  " FROM users WHERE phone >= $2 AND phone < $3"
+                                  " FROM users WHERE seq < $2 AND phone >= $3 AND phone < $4"
                                   " ORDER BY seq DESC LIMIT $1";
     struct store_stmt *st = NULL;
     if (store_prepare(reader, sql, &st) != QB_OK)
         return QB_E_STORAGE;
     enum qb_error err = store_bind_int64(st, 1, (int64_t)count_max);
+    if (err == QB_OK)
+        err = store_bind_int64(st, 2, before_seq > 0 ? before_seq : INT64_MAX);
     if (err == QB_OK && size > 0)
-        err = store_bind_text(st, 2, phone_prefix, size);
+        err = store_bind_text(st, 3, phone_prefix, size);
     if (err == QB_OK && size > 0)
-        err = store_bind_text(st, 3, upper, size);
+        err = store_bind_text(st, 4, upper, size);
     while (err == QB_OK && *count < count_max) {
         int rc = store_step(st);
         if (rc == STORE_STEP_DONE)

@@ -419,7 +419,7 @@ void sms_gateway_free(struct sms_gateway *gateway)
 }
 
 enum qb_error sms_outbox_list(const struct domain_env *env, struct store *reader, const char *phone,
-                              struct sms_outbox_item *items, size_t count_max, size_t *count)
+                              int64_t before_id, struct sms_outbox_item *items, size_t count_max, size_t *count)
 {
     QB_ASSERT(env != NULL && reader != NULL && count != NULL);
     QB_ASSERT(items != NULL || count_max == 0);
@@ -434,20 +434,17 @@ enum qb_error sms_outbox_list(const struct domain_env *env, struct store *reader
     struct store_stmt *st = NULL;
     const char *sql = phone != NULL
                           ? "SELECT id, phone, purpose, code_sealed, created_at_ms, delivered_at_ms"
-                            " FROM sms_outbox WHERE phone = $1"
-                            " ORDER BY created_at_ms DESC, id DESC LIMIT $2"
+                            " FROM sms_outbox WHERE id < $1 AND phone = $3"
+                            " ORDER BY id DESC LIMIT $2"
                           : "SELECT id, phone, purpose, code_sealed, created_at_ms, delivered_at_ms"
-                            " FROM sms_outbox ORDER BY created_at_ms DESC, id DESC LIMIT $1";
+                            " FROM sms_outbox WHERE id < $1 ORDER BY id DESC LIMIT $2";
     enum qb_error err = store_prepare(reader, sql, &st);
     if (err != QB_OK)
         return err;
-    int limit_index = 1;
-    if (phone != NULL) {
-        if ((err = store_bind_text(st, 1, phone, strlen(phone))) != QB_OK)
-            goto out;
-        limit_index = 2;
-    }
-    if ((err = store_bind_int64(st, limit_index, (int64_t)count_max)) != QB_OK)
+    if ((err = store_bind_int64(st, 1, before_id > 0 ? before_id : INT64_MAX)) != QB_OK ||
+        (err = store_bind_int64(st, 2, (int64_t)count_max)) != QB_OK)
+        goto out;
+    if (phone != NULL && (err = store_bind_text(st, 3, phone, strlen(phone))) != QB_OK)
         goto out;
 
     int rc = STORE_STEP_DONE;
@@ -455,6 +452,7 @@ enum qb_error sms_outbox_list(const struct domain_env *env, struct store *reader
         struct sms_outbox_item *item = &items[*count];
         memset(item, 0, sizeof *item);
         int64_t id = store_column_int64(st, 0);
+        item->id = id;
         snprintf(item->phone, sizeof item->phone, "%s", store_column_text(st, 1));
         int64_t purpose = store_column_int64(st, 2);
         item->purpose =

@@ -92,6 +92,7 @@ QB_MUST_USE enum qb_error sms_txn_code_consume(struct ledger_txn *txn, const str
 
 struct sms_outbox_item {
     char phone[SMS_PHONE_SIZE_MAX];
+    int64_t id;                     /* insertion order: the paging key */
     enum sms_purpose purpose;
     char code[SMS_CODE_DIGITS + 1]; /* "" when delivered through a provider (not kept) */
     int64_t created_at_ms;
@@ -99,9 +100,11 @@ struct sms_outbox_item {
 };
 
 /* The newest outbox messages for a phone (all phones when phone is NULL),
- * newest first, at most count_max. For the operator's development outbox. */
+ * newest first, at most count_max, those with id below before_id (0: from
+ * the newest). For the operator's development outbox. */
 QB_MUST_USE enum qb_error sms_outbox_list(const struct domain_env *env, struct store *reader,
-                                          const char *phone, struct sms_outbox_item *items,
+                                          const char *phone, int64_t before_id,
+                                          struct sms_outbox_item *items,
                                           size_t count_max, size_t *count);
 
 struct sms_gateway;

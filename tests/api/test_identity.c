@@ -592,6 +592,148 @@ TEST(login_refuses_unknown_phone_and_wrong_password_alike)
            "INVALID_JSON");
 }
 
+TEST(login_locks_after_five_wrong_passwords)
+{
+    // Five wrong login passwords in a row lock logging in (423 with Retry-After), even with the
+    // right password; other users are unaffected; the lockout shows in the security status.
+    struct api_user u, other;
+    API_MUST(api_user_new(&S_client, S_admin, &u));
+    API_MUST(api_user_new(&S_client, S_admin, &other));
+    char body[256];
+    snprintf(body, sizeof body, "{\"phone\":\"%s\",\"password\":\"not the password\"}", u.phone);
+    for (int i = 0; i < 4; i++)
+        EXPECT("POST", "/v1/sessions", NULL, body, 401, "UNAUTHORIZED");
+    /* A success in between resets the count. */
+    char token[API_TOKEN_SIZE_MAX];
+    API_MUST(api_login(&S_client, &u, "reset", token));
+    for (int i = 0; i < 4; i++)
+        EXPECT("POST", "/v1/sessions", NULL, body, 401, "UNAUTHORIZED");
+    struct client_response res;
+    ASSERT_EQ_INT(api_call(&S_client, "POST", "/v1/sessions", NULL, body, &res), 423);
+    ASSERT_EQ_STR(api_error_code(&res), "PASSWORD_LOCKED");
+    long long retry_after = atoll(api_header(&res, "Retry-After"));
+    client_response_release(&res);
+    ASSERT(retry_after > 14 * 60 && retry_after <= 15 * 60);
+
+    snprintf(body, sizeof body, "{\"phone\":\"%s\",\"password\":\"%s\"}", u.phone, u.password);
+    ASSERT_EQ_INT(api_call(&S_client, "POST", "/v1/sessions", NULL, body, &res), 423);
+    ASSERT(api_header(&res, "Retry-After")[0] != '\0');
+    ASSERT(api_json_str(&res, "token")[0] == '\0');
+    client_response_release(&res);
+    /* The sessions opened before the lock still work, and say so. */
+    ASSERT_EQ_INT(api_call(&S_client, "GET", "/v1/me/security", token, NULL, &res), 200);
+    json_t *security = api_json(&res);
+    client_response_release(&res);
+    json_t *items = json_object_get(security, "items");
+    bool checked = false;
+    for (size_t i = 0; i < json_array_size(items); i++) {
+        json_t *item = json_array_get(items, i);
+        if (strcmp(json_string_value(json_object_get(item, "name")), "no_recent_lockouts") == 0) {
+            ASSERT(json_is_false(json_object_get(item, "ok")));
+            checked = true;
+        }
+    }
+    json_decref(security);
+    ASSERT(checked);
+
+    snprintf(body, sizeof body, "{\"phone\":\"%s\",\"password\":\"%s\"}", other.phone,
+             other.password);
+    EXPECT("POST", "/v1/sessions", NULL, body, 201, NULL);
+}
+
+TEST(parallel_wrong_logins_cannot_outrun_the_lock)
+{
+    // 32 wrong passwords at once: once they are counted logging in is locked, and the right
+    // password is refused; no answer is anything but 401 or 423.
+    struct api_user u;
+    API_MUST(api_user_new(&S_client, S_admin, &u));
+    char body[256];
+    snprintf(body, sizeof body, "{\"phone\":\"%s\",\"password\":\"not the password\"}", u.phone);
+    struct api_parallel_call calls[32];
+    for (size_t i = 0; i < 32; i++)
+        calls[i] = (struct api_parallel_call){"POST", "/v1/sessions", NULL, body, 0, ""};
+    api_call_parallel(S_main.base_url, calls, 32);
+    int locked = 0;
+    for (size_t i = 0; i < 32; i++) {
+        ASSERT(calls[i].status == 401 || calls[i].status == 423);
+        locked += calls[i].status == 423;
+    }
+    ASSERT(locked >= 32 - 5);
+    snprintf(body, sizeof body, "{\"phone\":\"%s\",\"password\":\"%s\"}", u.phone, u.password);
+    EXPECT("POST", "/v1/sessions", NULL, body, 423, "PASSWORD_LOCKED");
+}
+
+/* GET path and answer its JSON (the caller decrefs); fails the test unless 200. */
+static json_t *S_get_page(const char *path, const char *token)
+{
+    struct client_response res;
+    long status = api_call(&S_client, "GET", path, token, NULL, &res);
+    json_t *page = api_json(&res);
+    client_response_release(&res);
+    if (status != 200 || page == NULL)
+        TEST_FAIL_("GET %s answered %ld", path, status);
+    return page;
+}
+
+TEST(lists_page_with_cursors)
+{
+    // Sessions, users and the SMS outbox page newest first with opaque cursors: pages are disjoint,
+    // the last one says next_cursor null, and a cursor the server never gave out is PARAM_ERROR.
+    struct api_user u;
+    API_MUST(api_user_new(&S_client, S_admin, &u));
+    char extra[API_TOKEN_SIZE_MAX];
+    for (int i = 0; i < 3; i++)
+        API_MUST(api_login(&S_client, &u, "pager", extra));
+    json_t *first = S_get_page("/v1/me/sessions?limit=3", u.token);
+    json_t *items = json_object_get(first, "items");
+    ASSERT_EQ_INT(json_array_size(items), 3);
+    const char *cursor = json_string_value(json_object_get(first, "next_cursor"));
+    ASSERT(cursor != NULL && cursor[0] != '\0');
+    char path[256];
+    snprintf(path, sizeof path, "/v1/me/sessions?limit=3&cursor=%s", cursor);
+    json_t *second = S_get_page(path, u.token);
+    json_t *rest = json_object_get(second, "items");
+    ASSERT_EQ_INT(json_array_size(rest), 1);
+    ASSERT(json_is_null(json_object_get(second, "next_cursor")));
+    const char *last_id = json_string_value(json_object_get(json_array_get(rest, 0), "id"));
+    for (size_t i = 0; i < 3; i++)
+        ASSERT(strcmp(json_string_value(json_object_get(json_array_get(items, i), "id")),
+                      last_id) != 0);
+    /* The oldest session is the one api_user_new opened. */
+    API_MUST(api_session_id_current(&S_client, &u));
+    ASSERT_EQ_STR(last_id, u.session_id);
+    json_decref(first);
+    json_decref(second);
+
+    const char *bad[] = {"abc", "k", "k0", "kzz", "K10", "k10000000000000000", "k-1"};
+    for (size_t i = 0; i < QB_ARRAY_COUNT(bad); i++) {
+        snprintf(path, sizeof path, "/v1/me/sessions?cursor=%s", bad[i]);
+        EXPECT("GET", path, u.token, NULL, 400, "PARAM_ERROR");
+        snprintf(path, sizeof path, "/admin/users?cursor=%s", bad[i]);
+        EXPECT("GET", path, S_admin, NULL, 400, "PARAM_ERROR");
+        snprintf(path, sizeof path, "/admin/sms-outbox?cursor=%s", bad[i]);
+        EXPECT("GET", path, S_admin, NULL, 400, "PARAM_ERROR");
+    }
+
+    /* Users and outbox messages: two pages of one never repeat a row. */
+    const char *lists[][2] = {{"/admin/users?limit=1", "id"}, {"/admin/sms-outbox?limit=1", "code"}};
+    for (size_t l = 0; l < 2; l++) {
+        json_t *one = S_get_page(lists[l][0], S_admin);
+        const char *next = json_string_value(json_object_get(one, "next_cursor"));
+        ASSERT(next != NULL);
+        snprintf(path, sizeof path, "%s&cursor=%s", lists[l][0], next);
+        json_t *two = S_get_page(path, S_admin);
+        json_t *a = json_array_get(json_object_get(one, "items"), 0);
+        json_t *b = json_array_get(json_object_get(two, "items"), 0);
+        ASSERT(a != NULL && b != NULL);
+        ASSERT(!json_equal(a, b));
+        ASSERT(strcmp(json_string_value(json_object_get(a, "created_at")),
+                      json_string_value(json_object_get(b, "created_at"))) >= 0);
+        json_decref(one);
+        json_decref(two);
+    }
+}
+
 TEST(second_login_creates_a_second_session)
 {
     // Two devices log in separately: each gets its own token and session, and both work.
@@ -797,6 +939,30 @@ TEST(payment_password_bad_inputs)
 
 /* --- KYC ------------------------------------------------------------------- */
 
+TEST(one_id_number_verifies_at_most_three_wallets)
+{
+    // One person may real-name only so many wallets: the fourth wallet with the same id number is
+    // 409 ID_NUMBER_IN_USE and stays at level 1, while another id number still verifies it.
+    char id_number[19], other[19];
+    api_id_number_complete("31010119850707123", id_number);
+    api_id_number_complete("31010119850707124", other);
+    char body[256];
+    snprintf(body, sizeof body, "{\"real_name\":\"w\",\"id_number\":\"%s\"}", id_number);
+    for (int i = 0; i < 3; i++) {
+        struct api_user u;
+        API_MUST(api_user_new(&S_client, S_admin, &u));
+        EXPECT("POST", "/v1/me/kyc", u.token, body, 200, NULL);
+    }
+    struct api_user fourth;
+    API_MUST(api_user_new(&S_client, S_admin, &fourth));
+    EXPECT("POST", "/v1/me/kyc", fourth.token, body, 409, "ID_NUMBER_IN_USE");
+    json_t *me = S_me(fourth.token);
+    ASSERT_EQ_INT(json_integer_value(json_object_get(me, "kyc_level")), 1);
+    json_decref(me);
+    snprintf(body, sizeof body, "{\"real_name\":\"w\",\"id_number\":\"%s\"}", other);
+    EXPECT("POST", "/v1/me/kyc", fourth.token, body, 200, NULL);
+}
+
 TEST(kyc_raises_the_level_once)
 {
     // Real-name verification unlocks level 2 limits: a valid identity raises the level, a bad
@@ -984,6 +1150,10 @@ TEST(user_freezes_and_unfreezes)
 
     EXPECT("POST", "/v1/me/freeze", u.token, "{\"reason\":\"lost\"}", 400, "PARAM_ERROR");
     EXPECT("POST", "/v1/me/freeze", u.token, "{\"", 400, "INVALID_JSON");
+    /* The lost phone's session: freezing from another device logs it out. */
+    char lost[API_TOKEN_SIZE_MAX];
+    API_MUST(api_login(&S_client, &u, "lost phone", lost));
+    EXPECT("GET", "/v1/me", lost, NULL, 200, NULL);
     struct client_response res;
     ASSERT_EQ_INT(api_call(&S_client, "POST", "/v1/me/freeze", u.token, "{}", &res), 200);
     ASSERT_EQ_STR(api_json_str(&res, "status"), "frozen");
@@ -992,6 +1162,7 @@ TEST(user_freezes_and_unfreezes)
     json_t *me = S_me(u.token);
     ASSERT_EQ_STR(S_str(me, "status"), "frozen");
     json_decref(me);
+    EXPECT("GET", "/v1/me", lost, NULL, 401, "UNAUTHORIZED");
 
     char wrong[API_SMS_CODE_SIZE];
     S_code_other(code, 1, wrong);
@@ -1028,6 +1199,9 @@ TEST(operator_freeze_is_lifted_only_by_an_operator)
     ASSERT_EQ_STR(api_json_str(&res, "status"), "frozen");
     client_response_release(&res);
     EXPECT("POST", path, S_admin, NULL, 409, "CONFLICT");
+    /* An operator's freeze ends every session; the user may log in again. */
+    EXPECT("GET", "/v1/me", u.token, NULL, 401, "UNAUTHORIZED");
+    API_MUST(api_login(&S_client, &u, "again", u.token));
 
     char code[API_SMS_CODE_SIZE];
     API_MUST(api_sms_code_get_for(&S_client, S_admin, &u, "unfreeze", code));
@@ -1385,6 +1559,7 @@ TEST(operator_takes_over_and_lifts_a_users_own_freeze)
     snprintf(path, sizeof path, "/admin/users/%s/freeze", v.id);
     EXPECT("POST", path, S_admin, NULL, 200, NULL);
     EXPECT("POST", path, S_admin, NULL, 409, "CONFLICT");
+    API_MUST(api_login(&S_client, &v, "again", v.token));
     char code[API_SMS_CODE_SIZE];
     API_MUST(api_sms_code_get_for(&S_client, S_admin, &v, "unfreeze", code));
     char body[256];
@@ -1700,12 +1875,16 @@ int main(void)
     RUN(register_bad_inputs);
     RUN(register_twice_makes_one_user);
     RUN(login_refuses_unknown_phone_and_wrong_password_alike);
+    RUN(login_locks_after_five_wrong_passwords);
+    RUN(parallel_wrong_logins_cannot_outrun_the_lock);
+    RUN(lists_page_with_cursors);
     RUN(second_login_creates_a_second_session);
     RUN(logout_makes_the_token_401);
     RUN(sessions_are_listed_and_revoked);
     RUN(balances_of_a_new_user_are_zero);
     RUN(payment_password_set_and_verify);
     RUN(payment_password_bad_inputs);
+    RUN(one_id_number_verifies_at_most_three_wallets);
     RUN(kyc_raises_the_level_once);
     RUN(kyc_sandbox_mismatch_is_identity_mismatch);
     RUN(user_freezes_and_unfreezes);

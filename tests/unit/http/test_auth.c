@@ -120,7 +120,7 @@ static bool S_user_setup(void)
     struct sms_outbox_item item;
     size_t count = 0;
     ok = ok && store_pool_acquire(S_pool, 1000, &reader) == QB_OK;
-    ok = ok && sms_outbox_list(&S_env, reader, S_PHONE, &item, 1, &count) == QB_OK && count == 1;
+    ok = ok && sms_outbox_list(&S_env, reader, S_PHONE, 0, &item, 1, &count) == QB_OK && count == 1;
     if (reader != NULL)
         store_pool_release(S_pool, reader);
 

@@ -195,7 +195,7 @@ static void ix_sms(struct ix *ix, const char *phone, enum sms_purpose purpose, c
                    error_name(s.outcome));
     struct sms_outbox_item item;
     size_t count = 0;
-    rc = sms_outbox_list(&ix->env, ix->reader, phone, &item, 1, &count);
+    rc = sms_outbox_list(&ix->env, ix->reader, phone, 0, &item, 1, &count);
     if (rc != QB_OK || count != 1 || item.purpose != purpose ||
         strlen(item.code) != SMS_CODE_DIGITS)
         TEST_FAIL_("sms_outbox_list: %s, %zu items", error_name(rc), count);
@@ -641,7 +641,7 @@ TEST(session_create_and_authenticate)
     ASSERT(strcmp(token, token2) != 0);
     struct identity_session list[4];
     size_t count = 0;
-    ASSERT_EQ_INT(identity_sessions_list(ix->reader, u.id, list, 4, &count), QB_OK);
+    ASSERT_EQ_INT(identity_sessions_list(ix->reader, u.id, 0, list, 4, &count), QB_OK);
     ASSERT_EQ_INT(count, 2);
     ASSERT_EQ_STR(list[0].device_name, "Pixel");
     ASSERT_EQ_STR(list[1].id, s.id);
@@ -757,6 +757,43 @@ TEST(session_in_use_outlives_a_short_idle_timeout)
     ix_free(ix);
 }
 
+TEST(login_lock_counts_wrong_passwords_and_runs_out)
+{
+    /* login_failures_max wrong passwords in a row lock logging in for
+     * login_lock_ms; a session in between resets the count; once the lock
+     * runs out the count starts afresh. */
+    struct ix *ix = ix_new();
+    const struct domain_settings *set = &ix->env.settings;
+    struct identity_user u;
+    ix_register(ix, "13800000004", &u);
+    struct identity_cmd c;
+    for (int64_t i = 1; i < set->login_failures_max; i++) {
+        identity_cmd_init(&c, &ix->env, IDENTITY_OP_LOGIN_FAILED);
+        snprintf(c.user_id, sizeof c.user_id, "%s", u.id);
+        ASSERT_EQ_INT(ix_exec(ix, &c), QB_E_UNAUTHORIZED);
+    }
+    ASSERT_EQ_INT(ix_session(ix, u.id, "web", NULL, NULL), QB_OK);
+    for (int64_t i = 1; i < set->login_failures_max; i++) {
+        identity_cmd_init(&c, &ix->env, IDENTITY_OP_LOGIN_FAILED);
+        snprintf(c.user_id, sizeof c.user_id, "%s", u.id);
+        ASSERT_EQ_INT(ix_exec(ix, &c), QB_E_UNAUTHORIZED);
+    }
+    identity_cmd_init(&c, &ix->env, IDENTITY_OP_LOGIN_FAILED);
+    snprintf(c.user_id, sizeof c.user_id, "%s", u.id);
+    ASSERT_EQ_INT(ix_exec(ix, &c), QB_E_PASSWORD_LOCKED);
+    struct identity_user got;
+    ASSERT_EQ_INT(identity_user_get(ix->reader, u.id, &got), QB_OK);
+    ASSERT_EQ_INT(got.login_locked_until_ms, clock_now_ms(&ix->clock) + set->login_lock_ms);
+    ASSERT_EQ_INT(ix_session(ix, u.id, "web", NULL, NULL), QB_E_PASSWORD_LOCKED);
+
+    clock_manual_advance(&ix->clock, set->login_lock_ms);
+    ASSERT_EQ_INT(ix_session(ix, u.id, "web", NULL, NULL), QB_OK);
+    identity_cmd_init(&c, &ix->env, IDENTITY_OP_LOGIN_FAILED);
+    snprintf(c.user_id, sizeof c.user_id, "%s", u.id);
+    ASSERT_EQ_INT(ix_exec(ix, &c), QB_E_UNAUTHORIZED);
+    ix_free(ix);
+}
+
 TEST(session_revoke)
 {
     /* Only the session's own user can revoke it (another user's session is
@@ -785,7 +822,7 @@ TEST(session_revoke)
                   QB_E_UNAUTHORIZED);
     struct identity_session list[2];
     size_t count = 0;
-    ASSERT_EQ_INT(identity_sessions_list(ix->reader, a.id, list, 2, &count), QB_OK);
+    ASSERT_EQ_INT(identity_sessions_list(ix->reader, a.id, 0, list, 2, &count), QB_OK);
     ASSERT_EQ_INT(count, 1);
     ASSERT_EQ_INT(list[0].revoked_at_ms, clock_now_ms(&ix->clock));
 
@@ -1157,22 +1194,22 @@ TEST(users_search_by_phone_prefix)
     ix_register(ix, "15900001111", &c);
     struct identity_user found[4];
     size_t count = 0;
-    ASSERT_EQ_INT(identity_users_search(ix->reader, "138", found, 4, &count), QB_OK);
+    ASSERT_EQ_INT(identity_users_search(ix->reader, "138", 0, found, 4, &count), QB_OK);
     ASSERT_EQ_INT(count, 2);
     ASSERT_EQ_STR(found[0].id, b.id);
     ASSERT_EQ_STR(found[1].id, a.id);
-    ASSERT_EQ_INT(identity_users_search(ix->reader, "1389", found, 4, &count), QB_OK);
+    ASSERT_EQ_INT(identity_users_search(ix->reader, "1389", 0, found, 4, &count), QB_OK);
     ASSERT_EQ_INT(count, 1);
-    ASSERT_EQ_INT(identity_users_search(ix->reader, "", found, 4, &count), QB_OK);
+    ASSERT_EQ_INT(identity_users_search(ix->reader, "", 0, found, 4, &count), QB_OK);
     ASSERT_EQ_INT(count, 3);
     ASSERT_EQ_STR(found[0].id, c.id);
-    ASSERT_EQ_INT(identity_users_search(ix->reader, "", found, 2, &count), QB_OK);
+    ASSERT_EQ_INT(identity_users_search(ix->reader, "", 0, found, 2, &count), QB_OK);
     ASSERT_EQ_INT(count, 2);
-    ASSERT_EQ_INT(identity_users_search(ix->reader, "1%", found, 4, &count), QB_OK);
+    ASSERT_EQ_INT(identity_users_search(ix->reader, "1%", 0, found, 4, &count), QB_OK);
     ASSERT_EQ_INT(count, 0);
-    ASSERT_EQ_INT(identity_users_search(ix->reader, "13_", found, 4, &count), QB_OK);
+    ASSERT_EQ_INT(identity_users_search(ix->reader, "13_", 0, found, 4, &count), QB_OK);
     ASSERT_EQ_INT(count, 0);
-    ASSERT_EQ_INT(identity_users_search(ix->reader, "15900001111", found, 4, &count), QB_OK);
+    ASSERT_EQ_INT(identity_users_search(ix->reader, "15900001111", 0, found, 4, &count), QB_OK);
     ASSERT_EQ_INT(count, 1);
     ix_free(ix);
 }
@@ -1270,6 +1307,7 @@ int main(void)
     RUN(session_create_and_authenticate);
     RUN(session_idle_touch_and_absolute);
     RUN(session_in_use_outlives_a_short_idle_timeout);
+    RUN(login_lock_counts_wrong_passwords_and_runs_out);
     RUN(session_revoke);
     RUN(payment_password_set_and_verify);
     RUN(payment_password_lockout_is_atomic);

@@ -195,7 +195,7 @@ static void sx_code_of(struct sx *sx, const char *phone, char code[SMS_CODE_DIGI
 {
     struct sms_outbox_item item;
     size_t count = 0;
-    enum qb_error rc = sms_outbox_list(&sx->env, sx->reader, phone, &item, 1, &count);
+    enum qb_error rc = sms_outbox_list(&sx->env, sx->reader, phone, 0, &item, 1, &count);
     if (rc != QB_OK || count != 1)
         TEST_FAIL_("no outbox message for \"%s\": %s, count %zu", phone, error_name(rc), count);
     if (strlen(item.code) != SMS_CODE_DIGITS)
@@ -763,7 +763,7 @@ TEST(outbox_list_unseals_newest_first)
 
     struct sms_outbox_item items[4];
     size_t count = 0;
-    ASSERT_EQ_INT(sms_outbox_list(&sx->env, sx->reader, NULL, items, 4, &count), QB_OK);
+    ASSERT_EQ_INT(sms_outbox_list(&sx->env, sx->reader, NULL, 0, items, 4, &count), QB_OK);
     ASSERT_EQ_INT(count, 3);
     ASSERT_EQ_STR(items[0].phone, "13800138000");
     ASSERT_EQ_INT(items[0].purpose, SMS_PURPOSE_BIND_CARD);
@@ -781,17 +781,17 @@ TEST(outbox_list_unseals_newest_first)
                   QB_OK);
     ASSERT_EQ_INT(sx_consume(sx, "13900139000", SMS_PURPOSE_REGISTER, "", items[1].code), QB_OK);
 
-    ASSERT_EQ_INT(sms_outbox_list(&sx->env, sx->reader, "13800138000", items, 4, &count), QB_OK);
+    ASSERT_EQ_INT(sms_outbox_list(&sx->env, sx->reader, "13800138000", 0, items, 4, &count), QB_OK);
     ASSERT_EQ_INT(count, 2);
     ASSERT_EQ_INT(items[0].purpose, SMS_PURPOSE_BIND_CARD);
-    ASSERT_EQ_INT(sms_outbox_list(&sx->env, sx->reader, NULL, items, 1, &count), QB_OK);
+    ASSERT_EQ_INT(sms_outbox_list(&sx->env, sx->reader, NULL, 0, items, 1, &count), QB_OK);
     ASSERT_EQ_INT(count, 1);
-    ASSERT_EQ_INT(sms_outbox_list(&sx->env, sx->reader, "12345", items, 4, &count), QB_E_PARAM);
+    ASSERT_EQ_INT(sms_outbox_list(&sx->env, sx->reader, "12345", 0, items, 4, &count), QB_E_PARAM);
 
     /* a damaged row */
     sx_sql(sx, "UPDATE sms_outbox SET code_sealed = $1 WHERE purpose = 2",
            "not a sealed code at all, but long enough to try", NULL);
-    ASSERT_EQ_INT(sms_outbox_list(&sx->env, sx->reader, NULL, items, 4, &count), QB_OK);
+    ASSERT_EQ_INT(sms_outbox_list(&sx->env, sx->reader, NULL, 0, items, 4, &count), QB_OK);
     ASSERT_EQ_INT(count, 3);
     ASSERT_EQ_STR(items[2].code, "");
     ASSERT_EQ_INT(strlen(items[0].code), SMS_CODE_DIGITS);
@@ -877,7 +877,7 @@ TEST(worker_marks_outbox_rows_delivered)
 
     struct sms_outbox_item items[3];
     size_t count = 0;
-    ASSERT_EQ_INT(sms_outbox_list(&sx->env, sx->reader, NULL, items, 3, &count), QB_OK);
+    ASSERT_EQ_INT(sms_outbox_list(&sx->env, sx->reader, NULL, 0, items, 3, &count), QB_OK);
     ASSERT_EQ_INT(count, 3);
     for (size_t i = 0; i < count; i++) {
         ASSERT_EQ_INT(strlen(items[i].code), SMS_CODE_DIGITS);
@@ -931,7 +931,7 @@ TEST(worker_retries_http_failures_with_backoff)
     ASSERT_EQ_INT(sx_int(sx, SX_ROW_SQL("attempts"), 1, NULL), 2);
     struct sms_outbox_item item;
     size_t count = 0;
-    ASSERT_EQ_INT(sms_outbox_list(&sx->env, sx->reader, NULL, &item, 1, &count), QB_OK);
+    ASSERT_EQ_INT(sms_outbox_list(&sx->env, sx->reader, NULL, 0, &item, 1, &count), QB_OK);
     ASSERT_EQ_INT(count, 1);
     ASSERT_EQ_STR(item.code, "");
     /* the code still works: delivery does not touch sms_codes */
