@@ -88,6 +88,10 @@ static const struct config_setting config_settings[] = {
                    1000000000000, "one payment from the balance at most, in fen"),
     CONFIG_INT_ROW("limit-daily", "QIANBAO_LIMIT_DAILY", limit_daily, 5000000, 1, 1000000000000,
                    "payments from the balance per user per day (UTC+8) at most, in fen"),
+    CONFIG_INT_ROW("withdrawal-fee-ppm", "QIANBAO_WITHDRAWAL_FEE_PPM", withdrawal_fee_ppm, 1000,
+                   0, 100000, "withdrawal fee in millionths of the amount (1000 = 0.1 %), rounded up"),
+    CONFIG_INT_ROW("withdrawal-fee-min", "QIANBAO_WITHDRAWAL_FEE_MIN", withdrawal_fee_min, 10, 0,
+                   100000, "lowest withdrawal fee, in minor units (fen)"),
     CONFIG_TEXT_ROW("sms-provider-url", "QIANBAO_SMS_PROVIDER_URL", sms_provider_url, "", true,
                     NULL, "URL",
                     "SMS provider to POST codes to (http:// or https://); empty keeps them "
