@@ -8,9 +8,7 @@
  * another amount is 422 IDEMPOTENCY_MISMATCH and moves nothing. A refusal
  * is kept the same way. Keys belong to their user.
  *
- * The payer needs money: funded through the public top-up route; on a build
- * without POST /v1/me/topups the replay of a refusal (which needs none)
- * still runs and the rest is skipped, saying so.
+ * The payer needs money: funded through the public top-up route.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -26,7 +24,6 @@ static char S_root[512];
 static struct test_daemon S_daemon;
 static struct client S_client;
 static char S_admin[API_TOKEN_SIZE_MAX];
-static bool S_topups;
 static struct th_call S_calls[S_REPEAT_COUNT];
 
 /* Fires count copies of (token, key, body) at POST /v1/transfers and checks
@@ -58,10 +55,6 @@ TEST(a_thousand_retries_make_one_transfer)
 {
     // The core promise of a key: however many times and however concurrently a payment is
     // retried, it happens once and every retry sees the first answer, byte for byte.
-    if (!S_topups) {
-        fprintf(stderr, "  skipped: this build serves no POST /v1/me/topups to fund with\n");
-        return;
-    }
     struct api_user a, b;
     API_MUST(th_user_new(&S_client, S_admin, &a));
     API_MUST(api_user_new(&S_client, S_admin, &b));
@@ -126,18 +119,16 @@ TEST(a_refusal_is_kept_under_its_key)
                            "{\"payment_password\":\"" TH_PAY_PASSWORD "\"}", &res),
                   204);
     client_response_release(&res);
-    ASSERT(!S_topups || th_fund(&S_client, S_admin, &a, 1000));
-    if (S_topups) {
-        /* Money arrived, but the key's answer stays the refusal. */
-        snprintf(body, sizeof body, "{\"to\":\"%s\",\"amount\":500,\"payment_password\":\"%s\"}",
-                 b.phone, TH_PAY_PASSWORD);
-        ASSERT_EQ_INT(api_call_idem(&S_client, "POST", "/v1/transfers", a.token, "broke", body,
-                                    &res),
-                      402);
-        ASSERT_EQ_STR(api_header(&res, "Idempotent-Replayed"), "true");
-        client_response_release(&res);
-        ASSERT_EQ_INT(th_balance(&S_client, &b), 0);
-    }
+    API_MUST(th_fund(&S_client, S_admin, &a, 1000));
+    /* Money arrived, but the key's answer stays the refusal. */
+    snprintf(body, sizeof body, "{\"to\":\"%s\",\"amount\":500,\"payment_password\":\"%s\"}",
+             b.phone, TH_PAY_PASSWORD);
+    ASSERT_EQ_INT(api_call_idem(&S_client, "POST", "/v1/transfers", a.token, "broke", body,
+                                &res),
+                  402);
+    ASSERT_EQ_STR(api_header(&res, "Idempotent-Replayed"), "true");
+    client_response_release(&res);
+    ASSERT_EQ_INT(th_balance(&S_client, &b), 0);
 }
 
 int main(void)
@@ -148,12 +139,6 @@ int main(void)
         return 1;
     }
     client_init(&S_client, S_daemon.base_url);
-    struct client_response res;
-    api_call_idem(&S_client, "POST", "/v1/me/topups", S_admin, "probe", "{}", &res);
-    S_topups = res.status != 404;
-    client_response_release(&res);
-    if (!S_topups)
-        fprintf(stderr, "NOTE: no POST /v1/me/topups in this build; funded cases are skipped\n");
 
     RUN(a_thousand_retries_make_one_transfer);
     RUN(a_refusal_is_kept_under_its_key);

@@ -4,9 +4,7 @@
  *
  * Every refusal that needs no money runs on fresh users with an empty
  * balance. The tests that move money fund their payer through the public
- * top-up route (transfer_helpers.h); on a build that does not serve
- * POST /v1/me/topups yet they say so and are skipped — every other case
- * still runs.
+ * top-up route (transfer_helpers.h).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -19,7 +17,6 @@ static char S_root[512];
 static struct test_daemon S_daemon;
 static struct client S_client;
 static char S_admin[API_TOKEN_SIZE_MAX];
-static bool S_topups; /* the daemon serves POST /v1/me/topups */
 
 /* Sends a keyed POST /v1/transfers and checks status and, when code is not
  * NULL, the error code. The answer stays in res (release it). */
@@ -49,14 +46,6 @@ static long S_get(const char *path, const char *token, struct client_response *r
 {
     return api_call(&S_client, "GET", path, token, NULL, res);
 }
-
-#define NEEDS_TOPUPS()                                                                             \
-    do {                                                                                           \
-        if (!S_topups) {                                                                           \
-            fprintf(stderr, "  skipped: this build serves no POST /v1/me/topups to fund with\n"); \
-            return;                                                                                \
-        }                                                                                          \
-    } while (0)
 
 TEST(bad_bodies_and_keys_are_refused_before_anything)
 {
@@ -163,7 +152,6 @@ TEST(a_transfer_moves_money_and_both_sides_can_read_it)
 {
     // The whole path: 201 with the masked payee, the balances moved, the payer and the payee
     // reading the same transfer (out and in), a third user getting 404 like for a missing id.
-    NEEDS_TOPUPS();
     struct api_user a, b, c;
     API_MUST(th_user_new(&S_client, S_admin, &a));
     API_MUST(api_user_new(&S_client, S_admin, &b));
@@ -269,26 +257,24 @@ TEST(limits_are_shown_set_and_enforced)
     ASSERT(strstr(res.body.data, "\"user_daily\"") != NULL);
     client_response_release(&res);
 
-    if (S_topups) {
-        API_MUST(th_fund(&S_client, S_admin, &a, 5000));
-        char body[256];
-        snprintf(body, sizeof body, "{\"to\":\"%s\",\"amount\":1001,\"payment_password\":\"%s\"}",
-                 b.phone, TH_PAY_PASSWORD);
-        TRANSFER(a.token, "lim-1", body, 403, "LIMIT_EXCEEDED", &res);
-        ASSERT_EQ_STR(api_json_str(&res, "limit"), "user_daily");
-        client_response_release(&res);
-        /* Password-free up to 500. */
-        snprintf(body, sizeof body, "{\"to\":\"%s\",\"amount\":500}", b.phone);
-        EXPECT_TRANSFER(a.token, "lim-2", body, 201, NULL);
-        snprintf(body, sizeof body, "{\"to\":\"%s\",\"amount\":501}", b.phone);
-        EXPECT_TRANSFER(a.token, "lim-3", body, 400, "PARAM_ERROR");
-        snprintf(body, sizeof body, "{\"to\":\"%s\",\"amount\":501,\"payment_password\":\"%s\"}",
-                 b.phone, TH_PAY_PASSWORD);
-        TRANSFER(a.token, "lim-4", body, 403, "LIMIT_EXCEEDED", &res);
-        ASSERT_EQ_STR(api_json_str(&res, "limit"), "user_daily");
-        client_response_release(&res);
-        ASSERT_EQ_INT(th_balance(&S_client, &b), 500);
-    }
+    API_MUST(th_fund(&S_client, S_admin, &a, 5000));
+    char body[256];
+    snprintf(body, sizeof body, "{\"to\":\"%s\",\"amount\":1001,\"payment_password\":\"%s\"}",
+             b.phone, TH_PAY_PASSWORD);
+    TRANSFER(a.token, "lim-1", body, 403, "LIMIT_EXCEEDED", &res);
+    ASSERT_EQ_STR(api_json_str(&res, "limit"), "user_daily");
+    client_response_release(&res);
+    /* Password-free up to 500. */
+    snprintf(body, sizeof body, "{\"to\":\"%s\",\"amount\":500}", b.phone);
+    EXPECT_TRANSFER(a.token, "lim-2", body, 201, NULL);
+    snprintf(body, sizeof body, "{\"to\":\"%s\",\"amount\":501}", b.phone);
+    EXPECT_TRANSFER(a.token, "lim-3", body, 400, "PARAM_ERROR");
+    snprintf(body, sizeof body, "{\"to\":\"%s\",\"amount\":501,\"payment_password\":\"%s\"}",
+             b.phone, TH_PAY_PASSWORD);
+    TRANSFER(a.token, "lim-4", body, 403, "LIMIT_EXCEEDED", &res);
+    ASSERT_EQ_STR(api_json_str(&res, "limit"), "user_daily");
+    client_response_release(&res);
+    ASSERT_EQ_INT(th_balance(&S_client, &b), 500);
     /* null removes the daily limit. */
     PUT("{\"daily_limit\":null,\"payment_password\":\"" TH_PAY_PASSWORD "\"}", 200, "");
     ASSERT_EQ_INT(S_get("/v1/me/limits", a.token, &res), 200);
@@ -302,7 +288,6 @@ TEST(the_kyc_limit_refuses_at_its_edge)
 {
     // A level 1 wallet may pay ¥1,000 in its lifetime: exactly that passes, one fen more does
     // not, and the refusal names kyc_lifetime.
-    NEEDS_TOPUPS();
     struct api_user a, b;
     API_MUST(th_user_new(&S_client, S_admin, &a));
     API_MUST(api_user_new(&S_client, S_admin, &b));
@@ -328,14 +313,6 @@ int main(void)
         return 1;
     }
     client_init(&S_client, S_daemon.base_url);
-    /* Whether this build can fund wallets: an unknown path answers 404
-     * NOT_FOUND; a served one refuses the empty body with 400. */
-    struct client_response res;
-    api_call_idem(&S_client, "POST", "/v1/me/topups", S_admin, "probe", "{}", &res);
-    S_topups = res.status != 404;
-    client_response_release(&res);
-    if (!S_topups)
-        fprintf(stderr, "NOTE: no POST /v1/me/topups in this build; funded cases are skipped\n");
 
     RUN(bad_bodies_and_keys_are_refused_before_anything);
     RUN(refusals_that_need_no_money);
