@@ -73,6 +73,11 @@ extern char **environ;
 #define S_CARD "9999000000000012"    /* the sandbox card that succeeds */
 
 static char S_root[512];
+/* The daily and per-payment caps as high as they go: this test is about the
+ * ledger's rules, and limits refusing most transfers would leave few to
+ * check (test_limits_race.c tests the caps). */
+static const char *const S_no_caps[] = {"--limit-daily", "1000000000000", "--limit-per-payment",
+                                        "1000000000000", NULL};
 
 struct account {
     char id[API_ID_SIZE_MAX];
@@ -590,7 +595,7 @@ static void S_small_run(const char *name, const char *break_what, int seconds, s
     static char admin[API_TOKEN_SIZE_MAX];
     if (break_what != NULL)
         setenv("QIANBAO_TEST_BREAK", break_what, 1);
-    bool started = api_daemon_start(d, S_root, name, NULL, admin);
+    bool started = api_daemon_start(d, S_root, name, S_no_caps, admin);
     unsetenv("QIANBAO_TEST_BREAK");
     ASSERT(started);
     static struct account accounts[8];
@@ -674,7 +679,7 @@ TEST(ten_thousand_accounts)
 
     static char admin[API_TOKEN_SIZE_MAX];
     struct test_daemon d;
-    ASSERT(api_daemon_start(&d, S_root, "large", NULL, admin));
+    ASSERT(api_daemon_start(&d, S_root, "large", S_no_caps, admin));
     static struct run run;
     memset(&run, 0, sizeof run);
     run.base_url = d.base_url;
