@@ -212,7 +212,7 @@ int cli_run_help(struct cli *cli, const struct cli_args *args)
 
 /* Writes text as roff: backslashes escaped, a leading '.' or '\'' guarded,
  * `code` in bold, "--" and "-" as \- so they copy as hyphens. */
-static void S_roff(const char *text)
+static void S_roff_text(const char *text, bool newline)
 {
     bool line_start = true, bold = false;
     for (const char *p = text; *p != '\0'; p++) {
@@ -241,13 +241,16 @@ static void S_roff(const char *text)
     }
     if (bold)
         fputs("\\fR", stdout);
-    fputc('\n', stdout);
+    if (newline)
+        fputc('\n', stdout);
 }
+
+static void S_roff(const char *text) { S_roff_text(text, true); }
 
 static void S_roff_item(const char *label, const char *text)
 {
     printf(".TP\n\\fB");
-    S_roff(label);
+    S_roff_text(label, false);
     printf("\\fR\n");
     S_roff(text);
 }
@@ -277,24 +280,24 @@ int cli_run_man(struct cli *cli, const struct cli_args *args)
         char synopsis[512];
         S_synopsis(&all[i], synopsis, sizeof synopsis);
         printf(".TP\n\\fB");
-        S_roff(synopsis);
+        S_roff_text(synopsis, false);
         printf("\\fR\n");
         S_roff(all[i].summary);
         if (all[i].description != NULL) {
             printf(".IP\n");
             S_roff(all[i].description);
         }
+        if (all[i].options[0].name != NULL)
+            printf(".RS\n");
         for (size_t j = 0; j < CLI_OPTIONS_MAX && all[i].options[j].name != NULL; j++) {
             const struct cli_option *o = &all[i].options[j];
             char label[96];
             snprintf(label, sizeof label, "--%s%s%s", o->name, o->value_name ? " " : "",
                      o->value_name ? o->value_name : "");
-            printf(".IP\n\\fB");
-            S_roff(label);
-            printf("\\fR\n.RS\n");
-            S_roff(o->help);
-            printf(".RE\n");
+            S_roff_item(label, o->help);
         }
+        if (all[i].options[0].name != NULL)
+            printf(".RE\n");
     }
     printf(".SH OPTIONS\n");
     for (size_t i = 0; i < QB_ARRAY_COUNT(S_global_lines); i++)

@@ -204,7 +204,7 @@ static int S_report(struct cli *cli, enum cli_auth auth, const char *token,
                    sizeof clean_message);
     char clean_code[64];
     cli_text_clean(code[0] != '\0' ? code : "NO_CODE", clean_code, sizeof clean_code);
-    if (cli->json)
+    if (cli->json && !cli->quiet)
         cli_print_body(res);
     bool json = cli->json;
     cli->json = false; /* the body above is the JSON document */
