@@ -250,11 +250,12 @@ int cli_run_login(struct cli *cli, const struct cli_args *args)
     if (device_arg != NULL) {
         snprintf(device, sizeof device, "%s", device_arg);
     } else {
-        char host[64] = "";
+        char host[54] = ""; /* "qianbao on " and the host fit device_name's 64 bytes */
         if (gethostname(host, sizeof host) != 0)
             host[0] = '\0';
         host[sizeof host - 1] = '\0';
-        snprintf(device, sizeof device, "qianbao on %s", host[0] != '\0' ? host : "this computer");
+        snprintf(device, sizeof device, "qianbao on %s",
+                 host[0] != '\0' ? host : "this computer");
     }
     json_t *body = json_pack("{s:s, s:s, s:s}", "phone", phone, "password", password,
                              "device_name", device);
