@@ -8,15 +8,19 @@
  *
  * Three operations, each named by Qianbao's payment id (the `ref`), so that
  * asking twice about one operation is always safe:
- *   debit    take amount from the card (a top-up). Answers at once:
- *            SUCCEEDED, or FAILED with a reason.
- *   credit   pay amount to the card (a withdrawal). Usually PENDING: the
+ *   debit    take amount from the card (a top-up). Usually answers at
+ *            once: SUCCEEDED, or FAILED with a reason; PENDING when the
  *            bank confirms later.
+ *   credit   pay amount to the card (a withdrawal): SUCCEEDED, FAILED, or
+ *            PENDING when the bank confirms later.
  *   query    what became of an operation sent earlier (after a restart, or
  *            for a PENDING credit): SUCCEEDED, FAILED, PENDING, or UNKNOWN
  *            when the bank never received it.
  * A connector does network I/O in real life: it is called from HTTP
- * threads and workers, never from inside a ledger command.
+ * threads and workers, never from inside a ledger command. A call must
+ * give up within BANK_CALL_TIMEOUT_MS: Qianbao asks about an operation it
+ * has no answer for only after that long (src/wallet/topup.h), so that a
+ * query can never overtake the submission it asks about.
  *
  * The sandbox keeps no state between calls: its answer depends only on the
  * card number, the operation and how long ago the operation was created
@@ -36,6 +40,10 @@
 #define BANK_CARD_NUMBER_SIZE_MAX 20 /* 19 digits + NUL */
 #define BANK_REF_SIZE_MAX 64
 #define BANK_NAME_SIZE_MAX 48
+#define BANK_CARD_TYPE_SIZE_MAX 16
+#define BANK_CARD_DIGITS_MIN 16
+#define BANK_CARD_DIGITS_MAX 19
+#define BANK_CALL_TIMEOUT_MS 4000 /* a connector's call gives up after this long */
 
 enum bank_status {
     BANK_SUCCEEDED = 1,
@@ -89,9 +97,18 @@ struct bank_connector *bank_sandbox(void);
  * debit card. */
 struct bank_card_info {
     char bank[BANK_NAME_SIZE_MAX];
-    char card_type[16];
+    char card_type[BANK_CARD_TYPE_SIZE_MAX];
+    bool sandbox; /* a test card of the sandbox (docs/sandbox.md) */
 };
 QB_MUST_USE bool bank_card_lookup(const char *card_number, struct bank_card_info *out);
+/* The Luhn (mod 10) check over size ASCII digits; false for any non-digit
+ * or an empty text. */
 bool bank_luhn_is_valid(const char *digits, size_t size);
+/* The Luhn check digit that completes body (size digits) into a valid
+ * number; -1 for a non-digit or an empty body. For tests and tools. */
+int bank_luhn_check_digit(const char *body, size_t size);
+
+/* "SUCCEEDED", "FAILED", "PENDING", "UNKNOWN". */
+const char *bank_status_name(enum bank_status status);
 
 #endif

@@ -15,11 +15,13 @@
  *      the ledger (which replays the journal and checks its hash chain);
  *   4. the domain environment (keys derived from pepper and card-key, the
  *      settings from the flags), the SMS gateway (the outbox, or the HTTP
- *      provider of --sms-provider-url) and its delivery worker;
+ *      provider of --sms-provider-url) and its delivery worker, the bank
+ *      connector (the sandbox, docs/sandbox.md) and the wallet worker that
+ *      resolves pending top-ups and withdrawals;
  *   5. the HTTP server; the bound address goes to DIR/listen-address, so
  *      that whoever started us on port 0 can find the port.
  * SIGTERM or SIGINT stops in this order: HTTP stops accepting, the SMS
- * worker stops, the ledger is detached and closed (it drains its queue
+ * and wallet workers stop, the ledger is detached and closed (it drains its queue
  * first, so every request it accepted is answered), then HTTP stops. Exit status: 0 after a
  * clean stop, 1 when start-up failed, 2 for bad flags.
  *
@@ -49,6 +51,7 @@
 #include "base/config.h"
 #include "base/crypto.h"
 #include "base/log.h"
+#include "bank/bank.h"
 #include "base/rand.h"
 #include "domain/domain.h"
 #include "http/server.h"
@@ -56,6 +59,7 @@
 #include "sms/sms.h"
 #include "store/pool.h"
 #include "store/store.h"
+#include "wallet/topup.h"
 #include "wallet/wallet.h"
 
 #define QIANBAOD_VERSION "0.1.0"
@@ -367,6 +371,7 @@ static int S_serve(const struct config *cfg, const struct daemon_paths *paths,
     struct http_server *server = NULL;
     struct sms_gateway *sms_gateway = NULL;
     struct sms_worker *sms_worker = NULL;
+    struct wallet_worker *wallet_worker = NULL;
     struct domain_env env;
     bool env_ready = false;
     uint8_t pepper[S_SECRET_SIZE];
@@ -424,11 +429,16 @@ static int S_serve(const struct config *cfg, const struct daemon_paths *paths,
     settings.payment_password_lock_ms = cfg->payment_password_lock_s * 1000;
     settings.argon2_memory_size = (size_t)cfg->argon2_memory_kib * 1024;
     settings.argon2_ops = (uint64_t)cfg->argon2_ops;
+    settings.limit_per_payment_minor = cfg->limit_per_payment;
+    settings.limit_daily_minor = cfg->limit_daily;
+    settings.withdrawal_fee_ppm = cfg->withdrawal_fee_ppm;
+    settings.withdrawal_fee_min_minor = cfg->withdrawal_fee_min;
     domain_env_init(&env, clock_system(), rand_system(), ledger, &settings, pepper, card_key);
     env_ready = true;
     crypto_wipe(pepper, sizeof pepper);
     crypto_wipe(card_key, sizeof card_key);
 
+    env.bank = bank_sandbox();
     rc = wallet_accounts_setup(ledger, &env);
     if (rc != QB_OK) {
         fprintf(stderr, "qianbaod: cannot set up the system accounts (%s)\n", error_name(rc));
@@ -449,6 +459,14 @@ static int S_serve(const struct config *cfg, const struct daemon_paths *paths,
     rc = sms_worker_start(&env, pool, sms_gateway, &sms_worker);
     if (rc != QB_OK) {
         fprintf(stderr, "qianbaod: cannot start the SMS worker (%s)\n", error_name(rc));
+        goto out;
+    }
+
+    /* Top-ups and withdrawals the bank has not answered, this run's and
+     * those a previous run left PROCESSING. */
+    rc = wallet_worker_start(&env, pool, &wallet_worker);
+    if (rc != QB_OK) {
+        fprintf(stderr, "qianbaod: cannot start the wallet worker (%s)\n", error_name(rc));
         goto out;
     }
 
@@ -497,6 +515,8 @@ out:
         http_server_quiesce(server);
     if (sms_worker != NULL)
         sms_worker_stop(sms_worker);
+    if (wallet_worker != NULL)
+        wallet_worker_stop(wallet_worker);
     if (server != NULL)
         ledger = http_server_detach_ledger(server);
     if (ledger != NULL)

@@ -67,6 +67,8 @@ void domain_env_init(struct domain_env *env, struct qb_clock *clock, struct qb_r
     derive(env->sms_code_key, pepper, 3, "qbsmscod");
     derive(env->seal_key, data_key, 1, "qbsealdt");
     derive(env->id_number_key, data_key, 2, "qbidnumh");
+    derive(env->cursor_key, data_key, 3, "qbcursor");
+    derive(env->card_hash_key, data_key, 4, "qbcardhs");
 }
 
 void domain_env_release(struct domain_env *env)
@@ -76,6 +78,8 @@ void domain_env_release(struct domain_env *env)
     crypto_wipe(env->sms_code_key, sizeof env->sms_code_key);
     crypto_wipe(env->seal_key, sizeof env->seal_key);
     crypto_wipe(env->id_number_key, sizeof env->id_number_key);
+    crypto_wipe(env->cursor_key, sizeof env->cursor_key);
+    crypto_wipe(env->card_hash_key, sizeof env->card_hash_key);
 }
 
 void domain_seal(const struct domain_env *env, const void *data, size_t size, uint8_t *out)

@@ -99,8 +99,10 @@ struct domain_env {
     uint8_t pepper_key[DOMAIN_KEY_SIZE];          /* pre-hash of login passwords */
     uint8_t payment_password_key[DOMAIN_KEY_SIZE];/* keyed hash of payment passwords */
     uint8_t sms_code_key[DOMAIN_KEY_SIZE];        /* keyed hash of SMS codes */
-    uint8_t seal_key[DOMAIN_KEY_SIZE];            /* data at rest: id numbers, outbox */
+    uint8_t seal_key[DOMAIN_KEY_SIZE];            /* data at rest: id numbers, outbox, cards */
     uint8_t id_number_key[DOMAIN_KEY_SIZE];       /* keyed hash of id numbers, to count wallets */
+    uint8_t cursor_key[DOMAIN_KEY_SIZE];          /* tags of list cursors that carry state */
+    uint8_t card_hash_key[DOMAIN_KEY_SIZE];       /* keyed hash of card numbers (duplicates) */
 };
 
 /* The production defaults of struct domain_settings. */

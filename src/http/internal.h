@@ -166,6 +166,13 @@ struct http_server *http_request_server(const struct http_request *req);
 QB_MUST_USE enum qb_error http_request_account_view(struct http_request *req, int64_t account_id,
                                                     struct ledger_account_view *out);
 
+/* From a resume function: runs a second command to completion on this
+ * thread (ledger_execute) and answers its ledger error, QB_E_SHUTTING_DOWN
+ * once the ledger is detached. For a request whose first command's outcome
+ * calls for another step after slow outside work (a bank call): the thread
+ * waits, so keep it to such routes. */
+QB_MUST_USE enum qb_error http_request_execute(struct http_request *req, struct ledger_cmd *cmd);
+
 /* --- what handlers share (handler.c) ------------------------------------------ */
 
 #define HTTP_LIST_LIMIT_DEFAULT 20
@@ -253,6 +260,23 @@ void http_handle_me_sessions_delete(struct http_request *req);
 void http_handle_me_freeze(struct http_request *req);
 void http_handle_me_unfreeze(struct http_request *req);
 void http_handle_me_security_get(struct http_request *req);
+
+/* bill_routes.c: the caller's bills, statements and their CSV form. */
+void http_handle_me_transactions_list(struct http_request *req);
+void http_handle_me_transactions_csv(struct http_request *req);
+void http_handle_me_statement_get(struct http_request *req);
+/* transfer_routes.c: transfers between users, the spending limits. */
+void http_handle_transfers_create(struct http_request *req);
+void http_handle_transfers_get(struct http_request *req);
+void http_handle_me_limits_get(struct http_request *req);
+void http_handle_me_limits_set(struct http_request *req);
+/* money_routes.c: bank cards, top-ups, withdrawals and their payments. */
+void http_handle_me_cards_create(struct http_request *req);
+void http_handle_me_cards_list(struct http_request *req);
+void http_handle_me_cards_delete(struct http_request *req);
+void http_handle_me_topups_create(struct http_request *req);
+void http_handle_me_withdrawals_create(struct http_request *req);
+void http_handle_me_payments_get(struct http_request *req);
 
 /* admin_routes.c: the operators' views and actions. */
 void http_handle_admin_users_list(struct http_request *req);

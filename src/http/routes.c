@@ -43,6 +43,23 @@ const struct http_route http_routes[] = {
     {"POST", "/v1/me/unfreeze", http_handle_me_unfreeze, HTTP_AUTH_USER},
     {"GET", "/v1/me/security", http_handle_me_security_get, HTTP_AUTH_USER},
 
+    /* bill_routes.c */
+    {"GET", "/v1/me/transactions", http_handle_me_transactions_list, HTTP_AUTH_USER},
+    {"GET", "/v1/me/transactions.csv", http_handle_me_transactions_csv, HTTP_AUTH_USER},
+    {"GET", "/v1/me/statements/{month}", http_handle_me_statement_get, HTTP_AUTH_USER},
+    /* transfer_routes.c */
+    {"POST", "/v1/transfers", http_handle_transfers_create, HTTP_AUTH_USER},
+    {"GET", "/v1/transfers/{id}", http_handle_transfers_get, HTTP_AUTH_USER},
+    {"GET", "/v1/me/limits", http_handle_me_limits_get, HTTP_AUTH_USER},
+    {"PUT", "/v1/me/limits", http_handle_me_limits_set, HTTP_AUTH_USER},
+    /* money_routes.c */
+    {"POST", "/v1/me/cards", http_handle_me_cards_create, HTTP_AUTH_USER},
+    {"GET", "/v1/me/cards", http_handle_me_cards_list, HTTP_AUTH_USER},
+    {"DELETE", "/v1/me/cards/{id}", http_handle_me_cards_delete, HTTP_AUTH_USER},
+    {"POST", "/v1/me/topups", http_handle_me_topups_create, HTTP_AUTH_USER},
+    {"POST", "/v1/me/withdrawals", http_handle_me_withdrawals_create, HTTP_AUTH_USER},
+    {"GET", "/v1/me/payments/{id}", http_handle_me_payments_get, HTTP_AUTH_USER},
+
     /* admin_routes.c */
     {"GET", "/admin/users", http_handle_admin_users_list, HTTP_AUTH_ADMIN},
     {"POST", "/admin/users/{id}/freeze", http_handle_admin_users_freeze, HTTP_AUTH_ADMIN},

@@ -591,6 +591,21 @@ void http_request_submit(struct http_request *req, struct ledger_cmd *cmd, http_
     }
 }
 
+enum qb_error http_request_execute(struct http_request *req, struct ledger_cmd *cmd)
+{
+    QB_ASSERT(req->submitted && cmd != req->cmd);
+    struct http_server *server = req->server;
+    /* The read lock keeps the ledger from being detached and closed while
+     * the command waits; the writer thread takes no HTTP lock, so the wait
+     * always ends. */
+    pthread_rwlock_rdlock(&server->ledger_lock);
+    enum qb_error err = QB_E_SHUTTING_DOWN;
+    if (server->ledger != NULL)
+        err = ledger_execute(server->ledger, cmd);
+    pthread_rwlock_unlock(&server->ledger_lock);
+    return err;
+}
+
 bool http_server_ledger_stats(struct http_server *server, struct ledger_stats *out)
 {
     pthread_rwlock_rdlock(&server->ledger_lock);

@@ -233,9 +233,25 @@ enum qb_error ledger_history(struct ledger *ledger, struct store *reader, int64_
         *next_cursor = cursor;
         return QB_OK;
     }
+    return ledger_history_read(reader, account_id, cursor, limit, entries, count, next_cursor);
+}
+
+enum qb_error ledger_history_read(struct store *reader, int64_t account_id, int64_t cursor,
+                                  size_t limit, struct ledger_entry *entries, size_t *count,
+                                  int64_t *next_cursor)
+{
+    *count = 0;
+    *next_cursor = 0;
+    if (cursor <= 0)
+        return QB_E_PARAM;
+    if (limit == 0) {
+        *next_cursor = cursor;
+        return QB_OK;
+    }
 
     struct store_stmt *stmt;
-    err = store_prepare(reader, "SELECT " LEDGER_ENTRY_COLUMNS " FROM entries WHERE id = $1", &stmt);
+    enum qb_error err =
+        store_prepare(reader, "SELECT " LEDGER_ENTRY_COLUMNS " FROM entries WHERE id = $1", &stmt);
     if (err != QB_OK)
         return err;
     /* Walk back along the account's chain: each posting names the previous

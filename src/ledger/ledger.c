@@ -180,6 +180,13 @@ struct ledger {
     struct store_stmt *st_entry_kind;
 
     bool broken; /* state could not be reloaded after a failed commit */
+#ifdef QB_TEST_HOOKS
+    /* QIANBAO_TEST_BREAK=balance_check: a deliberately broken ledger that
+     * lets debits cross the floor, so that the bank test can prove it
+     * catches a ledger that overdraws (tests/api/test_bank.c). Compiled
+     * only into the dev and asan builds (CMakePresets.json), never release. */
+    bool test_break_balance_check;
+#endif
 
     /* The queue. */
     pthread_mutex_t lock;
@@ -537,6 +544,19 @@ int64_t ledger_txn_now_ms(struct ledger_txn *txn) { return txn->now_ms; }
 
 /* --- posting ------------------------------------------------------------ */
 
+/* Whether the test-only broken build is in force (always false without
+ * QB_TEST_HOOKS): the floor assertion below must then let the overdraft
+ * through too, or the daemon would abort instead of showing it. */
+static bool S_test_break_balance_check(const struct ledger *ledger)
+{
+#ifdef QB_TEST_HOOKS
+    return ledger->test_break_balance_check;
+#else
+    (void)ledger;
+    return false;
+#endif
+}
+
 /* Appends an entry to the batch buffer: assigns its id, time and hash, and
  * links each posting to its account's previous entry. The caller has
  * validated everything and set each posting's amounts; this applies them to
@@ -573,7 +593,8 @@ static struct ledger_entry *entry_append(struct ledger *ledger, enum ledger_entr
         QB_ASSERT(a->held_minor >= 0);
         QB_ASSERT(a->floor_minor == LEDGER_FLOOR_NONE ||
                   (po->amount_minor >= 0 && po->held_delta_minor <= 0) ||
-                  a->balance_minor - a->held_minor >= a->floor_minor);
+                  a->balance_minor - a->held_minor >= a->floor_minor ||
+                  S_test_break_balance_check(ledger));
         po->balance_after_minor = a->balance_minor;
         a->last_entry_id = e->id;
     }
@@ -593,10 +614,17 @@ static enum qb_error check_ref(const char *ref)
 
 /* Whether account a may take a debit that leaves it at balance - held =
  * available_after. */
-static enum qb_error check_debit(const struct account *a, int64_t available_after)
+static enum qb_error check_debit(const struct ledger *ledger, const struct account *a,
+                                 int64_t available_after)
 {
     if (a->flags & (LEDGER_ACCOUNT_DEBIT_FROZEN | LEDGER_ACCOUNT_CLOSED))
         return QB_E_ACCOUNT_FROZEN;
+#ifdef QB_TEST_HOOKS
+    if (ledger->test_break_balance_check)
+        return QB_OK;
+#else
+    (void)ledger;
+#endif
     if (a->floor_minor != LEDGER_FLOOR_NONE && available_after < a->floor_minor)
         return QB_E_INSUFFICIENT_BALANCE;
     return QB_OK;
@@ -649,7 +677,7 @@ enum qb_error ledger_txn_post(struct ledger_txn *txn, uint16_t code, const char 
             int64_t available_after;
             if (__builtin_sub_overflow(balance_after, a->held_minor, &available_after))
                 return QB_E_OVERFLOW;
-            err = check_debit(a, available_after);
+            err = check_debit(ledger, a, available_after);
         } else {
             err = check_credit(a);
         }
@@ -683,7 +711,7 @@ enum qb_error ledger_txn_hold(struct ledger_txn *txn, uint16_t code, const char 
     if (__builtin_add_overflow(d->held_minor, amount_minor, &held_after) ||
         __builtin_sub_overflow(d->balance_minor, held_after, &available_after))
         return QB_E_OVERFLOW;
-    enum qb_error err = check_debit(d, available_after);
+    enum qb_error err = check_debit(ledger, d, available_after);
     if (err == QB_OK)
         err = check_credit(c);
     if (err != QB_OK)
@@ -874,6 +902,13 @@ enum qb_error ledger_txn_account_get(struct ledger_txn *txn, int64_t account_id,
     if (a == NULL)
         return QB_E_NOT_FOUND;
     view_from_working(a, out);
+#ifdef QB_TEST_HOOKS
+    /* The broken build drops every balance check, the domain's too: a
+     * command that checks available_minor before posting (transfers do, so
+     * that a refusal writes nothing) sees room for any amount. */
+    if (txn->ledger->test_break_balance_check && a->floor_minor != LEDGER_FLOOR_NONE)
+        out->available_minor = INT64_MAX / 4;
+#endif
     return QB_OK;
 }
 
@@ -1638,6 +1673,12 @@ enum qb_error ledger_open(struct store *writer, const struct ledger_options *opt
         options && options->replay_lag_max ? options->replay_lag_max : 2000000;
     ledger->chunks = xcalloc(ACCOUNT_CHUNK_COUNT_MAX, sizeof(struct account *));
     ledger->txn.ledger = ledger;
+#ifdef QB_TEST_HOOKS
+    const char *test_break = getenv("QIANBAO_TEST_BREAK");
+    ledger->test_break_balance_check = test_break != NULL && strcmp(test_break, "balance_check") == 0;
+    if (ledger->test_break_balance_check)
+        log_event(LOG_WARN, "ledger.test_break", "what=balance_check build=test_hooks");
+#endif
     pthread_mutex_init(&ledger->lock, NULL);
     pthread_cond_init(&ledger->nonempty, NULL);
 

@@ -281,6 +281,18 @@ QB_MUST_USE enum qb_error ledger_history(struct ledger *ledger, struct store *re
                                          struct ledger_entry *entries, size_t *count,
                                          int64_t *next_cursor);
 
+/* The walk of ledger_history without the ledger: up to limit entries of
+ * the account's chain starting at entry `cursor` (> 0), newest first, with
+ * a read connection alone. For readers that took the starting point from a
+ * ledger_account_view of their own (its last_entry_id, read together with
+ * the balances they show) and carry it across pages. QB_E_PARAM when cursor
+ * is not an entry of the account; QB_E_INTERNAL when the chain breaks past
+ * it. The caller vouches that cursor is committed. */
+QB_MUST_USE enum qb_error ledger_history_read(struct store *reader, int64_t account_id,
+                                              int64_t cursor, size_t limit,
+                                              struct ledger_entry *entries, size_t *count,
+                                              int64_t *next_cursor);
+
 /* The posting of `account_id` in entry, or NULL. */
 const struct ledger_posting *ledger_entry_posting(const struct ledger_entry *entry,
                                                   int64_t account_id);

@@ -11,7 +11,8 @@
  * Callers:
  *   anonymous  no Authorization header
  *   user A     a fresh user's session token
- *   user B     another fresh user's token; B owns the {id} of /v1/me/sessions/{id}
+ *   user B     another fresh user's token; B owns the {id} of /v1/me/sessions/{id},
+ *              /v1/me/cards/{id} and /v1/me/payments/{id}
  *   admin      the operator's token (DATA_DIR/admin-token)
  *   expired    a token of the right shape (64 hex) that never existed: the
  *              shortest --session-absolute-s is 300 s, too long to wait for,
@@ -61,6 +62,10 @@ enum path_id {
     ID_NONE,
     ID_SESSION_OF_B, /* user B's current session */
     ID_VICTIM,       /* a third user, the object of an operator's action */
+    ID_MONTH,        /* a calendar month, "2026-11" */
+    ID_NO_TRANSFER,  /* a well-formed transfer id that nobody made */
+    ID_CARD_OF_B,    /* a card user B bound */
+    ID_PAYMENT_OF_B, /* a top-up user B made */
 };
 
 /* How the victim is prepared before the row runs. */
@@ -116,6 +121,24 @@ static const struct matrix_row S_matrix[] = {
     {"POST", "/v1/me/freeze", ID_NONE, SETUP_NONE, NULL, USER_ROUTE(200, 409)},
     {"POST", "/v1/me/unfreeze", ID_NONE, SETUP_NONE, "{}", USER_ROUTE(400, 400)},
     {"GET", "/v1/me/security", ID_NONE, SETUP_NONE, NULL, USER_ROUTE(200, 200)},
+    /* Bills are read-only: a frozen user still reads them. */
+    {"GET", "/v1/me/transactions", ID_NONE, SETUP_NONE, NULL, USER_ROUTE(200, 200)},
+    {"GET", "/v1/me/transactions.csv", ID_NONE, SETUP_NONE, NULL, USER_ROUTE(200, 200)},
+    {"GET", "/v1/me/statements/{month}", ID_MONTH, SETUP_NONE, NULL, USER_ROUTE(200, 200)},
+    {"POST", "/v1/transfers", ID_NONE, SETUP_NONE, "{}", USER_ROUTE(400, 400)},
+    /* Nobody's transfer: the same 404 as another user's (test_transfers.c reads real ones). */
+    {"GET", "/v1/transfers/{id}", ID_NO_TRANSFER, SETUP_NONE, NULL, USER_ROUTE(404, 404)},
+    {"GET", "/v1/me/limits", ID_NONE, SETUP_NONE, NULL, USER_ROUTE(200, 200)},
+    {"PUT", "/v1/me/limits", ID_NONE, SETUP_NONE, "{}", USER_ROUTE(400, 400)},
+    {"POST", "/v1/me/cards", ID_NONE, SETUP_NONE, "{}", USER_ROUTE(400, 400)},
+    {"GET", "/v1/me/cards", ID_NONE, SETUP_NONE, NULL, USER_ROUTE(200, 200)},
+    /* B's card and payment: for anyone else they do not exist. */
+    {"DELETE", "/v1/me/cards/{id}", ID_CARD_OF_B, SETUP_NONE, NULL,
+     {401, 404, 204, 401, 401, 401, 404}},
+    {"POST", "/v1/me/topups", ID_NONE, SETUP_NONE, "{}", USER_ROUTE(400, 400)},
+    {"POST", "/v1/me/withdrawals", ID_NONE, SETUP_NONE, "{}", USER_ROUTE(400, 400)},
+    {"GET", "/v1/me/payments/{id}", ID_PAYMENT_OF_B, SETUP_NONE, NULL,
+     {401, 404, 200, 401, 401, 401, 404}},
     {"GET", "/admin/users", ID_NONE, SETUP_NONE, NULL, ADMIN_ROUTE(200)},
     {"POST", "/admin/users/{id}/freeze", ID_VICTIM, SETUP_NONE, NULL, ADMIN_ROUTE(200)},
     {"POST", "/admin/users/{id}/unfreeze", ID_VICTIM, SETUP_VICTIM_FROZEN_BY_ADMIN, NULL,
@@ -289,14 +312,53 @@ static const char *S_status_code(int status)
     }
 }
 
+/* Binds the sandbox's succeeding test card to user (bind_card code from the
+ * outbox) and copies the card's id into card_id. */
+static void S_card_bind(const struct api_user *user, char card_id[API_ID_SIZE_MAX])
+{
+    char code[API_SMS_CODE_SIZE];
+    ASSERT_EQ_INT(api_sms_request_target(&S_client, user->phone, "bind_card", "999900******0012"),
+                  202);
+    API_MUST(api_sms_code_read(&S_client, S_admin, user->phone, "bind_card", code));
+    char body[256];
+    snprintf(body, sizeof body,
+             "{\"card_number\":\"9999000000000012\",\"holder_name\":\"张三\",\"phone\":\"%s\","
+             "\"sms_code\":\"%s\"}",
+             user->phone, code);
+    struct client_response res;
+    ASSERT_EQ_INT(api_call(&S_client, "POST", "/v1/me/cards", user->token, body, &res), 201);
+    snprintf(card_id, API_ID_SIZE_MAX, "%s", api_json_str(&res, "id"));
+    client_response_release(&res);
+}
+
+/* A top-up of ¥1 by user with a card bound for it; its id into payment_id. */
+static void S_payment_make(const struct api_user *user, char payment_id[API_ID_SIZE_MAX])
+{
+    char card_id[API_ID_SIZE_MAX];
+    S_card_bind(user, card_id);
+    API_MUST(api_payment_password_set(&S_client, S_admin, user, "135790"));
+    char body[256];
+    snprintf(body, sizeof body,
+             "{\"card_id\":\"%s\",\"amount\":100,\"payment_password\":\"135790\"}", card_id);
+    struct client_response res;
+    ASSERT_EQ_INT(api_call_idem(&S_client, "POST", "/v1/me/topups", user->token, "matrix-topup",
+                                body, &res),
+                  201);
+    snprintf(payment_id, API_ID_SIZE_MAX, "%s", api_json_str(&res, "id"));
+    client_response_release(&res);
+}
+
 /* Replaces "{id}" in pattern with id. */
+
+/* Replaces the "{...}" segment of pattern with id. */
 static void S_path_fill(const char *pattern, const char *id, char *out, size_t out_size)
 {
-    const char *at = strstr(pattern, "{id}");
-    if (at == NULL)
+    const char *at = strchr(pattern, '{');
+    const char *end = at != NULL ? strchr(at, '}') : NULL;
+    if (end == NULL)
         snprintf(out, out_size, "%s", pattern);
     else
-        snprintf(out, out_size, "%.*s%s%s", (int)(at - pattern), pattern, id, at + 4);
+        snprintf(out, out_size, "%.*s%s%s", (int)(at - pattern), pattern, id, end + 1);
 }
 
 TEST(every_route_answers_every_caller_as_the_matrix_says)
@@ -320,11 +382,22 @@ TEST(every_route_answers_every_caller_as_the_matrix_says)
         ASSERT_EQ_INT(api_call(&S_client, "POST", "/v1/me/freeze", frozen.token, NULL, &res), 200);
         client_response_release(&res);
         const char *id = "";
-        if (row->id == ID_SESSION_OF_B) {
+        char object_id[API_ID_SIZE_MAX] = "";
+        if (row->id == ID_CARD_OF_B) {
+            S_card_bind(&b, object_id);
+            id = object_id;
+        } else if (row->id == ID_PAYMENT_OF_B) {
+            S_payment_make(&b, object_id);
+            id = object_id;
+        } else if (row->id == ID_SESSION_OF_B) {
             id = b.session_id;
+        } else if (row->id == ID_NO_TRANSFER) {
+            id = "p_0000000000000000000000000a";
         } else if (row->id == ID_VICTIM) {
             API_MUST(api_user_new(&S_client, S_admin, &victim));
             id = victim.id;
+        } else if (row->id == ID_MONTH) {
+            id = "2026-11";
         }
         char path[512];
         S_path_fill(row->pattern, id, path, sizeof path);

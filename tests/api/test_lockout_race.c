@@ -9,7 +9,7 @@
  * and checks what came back: at most four PASSWORD_WRONG (tries 1-4), every
  * other answer PASSWORD_LOCKED (the fifth locks it, the rest find it
  * locked), and then even the right password is refused — also after a
- * restart. A second daemon with --payment-password-lock-s 2 shows the lock
+ * restart. A second daemon with --payment-password-lock-s 5 shows the lock
  * lifting on time.
  *
  * The same single-writer argument covers the other counters and one-shot
@@ -175,8 +175,8 @@ TEST(lock_survives_a_restart)
 
 TEST(lock_lifts_after_its_time)
 {
-    // A lock that never lifts would lock users out of their money: with a 2 s lock, the fifth wrong
-    // try locks, the right password is refused within the 2 s and accepted after them, with the
+    // A lock that never lifts would lock users out of their money: with a 5 s lock, the fifth wrong
+    // try locks, the right password is refused within the 5 s and accepted after them, with the
     // count of wrong tries started afresh.
     struct client c;
     client_init(&c, S_short.base_url);
@@ -187,7 +187,7 @@ TEST(lock_lifts_after_its_time)
         VERIFY_EXPECT(&c, u.token, "{\"payment_password\":\"370000\"}", 403, "PASSWORD_WRONG");
     VERIFY_EXPECT(&c, u.token, "{\"payment_password\":\"370000\"}", 423, "PASSWORD_LOCKED");
     VERIFY_EXPECT(&c, u.token, S_RIGHT_BODY, 423, "PASSWORD_LOCKED");
-    S_sleep_ms(2300);
+    S_sleep_ms(5300); /* 5 s: room for a loaded machine between the lock and the refusal */
     VERIFY_EXPECT(&c, u.token, S_RIGHT_BODY, 204, NULL);
     VERIFY_EXPECT(&c, u.token, "{\"payment_password\":\"370000\"}", 403, "PASSWORD_WRONG");
     VERIFY_EXPECT(&c, u.token, S_RIGHT_BODY, 204, NULL);
@@ -315,7 +315,7 @@ TEST(parallel_freezes_and_kyc_apply_once)
 int main(void)
 {
     test_tmpdir(S_root, sizeof S_root);
-    const char *short_args[] = {"--payment-password-lock-s", "2", NULL};
+    const char *short_args[] = {"--payment-password-lock-s", "5", NULL};
     if (!api_daemon_start(&S_daemon, S_root, "race", NULL, S_admin) ||
         !api_daemon_start(&S_short, S_root, "short", short_args, S_short_admin)) {
         fprintf(stderr, "%s\n", api_error());

@@ -27,6 +27,7 @@ TEST(subkeys_differ_per_use)
     ASSERT(memcmp(env.pepper_key, env.payment_password_key, DOMAIN_KEY_SIZE) != 0);
     ASSERT(memcmp(env.payment_password_key, env.sms_code_key, DOMAIN_KEY_SIZE) != 0);
     ASSERT(memcmp(env.pepper_key, env.sms_code_key, DOMAIN_KEY_SIZE) != 0);
+    ASSERT(memcmp(env.seal_key, env.card_hash_key, DOMAIN_KEY_SIZE) != 0);
     uint8_t pepper[DOMAIN_KEY_SIZE];
     memset(pepper, 0x11, sizeof pepper);
     ASSERT(memcmp(env.pepper_key, pepper, DOMAIN_KEY_SIZE) != 0);

@@ -1403,6 +1403,42 @@ TEST(history_empty_account)
     fx_free(fx);
 }
 
+TEST(history_read_walks_without_the_ledger)
+{
+    /* ledger_history_read is the same walk from a starting point the caller
+     * holds (a bill cursor): it must give the same pages as ledger_history,
+     * and refuse a start that is not on the account's chain. */
+    struct fx *fx = fx_new();
+    int64_t a = fx_user(fx, "user:u_a");
+    int64_t b = fx_user(fx, "user:u_b");
+    int64_t c = fx_user(fx, "user:u_c");
+    fx_fund(fx, a, 10000);
+    int64_t ids[5];
+    for (int i = 0; i < 5; i++)
+        ASSERT_OK(fx_transfer(fx, a, b, 10 + i, &ids[i]));
+    int64_t c_entry = fx_fund(fx, c, 50);
+
+    struct ledger_entry page[2];
+    size_t count = 0;
+    int64_t next = 0;
+    ASSERT_OK(ledger_history_read(fx->reader, a, ids[4], 2, page, &count, &next));
+    ASSERT_EQ_INT(count, 2);
+    ASSERT_EQ_INT(page[0].id, ids[4]);
+    ASSERT_EQ_INT(page[1].id, ids[3]);
+    ASSERT_EQ_INT(next, ids[2]);
+    ASSERT_OK(ledger_history_read(fx->reader, a, ids[1], 2, page, &count, &next));
+    ASSERT_EQ_INT(page[0].id, ids[1]);
+    ASSERT_EQ_INT(page[1].id, ids[0]);
+    ASSERT_NE_INT(next, 0); /* the funding entry is older still */
+    /* Not a's entry, no entry at all, no start: a bad cursor. */
+    ASSERT_EQ_INT(ledger_history_read(fx->reader, a, c_entry, 2, page, &count, &next), QB_E_PARAM);
+    ASSERT_EQ_INT(ledger_history_read(fx->reader, a, c_entry + 1000, 2, page, &count, &next),
+                  QB_E_PARAM);
+    ASSERT_EQ_INT(ledger_history_read(fx->reader, a, 0, 2, page, &count, &next), QB_E_PARAM);
+    ASSERT_EQ_INT(count, 0);
+    fx_free(fx);
+}
+
 TEST(history_balances_and_chain)
 {
     /* Each posting's balance_after must be the running balance and its
@@ -1961,6 +1997,7 @@ int main(void)
     RUN(idem_key_too_long_refused);
     RUN(history_pages_newest_first);
     RUN(history_empty_account);
+    RUN(history_read_walks_without_the_ledger);
     RUN(history_balances_and_chain);
     RUN(verify_passes_on_healthy_ledger);
     RUN(verify_detects_tampered_amount);

@@ -1,0 +1,115 @@
+-- transfer.lua — wrk script: POST /v1/transfers between random funded users.
+--
+-- Environment (bench/http/run sets it):
+--   QB_BENCH_USERS             file of "USER_ID TOKEN PHONE" lines (bench_seed --out)
+--   QB_BENCH_PAYMENT_PASSWORD  the users' payment password
+--   QB_BENCH_RUN               a tag that keeps idempotency keys distinct across runs
+--   QB_BENCH_RATE              when set: pace to this many requests/s in all (half load)
+--   QB_BENCH_THREADS           wrk's -t, to split QB_BENCH_RATE between threads
+--
+-- Every request is a new transfer: its own Idempotency-Key (run tag, thread,
+-- counter), a random payer (whose bearer token is sent) and a different
+-- random payee, 1..100 fen, the payment password. Requests whose status is
+-- not 2xx are counted by wrk as errors; transfers/s counts only the others.
+--
+-- Pacing. Plain wrk has no rate option (wrk2 is not in Debian). wrk asks
+-- delay() before each request a connection sends; here each thread keeps a
+-- schedule of one send every 1/rate s and answers the time until the next
+-- free slot (whole milliseconds, so sends go out in small bursts each ms).
+-- A connection whose answer comes late takes a later slot: latency is then
+-- measured from the actual send, not the slot (coordinated omission), which
+-- is why the achieved rate is printed beside the target — when it matches,
+-- no connection fell behind its schedule for long.
+
+local users = {}
+local user_count = 0
+local password = os.getenv("QB_BENCH_PAYMENT_PASSWORD") or "258147"
+local run_tag = (os.getenv("QB_BENCH_RUN") or "run") .. "-" .. tostring(os.time())
+local counter = 0
+local period_ms = nil
+local next_ms = nil
+local now_ms = nil
+
+local threads = {}
+
+-- Runs in wrk's main Lua state once per thread before it starts: gives each
+-- thread's own state its index (a global there).
+function setup(thread)
+   thread:set("thread_index", #threads)
+   table.insert(threads, thread)
+end
+
+local function load_users(path)
+   local f = assert(io.open(path, "r"), "cannot open " .. tostring(path))
+   for line in f:lines() do
+      local id, token = line:match("^(%S+) (%S+)")
+      if id then
+         user_count = user_count + 1
+         users[user_count] = {id = id, auth = "Bearer " .. token}
+      end
+   end
+   f:close()
+   assert(user_count >= 2, "need at least two users in " .. path)
+end
+
+function init(args)
+   load_users(os.getenv("QB_BENCH_USERS"))
+   thread_index = thread_index or 0
+   math.randomseed(os.time() * 1000 + thread_index)
+   local rate = tonumber(os.getenv("QB_BENCH_RATE") or "")
+   if rate and rate > 0 then
+      local ffi = require("ffi")
+      ffi.cdef [[
+         typedef struct { long tv_sec; long tv_nsec; } qb_timespec;
+         int clock_gettime(int clock_id, qb_timespec *tp);
+      ]]
+      local ts = ffi.new("qb_timespec")
+      now_ms = function()
+         ffi.C.clock_gettime(1, ts) -- CLOCK_MONOTONIC
+         return tonumber(ts.tv_sec) * 1000 + tonumber(ts.tv_nsec) / 1e6
+      end
+      local thread_count = tonumber(os.getenv("QB_BENCH_THREADS") or "1")
+      period_ms = 1000 * thread_count / rate
+   end
+end
+
+if os.getenv("QB_BENCH_RATE") then
+   function delay()
+      local now = now_ms()
+      local slot = (next_ms == nil or next_ms < now) and now or next_ms
+      next_ms = slot + period_ms
+      return math.floor(slot - now)
+   end
+end
+
+function request()
+   counter = counter + 1
+   local payer = math.random(user_count)
+   local payee = math.random(user_count - 1)
+   if payee >= payer then
+      payee = payee + 1
+   end
+   local body = string.format('{"to":"%s","amount":%d,"payment_password":"%s"}',
+                              users[payee].id, math.random(100), password)
+   local headers = {
+      ["Authorization"] = users[payer].auth,
+      ["Content-Type"] = "application/json",
+      ["Idempotency-Key"] = string.format("%s-%d-%d", run_tag, thread_index, counter),
+   }
+   return wrk.format("POST", "/v1/transfers", headers, body)
+end
+
+function done(summary, latency, requests)
+   local seconds = summary.duration / 1e6
+   local e = summary.errors
+   local failed = e.status + e.connect + e.read + e.write + e.timeout
+   local ok = summary.requests - e.status
+   io.write(string.format("bench: requests=%d non_2xx=%d socket_errors=%d seconds=%.2f\n",
+                          summary.requests, e.status, failed - e.status, seconds))
+   io.write(string.format("bench: transfers_per_s=%.0f\n", ok / seconds))
+   for _, p in ipairs({50, 90, 99, 99.9}) do
+      io.write(string.format("bench: latency_p%s_us=%d\n", tostring(p):gsub("%.", "_"),
+                             latency:percentile(p)))
+   end
+   io.write(string.format("bench: latency_max_us=%d\n", latency.max))
+end

@@ -1,0 +1,155 @@
+/*
+ * sandbox.c — the sandbox bank connector: a real provider's test mode.
+ *
+ * Stateless, as bank.h promises: an answer depends only on the card number,
+ * the operation, and how long ago Qianbao created the operation
+ * (now_ms - created_at_ms). So a daemon restarted in the middle of a slow
+ * withdrawal finds the sandbox exactly where a real bank would be: a query
+ * made after the delay sees the final answer.
+ *
+ * Test cards (docs/sandbox.md, Luhn-valid, BIN 999900):
+ *   9999000000000012   succeeds
+ *   9999000000000020   FAILED CARD_DECLINED, both operations
+ *   9999000000000038   debit FAILED BANK_INSUFFICIENT_FUNDS; credit succeeds
+ *   9999000000000046   every submit times out (BANK_UNAVAILABLE); a query
+ *                      finds it SUCCEEDED: the bank did it, the answer was lost
+ *   9999000000000053   every submit times out; a query answers UNKNOWN: the
+ *                      request never reached the bank
+ *   9999000000000061   PENDING; SUCCEEDED from SANDBOX_DELAY_MS after creation
+ *   9999000000000079   PENDING; FAILED CARD_DECLINED from SANDBOX_DELAY_MS on
+ * Every other number succeeds at once, whatever its bank. A query answers
+ * what the submission answered at that moment (the sandbox keeps no
+ * records, so it assumes every operation it is asked about was sent),
+ * except for the lost card above.
+ *
+ * The sandbox answers at once; the "time outs" are answers, not waits, so
+ * tests of them take no time.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "bank/bank.h"
+
+#define SANDBOX_DELAY_MS 3000
+
+enum sandbox_behaviour {
+    SANDBOX_SUCCEED,
+    SANDBOX_DECLINE,
+    SANDBOX_INSUFFICIENT,
+    SANDBOX_TIMEOUT_DONE,
+    SANDBOX_TIMEOUT_LOST,
+    SANDBOX_LATE_SUCCEED,
+    SANDBOX_LATE_FAIL,
+};
+
+static const struct {
+    const char *number;
+    enum sandbox_behaviour behaviour;
+} S_cards[] = {
+    {"9999000000000012", SANDBOX_SUCCEED},      {"9999000000000020", SANDBOX_DECLINE},
+    {"9999000000000038", SANDBOX_INSUFFICIENT}, {"9999000000000046", SANDBOX_TIMEOUT_DONE},
+    {"9999000000000053", SANDBOX_TIMEOUT_LOST}, {"9999000000000061", SANDBOX_LATE_SUCCEED},
+    {"9999000000000079", SANDBOX_LATE_FAIL},
+};
+
+static enum sandbox_behaviour sandbox_behaviour_of(const char *card_number)
+{
+    for (size_t i = 0; i < QB_ARRAY_COUNT(S_cards); i++) {
+        if (strcmp(card_number, S_cards[i].number) == 0)
+            return S_cards[i].behaviour;
+    }
+    return SANDBOX_SUCCEED;
+}
+
+/* The bank's reference: derived from Qianbao's, as a real bank's would be
+ * recorded against it. */
+static void sandbox_ref(const struct bank_request *req, struct bank_result *out)
+{
+    snprintf(out->bank_ref, sizeof out->bank_ref, "sbx_%s_%s",
+             req->op == BANK_OP_DEBIT ? "d" : "c", req->ref);
+}
+
+static bool sandbox_request_is_valid(const struct bank_request *req)
+{
+    return req != NULL && (req->op == BANK_OP_DEBIT || req->op == BANK_OP_CREDIT) &&
+           req->ref != NULL && req->ref[0] != '\0' && req->card_number != NULL &&
+           req->currency != NULL && req->amount_minor > 0;
+}
+
+/* The operation's state at req->now_ms, as the bank's books have it. */
+static void sandbox_decide(const struct bank_request *req, enum sandbox_behaviour behaviour,
+                           struct bank_result *out)
+{
+    bool late = req->now_ms - req->created_at_ms >= SANDBOX_DELAY_MS;
+    out->status = BANK_SUCCEEDED;
+    out->failure = QB_OK;
+    switch (behaviour) {
+    case SANDBOX_SUCCEED:
+    case SANDBOX_TIMEOUT_DONE:
+        break;
+    case SANDBOX_DECLINE:
+        out->status = BANK_FAILED;
+        out->failure = QB_E_CARD_DECLINED;
+        break;
+    case SANDBOX_INSUFFICIENT:
+        if (req->op == BANK_OP_DEBIT) {
+            out->status = BANK_FAILED;
+            out->failure = QB_E_BANK_INSUFFICIENT_FUNDS;
+        }
+        break;
+    case SANDBOX_TIMEOUT_LOST:
+        out->status = BANK_UNKNOWN;
+        break;
+    case SANDBOX_LATE_SUCCEED:
+        if (!late)
+            out->status = BANK_PENDING;
+        break;
+    case SANDBOX_LATE_FAIL:
+        if (!late) {
+            out->status = BANK_PENDING;
+        } else {
+            out->status = BANK_FAILED;
+            out->failure = QB_E_CARD_DECLINED;
+        }
+        break;
+    }
+    if (out->status != BANK_UNKNOWN)
+        sandbox_ref(req, out);
+}
+
+static enum qb_error sandbox_submit(struct bank_connector *bank, const struct bank_request *req,
+                                    struct bank_result *out)
+{
+    (void)bank;
+    QB_ASSERT(out != NULL);
+    memset(out, 0, sizeof *out);
+    if (!sandbox_request_is_valid(req))
+        return QB_E_PARAM;
+    enum sandbox_behaviour behaviour = sandbox_behaviour_of(req->card_number);
+    if (behaviour == SANDBOX_TIMEOUT_DONE || behaviour == SANDBOX_TIMEOUT_LOST)
+        return QB_E_BANK_UNAVAILABLE;
+    sandbox_decide(req, behaviour, out);
+    QB_ASSERT(out->status != BANK_UNKNOWN);
+    return QB_OK;
+}
+
+static enum qb_error sandbox_query(struct bank_connector *bank, const struct bank_request *req,
+                                   struct bank_result *out)
+{
+    (void)bank;
+    QB_ASSERT(out != NULL);
+    memset(out, 0, sizeof *out);
+    if (!sandbox_request_is_valid(req))
+        return QB_E_PARAM;
+    sandbox_decide(req, sandbox_behaviour_of(req->card_number), out);
+    return QB_OK;
+}
+
+static const struct bank_connector_ops S_sandbox_ops = {
+    .submit = sandbox_submit,
+    .query = sandbox_query,
+};
+
+static struct bank_connector S_sandbox = {&S_sandbox_ops, NULL};
+
+struct bank_connector *bank_sandbox(void) { return &S_sandbox; }

@@ -1,0 +1,347 @@
+/*
+ * bill_routes.c — the caller's bills: the transaction list, the monthly
+ * statement, and both as CSV downloads.
+ *
+ * Every route here is HTTP_AUTH_USER, reads only the caller's own wallet
+ * account, and never submits a command: the pages come from src/wallet/
+ * bills.h on a read connection. A frozen user still reads their bills.
+ * CSV is chosen by a ".csv" path suffix or by an Accept header naming
+ * text/csv; it answers the same lines with a Content-Disposition filename
+ * and, when lines remain, the next cursor in X-Next-Cursor.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "http/internal.h"
+#include "wallet/bills.h"
+
+#define S_CSV_SUFFIX ".csv"
+
+/* The caller's wallet account and its committed view, or false after
+ * replying. */
+static bool S_account(struct http_request *req, struct ledger_account_view *view)
+{
+    struct identity_user me;
+    if (!http_me_load(req, &me))
+        return false;
+    enum qb_error err = http_request_account_view(req, me.account_id, view);
+    if (err != QB_OK) {
+        http_reply_error(req, err == QB_E_NOT_FOUND ? QB_E_INTERNAL : err);
+        return false;
+    }
+    return true;
+}
+
+/* An Accept header that names text/csv (any case, anywhere in the list). */
+static bool S_wants_csv(struct http_request *req)
+{
+    const char *accept = http_request_header(req, "Accept");
+    for (const char *p = accept; p != NULL && *p != '\0'; p++)
+        if (strncasecmp(p, "text/csv", 8) == 0)
+            return true;
+    return false;
+}
+
+/* The filter, limit and cursor of the query string, or false after
+ * replying PARAM_ERROR. csv allows up to BILLS_CSV_LINES_MAX lines. */
+static bool S_query(struct http_request *req, bool csv, struct bills_query *q)
+{
+    memset(q, 0, sizeof *q);
+    const char *type = http_request_query(req, "type");
+    const char *direction = http_request_query(req, "direction");
+    const char *from = http_request_query(req, "from");
+    const char *to = http_request_query(req, "to");
+    const char *counterparty = http_request_query(req, "counterparty");
+    const char *limit = http_request_query(req, "limit");
+    q->cursor = http_request_query(req, "cursor");
+
+    if (type != NULL && (q->filter.type = bills_type_parse(type)) == BILLS_ANY) {
+        http_reply_error_message(req, QB_E_PARAM,
+                                 "type must be topup, withdrawal, transfer or other");
+        return false;
+    }
+    if (direction != NULL) {
+        if (strcmp(direction, "in") == 0)
+            q->filter.direction = BILLS_IN;
+        else if (strcmp(direction, "out") == 0)
+            q->filter.direction = BILLS_OUT;
+        else {
+            http_reply_error_message(req, QB_E_PARAM, "direction must be in or out");
+            return false;
+        }
+    }
+    if ((from != NULL && !bills_time_parse(from, false, &q->filter.from_ms)) ||
+        (to != NULL && !bills_time_parse(to, true, &q->filter.to_ms))) {
+        http_reply_error_message(req, QB_E_PARAM,
+                                 "from and to must be RFC 3339 times or YYYY-MM-DD dates");
+        return false;
+    }
+    if (q->filter.from_ms != 0 && q->filter.to_ms != 0 && q->filter.from_ms >= q->filter.to_ms) {
+        http_reply_error_message(req, QB_E_PARAM, "from must be before to");
+        return false;
+    }
+    if (counterparty != NULL) {
+        size_t size = strlen(counterparty);
+        if (size >= sizeof q->filter.counterparty_id || !id_is_valid(counterparty, size, "u")) {
+            http_reply_error_message(req, QB_E_PARAM, "counterparty must be a user id");
+            return false;
+        }
+        memcpy(q->filter.counterparty_id, counterparty, size + 1);
+    }
+    if (q->cursor != NULL && strlen(q->cursor) >= BILLS_CURSOR_SIZE_MAX) {
+        http_reply_error_message(req, QB_E_PARAM, "the cursor is not valid");
+        return false;
+    }
+    if (!csv)
+        return http_query_limit(req, &q->limit);
+    q->limit = BILLS_CSV_LINES_MAX;
+    if (limit != NULL) {
+        size_t size = strlen(limit), value = 0;
+        bool ok = size > 0 && size <= 4 && strspn(limit, "0123456789") == size;
+        for (size_t i = 0; ok && i < size; i++)
+            value = value * 10 + (size_t)(limit[i] - '0');
+        if (!ok || value < 1 || value > BILLS_CSV_LINES_MAX) {
+            http_reply_error_message(req, QB_E_PARAM, "limit must be an integer from 1 to 1000");
+            return false;
+        }
+        q->limit = value;
+    }
+    return true;
+}
+
+static json_t *S_party_json(const struct bills_counterparty *cp)
+{
+    switch (cp->kind) {
+    case BILLS_PARTY_USER:
+        return json_pack("{s:s, s:s, s:s}", "type", "user", "id", cp->id, "name", cp->name);
+    case BILLS_PARTY_CARD:
+        return json_pack("{s:s, s:s, s:s, s:s}", "type", "card", "id", cp->id, "bank", cp->name,
+                         "last4", cp->last4);
+    case BILLS_PARTY_NONE:
+        break;
+    }
+    return json_null();
+}
+
+static json_t *S_line_json(const struct bills_line *l)
+{
+    return json_pack(
+        "{s:s, s:s, s:s, s:I, s:I, s:s, s:o, s:s, s:s, s:o, s:o, s:o, s:I}", "id", l->id, "type",
+        bills_type_name(l->type), "direction", l->direction == BILLS_IN ? "in" : "out", "amount",
+        (json_int_t)l->amount_minor, "fee", (json_int_t)l->fee_minor, "currency",
+        l->currency->code, "counterparty", S_party_json(&l->counterparty), "memo", l->memo,
+        "status", wallet_payment_status_name(l->status), "failure_code",
+        l->failure_code[0] != '\0' ? json_string(l->failure_code) : json_null(), "created_at",
+        http_time_json(l->created_at_ms), "updated_at", http_time_json(l->updated_at_ms),
+        "balance_after", (json_int_t)l->balance_after_minor);
+}
+
+/* Runs q against the caller's account and replies with the page, as JSON
+ * or as CSV named filename. */
+static void S_list_reply(struct http_request *req, struct bills_query *q, bool csv,
+                         const char *filename)
+{
+    struct ledger_account_view view;
+    if (!S_account(req, &view))
+        return;
+    q->account_id = view.id;
+    q->scan_max = csv ? BILLS_CSV_SCAN_MAX : BILLS_SCAN_MAX;
+    struct bills_line *lines = calloc(q->limit, sizeof *lines);
+    if (lines == NULL) {
+        http_reply_error(req, QB_E_BUSY);
+        return;
+    }
+    const struct domain_env *env = http_request_env(req);
+    uint8_t key[DOMAIN_KEY_SIZE] = {0};
+    struct bills_page page;
+    struct store *reader = NULL;
+    if (env == NULL) {
+        http_reply_error(req, QB_E_INTERNAL);
+        goto out;
+    }
+    bills_cursor_key(env, key);
+    reader = http_reader_acquire(req);
+    if (reader == NULL)
+        goto out;
+    enum qb_error err = bills_list(reader, &view, key, q, lines, &page);
+    http_reader_release(req, reader);
+    if (err != QB_OK) {
+        if (err == QB_E_PARAM)
+            http_reply_error_message(req, err, "the cursor is not valid");
+        else
+            http_reply_error(req, err);
+        goto out;
+    }
+    QB_ASSERT(page.count <= q->limit);
+    if (csv) {
+        struct buf body;
+        buf_init(&body, HTTP_REPLY_SIZE_MAX);
+        err = bills_csv_header(&body);
+        for (size_t i = 0; err == QB_OK && i < page.count; i++)
+            err = bills_csv_line(&body, &lines[i]);
+        if (err == QB_OK) {
+            char disposition[128];
+            snprintf(disposition, sizeof disposition, "attachment; filename=\"%s\"", filename);
+            http_reply_header(req, "Content-Disposition", disposition);
+            if (page.next_cursor[0] != '\0')
+                http_reply_header(req, "X-Next-Cursor", page.next_cursor);
+            http_reply_raw(req, 200, "text/csv; charset=utf-8; header=present", body.data,
+                           body.size);
+        } else {
+            http_reply_error(req, err == QB_E_TOO_LARGE ? QB_E_INTERNAL : err);
+        }
+        buf_release(&body);
+        goto out;
+    }
+    json_t *items = json_array();
+    for (size_t i = 0; items != NULL && i < page.count; i++) {
+        json_t *item = S_line_json(&lines[i]);
+        if (item == NULL || json_array_append_new(items, item) != 0) {
+            json_decref(items);
+            items = NULL;
+        }
+    }
+    json_t *body = items != NULL ? json_pack("{s:o, s:o, s:b}", "items", items, "next_cursor",
+                                             page.next_cursor[0] != '\0'
+                                                 ? json_string(page.next_cursor)
+                                                 : json_null(),
+                                             "partial", (int)page.partial)
+                                 : NULL;
+    if (body != NULL)
+        http_reply_json(req, 200, body);
+    else
+        http_reply_error(req, QB_E_INTERNAL);
+    json_decref(body);
+out:
+    crypto_wipe(key, sizeof key);
+    free(lines);
+}
+
+/* --- GET /v1/me/transactions, GET /v1/me/transactions.csv -------------------------- */
+
+void http_handle_me_transactions_list(struct http_request *req)
+{
+    bool csv = S_wants_csv(req);
+    struct bills_query q;
+    if (S_query(req, csv, &q))
+        S_list_reply(req, &q, csv, "qianbao-transactions.csv");
+}
+
+void http_handle_me_transactions_csv(struct http_request *req)
+{
+    struct bills_query q;
+    if (S_query(req, true, &q))
+        S_list_reply(req, &q, true, "qianbao-transactions.csv");
+}
+
+/* --- GET /v1/me/statements/{month} ------------------------------------------------- */
+
+static json_t *S_sums_json(const char *currency, const struct bills_sums *s)
+{
+    return json_pack("{s:{s:I, s:I, s:I}}", currency, "income", (json_int_t)s->income_minor,
+                     "expense", (json_int_t)s->expense_minor, "count", (json_int_t)s->count);
+}
+
+static json_t *S_statement_json(const char *month_text, const struct bills_statement *s)
+{
+    const char *cur = s->currency->code;
+    json_t *by_type = json_object();
+    for (int t = BILLS_TOPUP; by_type != NULL && t <= BILLS_OTHER; t++) {
+        json_t *sums = S_sums_json(cur, &s->by_type[t]);
+        if (sums == NULL ||
+            json_object_set_new(by_type, bills_type_name((enum bills_type)t), sums) != 0) {
+            json_decref(by_type);
+            by_type = NULL;
+        }
+    }
+    json_t *parties = json_array();
+    for (size_t i = 0; parties != NULL && i < s->top_count; i++) {
+        const struct bills_party_sums *p = &s->top[i];
+        json_t *item = json_pack("{s:o, s:s, s:I, s:I, s:I}", "counterparty",
+                                 S_party_json(&p->counterparty), "currency", cur, "income",
+                                 (json_int_t)p->sums.income_minor, "expense",
+                                 (json_int_t)p->sums.expense_minor, "count",
+                                 (json_int_t)p->sums.count);
+        if (item == NULL || json_array_append_new(parties, item) != 0) {
+            json_decref(parties);
+            parties = NULL;
+        }
+    }
+    if (by_type == NULL || parties == NULL) {
+        json_decref(by_type);
+        json_decref(parties);
+        return NULL;
+    }
+    return json_pack("{s:s, s:o, s:o, s:{s:I}, s:{s:I}, s:{s:I}, s:o, s:o, s:o, s:I, s:b}",
+                     "month", month_text, "from", http_time_json(s->month.start_ms), "to",
+                     http_time_json(s->month.end_ms), "income", cur,
+                     (json_int_t)s->total.income_minor, "expense", cur,
+                     (json_int_t)s->total.expense_minor, "count", cur, (json_int_t)s->total.count,
+                     "by_type", by_type, "by_counterparty", parties, "others",
+                     S_sums_json(cur, &s->others), "processing_count",
+                     (json_int_t)s->processing_count, "complete", (int)s->complete);
+}
+
+void http_handle_me_statement_get(struct http_request *req)
+{
+    const char *param = http_request_param(req, "month");
+    char month_text[16];
+    size_t size = param != NULL ? strlen(param) : 0;
+    bool csv = false;
+    if (size > strlen(S_CSV_SUFFIX) &&
+        strcmp(param + size - strlen(S_CSV_SUFFIX), S_CSV_SUFFIX) == 0) {
+        csv = true;
+        size -= strlen(S_CSV_SUFFIX);
+    }
+    struct bills_month month;
+    if (size >= sizeof month_text) {
+        http_reply_error_message(req, QB_E_PARAM, "the month must be YYYY-MM");
+        return;
+    }
+    memcpy(month_text, param, size);
+    month_text[size] = '\0';
+    if (!bills_month_parse(month_text, &month)) {
+        http_reply_error_message(req, QB_E_PARAM, "the month must be YYYY-MM");
+        return;
+    }
+    csv = csv || S_wants_csv(req);
+    if (csv) {
+        /* The month's lines: the list's query with the month as its period. */
+        struct bills_query q;
+        memset(&q, 0, sizeof q);
+        q.filter.from_ms = month.start_ms;
+        q.filter.to_ms = month.end_ms;
+        q.limit = BILLS_CSV_LINES_MAX;
+        q.cursor = http_request_query(req, "cursor");
+        if (q.cursor != NULL && strlen(q.cursor) >= BILLS_CURSOR_SIZE_MAX) {
+            http_reply_error_message(req, QB_E_PARAM, "the cursor is not valid");
+            return;
+        }
+        char filename[64];
+        snprintf(filename, sizeof filename, "qianbao-statement-%s.csv", month_text);
+        S_list_reply(req, &q, true, filename);
+        return;
+    }
+    struct ledger_account_view view;
+    if (!S_account(req, &view))
+        return;
+    struct bills_statement *s = calloc(1, sizeof *s);
+    if (s == NULL) {
+        http_reply_error(req, QB_E_BUSY);
+        return;
+    }
+    struct store *reader = http_reader_acquire(req);
+    if (reader != NULL) {
+        enum qb_error err = bills_statement(reader, &view, view.id, &month, s);
+        http_reader_release(req, reader);
+        json_t *body = err == QB_OK ? S_statement_json(month_text, s) : NULL;
+        if (body != NULL)
+            http_reply_json(req, 200, body);
+        else
+            http_reply_error(req, err != QB_OK ? err : QB_E_INTERNAL);
+        json_decref(body);
+    }
+    free(s);
+}

@@ -1,0 +1,388 @@
+/*
+ * money_routes.c — money in and out through bank cards: /v1/me/cards,
+ * /v1/me/topups, /v1/me/withdrawals and /v1/me/payments/{id}.
+ *
+ * Cards: the number is checked here (length, Luhn, a known debit BIN) and
+ * again in the command, which seals it; it never reaches a log line or a
+ * response — a card is shown as its bank, type and last four digits. A
+ * body with any field beyond the table (a "cvv", say) is refused before
+ * anything else happens: a CVV is never taken, so never stored.
+ *
+ * Top-ups and withdrawals (src/wallet/topup.h has the three steps). The
+ * handler validates the body and submits the start command, armed with the
+ * Idempotency-Key. Its resume function then:
+ *   - refusal (stored answer not 201), fresh or replayed: answered byte for
+ *     byte from the idempotency record (http_reply_stored);
+ *   - replayed 201: the payment named in the stored answer, read as it is
+ *     NOW, in the same shape and status — the record belongs to the start
+ *     command, and the final state is known only later, so a retry tells
+ *     the current truth and never calls the bank again (a payment left
+ *     PROCESSING belongs to the worker);
+ *   - fresh 201: calls the bank on this thread (it blocks up to
+ *     BANK_CALL_TIMEOUT_MS), runs the finish command to completion
+ *     (http_request_execute) and answers the payment as it then is:
+ *     SUCCESS, FAILED with failure_code, or PROCESSING when the bank has
+ *     not confirmed yet. If the finish command cannot run (shutting down),
+ *     the answer is PROCESSING and the worker finishes it after a restart.
+ * Every 201 therefore has one shape, wallet_payment_json, whatever the
+ * path that produced it.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "base/crypto.h"
+#include "base/log.h"
+#include "http/internal.h"
+#include "wallet/cards.h"
+#include "wallet/topup.h"
+
+#define S_CARD_NUMBER_FIELD_SIZE_MAX 64 /* longer is PARAM_ERROR; 20..64 is CARD_INVALID */
+#define S_READER_WAIT_MS 2000
+#define S_PRINCIPAL_SIZE_MAX (ID_TEXT_SIZE_MAX + 8)
+
+static json_t *S_card_json(const struct wallet_card *card)
+{
+    return json_pack("{s:s, s:s, s:s, s:s, s:o}", "id", card->id, "bank", card->bank, "last4",
+                     card->last4, "card_type", card->card_type, "created_at",
+                     http_time_json(card->created_at_ms));
+}
+
+/* --- POST /v1/me/cards --------------------------------------------------------------- */
+
+static const struct http_field S_card_fields[] = {
+    {"card_number", HTTP_FIELD_STRING, true, S_CARD_NUMBER_FIELD_SIZE_MAX, 0, 0},
+    {"holder_name", HTTP_FIELD_STRING, true, WALLET_HOLDER_NAME_SIZE_MAX - 1, 0, 0},
+    {"phone", HTTP_FIELD_STRING, true, SMS_PHONE_SIZE_MAX - 1, 0, 0},
+    {"sms_code", HTTP_FIELD_STRING, true, SMS_CODE_DIGITS + 1, 0, 0},
+};
+
+static void S_card_resume(struct http_request *req, struct ledger_cmd *cmd)
+{
+    struct wallet_card_cmd *c = (struct wallet_card_cmd *)cmd;
+    if (cmd->result != QB_OK) {
+        http_reply_error(req, cmd->result);
+    } else if (c->outcome == QB_E_LIMIT_EXCEEDED) {
+        char message[80];
+        snprintf(message, sizeof message, "at most %d cards may be bound",
+                 WALLET_CARDS_PER_USER_MAX);
+        http_reply_error_message(req, c->outcome, message);
+    } else if (c->outcome == QB_E_NOT_FOUND && c->op == WALLET_CARD_BIND) {
+        http_reply_error(req, QB_E_UNAUTHORIZED); /* the session's user is gone */
+    } else if (c->outcome != QB_OK) {
+        http_reply_error(req, c->outcome);
+    } else if (c->op == WALLET_CARD_REMOVE) {
+        http_reply_raw(req, 204, NULL, NULL, 0);
+    } else {
+        json_t *body = S_card_json(&c->card);
+        if (body != NULL)
+            http_reply_json(req, 201, body);
+        else
+            http_reply_error(req, QB_E_INTERNAL);
+        json_decref(body);
+    }
+    wallet_card_cmd_release(c);
+}
+
+static struct wallet_card_cmd *S_card_cmd_new(struct http_request *req, enum wallet_card_op op)
+{
+    const struct domain_env *env = http_request_env(req);
+    if (env == NULL) {
+        http_reply_error(req, QB_E_INTERNAL);
+        return NULL;
+    }
+    struct wallet_card_cmd *c = http_request_alloc(req, sizeof *c);
+    if (c == NULL) {
+        http_reply_error(req, QB_E_TOO_LARGE);
+        return NULL;
+    }
+    wallet_card_cmd_init(c, env, op);
+    snprintf(c->user_id, sizeof c->user_id, "%s", http_request_session(req)->user_id);
+    return c;
+}
+
+void http_handle_me_cards_create(struct http_request *req)
+{
+    json_t *body = http_json_body(req, S_card_fields, QB_ARRAY_COUNT(S_card_fields));
+    if (body == NULL)
+        return;
+    const char *number = http_json_string(body, "card_number");
+    const char *holder_name = http_json_string(body, "holder_name");
+    const char *phone = http_json_string(body, "phone");
+    const char *sms_code = http_json_string(body, "sms_code");
+    struct bank_card_info info;
+    if (!bank_card_lookup(number, &info)) {
+        http_reply_error_message(req, QB_E_CARD_INVALID,
+                                 "card_number must be the 16-19 digits of a debit card of a "
+                                 "supported bank");
+        goto out;
+    }
+    if (!identity_display_name_is_valid(holder_name)) {
+        http_reply_error_message(req, QB_E_PARAM, "holder_name must be 1-64 bytes of text");
+        goto out;
+    }
+    if (!sms_phone_is_valid(phone)) {
+        http_reply_error_message(req, QB_E_PARAM,
+                                 "phone must be a mainland China mobile number (11 digits)");
+        goto out;
+    }
+    if (!http_sms_code_check(req, sms_code))
+        goto out;
+    struct wallet_card_cmd *c = S_card_cmd_new(req, WALLET_CARD_BIND);
+    if (c == NULL)
+        goto out;
+    snprintf(c->card_number, sizeof c->card_number, "%s", number);
+    snprintf(c->holder_name, sizeof c->holder_name, "%s", holder_name);
+    snprintf(c->phone, sizeof c->phone, "%s", phone);
+    snprintf(c->sms_code, sizeof c->sms_code, "%s", sms_code);
+    http_request_submit(req, &c->cmd, S_card_resume);
+out:
+    json_decref(body);
+}
+
+/* --- GET /v1/me/cards, DELETE /v1/me/cards/{id} ----------------------------------------- */
+
+void http_handle_me_cards_list(struct http_request *req)
+{
+    const struct identity_session *session = http_request_session(req);
+    size_t limit;
+    int64_t cursor;
+    if (!http_query_limit(req, &limit) || !http_query_cursor(req, &cursor))
+        return;
+    struct wallet_card *items = http_request_alloc(req, limit * sizeof *items);
+    if (items == NULL) {
+        http_reply_error(req, QB_E_TOO_LARGE);
+        return;
+    }
+    struct store *reader = http_reader_acquire(req);
+    if (reader == NULL)
+        return;
+    size_t count = 0;
+    int64_t next_cursor = 0;
+    enum qb_error err =
+        wallet_cards_list(reader, session->user_id, cursor, items, limit, &count, &next_cursor);
+    http_reader_release(req, reader);
+    if (err != QB_OK) {
+        http_reply_error(req, err);
+        return;
+    }
+    json_t *array = json_array();
+    for (size_t i = 0; array != NULL && i < count; i++) {
+        json_t *item = S_card_json(&items[i]);
+        if (item == NULL || json_array_append_new(array, item) != 0) {
+            json_decref(array);
+            array = NULL;
+        }
+    }
+    json_t *body = http_page_json(array, next_cursor);
+    if (body != NULL)
+        http_reply_json(req, 200, body);
+    else
+        http_reply_error(req, QB_E_INTERNAL);
+    json_decref(body);
+}
+
+void http_handle_me_cards_delete(struct http_request *req)
+{
+    const char *id = http_request_param(req, "id");
+    if (id == NULL || !id_is_valid(id, strlen(id), "c")) {
+        http_reply_error(req, QB_E_NOT_FOUND);
+        return;
+    }
+    struct wallet_card_cmd *c = S_card_cmd_new(req, WALLET_CARD_REMOVE);
+    if (c == NULL)
+        return;
+    snprintf(c->card_id, sizeof c->card_id, "%s", id);
+    http_request_submit(req, &c->cmd, S_card_resume);
+}
+
+/* --- payments as the API shows them ----------------------------------------------------- */
+
+/* Reads payment id of the caller (a top-up or withdrawal) and its card, and
+ * replies status with it; 404 for anything else. */
+static void S_reply_payment_read(struct http_request *req, const char *id, int status)
+{
+    const struct identity_session *session = http_request_session(req);
+    struct store *reader = http_reader_acquire(req);
+    if (reader == NULL)
+        return;
+    struct wallet_payment p;
+    struct wallet_card card;
+    memset(&card, 0, sizeof card);
+    enum qb_error err = wallet_payment_get(reader, id, session->user_id, &p);
+    if (err == QB_OK && (p.kind == WALLET_TRANSFER || strcmp(p.user_id, session->user_id) != 0))
+        err = QB_E_NOT_FOUND; /* transfers are shown by their own routes */
+    if (err == QB_OK) {
+        err = wallet_card_get(reader, p.card_id, session->user_id, true, &card);
+        if (err == QB_E_NOT_FOUND)
+            err = QB_E_INTERNAL; /* a payment names a card of its user, always */
+    }
+    http_reader_release(req, reader);
+    if (err != QB_OK) {
+        http_reply_error(req, err);
+        return;
+    }
+    json_t *body = wallet_payment_json(&p, &card);
+    if (body != NULL)
+        http_reply_json(req, status, body);
+    else
+        http_reply_error(req, QB_E_INTERNAL);
+    json_decref(body);
+}
+
+void http_handle_me_payments_get(struct http_request *req)
+{
+    const char *id = http_request_param(req, "id");
+    if (id == NULL || !id_is_valid(id, strlen(id), "p")) {
+        http_reply_error(req, QB_E_NOT_FOUND);
+        return;
+    }
+    S_reply_payment_read(req, id, 200);
+}
+
+/* --- POST /v1/me/topups, POST /v1/me/withdrawals ----------------------------------------- */
+
+struct S_pay {
+    struct wallet_pay_cmd pay; /* first: the submitted command */
+    struct wallet_finish_cmd finish;
+    char principal[S_PRINCIPAL_SIZE_MAX];
+};
+
+static const struct http_field S_pay_fields[] = {
+    {"card_id", HTTP_FIELD_STRING, true, ID_TEXT_SIZE_MAX - 1, 0, 0},
+    {"amount", HTTP_FIELD_INTEGER, true, 0, 0, 0},
+    {"currency", HTTP_FIELD_STRING, false, 8, 0, 0},
+    {"payment_password", HTTP_FIELD_STRING, true, 16, 0, 0},
+};
+
+/* The payment id in a stored 201 answer, into id; false when there is none. */
+static bool S_stored_payment_id(const char *body, size_t body_size, char id[ID_TEXT_SIZE_MAX])
+{
+    json_t *json = json_loadb(body, body_size, 0, NULL);
+    const char *text = json_string_value(json_object_get(json, "id"));
+    bool ok = text != NULL && strlen(text) < ID_TEXT_SIZE_MAX;
+    if (ok)
+        snprintf(id, ID_TEXT_SIZE_MAX, "%s", text);
+    json_decref(json);
+    return ok;
+}
+
+static void S_pay_resume(struct http_request *req, struct ledger_cmd *cmd)
+{
+    struct S_pay *c = (struct S_pay *)cmd;
+    const struct domain_env *env = http_request_env(req);
+    int status = 0;
+    const char *body = NULL;
+    size_t body_size = 0;
+    char id[ID_TEXT_SIZE_MAX];
+    if (cmd->result != QB_OK || !domain_response_get(cmd, &status, &body, &body_size) ||
+        status != 201) {
+        http_reply_stored(req, cmd);
+        goto out;
+    }
+    if (cmd->replayed) {
+        if (!S_stored_payment_id(body, body_size, id)) {
+            http_reply_error(req, QB_E_INTERNAL);
+            goto out;
+        }
+        http_reply_header(req, "Idempotent-Replayed", "true");
+        S_reply_payment_read(req, id, 201);
+        goto out;
+    }
+
+    /* A fresh payment: the bank, then the finish command. */
+    QB_ASSERT(c->pay.outcome == QB_OK && c->pay.payment.status == WALLET_PROCESSING);
+    const struct wallet_payment *p = &c->pay.payment;
+    struct wallet_bank_answer answer;
+    memset(&answer, 0, sizeof answer);
+    struct store *reader = NULL;
+    if (store_pool_acquire(http_request_pool(req), S_READER_WAIT_MS, &reader) == QB_OK) {
+        wallet_bank_call(env, reader, p, false, &answer);
+        store_pool_release(http_request_pool(req), reader);
+    } else {
+        /* Not called: unanswered, so the worker asks the bank later (a
+         * query that finds nothing fails the payment). */
+        log_event(LOG_WARN, "wallet.bank.not_called", "payment_id=%s reason=no_reader", p->id);
+    }
+    wallet_finish_cmd_init(&c->finish, env, p->id, &answer);
+    enum qb_error err = http_request_execute(req, &c->finish.cmd);
+    if (err == QB_OK)
+        err = c->finish.cmd.result;
+    if (err == QB_OK)
+        p = &c->finish.payment;
+    else
+        log_event(LOG_WARN, "wallet.payment.finish_deferred", "payment_id=%s error=%s", p->id,
+                  error_name(err));
+    json_t *reply = wallet_payment_json(p, &c->pay.card);
+    if (reply != NULL)
+        http_reply_json(req, 201, reply);
+    else
+        http_reply_error(req, QB_E_INTERNAL);
+    json_decref(reply);
+    ledger_cmd_release(&c->finish.cmd);
+out:
+    wallet_pay_cmd_release(&c->pay);
+}
+
+static void S_pay_create(struct http_request *req, enum wallet_payment_kind kind)
+{
+    json_t *body = http_json_body(req, S_pay_fields, QB_ARRAY_COUNT(S_pay_fields));
+    if (body == NULL)
+        return;
+    const struct identity_session *session = http_request_session(req);
+    const struct domain_env *env = http_request_env(req);
+    const char *card_id = http_json_string(body, "card_id");
+    json_int_t amount = json_integer_value(json_object_get(body, "amount"));
+    const char *currency_code = http_json_string(body, "currency");
+    const char *payment_password = http_json_string(body, "payment_password");
+    if (env == NULL) {
+        http_reply_error(req, QB_E_INTERNAL);
+        goto out;
+    }
+    if (amount <= 0) {
+        http_reply_error_message(req, QB_E_BAD_AMOUNT,
+                                 "amount must be a positive integer of minor units (fen)");
+        goto out;
+    }
+    const struct currency *currency = currency_find(currency_code != NULL ? currency_code : "CNY");
+    if (currency == NULL || strcmp(currency->code, "CNY") != 0) {
+        http_reply_error_message(req, QB_E_BAD_CURRENCY, "only CNY moves through bank cards");
+        goto out;
+    }
+    if (amount > env->settings.limit_per_payment_minor) {
+        char message[96];
+        snprintf(message, sizeof message, "amount is over the limit of one payment (%lld)",
+                 (long long)env->settings.limit_per_payment_minor);
+        http_reply_error_message(req, QB_E_LIMIT_EXCEEDED, message);
+        goto out;
+    }
+    if (strlen(payment_password) != 6 || strspn(payment_password, "0123456789") != 6) {
+        http_reply_error_message(req, QB_E_PARAM, "payment_password must be six digits");
+        goto out;
+    }
+    struct S_pay *c = http_request_alloc(req, sizeof *c);
+    if (c == NULL) {
+        http_reply_error(req, QB_E_TOO_LARGE);
+        goto out;
+    }
+    wallet_pay_cmd_init(&c->pay, env, kind);
+    snprintf(c->principal, sizeof c->principal, "user:%s", session->user_id);
+    if (!http_idempotency_arm(req, &c->pay.cmd, c->principal)) {
+        wallet_pay_cmd_release(&c->pay);
+        goto out;
+    }
+    snprintf(c->pay.user_id, sizeof c->pay.user_id, "%s", session->user_id);
+    snprintf(c->pay.card_id, sizeof c->pay.card_id, "%s", card_id);
+    snprintf(c->pay.payment_password, sizeof c->pay.payment_password, "%s", payment_password);
+    c->pay.currency = currency;
+    c->pay.amount_minor = (int64_t)amount;
+    http_request_submit(req, &c->pay.cmd, S_pay_resume);
+out:
+    json_decref(body);
+}
+
+void http_handle_me_topups_create(struct http_request *req) { S_pay_create(req, WALLET_TOPUP); }
+
+void http_handle_me_withdrawals_create(struct http_request *req)
+{
+    S_pay_create(req, WALLET_WITHDRAWAL);
+}

@@ -1,0 +1,324 @@
+/*
+ * transfer_routes.c — sending money to another user and the spending
+ * limits: POST /v1/transfers, GET /v1/transfers/{id}, GET and PUT
+ * /v1/me/limits. Every route is HTTP_AUTH_USER.
+ *
+ * POST /v1/transfers checks the body's shape here and hands everything
+ * else — the payee, the password, the balance, the limits, the movement —
+ * to one wallet_transfer_cmd (src/wallet/transfer.h), armed with the
+ * Idempotency-Key under the principal "user:<id>". The command stores its
+ * answer, refusals included, so the resume function replies with the
+ * stored bytes (http_reply_stored): a retry gets exactly what the first
+ * try got.
+ *
+ * A transfer is readable by its payer and its payee; for anyone else it
+ * does not exist (404), like an id that never did.
+ *
+ * Never in a response or a log: the payment password. The other party's
+ * display name is shown masked.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "base/crypto.h"
+#include "base/log.h"
+#include "http/internal.h"
+#include "wallet/limits.h"
+#include "wallet/transfer.h"
+
+#define S_PAYMENT_PASSWORD_SIZE_MAX 16 /* six digits; longer is refused by shape */
+#define S_PRINCIPAL_SIZE_MAX (5 + ID_TEXT_SIZE_MAX)
+
+_Static_assert(sizeof(((struct wallet_transfer_cmd *)0)->payment_password) == 8,
+               "six digits and a NUL fit the transfer command");
+_Static_assert(sizeof(((struct wallet_limits_set_cmd *)0)->payment_password) == 8,
+               "six digits and a NUL fit the limits command");
+
+/* Exactly six ASCII digits, or false after replying PARAM_ERROR. */
+static bool S_payment_password_shape(struct http_request *req, const char *text)
+{
+    if (strlen(text) == 6 && strspn(text, "0123456789") == 6)
+        return true;
+    http_reply_error_message(req, QB_E_PARAM, "payment_password must be six digits");
+    return false;
+}
+
+/* --- POST /v1/transfers ----------------------------------------------------------- */
+
+struct S_transfer {
+    struct wallet_transfer_cmd c; /* first: the server hands back &c.cmd */
+    char principal[S_PRINCIPAL_SIZE_MAX];
+};
+
+static const struct http_field S_transfer_fields[] = {
+    {"to", HTTP_FIELD_STRING, true, WALLET_TRANSFER_TO_SIZE_MAX - 1, 0, 0},
+    {"amount", HTTP_FIELD_INTEGER, true, 0, 0, 0},
+    {"currency", HTTP_FIELD_STRING, false, 8, 0, 0},
+    {"memo", HTTP_FIELD_STRING, false, WALLET_MEMO_SIZE_MAX - 1, 0, 0},
+    {"payment_password", HTTP_FIELD_STRING, false, S_PAYMENT_PASSWORD_SIZE_MAX, 0, 0},
+};
+
+static void S_transfer_resume(struct http_request *req, struct ledger_cmd *cmd)
+{
+    struct S_transfer *t = (struct S_transfer *)cmd;
+    if (cmd->result != QB_OK && cmd->result != QB_E_IDEMPOTENCY_MISMATCH &&
+        cmd->result != QB_E_BUSY && cmd->result != QB_E_SHUTTING_DOWN)
+        log_event(LOG_WARN, "http.transfer_failed", "error=%s", error_name(cmd->result));
+    http_reply_stored(req, cmd);
+    crypto_wipe(t->c.payment_password, sizeof t->c.payment_password);
+    ledger_cmd_release(cmd);
+}
+
+void http_handle_transfers_create(struct http_request *req)
+{
+    json_t *body = http_json_body(req, S_transfer_fields, QB_ARRAY_COUNT(S_transfer_fields));
+    if (body == NULL)
+        return;
+    const struct identity_session *session = http_request_session(req);
+    const struct domain_env *env = http_request_env(req);
+    const char *to = http_json_string(body, "to");
+    const char *currency_code = http_json_string(body, "currency");
+    const char *memo = http_json_string(body, "memo");
+    const char *payment_password = http_json_string(body, "payment_password");
+    json_int_t amount = json_integer_value(json_object_get(body, "amount"));
+
+    /* Shapes only: whether the payee exists is the command's to say. */
+    if (!sms_phone_is_valid(to) && !id_is_valid(to, strlen(to), "u")) {
+        http_reply_error_message(req, QB_E_PARAM,
+                                 "to must be a mobile number or a user id (u_...)");
+        goto out;
+    }
+    const struct currency *currency = NULL;
+    if (currency_code != NULL && (currency = currency_find(currency_code)) == NULL) {
+        http_reply_error(req, QB_E_BAD_CURRENCY);
+        goto out;
+    }
+    if (payment_password != NULL && !S_payment_password_shape(req, payment_password))
+        goto out;
+    if (env == NULL) {
+        http_reply_error(req, QB_E_INTERNAL);
+        goto out;
+    }
+    struct S_transfer *t = http_request_alloc(req, sizeof *t);
+    if (t == NULL) {
+        http_reply_error(req, QB_E_TOO_LARGE);
+        goto out;
+    }
+    wallet_transfer_cmd_init(&t->c, env);
+    snprintf(t->principal, sizeof t->principal, "user:%s", session->user_id);
+    if (!http_idempotency_arm(req, &t->c.cmd, t->principal)) {
+        ledger_cmd_release(&t->c.cmd);
+        goto out;
+    }
+    snprintf(t->c.payer_id, sizeof t->c.payer_id, "%s", session->user_id);
+    snprintf(t->c.to, sizeof t->c.to, "%s", to);
+    t->c.currency = currency;
+    t->c.amount_minor = (int64_t)amount;
+    snprintf(t->c.memo, sizeof t->c.memo, "%s", memo != NULL ? memo : "");
+    if (payment_password != NULL) {
+        t->c.has_payment_password = true;
+        snprintf(t->c.payment_password, sizeof t->c.payment_password, "%s", payment_password);
+    }
+    http_request_submit(req, &t->c.cmd, S_transfer_resume);
+out:
+    json_decref(body);
+}
+
+/* --- GET /v1/transfers/{id} ------------------------------------------------------- */
+
+void http_handle_transfers_get(struct http_request *req)
+{
+    const struct identity_session *session = http_request_session(req);
+    const char *id = http_request_param(req, "id");
+    if (id == NULL || !id_is_valid(id, strlen(id), "p")) {
+        http_reply_error(req, QB_E_NOT_FOUND);
+        return;
+    }
+    struct wallet_payment *p = http_request_alloc(req, sizeof *p);
+    struct identity_user *payer = http_request_alloc(req, sizeof *payer);
+    struct identity_user *payee = http_request_alloc(req, sizeof *payee);
+    if (p == NULL || payer == NULL || payee == NULL) {
+        http_reply_error(req, QB_E_TOO_LARGE);
+        return;
+    }
+    struct store *reader = http_reader_acquire(req);
+    if (reader == NULL)
+        return;
+    enum qb_error err = wallet_payment_get(reader, id, session->user_id, p);
+    if (err == QB_OK && p->kind != WALLET_TRANSFER)
+        err = QB_E_NOT_FOUND;
+    if (err == QB_OK)
+        err = identity_user_get(reader, p->user_id, payer);
+    if (err == QB_OK)
+        err = identity_user_get(reader, p->counterparty_id, payee);
+    http_reader_release(req, reader);
+    if (err != QB_OK) {
+        http_reply_error(req, err == QB_E_NOT_FOUND || err == QB_E_STORAGE ? err : QB_E_INTERNAL);
+        return;
+    }
+    json_t *body = wallet_transfer_json(p, payee->display_name);
+    char masked[IDENTITY_DISPLAY_NAME_SIZE_MAX * 2];
+    wallet_name_mask(payer->display_name, masked, sizeof masked);
+    bool out = strcmp(p->user_id, session->user_id) == 0;
+    json_t *from = json_pack("{s:s, s:s}", "user_id", payer->id, "display_name", masked);
+    if (body == NULL || from == NULL || json_object_set_new(body, "from", from) != 0 ||
+        json_object_set_new(body, "direction", json_string(out ? "out" : "in")) != 0) {
+        json_decref(body);
+        http_reply_error(req, QB_E_INTERNAL);
+        return;
+    }
+    http_reply_json(req, 200, body);
+    json_decref(body);
+}
+
+/* --- GET and PUT /v1/me/limits ------------------------------------------------------ */
+
+/* Replies 200 with the caller's limits as they stand now. */
+static void S_limits_reply(struct http_request *req)
+{
+    const struct domain_env *env = http_request_env(req);
+    struct identity_user *user = http_request_alloc(req, sizeof *user);
+    if (user == NULL) {
+        http_reply_error(req, QB_E_TOO_LARGE);
+        return;
+    }
+    if (env == NULL) {
+        http_reply_error(req, QB_E_INTERNAL);
+        return;
+    }
+    if (!http_me_load(req, user))
+        return;
+    struct store *reader = http_reader_acquire(req);
+    if (reader == NULL)
+        return;
+    struct wallet_spending s;
+    enum qb_error err = wallet_spending_get(reader, user->id, &s);
+    http_reader_release(req, reader);
+    if (err != QB_OK) {
+        http_reply_error(req, err);
+        return;
+    }
+    struct wallet_limit limits[WALLET_LIMITS_MAX];
+    size_t count =
+        wallet_limits_list(&env->settings, &s, user->kyc_level, clock_now_ms(env->clock), limits);
+    json_t *array = json_array();
+    for (size_t i = 0; array != NULL && i < count; i++) {
+        json_t *item = json_pack("{s:s, s:I, s:I, s:I}", "name", limits[i].name, "amount",
+                                 (json_int_t)limits[i].amount_minor, "used",
+                                 (json_int_t)limits[i].used_minor, "remaining",
+                                 (json_int_t)limits[i].remaining_minor);
+        if (item == NULL || json_array_append_new(array, item) != 0) {
+            json_decref(array);
+            array = NULL;
+        }
+    }
+    json_t *daily = s.user_daily_limit_minor > 0 ? json_integer(s.user_daily_limit_minor)
+                                                 : json_null();
+    json_t *body =
+        array != NULL
+            ? json_pack("{s:s, s:o, s:o, s:I, s:I}", "currency", "CNY", "limits", array,
+                        "daily_limit", daily, "password_free_limit",
+                        (json_int_t)wallet_password_free_limit(&env->settings, &s),
+                        "password_free_max", (json_int_t)env->settings.password_free_max_minor)
+            : NULL;
+    if (array == NULL)
+        json_decref(daily);
+    if (body != NULL)
+        http_reply_json(req, 200, body);
+    else
+        http_reply_error(req, QB_E_INTERNAL);
+    json_decref(body);
+}
+
+void http_handle_me_limits_get(struct http_request *req) { S_limits_reply(req); }
+
+static const struct http_field S_limits_set_fields[] = {
+    {"daily_limit", HTTP_FIELD_INTEGER, false, 0, 0, 0},
+    {"password_free_limit", HTTP_FIELD_INTEGER, false, 0, 0, 0},
+    {"payment_password", HTTP_FIELD_STRING, true, S_PAYMENT_PASSWORD_SIZE_MAX, 0, 0},
+};
+
+static void S_limits_set_resume(struct http_request *req, struct ledger_cmd *cmd)
+{
+    struct wallet_limits_set_cmd *c = (struct wallet_limits_set_cmd *)cmd;
+    if (cmd->result != QB_OK) {
+        http_reply_error(req, cmd->result);
+    } else if (c->outcome == QB_E_PASSWORD_WRONG) {
+        char message[96];
+        snprintf(message, sizeof message, "the payment password is wrong; %d %s left",
+                 c->tries_left, c->tries_left == 1 ? "try" : "tries");
+        http_reply_error_message(req, QB_E_PASSWORD_WRONG, message);
+    } else if (c->outcome == QB_E_NOT_FOUND) {
+        http_reply_error(req, QB_E_UNAUTHORIZED); /* a session whose user is gone */
+    } else if (c->outcome != QB_OK) {
+        http_reply_error(req, c->outcome);
+    } else {
+        S_limits_reply(req);
+    }
+    crypto_wipe(c->payment_password, sizeof c->payment_password);
+    ledger_cmd_release(cmd);
+}
+
+/* Reads an optional amount member: absent leaves *set false; null is 0
+ * (remove); else 0..max. False after replying PARAM_ERROR. */
+static bool S_limit_member(struct http_request *req, const json_t *body, const char *name,
+                           int64_t max_minor, bool *set, int64_t *value_minor)
+{
+    const json_t *member = json_object_get(body, name);
+    *set = member != NULL;
+    *value_minor = 0;
+    if (member == NULL || json_is_null(member))
+        return true;
+    json_int_t value = json_integer_value(member);
+    if (value < 0 || value > max_minor) {
+        char message[128];
+        snprintf(message, sizeof message, "%s must be from 0 to %lld", name, (long long)max_minor);
+        http_reply_error_message(req, QB_E_PARAM, message);
+        return false;
+    }
+    *value_minor = (int64_t)value;
+    return true;
+}
+
+void http_handle_me_limits_set(struct http_request *req)
+{
+    json_t *body = http_json_body(req, S_limits_set_fields, QB_ARRAY_COUNT(S_limits_set_fields));
+    if (body == NULL)
+        return;
+    const struct identity_session *session = http_request_session(req);
+    const struct domain_env *env = http_request_env(req);
+    const char *payment_password = http_json_string(body, "payment_password");
+    if (!S_payment_password_shape(req, payment_password))
+        goto out;
+    if (env == NULL) {
+        http_reply_error(req, QB_E_INTERNAL);
+        goto out;
+    }
+    bool set_daily, set_free;
+    int64_t daily_minor, free_minor;
+    if (!S_limit_member(req, body, "daily_limit", env->settings.limit_daily_minor, &set_daily,
+                        &daily_minor) ||
+        !S_limit_member(req, body, "password_free_limit", env->settings.password_free_max_minor,
+                        &set_free, &free_minor))
+        goto out;
+    if (!set_daily && !set_free) {
+        http_reply_error_message(req, QB_E_PARAM,
+                                 "give daily_limit, password_free_limit or both");
+        goto out;
+    }
+    struct wallet_limits_set_cmd *c = http_request_alloc(req, sizeof *c);
+    if (c == NULL) {
+        http_reply_error(req, QB_E_TOO_LARGE);
+        goto out;
+    }
+    wallet_limits_set_cmd_init(c, env);
+    snprintf(c->user_id, sizeof c->user_id, "%s", session->user_id);
+    snprintf(c->payment_password, sizeof c->payment_password, "%s", payment_password);
+    c->set_daily_limit = set_daily;
+    c->daily_limit_minor = daily_minor;
+    c->set_password_free_limit = set_free;
+    c->password_free_limit_minor = free_minor;
+    http_request_submit(req, &c->cmd, S_limits_set_resume);
+out:
+    json_decref(body);
+}

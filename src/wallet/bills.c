@@ -1,0 +1,725 @@
+/*
+ * bills.c — bill lines, statements and CSV, read back from the ledger.
+ *
+ * Everything here is one walk (struct S_walk): back along the account's
+ * chain in batches of point reads, counting every entry against a budget,
+ * and carrying the account's held amount backwards so each entry's
+ * available balance can be told from its posting alone. bills_list turns
+ * the walk into a page of lines; bills_statement into a month's sums. Both
+ * see the same lines because both classify entries with S_classify and
+ * read payments with S_line_fill.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "base/log.h"
+#include "identity/identity.h"
+#include "wallet/bills.h"
+
+#define S_BATCH 32                 /* entries read per ledger_history_read */
+#define S_CURSOR_VERSION 1
+#define S_CURSOR_PAYLOAD_SIZE 17   /* version, next entry, held there */
+#define S_CURSOR_TAG_SIZE 16
+#define S_CURSOR_SIZE (S_CURSOR_PAYLOAD_SIZE + S_CURSOR_TAG_SIZE)
+#define S_DAY_MS INT64_C(86400000)
+#define S_UTC8_MS (8 * INT64_C(3600000))
+#define S_PARTY_SLOTS 1024         /* hash slots, twice BILLS_COUNTERPARTIES_MAX */
+
+_Static_assert(S_PARTY_SLOTS >= 2 * BILLS_COUNTERPARTIES_MAX, "the party table stays half empty");
+_Static_assert(BILLS_CURSOR_SIZE_MAX > 44, "a cursor's base64url text fits");
+
+/* --- the walk ------------------------------------------------------------------ */
+
+struct S_walk {
+    struct store *reader;
+    int64_t account_id;
+    int64_t next_id;    /* the next entry to read; 0: the chain ended */
+    int64_t held_after; /* the account's held amount right after next_id */
+    size_t scanned;
+    size_t scan_max;
+    size_t batch_count;
+    size_t batch_index;
+    struct ledger_entry batch[S_BATCH];
+};
+
+/* The next entry of the walk into *entry (NULL when the chain ended or the
+ * budget ran out: w->next_id tells which), with the account's posting and
+ * its available balance after the entry. QB_E_INTERNAL when the held
+ * amounts do not add up, which only a corrupted journal can do. */
+static enum qb_error S_walk_next(struct S_walk *w, const struct ledger_entry **entry,
+                                 const struct ledger_posting **posting, int64_t *available_after)
+{
+    *entry = NULL;
+    if (w->next_id == 0 || w->scanned >= w->scan_max)
+        return QB_OK;
+    if (w->batch_index == w->batch_count) {
+        size_t want = w->scan_max - w->scanned < S_BATCH ? w->scan_max - w->scanned : S_BATCH;
+        int64_t after = 0;
+        size_t count = 0;
+        enum qb_error err = ledger_history_read(w->reader, w->account_id, w->next_id, want,
+                                                w->batch, &count, &after);
+        if (err != QB_OK)
+            return err;
+        if (count == 0)
+            return QB_E_INTERNAL;
+        w->batch_count = count;
+        w->batch_index = 0;
+    }
+    const struct ledger_entry *e = &w->batch[w->batch_index++];
+    const struct ledger_posting *po = ledger_entry_posting(e, w->account_id);
+    /* ledger_history_read starts at next_id and follows the same links. */
+    QB_ASSERT(e->id == w->next_id && po != NULL);
+    int64_t held_before;
+    if (w->held_after < 0 || !money_sub(po->balance_after_minor, w->held_after, available_after) ||
+        !money_sub(w->held_after, po->held_delta_minor, &held_before) || held_before < 0)
+        return QB_E_INTERNAL;
+    w->held_after = held_before;
+    w->next_id = po->prev_entry_id;
+    w->scanned++;
+    *entry = e;
+    *posting = po;
+    return QB_OK;
+}
+
+/* What line an entry makes, if any: false for the entries a line is not
+ * anchored on (a withdrawal's capture or void, a fee, a release). */
+static bool S_classify(const struct ledger_entry *e, const struct ledger_posting *po,
+                       enum bills_type *type, enum bills_direction *direction, int64_t *amount)
+{
+    *amount = po->amount_minor < 0 ? -po->amount_minor : po->amount_minor;
+    *direction = po->amount_minor < 0 ? BILLS_OUT : BILLS_IN;
+    switch (e->code) {
+    case WALLET_CODE_TOPUP:
+        *type = BILLS_TOPUP;
+        return e->kind == LEDGER_ENTRY_TRANSFER && po->amount_minor > 0;
+    case WALLET_CODE_TRANSFER:
+        *type = BILLS_TRANSFER;
+        return e->kind == LEDGER_ENTRY_TRANSFER && po->amount_minor != 0;
+    case WALLET_CODE_WITHDRAWAL:
+        *type = BILLS_WITHDRAWAL;
+        *direction = BILLS_OUT;
+        *amount = po->held_delta_minor;
+        return e->kind == LEDGER_ENTRY_HOLD && po->held_delta_minor > 0;
+    default:
+        /* A later module's code: its balance changes are lines, so that
+         * balance_after still adds up; a hold reserves money too. */
+        *type = BILLS_OTHER;
+        if (e->kind == LEDGER_ENTRY_HOLD && po->held_delta_minor > 0) {
+            *direction = BILLS_OUT;
+            *amount = po->held_delta_minor;
+            return true;
+        }
+        return po->amount_minor != 0;
+    }
+}
+
+static void S_copy(char *dst, size_t dst_size, const char *src)
+{
+    size_t size = strlen(src);
+    if (size >= dst_size)
+        size = dst_size - 1;
+    memcpy(dst, src, size);
+    dst[size] = '\0';
+}
+
+/* A card's bank and last four digits; a card that is gone keeps its id. */
+static enum qb_error S_card_read(struct store *reader, struct bills_counterparty *party)
+{
+    struct store_stmt *st = NULL;
+    if (store_prepare(reader, "SELECT bank, last4 FROM cards WHERE id = $1", &st) != QB_OK)
+        return QB_E_STORAGE;
+    enum qb_error err = store_bind_text(st, 1, party->id, strlen(party->id));
+    if (err == QB_OK) {
+        int rc = store_step(st);
+        if (rc == STORE_STEP_ROW) {
+            S_copy(party->name, sizeof party->name, store_column_text(st, 0));
+            S_copy(party->last4, sizeof party->last4, store_column_text(st, 1));
+        } else if (rc != STORE_STEP_DONE) {
+            err = QB_E_STORAGE;
+        }
+    }
+    store_finalize(st);
+    return err;
+}
+
+/* Fills the counterparty's name: a user's masked display name, a card's
+ * bank and last four digits. */
+static enum qb_error S_party_name(struct store *reader, struct bills_counterparty *party)
+{
+    if (party->kind == BILLS_PARTY_CARD)
+        return S_card_read(reader, party);
+    if (party->kind != BILLS_PARTY_USER)
+        return QB_OK;
+    struct identity_user user;
+    enum qb_error err = identity_user_get(reader, party->id, &user);
+    if (err == QB_E_NOT_FOUND)
+        return QB_OK;
+    if (err == QB_OK)
+        bills_name_mask(user.display_name, party->name);
+    return err;
+}
+
+/* Fills a line from its anchor entry and, for the wallet's types, its
+ * payment (without the counterparty's name). */
+static enum qb_error S_line_fill(struct store *reader, const struct ledger_entry *e,
+                                 const struct currency *currency, enum bills_type type,
+                                 enum bills_direction direction, int64_t amount,
+                                 int64_t available_after, struct bills_line *line)
+{
+    memset(line, 0, sizeof *line);
+    S_copy(line->id, sizeof line->id, e->ref);
+    line->type = type;
+    line->direction = direction;
+    line->currency = currency;
+    line->amount_minor = amount;
+    line->status = WALLET_SUCCESS;
+    line->created_at_ms = e->created_at_ms;
+    line->updated_at_ms = e->created_at_ms;
+    line->balance_after_minor = available_after;
+    line->entry_id = e->id;
+    if (type == BILLS_OTHER)
+        return QB_OK;
+
+    struct wallet_payment p;
+    enum qb_error err = wallet_payment_get(reader, e->ref, NULL, &p);
+    if (err == QB_E_NOT_FOUND || (err == QB_OK && (int)p.kind != (int)type)) {
+        log_event(LOG_ERROR, "bills.payment_missing", "entry=%lld", (long long)e->id);
+        return QB_E_INTERNAL;
+    }
+    if (err != QB_OK)
+        return err;
+    S_copy(line->memo, sizeof line->memo, p.memo);
+    line->status = p.status;
+    S_copy(line->failure_code, sizeof line->failure_code, p.failure_code);
+    line->updated_at_ms = p.updated_at_ms;
+    if (type == BILLS_WITHDRAWAL) {
+        /* The hold reserved amount + fee; the line shows them apart. */
+        line->amount_minor = p.amount_minor;
+        line->fee_minor = p.fee_minor;
+    }
+    struct bills_counterparty *party = &line->counterparty;
+    if (type == BILLS_TRANSFER) {
+        party->kind = BILLS_PARTY_USER;
+        S_copy(party->id, sizeof party->id,
+               direction == BILLS_OUT ? p.counterparty_id : p.user_id);
+    } else {
+        party->kind = BILLS_PARTY_CARD;
+        S_copy(party->id, sizeof party->id, p.card_id);
+    }
+    return QB_OK;
+}
+
+/* --- the cursor ------------------------------------------------------------------- */
+
+void bills_cursor_key(const struct domain_env *env, uint8_t out[DOMAIN_KEY_SIZE])
+{
+    memcpy(out, env->cursor_key, DOMAIN_KEY_SIZE);
+}
+
+/* The tag binds the payload to the account and to every filter value, so
+ * a cursor is good for the query that made it and nothing else. */
+static void S_cursor_tag(const uint8_t key[DOMAIN_KEY_SIZE], int64_t account_id,
+                         const struct bills_filter *f, const unsigned char *payload,
+                         unsigned char tag[S_CURSOR_TAG_SIZE])
+{
+    unsigned char msg[16 + 8 + 2 + 16 + ID_TEXT_SIZE_MAX + S_CURSOR_PAYLOAD_SIZE];
+    unsigned char *p = msg;
+    memcpy(p, "qianbao.bills.1", 16); /* with its NUL */
+    p += 16;
+    buf_write_u64le(p, (uint64_t)account_id);
+    p += 8;
+    *p++ = (unsigned char)f->type;
+    *p++ = (unsigned char)f->direction;
+    buf_write_u64le(p, (uint64_t)f->from_ms);
+    p += 8;
+    buf_write_u64le(p, (uint64_t)f->to_ms);
+    p += 8;
+    size_t id_size = strnlen(f->counterparty_id, ID_TEXT_SIZE_MAX - 1);
+    memcpy(p, f->counterparty_id, id_size);
+    p += id_size;
+    *p++ = '\0';
+    memcpy(p, payload, S_CURSOR_PAYLOAD_SIZE);
+    p += S_CURSOR_PAYLOAD_SIZE;
+    uint8_t mac[CRYPTO_SHA256_SIZE];
+    domain_keyed_hash(key, msg, (size_t)(p - msg), mac);
+    memcpy(tag, mac, S_CURSOR_TAG_SIZE);
+}
+
+static void S_cursor_encode(const uint8_t key[DOMAIN_KEY_SIZE], int64_t account_id,
+                            const struct bills_filter *f, int64_t next_id, int64_t held,
+                            char out[BILLS_CURSOR_SIZE_MAX])
+{
+    QB_ASSERT(next_id > 0 && held >= 0);
+    unsigned char raw[S_CURSOR_SIZE];
+    raw[0] = S_CURSOR_VERSION;
+    buf_write_u64le(raw + 1, (uint64_t)next_id);
+    buf_write_u64le(raw + 9, (uint64_t)held);
+    S_cursor_tag(key, account_id, f, raw, raw + S_CURSOR_PAYLOAD_SIZE);
+    sodium_bin2base64(out, BILLS_CURSOR_SIZE_MAX, raw, sizeof raw,
+                      sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+}
+
+static enum qb_error S_cursor_decode(const uint8_t key[DOMAIN_KEY_SIZE], int64_t account_id,
+                                     const struct bills_filter *f, const char *text,
+                                     int64_t last_entry_id, int64_t *next_id, int64_t *held)
+{
+    unsigned char raw[S_CURSOR_SIZE + 1];
+    size_t size = 0;
+    size_t text_size = strnlen(text, BILLS_CURSOR_SIZE_MAX);
+    if (text_size >= BILLS_CURSOR_SIZE_MAX ||
+        sodium_base642bin(raw, sizeof raw, text, text_size, NULL, &size, NULL,
+                          sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0 ||
+        size != S_CURSOR_SIZE || raw[0] != S_CURSOR_VERSION)
+        return QB_E_PARAM;
+    unsigned char tag[S_CURSOR_TAG_SIZE];
+    S_cursor_tag(key, account_id, f, raw, tag);
+    if (!crypto_equal(tag, raw + S_CURSOR_PAYLOAD_SIZE, S_CURSOR_TAG_SIZE))
+        return QB_E_PARAM;
+    *next_id = (int64_t)buf_read_u64le(raw + 1);
+    *held = (int64_t)buf_read_u64le(raw + 9);
+    /* Made by S_cursor_encode under our key: anything else is a bug. */
+    QB_ASSERT(*next_id > 0 && *held >= 0);
+    return *next_id <= last_entry_id ? QB_OK : QB_E_PARAM;
+}
+
+/* --- a page of lines ------------------------------------------------------------- */
+
+enum qb_error bills_list(struct store *reader, const struct ledger_account_view *view,
+                         const uint8_t key[DOMAIN_KEY_SIZE], const struct bills_query *query,
+                         struct bills_line *lines, struct bills_page *page)
+{
+    QB_ASSERT(query->limit >= 1 && query->scan_max >= 1 && view->id == query->account_id);
+    memset(page, 0, sizeof *page);
+    const struct bills_filter *f = &query->filter;
+    struct S_walk *w = calloc(1, sizeof *w);
+    if (w == NULL)
+        return QB_E_INTERNAL;
+    w->reader = reader;
+    w->account_id = query->account_id;
+    w->scan_max = query->scan_max;
+    w->next_id = view->last_entry_id;
+    w->held_after = view->held_minor;
+    enum qb_error err = QB_OK;
+    if (query->cursor != NULL && query->cursor[0] != '\0') {
+        err = S_cursor_decode(key, query->account_id, f, query->cursor, view->last_entry_id,
+                              &w->next_id, &w->held_after);
+        if (err != QB_OK)
+            goto out;
+    }
+
+    while (page->count < query->limit) {
+        const struct ledger_entry *e;
+        const struct ledger_posting *po;
+        int64_t available;
+        err = S_walk_next(w, &e, &po, &available);
+        if (err != QB_OK || e == NULL)
+            break;
+        if (f->from_ms != 0 && e->created_at_ms < f->from_ms) {
+            w->next_id = 0; /* older still from here on */
+            break;
+        }
+        if (f->to_ms != 0 && e->created_at_ms >= f->to_ms)
+            continue;
+        enum bills_type type;
+        enum bills_direction direction;
+        int64_t amount;
+        if (!S_classify(e, po, &type, &direction, &amount))
+            continue;
+        if ((f->type != BILLS_ANY && f->type != type) ||
+            (f->direction != BILLS_BOTH && f->direction != direction) ||
+            (f->counterparty_id[0] != '\0' && type != BILLS_TRANSFER))
+            continue;
+        struct bills_line *line = &lines[page->count];
+        err = S_line_fill(reader, e, view->currency, type, direction, amount, available, line);
+        if (err != QB_OK)
+            break;
+        if (f->counterparty_id[0] != '\0' && strcmp(line->counterparty.id, f->counterparty_id) != 0)
+            continue;
+        err = S_party_name(reader, &line->counterparty);
+        if (err != QB_OK)
+            break;
+        page->count++;
+    }
+    if (err != QB_OK)
+        goto out;
+    page->scanned = w->scanned;
+    page->partial = w->next_id != 0 && page->count < query->limit;
+    if (w->next_id != 0)
+        S_cursor_encode(key, query->account_id, f, w->next_id, w->held_after, page->next_cursor);
+out:
+    if (err != QB_OK)
+        page->count = 0;
+    free(w);
+    return err;
+}
+
+/* --- statements -------------------------------------------------------------------- */
+
+static int64_t S_days_from_civil(int64_t y, int m, int d)
+{
+    y -= m <= 2;
+    int64_t era = (y >= 0 ? y : y - 399) / 400;
+    int64_t yoe = y - era * 400;
+    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}
+
+static bool S_is_leap(int y) { return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0; }
+
+static int S_days_in_month(int y, int m)
+{
+    static const int days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    return m == 2 && S_is_leap(y) ? 29 : days[m - 1];
+}
+
+/* Reads exactly n ASCII digits. */
+static bool S_digits(const char *p, int n, int *out)
+{
+    int v = 0;
+    for (int i = 0; i < n; i++) {
+        if (p[i] < '0' || p[i] > '9')
+            return false;
+        v = v * 10 + (p[i] - '0');
+    }
+    *out = v;
+    return true;
+}
+
+bool bills_month_parse(const char *text, struct bills_month *out)
+{
+    memset(out, 0, sizeof *out);
+    int y, m;
+    if (text == NULL || strlen(text) != 7 || text[4] != '-' || !S_digits(text, 4, &y) ||
+        !S_digits(text + 5, 2, &m) || y < 1970 || m < 1 || m > 12)
+        return false;
+    out->year = y;
+    out->month = m;
+    out->start_ms = S_days_from_civil(y, m, 1) * S_DAY_MS - S_UTC8_MS;
+    out->end_ms = S_days_from_civil(m == 12 ? y + 1 : y, m == 12 ? 1 : m + 1, 1) * S_DAY_MS -
+                  S_UTC8_MS;
+    QB_ASSERT(out->end_ms > out->start_ms);
+    return true;
+}
+
+bool bills_time_parse(const char *text, bool end_of_day, int64_t *at_ms)
+{
+    *at_ms = 0;
+    size_t size = text != NULL ? strnlen(text, 64) : 0;
+    int y, mo, d;
+    if (size < 10 || text[4] != '-' || text[7] != '-' || !S_digits(text, 4, &y) ||
+        !S_digits(text + 5, 2, &mo) || !S_digits(text + 8, 2, &d) || y < 1970 || mo < 1 ||
+        mo > 12 || d < 1 || d > S_days_in_month(y, mo))
+        return false;
+    int64_t day = S_days_from_civil(y, mo, d);
+    if (size == 10) {
+        *at_ms = (day + (end_of_day ? 1 : 0)) * S_DAY_MS - S_UTC8_MS;
+        return true;
+    }
+    int h, mi, s;
+    if (size < 20 || (text[10] != 'T' && text[10] != 't') || text[13] != ':' || text[16] != ':' ||
+        !S_digits(text + 11, 2, &h) || !S_digits(text + 14, 2, &mi) ||
+        !S_digits(text + 17, 2, &s) || h > 23 || mi > 59 || s > 59)
+        return false;
+    const char *p = text + 19;
+    int64_t ms = 0;
+    if (*p == '.') {
+        int n = 0;
+        for (p++; *p >= '0' && *p <= '9'; p++, n++)
+            if (n < 3)
+                ms = ms * 10 + (*p - '0');
+        if (n == 0 || n > 9)
+            return false;
+        for (; n < 3; n++)
+            ms *= 10;
+    }
+    int64_t offset_ms = 0;
+    if ((*p == 'Z' || *p == 'z') && p[1] == '\0') {
+        offset_ms = 0;
+    } else if ((*p == '+' || *p == '-' || *p == ' ') && strlen(p) == 6 && p[3] == ':') {
+        /* A '+' in a query string arrives as a space unless sent as %2B. */
+        int oh, om;
+        if (!S_digits(p + 1, 2, &oh) || !S_digits(p + 4, 2, &om) || oh > 23 || om > 59)
+            return false;
+        offset_ms = ((int64_t)oh * 60 + om) * 60000 * (*p == '-' ? -1 : 1);
+    } else {
+        return false;
+    }
+    *at_ms = day * S_DAY_MS + ((int64_t)h * 3600 + mi * 60 + s) * 1000 + ms - offset_ms;
+    return *at_ms > 0;
+}
+
+struct S_party {
+    struct bills_counterparty counterparty; /* kind NONE: a free slot */
+    struct bills_sums sums;
+};
+
+static uint32_t S_hash(const char *text)
+{
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (; *text != '\0'; text++)
+        h = (h ^ (unsigned char)*text) * 16777619u;
+    return h;
+}
+
+static bool S_sums_add(struct bills_sums *s, enum bills_direction direction, int64_t amount)
+{
+    s->count++;
+    return money_add(direction == BILLS_IN ? s->income_minor : s->expense_minor, amount,
+                     direction == BILLS_IN ? &s->income_minor : &s->expense_minor);
+}
+
+static int64_t S_volume(const struct bills_sums *s)
+{
+    int64_t v;
+    return money_add(s->income_minor, s->expense_minor, &v) ? v : INT64_MAX;
+}
+
+static int S_party_compare(const void *a, const void *b)
+{
+    const struct S_party *x = a, *y = b;
+    int64_t vx = S_volume(&x->sums), vy = S_volume(&y->sums);
+    if (vx != vy)
+        return vx > vy ? -1 : 1;
+    if (x->sums.count != y->sums.count)
+        return x->sums.count > y->sums.count ? -1 : 1;
+    return strcmp(x->counterparty.id, y->counterparty.id);
+}
+
+enum qb_error bills_statement(struct store *reader, const struct ledger_account_view *view,
+                              int64_t account_id, const struct bills_month *month,
+                              struct bills_statement *out)
+{
+    QB_ASSERT(view->id == account_id && month->end_ms > month->start_ms);
+    memset(out, 0, sizeof *out);
+    out->month = *month;
+    out->currency = view->currency;
+    struct S_walk *w = calloc(1, sizeof *w);
+    struct S_party *parties = calloc(S_PARTY_SLOTS, sizeof *parties);
+    enum qb_error err = QB_OK;
+    if (w == NULL || parties == NULL) {
+        err = QB_E_INTERNAL;
+        goto out;
+    }
+    w->reader = reader;
+    w->account_id = account_id;
+    w->scan_max = BILLS_STATEMENT_SCAN_MAX;
+    w->next_id = view->last_entry_id;
+    w->held_after = view->held_minor;
+    size_t party_count = 0;
+    struct bills_line line;
+    for (;;) {
+        const struct ledger_entry *e;
+        const struct ledger_posting *po;
+        int64_t available;
+        err = S_walk_next(w, &e, &po, &available);
+        if (err != QB_OK || e == NULL)
+            break;
+        if (e->created_at_ms < month->start_ms) {
+            w->next_id = 0;
+            break;
+        }
+        enum bills_type type;
+        enum bills_direction direction;
+        int64_t amount;
+        if (e->created_at_ms >= month->end_ms || !S_classify(e, po, &type, &direction, &amount))
+            continue;
+        err = S_line_fill(reader, e, view->currency, type, direction, amount, available, &line);
+        if (err != QB_OK)
+            break;
+        if (line.status == WALLET_PROCESSING)
+            out->processing_count++;
+        if (line.status != WALLET_SUCCESS)
+            continue;
+        /* What moved: a withdrawal took its fee out of the balance too. */
+        int64_t moved = line.amount_minor;
+        if (!money_add(moved, line.fee_minor, &moved) ||
+            !S_sums_add(&out->total, direction, moved) ||
+            !S_sums_add(&out->by_type[type], direction, moved)) {
+            err = QB_E_OVERFLOW;
+            break;
+        }
+        if (line.counterparty.kind == BILLS_PARTY_NONE)
+            continue;
+        struct S_party *slot = NULL;
+        for (uint32_t i = S_hash(line.counterparty.id) % S_PARTY_SLOTS;; i = (i + 1) % S_PARTY_SLOTS) {
+            if (parties[i].counterparty.kind == BILLS_PARTY_NONE ||
+                (parties[i].counterparty.kind == line.counterparty.kind &&
+                 strcmp(parties[i].counterparty.id, line.counterparty.id) == 0)) {
+                slot = &parties[i];
+                break;
+            }
+        }
+        if (slot->counterparty.kind == BILLS_PARTY_NONE) {
+            if (party_count == BILLS_COUNTERPARTIES_MAX)
+                slot = NULL;
+            else {
+                slot->counterparty = line.counterparty;
+                party_count++;
+            }
+        }
+        if (!S_sums_add(slot != NULL ? &slot->sums : &out->others, direction, moved)) {
+            err = QB_E_OVERFLOW;
+            break;
+        }
+    }
+    if (err != QB_OK)
+        goto out;
+    out->scanned = w->scanned;
+    out->complete = w->next_id == 0;
+
+    /* The top counterparties, then their names. */
+    qsort(parties, S_PARTY_SLOTS, sizeof *parties, S_party_compare);
+    for (size_t i = 0; i < S_PARTY_SLOTS && out->top_count < BILLS_TOP_COUNTERPARTIES; i++) {
+        if (parties[i].counterparty.kind == BILLS_PARTY_NONE)
+            continue;
+        struct bills_party_sums *top = &out->top[out->top_count++];
+        top->counterparty = parties[i].counterparty;
+        top->sums = parties[i].sums;
+        err = S_party_name(reader, &top->counterparty);
+        if (err != QB_OK)
+            goto out;
+    }
+out:
+    free(w);
+    free(parties);
+    return err;
+}
+
+/* --- names ------------------------------------------------------------------------- */
+
+const char *bills_type_name(enum bills_type type)
+{
+    switch (type) {
+    case BILLS_TOPUP:
+        return "topup";
+    case BILLS_WITHDRAWAL:
+        return "withdrawal";
+    case BILLS_TRANSFER:
+        return "transfer";
+    case BILLS_OTHER:
+        return "other";
+    case BILLS_ANY:
+        break;
+    }
+    return "any";
+}
+
+enum bills_type bills_type_parse(const char *text)
+{
+    for (int t = BILLS_TOPUP; text != NULL && t <= BILLS_OTHER; t++)
+        if (strcmp(text, bills_type_name((enum bills_type)t)) == 0)
+            return (enum bills_type)t;
+    return BILLS_ANY;
+}
+
+/* Bytes of the UTF-8 character that starts with lead (1 for a stray byte). */
+static size_t S_utf8_size(unsigned char lead)
+{
+    return lead >= 0xf0 ? 4 : lead >= 0xe0 ? 3 : lead >= 0xc0 ? 2 : 1;
+}
+
+void bills_name_mask(const char *name, char out[BILLS_NAME_SIZE_MAX])
+{
+    size_t size = strnlen(name, BILLS_NAME_SIZE_MAX * 2);
+    size_t starts[BILLS_NAME_SIZE_MAX * 2];
+    size_t count = 0;
+    for (size_t i = 0; i < size; i += S_utf8_size((unsigned char)name[i]))
+        starts[count++] = i;
+    size_t last_size = count > 0 ? size - starts[count - 1] : 0;
+    size_t o = 0;
+    if (count <= 1) {
+        out[o++] = '*';
+    } else {
+        if (count > 2) {
+            size_t first_size = starts[1];
+            memcpy(out + o, name, first_size);
+            o += first_size;
+        }
+        size_t stars = count <= 2 ? 1 : count - 2 > 4 ? 4 : count - 2;
+        for (size_t i = 0; i < stars; i++)
+            out[o++] = '*';
+        memcpy(out + o, name + starts[count - 1], last_size);
+        o += last_size;
+    }
+    QB_ASSERT(o < BILLS_NAME_SIZE_MAX);
+    out[o] = '\0';
+}
+
+/* --- CSV ---------------------------------------------------------------------------- */
+
+enum qb_error bills_csv_header(struct buf *out)
+{
+    return buf_append_str(out, "id,created_at,type,direction,amount,fee,currency,counterparty,"
+                               "counterparty_id,memo,status,balance_after,updated_at\r\n");
+}
+
+/* One text cell and its separator: quoted when it must be, with a ' before
+ * a formula's first character. */
+static enum qb_error S_csv_text(struct buf *out, const char *text, bool last)
+{
+    bool formula = text[0] != '\0' && strchr("=+-@\t\r", text[0]) != NULL;
+    bool quote = strpbrk(text, ",\"\r\n") != NULL;
+    enum qb_error err = QB_OK;
+    if (quote)
+        err = buf_append(out, "\"", 1);
+    if (err == QB_OK && formula)
+        err = buf_append(out, "'", 1);
+    for (const char *p = text; err == QB_OK && *p != '\0'; p++)
+        err = *p == '"' ? buf_append(out, "\"\"", 2) : buf_append(out, p, 1);
+    if (err == QB_OK && quote)
+        err = buf_append(out, "\"", 1);
+    if (err == QB_OK)
+        err = buf_append_str(out, last ? "\r\n" : ",");
+    return err;
+}
+
+static enum qb_error S_csv_amount(struct buf *out, int64_t amount, const struct currency *c)
+{
+    char text[MONEY_TEXT_SIZE_MAX];
+    size_t size = money_format(amount, c, text, sizeof text);
+    enum qb_error err = buf_append(out, text, size);
+    return err == QB_OK ? buf_append(out, ",", 1) : err;
+}
+
+enum qb_error bills_csv_line(struct buf *out, const struct bills_line *line)
+{
+    QB_ASSERT(line->currency != NULL);
+    char created[40], updated[40], party[BILLS_NAME_SIZE_MAX + 16];
+    clock_format_rfc3339(line->created_at_ms, 8 * 60, created, (int)sizeof created);
+    clock_format_rfc3339(line->updated_at_ms, 8 * 60, updated, (int)sizeof updated);
+    const struct bills_counterparty *cp = &line->counterparty;
+    if (cp->kind == BILLS_PARTY_CARD && cp->last4[0] != '\0')
+        snprintf(party, sizeof party, "%s(%s)", cp->name, cp->last4);
+    else
+        snprintf(party, sizeof party, "%s", cp->name);
+    enum qb_error err = S_csv_text(out, line->id, false);
+    if (err == QB_OK)
+        err = S_csv_text(out, created, false);
+    if (err == QB_OK)
+        err = S_csv_text(out, bills_type_name(line->type), false);
+    if (err == QB_OK)
+        err = S_csv_text(out, line->direction == BILLS_IN ? "in" : "out", false);
+    if (err == QB_OK)
+        err = S_csv_amount(out, line->amount_minor, line->currency);
+    if (err == QB_OK)
+        err = S_csv_amount(out, line->fee_minor, line->currency);
+    if (err == QB_OK)
+        err = S_csv_text(out, line->currency->code, false);
+    if (err == QB_OK)
+        err = S_csv_text(out, party, false);
+    if (err == QB_OK)
+        err = S_csv_text(out, cp->id, false);
+    if (err == QB_OK)
+        err = S_csv_text(out, line->memo, false);
+    if (err == QB_OK)
+        err = S_csv_text(out, wallet_payment_status_name(line->status), false);
+    if (err == QB_OK)
+        err = S_csv_amount(out, line->balance_after_minor, line->currency);
+    if (err == QB_OK)
+        err = S_csv_text(out, updated, true);
+    return err;
+}

@@ -1,0 +1,344 @@
+/*
+ * cards.c — the cards table: bind, list, unbind, and opening a number for
+ * one bank call.
+ *
+ * Binding runs on the writer, so two binds of one card by one user are
+ * evaluated one after the other and the second finds the first's
+ * number_hash: no unique index is needed for CARD_ALREADY_BOUND, and a
+ * removed card may be bound again. The duplicate check comes before the
+ * SMS code is consumed, so a refused duplicate leaves the code usable.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "base/log.h"
+#include "identity/identity.h"
+#include "wallet/cards.h"
+
+#define CARD_COLUMNS                                                                               \
+    "seq, id, user_id, bank, card_type, last4, phone, created_at_ms, removed_at_ms"
+#define CARD_SEALED_SIZE_MAX (BANK_CARD_DIGITS_MAX + DOMAIN_SEAL_OVERHEAD)
+#define CARD_HOLDER_SEALED_SIZE_MAX (WALLET_HOLDER_NAME_SIZE_MAX + DOMAIN_SEAL_OVERHEAD)
+
+static bool card_digits_ok(const char *number, size_t *size)
+{
+    if (number == NULL)
+        return false;
+    *size = strnlen(number, BANK_CARD_NUMBER_SIZE_MAX);
+    return *size >= BANK_CARD_DIGITS_MIN && *size <= BANK_CARD_DIGITS_MAX &&
+           strspn(number, "0123456789") == *size;
+}
+
+bool wallet_card_sms_target(const char *card_number, char out[WALLET_CARD_TARGET_SIZE_MAX])
+{
+    size_t size;
+    out[0] = '\0';
+    if (!card_digits_ok(card_number, &size))
+        return false;
+    for (size_t i = 0; i < size; i++)
+        out[i] = i < 6 || i >= size - 4 ? card_number[i] : '*';
+    out[size] = '\0';
+    return true;
+}
+
+static void text_column(struct store_stmt *st, int i, char *dst, size_t dst_size)
+{
+    const char *text = store_column_text(st, i);
+    size_t size = text != NULL ? store_column_size(st, i) : 0;
+    if (size >= dst_size)
+        size = dst_size - 1; /* the writers below never store longer */
+    if (size > 0)
+        memcpy(dst, text, size);
+    dst[size] = '\0';
+}
+
+static void card_row(struct store_stmt *st, struct wallet_card *out)
+{
+    memset(out, 0, sizeof *out);
+    out->seq = store_column_int64(st, 0);
+    text_column(st, 1, out->id, sizeof out->id);
+    text_column(st, 2, out->user_id, sizeof out->user_id);
+    text_column(st, 3, out->bank, sizeof out->bank);
+    text_column(st, 4, out->card_type, sizeof out->card_type);
+    text_column(st, 5, out->last4, sizeof out->last4);
+    text_column(st, 6, out->phone, sizeof out->phone);
+    out->created_at_ms = store_column_int64(st, 7);
+    out->removed_at_ms = store_column_int64(st, 8);
+}
+
+enum qb_error wallet_card_get(struct store *reader, const char *id, const char *user_id,
+                              bool include_removed, struct wallet_card *out)
+{
+    QB_ASSERT(reader != NULL && out != NULL);
+    memset(out, 0, sizeof *out);
+    if (id == NULL || !id_is_valid(id, strlen(id), "c"))
+        return QB_E_NOT_FOUND;
+    struct store_stmt *st = NULL;
+    if (store_prepare(reader, "SELECT " CARD_COLUMNS " FROM cards WHERE id = $1", &st) != QB_OK)
+        return QB_E_STORAGE;
+    enum qb_error err = store_bind_text(st, 1, id, strlen(id));
+    if (err == QB_OK) {
+        int rc = store_step(st);
+        if (rc == STORE_STEP_ROW)
+            card_row(st, out);
+        else
+            err = rc == STORE_STEP_DONE ? QB_E_NOT_FOUND : QB_E_STORAGE;
+    }
+    store_finalize(st);
+    if (err == QB_OK && user_id != NULL && strcmp(out->user_id, user_id) != 0)
+        err = QB_E_NOT_FOUND;
+    if (err == QB_OK && !include_removed && out->removed_at_ms != 0)
+        err = QB_E_NOT_FOUND;
+    if (err != QB_OK)
+        memset(out, 0, sizeof *out);
+    return err;
+}
+
+enum qb_error wallet_cards_list(struct store *reader, const char *user_id, int64_t cursor,
+                                struct wallet_card *items, size_t count_max, size_t *count,
+                                int64_t *next_cursor)
+{
+    QB_ASSERT(reader != NULL && user_id != NULL && count != NULL && next_cursor != NULL);
+    QB_ASSERT(count_max > 0 && count_max < INT32_MAX);
+    *count = 0;
+    *next_cursor = 0;
+    struct store_stmt *st = NULL;
+    /* One row more than asked tells whether a next page exists. */
+    if (store_prepare(reader,
+                      "SELECT " CARD_COLUMNS " FROM cards WHERE user_id = $1 AND seq < $2"
+                      " AND removed_at_ms = 0 ORDER BY seq DESC LIMIT $3",
+                      &st) != QB_OK)
+        return QB_E_STORAGE;
+    enum qb_error err = store_bind_text(st, 1, user_id, strlen(user_id));
+    if (err == QB_OK)
+        err = store_bind_int64(st, 2, cursor > 0 ? cursor : INT64_MAX);
+    if (err == QB_OK)
+        err = store_bind_int64(st, 3, (int64_t)count_max + 1);
+    int rc = STORE_STEP_DONE;
+    while (err == QB_OK && (rc = store_step(st)) == STORE_STEP_ROW) {
+        if (*count == count_max) {
+            *next_cursor = items[count_max - 1].seq;
+            break;
+        }
+        card_row(st, &items[(*count)++]);
+    }
+    if (err == QB_OK && rc < 0)
+        err = QB_E_STORAGE;
+    store_finalize(st);
+    QB_ASSERT(*count <= count_max);
+    return err;
+}
+
+enum qb_error wallet_card_number(const struct domain_env *env, struct store *reader, const char *id,
+                                 char out[BANK_CARD_NUMBER_SIZE_MAX])
+{
+    QB_ASSERT(env != NULL && reader != NULL && out != NULL);
+    memset(out, 0, BANK_CARD_NUMBER_SIZE_MAX);
+    if (id == NULL || !id_is_valid(id, strlen(id), "c"))
+        return QB_E_NOT_FOUND;
+    struct store_stmt *st = NULL;
+    if (store_prepare(reader, "SELECT number_sealed FROM cards WHERE id = $1", &st) != QB_OK)
+        return QB_E_STORAGE;
+    enum qb_error err = store_bind_text(st, 1, id, strlen(id));
+    if (err == QB_OK) {
+        int rc = store_step(st);
+        if (rc == STORE_STEP_ROW) {
+            const uint8_t *sealed = store_column_blob(st, 0);
+            size_t sealed_size = store_column_size(st, 0);
+            bool shape_ok = sealed != NULL &&
+                            sealed_size >= BANK_CARD_DIGITS_MIN + DOMAIN_SEAL_OVERHEAD &&
+                            sealed_size <= CARD_SEALED_SIZE_MAX;
+            if (!shape_ok || !domain_unseal(env, sealed, sealed_size, out))
+                err = QB_E_INTERNAL;
+        } else {
+            err = rc == STORE_STEP_DONE ? QB_E_NOT_FOUND : QB_E_STORAGE;
+        }
+    }
+    store_finalize(st);
+    out[BANK_CARD_NUMBER_SIZE_MAX - 1] = '\0';
+    if (err == QB_OK && !bank_luhn_is_valid(out, strlen(out)))
+        err = QB_E_INTERNAL; /* opened, but not a number this module sealed */
+    if (err != QB_OK) {
+        crypto_wipe(out, BANK_CARD_NUMBER_SIZE_MAX);
+        if (err == QB_E_INTERNAL)
+            log_event(LOG_ERROR, "wallet.card.unsealable", "card_id=%s", id);
+    }
+    return err;
+}
+
+/* --- commands ------------------------------------------------------------------ */
+
+/* The user's bound cards with this number hash, and how many bound cards
+ * the user has. */
+static enum qb_error card_count(struct store *store, const char *user_id,
+                                const uint8_t hash[CRYPTO_SHA256_SIZE], int64_t *same,
+                                int64_t *total)
+{
+    struct store_stmt *st = NULL;
+    if (store_prepare(store,
+                      "SELECT COUNT(*), COALESCE(SUM(CASE WHEN number_hash = $2 THEN 1 ELSE 0 END), 0)"
+                      " FROM cards"
+                      " WHERE user_id = $1 AND removed_at_ms = 0",
+                      &st) != QB_OK)
+        return QB_E_STORAGE;
+    enum qb_error err = store_bind_text(st, 1, user_id, strlen(user_id));
+    if (err == QB_OK)
+        err = store_bind_blob(st, 2, hash, CRYPTO_SHA256_SIZE);
+    if (err == QB_OK) {
+        if (store_step(st) == STORE_STEP_ROW) {
+            *total = store_column_int64(st, 0);
+            *same = store_column_int64(st, 1);
+        } else {
+            err = QB_E_STORAGE;
+        }
+    }
+    store_finalize(st);
+    return err;
+}
+
+static enum qb_error card_bind(struct ledger_txn *txn, struct wallet_card_cmd *c)
+{
+    const struct domain_env *env = c->env;
+    struct store *store = ledger_txn_store(txn);
+    struct bank_card_info info;
+    char target[WALLET_CARD_TARGET_SIZE_MAX];
+    if (!bank_card_lookup(c->card_number, &info) ||
+        !wallet_card_sms_target(c->card_number, target) ||
+        !identity_display_name_is_valid(c->holder_name) || !sms_phone_is_valid(c->phone)) {
+        c->outcome = QB_E_CARD_INVALID;
+        return QB_OK;
+    }
+
+    /* 1. the user: present and not frozen */
+    struct identity_user user;
+    enum qb_error err = identity_user_get(store, c->user_id, &user);
+    if (err != QB_OK) {
+        c->outcome = err;
+        return err == QB_E_NOT_FOUND ? QB_OK : err;
+    }
+    if (user.status == IDENTITY_FROZEN) {
+        c->outcome = QB_E_ACCOUNT_FROZEN;
+        return QB_OK;
+    }
+
+    /* 2. not bound already, not too many */
+    size_t size = strlen(c->card_number);
+    uint8_t hash[CRYPTO_SHA256_SIZE];
+    domain_keyed_hash(env->card_hash_key, c->card_number, size, hash);
+    int64_t same = 0, total = 0;
+    err = card_count(store, c->user_id, hash, &same, &total);
+    if (err != QB_OK)
+        return err;
+    if (same > 0) {
+        c->outcome = QB_E_CARD_BOUND;
+        return QB_OK;
+    }
+    if (total >= WALLET_CARDS_PER_USER_MAX) {
+        c->outcome = QB_E_LIMIT_EXCEEDED;
+        return QB_OK;
+    }
+
+    /* 3. the code sent to the card's phone for this very card; a wrong one
+     * is counted, so the command commits with the refusal */
+    err = sms_txn_code_consume(txn, env, c->phone, SMS_PURPOSE_BIND_CARD, target, c->sms_code);
+    if (err == QB_E_SMS_CODE_INVALID) {
+        c->outcome = err;
+        return QB_OK;
+    }
+    if (err != QB_OK)
+        return err;
+
+    /* 4. the row: number and holder sealed, the rest for display */
+    struct wallet_card *card = &c->card;
+    memset(card, 0, sizeof *card);
+    id_new(env->rand, "c", card->id, sizeof card->id);
+    snprintf(card->user_id, sizeof card->user_id, "%s", c->user_id);
+    snprintf(card->bank, sizeof card->bank, "%s", info.bank);
+    snprintf(card->card_type, sizeof card->card_type, "%s", info.card_type);
+    memcpy(card->last4, c->card_number + size - 4, 4);
+    card->last4[4] = '\0';
+    snprintf(card->phone, sizeof card->phone, "%s", c->phone);
+    card->created_at_ms = ledger_txn_now_ms(txn);
+    uint8_t number_sealed[CARD_SEALED_SIZE_MAX];
+    uint8_t holder_sealed[CARD_HOLDER_SEALED_SIZE_MAX];
+    size_t holder_size = strlen(c->holder_name);
+    QB_ASSERT(holder_size < WALLET_HOLDER_NAME_SIZE_MAX);
+    domain_seal(env, c->card_number, size, number_sealed);
+    domain_seal(env, c->holder_name, holder_size, holder_sealed);
+    const struct store_param params[] = {
+        STORE_TEXT(card->id),
+        STORE_TEXT(card->user_id),
+        STORE_BLOB(number_sealed, size + DOMAIN_SEAL_OVERHEAD),
+        STORE_BLOB(hash, sizeof hash),
+        STORE_BLOB(holder_sealed, holder_size + DOMAIN_SEAL_OVERHEAD),
+        STORE_TEXT(card->phone),
+        STORE_TEXT(card->bank),
+        STORE_TEXT(card->card_type),
+        STORE_TEXT(card->last4),
+        STORE_INT(card->created_at_ms),
+    };
+    err = store_run(store,
+                    "INSERT INTO cards (id, user_id, number_sealed, number_hash,"
+                    " holder_name_sealed, phone, bank, card_type, last4, created_at_ms)"
+                    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                    params, QB_ARRAY_COUNT(params));
+    if (err != QB_OK)
+        return err;
+    char masked[16];
+    log_mask_pan(c->card_number, masked, sizeof masked);
+    log_event(LOG_INFO, "wallet.card.bound", "card_id=%s user_id=%s card=%s bank=\"%s\"",
+              card->id, card->user_id, masked, card->bank);
+    c->outcome = QB_OK;
+    return QB_OK;
+}
+
+static enum qb_error card_remove(struct ledger_txn *txn, struct wallet_card_cmd *c)
+{
+    struct store *store = ledger_txn_store(txn);
+    enum qb_error err = wallet_card_get(store, c->card_id, c->user_id, false, &c->card);
+    if (err != QB_OK) {
+        c->outcome = err;
+        return err == QB_E_NOT_FOUND ? QB_OK : err;
+    }
+    c->card.removed_at_ms = ledger_txn_now_ms(txn);
+    const struct store_param params[] = {STORE_TEXT(c->card.id), STORE_INT(c->card.removed_at_ms)};
+    err = store_run(store, "UPDATE cards SET removed_at_ms = $2 WHERE id = $1", params,
+                    QB_ARRAY_COUNT(params));
+    if (err == QB_OK)
+        c->outcome = QB_OK;
+    return err;
+}
+
+static enum qb_error card_cmd_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
+{
+    struct wallet_card_cmd *c = (struct wallet_card_cmd *)cmd;
+    QB_ASSERT(c->env != NULL);
+    c->outcome = QB_E_INTERNAL;
+    switch (c->op) {
+    case WALLET_CARD_BIND:
+        return card_bind(txn, c);
+    case WALLET_CARD_REMOVE:
+        return card_remove(txn, c);
+    }
+    QB_UNREACHABLE();
+    return QB_E_INTERNAL;
+}
+
+void wallet_card_cmd_init(struct wallet_card_cmd *c, const struct domain_env *env,
+                          enum wallet_card_op op)
+{
+    QB_ASSERT(c != NULL && env != NULL);
+    memset(c, 0, sizeof *c);
+    ledger_cmd_init(&c->cmd, card_cmd_run, NULL);
+    c->env = env;
+    c->op = op;
+    c->outcome = QB_E_INTERNAL;
+}
+
+void wallet_card_cmd_release(struct wallet_card_cmd *c)
+{
+    crypto_wipe(c->card_number, sizeof c->card_number);
+    crypto_wipe(c->sms_code, sizeof c->sms_code);
+    crypto_wipe(c->holder_name, sizeof c->holder_name);
+    ledger_cmd_release(&c->cmd);
+}

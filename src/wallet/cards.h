@@ -1,0 +1,108 @@
+/*
+ * cards.h — binding, listing and unbinding bank cards.
+ *
+ * Owns: the cards table. A card number (PAN) is stored only sealed
+ * (domain_seal: XSalsa20-Poly1305 under a key derived from DATA_DIR/card-key,
+ * never in the database) and fingerprinted with HMAC-SHA-256 under
+ * env->card_hash_key (number_hash), so that binding the same card twice is
+ * found without opening every sealed number. Only the last four digits are
+ * ever shown; the number is opened for one bank call at a time
+ * (wallet_card_number) and wiped after it. A CVV is never taken.
+ *
+ * Binding proves control of the card's phone with an SMS code of purpose
+ * bind_card sent to that phone, whose target is the card number masked as
+ * banks print it (wallet_card_sms_target: the first six and last four
+ * digits, one '*' per hidden digit), so a code sent for one card cannot bind
+ * another. Unbinding marks the row removed (removed_at_ms); the row stays,
+ * because payments made with the card still name it.
+ *
+ * Must never: log a card number (log_mask_pan only), put one in a response,
+ * or keep one in clear beyond the call that needs it.
+ */
+#ifndef QB_WALLET_CARDS_H
+#define QB_WALLET_CARDS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bank/bank.h"
+#include "domain/domain.h"
+#include "sms/sms.h"
+#include "store/store.h"
+
+#define WALLET_CARDS_PER_USER_MAX 10       /* bound (not removed) cards per user */
+#define WALLET_HOLDER_NAME_SIZE_MAX 65     /* 64 bytes of UTF-8 + NUL */
+#define WALLET_CARD_TARGET_SIZE_MAX BANK_CARD_NUMBER_SIZE_MAX
+#define WALLET_CARD_LAST4_SIZE 5
+
+struct wallet_card {
+    int64_t seq;                            /* the list's order and cursor */
+    char id[ID_TEXT_SIZE_MAX];              /* "c_..." */
+    char user_id[ID_TEXT_SIZE_MAX];
+    char bank[BANK_NAME_SIZE_MAX];
+    char card_type[BANK_CARD_TYPE_SIZE_MAX];
+    char last4[WALLET_CARD_LAST4_SIZE];
+    char phone[SMS_PHONE_SIZE_MAX];         /* the phone the bank has for the card */
+    int64_t created_at_ms;
+    int64_t removed_at_ms;                  /* 0 while bound */
+};
+
+/* The SMS target of a bind_card code for card_number: "622202*********0018".
+ * False (out "") when the number is not 16-19 digits. */
+bool wallet_card_sms_target(const char *card_number, char out[WALLET_CARD_TARGET_SIZE_MAX]);
+
+/* --- reads, with any connection ----------------------------------------------- */
+
+/* A card of user_id (any user's when NULL). Removed cards are NOT_FOUND
+ * unless include_removed; another user's card is NOT_FOUND too. */
+QB_MUST_USE enum qb_error wallet_card_get(struct store *reader, const char *id,
+                                          const char *user_id, bool include_removed,
+                                          struct wallet_card *out);
+/* The user's bound cards, newest first, at most count_max, starting below
+ * seq `cursor` (0: the newest). *next_cursor is the cursor of the next page,
+ * 0 when there is none. */
+QB_MUST_USE enum qb_error wallet_cards_list(struct store *reader, const char *user_id,
+                                            int64_t cursor, struct wallet_card *items,
+                                            size_t count_max, size_t *count, int64_t *next_cursor);
+/* Opens the sealed number of card id (removed ones too: a pending payment
+ * still needs it) into out. QB_E_NOT_FOUND; QB_E_INTERNAL when it does not
+ * open (a wrong card-key). The caller wipes out after the one call. */
+QB_MUST_USE enum qb_error wallet_card_number(const struct domain_env *env, struct store *reader,
+                                             const char *id, char out[BANK_CARD_NUMBER_SIZE_MAX]);
+
+/* --- writes --------------------------------------------------------------------- */
+
+enum wallet_card_op {
+    WALLET_CARD_BIND = 1,   /* in: user_id, card_number, holder_name, phone, sms_code → card */
+    WALLET_CARD_REMOVE = 2, /* in: user_id, card_id */
+};
+
+struct wallet_card_cmd {
+    struct ledger_cmd cmd; /* first: see domain.h */
+    const struct domain_env *env;
+    enum wallet_card_op op;
+    /* In. */
+    char user_id[ID_TEXT_SIZE_MAX];
+    char card_id[ID_TEXT_SIZE_MAX];
+    char card_number[BANK_CARD_NUMBER_SIZE_MAX];
+    char holder_name[WALLET_HOLDER_NAME_SIZE_MAX];
+    char phone[SMS_PHONE_SIZE_MAX];
+    char sms_code[SMS_CODE_DIGITS + 2];
+    /* Out, when the ledger result is QB_OK. Outcomes besides QB_OK:
+     *   BIND    CARD_INVALID, CARD_ALREADY_BOUND, SMS_CODE_INVALID (the wrong
+     *           guess counted), LIMIT_EXCEEDED (WALLET_CARDS_PER_USER_MAX),
+     *           ACCOUNT_FROZEN (the user is frozen), NOT_FOUND (no user)
+     *   REMOVE  NOT_FOUND (no such card of the user, or removed already) */
+    enum qb_error outcome;
+    struct wallet_card card;
+};
+
+/* Zeroes c and prepares its command for op; the caller fills the inputs and
+ * submits &c->cmd. Finish with wallet_card_cmd_release, which wipes the
+ * card number and code. */
+void wallet_card_cmd_init(struct wallet_card_cmd *c, const struct domain_env *env,
+                          enum wallet_card_op op);
+void wallet_card_cmd_release(struct wallet_card_cmd *c);
+
+#endif

@@ -1,0 +1,261 @@
+/*
+ * limits.c — the spending table and the limits read from it.
+ *
+ * The row holds running sums, not a history: a charge is one read and one
+ * upsert of the user's row, whatever the user's history. A sum belongs to
+ * the day (UTC+8 midnight) or year it was counted in; reading it on a later
+ * day or year yields zero, and the next charge rewrites the row with the
+ * new day or year, so rollover needs no background job.
+ *
+ * Everything that changes the row runs inside a ledger command on the
+ * writer thread (limits.h says why that makes the limits race-free).
+ */
+#include <string.h>
+
+#include "base/money.h"
+#include "wallet/limits.h"
+
+#define S_SPENDING_COLUMNS                                                                         \
+    "day_start_ms, day_used_minor, year, year_used_minor, lifetime_used_minor,"                   \
+    " user_daily_limit_minor, password_free_limit_minor"
+
+int64_t wallet_year_of_ms(int64_t at_ms)
+{
+    /* Days since 1970-01-01 in UTC+8, then the civil year (H. Hinnant's
+     * days_from_civil inverse, exact for every int64 day count we meet). */
+    const int64_t day_ms = 24LL * 60 * 60 * 1000;
+    int64_t local_ms = domain_day_start_ms(at_ms) + 8LL * 60 * 60 * 1000;
+    int64_t z = local_ms / day_ms + 719468;
+    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+    int64_t doe = z - era * 146097;
+    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    int64_t mp = (5 * doy + 2) / 153;
+    int64_t month = mp < 10 ? mp + 3 : mp - 9;
+    return yoe + era * 400 + (month <= 2 ? 1 : 0);
+}
+
+static enum qb_error S_spending_read(struct store *store, const char *user_id,
+                                     struct wallet_spending *out)
+{
+    memset(out, 0, sizeof *out);
+    struct store_stmt *st = NULL;
+    if (store_prepare(store, "SELECT " S_SPENDING_COLUMNS " FROM spending WHERE user_id = $1",
+                      &st) != QB_OK)
+        return QB_E_STORAGE;
+    enum qb_error err = store_bind_text(st, 1, user_id, strlen(user_id));
+    if (err == QB_OK) {
+        int rc = store_step(st);
+        if (rc == STORE_STEP_ROW) {
+            out->day_start_ms = store_column_int64(st, 0);
+            out->day_used_minor = store_column_int64(st, 1);
+            out->year = store_column_int64(st, 2);
+            out->year_used_minor = store_column_int64(st, 3);
+            out->lifetime_used_minor = store_column_int64(st, 4);
+            out->user_daily_limit_minor = store_column_int64(st, 5);
+            out->password_free_limit_minor = store_column_int64(st, 6);
+        } else if (rc != STORE_STEP_DONE) {
+            err = QB_E_STORAGE;
+        }
+    } else {
+        err = QB_E_STORAGE;
+    }
+    store_finalize(st);
+    if (err != QB_OK)
+        memset(out, 0, sizeof *out);
+    return err;
+}
+
+enum qb_error wallet_spending_get(struct store *reader, const char *user_id,
+                                  struct wallet_spending *out)
+{
+    QB_ASSERT(reader != NULL && user_id != NULL && out != NULL);
+    return S_spending_read(reader, user_id, out);
+}
+
+enum qb_error wallet_txn_spending_get(struct ledger_txn *txn, const char *user_id,
+                                      struct wallet_spending *out)
+{
+    QB_ASSERT(txn != NULL && user_id != NULL && out != NULL);
+    return S_spending_read(ledger_txn_store(txn), user_id, out);
+}
+
+static enum qb_error S_spending_write(struct ledger_txn *txn, const char *user_id,
+                                      const struct wallet_spending *s)
+{
+    QB_ASSERT(s->day_used_minor >= 0 && s->year_used_minor >= 0 && s->lifetime_used_minor >= 0);
+    QB_ASSERT(s->user_daily_limit_minor >= 0 && s->password_free_limit_minor >= 0);
+    const struct store_param p[] = {
+        STORE_TEXT(user_id),
+        STORE_INT(s->day_start_ms),
+        STORE_INT(s->day_used_minor),
+        STORE_INT(s->year),
+        STORE_INT(s->year_used_minor),
+        STORE_INT(s->lifetime_used_minor),
+        STORE_INT(s->user_daily_limit_minor),
+        STORE_INT(s->password_free_limit_minor),
+    };
+    enum qb_error err = store_run(
+        ledger_txn_store(txn),
+        "INSERT INTO spending (user_id, " S_SPENDING_COLUMNS ")"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+        " ON CONFLICT (user_id) DO UPDATE SET day_start_ms = excluded.day_start_ms,"
+        " day_used_minor = excluded.day_used_minor, year = excluded.year,"
+        " year_used_minor = excluded.year_used_minor,"
+        " lifetime_used_minor = excluded.lifetime_used_minor,"
+        " user_daily_limit_minor = excluded.user_daily_limit_minor,"
+        " password_free_limit_minor = excluded.password_free_limit_minor",
+        p, QB_ARRAY_COUNT(p));
+    return err == QB_OK ? QB_OK : QB_E_STORAGE;
+}
+
+/* The sums of s as they stand at now_ms: a past day or year counts zero. */
+static void S_spending_current(struct wallet_spending *s, int64_t now_ms)
+{
+    int64_t day_start_ms = domain_day_start_ms(now_ms);
+    int64_t year = wallet_year_of_ms(now_ms);
+    if (s->day_start_ms != day_start_ms) {
+        s->day_start_ms = day_start_ms;
+        s->day_used_minor = 0;
+    }
+    if (s->year != year) {
+        s->year = year;
+        s->year_used_minor = 0;
+    }
+}
+
+static struct wallet_limit S_limit(const char *name, int64_t amount_minor, int64_t used_minor)
+{
+    struct wallet_limit l = {name, amount_minor, used_minor, 0};
+    l.remaining_minor = amount_minor > used_minor ? amount_minor - used_minor : 0;
+    return l;
+}
+
+size_t wallet_limits_list(const struct domain_settings *settings, const struct wallet_spending *s,
+                          int kyc_level, int64_t now_ms, struct wallet_limit *limits)
+{
+    QB_ASSERT(settings != NULL && s != NULL && limits != NULL);
+    struct wallet_spending now = *s;
+    S_spending_current(&now, now_ms);
+    size_t count = 0;
+    limits[count++] = S_limit("per_payment", settings->limit_per_payment_minor, 0);
+    if (now.user_daily_limit_minor > 0)
+        limits[count++] = S_limit("user_daily", now.user_daily_limit_minor, now.day_used_minor);
+    limits[count++] = S_limit("daily", settings->limit_daily_minor, now.day_used_minor);
+    if (kyc_level <= 1)
+        limits[count++] = S_limit("kyc_lifetime", settings->limit_kyc1_lifetime_minor,
+                                  now.lifetime_used_minor);
+    else
+        limits[count++] = S_limit("kyc_yearly",
+                                  kyc_level == 2 ? settings->limit_kyc2_yearly_minor
+                                                 : settings->limit_kyc3_yearly_minor,
+                                  now.year_used_minor);
+    QB_ASSERT(count <= WALLET_LIMITS_MAX);
+    return count;
+}
+
+int64_t wallet_password_free_limit(const struct domain_settings *settings,
+                                   const struct wallet_spending *s)
+{
+    int64_t limit = s->password_free_limit_minor;
+    if (limit > settings->password_free_max_minor)
+        limit = settings->password_free_max_minor;
+    return limit > 0 ? limit : 0;
+}
+
+enum qb_error wallet_txn_limits_charge(struct ledger_txn *txn, const struct domain_env *env,
+                                       const struct identity_user *user, int64_t amount_minor,
+                                       const char **refused_limit)
+{
+    QB_ASSERT(txn != NULL && env != NULL && user != NULL && refused_limit != NULL);
+    QB_ASSERT(amount_minor > 0);
+    *refused_limit = NULL;
+    struct wallet_spending s;
+    enum qb_error err = wallet_txn_spending_get(txn, user->id, &s);
+    if (err != QB_OK)
+        return err;
+    int64_t now_ms = ledger_txn_now_ms(txn);
+
+    /* Step 1: every limit must allow the amount on top of what it counts. */
+    struct wallet_limit limits[WALLET_LIMITS_MAX];
+    size_t count = wallet_limits_list(&env->settings, &s, user->kyc_level, now_ms, limits);
+    for (size_t i = 0; i < count; i++) {
+        int64_t after_minor;
+        if (!money_add(limits[i].used_minor, amount_minor, &after_minor))
+            return QB_E_OVERFLOW;
+        if (after_minor > limits[i].amount_minor) {
+            *refused_limit = limits[i].name;
+            return QB_E_LIMIT_EXCEEDED;
+        }
+    }
+
+    /* Step 2: count it today, this year and in the lifetime. */
+    S_spending_current(&s, now_ms);
+    if (!money_add(s.day_used_minor, amount_minor, &s.day_used_minor) ||
+        !money_add(s.year_used_minor, amount_minor, &s.year_used_minor) ||
+        !money_add(s.lifetime_used_minor, amount_minor, &s.lifetime_used_minor))
+        return QB_E_OVERFLOW;
+    QB_ASSERT(s.day_used_minor <= env->settings.limit_daily_minor);
+    return S_spending_write(txn, user->id, &s);
+}
+
+/* --- PUT /v1/me/limits ---------------------------------------------------------- */
+
+static enum qb_error S_limits_set_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
+{
+    struct wallet_limits_set_cmd *c = (struct wallet_limits_set_cmd *)cmd;
+    QB_ASSERT(c->env != NULL);
+    const struct domain_settings *settings = &c->env->settings;
+    c->outcome = QB_E_INTERNAL;
+    c->tries_left = 0;
+    if (memchr(c->user_id, '\0', sizeof c->user_id) == NULL ||
+        memchr(c->payment_password, '\0', sizeof c->payment_password) == NULL) {
+        c->outcome = QB_E_PARAM;
+        return QB_OK;
+    }
+
+    /* Step 1: the values, before the password is tried, so a bad value
+     * costs no try. */
+    if ((c->set_daily_limit &&
+         (c->daily_limit_minor < 0 || c->daily_limit_minor > settings->limit_daily_minor)) ||
+        (c->set_password_free_limit &&
+         (c->password_free_limit_minor < 0 ||
+          c->password_free_limit_minor > settings->password_free_max_minor))) {
+        c->outcome = QB_E_PARAM;
+        return QB_OK;
+    }
+
+    /* Step 2: the payment password; a refusal keeps its count. */
+    enum qb_error err = identity_txn_payment_password_verify(txn, c->env, c->user_id,
+                                                             c->payment_password, &c->tries_left);
+    if (err == QB_E_PASSWORD_WRONG || err == QB_E_PASSWORD_LOCKED ||
+        err == QB_E_PASSWORD_NOT_SET || err == QB_E_NOT_FOUND) {
+        c->outcome = err;
+        return QB_OK;
+    }
+    if (err != QB_OK)
+        return err;
+
+    /* Step 3: the row, its sums untouched. */
+    err = wallet_txn_spending_get(txn, c->user_id, &c->spending);
+    if (err != QB_OK)
+        return err;
+    if (c->set_daily_limit)
+        c->spending.user_daily_limit_minor = c->daily_limit_minor;
+    if (c->set_password_free_limit)
+        c->spending.password_free_limit_minor = c->password_free_limit_minor;
+    err = S_spending_write(txn, c->user_id, &c->spending);
+    if (err != QB_OK)
+        return err;
+    c->outcome = QB_OK;
+    return QB_OK;
+}
+
+void wallet_limits_set_cmd_init(struct wallet_limits_set_cmd *c, const struct domain_env *env)
+{
+    QB_ASSERT(c != NULL && env != NULL);
+    memset(c, 0, sizeof *c);
+    ledger_cmd_init(&c->cmd, S_limits_set_run, NULL);
+    c->env = env;
+    c->outcome = QB_E_INTERNAL;
+}

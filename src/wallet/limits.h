@@ -1,0 +1,130 @@
+/*
+ * limits.h — the spending limits every payment from the balance is charged
+ * against.
+ *
+ * Owns: the spending table (one row per user: what was spent today, this
+ * year and in the account's lifetime, the user's own daily limit and
+ * password-free amount) and the rules that read it. The limits, all in CNY
+ * minor units (fen):
+ *
+ *   per_payment   settings.limit_per_payment_minor: one payment at most
+ *   user_daily    the user's own daily limit, when set (at most the daily cap)
+ *   daily         settings.limit_daily_minor per calendar day (UTC+8)
+ *   kyc_lifetime  KYC level 1: settings.limit_kyc1_lifetime_minor over the
+ *                 account's whole life
+ *   kyc_yearly    KYC level 2 and 3: settings.limit_kyc2_yearly_minor /
+ *                 limit_kyc3_yearly_minor per calendar year (UTC+8)
+ *
+ * Days and years roll over by the ledger's clock (ledger_txn_now_ms): a row
+ * whose day or year is not the current one counts as zero used.
+ *
+ * Who calls it: every payment command from the balance (transfers; merchant
+ * orders and red packets later) calls wallet_txn_limits_charge INSIDE its
+ * own ledger command, after every other refusal and before it posts. The
+ * ledger runs commands one at a time on its writer thread, so the check and
+ * the charge are one step: parallel payments can never pass a limit
+ * together. A command that fails after charging returns an error to the
+ * ledger, which rolls the charge back with everything else.
+ *
+ * Must never: charge top-ups or withdrawals (they are not payments); be
+ * called outside a ledger command.
+ */
+#ifndef QB_WALLET_LIMITS_H
+#define QB_WALLET_LIMITS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "domain/domain.h"
+#include "identity/identity.h"
+#include "store/store.h"
+
+/* The limits a user has: per_payment, daily, user_daily (when set) and one
+ * KYC limit. */
+#define WALLET_LIMITS_MAX 4
+
+/* A user's row of the spending table; all zero for a user without one. */
+struct wallet_spending {
+    int64_t day_start_ms;              /* the UTC+8 midnight day_used counts from */
+    int64_t day_used_minor;
+    int64_t year;                      /* the UTC+8 calendar year year_used counts in */
+    int64_t year_used_minor;
+    int64_t lifetime_used_minor;
+    int64_t user_daily_limit_minor;    /* 0: none set */
+    int64_t password_free_limit_minor; /* 0: off */
+};
+
+/* One limit as the user sees it at a moment. */
+struct wallet_limit {
+    const char *name;       /* "per_payment", "daily", "user_daily", "kyc_lifetime", "kyc_yearly" */
+    int64_t amount_minor;   /* the cap */
+    int64_t used_minor;     /* counted against it now (0 for per_payment) */
+    int64_t remaining_minor;/* amount - used, never below 0 */
+};
+
+/* The UTC+8 calendar year of at_ms (2026 ...). */
+int64_t wallet_year_of_ms(int64_t at_ms);
+
+/* Reads a user's spending row with a read connection; a user without one
+ * gets all zeros. QB_E_STORAGE on read errors. */
+QB_MUST_USE enum qb_error wallet_spending_get(struct store *reader, const char *user_id,
+                                              struct wallet_spending *out);
+/* The same inside a command, from the write connection. */
+QB_MUST_USE enum qb_error wallet_txn_spending_get(struct ledger_txn *txn, const char *user_id,
+                                                  struct wallet_spending *out);
+
+/* Fills limits (WALLET_LIMITS_MAX entries) with the user's limits at now_ms,
+ * in the order they are checked; answers how many. Pure. */
+size_t wallet_limits_list(const struct domain_settings *settings, const struct wallet_spending *s,
+                          int kyc_level, int64_t now_ms, struct wallet_limit *limits);
+
+/* The password-free amount in force: the user's setting, capped by
+ * settings.password_free_max_minor (which an operator may have lowered
+ * since). 0: every payment needs the payment password. */
+int64_t wallet_password_free_limit(const struct domain_settings *settings,
+                                   const struct wallet_spending *s);
+
+/* Inside a payment command: checks amount_minor (> 0, CNY) against every
+ * limit of user and, when all allow it, counts it as spent (today, this
+ * year, lifetime) in the same transaction. Answers QB_OK (charged),
+ * QB_E_LIMIT_EXCEEDED with *refused_limit naming the first limit that
+ * refused (in the order of wallet_limits_list; nothing written),
+ * QB_E_OVERFLOW when a sum would not fit, or QB_E_STORAGE. */
+QB_MUST_USE enum qb_error wallet_txn_limits_charge(struct ledger_txn *txn,
+                                                   const struct domain_env *env,
+                                                   const struct identity_user *user,
+                                                   int64_t amount_minor,
+                                                   const char **refused_limit);
+
+/* --- the user's own settings: one command ------------------------------------ */
+
+/* Sets the user's daily limit and password-free amount after checking the
+ * payment password (PUT /v1/me/limits). Outcomes besides QB_OK: PARAM (a
+ * daily limit above settings.limit_daily_minor or negative, a password-free
+ * amount above settings.password_free_max_minor or negative), and those of
+ * identity_txn_payment_password_verify (PASSWORD_WRONG with tries_left,
+ * PASSWORD_LOCKED, PASSWORD_NOT_SET), whose counts commit. */
+struct wallet_limits_set_cmd {
+    struct ledger_cmd cmd; /* first: see domain.h */
+    const struct domain_env *env;
+
+    /* In. */
+    char user_id[ID_TEXT_SIZE_MAX];
+    char payment_password[8];
+    bool set_daily_limit;            /* false: keep the user's daily limit */
+    int64_t daily_limit_minor;       /* 0: remove it */
+    bool set_password_free_limit;    /* false: keep the password-free amount */
+    int64_t password_free_limit_minor; /* 0: off */
+
+    /* Out, when the ledger result is QB_OK. */
+    enum qb_error outcome;
+    int tries_left;
+    struct wallet_spending spending; /* the row after the change */
+};
+
+/* Zeroes c and prepares its ledger command. The caller fills the inputs and
+ * submits &c->cmd; ledger_cmd_release(&c->cmd) afterwards. */
+void wallet_limits_set_cmd_init(struct wallet_limits_set_cmd *c, const struct domain_env *env);
+
+#endif

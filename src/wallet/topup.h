@@ -1,0 +1,139 @@
+/*
+ * topup.h — top-ups and withdrawals through the bank connector, and the
+ * worker that resolves the ones the bank has not answered yet.
+ *
+ * A payment with a bank crosses two systems that cannot share a
+ * transaction, so it is three steps, each safe to repeat:
+ *
+ *   1. start (wallet_pay_cmd, a ledger command): checks the card, the
+ *      amount, the account and the payment password, then writes the
+ *      payments row PROCESSING — for a withdrawal together with a hold of
+ *      amount + fee on the balance, so the money is spoken for at once.
+ *      It is the idempotent command of the request.
+ *   2. the bank (wallet_bank_call, on the caller's thread, never the
+ *      writer's): debit (top-up) or credit (withdrawal) the card, named by
+ *      the payment id, which is the bank's idempotency key; the number is
+ *      opened for this call alone.
+ *   3. finish (wallet_finish_cmd): applies the bank's answer if the payment
+ *      is still PROCESSING — SUCCEEDED posts bank clearing → user (top-up)
+ *      or captures the hold and posts the fee to fee income (withdrawal);
+ *      FAILED (or UNKNOWN: the bank never got it) marks it FAILED and voids
+ *      the hold; PENDING or no answer leaves it PROCESSING with
+ *      next_check_at_ms. A payment resolved already is left alone, so the
+ *      HTTP thread and the worker may race to finish one payment and money
+ *      still moves once.
+ *
+ * A new payment's first check is WALLET_BANK_GRACE_MS after its creation,
+ * and again after a call that got no answer: longer than any connector call
+ * (BANK_CALL_TIMEOUT_MS), so the worker's query never overtakes a
+ * submission still on its way. While the bank says PENDING the worker asks
+ * every settings.withdrawal_check_ms.
+ *
+ * A top-up the bank confirmed but the balance cannot take (the account was
+ * credit-frozen in between) stays PROCESSING and is retried every
+ * WALLET_UNPOSTABLE_RETRY_MS: the money is at the bank clearing account, and
+ * lands once the account can receive it.
+ */
+#ifndef QB_WALLET_TOPUP_H
+#define QB_WALLET_TOPUP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "bank/bank.h"
+#include "store/pool.h"
+#include "wallet/cards.h"
+#include "wallet/wallet.h"
+
+#define WALLET_BANK_GRACE_MS (BANK_CALL_TIMEOUT_MS + 1000)
+#define WALLET_UNPOSTABLE_RETRY_MS (60 * 1000)
+
+/* The fee of a withdrawal of amount_minor (> 0):
+ * max(withdrawal_fee_min_minor, ceil(amount * withdrawal_fee_ppm / 10^6)).
+ * False on overflow. */
+QB_MUST_USE bool wallet_withdrawal_fee(const struct domain_settings *settings,
+                                       int64_t amount_minor, int64_t *fee_minor);
+
+/* A payment as the API shows it: {id, type, status, amount, currency, fee,
+ * card: {id, bank, last4} | null, failure_code | null, created_at,
+ * updated_at}. card may be NULL. NULL when out of memory. */
+json_t *wallet_payment_json(const struct wallet_payment *p, const struct wallet_card *card);
+
+/* --- step 1: start ------------------------------------------------------------- */
+
+struct wallet_pay_cmd {
+    struct ledger_cmd cmd; /* first: see domain.h */
+    const struct domain_env *env;
+    enum wallet_payment_kind kind; /* WALLET_TOPUP or WALLET_WITHDRAWAL */
+    /* In. */
+    char user_id[ID_TEXT_SIZE_MAX];
+    char card_id[ID_TEXT_SIZE_MAX];
+    char payment_password[8];
+    const struct currency *currency;
+    int64_t amount_minor; /* > 0 */
+    /* Out, when the ledger result is QB_OK and the command ran (not
+     * replayed). Outcomes besides QB_OK: NOT_FOUND (no such card of the
+     * user, or removed), INVALID_CURRENCY (not CNY), LIMIT_EXCEEDED (over
+     * settings.limit_per_payment_minor), ACCOUNT_FROZEN, PAYMENT_PASSWORD_NOT_SET,
+     * PASSWORD_WRONG (tries_left), PASSWORD_LOCKED, INSUFFICIENT_BALANCE
+     * (withdrawal: amount + fee over the available balance). cmd->response
+     * holds the answer: 201 and the payment (PROCESSING), or the refusal. */
+    enum qb_error outcome;
+    int tries_left;
+    struct wallet_payment payment;
+    struct wallet_card card;
+};
+
+void wallet_pay_cmd_init(struct wallet_pay_cmd *c, const struct domain_env *env,
+                         enum wallet_payment_kind kind);
+/* Wipes the payment password and releases the command. */
+void wallet_pay_cmd_release(struct wallet_pay_cmd *c);
+
+/* --- step 2: the bank --------------------------------------------------------------- */
+
+struct wallet_bank_answer {
+    bool answered;              /* false: no answer (timeout, no connector, unopenable card) */
+    struct bank_result result;  /* when answered */
+};
+
+/* Submits payment p to env->bank (query false) or asks what became of it
+ * (query true), with the card number opened through reader for this call
+ * alone. Network I/O: never on the writer thread. */
+void wallet_bank_call(const struct domain_env *env, struct store *reader,
+                      const struct wallet_payment *p, bool query, struct wallet_bank_answer *out);
+
+/* --- step 3: finish ------------------------------------------------------------------ */
+
+struct wallet_finish_cmd {
+    struct ledger_cmd cmd; /* first: see domain.h */
+    const struct domain_env *env;
+    char payment_id[ID_TEXT_SIZE_MAX];
+    struct wallet_bank_answer answer;
+    /* Out, when the ledger result is QB_OK: the payment as it is now. */
+    struct wallet_payment payment;
+};
+
+void wallet_finish_cmd_init(struct wallet_finish_cmd *c, const struct domain_env *env,
+                            const char *payment_id, const struct wallet_bank_answer *answer);
+
+/* --- the worker -------------------------------------------------------------------- */
+
+/* One thread that, every WALLET_WORKER_POLL_MS, reads PROCESSING top-ups and
+ * withdrawals whose next_check_at_ms has come (the payments_pending partial
+ * index), asks the bank about each and submits its wallet_finish_cmd
+ * through env->ledger. It resolves what a restart or a timeout left open. */
+#define WALLET_WORKER_POLL_MS 200
+struct wallet_worker;
+QB_MUST_USE enum qb_error wallet_worker_start(const struct domain_env *env, struct store_pool *pool,
+                                              struct wallet_worker **out);
+/* Stops and joins the thread; call before closing the ledger. */
+void wallet_worker_stop(struct wallet_worker *worker);
+/* One pass, on the calling thread (for tests): resolves what is due at
+ * now. *resolved counts the payments a finishing command was submitted for. */
+QB_MUST_USE enum qb_error wallet_worker_pass(const struct domain_env *env, struct store_pool *pool,
+                                             size_t *resolved);
+
+#endif

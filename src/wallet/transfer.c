@@ -1,0 +1,232 @@
+/*
+ * transfer.c — the transfer command (transfer.h has the order of checks).
+ *
+ * The order is chosen so that a refusal writes nothing but what must
+ * survive it: the checks that only read come first, the payment password
+ * (whose failure count must commit) next, then the balance — read from the
+ * ledger's working state, so it sees every earlier command of the batch —
+ * and only then the limits charge and the posting, which can no longer be
+ * refused. The run function therefore returns QB_OK for every refusal, with
+ * the refusal stored as the answer, and an error only for a failure that
+ * must roll everything back.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "base/money.h"
+#include "wallet/limits.h"
+#include "wallet/transfer.h"
+
+void wallet_name_mask(const char *name, char *out, size_t out_size)
+{
+    QB_ASSERT(name != NULL && out != NULL && out_size >= 2);
+    size_t size = strlen(name);
+    /* The last character starts at the last byte that is not a UTF-8
+     * continuation byte (10xxxxxx). */
+    size_t last = size;
+    while (last > 0) {
+        last--;
+        if (((unsigned char)name[last] & 0xc0) != 0x80)
+            break;
+    }
+    size_t stars = 0;
+    for (size_t i = 0; i < last; i++)
+        stars += ((unsigned char)name[i] & 0xc0) != 0x80;
+    size_t at = 0;
+    if (size == 0 || last == 0) {
+        /* One character (or none): nothing of it is shown. */
+        out[at++] = '*';
+        out[at] = '\0';
+        return;
+    }
+    for (size_t i = 0; i < stars && at + 1 < out_size; i++)
+        out[at++] = '*';
+    size_t tail = size - last;
+    if (at + tail < out_size) {
+        memcpy(out + at, name + last, tail);
+        at += tail;
+    }
+    out[at] = '\0';
+}
+
+json_t *wallet_transfer_json(const struct wallet_payment *p, const char *payee_display_name)
+{
+    QB_ASSERT(p != NULL && p->currency != NULL && payee_display_name != NULL);
+    char masked[IDENTITY_DISPLAY_NAME_SIZE_MAX * 2];
+    wallet_name_mask(payee_display_name, masked, sizeof masked);
+    json_t *memo = p->memo[0] != '\0' ? json_string(p->memo) : json_null();
+    return json_pack("{s:s, s:s, s:I, s:s, s:{s:s, s:s}, s:o, s:o}", "id", p->id, "status",
+                     wallet_payment_status_name(p->status), "amount", (json_int_t)p->amount_minor,
+                     "currency", p->currency->code, "to", "user_id", p->counterparty_id,
+                     "display_name", masked, "memo", memo, "created_at",
+                     domain_time_json(p->created_at_ms));
+}
+
+/* Stores the refusal err as the answer and records it as the outcome. The
+ * ledger result stays QB_OK unless the answer cannot be written. */
+static enum qb_error S_refuse(struct wallet_transfer_cmd *c, enum qb_error err,
+                              const char *message, const json_t *extra)
+{
+    c->outcome = err;
+    return domain_response_error(&c->cmd, err, message, extra);
+}
+
+static enum qb_error S_payee_load(struct ledger_txn *txn, const char *to, struct identity_user *out)
+{
+    struct store *store = ledger_txn_store(txn);
+    size_t size = strlen(to);
+    enum qb_error err = QB_E_NOT_FOUND;
+    if (id_is_valid(to, size, "u"))
+        err = identity_user_get(store, to, out);
+    else if (sms_phone_is_valid(to))
+        err = identity_user_find_by_phone(store, to, out);
+    return err == QB_OK || err == QB_E_NOT_FOUND ? err : QB_E_STORAGE;
+}
+
+static bool S_inputs_are_terminated(const struct wallet_transfer_cmd *c)
+{
+    return memchr(c->payer_id, '\0', sizeof c->payer_id) != NULL &&
+           memchr(c->to, '\0', sizeof c->to) != NULL &&
+           memchr(c->memo, '\0', sizeof c->memo) != NULL &&
+           memchr(c->payment_password, '\0', sizeof c->payment_password) != NULL;
+}
+
+static enum qb_error S_transfer_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
+{
+    struct wallet_transfer_cmd *c = (struct wallet_transfer_cmd *)cmd;
+    const struct domain_env *env = c->env;
+    QB_ASSERT(env != NULL);
+    c->outcome = QB_E_INTERNAL;
+    c->refused_limit = NULL;
+    c->tries_left = 0;
+    memset(&c->payment, 0, sizeof c->payment);
+    if (!S_inputs_are_terminated(c))
+        return S_refuse(c, QB_E_PARAM, NULL, NULL);
+
+    /* Step 1: the amount. */
+    const struct currency *cny = currency_find("CNY");
+    QB_ASSERT(cny != NULL);
+    if (c->currency != NULL && c->currency != cny)
+        return S_refuse(c, QB_E_BAD_CURRENCY, "transfers are in CNY only", NULL);
+    if (c->amount_minor <= 0)
+        return S_refuse(c, QB_E_BAD_AMOUNT, "amount must be a positive number of fen", NULL);
+    if (c->amount_minor > WALLET_TRANSFER_AMOUNT_MAX_MINOR)
+        return S_refuse(c, QB_E_OVERFLOW, NULL, NULL);
+
+    /* Step 2: the payer. */
+    struct identity_user payer;
+    enum qb_error err = identity_user_get(ledger_txn_store(txn), c->payer_id, &payer);
+    if (err == QB_E_NOT_FOUND)
+        return S_refuse(c, QB_E_UNAUTHORIZED, NULL, NULL);
+    if (err != QB_OK)
+        return QB_E_STORAGE;
+    struct ledger_account_view payer_account;
+    err = ledger_txn_account_get(txn, payer.account_id, &payer_account);
+    if (err != QB_OK)
+        return QB_E_INTERNAL; /* a user without its wallet account */
+    if (payer.status == IDENTITY_FROZEN ||
+        (payer_account.flags & (LEDGER_ACCOUNT_DEBIT_FROZEN | LEDGER_ACCOUNT_CLOSED)) != 0)
+        return S_refuse(c, QB_E_ACCOUNT_FROZEN, NULL, NULL);
+
+    /* Step 3: the payee. */
+    struct identity_user payee;
+    err = S_payee_load(txn, c->to, &payee);
+    if (err == QB_E_NOT_FOUND)
+        return S_refuse(c, QB_E_PAYEE_NOT_FOUND, NULL, NULL);
+    if (err != QB_OK)
+        return err;
+    if (strcmp(payee.id, payer.id) == 0)
+        return S_refuse(c, QB_E_SELF_TRANSFER, NULL, NULL);
+    struct ledger_account_view payee_account;
+    err = ledger_txn_account_get(txn, payee.account_id, &payee_account);
+    if (err != QB_OK)
+        return QB_E_INTERNAL;
+    if (payee.status == IDENTITY_FROZEN ||
+        (payee_account.flags & (LEDGER_ACCOUNT_CREDIT_FROZEN | LEDGER_ACCOUNT_CLOSED)) != 0)
+        return S_refuse(c, QB_E_PAYEE_UNAVAILABLE, NULL, NULL);
+    QB_ASSERT(payer_account.currency == cny && payee_account.currency == cny);
+
+    /* Step 4: the payment password, or the password-free amount. */
+    if (c->has_payment_password) {
+        err = identity_txn_payment_password_verify(txn, env, payer.id, c->payment_password,
+                                                   &c->tries_left);
+        if (err == QB_E_PASSWORD_WRONG) {
+            char message[96];
+            snprintf(message, sizeof message, "the payment password is wrong; %d %s left",
+                     c->tries_left, c->tries_left == 1 ? "try" : "tries");
+            return S_refuse(c, err, message, NULL);
+        }
+        if (err == QB_E_PASSWORD_LOCKED || err == QB_E_PASSWORD_NOT_SET)
+            return S_refuse(c, err, NULL, NULL);
+        if (err != QB_OK)
+            return err;
+    } else {
+        struct wallet_spending spending;
+        err = wallet_txn_spending_get(txn, payer.id, &spending);
+        if (err != QB_OK)
+            return err;
+        if (c->amount_minor > wallet_password_free_limit(&env->settings, &spending))
+            return S_refuse(c, QB_E_PARAM, "payment_password is required for this amount", NULL);
+    }
+
+    /* Step 5: the balance, before anything is charged. */
+    if (payer_account.available_minor < c->amount_minor)
+        return S_refuse(c, QB_E_INSUFFICIENT_BALANCE, NULL, NULL);
+
+    /* Step 6: the limits. */
+    err = wallet_txn_limits_charge(txn, env, &payer, c->amount_minor, &c->refused_limit);
+    if (err == QB_E_LIMIT_EXCEEDED) {
+        json_t *extra = json_pack("{s:s}", "limit", c->refused_limit);
+        if (extra == NULL)
+            return QB_E_INTERNAL;
+        char message[96];
+        snprintf(message, sizeof message, "the %s limit refused this payment", c->refused_limit);
+        err = S_refuse(c, QB_E_LIMIT_EXCEEDED, message, extra);
+        json_decref(extra);
+        return err;
+    }
+    if (err == QB_E_OVERFLOW)
+        return S_refuse(c, err, NULL, NULL);
+    if (err != QB_OK)
+        return err;
+
+    /* Step 7: the movement and its payment row. Nothing above allowed a
+     * refusal here: any error rolls the charge back with it. */
+    struct wallet_payment *p = &c->payment;
+    id_new(env->rand, "p", p->id, sizeof p->id);
+    p->kind = WALLET_TRANSFER;
+    snprintf(p->user_id, sizeof p->user_id, "%s", payer.id);
+    snprintf(p->counterparty_id, sizeof p->counterparty_id, "%s", payee.id);
+    p->currency = cny;
+    p->amount_minor = c->amount_minor;
+    snprintf(p->memo, sizeof p->memo, "%s", c->memo);
+    p->status = WALLET_SUCCESS;
+    p->created_at_ms = p->updated_at_ms = ledger_txn_now_ms(txn);
+    const struct ledger_leg legs[2] = {{payer.account_id, -c->amount_minor},
+                                       {payee.account_id, c->amount_minor}};
+    err = ledger_txn_post(txn, WALLET_CODE_TRANSFER, p->id, legs, 2, &p->entry_id);
+    if (err != QB_OK)
+        return err;
+    QB_ASSERT(p->entry_id > 0);
+    err = wallet_txn_payment_insert(txn, p);
+    if (err != QB_OK)
+        return QB_E_STORAGE;
+    json_t *body = wallet_transfer_json(p, payee.display_name);
+    if (body == NULL)
+        return QB_E_INTERNAL;
+    err = domain_response_set(&c->cmd, 201, body);
+    json_decref(body);
+    if (err != QB_OK)
+        return err;
+    c->outcome = QB_OK;
+    return QB_OK;
+}
+
+void wallet_transfer_cmd_init(struct wallet_transfer_cmd *c, const struct domain_env *env)
+{
+    QB_ASSERT(c != NULL && env != NULL);
+    memset(c, 0, sizeof *c);
+    ledger_cmd_init(&c->cmd, S_transfer_run, NULL);
+    c->env = env;
+    c->outcome = QB_E_INTERNAL;
+}

@@ -1,0 +1,83 @@
+/*
+ * transfer.h — sending money from one user's balance to another's.
+ *
+ * Owns: the transfer command. One ledger command does all of a transfer
+ * inside the writer's transaction, so nothing can change between a check
+ * and the movement it allows:
+ *
+ *   1. the amount: > 0 (INVALID_AMOUNT), <= WALLET_TRANSFER_AMOUNT_MAX_MINOR
+ *      (AMOUNT_OVERFLOW), CNY (INVALID_CURRENCY);
+ *   2. the payer: not frozen (ACCOUNT_FROZEN);
+ *   3. the payee, by phone or user id: exists (PAYEE_NOT_FOUND), is not the
+ *      payer (SELF_TRANSFER), is not frozen and its account takes credits
+ *      (PAYEE_UNAVAILABLE);
+ *   4. the payment password (identity_txn_payment_password_verify), unless
+ *      it was omitted and the amount is within the payer's password-free
+ *      amount (limits.h). A wrong one is refused with its count committed;
+ *   5. the balance (INSUFFICIENT_BALANCE), checked before anything is
+ *      charged so that a refusal writes nothing;
+ *   6. the limits (wallet_txn_limits_charge: LIMIT_EXCEEDED naming the limit);
+ *   7. the entry payer → payee (WALLET_CODE_TRANSFER, ref = the payment id)
+ *      and the payments row (kind WALLET_TRANSFER, status SUCCESS).
+ *
+ * The answer, success or refusal, is written into cmd->response
+ * (domain_response_set / _error) and kept with the idempotency record, so a
+ * retry with the same Idempotency-Key gets the same bytes. Every refusal
+ * returns QB_OK to the ledger (keeping only a payment password's count);
+ * an error returned to the ledger is a storage or internal failure, and
+ * rolls everything back.
+ */
+#ifndef QB_WALLET_TRANSFER_H
+#define QB_WALLET_TRANSFER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "domain/domain.h"
+#include "identity/identity.h"
+#include "wallet/wallet.h"
+
+/* Larger amounts are refused with AMOUNT_OVERFLOW: ¥10,000,000,000. Keeps
+ * every sum a limit adds far from int64's edge. */
+#define WALLET_TRANSFER_AMOUNT_MAX_MINOR INT64_C(1000000000000)
+#define WALLET_TRANSFER_TO_SIZE_MAX ID_TEXT_SIZE_MAX /* a phone or "u_..." + NUL */
+
+struct wallet_transfer_cmd {
+    struct ledger_cmd cmd; /* first: see domain.h */
+    const struct domain_env *env;
+
+    /* In. */
+    char payer_id[ID_TEXT_SIZE_MAX];
+    char to[WALLET_TRANSFER_TO_SIZE_MAX];      /* the payee's phone or user id */
+    const struct currency *currency;           /* CNY; NULL is CNY */
+    int64_t amount_minor;
+    char memo[WALLET_MEMO_SIZE_MAX];           /* "" for none */
+    bool has_payment_password;
+    char payment_password[8];
+
+    /* Out, when the ledger result is QB_OK: the outcome and, on success, the
+     * payment; the answer itself is in cmd->response either way. */
+    enum qb_error outcome;
+    const char *refused_limit; /* LIMIT_EXCEEDED: the limit's name */
+    int tries_left;            /* PASSWORD_WRONG */
+    struct wallet_payment payment;
+};
+
+/* Zeroes c and prepares its ledger command. The caller fills the inputs,
+ * arms idempotency on &c->cmd and submits it; ledger_cmd_release afterwards. */
+void wallet_transfer_cmd_init(struct wallet_transfer_cmd *c, const struct domain_env *env);
+
+/* A display name as shown to the other party: every character but the last
+ * replaced by '*' ("小明" → "*明", "Bob" → "**b"); a one-character name is
+ * "*". Counts UTF-8 characters; out has size out_size. */
+void wallet_name_mask(const char *name, char *out, size_t out_size);
+
+/* A transfer as the API shows it: {id, status, amount, currency, to:
+ * {user_id, display_name (masked)}, memo, created_at}. NULL when out of
+ * memory. */
+json_t *wallet_transfer_json(const struct wallet_payment *p, const char *payee_display_name);
+
+#endif

@@ -1,0 +1,205 @@
+/*
+ * worker.c — resolves top-ups and withdrawals the bank has not answered.
+ *
+ * One thread. Every WALLET_WORKER_POLL_MS a pass reads up to
+ * WALLET_WORKER_BATCH_MAX payments `WHERE status = PROCESSING AND
+ * next_check_at_ms <= now` (the partial index payments_pending holds only
+ * PROCESSING rows, so the scan costs what is pending, not the table), with
+ * a read connection borrowed for the read alone: none is held across the
+ * bank's network round trips. Then for each: query the bank
+ * (wallet_bank_call), and submit a wallet_finish_cmd with the answer, which
+ * applies it only if the payment is still PROCESSING. A PENDING or absent
+ * answer moves next_check_at_ms on by settings.withdrawal_check_ms, so an
+ * unreachable bank is asked at that pace, not in a loop.
+ *
+ * Nothing here is kept in memory between passes: after a restart the
+ * payments table says everything, which is how pending payments survive one.
+ * Time comes from env->clock, like the ledger's.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "base/log.h"
+#include "wallet/topup.h"
+
+#define WALLET_WORKER_BATCH_MAX 32
+#define WALLET_WORKER_ACQUIRE_WAIT_MS 5000
+
+struct wallet_worker {
+    const struct domain_env *env;
+    struct store_pool *pool;
+    pthread_t thread;
+    pthread_mutex_t mutex;
+    pthread_cond_t cond; /* on CLOCK_MONOTONIC; signalled to stop */
+    atomic_bool stopping;
+};
+
+/* The ids of up to WALLET_WORKER_BATCH_MAX due payments, oldest check first. */
+static enum qb_error worker_due(struct store_pool *pool, int64_t now_ms,
+                                char ids[][ID_TEXT_SIZE_MAX], size_t *count)
+{
+    *count = 0;
+    struct store *reader;
+    enum qb_error err = store_pool_acquire(pool, WALLET_WORKER_ACQUIRE_WAIT_MS, &reader);
+    if (err != QB_OK)
+        return err;
+    struct store_stmt *st = NULL;
+    err = store_prepare(reader,
+                        "SELECT id FROM payments WHERE status = 1 AND next_check_at_ms <= $1"
+                        " AND kind IN (1, 2) ORDER BY next_check_at_ms LIMIT $2",
+                        &st);
+    if (err == QB_OK)
+        err = store_bind_int64(st, 1, now_ms);
+    if (err == QB_OK)
+        err = store_bind_int64(st, 2, WALLET_WORKER_BATCH_MAX);
+    int rc = STORE_STEP_DONE;
+    while (err == QB_OK && *count < WALLET_WORKER_BATCH_MAX &&
+           (rc = store_step(st)) == STORE_STEP_ROW) {
+        const char *id = store_column_text(st, 0);
+        size_t size = id != NULL ? store_column_size(st, 0) : 0;
+        if (size == 0 || size >= ID_TEXT_SIZE_MAX)
+            continue; /* not an id this module wrote */
+        memcpy(ids[*count], id, size);
+        ids[*count][size] = '\0';
+        (*count)++;
+    }
+    if (err == QB_OK && rc < 0)
+        err = QB_E_STORAGE;
+    store_finalize(st);
+    store_pool_release(pool, reader);
+    QB_ASSERT(*count <= WALLET_WORKER_BATCH_MAX);
+    return err;
+}
+
+/* Asks the bank about one payment and submits what it said. False when the
+ * ledger refused the command (shutting down, busy, storage): the pass ends. */
+static bool worker_resolve(const struct domain_env *env, struct store_pool *pool, const char *id)
+{
+    struct store *reader;
+    if (store_pool_acquire(pool, WALLET_WORKER_ACQUIRE_WAIT_MS, &reader) != QB_OK)
+        return false;
+    struct wallet_payment p;
+    enum qb_error err = wallet_payment_get(reader, id, NULL, &p);
+    if (err != QB_OK || p.status != WALLET_PROCESSING) {
+        store_pool_release(pool, reader);
+        return true; /* resolved meanwhile, or unreadable: nothing to ask */
+    }
+    /* The sealed number is read and opened here; the connection goes back
+     * before the bank is called. */
+    struct wallet_bank_answer answer;
+    wallet_bank_call(env, reader, &p, true, &answer);
+    store_pool_release(pool, reader);
+
+    struct wallet_finish_cmd c;
+    wallet_finish_cmd_init(&c, env, id, &answer);
+    err = ledger_execute(env->ledger, &c.cmd);
+    if (err == QB_OK)
+        err = c.cmd.result;
+    ledger_cmd_release(&c.cmd);
+    if (err != QB_OK) {
+        log_event(LOG_WARN, "wallet.worker.finish_failed", "payment_id=%s error=%s", id,
+                  error_name(err));
+        return false;
+    }
+    return true;
+}
+
+static enum qb_error worker_pass(const struct domain_env *env, struct store_pool *pool,
+                                 const atomic_bool *stopping, size_t *resolved)
+{
+    *resolved = 0;
+    char (*ids)[ID_TEXT_SIZE_MAX] = calloc(WALLET_WORKER_BATCH_MAX, ID_TEXT_SIZE_MAX);
+    if (ids == NULL)
+        return QB_E_INTERNAL;
+    size_t count = 0;
+    enum qb_error err = worker_due(pool, clock_now_ms(env->clock), ids, &count);
+    for (size_t i = 0; err == QB_OK && i < count; i++) {
+        if (stopping != NULL && atomic_load(stopping))
+            break;
+        if (!worker_resolve(env, pool, ids[i]))
+            break;
+        (*resolved)++;
+    }
+    free(ids);
+    return err;
+}
+
+enum qb_error wallet_worker_pass(const struct domain_env *env, struct store_pool *pool,
+                                 size_t *resolved)
+{
+    QB_ASSERT(env != NULL && pool != NULL && resolved != NULL);
+    return worker_pass(env, pool, NULL, resolved);
+}
+
+static void *worker_main(void *arg)
+{
+    struct wallet_worker *w = arg;
+    while (!atomic_load(&w->stopping)) {
+        size_t resolved = 0;
+        enum qb_error err = worker_pass(w->env, w->pool, &w->stopping, &resolved);
+        if (err != QB_OK)
+            log_event(LOG_WARN, "wallet.worker.pass_failed", "error=%s", error_name(err));
+        struct timespec deadline;
+        clock_gettime(CLOCK_MONOTONIC, &deadline);
+        deadline.tv_nsec += (long)WALLET_WORKER_POLL_MS * 1000000L;
+        if (deadline.tv_nsec >= 1000000000L) {
+            deadline.tv_sec++;
+            deadline.tv_nsec -= 1000000000L;
+        }
+        pthread_mutex_lock(&w->mutex);
+        while (!atomic_load(&w->stopping)) {
+            if (pthread_cond_timedwait(&w->cond, &w->mutex, &deadline) == ETIMEDOUT)
+                break;
+        }
+        pthread_mutex_unlock(&w->mutex);
+    }
+    return NULL;
+}
+
+enum qb_error wallet_worker_start(const struct domain_env *env, struct store_pool *pool,
+                                  struct wallet_worker **out)
+{
+    QB_ASSERT(out != NULL);
+    *out = NULL;
+    if (env == NULL || env->ledger == NULL || env->clock == NULL || pool == NULL)
+        return QB_E_PARAM;
+    struct wallet_worker *w = calloc(1, sizeof *w);
+    if (w == NULL)
+        return QB_E_INTERNAL;
+    w->env = env;
+    w->pool = pool;
+    atomic_init(&w->stopping, false);
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&w->cond, &attr);
+    pthread_condattr_destroy(&attr);
+    pthread_mutex_init(&w->mutex, NULL);
+    if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
+        pthread_cond_destroy(&w->cond);
+        pthread_mutex_destroy(&w->mutex);
+        free(w);
+        return QB_E_INTERNAL;
+    }
+    log_event(LOG_INFO, "wallet.worker.start", "poll_ms=%d", WALLET_WORKER_POLL_MS);
+    *out = w;
+    return QB_OK;
+}
+
+void wallet_worker_stop(struct wallet_worker *w)
+{
+    if (w == NULL)
+        return;
+    pthread_mutex_lock(&w->mutex);
+    atomic_store(&w->stopping, true);
+    pthread_cond_signal(&w->cond);
+    pthread_mutex_unlock(&w->mutex);
+    pthread_join(w->thread, NULL);
+    pthread_cond_destroy(&w->cond);
+    pthread_mutex_destroy(&w->mutex);
+    free(w);
+}

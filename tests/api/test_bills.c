@@ -1,0 +1,218 @@
+/*
+ * test_bills.c — the bills, statements and CSV downloads as a client sees
+ * them: GET /v1/me/transactions(.csv) and GET /v1/me/statements/{month}.
+ *
+ * These cases need no money: an empty history, every refused parameter,
+ * and the CSV form's headers. Lines with money in them (top-ups,
+ * withdrawals, transfers through the real routes) are covered by the unit
+ * tests in tests/unit/wallet/test_bills.c until those routes are served.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "api/lib/api.h"
+#include "api/lib/client.h"
+#include "api/lib/daemon.h"
+#include "test.h"
+
+#define S_CSV_HEADER                                                                               \
+    "id,created_at,type,direction,amount,fee,currency,counterparty,counterparty_id,memo,status,"  \
+    "balance_after,updated_at\r\n"
+
+static char S_root[512];
+static struct test_daemon S_daemon;
+static struct client S_client;
+static char S_admin[API_TOKEN_SIZE_MAX];
+
+/* GET path as user with optional extra header lines (NULL-terminated). */
+static long S_get(const struct api_user *user, const char *path, const char *extra,
+                  struct client_response *res)
+{
+    char auth[160];
+    snprintf(auth, sizeof auth, "Authorization: Bearer %s", user->token);
+    const char *headers[] = {auth, extra, NULL};
+    client_request(&S_client, "GET", path, headers, NULL, 0, res);
+    return res->status;
+}
+
+TEST(an_empty_history_is_an_empty_page)
+{
+    // A new user's bill page is empty, not an error: no items, no cursor, and a statement of
+    // zeros that says it is complete.
+    struct api_user a;
+    API_MUST(api_user_new(&S_client, S_admin, &a));
+    struct client_response res;
+    ASSERT_EQ_INT(api_call(&S_client, "GET", "/v1/me/transactions", a.token, NULL, &res), 200);
+    json_t *body = api_json(&res);
+    ASSERT(body != NULL);
+    ASSERT(json_is_array(json_object_get(body, "items")));
+    ASSERT_EQ_INT(json_array_size(json_object_get(body, "items")), 0);
+    ASSERT(json_is_null(json_object_get(body, "next_cursor")));
+    ASSERT(json_is_false(json_object_get(body, "partial")));
+    json_decref(body);
+    client_response_release(&res);
+
+    ASSERT_EQ_INT(api_call(&S_client, "GET", "/v1/me/transactions?type=transfer&direction=out"
+                                             "&from=2026-11-01&to=2026-11-30T23:59:59%2B08:00"
+                                             "&limit=100",
+                           a.token, NULL, &res),
+                  200);
+    client_response_release(&res);
+
+    ASSERT_EQ_INT(api_call(&S_client, "GET", "/v1/me/statements/2026-11", a.token, NULL, &res),
+                  200);
+    body = api_json(&res);
+    ASSERT(body != NULL);
+    ASSERT_EQ_STR(json_string_value(json_object_get(body, "month")), "2026-11");
+    ASSERT_EQ_STR(json_string_value(json_object_get(body, "from")), "2026-11-01T00:00:00+08:00");
+    ASSERT_EQ_STR(json_string_value(json_object_get(body, "to")), "2026-12-01T00:00:00+08:00");
+    ASSERT_EQ_INT(json_integer_value(json_object_get(json_object_get(body, "income"), "CNY")), 0);
+    ASSERT_EQ_INT(json_integer_value(json_object_get(json_object_get(body, "expense"), "CNY")), 0);
+    json_t *by_type = json_object_get(body, "by_type");
+    ASSERT(json_is_object(json_object_get(by_type, "topup")));
+    ASSERT(json_is_object(json_object_get(by_type, "withdrawal")));
+    ASSERT(json_is_object(json_object_get(by_type, "transfer")));
+    ASSERT_EQ_INT(json_array_size(json_object_get(body, "by_counterparty")), 0);
+    ASSERT(json_is_true(json_object_get(body, "complete")));
+    json_decref(body);
+    client_response_release(&res);
+}
+
+TEST(bad_parameters_are_param_errors)
+{
+    // Every query a client can get wrong answers 400 PARAM_ERROR, never a 5xx and never a page
+    // that silently ignored the parameter.
+    struct api_user a;
+    API_MUST(api_user_new(&S_client, S_admin, &a));
+    const char *paths[] = {
+        "/v1/me/transactions?type=bogus",
+        "/v1/me/transactions?type=",
+        "/v1/me/transactions?type=TRANSFER",
+        "/v1/me/transactions?direction=sideways",
+        "/v1/me/transactions?from=yesterday",
+        "/v1/me/transactions?from=2026-13-01",
+        "/v1/me/transactions?to=2026-02-30",
+        "/v1/me/transactions?from=2026-11-01T00:00:00",
+        "/v1/me/transactions?from=2026-11-02&to=2026-11-01",
+        "/v1/me/transactions?from=2026-11-01T00:00:00Z&to=2026-11-01T00:00:00Z",
+        "/v1/me/transactions?limit=0",
+        "/v1/me/transactions?limit=101",
+        "/v1/me/transactions?limit=-1",
+        "/v1/me/transactions?limit=ten",
+        "/v1/me/transactions?cursor=junk",
+        "/v1/me/transactions?cursor=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+        "/v1/me/transactions?cursor=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+        "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+        "/v1/me/transactions?counterparty=bogus",
+        "/v1/me/transactions?counterparty=p_00000000000000000000000000",
+        "/v1/me/transactions.csv?limit=0",
+        "/v1/me/transactions.csv?limit=1001",
+        "/v1/me/transactions.csv?type=bogus",
+        "/v1/me/transactions.csv?cursor=junk",
+        "/v1/me/statements/2026-13",
+        "/v1/me/statements/2026-00",
+        "/v1/me/statements/2026-1",
+        "/v1/me/statements/1969-12",
+        "/v1/me/statements/november",
+        "/v1/me/statements/2026-13.csv",
+        "/v1/me/statements/.csv",
+        "/v1/me/statements/2026-11.csv?cursor=junk",
+        "/v1/me/statements/2026-11-01",
+    };
+    for (size_t i = 0; i < QB_ARRAY_COUNT(paths); i++) {
+        struct client_response res;
+        api_call(&S_client, "GET", paths[i], a.token, NULL, &res);
+        if (res.status != 400 || strcmp(api_error_code(&res), "PARAM_ERROR") != 0)
+            TEST_FAIL_("GET %s: %ld %.200s", paths[i], res.status,
+                       res.body.data != NULL ? res.body.data : "");
+        client_response_release(&res);
+    }
+}
+
+TEST(csv_downloads_carry_their_headers)
+{
+    // A download must say it is CSV and name its file, through the .csv path and through an
+    // Accept header alike, and start with the header row even when there are no lines.
+    struct api_user a;
+    API_MUST(api_user_new(&S_client, S_admin, &a));
+    struct {
+        const char *path;
+        const char *accept;
+        const char *filename;
+    } cases[] = {
+        {"/v1/me/transactions.csv", NULL, "qianbao-transactions.csv"},
+        {"/v1/me/transactions", "Accept: text/csv", "qianbao-transactions.csv"},
+        {"/v1/me/transactions?type=topup", "Accept: application/json;q=0.5, TEXT/CSV",
+         "qianbao-transactions.csv"},
+        {"/v1/me/statements/2026-11.csv", NULL, "qianbao-statement-2026-11.csv"},
+        {"/v1/me/statements/2026-02", "Accept: text/csv", "qianbao-statement-2026-02.csv"},
+    };
+    for (size_t i = 0; i < QB_ARRAY_COUNT(cases); i++) {
+        struct client_response res;
+        ASSERT_EQ_INT(S_get(&a, cases[i].path, cases[i].accept, &res), 200);
+        const char *type = api_header(&res, "Content-Type");
+        if (strncmp(type, "text/csv", 8) != 0 || strstr(type, "charset=utf-8") == NULL)
+            TEST_FAIL_("%s: Content-Type \"%s\"", cases[i].path, type);
+        char expected[128];
+        snprintf(expected, sizeof expected, "attachment; filename=\"%s\"", cases[i].filename);
+        ASSERT_EQ_STR(api_header(&res, "Content-Disposition"), expected);
+        ASSERT_EQ_STR(api_header(&res, "X-Next-Cursor"), "");
+        ASSERT_EQ_STR(res.body.data, S_CSV_HEADER);
+        client_response_release(&res);
+    }
+    /* Without the header the list is JSON. */
+    struct client_response res;
+    ASSERT_EQ_INT(S_get(&a, "/v1/me/transactions", "Accept: application/json", &res), 200);
+    ASSERT(strncmp(api_header(&res, "Content-Type"), "application/json", 16) == 0);
+    client_response_release(&res);
+}
+
+TEST(bills_are_the_callers_own)
+{
+    // There is no way to name another user's bills: the routes take no user, and a cursor or a
+    // counterparty naming someone else reads only the caller's own (empty) history.
+    struct api_user a, b;
+    API_MUST(api_user_new(&S_client, S_admin, &a));
+    API_MUST(api_user_new(&S_client, S_admin, &b));
+    char path[256];
+    snprintf(path, sizeof path, "/v1/me/transactions?counterparty=%s", b.id);
+    struct client_response res;
+    ASSERT_EQ_INT(api_call(&S_client, "GET", path, a.token, NULL, &res), 200);
+    json_t *body = api_json(&res);
+    ASSERT(body != NULL);
+    ASSERT_EQ_INT(json_array_size(json_object_get(body, "items")), 0);
+    json_decref(body);
+    client_response_release(&res);
+    ASSERT_EQ_INT(api_call(&S_client, "GET", "/v1/me/transactions", NULL, NULL, &res), 401);
+    client_response_release(&res);
+}
+
+int main(void)
+{
+    test_tmpdir(S_root, sizeof S_root);
+    if (!api_daemon_start(&S_daemon, S_root, "bills", NULL, S_admin)) {
+        fprintf(stderr, "%s\n", api_error());
+        printf("0 passed, 1 failed\n");
+        return 1;
+    }
+    client_init(&S_client, S_daemon.base_url);
+
+    RUN(an_empty_history_is_an_empty_page);
+    RUN(bad_parameters_are_param_errors);
+    RUN(csv_downloads_carry_their_headers);
+    RUN(bills_are_the_callers_own);
+
+    client_release(&S_client);
+    int status = test_daemon_stop(&S_daemon);
+    if (status != 0) {
+        fprintf(stderr, "FAIL daemon_stops_cleanly (%d)\n", status);
+        test_failed_count++;
+    }
+    if (test_failed_count == 0)
+        test_rmtree(S_root);
+    else
+        fprintf(stderr, "daemon log kept in %s/bills.log\n", S_root);
+    return test_summary();
+}

@@ -1,0 +1,411 @@
+/*
+ * test_cards.c — binding, listing and unbinding bank cards, as a client
+ * sees them, and where a card number must never appear (responses, the
+ * log, the database file).
+ *
+ * One daemon with the SMS cooldown off and a high daily cap, so that one
+ * phone can ask for several bind_card codes in a row.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "api/lib/api.h"
+#include "api/lib/client.h"
+#include "api/lib/daemon.h"
+#include "test.h"
+
+#define S_FILE_SIZE_MAX (16 * 1024 * 1024)
+
+static char S_root[512];
+static struct test_daemon S_daemon;
+static struct client S_client;
+static char S_admin[API_TOKEN_SIZE_MAX];
+static char S_file[S_FILE_SIZE_MAX];
+
+/* A Luhn-valid number of size digits: bin, then serial, then the check digit. */
+static void S_card_number(const char *bin, size_t size, unsigned long serial, char out[24])
+{
+    memset(out, '0', size);
+    memcpy(out, bin, strlen(bin));
+    char tail[16];
+    int n = snprintf(tail, sizeof tail, "%lu", serial);
+    memcpy(out + size - 1 - (size_t)n, tail, (size_t)n);
+    unsigned sum = 0;
+    for (size_t i = 0; i + 1 < size; i++) {
+        unsigned d = (unsigned)(out[size - 2 - i] - '0');
+        if (i % 2 == 0)
+            d = d * 2 > 9 ? d * 2 - 9 : d * 2;
+        sum += d;
+    }
+    out[size - 1] = (char)('0' + (10 - sum % 10) % 10);
+    out[size] = '\0';
+}
+
+/* The bind_card target of a card number: first six, '*' per hidden digit, last four. */
+static void S_target(const char *number, char out[24])
+{
+    size_t size = strlen(number);
+    for (size_t i = 0; i < size; i++)
+        out[i] = i < 6 || i >= size - 4 ? number[i] : '*';
+    out[size] = '\0';
+}
+
+/* Asks for a bind_card code on phone for target and reads it from the outbox. */
+static void S_code(const char *phone, const char *target, char code[API_SMS_CODE_SIZE])
+{
+    ASSERT_EQ_INT(api_sms_request_target(&S_client, phone, "bind_card", target), 202);
+    API_MUST(api_sms_code_read(&S_client, S_admin, phone, "bind_card", code));
+}
+
+static long S_bind_raw(const struct api_user *u, const char *number, const char *phone,
+                       const char *code, struct client_response *res)
+{
+    char body[512];
+    snprintf(body, sizeof body,
+             "{\"card_number\":\"%s\",\"holder_name\":\"张三\",\"phone\":\"%s\",\"sms_code\":\"%s\"}",
+             number, phone, code);
+    return api_call(&S_client, "POST", "/v1/me/cards", u->token, body, res);
+}
+
+/* Binds number for u with a fresh code on a fresh phone; the answer in res. */
+static long S_bind(const struct api_user *u, const char *number, struct client_response *res)
+{
+    char phone[API_PHONE_SIZE], target[24], code[API_SMS_CODE_SIZE];
+    api_phone_new(phone);
+    S_target(number, target);
+    S_code(phone, target, code);
+    return S_bind_raw(u, number, phone, code, res);
+}
+
+static size_t S_card_count(const struct api_user *u)
+{
+    struct client_response res;
+    ASSERT_EQ_INT(api_call(&S_client, "GET", "/v1/me/cards", u->token, NULL, &res), 200);
+    json_t *body = api_json(&res);
+    client_response_release(&res);
+    size_t count = json_array_size(json_object_get(body, "items"));
+    json_decref(body);
+    return count;
+}
+
+TEST(bind_list_and_unbind_a_card)
+{
+    // The whole life of a card: bound with its bank and last four digits, listed, unbound, gone;
+    // the number itself is never echoed back.
+    struct api_user u;
+    API_MUST(api_user_new(&S_client, S_admin, &u));
+    char number[24];
+    S_card_number("622202", 19, 1001, number);
+    struct client_response res;
+    ASSERT_EQ_INT(S_bind(&u, number, &res), 201);
+    json_t *card = api_json(&res);
+    ASSERT(card != NULL);
+    ASSERT(strstr(res.body.data, number) == NULL);
+    ASSERT(strncmp(json_string_value(json_object_get(card, "id")), "c_", 2) == 0);
+    ASSERT_EQ_STR(json_string_value(json_object_get(card, "bank")), "中国工商银行");
+    ASSERT_EQ_STR(json_string_value(json_object_get(card, "last4")), number + 15);
+    ASSERT_EQ_STR(json_string_value(json_object_get(card, "card_type")), "debit");
+    ASSERT(json_string_value(json_object_get(card, "created_at")) != NULL);
+    ASSERT_EQ_INT(json_object_size(card), 5);
+    char id[API_ID_SIZE_MAX];
+    snprintf(id, sizeof id, "%s", json_string_value(json_object_get(card, "id")));
+    json_decref(card);
+    client_response_release(&res);
+
+    ASSERT_EQ_INT(api_call(&S_client, "GET", "/v1/me/cards", u.token, NULL, &res), 200);
+    json_t *list = api_json(&res);
+    ASSERT(strstr(res.body.data, number) == NULL);
+    client_response_release(&res);
+    ASSERT_EQ_INT(json_array_size(json_object_get(list, "items")), 1);
+    ASSERT_EQ_STR(json_string_value(json_object_get(json_array_get(json_object_get(list, "items"), 0), "id")), id);
+    ASSERT(json_is_null(json_object_get(list, "next_cursor")));
+    json_decref(list);
+
+    char path[128];
+    snprintf(path, sizeof path, "/v1/me/cards/%s", id);
+    ASSERT_EQ_INT(api_call(&S_client, "DELETE", path, u.token, NULL, &res), 204);
+    client_response_release(&res);
+    ASSERT_EQ_INT(S_card_count(&u), 0);
+    ASSERT_EQ_INT(api_call(&S_client, "DELETE", path, u.token, NULL, &res), 404);
+    client_response_release(&res);
+    ASSERT_EQ_INT(api_call(&S_client, "DELETE", "/v1/me/cards/not-an-id", u.token, NULL, &res), 404);
+    client_response_release(&res);
+}
+
+TEST(bad_card_numbers_and_fields_are_refused)
+{
+    // Bad Luhn, too short, too long, an unknown (credit) BIN, letters: CARD_INVALID. A cvv, like
+    // any unknown field, is refused before anything else: a CVV is never taken.
+    struct api_user u;
+    API_MUST(api_user_new(&S_client, S_admin, &u));
+    char phone[API_PHONE_SIZE];
+    api_phone_new(phone);
+    char good[24], bad_luhn[24], short_number[24], long_number[32], visa[24];
+    S_card_number("621700", 19, 77, good);
+    memcpy(bad_luhn, good, sizeof good);
+    bad_luhn[18] = (char)('0' + (bad_luhn[18] - '0' + 1) % 10);
+    S_card_number("621700", 15, 77, short_number);
+    S_card_number("621700", 20, 77, long_number);
+    S_card_number("411111", 16, 77, visa);
+    const char *invalid[] = {bad_luhn, short_number, long_number, visa, "62170000000000000a",
+                             ""};
+    struct client_response res;
+    for (size_t i = 0; i < QB_ARRAY_COUNT(invalid); i++) {
+        ASSERT_EQ_INT(S_bind_raw(&u, invalid[i], phone, "123456", &res), 400);
+        ASSERT_EQ_STR(api_error_code(&res), "CARD_INVALID");
+        client_response_release(&res);
+    }
+    char body[512];
+    snprintf(body, sizeof body,
+             "{\"card_number\":\"%s\",\"holder_name\":\"张三\",\"phone\":\"%s\",\"sms_code\":"
+             "\"123456\",\"cvv\":\"123\"}",
+             good, phone);
+    ASSERT_EQ_INT(api_call(&S_client, "POST", "/v1/me/cards", u.token, body, &res), 400);
+    ASSERT_EQ_STR(api_error_code(&res), "PARAM_ERROR");
+    ASSERT(strstr(res.body.data, "cvv") != NULL);
+    client_response_release(&res);
+    ASSERT_EQ_INT(S_bind_raw(&u, good, "12345", "123456", &res), 400);
+    ASSERT_EQ_STR(api_error_code(&res), "PARAM_ERROR");
+    client_response_release(&res);
+    ASSERT_EQ_INT(S_bind_raw(&u, good, phone, "12345a", &res), 400);
+    ASSERT_EQ_STR(api_error_code(&res), "PARAM_ERROR");
+    client_response_release(&res);
+    snprintf(body, sizeof body,
+             "{\"card_number\":\"%s\",\"holder_name\":\"\",\"phone\":\"%s\",\"sms_code\":\"123456\"}",
+             good, phone);
+    ASSERT_EQ_INT(api_call(&S_client, "POST", "/v1/me/cards", u.token, body, &res), 400);
+    client_response_release(&res);
+    ASSERT_EQ_INT(S_card_count(&u), 0);
+}
+
+TEST(sms_code_must_be_for_this_card_and_phone)
+{
+    // The code proves control of the card's phone for this very card: a wrong code, a code for
+    // another card, a code without a target or sent to another phone all bind nothing.
+    struct api_user u;
+    API_MUST(api_user_new(&S_client, S_admin, &u));
+    char phone[API_PHONE_SIZE], other_phone[API_PHONE_SIZE];
+    api_phone_new(phone);
+    api_phone_new(other_phone);
+    char number[24], other[24], target[24], other_target[24];
+    S_card_number("622848", 19, 5, number);
+    S_card_number("622848", 19, 6, other);
+    S_target(number, target);
+    S_target(other, other_target);
+    char code[API_SMS_CODE_SIZE], wrong[API_SMS_CODE_SIZE];
+    struct client_response res;
+
+    S_code(phone, other_target, code); /* for another card of the same bank */
+    ASSERT_EQ_INT(S_bind_raw(&u, number, phone, code, &res), 400);
+    ASSERT_EQ_STR(api_error_code(&res), "SMS_CODE_INVALID");
+    client_response_release(&res);
+
+    ASSERT_EQ_INT(api_sms_request(&S_client, phone, "bind_card"), 202); /* no target */
+    API_MUST(api_sms_code_read(&S_client, S_admin, phone, "bind_card", code));
+    ASSERT_EQ_INT(S_bind_raw(&u, number, phone, code, &res), 400);
+    ASSERT_EQ_STR(api_error_code(&res), "SMS_CODE_INVALID");
+    client_response_release(&res);
+
+    S_code(other_phone, target, code); /* this card, another phone */
+    ASSERT_EQ_INT(S_bind_raw(&u, number, phone, code, &res), 400);
+    ASSERT_EQ_STR(api_error_code(&res), "SMS_CODE_INVALID");
+    client_response_release(&res);
+
+    S_code(phone, target, code);
+    long wrong_value = (strtol(code, NULL, 10) + 1) % 1000000;
+    for (int i = API_SMS_CODE_SIZE - 2; i >= 0; i--, wrong_value /= 10)
+        wrong[i] = (char)('0' + wrong_value % 10);
+    wrong[API_SMS_CODE_SIZE - 1] = '\0';
+    ASSERT_EQ_INT(S_bind_raw(&u, number, phone, wrong, &res), 400);
+    ASSERT_EQ_STR(api_error_code(&res), "SMS_CODE_INVALID");
+    client_response_release(&res);
+    ASSERT_EQ_INT(S_card_count(&u), 0);
+
+    ASSERT_EQ_INT(S_bind_raw(&u, number, phone, code, &res), 201); /* the right one still works */
+    client_response_release(&res);
+    ASSERT_EQ_INT(S_bind_raw(&u, number, phone, code, &res), 409); /* duplicate, before the code */
+    client_response_release(&res);
+    ASSERT_EQ_INT(S_card_count(&u), 1);
+}
+
+TEST(same_card_twice_is_a_conflict_until_unbound)
+{
+    // One card is bound once per user; another user may bind it; after unbinding it may be
+    // bound again.
+    struct api_user u, v;
+    API_MUST(api_user_new(&S_client, S_admin, &u));
+    API_MUST(api_user_new(&S_client, S_admin, &v));
+    char number[24];
+    S_card_number("621483", 16, 42, number);
+    struct client_response res;
+    ASSERT_EQ_INT(S_bind(&u, number, &res), 201);
+    char id[API_ID_SIZE_MAX];
+    snprintf(id, sizeof id, "%s", api_json_str(&res, "id"));
+    ASSERT_EQ_STR(api_json_str(&res, "bank"), "招商银行");
+    client_response_release(&res);
+    ASSERT_EQ_INT(S_bind(&u, number, &res), 409);
+    ASSERT_EQ_STR(api_error_code(&res), "CARD_ALREADY_BOUND");
+    client_response_release(&res);
+    ASSERT_EQ_INT(S_bind(&v, number, &res), 201);
+    client_response_release(&res);
+    char path[128];
+    snprintf(path, sizeof path, "/v1/me/cards/%s", id);
+    ASSERT_EQ_INT(api_call(&S_client, "DELETE", path, u.token, NULL, &res), 204);
+    client_response_release(&res);
+    ASSERT_EQ_INT(S_bind(&u, number, &res), 201);
+    ASSERT(strcmp(api_json_str(&res, "id"), id) != 0);
+    client_response_release(&res);
+}
+
+TEST(another_users_card_is_not_found)
+{
+    // Ownership: another user's card cannot be unbound, and is not even said to exist.
+    struct api_user u, v;
+    API_MUST(api_user_new(&S_client, S_admin, &u));
+    API_MUST(api_user_new(&S_client, S_admin, &v));
+    char number[24];
+    S_card_number("621661", 19, 9, number);
+    struct client_response res;
+    ASSERT_EQ_INT(S_bind(&u, number, &res), 201);
+    char path[128];
+    snprintf(path, sizeof path, "/v1/me/cards/%s", api_json_str(&res, "id"));
+    client_response_release(&res);
+    ASSERT_EQ_INT(api_call(&S_client, "DELETE", path, v.token, NULL, &res), 404);
+    ASSERT_EQ_STR(api_error_code(&res), "NOT_FOUND");
+    client_response_release(&res);
+    ASSERT_EQ_INT(S_card_count(&v), 0);
+    ASSERT_EQ_INT(S_card_count(&u), 1);
+}
+
+TEST(list_pages_with_a_cursor)
+{
+    // Newest first, limit and cursor as every list: three cards in pages of two.
+    struct api_user u;
+    API_MUST(api_user_new(&S_client, S_admin, &u));
+    char ids[3][API_ID_SIZE_MAX];
+    for (unsigned long i = 0; i < 3; i++) {
+        char number[24];
+        S_card_number("622588", 16, 300 + i, number);
+        struct client_response res;
+        ASSERT_EQ_INT(S_bind(&u, number, &res), 201);
+        snprintf(ids[i], sizeof ids[i], "%s", api_json_str(&res, "id"));
+        client_response_release(&res);
+    }
+    struct client_response res;
+    ASSERT_EQ_INT(api_call(&S_client, "GET", "/v1/me/cards?limit=2", u.token, NULL, &res), 200);
+    json_t *page = api_json(&res);
+    client_response_release(&res);
+    json_t *items = json_object_get(page, "items");
+    ASSERT_EQ_INT(json_array_size(items), 2);
+    ASSERT_EQ_STR(json_string_value(json_object_get(json_array_get(items, 0), "id")), ids[2]);
+    ASSERT_EQ_STR(json_string_value(json_object_get(json_array_get(items, 1), "id")), ids[1]);
+    const char *cursor = json_string_value(json_object_get(page, "next_cursor"));
+    ASSERT(cursor != NULL);
+    char path[128];
+    snprintf(path, sizeof path, "/v1/me/cards?limit=2&cursor=%s", cursor);
+    json_decref(page);
+    ASSERT_EQ_INT(api_call(&S_client, "GET", path, u.token, NULL, &res), 200);
+    page = api_json(&res);
+    client_response_release(&res);
+    items = json_object_get(page, "items");
+    ASSERT_EQ_INT(json_array_size(items), 1);
+    ASSERT_EQ_STR(json_string_value(json_object_get(json_array_get(items, 0), "id")), ids[0]);
+    ASSERT(json_is_null(json_object_get(page, "next_cursor")));
+    json_decref(page);
+    const char *bad[] = {"/v1/me/cards?cursor=abc", "/v1/me/cards?cursor=k0",
+                         "/v1/me/cards?cursor=5",   "/v1/me/cards?limit=0",
+                         "/v1/me/cards?limit=101"};
+    for (size_t i = 0; i < QB_ARRAY_COUNT(bad); i++) {
+        ASSERT_EQ_INT(api_call(&S_client, "GET", bad[i], u.token, NULL, &res), 400);
+        client_response_release(&res);
+    }
+}
+
+/* True when needle occurs in the bytes of the file at path. */
+static bool S_file_has(const char *path, const char *needle)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL)
+        return false;
+    size_t size = fread(S_file, 1, sizeof S_file, f);
+    fclose(f);
+    size_t n = strlen(needle);
+    for (size_t i = 0; i + n <= size; i++) {
+        if (memcmp(S_file + i, needle, n) == 0)
+            return true;
+    }
+    return false;
+}
+
+TEST(card_numbers_are_nowhere_in_clear)
+{
+    // PANs are sealed at rest and never logged: after binding, the database file, its WAL and
+    // the daemon's log must not hold the number's digits. The last four may appear; the masked
+    // target (first six and last four) is what the SMS table keeps.
+    struct api_user u;
+    API_MUST(api_user_new(&S_client, S_admin, &u));
+    char number[24];
+    S_card_number("622262", 19, 8675309, number);
+    struct client_response res;
+    ASSERT_EQ_INT(S_bind(&u, number, &res), 201);
+    client_response_release(&res);
+    ASSERT_EQ_INT(S_card_count(&u), 1);
+    const char *files[] = {"qianbao.db", "qianbao.db-wal"};
+    char middle[16]; /* digits 7..15: never stored anywhere, even masked */
+    memcpy(middle, number + 6, 9);
+    middle[9] = '\0';
+    int checked = 0;
+    for (size_t i = 0; i < QB_ARRAY_COUNT(files); i++) {
+        char path[TEST_DAEMON_PATH_SIZE_MAX + 32];
+        snprintf(path, sizeof path, "%s/%s", S_daemon.data_dir, files[i]);
+        FILE *f = fopen(path, "rb");
+        if (f == NULL)
+            continue;
+        fclose(f);
+        checked++;
+        ASSERT(!S_file_has(path, number));
+        ASSERT(!S_file_has(path, middle));
+    }
+    ASSERT(checked >= 1);
+    ASSERT(!S_file_has(S_daemon.log_path, number));
+    ASSERT(!S_file_has(S_daemon.log_path, middle));
+}
+
+int main(void)
+{
+    test_tmpdir(S_root, sizeof S_root);
+    const char *args[] = {"--sms-cooldown-s", "0", "--sms-daily-max", "1000", "--log-level",
+                          "debug", NULL};
+    if (!api_daemon_start(&S_daemon, S_root, "cards", args, S_admin)) {
+        fprintf(stderr, "%s\n", api_error());
+        printf("0 passed, 1 failed\n");
+        return 1;
+    }
+    client_init(&S_client, S_daemon.base_url);
+
+    RUN(bind_list_and_unbind_a_card);
+    RUN(bad_card_numbers_and_fields_are_refused);
+    RUN(sms_code_must_be_for_this_card_and_phone);
+    RUN(same_card_twice_is_a_conflict_until_unbound);
+    RUN(another_users_card_is_not_found);
+    RUN(list_pages_with_a_cursor);
+    RUN(card_numbers_are_nowhere_in_clear);
+
+    client_release(&S_client);
+    int status = test_daemon_stop(&S_daemon);
+    if (status != 0) {
+        fprintf(stderr, "FAIL daemon_stops_cleanly (%d)\n", status);
+        test_failed_count++;
+    }
+    if (test_failed_count > 0) {
+        if (test_file_read(S_daemon.log_path, S_file, sizeof S_file))
+            fprintf(stderr, "--- log (kept in %s) ---\n%.4000s\n", S_root,
+                    strlen(S_file) > 4000 ? S_file + strlen(S_file) - 4000 : S_file);
+    } else {
+        test_rmtree(S_root);
+    }
+    return test_summary();
+}

@@ -1,0 +1,152 @@
+/*
+ * test_idempotency.c — one Idempotency-Key, one payment, one answer.
+ *
+ * A client that times out retries with the same key; a flaky network may
+ * deliver the retries together. The same key and body sent 1,000 times, 16
+ * at a time, must make exactly one transfer and answer every request with
+ * the same bytes (later ones marked Idempotent-Replayed); the same key with
+ * another amount is 422 IDEMPOTENCY_MISMATCH and moves nothing. A refusal
+ * is kept the same way. Keys belong to their user.
+ *
+ * The payer needs money: funded through the public top-up route.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "api/transfer_helpers.h"
+
+#define S_REPEAT_COUNT 1000
+#define S_WIDTH 16
+
+static char S_root[512];
+static struct test_daemon S_daemon;
+static struct client S_client;
+static char S_admin[API_TOKEN_SIZE_MAX];
+static struct th_call S_calls[S_REPEAT_COUNT];
+
+/* Fires count copies of (token, key, body) at POST /v1/transfers and checks
+ * that every answer is the same bytes with status want. */
+static void S_same_answers(const char *token, const char *key, const char *body, size_t count,
+                           long want)
+{
+    QB_ASSERT(count <= S_REPEAT_COUNT);
+    memset(S_calls, 0, sizeof S_calls);
+    for (size_t i = 0; i < count; i++)
+        S_calls[i] = (struct th_call){.path = "/v1/transfers", .token = token, .key = key,
+                                      .body = body};
+    th_burst_run(S_daemon.base_url, S_calls, count, S_WIDTH);
+    size_t fresh = 0;
+    for (size_t i = 0; i < count; i++) {
+        if (S_calls[i].status != want)
+            TEST_FAIL_("call %zu: %ld %s (want %ld)", i, S_calls[i].status, S_calls[i].answer,
+                       want);
+        ASSERT(S_calls[i].answer_size < TH_BODY_SIZE_MAX);
+        ASSERT_EQ_INT(S_calls[i].answer_size, S_calls[0].answer_size);
+        ASSERT_EQ_STR(S_calls[i].answer, S_calls[0].answer);
+        fresh += !S_calls[i].replayed;
+    }
+    /* Exactly one request ran; every other one was answered from the record. */
+    ASSERT_EQ_INT(fresh, 1);
+}
+
+TEST(a_thousand_retries_make_one_transfer)
+{
+    // The core promise of a key: however many times and however concurrently a payment is
+    // retried, it happens once and every retry sees the first answer, byte for byte.
+    struct api_user a, b;
+    API_MUST(th_user_new(&S_client, S_admin, &a));
+    API_MUST(api_user_new(&S_client, S_admin, &b));
+    API_MUST(th_fund(&S_client, S_admin, &a, 90000));
+    char body[256];
+    snprintf(body, sizeof body, "{\"to\":\"%s\",\"amount\":777,\"payment_password\":\"%s\"}",
+             b.phone, TH_PAY_PASSWORD);
+    S_same_answers(a.token, "retry-me", body, S_REPEAT_COUNT, 201);
+    ASSERT(strstr(S_calls[0].answer, "\"status\":\"SUCCESS\"") != NULL);
+    ASSERT_EQ_INT(th_balance(&S_client, &a), 90000 - 777);
+    ASSERT_EQ_INT(th_balance(&S_client, &b), 777);
+
+    /* The same key with another amount, or another payee: refused, nothing moves. */
+    struct client_response res;
+    snprintf(body, sizeof body, "{\"to\":\"%s\",\"amount\":778,\"payment_password\":\"%s\"}",
+             b.phone, TH_PAY_PASSWORD);
+    ASSERT_EQ_INT(api_call_idem(&S_client, "POST", "/v1/transfers", a.token, "retry-me", body,
+                                &res),
+                  422);
+    ASSERT_EQ_STR(api_error_code(&res), "IDEMPOTENCY_MISMATCH");
+    client_response_release(&res);
+    snprintf(body, sizeof body, "{\"to\":\"%s\",\"amount\":777,\"payment_password\":\"%s\"}",
+             b.id, TH_PAY_PASSWORD);
+    ASSERT_EQ_INT(api_call_idem(&S_client, "POST", "/v1/transfers", a.token, "retry-me", body,
+                                &res),
+                  422);
+    client_response_release(&res);
+    ASSERT_EQ_INT(th_balance(&S_client, &b), 777);
+
+    /* The key is a's: b may use it for a payment of its own. */
+    API_MUST(api_payment_password_set(&S_client, S_admin, &b, TH_PAY_PASSWORD));
+    snprintf(body, sizeof body, "{\"to\":\"%s\",\"amount\":7,\"payment_password\":\"%s\"}",
+             a.phone, TH_PAY_PASSWORD);
+    ASSERT_EQ_INT(api_call_idem(&S_client, "POST", "/v1/transfers", b.token, "retry-me", body,
+                                &res),
+                  201);
+    ASSERT(strcmp(api_header(&res, "Idempotent-Replayed"), "true") != 0);
+    client_response_release(&res);
+    ASSERT_EQ_INT(th_balance(&S_client, &b), 770);
+}
+
+TEST(a_refusal_is_kept_under_its_key)
+{
+    // A refused payment answers the same refusal for its key, even in parallel, and never
+    // turns into a payment; a wrong password is counted once, not once per retry.
+    struct api_user a, b;
+    API_MUST(th_user_new(&S_client, S_admin, &a));
+    API_MUST(api_user_new(&S_client, S_admin, &b));
+    char body[256];
+    snprintf(body, sizeof body, "{\"to\":\"%s\",\"amount\":500,\"payment_password\":\"%s\"}",
+             b.phone, TH_PAY_PASSWORD);
+    S_same_answers(a.token, "broke", body, 200, 402);
+    ASSERT(strstr(S_calls[0].answer, "INSUFFICIENT_BALANCE") != NULL);
+
+    snprintf(body, sizeof body, "{\"to\":\"%s\",\"amount\":500,\"payment_password\":\"246802\"}",
+             b.phone);
+    S_same_answers(a.token, "typo", body, 200, 403);
+    ASSERT(strstr(S_calls[0].answer, "4 tries left") != NULL);
+    /* One wrong try counted: the right password is still accepted. */
+    struct client_response res;
+    ASSERT_EQ_INT(api_call(&S_client, "POST", "/v1/me/payment-password/verify", a.token,
+                           "{\"payment_password\":\"" TH_PAY_PASSWORD "\"}", &res),
+                  204);
+    client_response_release(&res);
+    API_MUST(th_fund(&S_client, S_admin, &a, 1000));
+    /* Money arrived, but the key's answer stays the refusal. */
+    snprintf(body, sizeof body, "{\"to\":\"%s\",\"amount\":500,\"payment_password\":\"%s\"}",
+             b.phone, TH_PAY_PASSWORD);
+    ASSERT_EQ_INT(api_call_idem(&S_client, "POST", "/v1/transfers", a.token, "broke", body,
+                                &res),
+                  402);
+    ASSERT_EQ_STR(api_header(&res, "Idempotent-Replayed"), "true");
+    client_response_release(&res);
+    ASSERT_EQ_INT(th_balance(&S_client, &b), 0);
+}
+
+int main(void)
+{
+    test_tmpdir(S_root, sizeof S_root);
+    if (!api_daemon_start(&S_daemon, S_root, "main", NULL, S_admin)) {
+        fprintf(stderr, "cannot start qianbaod\n");
+        return 1;
+    }
+    client_init(&S_client, S_daemon.base_url);
+
+    RUN(a_thousand_retries_make_one_transfer);
+    RUN(a_refusal_is_kept_under_its_key);
+
+    client_release(&S_client);
+    int status = test_daemon_stop(&S_daemon);
+    if (status != 0)
+        fprintf(stderr, "qianbaod exited with %d\n", status);
+    test_rmtree(S_root);
+    return test_summary() != 0 || status != 0 ? 1 : 0;
+}

@@ -1,0 +1,527 @@
+/*
+ * test_topup.c — top-ups and withdrawals through the sandbox bank, as a
+ * client sees them: balances via GET /v1/me/balances, payments via
+ * GET /v1/me/payments/{id}, every sandbox test card, idempotent retries,
+ * and a restart with a withdrawal still PROCESSING.
+ *
+ * One daemon, the SMS cooldown off. Default fees: 0.1 %, at least ¥0.10.
+ * The slow cases (a bank that confirms after 3 s, a submission that times
+ * out and is resolved by the worker 5 s later) are started together and
+ * then awaited together, so the program stays well under a minute.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#include "api/lib/api.h"
+#include "api/lib/client.h"
+#include "api/lib/daemon.h"
+#include "test.h"
+
+#define S_PAY "135790"
+#define S_LOG_SIZE_MAX (4 * 1024 * 1024)
+#define S_WAIT_MS 15000 /* a worker resolution: grace 5 s, then a poll */
+
+/* Sandbox test cards (docs/sandbox.md). */
+#define CARD_OK "9999000000000012"
+#define CARD_DECLINE "9999000000000020"
+#define CARD_NO_FUNDS "9999000000000038"
+#define CARD_TIMEOUT_DONE "9999000000000046"
+#define CARD_TIMEOUT_LOST "9999000000000053"
+#define CARD_LATE_OK "9999000000000061"
+#define CARD_LATE_FAIL "9999000000000079"
+#define CARD_ICBC "6222020000000000018"
+
+static char S_root[512];
+static struct test_daemon S_daemon;
+static struct client S_client;
+static char S_admin[API_TOKEN_SIZE_MAX];
+static char S_log[S_LOG_SIZE_MAX];
+static unsigned S_key_counter;
+
+static void S_sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0)
+        ;
+}
+
+static void S_target(const char *number, char out[24])
+{
+    size_t size = strlen(number);
+    for (size_t i = 0; i < size; i++)
+        out[i] = i < 6 || i >= size - 4 ? number[i] : '*';
+    out[size] = '\0';
+}
+
+/* A fresh user with a payment password. */
+static void S_user(struct api_user *u)
+{
+    API_MUST(api_user_new(&S_client, S_admin, u));
+    API_MUST(api_payment_password_set(&S_client, S_admin, u, S_PAY));
+}
+
+/* Binds number to u (code on u's phone); the card id into id. */
+static void S_card(const struct api_user *u, const char *number, char id[API_ID_SIZE_MAX])
+{
+    char target[24], code[API_SMS_CODE_SIZE];
+    S_target(number, target);
+    ASSERT_EQ_INT(api_sms_request_target(&S_client, u->phone, "bind_card", target), 202);
+    API_MUST(api_sms_code_read(&S_client, S_admin, u->phone, "bind_card", code));
+    char body[512];
+    snprintf(body, sizeof body,
+             "{\"card_number\":\"%s\",\"holder_name\":\"李四\",\"phone\":\"%s\",\"sms_code\":\"%s\"}",
+             number, u->phone, code);
+    struct client_response res;
+    ASSERT_EQ_INT(api_call(&S_client, "POST", "/v1/me/cards", u->token, body, &res), 201);
+    snprintf(id, API_ID_SIZE_MAX, "%s", api_json_str(&res, "id"));
+    client_response_release(&res);
+}
+
+/* POST path {card_id, amount, payment_password} with key (a fresh one when
+ * NULL). The answer in res. */
+static long S_pay(const struct api_user *u, const char *path, const char *card_id, long long amount,
+                  const char *password, const char *key, struct client_response *res)
+{
+    char body[256], fresh[48];
+    snprintf(body, sizeof body, "{\"card_id\":\"%s\",\"amount\":%lld,\"payment_password\":\"%s\"}",
+             card_id, amount, password);
+    if (key == NULL) {
+        snprintf(fresh, sizeof fresh, "key-%u-%ld", ++S_key_counter, (long)time(NULL));
+        key = fresh;
+    }
+    return api_call_idem(&S_client, "POST", path, u->token, key, body, res);
+}
+
+/* available and pending (held) of u's CNY balance. */
+static void S_balance(const struct api_user *u, long long *available, long long *pending)
+{
+    struct client_response res;
+    ASSERT_EQ_INT(api_call(&S_client, "GET", "/v1/me/balances", u->token, NULL, &res), 200);
+    json_t *body = api_json(&res);
+    client_response_release(&res);
+    json_t *cny = json_array_get(json_object_get(body, "balances"), 0);
+    *available = json_integer_value(json_object_get(cny, "available"));
+    *pending = json_integer_value(json_object_get(cny, "pending"));
+    json_decref(body);
+}
+
+static long long S_available(const struct api_user *u)
+{
+    long long available, pending;
+    S_balance(u, &available, &pending);
+    return available;
+}
+
+/* A successful top-up of amount with card_id. */
+static void S_fund(const struct api_user *u, const char *card_id, long long amount)
+{
+    struct client_response res;
+    ASSERT_EQ_INT(S_pay(u, "/v1/me/topups", card_id, amount, S_PAY, NULL, &res), 201);
+    ASSERT_EQ_STR(api_json_str(&res, "status"), "SUCCESS");
+    client_response_release(&res);
+}
+
+/* GET /v1/me/payments/{id} until its status is not PROCESSING or wait_ms
+ * passed; the last answer's status text and failure_code into out. */
+static void S_await(const struct api_user *u, const char *id, long wait_ms, char status[16],
+                    char failure[40])
+{
+    char path[128];
+    snprintf(path, sizeof path, "/v1/me/payments/%s", id);
+    for (long waited = 0;; waited += 100) {
+        struct client_response res;
+        ASSERT_EQ_INT(api_call(&S_client, "GET", path, u->token, NULL, &res), 200);
+        json_t *body = api_json(&res);
+        client_response_release(&res);
+        snprintf(status, 16, "%s", json_string_value(json_object_get(body, "status")));
+        const char *f = json_string_value(json_object_get(body, "failure_code"));
+        snprintf(failure, 40, "%s", f != NULL ? f : "");
+        json_decref(body);
+        if (strcmp(status, "PROCESSING") != 0 || waited >= wait_ms)
+            return;
+        S_sleep_ms(100);
+    }
+}
+
+TEST(topup_moves_money_from_the_card)
+{
+    // The happy path: the bank debits the card at once, the balance grows by the amount, no fee,
+    // and the answer names the card by bank and last four digits only.
+    struct api_user u;
+    S_user(&u);
+    char card[API_ID_SIZE_MAX];
+    S_card(&u, CARD_ICBC, card);
+    struct client_response res;
+    ASSERT_EQ_INT(S_pay(&u, "/v1/me/topups", card, 12345, S_PAY, NULL, &res), 201);
+    json_t *p = api_json(&res);
+    ASSERT(strstr(res.body.data, CARD_ICBC) == NULL);
+    client_response_release(&res);
+    ASSERT(strncmp(json_string_value(json_object_get(p, "id")), "p_", 2) == 0);
+    ASSERT_EQ_STR(json_string_value(json_object_get(p, "type")), "topup");
+    ASSERT_EQ_STR(json_string_value(json_object_get(p, "status")), "SUCCESS");
+    ASSERT_EQ_INT(json_integer_value(json_object_get(p, "amount")), 12345);
+    ASSERT_EQ_STR(json_string_value(json_object_get(p, "currency")), "CNY");
+    ASSERT_EQ_INT(json_integer_value(json_object_get(p, "fee")), 0);
+    json_t *c = json_object_get(p, "card");
+    ASSERT_EQ_STR(json_string_value(json_object_get(c, "id")), card);
+    ASSERT_EQ_STR(json_string_value(json_object_get(c, "bank")), "中国工商银行");
+    ASSERT_EQ_STR(json_string_value(json_object_get(c, "last4")), "0018");
+    ASSERT(json_is_null(json_object_get(p, "failure_code")));
+    ASSERT(json_string_value(json_object_get(p, "created_at")) != NULL);
+    json_decref(p);
+    long long available, pending;
+    S_balance(&u, &available, &pending);
+    ASSERT_EQ_INT(available, 12345);
+    ASSERT_EQ_INT(pending, 0);
+}
+
+TEST(topup_retry_returns_the_same_payment_and_moves_money_once)
+{
+    // A client that lost the answer retries with the same key: it gets the same payment, marked
+    // replayed, and the money moved once. Another body under that key is refused.
+    struct api_user u;
+    S_user(&u);
+    char card[API_ID_SIZE_MAX];
+    S_card(&u, CARD_OK, card);
+    struct client_response first, again;
+    ASSERT_EQ_INT(S_pay(&u, "/v1/me/topups", card, 5000, S_PAY, "retry-1", &first), 201);
+    ASSERT_EQ_INT(S_pay(&u, "/v1/me/topups", card, 5000, S_PAY, "retry-1", &again), 201);
+    ASSERT_EQ_STR(api_json_str(&first, "id"), api_json_str(&again, "id"));
+    ASSERT_EQ_STR(api_json_str(&again, "status"), "SUCCESS");
+    ASSERT_EQ_STR(api_header(&again, "Idempotent-Replayed"), "true");
+    ASSERT_EQ_STR(api_header(&first, "Idempotent-Replayed"), "");
+    /* the same shape: the same members in the same order */
+    json_t *a = api_json(&first), *b = api_json(&again);
+    ASSERT_EQ_INT(json_object_size(a), json_object_size(b));
+    ASSERT(json_equal(a, b));
+    json_decref(a);
+    json_decref(b);
+    client_response_release(&first);
+    client_response_release(&again);
+    ASSERT_EQ_INT(S_available(&u), 5000);
+    ASSERT_EQ_INT(S_pay(&u, "/v1/me/topups", card, 6000, S_PAY, "retry-1", &again), 422);
+    ASSERT_EQ_STR(api_error_code(&again), "IDEMPOTENCY_MISMATCH");
+    client_response_release(&again);
+    ASSERT_EQ_INT(S_pay(&u, "/v1/me/topups", card, 5000, S_PAY, "retry-2", &again), 201);
+    client_response_release(&again);
+    ASSERT_EQ_INT(S_available(&u), 10000);
+    /* a refusal is replayed too, byte for byte */
+    ASSERT_EQ_INT(S_pay(&u, "/v1/me/topups", card, 100, "999999", "retry-3", &first), 403);
+    ASSERT_EQ_INT(S_pay(&u, "/v1/me/topups", card, 100, "999999", "retry-3", &again), 403);
+    ASSERT_EQ_STR(api_error_code(&again), "PASSWORD_WRONG");
+    ASSERT(first.body.size == again.body.size &&
+           memcmp(first.body.data, again.body.data, first.body.size) == 0);
+    client_response_release(&first);
+    client_response_release(&again);
+}
+
+TEST(bank_refusals_fail_the_topup_and_move_nothing)
+{
+    // A declined card and a card without funds at its bank: the payment exists, FAILED with the
+    // bank's reason, and the balance has not moved.
+    struct api_user u;
+    S_user(&u);
+    char declined[API_ID_SIZE_MAX], poor[API_ID_SIZE_MAX];
+    S_card(&u, CARD_DECLINE, declined);
+    S_card(&u, CARD_NO_FUNDS, poor);
+    struct client_response res;
+    ASSERT_EQ_INT(S_pay(&u, "/v1/me/topups", declined, 1000, S_PAY, NULL, &res), 201);
+    ASSERT_EQ_STR(api_json_str(&res, "status"), "FAILED");
+    ASSERT_EQ_STR(api_json_str(&res, "failure_code"), "CARD_DECLINED");
+    char id[API_ID_SIZE_MAX], status[16], failure[40];
+    snprintf(id, sizeof id, "%s", api_json_str(&res, "id"));
+    client_response_release(&res);
+    S_await(&u, id, 0, status, failure);
+    ASSERT_EQ_STR(status, "FAILED");
+    ASSERT_EQ_STR(failure, "CARD_DECLINED");
+    ASSERT_EQ_INT(S_pay(&u, "/v1/me/topups", poor, 1000, S_PAY, NULL, &res), 201);
+    ASSERT_EQ_STR(api_json_str(&res, "status"), "FAILED");
+    ASSERT_EQ_STR(api_json_str(&res, "failure_code"), "BANK_INSUFFICIENT_FUNDS");
+    client_response_release(&res);
+    ASSERT_EQ_INT(S_available(&u), 0);
+}
+
+TEST(bad_payments_are_refused_and_change_nothing)
+{
+    // Zero, negative, over the per-payment cap, a foreign currency, an unknown card, someone
+    // else's card, an unbound card, a wrong payment password, no Idempotency-Key: each a clear
+    // 4xx, and the balance untouched.
+    struct api_user u, v;
+    S_user(&u);
+    S_user(&v);
+    char card[API_ID_SIZE_MAX], other[API_ID_SIZE_MAX], gone[API_ID_SIZE_MAX];
+    S_card(&u, CARD_OK, card);
+    S_card(&v, CARD_OK, other);
+    S_card(&u, CARD_ICBC, gone);
+    char path[128];
+    snprintf(path, sizeof path, "/v1/me/cards/%s", gone);
+    struct client_response res;
+    ASSERT_EQ_INT(api_call(&S_client, "DELETE", path, u.token, NULL, &res), 204);
+    client_response_release(&res);
+    S_fund(&u, card, 1000);
+
+    const char *routes[] = {"/v1/me/topups", "/v1/me/withdrawals"};
+    for (size_t r = 0; r < 2; r++) {
+        const char *route = routes[r];
+        ASSERT_EQ_INT(S_pay(&u, route, card, 0, S_PAY, NULL, &res), 400);
+        ASSERT_EQ_STR(api_error_code(&res), "INVALID_AMOUNT");
+        client_response_release(&res);
+        ASSERT_EQ_INT(S_pay(&u, route, card, -5, S_PAY, NULL, &res), 400);
+        ASSERT_EQ_STR(api_error_code(&res), "INVALID_AMOUNT");
+        client_response_release(&res);
+        ASSERT_EQ_INT(S_pay(&u, route, card, 2000001, S_PAY, NULL, &res), 403);
+        ASSERT_EQ_STR(api_error_code(&res), "LIMIT_EXCEEDED");
+        client_response_release(&res);
+        ASSERT_EQ_INT(S_pay(&u, route, "c_doesnotexist0000000000", 100, S_PAY, NULL, &res), 404);
+        client_response_release(&res);
+        ASSERT_EQ_INT(S_pay(&u, route, other, 100, S_PAY, NULL, &res), 404);
+        ASSERT_EQ_STR(api_error_code(&res), "NOT_FOUND");
+        client_response_release(&res);
+        ASSERT_EQ_INT(S_pay(&u, route, gone, 100, S_PAY, NULL, &res), 404);
+        client_response_release(&res);
+        ASSERT_EQ_INT(S_pay(&u, route, card, 100, "24680a", NULL, &res), 400);
+        client_response_release(&res);
+        ASSERT_EQ_INT(S_pay(&u, route, card, 100, "975310", NULL, &res), 403);
+        ASSERT_EQ_STR(api_error_code(&res), "PASSWORD_WRONG");
+        client_response_release(&res);
+        char body[256];
+        snprintf(body, sizeof body,
+                 "{\"card_id\":\"%s\",\"amount\":100,\"currency\":\"USD\",\"payment_password\":"
+                 "\"%s\"}",
+                 card, S_PAY);
+        ASSERT_EQ_INT(api_call_idem(&S_client, "POST", route, u.token, "usd", body, &res), 400);
+        ASSERT_EQ_STR(api_error_code(&res), "INVALID_CURRENCY");
+        client_response_release(&res);
+        snprintf(body, sizeof body, "{\"card_id\":\"%s\",\"amount\":100,\"payment_password\":\"%s\"}",
+                 card, S_PAY);
+        ASSERT_EQ_INT(api_call(&S_client, "POST", route, u.token, body, &res), 400);
+        client_response_release(&res);
+        snprintf(body, sizeof body,
+                 "{\"card_id\":\"%s\",\"amount\":1.5,\"payment_password\":\"%s\"}", card, S_PAY);
+        ASSERT_EQ_INT(api_call_idem(&S_client, "POST", route, u.token, "frac", body, &res), 400);
+        client_response_release(&res);
+    }
+    long long available, pending;
+    S_balance(&u, &available, &pending);
+    ASSERT_EQ_INT(available, 1000);
+    ASSERT_EQ_INT(pending, 0);
+    ASSERT_EQ_INT(S_available(&v), 0);
+}
+
+TEST(withdrawal_pays_the_card_and_charges_the_fee)
+{
+    // ¥500.00 out at 0.1 %: a fee of ¥0.50; ¥1.00 out: the minimum fee of ¥0.10. The balance
+    // falls by amount + fee, nothing stays held.
+    struct api_user u;
+    S_user(&u);
+    char card[API_ID_SIZE_MAX];
+    S_card(&u, CARD_OK, card);
+    S_fund(&u, card, 100000);
+    struct client_response res;
+    ASSERT_EQ_INT(S_pay(&u, "/v1/me/withdrawals", card, 50000, S_PAY, NULL, &res), 201);
+    ASSERT_EQ_STR(api_json_str(&res, "type"), "withdrawal");
+    ASSERT_EQ_STR(api_json_str(&res, "status"), "SUCCESS");
+    ASSERT_EQ_INT(api_json_int(&res, "fee", -1), 50);
+    client_response_release(&res);
+    ASSERT_EQ_INT(S_pay(&u, "/v1/me/withdrawals", card, 100, S_PAY, NULL, &res), 201);
+    ASSERT_EQ_INT(api_json_int(&res, "fee", -1), 10);
+    client_response_release(&res);
+    ASSERT_EQ_INT(S_pay(&u, "/v1/me/withdrawals", card, 10001, S_PAY, NULL, &res), 201);
+    ASSERT_EQ_INT(api_json_int(&res, "fee", -1), 11); /* 10.001 rounds up */
+    client_response_release(&res);
+    long long available, pending;
+    S_balance(&u, &available, &pending);
+    ASSERT_EQ_INT(available, 100000 - 50050 - 110 - 10012);
+    ASSERT_EQ_INT(pending, 0);
+}
+
+TEST(withdrawal_over_the_balance_is_402_and_changes_nothing)
+{
+    // Amount + fee must fit the available balance: ¥10.00 with ¥10.00 does not (fee ¥0.10).
+    struct api_user u;
+    S_user(&u);
+    char card[API_ID_SIZE_MAX];
+    S_card(&u, CARD_OK, card);
+    S_fund(&u, card, 1000);
+    struct client_response res;
+    ASSERT_EQ_INT(S_pay(&u, "/v1/me/withdrawals", card, 1000, S_PAY, "over", &res), 402);
+    ASSERT_EQ_STR(api_error_code(&res), "INSUFFICIENT_BALANCE");
+    client_response_release(&res);
+    long long available, pending;
+    S_balance(&u, &available, &pending);
+    ASSERT_EQ_INT(available, 1000);
+    ASSERT_EQ_INT(pending, 0);
+    ASSERT_EQ_INT(S_pay(&u, "/v1/me/withdrawals", card, 990, S_PAY, NULL, &res), 201);
+    ASSERT_EQ_STR(api_json_str(&res, "status"), "SUCCESS");
+    client_response_release(&res);
+    ASSERT_EQ_INT(S_available(&u), 0);
+}
+
+TEST(slow_banks_are_resolved_by_the_worker)
+{
+    // The bank confirms a withdrawal 3 s later, fails another 3 s later, and two top-ups time
+    // out (one done at the bank, one never received). All answer PROCESSING at first, with the
+    // withdrawals' money held; the worker then finishes each: the held money leaves, comes back,
+    // or arrives, exactly once.
+    struct api_user u;
+    S_user(&u);
+    char ok[API_ID_SIZE_MAX], fail[API_ID_SIZE_MAX], done[API_ID_SIZE_MAX], lost[API_ID_SIZE_MAX],
+        funds[API_ID_SIZE_MAX];
+    S_card(&u, CARD_LATE_OK, ok);
+    S_card(&u, CARD_LATE_FAIL, fail);
+    S_card(&u, CARD_TIMEOUT_DONE, done);
+    S_card(&u, CARD_TIMEOUT_LOST, lost);
+    S_card(&u, CARD_OK, funds);
+    S_fund(&u, funds, 100000);
+
+    const struct {
+        const char *route;
+        const char *card;
+        long long amount;
+        const char *status;
+        const char *failure;
+    } cases[] = {
+        {"/v1/me/withdrawals", ok, 20000, "SUCCESS", ""},
+        {"/v1/me/withdrawals", fail, 30000, "FAILED", "CARD_DECLINED"},
+        {"/v1/me/topups", done, 7000, "SUCCESS", ""},
+        {"/v1/me/topups", lost, 9000, "FAILED", "BANK_UNAVAILABLE"},
+    };
+    char ids[4][API_ID_SIZE_MAX];
+    for (size_t i = 0; i < 4; i++) {
+        struct client_response res;
+        ASSERT_EQ_INT(S_pay(&u, cases[i].route, cases[i].card, cases[i].amount, S_PAY, NULL, &res),
+                      201);
+        ASSERT_EQ_STR(api_json_str(&res, "status"), "PROCESSING");
+        snprintf(ids[i], sizeof ids[i], "%s", api_json_str(&res, "id"));
+        client_response_release(&res);
+    }
+    long long available, pending;
+    S_balance(&u, &available, &pending);
+    ASSERT_EQ_INT(pending, 20020 + 30030);
+    ASSERT_EQ_INT(available, 100000 - 20020 - 30030);
+    for (size_t i = 0; i < 4; i++) {
+        char status[16], failure[40];
+        S_await(&u, ids[i], S_WAIT_MS, status, failure);
+        ASSERT_EQ_STR(status, cases[i].status);
+        ASSERT_EQ_STR(failure, cases[i].failure);
+    }
+    S_balance(&u, &available, &pending);
+    ASSERT_EQ_INT(pending, 0);
+    ASSERT_EQ_INT(available, 100000 - 20020 + 7000);
+}
+
+TEST(payments_of_others_are_not_found)
+{
+    // A payment id is only its maker's: anyone else gets 404, like an id that never existed.
+    struct api_user u, v;
+    S_user(&u);
+    S_user(&v);
+    char card[API_ID_SIZE_MAX];
+    S_card(&u, CARD_OK, card);
+    struct client_response res;
+    ASSERT_EQ_INT(S_pay(&u, "/v1/me/topups", card, 100, S_PAY, NULL, &res), 201);
+    char path[128];
+    snprintf(path, sizeof path, "/v1/me/payments/%s", api_json_str(&res, "id"));
+    client_response_release(&res);
+    ASSERT_EQ_INT(api_call(&S_client, "GET", path, v.token, NULL, &res), 404);
+    client_response_release(&res);
+    ASSERT_EQ_INT(api_call(&S_client, "GET", path, u.token, NULL, &res), 200);
+    client_response_release(&res);
+    ASSERT_EQ_INT(api_call(&S_client, "GET", "/v1/me/payments/p_nope", u.token, NULL, &res), 404);
+    client_response_release(&res);
+}
+
+TEST(pending_withdrawal_is_resolved_after_a_restart)
+{
+    // A withdrawal the bank has not confirmed survives the daemon: stopped at once, started
+    // again, the worker finds it in the payments table and finishes it, fee and all.
+    struct api_user u;
+    S_user(&u);
+    char ok[API_ID_SIZE_MAX], funds[API_ID_SIZE_MAX];
+    S_card(&u, CARD_LATE_OK, ok);
+    S_card(&u, CARD_OK, funds);
+    S_fund(&u, funds, 50000);
+    struct client_response res;
+    ASSERT_EQ_INT(S_pay(&u, "/v1/me/withdrawals", ok, 10000, S_PAY, NULL, &res), 201);
+    ASSERT_EQ_STR(api_json_str(&res, "status"), "PROCESSING");
+    char id[API_ID_SIZE_MAX];
+    snprintf(id, sizeof id, "%s", api_json_str(&res, "id"));
+    client_response_release(&res);
+
+    client_release(&S_client);
+    ASSERT_EQ_INT(test_daemon_stop(&S_daemon), 0);
+    const char *args[] = {"--sms-cooldown-s", "0", "--sms-daily-max", "1000", NULL};
+    API_MUST(api_daemon_start(&S_daemon, S_root, "money", args, S_admin));
+    client_init(&S_client, S_daemon.base_url);
+
+    long long available, pending;
+    S_balance(&u, &available, &pending);
+    ASSERT_EQ_INT(available, 50000 - 10010);
+    char status[16], failure[40];
+    S_await(&u, id, S_WAIT_MS, status, failure);
+    ASSERT_EQ_STR(status, "SUCCESS");
+    S_balance(&u, &available, &pending);
+    ASSERT_EQ_INT(available, 50000 - 10010);
+    ASSERT_EQ_INT(pending, 0);
+}
+
+TEST(log_holds_no_card_number)
+{
+    // Every card number this program bound went through the daemon; none may be in its log.
+    ASSERT(test_file_read(S_daemon.log_path, S_log, sizeof S_log));
+    const char *numbers[] = {CARD_OK,        CARD_DECLINE,   CARD_NO_FUNDS, CARD_TIMEOUT_DONE,
+                             CARD_TIMEOUT_LOST, CARD_LATE_OK, CARD_LATE_FAIL, CARD_ICBC};
+    for (size_t i = 0; i < QB_ARRAY_COUNT(numbers); i++)
+        ASSERT(strstr(S_log, numbers[i]) == NULL);
+    ASSERT(strstr(S_log, "wallet.payment.finished") != NULL);
+}
+
+int main(void)
+{
+    test_tmpdir(S_root, sizeof S_root);
+    const char *args[] = {"--sms-cooldown-s", "0", "--sms-daily-max", "1000", NULL};
+    if (!api_daemon_start(&S_daemon, S_root, "money", args, S_admin)) {
+        fprintf(stderr, "%s\n", api_error());
+        printf("0 passed, 1 failed\n");
+        return 1;
+    }
+    client_init(&S_client, S_daemon.base_url);
+
+    RUN(topup_moves_money_from_the_card);
+    RUN(topup_retry_returns_the_same_payment_and_moves_money_once);
+    RUN(bank_refusals_fail_the_topup_and_move_nothing);
+    RUN(bad_payments_are_refused_and_change_nothing);
+    RUN(withdrawal_pays_the_card_and_charges_the_fee);
+    RUN(withdrawal_over_the_balance_is_402_and_changes_nothing);
+    RUN(slow_banks_are_resolved_by_the_worker);
+    RUN(payments_of_others_are_not_found);
+    RUN(pending_withdrawal_is_resolved_after_a_restart);
+    RUN(log_holds_no_card_number);
+
+    client_release(&S_client);
+    int status = test_daemon_stop(&S_daemon);
+    if (status != 0) {
+        fprintf(stderr, "FAIL daemon_stops_cleanly (%d)\n", status);
+        test_failed_count++;
+    }
+    /* The books balance after all of it: hash chain, sums, floors, holds. */
+    char verify_log[TEST_DAEMON_PATH_SIZE_MAX + 16];
+    snprintf(verify_log, sizeof verify_log, "%s/verify.log", S_root);
+    const char *verify[] = {"--data-dir", S_daemon.data_dir, "--verify", NULL};
+    if (test_daemon_run(verify, verify_log, 30000) != 0) {
+        fprintf(stderr, "FAIL ledger_verifies\n");
+        test_failed_count++;
+    }
+    if (test_failed_count > 0) {
+        if (test_file_read(S_daemon.log_path, S_log, sizeof S_log))
+            fprintf(stderr, "--- log (kept in %s) ---\n%.6000s\n", S_root,
+                    strlen(S_log) > 6000 ? S_log + strlen(S_log) - 6000 : S_log);
+    } else {
+        test_rmtree(S_root);
+    }
+    return test_summary();
+}

@@ -1,0 +1,329 @@
+/*
+ * test_transfers.c — POST /v1/transfers, GET /v1/transfers/{id} and
+ * GET/PUT /v1/me/limits as a client sees them.
+ *
+ * Every refusal that needs no money runs on fresh users with an empty
+ * balance. The tests that move money fund their payer through the public
+ * top-up route (transfer_helpers.h).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "api/transfer_helpers.h"
+
+static char S_root[512];
+static struct test_daemon S_daemon;
+static struct client S_client;
+static char S_admin[API_TOKEN_SIZE_MAX];
+
+/* Sends a keyed POST /v1/transfers and checks status and, when code is not
+ * NULL, the error code. The answer stays in res (release it). */
+static void S_transfer_on(int line, const char *token, const char *key, const char *body,
+                          long status, const char *code, struct client_response *res)
+{
+    api_call_idem(&S_client, "POST", "/v1/transfers", token, key, body, res);
+    /* Not api_error_code: LIMIT_EXCEEDED carries a third member, "limit". */
+    const char *got = res->status >= 400 ? api_json_str(res, "code") : "";
+    if (res->status != status || (code != NULL && strcmp(got, code) != 0))
+        TEST_FAIL_("line %d: %s: expected %ld %s, got %ld %.*s", line, body, status,
+                   code != NULL ? code : "", res->status, (int)res->body.size,
+                   res->body.data != NULL ? res->body.data : "");
+}
+
+#define TRANSFER(token, key, body, status, code, res)                                              \
+    S_transfer_on(__LINE__, token, key, body, status, code, res)
+
+#define EXPECT_TRANSFER(token, key, body, status, code)                                            \
+    do {                                                                                           \
+        struct client_response r_;                                                                 \
+        S_transfer_on(__LINE__, token, key, body, status, code, &r_);                              \
+        client_response_release(&r_);                                                              \
+    } while (0)
+
+static long S_get(const char *path, const char *token, struct client_response *res)
+{
+    return api_call(&S_client, "GET", path, token, NULL, res);
+}
+
+TEST(bad_bodies_and_keys_are_refused_before_anything)
+{
+    // Shape errors answer 400 before the key is read or the ledger is asked; a missing or
+    // malformed Idempotency-Key is refused too. None of it may be stored under the key.
+    struct api_user a, b;
+    API_MUST(th_user_new(&S_client, S_admin, &a));
+    API_MUST(api_user_new(&S_client, S_admin, &b));
+    char body[256];
+    snprintf(body, sizeof body, "{\"to\":\"%s\",\"amount\":100,\"payment_password\":\"%s\"}",
+             b.phone, TH_PAY_PASSWORD);
+    EXPECT_TRANSFER(a.token, NULL, body, 400, "PARAM_ERROR");
+    char long_key[300];
+    memset(long_key, 'k', sizeof long_key - 1);
+    long_key[sizeof long_key - 1] = '\0';
+    EXPECT_TRANSFER(a.token, long_key, body, 400, "PARAM_ERROR");
+    EXPECT_TRANSFER(a.token, "k1", "{}", 400, "PARAM_ERROR");
+    EXPECT_TRANSFER(a.token, "k1", "{\"to\":", 400, "INVALID_JSON");
+    EXPECT_TRANSFER(a.token, "k1", "{\"to\":\"13800000000\",\"amount\":\"100\"}", 400,
+                    "PARAM_ERROR");
+    EXPECT_TRANSFER(a.token, "k1", "{\"to\":\"13800000000\",\"amount\":1.5}", 400, "PARAM_ERROR");
+    EXPECT_TRANSFER(a.token, "k1", "{\"to\":\"13800000000\",\"amount\":100,\"extra\":1}", 400,
+                    "PARAM_ERROR");
+    EXPECT_TRANSFER(a.token, "k1", "{\"to\":\"not a phone\",\"amount\":100}", 400, "PARAM_ERROR");
+    EXPECT_TRANSFER(a.token, "k1", "{\"to\":\"u_short\",\"amount\":100}", 400, "PARAM_ERROR");
+    EXPECT_TRANSFER(a.token, "k1",
+                    "{\"to\":\"13800000000\",\"amount\":100,\"payment_password\":\"12345\"}", 400,
+                    "PARAM_ERROR");
+    EXPECT_TRANSFER(a.token, "k1", "{\"to\":\"13800000000\",\"amount\":100,\"currency\":\"XYZ\"}",
+                    400, "INVALID_CURRENCY");
+    EXPECT_TRANSFER(a.token, "k1", "{\"to\":\"13800000000\",\"amount\":100,\"currency\":\"cny\"}",
+                    400, "INVALID_CURRENCY");
+    char memo_body[512];
+    char memo[200];
+    memset(memo, 'm', sizeof memo - 1);
+    memo[sizeof memo - 1] = '\0';
+    snprintf(memo_body, sizeof memo_body, "{\"to\":\"%s\",\"amount\":100,\"memo\":\"%s\"}",
+             b.phone, memo);
+    EXPECT_TRANSFER(a.token, "k1", memo_body, 400, "PARAM_ERROR");
+
+    /* "k1" was never stored: a valid request under it runs (and finds no money). */
+    EXPECT_TRANSFER(a.token, "k1", body, 402, "INSUFFICIENT_BALANCE");
+}
+
+TEST(refusals_that_need_no_money)
+{
+    // Each check of the command answers its own code with an empty balance: the amount, the
+    // payee, oneself, the password (counted), the currency, and the balance itself.
+    struct api_user a, b;
+    API_MUST(th_user_new(&S_client, S_admin, &a));
+    API_MUST(api_user_new(&S_client, S_admin, &b));
+    char body[256];
+#define BODY(to, amount, pw)                                                                       \
+    snprintf(body, sizeof body, "{\"to\":\"%s\",\"amount\":%s,\"payment_password\":\"%s\"}", to,  \
+             amount, pw)
+    BODY(b.phone, "0", TH_PAY_PASSWORD);
+    EXPECT_TRANSFER(a.token, "r1", body, 400, "INVALID_AMOUNT");
+    BODY(b.phone, "-100", TH_PAY_PASSWORD);
+    EXPECT_TRANSFER(a.token, "r2", body, 400, "INVALID_AMOUNT");
+    BODY(b.phone, "9223372036854775807", TH_PAY_PASSWORD);
+    EXPECT_TRANSFER(a.token, "r3", body, 400, "AMOUNT_OVERFLOW");
+    BODY(b.phone, "99999999999999999999", TH_PAY_PASSWORD);
+    EXPECT_TRANSFER(a.token, "r4", body, 400, "INVALID_JSON");
+    BODY("13900000000", "100", TH_PAY_PASSWORD);
+    EXPECT_TRANSFER(a.token, "r5", body, 404, "PAYEE_NOT_FOUND");
+    BODY("u_0000000000000000000000000a", "100", TH_PAY_PASSWORD);
+    EXPECT_TRANSFER(a.token, "r6", body, 404, "PAYEE_NOT_FOUND");
+    BODY(a.phone, "100", TH_PAY_PASSWORD);
+    EXPECT_TRANSFER(a.token, "r7", body, 400, "SELF_TRANSFER");
+    BODY(a.id, "100", TH_PAY_PASSWORD);
+    EXPECT_TRANSFER(a.token, "r8", body, 400, "SELF_TRANSFER");
+    BODY(b.id, "100", TH_PAY_PASSWORD);
+    EXPECT_TRANSFER(a.token, "r9", body, 402, "INSUFFICIENT_BALANCE");
+    BODY(b.id, "100", "246802");
+    struct client_response res;
+    TRANSFER(a.token, "r10", body, 403, "PASSWORD_WRONG", &res);
+    ASSERT(strstr(res.body.data, "4 tries left") != NULL);
+    client_response_release(&res);
+    snprintf(body, sizeof body, "{\"to\":\"%s\",\"amount\":100}", b.phone);
+    EXPECT_TRANSFER(a.token, "r11", body, 400, "PARAM_ERROR");
+    snprintf(body, sizeof body, "{\"to\":\"%s\",\"amount\":100,\"currency\":\"USD\","
+                                "\"payment_password\":\"%s\"}",
+             b.phone, TH_PAY_PASSWORD);
+    EXPECT_TRANSFER(a.token, "r12", body, 400, "INVALID_CURRENCY");
+    /* b has no payment password. */
+    BODY(a.phone, "100", TH_PAY_PASSWORD);
+    EXPECT_TRANSFER(b.token, "r13", body, 403, "PAYMENT_PASSWORD_NOT_SET");
+
+    /* A frozen payee takes nothing; a frozen payer sends nothing. */
+    struct api_user c;
+    API_MUST(api_user_new(&S_client, S_admin, &c));
+    ASSERT_EQ_INT(api_call(&S_client, "POST", "/v1/me/freeze", c.token, NULL, &res), 200);
+    client_response_release(&res);
+    BODY(c.phone, "100", TH_PAY_PASSWORD);
+    EXPECT_TRANSFER(a.token, "r14", body, 403, "PAYEE_UNAVAILABLE");
+    ASSERT_EQ_INT(api_call(&S_client, "POST", "/v1/me/freeze", a.token, NULL, &res), 200);
+    client_response_release(&res);
+    BODY(b.phone, "100", TH_PAY_PASSWORD);
+    EXPECT_TRANSFER(a.token, "r15", body, 403, "ACCOUNT_FROZEN");
+#undef BODY
+}
+
+TEST(a_transfer_moves_money_and_both_sides_can_read_it)
+{
+    // The whole path: 201 with the masked payee, the balances moved, the payer and the payee
+    // reading the same transfer (out and in), a third user getting 404 like for a missing id.
+    struct api_user a, b, c;
+    API_MUST(th_user_new(&S_client, S_admin, &a));
+    API_MUST(api_user_new(&S_client, S_admin, &b));
+    API_MUST(api_user_new(&S_client, S_admin, &c));
+    API_MUST(th_fund(&S_client, S_admin, &a, 50000));
+    ASSERT_EQ_INT(th_balance(&S_client, &a), 50000);
+    char body[256];
+    snprintf(body, sizeof body,
+             "{\"to\":\"%s\",\"amount\":1234,\"memo\":\"午饭\",\"payment_password\":\"%s\"}",
+             b.phone, TH_PAY_PASSWORD);
+    struct client_response res;
+    TRANSFER(a.token, "pay-1", body, 201, NULL, &res);
+    json_t *t = api_json(&res);
+    client_response_release(&res);
+    ASSERT(t != NULL);
+    const char *id = json_string_value(json_object_get(t, "id"));
+    ASSERT(id != NULL && strncmp(id, "p_", 2) == 0);
+    ASSERT_EQ_STR(json_string_value(json_object_get(t, "status")), "SUCCESS");
+    ASSERT_EQ_INT(json_integer_value(json_object_get(t, "amount")), 1234);
+    ASSERT_EQ_STR(json_string_value(json_object_get(t, "currency")), "CNY");
+    ASSERT_EQ_STR(json_string_value(json_object_get(json_object_get(t, "to"), "user_id")), b.id);
+    const char *masked =
+        json_string_value(json_object_get(json_object_get(t, "to"), "display_name"));
+    ASSERT(masked != NULL && masked[0] == '*');
+    ASSERT_EQ_STR(json_string_value(json_object_get(t, "memo")), "午饭");
+    ASSERT_EQ_INT(th_balance(&S_client, &a), 50000 - 1234);
+    ASSERT_EQ_INT(th_balance(&S_client, &b), 1234);
+
+    char path[128];
+    snprintf(path, sizeof path, "/v1/transfers/%s", id);
+    ASSERT_EQ_INT(S_get(path, a.token, &res), 200);
+    ASSERT_EQ_STR(api_json_str(&res, "direction"), "out");
+    ASSERT_EQ_STR(api_json_str(&res, "id"), id);
+    client_response_release(&res);
+    ASSERT_EQ_INT(S_get(path, b.token, &res), 200);
+    ASSERT_EQ_STR(api_json_str(&res, "direction"), "in");
+    ASSERT_EQ_INT(api_json_int(&res, "amount", 0), 1234);
+    client_response_release(&res);
+    ASSERT_EQ_INT(S_get(path, c.token, &res), 404);
+    ASSERT_EQ_STR(api_error_code(&res), "NOT_FOUND");
+    client_response_release(&res);
+    ASSERT_EQ_INT(S_get("/v1/transfers/p_nonsense", a.token, &res), 404);
+    client_response_release(&res);
+    json_decref(t);
+
+    /* By user id too, and the payee can send it back. */
+    snprintf(body, sizeof body, "{\"to\":\"%s\",\"amount\":234,\"payment_password\":\"%s\"}",
+             a.id, TH_PAY_PASSWORD);
+    API_MUST(api_payment_password_set(&S_client, S_admin, &b, TH_PAY_PASSWORD));
+    EXPECT_TRANSFER(b.token, "back", body, 201, NULL);
+    ASSERT_EQ_INT(th_balance(&S_client, &b), 1000);
+}
+
+TEST(limits_are_shown_set_and_enforced)
+{
+    // GET /v1/me/limits lists every limit; PUT sets the user's own daily limit (payment password
+    // required, not above the platform's) and the password-free amount; a payment over a limit
+    // is 403 LIMIT_EXCEEDED naming it, and moves nothing.
+    struct api_user a, b;
+    API_MUST(th_user_new(&S_client, S_admin, &a));
+    API_MUST(api_user_new(&S_client, S_admin, &b));
+    struct client_response res;
+    ASSERT_EQ_INT(S_get("/v1/me/limits", a.token, &res), 200);
+    json_t *l = api_json(&res);
+    client_response_release(&res);
+    json_t *limits = json_object_get(l, "limits");
+    ASSERT_EQ_INT(json_array_size(limits), 3);
+    ASSERT_EQ_STR(json_string_value(json_object_get(json_array_get(limits, 0), "name")),
+                  "per_payment");
+    ASSERT_EQ_STR(json_string_value(json_object_get(json_array_get(limits, 1), "name")), "daily");
+    ASSERT_EQ_STR(json_string_value(json_object_get(json_array_get(limits, 2), "name")),
+                  "kyc_lifetime");
+    ASSERT_EQ_INT(json_integer_value(json_object_get(json_array_get(limits, 2), "amount")),
+                  100000);
+    ASSERT(json_is_null(json_object_get(l, "daily_limit")));
+    ASSERT_EQ_INT(json_integer_value(json_object_get(l, "password_free_limit")), 0);
+    json_decref(l);
+
+#define PUT(body_, want_, code_)                                                                   \
+    do {                                                                                           \
+        api_call(&S_client, "PUT", "/v1/me/limits", a.token, body_, &res);                         \
+        if (res.status != want_ || strcmp(api_error_code(&res), code_) != 0)                       \
+            TEST_FAIL_("PUT %s: expected %d %s, got %ld %.*s", body_, want_, code_, res.status,   \
+                       (int)res.body.size, res.body.data ? res.body.data : "");                    \
+        client_response_release(&res);                                                             \
+    } while (0)
+    PUT("{\"daily_limit\":1000}", 400, "PARAM_ERROR");
+    PUT("{\"payment_password\":\"" TH_PAY_PASSWORD "\"}", 400, "PARAM_ERROR");
+    PUT("{\"daily_limit\":-1,\"payment_password\":\"" TH_PAY_PASSWORD "\"}", 400, "PARAM_ERROR");
+    PUT("{\"daily_limit\":5000001,\"payment_password\":\"" TH_PAY_PASSWORD "\"}", 400,
+        "PARAM_ERROR");
+    PUT("{\"password_free_limit\":20001,\"payment_password\":\"" TH_PAY_PASSWORD "\"}", 400,
+        "PARAM_ERROR");
+    PUT("{\"daily_limit\":1000,\"payment_password\":\"246802\"}", 403, "PASSWORD_WRONG");
+    PUT("{\"daily_limit\":\"1000\",\"payment_password\":\"" TH_PAY_PASSWORD "\"}", 400,
+        "PARAM_ERROR");
+    PUT("{\"daily_limit\":1000,\"password_free_limit\":500,\"payment_password\":\"" TH_PAY_PASSWORD
+        "\"}",
+        200, "");
+    ASSERT_EQ_INT(S_get("/v1/me/limits", a.token, &res), 200);
+    ASSERT_EQ_INT(api_json_int(&res, "daily_limit", -1), 1000);
+    ASSERT_EQ_INT(api_json_int(&res, "password_free_limit", -1), 500);
+    ASSERT(strstr(res.body.data, "\"user_daily\"") != NULL);
+    client_response_release(&res);
+
+    API_MUST(th_fund(&S_client, S_admin, &a, 5000));
+    char body[256];
+    snprintf(body, sizeof body, "{\"to\":\"%s\",\"amount\":1001,\"payment_password\":\"%s\"}",
+             b.phone, TH_PAY_PASSWORD);
+    TRANSFER(a.token, "lim-1", body, 403, "LIMIT_EXCEEDED", &res);
+    ASSERT_EQ_STR(api_json_str(&res, "limit"), "user_daily");
+    client_response_release(&res);
+    /* Password-free up to 500. */
+    snprintf(body, sizeof body, "{\"to\":\"%s\",\"amount\":500}", b.phone);
+    EXPECT_TRANSFER(a.token, "lim-2", body, 201, NULL);
+    snprintf(body, sizeof body, "{\"to\":\"%s\",\"amount\":501}", b.phone);
+    EXPECT_TRANSFER(a.token, "lim-3", body, 400, "PARAM_ERROR");
+    snprintf(body, sizeof body, "{\"to\":\"%s\",\"amount\":501,\"payment_password\":\"%s\"}",
+             b.phone, TH_PAY_PASSWORD);
+    TRANSFER(a.token, "lim-4", body, 403, "LIMIT_EXCEEDED", &res);
+    ASSERT_EQ_STR(api_json_str(&res, "limit"), "user_daily");
+    client_response_release(&res);
+    ASSERT_EQ_INT(th_balance(&S_client, &b), 500);
+    /* null removes the daily limit. */
+    PUT("{\"daily_limit\":null,\"payment_password\":\"" TH_PAY_PASSWORD "\"}", 200, "");
+    ASSERT_EQ_INT(S_get("/v1/me/limits", a.token, &res), 200);
+    ASSERT(strstr(res.body.data, "\"user_daily\"") == NULL);
+    ASSERT_EQ_INT(api_json_int(&res, "password_free_limit", -1), 500);
+    client_response_release(&res);
+#undef PUT
+}
+
+TEST(the_kyc_limit_refuses_at_its_edge)
+{
+    // A level 1 wallet may pay ¥1,000 in its lifetime: exactly that passes, one fen more does
+    // not, and the refusal names kyc_lifetime.
+    struct api_user a, b;
+    API_MUST(th_user_new(&S_client, S_admin, &a));
+    API_MUST(api_user_new(&S_client, S_admin, &b));
+    API_MUST(th_fund(&S_client, S_admin, &a, 150000));
+    char body[256];
+    snprintf(body, sizeof body, "{\"to\":\"%s\",\"amount\":100000,\"payment_password\":\"%s\"}",
+             b.phone, TH_PAY_PASSWORD);
+    EXPECT_TRANSFER(a.token, "kyc-1", body, 201, NULL);
+    snprintf(body, sizeof body, "{\"to\":\"%s\",\"amount\":1,\"payment_password\":\"%s\"}",
+             b.phone, TH_PAY_PASSWORD);
+    struct client_response res;
+    TRANSFER(a.token, "kyc-2", body, 403, "LIMIT_EXCEEDED", &res);
+    ASSERT_EQ_STR(api_json_str(&res, "limit"), "kyc_lifetime");
+    client_response_release(&res);
+    ASSERT_EQ_INT(th_balance(&S_client, &a), 50000);
+}
+
+int main(void)
+{
+    test_tmpdir(S_root, sizeof S_root);
+    if (!api_daemon_start(&S_daemon, S_root, "main", NULL, S_admin)) {
+        fprintf(stderr, "cannot start qianbaod\n");
+        return 1;
+    }
+    client_init(&S_client, S_daemon.base_url);
+
+    RUN(bad_bodies_and_keys_are_refused_before_anything);
+    RUN(refusals_that_need_no_money);
+    RUN(a_transfer_moves_money_and_both_sides_can_read_it);
+    RUN(limits_are_shown_set_and_enforced);
+    RUN(the_kyc_limit_refuses_at_its_edge);
+
+    client_release(&S_client);
+    int status = test_daemon_stop(&S_daemon);
+    if (status != 0)
+        fprintf(stderr, "qianbaod exited with %d\n", status);
+    test_rmtree(S_root);
+    return test_summary() != 0 || status != 0 ? 1 : 0;
+}

@@ -1,0 +1,200 @@
+/*
+ * transfer_helpers.h — what the transfer, idempotency and limits API tests
+ * share: money on a user's balance through the public top-up route, and
+ * bursts of keyed requests from many threads.
+ *
+ * Funding goes the way a client's does (docs/api.md): bind a sandbox card
+ * (POST /v1/me/cards with a bind_card code read from the outbox), then
+ * POST /v1/me/topups with an Idempotency-Key. Sandbox cards have BIN 999900
+ * and succeed unless they are one of the documented failing numbers; each
+ * user gets a fresh Luhn-valid number, since a card binds to one wallet.
+ */
+#ifndef QB_TESTS_API_TRANSFER_HELPERS_H
+#define QB_TESTS_API_TRANSFER_HELPERS_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "api/lib/api.h"
+#include "api/lib/client.h"
+#include "test.h"
+
+#define TH_PAY_PASSWORD "135790"
+#define TH_BODY_SIZE_MAX 1024
+
+/* A sandbox card number nobody else in this process got: BIN 999900, a
+ * serial from the pid and a counter, the Luhn check digit last. */
+static inline void th_card_number_new(char out[17])
+{
+    static atomic_uint serial;
+    unsigned n = atomic_fetch_add(&serial, 1) + 1000u * ((unsigned)getpid() % 100000u);
+    snprintf(out, 17, "999900%09u", n % 1000000000u);
+    int sum = 0;
+    for (int i = 14; i >= 0; i--) {
+        int d = out[i] - '0';
+        if ((14 - i) % 2 == 0) {
+            d *= 2;
+            if (d > 9)
+                d -= 9;
+        }
+        sum += d;
+    }
+    out[15] = (char)('0' + (10 - sum % 10) % 10);
+    out[16] = '\0';
+}
+
+/* A registered, logged-in user with TH_PAY_PASSWORD as payment password. */
+static inline bool th_user_new(struct client *client, const char *admin, struct api_user *u)
+{
+    return api_user_new(client, admin, u) &&
+           api_payment_password_set(client, admin, u, TH_PAY_PASSWORD);
+}
+
+/* Binds a fresh sandbox card to u and tops up amount_minor from it. False
+ * (with a message on stderr) when either step is refused. */
+static inline bool th_fund(struct client *client, const char *admin, const struct api_user *u,
+                           long long amount_minor)
+{
+    char number[17], target[17], phone[API_PHONE_SIZE], code[API_SMS_CODE_SIZE];
+    th_card_number_new(number);
+    for (size_t i = 0; i < 16; i++)
+        target[i] = i < 6 || i >= 12 ? number[i] : '*';
+    target[16] = '\0';
+    api_phone_new(phone);
+    if (api_sms_request_target(client, phone, "bind_card", target) != 202 ||
+        !api_sms_code_read(client, admin, phone, "bind_card", code)) {
+        fprintf(stderr, "  th_fund: no bind_card code: %s\n", api_error());
+        return false;
+    }
+    char body[512];
+    snprintf(body, sizeof body,
+             "{\"card_number\":\"%s\",\"holder_name\":\"张三\",\"phone\":\"%s\",\"sms_code\":\"%s\"}",
+             number, phone, code);
+    struct client_response res;
+    long status = api_call(client, "POST", "/v1/me/cards", u->token, body, &res);
+    char card_id[API_ID_SIZE_MAX];
+    snprintf(card_id, sizeof card_id, "%s", api_json_str(&res, "id"));
+    if (status != 201) {
+        fprintf(stderr, "  th_fund: POST /v1/me/cards: %ld %.*s\n", status, (int)res.body.size,
+                res.body.data ? res.body.data : "");
+        client_response_release(&res);
+        return false;
+    }
+    client_response_release(&res);
+    snprintf(body, sizeof body,
+             "{\"card_id\":\"%s\",\"amount\":%lld,\"payment_password\":\"" TH_PAY_PASSWORD "\"}",
+             card_id, amount_minor);
+    char key[64];
+    snprintf(key, sizeof key, "fund-%s", number);
+    status = api_call_idem(client, "POST", "/v1/me/topups", u->token, key, body, &res);
+    if (status != 201) {
+        fprintf(stderr, "  th_fund: POST /v1/me/topups: %ld %.*s\n", status,
+                (int)res.body.size, res.body.data ? res.body.data : "");
+        client_response_release(&res);
+        return false;
+    }
+    client_response_release(&res);
+    return true;
+}
+
+/* The available CNY balance of u, or -1. */
+static inline long long th_balance(struct client *client, const struct api_user *u)
+{
+    struct client_response res;
+    long long available = -1;
+    if (api_call(client, "GET", "/v1/me/balances", u->token, NULL, &res) == 200) {
+        json_t *body = api_json(&res);
+        json_t *first = json_array_get(json_object_get(body, "balances"), 0);
+        json_t *value = json_object_get(first, "available");
+        if (json_is_integer(value))
+            available = json_integer_value(value);
+        json_decref(body);
+    }
+    client_response_release(&res);
+    return available;
+}
+
+/* --- bursts ------------------------------------------------------------------ */
+
+/* One keyed POST of a burst and, afterwards, its answer. */
+struct th_call {
+    const char *path;
+    const char *token;
+    const char *key;
+    const char *body;
+    long status;                   /* out: 0 when no answer came */
+    char code[64];                 /* out: the error code, "" for none */
+    char limit[32];                /* out: the "limit" member, "" for none */
+    bool replayed;                 /* out: Idempotent-Replayed: true */
+    char answer[TH_BODY_SIZE_MAX]; /* out: the body (truncated, NUL-terminated) */
+    size_t answer_size;            /* out: its full size */
+};
+
+struct th_burst {
+    const char *base_url;
+    struct th_call *calls;
+    size_t count;
+    atomic_size_t next;
+    pthread_barrier_t start;
+};
+
+static inline void *th_burst_worker(void *arg)
+{
+    struct th_burst *b = arg;
+    struct client client;
+    client_init(&client, b->base_url);
+    pthread_barrier_wait(&b->start);
+    for (;;) {
+        size_t i = atomic_fetch_add(&b->next, 1);
+        if (i >= b->count)
+            break;
+        struct th_call *c = &b->calls[i];
+        struct client_response res;
+        c->status = api_call_idem(&client, "POST", c->path, c->token, c->key, c->body, &res);
+        json_t *body = api_json(&res);
+        /* api_error_code wants exactly {code, message}; LIMIT_EXCEEDED adds "limit". */
+        const char *code = json_string_value(json_object_get(body, "code"));
+        snprintf(c->code, sizeof c->code, "%s", code != NULL ? code : "");
+        const char *limit = json_string_value(json_object_get(body, "limit"));
+        snprintf(c->limit, sizeof c->limit, "%s", limit != NULL ? limit : "");
+        json_decref(body);
+        c->replayed = strcmp(api_header(&res, "Idempotent-Replayed"), "true") == 0;
+        c->answer_size = res.body.size;
+        size_t copy = res.body.size < TH_BODY_SIZE_MAX - 1 ? res.body.size : TH_BODY_SIZE_MAX - 1;
+        if (copy > 0)
+            memcpy(c->answer, res.body.data, copy);
+        c->answer[copy] = '\0';
+        client_response_release(&res);
+    }
+    client_release(&client);
+    return NULL;
+}
+
+#define TH_WIDTH_MAX 64
+
+/* Sends every call, width at a time (threads with one kept-alive
+ * connection each, released together), and waits for all answers. */
+static inline void th_burst_run(const char *base_url, struct th_call *calls, size_t count,
+                                size_t width)
+{
+    QB_ASSERT(width >= 1 && width <= TH_WIDTH_MAX);
+    struct th_burst b;
+    b.base_url = base_url;
+    b.calls = calls;
+    b.count = count;
+    atomic_init(&b.next, 0);
+    QB_ASSERT(pthread_barrier_init(&b.start, NULL, (unsigned)width) == 0);
+    pthread_t threads[TH_WIDTH_MAX];
+    for (size_t i = 0; i < width; i++)
+        QB_ASSERT(pthread_create(&threads[i], NULL, th_burst_worker, &b) == 0);
+    for (size_t i = 0; i < width; i++)
+        pthread_join(threads[i], NULL);
+    pthread_barrier_destroy(&b.start);
+}
+
+#endif

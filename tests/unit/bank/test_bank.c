@@ -1,0 +1,183 @@
+/*
+ * test_bank.c — the card checks (Luhn, BIN table) and every answer of the
+ * sandbox connector, which API tests and integrators rely on by number.
+ */
+#include <string.h>
+
+#include "bank/bank.h"
+#include "test.h"
+
+static const struct currency *S_cny;
+
+TEST(luhn_accepts_valid_numbers_and_refuses_one_digit_off)
+{
+    // The Luhn check catches every single-digit typo; a wrong digit anywhere must fail it.
+    const char *valid[] = {"79927398713", "4111111111111111", "6222020000000000018",
+                           "9999000000000012"};
+    for (size_t i = 0; i < QB_ARRAY_COUNT(valid); i++) {
+        ASSERT(bank_luhn_is_valid(valid[i], strlen(valid[i])));
+        char copy[32];
+        size_t size = strlen(valid[i]);
+        for (size_t pos = 0; pos < size; pos++) {
+            memcpy(copy, valid[i], size + 1);
+            copy[pos] = (char)('0' + (copy[pos] - '0' + 1) % 10);
+            ASSERT(!bank_luhn_is_valid(copy, size));
+        }
+    }
+    ASSERT(!bank_luhn_is_valid("", 0));
+    ASSERT(!bank_luhn_is_valid("4111-1111", 9));
+    ASSERT(!bank_luhn_is_valid("79927398713 ", 12));
+}
+
+TEST(luhn_check_digit_completes_a_body)
+{
+    // Tests and tools build card numbers from a BIN; the digit computed must make them valid.
+    ASSERT_EQ_INT(bank_luhn_check_digit("7992739871", 10), 3);
+    ASSERT_EQ_INT(bank_luhn_check_digit("999900000000001", 15), 2);
+    ASSERT_EQ_INT(bank_luhn_check_digit("622202000000000001", 18), 8);
+    ASSERT_EQ_INT(bank_luhn_check_digit("12a", 3), -1);
+    ASSERT_EQ_INT(bank_luhn_check_digit("", 0), -1);
+    char number[20] = "622848123456789012";
+    number[18] = (char)('0' + bank_luhn_check_digit(number, 18));
+    number[19] = '\0';
+    ASSERT(bank_luhn_is_valid(number, 19));
+}
+
+/* A valid number of size digits that starts with bin. */
+static void S_card(const char *bin, size_t size, char out[BANK_CARD_NUMBER_SIZE_MAX])
+{
+    memset(out, '0', size);
+    memcpy(out, bin, strlen(bin));
+    out[size - 2] = '7';
+    out[size - 1] = (char)('0' + bank_luhn_check_digit(out, size - 1));
+    out[size] = '\0';
+}
+
+TEST(bin_table_names_the_big_banks)
+{
+    // The bank shown for a bound card comes from its first six digits; a wrong name would show
+    // the user someone else's bank.
+    static const struct {
+        const char *bin;
+        const char *bank;
+    } cases[] = {
+        {"622202", "中国工商银行"}, {"621700", "中国建设银行"}, {"622848", "中国农业银行"},
+        {"621661", "中国银行"},     {"621483", "招商银行"},     {"622588", "招商银行"},
+        {"622262", "交通银行"},     {"621098", "中国邮政储蓄银行"},
+    };
+    for (size_t i = 0; i < QB_ARRAY_COUNT(cases); i++) {
+        for (size_t size = BANK_CARD_DIGITS_MIN; size <= BANK_CARD_DIGITS_MAX; size++) {
+            char number[BANK_CARD_NUMBER_SIZE_MAX];
+            S_card(cases[i].bin, size, number);
+            struct bank_card_info info;
+            ASSERT(bank_card_lookup(number, &info));
+            ASSERT_EQ_STR(info.bank, cases[i].bank);
+            ASSERT_EQ_STR(info.card_type, "debit");
+            ASSERT(!info.sandbox);
+        }
+    }
+    struct bank_card_info info;
+    ASSERT(bank_card_lookup("9999000000000012", &info));
+    ASSERT(info.sandbox);
+}
+
+TEST(lookup_refuses_bad_length_luhn_and_unknown_bins)
+{
+    // Only 16-19 digit, Luhn-valid numbers of a known debit BIN may be bound.
+    struct bank_card_info info;
+    char number[BANK_CARD_NUMBER_SIZE_MAX + 4];
+    S_card("622202", 15, number);
+    ASSERT(!bank_card_lookup(number, &info));
+    ASSERT_EQ_STR(info.bank, "");
+    memset(number, '0', 20);
+    memcpy(number, "622202", 6);
+    number[19] = (char)('0' + bank_luhn_check_digit(number, 19));
+    number[20] = '\0';
+    ASSERT(bank_luhn_is_valid(number, 20));
+    ASSERT(!bank_card_lookup(number, &info)); /* 20 digits */
+    S_card("622202", 19, number);
+    number[5] = '3'; /* 622203: Luhn now fails */
+    ASSERT(!bank_card_lookup(number, &info));
+    S_card("411111", 16, number); /* a Visa credit BIN: not in the table */
+    ASSERT(bank_luhn_is_valid(number, 16));
+    ASSERT(!bank_card_lookup(number, &info));
+    ASSERT(!bank_card_lookup(NULL, &info));
+    ASSERT(!bank_card_lookup("62220200000000001x", &info));
+}
+
+static struct bank_request S_req(enum bank_op op, const char *card, int64_t age_ms)
+{
+    struct bank_request req = {op, "p_test", card, S_cny, 1000, 1000000, 1000000 + age_ms};
+    return req;
+}
+
+static void S_expect(const char *card, enum bank_op op, int64_t age_ms, bool query,
+                     enum qb_error want_err, enum bank_status want_status, enum qb_error want_failure)
+{
+    struct bank_connector *bank = bank_sandbox();
+    struct bank_request req = S_req(op, card, age_ms);
+    struct bank_result out;
+    enum qb_error err = query ? bank->ops->query(bank, &req, &out) : bank->ops->submit(bank, &req, &out);
+    ASSERT_EQ_INT(err, want_err);
+    if (err != QB_OK)
+        return;
+    ASSERT_EQ_STR(bank_status_name(out.status), bank_status_name(want_status));
+    ASSERT_EQ_INT(out.failure, want_failure);
+    if (out.status != BANK_UNKNOWN)
+        ASSERT(strstr(out.bank_ref, "p_test") != NULL);
+}
+
+TEST(sandbox_answers_by_card_number)
+{
+    // Every documented test card, both operations, submit and query: docs/sandbox.md promises
+    // exactly these answers, and clients build their own tests on them.
+    const bool sub = false, qry = true;
+    for (int op = BANK_OP_DEBIT; op <= BANK_OP_CREDIT; op++) {
+        enum bank_op o = (enum bank_op)op;
+        S_expect("9999000000000012", o, 0, sub, QB_OK, BANK_SUCCEEDED, QB_OK);
+        S_expect("6222020000000000018", o, 0, sub, QB_OK, BANK_SUCCEEDED, QB_OK);
+        S_expect("9999000000000020", o, 0, sub, QB_OK, BANK_FAILED, QB_E_CARD_DECLINED);
+        S_expect("9999000000000020", o, 0, qry, QB_OK, BANK_FAILED, QB_E_CARD_DECLINED);
+        S_expect("9999000000000046", o, 0, sub, QB_E_BANK_UNAVAILABLE, BANK_UNKNOWN, QB_OK);
+        S_expect("9999000000000046", o, 5000, qry, QB_OK, BANK_SUCCEEDED, QB_OK);
+        S_expect("9999000000000053", o, 0, sub, QB_E_BANK_UNAVAILABLE, BANK_UNKNOWN, QB_OK);
+        S_expect("9999000000000053", o, 5000, qry, QB_OK, BANK_UNKNOWN, QB_OK);
+        S_expect("9999000000000061", o, 0, sub, QB_OK, BANK_PENDING, QB_OK);
+        S_expect("9999000000000061", o, 2999, qry, QB_OK, BANK_PENDING, QB_OK);
+        S_expect("9999000000000061", o, 3000, qry, QB_OK, BANK_SUCCEEDED, QB_OK);
+        S_expect("9999000000000079", o, 0, sub, QB_OK, BANK_PENDING, QB_OK);
+        S_expect("9999000000000079", o, 2999, qry, QB_OK, BANK_PENDING, QB_OK);
+        S_expect("9999000000000079", o, 3000, qry, QB_OK, BANK_FAILED, QB_E_CARD_DECLINED);
+    }
+    S_expect("9999000000000038", BANK_OP_DEBIT, 0, sub, QB_OK, BANK_FAILED,
+             QB_E_BANK_INSUFFICIENT_FUNDS);
+    S_expect("9999000000000038", BANK_OP_CREDIT, 0, sub, QB_OK, BANK_SUCCEEDED, QB_OK);
+}
+
+TEST(sandbox_refuses_malformed_requests)
+{
+    // A connector is called with Qianbao's own records; a request without a ref or amount is a
+    // bug that must be refused, not answered SUCCEEDED.
+    struct bank_connector *bank = bank_sandbox();
+    struct bank_result out;
+    struct bank_request req = S_req(BANK_OP_DEBIT, "9999000000000012", 0);
+    req.amount_minor = 0;
+    ASSERT_EQ_INT(bank->ops->submit(bank, &req, &out), QB_E_PARAM);
+    req = S_req(BANK_OP_CREDIT, "9999000000000012", 0);
+    req.ref = "";
+    ASSERT_EQ_INT(bank->ops->query(bank, &req, &out), QB_E_PARAM);
+    req = S_req((enum bank_op)9, "9999000000000012", 0);
+    ASSERT_EQ_INT(bank->ops->submit(bank, &req, &out), QB_E_PARAM);
+}
+
+int main(void)
+{
+    S_cny = currency_find("CNY");
+    RUN(luhn_accepts_valid_numbers_and_refuses_one_digit_off);
+    RUN(luhn_check_digit_completes_a_body);
+    RUN(bin_table_names_the_big_banks);
+    RUN(lookup_refuses_bad_length_luhn_and_unknown_bins);
+    RUN(sandbox_answers_by_card_number);
+    RUN(sandbox_refuses_malformed_requests);
+    return test_summary();
+}

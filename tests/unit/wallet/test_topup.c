@@ -1,0 +1,108 @@
+/*
+ * test_topup.c — the pure parts of money in and out: the withdrawal fee's
+ * rounding, the one shape every payment answer has, and the SMS target
+ * that ties a bind_card code to one card.
+ */
+#include <string.h>
+
+#include "wallet/cards.h"
+#include "wallet/topup.h"
+#include "test.h"
+
+static int64_t S_fee(int64_t ppm, int64_t min_minor, int64_t amount_minor)
+{
+    struct domain_settings s;
+    domain_settings_default(&s);
+    s.withdrawal_fee_ppm = ppm;
+    s.withdrawal_fee_min_minor = min_minor;
+    int64_t fee = -1;
+    if (!wallet_withdrawal_fee(&s, amount_minor, &fee))
+        return -1;
+    return fee;
+}
+
+TEST(withdrawal_fee_rounds_up_and_has_a_floor)
+{
+    // fee = max(min, ceil(amount * ppm / 10^6)): a fen short is never given away, and small
+    // withdrawals pay the minimum.
+    ASSERT_EQ_INT(S_fee(1000, 10, 50000), 50);     /* exactly 0.1 % */
+    ASSERT_EQ_INT(S_fee(1000, 10, 50001), 51);     /* 50.001 rounds up */
+    ASSERT_EQ_INT(S_fee(1000, 10, 10001), 11);
+    ASSERT_EQ_INT(S_fee(1000, 10, 10000), 10);     /* 10.000: not rounded */
+    ASSERT_EQ_INT(S_fee(1000, 10, 100), 10);       /* 0.1 fen: the minimum */
+    ASSERT_EQ_INT(S_fee(1000, 10, 1), 10);
+    ASSERT_EQ_INT(S_fee(1000, 0, 1), 1);           /* no minimum: still rounded up */
+    ASSERT_EQ_INT(S_fee(0, 0, 123456), 0);         /* free withdrawals */
+    ASSERT_EQ_INT(S_fee(0, 25, 123456), 25);
+    ASSERT_EQ_INT(S_fee(6000, 10, 2000000), 12000); /* 0.6 % of the cap */
+    ASSERT_EQ_INT(S_fee(1, 0, 999999), 1);
+    ASSERT_EQ_INT(S_fee(1, 0, 1000000), 1);
+    ASSERT_EQ_INT(S_fee(1, 0, 1000001), 2);
+    ASSERT_EQ_INT(S_fee(1000, 10, 0), -1);          /* no fee for nothing */
+    ASSERT_EQ_INT(S_fee(1000, 10, -5), -1);
+    ASSERT_EQ_INT(S_fee(100000, 10, INT64_MAX / 10), -1); /* overflow is refused */
+}
+
+TEST(payment_json_has_one_shape)
+{
+    // Fresh answers, replays and GET /v1/me/payments/{id} all render with this function, so a
+    // client sees the same members whatever the path; the card is named by bank and last4 only.
+    struct wallet_payment p;
+    memset(&p, 0, sizeof p);
+    memcpy(p.id, "p_abc", 6);
+    p.kind = WALLET_WITHDRAWAL;
+    p.currency = currency_find("CNY");
+    p.amount_minor = 1234;
+    p.fee_minor = 10;
+    p.status = WALLET_PROCESSING;
+    memcpy(p.failure_code, "CARD_DECLINED", 14); /* ignored while not FAILED */
+    p.created_at_ms = 1790000000000;
+    p.updated_at_ms = 1790000000000;
+    struct wallet_card card;
+    memset(&card, 0, sizeof card);
+    memcpy(card.id, "c_xyz", 6);
+    memcpy(card.bank, "招商银行", sizeof "招商银行");
+    memcpy(card.last4, "0018", 5);
+    json_t *j = wallet_payment_json(&p, &card);
+    ASSERT(j != NULL);
+    const char *members[] = {"id", "type", "status", "amount", "currency", "fee",
+                             "card", "failure_code", "created_at", "updated_at"};
+    ASSERT_EQ_INT(json_object_size(j), QB_ARRAY_COUNT(members));
+    for (size_t i = 0; i < QB_ARRAY_COUNT(members); i++)
+        ASSERT(json_object_get(j, members[i]) != NULL);
+    ASSERT_EQ_STR(json_string_value(json_object_get(j, "type")), "withdrawal");
+    ASSERT_EQ_STR(json_string_value(json_object_get(j, "status")), "PROCESSING");
+    ASSERT(json_is_null(json_object_get(j, "failure_code")));
+    ASSERT_EQ_INT(json_object_size(json_object_get(j, "card")), 3);
+    ASSERT_EQ_STR(json_string_value(json_object_get(json_object_get(j, "card"), "last4")), "0018");
+    json_decref(j);
+    p.status = WALLET_FAILED;
+    j = wallet_payment_json(&p, NULL);
+    ASSERT_EQ_STR(json_string_value(json_object_get(j, "failure_code")), "CARD_DECLINED");
+    ASSERT(json_is_null(json_object_get(j, "card")));
+    json_decref(j);
+}
+
+TEST(sms_target_masks_the_middle)
+{
+    // The target a client passes with a bind_card code: first six and last four digits, one '*'
+    // per hidden digit, so it is safe to store and tells one card of a bank from another.
+    char out[WALLET_CARD_TARGET_SIZE_MAX];
+    ASSERT(wallet_card_sms_target("6222020000000000018", out));
+    ASSERT_EQ_STR(out, "622202*********0018");
+    ASSERT(wallet_card_sms_target("9999000000000012", out));
+    ASSERT_EQ_STR(out, "999900******0012");
+    ASSERT(!wallet_card_sms_target("622202000000018", out)); /* 15 digits */
+    ASSERT_EQ_STR(out, "");
+    ASSERT(!wallet_card_sms_target("62220200000000000189", out)); /* 20 */
+    ASSERT(!wallet_card_sms_target("622202000000000001x", out));
+    ASSERT(!wallet_card_sms_target(NULL, out));
+}
+
+int main(void)
+{
+    RUN(withdrawal_fee_rounds_up_and_has_a_floor);
+    RUN(payment_json_has_one_shape);
+    RUN(sms_target_masks_the_middle);
+    return test_summary();
+}

@@ -1,0 +1,368 @@
+/*
+ * test_transfer.c — the transfer command against a real ledger: money
+ * moves once and only when every check allows it, every refusal moves
+ * nothing and is stored as the answer, a wrong payment password still
+ * counts, and a replayed key answers the same bytes.
+ *
+ * Every test ends with wx_free, which runs ledger_verify over the whole
+ * stored journal: the books must balance after each scenario.
+ */
+#include "transfer_fixture.h"
+
+TEST(transfer_moves_money_and_records_one_payment)
+{
+    /* The ordinary case, end to end: the balance moves payer → payee in one
+     * entry coded WALLET_CODE_TRANSFER whose ref is the payment id, the
+     * payments row says SUCCESS with that entry, and the answer shows the
+     * payee's masked name. */
+    struct wx *wx = wx_new();
+    struct identity_user a = wx_user(wx, "张三", true);
+    struct identity_user b = wx_user(wx, "小明", true);
+    wx_fund(wx, a.account_id, 10000);
+
+    struct wx_transfer_args args = {b.phone, 1234, WX_PAY_PASSWORD, "午饭", NULL, 0, NULL};
+    struct wx_answer ans = wx_transfer_args(wx, &a, &args);
+    ASSERT_EQ_INT(ans.result, QB_OK);
+    ASSERT_EQ_INT(ans.outcome, QB_OK);
+    ASSERT_EQ_INT(ans.status, 201);
+    ASSERT_EQ_INT(wx_balance(wx, a.account_id), 10000 - 1234);
+    ASSERT_EQ_INT(wx_balance(wx, b.account_id), 1234);
+
+    struct wallet_payment p;
+    ASSERT_EQ_INT(wallet_payment_get(wx->reader, ans.payment.id, NULL, &p), QB_OK);
+    ASSERT_EQ_INT(p.kind, WALLET_TRANSFER);
+    ASSERT_EQ_INT(p.status, WALLET_SUCCESS);
+    ASSERT_EQ_STR(p.user_id, a.id);
+    ASSERT_EQ_STR(p.counterparty_id, b.id);
+    ASSERT_EQ_INT(p.amount_minor, 1234);
+    ASSERT_EQ_STR(p.memo, "午饭");
+    ASSERT(p.entry_id > 0);
+    struct ledger_entry e;
+    ASSERT_EQ_INT(ledger_entry_read(wx->reader, p.entry_id, &e), QB_OK);
+    ASSERT_EQ_INT(e.code, WALLET_CODE_TRANSFER);
+    ASSERT_EQ_STR(e.ref, p.id);
+    ASSERT_EQ_INT(e.posting_count, 2);
+    ASSERT_EQ_INT(ledger_entry_posting(&e, a.account_id)->amount_minor, -1234);
+    ASSERT_EQ_INT(ledger_entry_posting(&e, b.account_id)->amount_minor, 1234);
+
+    json_t *body = json_loads(ans.body, 0, NULL);
+    ASSERT(body != NULL);
+    ASSERT_EQ_STR(json_string_value(json_object_get(body, "id")), p.id);
+    ASSERT_EQ_STR(json_string_value(json_object_get(body, "status")), "SUCCESS");
+    ASSERT_EQ_INT(json_integer_value(json_object_get(body, "amount")), 1234);
+    ASSERT_EQ_STR(json_string_value(json_object_get(body, "currency")), "CNY");
+    json_t *to = json_object_get(body, "to");
+    ASSERT_EQ_STR(json_string_value(json_object_get(to, "user_id")), b.id);
+    ASSERT_EQ_STR(json_string_value(json_object_get(to, "display_name")), "*明");
+    ASSERT_EQ_STR(json_string_value(json_object_get(body, "memo")), "午饭");
+    ASSERT(json_string_value(json_object_get(body, "created_at")) != NULL);
+    json_decref(body);
+    ASSERT(strstr(ans.body, WX_PAY_PASSWORD) == NULL);
+
+    /* The payee is found by user id as well as by phone; the payee's row is
+     * readable by the payee and by nobody else. */
+    ans = wx_transfer(wx, &a, b.id, 100);
+    ASSERT_EQ_INT(ans.outcome, QB_OK);
+    ASSERT_EQ_INT(wx_balance(wx, b.account_id), 1334);
+    ASSERT_EQ_INT(wallet_payment_get(wx->reader, ans.payment.id, b.id, &p), QB_OK);
+    struct identity_user c = wx_user(wx, "王五", true);
+    ASSERT_EQ_INT(wallet_payment_get(wx->reader, ans.payment.id, c.id, &p), QB_E_NOT_FOUND);
+    wx_free(wx);
+}
+
+TEST(payee_checks_refuse_and_move_nothing)
+{
+    /* Unknown, self, frozen and closed payees are each refused with their
+     * own code, before the password is even looked at: the payer's
+     * password count stays untouched. */
+    struct wx *wx = wx_new();
+    struct identity_user a = wx_user(wx, "张三", true);
+    struct identity_user b = wx_user(wx, "李四", true);
+    wx_fund(wx, a.account_id, 5000);
+
+    struct wx_answer ans = wx_transfer(wx, &a, "13999999999", 100);
+    WX_EXPECT_REFUSAL(ans, QB_E_PAYEE_NOT_FOUND, 404);
+    ans = wx_transfer(wx, &a, "u_0000000000000000000000000a", 100);
+    WX_EXPECT_REFUSAL(ans, QB_E_PAYEE_NOT_FOUND, 404);
+    ans = wx_transfer(wx, &a, a.phone, 100);
+    WX_EXPECT_REFUSAL(ans, QB_E_SELF_TRANSFER, 400);
+    ans = wx_transfer(wx, &a, a.id, 100);
+    WX_EXPECT_REFUSAL(ans, QB_E_SELF_TRANSFER, 400);
+
+    /* A payee who froze their wallet takes nothing, and nor does a closed
+     * or credit-frozen account. */
+    ASSERT_EQ_INT(wx_user_op(wx, IDENTITY_OP_FREEZE, b.id, 0, NULL), QB_OK);
+    ans = wx_transfer(wx, &a, b.phone, 100);
+    WX_EXPECT_REFUSAL(ans, QB_E_PAYEE_UNAVAILABLE, 403);
+    ASSERT_EQ_INT(wx_user_op(wx, IDENTITY_OP_ADMIN_UNFREEZE, b.id, 0, NULL), QB_OK);
+    wx_flags_set(wx, b.account_id, LEDGER_ACCOUNT_CLOSED);
+    ans = wx_transfer(wx, &a, b.phone, 100);
+    WX_EXPECT_REFUSAL(ans, QB_E_PAYEE_UNAVAILABLE, 403);
+    wx_flags_set(wx, b.account_id, LEDGER_ACCOUNT_CREDIT_FROZEN);
+    ans = wx_transfer(wx, &a, b.phone, 100);
+    WX_EXPECT_REFUSAL(ans, QB_E_PAYEE_UNAVAILABLE, 403);
+    wx_flags_set(wx, b.account_id, 0);
+
+    ASSERT_EQ_INT(wx_balance(wx, a.account_id), 5000);
+    ASSERT_EQ_INT(wx_balance(wx, b.account_id), 0);
+    ASSERT_EQ_INT(wx_user_get(wx, a.id).payment_password_failures, 0);
+
+    /* Once open again, the same transfer goes through. */
+    ans = wx_transfer(wx, &a, b.phone, 100);
+    ASSERT_EQ_INT(ans.outcome, QB_OK);
+    ASSERT_EQ_INT(wx_balance(wx, b.account_id), 100);
+    wx_free(wx);
+}
+
+TEST(frozen_payer_and_bad_amounts_are_refused)
+{
+    /* A frozen payer cannot send; zero, negative, oversize and non-CNY
+     * amounts are refused with their codes; none of it moves money. */
+    struct wx *wx = wx_new();
+    struct identity_user a = wx_user(wx, "张三", true);
+    struct identity_user b = wx_user(wx, "李四", false);
+    wx_fund(wx, a.account_id, 5000);
+
+    struct wx_answer ans = wx_transfer(wx, &a, b.phone, 0);
+    WX_EXPECT_REFUSAL(ans, QB_E_BAD_AMOUNT, 400);
+    ans = wx_transfer(wx, &a, b.phone, -5);
+    WX_EXPECT_REFUSAL(ans, QB_E_BAD_AMOUNT, 400);
+    ans = wx_transfer(wx, &a, b.phone, INT64_MIN);
+    WX_EXPECT_REFUSAL(ans, QB_E_BAD_AMOUNT, 400);
+    ans = wx_transfer(wx, &a, b.phone, WALLET_TRANSFER_AMOUNT_MAX_MINOR + 1);
+    WX_EXPECT_REFUSAL(ans, QB_E_OVERFLOW, 400);
+    ans = wx_transfer(wx, &a, b.phone, INT64_MAX);
+    WX_EXPECT_REFUSAL(ans, QB_E_OVERFLOW, 400);
+    struct wx_transfer_args usd = {b.phone, 100, WX_PAY_PASSWORD, NULL, NULL, 0,
+                                   currency_find("USD")};
+    ans = wx_transfer_args(wx, &a, &usd);
+    WX_EXPECT_REFUSAL(ans, QB_E_BAD_CURRENCY, 400);
+
+    ASSERT_EQ_INT(wx_user_op(wx, IDENTITY_OP_FREEZE, a.id, 0, NULL), QB_OK);
+    ans = wx_transfer(wx, &a, b.phone, 100);
+    WX_EXPECT_REFUSAL(ans, QB_E_ACCOUNT_FROZEN, 403);
+    ASSERT_EQ_INT(wx_balance(wx, a.account_id), 5000);
+    ASSERT_EQ_INT(wx_balance(wx, b.account_id), 0);
+    wx_free(wx);
+}
+
+TEST(wrong_payment_password_is_counted_and_moves_nothing)
+{
+    /* The failure count must survive the refusal (the command commits it),
+     * or guesses would be free; five wrong ones lock the password, and the
+     * lock refuses even the right one. A payer without a payment password
+     * is told to set one. */
+    struct wx *wx = wx_new();
+    struct identity_user a = wx_user(wx, "张三", true);
+    struct identity_user b = wx_user(wx, "李四", false);
+    wx_fund(wx, a.account_id, 5000);
+
+    struct wx_transfer_args wrong = {b.phone, 100, WX_WRONG_PASSWORD, NULL, NULL, 0, NULL};
+    for (int i = 1; i <= 4; i++) {
+        struct wx_answer ans = wx_transfer_args(wx, &a, &wrong);
+        WX_EXPECT_REFUSAL(ans, QB_E_PASSWORD_WRONG, 403);
+        ASSERT_EQ_INT(ans.tries_left, 5 - i);
+        ASSERT_EQ_INT(wx_user_get(wx, a.id).payment_password_failures, i);
+        ASSERT(strstr(ans.body, "tries left") != NULL || strstr(ans.body, "try left") != NULL);
+    }
+    struct wx_answer ans = wx_transfer_args(wx, &a, &wrong);
+    WX_EXPECT_REFUSAL(ans, QB_E_PASSWORD_LOCKED, 423);
+    ans = wx_transfer(wx, &a, b.phone, 100);
+    WX_EXPECT_REFUSAL(ans, QB_E_PASSWORD_LOCKED, 423);
+    ASSERT_EQ_INT(wx_balance(wx, a.account_id), 5000);
+
+    /* After the lock runs out the right password pays again. */
+    clock_manual_advance(&wx->clock, wx->env.settings.payment_password_lock_ms + 1);
+    ans = wx_transfer(wx, &a, b.phone, 100);
+    ASSERT_EQ_INT(ans.outcome, QB_OK);
+
+    /* b never set one. */
+    wx_fund(wx, b.account_id, 1000);
+    ans = wx_transfer(wx, &b, a.phone, 100);
+    WX_EXPECT_REFUSAL(ans, QB_E_PASSWORD_NOT_SET, 403);
+    ASSERT_EQ_INT(wx_balance(wx, b.account_id), 1100);
+    wx_free(wx);
+}
+
+TEST(insufficient_balance_charges_no_limit)
+{
+    /* A payment the balance cannot cover is refused with 402 and leaves the
+     * limits as they were: the balance is checked before the charge. */
+    struct wx *wx = wx_new();
+    struct identity_user a = wx_user(wx, "张三", true);
+    struct identity_user b = wx_user(wx, "李四", false);
+    wx_fund(wx, a.account_id, 500);
+
+    struct wx_answer ans = wx_transfer(wx, &a, b.phone, 501);
+    WX_EXPECT_REFUSAL(ans, QB_E_INSUFFICIENT_BALANCE, 402);
+    struct wallet_spending s;
+    ASSERT_EQ_INT(wallet_spending_get(wx->reader, a.id, &s), QB_OK);
+    ASSERT_EQ_INT(s.day_used_minor, 0);
+    ASSERT_EQ_INT(s.lifetime_used_minor, 0);
+
+    /* Exactly the balance is fine, and then it is empty. */
+    ans = wx_transfer(wx, &a, b.phone, 500);
+    ASSERT_EQ_INT(ans.outcome, QB_OK);
+    ASSERT_EQ_INT(wx_balance(wx, a.account_id), 0);
+    ans = wx_transfer(wx, &a, b.phone, 1);
+    WX_EXPECT_REFUSAL(ans, QB_E_INSUFFICIENT_BALANCE, 402);
+    ASSERT_EQ_INT(wallet_spending_get(wx->reader, a.id, &s), QB_OK);
+    ASSERT_EQ_INT(s.day_used_minor, 500);
+    wx_free(wx);
+}
+
+TEST(limit_refusal_names_the_limit_and_moves_nothing)
+{
+    /* A KYC level 1 user may spend ¥1,000 in the account's lifetime: the
+     * payment that would pass it is refused with LIMIT_EXCEEDED and the
+     * body says "limit": "kyc_lifetime"; nothing moves. */
+    struct wx *wx = wx_new();
+    struct identity_user a = wx_user(wx, "张三", true);
+    struct identity_user b = wx_user(wx, "李四", false);
+    wx_fund(wx, a.account_id, 500000);
+
+    struct wx_answer ans = wx_transfer(wx, &a, b.phone, 60000);
+    ASSERT_EQ_INT(ans.outcome, QB_OK);
+    ans = wx_transfer(wx, &a, b.phone, 40001);
+    WX_EXPECT_REFUSAL(ans, QB_E_LIMIT_EXCEEDED, 403);
+    ASSERT_EQ_STR(ans.refused_limit, "kyc_lifetime");
+    json_t *body = json_loads(ans.body, 0, NULL);
+    ASSERT_EQ_STR(json_string_value(json_object_get(body, "limit")), "kyc_lifetime");
+    json_decref(body);
+    ASSERT_EQ_INT(wx_balance(wx, b.account_id), 60000);
+
+    ans = wx_transfer(wx, &a, b.phone, 40000);
+    ASSERT_EQ_INT(ans.outcome, QB_OK);
+    ASSERT_EQ_INT(wx_balance(wx, b.account_id), 100000);
+    wx_free(wx);
+}
+
+TEST(password_free_payments_need_the_users_setting)
+{
+    /* Off by default: no password, no payment. Once the user sets a
+     * password-free amount, payments up to it need none and payments above
+     * it still do; an operator lowering the maximum caps what the user set. */
+    struct wx *wx = wx_new();
+    struct identity_user a = wx_user(wx, "张三", true);
+    struct identity_user b = wx_user(wx, "李四", false);
+    wx_fund(wx, a.account_id, 50000);
+
+    struct wx_transfer_args free_pay = {b.phone, 5000, NULL, NULL, NULL, 0, NULL};
+    struct wx_answer ans = wx_transfer_args(wx, &a, &free_pay);
+    WX_EXPECT_REFUSAL(ans, QB_E_PARAM, 400);
+
+    struct wallet_limits_set_cmd c;
+    wallet_limits_set_cmd_init(&c, &wx->env);
+    snprintf(c.user_id, sizeof c.user_id, "%s", a.id);
+    snprintf(c.payment_password, sizeof c.payment_password, "%s", WX_PAY_PASSWORD);
+    c.set_password_free_limit = true;
+    c.password_free_limit_minor = 5000;
+    ASSERT_EQ_INT(ledger_execute(wx->ledger, &c.cmd), QB_OK);
+    ledger_cmd_release(&c.cmd);
+    ASSERT_EQ_INT(c.cmd.result, QB_OK);
+    ASSERT_EQ_INT(c.outcome, QB_OK);
+
+    ans = wx_transfer_args(wx, &a, &free_pay);
+    ASSERT_EQ_INT(ans.outcome, QB_OK);
+    free_pay.amount_minor = 5001;
+    ans = wx_transfer_args(wx, &a, &free_pay);
+    WX_EXPECT_REFUSAL(ans, QB_E_PARAM, 400);
+    ASSERT_EQ_INT(wx_balance(wx, b.account_id), 5000);
+
+    wx->env.settings.password_free_max_minor = 1000;
+    free_pay.amount_minor = 1001;
+    ans = wx_transfer_args(wx, &a, &free_pay);
+    WX_EXPECT_REFUSAL(ans, QB_E_PARAM, 400);
+    free_pay.amount_minor = 1000;
+    ans = wx_transfer_args(wx, &a, &free_pay);
+    ASSERT_EQ_INT(ans.outcome, QB_OK);
+    ASSERT_EQ_INT(wx_balance(wx, b.account_id), 6000);
+    wx_free(wx);
+}
+
+TEST(a_replayed_key_answers_the_same_bytes_once)
+{
+    /* The same key and fingerprint must answer the stored bytes without
+     * running again — one payment however often it is retried — and a
+     * refusal is kept the same way; the same key with another fingerprint
+     * is IDEMPOTENCY_MISMATCH and moves nothing. */
+    struct wx *wx = wx_new();
+    struct identity_user a = wx_user(wx, "张三", true);
+    struct identity_user b = wx_user(wx, "李四", false);
+    wx_fund(wx, a.account_id, 10000);
+
+    struct wx_transfer_args args = {b.phone, 700, WX_PAY_PASSWORD, NULL, "key-1", 0x42, NULL};
+    struct wx_answer first = wx_transfer_args(wx, &a, &args);
+    ASSERT_EQ_INT(first.outcome, QB_OK);
+    ASSERT(!first.replayed);
+    for (int i = 0; i < 5; i++) {
+        clock_manual_advance(&wx->clock, 1000);
+        struct wx_answer again = wx_transfer_args(wx, &a, &args);
+        ASSERT_EQ_INT(again.result, QB_OK);
+        ASSERT(again.replayed);
+        ASSERT_EQ_INT(again.status, 201);
+        ASSERT_EQ_STR(again.body, first.body);
+    }
+    ASSERT_EQ_INT(wx_balance(wx, b.account_id), 700);
+
+    args.hash_byte = 0x43;
+    struct wx_answer other = wx_transfer_args(wx, &a, &args);
+    ASSERT_EQ_INT(other.result, QB_E_IDEMPOTENCY_MISMATCH);
+    ASSERT_EQ_INT(wx_balance(wx, b.account_id), 700);
+
+    /* A refusal under a key stays the answer even once it would pass. */
+    struct wx_transfer_args big = {b.phone, 20000, WX_PAY_PASSWORD, NULL, "key-2", 0x01, NULL};
+    struct wx_answer refused = wx_transfer_args(wx, &a, &big);
+    WX_EXPECT_REFUSAL(refused, QB_E_INSUFFICIENT_BALANCE, 402);
+    wx_fund(wx, a.account_id, 20000);
+    struct wx_answer again = wx_transfer_args(wx, &a, &big);
+    ASSERT(again.replayed);
+    ASSERT_EQ_INT(again.status, 402);
+    ASSERT_EQ_STR(again.body, refused.body);
+    ASSERT_EQ_INT(wx_balance(wx, b.account_id), 700);
+
+    /* Keys are per payer: b may use "key-1" for a payment of its own. */
+    struct identity_user c = wx_user(wx, "王五", true);
+    wx_fund(wx, c.account_id, 300);
+    struct wx_transfer_args by_c = {b.phone, 300, WX_PAY_PASSWORD, NULL, "key-1", 0x42, NULL};
+    struct wx_answer c_ans = wx_transfer_args(wx, &c, &by_c);
+    ASSERT_EQ_INT(c_ans.outcome, QB_OK);
+    ASSERT(!c_ans.replayed);
+    ASSERT_EQ_INT(wx_balance(wx, b.account_id), 1000);
+    wx_free(wx);
+}
+
+TEST(names_are_masked_but_for_the_last_character)
+{
+    /* The other party sees "*明" for "小明", as WeChat shows it: one star per
+     * hidden character, counted in UTF-8 characters, never half a one. */
+    char out[64];
+    wallet_name_mask("小明", out, sizeof out);
+    ASSERT_EQ_STR(out, "*明");
+    wallet_name_mask("王小明", out, sizeof out);
+    ASSERT_EQ_STR(out, "**明");
+    wallet_name_mask("Bob", out, sizeof out);
+    ASSERT_EQ_STR(out, "**b");
+    wallet_name_mask("明", out, sizeof out);
+    ASSERT_EQ_STR(out, "*");
+    wallet_name_mask("A", out, sizeof out);
+    ASSERT_EQ_STR(out, "*");
+    wallet_name_mask("", out, sizeof out);
+    ASSERT_EQ_STR(out, "*");
+    wallet_name_mask("李😀", out, sizeof out);
+    ASSERT_EQ_STR(out, "*😀");
+}
+
+int main(void)
+{
+    RUN(transfer_moves_money_and_records_one_payment);
+    RUN(payee_checks_refuse_and_move_nothing);
+    RUN(frozen_payer_and_bad_amounts_are_refused);
+    RUN(wrong_payment_password_is_counted_and_moves_nothing);
+    RUN(insufficient_balance_charges_no_limit);
+    RUN(limit_refusal_names_the_limit_and_moves_nothing);
+    RUN(password_free_payments_need_the_users_setting);
+    RUN(a_replayed_key_answers_the_same_bytes_once);
+    RUN(names_are_masked_but_for_the_last_character);
+    return test_summary();
+}

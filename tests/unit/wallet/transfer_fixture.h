@@ -1,0 +1,355 @@
+/*
+ * transfer_fixture.h — a real ledger on a temporary database with users
+ * who can pay, for the transfer and limits tests.
+ *
+ * The clock is manual (days and years roll over without waiting), the
+ * randomness seeded (printed; replay with QB_TEST_SEED), Argon2id at
+ * libsodium's minimum. Users register and set their payment password
+ * through the real identity commands, with SMS codes read from the
+ * development outbox. Money enters through a raw ledger command from a
+ * system account — the way a top-up will, without the bank.
+ *
+ * Fixtures are heap-allocated and leaked when a test fails half-way (the
+ * harness longjmps out while the writer thread may still read the clock).
+ */
+#ifndef QB_TESTS_UNIT_WALLET_TRANSFER_FIXTURE_H
+#define QB_TESTS_UNIT_WALLET_TRANSFER_FIXTURE_H
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "base/money.h"
+#include "identity/identity.h"
+#include "wallet/limits.h"
+#include "wallet/transfer.h"
+#include "test.h"
+
+#define WX_START_MS INT64_C(1790000000000) /* 2026-09-21 22:13:20 +08:00 */
+#define WX_HOUR_MS INT64_C(3600000)
+#define WX_DAY_MS (24 * WX_HOUR_MS)
+#define WX_PAY_PASSWORD "135790"
+#define WX_WRONG_PASSWORD "246802"
+
+struct wx {
+    char dir[512];
+    char db_path[640];
+    struct qb_clock clock;
+    struct qb_rand rand;
+    struct ledger_options options;
+    struct store *writer;
+    struct store *reader;
+    struct ledger *ledger;
+    struct domain_env env;
+    int64_t sys_id; /* a CNY system account, to fund wallets from */
+    int phone_serial;
+};
+
+/* --- raw ledger commands: a system account, flags, a posting ------------------ */
+
+struct wx_raw {
+    struct ledger_cmd cmd;
+    int kind; /* 1 create the system account, 2 set flags, 3 post two legs */
+    int64_t account_id;
+    int64_t other_id;
+    int64_t amount_minor;
+    uint32_t flags;
+    int64_t out_id;
+};
+
+static inline enum qb_error wx_raw_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
+{
+    struct wx_raw *r = (struct wx_raw *)cmd;
+    switch (r->kind) {
+    case 1: {
+        struct ledger_account_spec spec = {"system:test_funding", currency_find("CNY"),
+                                           LEDGER_ACCOUNT_SYSTEM, 0, LEDGER_FLOOR_NONE};
+        return ledger_txn_account_create(txn, &spec, &r->out_id);
+    }
+    case 2:
+        return ledger_txn_account_set_flags(txn, r->account_id, r->flags);
+    case 3: {
+        struct ledger_leg legs[2] = {{r->account_id, -r->amount_minor},
+                                     {r->other_id, r->amount_minor}};
+        return ledger_txn_post(txn, 1, "test", legs, 2, &r->out_id);
+    }
+    }
+    return QB_E_INTERNAL;
+}
+
+static inline enum qb_error wx_raw_exec(struct wx *wx, struct wx_raw *r)
+{
+    ledger_cmd_init(&r->cmd, wx_raw_run, NULL);
+    enum qb_error rc = ledger_execute(wx->ledger, &r->cmd);
+    ledger_cmd_release(&r->cmd);
+    return rc != QB_OK ? rc : r->cmd.result;
+}
+
+/* Credits amount to a wallet from the system account. */
+static inline void wx_fund(struct wx *wx, int64_t account_id, int64_t amount_minor)
+{
+    struct wx_raw r = {
+        .kind = 3, .account_id = wx->sys_id, .other_id = account_id, .amount_minor = amount_minor};
+    enum qb_error rc = wx_raw_exec(wx, &r);
+    if (rc != QB_OK)
+        TEST_FAIL_("funding %" PRId64 ": %s", account_id, error_name(rc));
+}
+
+static inline void wx_flags_set(struct wx *wx, int64_t account_id, uint32_t flags)
+{
+    struct wx_raw r = {.kind = 2, .account_id = account_id, .flags = flags};
+    ASSERT_EQ_INT(wx_raw_exec(wx, &r), QB_OK);
+}
+
+static inline int64_t wx_balance(struct wx *wx, int64_t account_id)
+{
+    struct ledger_account_view v;
+    ASSERT_EQ_INT(ledger_account_view(wx->ledger, account_id, &v), QB_OK);
+    return v.balance_minor;
+}
+
+/* --- lifetime -------------------------------------------------------------------- */
+
+static inline struct wx *wx_new(void)
+{
+    struct wx *wx = calloc(1, sizeof *wx);
+    if (wx == NULL)
+        TEST_FAIL_("out of memory");
+    test_tmpdir(wx->dir, sizeof wx->dir);
+    snprintf(wx->db_path, sizeof wx->db_path, "%s/qianbao.db", wx->dir);
+    clock_manual_init(&wx->clock, WX_START_MS);
+    rand_seeded_init(&wx->rand, test_seed());
+    wx->options.clock = &wx->clock;
+    char err[256];
+    enum qb_error rc = store_open(wx->db_path, STORE_MODE_WRITE, &wx->writer, err, sizeof err);
+    if (rc != QB_OK)
+        TEST_FAIL_("store_open(write): %s: %s", error_name(rc), err);
+    rc = ledger_open(wx->writer, &wx->options, &wx->ledger);
+    if (rc != QB_OK)
+        TEST_FAIL_("ledger_open: %s", error_name(rc));
+    rc = store_open(wx->db_path, STORE_MODE_READ, &wx->reader, err, sizeof err);
+    if (rc != QB_OK)
+        TEST_FAIL_("store_open(read): %s: %s", error_name(rc), err);
+    struct domain_settings settings;
+    domain_settings_default(&settings);
+    settings.argon2_ops = crypto_pwhash_OPSLIMIT_MIN;
+    settings.argon2_memory_size = crypto_pwhash_MEMLIMIT_MIN;
+    uint8_t pepper[DOMAIN_KEY_SIZE], data_key[DOMAIN_KEY_SIZE];
+    memset(pepper, 0x11, sizeof pepper);
+    memset(data_key, 0x5a, sizeof data_key);
+    domain_env_init(&wx->env, &wx->clock, &wx->rand, wx->ledger, &settings, pepper, data_key);
+    struct wx_raw r = {.kind = 1};
+    ASSERT_EQ_INT(wx_raw_exec(wx, &r), QB_OK);
+    wx->sys_id = r.out_id;
+    return wx;
+}
+
+/* Checks the whole stored ledger from scratch, then frees the fixture. */
+static inline void wx_free(struct wx *wx)
+{
+    ledger_close(wx->ledger);
+    struct ledger_verify_report report;
+    enum qb_error rc = ledger_verify(wx->reader, &report, NULL, NULL);
+    if (rc != QB_OK)
+        TEST_FAIL_("ledger_verify: %s: %s", error_name(rc), report.problem);
+    store_close(wx->writer);
+    store_close(wx->reader);
+    domain_env_release(&wx->env);
+    test_rmtree(wx->dir);
+    free(wx);
+}
+
+/* Moves the clock to at_ms (never back). */
+static inline void wx_clock_to(struct wx *wx, int64_t at_ms)
+{
+    int64_t now_ms = clock_now_ms(&wx->clock);
+    if (at_ms < now_ms)
+        TEST_FAIL_("the clock cannot go back from %" PRId64 " to %" PRId64, now_ms, at_ms);
+    clock_manual_advance(&wx->clock, at_ms - now_ms);
+}
+
+/* --- users ------------------------------------------------------------------------ */
+
+static inline enum qb_error wx_identity_exec(struct wx *wx, struct identity_cmd *c)
+{
+    enum qb_error rc = ledger_execute(wx->ledger, &c->cmd);
+    ledger_cmd_release(&c->cmd);
+    if (rc != QB_OK || c->cmd.result != QB_OK)
+        TEST_FAIL_("identity op %d: submit %s, ledger result %s", (int)c->op, error_name(rc),
+                   error_name(c->cmd.result));
+    return c->outcome;
+}
+
+/* Issues an SMS code (past the cooldown) and reads it from the outbox. */
+static inline void wx_sms(struct wx *wx, const char *phone, enum sms_purpose purpose,
+                   char code[SMS_CODE_DIGITS + 1])
+{
+    clock_manual_advance(&wx->clock, wx->env.settings.sms_cooldown_ms + 1);
+    struct sms_send_cmd s;
+    sms_send_cmd_init(&s, &wx->env);
+    snprintf(s.phone, sizeof s.phone, "%s", phone);
+    s.purpose = purpose;
+    enum qb_error rc = ledger_execute(wx->ledger, &s.cmd);
+    ledger_cmd_release(&s.cmd);
+    if (rc != QB_OK || s.cmd.result != QB_OK || s.outcome != QB_OK)
+        TEST_FAIL_("sms_send: %s %s %s", error_name(rc), error_name(s.cmd.result),
+                   error_name(s.outcome));
+    struct sms_outbox_item item;
+    size_t count = 0;
+    rc = sms_outbox_list(&wx->env, wx->reader, phone, 0, &item, 1, &count);
+    if (rc != QB_OK || count != 1 || item.purpose != purpose)
+        TEST_FAIL_("sms_outbox_list: %s, %zu items", error_name(rc), count);
+    memcpy(code, item.code, SMS_CODE_DIGITS + 1);
+}
+
+/* Registers a user named name on a fresh phone, with WX_PAY_PASSWORD as
+ * payment password when with_password. */
+static inline struct identity_user wx_user(struct wx *wx, const char *name, bool with_password)
+{
+    char phone[SMS_PHONE_SIZE_MAX];
+    wx->phone_serial = (wx->phone_serial + 1) % 10000;
+    snprintf(phone, sizeof phone, "1390000%04u", (unsigned)wx->phone_serial % 10000u);
+    char code[SMS_CODE_DIGITS + 1];
+    wx_sms(wx, phone, SMS_PURPOSE_REGISTER, code);
+    struct identity_cmd c;
+    identity_cmd_init(&c, &wx->env, IDENTITY_OP_REGISTER);
+    snprintf(c.phone, sizeof c.phone, "%s", phone);
+    snprintf(c.sms_code, sizeof c.sms_code, "%s", code);
+    snprintf(c.display_name, sizeof c.display_name, "%s", name);
+    ASSERT_EQ_INT(identity_password_hash(&wx->env, "correct horse battery", c.password_hash),
+                  QB_OK);
+    ASSERT_EQ_INT(wx_identity_exec(wx, &c), QB_OK);
+    struct identity_user user = c.user;
+    if (with_password) {
+        wx_sms(wx, phone, SMS_PURPOSE_RESET_PAYMENT_PASSWORD, code);
+        identity_cmd_init(&c, &wx->env, IDENTITY_OP_PAYMENT_PASSWORD_SET);
+        snprintf(c.user_id, sizeof c.user_id, "%s", user.id);
+        snprintf(c.sms_code, sizeof c.sms_code, "%s", code);
+        snprintf(c.payment_password, sizeof c.payment_password, "%s", WX_PAY_PASSWORD);
+        ASSERT_EQ_INT(wx_identity_exec(wx, &c), QB_OK);
+    }
+    return user;
+}
+
+/* An identity operation on one user (freeze, KYC level ...): its outcome. */
+static inline enum qb_error wx_user_op(struct wx *wx, enum identity_op op, const char *user_id,
+                                int kyc_level, struct identity_user *out)
+{
+    struct identity_cmd c;
+    identity_cmd_init(&c, &wx->env, op);
+    snprintf(c.user_id, sizeof c.user_id, "%s", user_id);
+    c.kyc_level = kyc_level;
+    enum qb_error outcome = wx_identity_exec(wx, &c);
+    if (out != NULL)
+        *out = c.user;
+    return outcome;
+}
+
+static inline struct identity_user wx_user_get(struct wx *wx, const char *user_id)
+{
+    struct identity_user u;
+    enum qb_error rc = identity_user_get(wx->reader, user_id, &u);
+    if (rc != QB_OK)
+        TEST_FAIL_("identity_user_get(\"%s\"): %s", user_id, error_name(rc));
+    return u;
+}
+
+/* --- transfers -------------------------------------------------------------------- */
+
+/* What one transfer command answered. */
+struct wx_answer {
+    enum qb_error result;  /* the ledger's */
+    enum qb_error outcome; /* the command's */
+    bool replayed;
+    int status;            /* of the stored answer; 0 when none */
+    char body[2048];
+    char refused_limit[32];
+    int tries_left;
+    struct wallet_payment payment;
+};
+
+struct wx_transfer_args {
+    const char *to;
+    int64_t amount_minor;
+    const char *password; /* NULL: omitted */
+    const char *memo;     /* NULL: none */
+    const char *key;      /* NULL: no idempotency */
+    uint8_t hash_byte;    /* the request fingerprint, all this byte */
+    const struct currency *currency;
+};
+
+static inline struct wx_answer wx_transfer_args(struct wx *wx, const struct identity_user *payer,
+                                         const struct wx_transfer_args *a)
+{
+    struct wallet_transfer_cmd c;
+    wallet_transfer_cmd_init(&c, &wx->env);
+    char principal[64];
+    snprintf(principal, sizeof principal, "user:%s", payer->id);
+    if (a->key != NULL) {
+        c.cmd.idem_principal = principal;
+        c.cmd.idem_key = a->key;
+        memset(c.cmd.request_hash, a->hash_byte, sizeof c.cmd.request_hash);
+    }
+    snprintf(c.payer_id, sizeof c.payer_id, "%s", payer->id);
+    snprintf(c.to, sizeof c.to, "%s", a->to);
+    c.amount_minor = a->amount_minor;
+    c.currency = a->currency;
+    snprintf(c.memo, sizeof c.memo, "%s", a->memo != NULL ? a->memo : "");
+    if (a->password != NULL) {
+        c.has_payment_password = true;
+        snprintf(c.payment_password, sizeof c.payment_password, "%s", a->password);
+    }
+    struct wx_answer ans;
+    memset(&ans, 0, sizeof ans);
+    enum qb_error rc = ledger_execute(wx->ledger, &c.cmd);
+    ans.result = rc != QB_OK ? rc : c.cmd.result;
+    ans.outcome = c.outcome;
+    ans.replayed = c.cmd.replayed;
+    ans.tries_left = c.tries_left;
+    ans.payment = c.payment;
+    if (c.refused_limit != NULL)
+        snprintf(ans.refused_limit, sizeof ans.refused_limit, "%s", c.refused_limit);
+    const char *body;
+    size_t body_size;
+    if (domain_response_get(&c.cmd, &ans.status, &body, &body_size)) {
+        if (body_size >= sizeof ans.body)
+            TEST_FAIL_("answer of %zu bytes", body_size);
+        memcpy(ans.body, body, body_size);
+        ans.body[body_size] = '\0';
+    }
+    ledger_cmd_release(&c.cmd);
+    return ans;
+}
+
+/* A transfer with the payment password, without idempotency. */
+static inline struct wx_answer wx_transfer(struct wx *wx, const struct identity_user *payer,
+                                    const char *to, int64_t amount_minor)
+{
+    struct wx_transfer_args a = {to, amount_minor, WX_PAY_PASSWORD, NULL, NULL, 0, NULL};
+    return wx_transfer_args(wx, payer, &a);
+}
+
+/* The API code of a stored error answer ("" when it is not one). */
+static inline const char *wx_code(const struct wx_answer *ans, char *buf, size_t buf_size)
+{
+    buf[0] = '\0';
+    json_t *body = json_loads(ans->body, 0, NULL);
+    const char *code = json_string_value(json_object_get(body, "code"));
+    snprintf(buf, buf_size, "%s", code != NULL ? code : "");
+    json_decref(body);
+    return buf;
+}
+
+#define WX_EXPECT_REFUSAL(ans, err, http_status)                                                   \
+    do {                                                                                           \
+        char code_[64];                                                                            \
+        ASSERT_EQ_INT((ans).result, QB_OK);                                                        \
+        ASSERT_EQ_INT((ans).outcome, (err));                                                       \
+        ASSERT_EQ_INT((ans).status, (http_status));                                                \
+        ASSERT_EQ_STR(wx_code(&(ans), code_, sizeof code_), error_api_code(err));                  \
+    } while (0)
+
+#endif
