@@ -1,0 +1,168 @@
+/*
+ * admin.c — the operator's commands: users, freezing, KYC levels and the
+ * development SMS outbox. They authenticate with the admin token (the
+ * daemon's DATA_DIR/admin-token), from QIANBAO_ADMIN_TOKEN or the profile
+ * written by `qianbao login --admin` ("admin" unless --profile is given).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli_int.h"
+
+/* "hint: more rows: ..." when the page has a next cursor. */
+static void S_next_page(struct cli *cli, const json_t *page)
+{
+    const char *cursor = cli_json_str(page, "next_cursor");
+    if (cursor[0] == '\0' || cli->json)
+        return;
+    char clean[128];
+    cli_text_clean(cursor, clean, sizeof clean);
+    cli_hint(cli, "more rows: run `qianbao %s --cursor %s` (with the same filters)",
+             cli->command->name, clean);
+}
+
+/* path plus the filters and paging options given. */
+static int S_list_path(struct cli *cli, const struct cli_args *args, char *path,
+                       size_t path_size)
+{
+    char limit[8];
+    int rc = cli_limit_arg(cli, args, limit, sizeof limit);
+    if (rc != CLI_EXIT_OK)
+        return rc;
+    const char *phone = cli_arg(cli, args, "phone");
+    const char *cursor = cli_arg(cli, args, "cursor");
+    if ((phone != NULL && !cli_query_add(path, path_size, "phone", phone)) ||
+        (limit[0] != '\0' && !cli_query_add(path, path_size, "limit", limit)) ||
+        (cursor != NULL && !cli_query_add(path, path_size, "cursor", cursor)))
+        return cli_usage_error(cli, "the options are too long");
+    return CLI_EXIT_OK;
+}
+
+int cli_run_admin_users(struct cli *cli, const struct cli_args *args)
+{
+    char path[512] = "/admin/users";
+    int rc = S_list_path(cli, args, path, sizeof path);
+    if (rc != CLI_EXIT_OK)
+        return rc;
+    struct cli_response res;
+    rc = cli_call(cli, "GET", path, CLI_AUTH_ADMIN, NULL, &res);
+    if (rc == CLI_EXIT_OK && cli->json) {
+        cli_print_body(&res);
+    } else if (rc == CLI_EXIT_OK) {
+        static const char *const headers[] = {"ID",     "PHONE",   "NAME",   "KYC",
+                                              "STATUS", "BALANCE", "CREATED"};
+        struct cli_table table;
+        cli_table_init(&table, headers, 7);
+        size_t index;
+        json_t *user;
+        json_array_foreach(json_object_get(res.json, "items"), index, user)
+        {
+            char kyc[24], balance[MONEY_TEXT_SIZE_MAX + 16] = "";
+            snprintf(kyc, sizeof kyc, "%" JSON_INTEGER_FORMAT,
+                     json_integer_value(json_object_get(user, "kyc_level")));
+            /* One column per row: the balances joined, "12.50 CNY". */
+            size_t i, used = 0;
+            json_t *b;
+            json_array_foreach(json_object_get(user, "balances"), i, b)
+            {
+                char amount[MONEY_TEXT_SIZE_MAX + 8];
+                const char *currency = cli_json_str(b, "currency");
+                cli_amount_format(json_integer_value(json_object_get(b, "available")), currency,
+                                  amount, sizeof amount);
+                if (used < sizeof balance)
+                    used += (size_t)snprintf(balance + used, sizeof balance - used, "%s%s %s",
+                                             i > 0 ? ", " : "", amount, currency);
+            }
+            const char *row[] = {cli_json_str(user, "id"),     cli_json_str(user, "phone"),
+                                 cli_json_str(user, "display_name"), kyc,
+                                 cli_json_str(user, "status"), balance,
+                                 cli_json_str(user, "created_at")};
+            cli_table_add(&table, row);
+        }
+        cli_table_print(cli, &table);
+        cli_table_release(&table);
+        S_next_page(cli, res.json);
+    }
+    cli_response_release(&res);
+    return rc;
+}
+
+/* method /admin/users/{ID}/<action> with body (may be NULL), then "<done>
+ * ID (PHONE): status S, KYC level N". */
+static int S_user_action(struct cli *cli, const struct cli_args *args, const char *method,
+                         const char *action, const json_t *body, const char *done)
+{
+    char id[128], path[256];
+    if (!cli_path_escape(args->positionals[0], id, sizeof id))
+        return cli_usage_error(cli, "ID is too long");
+    snprintf(path, sizeof path, "/admin/users/%s/%s", id, action);
+    struct cli_response res;
+    int rc = cli_call(cli, method, path, CLI_AUTH_ADMIN, body, &res);
+    if (rc == CLI_EXIT_OK && cli->json) {
+        cli_print_body(&res);
+    } else if (rc == CLI_EXIT_OK) {
+        char user_id[64], phone[32], status[32];
+        cli_text_clean(cli_json_str(res.json, "id"), user_id, sizeof user_id);
+        cli_text_clean(cli_json_str(res.json, "phone"), phone, sizeof phone);
+        cli_text_clean(cli_json_str(res.json, "status"), status, sizeof status);
+        printf("%s %s (%s): status %s, KYC level %" JSON_INTEGER_FORMAT "\n", done, user_id,
+               phone, status, json_integer_value(json_object_get(res.json, "kyc_level")));
+    }
+    cli_response_release(&res);
+    return rc;
+}
+
+int cli_run_admin_freeze(struct cli *cli, const struct cli_args *args)
+{
+    return S_user_action(cli, args, "POST", "freeze", NULL, "froze");
+}
+
+int cli_run_admin_unfreeze(struct cli *cli, const struct cli_args *args)
+{
+    return S_user_action(cli, args, "POST", "unfreeze", NULL, "unfroze");
+}
+
+int cli_run_admin_kyc_level(struct cli *cli, const struct cli_args *args)
+{
+    const char *level = args->positionals[1];
+    if (strlen(level) != 1 || level[0] < '1' || level[0] > '3')
+        return cli_usage_error(cli, "LEVEL must be 1, 2 or 3");
+    json_t *body = json_pack("{s:i}", "kyc_level", level[0] - '0');
+    QB_ASSERT(body != NULL);
+    int rc = S_user_action(cli, args, "PUT", "kyc-level", body, "set the KYC level of");
+    json_decref(body);
+    return rc;
+}
+
+int cli_run_admin_sms_outbox(struct cli *cli, const struct cli_args *args)
+{
+    char path[512] = "/admin/sms-outbox";
+    int rc = S_list_path(cli, args, path, sizeof path);
+    if (rc != CLI_EXIT_OK)
+        return rc;
+    struct cli_response res;
+    rc = cli_call(cli, "GET", path, CLI_AUTH_ADMIN, NULL, &res);
+    if (rc == CLI_EXIT_OK && cli->json) {
+        cli_print_body(&res);
+    } else if (rc == CLI_EXIT_OK) {
+        static const char *const headers[] = {"PHONE", "PURPOSE", "CODE", "CREATED"};
+        struct cli_table table;
+        cli_table_init(&table, headers, 4);
+        size_t index;
+        json_t *message;
+        json_array_foreach(json_object_get(res.json, "items"), index, message)
+        {
+            const char *code = cli_json_str(message, "code");
+            const char *row[] = {cli_json_str(message, "phone"), cli_json_str(message, "purpose"),
+                                 code[0] != '\0' ? code : "(sent by the provider)",
+                                 cli_json_str(message, "created_at")};
+            cli_table_add(&table, row);
+        }
+        cli_table_print(cli, &table);
+        cli_table_release(&table);
+        S_next_page(cli, res.json);
+    }
+    cli_response_release(&res);
+    return rc;
+}

@@ -1,0 +1,246 @@
+/*
+ * cli_int.h — what the files of src/cli/ share: the command table, the
+ * run context, HTTP calls, profiles, output helpers.
+ *
+ *   cli.c       global options, dispatch, help, man page, bash completion
+ *   table.c     the command table: every command, its options and help text
+ *   http.c      one libcurl request and the mapping of answers to exit codes
+ *   profile.c   stored credentials under $XDG_CONFIG_HOME/qianbao/
+ *   output.c    tables, key-value lists, colours, errors, amounts
+ *   prompt.c    secrets from a terminal without echo, or from stdin
+ *   user.c      the wallet holder's commands
+ *   admin.c     the operator's commands
+ *
+ * To add a command: 1) write its run function (user.c or admin.c, or a new
+ * file) and declare it below; 2) add its row to S_commands in table.c, with
+ * its options and help text; 3) regenerate the golden files, the man page
+ * and the completion script (QB_GOLDEN_UPDATE=1 ctest -R cli/, docs/cli.md)
+ * and add golden cases for its outputs and errors.
+ */
+#ifndef QB_CLI_CLI_INT_H
+#define QB_CLI_CLI_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include <jansson.h>
+
+#include "base/buf.h"
+#include "cli/cli.h"
+
+#define CLI_OPTIONS_MAX 8
+#define CLI_POSITIONALS_MAX 4
+#define CLI_URL_SIZE_MAX 256
+#define CLI_PROFILE_NAME_SIZE_MAX 65 /* 64 characters and a NUL */
+#define CLI_TOKEN_SIZE_MAX 256       /* admin tokens are 1..255 printable characters */
+#define CLI_SECRET_SIZE_MAX 130      /* login passwords are at most 128 bytes */
+#define CLI_RESPONSE_SIZE_MAX (4 * 1024 * 1024)
+#define CLI_DEFAULT_SERVER "http://127.0.0.1:8080"
+#define CLI_DEFAULT_PROFILE "default"
+#define CLI_ADMIN_PROFILE "admin"
+
+struct cli;
+struct cli_args;
+
+/* One option of a command: --name, with a value when value_name is set. */
+struct cli_option {
+    const char *name;       /* "phone" for --phone; NULL ends a list */
+    const char *value_name; /* "PHONE", or NULL for a flag */
+    bool required;
+    const char *choices; /* space-separated values for completion, or NULL */
+    const char *help;
+};
+
+/* One row of the command table. A group ("admin") has no run function: it
+ * lists its subcommands. */
+struct cli_command {
+    const char *name; /* "security sessions": the words typed, space-separated */
+    const char *args; /* positional arguments for the synopsis: "ID N", "" */
+    unsigned positional_min;
+    unsigned positional_max;
+    const char *summary;     /* one line, lower-case, no full stop */
+    const char *description; /* paragraphs separated by blank lines; may be NULL */
+    struct cli_option options[CLI_OPTIONS_MAX];
+    int (*run)(struct cli *cli, const struct cli_args *args);
+};
+
+/* The command line after parsing against a command's options. */
+struct cli_args {
+    const char *values[CLI_OPTIONS_MAX]; /* per option; flags set to "" */
+    const char *positionals[CLI_POSITIONALS_MAX];
+    size_t positional_count;
+};
+
+struct cli {
+    char server[CLI_URL_SIZE_MAX]; /* no trailing slash */
+    char profile[CLI_PROFILE_NAME_SIZE_MAX];
+    bool profile_explicit; /* --profile was given */
+    bool json;
+    bool color_out; /* stdout is a terminal and NO_COLOR is unset */
+    bool color_err;
+    bool quiet; /* cli_fail and cli_hint print nothing (version probes the server) */
+    const struct cli_command *command;
+};
+
+/* --- table.c ------------------------------------------------------------- */
+
+const struct cli_command *cli_commands(size_t *count);
+/* The command named exactly name ("admin users"), or NULL. */
+const struct cli_command *cli_command_find(const char *name);
+/* The value of option --name of the running command: NULL when not given,
+ * "" for a flag that was given. */
+const char *cli_arg(const struct cli *cli, const struct cli_args *args, const char *name);
+
+/* --- output.c ------------------------------------------------------------ */
+
+/* Prints "qianbao: <message>" to stderr and, with --json, an error object
+ * {"code": code, "message": message} on stdout, so scripts always read one
+ * JSON document. Answers exit_code. */
+int cli_fail(struct cli *cli, int exit_code, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* A usage error of the running command: the message, then where to read
+ * more. Answers CLI_EXIT_USAGE. */
+int cli_usage_error(struct cli *cli, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* "hint: ..." on stderr (never with --json on stdout). */
+void cli_hint(struct cli *cli, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Text from the server made safe for a terminal: control characters become
+ * '?', so a display name cannot move the cursor or change colours. */
+void cli_text_clean(const char *text, char *out, size_t out_size);
+
+enum cli_color { CLI_COLOR_NONE, CLI_COLOR_BOLD, CLI_COLOR_GREEN, CLI_COLOR_RED, CLI_COLOR_DIM };
+/* Prints text to stdout, coloured when stdout takes colours. */
+void cli_print_colored(const struct cli *cli, enum cli_color color, const char *text);
+
+/* Aligned "label  value" lines. */
+void cli_print_field(const struct cli *cli, const char *label, const char *value);
+
+#define CLI_TABLE_COLUMNS_MAX 8
+#define CLI_TABLE_ROWS_MAX 128
+#define CLI_TABLE_CELL_SIZE_MAX 160
+struct cli_table {
+    size_t column_count;
+    size_t row_count;
+    const char *headers[CLI_TABLE_COLUMNS_MAX];
+    char *cells; /* row_count x column_count cells of CLI_TABLE_CELL_SIZE_MAX */
+};
+void cli_table_init(struct cli_table *table, const char *const *headers, size_t column_count);
+/* Adds a row of column_count strings (cleaned); rows past the maximum are
+ * dropped (pages are at most 100 rows, so this never happens in practice). */
+void cli_table_add(struct cli_table *table, const char *const *cells);
+/* Prints the table aligned, headers first; "(none)" when it is empty. */
+void cli_table_print(const struct cli *cli, const struct cli_table *table);
+void cli_table_release(struct cli_table *table);
+
+/* The string member name of object, or "" when it is absent or not a string. */
+const char *cli_json_str(const json_t *object, const char *name);
+
+/* --- http.c -------------------------------------------------------------- */
+
+enum cli_auth { CLI_AUTH_NONE, CLI_AUTH_USER, CLI_AUTH_ADMIN };
+
+struct cli_response {
+    long status;
+    struct buf body;
+    json_t *json; /* the body parsed, or NULL */
+    char request_id[80];
+    char retry_after[32];
+    bool www_authenticate; /* the answer carried WWW-Authenticate */
+};
+
+void cli_response_release(struct cli_response *res);
+
+/* Sends method path (with its query) to the server, with the credential
+ * auth asks for (read from the profile) and body (may be NULL; not
+ * consumed). Answers CLI_EXIT_OK when the answer is a 2xx, with res filled;
+ * otherwise prints what went wrong and what to do (the server's error code
+ * included; with --json the server's error body on stdout) and answers the
+ * exit code: REFUSED for a 4xx, NOT_LOGGED_IN for a missing or ended
+ * credential, UNAVAILABLE for no answer or a 5xx. Always release res. */
+int cli_call(struct cli *cli, const char *method, const char *path, enum cli_auth auth,
+             const json_t *body, struct cli_response *res);
+/* The same with a token given by the caller instead of the profile's
+ * (login checks an admin token before storing it). */
+int cli_call_token(struct cli *cli, const char *method, const char *path, enum cli_auth auth,
+                   const char *token, const json_t *body, struct cli_response *res);
+
+/* Prints the body of a successful answer as it came, for --json; a 204's
+ * empty body as {}. */
+void cli_print_body(const struct cli_response *res);
+
+/* Appends "?name=value" or "&name=value" (value URL-escaped) to path. */
+bool cli_query_add(char *path, size_t path_size, const char *name, const char *value);
+/* Escapes one path segment (an id typed by the user) into out. */
+bool cli_path_escape(const char *segment, char *out, size_t out_size);
+
+/* --- profile.c ----------------------------------------------------------- */
+
+enum cli_profile_kind { CLI_PROFILE_USER, CLI_PROFILE_ADMIN };
+
+struct cli_profile {
+    enum cli_profile_kind kind;
+    char server[CLI_URL_SIZE_MAX];
+    char token[CLI_TOKEN_SIZE_MAX];
+    char user_id[64];
+    char phone[32];
+    char expires_at[40];
+};
+
+/* True when name is a valid profile name: 1..64 of [A-Za-z0-9._-], not
+ * starting with '.'. */
+bool cli_profile_name_valid(const char *name);
+/* The profile's file path: $XDG_CONFIG_HOME/qianbao/NAME (fallback
+ * $HOME/.config/qianbao/NAME). False when neither variable is set. */
+bool cli_profile_path(const char *name, char *path, size_t path_size);
+/* Reads the profile; QB_E_NOT_FOUND when there is no such file,
+ * QB_E_PARAM when it is malformed. */
+QB_MUST_USE enum qb_error cli_profile_load(const char *name, struct cli_profile *profile);
+/* Writes the profile atomically (a temporary file, fsync, rename, fsync of
+ * the directory), the file 0600 in a 0700 directory. */
+QB_MUST_USE enum qb_error cli_profile_save(const char *name, const struct cli_profile *profile);
+/* Removes the profile; QB_OK when it did not exist. */
+QB_MUST_USE enum qb_error cli_profile_remove(const char *name);
+
+/* --- prompt.c ------------------------------------------------------------ */
+
+/* Reads a secret: one line of stdin when from_stdin, else from the terminal
+ * on stdin with echo off, prompting on stderr (twice with confirm_prompt,
+ * which must match). Answers an exit code: USAGE when there is no terminal
+ * and no --password-stdin, or the two entries differ, or it is empty. */
+int cli_secret_read(struct cli *cli, bool from_stdin, const char *prompt,
+                    const char *confirm_prompt, char *out, size_t out_size);
+/* Reads one visible line from the terminal (a phone number). */
+int cli_line_read(struct cli *cli, const char *prompt, char *out, size_t out_size);
+/* Overwrites a secret before its memory is reused. */
+void cli_secret_wipe(char *secret, size_t size);
+
+/* --- the commands (user.c, admin.c, cli.c) -------------------------------- */
+
+int cli_run_help(struct cli *cli, const struct cli_args *args);
+int cli_run_version(struct cli *cli, const struct cli_args *args);
+int cli_run_completion(struct cli *cli, const struct cli_args *args);
+int cli_run_man(struct cli *cli, const struct cli_args *args);
+int cli_run_sms_code(struct cli *cli, const struct cli_args *args);
+int cli_run_register(struct cli *cli, const struct cli_args *args);
+int cli_run_login(struct cli *cli, const struct cli_args *args);
+int cli_run_logout(struct cli *cli, const struct cli_args *args);
+int cli_run_me(struct cli *cli, const struct cli_args *args);
+int cli_run_balance(struct cli *cli, const struct cli_args *args);
+int cli_run_security(struct cli *cli, const struct cli_args *args);
+int cli_run_security_sessions(struct cli *cli, const struct cli_args *args);
+int cli_run_security_revoke(struct cli *cli, const struct cli_args *args);
+int cli_run_security_freeze(struct cli *cli, const struct cli_args *args);
+int cli_run_security_unfreeze(struct cli *cli, const struct cli_args *args);
+int cli_run_kyc(struct cli *cli, const struct cli_args *args);
+int cli_run_payment_password_set(struct cli *cli, const struct cli_args *args);
+int cli_run_admin_users(struct cli *cli, const struct cli_args *args);
+int cli_run_admin_freeze(struct cli *cli, const struct cli_args *args);
+int cli_run_admin_unfreeze(struct cli *cli, const struct cli_args *args);
+int cli_run_admin_kyc_level(struct cli *cli, const struct cli_args *args);
+int cli_run_admin_sms_outbox(struct cli *cli, const struct cli_args *args);
+
+/* Parses --limit (1..100) when given; answers an exit code. */
+int cli_limit_arg(struct cli *cli, const struct cli_args *args, char *out, size_t out_size);
+
+#endif

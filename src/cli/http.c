@@ -1,0 +1,339 @@
+/*
+ * http.c — one request to the daemon with libcurl, and what its answer
+ * means for the user and the exit status.
+ *
+ * Every command that talks to the server goes through cli_call, so the
+ * rules live in one place:
+ *   - no answer (refused, timed out, bad URL): exit 3, saying how to start
+ *     the daemon;
+ *   - a 5xx: exit 3 with the server's code and request id (for support);
+ *   - a 401 to a stored credential (the server marks those with
+ *     WWW-Authenticate): exit 4, saying how to log in again;
+ *   - any other 4xx: exit 1 with the server's message and code, and a hint
+ *     for the codes a user can act on.
+ * Credentials go only to the server they were stored for: a profile made on
+ * one server is never sent to another (the URL is part of the profile).
+ * Redirects are not followed, for the same reason.
+ */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <curl/curl.h>
+
+#include "cli/cli_int.h"
+
+#define S_CONNECT_TIMEOUT_MS 5000L
+#define S_TIMEOUT_MS 30000L
+
+struct S_transfer {
+    struct cli_response *res;
+    bool too_large;
+};
+
+static size_t S_on_body(char *data, size_t size, size_t count, void *user)
+{
+    struct S_transfer *t = user;
+    size_t n = size * count;
+    if (buf_append(&t->res->body, data, n) != QB_OK) {
+        t->too_large = true;
+        return 0; /* aborts the transfer */
+    }
+    return n;
+}
+
+/* Copies the value of header line "Name: value\r\n" into out when its name
+ * is name. */
+static void S_header_value(const char *line, size_t size, const char *name, char *out,
+                           size_t out_size)
+{
+    size_t name_size = strlen(name);
+    if (size <= name_size || strncasecmp(line, name, name_size) != 0 || line[name_size] != ':')
+        return;
+    const char *value = line + name_size + 1;
+    const char *end = line + size;
+    while (value < end && (*value == ' ' || *value == '\t'))
+        value++;
+    while (end > value && isspace((unsigned char)end[-1]))
+        end--;
+    snprintf(out, out_size, "%.*s", (int)(end - value), value);
+}
+
+static size_t S_on_header(char *data, size_t size, size_t count, void *user)
+{
+    struct S_transfer *t = user;
+    size_t n = size * count;
+    /* A new status line starts the headers of a later response (after a
+     * 100 Continue): keep only the final response's. */
+    if (n >= 5 && strncmp(data, "HTTP/", 5) == 0) {
+        t->res->request_id[0] = '\0';
+        t->res->retry_after[0] = '\0';
+        t->res->www_authenticate = false;
+    }
+    char ignored[8] = "";
+    S_header_value(data, n, "X-Request-Id", t->res->request_id, sizeof t->res->request_id);
+    S_header_value(data, n, "Retry-After", t->res->retry_after, sizeof t->res->retry_after);
+    S_header_value(data, n, "WWW-Authenticate", ignored, sizeof ignored);
+    if (ignored[0] != '\0')
+        t->res->www_authenticate = true;
+    return n;
+}
+
+void cli_response_release(struct cli_response *res)
+{
+    buf_release(&res->body);
+    json_decref(res->json);
+    res->json = NULL;
+}
+
+void cli_print_body(const struct cli_response *res)
+{
+    if (res->body.size == 0) {
+        printf("{}\n");
+        return;
+    }
+    fwrite(res->body.data, 1, res->body.size, stdout);
+    if (res->body.data[res->body.size - 1] != '\n')
+        putchar('\n');
+}
+
+bool cli_query_add(char *path, size_t path_size, const char *name, const char *value)
+{
+    char *escaped = curl_easy_escape(NULL, value, 0);
+    if (escaped == NULL)
+        return false;
+    size_t used = strlen(path);
+    int n = snprintf(path + used, path_size - used, "%c%s=%s", strchr(path, '?') ? '&' : '?',
+                     name, escaped);
+    curl_free(escaped);
+    return n > 0 && (size_t)n < path_size - used;
+}
+
+bool cli_path_escape(const char *segment, char *out, size_t out_size)
+{
+    char *escaped = curl_easy_escape(NULL, segment, 0);
+    if (escaped == NULL)
+        return false;
+    int n = snprintf(out, out_size, "%s", escaped);
+    curl_free(escaped);
+    return n > 0 && (size_t)n < out_size;
+}
+
+/* Loads the credential auth needs into token; answers an exit code. */
+static int S_credential(struct cli *cli, enum cli_auth auth, char *token, size_t token_size)
+{
+    if (auth == CLI_AUTH_ADMIN) {
+        const char *env = getenv("QIANBAO_ADMIN_TOKEN");
+        if (env != NULL && env[0] != '\0') {
+            snprintf(token, token_size, "%s", env);
+            return CLI_EXIT_OK;
+        }
+    }
+    const char *name = cli->profile;
+    if (auth == CLI_AUTH_ADMIN && !cli->profile_explicit)
+        name = CLI_ADMIN_PROFILE;
+    struct cli_profile profile;
+    enum qb_error err = cli_profile_load(name, &profile);
+    if (err == QB_E_NOT_FOUND) {
+        if (auth == CLI_AUTH_ADMIN)
+            return cli_fail(cli, CLI_EXIT_NOT_LOGGED_IN, "NOT_LOGGED_IN",
+                            "not logged in as the operator: run `qianbao login "
+                            "--admin-token-file DATA_DIR/admin-token`");
+        return cli_fail(cli, CLI_EXIT_NOT_LOGGED_IN, "NOT_LOGGED_IN",
+                        "not logged in: run `qianbao login`%s%s", cli->profile_explicit ? " --profile " : "",
+                        cli->profile_explicit ? cli->profile : "");
+    }
+    if (err != QB_OK)
+        return cli_fail(cli, CLI_EXIT_NOT_LOGGED_IN, "NOT_LOGGED_IN",
+                        "the profile \"%s\" cannot be read: run `qianbao login` to write it again",
+                        name);
+    if (auth == CLI_AUTH_ADMIN && profile.kind != CLI_PROFILE_ADMIN)
+        return cli_fail(cli, CLI_EXIT_NOT_LOGGED_IN, "NOT_LOGGED_IN",
+                        "the profile \"%s\" holds a user's session, not the operator's token: "
+                        "run `qianbao login --admin-token-file DATA_DIR/admin-token`",
+                        name);
+    if (auth == CLI_AUTH_USER && profile.kind != CLI_PROFILE_USER)
+        return cli_fail(cli, CLI_EXIT_NOT_LOGGED_IN, "NOT_LOGGED_IN",
+                        "the profile \"%s\" is the operator's: run `qianbao login` for a user, "
+                        "or pass --profile",
+                        name);
+    if (strcmp(profile.server, cli->server) != 0)
+        return cli_fail(cli, CLI_EXIT_NOT_LOGGED_IN, "NOT_LOGGED_IN",
+                        "not logged in to %s (the profile \"%s\" is for %s): run `qianbao "
+                        "login`, or pass --server %s",
+                        cli->server, name, profile.server, profile.server);
+    snprintf(token, token_size, "%s", profile.token);
+    cli_secret_wipe(profile.token, sizeof profile.token);
+    return CLI_EXIT_OK;
+}
+
+/* What a user can do about an error code, or NULL. */
+static const char *S_hint(const char *code)
+{
+    static const struct {
+        const char *code;
+        const char *hint;
+    } hints[] = {
+        {"SMS_CODE_INVALID", "ask for a new code with `qianbao sms-code PHONE --purpose ...`"},
+        {"PASSWORD_TOO_WEAK", "choose one that is harder to guess"},
+        {"PAYMENT_PASSWORD_NOT_SET",
+         "set one with `qianbao payment-password set --code CODE`"},
+        {"PHONE_REGISTERED", "log in with `qianbao login --phone PHONE`"},
+        {"ACCOUNT_FROZEN", "see `qianbao security`; lift your own freeze with `qianbao "
+                           "security unfreeze --code CODE`"},
+        {"IDENTITY_MISMATCH", "check the name and the id number"},
+        {NULL, NULL},
+    };
+    for (size_t i = 0; hints[i].code != NULL; i++) {
+        if (strcmp(hints[i].code, code) == 0)
+            return hints[i].hint;
+    }
+    return NULL;
+}
+
+/* Reports an answer that is not a 2xx; answers its exit code. */
+static int S_report(struct cli *cli, enum cli_auth auth, const char *token,
+                    const struct cli_response *res)
+{
+    const char *code = cli_json_str(res->json, "code");
+    const char *message = cli_json_str(res->json, "message");
+    char clean_message[512];
+    cli_text_clean(message[0] != '\0' ? message : "no message", clean_message,
+                   sizeof clean_message);
+    char clean_code[64];
+    cli_text_clean(code[0] != '\0' ? code : "NO_CODE", clean_code, sizeof clean_code);
+    if (cli->json && !cli->quiet)
+        cli_print_body(res);
+    bool json = cli->json;
+    cli->json = false; /* the body above is the JSON document */
+    int rc;
+    if (res->status >= 500) {
+        rc = cli_fail(cli, CLI_EXIT_UNAVAILABLE, clean_code,
+                      "%s: the server failed: %s (%s, HTTP %ld, request id %s)",
+                      cli->command->name, clean_message, clean_code, res->status,
+                      res->request_id[0] != '\0' ? res->request_id : "none");
+        if (res->status == 503)
+            cli_hint(cli, "nothing was applied; try again shortly");
+    } else if (res->status == 401 && token != NULL && res->www_authenticate) {
+        if (auth == CLI_AUTH_ADMIN)
+            rc = cli_fail(cli, CLI_EXIT_NOT_LOGGED_IN, clean_code,
+                          "%s: the server refused the admin token (%s): run `qianbao login "
+                          "--admin-token-file DATA_DIR/admin-token`",
+                          cli->command->name, clean_code);
+        else
+            rc = cli_fail(cli, CLI_EXIT_NOT_LOGGED_IN, clean_code,
+                          "%s: the session has ended (%s): run `qianbao login`",
+                          cli->command->name, clean_code);
+    } else {
+        rc = cli_fail(cli, CLI_EXIT_REFUSED, clean_code, "%s: %s (%s)", cli->command->name,
+                      clean_message, clean_code);
+        const char *hint = S_hint(clean_code);
+        if (res->retry_after[0] != '\0' && strspn(res->retry_after, "0123456789") ==
+                                               strlen(res->retry_after))
+            cli_hint(cli, "try again in %s s", res->retry_after);
+        else if (hint != NULL)
+            cli_hint(cli, "%s", hint);
+    }
+    cli->json = json;
+    return rc;
+}
+
+int cli_call_token(struct cli *cli, const char *method, const char *path, enum cli_auth auth,
+                   const char *token, const json_t *body, struct cli_response *res)
+{
+    memset(res, 0, sizeof *res);
+    buf_init(&res->body, CLI_RESPONSE_SIZE_MAX);
+
+    char url[CLI_URL_SIZE_MAX + 1024];
+    int n = snprintf(url, sizeof url, "%s%s", cli->server, path);
+    if (n < 0 || (size_t)n >= sizeof url)
+        return cli_usage_error(cli, "the request is too long");
+
+    char *body_text = NULL;
+    if (body != NULL) {
+        body_text = json_dumps(body, JSON_COMPACT);
+        QB_ASSERT(body_text != NULL);
+    }
+    struct curl_slist *headers = NULL;
+    char authorization[CLI_TOKEN_SIZE_MAX + 32] = "";
+    if (token != NULL) {
+        snprintf(authorization, sizeof authorization, "Authorization: Bearer %s", token);
+        headers = curl_slist_append(headers, authorization);
+    }
+    if (body_text != NULL)
+        headers = curl_slist_append(headers, "Content-Type: application/json");
+    headers = curl_slist_append(headers, "Accept: application/json");
+
+    CURL *curl = curl_easy_init();
+    QB_ASSERT(curl != NULL);
+    struct S_transfer transfer = {res, false};
+    char error[CURL_ERROR_SIZE] = "";
+    curl_easy_setopt(curl, CURLOPT_URL, url);
+    curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, S_CONNECT_TIMEOUT_MS);
+    curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, S_TIMEOUT_MS);
+    curl_easy_setopt(curl, CURLOPT_USERAGENT, "qianbao/" CLI_VERSION);
+    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, S_on_body);
+    curl_easy_setopt(curl, CURLOPT_WRITEDATA, &transfer);
+    curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, S_on_header);
+    curl_easy_setopt(curl, CURLOPT_HEADERDATA, &transfer);
+    curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, error);
+    if (strcmp(method, "GET") != 0)
+        curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
+    if (body_text != NULL || strcmp(method, "POST") == 0 || strcmp(method, "PUT") == 0) {
+        curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body_text != NULL ? body_text : "");
+        curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE,
+                         (long)(body_text != NULL ? strlen(body_text) : 0));
+    }
+    CURLcode code = curl_easy_perform(curl);
+    if (code == CURLE_OK)
+        curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &res->status);
+    curl_easy_cleanup(curl);
+    curl_slist_free_all(headers);
+    cli_secret_wipe(authorization, sizeof authorization);
+    if (body_text != NULL)
+        cli_secret_wipe(body_text, strlen(body_text)); /* it may hold a password */
+    free(body_text);
+
+    if (code != CURLE_OK) {
+        if (transfer.too_large)
+            return cli_fail(cli, CLI_EXIT_UNAVAILABLE, "SERVER_UNREACHABLE",
+                            "%s: the answer from %s is larger than %d bytes",
+                            cli->command->name, cli->server, CLI_RESPONSE_SIZE_MAX);
+        /* curl's short reason, lower-cased first letter: "couldn't connect
+         * to server". Its detailed buffer names ports and timings. */
+        char reason[128];
+        snprintf(reason, sizeof reason, "%s", curl_easy_strerror(code));
+        reason[0] = (char)tolower((unsigned char)reason[0]);
+        return cli_fail(cli, CLI_EXIT_UNAVAILABLE, "SERVER_UNREACHABLE",
+                        "cannot reach %s (%s): is qianbaod running? start it with scripts/run, "
+                        "or pass --server URL",
+                        cli->server, reason);
+    }
+    if (res->body.size > 0)
+        res->json = json_loadb(res->body.data, res->body.size, 0, NULL);
+    if (res->status >= 200 && res->status < 300)
+        return CLI_EXIT_OK;
+    return S_report(cli, auth, token, res);
+}
+
+int cli_call(struct cli *cli, const char *method, const char *path, enum cli_auth auth,
+             const json_t *body, struct cli_response *res)
+{
+    if (auth == CLI_AUTH_NONE)
+        return cli_call_token(cli, method, path, auth, NULL, body, res);
+    char token[CLI_TOKEN_SIZE_MAX];
+    int rc = S_credential(cli, auth, token, sizeof token);
+    if (rc != CLI_EXIT_OK) {
+        memset(res, 0, sizeof *res);
+        buf_init(&res->body, CLI_RESPONSE_SIZE_MAX);
+        return rc;
+    }
+    rc = cli_call_token(cli, method, path, auth, token, body, res);
+    cli_secret_wipe(token, sizeof token);
+    return rc;
+}

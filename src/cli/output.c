@@ -1,0 +1,283 @@
+/*
+ * output.c — what qianbao prints: errors with what to do, aligned tables,
+ * key-value lists, colours on a terminal only, amounts as decimals.
+ *
+ * Human output goes to stdout, messages about failures to stderr; --json
+ * output is one JSON document on stdout whatever happens, so a script can
+ * always parse it. Colours are used only when the stream is a terminal and
+ * NO_COLOR is unset (https://no-color.org), so piped output is plain text
+ * that golden tests and scripts can compare byte for byte.
+ *
+ * Everything a server sent is cleaned before it reaches a terminal: a
+ * control character in a display name must not be able to rewrite the
+ * screen.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli_int.h"
+
+#define S_MESSAGE_SIZE_MAX 1024
+
+static const char *S_color_code(enum cli_color color)
+{
+    switch (color) {
+    case CLI_COLOR_BOLD:
+        return "\033[1m";
+    case CLI_COLOR_GREEN:
+        return "\033[32m";
+    case CLI_COLOR_RED:
+        return "\033[31m";
+    case CLI_COLOR_DIM:
+        return "\033[2m";
+    case CLI_COLOR_NONE:
+        break;
+    }
+    return "";
+}
+
+void cli_print_colored(const struct cli *cli, enum cli_color color, const char *text)
+{
+    if (cli->color_out && color != CLI_COLOR_NONE)
+        printf("%s%s\033[0m", S_color_code(color), text);
+    else
+        fputs(text, stdout);
+}
+
+int cli_fail(struct cli *cli, int exit_code, const char *code, const char *fmt, ...)
+{
+    char message[S_MESSAGE_SIZE_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(message, sizeof message, fmt, ap);
+    va_end(ap);
+    if (cli->quiet)
+        return exit_code;
+    if (cli->color_err)
+        fprintf(stderr, "\033[31mqianbao:\033[0m %s\n", message);
+    else
+        fprintf(stderr, "qianbao: %s\n", message);
+    if (cli->json) {
+        json_t *error = json_pack("{s:s, s:s}", "code", code, "message", message);
+        char *text = error != NULL ? json_dumps(error, JSON_COMPACT) : NULL;
+        if (text != NULL)
+            printf("%s\n", text);
+        free(text);
+        json_decref(error);
+    }
+    return exit_code;
+}
+
+int cli_usage_error(struct cli *cli, const char *fmt, ...)
+{
+    char message[S_MESSAGE_SIZE_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(message, sizeof message, fmt, ap);
+    va_end(ap);
+    if (cli->command != NULL)
+        return cli_fail(cli, CLI_EXIT_USAGE, "USAGE_ERROR",
+                        "%s: %s (see `qianbao help %s`)", cli->command->name, message,
+                        cli->command->name);
+    return cli_fail(cli, CLI_EXIT_USAGE, "USAGE_ERROR", "%s (see `qianbao --help`)", message);
+}
+
+void cli_hint(struct cli *cli, const char *fmt, ...)
+{
+    if (cli->quiet)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    fputs(cli->color_err ? "\033[2mhint:\033[0m " : "hint: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
+
+void cli_text_clean(const char *text, char *out, size_t out_size)
+{
+    QB_ASSERT(out_size > 0);
+    size_t n = 0;
+    const unsigned char *p = (const unsigned char *)text;
+    for (; *p != '\0' && n + 1 < out_size; p++) {
+        unsigned char c = *p;
+        /* C0 controls and DEL; C1 controls are U+0080..U+009F, encoded
+         * 0xC2 0x80..0x9F in UTF-8. */
+        if (c < 0x20 || c == 0x7f) {
+            out[n++] = '?';
+        } else if (c == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f) {
+            out[n++] = '?';
+            p++;
+        } else {
+            out[n++] = (char)c;
+        }
+    }
+    /* Cut by the size limit: never end inside a UTF-8 sequence. */
+    if (*p != '\0') {
+        while (n > 0 && ((unsigned char)out[n - 1] & 0xc0) == 0x80)
+            n--;
+        if (n > 0 && ((unsigned char)out[n - 1] & 0xc0) == 0xc0)
+            n--;
+    }
+    out[n] = '\0';
+}
+
+/* Is this code point East Asian Wide or Fullwidth (two columns)? The ranges
+ * of Unicode's EastAsianWidth W and F that names and messages use. */
+static bool S_wide(unsigned long cp)
+{
+    return (cp >= 0x1100 && cp <= 0x115f) || (cp >= 0x2e80 && cp <= 0x303e) ||
+           (cp >= 0x3041 && cp <= 0x33ff) || (cp >= 0x3400 && cp <= 0x4dbf) ||
+           (cp >= 0x4e00 && cp <= 0x9fff) || (cp >= 0xa000 && cp <= 0xa4cf) ||
+           (cp >= 0xac00 && cp <= 0xd7a3) || (cp >= 0xf900 && cp <= 0xfaff) ||
+           (cp >= 0xfe30 && cp <= 0xfe4f) || (cp >= 0xff00 && cp <= 0xff60) ||
+           (cp >= 0xffe0 && cp <= 0xffe6) || (cp >= 0x1f300 && cp <= 0x1f64f) ||
+           (cp >= 0x20000 && cp <= 0x3fffd);
+}
+
+size_t cli_text_width(const char *text)
+{
+    size_t width = 0;
+    const unsigned char *p = (const unsigned char *)text;
+    while (*p != '\0') {
+        unsigned long cp;
+        size_t length;
+        if (p[0] < 0x80) {
+            cp = p[0];
+            length = 1;
+        } else if ((p[0] & 0xe0) == 0xc0 && (p[1] & 0xc0) == 0x80) {
+            cp = (unsigned long)(p[0] & 0x1f) << 6 | (p[1] & 0x3f);
+            length = 2;
+        } else if ((p[0] & 0xf0) == 0xe0 && (p[1] & 0xc0) == 0x80 && (p[2] & 0xc0) == 0x80) {
+            cp = (unsigned long)(p[0] & 0x0f) << 12 | (unsigned long)(p[1] & 0x3f) << 6 |
+                 (p[2] & 0x3f);
+            length = 3;
+        } else if ((p[0] & 0xf8) == 0xf0 && (p[1] & 0xc0) == 0x80 && (p[2] & 0xc0) == 0x80 &&
+                   (p[3] & 0xc0) == 0x80) {
+            cp = (unsigned long)(p[0] & 0x07) << 18 | (unsigned long)(p[1] & 0x3f) << 12 |
+                 (unsigned long)(p[2] & 0x3f) << 6 | (p[3] & 0x3f);
+            length = 4;
+        } else {
+            cp = '?';
+            length = 1;
+        }
+        width += S_wide(cp) ? 2 : 1;
+        p += length;
+    }
+    return width;
+}
+
+static void S_pad(size_t count)
+{
+    for (size_t i = 0; i < count; i++)
+        putchar(' ');
+}
+
+#define S_FIELD_LABEL_WIDTH 18
+
+void cli_print_field(const struct cli *cli, const char *label, const char *value)
+{
+    char clean[512];
+    cli_text_clean(value, clean, sizeof clean);
+    cli_print_colored(cli, CLI_COLOR_BOLD, label);
+    size_t width = cli_text_width(label);
+    S_pad(width < S_FIELD_LABEL_WIDTH ? S_FIELD_LABEL_WIDTH - width : 1);
+    printf("%s\n", clean);
+}
+
+void cli_table_init(struct cli_table *table, const char *const *headers, size_t column_count)
+{
+    QB_ASSERT(column_count > 0 && column_count <= CLI_TABLE_COLUMNS_MAX);
+    memset(table, 0, sizeof *table);
+    table->column_count = column_count;
+    for (size_t i = 0; i < column_count; i++)
+        table->headers[i] = headers[i];
+    table->cells = calloc(CLI_TABLE_ROWS_MAX * column_count, CLI_TABLE_CELL_SIZE_MAX);
+    QB_ASSERT(table->cells != NULL);
+}
+
+static char *S_cell(const struct cli_table *table, size_t row, size_t column)
+{
+    return table->cells + (row * table->column_count + column) * CLI_TABLE_CELL_SIZE_MAX;
+}
+
+void cli_table_add(struct cli_table *table, const char *const *cells)
+{
+    if (table->row_count >= CLI_TABLE_ROWS_MAX)
+        return;
+    for (size_t i = 0; i < table->column_count; i++)
+        cli_text_clean(cells[i], S_cell(table, table->row_count, i), CLI_TABLE_CELL_SIZE_MAX);
+    table->row_count++;
+}
+
+void cli_table_print(const struct cli *cli, const struct cli_table *table)
+{
+    size_t widths[CLI_TABLE_COLUMNS_MAX];
+    for (size_t c = 0; c < table->column_count; c++) {
+        widths[c] = cli_text_width(table->headers[c]);
+        for (size_t r = 0; r < table->row_count; r++) {
+            size_t w = cli_text_width(S_cell(table, r, c));
+            if (w > widths[c])
+                widths[c] = w;
+        }
+    }
+    /* The last column is not padded: no trailing spaces on any line. */
+    for (size_t c = 0; c < table->column_count; c++) {
+        cli_print_colored(cli, CLI_COLOR_BOLD, table->headers[c]);
+        if (c + 1 < table->column_count)
+            S_pad(widths[c] - cli_text_width(table->headers[c]) + 2);
+    }
+    putchar('\n');
+    for (size_t r = 0; r < table->row_count; r++) {
+        for (size_t c = 0; c < table->column_count; c++) {
+            const char *cell = S_cell(table, r, c);
+            fputs(cell, stdout);
+            if (c + 1 < table->column_count)
+                S_pad(widths[c] - cli_text_width(cell) + 2);
+        }
+        putchar('\n');
+    }
+    if (table->row_count == 0)
+        cli_print_colored(cli, CLI_COLOR_DIM, "(none)\n");
+}
+
+void cli_table_release(struct cli_table *table)
+{
+    free(table->cells);
+    table->cells = NULL;
+    table->row_count = 0;
+}
+
+const char *cli_json_str(const json_t *object, const char *name)
+{
+    const char *value = json_string_value(json_object_get(object, name));
+    return value != NULL ? value : "";
+}
+
+enum qb_error cli_amount_parse(const char *text, const struct currency *cur,
+                               int64_t *amount_minor)
+{
+    QB_ASSERT(cur != NULL);
+    int64_t value;
+    enum qb_error err = money_parse(text, strlen(text), cur, &value);
+    if (err != QB_OK)
+        return err;
+    if (value <= 0)
+        return QB_E_BAD_AMOUNT;
+    *amount_minor = value;
+    return QB_OK;
+}
+
+void cli_amount_format(int64_t amount_minor, const char *currency_code, char *buf,
+                       size_t buf_size)
+{
+    QB_ASSERT(buf_size >= MONEY_TEXT_SIZE_MAX + 8);
+    const struct currency *cur = currency_find(currency_code);
+    if (cur == NULL) {
+        snprintf(buf, buf_size, "%lld (minor units)", (long long)amount_minor);
+        return;
+    }
+    money_format(amount_minor, cur, buf, buf_size);
+}

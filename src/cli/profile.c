@@ -1,0 +1,204 @@
+/*
+ * profile.c — stored credentials: one small file per profile under
+ * $XDG_CONFIG_HOME/qianbao/ (fallback ~/.config/qianbao/).
+ *
+ * A profile is "key=value" lines: kind (user or admin), server, token, and
+ * for a user user_id, phone, expires_at. The token is a bearer credential,
+ * so the file is 0600 in a 0700 directory, written atomically (a new file
+ * beside it, fsync, rename, fsync of the directory): a crash leaves the old
+ * profile or the new one, never half of one. Anything unexpected in a file
+ * makes it unreadable rather than half-trusted.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli/cli_int.h"
+
+#define S_PATH_SIZE_MAX 1024
+#define S_FILE_SIZE_MAX 4096
+
+bool cli_profile_name_valid(const char *name)
+{
+    size_t size = strlen(name);
+    if (size == 0 || size >= CLI_PROFILE_NAME_SIZE_MAX || name[0] == '.')
+        return false;
+    return strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") ==
+           size;
+}
+
+/* The directory of profiles, without a trailing slash. */
+static bool S_dir(char *dir, size_t dir_size)
+{
+    const char *xdg = getenv("XDG_CONFIG_HOME");
+    int n;
+    /* The XDG spec says a relative XDG_CONFIG_HOME is invalid and ignored. */
+    if (xdg != NULL && xdg[0] == '/') {
+        n = snprintf(dir, dir_size, "%s/qianbao", xdg);
+    } else {
+        const char *home = getenv("HOME");
+        if (home == NULL || home[0] == '\0')
+            return false;
+        n = snprintf(dir, dir_size, "%s/.config/qianbao", home);
+    }
+    return n > 0 && (size_t)n < dir_size;
+}
+
+bool cli_profile_path(const char *name, char *path, size_t path_size)
+{
+    QB_ASSERT(cli_profile_name_valid(name));
+    char dir[S_PATH_SIZE_MAX];
+    if (!S_dir(dir, sizeof dir))
+        return false;
+    int n = snprintf(path, path_size, "%s/%s", dir, name);
+    return n > 0 && (size_t)n < path_size;
+}
+
+/* Copies value into field when it fits and is printable ASCII. */
+static bool S_field_set(char *field, size_t field_size, const char *value)
+{
+    size_t size = strlen(value);
+    if (size >= field_size)
+        return false;
+    for (size_t i = 0; i < size; i++) {
+        if (value[i] < 0x21 || value[i] > 0x7e)
+            return false;
+    }
+    memcpy(field, value, size + 1);
+    return true;
+}
+
+enum qb_error cli_profile_load(const char *name, struct cli_profile *profile)
+{
+    memset(profile, 0, sizeof *profile);
+    char path[S_PATH_SIZE_MAX];
+    if (!cli_profile_path(name, path, sizeof path))
+        return QB_E_NOT_FOUND;
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0)
+        return errno == ENOENT ? QB_E_NOT_FOUND : QB_E_PARAM;
+    char text[S_FILE_SIZE_MAX + 1];
+    ssize_t size = read(fd, text, S_FILE_SIZE_MAX);
+    close(fd);
+    if (size <= 0 || size == S_FILE_SIZE_MAX)
+        return QB_E_PARAM;
+    text[size] = '\0';
+
+    enum qb_error err = QB_E_PARAM;
+    bool kind_seen = false;
+    char *line = text;
+    while (*line != '\0') {
+        char *end = strchr(line, '\n');
+        if (end == NULL)
+            goto out;
+        *end = '\0';
+        char *equals = strchr(line, '=');
+        if (equals == NULL)
+            goto out;
+        *equals = '\0';
+        const char *key = line, *value = equals + 1;
+        bool ok;
+        if (strcmp(key, "kind") == 0) {
+            ok = strcmp(value, "user") == 0 || strcmp(value, "admin") == 0;
+            profile->kind = strcmp(value, "admin") == 0 ? CLI_PROFILE_ADMIN : CLI_PROFILE_USER;
+            kind_seen = true;
+        } else if (strcmp(key, "server") == 0) {
+            ok = S_field_set(profile->server, sizeof profile->server, value);
+        } else if (strcmp(key, "token") == 0) {
+            ok = S_field_set(profile->token, sizeof profile->token, value);
+        } else if (strcmp(key, "user_id") == 0) {
+            ok = S_field_set(profile->user_id, sizeof profile->user_id, value);
+        } else if (strcmp(key, "phone") == 0) {
+            ok = S_field_set(profile->phone, sizeof profile->phone, value);
+        } else if (strcmp(key, "expires_at") == 0) {
+            ok = S_field_set(profile->expires_at, sizeof profile->expires_at, value);
+        } else {
+            ok = false;
+        }
+        if (!ok)
+            goto out;
+        line = end + 1;
+    }
+    if (kind_seen && profile->server[0] != '\0' && profile->token[0] != '\0')
+        err = QB_OK;
+out:
+    cli_secret_wipe(text, sizeof text);
+    if (err != QB_OK)
+        cli_secret_wipe(profile->token, sizeof profile->token);
+    return err;
+}
+
+/* mkdir with mode, accepting one that exists; then tightens the mode of
+ * the qianbao directory in case it was made by hand. */
+static bool S_mkdir(const char *path, bool tighten)
+{
+    if (mkdir(path, 0700) != 0 && errno != EEXIST)
+        return false;
+    return !tighten || chmod(path, 0700) == 0;
+}
+
+enum qb_error cli_profile_save(const char *name, const struct cli_profile *profile)
+{
+    char dir[S_PATH_SIZE_MAX];
+    if (!S_dir(dir, sizeof dir))
+        return QB_E_PARAM;
+    /* The parent ($XDG_CONFIG_HOME or ~/.config) may not exist yet. */
+    char parent[S_PATH_SIZE_MAX];
+    snprintf(parent, sizeof parent, "%s", dir);
+    char *slash = strrchr(parent, '/');
+    QB_ASSERT(slash != NULL);
+    *slash = '\0';
+    if (parent[0] != '\0' && !S_mkdir(parent, false))
+        return QB_E_STORAGE;
+    if (!S_mkdir(dir, true))
+        return QB_E_STORAGE;
+
+    char text[S_FILE_SIZE_MAX];
+    int n;
+    if (profile->kind == CLI_PROFILE_ADMIN)
+        n = snprintf(text, sizeof text, "kind=admin\nserver=%s\ntoken=%s\n", profile->server,
+                     profile->token);
+    else
+        n = snprintf(text, sizeof text,
+                     "kind=user\nserver=%s\ntoken=%s\nuser_id=%s\nphone=%s\nexpires_at=%s\n",
+                     profile->server, profile->token, profile->user_id, profile->phone,
+                     profile->expires_at);
+    QB_ASSERT(n > 0 && (size_t)n < sizeof text);
+
+    char path[S_PATH_SIZE_MAX], temp[S_PATH_SIZE_MAX + 32];
+    if (!cli_profile_path(name, path, sizeof path))
+        return QB_E_PARAM;
+    snprintf(temp, sizeof temp, "%s.%ld.tmp", path, (long)getpid());
+    enum qb_error err = QB_E_STORAGE;
+    int fd = open(temp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0)
+        goto out;
+    bool written = write(fd, text, (size_t)n) == n && fsync(fd) == 0;
+    if (close(fd) != 0 || !written || rename(temp, path) != 0) {
+        unlink(temp);
+        goto out;
+    }
+    int dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dir_fd >= 0) {
+        fsync(dir_fd);
+        close(dir_fd);
+    }
+    err = QB_OK;
+out:
+    cli_secret_wipe(text, sizeof text);
+    return err;
+}
+
+enum qb_error cli_profile_remove(const char *name)
+{
+    char path[S_PATH_SIZE_MAX];
+    if (!cli_profile_path(name, path, sizeof path))
+        return QB_OK;
+    if (unlink(path) != 0 && errno != ENOENT)
+        return QB_E_STORAGE;
+    return QB_OK;
+}

@@ -1,0 +1,163 @@
+/*
+ * table.c — the command table: every command of qianbao, its options and
+ * its help text, in the order `qianbao --help` lists them.
+ *
+ * This table is the single source of the help screens, the man page
+ * (`qianbao man`, docs/qianbao.1) and the bash completion (`qianbao
+ * completion bash`, scripts/completion/qianbao.bash): a command or option
+ * added here appears in all three. Help text is plain sentences; `...`
+ * marks a command line the user can type.
+ */
+#include <string.h>
+
+#include "cli/cli_int.h"
+
+#define S_PASSWORD_STDIN                                                                           \
+    {"password-stdin", NULL, false, NULL,                                                          \
+     "read the password from standard input (one line) instead of the terminal"}
+#define S_LIMIT {"limit", "N", false, NULL, "rows per page, 1 to 100 (default 20)"}
+#define S_CURSOR                                                                                   \
+    {"cursor", "CURSOR", false, NULL, "the page after the one that printed this cursor"}
+
+static const struct cli_command S_commands[] = {
+    {"sms-code", "[PHONE]", 0, 1, "send a six-digit SMS code to a phone",
+     "Asks the server to send a code to PHONE for one purpose. Without PHONE, the phone of the "
+     "logged-in profile. The answer is the same whether or not a code was sent, so it never "
+     "tells whether a phone is registered. In development (no SMS provider) the operator reads "
+     "codes with `qianbao admin sms-outbox`.",
+     {{"purpose", "PURPOSE", true, "register reset_payment_password unfreeze login bind_card new_device",
+       "what the code is for: register, reset_payment_password (for `payment-password set`), "
+       "unfreeze (for `security unfreeze`)"}},
+     cli_run_sms_code},
+    {"register", "", 0, 0, "create a wallet with a phone number and an SMS code",
+     "Registers a new user. Ask for the code first with `qianbao sms-code PHONE --purpose "
+     "register`. The password (8 to 128 bytes, not all digits) is read from the terminal "
+     "without echo, twice, or once from standard input with --password-stdin. Log in "
+     "afterwards with `qianbao login`.",
+     {{"phone", "PHONE", true, NULL, "the mobile number, 11 digits"},
+      {"code", "CODE", true, NULL, "the SMS code of purpose register"},
+      {"name", "NAME", true, NULL, "the display name, 1 to 64 bytes"},
+      S_PASSWORD_STDIN},
+     cli_run_register},
+    {"login", "", 0, 0, "log in and store the session in a profile",
+     "Opens a session and stores its token in the profile's file under "
+     "$XDG_CONFIG_HOME/qianbao/ (mode 0600), bound to the server it came from. Without "
+     "--phone the phone is asked on the terminal; the password is read without echo, or from "
+     "standard input with --password-stdin.\n\n"
+     "The operator logs in with --admin: the admin token is read from --admin-token-file "
+     "(DATA_DIR/admin-token of the daemon) or from QIANBAO_ADMIN_TOKEN, checked against the "
+     "server and stored in the profile \"admin\" (or --profile), which the admin commands use.",
+     {{"phone", "PHONE", false, NULL, "the mobile number"},
+      S_PASSWORD_STDIN,
+      {"device", "NAME", false, NULL,
+       "the device name shown in `security sessions` (default: qianbao on HOSTNAME)"},
+      {"admin", NULL, false, NULL, "log in as the operator (QIANBAO_ADMIN_TOKEN)"},
+      {"admin-token-file", "FILE", false, NULL,
+       "log in as the operator with the token in FILE (implies --admin)"}},
+     cli_run_login},
+    {"logout", "", 0, 0, "end the session and forget the profile",
+     "Revokes the profile's session on the server it was opened on, then removes the "
+     "profile's file. An operator profile is only removed (the admin token stays valid).",
+     {{"admin", NULL, false, NULL, "the operator's profile (\"admin\" unless --profile)"}},
+     cli_run_logout},
+    {"me", "", 0, 0, "show who is logged in",
+     "Shows the user of the profile: id, phone, name, KYC level, status.", {{0}}, cli_run_me},
+    {"balance", "", 0, 0, "show the balance of each currency",
+     "Available is what may be spent now; pending is reserved by payments in progress.",
+     {{0}},
+     cli_run_balance},
+    {"security", "", 0, 0, "show the security score and its checklist",
+     "The security centre: a score out of 100 and the checks behind it, each with what to do "
+     "when it is not met.",
+     {{0}},
+     cli_run_security},
+    {"security sessions", "", 0, 0, "list the sessions (devices) of this user",
+     "Newest first, ended ones included. The current session is marked.",
+     {S_LIMIT, S_CURSOR},
+     cli_run_security_sessions},
+    {"security revoke", "ID", 1, 1, "end one session, for a lost device",
+     "Ends the session ID (from `qianbao security sessions`).", {{0}}, cli_run_security_revoke},
+    {"security freeze", "", 0, 0, "freeze the wallet after losing a phone",
+     "Stops all money leaving the wallet and logs out every other session. Lift it with "
+     "`qianbao security unfreeze`.",
+     {{0}},
+     cli_run_security_freeze},
+    {"security unfreeze", "", 0, 0, "lift a freeze you made",
+     "Needs the login password and an SMS code: `qianbao sms-code --purpose unfreeze`. A "
+     "freeze made by an operator can only be lifted by an operator.",
+     {{"code", "CODE", true, NULL, "the SMS code of purpose unfreeze"}, S_PASSWORD_STDIN},
+     cli_run_security_unfreeze},
+    {"kyc", "", 0, 0, "verify your real name (KYC level 2)",
+     "Checks the real name and the resident id number (18 characters) with the verification "
+     "service. Only the last four characters of the number are ever shown again.",
+     {{"name", "NAME", true, NULL, "the real name"},
+      {"id-number", "NUMBER", true, NULL, "the resident id number"}},
+     cli_run_kyc},
+    {"payment-password", "", 0, 0, "manage the six-digit payment password", NULL, {{0}}, NULL},
+    {"payment-password set", "", 0, 0, "set or reset the payment password",
+     "Needs an SMS code: `qianbao sms-code --purpose reset_payment_password`. The six digits "
+     "are read from the terminal without echo, twice, or once from standard input with "
+     "--password-stdin. Easy ones (123456, 112233, a birth date) are refused.",
+     {{"code", "CODE", true, NULL, "the SMS code of purpose reset_payment_password"},
+      S_PASSWORD_STDIN},
+     cli_run_payment_password_set},
+    {"admin", "", 0, 0, "operator commands (need `qianbao login --admin`)", NULL, {{0}}, NULL},
+    {"admin users", "", 0, 0, "list users, newest first",
+     "Each user with KYC level, status and CNY balance.",
+     {{"phone", "PREFIX", false, NULL, "only phones starting with PREFIX"}, S_LIMIT, S_CURSOR},
+     cli_run_admin_users},
+    {"admin freeze", "ID", 1, 1, "freeze a user",
+     "Stops all money leaving the user's wallet and ends every session of the user. Only an "
+     "operator can lift it.",
+     {{0}},
+     cli_run_admin_freeze},
+    {"admin unfreeze", "ID", 1, 1, "lift any freeze of a user", NULL, {{0}},
+     cli_run_admin_unfreeze},
+    {"admin kyc-level", "ID LEVEL", 2, 2, "set a user's KYC level (1 to 3)", NULL, {{0}},
+     cli_run_admin_kyc_level},
+    {"admin sms-outbox", "", 0, 0, "read the development SMS outbox",
+     "The codes the daemon would have sent, newest first, when it runs without an SMS "
+     "provider.",
+     {{"phone", "PHONE", false, NULL, "only messages to PHONE"}, S_LIMIT, S_CURSOR},
+     cli_run_admin_sms_outbox},
+    {"version", "", 0, 0, "show the versions of qianbao and of the server",
+     "The server's version comes from its /healthz; an unreachable server is reported, not "
+     "an error.",
+     {{0}},
+     cli_run_version},
+    {"help", "[COMMAND]", 0, 3, "show help for qianbao or a command", NULL, {{0}},
+     cli_run_help},
+    {"completion", "bash", 1, 1, "print the bash completion script",
+     "Load it with `source <(qianbao completion bash)`, or install "
+     "scripts/completion/qianbao.bash.",
+     {{0}},
+     cli_run_completion},
+    {"man", "", 0, 0, "print the manual page (roff)", "View it with `qianbao man | man -l -`.",
+     {{0}},
+     cli_run_man},
+};
+
+const struct cli_command *cli_commands(size_t *count)
+{
+    *count = QB_ARRAY_COUNT(S_commands);
+    return S_commands;
+}
+
+const struct cli_command *cli_command_find(const char *name)
+{
+    for (size_t i = 0; i < QB_ARRAY_COUNT(S_commands); i++) {
+        if (strcmp(S_commands[i].name, name) == 0)
+            return &S_commands[i];
+    }
+    return NULL;
+}
+
+const char *cli_arg(const struct cli *cli, const struct cli_args *args, const char *name)
+{
+    QB_ASSERT(cli->command != NULL);
+    for (size_t i = 0; i < CLI_OPTIONS_MAX && cli->command->options[i].name != NULL; i++) {
+        if (strcmp(cli->command->options[i].name, name) == 0)
+            return args->values[i];
+    }
+    QB_UNREACHABLE(); /* a run function asked for an option its row does not have */
+}

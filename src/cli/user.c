@@ -1,0 +1,598 @@
+/*
+ * user.c — the wallet holder's commands: registering, logging in and out,
+ * the user, balances, the security centre, KYC, the payment password.
+ *
+ * Each command is one or two API calls (docs/api.md) and two renderings:
+ * with --json the server's body as it came (commands whose route answers
+ * 204 print {}; login prints its own documented shape, because the
+ * server's answer holds the session token, which is never printed), and
+ * otherwise a few aligned lines or a table, amounts as decimals.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli/cli_int.h"
+
+/* Prints a JSON value built by the CLI (login, logout) on stdout. */
+static void S_print_json(json_t *value)
+{
+    QB_ASSERT(value != NULL);
+    char *text = json_dumps(value, JSON_COMPACT);
+    QB_ASSERT(text != NULL);
+    printf("%s\n", text);
+    free(text);
+    json_decref(value);
+}
+
+/* A user object (GET /v1/me and the answers that carry the user). */
+static void S_user_print(const struct cli *cli, const json_t *user)
+{
+    char text[160];
+    cli_print_field(cli, "id", cli_json_str(user, "id"));
+    cli_print_field(cli, "phone", cli_json_str(user, "phone"));
+    cli_print_field(cli, "name", cli_json_str(user, "display_name"));
+    json_int_t level = json_integer_value(json_object_get(user, "kyc_level"));
+    const char *last4 = cli_json_str(user, "id_number_last4");
+    if (last4[0] != '\0')
+        snprintf(text, sizeof text, "%" JSON_INTEGER_FORMAT " (id number ending %s)", level,
+                 last4);
+    else
+        snprintf(text, sizeof text, "%" JSON_INTEGER_FORMAT, level);
+    cli_print_field(cli, "kyc level", text);
+    cli_print_field(cli, "status", cli_json_str(user, "status"));
+    json_t *set = json_object_get(user, "payment_password_set");
+    if (set != NULL)
+        cli_print_field(cli, "payment password", json_is_true(set) ? "set" : "not set");
+    cli_print_field(cli, "created at", cli_json_str(user, "created_at"));
+}
+
+/* --json: the body; else the user. */
+static void S_user_answer(const struct cli *cli, const struct cli_response *res)
+{
+    if (cli->json)
+        cli_print_body(res);
+    else
+        S_user_print(cli, res->json);
+}
+
+/* "hint: more rows: ..." when the page has a next cursor. */
+static void S_next_page(struct cli *cli, const json_t *page)
+{
+    const char *cursor = cli_json_str(page, "next_cursor");
+    if (cursor[0] == '\0' || cli->json)
+        return;
+    char clean[128];
+    cli_text_clean(cursor, clean, sizeof clean);
+    cli_hint(cli, "more rows: run `qianbao %s --cursor %s`", cli->command->name, clean);
+}
+
+int cli_limit_arg(struct cli *cli, const struct cli_args *args, char *out, size_t out_size)
+{
+    const char *limit = cli_arg(cli, args, "limit");
+    out[0] = '\0';
+    if (limit == NULL)
+        return CLI_EXIT_OK;
+    size_t size = strlen(limit);
+    if (size == 0 || size > 3 || strspn(limit, "0123456789") != size || limit[0] == '0' ||
+        strtol(limit, NULL, 10) > 100)
+        return cli_usage_error(cli, "--limit must be a whole number from 1 to 100");
+    snprintf(out, out_size, "%s", limit);
+    return CLI_EXIT_OK;
+}
+
+/* path plus ?limit= and ?cursor= from the options. */
+static int S_page_path(struct cli *cli, const struct cli_args *args, char *path,
+                       size_t path_size)
+{
+    char limit[8];
+    int rc = cli_limit_arg(cli, args, limit, sizeof limit);
+    if (rc != CLI_EXIT_OK)
+        return rc;
+    const char *cursor = cli_arg(cli, args, "cursor");
+    if ((limit[0] != '\0' && !cli_query_add(path, path_size, "limit", limit)) ||
+        (cursor != NULL && !cli_query_add(path, path_size, "cursor", cursor)))
+        return cli_usage_error(cli, "the options are too long");
+    return CLI_EXIT_OK;
+}
+
+/* --- sms-code, register, login, logout ----------------------------------- */
+
+int cli_run_sms_code(struct cli *cli, const struct cli_args *args)
+{
+    struct cli_profile profile;
+    const char *phone = args->positional_count > 0 ? args->positionals[0] : NULL;
+    if (phone == NULL) {
+        if (cli_profile_load(cli->profile, &profile) != QB_OK ||
+            profile.kind != CLI_PROFILE_USER)
+            return cli_usage_error(cli, "PHONE is missing (and no user is logged in)");
+        cli_secret_wipe(profile.token, sizeof profile.token);
+        phone = profile.phone;
+    }
+    const char *purpose = cli_arg(cli, args, "purpose");
+    json_t *body = json_pack("{s:s, s:s}", "phone", phone, "purpose", purpose);
+    QB_ASSERT(body != NULL);
+    struct cli_response res;
+    int rc = cli_call(cli, "POST", "/v1/sms-codes", CLI_AUTH_NONE, body, &res);
+    json_decref(body);
+    if (rc == CLI_EXIT_OK) {
+        if (cli->json) {
+            cli_print_body(&res);
+        } else {
+            char clean[32];
+            cli_text_clean(phone, clean, sizeof clean);
+            printf("requested an SMS code (purpose %s) for %s: valid for %" JSON_INTEGER_FORMAT
+                   " s once it arrives\n",
+                   purpose, clean, json_integer_value(json_object_get(res.json, "expires_in")));
+        }
+    }
+    cli_response_release(&res);
+    return rc;
+}
+
+int cli_run_register(struct cli *cli, const struct cli_args *args)
+{
+    char password[CLI_SECRET_SIZE_MAX];
+    int rc = cli_secret_read(cli, cli_arg(cli, args, "password-stdin") != NULL,
+                             "New password: ", "Repeat it: ", password, sizeof password);
+    if (rc != CLI_EXIT_OK)
+        return rc;
+    json_t *body = json_pack("{s:s, s:s, s:s, s:s}", "phone", cli_arg(cli, args, "phone"),
+                             "sms_code", cli_arg(cli, args, "code"), "password", password,
+                             "display_name", cli_arg(cli, args, "name"));
+    cli_secret_wipe(password, sizeof password);
+    if (body == NULL)
+        return cli_usage_error(cli, "--name and the password must be UTF-8 text");
+    struct cli_response res;
+    rc = cli_call(cli, "POST", "/v1/users", CLI_AUTH_NONE, body, &res);
+    json_decref(body);
+    if (rc == CLI_EXIT_OK) {
+        if (cli->json) {
+            cli_print_body(&res);
+        } else {
+            char phone[32], name[160], id[64];
+            cli_text_clean(cli_json_str(res.json, "phone"), phone, sizeof phone);
+            cli_text_clean(cli_json_str(res.json, "display_name"), name, sizeof name);
+            cli_text_clean(cli_json_str(res.json, "id"), id, sizeof id);
+            printf("registered %s as %s (%s)\n", phone, name, id);
+            printf("next: qianbao login --phone %s\n", phone);
+        }
+    }
+    cli_response_release(&res);
+    return rc;
+}
+
+/* Reads the operator's token from --admin-token-file or QIANBAO_ADMIN_TOKEN. */
+static int S_admin_token(struct cli *cli, const struct cli_args *args, char *token,
+                         size_t token_size)
+{
+    const char *file = cli_arg(cli, args, "admin-token-file");
+    if (file != NULL) {
+        FILE *f = fopen(file, "r");
+        if (f == NULL)
+            return cli_usage_error(cli, "cannot read --admin-token-file \"%s\"", file);
+        bool ok = fgets(token, (int)token_size, f) != NULL;
+        fclose(f);
+        if (!ok)
+            token[0] = '\0';
+    } else {
+        const char *env = getenv("QIANBAO_ADMIN_TOKEN");
+        if (env == NULL || env[0] == '\0')
+            return cli_usage_error(cli, "--admin needs --admin-token-file FILE or "
+                                        "QIANBAO_ADMIN_TOKEN");
+        snprintf(token, token_size, "%s", env);
+    }
+    token[strcspn(token, "\r\n")] = '\0';
+    size_t size = strlen(token);
+    bool printable = size > 0;
+    for (size_t i = 0; i < size; i++)
+        printable = printable && token[i] > 0x20 && token[i] < 0x7f;
+    if (!printable) {
+        cli_secret_wipe(token, token_size);
+        return cli_usage_error(cli, "the admin token must be one line of printable characters");
+    }
+    return CLI_EXIT_OK;
+}
+
+static int S_login_admin(struct cli *cli, const struct cli_args *args)
+{
+    struct cli_profile profile;
+    memset(&profile, 0, sizeof profile);
+    int rc = S_admin_token(cli, args, profile.token, sizeof profile.token);
+    if (rc != CLI_EXIT_OK)
+        return rc;
+    /* Check the token before storing it: the cheapest admin read. */
+    struct cli_response res;
+    rc = cli_call_token(cli, "GET", "/admin/users?limit=1", CLI_AUTH_NONE, profile.token, NULL,
+                        &res);
+    cli_response_release(&res);
+    if (rc != CLI_EXIT_OK) {
+        cli_secret_wipe(profile.token, sizeof profile.token);
+        return rc;
+    }
+    const char *name = cli->profile_explicit ? cli->profile : CLI_ADMIN_PROFILE;
+    profile.kind = CLI_PROFILE_ADMIN;
+    snprintf(profile.server, sizeof profile.server, "%s", cli->server);
+    enum qb_error err = cli_profile_save(name, &profile);
+    cli_secret_wipe(profile.token, sizeof profile.token);
+    if (err != QB_OK)
+        return cli_fail(cli, CLI_EXIT_USAGE, "PROFILE_UNWRITABLE",
+                        "cannot write the profile \"%s\" under $XDG_CONFIG_HOME/qianbao/", name);
+    if (cli->json)
+        S_print_json(json_pack("{s:s, s:s, s:s}", "profile", name, "server", cli->server, "kind",
+                               "admin"));
+    else
+        printf("logged in as the operator on %s (profile \"%s\")\n", cli->server, name);
+    return CLI_EXIT_OK;
+}
+
+int cli_run_login(struct cli *cli, const struct cli_args *args)
+{
+    if (cli_arg(cli, args, "admin") != NULL || cli_arg(cli, args, "admin-token-file") != NULL)
+        return S_login_admin(cli, args);
+    char phone[32];
+    const char *given = cli_arg(cli, args, "phone");
+    int rc;
+    if (given != NULL) {
+        snprintf(phone, sizeof phone, "%s", given);
+    } else if ((rc = cli_line_read(cli, "Phone: ", phone, sizeof phone)) != CLI_EXIT_OK) {
+        return rc;
+    }
+    char password[CLI_SECRET_SIZE_MAX];
+    rc = cli_secret_read(cli, cli_arg(cli, args, "password-stdin") != NULL, "Password: ", NULL,
+                         password, sizeof password);
+    if (rc != CLI_EXIT_OK)
+        return rc;
+    char device[65];
+    const char *device_arg = cli_arg(cli, args, "device");
+    if (device_arg != NULL) {
+        snprintf(device, sizeof device, "%s", device_arg);
+    } else {
+        char host[54] = ""; /* "qianbao on " and the host fit device_name's 64 bytes */
+        if (gethostname(host, sizeof host) != 0)
+            host[0] = '\0';
+        host[sizeof host - 1] = '\0';
+        snprintf(device, sizeof device, "qianbao on %s",
+                 host[0] != '\0' ? host : "this computer");
+    }
+    json_t *body = json_pack("{s:s, s:s, s:s}", "phone", phone, "password", password,
+                             "device_name", device);
+    cli_secret_wipe(password, sizeof password);
+    if (body == NULL)
+        return cli_usage_error(cli, "the phone, password and device must be UTF-8 text");
+    struct cli_response res;
+    rc = cli_call(cli, "POST", "/v1/sessions", CLI_AUTH_NONE, body, &res);
+    json_decref(body);
+    if (rc != CLI_EXIT_OK) {
+        cli_response_release(&res);
+        return rc;
+    }
+    struct cli_profile profile;
+    memset(&profile, 0, sizeof profile);
+    profile.kind = CLI_PROFILE_USER;
+    snprintf(profile.server, sizeof profile.server, "%s", cli->server);
+    snprintf(profile.token, sizeof profile.token, "%s", cli_json_str(res.json, "token"));
+    snprintf(profile.user_id, sizeof profile.user_id, "%s", cli_json_str(res.json, "user_id"));
+    snprintf(profile.phone, sizeof profile.phone, "%s", phone);
+    snprintf(profile.expires_at, sizeof profile.expires_at, "%s",
+             cli_json_str(res.json, "expires_at"));
+    cli_secret_wipe(res.body.data, res.body.size);
+    cli_response_release(&res);
+    enum qb_error err = cli_profile_save(cli->profile, &profile);
+    cli_secret_wipe(profile.token, sizeof profile.token);
+    if (err != QB_OK)
+        return cli_fail(cli, CLI_EXIT_USAGE, "PROFILE_UNWRITABLE",
+                        "cannot write the profile \"%s\" under $XDG_CONFIG_HOME/qianbao/ (the "
+                        "session stays open until it expires)",
+                        cli->profile);
+    if (cli->json) {
+        S_print_json(json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "profile", cli->profile,
+                               "server", cli->server, "kind", "user", "user_id", profile.user_id,
+                               "phone", profile.phone, "expires_at", profile.expires_at));
+    } else {
+        char clean[64];
+        cli_text_clean(profile.user_id, clean, sizeof clean);
+        printf("logged in as %s (%s) on %s (profile \"%s\")\n", profile.phone, clean,
+               cli->server, cli->profile);
+    }
+    return CLI_EXIT_OK;
+}
+
+int cli_run_logout(struct cli *cli, const struct cli_args *args)
+{
+    const char *name = cli->profile;
+    if (cli_arg(cli, args, "admin") != NULL && !cli->profile_explicit)
+        name = CLI_ADMIN_PROFILE;
+    struct cli_profile profile;
+    enum qb_error err = cli_profile_load(name, &profile);
+    if (err == QB_E_NOT_FOUND)
+        return cli_fail(cli, CLI_EXIT_NOT_LOGGED_IN, "NOT_LOGGED_IN",
+                        "not logged in (no profile \"%s\")", name);
+    if (err == QB_OK && profile.kind == CLI_PROFILE_USER) {
+        /* End the session where it was opened, whatever --server says. */
+        cli_secret_wipe(profile.token, sizeof profile.token);
+        snprintf(cli->server, sizeof cli->server, "%s", profile.server);
+        if (name != cli->profile)
+            snprintf(cli->profile, sizeof cli->profile, "%s", name);
+        struct cli_response res;
+        cli->quiet = true;
+        int rc = cli_call(cli, "DELETE", "/v1/sessions/current", CLI_AUTH_USER, NULL, &res);
+        cli->quiet = false;
+        long status = res.status;
+        cli_response_release(&res);
+        /* 401: the session had ended already; nothing left to revoke. */
+        if (rc != CLI_EXIT_OK && status != 401)
+            return cli_fail(cli, CLI_EXIT_UNAVAILABLE, "SERVER_UNREACHABLE",
+                            "cannot end the session on %s (%s); the profile \"%s\" is kept: run "
+                            "`qianbao logout` again when the server answers",
+                            profile.server, status == 0 ? "no answer" : "it failed", name);
+    }
+    cli_secret_wipe(profile.token, sizeof profile.token);
+    if (cli_profile_remove(name) != QB_OK)
+        return cli_fail(cli, CLI_EXIT_USAGE, "PROFILE_UNWRITABLE",
+                        "cannot remove the profile \"%s\"", name);
+    if (cli->json)
+        S_print_json(json_pack("{s:s}", "profile", name));
+    else
+        printf("logged out (profile \"%s\" removed)\n", name);
+    return CLI_EXIT_OK;
+}
+
+/* --- me, balance ----------------------------------------------------------- */
+
+int cli_run_me(struct cli *cli, const struct cli_args *args)
+{
+    (void)args;
+    struct cli_response res;
+    int rc = cli_call(cli, "GET", "/v1/me", CLI_AUTH_USER, NULL, &res);
+    if (rc == CLI_EXIT_OK)
+        S_user_answer(cli, &res);
+    cli_response_release(&res);
+    return rc;
+}
+
+int cli_run_balance(struct cli *cli, const struct cli_args *args)
+{
+    (void)args;
+    struct cli_response res;
+    int rc = cli_call(cli, "GET", "/v1/me/balances", CLI_AUTH_USER, NULL, &res);
+    if (rc == CLI_EXIT_OK && cli->json) {
+        cli_print_body(&res);
+    } else if (rc == CLI_EXIT_OK) {
+        static const char *const headers[] = {"CURRENCY", "AVAILABLE", "PENDING"};
+        struct cli_table table;
+        cli_table_init(&table, headers, 3);
+        size_t index;
+        json_t *balance;
+        json_array_foreach(json_object_get(res.json, "balances"), index, balance)
+        {
+            const char *currency = cli_json_str(balance, "currency");
+            char available[MONEY_TEXT_SIZE_MAX + 8], pending[MONEY_TEXT_SIZE_MAX + 8];
+            cli_amount_format(json_integer_value(json_object_get(balance, "available")),
+                              currency, available, sizeof available);
+            cli_amount_format(json_integer_value(json_object_get(balance, "pending")), currency,
+                              pending, sizeof pending);
+            const char *row[] = {currency, available, pending};
+            cli_table_add(&table, row);
+        }
+        cli_table_print(cli, &table);
+        cli_table_release(&table);
+    }
+    cli_response_release(&res);
+    return rc;
+}
+
+/* --- the security centre ---------------------------------------------------- */
+
+/* A security check's human name and what to do when it is not met. */
+static void S_check_text(const char *name, const char **label, const char **todo)
+{
+    static const char *const checks[][3] = {
+        {"payment_password_set", "payment password set",
+         "`qianbao sms-code --purpose reset_payment_password`, then `qianbao payment-password "
+         "set --code CODE`"},
+        {"kyc_level_2", "real name verified (KYC level 2)",
+         "`qianbao kyc --name NAME --id-number NUMBER`"},
+        {"no_recent_new_devices", "no new device lately",
+         "check `qianbao security sessions`; end unknown ones with `qianbao security revoke "
+         "ID`"},
+        {"no_recent_lockouts", "no lockout lately",
+         "someone may be guessing your password: change it, check `qianbao security "
+         "sessions`"},
+        {"not_frozen", "wallet not frozen",
+         "`qianbao sms-code --purpose unfreeze`, then `qianbao security unfreeze --code CODE`"},
+    };
+    *label = name;
+    *todo = NULL;
+    for (size_t i = 0; i < QB_ARRAY_COUNT(checks); i++) {
+        if (strcmp(checks[i][0], name) == 0) {
+            *label = checks[i][1];
+            *todo = checks[i][2];
+        }
+    }
+}
+
+int cli_run_security(struct cli *cli, const struct cli_args *args)
+{
+    (void)args;
+    struct cli_response res;
+    int rc = cli_call(cli, "GET", "/v1/me/security", CLI_AUTH_USER, NULL, &res);
+    if (rc == CLI_EXIT_OK && cli->json) {
+        cli_print_body(&res);
+    } else if (rc == CLI_EXIT_OK) {
+        char text[128];
+        snprintf(text, sizeof text, "%" JSON_INTEGER_FORMAT "/100",
+                 json_integer_value(json_object_get(res.json, "score")));
+        cli_print_field(cli, "security score", text);
+        putchar('\n');
+        size_t index;
+        json_t *item;
+        json_array_foreach(json_object_get(res.json, "items"), index, item)
+        {
+            bool ok = json_is_true(json_object_get(item, "ok"));
+            const char *label, *todo;
+            char name[64];
+            cli_text_clean(cli_json_str(item, "name"), name, sizeof name);
+            S_check_text(name, &label, &todo);
+            printf("  ");
+            cli_print_colored(cli, ok ? CLI_COLOR_GREEN : CLI_COLOR_RED, ok ? "[ok]" : "[--]");
+            snprintf(text, sizeof text, " %-34s %3" JSON_INTEGER_FORMAT, label,
+                     json_integer_value(json_object_get(item, "weight")));
+            printf("%s\n", text);
+            if (!ok && todo != NULL)
+                printf("         to do: %s\n", todo);
+        }
+    }
+    cli_response_release(&res);
+    return rc;
+}
+
+int cli_run_security_sessions(struct cli *cli, const struct cli_args *args)
+{
+    char path[512] = "/v1/me/sessions";
+    int rc = S_page_path(cli, args, path, sizeof path);
+    if (rc != CLI_EXIT_OK)
+        return rc;
+    struct cli_response res;
+    rc = cli_call(cli, "GET", path, CLI_AUTH_USER, NULL, &res);
+    if (rc == CLI_EXIT_OK && cli->json) {
+        cli_print_body(&res);
+    } else if (rc == CLI_EXIT_OK) {
+        static const char *const headers[] = {"ID",        "DEVICE",     "CREATED",
+                                              "LAST SEEN", "EXPIRES",    "STATE"};
+        struct cli_table table;
+        cli_table_init(&table, headers, 6);
+        size_t index;
+        json_t *s;
+        json_array_foreach(json_object_get(res.json, "items"), index, s)
+        {
+            const char *state = json_is_true(json_object_get(s, "revoked")) ? "ended"
+                                : json_is_true(json_object_get(s, "current")) ? "current"
+                                                                                : "active";
+            const char *row[] = {cli_json_str(s, "id"),           cli_json_str(s, "device_name"),
+                                 cli_json_str(s, "created_at"),   cli_json_str(s, "last_seen_at"),
+                                 cli_json_str(s, "expires_at"),   state};
+            cli_table_add(&table, row);
+        }
+        cli_table_print(cli, &table);
+        cli_table_release(&table);
+        S_next_page(cli, res.json);
+    }
+    cli_response_release(&res);
+    return rc;
+}
+
+int cli_run_security_revoke(struct cli *cli, const struct cli_args *args)
+{
+    char id[128], path[192];
+    if (!cli_path_escape(args->positionals[0], id, sizeof id))
+        return cli_usage_error(cli, "ID is too long");
+    snprintf(path, sizeof path, "/v1/me/sessions/%s", id);
+    struct cli_response res;
+    int rc = cli_call(cli, "DELETE", path, CLI_AUTH_USER, NULL, &res);
+    if (rc == CLI_EXIT_OK) {
+        if (cli->json) {
+            cli_print_body(&res);
+        } else {
+            char clean[128];
+            cli_text_clean(args->positionals[0], clean, sizeof clean);
+            printf("ended session %s\n", clean);
+        }
+    }
+    cli_response_release(&res);
+    return rc;
+}
+
+int cli_run_security_freeze(struct cli *cli, const struct cli_args *args)
+{
+    (void)args;
+    struct cli_response res;
+    int rc = cli_call(cli, "POST", "/v1/me/freeze", CLI_AUTH_USER, NULL, &res);
+    if (rc == CLI_EXIT_OK && cli->json) {
+        cli_print_body(&res);
+    } else if (rc == CLI_EXIT_OK) {
+        printf("frozen: no money can leave this wallet, and every other session was ended\n");
+        printf("to lift it: qianbao sms-code --purpose unfreeze, then qianbao security unfreeze "
+               "--code CODE\n");
+    }
+    cli_response_release(&res);
+    return rc;
+}
+
+int cli_run_security_unfreeze(struct cli *cli, const struct cli_args *args)
+{
+    char password[CLI_SECRET_SIZE_MAX];
+    int rc = cli_secret_read(cli, cli_arg(cli, args, "password-stdin") != NULL,
+                             "Login password: ", NULL, password, sizeof password);
+    if (rc != CLI_EXIT_OK)
+        return rc;
+    json_t *body = json_pack("{s:s, s:s}", "password", password, "sms_code",
+                             cli_arg(cli, args, "code"));
+    cli_secret_wipe(password, sizeof password);
+    if (body == NULL)
+        return cli_usage_error(cli, "the password must be UTF-8 text");
+    struct cli_response res;
+    rc = cli_call(cli, "POST", "/v1/me/unfreeze", CLI_AUTH_USER, body, &res);
+    json_decref(body);
+    if (rc == CLI_EXIT_OK && cli->json)
+        cli_print_body(&res);
+    else if (rc == CLI_EXIT_OK)
+        printf("unfrozen: the wallet is %s again\n", cli_json_str(res.json, "status"));
+    cli_response_release(&res);
+    return rc;
+}
+
+/* --- KYC and the payment password ------------------------------------------ */
+
+int cli_run_kyc(struct cli *cli, const struct cli_args *args)
+{
+    json_t *body = json_pack("{s:s, s:s}", "real_name", cli_arg(cli, args, "name"), "id_number",
+                             cli_arg(cli, args, "id-number"));
+    if (body == NULL)
+        return cli_usage_error(cli, "--name and --id-number must be UTF-8 text");
+    struct cli_response res;
+    int rc = cli_call(cli, "POST", "/v1/me/kyc", CLI_AUTH_USER, body, &res);
+    json_decref(body);
+    if (rc == CLI_EXIT_OK && cli->json) {
+        cli_print_body(&res);
+    } else if (rc == CLI_EXIT_OK) {
+        char last4[16];
+        cli_text_clean(cli_json_str(res.json, "id_number_last4"), last4, sizeof last4);
+        printf("verified: KYC level %" JSON_INTEGER_FORMAT " (id number ending %s)\n",
+               json_integer_value(json_object_get(res.json, "kyc_level")), last4);
+    }
+    cli_response_release(&res);
+    return rc;
+}
+
+int cli_run_payment_password_set(struct cli *cli, const struct cli_args *args)
+{
+    char digits[CLI_SECRET_SIZE_MAX];
+    int rc = cli_secret_read(cli, cli_arg(cli, args, "password-stdin") != NULL,
+                             "New payment password (six digits): ", "Repeat it: ", digits,
+                             sizeof digits);
+    if (rc != CLI_EXIT_OK)
+        return rc;
+    if (strlen(digits) != 6 || strspn(digits, "0123456789") != 6) {
+        cli_secret_wipe(digits, sizeof digits);
+        return cli_usage_error(cli, "the payment password must be six digits");
+    }
+    json_t *body = json_pack("{s:s, s:s}", "payment_password", digits, "sms_code",
+                             cli_arg(cli, args, "code"));
+    cli_secret_wipe(digits, sizeof digits);
+    if (body == NULL)
+        return cli_usage_error(cli, "--code must be UTF-8 text");
+    struct cli_response res;
+    rc = cli_call(cli, "PUT", "/v1/me/payment-password", CLI_AUTH_USER, body, &res);
+    json_decref(body);
+    if (rc == CLI_EXIT_OK) {
+        if (cli->json)
+            cli_print_body(&res);
+        else
+            printf("payment password set\n");
+    }
+    cli_response_release(&res);
+    return rc;
+}

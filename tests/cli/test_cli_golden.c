@@ -1,0 +1,691 @@
+/*
+ * test_cli_golden.c — the qianbao binary against a real qianbaod on
+ * loopback: for each case, its stdout, stderr and exit status are compared
+ * with a golden file, tests/cli/golden/<case>.txt:
+ *
+ *   $ qianbao ARGS...            (the command line, normalised)
+ *   --- exit N
+ *   --- stdout
+ *   ...
+ *   --- stderr
+ *   ...
+ *
+ * Each case runs the built binary (posix_spawn) with a private
+ * XDG_CONFIG_HOME and HOME under a temporary directory, QIANBAO_SERVER set
+ * to the daemon, stdin from a file (for --password-stdin) or /dev/null, and
+ * stdout and stderr to files, so it sees what a script piping qianbao sees:
+ * no terminal, no colours.
+ *
+ * Normalisation (what changes per run is replaced before comparing):
+ *   1. the daemon's URL -> http://127.0.0.1:PORT; the temporary directory
+ *      -> ROOT;
+ *   2. ids (a lower-case prefix, "_" and 26 base32 characters: u_…, s_…,
+ *      req_…) -> PREFIX_ID; RFC 3339 times -> TIME; cursors (after
+ *      "--cursor " and in "next_cursor":"…") -> CURSOR; "uptime_s":N ->
+ *      "uptime_s":N, and the schema version (it grows with each migration)
+ *      -> N;
+ *   3. the test's phones -> PHONE_A, PHONE_B, …; the SMS codes it read ->
+ *      CODE.
+ * Ids and times go first, so that a code's six digits inside a random id
+ * cannot be mistaken for the code.
+ *
+ * QB_GOLDEN_UPDATE=1 writes the golden files (and the generated
+ * docs/qianbao.1 and scripts/completion/qianbao.bash) instead of comparing:
+ * review `git diff tests/cli/golden` by eye before committing.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "api/lib/api.h"
+#include "api/lib/client.h"
+#include "api/lib/daemon.h"
+#include "test.h"
+
+extern char **environ;
+
+#define S_OUTPUT_SIZE_MAX (256 * 1024)
+#define S_ARGS_MAX 24
+#define S_RUN_TIMEOUT_MS 20000
+#define S_SUBSTITUTIONS_MAX 32
+#define S_PASSWORD "correct horse 9"
+
+static char S_root[512];
+static struct test_daemon S_daemon;
+static struct client S_client;
+static char S_admin[API_TOKEN_SIZE_MAX];
+static bool S_update;
+static int S_mismatch_count;
+
+static struct {
+    char from[128];
+    char to[32];
+} S_substitutions[S_SUBSTITUTIONS_MAX];
+static size_t S_substitution_count;
+
+/* Replaces every later occurrence of from by to (step 1 or 3 of the
+ * normalisation, by the order of the calls). */
+static void S_substitute(const char *from, const char *to)
+{
+    QB_ASSERT(S_substitution_count < S_SUBSTITUTIONS_MAX && from[0] != '\0');
+    snprintf(S_substitutions[S_substitution_count].from, sizeof S_substitutions[0].from, "%s",
+             from);
+    snprintf(S_substitutions[S_substitution_count].to, sizeof S_substitutions[0].to, "%s", to);
+    S_substitution_count++;
+}
+
+/* --- normalisation ------------------------------------------------------------ */
+
+static bool S_id_char(char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z'); }
+static bool S_digit(char c) { return c >= '0' && c <= '9'; }
+
+/* Length of an RFC 3339 time at p (with fraction and offset), or 0. */
+static size_t S_time_at(const char *p)
+{
+    const char *shape = "dddd-dd-ddTdd:dd:dd";
+    size_t i;
+    for (i = 0; shape[i] != '\0'; i++) {
+        if (shape[i] == 'd' ? !S_digit(p[i]) : p[i] != shape[i])
+            return 0;
+    }
+    if (p[i] == '.') {
+        i++;
+        while (S_digit(p[i]))
+            i++;
+    }
+    if (p[i] == 'Z')
+        return i + 1;
+    if ((p[i] == '+' || p[i] == '-') && S_digit(p[i + 1]) && S_digit(p[i + 2]) &&
+        p[i + 3] == ':' && S_digit(p[i + 4]) && S_digit(p[i + 5]))
+        return i + 6;
+    return 0;
+}
+
+/* Length of an id at p ("u_" and 26 base32 characters), or 0; *prefix_size
+ * is the length of "u". */
+static size_t S_id_at(const char *text, const char *p, size_t *prefix_size)
+{
+    if (p > text && (S_id_char(p[-1]) || p[-1] == '_'))
+        return 0;
+    size_t i = 0;
+    while (p[i] >= 'a' && p[i] <= 'z')
+        i++;
+    if (i == 0 || i > 8 || p[i] != '_')
+        return 0;
+    *prefix_size = i;
+    size_t j = i + 1;
+    while (S_id_char(p[j]))
+        j++;
+    if (j - i - 1 != 26 || p[j] == '_')
+        return 0;
+    return j;
+}
+
+static void S_put(struct buf *out, const void *data, size_t size)
+{
+    QB_ASSERT(buf_append(out, data, size) == QB_OK);
+}
+
+/* Applies the literal substitutions in [first, last) to text, into out. */
+static void S_literals(const char *text, size_t first, size_t last, struct buf *out)
+{
+    for (const char *p = text; *p != '\0';) {
+        size_t k;
+        for (k = first; k < last; k++) {
+            size_t size = strlen(S_substitutions[k].from);
+            if (strncmp(p, S_substitutions[k].from, size) == 0) {
+                S_put(out, S_substitutions[k].to, strlen(S_substitutions[k].to));
+                p += size;
+                break;
+            }
+        }
+        if (k == last)
+            S_put(out, p++, 1);
+    }
+}
+
+/* Step 2: ids, times, cursors, uptime. */
+static void S_patterns(const char *text, struct buf *out)
+{
+    static const char *const cursor_marks[] = {"--cursor ", "\"next_cursor\":\"",
+                                               "\"next_cursor\": \""};
+    for (const char *p = text; *p != '\0';) {
+        size_t size, prefix_size;
+        if ((size = S_time_at(p)) > 0) {
+            S_put(out, "TIME", 4);
+            p += size;
+            continue;
+        }
+        if ((size = S_id_at(text, p, &prefix_size)) > 0) {
+            S_put(out, p, prefix_size);
+            S_put(out, "_ID", 3);
+            p += size;
+            continue;
+        }
+        bool done = false;
+        for (size_t k = 0; k < QB_ARRAY_COUNT(cursor_marks) && !done; k++) {
+            size_t mark = strlen(cursor_marks[k]);
+            if (strncmp(p, cursor_marks[k], mark) == 0 && S_id_char(p[mark])) {
+                S_put(out, p, mark);
+                S_put(out, "CURSOR", 6);
+                p += mark;
+                while (S_id_char(*p))
+                    p++;
+                done = true;
+            }
+        }
+        if (done)
+            continue;
+        static const char *const number_marks[] = {"\"uptime_s\":", "\"schema_version\":",
+                                                   "(schema "};
+        for (size_t k = 0; k < QB_ARRAY_COUNT(number_marks) && !done; k++) {
+            size_t mark = strlen(number_marks[k]);
+            if (strncmp(p, number_marks[k], mark) == 0 && S_digit(p[mark])) {
+                S_put(out, p, mark);
+                S_put(out, "N", 1);
+                p += mark;
+                while (S_digit(*p))
+                    p++;
+                done = true;
+            }
+        }
+        if (done)
+            continue;
+        S_put(out, p++, 1);
+    }
+}
+
+/* The three steps; substitutions registered as "literal first" are the
+ * URL and the root (indices below S_early_count). */
+static size_t S_early_count;
+static void S_normalise(const char *text, struct buf *out)
+{
+    struct buf a, b;
+    buf_init(&a, 4 * S_OUTPUT_SIZE_MAX);
+    buf_init(&b, 4 * S_OUTPUT_SIZE_MAX);
+    S_put(&a, "", 0);
+    S_put(&b, "", 0);
+    S_literals(text, 0, S_early_count, &a);
+    S_patterns(a.data, &b);
+    S_literals(b.data, S_early_count, S_substitution_count, out);
+    buf_release(&a);
+    buf_release(&b);
+}
+
+/* --- running the binary ---------------------------------------------------------- */
+
+static const char *S_binary(void)
+{
+    static char path[TEST_DAEMON_PATH_SIZE_MAX];
+    const char *dir = getenv("QB_BUILD_DIR");
+    snprintf(path, sizeof path, "%s/qianbao", dir != NULL && dir[0] != '\0' ? dir : ".");
+    return path;
+}
+
+struct S_result {
+    int exit_status; /* -1: killed by a signal or timed out */
+    char out[S_OUTPUT_SIZE_MAX];
+    char err[S_OUTPUT_SIZE_MAX];
+};
+static struct S_result S_last;
+
+static void S_sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
+/* Runs qianbao with args (NULL-terminated) and stdin_text (NULL: /dev/null)
+ * into S_last. */
+static void S_spawn(const char *const *args, const char *stdin_text)
+{
+    char in_path[700], out_path[700], err_path[700];
+    snprintf(in_path, sizeof in_path, "%s/stdin", S_root);
+    snprintf(out_path, sizeof out_path, "%s/stdout", S_root);
+    snprintf(err_path, sizeof err_path, "%s/stderr", S_root);
+    if (stdin_text != NULL) {
+        FILE *f = fopen(in_path, "w");
+        QB_ASSERT(f != NULL);
+        fputs(stdin_text, f);
+        fclose(f);
+    }
+    const char *argv[S_ARGS_MAX + 2];
+    size_t argc = 0;
+    argv[argc++] = S_binary();
+    for (size_t i = 0; args[i] != NULL; i++) {
+        QB_ASSERT(argc < S_ARGS_MAX);
+        argv[argc++] = args[i];
+    }
+    argv[argc] = NULL;
+
+    /* A small, fixed environment, plus the sanitizers' settings. */
+    static char env_text[8][768];
+    const char *envp[40];
+    size_t envc = 0;
+    snprintf(env_text[0], sizeof env_text[0], "XDG_CONFIG_HOME=%s/config", S_root);
+    snprintf(env_text[1], sizeof env_text[1], "HOME=%s/home", S_root);
+    snprintf(env_text[2], sizeof env_text[2], "QIANBAO_SERVER=%s", S_daemon.base_url);
+    envp[envc++] = env_text[0];
+    envp[envc++] = env_text[1];
+    envp[envc++] = env_text[2];
+    envp[envc++] = "LC_ALL=C";
+    envp[envc++] = "PATH=/usr/bin:/bin";
+    for (char **e = environ; *e != NULL && envc < 39; e++) {
+        if (strncmp(*e, "ASAN_", 5) == 0 || strncmp(*e, "UBSAN_", 6) == 0 ||
+            strncmp(*e, "LSAN_", 5) == 0)
+            envp[envc++] = *e;
+    }
+    envp[envc] = NULL;
+
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addopen(&actions, 0, stdin_text != NULL ? in_path : "/dev/null",
+                                     O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&actions, 1, out_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    posix_spawn_file_actions_addopen(&actions, 2, err_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    pid_t pid;
+    int spawn_err = posix_spawn(&pid, argv[0], &actions, NULL, (char *const *)argv,
+                                (char *const *)envp);
+    posix_spawn_file_actions_destroy(&actions);
+    if (spawn_err != 0)
+        TEST_FAIL_("posix_spawn %s: %s", argv[0], strerror(spawn_err));
+
+    S_last.exit_status = -1;
+    for (int waited_ms = 0;; waited_ms += 10) {
+        int status;
+        pid_t done = waitpid(pid, &status, WNOHANG);
+        if (done == pid) {
+            S_last.exit_status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+            break;
+        }
+        if (waited_ms >= S_RUN_TIMEOUT_MS) {
+            kill(pid, SIGKILL);
+            waitpid(pid, &status, 0);
+            break;
+        }
+        S_sleep_ms(10);
+    }
+    if (!test_file_read(out_path, S_last.out, sizeof S_last.out))
+        S_last.out[0] = '\0';
+    if (!test_file_read(err_path, S_last.err, sizeof S_last.err))
+        S_last.err[0] = '\0';
+}
+
+/* Writes text to path (the golden files in update mode). */
+static void S_file_write(const char *path, const char *text, size_t size)
+{
+    FILE *f = fopen(path, "wb");
+    if (f == NULL)
+        TEST_FAIL_("cannot write %s: %s", path, strerror(errno));
+    fwrite(text, 1, size, f);
+    fclose(f);
+}
+
+/* Compares got with the file at path (in the source tree), or writes it in
+ * update mode. Counts and prints a mismatch. */
+static void S_compare(const char *path, const char *got, size_t got_size)
+{
+    if (S_update) {
+        S_file_write(path, got, got_size);
+        return;
+    }
+    static char expected[4 * S_OUTPUT_SIZE_MAX];
+    if (!test_file_read(path, expected, sizeof expected)) {
+        fprintf(stderr, "  missing golden file %s (QB_GOLDEN_UPDATE=1 writes it); got:\n%s\n",
+                path, got);
+        S_mismatch_count++;
+        return;
+    }
+    if (strlen(expected) == got_size && memcmp(expected, got, got_size) == 0)
+        return;
+    fprintf(stderr,
+            "  %s differs (QB_GOLDEN_UPDATE=1 rewrites it; review the diff)\n"
+            "  --- expected ---\n%s  --- got ---\n%s",
+            path, expected, got);
+    S_mismatch_count++;
+}
+
+/* Runs one golden case: qianbao with the arguments (NULL-terminated),
+ * stdin_text on stdin (NULL: none), compared with golden/<name>.txt. When
+ * name is NULL nothing is compared (a step that only sets up state).
+ * S_last holds the raw outputs afterwards. */
+static void S_case(const char *name, const char *stdin_text, ...)
+{
+    const char *args[S_ARGS_MAX + 1];
+    size_t count = 0;
+    va_list ap;
+    va_start(ap, stdin_text);
+    for (const char *a; (a = va_arg(ap, const char *)) != NULL;) {
+        QB_ASSERT(count < S_ARGS_MAX);
+        args[count++] = a;
+    }
+    va_end(ap);
+    args[count] = NULL;
+    S_spawn(args, stdin_text);
+    if (name == NULL)
+        return;
+
+    struct buf raw, normal;
+    buf_init(&raw, 4 * S_OUTPUT_SIZE_MAX);
+    buf_init(&normal, 4 * S_OUTPUT_SIZE_MAX);
+    QB_ASSERT(buf_append_str(&raw, "$ qianbao") == QB_OK);
+    for (size_t i = 0; i < count; i++)
+        QB_ASSERT(buf_printf(&raw, " %s", args[i]) == QB_OK);
+    if (stdin_text != NULL)
+        QB_ASSERT(buf_append_str(&raw, "   (with a line on stdin)") == QB_OK);
+    QB_ASSERT(buf_printf(&raw, "\n--- exit %d\n--- stdout\n%s--- stderr\n%s", S_last.exit_status,
+                         S_last.out, S_last.err) == QB_OK);
+    S_normalise(raw.data, &normal);
+
+    char path[1024];
+    const char *source = getenv("QB_SOURCE_DIR");
+    snprintf(path, sizeof path, "%s/tests/cli/golden/%s.txt", source != NULL ? source : ".",
+             name);
+    S_compare(path, normal.data, normal.size);
+    buf_release(&raw);
+    buf_release(&normal);
+}
+
+/* The JSON of S_last's stdout (the caller decrefs). */
+static json_t *S_last_json(void)
+{
+    json_t *value = json_loads(S_last.out, 0, NULL);
+    if (value == NULL)
+        TEST_FAIL_("stdout is not JSON: %s", S_last.out);
+    return value;
+}
+
+static char S_phone_a[API_PHONE_SIZE], S_phone_b[API_PHONE_SIZE], S_phone_c[API_PHONE_SIZE];
+static char S_id_a[64], S_id_b[64];
+
+/* Reads the newest code for phone and purpose from the outbox, and has it
+ * normalised to CODE. */
+static void S_code(const char *phone, const char *purpose, char code[API_SMS_CODE_SIZE])
+{
+    API_MUST(api_sms_code_read(&S_client, S_admin, phone, purpose, code));
+    S_substitute(code, "CODE");
+}
+
+#define S_BEGIN() int mismatches_before = S_mismatch_count
+#define S_END() ASSERT_EQ_INT(S_mismatch_count - mismatches_before, 0)
+
+/* --- the cases ------------------------------------------------------------------ */
+
+TEST(help_and_usage_errors)
+{
+    // Help is generated from the command table; every usage error exits 2 and says where to
+    // read more. These need no server.
+    S_BEGIN();
+    S_case("help", NULL, "--help", NULL);
+    S_case("help-no-arguments", NULL, NULL);
+    S_case("help-command", NULL, "help", "security", "unfreeze", NULL);
+    S_case("help-flag-on-command", NULL, "admin", "users", "--help", NULL);
+    S_case("help-group", NULL, "admin", NULL);
+    S_case("unknown-command", NULL, "frobnicate", NULL);
+    S_case("unknown-command-typo", NULL, "balanse", NULL);
+    S_case("unknown-command-json", NULL, "frobnicate", "--json", NULL);
+    S_case("unknown-subcommand", NULL, "admin", "frob", NULL);
+    S_case("unknown-option", NULL, "me", "--frob", NULL);
+    S_case("missing-option", NULL, "register", "--phone", "13800000000", NULL);
+    S_case("missing-argument", NULL, "security", "revoke", NULL);
+    S_case("extra-argument", NULL, "me", "extra", NULL);
+    S_case("bad-limit", NULL, "security", "sessions", "--limit", "0", NULL);
+    S_case("bad-kyc-level", NULL, "admin", "kyc-level", "u_x", "7", NULL);
+    S_case("bad-server", NULL, "--server", "ftp://example.com", "me", NULL);
+    S_case("bad-profile", NULL, "--profile", "../x", "me", NULL);
+    S_END();
+}
+
+TEST(not_logged_in)
+{
+    // Without a profile every authenticated command exits 4 and says how to log in, before
+    // any request is sent.
+    S_BEGIN();
+    S_case("me-not-logged-in", NULL, "me", NULL);
+    S_case("me-not-logged-in-json", NULL, "me", "--json", NULL);
+    S_case("admin-not-logged-in", NULL, "admin", "users", NULL);
+    S_case("logout-not-logged-in", NULL, "logout", NULL);
+    S_END();
+}
+
+TEST(version)
+{
+    S_BEGIN();
+    S_case("version", NULL, "version", NULL);
+    S_case("version-json", NULL, "version", "--json", NULL);
+    S_END();
+}
+
+TEST(register_and_login)
+{
+    // The newcomer's path: a code, registration, a wrong then a right password.
+    S_BEGIN();
+    char code[API_SMS_CODE_SIZE];
+    S_case("sms-code", NULL, "sms-code", S_phone_a, "--purpose", "register", NULL);
+    S_code(S_phone_a, "register", code);
+    S_case("register-no-terminal", NULL, "register", "--phone", S_phone_a, "--code", code,
+           "--name", "张三", NULL);
+    S_case("register", S_PASSWORD "\n", "register", "--phone", S_phone_a, "--code", code,
+           "--name", "张三", "--password-stdin", NULL);
+    S_case("register-again", S_PASSWORD "\n", "register", "--phone", S_phone_a, "--code", code,
+           "--name", "张三", "--password-stdin", NULL);
+    S_case("register-wrong-code", S_PASSWORD "\n", "register", "--phone", S_phone_c, "--code",
+           "000000", "--name", "Li", "--password-stdin", NULL);
+
+    S_case("sms-code-json", NULL, "sms-code", S_phone_b, "--purpose", "register", "--json",
+           NULL);
+    S_code(S_phone_b, "register", code);
+    S_case("register-json", S_PASSWORD "\n", "register", "--phone", S_phone_b, "--code", code,
+           "--name", "Wang Wu", "--password-stdin", "--json", NULL);
+    json_t *b = S_last_json();
+    snprintf(S_id_b, sizeof S_id_b, "%s", json_string_value(json_object_get(b, "id")));
+    json_decref(b);
+
+    S_case("login-wrong-password", "wrong horse 9\n", "login", "--phone", S_phone_a,
+           "--password-stdin", NULL);
+    S_case("login-wrong-password-json", "wrong horse 9\n", "login", "--phone", S_phone_a,
+           "--password-stdin", "--json", NULL);
+    S_case("login", S_PASSWORD "\n", "login", "--phone", S_phone_a, "--password-stdin",
+           "--device", "golden", NULL);
+    S_case("login-json", S_PASSWORD "\n", "--profile", "b", "login", "--phone", S_phone_b,
+           "--password-stdin", "--device", "golden-b", "--json", NULL);
+    S_case(NULL, NULL, "me", "--json", NULL);
+    json_t *a = S_last_json();
+    snprintf(S_id_a, sizeof S_id_a, "%s", json_string_value(json_object_get(a, "id")));
+    json_decref(a);
+    ASSERT(strncmp(S_id_a, "u_", 2) == 0 && strncmp(S_id_b, "u_", 2) == 0);
+
+    // The profile holds a bearer token: only its owner may read it.
+    char path[700];
+    struct stat st;
+    snprintf(path, sizeof path, "%s/config/qianbao/default", S_root);
+    ASSERT(stat(path, &st) == 0);
+    ASSERT_EQ_INT(st.st_mode & 0777, 0600);
+    snprintf(path, sizeof path, "%s/config/qianbao", S_root);
+    ASSERT(stat(path, &st) == 0);
+    ASSERT_EQ_INT(st.st_mode & 0777, 0700);
+    S_END();
+}
+
+TEST(reading_the_user)
+{
+    S_BEGIN();
+    S_case("me", NULL, "me", NULL);
+    S_case("me-json", NULL, "me", "--json", NULL);
+    S_case("balance", NULL, "balance", NULL);
+    S_case("balance-json", NULL, "balance", "--json", NULL);
+    S_case("security", NULL, "security", NULL);
+    S_case("security-json", NULL, "security", "--json", NULL);
+    S_case("security-sessions", NULL, "security", "sessions", NULL);
+    S_case("security-sessions-json", NULL, "security", "sessions", "--json", NULL);
+    S_case("security-revoke-unknown", NULL, "security", "revoke", "s_nosuchsession", NULL);
+    S_END();
+}
+
+TEST(kyc_and_payment_password)
+{
+    S_BEGIN();
+    char code[API_SMS_CODE_SIZE];
+    S_case("kyc-bad-number", NULL, "kyc", "--name", "张三", "--id-number", "310115198506154567",
+           NULL);
+    S_case("kyc", NULL, "kyc", "--name", "张三", "--id-number", "310115198506154568", NULL);
+    S_case("kyc-again", NULL, "kyc", "--name", "张三", "--id-number", "310115198506154568",
+           NULL);
+    S_case("kyc-json", NULL, "--profile", "b", "kyc", "--name", "王五", "--id-number",
+           "11010519491231002X", "--json", NULL);
+
+    S_case("sms-code-own-phone", NULL, "sms-code", "--purpose", "reset_payment_password", NULL);
+    S_code(S_phone_a, "reset_payment_password", code);
+    S_case("payment-password-not-six-digits", "12345\n", "payment-password", "set", "--code",
+           code, "--password-stdin", NULL);
+    S_case("payment-password-weak", "123456\n", "payment-password", "set", "--code", code,
+           "--password-stdin", NULL);
+    S_case("payment-password-set", "258036\n", "payment-password", "set", "--code", code,
+           "--password-stdin", NULL);
+    S_case("security-after", NULL, "security", NULL);
+    S_END();
+}
+
+TEST(freezing)
+{
+    // The lost-phone path. A wrong password at unfreeze is a refusal (exit 1), not an ended
+    // session (exit 4), although both are 401s: only the latter carries WWW-Authenticate.
+    S_BEGIN();
+    char code[API_SMS_CODE_SIZE];
+    S_case("security-freeze", NULL, "security", "freeze", NULL);
+    S_case("security-freeze-again", NULL, "security", "freeze", NULL);
+    S_case(NULL, NULL, "sms-code", "--purpose", "unfreeze", NULL);
+    ASSERT_EQ_INT(S_last.exit_status, 0);
+    S_code(S_phone_a, "unfreeze", code);
+    S_case("security-unfreeze-wrong-password", "wrong horse 9\n", "security", "unfreeze",
+           "--code", code, "--password-stdin", NULL);
+    S_case("security-unfreeze", S_PASSWORD "\n", "security", "unfreeze", "--code", code,
+           "--password-stdin", NULL);
+    S_END();
+}
+
+TEST(operator)
+{
+    S_BEGIN();
+    char token_path[700];
+    snprintf(token_path, sizeof token_path, "%s/data/admin-token", S_root);
+    S_case("admin-login-bad-file", NULL, "login", "--admin-token-file", "/nonexistent/token",
+           NULL);
+    S_case("admin-login", NULL, "login", "--admin-token-file", token_path, NULL);
+    S_case("admin-users", NULL, "admin", "users", "--phone", S_phone_a, NULL);
+    S_case("admin-users-json", NULL, "admin", "users", "--phone", S_phone_a, "--json", NULL);
+    S_case("admin-users-page", NULL, "admin", "users", "--limit", "1", NULL);
+    S_case("admin-kyc-level", NULL, "admin", "kyc-level", S_id_a, "3", NULL);
+    S_case("admin-freeze", NULL, "admin", "freeze", S_id_b, NULL);
+    S_case("me-session-ended", NULL, "--profile", "b", "me", NULL);
+    S_case("me-session-ended-json", NULL, "--profile", "b", "me", "--json", NULL);
+    S_case("admin-unfreeze-json", NULL, "admin", "unfreeze", S_id_b, "--json", NULL);
+    S_case("admin-unfreeze-again", NULL, "admin", "unfreeze", S_id_b, NULL);
+    S_case("admin-freeze-unknown", NULL, "admin", "freeze", "u_00000000000000000000000000",
+           NULL);
+    S_case("admin-sms-outbox", NULL, "admin", "sms-outbox", "--phone", S_phone_a, NULL);
+    S_case("user-profile-for-admin", NULL, "--profile", "default", "admin", "users", NULL);
+    S_END();
+}
+
+TEST(logout)
+{
+    S_BEGIN();
+    S_case("logout", NULL, "logout", NULL);
+    S_case("me-after-logout", NULL, "me", NULL);
+    S_case("logout-json", NULL, "--profile", "b", "logout", "--json", NULL);
+    S_case("logout-admin", NULL, "logout", "--admin", NULL);
+    S_END();
+}
+
+TEST(generated_documents)
+{
+    // The man page and the completion script in the tree are what the binary generates.
+    S_BEGIN();
+    const char *source = getenv("QB_SOURCE_DIR");
+    char path[1024];
+    S_case(NULL, NULL, "man", NULL);
+    ASSERT_EQ_INT(S_last.exit_status, 0);
+    snprintf(path, sizeof path, "%s/docs/qianbao.1", source != NULL ? source : ".");
+    S_compare(path, S_last.out, strlen(S_last.out));
+    S_case(NULL, NULL, "completion", "bash", NULL);
+    ASSERT_EQ_INT(S_last.exit_status, 0);
+    snprintf(path, sizeof path, "%s/scripts/completion/qianbao.bash",
+             source != NULL ? source : ".");
+    S_compare(path, S_last.out, strlen(S_last.out));
+    S_END();
+}
+
+TEST(daemon_down)
+{
+    // After the daemon stopped: exit 3 and how to start it; version still answers.
+    S_BEGIN();
+    S_case(NULL, S_PASSWORD "\n", "--profile", "c", "login", "--phone", S_phone_b,
+           "--password-stdin", NULL);
+    ASSERT_EQ_INT(S_last.exit_status, 0);
+    ASSERT_EQ_INT(test_daemon_stop(&S_daemon), 0);
+    S_case("daemon-down", NULL, "--profile", "c", "balance", NULL);
+    S_case("daemon-down-json", NULL, "--profile", "c", "balance", "--json", NULL);
+    S_case("daemon-down-sms-code", NULL, "sms-code", S_phone_c, "--purpose", "register", NULL);
+    S_case("daemon-down-logout", NULL, "--profile", "c", "logout", NULL);
+    S_case("daemon-down-version", NULL, "version", NULL);
+    S_END();
+}
+
+int main(void)
+{
+    const char *update = getenv("QB_GOLDEN_UPDATE");
+    S_update = update != NULL && strcmp(update, "1") == 0;
+    test_tmpdir(S_root, sizeof S_root);
+    char config[700];
+    snprintf(config, sizeof config, "%s/home", S_root);
+    mkdir(config, 0700);
+    if (!api_daemon_start(&S_daemon, S_root, "data", NULL, S_admin)) {
+        fprintf(stderr, "%s\n", api_error());
+        printf("0 passed, 1 failed\n");
+        return 1;
+    }
+    client_init(&S_client, S_daemon.base_url);
+    S_substitute(S_daemon.base_url, "http://127.0.0.1:PORT");
+    S_substitute(S_root, "ROOT");
+    S_early_count = S_substitution_count;
+    api_phone_new(S_phone_a);
+    api_phone_new(S_phone_b);
+    api_phone_new(S_phone_c);
+    S_substitute(S_phone_a, "PHONE_A");
+    S_substitute(S_phone_b, "PHONE_B");
+    S_substitute(S_phone_c, "PHONE_C");
+
+    RUN(help_and_usage_errors);
+    RUN(not_logged_in);
+    RUN(version);
+    RUN(register_and_login);
+    RUN(reading_the_user);
+    RUN(kyc_and_payment_password);
+    RUN(freezing);
+    RUN(operator);
+    RUN(logout);
+    RUN(generated_documents);
+    RUN(daemon_down);
+
+    client_release(&S_client);
+    if (S_daemon.pid != 0)
+        test_daemon_kill(&S_daemon);
+    if (test_failed_count == 0)
+        test_rmtree(S_root);
+    else
+        fprintf(stderr, "kept %s (the daemon's log is data.log)\n", S_root);
+    return test_summary();
+}

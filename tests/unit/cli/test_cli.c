@@ -1,0 +1,162 @@
+/*
+ * test_cli.c — the client's pure parts: amounts typed and shown as
+ * decimals, terminal widths and cleaning of server text, profile names and
+ * the profile file's round trip and permissions.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cli/cli.h"
+#include "cli/cli_int.h"
+#include "test.h"
+
+static char S_root[512];
+
+TEST(amounts_parse_exactly)
+{
+    // What a user types is converted exactly, with no floating point: 12.5 is 1250 fen.
+    const struct currency *cny = currency_find("CNY");
+    const struct currency *jpy = currency_find("JPY");
+    int64_t v = 0;
+    ASSERT_EQ_INT(cli_amount_parse("12.5", cny, &v), QB_OK);
+    ASSERT_EQ_INT(v, 1250);
+    ASSERT_EQ_INT(cli_amount_parse("0.01", cny, &v), QB_OK);
+    ASSERT_EQ_INT(v, 1);
+    ASSERT_EQ_INT(cli_amount_parse("92233720368547758.07", cny, &v), QB_OK);
+    ASSERT_EQ_INT(v, INT64_MAX);
+    ASSERT_EQ_INT(cli_amount_parse("1234", jpy, &v), QB_OK);
+    ASSERT_EQ_INT(v, 1234);
+}
+
+TEST(amounts_refuse_what_is_not_a_positive_exact_amount)
+{
+    // An amount to move is positive and has no more digits than the currency: anything else
+    // must be refused before a request is sent, never rounded.
+    const struct currency *cny = currency_find("CNY");
+    const struct currency *jpy = currency_find("JPY");
+    int64_t v = 42;
+    const char *bad[] = {"", "0", "0.00", "-1", "12.345", "1e3", "abc", "1,00", " 1", "+1",
+                         "NaN", "0x10", "12.3.4"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        if (cli_amount_parse(bad[i], cny, &v) != QB_E_BAD_AMOUNT)
+            TEST_FAIL_("\"%s\" was not refused as QB_E_BAD_AMOUNT", bad[i]);
+    }
+    ASSERT_EQ_INT(cli_amount_parse("1.5", jpy, &v), QB_E_BAD_AMOUNT);
+    ASSERT_EQ_INT(cli_amount_parse("92233720368547758.08", cny, &v), QB_E_OVERFLOW);
+    ASSERT_EQ_INT(v, 42);
+}
+
+TEST(amounts_format_by_currency)
+{
+    char text[MONEY_TEXT_SIZE_MAX + 8];
+    cli_amount_format(1250, "CNY", text, sizeof text);
+    ASSERT_EQ_STR(text, "12.50");
+    cli_amount_format(0, "CNY", text, sizeof text);
+    ASSERT_EQ_STR(text, "0.00");
+    cli_amount_format(1234, "JPY", text, sizeof text);
+    ASSERT_EQ_STR(text, "1234");
+    // An unknown currency is never scaled by a guessed exponent.
+    cli_amount_format(1250, "XXQ", text, sizeof text);
+    ASSERT_EQ_STR(text, "1250 (minor units)");
+}
+
+TEST(text_width_counts_wide_characters_twice)
+{
+    // Tables align Chinese names: each Han character takes two columns.
+    ASSERT_EQ_INT(cli_text_width(""), 0);
+    ASSERT_EQ_INT(cli_text_width("Wang Wu"), 7);
+    ASSERT_EQ_INT(cli_text_width("张三"), 4);
+    ASSERT_EQ_INT(cli_text_width("é"), 1);
+    ASSERT_EQ_INT(cli_text_width("\xff"), 1);
+}
+
+TEST(text_clean_neutralises_control_characters)
+{
+    // A display name must not be able to move the cursor or recolour the terminal.
+    char out[64];
+    cli_text_clean("a\033[31mb\n", out, sizeof out);
+    ASSERT_EQ_STR(out, "a?[31mb?");
+    cli_text_clean("x\xc2\x9by", out, sizeof out);
+    ASSERT_EQ_STR(out, "x?y");
+    cli_text_clean("张三", out, sizeof out);
+    ASSERT_EQ_STR(out, "张三");
+    // Cut by the size, never inside a character: "张" is 3 bytes, so 5 bytes hold one.
+    cli_text_clean("张三", out, 6);
+    ASSERT_EQ_STR(out, "张");
+}
+
+TEST(profile_names)
+{
+    ASSERT(cli_profile_name_valid("default"));
+    ASSERT(cli_profile_name_valid("shop-1.test_2"));
+    ASSERT(!cli_profile_name_valid(""));
+    ASSERT(!cli_profile_name_valid(".hidden"));
+    ASSERT(!cli_profile_name_valid("../x"));
+    ASSERT(!cli_profile_name_valid("a/b"));
+    char long_name[80];
+    memset(long_name, 'a', 65);
+    long_name[65] = '\0';
+    ASSERT(!cli_profile_name_valid(long_name));
+}
+
+TEST(profile_round_trip_is_private)
+{
+    // A profile holds a bearer token: 0600 in a 0700 directory, read back exactly, and a file
+    // that was tampered with is refused rather than half-trusted.
+    char config[600];
+    snprintf(config, sizeof config, "%s/config", S_root);
+    ASSERT(setenv("XDG_CONFIG_HOME", config, 1) == 0);
+    struct cli_profile p, q;
+    ASSERT_EQ_INT(cli_profile_load("default", &q), QB_E_NOT_FOUND);
+    memset(&p, 0, sizeof p);
+    p.kind = CLI_PROFILE_USER;
+    snprintf(p.server, sizeof p.server, "http://127.0.0.1:8080");
+    snprintf(p.token, sizeof p.token, "%064d", 7);
+    snprintf(p.user_id, sizeof p.user_id, "u_0123456789abcdefghjkmnpqrs");
+    snprintf(p.phone, sizeof p.phone, "13800138000");
+    snprintf(p.expires_at, sizeof p.expires_at, "2026-11-22T10:00:00+08:00");
+    ASSERT_EQ_INT(cli_profile_save("default", &p), QB_OK);
+    ASSERT_EQ_INT(cli_profile_load("default", &q), QB_OK);
+    ASSERT_EQ_INT(q.kind, CLI_PROFILE_USER);
+    ASSERT_EQ_STR(q.server, p.server);
+    ASSERT_EQ_STR(q.token, p.token);
+    ASSERT_EQ_STR(q.user_id, p.user_id);
+    ASSERT_EQ_STR(q.phone, p.phone);
+    ASSERT_EQ_STR(q.expires_at, p.expires_at);
+
+    char path[700];
+    struct stat st;
+    ASSERT(cli_profile_path("default", path, sizeof path));
+    ASSERT(stat(path, &st) == 0);
+    ASSERT_EQ_INT(st.st_mode & 0777, 0600);
+    snprintf(path, sizeof path, "%s/qianbao", config);
+    ASSERT(stat(path, &st) == 0);
+    ASSERT_EQ_INT(st.st_mode & 0777, 0700);
+
+    ASSERT(cli_profile_path("default", path, sizeof path));
+    FILE *f = fopen(path, "a");
+    ASSERT(f != NULL);
+    fputs("extra=1\n", f);
+    fclose(f);
+    ASSERT_EQ_INT(cli_profile_load("default", &q), QB_E_PARAM);
+    ASSERT_EQ_STR(q.token, "");
+
+    ASSERT_EQ_INT(cli_profile_remove("default"), QB_OK);
+    ASSERT_EQ_INT(cli_profile_load("default", &q), QB_E_NOT_FOUND);
+    ASSERT_EQ_INT(cli_profile_remove("default"), QB_OK);
+}
+
+int main(void)
+{
+    test_tmpdir(S_root, sizeof S_root);
+    RUN(amounts_parse_exactly);
+    RUN(amounts_refuse_what_is_not_a_positive_exact_amount);
+    RUN(amounts_format_by_currency);
+    RUN(text_width_counts_wide_characters_twice);
+    RUN(text_clean_neutralises_control_characters);
+    RUN(profile_names);
+    RUN(profile_round_trip_is_private);
+    test_rmtree(S_root);
+    return test_summary();
+}
