@@ -102,6 +102,18 @@ struct http_server {
     pthread_rwlock_t ledger_lock;
     struct ledger *ledger;
 
+    /* Session touches waiting to be written (server.c): gathered under the
+     * mutex, deduplicated through slots (index + 1 into pending->items, 0
+     * empty), handed to the ledger as one command by the flusher thread
+     * about once a second, or at once when the batch is full. */
+    pthread_mutex_t touch_mutex;
+    pthread_cond_t touch_cond;
+    struct identity_touch_cmd *touch_pending;
+    uint16_t touch_slots[2 * IDENTITY_TOUCH_BATCH_MAX];
+    bool touch_stopping;
+    bool touch_thread_started;
+    pthread_t touch_thread;
+
     _Atomic int64_t requests_in_flight;
     atomic_bool closing; /* quiesced: replies carry Connection: close */
     struct http_metrics metrics;

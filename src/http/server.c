@@ -348,36 +348,135 @@ static bool S_token_is_hex(const char *token)
            strspn(token, "0123456789abcdefABCDEF") == S_TOKEN_HEX_SIZE;
 }
 
-/* The writer thread, after a session touch committed or failed: nobody
+/* --- session touches -------------------------------------------------------------- */
+
+#define S_TOUCH_FLUSH_MS 1000
+
+/* The writer thread, after a batch of touches committed or failed: nobody
  * waits for it, so it frees itself. */
-static void S_on_touch_done(struct ledger_cmd *cmd)
+static void S_on_touches_done(struct ledger_cmd *cmd)
 {
-    struct identity_cmd *touch = (struct identity_cmd *)cmd;
-    ledger_cmd_release(&touch->cmd);
-    free(touch);
+    ledger_cmd_release(cmd);
+    free(cmd);
 }
 
-/* Records that the session was seen now: fire and forget. A full queue or
- * a detached ledger just drops it; the next request tries again. */
-static void S_session_touch(struct http_request *req)
+/* Hands the pending touches to the ledger; fire and forget. A full queue or
+ * a detached ledger drops them: the sessions ask again on their next use.
+ * Called without touch_mutex held. */
+static void S_touches_submit(struct http_server *server, struct identity_touch_cmd *batch)
 {
-    struct http_server *server = req->server;
-    struct identity_cmd *touch = malloc(sizeof *touch);
-    if (touch == NULL)
+    if (batch == NULL)
         return;
-    identity_cmd_init(touch, server->env, IDENTITY_OP_SESSION_TOUCH);
-    snprintf(touch->session_id, sizeof touch->session_id, "%s", req->session.id);
-    snprintf(touch->user_id, sizeof touch->user_id, "%s", req->session.user_id);
-    touch->cmd.done = S_on_touch_done;
+    if (batch->count == 0) {
+        ledger_cmd_release(&batch->cmd);
+        free(batch);
+        return;
+    }
+    batch->cmd.done = S_on_touches_done;
     pthread_rwlock_rdlock(&server->ledger_lock);
     enum qb_error err = QB_E_SHUTTING_DOWN;
     if (server->ledger != NULL)
-        err = ledger_submit(server->ledger, &touch->cmd);
+        err = ledger_submit(server->ledger, &batch->cmd);
     pthread_rwlock_unlock(&server->ledger_lock);
     if (err != QB_OK) {
-        ledger_cmd_release(&touch->cmd);
-        free(touch);
+        ledger_cmd_release(&batch->cmd);
+        free(batch);
     }
+}
+
+/* Takes the pending batch out (touch_mutex held): the caller submits it. */
+static struct identity_touch_cmd *S_touches_take(struct http_server *server)
+{
+    struct identity_touch_cmd *batch = server->touch_pending;
+    server->touch_pending = NULL;
+    memset(server->touch_slots, 0, sizeof server->touch_slots);
+    return batch;
+}
+
+static uint64_t S_touch_hash(const char *id)
+{
+    uint64_t hash = 14695981039346656037ULL;
+    for (const unsigned char *p = (const unsigned char *)id; *p != '\0'; p++)
+        hash = (hash ^ *p) * 1099511628211ULL;
+    return hash;
+}
+
+/* Records that the session was used now. Repeats within a batch are kept
+ * once; a full batch goes to the ledger at once. */
+static void S_session_touch(struct http_request *req)
+{
+    struct http_server *server = req->server;
+    int64_t now_ms = clock_now_ms(server->env->clock);
+    struct identity_touch_cmd *full = NULL;
+    pthread_mutex_lock(&server->touch_mutex);
+    if (server->touch_pending == NULL) {
+        server->touch_pending = malloc(sizeof *server->touch_pending);
+        if (server->touch_pending != NULL)
+            identity_touch_cmd_init(server->touch_pending, server->env);
+    }
+    struct identity_touch_cmd *batch = server->touch_pending;
+    if (batch != NULL) {
+        const size_t slot_count = QB_ARRAY_COUNT(server->touch_slots);
+        size_t slot = (size_t)(S_touch_hash(req->session.id) % slot_count);
+        bool seen = false;
+        while (server->touch_slots[slot] != 0) {
+            if (strcmp(batch->items[server->touch_slots[slot] - 1].session_id,
+                       req->session.id) == 0) {
+                seen = true;
+                break;
+            }
+            slot = (slot + 1) % slot_count;
+        }
+        if (!seen) {
+            QB_ASSERT(batch->count < IDENTITY_TOUCH_BATCH_MAX);
+            struct identity_touch *t = &batch->items[batch->count++];
+            snprintf(t->session_id, sizeof t->session_id, "%s", req->session.id);
+            t->seen_at_ms = now_ms;
+            server->touch_slots[slot] = (uint16_t)batch->count;
+            if (batch->count == IDENTITY_TOUCH_BATCH_MAX)
+                full = S_touches_take(server);
+        }
+    }
+    pthread_mutex_unlock(&server->touch_mutex);
+    S_touches_submit(server, full);
+}
+
+static void *S_touch_flusher(void *arg)
+{
+    struct http_server *server = arg;
+    pthread_mutex_lock(&server->touch_mutex);
+    while (!server->touch_stopping) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_nsec += (long)S_TOUCH_FLUSH_MS % 1000 * 1000000L;
+        until.tv_sec += S_TOUCH_FLUSH_MS / 1000 + until.tv_nsec / 1000000000L;
+        until.tv_nsec %= 1000000000L;
+        pthread_cond_timedwait(&server->touch_cond, &server->touch_mutex, &until);
+        struct identity_touch_cmd *batch = S_touches_take(server);
+        pthread_mutex_unlock(&server->touch_mutex);
+        S_touches_submit(server, batch);
+        pthread_mutex_lock(&server->touch_mutex);
+    }
+    pthread_mutex_unlock(&server->touch_mutex);
+    return NULL;
+}
+
+/* Stops the flusher and hands over what is pending: before the ledger is
+ * detached, so the last second of touches is not lost. */
+static void S_touches_stop(struct http_server *server)
+{
+    pthread_mutex_lock(&server->touch_mutex);
+    server->touch_stopping = true;
+    pthread_cond_signal(&server->touch_cond);
+    pthread_mutex_unlock(&server->touch_mutex);
+    if (server->touch_thread_started) {
+        pthread_join(server->touch_thread, NULL);
+        server->touch_thread_started = false;
+    }
+    pthread_mutex_lock(&server->touch_mutex);
+    struct identity_touch_cmd *batch = S_touches_take(server);
+    pthread_mutex_unlock(&server->touch_mutex);
+    S_touches_submit(server, batch);
 }
 
 /* Looks the bearer token up as a user session. QB_OK fills req->session;
@@ -679,6 +778,9 @@ static enum qb_error S_listen_parse(const char *listen, struct sockaddr_storage 
 
 static void S_server_free(struct http_server *server)
 {
+    S_touches_stop(server); /* no ledger by now: whatever is pending is dropped */
+    pthread_mutex_destroy(&server->touch_mutex);
+    pthread_cond_destroy(&server->touch_cond);
     http_metrics_release(&server->metrics);
     if (server->admin_token != NULL) {
         crypto_wipe(server->admin_token, server->admin_token_size);
@@ -723,6 +825,15 @@ enum qb_error http_server_start(const struct http_server_options *options, struc
     atomic_init(&server->requests_in_flight, 0);
     atomic_init(&server->closing, false);
     pthread_rwlock_init(&server->ledger_lock, NULL);
+    pthread_mutex_init(&server->touch_mutex, NULL);
+    pthread_cond_init(&server->touch_cond, NULL);
+    if (options->env != NULL) {
+        if (pthread_create(&server->touch_thread, NULL, S_touch_flusher, server) != 0) {
+            S_server_free(server);
+            return QB_E_INTERNAL;
+        }
+        server->touch_thread_started = true;
+    }
     if (options->admin_token != NULL) {
         server->admin_token_size = strlen(options->admin_token);
         server->admin_token = malloc(server->admin_token_size + 1);
@@ -784,6 +895,7 @@ void http_server_quiesce(struct http_server *server)
 
 struct ledger *http_server_detach_ledger(struct http_server *server)
 {
+    S_touches_stop(server);
     pthread_rwlock_wrlock(&server->ledger_lock);
     struct ledger *ledger = server->ledger;
     server->ledger = NULL;
