@@ -259,6 +259,10 @@ static struct http_request *S_request_new(struct http_server *server,
 static void S_request_free(struct http_request *req)
 {
     atomic_fetch_sub(&req->server->requests_in_flight, 1);
+    /* Bodies carry passwords, payment passwords and card numbers: wiped
+     * before the memory goes back to the allocator. */
+    if (req->body.data != NULL)
+        crypto_wipe(req->body.data, req->body.capacity);
     buf_release(&req->body);
     buf_release(&req->reply);
     S_arena_free(req);
