@@ -118,8 +118,11 @@ bool merchant_auth_parse(const char *header, struct merchant_auth *out)
         if (!S_auth_field(out, key, key_size, value, (size_t)(close - value), &seen))
             break;
         p = close + 1;
-        if (*p == '\0')
-            return seen == 31;
+        if (*p == '\0') {
+            if (seen == 31)
+                return true;
+            break;
+        }
         if (*p != ',')
             break;
         p++;
