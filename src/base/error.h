@@ -63,7 +63,10 @@
     X(QB_E_PAYEE_UNAVAILABLE, 403, "PAYEE_UNAVAILABLE",                                     \
       "the payee's account cannot receive money")                                           \
     X(QB_E_ID_NUMBER_IN_USE, 409, "ID_NUMBER_IN_USE",                                       \
-      "this id number has verified as many wallets as it may")
+      "this id number has verified as many wallets as it may")                              \
+    X(QB_E_RED_PACKET_EXPIRED, 409, "RED_PACKET_EXPIRED", "this red packet has expired")      \
+    X(QB_E_RED_PACKET_EMPTY, 409, "RED_PACKET_EMPTY",                                       \
+      "every share of this red packet has been claimed")
 
 enum qb_error {
 #define QB_ERROR_ENUM(name, status, code, message) name,

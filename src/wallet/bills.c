@@ -18,6 +18,7 @@
 #include "base/log.h"
 #include "identity/identity.h"
 #include "wallet/bills.h"
+#include "wallet/redpacket.h"
 
 #define S_BATCH 32                 /* entries read per ledger_history_read */
 #define S_CURSOR_VERSION 1
@@ -103,6 +104,15 @@ static bool S_classify(const struct ledger_entry *e, const struct ledger_posting
         *direction = BILLS_OUT;
         *amount = po->held_delta_minor;
         return e->kind == LEDGER_ENTRY_HOLD && po->held_delta_minor > 0;
+    case WALLET_CODE_RED_PACKET_SEND:
+        *type = BILLS_RED_PACKET_SENT;
+        return e->kind == LEDGER_ENTRY_TRANSFER && po->amount_minor < 0;
+    case WALLET_CODE_RED_PACKET_CLAIM:
+        *type = BILLS_RED_PACKET_RECEIVED;
+        return e->kind == LEDGER_ENTRY_TRANSFER && po->amount_minor > 0;
+    case WALLET_CODE_RED_PACKET_REFUND:
+        *type = BILLS_RED_PACKET_REFUND;
+        return e->kind == LEDGER_ENTRY_TRANSFER && po->amount_minor > 0;
     default:
         /* A later module's code: its balance changes are lines, so that
          * balance_after still adds up; a hold reserves money too. */
@@ -182,6 +192,23 @@ static enum qb_error S_line_fill(struct store *reader, const struct ledger_entry
     line->entry_id = e->id;
     if (type == BILLS_OTHER)
         return QB_OK;
+    if (type == BILLS_RED_PACKET_SENT || type == BILLS_RED_PACKET_RECEIVED ||
+        type == BILLS_RED_PACKET_REFUND) {
+        struct redpacket packet;
+        enum qb_error err = redpacket_get(reader, e->ref, &packet);
+        if (err == QB_E_NOT_FOUND) {
+            log_event(LOG_ERROR, "bills.red_packet_missing", "entry=%lld", (long long)e->id);
+            return QB_E_INTERNAL;
+        }
+        if (err != QB_OK)
+            return err;
+        S_copy(line->memo, sizeof line->memo, packet.greeting);
+        if (type == BILLS_RED_PACKET_RECEIVED) {
+            line->counterparty.kind = BILLS_PARTY_USER;
+            S_copy(line->counterparty.id, sizeof line->counterparty.id, packet.sender_id);
+        }
+        return QB_OK;
+    }
 
     struct wallet_payment p;
     enum qb_error err = wallet_payment_get(reader, e->ref, NULL, &p);
@@ -602,6 +629,12 @@ const char *bills_type_name(enum bills_type type)
         return "transfer";
     case BILLS_OTHER:
         return "other";
+    case BILLS_RED_PACKET_SENT:
+        return "red_packet_sent";
+    case BILLS_RED_PACKET_RECEIVED:
+        return "red_packet_received";
+    case BILLS_RED_PACKET_REFUND:
+        return "red_packet_refund";
     case BILLS_ANY:
         break;
     }
@@ -610,7 +643,7 @@ const char *bills_type_name(enum bills_type type)
 
 enum bills_type bills_type_parse(const char *text)
 {
-    for (int t = BILLS_TOPUP; text != NULL && t <= BILLS_OTHER; t++)
+    for (int t = BILLS_TOPUP; text != NULL && t < BILLS_TYPE_COUNT; t++)
         if (strcmp(text, bills_type_name((enum bills_type)t)) == 0)
             return (enum bills_type)t;
     return BILLS_ANY;

@@ -17,9 +17,14 @@
  *               PROCESSING, then SUCCESS or FAILED. The fee entry after a
  *               capture moves clearing → fee income and is not on the
  *               user's chain.
+ *   red packet  its own entry on each side (redpacket.h), ref the packet
+ *               id: red_packet_sent "out" (the whole total, to escrow),
+ *               red_packet_received "in" (one share, counterparty the
+ *               sender), red_packet_refund "in" (the unclaimed rest); the
+ *               memo is the packet's greeting
  *   other       an entry of a code this module does not know yet (later
- *               modules' orders, red packets) that changed the balance: a
- *               line of type "other", so the balances still add up.
+ *               modules' orders) that changed the balance: a line of type
+ *               "other", so the balances still add up.
  *
  * balance_after is the available balance (balance - held) right after the
  * line's anchor entry: what the user's 零钱 showed at that moment. The walk
@@ -72,8 +77,11 @@ enum bills_type {
     BILLS_WITHDRAWAL = WALLET_WITHDRAWAL,
     BILLS_TRANSFER = WALLET_TRANSFER,
     BILLS_OTHER = 4,
+    BILLS_RED_PACKET_SENT = 5,     /* sender → escrow (redpacket.h): "out" */
+    BILLS_RED_PACKET_RECEIVED = 6, /* a claimed share: "in", from the sender */
+    BILLS_RED_PACKET_REFUND = 7,   /* the unclaimed rest back at expiry: "in" */
 };
-#define BILLS_TYPE_COUNT 5
+#define BILLS_TYPE_COUNT 8
 
 enum bills_direction {
     BILLS_BOTH = 0, /* filters only */
@@ -199,7 +207,8 @@ QB_MUST_USE enum qb_error bills_statement(struct store *reader,
  * takes in the whole of the 30th). Years 1970..9999. False when malformed. */
 bool bills_time_parse(const char *text, bool end_of_day, int64_t *at_ms);
 
-/* "topup", "withdrawal", "transfer", "other"; bills_type_parse answers
+/* "topup", "withdrawal", "transfer", "other", "red_packet_sent",
+ * "red_packet_received", "red_packet_refund"; bills_type_parse answers
  * BILLS_ANY for none of them (and for NULL). */
 const char *bills_type_name(enum bills_type type);
 enum bills_type bills_type_parse(const char *text);

@@ -44,6 +44,9 @@ enum wallet_code {
     WALLET_CODE_WITHDRAWAL = 11,     /* the hold, its capture or void */
     WALLET_CODE_WITHDRAWAL_FEE = 12, /* clearing → fee income, after capture */
     WALLET_CODE_TRANSFER = 20,
+    WALLET_CODE_RED_PACKET_SEND = 40,   /* sender → escrow; ref the packet id */
+    WALLET_CODE_RED_PACKET_CLAIM = 41,  /* escrow → claimer; ref the packet id */
+    WALLET_CODE_RED_PACKET_REFUND = 42, /* escrow → sender, at expiry; ref the packet id */
 };
 
 /* payments.kind; stored. */
