@@ -277,6 +277,10 @@ void http_handle_me_cards_delete(struct http_request *req);
 void http_handle_me_topups_create(struct http_request *req);
 void http_handle_me_withdrawals_create(struct http_request *req);
 void http_handle_me_payments_get(struct http_request *req);
+/* redpacket_routes.c: sending, claiming and reading red packets. */
+void http_handle_red_packets_create(struct http_request *req);
+void http_handle_red_packets_claim(struct http_request *req);
+void http_handle_red_packets_get(struct http_request *req);
 
 /* admin_routes.c: the operators' views and actions. */
 void http_handle_admin_users_list(struct http_request *req);
