@@ -13,6 +13,8 @@
  *                payment from the balance is charged against, inside the
  *                same ledger command (limits.h)
  *   bills.h      the user's bills, monthly statements and their CSV form
+ *   redpacket.h  red packets through the escrow account, their provably
+ *                fair split (redpacket_fair.h) and the expiry worker
  *
  * A payment's ledger entries carry its id as their ref and one of the
  * WALLET_CODE_* codes, so the ledger's per-account history walk is the
@@ -24,6 +26,8 @@
  *                bank's confirmation, then clearing → fee income for the
  *                fee; void on failure
  *   transfer     payer → payee, one entry
+ *   red packet   sender → escrow; escrow → each claimer; escrow → sender
+ *                for what is unclaimed at expiry (redpacket.h)
  */
 #ifndef QB_WALLET_WALLET_H
 #define QB_WALLET_WALLET_H
