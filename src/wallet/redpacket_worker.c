@@ -69,6 +69,9 @@ static enum qb_error S_due(struct store_pool *pool, int64_t now_ms, char ids[][I
     }
     if (err == QB_OK && rc < 0)
         err = QB_E_STORAGE;
+    if (err != QB_OK)
+        log_event(LOG_WARN, "redpacket.worker.read_failed", "error=%s detail=\"%s\"",
+                  error_name(err), store_last_error(reader));
     store_finalize(st);
     store_pool_release(pool, reader);
     QB_ASSERT(*count <= S_BATCH_MAX);
