@@ -92,6 +92,11 @@ static const struct config_setting config_settings[] = {
                    0, 100000, "withdrawal fee in millionths of the amount (1000 = 0.1 %), rounded up"),
     CONFIG_INT_ROW("withdrawal-fee-min", "QIANBAO_WITHDRAWAL_FEE_MIN", withdrawal_fee_min, 10, 0,
                    100000, "lowest withdrawal fee, in minor units (fen)"),
+    CONFIG_INT_ROW("red-packet-max", "QIANBAO_RED_PACKET_MAX", red_packet_max, 20000, 1,
+                   100000000, "one red packet's total at most, in fen"),
+    CONFIG_INT_ROW("red-packet-expiry-s", "QIANBAO_RED_PACKET_EXPIRY_S", red_packet_expiry_s,
+                   86400, 1, 604800,
+                   "seconds after sending when a red packet's unclaimed money returns"),
     CONFIG_TEXT_ROW("sms-provider-url", "QIANBAO_SMS_PROVIDER_URL", sms_provider_url, "", true,
                     NULL, "URL",
                     "SMS provider to POST codes to (http:// or https://); empty keeps them "

@@ -72,7 +72,10 @@
       "the request does not fit the rules of this API")                                     \
     X(QB_E_APPID_MCHID_NOT_MATCH, 400, "APPID_MCHID_NOT_MATCH",                             \
       "the appid does not belong to this merchant")                                         \
-    X(QB_E_NO_AUTH, 403, "NO_AUTH", "this merchant may not use this API")
+    X(QB_E_NO_AUTH, 403, "NO_AUTH", "this merchant may not use this API")                   \
+    X(QB_E_RED_PACKET_EXPIRED, 409, "RED_PACKET_EXPIRED", "this red packet has expired")      \
+    X(QB_E_RED_PACKET_EMPTY, 409, "RED_PACKET_EMPTY",                                       \
+      "every share of this red packet has been claimed")
 
 enum qb_error {
 #define QB_ERROR_ENUM(name, status, code, message) name,

@@ -18,12 +18,13 @@
  *   4. the domain environment (keys derived from pepper and card-key, the
  *      settings from the flags), the SMS gateway (the outbox, or the HTTP
  *      provider of --sms-provider-url) and its delivery worker, the bank
- *      connector (the sandbox, docs/sandbox.md) and the wallet worker that
- *      resolves pending top-ups and withdrawals;
+ *      connector (the sandbox, docs/sandbox.md), the wallet worker that
+ *      resolves pending top-ups and withdrawals, and the red packet worker
+ *      that refunds expired packets;
  *   5. the HTTP server; the bound address goes to DIR/listen-address, so
  *      that whoever started us on port 0 can find the port.
- * SIGTERM or SIGINT stops in this order: HTTP stops accepting, the SMS
- * and wallet workers stop, the ledger is detached and closed (it drains its queue
+ * SIGTERM or SIGINT stops in this order: HTTP stops accepting, the SMS,
+ * wallet and red packet workers stop, the ledger is detached and closed (it drains its queue
  * first, so every request it accepted is answered), then HTTP stops. Exit status: 0 after a
  * clean stop, 1 when start-up failed, 2 for bad flags.
  *
@@ -62,6 +63,7 @@
 #include "sms/sms.h"
 #include "store/pool.h"
 #include "store/store.h"
+#include "wallet/redpacket.h"
 #include "wallet/topup.h"
 #include "wallet/wallet.h"
 
@@ -418,6 +420,7 @@ static int S_serve(const struct config *cfg, const struct daemon_paths *paths,
     struct sms_worker *sms_worker = NULL;
     struct wallet_worker *wallet_worker = NULL;
     struct merchant_platform *platform = NULL;
+    struct redpacket_worker *redpacket_worker = NULL;
     struct domain_env env;
     bool env_ready = false;
     uint8_t pepper[S_SECRET_SIZE];
@@ -479,6 +482,8 @@ static int S_serve(const struct config *cfg, const struct daemon_paths *paths,
     settings.limit_daily_minor = cfg->limit_daily;
     settings.withdrawal_fee_ppm = cfg->withdrawal_fee_ppm;
     settings.withdrawal_fee_min_minor = cfg->withdrawal_fee_min;
+    settings.red_packet_total_max_minor = cfg->red_packet_max;
+    settings.red_packet_expiry_ms = cfg->red_packet_expiry_s * 1000;
     domain_env_init(&env, clock_system(), rand_system(), ledger, &settings, pepper, card_key);
     env_ready = true;
     crypto_wipe(pepper, sizeof pepper);
@@ -516,6 +521,14 @@ static int S_serve(const struct config *cfg, const struct daemon_paths *paths,
     rc = wallet_worker_start(&env, pool, &wallet_worker);
     if (rc != QB_OK) {
         fprintf(stderr, "qianbaod: cannot start the wallet worker (%s)\n", error_name(rc));
+        goto out;
+    }
+
+    /* Red packets past their expiry, this run's and those that expired
+     * while no daemon ran: their unclaimed money goes back to the sender. */
+    rc = redpacket_worker_start(&env, pool, &redpacket_worker);
+    if (rc != QB_OK) {
+        fprintf(stderr, "qianbaod: cannot start the red packet worker (%s)\n", error_name(rc));
         goto out;
     }
 
@@ -566,6 +579,8 @@ out:
         sms_worker_stop(sms_worker);
     if (wallet_worker != NULL)
         wallet_worker_stop(wallet_worker);
+    if (redpacket_worker != NULL)
+        redpacket_worker_stop(redpacket_worker);
     if (server != NULL)
         ledger = http_server_detach_ledger(server);
     if (ledger != NULL)

@@ -38,6 +38,8 @@ void domain_settings_default(struct domain_settings *settings)
     settings->limit_kyc2_yearly_minor = 10000000;
     settings->limit_kyc3_yearly_minor = 20000000;
     settings->password_free_max_minor = 20000;
+    settings->red_packet_total_max_minor = 20000;
+    settings->red_packet_expiry_ms = 24LL * 60 * 60 * 1000;
 }
 
 /* Contexts are exactly crypto_kdf_CONTEXTBYTES (8) characters. */

@@ -76,6 +76,10 @@ struct domain_settings {
     int64_t limit_kyc2_yearly_minor;  /* KYC level 2, per calendar year: ¥100,000 */
     int64_t limit_kyc3_yearly_minor;  /* KYC level 3, per calendar year: ¥200,000 */
     int64_t password_free_max_minor;  /* the highest password-free amount a user may set: ¥200 */
+
+    /* Red packets (src/wallet/redpacket.h). */
+    int64_t red_packet_total_max_minor; /* one packet at most: ¥200 */
+    int64_t red_packet_expiry_ms;       /* unclaimed money returns after: 24 h */
 };
 
 /* The system accounts money enters and leaves through (CNY), created on
@@ -83,6 +87,8 @@ struct domain_settings {
 struct domain_system_accounts {
     int64_t bank_clearing; /* "system:bank_clearing": money held at the banks */
     int64_t fee_income;    /* "system:fee_income" */
+    int64_t red_packet_escrow; /* "system:red_packet_escrow": sent, not yet claimed or
+                                * refunded; floor 0, so it can never pay out more */
 };
 
 struct bank_connector; /* src/bank/bank.h */

@@ -298,6 +298,10 @@ void http_handle_me_cards_delete(struct http_request *req);
 void http_handle_me_topups_create(struct http_request *req);
 void http_handle_me_withdrawals_create(struct http_request *req);
 void http_handle_me_payments_get(struct http_request *req);
+/* redpacket_routes.c: sending, claiming and reading red packets. */
+void http_handle_red_packets_create(struct http_request *req);
+void http_handle_red_packets_claim(struct http_request *req);
+void http_handle_red_packets_get(struct http_request *req);
 
 /* merchant_routes.c: onboarding, openids, paying an order. */
 void http_handle_merchants_create(struct http_request *req);

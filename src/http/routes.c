@@ -59,6 +59,10 @@ const struct http_route http_routes[] = {
     {"POST", "/v1/me/topups", http_handle_me_topups_create, HTTP_AUTH_USER},
     {"POST", "/v1/me/withdrawals", http_handle_me_withdrawals_create, HTTP_AUTH_USER},
     {"GET", "/v1/me/payments/{id}", http_handle_me_payments_get, HTTP_AUTH_USER},
+    /* redpacket_routes.c */
+    {"POST", "/v1/red-packets", http_handle_red_packets_create, HTTP_AUTH_USER},
+    {"POST", "/v1/red-packets/{id}/claims", http_handle_red_packets_claim, HTTP_AUTH_USER},
+    {"GET", "/v1/red-packets/{id}", http_handle_red_packets_get, HTTP_AUTH_USER},
 
     /* merchant_routes.c */
     {"POST", "/v1/merchants", http_handle_merchants_create, HTTP_AUTH_USER},

@@ -186,8 +186,51 @@ const char *const store_sqlite_migrations[] = {
     "  password_free_limit_minor INTEGER NOT NULL DEFAULT 0"
     ") WITHOUT ROWID;",
 
-    /* 5: merchants and their orders (src/merchant). Numbered 5: 4 is the
-     * red packets' migration, merged in its own order. A merchant keeps its
+    /* 4: red packets (src/wallet/redpacket.h). The money sits in the
+     * escrow account between sending and claiming; these rows say whose it
+     * is. The seed of the fair split is sealed (it would let a reader of
+     * the database predict every share) and only its commitment is in
+     * clear. A claim row per user and packet: the UNIQUE constraints back
+     * the claim command's own checks (one claim per user, one per
+     * position). refund_after_ms is when the expiry worker next tries
+     * the refund: expires_at_ms, later if the sender's account refused. */
+    "CREATE TABLE red_packets ("
+    "  seq INTEGER PRIMARY KEY,"
+    "  id TEXT NOT NULL UNIQUE,"
+    "  sender_id TEXT NOT NULL,"
+    "  type INTEGER NOT NULL,"
+    "  currency TEXT NOT NULL,"
+    "  total_minor INTEGER NOT NULL,"
+    "  count INTEGER NOT NULL,"
+    "  greeting TEXT NOT NULL DEFAULT '',"
+    "  seed_sealed BLOB NOT NULL,"
+    "  commitment BLOB NOT NULL,"
+    "  status INTEGER NOT NULL,"
+    "  claimed_count INTEGER NOT NULL DEFAULT 0,"
+    "  claimed_minor INTEGER NOT NULL DEFAULT 0,"
+    "  refunded_minor INTEGER NOT NULL DEFAULT 0,"
+    "  entry_id INTEGER NOT NULL,"
+    "  refund_entry_id INTEGER NOT NULL DEFAULT 0,"
+    "  created_at_ms INTEGER NOT NULL,"
+    "  expires_at_ms INTEGER NOT NULL,"
+    "  refund_after_ms INTEGER NOT NULL,"
+    "  finished_at_ms INTEGER NOT NULL DEFAULT 0"
+    ");"
+    "CREATE INDEX red_packets_due ON red_packets(refund_after_ms) WHERE status = 1;"
+    "CREATE TABLE red_packet_claims ("
+    "  seq INTEGER PRIMARY KEY,"
+    "  id TEXT NOT NULL UNIQUE,"
+    "  packet_id TEXT NOT NULL,"
+    "  user_id TEXT NOT NULL,"
+    "  position INTEGER NOT NULL,"
+    "  amount_minor INTEGER NOT NULL,"
+    "  entry_id INTEGER NOT NULL,"
+    "  created_at_ms INTEGER NOT NULL,"
+    "  UNIQUE (packet_id, user_id),"
+    "  UNIQUE (packet_id, position)"
+    ");",
+
+    /* 5: merchants and their orders (src/merchant). A merchant keeps its
      * public key (never its private key), the serial of the certificate
      * Qianbao issued for it, and its API v3 key sealed with the key kept
      * outside the database (the key encrypts what Qianbao sends it, so it

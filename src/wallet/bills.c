@@ -19,6 +19,7 @@
 #include "identity/identity.h"
 #include "merchant/merchant.h"
 #include "wallet/bills.h"
+#include "wallet/redpacket.h"
 
 #define S_BATCH 32                 /* entries read per ledger_history_read */
 #define S_CURSOR_VERSION 1
@@ -107,6 +108,15 @@ static bool S_classify(const struct ledger_entry *e, const struct ledger_posting
         *direction = BILLS_OUT;
         *amount = po->held_delta_minor;
         return e->kind == LEDGER_ENTRY_HOLD && po->held_delta_minor > 0;
+    case WALLET_CODE_RED_PACKET_SEND:
+        *type = BILLS_RED_PACKET_SENT;
+        return e->kind == LEDGER_ENTRY_TRANSFER && po->amount_minor < 0;
+    case WALLET_CODE_RED_PACKET_CLAIM:
+        *type = BILLS_RED_PACKET_RECEIVED;
+        return e->kind == LEDGER_ENTRY_TRANSFER && po->amount_minor > 0;
+    case WALLET_CODE_RED_PACKET_REFUND:
+        *type = BILLS_RED_PACKET_REFUND;
+        return e->kind == LEDGER_ENTRY_TRANSFER && po->amount_minor > 0;
     default:
         /* A later module's code: its balance changes are lines, so that
          * balance_after still adds up; a hold reserves money too. */
@@ -193,6 +203,23 @@ static enum qb_error S_line_fill(struct store *reader, const struct ledger_entry
     line->entry_id = e->id;
     if (type == BILLS_OTHER)
         return QB_OK;
+    if (type == BILLS_RED_PACKET_SENT || type == BILLS_RED_PACKET_RECEIVED ||
+        type == BILLS_RED_PACKET_REFUND) {
+        struct redpacket packet;
+        enum qb_error err = redpacket_get(reader, e->ref, &packet);
+        if (err == QB_E_NOT_FOUND) {
+            log_event(LOG_ERROR, "bills.red_packet_missing", "entry=%lld", (long long)e->id);
+            return QB_E_INTERNAL;
+        }
+        if (err != QB_OK)
+            return err;
+        S_copy(line->memo, sizeof line->memo, packet.greeting);
+        if (type == BILLS_RED_PACKET_RECEIVED) {
+            line->counterparty.kind = BILLS_PARTY_USER;
+            S_copy(line->counterparty.id, sizeof line->counterparty.id, packet.sender_id);
+        }
+        return QB_OK;
+    }
 
     struct wallet_payment p;
     enum qb_error err = wallet_payment_get(reader, e->ref, NULL, &p);
@@ -618,6 +645,12 @@ const char *bills_type_name(enum bills_type type)
         return "other";
     case BILLS_ORDER_PAYMENT:
         return "order_payment";
+    case BILLS_RED_PACKET_SENT:
+        return "red_packet_sent";
+    case BILLS_RED_PACKET_RECEIVED:
+        return "red_packet_received";
+    case BILLS_RED_PACKET_REFUND:
+        return "red_packet_refund";
     case BILLS_ANY:
         break;
     }

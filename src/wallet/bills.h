@@ -19,9 +19,14 @@
  *               user's chain.
  *   order       an order payment's one entry (user → merchant and fee
  *               income): "out", the merchant as counterparty
+ *   red packet  its own entry on each side (redpacket.h), ref the packet
+ *               id: red_packet_sent "out" (the whole total, to escrow),
+ *               red_packet_received "in" (one share, counterparty the
+ *               sender), red_packet_refund "in" (the unclaimed rest); the
+ *               memo is the packet's greeting
  *   other       an entry of a code this module does not know yet (later
- *               modules' orders, red packets) that changed the balance: a
- *               line of type "other", so the balances still add up.
+ *               modules' orders) that changed the balance: a line of type
+ *               "other", so the balances still add up.
  *
  * balance_after is the available balance (balance - held) right after the
  * line's anchor entry: what the user's 零钱 showed at that moment. The walk
@@ -75,8 +80,11 @@ enum bills_type {
     BILLS_TRANSFER = WALLET_TRANSFER,
     BILLS_OTHER = 4,
     BILLS_ORDER_PAYMENT = WALLET_ORDER_PAYMENT, /* paying a merchant order (src/merchant) */
+    BILLS_RED_PACKET_SENT = 6,     /* sender → escrow (redpacket.h): "out" */
+    BILLS_RED_PACKET_RECEIVED = 7, /* a claimed share: "in", from the sender */
+    BILLS_RED_PACKET_REFUND = 8,   /* the unclaimed rest back at expiry: "in" */
 };
-#define BILLS_TYPE_COUNT 6
+#define BILLS_TYPE_COUNT 9
 
 enum bills_direction {
     BILLS_BOTH = 0, /* filters only */
@@ -203,7 +211,8 @@ QB_MUST_USE enum qb_error bills_statement(struct store *reader,
  * takes in the whole of the 30th). Years 1970..9999. False when malformed. */
 bool bills_time_parse(const char *text, bool end_of_day, int64_t *at_ms);
 
-/* "topup", "withdrawal", "transfer", "other", "order_payment"; bills_type_parse answers
+/* "topup", "withdrawal", "transfer", "other", "order_payment", "red_packet_sent",
+ * "red_packet_received", "red_packet_refund"; bills_type_parse answers
  * BILLS_ANY for none of them (and for NULL). */
 const char *bills_type_name(enum bills_type type);
 enum bills_type bills_type_parse(const char *text);

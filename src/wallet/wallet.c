@@ -164,10 +164,11 @@ struct accounts_cmd {
     struct domain_system_accounts out;
 };
 
-static enum qb_error account_ensure(struct ledger_txn *txn, const char *owner, int64_t *id)
+static enum qb_error account_ensure(struct ledger_txn *txn, const char *owner, int64_t floor_minor,
+                                    int64_t *id)
 {
     const struct currency *cny = currency_find("CNY");
-    struct ledger_account_spec spec = {owner, cny, LEDGER_ACCOUNT_SYSTEM, 0, LEDGER_FLOOR_NONE};
+    struct ledger_account_spec spec = {owner, cny, LEDGER_ACCOUNT_SYSTEM, 0, floor_minor};
     enum qb_error err = ledger_txn_account_create(txn, &spec, id);
     if (err != QB_E_CONFLICT)
         return err;
@@ -177,9 +178,14 @@ static enum qb_error account_ensure(struct ledger_txn *txn, const char *owner, i
 static enum qb_error accounts_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
 {
     struct accounts_cmd *c = (struct accounts_cmd *)cmd;
-    enum qb_error err = account_ensure(txn, "system:bank_clearing", &c->out.bank_clearing);
+    enum qb_error err =
+        account_ensure(txn, "system:bank_clearing", LEDGER_FLOOR_NONE, &c->out.bank_clearing);
     if (err == QB_OK)
-        err = account_ensure(txn, "system:fee_income", &c->out.fee_income);
+        err = account_ensure(txn, "system:fee_income", LEDGER_FLOOR_NONE, &c->out.fee_income);
+    /* Escrow only ever holds what senders put in: a floor of 0 makes the
+     * ledger itself refuse a claim or refund that would pay out more. */
+    if (err == QB_OK)
+        err = account_ensure(txn, "system:red_packet_escrow", 0, &c->out.red_packet_escrow);
     return err;
 }
 

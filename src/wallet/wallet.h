@@ -13,6 +13,8 @@
  *                payment from the balance is charged against, inside the
  *                same ledger command (limits.h)
  *   bills.h      the user's bills, monthly statements and their CSV form
+ *   redpacket.h  red packets through the escrow account, their provably
+ *                fair split (redpacket_fair.h) and the expiry worker
  *
  * A payment's ledger entries carry its id as their ref and one of the
  * WALLET_CODE_* codes, so the ledger's per-account history walk is the
@@ -24,6 +26,8 @@
  *                bank's confirmation, then clearing → fee income for the
  *                fee; void on failure
  *   transfer     payer → payee, one entry
+ *   red packet   sender → escrow; escrow → each claimer; escrow → sender
+ *                for what is unclaimed at expiry (redpacket.h)
  */
 #ifndef QB_WALLET_WALLET_H
 #define QB_WALLET_WALLET_H
@@ -47,6 +51,9 @@ enum wallet_code {
     /* Merchant orders (src/merchant): one entry user → merchant (amount
      * less the fee) and fee income (the fee). */
     WALLET_CODE_ORDER_PAYMENT = 30,
+    WALLET_CODE_RED_PACKET_SEND = 40,   /* sender → escrow; ref the packet id */
+    WALLET_CODE_RED_PACKET_CLAIM = 41,  /* escrow → claimer; ref the packet id */
+    WALLET_CODE_RED_PACKET_REFUND = 42, /* escrow → sender, at expiry; ref the packet id */
 };
 
 /* payments.kind; stored. */

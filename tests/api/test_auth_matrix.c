@@ -12,7 +12,8 @@
  *   anonymous  no Authorization header
  *   user A     a fresh user's session token
  *   user B     another fresh user's token; B owns the {id} of /v1/me/sessions/{id},
- *              /v1/me/cards/{id} and /v1/me/payments/{id}
+ *              /v1/me/cards/{id} and /v1/me/payments/{id}, and sent the red packet
+ *              of GET /v1/red-packets/{id} (which any logged-in user may read)
  *   admin      the operator's token (DATA_DIR/admin-token)
  *   expired    a token of the right shape (64 hex) that never existed: the
  *              shortest --session-absolute-s is 300 s, too long to wait for,
@@ -75,6 +76,8 @@ enum path_id {
     ID_PAYMENT_OF_B, /* a top-up user B made */
     ID_APPID,        /* a well-formed appid */
     ID_ORDER,        /* a well-formed out_trade_no or transaction_id nobody made */
+    ID_NO_RED_PACKET,   /* a well-formed red packet id that nobody sent */
+    ID_RED_PACKET_OF_B, /* a red packet user B sent */
 };
 
 /* How the victim is prepared before the row runs. */
@@ -171,6 +174,12 @@ static const struct matrix_row S_matrix[] = {
     {"POST", "/v3/pay/transactions/out-trade-no/{out_trade_no}/close", ID_ORDER, SETUP_NONE, "{}",
      MERCHANT_ROUTE(400)},
     {"GET", "/v3/certificates", ID_NONE, SETUP_NONE, NULL, MERCHANT_ROUTE(200)},
+    {"POST", "/v1/red-packets", ID_NONE, SETUP_NONE, "{}", USER_ROUTE(400, 400)},
+    /* Nobody's packet: claiming it finds nothing, frozen or not. */
+    {"POST", "/v1/red-packets/{id}/claims", ID_NO_RED_PACKET, SETUP_NONE, NULL,
+     USER_ROUTE(404, 404)},
+    /* A packet is shared by its id in a chat: every logged-in user who has it may read it. */
+    {"GET", "/v1/red-packets/{id}", ID_RED_PACKET_OF_B, SETUP_NONE, NULL, USER_ROUTE(200, 200)},
     {"GET", "/admin/users", ID_NONE, SETUP_NONE, NULL, ADMIN_ROUTE(200)},
     {"POST", "/admin/users/{id}/freeze", ID_VICTIM, SETUP_NONE, NULL, ADMIN_ROUTE(200)},
     {"POST", "/admin/users/{id}/unfreeze", ID_VICTIM, SETUP_VICTIM_FROZEN_BY_ADMIN, NULL,
@@ -388,7 +397,21 @@ static void S_payment_make(const struct api_user *user, char payment_id[API_ID_S
     client_response_release(&res);
 }
 
-/* Replaces "{id}" in pattern with id. */
+/* A red packet of ¥1 in one share sent by user, funded by S_payment_make;
+ * its id into packet_id. */
+static void S_red_packet_make(const struct api_user *user, char packet_id[API_ID_SIZE_MAX])
+{
+    char payment_id[API_ID_SIZE_MAX];
+    S_payment_make(user, payment_id);
+    struct client_response res;
+    ASSERT_EQ_INT(api_call_idem(&S_client, "POST", "/v1/red-packets", user->token, "matrix-rp",
+                                "{\"type\":\"lucky\",\"total_amount\":100,\"count\":1,"
+                                "\"payment_password\":\"135790\"}",
+                                &res),
+                  201);
+    snprintf(packet_id, API_ID_SIZE_MAX, "%s", api_json_str(&res, "id"));
+    client_response_release(&res);
+}
 
 /* Replaces the "{...}" segment of pattern with id. */
 static void S_path_fill(const char *pattern, const char *id, char *out, size_t out_size)
@@ -429,6 +452,11 @@ TEST(every_route_answers_every_caller_as_the_matrix_says)
         } else if (row->id == ID_PAYMENT_OF_B) {
             S_payment_make(&b, object_id);
             id = object_id;
+        } else if (row->id == ID_RED_PACKET_OF_B) {
+            S_red_packet_make(&b, object_id);
+            id = object_id;
+        } else if (row->id == ID_NO_RED_PACKET) {
+            id = "rp_0000000000000000000000000a";
         } else if (row->id == ID_SESSION_OF_B) {
             id = b.session_id;
         } else if (row->id == ID_NO_TRANSFER) {

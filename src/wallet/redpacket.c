@@ -1,0 +1,805 @@
+/*
+ * redpacket.c — red packets: the rows, the send, claim and expire
+ * commands, and the view (redpacket.h has the model and the invariants).
+ *
+ * Each command follows transfer.c's shape: checks that only read first,
+ * the payment password (whose count must commit) next, the balance, and
+ * only then the writes, which can no longer be refused. A refusal returns
+ * QB_OK to the ledger with the refusal as the stored answer; an error
+ * returned to the ledger is a storage or internal failure and rolls the
+ * whole command back.
+ *
+ * The packet row is read inside each command from the write connection,
+ * so it reflects every earlier command of the batch: two claims of the
+ * same packet in one batch see each other, and the claim after the last
+ * share sees FINISHED.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "base/log.h"
+#include "base/money.h"
+#include "wallet/bills.h"
+#include "wallet/limits.h"
+#include "wallet/redpacket.h"
+
+#define S_PACKET_COLUMNS                                                                           \
+    "id, sender_id, type, currency, total_minor, count, greeting, seed_sealed, commitment,"      \
+    " status, claimed_count, claimed_minor, refunded_minor, entry_id, refund_entry_id,"          \
+    " created_at_ms, expires_at_ms, refund_after_ms, finished_at_ms"
+#define S_CLAIM_COLUMNS "id, packet_id, user_id, position, amount_minor, entry_id, created_at_ms"
+
+const char *redpacket_type_name(enum redpacket_type type)
+{
+    return type == REDPACKET_EQUAL ? "equal" : "lucky";
+}
+
+const char *redpacket_status_name(enum redpacket_status status)
+{
+    switch (status) {
+    case REDPACKET_ACTIVE:
+        return "ACTIVE";
+    case REDPACKET_FINISHED:
+        return "FINISHED";
+    case REDPACKET_EXPIRED:
+        return "EXPIRED";
+    }
+    return "UNKNOWN";
+}
+
+bool redpacket_is_closed(const struct redpacket *p, int64_t now_ms)
+{
+    return p->status != REDPACKET_ACTIVE || now_ms >= p->expires_at_ms;
+}
+
+/* --- rows ------------------------------------------------------------------------- */
+
+static void S_text_column(struct store_stmt *st, int i, char *dst, size_t dst_size)
+{
+    const char *text = store_column_text(st, i);
+    size_t size = text != NULL ? store_column_size(st, i) : 0;
+    if (size >= dst_size)
+        size = dst_size - 1; /* the writers below never store longer */
+    if (size > 0)
+        memcpy(dst, text, size);
+    dst[size] = '\0';
+}
+
+/* Fills out from a row of S_PACKET_COLUMNS; QB_E_INTERNAL for a row that
+ * breaks what the commands keep true. */
+static enum qb_error S_packet_row(struct store_stmt *st, struct redpacket *out)
+{
+    memset(out, 0, sizeof *out);
+    S_text_column(st, 0, out->id, sizeof out->id);
+    S_text_column(st, 1, out->sender_id, sizeof out->sender_id);
+    out->type = (enum redpacket_type)store_column_int64(st, 2);
+    char currency[8];
+    S_text_column(st, 3, currency, sizeof currency);
+    out->currency = currency_find(currency);
+    out->total_minor = store_column_int64(st, 4);
+    out->count = store_column_int64(st, 5);
+    S_text_column(st, 6, out->greeting, sizeof out->greeting);
+    size_t sealed_size = store_column_size(st, 7);
+    if (sealed_size == sizeof out->seed_sealed)
+        memcpy(out->seed_sealed, store_column_blob(st, 7), sealed_size);
+    size_t commitment_size = store_column_size(st, 8);
+    if (commitment_size == sizeof out->commitment)
+        memcpy(out->commitment, store_column_blob(st, 8), commitment_size);
+    out->status = (enum redpacket_status)store_column_int64(st, 9);
+    out->claimed_count = store_column_int64(st, 10);
+    out->claimed_minor = store_column_int64(st, 11);
+    out->refunded_minor = store_column_int64(st, 12);
+    out->entry_id = store_column_int64(st, 13);
+    out->refund_entry_id = store_column_int64(st, 14);
+    out->created_at_ms = store_column_int64(st, 15);
+    out->expires_at_ms = store_column_int64(st, 16);
+    out->refund_after_ms = store_column_int64(st, 17);
+    out->finished_at_ms = store_column_int64(st, 18);
+    bool lucky = out->type == REDPACKET_LUCKY;
+    bool ok = out->currency != NULL && (lucky || out->type == REDPACKET_EQUAL) &&
+              out->status >= REDPACKET_ACTIVE && out->status <= REDPACKET_EXPIRED &&
+              out->count >= 1 && out->count <= REDPACKET_COUNT_MAX &&
+              out->total_minor >= out->count && out->claimed_count >= 0 &&
+              out->claimed_count <= out->count && out->claimed_minor >= 0 &&
+              out->refunded_minor >= 0 &&
+              out->claimed_minor + out->refunded_minor <= out->total_minor &&
+              (out->status != REDPACKET_FINISHED || out->claimed_count == out->count) &&
+              (!lucky || (sealed_size == sizeof out->seed_sealed &&
+                          commitment_size == sizeof out->commitment));
+    return ok ? QB_OK : QB_E_INTERNAL;
+}
+
+static enum qb_error S_packet_read(struct store *store, const char *id, struct redpacket *out)
+{
+    memset(out, 0, sizeof *out);
+    if (id == NULL || !id_is_valid(id, strlen(id), "rp"))
+        return QB_E_NOT_FOUND;
+    struct store_stmt *st = NULL;
+    if (store_prepare(store, "SELECT " S_PACKET_COLUMNS " FROM red_packets WHERE id = $1", &st) !=
+        QB_OK)
+        return QB_E_STORAGE;
+    enum qb_error err = store_bind_text(st, 1, id, strlen(id));
+    if (err == QB_OK) {
+        int rc = store_step(st);
+        if (rc == STORE_STEP_ROW)
+            err = S_packet_row(st, out);
+        else
+            err = rc == STORE_STEP_DONE ? QB_E_NOT_FOUND : QB_E_STORAGE;
+    }
+    store_finalize(st);
+    if (err == QB_E_INTERNAL)
+        log_event(LOG_ERROR, "redpacket.row_invalid", "packet_id=%s", id);
+    return err;
+}
+
+enum qb_error redpacket_get(struct store *reader, const char *id, struct redpacket *out)
+{
+    QB_ASSERT(reader != NULL && out != NULL);
+    return S_packet_read(reader, id, out);
+}
+
+static void S_claim_row(struct store_stmt *st, struct redpacket_claim *out)
+{
+    memset(out, 0, sizeof *out);
+    S_text_column(st, 0, out->id, sizeof out->id);
+    S_text_column(st, 1, out->packet_id, sizeof out->packet_id);
+    S_text_column(st, 2, out->user_id, sizeof out->user_id);
+    out->position = store_column_int64(st, 3);
+    out->amount_minor = store_column_int64(st, 4);
+    out->entry_id = store_column_int64(st, 5);
+    out->created_at_ms = store_column_int64(st, 6);
+}
+
+enum qb_error redpacket_claims_list(struct store *reader, const char *packet_id,
+                                    struct redpacket_claim *claims, size_t *count)
+{
+    QB_ASSERT(reader != NULL && claims != NULL && count != NULL);
+    *count = 0;
+    struct store_stmt *st = NULL;
+    if (store_prepare(reader,
+                      "SELECT " S_CLAIM_COLUMNS " FROM red_packet_claims WHERE packet_id = $1"
+                      " ORDER BY position LIMIT $2",
+                      &st) != QB_OK)
+        return QB_E_STORAGE;
+    enum qb_error err = store_bind_text(st, 1, packet_id, strlen(packet_id));
+    if (err == QB_OK)
+        err = store_bind_int64(st, 2, REDPACKET_COUNT_MAX);
+    int rc = STORE_STEP_DONE;
+    while (err == QB_OK && *count < REDPACKET_COUNT_MAX && (rc = store_step(st)) == STORE_STEP_ROW) {
+        S_claim_row(st, &claims[*count]);
+        /* Positions are dense from 0: the fair split depends on it. */
+        if (claims[*count].position != (int64_t)*count || claims[*count].amount_minor < 1)
+            err = QB_E_INTERNAL;
+        (*count)++;
+    }
+    if (err == QB_OK && rc < 0)
+        err = QB_E_STORAGE;
+    store_finalize(st);
+    return err;
+}
+
+/* The claim of user_id on packet_id: QB_OK, QB_E_NOT_FOUND or QB_E_STORAGE. */
+static enum qb_error S_claim_find(struct store *store, const char *packet_id, const char *user_id,
+                                  struct redpacket_claim *out)
+{
+    struct store_stmt *st = NULL;
+    if (store_prepare(store,
+                      "SELECT " S_CLAIM_COLUMNS " FROM red_packet_claims"
+                      " WHERE packet_id = $1 AND user_id = $2",
+                      &st) != QB_OK)
+        return QB_E_STORAGE;
+    const struct store_param params[] = {STORE_TEXT(packet_id), STORE_TEXT(user_id)};
+    enum qb_error err = store_bind_params(st, params, QB_ARRAY_COUNT(params));
+    if (err == QB_OK) {
+        int rc = store_step(st);
+        if (rc == STORE_STEP_ROW)
+            S_claim_row(st, out);
+        else
+            err = rc == STORE_STEP_DONE ? QB_E_NOT_FOUND : QB_E_STORAGE;
+    }
+    store_finalize(st);
+    return err;
+}
+
+static enum qb_error S_packet_insert(struct ledger_txn *txn, const struct redpacket *p)
+{
+    bool lucky = p->type == REDPACKET_LUCKY;
+    const struct store_param params[] = {
+        STORE_TEXT(p->id),
+        STORE_TEXT(p->sender_id),
+        STORE_INT(p->type),
+        STORE_TEXT(p->currency->code),
+        STORE_INT(p->total_minor),
+        STORE_INT(p->count),
+        STORE_TEXT(p->greeting),
+        STORE_BLOB(p->seed_sealed, lucky ? sizeof p->seed_sealed : 0),
+        STORE_BLOB(p->commitment, lucky ? sizeof p->commitment : 0),
+        STORE_INT(p->status),
+        STORE_INT(p->entry_id),
+        STORE_INT(p->created_at_ms),
+        STORE_INT(p->expires_at_ms),
+        STORE_INT(p->refund_after_ms),
+    };
+    return store_run(ledger_txn_store(txn),
+                     "INSERT INTO red_packets (id, sender_id, type, currency, total_minor, count,"
+                     " greeting, seed_sealed, commitment, status, entry_id, created_at_ms,"
+                     " expires_at_ms, refund_after_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8,"
+                     " $9, $10, $11, $12, $13, $14)",
+                     params, QB_ARRAY_COUNT(params));
+}
+
+/* Writes the packet's mutable fields. */
+static enum qb_error S_packet_update(struct ledger_txn *txn, const struct redpacket *p)
+{
+    QB_ASSERT(p->claimed_minor + p->refunded_minor <= p->total_minor);
+    QB_ASSERT(p->claimed_count <= p->count);
+    const struct store_param params[] = {
+        STORE_TEXT(p->id),           STORE_INT(p->status),          STORE_INT(p->claimed_count),
+        STORE_INT(p->claimed_minor), STORE_INT(p->refunded_minor),  STORE_INT(p->refund_entry_id),
+        STORE_INT(p->refund_after_ms), STORE_INT(p->finished_at_ms),
+    };
+    return store_run(ledger_txn_store(txn),
+                     "UPDATE red_packets SET status = $2, claimed_count = $3, claimed_minor = $4,"
+                     " refunded_minor = $5, refund_entry_id = $6, refund_after_ms = $7,"
+                     " finished_at_ms = $8 WHERE id = $1",
+                     params, QB_ARRAY_COUNT(params));
+}
+
+static enum qb_error S_claim_insert(struct ledger_txn *txn, const struct redpacket_claim *c)
+{
+    const struct store_param params[] = {
+        STORE_TEXT(c->id),          STORE_TEXT(c->packet_id),   STORE_TEXT(c->user_id),
+        STORE_INT(c->position),     STORE_INT(c->amount_minor), STORE_INT(c->entry_id),
+        STORE_INT(c->created_at_ms),
+    };
+    return store_run(ledger_txn_store(txn),
+                     "INSERT INTO red_packet_claims (" S_CLAIM_COLUMNS
+                     ") VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                     params, QB_ARRAY_COUNT(params));
+}
+
+/* --- answers ------------------------------------------------------------------------ */
+
+static json_t *S_hex_json(const uint8_t *data, size_t size)
+{
+    char hex[2 * 64 + 1];
+    QB_ASSERT(size <= 64);
+    crypto_hex(data, size, hex);
+    return json_string(hex);
+}
+
+/* The answer of a send: the packet as it starts. */
+static json_t *S_created_json(const struct redpacket *p)
+{
+    bool lucky = p->type == REDPACKET_LUCKY;
+    json_t *per_share = lucky ? json_null() : json_integer(p->total_minor / p->count);
+    json_t *commitment = lucky ? S_hex_json(p->commitment, sizeof p->commitment) : json_null();
+    return json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:o, s:s, s:o, s:o, s:o}", "id", p->id,
+                     "type", redpacket_type_name(p->type), "status",
+                     redpacket_status_name(p->status), "currency", p->currency->code,
+                     "total_amount", (json_int_t)p->total_minor, "count", (json_int_t)p->count,
+                     "amount_per_share", per_share, "greeting", p->greeting, "commitment",
+                     commitment, "created_at", domain_time_json(p->created_at_ms), "expires_at",
+                     domain_time_json(p->expires_at_ms));
+}
+
+/* The answer of a claim. */
+static json_t *S_claim_json(const struct redpacket *p, const struct redpacket_claim *c,
+                            const char *sender_name)
+{
+    char masked[BILLS_NAME_SIZE_MAX];
+    bills_name_mask(sender_name, masked);
+    return json_pack("{s:s, s:s, s:I, s:s, s:I, s:s, s:{s:s}, s:o}", "id", c->id, "packet_id",
+                     p->id, "amount", (json_int_t)c->amount_minor, "currency", p->currency->code,
+                     "position", (json_int_t)c->position, "greeting", p->greeting, "sender",
+                     "display_name", masked, "claimed_at", domain_time_json(c->created_at_ms));
+}
+
+/* A user's display name, "" for a user who is gone. */
+static enum qb_error S_name_of(struct store *store, const char *user_id,
+                               char name[IDENTITY_DISPLAY_NAME_SIZE_MAX])
+{
+    struct identity_user user;
+    enum qb_error err = identity_user_get(store, user_id, &user);
+    name[0] = '\0';
+    if (err == QB_E_NOT_FOUND)
+        return QB_OK;
+    if (err != QB_OK)
+        return QB_E_STORAGE;
+    memcpy(name, user.display_name, sizeof user.display_name);
+    return QB_OK;
+}
+
+/* --- send -------------------------------------------------------------------------- */
+
+static enum qb_error S_send_refuse(struct redpacket_send_cmd *c, enum qb_error err,
+                                   const char *message, const json_t *extra)
+{
+    c->outcome = err;
+    return domain_response_error(&c->cmd, err, message, extra);
+}
+
+static enum qb_error S_send_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
+{
+    struct redpacket_send_cmd *c = (struct redpacket_send_cmd *)cmd;
+    const struct domain_env *env = c->env;
+    QB_ASSERT(env != NULL && env->accounts.red_packet_escrow > 0);
+    c->outcome = QB_E_INTERNAL;
+    c->refused_limit = NULL;
+    c->tries_left = 0;
+    memset(&c->packet, 0, sizeof c->packet);
+    if (memchr(c->sender_id, '\0', sizeof c->sender_id) == NULL ||
+        memchr(c->greeting, '\0', sizeof c->greeting) == NULL ||
+        memchr(c->payment_password, '\0', sizeof c->payment_password) == NULL)
+        return S_send_refuse(c, QB_E_PARAM, NULL, NULL);
+
+    /* Step 1: the shape of the packet. */
+    const struct currency *cny = currency_find("CNY");
+    QB_ASSERT(cny != NULL);
+    if (c->type != REDPACKET_LUCKY && c->type != REDPACKET_EQUAL)
+        return S_send_refuse(c, QB_E_PARAM, "type must be lucky or equal", NULL);
+    if (c->count < 1 || c->count > REDPACKET_COUNT_MAX)
+        return S_send_refuse(c, QB_E_PARAM, "count must be from 1 to 100", NULL);
+    if (c->currency != NULL && c->currency != cny)
+        return S_send_refuse(c, QB_E_BAD_CURRENCY, "red packets are in CNY only", NULL);
+    int64_t total = c->total_minor;
+    if (c->type == REDPACKET_EQUAL) {
+        if (c->per_share_minor <= 0)
+            return S_send_refuse(c, QB_E_BAD_AMOUNT,
+                                 "amount_per_share must be a positive number of fen", NULL);
+        if (!money_mul(c->per_share_minor, c->count, &total))
+            return S_send_refuse(c, QB_E_OVERFLOW, NULL, NULL);
+    } else {
+        if (total <= 0)
+            return S_send_refuse(c, QB_E_BAD_AMOUNT,
+                                 "total_amount must be a positive number of fen", NULL);
+        if (total < c->count)
+            return S_send_refuse(c, QB_E_BAD_AMOUNT,
+                                 "every share must be at least 1 fen: total_amount must be at "
+                                 "least count",
+                                 NULL);
+    }
+    if (total > env->settings.red_packet_total_max_minor) {
+        c->refused_limit = "red_packet_max";
+        json_t *extra = json_pack("{s:s}", "limit", c->refused_limit);
+        if (extra == NULL)
+            return QB_E_INTERNAL;
+        char message[96];
+        snprintf(message, sizeof message, "a red packet holds at most %lld fen",
+                 (long long)env->settings.red_packet_total_max_minor);
+        enum qb_error err = S_send_refuse(c, QB_E_LIMIT_EXCEEDED, message, extra);
+        json_decref(extra);
+        return err;
+    }
+
+    /* Step 2: the sender. */
+    struct identity_user sender;
+    enum qb_error err = identity_user_get(ledger_txn_store(txn), c->sender_id, &sender);
+    if (err == QB_E_NOT_FOUND)
+        return S_send_refuse(c, QB_E_UNAUTHORIZED, NULL, NULL);
+    if (err != QB_OK)
+        return QB_E_STORAGE;
+    struct ledger_account_view account;
+    if (ledger_txn_account_get(txn, sender.account_id, &account) != QB_OK)
+        return QB_E_INTERNAL; /* a user without its wallet account */
+    if (sender.status == IDENTITY_FROZEN ||
+        (account.flags & (LEDGER_ACCOUNT_DEBIT_FROZEN | LEDGER_ACCOUNT_CLOSED)) != 0)
+        return S_send_refuse(c, QB_E_ACCOUNT_FROZEN, NULL, NULL);
+    QB_ASSERT(account.currency == cny);
+
+    /* Step 3: the payment password; a wrong one counts. */
+    err = identity_txn_payment_password_verify(txn, env, sender.id, c->payment_password,
+                                               &c->tries_left);
+    if (err == QB_E_PASSWORD_WRONG) {
+        char message[96];
+        snprintf(message, sizeof message, "the payment password is wrong; %d %s left",
+                 c->tries_left, c->tries_left == 1 ? "try" : "tries");
+        return S_send_refuse(c, err, message, NULL);
+    }
+    if (err == QB_E_PASSWORD_LOCKED || err == QB_E_PASSWORD_NOT_SET)
+        return S_send_refuse(c, err, NULL, NULL);
+    if (err != QB_OK)
+        return err;
+
+    /* Step 4: the balance, before anything is charged. */
+    if (account.available_minor < total)
+        return S_send_refuse(c, QB_E_INSUFFICIENT_BALANCE, NULL, NULL);
+
+    /* Step 5: the limits: a red packet is a payment from the balance. */
+    err = wallet_txn_limits_charge(txn, env, &sender, total, &c->refused_limit);
+    if (err == QB_E_LIMIT_EXCEEDED) {
+        json_t *extra = json_pack("{s:s}", "limit", c->refused_limit);
+        if (extra == NULL)
+            return QB_E_INTERNAL;
+        char message[96];
+        snprintf(message, sizeof message, "the %s limit refused this payment", c->refused_limit);
+        err = S_send_refuse(c, QB_E_LIMIT_EXCEEDED, message, extra);
+        json_decref(extra);
+        return err;
+    }
+    if (err == QB_E_OVERFLOW)
+        return S_send_refuse(c, err, NULL, NULL);
+    if (err != QB_OK)
+        return err;
+
+    /* Step 6: the packet. Nothing above allowed a refusal from here on. */
+    struct redpacket *p = &c->packet;
+    id_new(env->rand, "rp", p->id, sizeof p->id);
+    snprintf(p->sender_id, sizeof p->sender_id, "%s", sender.id);
+    p->type = c->type;
+    p->currency = cny;
+    p->total_minor = total;
+    p->count = c->count;
+    snprintf(p->greeting, sizeof p->greeting, "%s",
+             c->greeting[0] != '\0' ? c->greeting : REDPACKET_GREETING_DEFAULT);
+    if (p->type == REDPACKET_LUCKY) {
+        uint8_t seed[REDPACKET_SEED_SIZE];
+        rand_fill(env->rand, seed, sizeof seed);
+        redpacket_fair_commitment(seed, p->commitment);
+        domain_seal(env, seed, sizeof seed, p->seed_sealed);
+        crypto_wipe(seed, sizeof seed);
+    }
+    p->status = REDPACKET_ACTIVE;
+    p->created_at_ms = ledger_txn_now_ms(txn);
+    p->expires_at_ms = p->created_at_ms + env->settings.red_packet_expiry_ms;
+    p->refund_after_ms = p->expires_at_ms;
+    const struct ledger_leg legs[2] = {{sender.account_id, -total},
+                                       {env->accounts.red_packet_escrow, total}};
+    err = ledger_txn_post(txn, WALLET_CODE_RED_PACKET_SEND, p->id, legs, 2, &p->entry_id);
+    if (err != QB_OK)
+        return err;
+    QB_ASSERT(p->entry_id > 0);
+    if (S_packet_insert(txn, p) != QB_OK)
+        return QB_E_STORAGE;
+    json_t *body = S_created_json(p);
+    if (body == NULL)
+        return QB_E_INTERNAL;
+    err = domain_response_set(&c->cmd, 201, body);
+    json_decref(body);
+    if (err != QB_OK)
+        return err;
+    c->outcome = QB_OK;
+    return QB_OK;
+}
+
+void redpacket_send_cmd_init(struct redpacket_send_cmd *c, const struct domain_env *env)
+{
+    QB_ASSERT(c != NULL && env != NULL);
+    memset(c, 0, sizeof *c);
+    ledger_cmd_init(&c->cmd, S_send_run, NULL);
+    c->env = env;
+    c->outcome = QB_E_INTERNAL;
+}
+
+/* --- claim ------------------------------------------------------------------------- */
+
+static enum qb_error S_claim_refuse(struct redpacket_claim_cmd *c, enum qb_error err)
+{
+    c->outcome = err;
+    return domain_response_error(&c->cmd, err, NULL, NULL);
+}
+
+/* Stores the answer for claim cl of packet p with status. */
+static enum qb_error S_claim_answer(struct redpacket_claim_cmd *c, struct store *store,
+                                    const struct redpacket *p, const struct redpacket_claim *cl,
+                                    int status)
+{
+    char sender_name[IDENTITY_DISPLAY_NAME_SIZE_MAX];
+    enum qb_error err = S_name_of(store, p->sender_id, sender_name);
+    if (err != QB_OK)
+        return err;
+    json_t *body = S_claim_json(p, cl, sender_name);
+    if (body == NULL)
+        return QB_E_INTERNAL;
+    err = domain_response_set(&c->cmd, status, body);
+    json_decref(body);
+    return err;
+}
+
+/* The share of the next claim of p. */
+static enum qb_error S_share_next(const struct domain_env *env, const struct redpacket *p,
+                                  int64_t *share)
+{
+    int64_t remaining = p->total_minor - p->claimed_minor;
+    int64_t left = p->count - p->claimed_count;
+    QB_ASSERT(left >= 1 && remaining >= left);
+    if (p->type == REDPACKET_EQUAL) {
+        QB_ASSERT(p->total_minor % p->count == 0);
+        *share = p->total_minor / p->count;
+        return QB_OK;
+    }
+    uint8_t seed[REDPACKET_SEED_SIZE];
+    if (!domain_unseal(env, p->seed_sealed, sizeof p->seed_sealed, seed)) {
+        log_event(LOG_ERROR, "redpacket.seed_unsealable", "packet_id=%s", p->id);
+        return QB_E_INTERNAL;
+    }
+    *share = redpacket_fair_share(seed, p->id, (uint32_t)p->claimed_count, remaining, left);
+    crypto_wipe(seed, sizeof seed);
+    return QB_OK;
+}
+
+static enum qb_error S_claim_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
+{
+    struct redpacket_claim_cmd *c = (struct redpacket_claim_cmd *)cmd;
+    const struct domain_env *env = c->env;
+    QB_ASSERT(env != NULL && env->accounts.red_packet_escrow > 0);
+    struct store *store = ledger_txn_store(txn);
+    c->outcome = QB_E_INTERNAL;
+    c->already = false;
+    memset(&c->claim, 0, sizeof c->claim);
+    if (memchr(c->packet_id, '\0', sizeof c->packet_id) == NULL ||
+        memchr(c->user_id, '\0', sizeof c->user_id) == NULL)
+        return S_claim_refuse(c, QB_E_NOT_FOUND);
+
+    /* Step 1: the packet. */
+    struct redpacket *p = &c->packet;
+    enum qb_error err = S_packet_read(store, c->packet_id, p);
+    if (err == QB_E_NOT_FOUND)
+        return S_claim_refuse(c, QB_E_NOT_FOUND);
+    if (err != QB_OK)
+        return err;
+
+    /* Step 2: the claimer. */
+    struct identity_user user;
+    err = identity_user_get(store, c->user_id, &user);
+    if (err == QB_E_NOT_FOUND)
+        return S_claim_refuse(c, QB_E_UNAUTHORIZED);
+    if (err != QB_OK)
+        return QB_E_STORAGE;
+    struct ledger_account_view account;
+    if (ledger_txn_account_get(txn, user.account_id, &account) != QB_OK)
+        return QB_E_INTERNAL;
+    if (user.status == IDENTITY_FROZEN ||
+        (account.flags & (LEDGER_ACCOUNT_CREDIT_FROZEN | LEDGER_ACCOUNT_CLOSED)) != 0)
+        return S_claim_refuse(c, QB_E_ACCOUNT_FROZEN);
+
+    /* Step 3: one claim per user; the second answer is the first. */
+    err = S_claim_find(store, p->id, user.id, &c->claim);
+    if (err == QB_OK) {
+        c->already = true;
+        err = S_claim_answer(c, store, p, &c->claim, 200);
+        if (err == QB_OK)
+            c->outcome = QB_OK;
+        return err;
+    }
+    if (err != QB_E_NOT_FOUND)
+        return err;
+
+    /* Step 4: the packet takes claims. */
+    int64_t now_ms = ledger_txn_now_ms(txn);
+    if (p->status == REDPACKET_EXPIRED || (p->status == REDPACKET_ACTIVE && now_ms >= p->expires_at_ms))
+        return S_claim_refuse(c, QB_E_RED_PACKET_EXPIRED);
+    if (p->status == REDPACKET_FINISHED)
+        return S_claim_refuse(c, QB_E_RED_PACKET_EMPTY);
+    QB_ASSERT(p->status == REDPACKET_ACTIVE && p->claimed_count < p->count);
+
+    /* Step 5: the share and its movement. */
+    int64_t share = 0;
+    err = S_share_next(env, p, &share);
+    if (err != QB_OK)
+        return err;
+    QB_ASSERT(share >= 1 && share <= p->total_minor - p->claimed_minor -
+                                          (p->count - p->claimed_count - 1));
+    struct redpacket_claim *cl = &c->claim;
+    id_new(env->rand, "rc", cl->id, sizeof cl->id);
+    snprintf(cl->packet_id, sizeof cl->packet_id, "%s", p->id);
+    snprintf(cl->user_id, sizeof cl->user_id, "%s", user.id);
+    cl->position = p->claimed_count;
+    cl->amount_minor = share;
+    cl->created_at_ms = now_ms;
+    const struct ledger_leg legs[2] = {{env->accounts.red_packet_escrow, -share},
+                                       {user.account_id, share}};
+    err = ledger_txn_post(txn, WALLET_CODE_RED_PACKET_CLAIM, p->id, legs, 2, &cl->entry_id);
+    if (err != QB_OK)
+        return err;
+    err = S_claim_insert(txn, cl);
+    if (err != QB_OK)
+        return QB_E_STORAGE; /* UNIQUE too: step 3 made that impossible */
+    p->claimed_count++;
+    p->claimed_minor += share;
+    if (p->claimed_count == p->count) {
+        /* The last share took what remained. */
+        QB_ASSERT(p->claimed_minor == p->total_minor);
+        p->status = REDPACKET_FINISHED;
+        p->finished_at_ms = now_ms;
+    }
+    if (S_packet_update(txn, p) != QB_OK)
+        return QB_E_STORAGE;
+    err = S_claim_answer(c, store, p, cl, 201);
+    if (err != QB_OK)
+        return err;
+    c->outcome = QB_OK;
+    return QB_OK;
+}
+
+void redpacket_claim_cmd_init(struct redpacket_claim_cmd *c, const struct domain_env *env)
+{
+    QB_ASSERT(c != NULL && env != NULL);
+    memset(c, 0, sizeof *c);
+    ledger_cmd_init(&c->cmd, S_claim_run, NULL);
+    c->env = env;
+    c->outcome = QB_E_INTERNAL;
+}
+
+/* --- expiry ------------------------------------------------------------------------ */
+
+static enum qb_error S_expire_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
+{
+    struct redpacket_expire_cmd *c = (struct redpacket_expire_cmd *)cmd;
+    const struct domain_env *env = c->env;
+    QB_ASSERT(env != NULL && env->accounts.red_packet_escrow > 0);
+    struct store *store = ledger_txn_store(txn);
+    struct redpacket *p = &c->packet;
+    c->outcome = QB_E_INTERNAL;
+    enum qb_error err = S_packet_read(store, c->packet_id, p);
+    if (err == QB_E_NOT_FOUND) {
+        c->outcome = err;
+        return QB_OK;
+    }
+    if (err != QB_OK)
+        return err;
+    int64_t now_ms = ledger_txn_now_ms(txn);
+    if (p->status != REDPACKET_ACTIVE || now_ms < p->refund_after_ms) {
+        c->outcome = QB_E_CONFLICT; /* finished, refunded already, or not due */
+        return QB_OK;
+    }
+    QB_ASSERT(p->refund_after_ms >= p->expires_at_ms && p->refunded_minor == 0);
+    int64_t remaining = p->total_minor - p->claimed_minor;
+    QB_ASSERT(p->claimed_count < p->count && remaining >= p->count - p->claimed_count);
+
+    struct identity_user sender;
+    err = identity_user_get(store, p->sender_id, &sender);
+    if (err != QB_OK)
+        return err == QB_E_NOT_FOUND ? QB_E_INTERNAL : QB_E_STORAGE;
+    struct ledger_account_view account;
+    if (ledger_txn_account_get(txn, sender.account_id, &account) != QB_OK)
+        return QB_E_INTERNAL;
+    if ((account.flags & (LEDGER_ACCOUNT_CREDIT_FROZEN | LEDGER_ACCOUNT_CLOSED)) != 0) {
+        /* The money waits in escrow; the worker comes back later. */
+        p->refund_after_ms = now_ms + REDPACKET_RETRY_MS;
+        if (S_packet_update(txn, p) != QB_OK)
+            return QB_E_STORAGE;
+        c->outcome = QB_E_ACCOUNT_FROZEN;
+        return QB_OK;
+    }
+    const struct ledger_leg legs[2] = {{env->accounts.red_packet_escrow, -remaining},
+                                       {sender.account_id, remaining}};
+    err = ledger_txn_post(txn, WALLET_CODE_RED_PACKET_REFUND, p->id, legs, 2, &p->refund_entry_id);
+    if (err != QB_OK)
+        return err;
+    p->refunded_minor = remaining;
+    p->status = REDPACKET_EXPIRED;
+    p->finished_at_ms = now_ms;
+    QB_ASSERT(p->claimed_minor + p->refunded_minor == p->total_minor);
+    if (S_packet_update(txn, p) != QB_OK)
+        return QB_E_STORAGE;
+    c->outcome = QB_OK;
+    return QB_OK;
+}
+
+void redpacket_expire_cmd_init(struct redpacket_expire_cmd *c, const struct domain_env *env,
+                               const char *packet_id)
+{
+    QB_ASSERT(c != NULL && env != NULL && packet_id != NULL);
+    memset(c, 0, sizeof *c);
+    ledger_cmd_init(&c->cmd, S_expire_run, NULL);
+    c->env = env;
+    snprintf(c->packet_id, sizeof c->packet_id, "%s", packet_id);
+    c->outcome = QB_E_INTERNAL;
+}
+
+/* --- the view ---------------------------------------------------------------------- */
+
+static json_t *S_masked_json(const char *name)
+{
+    char masked[BILLS_NAME_SIZE_MAX];
+    bills_name_mask(name, masked);
+    return json_string(masked);
+}
+
+enum qb_error redpacket_view_json(struct store *reader, const struct domain_env *env,
+                                  const char *packet_id, const char *viewer_id, int64_t now_ms,
+                                  json_t **out)
+{
+    QB_ASSERT(reader != NULL && env != NULL && viewer_id != NULL && out != NULL);
+    *out = NULL;
+    struct redpacket p;
+    enum qb_error err = S_packet_read(reader, packet_id, &p);
+    if (err != QB_OK)
+        return err;
+    struct redpacket_claim claims[REDPACKET_COUNT_MAX];
+    size_t claim_count = 0;
+    err = redpacket_claims_list(reader, p.id, claims, &claim_count);
+    if (err != QB_OK)
+        return err;
+    if ((int64_t)claim_count != p.claimed_count)
+        return QB_E_INTERNAL;
+    char name[IDENTITY_DISPLAY_NAME_SIZE_MAX];
+    err = S_name_of(reader, p.sender_id, name);
+    if (err != QB_OK)
+        return err;
+
+    bool closed = redpacket_is_closed(&p, now_ms);
+    bool lucky = p.type == REDPACKET_LUCKY;
+    /* The fairness proof: the commitment always, the seed once closed. */
+    json_t *fairness = json_null();
+    if (lucky) {
+        json_t *seed_json = json_null();
+        if (closed) {
+            uint8_t seed[REDPACKET_SEED_SIZE];
+            if (!domain_unseal(env, p.seed_sealed, sizeof p.seed_sealed, seed))
+                return QB_E_INTERNAL;
+            seed_json = S_hex_json(seed, sizeof seed);
+            crypto_wipe(seed, sizeof seed);
+        }
+        fairness = json_pack("{s:s, s:o, s:o}", "scheme", REDPACKET_FAIR_SCHEME, "commitment",
+                             S_hex_json(p.commitment, sizeof p.commitment), "seed", seed_json);
+    }
+    json_t *items = json_array();
+    json_t *my_claim = json_null();
+    size_t luckiest = 0;
+    for (size_t i = 0; items != NULL && i < claim_count; i++) {
+        const struct redpacket_claim *cl = &claims[i];
+        char claimer[IDENTITY_DISPLAY_NAME_SIZE_MAX];
+        if (S_name_of(reader, cl->user_id, claimer) != QB_OK) {
+            json_decref(items);
+            json_decref(fairness);
+            json_decref(my_claim);
+            return QB_E_STORAGE;
+        }
+        bool me = strcmp(cl->user_id, viewer_id) == 0;
+        if (me) {
+            json_decref(my_claim);
+            my_claim = json_integer(cl->amount_minor);
+        }
+        if (cl->amount_minor > claims[luckiest].amount_minor)
+            luckiest = i; /* the earliest of equal amounts keeps it */
+        json_t *item = json_pack("{s:I, s:o, s:I, s:o, s:b}", "position", (json_int_t)cl->position,
+                                 "display_name", S_masked_json(claimer), "amount",
+                                 (json_int_t)cl->amount_minor, "claimed_at",
+                                 domain_time_json(cl->created_at_ms), "me", (int)me);
+        if (item == NULL || json_array_append_new(items, item) != 0) {
+            json_decref(items);
+            items = NULL;
+        }
+    }
+    /* WeChat's 手气最佳: a lucky packet's largest share, once all are claimed. */
+    json_t *best = json_null();
+    if (items != NULL && lucky && p.status == REDPACKET_FINISHED && claim_count > 0) {
+        json_decref(best);
+        best = json_deep_copy(json_array_get(items, luckiest));
+        if (best != NULL)
+            json_object_del(best, "me");
+    }
+    const char *status = p.status == REDPACKET_ACTIVE && closed
+                             ? redpacket_status_name(REDPACKET_EXPIRED)
+                             : redpacket_status_name(p.status);
+    json_t *per_share = lucky ? json_null() : json_integer(p.total_minor / p.count);
+    json_t *finished_at = p.finished_at_ms != 0 ? domain_time_json(p.finished_at_ms) : json_null();
+    json_t *body = NULL;
+    if (items != NULL && fairness != NULL && best != NULL && my_claim != NULL)
+        body = json_pack(
+            "{s:s, s:s, s:s, s:s, s:I, s:I, s:o, s:s, s:{s:o, s:b}, s:I, s:I, s:I, s:o, s:o, s:o,"
+            " s:o, s:o, s:o, s:o}",
+            "id", p.id, "type", redpacket_type_name(p.type), "status", status, "currency",
+            p.currency->code, "total_amount", (json_int_t)p.total_minor, "count",
+            (json_int_t)p.count, "amount_per_share", per_share, "greeting", p.greeting, "sender",
+            "display_name", S_masked_json(name), "me", (int)(strcmp(p.sender_id, viewer_id) == 0),
+            "remaining_amount", (json_int_t)(p.total_minor - p.claimed_minor - p.refunded_minor),
+            "remaining_count", (json_int_t)(p.count - p.claimed_count), "refunded_amount",
+            (json_int_t)p.refunded_minor, "created_at", domain_time_json(p.created_at_ms),
+            "expires_at", domain_time_json(p.expires_at_ms), "finished_at", finished_at, "claims",
+            items, "my_claim", my_claim, "luckiest", best, "fairness", fairness);
+    else {
+        json_decref(items);
+        json_decref(fairness);
+        json_decref(best);
+        json_decref(my_claim);
+        json_decref(per_share);
+        json_decref(finished_at);
+    }
+    if (body == NULL)
+        return QB_E_INTERNAL;
+    *out = body;
+    return QB_OK;
+}

@@ -1,0 +1,200 @@
+/*
+ * redpacket_worker.c — returns the unclaimed money of expired red packets.
+ *
+ * One thread. Every REDPACKET_WORKER_POLL_MS a pass reads up to
+ * S_BATCH_MAX ids `WHERE status = ACTIVE AND refund_after_ms <= now` (the
+ * partial index red_packets_due holds only ACTIVE rows: a pass costs what
+ * is due, not the table) with a read connection borrowed for that read
+ * alone, then submits one redpacket_expire_cmd per packet and waits for it.
+ *
+ * The worker decides nothing: the command re-reads the packet on the
+ * writer thread and refunds only an ACTIVE packet that is due, setting it
+ * EXPIRED in the same transaction. A packet the worker read as due but
+ * whose last share was claimed meanwhile is FINISHED by then and answers
+ * CONFLICT; a second worker, a restart between read and refund, or a
+ * repeated pass cannot refund twice. Nothing lives in memory between
+ * passes, so packets that expired while the daemon was stopped are found by
+ * the first pass after it starts. Time comes from env->clock, like the
+ * ledger's.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "base/log.h"
+#include "wallet/redpacket.h"
+
+#define S_BATCH_MAX 64
+#define S_ACQUIRE_WAIT_MS 5000
+
+struct redpacket_worker {
+    const struct domain_env *env;
+    struct store_pool *pool;
+    pthread_t thread;
+    pthread_mutex_t mutex;
+    pthread_cond_t cond; /* on CLOCK_MONOTONIC; signalled to stop */
+    atomic_bool stopping;
+};
+
+/* The ids of up to S_BATCH_MAX due packets, the longest due first. */
+static enum qb_error S_due(struct store_pool *pool, int64_t now_ms, char ids[][ID_TEXT_SIZE_MAX],
+                           size_t *count)
+{
+    *count = 0;
+    struct store *reader;
+    enum qb_error err = store_pool_acquire(pool, S_ACQUIRE_WAIT_MS, &reader);
+    if (err != QB_OK)
+        return err;
+    struct store_stmt *st = NULL;
+    err = store_prepare(reader,
+                        "SELECT id FROM red_packets WHERE status = 1 AND refund_after_ms <= $1"
+                        " ORDER BY refund_after_ms LIMIT $2",
+                        &st);
+    if (err == QB_OK)
+        err = store_bind_int64(st, 1, now_ms);
+    if (err == QB_OK)
+        err = store_bind_int64(st, 2, S_BATCH_MAX);
+    int rc = STORE_STEP_DONE;
+    while (err == QB_OK && *count < S_BATCH_MAX && (rc = store_step(st)) == STORE_STEP_ROW) {
+        const char *id = store_column_text(st, 0);
+        size_t size = id != NULL ? store_column_size(st, 0) : 0;
+        if (size == 0 || size >= ID_TEXT_SIZE_MAX)
+            continue; /* not an id the send command wrote */
+        memcpy(ids[*count], id, size);
+        ids[*count][size] = '\0';
+        (*count)++;
+    }
+    if (err == QB_OK && rc < 0)
+        err = QB_E_STORAGE;
+    if (err != QB_OK)
+        log_event(LOG_WARN, "redpacket.worker.read_failed", "error=%s detail=\"%s\"",
+                  error_name(err), store_last_error(reader));
+    store_finalize(st);
+    store_pool_release(pool, reader);
+    QB_ASSERT(*count <= S_BATCH_MAX);
+    return err;
+}
+
+/* Refunds one packet. False when the ledger refused the command (shutting
+ * down, busy, storage): the pass ends and the next one tries again. */
+static bool S_refund(const struct domain_env *env, const char *id, size_t *refunded)
+{
+    struct redpacket_expire_cmd c;
+    redpacket_expire_cmd_init(&c, env, id);
+    enum qb_error err = ledger_execute(env->ledger, &c.cmd);
+    if (err == QB_OK)
+        err = c.cmd.result;
+    ledger_cmd_release(&c.cmd);
+    if (err != QB_OK) {
+        log_event(LOG_WARN, "redpacket.worker.refund_failed", "packet_id=%s error=%s", id,
+                  error_name(err));
+        return false;
+    }
+    if (c.outcome == QB_OK) {
+        (*refunded)++;
+        log_event(LOG_INFO, "redpacket.refunded", "packet_id=%s amount=%lld", id,
+                  (long long)c.packet.refunded_minor);
+    } else if (c.outcome == QB_E_ACCOUNT_FROZEN) {
+        log_event(LOG_WARN, "redpacket.refund_deferred", "packet_id=%s reason=account_frozen", id);
+    }
+    return true;
+}
+
+static enum qb_error S_pass(const struct domain_env *env, struct store_pool *pool,
+                            const atomic_bool *stopping, size_t *refunded)
+{
+    *refunded = 0;
+    char (*ids)[ID_TEXT_SIZE_MAX] = calloc(S_BATCH_MAX, ID_TEXT_SIZE_MAX);
+    if (ids == NULL)
+        return QB_E_INTERNAL;
+    size_t count = 0;
+    enum qb_error err = S_due(pool, clock_now_ms(env->clock), ids, &count);
+    for (size_t i = 0; err == QB_OK && i < count; i++) {
+        if (stopping != NULL && atomic_load(stopping))
+            break;
+        if (!S_refund(env, ids[i], refunded))
+            break;
+    }
+    free(ids);
+    return err;
+}
+
+enum qb_error redpacket_worker_pass(const struct domain_env *env, struct store_pool *pool,
+                                    size_t *refunded)
+{
+    QB_ASSERT(env != NULL && pool != NULL && refunded != NULL);
+    return S_pass(env, pool, NULL, refunded);
+}
+
+static void *S_main(void *arg)
+{
+    struct redpacket_worker *w = arg;
+    while (!atomic_load(&w->stopping)) {
+        size_t refunded = 0;
+        enum qb_error err = S_pass(w->env, w->pool, &w->stopping, &refunded);
+        if (err != QB_OK)
+            log_event(LOG_WARN, "redpacket.worker.pass_failed", "error=%s", error_name(err));
+        struct timespec deadline;
+        clock_gettime(CLOCK_MONOTONIC, &deadline);
+        deadline.tv_nsec += (long)REDPACKET_WORKER_POLL_MS * 1000000L;
+        if (deadline.tv_nsec >= 1000000000L) {
+            deadline.tv_sec++;
+            deadline.tv_nsec -= 1000000000L;
+        }
+        pthread_mutex_lock(&w->mutex);
+        while (!atomic_load(&w->stopping)) {
+            if (pthread_cond_timedwait(&w->cond, &w->mutex, &deadline) == ETIMEDOUT)
+                break;
+        }
+        pthread_mutex_unlock(&w->mutex);
+    }
+    return NULL;
+}
+
+enum qb_error redpacket_worker_start(const struct domain_env *env, struct store_pool *pool,
+                                     struct redpacket_worker **out)
+{
+    QB_ASSERT(out != NULL);
+    *out = NULL;
+    if (env == NULL || env->ledger == NULL || env->clock == NULL || pool == NULL ||
+        env->accounts.red_packet_escrow <= 0)
+        return QB_E_PARAM;
+    struct redpacket_worker *w = calloc(1, sizeof *w);
+    if (w == NULL)
+        return QB_E_INTERNAL;
+    w->env = env;
+    w->pool = pool;
+    atomic_init(&w->stopping, false);
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&w->cond, &attr);
+    pthread_condattr_destroy(&attr);
+    pthread_mutex_init(&w->mutex, NULL);
+    if (pthread_create(&w->thread, NULL, S_main, w) != 0) {
+        pthread_cond_destroy(&w->cond);
+        pthread_mutex_destroy(&w->mutex);
+        free(w);
+        return QB_E_INTERNAL;
+    }
+    log_event(LOG_INFO, "redpacket.worker.start", "poll_ms=%d", REDPACKET_WORKER_POLL_MS);
+    *out = w;
+    return QB_OK;
+}
+
+void redpacket_worker_stop(struct redpacket_worker *w)
+{
+    if (w == NULL)
+        return;
+    pthread_mutex_lock(&w->mutex);
+    atomic_store(&w->stopping, true);
+    pthread_cond_signal(&w->cond);
+    pthread_mutex_unlock(&w->mutex);
+    pthread_join(w->thread, NULL);
+    pthread_cond_destroy(&w->cond);
+    pthread_mutex_destroy(&w->mutex);
+    free(w);
+}

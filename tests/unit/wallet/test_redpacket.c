@@ -1,0 +1,528 @@
+/*
+ * test_redpacket.c — the red packet commands against a real ledger: the
+ * total leaves the sender into escrow at once, claims empty it share by
+ * share as the fair split says, every refusal moves nothing, a user claims
+ * once, and at expiry the rest goes back exactly once — never as well as
+ * a claim.
+ *
+ * Every test ends with wx_free, which runs ledger_verify over the whole
+ * stored journal, and checks the escrow account against the packets: what
+ * escrow holds is what the packets have neither paid out nor refunded.
+ */
+#include "transfer_fixture.h"
+#include "store/pool.h"
+#include "wallet/redpacket.h"
+
+/* The API code of a stored error answer ("" when it is not one). */
+static const char *S_code(const char *text, char *buf, size_t buf_size)
+{
+    json_t *body = json_loads(text, 0, NULL);
+    const char *code = json_string_value(json_object_get(body, "code"));
+    snprintf(buf, buf_size, "%s", code != NULL ? code : "");
+    json_decref(body);
+    return buf;
+}
+
+#define S_EXPECT_REFUSAL(ans, err, http_status)                                                    \
+    do {                                                                                           \
+        char code_[64];                                                                            \
+        ASSERT_EQ_INT((ans).result, QB_OK);                                                        \
+        ASSERT_EQ_INT((ans).outcome, (err));                                                       \
+        ASSERT_EQ_INT((ans).status, (http_status));                                                \
+        ASSERT_EQ_STR(S_code((ans).body, code_, sizeof code_), error_api_code(err));               \
+    } while (0)
+
+struct S_sent {
+    enum qb_error result;
+    enum qb_error outcome;
+    int status;
+    char body[2048];
+    char limit[32];
+    struct redpacket packet;
+};
+
+struct S_send_args {
+    enum redpacket_type type;
+    int64_t amount_minor; /* total (lucky) or per share (equal) */
+    int64_t count;
+    const char *password;
+    const struct currency *currency;
+};
+
+static struct S_sent S_send_args(struct wx *wx, const struct identity_user *sender,
+                                 const struct S_send_args *a)
+{
+    struct redpacket_send_cmd c;
+    redpacket_send_cmd_init(&c, &wx->env);
+    snprintf(c.sender_id, sizeof c.sender_id, "%s", sender->id);
+    c.type = a->type;
+    if (a->type == REDPACKET_EQUAL)
+        c.per_share_minor = a->amount_minor;
+    else
+        c.total_minor = a->amount_minor;
+    c.count = a->count;
+    c.currency = a->currency;
+    snprintf(c.greeting, sizeof c.greeting, "新年快乐");
+    snprintf(c.payment_password, sizeof c.payment_password, "%s", a->password);
+    struct S_sent out;
+    memset(&out, 0, sizeof out);
+    enum qb_error rc = ledger_execute(wx->ledger, &c.cmd);
+    out.result = rc != QB_OK ? rc : c.cmd.result;
+    out.outcome = c.outcome;
+    out.packet = c.packet;
+    if (c.refused_limit != NULL)
+        snprintf(out.limit, sizeof out.limit, "%s", c.refused_limit);
+    const char *body;
+    size_t size;
+    if (domain_response_get(&c.cmd, &out.status, &body, &size) && size < sizeof out.body) {
+        memcpy(out.body, body, size);
+        out.body[size] = '\0';
+    }
+    ledger_cmd_release(&c.cmd);
+    return out;
+}
+
+static struct S_sent S_send(struct wx *wx, const struct identity_user *sender,
+                            enum redpacket_type type, int64_t amount_minor, int64_t count)
+{
+    struct S_send_args a = {type, amount_minor, count, WX_PAY_PASSWORD, NULL};
+    return S_send_args(wx, sender, &a);
+}
+
+struct S_claimed {
+    enum qb_error result;
+    enum qb_error outcome;
+    bool already;
+    int status;
+    char body[1024];
+    struct redpacket_claim claim;
+    struct redpacket packet;
+};
+
+static struct S_claimed S_claim(struct wx *wx, const char *packet_id,
+                                const struct identity_user *user)
+{
+    struct redpacket_claim_cmd c;
+    redpacket_claim_cmd_init(&c, &wx->env);
+    snprintf(c.packet_id, sizeof c.packet_id, "%s", packet_id);
+    snprintf(c.user_id, sizeof c.user_id, "%s", user->id);
+    struct S_claimed out;
+    memset(&out, 0, sizeof out);
+    enum qb_error rc = ledger_execute(wx->ledger, &c.cmd);
+    out.result = rc != QB_OK ? rc : c.cmd.result;
+    out.outcome = c.outcome;
+    out.already = c.already;
+    out.claim = c.claim;
+    out.packet = c.packet;
+    const char *body;
+    size_t size;
+    if (domain_response_get(&c.cmd, &out.status, &body, &size) && size < sizeof out.body) {
+        memcpy(out.body, body, size);
+        out.body[size] = '\0';
+    }
+    ledger_cmd_release(&c.cmd);
+    return out;
+}
+
+static enum qb_error S_expire(struct wx *wx, const char *packet_id, struct redpacket *out)
+{
+    struct redpacket_expire_cmd c;
+    redpacket_expire_cmd_init(&c, &wx->env, packet_id);
+    enum qb_error rc = ledger_execute(wx->ledger, &c.cmd);
+    ledger_cmd_release(&c.cmd);
+    if (rc != QB_OK || c.cmd.result != QB_OK)
+        TEST_FAIL_("expire: %s %s", error_name(rc), error_name(c.cmd.result));
+    if (out != NULL)
+        *out = c.packet;
+    return c.outcome;
+}
+
+static struct wx *S_wx_new(void)
+{
+    struct wx *wx = wx_new();
+    ASSERT_EQ_INT(wallet_accounts_setup(wx->ledger, &wx->env), QB_OK);
+    ASSERT(wx->env.accounts.red_packet_escrow > 0);
+    return wx;
+}
+
+static struct redpacket S_packet(struct wx *wx, const char *id)
+{
+    struct redpacket p;
+    enum qb_error rc = redpacket_get(wx->reader, id, &p);
+    if (rc != QB_OK)
+        TEST_FAIL_("redpacket_get(%s): %s", id, error_name(rc));
+    return p;
+}
+
+/* Escrow holds exactly what the packets still owe, and no packet paid out
+ * more than its total; then the fixture's ledger_verify. */
+static void S_wx_free(struct wx *wx)
+{
+    struct store_stmt *st = NULL;
+    ASSERT_EQ_INT(store_prepare(wx->reader,
+                                "SELECT COALESCE(SUM(total_minor - claimed_minor - refunded_minor),"
+                                " 0), COUNT(*) FROM red_packets",
+                                &st),
+                  QB_OK);
+    ASSERT_EQ_INT(store_step(st), STORE_STEP_ROW);
+    int64_t owed = store_column_int64(st, 0);
+    store_finalize(st);
+    ASSERT_EQ_INT(wx_balance(wx, wx->env.accounts.red_packet_escrow), owed);
+    ASSERT_EQ_INT(store_prepare(wx->reader,
+                                "SELECT COUNT(*) FROM red_packets p WHERE claimed_minor !="
+                                " (SELECT COALESCE(SUM(amount_minor), 0) FROM red_packet_claims c"
+                                " WHERE c.packet_id = p.id) OR claimed_count != (SELECT COUNT(*)"
+                                " FROM red_packet_claims c WHERE c.packet_id = p.id)",
+                                &st),
+                  QB_OK);
+    ASSERT_EQ_INT(store_step(st), STORE_STEP_ROW);
+    ASSERT_EQ_INT(store_column_int64(st, 0), 0);
+    store_finalize(st);
+    wx_free(wx);
+}
+
+TEST(a_lucky_packet_moves_through_escrow_as_the_fair_split_says)
+{
+    // The ordinary case end to end: the total leaves the sender in one entry coded 40, five
+    // claims each take the share the fair split derives from the sealed seed (entries coded
+    // 41, ref the packet id), the last empties the packet, and a sixth claimer finds it empty.
+    struct wx *wx = S_wx_new();
+    struct identity_user a = wx_user(wx, "张三", true);
+    wx_fund(wx, a.account_id, 10000);
+    struct S_sent sent = S_send(wx, &a, REDPACKET_LUCKY, 1000, 5);
+    ASSERT_EQ_INT(sent.result, QB_OK);
+    ASSERT_EQ_INT(sent.outcome, QB_OK);
+    ASSERT_EQ_INT(sent.status, 201);
+    ASSERT_EQ_INT(wx_balance(wx, a.account_id), 9000);
+    ASSERT_EQ_INT(wx_balance(wx, wx->env.accounts.red_packet_escrow), 1000);
+    ASSERT(strstr(sent.body, WX_PAY_PASSWORD) == NULL);
+    struct redpacket p = S_packet(wx, sent.packet.id);
+    ASSERT_EQ_INT(p.status, REDPACKET_ACTIVE);
+    ASSERT_EQ_INT(p.expires_at_ms - p.created_at_ms, wx->env.settings.red_packet_expiry_ms);
+    struct ledger_entry e;
+    ASSERT_EQ_INT(ledger_entry_read(wx->reader, p.entry_id, &e), QB_OK);
+    ASSERT_EQ_INT(e.code, WALLET_CODE_RED_PACKET_SEND);
+    ASSERT_EQ_STR(e.ref, p.id);
+    /* The answer shows the commitment, never the seed. */
+    char hex[65];
+    crypto_hex(p.commitment, sizeof p.commitment, hex);
+    ASSERT(strstr(sent.body, hex) != NULL);
+
+    uint8_t seed[REDPACKET_SEED_SIZE];
+    ASSERT(domain_unseal(&wx->env, p.seed_sealed, sizeof p.seed_sealed, seed));
+    uint8_t commitment[CRYPTO_SHA256_SIZE];
+    redpacket_fair_commitment(seed, commitment);
+    ASSERT(memcmp(commitment, p.commitment, sizeof commitment) == 0);
+    crypto_hex(seed, sizeof seed, hex);
+    ASSERT(strstr(sent.body, hex) == NULL);
+    int64_t want[5];
+    ASSERT(redpacket_fair_split(seed, p.id, 1000, 5, want));
+
+    int64_t sum = 0;
+    for (int i = 0; i < 5; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "友%d", i);
+        struct identity_user u = wx_user(wx, name, false);
+        struct S_claimed c = S_claim(wx, p.id, &u);
+        ASSERT_EQ_INT(c.result, QB_OK);
+        ASSERT_EQ_INT(c.outcome, QB_OK);
+        ASSERT_EQ_INT(c.status, 201);
+        ASSERT(!c.already);
+        ASSERT_EQ_INT(c.claim.position, i);
+        ASSERT_EQ_INT(c.claim.amount_minor, want[i]);
+        ASSERT_EQ_INT(wx_balance(wx, u.account_id), want[i]);
+        ASSERT_EQ_INT(ledger_entry_read(wx->reader, c.claim.entry_id, &e), QB_OK);
+        ASSERT_EQ_INT(e.code, WALLET_CODE_RED_PACKET_CLAIM);
+        ASSERT_EQ_STR(e.ref, p.id);
+        sum += c.claim.amount_minor;
+    }
+    ASSERT_EQ_INT(sum, 1000);
+    p = S_packet(wx, p.id);
+    ASSERT_EQ_INT(p.status, REDPACKET_FINISHED);
+    ASSERT_EQ_INT(p.claimed_count, 5);
+    ASSERT_EQ_INT(p.claimed_minor, 1000);
+    ASSERT_EQ_INT(wx_balance(wx, wx->env.accounts.red_packet_escrow), 0);
+
+    struct identity_user late = wx_user(wx, "迟到", false);
+    struct S_claimed c = S_claim(wx, p.id, &late);
+    S_EXPECT_REFUSAL(c, QB_E_RED_PACKET_EMPTY, 409);
+    ASSERT_EQ_INT(wx_balance(wx, late.account_id), 0);
+    /* A finished packet is refunded by nobody. */
+    ASSERT_EQ_INT(S_expire(wx, p.id, NULL), QB_E_CONFLICT);
+    wx_clock_to(wx, p.expires_at_ms + 1);
+    ASSERT_EQ_INT(S_expire(wx, p.id, NULL), QB_E_CONFLICT);
+    S_wx_free(wx);
+}
+
+TEST(a_user_claims_once_and_a_second_claim_answers_the_first)
+{
+    // One claim per user: the second attempt moves nothing and answers the first claim again
+    // (200 instead of 201, the same amount), so a client that lost the answer may simply retry.
+    // The sender may claim their own packet, as in a WeChat group.
+    struct wx *wx = S_wx_new();
+    struct identity_user a = wx_user(wx, "张三", true);
+    struct identity_user b = wx_user(wx, "李四", false);
+    wx_fund(wx, a.account_id, 10000);
+    struct S_sent sent = S_send(wx, &a, REDPACKET_EQUAL, 300, 3);
+    ASSERT_EQ_INT(sent.outcome, QB_OK);
+    ASSERT_EQ_INT(sent.packet.total_minor, 900);
+    struct S_claimed first = S_claim(wx, sent.packet.id, &b);
+    ASSERT_EQ_INT(first.status, 201);
+    ASSERT_EQ_INT(first.claim.amount_minor, 300);
+    struct S_claimed again = S_claim(wx, sent.packet.id, &b);
+    ASSERT_EQ_INT(again.outcome, QB_OK);
+    ASSERT(again.already);
+    ASSERT_EQ_INT(again.status, 200);
+    ASSERT_EQ_STR(again.claim.id, first.claim.id);
+    ASSERT_EQ_STR(again.body, first.body);
+    ASSERT_EQ_INT(wx_balance(wx, b.account_id), 300);
+
+    struct S_claimed own = S_claim(wx, sent.packet.id, &a);
+    ASSERT_EQ_INT(own.status, 201);
+    ASSERT_EQ_INT(wx_balance(wx, a.account_id), 10000 - 900 + 300);
+    ASSERT_EQ_INT(S_packet(wx, sent.packet.id).claimed_count, 2);
+
+    /* Unknown packets and frozen claimers. */
+    struct S_claimed none = S_claim(wx, "rp_0000000000000000000000000a", &b);
+    S_EXPECT_REFUSAL(none, QB_E_NOT_FOUND, 404);
+    struct identity_user f = wx_user(wx, "王五", false);
+    ASSERT_EQ_INT(wx_user_op(wx, IDENTITY_OP_FREEZE, f.id, 0, NULL), QB_OK);
+    struct S_claimed frozen = S_claim(wx, sent.packet.id, &f);
+    S_EXPECT_REFUSAL(frozen, QB_E_ACCOUNT_FROZEN, 403);
+    ASSERT_EQ_INT(S_packet(wx, sent.packet.id).claimed_count, 2);
+    S_wx_free(wx);
+}
+
+TEST(refused_sends_move_nothing)
+{
+    // Each check of the send command answers its own code and leaves the sender's balance,
+    // the escrow and the packets table as they were; only a wrong payment password counts.
+    struct wx *wx = S_wx_new();
+    struct identity_user a = wx_user(wx, "张三", true);
+    struct identity_user poor = wx_user(wx, "穷人", true);
+    struct identity_user nopw = wx_user(wx, "无密", false);
+    wx_fund(wx, a.account_id, 100000);
+    struct S_send_args cases[] = {
+        {REDPACKET_LUCKY, 1000, 0, WX_PAY_PASSWORD, NULL},
+        {REDPACKET_LUCKY, 1000, 101, WX_PAY_PASSWORD, NULL},
+        {REDPACKET_LUCKY, 0, 5, WX_PAY_PASSWORD, NULL},
+        {REDPACKET_LUCKY, -5, 5, WX_PAY_PASSWORD, NULL},
+        {REDPACKET_LUCKY, 9, 10, WX_PAY_PASSWORD, NULL},
+        {REDPACKET_EQUAL, 0, 5, WX_PAY_PASSWORD, NULL},
+        {REDPACKET_EQUAL, INT64_MAX / 2, 5, WX_PAY_PASSWORD, NULL},
+        {REDPACKET_LUCKY, 20001, 5, WX_PAY_PASSWORD, NULL},
+        {REDPACKET_EQUAL, 201, 100, WX_PAY_PASSWORD, NULL},
+        {REDPACKET_LUCKY, 1000, 5, WX_PAY_PASSWORD, currency_find("USD")},
+        {REDPACKET_LUCKY, 1000, 5, WX_WRONG_PASSWORD, NULL},
+    };
+    const enum qb_error want[] = {
+        QB_E_PARAM,      QB_E_PARAM,          QB_E_BAD_AMOUNT, QB_E_BAD_AMOUNT,
+        QB_E_BAD_AMOUNT, QB_E_BAD_AMOUNT,     QB_E_OVERFLOW,   QB_E_LIMIT_EXCEEDED,
+        QB_E_LIMIT_EXCEEDED, QB_E_BAD_CURRENCY, QB_E_PASSWORD_WRONG,
+    };
+    _Static_assert(QB_ARRAY_COUNT(cases) == QB_ARRAY_COUNT(want), "one answer per case");
+    for (size_t i = 0; i < QB_ARRAY_COUNT(cases); i++) {
+        struct S_sent s = S_send_args(wx, &a, &cases[i]);
+        if (s.result != QB_OK || s.outcome != want[i])
+            TEST_FAIL_("case %zu: %s / %s, want %s", i, error_name(s.result),
+                       error_name(s.outcome), error_name(want[i]));
+        ASSERT_EQ_INT(s.status, error_http_status(want[i]));
+        if (want[i] == QB_E_LIMIT_EXCEEDED)
+            ASSERT_EQ_STR(s.limit, "red_packet_max");
+    }
+    ASSERT_EQ_INT(wx_user_get(wx, a.id).payment_password_failures, 1);
+    struct S_sent s = S_send(wx, &poor, REDPACKET_LUCKY, 100, 1);
+    S_EXPECT_REFUSAL(s, QB_E_INSUFFICIENT_BALANCE, 402);
+    s = S_send(wx, &nopw, REDPACKET_LUCKY, 100, 1);
+    S_EXPECT_REFUSAL(s, QB_E_PASSWORD_NOT_SET, 403);
+    ASSERT_EQ_INT(wx_user_op(wx, IDENTITY_OP_FREEZE, a.id, 0, NULL), QB_OK);
+    s = S_send(wx, &a, REDPACKET_LUCKY, 100, 1);
+    S_EXPECT_REFUSAL(s, QB_E_ACCOUNT_FROZEN, 403);
+    ASSERT_EQ_INT(wx_balance(wx, a.account_id), 100000);
+    ASSERT_EQ_INT(wx_balance(wx, wx->env.accounts.red_packet_escrow), 0);
+
+    /* The spending limits count a packet like any payment: a daily limit of 500 refuses the
+     * second packet of 300. */
+    struct identity_user b = wx_user(wx, "李四", true);
+    wx_fund(wx, b.account_id, 100000);
+    struct wallet_limits_set_cmd l;
+    wallet_limits_set_cmd_init(&l, &wx->env);
+    snprintf(l.user_id, sizeof l.user_id, "%s", b.id);
+    snprintf(l.payment_password, sizeof l.payment_password, "%s", WX_PAY_PASSWORD);
+    l.set_daily_limit = true;
+    l.daily_limit_minor = 500;
+    ASSERT_EQ_INT(ledger_execute(wx->ledger, &l.cmd), QB_OK);
+    ASSERT_EQ_INT(l.outcome, QB_OK);
+    ledger_cmd_release(&l.cmd);
+    s = S_send(wx, &b, REDPACKET_LUCKY, 300, 3);
+    ASSERT_EQ_INT(s.outcome, QB_OK);
+    s = S_send(wx, &b, REDPACKET_LUCKY, 300, 3);
+    S_EXPECT_REFUSAL(s, QB_E_LIMIT_EXCEEDED, 403);
+    ASSERT_EQ_STR(s.limit, "user_daily");
+    ASSERT_EQ_INT(wx_balance(wx, b.account_id), 100000 - 300);
+    S_wx_free(wx);
+}
+
+TEST(expiry_returns_the_rest_once_and_closes_the_packet_to_claims)
+{
+    // At expires_at the packet refuses claims; the refund moves exactly the unclaimed rest to
+    // the sender (an entry coded 42) and marks the packet EXPIRED, so a second refund, a
+    // worker pass and a late claim all find nothing to take.
+    struct wx *wx = S_wx_new();
+    struct identity_user a = wx_user(wx, "张三", true);
+    struct identity_user b = wx_user(wx, "李四", false);
+    struct identity_user c = wx_user(wx, "王五", false);
+    wx_fund(wx, a.account_id, 5000);
+    struct S_sent sent = S_send(wx, &a, REDPACKET_LUCKY, 1000, 3);
+    struct S_claimed got = S_claim(wx, sent.packet.id, &b);
+    ASSERT_EQ_INT(got.outcome, QB_OK);
+    int64_t share = got.claim.amount_minor;
+
+    /* Not due yet: the worker and the command leave it alone. */
+    struct store_pool *pool = NULL;
+    char err[256];
+    ASSERT_EQ_INT(store_pool_open(wx->db_path, 1, &pool, err, sizeof err), QB_OK);
+    size_t refunded = 99;
+    ASSERT_EQ_INT(redpacket_worker_pass(&wx->env, pool, &refunded), QB_OK);
+    ASSERT_EQ_INT(refunded, 0);
+    ASSERT_EQ_INT(S_expire(wx, sent.packet.id, NULL), QB_E_CONFLICT);
+
+    wx_clock_to(wx, sent.packet.expires_at_ms);
+    struct S_claimed late = S_claim(wx, sent.packet.id, &c);
+    S_EXPECT_REFUSAL(late, QB_E_RED_PACKET_EXPIRED, 409);
+    /* b's own claim still answers, expired or not. */
+    struct S_claimed again = S_claim(wx, sent.packet.id, &b);
+    ASSERT_EQ_INT(again.status, 200);
+
+    ASSERT_EQ_INT(redpacket_worker_pass(&wx->env, pool, &refunded), QB_OK);
+    ASSERT_EQ_INT(refunded, 1);
+    struct redpacket p = S_packet(wx, sent.packet.id);
+    ASSERT_EQ_INT(p.status, REDPACKET_EXPIRED);
+    ASSERT_EQ_INT(p.refunded_minor, 1000 - share);
+    ASSERT_EQ_INT(p.claimed_minor + p.refunded_minor, p.total_minor);
+    ASSERT_EQ_INT(wx_balance(wx, a.account_id), 5000 - share);
+    struct ledger_entry e;
+    ASSERT_EQ_INT(ledger_entry_read(wx->reader, p.refund_entry_id, &e), QB_OK);
+    ASSERT_EQ_INT(e.code, WALLET_CODE_RED_PACKET_REFUND);
+    ASSERT_EQ_STR(e.ref, p.id);
+
+    ASSERT_EQ_INT(redpacket_worker_pass(&wx->env, pool, &refunded), QB_OK);
+    ASSERT_EQ_INT(refunded, 0);
+    ASSERT_EQ_INT(S_expire(wx, p.id, NULL), QB_E_CONFLICT);
+    late = S_claim(wx, p.id, &c);
+    S_EXPECT_REFUSAL(late, QB_E_RED_PACKET_EXPIRED, 409);
+    ASSERT_EQ_INT(wx_balance(wx, a.account_id), 5000 - share);
+    store_pool_close(pool);
+    S_wx_free(wx);
+}
+
+TEST(expiry_and_the_last_claim_never_both_take_the_money)
+{
+    // The race the issue names, at the boundary in both orders: one millisecond before expiry
+    // the last claim wins and the refund finds a finished packet; at expiry the claim is
+    // refused and the refund takes it all. In every case claimed + refunded = total and the
+    // escrow ends empty.
+    for (int at_expiry = 0; at_expiry <= 1; at_expiry++) {
+        for (int refund_first = 0; refund_first <= 1; refund_first++) {
+            struct wx *wx = S_wx_new();
+            struct identity_user a = wx_user(wx, "张三", true);
+            struct identity_user b = wx_user(wx, "李四", false);
+            wx_fund(wx, a.account_id, 1000);
+            struct S_sent sent = S_send(wx, &a, REDPACKET_LUCKY, 500, 1);
+            wx_clock_to(wx, sent.packet.expires_at_ms - 1 + at_expiry);
+            enum qb_error refund = QB_E_INTERNAL;
+            struct S_claimed claim;
+            if (refund_first)
+                refund = S_expire(wx, sent.packet.id, NULL);
+            claim = S_claim(wx, sent.packet.id, &b);
+            if (!refund_first)
+                refund = S_expire(wx, sent.packet.id, NULL);
+            struct redpacket p = S_packet(wx, sent.packet.id);
+            ASSERT_EQ_INT(p.claimed_minor + p.refunded_minor, 500);
+            if (at_expiry) {
+                ASSERT_EQ_INT(claim.outcome, QB_E_RED_PACKET_EXPIRED);
+                ASSERT_EQ_INT(refund, QB_OK);
+                ASSERT_EQ_INT(p.status, REDPACKET_EXPIRED);
+                ASSERT_EQ_INT(wx_balance(wx, a.account_id), 1000);
+            } else {
+                ASSERT_EQ_INT(claim.outcome, QB_OK);
+                ASSERT_EQ_INT(refund, QB_E_CONFLICT);
+                ASSERT_EQ_INT(p.status, REDPACKET_FINISHED);
+                ASSERT_EQ_INT(wx_balance(wx, b.account_id), 500);
+            }
+            ASSERT_EQ_INT(wx_balance(wx, wx->env.accounts.red_packet_escrow), 0);
+            S_wx_free(wx);
+        }
+    }
+}
+
+TEST(the_view_reveals_the_seed_only_once_closed)
+{
+    // GET's body: claims with masked names in claim order, the commitment from the start, the
+    // seed only when no claim can come any more, and the luckiest claimer once finished.
+    struct wx *wx = S_wx_new();
+    struct identity_user a = wx_user(wx, "张三丰", true);
+    struct identity_user b = wx_user(wx, "李小四", false);
+    struct identity_user c = wx_user(wx, "王五", false);
+    wx_fund(wx, a.account_id, 5000);
+    struct S_sent sent = S_send(wx, &a, REDPACKET_LUCKY, 1000, 2);
+    ASSERT_EQ_INT(S_claim(wx, sent.packet.id, &b).outcome, QB_OK);
+    json_t *v = NULL;
+    int64_t now = clock_now_ms(&wx->clock);
+    ASSERT_EQ_INT(redpacket_view_json(wx->reader, &wx->env, sent.packet.id, b.id, now, &v), QB_OK);
+    json_t *fair = json_object_get(v, "fairness");
+    ASSERT(json_is_null(json_object_get(fair, "seed")));
+    ASSERT(json_string_value(json_object_get(fair, "commitment")) != NULL);
+    ASSERT_EQ_STR(json_string_value(json_object_get(v, "status")), "ACTIVE");
+    ASSERT_EQ_INT(json_integer_value(json_object_get(v, "remaining_count")), 1);
+    ASSERT(json_is_null(json_object_get(v, "luckiest")));
+    json_t *first = json_array_get(json_object_get(v, "claims"), 0);
+    ASSERT_EQ_STR(json_string_value(json_object_get(first, "display_name")), "李*四");
+    ASSERT(json_is_true(json_object_get(first, "me")));
+    ASSERT_EQ_STR(json_string_value(json_object_get(json_object_get(v, "sender"), "display_name")),
+                  "张*丰");
+    char *text = json_dumps(v, 0);
+    ASSERT(text != NULL && strstr(text, b.id) == NULL && strstr(text, a.id) == NULL);
+    free(text);
+    json_decref(v);
+
+    ASSERT_EQ_INT(S_claim(wx, sent.packet.id, &c).outcome, QB_OK);
+    ASSERT_EQ_INT(redpacket_view_json(wx->reader, &wx->env, sent.packet.id, c.id, now, &v), QB_OK);
+    fair = json_object_get(v, "fairness");
+    const char *seed_hex = json_string_value(json_object_get(fair, "seed"));
+    ASSERT(seed_hex != NULL && strlen(seed_hex) == 64);
+    ASSERT_EQ_STR(json_string_value(json_object_get(v, "status")), "FINISHED");
+    json_t *best = json_object_get(v, "luckiest");
+    json_t *claims = json_object_get(v, "claims");
+    int64_t a0 = json_integer_value(json_object_get(json_array_get(claims, 0), "amount"));
+    int64_t a1 = json_integer_value(json_object_get(json_array_get(claims, 1), "amount"));
+    ASSERT_EQ_INT(a0 + a1, 1000);
+    ASSERT_EQ_INT(json_integer_value(json_object_get(best, "amount")), a0 >= a1 ? a0 : a1);
+    /* The revealed seed verifies the published amounts. */
+    uint8_t seed[REDPACKET_SEED_SIZE];
+    for (int i = 0; i < REDPACKET_SEED_SIZE; i++) {
+        unsigned int byte;
+        ASSERT(sscanf(seed_hex + 2 * i, "%2x", &byte) == 1);
+        seed[i] = (uint8_t)byte;
+    }
+    int64_t amounts[2] = {a0, a1};
+    struct redpacket_fair_packet fp = {sent.packet.id, true, 1000, 2, seed,
+                                       sent.packet.commitment, amounts, 2};
+    ASSERT_EQ_INT(redpacket_fair_verify(&fp, NULL, NULL), REDPACKET_FAIR_MATCH);
+    json_decref(v);
+    ASSERT_EQ_INT(redpacket_view_json(wx->reader, &wx->env, "rp_0000000000000000000000000a", c.id,
+                                      now, &v),
+                  QB_E_NOT_FOUND);
+    S_wx_free(wx);
+}
+
+int main(void)
+{
+    RUN(a_lucky_packet_moves_through_escrow_as_the_fair_split_says);
+    RUN(a_user_claims_once_and_a_second_claim_answers_the_first);
+    RUN(refused_sends_move_nothing);
+    RUN(expiry_returns_the_rest_once_and_closes_the_packet_to_claims);
+    RUN(expiry_and_the_last_claim_never_both_take_the_money);
+    RUN(the_view_reveals_the_seed_only_once_closed);
+    return test_summary();
+}
