@@ -65,6 +65,20 @@
 #define STORE_SQLITE_ERROR_SIZE_MAX 512
 
 struct sqlite_checkpointer;
+struct sqlite_stmt;
+
+/* Prepared statements kept per connection, keyed by their SQL: a domain
+ * command prepares and finalizes its statements on every run, and parsing
+ * the same SQL again was the largest cost of the single writer. A cached
+ * statement is handed out to one user at a time; while it is out, the same
+ * SQL gets a statement of its own, finalized as before. */
+#define STORE_SQLITE_CACHE_SIZE 96
+struct sqlite_cached {
+    uint64_t hash;
+    char *sql;
+    struct sqlite_stmt *st;
+    bool in_use;
+};
 
 struct sqlite_store {
     struct store base; /* first: store.h converts between the two */
@@ -74,11 +88,14 @@ struct sqlite_store {
     struct sqlite_checkpointer *checkpointer; /* write mode only */
     char path[STORE_SQLITE_PATH_SIZE_MAX];
     char error[STORE_SQLITE_ERROR_SIZE_MAX];
+    struct sqlite_cached cache[STORE_SQLITE_CACHE_SIZE];
+    size_t cache_count;
 };
 
 struct sqlite_stmt {
     struct store_stmt base; /* first, as above */
     struct sqlite_store *store;
+    struct sqlite_cached *cached; /* its cache slot, or NULL when it is not cached */
     sqlite3_stmt *stmt;
     int param_count;
     int param_index[]; /* [N] = SQLite's index of "$N"; [0] unused */
@@ -548,6 +565,14 @@ static void sqlite_close(struct store *store)
         sqlite3_wal_hook(s->db, NULL, NULL);
     sqlite_checkpointer_free(s->checkpointer);
     s->checkpointer = NULL;
+    for (size_t i = 0; i < s->cache_count; i++) {
+        /* A statement still out at close is a leak in the caller. */
+        QB_ASSERT(!s->cache[i].in_use);
+        sqlite3_finalize(s->cache[i].st->stmt);
+        free(s->cache[i].st);
+        free(s->cache[i].sql);
+    }
+    s->cache_count = 0;
     if (s->db != NULL) {
         /* An unfinalized statement is a leak in the caller: fail loudly. */
         int rc = sqlite3_close(s->db);
@@ -726,11 +751,54 @@ static int sqlite_param_number(const char *name, int count)
 
 /* Prepares one statement; the SQL must hold exactly one, and its parameters
  * must be $1..$N with none missing, as PostgreSQL requires. */
+static uint64_t sqlite_sql_hash(const char *sql)
+{
+    uint64_t hash = 14695981039346656037ULL; /* FNV-1a */
+    for (const unsigned char *p = (const unsigned char *)sql; *p != '\0'; p++)
+        hash = (hash ^ *p) * 1099511628211ULL;
+    return hash;
+}
+
+static enum qb_error sqlite_prepare_new(struct sqlite_store *s, const char *sql,
+                                        struct sqlite_stmt **out);
+
 static enum qb_error sqlite_prepare(struct store *store, const char *sql, struct store_stmt **out)
 {
     struct sqlite_store *s = sqlite_store_of(store);
     QB_ASSERT(sql != NULL && out != NULL);
     *out = NULL;
+    uint64_t hash = sqlite_sql_hash(sql);
+    bool known = false;
+    for (size_t i = 0; i < s->cache_count; i++) {
+        struct sqlite_cached *c = &s->cache[i];
+        if (c->hash != hash || strcmp(c->sql, sql) != 0)
+            continue;
+        known = true;
+        if (!c->in_use) {
+            c->in_use = true;
+            *out = &c->st->base;
+            return QB_OK;
+        }
+    }
+    struct sqlite_stmt *st = NULL;
+    enum qb_error err = sqlite_prepare_new(s, sql, &st);
+    if (err != QB_OK)
+        return err;
+    if (!known && s->cache_count < STORE_SQLITE_CACHE_SIZE) {
+        char *copy = strdup(sql);
+        if (copy != NULL) {
+            struct sqlite_cached *c = &s->cache[s->cache_count++];
+            *c = (struct sqlite_cached){hash, copy, st, true};
+            st->cached = c;
+        }
+    }
+    *out = &st->base;
+    return QB_OK;
+}
+
+static enum qb_error sqlite_prepare_new(struct sqlite_store *s, const char *sql,
+                                        struct sqlite_stmt **out)
+{
     sqlite3_stmt *stmt = NULL;
     const char *tail = NULL;
     int rc = sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &stmt, &tail);
@@ -769,13 +837,20 @@ static enum qb_error sqlite_prepare(struct store *store, const char *sql, struct
     st->store = s;
     st->stmt = stmt;
     st->param_count = count;
-    *out = &st->base;
+    *out = st;
     return QB_OK;
 }
 
 static void sqlite_finalize(struct store_stmt *stmt)
 {
     struct sqlite_stmt *st = sqlite_stmt_of(stmt);
+    if (st->cached != NULL) {
+        QB_ASSERT(st->cached->in_use);
+        sqlite3_reset(st->stmt);
+        sqlite3_clear_bindings(st->stmt);
+        st->cached->in_use = false;
+        return;
+    }
     sqlite3_finalize(st->stmt);
     free(st);
 }
