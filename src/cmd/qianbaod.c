@@ -445,6 +445,9 @@ static int S_serve(const struct config *cfg, const struct daemon_paths *paths,
         fprintf(stderr, "qianbaod: cannot open the database: %s (%s)\n", err, error_name(rc));
         goto out;
     }
+    /* Read while this thread still owns the write connection: once the
+     * ledger is open only its writer thread may touch it. */
+    int64_t schema_version = store_schema_version(writer);
     struct ledger_options ledger_options = {
         .queue_max = (size_t)cfg->executor_queue_max,
         .batch_max = (size_t)cfg->executor_batch_max,
@@ -559,7 +562,7 @@ static int S_serve(const struct config *cfg, const struct daemon_paths *paths,
     log_event(LOG_INFO, "daemon.start",
               "version=%s listen=%s data_dir=%s db=%s schema_version=%lld pid=%ld",
               QIANBAOD_VERSION, http_server_address(server), paths->dir, writer->ops->name,
-              (long long)store_schema_version(writer), (long)getpid());
+              (long long)schema_version, (long)getpid());
 
     int signal_number = 0;
     while (sigwait(signals, &signal_number) != 0)
