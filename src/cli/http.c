@@ -345,10 +345,14 @@ static int S_request(struct cli *cli, const char *method, const char *path, enum
     bool too_large = false;
     CURLcode code = S_perform(cli, url, method, token, idempotency_key, body_text, res, &too_large);
     if (code != CURLE_OK && !too_large && idempotency_key != NULL) {
-        if (!cli->quiet)
+        if (!cli->quiet) {
+            char reason[128];
+            snprintf(reason, sizeof reason, "%s", curl_easy_strerror(code));
+            reason[0] = (char)tolower((unsigned char)reason[0]);
             fprintf(stderr, "qianbao: no answer from %s (%s); trying once more with the same "
                             "Idempotency-Key\n",
-                    cli->server, curl_easy_strerror(code));
+                    cli->server, reason);
+        }
         cli_response_release(res);
         memset(res, 0, sizeof *res);
         buf_init(&res->body, CLI_RESPONSE_SIZE_MAX);

@@ -37,12 +37,18 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -813,6 +819,164 @@ TEST(bills_and_statement)
     S_END();
 }
 
+
+/* --- a proxy that loses one answer ---------------------------------------------------- */
+
+/* A loopback proxy in front of the daemon. It forwards each connection's
+ * one request and the daemon's answer, except that while S_proxy.drop is
+ * positive it throws the answer away and closes the connection: the daemon
+ * applied the request, the client saw no answer, as when a network fails
+ * at the worst moment. */
+static struct {
+    int listen_fd;
+    int daemon_port;
+    char url[64];
+    atomic_int drop;
+    atomic_bool stop;
+    pthread_t thread;
+} S_proxy;
+
+/* Reads one HTTP message (headers and a Content-Length body) from fd into
+ * buf; its size, or 0 on failure. */
+static size_t S_http_read(int fd, char *buf, size_t buf_size)
+{
+    size_t size = 0;
+    size_t total = 0;
+    while (size + 1 < buf_size) {
+        ssize_t n = read(fd, buf + size, buf_size - 1 - size);
+        if (n <= 0)
+            return 0;
+        size += (size_t)n;
+        buf[size] = '\0';
+        char *end = strstr(buf, "\r\n\r\n");
+        if (end == NULL)
+            continue;
+        if (total == 0) {
+            size_t length = 0;
+            for (char *line = buf; line < end; line = strstr(line, "\r\n") + 2) {
+                if (strncasecmp(line, "Content-Length:", 15) == 0)
+                    length = (size_t)strtoul(line + 15, NULL, 10);
+            }
+            total = (size_t)(end + 4 - buf) + length;
+        }
+        if (size >= total)
+            return size;
+    }
+    return 0;
+}
+
+static bool S_write_all(int fd, const char *data, size_t size)
+{
+    while (size > 0) {
+        ssize_t n = write(fd, data, size);
+        if (n <= 0)
+            return false;
+        data += n;
+        size -= (size_t)n;
+    }
+    return true;
+}
+
+static void *S_proxy_run(void *unused)
+{
+    (void)unused;
+    static char request[64 * 1024], answer[256 * 1024];
+    while (!atomic_load(&S_proxy.stop)) {
+        struct pollfd pfd = {S_proxy.listen_fd, POLLIN, 0};
+        if (poll(&pfd, 1, 100) <= 0)
+            continue;
+        int client = accept(S_proxy.listen_fd, NULL, NULL);
+        if (client < 0)
+            continue;
+        size_t request_size = S_http_read(client, request, sizeof request);
+        int upstream = socket(AF_INET, SOCK_STREAM, 0);
+        struct sockaddr_in addr = {0};
+        addr.sin_family = AF_INET;
+        addr.sin_port = htons((uint16_t)S_proxy.daemon_port);
+        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        size_t answer_size = 0;
+        if (request_size > 0 && upstream >= 0 &&
+            connect(upstream, (struct sockaddr *)&addr, sizeof addr) == 0 &&
+            S_write_all(upstream, request, request_size))
+            answer_size = S_http_read(upstream, answer, sizeof answer);
+        if (upstream >= 0)
+            close(upstream);
+        if (atomic_load(&S_proxy.drop) > 0)
+            atomic_fetch_sub(&S_proxy.drop, 1); /* the answer is lost */
+        else if (answer_size > 0)
+            S_write_all(client, answer, answer_size);
+        close(client);
+    }
+    return NULL;
+}
+
+static void S_proxy_start(void)
+{
+    const char *port = strrchr(S_daemon.base_url, ':');
+    QB_ASSERT(port != NULL);
+    S_proxy.daemon_port = (int)strtol(port + 1, NULL, 10);
+    S_proxy.listen_fd = socket(AF_INET, SOCK_STREAM, 0);
+    QB_ASSERT(S_proxy.listen_fd >= 0);
+    struct sockaddr_in addr = {0};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t addr_size = sizeof addr;
+    QB_ASSERT(bind(S_proxy.listen_fd, (struct sockaddr *)&addr, sizeof addr) == 0);
+    QB_ASSERT(listen(S_proxy.listen_fd, 16) == 0);
+    QB_ASSERT(getsockname(S_proxy.listen_fd, (struct sockaddr *)&addr, &addr_size) == 0);
+    snprintf(S_proxy.url, sizeof S_proxy.url, "http://127.0.0.1:%d", ntohs(addr.sin_port));
+    QB_ASSERT(pthread_create(&S_proxy.thread, NULL, S_proxy_run, NULL) == 0);
+}
+
+static void S_proxy_stop(void)
+{
+    atomic_store(&S_proxy.stop, true);
+    pthread_join(S_proxy.thread, NULL);
+    close(S_proxy.listen_fd);
+}
+
+/* The available CNY balance of the default profile's user, in fen. */
+static long long S_available(void)
+{
+    S_case(NULL, NULL, "balance", "--json", NULL);
+    json_t *b = S_last_json();
+    json_t *first = json_array_get(json_object_get(b, "balances"), 0);
+    long long available = json_integer_value(json_object_get(first, "available"));
+    json_decref(b);
+    return available;
+}
+
+TEST(lost_answer_retried_with_the_same_key)
+{
+    // The daemon applies a transfer but its answer is lost: qianbao sends it again with the
+    // same Idempotency-Key, gets the stored answer, and the money moves once.
+    S_BEGIN();
+    S_case(NULL, S_PASSWORD "\n", "--server", S_proxy.url, "--profile", "proxy", "login",
+           "--phone", S_phone_a, "--password-stdin", NULL);
+    ASSERT_EQ_INT(S_last.exit_status, 0);
+    long long before = S_available();
+    atomic_store(&S_proxy.drop, 1);
+    S_case("send-answer-lost", S_PAY, "--server", S_proxy.url, "--profile", "proxy", "-v",
+           "send", S_phone_b, "1.25", "--password-stdin", NULL);
+    ASSERT_EQ_INT(atomic_load(&S_proxy.drop), 0);
+    // Both tries carried one key (the golden file shows each as KEY).
+    const char *mark = "> Idempotency-Key: ";
+    const char *first = strstr(S_last.err, mark);
+    ASSERT(first != NULL);
+    const char *second = strstr(first + 1, mark);
+    ASSERT(second != NULL);
+    size_t key_size = strcspn(first + strlen(mark), "\n");
+    ASSERT_EQ_INT(key_size, 36);
+    ASSERT(strncmp(first, second, strlen(mark) + key_size + 1) == 0);
+    ASSERT_EQ_INT(before - S_available(), 125);
+    // Without a key there is no second try: a lost answer of a read is reported as it is.
+    atomic_store(&S_proxy.drop, 1);
+    S_case("read-answer-lost", NULL, "--server", S_proxy.url, "--profile", "proxy", "limits",
+           NULL);
+    atomic_store(&S_proxy.drop, 0);
+    S_END();
+}
+
 TEST(operator)
 {
     S_BEGIN();
@@ -899,6 +1063,8 @@ int main(void)
     client_init(&S_client, S_daemon.base_url);
     S_substitute(S_daemon.base_url, "http://127.0.0.1:PORT");
     S_substitute(S_root, "ROOT");
+    S_proxy_start();
+    S_substitute(S_proxy.url, "http://127.0.0.1:PROXY");
     S_early_count = S_substitution_count;
     api_phone_new(S_phone_a);
     api_phone_new(S_phone_b);
@@ -919,12 +1085,14 @@ int main(void)
     RUN(transfers);
     RUN(limits);
     RUN(bills_and_statement);
+    RUN(lost_answer_retried_with_the_same_key);
     RUN(operator);
     RUN(logout);
     RUN(generated_documents);
     RUN(daemon_down);
 
     client_release(&S_client);
+    S_proxy_stop();
     if (S_daemon.pid != 0)
         test_daemon_kill(&S_daemon);
     if (test_failed_count == 0)
