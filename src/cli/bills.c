@@ -95,13 +95,18 @@ static void S_bill_row(struct cli_table *table, const json_t *line)
     else
         snprintf(status, sizeof status, "%s", cli_json_str(line, "status"));
     char balance[S_AMOUNT_TEXT_SIZE];
-    cli_amount_format(json_integer_value(json_object_get(line, "balance_after")), currency,
-                      balance, sizeof balance);
+    cli_amount_format(json_integer_value(json_object_get(line, "balance_after")), currency, balance,
+                      sizeof balance);
     char counterparty[CLI_TABLE_CELL_SIZE_MAX];
     S_counterparty_text(json_object_get(line, "counterparty"), false, counterparty,
                         sizeof counterparty);
-    const char *row[] = {cli_json_str(line, "created_at"), cli_json_str(line, "type"),
-                         counterparty, text, status, balance, cli_json_str(line, "id")};
+    const char *row[] = {cli_json_str(line, "created_at"),
+                         cli_json_str(line, "type"),
+                         counterparty,
+                         text,
+                         status,
+                         balance,
+                         cli_json_str(line, "id")};
     cli_table_add(table, row);
 }
 
@@ -155,8 +160,8 @@ int cli_run_bills(struct cli *cli, const struct cli_args *args)
     if (csv)
         return S_bills_csv(cli, path, cursor_arg, all);
 
-    static const char *const headers[] = {"TIME",   "TYPE",          "COUNTERPARTY", "AMOUNT",
-                                          "STATUS", "BALANCE AFTER", "ID"};
+    static const char *const headers[] = {
+        "TIME", "TYPE", "COUNTERPARTY", "AMOUNT", "STATUS", "BALANCE AFTER", "ID"};
     struct cli_table table;
     cli_table_init(&table, headers, QB_ARRAY_COUNT(headers));
     json_t *items = json_array(); /* --json --all: every page's lines */
@@ -263,8 +268,8 @@ static void S_statement_print(struct cli *cli, const json_t *s)
     json_int_t lines = 0;
     const char *currency;
     json_t *value;
-    json_object_foreach(json_object_get(s, "count"), currency, value)
-        lines += json_integer_value(value);
+    json_object_foreach(json_object_get(s, "count"), currency, value) lines +=
+        json_integer_value(value);
     snprintf(text, sizeof text, "%" JSON_INTEGER_FORMAT, lines);
     cli_print_field(cli, "payments", text);
     json_int_t processing = json_integer_value(json_object_get(s, "processing_count"));
@@ -292,8 +297,7 @@ static void S_statement_print(struct cli *cli, const json_t *s)
     cli_table_release(&table);
 
     putchar('\n');
-    static const char *const top_headers[] = {"TOP COUNTERPARTIES", "INCOME", "EXPENSE",
-                                              "COUNT"};
+    static const char *const top_headers[] = {"TOP COUNTERPARTIES", "INCOME", "EXPENSE", "COUNT"};
     cli_table_init(&table, top_headers, 4);
     size_t index;
     json_t *entry;
@@ -321,8 +325,9 @@ int cli_run_statement(struct cli *cli, const struct cli_args *args)
     if (!cli_month_valid(month)) {
         char clean[64];
         cli_text_clean(month, clean, sizeof clean);
-        return cli_usage_error(cli, "\"%s\" is not a month: YYYY-MM, a year from 1970 and a month from 01 to 12",
-                               clean);
+        return cli_usage_error(
+            cli, "\"%s\" is not a month: YYYY-MM, a year from 1970 and a month from 01 to 12",
+            clean);
     }
     char path[64];
     snprintf(path, sizeof path, "/v1/me/statements/%s", month);

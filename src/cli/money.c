@@ -98,8 +98,7 @@ static int S_id_path(struct cli *cli, const char *base, const char *id, char *pa
 /* "招商银行 ****6789" */
 static void S_card_text(const json_t *card, char *out, size_t out_size)
 {
-    snprintf(out, out_size, "%s ****%s", cli_json_str(card, "bank"),
-             cli_json_str(card, "last4"));
+    snprintf(out, out_size, "%s ****%s", cli_json_str(card, "bank"), cli_json_str(card, "last4"));
 }
 
 /* "*四 (u_…)" */
@@ -140,8 +139,8 @@ static void S_card_print(const struct cli *cli, const json_t *card)
 static int S_bind_code_request(struct cli *cli, const char *phone, const char *target,
                                struct cli_response *res)
 {
-    json_t *body = json_pack("{s:s, s:s, s:s}", "phone", phone, "purpose", "bind_card",
-                             "target", target);
+    json_t *body =
+        json_pack("{s:s, s:s, s:s}", "phone", phone, "purpose", "bind_card", "target", target);
     if (body == NULL) {
         memset(res, 0, sizeof *res);
         buf_init(&res->body, CLI_RESPONSE_SIZE_MAX);
@@ -195,8 +194,8 @@ int cli_run_card_add(struct cli *cli, const struct cli_args *args)
             return rc;
         code = typed;
     }
-    json_t *body = json_pack("{s:s, s:s, s:s, s:s}", "card_number", number, "holder_name",
-                             holder, "phone", phone, "sms_code", code);
+    json_t *body = json_pack("{s:s, s:s, s:s, s:s}", "card_number", number, "holder_name", holder,
+                             "phone", phone, "sms_code", code);
     if (body == NULL)
         return cli_usage_error(cli, "--holder, --phone and --code must be UTF-8 text");
     struct cli_response res;
@@ -233,8 +232,7 @@ int cli_run_card_list(struct cli *cli, const struct cli_args *args)
             char last4[32];
             snprintf(last4, sizeof last4, "****%s", cli_json_str(card, "last4"));
             const char *row[] = {cli_json_str(card, "id"), cli_json_str(card, "bank"), last4,
-                                 cli_json_str(card, "card_type"),
-                                 cli_json_str(card, "created_at")};
+                                 cli_json_str(card, "card_type"), cli_json_str(card, "created_at")};
             cli_table_add(&table, row);
         }
         cli_table_print(cli, &table);
@@ -285,8 +283,7 @@ static void S_payment_print(const struct cli *cli, const json_t *p)
     S_amount_text(json_integer_value(json_object_get(p, "amount")), currency, text, sizeof text);
     cli_print_field(cli, "amount", text);
     if (strcmp(cli_json_str(p, "type"), "withdrawal") == 0) {
-        S_amount_text(json_integer_value(json_object_get(p, "fee")), currency, text,
-                      sizeof text);
+        S_amount_text(json_integer_value(json_object_get(p, "fee")), currency, text, sizeof text);
         cli_print_field(cli, "fee", text);
     }
     const json_t *card = json_object_get(p, "card");
@@ -343,8 +340,9 @@ static int S_payment_outcome(struct cli *cli, const struct cli_response *res, bo
         cli_text_clean(cli_json_str(res->json, "failure_code"), failure, sizeof failure);
         bool json = cli->json;
         cli->json = false; /* the payment above is the JSON document */
-        int rc = cli_fail(cli, CLI_EXIT_REFUSED, failure, "%s: payment %s FAILED (%s): no money moved",
-                          cli->command->name, id, failure);
+        int rc =
+            cli_fail(cli, CLI_EXIT_REFUSED, failure, "%s: payment %s FAILED (%s): no money moved",
+                     cli->command->name, id, failure);
         cli->json = json;
         if (strcmp(failure, "CARD_DECLINED") == 0)
             cli_hint(cli, "the bank declined the card: try another with `qianbao card list`");
@@ -365,8 +363,9 @@ static int S_payment_outcome(struct cli *cli, const struct cli_response *res, bo
             cli->json = json;
             return rc;
         }
-        cli_hint(cli, "the bank has not confirmed yet: see `qianbao payment show %s`, or pass "
-                      "--wait",
+        cli_hint(cli,
+                 "the bank has not confirmed yet: see `qianbao payment show %s`, or pass "
+                 "--wait",
                  id);
     }
     return CLI_EXIT_OK;
@@ -410,9 +409,9 @@ static int S_card_payment(struct cli *cli, const struct cli_args *args, const ch
     char password[CLI_SECRET_SIZE_MAX];
     if ((rc = S_payment_password(cli, args, password, sizeof password)) != CLI_EXIT_OK)
         return rc;
-    json_t *body = json_pack("{s:s, s:I, s:s, s:s}", "card_id", card_id, "amount",
-                             (json_int_t)amount, "currency", S_CURRENCY, "payment_password",
-                             password);
+    json_t *body =
+        json_pack("{s:s, s:I, s:s, s:s}", "card_id", card_id, "amount", (json_int_t)amount,
+                  "currency", S_CURRENCY, "payment_password", password);
     cli_secret_wipe(password, sizeof password);
     if (body == NULL)
         return cli_usage_error(cli, "CARD_ID must be UTF-8 text");
@@ -482,8 +481,8 @@ static int S_password_needed(struct cli *cli, int64_t amount, bool *needed)
     struct cli_response res;
     int rc = cli_call(cli, "GET", "/v1/me/limits", CLI_AUTH_USER, NULL, &res);
     if (rc == CLI_EXIT_OK) {
-        json_int_t free_limit = json_integer_value(json_object_get(res.json,
-                                                                   "password_free_limit"));
+        json_int_t free_limit =
+            json_integer_value(json_object_get(res.json, "password_free_limit"));
         *needed = !(free_limit > 0 && amount <= free_limit);
     }
     cli_response_release(&res);
@@ -512,8 +511,8 @@ int cli_run_send(struct cli *cli, const struct cli_args *args)
     char password[CLI_SECRET_SIZE_MAX] = "";
     if (needed && (rc = S_payment_password(cli, args, password, sizeof password)) != CLI_EXIT_OK)
         return rc;
-    json_t *body = json_pack("{s:s, s:I, s:s}", "to", to, "amount", (json_int_t)amount,
-                             "currency", S_CURRENCY);
+    json_t *body = json_pack("{s:s, s:I, s:s}", "to", to, "amount", (json_int_t)amount, "currency",
+                             S_CURRENCY);
     if (body == NULL) {
         cli_secret_wipe(password, sizeof password);
         return cli_usage_error(cli, "TO must be UTF-8 text");
@@ -576,8 +575,7 @@ static void S_limits_print(const struct cli *cli, const json_t *limits)
                           sizeof used);
         cli_amount_format(json_integer_value(json_object_get(limit, "remaining")), currency,
                           remaining, sizeof remaining);
-        const char *row[] = {S_limit_label(cli_json_str(limit, "name")), amount, used,
-                             remaining};
+        const char *row[] = {S_limit_label(cli_json_str(limit, "name")), amount, used, remaining};
         cli_table_add(&table, row);
     }
     cli_table_print(cli, &table);
