@@ -63,7 +63,16 @@
     X(QB_E_PAYEE_UNAVAILABLE, 403, "PAYEE_UNAVAILABLE",                                     \
       "the payee's account cannot receive money")                                           \
     X(QB_E_ID_NUMBER_IN_USE, 409, "ID_NUMBER_IN_USE",                                       \
-      "this id number has verified as many wallets as it may")
+      "this id number has verified as many wallets as it may")                              \
+    X(QB_E_SIGN_ERROR, 401, "SIGN_ERROR", "the request signature could not be verified")    \
+    X(QB_E_ORDER_NOT_EXIST, 404, "ORDER_NOT_EXIST", "no such order")                        \
+    X(QB_E_ORDER_CLOSED, 400, "ORDER_CLOSED", "the order is closed")                        \
+    X(QB_E_ORDER_PAID, 400, "ORDERPAID", "the order is paid already")                       \
+    X(QB_E_INVALID_REQUEST, 400, "INVALID_REQUEST",                                         \
+      "the request does not fit the rules of this API")                                     \
+    X(QB_E_APPID_MCHID_NOT_MATCH, 400, "APPID_MCHID_NOT_MATCH",                             \
+      "the appid does not belong to this merchant")                                         \
+    X(QB_E_NO_AUTH, 403, "NO_AUTH", "this merchant may not use this API")
 
 enum qb_error {
 #define QB_ERROR_ENUM(name, status, code, message) name,

@@ -144,21 +144,15 @@ static bool id_prefix_is_valid(const char *prefix, size_t prefix_size)
     return true;
 }
 
-size_t id_new(struct qb_rand *rand, const char *prefix, char *buf, size_t buf_size)
+/* Writes prefix, '_' and the 128-bit value high:low as 26 digits. */
+static size_t id_encode(const char *prefix, uint64_t high, uint64_t low, char *buf,
+                        size_t buf_size)
 {
-    QB_ASSERT(rand != NULL && prefix != NULL && buf != NULL);
+    QB_ASSERT(prefix != NULL && buf != NULL);
     size_t prefix_size = strnlen(prefix, ID_PREFIX_SIZE_MAX + 1);
     QB_ASSERT(id_prefix_is_valid(prefix, prefix_size));
     size_t len = prefix_size + 1 + ID_DIGIT_COUNT;
     QB_ASSERT(buf_size > len);
-
-    unsigned char bytes[16];
-    rand_fill(rand, bytes, sizeof bytes);
-    uint64_t high = 0, low = 0;
-    for (int i = 0; i < 8; i++) {
-        high = high << 8 | bytes[i];
-        low = low << 8 | bytes[8 + i];
-    }
 
     memcpy(buf, prefix, prefix_size);
     buf[prefix_size] = '_';
@@ -178,6 +172,33 @@ size_t id_new(struct qb_rand *rand, const char *prefix, char *buf, size_t buf_si
     }
     buf[len] = '\0';
     return len;
+}
+
+size_t id_new(struct qb_rand *rand, const char *prefix, char *buf, size_t buf_size)
+{
+    QB_ASSERT(rand != NULL);
+    unsigned char bytes[16];
+    rand_fill(rand, bytes, sizeof bytes);
+    uint64_t high = 0, low = 0;
+    for (int i = 0; i < 8; i++) {
+        high = high << 8 | bytes[i];
+        low = low << 8 | bytes[8 + i];
+    }
+    return id_encode(prefix, high, low, buf, buf_size);
+}
+
+size_t id_new_ordered(struct qb_rand *rand, int64_t now_ms, const char *prefix, char *buf,
+                      size_t buf_size)
+{
+    QB_ASSERT(rand != NULL && now_ms >= 0 && (uint64_t)now_ms < (1ULL << 48));
+    unsigned char bytes[10];
+    rand_fill(rand, bytes, sizeof bytes);
+    /* high: 48 bits of time, then 16 random; low: 64 random. */
+    uint64_t high = (uint64_t)now_ms << 16 | (uint64_t)bytes[0] << 8 | bytes[1];
+    uint64_t low = 0;
+    for (int i = 2; i < 10; i++)
+        low = low << 8 | bytes[i];
+    return id_encode(prefix, high, low, buf, buf_size);
 }
 
 int id_is_valid(const char *text, size_t text_size, const char *prefix)

@@ -42,6 +42,12 @@ uint64_t rand_below(struct qb_rand *rand, uint64_t bound);
 /* Writes prefix + '_' + 26 chars + NUL into buf; prefix is at most 8 chars of
  * [a-z0-9]. Returns the length written. */
 size_t id_new(struct qb_rand *rand, const char *prefix, char *buf, size_t buf_size);
+/* The same shape, for rows written at a high rate: the first 48 of the 128
+ * bits are now_ms, the other 80 random, so ids made later sort later and a
+ * unique index on them grows at its end instead of at a random page.
+ * 80 random bits still make an id unguessable. */
+size_t id_new_ordered(struct qb_rand *rand, int64_t now_ms, const char *prefix, char *buf,
+                      size_t buf_size);
 /* True when text has the shape of an id with this prefix (not whether it
  * exists). */
 int id_is_valid(const char *text, size_t text_size, const char *prefix);

@@ -10,7 +10,9 @@
  *      DIR/lock, so that two daemons can never write the same ledger;
  *   2. the secrets, created on first start, each file 0600 and never logged:
  *      pepper and card-key (32 random bytes), platform-key.pem (RSA-2048, the
- *      key the merchant API signs with), admin-token (64 hex characters);
+ *      key the merchant API signs with) and platform-cert.pem (its
+ *      self-signed certificate, whose serial merchants see in
+ *      Wechatpay-Serial), admin-token (64 hex characters);
  *   3. the write connection (migrated to the newest schema), the read pool,
  *      the ledger (which replays the journal and checks its hash chain);
  *   4. the domain environment (keys derived from pepper and card-key, the
@@ -56,6 +58,7 @@
 #include "domain/domain.h"
 #include "http/server.h"
 #include "ledger/ledger.h"
+#include "merchant/merchant.h"
 #include "sms/sms.h"
 #include "store/pool.h"
 #include "store/store.h"
@@ -75,6 +78,7 @@ struct daemon_paths {
     char pepper[CONFIG_PATH_SIZE_MAX + 16];
     char card_key[CONFIG_PATH_SIZE_MAX + 16];
     char platform_key[CONFIG_PATH_SIZE_MAX + 32];
+    char platform_cert[CONFIG_PATH_SIZE_MAX + 32];
     char admin_token[CONFIG_PATH_SIZE_MAX + 16];
     char listen_address[CONFIG_PATH_SIZE_MAX + 32];
     char db_url[CONFIG_PATH_SIZE_MAX + 16];
@@ -90,6 +94,7 @@ static bool S_paths_init(struct daemon_paths *paths, const struct config *cfg)
     S_JOIN(pepper, "pepper");
     S_JOIN(card_key, "card-key");
     S_JOIN(platform_key, "platform-key.pem");
+    S_JOIN(platform_cert, "platform-cert.pem");
     S_JOIN(admin_token, "admin-token");
     S_JOIN(listen_address, "listen-address");
 #undef S_JOIN
@@ -284,6 +289,46 @@ static bool S_platform_key_ensure(const char *dir, const char *path)
     return true;
 }
 
+/* Loads the platform signing key and its certificate, making the
+ * certificate on first start (or for a data directory older than it). */
+static bool S_platform_load(const struct daemon_paths *paths, struct merchant_platform **out)
+{
+    *out = NULL;
+    char key[S_PEM_SIZE_MAX];
+    char cert[S_PEM_SIZE_MAX];
+    size_t key_size = 0;
+    size_t cert_size = 0;
+    enum qb_error err = S_secret_file_read(paths->platform_key, key, sizeof key, &key_size);
+    if (err != QB_OK) {
+        S_secret_complain(paths->platform_key, err);
+        return false;
+    }
+    err = S_secret_file_read(paths->platform_cert, cert, sizeof cert, &cert_size);
+    if (err == QB_E_NOT_FOUND) {
+        struct buf made;
+        buf_init(&made, sizeof cert);
+        err = merchant_platform_certificate_make(key, key_size, rand_system(),
+                                                 clock_now_ms(clock_system()), &made);
+        if (err == QB_OK && !S_file_write_atomic(paths->dir, paths->platform_cert, made.data,
+                                                 made.size, 0600))
+            err = QB_E_INTERNAL;
+        if (err == QB_OK) {
+            memcpy(cert, made.data, made.size);
+            cert_size = made.size;
+            log_event(LOG_INFO, "daemon.secret_created", "file=platform-cert.pem");
+        }
+        buf_release(&made);
+    }
+    if (err == QB_OK)
+        err = merchant_platform_open(key, key_size, cert, cert_size, out);
+    OPENSSL_cleanse(key, sizeof key);
+    if (err != QB_OK)
+        fprintf(stderr,
+                "qianbaod: cannot load the platform certificate \"%s\" for \"%s\" (%s)\n",
+                paths->platform_cert, paths->platform_key, error_name(err));
+    return err == QB_OK;
+}
+
 /* Reads the admin token (64 lower-case hex characters and a newline) into
  * token, creating it on first start. */
 static bool S_admin_token_ensure(const char *dir, const char *path,
@@ -372,6 +417,7 @@ static int S_serve(const struct config *cfg, const struct daemon_paths *paths,
     struct sms_gateway *sms_gateway = NULL;
     struct sms_worker *sms_worker = NULL;
     struct wallet_worker *wallet_worker = NULL;
+    struct merchant_platform *platform = NULL;
     struct domain_env env;
     bool env_ready = false;
     uint8_t pepper[S_SECRET_SIZE];
@@ -439,6 +485,9 @@ static int S_serve(const struct config *cfg, const struct daemon_paths *paths,
     crypto_wipe(card_key, sizeof card_key);
 
     env.bank = bank_sandbox();
+    if (!S_platform_load(paths, &platform))
+        goto out;
+    env.platform = platform;
     rc = wallet_accounts_setup(ledger, &env);
     if (rc != QB_OK) {
         fprintf(stderr, "qianbaod: cannot set up the system accounts (%s)\n", error_name(rc));
@@ -529,6 +578,7 @@ out:
         sms_gateway_free(sms_gateway);
     if (env_ready)
         domain_env_release(&env);
+    merchant_platform_free(platform);
     crypto_wipe(pepper, sizeof pepper);
     crypto_wipe(card_key, sizeof card_key);
     if (pool != NULL)

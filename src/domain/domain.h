@@ -86,6 +86,7 @@ struct domain_system_accounts {
 };
 
 struct bank_connector; /* src/bank/bank.h */
+struct merchant_platform; /* src/merchant/merchant.h */
 
 struct domain_env {
     struct qb_clock *clock;
@@ -94,6 +95,9 @@ struct domain_env {
     struct domain_settings settings;
     struct domain_system_accounts accounts;
     struct bank_connector *bank;      /* top-ups and withdrawals; set by the daemon */
+    /* The platform's signing key and certificate (the merchant API signs
+     * its responses with it); set by the daemon, NULL when absent. */
+    const struct merchant_platform *platform;
     /* Keys derived from DATA_DIR/pepper and DATA_DIR/card-key; never
      * logged, never stored in the database. */
     uint8_t pepper_key[DOMAIN_KEY_SIZE];          /* pre-hash of login passwords */
@@ -103,6 +107,7 @@ struct domain_env {
     uint8_t id_number_key[DOMAIN_KEY_SIZE];       /* keyed hash of id numbers, to count wallets */
     uint8_t cursor_key[DOMAIN_KEY_SIZE];          /* tags of list cursors that carry state */
     uint8_t card_hash_key[DOMAIN_KEY_SIZE];       /* keyed hash of card numbers (duplicates) */
+    uint8_t openid_key[DOMAIN_KEY_SIZE];          /* a user's per-app pseudonym (openid) */
 };
 
 /* The production defaults of struct domain_settings. */

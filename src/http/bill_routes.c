@@ -119,6 +119,8 @@ static json_t *S_party_json(const struct bills_counterparty *cp)
     case BILLS_PARTY_CARD:
         return json_pack("{s:s, s:s, s:s, s:s}", "type", "card", "id", cp->id, "bank", cp->name,
                          "last4", cp->last4);
+    case BILLS_PARTY_MERCHANT:
+        return json_pack("{s:s, s:s, s:s}", "type", "merchant", "id", cp->id, "name", cp->name);
     case BILLS_PARTY_NONE:
         break;
     }
@@ -248,7 +250,7 @@ static json_t *S_statement_json(const char *month_text, const struct bills_state
 {
     const char *cur = s->currency->code;
     json_t *by_type = json_object();
-    for (int t = BILLS_TOPUP; by_type != NULL && t <= BILLS_OTHER; t++) {
+    for (int t = BILLS_TOPUP; by_type != NULL && t < BILLS_TYPE_COUNT; t++) {
         json_t *sums = S_sums_json(cur, &s->by_type[t]);
         if (sums == NULL ||
             json_object_set_new(by_type, bills_type_name((enum bills_type)t), sums) != 0) {

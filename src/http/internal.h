@@ -16,6 +16,7 @@
 #include "http/json.h"
 #include "http/server.h"
 #include "identity/identity.h"
+#include "merchant/merchant.h"
 
 /* --- routing (route.c) ---------------------------------------------------- */
 
@@ -102,6 +103,19 @@ struct http_server {
     pthread_rwlock_t ledger_lock;
     struct ledger *ledger;
 
+    /* Session touches waiting to be written (server.c): gathered under the
+     * mutex, deduplicated through slots (index + 1 into pending->items, 0
+     * empty), handed to the ledger as one command by the flusher thread
+     * about once a second, or at once when the batch is full. */
+    pthread_mutex_t touch_mutex;
+    pthread_cond_t touch_cond;
+    struct identity_touch_cmd *touch_pending;
+    uint16_t touch_slots[2 * IDENTITY_TOUCH_BATCH_MAX];
+    bool touch_stopping;
+    bool touch_thread_started;
+    pthread_t touch_thread;
+    struct merchant_nonces *nonces; /* of /v3 requests, shared by every thread */
+
     _Atomic int64_t requests_in_flight;
     atomic_bool closing; /* quiesced: replies carry Connection: close */
     struct http_metrics metrics;
@@ -130,6 +144,13 @@ struct http_request {
     /* HTTP_AUTH_USER: the caller, set by S_authenticate before the handler. */
     bool has_session;
     struct identity_session session;
+    /* HTTP_AUTH_MERCHANT: the merchant, likewise. */
+    bool has_merchant;
+    struct merchant merchant;
+    /* The request target as sent (libmicrohttpd's URI log callback), in
+     * the arena; NULL when it was too long or memory ran out. */
+    char *uri;
+    bool started; /* S_on_request has seen the request's headers */
 
     struct buf body;
     bool body_too_large;
@@ -277,6 +298,22 @@ void http_handle_me_cards_delete(struct http_request *req);
 void http_handle_me_topups_create(struct http_request *req);
 void http_handle_me_withdrawals_create(struct http_request *req);
 void http_handle_me_payments_get(struct http_request *req);
+
+/* merchant_routes.c: onboarding, openids, paying an order. */
+void http_handle_merchants_create(struct http_request *req);
+void http_handle_admin_merchants_create(struct http_request *req);
+void http_handle_me_openid_get(struct http_request *req);
+void http_handle_me_order_payments_create(struct http_request *req);
+/* v3_routes.c: the merchant API (HTTP_AUTH_MERCHANT). */
+void http_handle_v3_native(struct http_request *req);
+void http_handle_v3_jsapi(struct http_request *req);
+void http_handle_v3_app(struct http_request *req);
+void http_handle_v3_h5(struct http_request *req);
+void http_handle_v3_codepay(struct http_request *req);
+void http_handle_v3_query_out_trade_no(struct http_request *req);
+void http_handle_v3_query_id(struct http_request *req);
+void http_handle_v3_close(struct http_request *req);
+void http_handle_v3_certificates(struct http_request *req);
 
 /* admin_routes.c: the operators' views and actions. */
 void http_handle_admin_users_list(struct http_request *req);

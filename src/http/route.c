@@ -159,7 +159,7 @@ bool http_routes_check(const struct http_route *routes, size_t route_count, char
             return false;
         }
         if (route->auth != HTTP_AUTH_NONE && route->auth != HTTP_AUTH_ADMIN &&
-            route->auth != HTTP_AUTH_USER) {
+            route->auth != HTTP_AUTH_USER && route->auth != HTTP_AUTH_MERCHANT) {
             snprintf(err, err_size, "route %s \"%s\" has an unknown auth kind %d", route->method,
                      route->pattern, (int)route->auth);
             return false;

@@ -60,6 +60,26 @@ const struct http_route http_routes[] = {
     {"POST", "/v1/me/withdrawals", http_handle_me_withdrawals_create, HTTP_AUTH_USER},
     {"GET", "/v1/me/payments/{id}", http_handle_me_payments_get, HTTP_AUTH_USER},
 
+    /* merchant_routes.c */
+    {"POST", "/v1/merchants", http_handle_merchants_create, HTTP_AUTH_USER},
+    {"GET", "/v1/me/openids/{appid}", http_handle_me_openid_get, HTTP_AUTH_USER},
+    {"POST", "/v1/me/order-payments", http_handle_me_order_payments_create, HTTP_AUTH_USER},
+    {"POST", "/admin/merchants", http_handle_admin_merchants_create, HTTP_AUTH_ADMIN},
+
+    /* v3_routes.c: the merchant API */
+    {"POST", "/v3/pay/transactions/native", http_handle_v3_native, HTTP_AUTH_MERCHANT},
+    {"POST", "/v3/pay/transactions/jsapi", http_handle_v3_jsapi, HTTP_AUTH_MERCHANT},
+    {"POST", "/v3/pay/transactions/app", http_handle_v3_app, HTTP_AUTH_MERCHANT},
+    {"POST", "/v3/pay/transactions/h5", http_handle_v3_h5, HTTP_AUTH_MERCHANT},
+    {"POST", "/v3/pay/transactions/codepay", http_handle_v3_codepay, HTTP_AUTH_MERCHANT},
+    {"GET", "/v3/pay/transactions/out-trade-no/{out_trade_no}", http_handle_v3_query_out_trade_no,
+     HTTP_AUTH_MERCHANT},
+    {"GET", "/v3/pay/transactions/id/{transaction_id}", http_handle_v3_query_id,
+     HTTP_AUTH_MERCHANT},
+    {"POST", "/v3/pay/transactions/out-trade-no/{out_trade_no}/close", http_handle_v3_close,
+     HTTP_AUTH_MERCHANT},
+    {"GET", "/v3/certificates", http_handle_v3_certificates, HTTP_AUTH_MERCHANT},
+
     /* admin_routes.c */
     {"GET", "/admin/users", http_handle_admin_users_list, HTTP_AUTH_ADMIN},
     {"POST", "/admin/users/{id}/freeze", http_handle_admin_users_freeze, HTTP_AUTH_ADMIN},

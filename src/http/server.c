@@ -164,6 +164,40 @@ void http_reply_header(struct http_request *req, const char *name, const char *v
     req->header_count++;
 }
 
+/* Signs a /v3 reply with the platform key (server.h): the four Wechatpay-*
+ * headers. False when it cannot be signed: the reply is not sent unsigned. */
+static bool S_reply_sign(struct http_request *req, struct MHD_Response *response)
+{
+    const struct domain_env *env = req->server->env;
+    if (env == NULL || env->platform == NULL)
+        return false;
+    uint8_t raw[16];
+    char nonce[2 * sizeof raw + 1];
+    rand_fill(rand_system(), raw, sizeof raw);
+    crypto_hex(raw, sizeof raw, nonce);
+    int64_t timestamp_s = clock_now_ms(env->clock) / 1000;
+    char timestamp[24];
+    snprintf(timestamp, sizeof timestamp, "%lld", (long long)timestamp_s);
+    struct buf message;
+    buf_init(&message, HTTP_REPLY_SIZE_MAX + 128);
+    char signature[MERCHANT_SIGNATURE_SIZE_MAX + 1];
+    bool ok = merchant_response_message(&message, timestamp_s, nonce, req->reply.data,
+                                        req->reply.size) == QB_OK &&
+              merchant_rsa_sign(env->platform->key, message.data, message.size, signature,
+                                sizeof signature) == QB_OK;
+    buf_release(&message);
+    ok = ok && MHD_add_response_header(response, "Wechatpay-Timestamp", timestamp) == MHD_YES &&
+         MHD_add_response_header(response, "Wechatpay-Nonce", nonce) == MHD_YES &&
+         MHD_add_response_header(response, "Wechatpay-Serial", env->platform->serial_no) ==
+             MHD_YES &&
+         MHD_add_response_header(response, "Wechatpay-Signature", signature) == MHD_YES &&
+         MHD_add_response_header(response, "Wechatpay-Signature-Type",
+                                 "WECHATPAY2-SHA256-RSA2048") == MHD_YES;
+    if (!ok)
+        log_event(LOG_ERROR, "http.reply_unsigned", "status=%d", req->status);
+    return ok;
+}
+
 /* Hands the built reply to libmicrohttpd, once. */
 static enum MHD_Result S_flush(struct http_request *req)
 {
@@ -183,6 +217,8 @@ static enum MHD_Result S_flush(struct http_request *req)
     for (int i = 0; ok && i < req->header_count; i++)
         ok = MHD_add_response_header(response, req->headers[i].name, req->headers[i].value) ==
              MHD_YES;
+    if (ok && strncmp(req->path, "/v3/", 4) == 0)
+        ok = S_reply_sign(req, response);
     if (ok && atomic_load(&req->server->closing))
         ok = MHD_add_response_header(response, MHD_HTTP_HEADER_CONNECTION, "close") == MHD_YES;
     enum MHD_Result result = MHD_NO;
@@ -235,8 +271,7 @@ const char *http_request_header(const struct http_request *req, const char *name
 }
 
 static struct http_request *S_request_new(struct http_server *server,
-                                          struct MHD_Connection *connection, const char *url,
-                                          const char *method)
+                                          struct MHD_Connection *connection)
 {
     struct http_request *req = calloc(1, sizeof *req);
     if (req == NULL)
@@ -246,19 +281,51 @@ static struct http_request *S_request_new(struct http_server *server,
     req->started_ns = clock_monotonic_ns();
     req->route_index = server->route_count;
     id_new(rand_system(), "req", req->id, sizeof req->id);
-    snprintf(req->method, sizeof req->method, "%s", method);
-    size_t url_size = strlen(url);
-    req->path_too_long = url_size >= sizeof req->path;
-    snprintf(req->path, sizeof req->path, "%s", url);
     buf_init(&req->body, server->body_size_max);
     buf_init(&req->reply, HTTP_REPLY_SIZE_MAX);
     atomic_fetch_add(&server->requests_in_flight, 1);
     return req;
 }
 
+/* The first call with the headers in: the method and the path. */
+static void S_request_start(struct http_request *req, const char *url, const char *method)
+{
+    req->started = true;
+    snprintf(req->method, sizeof req->method, "%s", method);
+    size_t url_size = strlen(url);
+    req->path_too_long = url_size >= sizeof req->path;
+    snprintf(req->path, sizeof req->path, "%s", url);
+}
+
+/* libmicrohttpd's URI log callback, called with the request target as the
+ * client sent it (path and query, not unescaped) before anything else: the
+ * request is created here so that a merchant's signature can be checked
+ * against exactly what was signed. */
+static void *S_on_uri(void *cls, const char *uri, struct MHD_Connection *connection)
+{
+    struct http_request *req = S_request_new(cls, connection);
+    if (req != NULL && uri != NULL && strlen(uri) < 2 * HTTP_PATH_SIZE_MAX)
+        req->uri = S_arena_strdup(req, uri);
+    return req;
+}
+
+const char *http_request_uri(const struct http_request *req)
+{
+    return req->uri != NULL ? req->uri : req->path;
+}
+
+const struct merchant *http_request_merchant(const struct http_request *req)
+{
+    return req->has_merchant ? &req->merchant : NULL;
+}
+
 static void S_request_free(struct http_request *req)
 {
     atomic_fetch_sub(&req->server->requests_in_flight, 1);
+    /* Bodies carry passwords, payment passwords and card numbers: wiped
+     * before the memory goes back to the allocator. */
+    if (req->body.data != NULL)
+        crypto_wipe(req->body.data, req->body.capacity);
     buf_release(&req->body);
     buf_release(&req->reply);
     S_arena_free(req);
@@ -348,36 +415,135 @@ static bool S_token_is_hex(const char *token)
            strspn(token, "0123456789abcdefABCDEF") == S_TOKEN_HEX_SIZE;
 }
 
-/* The writer thread, after a session touch committed or failed: nobody
+/* --- session touches -------------------------------------------------------------- */
+
+#define S_TOUCH_FLUSH_MS 1000
+
+/* The writer thread, after a batch of touches committed or failed: nobody
  * waits for it, so it frees itself. */
-static void S_on_touch_done(struct ledger_cmd *cmd)
+static void S_on_touches_done(struct ledger_cmd *cmd)
 {
-    struct identity_cmd *touch = (struct identity_cmd *)cmd;
-    ledger_cmd_release(&touch->cmd);
-    free(touch);
+    ledger_cmd_release(cmd);
+    free(cmd);
 }
 
-/* Records that the session was seen now: fire and forget. A full queue or
- * a detached ledger just drops it; the next request tries again. */
-static void S_session_touch(struct http_request *req)
+/* Hands the pending touches to the ledger; fire and forget. A full queue or
+ * a detached ledger drops them: the sessions ask again on their next use.
+ * Called without touch_mutex held. */
+static void S_touches_submit(struct http_server *server, struct identity_touch_cmd *batch)
 {
-    struct http_server *server = req->server;
-    struct identity_cmd *touch = malloc(sizeof *touch);
-    if (touch == NULL)
+    if (batch == NULL)
         return;
-    identity_cmd_init(touch, server->env, IDENTITY_OP_SESSION_TOUCH);
-    snprintf(touch->session_id, sizeof touch->session_id, "%s", req->session.id);
-    snprintf(touch->user_id, sizeof touch->user_id, "%s", req->session.user_id);
-    touch->cmd.done = S_on_touch_done;
+    if (batch->count == 0) {
+        ledger_cmd_release(&batch->cmd);
+        free(batch);
+        return;
+    }
+    batch->cmd.done = S_on_touches_done;
     pthread_rwlock_rdlock(&server->ledger_lock);
     enum qb_error err = QB_E_SHUTTING_DOWN;
     if (server->ledger != NULL)
-        err = ledger_submit(server->ledger, &touch->cmd);
+        err = ledger_submit(server->ledger, &batch->cmd);
     pthread_rwlock_unlock(&server->ledger_lock);
     if (err != QB_OK) {
-        ledger_cmd_release(&touch->cmd);
-        free(touch);
+        ledger_cmd_release(&batch->cmd);
+        free(batch);
     }
+}
+
+/* Takes the pending batch out (touch_mutex held): the caller submits it. */
+static struct identity_touch_cmd *S_touches_take(struct http_server *server)
+{
+    struct identity_touch_cmd *batch = server->touch_pending;
+    server->touch_pending = NULL;
+    memset(server->touch_slots, 0, sizeof server->touch_slots);
+    return batch;
+}
+
+static uint64_t S_touch_hash(const char *id)
+{
+    uint64_t hash = 14695981039346656037ULL;
+    for (const unsigned char *p = (const unsigned char *)id; *p != '\0'; p++)
+        hash = (hash ^ *p) * 1099511628211ULL;
+    return hash;
+}
+
+/* Records that the session was used now. Repeats within a batch are kept
+ * once; a full batch goes to the ledger at once. */
+static void S_session_touch(struct http_request *req)
+{
+    struct http_server *server = req->server;
+    int64_t now_ms = clock_now_ms(server->env->clock);
+    struct identity_touch_cmd *full = NULL;
+    pthread_mutex_lock(&server->touch_mutex);
+    if (server->touch_pending == NULL) {
+        server->touch_pending = malloc(sizeof *server->touch_pending);
+        if (server->touch_pending != NULL)
+            identity_touch_cmd_init(server->touch_pending, server->env);
+    }
+    struct identity_touch_cmd *batch = server->touch_pending;
+    if (batch != NULL) {
+        const size_t slot_count = QB_ARRAY_COUNT(server->touch_slots);
+        size_t slot = (size_t)(S_touch_hash(req->session.id) % slot_count);
+        bool seen = false;
+        while (server->touch_slots[slot] != 0) {
+            if (strcmp(batch->items[server->touch_slots[slot] - 1].session_id,
+                       req->session.id) == 0) {
+                seen = true;
+                break;
+            }
+            slot = (slot + 1) % slot_count;
+        }
+        if (!seen) {
+            QB_ASSERT(batch->count < IDENTITY_TOUCH_BATCH_MAX);
+            struct identity_touch *t = &batch->items[batch->count++];
+            snprintf(t->session_id, sizeof t->session_id, "%s", req->session.id);
+            t->seen_at_ms = now_ms;
+            server->touch_slots[slot] = (uint16_t)batch->count;
+            if (batch->count == IDENTITY_TOUCH_BATCH_MAX)
+                full = S_touches_take(server);
+        }
+    }
+    pthread_mutex_unlock(&server->touch_mutex);
+    S_touches_submit(server, full);
+}
+
+static void *S_touch_flusher(void *arg)
+{
+    struct http_server *server = arg;
+    pthread_mutex_lock(&server->touch_mutex);
+    while (!server->touch_stopping) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_nsec += (long)S_TOUCH_FLUSH_MS % 1000 * 1000000L;
+        until.tv_sec += S_TOUCH_FLUSH_MS / 1000 + until.tv_nsec / 1000000000L;
+        until.tv_nsec %= 1000000000L;
+        pthread_cond_timedwait(&server->touch_cond, &server->touch_mutex, &until);
+        struct identity_touch_cmd *batch = S_touches_take(server);
+        pthread_mutex_unlock(&server->touch_mutex);
+        S_touches_submit(server, batch);
+        pthread_mutex_lock(&server->touch_mutex);
+    }
+    pthread_mutex_unlock(&server->touch_mutex);
+    return NULL;
+}
+
+/* Stops the flusher and hands over what is pending: before the ledger is
+ * detached, so the last second of touches is not lost. */
+static void S_touches_stop(struct http_server *server)
+{
+    pthread_mutex_lock(&server->touch_mutex);
+    server->touch_stopping = true;
+    pthread_cond_signal(&server->touch_cond);
+    pthread_mutex_unlock(&server->touch_mutex);
+    if (server->touch_thread_started) {
+        pthread_join(server->touch_thread, NULL);
+        server->touch_thread_started = false;
+    }
+    pthread_mutex_lock(&server->touch_mutex);
+    struct identity_touch_cmd *batch = S_touches_take(server);
+    pthread_mutex_unlock(&server->touch_mutex);
+    S_touches_submit(server, batch);
 }
 
 /* Looks the bearer token up as a user session. QB_OK fills req->session;
@@ -400,6 +566,52 @@ static enum qb_error S_session_find(struct http_request *req, const char *token,
     memset(&req->session, 0, sizeof req->session);
     *touch = false;
     return err == QB_E_BUSY || err == QB_E_STORAGE ? err : QB_E_UNAUTHORIZED;
+}
+
+/* The WECHATPAY2-SHA256-RSA2048 check (merchant.h has the rules): the
+ * header's shape, the merchant, its serial, the time window, the signature
+ * over the request as sent, and last the nonce, so that only a request
+ * that proved itself can use a nonce up. Every refusal is the same
+ * SIGN_ERROR; the reason goes to the log, never a value of the request. */
+static enum qb_error S_merchant_authenticate(struct http_request *req)
+{
+    struct http_server *server = req->server;
+    struct merchant_auth auth;
+    if (server->env == NULL || server->nonces == NULL ||
+        !merchant_auth_parse(http_request_header(req, MHD_HTTP_HEADER_AUTHORIZATION), &auth)) {
+        log_event(LOG_INFO, "http.merchant_refused", "reason=header");
+        return QB_E_SIGN_ERROR;
+    }
+    struct store *reader;
+    enum qb_error err = store_pool_acquire(server->pool, S_AUTH_POOL_WAIT_MS, &reader);
+    if (err != QB_OK)
+        return err;
+    err = merchant_get(reader, auth.mchid, &req->merchant);
+    store_pool_release(server->pool, reader);
+    if (err == QB_E_NOT_FOUND) {
+        log_event(LOG_INFO, "http.merchant_refused", "reason=unknown_mchid");
+        return QB_E_SIGN_ERROR;
+    }
+    if (err != QB_OK)
+        return err == QB_E_BUSY || err == QB_E_STORAGE ? err : QB_E_INTERNAL;
+    const char *reason = "";
+    int64_t now_ms = clock_now_ms(server->env->clock);
+    err = merchant_request_verify(&req->merchant, &auth, req->method, http_request_uri(req),
+                                  req->body.data, req->body.size, now_ms, &reason);
+    if (err == QB_OK) {
+        err = merchant_nonces_claim(server->nonces, auth.mchid, auth.nonce, now_ms);
+        if (err == QB_E_CONFLICT) {
+            reason = "nonce reused";
+            err = QB_E_SIGN_ERROR;
+        }
+    }
+    if (err != QB_OK) {
+        log_event(LOG_INFO, "http.merchant_refused", "mchid=%s reason=\"%s\"", auth.mchid, reason);
+        memset(&req->merchant, 0, sizeof req->merchant);
+        return err;
+    }
+    req->has_merchant = true;
+    return QB_OK;
 }
 
 /* Checks the caller against the route's auth kind. */
@@ -425,6 +637,8 @@ static enum qb_error S_authenticate(struct http_request *req, enum http_auth aut
         }
         return QB_E_UNAUTHORIZED;
     }
+    case HTTP_AUTH_MERCHANT:
+        return S_merchant_authenticate(req);
     case HTTP_AUTH_USER: {
         bool touch;
         enum qb_error err = S_session_find(req, S_bearer_token(req), &touch);
@@ -482,11 +696,13 @@ static enum MHD_Result S_on_request(void *cls, struct MHD_Connection *connection
     (void)version;
     struct http_server *server = cls;
     struct http_request *req = *con_cls;
-    if (req == NULL) {
-        req = S_request_new(server, connection, url, method);
+    if (req == NULL || !req->started) {
+        if (req == NULL)
+            req = S_request_new(server, connection);
         if (req == NULL)
             return MHD_NO;
         *con_cls = req;
+        S_request_start(req, url, method);
         log_set_request_id(req->id);
         S_on_headers(req, url);
         if (req->replied && !S_has_body(req)) {
@@ -679,7 +895,11 @@ static enum qb_error S_listen_parse(const char *listen, struct sockaddr_storage 
 
 static void S_server_free(struct http_server *server)
 {
+    S_touches_stop(server); /* no ledger by now: whatever is pending is dropped */
+    pthread_mutex_destroy(&server->touch_mutex);
+    pthread_cond_destroy(&server->touch_cond);
     http_metrics_release(&server->metrics);
+    merchant_nonces_free(server->nonces);
     if (server->admin_token != NULL) {
         crypto_wipe(server->admin_token, server->admin_token_size);
         free(server->admin_token);
@@ -723,13 +943,24 @@ enum qb_error http_server_start(const struct http_server_options *options, struc
     atomic_init(&server->requests_in_flight, 0);
     atomic_init(&server->closing, false);
     pthread_rwlock_init(&server->ledger_lock, NULL);
+    pthread_mutex_init(&server->touch_mutex, NULL);
+    pthread_cond_init(&server->touch_cond, NULL);
+    if (options->env != NULL) {
+        if (pthread_create(&server->touch_thread, NULL, S_touch_flusher, server) != 0) {
+            S_server_free(server);
+            return QB_E_INTERNAL;
+        }
+        server->touch_thread_started = true;
+    }
     if (options->admin_token != NULL) {
         server->admin_token_size = strlen(options->admin_token);
         server->admin_token = malloc(server->admin_token_size + 1);
         if (server->admin_token != NULL)
             memcpy(server->admin_token, options->admin_token, server->admin_token_size + 1);
     }
-    if ((options->admin_token != NULL && server->admin_token == NULL) ||
+    server->nonces = merchant_nonces_new(HTTP_NONCE_SLOTS);
+    if (server->nonces == NULL ||
+        (options->admin_token != NULL && server->admin_token == NULL) ||
         http_metrics_init(&server->metrics, options->route_count) != QB_OK) {
         S_server_free(server);
         return QB_E_INTERNAL;
@@ -752,7 +983,8 @@ enum qb_error http_server_start(const struct http_server_options *options, struc
         MHD_OPTION_CONNECTION_LIMIT, (unsigned int)options->connections_max,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_CONNECTION_MEMORY_SIZE_MAX,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)HTTP_CONNECTION_TIMEOUT_S,
-        MHD_OPTION_NOTIFY_COMPLETED, S_on_completed, server, MHD_OPTION_END);
+        MHD_OPTION_NOTIFY_COMPLETED, S_on_completed, server, MHD_OPTION_URI_LOG_CALLBACK,
+        S_on_uri, server, MHD_OPTION_END);
     if (server->mhd == NULL) {
         snprintf(err, err_size, "cannot listen on \"%s\" (in use, or not an address of this host)",
                  options->listen);
@@ -784,6 +1016,7 @@ void http_server_quiesce(struct http_server *server)
 
 struct ledger *http_server_detach_ledger(struct http_server *server)
 {
+    S_touches_stop(server);
     pthread_rwlock_wrlock(&server->ledger_lock);
     struct ledger *ledger = server->ledger;
     server->ledger = NULL;

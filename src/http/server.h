@@ -8,6 +8,10 @@
  * becomes an HTTP error body: {"code": error_api_code(e), "message": ...}
  * with status error_http_status(e).
  *
+ * Every reply to a path under /v3/ is signed with the platform key
+ * (Wechatpay-Timestamp, -Nonce, -Serial, -Signature over "TIMESTAMP\nNONCE\n
+ * BODY\n"), errors and refusals included, as WeChat Pay signs its answers.
+ *
  * Must never: run SQL (handlers read through the store pool or hand commands
  * to the ledger executor); block an HTTP thread waiting for the ledger; log a
  * header, a query string or a body (the access log names the method, the
@@ -56,6 +60,7 @@
 
 struct domain_env;
 struct identity_session;
+struct merchant;
 
 #define HTTP_PATH_SIZE_MAX 1024                     /* longer paths match no route: 404 */
 #define HTTP_PARAMS_MAX 4                           /* {param} segments in one pattern */
@@ -66,6 +71,8 @@ struct identity_session;
 #define HTTP_CONNECTION_MEMORY_SIZE_MAX (64 * 1024) /* per connection: headers, buffers */
 #define HTTP_STOP_WAIT_MS 5000                      /* http_server_stop waits this long */
 #define HTTP_REQUEST_ID_SIZE_MAX 48                 /* "req_" + 26 characters + NUL fits */
+#define HTTP_NONCE_SLOTS (1u << 20) /* /v3 nonces remembered per generation: 3/4 of it per
+                                     * ten minutes (about 1,300 signed requests a second) */
 
 struct http_server;
 struct http_request;
@@ -81,6 +88,10 @@ enum http_auth {
                           * user token is refused with 403 FORBIDDEN */
     HTTP_AUTH_USER = 2,  /* Authorization: Bearer <64 hex>, a live session
                           * (identity_session_authenticate): http_request_session */
+    HTTP_AUTH_MERCHANT = 3, /* Authorization: WECHATPAY2-SHA256-RSA2048 ..., a request
+                             * signed by a merchant's key within the time window with a
+                             * fresh nonce (src/merchant/merchant.h); refusals are 401
+                             * SIGN_ERROR: http_request_merchant */
 };
 
 /* Handles a request: must either reply (http_reply_*) or submit a command
@@ -158,6 +169,12 @@ const struct domain_env *http_request_env(const struct http_request *req);
 /* On an HTTP_AUTH_USER route: the caller's session, as authenticated for
  * this request. NULL on routes of other kinds. */
 const struct identity_session *http_request_session(const struct http_request *req);
+/* On an HTTP_AUTH_MERCHANT route: the merchant whose signature the request
+ * carries. NULL on routes of other kinds. */
+const struct merchant *http_request_merchant(const struct http_request *req);
+/* The request target as the client sent it, path and query, before any
+ * unescaping: what a merchant signs. */
+const char *http_request_uri(const struct http_request *req);
 /* Zeroed memory that lives until the request is finished (the response
  * sent or the connection lost), freed in one go. NULL when the request's
  * arena would pass HTTP_ARENA_SIZE_MAX: answer QB_E_TOO_LARGE then. */

@@ -25,6 +25,7 @@
  * Nothing here is slow: the login password arrives already hashed (the
  * caller ran identity_password_hash), payment passwords are one HMAC.
  */
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -486,6 +487,39 @@ static enum qb_error op_session_touch(struct ledger_txn *txn, struct identity_cm
     }
     c->outcome = QB_OK;
     return QB_OK;
+}
+
+static enum qb_error touch_many_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
+{
+    struct identity_touch_cmd *c = (struct identity_touch_cmd *)cmd;
+    QB_ASSERT(c->env != NULL && c->count <= IDENTITY_TOUCH_BATCH_MAX);
+    const struct domain_settings *set = &c->env->settings;
+    struct store_stmt *st = NULL;
+    if (store_prepare(ledger_txn_store(txn),
+                      "UPDATE sessions SET last_seen_at_ms = $2 WHERE id = $1"
+                      " AND revoked_at_ms = 0 AND expires_at_ms > $2 AND last_seen_at_ms < $2"
+                      " AND $2 - last_seen_at_ms < $3",
+                      &st) != QB_OK)
+        return QB_E_STORAGE;
+    enum qb_error err = QB_OK;
+    for (size_t i = 0; i < c->count && err == QB_OK; i++) {
+        const struct identity_touch *t = &c->items[i];
+        const struct store_param p[] = {
+            STORE_TEXT(t->session_id), STORE_INT(t->seen_at_ms),
+            STORE_INT(set->session_idle_ms + set->session_touch_ms)};
+        err = store_bind_params(st, p, QB_ARRAY_COUNT(p));
+        if (err == QB_OK)
+            err = store_step_done(st);
+    }
+    store_finalize(st);
+    return err == QB_OK ? QB_OK : QB_E_STORAGE;
+}
+
+void identity_touch_cmd_init(struct identity_touch_cmd *c, const struct domain_env *env)
+{
+    memset(c, 0, offsetof(struct identity_touch_cmd, items));
+    c->env = env;
+    ledger_cmd_init(&c->cmd, touch_many_run, NULL);
 }
 
 static enum qb_error op_payment_password_set(struct ledger_txn *txn, struct identity_cmd *c)

@@ -236,6 +236,25 @@ struct identity_cmd {
  * Clean up with ledger_cmd_release(&c->cmd). */
 void identity_cmd_init(struct identity_cmd *c, const struct domain_env *env, enum identity_op op);
 
+/* Sessions seen, written together. Authentication asks for a touch at most
+ * once per touch interval per session; the HTTP layer gathers those and
+ * hands them over in one command about once a second, so that a burst of
+ * first requests never costs the writer one command each. Each item's time
+ * is when the session was used; a touch never moves last_seen backwards and
+ * never revives a session that ended (revoked, expired or idle). */
+#define IDENTITY_TOUCH_BATCH_MAX 4096
+struct identity_touch {
+    char session_id[ID_TEXT_SIZE_MAX];
+    int64_t seen_at_ms;
+};
+struct identity_touch_cmd {
+    struct ledger_cmd cmd; /* first: see domain.h */
+    const struct domain_env *env;
+    size_t count;
+    struct identity_touch items[IDENTITY_TOUCH_BATCH_MAX];
+};
+void identity_touch_cmd_init(struct identity_touch_cmd *c, const struct domain_env *env);
+
 /* Inside another command (a payment in a later module): checks the payment
  * password with the same counting and lock, writing the failure count. On a
  * refusal the caller must still commit (return QB_OK with its own outcome)

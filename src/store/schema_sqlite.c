@@ -185,6 +185,58 @@ const char *const store_sqlite_migrations[] = {
     "  user_daily_limit_minor INTEGER NOT NULL DEFAULT 0,"
     "  password_free_limit_minor INTEGER NOT NULL DEFAULT 0"
     ") WITHOUT ROWID;",
+
+    /* 5: merchants and their orders (src/merchant). Numbered 5: 4 is the
+     * red packets' migration, merged in its own order. A merchant keeps its
+     * public key (never its private key), the serial of the certificate
+     * Qianbao issued for it, and its API v3 key sealed with the key kept
+     * outside the database (the key encrypts what Qianbao sends it, so it
+     * must be recoverable; it is never shown again). An order is unique per
+     * (mchid, out_trade_no); request_hash fingerprints the body that made it
+     * so that a retry can be told from a different order under the same
+     * number; pay_token is the secret part of its code_url and prepay_id. */
+    "CREATE TABLE merchants ("
+    "  seq INTEGER PRIMARY KEY,"
+    "  mchid TEXT NOT NULL UNIQUE,"
+    "  appid TEXT NOT NULL UNIQUE,"
+    "  name TEXT NOT NULL,"
+    "  owner_user_id TEXT NOT NULL DEFAULT '',"
+    "  status INTEGER NOT NULL DEFAULT 1,"
+    "  public_key_pem TEXT NOT NULL,"
+    "  serial_no TEXT NOT NULL,"
+    "  apiv3_key_sealed BLOB NOT NULL,"
+    "  fee_ppm INTEGER NOT NULL,"
+    "  account_id INTEGER NOT NULL,"
+    "  created_at_ms INTEGER NOT NULL"
+    ");"
+    "CREATE INDEX merchants_owner ON merchants(owner_user_id, seq);"
+    "CREATE TABLE orders ("
+    "  seq INTEGER PRIMARY KEY,"
+    "  transaction_id TEXT NOT NULL UNIQUE,"
+    "  mchid TEXT NOT NULL,"
+    "  out_trade_no TEXT NOT NULL,"
+    "  appid TEXT NOT NULL,"
+    "  trade_type INTEGER NOT NULL,"
+    "  request_hash BLOB NOT NULL,"
+    "  description TEXT NOT NULL,"
+    "  attach TEXT NOT NULL DEFAULT '',"
+    "  notify_url TEXT NOT NULL,"
+    "  currency TEXT NOT NULL,"
+    "  total_minor INTEGER NOT NULL,"
+    "  fee_minor INTEGER NOT NULL DEFAULT 0,"
+    "  payer_openid TEXT NOT NULL DEFAULT '',"
+    "  payer_user_id TEXT NOT NULL DEFAULT '',"
+    "  payment_id TEXT NOT NULL DEFAULT '',"
+    "  state INTEGER NOT NULL,"
+    "  pay_token TEXT NOT NULL UNIQUE,"
+    "  entry_id INTEGER NOT NULL DEFAULT 0,"
+    "  created_at_ms INTEGER NOT NULL,"
+    "  expires_at_ms INTEGER NOT NULL,"
+    "  success_at_ms INTEGER NOT NULL DEFAULT 0,"
+    "  closed_at_ms INTEGER NOT NULL DEFAULT 0,"
+    "  updated_at_ms INTEGER NOT NULL,"
+    "  UNIQUE (mchid, out_trade_no)"
+    ");",
 };
 
 const size_t store_sqlite_migration_count =

@@ -17,6 +17,7 @@
 
 #include "base/log.h"
 #include "identity/identity.h"
+#include "merchant/merchant.h"
 #include "wallet/bills.h"
 
 #define S_BATCH 32                 /* entries read per ledger_history_read */
@@ -98,6 +99,9 @@ static bool S_classify(const struct ledger_entry *e, const struct ledger_posting
     case WALLET_CODE_TRANSFER:
         *type = BILLS_TRANSFER;
         return e->kind == LEDGER_ENTRY_TRANSFER && po->amount_minor != 0;
+    case WALLET_CODE_ORDER_PAYMENT:
+        *type = BILLS_ORDER_PAYMENT;
+        return e->kind == LEDGER_ENTRY_TRANSFER && po->amount_minor != 0;
     case WALLET_CODE_WITHDRAWAL:
         *type = BILLS_WITHDRAWAL;
         *direction = BILLS_OUT;
@@ -151,6 +155,13 @@ static enum qb_error S_party_name(struct store *reader, struct bills_counterpart
 {
     if (party->kind == BILLS_PARTY_CARD)
         return S_card_read(reader, party);
+    if (party->kind == BILLS_PARTY_MERCHANT) {
+        struct merchant m;
+        enum qb_error err = merchant_get(reader, party->id, &m);
+        if (err == QB_OK)
+            S_copy(party->name, sizeof party->name, m.name);
+        return err == QB_E_NOT_FOUND ? QB_OK : err;
+    }
     if (party->kind != BILLS_PARTY_USER)
         return QB_OK;
     struct identity_user user;
@@ -201,7 +212,10 @@ static enum qb_error S_line_fill(struct store *reader, const struct ledger_entry
         line->fee_minor = p.fee_minor;
     }
     struct bills_counterparty *party = &line->counterparty;
-    if (type == BILLS_TRANSFER) {
+    if (type == BILLS_ORDER_PAYMENT) {
+        party->kind = BILLS_PARTY_MERCHANT;
+        S_copy(party->id, sizeof party->id, p.counterparty_id);
+    } else if (type == BILLS_TRANSFER) {
         party->kind = BILLS_PARTY_USER;
         S_copy(party->id, sizeof party->id,
                direction == BILLS_OUT ? p.counterparty_id : p.user_id);
@@ -602,6 +616,8 @@ const char *bills_type_name(enum bills_type type)
         return "transfer";
     case BILLS_OTHER:
         return "other";
+    case BILLS_ORDER_PAYMENT:
+        return "order_payment";
     case BILLS_ANY:
         break;
     }
@@ -610,7 +626,7 @@ const char *bills_type_name(enum bills_type type)
 
 enum bills_type bills_type_parse(const char *text)
 {
-    for (int t = BILLS_TOPUP; text != NULL && t <= BILLS_OTHER; t++)
+    for (int t = BILLS_TOPUP; text != NULL && t < BILLS_TYPE_COUNT; t++)
         if (strcmp(text, bills_type_name((enum bills_type)t)) == 0)
             return (enum bills_type)t;
     return BILLS_ANY;

@@ -17,6 +17,8 @@
  *               PROCESSING, then SUCCESS or FAILED. The fee entry after a
  *               capture moves clearing → fee income and is not on the
  *               user's chain.
+ *   order       an order payment's one entry (user → merchant and fee
+ *               income): "out", the merchant as counterparty
  *   other       an entry of a code this module does not know yet (later
  *               modules' orders, red packets) that changed the balance: a
  *               line of type "other", so the balances still add up.
@@ -72,8 +74,9 @@ enum bills_type {
     BILLS_WITHDRAWAL = WALLET_WITHDRAWAL,
     BILLS_TRANSFER = WALLET_TRANSFER,
     BILLS_OTHER = 4,
+    BILLS_ORDER_PAYMENT = WALLET_ORDER_PAYMENT, /* paying a merchant order (src/merchant) */
 };
-#define BILLS_TYPE_COUNT 5
+#define BILLS_TYPE_COUNT 6
 
 enum bills_direction {
     BILLS_BOTH = 0, /* filters only */
@@ -93,6 +96,7 @@ enum bills_counterparty_kind {
     BILLS_PARTY_NONE = 0,
     BILLS_PARTY_USER = 1, /* a transfer's other user */
     BILLS_PARTY_CARD = 2, /* a top-up's or withdrawal's bank card */
+    BILLS_PARTY_MERCHANT = 3, /* an order payment's merchant: id the mchid, name its name */
 };
 
 struct bills_counterparty {
@@ -199,7 +203,7 @@ QB_MUST_USE enum qb_error bills_statement(struct store *reader,
  * takes in the whole of the 30th). Years 1970..9999. False when malformed. */
 bool bills_time_parse(const char *text, bool end_of_day, int64_t *at_ms);
 
-/* "topup", "withdrawal", "transfer", "other"; bills_type_parse answers
+/* "topup", "withdrawal", "transfer", "other", "order_payment"; bills_type_parse answers
  * BILLS_ANY for none of them (and for NULL). */
 const char *bills_type_name(enum bills_type type);
 enum bills_type bills_type_parse(const char *text);

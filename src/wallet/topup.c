@@ -147,7 +147,7 @@ static enum qb_error pay_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
     /* 3. the payment row, and for a withdrawal the hold */
     struct wallet_payment *p = &c->payment;
     memset(p, 0, sizeof *p);
-    id_new(env->rand, "p", p->id, sizeof p->id);
+    id_new_ordered(env->rand, ledger_txn_now_ms(txn), "p", p->id, sizeof p->id);
     p->kind = c->kind;
     snprintf(p->user_id, sizeof p->user_id, "%s", c->user_id);
     snprintf(p->card_id, sizeof p->card_id, "%s", c->card.id);

@@ -193,7 +193,7 @@ static enum qb_error S_transfer_run(struct ledger_txn *txn, struct ledger_cmd *c
     /* Step 7: the movement and its payment row. Nothing above allowed a
      * refusal here: any error rolls the charge back with it. */
     struct wallet_payment *p = &c->payment;
-    id_new(env->rand, "p", p->id, sizeof p->id);
+    id_new_ordered(env->rand, ledger_txn_now_ms(txn), "p", p->id, sizeof p->id);
     p->kind = WALLET_TRANSFER;
     snprintf(p->user_id, sizeof p->user_id, "%s", payer.id);
     snprintf(p->counterparty_id, sizeof p->counterparty_id, "%s", payee.id);

@@ -44,6 +44,9 @@ enum wallet_code {
     WALLET_CODE_WITHDRAWAL = 11,     /* the hold, its capture or void */
     WALLET_CODE_WITHDRAWAL_FEE = 12, /* clearing → fee income, after capture */
     WALLET_CODE_TRANSFER = 20,
+    /* Merchant orders (src/merchant): one entry user → merchant (amount
+     * less the fee) and fee income (the fee). */
+    WALLET_CODE_ORDER_PAYMENT = 30,
 };
 
 /* payments.kind; stored. */
@@ -51,6 +54,7 @@ enum wallet_payment_kind {
     WALLET_TOPUP = 1,
     WALLET_WITHDRAWAL = 2,
     WALLET_TRANSFER = 3,
+    WALLET_ORDER_PAYMENT = 5, /* a user paying a merchant order; counterparty_id is the mchid */
 };
 
 /* payments.status; stored. The API shows them as the names below. */

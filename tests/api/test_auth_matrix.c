@@ -21,6 +21,11 @@
  *              covered by the identity unit tests
  *   revoked    a real token after DELETE /v1/sessions/current
  *   frozen     a user who froze their own wallet (POST /v1/me/freeze)
+ *   merchant   a merchant's signed request (WECHATPAY2-SHA256-RSA2048, made
+ *              with OpenSSL as an SDK makes it: merchant_helpers.h); refused
+ *              on every route that is not the merchant API, and the only
+ *              caller the merchant API lets in (its refusals are 401
+ *              SIGN_ERROR)
  *
  * Requests carry a deliberately incomplete body ("{}") where the route takes
  * one: a caller who got past authentication gets PARAM_ERROR (400), which
@@ -37,6 +42,7 @@
 #include "api/lib/api.h"
 #include "api/lib/client.h"
 #include "api/lib/daemon.h"
+#include "api/merchant_helpers.h"
 #include "test.h"
 
 #define S_ROUTES_MAX 128
@@ -50,11 +56,12 @@ enum caller {
     CALLER_EXPIRED,
     CALLER_REVOKED,
     CALLER_FROZEN,
+    CALLER_MERCHANT,
     CALLER_COUNT
 };
 
 static const char *const S_caller_names[CALLER_COUNT] = {
-    "anonymous", "user A", "user B", "admin", "expired", "revoked", "frozen",
+    "anonymous", "user A", "user B", "admin", "expired", "revoked", "frozen", "merchant",
 };
 
 /* What {id} in a pattern stands for. */
@@ -66,6 +73,8 @@ enum path_id {
     ID_NO_TRANSFER,  /* a well-formed transfer id that nobody made */
     ID_CARD_OF_B,    /* a card user B bound */
     ID_PAYMENT_OF_B, /* a top-up user B made */
+    ID_APPID,        /* a well-formed appid */
+    ID_ORDER,        /* a well-formed out_trade_no or transaction_id nobody made */
 };
 
 /* How the victim is prepared before the row runs. */
@@ -83,18 +92,22 @@ struct matrix_row {
     int status[CALLER_COUNT];
 };
 
-/* The statuses in order: anonymous, A, B, admin, expired, revoked, frozen. */
+/* The statuses in order: anonymous, A, B, admin, expired, revoked, frozen, merchant. */
 #define ALL(s)                                                                                     \
     {                                                                                              \
-        s, s, s, s, s, s, s                                                                        \
+        s, s, s, s, s, s, s, s                                                                     \
     }
 #define USER_ROUTE(ok, frozen)                                                                     \
     {                                                                                              \
-        401, ok, ok, 401, 401, 401, frozen                                                         \
+        401, ok, ok, 401, 401, 401, frozen, 401                                                    \
     }
 #define ADMIN_ROUTE(ok)                                                                            \
     {                                                                                              \
-        401, 403, 403, ok, 401, 401, 403                                                           \
+        401, 403, 403, ok, 401, 401, 403, 401                                                      \
+    }
+#define MERCHANT_ROUTE(ok)                                                                         \
+    {                                                                                              \
+        401, 401, 401, 401, 401, 401, 401, ok                                                      \
     }
 
 static const struct matrix_row S_matrix[] = {
@@ -116,7 +129,7 @@ static const struct matrix_row S_matrix[] = {
      ID_SESSION_OF_B,
      SETUP_NONE,
      NULL,
-     {401, 404, 204, 401, 401, 401, 404}},
+     {401, 404, 204, 401, 401, 401, 404, 401}},
     /* Freezing twice is a conflict. */
     {"POST", "/v1/me/freeze", ID_NONE, SETUP_NONE, NULL, USER_ROUTE(200, 409)},
     {"POST", "/v1/me/unfreeze", ID_NONE, SETUP_NONE, "{}", USER_ROUTE(400, 400)},
@@ -134,11 +147,30 @@ static const struct matrix_row S_matrix[] = {
     {"GET", "/v1/me/cards", ID_NONE, SETUP_NONE, NULL, USER_ROUTE(200, 200)},
     /* B's card and payment: for anyone else they do not exist. */
     {"DELETE", "/v1/me/cards/{id}", ID_CARD_OF_B, SETUP_NONE, NULL,
-     {401, 404, 204, 401, 401, 401, 404}},
+     {401, 404, 204, 401, 401, 401, 404, 401}},
     {"POST", "/v1/me/topups", ID_NONE, SETUP_NONE, "{}", USER_ROUTE(400, 400)},
     {"POST", "/v1/me/withdrawals", ID_NONE, SETUP_NONE, "{}", USER_ROUTE(400, 400)},
     {"GET", "/v1/me/payments/{id}", ID_PAYMENT_OF_B, SETUP_NONE, NULL,
-     {401, 404, 200, 401, 401, 401, 404}},
+     {401, 404, 200, 401, 401, 401, 404, 401}},
+    /* Merchants: applying, a user's openid in an app, paying an order. */
+    {"POST", "/v1/merchants", ID_NONE, SETUP_NONE, "{}", USER_ROUTE(400, 400)},
+    {"GET", "/v1/me/openids/{appid}", ID_APPID, SETUP_NONE, NULL, USER_ROUTE(200, 200)},
+    {"POST", "/v1/me/order-payments", ID_NONE, SETUP_NONE, "{}", USER_ROUTE(400, 400)},
+    {"POST", "/admin/merchants", ID_NONE, SETUP_NONE, "{}", ADMIN_ROUTE(400)},
+    /* The merchant API: a query without ?mchid= and a body of "{}" are
+     * PARAM_ERROR once the signature passed; codepay is refused NO_AUTH. */
+    {"POST", "/v3/pay/transactions/native", ID_NONE, SETUP_NONE, "{}", MERCHANT_ROUTE(400)},
+    {"POST", "/v3/pay/transactions/jsapi", ID_NONE, SETUP_NONE, "{}", MERCHANT_ROUTE(400)},
+    {"POST", "/v3/pay/transactions/app", ID_NONE, SETUP_NONE, "{}", MERCHANT_ROUTE(400)},
+    {"POST", "/v3/pay/transactions/h5", ID_NONE, SETUP_NONE, "{}", MERCHANT_ROUTE(400)},
+    {"POST", "/v3/pay/transactions/codepay", ID_NONE, SETUP_NONE, "{}", MERCHANT_ROUTE(403)},
+    {"GET", "/v3/pay/transactions/out-trade-no/{out_trade_no}", ID_ORDER, SETUP_NONE, NULL,
+     MERCHANT_ROUTE(400)},
+    {"GET", "/v3/pay/transactions/id/{transaction_id}", ID_ORDER, SETUP_NONE, NULL,
+     MERCHANT_ROUTE(400)},
+    {"POST", "/v3/pay/transactions/out-trade-no/{out_trade_no}/close", ID_ORDER, SETUP_NONE, "{}",
+     MERCHANT_ROUTE(400)},
+    {"GET", "/v3/certificates", ID_NONE, SETUP_NONE, NULL, MERCHANT_ROUTE(200)},
     {"GET", "/admin/users", ID_NONE, SETUP_NONE, NULL, ADMIN_ROUTE(200)},
     {"POST", "/admin/users/{id}/freeze", ID_VICTIM, SETUP_NONE, NULL, ADMIN_ROUTE(200)},
     {"POST", "/admin/users/{id}/unfreeze", ID_VICTIM, SETUP_VICTIM_FROZEN_BY_ADMIN, NULL,
@@ -158,6 +190,7 @@ static char S_root[512];
 static struct test_daemon S_daemon;
 static struct client S_client;
 static char S_admin[API_TOKEN_SIZE_MAX];
+static struct mh_merchant S_merchant;
 static struct source_route S_source[S_ROUTES_MAX];
 static size_t S_source_count;
 
@@ -281,10 +314,14 @@ TEST(matrix_agrees_with_the_declared_auth_kinds)
             ok = row->status[CALLER_ANONYMOUS] != 401;
         else if (strcmp(auth, "HTTP_AUTH_USER") == 0)
             ok = row->status[CALLER_ANONYMOUS] == 401 && row->status[CALLER_ADMIN] == 401 &&
-                 row->status[CALLER_USER_A] != 401;
+                 row->status[CALLER_USER_A] != 401 && row->status[CALLER_MERCHANT] == 401;
         else if (strcmp(auth, "HTTP_AUTH_ADMIN") == 0)
             ok = row->status[CALLER_ANONYMOUS] == 401 && row->status[CALLER_USER_A] == 403 &&
-                 row->status[CALLER_ADMIN] != 401 && row->status[CALLER_ADMIN] != 403;
+                 row->status[CALLER_ADMIN] != 401 && row->status[CALLER_ADMIN] != 403 &&
+                 row->status[CALLER_MERCHANT] == 401;
+        else if (strcmp(auth, "HTTP_AUTH_MERCHANT") == 0)
+            ok = row->status[CALLER_ANONYMOUS] == 401 && row->status[CALLER_USER_A] == 401 &&
+                 row->status[CALLER_ADMIN] == 401 && row->status[CALLER_MERCHANT] != 401;
         else
             ok = false;
         if (!ok)
@@ -293,9 +330,12 @@ TEST(matrix_agrees_with_the_declared_auth_kinds)
     }
 }
 
-/* The error code a status must carry, or NULL for a success. */
-static const char *S_status_code(int status)
+/* The error code a status must carry on a route, or NULL for a success.
+ * The merchant API speaks WeChat's codes. */
+static const char *S_status_code(const char *pattern, int status)
 {
+    if (strncmp(pattern, "/v3/", 4) == 0 && (status == 401 || status == 403))
+        return status == 401 ? "SIGN_ERROR" : "NO_AUTH";
     switch (status) {
     case 400:
         return "PARAM_ERROR";
@@ -398,6 +438,10 @@ TEST(every_route_answers_every_caller_as_the_matrix_says)
             id = victim.id;
         } else if (row->id == ID_MONTH) {
             id = "2026-11";
+        } else if (row->id == ID_APPID) {
+            id = "wx0123456789abcdef";
+        } else if (row->id == ID_ORDER) {
+            id = "4200000000000000000000000000";
         }
         char path[512];
         S_path_fill(row->pattern, id, path, sizeof path);
@@ -435,12 +479,16 @@ TEST(every_route_answers_every_caller_as_the_matrix_says)
             case CALLER_FROZEN:
                 token = frozen.token;
                 break;
+            case CALLER_MERCHANT:
             case CALLER_COUNT:
                 break;
             }
             int expected = row->status[caller];
-            const char *code = S_status_code(expected);
-            api_call(&S_client, row->method, path, token, row->body, &res);
+            const char *code = S_status_code(row->pattern, expected);
+            if (caller == CALLER_MERCHANT)
+                mh_call(&S_client, &S_merchant, row->method, path, row->body, &res);
+            else
+                api_call(&S_client, row->method, path, token, row->body, &res);
             cells++;
             bool ok =
                 res.status == expected && (code == NULL || strcmp(api_error_code(&res), code) == 0);
@@ -609,6 +657,10 @@ int main(void)
         return 1;
     }
     client_init(&S_client, S_daemon.base_url);
+    if (!mh_onboard(&S_client, S_admin, -1, &S_merchant)) {
+        printf("0 passed, 1 failed\n");
+        return 1;
+    }
 
     RUN(matrix_covers_exactly_the_routes_served);
     RUN(matrix_agrees_with_the_declared_auth_kinds);
@@ -618,6 +670,7 @@ int main(void)
     RUN(head_is_authorized_like_get);
     RUN(path_variants_do_not_bypass_auth);
 
+    mh_release(&S_merchant);
     client_release(&S_client);
     int status = test_daemon_stop(&S_daemon);
     if (status != 0) {

@@ -225,6 +225,31 @@ static void reference_id(const unsigned char bytes[16], char out[27])
     out[26] = '\0';
 }
 
+TEST(ordered_ids_sort_by_time_and_stay_unguessable)
+{
+    /* Ordered ids have the shape of any id, sort as their times do (also
+     * across a digit boundary of the time), and two made in the same
+     * millisecond still differ. */
+    struct qb_rand rand;
+    rand_seeded_init(&rand, 7);
+    const int64_t times[] = {0, 1, 31, 32, 1000, 1795950398779LL, 1795950398780LL,
+                             (1LL << 48) - 1};
+    char previous[ID_TEXT_SIZE_MAX] = "";
+    for (size_t i = 0; i < sizeof times / sizeof times[0]; i++) {
+        char id[ID_TEXT_SIZE_MAX];
+        size_t len = id_new_ordered(&rand, times[i], "p", id, sizeof id);
+        ASSERT(id_is_valid(id, len, "p"));
+        ASSERT(strcmp(previous, id) < 0);
+        memcpy(previous, id, sizeof id);
+    }
+    char a[ID_TEXT_SIZE_MAX], b[ID_TEXT_SIZE_MAX];
+    id_new_ordered(&rand, 1795950398779LL, "p", a, sizeof a);
+    id_new_ordered(&rand, 1795950398779LL, "p", b, sizeof b);
+    ASSERT(strcmp(a, b) != 0);
+    /* The time is in the first ten digits; the rest is random. */
+    ASSERT(memcmp(a, b, 2 + 9) == 0);
+}
+
 TEST(id_encoding_known_answers)
 {
     // Zero, all-ones and a counting pattern encode as a bit-by-bit reference
@@ -335,6 +360,7 @@ int main(void)
     RUN(below_stays_in_range);
     RUN(below_rejects_biased_values);
     RUN(below_is_uniform);
+    RUN(ordered_ids_sort_by_time_and_stay_unguessable);
     RUN(id_encoding_known_answers);
     RUN(id_matches_reference_on_seeded_sample);
     RUN(system_ids_are_unique);

@@ -794,6 +794,50 @@ TEST(login_lock_counts_wrong_passwords_and_runs_out)
     ix_free(ix);
 }
 
+TEST(touches_in_a_batch_move_last_seen_forward_only)
+{
+    /* One batch touches several sessions: a live one moves to its time; an
+     * older time never moves it back; an idle or revoked one is not
+     * revived; an unknown id changes nothing. */
+    struct ix *ix = ix_new();
+    const struct domain_settings *set = &ix->env.settings;
+    struct identity_user u;
+    ix_register(ix, "13800000005", &u);
+    char live[IDENTITY_TOKEN_TEXT_SIZE], idle[IDENTITY_TOKEN_TEXT_SIZE];
+    struct identity_session s_live, s_idle, got;
+    ASSERT_EQ_INT(ix_session(ix, u.id, "a", idle, &s_idle), QB_OK);
+    clock_manual_advance(&ix->clock, set->session_idle_ms + set->session_touch_ms);
+    ASSERT_EQ_INT(ix_session(ix, u.id, "b", live, &s_live), QB_OK);
+    int64_t now_ms = clock_now_ms(&ix->clock);
+
+    struct identity_touch_cmd *c = malloc(sizeof *c);
+    ASSERT(c != NULL);
+    identity_touch_cmd_init(c, &ix->env);
+    c->items[c->count++] = (struct identity_touch){"", now_ms + 5000};
+    snprintf(c->items[0].session_id, sizeof c->items[0].session_id, "%s", s_live.id);
+    c->items[c->count++] = (struct identity_touch){"", now_ms + 5000};
+    snprintf(c->items[1].session_id, sizeof c->items[1].session_id, "%s", s_idle.id);
+    c->items[c->count++] = (struct identity_touch){"s_nobody", now_ms + 5000};
+    ASSERT_EQ_INT(ledger_execute(ix->ledger, &c->cmd), QB_OK);
+    ASSERT_EQ_INT(c->cmd.result, QB_OK);
+    ledger_cmd_release(&c->cmd);
+    bool touch;
+    ASSERT_EQ_INT(identity_session_authenticate(&ix->env, ix->reader, live, &got, &touch), QB_OK);
+    ASSERT_EQ_INT(got.last_seen_at_ms, now_ms + 5000);
+    ASSERT_EQ_INT(identity_session_authenticate(&ix->env, ix->reader, idle, &got, &touch),
+                  QB_E_UNAUTHORIZED);
+
+    identity_touch_cmd_init(c, &ix->env);
+    c->items[c->count++] = (struct identity_touch){"", now_ms + 1000};
+    snprintf(c->items[0].session_id, sizeof c->items[0].session_id, "%s", s_live.id);
+    ASSERT_EQ_INT(ledger_execute(ix->ledger, &c->cmd), QB_OK);
+    ledger_cmd_release(&c->cmd);
+    ASSERT_EQ_INT(identity_session_authenticate(&ix->env, ix->reader, live, &got, &touch), QB_OK);
+    ASSERT_EQ_INT(got.last_seen_at_ms, now_ms + 5000);
+    free(c);
+    ix_free(ix);
+}
+
 TEST(session_revoke)
 {
     /* Only the session's own user can revoke it (another user's session is
@@ -1308,6 +1352,7 @@ int main(void)
     RUN(session_idle_touch_and_absolute);
     RUN(session_in_use_outlives_a_short_idle_timeout);
     RUN(login_lock_counts_wrong_passwords_and_runs_out);
+    RUN(touches_in_a_batch_move_last_seen_forward_only);
     RUN(session_revoke);
     RUN(payment_password_set_and_verify);
     RUN(payment_password_lockout_is_atomic);

@@ -1,0 +1,282 @@
+/*
+ * merchant_routes.c — the wallet side of merchants: applying for one
+ * (POST /v1/merchants, a user; POST /admin/merchants, an operator), a
+ * user's openid under an app (GET /v1/me/openids/{appid}) and a user
+ * paying an order (POST /v1/me/order-payments).
+ *
+ * Onboarding makes the merchant's keys on this HTTP thread before the
+ * command runs (an RSA-2048 key pair takes tens of milliseconds, never the
+ * ledger writer's to spend); the private key and the API v3 key are in the
+ * answer once and wiped after it. The answer is not stored anywhere, so an
+ * onboarding request is not idempotent: a retry makes a second merchant.
+ *
+ * Paying is one merchant_order_pay_cmd (src/merchant/order.h), armed with
+ * the Idempotency-Key under "user:<id>" like a transfer, answered with the
+ * stored bytes (http_reply_stored).
+ *
+ * Never in a response or a log: the payment password; the keys outside the
+ * onboarding answer.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "base/crypto.h"
+#include "base/log.h"
+#include "http/internal.h"
+#include "merchant/order.h"
+
+#define S_PRINCIPAL_SIZE_MAX (5 + ID_TEXT_SIZE_MAX)
+#define S_PUBLIC_KEY_B64_SIZE_MAX 1024 /* base64 DER of an RSA-4096 public key: about 736 */
+
+/* --- onboarding ------------------------------------------------------------------------ */
+
+struct S_onboard {
+    struct merchant_create_cmd c; /* first: the server hands back &c.cmd */
+    struct merchant_credentials cred;
+};
+
+static const struct http_field S_user_fields[] = {
+    {"name", HTTP_FIELD_STRING, true, MERCHANT_NAME_SIZE_MAX - 1, 0, 0},
+    {"public_key", HTTP_FIELD_STRING, false, S_PUBLIC_KEY_B64_SIZE_MAX, 0, 0},
+};
+
+static const struct http_field S_admin_fields[] = {
+    {"name", HTTP_FIELD_STRING, true, MERCHANT_NAME_SIZE_MAX - 1, 0, 0},
+    {"public_key", HTTP_FIELD_STRING, false, S_PUBLIC_KEY_B64_SIZE_MAX, 0, 0},
+    {"owner_user_id", HTTP_FIELD_STRING, false, ID_TEXT_SIZE_MAX - 1, 0, 0},
+    {"fee_rate_ppm", HTTP_FIELD_INTEGER, false, 0, 0, MERCHANT_FEE_PPM_MAX},
+};
+
+static void S_onboard_resume(struct http_request *req, struct ledger_cmd *cmd)
+{
+    struct S_onboard *o = (struct S_onboard *)cmd;
+    const struct domain_env *env = http_request_env(req);
+    const struct merchant *m = &o->c.merchant;
+    if (cmd->result != QB_OK) {
+        http_reply_error(req, cmd->result);
+    } else if (o->c.outcome == QB_E_CONFLICT) {
+        http_reply_error_message(req, QB_E_CONFLICT,
+                                 m->owner_user_id[0] != '\0'
+                                     ? "this user has as many merchants as one may; or retry"
+                                     : "the new merchant's ids were taken; retry");
+    } else if (o->c.outcome != QB_OK) {
+        http_reply_error(req, o->c.outcome);
+    } else {
+        const struct merchant_platform *platform = env->platform;
+        json_t *body = json_pack(
+            "{s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:s, s:s, s:s, s:o}", "mchid", m->mchid, "appid",
+            m->appid, "name", m->name, "apiv3_key", o->cred.apiv3_key, "serial_no", m->serial_no,
+            "certificate_pem", o->cred.certificate_pem.data != NULL ? o->cred.certificate_pem.data : "",
+            "fee_rate_ppm", (json_int_t)m->fee_ppm, "platform_serial_no", platform->serial_no,
+            "platform_public_key_pem", platform->public_key_pem.data, "platform_certificate_pem",
+            platform->certificate_pem.data, "created_at", http_time_json(m->created_at_ms));
+        if (body != NULL && o->cred.private_key_pem.size > 0 &&
+            json_object_set_new(body, "private_key_pem",
+                                json_string(o->cred.private_key_pem.data)) != 0) {
+            json_decref(body);
+            body = NULL;
+        }
+        if (body == NULL) {
+            http_reply_error(req, QB_E_INTERNAL);
+        } else {
+            http_reply_json(req, 201, body);
+            /* The answer held the private key: wipe the JSON's copy too. */
+            json_t *private_key = json_object_get(body, "private_key_pem");
+            if (private_key != NULL)
+                crypto_wipe((char *)json_string_value(private_key), json_string_length(private_key));
+            json_decref(body);
+        }
+        log_event(LOG_INFO, "merchant.created", "mchid=%s", m->mchid);
+    }
+    merchant_credentials_release(&o->cred);
+    ledger_cmd_release(cmd);
+}
+
+/* Both onboarding routes: the body's checks, the keys, the command. */
+static void S_onboard(struct http_request *req, json_t *body, const char *owner_user_id,
+                      int64_t fee_ppm)
+{
+    const struct domain_env *env = http_request_env(req);
+    const char *name = http_json_string(body, "name");
+    const char *public_key = http_json_string(body, "public_key");
+    if (name[0] == '\0') {
+        http_reply_error_message(req, QB_E_PARAM, "name must not be empty");
+        return;
+    }
+    if (env == NULL || env->platform == NULL) {
+        http_reply_error(req, QB_E_INTERNAL);
+        return;
+    }
+    struct S_onboard *o = http_request_alloc(req, sizeof *o);
+    if (o == NULL) {
+        http_reply_error(req, QB_E_TOO_LARGE);
+        return;
+    }
+    merchant_create_cmd_init(&o->c, env);
+    merchant_credentials_init(&o->cred);
+    struct merchant *m = &o->c.merchant;
+    snprintf(m->name, sizeof m->name, "%s", name);
+    snprintf(m->owner_user_id, sizeof m->owner_user_id, "%s", owner_user_id);
+    m->fee_ppm = fee_ppm;
+    enum qb_error err = merchant_credentials_make(env, public_key, m, &o->cred);
+    if (err != QB_OK) {
+        merchant_credentials_release(&o->cred);
+        ledger_cmd_release(&o->c.cmd);
+        if (err == QB_E_PARAM)
+            http_reply_error_message(req, QB_E_PARAM,
+                                     "public_key must be base64 DER of an RSA public key of "
+                                     "2048 to 4096 bits");
+        else
+            http_reply_error(req, err);
+        return;
+    }
+    http_request_submit(req, &o->c.cmd, S_onboard_resume);
+}
+
+void http_handle_merchants_create(struct http_request *req)
+{
+    json_t *body = http_json_body(req, S_user_fields, QB_ARRAY_COUNT(S_user_fields));
+    if (body == NULL)
+        return;
+    S_onboard(req, body, http_request_session(req)->user_id, MERCHANT_FEE_PPM_DEFAULT);
+    json_decref(body);
+}
+
+void http_handle_admin_merchants_create(struct http_request *req)
+{
+    json_t *body = http_json_body(req, S_admin_fields, QB_ARRAY_COUNT(S_admin_fields));
+    if (body == NULL)
+        return;
+    const char *owner = http_json_string(body, "owner_user_id");
+    json_t *fee = json_object_get(body, "fee_rate_ppm");
+    int64_t fee_ppm = fee != NULL ? (int64_t)json_integer_value(fee) : MERCHANT_FEE_PPM_DEFAULT;
+    if (fee_ppm < 0) {
+        http_reply_error_message(req, QB_E_PARAM, "fee_rate_ppm must be 0 to 100000");
+        goto out;
+    }
+    if (owner != NULL) {
+        struct identity_user *user = http_request_alloc(req, sizeof *user);
+        if (user == NULL) {
+            http_reply_error(req, QB_E_TOO_LARGE);
+            goto out;
+        }
+        struct store *reader = http_reader_acquire(req);
+        if (reader == NULL)
+            goto out;
+        enum qb_error err = id_is_valid(owner, strlen(owner), "u")
+                                ? identity_user_get(reader, owner, user)
+                                : QB_E_NOT_FOUND;
+        http_reader_release(req, reader);
+        if (err != QB_OK) {
+            http_reply_error_message(req, err == QB_E_NOT_FOUND ? QB_E_PARAM : err,
+                                     err == QB_E_NOT_FOUND ? "owner_user_id is no user"
+                                                           : error_message(err));
+            goto out;
+        }
+    }
+    S_onboard(req, body, owner != NULL ? owner : "", fee_ppm);
+out:
+    json_decref(body);
+}
+
+/* --- GET /v1/me/openids/{appid} ------------------------------------------------------ */
+
+void http_handle_me_openid_get(struct http_request *req)
+{
+    const struct domain_env *env = http_request_env(req);
+    const char *appid = http_request_param(req, "appid");
+    if (appid == NULL || strlen(appid) != MERCHANT_APPID_SIZE - 1 || strncmp(appid, "wx", 2) != 0 ||
+        strspn(appid + 2, "0123456789abcdef") != MERCHANT_APPID_SIZE - 3) {
+        http_reply_error(req, QB_E_NOT_FOUND);
+        return;
+    }
+    if (env == NULL) {
+        http_reply_error(req, QB_E_INTERNAL);
+        return;
+    }
+    char openid[MERCHANT_OPENID_SIZE];
+    merchant_openid(env, appid, http_request_session(req)->user_id, openid);
+    json_t *body = json_pack("{s:s, s:s}", "appid", appid, "openid", openid);
+    if (body == NULL) {
+        http_reply_error(req, QB_E_INTERNAL);
+        return;
+    }
+    http_reply_json(req, 200, body);
+    json_decref(body);
+}
+
+/* --- POST /v1/me/order-payments -------------------------------------------------------- */
+
+struct S_pay {
+    struct merchant_order_pay_cmd c; /* first */
+    char principal[S_PRINCIPAL_SIZE_MAX];
+};
+
+static const struct http_field S_pay_fields[] = {
+    {"code_url", HTTP_FIELD_STRING, false, 128, 0, 0},
+    {"prepay_id", HTTP_FIELD_STRING, false, 64, 0, 0},
+    {"payment_password", HTTP_FIELD_STRING, false, 16, 0, 0},
+};
+
+static void S_pay_resume(struct http_request *req, struct ledger_cmd *cmd)
+{
+    struct S_pay *p = (struct S_pay *)cmd;
+    if (cmd->result != QB_OK && cmd->result != QB_E_IDEMPOTENCY_MISMATCH &&
+        cmd->result != QB_E_BUSY && cmd->result != QB_E_SHUTTING_DOWN)
+        log_event(LOG_WARN, "http.order_payment_failed", "error=%s", error_name(cmd->result));
+    http_reply_stored(req, cmd);
+    crypto_wipe(p->c.payment_password, sizeof p->c.payment_password);
+    ledger_cmd_release(cmd);
+}
+
+void http_handle_me_order_payments_create(struct http_request *req)
+{
+    json_t *body = http_json_body(req, S_pay_fields, QB_ARRAY_COUNT(S_pay_fields));
+    if (body == NULL)
+        return;
+    const struct domain_env *env = http_request_env(req);
+    const char *code_url = http_json_string(body, "code_url");
+    const char *prepay_id = http_json_string(body, "prepay_id");
+    const char *payment_password = http_json_string(body, "payment_password");
+    char token[MERCHANT_PAY_TOKEN_SIZE];
+    if ((code_url == NULL) == (prepay_id == NULL)) {
+        http_reply_error_message(req, QB_E_PARAM, "give one of code_url and prepay_id");
+        goto out;
+    }
+    if (!merchant_pay_token_parse(code_url != NULL ? code_url : prepay_id, token)) {
+        http_reply_error_message(req, QB_E_PARAM,
+                                 code_url != NULL ? "code_url is not a Qianbao order code"
+                                                  : "prepay_id is not a Qianbao prepay id");
+        goto out;
+    }
+    if (payment_password != NULL &&
+        (strlen(payment_password) != 6 || strspn(payment_password, "0123456789") != 6)) {
+        http_reply_error_message(req, QB_E_PARAM, "payment_password must be six digits");
+        goto out;
+    }
+    if (env == NULL) {
+        http_reply_error(req, QB_E_INTERNAL);
+        goto out;
+    }
+    struct S_pay *p = http_request_alloc(req, sizeof *p);
+    if (p == NULL) {
+        http_reply_error(req, QB_E_TOO_LARGE);
+        goto out;
+    }
+    merchant_order_pay_cmd_init(&p->c, env);
+    const struct identity_session *session = http_request_session(req);
+    snprintf(p->principal, sizeof p->principal, "user:%s", session->user_id);
+    if (!http_idempotency_arm(req, &p->c.cmd, p->principal)) {
+        ledger_cmd_release(&p->c.cmd);
+        goto out;
+    }
+    snprintf(p->c.payer_id, sizeof p->c.payer_id, "%s", session->user_id);
+    memcpy(p->c.pay_token, token, sizeof token);
+    if (payment_password != NULL) {
+        p->c.has_payment_password = true;
+        snprintf(p->c.payment_password, sizeof p->c.payment_password, "%s", payment_password);
+    }
+    http_request_submit(req, &p->c.cmd, S_pay_resume);
+out:
+    json_decref(body);
+}

@@ -1,0 +1,371 @@
+/*
+ * v3_routes.c — the merchant API's orders and certificates, in the WeChat
+ * Pay API v3 dialect. Every route is HTTP_AUTH_MERCHANT: the server checked
+ * the request's signature, time and nonce before the handler runs, and
+ * signs every answer (server.h).
+ *
+ *   POST /v3/pay/transactions/{native,jsapi,app,h5}   create (order.h)
+ *   POST /v3/pay/transactions/codepay                 not supported yet: 403 NO_AUTH
+ *   GET  /v3/pay/transactions/out-trade-no/{n}?mchid= query
+ *   GET  /v3/pay/transactions/id/{id}?mchid=          query
+ *   POST /v3/pay/transactions/out-trade-no/{n}/close  close: 204
+ *   GET  /v3/certificates                             the platform certificate, encrypted
+ *
+ * Bodies: WeChat's fields, strictly validated; a malformed body is
+ * PARAM_ERROR (WeChat has no INVALID_JSON). Fields WeChat defines that
+ * Qianbao does not use yet (goods_tag, detail, scene_info, settle_info,
+ * support_fapiao) are accepted and ignored, so that an SDK's request
+ * passes unchanged. The mchid of a body or query must be the signer's.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "base/log.h"
+#include "http/internal.h"
+#include "merchant/order.h"
+#include "wallet/bills.h"
+
+/* Validates the body like http_json_body, answering every refusal as
+ * PARAM_ERROR. NULL after replying. */
+static json_t *S_body(struct http_request *req, const struct http_field *fields, size_t count)
+{
+    const struct buf *body = http_request_body(req);
+    char message[HTTP_JSON_MESSAGE_SIZE_MAX];
+    json_t *out = NULL;
+    enum qb_error err = http_json_parse(http_request_header(req, "Content-Type"),
+                                        (const char *)body->data, body->size, fields, count, &out,
+                                        message);
+    if (err != QB_OK) {
+        http_reply_error_message(req, err == QB_E_TOO_LARGE ? err : QB_E_PARAM,
+                                 message[0] != '\0' ? message : error_message(err));
+        return NULL;
+    }
+    return out;
+}
+
+/* --- create ---------------------------------------------------------------------------- */
+
+static const struct http_field S_order_fields[] = {
+    {"appid", HTTP_FIELD_STRING, true, 32, 0, 0},
+    {"mchid", HTTP_FIELD_STRING, true, 32, 0, 0},
+    {"description", HTTP_FIELD_STRING, true, MERCHANT_DESCRIPTION_SIZE_MAX - 1, 0, 0},
+    {"out_trade_no", HTTP_FIELD_STRING, true, MERCHANT_OUT_TRADE_NO_SIZE_MAX - 1, 0, 0},
+    {"time_expire", HTTP_FIELD_STRING, false, 64, 0, 0},
+    {"attach", HTTP_FIELD_STRING, false, MERCHANT_ATTACH_SIZE_MAX - 1, 0, 0},
+    {"notify_url", HTTP_FIELD_STRING, true, MERCHANT_NOTIFY_URL_SIZE_MAX - 1, 0, 0},
+    {"goods_tag", HTTP_FIELD_STRING, false, 32, 0, 0},
+    {"support_fapiao", HTTP_FIELD_BOOLEAN, false, 0, 0, 0},
+    {"amount", HTTP_FIELD_OBJECT, true, 0, 0, 0},
+    {"payer", HTTP_FIELD_OBJECT, false, 0, 0, 0},
+    {"detail", HTTP_FIELD_OBJECT, false, 0, 0, 0},
+    {"scene_info", HTTP_FIELD_OBJECT, false, 0, 0, 0},
+    {"settle_info", HTTP_FIELD_OBJECT, false, 0, 0, 0},
+};
+
+static const struct http_field S_amount_fields[] = {
+    {"total", HTTP_FIELD_INTEGER, true, 0, 1, MERCHANT_ORDER_TOTAL_MAX_MINOR},
+    {"currency", HTTP_FIELD_STRING, false, 8, 0, 0},
+};
+
+static const struct http_field S_payer_fields[] = {
+    {"openid", HTTP_FIELD_STRING, true, 128, 0, 0},
+};
+
+struct S_create {
+    struct merchant_order_create_cmd c; /* first */
+};
+
+static void S_create_resume(struct http_request *req, struct ledger_cmd *cmd)
+{
+    struct S_create *t = (struct S_create *)cmd;
+    if (cmd->result != QB_OK) {
+        http_reply_error(req, cmd->result);
+    } else if (t->c.outcome == QB_E_INVALID_REQUEST) {
+        http_reply_error_message(req, QB_E_INVALID_REQUEST, "201 商户订单号重复");
+    } else if (t->c.outcome != QB_OK) {
+        http_reply_error(req, t->c.outcome);
+    } else {
+        json_t *body = merchant_order_create_json(&t->c.order);
+        if (body == NULL) {
+            http_reply_error(req, QB_E_INTERNAL);
+        } else {
+            http_reply_json(req, 200, body);
+            json_decref(body);
+        }
+    }
+    ledger_cmd_release(cmd);
+}
+
+static bool S_notify_url_is_valid(const char *url)
+{
+    const char *rest = NULL;
+    if (strncmp(url, "https://", 8) == 0)
+        rest = url + 8;
+    else if (strncmp(url, "http://", 7) == 0)
+        rest = url + 7;
+    if (rest == NULL || rest[0] == '\0' || rest[0] == '/')
+        return false;
+    for (const char *p = url; *p != '\0'; p++)
+        if ((unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7f)
+            return false;
+    return true;
+}
+
+static void S_create(struct http_request *req, enum merchant_trade_type type)
+{
+    json_t *body = S_body(req, S_order_fields, QB_ARRAY_COUNT(S_order_fields));
+    if (body == NULL)
+        return;
+    const struct domain_env *env = http_request_env(req);
+    const struct merchant *m = http_request_merchant(req);
+    const json_t *amount = json_object_get(body, "amount");
+    const json_t *payer = json_object_get(body, "payer");
+    char message[HTTP_JSON_MESSAGE_SIZE_MAX];
+    const char *fail = NULL;
+    enum qb_error fail_err = QB_E_PARAM;
+    const char *time_expire = http_json_string(body, "time_expire");
+    int64_t expires_at_ms = 0;
+    int64_t now_ms = env != NULL ? clock_now_ms(env->clock) : 0;
+
+    /* The shape of every field, then what they must agree with. */
+    if (http_json_object(amount, S_amount_fields, QB_ARRAY_COUNT(S_amount_fields), message) !=
+        QB_OK) {
+        http_reply_error_message(req, QB_E_PARAM, message);
+        goto out;
+    }
+    if (payer != NULL &&
+        http_json_object(payer, S_payer_fields, QB_ARRAY_COUNT(S_payer_fields), message) != QB_OK) {
+        http_reply_error_message(req, QB_E_PARAM, message);
+        goto out;
+    }
+    const char *currency_code = http_json_string(amount, "currency");
+    const char *openid = payer != NULL ? http_json_string(payer, "openid") : NULL;
+    if (env == NULL || m == NULL)
+        fail = "", fail_err = QB_E_INTERNAL;
+    else if (strcmp(http_json_string(body, "mchid"), m->mchid) != 0)
+        fail = "mchid must be the signing merchant's";
+    else if (strcmp(http_json_string(body, "appid"), m->appid) != 0)
+        fail = "", fail_err = QB_E_APPID_MCHID_NOT_MATCH;
+    else if (!merchant_out_trade_no_is_valid(http_json_string(body, "out_trade_no")))
+        fail = "out_trade_no must be 6 to 32 of 0-9 A-Z a-z _ - | * @";
+    else if (http_json_string(body, "description")[0] == '\0')
+        fail = "description must not be empty";
+    else if (!S_notify_url_is_valid(http_json_string(body, "notify_url")))
+        fail = "notify_url must be an http or https URL";
+    else if (currency_code != NULL && strcmp(currency_code, "CNY") != 0)
+        fail = "amount.currency must be CNY";
+    else if (type == MERCHANT_TRADE_JSAPI && openid == NULL)
+        fail = "payer.openid is required for a JSAPI order";
+    else if (openid != NULL && (type != MERCHANT_TRADE_JSAPI ||
+                                strlen(openid) != MERCHANT_OPENID_SIZE - 1))
+        fail = type != MERCHANT_TRADE_JSAPI ? "payer is for JSAPI orders"
+                                            : "payer.openid is not an openid of this app";
+    else if (time_expire != NULL &&
+             (!bills_time_parse(time_expire, false, &expires_at_ms) || strchr(time_expire, 'T') == NULL ||
+              expires_at_ms <= now_ms || expires_at_ms > now_ms + MERCHANT_ORDER_TTL_MAX_MS))
+        fail = "time_expire must be an RFC 3339 time in the next 30 days";
+    if (fail != NULL) {
+        if (fail[0] == '\0')
+            http_reply_error(req, fail_err);
+        else
+            http_reply_error_message(req, fail_err, fail);
+        goto out;
+    }
+
+    struct S_create *t = http_request_alloc(req, sizeof *t);
+    char *canonical = json_dumps(body, JSON_COMPACT | JSON_SORT_KEYS);
+    if (t == NULL || canonical == NULL) {
+        free(canonical);
+        http_reply_error(req, t == NULL ? QB_E_TOO_LARGE : QB_E_INTERNAL);
+        goto out;
+    }
+    merchant_order_create_cmd_init(&t->c, env);
+    struct merchant_order *o = &t->c.order;
+    /* The fingerprint: the trade type and the body with sorted keys, so
+     * that a retry serialised in another key order is still the same. */
+    struct crypto_sha256_state st;
+    unsigned char type_byte = (unsigned char)type;
+    crypto_sha256_begin(&st);
+    crypto_sha256_update(&st, &type_byte, 1);
+    crypto_sha256_update(&st, canonical, strlen(canonical));
+    crypto_sha256_end(&st, o->request_hash);
+    free(canonical);
+    snprintf(o->mchid, sizeof o->mchid, "%s", m->mchid);
+    snprintf(o->appid, sizeof o->appid, "%s", m->appid);
+    snprintf(o->out_trade_no, sizeof o->out_trade_no, "%s", http_json_string(body, "out_trade_no"));
+    o->trade_type = type;
+    snprintf(o->description, sizeof o->description, "%s", http_json_string(body, "description"));
+    const char *attach = http_json_string(body, "attach");
+    snprintf(o->attach, sizeof o->attach, "%s", attach != NULL ? attach : "");
+    snprintf(o->notify_url, sizeof o->notify_url, "%s", http_json_string(body, "notify_url"));
+    o->currency = currency_find("CNY");
+    o->total_minor = (int64_t)json_integer_value(json_object_get(amount, "total"));
+    snprintf(o->payer_openid, sizeof o->payer_openid, "%s", openid != NULL ? openid : "");
+    o->expires_at_ms = expires_at_ms;
+    http_request_submit(req, &t->c.cmd, S_create_resume);
+out:
+    json_decref(body);
+}
+
+void http_handle_v3_native(struct http_request *req) { S_create(req, MERCHANT_TRADE_NATIVE); }
+void http_handle_v3_jsapi(struct http_request *req) { S_create(req, MERCHANT_TRADE_JSAPI); }
+void http_handle_v3_app(struct http_request *req) { S_create(req, MERCHANT_TRADE_APP); }
+void http_handle_v3_h5(struct http_request *req) { S_create(req, MERCHANT_TRADE_H5); }
+
+void http_handle_v3_codepay(struct http_request *req)
+{
+    http_reply_error_message(req, QB_E_NO_AUTH,
+                             "payment-code (codepay) orders are not supported yet");
+}
+
+/* --- query ----------------------------------------------------------------------------- */
+
+/* ?mchid= must be the signer's; false after replying. */
+static bool S_query_mchid(struct http_request *req)
+{
+    const char *mchid = http_request_query(req, "mchid");
+    const struct merchant *m = http_request_merchant(req);
+    if (mchid == NULL || m == NULL || strcmp(mchid, m->mchid) != 0) {
+        http_reply_error_message(req, QB_E_PARAM, "mchid must be the signing merchant's");
+        return false;
+    }
+    return true;
+}
+
+static void S_query(struct http_request *req, const char *out_trade_no, const char *transaction_id)
+{
+    if (!S_query_mchid(req))
+        return;
+    const struct domain_env *env = http_request_env(req);
+    struct merchant_order *o = http_request_alloc(req, sizeof *o);
+    if (o == NULL || env == NULL) {
+        http_reply_error(req, o == NULL ? QB_E_TOO_LARGE : QB_E_INTERNAL);
+        return;
+    }
+    struct store *reader = http_reader_acquire(req);
+    if (reader == NULL)
+        return;
+    enum qb_error err = merchant_order_get(reader, http_request_merchant(req)->mchid, out_trade_no,
+                                           transaction_id, o);
+    http_reader_release(req, reader);
+    if (err != QB_OK) {
+        http_reply_error(req, err);
+        return;
+    }
+    json_t *body = merchant_order_json(o, clock_now_ms(env->clock));
+    if (body == NULL) {
+        http_reply_error(req, QB_E_INTERNAL);
+        return;
+    }
+    http_reply_json(req, 200, body);
+    json_decref(body);
+}
+
+void http_handle_v3_query_out_trade_no(struct http_request *req)
+{
+    S_query(req, http_request_param(req, "out_trade_no"), NULL);
+}
+
+void http_handle_v3_query_id(struct http_request *req)
+{
+    S_query(req, NULL, http_request_param(req, "transaction_id"));
+}
+
+/* --- close ------------------------------------------------------------------------------ */
+
+static const struct http_field S_close_fields[] = {
+    {"mchid", HTTP_FIELD_STRING, true, 32, 0, 0},
+};
+
+static void S_close_resume(struct http_request *req, struct ledger_cmd *cmd)
+{
+    struct merchant_order_close_cmd *c = (struct merchant_order_close_cmd *)cmd;
+    if (cmd->result != QB_OK)
+        http_reply_error(req, cmd->result);
+    else if (c->outcome != QB_OK)
+        http_reply_error(req, c->outcome);
+    else
+        http_reply_raw(req, 204, NULL, NULL, 0);
+    ledger_cmd_release(cmd);
+}
+
+void http_handle_v3_close(struct http_request *req)
+{
+    json_t *body = S_body(req, S_close_fields, QB_ARRAY_COUNT(S_close_fields));
+    if (body == NULL)
+        return;
+    const struct domain_env *env = http_request_env(req);
+    const struct merchant *m = http_request_merchant(req);
+    const char *out_trade_no = http_request_param(req, "out_trade_no");
+    if (env == NULL || m == NULL) {
+        http_reply_error(req, QB_E_INTERNAL);
+        goto out;
+    }
+    if (strcmp(http_json_string(body, "mchid"), m->mchid) != 0) {
+        http_reply_error_message(req, QB_E_PARAM, "mchid must be the signing merchant's");
+        goto out;
+    }
+    if (!merchant_out_trade_no_is_valid(out_trade_no)) {
+        http_reply_error(req, QB_E_ORDER_NOT_EXIST);
+        goto out;
+    }
+    struct merchant_order_close_cmd *c = http_request_alloc(req, sizeof *c);
+    if (c == NULL) {
+        http_reply_error(req, QB_E_TOO_LARGE);
+        goto out;
+    }
+    merchant_order_close_cmd_init(c, env);
+    snprintf(c->mchid, sizeof c->mchid, "%s", m->mchid);
+    snprintf(c->out_trade_no, sizeof c->out_trade_no, "%s", out_trade_no);
+    http_request_submit(req, &c->cmd, S_close_resume);
+out:
+    json_decref(body);
+}
+
+/* --- certificates ------------------------------------------------------------------------- */
+
+/* WeChat's answer: {"data": [{serial_no, effective_time, expire_time,
+ * encrypt_certificate: {algorithm, nonce, associated_data, ciphertext}}]},
+ * the certificate's PEM encrypted under the merchant's API v3 key. */
+void http_handle_v3_certificates(struct http_request *req)
+{
+    const struct domain_env *env = http_request_env(req);
+    const struct merchant *m = http_request_merchant(req);
+    if (env == NULL || env->platform == NULL || m == NULL) {
+        http_reply_error(req, QB_E_INTERNAL);
+        return;
+    }
+    const struct merchant_platform *platform = env->platform;
+    char key[MERCHANT_APIV3_KEY_SIZE + 1];
+    if (!merchant_apiv3_key(env, m, key)) {
+        log_event(LOG_ERROR, "merchant.apiv3_key_unsealed", "mchid=%s", m->mchid);
+        http_reply_error(req, QB_E_INTERNAL);
+        return;
+    }
+    static const char alphabet[] = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
+    char nonce[13];
+    for (size_t i = 0; i < 12; i++)
+        nonce[i] = alphabet[rand_below(env->rand, sizeof alphabet - 1)];
+    nonce[12] = '\0';
+    struct buf ciphertext;
+    buf_init(&ciphertext, 64 * 1024);
+    enum qb_error err = merchant_aead_encrypt((const uint8_t *)key, nonce, "certificate",
+                                              platform->certificate_pem.data,
+                                              platform->certificate_pem.size, &ciphertext);
+    crypto_wipe(key, sizeof key);
+    json_t *body = NULL;
+    if (err == QB_OK)
+        body = json_pack("{s:[{s:s, s:o, s:o, s:{s:s, s:s, s:s, s:s}}]}", "data", "serial_no",
+                         platform->serial_no, "effective_time",
+                         http_time_json(platform->not_before_ms), "expire_time",
+                         http_time_json(platform->not_after_ms), "encrypt_certificate",
+                         "algorithm", "AEAD_AES_256_GCM", "nonce", nonce, "associated_data",
+                         "certificate", "ciphertext", ciphertext.data);
+    buf_release(&ciphertext);
+    if (body == NULL) {
+        http_reply_error(req, QB_E_INTERNAL);
+        return;
+    }
+    http_reply_json(req, 200, body);
+    json_decref(body);
+}

@@ -1,0 +1,169 @@
+/*
+ * merchant.c — the merchants table and the onboarding command.
+ *
+ * The keys are made before the command (merchant_credentials_make, on the
+ * calling thread: RSA key generation takes tens of milliseconds and must
+ * never run on the ledger's writer). The command only checks and writes:
+ * the owner's count, that the new ids are free, the settlement account and
+ * the row, all or nothing.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "merchant/merchant.h"
+
+#define S_COLUMNS                                                                                  \
+    "mchid, appid, name, owner_user_id, status, public_key_pem, serial_no, apiv3_key_sealed,"     \
+    " fee_ppm, account_id, created_at_ms"
+
+static void S_text(struct store_stmt *st, int i, char *dst, size_t dst_size)
+{
+    const char *text = store_column_text(st, i);
+    size_t size = text != NULL ? store_column_size(st, i) : 0;
+    if (size >= dst_size)
+        size = dst_size - 1;
+    if (size > 0)
+        memcpy(dst, text, size);
+    dst[size] = '\0';
+}
+
+static bool S_mchid_shape(const char *mchid)
+{
+    return mchid != NULL && strlen(mchid) == MERCHANT_MCHID_SIZE - 1 &&
+           strspn(mchid, "0123456789") == MERCHANT_MCHID_SIZE - 1;
+}
+
+enum qb_error merchant_get(struct store *reader, const char *mchid, struct merchant *out)
+{
+    QB_ASSERT(reader != NULL && out != NULL);
+    memset(out, 0, sizeof *out);
+    if (!S_mchid_shape(mchid))
+        return QB_E_NOT_FOUND;
+    struct store_stmt *st = NULL;
+    if (store_prepare(reader, "SELECT " S_COLUMNS " FROM merchants WHERE mchid = $1", &st) != QB_OK)
+        return QB_E_STORAGE;
+    enum qb_error err = store_bind_text(st, 1, mchid, strlen(mchid));
+    if (err == QB_OK) {
+        int rc = store_step(st);
+        if (rc == STORE_STEP_ROW) {
+            S_text(st, 0, out->mchid, sizeof out->mchid);
+            S_text(st, 1, out->appid, sizeof out->appid);
+            S_text(st, 2, out->name, sizeof out->name);
+            S_text(st, 3, out->owner_user_id, sizeof out->owner_user_id);
+            out->status = (enum merchant_status)store_column_int64(st, 4);
+            S_text(st, 5, out->public_key_pem, sizeof out->public_key_pem);
+            S_text(st, 6, out->serial_no, sizeof out->serial_no);
+            if (store_column_size(st, 7) == sizeof out->apiv3_key_sealed)
+                memcpy(out->apiv3_key_sealed, store_column_blob(st, 7), sizeof out->apiv3_key_sealed);
+            else
+                err = QB_E_INTERNAL;
+            out->fee_ppm = store_column_int64(st, 8);
+            out->account_id = store_column_int64(st, 9);
+            out->created_at_ms = store_column_int64(st, 10);
+            if (out->fee_ppm < 0 || out->fee_ppm > MERCHANT_FEE_PPM_MAX || out->account_id <= 0)
+                err = QB_E_INTERNAL;
+        } else {
+            err = rc == STORE_STEP_DONE ? QB_E_NOT_FOUND : QB_E_STORAGE;
+        }
+    }
+    store_finalize(st);
+    if (err != QB_OK)
+        memset(out, 0, sizeof *out);
+    return err;
+}
+
+bool merchant_apiv3_key(const struct domain_env *env, const struct merchant *m,
+                        char out[MERCHANT_APIV3_KEY_SIZE + 1])
+{
+    bool ok = domain_unseal(env, m->apiv3_key_sealed, sizeof m->apiv3_key_sealed, out);
+    out[ok ? MERCHANT_APIV3_KEY_SIZE : 0] = '\0';
+    return ok;
+}
+
+/* How many rows match sql with one text parameter. */
+static enum qb_error S_count(struct store *store, const char *sql, const char *value, int64_t *count)
+{
+    struct store_stmt *st = NULL;
+    if (store_prepare(store, sql, &st) != QB_OK)
+        return QB_E_STORAGE;
+    enum qb_error err = store_bind_text(st, 1, value, strlen(value));
+    if (err == QB_OK)
+        err = store_step(st) == STORE_STEP_ROW ? QB_OK : QB_E_STORAGE;
+    if (err == QB_OK)
+        *count = store_column_int64(st, 0);
+    store_finalize(st);
+    return err;
+}
+
+static enum qb_error S_create_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
+{
+    struct merchant_create_cmd *c = (struct merchant_create_cmd *)cmd;
+    struct merchant *m = &c->merchant;
+    struct store *store = ledger_txn_store(txn);
+    QB_ASSERT(S_mchid_shape(m->mchid) && m->fee_ppm >= 0 && m->fee_ppm <= MERCHANT_FEE_PPM_MAX);
+    c->outcome = QB_E_INTERNAL;
+
+    int64_t count = 0;
+    enum qb_error err;
+    if (m->owner_user_id[0] != '\0') {
+        err = S_count(store, "SELECT count(*) FROM merchants WHERE owner_user_id = $1",
+                      m->owner_user_id, &count);
+        if (err != QB_OK)
+            return err;
+        if (count >= MERCHANT_PER_OWNER_MAX) {
+            c->outcome = QB_E_CONFLICT;
+            return QB_OK;
+        }
+    }
+    err = S_count(store, "SELECT count(*) FROM merchants WHERE mchid = $1", m->mchid, &count);
+    int64_t appid_count = 0;
+    if (err == QB_OK)
+        err = S_count(store, "SELECT count(*) FROM merchants WHERE appid = $1", m->appid,
+                      &appid_count);
+    if (err != QB_OK)
+        return err;
+    if (count > 0 || appid_count > 0) {
+        c->outcome = QB_E_CONFLICT;
+        return QB_OK;
+    }
+
+    char owner[LEDGER_OWNER_SIZE_MAX];
+    snprintf(owner, sizeof owner, "merchant:%s", m->mchid);
+    struct ledger_account_spec spec = {owner, currency_find("CNY"), LEDGER_ACCOUNT_MERCHANT, 0, 0};
+    err = ledger_txn_account_create(txn, &spec, &m->account_id);
+    if (err != QB_OK)
+        return err == QB_E_CONFLICT ? QB_E_INTERNAL : err;
+    m->status = MERCHANT_ACTIVE;
+    m->created_at_ms = ledger_txn_now_ms(txn);
+    const struct store_param params[] = {
+        STORE_TEXT(m->mchid),
+        STORE_TEXT(m->appid),
+        STORE_TEXT(m->name),
+        STORE_TEXT(m->owner_user_id),
+        STORE_INT(m->status),
+        STORE_TEXT(m->public_key_pem),
+        STORE_TEXT(m->serial_no),
+        STORE_BLOB(m->apiv3_key_sealed, sizeof m->apiv3_key_sealed),
+        STORE_INT(m->fee_ppm),
+        STORE_INT(m->account_id),
+        STORE_INT(m->created_at_ms),
+    };
+    err = store_run(store,
+                    "INSERT INTO merchants (" S_COLUMNS ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8,"
+                    " $9, $10, $11)",
+                    params, QB_ARRAY_COUNT(params));
+    if (err != QB_OK)
+        return QB_E_STORAGE;
+    c->outcome = QB_OK;
+    return QB_OK;
+}
+
+void merchant_create_cmd_init(struct merchant_create_cmd *c, const struct domain_env *env)
+{
+    QB_ASSERT(c != NULL && env != NULL);
+    memset(c, 0, sizeof *c);
+    ledger_cmd_init(&c->cmd, S_create_run, NULL);
+    c->env = env;
+    c->outcome = QB_E_INTERNAL;
+    c->merchant.fee_ppm = MERCHANT_FEE_PPM_DEFAULT;
+}

@@ -1,0 +1,246 @@
+/*
+ * merchant.h — merchants, the platform key, and the signatures of the
+ * merchant API (the WeChat Pay API v3 dialect).
+ *
+ * Owns: the merchants table (one row per merchant: mchid, appid, name, the
+ * merchant's public key and its certificate serial, its API v3 key sealed,
+ * its fee rate and its settlement account in the ledger), the platform
+ * signing key and certificate (struct merchant_platform, loaded by the
+ * daemon from the data directory), the signature rules of /v3 and the
+ * memory of nonces seen. Orders and their payment are in order.h.
+ *
+ * The signature rules, as WeChat Pay v3 has them (docs/merchant.md):
+ *   request   Authorization: WECHATPAY2-SHA256-RSA2048 mchid="…",
+ *             nonce_str="…",timestamp="…",serial_no="…",signature="…";
+ *             signature = base64(RSA-PKCS1v1.5-SHA256(merchant key,
+ *             "METHOD\nPATH_WITH_QUERY\nTIMESTAMP\nNONCE\nBODY\n"));
+ *             a timestamp more than MERCHANT_CLOCK_SKEW_MS off, a nonce
+ *             seen before within that window, a serial that is not the
+ *             merchant's, a bad signature: 401 SIGN_ERROR.
+ *   response  Wechatpay-Timestamp, -Nonce, -Serial (the platform
+ *             certificate's), -Signature over "TIMESTAMP\nNONCE\nBODY\n"
+ *             with the platform key.
+ *   resources AEAD_AES_256_GCM under the merchant's API v3 key (32 ASCII
+ *             characters used as the key bytes), a 12-character nonce,
+ *             associated data; base64(ciphertext || 16-byte tag).
+ *
+ * Must never: keep a merchant's private key (it is made on the calling
+ * thread, shown once, and wiped); show the API v3 key after onboarding;
+ * log a signature, a key or a nonce.
+ *
+ * Who calls it: the HTTP layer's HTTP_AUTH_MERCHANT check and its /v3 and
+ * onboarding handlers; the daemon (the platform key); bills (a merchant's
+ * name for a user's bill line).
+ */
+#ifndef QB_MERCHANT_MERCHANT_H
+#define QB_MERCHANT_MERCHANT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <openssl/evp.h>
+
+#include "base/buf.h"
+#include "domain/domain.h"
+#include "ledger/ledger.h"
+#include "store/store.h"
+
+#define MERCHANT_MCHID_SIZE 11        /* ten digits + NUL */
+#define MERCHANT_APPID_SIZE 19        /* "wx" + 16 hex + NUL */
+#define MERCHANT_NAME_SIZE_MAX 129    /* 128 bytes of UTF-8 + NUL */
+#define MERCHANT_SERIAL_SIZE 41       /* 40 upper-case hex digits + NUL */
+#define MERCHANT_APIV3_KEY_SIZE 32    /* 32 printable ASCII characters */
+#define MERCHANT_PEM_SIZE_MAX 2048    /* a public key in PEM (RSA-2048: about 450 bytes) */
+#define MERCHANT_KEY_BITS 2048
+#define MERCHANT_FEE_PPM_DEFAULT 6000 /* 0.6 % */
+#define MERCHANT_FEE_PPM_MAX 100000   /* 10 %: the highest rate an operator may set */
+#define MERCHANT_PER_OWNER_MAX 10     /* merchants one user may apply for */
+#define MERCHANT_CLOCK_SKEW_MS (5 * 60 * 1000)
+#define MERCHANT_NONCE_SIZE_MAX 64    /* bytes of a request's nonce_str */
+#define MERCHANT_SIGNATURE_SIZE_MAX 512 /* base64 of an RSA-2048 signature is 344 */
+#define MERCHANT_CERT_VALID_DAYS (5 * 365)
+#define MERCHANT_SEALED_KEY_SIZE (MERCHANT_APIV3_KEY_SIZE + DOMAIN_SEAL_OVERHEAD)
+
+enum merchant_status {
+    MERCHANT_ACTIVE = 1,
+};
+
+struct merchant {
+    char mchid[MERCHANT_MCHID_SIZE];
+    char appid[MERCHANT_APPID_SIZE];
+    char name[MERCHANT_NAME_SIZE_MAX];
+    char owner_user_id[ID_TEXT_SIZE_MAX]; /* "" when an operator created it for nobody */
+    enum merchant_status status;
+    char public_key_pem[MERCHANT_PEM_SIZE_MAX];
+    char serial_no[MERCHANT_SERIAL_SIZE];
+    uint8_t apiv3_key_sealed[MERCHANT_SEALED_KEY_SIZE];
+    int64_t fee_ppm;
+    int64_t account_id; /* LEDGER_ACCOUNT_MERCHANT, CNY */
+    int64_t created_at_ms;
+};
+
+/* Reads a merchant by mchid. QB_E_NOT_FOUND (also for text that is no
+ * mchid), QB_E_STORAGE, QB_E_INTERNAL for a row no writer made. */
+QB_MUST_USE enum qb_error merchant_get(struct store *reader, const char *mchid,
+                                       struct merchant *out);
+/* Its API v3 key (32 characters and a NUL), unsealed. False when the seal
+ * does not open (a different data key). Wipe it after use. */
+QB_MUST_USE bool merchant_apiv3_key(const struct domain_env *env, const struct merchant *m,
+                                    char out[MERCHANT_APIV3_KEY_SIZE + 1]);
+
+/* --- onboarding ------------------------------------------------------------ */
+
+/* The command that records a merchant whose keys were made on the calling
+ * thread (merchant_credentials_make): checks the owner's count
+ * (MERCHANT_PER_OWNER_MAX, CONFLICT), that mchid and appid are free
+ * (CONFLICT: the caller may try again with new ones), creates the
+ * settlement account "merchant:<mchid>" (LEDGER_ACCOUNT_MERCHANT, CNY,
+ * floor 0) and inserts the row. outcome says what the caller is told. */
+struct merchant_create_cmd {
+    struct ledger_cmd cmd; /* first: see domain.h */
+    const struct domain_env *env;
+    struct merchant merchant; /* in: everything but account_id and created_at_ms; out: all */
+    enum qb_error outcome;
+};
+void merchant_create_cmd_init(struct merchant_create_cmd *c, const struct domain_env *env);
+
+/* What onboarding makes before the command runs, on the calling thread:
+ * a fresh mchid and appid, the API v3 key, and — unless public_key is
+ * given (base64 of a DER SubjectPublicKeyInfo, the body of a "PUBLIC KEY"
+ * PEM without its lines: an RSA key of 2048 to 4096 bits, else
+ * QB_E_PARAM) — a new
+ * RSA-2048 key pair whose private half goes to private_key_pem only; then a
+ * certificate for the public key issued by the platform (its serial is the
+ * merchant's serial_no). m receives mchid, appid, public_key_pem,
+ * serial_no, the sealed API v3 key; the rest of m is the caller's. */
+struct merchant_credentials {
+    char apiv3_key[MERCHANT_APIV3_KEY_SIZE + 1];
+    struct buf private_key_pem; /* empty when the merchant brought its own key */
+    struct buf certificate_pem;
+};
+void merchant_credentials_init(struct merchant_credentials *cred);
+/* Wipes and frees. */
+void merchant_credentials_release(struct merchant_credentials *cred);
+QB_MUST_USE enum qb_error merchant_credentials_make(const struct domain_env *env,
+                                                    const char *public_key,
+                                                    struct merchant *m,
+                                                    struct merchant_credentials *cred);
+
+/* --- the platform key --------------------------------------------------------- */
+
+struct merchant_platform {
+    EVP_PKEY *key;
+    char serial_no[MERCHANT_SERIAL_SIZE];
+    struct buf certificate_pem;
+    struct buf public_key_pem;
+    int64_t not_before_ms;
+    int64_t not_after_ms;
+};
+
+/* A self-signed certificate (CN "Qianbao Platform", a random 160-bit
+ * serial, valid MERCHANT_CERT_VALID_DAYS from now_ms) for the RSA private
+ * key in key_pem, appended to cert_pem. QB_E_PARAM for a key that is not
+ * RSA in PEM. */
+QB_MUST_USE enum qb_error merchant_platform_certificate_make(const char *key_pem,
+                                                             size_t key_pem_size,
+                                                             struct qb_rand *rand, int64_t now_ms,
+                                                             struct buf *cert_pem);
+/* Loads the platform from its key and certificate (which must be for that
+ * key). QB_E_PARAM when either does not parse or they do not match. */
+QB_MUST_USE enum qb_error merchant_platform_open(const char *key_pem, size_t key_pem_size,
+                                                 const char *cert_pem, size_t cert_pem_size,
+                                                 struct merchant_platform **out);
+void merchant_platform_free(struct merchant_platform *platform);
+
+/* --- signatures (pure; sign.c) ---------------------------------------------------- */
+
+/* The parts of a WECHATPAY2-SHA256-RSA2048 Authorization header. */
+struct merchant_auth {
+    char mchid[MERCHANT_MCHID_SIZE];
+    char nonce[MERCHANT_NONCE_SIZE_MAX + 1];
+    char serial_no[MERCHANT_SERIAL_SIZE];
+    char signature[MERCHANT_SIGNATURE_SIZE_MAX + 1];
+    int64_t timestamp_s;
+};
+/* Parses the header: the scheme, then key="value" pairs separated by
+ * commas (spaces after commas allowed), each of the five exactly once, in
+ * any order; mchid ten digits, nonce 1..64 printable ASCII without quotes,
+ * timestamp 1..10 digits, serial_no 1..40 hex digits, signature base64.
+ * False for anything else. */
+QB_MUST_USE bool merchant_auth_parse(const char *header, struct merchant_auth *out);
+
+/* "METHOD\nURI\nTIMESTAMP\nNONCE\nBODY\n" and "TIMESTAMP\nNONCE\nBODY\n"
+ * appended to out. */
+QB_MUST_USE enum qb_error merchant_request_message(struct buf *out, const char *method,
+                                                   const char *uri, int64_t timestamp_s,
+                                                   const char *nonce, const void *body,
+                                                   size_t body_size);
+QB_MUST_USE enum qb_error merchant_response_message(struct buf *out, int64_t timestamp_s,
+                                                    const char *nonce, const void *body,
+                                                    size_t body_size);
+
+/* base64 of the RSA-PKCS1v1.5 SHA-256 signature of message with key (a
+ * private key), into out (out_size >= MERCHANT_SIGNATURE_SIZE_MAX + 1). */
+QB_MUST_USE enum qb_error merchant_rsa_sign(EVP_PKEY *key, const void *message, size_t size,
+                                            char *out, size_t out_size);
+/* True when signature_b64 is key's signature of message. */
+QB_MUST_USE bool merchant_rsa_verify(EVP_PKEY *key, const void *message, size_t size,
+                                     const char *signature_b64);
+/* A public key from PEM ("PUBLIC KEY"), NULL when it is none; the caller
+ * frees it (EVP_PKEY_free). */
+EVP_PKEY *merchant_public_key_parse(const char *pem, size_t pem_size);
+
+/* Checks a request's signature against merchant m at now_ms: the serial,
+ * the timestamp window, then the signature over the request message.
+ * QB_OK or QB_E_SIGN_ERROR with *reason a short static text (never a
+ * value from the request). The nonce's novelty is the caller's to check
+ * (struct merchant_nonces) once this passed. */
+QB_MUST_USE enum qb_error merchant_request_verify(const struct merchant *m,
+                                                  const struct merchant_auth *auth,
+                                                  const char *method, const char *uri,
+                                                  const void *body, size_t body_size,
+                                                  int64_t now_ms, const char **reason);
+
+/* AEAD_AES_256_GCM: encrypts plaintext under key (32 bytes) with nonce (its
+ * bytes as given, 12 characters in WeChat's use) and associated data, and
+ * appends base64(ciphertext || tag) to out. The decryption, for tests and
+ * tools: appends the plaintext to out; QB_E_PARAM when it does not open. */
+QB_MUST_USE enum qb_error merchant_aead_encrypt(const uint8_t key[32], const char *nonce,
+                                                const char *associated_data,
+                                                const void *plaintext, size_t size,
+                                                struct buf *out);
+QB_MUST_USE enum qb_error merchant_aead_decrypt(const uint8_t key[32], const char *nonce,
+                                                const char *associated_data,
+                                                const char *ciphertext_b64, struct buf *out);
+
+/* A user's openid under an appid: the per-app pseudonym the merchant API
+ * shows instead of the user's id. "o" and the first 27 characters of
+ * base64url(HMAC-SHA-256(env->openid_key, appid || 0x00 || user_id)): 28
+ * characters like WeChat's, stable, different in every app, and not
+ * linkable across apps without the key. out has 29 bytes. */
+#define MERCHANT_OPENID_SIZE 29
+void merchant_openid(const struct domain_env *env, const char *appid, const char *user_id,
+                     char out[MERCHANT_OPENID_SIZE]);
+
+/* --- nonces (nonce.c) --------------------------------------------------------------- */
+
+/* The nonces of accepted requests, remembered in memory for at least
+ * 2 * MERCHANT_CLOCK_SKEW_MS — as long as a request with that nonce could
+ * still pass the timestamp check — in two generations of fixed-size hash
+ * tables (the older one is dropped whole when the newer one has lived its
+ * span). Shared by every HTTP thread (a mutex). A full table refuses
+ * (QB_E_BUSY) rather than forget: a replay must never pass. One daemon's
+ * memory: nodes sharing a database do not share it (docs/merchant.md). */
+struct merchant_nonces;
+/* capacity: slots of each generation (a power of two, >= 16). NULL when
+ * out of memory. */
+struct merchant_nonces *merchant_nonces_new(size_t capacity);
+void merchant_nonces_free(struct merchant_nonces *nonces);
+/* Records (mchid, nonce) as seen at now_ms: QB_OK the first time,
+ * QB_E_CONFLICT when it was seen within the window, QB_E_BUSY when the
+ * table is full. */
+QB_MUST_USE enum qb_error merchant_nonces_claim(struct merchant_nonces *nonces, const char *mchid,
+                                                const char *nonce, int64_t now_ms);
+
+#endif

@@ -1,0 +1,173 @@
+/*
+ * order.h — merchant orders (WeChat Pay's "transactions") and their payment
+ * by a wallet user.
+ *
+ * Owns: the orders table and three commands:
+ *
+ *   create  (POST /v3/pay/transactions/{native,jsapi,app,h5}) — out_trade_no
+ *           is unique per merchant. A second create with the same number:
+ *           the same body (request_hash: SHA-256 of the body re-serialised
+ *           with sorted keys, plus the trade type) answers the first order
+ *           again while it is payable, ORDERPAID once paid, ORDER_CLOSED once
+ *           closed or expired; a different body is INVALID_REQUEST
+ *           "201 商户订单号重复", as WeChat answers.
+ *   close   (POST …/out-trade-no/{n}/close) — NOTPAY → CLOSED; closing a
+ *           closed or expired order is a success again; a paid one ORDERPAID.
+ *   pay     (POST /v1/me/order-payments) — one ledger entry: user −total,
+ *           merchant +(total − fee), fee income +fee (WALLET_CODE_ORDER_PAYMENT,
+ *           ref the payment id), a payments row (WALLET_ORDER_PAYMENT) for the
+ *           user's bills, and the order SUCCESS. The checks, in order: the
+ *           order exists (by its pay token; a jsapi order made for another
+ *           user's openid does not exist for this one: ORDER_NOT_EXIST),
+ *           is not paid (ORDERPAID), not closed or expired (ORDER_CLOSED),
+ *           the merchant can be credited (PAYEE_UNAVAILABLE), the payer is
+ *           not frozen, the payment password (or the password-free amount),
+ *           the balance, the limits (wallet_txn_limits_charge).
+ *
+ * Expiry: an unpaid order past expires_at_ms is CLOSED to every reader
+ * (merchant_order_state_at) and refused by pay; no worker rewrites it. The
+ * stored state stays NOTPAY until something writes the order.
+ *
+ * The fee is total × fee_ppm / 1,000,000 rounded half up, in fen.
+ */
+#ifndef QB_MERCHANT_ORDER_H
+#define QB_MERCHANT_ORDER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "merchant/merchant.h"
+#include "wallet/wallet.h"
+
+#define MERCHANT_OUT_TRADE_NO_SIZE_MAX 33 /* 6..32 of [0-9A-Za-z_-|*@] + NUL */
+#define MERCHANT_TRANSACTION_ID_SIZE 29   /* 28 digits + NUL */
+#define MERCHANT_DESCRIPTION_SIZE_MAX 128 /* 127 bytes + NUL, WeChat's limit */
+#define MERCHANT_ATTACH_SIZE_MAX 129      /* 128 bytes + NUL */
+#define MERCHANT_NOTIFY_URL_SIZE_MAX 256  /* 255 bytes + NUL */
+#define MERCHANT_PAY_TOKEN_SIZE 33        /* 32 lower-case hex + NUL */
+#define MERCHANT_PREPAY_ID_SIZE 35        /* "wx" + token + NUL */
+#define MERCHANT_ORDER_TTL_DEFAULT_MS (2 * 60 * 60 * 1000)
+#define MERCHANT_ORDER_TTL_MAX_MS (INT64_C(30) * 24 * 60 * 60 * 1000) /* time_expire at most 30 days ahead */
+#define MERCHANT_ORDER_TOTAL_MAX_MINOR INT64_C(1000000000000)
+#define MERCHANT_CODE_URL_PREFIX "qianbao://pay?pr="
+#define MERCHANT_H5_URL_PREFIX "qianbao://pay/h5?prepay_id="
+
+/* Stored: never renumber. */
+enum merchant_trade_type {
+    MERCHANT_TRADE_NATIVE = 1,
+    MERCHANT_TRADE_JSAPI = 2,
+    MERCHANT_TRADE_APP = 3,
+    MERCHANT_TRADE_H5 = 4, /* WeChat's MWEB */
+};
+
+/* Stored: never renumber. Only the first three are written today; the
+ * others belong to refunds and payment codes. */
+enum merchant_trade_state {
+    MERCHANT_NOTPAY = 1,
+    MERCHANT_SUCCESS = 2,
+    MERCHANT_CLOSED = 3,
+    MERCHANT_REFUND = 4,
+    MERCHANT_USERPAYING = 5,
+    MERCHANT_PAYERROR = 6,
+    MERCHANT_REVOKED = 7,
+};
+
+struct merchant_order {
+    char transaction_id[MERCHANT_TRANSACTION_ID_SIZE];
+    char mchid[MERCHANT_MCHID_SIZE];
+    char out_trade_no[MERCHANT_OUT_TRADE_NO_SIZE_MAX];
+    char appid[MERCHANT_APPID_SIZE];
+    enum merchant_trade_type trade_type;
+    uint8_t request_hash[CRYPTO_SHA256_SIZE];
+    char description[MERCHANT_DESCRIPTION_SIZE_MAX];
+    char attach[MERCHANT_ATTACH_SIZE_MAX];
+    char notify_url[MERCHANT_NOTIFY_URL_SIZE_MAX];
+    const struct currency *currency;
+    int64_t total_minor;
+    int64_t fee_minor;
+    char payer_openid[MERCHANT_OPENID_SIZE]; /* jsapi: given at create; else set when paid */
+    char payer_user_id[ID_TEXT_SIZE_MAX];    /* set when paid */
+    char payment_id[ID_TEXT_SIZE_MAX];       /* the user's payment, when paid */
+    enum merchant_trade_state state;         /* as stored; see merchant_order_state_at */
+    char pay_token[MERCHANT_PAY_TOKEN_SIZE];
+    int64_t entry_id;
+    int64_t created_at_ms;
+    int64_t expires_at_ms;
+    int64_t success_at_ms;
+    int64_t closed_at_ms;
+    int64_t updated_at_ms;
+};
+
+const char *merchant_trade_type_name(enum merchant_trade_type type);   /* "NATIVE", "MWEB" ... */
+const char *merchant_trade_state_name(enum merchant_trade_state state); /* "NOTPAY" ... */
+/* The state a reader sees at now_ms: NOTPAY past its expiry is CLOSED. */
+enum merchant_trade_state merchant_order_state_at(const struct merchant_order *o, int64_t now_ms);
+/* The fee of total at fee_ppm, rounded half up. */
+int64_t merchant_fee(int64_t total_minor, int64_t fee_ppm);
+/* True when text is a valid out_trade_no (6..32 of [0-9A-Za-z_-|*@]). */
+bool merchant_out_trade_no_is_valid(const char *text);
+
+/* Reads an order of merchant mchid by out_trade_no or by transaction_id;
+ * another merchant's is QB_E_ORDER_NOT_EXIST like one that never was. */
+QB_MUST_USE enum qb_error merchant_order_get(struct store *reader, const char *mchid,
+                                             const char *out_trade_no, const char *transaction_id,
+                                             struct merchant_order *out);
+
+/* Inside a command: an order by its pay token (ORDER_NOT_EXIST), and the
+ * write of its mutable fields (state, fee, payer, payment, entry, times). */
+QB_MUST_USE enum qb_error merchant_txn_order_by_token(struct ledger_txn *txn, const char *token,
+                                                      struct merchant_order *out);
+QB_MUST_USE enum qb_error merchant_txn_order_update(struct ledger_txn *txn,
+                                                   const struct merchant_order *o);
+
+/* The order as the query answers it (WeChat's shape): appid, mchid,
+ * out_trade_no, transaction_id, trade_type, trade_state, trade_state_desc,
+ * bank_type, attach, success_time, payer {openid}, amount {total,
+ * payer_total, currency, payer_currency}. NULL when out of memory. */
+json_t *merchant_order_json(const struct merchant_order *o, int64_t now_ms);
+/* The answer to a create: {code_url} / {prepay_id} / {h5_url}. */
+json_t *merchant_order_create_json(const struct merchant_order *o);
+
+struct merchant_order_create_cmd {
+    struct ledger_cmd cmd; /* first: see domain.h */
+    const struct domain_env *env;
+    struct merchant_order order; /* in: mchid .. payer_openid, expires_at_ms (0: default);
+                                  * out: the order (new or the earlier one) */
+    enum qb_error outcome; /* QB_OK (created or the same again), INVALID_REQUEST, ORDERPAID,
+                            * ORDER_CLOSED */
+};
+void merchant_order_create_cmd_init(struct merchant_order_create_cmd *c,
+                                    const struct domain_env *env);
+
+struct merchant_order_close_cmd {
+    struct ledger_cmd cmd;
+    const struct domain_env *env;
+    char mchid[MERCHANT_MCHID_SIZE];
+    char out_trade_no[MERCHANT_OUT_TRADE_NO_SIZE_MAX];
+    enum qb_error outcome; /* QB_OK, ORDER_NOT_EXIST, ORDERPAID */
+};
+void merchant_order_close_cmd_init(struct merchant_order_close_cmd *c, const struct domain_env *env);
+
+/* The user's payment, idempotent (the caller arms cmd with the
+ * Idempotency-Key under "user:<id>"); the answer is stored in cmd->response
+ * (domain.h): 201 {id, status, amount, currency, merchant: {mchid, name},
+ * out_trade_no, transaction_id, description, created_at}, or the refusal. */
+struct merchant_order_pay_cmd {
+    struct ledger_cmd cmd;
+    const struct domain_env *env;
+    char payer_id[ID_TEXT_SIZE_MAX];
+    char pay_token[MERCHANT_PAY_TOKEN_SIZE];
+    bool has_payment_password;
+    char payment_password[8];
+    enum qb_error outcome;
+    int tries_left;
+};
+void merchant_order_pay_cmd_init(struct merchant_order_pay_cmd *c, const struct domain_env *env);
+/* The pay token in a code_url, a prepay_id or an h5_url; false when text is
+ * none of them. */
+bool merchant_pay_token_parse(const char *text, char out[MERCHANT_PAY_TOKEN_SIZE]);
+
+#endif

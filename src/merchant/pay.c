@@ -1,0 +1,191 @@
+/*
+ * pay.c — a wallet user paying a merchant order (order.h has the order of
+ * checks).
+ *
+ * Built like the transfer command (src/wallet/transfer.c): reads first, the
+ * payment password next (its failure count must commit), the balance from
+ * the ledger's working state, and only then the limits charge and the one
+ * entry, which can no longer be refused. Every refusal is the stored answer
+ * with QB_OK to the ledger; an error returned to the ledger rolls back all.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "identity/identity.h"
+#include "merchant/order.h"
+#include "wallet/limits.h"
+
+static enum qb_error S_refuse(struct merchant_order_pay_cmd *c, enum qb_error err,
+                              const char *message)
+{
+    c->outcome = err;
+    return domain_response_error(&c->cmd, err, message, NULL);
+}
+
+static enum qb_error S_pay_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
+{
+    struct merchant_order_pay_cmd *c = (struct merchant_order_pay_cmd *)cmd;
+    const struct domain_env *env = c->env;
+    struct store *store = ledger_txn_store(txn);
+    c->outcome = QB_E_INTERNAL;
+    c->tries_left = 0;
+    if (memchr(c->payer_id, '\0', sizeof c->payer_id) == NULL ||
+        memchr(c->pay_token, '\0', sizeof c->pay_token) == NULL ||
+        memchr(c->payment_password, '\0', sizeof c->payment_password) == NULL)
+        return S_refuse(c, QB_E_PARAM, NULL);
+    int64_t now_ms = ledger_txn_now_ms(txn);
+
+    /* Step 1: the order, as this user may see it. */
+    struct merchant_order o;
+    enum qb_error err = merchant_txn_order_by_token(txn, c->pay_token, &o);
+    if (err == QB_E_ORDER_NOT_EXIST)
+        return S_refuse(c, err, NULL);
+    if (err != QB_OK)
+        return err;
+    char openid[MERCHANT_OPENID_SIZE];
+    merchant_openid(env, o.appid, c->payer_id, openid);
+    if (o.trade_type == MERCHANT_TRADE_JSAPI && strcmp(o.payer_openid, openid) != 0)
+        return S_refuse(c, QB_E_ORDER_NOT_EXIST, NULL);
+
+    /* Step 2: its state. */
+    enum merchant_trade_state state = merchant_order_state_at(&o, now_ms);
+    if (state == MERCHANT_SUCCESS || state == MERCHANT_REFUND)
+        return S_refuse(c, QB_E_ORDER_PAID, NULL);
+    if (state != MERCHANT_NOTPAY)
+        return S_refuse(c, QB_E_ORDER_CLOSED, NULL);
+
+    /* Step 3: the merchant takes the money. */
+    struct merchant m;
+    err = merchant_get(store, o.mchid, &m);
+    if (err != QB_OK)
+        return err == QB_E_NOT_FOUND ? QB_E_INTERNAL : err;
+    struct ledger_account_view merchant_account;
+    if (ledger_txn_account_get(txn, m.account_id, &merchant_account) != QB_OK)
+        return QB_E_INTERNAL;
+    if (m.status != MERCHANT_ACTIVE ||
+        (merchant_account.flags & (LEDGER_ACCOUNT_CREDIT_FROZEN | LEDGER_ACCOUNT_CLOSED)) != 0)
+        return S_refuse(c, QB_E_PAYEE_UNAVAILABLE, NULL);
+
+    /* Step 4: the payer. */
+    struct identity_user payer;
+    err = identity_user_get(store, c->payer_id, &payer);
+    if (err == QB_E_NOT_FOUND)
+        return S_refuse(c, QB_E_UNAUTHORIZED, NULL);
+    if (err != QB_OK)
+        return QB_E_STORAGE;
+    struct ledger_account_view payer_account;
+    if (ledger_txn_account_get(txn, payer.account_id, &payer_account) != QB_OK)
+        return QB_E_INTERNAL;
+    if (payer.status == IDENTITY_FROZEN ||
+        (payer_account.flags & (LEDGER_ACCOUNT_DEBIT_FROZEN | LEDGER_ACCOUNT_CLOSED)) != 0)
+        return S_refuse(c, QB_E_ACCOUNT_FROZEN, NULL);
+    QB_ASSERT(payer_account.currency == o.currency && merchant_account.currency == o.currency);
+
+    /* Step 5: the payment password, or the password-free amount. */
+    if (c->has_payment_password) {
+        err = identity_txn_payment_password_verify(txn, env, payer.id, c->payment_password,
+                                                   &c->tries_left);
+        if (err == QB_E_PASSWORD_WRONG) {
+            char message[96];
+            snprintf(message, sizeof message, "the payment password is wrong; %d %s left",
+                     c->tries_left, c->tries_left == 1 ? "try" : "tries");
+            return S_refuse(c, err, message);
+        }
+        if (err == QB_E_PASSWORD_LOCKED || err == QB_E_PASSWORD_NOT_SET)
+            return S_refuse(c, err, NULL);
+        if (err != QB_OK)
+            return err;
+    } else {
+        struct wallet_spending spending;
+        err = wallet_txn_spending_get(txn, payer.id, &spending);
+        if (err != QB_OK)
+            return err;
+        if (o.total_minor > wallet_password_free_limit(&env->settings, &spending))
+            return S_refuse(c, QB_E_PARAM, "payment_password is required for this amount");
+    }
+
+    /* Step 6: the balance, before anything is charged. */
+    if (payer_account.available_minor < o.total_minor)
+        return S_refuse(c, QB_E_INSUFFICIENT_BALANCE, NULL);
+
+    /* Step 7: the limits. */
+    const char *refused_limit = NULL;
+    err = wallet_txn_limits_charge(txn, env, &payer, o.total_minor, &refused_limit);
+    if (err == QB_E_LIMIT_EXCEEDED) {
+        json_t *extra = json_pack("{s:s}", "limit", refused_limit);
+        if (extra == NULL)
+            return QB_E_INTERNAL;
+        c->outcome = err;
+        err = domain_response_error(&c->cmd, QB_E_LIMIT_EXCEEDED, NULL, extra);
+        json_decref(extra);
+        return err;
+    }
+    if (err == QB_E_OVERFLOW)
+        return S_refuse(c, err, NULL);
+    if (err != QB_OK)
+        return err;
+
+    /* Step 8: the entry, the payment row and the order. */
+    struct wallet_payment p;
+    memset(&p, 0, sizeof p);
+    id_new(env->rand, "p", p.id, sizeof p.id);
+    p.kind = WALLET_ORDER_PAYMENT;
+    snprintf(p.user_id, sizeof p.user_id, "%s", payer.id);
+    snprintf(p.counterparty_id, sizeof p.counterparty_id, "%s", m.mchid);
+    p.currency = o.currency;
+    p.amount_minor = o.total_minor;
+    snprintf(p.memo, sizeof p.memo, "%s", o.description);
+    p.status = WALLET_SUCCESS;
+    p.created_at_ms = p.updated_at_ms = now_ms;
+    int64_t fee = merchant_fee(o.total_minor, m.fee_ppm);
+    struct ledger_leg legs[3] = {{payer.account_id, -o.total_minor},
+                                 {m.account_id, o.total_minor - fee},
+                                 {env->accounts.fee_income, fee}};
+    size_t leg_count = fee > 0 ? 3 : 2;
+    if (fee == o.total_minor) {
+        /* The whole amount is fee (a tiny order at a high rate). */
+        legs[1] = legs[2];
+        leg_count = 2;
+    }
+    err = ledger_txn_post(txn, WALLET_CODE_ORDER_PAYMENT, p.id, legs, leg_count, &p.entry_id);
+    if (err != QB_OK)
+        return err;
+    QB_ASSERT(p.entry_id > 0);
+    err = wallet_txn_payment_insert(txn, &p);
+    if (err != QB_OK)
+        return QB_E_STORAGE;
+    o.state = MERCHANT_SUCCESS;
+    o.fee_minor = fee;
+    snprintf(o.payer_openid, sizeof o.payer_openid, "%s", openid);
+    snprintf(o.payer_user_id, sizeof o.payer_user_id, "%s", payer.id);
+    snprintf(o.payment_id, sizeof o.payment_id, "%s", p.id);
+    o.entry_id = p.entry_id;
+    o.success_at_ms = o.updated_at_ms = now_ms;
+    err = merchant_txn_order_update(txn, &o);
+    if (err != QB_OK)
+        return QB_E_STORAGE;
+
+    json_t *body = json_pack("{s:s, s:s, s:I, s:s, s:{s:s, s:s}, s:s, s:s, s:s, s:o}", "id", p.id,
+                             "status", "SUCCESS", "amount", (json_int_t)p.amount_minor,
+                             "currency", p.currency->code, "merchant", "mchid", m.mchid, "name",
+                             m.name, "out_trade_no", o.out_trade_no, "transaction_id",
+                             o.transaction_id, "description", o.description, "created_at",
+                             domain_time_json(p.created_at_ms));
+    if (body == NULL)
+        return QB_E_INTERNAL;
+    err = domain_response_set(&c->cmd, 201, body);
+    json_decref(body);
+    if (err != QB_OK)
+        return err;
+    c->outcome = QB_OK;
+    return QB_OK;
+}
+
+void merchant_order_pay_cmd_init(struct merchant_order_pay_cmd *c, const struct domain_env *env)
+{
+    QB_ASSERT(c != NULL && env != NULL);
+    memset(c, 0, sizeof *c);
+    ledger_cmd_init(&c->cmd, S_pay_run, NULL);
+    c->env = env;
+    c->outcome = QB_E_INTERNAL;
+}

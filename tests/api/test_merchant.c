@@ -1,0 +1,430 @@
+/*
+ * test_merchant.c — merchants over HTTP, black-box: onboarding, the signed
+ * merchant API as a WeChat Pay SDK speaks it (requests signed and answers
+ * verified with OpenSSL by this test, merchant_helpers.h), every signature
+ * refusal, orders created, queried and closed, the platform certificate,
+ * and a wallet user paying a native order with its balance.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "api/merchant_helpers.h"
+#include "api/transfer_helpers.h"
+
+static char S_root[512];
+static struct test_daemon S_daemon;
+static struct client S_client;
+static char S_admin[API_TOKEN_SIZE_MAX];
+
+/* A native order body of merchant m. */
+static void S_order_body(const struct mh_merchant *m, const char *out_trade_no, long long total,
+                         const char *extra, char *out, size_t out_size)
+{
+    snprintf(out, out_size,
+             "{\"appid\":\"%s\",\"mchid\":\"%s\",\"description\":\"Image形象店-深圳腾大-QQ公仔\","
+             "\"out_trade_no\":\"%s\",\"notify_url\":\"https://www.weixin.qq.com/wxpay/pay.php\","
+             "\"amount\":{\"total\":%lld,\"currency\":\"CNY\"}%s}",
+             m->appid, m->mchid, out_trade_no, total, extra != NULL ? extra : "");
+}
+
+/* A native order of m; its code_url into code_url. */
+static void S_native(const struct mh_merchant *m, const char *out_trade_no, long long total,
+                     char code_url[128])
+{
+    char body[1024];
+    S_order_body(m, out_trade_no, total, NULL, body, sizeof body);
+    struct client_response res;
+    ASSERT_EQ_INT(mh_call(&S_client, m, "POST", "/v3/pay/transactions/native", body, &res), 200);
+    ASSERT(mh_response_verified(m, &res));
+    snprintf(code_url, 128, "%s", api_json_str(&res, "code_url"));
+    ASSERT(strncmp(code_url, "qianbao://pay?pr=", 17) == 0);
+    client_response_release(&res);
+}
+
+static json_t *S_query(const struct mh_merchant *m, const char *out_trade_no)
+{
+    char path[256];
+    snprintf(path, sizeof path, "/v3/pay/transactions/out-trade-no/%s?mchid=%s", out_trade_no,
+             m->mchid);
+    struct client_response res;
+    ASSERT_EQ_INT(mh_call(&S_client, m, "GET", path, NULL, &res), 200);
+    ASSERT(mh_response_verified(m, &res));
+    json_t *j = api_json(&res);
+    client_response_release(&res);
+    ASSERT(j != NULL);
+    return j;
+}
+
+TEST(onboarding_answers_the_credentials_an_sdk_needs)
+{
+    // A merchant leaves onboarding with everything an SDK is configured with, in WeChat's
+    // shapes; a user may apply too, and bad input is refused.
+    struct mh_merchant m;
+    API_MUST(mh_onboard(&S_client, S_admin, -1, &m));
+    ASSERT_EQ_INT(strlen(m.mchid), 10);
+    ASSERT(strspn(m.mchid, "0123456789") == 10);
+    ASSERT_EQ_INT(strlen(m.appid), 18);
+    ASSERT(strncmp(m.appid, "wx", 2) == 0);
+    ASSERT_EQ_INT(strlen(m.apiv3_key), 32);
+    ASSERT_EQ_INT(strlen(m.serial_no), 40);
+    ASSERT_EQ_INT(strlen(m.platform_serial_no), 40);
+    mh_release(&m);
+
+    struct api_user u;
+    API_MUST(api_user_new(&S_client, S_admin, &u));
+    struct client_response res;
+    ASSERT_EQ_INT(api_call(&S_client, "POST", "/v1/merchants", u.token, "{\"name\":\"小店\"}", &res),
+                  201);
+    ASSERT(strstr(res.body.data, "\"private_key_pem\":\"-----BEGIN PRIVATE KEY") != NULL);
+    ASSERT_EQ_INT(api_json_int(&res, "fee_rate_ppm", 0), 6000);
+    client_response_release(&res);
+    ASSERT_EQ_INT(api_call(&S_client, "POST", "/v1/merchants", u.token, "{\"name\":\"\"}", &res),
+                  400);
+    client_response_release(&res);
+    ASSERT_EQ_INT(api_call(&S_client, "POST", "/v1/merchants", u.token,
+                           "{\"name\":\"x\",\"public_key\":\"bm90IGEga2V5\"}", &res),
+                  400);
+    ASSERT_EQ_STR(api_error_code(&res), "PARAM_ERROR");
+    client_response_release(&res);
+    ASSERT_EQ_INT(api_call(&S_client, "POST", "/admin/merchants", S_admin,
+                           "{\"name\":\"x\",\"fee_rate_ppm\":100001}", &res),
+                  400);
+    client_response_release(&res);
+}
+
+TEST(every_bad_signature_is_sign_error_and_the_answer_is_signed)
+{
+    // The signature is the merchant API's only lock: another key, a stale or future timestamp,
+    // a reused nonce, a tampered body, another serial or no header must all be 401 SIGN_ERROR,
+    // each answer signed by the platform, and nothing created.
+    struct mh_merchant m, other;
+    API_MUST(mh_onboard(&S_client, S_admin, -1, &m));
+    API_MUST(mh_onboard(&S_client, S_admin, -1, &other));
+    char body[1024];
+    S_order_body(&m, "sig-test-0001", 100, NULL, body, sizeof body);
+    struct mh_options opts[6];
+    memset(opts, 0, sizeof opts);
+    opts[0].sign_key = other.key;
+    opts[1].timestamp_offset_s = -301;
+    opts[2].timestamp_offset_s = 301;
+    opts[3].signed_body = "{}";
+    opts[4].serial_no = other.serial_no;
+    opts[5].nonce = "reused-nonce-0001";
+    struct client_response res;
+    for (size_t i = 0; i < 5; i++) {
+        ASSERT_EQ_INT(mh_call_opt(&S_client, &m, "POST", "/v3/pay/transactions/native", body,
+                                  &opts[i], &res),
+                      401);
+        ASSERT_EQ_STR(api_error_code(&res), "SIGN_ERROR");
+        ASSERT(mh_response_verified(&m, &res));
+        client_response_release(&res);
+    }
+    /* Nothing was created by the refused ones. */
+    char path[256];
+    snprintf(path, sizeof path, "/v3/pay/transactions/out-trade-no/sig-test-0001?mchid=%s", m.mchid);
+    ASSERT_EQ_INT(mh_call(&S_client, &m, "GET", path, NULL, &res), 404);
+    ASSERT_EQ_STR(api_error_code(&res), "ORDER_NOT_EXIST");
+    client_response_release(&res);
+    /* A nonce passes once; the same request again is a replay. */
+    ASSERT_EQ_INT(mh_call_opt(&S_client, &m, "GET", path, NULL, &opts[5], &res), 404);
+    client_response_release(&res);
+    ASSERT_EQ_INT(mh_call_opt(&S_client, &m, "GET", path, NULL, &opts[5], &res), 401);
+    ASSERT_EQ_STR(api_error_code(&res), "SIGN_ERROR");
+    client_response_release(&res);
+    /* Four minutes off is inside the window. */
+    struct mh_options near;
+    memset(&near, 0, sizeof near);
+    near.timestamp_offset_s = -240;
+    ASSERT_EQ_INT(mh_call_opt(&S_client, &m, "GET", path, NULL, &near, &res), 404);
+    client_response_release(&res);
+    /* No header at all, and a bearer token. */
+    ASSERT_EQ_INT(api_call(&S_client, "GET", "/v3/certificates", NULL, NULL, &res), 401);
+    ASSERT_EQ_STR(api_error_code(&res), "SIGN_ERROR");
+    ASSERT(mh_response_verified(&m, &res));
+    client_response_release(&res);
+    ASSERT_EQ_INT(api_call(&S_client, "GET", "/v3/certificates", S_admin, NULL, &res), 401);
+    client_response_release(&res);
+    /* A signed answer whose body was changed does not verify. */
+    ASSERT_EQ_INT(mh_call(&S_client, &m, "GET", "/v3/certificates", NULL, &res), 200);
+    ASSERT(mh_response_verified(&m, &res));
+    res.body.data[10] ^= 1;
+    ASSERT(!mh_response_verified(&m, &res));
+    client_response_release(&res);
+    mh_release(&m);
+    mh_release(&other);
+}
+
+TEST(orders_are_created_queried_retried_and_closed_as_wechat_does)
+{
+    // The order life cycle a merchant drives: create each kind, the same body again answers the
+    // same, another body under the number is INVALID_REQUEST 201, query both ways, close.
+    struct mh_merchant m, other;
+    API_MUST(mh_onboard(&S_client, S_admin, -1, &m));
+    API_MUST(mh_onboard(&S_client, S_admin, -1, &other));
+    char body[1024], code_url[128];
+    S_native(&m, "order-life-0001", 100, code_url);
+    S_order_body(&m, "order-life-0001", 100, NULL, body, sizeof body);
+    struct client_response res;
+    ASSERT_EQ_INT(mh_call(&S_client, &m, "POST", "/v3/pay/transactions/native", body, &res), 200);
+    ASSERT_EQ_STR(api_json_str(&res, "code_url"), code_url);
+    client_response_release(&res);
+    S_order_body(&m, "order-life-0001", 101, NULL, body, sizeof body);
+    ASSERT_EQ_INT(mh_call(&S_client, &m, "POST", "/v3/pay/transactions/native", body, &res), 400);
+    ASSERT_EQ_STR(api_error_code(&res), "INVALID_REQUEST");
+    client_response_release(&res);
+
+    /* app and h5; jsapi needs payer.openid; codepay is reserved. */
+    S_order_body(&m, "order-life-0002", 100, NULL, body, sizeof body);
+    ASSERT_EQ_INT(mh_call(&S_client, &m, "POST", "/v3/pay/transactions/app", body, &res), 200);
+    ASSERT(strncmp(api_json_str(&res, "prepay_id"), "wx", 2) == 0);
+    client_response_release(&res);
+    S_order_body(&m, "order-life-0003", 100, NULL, body, sizeof body);
+    ASSERT_EQ_INT(mh_call(&S_client, &m, "POST", "/v3/pay/transactions/h5", body, &res), 200);
+    ASSERT(strncmp(api_json_str(&res, "h5_url"), "qianbao://pay/h5?prepay_id=wx", 29) == 0);
+    client_response_release(&res);
+    S_order_body(&m, "order-life-0004", 100, NULL, body, sizeof body);
+    ASSERT_EQ_INT(mh_call(&S_client, &m, "POST", "/v3/pay/transactions/jsapi", body, &res), 400);
+    ASSERT_EQ_STR(api_error_code(&res), "PARAM_ERROR");
+    client_response_release(&res);
+    ASSERT_EQ_INT(mh_call(&S_client, &m, "POST", "/v3/pay/transactions/codepay", body, &res), 403);
+    ASSERT_EQ_STR(api_error_code(&res), "NO_AUTH");
+    client_response_release(&res);
+    /* Another merchant's appid, or mchid, is refused. */
+    S_order_body(&other, "order-life-0005", 100, NULL, body, sizeof body);
+    ASSERT_EQ_INT(mh_call(&S_client, &m, "POST", "/v3/pay/transactions/native", body, &res), 400);
+    ASSERT_EQ_STR(api_error_code(&res), "PARAM_ERROR");
+    client_response_release(&res);
+
+    /* Query by out_trade_no and by transaction_id; another merchant sees nothing. */
+    json_t *j = S_query(&m, "order-life-0001");
+    ASSERT_EQ_STR(json_string_value(json_object_get(j, "trade_state")), "NOTPAY");
+    ASSERT_EQ_STR(json_string_value(json_object_get(j, "trade_type")), "NATIVE");
+    char path[256];
+    snprintf(path, sizeof path, "/v3/pay/transactions/id/%s?mchid=%s",
+             json_string_value(json_object_get(j, "transaction_id")), m.mchid);
+    ASSERT_EQ_INT(mh_call(&S_client, &m, "GET", path, NULL, &res), 200);
+    ASSERT_EQ_STR(api_json_str(&res, "out_trade_no"), "order-life-0001");
+    client_response_release(&res);
+    snprintf(path, sizeof path, "/v3/pay/transactions/id/%s?mchid=%s",
+             json_string_value(json_object_get(j, "transaction_id")), other.mchid);
+    ASSERT_EQ_INT(mh_call(&S_client, &other, "GET", path, NULL, &res), 404);
+    client_response_release(&res);
+    json_decref(j);
+
+    /* Close: 204, then CLOSED, and closing again is 204 too. */
+    char close_body[64];
+    snprintf(close_body, sizeof close_body, "{\"mchid\":\"%s\"}", m.mchid);
+    for (int i = 0; i < 2; i++) {
+        ASSERT_EQ_INT(mh_call(&S_client, &m, "POST",
+                              "/v3/pay/transactions/out-trade-no/order-life-0002/close", close_body,
+                              &res),
+                      204);
+        ASSERT(mh_response_verified(&m, &res));
+        client_response_release(&res);
+    }
+    j = S_query(&m, "order-life-0002");
+    ASSERT_EQ_STR(json_string_value(json_object_get(j, "trade_state")), "CLOSED");
+    json_decref(j);
+    mh_release(&m);
+    mh_release(&other);
+}
+
+TEST(the_platform_certificate_decrypts_with_the_apiv3_key)
+{
+    // GET /v3/certificates is how an SDK learns the platform key: the certificate inside must
+    // decrypt with the merchant's API v3 key and carry the serial every answer is signed under.
+    struct mh_merchant m;
+    API_MUST(mh_onboard(&S_client, S_admin, -1, &m));
+    struct client_response res;
+    ASSERT_EQ_INT(mh_call(&S_client, &m, "GET", "/v3/certificates", NULL, &res), 200);
+    json_t *j = api_json(&res);
+    client_response_release(&res);
+    json_t *item = json_array_get(json_object_get(j, "data"), 0);
+    ASSERT_EQ_STR(json_string_value(json_object_get(item, "serial_no")), m.platform_serial_no);
+    json_t *enc = json_object_get(item, "encrypt_certificate");
+    ASSERT_EQ_STR(json_string_value(json_object_get(enc, "algorithm")), "AEAD_AES_256_GCM");
+    const char *nonce = json_string_value(json_object_get(enc, "nonce"));
+    const char *aad = json_string_value(json_object_get(enc, "associated_data"));
+    const char *b64 = json_string_value(json_object_get(enc, "ciphertext"));
+    unsigned char raw[8192];
+    int n = EVP_DecodeBlock(raw, (const unsigned char *)b64, (int)strlen(b64));
+    ASSERT(n > 16);
+    size_t size = (size_t)n;
+    for (const char *p = b64 + strlen(b64); p > b64 && p[-1] == '='; p--)
+        size--;
+    size -= 16;
+    unsigned char plain[8192];
+    int len = 0, fin = 0;
+    EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+    ASSERT(EVP_DecryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, NULL, NULL) == 1);
+    ASSERT(EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, (int)strlen(nonce), NULL) == 1);
+    ASSERT(EVP_DecryptInit_ex(ctx, NULL, NULL, (const unsigned char *)m.apiv3_key,
+                              (const unsigned char *)nonce) == 1);
+    ASSERT(EVP_DecryptUpdate(ctx, NULL, &len, (const unsigned char *)aad, (int)strlen(aad)) == 1);
+    ASSERT(EVP_DecryptUpdate(ctx, plain, &len, raw, (int)size) == 1);
+    ASSERT(EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, 16, raw + size) == 1);
+    ASSERT(EVP_DecryptFinal_ex(ctx, plain + len, &fin) == 1);
+    EVP_CIPHER_CTX_free(ctx);
+    plain[len + fin] = '\0';
+    ASSERT(strncmp((char *)plain, "-----BEGIN CERTIFICATE-----", 27) == 0);
+    json_decref(j);
+    mh_release(&m);
+}
+
+/* The caller's CNY available balance. */
+static long long S_balance(const struct api_user *u)
+{
+    struct client_response res;
+    ASSERT_EQ_INT(api_call(&S_client, "GET", "/v1/me/balances", u->token, NULL, &res), 200);
+    json_t *j = api_json(&res);
+    client_response_release(&res);
+    long long available =
+        json_integer_value(json_object_get(json_array_get(json_object_get(j, "balances"), 0),
+                                           "available"));
+    json_decref(j);
+    return available;
+}
+
+TEST(a_user_pays_a_native_order_once_and_sees_it_in_bills)
+{
+    // The whole payment as its two sides see it: the user pays the code_url with the payment
+    // password, the balance drops by the total, the merchant's query says SUCCESS with the
+    // payer's openid, the bill names the merchant, and paying again, a closed or an expired
+    // order are refused without moving money.
+    struct mh_merchant m;
+    API_MUST(mh_onboard(&S_client, S_admin, -1, &m));
+    struct api_user u;
+    API_MUST(th_user_new(&S_client, S_admin, &u));
+    API_MUST(th_fund(&S_client, S_admin, &u, 50000));
+    char code_url[128];
+    S_native(&m, "pay-0001", 12345, code_url);
+    char body[256];
+    snprintf(body, sizeof body, "{\"code_url\":\"%s\",\"payment_password\":\"%s\"}", code_url,
+             TH_PAY_PASSWORD);
+    struct client_response res;
+    ASSERT_EQ_INT(api_call_idem(&S_client, "POST", "/v1/me/order-payments", u.token, "pay-1", body,
+                                &res),
+                  201);
+    ASSERT_EQ_STR(api_json_str(&res, "status"), "SUCCESS");
+    ASSERT_EQ_INT(api_json_int(&res, "amount", 0), 12345);
+    client_response_release(&res);
+    ASSERT_EQ_INT(S_balance(&u), 50000 - 12345);
+    /* The same key again: the same answer, nothing more moved. */
+    ASSERT_EQ_INT(api_call_idem(&S_client, "POST", "/v1/me/order-payments", u.token, "pay-1", body,
+                                &res),
+                  201);
+    client_response_release(&res);
+    ASSERT_EQ_INT(S_balance(&u), 50000 - 12345);
+    /* Another key: the order is paid. */
+    ASSERT_EQ_INT(api_call_idem(&S_client, "POST", "/v1/me/order-payments", u.token, "pay-2", body,
+                                &res),
+                  400);
+    ASSERT_EQ_STR(api_error_code(&res), "ORDERPAID");
+    client_response_release(&res);
+
+    json_t *j = S_query(&m, "pay-0001");
+    ASSERT_EQ_STR(json_string_value(json_object_get(j, "trade_state")), "SUCCESS");
+    ASSERT_EQ_INT(json_integer_value(json_object_get(json_object_get(j, "amount"), "payer_total")),
+                  12345);
+    const char *openid = json_string_value(json_object_get(json_object_get(j, "payer"), "openid"));
+    char path[128];
+    snprintf(path, sizeof path, "/v1/me/openids/%s", m.appid);
+    ASSERT_EQ_INT(api_call(&S_client, "GET", path, u.token, NULL, &res), 200);
+    ASSERT_EQ_STR(api_json_str(&res, "openid"), openid);
+    client_response_release(&res);
+    json_decref(j);
+    /* Re-creating a paid order is ORDERPAID. */
+    char order[1024];
+    S_order_body(&m, "pay-0001", 12345, NULL, order, sizeof order);
+    ASSERT_EQ_INT(mh_call(&S_client, &m, "POST", "/v3/pay/transactions/native", order, &res), 400);
+    ASSERT_EQ_STR(api_error_code(&res), "ORDERPAID");
+    client_response_release(&res);
+
+    ASSERT_EQ_INT(api_call(&S_client, "GET", "/v1/me/transactions?type=order_payment", u.token,
+                           NULL, &res),
+                  200);
+    j = api_json(&res);
+    client_response_release(&res);
+    json_t *line = json_array_get(json_object_get(j, "items"), 0);
+    ASSERT_EQ_STR(json_string_value(json_object_get(line, "type")), "order_payment");
+    ASSERT_EQ_STR(json_string_value(json_object_get(line, "direction")), "out");
+    json_t *party = json_object_get(line, "counterparty");
+    ASSERT_EQ_STR(json_string_value(json_object_get(party, "type")), "merchant");
+    ASSERT_EQ_STR(json_string_value(json_object_get(party, "id")), m.mchid);
+    ASSERT_EQ_STR(json_string_value(json_object_get(party, "name")), "测试商户");
+    json_decref(j);
+
+    /* A closed order, then one past its time_expire, are refused. */
+    S_native(&m, "pay-0002", 100, code_url);
+    char close_body[64];
+    snprintf(close_body, sizeof close_body, "{\"mchid\":\"%s\"}", m.mchid);
+    ASSERT_EQ_INT(mh_call(&S_client, &m, "POST", "/v3/pay/transactions/out-trade-no/pay-0002/close",
+                          close_body, &res),
+                  204);
+    client_response_release(&res);
+    snprintf(body, sizeof body, "{\"code_url\":\"%s\",\"payment_password\":\"%s\"}", code_url,
+             TH_PAY_PASSWORD);
+    ASSERT_EQ_INT(api_call_idem(&S_client, "POST", "/v1/me/order-payments", u.token, "pay-3", body,
+                                &res),
+                  400);
+    ASSERT_EQ_STR(api_error_code(&res), "ORDER_CLOSED");
+    client_response_release(&res);
+
+    char expire[96];
+    time_t soon = time(NULL) + 2;
+    struct tm tm;
+    gmtime_r(&soon, &tm);
+    char stamp[40];
+    strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    snprintf(expire, sizeof expire, ",\"time_expire\":\"%s\"", stamp);
+    S_order_body(&m, "pay-0003", 100, expire, order, sizeof order);
+    ASSERT_EQ_INT(mh_call(&S_client, &m, "POST", "/v3/pay/transactions/native", order, &res), 200);
+    snprintf(body, sizeof body, "{\"code_url\":\"%s\",\"payment_password\":\"%s\"}",
+             api_json_str(&res, "code_url"), TH_PAY_PASSWORD);
+    client_response_release(&res);
+    sleep(3);
+    j = S_query(&m, "pay-0003");
+    ASSERT_EQ_STR(json_string_value(json_object_get(j, "trade_state")), "CLOSED");
+    json_decref(j);
+    ASSERT_EQ_INT(api_call_idem(&S_client, "POST", "/v1/me/order-payments", u.token, "pay-4", body,
+                                &res),
+                  400);
+    ASSERT_EQ_STR(api_error_code(&res), "ORDER_CLOSED");
+    client_response_release(&res);
+    ASSERT_EQ_INT(S_balance(&u), 50000 - 12345);
+    /* Bad input to the payment route changes nothing. */
+    ASSERT_EQ_INT(api_call_idem(&S_client, "POST", "/v1/me/order-payments", u.token, "pay-5",
+                                "{\"code_url\":\"weixin://wxpay/bizpayurl?pr=x\"}", &res),
+                  400);
+    ASSERT_EQ_STR(api_error_code(&res), "PARAM_ERROR");
+    client_response_release(&res);
+    mh_release(&m);
+}
+
+int main(void)
+{
+    test_tmpdir(S_root, sizeof S_root);
+    if (!api_daemon_start(&S_daemon, S_root, "merchant", NULL, S_admin)) {
+        fprintf(stderr, "%s\n", api_error());
+        printf("0 passed, 1 failed\n");
+        return 1;
+    }
+    client_init(&S_client, S_daemon.base_url);
+    RUN(onboarding_answers_the_credentials_an_sdk_needs);
+    RUN(every_bad_signature_is_sign_error_and_the_answer_is_signed);
+    RUN(orders_are_created_queried_retried_and_closed_as_wechat_does);
+    RUN(the_platform_certificate_decrypts_with_the_apiv3_key);
+    RUN(a_user_pays_a_native_order_once_and_sees_it_in_bills);
+    client_release(&S_client);
+    int status = test_daemon_stop(&S_daemon);
+    if (status != 0) {
+        fprintf(stderr, "FAIL daemon_stops_cleanly (%d)\n", status);
+        test_failed_count++;
+    }
+    if (test_failed_count == 0)
+        test_rmtree(S_root);
+    else
+        fprintf(stderr, "daemon log kept in %s/merchant.log\n", S_root);
+    return test_summary();
+}
