@@ -56,12 +56,17 @@ static void S_more_hint(struct cli *cli, const char *cursor)
     cli_hint(cli, "more lines: run the same command with --cursor %s, or with --all", clean);
 }
 
-/* "张*丰", "招商银行 ****6789", or "-". */
+/* "张*丰", a merchant's name, "招商银行 ****6789", or "-". */
 static void S_counterparty_text(const json_t *counterparty, bool with_id, char *out,
                                 size_t out_size)
 {
     const char *type = cli_json_str(counterparty, "type");
-    if (strcmp(type, "user") == 0 && with_id)
+    if (strcmp(type, "merchant") == 0 && with_id)
+        snprintf(out, out_size, "%s (merchant %s)", cli_json_str(counterparty, "name"),
+                 cli_json_str(counterparty, "id"));
+    else if (strcmp(type, "merchant") == 0)
+        snprintf(out, out_size, "%s", cli_json_str(counterparty, "name"));
+    else if (strcmp(type, "user") == 0 && with_id)
         snprintf(out, out_size, "%s (%s)", cli_json_str(counterparty, "name"),
                  cli_json_str(counterparty, "id"));
     else if (strcmp(type, "user") == 0)
