@@ -4,8 +4,8 @@
 _qianbao()
 {
     local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]}
-    local globals='--server --profile --json --help'
-    local known='|sms-code|register|login|logout|me|balance|security|security sessions|security revoke|security freeze|security unfreeze|kyc|payment-password|payment-password set|admin|admin users|admin freeze|admin unfreeze|admin kyc-level|admin sms-outbox|version|help|completion|man|'
+    local globals='--server --profile --json --verbose --help'
+    local known='|sms-code|register|login|logout|me|balance|security|security sessions|security revoke|security freeze|security unfreeze|kyc|payment-password|payment-password set|card|card add|card list|card remove|topup|withdraw|payment|payment show|send|limits|limits set|bills|statement|admin|admin users|admin freeze|admin unfreeze|admin kyc-level|admin sms-outbox|version|help|completion|man|'
     local cmd='' i w
     for ((i = 1; i < COMP_CWORD; i++)); do
         w=${COMP_WORDS[i]}
@@ -21,12 +21,13 @@ _qianbao()
     local words=''
     case $cmd in
     '')
-        words='sms-code register login logout me balance security kyc payment-password admin version help completion man' ;;
+        words='sms-code register login logout me balance security kyc payment-password card topup withdraw payment send limits bills statement admin version help completion man' ;;
     'sms-code')
         case $prev in
         --purpose) COMPREPLY=($(compgen -W 'register reset_payment_password unfreeze login bind_card new_device' -- "$cur")); return ;;
+        --target) return ;;
         esac
-        words='--purpose' ;;
+        words='--purpose --target' ;;
     'register')
         case $prev in
         --phone) return ;;
@@ -77,6 +78,65 @@ _qianbao()
         --code) return ;;
         esac
         words='--code --password-stdin' ;;
+    'card')
+        words='add list remove' ;;
+    'card add')
+        case $prev in
+        --number) return ;;
+        --holder) return ;;
+        --phone) return ;;
+        --code) return ;;
+        esac
+        words='--number --holder --phone --code --send-code' ;;
+    'card list')
+        case $prev in
+        --limit) return ;;
+        --cursor) return ;;
+        esac
+        words='--limit --cursor' ;;
+    'card remove')
+        words='' ;;
+    'topup')
+        case $prev in
+        --idempotency-key) return ;;
+        esac
+        words='--password-stdin --wait --idempotency-key' ;;
+    'withdraw')
+        case $prev in
+        --idempotency-key) return ;;
+        esac
+        words='--password-stdin --wait --idempotency-key' ;;
+    'payment')
+        words='show' ;;
+    'payment show')
+        words='' ;;
+    'send')
+        case $prev in
+        --memo) return ;;
+        --idempotency-key) return ;;
+        esac
+        words='--memo --password-stdin --idempotency-key' ;;
+    'limits')
+        words='set' ;;
+    'limits set')
+        case $prev in
+        --daily) return ;;
+        --password-free) return ;;
+        esac
+        words='--daily --password-free --password-stdin' ;;
+    'bills')
+        case $prev in
+        --type) COMPREPLY=($(compgen -W 'topup withdrawal transfer order_payment other' -- "$cur")); return ;;
+        --direction) COMPREPLY=($(compgen -W 'in out' -- "$cur")); return ;;
+        --from) return ;;
+        --to) return ;;
+        --counterparty) return ;;
+        --limit) return ;;
+        --cursor) return ;;
+        esac
+        words='--type --direction --from --to --counterparty --limit --cursor --all --csv' ;;
+    'statement')
+        words='' ;;
     'admin')
         words='users freeze unfreeze kyc-level sms-outbox' ;;
     'admin users')
@@ -102,7 +162,7 @@ _qianbao()
     'version')
         words='' ;;
     'help')
-        words='sms-code register login logout me balance security kyc payment-password admin version help completion man' ;;
+        words='sms-code register login logout me balance security kyc payment-password card topup withdraw payment send limits bills statement admin version help completion man' ;;
     'completion')
         words='bash' ;;
     'man')

@@ -39,6 +39,8 @@ static const char *const S_global_lines[][2] = {
     {"--profile NAME", "the stored credential to use (default \"default\"; admin commands: "
                        "\"admin\")"},
     {"--json", "print the server's JSON answer as it came (errors too) instead of text"},
+    {"-v, --verbose", "print each request, its Idempotency-Key and the answer's status on "
+                      "stderr"},
     {"-h, --help", "show help for qianbao or the command"},
 };
 
@@ -160,8 +162,8 @@ static void S_help_main(FILE *out)
 {
     size_t count;
     const struct cli_command *all = cli_commands(&count);
-    fprintf(out, "Usage: qianbao [--server URL] [--profile NAME] [--json] COMMAND [OPTIONS] "
-                 "[ARGS]\n\n");
+    fprintf(out, "Usage: qianbao [--server URL] [--profile NAME] [--json] [--verbose] COMMAND "
+                 "[OPTIONS] [ARGS]\n\n");
     S_wrap(out,
            "The Qianbao wallet on the command line: a client of qianbaod's HTTP API for "
            "wallet holders and operators. Amounts are typed and shown as decimals (12.50).",
@@ -266,7 +268,8 @@ int cli_run_man(struct cli *cli, const struct cli_args *args)
     printf(".TH QIANBAO 1 \"\" \"qianbao %s\" \"Qianbao Manual\"\n", CLI_VERSION);
     printf(".SH NAME\nqianbao \\- the Qianbao wallet on the command line\n");
     printf(".SH SYNOPSIS\n\\fBqianbao\\fR [\\fB\\-\\-server\\fR \\fIURL\\fR] "
-           "[\\fB\\-\\-profile\\fR \\fINAME\\fR] [\\fB\\-\\-json\\fR] \\fICOMMAND\\fR "
+           "[\\fB\\-\\-profile\\fR \\fINAME\\fR] [\\fB\\-\\-json\\fR] [\\fB\\-\\-verbose\\fR] "
+           "\\fICOMMAND\\fR "
            "[\\fIOPTIONS\\fR] [\\fIARGS\\fR]\n");
     printf(".SH DESCRIPTION\n");
     S_roff("qianbao is a client of the HTTP API of qianbaod, the Qianbao wallet daemon, for "
@@ -330,7 +333,7 @@ int cli_run_completion(struct cli *cli, const struct cli_args *args)
            "#   source <(qianbao completion bash)\n");
     printf("_qianbao()\n{\n"
            "    local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]}\n"
-           "    local globals='--server --profile --json --help'\n"
+           "    local globals='--server --profile --json --verbose --help'\n"
            "    local known='|");
     for (size_t i = 0; i < count; i++)
         printf("%s|", all[i].name);
@@ -512,7 +515,10 @@ static int S_parse_args(struct cli *cli, const struct cli_command *cmd, char **w
             options_end = true;
             continue;
         }
-        if (options_end || word[0] != '-' || word[1] == '\0') {
+        /* "-5" is an argument (a negative amount, refused by its command
+         * with what a valid one looks like), not an option. */
+        if (options_end || word[0] != '-' || word[1] == '\0' ||
+            (word[1] >= '0' && word[1] <= '9')) {
             if (args->positional_count >= cmd->positional_max ||
                 args->positional_count >= CLI_POSITIONALS_MAX)
                 return cli_usage_error(cli, "unexpected argument \"%s\"", clean);
@@ -598,6 +604,8 @@ static int S_main(struct cli *cli, int argc, char **argv)
             rest[rest_count++] = argv[i];
         } else if (strcmp(word, "--json") == 0) {
             cli->json = true;
+        } else if (strcmp(word, "--verbose") == 0 || strcmp(word, "-v") == 0) {
+            cli->verbose = true;
         } else if (strcmp(word, "--help") == 0 || strcmp(word, "-h") == 0) {
             help = true;
         } else if (strcmp(word, "--server") == 0 || strcmp(word, "--profile") == 0) {

@@ -16,6 +16,7 @@
 #ifndef QB_CLI_CLI_H
 #define QB_CLI_CLI_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -50,6 +51,31 @@ QB_MUST_USE enum qb_error cli_amount_parse(const char *text, const struct curren
  * code so nothing is ever mis-scaled. buf_size >= MONEY_TEXT_SIZE_MAX + 8. */
 void cli_amount_format(int64_t amount_minor, const char *currency_code, char *buf,
                        size_t buf_size);
+
+/* An amount that may also be "none" (limits set --daily none): QB_OK with
+ * *none set and *amount_minor 0 for "none", else as cli_amount_parse. */
+QB_MUST_USE enum qb_error cli_amount_or_none_parse(const char *text, const struct currency *cur,
+                                                   int64_t *amount_minor, bool *none);
+
+/* Writes a bill's amount with its direction's sign ("+12.50", "-0.10"):
+ * out is money leaving the wallet. buf_size >= MONEY_TEXT_SIZE_MAX + 8. */
+void cli_amount_signed_format(int64_t amount_minor, bool out, const char *currency_code,
+                              char *buf, size_t buf_size);
+
+/* The target of a bind_card SMS code: the card number's first six and last
+ * four digits with one '*' for each digit between ("999900******0012").
+ * False when number is not 16 to 19 digits. out_size >= 20. */
+bool cli_card_mask(const char *number, char *out, size_t out_size);
+
+/* True when text is a month "YYYY-MM" (a year from 1970, a month 01..12). */
+bool cli_month_valid(const char *text);
+
+/* True when key is a valid Idempotency-Key: 1 to 255 printable ASCII
+ * characters without spaces. */
+bool cli_idempotency_key_valid(const char *key);
+/* A fresh random key (a UUID version 4, 36 characters) into out
+ * (out_size >= 37). */
+void cli_idempotency_key_new(char *out, size_t out_size);
 
 /* Columns a UTF-8 string takes on a terminal: East Asian wide characters
  * (Chinese names) count two, everything else one. Invalid bytes count one. */

@@ -9,6 +9,8 @@
  *   output.c    tables, key-value lists, colours, errors, amounts
  *   prompt.c    secrets from a terminal without echo, or from stdin
  *   user.c      the wallet holder's commands
+ *   money.c     cards, top-ups, withdrawals, transfers, limits
+ *   bills.c     bills (list and CSV) and monthly statements
  *   admin.c     the operator's commands
  *
  * To add a command: 1) write its run function (user.c or admin.c, or a new
@@ -29,12 +31,13 @@
 #include "base/buf.h"
 #include "cli/cli.h"
 
-#define CLI_OPTIONS_MAX 8
+#define CLI_OPTIONS_MAX 12
 #define CLI_POSITIONALS_MAX 4
 #define CLI_URL_SIZE_MAX 256
 #define CLI_PROFILE_NAME_SIZE_MAX 65 /* 64 characters and a NUL */
 #define CLI_TOKEN_SIZE_MAX 256       /* admin tokens are 1..255 printable characters */
 #define CLI_SECRET_SIZE_MAX 130      /* login passwords are at most 128 bytes */
+#define CLI_IDEMPOTENCY_KEY_SIZE_MAX 256 /* 255 characters and a NUL */
 #define CLI_RESPONSE_SIZE_MAX (4 * 1024 * 1024)
 #define CLI_DEFAULT_SERVER "http://127.0.0.1:8080"
 #define CLI_DEFAULT_PROFILE "default"
@@ -80,6 +83,7 @@ struct cli {
     bool color_out; /* stdout is a terminal and NO_COLOR is unset */
     bool color_err;
     bool quiet; /* cli_fail and cli_hint print nothing (version probes the server) */
+    bool verbose; /* --verbose: each request and its Idempotency-Key on stderr */
     const struct cli_command *command;
 };
 
@@ -117,17 +121,18 @@ void cli_print_colored(const struct cli *cli, enum cli_color color, const char *
 void cli_print_field(const struct cli *cli, const char *label, const char *value);
 
 #define CLI_TABLE_COLUMNS_MAX 8
-#define CLI_TABLE_ROWS_MAX 128
+#define CLI_TABLE_ROWS_MAX 100000 /* bills --all: 1,000 pages of 100 */
 #define CLI_TABLE_CELL_SIZE_MAX 160
 struct cli_table {
     size_t column_count;
     size_t row_count;
+    size_t row_capacity;
     const char *headers[CLI_TABLE_COLUMNS_MAX];
     char *cells; /* row_count x column_count cells of CLI_TABLE_CELL_SIZE_MAX */
 };
 void cli_table_init(struct cli_table *table, const char *const *headers, size_t column_count);
-/* Adds a row of column_count strings (cleaned); rows past the maximum are
- * dropped (pages are at most 100 rows, so this never happens in practice). */
+/* Adds a row of column_count strings (cleaned), growing the table; rows
+ * past CLI_TABLE_ROWS_MAX are dropped (bills --all stops before). */
 void cli_table_add(struct cli_table *table, const char *const *cells);
 /* Prints the table aligned, headers first; "(none)" when it is empty. */
 void cli_table_print(const struct cli *cli, const struct cli_table *table);
@@ -147,6 +152,8 @@ struct cli_response {
     char request_id[80];
     char retry_after[32];
     bool www_authenticate; /* the answer carried WWW-Authenticate */
+    bool replayed;         /* Idempotent-Replayed: true: the stored answer of an earlier try */
+    char next_cursor[128]; /* X-Next-Cursor (CSV pages), or "" */
 };
 
 void cli_response_release(struct cli_response *res);
@@ -164,6 +171,13 @@ int cli_call(struct cli *cli, const char *method, const char *path, enum cli_aut
  * (login checks an admin token before storing it). */
 int cli_call_token(struct cli *cli, const char *method, const char *path, enum cli_auth auth,
                    const char *token, const json_t *body, struct cli_response *res);
+
+/* A money-moving POST with user authentication and "Idempotency-Key:
+ * idempotency_key". When no answer comes, it is sent once more with the
+ * same key (the server answers a request it already applied with the same
+ * payment, never a second one). Otherwise as cli_call. */
+int cli_call_idem(struct cli *cli, const char *path, const char *idempotency_key,
+                  const json_t *body, struct cli_response *res);
 
 /* Prints the body of a successful answer as it came, for --json; a 204's
  * empty body as {}. */
@@ -234,6 +248,17 @@ int cli_run_security_freeze(struct cli *cli, const struct cli_args *args);
 int cli_run_security_unfreeze(struct cli *cli, const struct cli_args *args);
 int cli_run_kyc(struct cli *cli, const struct cli_args *args);
 int cli_run_payment_password_set(struct cli *cli, const struct cli_args *args);
+int cli_run_card_add(struct cli *cli, const struct cli_args *args);
+int cli_run_card_list(struct cli *cli, const struct cli_args *args);
+int cli_run_card_remove(struct cli *cli, const struct cli_args *args);
+int cli_run_topup(struct cli *cli, const struct cli_args *args);
+int cli_run_withdraw(struct cli *cli, const struct cli_args *args);
+int cli_run_payment_show(struct cli *cli, const struct cli_args *args);
+int cli_run_send(struct cli *cli, const struct cli_args *args);
+int cli_run_limits(struct cli *cli, const struct cli_args *args);
+int cli_run_limits_set(struct cli *cli, const struct cli_args *args);
+int cli_run_bills(struct cli *cli, const struct cli_args *args);
+int cli_run_statement(struct cli *cli, const struct cli_args *args);
 int cli_run_admin_users(struct cli *cli, const struct cli_args *args);
 int cli_run_admin_freeze(struct cli *cli, const struct cli_args *args);
 int cli_run_admin_unfreeze(struct cli *cli, const struct cli_args *args);
@@ -242,5 +267,15 @@ int cli_run_admin_sms_outbox(struct cli *cli, const struct cli_args *args);
 
 /* Parses --limit (1..100) when given; answers an exit code. */
 int cli_limit_arg(struct cli *cli, const struct cli_args *args, char *out, size_t out_size);
+/* Parses --limit as 1..max when given into out ("" when absent). */
+int cli_limit_arg_max(struct cli *cli, const struct cli_args *args, long max, char *out,
+                      size_t out_size);
+/* path plus ?limit= and ?cursor= from the options; answers an exit code. */
+int cli_page_path(struct cli *cli, const struct cli_args *args, char *path, size_t path_size);
+/* "hint: more rows: run `qianbao COMMAND --cursor C`" when page has a
+ * next_cursor (not with --json). */
+void cli_next_page_hint(struct cli *cli, const json_t *page);
+/* Prints a JSON value built by the CLI on stdout and releases it. */
+void cli_print_json(json_t *value);
 
 #endif

@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include <curl/curl.h>
 
@@ -70,11 +71,18 @@ static size_t S_on_header(char *data, size_t size, size_t count, void *user)
     if (n >= 5 && strncmp(data, "HTTP/", 5) == 0) {
         t->res->request_id[0] = '\0';
         t->res->retry_after[0] = '\0';
+        t->res->next_cursor[0] = '\0';
         t->res->www_authenticate = false;
+        t->res->replayed = false;
     }
     char ignored[8] = "";
     S_header_value(data, n, "X-Request-Id", t->res->request_id, sizeof t->res->request_id);
     S_header_value(data, n, "Retry-After", t->res->retry_after, sizeof t->res->retry_after);
+    S_header_value(data, n, "X-Next-Cursor", t->res->next_cursor, sizeof t->res->next_cursor);
+    char replayed[8] = "";
+    S_header_value(data, n, "Idempotent-Replayed", replayed, sizeof replayed);
+    if (strcmp(replayed, "true") == 0)
+        t->res->replayed = true;
     S_header_value(data, n, "WWW-Authenticate", ignored, sizeof ignored);
     if (ignored[0] != '\0')
         t->res->www_authenticate = true;
@@ -184,6 +192,17 @@ static const char *S_hint(const char *code)
         {"ACCOUNT_FROZEN", "see `qianbao security`; lift your own freeze with `qianbao "
                            "security unfreeze --code CODE`"},
         {"IDENTITY_MISMATCH", "check the name and the id number"},
+        {"INSUFFICIENT_BALANCE", "see `qianbao balance`; add money with `qianbao topup CARD_ID "
+                                 "AMOUNT`"},
+        {"PASSWORD_WRONG", "after too many wrong tries the payment password locks for a while"},
+        {"PASSWORD_LOCKED", "wait for the lock to end, or reset the payment password: `qianbao "
+                            "sms-code --purpose reset_payment_password`"},
+        {"LIMIT_EXCEEDED", "see `qianbao limits`"},
+        {"CARD_INVALID", "a debit card number of 16 to 19 digits of a supported bank"},
+        {"CARD_ALREADY_BOUND", "see `qianbao card list`"},
+        {"PAYEE_NOT_FOUND", "check the phone number or user id"},
+        {"IDEMPOTENCY_MISMATCH", "this --idempotency-key was used for another request: leave it "
+                                 "out, or choose a new one"},
         {NULL, NULL},
     };
     for (size_t i = 0; hints[i].code != NULL; i++) {
@@ -240,27 +259,22 @@ static int S_report(struct cli *cli, enum cli_auth auth, const char *token,
     return rc;
 }
 
-int cli_call_token(struct cli *cli, const char *method, const char *path, enum cli_auth auth,
-                   const char *token, const json_t *body, struct cli_response *res)
+/* Sends one request; answers curl's result (CURLE_OK when an answer came,
+ * whatever its status), with res filled. */
+static CURLcode S_perform(struct cli *cli, const char *url, const char *method, const char *token,
+                          const char *idempotency_key, const char *body_text,
+                          struct cli_response *res, bool *too_large)
 {
-    memset(res, 0, sizeof *res);
-    buf_init(&res->body, CLI_RESPONSE_SIZE_MAX);
-
-    char url[CLI_URL_SIZE_MAX + 1024];
-    int n = snprintf(url, sizeof url, "%s%s", cli->server, path);
-    if (n < 0 || (size_t)n >= sizeof url)
-        return cli_usage_error(cli, "the request is too long");
-
-    char *body_text = NULL;
-    if (body != NULL) {
-        body_text = json_dumps(body, JSON_COMPACT);
-        QB_ASSERT(body_text != NULL);
-    }
     struct curl_slist *headers = NULL;
     char authorization[CLI_TOKEN_SIZE_MAX + 32] = "";
     if (token != NULL) {
         snprintf(authorization, sizeof authorization, "Authorization: Bearer %s", token);
         headers = curl_slist_append(headers, authorization);
+    }
+    char key_header[CLI_IDEMPOTENCY_KEY_SIZE_MAX + 32];
+    if (idempotency_key != NULL) {
+        snprintf(key_header, sizeof key_header, "Idempotency-Key: %s", idempotency_key);
+        headers = curl_slist_append(headers, key_header);
     }
     if (body_text != NULL)
         headers = curl_slist_append(headers, "Content-Type: application/json");
@@ -289,18 +303,69 @@ int cli_call_token(struct cli *cli, const char *method, const char *path, enum c
         curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE,
                          (long)(body_text != NULL ? strlen(body_text) : 0));
     }
+    if (cli->verbose && !cli->quiet) {
+        fprintf(stderr, "> %s %s\n", method, url);
+        if (idempotency_key != NULL)
+            fprintf(stderr, "> Idempotency-Key: %s\n", idempotency_key);
+    }
     CURLcode code = curl_easy_perform(curl);
     if (code == CURLE_OK)
         curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &res->status);
     curl_easy_cleanup(curl);
     curl_slist_free_all(headers);
     cli_secret_wipe(authorization, sizeof authorization);
+    if (cli->verbose && !cli->quiet && code == CURLE_OK)
+        fprintf(stderr, "< %ld%s (request id %s)\n", res->status,
+                res->replayed ? ", Idempotent-Replayed: true" : "",
+                res->request_id[0] != '\0' ? res->request_id : "none");
+    *too_large = transfer.too_large;
+    return code;
+}
+
+/* Sends the request, and once more with the same idempotency key (when
+ * there is one) when no answer came: the key makes the second try safe, as
+ * the server answers a request it already applied with the stored answer. */
+static int S_request(struct cli *cli, const char *method, const char *path, enum cli_auth auth,
+                     const char *token, const char *idempotency_key, const json_t *body,
+                     struct cli_response *res)
+{
+    memset(res, 0, sizeof *res);
+    buf_init(&res->body, CLI_RESPONSE_SIZE_MAX);
+
+    char url[CLI_URL_SIZE_MAX + 1024];
+    int n = snprintf(url, sizeof url, "%s%s", cli->server, path);
+    if (n < 0 || (size_t)n >= sizeof url)
+        return cli_usage_error(cli, "the request is too long");
+
+    char *body_text = NULL;
+    if (body != NULL) {
+        body_text = json_dumps(body, JSON_COMPACT);
+        QB_ASSERT(body_text != NULL);
+    }
+    bool too_large = false;
+    CURLcode code = S_perform(cli, url, method, token, idempotency_key, body_text, res, &too_large);
+    if (code != CURLE_OK && !too_large && idempotency_key != NULL) {
+        if (!cli->quiet) {
+            char reason[128];
+            snprintf(reason, sizeof reason, "%s", curl_easy_strerror(code));
+            reason[0] = (char)tolower((unsigned char)reason[0]);
+            fprintf(stderr, "qianbao: no answer from %s (%s); trying once more with the same "
+                            "Idempotency-Key\n",
+                    cli->server, reason);
+        }
+        cli_response_release(res);
+        memset(res, 0, sizeof *res);
+        buf_init(&res->body, CLI_RESPONSE_SIZE_MAX);
+        struct timespec pause = {1, 0};
+        nanosleep(&pause, NULL);
+        code = S_perform(cli, url, method, token, idempotency_key, body_text, res, &too_large);
+    }
     if (body_text != NULL)
         cli_secret_wipe(body_text, strlen(body_text)); /* it may hold a password */
     free(body_text);
 
     if (code != CURLE_OK) {
-        if (transfer.too_large)
+        if (too_large)
             return cli_fail(cli, CLI_EXIT_UNAVAILABLE, "SERVER_UNREACHABLE",
                             "%s: the answer from %s is larger than %d bytes",
                             cli->command->name, cli->server, CLI_RESPONSE_SIZE_MAX);
@@ -309,6 +374,12 @@ int cli_call_token(struct cli *cli, const char *method, const char *path, enum c
         char reason[128];
         snprintf(reason, sizeof reason, "%s", curl_easy_strerror(code));
         reason[0] = (char)tolower((unsigned char)reason[0]);
+        if (idempotency_key != NULL)
+            return cli_fail(cli, CLI_EXIT_UNAVAILABLE, "SERVER_UNREACHABLE",
+                            "cannot reach %s (%s), twice: whether the request was applied is "
+                            "unknown; run the command again with --idempotency-key %s to find "
+                            "out without paying twice",
+                            cli->server, reason, idempotency_key);
         return cli_fail(cli, CLI_EXIT_UNAVAILABLE, "SERVER_UNREACHABLE",
                         "cannot reach %s (%s): is qianbaod running? start it with scripts/run, "
                         "or pass --server URL",
@@ -319,6 +390,27 @@ int cli_call_token(struct cli *cli, const char *method, const char *path, enum c
     if (res->status >= 200 && res->status < 300)
         return CLI_EXIT_OK;
     return S_report(cli, auth, token, res);
+}
+
+int cli_call_token(struct cli *cli, const char *method, const char *path, enum cli_auth auth,
+                   const char *token, const json_t *body, struct cli_response *res)
+{
+    return S_request(cli, method, path, auth, token, NULL, body, res);
+}
+
+int cli_call_idem(struct cli *cli, const char *path, const char *idempotency_key,
+                  const json_t *body, struct cli_response *res)
+{
+    char token[CLI_TOKEN_SIZE_MAX];
+    int rc = S_credential(cli, CLI_AUTH_USER, token, sizeof token);
+    if (rc != CLI_EXIT_OK) {
+        memset(res, 0, sizeof *res);
+        buf_init(&res->body, CLI_RESPONSE_SIZE_MAX);
+        return rc;
+    }
+    rc = S_request(cli, "POST", path, CLI_AUTH_USER, token, idempotency_key, body, res);
+    cli_secret_wipe(token, sizeof token);
+    return rc;
 }
 
 int cli_call(struct cli *cli, const char *method, const char *path, enum cli_auth auth,

@@ -13,10 +13,12 @@
  * screen.
  */
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/rand.h"
 #include "cli/cli_int.h"
 
 #define S_MESSAGE_SIZE_MAX 1024
@@ -194,7 +196,8 @@ void cli_table_init(struct cli_table *table, const char *const *headers, size_t 
     table->column_count = column_count;
     for (size_t i = 0; i < column_count; i++)
         table->headers[i] = headers[i];
-    table->cells = calloc(CLI_TABLE_ROWS_MAX * column_count, CLI_TABLE_CELL_SIZE_MAX);
+    table->row_capacity = 128;
+    table->cells = calloc(table->row_capacity * column_count, CLI_TABLE_CELL_SIZE_MAX);
     QB_ASSERT(table->cells != NULL);
 }
 
@@ -207,6 +210,14 @@ void cli_table_add(struct cli_table *table, const char *const *cells)
 {
     if (table->row_count >= CLI_TABLE_ROWS_MAX)
         return;
+    if (table->row_count == table->row_capacity) {
+        size_t capacity = table->row_capacity * 2;
+        char *grown = realloc(table->cells,
+                              capacity * table->column_count * CLI_TABLE_CELL_SIZE_MAX);
+        QB_ASSERT(grown != NULL);
+        table->cells = grown;
+        table->row_capacity = capacity;
+    }
     for (size_t i = 0; i < table->column_count; i++)
         cli_text_clean(cells[i], S_cell(table, table->row_count, i), CLI_TABLE_CELL_SIZE_MAX);
     table->row_count++;
@@ -280,4 +291,80 @@ void cli_amount_format(int64_t amount_minor, const char *currency_code, char *bu
         return;
     }
     money_format(amount_minor, cur, buf, buf_size);
+}
+
+enum qb_error cli_amount_or_none_parse(const char *text, const struct currency *cur,
+                                       int64_t *amount_minor, bool *none)
+{
+    if (strcmp(text, "none") == 0) {
+        *none = true;
+        *amount_minor = 0;
+        return QB_OK;
+    }
+    enum qb_error err = cli_amount_parse(text, cur, amount_minor);
+    if (err == QB_OK)
+        *none = false;
+    return err;
+}
+
+void cli_amount_signed_format(int64_t amount_minor, bool out, const char *currency_code,
+                              char *buf, size_t buf_size)
+{
+    QB_ASSERT(buf_size >= MONEY_TEXT_SIZE_MAX + 8);
+    char text[MONEY_TEXT_SIZE_MAX + 8];
+    cli_amount_format(amount_minor, currency_code, text, sizeof text);
+    /* Bill amounts are never negative; the sign is the direction. */
+    snprintf(buf, buf_size, "%c%s", out ? '-' : '+', text[0] == '-' ? text + 1 : text);
+}
+
+bool cli_card_mask(const char *number, char *out, size_t out_size)
+{
+    size_t size = strlen(number);
+    if (size < 16 || size > 19 || strspn(number, "0123456789") != size || out_size <= size)
+        return false;
+    for (size_t i = 0; i < size; i++)
+        out[i] = i < 6 || i >= size - 4 ? number[i] : '*';
+    out[size] = '\0';
+    return true;
+}
+
+bool cli_month_valid(const char *text)
+{
+    if (strlen(text) != 7 || strspn(text, "0123456789") != 4 || text[4] != '-' ||
+        strspn(text + 5, "0123456789") != 2)
+        return false;
+    int year = (text[0] - '0') * 1000 + (text[1] - '0') * 100 + (text[2] - '0') * 10 +
+               (text[3] - '0');
+    int month = (text[5] - '0') * 10 + (text[6] - '0');
+    return year >= 1970 && month >= 1 && month <= 12;
+}
+
+bool cli_idempotency_key_valid(const char *key)
+{
+    size_t size = strlen(key);
+    if (size == 0 || size >= CLI_IDEMPOTENCY_KEY_SIZE_MAX)
+        return false;
+    for (size_t i = 0; i < size; i++) {
+        if (key[i] <= 0x20 || key[i] >= 0x7f)
+            return false;
+    }
+    return true;
+}
+
+void cli_idempotency_key_new(char *out, size_t out_size)
+{
+    QB_ASSERT(out_size >= 37);
+    uint8_t bytes[16];
+    rand_fill(rand_system(), bytes, sizeof bytes);
+    bytes[6] = (uint8_t)((bytes[6] & 0x0f) | 0x40); /* version 4 */
+    bytes[8] = (uint8_t)((bytes[8] & 0x3f) | 0x80); /* the RFC 4122 variant */
+    static const char hex[] = "0123456789abcdef";
+    size_t n = 0;
+    for (size_t i = 0; i < sizeof bytes; i++) {
+        if (i == 4 || i == 6 || i == 8 || i == 10)
+            out[n++] = '-';
+        out[n++] = hex[bytes[i] >> 4];
+        out[n++] = hex[bytes[i] & 0x0f];
+    }
+    out[n] = '\0';
 }

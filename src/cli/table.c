@@ -16,6 +16,17 @@
     {"password-stdin", NULL, false, NULL,                                                          \
      "read the password from standard input (one line) instead of the terminal"}
 #define S_LIMIT {"limit", "N", false, NULL, "rows per page, 1 to 100 (default 20)"}
+#define S_PAYMENT_PASSWORD_STDIN                                                                   \
+    {"password-stdin", NULL, false, NULL,                                                          \
+     "read the payment password from standard input (one line) instead of the terminal"}
+#define S_IDEMPOTENCY_KEY                                                                          \
+    {"idempotency-key", "KEY", false, NULL,                                                        \
+     "send this Idempotency-Key instead of a random one: running the command again with the "      \
+     "same KEY answers the first payment instead of paying twice"}
+#define S_MONEY_NOTE                                                                               \
+    "\n\nAMOUNT is in yuan with at most two decimals (12.50). The request carries an "             \
+    "Idempotency-Key (random unless --idempotency-key is given; shown with --verbose) and is "    \
+    "sent once more with the same key when no answer comes, so it never pays twice."
 #define S_CURSOR                                                                                   \
     {"cursor", "CURSOR", false, NULL, "the page after the one that printed this cursor"}
 
@@ -27,7 +38,10 @@ static const struct cli_command S_commands[] = {
      "codes with `qianbao admin sms-outbox`.",
      {{"purpose", "PURPOSE", true, "register reset_payment_password unfreeze login bind_card new_device",
        "what the code is for: register, reset_payment_password (for `payment-password set`), "
-       "unfreeze (for `security unfreeze`)"}},
+       "unfreeze (for `security unfreeze`), bind_card (for `card add`)"},
+      {"target", "TARGET", false, NULL,
+       "what the code authorises, for bind_card the card number masked: its first six and last "
+       "four digits with a * for each digit between (999900******0012)"}},
      cli_run_sms_code},
     {"register", "", 0, 0, "create a wallet with a phone number and an SMS code",
      "Registers a new user. Ask for the code first with `qianbao sms-code PHONE --purpose "
@@ -101,6 +115,91 @@ static const struct cli_command S_commands[] = {
      {{"code", "CODE", true, NULL, "the SMS code of purpose reset_payment_password"},
       S_PASSWORD_STDIN},
      cli_run_payment_password_set},
+    {"card", "", 0, 0, "manage bound bank cards", NULL, {{0}}, NULL},
+    {"card add", "", 0, 0, "bind a debit card",
+     "Binding needs an SMS code sent to the card's phone (the one the bank has). On a "
+     "terminal, `qianbao card add --number NUMBER --holder NAME --phone PHONE` asks for the "
+     "code, then asks you to type it. In scripts, two steps: the same command with --send-code "
+     "asks for the code, then again with --code CODE binds the card. The number is never shown "
+     "again: a card is its id, bank and last four digits. Sandbox test cards: docs/sandbox.md.",
+     {{"number", "NUMBER", true, NULL, "the card number, 16 to 19 digits"},
+      {"holder", "NAME", true, NULL, "the holder's name, as the bank has it"},
+      {"phone", "PHONE", true, NULL, "the card's phone number, 11 digits"},
+      {"code", "CODE", false, NULL, "the SMS code of purpose bind_card, when you have it"},
+      {"send-code", NULL, false, NULL, "only ask for the SMS code, for a script's first step"}},
+     cli_run_card_add},
+    {"card list", "", 0, 0, "list the bound cards, newest first", NULL, {S_LIMIT, S_CURSOR},
+     cli_run_card_list},
+    {"card remove", "ID", 1, 1, "unbind a card",
+     "The card is no longer listed nor usable; payments made with it still show it. It may be "
+     "bound again later.",
+     {{0}},
+     cli_run_card_remove},
+    {"topup", "CARD_ID AMOUNT", 2, 2, "add money to the balance from a bound card",
+     "Takes AMOUNT from the card CARD_ID (from `qianbao card list`) into the balance. Needs "
+     "the payment password, read from the terminal without echo or with --password-stdin. "
+     "Shows the payment; a payment the bank declined exits 1, one the bank has not confirmed "
+     "is PROCESSING (see `qianbao payment show ID`, or pass --wait)." S_MONEY_NOTE,
+     {S_PAYMENT_PASSWORD_STDIN,
+      {"wait", NULL, false, NULL,
+       "wait (up to 120 s) until the bank has answered: SUCCESS or FAILED"},
+      S_IDEMPOTENCY_KEY},
+     cli_run_topup},
+    {"withdraw", "CARD_ID AMOUNT", 2, 2, "pay money from the balance out to a bound card",
+     "Pays AMOUNT to the card CARD_ID, for a fee (0.1 %, at least 0.10) that also leaves the "
+     "balance. Amount and fee are held (pending) until the bank answers; a failed withdrawal "
+     "releases them. Needs the payment password, as for topup." S_MONEY_NOTE,
+     {S_PAYMENT_PASSWORD_STDIN,
+      {"wait", NULL, false, NULL,
+       "wait (up to 120 s) until the bank has answered: SUCCESS or FAILED"},
+      S_IDEMPOTENCY_KEY},
+     cli_run_withdraw},
+    {"payment", "", 0, 0, "look at one payment", NULL, {{0}}, NULL},
+    {"payment show", "ID", 1, 1, "show a top-up, withdrawal or transfer",
+     "ID is a payment id (p_...) from topup, withdraw, send or bills.", {{0}},
+     cli_run_payment_show},
+    {"send", "TO AMOUNT", 2, 2, "send money to another user",
+     "TO is the payee's mobile number or user id: `qianbao send 13800000000 12.50`. The "
+     "payment password is asked unless AMOUNT is within your password-free amount (`qianbao "
+     "limits`)." S_MONEY_NOTE,
+     {{"memo", "TEXT", false, NULL, "a note shown to both of you, up to 128 bytes"},
+      S_PAYMENT_PASSWORD_STDIN,
+      S_IDEMPOTENCY_KEY},
+     cli_run_send},
+    {"limits", "", 0, 0, "show the spending limits and what is left of them",
+     "Every payment from the balance counts against each limit; top-ups and withdrawals do "
+     "not. Days and years roll over at midnight, Beijing time.",
+     {{0}},
+     cli_run_limits},
+    {"limits set", "", 0, 0, "set your own daily limit and password-free amount",
+     "Needs the payment password. `none` removes your daily limit or turns password-free "
+     "payments off: `qianbao limits set --daily 500 --password-free none`.",
+     {{"daily", "AMOUNT", false, NULL, "your daily limit, or none"},
+      {"password-free", "AMOUNT", false, NULL,
+       "transfers up to this amount need no payment password; none turns it off"},
+      S_PAYMENT_PASSWORD_STDIN},
+     cli_run_limits_set},
+    {"bills", "", 0, 0, "list bills: the payments in and out, newest first",
+     "One line per payment: time, type, counterparty, amount (+ in, - out; a withdrawal's fee "
+     "beside it), status and the available balance after it. --all follows every page; "
+     "--csv writes the server's CSV (RFC 4180, UTF-8), with --all as one document. A page may "
+     "hold fewer lines than --limit when the filter is narrow: follow the cursor.",
+     {{"type", "TYPE", false, "topup withdrawal transfer order_payment other",
+       "only topup, withdrawal, transfer, order_payment (paying a merchant) or other"},
+      {"direction", "DIR", false, "in out", "only money in or out"},
+      {"from", "TIME", false, NULL, "lines at or after TIME (YYYY-MM-DD or RFC 3339)"},
+      {"to", "TIME", false, NULL, "lines before TIME; a date takes in the whole day"},
+      {"counterparty", "ID", false, NULL, "only transfers with this user id"},
+      {"limit", "N", false, NULL, "lines per page, 1 to 100 (with --csv 1 to 1000)"},
+      S_CURSOR,
+      {"all", NULL, false, NULL, "follow every page to the end"},
+      {"csv", NULL, false, NULL, "write CSV instead of a table"}},
+     cli_run_bills},
+    {"statement", "YYYY-MM", 1, 1, "show a month's income, expense and top counterparties",
+     "The month runs from its first midnight to the next month's, Beijing time. Sums count "
+     "only money that moved; withdrawals still processing are counted apart.",
+     {{0}},
+     cli_run_statement},
     {"admin", "", 0, 0, "operator commands (need `qianbao login --admin`)", NULL, {{0}}, NULL},
     {"admin users", "", 0, 0, "list users, newest first",
      "Each user with KYC level, status and CNY balance.",

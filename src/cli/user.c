@@ -16,8 +16,7 @@
 
 #include "cli/cli_int.h"
 
-/* Prints a JSON value built by the CLI (login, logout) on stdout. */
-static void S_print_json(json_t *value)
+void cli_print_json(json_t *value)
 {
     QB_ASSERT(value != NULL);
     char *text = json_dumps(value, JSON_COMPACT);
@@ -58,8 +57,7 @@ static void S_user_answer(const struct cli *cli, const struct cli_response *res)
         S_user_print(cli, res->json);
 }
 
-/* "hint: more rows: ..." when the page has a next cursor. */
-static void S_next_page(struct cli *cli, const json_t *page)
+void cli_next_page_hint(struct cli *cli, const json_t *page)
 {
     const char *cursor = cli_json_str(page, "next_cursor");
     if (cursor[0] == '\0' || cli->json)
@@ -69,23 +67,27 @@ static void S_next_page(struct cli *cli, const json_t *page)
     cli_hint(cli, "more rows: run `qianbao %s --cursor %s`", cli->command->name, clean);
 }
 
-int cli_limit_arg(struct cli *cli, const struct cli_args *args, char *out, size_t out_size)
+int cli_limit_arg_max(struct cli *cli, const struct cli_args *args, long max, char *out,
+                      size_t out_size)
 {
     const char *limit = cli_arg(cli, args, "limit");
     out[0] = '\0';
     if (limit == NULL)
         return CLI_EXIT_OK;
     size_t size = strlen(limit);
-    if (size == 0 || size > 3 || strspn(limit, "0123456789") != size || limit[0] == '0' ||
-        strtol(limit, NULL, 10) > 100)
-        return cli_usage_error(cli, "--limit must be a whole number from 1 to 100");
+    if (size == 0 || size > 4 || strspn(limit, "0123456789") != size || limit[0] == '0' ||
+        strtol(limit, NULL, 10) > max)
+        return cli_usage_error(cli, "--limit must be a whole number from 1 to %ld", max);
     snprintf(out, out_size, "%s", limit);
     return CLI_EXIT_OK;
 }
 
-/* path plus ?limit= and ?cursor= from the options. */
-static int S_page_path(struct cli *cli, const struct cli_args *args, char *path,
-                       size_t path_size)
+int cli_limit_arg(struct cli *cli, const struct cli_args *args, char *out, size_t out_size)
+{
+    return cli_limit_arg_max(cli, args, 100, out, out_size);
+}
+
+int cli_page_path(struct cli *cli, const struct cli_args *args, char *path, size_t path_size)
 {
     char limit[8];
     int rc = cli_limit_arg(cli, args, limit, sizeof limit);
@@ -112,8 +114,13 @@ int cli_run_sms_code(struct cli *cli, const struct cli_args *args)
         phone = profile.phone;
     }
     const char *purpose = cli_arg(cli, args, "purpose");
+    const char *target = cli_arg(cli, args, "target");
     json_t *body = json_pack("{s:s, s:s}", "phone", phone, "purpose", purpose);
-    QB_ASSERT(body != NULL);
+    if (body == NULL || (target != NULL && json_object_set_new(body, "target",
+                                                               json_string(target)) != 0)) {
+        json_decref(body);
+        return cli_usage_error(cli, "PHONE, --purpose and --target must be UTF-8 text");
+    }
     struct cli_response res;
     int rc = cli_call(cli, "POST", "/v1/sms-codes", CLI_AUTH_NONE, body, &res);
     json_decref(body);
@@ -221,7 +228,7 @@ static int S_login_admin(struct cli *cli, const struct cli_args *args)
         return cli_fail(cli, CLI_EXIT_USAGE, "PROFILE_UNWRITABLE",
                         "cannot write the profile \"%s\" under $XDG_CONFIG_HOME/qianbao/", name);
     if (cli->json)
-        S_print_json(json_pack("{s:s, s:s, s:s}", "profile", name, "server", cli->server, "kind",
+        cli_print_json(json_pack("{s:s, s:s, s:s}", "profile", name, "server", cli->server, "kind",
                                "admin"));
     else
         printf("logged in as the operator on %s (profile \"%s\")\n", cli->server, name);
@@ -288,7 +295,7 @@ int cli_run_login(struct cli *cli, const struct cli_args *args)
                         "session stays open until it expires)",
                         cli->profile);
     if (cli->json) {
-        S_print_json(json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "profile", cli->profile,
+        cli_print_json(json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "profile", cli->profile,
                                "server", cli->server, "kind", "user", "user_id", profile.user_id,
                                "phone", profile.phone, "expires_at", profile.expires_at));
     } else {
@@ -334,7 +341,7 @@ int cli_run_logout(struct cli *cli, const struct cli_args *args)
         return cli_fail(cli, CLI_EXIT_USAGE, "PROFILE_UNWRITABLE",
                         "cannot remove the profile \"%s\"", name);
     if (cli->json)
-        S_print_json(json_pack("{s:s}", "profile", name));
+        cli_print_json(json_pack("{s:s}", "profile", name));
     else
         printf("logged out (profile \"%s\" removed)\n", name);
     return CLI_EXIT_OK;
@@ -452,7 +459,7 @@ int cli_run_security(struct cli *cli, const struct cli_args *args)
 int cli_run_security_sessions(struct cli *cli, const struct cli_args *args)
 {
     char path[512] = "/v1/me/sessions";
-    int rc = S_page_path(cli, args, path, sizeof path);
+    int rc = cli_page_path(cli, args, path, sizeof path);
     if (rc != CLI_EXIT_OK)
         return rc;
     struct cli_response res;
@@ -478,7 +485,7 @@ int cli_run_security_sessions(struct cli *cli, const struct cli_args *args)
         }
         cli_table_print(cli, &table);
         cli_table_release(&table);
-        S_next_page(cli, res.json);
+        cli_next_page_hint(cli, res.json);
     }
     cli_response_release(&res);
     return rc;

@@ -1,6 +1,7 @@
 /*
  * test_cli.c — the client's pure parts: amounts typed and shown as
- * decimals, terminal widths and cleaning of server text, profile names and
+ * decimals (signed for bills, or "none" for limits), card masks, months,
+ * Idempotency-Keys, terminal widths and cleaning of server text, profile names and
  * the profile file's round trip and permissions.
  */
 #include <stdlib.h>
@@ -147,6 +148,101 @@ TEST(profile_round_trip_is_private)
     ASSERT_EQ_INT(cli_profile_remove("default"), QB_OK);
 }
 
+TEST(amount_or_none)
+{
+    // `limits set --daily none` removes a limit; anything else must be an amount to set.
+    const struct currency *cny = currency_find("CNY");
+    int64_t v = 42;
+    bool none = false;
+    ASSERT_EQ_INT(cli_amount_or_none_parse("none", cny, &v, &none), QB_OK);
+    ASSERT(none);
+    ASSERT_EQ_INT(v, 0);
+    ASSERT_EQ_INT(cli_amount_or_none_parse("500", cny, &v, &none), QB_OK);
+    ASSERT(!none);
+    ASSERT_EQ_INT(v, 50000);
+    ASSERT_EQ_INT(cli_amount_or_none_parse("0.01", cny, &v, &none), QB_OK);
+    ASSERT_EQ_INT(v, 1);
+    const char *bad[] = {"None", "NONE", "", "0", "-1", "1.234", "none "};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        v = 42;
+        if (cli_amount_or_none_parse(bad[i], cny, &v, &none) != QB_E_BAD_AMOUNT || v != 42)
+            TEST_FAIL_("\"%s\" was not refused", bad[i]);
+    }
+}
+
+TEST(signed_amounts)
+{
+    // A bill's amount is unsigned with a direction; the sign shows it, exactly.
+    char text[MONEY_TEXT_SIZE_MAX + 8];
+    cli_amount_signed_format(1250, false, "CNY", text, sizeof text);
+    ASSERT_EQ_STR(text, "+12.50");
+    cli_amount_signed_format(10, true, "CNY", text, sizeof text);
+    ASSERT_EQ_STR(text, "-0.10");
+    cli_amount_signed_format(0, true, "CNY", text, sizeof text);
+    ASSERT_EQ_STR(text, "-0.00");
+    cli_amount_signed_format(INT64_MAX, false, "CNY", text, sizeof text);
+    ASSERT_EQ_STR(text, "+92233720368547758.07");
+    cli_amount_signed_format(7, true, "JPY", text, sizeof text);
+    ASSERT_EQ_STR(text, "-7");
+}
+
+TEST(card_masks)
+{
+    // The bind_card code's target: six and four digits kept, one '*' per digit between.
+    char out[24];
+    ASSERT(cli_card_mask("9999000000000012", out, sizeof out));
+    ASSERT_EQ_STR(out, "999900******0012");
+    ASSERT(cli_card_mask("6222020000000000018", out, sizeof out));
+    ASSERT_EQ_STR(out, "622202*********0018");
+    const char *bad[] = {"", "999900000000001", "62220200000000000180", "9999 0000 0000 0012",
+                         "999900000000001x", "-999000000000012"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        if (cli_card_mask(bad[i], out, sizeof out))
+            TEST_FAIL_("\"%s\" was masked", bad[i]);
+    }
+    ASSERT(!cli_card_mask("9999000000000012", out, 16)); /* no room for the NUL */
+}
+
+TEST(months)
+{
+    ASSERT(cli_month_valid("2026-11"));
+    ASSERT(cli_month_valid("1970-01"));
+    ASSERT(cli_month_valid("2026-12"));
+    const char *bad[] = {"", "2026-13", "2026-00", "1969-12", "2026-1", "2026/11", "202611",
+                         "2026-11-01", "20x6-11", " 2026-11"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        if (cli_month_valid(bad[i]))
+            TEST_FAIL_("\"%s\" was taken for a month", bad[i]);
+    }
+}
+
+TEST(idempotency_keys)
+{
+    // A fresh key is a version-4 UUID, different every time; a given one is printable ASCII.
+    char a[40], b[40];
+    cli_idempotency_key_new(a, sizeof a);
+    cli_idempotency_key_new(b, sizeof b);
+    ASSERT_EQ_INT(strlen(a), 36);
+    ASSERT(strcmp(a, b) != 0);
+    ASSERT(a[8] == '-' && a[13] == '-' && a[18] == '-' && a[23] == '-');
+    ASSERT(a[14] == '4');
+    ASSERT(strchr("89ab", a[19]) != NULL);
+    ASSERT_EQ_INT(strspn(a, "0123456789abcdef-"), 36);
+    ASSERT(cli_idempotency_key_valid(a));
+    ASSERT(cli_idempotency_key_valid("golden-send-1"));
+    ASSERT(!cli_idempotency_key_valid(""));
+    ASSERT(!cli_idempotency_key_valid("two words"));
+    ASSERT(!cli_idempotency_key_valid("tab\there"));
+    ASSERT(!cli_idempotency_key_valid("\xe4\xb8\xad"));
+    char longest[300];
+    memset(longest, 'k', 255);
+    longest[255] = '\0';
+    ASSERT(cli_idempotency_key_valid(longest));
+    longest[255] = 'k';
+    longest[256] = '\0';
+    ASSERT(!cli_idempotency_key_valid(longest));
+}
+
 int main(void)
 {
     test_tmpdir(S_root, sizeof S_root);
@@ -155,6 +251,11 @@ int main(void)
     RUN(amounts_format_by_currency);
     RUN(text_width_counts_wide_characters_twice);
     RUN(text_clean_neutralises_control_characters);
+    RUN(amount_or_none);
+    RUN(signed_amounts);
+    RUN(card_masks);
+    RUN(months);
+    RUN(idempotency_keys);
     RUN(profile_names);
     RUN(profile_round_trip_is_private);
     test_rmtree(S_root);

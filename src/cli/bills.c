@@ -1,0 +1,349 @@
+/*
+ * bills.c — the wallet's history: `bills` (a table of lines, the server's
+ * JSON, or its CSV; one page, or every page with --all) and `statement
+ * YYYY-MM` (a month's income, expense, sums by type and top
+ * counterparties).
+ *
+ * Bill amounts come unsigned with a direction; they are shown with the
+ * direction's sign (+ in, - out), exactly (cli_amount_signed_format). The
+ * CSV is the server's, written byte for byte: with --all the header row of
+ * later pages is left out so that the output is one CSV document.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli_int.h"
+
+#define S_PATH_SIZE_MAX 1024
+#define S_ALL_PAGES_MAX 1000 /* --all stops here (100,000 lines, or a million CSV lines) */
+#define S_AMOUNT_TEXT_SIZE (MONEY_TEXT_SIZE_MAX + 8)
+
+/* The filters of `bills` appended to path as a query. */
+static int S_filters(struct cli *cli, const struct cli_args *args, bool csv, char *path,
+                     size_t path_size)
+{
+    static const char *const options[][2] = {{"type", "type"},
+                                             {"direction", "direction"},
+                                             {"from", "from"},
+                                             {"to", "to"},
+                                             {"counterparty", "counterparty"}};
+    for (size_t i = 0; i < QB_ARRAY_COUNT(options); i++) {
+        const char *value = cli_arg(cli, args, options[i][0]);
+        if (value != NULL && !cli_query_add(path, path_size, options[i][1], value))
+            return cli_usage_error(cli, "the options are too long");
+    }
+    char limit[8];
+    int rc = cli_limit_arg_max(cli, args, csv ? 1000 : 100, limit, sizeof limit);
+    if (rc != CLI_EXIT_OK)
+        return rc;
+    if (limit[0] != '\0' && !cli_query_add(path, path_size, "limit", limit))
+        return cli_usage_error(cli, "the options are too long");
+    return CLI_EXIT_OK;
+}
+
+/* path with &cursor= (when cursor is not empty) into out. */
+static bool S_page(const char *path, const char *cursor, char *out, size_t out_size)
+{
+    snprintf(out, out_size, "%s", path);
+    return cursor[0] == '\0' || cli_query_add(out, out_size, "cursor", cursor);
+}
+
+static void S_more_hint(struct cli *cli, const char *cursor)
+{
+    char clean[160];
+    cli_text_clean(cursor, clean, sizeof clean);
+    cli_hint(cli, "more lines: run the same command with --cursor %s, or with --all", clean);
+}
+
+/* "张*丰", a merchant's name, "招商银行 ****6789", or "-". */
+static void S_counterparty_text(const json_t *counterparty, bool with_id, char *out,
+                                size_t out_size)
+{
+    const char *type = cli_json_str(counterparty, "type");
+    if (strcmp(type, "merchant") == 0 && with_id)
+        snprintf(out, out_size, "%s (merchant %s)", cli_json_str(counterparty, "name"),
+                 cli_json_str(counterparty, "id"));
+    else if (strcmp(type, "merchant") == 0)
+        snprintf(out, out_size, "%s", cli_json_str(counterparty, "name"));
+    else if (strcmp(type, "user") == 0 && with_id)
+        snprintf(out, out_size, "%s (%s)", cli_json_str(counterparty, "name"),
+                 cli_json_str(counterparty, "id"));
+    else if (strcmp(type, "user") == 0)
+        snprintf(out, out_size, "%s", cli_json_str(counterparty, "name"));
+    else if (strcmp(type, "card") == 0)
+        snprintf(out, out_size, "%s ****%s", cli_json_str(counterparty, "bank"),
+                 cli_json_str(counterparty, "last4"));
+    else
+        snprintf(out, out_size, "-");
+}
+
+static void S_bill_row(struct cli_table *table, const json_t *line)
+{
+    const char *currency = cli_json_str(line, "currency");
+    bool out = strcmp(cli_json_str(line, "direction"), "out") == 0;
+    char amount[S_AMOUNT_TEXT_SIZE], text[S_AMOUNT_TEXT_SIZE * 2 + 16];
+    cli_amount_signed_format(json_integer_value(json_object_get(line, "amount")), out, currency,
+                             amount, sizeof amount);
+    json_int_t fee = json_integer_value(json_object_get(line, "fee"));
+    if (fee > 0) {
+        char fee_text[S_AMOUNT_TEXT_SIZE];
+        cli_amount_format(fee, currency, fee_text, sizeof fee_text);
+        snprintf(text, sizeof text, "%s %s (fee %s)", amount, currency, fee_text);
+    } else {
+        snprintf(text, sizeof text, "%s %s", amount, currency);
+    }
+    char status[96];
+    const char *failure = cli_json_str(line, "failure_code");
+    if (failure[0] != '\0')
+        snprintf(status, sizeof status, "%s (%s)", cli_json_str(line, "status"), failure);
+    else
+        snprintf(status, sizeof status, "%s", cli_json_str(line, "status"));
+    char balance[S_AMOUNT_TEXT_SIZE];
+    cli_amount_format(json_integer_value(json_object_get(line, "balance_after")), currency, balance,
+                      sizeof balance);
+    char counterparty[CLI_TABLE_CELL_SIZE_MAX];
+    S_counterparty_text(json_object_get(line, "counterparty"), false, counterparty,
+                        sizeof counterparty);
+    const char *row[] = {cli_json_str(line, "created_at"),
+                         cli_json_str(line, "type"),
+                         counterparty,
+                         text,
+                         status,
+                         balance,
+                         cli_json_str(line, "id")};
+    cli_table_add(table, row);
+}
+
+/* bills --csv: the server's CSV, page after page with --all. */
+static int S_bills_csv(struct cli *cli, const char *path, const char *cursor_arg, bool all)
+{
+    char cursor[128];
+    snprintf(cursor, sizeof cursor, "%s", cursor_arg != NULL ? cursor_arg : "");
+    for (int page = 0;; page++) {
+        char page_path[S_PATH_SIZE_MAX];
+        if (!S_page(path, cursor, page_path, sizeof page_path))
+            return cli_usage_error(cli, "the options are too long");
+        struct cli_response res;
+        int rc = cli_call(cli, "GET", page_path, CLI_AUTH_USER, NULL, &res);
+        if (rc != CLI_EXIT_OK) {
+            cli_response_release(&res);
+            return rc;
+        }
+        const char *data = res.body.data;
+        size_t size = res.body.size;
+        if (page > 0) { /* one header row for the whole document */
+            const char *end = memchr(data, '\n', size);
+            size = end != NULL ? size - (size_t)(end + 1 - data) : 0;
+            data = end != NULL ? end + 1 : data;
+        }
+        if (size > 0)
+            fwrite(data, 1, size, stdout);
+        snprintf(cursor, sizeof cursor, "%s", res.next_cursor);
+        cli_response_release(&res);
+        if (cursor[0] == '\0')
+            return CLI_EXIT_OK;
+        if (!all || page + 1 >= S_ALL_PAGES_MAX) {
+            S_more_hint(cli, cursor);
+            return CLI_EXIT_OK;
+        }
+    }
+}
+
+int cli_run_bills(struct cli *cli, const struct cli_args *args)
+{
+    bool csv = cli_arg(cli, args, "csv") != NULL;
+    bool all = cli_arg(cli, args, "all") != NULL;
+    if (csv && cli->json)
+        return cli_usage_error(cli, "--csv and --json are two formats: give one");
+    char path[S_PATH_SIZE_MAX];
+    snprintf(path, sizeof path, "%s", csv ? "/v1/me/transactions.csv" : "/v1/me/transactions");
+    int rc = S_filters(cli, args, csv, path, sizeof path);
+    if (rc != CLI_EXIT_OK)
+        return rc;
+    const char *cursor_arg = cli_arg(cli, args, "cursor");
+    if (csv)
+        return S_bills_csv(cli, path, cursor_arg, all);
+
+    static const char *const headers[] = {
+        "TIME", "TYPE", "COUNTERPARTY", "AMOUNT", "STATUS", "BALANCE AFTER", "ID"};
+    struct cli_table table;
+    cli_table_init(&table, headers, QB_ARRAY_COUNT(headers));
+    json_t *items = json_array(); /* --json --all: every page's lines */
+    QB_ASSERT(items != NULL);
+    char cursor[128];
+    snprintf(cursor, sizeof cursor, "%s", cursor_arg != NULL ? cursor_arg : "");
+    for (int page = 0;; page++) {
+        char page_path[S_PATH_SIZE_MAX];
+        if (!S_page(path, cursor, page_path, sizeof page_path)) {
+            rc = cli_usage_error(cli, "the options are too long");
+            break;
+        }
+        struct cli_response res;
+        rc = cli_call(cli, "GET", page_path, CLI_AUTH_USER, NULL, &res);
+        if (rc != CLI_EXIT_OK) {
+            cli_response_release(&res);
+            break;
+        }
+        if (cli->json && !all) {
+            cli_print_body(&res);
+            cli_response_release(&res);
+            break;
+        }
+        size_t index;
+        json_t *line;
+        json_array_foreach(json_object_get(res.json, "items"), index, line)
+        {
+            if (cli->json)
+                QB_ASSERT(json_array_append(items, line) == 0);
+            else
+                S_bill_row(&table, line);
+        }
+        snprintf(cursor, sizeof cursor, "%s", cli_json_str(res.json, "next_cursor"));
+        cli_response_release(&res);
+        if (cursor[0] == '\0' || !all || page + 1 >= S_ALL_PAGES_MAX) {
+            if (cli->json) {
+                json_t *doc = json_pack("{s:O, s:o}", "items", items, "next_cursor",
+                                        cursor[0] != '\0' ? json_string(cursor) : json_null());
+                QB_ASSERT(doc != NULL);
+                cli_print_json(doc);
+            } else {
+                cli_table_print(cli, &table);
+                if (cursor[0] != '\0')
+                    S_more_hint(cli, cursor);
+            }
+            break;
+        }
+    }
+    json_decref(items);
+    cli_table_release(&table);
+    return rc;
+}
+
+/* --- statement ---------------------------------------------------------------- */
+
+/* Each currency's amount of a {"CNY": n} object: "507.00 CNY". */
+static void S_sums_text(const json_t *sums, char *out, size_t out_size)
+{
+    size_t n = 0;
+    out[0] = '\0';
+    const char *currency;
+    json_t *value;
+    json_object_foreach((json_t *)sums, currency, value)
+    {
+        char amount[S_AMOUNT_TEXT_SIZE];
+        cli_amount_format(json_integer_value(value), currency, amount, sizeof amount);
+        int w = snprintf(out + n, out_size - n, "%s%s %s", n > 0 ? ", " : "", amount, currency);
+        if (w < 0 || (size_t)w >= out_size - n)
+            break;
+        n += (size_t)w;
+    }
+    if (n == 0)
+        snprintf(out, out_size, "0");
+}
+
+/* A row of {income, expense, count} in currency. */
+static void S_sum_row(struct cli_table *table, const char *label, const char *currency,
+                      const json_t *sum)
+{
+    char income[S_AMOUNT_TEXT_SIZE + 8], expense[S_AMOUNT_TEXT_SIZE + 8], count[32];
+    char amount[S_AMOUNT_TEXT_SIZE];
+    cli_amount_format(json_integer_value(json_object_get(sum, "income")), currency, amount,
+                      sizeof amount);
+    snprintf(income, sizeof income, "%s %s", amount, currency);
+    cli_amount_format(json_integer_value(json_object_get(sum, "expense")), currency, amount,
+                      sizeof amount);
+    snprintf(expense, sizeof expense, "%s %s", amount, currency);
+    snprintf(count, sizeof count, "%" JSON_INTEGER_FORMAT,
+             json_integer_value(json_object_get(sum, "count")));
+    const char *row[] = {label, income, expense, count};
+    cli_table_add(table, row);
+}
+
+static void S_statement_print(struct cli *cli, const json_t *s)
+{
+    char text[256], sums[192];
+    snprintf(text, sizeof text, "%s (%s to %s)", cli_json_str(s, "month"), cli_json_str(s, "from"),
+             cli_json_str(s, "to"));
+    cli_print_field(cli, "month", text);
+    S_sums_text(json_object_get(s, "income"), sums, sizeof sums);
+    cli_print_field(cli, "income", sums);
+    S_sums_text(json_object_get(s, "expense"), sums, sizeof sums);
+    cli_print_field(cli, "expense", sums);
+    json_int_t lines = 0;
+    const char *currency;
+    json_t *value;
+    json_object_foreach(json_object_get(s, "count"), currency, value) lines +=
+        json_integer_value(value);
+    snprintf(text, sizeof text, "%" JSON_INTEGER_FORMAT, lines);
+    cli_print_field(cli, "payments", text);
+    json_int_t processing = json_integer_value(json_object_get(s, "processing_count"));
+    if (processing > 0) {
+        snprintf(text, sizeof text, "%" JSON_INTEGER_FORMAT " withdrawal%s, not counted yet",
+                 processing, processing == 1 ? "" : "s");
+        cli_print_field(cli, "processing", text);
+    }
+
+    putchar('\n');
+    static const char *const type_headers[] = {"BY TYPE", "INCOME", "EXPENSE", "COUNT"};
+    struct cli_table table;
+    cli_table_init(&table, type_headers, 4);
+    const char *type;
+    json_t *per_currency;
+    json_object_foreach(json_object_get(s, "by_type"), type, per_currency)
+    {
+        json_object_foreach(per_currency, currency, value)
+        {
+            if (json_integer_value(json_object_get(value, "count")) > 0)
+                S_sum_row(&table, type, currency, value);
+        }
+    }
+    cli_table_print(cli, &table);
+    cli_table_release(&table);
+
+    putchar('\n');
+    static const char *const top_headers[] = {"TOP COUNTERPARTIES", "INCOME", "EXPENSE", "COUNT"};
+    cli_table_init(&table, top_headers, 4);
+    size_t index;
+    json_t *entry;
+    json_array_foreach(json_object_get(s, "by_counterparty"), index, entry)
+    {
+        char label[CLI_TABLE_CELL_SIZE_MAX];
+        S_counterparty_text(json_object_get(entry, "counterparty"), true, label, sizeof label);
+        S_sum_row(&table, label, cli_json_str(entry, "currency"), entry);
+    }
+    json_object_foreach(json_object_get(s, "others"), currency, value)
+    {
+        if (json_integer_value(json_object_get(value, "count")) > 0)
+            S_sum_row(&table, "(all others)", currency, value);
+    }
+    cli_table_print(cli, &table);
+    cli_table_release(&table);
+    if (!json_is_true(json_object_get(s, "complete")))
+        cli_hint(cli, "the history is too long to read the whole month: the sums cover only "
+                      "its later part");
+}
+
+int cli_run_statement(struct cli *cli, const struct cli_args *args)
+{
+    const char *month = args->positionals[0];
+    if (!cli_month_valid(month)) {
+        char clean[64];
+        cli_text_clean(month, clean, sizeof clean);
+        return cli_usage_error(
+            cli, "\"%s\" is not a month: YYYY-MM, a year from 1970 and a month from 01 to 12",
+            clean);
+    }
+    char path[64];
+    snprintf(path, sizeof path, "/v1/me/statements/%s", month);
+    struct cli_response res;
+    int rc = cli_call(cli, "GET", path, CLI_AUTH_USER, NULL, &res);
+    if (rc == CLI_EXIT_OK) {
+        if (cli->json)
+            cli_print_body(&res);
+        else
+            S_statement_print(cli, res.json);
+    }
+    cli_response_release(&res);
+    return rc;
+}

@@ -1,0 +1,670 @@
+/*
+ * money.c — the commands that bind cards and move money: card add, list
+ * and remove; topup and withdraw (with --wait for the bank); payment show;
+ * send (a transfer); limits and limits set.
+ *
+ * Every amount is typed as a decimal of yuan and checked with
+ * cli_amount_parse before anything is sent: a bad one is a usage error
+ * (exit 2) saying what a valid one looks like. Every money-moving POST
+ * carries an Idempotency-Key (given with --idempotency-key, else a fresh
+ * random one, shown with --verbose) and is sent once more with the same key
+ * when no answer came (cli_call_idem), so a lost answer never pays twice.
+ * The payment password is read from the terminal without echo or from
+ * standard input (--password-stdin), checked to be six digits, sent, and
+ * wiped.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli/cli_int.h"
+
+#define S_AMOUNT_TEXT_SIZE (MONEY_TEXT_SIZE_MAX + 8)
+#define S_WAIT_S 120         /* --wait gives the bank this long */
+#define S_WAIT_POLL_MS 1000L /* between two looks at the payment */
+#define S_CURRENCY "CNY"     /* the only currency that moves today */
+
+/* --- shared parts ----------------------------------------------------------- */
+
+/* AMOUNT typed by the user, in fen; a usage error saying what a valid
+ * amount is otherwise. */
+static int S_amount_arg(struct cli *cli, const char *text, int64_t *amount)
+{
+    char clean[64];
+    cli_text_clean(text, clean, sizeof clean);
+    enum qb_error err = cli_amount_parse(text, currency_find(S_CURRENCY), amount);
+    if (err == QB_E_OVERFLOW)
+        return cli_usage_error(cli, "the amount \"%s\" is too large", clean);
+    if (err != QB_OK)
+        return cli_usage_error(cli,
+                               "\"%s\" is not a valid amount: a positive number of yuan with at "
+                               "most two decimals, such as 12.50, 0.01 or 3",
+                               clean);
+    return CLI_EXIT_OK;
+}
+
+/* "12.50 CNY" */
+static void S_amount_text(json_int_t amount, const char *currency, char *out, size_t out_size)
+{
+    char text[S_AMOUNT_TEXT_SIZE];
+    cli_amount_format((int64_t)amount, currency, text, sizeof text);
+    snprintf(out, out_size, "%s %s", text, currency);
+}
+
+/* The --idempotency-key given, or a fresh one. */
+static int S_key_arg(struct cli *cli, const struct cli_args *args, char *key, size_t key_size)
+{
+    const char *given = cli_arg(cli, args, "idempotency-key");
+    if (given == NULL) {
+        cli_idempotency_key_new(key, key_size);
+        return CLI_EXIT_OK;
+    }
+    if (!cli_idempotency_key_valid(given))
+        return cli_usage_error(cli, "--idempotency-key must be 1 to 255 printable ASCII "
+                                    "characters without spaces");
+    snprintf(key, key_size, "%s", given);
+    return CLI_EXIT_OK;
+}
+
+/* The payment password: six digits from the terminal or --password-stdin. */
+static int S_payment_password(struct cli *cli, const struct cli_args *args, char *out,
+                              size_t out_size)
+{
+    int rc = cli_secret_read(cli, cli_arg(cli, args, "password-stdin") != NULL,
+                             "Payment password: ", NULL, out, out_size);
+    if (rc != CLI_EXIT_OK)
+        return rc;
+    if (strlen(out) != 6 || strspn(out, "0123456789") != 6) {
+        cli_secret_wipe(out, out_size);
+        return cli_usage_error(cli, "the payment password is six digits");
+    }
+    return CLI_EXIT_OK;
+}
+
+/* base + "/" + the id escaped. */
+static int S_id_path(struct cli *cli, const char *base, const char *id, char *path,
+                     size_t path_size)
+{
+    char escaped[128];
+    if (!cli_path_escape(id, escaped, sizeof escaped))
+        return cli_usage_error(cli, "ID is too long");
+    snprintf(path, path_size, "%s/%s", base, escaped);
+    return CLI_EXIT_OK;
+}
+
+/* "招商银行 ****6789" */
+static void S_card_text(const json_t *card, char *out, size_t out_size)
+{
+    snprintf(out, out_size, "%s ****%s", cli_json_str(card, "bank"), cli_json_str(card, "last4"));
+}
+
+/* "*四 (u_…)" */
+static void S_user_text(const json_t *user, char *out, size_t out_size)
+{
+    snprintf(out, out_size, "%s (%s)", cli_json_str(user, "display_name"),
+             cli_json_str(user, "user_id"));
+}
+
+static void S_replayed_note(struct cli *cli, const struct cli_response *res)
+{
+    if (res->replayed)
+        cli_hint(cli, "this Idempotency-Key was used before: this is that request's answer, "
+                      "and nothing moved again");
+}
+
+static void S_sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
+/* --- cards ------------------------------------------------------------------ */
+
+static void S_card_print(const struct cli *cli, const json_t *card)
+{
+    char text[128];
+    cli_print_field(cli, "card", cli_json_str(card, "id"));
+    cli_print_field(cli, "bank", cli_json_str(card, "bank"));
+    snprintf(text, sizeof text, "****%s", cli_json_str(card, "last4"));
+    cli_print_field(cli, "number", text);
+    cli_print_field(cli, "type", cli_json_str(card, "card_type"));
+    cli_print_field(cli, "added at", cli_json_str(card, "created_at"));
+}
+
+/* POST /v1/sms-codes for binding the card masked as target. */
+static int S_bind_code_request(struct cli *cli, const char *phone, const char *target,
+                               struct cli_response *res)
+{
+    json_t *body =
+        json_pack("{s:s, s:s, s:s}", "phone", phone, "purpose", "bind_card", "target", target);
+    if (body == NULL) {
+        memset(res, 0, sizeof *res);
+        buf_init(&res->body, CLI_RESPONSE_SIZE_MAX);
+        return cli_usage_error(cli, "--phone must be UTF-8 text");
+    }
+    int rc = cli_call(cli, "POST", "/v1/sms-codes", CLI_AUTH_NONE, body, res);
+    json_decref(body);
+    return rc;
+}
+
+int cli_run_card_add(struct cli *cli, const struct cli_args *args)
+{
+    const char *number = cli_arg(cli, args, "number");
+    const char *holder = cli_arg(cli, args, "holder");
+    const char *phone = cli_arg(cli, args, "phone");
+    const char *code = cli_arg(cli, args, "code");
+    bool send_code = cli_arg(cli, args, "send-code") != NULL;
+    char target[24];
+    if (!cli_card_mask(number, target, sizeof target))
+        return cli_usage_error(cli, "--number must be the card's 16 to 19 digits, without "
+                                    "spaces");
+    if (code != NULL && send_code)
+        return cli_usage_error(cli, "--send-code asks for a code; --code uses one: give one "
+                                    "of them");
+    char clean_phone[32];
+    cli_text_clean(phone, clean_phone, sizeof clean_phone);
+    char typed[16];
+    if (code == NULL) {
+        if (!send_code && !isatty(STDIN_FILENO))
+            return cli_usage_error(cli, "no terminal to ask for the SMS code on: run with "
+                                        "--send-code, then again with --code CODE");
+        struct cli_response res;
+        int rc = S_bind_code_request(cli, phone, target, &res);
+        if (rc == CLI_EXIT_OK && send_code) {
+            if (cli->json) {
+                cli_print_body(&res);
+            } else {
+                printf("requested an SMS code (purpose bind_card) for %s, to bind card %s\n",
+                       clean_phone, target);
+                printf("next: qianbao card add --number NUMBER --holder NAME --phone %s --code "
+                       "CODE\n",
+                       clean_phone);
+            }
+        }
+        cli_response_release(&res);
+        if (rc != CLI_EXIT_OK || send_code)
+            return rc;
+        fprintf(stderr, "An SMS code was sent to %s to bind card %s.\n", clean_phone, target);
+        rc = cli_line_read(cli, "SMS code: ", typed, sizeof typed);
+        if (rc != CLI_EXIT_OK)
+            return rc;
+        code = typed;
+    }
+    json_t *body = json_pack("{s:s, s:s, s:s, s:s}", "card_number", number, "holder_name", holder,
+                             "phone", phone, "sms_code", code);
+    if (body == NULL)
+        return cli_usage_error(cli, "--holder, --phone and --code must be UTF-8 text");
+    struct cli_response res;
+    int rc = cli_call(cli, "POST", "/v1/me/cards", CLI_AUTH_USER, body, &res);
+    json_decref(body);
+    if (rc == CLI_EXIT_OK) {
+        if (cli->json)
+            cli_print_body(&res);
+        else
+            S_card_print(cli, res.json);
+    }
+    cli_response_release(&res);
+    return rc;
+}
+
+int cli_run_card_list(struct cli *cli, const struct cli_args *args)
+{
+    char path[512] = "/v1/me/cards";
+    int rc = cli_page_path(cli, args, path, sizeof path);
+    if (rc != CLI_EXIT_OK)
+        return rc;
+    struct cli_response res;
+    rc = cli_call(cli, "GET", path, CLI_AUTH_USER, NULL, &res);
+    if (rc == CLI_EXIT_OK && cli->json) {
+        cli_print_body(&res);
+    } else if (rc == CLI_EXIT_OK) {
+        static const char *const headers[] = {"ID", "BANK", "CARD", "TYPE", "ADDED"};
+        struct cli_table table;
+        cli_table_init(&table, headers, 5);
+        size_t index;
+        json_t *card;
+        json_array_foreach(json_object_get(res.json, "items"), index, card)
+        {
+            char last4[32];
+            snprintf(last4, sizeof last4, "****%s", cli_json_str(card, "last4"));
+            const char *row[] = {cli_json_str(card, "id"), cli_json_str(card, "bank"), last4,
+                                 cli_json_str(card, "card_type"), cli_json_str(card, "created_at")};
+            cli_table_add(&table, row);
+        }
+        cli_table_print(cli, &table);
+        cli_table_release(&table);
+        cli_next_page_hint(cli, res.json);
+    }
+    cli_response_release(&res);
+    return rc;
+}
+
+int cli_run_card_remove(struct cli *cli, const struct cli_args *args)
+{
+    char path[192];
+    int rc = S_id_path(cli, "/v1/me/cards", args->positionals[0], path, sizeof path);
+    if (rc != CLI_EXIT_OK)
+        return rc;
+    struct cli_response res;
+    rc = cli_call(cli, "DELETE", path, CLI_AUTH_USER, NULL, &res);
+    if (rc == CLI_EXIT_OK) {
+        if (cli->json) {
+            cli_print_body(&res);
+        } else {
+            char clean[128];
+            cli_text_clean(args->positionals[0], clean, sizeof clean);
+            printf("removed card %s\n", clean);
+        }
+    }
+    cli_response_release(&res);
+    return rc;
+}
+
+/* --- top-ups, withdrawals and payments ------------------------------------------ */
+
+/* A payment of POST /v1/me/topups, /withdrawals or GET /v1/me/payments/{id}. */
+static void S_payment_print(const struct cli *cli, const json_t *p)
+{
+    char text[256];
+    const char *currency = cli_json_str(p, "currency");
+    const char *status = cli_json_str(p, "status");
+    const char *failure = cli_json_str(p, "failure_code");
+    cli_print_field(cli, "payment", cli_json_str(p, "id"));
+    cli_print_field(cli, "type", cli_json_str(p, "type"));
+    if (failure[0] != '\0')
+        snprintf(text, sizeof text, "%s (%s)", status, failure);
+    else
+        snprintf(text, sizeof text, "%s", status);
+    cli_print_field(cli, "status", text);
+    S_amount_text(json_integer_value(json_object_get(p, "amount")), currency, text, sizeof text);
+    cli_print_field(cli, "amount", text);
+    if (strcmp(cli_json_str(p, "type"), "withdrawal") == 0) {
+        S_amount_text(json_integer_value(json_object_get(p, "fee")), currency, text, sizeof text);
+        cli_print_field(cli, "fee", text);
+    }
+    const json_t *card = json_object_get(p, "card");
+    char card_text[160];
+    S_card_text(card, card_text, sizeof card_text);
+    snprintf(text, sizeof text, "%s (%s)", card_text, cli_json_str(card, "id"));
+    cli_print_field(cli, "card", text);
+    cli_print_field(cli, "created at", cli_json_str(p, "created_at"));
+    cli_print_field(cli, "updated at", cli_json_str(p, "updated_at"));
+}
+
+/* A transfer of POST /v1/transfers or GET /v1/transfers/{id}. */
+static void S_transfer_print(const struct cli *cli, const json_t *t)
+{
+    char text[256];
+    const char *direction = cli_json_str(t, "direction");
+    cli_print_field(cli, "payment", cli_json_str(t, "id"));
+    if (direction[0] != '\0')
+        snprintf(text, sizeof text, "transfer (%s)", direction);
+    else
+        snprintf(text, sizeof text, "transfer");
+    cli_print_field(cli, "type", text);
+    cli_print_field(cli, "status", cli_json_str(t, "status"));
+    S_amount_text(json_integer_value(json_object_get(t, "amount")), cli_json_str(t, "currency"),
+                  text, sizeof text);
+    cli_print_field(cli, "amount", text);
+    const json_t *from = json_object_get(t, "from");
+    if (json_is_object(from)) {
+        S_user_text(from, text, sizeof text);
+        cli_print_field(cli, "from", text);
+    }
+    S_user_text(json_object_get(t, "to"), text, sizeof text);
+    cli_print_field(cli, "to", text);
+    const char *memo = cli_json_str(t, "memo");
+    if (memo[0] != '\0')
+        cli_print_field(cli, "memo", memo);
+    cli_print_field(cli, "created at", cli_json_str(t, "created_at"));
+}
+
+/* How a top-up's or withdrawal's answer ends the command: the payment
+ * printed (the body with --json), then exit 1 when it FAILED, a hint when
+ * it is still PROCESSING. */
+static int S_payment_outcome(struct cli *cli, const struct cli_response *res, bool waited)
+{
+    if (cli->json)
+        cli_print_body(res);
+    else
+        S_payment_print(cli, res->json);
+    const char *status = cli_json_str(res->json, "status");
+    char id[64];
+    cli_text_clean(cli_json_str(res->json, "id"), id, sizeof id);
+    if (strcmp(status, "FAILED") == 0) {
+        char failure[64];
+        cli_text_clean(cli_json_str(res->json, "failure_code"), failure, sizeof failure);
+        bool json = cli->json;
+        cli->json = false; /* the payment above is the JSON document */
+        int rc =
+            cli_fail(cli, CLI_EXIT_REFUSED, failure, "%s: payment %s FAILED (%s): no money moved",
+                     cli->command->name, id, failure);
+        cli->json = json;
+        if (strcmp(failure, "CARD_DECLINED") == 0)
+            cli_hint(cli, "the bank declined the card: try another with `qianbao card list`");
+        else if (strcmp(failure, "BANK_INSUFFICIENT_FUNDS") == 0)
+            cli_hint(cli, "the card's bank account cannot cover it");
+        else if (strcmp(failure, "BANK_UNAVAILABLE") == 0)
+            cli_hint(cli, "the bank never received it; try again later");
+        return rc;
+    }
+    if (strcmp(status, "PROCESSING") == 0) {
+        if (waited) {
+            bool json = cli->json;
+            cli->json = false;
+            int rc = cli_fail(cli, CLI_EXIT_UNAVAILABLE, "PROCESSING",
+                              "%s: payment %s is still PROCESSING after %d s; Qianbao keeps "
+                              "asking the bank: see `qianbao payment show %s`",
+                              cli->command->name, id, S_WAIT_S, id);
+            cli->json = json;
+            return rc;
+        }
+        cli_hint(cli,
+                 "the bank has not confirmed yet: see `qianbao payment show %s`, or pass "
+                 "--wait",
+                 id);
+    }
+    return CLI_EXIT_OK;
+}
+
+/* --wait: looks at the payment until the bank has answered, at most
+ * S_WAIT_S seconds; res holds its latest state. */
+static int S_payment_wait(struct cli *cli, struct cli_response *res)
+{
+    char path[192];
+    int rc = S_id_path(cli, "/v1/me/payments", cli_json_str(res->json, "id"), path, sizeof path);
+    if (rc != CLI_EXIT_OK)
+        return rc;
+    bool told = false;
+    for (long waited_ms = 0; waited_ms < S_WAIT_S * 1000L; waited_ms += S_WAIT_POLL_MS) {
+        if (strcmp(cli_json_str(res->json, "status"), "PROCESSING") != 0)
+            return CLI_EXIT_OK;
+        if (!told && !cli->json) {
+            fprintf(stderr, "waiting for the bank (payment is PROCESSING)...\n");
+            told = true;
+        }
+        S_sleep_ms(S_WAIT_POLL_MS);
+        cli_response_release(res);
+        rc = cli_call(cli, "GET", path, CLI_AUTH_USER, NULL, res);
+        if (rc != CLI_EXIT_OK)
+            return rc;
+    }
+    return CLI_EXIT_OK;
+}
+
+static int S_card_payment(struct cli *cli, const struct cli_args *args, const char *path)
+{
+    const char *card_id = args->positionals[0];
+    int64_t amount;
+    int rc = S_amount_arg(cli, args->positionals[1], &amount);
+    if (rc != CLI_EXIT_OK)
+        return rc;
+    char key[CLI_IDEMPOTENCY_KEY_SIZE_MAX];
+    if ((rc = S_key_arg(cli, args, key, sizeof key)) != CLI_EXIT_OK)
+        return rc;
+    char password[CLI_SECRET_SIZE_MAX];
+    if ((rc = S_payment_password(cli, args, password, sizeof password)) != CLI_EXIT_OK)
+        return rc;
+    json_t *body =
+        json_pack("{s:s, s:I, s:s, s:s}", "card_id", card_id, "amount", (json_int_t)amount,
+                  "currency", S_CURRENCY, "payment_password", password);
+    cli_secret_wipe(password, sizeof password);
+    if (body == NULL)
+        return cli_usage_error(cli, "CARD_ID must be UTF-8 text");
+    struct cli_response res;
+    rc = cli_call_idem(cli, path, key, body, &res);
+    json_decref(body);
+    if (rc == CLI_EXIT_OK) {
+        S_replayed_note(cli, &res);
+        bool wait = cli_arg(cli, args, "wait") != NULL;
+        if (wait)
+            rc = S_payment_wait(cli, &res);
+        if (rc == CLI_EXIT_OK)
+            rc = S_payment_outcome(cli, &res, wait);
+    }
+    cli_response_release(&res);
+    return rc;
+}
+
+int cli_run_topup(struct cli *cli, const struct cli_args *args)
+{
+    return S_card_payment(cli, args, "/v1/me/topups");
+}
+
+int cli_run_withdraw(struct cli *cli, const struct cli_args *args)
+{
+    return S_card_payment(cli, args, "/v1/me/withdrawals");
+}
+
+int cli_run_payment_show(struct cli *cli, const struct cli_args *args)
+{
+    /* Top-ups and withdrawals, and transfers, have routes of their own; an
+     * id is looked up in the first, then the second. */
+    char path[192];
+    int rc = S_id_path(cli, "/v1/me/payments", args->positionals[0], path, sizeof path);
+    if (rc != CLI_EXIT_OK)
+        return rc;
+    struct cli_response res;
+    cli->quiet = true;
+    rc = cli_call(cli, "GET", path, CLI_AUTH_USER, NULL, &res);
+    cli->quiet = false;
+    bool transfer = rc != CLI_EXIT_OK && res.status == 404;
+    if (rc != CLI_EXIT_OK) {
+        /* Again, loudly: for a transfer, or to report what went wrong. */
+        cli_response_release(&res);
+        if (transfer)
+            (void)S_id_path(cli, "/v1/transfers", args->positionals[0], path, sizeof path);
+        rc = cli_call(cli, "GET", path, CLI_AUTH_USER, NULL, &res);
+    }
+    if (rc == CLI_EXIT_OK) {
+        if (cli->json)
+            cli_print_body(&res);
+        else if (transfer)
+            S_transfer_print(cli, res.json);
+        else
+            S_payment_print(cli, res.json);
+    }
+    cli_response_release(&res);
+    return rc;
+}
+
+/* --- transfers ------------------------------------------------------------------ */
+
+/* Whether a transfer of amount needs the payment password: above the
+ * caller's password-free amount (GET /v1/me/limits). */
+static int S_password_needed(struct cli *cli, int64_t amount, bool *needed)
+{
+    struct cli_response res;
+    int rc = cli_call(cli, "GET", "/v1/me/limits", CLI_AUTH_USER, NULL, &res);
+    if (rc == CLI_EXIT_OK) {
+        json_int_t free_limit =
+            json_integer_value(json_object_get(res.json, "password_free_limit"));
+        *needed = !(free_limit > 0 && amount <= free_limit);
+    }
+    cli_response_release(&res);
+    return rc;
+}
+
+int cli_run_send(struct cli *cli, const struct cli_args *args)
+{
+    const char *to = args->positionals[0];
+    size_t to_size = strlen(to);
+    bool phone = to_size == 11 && strspn(to, "0123456789") == 11;
+    if (!phone && strncmp(to, "u_", 2) != 0)
+        return cli_usage_error(cli, "TO must be a mobile number (11 digits) or a user id "
+                                    "(u_...)");
+    int64_t amount;
+    int rc = S_amount_arg(cli, args->positionals[1], &amount);
+    if (rc != CLI_EXIT_OK)
+        return rc;
+    char key[CLI_IDEMPOTENCY_KEY_SIZE_MAX];
+    if ((rc = S_key_arg(cli, args, key, sizeof key)) != CLI_EXIT_OK)
+        return rc;
+    bool needed = true;
+    if (cli_arg(cli, args, "password-stdin") == NULL &&
+        (rc = S_password_needed(cli, amount, &needed)) != CLI_EXIT_OK)
+        return rc;
+    char password[CLI_SECRET_SIZE_MAX] = "";
+    if (needed && (rc = S_payment_password(cli, args, password, sizeof password)) != CLI_EXIT_OK)
+        return rc;
+    json_t *body = json_pack("{s:s, s:I, s:s}", "to", to, "amount", (json_int_t)amount, "currency",
+                             S_CURRENCY);
+    if (body == NULL) {
+        cli_secret_wipe(password, sizeof password);
+        return cli_usage_error(cli, "TO must be UTF-8 text");
+    }
+    const char *memo = cli_arg(cli, args, "memo");
+    if (memo != NULL && json_object_set_new(body, "memo", json_string(memo)) != 0) {
+        json_decref(body);
+        cli_secret_wipe(password, sizeof password);
+        return cli_usage_error(cli, "--memo must be UTF-8 text");
+    }
+    if (needed)
+        QB_ASSERT(json_object_set_new(body, "payment_password", json_string(password)) == 0);
+    cli_secret_wipe(password, sizeof password);
+    struct cli_response res;
+    rc = cli_call_idem(cli, "/v1/transfers", key, body, &res);
+    json_decref(body);
+    if (rc == CLI_EXIT_OK) {
+        S_replayed_note(cli, &res);
+        if (cli->json)
+            cli_print_body(&res);
+        else
+            S_transfer_print(cli, res.json);
+    }
+    cli_response_release(&res);
+    return rc;
+}
+
+/* --- limits ------------------------------------------------------------------- */
+
+static const char *S_limit_label(const char *name)
+{
+    static const char *const labels[][2] = {
+        {"per_payment", "per payment"},
+        {"user_daily", "your daily limit"},
+        {"daily", "per day"},
+        {"kyc_lifetime", "KYC level 1, lifetime"},
+        {"kyc_yearly", "KYC, per year"},
+    };
+    for (size_t i = 0; i < QB_ARRAY_COUNT(labels); i++) {
+        if (strcmp(labels[i][0], name) == 0)
+            return labels[i][1];
+    }
+    return name;
+}
+
+static void S_limits_print(const struct cli *cli, const json_t *limits)
+{
+    const char *currency = cli_json_str(limits, "currency");
+    static const char *const headers[] = {"LIMIT", "AMOUNT", "USED", "REMAINING"};
+    struct cli_table table;
+    cli_table_init(&table, headers, 4);
+    size_t index;
+    json_t *limit;
+    json_array_foreach(json_object_get(limits, "limits"), index, limit)
+    {
+        char amount[S_AMOUNT_TEXT_SIZE], used[S_AMOUNT_TEXT_SIZE], remaining[S_AMOUNT_TEXT_SIZE];
+        cli_amount_format(json_integer_value(json_object_get(limit, "amount")), currency, amount,
+                          sizeof amount);
+        cli_amount_format(json_integer_value(json_object_get(limit, "used")), currency, used,
+                          sizeof used);
+        cli_amount_format(json_integer_value(json_object_get(limit, "remaining")), currency,
+                          remaining, sizeof remaining);
+        const char *row[] = {S_limit_label(cli_json_str(limit, "name")), amount, used, remaining};
+        cli_table_add(&table, row);
+    }
+    cli_table_print(cli, &table);
+    cli_table_release(&table);
+    putchar('\n');
+    char text[192], max[64];
+    const json_t *daily = json_object_get(limits, "daily_limit");
+    if (json_is_integer(daily))
+        S_amount_text(json_integer_value(daily), currency, text, sizeof text);
+    else
+        snprintf(text, sizeof text, "none");
+    cli_print_field(cli, "your daily limit", text);
+    S_amount_text(json_integer_value(json_object_get(limits, "password_free_max")), currency, max,
+                  sizeof max);
+    json_int_t free_limit = json_integer_value(json_object_get(limits, "password_free_limit"));
+    if (free_limit > 0) {
+        char amount[64];
+        S_amount_text(free_limit, currency, amount, sizeof amount);
+        snprintf(text, sizeof text, "up to %s (at most %s)", amount, max);
+    } else {
+        snprintf(text, sizeof text, "off (may be up to %s)", max);
+    }
+    cli_print_field(cli, "password-free", text);
+}
+
+int cli_run_limits(struct cli *cli, const struct cli_args *args)
+{
+    (void)args;
+    struct cli_response res;
+    int rc = cli_call(cli, "GET", "/v1/me/limits", CLI_AUTH_USER, NULL, &res);
+    if (rc == CLI_EXIT_OK) {
+        if (cli->json)
+            cli_print_body(&res);
+        else
+            S_limits_print(cli, res.json);
+    }
+    cli_response_release(&res);
+    return rc;
+}
+
+/* --daily or --password-free into body as fen, or null for "none". */
+static int S_limit_option(struct cli *cli, const struct cli_args *args, const char *option,
+                          const char *field, json_t *body)
+{
+    const char *text = cli_arg(cli, args, option);
+    if (text == NULL)
+        return CLI_EXIT_OK;
+    int64_t amount;
+    bool none;
+    enum qb_error err = cli_amount_or_none_parse(text, currency_find(S_CURRENCY), &amount, &none);
+    if (err != QB_OK) {
+        char clean[64];
+        cli_text_clean(text, clean, sizeof clean);
+        return cli_usage_error(cli,
+                               "--%s \"%s\" is not an amount: a positive number of yuan with at "
+                               "most two decimals (such as 500 or 12.50), or none",
+                               option, clean);
+    }
+    QB_ASSERT(json_object_set_new(body, field, none ? json_null() : json_integer(amount)) == 0);
+    return CLI_EXIT_OK;
+}
+
+int cli_run_limits_set(struct cli *cli, const struct cli_args *args)
+{
+    if (cli_arg(cli, args, "daily") == NULL && cli_arg(cli, args, "password-free") == NULL)
+        return cli_usage_error(cli, "give --daily, --password-free or both");
+    json_t *body = json_object();
+    QB_ASSERT(body != NULL);
+    int rc = S_limit_option(cli, args, "daily", "daily_limit", body);
+    if (rc == CLI_EXIT_OK)
+        rc = S_limit_option(cli, args, "password-free", "password_free_limit", body);
+    char password[CLI_SECRET_SIZE_MAX];
+    if (rc == CLI_EXIT_OK)
+        rc = S_payment_password(cli, args, password, sizeof password);
+    if (rc != CLI_EXIT_OK) {
+        json_decref(body);
+        return rc;
+    }
+    QB_ASSERT(json_object_set_new(body, "payment_password", json_string(password)) == 0);
+    cli_secret_wipe(password, sizeof password);
+    struct cli_response res;
+    rc = cli_call(cli, "PUT", "/v1/me/limits", CLI_AUTH_USER, body, &res);
+    json_decref(body);
+    if (rc == CLI_EXIT_OK) {
+        if (cli->json)
+            cli_print_body(&res);
+        else
+            S_limits_print(cli, res.json);
+    }
+    cli_response_release(&res);
+    return rc;
+}
