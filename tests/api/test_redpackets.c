@@ -1,7 +1,7 @@
 /*
  * test_redpackets.c — red packets as clients see them: POST /v1/red-packets,
  * POST /v1/red-packets/{id}/claims, GET /v1/red-packets/{id}, their lines in
- * the bills, a crowd grabbing one packet, the expiry refund (once, across a
+ * the bills, a crowd of 200 grabbing one packet, the expiry refund (once, across a
  * restart), and the standalone verifier (qianbao-redpacket-verify) run
  * against real answers and a tampered one.
  *
@@ -314,12 +314,12 @@ TEST(send_claim_and_read_a_packet_then_verify_it)
     json_decref(v);
 }
 
-TEST(a_crowd_of_a_hundred_grabs_ten_shares)
+TEST(a_crowd_of_two_hundred_grabs_ten_shares)
 {
-    // A hundred users claim one 10-share packet at the same moment, each on its own
-    // connection: exactly ten get a share, the other ninety are told it is empty, the shares
+    // Two hundred users claim one 10-share packet at the same moment, each on its own
+    // connection: exactly ten get a share, the other 190 are told it is empty, the shares
     // add up to the total, and nobody is paid twice.
-    enum { S_CROWD = 100 };
+    enum { S_CROWD = 200 };
     struct api_user a;
     API_MUST(th_user_new(&S_client, S_admin, &a));
     API_MUST(th_fund(&S_client, S_admin, &a, 20000));
@@ -520,7 +520,7 @@ int main(void)
 
     RUN(bad_inputs_are_refused_and_move_nothing);
     RUN(send_claim_and_read_a_packet_then_verify_it);
-    RUN(a_crowd_of_a_hundred_grabs_ten_shares);
+    RUN(a_crowd_of_two_hundred_grabs_ten_shares);
     RUN(packets_appear_in_the_bills_with_their_own_types);
     RUN(expiry_refunds_the_rest_once_even_across_a_restart);
 

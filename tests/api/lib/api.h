@@ -130,7 +130,7 @@ struct api_parallel_call {
     long status;       /* out: 0 when no answer came */
     char code[64];     /* out: the error code, "" for none */
 };
-#define API_PARALLEL_MAX 128
+#define API_PARALLEL_MAX 256
 
 /* Sends every call to base_url at once: one thread and one connection
  * each, the threads released together by a barrier. Waits for all answers.
