@@ -42,6 +42,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <time.h>
 
@@ -90,7 +91,19 @@ struct sqlite_store {
     char error[STORE_SQLITE_ERROR_SIZE_MAX];
     struct sqlite_cached cache[STORE_SQLITE_CACHE_SIZE];
     size_t cache_count;
+    /* Threads inside a call that touches the database. A connection is
+     * opened without SQLite's mutex: two threads on it at once corrupt
+     * what it reads and writes, so that is an assertion, not a race. */
+    atomic_int inside;
 };
+
+static void sqlite_enter(struct sqlite_store *s)
+{
+    int before = atomic_fetch_add(&s->inside, 1);
+    QB_ASSERT(before == 0); /* another thread is using this connection */
+}
+
+static void sqlite_leave(struct sqlite_store *s) { atomic_fetch_sub(&s->inside, 1); }
 
 struct sqlite_stmt {
     struct store_stmt base; /* first, as above */
@@ -172,7 +185,9 @@ static enum qb_error sqlite_refuse(struct sqlite_store *s, enum qb_error err, co
 static enum qb_error sqlite_exec_sql(struct sqlite_store *s, const char *sql, const char *what)
 {
     char *msg = NULL;
+    sqlite_enter(s);
     int rc = sqlite3_exec(s->db, sql, NULL, NULL, &msg);
+    sqlite_leave(s);
     if (rc == SQLITE_OK)
         return QB_OK;
     rc = sqlite3_extended_errcode(s->db);
@@ -190,18 +205,22 @@ static enum qb_error sqlite_query_text(struct sqlite_store *s, const char *sql, 
     QB_ASSERT(out_size > 0);
     out[0] = '\0';
     sqlite3_stmt *stmt = NULL;
+    sqlite_enter(s);
     int rc = sqlite3_prepare_v2(s->db, sql, -1, &stmt, NULL);
-    if (rc != SQLITE_OK)
-        return sqlite_fail(s, rc, sql);
     enum qb_error err = QB_OK;
-    rc = sqlite3_step(stmt);
-    if (rc == SQLITE_ROW) {
-        const unsigned char *text = sqlite3_column_text(stmt, 0);
-        snprintf(out, out_size, "%s", text != NULL ? (const char *)text : "");
-    } else if (rc != SQLITE_DONE) {
+    if (rc != SQLITE_OK) {
         err = sqlite_fail(s, rc, sql);
+    } else {
+        rc = sqlite3_step(stmt);
+        if (rc == SQLITE_ROW) {
+            const unsigned char *text = sqlite3_column_text(stmt, 0);
+            snprintf(out, out_size, "%s", text != NULL ? (const char *)text : "");
+        } else if (rc != SQLITE_DONE) {
+            err = sqlite_fail(s, rc, sql);
+        }
+        sqlite3_finalize(stmt);
     }
-    sqlite3_finalize(stmt);
+    sqlite_leave(s);
     return err;
 }
 
@@ -936,7 +955,9 @@ static enum qb_error sqlite_bind_null(struct store_stmt *stmt, int index)
 static int sqlite_step(struct store_stmt *stmt)
 {
     struct sqlite_stmt *st = sqlite_stmt_of(stmt);
+    sqlite_enter(st->store);
     int rc = sqlite3_step(st->stmt);
+    sqlite_leave(st->store);
     if (rc == SQLITE_ROW)
         return STORE_STEP_ROW;
     if (rc == SQLITE_DONE)
