@@ -16,17 +16,6 @@
     "mchid, appid, name, owner_user_id, status, public_key_pem, serial_no, apiv3_key_sealed,"     \
     " fee_ppm, account_id, created_at_ms"
 
-static void S_text(struct store_stmt *st, int i, char *dst, size_t dst_size)
-{
-    const char *text = store_column_text(st, i);
-    size_t size = text != NULL ? store_column_size(st, i) : 0;
-    if (size >= dst_size)
-        size = dst_size - 1;
-    if (size > 0)
-        memcpy(dst, text, size);
-    dst[size] = '\0';
-}
-
 static bool S_mchid_shape(const char *mchid)
 {
     return mchid != NULL && strlen(mchid) == MERCHANT_MCHID_SIZE - 1 &&
@@ -46,13 +35,13 @@ enum qb_error merchant_get(struct store *reader, const char *mchid, struct merch
     if (err == QB_OK) {
         int rc = store_step(st);
         if (rc == STORE_STEP_ROW) {
-            S_text(st, 0, out->mchid, sizeof out->mchid);
-            S_text(st, 1, out->appid, sizeof out->appid);
-            S_text(st, 2, out->name, sizeof out->name);
-            S_text(st, 3, out->owner_user_id, sizeof out->owner_user_id);
+            store_column_text_copy(st, 0, out->mchid, sizeof out->mchid);
+            store_column_text_copy(st, 1, out->appid, sizeof out->appid);
+            store_column_text_copy(st, 2, out->name, sizeof out->name);
+            store_column_text_copy(st, 3, out->owner_user_id, sizeof out->owner_user_id);
             out->status = (enum merchant_status)store_column_int64(st, 4);
-            S_text(st, 5, out->public_key_pem, sizeof out->public_key_pem);
-            S_text(st, 6, out->serial_no, sizeof out->serial_no);
+            store_column_text_copy(st, 5, out->public_key_pem, sizeof out->public_key_pem);
+            store_column_text_copy(st, 6, out->serial_no, sizeof out->serial_no);
             if (store_column_size(st, 7) == sizeof out->apiv3_key_sealed)
                 memcpy(out->apiv3_key_sealed, store_column_blob(st, 7), sizeof out->apiv3_key_sealed);
             else

@@ -102,41 +102,30 @@ bool merchant_out_trade_no_is_valid(const char *text)
                size;
 }
 
-static void S_text(struct store_stmt *st, int i, char *dst, size_t dst_size)
-{
-    const char *text = store_column_text(st, i);
-    size_t size = text != NULL ? store_column_size(st, i) : 0;
-    if (size >= dst_size)
-        size = dst_size - 1;
-    if (size > 0)
-        memcpy(dst, text, size);
-    dst[size] = '\0';
-}
-
 static enum qb_error S_row(struct store_stmt *st, struct merchant_order *o)
 {
     memset(o, 0, sizeof *o);
-    S_text(st, 0, o->transaction_id, sizeof o->transaction_id);
-    S_text(st, 1, o->mchid, sizeof o->mchid);
-    S_text(st, 2, o->out_trade_no, sizeof o->out_trade_no);
-    S_text(st, 3, o->appid, sizeof o->appid);
+    store_column_text_copy(st, 0, o->transaction_id, sizeof o->transaction_id);
+    store_column_text_copy(st, 1, o->mchid, sizeof o->mchid);
+    store_column_text_copy(st, 2, o->out_trade_no, sizeof o->out_trade_no);
+    store_column_text_copy(st, 3, o->appid, sizeof o->appid);
     o->trade_type = (enum merchant_trade_type)store_column_int64(st, 4);
     if (store_column_size(st, 5) != sizeof o->request_hash)
         return QB_E_INTERNAL;
     memcpy(o->request_hash, store_column_blob(st, 5), sizeof o->request_hash);
-    S_text(st, 6, o->description, sizeof o->description);
-    S_text(st, 7, o->attach, sizeof o->attach);
-    S_text(st, 8, o->notify_url, sizeof o->notify_url);
+    store_column_text_copy(st, 6, o->description, sizeof o->description);
+    store_column_text_copy(st, 7, o->attach, sizeof o->attach);
+    store_column_text_copy(st, 8, o->notify_url, sizeof o->notify_url);
     char currency[8];
-    S_text(st, 9, currency, sizeof currency);
+    store_column_text_copy(st, 9, currency, sizeof currency);
     o->currency = currency_find(currency);
     o->total_minor = store_column_int64(st, 10);
     o->fee_minor = store_column_int64(st, 11);
-    S_text(st, 12, o->payer_openid, sizeof o->payer_openid);
-    S_text(st, 13, o->payer_user_id, sizeof o->payer_user_id);
-    S_text(st, 14, o->payment_id, sizeof o->payment_id);
+    store_column_text_copy(st, 12, o->payer_openid, sizeof o->payer_openid);
+    store_column_text_copy(st, 13, o->payer_user_id, sizeof o->payer_user_id);
+    store_column_text_copy(st, 14, o->payment_id, sizeof o->payment_id);
     o->state = (enum merchant_trade_state)store_column_int64(st, 15);
-    S_text(st, 16, o->pay_token, sizeof o->pay_token);
+    store_column_text_copy(st, 16, o->pay_token, sizeof o->pay_token);
     o->entry_id = store_column_int64(st, 17);
     o->created_at_ms = store_column_int64(st, 18);
     o->expires_at_ms = store_column_int64(st, 19);

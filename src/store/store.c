@@ -120,3 +120,15 @@ enum qb_error store_run(struct store *store, const char *sql, const struct store
     store_finalize(st);
     return err == QB_OK ? QB_OK : QB_E_STORAGE;
 }
+
+void store_column_text_copy(struct store_stmt *stmt, int i, char *dst, size_t dst_size)
+{
+    QB_ASSERT(dst != NULL && dst_size > 0);
+    const char *text = store_column_text(stmt, i);
+    size_t size = text != NULL ? store_column_size(stmt, i) : 0;
+    if (size >= dst_size)
+        size = dst_size - 1;
+    if (size > 0)
+        memcpy(dst, text, size);
+    dst[size] = '\0';
+}

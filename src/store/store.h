@@ -167,6 +167,11 @@ static inline const char *store_last_error(struct store *s) { return s->ops->las
  * a row). */
 QB_MUST_USE enum qb_error store_step_done(struct store_stmt *stmt);
 
+/* Copies column i's text into dst (dst_size > 0) with its NUL, cut at
+ * dst_size - 1 bytes; "" for NULL. For columns whose writers never store
+ * more than dst holds. */
+void store_column_text_copy(struct store_stmt *stmt, int i, char *dst, size_t dst_size);
+
 /* Parameters given as a list: {STORE_TEXT(s), STORE_INT(v), STORE_BLOB(d, n)},
  * bound to $1, $2 ... in order. Text and blobs are borrowed until the step. */
 enum store_param_kind { STORE_PARAM_TEXT = 1, STORE_PARAM_INT, STORE_PARAM_BLOB };

@@ -41,27 +41,16 @@ bool wallet_card_sms_target(const char *card_number, char out[WALLET_CARD_TARGET
     return true;
 }
 
-static void text_column(struct store_stmt *st, int i, char *dst, size_t dst_size)
-{
-    const char *text = store_column_text(st, i);
-    size_t size = text != NULL ? store_column_size(st, i) : 0;
-    if (size >= dst_size)
-        size = dst_size - 1; /* the writers below never store longer */
-    if (size > 0)
-        memcpy(dst, text, size);
-    dst[size] = '\0';
-}
-
 static void card_row(struct store_stmt *st, struct wallet_card *out)
 {
     memset(out, 0, sizeof *out);
     out->seq = store_column_int64(st, 0);
-    text_column(st, 1, out->id, sizeof out->id);
-    text_column(st, 2, out->user_id, sizeof out->user_id);
-    text_column(st, 3, out->bank, sizeof out->bank);
-    text_column(st, 4, out->card_type, sizeof out->card_type);
-    text_column(st, 5, out->last4, sizeof out->last4);
-    text_column(st, 6, out->phone, sizeof out->phone);
+    store_column_text_copy(st, 1, out->id, sizeof out->id);
+    store_column_text_copy(st, 2, out->user_id, sizeof out->user_id);
+    store_column_text_copy(st, 3, out->bank, sizeof out->bank);
+    store_column_text_copy(st, 4, out->card_type, sizeof out->card_type);
+    store_column_text_copy(st, 5, out->last4, sizeof out->last4);
+    store_column_text_copy(st, 6, out->phone, sizeof out->phone);
     out->created_at_ms = store_column_int64(st, 7);
     out->removed_at_ms = store_column_int64(st, 8);
 }

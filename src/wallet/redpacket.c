@@ -54,31 +54,20 @@ bool redpacket_is_closed(const struct redpacket *p, int64_t now_ms)
 
 /* --- rows ------------------------------------------------------------------------- */
 
-static void S_text_column(struct store_stmt *st, int i, char *dst, size_t dst_size)
-{
-    const char *text = store_column_text(st, i);
-    size_t size = text != NULL ? store_column_size(st, i) : 0;
-    if (size >= dst_size)
-        size = dst_size - 1; /* the writers below never store longer */
-    if (size > 0)
-        memcpy(dst, text, size);
-    dst[size] = '\0';
-}
-
 /* Fills out from a row of S_PACKET_COLUMNS; QB_E_INTERNAL for a row that
  * breaks what the commands keep true. */
 static enum qb_error S_packet_row(struct store_stmt *st, struct redpacket *out)
 {
     memset(out, 0, sizeof *out);
-    S_text_column(st, 0, out->id, sizeof out->id);
-    S_text_column(st, 1, out->sender_id, sizeof out->sender_id);
+    store_column_text_copy(st, 0, out->id, sizeof out->id);
+    store_column_text_copy(st, 1, out->sender_id, sizeof out->sender_id);
     out->type = (enum redpacket_type)store_column_int64(st, 2);
     char currency[8];
-    S_text_column(st, 3, currency, sizeof currency);
+    store_column_text_copy(st, 3, currency, sizeof currency);
     out->currency = currency_find(currency);
     out->total_minor = store_column_int64(st, 4);
     out->count = store_column_int64(st, 5);
-    S_text_column(st, 6, out->greeting, sizeof out->greeting);
+    store_column_text_copy(st, 6, out->greeting, sizeof out->greeting);
     size_t sealed_size = store_column_size(st, 7);
     if (sealed_size == sizeof out->seed_sealed)
         memcpy(out->seed_sealed, store_column_blob(st, 7), sealed_size);
@@ -141,9 +130,9 @@ enum qb_error redpacket_get(struct store *reader, const char *id, struct redpack
 static void S_claim_row(struct store_stmt *st, struct redpacket_claim *out)
 {
     memset(out, 0, sizeof *out);
-    S_text_column(st, 0, out->id, sizeof out->id);
-    S_text_column(st, 1, out->packet_id, sizeof out->packet_id);
-    S_text_column(st, 2, out->user_id, sizeof out->user_id);
+    store_column_text_copy(st, 0, out->id, sizeof out->id);
+    store_column_text_copy(st, 1, out->packet_id, sizeof out->packet_id);
+    store_column_text_copy(st, 2, out->user_id, sizeof out->user_id);
     out->position = store_column_int64(st, 3);
     out->amount_minor = store_column_int64(st, 4);
     out->entry_id = store_column_int64(st, 5);

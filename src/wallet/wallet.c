@@ -41,38 +41,27 @@ const char *wallet_payment_status_name(enum wallet_payment_status status)
     return "UNKNOWN";
 }
 
-static void text_column(struct store_stmt *st, int i, char *dst, size_t dst_size)
-{
-    const char *text = store_column_text(st, i);
-    size_t size = text != NULL ? store_column_size(st, i) : 0;
-    if (size >= dst_size)
-        size = dst_size - 1; /* the schema's writers never store longer */
-    if (size > 0)
-        memcpy(dst, text, size);
-    dst[size] = '\0';
-}
-
 /* Fills out from a row of PAYMENT_COLUMNS. QB_E_INTERNAL for a row no
  * writer of this module could have made. */
 static enum qb_error payment_row(struct store_stmt *st, struct wallet_payment *out)
 {
     memset(out, 0, sizeof *out);
-    text_column(st, 0, out->id, sizeof out->id);
+    store_column_text_copy(st, 0, out->id, sizeof out->id);
     out->kind = (enum wallet_payment_kind)store_column_int64(st, 1);
-    text_column(st, 2, out->user_id, sizeof out->user_id);
-    text_column(st, 3, out->counterparty_id, sizeof out->counterparty_id);
-    text_column(st, 4, out->card_id, sizeof out->card_id);
+    store_column_text_copy(st, 2, out->user_id, sizeof out->user_id);
+    store_column_text_copy(st, 3, out->counterparty_id, sizeof out->counterparty_id);
+    store_column_text_copy(st, 4, out->card_id, sizeof out->card_id);
     char currency[8];
-    text_column(st, 5, currency, sizeof currency);
+    store_column_text_copy(st, 5, currency, sizeof currency);
     out->currency = currency_find(currency);
     out->amount_minor = store_column_int64(st, 6);
     out->fee_minor = store_column_int64(st, 7);
-    text_column(st, 8, out->memo, sizeof out->memo);
+    store_column_text_copy(st, 8, out->memo, sizeof out->memo);
     out->status = (enum wallet_payment_status)store_column_int64(st, 9);
-    text_column(st, 10, out->failure_code, sizeof out->failure_code);
+    store_column_text_copy(st, 10, out->failure_code, sizeof out->failure_code);
     out->hold_id = store_column_int64(st, 11);
     out->entry_id = store_column_int64(st, 12);
-    text_column(st, 13, out->bank_ref, sizeof out->bank_ref);
+    store_column_text_copy(st, 13, out->bank_ref, sizeof out->bank_ref);
     out->created_at_ms = store_column_int64(st, 14);
     out->updated_at_ms = store_column_int64(st, 15);
     out->next_check_at_ms = store_column_int64(st, 16);
