@@ -1,0 +1,110 @@
+-- claim.lua — wrk script: POST /v1/red-packets/{id}/claims, a random user on
+-- a random packet.
+--
+-- Environment (bench/http/redpackets sets it):
+--   QB_BENCH_USERS    file of "USER_ID TOKEN PHONE" lines (bench_seed --out)
+--   QB_BENCH_PACKETS  file of packet ids ("rp_..."), one a line
+--
+-- Every request is a claim attempt with no body: the bearer token of a user
+-- drawn at random among all of them, on a packet drawn at random among all
+-- of them. The answers are counted by status: 201 (a new claim: money moved),
+-- 200 (this user had claimed this packet before: the stored answer again),
+-- 409 (RED_PACKET_EMPTY or RED_PACKET_EXPIRED) and any other. wrk counts
+-- 200 and 201 as successes and the rest as errors; claim attempts/s here is
+-- every answer, whatever its status.
+
+local users = {}
+local user_count = 0
+local packets = {}
+local packet_count = 0
+local threads = {}
+
+-- Per thread (globals of the thread's own Lua state, read back in done()).
+answered_201 = 0
+answered_200 = 0
+answered_409 = 0
+answered_other = 0
+
+function setup(thread)
+   thread:set("thread_index", #threads)
+   table.insert(threads, thread)
+end
+
+local function load_users(path)
+   local f = assert(io.open(path, "r"), "cannot open " .. tostring(path))
+   for line in f:lines() do
+      local id, token = line:match("^(%S+) (%S+)")
+      if id then
+         user_count = user_count + 1
+         users[user_count] = "Bearer " .. token
+      end
+   end
+   f:close()
+   assert(user_count >= 1, "no users in " .. path)
+end
+
+local function load_packets(path)
+   local f = assert(io.open(path, "r"), "cannot open " .. tostring(path))
+   for line in f:lines() do
+      local id = line:match("^(rp_%S+)")
+      if id then
+         packet_count = packet_count + 1
+         packets[packet_count] = "/v1/red-packets/" .. id .. "/claims"
+      end
+   end
+   f:close()
+   assert(packet_count >= 1, "no packet ids in " .. path)
+end
+
+function init(args)
+   load_users(os.getenv("QB_BENCH_USERS"))
+   load_packets(os.getenv("QB_BENCH_PACKETS"))
+   thread_index = thread_index or 0
+   math.randomseed(os.time() * 1000 + thread_index)
+end
+
+function request()
+   local headers = {["Authorization"] = users[math.random(user_count)]}
+   return wrk.format("POST", packets[math.random(packet_count)], headers, "")
+end
+
+function response(status, headers, body)
+   if status == 201 then
+      answered_201 = answered_201 + 1
+   elseif status == 200 then
+      answered_200 = answered_200 + 1
+   elseif status == 409 then
+      answered_409 = answered_409 + 1
+   else
+      answered_other = answered_other + 1
+   end
+end
+
+function done(summary, latency, requests)
+   local seconds = summary.duration / 1e6
+   local e = summary.errors
+   local socket_errors = e.connect + e.read + e.write + e.timeout
+   local n201, n200, n409, nother = 0, 0, 0, 0
+   for _, thread in ipairs(threads) do
+      n201 = n201 + thread:get("answered_201")
+      n200 = n200 + thread:get("answered_200")
+      n409 = n409 + thread:get("answered_409")
+      nother = nother + thread:get("answered_other")
+   end
+   local answered = n201 + n200 + n409 + nother
+   local function share(n)
+      return answered > 0 and 100 * n / answered or 0
+   end
+   io.write(string.format("bench: requests=%d answered=%d socket_errors=%d seconds=%.2f\n",
+                          summary.requests, answered, socket_errors, seconds))
+   io.write(string.format("bench: attempts_per_s=%.0f\n", answered / seconds))
+   io.write(string.format("bench: claimed_201=%d claimed_201_pct=%.1f\n", n201, share(n201)))
+   io.write(string.format("bench: repeat_200=%d repeat_200_pct=%.1f\n", n200, share(n200)))
+   io.write(string.format("bench: empty_409=%d empty_409_pct=%.1f\n", n409, share(n409)))
+   io.write(string.format("bench: other=%d other_pct=%.1f\n", nother, share(nother)))
+   for _, p in ipairs({50, 90, 99, 99.9}) do
+      io.write(string.format("bench: latency_p%s_us=%d\n", tostring(p):gsub("%.", "_"),
+                             latency:percentile(p)))
+   end
+   io.write(string.format("bench: latency_max_us=%d\n", latency.max))
+end
