@@ -33,6 +33,7 @@
 #ifndef QB_DOMAIN_DOMAIN_H
 #define QB_DOMAIN_DOMAIN_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -157,6 +158,17 @@ QB_MUST_USE bool domain_response_get(const struct ledger_cmd *cmd, int *status,
 /* A time as the API shows it: RFC 3339 in UTC+8 ("2026-11-22T10:00:00+08:00"),
  * null for 0. */
 json_t *domain_time_json(int64_t at_ms);
+
+/* A background thread running pass(arg, stopping) every poll_ms until
+ * stopped (worker.c). A pass should end early once *stopping is true; an
+ * error is logged and the next pass runs as usual. */
+struct domain_worker;
+typedef enum qb_error (*domain_worker_pass_fn)(void *arg, const atomic_bool *stopping);
+QB_MUST_USE enum qb_error domain_worker_start(const char *name, int poll_ms,
+                                              domain_worker_pass_fn pass, void *arg,
+                                              struct domain_worker **out);
+/* Wakes the worker, waits for the pass in progress and frees it. */
+void domain_worker_stop(struct domain_worker *worker);
 
 /* Midnight (UTC+8, the calendar day of Qianbao's users) at or before at_ms. */
 int64_t domain_day_start_ms(int64_t at_ms);

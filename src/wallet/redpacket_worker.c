@@ -33,10 +33,7 @@
 struct redpacket_worker {
     const struct domain_env *env;
     struct store_pool *pool;
-    pthread_t thread;
-    pthread_mutex_t mutex;
-    pthread_cond_t cond; /* on CLOCK_MONOTONIC; signalled to stop */
-    atomic_bool stopping;
+    struct domain_worker *loop;
 };
 
 /* The ids of up to S_BATCH_MAX due packets, the longest due first. */
@@ -129,29 +126,11 @@ enum qb_error redpacket_worker_pass(const struct domain_env *env, struct store_p
     return S_pass(env, pool, NULL, refunded);
 }
 
-static void *S_main(void *arg)
+static enum qb_error S_main(void *arg, const atomic_bool *stopping)
 {
     struct redpacket_worker *w = arg;
-    while (!atomic_load(&w->stopping)) {
-        size_t refunded = 0;
-        enum qb_error err = S_pass(w->env, w->pool, &w->stopping, &refunded);
-        if (err != QB_OK)
-            log_event(LOG_WARN, "redpacket.worker.pass_failed", "error=%s", error_name(err));
-        struct timespec deadline;
-        clock_gettime(CLOCK_MONOTONIC, &deadline);
-        deadline.tv_nsec += (long)REDPACKET_WORKER_POLL_MS * 1000000L;
-        if (deadline.tv_nsec >= 1000000000L) {
-            deadline.tv_sec++;
-            deadline.tv_nsec -= 1000000000L;
-        }
-        pthread_mutex_lock(&w->mutex);
-        while (!atomic_load(&w->stopping)) {
-            if (pthread_cond_timedwait(&w->cond, &w->mutex, &deadline) == ETIMEDOUT)
-                break;
-        }
-        pthread_mutex_unlock(&w->mutex);
-    }
-    return NULL;
+    size_t refunded = 0;
+    return S_pass(w->env, w->pool, stopping, &refunded);
 }
 
 enum qb_error redpacket_worker_start(const struct domain_env *env, struct store_pool *pool,
@@ -167,20 +146,11 @@ enum qb_error redpacket_worker_start(const struct domain_env *env, struct store_
         return QB_E_INTERNAL;
     w->env = env;
     w->pool = pool;
-    atomic_init(&w->stopping, false);
-    pthread_condattr_t attr;
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&w->cond, &attr);
-    pthread_condattr_destroy(&attr);
-    pthread_mutex_init(&w->mutex, NULL);
-    if (pthread_create(&w->thread, NULL, S_main, w) != 0) {
-        pthread_cond_destroy(&w->cond);
-        pthread_mutex_destroy(&w->mutex);
+    enum qb_error err = domain_worker_start("redpacket", REDPACKET_WORKER_POLL_MS, S_main, w, &w->loop);
+    if (err != QB_OK) {
         free(w);
-        return QB_E_INTERNAL;
+        return err;
     }
-    log_event(LOG_INFO, "redpacket.worker.start", "poll_ms=%d", REDPACKET_WORKER_POLL_MS);
     *out = w;
     return QB_OK;
 }
@@ -189,12 +159,6 @@ void redpacket_worker_stop(struct redpacket_worker *w)
 {
     if (w == NULL)
         return;
-    pthread_mutex_lock(&w->mutex);
-    atomic_store(&w->stopping, true);
-    pthread_cond_signal(&w->cond);
-    pthread_mutex_unlock(&w->mutex);
-    pthread_join(w->thread, NULL);
-    pthread_cond_destroy(&w->cond);
-    pthread_mutex_destroy(&w->mutex);
+    domain_worker_stop(w->loop);
     free(w);
 }

@@ -32,10 +32,7 @@
 struct wallet_worker {
     const struct domain_env *env;
     struct store_pool *pool;
-    pthread_t thread;
-    pthread_mutex_t mutex;
-    pthread_cond_t cond; /* on CLOCK_MONOTONIC; signalled to stop */
-    atomic_bool stopping;
+    struct domain_worker *loop;
 };
 
 /* The ids of up to WALLET_WORKER_BATCH_MAX due payments, oldest check first. */
@@ -135,29 +132,11 @@ enum qb_error wallet_worker_pass(const struct domain_env *env, struct store_pool
     return worker_pass(env, pool, NULL, resolved);
 }
 
-static void *worker_main(void *arg)
+static enum qb_error worker_main(void *arg, const atomic_bool *stopping)
 {
     struct wallet_worker *w = arg;
-    while (!atomic_load(&w->stopping)) {
-        size_t resolved = 0;
-        enum qb_error err = worker_pass(w->env, w->pool, &w->stopping, &resolved);
-        if (err != QB_OK)
-            log_event(LOG_WARN, "wallet.worker.pass_failed", "error=%s", error_name(err));
-        struct timespec deadline;
-        clock_gettime(CLOCK_MONOTONIC, &deadline);
-        deadline.tv_nsec += (long)WALLET_WORKER_POLL_MS * 1000000L;
-        if (deadline.tv_nsec >= 1000000000L) {
-            deadline.tv_sec++;
-            deadline.tv_nsec -= 1000000000L;
-        }
-        pthread_mutex_lock(&w->mutex);
-        while (!atomic_load(&w->stopping)) {
-            if (pthread_cond_timedwait(&w->cond, &w->mutex, &deadline) == ETIMEDOUT)
-                break;
-        }
-        pthread_mutex_unlock(&w->mutex);
-    }
-    return NULL;
+    size_t resolved = 0;
+    return worker_pass(w->env, w->pool, stopping, &resolved);
 }
 
 enum qb_error wallet_worker_start(const struct domain_env *env, struct store_pool *pool,
@@ -172,20 +151,11 @@ enum qb_error wallet_worker_start(const struct domain_env *env, struct store_poo
         return QB_E_INTERNAL;
     w->env = env;
     w->pool = pool;
-    atomic_init(&w->stopping, false);
-    pthread_condattr_t attr;
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&w->cond, &attr);
-    pthread_condattr_destroy(&attr);
-    pthread_mutex_init(&w->mutex, NULL);
-    if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
-        pthread_cond_destroy(&w->cond);
-        pthread_mutex_destroy(&w->mutex);
+    enum qb_error err = domain_worker_start("wallet", WALLET_WORKER_POLL_MS, worker_main, w, &w->loop);
+    if (err != QB_OK) {
         free(w);
-        return QB_E_INTERNAL;
+        return err;
     }
-    log_event(LOG_INFO, "wallet.worker.start", "poll_ms=%d", WALLET_WORKER_POLL_MS);
     *out = w;
     return QB_OK;
 }
@@ -194,12 +164,6 @@ void wallet_worker_stop(struct wallet_worker *w)
 {
     if (w == NULL)
         return;
-    pthread_mutex_lock(&w->mutex);
-    atomic_store(&w->stopping, true);
-    pthread_cond_signal(&w->cond);
-    pthread_mutex_unlock(&w->mutex);
-    pthread_join(w->thread, NULL);
-    pthread_cond_destroy(&w->cond);
-    pthread_mutex_destroy(&w->mutex);
+    domain_worker_stop(w->loop);
     free(w);
 }
