@@ -357,9 +357,15 @@ static void C_journal_check(const char *data_dir, int round)
                           "WHERE kind = 3",
                           C_payment_line, &got));
     qsort(got.items, got.count, sizeof *got.items, C_row_cmp);
-    if (got.count != want_count)
+    if (got.count != want_count) {
+        for (size_t i = 0, shown = 0; i < want_count && shown < 5; i++)
+            if (bsearch(&want[i], got.items, got.count, sizeof *got.items, C_row_cmp) == NULL) {
+                fprintf(stderr, "  committed, not in the database: %s\n", want[i].id);
+                shown++;
+            }
         TEST_FAIL_("round %d: %zu transfer payments in the database, %zu committed", round,
                    got.count, want_count);
+    }
     for (size_t i = 0; i < want_count; i++)
         if (strcmp(got.items[i].id, want[i].id) != 0 ||
             strcmp(got.items[i].payer, want[i].payer) != 0 ||
