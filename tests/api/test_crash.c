@@ -1,0 +1,581 @@
+/*
+ * test_crash.c — crash safety over HTTP: a daemon killed with SIGKILL in the
+ * middle of a burst of transfers must, once restarted on the same data
+ * directory, hold every transfer it acknowledged exactly once, nothing it
+ * refused, and answer every retry the way a client relying on
+ * Idempotency-Key needs.
+ *
+ * Eight users are registered, raised to KYC level 3 and funded over HTTP
+ * (sandbox card and top-up). Then 20 rounds: eight clients (a thread and a
+ * keep-alive connection each) send transfers with distinct keys — most of
+ * them valid, some refused by design (more than all the money there is; to
+ * oneself) — and at a random moment the daemon gets SIGKILL. Each request
+ * ends one of three ways: 201 (acknowledged), 4xx (refused) or no answer
+ * (unknown: it may or may not have committed). The daemon is restarted on
+ * the same directory, and then, with no load:
+ *   - every transfer acknowledged this round, sent again with its key and
+ *     body, answers 201 with the bytes of its first answer and
+ *     Idempotent-Replayed: true, and GET /v1/transfers/{id} answers 200 with
+ *     its amount;
+ *   - every refused transfer, sent again, is not a 201;
+ *   - every unknown transfer, sent again, answers 201 (it committed before
+ *     the kill, or it runs now) or a 4xx (it was refused now); a second
+ *     retry answers the same bytes. The first retry resolves it, so the
+ *     model of the balances becomes exact again;
+ *   - each balance equals its opening balance plus what the committed
+ *     transfers (acknowledged, or resolved to 201) brought in minus what they
+ *     took out: nothing refused moved money, nothing moved twice;
+ *   - the database, read read-only with the sqlite3 CLI, holds exactly the
+ *     committed transfers: one payments row of kind transfer each (payer,
+ *     payee and amount matching) and one ledger entry with the transfer code
+ *     whose ref is its id, and no other.
+ * At the end the daemon stops and `qianbaod --verify` checks the ledger.
+ *
+ * No answer of any kind may be a 5xx. The seed is printed (QB_TEST_SEED
+ * replays the choice of kill moments, payers, payees and amounts).
+ */
+#include <fcntl.h>
+#include <pthread.h>
+#include <spawn.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "api/lib/api.h"
+#include "api/lib/client.h"
+#include "api/lib/daemon.h"
+#include "api/transfer_helpers.h"
+#include "test.h"
+
+extern char **environ;
+
+#define C_USERS 8
+#define C_CLIENTS 8
+#define C_ROUNDS 20
+#define C_KILL_AFTER_MIN_MS 150
+#define C_KILL_AFTER_MAX_MS 1200
+#define C_OPENING_MINOR 1000000 /* ¥10,000 each: small transfers never drain anyone */
+#define C_AMOUNT_MAX_MINOR 1000
+#define C_XFERS_MAX 200000
+
+static char C_root[512];
+/* Limits as high as they go: this test is about crashes, not caps. */
+static const char *const C_no_caps[] = {"--limit-daily", "1000000000000", "--limit-per-payment",
+                                        "1000000000000", NULL};
+
+struct user {
+    struct api_user u;
+    int64_t opening_minor;
+};
+
+enum xfer_state {
+    X_SENDING,   /* reserved, no outcome yet */
+    X_ACKED,     /* 201 before the kill */
+    X_REFUSED,   /* 4xx before the kill */
+    X_UNKNOWN,   /* no answer: the kill took it */
+    X_COMMITTED, /* unknown, then its retry answered 201 */
+    X_DROPPED,   /* unknown, then its retry answered a 4xx */
+};
+
+struct xfer {
+    char key[64];
+    char body[192];
+    int payer;
+    int payee;
+    int64_t amount_minor;
+    bool must_refuse;
+    int round;
+    enum xfer_state state;
+    long status;
+    char id[64];
+    char *answer; /* the first answer's body (malloc'd), for byte comparison */
+    size_t answer_size;
+};
+
+static struct user C_users[C_USERS];
+static struct xfer *C_xfers;
+static atomic_size_t C_xfer_count;
+
+/* What the clients saw that no correct daemon answers; the first problem. */
+static atomic_long C_bad;
+static pthread_mutex_t C_lock = PTHREAD_MUTEX_INITIALIZER;
+static char C_first_problem[512];
+
+static void C_problem(const char *fmt, const char *a, long b, const char *c)
+{
+    atomic_fetch_add(&C_bad, 1);
+    pthread_mutex_lock(&C_lock);
+    if (C_first_problem[0] == '\0')
+        snprintf(C_first_problem, sizeof C_first_problem, fmt, a, b, c);
+    pthread_mutex_unlock(&C_lock);
+}
+
+static int64_t C_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static uint64_t C_rand(uint64_t *state)
+{
+    uint64_t z = (*state += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+static int64_t C_between(uint64_t *state, int64_t low, int64_t high)
+{
+    return low + (int64_t)(C_rand(state) % (uint64_t)(high - low + 1));
+}
+
+static char *C_copy(const struct client_response *res, size_t *size)
+{
+    *size = res->body.size;
+    char *copy = malloc(res->body.size + 1);
+    QB_ASSERT(copy != NULL);
+    if (res->body.size > 0)
+        memcpy(copy, res->body.data, res->body.size);
+    copy[res->body.size] = '\0';
+    return copy;
+}
+
+static bool C_same_bytes(const struct client_response *res, const char *answer, size_t size)
+{
+    return res->body.size == size && (size == 0 || memcmp(res->body.data, answer, size) == 0);
+}
+
+/* --- the load ----------------------------------------------------------------- */
+
+struct round_load;
+
+struct crash_client {
+    pthread_t thread;
+    uint64_t rng;
+    int index;
+    struct round_load *load;
+};
+
+struct round_load {
+    const char *base_url;
+    int round;
+    atomic_bool killed;
+    struct crash_client clients[C_CLIENTS];
+};
+
+/* One transfer: reserve its slot, send it, record how it ended. False when
+ * the client should stop (no answer: the daemon is gone). */
+static bool C_send_one(struct round_load *load, struct client *client, uint64_t *rng, int index,
+                       long serial)
+{
+    size_t slot = atomic_fetch_add(&C_xfer_count, 1);
+    if (slot >= C_XFERS_MAX) {
+        atomic_fetch_sub(&C_xfer_count, 1);
+        return false;
+    }
+    struct xfer *x = &C_xfers[slot];
+    memset(x, 0, sizeof *x);
+    x->round = load->round;
+    x->payer = (int)C_between(rng, 0, C_USERS - 1);
+    x->payee = (int)C_between(rng, 0, C_USERS - 2);
+    if (x->payee >= x->payer)
+        x->payee++;
+    int r = (int)(C_rand(rng) % 100);
+    x->amount_minor = C_between(rng, 1, C_AMOUNT_MAX_MINOR);
+    if (r < 5) {
+        /* More than all the money there is: refused whatever happened before. */
+        x->amount_minor = 10 * (int64_t)C_USERS * C_OPENING_MINOR;
+        x->must_refuse = true;
+    } else if (r < 10) {
+        x->payee = x->payer;
+        x->must_refuse = true;
+    }
+    snprintf(x->key, sizeof x->key, "crash-%d-%d-%ld-%llu", load->round, index, serial,
+             (unsigned long long)(C_rand(rng) % 1000000000ull));
+    snprintf(x->body, sizeof x->body,
+             "{\"to\":\"%s\",\"amount\":%lld,\"memo\":\"crash %d-%d-%ld\","
+             "\"payment_password\":\"" TH_PAY_PASSWORD "\"}",
+             C_users[x->payee].u.id, (long long)x->amount_minor, load->round, index, serial);
+
+    struct client_response res;
+    long status = api_call_idem(client, "POST", "/v1/transfers", C_users[x->payer].u.token, x->key,
+                                x->body, &res);
+    x->status = status;
+    bool go_on = true;
+    if (status == 0) {
+        x->state = X_UNKNOWN;
+        if (!atomic_load(&load->killed))
+            C_problem("transfer %s: no answer while the daemon ran (%ld) %s", x->key, 0,
+                      res.error);
+        go_on = false;
+    } else if (status == 201 && !x->must_refuse) {
+        snprintf(x->id, sizeof x->id, "%s", api_json_str(&res, "id"));
+        if (x->id[0] == '\0' || api_json_int(&res, "amount", -1) != x->amount_minor)
+            C_problem("transfer %s: a 201 without its id or amount: %ld %s", x->key, status,
+                      res.body.data ? (const char *)res.body.data : "");
+        x->answer = C_copy(&res, &x->answer_size);
+        x->state = X_ACKED;
+    } else if (status >= 400 && status < 500) {
+        x->state = X_REFUSED;
+        if (!x->must_refuse)
+            C_problem("transfer %s: a valid transfer refused: %ld %s", x->key, status,
+                      res.body.data ? (const char *)res.body.data : "");
+    } else {
+        x->state = X_REFUSED;
+        C_problem("transfer %s: unexpected answer %ld %s", x->key, status,
+                  res.body.data ? (const char *)res.body.data : "");
+    }
+    client_response_release(&res);
+    return go_on;
+}
+
+static void *C_client_main(void *arg)
+{
+    struct crash_client *me = arg;
+    struct round_load *load = me->load;
+    struct client client;
+    client_init(&client, load->base_url);
+    for (long serial = 0; !atomic_load(&load->killed); serial++)
+        if (!C_send_one(load, &client, &me->rng, me->index, serial))
+            break;
+    client_release(&client);
+    return NULL;
+}
+
+/* --- checks after a restart ------------------------------------------------- */
+
+static bool C_sqlite_lines(const char *db, const char *sql, void (*line_fn)(char *, void *),
+                           void *arg)
+{
+    char out_path[600];
+    snprintf(out_path, sizeof out_path, "%s/sqlite.out", C_root);
+    pid_t pid;
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addopen(&actions, 1, out_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    char *argv[] = {"sqlite3", "-readonly", "-separator", " ", (char *)db, (char *)sql, NULL};
+    int rc = posix_spawnp(&pid, "sqlite3", &actions, NULL, argv, environ);
+    posix_spawn_file_actions_destroy(&actions);
+    int status = 0;
+    if (rc != 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status) ||
+        WEXITSTATUS(status) != 0)
+        return false;
+    FILE *f = fopen(out_path, "r");
+    if (f == NULL)
+        return false;
+    char line[512];
+    while (fgets(line, sizeof line, f) != NULL) {
+        line[strcspn(line, "\n")] = '\0';
+        line_fn(line, arg);
+    }
+    fclose(f);
+    return true;
+}
+
+struct row {
+    char id[64];
+    char payer[64];
+    char payee[64];
+    long long amount_minor;
+};
+
+struct rows {
+    struct row *items;
+    size_t count;
+    size_t count_max;
+};
+
+static void C_payment_line(char *line, void *arg)
+{
+    struct rows *rows = arg;
+    if (rows->count >= rows->count_max)
+        return;
+    struct row *r = &rows->items[rows->count++];
+    if (sscanf(line, "%63s %63s %63s %lld", r->id, r->payer, r->payee, &r->amount_minor) != 4)
+        r->id[0] = '\0';
+}
+
+static void C_ref_line(char *line, void *arg)
+{
+    struct rows *rows = arg;
+    if (rows->count < rows->count_max)
+        snprintf(rows->items[rows->count++].id, sizeof rows->items[0].id, "%s", line);
+}
+
+static int C_row_cmp(const void *a, const void *b)
+{
+    return strcmp(((const struct row *)a)->id, ((const struct row *)b)->id);
+}
+
+static bool C_committed(const struct xfer *x)
+{
+    return x->state == X_ACKED || x->state == X_COMMITTED;
+}
+
+/* The committed transfers, sorted by id, as rows. */
+static struct row *C_committed_rows(size_t *count)
+{
+    size_t n = atomic_load(&C_xfer_count);
+    struct row *rows = calloc(n + 1, sizeof *rows);
+    QB_ASSERT(rows != NULL);
+    *count = 0;
+    for (size_t i = 0; i < n; i++) {
+        const struct xfer *x = &C_xfers[i];
+        if (!C_committed(x))
+            continue;
+        struct row *r = &rows[(*count)++];
+        snprintf(r->id, sizeof r->id, "%s", x->id);
+        snprintf(r->payer, sizeof r->payer, "%s", C_users[x->payer].u.id);
+        snprintf(r->payee, sizeof r->payee, "%s", C_users[x->payee].u.id);
+        r->amount_minor = x->amount_minor;
+    }
+    qsort(rows, *count, sizeof *rows, C_row_cmp);
+    return rows;
+}
+
+/* The journal holds exactly the committed transfers, once each. */
+static void C_journal_check(const char *data_dir, int round)
+{
+    char db[TEST_DAEMON_PATH_SIZE_MAX + 16];
+    snprintf(db, sizeof db, "%s/qianbao.db", data_dir);
+    size_t want_count = 0;
+    struct row *want = C_committed_rows(&want_count);
+    struct rows got = {.count_max = want_count + 1000};
+    got.items = calloc(got.count_max, sizeof *got.items);
+    ASSERT(got.items != NULL);
+
+    /* Payments: kind 3 is a transfer (enum wallet_payment_kind, stored). */
+    ASSERT(C_sqlite_lines(db,
+                          "SELECT id, user_id, counterparty_id, amount_minor FROM payments "
+                          "WHERE kind = 3",
+                          C_payment_line, &got));
+    qsort(got.items, got.count, sizeof *got.items, C_row_cmp);
+    if (got.count != want_count) {
+        for (size_t i = 0, shown = 0; i < want_count && shown < 5; i++)
+            if (bsearch(&want[i], got.items, got.count, sizeof *got.items, C_row_cmp) == NULL) {
+                fprintf(stderr, "  committed, not in the database: %s\n", want[i].id);
+                shown++;
+            }
+        TEST_FAIL_("round %d: %zu transfer payments in the database, %zu committed", round,
+                   got.count, want_count);
+    }
+    for (size_t i = 0; i < want_count; i++)
+        if (strcmp(got.items[i].id, want[i].id) != 0 ||
+            strcmp(got.items[i].payer, want[i].payer) != 0 ||
+            strcmp(got.items[i].payee, want[i].payee) != 0 ||
+            got.items[i].amount_minor != want[i].amount_minor)
+            TEST_FAIL_("round %d: payment %s in the database, committed %s (or they differ)",
+                       round, got.items[i].id, want[i].id);
+
+    /* Entries: code 20 is a transfer (WALLET_CODE_TRANSFER), ref the payment id. */
+    got.count = 0;
+    ASSERT(C_sqlite_lines(db, "SELECT ref FROM entries WHERE code = 20", C_ref_line, &got));
+    qsort(got.items, got.count, sizeof *got.items, C_row_cmp);
+    if (got.count != want_count)
+        TEST_FAIL_("round %d: %zu transfer entries in the database, %zu committed", round,
+                   got.count, want_count);
+    for (size_t i = 0; i < want_count; i++)
+        if (strcmp(got.items[i].id, want[i].id) != 0)
+            TEST_FAIL_("round %d: entry for %s, committed %s", round, got.items[i].id, want[i].id);
+    free(got.items);
+    free(want);
+}
+
+/* Retries of this round's transfers, which also resolves the unknown ones. */
+static void C_retry_round(struct client *c, int round, size_t from, size_t to, int *resolved_201,
+                          int *resolved_4xx, int *acked)
+{
+    for (size_t i = from; i < to; i++) {
+        struct xfer *x = &C_xfers[i];
+        QB_ASSERT(x->round == round);
+        const char *token = C_users[x->payer].u.token;
+        struct client_response res;
+        long status = api_call_idem(c, "POST", "/v1/transfers", token, x->key, x->body, &res);
+        const char *text = res.body.data ? (const char *)res.body.data : "";
+        switch (x->state) {
+        case X_ACKED:
+            (*acked)++;
+            if (status != 201 || !C_same_bytes(&res, x->answer, x->answer_size))
+                TEST_FAIL_("round %d: retry of acknowledged %s (%s): %ld %s, first answer %s",
+                           round, x->key, x->id, status, text, x->answer);
+            if (strcmp(api_header(&res, "Idempotent-Replayed"), "true") != 0)
+                TEST_FAIL_("round %d: retry of acknowledged %s not marked Idempotent-Replayed",
+                           round, x->key);
+            break;
+        case X_REFUSED:
+            if (status == 201 || status >= 500)
+                TEST_FAIL_("round %d: retry of refused %s: %ld %s", round, x->key, status, text);
+            break;
+        case X_UNKNOWN:
+            if (status == 201 && !x->must_refuse) {
+                snprintf(x->id, sizeof x->id, "%s", api_json_str(&res, "id"));
+                if (x->id[0] == '\0' || api_json_int(&res, "amount", -1) != x->amount_minor)
+                    TEST_FAIL_("round %d: retry of unknown %s: %s", round, x->key, text);
+                x->state = X_COMMITTED;
+                (*resolved_201)++;
+            } else if (status >= 400 && status < 500) {
+                x->state = X_DROPPED;
+                (*resolved_4xx)++;
+            } else {
+                TEST_FAIL_("round %d: retry of unknown %s: %ld %s", round, x->key, status, text);
+            }
+            x->status = status;
+            x->answer = C_copy(&res, &x->answer_size);
+            break;
+        default:
+            TEST_FAIL_("round %d: transfer %s left in state %d", round, x->key, (int)x->state);
+        }
+        client_response_release(&res);
+
+        if (x->state == X_COMMITTED || x->state == X_DROPPED) {
+            /* Its answer is now stored: a second retry answers the same bytes. */
+            long again = api_call_idem(c, "POST", "/v1/transfers", token, x->key, x->body, &res);
+            if (again != x->status || !C_same_bytes(&res, x->answer, x->answer_size))
+                TEST_FAIL_("round %d: second retry of %s: %ld %s, first retry %ld %s", round,
+                           x->key, again, res.body.data ? (const char *)res.body.data : "",
+                           x->status, x->answer);
+            client_response_release(&res);
+        }
+        if (x->state == X_ACKED) {
+            char path[128];
+            snprintf(path, sizeof path, "/v1/transfers/%s", x->id);
+            long got = api_call(c, "GET", path, token, NULL, &res);
+            if (got != 200 || api_json_int(&res, "amount", -1) != x->amount_minor)
+                TEST_FAIL_("round %d: GET %s: %ld %s", round, path, got,
+                           res.body.data ? (const char *)res.body.data : "");
+            client_response_release(&res);
+        }
+    }
+}
+
+/* Each balance against the opening balances plus the committed transfers. */
+static void C_balance_check(struct client *c, int round)
+{
+    int64_t expected[C_USERS];
+    for (int i = 0; i < C_USERS; i++)
+        expected[i] = C_users[i].opening_minor;
+    size_t n = atomic_load(&C_xfer_count);
+    for (size_t i = 0; i < n; i++) {
+        const struct xfer *x = &C_xfers[i];
+        if (C_committed(x)) {
+            expected[x->payer] -= x->amount_minor;
+            expected[x->payee] += x->amount_minor;
+        }
+    }
+    for (int i = 0; i < C_USERS; i++) {
+        long long got = th_balance(c, &C_users[i].u);
+        if (got != expected[i])
+            TEST_FAIL_("round %d: balance of %s is %lld, the committed transfers say %lld", round,
+                       C_users[i].u.id, got, (long long)expected[i]);
+    }
+}
+
+/* --- the test ---------------------------------------------------------------- */
+
+static void C_user_open(struct client *c, const char *admin, struct user *u)
+{
+    API_MUST(th_user_new(c, admin, &u->u));
+    char path[160];
+    snprintf(path, sizeof path, "/admin/users/%.63s/kyc-level", u->u.id);
+    struct client_response res;
+    ASSERT_EQ_INT(api_call(c, "PUT", path, admin, "{\"kyc_level\":3}", &res), 200);
+    client_response_release(&res);
+    ASSERT(th_fund(c, admin, &u->u, C_OPENING_MINOR));
+    u->opening_minor = C_OPENING_MINOR;
+}
+
+TEST(sigkill_under_load_loses_nothing_and_doubles_nothing)
+{
+    // Twenty crashes at random moments of a burst: after each restart, what was acknowledged is
+    // there once, what was refused is not, and retries resolve whatever the crash left unknown.
+    uint64_t seed = test_seed();
+    uint64_t main_rng = seed ^ 0x5DEECE66Dull;
+    static char admin[API_TOKEN_SIZE_MAX];
+    struct test_daemon d;
+    ASSERT(api_daemon_start(&d, C_root, "crash", C_no_caps, admin));
+    struct client c;
+    client_init(&c, d.base_url);
+    for (int i = 0; i < C_USERS; i++)
+        C_user_open(&c, admin, &C_users[i]);
+    client_release(&c);
+
+    int64_t started_ms = C_now_ms();
+    int totals[6] = {0};
+    int resolved_201 = 0, resolved_4xx = 0, acked = 0;
+    for (int round = 0; round < C_ROUNDS; round++) {
+        static struct round_load load;
+        memset(&load, 0, sizeof load);
+        load.base_url = d.base_url;
+        load.round = round;
+        size_t first = atomic_load(&C_xfer_count);
+        for (int i = 0; i < C_CLIENTS; i++) {
+            load.clients[i].rng = seed + (uint64_t)round * 1000003u + (uint64_t)i * 7919u;
+            load.clients[i].index = i;
+            load.clients[i].load = &load;
+            ASSERT(pthread_create(&load.clients[i].thread, NULL, C_client_main,
+                                  &load.clients[i]) == 0);
+        }
+        int64_t wait_ms = C_between(&main_rng, C_KILL_AFTER_MIN_MS, C_KILL_AFTER_MAX_MS);
+        struct timespec ts = {(time_t)(wait_ms / 1000), (long)(wait_ms % 1000) * 1000000L};
+        nanosleep(&ts, NULL);
+        atomic_store(&load.killed, true);
+        test_daemon_kill(&d);
+        for (int i = 0; i < C_CLIENTS; i++)
+            pthread_join(load.clients[i].thread, NULL);
+        size_t last = atomic_load(&C_xfer_count);
+        if (atomic_load(&C_bad) != 0)
+            TEST_FAIL_("round %d: %ld wrong answers under load; first: %s", round,
+                       atomic_load(&C_bad), C_first_problem);
+        ASSERT(last < C_XFERS_MAX);
+        for (size_t i = first; i < last; i++)
+            totals[C_xfers[i].state]++;
+
+        ASSERT(api_daemon_start(&d, C_root, "crash", C_no_caps, admin));
+        client_init(&c, d.base_url);
+        C_retry_round(&c, round, first, last, &resolved_201, &resolved_4xx, &acked);
+        C_balance_check(&c, round);
+        client_release(&c);
+        C_journal_check(d.data_dir, round);
+    }
+    fprintf(stderr,
+            "  %d rounds in %lld ms: %d acknowledged, %d refused, %d unknown at the kill "
+            "(%d committed, %d refused on retry)\n",
+            C_ROUNDS, (long long)(C_now_ms() - started_ms), totals[X_ACKED], totals[X_REFUSED],
+            totals[X_UNKNOWN], resolved_201, resolved_4xx);
+    ASSERT_EQ_INT(acked, totals[X_ACKED]);
+    ASSERT(totals[X_ACKED] > 100);
+    ASSERT(totals[X_UNKNOWN] > 0);
+
+    ASSERT_EQ_INT(test_daemon_stop(&d), 0);
+    char out[600];
+    snprintf(out, sizeof out, "%s/verify.out", C_root);
+    const char *args[] = {"--data-dir", d.data_dir, "--verify", NULL};
+    int status = test_daemon_run(args, out, 60000);
+    if (status != 0) {
+        static char text[64 * 1024];
+        if (test_file_read(out, text, sizeof text))
+            fprintf(stderr, "%s", text);
+        TEST_FAIL_("qianbaod --verify: exit status %d", status);
+    }
+}
+
+int main(void)
+{
+    test_tmpdir(C_root, sizeof C_root);
+    C_xfers = calloc(C_XFERS_MAX, sizeof *C_xfers);
+    QB_ASSERT(C_xfers != NULL);
+    RUN(sigkill_under_load_loses_nothing_and_doubles_nothing);
+    size_t n = atomic_load(&C_xfer_count);
+    for (size_t i = 0; i < n; i++)
+        free(C_xfers[i].answer);
+    free(C_xfers);
+    test_rmtree(C_root);
+    return test_summary();
+}
