@@ -26,21 +26,25 @@ static struct qb_clock clock_system_instance = {clock_system_now_ms, 0};
 
 struct qb_clock *clock_system(void) { return &clock_system_instance; }
 
-static int64_t clock_manual_now_ms(struct qb_clock *clock) { return clock->fixed_ms; }
+static int64_t clock_manual_now_ms(struct qb_clock *clock)
+{
+    return atomic_load_explicit(&clock->fixed_ms, memory_order_relaxed);
+}
 
 void clock_manual_init(struct qb_clock *clock, int64_t start_ms)
 {
     QB_ASSERT(clock != NULL);
     clock->now_ms = clock_manual_now_ms;
-    clock->fixed_ms = start_ms;
+    atomic_store_explicit(&clock->fixed_ms, start_ms, memory_order_relaxed);
 }
 
 void clock_manual_advance(struct qb_clock *clock, int64_t delta_ms)
 {
     QB_ASSERT(clock != NULL && clock->now_ms == clock_manual_now_ms);
+    int64_t now = atomic_load_explicit(&clock->fixed_ms, memory_order_relaxed);
     int64_t moved;
-    QB_ASSERT(!__builtin_add_overflow(clock->fixed_ms, delta_ms, &moved));
-    clock->fixed_ms = moved;
+    QB_ASSERT(!__builtin_add_overflow(now, delta_ms, &moved));
+    atomic_store_explicit(&clock->fixed_ms, moved, memory_order_relaxed);
 }
 
 int64_t clock_monotonic_ns(void)

@@ -9,20 +9,23 @@
 #ifndef QB_BASE_CLOCK_H
 #define QB_BASE_CLOCK_H
 
+#include <stdatomic.h>
 #include <stdint.h>
 
 struct qb_clock {
     /* Milliseconds since the Unix epoch (UTC). */
     int64_t (*now_ms)(struct qb_clock *clock);
-    /* Test clocks keep their time here; the system clock ignores it. */
-    int64_t fixed_ms;
+    /* Test clocks keep their time here; the system clock ignores it. Atomic:
+     * a test moves it while the daemon's threads read it. */
+    _Atomic int64_t fixed_ms;
 };
 
 /* The real clock (CLOCK_REALTIME). Shared, stateless, thread-safe. */
 struct qb_clock *clock_system(void);
 
 /* A manual clock for tests: now_ms answers fixed_ms, which the test moves
- * with clock_manual_advance. Not thread-safe against concurrent advances. */
+ * with clock_manual_advance. Reads may race with an advance (they see the
+ * time before or after it); two concurrent advances are not supported. */
 void clock_manual_init(struct qb_clock *clock, int64_t start_ms);
 void clock_manual_advance(struct qb_clock *clock, int64_t delta_ms);
 

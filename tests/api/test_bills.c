@@ -103,8 +103,9 @@ TEST(bad_parameters_are_param_errors)
         "/v1/me/transactions?limit=ten",
         "/v1/me/transactions?cursor=junk",
         "/v1/me/transactions?cursor=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
-        "/v1/me/transactions?cursor=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
-        "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+        /* a cursor longer than any the server gives out */
+        ("/v1/me/transactions?cursor=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+         "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"),
         "/v1/me/transactions?counterparty=bogus",
         "/v1/me/transactions?counterparty=p_00000000000000000000000000",
         "/v1/me/transactions.csv?limit=0",

@@ -905,9 +905,8 @@ TEST(payment_password_bad_inputs)
         S_expect_on(__LINE__, &S_client, "PUT", "/v1/me/payment-password", u.token, body, 400,
                     "PASSWORD_TOO_WEAK");
     }
-    const char *malformed[] = {"26041", "2604189", "26041a", "",
-                               "\xef\xbc\x92"
-                               "60418"};
+    /* The last: a full-width digit two, then five ASCII digits. */
+    const char *malformed[] = {"26041", "2604189", "26041a", "", ("\xef\xbc\x92" "60418")};
     for (size_t i = 0; i < QB_ARRAY_COUNT(malformed); i++) {
         snprintf(body, sizeof body, "{\"payment_password\":\"%s\",\"sms_code\":\"%s\"}",
                  malformed[i], code);
