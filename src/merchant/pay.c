@@ -111,17 +111,10 @@ static enum qb_error S_pay_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
     /* Step 7: the limits. */
     const char *refused_limit = NULL;
     err = wallet_txn_limits_charge(txn, env, &payer, o.total_minor, &refused_limit);
-    if (err == QB_E_LIMIT_EXCEEDED) {
-        json_t *extra = json_pack("{s:s}", "limit", refused_limit);
-        if (extra == NULL)
-            return QB_E_INTERNAL;
+    if (err == QB_E_LIMIT_EXCEEDED || err == QB_E_OVERFLOW) {
         c->outcome = err;
-        err = domain_response_error(&c->cmd, QB_E_LIMIT_EXCEEDED, NULL, extra);
-        json_decref(extra);
-        return err;
+        return wallet_limits_refusal(&c->cmd, err, refused_limit);
     }
-    if (err == QB_E_OVERFLOW)
-        return S_refuse(c, err, NULL);
     if (err != QB_OK)
         return err;
 

@@ -10,6 +10,7 @@
  * Everything that changes the row runs inside a ledger command on the
  * writer thread (limits.h says why that makes the limits race-free).
  */
+#include <stdio.h>
 #include <string.h>
 
 #include "base/money.h"
@@ -258,4 +259,21 @@ void wallet_limits_set_cmd_init(struct wallet_limits_set_cmd *c, const struct do
     ledger_cmd_init(&c->cmd, S_limits_set_run, NULL);
     c->env = env;
     c->outcome = QB_E_INTERNAL;
+}
+
+enum qb_error wallet_limits_refusal(struct ledger_cmd *cmd, enum qb_error err,
+                                    const char *refused_limit)
+{
+    QB_ASSERT(err == QB_E_LIMIT_EXCEEDED || err == QB_E_OVERFLOW);
+    if (err == QB_E_OVERFLOW)
+        return domain_response_error(cmd, err, NULL, NULL);
+    QB_ASSERT(refused_limit != NULL);
+    json_t *extra = json_pack("{s:s}", "limit", refused_limit);
+    if (extra == NULL)
+        return QB_E_INTERNAL;
+    char message[96];
+    snprintf(message, sizeof message, "the %s limit refused this payment", refused_limit);
+    enum qb_error rc = domain_response_error(cmd, err, message, extra);
+    json_decref(extra);
+    return rc;
 }

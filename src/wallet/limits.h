@@ -91,6 +91,11 @@ int64_t wallet_password_free_limit(const struct domain_settings *settings,
  * QB_E_LIMIT_EXCEEDED with *refused_limit naming the first limit that
  * refused (in the order of wallet_limits_list; nothing written),
  * QB_E_OVERFLOW when a sum would not fit, or QB_E_STORAGE. */
+/* Stores the refusal of a charge that answered LIMIT_EXCEEDED (403 with
+ * "limit": the refused limit's name) or OVERFLOW as cmd's answer
+ * (domain_response_error), for the paying command to keep. */
+QB_MUST_USE enum qb_error wallet_limits_refusal(struct ledger_cmd *cmd, enum qb_error err,
+                                                const char *refused_limit);
 QB_MUST_USE enum qb_error wallet_txn_limits_charge(struct ledger_txn *txn,
                                                    const struct domain_env *env,
                                                    const struct identity_user *user,

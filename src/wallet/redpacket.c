@@ -396,18 +396,10 @@ static enum qb_error S_send_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
 
     /* Step 5: the limits: a red packet is a payment from the balance. */
     err = wallet_txn_limits_charge(txn, env, &sender, total, &c->refused_limit);
-    if (err == QB_E_LIMIT_EXCEEDED) {
-        json_t *extra = json_pack("{s:s}", "limit", c->refused_limit);
-        if (extra == NULL)
-            return QB_E_INTERNAL;
-        char message[96];
-        snprintf(message, sizeof message, "the %s limit refused this payment", c->refused_limit);
-        err = S_send_refuse(c, QB_E_LIMIT_EXCEEDED, message, extra);
-        json_decref(extra);
-        return err;
+    if (err == QB_E_LIMIT_EXCEEDED || err == QB_E_OVERFLOW) {
+        c->outcome = err;
+        return wallet_limits_refusal(&c->cmd, err, c->refused_limit);
     }
-    if (err == QB_E_OVERFLOW)
-        return S_send_refuse(c, err, NULL, NULL);
     if (err != QB_OK)
         return err;
 
