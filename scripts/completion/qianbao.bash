@@ -5,7 +5,7 @@ _qianbao()
 {
     local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]}
     local globals='--server --profile --json --verbose --help'
-    local known='|sms-code|register|login|logout|me|balance|security|security sessions|security revoke|security freeze|security unfreeze|kyc|payment-password|payment-password set|card|card add|card list|card remove|topup|withdraw|payment|payment show|send|limits|limits set|bills|statement|admin|admin users|admin freeze|admin unfreeze|admin kyc-level|admin sms-outbox|version|help|completion|man|'
+    local known='|sms-code|register|login|logout|me|balance|security|security sessions|security revoke|security freeze|security unfreeze|kyc|payment-password|payment-password set|card|card add|card list|card remove|topup|withdraw|payment|payment show|send|limits|limits set|bills|statement|admin|admin users|admin freeze|admin unfreeze|admin kyc-level|admin sms-outbox|admin verify|version|help|completion|man|'
     local cmd='' i w
     for ((i = 1; i < COMP_CWORD; i++)); do
         w=${COMP_WORDS[i]}
@@ -138,7 +138,7 @@ _qianbao()
     'statement')
         words='' ;;
     'admin')
-        words='users freeze unfreeze kyc-level sms-outbox' ;;
+        words='users freeze unfreeze kyc-level sms-outbox verify' ;;
     'admin users')
         case $prev in
         --phone) return ;;
@@ -159,6 +159,8 @@ _qianbao()
         --cursor) return ;;
         esac
         words='--phone --limit --cursor' ;;
+    'admin verify')
+        words='--detach --status' ;;
     'version')
         words='' ;;
     'help')

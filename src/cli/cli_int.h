@@ -258,6 +258,7 @@ int cli_run_send(struct cli *cli, const struct cli_args *args);
 int cli_run_limits(struct cli *cli, const struct cli_args *args);
 int cli_run_limits_set(struct cli *cli, const struct cli_args *args);
 int cli_run_bills(struct cli *cli, const struct cli_args *args);
+int cli_run_admin_verify(struct cli *cli, const struct cli_args *args);
 int cli_run_statement(struct cli *cli, const struct cli_args *args);
 int cli_run_admin_users(struct cli *cli, const struct cli_args *args);
 int cli_run_admin_freeze(struct cli *cli, const struct cli_args *args);

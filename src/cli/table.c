@@ -222,6 +222,17 @@ static const struct cli_command S_commands[] = {
      "provider.",
      {{"phone", "PHONE", false, NULL, "only messages to PHONE"}, S_LIMIT, S_CURSOR},
      cli_run_admin_sms_outbox},
+    {"admin verify", "", 0, 0, "check the whole ledger: hash chain, balances, holds",
+     "Asks the server to recompute the ledger from its first entry: the hash chain, every "
+     "entry summing to zero, every balance and checkpoint, the open holds, and all balances "
+     "summing to zero per currency. The check reads one snapshot beside the running daemon "
+     "and this command waits for it, with a progress bar on a terminal. Exit status 0 when "
+     "the ledger adds up, 5 when it does not (the first problem is printed). If a check is "
+     "running already, this one follows it instead of starting another.",
+     {{"detach", NULL, false, NULL,
+       "start the check and return at once; `qianbao admin verify --status` reads it later"},
+      {"status", NULL, false, NULL, "show the last check's state without starting one"}},
+     cli_run_admin_verify},
     {"version", "", 0, 0, "show the versions of qianbao and of the server",
      "The server's version comes from its /healthz; an unreachable server is reported, not "
      "an error.",

@@ -23,7 +23,7 @@
  *      req_…, p_…, c_…) -> PREFIX_ID; RFC 3339 times -> TIME; cursors
  *      (base32 or base64url text after "--cursor " and in
  *      "next_cursor":"…") -> CURSOR; Idempotency-Keys (after
- *      "> Idempotency-Key: ") -> KEY; "uptime_s":N -> "uptime_s":N, and the
+ *      "> Idempotency-Key: ") -> KEY; "uptime_s":N and "duration_ms":N keep N, and the
  *      schema version (it grows with each migration) -> N;
  *   3. the test's phones -> PHONE_A, PHONE_B, …; the SMS codes it read ->
  *      CODE; the current month (statements) -> MONTH.
@@ -203,7 +203,7 @@ static void S_patterns(const char *text, struct buf *out)
         if (done)
             continue;
         static const char *const number_marks[] = {"\"uptime_s\":", "\"schema_version\":",
-                                                   "(schema "};
+                                                   "(schema ", "\"duration_ms\":"};
         for (size_t k = 0; k < QB_ARRAY_COUNT(number_marks) && !done; k++) {
             size_t mark = strlen(number_marks[k]);
             if (strncmp(p, number_marks[k], mark) == 0 && S_digit(p[mark])) {
@@ -1001,6 +1001,25 @@ TEST(operator)
     S_END();
 }
 
+/* The ledger check: none yet, a sound ledger, then one entry altered behind
+ * the daemon's back (the last money-moving case is above). */
+TEST(ledger_check)
+{
+    S_BEGIN();
+    S_case("admin-verify-none", NULL, "admin", "verify", "--status", NULL);
+    S_case("admin-verify", NULL, "admin", "verify", NULL);
+    S_case("admin-verify-json", NULL, "admin", "verify", "--json", NULL);
+    S_case("admin-verify-usage", NULL, "admin", "verify", "--detach", "--status", NULL);
+    char db[700];
+    snprintf(db, sizeof db, "%s/data/qianbao.db", S_root);
+    ASSERT(test_sqlite(db, true,
+                       "UPDATE entries SET ref = ref || 'x' WHERE id = (SELECT max(id) FROM entries)",
+                       NULL, NULL));
+    S_case("admin-verify-tampered", NULL, "admin", "verify", NULL);
+    S_case("admin-verify-status", NULL, "admin", "verify", "--status", "--json", NULL);
+    S_END();
+}
+
 TEST(logout)
 {
     S_BEGIN();
@@ -1087,6 +1106,7 @@ int main(void)
     RUN(bills_and_statement);
     RUN(lost_answer_retried_with_the_same_key);
     RUN(operator);
+    RUN(ledger_check);
     RUN(logout);
     RUN(generated_documents);
     RUN(daemon_down);
