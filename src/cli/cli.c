@@ -49,6 +49,8 @@ static const char *const S_environment_lines[][2] = {
     {"QIANBAO_SERVER", "the server URL when --server is not given"},
     {"QIANBAO_ADMIN_TOKEN", "the operator's token, used by the admin commands instead of "
                             "the \"admin\" profile"},
+    {"QIANBAO_TOKEN", "a user's session token, used by the user commands instead of the "
+                      "profile unless --profile is given (for scripts)"},
     {"XDG_CONFIG_HOME", "profiles live in $XDG_CONFIG_HOME/qianbao/ (default ~/.config)"},
     {"NO_COLOR", "when set, no colours even on a terminal"},
 };
