@@ -88,6 +88,11 @@ void http_handle_transfers_create(struct http_request *req)
                                  "to must be a mobile number or a user id (u_...)");
         goto out;
     }
+    if (amount <= 0) {
+        http_reply_error_message(req, QB_E_BAD_AMOUNT,
+                                 "amount must be a positive integer of minor units (fen)");
+        goto out;
+    }
     const struct currency *currency = NULL;
     if (currency_code != NULL && (currency = currency_find(currency_code)) == NULL) {
         http_reply_error(req, QB_E_BAD_CURRENCY);
