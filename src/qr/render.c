@@ -80,7 +80,7 @@ enum qb_error qr_render_svg(const char *text, int module_px, struct buf *out)
 
 struct S_png_sink {
     struct buf *out;
-    bool too_large;
+    volatile bool too_large; /* set in a callback, read after png_error's longjmp */
 };
 
 static void S_png_write(png_structp png, png_bytep data, size_t size)
