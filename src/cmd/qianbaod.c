@@ -614,12 +614,13 @@ out:
 
 /* --- verify ---------------------------------------------------------------------- */
 
-static void S_verify_progress(int64_t done, int64_t total, void *arg)
+static bool S_verify_progress(int64_t done, int64_t total, void *arg)
 {
     (void)arg;
     int64_t percent = total > 0 ? done * 100 / total : 100;
     fprintf(stderr, "verify: %" PRId64 "/%" PRId64 " entries (%" PRId64 "%%)\n", done, total,
             percent);
+    return true;
 }
 
 /* Checks the stored ledger read-only; safe beside a running daemon. */
