@@ -40,9 +40,10 @@ static void S_resolved_print(const struct cli *cli, const json_t *r)
         snprintf(text, sizeof text, "%s %s (%s)", cli_json_str(payee, "display_name"),
                  cli_json_str(payee, "phone"), cli_json_str(payee, "user_id"));
     } else {
-        cli_print_field(cli, "code", strcmp(kind, "order") == 0
-                                         ? "a merchant's order (pay = order payment)"
-                                         : "a merchant's till code (pay = order payment)");
+        cli_print_field(cli, "code",
+                        strcmp(kind, "order") == 0
+                            ? "a merchant's order (pay = order payment)"
+                            : "a merchant's till code (pay = order payment)");
         snprintf(text, sizeof text, "%s (%s)", cli_json_str(payee, "name"),
                  cli_json_str(payee, "mchid"));
     }

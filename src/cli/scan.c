@@ -89,8 +89,8 @@ static const char *S_jpeg(const unsigned char *data, size_t size, struct S_grey 
     jpeg_create_decompress(&info);
     jpeg_mem_src(&info, data, (unsigned long)size);
     jpeg_read_header(&info, TRUE);
-    if (info.image_width == 0 || info.image_height == 0 ||
-        info.image_width > CLI_IMAGE_SIDE_MAX || info.image_height > CLI_IMAGE_SIDE_MAX) {
+    if (info.image_width == 0 || info.image_height == 0 || info.image_width > CLI_IMAGE_SIDE_MAX ||
+        info.image_height > CLI_IMAGE_SIDE_MAX) {
         jpeg_destroy_decompress(&info);
         return "the picture is larger than 8192 pixels on a side";
     }

@@ -59,8 +59,8 @@ static bool S_query_amount(struct http_request *req, int64_t max_minor, bool *ha
         v = v * 10 + (text[i] - '0');
     if (!ok || v > max_minor) {
         char message[96];
-        snprintf(message, sizeof message,
-                 "amount must be an integer in minor units from 1 to %lld", (long long)max_minor);
+        snprintf(message, sizeof message, "amount must be an integer in minor units from 1 to %lld",
+                 (long long)max_minor);
         http_reply_error_message(req, QB_E_PARAM, message);
         return false;
     }
@@ -278,10 +278,12 @@ static json_t *S_resolve_transfer(struct http_request *req, const struct qr_payl
     json_t *body = S_amount_json(p);
     if (body == NULL ||
         json_object_set_new(body, "payee",
-                            json_pack("{s:s, s:s, s:s}", "user_id", payee->id, "display_name",
-                                      name, "phone", phone)) != 0 ||
+                            json_pack("{s:s, s:s, s:s}", "user_id", payee->id, "display_name", name,
+                                      "phone", phone)) != 0 ||
         json_object_set_new(body, "memo", json_string(p->memo)) != 0 ||
-        json_object_set_new(body, "self", json_boolean(strcmp(payee->id, http_request_session(req)->user_id) == 0)) != 0) {
+        json_object_set_new(
+            body, "self",
+            json_boolean(strcmp(payee->id, http_request_session(req)->user_id) == 0)) != 0) {
         json_decref(body);
         *err = QB_E_INTERNAL;
         return NULL;
@@ -321,9 +323,9 @@ static json_t *S_resolve_merchant(struct http_request *req, const struct qr_payl
     if (*err != QB_OK)
         return NULL;
     json_t *body = S_amount_json(p);
-    if (body == NULL || json_object_set_new(body, "payee",
-                                            json_pack("{s:s, s:s}", "mchid", m->mchid, "name",
-                                                      m->name)) != 0) {
+    if (body == NULL ||
+        json_object_set_new(body, "payee",
+                            json_pack("{s:s, s:s}", "mchid", m->mchid, "name", m->name)) != 0) {
         json_decref(body);
         *err = QB_E_INTERNAL;
         return NULL;
@@ -360,11 +362,11 @@ static json_t *S_resolve_order(struct http_request *req, const struct qr_payload
         *err = S_merchant_payable(req, reader, o->mchid, m);
     if (*err != QB_OK)
         return NULL;
-    json_t *body = json_pack("{s:I, s:s, s:{s:s, s:s}, s:s, s:s, s:o}", "amount",
-                             (json_int_t)o->total_minor, "currency", o->currency->code, "payee",
-                             "mchid", m->mchid, "name", m->name, "description", o->description,
-                             "out_trade_no", o->out_trade_no, "expires_at",
-                             http_time_json(o->expires_at_ms));
+    json_t *body =
+        json_pack("{s:I, s:s, s:{s:s, s:s}, s:s, s:s, s:o}", "amount", (json_int_t)o->total_minor,
+                  "currency", o->currency->code, "payee", "mchid", m->mchid, "name", m->name,
+                  "description", o->description, "out_trade_no", o->out_trade_no, "expires_at",
+                  http_time_json(o->expires_at_ms));
     if (body == NULL)
         *err = QB_E_INTERNAL;
     return body;

@@ -45,12 +45,12 @@
 #define QR_SCHEME "qianbao://pay?"
 #define QR_ORDER_PREFIX "qianbao://pay?pr="
 #define QR_VERSION 1
-#define QR_PAYEE_SIZE_MAX 33      /* "u_" + 26 (a user), 10 digits (a merchant), 32 hex (an order) */
-#define QR_MEMO_SIZE_MAX 65       /* 64 bytes of UTF-8 + NUL */
+#define QR_PAYEE_SIZE_MAX 33 /* "u_" + 26 (a user), 10 digits (a merchant), 32 hex (an order) */
+#define QR_MEMO_SIZE_MAX 65  /* 64 bytes of UTF-8 + NUL */
 #define QR_AMOUNT_MAX_MINOR INT64_C(1000000000000) /* the transfer and order maximum */
-#define QR_MAC_SIZE 16            /* truncated HMAC-SHA-256 */
-#define QR_MAC_TEXT_SIZE 22       /* base64url of 16 bytes, no padding */
-#define QR_PAYLOAD_SIZE_MAX 320   /* the longest payload (a 64-byte memo all escaped) + NUL */
+#define QR_MAC_SIZE 16                             /* truncated HMAC-SHA-256 */
+#define QR_MAC_TEXT_SIZE 22                        /* base64url of 16 bytes, no padding */
+#define QR_PAYLOAD_SIZE_MAX 320         /* the longest payload (a 64-byte memo all escaped) + NUL */
 #define QR_IMAGE_SIZE_MAX (1024 * 1024) /* the largest SVG or PNG rendered */
 
 enum qr_kind {
@@ -77,8 +77,7 @@ const char *qr_kind_name(enum qr_kind kind);
  * range, an unknown currency, a memo too long, not UTF-8 or with control
  * characters, a memo on a merchant code, an amount on an order). */
 QB_MUST_USE enum qb_error qr_payload_encode(const uint8_t key[QR_KEY_SIZE],
-                                            const struct qr_payload *p, char *out,
-                                            size_t out_size);
+                                            const struct qr_payload *p, char *out, size_t out_size);
 
 /* Parses and verifies text (size bytes, no NUL needed) into out. QB_OK or
  * QB_E_QR_INVALID (out zeroed); never reads past size. */

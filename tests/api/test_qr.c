@@ -131,12 +131,16 @@ TEST(an_open_receive_code_needs_the_amount_and_bad_queries_are_refused)
                 "\"payment_password\":\"" TH_PAY_PASSWORD "\"", 400, "SELF_TRANSFER");
 
     static const char *const bad[] = {
-        "/v1/me/receive-code?amount=0",        "/v1/me/receive-code?amount=012",
-        "/v1/me/receive-code?amount=-5",       "/v1/me/receive-code?amount=1.5",
+        "/v1/me/receive-code?amount=0",
+        "/v1/me/receive-code?amount=012",
+        "/v1/me/receive-code?amount=-5",
+        "/v1/me/receive-code?amount=1.5",
         "/v1/me/receive-code?amount=10000000000000",
-        "/v1/me/receive-code?currency=CNY",    "/v1/me/receive-code?format=gif",
+        "/v1/me/receive-code?currency=CNY",
+        "/v1/me/receive-code?format=gif",
         "/v1/me/receive-code?memo=%0A",
-        "/v1/me/receive-code?memo=aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+        "/v1/me/"
+        "receive-code?memo=aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         if (api_call(&S_client, "GET", bad[i], b.token, NULL, &res) != 400 ||
@@ -224,9 +228,9 @@ TEST(a_till_code_is_paid_as_one_idempotent_order)
     API_MUST(api_user_new(&S_client, S_admin, &other));
     API_MUST(th_fund(&S_client, S_admin, &a, 10000));
     struct client_response res;
-    ASSERT_EQ_INT(api_call(&S_client, "POST", "/v1/merchants", owner.token,
-                           "{\"name\":\"老王面馆\"}", &res),
-                  201);
+    ASSERT_EQ_INT(
+        api_call(&S_client, "POST", "/v1/merchants", owner.token, "{\"name\":\"老王面馆\"}", &res),
+        201);
     char mchid[16];
     snprintf(mchid, sizeof mchid, "%s", api_json_str(&res, "mchid"));
     client_response_release(&res);
@@ -320,9 +324,9 @@ TEST(a_code_url_is_a_payload_too_and_the_png_is_a_png)
     ASSERT_EQ_INT(th_balance(&S_client, &a), 5000 - 1800);
     mh_release(&m);
 
-    ASSERT_EQ_INT(api_call(&S_client, "GET", "/v1/me/receive-code?amount=1&format=png", a.token,
-                           NULL, &res),
-                  200);
+    ASSERT_EQ_INT(
+        api_call(&S_client, "GET", "/v1/me/receive-code?amount=1&format=png", a.token, NULL, &res),
+        200);
     ASSERT(res.body.size > 100 && memcmp(res.body.data, "\x89PNG\r\n\x1a\n", 8) == 0);
     const char *type = api_header(&res, "Content-Type");
     ASSERT(type != NULL && strncmp(type, "image/png", 9) == 0);

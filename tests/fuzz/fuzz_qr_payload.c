@@ -52,8 +52,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     }
     char again[QR_PAYLOAD_SIZE_MAX];
-    if (qr_payload_encode(S_key, &p, again, sizeof again) != QB_OK ||
-        strlen(again) != text_size || memcmp(again, text, text_size) != 0) {
+    if (qr_payload_encode(S_key, &p, again, sizeof again) != QB_OK || strlen(again) != text_size ||
+        memcmp(again, text, text_size) != 0) {
         fprintf(stderr, "round trip: %.*s -> %s\n", (int)text_size, text, again);
         abort();
     }

@@ -26,7 +26,8 @@ static void S_write(const char *name, const void *data, size_t size, char *path,
     ASSERT_EQ_INT(fclose(f), 0);
 }
 
-#define S_TEXT "qianbao://pay?v=1&k=u&id=u_0123456789abcdefghjkmnpqrs&a=1234&c=CNY&s=AbCdEfGhIjKlMnOpQrStUv"
+#define S_TEXT                                                                                     \
+    "qianbao://pay?v=1&k=u&id=u_0123456789abcdefghjkmnpqrs&a=1234&c=CNY&s=AbCdEfGhIjKlMnOpQrStUv"
 
 /* The PNG as qr_render_png makes it (what GET /v1/me/receive-code?format=png answers). */
 static void S_png(struct buf *png)
@@ -144,7 +145,8 @@ TEST(what_is_not_a_readable_picture_is_refused_with_a_reason)
     ASSERT(png_image_write_to_memory(&image, mem, &size, 0, white, 0, NULL));
     S_write("blank.png", mem, size, path, sizeof path);
     free(mem);
-    ASSERT_EQ_STR(cli_image_qr_read(path, text, sizeof text), "no QR code was found in the picture");
+    ASSERT_EQ_STR(cli_image_qr_read(path, text, sizeof text),
+                  "no QR code was found in the picture");
     /* The text must fit the caller's buffer. */
     S_write("code.png", png.data, png.size, path, sizeof path);
     ASSERT(cli_image_qr_read(path, text, 16) != NULL);

@@ -11,9 +11,9 @@
 #include "qr/qr.h"
 #include "test.h"
 
-static const uint8_t S_key[QR_KEY_SIZE] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16,
-                                           17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30,
-                                           31, 32};
+static const uint8_t S_key[QR_KEY_SIZE] = {1,  2,  3,  4,  5,  6,  7,  8,  9,  10, 11,
+                                           12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22,
+                                           23, 24, 25, 26, 27, 28, 29, 30, 31, 32};
 #define S_USER "u_0123456789abcdefghjkmnpqrs"
 
 static struct qr_payload S_transfer(bool amount, const char *memo)
@@ -44,10 +44,13 @@ TEST(round_trip_of_every_kind)
     struct qr_payload back;
     struct qr_payload p = S_transfer(true, "午饭 AA");
     ASSERT_EQ_INT(qr_payload_encode(S_key, &p, text, sizeof text), QB_OK);
-    ASSERT(strncmp(text, "qianbao://pay?v=1&k=u&id=" S_USER "&a=1234&c=CNY&m=%E5%8D%88%E9%A5%AD%20AA&s=",
-                   strlen("qianbao://pay?v=1&k=u&id=" S_USER "&a=1234&c=CNY&m=%E5%8D%88%E9%A5%AD%20AA&s=")) == 0);
+    ASSERT(strncmp(text,
+                   "qianbao://pay?v=1&k=u&id=" S_USER "&a=1234&c=CNY&m=%E5%8D%88%E9%A5%AD%20AA&s=",
+                   strlen("qianbao://pay?v=1&k=u&id=" S_USER
+                          "&a=1234&c=CNY&m=%E5%8D%88%E9%A5%AD%20AA&s=")) == 0);
     ASSERT_EQ_INT(strlen(text), strlen("qianbao://pay?v=1&k=u&id=" S_USER
-                                       "&a=1234&c=CNY&m=%E5%8D%88%E9%A5%AD%20AA&s=") + QR_MAC_TEXT_SIZE);
+                                       "&a=1234&c=CNY&m=%E5%8D%88%E9%A5%AD%20AA&s=") +
+                                    QR_MAC_TEXT_SIZE);
     ASSERT_EQ_INT(S_parse(text, &back), QB_OK);
     ASSERT_EQ_INT(back.kind, QR_KIND_TRANSFER);
     ASSERT_EQ_STR(back.payee, S_USER);
@@ -109,9 +112,12 @@ TEST(every_tampered_byte_is_refused)
     snprintf(longer, sizeof longer, "%sA", text);
     ASSERT_EQ_INT(S_parse(longer, &back), QB_E_QR_INVALID);
     /* An order code has no MAC, but its token must be exactly 32 hex. */
-    ASSERT_EQ_INT(S_parse("qianbao://pay?pr=0123456789abcdef0123456789abcdeF", &back), QB_E_QR_INVALID);
-    ASSERT_EQ_INT(S_parse("qianbao://pay?pr=0123456789abcdef0123456789abcde", &back), QB_E_QR_INVALID);
-    ASSERT_EQ_INT(S_parse("qianbao://pay?pr=0123456789abcdef0123456789abcdef0", &back), QB_E_QR_INVALID);
+    ASSERT_EQ_INT(S_parse("qianbao://pay?pr=0123456789abcdef0123456789abcdeF", &back),
+                  QB_E_QR_INVALID);
+    ASSERT_EQ_INT(S_parse("qianbao://pay?pr=0123456789abcdef0123456789abcde", &back),
+                  QB_E_QR_INVALID);
+    ASSERT_EQ_INT(S_parse("qianbao://pay?pr=0123456789abcdef0123456789abcdef0", &back),
+                  QB_E_QR_INVALID);
 }
 
 /* A payload made under another key does not verify. */
@@ -144,30 +150,30 @@ static void S_sign(const char *body, char *out, size_t out_size)
 TEST(signed_but_non_canonical_is_refused)
 {
     static const char *const bad[] = {
-        "qianbao://pay?v=2&k=u&id=" S_USER,                       /* unknown version */
-        "qianbao://pay?v=1&k=x&id=" S_USER,                       /* unknown kind */
-        "qianbao://pay?v=1&k=u&id=u_0123",                        /* payee shape */
-        "qianbao://pay?v=1&k=m&id=0900000109",                    /* mchid leading zero */
-        "qianbao://pay?v=1&k=u&id=" S_USER "&a=01234&c=CNY",      /* leading zero */
-        "qianbao://pay?v=1&k=u&id=" S_USER "&a=0&c=CNY",          /* zero */
+        "qianbao://pay?v=2&k=u&id=" S_USER,                          /* unknown version */
+        "qianbao://pay?v=1&k=x&id=" S_USER,                          /* unknown kind */
+        "qianbao://pay?v=1&k=u&id=u_0123",                           /* payee shape */
+        "qianbao://pay?v=1&k=m&id=0900000109",                       /* mchid leading zero */
+        "qianbao://pay?v=1&k=u&id=" S_USER "&a=01234&c=CNY",         /* leading zero */
+        "qianbao://pay?v=1&k=u&id=" S_USER "&a=0&c=CNY",             /* zero */
         "qianbao://pay?v=1&k=u&id=" S_USER "&a=1000000000001&c=CNY", /* past the max */
         "qianbao://pay?v=1&k=u&id=" S_USER "&a=99999999999999999999&c=CNY",
-        "qianbao://pay?v=1&k=u&id=" S_USER "&a=12",               /* amount without currency */
-        "qianbao://pay?v=1&k=u&id=" S_USER "&a=12&c=cny",         /* currency case */
-        "qianbao://pay?v=1&k=u&id=" S_USER "&a=12&c=XXX",         /* unknown currency */
-        "qianbao://pay?v=1&k=m&id=1900000109&a=12&c=USD",         /* merchants: CNY */
-        "qianbao://pay?v=1&k=m&id=1900000109&m=hi",               /* no memo on a till code */
-        "qianbao://pay?v=1&k=u&id=" S_USER "&m=%41",              /* escaped unreserved */
-        "qianbao://pay?v=1&k=u&id=" S_USER "&m=%e5%8d%88",        /* lower-case escape */
-        "qianbao://pay?v=1&k=u&id=" S_USER "&m=a+b",              /* '+' is not a space */
-        "qianbao://pay?v=1&k=u&id=" S_USER "&m=%0A",              /* control character */
-        "qianbao://pay?v=1&k=u&id=" S_USER "&m=%C0%80",           /* overlong UTF-8 */
-        "qianbao://pay?v=1&k=u&id=" S_USER "&m=%ED%A0%80",        /* surrogate */
-        "qianbao://pay?v=1&k=u&id=" S_USER "&m=%E5",              /* truncated UTF-8 */
-        "qianbao://pay?v=1&k=u&id=" S_USER "&m=",                 /* empty member */
-        "qianbao://pay?v=1&k=u&id=" S_USER "&c=CNY",              /* currency without amount */
-        "qianbao://pay?v=1&k=u&id=" S_USER "&m=x&a=1&c=CNY",      /* order of members */
-        "qianbao://pay?v=1&k=u&id=" S_USER "&x=1",                /* unknown member */
+        "qianbao://pay?v=1&k=u&id=" S_USER "&a=12",          /* amount without currency */
+        "qianbao://pay?v=1&k=u&id=" S_USER "&a=12&c=cny",    /* currency case */
+        "qianbao://pay?v=1&k=u&id=" S_USER "&a=12&c=XXX",    /* unknown currency */
+        "qianbao://pay?v=1&k=m&id=1900000109&a=12&c=USD",    /* merchants: CNY */
+        "qianbao://pay?v=1&k=m&id=1900000109&m=hi",          /* no memo on a till code */
+        "qianbao://pay?v=1&k=u&id=" S_USER "&m=%41",         /* escaped unreserved */
+        "qianbao://pay?v=1&k=u&id=" S_USER "&m=%e5%8d%88",   /* lower-case escape */
+        "qianbao://pay?v=1&k=u&id=" S_USER "&m=a+b",         /* '+' is not a space */
+        "qianbao://pay?v=1&k=u&id=" S_USER "&m=%0A",         /* control character */
+        "qianbao://pay?v=1&k=u&id=" S_USER "&m=%C0%80",      /* overlong UTF-8 */
+        "qianbao://pay?v=1&k=u&id=" S_USER "&m=%ED%A0%80",   /* surrogate */
+        "qianbao://pay?v=1&k=u&id=" S_USER "&m=%E5",         /* truncated UTF-8 */
+        "qianbao://pay?v=1&k=u&id=" S_USER "&m=",            /* empty member */
+        "qianbao://pay?v=1&k=u&id=" S_USER "&c=CNY",         /* currency without amount */
+        "qianbao://pay?v=1&k=u&id=" S_USER "&m=x&a=1&c=CNY", /* order of members */
+        "qianbao://pay?v=1&k=u&id=" S_USER "&x=1",           /* unknown member */
         "qianbao://pay?k=u&v=1&id=" S_USER,
         "QIANBAO://pay?v=1&k=u&id=" S_USER,
         "qianbao://pay?v=1&k=u&id=" S_USER "&a=1&a=1&c=CNY",
@@ -232,7 +238,8 @@ TEST(renderers_make_images)
 {
     struct buf out;
     buf_init(&out, QR_IMAGE_SIZE_MAX);
-    ASSERT_EQ_INT(qr_render_svg("qianbao://pay?pr=0123456789abcdef0123456789abcdef", 4, &out), QB_OK);
+    ASSERT_EQ_INT(qr_render_svg("qianbao://pay?pr=0123456789abcdef0123456789abcdef", 4, &out),
+                  QB_OK);
     ASSERT(strncmp(out.data, "<svg ", 5) == 0 && strstr(out.data, "</svg>") != NULL);
     buf_reset(&out);
     ASSERT_EQ_INT(qr_render_png("hello", 2, &out), QB_OK);
