@@ -77,6 +77,7 @@ enum path_id {
     ID_ORDER,        /* a well-formed out_trade_no or transaction_id nobody made */
     ID_NO_RED_PACKET,   /* a well-formed red packet id that nobody sent */
     ID_RED_PACKET_OF_B, /* a red packet user B sent */
+    ID_MERCHANT_OF_B,   /* the mchid of a merchant user B applied for */
 };
 
 /* How the victim is prepared before the row runs. */
@@ -179,6 +180,12 @@ static const struct matrix_row S_matrix[] = {
      USER_ROUTE(404, 404)},
     /* A packet is shared by its id in a chat: every logged-in user who has it may read it. */
     {"GET", "/v1/red-packets/{id}", ID_RED_PACKET_OF_B, SETUP_NONE, NULL, USER_ROUTE(200, 200)},
+    /* QR codes: a receive code is shown to anyone logged in (paying a
+     * frozen payee is refused); B's till code is B's alone. */
+    {"GET", "/v1/me/receive-code", ID_NONE, SETUP_NONE, NULL, USER_ROUTE(200, 200)},
+    {"GET", "/v1/merchants/{mchid}/till-code", ID_MERCHANT_OF_B, SETUP_NONE, NULL,
+     {401, 404, 200, 401, 401, 401, 404, 401}},
+    {"POST", "/v1/qr/resolve", ID_NONE, SETUP_NONE, "{}", USER_ROUTE(400, 400)},
     {"GET", "/admin/users", ID_NONE, SETUP_NONE, NULL, ADMIN_ROUTE(200)},
     {"POST", "/admin/users/{id}/freeze", ID_VICTIM, SETUP_NONE, NULL, ADMIN_ROUTE(200)},
     {"POST", "/admin/users/{id}/unfreeze", ID_VICTIM, SETUP_VICTIM_FROZEN_BY_ADMIN, NULL,
@@ -401,6 +408,13 @@ TEST(every_route_answers_every_caller_as_the_matrix_says)
             id = "wx0123456789abcdef";
         } else if (row->id == ID_ORDER) {
             id = "4200000000000000000000000000";
+        } else if (row->id == ID_MERCHANT_OF_B) {
+            ASSERT_EQ_INT(api_call(&S_client, "POST", "/v1/merchants", b.token,
+                                   "{\"name\":\"B的小店\"}", &res),
+                          201);
+            snprintf(object_id, sizeof object_id, "%s", api_json_str(&res, "mchid"));
+            client_response_release(&res);
+            id = object_id;
         }
         char path[512];
         S_path_fill(row->pattern, id, path, sizeof path);
