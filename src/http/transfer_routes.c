@@ -97,7 +97,7 @@ void http_handle_transfers_create(struct http_request *req)
         http_reply_error_message(req, QB_E_PARAM, "give one of to and payload");
         goto out;
     }
-    if (amount <= 0) {
+    if (amount_member != NULL && amount <= 0) {
         http_reply_error_message(req, QB_E_BAD_AMOUNT,
                                  "amount must be a positive integer of minor units (fen)");
         goto out;
