@@ -75,7 +75,9 @@
     X(QB_E_NO_AUTH, 403, "NO_AUTH", "this merchant may not use this API")                   \
     X(QB_E_RED_PACKET_EXPIRED, 409, "RED_PACKET_EXPIRED", "this red packet has expired")      \
     X(QB_E_RED_PACKET_EMPTY, 409, "RED_PACKET_EMPTY",                                       \
-      "every share of this red packet has been claimed")
+      "every share of this red packet has been claimed")                                    \
+    X(QB_E_RESOURCE_NOT_EXISTS, 404, "RESOURCE_NOT_EXISTS", "no such order or refund")      \
+    X(QB_E_NOT_ENOUGH, 403, "NOT_ENOUGH", "the merchant's balance is short of the refund")
 
 enum qb_error {
 #define QB_ERROR_ENUM(name, status, code, message) name,

@@ -185,10 +185,10 @@ static const struct cli_command S_commands[] = {
      "--csv writes the server's CSV (RFC 4180, UTF-8), with --all as one document. A page may "
      "hold fewer lines than --limit when the filter is narrow: follow the cursor.",
      {{"type", "TYPE", false,
-       "topup withdrawal transfer order_payment red_packet_sent red_packet_received "
-       "red_packet_refund other",
-       "only topup, withdrawal, transfer, order_payment (paying a merchant), red_packet_sent, "
-       "red_packet_received, red_packet_refund or other"},
+       "topup withdrawal transfer order_payment order_refund red_packet_sent "
+       "red_packet_received red_packet_refund other",
+       "only topup, withdrawal, transfer, order_payment (paying a merchant), order_refund (a "
+       "merchant's refund), red_packet_sent, red_packet_received, red_packet_refund or other"},
       {"direction", "DIR", false, "in out", "only money in or out"},
       {"from", "TIME", false, NULL, "lines at or after TIME (YYYY-MM-DD or RFC 3339)"},
       {"to", "TIME", false, NULL, "lines before TIME; a date takes in the whole day"},

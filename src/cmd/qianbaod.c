@@ -60,6 +60,7 @@
 #include "http/server.h"
 #include "ledger/ledger.h"
 #include "merchant/merchant.h"
+#include "merchant/notify.h"
 #include "sms/sms.h"
 #include "store/pool.h"
 #include "store/store.h"
@@ -421,6 +422,7 @@ static int S_serve(const struct config *cfg, const struct daemon_paths *paths,
     struct wallet_worker *wallet_worker = NULL;
     struct merchant_platform *platform = NULL;
     struct redpacket_worker *redpacket_worker = NULL;
+    struct merchant_notify_worker *notify_worker = NULL;
     struct domain_env env;
     bool env_ready = false;
     uint8_t pepper[S_SECRET_SIZE];
@@ -487,6 +489,19 @@ static int S_serve(const struct config *cfg, const struct daemon_paths *paths,
     settings.withdrawal_fee_min_minor = cfg->withdrawal_fee_min;
     settings.red_packet_total_max_minor = cfg->red_packet_max;
     settings.red_packet_expiry_ms = cfg->red_packet_expiry_s * 1000;
+    settings.notify_private_allowed = cfg->allow_private_notify;
+#ifdef QB_TEST_HOOKS
+    /* QIANBAO_TEST_NOTIFY_LADDER_DIVISOR=N: the notification retry ladder's
+     * steps divided by N (1..100000), so that a test sees a retry in
+     * milliseconds. Compiled only into the test builds, never release. */
+    const char *divisor = getenv("QIANBAO_TEST_NOTIFY_LADDER_DIVISOR");
+    if (divisor != NULL) {
+        char *end = NULL;
+        long long value = strtoll(divisor, &end, 10);
+        if (end != divisor && *end == '\0' && value >= 1 && value <= 100000)
+            settings.notify_ladder_divisor = value;
+    }
+#endif
     domain_env_init(&env, clock_system(), rand_system(), ledger, &settings, pepper, card_key);
     env_ready = true;
     crypto_wipe(pepper, sizeof pepper);
@@ -532,6 +547,15 @@ static int S_serve(const struct config *cfg, const struct daemon_paths *paths,
     rc = redpacket_worker_start(&env, pool, &redpacket_worker);
     if (rc != QB_OK) {
         fprintf(stderr, "qianbaod: cannot start the red packet worker (%s)\n", error_name(rc));
+        goto out;
+    }
+
+    /* Merchant notifications due, this run's and those a previous run
+     * left on the retry ladder. */
+    rc = merchant_notify_worker_start(&env, pool, &notify_worker);
+    if (rc != QB_OK) {
+        fprintf(stderr, "qianbaod: cannot start the notification worker (%s)\n",
+                error_name(rc));
         goto out;
     }
 
@@ -584,6 +608,8 @@ out:
         wallet_worker_stop(wallet_worker);
     if (redpacket_worker != NULL)
         redpacket_worker_stop(redpacket_worker);
+    if (notify_worker != NULL)
+        merchant_notify_worker_stop(notify_worker);
     if (server != NULL)
         ledger = http_server_detach_ledger(server);
     if (ledger != NULL)

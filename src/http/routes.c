@@ -83,6 +83,11 @@ const struct http_route http_routes[] = {
     {"POST", "/v3/pay/transactions/out-trade-no/{out_trade_no}/close", http_handle_v3_close,
      HTTP_AUTH_MERCHANT},
     {"GET", "/v3/certificates", http_handle_v3_certificates, HTTP_AUTH_MERCHANT},
+    /* refund_routes.c */
+    {"POST", "/v3/refund/domestic/refunds", http_handle_v3_refunds_create, HTTP_AUTH_MERCHANT},
+    {"GET", "/v3/refund/domestic/refunds/{out_refund_no}", http_handle_v3_refunds_get,
+     HTTP_AUTH_MERCHANT},
+    {"GET", "/v3/qianbao/notifications", http_handle_v3_notifications_list, HTTP_AUTH_MERCHANT},
 
     /* admin_routes.c */
     {"GET", "/admin/users", http_handle_admin_users_list, HTTP_AUTH_ADMIN},
