@@ -19,12 +19,14 @@
  *      settings from the flags), the SMS gateway (the outbox, or the HTTP
  *      provider of --sms-provider-url) and its delivery worker, the bank
  *      connector (the sandbox, docs/sandbox.md), the wallet worker that
- *      resolves pending top-ups and withdrawals, and the red packet worker
- *      that refunds expired packets;
+ *      resolves pending top-ups and withdrawals, the red packet worker
+ *      that refunds expired packets, and the worker that delivers merchant
+ *      notifications (--allow-private-notify lets them go to private
+ *      addresses);
  *   5. the HTTP server; the bound address goes to DIR/listen-address, so
  *      that whoever started us on port 0 can find the port.
  * SIGTERM or SIGINT stops in this order: HTTP stops accepting, the SMS,
- * wallet and red packet workers stop, the ledger is detached and closed (it drains its queue
+ * wallet, red packet and notification workers stop, the ledger is detached and closed (it drains its queue
  * first, so every request it accepted is answered), then HTTP stops. Exit status: 0 after a
  * clean stop, 1 when start-up failed, 2 for bad flags.
  *
