@@ -123,7 +123,8 @@ static void S_receiver_start(struct receiver *r, int port, const int *script, si
 {
     memset(r, 0, sizeof *r);
     pthread_mutex_init(&r->lock, NULL);
-    memcpy(r->script, script, count * sizeof *script);
+    if (count > 0)
+        memcpy(r->script, script, count * sizeof *script);
     r->script_count = count;
     r->fd = socket(AF_INET, SOCK_STREAM, 0);
     ASSERT(r->fd >= 0);
