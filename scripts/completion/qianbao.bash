@@ -5,7 +5,7 @@ _qianbao()
 {
     local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]}
     local globals='--server --profile --json --verbose --help'
-    local known='|sms-code|register|login|logout|me|balance|security|security sessions|security revoke|security freeze|security unfreeze|kyc|payment-password|payment-password set|card|card add|card list|card remove|topup|withdraw|payment|payment show|send|limits|limits set|bills|statement|admin|admin users|admin freeze|admin unfreeze|admin kyc-level|admin sms-outbox|version|help|completion|man|'
+    local known='|sms-code|register|login|logout|me|balance|security|security sessions|security revoke|security freeze|security unfreeze|kyc|payment-password|payment-password set|card|card add|card list|card remove|topup|withdraw|payment|payment show|send|limits|limits set|bills|statement|merchant|merchant notifications|admin|admin users|admin freeze|admin unfreeze|admin kyc-level|admin sms-outbox|version|help|completion|man|'
     local cmd='' i w
     for ((i = 1; i < COMP_CWORD; i++)); do
         w=${COMP_WORDS[i]}
@@ -21,7 +21,7 @@ _qianbao()
     local words=''
     case $cmd in
     '')
-        words='sms-code register login logout me balance security kyc payment-password card topup withdraw payment send limits bills statement admin version help completion man' ;;
+        words='sms-code register login logout me balance security kyc payment-password card topup withdraw payment send limits bills statement merchant admin version help completion man' ;;
     'sms-code')
         case $prev in
         --purpose) COMPREPLY=($(compgen -W 'register reset_payment_password unfreeze login bind_card new_device' -- "$cur")); return ;;
@@ -137,6 +137,14 @@ _qianbao()
         words='--type --direction --from --to --counterparty --limit --cursor --all --csv' ;;
     'statement')
         words='' ;;
+    'merchant')
+        words='notifications' ;;
+    'merchant notifications')
+        case $prev in
+        --limit) return ;;
+        --cursor) return ;;
+        esac
+        words='--limit --cursor' ;;
     'admin')
         words='users freeze unfreeze kyc-level sms-outbox' ;;
     'admin users')
@@ -162,7 +170,7 @@ _qianbao()
     'version')
         words='' ;;
     'help')
-        words='sms-code register login logout me balance security kyc payment-password card topup withdraw payment send limits bills statement admin version help completion man' ;;
+        words='sms-code register login logout me balance security kyc payment-password card topup withdraw payment send limits bills statement merchant admin version help completion man' ;;
     'completion')
         words='bash' ;;
     'man')

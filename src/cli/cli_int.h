@@ -264,6 +264,7 @@ int cli_run_admin_freeze(struct cli *cli, const struct cli_args *args);
 int cli_run_admin_unfreeze(struct cli *cli, const struct cli_args *args);
 int cli_run_admin_kyc_level(struct cli *cli, const struct cli_args *args);
 int cli_run_admin_sms_outbox(struct cli *cli, const struct cli_args *args);
+int cli_run_merchant_notifications(struct cli *cli, const struct cli_args *args); /* merchant.c */
 
 /* Parses --limit (1..100) when given; answers an exit code. */
 int cli_limit_arg(struct cli *cli, const struct cli_args *args, char *out, size_t out_size);

@@ -203,6 +203,14 @@ static const struct cli_command S_commands[] = {
      "only money that moved; withdrawals still processing are counted apart.",
      {{0}},
      cli_run_statement},
+    {"merchant", "", 0, 0, "commands for a merchant's owner", NULL, {{0}}, NULL},
+    {"merchant notifications", "MCHID", 1, 1,
+     "list the payment and refund notifications of a merchant you own",
+     "Newest first: each notification sent to the merchant's notify_url, its status "
+     "(PENDING, DELIVERED, FAILED), how many attempts were made and what the last one got. "
+     "Failed attempts are retried 15 s, 15 s, 30 s, 3 m ... 6 h apart, 16 in all.",
+     {S_LIMIT, S_CURSOR},
+     cli_run_merchant_notifications},
     {"admin", "", 0, 0, "operator commands (need `qianbao login --admin`)", NULL, {{0}}, NULL},
     {"admin users", "", 0, 0, "list users, newest first",
      "Each user with KYC level, status and CNY balance.",

@@ -6,6 +6,8 @@
  *   GET  /v3/refund/domestic/refunds/{out_refund_no}
  *   GET  /v3/qianbao/notifications?limit=&cursor=     Qianbao's own: the
  *        merchant's notifications and every delivery attempt, newest first
+ *   GET  /v1/merchants/{mchid}/notifications?limit=&cursor=   the same list
+ *        for the merchant's owner, a wallet user (another's merchant: 404)
  *
  * Every refusal before the command is PARAM_ERROR, as WeChat answers; a
  * refund's fingerprint is its body re-serialised with sorted keys, so a
@@ -211,35 +213,86 @@ static bool S_number(const char *text, int64_t max, int64_t *out)
     return true;
 }
 
-void http_handle_v3_notifications_list(struct http_request *req)
+/* limit and cursor of a notifications page; false after replying. */
+static bool S_page_args(struct http_request *req, int64_t *limit, int64_t *before_seq)
 {
-    const struct merchant *m = http_request_merchant(req);
     const char *limit_text = http_request_query(req, "limit");
     const char *cursor = http_request_query(req, "cursor");
-    int64_t limit = 20, before_seq = 0;
-    if (m == NULL) {
-        http_reply_error(req, QB_E_INTERNAL);
-        return;
-    }
-    if (limit_text != NULL && !S_number(limit_text, MERCHANT_NOTIFY_PAGE_MAX, &limit)) {
+    *limit = 20;
+    *before_seq = 0;
+    if (limit_text != NULL && !S_number(limit_text, MERCHANT_NOTIFY_PAGE_MAX, limit)) {
         http_reply_error_message(req, QB_E_PARAM, "limit must be 1 to 100");
-        return;
+        return false;
     }
-    if (cursor != NULL && cursor[0] != '\0' && !S_number(cursor, INT64_MAX, &before_seq)) {
+    if (cursor != NULL && cursor[0] != '\0' && !S_number(cursor, INT64_MAX, before_seq)) {
         http_reply_error_message(req, QB_E_PARAM, "cursor is not a next_cursor of this list");
-        return;
+        return false;
     }
-    struct store *reader = http_reader_acquire(req);
-    if (reader == NULL)
-        return;
+    return true;
+}
+
+/* Replies with a page of mchid's notifications, its list under key. */
+static void S_notifications_reply(struct http_request *req, struct store *reader,
+                                  const char *mchid, int64_t limit, int64_t before_seq,
+                                  const char *key)
+{
     json_t *body = NULL;
     enum qb_error err =
-        merchant_notifications_list(reader, m->mchid, before_seq, (size_t)limit, &body);
+        merchant_notifications_list(reader, mchid, before_seq, (size_t)limit, &body);
     http_reader_release(req, reader);
+    if (err == QB_OK && strcmp(key, "data") != 0) {
+        json_t *data = json_incref(json_object_get(body, "data"));
+        if (json_object_del(body, "data") != 0 || json_object_set_new(body, key, data) != 0)
+            err = QB_E_INTERNAL;
+    }
     if (err != QB_OK) {
+        json_decref(body);
         http_reply_error(req, err);
         return;
     }
     http_reply_json(req, 200, body);
     json_decref(body);
+}
+
+void http_handle_v3_notifications_list(struct http_request *req)
+{
+    const struct merchant *m = http_request_merchant(req);
+    int64_t limit = 0, before_seq = 0;
+    if (m == NULL) {
+        http_reply_error(req, QB_E_INTERNAL);
+        return;
+    }
+    if (!S_page_args(req, &limit, &before_seq))
+        return;
+    struct store *reader = http_reader_acquire(req);
+    if (reader == NULL)
+        return;
+    S_notifications_reply(req, reader, m->mchid, limit, before_seq, "data");
+}
+
+void http_handle_merchant_notifications_list(struct http_request *req)
+{
+    const struct identity_session *session = http_request_session(req);
+    const char *mchid = http_request_param(req, "mchid");
+    int64_t limit = 0, before_seq = 0;
+    if (!S_page_args(req, &limit, &before_seq))
+        return;
+    struct merchant *m = http_request_alloc(req, sizeof *m);
+    if (m == NULL) {
+        http_reply_error(req, QB_E_TOO_LARGE);
+        return;
+    }
+    struct store *reader = http_reader_acquire(req);
+    if (reader == NULL)
+        return;
+    /* Another user's merchant is not there, like one that never was. */
+    enum qb_error err = merchant_get(reader, mchid, m);
+    if (err == QB_OK && strcmp(m->owner_user_id, session->user_id) != 0)
+        err = QB_E_NOT_FOUND;
+    if (err != QB_OK) {
+        http_reader_release(req, reader);
+        http_reply_error(req, err);
+        return;
+    }
+    S_notifications_reply(req, reader, m->mchid, limit, before_seq, "items");
 }

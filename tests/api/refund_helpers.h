@@ -10,6 +10,37 @@
 #include "api/merchant_helpers.h"
 #include "api/transfer_helpers.h"
 
+/* Onboards a merchant owned by the user owner_id through the admin route,
+ * like mh_onboard. */
+static inline bool rh_onboard_owned(struct client *client, const char *admin, const char *owner_id,
+                                    struct mh_merchant *m)
+{
+    memset(m, 0, sizeof *m);
+    char body[256];
+    snprintf(body, sizeof body, "{\"name\":\"小店\",\"owner_user_id\":\"%s\"}", owner_id);
+    struct client_response res;
+    long status = api_call(client, "POST", "/admin/merchants", admin, body, &res);
+    json_t *j = api_json(&res);
+    client_response_release(&res);
+    if (status != 201 || j == NULL) {
+        json_decref(j);
+        return false;
+    }
+    snprintf(m->mchid, sizeof m->mchid, "%s", json_string_value(json_object_get(j, "mchid")));
+    snprintf(m->appid, sizeof m->appid, "%s", json_string_value(json_object_get(j, "appid")));
+    snprintf(m->apiv3_key, sizeof m->apiv3_key, "%s",
+             json_string_value(json_object_get(j, "apiv3_key")));
+    snprintf(m->serial_no, sizeof m->serial_no, "%s",
+             json_string_value(json_object_get(j, "serial_no")));
+    snprintf(m->platform_serial_no, sizeof m->platform_serial_no, "%s",
+             json_string_value(json_object_get(j, "platform_serial_no")));
+    m->key = mh_pem_key(json_string_value(json_object_get(j, "private_key_pem")), true);
+    m->platform_key =
+        mh_pem_key(json_string_value(json_object_get(j, "platform_public_key_pem")), false);
+    json_decref(j);
+    return m->key != NULL && m->platform_key != NULL;
+}
+
 /* Creates a native order of m (notify_url NULL: a public https one) and has
  * u pay it; its transaction_id into transaction_id (29 bytes). */
 static inline void rh_order_paid(struct client *client, const struct mh_merchant *m,

@@ -159,6 +159,9 @@ static const struct matrix_row S_matrix[] = {
     {"POST", "/v1/merchants", ID_NONE, SETUP_NONE, "{}", USER_ROUTE(400, 400)},
     {"GET", "/v1/me/openids/{appid}", ID_APPID, SETUP_NONE, NULL, USER_ROUTE(200, 200)},
     {"POST", "/v1/me/order-payments", ID_NONE, SETUP_NONE, "{}", USER_ROUTE(400, 400)},
+    /* Nobody's merchant (a merchant's owner is tested in test_notify.c). */
+    {"GET", "/v1/merchants/{mchid}/notifications", ID_ORDER, SETUP_NONE, NULL,
+     USER_ROUTE(404, 404)},
     {"POST", "/admin/merchants", ID_NONE, SETUP_NONE, "{}", ADMIN_ROUTE(400)},
     /* The merchant API: a query without ?mchid= and a body of "{}" are
      * PARAM_ERROR once the signature passed; codepay is refused NO_AUTH. */

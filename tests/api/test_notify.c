@@ -360,6 +360,47 @@ TEST(a_failing_receiver_is_retried_on_the_ladder)
     mh_release(&m);
 }
 
+TEST(the_owner_reads_the_notifications_in_the_wallet)
+{
+    // The wallet-side list is the owner's alone: the same notifications as the merchant API
+    // shows, and another user's merchant is 404 like one that does not exist.
+    struct api_user owner, stranger, payer;
+    API_MUST(th_user_new(&S_client, S_admin, &owner));
+    API_MUST(api_user_new(&S_client, S_admin, &stranger));
+    API_MUST(th_user_new(&S_client, S_admin, &payer));
+    API_MUST(th_fund(&S_client, S_admin, &payer, 5000));
+    struct mh_merchant m;
+    API_MUST(rh_onboard_owned(&S_client, S_admin, owner.id, &m));
+    struct receiver rcv;
+    S_receiver_start(&rcv, 0, NULL, 0);
+    char url[128];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/n", rcv.port);
+    char transaction_id[32];
+    rh_order_paid(&S_client, &m, &payer, "owned-0001", 1000, url, transaction_id);
+    json_t *n = S_wait_status(&m, "DELIVERED");
+    char path[128];
+    snprintf(path, sizeof path, "/v1/merchants/%s/notifications?limit=5", m.mchid);
+    struct client_response res;
+    ASSERT_EQ_INT(api_call(&S_client, "GET", path, owner.token, NULL, &res), 200);
+    json_t *j = api_json(&res);
+    client_response_release(&res);
+    json_t *first = json_array_get(json_object_get(j, "items"), 0);
+    ASSERT_EQ_STR(json_string_value(json_object_get(first, "id")),
+                  json_string_value(json_object_get(n, "id")));
+    ASSERT_EQ_STR(json_string_value(json_object_get(first, "object_id")), transaction_id);
+    ASSERT(json_is_null(json_object_get(j, "next_cursor")));
+    json_decref(j);
+    json_decref(n);
+    ASSERT_EQ_INT(api_call(&S_client, "GET", path, stranger.token, NULL, &res), 404);
+    ASSERT_EQ_STR(api_error_code(&res), "NOT_FOUND");
+    client_response_release(&res);
+    snprintf(path, sizeof path, "/v1/merchants/%s/notifications?limit=0", m.mchid);
+    ASSERT_EQ_INT(api_call(&S_client, "GET", path, owner.token, NULL, &res), 400);
+    client_response_release(&res);
+    S_receiver_stop(&rcv);
+    mh_release(&m);
+}
+
 TEST(delivery_resumes_after_a_restart)
 {
     // The schedule lives in the database: a notification whose receiver is down keeps failing,
@@ -428,6 +469,7 @@ int main(void)
     client_init(&S_client, S_daemon.base_url);
     RUN(payment_and_refund_notifications_arrive_signed_and_encrypted);
     RUN(a_failing_receiver_is_retried_on_the_ladder);
+    RUN(the_owner_reads_the_notifications_in_the_wallet);
     RUN(delivery_resumes_after_a_restart);
     client_release(&S_client);
     int status = test_daemon_stop(&S_daemon);
