@@ -72,8 +72,12 @@ TEST(the_envelope_is_wechats_and_opens_with_plain_openssl)
     ASSERT_EQ_STR(json_string_value(json_object_get(res, "original_type")), "transaction");
     ASSERT_EQ_STR(json_string_value(json_object_get(res, "associated_data")), "transaction");
     ASSERT_EQ_STR(json_string_value(json_object_get(res, "nonce")), "abcdefghijkl");
-    char plain[1024];
+    /* The known answer, computed apart from this code base with Python's cryptography
+     * package: AESGCM(key).encrypt(b"abcdefghijkl", resource, b"transaction"). */
     const char *ciphertext = json_string_value(json_object_get(res, "ciphertext"));
+    ASSERT_EQ_STR(ciphertext, "r1Hl1DifAiM3JHDCEJ2PkZWY5iRVTwWCH6XsIv7TinFH2jTV//xgYgalWBGS+YTvs2s"
+                              "WqdEcnECuqkMBzyu1L6Od3L/V");
+    char plain[1024];
     ASSERT(S_open(ciphertext, "abcdefghijkl", "transaction", plain, sizeof plain));
     ASSERT_EQ_STR(plain, resource);
     ASSERT(!S_open(ciphertext, "abcdefghijkl", "refund", plain, sizeof plain));
