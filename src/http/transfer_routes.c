@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "base/crash.h"
 #include "base/crypto.h"
 #include "base/log.h"
 #include "http/internal.h"
@@ -61,6 +62,8 @@ static const struct http_field S_transfer_fields[] = {
 static void S_transfer_resume(struct http_request *req, struct ledger_cmd *cmd)
 {
     struct S_transfer *t = (struct S_transfer *)cmd;
+    if (cmd->result == QB_OK)
+        QB_CRASH_POINT("transfer.before_reply");
     if (cmd->result != QB_OK && cmd->result != QB_E_IDEMPOTENCY_MISMATCH &&
         cmd->result != QB_E_BUSY && cmd->result != QB_E_SHUTTING_DOWN)
         log_event(LOG_WARN, "http.transfer_failed", "error=%s", error_name(cmd->result));
@@ -86,6 +89,11 @@ void http_handle_transfers_create(struct http_request *req)
     if (!sms_phone_is_valid(to) && !id_is_valid(to, strlen(to), "u")) {
         http_reply_error_message(req, QB_E_PARAM,
                                  "to must be a mobile number or a user id (u_...)");
+        goto out;
+    }
+    if (amount <= 0) {
+        http_reply_error_message(req, QB_E_BAD_AMOUNT,
+                                 "amount must be a positive integer of minor units (fen)");
         goto out;
     }
     const struct currency *currency = NULL;
