@@ -5,7 +5,7 @@ _qianbao()
 {
     local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]}
     local globals='--server --profile --json --verbose --help'
-    local known='|sms-code|register|login|logout|me|balance|security|security sessions|security revoke|security freeze|security unfreeze|kyc|payment-password|payment-password set|card|card add|card list|card remove|topup|withdraw|payment|payment show|send|receive|scan|pay|limits|limits set|bills|statement|redpacket|redpacket send|redpacket grab|redpacket show|redpacket verify|admin|admin users|admin freeze|admin unfreeze|admin kyc-level|admin sms-outbox|admin verify|version|help|completion|man|'
+    local known='|sms-code|register|login|logout|me|balance|security|security sessions|security revoke|security freeze|security unfreeze|kyc|payment-password|payment-password set|card|card add|card list|card remove|topup|withdraw|payment|payment show|send|receive|scan|pay|limits|limits set|bills|statement|redpacket|redpacket send|redpacket grab|redpacket show|redpacket verify|merchant|merchant notifications|admin|admin users|admin freeze|admin unfreeze|admin kyc-level|admin sms-outbox|admin verify|version|help|completion|man|'
     local cmd='' i w
     for ((i = 1; i < COMP_CWORD; i++)); do
         w=${COMP_WORDS[i]}
@@ -21,7 +21,7 @@ _qianbao()
     local words=''
     case $cmd in
     '')
-        words='sms-code register login logout me balance security kyc payment-password card topup withdraw payment send receive scan pay limits bills statement redpacket admin version help completion man' ;;
+        words='sms-code register login logout me balance security kyc payment-password card topup withdraw payment send receive scan pay limits bills statement redpacket merchant admin version help completion man' ;;
     'sms-code')
         case $prev in
         --purpose) COMPREPLY=($(compgen -W 'register reset_payment_password unfreeze login bind_card new_device' -- "$cur")); return ;;
@@ -146,7 +146,7 @@ _qianbao()
         words='--daily --password-free --password-stdin' ;;
     'bills')
         case $prev in
-        --type) COMPREPLY=($(compgen -W 'topup withdrawal transfer order_payment red_packet_sent red_packet_received red_packet_refund other' -- "$cur")); return ;;
+        --type) COMPREPLY=($(compgen -W 'topup withdrawal transfer order_payment order_refund red_packet_sent red_packet_received red_packet_refund other' -- "$cur")); return ;;
         --direction) COMPREPLY=($(compgen -W 'in out' -- "$cur")); return ;;
         --from) return ;;
         --to) return ;;
@@ -174,6 +174,14 @@ _qianbao()
         --file) return ;;
         esac
         words='--file' ;;
+    'merchant')
+        words='notifications' ;;
+    'merchant notifications')
+        case $prev in
+        --limit) return ;;
+        --cursor) return ;;
+        esac
+        words='--limit --cursor' ;;
     'admin')
         words='users freeze unfreeze kyc-level sms-outbox verify' ;;
     'admin users')
@@ -201,7 +209,7 @@ _qianbao()
     'version')
         words='' ;;
     'help')
-        words='sms-code register login logout me balance security kyc payment-password card topup withdraw payment send receive scan pay limits bills statement redpacket admin version help completion man' ;;
+        words='sms-code register login logout me balance security kyc payment-password card topup withdraw payment send receive scan pay limits bills statement redpacket merchant admin version help completion man' ;;
     'completion')
         words='bash' ;;
     'man')

@@ -292,6 +292,7 @@ int cli_run_admin_freeze(struct cli *cli, const struct cli_args *args);
 int cli_run_admin_unfreeze(struct cli *cli, const struct cli_args *args);
 int cli_run_admin_kyc_level(struct cli *cli, const struct cli_args *args);
 int cli_run_admin_sms_outbox(struct cli *cli, const struct cli_args *args);
+int cli_run_merchant_notifications(struct cli *cli, const struct cli_args *args); /* merchant.c */
 
 /* Pays payload, which POST /v1/qr/resolve answered as resolved (money.c):
  * a transfer for a receive code, an order payment for a till code or a

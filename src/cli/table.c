@@ -217,10 +217,10 @@ static const struct cli_command S_commands[] = {
      "--csv writes the server's CSV (RFC 4180, UTF-8), with --all as one document. A page may "
      "hold fewer lines than --limit when the filter is narrow: follow the cursor.",
      {{"type", "TYPE", false,
-       "topup withdrawal transfer order_payment red_packet_sent red_packet_received "
-       "red_packet_refund other",
-       "only topup, withdrawal, transfer, order_payment (paying a merchant), red_packet_sent, "
-       "red_packet_received, red_packet_refund or other"},
+       "topup withdrawal transfer order_payment order_refund red_packet_sent "
+       "red_packet_received red_packet_refund other",
+       "only topup, withdrawal, transfer, order_payment (paying a merchant), order_refund (a "
+       "merchant's refund), red_packet_sent, red_packet_received, red_packet_refund or other"},
       {"direction", "DIR", false, "in out", "only money in or out"},
       {"from", "TIME", false, NULL, "lines at or after TIME (YYYY-MM-DD or RFC 3339)"},
       {"to", "TIME", false, NULL, "lines before TIME; a date takes in the whole day"},
@@ -266,6 +266,14 @@ static const struct cli_command S_commands[] = {
      "not, 1 when the seed is not revealed yet (the packet is still open).",
      {{"file", "FILE", false, NULL, "check a saved answer instead of fetching ID"}},
      cli_run_redpacket_verify},
+    {"merchant", "", 0, 0, "commands for a merchant's owner", NULL, {{0}}, NULL},
+    {"merchant notifications", "MCHID", 1, 1,
+     "list the notifications of a merchant you own",
+     "Newest first: each notification sent to the merchant's notify_url, its status "
+     "(PENDING, DELIVERED, FAILED), how many attempts were made and what the last one got. "
+     "Failed attempts are retried 15 s, 15 s, 30 s, 3 m ... 6 h apart, 16 in all.",
+     {S_LIMIT, S_CURSOR},
+     cli_run_merchant_notifications},
     {"admin", "", 0, 0, "operator commands (need `qianbao login --admin`)", NULL, {{0}}, NULL},
     {"admin users", "", 0, 0, "list users, newest first",
      "Each user with KYC level, status and CNY balance.",
