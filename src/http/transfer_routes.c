@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "base/crash.h"
 #include "base/crypto.h"
 #include "base/log.h"
 #include "http/internal.h"
@@ -66,6 +67,8 @@ static const struct http_field S_transfer_fields[] = {
 static void S_transfer_resume(struct http_request *req, struct ledger_cmd *cmd)
 {
     struct S_transfer *t = (struct S_transfer *)cmd;
+    if (cmd->result == QB_OK)
+        QB_CRASH_POINT("transfer.before_reply");
     if (cmd->result != QB_OK && cmd->result != QB_E_IDEMPOTENCY_MISMATCH &&
         cmd->result != QB_E_BUSY && cmd->result != QB_E_SHUTTING_DOWN)
         log_event(LOG_WARN, "http.transfer_failed", "error=%s", error_name(cmd->result));
@@ -92,6 +95,11 @@ void http_handle_transfers_create(struct http_request *req)
 
     if ((to == NULL) == (payload == NULL)) {
         http_reply_error_message(req, QB_E_PARAM, "give one of to and payload");
+        goto out;
+    }
+    if (amount_member != NULL && amount <= 0) {
+        http_reply_error_message(req, QB_E_BAD_AMOUNT,
+                                 "amount must be a positive integer of minor units (fen)");
         goto out;
     }
     const struct currency *currency = NULL;
