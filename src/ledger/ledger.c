@@ -255,14 +255,21 @@ static struct account *account_append(struct ledger *ledger)
     if (ledger->chunks[chunk] == NULL)
         ledger->chunks[chunk] = xcalloc(ACCOUNT_CHUNK_SIZE, sizeof(struct account));
     struct account *a = account_at(ledger, id);
-    /* The slot may hold an account whose creation was rolled back, or one
-     * being reloaded. Readers may be reading its committed fields (behind
-     * the sequence lock) right now, so only the working fields are reset;
-     * the committed ones change through account_publish alone. */
-    a->id = id;
-    a->currency = NULL;
-    a->kind = LEDGER_ACCOUNT_USER;
-    a->floor_minor = 0;
+    /* The slot may hold an account whose creation was rolled back, or a
+     * published one being reloaded after a failed commit. Readers may be
+     * reading a published account right now: its committed fields behind
+     * the sequence lock, and its identity (id, currency, kind, floor)
+     * without one, because that never changes. So only the working fields
+     * are reset here; the identity of a slot is written only before it is
+     * published (account_identity_set), the committed fields only through
+     * account_publish. */
+    if (id > atomic_load_explicit(&ledger->committed_count, memory_order_relaxed)) {
+        a->id = id;
+        a->currency = NULL;
+        a->kind = LEDGER_ACCOUNT_USER;
+        a->floor_minor = 0;
+    }
+    QB_ASSERT(a->id == id);
     a->flags = 0;
     a->balance_minor = 0;
     a->held_minor = 0;
@@ -274,6 +281,22 @@ static struct account *account_append(struct ledger *ledger)
     a->in_dirty_list = false;
     ledger->account_count = id;
     return a;
+}
+
+/* Sets the identity of a slot account_append returned: written when the
+ * slot was never published; for a published one (a reload) it must be
+ * what readers already see. False when a reloaded row disagrees. */
+static bool account_identity_set(struct ledger *ledger, struct account *a,
+                                 const struct currency *currency, enum ledger_account_kind kind,
+                                 int64_t floor_minor)
+{
+    if (a->id > atomic_load_explicit(&ledger->committed_count, memory_order_relaxed)) {
+        a->currency = currency;
+        a->kind = kind;
+        a->floor_minor = floor_minor;
+        return true;
+    }
+    return a->currency == currency && a->kind == kind && a->floor_minor == floor_minor;
 }
 
 /* Makes the account's working state visible to readers. Writer only. */
@@ -865,10 +888,9 @@ enum qb_error ledger_txn_account_create(struct ledger_txn *txn, const struct led
         return err == QB_E_CONFLICT ? QB_E_CONFLICT : QB_E_STORAGE;
 
     struct account *a = account_append(ledger);
-    a->currency = spec->currency;
-    a->kind = spec->kind;
+    bool fresh = account_identity_set(ledger, a, spec->currency, spec->kind, spec->floor_minor);
+    QB_ASSERT(fresh); /* a new id is past every published one */
     a->flags = spec->flags;
-    a->floor_minor = spec->floor_minor;
     a->touched_batch = ledger->batch_number;
     undo_push(ledger, UNDO_ACCOUNT_CREATE);
     *account_id = id;
@@ -1329,13 +1351,14 @@ static enum qb_error state_load(struct ledger *ledger)
     while ((rc = store_step(stmt)) == STORE_STEP_ROW) {
         struct account *a = account_append(ledger);
         int64_t kind = store_column_int64(stmt, 2);
-        a->currency = currency_find(store_column_text(stmt, 1));
-        if (store_column_int64(stmt, 0) != a->id || a->currency == NULL ||
+        const struct currency *currency = currency_find(store_column_text(stmt, 1));
+        if (store_column_int64(stmt, 0) != a->id || currency == NULL ||
             kind < LEDGER_ACCOUNT_USER || kind > LEDGER_ACCOUNT_CREDIT)
             return load_fail(ledger, stmt, QB_E_INTERNAL, "account row malformed");
-        a->kind = (enum ledger_account_kind)kind;
+        if (!account_identity_set(ledger, a, currency, (enum ledger_account_kind)kind,
+                                  store_column_int64(stmt, 4)))
+            return load_fail(ledger, stmt, QB_E_INTERNAL, "account row changed under a reader");
         a->flags = (uint32_t)store_column_int64(stmt, 3);
-        a->floor_minor = store_column_int64(stmt, 4);
         a->balance_minor = store_column_int64(stmt, 5);
         a->held_minor = store_column_int64(stmt, 6);
         a->last_entry_id = store_column_int64(stmt, 7);
