@@ -487,6 +487,7 @@ static int S_serve(const struct config *cfg, const struct daemon_paths *paths,
     settings.withdrawal_fee_min_minor = cfg->withdrawal_fee_min;
     settings.red_packet_total_max_minor = cfg->red_packet_max;
     settings.red_packet_expiry_ms = cfg->red_packet_expiry_s * 1000;
+    settings.paycode_confirm_ms = cfg->paycode_confirm_s * 1000;
     domain_env_init(&env, clock_system(), rand_system(), ledger, &settings, pepper, card_key);
     env_ready = true;
     crypto_wipe(pepper, sizeof pepper);

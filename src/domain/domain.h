@@ -81,6 +81,14 @@ struct domain_settings {
     /* Red packets (src/wallet/redpacket.h). */
     int64_t red_packet_total_max_minor; /* one packet at most: ¥200 */
     int64_t red_packet_expiry_ms;       /* unclaimed money returns after: 24 h */
+
+    /* Payment codes (src/merchant/paycode.h, docs/paycode.md). */
+    int64_t paycode_free_max_minor;     /* the highest password-free amount of one code payment: ¥200 */
+    int64_t paycode_free_daily_max;     /* password-free code payments per day at most: 5 */
+    int64_t paycode_confirm_ms;         /* a USERPAYING order waits for its payer: 30 s */
+    int64_t paycode_wrong_max;          /* wrong codes in a row that lock a slot: 5 */
+    int64_t paycode_lock_ms;            /* for: 15 min */
+    int64_t paycode_devices_max;        /* active devices per user: 5 */
 };
 
 /* The system accounts money enters and leaves through (CNY), created on

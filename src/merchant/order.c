@@ -29,6 +29,8 @@ const char *merchant_trade_type_name(enum merchant_trade_type type)
         return "APP";
     case MERCHANT_TRADE_H5:
         return "MWEB";
+    case MERCHANT_TRADE_MICROPAY:
+        return "MICROPAY";
     }
     return "UNKNOWN";
 }
@@ -79,6 +81,8 @@ enum merchant_trade_state merchant_order_state_at(const struct merchant_order *o
 {
     if (o->state == MERCHANT_NOTPAY && now_ms >= o->expires_at_ms)
         return MERCHANT_CLOSED;
+    if (o->state == MERCHANT_USERPAYING && now_ms >= o->expires_at_ms)
+        return MERCHANT_REVOKED;
     return o->state;
 }
 
@@ -133,7 +137,7 @@ static enum qb_error S_row(struct store_stmt *st, struct merchant_order *o)
     o->closed_at_ms = store_column_int64(st, 21);
     o->updated_at_ms = store_column_int64(st, 22);
     bool ok = o->currency != NULL && o->trade_type >= MERCHANT_TRADE_NATIVE &&
-              o->trade_type <= MERCHANT_TRADE_H5 && o->state >= MERCHANT_NOTPAY &&
+              o->trade_type <= MERCHANT_TRADE_MICROPAY && o->state >= MERCHANT_NOTPAY &&
               o->state <= MERCHANT_REVOKED && o->total_minor > 0;
     return ok ? QB_OK : QB_E_INTERNAL;
 }
@@ -249,6 +253,8 @@ json_t *merchant_order_create_json(const struct merchant_order *o)
     case MERCHANT_TRADE_APP:
         snprintf(text, sizeof text, "wx%s", o->pay_token);
         return json_pack("{s:s}", "prepay_id", text);
+    case MERCHANT_TRADE_MICROPAY:
+        return merchant_order_json(o, o->updated_at_ms);
     }
     return NULL;
 }
@@ -273,7 +279,74 @@ bool merchant_pay_token_parse(const char *text, char out[MERCHANT_PAY_TOKEN_SIZE
     return true;
 }
 
-/* --- create ----------------------------------------------------------------------------- */
+/* --- insert ----------------------------------------------------------------------------- */
+
+enum qb_error merchant_txn_order_insert(struct ledger_txn *txn, const struct domain_env *env,
+                                       struct merchant_order *o)
+{
+    QB_ASSERT(merchant_out_trade_no_is_valid(o->out_trade_no) && o->total_minor > 0);
+    QB_ASSERT(o->currency != NULL && o->state >= MERCHANT_NOTPAY && o->state <= MERCHANT_REVOKED);
+    int64_t now_ms = ledger_txn_now_ms(txn);
+
+    /* A new order: a 28-digit transaction id ("42" + the UTC+8 date + 18
+     * random digits) and a 128-bit pay token. */
+    char stamp[40];
+    clock_format_rfc3339(now_ms, 8 * 60, stamp, sizeof stamp);
+    char *id = o->transaction_id;
+    memcpy(id, "42", 2);
+    memcpy(id + 2, stamp, 4);     /* YYYY */
+    memcpy(id + 6, stamp + 5, 2); /* MM */
+    memcpy(id + 8, stamp + 8, 2); /* DD */
+    for (size_t i = 10; i < MERCHANT_TRANSACTION_ID_SIZE - 1; i++)
+        id[i] = (char)('0' + rand_below(env->rand, 10));
+    id[MERCHANT_TRANSACTION_ID_SIZE - 1] = '\0';
+    uint8_t token[16];
+    rand_fill(env->rand, token, sizeof token);
+    crypto_hex(token, sizeof token, o->pay_token);
+    o->created_at_ms = o->updated_at_ms = now_ms;
+    if (o->expires_at_ms == 0)
+        o->expires_at_ms = now_ms + MERCHANT_ORDER_TTL_DEFAULT_MS;
+    const struct store_param params[] = {
+        STORE_TEXT(o->transaction_id),
+        STORE_TEXT(o->mchid),
+        STORE_TEXT(o->out_trade_no),
+        STORE_TEXT(o->appid),
+        STORE_INT(o->trade_type),
+        STORE_BLOB(o->request_hash, sizeof o->request_hash),
+        STORE_TEXT(o->description),
+        STORE_TEXT(o->attach),
+        STORE_TEXT(o->notify_url),
+        STORE_TEXT(o->currency->code),
+        STORE_INT(o->total_minor),
+        STORE_INT(o->fee_minor),
+        STORE_TEXT(o->payer_openid),
+        STORE_TEXT(o->payer_user_id),
+        STORE_TEXT(o->payment_id),
+        STORE_INT(o->state),
+        STORE_TEXT(o->pay_token),
+        STORE_INT(o->entry_id),
+        STORE_INT(o->created_at_ms),
+        STORE_INT(o->expires_at_ms),
+        STORE_INT(o->success_at_ms),
+        STORE_INT(o->closed_at_ms),
+        STORE_INT(o->updated_at_ms),
+    };
+    enum qb_error err = store_run(ledger_txn_store(txn),
+                    "INSERT INTO orders (" S_COLUMNS ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9,"
+                    " $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)",
+                    params, QB_ARRAY_COUNT(params));
+    if (err != QB_OK)
+        return QB_E_STORAGE;
+    return QB_OK;
+}
+
+enum qb_error merchant_txn_order_by_number(struct ledger_txn *txn, const char *mchid,
+                                           const char *out_trade_no, struct merchant_order *out)
+{
+    return S_read(ledger_txn_store(txn),
+                  "SELECT " S_COLUMNS " FROM orders WHERE out_trade_no = $1 AND mchid = $2",
+                  out_trade_no, mchid, out);
+}
 
 static enum qb_error S_create_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
 {
@@ -306,56 +379,10 @@ static enum qb_error S_create_run(struct ledger_txn *txn, struct ledger_cmd *cmd
     if (err != QB_E_ORDER_NOT_EXIST)
         return err;
 
-    /* A new order: a 28-digit transaction id ("42" + the UTC+8 date + 18
-     * random digits) and a 128-bit pay token. */
-    char stamp[40];
-    clock_format_rfc3339(now_ms, 8 * 60, stamp, sizeof stamp);
-    char *id = o->transaction_id;
-    memcpy(id, "42", 2);
-    memcpy(id + 2, stamp, 4);     /* YYYY */
-    memcpy(id + 6, stamp + 5, 2); /* MM */
-    memcpy(id + 8, stamp + 8, 2); /* DD */
-    for (size_t i = 10; i < MERCHANT_TRANSACTION_ID_SIZE - 1; i++)
-        id[i] = (char)('0' + rand_below(env->rand, 10));
-    id[MERCHANT_TRANSACTION_ID_SIZE - 1] = '\0';
-    uint8_t token[16];
-    rand_fill(env->rand, token, sizeof token);
-    crypto_hex(token, sizeof token, o->pay_token);
     o->state = MERCHANT_NOTPAY;
-    o->created_at_ms = o->updated_at_ms = now_ms;
-    if (o->expires_at_ms == 0)
-        o->expires_at_ms = now_ms + MERCHANT_ORDER_TTL_DEFAULT_MS;
-    const struct store_param params[] = {
-        STORE_TEXT(o->transaction_id),
-        STORE_TEXT(o->mchid),
-        STORE_TEXT(o->out_trade_no),
-        STORE_TEXT(o->appid),
-        STORE_INT(o->trade_type),
-        STORE_BLOB(o->request_hash, sizeof o->request_hash),
-        STORE_TEXT(o->description),
-        STORE_TEXT(o->attach),
-        STORE_TEXT(o->notify_url),
-        STORE_TEXT(o->currency->code),
-        STORE_INT(o->total_minor),
-        STORE_INT(0),
-        STORE_TEXT(o->payer_openid),
-        STORE_TEXT(""),
-        STORE_TEXT(""),
-        STORE_INT(o->state),
-        STORE_TEXT(o->pay_token),
-        STORE_INT(0),
-        STORE_INT(o->created_at_ms),
-        STORE_INT(o->expires_at_ms),
-        STORE_INT(0),
-        STORE_INT(0),
-        STORE_INT(o->updated_at_ms),
-    };
-    err = store_run(ledger_txn_store(txn),
-                    "INSERT INTO orders (" S_COLUMNS ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9,"
-                    " $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)",
-                    params, QB_ARRAY_COUNT(params));
+    err = merchant_txn_order_insert(txn, env, o);
     if (err != QB_OK)
-        return QB_E_STORAGE;
+        return err;
     c->outcome = QB_OK;
     return QB_OK;
 }

@@ -51,6 +51,7 @@ enum wallet_code {
     /* Merchant orders (src/merchant): one entry user → merchant (amount
      * less the fee) and fee income (the fee). */
     WALLET_CODE_ORDER_PAYMENT = 30,
+    WALLET_CODE_ORDER_REVERSAL = 31,  /* a reversed payment-code order: merchant and fee back to the payer; ref the payment id */
     WALLET_CODE_RED_PACKET_SEND = 40,   /* sender → escrow; ref the packet id */
     WALLET_CODE_RED_PACKET_CLAIM = 41,  /* escrow → claimer; ref the packet id */
     WALLET_CODE_RED_PACKET_REFUND = 42, /* escrow → sender, at expiry; ref the packet id */
