@@ -623,9 +623,11 @@ static enum qb_error S_codepay_run(struct ledger_txn *txn, struct ledger_cmd *cm
         if (d.wrong_count >= c->env->settings.paycode_wrong_max) {
             d.wrong_count = 0;
             d.locked_until_ms = now_ms + env->settings.paycode_lock_ms;
+            /* A lockout like a payment password's: the security centre
+             * counts it (identity's no_recent_lockouts). */
             char detail[96];
-            snprintf(detail, sizeof detail, "device=%s", d.id);
-            err = S_event(txn, d.user_id, "paycode_locked", detail);
+            snprintf(detail, sizeof detail, "paycode device=%s", d.id);
+            err = S_event(txn, d.user_id, "lockout", detail);
             if (err != QB_OK)
                 return err;
         }
