@@ -12,6 +12,7 @@
  *   money.c     cards, top-ups, withdrawals, transfers, limits
  *   bills.c     bills (list and CSV) and monthly statements
  *   admin.c     the operator's commands
+ *   paycode.c   payment codes: this computer as a device, offline codes
  *
  * To add a command: 1) write its run function (user.c or admin.c, or a new
  * file) and declare it below; 2) add its row to S_commands in table.c, with
@@ -259,6 +260,10 @@ int cli_run_limits(struct cli *cli, const struct cli_args *args);
 int cli_run_limits_set(struct cli *cli, const struct cli_args *args);
 int cli_run_bills(struct cli *cli, const struct cli_args *args);
 int cli_run_statement(struct cli *cli, const struct cli_args *args);
+int cli_run_device_add(struct cli *cli, const struct cli_args *args);
+int cli_run_paycode(struct cli *cli, const struct cli_args *args);
+int cli_run_security_devices(struct cli *cli, const struct cli_args *args);
+int cli_run_security_revoke_device(struct cli *cli, const struct cli_args *args);
 int cli_run_admin_users(struct cli *cli, const struct cli_args *args);
 int cli_run_admin_freeze(struct cli *cli, const struct cli_args *args);
 int cli_run_admin_unfreeze(struct cli *cli, const struct cli_args *args);
