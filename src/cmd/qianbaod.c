@@ -19,12 +19,13 @@
  *      settings from the flags), the SMS gateway (the outbox, or the HTTP
  *      provider of --sms-provider-url) and its delivery worker, the bank
  *      connector (the sandbox, docs/sandbox.md), the wallet worker that
- *      resolves pending top-ups and withdrawals, and the red packet worker
- *      that refunds expired packets;
+ *      resolves pending top-ups and withdrawals, the red packet worker
+ *      that refunds expired packets, and the payment-code worker that
+ *      revokes orders nobody confirmed;
  *   5. the HTTP server; the bound address goes to DIR/listen-address, so
  *      that whoever started us on port 0 can find the port.
  * SIGTERM or SIGINT stops in this order: HTTP stops accepting, the SMS,
- * wallet and red packet workers stop, the ledger is detached and closed (it drains its queue
+ * wallet, red packet and payment-code workers stop, the ledger is detached and closed (it drains its queue
  * first, so every request it accepted is answered), then HTTP stops. Exit status: 0 after a
  * clean stop, 1 when start-up failed, 2 for bad flags.
  *
@@ -60,6 +61,7 @@
 #include "http/server.h"
 #include "ledger/ledger.h"
 #include "merchant/merchant.h"
+#include "merchant/paycode.h"
 #include "sms/sms.h"
 #include "store/pool.h"
 #include "store/store.h"
@@ -421,6 +423,7 @@ static int S_serve(const struct config *cfg, const struct daemon_paths *paths,
     struct wallet_worker *wallet_worker = NULL;
     struct merchant_platform *platform = NULL;
     struct redpacket_worker *redpacket_worker = NULL;
+    struct merchant_paycode_worker *paycode_worker = NULL;
     struct domain_env env;
     bool env_ready = false;
     uint8_t pepper[S_SECRET_SIZE];
@@ -536,6 +539,14 @@ static int S_serve(const struct config *cfg, const struct daemon_paths *paths,
         goto out;
     }
 
+    /* Payment-code orders nobody confirmed in time, also those that fell
+     * due while no daemon ran: their stored state becomes REVOKED. */
+    rc = merchant_paycode_worker_start(&env, pool, &paycode_worker);
+    if (rc != QB_OK) {
+        fprintf(stderr, "qianbaod: cannot start the payment-code worker (%s)\n", error_name(rc));
+        goto out;
+    }
+
     struct http_server_options http_options = {
         .listen = cfg->listen,
         .threads = (int)cfg->http_threads,
@@ -585,6 +596,8 @@ out:
         wallet_worker_stop(wallet_worker);
     if (redpacket_worker != NULL)
         redpacket_worker_stop(redpacket_worker);
+    if (paycode_worker != NULL)
+        merchant_paycode_worker_stop(paycode_worker);
     if (server != NULL)
         ledger = http_server_detach_ledger(server);
     if (ledger != NULL)

@@ -348,6 +348,15 @@ enum qb_error merchant_txn_order_by_number(struct ledger_txn *txn, const char *m
                   out_trade_no, mchid, out);
 }
 
+enum qb_error merchant_txn_order_by_transaction_id(struct ledger_txn *txn,
+                                                   const char *transaction_id,
+                                                   struct merchant_order *out)
+{
+    return S_read(ledger_txn_store(txn),
+                  "SELECT " S_COLUMNS " FROM orders WHERE transaction_id = $1", transaction_id,
+                  NULL, out);
+}
+
 static enum qb_error S_create_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
 {
     struct merchant_order_create_cmd *c = (struct merchant_order_create_cmd *)cmd;

@@ -139,6 +139,11 @@ QB_MUST_USE enum qb_error merchant_txn_order_by_number(struct ledger_txn *txn, c
                                                        const char *out_trade_no,
                                                        struct merchant_order *out);
 
+/* Inside a command: an order by its transaction id (ORDER_NOT_EXIST). */
+QB_MUST_USE enum qb_error merchant_txn_order_by_transaction_id(struct ledger_txn *txn,
+                                                               const char *transaction_id,
+                                                               struct merchant_order *out);
+
 /* Inside a paying command, after every other check: the balance, the
  * limits, the one entry (WALLET_CODE_ORDER_PAYMENT), the payer's payments
  * row and the order SUCCESS (o is updated and written). *outcome is QB_OK,

@@ -830,6 +830,44 @@ void merchant_reverse_cmd_init(struct merchant_reverse_cmd *c, const struct doma
     c->outcome = QB_E_INTERNAL;
 }
 
+/* --- revoking what nobody confirmed ------------------------------------------------- */
+
+static enum qb_error S_userpaying_revoke_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
+{
+    struct merchant_userpaying_revoke_cmd *c = (struct merchant_userpaying_revoke_cmd *)cmd;
+    c->outcome = QB_E_INTERNAL;
+    struct merchant_order o;
+    enum qb_error err = merchant_txn_order_by_transaction_id(txn, c->transaction_id, &o);
+    if (err == QB_E_ORDER_NOT_EXIST) {
+        c->outcome = QB_E_CONFLICT;
+        return QB_OK;
+    }
+    if (err != QB_OK)
+        return err;
+    int64_t now_ms = ledger_txn_now_ms(txn);
+    if (o.state != MERCHANT_USERPAYING || merchant_order_state_at(&o, now_ms) != MERCHANT_REVOKED) {
+        c->outcome = QB_E_CONFLICT;
+        return QB_OK;
+    }
+    o.state = MERCHANT_REVOKED;
+    o.closed_at_ms = o.updated_at_ms = now_ms;
+    if (merchant_txn_order_update(txn, &o) != QB_OK)
+        return QB_E_STORAGE;
+    c->outcome = QB_OK;
+    return QB_OK;
+}
+
+void merchant_userpaying_revoke_cmd_init(struct merchant_userpaying_revoke_cmd *c,
+                                         const struct domain_env *env, const char *transaction_id)
+{
+    QB_ASSERT(c != NULL && env != NULL && transaction_id != NULL);
+    memset(c, 0, sizeof *c);
+    ledger_cmd_init(&c->cmd, S_userpaying_revoke_run, NULL);
+    c->env = env;
+    snprintf(c->transaction_id, sizeof c->transaction_id, "%s", transaction_id);
+    c->outcome = QB_E_INTERNAL;
+}
+
 /* --- pending payments ---------------------------------------------------------------- */
 
 enum qb_error merchant_pending_list(struct store *reader, const char *user_id, int64_t now_ms,

@@ -40,6 +40,7 @@
 
 #include "base/paycode.h"
 #include "merchant/order.h"
+#include "store/pool.h"
 
 #define MERCHANT_DEVICE_NAME_SIZE_MAX 65 /* 64 bytes + NUL */
 #define MERCHANT_AUTH_CODE_SIZE_MAX 33   /* what a till may send: 32 bytes + NUL */
@@ -151,6 +152,34 @@ struct merchant_reverse_cmd {
     struct merchant_order order;
 };
 void merchant_reverse_cmd_init(struct merchant_reverse_cmd *c, const struct domain_env *env);
+
+/* Writes REVOKED into a USERPAYING order (by transaction_id) whose
+ * confirmation time has passed; outcome QB_OK when it did, CONFLICT when the
+ * order is not such an order any more (confirmed, reversed, not due). */
+struct merchant_userpaying_revoke_cmd {
+    struct ledger_cmd cmd;
+    const struct domain_env *env;
+    char transaction_id[MERCHANT_TRANSACTION_ID_SIZE];
+    enum qb_error outcome;
+};
+void merchant_userpaying_revoke_cmd_init(struct merchant_userpaying_revoke_cmd *c,
+                                         const struct domain_env *env, const char *transaction_id);
+
+/* The worker that writes REVOKED into payment-code orders nobody confirmed
+ * in time (paycode_worker.c). Readers already see them REVOKED
+ * (merchant_order_state_at); the worker makes the stored state agree, for
+ * the merchant's bills and anything that reads the table. It keeps nothing
+ * in memory: orders that fell due while the daemon was stopped are found by
+ * its first pass. */
+#define MERCHANT_PAYCODE_WORKER_POLL_MS 1000
+struct merchant_paycode_worker;
+QB_MUST_USE enum qb_error merchant_paycode_worker_start(const struct domain_env *env,
+                                                        struct store_pool *pool,
+                                                        struct merchant_paycode_worker **out);
+void merchant_paycode_worker_stop(struct merchant_paycode_worker *w);
+/* One pass, for tests: *revoked is how many orders it revoked. */
+QB_MUST_USE enum qb_error merchant_paycode_worker_pass(const struct domain_env *env,
+                                                       struct store_pool *pool, size_t *revoked);
 
 /* The user's orders waiting for confirmation at now_ms, oldest first:
  * [{id, merchant: {mchid, name}, description, amount, currency,

@@ -288,7 +288,8 @@ const char *const store_sqlite_migrations[] = {
      * online codes. paycode_used remembers every accepted (device, step,
      * counter) so that a code pays at most once; paycode_settings the
      * user's password-free amount and count for codes, and today's count.
-     * orders_userpaying finds a payer's orders waiting for confirmation. */
+     * orders_userpaying finds a payer's orders waiting for confirmation,
+     * orders_due those whose confirmation time has passed (the worker). */
     "CREATE TABLE paycode_devices ("
     "  id TEXT PRIMARY KEY,"
     "  user_id TEXT NOT NULL,"
@@ -322,7 +323,8 @@ const char *const store_sqlite_migrations[] = {
     "  day_start_ms INTEGER NOT NULL DEFAULT 0,"
     "  day_count INTEGER NOT NULL DEFAULT 0"
     ");"
-    "CREATE INDEX orders_userpaying ON orders(payer_user_id, state, expires_at_ms);",
+    "CREATE INDEX orders_userpaying ON orders(payer_user_id, state, expires_at_ms);"
+    "CREATE INDEX orders_due ON orders(state, expires_at_ms);",
 };
 
 const size_t store_sqlite_migration_count =

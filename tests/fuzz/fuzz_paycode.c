@@ -32,7 +32,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size != PAYCODE_DIGITS || code.slot > PAYCODE_SLOT_MAX ||
         code.counter > PAYCODE_COUNTER_MAX || code.token >= PAYCODE_TOKEN_MODULUS)
         abort();
-    char text[PAYCODE_TEXT_SIZE];
+    char text[32];
     snprintf(text, sizeof text, "19%07u%u%07u", (unsigned)code.slot, (unsigned)code.counter,
              (unsigned)code.token);
     text[17] = paycode_luhn_digit(text, 17);
