@@ -805,7 +805,9 @@ static enum qb_error S_reverse_run(struct ledger_txn *txn, struct ledger_cmd *cm
         err = ledger_txn_post(txn, WALLET_CODE_ORDER_REVERSAL, o->payment_id, legs, leg_count,
                               &entry_id);
         if (err == QB_E_INSUFFICIENT_BALANCE || err == QB_E_ACCOUNT_FROZEN) {
-            c->outcome = QB_E_NOT_ENOUGH;
+            /* Refused before anything was written: the merchant's balance
+             * cannot give the money back, or an account is frozen. */
+            c->outcome = err == QB_E_INSUFFICIENT_BALANCE ? QB_E_NOT_ENOUGH : err;
             return QB_OK;
         }
         if (err != QB_OK)

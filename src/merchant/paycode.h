@@ -142,7 +142,8 @@ void merchant_codepay_cmd_init(struct merchant_codepay_cmd *c, const struct doma
  * (WALLET_CODE_ORDER_REVERSAL) and becomes REVOKED; REVOKED again is a
  * success. Outcomes: QB_OK (order: the order after), ORDER_NOT_EXIST,
  * INVALID_REQUEST (not a payment-code order, or refunded), NOT_ENOUGH (the
- * merchant's balance cannot return it). */
+ * merchant's balance cannot return it), ACCOUNT_FROZEN (the merchant's or
+ * the payer's account refuses the movement). */
 struct merchant_reverse_cmd {
     struct ledger_cmd cmd;
     const struct domain_env *env;
