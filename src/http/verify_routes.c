@@ -45,7 +45,7 @@ static void *S_run(void *arg)
         rc = ledger_verify(reader, &report, S_progress, v);
         store_close(reader);
     } else {
-        snprintf(report.problem, sizeof report.problem, "cannot open the database: %s", err);
+        snprintf(report.problem, sizeof report.problem, "cannot open the database: %.200s", err);
     }
     int64_t finished_ms = clock_now_ms(clock_system());
     pthread_mutex_lock(&v->mutex);
