@@ -185,6 +185,13 @@ enum qb_error merchant_order_get(struct store *reader, const char *mchid, const 
                   transaction_id, mchid, out);
 }
 
+enum qb_error merchant_order_by_token(struct store *reader, const char *token,
+                                      struct merchant_order *out)
+{
+    return S_read(reader, "SELECT " S_COLUMNS " FROM orders WHERE pay_token = $1", token, NULL,
+                  out);
+}
+
 enum qb_error merchant_txn_order_by_token(struct ledger_txn *txn, const char *token,
                                           struct merchant_order *out)
 {
@@ -279,17 +286,12 @@ bool merchant_pay_token_parse(const char *text, char out[MERCHANT_PAY_TOKEN_SIZE
     return true;
 }
 
-/* --- insert ----------------------------------------------------------------------------- */
+/* --- create ----------------------------------------------------------------------------- */
 
-enum qb_error merchant_txn_order_insert(struct ledger_txn *txn, const struct domain_env *env,
-                                       struct merchant_order *o)
+void merchant_order_ids_new(const struct domain_env *env, int64_t now_ms, struct merchant_order *o)
 {
-    QB_ASSERT(merchant_out_trade_no_is_valid(o->out_trade_no) && o->total_minor > 0);
-    QB_ASSERT(o->currency != NULL && o->state >= MERCHANT_NOTPAY && o->state <= MERCHANT_REVOKED);
-    int64_t now_ms = ledger_txn_now_ms(txn);
-
-    /* A new order: a 28-digit transaction id ("42" + the UTC+8 date + 18
-     * random digits) and a 128-bit pay token. */
+    /* A 28-digit transaction id ("42" + the UTC+8 date + 18 random digits)
+     * and a 128-bit pay token. */
     char stamp[40];
     clock_format_rfc3339(now_ms, 8 * 60, stamp, sizeof stamp);
     char *id = o->transaction_id;
@@ -303,9 +305,12 @@ enum qb_error merchant_txn_order_insert(struct ledger_txn *txn, const struct dom
     uint8_t token[16];
     rand_fill(env->rand, token, sizeof token);
     crypto_hex(token, sizeof token, o->pay_token);
-    o->created_at_ms = o->updated_at_ms = now_ms;
-    if (o->expires_at_ms == 0)
-        o->expires_at_ms = now_ms + MERCHANT_ORDER_TTL_DEFAULT_MS;
+}
+
+enum qb_error merchant_txn_order_insert(struct ledger_txn *txn, const struct merchant_order *o)
+{
+    QB_ASSERT(merchant_out_trade_no_is_valid(o->out_trade_no) && o->total_minor > 0);
+    QB_ASSERT(o->currency != NULL && o->transaction_id[0] != '\0' && o->pay_token[0] != '\0');
     const struct store_param params[] = {
         STORE_TEXT(o->transaction_id),
         STORE_TEXT(o->mchid),
@@ -331,13 +336,10 @@ enum qb_error merchant_txn_order_insert(struct ledger_txn *txn, const struct dom
         STORE_INT(o->closed_at_ms),
         STORE_INT(o->updated_at_ms),
     };
-    enum qb_error err = store_run(ledger_txn_store(txn),
-                    "INSERT INTO orders (" S_COLUMNS ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9,"
-                    " $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)",
-                    params, QB_ARRAY_COUNT(params));
-    if (err != QB_OK)
-        return QB_E_STORAGE;
-    return QB_OK;
+    return store_run(ledger_txn_store(txn),
+                     "INSERT INTO orders (" S_COLUMNS ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9,"
+                     " $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)",
+                     params, QB_ARRAY_COUNT(params));
 }
 
 enum qb_error merchant_txn_order_by_number(struct ledger_txn *txn, const char *mchid,
@@ -388,10 +390,17 @@ static enum qb_error S_create_run(struct ledger_txn *txn, struct ledger_cmd *cmd
     if (err != QB_E_ORDER_NOT_EXIST)
         return err;
 
+    /* A new order. */
+    merchant_order_ids_new(env, now_ms, o);
+    o->fee_minor = o->entry_id = o->success_at_ms = o->closed_at_ms = 0;
+    o->payer_user_id[0] = o->payment_id[0] = '\0';
     o->state = MERCHANT_NOTPAY;
-    err = merchant_txn_order_insert(txn, env, o);
+    o->created_at_ms = o->updated_at_ms = now_ms;
+    if (o->expires_at_ms == 0)
+        o->expires_at_ms = now_ms + MERCHANT_ORDER_TTL_DEFAULT_MS;
+    err = merchant_txn_order_insert(txn, o);
     if (err != QB_OK)
-        return err;
+        return QB_E_STORAGE;
     c->outcome = QB_OK;
     return QB_OK;
 }

@@ -119,20 +119,23 @@ QB_MUST_USE enum qb_error merchant_order_get(struct store *reader, const char *m
                                              const char *out_trade_no, const char *transaction_id,
                                              struct merchant_order *out);
 
+/* An order by its pay token, for a reader (a QR code's resolution):
+ * ORDER_NOT_EXIST, STORAGE. */
+QB_MUST_USE enum qb_error merchant_order_by_token(struct store *reader, const char *token,
+                                                  struct merchant_order *out);
+
 /* Inside a command: an order by its pay token (ORDER_NOT_EXIST), and the
  * write of its mutable fields (state, fee, payer, payment, entry, times). */
 QB_MUST_USE enum qb_error merchant_txn_order_by_token(struct ledger_txn *txn, const char *token,
                                                       struct merchant_order *out);
 QB_MUST_USE enum qb_error merchant_txn_order_update(struct ledger_txn *txn,
                                                    const struct merchant_order *o);
-
-/* Inside a command: inserts o as a new order, giving it its transaction id
- * and pay token and setting created_at_ms (and expires_at_ms when 0) to
- * now; o->state must be set. The caller checked that (mchid, out_trade_no)
- * is free. QB_E_STORAGE on failure. */
+/* Inside a command: a new order row, every column as o has it. */
 QB_MUST_USE enum qb_error merchant_txn_order_insert(struct ledger_txn *txn,
-                                                   const struct domain_env *env,
-                                                   struct merchant_order *o);
+                                                   const struct merchant_order *o);
+/* A new order's transaction_id and pay_token from env's randomness. */
+void merchant_order_ids_new(const struct domain_env *env, int64_t now_ms, struct merchant_order *o);
+
 /* Inside a command: the order of mchid numbered out_trade_no
  * (ORDER_NOT_EXIST). */
 QB_MUST_USE enum qb_error merchant_txn_order_by_number(struct ledger_txn *txn, const char *mchid,
@@ -146,7 +149,8 @@ QB_MUST_USE enum qb_error merchant_txn_order_by_transaction_id(struct ledger_txn
 
 /* Inside a paying command, after every other check: the balance, the
  * limits, the one entry (WALLET_CODE_ORDER_PAYMENT), the payer's payments
- * row and the order SUCCESS (o is updated and written). *outcome is QB_OK,
+ * row and the order SUCCESS (o is updated and written: inserted when
+ * insert, as a till code's order is, else updated). *outcome is QB_OK,
  * or INSUFFICIENT_BALANCE / LIMIT_EXCEEDED (*refused_limit names it) /
  * OVERFLOW with nothing written; the return value is the ledger's result. */
 QB_MUST_USE enum qb_error merchant_txn_order_settle(struct ledger_txn *txn,
@@ -154,7 +158,8 @@ QB_MUST_USE enum qb_error merchant_txn_order_settle(struct ledger_txn *txn,
                                                    struct merchant_order *o,
                                                    const struct merchant *m,
                                                    const struct identity_user *payer,
-                                                   const char *openid, enum qb_error *outcome,
+                                                   const char *openid, bool insert,
+                                                   enum qb_error *outcome,
                                                    const char **refused_limit);
 
 /* The order as the query answers it (WeChat's shape): appid, mchid,
@@ -188,12 +193,26 @@ void merchant_order_close_cmd_init(struct merchant_order_close_cmd *c, const str
 /* The user's payment, idempotent (the caller arms cmd with the
  * Idempotency-Key under "user:<id>"); the answer is stored in cmd->response
  * (domain.h): 201 {id, status, amount, currency, merchant: {mchid, name},
- * out_trade_no, transaction_id, description, created_at}, or the refusal. */
+ * out_trade_no, transaction_id, description, created_at}, or the refusal.
+ *
+ * Two ways in. An existing order by its pay token (code_url, prepay_id);
+ * or a merchant's static till code (src/qr/qr.h): till_mchid and
+ * till_amount_minor set, pay_token empty. Then the same command makes the
+ * order and pays it: the checks run on an order held in memory (the
+ * merchant exists, else PAYEE_NOT_FOUND; is active, else PAYEE_UNAVAILABLE;
+ * then the payer's checks as above), and only once nothing can refuse any
+ * more is the order row inserted, already SUCCESS (NATIVE, out_trade_no
+ * "QR" + its transaction id, description MERCHANT_TILL_DESCRIPTION). A
+ * refusal therefore leaves no order behind, and a retry with the same
+ * Idempotency-Key is answered from the stored bytes without a second one. */
+#define MERCHANT_TILL_DESCRIPTION "扫码付款"
 struct merchant_order_pay_cmd {
     struct ledger_cmd cmd;
     const struct domain_env *env;
     char payer_id[ID_TEXT_SIZE_MAX];
     char pay_token[MERCHANT_PAY_TOKEN_SIZE];
+    char till_mchid[MERCHANT_MCHID_SIZE];
+    int64_t till_amount_minor; /* 1..MERCHANT_ORDER_TOTAL_MAX_MINOR with till_mchid */
     bool has_payment_password;
     char payment_password[8];
     enum qb_error outcome;

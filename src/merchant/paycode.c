@@ -671,10 +671,11 @@ static enum qb_error S_codepay_run(struct ledger_txn *txn, struct ledger_cmd *cm
     snprintf(o->payer_user_id, sizeof o->payer_user_id, "%s", payer.id);
     o->trade_type = MERCHANT_TRADE_MICROPAY;
     o->state = MERCHANT_USERPAYING;
+    merchant_order_ids_new(env, now_ms, o);
+    o->created_at_ms = o->updated_at_ms = now_ms;
     o->expires_at_ms = now_ms + env->settings.paycode_confirm_ms;
-    err = merchant_txn_order_insert(txn, env, o);
-    if (err != QB_OK)
-        return err;
+    if (merchant_txn_order_insert(txn, o) != QB_OK)
+        return QB_E_STORAGE;
     const struct store_param up[] = {STORE_TEXT(d.id), STORE_INT(step), STORE_INT(code.counter),
                                      STORE_TEXT(o->transaction_id), STORE_INT(now_ms)};
     if (store_run(store,
@@ -723,7 +724,8 @@ static enum qb_error S_codepay_run(struct ledger_txn *txn, struct ledger_cmd *cm
     }
     const char *refused_limit = NULL;
     enum qb_error outcome = QB_E_INTERNAL;
-    err = merchant_txn_order_settle(txn, env, o, &m, &payer, openid, &outcome, &refused_limit);
+    err = merchant_txn_order_settle(txn, env, o, &m, &payer, openid, false, &outcome,
+                                    &refused_limit);
     if (err != QB_OK)
         return err;
     if (outcome != QB_OK) {

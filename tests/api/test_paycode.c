@@ -225,6 +225,28 @@ TEST(a_code_pays_once_within_one_step_either_way)
     ASSERT_EQ_INT(th_balance(&S_client, &u), 100000 - 1434);
 }
 
+TEST(a_low_balance_spends_the_code_and_answers_not_enough)
+{
+    // The code is accepted once even when the payment then fails: 403 NOT_ENOUGH (WeChat's code),
+    // the order PAYERROR, nothing moved, and the same code again is refused as used.
+    struct api_user u;
+    API_MUST(th_user_new(&S_client, S_admin, &u));
+    API_MUST(th_fund(&S_client, S_admin, &u, 300));
+    struct S_device d;
+    S_device_add(&u, "phone", &d);
+    char code[PAYCODE_TEXT_SIZE], what[64], number[33];
+    S_code(&d, S_settle(), 0, code);
+    ASSERT_EQ_INT(S_codepay(code, 500, number, what), 403);
+    ASSERT_EQ_STR(what, "NOT_ENOUGH");
+    json_t *o = S_query(number);
+    ASSERT_EQ_STR(S_state(o), "PAYERROR");
+    json_decref(o);
+    ASSERT_EQ_INT(th_balance(&S_client, &u), 300);
+    ASSERT_EQ_INT(S_codepay(code, 200, NULL, what), 400);
+    ASSERT_EQ_STR(what, "AUTH_CODE_INVALID");
+    ASSERT_EQ_INT(th_balance(&S_client, &u), 300);
+}
+
 TEST(a_retry_of_the_same_request_is_answered_the_same)
 {
     // The merchant's out_trade_no is its idempotency key: the same body again answers the
@@ -640,6 +662,7 @@ int main(void)
     }
     RUN(devices_are_provisioned_with_the_password_and_listed_without_seeds);
     RUN(a_code_pays_once_within_one_step_either_way);
+    RUN(a_low_balance_spends_the_code_and_answers_not_enough);
     RUN(a_retry_of_the_same_request_is_answered_the_same);
     RUN(two_tills_submitting_one_code_at_once_pay_once);
     RUN(a_revoked_devices_codes_are_refused);
