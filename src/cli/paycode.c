@@ -15,8 +15,9 @@
  *
  * LAST_STEP and LAST_COUNTER are the last code shown, so that no (step,
  * counter) is shown twice (docs/paycode.md §2); the file is rewritten
- * atomically after each code. No terminal barcode or QR renderer exists in
- * this build: the code is shown as digits.
+ * atomically after each code. On a terminal the code is drawn as a QR code
+ * (src/qr, the 18 digits as its text) above the digits; piped, only the
+ * digits are written.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -30,6 +31,7 @@
 #include "base/crypto.h"
 #include "base/paycode.h"
 #include "cli/cli_int.h"
+#include "qr/qr.h"
 
 #define S_FILE_SIZE_MAX 512
 #define S_PATH_SIZE_MAX 1024
@@ -294,10 +296,17 @@ int cli_run_paycode(struct cli *cli, const struct cli_args *args)
         printf("{\"code\":\"%s\",\"device_id\":\"%s\",\"expires_at\":\"%s\"}\n", code, device_id,
                until);
     } else {
+        if (isatty(STDOUT_FILENO)) {
+            /* A till's scanner reads the QR code; the cashier, the digits. */
+            struct buf drawing;
+            buf_init(&drawing, QR_IMAGE_SIZE_MAX);
+            if (qr_render_term(code, &drawing) == QB_OK)
+                fwrite(drawing.data, 1, drawing.size, stdout);
+            buf_release(&drawing);
+        }
         cli_print_field(cli, "payment code", code);
         cli_print_field(cli, "valid until", until);
         cli_print_field(cli, "device", device_id);
-        cli_hint(cli, "show the digits at the till; this build has no terminal barcode renderer");
     }
     return CLI_EXIT_OK;
 }

@@ -121,8 +121,8 @@ static const struct cli_command S_commands[] = {
      cli_run_device_add},
     {"paycode", "", 0, 0, "show a payment code (付款码) for the till, offline",
      "Computes an 18-digit payment code from the stored seed (docs/paycode.md); no network is "
-     "needed. Each code pays once, within about two minutes. Up to ten codes a minute. Shown "
-     "as digits (this build has no terminal barcode renderer).",
+     "needed. Each code pays once, within about two minutes. Up to ten codes a minute. On a "
+     "terminal it is drawn as a QR code above its digits; piped, only the digits are written.",
      {{"at", "SECONDS", false, NULL, "the code of another moment, in Unix seconds (for testing)"}},
      cli_run_paycode},
     {"kyc", "", 0, 0, "verify your real name (KYC level 2)",
