@@ -5,7 +5,7 @@ _qianbao()
 {
     local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]}
     local globals='--server --profile --json --verbose --help'
-    local known='|sms-code|register|login|logout|me|balance|security|security sessions|security revoke|security freeze|security unfreeze|kyc|payment-password|payment-password set|card|card add|card list|card remove|topup|withdraw|payment|payment show|send|receive|scan|pay|limits|limits set|bills|statement|redpacket|redpacket send|redpacket grab|redpacket show|redpacket verify|merchant|merchant notifications|admin|admin users|admin freeze|admin unfreeze|admin kyc-level|admin sms-outbox|admin verify|version|help|completion|man|'
+    local known='|sms-code|register|login|logout|me|balance|security|security sessions|security revoke|security devices|security revoke-device|security freeze|security unfreeze|device|device add|paycode|kyc|payment-password|payment-password set|card|card add|card list|card remove|topup|withdraw|payment|payment show|send|receive|scan|pay|limits|limits set|bills|statement|redpacket|redpacket send|redpacket grab|redpacket show|redpacket verify|merchant|merchant notifications|admin|admin users|admin freeze|admin unfreeze|admin kyc-level|admin sms-outbox|admin verify|version|help|completion|man|'
     local cmd='' i w
     for ((i = 1; i < COMP_CWORD; i++)); do
         w=${COMP_WORDS[i]}
@@ -21,7 +21,7 @@ _qianbao()
     local words=''
     case $cmd in
     '')
-        words='sms-code register login logout me balance security kyc payment-password card topup withdraw payment send receive scan pay limits bills statement redpacket merchant admin version help completion man' ;;
+        words='sms-code register login logout me balance security device paycode kyc payment-password card topup withdraw payment send receive scan pay limits bills statement redpacket merchant admin version help completion man' ;;
     'sms-code')
         case $prev in
         --purpose) COMPREPLY=($(compgen -W 'register reset_payment_password unfreeze login bind_card new_device' -- "$cur")); return ;;
@@ -49,7 +49,7 @@ _qianbao()
     'balance')
         words='' ;;
     'security')
-        words='sessions revoke freeze unfreeze' ;;
+        words='sessions revoke devices revoke-device freeze unfreeze' ;;
     'security sessions')
         case $prev in
         --limit) return ;;
@@ -58,6 +58,10 @@ _qianbao()
         words='--limit --cursor' ;;
     'security revoke')
         words='' ;;
+    'security devices')
+        words='' ;;
+    'security revoke-device')
+        words='' ;;
     'security freeze')
         words='' ;;
     'security unfreeze')
@@ -65,6 +69,18 @@ _qianbao()
         --code) return ;;
         esac
         words='--code --password-stdin' ;;
+    'device')
+        words='add' ;;
+    'device add')
+        case $prev in
+        --name) return ;;
+        esac
+        words='--name --password-stdin' ;;
+    'paycode')
+        case $prev in
+        --at) return ;;
+        esac
+        words='--at' ;;
     'kyc')
         case $prev in
         --name) return ;;
@@ -209,7 +225,7 @@ _qianbao()
     'version')
         words='' ;;
     'help')
-        words='sms-code register login logout me balance security kyc payment-password card topup withdraw payment send receive scan pay limits bills statement redpacket merchant admin version help completion man' ;;
+        words='sms-code register login logout me balance security device paycode kyc payment-password card topup withdraw payment send receive scan pay limits bills statement redpacket merchant admin version help completion man' ;;
     'completion')
         words='bash' ;;
     'man')

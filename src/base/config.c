@@ -97,6 +97,8 @@ static const struct config_setting config_settings[] = {
     CONFIG_INT_ROW("red-packet-expiry-s", "QIANBAO_RED_PACKET_EXPIRY_S", red_packet_expiry_s,
                    86400, 1, 604800,
                    "seconds after sending when a red packet's unclaimed money returns"),
+    CONFIG_INT_ROW("paycode-confirm-s", "QIANBAO_PAYCODE_CONFIRM_S", paycode_confirm_s, 30, 1,
+                   600, "seconds a payment-code order waits for its payer's password"),
     CONFIG_TEXT_ROW("sms-provider-url", "QIANBAO_SMS_PROVIDER_URL", sms_provider_url, "", true,
                     NULL, "URL",
                     "SMS provider to POST codes to (http:// or https://); empty keeps them "

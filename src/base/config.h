@@ -49,6 +49,7 @@ struct config {
     int64_t withdrawal_fee_min;          /* --withdrawal-fee-min (fen), 0..100000, default 10 */
     int64_t red_packet_max;              /* --red-packet-max (fen), 1..100000000, default 20000 */
     int64_t red_packet_expiry_s;         /* --red-packet-expiry-s, 1..604800, default 86400 */
+    int64_t paycode_confirm_s;           /* --paycode-confirm-s, 1..600, default 30 */
     char sms_provider_url[CONFIG_PATH_SIZE_MAX]; /* --sms-provider-url, "" = the outbox */
     char sms_body_template[CONFIG_PATH_SIZE_MAX]; /* --sms-body-template */
     bool allow_private_notify;           /* --allow-private-notify: notify_urls may be private */

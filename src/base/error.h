@@ -81,7 +81,9 @@
     X(QB_E_QR_AMOUNT_MISMATCH, 400, "QR_AMOUNT_MISMATCH",                                   \
       "this code fixes a different amount")                                                 \
     X(QB_E_RESOURCE_NOT_EXISTS, 404, "RESOURCE_NOT_EXISTS", "no such order or refund")      \
-    X(QB_E_NOT_ENOUGH, 403, "NOT_ENOUGH", "the balance that would pay is too low")
+    X(QB_E_NOT_ENOUGH, 403, "NOT_ENOUGH", "the balance that would pay is too low")          \
+    X(QB_E_AUTH_CODE_INVALID, 400, "AUTH_CODE_INVALID",                                     \
+      "the payment code is not valid (101 付款码无效,请重新扫码)")
 
 enum qb_error {
 #define QB_ERROR_ENUM(name, status, code, message) name,

@@ -15,6 +15,7 @@
  *   admin.c     the operator's commands
  *   qr.c        receive codes, scanning and paying QR codes (docs/qr.md)
  *   scan.c      finding a QR code in a PNG or JPEG file (libzbar)
+ *   paycode.c   payment codes: this computer as a device, offline codes
  *
  * To add a command: 1) write its run function (user.c or admin.c, or a new
  * file) and declare it below; 2) add its row to S_commands in table.c, with
@@ -287,6 +288,10 @@ int cli_run_statement(struct cli *cli, const struct cli_args *args);
 int cli_run_receive(struct cli *cli, const struct cli_args *args);
 int cli_run_scan(struct cli *cli, const struct cli_args *args);
 int cli_run_pay(struct cli *cli, const struct cli_args *args);
+int cli_run_device_add(struct cli *cli, const struct cli_args *args);
+int cli_run_paycode(struct cli *cli, const struct cli_args *args);
+int cli_run_security_devices(struct cli *cli, const struct cli_args *args);
+int cli_run_security_revoke_device(struct cli *cli, const struct cli_args *args);
 int cli_run_admin_users(struct cli *cli, const struct cli_args *args);
 int cli_run_admin_freeze(struct cli *cli, const struct cli_args *args);
 int cli_run_admin_unfreeze(struct cli *cli, const struct cli_args *args);

@@ -91,6 +91,16 @@ static const struct cli_command S_commands[] = {
      cli_run_security_sessions},
     {"security revoke", "ID", 1, 1, "end one session, for a lost device",
      "Ends the session ID (from `qianbao security sessions`).", {{0}}, cli_run_security_revoke},
+    {"security devices", "", 0, 0, "list the payment-code devices of this user",
+     "Every device that can make payment codes, newest first, revoked ones included; the "
+     "`server` device makes the codes the app shows online.",
+     {{0}},
+     cli_run_security_devices},
+    {"security revoke-device", "ID", 1, 1, "revoke a payment-code device, for a lost phone",
+     "Every code of device ID (from `qianbao security devices`) is refused from now on, "
+     "including codes already shown. Revoking this profile's own device removes its seed file.",
+     {{0}},
+     cli_run_security_revoke_device},
     {"security freeze", "", 0, 0, "freeze the wallet after losing a phone",
      "Stops all money leaving the wallet and logs out every other session. Lift it with "
      "`qianbao security unfreeze`.",
@@ -101,6 +111,20 @@ static const struct cli_command S_commands[] = {
      "freeze made by an operator can only be lifted by an operator.",
      {{"code", "CODE", true, NULL, "the SMS code of purpose unfreeze"}, S_PASSWORD_STDIN},
      cli_run_security_unfreeze},
+    {"device", "", 0, 0, "make this computer a payment-code device", NULL, {{0}}, NULL},
+    {"device add", "", 0, 0, "provision this profile to make payment codes offline",
+     "Needs the payment password. The server answers the device's seed once; it is stored in "
+     "$XDG_CONFIG_HOME/qianbao/paycode/PROFILE (mode 0600) and never shown. One device per "
+     "profile; at most five per user.",
+     {{"name", "NAME", false, NULL, "the device's name (default: qianbao CLI)"},
+      S_PAYMENT_PASSWORD_STDIN},
+     cli_run_device_add},
+    {"paycode", "", 0, 0, "show a payment code (付款码) for the till, offline",
+     "Computes an 18-digit payment code from the stored seed (docs/paycode.md); no network is "
+     "needed. Each code pays once, within about two minutes. Up to ten codes a minute. On a "
+     "terminal it is drawn as a QR code above its digits; piped, only the digits are written.",
+     {{"at", "SECONDS", false, NULL, "the code of another moment, in Unix seconds (for testing)"}},
+     cli_run_paycode},
     {"kyc", "", 0, 0, "verify your real name (KYC level 2)",
      "Checks the real name and the resident id number (18 characters) with the verification "
      "service. Only the last four characters of the number are ever shown again.",

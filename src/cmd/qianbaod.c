@@ -20,13 +20,14 @@
  *      provider of --sms-provider-url) and its delivery worker, the bank
  *      connector (the sandbox, docs/sandbox.md), the wallet worker that
  *      resolves pending top-ups and withdrawals, the red packet worker
- *      that refunds expired packets, and the worker that delivers merchant
+ *      that refunds expired packets, the worker that delivers merchant
  *      notifications (--allow-private-notify lets them go to private
- *      addresses);
+ *      addresses), and the payment-code worker that revokes orders nobody
+ *      confirmed;
  *   5. the HTTP server; the bound address goes to DIR/listen-address, so
  *      that whoever started us on port 0 can find the port.
  * SIGTERM or SIGINT stops in this order: HTTP stops accepting, the SMS,
- * wallet, red packet and notification workers stop, the ledger is detached and closed (it drains its queue
+ * wallet, red packet, notification and payment-code workers stop, the ledger is detached and closed (it drains its queue
  * first, so every request it accepted is answered), then HTTP stops. Exit status: 0 after a
  * clean stop, 1 when start-up failed, 2 for bad flags.
  *
@@ -63,6 +64,7 @@
 #include "ledger/ledger.h"
 #include "merchant/merchant.h"
 #include "merchant/notify.h"
+#include "merchant/paycode.h"
 #include "sms/sms.h"
 #include "store/fault_vfs.h"
 #include "store/pool.h"
@@ -461,6 +463,7 @@ static int S_serve(const struct config *cfg, const struct daemon_paths *paths,
     struct merchant_platform *platform = NULL;
     struct redpacket_worker *redpacket_worker = NULL;
     struct merchant_notify_worker *notify_worker = NULL;
+    struct merchant_paycode_worker *paycode_worker = NULL;
     struct domain_env env;
     bool env_ready = false;
     uint8_t pepper[S_SECRET_SIZE];
@@ -542,6 +545,7 @@ static int S_serve(const struct config *cfg, const struct daemon_paths *paths,
             settings.notify_ladder_divisor = value;
     }
 #endif
+    settings.paycode_confirm_ms = cfg->paycode_confirm_s * 1000;
     domain_env_init(&env, clock_system(), rand_system(), ledger, &settings, pepper, card_key);
     env_ready = true;
     crypto_wipe(pepper, sizeof pepper);
@@ -599,6 +603,14 @@ static int S_serve(const struct config *cfg, const struct daemon_paths *paths,
         goto out;
     }
 
+    /* Payment-code orders nobody confirmed in time, also those that fell
+     * due while no daemon ran: their stored state becomes REVOKED. */
+    rc = merchant_paycode_worker_start(&env, pool, &paycode_worker);
+    if (rc != QB_OK) {
+        fprintf(stderr, "qianbaod: cannot start the payment-code worker (%s)\n", error_name(rc));
+        goto out;
+    }
+
     struct http_server_options http_options = {
         .listen = cfg->listen,
         .threads = (int)cfg->http_threads,
@@ -650,6 +662,8 @@ out:
         redpacket_worker_stop(redpacket_worker);
     if (notify_worker != NULL)
         merchant_notify_worker_stop(notify_worker);
+    if (paycode_worker != NULL)
+        merchant_paycode_worker_stop(paycode_worker);
     if (server != NULL)
         ledger = http_server_detach_ledger(server);
     if (ledger != NULL)

@@ -42,6 +42,12 @@ void domain_settings_default(struct domain_settings *settings)
     settings->red_packet_expiry_ms = 24LL * 60 * 60 * 1000;
     settings->notify_private_allowed = false;
     settings->notify_ladder_divisor = 1;
+    settings->paycode_free_max_minor = 20000;
+    settings->paycode_free_daily_max = 5;
+    settings->paycode_confirm_ms = 30 * 1000;
+    settings->paycode_wrong_max = 5;
+    settings->paycode_lock_ms = 15LL * 60 * 1000;
+    settings->paycode_devices_max = 5;
 }
 
 /* Contexts are exactly crypto_kdf_CONTEXTBYTES (8) characters. */

@@ -85,6 +85,13 @@ struct domain_settings {
     /* Merchant notifications (src/merchant/notify.h). */
     bool notify_private_allowed;   /* --allow-private-notify: loopback and private notify_urls */
     int64_t notify_ladder_divisor; /* the retry ladder's delays divided by this: 1 (tests: more) */
+    /* Payment codes (src/merchant/paycode.h, docs/paycode.md). */
+    int64_t paycode_free_max_minor;     /* the highest password-free amount of one code payment: ¥200 */
+    int64_t paycode_free_daily_max;     /* password-free code payments per day at most: 5 */
+    int64_t paycode_confirm_ms;         /* a USERPAYING order waits for its payer: 30 s */
+    int64_t paycode_wrong_max;          /* wrong codes in a row that lock a slot: 5 */
+    int64_t paycode_lock_ms;            /* for: 15 min */
+    int64_t paycode_devices_max;        /* active devices per user: 5 */
 };
 
 /* The system accounts money enters and leaves through (CNY), created on

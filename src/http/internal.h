@@ -343,6 +343,16 @@ void http_handle_v3_jsapi(struct http_request *req);
 void http_handle_v3_app(struct http_request *req);
 void http_handle_v3_h5(struct http_request *req);
 void http_handle_v3_codepay(struct http_request *req);
+void http_handle_v3_reverse(struct http_request *req);
+/* paycode_routes.c: devices, online payment codes, pending codepay orders. */
+void http_handle_me_devices_create(struct http_request *req);
+void http_handle_me_devices_list(struct http_request *req);
+void http_handle_me_devices_delete(struct http_request *req);
+void http_handle_me_payment_code_get(struct http_request *req);
+void http_handle_me_payment_code_settings_get(struct http_request *req);
+void http_handle_me_payment_code_settings_set(struct http_request *req);
+void http_handle_me_pending_payments_list(struct http_request *req);
+void http_handle_me_pending_payments_confirm(struct http_request *req);
 void http_handle_v3_query_out_trade_no(struct http_request *req);
 void http_handle_v3_query_id(struct http_request *req);
 void http_handle_v3_close(struct http_request *req);

@@ -71,6 +71,18 @@ const struct http_route http_routes[] = {
     {"GET", "/v1/merchants/{mchid}/notifications", http_handle_merchant_notifications_list,
      HTTP_AUTH_USER}, /* refund_routes.c */
     {"POST", "/admin/merchants", http_handle_admin_merchants_create, HTTP_AUTH_ADMIN},
+    /* paycode_routes.c */
+    {"POST", "/v1/me/devices", http_handle_me_devices_create, HTTP_AUTH_USER},
+    {"GET", "/v1/me/devices", http_handle_me_devices_list, HTTP_AUTH_USER},
+    {"DELETE", "/v1/me/devices/{id}", http_handle_me_devices_delete, HTTP_AUTH_USER},
+    {"GET", "/v1/me/payment-code", http_handle_me_payment_code_get, HTTP_AUTH_USER},
+    {"GET", "/v1/me/payment-code-settings", http_handle_me_payment_code_settings_get,
+     HTTP_AUTH_USER},
+    {"PUT", "/v1/me/payment-code-settings", http_handle_me_payment_code_settings_set,
+     HTTP_AUTH_USER},
+    {"GET", "/v1/me/pending-payments", http_handle_me_pending_payments_list, HTTP_AUTH_USER},
+    {"POST", "/v1/me/pending-payments/{id}/confirm", http_handle_me_pending_payments_confirm,
+     HTTP_AUTH_USER},
 
     /* qr_routes.c */
     {"GET", "/v1/me/receive-code", http_handle_me_receive_code_get, HTTP_AUTH_USER},
@@ -87,6 +99,8 @@ const struct http_route http_routes[] = {
     {"GET", "/v3/pay/transactions/out-trade-no/{out_trade_no}", http_handle_v3_query_out_trade_no,
      HTTP_AUTH_MERCHANT},
     {"GET", "/v3/pay/transactions/id/{transaction_id}", http_handle_v3_query_id,
+     HTTP_AUTH_MERCHANT},
+    {"POST", "/v3/pay/transactions/out-trade-no/{out_trade_no}/reverse", http_handle_v3_reverse,
      HTTP_AUTH_MERCHANT},
     {"POST", "/v3/pay/transactions/out-trade-no/{out_trade_no}/close", http_handle_v3_close,
      HTTP_AUTH_MERCHANT},

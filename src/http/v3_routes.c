@@ -5,7 +5,8 @@
  * signs every answer (server.h).
  *
  *   POST /v3/pay/transactions/{native,jsapi,app,h5}   create (order.h)
- *   POST /v3/pay/transactions/codepay                 not supported yet: 403 NO_AUTH
+ *   POST /v3/pay/transactions/codepay                 a scanned payment code (paycode.h)
+ *   POST /v3/pay/transactions/out-trade-no/{n}/reverse revoke a payment-code order
  *   GET  /v3/pay/transactions/out-trade-no/{n}?mchid= query
  *   GET  /v3/pay/transactions/id/{id}?mchid=          query
  *   POST /v3/pay/transactions/out-trade-no/{n}/close  close: 204
@@ -22,7 +23,7 @@
 
 #include "base/log.h"
 #include "http/internal.h"
-#include "merchant/order.h"
+#include "merchant/paycode.h"
 #include "wallet/bills.h"
 
 /* Validates the body like http_json_body, answering every refusal as
@@ -214,10 +215,176 @@ void http_handle_v3_jsapi(struct http_request *req) { S_create(req, MERCHANT_TRA
 void http_handle_v3_app(struct http_request *req) { S_create(req, MERCHANT_TRADE_APP); }
 void http_handle_v3_h5(struct http_request *req) { S_create(req, MERCHANT_TRADE_H5); }
 
+static const struct http_field S_close_fields[] = {
+    {"mchid", HTTP_FIELD_STRING, true, 32, 0, 0},
+};
+
+/* --- codepay and reverse (src/merchant/paycode.h) ------------------------------------ */
+
+static const struct http_field S_codepay_fields[] = {
+    {"appid", HTTP_FIELD_STRING, true, 32, 0, 0},
+    {"mchid", HTTP_FIELD_STRING, true, 32, 0, 0},
+    {"description", HTTP_FIELD_STRING, true, MERCHANT_DESCRIPTION_SIZE_MAX - 1, 0, 0},
+    {"out_trade_no", HTTP_FIELD_STRING, true, MERCHANT_OUT_TRADE_NO_SIZE_MAX - 1, 0, 0},
+    {"attach", HTTP_FIELD_STRING, false, MERCHANT_ATTACH_SIZE_MAX - 1, 0, 0},
+    {"goods_tag", HTTP_FIELD_STRING, false, 32, 0, 0},
+    {"support_fapiao", HTTP_FIELD_BOOLEAN, false, 0, 0, 0},
+    {"amount", HTTP_FIELD_OBJECT, true, 0, 0, 0},
+    {"payer", HTTP_FIELD_OBJECT, true, 0, 0, 0},
+    {"detail", HTTP_FIELD_OBJECT, false, 0, 0, 0},
+    {"scene_info", HTTP_FIELD_OBJECT, false, 0, 0, 0},
+    {"settle_info", HTTP_FIELD_OBJECT, false, 0, 0, 0},
+};
+
+static const struct http_field S_auth_code_fields[] = {
+    {"auth_code", HTTP_FIELD_STRING, true, MERCHANT_AUTH_CODE_SIZE_MAX - 1, 0, 0},
+};
+
+struct S_codepay {
+    struct merchant_codepay_cmd c; /* first */
+    char principal[MERCHANT_MCHID_SIZE + 8];
+    char key[MERCHANT_OUT_TRADE_NO_SIZE_MAX];
+};
+
+static void S_codepay_resume(struct http_request *req, struct ledger_cmd *cmd)
+{
+    http_reply_stored(req, cmd);
+    ledger_cmd_release(cmd);
+}
+
+/* The merchant submits a scanned payment code. Idempotent under the
+ * merchant and its out_trade_no: the same body again (any key order) is
+ * answered from the first answer, byte for byte; another body under a
+ * used number is IDEMPOTENCY_MISMATCH, or INVALID_REQUEST when the number
+ * belongs to an order of another trade type. */
 void http_handle_v3_codepay(struct http_request *req)
 {
-    http_reply_error_message(req, QB_E_NO_AUTH,
-                             "payment-code (codepay) orders are not supported yet");
+    json_t *body = S_body(req, S_codepay_fields, QB_ARRAY_COUNT(S_codepay_fields));
+    if (body == NULL)
+        return;
+    const struct domain_env *env = http_request_env(req);
+    const struct merchant *m = http_request_merchant(req);
+    const json_t *amount = json_object_get(body, "amount");
+    const json_t *payer = json_object_get(body, "payer");
+    char message[HTTP_JSON_MESSAGE_SIZE_MAX];
+    if (http_json_object(amount, S_amount_fields, QB_ARRAY_COUNT(S_amount_fields), message) !=
+            QB_OK ||
+        http_json_object(payer, S_auth_code_fields, QB_ARRAY_COUNT(S_auth_code_fields), message) !=
+            QB_OK) {
+        http_reply_error_message(req, QB_E_PARAM, message);
+        goto out;
+    }
+    const char *currency_code = http_json_string(amount, "currency");
+    const char *fail = NULL;
+    if (env == NULL || m == NULL) {
+        http_reply_error(req, QB_E_INTERNAL);
+        goto out;
+    }
+    if (strcmp(http_json_string(body, "mchid"), m->mchid) != 0)
+        fail = "mchid must be the signing merchant's";
+    else if (strcmp(http_json_string(body, "appid"), m->appid) != 0) {
+        http_reply_error(req, QB_E_APPID_MCHID_NOT_MATCH);
+        goto out;
+    } else if (!merchant_out_trade_no_is_valid(http_json_string(body, "out_trade_no")))
+        fail = "out_trade_no must be 6 to 32 of 0-9 A-Z a-z _ - | * @";
+    else if (http_json_string(body, "description")[0] == '\0')
+        fail = "description must not be empty";
+    else if (currency_code != NULL && strcmp(currency_code, "CNY") != 0)
+        fail = "amount.currency must be CNY";
+    if (fail != NULL) {
+        http_reply_error_message(req, QB_E_PARAM, fail);
+        goto out;
+    }
+
+    struct S_codepay *t = http_request_alloc(req, sizeof *t);
+    char *canonical = json_dumps(body, JSON_COMPACT | JSON_SORT_KEYS);
+    if (t == NULL || canonical == NULL) {
+        free(canonical);
+        http_reply_error(req, t == NULL ? QB_E_TOO_LARGE : QB_E_INTERNAL);
+        goto out;
+    }
+    merchant_codepay_cmd_init(&t->c, env);
+    struct merchant_order *o = &t->c.order;
+    struct crypto_sha256_state st;
+    unsigned char type_byte = (unsigned char)MERCHANT_TRADE_MICROPAY;
+    crypto_sha256_begin(&st);
+    crypto_sha256_update(&st, &type_byte, 1);
+    crypto_sha256_update(&st, canonical, strlen(canonical));
+    crypto_sha256_end(&st, o->request_hash);
+    free(canonical);
+    memcpy(t->c.cmd.request_hash, o->request_hash, sizeof o->request_hash);
+    snprintf(o->mchid, sizeof o->mchid, "%s", m->mchid);
+    snprintf(o->appid, sizeof o->appid, "%s", m->appid);
+    snprintf(o->out_trade_no, sizeof o->out_trade_no, "%s", http_json_string(body, "out_trade_no"));
+    snprintf(o->description, sizeof o->description, "%s", http_json_string(body, "description"));
+    const char *attach = http_json_string(body, "attach");
+    snprintf(o->attach, sizeof o->attach, "%s", attach != NULL ? attach : "");
+    o->currency = currency_find("CNY");
+    o->total_minor = (int64_t)json_integer_value(json_object_get(amount, "total"));
+    snprintf(t->c.auth_code, sizeof t->c.auth_code, "%s", http_json_string(payer, "auth_code"));
+    snprintf(t->principal, sizeof t->principal, "mch:%s", m->mchid);
+    snprintf(t->key, sizeof t->key, "%s", o->out_trade_no);
+    t->c.cmd.idem_principal = t->principal;
+    t->c.cmd.idem_key = t->key;
+    http_request_submit(req, &t->c.cmd, S_codepay_resume);
+out:
+    json_decref(body);
+}
+
+static void S_reverse_resume(struct http_request *req, struct ledger_cmd *cmd)
+{
+    struct merchant_reverse_cmd *c = (struct merchant_reverse_cmd *)cmd;
+    const struct domain_env *env = http_request_env(req);
+    if (cmd->result != QB_OK) {
+        http_reply_error(req, cmd->result);
+    } else if (c->outcome == QB_E_INVALID_REQUEST) {
+        http_reply_error_message(req, c->outcome, "订单的支付场景不支持该请求 (only a payment-code"
+                                                  " order that is not refunded can be reversed)");
+    } else if (c->outcome != QB_OK) {
+        http_reply_error(req, c->outcome);
+    } else {
+        json_t *body = merchant_order_json(&c->order, clock_now_ms(env->clock));
+        if (body == NULL) {
+            http_reply_error(req, QB_E_INTERNAL);
+        } else {
+            http_reply_json(req, 200, body);
+            json_decref(body);
+        }
+    }
+    ledger_cmd_release(cmd);
+}
+
+void http_handle_v3_reverse(struct http_request *req)
+{
+    json_t *body = S_body(req, S_close_fields, QB_ARRAY_COUNT(S_close_fields));
+    if (body == NULL)
+        return;
+    const struct domain_env *env = http_request_env(req);
+    const struct merchant *m = http_request_merchant(req);
+    const char *out_trade_no = http_request_param(req, "out_trade_no");
+    if (env == NULL || m == NULL) {
+        http_reply_error(req, QB_E_INTERNAL);
+        goto out;
+    }
+    if (strcmp(http_json_string(body, "mchid"), m->mchid) != 0) {
+        http_reply_error_message(req, QB_E_PARAM, "mchid must be the signing merchant's");
+        goto out;
+    }
+    if (!merchant_out_trade_no_is_valid(out_trade_no)) {
+        http_reply_error(req, QB_E_ORDER_NOT_EXIST);
+        goto out;
+    }
+    struct merchant_reverse_cmd *c = http_request_alloc(req, sizeof *c);
+    if (c == NULL) {
+        http_reply_error(req, QB_E_TOO_LARGE);
+        goto out;
+    }
+    merchant_reverse_cmd_init(c, env);
+    snprintf(c->mchid, sizeof c->mchid, "%s", m->mchid);
+    snprintf(c->out_trade_no, sizeof c->out_trade_no, "%s", out_trade_no);
+    http_request_submit(req, &c->cmd, S_reverse_resume);
+out:
+    json_decref(body);
 }
 
 /* --- query ----------------------------------------------------------------------------- */
@@ -274,10 +441,6 @@ void http_handle_v3_query_id(struct http_request *req)
 }
 
 /* --- close ------------------------------------------------------------------------------ */
-
-static const struct http_field S_close_fields[] = {
-    {"mchid", HTTP_FIELD_STRING, true, 32, 0, 0},
-};
 
 static void S_close_resume(struct http_request *req, struct ledger_cmd *cmd)
 {

@@ -29,6 +29,8 @@ const char *merchant_trade_type_name(enum merchant_trade_type type)
         return "APP";
     case MERCHANT_TRADE_H5:
         return "MWEB";
+    case MERCHANT_TRADE_MICROPAY:
+        return "MICROPAY";
     }
     return "UNKNOWN";
 }
@@ -79,6 +81,8 @@ enum merchant_trade_state merchant_order_state_at(const struct merchant_order *o
 {
     if (o->state == MERCHANT_NOTPAY && now_ms >= o->expires_at_ms)
         return MERCHANT_CLOSED;
+    if (o->state == MERCHANT_USERPAYING && now_ms >= o->expires_at_ms)
+        return MERCHANT_REVOKED;
     return o->state;
 }
 
@@ -133,7 +137,7 @@ static enum qb_error S_row(struct store_stmt *st, struct merchant_order *o)
     o->closed_at_ms = store_column_int64(st, 21);
     o->updated_at_ms = store_column_int64(st, 22);
     bool ok = o->currency != NULL && o->trade_type >= MERCHANT_TRADE_NATIVE &&
-              o->trade_type <= MERCHANT_TRADE_H5 && o->state >= MERCHANT_NOTPAY &&
+              o->trade_type <= MERCHANT_TRADE_MICROPAY && o->state >= MERCHANT_NOTPAY &&
               o->state <= MERCHANT_REVOKED && o->total_minor > 0;
     return ok ? QB_OK : QB_E_INTERNAL;
 }
@@ -256,6 +260,8 @@ json_t *merchant_order_create_json(const struct merchant_order *o)
     case MERCHANT_TRADE_APP:
         snprintf(text, sizeof text, "wx%s", o->pay_token);
         return json_pack("{s:s}", "prepay_id", text);
+    case MERCHANT_TRADE_MICROPAY:
+        return merchant_order_json(o, o->updated_at_ms);
     }
     return NULL;
 }
@@ -334,6 +340,23 @@ enum qb_error merchant_txn_order_insert(struct ledger_txn *txn, const struct mer
                      "INSERT INTO orders (" S_COLUMNS ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9,"
                      " $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)",
                      params, QB_ARRAY_COUNT(params));
+}
+
+enum qb_error merchant_txn_order_by_number(struct ledger_txn *txn, const char *mchid,
+                                           const char *out_trade_no, struct merchant_order *out)
+{
+    return S_read(ledger_txn_store(txn),
+                  "SELECT " S_COLUMNS " FROM orders WHERE out_trade_no = $1 AND mchid = $2",
+                  out_trade_no, mchid, out);
+}
+
+enum qb_error merchant_txn_order_by_transaction_id(struct ledger_txn *txn,
+                                                   const char *transaction_id,
+                                                   struct merchant_order *out)
+{
+    return S_read(ledger_txn_store(txn),
+                  "SELECT " S_COLUMNS " FROM orders WHERE transaction_id = $1", transaction_id,
+                  NULL, out);
 }
 
 static enum qb_error S_create_run(struct ledger_txn *txn, struct ledger_cmd *cmd)

@@ -39,6 +39,7 @@
 
 #include <jansson.h>
 
+#include "identity/identity.h"
 #include "merchant/merchant.h"
 #include "wallet/wallet.h"
 
@@ -61,6 +62,7 @@ enum merchant_trade_type {
     MERCHANT_TRADE_JSAPI = 2,
     MERCHANT_TRADE_APP = 3,
     MERCHANT_TRADE_H5 = 4, /* WeChat's MWEB */
+    MERCHANT_TRADE_MICROPAY = 5, /* a payment code scanned at the till (codepay, paycode.h) */
 };
 
 /* Stored: never renumber. Only the first three are written today; the
@@ -103,7 +105,8 @@ struct merchant_order {
 
 const char *merchant_trade_type_name(enum merchant_trade_type type);   /* "NATIVE", "MWEB" ... */
 const char *merchant_trade_state_name(enum merchant_trade_state state); /* "NOTPAY" ... */
-/* The state a reader sees at now_ms: NOTPAY past its expiry is CLOSED. */
+/* The state a reader sees at now_ms: NOTPAY past its expiry is CLOSED;
+ * USERPAYING past its expiry (the confirmation deadline) is REVOKED. */
 enum merchant_trade_state merchant_order_state_at(const struct merchant_order *o, int64_t now_ms);
 /* The fee of total at fee_ppm, rounded half up. */
 int64_t merchant_fee(int64_t total_minor, int64_t fee_ppm);
@@ -132,6 +135,32 @@ QB_MUST_USE enum qb_error merchant_txn_order_insert(struct ledger_txn *txn,
                                                    const struct merchant_order *o);
 /* A new order's transaction_id and pay_token from env's randomness. */
 void merchant_order_ids_new(const struct domain_env *env, int64_t now_ms, struct merchant_order *o);
+
+/* Inside a command: the order of mchid numbered out_trade_no
+ * (ORDER_NOT_EXIST). */
+QB_MUST_USE enum qb_error merchant_txn_order_by_number(struct ledger_txn *txn, const char *mchid,
+                                                       const char *out_trade_no,
+                                                       struct merchant_order *out);
+
+/* Inside a command: an order by its transaction id (ORDER_NOT_EXIST). */
+QB_MUST_USE enum qb_error merchant_txn_order_by_transaction_id(struct ledger_txn *txn,
+                                                               const char *transaction_id,
+                                                               struct merchant_order *out);
+
+/* Inside a paying command, after every other check: the balance, the
+ * limits, the one entry (WALLET_CODE_ORDER_PAYMENT), the payer's payments
+ * row and the order SUCCESS (o is updated and written: inserted when
+ * insert, as a till code's order is, else updated). *outcome is QB_OK,
+ * or INSUFFICIENT_BALANCE / LIMIT_EXCEEDED (*refused_limit names it) /
+ * OVERFLOW with nothing written; the return value is the ledger's result. */
+QB_MUST_USE enum qb_error merchant_txn_order_settle(struct ledger_txn *txn,
+                                                   const struct domain_env *env,
+                                                   struct merchant_order *o,
+                                                   const struct merchant *m,
+                                                   const struct identity_user *payer,
+                                                   const char *openid, bool insert,
+                                                   enum qb_error *outcome,
+                                                   const char **refused_limit);
 
 /* The order as the query answers it (WeChat's shape): appid, mchid,
  * out_trade_no, transaction_id, trade_type, trade_state, trade_state_desc,

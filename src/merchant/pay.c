@@ -24,6 +24,96 @@ static enum qb_error S_refuse(struct merchant_order_pay_cmd *c, enum qb_error er
     return domain_response_error(&c->cmd, err, message, NULL);
 }
 
+/* The money of a payment (order.h): the balance, the limits, the entry, the
+ * payer's payments row and the order SUCCESS. Refusals come before any
+ * write, so a refused settle leaves the command free to keep its other
+ * writes (a payment code's use). */
+enum qb_error merchant_txn_order_settle(struct ledger_txn *txn, const struct domain_env *env,
+                                       struct merchant_order *o, const struct merchant *m,
+                                       const struct identity_user *payer, const char *openid,
+                                       bool insert, enum qb_error *outcome,
+                                       const char **refused_limit)
+{
+    QB_ASSERT(txn != NULL && env != NULL && o != NULL && m != NULL && payer != NULL);
+    QB_ASSERT(o->total_minor > 0 && outcome != NULL && refused_limit != NULL);
+    *outcome = QB_E_INTERNAL;
+    *refused_limit = NULL;
+    int64_t now_ms = ledger_txn_now_ms(txn);
+    struct ledger_account_view payer_account;
+    if (ledger_txn_account_get(txn, payer->account_id, &payer_account) != QB_OK)
+        return QB_E_INTERNAL;
+
+    /* Step 1: the balance, before anything is charged. */
+    if (payer_account.available_minor < o->total_minor) {
+        *outcome = QB_E_INSUFFICIENT_BALANCE;
+        return QB_OK;
+    }
+
+    /* Step 2: the limits. */
+    enum qb_error err = wallet_txn_limits_charge(txn, env, payer, o->total_minor, refused_limit);
+    if (err == QB_E_LIMIT_EXCEEDED || err == QB_E_OVERFLOW) {
+        *outcome = err;
+        return QB_OK;
+    }
+    if (err != QB_OK)
+        return err;
+
+    /* Step 3: the entry, the payment row and the order. */
+    struct wallet_payment p;
+    memset(&p, 0, sizeof p);
+    id_new(env->rand, "p", p.id, sizeof p.id);
+    p.kind = WALLET_ORDER_PAYMENT;
+    snprintf(p.user_id, sizeof p.user_id, "%s", payer->id);
+    snprintf(p.counterparty_id, sizeof p.counterparty_id, "%s", m->mchid);
+    p.currency = o->currency;
+    p.amount_minor = o->total_minor;
+    snprintf(p.memo, sizeof p.memo, "%s", o->description);
+    p.status = WALLET_SUCCESS;
+    p.created_at_ms = p.updated_at_ms = now_ms;
+    int64_t fee = merchant_fee(o->total_minor, m->fee_ppm);
+    struct ledger_leg legs[3] = {{payer->account_id, -o->total_minor},
+                                 {m->account_id, o->total_minor - fee},
+                                 {env->accounts.fee_income, fee}};
+    size_t leg_count = fee > 0 ? 3 : 2;
+    if (fee == o->total_minor) {
+        /* The whole amount is fee (a tiny order at a high rate). */
+        legs[1] = legs[2];
+        leg_count = 2;
+    }
+    err = ledger_txn_post(txn, WALLET_CODE_ORDER_PAYMENT, p.id, legs, leg_count, &p.entry_id);
+    if (err != QB_OK)
+        return err;
+    QB_ASSERT(p.entry_id > 0);
+    err = wallet_txn_payment_insert(txn, &p);
+    if (err != QB_OK)
+        return QB_E_STORAGE;
+    o->state = MERCHANT_SUCCESS;
+    o->fee_minor = fee;
+    snprintf(o->payer_openid, sizeof o->payer_openid, "%s", openid);
+    snprintf(o->payer_user_id, sizeof o->payer_user_id, "%s", payer->id);
+    snprintf(o->payment_id, sizeof o->payment_id, "%s", p.id);
+    o->entry_id = p.entry_id;
+    o->success_at_ms = o->updated_at_ms = now_ms;
+    err = insert ? merchant_txn_order_insert(txn, o) : merchant_txn_order_update(txn, o);
+    if (err != QB_OK)
+        return QB_E_STORAGE;
+    /* The TRANSACTION.SUCCESS notification, in this same transaction, for
+     * an order that named where to send it (a till code's and a payment
+     * code's name none, as WeChat's payment-code orders do not). */
+    if (o->notify_url[0] != '\0') {
+        json_t *resource = merchant_order_json(o, now_ms);
+        if (resource == NULL)
+            return QB_E_INTERNAL;
+        err = merchant_txn_notify_add(txn, env, o->mchid, o->notify_url, "TRANSACTION.SUCCESS",
+                                      "transaction", o->transaction_id, "支付成功", resource);
+        json_decref(resource);
+        if (err != QB_OK)
+            return err;
+    }
+    *outcome = QB_OK;
+    return QB_OK;
+}
+
 static enum qb_error S_pay_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
 {
     struct merchant_order_pay_cmd *c = (struct merchant_order_pay_cmd *)cmd;
@@ -78,13 +168,20 @@ static enum qb_error S_pay_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
         merchant_openid(env, o.appid, c->payer_id, openid);
         if (o.trade_type == MERCHANT_TRADE_JSAPI && strcmp(o.payer_openid, openid) != 0)
             return S_refuse(c, QB_E_ORDER_NOT_EXIST, NULL);
+        /* A payment-code order waiting for its payer (USERPAYING) is that
+         * payer's alone, and only with the payment password. */
+        bool micropay = o.trade_type == MERCHANT_TRADE_MICROPAY;
+        if (micropay && strcmp(o.payer_user_id, c->payer_id) != 0)
+            return S_refuse(c, QB_E_ORDER_NOT_EXIST, NULL);
 
         /* Step 2: its state. */
         enum merchant_trade_state state = merchant_order_state_at(&o, now_ms);
         if (state == MERCHANT_SUCCESS || state == MERCHANT_REFUND)
             return S_refuse(c, QB_E_ORDER_PAID, NULL);
-        if (state != MERCHANT_NOTPAY)
+        if (state != (micropay ? MERCHANT_USERPAYING : MERCHANT_NOTPAY))
             return S_refuse(c, QB_E_ORDER_CLOSED, NULL);
+        if (micropay && !c->has_payment_password)
+            return S_refuse(c, QB_E_PARAM, "payment_password is required to confirm this payment");
 
         /* Step 3: the merchant takes the money. */
         err = merchant_get(store, o.mchid, &m);
@@ -136,75 +233,26 @@ static enum qb_error S_pay_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
             return S_refuse(c, QB_E_PARAM, "payment_password is required for this amount");
     }
 
-    /* Step 6: the balance, before anything is charged. */
-    if (payer_account.available_minor < o.total_minor)
-        return S_refuse(c, QB_E_INSUFFICIENT_BALANCE, NULL);
-
-    /* Step 7: the limits. */
+    /* Steps 6 to 8: the balance, the limits, the entry and the order. */
     const char *refused_limit = NULL;
-    err = wallet_txn_limits_charge(txn, env, &payer, o.total_minor, &refused_limit);
-    if (err == QB_E_LIMIT_EXCEEDED || err == QB_E_OVERFLOW) {
-        c->outcome = err;
-        return wallet_limits_refusal(&c->cmd, err, refused_limit);
+    enum qb_error outcome = QB_E_INTERNAL;
+    err = merchant_txn_order_settle(txn, env, &o, &m, &payer, openid, till, &outcome,
+                                    &refused_limit);
+    if (err != QB_OK)
+        return err;
+    if (outcome == QB_E_LIMIT_EXCEEDED || outcome == QB_E_OVERFLOW) {
+        c->outcome = outcome;
+        return wallet_limits_refusal(&c->cmd, outcome, refused_limit);
     }
-    if (err != QB_OK)
-        return err;
+    if (outcome != QB_OK)
+        return S_refuse(c, outcome, NULL);
 
-    /* Step 8: the entry, the payment row and the order. */
-    struct wallet_payment p;
-    memset(&p, 0, sizeof p);
-    id_new(env->rand, "p", p.id, sizeof p.id);
-    p.kind = WALLET_ORDER_PAYMENT;
-    snprintf(p.user_id, sizeof p.user_id, "%s", payer.id);
-    snprintf(p.counterparty_id, sizeof p.counterparty_id, "%s", m.mchid);
-    p.currency = o.currency;
-    p.amount_minor = o.total_minor;
-    snprintf(p.memo, sizeof p.memo, "%s", o.description);
-    p.status = WALLET_SUCCESS;
-    p.created_at_ms = p.updated_at_ms = now_ms;
-    int64_t fee = merchant_fee(o.total_minor, m.fee_ppm);
-    struct ledger_leg legs[3] = {{payer.account_id, -o.total_minor},
-                                 {m.account_id, o.total_minor - fee},
-                                 {env->accounts.fee_income, fee}};
-    size_t leg_count = fee > 0 ? 3 : 2;
-    if (fee == o.total_minor) {
-        /* The whole amount is fee (a tiny order at a high rate). */
-        legs[1] = legs[2];
-        leg_count = 2;
-    }
-    err = ledger_txn_post(txn, WALLET_CODE_ORDER_PAYMENT, p.id, legs, leg_count, &p.entry_id);
-    if (err != QB_OK)
-        return err;
-    QB_ASSERT(p.entry_id > 0);
-    err = wallet_txn_payment_insert(txn, &p);
-    if (err != QB_OK)
-        return QB_E_STORAGE;
-    o.state = MERCHANT_SUCCESS;
-    o.fee_minor = fee;
-    snprintf(o.payer_openid, sizeof o.payer_openid, "%s", openid);
-    snprintf(o.payer_user_id, sizeof o.payer_user_id, "%s", payer.id);
-    snprintf(o.payment_id, sizeof o.payment_id, "%s", p.id);
-    o.entry_id = p.entry_id;
-    o.success_at_ms = o.updated_at_ms = now_ms;
-    err = till ? merchant_txn_order_insert(txn, &o) : merchant_txn_order_update(txn, &o);
-    if (err != QB_OK)
-        return QB_E_STORAGE;
-    /* The TRANSACTION.SUCCESS notification, in this same transaction. */
-    json_t *resource = merchant_order_json(&o, now_ms);
-    if (resource == NULL)
-        return QB_E_INTERNAL;
-    err = merchant_txn_notify_add(txn, env, o.mchid, o.notify_url, "TRANSACTION.SUCCESS",
-                                  "transaction", o.transaction_id, "支付成功", resource);
-    json_decref(resource);
-    if (err != QB_OK)
-        return err;
-
-    json_t *body = json_pack("{s:s, s:s, s:I, s:s, s:{s:s, s:s}, s:s, s:s, s:s, s:o}", "id", p.id,
-                             "status", "SUCCESS", "amount", (json_int_t)p.amount_minor,
-                             "currency", p.currency->code, "merchant", "mchid", m.mchid, "name",
+    json_t *body = json_pack("{s:s, s:s, s:I, s:s, s:{s:s, s:s}, s:s, s:s, s:s, s:o}", "id",
+                             o.payment_id, "status", "SUCCESS", "amount",
+                             (json_int_t)o.total_minor, "currency", o.currency->code, "merchant", "mchid", m.mchid, "name",
                              m.name, "out_trade_no", o.out_trade_no, "transaction_id",
                              o.transaction_id, "description", o.description, "created_at",
-                             domain_time_json(p.created_at_ms));
+                             domain_time_json(o.success_at_ms));
     if (body == NULL)
         return QB_E_INTERNAL;
     err = domain_response_set(&c->cmd, 201, body);

@@ -340,6 +340,50 @@ const char *const store_sqlite_migrations[] = {
     "  duration_ms INTEGER NOT NULL,"
     "  UNIQUE (notification_id, attempt)"
     ");",
+    /* 7: payment codes (src/merchant/paycode.h, docs/paycode.md). A device
+     * holds a random slot and its seed sealed with the key kept outside the
+     * database; wrong_count and locked_until_ms are the slot's guess limit;
+     * issue_step and issue_count the counters the server handed out for
+     * online codes. paycode_used remembers every accepted (device, step,
+     * counter) so that a code pays at most once; paycode_settings the
+     * user's password-free amount and count for codes, and today's count.
+     * orders_userpaying finds a payer's orders waiting for confirmation,
+     * orders_due those whose confirmation time has passed (the worker). */
+    "CREATE TABLE paycode_devices ("
+    "  id TEXT PRIMARY KEY,"
+    "  user_id TEXT NOT NULL,"
+    "  name TEXT NOT NULL,"
+    "  kind INTEGER NOT NULL,"
+    "  slot INTEGER NOT NULL,"
+    "  seed_sealed BLOB NOT NULL,"
+    "  status INTEGER NOT NULL,"
+    "  wrong_count INTEGER NOT NULL DEFAULT 0,"
+    "  locked_until_ms INTEGER NOT NULL DEFAULT 0,"
+    "  issue_step INTEGER NOT NULL DEFAULT 0,"
+    "  issue_count INTEGER NOT NULL DEFAULT 0,"
+    "  created_at_ms INTEGER NOT NULL,"
+    "  revoked_at_ms INTEGER NOT NULL DEFAULT 0,"
+    "  last_used_at_ms INTEGER NOT NULL DEFAULT 0"
+    ");"
+    "CREATE INDEX paycode_devices_slot ON paycode_devices(slot, status);"
+    "CREATE INDEX paycode_devices_user ON paycode_devices(user_id, created_at_ms);"
+    "CREATE TABLE paycode_used ("
+    "  device_id TEXT NOT NULL,"
+    "  step INTEGER NOT NULL,"
+    "  counter INTEGER NOT NULL,"
+    "  transaction_id TEXT NOT NULL,"
+    "  used_at_ms INTEGER NOT NULL,"
+    "  PRIMARY KEY (device_id, step, counter)"
+    ");"
+    "CREATE TABLE paycode_settings ("
+    "  user_id TEXT PRIMARY KEY,"
+    "  free_limit_minor INTEGER NOT NULL,"
+    "  free_daily_count INTEGER NOT NULL,"
+    "  day_start_ms INTEGER NOT NULL DEFAULT 0,"
+    "  day_count INTEGER NOT NULL DEFAULT 0"
+    ");"
+    "CREATE INDEX orders_userpaying ON orders(payer_user_id, state, expires_at_ms);"
+    "CREATE INDEX orders_due ON orders(state, expires_at_ms);",
 };
 
 const size_t store_sqlite_migration_count =

@@ -163,13 +163,26 @@ static const struct matrix_row S_matrix[] = {
     {"GET", "/v1/merchants/{mchid}/notifications", ID_ORDER, SETUP_NONE, NULL,
      USER_ROUTE(404, 404)},
     {"POST", "/admin/merchants", ID_NONE, SETUP_NONE, "{}", ADMIN_ROUTE(400)},
+    /* Payment codes: nobody's device or pending payment is the same 404 as another user's
+     * (test_paycode.c revokes and confirms real ones). */
+    {"POST", "/v1/me/devices", ID_NONE, SETUP_NONE, "{}", USER_ROUTE(400, 400)},
+    {"GET", "/v1/me/devices", ID_NONE, SETUP_NONE, NULL, USER_ROUTE(200, 200)},
+    {"DELETE", "/v1/me/devices/{id}", ID_NO_TRANSFER, SETUP_NONE, NULL, USER_ROUTE(404, 404)},
+    {"GET", "/v1/me/payment-code", ID_NONE, SETUP_NONE, NULL, USER_ROUTE(200, 200)},
+    {"GET", "/v1/me/payment-code-settings", ID_NONE, SETUP_NONE, NULL, USER_ROUTE(200, 200)},
+    {"PUT", "/v1/me/payment-code-settings", ID_NONE, SETUP_NONE, "{}", USER_ROUTE(400, 400)},
+    {"GET", "/v1/me/pending-payments", ID_NONE, SETUP_NONE, NULL, USER_ROUTE(200, 200)},
+    {"POST", "/v1/me/pending-payments/{id}/confirm", ID_NO_TRANSFER, SETUP_NONE,
+     "{\"payment_password\": \"135790\"}", USER_ROUTE(404, 404)},
     /* The merchant API: a query without ?mchid= and a body of "{}" are
-     * PARAM_ERROR once the signature passed; codepay is refused NO_AUTH. */
+     * PARAM_ERROR once the signature passed. */
     {"POST", "/v3/pay/transactions/native", ID_NONE, SETUP_NONE, "{}", MERCHANT_ROUTE(400)},
     {"POST", "/v3/pay/transactions/jsapi", ID_NONE, SETUP_NONE, "{}", MERCHANT_ROUTE(400)},
     {"POST", "/v3/pay/transactions/app", ID_NONE, SETUP_NONE, "{}", MERCHANT_ROUTE(400)},
     {"POST", "/v3/pay/transactions/h5", ID_NONE, SETUP_NONE, "{}", MERCHANT_ROUTE(400)},
-    {"POST", "/v3/pay/transactions/codepay", ID_NONE, SETUP_NONE, "{}", MERCHANT_ROUTE(403)},
+    {"POST", "/v3/pay/transactions/codepay", ID_NONE, SETUP_NONE, "{}", MERCHANT_ROUTE(400)},
+    {"POST", "/v3/pay/transactions/out-trade-no/{out_trade_no}/reverse", ID_ORDER, SETUP_NONE,
+     "{}", MERCHANT_ROUTE(400)},
     {"GET", "/v3/pay/transactions/out-trade-no/{out_trade_no}", ID_ORDER, SETUP_NONE, NULL,
      MERCHANT_ROUTE(400)},
     {"GET", "/v3/pay/transactions/id/{transaction_id}", ID_ORDER, SETUP_NONE, NULL,

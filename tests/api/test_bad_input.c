@@ -143,6 +143,14 @@ static const struct route_entry S_routes[] = {
     {"GET", "/v1/me/receive-code", "", false, false},
     {"GET", "/v1/merchants/{mchid}/till-code", "", false, false},
     {"POST", "/v1/qr/resolve", "", false, false},
+    {"POST", "/v1/me/devices", "", false, false},
+    {"GET", "/v1/me/devices", "", false, false},
+    {"DELETE", "/v1/me/devices/{id}", "", false, false},
+    {"GET", "/v1/me/payment-code", "", false, false},
+    {"GET", "/v1/me/payment-code-settings", "", false, false},
+    {"PUT", "/v1/me/payment-code-settings", "", false, false},
+    {"GET", "/v1/me/pending-payments", "", false, false},
+    {"POST", "/v1/me/pending-payments/{id}/confirm", "", true, false},
     {"POST", "/v3/pay/transactions/native", "", false, false},
     {"POST", "/v3/pay/transactions/jsapi", "", false, false},
     {"POST", "/v3/pay/transactions/app", "", false, false},
@@ -151,6 +159,7 @@ static const struct route_entry S_routes[] = {
     {"GET", "/v3/pay/transactions/out-trade-no/{out_trade_no}", "", false, false},
     {"GET", "/v3/pay/transactions/id/{transaction_id}", "", false, false},
     {"POST", "/v3/pay/transactions/out-trade-no/{out_trade_no}/close", "", false, false},
+    {"POST", "/v3/pay/transactions/out-trade-no/{out_trade_no}/reverse", "", false, false},
     {"GET", "/v3/certificates", "", false, false},
     {"POST", "/v3/refund/domestic/refunds", "", false, false},
     {"GET", "/v3/refund/domestic/refunds/{out_refund_no}", "", false, false},
@@ -576,9 +585,6 @@ static const char *const S_not_provocable[][2] = {
     {"HOLD_RESOLVED", "a hold captured or voided twice inside the ledger: "
                       "tests/unit/ledger/test_ledger.c"},
     {"RISK_REJECTED", "reserved for the risk engine, which no route consults yet"},
-    {"NOT_ENOUGH", "a merchant balance short of its part of a refund: no route takes money out "
-                   "of a merchant yet, so tests/unit/merchant/test_refund.c moves it out "
-                   "directly"},
 };
 
 static const char *S_exemption(const char *code)

@@ -174,7 +174,7 @@ TEST(orders_are_created_queried_retried_and_closed_as_wechat_does)
     ASSERT_EQ_STR(api_error_code(&res), "INVALID_REQUEST");
     client_response_release(&res);
 
-    /* app and h5; jsapi needs payer.openid; codepay is reserved. */
+    /* app and h5; jsapi needs payer.openid; codepay needs payer.auth_code (test_paycode.c). */
     S_order_body(&m, "order-life-0002", 100, NULL, body, sizeof body);
     ASSERT_EQ_INT(mh_call(&S_client, &m, "POST", "/v3/pay/transactions/app", body, &res), 200);
     ASSERT(strncmp(api_json_str(&res, "prepay_id"), "wx", 2) == 0);
@@ -187,8 +187,8 @@ TEST(orders_are_created_queried_retried_and_closed_as_wechat_does)
     ASSERT_EQ_INT(mh_call(&S_client, &m, "POST", "/v3/pay/transactions/jsapi", body, &res), 400);
     ASSERT_EQ_STR(api_error_code(&res), "PARAM_ERROR");
     client_response_release(&res);
-    ASSERT_EQ_INT(mh_call(&S_client, &m, "POST", "/v3/pay/transactions/codepay", body, &res), 403);
-    ASSERT_EQ_STR(api_error_code(&res), "NO_AUTH");
+    ASSERT_EQ_INT(mh_call(&S_client, &m, "POST", "/v3/pay/transactions/codepay", body, &res), 400);
+    ASSERT_EQ_STR(api_error_code(&res), "PARAM_ERROR");
     client_response_release(&res);
     /* Another merchant's appid, or mchid, is refused. */
     S_order_body(&other, "order-life-0005", 100, NULL, body, sizeof body);

@@ -5,7 +5,8 @@
  * and logging in (a password, a wrong one too), SMS codes, KYC (an id
  * number), the payment password (a wrong one too), binding a card (its
  * number), a top-up, a transfer, a red packet, a merchant's onboarding (its
- * API v3 key and private key) and an order. Every answer is kept. Then the
+ * API v3 key and private key), an order, and a payment-code device (its
+ * seed) paying with a code. Every answer is kept. Then the
  * daemon stops, and
  *
  *   - the database (qianbao.db and any -wal / -shm beside it) and the log
@@ -13,7 +14,8 @@
  *     (raw, hex or base64), nor the admin token;
  *   - no answer holds a secret except where the contract says it must:
  *     the session token in the login answer, the merchant's keys in the
- *     onboarding answer, SMS codes in the operator's development outbox.
+ *     onboarding answer, a device's seed in its provisioning answer, SMS
+ *     codes in the operator's development outbox.
  *
  * Six-digit secrets (payment passwords, SMS codes) and the card number
  * count only as whole numbers (no digit on either side), so that a longer
@@ -24,12 +26,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <sodium.h>
 
 #include "api/merchant_helpers.h"
 #include "api/transfer_helpers.h"
+#include "base/paycode.h"
 
 #define S_SECRETS_MAX 64
 #define S_SECRET_SIZE_MAX 200
@@ -280,12 +284,37 @@ TEST(no_secret_in_the_database_the_log_or_an_answer)
     ASSERT_EQ_INT(mh_call(&S_client, &m, "POST", "/v3/pay/transactions/native", body, &res), 200);
     QB_ASSERT(buf_append(&S_answers, res.body.data, res.body.size) == QB_OK);
     client_response_release(&res);
+
+    /* A payment-code device: its seed is answered once (kept sealed), and a code made from it
+     * pays at the till without landing anywhere. */
+    snprintf(body, sizeof body, "{\"name\":\"phone\",\"payment_password\":\"%s\"}",
+             TH_PAY_PASSWORD);
+    ASSERT_EQ_INT(api_call(&S_client, "POST", "/v1/me/devices", a.token, body, &res), 201);
+    const char *seed_hex = api_json_str(&res, "seed");
+    ASSERT(seed_hex != NULL && strlen(seed_hex) == 2 * PAYCODE_SEED_SIZE);
+    S_secret_text(seed_hex, "payment-code seed");
+    uint8_t seed[PAYCODE_SEED_SIZE];
+    ASSERT(sodium_hex2bin(seed, sizeof seed, seed_hex, strlen(seed_hex), NULL, NULL, NULL) == 0);
+    S_secret_add(seed, sizeof seed, "payment-code seed");
+    uint32_t slot = (uint32_t)strtoul(api_json_str(&res, "slot"), NULL, 10);
+    client_response_release(&res);
+    char paycode[PAYCODE_TEXT_SIZE];
+    paycode_format(seed, paycode_step((int64_t)time(NULL) * 1000), slot, 0, paycode);
+    S_secret_text(paycode, "payment code");
+    snprintf(body, sizeof body,
+             "{\"appid\":\"%s\",\"mchid\":\"%s\",\"description\":\"tea\","
+             "\"out_trade_no\":\"secrets-2\",\"amount\":{\"total\":300},"
+             "\"payer\":{\"auth_code\":\"%s\"}}",
+             m.appid, m.mchid, paycode);
+    ASSERT_EQ_INT(mh_call(&S_client, &m, "POST", "/v3/pay/transactions/codepay", body, &res), 200);
+    QB_ASSERT(buf_append(&S_answers, res.body.data, res.body.size) == QB_OK);
+    client_response_release(&res);
     mh_release(&m);
 
     /* Reading it all back, as the user and the operator. */
     const char *reads[] = {"/v1/me",          "/v1/me/cards",        "/v1/me/sessions",
                            "/v1/me/security", "/v1/me/transactions", "/v1/me/limits",
-                           "/v1/me/balances"};
+                           "/v1/me/balances", "/v1/me/devices"};
     for (size_t i = 0; i < QB_ARRAY_COUNT(reads); i++) {
         ASSERT_EQ_INT(S_call("GET", reads[i], a.token, NULL, &res), 200);
         client_response_release(&res);

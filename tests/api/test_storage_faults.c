@@ -19,11 +19,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <jansson.h>
 
+#include "api/merchant_helpers.h"
 #include "api/transfer_helpers.h"
+#include "base/paycode.h"
 
 #define S_TRIES 10
 #define S_WAIT_MS 5000
@@ -198,6 +201,71 @@ static void S_user_with_card(struct api_user *u, char *card_id, size_t card_id_s
     ASSERT(card_id[0] != '\0');
 }
 
+/* A merchant's codepay under faults: a request that failed cleanly must not
+ * have spent its payment code, so the same request retried pays once. Each
+ * try uses a fresh code (counter = try), since a try the fault missed pays. */
+static void S_codepay_under_fault(const char *kind, const struct api_user *u)
+{
+    struct mh_merchant m;
+    API_MUST(mh_onboard(&S_client, S_admin, -1, &m));
+    struct client_response res;
+    ASSERT_EQ_INT(api_call(&S_client, "POST", "/v1/me/devices", u->token,
+                           "{\"name\":\"phone\",\"payment_password\":\"" TH_PAY_PASSWORD "\"}",
+                           &res),
+                  201);
+    uint8_t seed[PAYCODE_SEED_SIZE];
+    const char *hex = api_json_str(&res, "seed");
+    ASSERT(hex != NULL && strlen(hex) == 2 * PAYCODE_SEED_SIZE);
+    for (size_t i = 0; i < PAYCODE_SEED_SIZE; i++) {
+        unsigned v;
+        ASSERT(sscanf(hex + 2 * i, "%2x", &v) == 1);
+        seed[i] = (uint8_t)v;
+    }
+    uint32_t slot = (uint32_t)strtoul(api_json_str(&res, "slot"), NULL, 10);
+    client_response_release(&res);
+    bool failed_cleanly = false;
+    for (int attempt = 0; attempt < S_TRIES && !failed_cleanly; attempt++) {
+        char code[PAYCODE_TEXT_SIZE], body[512];
+        struct timespec now;
+        clock_gettime(CLOCK_REALTIME, &now);
+        paycode_format(seed, paycode_step((int64_t)now.tv_sec * 1000), slot, (uint8_t)attempt,
+                       code);
+        snprintf(body, sizeof body,
+                 "{\"appid\":\"%s\",\"mchid\":\"%s\",\"description\":\"tea\","
+                 "\"out_trade_no\":\"fault-%s-%d-%ld\",\"amount\":{\"total\":500},"
+                 "\"payer\":{\"auth_code\":\"%s\"}}",
+                 m.appid, m.mchid, kind, attempt, (long)getpid(), code);
+        long long before = th_balance(&S_client, u);
+        int injected = S_log_count("test.fault_injected");
+        ASSERT(S_arm());
+        long status = mh_call(&S_client, &m, "POST", "/v3/pay/transactions/codepay", body, &res);
+        if (status == 200) {
+            client_response_release(&res);
+            ASSERT(S_log_wait("test.fault_injected", injected));
+            continue;
+        }
+        if (status != 503 || strcmp(api_error_code(&res), "STORAGE_UNAVAILABLE") != 0)
+            TEST_FAIL_("codepay under a fault: %ld %.*s", status, (int)res.body.size,
+                       res.body.data);
+        client_response_release(&res);
+        failed_cleanly = true;
+        fprintf(stderr, "  codepay: failed cleanly on try %d\n", attempt + 1);
+        ASSERT_EQ_INT(th_balance(&S_client, u), before);
+        ASSERT_EQ_INT(mh_call(&S_client, &m, "POST", "/v3/pay/transactions/codepay", body, &res),
+                      200);
+        ASSERT_EQ_STR(api_json_str(&res, "trade_state"), "SUCCESS");
+        client_response_release(&res);
+        ASSERT_EQ_INT(th_balance(&S_client, u), before - 500);
+        ASSERT_EQ_INT(mh_call(&S_client, &m, "POST", "/v3/pay/transactions/codepay", body, &res),
+                      200);
+        client_response_release(&res);
+        ASSERT_EQ_INT(th_balance(&S_client, u), before - 500);
+    }
+    if (!failed_cleanly)
+        TEST_FAIL_("codepay: in %d tries the fault never hit the request", S_TRIES);
+    mh_release(&m);
+}
+
 static void S_money_routes_under(const char *kind)
 {
     ASSERT(S_start(kind));
@@ -221,6 +289,7 @@ static void S_money_routes_under(const char *kind)
              card_id);
     for (size_t i = 0; i < QB_ARRAY_COUNT(routes); i++)
         S_route_under_fault(&routes[i], &a);
+    S_codepay_under_fault(kind, &a);
     S_ledger_check_passes();
     S_stop();
 }

@@ -27,7 +27,10 @@
  *      "> Idempotency-Key: ") -> KEY; "uptime_s":N and "duration_ms":N keep N, and the
  *      schema version (it grows with each migration) -> N;
  *   3. the test's phones -> PHONE_A, PHONE_B, …; the SMS codes it read ->
- *      CODE; the current month (statements) -> MONTH.
+ *      CODE; the current month (statements) -> MONTH; a payment-code
+ *      device's random slot -> SLOT.
+ * 18-digit payment codes (starting 19, docs/paycode.md) -> PAYCODE in step 2:
+ * they come from a random seed; the test checks them against the seed.
  * Amounts are never normalised: they must be exact.
  * Ids and times go first, so that a code's six digits inside a random id
  * cannot be mistaken for the code.
@@ -61,6 +64,7 @@
 #include "api/lib/client.h"
 #include "api/lib/daemon.h"
 #include "api/refund_helpers.h"
+#include "base/paycode.h"
 #include "test.h"
 
 extern char **environ;
@@ -191,6 +195,12 @@ static void S_patterns(const char *text, struct buf *out)
                                                "\"next_cursor\": \"", "> Idempotency-Key: "};
     for (const char *p = text; *p != '\0';) {
         size_t size, prefix_size;
+        if ((p == text || !S_digit(p[-1])) && p[0] == '1' && p[1] == '9' &&
+            strspn(p, "0123456789") == PAYCODE_DIGITS) {
+            S_put(out, "PAYCODE", 7);
+            p += PAYCODE_DIGITS;
+            continue;
+        }
         if ((size = S_time_at(p)) > 0) {
             S_put(out, "TIME", 4);
             p += size;
@@ -813,6 +823,68 @@ TEST(limits)
     S_END();
 }
 
+/* The code qianbao paycode --at AT_S must have shown with counter: computed
+ * here from the seed file, whose slot is also registered as SLOT. */
+static bool S_paycode_expected(int64_t at_s, int counter, char code[PAYCODE_TEXT_SIZE])
+{
+    char path[700], text[512], id[64], slot[16], seed_hex[80];
+    snprintf(path, sizeof path, "%s/config/qianbao/paycode/default", S_root);
+    struct stat st;
+    if (stat(path, &st) != 0 || (st.st_mode & 0777) != 0600 || !test_file_read(path, text, sizeof text))
+        return false;
+    long long step;
+    int last;
+    if (sscanf(text, "qianbao-paycode 1 %63s %15s %79s %lld %d", id, slot, seed_hex, &step, &last) != 5 ||
+        strlen(seed_hex) != 2 * PAYCODE_SEED_SIZE)
+        return false;
+    uint8_t seed[PAYCODE_SEED_SIZE];
+    for (size_t i = 0; i < PAYCODE_SEED_SIZE; i++) {
+        unsigned v;
+        if (sscanf(seed_hex + 2 * i, "%2x", &v) != 1)
+            return false;
+        seed[i] = (uint8_t)v;
+    }
+    paycode_format(seed, paycode_step(at_s * 1000), (uint32_t)strtoul(slot, NULL, 10),
+                   (uint8_t)counter, code);
+    return true;
+}
+
+TEST(payment_codes)
+{
+    // A device provisioned from the CLI keeps its seed in a 0600 file of the profile; codes
+    // are made offline from it, each (minute, counter) once, and match the specification.
+    S_BEGIN();
+    S_case("paycode-no-device", NULL, "paycode", NULL);
+    S_case("device-add-wrong-password", "000000\n", "device", "add", "--name", "laptop",
+           "--password-stdin", NULL);
+    S_case("device-add", S_PAY, "device", "add", "--name", "laptop", "--password-stdin", NULL);
+    char path[700], text[512], slot[16];
+    snprintf(path, sizeof path, "%s/config/qianbao/paycode/default", S_root);
+    ASSERT(test_file_read(path, text, sizeof text));
+    ASSERT(sscanf(text, "qianbao-paycode 1 %*s %15s", slot) == 1);
+    S_substitute(slot, "SLOT");
+    S_case("device-add-again", S_PAY, "device", "add", "--password-stdin", NULL);
+    S_case("paycode", NULL, "paycode", "--at", "1764400000", NULL);
+    char expected[PAYCODE_TEXT_SIZE];
+    ASSERT(S_paycode_expected(1764400000, 0, expected));
+    ASSERT(strstr(S_last.out, expected) != NULL);
+    S_case("paycode-json", NULL, "paycode", "--at", "1764400001", "--json", NULL);
+    ASSERT(S_paycode_expected(1764400000, 1, expected));
+    ASSERT(strstr(S_last.out, expected) != NULL);
+    S_case("paycode-bad-at", NULL, "paycode", "--at", "yesterday", NULL);
+    S_case("security-devices", NULL, "security", "devices", NULL);
+    S_case("security-devices-json", NULL, "security", "devices", "--json", NULL);
+    S_case("security-revoke-device-unknown", NULL, "security", "revoke-device",
+           "dev_0000000000000000000000000a", NULL);
+    char id[64];
+    ASSERT(sscanf(text, "qianbao-paycode 1 %63s", id) == 1);
+    S_case("security-revoke-device", NULL, "security", "revoke-device", id, NULL);
+    struct stat st;
+    ASSERT(stat(path, &st) != 0);
+    S_case("paycode-after-revoke", NULL, "paycode", NULL);
+    S_END();
+}
+
 TEST(bills_and_statement)
 {
     S_BEGIN();
@@ -1268,6 +1340,7 @@ int main(void)
     RUN(topups_and_withdrawals);
     RUN(transfers);
     RUN(limits);
+    RUN(payment_codes);
     RUN(bills_and_statement);
     RUN(qr_codes);
     RUN(lost_answer_retried_with_the_same_key);

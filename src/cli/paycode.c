@@ -1,0 +1,372 @@
+/*
+ * paycode.c — payment codes in the CLI: provisioning this computer as a
+ * device, making codes offline, and the user's devices.
+ *
+ *   qianbao device add       POST /v1/me/devices; the seed goes to a file of
+ *                            the profile, never to the terminal
+ *   qianbao paycode          a code for now, computed here from that seed
+ *                            (docs/paycode.md), no network needed
+ *   qianbao security devices / revoke-device
+ *
+ * The seed file is $XDG_CONFIG_HOME/qianbao/paycode/PROFILE, mode 0600 in a
+ * 0700 directory, one line:
+ *
+ *   qianbao-paycode 1 DEVICE_ID SLOT SEED_HEX LAST_STEP LAST_COUNTER
+ *
+ * LAST_STEP and LAST_COUNTER are the last code shown, so that no (step,
+ * counter) is shown twice (docs/paycode.md §2); the file is rewritten
+ * atomically after each code. On a terminal the code is drawn as a QR code
+ * (src/qr, the 18 digits as its text) above the digits; piped, only the
+ * digits are written.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "base/clock.h"
+#include "base/crypto.h"
+#include "base/paycode.h"
+#include "cli/cli_int.h"
+#include "qr/qr.h"
+
+#define S_FILE_SIZE_MAX 512
+#define S_PATH_SIZE_MAX 1024
+
+struct S_seed_file {
+    char device_id[64];
+    uint32_t slot;
+    uint8_t seed[PAYCODE_SEED_SIZE];
+    int64_t last_step;
+    int last_counter;
+};
+
+/* The seed file's directory and path for the current profile. */
+static bool S_paths(const struct cli *cli, char *dir, size_t dir_size, char *path,
+                    size_t path_size)
+{
+    char profile[S_PATH_SIZE_MAX];
+    if (!cli_profile_path(cli->profile, profile, sizeof profile))
+        return false;
+    char *slash = strrchr(profile, '/');
+    if (slash == NULL)
+        return false;
+    *slash = '\0';
+    int n = snprintf(dir, dir_size, "%s/paycode", profile);
+    int m = snprintf(path, path_size, "%s/paycode/%s", profile, cli->profile);
+    return n > 0 && (size_t)n < dir_size && m > 0 && (size_t)m < path_size;
+}
+
+static bool S_hex_decode(const char *hex, uint8_t *out, size_t size)
+{
+    if (strlen(hex) != 2 * size || strspn(hex, "0123456789abcdef") != 2 * size)
+        return false;
+    for (size_t i = 0; i < size; i++) {
+        unsigned hi = (unsigned)(hex[2 * i] <= '9' ? hex[2 * i] - '0' : hex[2 * i] - 'a' + 10);
+        unsigned lo =
+            (unsigned)(hex[2 * i + 1] <= '9' ? hex[2 * i + 1] - '0' : hex[2 * i + 1] - 'a' + 10);
+        out[i] = (uint8_t)(hi << 4 | lo);
+    }
+    return true;
+}
+
+/* Reads the seed file: QB_OK, QB_E_NOT_FOUND (none), QB_E_PARAM (malformed
+ * or readable by others). */
+static enum qb_error S_load(const char *path, struct S_seed_file *f)
+{
+    memset(f, 0, sizeof *f);
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0)
+        return errno == ENOENT ? QB_E_NOT_FOUND : QB_E_PARAM;
+    struct stat st;
+    char text[S_FILE_SIZE_MAX + 1];
+    ssize_t size = -1;
+    if (fstat(fd, &st) == 0 && (st.st_mode & 077) == 0)
+        size = read(fd, text, S_FILE_SIZE_MAX);
+    close(fd);
+    if (size <= 0 || size == S_FILE_SIZE_MAX)
+        return QB_E_PARAM;
+    text[size] = '\0';
+    char id[64], slot[16], seed[80];
+    long long step = 0;
+    int counter = 0;
+    int n = sscanf(text, "qianbao-paycode 1 %63s %15s %79s %lld %d", id, slot, seed, &step,
+                   &counter);
+    bool ok = n == 5 && strlen(slot) == 7 && strspn(slot, "0123456789") == 7 &&
+              S_hex_decode(seed, f->seed, sizeof f->seed) && step >= 0 && counter >= -1 &&
+              counter <= PAYCODE_COUNTER_MAX;
+    crypto_wipe(seed, sizeof seed);
+    crypto_wipe(text, sizeof text);
+    if (!ok) {
+        crypto_wipe(f, sizeof *f);
+        return QB_E_PARAM;
+    }
+    snprintf(f->device_id, sizeof f->device_id, "%s", id);
+    f->slot = (uint32_t)strtoul(slot, NULL, 10);
+    f->last_step = step;
+    f->last_counter = counter;
+    return QB_OK;
+}
+
+/* Writes the seed file atomically: a temporary file of mode 0600, fsync,
+ * rename, fsync of the directory (made 0700 when missing). */
+static enum qb_error S_save(const char *dir, const char *path, const struct S_seed_file *f)
+{
+    char parent[S_PATH_SIZE_MAX];
+    snprintf(parent, sizeof parent, "%s", dir);
+    char *slash = strrchr(parent, '/');
+    if (slash != NULL) {
+        *slash = '\0';
+        if (mkdir(parent, 0700) != 0 && errno != EEXIST)
+            return QB_E_INTERNAL;
+    }
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+        return QB_E_INTERNAL;
+    char tmp[S_PATH_SIZE_MAX + 8];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    char seed[2 * PAYCODE_SEED_SIZE + 1];
+    crypto_hex(f->seed, sizeof f->seed, seed);
+    char text[S_FILE_SIZE_MAX];
+    int n = snprintf(text, sizeof text, "qianbao-paycode 1 %s %07u %s %lld %d\n", f->device_id,
+                     (unsigned)f->slot, seed, (long long)f->last_step, f->last_counter);
+    crypto_wipe(seed, sizeof seed);
+    enum qb_error err = QB_E_INTERNAL;
+    unlink(tmp);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd >= 0) {
+        bool ok = n > 0 && (size_t)n < sizeof text && write(fd, text, (size_t)n) == n &&
+                  fsync(fd) == 0;
+        ok = close(fd) == 0 && ok;
+        if (ok && rename(tmp, path) == 0) {
+            int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+            if (dfd >= 0) {
+                if (fsync(dfd) == 0)
+                    err = QB_OK;
+                close(dfd);
+            }
+        } else {
+            unlink(tmp);
+        }
+    }
+    crypto_wipe(text, sizeof text);
+    return err;
+}
+
+static int S_payment_password(struct cli *cli, const struct cli_args *args, char *out,
+                              size_t out_size)
+{
+    int rc = cli_secret_read(cli, cli_arg(cli, args, "password-stdin") != NULL,
+                             "Payment password: ", NULL, out, out_size);
+    if (rc != CLI_EXIT_OK)
+        return rc;
+    if (strlen(out) != 6 || strspn(out, "0123456789") != 6) {
+        cli_secret_wipe(out, out_size);
+        return cli_usage_error(cli, "the payment password is six digits");
+    }
+    return CLI_EXIT_OK;
+}
+
+int cli_run_device_add(struct cli *cli, const struct cli_args *args)
+{
+    char dir[S_PATH_SIZE_MAX], path[S_PATH_SIZE_MAX];
+    if (!S_paths(cli, dir, sizeof dir, path, sizeof path))
+        return cli_fail(cli, CLI_EXIT_USAGE, "NO_CONFIG_DIR",
+                        "neither XDG_CONFIG_HOME nor HOME is set");
+    struct S_seed_file f;
+    enum qb_error err = S_load(path, &f);
+    crypto_wipe(&f, sizeof f);
+    if (err != QB_E_NOT_FOUND)
+        return cli_fail(cli, CLI_EXIT_USAGE, "DEVICE_EXISTS",
+                        "this profile holds a payment-code device already (%s); revoke it "
+                        "with `qianbao security revoke-device ID` first",
+                        err == QB_OK ? "see `qianbao security devices`" : "its file is damaged");
+    const char *name = cli_arg(cli, args, "name");
+    char password[CLI_SECRET_SIZE_MAX];
+    int rc = S_payment_password(cli, args, password, sizeof password);
+    if (rc != CLI_EXIT_OK)
+        return rc;
+    json_t *body = json_pack("{s:s, s:s}", "name", name != NULL ? name : "qianbao CLI",
+                             "payment_password", password);
+    cli_secret_wipe(password, sizeof password);
+    if (body == NULL)
+        return cli_fail(cli, CLI_EXIT_UNAVAILABLE, "NO_MEMORY", "out of memory");
+    struct cli_response res;
+    rc = cli_call(cli, "POST", "/v1/me/devices", CLI_AUTH_USER, body, &res);
+    json_decref(body);
+    if (rc == CLI_EXIT_OK) {
+        memset(&f, 0, sizeof f);
+        const char *slot = cli_json_str(res.json, "slot");
+        bool ok = strlen(slot) == 7 && strspn(slot, "0123456789") == 7 &&
+                  S_hex_decode(cli_json_str(res.json, "seed"), f.seed, sizeof f.seed) &&
+                  strlen(cli_json_str(res.json, "id")) < sizeof f.device_id;
+        if (ok) {
+            snprintf(f.device_id, sizeof f.device_id, "%s", cli_json_str(res.json, "id"));
+            f.slot = (uint32_t)strtoul(slot, NULL, 10);
+            f.last_step = 0;
+            f.last_counter = -1;
+            ok = S_save(dir, path, &f) == QB_OK;
+        }
+        crypto_wipe(&f, sizeof f);
+        /* The answer held the seed: wipe it before releasing. */
+        crypto_wipe(res.body.data, res.body.size);
+        if (!ok) {
+            rc = cli_fail(cli, CLI_EXIT_UNAVAILABLE, "SEED_NOT_STORED",
+                          "the device was added but its seed could not be stored; revoke it "
+                          "with `qianbao security revoke-device %s`",
+                          cli_json_str(res.json, "id"));
+        } else if (cli->json) {
+            json_t *out = json_pack("{s:s, s:s, s:s, s:s}", "id", cli_json_str(res.json, "id"),
+                                    "name", cli_json_str(res.json, "name"), "slot", slot,
+                                    "seed_file", path);
+            if (out != NULL) {
+                char *text = json_dumps(out, JSON_COMPACT);
+                if (text != NULL)
+                    printf("%s\n", text);
+                free(text);
+                json_decref(out);
+            }
+        } else {
+            char clean[128];
+            cli_text_clean(cli_json_str(res.json, "name"), clean, sizeof clean);
+            printf("added payment-code device %s (%s)\n", cli_json_str(res.json, "id"), clean);
+            printf("its seed is stored in %s (mode 0600); show a code with `qianbao paycode`\n",
+                   path);
+        }
+    }
+    cli_response_release(&res);
+    return rc;
+}
+
+int cli_run_paycode(struct cli *cli, const struct cli_args *args)
+{
+    char dir[S_PATH_SIZE_MAX], path[S_PATH_SIZE_MAX];
+    if (!S_paths(cli, dir, sizeof dir, path, sizeof path))
+        return cli_fail(cli, CLI_EXIT_USAGE, "NO_CONFIG_DIR",
+                        "neither XDG_CONFIG_HOME nor HOME is set");
+    int64_t now_ms = clock_now_ms(clock_system());
+    const char *at = cli_arg(cli, args, "at");
+    if (at != NULL) {
+        char *end = NULL;
+        errno = 0;
+        long long seconds = strtoll(at, &end, 10);
+        if (errno != 0 || end == at || *end != '\0' || seconds < 60 ||
+            seconds > 253402300799LL)
+            return cli_usage_error(cli, "--at must be Unix seconds");
+        now_ms = (int64_t)seconds * 1000;
+    }
+    struct S_seed_file f;
+    enum qb_error err = S_load(path, &f);
+    if (err == QB_E_NOT_FOUND)
+        return cli_fail(cli, CLI_EXIT_USAGE, "NO_DEVICE",
+                        "this profile holds no payment-code device; add one with "
+                        "`qianbao device add`");
+    if (err != QB_OK)
+        return cli_fail(cli, CLI_EXIT_USAGE, "BAD_SEED_FILE",
+                        "the seed file %s is damaged or readable by others", path);
+
+    /* The next unused counter of this step. */
+    int64_t step = paycode_step(now_ms);
+    int counter = f.last_step == step ? f.last_counter + 1 : 0;
+    if (f.last_step > step || counter > PAYCODE_COUNTER_MAX) {
+        bool behind = f.last_step > step;
+        crypto_wipe(&f, sizeof f);
+        if (behind)
+            return cli_fail(cli, CLI_EXIT_REFUSED, "CLOCK_BEHIND",
+                            "a code of a later minute was shown already; check the clock");
+        return cli_fail(cli, CLI_EXIT_REFUSED, "RATE_LIMITED",
+                        "ten codes this minute already; wait for the next minute");
+    }
+    char code[PAYCODE_TEXT_SIZE];
+    paycode_format(f.seed, step, f.slot, (uint8_t)counter, code);
+    f.last_step = step;
+    f.last_counter = counter;
+    err = S_save(dir, path, &f);
+    char device_id[64];
+    snprintf(device_id, sizeof device_id, "%s", f.device_id);
+    crypto_wipe(&f, sizeof f);
+    if (err != QB_OK)
+        return cli_fail(cli, CLI_EXIT_UNAVAILABLE, "SEED_NOT_STORED",
+                        "cannot record the code in %s; not showing it", path);
+    char until[40];
+    clock_format_rfc3339((step + 2) * PAYCODE_STEP_MS, 8 * 60, until, sizeof until);
+    if (cli->json) {
+        printf("{\"code\":\"%s\",\"device_id\":\"%s\",\"expires_at\":\"%s\"}\n", code, device_id,
+               until);
+    } else {
+        if (isatty(STDOUT_FILENO)) {
+            /* A till's scanner reads the QR code; the cashier, the digits. */
+            struct buf drawing;
+            buf_init(&drawing, QR_IMAGE_SIZE_MAX);
+            if (qr_render_term(code, &drawing) == QB_OK)
+                fwrite(drawing.data, 1, drawing.size, stdout);
+            buf_release(&drawing);
+        }
+        cli_print_field(cli, "payment code", code);
+        cli_print_field(cli, "valid until", until);
+        cli_print_field(cli, "device", device_id);
+    }
+    return CLI_EXIT_OK;
+}
+
+int cli_run_security_devices(struct cli *cli, const struct cli_args *args)
+{
+    (void)args;
+    struct cli_response res;
+    int rc = cli_call(cli, "GET", "/v1/me/devices", CLI_AUTH_USER, NULL, &res);
+    if (rc == CLI_EXIT_OK && cli->json) {
+        cli_print_body(&res);
+    } else if (rc == CLI_EXIT_OK) {
+        static const char *const headers[] = {"ID", "NAME", "KIND", "STATE", "CREATED",
+                                              "LAST USED"};
+        struct cli_table table;
+        cli_table_init(&table, headers, 6);
+        size_t index;
+        json_t *d;
+        json_array_foreach(json_object_get(res.json, "items"), index, d)
+        {
+            const char *last = cli_json_str(d, "last_used_at");
+            const char *row[] = {cli_json_str(d, "id"),         cli_json_str(d, "name"),
+                                 cli_json_str(d, "kind"),       cli_json_str(d, "status"),
+                                 cli_json_str(d, "created_at"), last[0] != '\0' ? last : "-"};
+            cli_table_add(&table, row);
+        }
+        cli_table_print(cli, &table);
+        cli_table_release(&table);
+    }
+    cli_response_release(&res);
+    return rc;
+}
+
+int cli_run_security_revoke_device(struct cli *cli, const struct cli_args *args)
+{
+    char id[128], path[192];
+    if (!cli_path_escape(args->positionals[0], id, sizeof id))
+        return cli_usage_error(cli, "ID is too long");
+    snprintf(path, sizeof path, "/v1/me/devices/%s", id);
+    struct cli_response res;
+    int rc = cli_call(cli, "DELETE", path, CLI_AUTH_USER, NULL, &res);
+    cli_response_release(&res);
+    if (rc != CLI_EXIT_OK)
+        return rc;
+    /* This profile's own device: its seed is of no use any more. */
+    char dir[S_PATH_SIZE_MAX], file[S_PATH_SIZE_MAX];
+    struct S_seed_file f;
+    bool local = S_paths(cli, dir, sizeof dir, file, sizeof file) && S_load(file, &f) == QB_OK &&
+                 strcmp(f.device_id, args->positionals[0]) == 0;
+    crypto_wipe(&f, sizeof f);
+    if (local && unlink(file) != 0)
+        return cli_fail(cli, CLI_EXIT_UNAVAILABLE, "SEED_NOT_REMOVED",
+                        "revoked, but %s could not be removed", file);
+    if (cli->json) {
+        printf("{}\n");
+    } else {
+        char clean[128];
+        cli_text_clean(args->positionals[0], clean, sizeof clean);
+        printf("revoked payment-code device %s%s\n", clean,
+               local ? " and removed its seed from this profile" : "");
+    }
+    return CLI_EXIT_OK;
+}

@@ -1,0 +1,917 @@
+/*
+ * paycode.c — devices, online codes, codepay and reversal (paycode.h).
+ *
+ * Every write is a ledger command, so the checks of a code and the record
+ * of its use are one step on the writer thread: two tills submitting one
+ * code at once are two commands in sequence, and the second finds the
+ * first's row in paycode_used. A refused code still commits what it
+ * counted (the slot's wrong-code count, the code's use): the command
+ * answers its refusal through `outcome` and the stored response with QB_OK
+ * to the ledger (domain.h).
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "identity/identity.h"
+#include "merchant/paycode.h"
+#include "wallet/limits.h"
+
+#define S_DEVICE_COLUMNS                                                                           \
+    "id, user_id, name, kind, slot, seed_sealed, status, wrong_count, locked_until_ms,"           \
+    " issue_step, issue_count, created_at_ms, revoked_at_ms, last_used_at_ms"
+#define S_ACTIVE 1
+#define S_REVOKED 2
+#define S_SLOT_QUARANTINE_MS (24LL * 60 * 60 * 1000)
+#define S_SLOT_DRAWS_MAX 32
+#define S_SEALED_SIZE (PAYCODE_SEED_SIZE + DOMAIN_SEAL_OVERHEAD)
+#define S_PENDING_MAX 20
+
+struct S_device {
+    char id[ID_TEXT_SIZE_MAX];
+    char user_id[ID_TEXT_SIZE_MAX];
+    char name[MERCHANT_DEVICE_NAME_SIZE_MAX];
+    int kind;
+    uint32_t slot;
+    uint8_t seed_sealed[S_SEALED_SIZE];
+    int status;
+    int64_t wrong_count;
+    int64_t locked_until_ms;
+    int64_t issue_step;
+    int64_t issue_count;
+    int64_t created_at_ms;
+    int64_t revoked_at_ms;
+    int64_t last_used_at_ms;
+};
+
+static enum qb_error S_event(struct ledger_txn *txn, const char *user_id, const char *kind,
+                             const char *detail)
+{
+    const struct store_param p[] = {STORE_TEXT(user_id), STORE_TEXT(kind), STORE_TEXT(detail),
+                                    STORE_INT(ledger_txn_now_ms(txn))};
+    enum qb_error err = store_run(ledger_txn_store(txn),
+                                  "INSERT INTO security_events (user_id, kind, detail,"
+                                  " created_at_ms) VALUES ($1, $2, $3, $4)",
+                                  p, QB_ARRAY_COUNT(p));
+    return err == QB_OK ? QB_OK : QB_E_STORAGE;
+}
+
+static enum qb_error S_device_row(struct store_stmt *st, struct S_device *d)
+{
+    memset(d, 0, sizeof *d);
+    store_column_text_copy(st, 0, d->id, sizeof d->id);
+    store_column_text_copy(st, 1, d->user_id, sizeof d->user_id);
+    store_column_text_copy(st, 2, d->name, sizeof d->name);
+    d->kind = (int)store_column_int64(st, 3);
+    int64_t slot = store_column_int64(st, 4);
+    if (store_column_size(st, 5) != S_SEALED_SIZE || slot < 0 || slot > PAYCODE_SLOT_MAX)
+        return QB_E_INTERNAL;
+    d->slot = (uint32_t)slot;
+    memcpy(d->seed_sealed, store_column_blob(st, 5), S_SEALED_SIZE);
+    d->status = (int)store_column_int64(st, 6);
+    d->wrong_count = store_column_int64(st, 7);
+    d->locked_until_ms = store_column_int64(st, 8);
+    d->issue_step = store_column_int64(st, 9);
+    d->issue_count = store_column_int64(st, 10);
+    d->created_at_ms = store_column_int64(st, 11);
+    d->revoked_at_ms = store_column_int64(st, 12);
+    d->last_used_at_ms = store_column_int64(st, 13);
+    return QB_OK;
+}
+
+/* One device by sql ($1 text, $2 int when has_int); NOT_FOUND when none. */
+static enum qb_error S_device_read(struct store *store, const char *sql, const char *text,
+                                   bool has_int, int64_t value, struct S_device *out)
+{
+    struct store_stmt *st = NULL;
+    if (store_prepare(store, sql, &st) != QB_OK)
+        return QB_E_STORAGE;
+    enum qb_error err = QB_OK;
+    int index = 1;
+    if (text != NULL)
+        err = store_bind_text(st, index++, text, strlen(text));
+    if (err == QB_OK && has_int)
+        err = store_bind_int64(st, index, value);
+    if (err == QB_OK) {
+        int rc = store_step(st);
+        if (rc == STORE_STEP_ROW)
+            err = S_device_row(st, out);
+        else
+            err = rc == STORE_STEP_DONE ? QB_E_NOT_FOUND : QB_E_STORAGE;
+    } else {
+        err = QB_E_STORAGE;
+    }
+    store_finalize(st);
+    return err;
+}
+
+static enum qb_error S_device_update(struct ledger_txn *txn, const struct S_device *d)
+{
+    const struct store_param p[] = {
+        STORE_TEXT(d->id),          STORE_INT(d->status),        STORE_INT(d->wrong_count),
+        STORE_INT(d->locked_until_ms), STORE_INT(d->issue_step), STORE_INT(d->issue_count),
+        STORE_INT(d->revoked_at_ms), STORE_INT(d->last_used_at_ms),
+    };
+    enum qb_error err = store_run(ledger_txn_store(txn),
+                                  "UPDATE paycode_devices SET status = $2, wrong_count = $3,"
+                                  " locked_until_ms = $4, issue_step = $5, issue_count = $6,"
+                                  " revoked_at_ms = $7, last_used_at_ms = $8 WHERE id = $1",
+                                  p, QB_ARRAY_COUNT(p));
+    return err == QB_OK ? QB_OK : QB_E_STORAGE;
+}
+
+/* Counts rows of sql with $1 text and $2 int. */
+static enum qb_error S_count(struct store *store, const char *sql, const char *text, int64_t value,
+                             int64_t *count)
+{
+    struct store_stmt *st = NULL;
+    if (store_prepare(store, sql, &st) != QB_OK)
+        return QB_E_STORAGE;
+    enum qb_error err = QB_OK;
+    int index = 1;
+    if (text != NULL)
+        err = store_bind_text(st, index++, text, strlen(text));
+    if (err == QB_OK)
+        err = store_bind_int64(st, index, value);
+    if (err == QB_OK && store_step(st) == STORE_STEP_ROW)
+        *count = store_column_int64(st, 0);
+    else
+        err = QB_E_STORAGE;
+    store_finalize(st);
+    return err;
+}
+
+static json_t *S_time(int64_t at_ms) { return domain_time_json(at_ms); }
+
+/* --- devices ------------------------------------------------------------------------ */
+
+enum qb_error merchant_devices_list(struct store *reader, const char *user_id, json_t **out)
+{
+    QB_ASSERT(reader != NULL && user_id != NULL && out != NULL);
+    *out = NULL;
+    struct store_stmt *st = NULL;
+    if (store_prepare(reader,
+                      "SELECT " S_DEVICE_COLUMNS " FROM paycode_devices WHERE user_id = $1"
+                      " ORDER BY created_at_ms DESC, id LIMIT 100",
+                      &st) != QB_OK)
+        return QB_E_STORAGE;
+    json_t *items = json_array();
+    enum qb_error err = items != NULL ? QB_OK : QB_E_INTERNAL;
+    if (err == QB_OK && store_bind_text(st, 1, user_id, strlen(user_id)) != QB_OK)
+        err = QB_E_STORAGE;
+    int rc = STORE_STEP_DONE;
+    while (err == QB_OK && (rc = store_step(st)) == STORE_STEP_ROW) {
+        struct S_device d;
+        err = S_device_row(st, &d);
+        if (err != QB_OK)
+            break;
+        char slot[8];
+        snprintf(slot, sizeof slot, "%07u", (unsigned)d.slot);
+        json_t *item = json_pack(
+            "{s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:o}", "id", d.id, "name", d.name, "kind",
+            d.kind == MERCHANT_DEVICE_SERVER ? "server" : "device", "slot", slot, "status",
+            d.status == S_ACTIVE ? "active" : "revoked", "created_at", S_time(d.created_at_ms),
+            "revoked_at", S_time(d.revoked_at_ms), "last_used_at", S_time(d.last_used_at_ms));
+        if (item == NULL || json_array_append_new(items, item) != 0)
+            err = QB_E_INTERNAL;
+    }
+    if (err == QB_OK && rc != STORE_STEP_DONE)
+        err = QB_E_STORAGE;
+    store_finalize(st);
+    if (err != QB_OK) {
+        json_decref(items);
+        return err;
+    }
+    *out = items;
+    return QB_OK;
+}
+
+/* Inserts a new active device of user_id: a random slot that no active
+ * device holds and none revoked in the last day, and a fresh seed (into
+ * seed), sealed. BUSY when no free slot was drawn. */
+static enum qb_error S_device_insert(struct ledger_txn *txn, const struct domain_env *env,
+                                     const char *user_id, const char *name, int kind,
+                                     struct S_device *d, uint8_t seed[PAYCODE_SEED_SIZE])
+{
+    struct store *store = ledger_txn_store(txn);
+    int64_t now_ms = ledger_txn_now_ms(txn);
+    memset(d, 0, sizeof *d);
+    bool found = false;
+    for (int i = 0; i < S_SLOT_DRAWS_MAX && !found; i++) {
+        uint32_t slot = (uint32_t)rand_below(env->rand, (uint64_t)PAYCODE_SLOT_MAX + 1);
+        int64_t taken = 0;
+        struct store_stmt *st = NULL;
+        if (store_prepare(store,
+                          "SELECT COUNT(*) FROM paycode_devices WHERE slot = $1"
+                          " AND (status = 1 OR revoked_at_ms > $2)",
+                          &st) != QB_OK)
+            return QB_E_STORAGE;
+        enum qb_error err = store_bind_int64(st, 1, slot);
+        if (err == QB_OK)
+            err = store_bind_int64(st, 2, now_ms - S_SLOT_QUARANTINE_MS);
+        if (err == QB_OK && store_step(st) == STORE_STEP_ROW)
+            taken = store_column_int64(st, 0);
+        else
+            err = QB_E_STORAGE;
+        store_finalize(st);
+        if (err != QB_OK)
+            return err;
+        if (taken == 0) {
+            d->slot = slot;
+            found = true;
+        }
+    }
+    if (!found)
+        return QB_E_BUSY;
+    id_new(env->rand, "dev", d->id, sizeof d->id);
+    snprintf(d->user_id, sizeof d->user_id, "%s", user_id);
+    snprintf(d->name, sizeof d->name, "%s", name);
+    d->kind = kind;
+    d->status = S_ACTIVE;
+    d->created_at_ms = now_ms;
+    rand_fill(env->rand, seed, PAYCODE_SEED_SIZE);
+    domain_seal(env, seed, PAYCODE_SEED_SIZE, d->seed_sealed);
+    const struct store_param p[] = {
+        STORE_TEXT(d->id),   STORE_TEXT(d->user_id), STORE_TEXT(d->name),
+        STORE_INT(d->kind),  STORE_INT(d->slot),     STORE_BLOB(d->seed_sealed, S_SEALED_SIZE),
+        STORE_INT(d->status), STORE_INT(d->created_at_ms),
+    };
+    enum qb_error err = store_run(store,
+                                  "INSERT INTO paycode_devices (id, user_id, name, kind, slot,"
+                                  " seed_sealed, status, created_at_ms)"
+                                  " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                                  p, QB_ARRAY_COUNT(p));
+    return err == QB_OK ? QB_OK : QB_E_STORAGE;
+}
+
+static enum qb_error S_device_add_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
+{
+    struct merchant_device_add_cmd *c = (struct merchant_device_add_cmd *)cmd;
+    const struct domain_env *env = c->env;
+    c->outcome = QB_E_INTERNAL;
+    c->tries_left = 0;
+    if (memchr(c->user_id, '\0', sizeof c->user_id) == NULL ||
+        memchr(c->name, '\0', sizeof c->name) == NULL ||
+        memchr(c->payment_password, '\0', sizeof c->payment_password) == NULL) {
+        c->outcome = QB_E_PARAM;
+        return QB_OK;
+    }
+
+    /* Step 1: the payment password; a refusal keeps its count. */
+    enum qb_error err = identity_txn_payment_password_verify(txn, env, c->user_id,
+                                                             c->payment_password, &c->tries_left);
+    if (err == QB_E_PASSWORD_WRONG || err == QB_E_PASSWORD_LOCKED ||
+        err == QB_E_PASSWORD_NOT_SET || err == QB_E_NOT_FOUND) {
+        c->outcome = err;
+        return QB_OK;
+    }
+    if (err != QB_OK)
+        return err;
+
+    /* Step 2: room for one more device. */
+    int64_t active = 0;
+    err = S_count(ledger_txn_store(txn),
+                  "SELECT COUNT(*) FROM paycode_devices WHERE user_id = $1 AND status = $2"
+                  " AND kind = 1",
+                  c->user_id, S_ACTIVE, &active);
+    if (err != QB_OK)
+        return err;
+    if (active >= env->settings.paycode_devices_max) {
+        c->outcome = QB_E_CONFLICT;
+        return QB_OK;
+    }
+
+    /* Step 3: the device, and the event. */
+    struct S_device d;
+    err = S_device_insert(txn, env, c->user_id, c->name, MERCHANT_DEVICE_USER, &d, c->seed);
+    if (err == QB_E_BUSY) {
+        c->outcome = err;
+        return QB_OK;
+    }
+    if (err != QB_OK)
+        return err;
+    char detail[160];
+    snprintf(detail, sizeof detail, "device=%s name=%s", d.id, d.name);
+    err = S_event(txn, c->user_id, "paycode_device_added", detail);
+    if (err != QB_OK)
+        return err;
+    snprintf(c->device_id, sizeof c->device_id, "%s", d.id);
+    c->slot = d.slot;
+    c->created_at_ms = d.created_at_ms;
+    c->outcome = QB_OK;
+    return QB_OK;
+}
+
+void merchant_device_add_cmd_init(struct merchant_device_add_cmd *c, const struct domain_env *env)
+{
+    QB_ASSERT(c != NULL && env != NULL);
+    memset(c, 0, sizeof *c);
+    ledger_cmd_init(&c->cmd, S_device_add_run, NULL);
+    c->env = env;
+    c->outcome = QB_E_INTERNAL;
+}
+
+static enum qb_error S_device_revoke_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
+{
+    struct merchant_device_revoke_cmd *c = (struct merchant_device_revoke_cmd *)cmd;
+    c->outcome = QB_E_INTERNAL;
+    if (memchr(c->user_id, '\0', sizeof c->user_id) == NULL ||
+        memchr(c->device_id, '\0', sizeof c->device_id) == NULL) {
+        c->outcome = QB_E_NOT_FOUND;
+        return QB_OK;
+    }
+    struct S_device d;
+    enum qb_error err = S_device_read(ledger_txn_store(txn),
+                                      "SELECT " S_DEVICE_COLUMNS
+                                      " FROM paycode_devices WHERE id = $1",
+                                      c->device_id, false, 0, &d);
+    if (err == QB_E_NOT_FOUND || (err == QB_OK && strcmp(d.user_id, c->user_id) != 0)) {
+        c->outcome = QB_E_NOT_FOUND;
+        return QB_OK;
+    }
+    if (err != QB_OK)
+        return err;
+    if (d.status == S_ACTIVE) {
+        d.status = S_REVOKED;
+        d.revoked_at_ms = ledger_txn_now_ms(txn);
+        err = S_device_update(txn, &d);
+        if (err != QB_OK)
+            return err;
+        char detail[96];
+        snprintf(detail, sizeof detail, "device=%s", d.id);
+        err = S_event(txn, c->user_id, "paycode_device_revoked", detail);
+        if (err != QB_OK)
+            return err;
+    }
+    c->outcome = QB_OK;
+    return QB_OK;
+}
+
+void merchant_device_revoke_cmd_init(struct merchant_device_revoke_cmd *c,
+                                     const struct domain_env *env)
+{
+    QB_ASSERT(c != NULL && env != NULL);
+    memset(c, 0, sizeof *c);
+    ledger_cmd_init(&c->cmd, S_device_revoke_run, NULL);
+    c->env = env;
+    c->outcome = QB_E_INTERNAL;
+}
+
+/* --- online codes ----------------------------------------------------------------- */
+
+/* The server hands out counters once per step: the server-held device from
+ * 0 upwards; a user's device from 9 downwards, so that the codes the device
+ * makes itself (from 0 upwards, docs/paycode.md §2) collide with the
+ * server's only after ten codes in one minute. */
+static enum qb_error S_issue_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
+{
+    struct merchant_code_issue_cmd *c = (struct merchant_code_issue_cmd *)cmd;
+    const struct domain_env *env = c->env;
+    c->outcome = QB_E_INTERNAL;
+    if (memchr(c->user_id, '\0', sizeof c->user_id) == NULL ||
+        memchr(c->device_id, '\0', sizeof c->device_id) == NULL) {
+        c->outcome = QB_E_NOT_FOUND;
+        return QB_OK;
+    }
+    int64_t now_ms = ledger_txn_now_ms(txn);
+    struct store *store = ledger_txn_store(txn);
+    struct S_device d;
+    uint8_t seed[PAYCODE_SEED_SIZE];
+    enum qb_error err;
+    if (c->device_id[0] != '\0') {
+        err = S_device_read(store,
+                            "SELECT " S_DEVICE_COLUMNS " FROM paycode_devices WHERE id = $1"
+                            " AND status = $2",
+                            c->device_id, true, S_ACTIVE, &d);
+        if (err == QB_E_NOT_FOUND || (err == QB_OK && strcmp(d.user_id, c->user_id) != 0)) {
+            c->outcome = QB_E_NOT_FOUND;
+            return QB_OK;
+        }
+        if (err != QB_OK)
+            return err;
+    } else {
+        err = S_device_read(store,
+                            "SELECT " S_DEVICE_COLUMNS " FROM paycode_devices WHERE user_id = $1"
+                            " AND status = $2 AND kind = 2 ORDER BY created_at_ms DESC LIMIT 1",
+                            c->user_id, true, S_ACTIVE, &d);
+        if (err == QB_E_NOT_FOUND) {
+            err = S_device_insert(txn, env, c->user_id, "online", MERCHANT_DEVICE_SERVER, &d,
+                                  seed);
+            crypto_wipe(seed, sizeof seed);
+            if (err == QB_E_BUSY) {
+                c->outcome = err;
+                return QB_OK;
+            }
+        }
+        if (err != QB_OK)
+            return err;
+    }
+    int64_t step = paycode_step(now_ms);
+    if (d.issue_step != step) {
+        d.issue_step = step;
+        d.issue_count = 0;
+    }
+    if (d.issue_count > PAYCODE_COUNTER_MAX) {
+        c->outcome = QB_E_RATE_LIMITED;
+        return QB_OK;
+    }
+    uint8_t counter = (uint8_t)(d.kind == MERCHANT_DEVICE_SERVER
+                                    ? d.issue_count
+                                    : PAYCODE_COUNTER_MAX - d.issue_count);
+    d.issue_count++;
+    if (!domain_unseal(env, d.seed_sealed, S_SEALED_SIZE, seed))
+        return QB_E_INTERNAL;
+    paycode_format(seed, step, d.slot, counter, c->code);
+    crypto_wipe(seed, sizeof seed);
+    err = S_device_update(txn, &d);
+    if (err != QB_OK)
+        return err;
+    snprintf(c->device_id, sizeof c->device_id, "%s", d.id);
+    c->expires_at_ms = (step + 2) * PAYCODE_STEP_MS;
+    c->outcome = QB_OK;
+    return QB_OK;
+}
+
+void merchant_code_issue_cmd_init(struct merchant_code_issue_cmd *c, const struct domain_env *env)
+{
+    QB_ASSERT(c != NULL && env != NULL);
+    memset(c, 0, sizeof *c);
+    ledger_cmd_init(&c->cmd, S_issue_run, NULL);
+    c->env = env;
+    c->outcome = QB_E_INTERNAL;
+}
+
+/* --- settings ----------------------------------------------------------------------- */
+
+enum qb_error merchant_code_settings_get(struct store *store, const struct domain_settings *settings,
+                                         const char *user_id, struct merchant_code_settings *out)
+{
+    QB_ASSERT(store != NULL && settings != NULL && user_id != NULL && out != NULL);
+    out->free_limit_minor = settings->paycode_free_max_minor;
+    out->free_daily_count = settings->paycode_free_daily_max;
+    out->day_start_ms = 0;
+    out->day_count = 0;
+    struct store_stmt *st = NULL;
+    if (store_prepare(store,
+                      "SELECT free_limit_minor, free_daily_count, day_start_ms, day_count"
+                      " FROM paycode_settings WHERE user_id = $1",
+                      &st) != QB_OK)
+        return QB_E_STORAGE;
+    enum qb_error err = store_bind_text(st, 1, user_id, strlen(user_id));
+    if (err == QB_OK) {
+        int rc = store_step(st);
+        if (rc == STORE_STEP_ROW) {
+            out->free_limit_minor = store_column_int64(st, 0);
+            out->free_daily_count = store_column_int64(st, 1);
+            out->day_start_ms = store_column_int64(st, 2);
+            out->day_count = store_column_int64(st, 3);
+        } else if (rc != STORE_STEP_DONE) {
+            err = QB_E_STORAGE;
+        }
+    }
+    store_finalize(st);
+    /* An operator may have lowered the maximum since the user chose. */
+    if (out->free_limit_minor > settings->paycode_free_max_minor)
+        out->free_limit_minor = settings->paycode_free_max_minor;
+    if (out->free_daily_count > settings->paycode_free_daily_max)
+        out->free_daily_count = settings->paycode_free_daily_max;
+    return err == QB_OK ? QB_OK : QB_E_STORAGE;
+}
+
+static enum qb_error S_settings_write(struct ledger_txn *txn, const char *user_id,
+                                      const struct merchant_code_settings *s)
+{
+    const struct store_param p[] = {STORE_TEXT(user_id), STORE_INT(s->free_limit_minor),
+                                    STORE_INT(s->free_daily_count), STORE_INT(s->day_start_ms),
+                                    STORE_INT(s->day_count)};
+    enum qb_error err = store_run(
+        ledger_txn_store(txn),
+        "INSERT INTO paycode_settings (user_id, free_limit_minor, free_daily_count, day_start_ms,"
+        " day_count) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (user_id) DO UPDATE SET"
+        " free_limit_minor = excluded.free_limit_minor,"
+        " free_daily_count = excluded.free_daily_count, day_start_ms = excluded.day_start_ms,"
+        " day_count = excluded.day_count",
+        p, QB_ARRAY_COUNT(p));
+    return err == QB_OK ? QB_OK : QB_E_STORAGE;
+}
+
+static enum qb_error S_settings_set_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
+{
+    struct merchant_code_settings_set_cmd *c = (struct merchant_code_settings_set_cmd *)cmd;
+    const struct domain_settings *settings = &c->env->settings;
+    c->outcome = QB_E_INTERNAL;
+    c->tries_left = 0;
+    if (memchr(c->user_id, '\0', sizeof c->user_id) == NULL ||
+        memchr(c->payment_password, '\0', sizeof c->payment_password) == NULL ||
+        c->free_limit_minor < -1 || c->free_limit_minor > settings->paycode_free_max_minor ||
+        c->free_daily_count < -1 || c->free_daily_count > settings->paycode_free_daily_max) {
+        c->outcome = QB_E_PARAM;
+        return QB_OK;
+    }
+    enum qb_error err = identity_txn_payment_password_verify(txn, c->env, c->user_id,
+                                                             c->payment_password, &c->tries_left);
+    if (err == QB_E_PASSWORD_WRONG || err == QB_E_PASSWORD_LOCKED ||
+        err == QB_E_PASSWORD_NOT_SET || err == QB_E_NOT_FOUND) {
+        c->outcome = err;
+        return QB_OK;
+    }
+    if (err != QB_OK)
+        return err;
+    err = merchant_code_settings_get(ledger_txn_store(txn), settings, c->user_id, &c->settings);
+    if (err != QB_OK)
+        return err;
+    if (c->free_limit_minor >= 0)
+        c->settings.free_limit_minor = c->free_limit_minor;
+    if (c->free_daily_count >= 0)
+        c->settings.free_daily_count = c->free_daily_count;
+    err = S_settings_write(txn, c->user_id, &c->settings);
+    if (err != QB_OK)
+        return err;
+    c->outcome = QB_OK;
+    return QB_OK;
+}
+
+void merchant_code_settings_set_cmd_init(struct merchant_code_settings_set_cmd *c,
+                                         const struct domain_env *env)
+{
+    QB_ASSERT(c != NULL && env != NULL);
+    memset(c, 0, sizeof *c);
+    ledger_cmd_init(&c->cmd, S_settings_set_run, NULL);
+    c->env = env;
+    c->outcome = QB_E_INTERNAL;
+    c->free_limit_minor = -1;
+    c->free_daily_count = -1;
+}
+
+/* --- codepay ------------------------------------------------------------------------ */
+
+static enum qb_error S_codepay_refuse(struct merchant_codepay_cmd *c, enum qb_error err,
+                                      const char *message)
+{
+    c->outcome = err;
+    return domain_response_error(&c->cmd, err, message, NULL);
+}
+
+/* The order of a used code whose payment was refused: PAYERROR, so that
+ * the merchant's query shows what happened. */
+static enum qb_error S_order_failed(struct ledger_txn *txn, struct merchant_order *o)
+{
+    o->state = MERCHANT_PAYERROR;
+    o->closed_at_ms = o->updated_at_ms = ledger_txn_now_ms(txn);
+    return merchant_txn_order_update(txn, o) == QB_OK ? QB_OK : QB_E_STORAGE;
+}
+
+static enum qb_error S_codepay_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
+{
+    struct merchant_codepay_cmd *c = (struct merchant_codepay_cmd *)cmd;
+    const struct domain_env *env = c->env;
+    struct store *store = ledger_txn_store(txn);
+    struct merchant_order *o = &c->order;
+    c->outcome = QB_E_INTERNAL;
+    QB_ASSERT(merchant_out_trade_no_is_valid(o->out_trade_no) && o->total_minor > 0);
+    if (memchr(c->auth_code, '\0', sizeof c->auth_code) == NULL)
+        return S_codepay_refuse(c, QB_E_AUTH_CODE_INVALID, NULL);
+    int64_t now_ms = ledger_txn_now_ms(txn);
+
+    /* Step 1: the number is free (a retry of the same request is answered
+     * by the idempotency record before this runs). */
+    struct merchant_order earlier;
+    enum qb_error err = merchant_txn_order_by_number(txn, o->mchid, o->out_trade_no, &earlier);
+    if (err == QB_OK)
+        return S_codepay_refuse(c, QB_E_INVALID_REQUEST, "201 商户订单号重复");
+    if (err != QB_E_ORDER_NOT_EXIST)
+        return err;
+
+    /* Step 2: the merchant can take money, before a code is spent. */
+    struct merchant m;
+    err = merchant_get(store, o->mchid, &m);
+    if (err != QB_OK)
+        return err == QB_E_NOT_FOUND ? QB_E_INTERNAL : err;
+    struct ledger_account_view merchant_account;
+    if (ledger_txn_account_get(txn, m.account_id, &merchant_account) != QB_OK)
+        return QB_E_INTERNAL;
+    if (m.status != MERCHANT_ACTIVE ||
+        (merchant_account.flags & (LEDGER_ACCOUNT_CREDIT_FROZEN | LEDGER_ACCOUNT_CLOSED)) != 0)
+        return S_codepay_refuse(c, QB_E_PAYEE_UNAVAILABLE, NULL);
+
+    /* Step 3: the code's shape and its device (docs/paycode.md §6). */
+    struct paycode code;
+    if (!paycode_parse(c->auth_code, strlen(c->auth_code), &code))
+        return S_codepay_refuse(c, QB_E_AUTH_CODE_INVALID,
+                                "101 付款码无效,请重新扫码 (not a Qianbao payment code)");
+    struct S_device d;
+    err = S_device_read(store,
+                        "SELECT " S_DEVICE_COLUMNS " FROM paycode_devices WHERE slot = $1"
+                        " AND status = 1",
+                        NULL, true, code.slot, &d);
+    if (err == QB_E_NOT_FOUND)
+        return S_codepay_refuse(c, QB_E_AUTH_CODE_INVALID, NULL);
+    if (err != QB_OK)
+        return err;
+    if (d.locked_until_ms > now_ms)
+        return S_codepay_refuse(c, QB_E_AUTH_CODE_INVALID,
+                                "too many wrong codes for this payment code; try again later");
+
+    /* Step 4: the token; a wrong one counts against the slot. */
+    uint8_t seed[PAYCODE_SEED_SIZE];
+    if (!domain_unseal(env, d.seed_sealed, S_SEALED_SIZE, seed))
+        return QB_E_INTERNAL;
+    int64_t step = 0;
+    bool valid = paycode_verify(seed, &code, paycode_step(now_ms), &step);
+    crypto_wipe(seed, sizeof seed);
+    if (!valid) {
+        d.wrong_count++;
+        if (d.wrong_count >= c->env->settings.paycode_wrong_max) {
+            d.wrong_count = 0;
+            d.locked_until_ms = now_ms + env->settings.paycode_lock_ms;
+            /* A lockout like a payment password's: the security centre
+             * counts it (identity's no_recent_lockouts). */
+            char detail[96];
+            snprintf(detail, sizeof detail, "paycode device=%s", d.id);
+            err = S_event(txn, d.user_id, "lockout", detail);
+            if (err != QB_OK)
+                return err;
+        }
+        err = S_device_update(txn, &d);
+        if (err != QB_OK)
+            return err;
+        return S_codepay_refuse(c, QB_E_AUTH_CODE_INVALID, NULL);
+    }
+
+    /* Step 5: once only. */
+    int64_t used = 0;
+    struct store_stmt *st = NULL;
+    if (store_prepare(store,
+                      "SELECT COUNT(*) FROM paycode_used WHERE device_id = $1 AND step = $2"
+                      " AND counter = $3",
+                      &st) != QB_OK)
+        return QB_E_STORAGE;
+    err = store_bind_text(st, 1, d.id, strlen(d.id));
+    if (err == QB_OK)
+        err = store_bind_int64(st, 2, step);
+    if (err == QB_OK)
+        err = store_bind_int64(st, 3, code.counter);
+    if (err == QB_OK && store_step(st) == STORE_STEP_ROW)
+        used = store_column_int64(st, 0);
+    else
+        err = QB_E_STORAGE;
+    store_finalize(st);
+    if (err != QB_OK)
+        return err;
+    if (used != 0)
+        return S_codepay_refuse(c, QB_E_AUTH_CODE_INVALID, "101 每个二维码仅限使用一次,请刷新再试");
+
+    /* Step 6: the order, and the code's use, kept whatever follows. */
+    struct identity_user payer;
+    err = identity_user_get(store, d.user_id, &payer);
+    if (err != QB_OK)
+        return err == QB_E_NOT_FOUND ? QB_E_INTERNAL : QB_E_STORAGE;
+    char openid[MERCHANT_OPENID_SIZE];
+    merchant_openid(env, o->appid, payer.id, openid);
+    snprintf(o->payer_openid, sizeof o->payer_openid, "%s", openid);
+    snprintf(o->payer_user_id, sizeof o->payer_user_id, "%s", payer.id);
+    o->trade_type = MERCHANT_TRADE_MICROPAY;
+    o->state = MERCHANT_USERPAYING;
+    merchant_order_ids_new(env, now_ms, o);
+    o->created_at_ms = o->updated_at_ms = now_ms;
+    o->expires_at_ms = now_ms + env->settings.paycode_confirm_ms;
+    if (merchant_txn_order_insert(txn, o) != QB_OK)
+        return QB_E_STORAGE;
+    const struct store_param up[] = {STORE_TEXT(d.id), STORE_INT(step), STORE_INT(code.counter),
+                                     STORE_TEXT(o->transaction_id), STORE_INT(now_ms)};
+    if (store_run(store,
+                  "INSERT INTO paycode_used (device_id, step, counter, transaction_id, used_at_ms)"
+                  " VALUES ($1, $2, $3, $4, $5)",
+                  up, QB_ARRAY_COUNT(up)) != QB_OK)
+        return QB_E_STORAGE;
+    d.wrong_count = 0;
+    d.last_used_at_ms = now_ms;
+    err = S_device_update(txn, &d);
+    if (err != QB_OK)
+        return err;
+
+    /* Step 7: the payer. */
+    struct ledger_account_view payer_account;
+    if (ledger_txn_account_get(txn, payer.account_id, &payer_account) != QB_OK)
+        return QB_E_INTERNAL;
+    if (payer.status == IDENTITY_FROZEN ||
+        (payer_account.flags & (LEDGER_ACCOUNT_DEBIT_FROZEN | LEDGER_ACCOUNT_CLOSED)) != 0) {
+        err = S_order_failed(txn, o);
+        return err != QB_OK ? err : S_codepay_refuse(c, QB_E_ACCOUNT_FROZEN, NULL);
+    }
+
+    /* Step 8: password-free, or waiting for the payer. */
+    struct merchant_code_settings cs;
+    err = merchant_code_settings_get(store, &env->settings, payer.id, &cs);
+    if (err != QB_OK)
+        return err;
+    int64_t today = domain_day_start_ms(now_ms);
+    if (cs.day_start_ms != today) {
+        cs.day_start_ms = today;
+        cs.day_count = 0;
+    }
+    if (o->total_minor > cs.free_limit_minor || cs.day_count >= cs.free_daily_count) {
+        json_t *body = json_pack("{s:s, s:s, s:s, s:s}", "code", "USERPAYING", "message",
+                                 "需要用户输入支付密码", "out_trade_no", o->out_trade_no,
+                                 "transaction_id", o->transaction_id);
+        if (body == NULL)
+            return QB_E_INTERNAL;
+        err = domain_response_set(&c->cmd, 202, body);
+        json_decref(body);
+        if (err != QB_OK)
+            return err;
+        c->outcome = QB_OK;
+        return QB_OK;
+    }
+    const char *refused_limit = NULL;
+    enum qb_error outcome = QB_E_INTERNAL;
+    err = merchant_txn_order_settle(txn, env, o, &m, &payer, openid, false, &outcome,
+                                    &refused_limit);
+    if (err != QB_OK)
+        return err;
+    if (outcome != QB_OK) {
+        err = S_order_failed(txn, o);
+        if (err != QB_OK)
+            return err;
+        if (outcome == QB_E_LIMIT_EXCEEDED || outcome == QB_E_OVERFLOW) {
+            c->outcome = outcome;
+            return wallet_limits_refusal(&c->cmd, outcome, refused_limit);
+        }
+        return S_codepay_refuse(c, outcome == QB_E_INSUFFICIENT_BALANCE ? QB_E_NOT_ENOUGH : outcome,
+                                NULL);
+    }
+    cs.day_count++;
+    err = S_settings_write(txn, payer.id, &cs);
+    if (err != QB_OK)
+        return err;
+    json_t *body = merchant_order_json(o, now_ms);
+    if (body == NULL)
+        return QB_E_INTERNAL;
+    err = domain_response_set(&c->cmd, 200, body);
+    json_decref(body);
+    if (err != QB_OK)
+        return err;
+    c->outcome = QB_OK;
+    return QB_OK;
+}
+
+void merchant_codepay_cmd_init(struct merchant_codepay_cmd *c, const struct domain_env *env)
+{
+    QB_ASSERT(c != NULL && env != NULL);
+    memset(c, 0, sizeof *c);
+    ledger_cmd_init(&c->cmd, S_codepay_run, NULL);
+    c->env = env;
+    c->outcome = QB_E_INTERNAL;
+}
+
+/* --- reverse ------------------------------------------------------------------------- */
+
+static enum qb_error S_reverse_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
+{
+    struct merchant_reverse_cmd *c = (struct merchant_reverse_cmd *)cmd;
+    const struct domain_env *env = c->env;
+    struct merchant_order *o = &c->order;
+    c->outcome = QB_E_INTERNAL;
+    int64_t now_ms = ledger_txn_now_ms(txn);
+    enum qb_error err = merchant_txn_order_by_number(txn, c->mchid, c->out_trade_no, o);
+    if (err == QB_E_ORDER_NOT_EXIST) {
+        c->outcome = err;
+        return QB_OK;
+    }
+    if (err != QB_OK)
+        return err;
+    enum merchant_trade_state state = merchant_order_state_at(o, now_ms);
+    if (o->trade_type != MERCHANT_TRADE_MICROPAY || state == MERCHANT_REFUND) {
+        c->outcome = QB_E_INVALID_REQUEST;
+        return QB_OK;
+    }
+    if (state == MERCHANT_SUCCESS) {
+        /* The money back in one entry: merchant and fee income to the payer. */
+        struct merchant m;
+        struct identity_user payer;
+        err = merchant_get(ledger_txn_store(txn), o->mchid, &m);
+        if (err != QB_OK)
+            return err == QB_E_NOT_FOUND ? QB_E_INTERNAL : err;
+        err = identity_user_get(ledger_txn_store(txn), o->payer_user_id, &payer);
+        if (err != QB_OK)
+            return err == QB_E_NOT_FOUND ? QB_E_INTERNAL : QB_E_STORAGE;
+        QB_ASSERT(o->fee_minor >= 0 && o->fee_minor <= o->total_minor);
+        struct ledger_leg legs[3] = {{payer.account_id, o->total_minor},
+                                     {m.account_id, -(o->total_minor - o->fee_minor)},
+                                     {env->accounts.fee_income, -o->fee_minor}};
+        size_t leg_count = o->fee_minor > 0 ? 3 : 2;
+        if (o->fee_minor == o->total_minor) {
+            legs[1] = legs[2];
+            leg_count = 2;
+        }
+        int64_t entry_id = 0;
+        err = ledger_txn_post(txn, WALLET_CODE_ORDER_REVERSAL, o->payment_id, legs, leg_count,
+                              &entry_id);
+        if (err == QB_E_INSUFFICIENT_BALANCE || err == QB_E_ACCOUNT_FROZEN) {
+            /* Refused before anything was written: the merchant's balance
+             * cannot give the money back, or an account is frozen. */
+            c->outcome = err == QB_E_INSUFFICIENT_BALANCE ? QB_E_NOT_ENOUGH : err;
+            return QB_OK;
+        }
+        if (err != QB_OK)
+            return err;
+    }
+    if (o->state != MERCHANT_REVOKED) {
+        o->state = MERCHANT_REVOKED;
+        o->closed_at_ms = o->updated_at_ms = now_ms;
+        if (merchant_txn_order_update(txn, o) != QB_OK)
+            return QB_E_STORAGE;
+    }
+    c->outcome = QB_OK;
+    return QB_OK;
+}
+
+void merchant_reverse_cmd_init(struct merchant_reverse_cmd *c, const struct domain_env *env)
+{
+    QB_ASSERT(c != NULL && env != NULL);
+    memset(c, 0, sizeof *c);
+    ledger_cmd_init(&c->cmd, S_reverse_run, NULL);
+    c->env = env;
+    c->outcome = QB_E_INTERNAL;
+}
+
+/* --- revoking what nobody confirmed ------------------------------------------------- */
+
+static enum qb_error S_userpaying_revoke_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
+{
+    struct merchant_userpaying_revoke_cmd *c = (struct merchant_userpaying_revoke_cmd *)cmd;
+    c->outcome = QB_E_INTERNAL;
+    struct merchant_order o;
+    enum qb_error err = merchant_txn_order_by_transaction_id(txn, c->transaction_id, &o);
+    if (err == QB_E_ORDER_NOT_EXIST) {
+        c->outcome = QB_E_CONFLICT;
+        return QB_OK;
+    }
+    if (err != QB_OK)
+        return err;
+    int64_t now_ms = ledger_txn_now_ms(txn);
+    if (o.state != MERCHANT_USERPAYING || merchant_order_state_at(&o, now_ms) != MERCHANT_REVOKED) {
+        c->outcome = QB_E_CONFLICT;
+        return QB_OK;
+    }
+    o.state = MERCHANT_REVOKED;
+    o.closed_at_ms = o.updated_at_ms = now_ms;
+    if (merchant_txn_order_update(txn, &o) != QB_OK)
+        return QB_E_STORAGE;
+    c->outcome = QB_OK;
+    return QB_OK;
+}
+
+void merchant_userpaying_revoke_cmd_init(struct merchant_userpaying_revoke_cmd *c,
+                                         const struct domain_env *env, const char *transaction_id)
+{
+    QB_ASSERT(c != NULL && env != NULL && transaction_id != NULL);
+    memset(c, 0, sizeof *c);
+    ledger_cmd_init(&c->cmd, S_userpaying_revoke_run, NULL);
+    c->env = env;
+    snprintf(c->transaction_id, sizeof c->transaction_id, "%s", transaction_id);
+    c->outcome = QB_E_INTERNAL;
+}
+
+/* --- pending payments ---------------------------------------------------------------- */
+
+enum qb_error merchant_pending_list(struct store *reader, const char *user_id, int64_t now_ms,
+                                    json_t **out)
+{
+    QB_ASSERT(reader != NULL && user_id != NULL && out != NULL);
+    *out = NULL;
+    struct store_stmt *st = NULL;
+    if (store_prepare(reader,
+                      "SELECT o.pay_token, o.mchid, m.name, o.description, o.total_minor,"
+                      " o.currency, o.out_trade_no, o.created_at_ms, o.expires_at_ms"
+                      " FROM orders o JOIN merchants m ON m.mchid = o.mchid"
+                      " WHERE o.payer_user_id = $1 AND o.state = 5 AND o.expires_at_ms > $2"
+                      " ORDER BY o.created_at_ms LIMIT 20",
+                      &st) != QB_OK)
+        return QB_E_STORAGE;
+    json_t *items = json_array();
+    enum qb_error err = items != NULL ? QB_OK : QB_E_INTERNAL;
+    if (err == QB_OK && (store_bind_text(st, 1, user_id, strlen(user_id)) != QB_OK ||
+                         store_bind_int64(st, 2, now_ms) != QB_OK))
+        err = QB_E_STORAGE;
+    int rc = STORE_STEP_DONE;
+    while (err == QB_OK && (rc = store_step(st)) == STORE_STEP_ROW) {
+        json_t *item = json_pack(
+            "{s:s?, s:{s:s?, s:s?}, s:s?, s:I, s:s?, s:s?, s:o, s:o}", "id",
+            store_column_text(st, 0), "merchant", "mchid", store_column_text(st, 1), "name",
+            store_column_text(st, 2), "description", store_column_text(st, 3), "amount",
+            (json_int_t)store_column_int64(st, 4), "currency", store_column_text(st, 5),
+            "out_trade_no", store_column_text(st, 6), "created_at",
+            S_time(store_column_int64(st, 7)), "expires_at", S_time(store_column_int64(st, 8)));
+        if (item == NULL || json_array_append_new(items, item) != 0)
+            err = QB_E_INTERNAL;
+    }
+    if (err == QB_OK && rc != STORE_STEP_DONE)
+        err = QB_E_STORAGE;
+    store_finalize(st);
+    if (err != QB_OK) {
+        json_decref(items);
+        return err;
+    }
+    *out = items;
+    return QB_OK;
+}

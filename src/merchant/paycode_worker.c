@@ -1,0 +1,141 @@
+/*
+ * paycode_worker.c — writes REVOKED into payment-code orders nobody
+ * confirmed in time (paycode.h).
+ *
+ * One thread. Every MERCHANT_PAYCODE_WORKER_POLL_MS a pass reads up to
+ * S_BATCH_MAX transaction ids `WHERE state = USERPAYING AND expires_at_ms
+ * <= now` (index orders_due) with a read connection borrowed for that read
+ * alone, then submits one merchant_userpaying_revoke_cmd per order and
+ * waits for it. The worker decides nothing: the command re-reads the order
+ * on the writer thread and revokes only one still USERPAYING and due, so a
+ * confirmation that won the race, a second worker or a repeated pass
+ * changes nothing. Nothing lives in memory between passes.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/log.h"
+#include "merchant/paycode.h"
+
+#define S_BATCH_MAX 64
+#define S_ACQUIRE_WAIT_MS 5000
+
+struct merchant_paycode_worker {
+    const struct domain_env *env;
+    struct store_pool *pool;
+    struct domain_worker *loop;
+};
+
+static enum qb_error S_due(struct store_pool *pool, int64_t now_ms,
+                           char ids[][MERCHANT_TRANSACTION_ID_SIZE], size_t *count)
+{
+    *count = 0;
+    struct store *reader;
+    enum qb_error err = store_pool_acquire(pool, S_ACQUIRE_WAIT_MS, &reader);
+    if (err != QB_OK)
+        return err;
+    struct store_stmt *st = NULL;
+    err = store_prepare(reader,
+                        "SELECT transaction_id FROM orders WHERE state = 5 AND expires_at_ms <= $1"
+                        " ORDER BY expires_at_ms LIMIT $2",
+                        &st);
+    if (err == QB_OK)
+        err = store_bind_int64(st, 1, now_ms);
+    if (err == QB_OK)
+        err = store_bind_int64(st, 2, S_BATCH_MAX);
+    int rc = STORE_STEP_DONE;
+    while (err == QB_OK && *count < S_BATCH_MAX && (rc = store_step(st)) == STORE_STEP_ROW) {
+        const char *id = store_column_text(st, 0);
+        size_t size = id != NULL ? store_column_size(st, 0) : 0;
+        if (size != MERCHANT_TRANSACTION_ID_SIZE - 1)
+            continue;
+        memcpy(ids[*count], id, size + 1);
+        (*count)++;
+    }
+    if (err == QB_OK && rc < 0)
+        err = QB_E_STORAGE;
+    if (err != QB_OK)
+        log_event(LOG_WARN, "paycode.worker.read_failed", "error=%s", error_name(err));
+    store_finalize(st);
+    store_pool_release(pool, reader);
+    QB_ASSERT(*count <= S_BATCH_MAX);
+    return err;
+}
+
+static enum qb_error S_pass(const struct domain_env *env, struct store_pool *pool,
+                            const atomic_bool *stopping, size_t *revoked)
+{
+    *revoked = 0;
+    char (*ids)[MERCHANT_TRANSACTION_ID_SIZE] = calloc(S_BATCH_MAX, MERCHANT_TRANSACTION_ID_SIZE);
+    if (ids == NULL)
+        return QB_E_INTERNAL;
+    size_t count = 0;
+    enum qb_error err = S_due(pool, clock_now_ms(env->clock), ids, &count);
+    for (size_t i = 0; err == QB_OK && i < count; i++) {
+        if (stopping != NULL && atomic_load(stopping))
+            break;
+        struct merchant_userpaying_revoke_cmd c;
+        merchant_userpaying_revoke_cmd_init(&c, env, ids[i]);
+        enum qb_error rc = ledger_execute(env->ledger, &c.cmd);
+        if (rc == QB_OK)
+            rc = c.cmd.result;
+        enum qb_error outcome = c.outcome;
+        ledger_cmd_release(&c.cmd);
+        if (rc != QB_OK) {
+            log_event(LOG_WARN, "paycode.worker.revoke_failed", "transaction_id=%s error=%s",
+                      ids[i], error_name(rc));
+            break;
+        }
+        if (outcome == QB_OK) {
+            (*revoked)++;
+            log_event(LOG_INFO, "paycode.order_revoked", "transaction_id=%s reason=unconfirmed",
+                      ids[i]);
+        }
+    }
+    free(ids);
+    return err;
+}
+
+enum qb_error merchant_paycode_worker_pass(const struct domain_env *env, struct store_pool *pool,
+                                           size_t *revoked)
+{
+    QB_ASSERT(env != NULL && pool != NULL && revoked != NULL);
+    return S_pass(env, pool, NULL, revoked);
+}
+
+static enum qb_error S_main(void *arg, const atomic_bool *stopping)
+{
+    struct merchant_paycode_worker *w = arg;
+    size_t revoked = 0;
+    return S_pass(w->env, w->pool, stopping, &revoked);
+}
+
+enum qb_error merchant_paycode_worker_start(const struct domain_env *env, struct store_pool *pool,
+                                            struct merchant_paycode_worker **out)
+{
+    QB_ASSERT(out != NULL);
+    *out = NULL;
+    if (env == NULL || env->ledger == NULL || env->clock == NULL || pool == NULL)
+        return QB_E_PARAM;
+    struct merchant_paycode_worker *w = calloc(1, sizeof *w);
+    if (w == NULL)
+        return QB_E_INTERNAL;
+    w->env = env;
+    w->pool = pool;
+    enum qb_error err = domain_worker_start("paycode", MERCHANT_PAYCODE_WORKER_POLL_MS, S_main, w,
+                                            &w->loop);
+    if (err != QB_OK) {
+        free(w);
+        return err;
+    }
+    *out = w;
+    return QB_OK;
+}
+
+void merchant_paycode_worker_stop(struct merchant_paycode_worker *w)
+{
+    if (w == NULL)
+        return;
+    domain_worker_stop(w->loop);
+    free(w);
+}

@@ -1,0 +1,688 @@
+/*
+ * test_paycode.c — payment codes over HTTP, black-box: devices and their
+ * seeds, codes computed by this test from a seed with the codec of
+ * docs/paycode.md and paid through the signed merchant API, single use
+ * (replays, two tills at once), the ±1 step window, revoked devices, the
+ * guess limit, USERPAYING and its confirmation or revocation, the
+ * password-free amount and count, and reversal.
+ *
+ * The daemon runs on the real clock; the test computes codes for chosen
+ * steps around the daemon's and keeps away from step boundaries
+ * (S_settle) so that "one step either way" cannot slip. The confirmation
+ * time is scaled down to S_CONFIRM_S seconds.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "api/merchant_helpers.h"
+#include "api/transfer_helpers.h"
+#include "base/crypto.h"
+#include "base/paycode.h"
+
+#define S_CONFIRM_S 4
+
+static char S_root[512];
+static struct test_daemon S_daemon;
+static struct client S_client;
+static char S_admin[API_TOKEN_SIZE_MAX];
+static struct mh_merchant S_m;
+static int S_order_seq;
+
+struct S_device {
+    char id[API_ID_SIZE_MAX];
+    uint32_t slot;
+    uint8_t seed[PAYCODE_SEED_SIZE];
+};
+
+static int64_t S_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Waits until the current step has at least 5 s left and began 1 s ago;
+ * answers the step. */
+static int64_t S_settle(void)
+{
+    for (;;) {
+        int64_t now = S_now_ms();
+        int64_t into = now % PAYCODE_STEP_MS;
+        if (into >= 1000 && into <= PAYCODE_STEP_MS - 5000)
+            return paycode_step(now);
+        usleep(250 * 1000);
+    }
+}
+
+static void S_code(const struct S_device *d, int64_t step, int counter, char out[PAYCODE_TEXT_SIZE])
+{
+    paycode_format(d->seed, step, d->slot, (uint8_t)counter, out);
+}
+
+static bool S_hex(const char *hex, uint8_t *out, size_t size)
+{
+    if (hex == NULL || strlen(hex) != 2 * size)
+        return false;
+    for (size_t i = 0; i < size; i++) {
+        unsigned v;
+        if (sscanf(hex + 2 * i, "%2x", &v) != 1)
+            return false;
+        out[i] = (uint8_t)v;
+    }
+    return true;
+}
+
+static void S_device_add(const struct api_user *u, const char *name, struct S_device *d)
+{
+    char body[256];
+    snprintf(body, sizeof body, "{\"name\":\"%s\",\"payment_password\":\"%s\"}", name,
+             TH_PAY_PASSWORD);
+    struct client_response res;
+    ASSERT_EQ_INT(api_call(&S_client, "POST", "/v1/me/devices", u->token, body, &res), 201);
+    snprintf(d->id, sizeof d->id, "%s", api_json_str(&res, "id"));
+    const char *slot = api_json_str(&res, "slot");
+    ASSERT(slot != NULL && strlen(slot) == 7 && strspn(slot, "0123456789") == 7);
+    d->slot = (uint32_t)strtoul(slot, NULL, 10);
+    ASSERT(S_hex(api_json_str(&res, "seed"), d->seed, sizeof d->seed));
+    client_response_release(&res);
+}
+
+/* Submits code for total fen under a fresh out_trade_no (into out_trade_no
+ * when not NULL); answers the status, the error code or trade_state into
+ * what. */
+static long S_codepay(const char *code, long long total, char *out_trade_no, char what[64])
+{
+    char number[33], body[1024];
+    snprintf(number, sizeof number, "pc-%d-%lld", ++S_order_seq, (long long)time(NULL));
+    if (out_trade_no != NULL)
+        snprintf(out_trade_no, 33, "%s", number);
+    snprintf(body, sizeof body,
+             "{\"appid\":\"%s\",\"mchid\":\"%s\",\"description\":\"便利店\","
+             "\"out_trade_no\":\"%s\",\"amount\":{\"total\":%lld,\"currency\":\"CNY\"},"
+             "\"payer\":{\"auth_code\":\"%s\"},\"scene_info\":{\"device_id\":\"till-1\"}}",
+             S_m.appid, S_m.mchid, number, total, code);
+    struct client_response res;
+    long status = mh_call(&S_client, &S_m, "POST", "/v3/pay/transactions/codepay", body, &res);
+    const char *s = status == 200   ? api_json_str(&res, "trade_state")
+                    : status == 202 ? api_json_str(&res, "code")
+                                    : api_error_code(&res);
+    snprintf(what, 64, "%s", s != NULL ? s : "");
+    if (status != 0 && !mh_response_verified(&S_m, &res))
+        snprintf(what, 64, "UNSIGNED");
+    client_response_release(&res);
+    return status;
+}
+
+static json_t *S_query(const char *out_trade_no)
+{
+    char path[256];
+    snprintf(path, sizeof path, "/v3/pay/transactions/out-trade-no/%s?mchid=%s", out_trade_no,
+             S_m.mchid);
+    struct client_response res;
+    ASSERT_EQ_INT(mh_call(&S_client, &S_m, "GET", path, NULL, &res), 200);
+    json_t *j = api_json(&res);
+    client_response_release(&res);
+    ASSERT(j != NULL);
+    return j;
+}
+
+static const char *S_state(json_t *order)
+{
+    return json_string_value(json_object_get(order, "trade_state"));
+}
+
+static long S_reverse(const char *out_trade_no, char what[64])
+{
+    char path[256], body[64];
+    snprintf(path, sizeof path, "/v3/pay/transactions/out-trade-no/%s/reverse", out_trade_no);
+    snprintf(body, sizeof body, "{\"mchid\":\"%s\"}", S_m.mchid);
+    struct client_response res;
+    long status = mh_call(&S_client, &S_m, "POST", path, body, &res);
+    const char *s = status == 200 ? api_json_str(&res, "trade_state") : api_error_code(&res);
+    snprintf(what, 64, "%s", s != NULL ? s : "");
+    client_response_release(&res);
+    return status;
+}
+
+TEST(devices_are_provisioned_with_the_password_and_listed_without_seeds)
+{
+    // The seed is answered once, only with the payment password; the list never shows it;
+    // another user's device is not found.
+    struct api_user u, v;
+    API_MUST(th_user_new(&S_client, S_admin, &u));
+    API_MUST(th_user_new(&S_client, S_admin, &v));
+    struct client_response res;
+    ASSERT_EQ_INT(api_call(&S_client, "POST", "/v1/me/devices", u.token,
+                           "{\"name\":\"phone\",\"payment_password\":\"000000\"}", &res),
+                  403);
+    ASSERT_EQ_STR(api_error_code(&res), "PASSWORD_WRONG");
+    client_response_release(&res);
+    ASSERT_EQ_INT(api_call(&S_client, "POST", "/v1/me/devices", u.token,
+                           "{\"name\":\"\",\"payment_password\":\"135790\"}", &res),
+                  400);
+    client_response_release(&res);
+    struct S_device d;
+    S_device_add(&u, "phone", &d);
+    ASSERT_EQ_INT(api_call(&S_client, "GET", "/v1/me/devices", u.token, NULL, &res), 200);
+    ASSERT(strstr(res.body.data, d.id) != NULL);
+    ASSERT(strstr(res.body.data, "seed") == NULL);
+    ASSERT(strstr(res.body.data, "\"status\":\"active\"") != NULL);
+    client_response_release(&res);
+    char path[128];
+    snprintf(path, sizeof path, "/v1/me/devices/%s", d.id);
+    ASSERT_EQ_INT(api_call(&S_client, "DELETE", path, v.token, NULL, &res), 404);
+    client_response_release(&res);
+    ASSERT_EQ_INT(api_call(&S_client, "GET", "/v1/me/devices", v.token, NULL, &res), 200);
+    ASSERT(strstr(res.body.data, d.id) == NULL);
+    client_response_release(&res);
+}
+
+TEST(a_code_pays_once_within_one_step_either_way)
+{
+    // A code of the current step pays at once (under ¥200); the same code again is refused
+    // even under a new out_trade_no, while a retry of the same request answers the same; codes
+    // of the step before and after pay, two steps away do not.
+    struct api_user u;
+    API_MUST(th_user_new(&S_client, S_admin, &u));
+    API_MUST(th_fund(&S_client, S_admin, &u, 100000));
+    struct S_device d;
+    S_device_add(&u, "phone", &d);
+    int64_t step = S_settle();
+    char code[PAYCODE_TEXT_SIZE], what[64], number[33];
+    S_code(&d, step, 0, code);
+    ASSERT_EQ_INT(S_codepay(code, 1234, number, what), 200);
+    ASSERT_EQ_STR(what, "SUCCESS");
+    ASSERT_EQ_INT(th_balance(&S_client, &u), 100000 - 1234);
+    json_t *o = S_query(number);
+    ASSERT_EQ_STR(S_state(o), "SUCCESS");
+    ASSERT_EQ_STR(json_string_value(json_object_get(o, "trade_type")), "MICROPAY");
+    json_decref(o);
+    ASSERT_EQ_INT(S_codepay(code, 1234, NULL, what), 400);
+    ASSERT_EQ_STR(what, "AUTH_CODE_INVALID");
+
+    // The window.
+    S_code(&d, step - 1, 1, code);
+    ASSERT_EQ_INT(S_codepay(code, 100, NULL, what), 200);
+    S_code(&d, step + 1, 1, code);
+    ASSERT_EQ_INT(S_codepay(code, 100, NULL, what), 200);
+    S_code(&d, step - 2, 2, code);
+    ASSERT_EQ_INT(S_codepay(code, 100, NULL, what), 400);
+    ASSERT_EQ_STR(what, "AUTH_CODE_INVALID");
+    S_code(&d, step + 2, 2, code);
+    ASSERT_EQ_INT(S_codepay(code, 100, NULL, what), 400);
+    ASSERT_EQ_INT(th_balance(&S_client, &u), 100000 - 1434);
+
+    // Not a Qianbao code: WeChat's prefix, a broken check digit, letters.
+    ASSERT_EQ_INT(S_codepay("134650328919428540", 100, NULL, what), 400);
+    ASSERT_EQ_STR(what, "AUTH_CODE_INVALID");
+    S_code(&d, step, 3, code);
+    code[17] = code[17] == '0' ? '1' : '0';
+    ASSERT_EQ_INT(S_codepay(code, 100, NULL, what), 400);
+    ASSERT_EQ_INT(S_codepay("19abc", 100, NULL, what), 400);
+    ASSERT_EQ_INT(th_balance(&S_client, &u), 100000 - 1434);
+}
+
+TEST(a_low_balance_spends_the_code_and_answers_not_enough)
+{
+    // The code is accepted once even when the payment then fails: 403 NOT_ENOUGH (WeChat's code),
+    // the order PAYERROR, nothing moved, and the same code again is refused as used.
+    struct api_user u;
+    API_MUST(th_user_new(&S_client, S_admin, &u));
+    API_MUST(th_fund(&S_client, S_admin, &u, 300));
+    struct S_device d;
+    S_device_add(&u, "phone", &d);
+    char code[PAYCODE_TEXT_SIZE], what[64], number[33];
+    S_code(&d, S_settle(), 0, code);
+    ASSERT_EQ_INT(S_codepay(code, 500, number, what), 403);
+    ASSERT_EQ_STR(what, "NOT_ENOUGH");
+    json_t *o = S_query(number);
+    ASSERT_EQ_STR(S_state(o), "PAYERROR");
+    json_decref(o);
+    ASSERT_EQ_INT(th_balance(&S_client, &u), 300);
+    ASSERT_EQ_INT(S_codepay(code, 200, NULL, what), 400);
+    ASSERT_EQ_STR(what, "AUTH_CODE_INVALID");
+    ASSERT_EQ_INT(th_balance(&S_client, &u), 300);
+}
+
+TEST(a_retry_of_the_same_request_is_answered_the_same)
+{
+    // The merchant's out_trade_no is its idempotency key: the same body again answers the
+    // first answer and pays nothing more.
+    struct api_user u;
+    API_MUST(th_user_new(&S_client, S_admin, &u));
+    API_MUST(th_fund(&S_client, S_admin, &u, 10000));
+    struct S_device d;
+    S_device_add(&u, "phone", &d);
+    char code[PAYCODE_TEXT_SIZE], body[1024];
+    S_code(&d, S_settle(), 0, code);
+    snprintf(body, sizeof body,
+             "{\"appid\":\"%s\",\"mchid\":\"%s\",\"description\":\"x\",\"out_trade_no\":"
+             "\"retry-%lld\",\"amount\":{\"total\":500},\"payer\":{\"auth_code\":\"%s\"}}",
+             S_m.appid, S_m.mchid, (long long)S_now_ms(), code);
+    struct client_response a, b;
+    ASSERT_EQ_INT(mh_call(&S_client, &S_m, "POST", "/v3/pay/transactions/codepay", body, &a), 200);
+    ASSERT_EQ_INT(mh_call(&S_client, &S_m, "POST", "/v3/pay/transactions/codepay", body, &b), 200);
+    ASSERT_EQ_STR(a.body.data, b.body.data);
+    client_response_release(&a);
+    client_response_release(&b);
+    ASSERT_EQ_INT(th_balance(&S_client, &u), 9500);
+}
+
+struct S_till {
+    pthread_barrier_t *barrier;
+    const char *code;
+    long status;
+    char what[64];
+};
+
+static void *S_till_run(void *arg)
+{
+    struct S_till *t = arg;
+    struct client c;
+    client_init(&c, S_daemon.base_url);
+    char number[40], body[1024];
+    snprintf(number, sizeof number, "till-%p", (void *)t);
+    snprintf(body, sizeof body,
+             "{\"appid\":\"%s\",\"mchid\":\"%s\",\"description\":\"x\",\"out_trade_no\":\"t%lld%d\","
+             "\"amount\":{\"total\":700},\"payer\":{\"auth_code\":\"%s\"}}",
+             S_m.appid, S_m.mchid, (long long)S_now_ms() % 100000000, (int)(t->what[0]), t->code);
+    struct client_response res;
+    pthread_barrier_wait(t->barrier);
+    t->status = mh_call(&c, &S_m, "POST", "/v3/pay/transactions/codepay", body, &res);
+    const char *s = t->status == 200 ? api_json_str(&res, "trade_state") : api_error_code(&res);
+    snprintf(t->what, sizeof t->what, "%s", s != NULL ? s : "");
+    client_response_release(&res);
+    client_release(&c);
+    return NULL;
+}
+
+TEST(two_tills_submitting_one_code_at_once_pay_once)
+{
+    // The same code scanned at two tills and submitted together: one payment, one refusal.
+    struct api_user u;
+    API_MUST(th_user_new(&S_client, S_admin, &u));
+    API_MUST(th_fund(&S_client, S_admin, &u, 10000));
+    struct S_device d;
+    S_device_add(&u, "phone", &d);
+    char code[PAYCODE_TEXT_SIZE];
+    S_code(&d, S_settle(), 0, code);
+    enum { TILLS = 4 };
+    pthread_barrier_t barrier;
+    pthread_barrier_init(&barrier, NULL, TILLS);
+    struct S_till tills[TILLS];
+    pthread_t threads[TILLS];
+    for (int i = 0; i < TILLS; i++) {
+        memset(&tills[i], 0, sizeof tills[i]);
+        tills[i].barrier = &barrier;
+        tills[i].code = code;
+        tills[i].what[0] = (char)('a' + i);
+        pthread_create(&threads[i], NULL, S_till_run, &tills[i]);
+    }
+    int paid = 0, refused = 0;
+    for (int i = 0; i < TILLS; i++) {
+        pthread_join(threads[i], NULL);
+        if (tills[i].status == 200 && strcmp(tills[i].what, "SUCCESS") == 0)
+            paid++;
+        else if (tills[i].status == 400 && strcmp(tills[i].what, "AUTH_CODE_INVALID") == 0)
+            refused++;
+    }
+    pthread_barrier_destroy(&barrier);
+    ASSERT_EQ_INT(paid, 1);
+    ASSERT_EQ_INT(refused, TILLS - 1);
+    ASSERT_EQ_INT(th_balance(&S_client, &u), 10000 - 700);
+}
+
+TEST(a_revoked_devices_codes_are_refused)
+{
+    // Revoking a device kills its codes at once, including one already shown.
+    struct api_user u;
+    API_MUST(th_user_new(&S_client, S_admin, &u));
+    API_MUST(th_fund(&S_client, S_admin, &u, 10000));
+    struct S_device d;
+    S_device_add(&u, "old phone", &d);
+    char code[PAYCODE_TEXT_SIZE], what[64], path[128];
+    S_code(&d, S_settle(), 0, code);
+    snprintf(path, sizeof path, "/v1/me/devices/%s", d.id);
+    struct client_response res;
+    ASSERT_EQ_INT(api_call(&S_client, "DELETE", path, u.token, NULL, &res), 204);
+    client_response_release(&res);
+    ASSERT_EQ_INT(S_codepay(code, 100, NULL, what), 400);
+    ASSERT_EQ_STR(what, "AUTH_CODE_INVALID");
+    ASSERT_EQ_INT(th_balance(&S_client, &u), 10000);
+    ASSERT_EQ_INT(api_call(&S_client, "GET", "/v1/me/devices", u.token, NULL, &res), 200);
+    ASSERT(strstr(res.body.data, "\"status\":\"revoked\"") != NULL);
+    client_response_release(&res);
+}
+
+TEST(five_wrong_codes_lock_the_slot)
+{
+    // Guessing: wrong tokens for a device's slot count; the fifth locks the slot, after which
+    // even the right code is refused, and the security centre shows the lockout.
+    struct api_user u;
+    API_MUST(th_user_new(&S_client, S_admin, &u));
+    API_MUST(th_fund(&S_client, S_admin, &u, 10000));
+    struct S_device d;
+    S_device_add(&u, "phone", &d);
+    int64_t step = S_settle();
+    char right[PAYCODE_TEXT_SIZE], wrong[PAYCODE_TEXT_SIZE], what[64];
+    S_code(&d, step, 0, right);
+    for (int i = 0; i < 4; i++) {
+        memcpy(wrong, right, sizeof wrong);
+        /* Another token with a correct check digit. */
+        wrong[10] = (char)('0' + (right[10] - '0' + 1 + i) % 10);
+        wrong[17] = paycode_luhn_digit(wrong, 17);
+        ASSERT_EQ_INT(S_codepay(wrong, 100, NULL, what), 400);
+        ASSERT_EQ_STR(what, "AUTH_CODE_INVALID");
+    }
+    struct client_response res;
+    ASSERT_EQ_INT(api_call(&S_client, "GET", "/v1/me/security", u.token, NULL, &res), 200);
+    ASSERT(strstr(res.body.data, "{\"name\":\"no_recent_lockouts\",\"ok\":true") != NULL);
+    client_response_release(&res);
+    ASSERT_EQ_INT(S_codepay(wrong, 100, NULL, what), 400);
+    ASSERT_EQ_INT(S_codepay(right, 100, NULL, what), 400);
+    ASSERT_EQ_STR(what, "AUTH_CODE_INVALID");
+    ASSERT_EQ_INT(th_balance(&S_client, &u), 10000);
+    ASSERT_EQ_INT(api_call(&S_client, "GET", "/v1/me/security", u.token, NULL, &res), 200);
+    ASSERT(strstr(res.body.data, "{\"name\":\"no_recent_lockouts\",\"ok\":false") != NULL);
+    client_response_release(&res);
+}
+
+TEST(above_the_password_free_amount_the_payer_confirms)
+{
+    // ¥300 is above the ¥200 password-free amount: the order is USERPAYING until the payer
+    // confirms with the payment password (a wrong one is refused), then SUCCESS; nobody else
+    // sees or confirms it.
+    struct api_user u, v;
+    API_MUST(th_user_new(&S_client, S_admin, &u));
+    API_MUST(th_user_new(&S_client, S_admin, &v));
+    API_MUST(th_fund(&S_client, S_admin, &u, 50000));
+    struct S_device d;
+    S_device_add(&u, "phone", &d);
+    char code[PAYCODE_TEXT_SIZE], what[64], number[33];
+    S_code(&d, S_settle(), 0, code);
+    ASSERT_EQ_INT(S_codepay(code, 30000, number, what), 202);
+    ASSERT_EQ_STR(what, "USERPAYING");
+    json_t *o = S_query(number);
+    ASSERT_EQ_STR(S_state(o), "USERPAYING");
+    json_decref(o);
+    ASSERT_EQ_INT(th_balance(&S_client, &u), 50000);
+
+    struct client_response res;
+    ASSERT_EQ_INT(api_call(&S_client, "GET", "/v1/me/pending-payments", v.token, NULL, &res), 200);
+    ASSERT(strstr(res.body.data, number) == NULL);
+    client_response_release(&res);
+    ASSERT_EQ_INT(api_call(&S_client, "GET", "/v1/me/pending-payments", u.token, NULL, &res), 200);
+    json_t *list = api_json(&res);
+    client_response_release(&res);
+    json_t *item = json_array_get(json_object_get(list, "items"), 0);
+    ASSERT(item != NULL);
+    ASSERT_EQ_STR(json_string_value(json_object_get(item, "out_trade_no")), number);
+    ASSERT_EQ_INT(json_integer_value(json_object_get(item, "amount")), 30000);
+    char path[128];
+    snprintf(path, sizeof path, "/v1/me/pending-payments/%s/confirm",
+             json_string_value(json_object_get(item, "id")));
+    json_decref(list);
+    ASSERT_EQ_INT(api_call_idem(&S_client, "POST", path, v.token, "c-v",
+                                "{\"payment_password\":\"135790\"}", &res),
+                  404);
+    ASSERT_EQ_STR(api_error_code(&res), "ORDER_NOT_EXIST");
+    client_response_release(&res);
+    ASSERT_EQ_INT(api_call_idem(&S_client, "POST", path, u.token, "c-1",
+                                "{\"payment_password\":\"000000\"}", &res),
+                  403);
+    ASSERT_EQ_STR(api_error_code(&res), "PASSWORD_WRONG");
+    client_response_release(&res);
+    ASSERT_EQ_INT(api_call_idem(&S_client, "POST", path, u.token, "c-2",
+                                "{\"payment_password\":\"135790\"}", &res),
+                  201);
+    client_response_release(&res);
+    o = S_query(number);
+    ASSERT_EQ_STR(S_state(o), "SUCCESS");
+    json_decref(o);
+    ASSERT_EQ_INT(th_balance(&S_client, &u), 20000);
+    ASSERT_EQ_INT(api_call_idem(&S_client, "POST", path, u.token, "c-3",
+                                "{\"payment_password\":\"135790\"}", &res),
+                  400);
+    ASSERT_EQ_STR(api_error_code(&res), "ORDERPAID");
+    client_response_release(&res);
+}
+
+TEST(an_unconfirmed_payment_is_revoked_after_the_confirmation_time)
+{
+    // Nobody confirms: after the confirmation time the order reads REVOKED, leaves the pending
+    // list, cannot be confirmed, and no money moved.
+    struct api_user u;
+    API_MUST(th_user_new(&S_client, S_admin, &u));
+    API_MUST(th_fund(&S_client, S_admin, &u, 50000));
+    struct S_device d;
+    S_device_add(&u, "phone", &d);
+    char code[PAYCODE_TEXT_SIZE], what[64], number[33];
+    S_code(&d, S_settle(), 0, code);
+    ASSERT_EQ_INT(S_codepay(code, 25000, number, what), 202);
+    struct client_response res;
+    ASSERT_EQ_INT(api_call(&S_client, "GET", "/v1/me/pending-payments", u.token, NULL, &res), 200);
+    json_t *list = api_json(&res);
+    client_response_release(&res);
+    char path[128];
+    snprintf(path, sizeof path, "/v1/me/pending-payments/%s/confirm",
+             json_string_value(
+                 json_object_get(json_array_get(json_object_get(list, "items"), 0), "id")));
+    json_decref(list);
+    usleep((S_CONFIRM_S * 1000 + 700) * 1000);
+    json_t *o = S_query(number);
+    ASSERT_EQ_STR(S_state(o), "REVOKED");
+    json_decref(o);
+    ASSERT_EQ_INT(api_call(&S_client, "GET", "/v1/me/pending-payments", u.token, NULL, &res), 200);
+    ASSERT(strstr(res.body.data, number) == NULL);
+    client_response_release(&res);
+    ASSERT_EQ_INT(api_call_idem(&S_client, "POST", path, u.token, "late",
+                                "{\"payment_password\":\"135790\"}", &res),
+                  400);
+    ASSERT_EQ_STR(api_error_code(&res), "ORDER_CLOSED");
+    client_response_release(&res);
+    ASSERT_EQ_INT(th_balance(&S_client, &u), 50000);
+}
+
+TEST(the_password_free_amount_and_count_can_be_lowered)
+{
+    // Five password-free code payments a day, the sixth waits for the payer; a user who lowers
+    // the amount to 0 confirms every code payment; raising above the maximum is refused.
+    struct api_user u;
+    API_MUST(th_user_new(&S_client, S_admin, &u));
+    API_MUST(th_fund(&S_client, S_admin, &u, 50000));
+    struct S_device d;
+    S_device_add(&u, "phone", &d);
+    char code[PAYCODE_TEXT_SIZE], what[64];
+    int64_t step = S_settle();
+    for (int i = 0; i < 5; i++) {
+        S_code(&d, step, i, code);
+        ASSERT_EQ_INT(S_codepay(code, 100, NULL, what), 200);
+    }
+    S_code(&d, step, 5, code);
+    ASSERT_EQ_INT(S_codepay(code, 100, NULL, what), 202);
+    ASSERT_EQ_STR(what, "USERPAYING");
+
+    struct api_user w;
+    API_MUST(th_user_new(&S_client, S_admin, &w));
+    API_MUST(th_fund(&S_client, S_admin, &w, 50000));
+    struct S_device e;
+    S_device_add(&w, "phone", &e);
+    struct client_response res;
+    ASSERT_EQ_INT(api_call(&S_client, "PUT", "/v1/me/payment-code-settings", w.token,
+                           "{\"password_free_limit\":20001,\"payment_password\":\"135790\"}",
+                           &res),
+                  400);
+    client_response_release(&res);
+    ASSERT_EQ_INT(api_call(&S_client, "PUT", "/v1/me/payment-code-settings", w.token,
+                           "{\"password_free_limit\":0,\"payment_password\":\"135790\"}", &res),
+                  200);
+    ASSERT_EQ_INT(api_json_int(&res, "password_free_limit", -1), 0);
+    ASSERT_EQ_INT(api_json_int(&res, "password_free_daily_count", -1), 5);
+    client_response_release(&res);
+    S_code(&e, S_settle(), 0, code);
+    ASSERT_EQ_INT(S_codepay(code, 1, NULL, what), 202);
+    ASSERT_EQ_INT(api_call(&S_client, "GET", "/v1/me/payment-code-settings", w.token, NULL, &res),
+                  200);
+    ASSERT_EQ_INT(api_json_int(&res, "password_free_limit", -1), 0);
+    client_response_release(&res);
+}
+
+TEST(reverse_revokes_and_returns_a_paid_orders_money)
+{
+    // Reverse: a paid order's money goes back to the payer and the order is REVOKED; again is
+    // the same answer; a waiting order is revoked and can no longer be confirmed; a native order
+    // cannot be reversed.
+    struct api_user u;
+    API_MUST(th_user_new(&S_client, S_admin, &u));
+    API_MUST(th_fund(&S_client, S_admin, &u, 50000));
+    struct S_device d;
+    S_device_add(&u, "phone", &d);
+    char code[PAYCODE_TEXT_SIZE], what[64], paid[33], waiting[33];
+    int64_t step = S_settle();
+    S_code(&d, step, 0, code);
+    ASSERT_EQ_INT(S_codepay(code, 1999, paid, what), 200);
+    ASSERT_EQ_INT(th_balance(&S_client, &u), 50000 - 1999);
+    ASSERT_EQ_INT(S_reverse(paid, what), 200);
+    ASSERT_EQ_STR(what, "REVOKED");
+    ASSERT_EQ_INT(th_balance(&S_client, &u), 50000);
+    ASSERT_EQ_INT(S_reverse(paid, what), 200);
+    ASSERT_EQ_STR(what, "REVOKED");
+    ASSERT_EQ_INT(th_balance(&S_client, &u), 50000);
+
+    S_code(&d, step, 1, code);
+    ASSERT_EQ_INT(S_codepay(code, 30000, waiting, what), 202);
+    ASSERT_EQ_INT(S_reverse(waiting, what), 200);
+    ASSERT_EQ_STR(what, "REVOKED");
+    struct client_response res;
+    ASSERT_EQ_INT(api_call(&S_client, "GET", "/v1/me/pending-payments", u.token, NULL, &res), 200);
+    ASSERT(strstr(res.body.data, waiting) == NULL);
+    client_response_release(&res);
+
+    ASSERT_EQ_INT(S_reverse("no-such-order-1", what), 404);
+    ASSERT_EQ_STR(what, "ORDER_NOT_EXIST");
+    char body[1024], number[40];
+    snprintf(number, sizeof number, "native-rev-%lld", (long long)S_now_ms() % 1000000);
+    snprintf(body, sizeof body,
+             "{\"appid\":\"%s\",\"mchid\":\"%s\",\"description\":\"x\",\"out_trade_no\":"
+             "\"%s\",\"notify_url\":\"https://example.com/n\",\"amount\":{\"total\":100}}",
+             S_m.appid, S_m.mchid, number);
+    ASSERT_EQ_INT(mh_call(&S_client, &S_m, "POST", "/v3/pay/transactions/native", body, &res),
+                  200);
+    client_response_release(&res);
+    ASSERT_EQ_INT(S_reverse(number, what), 400);
+    ASSERT_EQ_STR(what, "INVALID_REQUEST");
+}
+
+TEST(an_online_code_from_the_server_pays)
+{
+    // GET /v1/me/payment-code answers a fresh 18-digit code starting 19 that pays once; a
+    // device id of another user is not found.
+    struct api_user u, v;
+    API_MUST(th_user_new(&S_client, S_admin, &u));
+    API_MUST(th_user_new(&S_client, S_admin, &v));
+    API_MUST(th_fund(&S_client, S_admin, &u, 10000));
+    S_settle();
+    struct client_response res;
+    ASSERT_EQ_INT(api_call(&S_client, "GET", "/v1/me/payment-code", u.token, NULL, &res), 200);
+    char code[PAYCODE_TEXT_SIZE], second[PAYCODE_TEXT_SIZE], what[64];
+    snprintf(code, sizeof code, "%s", api_json_str(&res, "code"));
+    ASSERT(api_json_str(&res, "expires_at") != NULL);
+    client_response_release(&res);
+    struct paycode p;
+    ASSERT(paycode_parse(code, strlen(code), &p));
+    ASSERT_EQ_INT(api_call(&S_client, "GET", "/v1/me/payment-code", u.token, NULL, &res), 200);
+    snprintf(second, sizeof second, "%s", api_json_str(&res, "code"));
+    client_response_release(&res);
+    ASSERT(strcmp(code, second) != 0);
+    ASSERT_EQ_INT(S_codepay(code, 300, NULL, what), 200);
+    ASSERT_EQ_INT(S_codepay(code, 300, NULL, what), 400);
+    ASSERT_EQ_INT(S_codepay(second, 300, NULL, what), 200);
+    ASSERT_EQ_INT(th_balance(&S_client, &u), 9400);
+
+    struct S_device d;
+    S_device_add(&u, "watch", &d);
+    char path[128];
+    snprintf(path, sizeof path, "/v1/me/payment-code?device_id=%s", d.id);
+    ASSERT_EQ_INT(api_call(&S_client, "GET", path, v.token, NULL, &res), 404);
+    client_response_release(&res);
+    ASSERT_EQ_INT(api_call(&S_client, "GET", path, u.token, NULL, &res), 200);
+    snprintf(code, sizeof code, "%s", api_json_str(&res, "code"));
+    client_response_release(&res);
+    ASSERT(paycode_parse(code, strlen(code), &p));
+    ASSERT_EQ_INT(p.slot, d.slot);
+    ASSERT_EQ_INT(p.counter, 9);
+}
+
+TEST(bad_codepay_bodies_are_refused_and_change_nothing)
+{
+    // Missing payer, another merchant's appid, a non-CNY currency, an over-long auth_code.
+    char body[1024], what[64];
+    struct client_response res;
+    snprintf(body, sizeof body,
+             "{\"appid\":\"%s\",\"mchid\":\"%s\",\"description\":\"x\",\"out_trade_no\":"
+             "\"bad-body-1\",\"amount\":{\"total\":100}}",
+             S_m.appid, S_m.mchid);
+    ASSERT_EQ_INT(mh_call(&S_client, &S_m, "POST", "/v3/pay/transactions/codepay", body, &res),
+                  400);
+    ASSERT_EQ_STR(api_error_code(&res), "PARAM_ERROR");
+    client_response_release(&res);
+    snprintf(body, sizeof body,
+             "{\"appid\":\"wx0000000000000000\",\"mchid\":\"%s\",\"description\":\"x\","
+             "\"out_trade_no\":\"bad-body-2\",\"amount\":{\"total\":100},"
+             "\"payer\":{\"auth_code\":\"190000000010425915\"}}",
+             S_m.mchid);
+    ASSERT_EQ_INT(mh_call(&S_client, &S_m, "POST", "/v3/pay/transactions/codepay", body, &res),
+                  400);
+    ASSERT_EQ_STR(api_error_code(&res), "APPID_MCHID_NOT_MATCH");
+    client_response_release(&res);
+    ASSERT_EQ_INT(S_codepay("1900000000104259151900000000104259", 100, NULL, what), 400);
+    ASSERT_EQ_STR(what, "PARAM_ERROR");
+}
+
+int main(void)
+{
+    if (!crypto_init())
+        return 1;
+    test_tmpdir(S_root, sizeof S_root);
+    char confirm[8];
+    snprintf(confirm, sizeof confirm, "%d", S_CONFIRM_S);
+    const char *args[] = {"--paycode-confirm-s", confirm, NULL};
+    if (!api_daemon_start(&S_daemon, S_root, "paycode", args, S_admin)) {
+        fprintf(stderr, "%s\n", api_error());
+        printf("0 passed, 1 failed\n");
+        return 1;
+    }
+    client_init(&S_client, S_daemon.base_url);
+    if (!mh_onboard(&S_client, S_admin, -1, &S_m)) {
+        fprintf(stderr, "%s\n", api_error());
+        return 1;
+    }
+    RUN(devices_are_provisioned_with_the_password_and_listed_without_seeds);
+    RUN(a_code_pays_once_within_one_step_either_way);
+    RUN(a_low_balance_spends_the_code_and_answers_not_enough);
+    RUN(a_retry_of_the_same_request_is_answered_the_same);
+    RUN(two_tills_submitting_one_code_at_once_pay_once);
+    RUN(a_revoked_devices_codes_are_refused);
+    RUN(five_wrong_codes_lock_the_slot);
+    RUN(above_the_password_free_amount_the_payer_confirms);
+    RUN(an_unconfirmed_payment_is_revoked_after_the_confirmation_time);
+    RUN(the_password_free_amount_and_count_can_be_lowered);
+    RUN(reverse_revokes_and_returns_a_paid_orders_money);
+    RUN(an_online_code_from_the_server_pays);
+    RUN(bad_codepay_bodies_are_refused_and_change_nothing);
+    mh_release(&S_m);
+    client_release(&S_client);
+    int status = test_daemon_stop(&S_daemon);
+    if (status != 0) {
+        fprintf(stderr, "FAIL daemon_stops_cleanly (%d)\n", status);
+        test_failed_count++;
+    }
+    if (test_failed_count == 0)
+        test_rmtree(S_root);
+    else
+        fprintf(stderr, "daemon log kept in %s/paycode.log\n", S_root);
+    return test_summary();
+}

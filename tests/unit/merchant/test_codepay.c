@@ -1,0 +1,294 @@
+/*
+ * test_codepay.c — payment codes at the server (src/merchant/paycode.c) on
+ * a real ledger with the manual clock: the window to the millisecond at
+ * step boundaries, the lock expiring after its time, the password-free
+ * count rolling over at midnight, a USERPAYING order revoked exactly at
+ * its deadline (on read and by the worker), and reversal's one entry,
+ * after which the whole stored ledger still verifies (wx_free).
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "merchant/paycode.h"
+#include "store/pool.h"
+#include "unit/wallet/transfer_fixture.h"
+
+struct fx {
+    struct wx *wx;
+    struct merchant m;
+    struct identity_user payer;
+    char device_id[ID_TEXT_SIZE_MAX];
+    uint32_t slot;
+    uint8_t seed[PAYCODE_SEED_SIZE];
+    int seq;
+};
+
+static void S_fx_init(struct fx *f)
+{
+    memset(f, 0, sizeof *f);
+    f->wx = wx_new();
+    ASSERT_EQ_INT(wallet_accounts_setup(f->wx->ledger, &f->wx->env), QB_OK);
+    struct merchant_create_cmd c;
+    merchant_create_cmd_init(&c, &f->wx->env);
+    snprintf(c.merchant.mchid, sizeof c.merchant.mchid, "1900009191");
+    snprintf(c.merchant.appid, sizeof c.merchant.appid, "wx0123456789abcdef");
+    snprintf(c.merchant.name, sizeof c.merchant.name, "便利店");
+    snprintf(c.merchant.public_key_pem, sizeof c.merchant.public_key_pem, "unused");
+    snprintf(c.merchant.serial_no, sizeof c.merchant.serial_no, "AB");
+    domain_seal(&f->wx->env, "0123456789abcdefghijABCDEFGHIJ01", 32, c.merchant.apiv3_key_sealed);
+    c.merchant.fee_ppm = 6000;
+    ASSERT_EQ_INT(ledger_execute(f->wx->ledger, &c.cmd), QB_OK);
+    ASSERT_EQ_INT(c.outcome, QB_OK);
+    f->m = c.merchant;
+    ledger_cmd_release(&c.cmd);
+    f->payer = wx_user(f->wx, "小明", true);
+    wx_fund(f->wx, f->payer.account_id, 100000);
+
+    struct merchant_device_add_cmd d;
+    merchant_device_add_cmd_init(&d, &f->wx->env);
+    snprintf(d.user_id, sizeof d.user_id, "%s", f->payer.id);
+    snprintf(d.name, sizeof d.name, "phone");
+    snprintf(d.payment_password, sizeof d.payment_password, WX_PAY_PASSWORD);
+    ASSERT_EQ_INT(ledger_execute(f->wx->ledger, &d.cmd), QB_OK);
+    ASSERT_EQ_INT(d.cmd.result, QB_OK);
+    ASSERT_EQ_INT(d.outcome, QB_OK);
+    snprintf(f->device_id, sizeof f->device_id, "%s", d.device_id);
+    f->slot = d.slot;
+    memcpy(f->seed, d.seed, sizeof f->seed);
+    ledger_cmd_release(&d.cmd);
+}
+
+/* Submits the code of (step, counter) for total; answers the stored status
+ * and the outcome, the order into *out. */
+static int S_codepay_code(struct fx *f, const char *code, int64_t total, enum qb_error *outcome,
+                          struct merchant_order *out)
+{
+    struct merchant_codepay_cmd c;
+    merchant_codepay_cmd_init(&c, &f->wx->env);
+    struct merchant_order *o = &c.order;
+    snprintf(o->mchid, sizeof o->mchid, "%s", f->m.mchid);
+    snprintf(o->appid, sizeof o->appid, "%s", f->m.appid);
+    snprintf(o->out_trade_no, sizeof o->out_trade_no, "unit-%06d", ++f->seq);
+    snprintf(o->description, sizeof o->description, "水");
+    o->currency = currency_find("CNY");
+    o->total_minor = total;
+    memset(o->request_hash, f->seq & 0xff, sizeof o->request_hash);
+    snprintf(c.auth_code, sizeof c.auth_code, "%s", code);
+    ASSERT_EQ_INT(ledger_execute(f->wx->ledger, &c.cmd), QB_OK);
+    ASSERT_EQ_INT(c.cmd.result, QB_OK);
+    int status = 0;
+    const char *body;
+    size_t size;
+    ASSERT(domain_response_get(&c.cmd, &status, &body, &size));
+    *outcome = c.outcome;
+    if (out != NULL)
+        *out = c.order;
+    ledger_cmd_release(&c.cmd);
+    return status;
+}
+
+static int S_codepay(struct fx *f, int64_t step, int counter, int64_t total,
+                     enum qb_error *outcome, struct merchant_order *out)
+{
+    char code[PAYCODE_TEXT_SIZE];
+    paycode_format(f->seed, step, f->slot, (uint8_t)counter, code);
+    return S_codepay_code(f, code, total, outcome, out);
+}
+
+static int64_t S_now(struct fx *f) { return clock_now_ms(&f->wx->clock); }
+
+TEST(the_window_holds_to_the_millisecond)
+{
+    // A code of step s is accepted until the last millisecond of step s + 1 and refused from
+    // the first of s + 2; a code of s + 1 is accepted from the first millisecond of s.
+    struct fx f;
+    S_fx_init(&f);
+    int64_t s = paycode_step(S_now(&f)) + 1;
+    wx_clock_to(f.wx, s * PAYCODE_STEP_MS); /* the first millisecond of s */
+    enum qb_error outcome;
+    ASSERT_EQ_INT(S_codepay(&f, s + 1, 0, 100, &outcome, NULL), 200);
+    ASSERT_EQ_INT(S_codepay(&f, s + 2, 0, 100, &outcome, NULL), 400);
+    ASSERT_EQ_INT(outcome, QB_E_AUTH_CODE_INVALID);
+    wx_clock_to(f.wx, (s + 2) * PAYCODE_STEP_MS - 1); /* the last millisecond of s + 1 */
+    ASSERT_EQ_INT(S_codepay(&f, s, 1, 100, &outcome, NULL), 200);
+    wx_clock_to(f.wx, (s + 2) * PAYCODE_STEP_MS); /* s is two steps behind now */
+    ASSERT_EQ_INT(S_codepay(&f, s, 2, 100, &outcome, NULL), 400);
+    ASSERT_EQ_INT(outcome, QB_E_AUTH_CODE_INVALID);
+    ASSERT_EQ_INT(wx_balance(f.wx, f.payer.account_id), 100000 - 200);
+    wx_free(f.wx);
+}
+
+TEST(a_locked_slot_opens_again_after_its_lock)
+{
+    // Five wrong codes lock the slot for 15 minutes: a right code is refused one millisecond
+    // before the end and accepted at it; a right code in between resets nothing it should not.
+    struct fx f;
+    S_fx_init(&f);
+    int64_t s = paycode_step(S_now(&f));
+    char wrong[PAYCODE_TEXT_SIZE];
+    enum qb_error outcome;
+    for (int i = 0; i < 5; i++) {
+        paycode_format(f.seed, s, f.slot, 0, wrong);
+        wrong[10] = (char)('0' + (wrong[10] - '0' + 1 + i) % 10);
+        wrong[17] = paycode_luhn_digit(wrong, 17);
+        ASSERT_EQ_INT(S_codepay_code(&f, wrong, 100, &outcome, NULL), 400);
+    }
+    int64_t locked_at = S_now(&f);
+    int64_t lock_end = locked_at + f.wx->env.settings.paycode_lock_ms;
+    wx_clock_to(f.wx, lock_end - 1);
+    ASSERT_EQ_INT(S_codepay(&f, paycode_step(S_now(&f)), 0, 100, &outcome, NULL), 400);
+    wx_clock_to(f.wx, lock_end);
+    ASSERT_EQ_INT(S_codepay(&f, paycode_step(S_now(&f)), 1, 100, &outcome, NULL), 200);
+    ASSERT_EQ_INT(wx_balance(f.wx, f.payer.account_id), 100000 - 100);
+    wx_free(f.wx);
+}
+
+TEST(four_wrong_codes_and_a_right_one_reset_the_count)
+{
+    // The count is of wrong codes in a row: a right code in between starts it again.
+    struct fx f;
+    S_fx_init(&f);
+    int64_t s = paycode_step(S_now(&f));
+    char wrong[PAYCODE_TEXT_SIZE];
+    enum qb_error outcome;
+    for (int round = 0; round < 2; round++) {
+        for (int i = 0; i < 4; i++) {
+            paycode_format(f.seed, s, f.slot, 9, wrong);
+            wrong[10] = (char)('0' + (wrong[10] - '0' + 1 + i) % 10);
+            wrong[17] = paycode_luhn_digit(wrong, 17);
+            ASSERT_EQ_INT(S_codepay_code(&f, wrong, 100, &outcome, NULL), 400);
+        }
+        ASSERT_EQ_INT(S_codepay(&f, s, round, 100, &outcome, NULL), 200);
+    }
+    wx_free(f.wx);
+}
+
+TEST(the_password_free_count_rolls_over_at_midnight)
+{
+    // Five password-free code payments today; the sixth waits; after midnight (UTC+8) five
+    // more go through without the password.
+    struct fx f;
+    S_fx_init(&f);
+    enum qb_error outcome;
+    int64_t s = paycode_step(S_now(&f));
+    for (int i = 0; i < 5; i++)
+        ASSERT_EQ_INT(S_codepay(&f, s, i, 100, &outcome, NULL), 200);
+    ASSERT_EQ_INT(S_codepay(&f, s, 5, 100, &outcome, NULL), 202);
+    wx_clock_to(f.wx, domain_day_start_ms(S_now(&f)) + WX_DAY_MS);
+    s = paycode_step(S_now(&f));
+    ASSERT_EQ_INT(S_codepay(&f, s, 0, 100, &outcome, NULL), 200);
+    // A payment above ¥200 always waits.
+    ASSERT_EQ_INT(S_codepay(&f, s, 1, 20001, &outcome, NULL), 202);
+    ASSERT_EQ_INT(S_codepay(&f, s, 2, 20000, &outcome, NULL), 200);
+    wx_free(f.wx);
+}
+
+TEST(an_unconfirmed_order_is_revoked_at_its_deadline_on_read_and_by_the_worker)
+{
+    // USERPAYING until the last millisecond of the confirmation time, REVOKED from its end for
+    // every reader; the worker then writes REVOKED once, and a confirmation is refused.
+    struct fx f;
+    S_fx_init(&f);
+    enum qb_error outcome;
+    struct merchant_order o;
+    ASSERT_EQ_INT(S_codepay(&f, paycode_step(S_now(&f)), 0, 30000, &outcome, &o), 202);
+    ASSERT_EQ_INT(o.state, MERCHANT_USERPAYING);
+    ASSERT_EQ_INT(o.expires_at_ms - o.created_at_ms, f.wx->env.settings.paycode_confirm_ms);
+    char err[256];
+    struct store_pool *pool = NULL;
+    ASSERT_EQ_INT(store_pool_open(f.wx->db_path, 1, &pool, err, sizeof err), QB_OK);
+    size_t revoked = 0;
+    wx_clock_to(f.wx, o.expires_at_ms - 1);
+    ASSERT_EQ_INT(merchant_order_state_at(&o, S_now(&f)), MERCHANT_USERPAYING);
+    ASSERT_EQ_INT(merchant_paycode_worker_pass(&f.wx->env, pool, &revoked), QB_OK);
+    ASSERT_EQ_INT(revoked, 0);
+    wx_clock_to(f.wx, o.expires_at_ms);
+    ASSERT_EQ_INT(merchant_order_state_at(&o, S_now(&f)), MERCHANT_REVOKED);
+    ASSERT_EQ_INT(merchant_paycode_worker_pass(&f.wx->env, pool, &revoked), QB_OK);
+    ASSERT_EQ_INT(revoked, 1);
+    ASSERT_EQ_INT(merchant_paycode_worker_pass(&f.wx->env, pool, &revoked), QB_OK);
+    ASSERT_EQ_INT(revoked, 0);
+    struct merchant_order stored;
+    ASSERT_EQ_INT(merchant_order_get(f.wx->reader, f.m.mchid, o.out_trade_no, NULL, &stored),
+                  QB_OK);
+    ASSERT_EQ_INT(stored.state, MERCHANT_REVOKED);
+
+    struct merchant_order_pay_cmd c;
+    merchant_order_pay_cmd_init(&c, &f.wx->env);
+    snprintf(c.payer_id, sizeof c.payer_id, "%s", f.payer.id);
+    snprintf(c.pay_token, sizeof c.pay_token, "%s", o.pay_token);
+    c.has_payment_password = true;
+    snprintf(c.payment_password, sizeof c.payment_password, WX_PAY_PASSWORD);
+    ASSERT_EQ_INT(ledger_execute(f.wx->ledger, &c.cmd), QB_OK);
+    ASSERT_EQ_INT(c.outcome, QB_E_ORDER_CLOSED);
+    ledger_cmd_release(&c.cmd);
+    ASSERT_EQ_INT(wx_balance(f.wx, f.payer.account_id), 100000);
+    store_pool_close(pool);
+    wx_free(f.wx);
+}
+
+TEST(reversal_returns_every_fen_in_one_entry)
+{
+    // A paid order reversed: the payer gets the total back, the merchant gives up the total less
+    // the fee and fee income the fee; the ledger verifies afterwards.
+    struct fx f;
+    S_fx_init(&f);
+    int64_t fee_before = wx_balance(f.wx, f.wx->env.accounts.fee_income);
+    enum qb_error outcome;
+    struct merchant_order o;
+    ASSERT_EQ_INT(S_codepay(&f, paycode_step(S_now(&f)), 0, 12345, &outcome, &o), 200);
+    ASSERT_EQ_INT(wx_balance(f.wx, f.m.account_id), 12345 - 74);
+    ASSERT_EQ_INT(wx_balance(f.wx, f.wx->env.accounts.fee_income) - fee_before, 74);
+    struct merchant_reverse_cmd r;
+    merchant_reverse_cmd_init(&r, &f.wx->env);
+    snprintf(r.mchid, sizeof r.mchid, "%s", f.m.mchid);
+    snprintf(r.out_trade_no, sizeof r.out_trade_no, "%s", o.out_trade_no);
+    ASSERT_EQ_INT(ledger_execute(f.wx->ledger, &r.cmd), QB_OK);
+    ASSERT_EQ_INT(r.cmd.result, QB_OK);
+    ASSERT_EQ_INT(r.outcome, QB_OK);
+    ASSERT_EQ_INT(r.order.state, MERCHANT_REVOKED);
+    ledger_cmd_release(&r.cmd);
+    ASSERT_EQ_INT(wx_balance(f.wx, f.payer.account_id), 100000);
+    ASSERT_EQ_INT(wx_balance(f.wx, f.m.account_id), 0);
+    ASSERT_EQ_INT(wx_balance(f.wx, f.wx->env.accounts.fee_income), fee_before);
+    wx_free(f.wx);
+}
+
+TEST(a_low_balance_spends_the_code_and_fails_the_order)
+{
+    // The code is accepted once even when the payment fails: the order is PAYERROR, the answer
+    // NOT_ENOUGH, and the same code again is refused as used.
+    struct fx f;
+    S_fx_init(&f);
+    enum qb_error outcome;
+    struct merchant_order o;
+    int64_t s = paycode_step(S_now(&f));
+    ASSERT_EQ_INT(S_codepay(&f, s, 0, 15000, &outcome, &o), 200);
+    ASSERT_EQ_INT(S_codepay(&f, s, 1, 19000, &outcome, &o), 200);
+    ASSERT_EQ_INT(wx_balance(f.wx, f.payer.account_id), 100000 - 34000);
+    struct wx_raw drain = {.kind = 3, .account_id = f.payer.account_id, .other_id = f.wx->sys_id,
+                           .amount_minor = 66000};
+    ASSERT_EQ_INT(wx_raw_exec(f.wx, &drain), QB_OK);
+    ASSERT_EQ_INT(wx_balance(f.wx, f.payer.account_id), 0);
+    ASSERT_EQ_INT(S_codepay(&f, s, 2, 100, &outcome, &o), 403);
+    ASSERT_EQ_INT(outcome, QB_E_NOT_ENOUGH);
+    struct merchant_order stored;
+    ASSERT_EQ_INT(merchant_order_get(f.wx->reader, f.m.mchid, o.out_trade_no, NULL, &stored),
+                  QB_OK);
+    ASSERT_EQ_INT(stored.state, MERCHANT_PAYERROR);
+    ASSERT_EQ_INT(S_codepay(&f, s, 2, 100, &outcome, &o), 400);
+    ASSERT_EQ_INT(outcome, QB_E_AUTH_CODE_INVALID);
+    wx_free(f.wx);
+}
+
+int main(void)
+{
+    RUN(the_window_holds_to_the_millisecond);
+    RUN(a_locked_slot_opens_again_after_its_lock);
+    RUN(four_wrong_codes_and_a_right_one_reset_the_count);
+    RUN(the_password_free_count_rolls_over_at_midnight);
+    RUN(an_unconfirmed_order_is_revoked_at_its_deadline_on_read_and_by_the_worker);
+    RUN(reversal_returns_every_fen_in_one_entry);
+    RUN(a_low_balance_spends_the_code_and_fails_the_order);
+    return test_summary();
+}
