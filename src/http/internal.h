@@ -318,6 +318,8 @@ void http_handle_v3_query_out_trade_no(struct http_request *req);
 void http_handle_v3_query_id(struct http_request *req);
 void http_handle_v3_close(struct http_request *req);
 void http_handle_v3_certificates(struct http_request *req);
+void http_handle_v3_tradebill(struct http_request *req);
+void http_handle_v3_billdownload(struct http_request *req);
 
 /* admin_routes.c: the operators' views and actions. */
 void http_handle_admin_users_list(struct http_request *req);

@@ -83,6 +83,8 @@ const struct http_route http_routes[] = {
     {"POST", "/v3/pay/transactions/out-trade-no/{out_trade_no}/close", http_handle_v3_close,
      HTTP_AUTH_MERCHANT},
     {"GET", "/v3/certificates", http_handle_v3_certificates, HTTP_AUTH_MERCHANT},
+    {"GET", "/v3/bill/tradebill", http_handle_v3_tradebill, HTTP_AUTH_MERCHANT},
+    {"GET", "/v3/billdownload/file", http_handle_v3_billdownload, HTTP_AUTH_MERCHANT},
 
     /* admin_routes.c */
     {"GET", "/admin/users", http_handle_admin_users_list, HTTP_AUTH_ADMIN},

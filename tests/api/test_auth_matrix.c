@@ -174,6 +174,9 @@ static const struct matrix_row S_matrix[] = {
     {"POST", "/v3/pay/transactions/out-trade-no/{out_trade_no}/close", ID_ORDER, SETUP_NONE, "{}",
      MERCHANT_ROUTE(400)},
     {"GET", "/v3/certificates", ID_NONE, SETUP_NONE, NULL, MERCHANT_ROUTE(200)},
+    /* Bills: no bill_date is PARAM_ERROR; no token names no file. */
+    {"GET", "/v3/bill/tradebill", ID_NONE, SETUP_NONE, NULL, MERCHANT_ROUTE(400)},
+    {"GET", "/v3/billdownload/file", ID_NONE, SETUP_NONE, NULL, MERCHANT_ROUTE(404)},
     {"POST", "/v1/red-packets", ID_NONE, SETUP_NONE, "{}", USER_ROUTE(400, 400)},
     /* Nobody's packet: claiming it finds nothing, frozen or not. */
     {"POST", "/v1/red-packets/{id}/claims", ID_NO_RED_PACKET, SETUP_NONE, NULL,
