@@ -308,6 +308,9 @@ void http_handle_merchants_create(struct http_request *req);
 void http_handle_admin_merchants_create(struct http_request *req);
 void http_handle_me_openid_get(struct http_request *req);
 void http_handle_me_order_payments_create(struct http_request *req);
+void http_handle_merchants_me_get(struct http_request *req);
+void http_handle_merchants_me_analytics(struct http_request *req);
+void http_handle_merchants_me_withdrawals_create(struct http_request *req);
 /* v3_routes.c: the merchant API (HTTP_AUTH_MERCHANT). */
 void http_handle_v3_native(struct http_request *req);
 void http_handle_v3_jsapi(struct http_request *req);

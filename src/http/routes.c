@@ -68,6 +68,10 @@ const struct http_route http_routes[] = {
     {"POST", "/v1/merchants", http_handle_merchants_create, HTTP_AUTH_USER},
     {"GET", "/v1/me/openids/{appid}", http_handle_me_openid_get, HTTP_AUTH_USER},
     {"POST", "/v1/me/order-payments", http_handle_me_order_payments_create, HTTP_AUTH_USER},
+    {"GET", "/v1/merchants/me", http_handle_merchants_me_get, HTTP_AUTH_USER},
+    {"GET", "/v1/merchants/me/analytics", http_handle_merchants_me_analytics, HTTP_AUTH_USER},
+    {"POST", "/v1/merchants/me/withdrawals", http_handle_merchants_me_withdrawals_create,
+     HTTP_AUTH_USER},
     {"POST", "/admin/merchants", http_handle_admin_merchants_create, HTTP_AUTH_ADMIN},
 
     /* v3_routes.c: the merchant API */

@@ -133,6 +133,16 @@ static bool S_date_parse(const char *text, int64_t *y, int *m, int *d)
     return *y >= 1970 && *m >= 1 && *m <= 12 && *d >= 1 && *d <= S_month_days(*y, *m);
 }
 
+bool merchant_date_day(const char *text, int64_t *day)
+{
+    int64_t y;
+    int m, d;
+    if (!S_date_parse(text, &y, &m, &d))
+        return false;
+    *day = S_days_from_civil(y, m, d);
+    return true;
+}
+
 enum qb_error merchant_bill_date_check(const char *bill_date, int64_t now_ms, int64_t *start_ms,
                                        int64_t *end_ms, const char **message)
 {

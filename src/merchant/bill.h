@@ -45,6 +45,10 @@ enum merchant_bill_type {
 bool merchant_bill_type_parse(const char *text, enum merchant_bill_type *out);
 const char *merchant_bill_type_name(enum merchant_bill_type type);
 
+/* A calendar date "YYYY-MM-DD" (years 1970..9999, a real date) as days
+ * since 1970-01-01; its UTC+8 midnight is day * 86400000 - 8 h. */
+QB_MUST_USE bool merchant_date_day(const char *text, int64_t *day);
+
 /* Checks bill_date ("YYYY-MM-DD", a real calendar date) against now_ms in
  * UTC+8 and gives the day's bounds [*start_ms, *end_ms). QB_E_PARAM when
  * malformed; QB_E_STATEMENT_CREATING for today (the day has not ended);

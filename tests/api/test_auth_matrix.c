@@ -160,6 +160,11 @@ static const struct matrix_row S_matrix[] = {
     {"GET", "/v1/me/openids/{appid}", ID_APPID, SETUP_NONE, NULL, USER_ROUTE(200, 200)},
     {"POST", "/v1/me/order-payments", ID_NONE, SETUP_NONE, "{}", USER_ROUTE(400, 400)},
     {"POST", "/admin/merchants", ID_NONE, SETUP_NONE, "{}", ADMIN_ROUTE(400)},
+    /* The owner's view of a merchant: the matrix's users own none (test_merchant_owner.c
+     * reads real ones); a missing range or body is refused before anything is looked up. */
+    {"GET", "/v1/merchants/me", ID_NONE, SETUP_NONE, NULL, USER_ROUTE(404, 404)},
+    {"GET", "/v1/merchants/me/analytics", ID_NONE, SETUP_NONE, NULL, USER_ROUTE(400, 400)},
+    {"POST", "/v1/merchants/me/withdrawals", ID_NONE, SETUP_NONE, "{}", USER_ROUTE(400, 400)},
     /* The merchant API: a query without ?mchid= and a body of "{}" are
      * PARAM_ERROR once the signature passed; codepay is refused NO_AUTH. */
     {"POST", "/v3/pay/transactions/native", ID_NONE, SETUP_NONE, "{}", MERCHANT_ROUTE(400)},
