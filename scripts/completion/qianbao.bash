@@ -5,7 +5,7 @@ _qianbao()
 {
     local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]}
     local globals='--server --profile --json --verbose --help'
-    local known='|sms-code|register|login|logout|me|balance|security|security sessions|security revoke|security freeze|security unfreeze|kyc|payment-password|payment-password set|card|card add|card list|card remove|topup|withdraw|payment|payment show|send|limits|limits set|bills|statement|admin|admin users|admin freeze|admin unfreeze|admin kyc-level|admin sms-outbox|version|help|completion|man|'
+    local known='|sms-code|register|login|logout|me|balance|security|security sessions|security revoke|security freeze|security unfreeze|kyc|payment-password|payment-password set|card|card add|card list|card remove|topup|withdraw|payment|payment show|send|limits|limits set|bills|statement|merchant|merchant create|merchant order|merchant order native|merchant order jsapi|merchant order h5|merchant bill|merchant analytics|order|order show|order close|admin|admin users|admin freeze|admin unfreeze|admin kyc-level|admin sms-outbox|version|help|completion|man|'
     local cmd='' i w
     for ((i = 1; i < COMP_CWORD; i++)); do
         w=${COMP_WORDS[i]}
@@ -21,7 +21,7 @@ _qianbao()
     local words=''
     case $cmd in
     '')
-        words='sms-code register login logout me balance security kyc payment-password card topup withdraw payment send limits bills statement admin version help completion man' ;;
+        words='sms-code register login logout me balance security kyc payment-password card topup withdraw payment send limits bills statement merchant order admin version help completion man' ;;
     'sms-code')
         case $prev in
         --purpose) COMPREPLY=($(compgen -W 'register reset_payment_password unfreeze login bind_card new_device' -- "$cur")); return ;;
@@ -137,6 +137,60 @@ _qianbao()
         words='--type --direction --from --to --counterparty --limit --cursor --all --csv' ;;
     'statement')
         words='' ;;
+    'merchant')
+        words='create order bill analytics' ;;
+    'merchant create')
+        case $prev in
+        --name) return ;;
+        --save-as) return ;;
+        esac
+        words='--name --save-as' ;;
+    'merchant order')
+        words='native jsapi h5' ;;
+    'merchant order native')
+        case $prev in
+        --description) return ;;
+        --notify-url) return ;;
+        --out-trade-no) return ;;
+        --attach) return ;;
+        esac
+        words='--description --notify-url --out-trade-no --attach' ;;
+    'merchant order jsapi')
+        case $prev in
+        --description) return ;;
+        --notify-url) return ;;
+        --out-trade-no) return ;;
+        --attach) return ;;
+        --openid) return ;;
+        esac
+        words='--description --notify-url --out-trade-no --attach --openid' ;;
+    'merchant order h5')
+        case $prev in
+        --description) return ;;
+        --notify-url) return ;;
+        --out-trade-no) return ;;
+        --attach) return ;;
+        esac
+        words='--description --notify-url --out-trade-no --attach' ;;
+    'merchant bill')
+        case $prev in
+        --type) COMPREPLY=($(compgen -W 'ALL SUCCESS REFUND' -- "$cur")); return ;;
+        --output) return ;;
+        esac
+        words='--type --output' ;;
+    'merchant analytics')
+        case $prev in
+        --from) return ;;
+        --to) return ;;
+        --mchid) return ;;
+        esac
+        words='--from --to --mchid' ;;
+    'order')
+        words='show close' ;;
+    'order show')
+        words='' ;;
+    'order close')
+        words='' ;;
     'admin')
         words='users freeze unfreeze kyc-level sms-outbox' ;;
     'admin users')
@@ -162,7 +216,7 @@ _qianbao()
     'version')
         words='' ;;
     'help')
-        words='sms-code register login logout me balance security kyc payment-password card topup withdraw payment send limits bills statement admin version help completion man' ;;
+        words='sms-code register login logout me balance security kyc payment-password card topup withdraw payment send limits bills statement merchant order admin version help completion man' ;;
     'completion')
         words='bash' ;;
     'man')

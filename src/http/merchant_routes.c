@@ -299,7 +299,7 @@ static bool S_owned(struct http_request *req, struct merchant *m)
                                            http_request_query(req, "mchid"), m);
     http_reader_release(req, reader);
     if (err == QB_E_PARAM)
-        http_reply_error_message(req, err, "you own several merchants: give ?mchid=");
+        http_reply_error_message(req, err, "you own several merchants: name one with mchid");
     else if (err == QB_E_NOT_FOUND)
         http_reply_error_message(req, err, "no such merchant of yours");
     else if (err != QB_OK)

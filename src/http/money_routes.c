@@ -391,7 +391,7 @@ static void S_pay_create(struct http_request *req, enum wallet_payment_kind kind
                                                http_json_string(body, "mchid"), m);
         http_reader_release(req, reader);
         if (err == QB_E_PARAM)
-            http_reply_error_message(req, err, "you own several merchants: give mchid");
+            http_reply_error_message(req, err, "you own several merchants: name one with mchid");
         else if (err == QB_E_NOT_FOUND)
             http_reply_error_message(req, err, "no such merchant of yours");
         else if (err != QB_OK)

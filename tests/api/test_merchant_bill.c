@@ -9,6 +9,8 @@
  */
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 
 #include <sqlite3.h>
@@ -131,6 +133,62 @@ static void S_backdate_orders(void)
     client_init(&S_client, S_daemon.base_url);
 }
 
+/* The base64 body of key's PEM (PKCS#8 or SubjectPublicKeyInfo) into out. */
+static void S_key_b64(EVP_PKEY *key, bool private_key, char *out, size_t out_size)
+{
+    BIO *bio = BIO_new(BIO_s_mem());
+    ASSERT(private_key ? PEM_write_bio_PKCS8PrivateKey(bio, key, NULL, NULL, 0, NULL, NULL) == 1
+                       : PEM_write_bio_PUBKEY(bio, key) == 1);
+    char *pem = NULL;
+    long size = BIO_get_mem_data(bio, &pem);
+    size_t used = 0;
+    const char *body = (const char *)memchr(pem, '\n', (size_t)size) + 1;
+    const char *end = strstr(body, "-----END");
+    for (const char *p = body; p < end && used + 1 < out_size; p++)
+        if (*p != '\n')
+            out[used++] = *p;
+    out[used] = '\0';
+    BIO_free(bio);
+}
+
+/* `qianbao merchant bill DATE --output FILE --json` with a merchant profile
+ * written for m: exit 0, the file is csv, the JSON says verified. */
+static void S_cli_bill(const struct mh_merchant *m, const char *date, const char *csv)
+{
+    char dir[700], path[800], text[12288], key[4096], platform[1024];
+    snprintf(dir, sizeof dir, "%s/cli", S_root);
+    mkdir(dir, 0700);
+    snprintf(path, sizeof path, "%s/qianbao", dir);
+    mkdir(path, 0700);
+    S_key_b64(m->key, true, key, sizeof key);
+    S_key_b64(m->platform_key, false, platform, sizeof platform);
+    snprintf(text, sizeof text,
+             "kind=merchant\nserver=%s\nmchid=%s\nappid=%s\nserial_no=%s\napiv3_key=%s\n"
+             "platform_serial_no=%s\nprivate_key=%s\nplatform_public_key=%s\n",
+             S_daemon.base_url, m->mchid, m->appid, m->serial_no, m->apiv3_key,
+             m->platform_serial_no, key, platform);
+    snprintf(path, sizeof path, "%s/qianbao/merchant", dir);
+    FILE *f = fopen(path, "w");
+    ASSERT(f != NULL);
+    fputs(text, f);
+    fclose(f);
+    chmod(path, 0600);
+    char output[800], command[2400];
+    snprintf(output, sizeof output, "%s/bill.csv", dir);
+    snprintf(command, sizeof command,
+             "XDG_CONFIG_HOME='%s' '%s/qianbao' --server '%s' merchant bill %s --output '%s' "
+             "--json > '%s/out.json'",
+             dir, getenv("QB_BUILD_DIR"), S_daemon.base_url, date, output, dir);
+    int status = system(command);
+    ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    static char file[65536];
+    ASSERT(test_file_read(output, file, sizeof file));
+    ASSERT_EQ_STR(file, csv);
+    snprintf(path, sizeof path, "%s/out.json", dir);
+    ASSERT(test_file_read(path, text, sizeof text));
+    ASSERT(strstr(text, "\"verified\":true") != NULL);
+}
+
 TEST(bill_dates_are_checked_as_wechat_checks_them)
 {
     // Only days that have ended, within three months, are served; each refusal carries WeChat's
@@ -240,6 +298,9 @@ TEST(the_bill_lists_the_days_payments_in_wechats_layout_and_hash)
     S_sha1_hex(plain, plain_size, sha1);
     ASSERT_EQ_STR(sha1, hash);
     client_response_release(&file);
+
+    /* The CLI downloads the same bill and checks its SHA-1. */
+    S_cli_bill(&m, date, csv);
 
     /* The link is the merchant's alone; a changed token is no link. */
     snprintf(query, sizeof query, "/v3/bill/tradebill?bill_date=%s", date);
