@@ -55,6 +55,8 @@
 #include <unistd.h>
 
 #include <jansson.h>
+#include <openssl/evp.h>
+#include <openssl/x509.h>
 
 #include "api/lib/api.h"
 #include "api/lib/client.h"
@@ -1102,6 +1104,33 @@ TEST(merchants)
     S_case("order-show-bad-number", NULL, "order", "show", "x", NULL);
     S_case("order-show-user-profile", NULL, "--profile", "default", "order", "show",
            "golden-0001", NULL);
+    {
+        // A profile that trusts another platform key accepts no answer of this server.
+        char path[800], text[16384], forged[4096];
+        snprintf(path, sizeof path, "%s/config/qianbao/merchant", S_root);
+        ASSERT(test_file_read(path, text, sizeof text));
+        EVP_PKEY *other = EVP_RSA_gen(2048);
+        ASSERT(other != NULL);
+        unsigned char der[1024], *p = der;
+        int der_size = i2d_PUBKEY(other, &p);
+        EVP_PKEY_free(other);
+        ASSERT(der_size > 0 && der_size < 700);
+        char b64[1024];
+        EVP_EncodeBlock((unsigned char *)b64, der, der_size);
+        char *line = strstr(text, "\nplatform_public_key=");
+        ASSERT(line != NULL);
+        snprintf(forged, sizeof forged, "%.*s\nplatform_public_key=%s\n", (int)(line - text), text,
+                 b64);
+        snprintf(path, sizeof path, "%s/config/qianbao/forged", S_root);
+        FILE *f = fopen(path, "w");
+        ASSERT(f != NULL);
+        fputs(forged, f);
+        fclose(f);
+        chmod(path, 0600);
+        S_case("order-show-other-platform-key", NULL, "--profile", "forged", "order", "show",
+               "golden-0001", NULL);
+        ASSERT_EQ_INT(S_last.exit_status, 3);
+    }
 
     S_case("merchant-bill-today", NULL, "merchant", "bill", S_today, NULL);
     S_case("merchant-bill-no-trades", NULL, "merchant", "bill", S_yesterday, NULL);
