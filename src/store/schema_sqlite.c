@@ -284,8 +284,8 @@ const char *const store_sqlite_migrations[] = {
     /* 6: a merchant's orders by time, for its daily trade bill (paid
      * orders by success_at_ms) and its analytics (orders by created_at_ms,
      * paid ones by success_at_ms), so neither scans other merchants'. */
-    "CREATE INDEX orders_paid ON orders(mchid, success_at_ms) WHERE success_at_ms > 0;"
-    "CREATE INDEX orders_created ON orders(mchid, created_at_ms);",
+    ("CREATE INDEX orders_paid ON orders(mchid, success_at_ms) WHERE success_at_ms > 0;"
+     "CREATE INDEX orders_created ON orders(mchid, created_at_ms);"),
 };
 
 const size_t store_sqlite_migration_count =
