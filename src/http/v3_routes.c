@@ -469,11 +469,11 @@ void http_handle_v3_tradebill(struct http_request *req)
     const char *host = S_host(req);
     const char *proto = http_request_header(req, "X-Forwarded-Proto");
     char url[512];
-    snprintf(url, sizeof url, "%s%s%s/v3/billdownload/file?token=%s",
-             host == NULL                                             ? ""
-             : proto != NULL && strcasecmp(proto, "https") == 0 ? "https://"
-                                                                      : "http://",
-             host != NULL ? host : "", "", token);
+    const char *scheme = host == NULL                                       ? ""
+                         : proto != NULL && strcasecmp(proto, "https") == 0 ? "https://"
+                                                                            : "http://";
+    snprintf(url, sizeof url, "%s%s/v3/billdownload/file?token=%s", scheme,
+             host != NULL ? host : "", token);
     json_t *body = json_pack("{s:s, s:s, s:s}", "download_url", url, "hash_type", "SHA1",
                              "hash_value", hash);
     if (body == NULL) {
