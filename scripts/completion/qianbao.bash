@@ -5,7 +5,7 @@ _qianbao()
 {
     local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]}
     local globals='--server --profile --json --verbose --help'
-    local known='|sms-code|register|login|logout|me|balance|security|security sessions|security revoke|security freeze|security unfreeze|kyc|payment-password|payment-password set|card|card add|card list|card remove|topup|withdraw|payment|payment show|send|limits|limits set|bills|statement|merchant|merchant create|merchant order|merchant order native|merchant order jsapi|merchant order h5|merchant bill|merchant analytics|order|order show|order close|admin|admin users|admin freeze|admin unfreeze|admin kyc-level|admin sms-outbox|version|help|completion|man|'
+    local known='|sms-code|register|login|logout|me|balance|security|security sessions|security revoke|security freeze|security unfreeze|kyc|payment-password|payment-password set|card|card add|card list|card remove|topup|withdraw|payment|payment show|send|limits|limits set|bills|statement|redpacket|redpacket send|redpacket grab|redpacket show|redpacket verify|merchant|merchant create|merchant order|merchant order native|merchant order jsapi|merchant order h5|merchant bill|merchant analytics|order|order show|order close|admin|admin users|admin freeze|admin unfreeze|admin kyc-level|admin sms-outbox|admin verify|version|help|completion|man|'
     local cmd='' i w
     for ((i = 1; i < COMP_CWORD; i++)); do
         w=${COMP_WORDS[i]}
@@ -21,7 +21,7 @@ _qianbao()
     local words=''
     case $cmd in
     '')
-        words='sms-code register login logout me balance security kyc payment-password card topup withdraw payment send limits bills statement merchant order admin version help completion man' ;;
+        words='sms-code register login logout me balance security kyc payment-password card topup withdraw payment send limits bills statement redpacket merchant order admin version help completion man' ;;
     'sms-code')
         case $prev in
         --purpose) COMPREPLY=($(compgen -W 'register reset_payment_password unfreeze login bind_card new_device' -- "$cur")); return ;;
@@ -137,6 +137,23 @@ _qianbao()
         words='--type --direction --from --to --counterparty --limit --cursor --all --csv' ;;
     'statement')
         words='' ;;
+    'redpacket')
+        words='send grab show verify' ;;
+    'redpacket send')
+        case $prev in
+        --greeting) return ;;
+        --idempotency-key) return ;;
+        esac
+        words='--equal --greeting --password-stdin --idempotency-key' ;;
+    'redpacket grab')
+        words='' ;;
+    'redpacket show')
+        words='' ;;
+    'redpacket verify')
+        case $prev in
+        --file) return ;;
+        esac
+        words='--file' ;;
     'merchant')
         words='create order bill analytics' ;;
     'merchant create')
@@ -192,7 +209,7 @@ _qianbao()
     'order close')
         words='' ;;
     'admin')
-        words='users freeze unfreeze kyc-level sms-outbox' ;;
+        words='users freeze unfreeze kyc-level sms-outbox verify' ;;
     'admin users')
         case $prev in
         --phone) return ;;
@@ -213,10 +230,12 @@ _qianbao()
         --cursor) return ;;
         esac
         words='--phone --limit --cursor' ;;
+    'admin verify')
+        words='--detach --status' ;;
     'version')
         words='' ;;
     'help')
-        words='sms-code register login logout me balance security kyc payment-password card topup withdraw payment send limits bills statement merchant order admin version help completion man' ;;
+        words='sms-code register login logout me balance security kyc payment-password card topup withdraw payment send limits bills statement redpacket merchant order admin version help completion man' ;;
     'completion')
         words='bash' ;;
     'man')

@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "cli/cli_int.h"
 
@@ -163,6 +165,98 @@ int cli_run_admin_sms_outbox(struct cli *cli, const struct cli_args *args)
         cli_table_release(&table);
         S_next_page(cli, res.json);
     }
+    cli_response_release(&res);
+    return rc;
+}
+
+/* --- admin verify ------------------------------------------------------------ */
+
+#define S_VERIFY_POLL_MS 200
+#define S_VERIFY_BAR_WIDTH 30
+
+/* "[#####.....]  52%  1,234/2,345 entries" over the same stderr line. */
+static void S_verify_bar(int64_t done, int64_t total)
+{
+    int64_t percent = total > 0 ? (done >= total ? 100 : done * 100 / total) : 0;
+    int64_t filled = percent * S_VERIFY_BAR_WIDTH / 100;
+    char bar[S_VERIFY_BAR_WIDTH + 1];
+    for (int64_t i = 0; i < S_VERIFY_BAR_WIDTH; i++)
+        bar[i] = i < filled ? '#' : '.';
+    bar[S_VERIFY_BAR_WIDTH] = '\0';
+    fprintf(stderr, "\r[%s] %3lld%%  %lld/%lld entries", bar, (long long)percent,
+            (long long)done, (long long)total);
+    fflush(stderr);
+}
+
+static long long S_int(const json_t *object, const char *name)
+{
+    return (long long)json_integer_value(json_object_get(object, name));
+}
+
+/* The final state in words, and the exit status it means. */
+static int S_verify_report(struct cli *cli, const json_t *state)
+{
+    const char *status = cli_json_str(state, "status");
+    int rc = strcmp(status, "ok") == 0       ? CLI_EXIT_OK
+             : strcmp(status, "failed") == 0 ? CLI_EXIT_CHECK_FAILED
+             : strcmp(status, "running") == 0 ? CLI_EXIT_OK
+                                              : CLI_EXIT_UNAVAILABLE;
+    if (cli->json) {
+        char *text = json_dumps(state, JSON_COMPACT);
+        if (text != NULL)
+            puts(text);
+        free(text);
+        return rc;
+    }
+    char problem[300];
+    cli_text_clean(cli_json_str(state, "problem"), problem, sizeof problem);
+    if (strcmp(status, "running") == 0) {
+        printf("check %lld running: %lld of %lld entries checked\n", S_int(state, "number"),
+               S_int(state, "entries_checked"), S_int(state, "entries_total"));
+    } else if (rc == CLI_EXIT_OK) {
+        cli_print_colored(cli, CLI_COLOR_GREEN, "ledger ok");
+        printf(": %lld entries, %lld accounts, %lld holds open\n",
+               S_int(state, "entries_checked"), S_int(state, "accounts_checked"),
+               S_int(state, "holds_open"));
+    } else if (rc == CLI_EXIT_CHECK_FAILED) {
+        cli_print_colored(cli, CLI_COLOR_RED, "ledger check FAILED");
+        printf(" after %lld entries: %s\n", S_int(state, "entries_checked"), problem);
+        cli_hint(cli, "stop taking payments and keep the database as it is; see "
+                      "docs/operations.md, \"When the ledger check fails\"");
+    } else {
+        char code[64];
+        cli_text_clean(cli_json_str(state, "code"), code, sizeof code);
+        fprintf(stderr, "qianbao: the ledger check could not finish (%s): %s\n", code, problem);
+    }
+    return rc;
+}
+
+int cli_run_admin_verify(struct cli *cli, const struct cli_args *args)
+{
+    bool detach = cli_arg(cli, args, "detach") != NULL;
+    bool status_only = cli_arg(cli, args, "status") != NULL;
+    if (detach && status_only)
+        return cli_usage_error(cli, "--detach and --status do not go together");
+    struct cli_response res;
+    int rc = cli_call(cli, status_only ? "GET" : "POST", "/admin/ledger/verification",
+                      CLI_AUTH_ADMIN, NULL, &res);
+    bool bar = !cli->json && isatty(STDERR_FILENO);
+    bool drawn = false;
+    while (rc == CLI_EXIT_OK && !detach && !status_only &&
+           strcmp(cli_json_str(res.json, "status"), "running") == 0) {
+        if (bar) {
+            S_verify_bar(S_int(res.json, "entries_checked"), S_int(res.json, "entries_total"));
+            drawn = true;
+        }
+        cli_response_release(&res);
+        struct timespec pause = {0, S_VERIFY_POLL_MS * 1000000L};
+        nanosleep(&pause, NULL);
+        rc = cli_call(cli, "GET", "/admin/ledger/verification", CLI_AUTH_ADMIN, NULL, &res);
+    }
+    if (drawn)
+        fputs("\r\033[K", stderr);
+    if (rc == CLI_EXIT_OK)
+        rc = S_verify_report(cli, res.json);
     cli_response_release(&res);
     return rc;
 }

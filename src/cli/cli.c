@@ -32,6 +32,7 @@ static const char *const S_exit_lines[][2] = {
     {"2", "usage error: unknown command or option, missing or bad value"},
     {"3", "the server cannot be reached, or it failed (a 5xx answer)"},
     {"4", "not logged in, or the server ended the session: run `qianbao login`"},
+    {"5", "a check ran and found a problem (admin verify: the ledger does not add up)"},
 };
 
 static const char *const S_global_lines[][2] = {
@@ -48,6 +49,8 @@ static const char *const S_environment_lines[][2] = {
     {"QIANBAO_SERVER", "the server URL when --server is not given"},
     {"QIANBAO_ADMIN_TOKEN", "the operator's token, used by the admin commands instead of "
                             "the \"admin\" profile"},
+    {"QIANBAO_TOKEN", "a user's session token, used by the user commands instead of the "
+                      "profile unless --profile is given (for scripts)"},
     {"XDG_CONFIG_HOME", "profiles live in $XDG_CONFIG_HOME/qianbao/ (default ~/.config)"},
     {"NO_COLOR", "when set, no colours even on a terminal"},
 };

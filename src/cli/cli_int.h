@@ -11,6 +11,7 @@
  *   user.c      the wallet holder's commands
  *   money.c     cards, top-ups, withdrawals, transfers, limits
  *   bills.c     bills (list and CSV) and monthly statements
+ *   redpacket.c red packets: send, grab, show, verify the split
  *   admin.c     the operator's commands
  *   merchant.c  the merchant's commands: onboarding, signed /v3 orders, bills
  *
@@ -266,6 +267,23 @@ int cli_line_read(struct cli *cli, const char *prompt, char *out, size_t out_siz
 /* Overwrites a secret before its memory is reused. */
 void cli_secret_wipe(char *secret, size_t size);
 
+/* --- money.c: what the paying commands share ------------------------------- */
+
+/* AMOUNT typed by the user (yuan, at most two decimals) into fen; a usage
+ * error saying what a valid amount is otherwise. */
+int cli_money_amount_arg(struct cli *cli, const char *text, int64_t *amount);
+/* "12.50 CNY" */
+void cli_money_amount_text(json_int_t amount, const char *currency, char *out, size_t out_size);
+/* The --idempotency-key given (checked), or a fresh one. */
+int cli_money_key_arg(struct cli *cli, const struct cli_args *args, char *key, size_t key_size);
+/* The payment password: six digits from the terminal or --password-stdin. */
+int cli_money_payment_password(struct cli *cli, const struct cli_args *args, char *out,
+                               size_t out_size);
+/* A hint when the answer is the stored one of an earlier try (nothing moved again). */
+void cli_money_replayed_note(struct cli *cli, const struct cli_response *res);
+/* base + "/" + id escaped as a path segment; a usage error when too long. */
+int cli_id_path(struct cli *cli, const char *base, const char *id, char *path, size_t path_size);
+
 /* --- the commands (user.c, admin.c, cli.c) -------------------------------- */
 
 int cli_run_help(struct cli *cli, const struct cli_args *args);
@@ -295,6 +313,11 @@ int cli_run_send(struct cli *cli, const struct cli_args *args);
 int cli_run_limits(struct cli *cli, const struct cli_args *args);
 int cli_run_limits_set(struct cli *cli, const struct cli_args *args);
 int cli_run_bills(struct cli *cli, const struct cli_args *args);
+int cli_run_admin_verify(struct cli *cli, const struct cli_args *args);
+int cli_run_redpacket_send(struct cli *cli, const struct cli_args *args);
+int cli_run_redpacket_grab(struct cli *cli, const struct cli_args *args);
+int cli_run_redpacket_show(struct cli *cli, const struct cli_args *args);
+int cli_run_redpacket_verify(struct cli *cli, const struct cli_args *args);
 int cli_run_statement(struct cli *cli, const struct cli_args *args);
 int cli_run_admin_users(struct cli *cli, const struct cli_args *args);
 int cli_run_admin_freeze(struct cli *cli, const struct cli_args *args);

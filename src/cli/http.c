@@ -150,12 +150,12 @@ bool cli_path_escape(const char *segment, char *out, size_t out_size)
 /* Loads the credential auth needs into token; answers an exit code. */
 static int S_credential(struct cli *cli, enum cli_auth auth, char *token, size_t token_size)
 {
-    if (auth == CLI_AUTH_ADMIN) {
-        const char *env = getenv("QIANBAO_ADMIN_TOKEN");
-        if (env != NULL && env[0] != '\0') {
-            snprintf(token, token_size, "%s", env);
-            return CLI_EXIT_OK;
-        }
+    /* A token in the environment wins over the profiles (scripts, CI),
+     * unless --profile names one. */
+    const char *env = getenv(auth == CLI_AUTH_ADMIN ? "QIANBAO_ADMIN_TOKEN" : "QIANBAO_TOKEN");
+    if (env != NULL && env[0] != '\0' && (auth == CLI_AUTH_ADMIN || !cli->profile_explicit)) {
+        snprintf(token, token_size, "%s", env);
+        return CLI_EXIT_OK;
     }
     const char *name = cli->profile;
     if (auth == CLI_AUTH_ADMIN && !cli->profile_explicit)

@@ -31,7 +31,7 @@
 
 /* AMOUNT typed by the user, in fen; a usage error saying what a valid
  * amount is otherwise. */
-static int S_amount_arg(struct cli *cli, const char *text, int64_t *amount)
+int cli_money_amount_arg(struct cli *cli, const char *text, int64_t *amount)
 {
     char clean[64];
     cli_text_clean(text, clean, sizeof clean);
@@ -47,7 +47,7 @@ static int S_amount_arg(struct cli *cli, const char *text, int64_t *amount)
 }
 
 /* "12.50 CNY" */
-static void S_amount_text(json_int_t amount, const char *currency, char *out, size_t out_size)
+void cli_money_amount_text(json_int_t amount, const char *currency, char *out, size_t out_size)
 {
     char text[S_AMOUNT_TEXT_SIZE];
     cli_amount_format((int64_t)amount, currency, text, sizeof text);
@@ -55,7 +55,7 @@ static void S_amount_text(json_int_t amount, const char *currency, char *out, si
 }
 
 /* The --idempotency-key given, or a fresh one. */
-static int S_key_arg(struct cli *cli, const struct cli_args *args, char *key, size_t key_size)
+int cli_money_key_arg(struct cli *cli, const struct cli_args *args, char *key, size_t key_size)
 {
     const char *given = cli_arg(cli, args, "idempotency-key");
     if (given == NULL) {
@@ -70,7 +70,7 @@ static int S_key_arg(struct cli *cli, const struct cli_args *args, char *key, si
 }
 
 /* The payment password: six digits from the terminal or --password-stdin. */
-static int S_payment_password(struct cli *cli, const struct cli_args *args, char *out,
+int cli_money_payment_password(struct cli *cli, const struct cli_args *args, char *out,
                               size_t out_size)
 {
     int rc = cli_secret_read(cli, cli_arg(cli, args, "password-stdin") != NULL,
@@ -85,7 +85,7 @@ static int S_payment_password(struct cli *cli, const struct cli_args *args, char
 }
 
 /* base + "/" + the id escaped. */
-static int S_id_path(struct cli *cli, const char *base, const char *id, char *path,
+int cli_id_path(struct cli *cli, const char *base, const char *id, char *path,
                      size_t path_size)
 {
     char escaped[128];
@@ -108,7 +108,7 @@ static void S_user_text(const json_t *user, char *out, size_t out_size)
              cli_json_str(user, "user_id"));
 }
 
-static void S_replayed_note(struct cli *cli, const struct cli_response *res)
+void cli_money_replayed_note(struct cli *cli, const struct cli_response *res)
 {
     if (res->replayed)
         cli_hint(cli, "this Idempotency-Key was used before: this is that request's answer, "
@@ -246,7 +246,7 @@ int cli_run_card_list(struct cli *cli, const struct cli_args *args)
 int cli_run_card_remove(struct cli *cli, const struct cli_args *args)
 {
     char path[192];
-    int rc = S_id_path(cli, "/v1/me/cards", args->positionals[0], path, sizeof path);
+    int rc = cli_id_path(cli, "/v1/me/cards", args->positionals[0], path, sizeof path);
     if (rc != CLI_EXIT_OK)
         return rc;
     struct cli_response res;
@@ -280,10 +280,10 @@ static void S_payment_print(const struct cli *cli, const json_t *p)
     else
         snprintf(text, sizeof text, "%s", status);
     cli_print_field(cli, "status", text);
-    S_amount_text(json_integer_value(json_object_get(p, "amount")), currency, text, sizeof text);
+    cli_money_amount_text(json_integer_value(json_object_get(p, "amount")), currency, text, sizeof text);
     cli_print_field(cli, "amount", text);
     if (strcmp(cli_json_str(p, "type"), "withdrawal") == 0) {
-        S_amount_text(json_integer_value(json_object_get(p, "fee")), currency, text, sizeof text);
+        cli_money_amount_text(json_integer_value(json_object_get(p, "fee")), currency, text, sizeof text);
         cli_print_field(cli, "fee", text);
     }
     const json_t *card = json_object_get(p, "card");
@@ -307,7 +307,7 @@ static void S_transfer_print(const struct cli *cli, const json_t *t)
         snprintf(text, sizeof text, "transfer");
     cli_print_field(cli, "type", text);
     cli_print_field(cli, "status", cli_json_str(t, "status"));
-    S_amount_text(json_integer_value(json_object_get(t, "amount")), cli_json_str(t, "currency"),
+    cli_money_amount_text(json_integer_value(json_object_get(t, "amount")), cli_json_str(t, "currency"),
                   text, sizeof text);
     cli_print_field(cli, "amount", text);
     const json_t *from = json_object_get(t, "from");
@@ -376,7 +376,7 @@ static int S_payment_outcome(struct cli *cli, const struct cli_response *res, bo
 static int S_payment_wait(struct cli *cli, struct cli_response *res)
 {
     char path[192];
-    int rc = S_id_path(cli, "/v1/me/payments", cli_json_str(res->json, "id"), path, sizeof path);
+    int rc = cli_id_path(cli, "/v1/me/payments", cli_json_str(res->json, "id"), path, sizeof path);
     if (rc != CLI_EXIT_OK)
         return rc;
     bool told = false;
@@ -400,14 +400,14 @@ static int S_card_payment(struct cli *cli, const struct cli_args *args, const ch
 {
     const char *card_id = args->positionals[0];
     int64_t amount;
-    int rc = S_amount_arg(cli, args->positionals[1], &amount);
+    int rc = cli_money_amount_arg(cli, args->positionals[1], &amount);
     if (rc != CLI_EXIT_OK)
         return rc;
     char key[CLI_IDEMPOTENCY_KEY_SIZE_MAX];
-    if ((rc = S_key_arg(cli, args, key, sizeof key)) != CLI_EXIT_OK)
+    if ((rc = cli_money_key_arg(cli, args, key, sizeof key)) != CLI_EXIT_OK)
         return rc;
     char password[CLI_SECRET_SIZE_MAX];
-    if ((rc = S_payment_password(cli, args, password, sizeof password)) != CLI_EXIT_OK)
+    if ((rc = cli_money_payment_password(cli, args, password, sizeof password)) != CLI_EXIT_OK)
         return rc;
     json_t *body =
         json_pack("{s:s, s:I, s:s, s:s}", "card_id", card_id, "amount", (json_int_t)amount,
@@ -419,7 +419,7 @@ static int S_card_payment(struct cli *cli, const struct cli_args *args, const ch
     rc = cli_call_idem(cli, path, key, body, &res);
     json_decref(body);
     if (rc == CLI_EXIT_OK) {
-        S_replayed_note(cli, &res);
+        cli_money_replayed_note(cli, &res);
         bool wait = cli_arg(cli, args, "wait") != NULL;
         if (wait)
             rc = S_payment_wait(cli, &res);
@@ -445,7 +445,7 @@ int cli_run_payment_show(struct cli *cli, const struct cli_args *args)
     /* Top-ups and withdrawals, and transfers, have routes of their own; an
      * id is looked up in the first, then the second. */
     char path[192];
-    int rc = S_id_path(cli, "/v1/me/payments", args->positionals[0], path, sizeof path);
+    int rc = cli_id_path(cli, "/v1/me/payments", args->positionals[0], path, sizeof path);
     if (rc != CLI_EXIT_OK)
         return rc;
     struct cli_response res;
@@ -457,7 +457,7 @@ int cli_run_payment_show(struct cli *cli, const struct cli_args *args)
         /* Again, loudly: for a transfer, or to report what went wrong. */
         cli_response_release(&res);
         if (transfer)
-            (void)S_id_path(cli, "/v1/transfers", args->positionals[0], path, sizeof path);
+            (void)cli_id_path(cli, "/v1/transfers", args->positionals[0], path, sizeof path);
         rc = cli_call(cli, "GET", path, CLI_AUTH_USER, NULL, &res);
     }
     if (rc == CLI_EXIT_OK) {
@@ -498,18 +498,18 @@ int cli_run_send(struct cli *cli, const struct cli_args *args)
         return cli_usage_error(cli, "TO must be a mobile number (11 digits) or a user id "
                                     "(u_...)");
     int64_t amount;
-    int rc = S_amount_arg(cli, args->positionals[1], &amount);
+    int rc = cli_money_amount_arg(cli, args->positionals[1], &amount);
     if (rc != CLI_EXIT_OK)
         return rc;
     char key[CLI_IDEMPOTENCY_KEY_SIZE_MAX];
-    if ((rc = S_key_arg(cli, args, key, sizeof key)) != CLI_EXIT_OK)
+    if ((rc = cli_money_key_arg(cli, args, key, sizeof key)) != CLI_EXIT_OK)
         return rc;
     bool needed = true;
     if (cli_arg(cli, args, "password-stdin") == NULL &&
         (rc = S_password_needed(cli, amount, &needed)) != CLI_EXIT_OK)
         return rc;
     char password[CLI_SECRET_SIZE_MAX] = "";
-    if (needed && (rc = S_payment_password(cli, args, password, sizeof password)) != CLI_EXIT_OK)
+    if (needed && (rc = cli_money_payment_password(cli, args, password, sizeof password)) != CLI_EXIT_OK)
         return rc;
     json_t *body = json_pack("{s:s, s:I, s:s}", "to", to, "amount", (json_int_t)amount, "currency",
                              S_CURRENCY);
@@ -530,7 +530,7 @@ int cli_run_send(struct cli *cli, const struct cli_args *args)
     rc = cli_call_idem(cli, "/v1/transfers", key, body, &res);
     json_decref(body);
     if (rc == CLI_EXIT_OK) {
-        S_replayed_note(cli, &res);
+        cli_money_replayed_note(cli, &res);
         if (cli->json)
             cli_print_body(&res);
         else
@@ -584,16 +584,16 @@ static void S_limits_print(const struct cli *cli, const json_t *limits)
     char text[192], max[64];
     const json_t *daily = json_object_get(limits, "daily_limit");
     if (json_is_integer(daily))
-        S_amount_text(json_integer_value(daily), currency, text, sizeof text);
+        cli_money_amount_text(json_integer_value(daily), currency, text, sizeof text);
     else
         snprintf(text, sizeof text, "none");
     cli_print_field(cli, "your daily limit", text);
-    S_amount_text(json_integer_value(json_object_get(limits, "password_free_max")), currency, max,
+    cli_money_amount_text(json_integer_value(json_object_get(limits, "password_free_max")), currency, max,
                   sizeof max);
     json_int_t free_limit = json_integer_value(json_object_get(limits, "password_free_limit"));
     if (free_limit > 0) {
         char amount[64];
-        S_amount_text(free_limit, currency, amount, sizeof amount);
+        cli_money_amount_text(free_limit, currency, amount, sizeof amount);
         snprintf(text, sizeof text, "up to %s (at most %s)", amount, max);
     } else {
         snprintf(text, sizeof text, "off (may be up to %s)", max);
@@ -649,7 +649,7 @@ int cli_run_limits_set(struct cli *cli, const struct cli_args *args)
         rc = S_limit_option(cli, args, "password-free", "password_free_limit", body);
     char password[CLI_SECRET_SIZE_MAX];
     if (rc == CLI_EXIT_OK)
-        rc = S_payment_password(cli, args, password, sizeof password);
+        rc = cli_money_payment_password(cli, args, password, sizeof password);
     if (rc != CLI_EXIT_OK) {
         json_decref(body);
         return rc;

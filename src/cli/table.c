@@ -216,6 +216,37 @@ static const struct cli_command S_commands[] = {
      "only money that moved; withdrawals still processing are counted apart.",
      {{0}},
      cli_run_statement},
+    {"redpacket", "", 0, 0, "red packets: send, grab, show, verify", NULL, {{0}}, NULL},
+    {"redpacket send", "AMOUNT COUNT", 2, 2, "send a red packet of COUNT shares",
+     "A lucky packet (the default) splits AMOUNT at random as friends grab it; with --equal "
+     "every share is AMOUNT and the packet holds AMOUNT times COUNT. COUNT is 1 to 100, every "
+     "share at least 0.01. The money leaves your balance at once; what nobody grabs comes back "
+     "after 24 hours. Share the packet's id: `qianbao redpacket grab ID`. A lucky packet "
+     "shows its commitment: keep it, and check the split with `qianbao redpacket verify ID` "
+     "once the packet is finished." S_MONEY_NOTE,
+     {{"equal", NULL, false, NULL, "every share is AMOUNT (普通红包) instead of a lucky split"},
+      {"greeting", "TEXT", false, NULL, "the greeting, up to 100 bytes (default 恭喜发财，大吉大利)"},
+      S_PAYMENT_PASSWORD_STDIN,
+      S_IDEMPOTENCY_KEY},
+     cli_run_redpacket_send},
+    {"redpacket grab", "ID", 1, 1, "grab a share of a red packet",
+     "Each user grabs a packet at most once; running it again shows the share you got. The "
+     "sender may grab their own packet too.",
+     {{0}},
+     cli_run_redpacket_grab},
+    {"redpacket show", "ID", 1, 1, "show a red packet: what is left and who grabbed what",
+     "The claims in the order they were made, names masked, the luckiest marked once the "
+     "packet is finished.",
+     {{0}},
+     cli_run_redpacket_show},
+    {"redpacket verify", "[ID]", 0, 1, "check a lucky packet's split against its commitment",
+     "Fetches the packet (or reads a saved answer of GET /v1/red-packets/ID with --file), "
+     "checks that SHA-256 of the revealed seed is the commitment published when the packet "
+     "was sent, and recomputes every share from the seed and the claim order here, on your "
+     "machine (docs/redpacket.md). Exit status 0 when every share matches, 5 when one does "
+     "not, 1 when the seed is not revealed yet (the packet is still open).",
+     {{"file", "FILE", false, NULL, "check a saved answer instead of fetching ID"}},
+     cli_run_redpacket_verify},
     {"merchant", "", 0, 0, "a merchant's commands: onboarding, orders, bills, analytics", NULL,
      {{0}}, NULL},
     {"merchant create", "", 0, 0, "onboard a merchant and store its keys in a merchant profile",
@@ -283,6 +314,17 @@ static const struct cli_command S_commands[] = {
      "provider.",
      {{"phone", "PHONE", false, NULL, "only messages to PHONE"}, S_LIMIT, S_CURSOR},
      cli_run_admin_sms_outbox},
+    {"admin verify", "", 0, 0, "check the whole ledger: hash chain, balances, holds",
+     "Asks the server to recompute the ledger from its first entry: the hash chain, every "
+     "entry summing to zero, every balance and checkpoint, the open holds, and all balances "
+     "summing to zero per currency. The check reads one snapshot beside the running daemon "
+     "and this command waits for it, with a progress bar on a terminal. Exit status 0 when "
+     "the ledger adds up, 5 when it does not (the first problem is printed). If a check is "
+     "running already, this one follows it instead of starting another.",
+     {{"detach", NULL, false, NULL,
+       "start the check and return at once; `qianbao admin verify --status` reads it later"},
+      {"status", NULL, false, NULL, "show the last check's state without starting one"}},
+     cli_run_admin_verify},
     {"version", "", 0, 0, "show the versions of qianbao and of the server",
      "The server's version comes from its /healthz; an unreachable server is reported, not "
      "an error.",

@@ -61,6 +61,7 @@
 #include "ledger/ledger.h"
 #include "merchant/merchant.h"
 #include "sms/sms.h"
+#include "store/fault_vfs.h"
 #include "store/pool.h"
 #include "store/store.h"
 #include "wallet/redpacket.h"
@@ -407,6 +408,41 @@ static void S_fd_limit_raise(int64_t connections_max)
 
 /* --- serve --------------------------------------------------------------------- */
 
+/* Test builds only: QIANBAO_TEST_FAULT=write|sync|open|full puts the failing
+ * VFS under SQLite (src/store/fault_vfs.h), and each SIGUSR1 then arms one
+ * failure. Elsewhere SIGUSR1 stays blocked and is never waited for. */
+static bool S_test_faults_install(void)
+{
+#ifdef QB_TEST_HOOKS
+    const char *kind_text = getenv("QIANBAO_TEST_FAULT");
+    enum store_fault_kind kind;
+    if (kind_text == NULL || kind_text[0] == '\0')
+        return true;
+    if (!store_fault_kind_parse(kind_text, &kind) || !store_fault_install(kind)) {
+        fprintf(stderr, "qianbaod: QIANBAO_TEST_FAULT=%s: not write, sync, open or full, or refused\n",
+                kind_text);
+        return false;
+    }
+    log_event(LOG_WARN, "test.faults_installed", "kind=%s", kind_text);
+#endif
+    return true;
+}
+
+/* True when signal_number was a test build's SIGUSR1, handled here. */
+static bool S_test_signal(int signal_number)
+{
+#ifdef QB_TEST_HOOKS
+    if (signal_number == SIGUSR1) {
+        store_fault_arm(1);
+        log_event(LOG_INFO, "test.fault_armed", "injected_so_far=%ld", store_fault_injected());
+        return true;
+    }
+#else
+    (void)signal_number;
+#endif
+    return false;
+}
+
 static int S_serve(const struct config *cfg, const struct daemon_paths *paths,
                    const sigset_t *signals)
 {
@@ -428,6 +464,8 @@ static int S_serve(const struct config *cfg, const struct daemon_paths *paths,
     char admin_token[S_ADMIN_TOKEN_HEX_SIZE + 1] = "";
     char err[512] = "";
 
+    if (!S_test_faults_install())
+        goto out;
     if (!S_data_dir_prepare(paths->dir))
         goto out;
     lock_fd = S_data_dir_lock(paths->dir, paths->lock);
@@ -565,7 +603,7 @@ static int S_serve(const struct config *cfg, const struct daemon_paths *paths,
               (long long)schema_version, (long)getpid());
 
     int signal_number = 0;
-    while (sigwait(signals, &signal_number) != 0)
+    while (sigwait(signals, &signal_number) != 0 || S_test_signal(signal_number))
         ;
     log_event(LOG_INFO, "daemon.stopping", "signal=%s",
               signal_number == SIGTERM ? "SIGTERM" : "SIGINT");
@@ -614,12 +652,13 @@ out:
 
 /* --- verify ---------------------------------------------------------------------- */
 
-static void S_verify_progress(int64_t done, int64_t total, void *arg)
+static bool S_verify_progress(int64_t done, int64_t total, void *arg)
 {
     (void)arg;
     int64_t percent = total > 0 ? done * 100 / total : 100;
     fprintf(stderr, "verify: %" PRId64 "/%" PRId64 " entries (%" PRId64 "%%)\n", done, total,
             percent);
+    return true;
 }
 
 /* Checks the stored ledger read-only; safe beside a running daemon. */
@@ -665,6 +704,9 @@ int main(int argc, char **argv)
     sigemptyset(&signals);
     sigaddset(&signals, SIGTERM);
     sigaddset(&signals, SIGINT);
+#ifdef QB_TEST_HOOKS
+    sigaddset(&signals, SIGUSR1); /* arms a storage fault: S_test_signal */
+#endif
     pthread_sigmask(SIG_BLOCK, &signals, NULL);
     signal(SIGPIPE, SIG_IGN);
 

@@ -83,6 +83,26 @@ int64_t http_duration_bucket_us(int index);
 
 /* --- the server and its requests (server.c) -------------------------------- */
 
+/* The operator's ledger check (verify_routes.c): at most one runs, on a
+ * thread of its own; the fields below the mutex are under it. */
+struct http_verification {
+    pthread_mutex_t mutex;
+    pthread_t thread;
+    bool thread_started; /* joined before the next check and at stop */
+    atomic_bool stopping; /* the daemon stops: the check gives up */
+    bool running;
+    int64_t number; /* checks since the daemon started; 0: none */
+    int64_t started_ms;
+    int64_t finished_ms;
+    int64_t entries_checked;
+    int64_t entries_total;
+    enum qb_error result; /* once finished */
+    struct ledger_verify_report report;
+};
+void http_verification_init(struct http_verification *v);
+/* Stops a running check and waits for its thread; then frees. */
+void http_verification_stop(struct http_verification *v);
+
 struct http_server {
     struct MHD_Daemon *mhd;
     int listen_fd_quiesced; /* the listening socket once quiesced, else -1 */
@@ -115,6 +135,7 @@ struct http_server {
     bool touch_thread_started;
     pthread_t touch_thread;
     struct merchant_nonces *nonces; /* of /v3 requests, shared by every thread */
+    struct http_verification verification;
 
     _Atomic int64_t requests_in_flight;
     atomic_bool closing; /* quiesced: replies carry Connection: close */
@@ -326,6 +347,9 @@ void http_handle_v3_billdownload(struct http_request *req);
 
 /* admin_routes.c: the operators' views and actions. */
 void http_handle_admin_users_list(struct http_request *req);
+/* verify_routes.c */
+void http_handle_admin_verification_start(struct http_request *req);
+void http_handle_admin_verification_get(struct http_request *req);
 void http_handle_admin_users_freeze(struct http_request *req);
 void http_handle_admin_users_unfreeze(struct http_request *req);
 void http_handle_admin_users_kyc_level_set(struct http_request *req);

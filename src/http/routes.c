@@ -96,6 +96,10 @@ const struct http_route http_routes[] = {
     {"POST", "/admin/users/{id}/unfreeze", http_handle_admin_users_unfreeze, HTTP_AUTH_ADMIN},
     {"PUT", "/admin/users/{id}/kyc-level", http_handle_admin_users_kyc_level_set, HTTP_AUTH_ADMIN},
     {"GET", "/admin/sms-outbox", http_handle_admin_sms_outbox_list, HTTP_AUTH_ADMIN},
+
+    /* verify_routes.c */
+    {"POST", "/admin/ledger/verification", http_handle_admin_verification_start, HTTP_AUTH_ADMIN},
+    {"GET", "/admin/ledger/verification", http_handle_admin_verification_get, HTTP_AUTH_ADMIN},
 };
 
 const size_t http_route_count = QB_ARRAY_COUNT(http_routes);

@@ -895,6 +895,7 @@ static enum qb_error S_listen_parse(const char *listen, struct sockaddr_storage 
 
 static void S_server_free(struct http_server *server)
 {
+    http_verification_stop(&server->verification);
     S_touches_stop(server); /* no ledger by now: whatever is pending is dropped */
     pthread_mutex_destroy(&server->touch_mutex);
     pthread_cond_destroy(&server->touch_cond);
@@ -945,6 +946,7 @@ enum qb_error http_server_start(const struct http_server_options *options, struc
     pthread_rwlock_init(&server->ledger_lock, NULL);
     pthread_mutex_init(&server->touch_mutex, NULL);
     pthread_cond_init(&server->touch_cond, NULL);
+    http_verification_init(&server->verification);
     if (options->env != NULL) {
         if (pthread_create(&server->touch_thread, NULL, S_touch_flusher, server) != 0) {
             S_server_free(server);

@@ -322,6 +322,7 @@ void ledger_stats_get(struct ledger *ledger, struct ledger_stats *out);
 int64_t ledger_latency_bucket_us(int i);
 
 struct ledger_verify_report {
+    int64_t entries_total; /* entries in the journal's snapshot */
     int64_t entries_checked;
     int64_t accounts_checked;
     int64_t holds_open;
@@ -335,9 +336,10 @@ struct ledger_verify_report {
  * equal to the holds table, and the sum of all balances per currency zero.
  * QB_OK when all hold; QB_E_INTERNAL with report->problem naming the first
  * failure; QB_E_STORAGE on read errors. progress (may be NULL) is called
- * every 65536 entries. */
+ * every 65536 entries and once at the end of the journal; when it answers
+ * false the check stops there with QB_E_SHUTTING_DOWN (a daemon stopping). */
+typedef bool (*ledger_verify_progress_fn)(int64_t done, int64_t total, void *arg);
 QB_MUST_USE enum qb_error ledger_verify(struct store *reader, struct ledger_verify_report *report,
-                                        void (*progress)(int64_t done, int64_t total, void *arg),
-                                        void *progress_arg);
+                                        ledger_verify_progress_fn progress, void *progress_arg);
 
 #endif

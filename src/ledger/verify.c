@@ -212,8 +212,7 @@ static enum qb_error check_holds_table(struct verify *v, struct store *reader)
 }
 
 static enum qb_error verify_run(struct verify *v, struct store *reader,
-                                void (*progress)(int64_t done, int64_t total, void *arg),
-                                void *progress_arg)
+                                ledger_verify_progress_fn progress, void *progress_arg)
 {
     enum qb_error err = load_accounts(v, reader);
     if (err != QB_OK)
@@ -227,6 +226,7 @@ static enum qb_error verify_run(struct verify *v, struct store *reader,
     if (store_step(stmt) == STORE_STEP_ROW)
         total = store_column_int64(stmt, 0);
     store_finalize(stmt);
+    v->report->entries_total = total;
 
     if (store_prepare(reader, "SELECT " LEDGER_ENTRY_COLUMNS " FROM entries ORDER BY id", &stmt) != QB_OK)
         return QB_E_STORAGE;
@@ -254,16 +254,17 @@ static enum qb_error verify_run(struct verify *v, struct store *reader,
         err = apply_entry(v, &e);
         expect_id++;
         v->report->entries_checked++;
-        if (progress != NULL && (v->report->entries_checked & 0xffff) == 0)
-            progress(v->report->entries_checked, total, progress_arg);
+        if (progress != NULL && (v->report->entries_checked & 0xffff) == 0 &&
+            !progress(v->report->entries_checked, total, progress_arg))
+            err = QB_E_SHUTTING_DOWN;
     }
     store_finalize(stmt);
     if (err != QB_OK)
         return err;
     if (rc != STORE_STEP_DONE)
         return QB_E_STORAGE;
-    if (progress != NULL)
-        progress(v->report->entries_checked, total, progress_arg);
+    if (progress != NULL && !progress(v->report->entries_checked, total, progress_arg))
+        return QB_E_SHUTTING_DOWN;
 
     /* Checkpoints must not be ahead of the journal, and accounts never
      * posted to must be empty. */
@@ -286,8 +287,7 @@ static enum qb_error verify_run(struct verify *v, struct store *reader,
 }
 
 enum qb_error ledger_verify(struct store *reader, struct ledger_verify_report *report,
-                            void (*progress)(int64_t done, int64_t total, void *arg),
-                            void *progress_arg)
+                            ledger_verify_progress_fn progress, void *progress_arg)
 {
     memset(report, 0, sizeof *report);
     struct verify v = {.report = report};
@@ -300,6 +300,9 @@ enum qb_error ledger_verify(struct store *reader, struct ledger_verify_report *r
     } else {
         err = QB_E_STORAGE;
     }
+    if (err == QB_E_SHUTTING_DOWN)
+        snprintf(report->problem, sizeof report->problem, "stopped after %lld entries",
+                 (long long)report->entries_checked);
     if (err == QB_E_STORAGE && report->problem[0] == '\0')
         snprintf(report->problem, sizeof report->problem, "storage: %s", store_last_error(reader));
     free(v.accounts);

@@ -14,11 +14,13 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #define STORE_POOL_SIZE_MAX 256
 
 struct store_pool {
+    char *url;
     pthread_mutex_t mutex;
     pthread_cond_t free_cond;
     int size;
@@ -33,6 +35,7 @@ static void store_pool_free(struct store_pool *pool, int opened_count)
         store_close(pool->all[i]);
     free(pool->all);
     free(pool->free_list);
+    free(pool->url);
     free(pool);
 }
 
@@ -53,7 +56,8 @@ enum qb_error store_pool_open(const char *url, int size, struct store_pool **out
         return QB_E_STORAGE;
     pool->all = calloc((size_t)size, sizeof pool->all[0]);
     pool->free_list = calloc((size_t)size, sizeof pool->free_list[0]);
-    if (pool->all == NULL || pool->free_list == NULL) {
+    pool->url = strdup(url);
+    if (pool->all == NULL || pool->free_list == NULL || pool->url == NULL) {
         store_pool_free(pool, 0);
         return QB_E_STORAGE;
     }
@@ -140,4 +144,10 @@ void store_pool_release(struct store_pool *pool, struct store *store)
     pool->free_list[pool->free_count++] = store;
     pthread_cond_signal(&pool->free_cond);
     pthread_mutex_unlock(&pool->mutex);
+}
+
+enum qb_error store_pool_open_extra(struct store_pool *pool, struct store **out, char *err,
+                                    size_t err_size)
+{
+    return store_open(pool->url, STORE_MODE_READ, out, err, err_size);
 }

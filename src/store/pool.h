@@ -20,5 +20,10 @@ void store_pool_close(struct store_pool *pool);
 QB_MUST_USE enum qb_error store_pool_acquire(struct store_pool *pool, int64_t wait_ms,
                                              struct store **out);
 void store_pool_release(struct store_pool *pool, struct store *store);
+/* Opens one more read connection to the pool's database, outside the pool,
+ * for a long read (a whole-ledger check) that must not hold a pooled
+ * connection for minutes. The caller closes it with store_close. */
+QB_MUST_USE enum qb_error store_pool_open_extra(struct store_pool *pool, struct store **out,
+                                                char *err, size_t err_size);
 
 #endif

@@ -21,8 +21,8 @@
  * same expected amount, R / N.
  *
  * Pure: no I/O, no clock, no global state; depends on base and libsodium
- * only, so that a standalone verifier (src/cmd/qianbao-redpacket-verify.c)
- * can compile it in without the daemon's layers.
+ * only, so that the CLI (`qianbao redpacket verify`, src/cli/redpacket.c)
+ * compiles it in without the daemon's layers.
  */
 #ifndef QB_WALLET_REDPACKET_FAIR_H
 #define QB_WALLET_REDPACKET_FAIR_H

@@ -43,7 +43,6 @@
  * run against it must report a violation. In a build without the hooks (the
  * release preset) that part says so and checks nothing.
  */
-#include <fcntl.h>
 #include <pthread.h>
 #include <spawn.h>
 #include <stdatomic.h>
@@ -434,35 +433,6 @@ static long S_violations(const struct run *run)
 
 /* --- the journal, read from the stopped daemon's database ------------------- */
 
-/* Runs sqlite3 -readonly on db with sql; each output line to line_fn. */
-static bool S_sqlite_lines(const char *db, const char *sql, void (*line_fn)(char *, void *),
-                           void *arg)
-{
-    char out_path[600];
-    snprintf(out_path, sizeof out_path, "%s/sqlite.out", S_root);
-    pid_t pid;
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, 1, out_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    char *argv[] = {"sqlite3", "-readonly", "-separator", " ", (char *)db, (char *)sql, NULL};
-    int rc = posix_spawnp(&pid, "sqlite3", &actions, NULL, argv, environ);
-    posix_spawn_file_actions_destroy(&actions);
-    int status = 0;
-    if (rc != 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status) ||
-        WEXITSTATUS(status) != 0)
-        return false;
-    FILE *f = fopen(out_path, "r");
-    if (f == NULL)
-        return false;
-    char line[512];
-    while (fgets(line, sizeof line, f) != NULL) {
-        line[strcspn(line, "\n")] = '\0';
-        line_fn(line, arg);
-    }
-    fclose(f);
-    return true;
-}
-
 struct rows {
     struct ack *items; /* payer/payee as indexes, -1 when the user is not ours */
     size_t count;
@@ -513,10 +483,10 @@ static void S_journal_check(const struct run *run, const char *data_dir, const s
     ASSERT(rows.items != NULL);
 
     /* Payments: kind 3 is a transfer (enum wallet_payment_kind, stored). */
-    ASSERT(S_sqlite_lines(db,
-                          "SELECT id, user_id, counterparty_id, amount_minor FROM payments "
-                          "WHERE kind = 3 ORDER BY id",
-                          S_payment_line, &rows));
+    ASSERT(test_sqlite(db, false,
+                       "SELECT id, user_id, counterparty_id, amount_minor FROM payments "
+                       "WHERE kind = 3 ORDER BY id",
+                       S_payment_line, &rows));
     qsort(rows.items, rows.count, sizeof *rows.items, S_ack_cmp);
     ASSERT_EQ_INT(rows.count, ack_count);
     for (size_t i = 0; i < ack_count; i++) {
@@ -529,7 +499,7 @@ static void S_journal_check(const struct run *run, const char *data_dir, const s
 
     /* Entries: code 20 is a transfer (WALLET_CODE_TRANSFER), ref the payment id. */
     rows.count = 0;
-    ASSERT(S_sqlite_lines(db, "SELECT ref FROM entries WHERE code = 20", S_ref_line, &rows));
+    ASSERT(test_sqlite(db, false, "SELECT ref FROM entries WHERE code = 20", S_ref_line, &rows));
     qsort(rows.items, rows.count, sizeof *rows.items, S_ack_cmp);
     ASSERT_EQ_INT(rows.count, ack_count);
     for (size_t i = 0; i < ack_count; i++)

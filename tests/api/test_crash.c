@@ -34,9 +34,7 @@
  * No answer of any kind may be a 5xx. The seed is printed (QB_TEST_SEED
  * replays the choice of kill moments, payers, payees and amounts).
  */
-#include <fcntl.h>
 #include <pthread.h>
-#include <spawn.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,8 +50,6 @@
 #include "api/lib/daemon.h"
 #include "api/transfer_helpers.h"
 #include "test.h"
-
-extern char **environ;
 
 #define C_USERS 8
 #define C_CLIENTS 8
@@ -251,34 +247,6 @@ static void *C_client_main(void *arg)
 
 /* --- checks after a restart ------------------------------------------------- */
 
-static bool C_sqlite_lines(const char *db, const char *sql, void (*line_fn)(char *, void *),
-                           void *arg)
-{
-    char out_path[600];
-    snprintf(out_path, sizeof out_path, "%s/sqlite.out", C_root);
-    pid_t pid;
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, 1, out_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    char *argv[] = {"sqlite3", "-readonly", "-separator", " ", (char *)db, (char *)sql, NULL};
-    int rc = posix_spawnp(&pid, "sqlite3", &actions, NULL, argv, environ);
-    posix_spawn_file_actions_destroy(&actions);
-    int status = 0;
-    if (rc != 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status) ||
-        WEXITSTATUS(status) != 0)
-        return false;
-    FILE *f = fopen(out_path, "r");
-    if (f == NULL)
-        return false;
-    char line[512];
-    while (fgets(line, sizeof line, f) != NULL) {
-        line[strcspn(line, "\n")] = '\0';
-        line_fn(line, arg);
-    }
-    fclose(f);
-    return true;
-}
-
 struct row {
     char id[64];
     char payer[64];
@@ -352,10 +320,10 @@ static void C_journal_check(const char *data_dir, int round)
     ASSERT(got.items != NULL);
 
     /* Payments: kind 3 is a transfer (enum wallet_payment_kind, stored). */
-    ASSERT(C_sqlite_lines(db,
-                          "SELECT id, user_id, counterparty_id, amount_minor FROM payments "
-                          "WHERE kind = 3",
-                          C_payment_line, &got));
+    ASSERT(test_sqlite(db, false,
+                       "SELECT id, user_id, counterparty_id, amount_minor FROM payments "
+                       "WHERE kind = 3",
+                       C_payment_line, &got));
     qsort(got.items, got.count, sizeof *got.items, C_row_cmp);
     if (got.count != want_count) {
         for (size_t i = 0, shown = 0; i < want_count && shown < 5; i++)
@@ -376,7 +344,7 @@ static void C_journal_check(const char *data_dir, int round)
 
     /* Entries: code 20 is a transfer (WALLET_CODE_TRANSFER), ref the payment id. */
     got.count = 0;
-    ASSERT(C_sqlite_lines(db, "SELECT ref FROM entries WHERE code = 20", C_ref_line, &got));
+    ASSERT(test_sqlite(db, false, "SELECT ref FROM entries WHERE code = 20", C_ref_line, &got));
     qsort(got.items, got.count, sizeof *got.items, C_row_cmp);
     if (got.count != want_count)
         TEST_FAIL_("round %d: %zu transfer entries in the database, %zu committed", round,

@@ -20,10 +20,11 @@
  *   1. the daemon's URL -> http://127.0.0.1:PORT; the temporary directory
  *      -> ROOT;
  *   2. ids (a lower-case prefix, "_" and 26 base32 characters: u_…, s_…,
- *      req_…, p_…, c_…) -> PREFIX_ID; RFC 3339 times -> TIME; cursors
+ *      req_…, p_…, c_…) -> PREFIX_ID; 64 hex digits (seeds, commitments)
+ *      -> HEX64; RFC 3339 times -> TIME; cursors
  *      (base32 or base64url text after "--cursor " and in
  *      "next_cursor":"…") -> CURSOR; Idempotency-Keys (after
- *      "> Idempotency-Key: ") -> KEY; "uptime_s":N -> "uptime_s":N, and the
+ *      "> Idempotency-Key: ") -> KEY; "uptime_s":N and "duration_ms":N keep N, and the
  *      schema version (it grows with each migration) -> N;
  *   3. the test's phones -> PHONE_A, PHONE_B, …; the SMS codes it read ->
  *      CODE; the current month (statements) -> MONTH.
@@ -128,6 +129,19 @@ static size_t S_time_at(const char *p)
     return 0;
 }
 
+/* 64 at p when 64 lower-case hex digits stand there alone (a red packet's
+ * seed or commitment), else 0. */
+static size_t S_hex64_at(const char *text, const char *p)
+{
+    static const char hex[] = "0123456789abcdef";
+    if (p > text && S_id_char(p[-1]))
+        return 0;
+    size_t i = 0;
+    while (i < 64 && p[i] != '\0' && strchr(hex, p[i]) != NULL)
+        i++;
+    return i == 64 && !S_id_char(p[64]) ? 64 : 0;
+}
+
 /* Length of an id at p ("u_" and 26 base32 characters), or 0; *prefix_size
  * is the length of "u". */
 static size_t S_id_at(const char *text, const char *p, size_t *prefix_size)
@@ -183,6 +197,11 @@ static void S_patterns(const char *text, struct buf *out)
             p += size;
             continue;
         }
+        if ((size = S_hex64_at(text, p)) > 0) {
+            S_put(out, "HEX64", 5);
+            p += size;
+            continue;
+        }
         if ((size = S_id_at(text, p, &prefix_size)) > 0) {
             S_put(out, p, prefix_size);
             S_put(out, "_ID", 3);
@@ -205,7 +224,7 @@ static void S_patterns(const char *text, struct buf *out)
         if (done)
             continue;
         static const char *const number_marks[] = {"\"uptime_s\":", "\"schema_version\":",
-                                                   "(schema "};
+                                                   "(schema ", "\"duration_ms\":"};
         for (size_t k = 0; k < QB_ARRAY_COUNT(number_marks) && !done; k++) {
             size_t mark = strlen(number_marks[k]);
             if (strncmp(p, number_marks[k], mark) == 0 && S_digit(p[mark])) {
@@ -1218,6 +1237,70 @@ TEST(operator)
     S_END();
 }
 
+/* Red packets: amounts only where they are certain (equal shares, a
+ * one-share lucky packet); seeds and commitments are normalised to HEX64. */
+TEST(red_packets)
+{
+    S_BEGIN();
+    S_case("redpacket-send-bad-count", S_PAY, "redpacket", "send", "1.00", "101",
+           "--password-stdin", NULL);
+    S_case("redpacket-send-bad-amount", S_PAY, "redpacket", "send", "0.001", "2",
+           "--password-stdin", NULL);
+    S_case("redpacket-send-equal", S_PAY, "redpacket", "send", "0.50", "2", "--equal",
+           "--greeting", "新年快乐", "--password-stdin", NULL);
+    char equal[64];
+    S_case(NULL, S_PAY, "redpacket", "send", "0.50", "2", "--equal", "--password-stdin",
+           "--json", NULL);
+    S_last_str("id", equal, sizeof equal);
+    S_case("redpacket-grab", NULL, "--profile", "b", "redpacket", "grab", equal, NULL);
+    S_case("redpacket-grab-again", NULL, "--profile", "b", "redpacket", "grab", equal, NULL);
+    S_case("redpacket-show-open", NULL, "redpacket", "show", equal, NULL);
+    S_case("redpacket-grab-json", NULL, "redpacket", "grab", equal, "--json", NULL);
+
+    S_case("redpacket-grab-unknown", NULL, "redpacket", "grab", "rp_00000000000000000000000000",
+           NULL);
+    S_case("redpacket-grab-bad-id", NULL, "redpacket", "grab", "p_1", NULL);
+    S_case("redpacket-verify-equal", NULL, "redpacket", "verify", equal, NULL);
+    char one[64];
+    S_case(NULL, S_PAY, "redpacket", "send", "0.10", "1", "--equal", "--password-stdin", "--json",
+           NULL);
+    S_last_str("id", one, sizeof one);
+    S_case(NULL, NULL, "--profile", "b", "redpacket", "grab", one, NULL);
+    S_case("redpacket-grab-empty", NULL, "redpacket", "grab", one, NULL);
+
+    S_case("redpacket-send-lucky", S_PAY, "redpacket", "send", "3.00", "1", "--password-stdin",
+           NULL);
+    char lucky[64];
+    S_case(NULL, S_PAY, "redpacket", "send", "3.00", "1", "--password-stdin", "--json", NULL);
+    S_last_str("id", lucky, sizeof lucky);
+    S_case("redpacket-verify-not-yet", NULL, "redpacket", "verify", lucky, NULL);
+    S_case(NULL, NULL, "--profile", "b", "redpacket", "grab", lucky, NULL);
+    S_case("redpacket-show-finished", NULL, "--profile", "b", "redpacket", "show", lucky, NULL);
+    S_case("redpacket-verify", NULL, "redpacket", "verify", lucky, NULL);
+    S_case("redpacket-verify-json", NULL, "redpacket", "verify", lucky, "--json", NULL);
+    S_case("redpacket-verify-usage", NULL, "redpacket", "verify", NULL);
+    S_END();
+}
+
+/* The ledger check: none yet, a sound ledger, then one entry altered behind
+ * the daemon's back (the last money-moving case is above). */
+TEST(ledger_check)
+{
+    S_BEGIN();
+    S_case("admin-verify-none", NULL, "admin", "verify", "--status", NULL);
+    S_case("admin-verify", NULL, "admin", "verify", NULL);
+    S_case("admin-verify-json", NULL, "admin", "verify", "--json", NULL);
+    S_case("admin-verify-usage", NULL, "admin", "verify", "--detach", "--status", NULL);
+    char db[700];
+    snprintf(db, sizeof db, "%s/data/qianbao.db", S_root);
+    ASSERT(test_sqlite(db, true,
+                       "UPDATE entries SET ref = ref || 'x' WHERE id = (SELECT max(id) FROM entries)",
+                       NULL, NULL));
+    S_case("admin-verify-tampered", NULL, "admin", "verify", NULL);
+    S_case("admin-verify-status", NULL, "admin", "verify", "--status", "--json", NULL);
+    S_END();
+}
+
 TEST(logout)
 {
     S_BEGIN();
@@ -1314,7 +1397,9 @@ int main(void)
     RUN(bills_and_statement);
     RUN(merchants);
     RUN(lost_answer_retried_with_the_same_key);
+    RUN(red_packets);
     RUN(operator);
+    RUN(ledger_check);
     RUN(logout);
     RUN(generated_documents);
     RUN(daemon_down);

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,8 @@
 #include <unistd.h>
 
 #define S_ARGS_MAX 32
+
+extern char **environ;
 #define S_POLL_MS 10
 
 const char *test_daemon_binary(void)
@@ -185,4 +188,41 @@ int test_daemon_run(const char *const *args, const char *output_path, int timeou
         return -1;
     }
     return status;
+}
+
+bool test_sqlite(const char *db, bool writable, const char *sql, void (*line_fn)(char *, void *),
+                 void *arg)
+{
+    int fds[2];
+    if (pipe(fds) != 0)
+        return false;
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_adddup2(&actions, fds[1], 1);
+    posix_spawn_file_actions_addclose(&actions, fds[0]);
+    posix_spawn_file_actions_addclose(&actions, fds[1]);
+    char *argv[] = {"sqlite3", writable ? "-bail" : "-readonly", "-separator", " ", (char *)db,
+                    (char *)sql, NULL};
+    pid_t pid;
+    int rc = posix_spawnp(&pid, "sqlite3", &actions, NULL, argv, environ);
+    posix_spawn_file_actions_destroy(&actions);
+    close(fds[1]);
+    if (rc != 0) {
+        close(fds[0]);
+        return false;
+    }
+    FILE *f = fdopen(fds[0], "r");
+    char line[1024];
+    while (f != NULL && fgets(line, sizeof line, f) != NULL) {
+        line[strcspn(line, "\n")] = '\0';
+        if (line_fn != NULL)
+            line_fn(line, arg);
+    }
+    if (f != NULL)
+        fclose(f);
+    else
+        close(fds[0]);
+    int status = 0;
+    return waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0 &&
+           f != NULL;
 }

@@ -47,6 +47,12 @@ void test_daemon_kill(struct test_daemon *daemon);
  * died of a signal or ran past timeout_ms. */
 int test_daemon_run(const char *const *args, const char *output_path, int timeout_ms);
 
+/* Runs the sqlite3 CLI on the database file db with sql (read-only unless
+ * writable), fields separated by one space; each output line, without its
+ * newline, to line_fn (may be NULL). False when sqlite3 cannot run or fails. */
+bool test_sqlite(const char *db, bool writable, const char *sql, void (*line_fn)(char *, void *),
+                 void *arg);
+
 /* Reads a whole small file into buf (NUL-terminated); false when it cannot. */
 bool test_file_read(const char *path, char *buf, size_t buf_size);
 

@@ -1,0 +1,358 @@
+/*
+ * redpacket.c — red packets: send, grab, show, and verify a lucky packet's
+ * split against the commitment published when it was sent
+ * (docs/redpacket.md). The verification is done here, on the user's
+ * machine, with the same pure code the server derives shares with
+ * (src/wallet/redpacket_fair.c): trusting the server's word would prove
+ * nothing.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "base/crypto.h"
+#include "base/rand.h"
+#include "cli/cli_int.h"
+#include "wallet/redpacket_fair.h"
+
+#define S_CURRENCY "CNY"
+
+static long long S_int(const json_t *object, const char *name)
+{
+    return (long long)json_integer_value(json_object_get(object, name));
+}
+
+/* The packet's id from the command line, checked for its shape. */
+static int S_packet_path(struct cli *cli, const char *id, const char *suffix, char *path,
+                         size_t path_size)
+{
+    if (!id_is_valid(id, strlen(id), "rp"))
+        return cli_usage_error(cli, "ID must be a red packet id (rp_...)");
+    snprintf(path, path_size, "/v1/red-packets/%s%s", id, suffix);
+    return CLI_EXIT_OK;
+}
+
+/* --- send -------------------------------------------------------------------- */
+
+int cli_run_redpacket_send(struct cli *cli, const struct cli_args *args)
+{
+    int64_t amount;
+    int rc = cli_money_amount_arg(cli, args->positionals[0], &amount);
+    if (rc != CLI_EXIT_OK)
+        return rc;
+    const char *count_text = args->positionals[1];
+    size_t count_size = strlen(count_text);
+    if (count_size == 0 || count_size > 3 || strspn(count_text, "0123456789") != count_size ||
+        count_text[0] == '0' || strtol(count_text, NULL, 10) > REDPACKET_COUNT_MAX)
+        return cli_usage_error(cli, "COUNT must be a whole number of shares, 1 to %d",
+                               REDPACKET_COUNT_MAX);
+    long count = strtol(count_text, NULL, 10);
+    bool equal = cli_arg(cli, args, "equal") != NULL;
+    char key[CLI_IDEMPOTENCY_KEY_SIZE_MAX];
+    if ((rc = cli_money_key_arg(cli, args, key, sizeof key)) != CLI_EXIT_OK)
+        return rc;
+    char password[CLI_SECRET_SIZE_MAX] = "";
+    if ((rc = cli_money_payment_password(cli, args, password, sizeof password)) != CLI_EXIT_OK)
+        return rc;
+    json_t *body = json_pack("{s:s, s:I, s:i, s:s, s:s}", "type", equal ? "equal" : "lucky",
+                             equal ? "amount_per_share" : "total_amount", (json_int_t)amount,
+                             "count", (int)count, "currency", S_CURRENCY, "payment_password",
+                             password);
+    cli_secret_wipe(password, sizeof password);
+    QB_ASSERT(body != NULL);
+    const char *greeting = cli_arg(cli, args, "greeting");
+    if (greeting != NULL && json_object_set_new(body, "greeting", json_string(greeting)) != 0) {
+        json_decref(body);
+        return cli_usage_error(cli, "--greeting must be UTF-8 text");
+    }
+    struct cli_response res;
+    rc = cli_call_idem(cli, "/v1/red-packets", key, body, &res);
+    json_decref(body);
+    if (rc == CLI_EXIT_OK && cli->json) {
+        cli_print_body(&res);
+    } else if (rc == CLI_EXIT_OK) {
+        cli_money_replayed_note(cli, &res);
+        char total[MONEY_TEXT_SIZE_MAX + 8], id[64], greeting_text[160];
+        cli_money_amount_text(json_integer_value(json_object_get(res.json, "total_amount")),
+                              cli_json_str(res.json, "currency"), total, sizeof total);
+        cli_text_clean(cli_json_str(res.json, "id"), id, sizeof id);
+        cli_text_clean(cli_json_str(res.json, "greeting"), greeting_text, sizeof greeting_text);
+        bool equal_packet = strcmp(cli_json_str(res.json, "type"), "equal") == 0;
+        long long shares = S_int(res.json, "count");
+        printf("sent %s red packet %s: %lld share%s, %s\n",
+               equal_packet ? "an equal" : "a lucky", id, shares, shares == 1 ? "" : "s", total);
+        cli_print_field(cli, "greeting", greeting_text);
+        cli_print_field(cli, "expires", cli_json_str(res.json, "expires_at"));
+        const char *commitment = cli_json_str(res.json, "commitment");
+        if (commitment[0] != '\0')
+            cli_print_field(cli, "commitment", commitment);
+        cli_hint(cli, "share the id; friends grab with `qianbao redpacket grab %s`", id);
+    }
+    cli_response_release(&res);
+    return rc;
+}
+
+/* --- grab -------------------------------------------------------------------- */
+
+int cli_run_redpacket_grab(struct cli *cli, const struct cli_args *args)
+{
+    char path[128];
+    int rc = S_packet_path(cli, args->positionals[0], "/claims", path, sizeof path);
+    if (rc != CLI_EXIT_OK)
+        return rc;
+    struct cli_response res;
+    /* No Idempotency-Key: a user claims a packet at most once, so a retry
+     * answers the same claim (200) and moves nothing. */
+    rc = cli_call(cli, "POST", path, CLI_AUTH_USER, NULL, &res);
+    if (rc == CLI_EXIT_OK && cli->json) {
+        cli_print_body(&res);
+    } else if (rc == CLI_EXIT_OK) {
+        char amount[MONEY_TEXT_SIZE_MAX + 8], sender[80];
+        cli_money_amount_text(json_integer_value(json_object_get(res.json, "amount")),
+                              cli_json_str(res.json, "currency"), amount, sizeof amount);
+        cli_text_clean(cli_json_str(json_object_get(res.json, "sender"), "display_name"), sender,
+                       sizeof sender);
+        printf("%s %s from %s's red packet (share #%lld)\n",
+               res.status == 201 ? "you got" : "you had already got", amount, sender,
+               S_int(res.json, "position"));
+    }
+    cli_response_release(&res);
+    return rc;
+}
+
+/* --- show -------------------------------------------------------------------- */
+
+int cli_run_redpacket_show(struct cli *cli, const struct cli_args *args)
+{
+    char path[128];
+    int rc = S_packet_path(cli, args->positionals[0], "", path, sizeof path);
+    if (rc != CLI_EXIT_OK)
+        return rc;
+    struct cli_response res;
+    rc = cli_call(cli, "GET", path, CLI_AUTH_USER, NULL, &res);
+    if (rc == CLI_EXIT_OK && cli->json) {
+        cli_print_body(&res);
+    } else if (rc == CLI_EXIT_OK) {
+        const json_t *p = res.json;
+        const char *currency = cli_json_str(p, "currency");
+        char text[160], total[MONEY_TEXT_SIZE_MAX + 8], left[MONEY_TEXT_SIZE_MAX + 48];
+        cli_text_clean(cli_json_str(json_object_get(p, "sender"), "display_name"), text,
+                       sizeof text);
+        cli_money_amount_text(json_integer_value(json_object_get(p, "total_amount")), currency,
+                              total, sizeof total);
+        char remaining[MONEY_TEXT_SIZE_MAX + 8];
+        cli_money_amount_text(json_integer_value(json_object_get(p, "remaining_amount")),
+                              currency, remaining, sizeof remaining);
+        snprintf(left, sizeof left, "%s in %lld of %lld shares", remaining,
+                 S_int(p, "remaining_count"), S_int(p, "count"));
+        cli_print_field(cli, "sender", text);
+        cli_text_clean(cli_json_str(p, "greeting"), text, sizeof text);
+        cli_print_field(cli, "greeting", text);
+        cli_print_field(cli, "type", cli_json_str(p, "type"));
+        cli_print_field(cli, "total", total);
+        cli_print_field(cli, "status", cli_json_str(p, "status"));
+        cli_print_field(cli, "left", left);
+        if (S_int(p, "refunded_amount") > 0) {
+            cli_money_amount_text(json_integer_value(json_object_get(p, "refunded_amount")),
+                                  currency, total, sizeof total);
+            cli_print_field(cli, "refunded", total);
+        }
+        cli_print_field(cli, "expires", cli_json_str(p, "expires_at"));
+        static const char *const headers[] = {"#", "WHO", "AMOUNT", "CLAIMED"};
+        struct cli_table table;
+        cli_table_init(&table, headers, 4);
+        const json_t *luckiest = json_object_get(p, "luckiest");
+        size_t i;
+        json_t *claim;
+        json_array_foreach(json_object_get(p, "claims"), i, claim)
+        {
+            char position[16], amount[MONEY_TEXT_SIZE_MAX + 8], who[120];
+            snprintf(position, sizeof position, "%lld", S_int(claim, "position"));
+            cli_money_amount_text(json_integer_value(json_object_get(claim, "amount")), currency,
+                                  amount, sizeof amount);
+            bool me = json_is_true(json_object_get(claim, "me"));
+            bool best = json_is_object(luckiest) &&
+                        S_int(luckiest, "position") == S_int(claim, "position");
+            snprintf(who, sizeof who, "%s%s", cli_json_str(claim, "display_name"),
+                     best && me ? " (you, luckiest)" : best ? " (luckiest)" : me ? " (you)" : "");
+            const char *row[] = {position, who, amount, cli_json_str(claim, "claimed_at")};
+            cli_table_add(&table, row);
+        }
+        fputc('\n', stdout);
+        cli_table_print(cli, &table);
+        cli_table_release(&table);
+    }
+    cli_response_release(&res);
+    return rc;
+}
+
+/* --- verify ------------------------------------------------------------------ */
+
+static bool S_hex32(const json_t *value, uint8_t out[32])
+{
+    const char *text = json_string_value(value);
+    size_t size = 0;
+    return text != NULL && strlen(text) == 64 &&
+           sodium_hex2bin(out, 32, text, 64, NULL, &size, NULL) == 0 && size == 32;
+}
+
+/* Checks one packet as GET /v1/red-packets/{id} shows it; the exit status:
+ * OK when every share is derived from the committed seed, CHECK_FAILED when
+ * not, REFUSED when there is nothing to check yet (the seed is revealed
+ * once the packet is closed). */
+static int S_verify(struct cli *cli, const json_t *packet)
+{
+    const char *id = cli_json_str(packet, "id");
+    const char *type = cli_json_str(packet, "type");
+    const json_t *total = json_object_get(packet, "total_amount");
+    const json_t *count = json_object_get(packet, "count");
+    const json_t *claims = json_object_get(packet, "claims");
+    if (!id_is_valid(id, strlen(id), "rp") || type[0] == '\0' || !json_is_integer(total) ||
+        !json_is_integer(count) || !json_is_array(claims) ||
+        json_array_size(claims) > REDPACKET_COUNT_MAX)
+        return cli_fail(cli, CLI_EXIT_UNAVAILABLE, "NOT_A_RED_PACKET",
+                        "the answer is not a red packet");
+    bool lucky = strcmp(type, "lucky") == 0;
+    int64_t amounts[REDPACKET_COUNT_MAX];
+    size_t amount_count = json_array_size(claims);
+    for (size_t i = 0; i < amount_count; i++) {
+        const json_t *claim = json_array_get(claims, i);
+        const json_t *amount = json_object_get(claim, "amount");
+        const json_t *position = json_object_get(claim, "position");
+        if (!json_is_integer(amount) || !json_is_integer(position) ||
+            json_integer_value(position) != (json_int_t)i)
+            return cli_fail(cli, CLI_EXIT_UNAVAILABLE, "NOT_A_RED_PACKET",
+                            "claim %zu of the answer is not in claim order", i);
+        amounts[i] = (int64_t)json_integer_value(amount);
+    }
+    uint8_t seed[REDPACKET_SEED_SIZE], commitment[CRYPTO_SHA256_SIZE];
+    struct redpacket_fair_packet p = {
+        .id = id,
+        .lucky = lucky,
+        .total_minor = (int64_t)json_integer_value(total),
+        .count = (int64_t)json_integer_value(count),
+        .amounts = amounts,
+        .amount_count = amount_count,
+    };
+    const json_t *fairness = json_object_get(packet, "fairness");
+    if (lucky) {
+        if (strcmp(cli_json_str(fairness, "scheme"), REDPACKET_FAIR_SCHEME) != 0 ||
+            !S_hex32(json_object_get(fairness, "commitment"), commitment))
+            return cli_fail(cli, CLI_EXIT_UNAVAILABLE, "NOT_A_RED_PACKET",
+                            "the answer has no %s commitment", REDPACKET_FAIR_SCHEME);
+        const json_t *seed_json = json_object_get(fairness, "seed");
+        if (seed_json == NULL || json_is_null(seed_json))
+            return cli_fail(cli, CLI_EXIT_REFUSED, "NOT_REVEALED",
+                            "nothing to verify yet: the seed is revealed once the packet is "
+                            "finished or expired");
+        if (!S_hex32(seed_json, seed))
+            return cli_fail(cli, CLI_EXIT_UNAVAILABLE, "NOT_A_RED_PACKET",
+                            "the seed is not 64 hex digits");
+        p.seed = seed;
+        p.commitment = commitment;
+    }
+    size_t bad = 0;
+    int64_t expected = 0;
+    enum redpacket_fair_verdict verdict = redpacket_fair_verify(&p, &bad, &expected);
+    char expected_text[MONEY_TEXT_SIZE_MAX + 8];
+    cli_money_amount_text((json_int_t)expected, S_CURRENCY, expected_text, sizeof expected_text);
+    const char *outcome = verdict == REDPACKET_FAIR_MATCH ? "match"
+                          : verdict == REDPACKET_FAIR_COMMITMENT_MISMATCH
+                              ? "commitment_mismatch"
+                          : verdict == REDPACKET_FAIR_SHARE_MISMATCH ? "share_mismatch"
+                                                                     : "invalid";
+    int rc = verdict == REDPACKET_FAIR_MATCH ? CLI_EXIT_OK : CLI_EXIT_CHECK_FAILED;
+    if (cli->json) {
+        json_t *out = json_pack("{s:s, s:s, s:I}", "id", id, "verdict", outcome, "claims_checked",
+                                (json_int_t)amount_count);
+        QB_ASSERT(out != NULL);
+        if (verdict == REDPACKET_FAIR_SHARE_MISMATCH)
+            QB_ASSERT(json_object_set_new(out, "position", json_integer((json_int_t)bad)) == 0 &&
+                      json_object_set_new(out, "expected", json_integer(expected)) == 0);
+        char *text = json_dumps(out, JSON_COMPACT);
+        if (text != NULL)
+            puts(text);
+        free(text);
+        json_decref(out);
+        return rc;
+    }
+    char total_text[MONEY_TEXT_SIZE_MAX + 8];
+    cli_money_amount_text(json_integer_value(total), S_CURRENCY, total_text, sizeof total_text);
+    long long shares = (long long)json_integer_value(count);
+    printf("packet %s: %s, %lld share%s, %s, %s, %zu claimed\n", id, type, shares,
+           shares == 1 ? "" : "s", total_text, cli_json_str(packet, "status"), amount_count);
+    if (lucky) {
+        cli_print_field(cli, "commitment", cli_json_str(fairness, "commitment"));
+        cli_print_field(cli, "seed", cli_json_str(fairness, "seed"));
+    }
+    static const char *const headers[] = {"#", "AMOUNT", "CHECK"};
+    struct cli_table table;
+    cli_table_init(&table, headers, 3);
+    for (size_t i = 0; i < amount_count; i++) {
+        char position[16], amount[MONEY_TEXT_SIZE_MAX + 8];
+        snprintf(position, sizeof position, "%zu", i);
+        cli_money_amount_text((json_int_t)amounts[i], S_CURRENCY, amount, sizeof amount);
+        /* Shares after the first wrong one are not judged: the split after
+         * it depends on what that claim should have taken. */
+        const char *mark = "-";
+        if (verdict == REDPACKET_FAIR_MATCH)
+            mark = "ok";
+        else if (verdict == REDPACKET_FAIR_SHARE_MISMATCH)
+            mark = i < bad ? "ok" : i == bad ? "MISMATCH" : "-";
+        const char *row[] = {position, amount, mark};
+        cli_table_add(&table, row);
+    }
+    cli_table_print(cli, &table);
+    cli_table_release(&table);
+    switch (verdict) {
+    case REDPACKET_FAIR_MATCH:
+        cli_print_colored(cli, CLI_COLOR_GREEN, "match");
+        printf(lucky ? ": every share is what the committed seed derives\n"
+                     : ": every share is the packet's equal share\n");
+        break;
+    case REDPACKET_FAIR_COMMITMENT_MISMATCH:
+        cli_print_colored(cli, CLI_COLOR_RED, "MISMATCH");
+        printf(": SHA-256 of the seed is not the commitment\n");
+        break;
+    case REDPACKET_FAIR_SHARE_MISMATCH:
+        cli_print_colored(cli, CLI_COLOR_RED, "MISMATCH");
+        printf(": share #%zu should be %s\n", bad, expected_text);
+        break;
+    case REDPACKET_FAIR_INVALID:
+        cli_print_colored(cli, CLI_COLOR_RED, "MISMATCH");
+        printf(": these numbers cannot be a packet (count, total or claims)\n");
+        break;
+    }
+    return rc;
+}
+
+int cli_run_redpacket_verify(struct cli *cli, const struct cli_args *args)
+{
+    const char *file = cli_arg(cli, args, "file");
+    if ((file == NULL) == (args->positional_count == 0))
+        return cli_usage_error(cli, "give either ID or --file FILE");
+    if (file != NULL) {
+        json_error_t error;
+        json_t *packet = json_load_file(file, JSON_REJECT_DUPLICATES, &error);
+        if (packet == NULL) {
+            char clean[200];
+            cli_text_clean(error.text, clean, sizeof clean);
+            return cli_usage_error(cli, "--file: not a saved red packet (%s)", clean);
+        }
+        int rc = S_verify(cli, packet);
+        json_decref(packet);
+        return rc;
+    }
+    char path[128];
+    int rc = S_packet_path(cli, args->positionals[0], "", path, sizeof path);
+    if (rc != CLI_EXIT_OK)
+        return rc;
+    struct cli_response res;
+    rc = cli_call(cli, "GET", path, CLI_AUTH_USER, NULL, &res);
+    if (rc == CLI_EXIT_OK)
+        rc = S_verify(cli, res.json);
+    cli_response_release(&res);
+    return rc;
+}

@@ -1,0 +1,144 @@
+/*
+ * test_verify.c — the operator's ledger check over HTTP
+ * (POST/GET /admin/ledger/verification): it answers 404 before any check,
+ * passes on a sound ledger with every entry counted, and fails, naming the
+ * entry, once one stored entry is altered behind the daemon's back (with
+ * the sqlite3 CLI, as an attacker or a bad disk would).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "api/transfer_helpers.h"
+
+#define S_WAIT_MS 20000
+
+static char S_root[512];
+static struct test_daemon S_daemon;
+static struct client S_client;
+static char S_admin[API_TOKEN_SIZE_MAX];
+
+/* Starts a check and waits until it ends; its final state into *out. */
+static bool S_check(json_t **out)
+{
+    struct client_response res;
+    long status = api_call(&S_client, "POST", "/admin/ledger/verification", S_admin, NULL, &res);
+    client_response_release(&res);
+    if (status != 202)
+        return false;
+    for (int waited = 0; waited < S_WAIT_MS; waited += 20) {
+        status = api_call(&S_client, "GET", "/admin/ledger/verification", S_admin, NULL, &res);
+        json_t *body = status == 200 ? api_json(&res) : NULL;
+        client_response_release(&res);
+        if (body == NULL)
+            return false;
+        if (strcmp(json_string_value(json_object_get(body, "status")), "running") != 0) {
+            *out = body;
+            return true;
+        }
+        json_decref(body);
+        usleep(20 * 1000);
+    }
+    return false;
+}
+
+static void S_line_copy(char *line, void *arg)
+{
+    snprintf(arg, 32, "%s", line);
+}
+
+static long long S_int(const json_t *body, const char *name)
+{
+    const json_t *value = json_object_get(body, name);
+    return json_is_integer(value) ? json_integer_value(value) : -1;
+}
+
+TEST(before_any_check_there_is_nothing_to_read)
+{
+    struct client_response res;
+    ASSERT_EQ_INT(api_call(&S_client, "GET", "/admin/ledger/verification", S_admin, NULL, &res),
+                  404);
+    ASSERT_EQ_STR(api_error_code(&res), "NOT_FOUND");
+    client_response_release(&res);
+    /* A user may neither start nor read one. */
+    struct api_user a;
+    ASSERT(api_user_new(&S_client, S_admin, &a));
+    ASSERT_EQ_INT(api_call(&S_client, "POST", "/admin/ledger/verification", a.token, NULL, &res),
+                  403);
+    client_response_release(&res);
+}
+
+TEST(a_sound_ledger_passes_with_every_entry_counted)
+{
+    struct api_user a, b;
+    ASSERT(th_user_new(&S_client, S_admin, &a));
+    ASSERT(th_user_new(&S_client, S_admin, &b));
+    ASSERT(th_fund(&S_client, S_admin, &a, 5000));
+    char body[256];
+    snprintf(body, sizeof body,
+             "{\"to\":\"%s\",\"amount\":1234,\"payment_password\":\"" TH_PAY_PASSWORD "\"}",
+             b.id);
+    struct client_response res;
+    ASSERT_EQ_INT(api_call_idem(&S_client, "POST", "/v1/transfers", a.token, "verify-t1", body,
+                                &res),
+                  201);
+    client_response_release(&res);
+
+    json_t *state = NULL;
+    ASSERT(S_check(&state));
+    ASSERT_EQ_STR(json_string_value(json_object_get(state, "status")), "ok");
+    ASSERT_EQ_INT(S_int(state, "number"), 1);
+    /* The top-up and the transfer at least; every entry of the journal. */
+    ASSERT(S_int(state, "entries_checked") >= 2);
+    ASSERT_EQ_INT(S_int(state, "entries_checked"), S_int(state, "entries_total"));
+    ASSERT(S_int(state, "accounts_checked") >= 4);
+    ASSERT(S_int(state, "duration_ms") >= 0);
+    ASSERT(json_object_get(state, "problem") == NULL);
+    ASSERT(json_is_string(json_object_get(state, "finished_at")));
+    json_decref(state);
+}
+
+TEST(an_altered_entry_fails_the_check_and_names_it)
+{
+    char db[TEST_DAEMON_PATH_SIZE_MAX + 16];
+    snprintf(db, sizeof db, "%s/qianbao.db", S_daemon.data_dir);
+    char last[32] = "";
+    ASSERT(test_sqlite(db, false, "SELECT max(id) FROM entries", S_line_copy, last));
+    ASSERT(last[0] != '\0');
+    ASSERT(test_sqlite(db, true,
+                       "UPDATE entries SET ref = ref || 'x' WHERE id = (SELECT max(id) FROM entries)",
+                       NULL, NULL));
+    json_t *state = NULL;
+    ASSERT(S_check(&state));
+    ASSERT_EQ_STR(json_string_value(json_object_get(state, "status")), "failed");
+    ASSERT_EQ_INT(S_int(state, "number"), 2);
+    const char *problem = json_string_value(json_object_get(state, "problem"));
+    char want[64];
+    snprintf(want, sizeof want, "hash chain broken at entry %s", last);
+    ASSERT(problem != NULL && strcmp(problem, want) == 0);
+    json_decref(state);
+}
+
+int main(void)
+{
+    test_tmpdir(S_root, sizeof S_root);
+    if (!api_daemon_start(&S_daemon, S_root, "main", NULL, S_admin)) {
+        fprintf(stderr, "cannot start qianbaod\n");
+        return 1;
+    }
+    client_init(&S_client, S_daemon.base_url);
+
+    RUN(before_any_check_there_is_nothing_to_read);
+    RUN(a_sound_ledger_passes_with_every_entry_counted);
+    RUN(an_altered_entry_fails_the_check_and_names_it);
+
+    client_release(&S_client);
+    int status = test_daemon_stop(&S_daemon);
+    if (status != 0)
+        fprintf(stderr, "qianbaod exited with %d\n", status);
+    test_rmtree(S_root);
+    return test_summary() != 0 || status != 0 ? 1 : 0;
+}
