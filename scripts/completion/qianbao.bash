@@ -5,7 +5,7 @@ _qianbao()
 {
     local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]}
     local globals='--server --profile --json --verbose --help'
-    local known='|sms-code|register|login|logout|me|balance|security|security sessions|security revoke|security freeze|security unfreeze|kyc|payment-password|payment-password set|card|card add|card list|card remove|topup|withdraw|payment|payment show|send|limits|limits set|bills|statement|redpacket|redpacket send|redpacket grab|redpacket show|redpacket verify|merchant|merchant create|merchant order|merchant order native|merchant order jsapi|merchant order h5|merchant bill|merchant analytics|order|order show|order close|admin|admin users|admin freeze|admin unfreeze|admin kyc-level|admin sms-outbox|admin verify|version|help|completion|man|'
+    local known='|sms-code|register|login|logout|me|balance|security|security sessions|security revoke|security freeze|security unfreeze|kyc|payment-password|payment-password set|card|card add|card list|card remove|topup|withdraw|payment|payment show|send|receive|scan|pay|limits|limits set|bills|statement|redpacket|redpacket send|redpacket grab|redpacket show|redpacket verify|merchant|merchant create|merchant order|merchant order native|merchant order jsapi|merchant order h5|merchant bill|merchant analytics|order|order show|order close|admin|admin users|admin freeze|admin unfreeze|admin kyc-level|admin sms-outbox|admin verify|version|help|completion|man|'
     local cmd='' i w
     for ((i = 1; i < COMP_CWORD; i++)); do
         w=${COMP_WORDS[i]}
@@ -21,7 +21,7 @@ _qianbao()
     local words=''
     case $cmd in
     '')
-        words='sms-code register login logout me balance security kyc payment-password card topup withdraw payment send limits bills statement redpacket merchant order admin version help completion man' ;;
+        words='sms-code register login logout me balance security kyc payment-password card topup withdraw payment send receive scan pay limits bills statement redpacket merchant order admin version help completion man' ;;
     'sms-code')
         case $prev in
         --purpose) COMPREPLY=($(compgen -W 'register reset_payment_password unfreeze login bind_card new_device' -- "$cur")); return ;;
@@ -116,6 +116,26 @@ _qianbao()
         --idempotency-key) return ;;
         esac
         words='--memo --password-stdin --idempotency-key' ;;
+    'receive')
+        case $prev in
+        --memo) return ;;
+        --png) return ;;
+        esac
+        words='--memo --png' ;;
+    'scan')
+        case $prev in
+        --amount) return ;;
+        --memo) return ;;
+        --idempotency-key) return ;;
+        esac
+        words='--pay --amount --memo --password-stdin --idempotency-key' ;;
+    'pay')
+        case $prev in
+        --amount) return ;;
+        --memo) return ;;
+        --idempotency-key) return ;;
+        esac
+        words='--amount --memo --password-stdin --idempotency-key' ;;
     'limits')
         words='set' ;;
     'limits set')
@@ -235,7 +255,7 @@ _qianbao()
     'version')
         words='' ;;
     'help')
-        words='sms-code register login logout me balance security kyc payment-password card topup withdraw payment send limits bills statement redpacket merchant order admin version help completion man' ;;
+        words='sms-code register login logout me balance security kyc payment-password card topup withdraw payment send receive scan pay limits bills statement redpacket merchant order admin version help completion man' ;;
     'completion')
         words='bash' ;;
     'man')

@@ -13,6 +13,8 @@
  *   bills.c     bills (list and CSV) and monthly statements
  *   redpacket.c red packets: send, grab, show, verify the split
  *   admin.c     the operator's commands
+ *   qr.c        receive codes, scanning and paying QR codes (docs/qr.md)
+ *   scan.c      finding a QR code in a PNG or JPEG file (libzbar)
  *   merchant.c  the merchant's commands: onboarding, signed /v3 orders, bills
  *
  * To add a command: 1) write its run function (user.c or admin.c, or a new
@@ -319,6 +321,9 @@ int cli_run_redpacket_grab(struct cli *cli, const struct cli_args *args);
 int cli_run_redpacket_show(struct cli *cli, const struct cli_args *args);
 int cli_run_redpacket_verify(struct cli *cli, const struct cli_args *args);
 int cli_run_statement(struct cli *cli, const struct cli_args *args);
+int cli_run_receive(struct cli *cli, const struct cli_args *args);
+int cli_run_scan(struct cli *cli, const struct cli_args *args);
+int cli_run_pay(struct cli *cli, const struct cli_args *args);
 int cli_run_admin_users(struct cli *cli, const struct cli_args *args);
 int cli_run_admin_freeze(struct cli *cli, const struct cli_args *args);
 int cli_run_admin_unfreeze(struct cli *cli, const struct cli_args *args);
@@ -332,6 +337,18 @@ int cli_run_merchant_bill(struct cli *cli, const struct cli_args *args);
 int cli_run_merchant_analytics(struct cli *cli, const struct cli_args *args);
 int cli_run_order_show(struct cli *cli, const struct cli_args *args);
 int cli_run_order_close(struct cli *cli, const struct cli_args *args);
+
+/* Pays payload, which POST /v1/qr/resolve answered as resolved (money.c):
+ * a transfer for a receive code, an order payment for a till code or a
+ * code_url; the amount is the code's, or --amount for an open code (a
+ * different --amount is a usage error). Options read: amount, memo,
+ * password-stdin, idempotency-key. Prints the payment; answers an exit
+ * code. */
+int cli_qr_pay(struct cli *cli, const struct cli_args *args, const char *payload,
+               const json_t *resolved);
+/* The text of the first QR code in the PNG or JPEG file at path, into out
+ * (scan.c); NULL on success, else what went wrong, for a message. */
+const char *cli_image_qr_read(const char *path, char *out, size_t out_size);
 
 /* Parses --limit (1..100) when given; answers an exit code. */
 int cli_limit_arg(struct cli *cli, const struct cli_args *args, char *out, size_t out_size);

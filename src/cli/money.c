@@ -668,3 +668,89 @@ int cli_run_limits_set(struct cli *cli, const struct cli_args *args)
     cli_response_release(&res);
     return rc;
 }
+
+/* --- paying a QR code ------------------------------------------------------------ */
+
+/* An order payment of POST /v1/me/order-payments. */
+static void S_order_payment_print(const struct cli *cli, const json_t *p)
+{
+    char text[256];
+    cli_print_field(cli, "payment", cli_json_str(p, "id"));
+    cli_print_field(cli, "type", "order payment");
+    cli_print_field(cli, "status", cli_json_str(p, "status"));
+    cli_money_amount_text(json_integer_value(json_object_get(p, "amount")), cli_json_str(p, "currency"),
+                  text, sizeof text);
+    cli_print_field(cli, "amount", text);
+    const json_t *merchant = json_object_get(p, "merchant");
+    snprintf(text, sizeof text, "%s (%s)", cli_json_str(merchant, "name"),
+             cli_json_str(merchant, "mchid"));
+    cli_print_field(cli, "merchant", text);
+    cli_print_field(cli, "description", cli_json_str(p, "description"));
+    cli_print_field(cli, "order", cli_json_str(p, "out_trade_no"));
+    cli_print_field(cli, "created at", cli_json_str(p, "created_at"));
+}
+
+int cli_qr_pay(struct cli *cli, const struct cli_args *args, const char *payload,
+               const json_t *resolved)
+{
+    const char *kind = cli_json_str(resolved, "kind");
+    const json_t *fixed = json_object_get(resolved, "amount");
+    bool transfer = strcmp(kind, "transfer") == 0;
+    const char *amount_text = cli_arg(cli, args, "amount");
+    int64_t amount = 0;
+    int rc;
+    if (amount_text != NULL && (rc = cli_money_amount_arg(cli, amount_text, &amount)) != CLI_EXIT_OK)
+        return rc;
+    if (json_is_integer(fixed)) {
+        if (amount_text != NULL && amount != json_integer_value(fixed)) {
+            char text[64];
+            cli_money_amount_text(json_integer_value(fixed), cli_json_str(resolved, "currency"), text,
+                          sizeof text);
+            return cli_usage_error(cli, "this code is for %s: leave --amount out", text);
+        }
+        amount = (int64_t)json_integer_value(fixed);
+    } else if (amount_text == NULL) {
+        return cli_usage_error(cli, "this code has no amount: give it with --amount");
+    }
+    if (!transfer && cli_arg(cli, args, "memo") != NULL)
+        return cli_usage_error(cli, "--memo goes with a person's receive code only");
+    char key[CLI_IDEMPOTENCY_KEY_SIZE_MAX];
+    if ((rc = cli_money_key_arg(cli, args, key, sizeof key)) != CLI_EXIT_OK)
+        return rc;
+    bool needed = true;
+    if (cli_arg(cli, args, "password-stdin") == NULL &&
+        (rc = S_password_needed(cli, amount, &needed)) != CLI_EXIT_OK)
+        return rc;
+    char password[CLI_SECRET_SIZE_MAX] = "";
+    if (needed && (rc = cli_money_payment_password(cli, args, password, sizeof password)) != CLI_EXIT_OK)
+        return rc;
+    json_t *body = json_pack("{s:s}", "payload", payload);
+    QB_ASSERT(body != NULL);
+    /* The code's own amount is the server's to apply; an open one needs ours. */
+    if (!json_is_integer(fixed))
+        QB_ASSERT(json_object_set_new(body, "amount", json_integer(amount)) == 0);
+    const char *memo = cli_arg(cli, args, "memo");
+    if (memo != NULL && json_object_set_new(body, "memo", json_string(memo)) != 0) {
+        json_decref(body);
+        cli_secret_wipe(password, sizeof password);
+        return cli_usage_error(cli, "--memo must be UTF-8 text");
+    }
+    if (needed)
+        QB_ASSERT(json_object_set_new(body, "payment_password", json_string(password)) == 0);
+    cli_secret_wipe(password, sizeof password);
+    struct cli_response res;
+    rc = cli_call_idem(cli, transfer ? "/v1/transfers" : "/v1/me/order-payments", key, body,
+                       &res);
+    json_decref(body);
+    if (rc == CLI_EXIT_OK) {
+        cli_money_replayed_note(cli, &res);
+        if (cli->json)
+            cli_print_body(&res);
+        else if (transfer)
+            S_transfer_print(cli, res.json);
+        else
+            S_order_payment_print(cli, res.json);
+    }
+    cli_response_release(&res);
+    return rc;
+}

@@ -291,7 +291,7 @@ static int S_verify(struct cli *cli, const json_t *packet)
     struct cli_table table;
     cli_table_init(&table, headers, 3);
     for (size_t i = 0; i < amount_count; i++) {
-        char position[16], amount[MONEY_TEXT_SIZE_MAX + 8];
+        char position[24], amount[MONEY_TEXT_SIZE_MAX + 8];
         snprintf(position, sizeof position, "%zu", i);
         cli_money_amount_text((json_int_t)amounts[i], S_CURRENCY, amount, sizeof amount);
         /* Shares after the first wrong one are not judged: the split after

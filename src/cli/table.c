@@ -179,6 +179,38 @@ static const struct cli_command S_commands[] = {
       S_PAYMENT_PASSWORD_STDIN,
       S_IDEMPOTENCY_KEY},
      cli_run_send},
+    {"receive", "[AMOUNT]", 0, 1, "show your receive code (收款码) as a QR code",
+     "Draws your receive code in the terminal for another user to scan with their Qianbao app "
+     "or with `qianbao scan`. With AMOUNT (yuan, at most two decimals) the code is for exactly "
+     "that amount; without, the payer types the amount. The code is signed by the server: "
+     "nobody can change its payee or amount. When standard output is not a terminal only the "
+     "payload (qianbao://pay?...) is printed; --json prints the server's answer, with the code "
+     "as SVG. --png FILE saves the code as a PNG picture instead.",
+     {{"memo", "TEXT", false, NULL, "a note shown to the payer, up to 64 bytes"},
+      {"png", "FILE", false, NULL,
+       "save the code as a PNG image in FILE (to print or send) instead of showing it"}},
+     cli_run_receive},
+    {"scan", "IMAGE", 1, 1, "read a QR code from a picture and offer to pay it",
+     "IMAGE is a PNG or JPEG file holding a Qianbao QR code: a person's receive code, a "
+     "merchant's till code or an order's code_url. The server says what it is and who is paid; "
+     "an altered code is refused. With --pay it is paid at once (as `qianbao pay`); on a "
+     "terminal you are asked first; otherwise it is only shown." S_MONEY_NOTE,
+     {{"pay", NULL, false, NULL, "pay the code without asking"},
+      {"amount", "AMOUNT", false, NULL, "the amount to pay, for a code that has none"},
+      {"memo", "TEXT", false, NULL, "a note for a person's receive code, up to 128 bytes"},
+      S_PAYMENT_PASSWORD_STDIN,
+      S_IDEMPOTENCY_KEY},
+     cli_run_scan},
+    {"pay", "PAYLOAD", 1, 1, "pay a QR code's payload or an order's code_url",
+     "PAYLOAD is the text of a Qianbao QR code (qianbao://pay?...), as `qianbao receive` prints "
+     "it or a merchant's code_url. It is shown as the server resolves it, then paid: a "
+     "person's receive code as a transfer, a till code or code_url as an order payment. A code "
+     "with an amount is paid for exactly that amount; one without needs --amount." S_MONEY_NOTE,
+     {{"amount", "AMOUNT", false, NULL, "the amount to pay, for a code that has none"},
+      {"memo", "TEXT", false, NULL, "a note for a person's receive code, up to 128 bytes"},
+      S_PAYMENT_PASSWORD_STDIN,
+      S_IDEMPOTENCY_KEY},
+     cli_run_pay},
     {"limits", "", 0, 0, "show the spending limits and what is left of them",
      "Every payment from the balance counts against each limit; top-ups and withdrawals do "
      "not. Days and years roll over at midnight, Beijing time.",

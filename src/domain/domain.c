@@ -72,6 +72,7 @@ void domain_env_init(struct domain_env *env, struct qb_clock *clock, struct qb_r
     derive(env->cursor_key, data_key, 3, "qbcursor");
     derive(env->card_hash_key, data_key, 4, "qbcardhs");
     derive(env->openid_key, data_key, 5, "qbopenid");
+    derive(env->qr_key, data_key, 6, "qbqrsign");
 }
 
 void domain_env_release(struct domain_env *env)
@@ -84,6 +85,7 @@ void domain_env_release(struct domain_env *env)
     crypto_wipe(env->cursor_key, sizeof env->cursor_key);
     crypto_wipe(env->card_hash_key, sizeof env->card_hash_key);
     crypto_wipe(env->openid_key, sizeof env->openid_key);
+    crypto_wipe(env->qr_key, sizeof env->qr_key);
 }
 
 void domain_seal(const struct domain_env *env, const void *data, size_t size, uint8_t *out)

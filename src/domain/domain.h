@@ -115,6 +115,7 @@ struct domain_env {
     uint8_t cursor_key[DOMAIN_KEY_SIZE];          /* tags of list cursors that carry state */
     uint8_t card_hash_key[DOMAIN_KEY_SIZE];       /* keyed hash of card numbers (duplicates) */
     uint8_t openid_key[DOMAIN_KEY_SIZE];          /* a user's per-app pseudonym (openid) */
+    uint8_t qr_key[DOMAIN_KEY_SIZE];              /* MACs of QR payloads (src/qr/qr.h) */
 };
 
 /* The production defaults of struct domain_settings. */

@@ -332,6 +332,14 @@ void http_handle_me_order_payments_create(struct http_request *req);
 void http_handle_merchants_me_get(struct http_request *req);
 void http_handle_merchants_me_analytics(struct http_request *req);
 void http_handle_merchants_me_withdrawals_create(struct http_request *req);
+/* qr_routes.c */
+void http_handle_me_receive_code_get(struct http_request *req);
+void http_handle_merchant_till_code_get(struct http_request *req);
+void http_handle_qr_resolve(struct http_request *req);
+/* A QR payload (src/qr/qr.h) verified under the daemon's key, or false
+ * after replying QR_INVALID. */
+struct qr_payload;
+bool http_qr_payload(struct http_request *req, const char *text, struct qr_payload *out);
 /* v3_routes.c: the merchant API (HTTP_AUTH_MERCHANT). */
 void http_handle_v3_native(struct http_request *req);
 void http_handle_v3_jsapi(struct http_request *req);

@@ -13,7 +13,10 @@
  * answer once and wiped after it. The answer is not stored anywhere, so an
  * onboarding request is not idempotent: a retry makes a second merchant.
  *
- * Paying is one merchant_order_pay_cmd (src/merchant/order.h), armed with
+ * Paying takes an order's code_url or prepay_id, or a scanned `payload`
+ * (docs/qr.md): a code_url again, or a merchant's static till code, paid
+ * with `amount` when the code fixes none. Paying is one
+ * merchant_order_pay_cmd (src/merchant/order.h), armed with
  * the Idempotency-Key under "user:<id>" like a transfer, answered with the
  * stored bytes (http_reply_stored).
  *
@@ -28,6 +31,7 @@
 #include "http/internal.h"
 #include "merchant/analytics.h"
 #include "merchant/order.h"
+#include "qr/qr.h"
 
 #define S_PRINCIPAL_SIZE_MAX (5 + ID_TEXT_SIZE_MAX)
 #define S_PUBLIC_KEY_B64_SIZE_MAX 1024 /* base64 DER of an RSA-4096 public key: about 736 */
@@ -219,6 +223,8 @@ struct S_pay {
 static const struct http_field S_pay_fields[] = {
     {"code_url", HTTP_FIELD_STRING, false, 128, 0, 0},
     {"prepay_id", HTTP_FIELD_STRING, false, 64, 0, 0},
+    {"payload", HTTP_FIELD_STRING, false, QR_PAYLOAD_SIZE_MAX, 0, 0},
+    {"amount", HTTP_FIELD_INTEGER, false, 0, 0, 0},
     {"payment_password", HTTP_FIELD_STRING, false, 16, 0, 0},
 };
 
@@ -241,13 +247,57 @@ void http_handle_me_order_payments_create(struct http_request *req)
     const struct domain_env *env = http_request_env(req);
     const char *code_url = http_json_string(body, "code_url");
     const char *prepay_id = http_json_string(body, "prepay_id");
+    const char *payload = http_json_string(body, "payload");
     const char *payment_password = http_json_string(body, "payment_password");
-    char token[MERCHANT_PAY_TOKEN_SIZE];
-    if ((code_url == NULL) == (prepay_id == NULL)) {
-        http_reply_error_message(req, QB_E_PARAM, "give one of code_url and prepay_id");
+    const json_t *amount_member = json_object_get(body, "amount");
+    json_int_t amount = json_integer_value(amount_member);
+    char token[MERCHANT_PAY_TOKEN_SIZE] = "";
+    char till_mchid[MERCHANT_MCHID_SIZE] = "";
+    int64_t till_amount_minor = 0;
+    if ((code_url != NULL) + (prepay_id != NULL) + (payload != NULL) != 1) {
+        http_reply_error_message(req, QB_E_PARAM, "give one of code_url, prepay_id and payload");
         goto out;
     }
-    if (!merchant_pay_token_parse(code_url != NULL ? code_url : prepay_id, token)) {
+    if (payload != NULL) {
+        /* A scanned code (docs/qr.md): an order's code_url, or a merchant's
+         * static till code, whose order is made and paid in one command. */
+        struct qr_payload code;
+        if (!http_qr_payload(req, payload, &code))
+            goto out;
+        if (code.kind == QR_KIND_TRANSFER) {
+            http_reply_error_message(req, QB_E_QR_INVALID,
+                                     "this is a person's receive code: pay it with "
+                                     "POST /v1/transfers");
+            goto out;
+        }
+        if (code.kind == QR_KIND_ORDER) {
+            if (amount_member != NULL) {
+                http_reply_error(req, QB_E_QR_AMOUNT_MISMATCH);
+                goto out;
+            }
+            code_url = payload;
+        } else {
+            if (code.has_amount && amount_member != NULL && amount != code.amount_minor) {
+                http_reply_error(req, QB_E_QR_AMOUNT_MISMATCH);
+                goto out;
+            }
+            if (!code.has_amount && (amount_member == NULL || amount < 1 ||
+                                     amount > MERCHANT_ORDER_TOTAL_MAX_MINOR)) {
+                http_reply_error_message(req, QB_E_PARAM,
+                                         "amount (1 to 1000000000000 fen) is required for "
+                                         "a till code without one");
+                goto out;
+            }
+            till_amount_minor = code.has_amount ? code.amount_minor : (int64_t)amount;
+            memcpy(till_mchid, code.payee, sizeof till_mchid - 1);
+            till_mchid[sizeof till_mchid - 1] = '\0';
+        }
+    } else if (amount_member != NULL) {
+        http_reply_error_message(req, QB_E_PARAM, "amount goes with a till code's payload only");
+        goto out;
+    }
+    if (till_mchid[0] == '\0' &&
+        !merchant_pay_token_parse(code_url != NULL ? code_url : prepay_id, token)) {
         http_reply_error_message(req, QB_E_PARAM,
                                  code_url != NULL ? "code_url is not a Qianbao order code"
                                                   : "prepay_id is not a Qianbao prepay id");
@@ -276,6 +326,8 @@ void http_handle_me_order_payments_create(struct http_request *req)
     }
     snprintf(p->c.payer_id, sizeof p->c.payer_id, "%s", session->user_id);
     memcpy(p->c.pay_token, token, sizeof token);
+    memcpy(p->c.till_mchid, till_mchid, sizeof till_mchid);
+    p->c.till_amount_minor = till_amount_minor;
     if (payment_password != NULL) {
         p->c.has_payment_password = true;
         snprintf(p->c.payment_password, sizeof p->c.payment_password, "%s", payment_password);

@@ -92,7 +92,7 @@ void http_handle_red_packets_create(struct http_request *req)
     const char *payment_password = http_json_string(body, "payment_password");
     json_int_t count = json_integer_value(json_object_get(body, "count"));
 
-    /* Shapes only: amounts, balance and limits are the command's to judge. */
+    /* Shapes only: balance and limits are the command's to judge. */
     enum redpacket_type packet_type;
     if (strcmp(type, "lucky") == 0) {
         packet_type = REDPACKET_LUCKY;
@@ -110,6 +110,14 @@ void http_handle_red_packets_create(struct http_request *req)
         }
     } else {
         http_reply_error_message(req, QB_E_PARAM, "type must be lucky or equal");
+        goto out;
+    }
+    /* A positive amount is a shape, refused before the key keeps anything;
+     * whether it splits into count shares of at least a fen is the
+     * command's to judge. */
+    if (json_integer_value(packet_type == REDPACKET_LUCKY ? total : per_share) <= 0) {
+        http_reply_error_message(req, QB_E_BAD_AMOUNT,
+                                 "the amount must be a positive integer of minor units (fen)");
         goto out;
     }
     const struct currency *currency = NULL;

@@ -3,7 +3,10 @@
  * limits: POST /v1/transfers, GET /v1/transfers/{id}, GET and PUT
  * /v1/me/limits. Every route is HTTP_AUTH_USER.
  *
- * POST /v1/transfers checks the body's shape here and hands everything
+ * POST /v1/transfers takes the payee as `to` (a phone or a user id) or as
+ * `payload`, a scanned receive code (docs/qr.md), whose amount, when it
+ * carries one, is the transfer's (another amount: QR_AMOUNT_MISMATCH).
+ * It checks the body's shape here and hands everything
  * else — the payee, the password, the balance, the limits, the movement —
  * to one wallet_transfer_cmd (src/wallet/transfer.h), armed with the
  * Idempotency-Key under the principal "user:<id>". The command stores its
@@ -20,9 +23,11 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "base/crash.h"
 #include "base/crypto.h"
 #include "base/log.h"
 #include "http/internal.h"
+#include "qr/qr.h"
 #include "wallet/limits.h"
 #include "wallet/transfer.h"
 
@@ -51,8 +56,9 @@ struct S_transfer {
 };
 
 static const struct http_field S_transfer_fields[] = {
-    {"to", HTTP_FIELD_STRING, true, WALLET_TRANSFER_TO_SIZE_MAX - 1, 0, 0},
-    {"amount", HTTP_FIELD_INTEGER, true, 0, 0, 0},
+    {"to", HTTP_FIELD_STRING, false, WALLET_TRANSFER_TO_SIZE_MAX - 1, 0, 0},
+    {"payload", HTTP_FIELD_STRING, false, QR_PAYLOAD_SIZE_MAX, 0, 0},
+    {"amount", HTTP_FIELD_INTEGER, false, 0, 0, 0},
     {"currency", HTTP_FIELD_STRING, false, 8, 0, 0},
     {"memo", HTTP_FIELD_STRING, false, WALLET_MEMO_SIZE_MAX - 1, 0, 0},
     {"payment_password", HTTP_FIELD_STRING, false, S_PAYMENT_PASSWORD_SIZE_MAX, 0, 0},
@@ -61,6 +67,8 @@ static const struct http_field S_transfer_fields[] = {
 static void S_transfer_resume(struct http_request *req, struct ledger_cmd *cmd)
 {
     struct S_transfer *t = (struct S_transfer *)cmd;
+    if (cmd->result == QB_OK)
+        QB_CRASH_POINT("transfer.before_reply");
     if (cmd->result != QB_OK && cmd->result != QB_E_IDEMPOTENCY_MISMATCH &&
         cmd->result != QB_E_BUSY && cmd->result != QB_E_SHUTTING_DOWN)
         log_event(LOG_WARN, "http.transfer_failed", "error=%s", error_name(cmd->result));
@@ -77,20 +85,60 @@ void http_handle_transfers_create(struct http_request *req)
     const struct identity_session *session = http_request_session(req);
     const struct domain_env *env = http_request_env(req);
     const char *to = http_json_string(body, "to");
+    const char *payload = http_json_string(body, "payload");
     const char *currency_code = http_json_string(body, "currency");
     const char *memo = http_json_string(body, "memo");
     const char *payment_password = http_json_string(body, "payment_password");
-    json_int_t amount = json_integer_value(json_object_get(body, "amount"));
+    const json_t *amount_member = json_object_get(body, "amount");
+    json_int_t amount = json_integer_value(amount_member);
+    struct qr_payload code;
 
-    /* Shapes only: whether the payee exists is the command's to say. */
-    if (!sms_phone_is_valid(to) && !id_is_valid(to, strlen(to), "u")) {
-        http_reply_error_message(req, QB_E_PARAM,
-                                 "to must be a mobile number or a user id (u_...)");
+    if ((to == NULL) == (payload == NULL)) {
+        http_reply_error_message(req, QB_E_PARAM, "give one of to and payload");
+        goto out;
+    }
+    if (amount_member != NULL && amount <= 0) {
+        http_reply_error_message(req, QB_E_BAD_AMOUNT,
+                                 "amount must be a positive integer of minor units (fen)");
         goto out;
     }
     const struct currency *currency = NULL;
     if (currency_code != NULL && (currency = currency_find(currency_code)) == NULL) {
         http_reply_error(req, QB_E_BAD_CURRENCY);
+        goto out;
+    }
+    if (payload != NULL) {
+        /* A receive code (docs/qr.md): the payee from it, and its amount
+         * when it fixes one; a different amount or currency is refused. */
+        if (!http_qr_payload(req, payload, &code))
+            goto out;
+        if (code.kind != QR_KIND_TRANSFER) {
+            http_reply_error_message(req, QB_E_QR_INVALID,
+                                     "this is a merchant's code: pay it with "
+                                     "POST /v1/me/order-payments");
+            goto out;
+        }
+        if (code.has_amount) {
+            if ((amount_member != NULL && amount != code.amount_minor) ||
+                (currency != NULL && currency != code.currency)) {
+                http_reply_error(req, QB_E_QR_AMOUNT_MISMATCH);
+                goto out;
+            }
+            amount = (json_int_t)code.amount_minor;
+            currency = code.currency;
+        }
+        if (memo == NULL && code.memo[0] != '\0')
+            memo = code.memo;
+        to = code.payee;
+    }
+    if (amount_member == NULL && (payload == NULL || !code.has_amount)) {
+        http_reply_error_message(req, QB_E_PARAM, "amount is required");
+        goto out;
+    }
+    /* Shapes only: whether the payee exists is the command's to say. */
+    if (!sms_phone_is_valid(to) && !id_is_valid(to, strlen(to), "u")) {
+        http_reply_error_message(req, QB_E_PARAM,
+                                 "to must be a mobile number or a user id (u_...)");
         goto out;
     }
     if (payment_password != NULL && !S_payment_password_shape(req, payment_password))

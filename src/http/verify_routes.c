@@ -45,7 +45,8 @@ static void *S_run(void *arg)
         rc = ledger_verify(reader, &report, S_progress, v);
         store_close(reader);
     } else {
-        snprintf(report.problem, sizeof report.problem, "cannot open the database: %s", err);
+        /* The reason cut to what fits after the prefix. */
+        snprintf(report.problem, sizeof report.problem, "cannot open the database: %.200s", err);
     }
     int64_t finished_ms = clock_now_ms(clock_system());
     pthread_mutex_lock(&v->mutex);
@@ -130,6 +131,11 @@ static void S_reply_state(struct http_request *req, int status, struct http_veri
 
 void http_handle_admin_verification_start(struct http_request *req)
 {
+    /* No fields: an empty body or {} only. */
+    json_t *body = http_json_body(req, NULL, 0);
+    if (body == NULL)
+        return;
+    json_decref(body);
     struct http_server *server = http_request_server(req);
     struct http_verification *v = &server->verification;
     pthread_mutex_lock(&v->mutex);

@@ -181,6 +181,13 @@ enum qb_error merchant_order_get(struct store *reader, const char *mchid, const 
                   transaction_id, mchid, out);
 }
 
+enum qb_error merchant_order_by_token(struct store *reader, const char *token,
+                                      struct merchant_order *out)
+{
+    return S_read(reader, "SELECT " S_COLUMNS " FROM orders WHERE pay_token = $1", token, NULL,
+                  out);
+}
+
 enum qb_error merchant_txn_order_by_token(struct ledger_txn *txn, const char *token,
                                           struct merchant_order *out)
 {
@@ -275,6 +282,60 @@ bool merchant_pay_token_parse(const char *text, char out[MERCHANT_PAY_TOKEN_SIZE
 
 /* --- create ----------------------------------------------------------------------------- */
 
+void merchant_order_ids_new(const struct domain_env *env, int64_t now_ms, struct merchant_order *o)
+{
+    /* A 28-digit transaction id ("42" + the UTC+8 date + 18 random digits)
+     * and a 128-bit pay token. */
+    char stamp[40];
+    clock_format_rfc3339(now_ms, 8 * 60, stamp, sizeof stamp);
+    char *id = o->transaction_id;
+    memcpy(id, "42", 2);
+    memcpy(id + 2, stamp, 4);     /* YYYY */
+    memcpy(id + 6, stamp + 5, 2); /* MM */
+    memcpy(id + 8, stamp + 8, 2); /* DD */
+    for (size_t i = 10; i < MERCHANT_TRANSACTION_ID_SIZE - 1; i++)
+        id[i] = (char)('0' + rand_below(env->rand, 10));
+    id[MERCHANT_TRANSACTION_ID_SIZE - 1] = '\0';
+    uint8_t token[16];
+    rand_fill(env->rand, token, sizeof token);
+    crypto_hex(token, sizeof token, o->pay_token);
+}
+
+enum qb_error merchant_txn_order_insert(struct ledger_txn *txn, const struct merchant_order *o)
+{
+    QB_ASSERT(merchant_out_trade_no_is_valid(o->out_trade_no) && o->total_minor > 0);
+    QB_ASSERT(o->currency != NULL && o->transaction_id[0] != '\0' && o->pay_token[0] != '\0');
+    const struct store_param params[] = {
+        STORE_TEXT(o->transaction_id),
+        STORE_TEXT(o->mchid),
+        STORE_TEXT(o->out_trade_no),
+        STORE_TEXT(o->appid),
+        STORE_INT(o->trade_type),
+        STORE_BLOB(o->request_hash, sizeof o->request_hash),
+        STORE_TEXT(o->description),
+        STORE_TEXT(o->attach),
+        STORE_TEXT(o->notify_url),
+        STORE_TEXT(o->currency->code),
+        STORE_INT(o->total_minor),
+        STORE_INT(o->fee_minor),
+        STORE_TEXT(o->payer_openid),
+        STORE_TEXT(o->payer_user_id),
+        STORE_TEXT(o->payment_id),
+        STORE_INT(o->state),
+        STORE_TEXT(o->pay_token),
+        STORE_INT(o->entry_id),
+        STORE_INT(o->created_at_ms),
+        STORE_INT(o->expires_at_ms),
+        STORE_INT(o->success_at_ms),
+        STORE_INT(o->closed_at_ms),
+        STORE_INT(o->updated_at_ms),
+    };
+    return store_run(ledger_txn_store(txn),
+                     "INSERT INTO orders (" S_COLUMNS ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9,"
+                     " $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)",
+                     params, QB_ARRAY_COUNT(params));
+}
+
 static enum qb_error S_create_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
 {
     struct merchant_order_create_cmd *c = (struct merchant_order_create_cmd *)cmd;
@@ -306,54 +367,15 @@ static enum qb_error S_create_run(struct ledger_txn *txn, struct ledger_cmd *cmd
     if (err != QB_E_ORDER_NOT_EXIST)
         return err;
 
-    /* A new order: a 28-digit transaction id ("42" + the UTC+8 date + 18
-     * random digits) and a 128-bit pay token. */
-    char stamp[40];
-    clock_format_rfc3339(now_ms, 8 * 60, stamp, sizeof stamp);
-    char *id = o->transaction_id;
-    memcpy(id, "42", 2);
-    memcpy(id + 2, stamp, 4);     /* YYYY */
-    memcpy(id + 6, stamp + 5, 2); /* MM */
-    memcpy(id + 8, stamp + 8, 2); /* DD */
-    for (size_t i = 10; i < MERCHANT_TRANSACTION_ID_SIZE - 1; i++)
-        id[i] = (char)('0' + rand_below(env->rand, 10));
-    id[MERCHANT_TRANSACTION_ID_SIZE - 1] = '\0';
-    uint8_t token[16];
-    rand_fill(env->rand, token, sizeof token);
-    crypto_hex(token, sizeof token, o->pay_token);
+    /* A new order. */
+    merchant_order_ids_new(env, now_ms, o);
+    o->fee_minor = o->entry_id = o->success_at_ms = o->closed_at_ms = 0;
+    o->payer_user_id[0] = o->payment_id[0] = '\0';
     o->state = MERCHANT_NOTPAY;
     o->created_at_ms = o->updated_at_ms = now_ms;
     if (o->expires_at_ms == 0)
         o->expires_at_ms = now_ms + MERCHANT_ORDER_TTL_DEFAULT_MS;
-    const struct store_param params[] = {
-        STORE_TEXT(o->transaction_id),
-        STORE_TEXT(o->mchid),
-        STORE_TEXT(o->out_trade_no),
-        STORE_TEXT(o->appid),
-        STORE_INT(o->trade_type),
-        STORE_BLOB(o->request_hash, sizeof o->request_hash),
-        STORE_TEXT(o->description),
-        STORE_TEXT(o->attach),
-        STORE_TEXT(o->notify_url),
-        STORE_TEXT(o->currency->code),
-        STORE_INT(o->total_minor),
-        STORE_INT(0),
-        STORE_TEXT(o->payer_openid),
-        STORE_TEXT(""),
-        STORE_TEXT(""),
-        STORE_INT(o->state),
-        STORE_TEXT(o->pay_token),
-        STORE_INT(0),
-        STORE_INT(o->created_at_ms),
-        STORE_INT(o->expires_at_ms),
-        STORE_INT(0),
-        STORE_INT(0),
-        STORE_INT(o->updated_at_ms),
-    };
-    err = store_run(ledger_txn_store(txn),
-                    "INSERT INTO orders (" S_COLUMNS ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9,"
-                    " $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)",
-                    params, QB_ARRAY_COUNT(params));
+    err = merchant_txn_order_insert(txn, o);
     if (err != QB_OK)
         return QB_E_STORAGE;
     c->outcome = QB_OK;

@@ -116,12 +116,22 @@ QB_MUST_USE enum qb_error merchant_order_get(struct store *reader, const char *m
                                              const char *out_trade_no, const char *transaction_id,
                                              struct merchant_order *out);
 
+/* An order by its pay token, for a reader (a QR code's resolution):
+ * ORDER_NOT_EXIST, STORAGE. */
+QB_MUST_USE enum qb_error merchant_order_by_token(struct store *reader, const char *token,
+                                                  struct merchant_order *out);
+
 /* Inside a command: an order by its pay token (ORDER_NOT_EXIST), and the
  * write of its mutable fields (state, fee, payer, payment, entry, times). */
 QB_MUST_USE enum qb_error merchant_txn_order_by_token(struct ledger_txn *txn, const char *token,
                                                       struct merchant_order *out);
 QB_MUST_USE enum qb_error merchant_txn_order_update(struct ledger_txn *txn,
                                                    const struct merchant_order *o);
+/* Inside a command: a new order row, every column as o has it. */
+QB_MUST_USE enum qb_error merchant_txn_order_insert(struct ledger_txn *txn,
+                                                   const struct merchant_order *o);
+/* A new order's transaction_id and pay_token from env's randomness. */
+void merchant_order_ids_new(const struct domain_env *env, int64_t now_ms, struct merchant_order *o);
 
 /* The order as the query answers it (WeChat's shape): appid, mchid,
  * out_trade_no, transaction_id, trade_type, trade_state, trade_state_desc,
@@ -154,12 +164,26 @@ void merchant_order_close_cmd_init(struct merchant_order_close_cmd *c, const str
 /* The user's payment, idempotent (the caller arms cmd with the
  * Idempotency-Key under "user:<id>"); the answer is stored in cmd->response
  * (domain.h): 201 {id, status, amount, currency, merchant: {mchid, name},
- * out_trade_no, transaction_id, description, created_at}, or the refusal. */
+ * out_trade_no, transaction_id, description, created_at}, or the refusal.
+ *
+ * Two ways in. An existing order by its pay token (code_url, prepay_id);
+ * or a merchant's static till code (src/qr/qr.h): till_mchid and
+ * till_amount_minor set, pay_token empty. Then the same command makes the
+ * order and pays it: the checks run on an order held in memory (the
+ * merchant exists, else PAYEE_NOT_FOUND; is active, else PAYEE_UNAVAILABLE;
+ * then the payer's checks as above), and only once nothing can refuse any
+ * more is the order row inserted, already SUCCESS (NATIVE, out_trade_no
+ * "QR" + its transaction id, description MERCHANT_TILL_DESCRIPTION). A
+ * refusal therefore leaves no order behind, and a retry with the same
+ * Idempotency-Key is answered from the stored bytes without a second one. */
+#define MERCHANT_TILL_DESCRIPTION "扫码付款"
 struct merchant_order_pay_cmd {
     struct ledger_cmd cmd;
     const struct domain_env *env;
     char payer_id[ID_TEXT_SIZE_MAX];
     char pay_token[MERCHANT_PAY_TOKEN_SIZE];
+    char till_mchid[MERCHANT_MCHID_SIZE];
+    int64_t till_amount_minor; /* 1..MERCHANT_ORDER_TOTAL_MAX_MINOR with till_mchid */
     bool has_payment_password;
     char payment_password[8];
     enum qb_error outcome;

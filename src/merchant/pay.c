@@ -31,34 +31,64 @@ static enum qb_error S_pay_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
     c->tries_left = 0;
     if (memchr(c->payer_id, '\0', sizeof c->payer_id) == NULL ||
         memchr(c->pay_token, '\0', sizeof c->pay_token) == NULL ||
+        memchr(c->till_mchid, '\0', sizeof c->till_mchid) == NULL ||
         memchr(c->payment_password, '\0', sizeof c->payment_password) == NULL)
         return S_refuse(c, QB_E_PARAM, NULL);
     int64_t now_ms = ledger_txn_now_ms(txn);
-
-    /* Step 1: the order, as this user may see it. */
+    bool till = c->till_mchid[0] != '\0';
     struct merchant_order o;
-    enum qb_error err = merchant_txn_order_by_token(txn, c->pay_token, &o);
-    if (err == QB_E_ORDER_NOT_EXIST)
-        return S_refuse(c, err, NULL);
-    if (err != QB_OK)
-        return err;
-    char openid[MERCHANT_OPENID_SIZE];
-    merchant_openid(env, o.appid, c->payer_id, openid);
-    if (o.trade_type == MERCHANT_TRADE_JSAPI && strcmp(o.payer_openid, openid) != 0)
-        return S_refuse(c, QB_E_ORDER_NOT_EXIST, NULL);
-
-    /* Step 2: its state. */
-    enum merchant_trade_state state = merchant_order_state_at(&o, now_ms);
-    if (state == MERCHANT_SUCCESS || state == MERCHANT_REFUND)
-        return S_refuse(c, QB_E_ORDER_PAID, NULL);
-    if (state != MERCHANT_NOTPAY)
-        return S_refuse(c, QB_E_ORDER_CLOSED, NULL);
-
-    /* Step 3: the merchant takes the money. */
     struct merchant m;
-    err = merchant_get(store, o.mchid, &m);
-    if (err != QB_OK)
-        return err == QB_E_NOT_FOUND ? QB_E_INTERNAL : err;
+    char openid[MERCHANT_OPENID_SIZE];
+    enum qb_error err;
+
+    if (till) {
+        /* Steps 1 to 3 for a till code: the merchant, and its new order in
+         * memory; nothing is written before every check passed. */
+        if (c->pay_token[0] != '\0' || c->till_amount_minor < 1 ||
+            c->till_amount_minor > MERCHANT_ORDER_TOTAL_MAX_MINOR)
+            return S_refuse(c, QB_E_PARAM, NULL);
+        err = merchant_get(store, c->till_mchid, &m);
+        if (err == QB_E_NOT_FOUND)
+            return S_refuse(c, QB_E_PAYEE_NOT_FOUND, "no merchant has this code");
+        if (err != QB_OK)
+            return err;
+        memset(&o, 0, sizeof o);
+        merchant_order_ids_new(env, now_ms, &o);
+        snprintf(o.mchid, sizeof o.mchid, "%s", m.mchid);
+        snprintf(o.out_trade_no, sizeof o.out_trade_no, "QR%s", o.transaction_id);
+        snprintf(o.appid, sizeof o.appid, "%s", m.appid);
+        o.trade_type = MERCHANT_TRADE_NATIVE;
+        crypto_sha256(o.transaction_id, strlen(o.transaction_id), o.request_hash);
+        snprintf(o.description, sizeof o.description, "%s", MERCHANT_TILL_DESCRIPTION);
+        o.currency = currency_find("CNY");
+        o.total_minor = c->till_amount_minor;
+        o.state = MERCHANT_NOTPAY;
+        o.created_at_ms = o.updated_at_ms = now_ms;
+        o.expires_at_ms = now_ms + MERCHANT_ORDER_TTL_DEFAULT_MS;
+        merchant_openid(env, o.appid, c->payer_id, openid);
+    } else {
+        /* Step 1: the order, as this user may see it. */
+        err = merchant_txn_order_by_token(txn, c->pay_token, &o);
+        if (err == QB_E_ORDER_NOT_EXIST)
+            return S_refuse(c, err, NULL);
+        if (err != QB_OK)
+            return err;
+        merchant_openid(env, o.appid, c->payer_id, openid);
+        if (o.trade_type == MERCHANT_TRADE_JSAPI && strcmp(o.payer_openid, openid) != 0)
+            return S_refuse(c, QB_E_ORDER_NOT_EXIST, NULL);
+
+        /* Step 2: its state. */
+        enum merchant_trade_state state = merchant_order_state_at(&o, now_ms);
+        if (state == MERCHANT_SUCCESS || state == MERCHANT_REFUND)
+            return S_refuse(c, QB_E_ORDER_PAID, NULL);
+        if (state != MERCHANT_NOTPAY)
+            return S_refuse(c, QB_E_ORDER_CLOSED, NULL);
+
+        /* Step 3: the merchant takes the money. */
+        err = merchant_get(store, o.mchid, &m);
+        if (err != QB_OK)
+            return err == QB_E_NOT_FOUND ? QB_E_INTERNAL : err;
+    }
     struct ledger_account_view merchant_account;
     if (ledger_txn_account_get(txn, m.account_id, &merchant_account) != QB_OK)
         return QB_E_INTERNAL;
@@ -154,7 +184,7 @@ static enum qb_error S_pay_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
     snprintf(o.payment_id, sizeof o.payment_id, "%s", p.id);
     o.entry_id = p.entry_id;
     o.success_at_ms = o.updated_at_ms = now_ms;
-    err = merchant_txn_order_update(txn, &o);
+    err = till ? merchant_txn_order_insert(txn, &o) : merchant_txn_order_update(txn, &o);
     if (err != QB_OK)
         return QB_E_STORAGE;
 

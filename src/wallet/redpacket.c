@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "base/crash.h"
 #include "base/log.h"
 #include "base/money.h"
 #include "wallet/bills.h"
@@ -606,6 +607,7 @@ void redpacket_claim_cmd_init(struct redpacket_claim_cmd *c, const struct domain
 
 static enum qb_error S_expire_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
 {
+    QB_CRASH_POINT("redpacket.refund_in_command");
     struct redpacket_expire_cmd *c = (struct redpacket_expire_cmd *)cmd;
     const struct domain_env *env = c->env;
     QB_ASSERT(env != NULL && env->accounts.red_packet_escrow > 0);

@@ -24,6 +24,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "base/crash.h"
 #include "base/log.h"
 #include "wallet/redpacket.h"
 
@@ -91,6 +92,7 @@ static bool S_refund(const struct domain_env *env, const char *id, size_t *refun
         return false;
     }
     if (c.outcome == QB_OK) {
+        QB_CRASH_POINT("redpacket.refund_committed");
         (*refunded)++;
         log_event(LOG_INFO, "redpacket.refunded", "packet_id=%s amount=%lld", id,
                   (long long)c.packet.refunded_minor);

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "base/crash.h"
 #include "base/money.h"
 #include "wallet/limits.h"
 #include "wallet/transfer.h"
@@ -93,6 +94,7 @@ static bool S_inputs_are_terminated(const struct wallet_transfer_cmd *c)
 
 static enum qb_error S_transfer_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
 {
+    QB_CRASH_POINT("transfer.in_command");
     struct wallet_transfer_cmd *c = (struct wallet_transfer_cmd *)cmd;
     const struct domain_env *env = c->env;
     QB_ASSERT(env != NULL);

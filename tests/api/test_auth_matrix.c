@@ -43,11 +43,10 @@
 #include "api/lib/api.h"
 #include "api/lib/client.h"
 #include "api/lib/daemon.h"
+#include "api/lib/routes.h"
 #include "api/merchant_helpers.h"
 #include "test.h"
 
-#define S_ROUTES_MAX 128
-#define S_SOURCE_SIZE_MAX (256 * 1024)
 
 enum caller {
     CALLER_ANONYMOUS,
@@ -78,6 +77,7 @@ enum path_id {
     ID_ORDER,        /* a well-formed out_trade_no or transaction_id nobody made */
     ID_NO_RED_PACKET,   /* a well-formed red packet id that nobody sent */
     ID_RED_PACKET_OF_B, /* a red packet user B sent */
+    ID_MERCHANT_OF_B,   /* the mchid of a merchant user B applied for */
 };
 
 /* How the victim is prepared before the row runs. */
@@ -188,6 +188,12 @@ static const struct matrix_row S_matrix[] = {
      USER_ROUTE(404, 404)},
     /* A packet is shared by its id in a chat: every logged-in user who has it may read it. */
     {"GET", "/v1/red-packets/{id}", ID_RED_PACKET_OF_B, SETUP_NONE, NULL, USER_ROUTE(200, 200)},
+    /* QR codes: a receive code is shown to anyone logged in (paying a
+     * frozen payee is refused); B's till code is B's alone. */
+    {"GET", "/v1/me/receive-code", ID_NONE, SETUP_NONE, NULL, USER_ROUTE(200, 200)},
+    {"GET", "/v1/merchants/{mchid}/till-code", ID_MERCHANT_OF_B, SETUP_NONE, NULL,
+     {401, 404, 200, 401, 401, 401, 404, 401}},
+    {"POST", "/v1/qr/resolve", ID_NONE, SETUP_NONE, "{}", USER_ROUTE(400, 400)},
     {"GET", "/admin/users", ID_NONE, SETUP_NONE, NULL, ADMIN_ROUTE(200)},
     {"POST", "/admin/users/{id}/freeze", ID_VICTIM, SETUP_NONE, NULL, ADMIN_ROUTE(200)},
     {"POST", "/admin/users/{id}/unfreeze", ID_VICTIM, SETUP_VICTIM_FROZEN_BY_ADMIN, NULL,
@@ -200,84 +206,13 @@ static const struct matrix_row S_matrix[] = {
     {"GET", "/admin/ledger/verification", ID_NONE, SETUP_NONE, NULL, ADMIN_ROUTE(200)},
 };
 
-struct source_route {
-    char method[16];
-    char pattern[256];
-    char auth[32]; /* "HTTP_AUTH_USER" */
-};
-
 static char S_root[512];
 static struct test_daemon S_daemon;
 static struct client S_client;
 static char S_admin[API_TOKEN_SIZE_MAX];
 static struct mh_merchant S_merchant;
-static struct source_route S_source[S_ROUTES_MAX];
+static struct api_route S_source[API_ROUTES_MAX];
 static size_t S_source_count;
-
-/* Copies the string literal at *p (which points at its opening quote) into
- * out and moves *p past it. False when there is no literal. */
-static bool S_literal(const char **p, char *out, size_t out_size)
-{
-    if (**p != '"')
-        return false;
-    const char *end = strchr(*p + 1, '"');
-    if (end == NULL || (size_t)(end - *p - 1) >= out_size)
-        return false;
-    memcpy(out, *p + 1, (size_t)(end - *p - 1));
-    out[end - *p - 1] = '\0';
-    *p = end + 1;
-    return true;
-}
-
-/* Reads the entries of http_routes[] from src/http/routes.c: each is
- * {"METHOD", "pattern", handler, HTTP_AUTH_KIND}, possibly over two lines. */
-static bool S_source_routes_read(char *err, size_t err_size)
-{
-    QB_ASSERT(err_size >= 1200);
-    const char *dir = getenv("QB_SOURCE_DIR");
-    char path[1024];
-    snprintf(path, sizeof path, "%s/src/http/routes.c", dir != NULL && dir[0] ? dir : ".");
-    static char text[S_SOURCE_SIZE_MAX];
-    if (!test_file_read(path, text, sizeof text)) {
-        snprintf(err, err_size, "cannot read %s (is QB_SOURCE_DIR set?)", path);
-        return false;
-    }
-    const char *p = strstr(text, "http_routes[] = {");
-    const char *end = p != NULL ? strstr(p, "\n};") : NULL;
-    if (p == NULL || end == NULL) {
-        snprintf(err, err_size, "no \"http_routes[] = {\" ... \"};\" in %s", path);
-        return false;
-    }
-    p += strlen("http_routes[] = {");
-    while ((p = strstr(p, "{\"")) != NULL && p < end) {
-        if (S_source_count == S_ROUTES_MAX) {
-            snprintf(err, err_size, "more than %d routes", S_ROUTES_MAX);
-            return false;
-        }
-        struct source_route *r = &S_source[S_source_count];
-        p++;
-        if (!S_literal(&p, r->method, sizeof r->method)) {
-            snprintf(err, err_size, "unreadable method near \"%.40s\"", p);
-            return false;
-        }
-        p += strspn(p, ", \t\n");
-        if (!S_literal(&p, r->pattern, sizeof r->pattern)) {
-            snprintf(err, err_size, "unreadable pattern near \"%.40s\"", p);
-            return false;
-        }
-        const char *close = strchr(p, '}');
-        const char *auth = strstr(p, "HTTP_AUTH_");
-        if (close == NULL || auth == NULL || auth > close) {
-            snprintf(err, err_size, "no auth kind for %s %s", r->method, r->pattern);
-            return false;
-        }
-        size_t n = strspn(auth, "ABCDEFGHIJKLMNOPQRSTUVWXYZ_");
-        snprintf(r->auth, sizeof r->auth, "%.*s", (int)n, auth);
-        S_source_count++;
-        p = close + 1;
-    }
-    return true;
-}
 
 static const struct matrix_row *S_row_find(const char *method, const char *pattern)
 {
@@ -293,7 +228,7 @@ TEST(matrix_covers_exactly_the_routes_served)
     // A route without a row would ship with nobody having decided who may call it; a row without
     // a route is a stale promise. Both lists must hold the same (method, pattern) pairs.
     char err[1200];
-    if (!S_source_routes_read(err, sizeof err))
+    if (!api_routes_read(S_source, &S_source_count, err, sizeof err))
         TEST_FAIL_("%s", err);
     ASSERT(S_source_count >= 2);
     int problems = 0;
@@ -481,6 +416,13 @@ TEST(every_route_answers_every_caller_as_the_matrix_says)
             id = "wx0123456789abcdef";
         } else if (row->id == ID_ORDER) {
             id = "4200000000000000000000000000";
+        } else if (row->id == ID_MERCHANT_OF_B) {
+            ASSERT_EQ_INT(api_call(&S_client, "POST", "/v1/merchants", b.token,
+                                   "{\"name\":\"B的小店\"}", &res),
+                          201);
+            snprintf(object_id, sizeof object_id, "%s", api_json_str(&res, "mchid"));
+            client_response_release(&res);
+            id = object_id;
         }
         char path[512];
         S_path_fill(row->pattern, id, path, sizeof path);

@@ -223,6 +223,22 @@ static void S_patterns(const char *text, struct buf *out)
         }
         if (done)
             continue;
+        /* A QR payload's MAC is keyed by the daemon's fresh data key; an
+         * order's pay token is random. */
+        static const char *const qr_marks[][2] = {{"&s=", "MAC"}, {"?pr=", "TOKEN"}};
+        for (size_t k = 0; k < QB_ARRAY_COUNT(qr_marks) && !done; k++) {
+            size_t mark = strlen(qr_marks[k][0]);
+            if (strncmp(p, qr_marks[k][0], mark) == 0 && S_cursor_char(p[mark])) {
+                S_put(out, p, mark);
+                S_put(out, qr_marks[k][1], strlen(qr_marks[k][1]));
+                p += mark;
+                while (S_cursor_char(*p))
+                    p++;
+                done = true;
+            }
+        }
+        if (done)
+            continue;
         static const char *const number_marks[] = {"\"uptime_s\":", "\"schema_version\":",
                                                    "(schema ", "\"duration_ms\":"};
         for (size_t k = 0; k < QB_ARRAY_COUNT(number_marks) && !done; k++) {
@@ -975,6 +991,42 @@ static long long S_available(void)
     return available;
 }
 
+TEST(qr_codes)
+{
+    // A receives nothing here: B shows codes, A scans and pays them. The image round trip: B's
+    // code saved as the server's PNG, read back by scan and paid.
+    S_BEGIN();
+    char png[700], text_file[700], payload[512], tampered[512];
+    snprintf(png, sizeof png, "%s/b-code.png", S_root);
+    snprintf(text_file, sizeof text_file, "%s/not-an-image.png", S_root);
+    S_file_write(text_file, "hello\n", 6);
+    S_case("receive-bad-amount", NULL, "--profile", "b", "receive", "1.234", NULL);
+    S_case("receive-piped", NULL, "--profile", "b", "receive", "1.00", "--memo", "房租", NULL);
+    snprintf(payload, sizeof payload, "%.*s", (int)strcspn(S_last.out, "\n"), S_last.out);
+    ASSERT(strncmp(payload, "qianbao://pay?v=1&k=u&id=", 25) == 0);
+    S_case("receive-png", NULL, "--profile", "b", "receive", "2.50", "--png", png, NULL);
+    S_case("scan", NULL, "scan", png, NULL);
+    S_case("scan-json", NULL, "scan", png, "--json", NULL);
+    S_case("scan-pay", S_PAY, "scan", png, "--pay", "--password-stdin", NULL);
+    S_case("scan-not-an-image", NULL, "scan", text_file, NULL);
+    S_case("scan-no-file", NULL, "scan", "/nonexistent/code.png", NULL);
+    S_case("pay-other-amount", S_PAY, "pay", payload, "--amount", "2", "--password-stdin", NULL);
+    S_case("pay", S_PAY, "pay", payload, "--password-stdin", NULL);
+    // One byte of the amount changed: the server refuses the code.
+    snprintf(tampered, sizeof tampered, "%s", payload);
+    char *amount = strstr(tampered, "&a=100&");
+    ASSERT(amount != NULL);
+    amount[3] = '9';
+    S_case("pay-tampered", S_PAY, "pay", tampered, "--password-stdin", NULL);
+    S_case(NULL, NULL, "--profile", "b", "receive", NULL);
+    snprintf(payload, sizeof payload, "%.*s", (int)strcspn(S_last.out, "\n"), S_last.out);
+    S_case("pay-open-no-amount", S_PAY, "pay", payload, "--password-stdin", NULL);
+    S_case("pay-open-json", S_PAY, "pay", payload, "--amount", "0.50", "--password-stdin",
+           "--json", NULL);
+    S_case("pay-not-a-code", S_PAY, "pay", "https://example.com/", "--password-stdin", NULL);
+    S_END();
+}
+
 /* Registers as a literal substitution, to `to`, every run in S_last's
  * output of prefix followed by exactly size characters of charset. */
 static void S_substitute_runs(const char *prefix, size_t size, const char *charset, const char *to)
@@ -1372,6 +1424,14 @@ int main(void)
     S_substitute(S_phone_a, "PHONE_A");
     S_substitute(S_phone_b, "PHONE_B");
     S_substitute(S_phone_c, "PHONE_C");
+    /* As QR codes show a payee's phone: 138****8000. */
+    char masked[3][32];
+    const char *const phones[3] = {S_phone_a, S_phone_b, S_phone_c};
+    const char *const masked_names[3] = {"PHONE_A_MASKED", "PHONE_B_MASKED", "PHONE_C_MASKED"};
+    for (int i = 0; i < 3; i++) {
+        snprintf(masked[i], sizeof masked[i], "%.3s****%s", phones[i], phones[i] + 7);
+        S_substitute(masked[i], masked_names[i]);
+    }
     /* Before the month's substitution (statements): dates of the merchant cases. */
     time_t now = time(NULL) + 8 * 3600;
     struct tm tm;
@@ -1395,6 +1455,7 @@ int main(void)
     RUN(transfers);
     RUN(limits);
     RUN(bills_and_statement);
+    RUN(qr_codes);
     RUN(merchants);
     RUN(lost_answer_retried_with_the_same_key);
     RUN(red_packets);

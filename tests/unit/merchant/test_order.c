@@ -214,6 +214,81 @@ TEST(a_jsapi_order_is_payable_by_its_openid_only_and_checks_hold)
     wx_free(f.wx);
 }
 
+/* A till code's payment: the order made and paid by one command. */
+static enum qb_error S_till_pay(struct fx *f, const char *mchid, int64_t amount,
+                                const char *password, struct merchant_order *paid)
+{
+    struct merchant_order_pay_cmd c;
+    merchant_order_pay_cmd_init(&c, &f->wx->env);
+    snprintf(c.payer_id, sizeof c.payer_id, "%s", f->payer.id);
+    snprintf(c.till_mchid, sizeof c.till_mchid, "%s", mchid);
+    c.till_amount_minor = amount;
+    c.has_payment_password = password != NULL;
+    snprintf(c.payment_password, sizeof c.payment_password, "%s", password ? password : "");
+    ASSERT_EQ_INT(ledger_execute(f->wx->ledger, &c.cmd), QB_OK);
+    ASSERT_EQ_INT(c.cmd.result, QB_OK);
+    enum qb_error outcome = c.outcome;
+    if (outcome == QB_OK) {
+        int status;
+        const char *body;
+        size_t size;
+        ASSERT(domain_response_get(&c.cmd, &status, &body, &size));
+        ASSERT_EQ_INT(status, 201);
+        json_t *j = json_loadb(body, size, 0, NULL);
+        ASSERT(j != NULL);
+        ASSERT_EQ_INT(merchant_order_get(f->wx->reader, f->m.mchid,
+                                         json_string_value(json_object_get(j, "out_trade_no")),
+                                         NULL, paid),
+                      QB_OK);
+        json_decref(j);
+    }
+    ledger_cmd_release(&c.cmd);
+    return outcome;
+}
+
+static int64_t S_order_count(struct fx *f)
+{
+    struct store_stmt *st = NULL;
+    ASSERT_EQ_INT(store_prepare(f->wx->reader, "SELECT count(*) FROM orders", &st), QB_OK);
+    ASSERT_EQ_INT(store_step(st), STORE_STEP_ROW);
+    int64_t count = store_column_int64(st, 0);
+    store_finalize(st);
+    return count;
+}
+
+TEST(a_till_code_payment_makes_its_order_paid_or_none_at_all)
+{
+    // A static till code has no order until someone pays: the command makes it and pays it in
+    // one go. Every refusal (an unknown merchant, a wrong password, a short balance) leaves no
+    // order row and moves nothing; a success leaves one NATIVE order, SUCCESS, with its fee.
+    struct fx f = S_fx_new(6000);
+    struct merchant_order paid;
+    ASSERT_EQ_INT(S_till_pay(&f, "1900000000", 500, WX_PAY_PASSWORD, &paid), QB_E_PAYEE_NOT_FOUND);
+    ASSERT_EQ_INT(S_till_pay(&f, f.m.mchid, 500, WX_WRONG_PASSWORD, &paid), QB_E_PASSWORD_WRONG);
+    ASSERT_EQ_INT(S_till_pay(&f, f.m.mchid, 100001, WX_PAY_PASSWORD, &paid),
+                  QB_E_INSUFFICIENT_BALANCE);
+    ASSERT_EQ_INT(S_till_pay(&f, f.m.mchid, 0, WX_PAY_PASSWORD, &paid), QB_E_PARAM);
+    ASSERT_EQ_INT(S_order_count(&f), 0);
+    ASSERT_EQ_INT(wx_balance(f.wx, f.payer.account_id), 100000);
+
+    ASSERT_EQ_INT(S_till_pay(&f, f.m.mchid, 12345, WX_PAY_PASSWORD, &paid), QB_OK);
+    ASSERT_EQ_INT(S_order_count(&f), 1);
+    ASSERT_EQ_INT(paid.state, MERCHANT_SUCCESS);
+    ASSERT_EQ_INT(paid.trade_type, MERCHANT_TRADE_NATIVE);
+    ASSERT_EQ_INT(paid.total_minor, 12345);
+    ASSERT_EQ_INT(paid.fee_minor, 74);
+    ASSERT_EQ_STR(paid.description, MERCHANT_TILL_DESCRIPTION);
+    ASSERT(strncmp(paid.out_trade_no, "QR", 2) == 0 &&
+           strcmp(paid.out_trade_no + 2, paid.transaction_id) == 0);
+    ASSERT_EQ_STR(paid.payer_user_id, f.payer.id);
+    ASSERT(paid.entry_id > 0 && paid.payment_id[0] != '\0');
+    ASSERT_EQ_INT(wx_balance(f.wx, f.payer.account_id), 100000 - 12345);
+    ASSERT_EQ_INT(wx_balance(f.wx, f.m.account_id), 12345 - 74);
+    /* Its pay token names a paid order: paying it again is ORDERPAID. */
+    ASSERT_EQ_INT(S_pay(&f, &f.payer, &paid, WX_PAY_PASSWORD), QB_E_ORDER_PAID);
+    wx_free(f.wx);
+}
+
 TEST(pay_tokens_parse_from_every_form_and_nothing_else)
 {
     // The user pays with what the merchant showed: a code_url, a prepay_id or an h5_url; anything
@@ -287,6 +362,7 @@ int main(void)
     RUN(paid_closed_and_expired_orders_are_refused_and_move_nothing);
     RUN(out_trade_no_answers_a_retry_and_refuses_another_body);
     RUN(a_jsapi_order_is_payable_by_its_openid_only_and_checks_hold);
+    RUN(a_till_code_payment_makes_its_order_paid_or_none_at_all);
     RUN(pay_tokens_parse_from_every_form_and_nothing_else);
     RUN(order_json_has_wechats_shape);
     return test_summary();

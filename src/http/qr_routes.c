@@ -1,0 +1,408 @@
+/*
+ * qr_routes.c — QR codes: a user's receive code (GET /v1/me/receive-code),
+ * a merchant's static till code (GET /v1/merchants/{mchid}/till-code, for
+ * its owner) and what a scanned payload is (POST /v1/qr/resolve). Every
+ * route is HTTP_AUTH_USER. Paying a code is not here: a receive code is a
+ * transfer (transfer_routes.c), a till code or code_url an order payment
+ * (merchant_routes.c); both read the payload with http_qr_payload.
+ *
+ * The payloads are made and checked by src/qr/qr.h under the daemon's QR
+ * key; docs/qr.md has the format. A code is not stored anywhere: it is
+ * made again on each request and says nothing the payee did not ask for.
+ *
+ * Resolving answers the payee as the payer will see it before paying: a
+ * user's display name and phone masked, a merchant's name, an order's
+ * amount and description. An unknown payee is PAYEE_NOT_FOUND, a frozen or
+ * closed one PAYEE_UNAVAILABLE, an order that cannot be paid ORDER_CLOSED,
+ * ORDERPAID or ORDER_NOT_EXIST, a payload that does not verify QR_INVALID.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "http/internal.h"
+#include "merchant/order.h"
+#include "qr/qr.h"
+#include "wallet/transfer.h"
+
+#define S_SVG_MODULE_PX 8
+#define S_PNG_MODULE_PX 8
+#define S_PHONE_MASKED_SIZE_MAX 32
+
+bool http_qr_payload(struct http_request *req, const char *text, struct qr_payload *out)
+{
+    const struct domain_env *env = http_request_env(req);
+    if (env == NULL) {
+        http_reply_error(req, QB_E_INTERNAL);
+        return false;
+    }
+    if (qr_payload_parse(env->qr_key, text, text != NULL ? strlen(text) : 0, out) != QB_OK) {
+        http_reply_error(req, QB_E_QR_INVALID);
+        return false;
+    }
+    return true;
+}
+
+/* ?amount= in minor units: absent leaves *has false; else 1..max without
+ * leading zeros, or false after replying PARAM_ERROR. */
+static bool S_query_amount(struct http_request *req, int64_t max_minor, bool *has,
+                           int64_t *amount_minor)
+{
+    const char *text = http_request_query(req, "amount");
+    *has = false;
+    *amount_minor = 0;
+    if (text == NULL)
+        return true;
+    size_t size = strlen(text);
+    int64_t v = 0;
+    bool ok = size >= 1 && size <= 13 && strspn(text, "0123456789") == size && text[0] != '0';
+    for (size_t i = 0; ok && i < size; i++)
+        v = v * 10 + (text[i] - '0');
+    if (!ok || v > max_minor) {
+        char message[96];
+        snprintf(message, sizeof message, "amount must be an integer in minor units from 1 to %lld",
+                 (long long)max_minor);
+        http_reply_error_message(req, QB_E_PARAM, message);
+        return false;
+    }
+    *has = true;
+    *amount_minor = v;
+    return true;
+}
+
+/* ?format=: svg (the default: JSON with the SVG inside) or png; false
+ * after replying PARAM_ERROR. */
+static bool S_query_png(struct http_request *req, bool *png)
+{
+    const char *format = http_request_query(req, "format");
+    *png = false;
+    if (format == NULL || strcmp(format, "svg") == 0)
+        return true;
+    if (strcmp(format, "png") == 0) {
+        *png = true;
+        return true;
+    }
+    http_reply_error_message(req, QB_E_PARAM, "format must be svg or png");
+    return false;
+}
+
+/* Replies with the payload p: image/png, or 200 {payload, svg} plus the
+ * members of extra (stolen). */
+static void S_code_reply(struct http_request *req, const struct qr_payload *p, bool png,
+                         json_t *extra)
+{
+    const struct domain_env *env = http_request_env(req);
+    char text[QR_PAYLOAD_SIZE_MAX];
+    struct buf image;
+    buf_init(&image, QR_IMAGE_SIZE_MAX);
+    enum qb_error err = qr_payload_encode(env->qr_key, p, text, sizeof text);
+    if (err == QB_OK)
+        err = png ? qr_render_png(text, S_PNG_MODULE_PX, &image)
+                  : qr_render_svg(text, S_SVG_MODULE_PX, &image);
+    if (err != QB_OK) {
+        http_reply_error(req, err == QB_E_PARAM ? QB_E_PARAM : QB_E_INTERNAL);
+        goto out;
+    }
+    if (png) {
+        http_reply_header(req, "Cache-Control", "no-store");
+        http_reply_raw(req, 200, "image/png", image.data, image.size);
+        goto out;
+    }
+    json_t *body = json_pack("{s:s, s:s, s:s}", "kind", qr_kind_name(p->kind), "payload", text,
+                             "svg", image.data);
+    if (body == NULL || (extra != NULL && json_object_update(body, extra) != 0)) {
+        json_decref(body);
+        http_reply_error(req, QB_E_INTERNAL);
+        goto out;
+    }
+    http_reply_header(req, "Cache-Control", "no-store");
+    http_reply_json(req, 200, body);
+    json_decref(body);
+out:
+    json_decref(extra);
+    buf_release(&image);
+}
+
+/* {amount, currency} of a payload (nulls for an open amount). */
+static json_t *S_amount_json(const struct qr_payload *p)
+{
+    if (!p->has_amount)
+        return json_pack("{s:n, s:s}", "amount", "currency", "CNY");
+    return json_pack("{s:I, s:s}", "amount", (json_int_t)p->amount_minor, "currency",
+                     p->currency->code);
+}
+
+/* --- GET /v1/me/receive-code ----------------------------------------------------------- */
+
+void http_handle_me_receive_code_get(struct http_request *req)
+{
+    const struct domain_env *env = http_request_env(req);
+    const char *currency_code = http_request_query(req, "currency");
+    const char *memo = http_request_query(req, "memo");
+    struct qr_payload p;
+    memset(&p, 0, sizeof p);
+    p.kind = QR_KIND_TRANSFER;
+    bool png;
+    if (!S_query_png(req, &png) ||
+        !S_query_amount(req, WALLET_TRANSFER_AMOUNT_MAX_MINOR, &p.has_amount, &p.amount_minor))
+        return;
+    if (currency_code != NULL && !p.has_amount) {
+        http_reply_error_message(req, QB_E_PARAM, "currency goes with an amount");
+        return;
+    }
+    /* Transfers move CNY only today: a code for anything else could not be paid. */
+    if (currency_code != NULL && strcmp(currency_code, "CNY") != 0) {
+        http_reply_error(req, QB_E_BAD_CURRENCY);
+        return;
+    }
+    p.currency = p.has_amount ? currency_find("CNY") : NULL;
+    if (memo != NULL) {
+        if (strlen(memo) >= sizeof p.memo) {
+            http_reply_error_message(req, QB_E_PARAM, "memo must be at most 64 bytes");
+            return;
+        }
+        snprintf(p.memo, sizeof p.memo, "%s", memo);
+    }
+    if (env == NULL) {
+        http_reply_error(req, QB_E_INTERNAL);
+        return;
+    }
+    struct identity_user *me = http_request_alloc(req, sizeof *me);
+    if (me == NULL) {
+        http_reply_error(req, QB_E_TOO_LARGE);
+        return;
+    }
+    if (!http_me_load(req, me))
+        return;
+    size_t id_size = strnlen(me->id, sizeof me->id);
+    QB_ASSERT(id_size < sizeof p.payee);
+    memcpy(p.payee, me->id, id_size + 1);
+    char text[QR_PAYLOAD_SIZE_MAX];
+    if (qr_payload_encode(env->qr_key, &p, text, sizeof text) != QB_OK) {
+        /* The only rule left to break is the memo's. */
+        http_reply_error_message(req, QB_E_PARAM,
+                                 "memo must be UTF-8 text without control characters");
+        return;
+    }
+    json_t *extra = S_amount_json(&p);
+    if (extra != NULL)
+        json_object_set_new(extra, "memo", json_string(p.memo));
+    S_code_reply(req, &p, png, extra);
+}
+
+/* --- GET /v1/merchants/{mchid}/till-code ------------------------------------------------ */
+
+void http_handle_merchant_till_code_get(struct http_request *req)
+{
+    const char *mchid = http_request_param(req, "mchid");
+    struct qr_payload p;
+    memset(&p, 0, sizeof p);
+    p.kind = QR_KIND_MERCHANT;
+    bool png;
+    struct merchant *m = http_request_alloc(req, sizeof *m);
+    if (m == NULL) {
+        http_reply_error(req, QB_E_TOO_LARGE);
+        return;
+    }
+    struct store *reader = http_reader_acquire(req);
+    if (reader == NULL)
+        return;
+    enum qb_error err = merchant_get(reader, mchid != NULL ? mchid : "", m);
+    http_reader_release(req, reader);
+    /* Another user's merchant does not exist for this one. */
+    if (err == QB_OK && strcmp(m->owner_user_id, http_request_session(req)->user_id) != 0)
+        err = QB_E_NOT_FOUND;
+    if (err != QB_OK) {
+        http_reply_error(req, err == QB_E_NOT_FOUND || err == QB_E_STORAGE ? err : QB_E_INTERNAL);
+        return;
+    }
+    if (!S_query_png(req, &png) ||
+        !S_query_amount(req, MERCHANT_ORDER_TOTAL_MAX_MINOR, &p.has_amount, &p.amount_minor))
+        return;
+    p.currency = p.has_amount ? currency_find("CNY") : NULL;
+    snprintf(p.payee, sizeof p.payee, "%s", m->mchid);
+    json_t *extra = S_amount_json(&p);
+    if (extra != NULL)
+        json_object_set_new(extra, "merchant",
+                            json_pack("{s:s, s:s}", "mchid", m->mchid, "name", m->name));
+    S_code_reply(req, &p, png, extra);
+}
+
+/* --- POST /v1/qr/resolve ------------------------------------------------------------------ */
+
+static const struct http_field S_resolve_fields[] = {
+    {"payload", HTTP_FIELD_STRING, true, QR_PAYLOAD_SIZE_MAX, 0, 0},
+};
+
+/* "13800138000" → "138****8000"; shorter numbers keep only their last two. */
+static void S_phone_mask(const char *phone, char out[S_PHONE_MASKED_SIZE_MAX])
+{
+    size_t size = strnlen(phone, S_PHONE_MASKED_SIZE_MAX - 1);
+    if (size >= 11)
+        snprintf(out, S_PHONE_MASKED_SIZE_MAX, "%.3s****%s", phone, phone + size - 4);
+    else if (size > 2)
+        snprintf(out, S_PHONE_MASKED_SIZE_MAX, "****%s", phone + size - 2);
+    else
+        snprintf(out, S_PHONE_MASKED_SIZE_MAX, "****");
+}
+
+/* What a receive code pays: the payee and the amount; NULL with *err the
+ * refusal. */
+static json_t *S_resolve_transfer(struct http_request *req, const struct qr_payload *p,
+                                  struct store *reader, enum qb_error *err)
+{
+    struct identity_user *payee = http_request_alloc(req, sizeof *payee);
+    if (payee == NULL) {
+        *err = QB_E_TOO_LARGE;
+        return NULL;
+    }
+    *err = identity_user_get(reader, p->payee, payee);
+    if (*err == QB_E_NOT_FOUND)
+        *err = QB_E_PAYEE_NOT_FOUND;
+    if (*err != QB_OK)
+        return NULL;
+    struct ledger_account_view view;
+    *err = http_request_account_view(req, payee->account_id, &view);
+    if (*err != QB_OK) {
+        *err = *err == QB_E_NOT_FOUND ? QB_E_INTERNAL : *err;
+        return NULL;
+    }
+    if (payee->status == IDENTITY_FROZEN ||
+        (view.flags & (LEDGER_ACCOUNT_CREDIT_FROZEN | LEDGER_ACCOUNT_CLOSED)) != 0) {
+        *err = QB_E_PAYEE_UNAVAILABLE;
+        return NULL;
+    }
+    char name[IDENTITY_DISPLAY_NAME_SIZE_MAX * 2];
+    char phone[S_PHONE_MASKED_SIZE_MAX];
+    wallet_name_mask(payee->display_name, name, sizeof name);
+    S_phone_mask(payee->phone, phone);
+    json_t *body = S_amount_json(p);
+    if (body == NULL ||
+        json_object_set_new(body, "payee",
+                            json_pack("{s:s, s:s, s:s}", "user_id", payee->id, "display_name", name,
+                                      "phone", phone)) != 0 ||
+        json_object_set_new(body, "memo", json_string(p->memo)) != 0 ||
+        json_object_set_new(
+            body, "self",
+            json_boolean(strcmp(payee->id, http_request_session(req)->user_id) == 0)) != 0) {
+        json_decref(body);
+        *err = QB_E_INTERNAL;
+        return NULL;
+    }
+    return body;
+}
+
+/* The merchant of a till code or of an order: PAYEE_NOT_FOUND,
+ * PAYEE_UNAVAILABLE. */
+static enum qb_error S_merchant_payable(struct http_request *req, struct store *reader,
+                                        const char *mchid, struct merchant *m)
+{
+    enum qb_error err = merchant_get(reader, mchid, m);
+    if (err == QB_E_NOT_FOUND)
+        return QB_E_PAYEE_NOT_FOUND;
+    if (err != QB_OK)
+        return err;
+    struct ledger_account_view view;
+    err = http_request_account_view(req, m->account_id, &view);
+    if (err != QB_OK)
+        return err == QB_E_NOT_FOUND ? QB_E_INTERNAL : err;
+    if (m->status != MERCHANT_ACTIVE ||
+        (view.flags & (LEDGER_ACCOUNT_CREDIT_FROZEN | LEDGER_ACCOUNT_CLOSED)) != 0)
+        return QB_E_PAYEE_UNAVAILABLE;
+    return QB_OK;
+}
+
+static json_t *S_resolve_merchant(struct http_request *req, const struct qr_payload *p,
+                                  struct store *reader, enum qb_error *err)
+{
+    struct merchant *m = http_request_alloc(req, sizeof *m);
+    if (m == NULL) {
+        *err = QB_E_TOO_LARGE;
+        return NULL;
+    }
+    *err = S_merchant_payable(req, reader, p->payee, m);
+    if (*err != QB_OK)
+        return NULL;
+    json_t *body = S_amount_json(p);
+    if (body == NULL ||
+        json_object_set_new(body, "payee",
+                            json_pack("{s:s, s:s}", "mchid", m->mchid, "name", m->name)) != 0) {
+        json_decref(body);
+        *err = QB_E_INTERNAL;
+        return NULL;
+    }
+    return body;
+}
+
+static json_t *S_resolve_order(struct http_request *req, const struct qr_payload *p,
+                               struct store *reader, enum qb_error *err)
+{
+    const struct domain_env *env = http_request_env(req);
+    struct merchant_order *o = http_request_alloc(req, sizeof *o);
+    struct merchant *m = http_request_alloc(req, sizeof *m);
+    if (o == NULL || m == NULL) {
+        *err = QB_E_TOO_LARGE;
+        return NULL;
+    }
+    *err = merchant_order_by_token(reader, p->payee, o);
+    if (*err != QB_OK)
+        return NULL;
+    /* A jsapi order made for another user's openid is not this user's. */
+    char openid[MERCHANT_OPENID_SIZE];
+    merchant_openid(env, o->appid, http_request_session(req)->user_id, openid);
+    if (o->trade_type == MERCHANT_TRADE_JSAPI && strcmp(o->payer_openid, openid) != 0) {
+        *err = QB_E_ORDER_NOT_EXIST;
+        return NULL;
+    }
+    enum merchant_trade_state state = merchant_order_state_at(o, clock_now_ms(env->clock));
+    if (state == MERCHANT_SUCCESS || state == MERCHANT_REFUND)
+        *err = QB_E_ORDER_PAID;
+    else if (state != MERCHANT_NOTPAY)
+        *err = QB_E_ORDER_CLOSED;
+    else
+        *err = S_merchant_payable(req, reader, o->mchid, m);
+    if (*err != QB_OK)
+        return NULL;
+    json_t *body =
+        json_pack("{s:I, s:s, s:{s:s, s:s}, s:s, s:s, s:o}", "amount", (json_int_t)o->total_minor,
+                  "currency", o->currency->code, "payee", "mchid", m->mchid, "name", m->name,
+                  "description", o->description, "out_trade_no", o->out_trade_no, "expires_at",
+                  http_time_json(o->expires_at_ms));
+    if (body == NULL)
+        *err = QB_E_INTERNAL;
+    return body;
+}
+
+void http_handle_qr_resolve(struct http_request *req)
+{
+    json_t *in = http_json_body(req, S_resolve_fields, QB_ARRAY_COUNT(S_resolve_fields));
+    if (in == NULL)
+        return;
+    struct qr_payload p;
+    if (!http_qr_payload(req, http_json_string(in, "payload"), &p))
+        goto out;
+    struct store *reader = http_reader_acquire(req);
+    if (reader == NULL)
+        goto out;
+    enum qb_error err = QB_E_INTERNAL;
+    json_t *body = p.kind == QR_KIND_TRANSFER   ? S_resolve_transfer(req, &p, reader, &err)
+                   : p.kind == QR_KIND_MERCHANT ? S_resolve_merchant(req, &p, reader, &err)
+                                                : S_resolve_order(req, &p, reader, &err);
+    http_reader_release(req, reader);
+    if (body == NULL) {
+        http_reply_error(req, err);
+        goto out;
+    }
+    json_t *answer = json_pack("{s:s, s:s}", "kind", qr_kind_name(p.kind), "payload",
+                               http_json_string(in, "payload"));
+    if (answer == NULL || json_object_update(answer, body) != 0) {
+        json_decref(answer);
+        json_decref(body);
+        http_reply_error(req, QB_E_INTERNAL);
+        goto out;
+    }
+    json_decref(body);
+    http_reply_json(req, 200, answer);
+    json_decref(answer);
+out:
+    json_decref(in);
+}
