@@ -377,42 +377,42 @@ static void S_pay_create(struct http_request *req, enum wallet_payment_kind kind
         http_reply_error_message(req, QB_E_PARAM, "payment_password must be six digits");
         goto out;
     }
-    struct merchant *m = NULL;
-    if (merchant) {
-        m = http_request_alloc(req, sizeof *m);
-        if (m == NULL) {
-            http_reply_error(req, QB_E_TOO_LARGE);
-            goto out;
-        }
-        struct store *reader = http_reader_acquire(req);
-        if (reader == NULL)
-            goto out;
-        enum qb_error err = merchant_owned_get(reader, session->user_id,
-                                               http_json_string(body, "mchid"), m);
-        http_reader_release(req, reader);
-        if (err == QB_E_PARAM)
-            http_reply_error_message(req, err, "you own several merchants: name one with mchid");
-        else if (err == QB_E_NOT_FOUND)
-            http_reply_error_message(req, err, "no such merchant of yours");
-        else if (err != QB_OK)
-            http_reply_error(req, err);
-        if (err != QB_OK)
-            goto out;
-    }
     struct S_pay *c = http_request_alloc(req, sizeof *c);
     if (c == NULL) {
         http_reply_error(req, QB_E_TOO_LARGE);
         goto out;
     }
     wallet_pay_cmd_init(&c->pay, env, kind);
-    if (m != NULL) {
-        c->pay.account_id = m->account_id;
-        snprintf(c->pay.account_label, sizeof c->pay.account_label, "merchant:%s", m->mchid);
-    }
     snprintf(c->principal, sizeof c->principal, "user:%s", session->user_id);
     if (!http_idempotency_arm(req, &c->pay.cmd, c->principal)) {
         wallet_pay_cmd_release(&c->pay);
         goto out;
+    }
+    if (merchant) {
+        /* The caller's merchant: its settlement account is the one emptied. */
+        struct merchant *m = http_request_alloc(req, sizeof *m);
+        struct store *reader = m != NULL ? http_reader_acquire(req) : NULL;
+        enum qb_error err = QB_E_BUSY; /* http_reader_acquire replied */
+        if (m == NULL)
+            http_reply_error(req, QB_E_TOO_LARGE);
+        if (reader != NULL) {
+            err = merchant_owned_get(reader, session->user_id, http_json_string(body, "mchid"),
+                                     m);
+            http_reader_release(req, reader);
+            if (err == QB_E_PARAM)
+                http_reply_error_message(req, err,
+                                         "you own several merchants: name one with mchid");
+            else if (err == QB_E_NOT_FOUND)
+                http_reply_error_message(req, err, "no such merchant of yours");
+            else if (err != QB_OK)
+                http_reply_error(req, err);
+        }
+        if (err != QB_OK) {
+            wallet_pay_cmd_release(&c->pay);
+            goto out;
+        }
+        c->pay.account_id = m->account_id;
+        snprintf(c->pay.account_label, sizeof c->pay.account_label, "merchant:%s", m->mchid);
     }
     snprintf(c->pay.user_id, sizeof c->pay.user_id, "%s", session->user_id);
     snprintf(c->pay.card_id, sizeof c->pay.card_id, "%s", card_id);
