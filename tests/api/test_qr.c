@@ -139,8 +139,8 @@ TEST(an_open_receive_code_needs_the_amount_and_bad_queries_are_refused)
         "/v1/me/receive-code?currency=CNY",
         "/v1/me/receive-code?format=gif",
         "/v1/me/receive-code?memo=%0A",
-        "/v1/me/"
-        "receive-code?memo=aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+        ("/v1/me/receive-code?memo="
+         "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"),
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         if (api_call(&S_client, "GET", bad[i], b.token, NULL, &res) != 400 ||
