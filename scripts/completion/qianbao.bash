@@ -5,7 +5,7 @@ _qianbao()
 {
     local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]}
     local globals='--server --profile --json --verbose --help'
-    local known='|sms-code|register|login|logout|me|balance|security|security sessions|security revoke|security freeze|security unfreeze|kyc|payment-password|payment-password set|card|card add|card list|card remove|topup|withdraw|payment|payment show|send|receive|scan|pay|limits|limits set|bills|statement|redpacket|redpacket send|redpacket grab|redpacket show|redpacket verify|merchant|merchant create|merchant order|merchant order native|merchant order jsapi|merchant order h5|merchant bill|merchant analytics|order|order show|order close|admin|admin users|admin freeze|admin unfreeze|admin kyc-level|admin sms-outbox|admin verify|version|help|completion|man|'
+    local known='|sms-code|register|login|logout|me|balance|security|security sessions|security revoke|security freeze|security unfreeze|kyc|payment-password|payment-password set|card|card add|card list|card remove|topup|withdraw|payment|payment show|send|receive|scan|pay|limits|limits set|bills|statement|redpacket|redpacket send|redpacket grab|redpacket show|redpacket verify|merchant|merchant notifications|merchant create|merchant order|merchant order native|merchant order jsapi|merchant order h5|merchant bill|merchant analytics|order|order show|order close|admin|admin users|admin freeze|admin unfreeze|admin kyc-level|admin sms-outbox|admin verify|version|help|completion|man|'
     local cmd='' i w
     for ((i = 1; i < COMP_CWORD; i++)); do
         w=${COMP_WORDS[i]}
@@ -146,7 +146,7 @@ _qianbao()
         words='--daily --password-free --password-stdin' ;;
     'bills')
         case $prev in
-        --type) COMPREPLY=($(compgen -W 'topup withdrawal transfer order_payment red_packet_sent red_packet_received red_packet_refund other' -- "$cur")); return ;;
+        --type) COMPREPLY=($(compgen -W 'topup withdrawal transfer order_payment order_refund red_packet_sent red_packet_received red_packet_refund other' -- "$cur")); return ;;
         --direction) COMPREPLY=($(compgen -W 'in out' -- "$cur")); return ;;
         --from) return ;;
         --to) return ;;
@@ -175,7 +175,13 @@ _qianbao()
         esac
         words='--file' ;;
     'merchant')
-        words='create order bill analytics' ;;
+        words='notifications create order bill analytics' ;;
+    'merchant notifications')
+        case $prev in
+        --limit) return ;;
+        --cursor) return ;;
+        esac
+        words='--limit --cursor' ;;
     'merchant create')
         case $prev in
         --name) return ;;

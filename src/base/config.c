@@ -105,6 +105,8 @@ static const struct config_setting config_settings[] = {
                     "{\"phone\":\"{phone}\",\"code\":\"{code}\",\"purpose\":\"{purpose}\"}",
                     false, NULL, "JSON",
                     "body posted to the SMS provider; {phone}, {code}, {purpose} are replaced"),
+    CONFIG_BOOL_ROW("allow-private-notify", allow_private_notify,
+                    "let merchants' notify_urls point at loopback and private addresses"),
     CONFIG_BOOL_ROW("verify", verify, "check the ledger and exit"),
     CONFIG_BOOL_ROW("help", help, "print this help and exit"),
 };

@@ -51,6 +51,7 @@ struct config {
     int64_t red_packet_expiry_s;         /* --red-packet-expiry-s, 1..604800, default 86400 */
     char sms_provider_url[CONFIG_PATH_SIZE_MAX]; /* --sms-provider-url, "" = the outbox */
     char sms_body_template[CONFIG_PATH_SIZE_MAX]; /* --sms-body-template */
+    bool allow_private_notify;           /* --allow-private-notify: notify_urls may be private */
     bool verify;                         /* --verify: check the ledger and exit */
     bool help;                           /* --help */
 };

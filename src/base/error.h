@@ -75,11 +75,13 @@
     X(QB_E_NO_AUTH, 403, "NO_AUTH", "this merchant may not use this API")                   \
     X(QB_E_RED_PACKET_EXPIRED, 409, "RED_PACKET_EXPIRED", "this red packet has expired")      \
     X(QB_E_RED_PACKET_EMPTY, 409, "RED_PACKET_EMPTY",                                       \
-      "every share of this red packet has been claimed")                                  \
+      "every share of this red packet has been claimed")                                    \
     X(QB_E_QR_INVALID, 400, "QR_INVALID",                                                   \
-      "this is not a valid Qianbao code, or it was altered")                              \
+      "this is not a valid Qianbao code, or it was altered")                                \
     X(QB_E_QR_AMOUNT_MISMATCH, 400, "QR_AMOUNT_MISMATCH",                                   \
-      "this code fixes a different amount")                                     \
+      "this code fixes a different amount")                                                 \
+    X(QB_E_RESOURCE_NOT_EXISTS, 404, "RESOURCE_NOT_EXISTS", "no such order or refund")      \
+    X(QB_E_NOT_ENOUGH, 403, "NOT_ENOUGH", "the balance that would pay is too low")          \
     X(QB_E_NO_STATEMENT_EXIST, 400, "NO_STATEMENT_EXIST",                                   \
       "no bill: the merchant had no trade that day")                                        \
     X(QB_E_STATEMENT_CREATING, 400, "STATEMENT_CREATING",                                   \

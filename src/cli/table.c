@@ -230,10 +230,10 @@ static const struct cli_command S_commands[] = {
      "--csv writes the server's CSV (RFC 4180, UTF-8), with --all as one document. A page may "
      "hold fewer lines than --limit when the filter is narrow: follow the cursor.",
      {{"type", "TYPE", false,
-       "topup withdrawal transfer order_payment red_packet_sent red_packet_received "
-       "red_packet_refund other",
-       "only topup, withdrawal, transfer, order_payment (paying a merchant), red_packet_sent, "
-       "red_packet_received, red_packet_refund or other"},
+       "topup withdrawal transfer order_payment order_refund red_packet_sent "
+       "red_packet_received red_packet_refund other",
+       "only topup, withdrawal, transfer, order_payment (paying a merchant), order_refund (a "
+       "merchant's refund), red_packet_sent, red_packet_received, red_packet_refund or other"},
       {"direction", "DIR", false, "in out", "only money in or out"},
       {"from", "TIME", false, NULL, "lines at or after TIME (YYYY-MM-DD or RFC 3339)"},
       {"to", "TIME", false, NULL, "lines before TIME; a date takes in the whole day"},
@@ -281,6 +281,13 @@ static const struct cli_command S_commands[] = {
      cli_run_redpacket_verify},
     {"merchant", "", 0, 0, "a merchant's commands: onboarding, orders, bills, analytics", NULL,
      {{0}}, NULL},
+    {"merchant notifications", "MCHID", 1, 1,
+     "list the notifications of a merchant you own",
+     "Newest first: each notification sent to the merchant's notify_url, its status "
+     "(PENDING, DELIVERED, FAILED), how many attempts were made and what the last one got. "
+     "Failed attempts are retried 15 s, 15 s, 30 s, 3 m ... 6 h apart, 16 in all.",
+     {S_LIMIT, S_CURSOR},
+     cli_run_merchant_notifications},
     {"merchant create", "", 0, 0, "onboard a merchant and store its keys in a merchant profile",
      "Asks the server for a merchant owned by the logged-in user (the profile of --profile, "
      "default \"default\") and stores what an SDK is configured with — mchid, appid, the "

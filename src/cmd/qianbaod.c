@@ -19,12 +19,14 @@
  *      settings from the flags), the SMS gateway (the outbox, or the HTTP
  *      provider of --sms-provider-url) and its delivery worker, the bank
  *      connector (the sandbox, docs/sandbox.md), the wallet worker that
- *      resolves pending top-ups and withdrawals, and the red packet worker
- *      that refunds expired packets;
+ *      resolves pending top-ups and withdrawals, the red packet worker
+ *      that refunds expired packets, and the worker that delivers merchant
+ *      notifications (--allow-private-notify lets them go to private
+ *      addresses);
  *   5. the HTTP server; the bound address goes to DIR/listen-address, so
  *      that whoever started us on port 0 can find the port.
  * SIGTERM or SIGINT stops in this order: HTTP stops accepting, the SMS,
- * wallet and red packet workers stop, the ledger is detached and closed (it drains its queue
+ * wallet, red packet and notification workers stop, the ledger is detached and closed (it drains its queue
  * first, so every request it accepted is answered), then HTTP stops. Exit status: 0 after a
  * clean stop, 1 when start-up failed, 2 for bad flags.
  *
@@ -60,6 +62,7 @@
 #include "http/server.h"
 #include "ledger/ledger.h"
 #include "merchant/merchant.h"
+#include "merchant/notify.h"
 #include "sms/sms.h"
 #include "store/fault_vfs.h"
 #include "store/pool.h"
@@ -457,6 +460,7 @@ static int S_serve(const struct config *cfg, const struct daemon_paths *paths,
     struct wallet_worker *wallet_worker = NULL;
     struct merchant_platform *platform = NULL;
     struct redpacket_worker *redpacket_worker = NULL;
+    struct merchant_notify_worker *notify_worker = NULL;
     struct domain_env env;
     bool env_ready = false;
     uint8_t pepper[S_SECRET_SIZE];
@@ -525,6 +529,19 @@ static int S_serve(const struct config *cfg, const struct daemon_paths *paths,
     settings.withdrawal_fee_min_minor = cfg->withdrawal_fee_min;
     settings.red_packet_total_max_minor = cfg->red_packet_max;
     settings.red_packet_expiry_ms = cfg->red_packet_expiry_s * 1000;
+    settings.notify_private_allowed = cfg->allow_private_notify;
+#ifdef QB_TEST_HOOKS
+    /* QIANBAO_TEST_NOTIFY_LADDER_DIVISOR=N: the notification retry ladder's
+     * steps divided by N (1..100000), so that a test sees a retry in
+     * milliseconds. Compiled only into the test builds, never release. */
+    const char *divisor = getenv("QIANBAO_TEST_NOTIFY_LADDER_DIVISOR");
+    if (divisor != NULL) {
+        char *end = NULL;
+        long long value = strtoll(divisor, &end, 10);
+        if (end != divisor && *end == '\0' && value >= 1 && value <= 100000)
+            settings.notify_ladder_divisor = value;
+    }
+#endif
     domain_env_init(&env, clock_system(), rand_system(), ledger, &settings, pepper, card_key);
     env_ready = true;
     crypto_wipe(pepper, sizeof pepper);
@@ -570,6 +587,15 @@ static int S_serve(const struct config *cfg, const struct daemon_paths *paths,
     rc = redpacket_worker_start(&env, pool, &redpacket_worker);
     if (rc != QB_OK) {
         fprintf(stderr, "qianbaod: cannot start the red packet worker (%s)\n", error_name(rc));
+        goto out;
+    }
+
+    /* Merchant notifications due, this run's and those a previous run
+     * left on the retry ladder. */
+    rc = merchant_notify_worker_start(&env, pool, &notify_worker);
+    if (rc != QB_OK) {
+        fprintf(stderr, "qianbaod: cannot start the notification worker (%s)\n",
+                error_name(rc));
         goto out;
     }
 
@@ -622,6 +648,8 @@ out:
         wallet_worker_stop(wallet_worker);
     if (redpacket_worker != NULL)
         redpacket_worker_stop(redpacket_worker);
+    if (notify_worker != NULL)
+        merchant_notify_worker_stop(notify_worker);
     if (server != NULL)
         ledger = http_server_detach_ledger(server);
     if (ledger != NULL)

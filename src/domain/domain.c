@@ -40,6 +40,8 @@ void domain_settings_default(struct domain_settings *settings)
     settings->password_free_max_minor = 20000;
     settings->red_packet_total_max_minor = 20000;
     settings->red_packet_expiry_ms = 24LL * 60 * 60 * 1000;
+    settings->notify_private_allowed = false;
+    settings->notify_ladder_divisor = 1;
 }
 
 /* Contexts are exactly crypto_kdf_CONTEXTBYTES (8) characters. */

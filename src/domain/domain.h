@@ -81,6 +81,10 @@ struct domain_settings {
     /* Red packets (src/wallet/redpacket.h). */
     int64_t red_packet_total_max_minor; /* one packet at most: ¥200 */
     int64_t red_packet_expiry_ms;       /* unclaimed money returns after: 24 h */
+
+    /* Merchant notifications (src/merchant/notify.h). */
+    bool notify_private_allowed;   /* --allow-private-notify: loopback and private notify_urls */
+    int64_t notify_ladder_divisor; /* the retry ladder's delays divided by this: 1 (tests: more) */
 };
 
 /* The system accounts money enters and leaves through (CNY), created on

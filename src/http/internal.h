@@ -352,6 +352,14 @@ void http_handle_v3_close(struct http_request *req);
 void http_handle_v3_certificates(struct http_request *req);
 void http_handle_v3_tradebill(struct http_request *req);
 void http_handle_v3_billdownload(struct http_request *req);
+/* refund_routes.c: refunds and notifications of the merchant API. */
+void http_handle_v3_refunds_create(struct http_request *req);
+void http_handle_v3_refunds_get(struct http_request *req);
+void http_handle_v3_notifications_list(struct http_request *req);
+void http_handle_merchant_notifications_list(struct http_request *req);
+/* A notify_url's host resolved and checked against private addresses
+ * (merchant/notify.h); false after replying PARAM_ERROR. */
+bool http_v3_notify_url_allowed(struct http_request *req, const char *url);
 
 /* admin_routes.c: the operators' views and actions. */
 void http_handle_admin_users_list(struct http_request *req);

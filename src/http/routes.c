@@ -72,6 +72,8 @@ const struct http_route http_routes[] = {
     {"GET", "/v1/merchants/me/analytics", http_handle_merchants_me_analytics, HTTP_AUTH_USER},
     {"POST", "/v1/merchants/me/withdrawals", http_handle_merchants_me_withdrawals_create,
      HTTP_AUTH_USER},
+    {"GET", "/v1/merchants/{mchid}/notifications", http_handle_merchant_notifications_list,
+     HTTP_AUTH_USER}, /* refund_routes.c */
     {"POST", "/admin/merchants", http_handle_admin_merchants_create, HTTP_AUTH_ADMIN},
 
     /* qr_routes.c */
@@ -95,6 +97,11 @@ const struct http_route http_routes[] = {
     {"GET", "/v3/certificates", http_handle_v3_certificates, HTTP_AUTH_MERCHANT},
     {"GET", "/v3/bill/tradebill", http_handle_v3_tradebill, HTTP_AUTH_MERCHANT},
     {"GET", "/v3/billdownload/file", http_handle_v3_billdownload, HTTP_AUTH_MERCHANT},
+    /* refund_routes.c */
+    {"POST", "/v3/refund/domestic/refunds", http_handle_v3_refunds_create, HTTP_AUTH_MERCHANT},
+    {"GET", "/v3/refund/domestic/refunds/{out_refund_no}", http_handle_v3_refunds_get,
+     HTTP_AUTH_MERCHANT},
+    {"GET", "/v3/qianbao/notifications", http_handle_v3_notifications_list, HTTP_AUTH_MERCHANT},
 
     /* admin_routes.c */
     {"GET", "/admin/users", http_handle_admin_users_list, HTTP_AUTH_ADMIN},

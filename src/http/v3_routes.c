@@ -159,6 +159,8 @@ static void S_create(struct http_request *req, enum merchant_trade_type type)
         fail = "description must not be empty";
     else if (!S_notify_url_is_valid(http_json_string(body, "notify_url")))
         fail = "notify_url must be an http or https URL";
+    else if (!http_v3_notify_url_allowed(req, http_json_string(body, "notify_url")))
+        goto out;
     else if (currency_code != NULL && strcmp(currency_code, "CNY") != 0)
         fail = "amount.currency must be CNY";
     else if (type == MERCHANT_TRADE_JSAPI && openid == NULL)

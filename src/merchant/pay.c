@@ -1,6 +1,7 @@
 /*
  * pay.c — a wallet user paying a merchant order (order.h has the order of
- * checks).
+ * checks), and the TRANSACTION.SUCCESS notification queued with it
+ * (notify.h).
  *
  * Built like the transfer command (src/wallet/transfer.c): reads first, the
  * payment password next (its failure count must commit), the balance from
@@ -12,6 +13,7 @@
 #include <string.h>
 
 #include "identity/identity.h"
+#include "merchant/notify.h"
 #include "merchant/order.h"
 #include "wallet/limits.h"
 
@@ -187,6 +189,15 @@ static enum qb_error S_pay_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
     err = till ? merchant_txn_order_insert(txn, &o) : merchant_txn_order_update(txn, &o);
     if (err != QB_OK)
         return QB_E_STORAGE;
+    /* The TRANSACTION.SUCCESS notification, in this same transaction. */
+    json_t *resource = merchant_order_json(&o, now_ms);
+    if (resource == NULL)
+        return QB_E_INTERNAL;
+    err = merchant_txn_notify_add(txn, env, o.mchid, o.notify_url, "TRANSACTION.SUCCESS",
+                                  "transaction", o.transaction_id, "支付成功", resource);
+    json_decref(resource);
+    if (err != QB_OK)
+        return err;
 
     json_t *body = json_pack("{s:s, s:s, s:I, s:s, s:{s:s, s:s}, s:s, s:s, s:s, s:o}", "id", p.id,
                              "status", "SUCCESS", "amount", (json_int_t)p.amount_minor,

@@ -281,7 +281,66 @@ const char *const store_sqlite_migrations[] = {
     "  UNIQUE (mchid, out_trade_no)"
     ");",
 
-    /* 6: a merchant's orders by time, for its daily trade bill (paid
+    /* 6: refunds of merchant orders and the merchant notification outbox
+     * (src/merchant/refund.h, notify.h). A refund is unique per (mchid,
+     * out_refund_no); request_hash tells a retry from a different refund
+     * under the same number. A notification is written in the same
+     * transaction as the payment or refund it tells of and delivered by a
+     * worker afterwards: next_attempt_at_ms is the retry ladder's schedule,
+     * kept here so that it survives a restart; every attempt leaves a row
+     * in notification_attempts. resource is the plaintext JSON the worker
+     * encrypts under the merchant's API v3 key at each attempt. */
+    "CREATE TABLE refunds ("
+    "  seq INTEGER PRIMARY KEY,"
+    "  refund_id TEXT NOT NULL UNIQUE,"
+    "  mchid TEXT NOT NULL,"
+    "  out_refund_no TEXT NOT NULL,"
+    "  transaction_id TEXT NOT NULL,"
+    "  out_trade_no TEXT NOT NULL,"
+    "  request_hash BLOB NOT NULL,"
+    "  reason TEXT NOT NULL DEFAULT '',"
+    "  notify_url TEXT NOT NULL DEFAULT '',"
+    "  currency TEXT NOT NULL,"
+    "  total_minor INTEGER NOT NULL,"
+    "  refund_minor INTEGER NOT NULL,"
+    "  fee_refund_minor INTEGER NOT NULL,"
+    "  status INTEGER NOT NULL,"
+    "  payment_id TEXT NOT NULL,"
+    "  entry_id INTEGER NOT NULL,"
+    "  created_at_ms INTEGER NOT NULL,"
+    "  success_at_ms INTEGER NOT NULL DEFAULT 0,"
+    "  UNIQUE (mchid, out_refund_no)"
+    ");"
+    "CREATE INDEX refunds_order ON refunds(transaction_id);"
+    "CREATE TABLE notifications ("
+    "  seq INTEGER PRIMARY KEY,"
+    "  id TEXT NOT NULL UNIQUE,"
+    "  mchid TEXT NOT NULL,"
+    "  event_type TEXT NOT NULL,"
+    "  original_type TEXT NOT NULL,"
+    "  object_id TEXT NOT NULL,"
+    "  summary TEXT NOT NULL,"
+    "  notify_url TEXT NOT NULL,"
+    "  resource TEXT NOT NULL,"
+    "  status INTEGER NOT NULL,"
+    "  attempt_count INTEGER NOT NULL DEFAULT 0,"
+    "  next_attempt_at_ms INTEGER NOT NULL,"
+    "  delivered_at_ms INTEGER NOT NULL DEFAULT 0,"
+    "  created_at_ms INTEGER NOT NULL"
+    ");"
+    "CREATE INDEX notifications_due ON notifications(next_attempt_at_ms) WHERE status = 1;"
+    "CREATE INDEX notifications_merchant ON notifications(mchid, seq);"
+    "CREATE TABLE notification_attempts ("
+    "  seq INTEGER PRIMARY KEY,"
+    "  notification_id TEXT NOT NULL,"
+    "  attempt INTEGER NOT NULL,"
+    "  at_ms INTEGER NOT NULL,"
+    "  http_status INTEGER NOT NULL,"
+    "  error TEXT NOT NULL DEFAULT '',"
+    "  duration_ms INTEGER NOT NULL,"
+    "  UNIQUE (notification_id, attempt)"
+    ");",
+    /* 7: a merchant's orders by time, for its daily trade bill (paid
      * orders by success_at_ms) and its analytics (orders by created_at_ms,
      * paid ones by success_at_ms), so neither scans other merchants'. */
     ("CREATE INDEX orders_paid ON orders(mchid, success_at_ms) WHERE success_at_ms > 0;"

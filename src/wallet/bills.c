@@ -103,6 +103,9 @@ static bool S_classify(const struct ledger_entry *e, const struct ledger_posting
     case WALLET_CODE_ORDER_PAYMENT:
         *type = BILLS_ORDER_PAYMENT;
         return e->kind == LEDGER_ENTRY_TRANSFER && po->amount_minor != 0;
+    case WALLET_CODE_ORDER_REFUND:
+        *type = BILLS_ORDER_REFUND;
+        return e->kind == LEDGER_ENTRY_TRANSFER && po->amount_minor > 0;
     case WALLET_CODE_WITHDRAWAL:
         *type = BILLS_WITHDRAWAL;
         *direction = BILLS_OUT;
@@ -223,7 +226,8 @@ static enum qb_error S_line_fill(struct store *reader, const struct ledger_entry
 
     struct wallet_payment p;
     enum qb_error err = wallet_payment_get(reader, e->ref, NULL, &p);
-    if (err == QB_E_NOT_FOUND || (err == QB_OK && (int)p.kind != (int)type)) {
+    int kind = type == BILLS_ORDER_REFUND ? WALLET_ORDER_REFUND : (int)type;
+    if (err == QB_E_NOT_FOUND || (err == QB_OK && (int)p.kind != kind)) {
         log_event(LOG_ERROR, "bills.payment_missing", "entry=%lld", (long long)e->id);
         return QB_E_INTERNAL;
     }
@@ -239,7 +243,7 @@ static enum qb_error S_line_fill(struct store *reader, const struct ledger_entry
         line->fee_minor = p.fee_minor;
     }
     struct bills_counterparty *party = &line->counterparty;
-    if (type == BILLS_ORDER_PAYMENT) {
+    if (type == BILLS_ORDER_PAYMENT || type == BILLS_ORDER_REFUND) {
         party->kind = BILLS_PARTY_MERCHANT;
         S_copy(party->id, sizeof party->id, p.counterparty_id);
     } else if (type == BILLS_TRANSFER) {
@@ -651,6 +655,8 @@ const char *bills_type_name(enum bills_type type)
         return "red_packet_received";
     case BILLS_RED_PACKET_REFUND:
         return "red_packet_refund";
+    case BILLS_ORDER_REFUND:
+        return "order_refund";
     case BILLS_ANY:
         break;
     }

@@ -83,8 +83,9 @@ enum bills_type {
     BILLS_RED_PACKET_SENT = 6,     /* sender → escrow (redpacket.h): "out" */
     BILLS_RED_PACKET_RECEIVED = 7, /* a claimed share: "in", from the sender */
     BILLS_RED_PACKET_REFUND = 8,   /* the unclaimed rest back at expiry: "in" */
+    BILLS_ORDER_REFUND = 9,        /* a merchant's refund of an order (payments kind 6): "in" */
 };
-#define BILLS_TYPE_COUNT 9
+#define BILLS_TYPE_COUNT 10
 
 enum bills_direction {
     BILLS_BOTH = 0, /* filters only */

@@ -51,6 +51,10 @@ enum wallet_code {
     /* Merchant orders (src/merchant): one entry user → merchant (amount
      * less the fee) and fee income (the fee). */
     WALLET_CODE_ORDER_PAYMENT = 30,
+    /* A refund of a paid order (merchant/refund.h): merchant −(refund −
+     * fee share), fee income −fee share, payer +refund; ref the payer's
+     * payment id. */
+    WALLET_CODE_ORDER_REFUND = 31,
     WALLET_CODE_RED_PACKET_SEND = 40,   /* sender → escrow; ref the packet id */
     WALLET_CODE_RED_PACKET_CLAIM = 41,  /* escrow → claimer; ref the packet id */
     WALLET_CODE_RED_PACKET_REFUND = 42, /* escrow → sender, at expiry; ref the packet id */
@@ -62,6 +66,7 @@ enum wallet_payment_kind {
     WALLET_WITHDRAWAL = 2,
     WALLET_TRANSFER = 3,
     WALLET_ORDER_PAYMENT = 5, /* a user paying a merchant order; counterparty_id is the mchid */
+    WALLET_ORDER_REFUND = 6,  /* a merchant refunding the user; counterparty_id is the mchid */
 };
 
 /* payments.status; stored. The API shows them as the names below. */

@@ -159,6 +159,9 @@ static const struct matrix_row S_matrix[] = {
     {"POST", "/v1/merchants", ID_NONE, SETUP_NONE, "{}", USER_ROUTE(400, 400)},
     {"GET", "/v1/me/openids/{appid}", ID_APPID, SETUP_NONE, NULL, USER_ROUTE(200, 200)},
     {"POST", "/v1/me/order-payments", ID_NONE, SETUP_NONE, "{}", USER_ROUTE(400, 400)},
+    /* Nobody's merchant (a merchant's owner is tested in test_notify.c). */
+    {"GET", "/v1/merchants/{mchid}/notifications", ID_ORDER, SETUP_NONE, NULL,
+     USER_ROUTE(404, 404)},
     {"POST", "/admin/merchants", ID_NONE, SETUP_NONE, "{}", ADMIN_ROUTE(400)},
     /* The owner's view of a merchant: the matrix's users own none (test_merchant_owner.c
      * reads real ones); a missing range or body is refused before anything is looked up. */
@@ -182,6 +185,11 @@ static const struct matrix_row S_matrix[] = {
     /* Bills: no bill_date is PARAM_ERROR; no token names no file. */
     {"GET", "/v3/bill/tradebill", ID_NONE, SETUP_NONE, NULL, MERCHANT_ROUTE(400)},
     {"GET", "/v3/billdownload/file", ID_NONE, SETUP_NONE, NULL, MERCHANT_ROUTE(404)},
+    {"POST", "/v3/refund/domestic/refunds", ID_NONE, SETUP_NONE, "{}", MERCHANT_ROUTE(400)},
+    /* Nobody's refund: RESOURCE_NOT_EXISTS. */
+    {"GET", "/v3/refund/domestic/refunds/{out_refund_no}", ID_ORDER, SETUP_NONE, NULL,
+     MERCHANT_ROUTE(404)},
+    {"GET", "/v3/qianbao/notifications", ID_NONE, SETUP_NONE, NULL, MERCHANT_ROUTE(200)},
     {"POST", "/v1/red-packets", ID_NONE, SETUP_NONE, "{}", USER_ROUTE(400, 400)},
     /* Nobody's packet: claiming it finds nothing, frozen or not. */
     {"POST", "/v1/red-packets/{id}/claims", ID_NO_RED_PACKET, SETUP_NONE, NULL,
@@ -291,6 +299,8 @@ static const char *S_status_code(const char *pattern, int status)
 {
     if (strncmp(pattern, "/v3/", 4) == 0 && (status == 401 || status == 403))
         return status == 401 ? "SIGN_ERROR" : "NO_AUTH";
+    if (strncmp(pattern, "/v3/refund/", 11) == 0 && status == 404)
+        return "RESOURCE_NOT_EXISTS";
     switch (status) {
     case 400:
         return "PARAM_ERROR";

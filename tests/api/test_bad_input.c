@@ -157,6 +157,10 @@ static const struct route_entry S_routes[] = {
     {"GET", "/v3/certificates", "", false, false},
     {"GET", "/v3/bill/tradebill", "", false, false},
     {"GET", "/v3/billdownload/file", "", false, false},
+    {"POST", "/v3/refund/domestic/refunds", "", false, false},
+    {"GET", "/v3/refund/domestic/refunds/{out_refund_no}", "", false, false},
+    {"GET", "/v3/qianbao/notifications", "", false, false},
+    {"GET", "/v1/merchants/{mchid}/notifications", "", false, false},
     {"GET", "/admin/users", "", false, false},
     {"POST", "/admin/users/{id}/freeze", "", false, false},
     {"POST", "/admin/users/{id}/unfreeze", "", false, false},
@@ -577,6 +581,9 @@ static const char *const S_not_provocable[][2] = {
     {"HOLD_RESOLVED", "a hold captured or voided twice inside the ledger: "
                       "tests/unit/ledger/test_ledger.c"},
     {"RISK_REJECTED", "reserved for the risk engine, which no route consults yet"},
+    {"NOT_ENOUGH", "a merchant balance short of its part of a refund: no route takes money out "
+                   "of a merchant yet, so tests/unit/merchant/test_refund.c moves it out "
+                   "directly"},
 };
 
 static const char *S_exemption(const char *code)

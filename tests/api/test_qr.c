@@ -139,6 +139,7 @@ TEST(an_open_receive_code_needs_the_amount_and_bad_queries_are_refused)
         "/v1/me/receive-code?currency=CNY",
         "/v1/me/receive-code?format=gif",
         "/v1/me/receive-code?memo=%0A",
+        /* 65 bytes of memo. */
         ("/v1/me/receive-code?memo="
          "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"),
     };

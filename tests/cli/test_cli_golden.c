@@ -62,6 +62,7 @@
 #include "api/lib/api.h"
 #include "api/lib/client.h"
 #include "api/lib/daemon.h"
+#include "api/refund_helpers.h"
 #include "test.h"
 
 extern char **environ;
@@ -1353,6 +1354,46 @@ TEST(ledger_check)
     S_END();
 }
 
+TEST(merchant_notifications)
+{
+    // A merchant's owner reads its notifications: one whose host never resolves (.invalid) is
+    // PENDING after its first attempt; another's merchant and a bad limit are refused.
+    S_BEGIN();
+    struct mh_merchant m;
+    API_MUST(rh_onboard_owned(&S_client, S_admin, S_id_a, &m));
+    S_substitute(m.mchid, "MCHID");
+    struct api_user payer;
+    API_MUST(th_user_new(&S_client, S_admin, &payer));
+    API_MUST(th_fund(&S_client, S_admin, &payer, 5000));
+    char transaction_id[32];
+    rh_order_paid(&S_client, &m, &payer, "cli-0001", 1234, "https://notify.invalid/wxpay",
+                  transaction_id);
+    S_substitute(transaction_id, "TRANSACTION_ID");
+    bool attempted = false;
+    for (int waited = 0; waited < 10000 && !attempted; waited += 50) {
+        struct client_response res;
+        ASSERT_EQ_INT(mh_call(&S_client, &m, "GET", "/v3/qianbao/notifications", NULL, &res), 200);
+        json_t *j = api_json(&res);
+        client_response_release(&res);
+        json_t *n = json_array_get(json_object_get(j, "data"), 0);
+        if (n != NULL && json_integer_value(json_object_get(n, "attempt_count")) >= 1) {
+            S_substitute(json_string_value(json_object_get(n, "id")), "NOTIFICATION_ID");
+            attempted = true;
+        }
+        json_decref(j);
+        if (!attempted)
+            S_sleep_ms(50);
+    }
+    ASSERT(attempted);
+    S_case("merchant-notifications", NULL, "merchant", "notifications", m.mchid, NULL);
+    S_case("merchant-notifications-other", NULL, "merchant", "notifications", "1900000000",
+           NULL);
+    S_case("merchant-notifications-bad-limit", NULL, "merchant", "notifications", m.mchid,
+           "--limit", "0", NULL);
+    mh_release(&m);
+    S_END();
+}
+
 TEST(logout)
 {
     S_BEGIN();
@@ -1461,6 +1502,7 @@ int main(void)
     RUN(red_packets);
     RUN(operator);
     RUN(ledger_check);
+    RUN(merchant_notifications);
     RUN(logout);
     RUN(generated_documents);
     RUN(daemon_down);

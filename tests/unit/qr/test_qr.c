@@ -86,6 +86,28 @@ TEST(round_trip_of_every_kind)
     ASSERT_EQ_STR(back.payee, p.payee);
 }
 
+/* The test vectors of docs/qr.md, so that the page and the code agree. */
+TEST(the_documented_test_vectors)
+{
+    char text[QR_PAYLOAD_SIZE_MAX];
+    struct qr_payload p = S_transfer(false, "");
+    ASSERT_EQ_INT(qr_payload_encode(S_key, &p, text, sizeof text), QB_OK);
+    ASSERT_EQ_STR(text, "qianbao://pay?v=1&k=u&id=" S_USER "&s=Rj8X3tgD6XKYwFG4qtmLvw");
+    p = S_transfer(true, "房租");
+    ASSERT_EQ_INT(qr_payload_encode(S_key, &p, text, sizeof text), QB_OK);
+    ASSERT_EQ_STR(text, "qianbao://pay?v=1&k=u&id=" S_USER
+                        "&a=1234&c=CNY&m=%E6%88%BF%E7%A7%9F&s=nCXz_e5pHWfIDIV0LyZPlA");
+    memset(&p, 0, sizeof p);
+    p.kind = QR_KIND_MERCHANT;
+    snprintf(p.payee, sizeof p.payee, "1900000109");
+    p.has_amount = true;
+    p.amount_minor = 2500;
+    p.currency = currency_find("CNY");
+    ASSERT_EQ_INT(qr_payload_encode(S_key, &p, text, sizeof text), QB_OK);
+    ASSERT_EQ_STR(text,
+                  "qianbao://pay?v=1&k=m&id=1900000109&a=2500&c=CNY&s=ID2DgR3cQ4h2CfXBjWv2Gw");
+}
+
 /* Changing, dropping or adding any single byte of a signed payload is
  * refused: the MAC covers all of it and the MAC itself is exact. */
 TEST(every_tampered_byte_is_refused)
@@ -265,6 +287,7 @@ TEST(renderers_make_images)
 int main(void)
 {
     RUN(round_trip_of_every_kind);
+    RUN(the_documented_test_vectors);
     RUN(every_tampered_byte_is_refused);
     RUN(another_key_is_refused);
     RUN(signed_but_non_canonical_is_refused);

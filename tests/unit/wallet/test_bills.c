@@ -179,7 +179,7 @@ static enum qb_error S_raw_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
         return err == QB_OK ? wallet_txn_payment_update(txn, &p) : err;
     case OP_OTHER: {
         struct ledger_leg legs[2] = {{r->user->account, -r->amount}, {bx->clearing, r->amount}};
-        return ledger_txn_post(txn, 31, "o_test", legs, 2, &entry);
+        return ledger_txn_post(txn, 99, "o_test", legs, 2, &entry);
     }
     }
     return QB_E_INTERNAL;

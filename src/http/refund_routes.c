@@ -1,0 +1,298 @@
+/*
+ * refund_routes.c — refunds and notifications of the merchant API
+ * (docs/merchant.md, "Refunds" and "Notifications").
+ *
+ *   POST /v3/refund/domestic/refunds                  merchant/refund.h
+ *   GET  /v3/refund/domestic/refunds/{out_refund_no}
+ *   GET  /v3/qianbao/notifications?limit=&cursor=     Qianbao's own: the
+ *        merchant's notifications and every delivery attempt, newest first
+ *   GET  /v1/merchants/{mchid}/notifications?limit=&cursor=   the same list
+ *        for the merchant's owner, a wallet user (another's merchant: 404)
+ *
+ * Every refusal before the command is PARAM_ERROR, as WeChat answers; a
+ * refund's fingerprint is its body re-serialised with sorted keys, so a
+ * retry in another key order is the same refund. A notify_url is resolved
+ * here, on the HTTP thread, never inside the command.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "http/internal.h"
+#include "merchant/notify.h"
+#include "merchant/refund.h"
+
+bool http_v3_notify_url_allowed(struct http_request *req, const char *url)
+{
+    const struct domain_env *env = http_request_env(req);
+    const char *reason = "";
+    enum qb_error err = merchant_notify_url_check(
+        url, env != NULL && env->settings.notify_private_allowed, NULL, 0, &reason);
+    /* A host that does not resolve now may later; delivery checks again. */
+    if (err == QB_OK || err == QB_E_NOT_FOUND)
+        return true;
+    http_reply_error_message(req, QB_E_PARAM, reason);
+    return false;
+}
+
+/* The body checked against fields, every refusal PARAM_ERROR. NULL after
+ * replying. */
+static json_t *S_body(struct http_request *req, const struct http_field *fields, size_t count)
+{
+    const struct buf *body = http_request_body(req);
+    char message[HTTP_JSON_MESSAGE_SIZE_MAX];
+    json_t *out = NULL;
+    enum qb_error err = http_json_parse(http_request_header(req, "Content-Type"),
+                                        (const char *)body->data, body->size, fields, count, &out,
+                                        message);
+    if (err != QB_OK) {
+        http_reply_error_message(req, err == QB_E_TOO_LARGE ? err : QB_E_PARAM,
+                                 message[0] != '\0' ? message : error_message(err));
+        return NULL;
+    }
+    return out;
+}
+
+/* --- create -------------------------------------------------------------------------- */
+
+static const struct http_field S_refund_fields[] = {
+    {"transaction_id", HTTP_FIELD_STRING, false, 32, 0, 0},
+    {"out_trade_no", HTTP_FIELD_STRING, false, 32, 0, 0},
+    {"out_refund_no", HTTP_FIELD_STRING, true, MERCHANT_OUT_REFUND_NO_SIZE_MAX - 1, 0, 0},
+    {"reason", HTTP_FIELD_STRING, false, MERCHANT_REASON_SIZE_MAX - 1, 0, 0},
+    {"notify_url", HTTP_FIELD_STRING, false, MERCHANT_NOTIFY_URL_SIZE_MAX - 1, 0, 0},
+    {"funds_account", HTTP_FIELD_STRING, false, 16, 0, 0},
+    {"amount", HTTP_FIELD_OBJECT, true, 0, 0, 0},
+    {"goods_detail", HTTP_FIELD_ARRAY, false, 0, 0, 0},
+};
+
+static const struct http_field S_amount_fields[] = {
+    {"refund", HTTP_FIELD_INTEGER, true, 0, 1, MERCHANT_ORDER_TOTAL_MAX_MINOR},
+    {"total", HTTP_FIELD_INTEGER, true, 0, 1, MERCHANT_ORDER_TOTAL_MAX_MINOR},
+    {"currency", HTTP_FIELD_STRING, true, 8, 0, 0},
+    {"from", HTTP_FIELD_ARRAY, false, 0, 0, 0},
+};
+
+static void S_reply_refund(struct http_request *req, const struct merchant_refund *r)
+{
+    json_t *body = merchant_refund_json(r);
+    if (body == NULL) {
+        http_reply_error(req, QB_E_INTERNAL);
+        return;
+    }
+    http_reply_json(req, 200, body);
+    json_decref(body);
+}
+
+static void S_create_resume(struct http_request *req, struct ledger_cmd *cmd)
+{
+    struct merchant_refund_create_cmd *c = (struct merchant_refund_create_cmd *)cmd;
+    if (cmd->result != QB_OK)
+        http_reply_error(req, cmd->result);
+    else if (c->outcome != QB_OK && c->message != NULL)
+        http_reply_error_message(req, c->outcome, c->message);
+    else if (c->outcome != QB_OK)
+        http_reply_error(req, c->outcome);
+    else
+        S_reply_refund(req, &c->refund);
+    ledger_cmd_release(cmd);
+}
+
+void http_handle_v3_refunds_create(struct http_request *req)
+{
+    json_t *body = S_body(req, S_refund_fields, QB_ARRAY_COUNT(S_refund_fields));
+    if (body == NULL)
+        return;
+    const struct domain_env *env = http_request_env(req);
+    const struct merchant *m = http_request_merchant(req);
+    const json_t *amount = json_object_get(body, "amount");
+    const char *transaction_id = http_json_string(body, "transaction_id");
+    const char *out_trade_no = http_json_string(body, "out_trade_no");
+    const char *notify_url = http_json_string(body, "notify_url");
+    const char *funds_account = http_json_string(body, "funds_account");
+    char message[HTTP_JSON_MESSAGE_SIZE_MAX];
+    char host[MERCHANT_NOTIFY_HOST_SIZE_MAX];
+    int port = 0;
+    const char *fail = NULL;
+    if (env == NULL || m == NULL) {
+        http_reply_error(req, QB_E_INTERNAL);
+        goto out;
+    }
+    if (http_json_object(amount, S_amount_fields, QB_ARRAY_COUNT(S_amount_fields), message) !=
+        QB_OK) {
+        http_reply_error_message(req, QB_E_PARAM, message);
+        goto out;
+    }
+    if (transaction_id == NULL && out_trade_no == NULL)
+        fail = "transaction_id or out_trade_no is required";
+    else if (!merchant_out_refund_no_is_valid(http_json_string(body, "out_refund_no")))
+        fail = "out_refund_no must be 1 to 64 of 0-9 A-Z a-z _ - | * @";
+    else if (strcmp(http_json_string(amount, "currency"), "CNY") != 0)
+        fail = "amount.currency must be CNY";
+    else if (json_integer_value(json_object_get(amount, "refund")) >
+             json_integer_value(json_object_get(amount, "total")))
+        fail = "amount.refund must not exceed amount.total";
+    else if (funds_account != NULL && strcmp(funds_account, "AVAILABLE") != 0)
+        fail = "funds_account must be AVAILABLE";
+    else if (notify_url != NULL && !merchant_notify_url_parse(notify_url, host, &port))
+        fail = "notify_url must be an http or https URL";
+    if (fail != NULL) {
+        http_reply_error_message(req, QB_E_PARAM, fail);
+        goto out;
+    }
+    if (notify_url != NULL && !http_v3_notify_url_allowed(req, notify_url))
+        goto out;
+
+    struct merchant_refund_create_cmd *c = http_request_alloc(req, sizeof *c);
+    char *canonical = json_dumps(body, JSON_COMPACT | JSON_SORT_KEYS);
+    if (c == NULL || canonical == NULL) {
+        free(canonical);
+        http_reply_error(req, c == NULL ? QB_E_TOO_LARGE : QB_E_INTERNAL);
+        goto out;
+    }
+    merchant_refund_create_cmd_init(c, env);
+    struct merchant_refund *r = &c->refund;
+    crypto_sha256(canonical, strlen(canonical), r->request_hash);
+    free(canonical);
+    snprintf(r->mchid, sizeof r->mchid, "%s", m->mchid);
+    snprintf(r->out_refund_no, sizeof r->out_refund_no, "%s",
+             http_json_string(body, "out_refund_no"));
+    /* Both given: the transaction_id wins, as WeChat has it. An id of the
+     * wrong shape finds no order (RESOURCE_NOT_EXISTS). */
+    if (transaction_id != NULL)
+        snprintf(r->transaction_id, sizeof r->transaction_id, "%s",
+                 strlen(transaction_id) < sizeof r->transaction_id ? transaction_id : "0");
+    else
+        snprintf(r->out_trade_no, sizeof r->out_trade_no, "%s", out_trade_no);
+    const char *reason = http_json_string(body, "reason");
+    snprintf(r->reason, sizeof r->reason, "%s", reason != NULL ? reason : "");
+    snprintf(r->notify_url, sizeof r->notify_url, "%s", notify_url != NULL ? notify_url : "");
+    r->refund_minor = (int64_t)json_integer_value(json_object_get(amount, "refund"));
+    r->total_minor = (int64_t)json_integer_value(json_object_get(amount, "total"));
+    http_request_submit(req, &c->cmd, S_create_resume);
+out:
+    json_decref(body);
+}
+
+/* --- query ----------------------------------------------------------------------------- */
+
+void http_handle_v3_refunds_get(struct http_request *req)
+{
+    const struct merchant *m = http_request_merchant(req);
+    struct merchant_refund *r = http_request_alloc(req, sizeof *r);
+    if (r == NULL || m == NULL) {
+        http_reply_error(req, r == NULL ? QB_E_TOO_LARGE : QB_E_INTERNAL);
+        return;
+    }
+    struct store *reader = http_reader_acquire(req);
+    if (reader == NULL)
+        return;
+    enum qb_error err =
+        merchant_refund_get(reader, m->mchid, http_request_param(req, "out_refund_no"), r);
+    http_reader_release(req, reader);
+    if (err != QB_OK) {
+        http_reply_error(req, err);
+        return;
+    }
+    S_reply_refund(req, r);
+}
+
+/* --- notifications ----------------------------------------------------------------------- */
+
+/* A decimal in 1..max, or false. */
+static bool S_number(const char *text, int64_t max, int64_t *out)
+{
+    size_t size = strlen(text);
+    if (size == 0 || size > 18 || strspn(text, "0123456789") != size)
+        return false;
+    int64_t value = 0;
+    for (size_t i = 0; i < size; i++)
+        value = value * 10 + (text[i] - '0');
+    if (value < 1 || value > max)
+        return false;
+    *out = value;
+    return true;
+}
+
+/* limit and cursor of a notifications page; false after replying. */
+static bool S_page_args(struct http_request *req, int64_t *limit, int64_t *before_seq)
+{
+    const char *limit_text = http_request_query(req, "limit");
+    const char *cursor = http_request_query(req, "cursor");
+    *limit = 20;
+    *before_seq = 0;
+    if (limit_text != NULL && !S_number(limit_text, MERCHANT_NOTIFY_PAGE_MAX, limit)) {
+        http_reply_error_message(req, QB_E_PARAM, "limit must be 1 to 100");
+        return false;
+    }
+    if (cursor != NULL && cursor[0] != '\0' && !S_number(cursor, INT64_MAX, before_seq)) {
+        http_reply_error_message(req, QB_E_PARAM, "cursor is not a next_cursor of this list");
+        return false;
+    }
+    return true;
+}
+
+/* Replies with a page of mchid's notifications, its list under key. */
+static void S_notifications_reply(struct http_request *req, struct store *reader,
+                                  const char *mchid, int64_t limit, int64_t before_seq,
+                                  const char *key)
+{
+    json_t *body = NULL;
+    enum qb_error err =
+        merchant_notifications_list(reader, mchid, before_seq, (size_t)limit, &body);
+    http_reader_release(req, reader);
+    if (err == QB_OK && strcmp(key, "data") != 0) {
+        json_t *data = json_incref(json_object_get(body, "data"));
+        if (json_object_del(body, "data") != 0 || json_object_set_new(body, key, data) != 0)
+            err = QB_E_INTERNAL;
+    }
+    if (err != QB_OK) {
+        json_decref(body);
+        http_reply_error(req, err);
+        return;
+    }
+    http_reply_json(req, 200, body);
+    json_decref(body);
+}
+
+void http_handle_v3_notifications_list(struct http_request *req)
+{
+    const struct merchant *m = http_request_merchant(req);
+    int64_t limit = 0, before_seq = 0;
+    if (m == NULL) {
+        http_reply_error(req, QB_E_INTERNAL);
+        return;
+    }
+    if (!S_page_args(req, &limit, &before_seq))
+        return;
+    struct store *reader = http_reader_acquire(req);
+    if (reader == NULL)
+        return;
+    S_notifications_reply(req, reader, m->mchid, limit, before_seq, "data");
+}
+
+void http_handle_merchant_notifications_list(struct http_request *req)
+{
+    const struct identity_session *session = http_request_session(req);
+    const char *mchid = http_request_param(req, "mchid");
+    int64_t limit = 0, before_seq = 0;
+    if (!S_page_args(req, &limit, &before_seq))
+        return;
+    struct merchant *m = http_request_alloc(req, sizeof *m);
+    if (m == NULL) {
+        http_reply_error(req, QB_E_TOO_LARGE);
+        return;
+    }
+    struct store *reader = http_reader_acquire(req);
+    if (reader == NULL)
+        return;
+    /* Another user's merchant is not there, like one that never was. */
+    enum qb_error err = merchant_get(reader, mchid, m);
+    if (err == QB_OK && strcmp(m->owner_user_id, session->user_id) != 0)
+        err = QB_E_NOT_FOUND;
+    if (err != QB_OK) {
+        http_reader_release(req, reader);
+        http_reply_error(req, err);
+        return;
+    }
+    S_notifications_reply(req, reader, m->mchid, limit, before_seq, "items");
+}

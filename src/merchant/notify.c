@@ -1,0 +1,451 @@
+/*
+ * notify.c — the notification outbox, the notify_url rules, the envelope,
+ * the command that records an attempt and the merchant's list (notify.h
+ * has the rules; notify_worker.c delivers).
+ *
+ * The outbox row is written by the paying or refunding command itself, so
+ * a notification can neither be lost after the money moved nor sent for
+ * money that did not. Everything slow (DNS, the POST) happens on the
+ * worker's thread between two reads and one small command.
+ */
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "merchant/notify.h"
+
+const int64_t merchant_notify_ladder_s[MERCHANT_NOTIFY_ATTEMPTS_MAX - 1] = {
+    15, 15, 30, 3 * 60, 10 * 60, 20 * 60, 30 * 60, 30 * 60, 30 * 60, 60 * 60,
+    3 * 3600, 3 * 3600, 3 * 3600, 6 * 3600, 6 * 3600,
+};
+
+int64_t merchant_notify_next_at_ms(int attempt, int64_t now_ms, int64_t divisor)
+{
+    QB_ASSERT(attempt >= 1 && divisor >= 1);
+    if (attempt >= MERCHANT_NOTIFY_ATTEMPTS_MAX)
+        return 0;
+    int64_t step_ms = merchant_notify_ladder_s[attempt - 1] * 1000 / divisor;
+    if (step_ms < 1)
+        step_ms = 1;
+    QB_ASSERT(step_ms <= 6 * 3600 * 1000);
+    return now_ms + step_ms;
+}
+
+/* --- the outbox ------------------------------------------------------------------ */
+
+/* A random version-4 UUID, the shape of WeChat's notification ids. */
+static void S_uuid(struct qb_rand *rand, char out[MERCHANT_NOTIFY_ID_SIZE])
+{
+    uint8_t raw[16];
+    rand_fill(rand, raw, sizeof raw);
+    raw[6] = (uint8_t)((raw[6] & 0x0f) | 0x40);
+    raw[8] = (uint8_t)((raw[8] & 0x3f) | 0x80);
+    char hex[33];
+    crypto_hex(raw, sizeof raw, hex);
+    snprintf(out, MERCHANT_NOTIFY_ID_SIZE, "%.8s-%.4s-%.4s-%.4s-%.12s", hex, hex + 8, hex + 12,
+             hex + 16, hex + 20);
+}
+
+enum qb_error merchant_txn_notify_add(struct ledger_txn *txn, const struct domain_env *env,
+                                      const char *mchid, const char *notify_url,
+                                      const char *event_type, const char *original_type,
+                                      const char *object_id, const char *summary,
+                                      const json_t *resource)
+{
+    QB_ASSERT(txn != NULL && env != NULL && mchid != NULL && notify_url != NULL);
+    QB_ASSERT(event_type != NULL && original_type != NULL && object_id != NULL && resource != NULL);
+    char *text = json_dumps(resource, JSON_COMPACT);
+    if (text == NULL)
+        return QB_E_INTERNAL;
+    if (strlen(text) > MERCHANT_NOTIFY_RESOURCE_SIZE_MAX) {
+        free(text);
+        return QB_E_TOO_LARGE;
+    }
+    char id[MERCHANT_NOTIFY_ID_SIZE];
+    S_uuid(env->rand, id);
+    int64_t now_ms = ledger_txn_now_ms(txn);
+    const struct store_param params[] = {
+        STORE_TEXT(id),           STORE_TEXT(mchid),     STORE_TEXT(event_type),
+        STORE_TEXT(original_type), STORE_TEXT(object_id), STORE_TEXT(summary),
+        STORE_TEXT(notify_url),   STORE_TEXT(text),      STORE_INT(MERCHANT_NOTIFY_PENDING),
+        STORE_INT(now_ms),        STORE_INT(now_ms),
+    };
+    enum qb_error err =
+        store_run(ledger_txn_store(txn),
+                  "INSERT INTO notifications (id, mchid, event_type, original_type, object_id,"
+                  " summary, notify_url, resource, status, next_attempt_at_ms, created_at_ms)"
+                  " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                  params, QB_ARRAY_COUNT(params));
+    free(text);
+    return err == QB_OK ? QB_OK : QB_E_STORAGE;
+}
+
+/* --- notify_url ------------------------------------------------------------------ */
+
+bool merchant_notify_url_parse(const char *url, char host[MERCHANT_NOTIFY_HOST_SIZE_MAX], int *port)
+{
+    if (url == NULL || strlen(url) >= MERCHANT_NOTIFY_URL_SIZE_MAX)
+        return false;
+    for (const char *p = url; *p != '\0'; p++)
+        if ((unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7f)
+            return false;
+    const char *rest = NULL;
+    if (strncmp(url, "https://", 8) == 0) {
+        rest = url + 8;
+        *port = 443;
+    } else if (strncmp(url, "http://", 7) == 0) {
+        rest = url + 7;
+        *port = 80;
+    } else {
+        return false;
+    }
+    size_t authority = strcspn(rest, "/?#");
+    if (authority == 0 || memchr(rest, '@', authority) != NULL)
+        return false;
+    const char *host_start = rest;
+    size_t host_size = 0;
+    const char *after = NULL;
+    if (rest[0] == '[') {
+        const char *close = memchr(rest, ']', authority);
+        if (close == NULL)
+            return false;
+        host_start = rest + 1;
+        host_size = (size_t)(close - host_start);
+        after = close + 1;
+    } else {
+        const char *colon = memchr(rest, ':', authority);
+        host_size = colon != NULL ? (size_t)(colon - rest) : authority;
+        after = rest + host_size;
+    }
+    if (host_size == 0 || host_size >= MERCHANT_NOTIFY_HOST_SIZE_MAX)
+        return false;
+    size_t after_size = authority - (size_t)(after - rest);
+    if (after_size > 0) {
+        if (after[0] != ':' || after_size < 2 || after_size > 6)
+            return false;
+        int value = 0;
+        for (size_t i = 1; i < after_size; i++) {
+            if (after[i] < '0' || after[i] > '9')
+                return false;
+            value = value * 10 + (after[i] - '0');
+        }
+        if (value < 1 || value > 65535)
+            return false;
+        *port = value;
+    }
+    memcpy(host, host_start, host_size);
+    host[host_size] = '\0';
+    return true;
+}
+
+static bool S_v4_is_private(const uint8_t a[4])
+{
+    return a[0] == 0 || a[0] == 10 || a[0] == 127 || (a[0] == 169 && a[1] == 254) ||
+           (a[0] == 172 && (a[1] & 0xf0) == 16) || (a[0] == 192 && a[1] == 168) ||
+           (a[0] == 100 && (a[1] & 0xc0) == 64) || (a[0] == 192 && a[1] == 0 && a[2] == 0) ||
+           (a[0] == 198 && (a[1] & 0xfe) == 18) || a[0] >= 224;
+}
+
+bool merchant_address_is_private(const void *sockaddr)
+{
+    const struct sockaddr *sa = sockaddr;
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *in = sockaddr;
+        uint8_t a[4];
+        memcpy(a, &in->sin_addr.s_addr, 4);
+        return S_v4_is_private(a);
+    }
+    if (sa->sa_family != AF_INET6)
+        return true;
+    const struct sockaddr_in6 *in6 = sockaddr;
+    const uint8_t *a = in6->sin6_addr.s6_addr;
+    static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    static const uint8_t zero[15] = {0};
+    if (memcmp(a, mapped, 12) == 0)
+        return S_v4_is_private(a + 12);
+    if (memcmp(a, zero, 15) == 0)
+        return true;                                /* :: and ::1 */
+    return (a[0] & 0xfe) == 0xfc ||                 /* fc00::/7 unique local */
+           (a[0] == 0xfe && (a[1] & 0xc0) == 0x80) || /* fe80::/10 link-local */
+           a[0] == 0xff ||                          /* multicast */
+           (a[0] == 0x20 && a[1] == 0x01 && a[2] == 0x0d && a[3] == 0xb8); /* documentation */
+}
+
+enum qb_error merchant_notify_url_check(const char *url, bool private_allowed, char *pin,
+                                        size_t pin_size, const char **reason)
+{
+    *reason = "";
+    char host[MERCHANT_NOTIFY_HOST_SIZE_MAX];
+    int port = 0;
+    if (!merchant_notify_url_parse(url, host, &port)) {
+        *reason = "notify_url must be an http or https URL";
+        return QB_E_PARAM;
+    }
+    struct addrinfo hints;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    struct addrinfo *list = NULL;
+    if (getaddrinfo(host, NULL, &hints, &list) != 0 || list == NULL) {
+        *reason = "the host of notify_url does not resolve";
+        return QB_E_NOT_FOUND;
+    }
+    enum qb_error err = QB_OK;
+    char address[INET6_ADDRSTRLEN] = "";
+    for (struct addrinfo *ai = list; ai != NULL; ai = ai->ai_next) {
+        if (ai->ai_family != AF_INET && ai->ai_family != AF_INET6)
+            continue;
+        if (!private_allowed && merchant_address_is_private(ai->ai_addr)) {
+            *reason = "notify_url must not point at a loopback, private or link-local address";
+            err = QB_E_PARAM;
+            break;
+        }
+        if (address[0] == '\0') {
+            const void *raw = ai->ai_family == AF_INET
+                                  ? (const void *)&((struct sockaddr_in *)ai->ai_addr)->sin_addr
+                                  : (const void *)&((struct sockaddr_in6 *)ai->ai_addr)->sin6_addr;
+            if (inet_ntop(ai->ai_family, raw, address, sizeof address) == NULL)
+                address[0] = '\0';
+        }
+    }
+    freeaddrinfo(list);
+    if (err == QB_OK && address[0] == '\0') {
+        *reason = "the host of notify_url does not resolve";
+        err = QB_E_NOT_FOUND;
+    }
+    if (err == QB_OK && pin != NULL) {
+        bool v6 = strchr(address, ':') != NULL;
+        int n = snprintf(pin, pin_size, v6 ? "%s:%d:[%s]" : "%s:%d:%s", host, port, address);
+        if (n < 0 || (size_t)n >= pin_size)
+            err = QB_E_INTERNAL;
+    }
+    return err;
+}
+
+/* --- the envelope ------------------------------------------------------------------ */
+
+enum qb_error merchant_notify_envelope(const uint8_t key[32], const char *id, int64_t created_at_ms,
+                                       const char *event_type, const char *summary,
+                                       const char *original_type, const char *resource_json,
+                                       const char *nonce, struct buf *out)
+{
+    QB_ASSERT(key != NULL && id != NULL && resource_json != NULL && nonce != NULL);
+    struct buf ciphertext;
+    buf_init(&ciphertext, 4 * MERCHANT_NOTIFY_RESOURCE_SIZE_MAX);
+    enum qb_error err = merchant_aead_encrypt(key, nonce, original_type, resource_json,
+                                              strlen(resource_json), &ciphertext);
+    json_t *body = NULL;
+    if (err == QB_OK && buf_append(&ciphertext, "", 1) == QB_OK)
+        body = json_pack("{s:s, s:o, s:s, s:s, s:s, s:{s:s, s:s, s:s, s:s, s:s}}", "id", id,
+                         "create_time", domain_time_json(created_at_ms), "resource_type",
+                         "encrypt-resource", "event_type", event_type, "summary", summary,
+                         "resource", "original_type", original_type, "algorithm",
+                         "AEAD_AES_256_GCM", "ciphertext", (const char *)ciphertext.data,
+                         "associated_data", original_type, "nonce", nonce);
+    buf_release(&ciphertext);
+    if (err != QB_OK)
+        return err;
+    if (body == NULL)
+        return QB_E_INTERNAL;
+    char *text = json_dumps(body, JSON_COMPACT);
+    json_decref(body);
+    if (text == NULL)
+        return QB_E_INTERNAL;
+    err = buf_append_str(out, text);
+    free(text);
+    return err;
+}
+
+/* --- recording an attempt ------------------------------------------------------------ */
+
+static enum qb_error S_attempt_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
+{
+    struct merchant_notify_attempt_cmd *c = (struct merchant_notify_attempt_cmd *)cmd;
+    struct store *store = ledger_txn_store(txn);
+    QB_ASSERT(c->attempt >= 1 && c->attempt <= MERCHANT_NOTIFY_ATTEMPTS_MAX);
+    c->outcome = QB_E_INTERNAL;
+    if (memchr(c->id, '\0', sizeof c->id) == NULL || memchr(c->error, '\0', sizeof c->error) == NULL)
+        return QB_E_PARAM;
+
+    /* The row must still be where the worker found it. */
+    struct store_stmt *st = NULL;
+    if (store_prepare(store, "SELECT status, attempt_count FROM notifications WHERE id = $1", &st) !=
+        QB_OK)
+        return QB_E_STORAGE;
+    enum qb_error err = store_bind_text(st, 1, c->id, strlen(c->id));
+    int rc = err == QB_OK ? store_step(st) : -1;
+    int64_t status = rc == STORE_STEP_ROW ? store_column_int64(st, 0) : 0;
+    int64_t count = rc == STORE_STEP_ROW ? store_column_int64(st, 1) : 0;
+    store_finalize(st);
+    if (rc < 0)
+        return QB_E_STORAGE;
+    if (rc != STORE_STEP_ROW || status != MERCHANT_NOTIFY_PENDING || count != c->attempt - 1) {
+        c->outcome = QB_E_CONFLICT;
+        return QB_OK;
+    }
+
+    const struct store_param attempt[] = {
+        STORE_TEXT(c->id),         STORE_INT(c->attempt),     STORE_INT(c->at_ms),
+        STORE_INT(c->http_status), STORE_TEXT(c->error),      STORE_INT(c->duration_ms),
+    };
+    err = store_run(store,
+                    "INSERT INTO notification_attempts (notification_id, attempt, at_ms,"
+                    " http_status, error, duration_ms) VALUES ($1, $2, $3, $4, $5, $6)",
+                    attempt, QB_ARRAY_COUNT(attempt));
+    if (err != QB_OK)
+        return QB_E_STORAGE;
+    int64_t now_ms = ledger_txn_now_ms(txn);
+    bool delivered = c->http_status >= 200 && c->http_status <= 299;
+    int64_t next_ms = delivered ? 0
+                                : merchant_notify_next_at_ms(c->attempt, now_ms,
+                                                             c->env->settings.notify_ladder_divisor);
+    int64_t new_status = delivered      ? MERCHANT_NOTIFY_DELIVERED
+                         : next_ms == 0 ? MERCHANT_NOTIFY_FAILED
+                                        : MERCHANT_NOTIFY_PENDING;
+    const struct store_param update[] = {
+        STORE_TEXT(c->id), STORE_INT(new_status), STORE_INT(c->attempt),
+        STORE_INT(next_ms), STORE_INT(delivered ? now_ms : 0),
+    };
+    err = store_run(store,
+                    "UPDATE notifications SET status = $2, attempt_count = $3,"
+                    " next_attempt_at_ms = $4, delivered_at_ms = $5 WHERE id = $1",
+                    update, QB_ARRAY_COUNT(update));
+    if (err != QB_OK)
+        return QB_E_STORAGE;
+    c->outcome = QB_OK;
+    return QB_OK;
+}
+
+void merchant_notify_attempt_cmd_init(struct merchant_notify_attempt_cmd *c,
+                                      const struct domain_env *env)
+{
+    QB_ASSERT(c != NULL && env != NULL);
+    memset(c, 0, sizeof *c);
+    ledger_cmd_init(&c->cmd, S_attempt_run, NULL);
+    c->env = env;
+    c->outcome = QB_E_INTERNAL;
+}
+
+/* --- the list ------------------------------------------------------------------------- */
+
+static const char *S_status_name(int64_t status)
+{
+    switch (status) {
+    case MERCHANT_NOTIFY_PENDING:
+        return "PENDING";
+    case MERCHANT_NOTIFY_DELIVERED:
+        return "DELIVERED";
+    case MERCHANT_NOTIFY_FAILED:
+        return "FAILED";
+    }
+    return "UNKNOWN";
+}
+
+/* The attempts of one notification, oldest first, appended to list. */
+static enum qb_error S_attempts(struct store *reader, const char *id, json_t *list)
+{
+    struct store_stmt *st = NULL;
+    if (store_prepare(reader,
+                      "SELECT attempt, at_ms, http_status, error, duration_ms"
+                      " FROM notification_attempts WHERE notification_id = $1 ORDER BY attempt",
+                      &st) != QB_OK)
+        return QB_E_STORAGE;
+    enum qb_error err = store_bind_text(st, 1, id, strlen(id));
+    int rc = STORE_STEP_DONE;
+    while (err == QB_OK && (rc = store_step(st)) == STORE_STEP_ROW) {
+        char error[MERCHANT_NOTIFY_ERROR_SIZE_MAX];
+        store_column_text_copy(st, 3, error, sizeof error);
+        int64_t status = store_column_int64(st, 2);
+        json_t *a = json_pack("{s:I, s:o, s:o, s:s, s:I}", "attempt",
+                              (json_int_t)store_column_int64(st, 0), "time",
+                              domain_time_json(store_column_int64(st, 1)), "http_status",
+                              status > 0 ? json_integer(status) : json_null(), "error", error,
+                              "duration_ms", (json_int_t)store_column_int64(st, 4));
+        if (a == NULL || json_array_append_new(list, a) != 0)
+            err = QB_E_INTERNAL;
+    }
+    if (err == QB_OK && rc < 0)
+        err = QB_E_STORAGE;
+    store_finalize(st);
+    return err;
+}
+
+enum qb_error merchant_notifications_list(struct store *reader, const char *mchid,
+                                          int64_t before_seq, size_t limit, json_t **out)
+{
+    QB_ASSERT(reader != NULL && mchid != NULL && out != NULL);
+    QB_ASSERT(limit >= 1 && limit <= MERCHANT_NOTIFY_PAGE_MAX);
+    *out = NULL;
+    json_t *data = json_array();
+    if (data == NULL)
+        return QB_E_INTERNAL;
+    struct store_stmt *st = NULL;
+    if (store_prepare(reader,
+                      "SELECT seq, id, event_type, object_id, notify_url, status, attempt_count,"
+                      " next_attempt_at_ms, delivered_at_ms, created_at_ms FROM notifications"
+                      " WHERE mchid = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3",
+                      &st) != QB_OK) {
+        json_decref(data);
+        return QB_E_STORAGE;
+    }
+    enum qb_error err = store_bind_text(st, 1, mchid, strlen(mchid));
+    if (err == QB_OK)
+        err = store_bind_int64(st, 2, before_seq > 0 ? before_seq : INT64_MAX);
+    if (err == QB_OK)
+        err = store_bind_int64(st, 3, (int64_t)limit + 1);
+    int rc = STORE_STEP_DONE;
+    int64_t last_seq = 0;
+    bool more = false;
+    while (err == QB_OK && (rc = store_step(st)) == STORE_STEP_ROW) {
+        if (json_array_size(data) == limit) {
+            more = true;
+            break;
+        }
+        char id[MERCHANT_NOTIFY_ID_SIZE], event_type[32], object_id[64];
+        char url[MERCHANT_NOTIFY_URL_SIZE_MAX];
+        last_seq = store_column_int64(st, 0);
+        store_column_text_copy(st, 1, id, sizeof id);
+        store_column_text_copy(st, 2, event_type, sizeof event_type);
+        store_column_text_copy(st, 3, object_id, sizeof object_id);
+        store_column_text_copy(st, 4, url, sizeof url);
+        int64_t status = store_column_int64(st, 5);
+        json_t *n = json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:o, s:o, s:o, s:[]}", "id", id,
+                              "event_type", event_type, "object_id", object_id, "notify_url", url,
+                              "status", S_status_name(status), "attempt_count",
+                              (json_int_t)store_column_int64(st, 6), "next_attempt_time",
+                              domain_time_json(status == MERCHANT_NOTIFY_PENDING
+                                                   ? store_column_int64(st, 7)
+                                                   : 0),
+                              "delivered_time", domain_time_json(store_column_int64(st, 8)),
+                              "create_time", domain_time_json(store_column_int64(st, 9)),
+                              "attempts");
+        if (n == NULL || json_array_append_new(data, n) != 0)
+            err = QB_E_INTERNAL;
+    }
+    if (err == QB_OK && rc < 0)
+        err = QB_E_STORAGE;
+    store_finalize(st);
+    /* The attempts, once the page's statement is done. */
+    for (size_t i = 0; err == QB_OK && i < json_array_size(data); i++) {
+        json_t *n = json_array_get(data, i);
+        err = S_attempts(reader, json_string_value(json_object_get(n, "id")),
+                         json_object_get(n, "attempts"));
+    }
+    json_t *body = NULL;
+    if (err == QB_OK) {
+        char cursor[24];
+        snprintf(cursor, sizeof cursor, "%lld", (long long)last_seq);
+        body = json_pack("{s:o, s:o}", "data", data, "next_cursor",
+                         more ? json_string(cursor) : json_null());
+        data = NULL;
+        if (body == NULL)
+            err = QB_E_INTERNAL;
+    }
+    json_decref(data);
+    *out = body;
+    return err;
+}

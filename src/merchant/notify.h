@@ -1,0 +1,174 @@
+/*
+ * notify.h — the merchant's payment and refund notifications, WeChat Pay
+ * v3's callbacks: an outbox written by the commands, a worker that delivers.
+ *
+ * Owns: the notifications table (one row per event told to a merchant),
+ * notification_attempts (one row per delivery attempt), the envelope, the
+ * notify_url rules and the delivery worker.
+ *
+ * The outbox. A command that pays an order (pay.c, TRANSACTION.SUCCESS) or
+ * refunds one (refund.c, REFUND.SUCCESS) calls merchant_txn_notify_add in
+ * its own run, so the notification exists exactly when the money moved:
+ * both commit or neither does. The row keeps the resource in plaintext
+ * JSON (the order as the query answers it, or WeChat's refund notification
+ * object), the notify_url, and the schedule: next_attempt_at_ms.
+ *
+ * Delivery, as WeChat Pay does it: POST notify_url with
+ *   {"id", "create_time", "event_type", "resource_type": "encrypt-resource",
+ *    "summary", "resource": {"algorithm": "AEAD_AES_256_GCM", "ciphertext",
+ *    "nonce", "associated_data", "original_type"}}
+ * the resource encrypted under the merchant's API v3 key with a fresh
+ * 12-character nonce at each attempt (associated_data = original_type:
+ * "transaction" or "refund"), and the headers Wechatpay-Timestamp, -Nonce,
+ * -Serial, -Signature (the platform key over "TIMESTAMP\nNONCE\nBODY\n",
+ * the same message as a /v3 answer's) and -Signature-Type. A 2xx answer
+ * delivers; anything else (another status, no answer in
+ * MERCHANT_NOTIFY_TIMEOUT_MS, a refused address) is retried after the
+ * ladder's next step: 15 s, 15 s, 30 s, 3 m, 10 m, 20 m, 30 m, 30 m, 30 m,
+ * 60 m, 3 h, 3 h, 3 h, 6 h, 6 h — sixteen attempts in all, then FAILED.
+ *
+ * The worker never holds a transaction across the network: it reads the
+ * due rows with a read connection, delivers outside any command, then
+ * records the attempt in a small command (merchant_notify_attempt_cmd)
+ * that re-reads the row and writes only when the row is still at the
+ * attempt the worker saw. A restart loses nothing: the schedule is in the
+ * database, and a row due while no daemon ran is due at the first pass.
+ * An attempt cut short by a crash after the POST but before its record is
+ * made again: a merchant may see a notification twice, as WeChat warns.
+ *
+ * notify_url: http or https, at most 255 bytes, no user name or password.
+ * Its host must not be a loopback, private, link-local, shared, multicast
+ * or unspecified address — checked when the order or refund is made (a
+ * host that does not resolve then is accepted) and again at each attempt,
+ * where the address checked is the one connected to (pinned), so a DNS
+ * answer that changes in between cannot point the POST inward. The
+ * daemon's --allow-private-notify lifts the address rule (development).
+ *
+ * Must never: do network I/O or DNS inside a command; log the resource, a
+ * key or a ciphertext.
+ */
+#ifndef QB_MERCHANT_NOTIFY_H
+#define QB_MERCHANT_NOTIFY_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "merchant/merchant.h"
+#include "merchant/order.h"
+#include "store/pool.h"
+
+#define MERCHANT_NOTIFY_ID_SIZE 37          /* a UUID's 36 characters + NUL */
+#define MERCHANT_NOTIFY_ATTEMPTS_MAX 16     /* the first and the ladder's fifteen */
+#define MERCHANT_NOTIFY_TIMEOUT_MS 5000     /* a merchant must answer within 5 s */
+#define MERCHANT_NOTIFY_BATCH_MAX 16        /* due rows one pass delivers at most */
+#define MERCHANT_NOTIFY_POLL_MS 1000
+#define MERCHANT_NOTIFY_RESOURCE_SIZE_MAX 8192
+#define MERCHANT_NOTIFY_ERROR_SIZE_MAX 128
+#define MERCHANT_NOTIFY_PAGE_MAX 100        /* notifications one list page holds */
+#define MERCHANT_NOTIFY_HOST_SIZE_MAX 256
+
+/* The ladder: seconds before attempt i + 2 after attempt i + 1 failed. */
+extern const int64_t merchant_notify_ladder_s[MERCHANT_NOTIFY_ATTEMPTS_MAX - 1];
+
+/* Stored: never renumber. */
+enum merchant_notify_status {
+    MERCHANT_NOTIFY_PENDING = 1,
+    MERCHANT_NOTIFY_DELIVERED = 2,
+    MERCHANT_NOTIFY_FAILED = 3, /* the ladder ran out */
+};
+
+/* When attempt number `attempt` (1-based) failed at now_ms, the time of the
+ * next, or 0 when it was the last. divisor (>= 1) shrinks the ladder for
+ * tests (domain_settings.notify_ladder_divisor); a step is at least 1 ms. */
+int64_t merchant_notify_next_at_ms(int attempt, int64_t now_ms, int64_t divisor);
+
+/* Inside a command: queues a notification of event_type ("TRANSACTION.
+ * SUCCESS", "REFUND.SUCCESS") about object_id (a transaction_id or a
+ * refund_id) for merchant mchid, due at once. resource is rendered
+ * compact; original_type is "transaction" or "refund". QB_E_STORAGE,
+ * QB_E_TOO_LARGE (a resource over MERCHANT_NOTIFY_RESOURCE_SIZE_MAX). */
+QB_MUST_USE enum qb_error merchant_txn_notify_add(struct ledger_txn *txn,
+                                                  const struct domain_env *env,
+                                                  const char *mchid, const char *notify_url,
+                                                  const char *event_type,
+                                                  const char *original_type,
+                                                  const char *object_id, const char *summary,
+                                                  const json_t *resource);
+
+/* --- notify_url ----------------------------------------------------------------- */
+
+/* The host (brackets of an IPv6 literal removed) and port of an http(s)
+ * URL; false when url is not one: another scheme, no host, a user name, a
+ * bad port, a byte outside printable ASCII. */
+QB_MUST_USE bool merchant_notify_url_parse(const char *url, char host[MERCHANT_NOTIFY_HOST_SIZE_MAX],
+                                           int *port);
+/* True when the address (struct sockaddr_in or _in6) is one a notification
+ * must not go to: loopback, RFC 1918 and RFC 4193 private, link-local,
+ * CGNAT shared space, multicast, reserved, unspecified, an IPv4-mapped
+ * IPv6 of those. */
+QB_MUST_USE bool merchant_address_is_private(const void *sockaddr);
+/* Resolves url's host (blocking: never inside a command) and checks every
+ * address. QB_OK with pin "host:port:address" for CURLOPT_RESOLVE (pin may
+ * be NULL); QB_E_PARAM with *reason when the URL is bad or an address is
+ * private and private_allowed is false; QB_E_NOT_FOUND when the host does
+ * not resolve. */
+QB_MUST_USE enum qb_error merchant_notify_url_check(const char *url, bool private_allowed,
+                                                    char *pin, size_t pin_size,
+                                                    const char **reason);
+
+/* --- the envelope (pure) ---------------------------------------------------------- */
+
+/* Appends the notification body to out: id, create_time (RFC 3339, UTC+8),
+ * event_type, resource_type "encrypt-resource", summary, and the resource
+ * encrypted with AEAD_AES_256_GCM under key with nonce (12 characters)
+ * and associated_data = original_type. */
+QB_MUST_USE enum qb_error merchant_notify_envelope(const uint8_t key[32], const char *id,
+                                                   int64_t created_at_ms, const char *event_type,
+                                                   const char *summary, const char *original_type,
+                                                   const char *resource_json, const char *nonce,
+                                                   struct buf *out);
+
+/* --- recording an attempt --------------------------------------------------------- */
+
+/* Records attempt number `attempt` of notification id: its row in
+ * notification_attempts, and the notification DELIVERED (http_status
+ * 200..299), PENDING until the ladder's next step, or FAILED after the
+ * last. outcome QB_E_CONFLICT when the row is no longer PENDING at
+ * attempt - 1 (another pass recorded it): nothing is written. */
+struct merchant_notify_attempt_cmd {
+    struct ledger_cmd cmd; /* first: see domain.h */
+    const struct domain_env *env;
+    char id[MERCHANT_NOTIFY_ID_SIZE];
+    int attempt;
+    int64_t at_ms;
+    int http_status; /* 0: no answer */
+    char error[MERCHANT_NOTIFY_ERROR_SIZE_MAX];
+    int64_t duration_ms;
+    enum qb_error outcome;
+};
+void merchant_notify_attempt_cmd_init(struct merchant_notify_attempt_cmd *c,
+                                      const struct domain_env *env);
+
+/* --- the list a merchant reads ---------------------------------------------------- */
+
+/* A page of merchant mchid's notifications, newest first, with their
+ * attempts: {"data": [...], "next_cursor": "…" | null}. before_seq 0: from
+ * the newest; limit 1..MERCHANT_NOTIFY_PAGE_MAX. */
+QB_MUST_USE enum qb_error merchant_notifications_list(struct store *reader, const char *mchid,
+                                                      int64_t before_seq, size_t limit,
+                                                      json_t **out);
+
+/* --- the worker (notify_worker.c) --------------------------------------------------- */
+
+struct merchant_notify_worker;
+/* Starts the delivery thread (env->platform must be set). */
+QB_MUST_USE enum qb_error merchant_notify_worker_start(const struct domain_env *env,
+                                                       struct store_pool *pool,
+                                                       struct merchant_notify_worker **out);
+void merchant_notify_worker_stop(struct merchant_notify_worker *w);
+
+#endif

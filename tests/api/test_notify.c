@@ -1,0 +1,485 @@
+/*
+ * test_notify.c — payment and refund notifications over the wire, black-box:
+ * a small HTTP receiver in this process stands in for the merchant's
+ * notify_url. Each notification it receives is checked as a merchant's SDK
+ * checks it — the Wechatpay-Signature verified with the platform public key
+ * from onboarding, the resource opened with the API v3 key (OpenSSL, not
+ * Qianbao's code) — and the retry ladder (shrunk 150 times through
+ * QIANBAO_TEST_NOTIFY_LADDER_DIVISOR, honoured by test builds only) is
+ * watched through the attempts the merchant can list, across a restart.
+ */
+#define _GNU_SOURCE /* strcasestr */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "api/refund_helpers.h"
+
+#define S_RECEIVED_MAX 32
+#define S_WAIT_MS 15000
+
+static char S_root[512];
+static struct test_daemon S_daemon;
+static struct client S_client;
+static char S_admin[API_TOKEN_SIZE_MAX];
+static const char *const S_args[] = {"--allow-private-notify", NULL};
+
+/* --- the receiver ------------------------------------------------------------------ */
+
+struct received {
+    char headers[4096];
+    char *body;
+    int status; /* what it was answered */
+};
+
+struct receiver {
+    int fd;
+    int port;
+    pthread_t thread;
+    pthread_mutex_t lock;
+    bool stopping;
+    int script[8]; /* the statuses of the first requests; then 200 */
+    size_t script_count;
+    struct received got[S_RECEIVED_MAX];
+    size_t count;
+};
+
+static void S_serve_one(struct receiver *r, int fd)
+{
+    char buf[65536];
+    size_t size = 0;
+    char *end = NULL;
+    long length = -1;
+    while (size < sizeof buf - 1) {
+        struct pollfd p = {fd, POLLIN, 0};
+        if (poll(&p, 1, 5000) <= 0)
+            break;
+        ssize_t n = read(fd, buf + size, sizeof buf - 1 - size);
+        if (n <= 0)
+            break;
+        size += (size_t)n;
+        buf[size] = '\0';
+        if (end == NULL && (end = strstr(buf, "\r\n\r\n")) != NULL) {
+            const char *cl = strcasestr(buf, "\r\nContent-Length:");
+            length = cl != NULL && cl < end ? strtol(cl + 17, NULL, 10) : 0;
+        }
+        if (end != NULL && size >= (size_t)(end + 4 - buf) + (size_t)length)
+            break;
+    }
+    if (end == NULL)
+        return;
+    pthread_mutex_lock(&r->lock);
+    int status = r->count < r->script_count ? r->script[r->count] : 200;
+    if (r->count < S_RECEIVED_MAX) {
+        struct received *g = &r->got[r->count];
+        size_t header_size = (size_t)(end - buf);
+        if (header_size >= sizeof g->headers)
+            header_size = sizeof g->headers - 1;
+        memcpy(g->headers, buf, header_size);
+        g->headers[header_size] = '\0';
+        g->body = strndup(end + 4, (size_t)length);
+        g->status = status;
+        r->count++;
+    }
+    pthread_mutex_unlock(&r->lock);
+    char reply[128];
+    int n = snprintf(reply, sizeof reply,
+                     "HTTP/1.1 %d X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n", status);
+    if (write(fd, reply, (size_t)n) != n)
+        return;
+}
+
+static void *S_receiver_main(void *arg)
+{
+    struct receiver *r = arg;
+    for (;;) {
+        pthread_mutex_lock(&r->lock);
+        bool stop = r->stopping;
+        pthread_mutex_unlock(&r->lock);
+        if (stop)
+            break;
+        struct pollfd p = {r->fd, POLLIN, 0};
+        if (poll(&p, 1, 50) <= 0)
+            continue;
+        int fd = accept(r->fd, NULL, NULL);
+        if (fd < 0)
+            continue;
+        S_serve_one(r, fd);
+        close(fd);
+    }
+    return NULL;
+}
+
+/* Listens on 127.0.0.1:port (0: any free port). */
+static void S_receiver_start(struct receiver *r, int port, const int *script, size_t count)
+{
+    memset(r, 0, sizeof *r);
+    pthread_mutex_init(&r->lock, NULL);
+    if (count > 0)
+        memcpy(r->script, script, count * sizeof *script);
+    r->script_count = count;
+    r->fd = socket(AF_INET, SOCK_STREAM, 0);
+    ASSERT(r->fd >= 0);
+    int one = 1;
+    ASSERT_EQ_INT(setsockopt(r->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one), 0);
+    struct sockaddr_in addr;
+    memset(&addr, 0, sizeof addr);
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons((uint16_t)port);
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ_INT(bind(r->fd, (struct sockaddr *)&addr, sizeof addr), 0);
+    ASSERT_EQ_INT(listen(r->fd, 16), 0);
+    socklen_t len = sizeof addr;
+    ASSERT_EQ_INT(getsockname(r->fd, (struct sockaddr *)&addr, &len), 0);
+    r->port = ntohs(addr.sin_port);
+    ASSERT_EQ_INT(pthread_create(&r->thread, NULL, S_receiver_main, r), 0);
+}
+
+static void S_receiver_stop(struct receiver *r)
+{
+    pthread_mutex_lock(&r->lock);
+    r->stopping = true;
+    pthread_mutex_unlock(&r->lock);
+    pthread_join(r->thread, NULL);
+    close(r->fd);
+    for (size_t i = 0; i < r->count; i++)
+        free(r->got[i].body);
+    pthread_mutex_destroy(&r->lock);
+}
+
+/* Waits until the receiver got at least count requests. */
+static bool S_wait_count(struct receiver *r, size_t count)
+{
+    for (int waited = 0; waited < S_WAIT_MS; waited += 20) {
+        pthread_mutex_lock(&r->lock);
+        size_t got = r->count;
+        pthread_mutex_unlock(&r->lock);
+        if (got >= count)
+            return true;
+        usleep(20 * 1000);
+    }
+    return false;
+}
+
+static size_t S_count(struct receiver *r)
+{
+    pthread_mutex_lock(&r->lock);
+    size_t count = r->count;
+    pthread_mutex_unlock(&r->lock);
+    return count;
+}
+
+/* The value of header name in a received request, into out. */
+static bool S_header(const struct received *g, const char *name, char *out, size_t out_size)
+{
+    char needle[64];
+    snprintf(needle, sizeof needle, "\r\n%s:", name);
+    const char *at = strcasestr(g->headers, needle);
+    if (at == NULL)
+        return false;
+    at += strlen(needle);
+    while (*at == ' ')
+        at++;
+    size_t size = strcspn(at, "\r\n");
+    if (size >= out_size)
+        return false;
+    memcpy(out, at, size);
+    out[size] = '\0';
+    return true;
+}
+
+/* Checks one notification as an SDK does: the platform signature over
+ * "TIMESTAMP\nNONCE\nBODY\n", then the envelope; the decrypted resource. */
+static json_t *S_open(const struct mh_merchant *m, const struct received *g,
+                      const char *event_type, const char *original_type)
+{
+    char ts[32], nonce[80], serial[64], sig[MH_SIGNATURE_SIZE], type[64];
+    ASSERT(S_header(g, "Wechatpay-Timestamp", ts, sizeof ts));
+    ASSERT(S_header(g, "Wechatpay-Nonce", nonce, sizeof nonce));
+    ASSERT(S_header(g, "Wechatpay-Serial", serial, sizeof serial));
+    ASSERT(S_header(g, "Wechatpay-Signature", sig, sizeof sig));
+    ASSERT(S_header(g, "Wechatpay-Signature-Type", type, sizeof type));
+    ASSERT_EQ_STR(type, "WECHATPAY2-SHA256-RSA2048");
+    ASSERT_EQ_STR(serial, m->platform_serial_no);
+    long long age = (long long)time(NULL) - strtoll(ts, NULL, 10);
+    ASSERT(age >= -5 && age <= 60);
+    size_t size = strlen(ts) + strlen(nonce) + strlen(g->body) + 8;
+    char *message = malloc(size);
+    int n = snprintf(message, size, "%s\n%s\n%s\n", ts, nonce, g->body);
+    ASSERT(mh_verify(m->platform_key, message, (size_t)n, sig));
+    /* A body changed in transit no longer verifies. */
+    message[n - 2] = message[n - 2] == '}' ? ']' : '}';
+    ASSERT(!mh_verify(m->platform_key, message, (size_t)n, sig));
+    free(message);
+
+    json_error_t error;
+    json_t *envelope = json_loads(g->body, 0, &error);
+    ASSERT(envelope != NULL);
+    ASSERT_EQ_INT(strlen(json_string_value(json_object_get(envelope, "id"))), 36);
+    ASSERT(json_is_string(json_object_get(envelope, "create_time")));
+    ASSERT_EQ_STR(json_string_value(json_object_get(envelope, "event_type")), event_type);
+    ASSERT_EQ_STR(json_string_value(json_object_get(envelope, "resource_type")), "encrypt-resource");
+    json_t *resource = json_object_get(envelope, "resource");
+    ASSERT_EQ_STR(json_string_value(json_object_get(resource, "algorithm")), "AEAD_AES_256_GCM");
+    ASSERT_EQ_STR(json_string_value(json_object_get(resource, "original_type")), original_type);
+    ASSERT_EQ_INT(strlen(json_string_value(json_object_get(resource, "nonce"))), 12);
+    json_t *plain = rh_resource_open(m->apiv3_key, resource);
+    ASSERT(plain != NULL);
+    json_decref(envelope);
+    return plain;
+}
+
+/* The merchant's newest notification from GET /v3/qianbao/notifications. */
+static json_t *S_newest(const struct mh_merchant *m)
+{
+    struct client_response res;
+    ASSERT_EQ_INT(mh_call(&S_client, m, "GET", "/v3/qianbao/notifications?limit=1", NULL, &res),
+                  200);
+    ASSERT(mh_response_verified(m, &res));
+    json_t *j = api_json(&res);
+    client_response_release(&res);
+    json_t *first = json_incref(json_array_get(json_object_get(j, "data"), 0));
+    json_decref(j);
+    ASSERT(first != NULL);
+    return first;
+}
+
+/* Waits until the newest notification's status is status. */
+static json_t *S_wait_status(const struct mh_merchant *m, const char *status)
+{
+    for (int waited = 0; waited < S_WAIT_MS; waited += 50) {
+        json_t *n = S_newest(m);
+        if (strcmp(json_string_value(json_object_get(n, "status")), status) == 0)
+            return n;
+        json_decref(n);
+        usleep(50 * 1000);
+    }
+    TEST_FAIL_("the newest notification never became %s", status);
+    return NULL;
+}
+
+/* --- tests ---------------------------------------------------------------------------- */
+
+TEST(payment_and_refund_notifications_arrive_signed_and_encrypted)
+{
+    // What a merchant's notify_url receives: TRANSACTION.SUCCESS after the payment and
+    // REFUND.SUCCESS after a refund, each signed by the platform and encrypted under the
+    // merchant's API v3 key, the resource being WeChat's transaction and refund objects.
+    struct receiver rcv;
+    S_receiver_start(&rcv, 0, NULL, 0);
+    char url[128];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/wxpay/notify", rcv.port);
+    struct mh_merchant m;
+    API_MUST(mh_onboard(&S_client, S_admin, -1, &m));
+    struct api_user u;
+    API_MUST(th_user_new(&S_client, S_admin, &u));
+    API_MUST(th_fund(&S_client, S_admin, &u, 50000));
+    char transaction_id[32];
+    rh_order_paid(&S_client, &m, &u, "notify-0001", 12345, url, transaction_id);
+    ASSERT(S_wait_count(&rcv, 1));
+    json_t *plain = S_open(&m, &rcv.got[0], "TRANSACTION.SUCCESS", "transaction");
+    ASSERT_EQ_STR(json_string_value(json_object_get(plain, "trade_state")), "SUCCESS");
+    ASSERT_EQ_STR(json_string_value(json_object_get(plain, "out_trade_no")), "notify-0001");
+    ASSERT_EQ_STR(json_string_value(json_object_get(plain, "transaction_id")), transaction_id);
+    ASSERT_EQ_STR(json_string_value(json_object_get(plain, "mchid")), m.mchid);
+    ASSERT_EQ_INT(json_integer_value(json_object_get(json_object_get(plain, "amount"), "total")),
+                  12345);
+    json_decref(plain);
+
+    struct client_response res;
+    ASSERT_EQ_INT(rh_refund(&S_client, &m, "notify-0001", "NR-1", 2345, 12345, NULL, &res), 200);
+    client_response_release(&res);
+    ASSERT(S_wait_count(&rcv, 2));
+    plain = S_open(&m, &rcv.got[1], "REFUND.SUCCESS", "refund");
+    ASSERT_EQ_STR(json_string_value(json_object_get(plain, "refund_status")), "SUCCESS");
+    ASSERT_EQ_STR(json_string_value(json_object_get(plain, "out_refund_no")), "NR-1");
+    ASSERT_EQ_INT(json_integer_value(json_object_get(json_object_get(plain, "amount"), "refund")),
+                  2345);
+    json_decref(plain);
+    json_t *n = S_wait_status(&m, "DELIVERED");
+    ASSERT_EQ_STR(json_string_value(json_object_get(n, "event_type")), "REFUND.SUCCESS");
+    ASSERT_EQ_INT(json_integer_value(json_object_get(n, "attempt_count")), 1);
+    json_decref(n);
+    /* Delivered once each: nothing more comes. */
+    usleep(500 * 1000);
+    ASSERT_EQ_INT(S_count(&rcv), 2);
+    S_receiver_stop(&rcv);
+    mh_release(&m);
+}
+
+TEST(a_failing_receiver_is_retried_on_the_ladder)
+{
+    // A notify_url that answers 500 twice and then 200 receives the same notification three
+    // times, and the merchant sees the three attempts with their statuses and durations.
+    int script[] = {500, 500};
+    struct receiver rcv;
+    S_receiver_start(&rcv, 0, script, 2);
+    char url[128];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/n", rcv.port);
+    struct mh_merchant m;
+    API_MUST(mh_onboard(&S_client, S_admin, -1, &m));
+    struct api_user u;
+    API_MUST(th_user_new(&S_client, S_admin, &u));
+    API_MUST(th_fund(&S_client, S_admin, &u, 5000));
+    char transaction_id[32];
+    rh_order_paid(&S_client, &m, &u, "ladder-0001", 1000, url, transaction_id);
+    json_t *n = S_wait_status(&m, "DELIVERED");
+    json_t *attempts = json_object_get(n, "attempts");
+    ASSERT_EQ_INT(json_array_size(attempts), 3);
+    int expected[] = {500, 500, 200};
+    for (size_t i = 0; i < 3; i++) {
+        json_t *a = json_array_get(attempts, i);
+        ASSERT_EQ_INT(json_integer_value(json_object_get(a, "attempt")), (long long)i + 1);
+        ASSERT_EQ_INT(json_integer_value(json_object_get(a, "http_status")), expected[i]);
+        ASSERT(json_integer_value(json_object_get(a, "duration_ms")) >= 0);
+        ASSERT(json_is_string(json_object_get(a, "time")));
+    }
+    ASSERT_EQ_STR(json_string_value(json_object_get(json_array_get(attempts, 0), "error")),
+                  "HTTP 500");
+    ASSERT_EQ_INT(S_count(&rcv), 3);
+    /* The three carried the same notification id. */
+    json_error_t error;
+    json_t *first = json_loads(rcv.got[0].body, 0, &error);
+    json_t *last = json_loads(rcv.got[2].body, 0, &error);
+    ASSERT_EQ_STR(json_string_value(json_object_get(first, "id")),
+                  json_string_value(json_object_get(n, "id")));
+    ASSERT_EQ_STR(json_string_value(json_object_get(last, "id")),
+                  json_string_value(json_object_get(n, "id")));
+    json_decref(first);
+    json_decref(last);
+    json_decref(n);
+    S_receiver_stop(&rcv);
+    mh_release(&m);
+}
+
+TEST(the_owner_reads_the_notifications_in_the_wallet)
+{
+    // The wallet-side list is the owner's alone: the same notifications as the merchant API
+    // shows, and another user's merchant is 404 like one that does not exist.
+    struct api_user owner, stranger, payer;
+    API_MUST(th_user_new(&S_client, S_admin, &owner));
+    API_MUST(api_user_new(&S_client, S_admin, &stranger));
+    API_MUST(th_user_new(&S_client, S_admin, &payer));
+    API_MUST(th_fund(&S_client, S_admin, &payer, 5000));
+    struct mh_merchant m;
+    API_MUST(rh_onboard_owned(&S_client, S_admin, owner.id, &m));
+    struct receiver rcv;
+    S_receiver_start(&rcv, 0, NULL, 0);
+    char url[128];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/n", rcv.port);
+    char transaction_id[32];
+    rh_order_paid(&S_client, &m, &payer, "owned-0001", 1000, url, transaction_id);
+    json_t *n = S_wait_status(&m, "DELIVERED");
+    char path[128];
+    snprintf(path, sizeof path, "/v1/merchants/%s/notifications?limit=5", m.mchid);
+    struct client_response res;
+    ASSERT_EQ_INT(api_call(&S_client, "GET", path, owner.token, NULL, &res), 200);
+    json_t *j = api_json(&res);
+    client_response_release(&res);
+    json_t *first = json_array_get(json_object_get(j, "items"), 0);
+    ASSERT_EQ_STR(json_string_value(json_object_get(first, "id")),
+                  json_string_value(json_object_get(n, "id")));
+    ASSERT_EQ_STR(json_string_value(json_object_get(first, "object_id")), transaction_id);
+    ASSERT(json_is_null(json_object_get(j, "next_cursor")));
+    json_decref(j);
+    json_decref(n);
+    ASSERT_EQ_INT(api_call(&S_client, "GET", path, stranger.token, NULL, &res), 404);
+    ASSERT_EQ_STR(api_error_code(&res), "NOT_FOUND");
+    client_response_release(&res);
+    snprintf(path, sizeof path, "/v1/merchants/%s/notifications?limit=0", m.mchid);
+    ASSERT_EQ_INT(api_call(&S_client, "GET", path, owner.token, NULL, &res), 400);
+    client_response_release(&res);
+    S_receiver_stop(&rcv);
+    mh_release(&m);
+}
+
+TEST(delivery_resumes_after_a_restart)
+{
+    // The schedule lives in the database: a notification whose receiver is down keeps failing,
+    // the daemon stops, the receiver comes up, and the restarted daemon delivers it.
+    struct receiver probe;
+    S_receiver_start(&probe, 0, NULL, 0);
+    int port = probe.port;
+    S_receiver_stop(&probe); /* the port is closed now: connections are refused */
+    char url[128];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/n", port);
+    struct mh_merchant m;
+    API_MUST(mh_onboard(&S_client, S_admin, -1, &m));
+    struct api_user u;
+    API_MUST(th_user_new(&S_client, S_admin, &u));
+    API_MUST(th_fund(&S_client, S_admin, &u, 5000));
+    char transaction_id[32];
+    rh_order_paid(&S_client, &m, &u, "restart-0001", 1000, url, transaction_id);
+    json_t *n = NULL;
+    for (int waited = 0; waited < S_WAIT_MS; waited += 50) {
+        n = S_newest(&m);
+        if (json_integer_value(json_object_get(n, "attempt_count")) >= 2)
+            break;
+        json_decref(n);
+        n = NULL;
+        usleep(50 * 1000);
+    }
+    ASSERT(n != NULL);
+    ASSERT_EQ_STR(json_string_value(json_object_get(n, "status")), "PENDING");
+    ASSERT(json_integer_value(json_object_get(json_array_get(json_object_get(n, "attempts"), 0),
+                                              "http_status")) == 0 ||
+           json_is_null(json_object_get(json_array_get(json_object_get(n, "attempts"), 0),
+                                        "http_status")));
+    json_decref(n);
+
+    client_release(&S_client);
+    ASSERT_EQ_INT(test_daemon_stop(&S_daemon), 0);
+    struct receiver rcv;
+    S_receiver_start(&rcv, port, NULL, 0);
+    API_MUST(api_daemon_start(&S_daemon, S_root, "notify", S_args, S_admin));
+    client_init(&S_client, S_daemon.base_url);
+    ASSERT(S_wait_count(&rcv, 1));
+    json_t *plain = S_open(&m, &rcv.got[0], "TRANSACTION.SUCCESS", "transaction");
+    ASSERT_EQ_STR(json_string_value(json_object_get(plain, "out_trade_no")), "restart-0001");
+    json_decref(plain);
+    n = S_wait_status(&m, "DELIVERED");
+    json_t *attempts = json_object_get(n, "attempts");
+    size_t count = json_array_size(attempts);
+    ASSERT(count >= 3);
+    ASSERT_EQ_INT(json_integer_value(json_object_get(json_array_get(attempts, count - 1),
+                                                     "http_status")),
+                  200);
+    json_decref(n);
+    S_receiver_stop(&rcv);
+    mh_release(&m);
+}
+
+int main(void)
+{
+    setenv("QIANBAO_TEST_NOTIFY_LADDER_DIVISOR", "150", 1);
+    test_tmpdir(S_root, sizeof S_root);
+    if (!api_daemon_start(&S_daemon, S_root, "notify", S_args, S_admin)) {
+        fprintf(stderr, "%s\n", api_error());
+        printf("0 passed, 1 failed\n");
+        return 1;
+    }
+    client_init(&S_client, S_daemon.base_url);
+    RUN(payment_and_refund_notifications_arrive_signed_and_encrypted);
+    RUN(a_failing_receiver_is_retried_on_the_ladder);
+    RUN(the_owner_reads_the_notifications_in_the_wallet);
+    RUN(delivery_resumes_after_a_restart);
+    client_release(&S_client);
+    int status = test_daemon_stop(&S_daemon);
+    if (status != 0) {
+        fprintf(stderr, "FAIL daemon_stops_cleanly (%d)\n", status);
+        test_failed_count++;
+    }
+    if (test_failed_count == 0)
+        test_rmtree(S_root);
+    else
+        fprintf(stderr, "daemon log kept in %s/notify.log\n", S_root);
+    return test_summary();
+}

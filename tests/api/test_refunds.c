@@ -1,0 +1,269 @@
+/*
+ * test_refunds.c — refunds over HTTP, black-box, as a WeChat Pay SDK asks
+ * for them (requests signed and answers verified with OpenSSL,
+ * merchant_helpers.h): partial and repeated refunds, a retry and a
+ * different body under one out_refund_no, over-refunds, the 51st refund,
+ * unknown, unpaid and another merchant's orders, the refund query, the
+ * payer's bill line, and notify_urls on private addresses refused by a
+ * daemon started without --allow-private-notify.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "api/refund_helpers.h"
+
+static char S_root[512];
+static struct test_daemon S_daemon;
+static struct client S_client;
+static char S_admin[API_TOKEN_SIZE_MAX];
+
+static long long S_balance(const struct api_user *u) { return th_balance(&S_client, u); }
+
+TEST(partial_repeated_and_over_refunds_as_wechat_answers)
+{
+    // Two partial refunds reach the payer's balance, the answer is WeChat's refund object
+    // (signed), the query answers it again, a retry with the same body in another key order is
+    // the same refund, another body under the same out_refund_no is INVALID_REQUEST, and
+    // refunding past what is left is refused without moving money.
+    struct mh_merchant m;
+    API_MUST(mh_onboard(&S_client, S_admin, -1, &m));
+    struct api_user u;
+    API_MUST(th_user_new(&S_client, S_admin, &u));
+    API_MUST(th_fund(&S_client, S_admin, &u, 50000));
+    char transaction_id[32];
+    rh_order_paid(&S_client, &m, &u, "refund-0001", 12345, NULL, transaction_id);
+    ASSERT_EQ_INT(S_balance(&u), 50000 - 12345);
+
+    struct client_response res;
+    ASSERT_EQ_INT(rh_refund(&S_client, &m, "refund-0001", "R-1", 5000, 12345, NULL, &res), 200);
+    ASSERT(mh_response_verified(&m, &res));
+    json_t *j = api_json(&res);
+    client_response_release(&res);
+    ASSERT_EQ_STR(json_string_value(json_object_get(j, "status")), "SUCCESS");
+    ASSERT_EQ_STR(json_string_value(json_object_get(j, "channel")), "ORIGINAL");
+    ASSERT_EQ_STR(json_string_value(json_object_get(j, "out_refund_no")), "R-1");
+    ASSERT_EQ_STR(json_string_value(json_object_get(j, "out_trade_no")), "refund-0001");
+    ASSERT_EQ_STR(json_string_value(json_object_get(j, "transaction_id")), transaction_id);
+    ASSERT_EQ_STR(json_string_value(json_object_get(j, "funds_account")), "AVAILABLE");
+    ASSERT(json_is_string(json_object_get(j, "success_time")));
+    json_t *amount = json_object_get(j, "amount");
+    ASSERT_EQ_INT(json_integer_value(json_object_get(amount, "refund")), 5000);
+    ASSERT_EQ_INT(json_integer_value(json_object_get(amount, "total")), 12345);
+    ASSERT_EQ_INT(json_integer_value(json_object_get(amount, "payer_refund")), 5000);
+    ASSERT_EQ_INT(json_integer_value(json_object_get(amount, "refund_fee")), 30);
+    char refund_id[40];
+    snprintf(refund_id, sizeof refund_id, "%s", json_string_value(json_object_get(j, "refund_id")));
+    ASSERT_EQ_INT(strlen(refund_id), 29);
+    json_decref(j);
+    ASSERT_EQ_INT(S_balance(&u), 50000 - 12345 + 5000);
+
+    /* The same body, its keys in another order: the same refund, no second payout. */
+    const char *retry = "{\"amount\":{\"currency\":\"CNY\",\"total\":12345,\"refund\":5000},"
+                        "\"reason\":\"商品已售完\",\"out_refund_no\":\"R-1\","
+                        "\"out_trade_no\":\"refund-0001\"}";
+    ASSERT_EQ_INT(mh_call(&S_client, &m, "POST", "/v3/refund/domestic/refunds", retry, &res), 200);
+    ASSERT_EQ_STR(api_json_str(&res, "refund_id"), refund_id);
+    client_response_release(&res);
+    ASSERT_EQ_INT(rh_refund(&S_client, &m, "refund-0001", "R-1", 6000, 12345, NULL, &res), 400);
+    ASSERT_EQ_STR(api_error_code(&res), "INVALID_REQUEST");
+    client_response_release(&res);
+    ASSERT_EQ_INT(S_balance(&u), 50000 - 12345 + 5000);
+
+    /* The query. */
+    ASSERT_EQ_INT(mh_call(&S_client, &m, "GET", "/v3/refund/domestic/refunds/R-1", NULL, &res), 200);
+    ASSERT(mh_response_verified(&m, &res));
+    ASSERT_EQ_STR(api_json_str(&res, "refund_id"), refund_id);
+    client_response_release(&res);
+
+    /* A second partial refund, then one more than is left. */
+    ASSERT_EQ_INT(rh_refund(&S_client, &m, "refund-0001", "R-2", 7000, 12345, NULL, &res), 200);
+    client_response_release(&res);
+    ASSERT_EQ_INT(rh_refund(&S_client, &m, "refund-0001", "R-3", 346, 12345, NULL, &res), 400);
+    ASSERT_EQ_STR(api_error_code(&res), "INVALID_REQUEST");
+    client_response_release(&res);
+    ASSERT_EQ_INT(S_balance(&u), 50000 - 12345 + 12000);
+
+    /* The order reads REFUND; the payer's bill has an order_refund line from the merchant. */
+    char path[256];
+    snprintf(path, sizeof path, "/v3/pay/transactions/out-trade-no/refund-0001?mchid=%s", m.mchid);
+    ASSERT_EQ_INT(mh_call(&S_client, &m, "GET", path, NULL, &res), 200);
+    ASSERT_EQ_STR(api_json_str(&res, "trade_state"), "REFUND");
+    client_response_release(&res);
+    ASSERT_EQ_INT(api_call(&S_client, "GET", "/v1/me/transactions?type=order_refund", u.token,
+                           NULL, &res),
+                  200);
+    j = api_json(&res);
+    client_response_release(&res);
+    json_t *items = json_object_get(j, "items");
+    ASSERT_EQ_INT(json_array_size(items), 2);
+    json_t *line = json_array_get(items, 0);
+    ASSERT_EQ_STR(json_string_value(json_object_get(line, "type")), "order_refund");
+    ASSERT_EQ_STR(json_string_value(json_object_get(line, "direction")), "in");
+    ASSERT_EQ_INT(json_integer_value(json_object_get(line, "amount")), 7000);
+    json_t *party = json_object_get(line, "counterparty");
+    ASSERT_EQ_STR(json_string_value(json_object_get(party, "type")), "merchant");
+    ASSERT_EQ_STR(json_string_value(json_object_get(party, "id")), m.mchid);
+    json_decref(j);
+    mh_release(&m);
+}
+
+TEST(nothing_to_refund_is_refused_and_moves_nothing)
+{
+    // An unknown order and another merchant's order are the same 404 RESOURCE_NOT_EXISTS, an
+    // unpaid order is INVALID_REQUEST, a malformed request PARAM_ERROR, another merchant's refund
+    // cannot be read, and the 51st refund of an order is refused.
+    struct mh_merchant m, other;
+    API_MUST(mh_onboard(&S_client, S_admin, -1, &m));
+    API_MUST(mh_onboard(&S_client, S_admin, -1, &other));
+    struct api_user u;
+    API_MUST(th_user_new(&S_client, S_admin, &u));
+    API_MUST(th_fund(&S_client, S_admin, &u, 50000));
+    char transaction_id[32];
+    rh_order_paid(&S_client, &other, &u, "theirs-001", 1000, NULL, transaction_id);
+    struct client_response res;
+    ASSERT_EQ_INT(rh_refund(&S_client, &m, "theirs-001", "X-1", 10, 1000, NULL, &res), 404);
+    ASSERT_EQ_STR(api_error_code(&res), "RESOURCE_NOT_EXISTS");
+    ASSERT(mh_response_verified(&m, &res));
+    client_response_release(&res);
+    char by_id[128];
+    snprintf(by_id, sizeof by_id,
+             "{\"transaction_id\":\"%s\",\"out_refund_no\":\"X-2\",\"amount\":{\"refund\":10,"
+             "\"total\":1000,\"currency\":\"CNY\"}}",
+             transaction_id);
+    ASSERT_EQ_INT(mh_call(&S_client, &m, "POST", "/v3/refund/domestic/refunds", by_id, &res), 404);
+    ASSERT_EQ_STR(api_error_code(&res), "RESOURCE_NOT_EXISTS");
+    client_response_release(&res);
+    ASSERT_EQ_INT(rh_refund(&S_client, &m, "nobody-001", "X-3", 10, 1000, NULL, &res), 404);
+    ASSERT_EQ_STR(api_error_code(&res), "RESOURCE_NOT_EXISTS");
+    client_response_release(&res);
+
+    char body[1024];
+    snprintf(body, sizeof body,
+             "{\"appid\":\"%s\",\"mchid\":\"%s\",\"description\":\"x\",\"out_trade_no\":"
+             "\"unpaid-001\",\"notify_url\":\"https://www.weixin.qq.com/n\",\"amount\":"
+             "{\"total\":1000}}",
+             m.appid, m.mchid);
+    ASSERT_EQ_INT(mh_call(&S_client, &m, "POST", "/v3/pay/transactions/native", body, &res), 200);
+    client_response_release(&res);
+    ASSERT_EQ_INT(rh_refund(&S_client, &m, "unpaid-001", "X-4", 10, 1000, NULL, &res), 400);
+    ASSERT_EQ_STR(api_error_code(&res), "INVALID_REQUEST");
+    client_response_release(&res);
+
+    const char *bad[] = {
+        "{}",
+        "{\"out_trade_no\":\"theirs-001\",\"out_refund_no\":\"X-5\"}",
+        "{\"out_refund_no\":\"X-6\",\"amount\":{\"refund\":1,\"total\":1,\"currency\":\"CNY\"}}",
+        "{\"out_trade_no\":\"theirs-001\",\"out_refund_no\":\"bad no\",\"amount\":{\"refund\":1,"
+        "\"total\":1000,\"currency\":\"CNY\"}}",
+        "{\"out_trade_no\":\"theirs-001\",\"out_refund_no\":\"X-7\",\"amount\":{\"refund\":0,"
+        "\"total\":1000,\"currency\":\"CNY\"}}",
+        "{\"out_trade_no\":\"theirs-001\",\"out_refund_no\":\"X-8\",\"amount\":{\"refund\":2000,"
+        "\"total\":1000,\"currency\":\"CNY\"}}",
+        "{\"out_trade_no\":\"theirs-001\",\"out_refund_no\":\"X-9\",\"amount\":{\"refund\":1,"
+        "\"total\":1000,\"currency\":\"USD\"}}",
+        "{\"out_trade_no\":\"theirs-001\",\"out_refund_no\":\"X-10\",\"notify_url\":\"ftp://x/\","
+        "\"amount\":{\"refund\":1,\"total\":1000,\"currency\":\"CNY\"}}",
+        "not json",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        ASSERT_EQ_INT(mh_call(&S_client, &m, "POST", "/v3/refund/domestic/refunds", bad[i], &res),
+                      400);
+        ASSERT_EQ_STR(api_error_code(&res), "PARAM_ERROR");
+        client_response_release(&res);
+    }
+
+    /* Another merchant's refund is not there for this one. */
+    ASSERT_EQ_INT(rh_refund(&S_client, &other, "theirs-001", "T-1", 10, 1000, NULL, &res), 200);
+    client_response_release(&res);
+    ASSERT_EQ_INT(mh_call(&S_client, &m, "GET", "/v3/refund/domestic/refunds/T-1", NULL, &res),
+                  404);
+    ASSERT_EQ_STR(api_error_code(&res), "RESOURCE_NOT_EXISTS");
+    client_response_release(&res);
+
+    /* Fifty refunds of an order, then no more. */
+    rh_order_paid(&S_client, &m, &u, "many-00001", 1000, NULL, transaction_id);
+    char no[16];
+    for (int i = 0; i < 50; i++) {
+        snprintf(no, sizeof no, "M-%d", i);
+        ASSERT_EQ_INT(rh_refund(&S_client, &m, "many-00001", no, 1, 1000, NULL, &res), 200);
+        client_response_release(&res);
+    }
+    ASSERT_EQ_INT(rh_refund(&S_client, &m, "many-00001", "M-50", 1, 1000, NULL, &res), 400);
+    ASSERT_EQ_STR(api_error_code(&res), "INVALID_REQUEST");
+    client_response_release(&res);
+    mh_release(&m);
+    mh_release(&other);
+}
+
+TEST(private_notify_urls_are_refused_without_the_flag)
+{
+    // A notify_url whose host is, or resolves to, a loopback, private or link-local address is
+    // refused when the order or the refund is made (SSRF); a public literal is accepted, and so
+    // is a host that does not resolve yet (delivery checks again).
+    struct mh_merchant m;
+    API_MUST(mh_onboard(&S_client, S_admin, -1, &m));
+    const char *refused[] = {"http://127.0.0.1:8080/notify", "http://localhost/notify",
+                             "https://10.1.2.3/notify",     "http://192.168.0.1/n",
+                             "http://169.254.169.254/latest", "http://[::1]/n",
+                             "http://[fe80::1]:80/n",        "http://0.0.0.0/n"};
+    struct client_response res;
+    char body[1024];
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        snprintf(body, sizeof body,
+                 "{\"appid\":\"%s\",\"mchid\":\"%s\",\"description\":\"x\",\"out_trade_no\":"
+                 "\"private-%zu\",\"notify_url\":\"%s\",\"amount\":{\"total\":100}}",
+                 m.appid, m.mchid, i + 100, refused[i]);
+        ASSERT_EQ_INT(mh_call(&S_client, &m, "POST", "/v3/pay/transactions/native", body, &res),
+                      400);
+        ASSERT_EQ_STR(api_error_code(&res), "PARAM_ERROR");
+        client_response_release(&res);
+    }
+    snprintf(body, sizeof body,
+             "{\"appid\":\"%s\",\"mchid\":\"%s\",\"description\":\"x\",\"out_trade_no\":"
+             "\"public-001\",\"notify_url\":\"https://203.0.113.9/notify\",\"amount\":"
+             "{\"total\":100}}",
+             m.appid, m.mchid);
+    ASSERT_EQ_INT(mh_call(&S_client, &m, "POST", "/v3/pay/transactions/native", body, &res), 200);
+    client_response_release(&res);
+
+    struct api_user u;
+    API_MUST(th_user_new(&S_client, S_admin, &u));
+    API_MUST(th_fund(&S_client, S_admin, &u, 10000));
+    char transaction_id[32];
+    rh_order_paid(&S_client, &m, &u, "private-r1", 1000, NULL, transaction_id);
+    ASSERT_EQ_INT(rh_refund(&S_client, &m, "private-r1", "P-1", 10, 1000,
+                            ",\"notify_url\":\"http://127.0.0.1:9/refund\"", &res),
+                  400);
+    ASSERT_EQ_STR(api_error_code(&res), "PARAM_ERROR");
+    client_response_release(&res);
+    ASSERT_EQ_INT(rh_refund(&S_client, &m, "private-r1", "P-1", 10, 1000,
+                            ",\"notify_url\":\"https://203.0.113.9/refund\"", &res),
+                  200);
+    client_response_release(&res);
+    mh_release(&m);
+}
+
+int main(void)
+{
+    test_tmpdir(S_root, sizeof S_root);
+    if (!api_daemon_start(&S_daemon, S_root, "refunds", NULL, S_admin)) {
+        fprintf(stderr, "%s\n", api_error());
+        printf("0 passed, 1 failed\n");
+        return 1;
+    }
+    client_init(&S_client, S_daemon.base_url);
+    RUN(partial_repeated_and_over_refunds_as_wechat_answers);
+    RUN(nothing_to_refund_is_refused_and_moves_nothing);
+    RUN(private_notify_urls_are_refused_without_the_flag);
+    client_release(&S_client);
+    int status = test_daemon_stop(&S_daemon);
+    if (status != 0) {
+        fprintf(stderr, "FAIL daemon_stops_cleanly (%d)\n", status);
+        test_failed_count++;
+    }
+    if (test_failed_count == 0)
+        test_rmtree(S_root);
+    else
+        fprintf(stderr, "daemon log kept in %s/refunds.log\n", S_root);
+    return test_summary();
+}

@@ -1,0 +1,287 @@
+/*
+ * test_notify.c — the notification rules that need no network
+ * (src/merchant/notify.c): the envelope opened with OpenSSL's EVP directly
+ * (not Qianbao's own decryption), the retry ladder and its divisor,
+ * notify_url parsing and the private-address rule, and the command that
+ * records an attempt: delivered on a 2xx, rescheduled on the ladder
+ * otherwise, FAILED after the sixteenth, and refused when stale.
+ */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <openssl/evp.h>
+
+#include "merchant/notify.h"
+#include "unit/wallet/transfer_fixture.h"
+
+static const uint8_t S_key[32] = "0123456789abcdefghijABCDEFGHIJ01";
+
+/* Opens base64(ciphertext || tag) with EVP AES-256-GCM; the plaintext
+ * into out (NUL-terminated). False when the tag does not match. */
+static bool S_open(const char *b64, const char *nonce, const char *aad, char *out, size_t out_size)
+{
+    unsigned char raw[4096];
+    int n = EVP_DecodeBlock(raw, (const unsigned char *)b64, (int)strlen(b64));
+    size_t len = strlen(b64);
+    while (len > 0 && b64[len - 1] == '=') {
+        n--;
+        len--;
+    }
+    if (n < 16 || (size_t)n - 16 >= out_size)
+        return false;
+    int size = n - 16;
+    EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+    int got = 0, final = 0;
+    bool ok = EVP_DecryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, NULL, NULL) == 1 &&
+              EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, (int)strlen(nonce), NULL) == 1 &&
+              EVP_DecryptInit_ex(ctx, NULL, NULL, S_key, (const unsigned char *)nonce) == 1 &&
+              EVP_DecryptUpdate(ctx, NULL, &got, (const unsigned char *)aad, (int)strlen(aad)) == 1 &&
+              EVP_DecryptUpdate(ctx, (unsigned char *)out, &got, raw, size) == 1 &&
+              EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, 16, raw + size) == 1 &&
+              EVP_DecryptFinal_ex(ctx, (unsigned char *)out + got, &final) == 1;
+    EVP_CIPHER_CTX_free(ctx);
+    if (ok)
+        out[got + final] = '\0';
+    return ok;
+}
+
+TEST(the_envelope_is_wechats_and_opens_with_plain_openssl)
+{
+    // A merchant's SDK opens the resource with the API v3 key, the nonce and associated_data
+    // from the envelope; the envelope carries WeChat's fields, and a changed associated_data
+    // does not open.
+    const char *resource = "{\"out_trade_no\":\"order-0001\",\"trade_state\":\"SUCCESS\"}";
+    struct buf out;
+    buf_init(&out, 65536);
+    ASSERT_EQ_INT(merchant_notify_envelope(S_key, "9c1b6a0e-0000-4000-8000-000000000001",
+                                           INT64_C(1790000000000), "TRANSACTION.SUCCESS",
+                                           "支付成功", "transaction", resource, "abcdefghijkl",
+                                           &out),
+                  QB_OK);
+    json_error_t error;
+    json_t *j = json_loadb((const char *)out.data, out.size, 0, &error);
+    ASSERT(j != NULL);
+    ASSERT_EQ_STR(json_string_value(json_object_get(j, "event_type")), "TRANSACTION.SUCCESS");
+    ASSERT_EQ_STR(json_string_value(json_object_get(j, "resource_type")), "encrypt-resource");
+    ASSERT_EQ_STR(json_string_value(json_object_get(j, "summary")), "支付成功");
+    ASSERT_EQ_STR(json_string_value(json_object_get(j, "create_time")), "2026-09-21T22:13:20+08:00");
+    json_t *res = json_object_get(j, "resource");
+    ASSERT_EQ_STR(json_string_value(json_object_get(res, "algorithm")), "AEAD_AES_256_GCM");
+    ASSERT_EQ_STR(json_string_value(json_object_get(res, "original_type")), "transaction");
+    ASSERT_EQ_STR(json_string_value(json_object_get(res, "associated_data")), "transaction");
+    ASSERT_EQ_STR(json_string_value(json_object_get(res, "nonce")), "abcdefghijkl");
+    /* The known answer, computed apart from this code base with Python's cryptography
+     * package: AESGCM(key).encrypt(b"abcdefghijkl", resource, b"transaction"). */
+    const char *ciphertext = json_string_value(json_object_get(res, "ciphertext"));
+    ASSERT_EQ_STR(ciphertext, "r1Hl1DifAiM3JHDCEJ2PkZWY5iRVTwWCH6XsIv7TinFH2jTV//xgYgalWBGS+YTvs2s"
+                              "WqdEcnECuqkMBzyu1L6Od3L/V");
+    char plain[1024];
+    ASSERT(S_open(ciphertext, "abcdefghijkl", "transaction", plain, sizeof plain));
+    ASSERT_EQ_STR(plain, resource);
+    ASSERT(!S_open(ciphertext, "abcdefghijkl", "refund", plain, sizeof plain));
+    json_decref(j);
+    buf_release(&out);
+}
+
+TEST(the_ladder_is_wechats_and_shrinks_for_tests)
+{
+    // Fifteen steps after the first attempt, 24 h 4 m in all; the sixteenth failure ends it.
+    int64_t sum = 0;
+    for (int i = 0; i < MERCHANT_NOTIFY_ATTEMPTS_MAX - 1; i++)
+        sum += merchant_notify_ladder_s[i];
+    ASSERT_EQ_INT(sum, 24 * 3600 + 4 * 60);
+    ASSERT_EQ_INT(merchant_notify_next_at_ms(1, 1000, 1), 16000);
+    ASSERT_EQ_INT(merchant_notify_next_at_ms(4, 0, 1), 180000);
+    ASSERT_EQ_INT(merchant_notify_next_at_ms(15, 0, 1), 6 * 3600 * 1000);
+    ASSERT_EQ_INT(merchant_notify_next_at_ms(16, 0, 1), 0);
+    ASSERT_EQ_INT(merchant_notify_next_at_ms(1, 0, 150), 100);
+    ASSERT_EQ_INT(merchant_notify_next_at_ms(1, 0, 100000), 1);
+}
+
+static bool S_private_v4(const char *text)
+{
+    struct sockaddr_in in;
+    memset(&in, 0, sizeof in);
+    in.sin_family = AF_INET;
+    ASSERT_EQ_INT(inet_pton(AF_INET, text, &in.sin_addr), 1);
+    return merchant_address_is_private(&in);
+}
+
+static bool S_private_v6(const char *text)
+{
+    struct sockaddr_in6 in6;
+    memset(&in6, 0, sizeof in6);
+    in6.sin6_family = AF_INET6;
+    ASSERT_EQ_INT(inet_pton(AF_INET6, text, &in6.sin6_addr), 1);
+    return merchant_address_is_private(&in6);
+}
+
+TEST(notify_urls_parse_and_private_addresses_are_told_apart)
+{
+    // Only http(s) with a host; loopback, RFC 1918, link-local, CGNAT, multicast, unique-local
+    // and mapped private addresses are refused, public ones are not; literal hosts are checked
+    // without DNS.
+    char host[MERCHANT_NOTIFY_HOST_SIZE_MAX];
+    int port = 0;
+    ASSERT(merchant_notify_url_parse("https://pay.example.com/notify?x=1", host, &port));
+    ASSERT_EQ_STR(host, "pay.example.com");
+    ASSERT_EQ_INT(port, 443);
+    ASSERT(merchant_notify_url_parse("http://[::1]:8080/n", host, &port));
+    ASSERT_EQ_STR(host, "::1");
+    ASSERT_EQ_INT(port, 8080);
+    ASSERT(!merchant_notify_url_parse("ftp://example.com/", host, &port));
+    ASSERT(!merchant_notify_url_parse("https://user@example.com/", host, &port));
+    ASSERT(!merchant_notify_url_parse("https://example.com:0/", host, &port));
+    ASSERT(!merchant_notify_url_parse("https://example.com:99999/", host, &port));
+    ASSERT(!merchant_notify_url_parse("https:///path", host, &port));
+    ASSERT(!merchant_notify_url_parse("https://exa mple.com/", host, &port));
+
+    const char *private4[] = {"127.0.0.1", "10.1.2.3", "172.16.0.1", "172.31.255.255",
+                              "192.168.1.1", "169.254.169.254", "100.64.0.1", "0.0.0.0",
+                              "224.0.0.1", "255.255.255.255"};
+    for (size_t i = 0; i < sizeof private4 / sizeof private4[0]; i++)
+        ASSERT(S_private_v4(private4[i]));
+    ASSERT(!S_private_v4("8.8.8.8"));
+    ASSERT(!S_private_v4("172.32.0.1"));
+    ASSERT(!S_private_v4("100.128.0.1"));
+    ASSERT(S_private_v6("::1"));
+    ASSERT(S_private_v6("::"));
+    ASSERT(S_private_v6("fe80::1"));
+    ASSERT(S_private_v6("fd00::1"));
+    ASSERT(S_private_v6("::ffff:10.0.0.1"));
+    ASSERT(!S_private_v6("2400:3200::1"));
+    ASSERT(!S_private_v6("::ffff:8.8.8.8"));
+
+    const char *reason = NULL;
+    ASSERT_EQ_INT(merchant_notify_url_check("http://127.0.0.1:9/n", false, NULL, 0, &reason),
+                  QB_E_PARAM);
+    ASSERT_EQ_INT(merchant_notify_url_check("http://[fe80::1]/n", false, NULL, 0, &reason),
+                  QB_E_PARAM);
+    char pin[300];
+    ASSERT_EQ_INT(merchant_notify_url_check("http://127.0.0.1:9/n", true, pin, sizeof pin, &reason),
+                  QB_OK);
+    ASSERT_EQ_STR(pin, "127.0.0.1:9:127.0.0.1");
+    ASSERT_EQ_INT(merchant_notify_url_check("https://8.8.8.8/n", false, pin, sizeof pin, &reason),
+                  QB_OK);
+    ASSERT_EQ_STR(pin, "8.8.8.8:443:8.8.8.8");
+}
+
+/* Records attempt number attempt of id with status; answers the outcome. */
+static enum qb_error S_attempt(struct wx *wx, const char *id, int attempt, int status)
+{
+    struct merchant_notify_attempt_cmd c;
+    merchant_notify_attempt_cmd_init(&c, &wx->env);
+    snprintf(c.id, sizeof c.id, "%s", id);
+    c.attempt = attempt;
+    c.at_ms = clock_now_ms(&wx->clock);
+    c.http_status = status;
+    snprintf(c.error, sizeof c.error, "%s", status == 0 ? "timeout" : "");
+    c.duration_ms = 3;
+    ASSERT_EQ_INT(ledger_execute(wx->ledger, &c.cmd), QB_OK);
+    ASSERT_EQ_INT(c.cmd.result, QB_OK);
+    enum qb_error outcome = c.outcome;
+    ledger_cmd_release(&c.cmd);
+    return outcome;
+}
+
+struct S_add {
+    struct ledger_cmd cmd;
+    const struct domain_env *env;
+};
+
+static enum qb_error S_add_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
+{
+    struct S_add *a = (struct S_add *)cmd;
+    json_t *resource = json_pack("{s:s}", "out_trade_no", "order-0001");
+    enum qb_error err = merchant_txn_notify_add(txn, a->env, "1900009191", "https://e.com/n",
+                                                "TRANSACTION.SUCCESS", "transaction",
+                                                "4200000000000000000000000001", "支付成功",
+                                                resource);
+    json_decref(resource);
+    return err;
+}
+
+static void S_row(struct wx *wx, char id[MERCHANT_NOTIFY_ID_SIZE], int64_t *status,
+                  int64_t *attempts, int64_t *next_ms)
+{
+    struct store_stmt *st = NULL;
+    ASSERT_EQ_INT(store_prepare(wx->reader,
+                                "SELECT id, status, attempt_count, next_attempt_at_ms"
+                                " FROM notifications ORDER BY seq DESC LIMIT 1",
+                                &st),
+                  QB_OK);
+    ASSERT_EQ_INT(store_step(st), STORE_STEP_ROW);
+    store_column_text_copy(st, 0, id, MERCHANT_NOTIFY_ID_SIZE);
+    *status = store_column_int64(st, 1);
+    *attempts = store_column_int64(st, 2);
+    *next_ms = store_column_int64(st, 3);
+    store_finalize(st);
+}
+
+TEST(attempts_follow_the_ladder_until_delivered_or_failed)
+{
+    // The record of each attempt decides what comes next: a failure waits the ladder's step, a
+    // 2xx delivers, a stale record (the attempt already counted) changes nothing, and the
+    // sixteenth failure ends it as FAILED — the schedule lives in the row, not in memory.
+    struct wx *wx = wx_new();
+    for (int round = 0; round < 2; round++) {
+        struct S_add add = {.env = &wx->env};
+        ledger_cmd_init(&add.cmd, S_add_run, NULL);
+        ASSERT_EQ_INT(ledger_execute(wx->ledger, &add.cmd), QB_OK);
+        ASSERT_EQ_INT(add.cmd.result, QB_OK);
+        ledger_cmd_release(&add.cmd);
+        char id[MERCHANT_NOTIFY_ID_SIZE];
+        int64_t status, attempts, next_ms;
+        S_row(wx, id, &status, &attempts, &next_ms);
+        ASSERT_EQ_INT(strlen(id), 36);
+        ASSERT_EQ_INT(status, MERCHANT_NOTIFY_PENDING);
+        ASSERT_EQ_INT(next_ms, clock_now_ms(&wx->clock));
+        int64_t now = clock_now_ms(&wx->clock);
+        ASSERT_EQ_INT(S_attempt(wx, id, 1, 500), QB_OK);
+        S_row(wx, id, &status, &attempts, &next_ms);
+        ASSERT_EQ_INT(attempts, 1);
+        ASSERT_EQ_INT(next_ms, now + 15000);
+        ASSERT_EQ_INT(S_attempt(wx, id, 1, 200), QB_E_CONFLICT);
+        if (round == 0) {
+            ASSERT_EQ_INT(S_attempt(wx, id, 2, 204), QB_OK);
+            S_row(wx, id, &status, &attempts, &next_ms);
+            ASSERT_EQ_INT(status, MERCHANT_NOTIFY_DELIVERED);
+            ASSERT_EQ_INT(S_attempt(wx, id, 3, 500), QB_E_CONFLICT);
+            continue;
+        }
+        for (int a = 2; a <= MERCHANT_NOTIFY_ATTEMPTS_MAX; a++)
+            ASSERT_EQ_INT(S_attempt(wx, id, a, 0), QB_OK);
+        S_row(wx, id, &status, &attempts, &next_ms);
+        ASSERT_EQ_INT(status, MERCHANT_NOTIFY_FAILED);
+        ASSERT_EQ_INT(attempts, MERCHANT_NOTIFY_ATTEMPTS_MAX);
+    }
+    json_t *page = NULL;
+    ASSERT_EQ_INT(merchant_notifications_list(wx->reader, "1900009191", 0, 1, &page), QB_OK);
+    json_t *first = json_array_get(json_object_get(page, "data"), 0);
+    ASSERT_EQ_STR(json_string_value(json_object_get(first, "status")), "FAILED");
+    ASSERT_EQ_INT(json_array_size(json_object_get(first, "attempts")), 16);
+    const char *cursor = json_string_value(json_object_get(page, "next_cursor"));
+    ASSERT(cursor != NULL);
+    long long before = strtoll(cursor, NULL, 10);
+    json_decref(page);
+    ASSERT_EQ_INT(merchant_notifications_list(wx->reader, "1900009191", before, 10, &page), QB_OK);
+    first = json_array_get(json_object_get(page, "data"), 0);
+    ASSERT_EQ_STR(json_string_value(json_object_get(first, "status")), "DELIVERED");
+    ASSERT(json_is_null(json_object_get(page, "next_cursor")));
+    json_decref(page);
+    ASSERT_EQ_INT(merchant_notifications_list(wx->reader, "1900009192", 0, 10, &page), QB_OK);
+    ASSERT_EQ_INT(json_array_size(json_object_get(page, "data")), 0);
+    json_decref(page);
+    wx_free(wx);
+}
+
+int main(void)
+{
+    RUN(the_envelope_is_wechats_and_opens_with_plain_openssl);
+    RUN(the_ladder_is_wechats_and_shrinks_for_tests);
+    RUN(notify_urls_parse_and_private_addresses_are_told_apart);
+    RUN(attempts_follow_the_ladder_until_delivered_or_failed);
+    return test_summary();
+}
