@@ -6,12 +6,10 @@
  * same columns for the day of one merchant ($1 mchid, $2 start, $3 end;
  * each served by an index on (mchid, time)). They are joined with UNION ALL
  * and ordered by time, so the file is in time order whatever the kind.
- * Today there is one source, the payments (orders by success_at_ms).
- * Refunds plug in as a second entry of S_sources — a SELECT over the
- * refunds table joined to its order, answering kind 1 with the refund's
- * ids, amount, fee returned and times in the refund columns — and nothing
- * else changes: the writer already renders refund rows (ALL and REFUND
- * bills) and their sums.
+ * There are two sources: the payments (orders by success_at_ms) and the
+ * refunds (refunds by success_at_ms, joined to their order for its
+ * columns). A new kind of trade is one more entry of S_sources answering
+ * the same columns.
  */
 #include <stdio.h>
 #include <string.h>
@@ -45,6 +43,14 @@ static const char *const S_sources[] = {
     " state, currency, total_minor, fee_minor, description, attach, '', '', 0, 0, 0, ''"
     " FROM orders WHERE mchid = $1 AND success_at_ms >= $2 AND success_at_ms < $3"
     " AND success_at_ms > 0",
+    "SELECT r.success_at_ms, 1, o.appid, o.transaction_id, o.out_trade_no, o.payer_openid,"
+    " o.trade_type, o.state, o.currency, o.total_minor, o.fee_minor, o.description, o.attach,"
+    " r.refund_id, r.out_refund_no, r.refund_minor, r.fee_refund_minor, r.created_at_ms,"
+    " CASE r.status WHEN 1 THEN 'SUCCESS' WHEN 2 THEN 'PROCESSING' WHEN 3 THEN 'ABNORMAL'"
+    " ELSE 'CLOSED' END"
+    " FROM refunds r JOIN orders o ON o.transaction_id = r.transaction_id"
+    " WHERE r.mchid = $1 AND r.success_at_ms >= $2 AND r.success_at_ms < $3"
+    " AND r.success_at_ms > 0",
 };
 
 struct S_row {
@@ -393,7 +399,7 @@ enum qb_error merchant_bill_write(struct store *reader, const struct merchant *m
         QB_ASSERT(n > 0 && (size_t)n < sizeof sql - used);
         used += (size_t)n;
     }
-    int n = snprintf(sql + used, sizeof sql - used, " ORDER BY 1, 2, 4 LIMIT %d",
+    int n = snprintf(sql + used, sizeof sql - used, " ORDER BY 1, 2, 4, 14 LIMIT %d",
                      MERCHANT_BILL_ROWS_MAX + 1);
     QB_ASSERT(n > 0 && (size_t)n < sizeof sql - used);
 

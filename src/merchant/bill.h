@@ -9,7 +9,8 @@
  * UTC+8 (China has kept one offset, no daylight saving, since 1991).
  *
  * A trade is a row of one of the bill's sources (bill.c, S_sources): a
- * payment (an order whose success_at_ms falls in the day) or a refund. The
+ * payment (an order whose success_at_ms falls in the day) or a refund (one
+ * whose success_at_ms does). The
  * day's rows of every source are read in one query, time order; bill_type
  * picks the kinds written. Rows are read from what is committed; a day
  * that has ended in UTC+8 no longer changes, so the hash answered with the

@@ -3,9 +3,9 @@
  * as a WeChat Pay SDK asks for it: the date rules and their codes, the
  * download link and its token, the CSV in WeChat's layout, its SHA-1, and
  * the gzip form. A bill is only served for a day that has ended, so the
- * test pays orders today, stops the daemon, moves those orders back one day
- * in its database (nothing else in the file refers to their times), and
- * starts it again.
+ * test pays orders and refunds one today, stops the daemon, moves those
+ * orders and the refund back one day in its database (nothing else in the
+ * file refers to their times), and starts it again.
  */
 #include <stdio.h>
 #include <string.h>
@@ -124,7 +124,9 @@ static void S_backdate_orders(void)
     ASSERT_EQ_INT(sqlite3_open(path, &db), SQLITE_OK);
     ASSERT_EQ_INT(sqlite3_exec(db,
                                "UPDATE orders SET success_at_ms = success_at_ms - 86400000,"
-                               " created_at_ms = created_at_ms - 86400000 WHERE success_at_ms > 0",
+                               " created_at_ms = created_at_ms - 86400000 WHERE success_at_ms > 0;"
+                               "UPDATE refunds SET success_at_ms = success_at_ms - 86400000,"
+                               " created_at_ms = created_at_ms - 86400000",
                                NULL, NULL, NULL),
                   SQLITE_OK);
     sqlite3_close(db);
@@ -241,6 +243,15 @@ TEST(the_bill_lists_the_days_payments_in_wechats_layout_and_hash)
     struct client_response res;
     ASSERT_EQ_INT(mh_call(&S_client, &m, "POST", "/v3/pay/transactions/native", body, &res), 200);
     client_response_release(&res);
+    /* ¥50.00 of the ¥123.45 order back: ¥0.30 of its ¥0.74 fee returns. */
+    ASSERT_EQ_INT(mh_call(&S_client, &m, "POST", "/v3/refund/domestic/refunds",
+                          "{\"out_trade_no\":\"bill-0001\",\"out_refund_no\":\"R-bill-1\","
+                          "\"amount\":{\"refund\":5000,\"total\":12345,\"currency\":\"CNY\"}}",
+                          &res),
+                  200);
+    char refund_id[64];
+    snprintf(refund_id, sizeof refund_id, "%s", api_json_str(&res, "refund_id"));
+    client_response_release(&res);
     S_backdate_orders();
 
     char date[16], query[128], hash[64], sha1[41];
@@ -262,19 +273,33 @@ TEST(the_bill_lists_the_days_payments_in_wechats_layout_and_hash)
     ASSERT(strstr(csv, ",\"`cake, \"\"large\"\"\",") != NULL);
     ASSERT(strstr(csv, "bill-0003") == NULL);
     ASSERT(strstr(csv, "总交易单数,应结订单总金额,退款总金额,充值券退款总金额,手续费总金额,"
-                       "订单总金额,申请退款总金额\r\n`2,`124.45,`0.00,`0.00,`0.75000,`124.45,"
-                       "`0.00\r\n") != NULL);
+                       "订单总金额,申请退款总金额\r\n`3,`124.45,`50.00,`0.00,`0.45000,`124.45,"
+                       "`50.00\r\n") != NULL);
+    /* The refund's line: nothing settled, the refund and the fee share given back. */
+    char refund_line[512];
+    snprintf(refund_line, sizeof refund_line,
+             "`NATIVE,`REFUND,`OTHERS,`CNY,`0.00,`0.00,`%s,`R-bill-1,`50.00,`0.00,`ORIGINAL,"
+             "`SUCCESS,`咖啡,`,`-0.30000,`0.60%%,`0.00,`50.00,`\r\n",
+             refund_id);
+    ASSERT(strstr(csv, refund_line) != NULL);
     ASSERT(strstr(csv, date) != NULL); /* the rows' times are of that day */
 
-    /* SUCCESS has no refund columns; REFUND has no rows yet but the day had trades. */
+    /* SUCCESS has the payments without refund columns; REFUND the refund alone, with its
+     * application and success times. */
     snprintf(query, sizeof query, "bill_date=%s&bill_type=SUCCESS", date);
     S_bill(&m, query, &file, hash);
     ASSERT(strstr(file.body.data, "`NATIVE,`SUCCESS,`OTHERS,`CNY,`123.45,`0.00,`咖啡,`,"
                                   "`0.74000,`0.60%,`123.45,`\r\n") != NULL);
+    ASSERT(strstr(file.body.data, "R-bill-1") == NULL);
+    ASSERT(strstr(file.body.data, "\r\n`2,`124.45,`0.00,`0.00,`0.75000,`124.45,`0.00\r\n") !=
+           NULL);
     client_response_release(&file);
     snprintf(query, sizeof query, "bill_date=%s&bill_type=REFUND", date);
     S_bill(&m, query, &file, hash);
-    ASSERT(strstr(file.body.data, "\r\n`0,`0.00,`0.00,`0.00,`0.00000,`0.00,`0.00\r\n") != NULL);
+    ASSERT(strstr(file.body.data, "`R-bill-1,`50.00,") != NULL);
+    ASSERT(strstr(file.body.data, "bill-0002") == NULL);
+    ASSERT(strstr(file.body.data, "\r\n`1,`0.00,`50.00,`0.00,`-0.30000,`0.00,`50.00\r\n") !=
+           NULL);
     client_response_release(&file);
 
     /* gzip: the same bill, and the hash is of the unpacked file. */
