@@ -83,7 +83,11 @@
     X(QB_E_RESOURCE_NOT_EXISTS, 404, "RESOURCE_NOT_EXISTS", "no such order or refund")      \
     X(QB_E_NOT_ENOUGH, 403, "NOT_ENOUGH", "the balance that would pay is too low")          \
     X(QB_E_AUTH_CODE_INVALID, 400, "AUTH_CODE_INVALID",                                     \
-      "the payment code is not valid (101 付款码无效,请重新扫码)")
+      "the payment code is not valid (101 付款码无效,请重新扫码)")                             \
+    X(QB_E_NO_STATEMENT_EXIST, 400, "NO_STATEMENT_EXIST",                                   \
+      "no bill: the merchant had no trade that day")                                        \
+    X(QB_E_STATEMENT_CREATING, 400, "STATEMENT_CREATING",                                   \
+      "the bill is not made yet; ask after the day ends")
 
 enum qb_error {
 #define QB_ERROR_ENUM(name, status, code, message) name,

@@ -16,6 +16,7 @@
  *   qr.c        receive codes, scanning and paying QR codes (docs/qr.md)
  *   scan.c      finding a QR code in a PNG or JPEG file (libzbar)
  *   paycode.c   payment codes: this computer as a device, offline codes
+ *   merchant.c  the merchant's commands: onboarding, signed /v3 orders, bills
  *
  * To add a command: 1) write its run function (user.c or admin.c, or a new
  * file) and declare it below; 2) add its row to S_commands in table.c, with
@@ -49,6 +50,7 @@
 
 struct cli;
 struct cli_args;
+struct cli_profile;
 
 /* One option of a command: --name, with a value when value_name is set. */
 struct cli_option {
@@ -158,6 +160,11 @@ struct cli_response {
     bool www_authenticate; /* the answer carried WWW-Authenticate */
     bool replayed;         /* Idempotent-Replayed: true: the stored answer of an earlier try */
     char next_cursor[128]; /* X-Next-Cursor (CSV pages), or "" */
+    /* The platform's signature of a /v3 answer (merchant calls). */
+    char wechatpay_timestamp[24];
+    char wechatpay_nonce[80];
+    char wechatpay_serial[64];
+    char wechatpay_signature[700];
 };
 
 void cli_response_release(struct cli_response *res);
@@ -183,6 +190,23 @@ int cli_call_token(struct cli *cli, const char *method, const char *path, enum c
 int cli_call_idem(struct cli *cli, const char *path, const char *idempotency_key,
                   const json_t *body, struct cli_response *res);
 
+/* A /v3 call as a WeChat Pay merchant makes it, with the merchant profile
+ * (--profile, else "merchant"): the body (may be NULL) is sent as compact
+ * JSON, and "Authorization: WECHATPAY2-SHA256-RSA2048 mchid=…,nonce_str=…,
+ * timestamp=…,serial_no=…,signature=…" signs METHOD, PATH (with its
+ * query), the time, a fresh nonce and that body with the profile's private
+ * key. Every answer, refusals included, must carry the platform's
+ * signature (Wechatpay-Serial the profile's platform serial, the time
+ * within five minutes, the signature over "TIMESTAMP\nNONCE\nBODY\n" by
+ * the profile's platform key), else exit UNAVAILABLE with
+ * SIGNATURE_INVALID. Otherwise as cli_call. No retry: an order's
+ * out_trade_no is its idempotency key, and the caller may run it again. */
+int cli_call_merchant(struct cli *cli, const char *method, const char *path, const json_t *body,
+                      struct cli_response *res);
+/* The merchant profile a merchant command uses, loaded into profile;
+ * answers an exit code (NOT_LOGGED_IN when there is none for this server). */
+int cli_merchant_profile(struct cli *cli, struct cli_profile *profile);
+
 /* Prints the body of a successful answer as it came, for --json; a 204's
  * empty body as {}. */
 void cli_print_body(const struct cli_response *res);
@@ -194,8 +218,14 @@ bool cli_path_escape(const char *segment, char *out, size_t out_size);
 
 /* --- profile.c ----------------------------------------------------------- */
 
-enum cli_profile_kind { CLI_PROFILE_USER, CLI_PROFILE_ADMIN };
+enum cli_profile_kind { CLI_PROFILE_USER, CLI_PROFILE_ADMIN, CLI_PROFILE_MERCHANT };
 
+#define CLI_MERCHANT_PROFILE "merchant"
+#define CLI_KEY_B64_SIZE_MAX 4096 /* base64 DER of an RSA-4096 PKCS#8 key: about 3,200 */
+
+/* A merchant profile (kind=merchant) keeps what onboarding answered and a
+ * WeChat Pay merchant configures its SDK with: no token; the private key
+ * and the platform public key as the base64 body of their PEM (one line). */
 struct cli_profile {
     enum cli_profile_kind kind;
     char server[CLI_URL_SIZE_MAX];
@@ -203,6 +233,13 @@ struct cli_profile {
     char user_id[64];
     char phone[32];
     char expires_at[40];
+    char mchid[16];
+    char appid[32];
+    char serial_no[48];
+    char apiv3_key[40];
+    char platform_serial_no[48];
+    char private_key[CLI_KEY_B64_SIZE_MAX];
+    char platform_public_key[CLI_KEY_B64_SIZE_MAX];
 };
 
 /* True when name is a valid profile name: 1..64 of [A-Za-z0-9._-], not
@@ -297,6 +334,14 @@ int cli_run_admin_freeze(struct cli *cli, const struct cli_args *args);
 int cli_run_admin_unfreeze(struct cli *cli, const struct cli_args *args);
 int cli_run_admin_kyc_level(struct cli *cli, const struct cli_args *args);
 int cli_run_admin_sms_outbox(struct cli *cli, const struct cli_args *args);
+int cli_run_merchant_create(struct cli *cli, const struct cli_args *args);
+int cli_run_merchant_order_native(struct cli *cli, const struct cli_args *args);
+int cli_run_merchant_order_jsapi(struct cli *cli, const struct cli_args *args);
+int cli_run_merchant_order_h5(struct cli *cli, const struct cli_args *args);
+int cli_run_merchant_bill(struct cli *cli, const struct cli_args *args);
+int cli_run_merchant_analytics(struct cli *cli, const struct cli_args *args);
+int cli_run_order_show(struct cli *cli, const struct cli_args *args);
+int cli_run_order_close(struct cli *cli, const struct cli_args *args);
 int cli_run_merchant_notifications(struct cli *cli, const struct cli_args *args); /* merchant.c */
 
 /* Pays payload, which POST /v1/qr/resolve answered as resolved (money.c):

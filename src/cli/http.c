@@ -14,6 +14,9 @@
  * Credentials go only to the server they were stored for: a profile made on
  * one server is never sent to another (the URL is part of the profile).
  * Redirects are not followed, for the same reason.
+ *
+ * Merchant calls (cli_call_merchant) sign the request as a WeChat Pay v3
+ * merchant does and accept no answer the platform did not sign.
  */
 #include <ctype.h>
 #include <stdio.h>
@@ -23,6 +26,9 @@
 #include <time.h>
 
 #include <curl/curl.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <openssl/x509.h>
 
 #include "cli/cli_int.h"
 
@@ -72,6 +78,10 @@ static size_t S_on_header(char *data, size_t size, size_t count, void *user)
         t->res->request_id[0] = '\0';
         t->res->retry_after[0] = '\0';
         t->res->next_cursor[0] = '\0';
+        t->res->wechatpay_timestamp[0] = '\0';
+        t->res->wechatpay_nonce[0] = '\0';
+        t->res->wechatpay_serial[0] = '\0';
+        t->res->wechatpay_signature[0] = '\0';
         t->res->www_authenticate = false;
         t->res->replayed = false;
     }
@@ -79,6 +89,14 @@ static size_t S_on_header(char *data, size_t size, size_t count, void *user)
     S_header_value(data, n, "X-Request-Id", t->res->request_id, sizeof t->res->request_id);
     S_header_value(data, n, "Retry-After", t->res->retry_after, sizeof t->res->retry_after);
     S_header_value(data, n, "X-Next-Cursor", t->res->next_cursor, sizeof t->res->next_cursor);
+    S_header_value(data, n, "Wechatpay-Timestamp", t->res->wechatpay_timestamp,
+                   sizeof t->res->wechatpay_timestamp);
+    S_header_value(data, n, "Wechatpay-Nonce", t->res->wechatpay_nonce,
+                   sizeof t->res->wechatpay_nonce);
+    S_header_value(data, n, "Wechatpay-Serial", t->res->wechatpay_serial,
+                   sizeof t->res->wechatpay_serial);
+    S_header_value(data, n, "Wechatpay-Signature", t->res->wechatpay_signature,
+                   sizeof t->res->wechatpay_signature);
     char replayed[8] = "";
     S_header_value(data, n, "Idempotent-Replayed", replayed, sizeof replayed);
     if (strcmp(replayed, "true") == 0)
@@ -164,9 +182,9 @@ static int S_credential(struct cli *cli, enum cli_auth auth, char *token, size_t
                         name);
     if (auth == CLI_AUTH_USER && profile.kind != CLI_PROFILE_USER)
         return cli_fail(cli, CLI_EXIT_NOT_LOGGED_IN, "NOT_LOGGED_IN",
-                        "the profile \"%s\" is the operator's: run `qianbao login` for a user, "
-                        "or pass --profile",
-                        name);
+                        "the profile \"%s\" is %s: run `qianbao login` for a user, or pass "
+                        "--profile",
+                        name, profile.kind == CLI_PROFILE_ADMIN ? "the operator's" : "a merchant's");
     if (strcmp(profile.server, cli->server) != 0)
         return cli_fail(cli, CLI_EXIT_NOT_LOGGED_IN, "NOT_LOGGED_IN",
                         "not logged in to %s (the profile \"%s\" is for %s): run `qianbao "
@@ -261,14 +279,14 @@ static int S_report(struct cli *cli, enum cli_auth auth, const char *token,
 
 /* Sends one request; answers curl's result (CURLE_OK when an answer came,
  * whatever its status), with res filled. */
-static CURLcode S_perform(struct cli *cli, const char *url, const char *method, const char *token,
-                          const char *idempotency_key, const char *body_text,
-                          struct cli_response *res, bool *too_large)
+static CURLcode S_perform(struct cli *cli, const char *url, const char *method,
+                          const char *credential, const char *idempotency_key,
+                          const char *body_text, struct cli_response *res, bool *too_large)
 {
     struct curl_slist *headers = NULL;
-    char authorization[CLI_TOKEN_SIZE_MAX + 32] = "";
-    if (token != NULL) {
-        snprintf(authorization, sizeof authorization, "Authorization: Bearer %s", token);
+    char authorization[2048] = "";
+    if (credential != NULL) {
+        snprintf(authorization, sizeof authorization, "Authorization: %s", credential);
         headers = curl_slist_append(headers, authorization);
     }
     char key_header[CLI_IDEMPOTENCY_KEY_SIZE_MAX + 32];
@@ -322,6 +340,10 @@ static CURLcode S_perform(struct cli *cli, const char *url, const char *method, 
     return code;
 }
 
+static int S_answer(struct cli *cli, enum cli_auth auth, const char *token,
+                    const char *idempotency_key, CURLcode code, bool too_large,
+                    struct cli_response *res);
+
 /* Sends the request, and once more with the same idempotency key (when
  * there is one) when no answer came: the key makes the second try safe, as
  * the server answers a request it already applied with the stored answer. */
@@ -342,8 +364,12 @@ static int S_request(struct cli *cli, const char *method, const char *path, enum
         body_text = json_dumps(body, JSON_COMPACT);
         QB_ASSERT(body_text != NULL);
     }
+    char credential[CLI_TOKEN_SIZE_MAX + 16];
+    if (token != NULL)
+        snprintf(credential, sizeof credential, "Bearer %s", token);
     bool too_large = false;
-    CURLcode code = S_perform(cli, url, method, token, idempotency_key, body_text, res, &too_large);
+    CURLcode code = S_perform(cli, url, method, token != NULL ? credential : NULL,
+                              idempotency_key, body_text, res, &too_large);
     if (code != CURLE_OK && !too_large && idempotency_key != NULL) {
         if (!cli->quiet) {
             char reason[128];
@@ -358,12 +384,21 @@ static int S_request(struct cli *cli, const char *method, const char *path, enum
         buf_init(&res->body, CLI_RESPONSE_SIZE_MAX);
         struct timespec pause = {1, 0};
         nanosleep(&pause, NULL);
-        code = S_perform(cli, url, method, token, idempotency_key, body_text, res, &too_large);
+        code = S_perform(cli, url, method, token != NULL ? credential : NULL, idempotency_key,
+                         body_text, res, &too_large);
     }
+    cli_secret_wipe(credential, sizeof credential);
     if (body_text != NULL)
         cli_secret_wipe(body_text, strlen(body_text)); /* it may hold a password */
     free(body_text);
+    return S_answer(cli, auth, token, idempotency_key, code, too_large, res);
+}
 
+/* What a request's outcome means: no answer, a 2xx, or a refusal. */
+static int S_answer(struct cli *cli, enum cli_auth auth, const char *token,
+                    const char *idempotency_key, CURLcode code, bool too_large,
+                    struct cli_response *res)
+{
     if (code != CURLE_OK) {
         if (too_large)
             return cli_fail(cli, CLI_EXIT_UNAVAILABLE, "SERVER_UNREACHABLE",
@@ -427,5 +462,166 @@ int cli_call(struct cli *cli, const char *method, const char *path, enum cli_aut
     }
     rc = cli_call_token(cli, method, path, auth, token, body, res);
     cli_secret_wipe(token, sizeof token);
+    return rc;
+}
+
+/* --- merchant calls (/v3) --------------------------------------------------- */
+
+#define S_MERCHANT_CLOCK_SKEW_S 300
+
+int cli_merchant_profile(struct cli *cli, struct cli_profile *profile)
+{
+    const char *name = cli->profile_explicit ? cli->profile : CLI_MERCHANT_PROFILE;
+    enum qb_error err = cli_profile_load(name, profile);
+    if (err == QB_E_NOT_FOUND)
+        return cli_fail(cli, CLI_EXIT_NOT_LOGGED_IN, "NOT_LOGGED_IN",
+                        "no merchant profile \"%s\": run `qianbao merchant create --name NAME`",
+                        name);
+    if (err != QB_OK || profile->kind != CLI_PROFILE_MERCHANT)
+        return cli_fail(cli, CLI_EXIT_NOT_LOGGED_IN, "NOT_LOGGED_IN",
+                        "the profile \"%s\" is not a merchant's: run `qianbao merchant create`, "
+                        "or pass --profile",
+                        name);
+    if (strcmp(profile->server, cli->server) != 0)
+        return cli_fail(cli, CLI_EXIT_NOT_LOGGED_IN, "NOT_LOGGED_IN",
+                        "the merchant profile \"%s\" is for %s, not %s: pass --server %s", name,
+                        profile->server, cli->server, profile->server);
+    return CLI_EXIT_OK;
+}
+
+/* The key in base64 DER (a PEM's body on one line); NULL when it is none. */
+static EVP_PKEY *S_key_from_b64(const char *b64, bool private_key)
+{
+    size_t size = strlen(b64);
+    if (size == 0 || size % 4 != 0 || size > CLI_KEY_B64_SIZE_MAX)
+        return NULL;
+    unsigned char der[CLI_KEY_B64_SIZE_MAX];
+    int n = EVP_DecodeBlock(der, (const unsigned char *)b64, (int)size);
+    if (n <= 0)
+        return NULL;
+    n -= (b64[size - 1] == '=') + (b64[size - 2] == '='); /* DecodeBlock counts padding */
+    const unsigned char *p = der;
+    EVP_PKEY *key = private_key ? d2i_AutoPrivateKey(NULL, &p, n) : d2i_PUBKEY(NULL, &p, n);
+    OPENSSL_cleanse(der, sizeof der);
+    return key;
+}
+
+/* True when res carries the platform's signature of its body. */
+static bool S_answer_verified(const struct cli_profile *profile, const struct cli_response *res)
+{
+    if (res->wechatpay_timestamp[0] == '\0' || res->wechatpay_nonce[0] == '\0' ||
+        res->wechatpay_signature[0] == '\0' ||
+        strcasecmp(res->wechatpay_serial, profile->platform_serial_no) != 0)
+        return false;
+    char *end = NULL;
+    long long timestamp = strtoll(res->wechatpay_timestamp, &end, 10);
+    long long now = (long long)time(NULL);
+    if (end == NULL || *end != '\0' || timestamp < now - S_MERCHANT_CLOCK_SKEW_S ||
+        timestamp > now + S_MERCHANT_CLOCK_SKEW_S)
+        return false;
+    struct buf message;
+    buf_init(&message, CLI_RESPONSE_SIZE_MAX + 256);
+    bool ok = buf_printf(&message, "%s\n%s\n", res->wechatpay_timestamp,
+                         res->wechatpay_nonce) == QB_OK &&
+              (res->body.size == 0 ||
+               buf_append(&message, res->body.data, res->body.size) == QB_OK) &&
+              buf_append(&message, "\n", 1) == QB_OK;
+    unsigned char signature[600];
+    size_t b64_size = strlen(res->wechatpay_signature);
+    int n = ok && b64_size % 4 == 0 && b64_size / 4 * 3 <= sizeof signature
+                ? EVP_DecodeBlock(signature, (const unsigned char *)res->wechatpay_signature,
+                                  (int)b64_size)
+                : -1;
+    ok = ok && n > 0;
+    if (ok)
+        n -= (res->wechatpay_signature[b64_size - 1] == '=') +
+             (res->wechatpay_signature[b64_size - 2] == '=');
+    EVP_PKEY *key = ok ? S_key_from_b64(profile->platform_public_key, false) : NULL;
+    EVP_MD_CTX *ctx = key != NULL ? EVP_MD_CTX_new() : NULL;
+    ok = ctx != NULL && EVP_DigestVerifyInit(ctx, NULL, EVP_sha256(), NULL, key) == 1 &&
+         EVP_DigestVerify(ctx, signature, (size_t)n, (const unsigned char *)message.data,
+                          message.size) == 1;
+    EVP_MD_CTX_free(ctx);
+    EVP_PKEY_free(key);
+    buf_release(&message);
+    return ok;
+}
+
+/* "WECHATPAY2-SHA256-RSA2048 mchid=…" for one request into out. */
+static bool S_merchant_credential(const struct cli_profile *profile, const char *method,
+                                  const char *path, const char *body_text, char *out,
+                                  size_t out_size)
+{
+    unsigned char raw[16];
+    if (RAND_bytes(raw, sizeof raw) != 1)
+        return false;
+    char nonce[2 * sizeof raw + 1];
+    for (size_t i = 0; i < sizeof raw; i++)
+        snprintf(nonce + 2 * i, 3, "%02X", raw[i]);
+    long long timestamp = (long long)time(NULL);
+    struct buf message;
+    buf_init(&message, CLI_RESPONSE_SIZE_MAX);
+    bool ok = buf_printf(&message, "%s\n%s\n%lld\n%s\n%s\n", method, path, timestamp, nonce,
+                         body_text != NULL ? body_text : "") == QB_OK;
+    EVP_PKEY *key = ok ? S_key_from_b64(profile->private_key, true) : NULL;
+    EVP_MD_CTX *ctx = key != NULL ? EVP_MD_CTX_new() : NULL;
+    unsigned char signature[1024];
+    size_t signature_size = sizeof signature;
+    ok = ctx != NULL && EVP_DigestSignInit(ctx, NULL, EVP_sha256(), NULL, key) == 1 &&
+         EVP_DigestSign(ctx, signature, &signature_size, (const unsigned char *)message.data,
+                        message.size) == 1;
+    EVP_MD_CTX_free(ctx);
+    EVP_PKEY_free(key);
+    buf_release(&message);
+    if (!ok)
+        return false;
+    char b64[1400];
+    EVP_EncodeBlock((unsigned char *)b64, signature, (int)signature_size);
+    int n = snprintf(out, out_size,
+                     "WECHATPAY2-SHA256-RSA2048 mchid=\"%s\",nonce_str=\"%s\",timestamp=\"%lld\","
+                     "serial_no=\"%s\",signature=\"%s\"",
+                     profile->mchid, nonce, timestamp, profile->serial_no, b64);
+    return n > 0 && (size_t)n < out_size;
+}
+
+int cli_call_merchant(struct cli *cli, const char *method, const char *path, const json_t *body,
+                      struct cli_response *res)
+{
+    memset(res, 0, sizeof *res);
+    buf_init(&res->body, CLI_RESPONSE_SIZE_MAX);
+    struct cli_profile *profile = calloc(1, sizeof *profile);
+    QB_ASSERT(profile != NULL);
+    int rc = cli_merchant_profile(cli, profile);
+    char url[CLI_URL_SIZE_MAX + 1024];
+    int n = snprintf(url, sizeof url, "%s%s", cli->server, path);
+    if (rc == CLI_EXIT_OK && (n < 0 || (size_t)n >= sizeof url))
+        rc = cli_usage_error(cli, "the request is too long");
+    char *body_text = NULL;
+    if (rc == CLI_EXIT_OK && body != NULL) {
+        body_text = json_dumps(body, JSON_COMPACT);
+        QB_ASSERT(body_text != NULL);
+    }
+    char credential[1800];
+    if (rc == CLI_EXIT_OK &&
+        !S_merchant_credential(profile, method, path, body_text, credential, sizeof credential))
+        rc = cli_fail(cli, CLI_EXIT_NOT_LOGGED_IN, "NOT_LOGGED_IN",
+                      "the merchant profile's private key cannot sign: run `qianbao merchant "
+                      "create` again");
+    if (rc == CLI_EXIT_OK) {
+        bool too_large = false;
+        CURLcode code =
+            S_perform(cli, url, method, credential, NULL, body_text, res, &too_large);
+        if (code == CURLE_OK && !S_answer_verified(profile, res))
+            rc = cli_fail(cli, CLI_EXIT_UNAVAILABLE, "SIGNATURE_INVALID",
+                          "%s: the answer from %s is not signed by the platform key of the "
+                          "merchant profile (HTTP %ld): it was not accepted",
+                          cli->command->name, cli->server, res->status);
+        else
+            rc = S_answer(cli, CLI_AUTH_NONE, NULL, NULL, code, too_large, res);
+    }
+    free(body_text);
+    cli_secret_wipe(profile->private_key, sizeof profile->private_key);
+    cli_secret_wipe(profile->apiv3_key, sizeof profile->apiv3_key);
+    free(profile);
     return rc;
 }

@@ -1,12 +1,492 @@
 /*
- * merchant.c — a merchant owner's commands. The merchant API itself (/v3)
- * is for the merchant's servers and their SDK; what its owner reads from a
- * terminal goes through the wallet-side routes with the user's session.
+ * merchant.c — the merchant's commands: onboarding into a merchant profile,
+ * orders in the WeChat Pay v3 dialect (native, jsapi, h5; show; close),
+ * the daily trade bill with its SHA-1 checked, and the owner's analytics.
+ *
+ * Onboarding (`merchant create`) is a user's request (POST /v1/merchants
+ * with the user profile's session); its answer — the private key and the
+ * API v3 key, shown by the server this once — goes straight into a
+ * merchant profile (kind=merchant, mode 0600, profile.c) and is never
+ * printed. Every /v3 command then signs with that profile's private key
+ * and accepts only answers signed by the platform key it holds
+ * (cli_call_merchant). Analytics and the notification log are the owner's
+ * reads (/v1, the user profile): a merchant owner's commands; the merchant
+ * API itself (/v3) is for the merchant's servers and their SDK.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <openssl/evp.h>
+#include <openssl/rand.h>
 
 #include "cli/cli_int.h"
+
+#define S_OUT_TRADE_NO_SIZE_MAX 33
+#define S_CURRENCY "CNY"
+
+/* The base64 body of a PEM (its lines between the BEGIN and END lines,
+ * joined) into out; false when pem is no PEM or out is too small. */
+static bool S_pem_body(const char *pem, char *out, size_t out_size)
+{
+    const char *begin = strstr(pem, "-----BEGIN ");
+    const char *body = begin != NULL ? strchr(begin + 11, '\n') : NULL;
+    const char *end = body != NULL ? strstr(body, "-----END ") : NULL;
+    if (end == NULL)
+        return false;
+    size_t used = 0;
+    for (const char *p = body + 1; p < end; p++) {
+        if (*p == '\n' || *p == '\r')
+            continue;
+        if (used + 1 >= out_size)
+            return false;
+        out[used++] = *p;
+    }
+    out[used] = '\0';
+    return used > 0;
+}
+
+/* --- merchant create ------------------------------------------------------------- */
+
+int cli_run_merchant_create(struct cli *cli, const struct cli_args *args)
+{
+    const char *name = cli_arg(cli, args, "name");
+    const char *save_as = cli_arg(cli, args, "save-as");
+    if (save_as == NULL)
+        save_as = CLI_MERCHANT_PROFILE;
+    if (!cli_profile_name_valid(save_as))
+        return cli_usage_error(cli, "--save-as must be 1 to 64 of A-Z a-z 0-9 . _ - (not "
+                                    "starting with a dot)");
+    if (strcmp(save_as, cli->profile) == 0)
+        return cli_usage_error(cli, "--save-as must not name the user profile this command "
+                                    "logs in with (\"%s\")",
+                               cli->profile);
+    struct cli_profile *profile = calloc(1, sizeof *profile);
+    QB_ASSERT(profile != NULL);
+    int rc = CLI_EXIT_OK;
+    if (cli_profile_load(save_as, profile) != QB_E_NOT_FOUND) {
+        rc = cli_usage_error(cli, "the profile \"%s\" exists already: choose another --save-as",
+                             save_as);
+        free(profile);
+        return rc;
+    }
+    json_t *body = json_pack("{s:s}", "name", name);
+    QB_ASSERT(body != NULL);
+    struct cli_response res;
+    rc = cli_call(cli, "POST", "/v1/merchants", CLI_AUTH_USER, body, &res);
+    json_decref(body);
+    if (rc == CLI_EXIT_OK) {
+        profile->kind = CLI_PROFILE_MERCHANT;
+        snprintf(profile->server, sizeof profile->server, "%s", cli->server);
+        snprintf(profile->mchid, sizeof profile->mchid, "%s", cli_json_str(res.json, "mchid"));
+        snprintf(profile->appid, sizeof profile->appid, "%s", cli_json_str(res.json, "appid"));
+        snprintf(profile->serial_no, sizeof profile->serial_no, "%s",
+                 cli_json_str(res.json, "serial_no"));
+        snprintf(profile->apiv3_key, sizeof profile->apiv3_key, "%s",
+                 cli_json_str(res.json, "apiv3_key"));
+        snprintf(profile->platform_serial_no, sizeof profile->platform_serial_no, "%s",
+                 cli_json_str(res.json, "platform_serial_no"));
+        bool ok = S_pem_body(cli_json_str(res.json, "private_key_pem"), profile->private_key,
+                             sizeof profile->private_key) &&
+                  S_pem_body(cli_json_str(res.json, "platform_public_key_pem"),
+                             profile->platform_public_key, sizeof profile->platform_public_key);
+        if (!ok)
+            rc = cli_fail(cli, CLI_EXIT_UNAVAILABLE, "BAD_ANSWER",
+                          "merchant create: the server's answer holds no usable keys; merchant "
+                          "%s was made but cannot be used from here",
+                          profile->mchid);
+        else if (cli_profile_save(save_as, profile) != QB_OK)
+            rc = cli_fail(cli, CLI_EXIT_UNAVAILABLE, "PROFILE_UNWRITABLE",
+                          "merchant create: merchant %s was made but the profile \"%s\" cannot be "
+                          "written; its keys are lost: create another",
+                          profile->mchid, save_as);
+    }
+    if (rc == CLI_EXIT_OK) {
+        char path[1024] = "";
+        (void)cli_profile_path(save_as, path, sizeof path);
+        if (cli->json) {
+            cli_print_json(json_pack("{s:s, s:s, s:s, s:s, s:O, s:s, s:s}", "mchid",
+                                     profile->mchid, "appid", profile->appid, "name",
+                                     cli_json_str(res.json, "name"), "serial_no",
+                                     profile->serial_no, "fee_rate_ppm",
+                                     json_object_get(res.json, "fee_rate_ppm"),
+                                     "platform_serial_no", profile->platform_serial_no,
+                                     "profile", save_as));
+        } else {
+            char clean[160];
+            cli_text_clean(cli_json_str(res.json, "name"), clean, sizeof clean);
+            cli_print_field(cli, "mchid", profile->mchid);
+            cli_print_field(cli, "appid", profile->appid);
+            cli_print_field(cli, "name", clean);
+            cli_print_field(cli, "serial_no", profile->serial_no);
+            cli_print_field(cli, "profile", path);
+            cli_hint(cli, "the private key and the API v3 key are in the profile (mode 0600) and "
+                          "nowhere else: keep it safe");
+        }
+    }
+    cli_secret_wipe(profile->private_key, sizeof profile->private_key);
+    cli_secret_wipe(profile->apiv3_key, sizeof profile->apiv3_key);
+    free(profile);
+    /* The answer held the keys: wipe it before its memory goes back. */
+    if (res.body.data != NULL)
+        cli_secret_wipe((char *)res.body.data, res.body.size);
+    cli_response_release(&res);
+    return rc;
+}
+
+/* --- orders ------------------------------------------------------------------------ */
+
+/* A fresh out_trade_no: "qb", the UTC time to the second, 8 hex digits. */
+static void S_out_trade_no_new(char out[S_OUT_TRADE_NO_SIZE_MAX])
+{
+    unsigned char raw[4];
+    if (RAND_bytes(raw, sizeof raw) != 1)
+        memset(raw, 0, sizeof raw);
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    char stamp[16];
+    strftime(stamp, sizeof stamp, "%Y%m%d%H%M%S", &tm);
+    snprintf(out, S_OUT_TRADE_NO_SIZE_MAX, "qb%s%02x%02x%02x%02x", stamp, raw[0], raw[1], raw[2],
+             raw[3]);
+}
+
+static bool S_out_trade_no_valid(const char *text)
+{
+    size_t size = strlen(text);
+    return size >= 6 && size < S_OUT_TRADE_NO_SIZE_MAX &&
+           strspn(text, "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_-|*@") ==
+               size;
+}
+
+static int S_order_create(struct cli *cli, const struct cli_args *args, const char *kind)
+{
+    int64_t total;
+    char clean[64];
+    cli_text_clean(args->positionals[0], clean, sizeof clean);
+    enum qb_error err = cli_amount_parse(args->positionals[0], currency_find(S_CURRENCY), &total);
+    if (err != QB_OK)
+        return cli_usage_error(cli,
+                               "\"%s\" is not a valid amount: a positive number of yuan with at "
+                               "most two decimals, such as 12.50, 0.01 or 3",
+                               clean);
+    const char *out_trade_no = cli_arg(cli, args, "out-trade-no");
+    char generated[S_OUT_TRADE_NO_SIZE_MAX];
+    if (out_trade_no == NULL) {
+        S_out_trade_no_new(generated);
+        out_trade_no = generated;
+    } else if (!S_out_trade_no_valid(out_trade_no)) {
+        return cli_usage_error(cli, "--out-trade-no must be 6 to 32 of 0-9 A-Z a-z _ - | * @");
+    }
+    const char *openid = strcmp(kind, "jsapi") == 0 ? cli_arg(cli, args, "openid") : NULL;
+    const char *attach = cli_arg(cli, args, "attach");
+    struct cli_profile *profile = calloc(1, sizeof *profile);
+    QB_ASSERT(profile != NULL);
+    int rc = cli_merchant_profile(cli, profile);
+    json_t *body = NULL;
+    if (rc == CLI_EXIT_OK) {
+        body = json_pack("{s:s, s:s, s:s, s:s, s:s, s:{s:I, s:s}}", "appid", profile->appid,
+                         "mchid", profile->mchid, "description",
+                         cli_arg(cli, args, "description"), "out_trade_no", out_trade_no,
+                         "notify_url", cli_arg(cli, args, "notify-url"), "amount", "total",
+                         (json_int_t)total, "currency", S_CURRENCY);
+        QB_ASSERT(body != NULL);
+        if (attach != NULL)
+            json_object_set_new(body, "attach", json_string(attach));
+        if (openid != NULL)
+            json_object_set_new(body, "payer", json_pack("{s:s}", "openid", openid));
+    }
+    cli_secret_wipe(profile->private_key, sizeof profile->private_key);
+    free(profile);
+    if (rc != CLI_EXIT_OK)
+        return rc;
+    char path[64];
+    snprintf(path, sizeof path, "/v3/pay/transactions/%s", kind);
+    struct cli_response res;
+    rc = cli_call_merchant(cli, "POST", path, body, &res);
+    json_decref(body);
+    if (rc == CLI_EXIT_OK) {
+        const char *field = strcmp(kind, "native") == 0 ? "code_url"
+                            : strcmp(kind, "h5") == 0   ? "h5_url"
+                                                        : "prepay_id";
+        if (cli->json) {
+            json_t *answer = json_deep_copy(res.json);
+            QB_ASSERT(answer != NULL);
+            json_object_set_new(answer, "out_trade_no", json_string(out_trade_no));
+            cli_print_json(answer);
+        } else {
+            char value[256];
+            cli_text_clean(cli_json_str(res.json, field), value, sizeof value);
+            cli_print_field(cli, "out_trade_no", out_trade_no);
+            cli_print_field(cli, field, value);
+        }
+    }
+    cli_response_release(&res);
+    return rc;
+}
+
+int cli_run_merchant_order_native(struct cli *cli, const struct cli_args *args)
+{
+    return S_order_create(cli, args, "native");
+}
+
+int cli_run_merchant_order_jsapi(struct cli *cli, const struct cli_args *args)
+{
+    return S_order_create(cli, args, "jsapi");
+}
+
+int cli_run_merchant_order_h5(struct cli *cli, const struct cli_args *args)
+{
+    return S_order_create(cli, args, "h5");
+}
+
+/* The merchant profile's mchid, for ?mchid= and bodies; an exit code. */
+static int S_mchid(struct cli *cli, char mchid[16])
+{
+    struct cli_profile *profile = calloc(1, sizeof *profile);
+    QB_ASSERT(profile != NULL);
+    int rc = cli_merchant_profile(cli, profile);
+    snprintf(mchid, 16, "%s", profile->mchid);
+    cli_secret_wipe(profile->private_key, sizeof profile->private_key);
+    free(profile);
+    return rc;
+}
+
+int cli_run_order_show(struct cli *cli, const struct cli_args *args)
+{
+    const char *out_trade_no = args->positionals[0];
+    if (!S_out_trade_no_valid(out_trade_no))
+        return cli_usage_error(cli, "OUT_TRADE_NO must be 6 to 32 of 0-9 A-Z a-z _ - | * @");
+    char mchid[16];
+    int rc = S_mchid(cli, mchid);
+    if (rc != CLI_EXIT_OK)
+        return rc;
+    char path[160];
+    snprintf(path, sizeof path, "/v3/pay/transactions/out-trade-no/%s?mchid=%s", out_trade_no,
+             mchid);
+    struct cli_response res;
+    rc = cli_call_merchant(cli, "GET", path, NULL, &res);
+    if (rc == CLI_EXIT_OK && cli->json) {
+        cli_print_body(&res);
+    } else if (rc == CLI_EXIT_OK) {
+        const json_t *o = res.json;
+        const json_t *amount = json_object_get(o, "amount");
+        char text[256], total[MONEY_TEXT_SIZE_MAX + 8];
+        cli_amount_format(json_integer_value(json_object_get(amount, "total")),
+                          cli_json_str(amount, "currency"), total, sizeof total);
+        cli_print_field(cli, "out_trade_no", cli_json_str(o, "out_trade_no"));
+        cli_print_field(cli, "transaction_id", cli_json_str(o, "transaction_id"));
+        cli_print_field(cli, "trade_type", cli_json_str(o, "trade_type"));
+        snprintf(text, sizeof text, "%s (%s)", cli_json_str(o, "trade_state"),
+                 cli_json_str(o, "trade_state_desc"));
+        cli_print_field(cli, "trade_state", text);
+        snprintf(text, sizeof text, "%s %s", total, cli_json_str(amount, "currency"));
+        cli_print_field(cli, "amount", text);
+        const char *payer = cli_json_str(json_object_get(o, "payer"), "openid");
+        if (payer[0] != '\0')
+            cli_print_field(cli, "payer", payer);
+        const char *success = cli_json_str(o, "success_time");
+        if (success[0] != '\0')
+            cli_print_field(cli, "success_time", success);
+        char attach[160];
+        cli_text_clean(cli_json_str(o, "attach"), attach, sizeof attach);
+        if (attach[0] != '\0')
+            cli_print_field(cli, "attach", attach);
+    }
+    cli_response_release(&res);
+    return rc;
+}
+
+int cli_run_order_close(struct cli *cli, const struct cli_args *args)
+{
+    const char *out_trade_no = args->positionals[0];
+    if (!S_out_trade_no_valid(out_trade_no))
+        return cli_usage_error(cli, "OUT_TRADE_NO must be 6 to 32 of 0-9 A-Z a-z _ - | * @");
+    char mchid[16];
+    int rc = S_mchid(cli, mchid);
+    if (rc != CLI_EXIT_OK)
+        return rc;
+    char path[160];
+    snprintf(path, sizeof path, "/v3/pay/transactions/out-trade-no/%s/close", out_trade_no);
+    json_t *body = json_pack("{s:s}", "mchid", mchid);
+    QB_ASSERT(body != NULL);
+    struct cli_response res;
+    rc = cli_call_merchant(cli, "POST", path, body, &res);
+    json_decref(body);
+    if (rc == CLI_EXIT_OK) {
+        if (cli->json)
+            cli_print_body(&res);
+        else
+            printf("closed %s\n", out_trade_no);
+    }
+    cli_response_release(&res);
+    return rc;
+}
+
+/* --- the trade bill ------------------------------------------------------------------ */
+
+int cli_run_merchant_bill(struct cli *cli, const struct cli_args *args)
+{
+    const char *date = args->positionals[0];
+    const char *type = cli_arg(cli, args, "type");
+    const char *output = cli_arg(cli, args, "output");
+    if (strlen(date) != 10 || date[4] != '-' || date[7] != '-' ||
+        strspn(date, "0123456789-") != 10)
+        return cli_usage_error(cli, "the date must be YYYY-MM-DD");
+    if (type != NULL && strcmp(type, "ALL") != 0 && strcmp(type, "SUCCESS") != 0 &&
+        strcmp(type, "REFUND") != 0)
+        return cli_usage_error(cli, "--type must be ALL, SUCCESS or REFUND");
+    if (cli->json && output == NULL)
+        return cli_usage_error(cli, "--json prints what was downloaded: give --output FILE for "
+                                    "the bill itself");
+    char path[256] = "/v3/bill/tradebill";
+    if (!cli_query_add(path, sizeof path, "bill_date", date) ||
+        (type != NULL && !cli_query_add(path, sizeof path, "bill_type", type)))
+        return cli_usage_error(cli, "the request is too long");
+    struct cli_response res;
+    int rc = cli_call_merchant(cli, "GET", path, NULL, &res);
+    char hash[64] = "", download[512] = "";
+    if (rc == CLI_EXIT_OK) {
+        snprintf(hash, sizeof hash, "%s", cli_json_str(res.json, "hash_value"));
+        /* The link names this server: only its path is followed, so the
+         * request goes where the profile's credentials belong. */
+        const char *at = strstr(cli_json_str(res.json, "download_url"), "/v3/billdownload/file?");
+        if (at == NULL || strlen(at) >= sizeof download ||
+            strcmp(cli_json_str(res.json, "hash_type"), "SHA1") != 0)
+            rc = cli_fail(cli, CLI_EXIT_UNAVAILABLE, "BAD_ANSWER",
+                          "merchant bill: the answer names no bill file");
+        else
+            snprintf(download, sizeof download, "%s", at);
+    }
+    cli_response_release(&res);
+    if (rc != CLI_EXIT_OK)
+        return rc;
+    rc = cli_call_merchant(cli, "GET", download, NULL, &res);
+    if (rc != CLI_EXIT_OK) {
+        cli_response_release(&res);
+        return rc;
+    }
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int digest_size = 0;
+    char actual[2 * EVP_MAX_MD_SIZE + 1] = "";
+    if (EVP_Digest(res.body.data, res.body.size, digest, &digest_size, EVP_sha1(), NULL) == 1)
+        for (unsigned int i = 0; i < digest_size; i++)
+            snprintf(actual + 2 * i, 3, "%02x", digest[i]);
+    if (strcasecmp(actual, hash) != 0) {
+        rc = cli_fail(cli, CLI_EXIT_UNAVAILABLE, "HASH_MISMATCH",
+                      "merchant bill: the file's SHA-1 is not the one the server answered: the "
+                      "download is damaged; run the command again");
+    } else if (output != NULL) {
+        FILE *f = fopen(output, "wb");
+        bool ok = f != NULL && (res.body.size == 0 ||
+                                fwrite(res.body.data, 1, res.body.size, f) == res.body.size);
+        if (f != NULL && fclose(f) != 0)
+            ok = false;
+        if (!ok)
+            rc = cli_fail(cli, CLI_EXIT_USAGE, "OUTPUT_UNWRITABLE",
+                          "merchant bill: cannot write %s", output);
+    } else {
+        fwrite(res.body.data, 1, res.body.size, stdout);
+    }
+    if (rc == CLI_EXIT_OK && cli->json) {
+        cli_print_json(json_pack("{s:s, s:s, s:s, s:s, s:b, s:I, s:s}", "bill_date", date,
+                                 "bill_type", type != NULL ? type : "ALL", "hash_type", "SHA1",
+                                 "hash_value", actual, "verified", 1, "size",
+                                 (json_int_t)res.body.size, "output", output));
+    } else if (rc == CLI_EXIT_OK && output != NULL) {
+        char size[32];
+        snprintf(size, sizeof size, "%zu bytes", res.body.size);
+        cli_print_field(cli, "bill", date);
+        cli_print_field(cli, "type", type != NULL ? type : "ALL");
+        cli_print_field(cli, "saved", output);
+        cli_print_field(cli, "size", size);
+        cli_print_field(cli, "sha1", actual);
+    }
+    cli_response_release(&res);
+    return rc;
+}
+
+/* --- analytics (the owner's, /v1) ----------------------------------------------------- */
+
+int cli_run_merchant_analytics(struct cli *cli, const struct cli_args *args)
+{
+    char path[256] = "/v1/merchants/me/analytics";
+    const char *mchid = cli_arg(cli, args, "mchid");
+    if (!cli_query_add(path, sizeof path, "from", cli_arg(cli, args, "from")) ||
+        !cli_query_add(path, sizeof path, "to", cli_arg(cli, args, "to")) ||
+        (mchid != NULL && !cli_query_add(path, sizeof path, "mchid", mchid)))
+        return cli_usage_error(cli, "the request is too long");
+    struct cli_response res;
+    int rc = cli_call(cli, "GET", path, CLI_AUTH_USER, NULL, &res);
+    if (rc == CLI_EXIT_OK && cli->json) {
+        cli_print_body(&res);
+    } else if (rc == CLI_EXIT_OK) {
+        const json_t *a = res.json;
+        const char *currency = cli_json_str(a, "currency");
+        char text[96], amount[MONEY_TEXT_SIZE_MAX + 8];
+        cli_print_field(cli, "mchid", cli_json_str(a, "mchid"));
+        snprintf(text, sizeof text, "%s to %s (UTC+8)", cli_json_str(a, "from"),
+                 cli_json_str(a, "to"));
+        cli_print_field(cli, "days", text);
+        static const char *const counts[] = {"order_count", "paid_count", "payer_count",
+                                             "repeat_payer_count"};
+        static const char *const labels[] = {"orders", "paid", "payers", "repeat payers"};
+        for (size_t i = 0; i < 2; i++) {
+            snprintf(text, sizeof text, "%lld",
+                     (long long)json_integer_value(json_object_get(a, counts[i])));
+            cli_print_field(cli, labels[i], text);
+        }
+        cli_amount_format(json_integer_value(json_object_get(a, "sales")), currency, amount,
+                          sizeof amount);
+        snprintf(text, sizeof text, "%s %s", amount, currency);
+        cli_print_field(cli, "sales", text);
+        cli_amount_format(json_integer_value(json_object_get(a, "average_ticket")), currency,
+                          amount, sizeof amount);
+        snprintf(text, sizeof text, "%s %s", amount, currency);
+        cli_print_field(cli, "average ticket", text);
+        for (size_t i = 2; i < 4; i++) {
+            snprintf(text, sizeof text, "%lld",
+                     (long long)json_integer_value(json_object_get(a, counts[i])));
+            cli_print_field(cli, labels[i], text);
+        }
+        /* The days and hours that sold something. */
+        static const char *const day_headers[] = {"DATE", "PAID", "SALES"};
+        static const char *const hour_headers[] = {"HOUR", "PAID", "SALES"};
+        const char *keys[] = {"by_day", "by_hour"};
+        for (size_t k = 0; k < 2; k++) {
+            struct cli_table table;
+            cli_table_init(&table, k == 0 ? day_headers : hour_headers, 3);
+            size_t index;
+            json_t *row;
+            json_array_foreach(json_object_get(a, keys[k]), index, row)
+            {
+                json_int_t paid = json_integer_value(json_object_get(row, "paid_count"));
+                if (paid == 0)
+                    continue;
+                char first[32], count[32], sales[MONEY_TEXT_SIZE_MAX + 8];
+                if (k == 0)
+                    snprintf(first, sizeof first, "%s", cli_json_str(row, "date"));
+                else
+                    snprintf(first, sizeof first, "%02lld:00",
+                             (long long)json_integer_value(json_object_get(row, "hour")));
+                snprintf(count, sizeof count, "%lld", (long long)paid);
+                cli_amount_format(json_integer_value(json_object_get(row, "sales")), currency,
+                                  sales, sizeof sales);
+                const char *cells[] = {first, count, sales};
+                cli_table_add(&table, cells);
+            }
+            printf("\n");
+            cli_table_print(cli, &table);
+            cli_table_release(&table);
+        }
+    }
+    cli_response_release(&res);
+    return rc;
+}
+
+/* --- notifications (the owner's, /v1) ------------------------------------------------ */
 
 /* "HTTP 500", "200" or the error of a notification's newest attempt. */
 static void S_last_result(const json_t *n, char *out, size_t out_size)

@@ -2,8 +2,10 @@
  * profile.c — stored credentials: one small file per profile under
  * $XDG_CONFIG_HOME/qianbao/ (fallback ~/.config/qianbao/).
  *
- * A profile is "key=value" lines: kind (user or admin), server, token, and
- * for a user user_id, phone, expires_at. The token is a bearer credential,
+ * A profile is "key=value" lines: kind (user, admin or merchant), server,
+ * token, and for a user user_id, phone, expires_at; a merchant has no
+ * token but mchid, appid, serial_no, apiv3_key, platform_serial_no,
+ * private_key and platform_public_key (keys as base64 DER, one line). The token is a bearer credential,
  * so the file is 0600 in a 0700 directory, written atomically (a new file
  * beside it, fsync, rename, fsync of the directory): a crash leaves the old
  * profile or the new one, never half of one. Anything unexpected in a file
@@ -20,7 +22,7 @@
 #include "cli/cli_int.h"
 
 #define S_PATH_SIZE_MAX 1024
-#define S_FILE_SIZE_MAX 4096
+#define S_FILE_SIZE_MAX 12288
 
 bool cli_profile_name_valid(const char *name)
 {
@@ -103,8 +105,11 @@ enum qb_error cli_profile_load(const char *name, struct cli_profile *profile)
         const char *key = line, *value = equals + 1;
         bool ok;
         if (strcmp(key, "kind") == 0) {
-            ok = strcmp(value, "user") == 0 || strcmp(value, "admin") == 0;
-            profile->kind = strcmp(value, "admin") == 0 ? CLI_PROFILE_ADMIN : CLI_PROFILE_USER;
+            ok = strcmp(value, "user") == 0 || strcmp(value, "admin") == 0 ||
+                 strcmp(value, "merchant") == 0;
+            profile->kind = strcmp(value, "admin") == 0      ? CLI_PROFILE_ADMIN
+                            : strcmp(value, "merchant") == 0 ? CLI_PROFILE_MERCHANT
+                                                             : CLI_PROFILE_USER;
             kind_seen = true;
         } else if (strcmp(key, "server") == 0) {
             ok = S_field_set(profile->server, sizeof profile->server, value);
@@ -116,6 +121,22 @@ enum qb_error cli_profile_load(const char *name, struct cli_profile *profile)
             ok = S_field_set(profile->phone, sizeof profile->phone, value);
         } else if (strcmp(key, "expires_at") == 0) {
             ok = S_field_set(profile->expires_at, sizeof profile->expires_at, value);
+        } else if (strcmp(key, "mchid") == 0) {
+            ok = S_field_set(profile->mchid, sizeof profile->mchid, value);
+        } else if (strcmp(key, "appid") == 0) {
+            ok = S_field_set(profile->appid, sizeof profile->appid, value);
+        } else if (strcmp(key, "serial_no") == 0) {
+            ok = S_field_set(profile->serial_no, sizeof profile->serial_no, value);
+        } else if (strcmp(key, "apiv3_key") == 0) {
+            ok = S_field_set(profile->apiv3_key, sizeof profile->apiv3_key, value);
+        } else if (strcmp(key, "platform_serial_no") == 0) {
+            ok = S_field_set(profile->platform_serial_no, sizeof profile->platform_serial_no,
+                             value);
+        } else if (strcmp(key, "private_key") == 0) {
+            ok = S_field_set(profile->private_key, sizeof profile->private_key, value);
+        } else if (strcmp(key, "platform_public_key") == 0) {
+            ok = S_field_set(profile->platform_public_key, sizeof profile->platform_public_key,
+                             value);
         } else {
             ok = false;
         }
@@ -123,12 +144,20 @@ enum qb_error cli_profile_load(const char *name, struct cli_profile *profile)
             goto out;
         line = end + 1;
     }
-    if (kind_seen && profile->server[0] != '\0' && profile->token[0] != '\0')
+    if (kind_seen && profile->server[0] != '\0' &&
+        (profile->kind == CLI_PROFILE_MERCHANT
+             ? profile->mchid[0] != '\0' && profile->serial_no[0] != '\0' &&
+                   profile->private_key[0] != '\0' && profile->platform_serial_no[0] != '\0' &&
+                   profile->platform_public_key[0] != '\0'
+             : profile->token[0] != '\0'))
         err = QB_OK;
 out:
     cli_secret_wipe(text, sizeof text);
-    if (err != QB_OK)
+    if (err != QB_OK) {
         cli_secret_wipe(profile->token, sizeof profile->token);
+        cli_secret_wipe(profile->private_key, sizeof profile->private_key);
+        cli_secret_wipe(profile->apiv3_key, sizeof profile->apiv3_key);
+    }
     return err;
 }
 
@@ -162,6 +191,14 @@ enum qb_error cli_profile_save(const char *name, const struct cli_profile *profi
     if (profile->kind == CLI_PROFILE_ADMIN)
         n = snprintf(text, sizeof text, "kind=admin\nserver=%s\ntoken=%s\n", profile->server,
                      profile->token);
+    else if (profile->kind == CLI_PROFILE_MERCHANT)
+        n = snprintf(text, sizeof text,
+                     "kind=merchant\nserver=%s\nmchid=%s\nappid=%s\nserial_no=%s\n"
+                     "apiv3_key=%s\nplatform_serial_no=%s\nprivate_key=%s\n"
+                     "platform_public_key=%s\n",
+                     profile->server, profile->mchid, profile->appid, profile->serial_no,
+                     profile->apiv3_key, profile->platform_serial_no, profile->private_key,
+                     profile->platform_public_key);
     else
         n = snprintf(text, sizeof text,
                      "kind=user\nserver=%s\ntoken=%s\nuser_id=%s\nphone=%s\nexpires_at=%s\n",

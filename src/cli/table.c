@@ -30,6 +30,19 @@
 #define S_CURSOR                                                                                   \
     {"cursor", "CURSOR", false, NULL, "the page after the one that printed this cursor"}
 
+#define S_ORDER_HELP                                                                               \
+    "AMOUNT is in yuan with at most two decimals (12.50). The request is signed with the "        \
+    "merchant profile's private key exactly as a WeChat Pay v3 merchant signs it, and the "        \
+    "answer is accepted only with the platform's signature. The out_trade_no is the order's "     \
+    "idempotency key: the same request again answers the same order."
+#define S_ORDER_OPTION_LIST                                                                        \
+    {"description", "TEXT", true, NULL, "what is sold, 1 to 127 bytes"},                          \
+        {"notify-url", "URL", true, NULL, "the http(s) URL payment notifications go to"},        \
+        {"out-trade-no", "N", false, NULL,                                                         \
+         "the merchant's order number, 6 to 32 of 0-9 A-Z a-z _ - | * @ (default: a new one)"}, \
+        {"attach", "TEXT", false, NULL, "the merchant's data, given back by queries"}
+#define S_ORDER_OPTIONS {S_ORDER_OPTION_LIST}
+
 static const struct cli_command S_commands[] = {
     {"sms-code", "[PHONE]", 0, 1, "send a six-digit SMS code to a phone",
      "Asks the server to send a code to PHONE for one purpose. Without PHONE, the phone of the "
@@ -290,7 +303,8 @@ static const struct cli_command S_commands[] = {
      "not, 1 when the seed is not revealed yet (the packet is still open).",
      {{"file", "FILE", false, NULL, "check a saved answer instead of fetching ID"}},
      cli_run_redpacket_verify},
-    {"merchant", "", 0, 0, "commands for a merchant's owner", NULL, {{0}}, NULL},
+    {"merchant", "", 0, 0, "a merchant's commands: onboarding, orders, bills, analytics", NULL,
+     {{0}}, NULL},
     {"merchant notifications", "MCHID", 1, 1,
      "list the notifications of a merchant you own",
      "Newest first: each notification sent to the merchant's notify_url, its status "
@@ -298,6 +312,52 @@ static const struct cli_command S_commands[] = {
      "Failed attempts are retried 15 s, 15 s, 30 s, 3 m ... 6 h apart, 16 in all.",
      {S_LIMIT, S_CURSOR},
      cli_run_merchant_notifications},
+    {"merchant create", "", 0, 0, "onboard a merchant and store its keys in a merchant profile",
+     "Asks the server for a merchant owned by the logged-in user (the profile of --profile, "
+     "default \"default\") and stores what an SDK is configured with — mchid, appid, the "
+     "certificate serial, the private key, the API v3 key, the platform serial and public key "
+     "— in a new merchant profile (mode 0600). The keys are shown by the server this once and "
+     "printed nowhere. The merchant commands use the profile \"merchant\" unless --profile "
+     "names another.",
+     {{"name", "NAME", true, NULL, "the merchant's name, 1 to 128 bytes"},
+      {"save-as", "PROFILE", false, NULL,
+       "the merchant profile to write (default \"merchant\"); it must not exist"}},
+     cli_run_merchant_create},
+    {"merchant order", "", 0, 0, "create orders in the WeChat Pay v3 dialect", NULL, {{0}}, NULL},
+    {"merchant order native", "AMOUNT", 1, 1, "create a QR-code order and show its code_url",
+     S_ORDER_HELP, S_ORDER_OPTIONS, cli_run_merchant_order_native},
+    {"merchant order jsapi", "AMOUNT", 1, 1, "create an in-app order for one payer (prepay_id)",
+     S_ORDER_HELP " The payer is the user whose openid in this merchant's app is --openid "
+                  "(the user reads it at GET /v1/me/openids/APPID).",
+     {S_ORDER_OPTION_LIST, {"openid", "OPENID", true, NULL, "the payer's openid in this app"}},
+     cli_run_merchant_order_jsapi},
+    {"merchant order h5", "AMOUNT", 1, 1, "create a mobile-web order and show its h5_url",
+     S_ORDER_HELP, S_ORDER_OPTIONS, cli_run_merchant_order_h5},
+    {"merchant bill", "YYYY-MM-DD", 1, 1, "download a day's trade bill and check its SHA-1",
+     "Asks for the bill of one Asia/Shanghai day (GET /v3/bill/tradebill), downloads it from "
+     "the link answered and checks the file's SHA-1 against the one answered before writing "
+     "it. The bill is WeChat's CSV: every field prefixed with a backtick, amounts in yuan. A "
+     "day is served once it has ended, for three months; a day without trades has no bill "
+     "(NO_STATEMENT_EXIST).",
+     {{"type", "TYPE", false, "ALL SUCCESS REFUND",
+       "ALL (default), SUCCESS (payments) or REFUND (refunds)"},
+      {"output", "FILE", false, NULL, "write the bill to FILE instead of standard output"}},
+     cli_run_merchant_bill},
+    {"merchant analytics", "", 0, 0, "show a merchant's sales by day and hour",
+     "The owner's view (the user profile, not the merchant's): orders made and paid, sales, the "
+     "average ticket, payers and repeat payers, and the days and hours that sold, over at most "
+     "92 Asia/Shanghai days.",
+     {{"from", "YYYY-MM-DD", true, NULL, "the first day"},
+      {"to", "YYYY-MM-DD", true, NULL, "the last day"},
+      {"mchid", "MCHID", false, NULL, "which of your merchants, when you own several"}},
+     cli_run_merchant_analytics},
+    {"order", "", 0, 0, "look at or close a merchant's order", NULL, {{0}}, NULL},
+    {"order show", "OUT_TRADE_NO", 1, 1, "show an order of the merchant profile",
+     "The order as WeChat's query answers it: its state, amount, payer openid and times.",
+     {{0}}, cli_run_order_show},
+    {"order close", "OUT_TRADE_NO", 1, 1, "close an unpaid order",
+     "Closing a closed or expired order succeeds again; a paid one is refused (ORDERPAID).",
+     {{0}}, cli_run_order_close},
     {"admin", "", 0, 0, "operator commands (need `qianbao login --admin`)", NULL, {{0}}, NULL},
     {"admin users", "", 0, 0, "list users, newest first",
      "Each user with KYC level, status and CNY balance.",

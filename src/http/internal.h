@@ -329,6 +329,9 @@ void http_handle_merchants_create(struct http_request *req);
 void http_handle_admin_merchants_create(struct http_request *req);
 void http_handle_me_openid_get(struct http_request *req);
 void http_handle_me_order_payments_create(struct http_request *req);
+void http_handle_merchants_me_get(struct http_request *req);
+void http_handle_merchants_me_analytics(struct http_request *req);
+void http_handle_merchants_me_withdrawals_create(struct http_request *req);
 /* qr_routes.c */
 void http_handle_me_receive_code_get(struct http_request *req);
 void http_handle_merchant_till_code_get(struct http_request *req);
@@ -357,6 +360,8 @@ void http_handle_v3_query_out_trade_no(struct http_request *req);
 void http_handle_v3_query_id(struct http_request *req);
 void http_handle_v3_close(struct http_request *req);
 void http_handle_v3_certificates(struct http_request *req);
+void http_handle_v3_tradebill(struct http_request *req);
+void http_handle_v3_billdownload(struct http_request *req);
 /* refund_routes.c: refunds and notifications of the merchant API. */
 void http_handle_v3_refunds_create(struct http_request *req);
 void http_handle_v3_refunds_get(struct http_request *req);

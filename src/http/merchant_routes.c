@@ -2,7 +2,10 @@
  * merchant_routes.c — the wallet side of merchants: applying for one
  * (POST /v1/merchants, a user; POST /admin/merchants, an operator), a
  * user's openid under an app (GET /v1/me/openids/{appid}) and a user
- * paying an order (POST /v1/me/order-payments).
+ * paying an order (POST /v1/me/order-payments), and the owner's view of
+ * a merchant: GET /v1/merchants/me (its balance) and
+ * GET /v1/merchants/me/analytics (analytics.h). The owner's withdrawal of
+ * a merchant's balance is in money_routes.c, beside the user's own.
  *
  * Onboarding makes the merchant's keys on this HTTP thread before the
  * command runs (an RSA-2048 key pair takes tens of milliseconds, never the
@@ -26,6 +29,7 @@
 #include "base/crypto.h"
 #include "base/log.h"
 #include "http/internal.h"
+#include "merchant/analytics.h"
 #include "merchant/order.h"
 #include "qr/qr.h"
 
@@ -330,5 +334,131 @@ void http_handle_me_order_payments_create(struct http_request *req)
     }
     http_request_submit(req, &p->c.cmd, S_pay_resume);
 out:
+    json_decref(body);
+}
+
+/* --- GET /v1/merchants/me, GET /v1/merchants/me/analytics ----------------------------------- */
+
+/* The caller's merchant named by ?mchid=, or the caller's only one, into
+ * m; false after replying (NOT_FOUND for none of the caller's, PARAM_ERROR
+ * when the caller owns several and named none). */
+static bool S_owned(struct http_request *req, struct merchant *m)
+{
+    struct store *reader = http_reader_acquire(req);
+    if (reader == NULL)
+        return false;
+    enum qb_error err = merchant_owned_get(reader, http_request_session(req)->user_id,
+                                           http_request_query(req, "mchid"), m);
+    http_reader_release(req, reader);
+    if (err == QB_E_PARAM)
+        http_reply_error_message(req, err, "you own several merchants: name one with mchid");
+    else if (err == QB_E_NOT_FOUND)
+        http_reply_error_message(req, err, "no such merchant of yours");
+    else if (err != QB_OK)
+        http_reply_error(req, err);
+    return err == QB_OK;
+}
+
+/* {mchid, appid, name, fee_rate_ppm, created_at, balances: [{currency,
+ * available, pending}]}: the settlement account as the ledger has it now
+ * (pending: held by withdrawals in flight). */
+void http_handle_merchants_me_get(struct http_request *req)
+{
+    struct merchant *m = http_request_alloc(req, sizeof *m);
+    if (m == NULL) {
+        http_reply_error(req, QB_E_TOO_LARGE);
+        return;
+    }
+    if (!S_owned(req, m))
+        return;
+    enum qb_error err;
+    json_t *balances = http_balances_json(req, m->account_id, &err);
+    if (balances == NULL) {
+        http_reply_error(req, err);
+        return;
+    }
+    json_t *body = json_pack("{s:s, s:s, s:s, s:I, s:o, s:o}", "mchid", m->mchid, "appid",
+                             m->appid, "name", m->name, "fee_rate_ppm", (json_int_t)m->fee_ppm,
+                             "created_at", http_time_json(m->created_at_ms), "balances", balances);
+    if (body == NULL) {
+        http_reply_error(req, QB_E_INTERNAL);
+        return;
+    }
+    http_reply_json(req, 200, body);
+    json_decref(body);
+}
+
+static json_t *S_bucket_json(const char *key, json_t *value,
+                             const struct merchant_analytics_bucket *b)
+{
+    return json_pack("{s:o, s:I, s:I}", key, value, "paid_count", (json_int_t)b->paid_count,
+                     "sales", (json_int_t)b->sales_minor);
+}
+
+/* ?from=YYYY-MM-DD&to=YYYY-MM-DD[&mchid=] → the figures of analytics.h:
+ * {mchid, from, to, currency, order_count, paid_count, sales,
+ * average_ticket, payer_count, repeat_payer_count, by_day: [{date,
+ * paid_count, sales}] (every day of the range), by_hour: [{hour,
+ * paid_count, sales}] (0..23, UTC+8)}. */
+void http_handle_merchants_me_analytics(struct http_request *req)
+{
+    const char *from = http_request_query(req, "from");
+    const char *to = http_request_query(req, "to");
+    struct merchant *m = http_request_alloc(req, sizeof *m);
+    struct merchant_analytics *a = http_request_alloc(req, sizeof *a);
+    if (m == NULL || a == NULL) {
+        http_reply_error(req, QB_E_TOO_LARGE);
+        return;
+    }
+    if (from == NULL || to == NULL) {
+        http_reply_error_message(req, QB_E_PARAM, "from and to are required (YYYY-MM-DD)");
+        return;
+    }
+    if (!S_owned(req, m))
+        return;
+    struct store *reader = http_reader_acquire(req);
+    if (reader == NULL)
+        return;
+    const char *message = NULL;
+    enum qb_error err = merchant_analytics_read(reader, m->mchid, from, to, a, &message);
+    http_reader_release(req, reader);
+    if (err != QB_OK) {
+        if (message != NULL)
+            http_reply_error_message(req, err, message);
+        else
+            http_reply_error(req, err);
+        return;
+    }
+    json_t *days = json_array();
+    json_t *hours = json_array();
+    bool ok = days != NULL && hours != NULL;
+    for (size_t i = 0; ok && i < a->day_count; i++) {
+        char stamp[40];
+        /* The UTC+8 date of the day's midnight. */
+        clock_format_rfc3339(a->start_ms + (int64_t)i * 24 * 60 * 60 * 1000, 8 * 60, stamp,
+                             sizeof stamp);
+        stamp[10] = '\0';
+        ok = json_array_append_new(days, S_bucket_json("date", json_string(stamp), &a->days[i])) ==
+             0;
+    }
+    for (size_t i = 0; ok && i < 24; i++)
+        ok = json_array_append_new(
+                 hours, S_bucket_json("hour", json_integer((json_int_t)i), &a->hours[i])) == 0;
+    json_t *body = NULL;
+    if (ok)
+        body = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:O, s:O}", "mchid",
+                         m->mchid, "from", from, "to", to, "currency", "CNY", "order_count",
+                         (json_int_t)a->order_count, "paid_count", (json_int_t)a->paid_count,
+                         "sales", (json_int_t)a->sales_minor, "average_ticket",
+                         (json_int_t)a->average_ticket_minor, "payer_count",
+                         (json_int_t)a->payer_count, "repeat_payer_count",
+                         (json_int_t)a->repeat_payer_count, "by_day", days, "by_hour", hours);
+    json_decref(days);
+    json_decref(hours);
+    if (body == NULL) {
+        http_reply_error(req, QB_E_INTERNAL);
+        return;
+    }
+    http_reply_json(req, 200, body);
     json_decref(body);
 }

@@ -1,6 +1,8 @@
 /*
  * money_routes.c — money in and out through bank cards: /v1/me/cards,
- * /v1/me/topups, /v1/me/withdrawals and /v1/me/payments/{id}.
+ * /v1/me/topups, /v1/me/withdrawals, /v1/me/payments/{id}, and a
+ * merchant's withdrawal by its owner, /v1/merchants/me/withdrawals (the
+ * same three steps, the hold on the merchant's settlement account).
  *
  * Cards: the number is checked here (length, Luhn, a known debit BIN) and
  * again in the command, which seals it; it never reaches a log line or a
@@ -33,6 +35,7 @@
 #include "base/crypto.h"
 #include "base/log.h"
 #include "http/internal.h"
+#include "merchant/merchant.h"
 #include "wallet/cards.h"
 #include "wallet/topup.h"
 
@@ -255,6 +258,15 @@ static const struct http_field S_pay_fields[] = {
     {"payment_password", HTTP_FIELD_STRING, true, 16, 0, 0},
 };
 
+/* A merchant's withdrawal: the same, and which of the owner's merchants. */
+static const struct http_field S_merchant_pay_fields[] = {
+    {"card_id", HTTP_FIELD_STRING, true, ID_TEXT_SIZE_MAX - 1, 0, 0},
+    {"amount", HTTP_FIELD_INTEGER, true, 0, 0, 0},
+    {"currency", HTTP_FIELD_STRING, false, 8, 0, 0},
+    {"payment_password", HTTP_FIELD_STRING, true, 16, 0, 0},
+    {"mchid", HTTP_FIELD_STRING, false, MERCHANT_MCHID_SIZE - 1, 0, 0},
+};
+
 /* The payment id in a stored 201 answer, into id; false when there is none. */
 static bool S_stored_payment_id(const char *body, size_t body_size, char id[ID_TEXT_SIZE_MAX])
 {
@@ -324,9 +336,14 @@ out:
     wallet_pay_cmd_release(&c->pay);
 }
 
-static void S_pay_create(struct http_request *req, enum wallet_payment_kind kind)
+/* A top-up or withdrawal of the caller's balance, or with merchant a
+ * withdrawal of the balance of a merchant the caller owns (the body's
+ * mchid, or the caller's only merchant). */
+static void S_pay_create(struct http_request *req, enum wallet_payment_kind kind, bool merchant)
 {
-    json_t *body = http_json_body(req, S_pay_fields, QB_ARRAY_COUNT(S_pay_fields));
+    json_t *body = merchant ? http_json_body(req, S_merchant_pay_fields,
+                                             QB_ARRAY_COUNT(S_merchant_pay_fields))
+                            : http_json_body(req, S_pay_fields, QB_ARRAY_COUNT(S_pay_fields));
     if (body == NULL)
         return;
     const struct identity_session *session = http_request_session(req);
@@ -371,6 +388,32 @@ static void S_pay_create(struct http_request *req, enum wallet_payment_kind kind
         wallet_pay_cmd_release(&c->pay);
         goto out;
     }
+    if (merchant) {
+        /* The caller's merchant: its settlement account is the one emptied. */
+        struct merchant *m = http_request_alloc(req, sizeof *m);
+        struct store *reader = m != NULL ? http_reader_acquire(req) : NULL;
+        enum qb_error err = QB_E_BUSY; /* http_reader_acquire replied */
+        if (m == NULL)
+            http_reply_error(req, QB_E_TOO_LARGE);
+        if (reader != NULL) {
+            err = merchant_owned_get(reader, session->user_id, http_json_string(body, "mchid"),
+                                     m);
+            http_reader_release(req, reader);
+            if (err == QB_E_PARAM)
+                http_reply_error_message(req, err,
+                                         "you own several merchants: name one with mchid");
+            else if (err == QB_E_NOT_FOUND)
+                http_reply_error_message(req, err, "no such merchant of yours");
+            else if (err != QB_OK)
+                http_reply_error(req, err);
+        }
+        if (err != QB_OK) {
+            wallet_pay_cmd_release(&c->pay);
+            goto out;
+        }
+        c->pay.account_id = m->account_id;
+        snprintf(c->pay.account_label, sizeof c->pay.account_label, "merchant:%s", m->mchid);
+    }
     snprintf(c->pay.user_id, sizeof c->pay.user_id, "%s", session->user_id);
     snprintf(c->pay.card_id, sizeof c->pay.card_id, "%s", card_id);
     snprintf(c->pay.payment_password, sizeof c->pay.payment_password, "%s", payment_password);
@@ -381,9 +424,17 @@ out:
     json_decref(body);
 }
 
-void http_handle_me_topups_create(struct http_request *req) { S_pay_create(req, WALLET_TOPUP); }
+void http_handle_me_topups_create(struct http_request *req)
+{
+    S_pay_create(req, WALLET_TOPUP, false);
+}
 
 void http_handle_me_withdrawals_create(struct http_request *req)
 {
-    S_pay_create(req, WALLET_WITHDRAWAL);
+    S_pay_create(req, WALLET_WITHDRAWAL, false);
+}
+
+void http_handle_merchants_me_withdrawals_create(struct http_request *req)
+{
+    S_pay_create(req, WALLET_WITHDRAWAL, true);
 }

@@ -68,6 +68,10 @@ const struct http_route http_routes[] = {
     {"POST", "/v1/merchants", http_handle_merchants_create, HTTP_AUTH_USER},
     {"GET", "/v1/me/openids/{appid}", http_handle_me_openid_get, HTTP_AUTH_USER},
     {"POST", "/v1/me/order-payments", http_handle_me_order_payments_create, HTTP_AUTH_USER},
+    {"GET", "/v1/merchants/me", http_handle_merchants_me_get, HTTP_AUTH_USER},
+    {"GET", "/v1/merchants/me/analytics", http_handle_merchants_me_analytics, HTTP_AUTH_USER},
+    {"POST", "/v1/merchants/me/withdrawals", http_handle_merchants_me_withdrawals_create,
+     HTTP_AUTH_USER},
     {"GET", "/v1/merchants/{mchid}/notifications", http_handle_merchant_notifications_list,
      HTTP_AUTH_USER}, /* refund_routes.c */
     {"POST", "/admin/merchants", http_handle_admin_merchants_create, HTTP_AUTH_ADMIN},
@@ -105,6 +109,8 @@ const struct http_route http_routes[] = {
     {"POST", "/v3/pay/transactions/out-trade-no/{out_trade_no}/close", http_handle_v3_close,
      HTTP_AUTH_MERCHANT},
     {"GET", "/v3/certificates", http_handle_v3_certificates, HTTP_AUTH_MERCHANT},
+    {"GET", "/v3/bill/tradebill", http_handle_v3_tradebill, HTTP_AUTH_MERCHANT},
+    {"GET", "/v3/billdownload/file", http_handle_v3_billdownload, HTTP_AUTH_MERCHANT},
     /* refund_routes.c */
     {"POST", "/v3/refund/domestic/refunds", http_handle_v3_refunds_create, HTTP_AUTH_MERCHANT},
     {"GET", "/v3/refund/domestic/refunds/{out_refund_no}", http_handle_v3_refunds_get,

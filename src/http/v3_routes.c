@@ -11,6 +11,8 @@
  *   GET  /v3/pay/transactions/id/{id}?mchid=          query
  *   POST /v3/pay/transactions/out-trade-no/{n}/close  close: 204
  *   GET  /v3/certificates                             the platform certificate, encrypted
+ *   GET  /v3/bill/tradebill?bill_date=                the day's bill: link and SHA-1 (bill.h)
+ *   GET  /v3/billdownload/file?token=                 the bill itself (CSV, or gzip)
  *
  * Bodies: WeChat's fields, strictly validated; a malformed body is
  * PARAM_ERROR (WeChat has no INVALID_JSON). Fields WeChat defines that
@@ -20,9 +22,15 @@
  */
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
+#include <openssl/evp.h>
+
+#include "base/crypto.h"
 #include "base/log.h"
 #include "http/internal.h"
+#include "merchant/bill.h"
+#include "merchant/order.h"
 #include "merchant/paycode.h"
 #include "wallet/bills.h"
 
@@ -533,4 +541,152 @@ void http_handle_v3_certificates(struct http_request *req)
     }
     http_reply_json(req, 200, body);
     json_decref(body);
+}
+
+/* --- trade bills -------------------------------------------------------------------------- */
+
+/* The day's bill of the signer into out, from a reader; replies and
+ * answers false on any refusal. */
+static bool S_bill_make(struct http_request *req, const char *bill_date,
+                        enum merchant_bill_type type, struct buf *out)
+{
+    const struct domain_env *env = http_request_env(req);
+    const struct merchant *m = http_request_merchant(req);
+    if (env == NULL || m == NULL) {
+        http_reply_error(req, QB_E_INTERNAL);
+        return false;
+    }
+    int64_t start_ms, end_ms;
+    const char *message = NULL;
+    enum qb_error err = merchant_bill_date_check(bill_date, clock_now_ms(env->clock), &start_ms,
+                                                 &end_ms, &message);
+    if (err != QB_OK) {
+        http_reply_error_message(req, err, message);
+        return false;
+    }
+    struct store *reader = http_reader_acquire(req);
+    if (reader == NULL)
+        return false;
+    err = merchant_bill_write(reader, m, type, start_ms, end_ms, out);
+    http_reader_release(req, reader);
+    if (err == QB_E_TOO_LARGE)
+        http_reply_error_message(req, err, "the day's bill is larger than this server serves");
+    else if (err != QB_OK)
+        http_reply_error(req, err);
+    return err == QB_OK;
+}
+
+/* The host a client reached us by, for the download link: the Host
+ * header when it is a plain host[:port]; else the link is a path. */
+static const char *S_host(struct http_request *req)
+{
+    const char *host = http_request_header(req, "Host");
+    if (host == NULL || host[0] == '\0' || strlen(host) > 255 ||
+        strspn(host, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-:[]") !=
+            strlen(host))
+        return NULL;
+    return host;
+}
+
+/* GET /v3/bill/tradebill?bill_date=&bill_type=&tar_type= →
+ * {download_url, hash_type: "SHA1", hash_value}: the SHA-1 of the CSV as
+ * it is before any compression (WeChat's rule). The file is made here to
+ * hash it, and again at the download; the day has ended, so both are the
+ * same bytes. */
+void http_handle_v3_tradebill(struct http_request *req)
+{
+    const struct domain_env *env = http_request_env(req);
+    const struct merchant *m = http_request_merchant(req);
+    const char *bill_date = http_request_query(req, "bill_date");
+    const char *bill_type = http_request_query(req, "bill_type");
+    const char *tar_type = http_request_query(req, "tar_type");
+    enum merchant_bill_type type = MERCHANT_BILL_ALL;
+    if (bill_date == NULL) {
+        http_reply_error_message(req, QB_E_PARAM, "bill_date is required");
+        return;
+    }
+    if (bill_type != NULL && !merchant_bill_type_parse(bill_type, &type)) {
+        http_reply_error_message(req, QB_E_PARAM, "bill_type must be ALL, SUCCESS or REFUND");
+        return;
+    }
+    if (tar_type != NULL && strcmp(tar_type, "GZIP") != 0) {
+        http_reply_error_message(req, QB_E_PARAM, "tar_type must be GZIP");
+        return;
+    }
+    struct buf csv;
+    buf_init(&csv, HTTP_REPLY_SIZE_MAX);
+    if (!S_bill_make(req, bill_date, type, &csv)) {
+        buf_release(&csv);
+        return;
+    }
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int digest_size = 0;
+    char hash[2 * EVP_MAX_MD_SIZE + 1];
+    bool ok = EVP_Digest(csv.data, csv.size, digest, &digest_size, EVP_sha1(), NULL) == 1;
+    buf_release(&csv);
+    if (!ok) {
+        http_reply_error(req, QB_E_INTERNAL);
+        return;
+    }
+    crypto_hex(digest, digest_size, hash);
+    char token[MERCHANT_BILL_TOKEN_SIZE];
+    merchant_bill_token_make(env->cursor_key, m->mchid, bill_date, type, tar_type != NULL,
+                             clock_now_ms(env->clock) + MERCHANT_BILL_TOKEN_TTL_MS, token);
+    const char *host = S_host(req);
+    const char *proto = http_request_header(req, "X-Forwarded-Proto");
+    char url[512];
+    const char *scheme = host == NULL                                       ? ""
+                         : proto != NULL && strcasecmp(proto, "https") == 0 ? "https://"
+                                                                            : "http://";
+    snprintf(url, sizeof url, "%s%s/v3/billdownload/file?token=%s", scheme,
+             host != NULL ? host : "", token);
+    json_t *body = json_pack("{s:s, s:s, s:s}", "download_url", url, "hash_type", "SHA1",
+                             "hash_value", hash);
+    if (body == NULL) {
+        http_reply_error(req, QB_E_INTERNAL);
+        return;
+    }
+    http_reply_json(req, 200, body);
+    json_decref(body);
+}
+
+/* GET /v3/billdownload/file?token= — the file, signed like every /v3
+ * answer. A token that is malformed, forged, another merchant's or past
+ * its five minutes is NOT_FOUND. */
+void http_handle_v3_billdownload(struct http_request *req)
+{
+    const struct domain_env *env = http_request_env(req);
+    const struct merchant *m = http_request_merchant(req);
+    if (env == NULL || m == NULL) {
+        http_reply_error(req, QB_E_INTERNAL);
+        return;
+    }
+    char bill_date[MERCHANT_BILL_DATE_SIZE];
+    enum merchant_bill_type type;
+    bool gzip = false;
+    if (!merchant_bill_token_open(env->cursor_key, http_request_query(req, "token"), m->mchid,
+                                  clock_now_ms(env->clock), bill_date, &type, &gzip)) {
+        http_reply_error_message(req, QB_E_NOT_FOUND, "the download link is unknown or expired");
+        return;
+    }
+    struct buf csv;
+    buf_init(&csv, HTTP_REPLY_SIZE_MAX);
+    if (!S_bill_make(req, bill_date, type, &csv)) {
+        buf_release(&csv);
+        return;
+    }
+    if (!gzip) {
+        http_reply_raw(req, 200, "text/csv; charset=utf-8", csv.data, csv.size);
+        buf_release(&csv);
+        return;
+    }
+    struct buf packed;
+    buf_init(&packed, HTTP_REPLY_SIZE_MAX);
+    enum qb_error err = merchant_gzip(csv.data, csv.size, &packed);
+    buf_release(&csv);
+    if (err == QB_OK)
+        http_reply_raw(req, 200, "application/gzip", packed.data, packed.size);
+    else
+        http_reply_error(req, err);
+    buf_release(&packed);
 }

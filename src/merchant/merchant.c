@@ -156,3 +156,42 @@ void merchant_create_cmd_init(struct merchant_create_cmd *c, const struct domain
     c->outcome = QB_E_INTERNAL;
     c->merchant.fee_ppm = MERCHANT_FEE_PPM_DEFAULT;
 }
+
+enum qb_error merchant_owned_get(struct store *reader, const char *owner_user_id,
+                                 const char *mchid, struct merchant *out)
+{
+    QB_ASSERT(reader != NULL && owner_user_id != NULL && owner_user_id[0] != '\0');
+    memset(out, 0, sizeof *out);
+    char found[MERCHANT_MCHID_SIZE] = "";
+    if (mchid == NULL) {
+        /* The owner's only merchant: two rows are a question to ask back. */
+        struct store_stmt *st = NULL;
+        if (store_prepare(reader,
+                          "SELECT mchid FROM merchants WHERE owner_user_id = $1 ORDER BY seq"
+                          " LIMIT 2",
+                          &st) != QB_OK)
+            return QB_E_STORAGE;
+        enum qb_error err = store_bind_text(st, 1, owner_user_id, strlen(owner_user_id));
+        int rows = 0;
+        int rc = STORE_STEP_DONE;
+        while (err == QB_OK && (rc = store_step(st)) == STORE_STEP_ROW)
+            if (rows++ == 0)
+                store_column_text_copy(st, 0, found, sizeof found);
+        if (err == QB_OK && rc != STORE_STEP_DONE)
+            err = QB_E_STORAGE;
+        store_finalize(st);
+        if (err != QB_OK)
+            return err;
+        if (rows == 0)
+            return QB_E_NOT_FOUND;
+        if (rows > 1)
+            return QB_E_PARAM;
+        mchid = found;
+    }
+    enum qb_error err = merchant_get(reader, mchid, out);
+    if (err == QB_OK && strcmp(out->owner_user_id, owner_user_id) != 0) {
+        memset(out, 0, sizeof *out);
+        err = QB_E_NOT_FOUND;
+    }
+    return err;
+}

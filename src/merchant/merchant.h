@@ -84,6 +84,12 @@ struct merchant {
  * mchid), QB_E_STORAGE, QB_E_INTERNAL for a row no writer made. */
 QB_MUST_USE enum qb_error merchant_get(struct store *reader, const char *mchid,
                                        struct merchant *out);
+/* The merchant of owner_user_id named mchid, or with mchid NULL the
+ * owner's only merchant. QB_E_NOT_FOUND when the user owns no such
+ * merchant (another owner's is not found, like one that never was);
+ * QB_E_PARAM when mchid is NULL and the user owns several; QB_E_STORAGE. */
+QB_MUST_USE enum qb_error merchant_owned_get(struct store *reader, const char *owner_user_id,
+                                             const char *mchid, struct merchant *out);
 /* Its API v3 key (32 characters and a NUL), unsealed. False when the seal
  * does not open (a different data key). Wipe it after use. */
 QB_MUST_USE bool merchant_apiv3_key(const struct domain_env *env, const struct merchant *m,

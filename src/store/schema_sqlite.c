@@ -384,6 +384,13 @@ const char *const store_sqlite_migrations[] = {
     ");"
     "CREATE INDEX orders_userpaying ON orders(payer_user_id, state, expires_at_ms);"
     "CREATE INDEX orders_due ON orders(state, expires_at_ms);",
+    /* 8: a merchant's orders and refunds by time, for its daily trade bill
+     * (paid orders and refunds by success_at_ms) and its analytics (orders
+     * by created_at_ms, paid ones by success_at_ms), so neither scans other
+     * merchants'. */
+    ("CREATE INDEX orders_paid ON orders(mchid, success_at_ms) WHERE success_at_ms > 0;"
+     "CREATE INDEX orders_created ON orders(mchid, created_at_ms);"
+     "CREATE INDEX refunds_success ON refunds(mchid, success_at_ms) WHERE success_at_ms > 0;"),
 };
 
 const size_t store_sqlite_migration_count =

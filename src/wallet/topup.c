@@ -13,7 +13,8 @@
  *
  * Ledger entries: a top-up is one entry bank clearing → user
  * (WALLET_CODE_TOPUP); a withdrawal is a HOLD user → clearing of amount +
- * fee and then either its CAPTURE plus one fee entry clearing → fee income
+ * fee (or, for a merchant's withdrawal by its owner, merchant account →
+ * clearing: wallet_pay_cmd.account_id) and then either its CAPTURE plus one fee entry clearing → fee income
  * (WALLET_CODE_WITHDRAWAL_FEE) in the same command, or its VOID. Every
  * entry's ref is the payment id.
  */
@@ -126,8 +127,10 @@ static enum qb_error pay_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
     int64_t total;
     if (!money_add(c->amount_minor, fee, &total))
         return pay_refuse(c, QB_E_OVERFLOW);
+    QB_ASSERT(c->account_id == 0 || c->kind == WALLET_WITHDRAWAL);
+    int64_t account_id = c->account_id != 0 ? c->account_id : user.account_id;
     struct ledger_account_view account;
-    err = ledger_txn_account_get(txn, user.account_id, &account);
+    err = ledger_txn_account_get(txn, account_id, &account);
     if (err != QB_OK)
         return err == QB_E_NOT_FOUND ? QB_E_INTERNAL : err;
     uint32_t blocking = LEDGER_ACCOUNT_CLOSED | (c->kind == WALLET_TOPUP
@@ -151,6 +154,8 @@ static enum qb_error pay_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
     p->kind = c->kind;
     snprintf(p->user_id, sizeof p->user_id, "%s", c->user_id);
     snprintf(p->card_id, sizeof p->card_id, "%s", c->card.id);
+    if (c->account_id != 0)
+        snprintf(p->counterparty_id, sizeof p->counterparty_id, "%s", c->account_label);
     p->currency = c->currency;
     p->amount_minor = c->amount_minor;
     p->fee_minor = fee;
@@ -159,7 +164,7 @@ static enum qb_error pay_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
     p->updated_at_ms = p->created_at_ms;
     p->next_check_at_ms = p->created_at_ms + WALLET_BANK_GRACE_MS;
     if (c->kind == WALLET_WITHDRAWAL) {
-        err = ledger_txn_hold(txn, WALLET_CODE_WITHDRAWAL, p->id, user.account_id,
+        err = ledger_txn_hold(txn, WALLET_CODE_WITHDRAWAL, p->id, account_id,
                               env->accounts.bank_clearing, total, 0, &p->hold_id);
         if (err == QB_E_INSUFFICIENT_BALANCE || err == QB_E_ACCOUNT_FROZEN)
             return pay_refuse(c, err);

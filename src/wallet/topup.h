@@ -74,6 +74,15 @@ struct wallet_pay_cmd {
     char payment_password[8];
     const struct currency *currency;
     int64_t amount_minor; /* > 0 */
+    /* A withdrawal from an account other than the user's own balance: 0
+     * for the user's balance; else an account the caller has checked the
+     * user may empty (a merchant's settlement account, withdrawn by its
+     * owner), which the hold is taken from and whose flags are checked,
+     * with account_label ("merchant:<mchid>") kept as the payment's
+     * counterparty_id so the row says whose money it was. The user's
+     * payment password, status and limit of one payment apply as ever. */
+    int64_t account_id;
+    char account_label[ID_TEXT_SIZE_MAX];
     /* Out, when the ledger result is QB_OK and the command ran (not
      * replayed). Outcomes besides QB_OK: NOT_FOUND (no such card of the
      * user, or removed), INVALID_CURRENCY (not CNY), LIMIT_EXCEEDED (over

@@ -174,6 +174,11 @@ static const struct matrix_row S_matrix[] = {
     {"GET", "/v1/me/pending-payments", ID_NONE, SETUP_NONE, NULL, USER_ROUTE(200, 200)},
     {"POST", "/v1/me/pending-payments/{id}/confirm", ID_NO_TRANSFER, SETUP_NONE,
      "{\"payment_password\": \"135790\"}", USER_ROUTE(404, 404)},
+    /* The owner's view of a merchant: the matrix's users own none (test_merchant_owner.c
+     * reads real ones); a missing range or body is refused before anything is looked up. */
+    {"GET", "/v1/merchants/me", ID_NONE, SETUP_NONE, NULL, USER_ROUTE(404, 404)},
+    {"GET", "/v1/merchants/me/analytics", ID_NONE, SETUP_NONE, NULL, USER_ROUTE(400, 400)},
+    {"POST", "/v1/merchants/me/withdrawals", ID_NONE, SETUP_NONE, "{}", USER_ROUTE(400, 400)},
     /* The merchant API: a query without ?mchid= and a body of "{}" are
      * PARAM_ERROR once the signature passed. */
     {"POST", "/v3/pay/transactions/native", ID_NONE, SETUP_NONE, "{}", MERCHANT_ROUTE(400)},
@@ -190,6 +195,9 @@ static const struct matrix_row S_matrix[] = {
     {"POST", "/v3/pay/transactions/out-trade-no/{out_trade_no}/close", ID_ORDER, SETUP_NONE, "{}",
      MERCHANT_ROUTE(400)},
     {"GET", "/v3/certificates", ID_NONE, SETUP_NONE, NULL, MERCHANT_ROUTE(200)},
+    /* Bills: no bill_date is PARAM_ERROR; no token names no file. */
+    {"GET", "/v3/bill/tradebill", ID_NONE, SETUP_NONE, NULL, MERCHANT_ROUTE(400)},
+    {"GET", "/v3/billdownload/file", ID_NONE, SETUP_NONE, NULL, MERCHANT_ROUTE(404)},
     {"POST", "/v3/refund/domestic/refunds", ID_NONE, SETUP_NONE, "{}", MERCHANT_ROUTE(400)},
     /* Nobody's refund: RESOURCE_NOT_EXISTS. */
     {"GET", "/v3/refund/domestic/refunds/{out_refund_no}", ID_ORDER, SETUP_NONE, NULL,

@@ -1,0 +1,131 @@
+/*
+ * analytics.c — a merchant's sales figures (analytics.h).
+ *
+ * Three statements, each one index range of one merchant: orders made
+ * (orders_created), payments grouped by UTC+8 day and hour (orders_paid),
+ * and payers grouped by user (orders_paid). The groups are at most
+ * 92 × 24 rows; the sums are checked in C, not trusted to SQL.
+ */
+#include <string.h>
+
+#include "merchant/analytics.h"
+#include "merchant/bill.h"
+
+#define S_DAY_MS (INT64_C(24) * 60 * 60 * 1000)
+#define S_HOUR_MS (INT64_C(60) * 60 * 1000)
+#define S_UTC8_MS (8 * S_HOUR_MS)
+
+/* Prepares sql and binds (mchid, start, end). */
+static enum qb_error S_prepare(struct store *reader, const char *sql, const char *mchid,
+                               int64_t start_ms, int64_t end_ms, struct store_stmt **st)
+{
+    if (store_prepare(reader, sql, st) != QB_OK)
+        return QB_E_STORAGE;
+    if (store_bind_text(*st, 1, mchid, strlen(mchid)) != QB_OK ||
+        store_bind_int64(*st, 2, start_ms) != QB_OK || store_bind_int64(*st, 3, end_ms) != QB_OK) {
+        store_finalize(*st);
+        *st = NULL;
+        return QB_E_STORAGE;
+    }
+    return QB_OK;
+}
+
+static enum qb_error S_bucket_add(struct merchant_analytics_bucket *b, int64_t count,
+                                  int64_t sales_minor)
+{
+    return money_add(b->paid_count, count, &b->paid_count) &&
+                   money_add(b->sales_minor, sales_minor, &b->sales_minor)
+               ? QB_OK
+               : QB_E_OVERFLOW;
+}
+
+enum qb_error merchant_analytics_read(struct store *reader, const char *mchid, const char *from,
+                                      const char *to, struct merchant_analytics *out,
+                                      const char **message)
+{
+    QB_ASSERT(reader != NULL && mchid != NULL && out != NULL && message != NULL);
+    memset(out, 0, sizeof *out);
+    int64_t first, last;
+    *message = NULL;
+    if (!merchant_date_day(from, &first) || !merchant_date_day(to, &last)) {
+        *message = "from and to must be dates as YYYY-MM-DD";
+        return QB_E_PARAM;
+    }
+    if (last < first || last - first >= MERCHANT_ANALYTICS_DAYS_MAX) {
+        *message = "to must be from or later, at most 92 days in all";
+        return QB_E_PARAM;
+    }
+    out->day_count = (size_t)(last - first + 1);
+    out->start_ms = first * S_DAY_MS - S_UTC8_MS;
+    int64_t end_ms = out->start_ms + (int64_t)out->day_count * S_DAY_MS;
+
+    /* 1. orders made */
+    struct store_stmt *st = NULL;
+    enum qb_error err = S_prepare(reader,
+                                  "SELECT COUNT(*) FROM orders WHERE mchid = $1"
+                                  " AND created_at_ms >= $2 AND created_at_ms < $3",
+                                  mchid, out->start_ms, end_ms, &st);
+    if (err != QB_OK)
+        return err;
+    if (store_step(st) == STORE_STEP_ROW)
+        out->order_count = store_column_int64(st, 0);
+    else
+        err = QB_E_STORAGE;
+    store_finalize(st);
+    if (err != QB_OK)
+        return err;
+
+    /* 2. payments by the offset of their hour from the first midnight */
+    err = S_prepare(reader,
+                    "SELECT (success_at_ms - $2) / 3600000, COUNT(*), SUM(total_minor) FROM orders"
+                    " WHERE mchid = $1 AND success_at_ms >= $2 AND success_at_ms < $3"
+                    " AND success_at_ms > 0 GROUP BY 1",
+                    mchid, out->start_ms, end_ms, &st);
+    if (err != QB_OK)
+        return err;
+    int rc;
+    while (err == QB_OK && (rc = store_step(st)) == STORE_STEP_ROW) {
+        int64_t hour_index = store_column_int64(st, 0);
+        int64_t count = store_column_int64(st, 1);
+        int64_t sales = store_column_int64(st, 2);
+        if (hour_index < 0 || hour_index >= (int64_t)out->day_count * 24 || count <= 0 ||
+            sales <= 0) {
+            err = QB_E_INTERNAL;
+            break;
+        }
+        /* Midnights are UTC+8 midnights: the offset's hour is the hour of day. */
+        err = S_bucket_add(&out->days[hour_index / 24], count, sales);
+        if (err == QB_OK)
+            err = S_bucket_add(&out->hours[hour_index % 24], count, sales);
+        if (err == QB_OK && (!money_add(out->paid_count, count, &out->paid_count) ||
+                             !money_add(out->sales_minor, sales, &out->sales_minor)))
+            err = QB_E_OVERFLOW;
+    }
+    if (err == QB_OK && rc != STORE_STEP_DONE)
+        err = QB_E_STORAGE;
+    store_finalize(st);
+    if (err != QB_OK)
+        return err;
+    if (out->paid_count > 0)
+        out->average_ticket_minor =
+            out->sales_minor / out->paid_count +
+            (2 * (out->sales_minor % out->paid_count) >= out->paid_count ? 1 : 0);
+
+    /* 3. payers, and those who paid twice or more */
+    err = S_prepare(reader,
+                    "SELECT COUNT(*), COALESCE(SUM(n >= 2), 0) FROM (SELECT COUNT(*) AS n"
+                    " FROM orders WHERE mchid = $1 AND success_at_ms >= $2 AND success_at_ms < $3"
+                    " AND success_at_ms > 0 GROUP BY payer_user_id)",
+                    mchid, out->start_ms, end_ms, &st);
+    if (err != QB_OK)
+        return err;
+    if (store_step(st) == STORE_STEP_ROW) {
+        out->payer_count = store_column_int64(st, 0);
+        out->repeat_payer_count = store_column_int64(st, 1);
+    } else {
+        err = QB_E_STORAGE;
+    }
+    store_finalize(st);
+    QB_ASSERT(err != QB_OK || out->repeat_payer_count <= out->payer_count);
+    return err;
+}

@@ -1,0 +1,565 @@
+/*
+ * bill.c — the daily trade bill (bill.h): the date rules, the rows of the
+ * day, the CSV in WeChat's layout, the download token and gzip.
+ *
+ * The rows come from S_sources: each source is one SELECT answering the
+ * same columns for the day of one merchant ($1 mchid, $2 start, $3 end;
+ * each served by an index on (mchid, time)). They are joined with UNION ALL
+ * and ordered by time, so the file is in time order whatever the kind.
+ * There are two sources: the payments (orders by success_at_ms) and the
+ * refunds (refunds by success_at_ms, joined to their order for its
+ * columns). A new kind of trade is one more entry of S_sources answering
+ * the same columns.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include <zlib.h>
+
+#include "base/crypto.h"
+#include "merchant/bill.h"
+#include "merchant/order.h"
+
+#define S_DAY_MS (INT64_C(24) * 60 * 60 * 1000)
+#define S_UTC8_MS (INT64_C(8) * 60 * 60 * 1000)
+#define S_SQL_SIZE_MAX 4096
+
+enum S_kind {
+    S_PAYMENT = 0,
+    S_REFUND = 1,
+};
+
+/* Every source answers these columns, in this order:
+ *   0 at_ms        the time of the trade (payment: paid; refund: refunded)
+ *   1 kind         S_PAYMENT or S_REFUND
+ *   2 appid, 3 transaction_id, 4 out_trade_no, 5 payer_openid,
+ *   6 trade_type, 7 state, 8 currency, 9 total_minor (the order's amount),
+ *   10 fee_minor (the order's fee), 11 description, 12 attach,
+ *   13 refund_id, 14 out_refund_no, 15 refund_minor, 16 refund_fee_minor
+ *      (the fee given back), 17 refund_created_at_ms, 18 refund_status
+ *   ("" for a payment). */
+static const char *const S_sources[] = {
+    "SELECT success_at_ms, 0, appid, transaction_id, out_trade_no, payer_openid, trade_type,"
+    " state, currency, total_minor, fee_minor, description, attach, '', '', 0, 0, 0, ''"
+    " FROM orders WHERE mchid = $1 AND success_at_ms >= $2 AND success_at_ms < $3"
+    " AND success_at_ms > 0",
+    "SELECT r.success_at_ms, 1, o.appid, o.transaction_id, o.out_trade_no, o.payer_openid,"
+    " o.trade_type, o.state, o.currency, o.total_minor, o.fee_minor, o.description, o.attach,"
+    " r.refund_id, r.out_refund_no, r.refund_minor, r.fee_refund_minor, r.created_at_ms,"
+    " CASE r.status WHEN 1 THEN 'SUCCESS' WHEN 2 THEN 'PROCESSING' WHEN 3 THEN 'ABNORMAL'"
+    " ELSE 'CLOSED' END"
+    " FROM refunds r JOIN orders o ON o.transaction_id = r.transaction_id"
+    " WHERE r.mchid = $1 AND r.success_at_ms >= $2 AND r.success_at_ms < $3"
+    " AND r.success_at_ms > 0",
+};
+
+struct S_row {
+    int64_t at_ms;
+    enum S_kind kind;
+    char appid[MERCHANT_APPID_SIZE];
+    char transaction_id[MERCHANT_TRANSACTION_ID_SIZE];
+    char out_trade_no[MERCHANT_OUT_TRADE_NO_SIZE_MAX];
+    char openid[MERCHANT_OPENID_SIZE];
+    enum merchant_trade_type trade_type;
+    enum merchant_trade_state state;
+    const struct currency *currency;
+    int64_t total_minor;
+    int64_t fee_minor;
+    char description[MERCHANT_DESCRIPTION_SIZE_MAX];
+    char attach[MERCHANT_ATTACH_SIZE_MAX];
+    char refund_id[65];
+    char out_refund_no[65];
+    int64_t refund_minor;
+    int64_t refund_fee_minor;
+    int64_t refund_created_at_ms;
+    char refund_status[33];
+};
+
+bool merchant_bill_type_parse(const char *text, enum merchant_bill_type *out)
+{
+    if (text == NULL)
+        return false;
+    if (strcmp(text, "ALL") == 0)
+        *out = MERCHANT_BILL_ALL;
+    else if (strcmp(text, "SUCCESS") == 0)
+        *out = MERCHANT_BILL_SUCCESS;
+    else if (strcmp(text, "REFUND") == 0)
+        *out = MERCHANT_BILL_REFUND;
+    else
+        return false;
+    return true;
+}
+
+const char *merchant_bill_type_name(enum merchant_bill_type type)
+{
+    switch (type) {
+    case MERCHANT_BILL_ALL:
+        return "ALL";
+    case MERCHANT_BILL_SUCCESS:
+        return "SUCCESS";
+    case MERCHANT_BILL_REFUND:
+        return "REFUND";
+    }
+    return "ALL";
+}
+
+/* --- dates --------------------------------------------------------------------------- */
+
+/* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's
+ * days_from_civil). */
+static int64_t S_days_from_civil(int64_t y, int m, int d)
+{
+    y -= m <= 2;
+    int64_t era = (y >= 0 ? y : y - 399) / 400;
+    int64_t yoe = y - era * 400;
+    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}
+
+static int S_month_days(int64_t y, int m)
+{
+    static const int days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    return m == 2 && leap ? 29 : days[m - 1];
+}
+
+/* "YYYY-MM-DD" into its parts; false when it is not a real date of years
+ * 1970..9999. */
+static bool S_date_parse(const char *text, int64_t *y, int *m, int *d)
+{
+    if (text == NULL || strlen(text) != 10 || text[4] != '-' || text[7] != '-')
+        return false;
+    for (size_t i = 0; i < 10; i++)
+        if (i != 4 && i != 7 && (text[i] < '0' || text[i] > '9'))
+            return false;
+    *y = (text[0] - '0') * 1000 + (text[1] - '0') * 100 + (text[2] - '0') * 10 + (text[3] - '0');
+    *m = (text[5] - '0') * 10 + (text[6] - '0');
+    *d = (text[8] - '0') * 10 + (text[9] - '0');
+    return *y >= 1970 && *m >= 1 && *m <= 12 && *d >= 1 && *d <= S_month_days(*y, *m);
+}
+
+bool merchant_date_day(const char *text, int64_t *day)
+{
+    int64_t y;
+    int m, d;
+    if (!S_date_parse(text, &y, &m, &d))
+        return false;
+    *day = S_days_from_civil(y, m, d);
+    return true;
+}
+
+enum qb_error merchant_bill_date_check(const char *bill_date, int64_t now_ms, int64_t *start_ms,
+                                       int64_t *end_ms, const char **message)
+{
+    QB_ASSERT(start_ms != NULL && end_ms != NULL && message != NULL);
+    int64_t y;
+    int m, d;
+    if (!S_date_parse(bill_date, &y, &m, &d)) {
+        *message = "bill_date must be a date as YYYY-MM-DD";
+        return QB_E_PARAM;
+    }
+    int64_t day = S_days_from_civil(y, m, d);
+    *start_ms = day * S_DAY_MS - S_UTC8_MS;
+    *end_ms = *start_ms + S_DAY_MS;
+
+    /* Today in UTC+8, and the first day still served. */
+    int64_t today = (now_ms + S_UTC8_MS) / S_DAY_MS - ((now_ms + S_UTC8_MS) % S_DAY_MS < 0);
+    if (day > today) {
+        *message = "bill_date is in the future";
+        return QB_E_INVALID_REQUEST;
+    }
+    if (day == today) {
+        *message = "the bill of today is made after the day ends (UTC+8)";
+        return QB_E_STATEMENT_CREATING;
+    }
+    char stamp[40];
+    clock_format_rfc3339(now_ms, 8 * 60, stamp, sizeof stamp);
+    int64_t ty;
+    int tm, td;
+    stamp[10] = '\0';
+    bool ok = S_date_parse(stamp, &ty, &tm, &td);
+    QB_ASSERT(ok);
+    int fm = tm - MERCHANT_BILL_MONTHS_MAX;
+    int64_t fy = ty;
+    if (fm < 1) {
+        fm += 12;
+        fy--;
+    }
+    int fd = td <= S_month_days(fy, fm) ? td : S_month_days(fy, fm);
+    if (day < S_days_from_civil(fy, fm, fd)) {
+        *message = "bill_date is more than three months ago";
+        return QB_E_INVALID_REQUEST;
+    }
+    *message = NULL;
+    return QB_OK;
+}
+
+/* --- the CSV ----------------------------------------------------------------------------- */
+
+/* The header lines of each bill type (WeChat's column names and order). */
+static const char S_header_all[] =
+    "交易时间,公众账号ID,商户号,特约商户号,设备号,微信订单号,商户订单号,用户标识,交易类型,"
+    "交易状态,付款银行,货币种类,应结订单金额,代金券金额,微信退款单号,商户退款单号,退款金额,"
+    "充值券退款金额,退款类型,退款状态,商品名称,商户数据包,手续费,费率,订单金额,申请退款金额,"
+    "费率备注\r\n";
+static const char S_header_success[] =
+    "交易时间,公众账号ID,商户号,特约商户号,设备号,微信订单号,商户订单号,用户标识,交易类型,"
+    "交易状态,付款银行,货币种类,应结订单金额,代金券金额,商品名称,商户数据包,手续费,费率,订单金额,"
+    "费率备注\r\n";
+static const char S_header_refund[] =
+    "交易时间,公众账号ID,商户号,特约商户号,设备号,微信订单号,商户订单号,用户标识,交易类型,"
+    "交易状态,付款银行,货币种类,应结订单金额,代金券金额,退款申请时间,退款成功时间,微信退款单号,"
+    "商户退款单号,退款金额,充值券退款金额,退款类型,退款状态,商品名称,商户数据包,手续费,费率,"
+    "订单金额,申请退款金额,费率备注\r\n";
+static const char S_summary_header[] =
+    "总交易单数,应结订单总金额,退款总金额,充值券退款总金额,手续费总金额,订单总金额,申请退款总金额"
+    "\r\n";
+
+/* One field: the backtick WeChat puts before every value, then the text;
+ * a value holding a comma, a quote or a line break is quoted as RFC 4180
+ * has it, the backtick inside the quotes, so a CSV reader still gets
+ * "`value". first: no comma before it. */
+static enum qb_error S_field(struct buf *out, bool first, const char *text)
+{
+    enum qb_error err = first ? QB_OK : buf_append(out, ",", 1);
+    if (err != QB_OK)
+        return err;
+    if (strpbrk(text, ",\"\r\n") == NULL) {
+        err = buf_append(out, "`", 1);
+        return err == QB_OK ? buf_append_str(out, text) : err;
+    }
+    err = buf_append(out, "\"`", 2);
+    for (const char *p = text; err == QB_OK && *p != '\0'; p++)
+        err = *p == '"' ? buf_append(out, "\"\"", 2) : buf_append(out, p, 1);
+    return err == QB_OK ? buf_append(out, "\"", 1) : err;
+}
+
+/* amount_minor in the currency's major unit with at least decimals
+ * fraction digits ("0.74", or "0.74000" for a fee). */
+static void S_amount(int64_t amount_minor, const struct currency *cur, int decimals, char *out,
+                     size_t out_size)
+{
+    char text[MONEY_TEXT_SIZE_MAX];
+    money_format(amount_minor, cur, text, sizeof text);
+    int pad = decimals - (int)cur->exponent;
+    snprintf(out, out_size, "%s%s%.*s", text, cur->exponent == 0 && pad > 0 ? "." : "",
+             pad > 0 ? pad : 0, "0000000000");
+}
+
+static void S_time(int64_t at_ms, char out[24])
+{
+    char stamp[40];
+    if (at_ms <= 0) {
+        out[0] = '\0';
+        return;
+    }
+    clock_format_rfc3339(at_ms, 8 * 60, stamp, sizeof stamp);
+    /* "2026-11-28T10:00:00+08:00" → "2026-11-28 10:00:00" */
+    snprintf(out, 24, "%.10s %.8s", stamp, stamp + 11);
+}
+
+/* The fee rate as WeChat prints it: "0.60%" (four decimals when the rate
+ * needs them). */
+static void S_rate(int64_t fee_ppm, char out[24])
+{
+    if (fee_ppm % 100 == 0)
+        snprintf(out, 24, "%lld.%02lld%%", (long long)(fee_ppm / 10000),
+                 (long long)(fee_ppm % 10000 / 100));
+    else
+        snprintf(out, 24, "%lld.%04lld%%", (long long)(fee_ppm / 10000),
+                 (long long)(fee_ppm % 10000));
+}
+
+struct S_sums {
+    int64_t count;
+    int64_t settled_minor; /* 应结订单总金额 */
+    int64_t refund_minor;  /* 退款总金额 */
+    int64_t fee_minor;     /* 手续费总金额: fees less fees given back */
+    int64_t order_minor;   /* 订单总金额 */
+};
+
+static enum qb_error S_line(struct buf *out, enum merchant_bill_type type, const struct merchant *m,
+                            const struct S_row *r)
+{
+    bool refund = r->kind == S_REFUND;
+    char when[24], refund_created[24], rate[24];
+    char settled[48], fee[48], total[48], refund_amount[48], zero[48];
+    S_time(r->at_ms, when);
+    S_time(refund ? r->refund_created_at_ms : 0, refund_created);
+    S_rate(m->fee_ppm, rate);
+    /* A payment row settles the order's amount; a refund row settles
+     * nothing and gives back the refund and its share of the fee. */
+    S_amount(refund ? 0 : r->total_minor, r->currency, 2, settled, sizeof settled);
+    S_amount(refund ? -r->refund_fee_minor : r->fee_minor, r->currency, 5, fee, sizeof fee);
+    S_amount(refund ? 0 : r->total_minor, r->currency, 2, total, sizeof total);
+    S_amount(refund ? r->refund_minor : 0, r->currency, 2, refund_amount, sizeof refund_amount);
+    S_amount(0, r->currency, 2, zero, sizeof zero);
+    const char *state = refund ? "REFUND" : r->state == MERCHANT_REVOKED ? "REVOKED" : "SUCCESS";
+
+    const char *head[] = {when,
+                          r->appid,
+                          m->mchid,
+                          "0",
+                          "",
+                          r->transaction_id,
+                          r->out_trade_no,
+                          r->openid,
+                          merchant_trade_type_name(r->trade_type),
+                          state,
+                          "OTHERS",
+                          r->currency->code,
+                          settled,
+                          zero};
+    enum qb_error err = QB_OK;
+    for (size_t i = 0; err == QB_OK && i < QB_ARRAY_COUNT(head); i++)
+        err = S_field(out, i == 0, head[i]);
+    if (err != QB_OK)
+        return err;
+    const char *refund_ids[] = {r->refund_id, r->out_refund_no, refund_amount, zero,
+                                refund ? "ORIGINAL" : "", r->refund_status};
+    if (type == MERCHANT_BILL_REFUND) {
+        err = S_field(out, false, refund_created);
+        if (err == QB_OK)
+            err = S_field(out, false, refund ? when : "");
+    }
+    if (type != MERCHANT_BILL_SUCCESS)
+        for (size_t i = 0; err == QB_OK && i < QB_ARRAY_COUNT(refund_ids); i++)
+            err = S_field(out, false, refund_ids[i]);
+    const char *tail[] = {r->description, r->attach, fee, rate, total};
+    for (size_t i = 0; err == QB_OK && i < QB_ARRAY_COUNT(tail); i++)
+        err = S_field(out, false, tail[i]);
+    if (err == QB_OK && type != MERCHANT_BILL_SUCCESS)
+        err = S_field(out, false, refund_amount);
+    if (err == QB_OK)
+        err = S_field(out, false, "");
+    return err == QB_OK ? buf_append(out, "\r\n", 2) : err;
+}
+
+static enum qb_error S_row_read(struct store_stmt *st, struct S_row *r)
+{
+    memset(r, 0, sizeof *r);
+    r->at_ms = store_column_int64(st, 0);
+    r->kind = (enum S_kind)store_column_int64(st, 1);
+    store_column_text_copy(st, 2, r->appid, sizeof r->appid);
+    store_column_text_copy(st, 3, r->transaction_id, sizeof r->transaction_id);
+    store_column_text_copy(st, 4, r->out_trade_no, sizeof r->out_trade_no);
+    store_column_text_copy(st, 5, r->openid, sizeof r->openid);
+    r->trade_type = (enum merchant_trade_type)store_column_int64(st, 6);
+    r->state = (enum merchant_trade_state)store_column_int64(st, 7);
+    char currency[8];
+    store_column_text_copy(st, 8, currency, sizeof currency);
+    r->currency = currency_find(currency);
+    r->total_minor = store_column_int64(st, 9);
+    r->fee_minor = store_column_int64(st, 10);
+    store_column_text_copy(st, 11, r->description, sizeof r->description);
+    store_column_text_copy(st, 12, r->attach, sizeof r->attach);
+    store_column_text_copy(st, 13, r->refund_id, sizeof r->refund_id);
+    store_column_text_copy(st, 14, r->out_refund_no, sizeof r->out_refund_no);
+    r->refund_minor = store_column_int64(st, 15);
+    r->refund_fee_minor = store_column_int64(st, 16);
+    r->refund_created_at_ms = store_column_int64(st, 17);
+    store_column_text_copy(st, 18, r->refund_status, sizeof r->refund_status);
+    bool ok = r->at_ms > 0 && (r->kind == S_PAYMENT || r->kind == S_REFUND) &&
+              r->currency != NULL && r->total_minor > 0 && r->fee_minor >= 0 &&
+              r->fee_minor <= r->total_minor && r->trade_type >= MERCHANT_TRADE_NATIVE &&
+              r->trade_type <= MERCHANT_TRADE_H5 && r->refund_minor >= 0 &&
+              r->refund_fee_minor >= 0;
+    return ok ? QB_OK : QB_E_INTERNAL;
+}
+
+static enum qb_error S_sums_add(struct S_sums *s, const struct S_row *r)
+{
+    s->count++;
+    bool ok = true;
+    if (r->kind == S_PAYMENT) {
+        ok = money_add(s->settled_minor, r->total_minor, &s->settled_minor) &&
+             money_add(s->order_minor, r->total_minor, &s->order_minor) &&
+             money_add(s->fee_minor, r->fee_minor, &s->fee_minor);
+    } else {
+        ok = money_add(s->refund_minor, r->refund_minor, &s->refund_minor) &&
+             money_sub(s->fee_minor, r->refund_fee_minor, &s->fee_minor);
+    }
+    return ok ? QB_OK : QB_E_OVERFLOW;
+}
+
+enum qb_error merchant_bill_write(struct store *reader, const struct merchant *m,
+                                  enum merchant_bill_type type, int64_t start_ms, int64_t end_ms,
+                                  struct buf *out)
+{
+    QB_ASSERT(reader != NULL && m != NULL && out != NULL);
+    QB_ASSERT(start_ms < end_ms);
+
+    /* Every source, time order, one more row than a bill may hold. */
+    char sql[S_SQL_SIZE_MAX];
+    size_t used = 0;
+    for (size_t i = 0; i < QB_ARRAY_COUNT(S_sources); i++) {
+        int n = snprintf(sql + used, sizeof sql - used, "%s%s", i > 0 ? " UNION ALL " : "",
+                         S_sources[i]);
+        QB_ASSERT(n > 0 && (size_t)n < sizeof sql - used);
+        used += (size_t)n;
+    }
+    int n = snprintf(sql + used, sizeof sql - used, " ORDER BY 1, 2, 4, 14 LIMIT %d",
+                     MERCHANT_BILL_ROWS_MAX + 1);
+    QB_ASSERT(n > 0 && (size_t)n < sizeof sql - used);
+
+    struct store_stmt *st = NULL;
+    if (store_prepare(reader, sql, &st) != QB_OK)
+        return QB_E_STORAGE;
+    enum qb_error err = store_bind_text(st, 1, m->mchid, strlen(m->mchid));
+    if (err == QB_OK)
+        err = store_bind_int64(st, 2, start_ms);
+    if (err == QB_OK)
+        err = store_bind_int64(st, 3, end_ms);
+    if (err != QB_OK) {
+        store_finalize(st);
+        return QB_E_STORAGE;
+    }
+
+    const char *header = type == MERCHANT_BILL_SUCCESS  ? S_header_success
+                         : type == MERCHANT_BILL_REFUND ? S_header_refund
+                                                        : S_header_all;
+    err = buf_append_str(out, header);
+    struct S_sums sums;
+    memset(&sums, 0, sizeof sums);
+    size_t row_count = 0;
+    struct S_row row;
+    int rc;
+    while (err == QB_OK && (rc = store_step(st)) == STORE_STEP_ROW) {
+        if (++row_count > MERCHANT_BILL_ROWS_MAX) {
+            err = QB_E_TOO_LARGE;
+            break;
+        }
+        err = S_row_read(st, &row);
+        if (err != QB_OK)
+            break;
+        bool wanted = type == MERCHANT_BILL_ALL ||
+                      (type == MERCHANT_BILL_SUCCESS && row.kind == S_PAYMENT) ||
+                      (type == MERCHANT_BILL_REFUND && row.kind == S_REFUND);
+        if (!wanted)
+            continue;
+        err = S_sums_add(&sums, &row);
+        if (err == QB_OK)
+            err = S_line(out, type, m, &row);
+    }
+    if (err == QB_OK && rc != STORE_STEP_DONE)
+        err = QB_E_STORAGE;
+    store_finalize(st);
+    if (err == QB_OK && row_count == 0)
+        err = QB_E_NO_STATEMENT_EXIST;
+    if (err != QB_OK)
+        return err;
+
+    const struct currency *cny = currency_find("CNY");
+    char settled[48], refund[48], zero[48], fee[48], order[48], count[24];
+    snprintf(count, sizeof count, "%lld", (long long)sums.count);
+    S_amount(sums.settled_minor, cny, 2, settled, sizeof settled);
+    S_amount(sums.refund_minor, cny, 2, refund, sizeof refund);
+    S_amount(0, cny, 2, zero, sizeof zero);
+    S_amount(sums.fee_minor, cny, 5, fee, sizeof fee);
+    S_amount(sums.order_minor, cny, 2, order, sizeof order);
+    const char *summary[] = {count, settled, refund, zero, fee, order, refund};
+    err = buf_append_str(out, S_summary_header);
+    for (size_t i = 0; err == QB_OK && i < QB_ARRAY_COUNT(summary); i++)
+        err = S_field(out, i == 0, summary[i]);
+    if (err == QB_OK)
+        err = buf_append(out, "\r\n", 2);
+    return err == QB_OK ? QB_OK : QB_E_TOO_LARGE;
+}
+
+/* --- the download token --------------------------------------------------------------- */
+
+/* The token is mchid (10) ‖ bill_date without dashes (8) ‖ type (1 digit) ‖
+ * gzip (1 digit) ‖ expiry in Unix seconds (10 digits) ‖ the first 16 bytes
+ * of HMAC-SHA-256(key, "qianbao bill token\0" ‖ those 30 characters), in
+ * hex (32): 62 characters of [0-9a-f]. */
+#define S_TOKEN_BODY_SIZE 30
+
+static void S_token_mac(const uint8_t key[DOMAIN_KEY_SIZE], const char *body, char out[33])
+{
+    static const char context[] = "qianbao bill token";
+    char message[sizeof context + S_TOKEN_BODY_SIZE];
+    memcpy(message, context, sizeof context); /* with its NUL: the separator */
+    memcpy(message + sizeof context, body, S_TOKEN_BODY_SIZE);
+    uint8_t mac[CRYPTO_SHA256_SIZE];
+    domain_keyed_hash(key, message, sizeof message, mac);
+    crypto_hex(mac, 16, out);
+}
+
+void merchant_bill_token_make(const uint8_t key[DOMAIN_KEY_SIZE], const char *mchid,
+                              const char *bill_date, enum merchant_bill_type type, bool gzip,
+                              int64_t expires_at_ms, char out[MERCHANT_BILL_TOKEN_SIZE])
+{
+    QB_ASSERT(strlen(mchid) == MERCHANT_MCHID_SIZE - 1 && strlen(bill_date) == 10);
+    QB_ASSERT(expires_at_ms > 0 && expires_at_ms / 1000 < INT64_C(10000000000));
+    int n = snprintf(out, MERCHANT_BILL_TOKEN_SIZE, "%s%.4s%.2s%.2s%d%d%010lld", mchid, bill_date,
+                     bill_date + 5, bill_date + 8, (int)type, gzip ? 1 : 0,
+                     (long long)(expires_at_ms / 1000));
+    QB_ASSERT(n == S_TOKEN_BODY_SIZE);
+    S_token_mac(key, out, out + S_TOKEN_BODY_SIZE);
+    QB_ASSERT(strlen(out) == MERCHANT_BILL_TOKEN_SIZE - 1);
+}
+
+bool merchant_bill_token_open(const uint8_t key[DOMAIN_KEY_SIZE], const char *token,
+                              const char *mchid, int64_t now_ms,
+                              char bill_date[MERCHANT_BILL_DATE_SIZE],
+                              enum merchant_bill_type *type, bool *gzip)
+{
+    if (token == NULL || strlen(token) != MERCHANT_BILL_TOKEN_SIZE - 1 ||
+        strspn(token, "0123456789") < S_TOKEN_BODY_SIZE ||
+        strspn(token + S_TOKEN_BODY_SIZE, "0123456789abcdef") !=
+            MERCHANT_BILL_TOKEN_SIZE - 1 - S_TOKEN_BODY_SIZE)
+        return false;
+    char mac[33];
+    S_token_mac(key, token, mac);
+    if (!crypto_equal(mac, token + S_TOKEN_BODY_SIZE, 32))
+        return false;
+    if (strncmp(token, mchid, MERCHANT_MCHID_SIZE - 1) != 0)
+        return false;
+    int64_t expires_s = 0;
+    for (size_t i = 20; i < S_TOKEN_BODY_SIZE; i++)
+        expires_s = expires_s * 10 + (token[i] - '0');
+    if (now_ms >= expires_s * 1000)
+        return false;
+    int t = token[18] - '0';
+    if (t < MERCHANT_BILL_ALL || t > MERCHANT_BILL_REFUND || (token[19] != '0' && token[19] != '1'))
+        return false;
+    snprintf(bill_date, MERCHANT_BILL_DATE_SIZE, "%.4s-%.2s-%.2s", token + 10, token + 14,
+             token + 16);
+    *type = (enum merchant_bill_type)t;
+    *gzip = token[19] == '1';
+    return true;
+}
+
+/* --- gzip ----------------------------------------------------------------------------------- */
+
+enum qb_error merchant_gzip(const void *data, size_t size, struct buf *out)
+{
+    z_stream z;
+    memset(&z, 0, sizeof z);
+    /* windowBits 15 + 16: a gzip wrapper with no name and time 0, so the
+     * same bill compresses to the same bytes. */
+    if (deflateInit2(&z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+        return QB_E_INTERNAL;
+    if (size > UINT32_MAX) {
+        deflateEnd(&z);
+        return QB_E_TOO_LARGE;
+    }
+    z.next_in = (Bytef *)(uintptr_t)data;
+    z.avail_in = (uInt)size;
+    unsigned char chunk[16384];
+    enum qb_error err = QB_OK;
+    int rc;
+    do {
+        z.next_out = chunk;
+        z.avail_out = sizeof chunk;
+        rc = deflate(&z, Z_FINISH);
+        if (rc == Z_STREAM_ERROR) {
+            err = QB_E_INTERNAL;
+            break;
+        }
+        err = buf_append(out, chunk, sizeof chunk - z.avail_out);
+    } while (err == QB_OK && rc != Z_STREAM_END);
+    deflateEnd(&z);
+    return err;
+}

@@ -1,0 +1,89 @@
+/*
+ * bill.h — a merchant's daily trade bill (WeChat Pay's 交易账单), as the
+ * CSV file WeChat serves, and the token of its download link.
+ *
+ * Owns: reading one Asia/Shanghai day of a merchant's trades and writing
+ * them in WeChat's layout — a header line, one line per trade with every
+ * field prefixed by a backtick, then a summary header and a summary line;
+ * amounts in yuan, fees to five decimals, times "YYYY-MM-DD HH:MM:SS" in
+ * UTC+8 (China has kept one offset, no daylight saving, since 1991).
+ *
+ * A trade is a row of one of the bill's sources (bill.c, S_sources): a
+ * payment (an order whose success_at_ms falls in the day) or a refund (one
+ * whose success_at_ms does). The
+ * day's rows of every source are read in one query, time order; bill_type
+ * picks the kinds written. Rows are read from what is committed; a day
+ * that has ended in UTC+8 no longer changes, so the hash answered with the
+ * link matches the file downloaded after it.
+ *
+ * Must never: show a user id (only the order's openid), read past
+ * MERCHANT_BILL_ROWS_MAX rows, write more than size_max bytes.
+ *
+ * Who calls it: the /v3/bill/tradebill and /v3/billdownload/file handlers.
+ */
+#ifndef QB_MERCHANT_BILL_H
+#define QB_MERCHANT_BILL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "merchant/merchant.h"
+
+#define MERCHANT_BILL_ROWS_MAX 3000 /* trades of one day's bill: about 1 MiB of CSV */
+#define MERCHANT_BILL_DATE_SIZE 11  /* "YYYY-MM-DD" + NUL */
+#define MERCHANT_BILL_MONTHS_MAX 3  /* WeChat serves the bills of the last three months */
+#define MERCHANT_BILL_TOKEN_TTL_MS (5 * 60 * 1000) /* a download link lives five minutes */
+#define MERCHANT_BILL_TOKEN_SIZE 63 /* 62 characters + NUL */
+
+enum merchant_bill_type {
+    MERCHANT_BILL_ALL = 1,     /* payments and refunds */
+    MERCHANT_BILL_SUCCESS = 2, /* payments */
+    MERCHANT_BILL_REFUND = 3,  /* refunds */
+};
+
+/* "ALL", "SUCCESS", "REFUND" → the type; false for anything else. */
+bool merchant_bill_type_parse(const char *text, enum merchant_bill_type *out);
+const char *merchant_bill_type_name(enum merchant_bill_type type);
+
+/* A calendar date "YYYY-MM-DD" (years 1970..9999, a real date) as days
+ * since 1970-01-01; its UTC+8 midnight is day * 86400000 - 8 h. */
+QB_MUST_USE bool merchant_date_day(const char *text, int64_t *day);
+
+/* Checks bill_date ("YYYY-MM-DD", a real calendar date) against now_ms in
+ * UTC+8 and gives the day's bounds [*start_ms, *end_ms). QB_E_PARAM when
+ * malformed; QB_E_STATEMENT_CREATING for today (the day has not ended);
+ * QB_E_INVALID_REQUEST for a future date or one before the same day
+ * MERCHANT_BILL_MONTHS_MAX calendar months ago (the day clamped to the
+ * month's length). *message says which, for the client. */
+QB_MUST_USE enum qb_error merchant_bill_date_check(const char *bill_date, int64_t now_ms,
+                                                   int64_t *start_ms, int64_t *end_ms,
+                                                   const char **message);
+
+/* Writes the bill of merchant m for the day [start_ms, end_ms) into out
+ * (whose cap bounds the file). QB_E_NO_STATEMENT_EXIST when the merchant
+ * had no trade of any kind that day, QB_E_TOO_LARGE past
+ * MERCHANT_BILL_ROWS_MAX rows or out's cap, QB_E_STORAGE, QB_E_INTERNAL
+ * for a row no writer made. */
+QB_MUST_USE enum qb_error merchant_bill_write(struct store *reader, const struct merchant *m,
+                                              enum merchant_bill_type type, int64_t start_ms,
+                                              int64_t end_ms, struct buf *out);
+
+/* The download token: 62 characters [0-9a-f...] naming (mchid, bill_date,
+ * type, gzip, expiry) and a MAC under key (env->cursor_key, with a
+ * context of its own). Stateless: any node that shares the data key
+ * accepts it until it expires. */
+void merchant_bill_token_make(const uint8_t key[DOMAIN_KEY_SIZE], const char *mchid,
+                              const char *bill_date, enum merchant_bill_type type, bool gzip,
+                              int64_t expires_at_ms, char out[MERCHANT_BILL_TOKEN_SIZE]);
+/* Opens a token for merchant mchid at now_ms: false when it is malformed,
+ * forged, another merchant's, or expired. */
+QB_MUST_USE bool merchant_bill_token_open(const uint8_t key[DOMAIN_KEY_SIZE], const char *token,
+                                          const char *mchid, int64_t now_ms,
+                                          char bill_date[MERCHANT_BILL_DATE_SIZE],
+                                          enum merchant_bill_type *type, bool *gzip);
+
+/* gzip (RFC 1952, no file name, time 0) of data appended to out. */
+QB_MUST_USE enum qb_error merchant_gzip(const void *data, size_t size, struct buf *out);
+
+#endif

@@ -1,0 +1,323 @@
+/*
+ * test_merchant_owner.c — the wallet side of a merchant's owner, black-box:
+ * the merchant's balance (GET /v1/merchants/me), its sales analytics
+ * (GET /v1/merchants/me/analytics) computed from real paid orders, and the
+ * owner withdrawing the merchant's balance to a bound card through the same
+ * machinery as a user's withdrawal (POST /v1/merchants/me/withdrawals).
+ */
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "api/merchant_helpers.h"
+#include "api/transfer_helpers.h"
+
+static char S_root[512];
+static struct test_daemon S_daemon;
+static struct client S_client;
+static char S_admin[API_TOKEN_SIZE_MAX];
+
+/* Onboards a merchant owned by u through POST /v1/merchants. */
+static void S_onboard(const struct api_user *u, const char *name, struct mh_merchant *m)
+{
+    memset(m, 0, sizeof *m);
+    char body[128];
+    snprintf(body, sizeof body, "{\"name\":\"%s\"}", name);
+    struct client_response res;
+    ASSERT_EQ_INT(api_call(&S_client, "POST", "/v1/merchants", u->token, body, &res), 201);
+    json_t *j = api_json(&res);
+    client_response_release(&res);
+    ASSERT(j != NULL);
+    snprintf(m->mchid, sizeof m->mchid, "%s", json_string_value(json_object_get(j, "mchid")));
+    snprintf(m->appid, sizeof m->appid, "%s", json_string_value(json_object_get(j, "appid")));
+    snprintf(m->serial_no, sizeof m->serial_no, "%s",
+             json_string_value(json_object_get(j, "serial_no")));
+    snprintf(m->platform_serial_no, sizeof m->platform_serial_no, "%s",
+             json_string_value(json_object_get(j, "platform_serial_no")));
+    m->key = mh_pem_key(json_string_value(json_object_get(j, "private_key_pem")), true);
+    m->platform_key =
+        mh_pem_key(json_string_value(json_object_get(j, "platform_public_key_pem")), false);
+    json_decref(j);
+    ASSERT(m->key != NULL && m->platform_key != NULL);
+}
+
+/* A native order of m for total; paid by payer unless payer is NULL. */
+static void S_order(const struct mh_merchant *m, const struct api_user *payer,
+                    const char *out_trade_no, long long total)
+{
+    char body[1024];
+    snprintf(body, sizeof body,
+             "{\"appid\":\"%s\",\"mchid\":\"%s\",\"description\":\"d\",\"out_trade_no\":\"%s\","
+             "\"notify_url\":\"https://example.com/n\",\"amount\":{\"total\":%lld}}",
+             m->appid, m->mchid, out_trade_no, total);
+    struct client_response res;
+    ASSERT_EQ_INT(mh_call(&S_client, m, "POST", "/v3/pay/transactions/native", body, &res), 200);
+    char pay[256];
+    snprintf(pay, sizeof pay, "{\"code_url\":\"%s\",\"payment_password\":\"%s\"}",
+             api_json_str(&res, "code_url"), TH_PAY_PASSWORD);
+    client_response_release(&res);
+    if (payer == NULL)
+        return;
+    ASSERT_EQ_INT(api_call_idem(&S_client, "POST", "/v1/me/order-payments", payer->token,
+                                out_trade_no, pay, &res),
+                  201);
+    client_response_release(&res);
+}
+
+/* The merchant's available and pending balance, as its owner reads it. */
+static void S_merchant_balance(const struct api_user *owner, const char *query,
+                               long long *available, long long *pending)
+{
+    char path[128];
+    snprintf(path, sizeof path, "/v1/merchants/me%s", query);
+    struct client_response res;
+    ASSERT_EQ_INT(api_call(&S_client, "GET", path, owner->token, NULL, &res), 200);
+    json_t *j = api_json(&res);
+    client_response_release(&res);
+    json_t *b = json_array_get(json_object_get(j, "balances"), 0);
+    ASSERT(b != NULL);
+    ASSERT_EQ_STR(json_string_value(json_object_get(b, "currency")), "CNY");
+    *available = json_integer_value(json_object_get(b, "available"));
+    *pending = json_integer_value(json_object_get(b, "pending"));
+    json_decref(j);
+}
+
+static void S_today(char out[16])
+{
+    time_t t = time(NULL) + 8 * 3600;
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(out, 16, "%Y-%m-%d", &tm);
+}
+
+static void S_expect(const struct api_user *u, const char *method, const char *path,
+                     const char *body, long status, const char *code)
+{
+    struct client_response res;
+    long got = strcmp(method, "POST") == 0
+                   ? api_call_idem(&S_client, method, path, u->token, "k-expect", body, &res)
+                   : api_call(&S_client, method, path, u->token, body, &res);
+    ASSERT_EQ_INT(got, status);
+    ASSERT_EQ_STR(api_error_code(&res), code);
+    client_response_release(&res);
+}
+
+TEST(the_owner_sees_balance_and_analytics_of_real_payments)
+{
+    // Paid orders credit the merchant (less the 0.6 % fee) and make up the analytics: counts,
+    // exact sums, the average ticket rounded half up, payers and repeat payers, by day and hour.
+    struct api_user owner, p1, p2, stranger;
+    API_MUST(th_user_new(&S_client, S_admin, &owner));
+    API_MUST(th_user_new(&S_client, S_admin, &p1));
+    API_MUST(th_user_new(&S_client, S_admin, &p2));
+    API_MUST(th_user_new(&S_client, S_admin, &stranger));
+    API_MUST(th_fund(&S_client, S_admin, &p1, 100000));
+    API_MUST(th_fund(&S_client, S_admin, &p2, 100000));
+    struct mh_merchant m;
+    S_onboard(&owner, "owner-shop", &m);
+    long long available = -1, pending = -1;
+    S_merchant_balance(&owner, "", &available, &pending);
+    ASSERT_EQ_INT(available, 0);
+    S_order(&m, &p1, "an-0001", 10000);
+    S_order(&m, &p1, "an-0002", 2000);
+    S_order(&m, &p1, "an-0003", 345);
+    S_order(&m, &p2, "an-0004", 500);
+    S_order(&m, NULL, "an-0005", 999);
+    /* Fees: 60 + 12 + 2 (2.07) + 3 = 77. */
+    S_merchant_balance(&owner, "", &available, &pending);
+    ASSERT_EQ_INT(available, 12845 - 77);
+    ASSERT_EQ_INT(pending, 0);
+
+    char today[16], path[256];
+    S_today(today);
+    snprintf(path, sizeof path, "/v1/merchants/me/analytics?from=%s&to=%s", today, today);
+    struct client_response res;
+    ASSERT_EQ_INT(api_call(&S_client, "GET", path, owner.token, NULL, &res), 200);
+    json_t *j = api_json(&res);
+    client_response_release(&res);
+    ASSERT_EQ_STR(json_string_value(json_object_get(j, "mchid")), m.mchid);
+    ASSERT_EQ_INT(json_integer_value(json_object_get(j, "order_count")), 5);
+    ASSERT_EQ_INT(json_integer_value(json_object_get(j, "paid_count")), 4);
+    ASSERT_EQ_INT(json_integer_value(json_object_get(j, "sales")), 12845);
+    ASSERT_EQ_INT(json_integer_value(json_object_get(j, "average_ticket")), 3211); /* 3211.25 */
+    ASSERT_EQ_INT(json_integer_value(json_object_get(j, "payer_count")), 2);
+    ASSERT_EQ_INT(json_integer_value(json_object_get(j, "repeat_payer_count")), 1);
+    json_t *days = json_object_get(j, "by_day");
+    ASSERT_EQ_INT(json_array_size(days), 1);
+    ASSERT_EQ_STR(json_string_value(json_object_get(json_array_get(days, 0), "date")), today);
+    ASSERT_EQ_INT(json_integer_value(json_object_get(json_array_get(days, 0), "sales")), 12845);
+    json_t *hours = json_object_get(j, "by_hour");
+    ASSERT_EQ_INT(json_array_size(hours), 24);
+    long long hour_sales = 0, hour_count = 0;
+    for (size_t i = 0; i < 24; i++) {
+        json_t *h = json_array_get(hours, i);
+        ASSERT_EQ_INT(json_integer_value(json_object_get(h, "hour")), (long long)i);
+        hour_sales += json_integer_value(json_object_get(h, "sales"));
+        hour_count += json_integer_value(json_object_get(h, "paid_count"));
+    }
+    ASSERT_EQ_INT(hour_sales, 12845);
+    ASSERT_EQ_INT(hour_count, 4);
+    time_t now = time(NULL) + 8 * 3600;
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    long long this_hour = json_integer_value(
+        json_object_get(json_array_get(hours, (size_t)tm.tm_hour), "paid_count"));
+    ASSERT(this_hour >= 1); /* the payments were made in this hour or the one before */
+    json_decref(j);
+
+    /* A range of days before any payment: zeros, every day listed. */
+    ASSERT_EQ_INT(api_call(&S_client, "GET",
+                           "/v1/merchants/me/analytics?from=2026-01-01&to=2026-01-03", owner.token,
+                           NULL, &res),
+                  200);
+    j = api_json(&res);
+    client_response_release(&res);
+    ASSERT_EQ_INT(json_integer_value(json_object_get(j, "paid_count")), 0);
+    ASSERT_EQ_INT(json_integer_value(json_object_get(j, "average_ticket")), 0);
+    ASSERT_EQ_INT(json_array_size(json_object_get(j, "by_day")), 3);
+    ASSERT_EQ_STR(json_string_value(
+                      json_object_get(json_array_get(json_object_get(j, "by_day"), 2), "date")),
+                  "2026-01-03");
+    json_decref(j);
+
+    /* Bad ranges; a user without a merchant; several merchants need ?mchid=. */
+    S_expect(&owner, "GET", "/v1/merchants/me/analytics?from=2026-01-01", NULL, 400, "PARAM_ERROR");
+    S_expect(&owner, "GET", "/v1/merchants/me/analytics?from=2026-01-02&to=2026-01-01", NULL, 400,
+             "PARAM_ERROR");
+    S_expect(&owner, "GET", "/v1/merchants/me/analytics?from=2026-01-01&to=2026-04-03", NULL, 400,
+             "PARAM_ERROR");
+    S_expect(&owner, "GET", "/v1/merchants/me/analytics?from=2026-1-1&to=2026-01-03", NULL, 400,
+             "PARAM_ERROR");
+    ASSERT_EQ_INT(api_call(&S_client, "GET",
+                           "/v1/merchants/me/analytics?from=2026-01-01&to=2026-04-02", owner.token,
+                           NULL, &res),
+                  200); /* 92 days */
+    client_response_release(&res);
+    S_expect(&stranger, "GET", "/v1/merchants/me", NULL, 404, "NOT_FOUND");
+    snprintf(path, sizeof path, "/v1/merchants/me?mchid=%s", m.mchid);
+    S_expect(&stranger, "GET", path, NULL, 404, "NOT_FOUND");
+    struct mh_merchant second;
+    S_onboard(&owner, "second-shop", &second);
+    S_expect(&owner, "GET", "/v1/merchants/me", NULL, 400, "PARAM_ERROR");
+    S_merchant_balance(&owner, path + strlen("/v1/merchants/me"), &available, &pending);
+    ASSERT_EQ_INT(available, 12845 - 77);
+    mh_release(&second);
+    mh_release(&m);
+}
+
+TEST(the_owner_withdraws_the_merchants_balance_like_a_user)
+{
+    // The hold, the bank, the fee and the idempotent retry of a user's withdrawal, taken from the
+    // merchant's settlement account; the owner's own balance is untouched; others find nothing.
+    struct api_user owner, payer, stranger;
+    API_MUST(th_user_new(&S_client, S_admin, &owner));
+    API_MUST(th_user_new(&S_client, S_admin, &payer));
+    API_MUST(th_user_new(&S_client, S_admin, &stranger));
+    API_MUST(th_fund(&S_client, S_admin, &payer, 100000));
+    API_MUST(th_fund(&S_client, S_admin, &owner, 100)); /* binds the owner's card */
+    struct mh_merchant m;
+    S_onboard(&owner, "withdraw-shop", &m);
+    S_order(&m, &payer, "wd-0001", 50000);
+    long long available = -1, pending = -1;
+    S_merchant_balance(&owner, "", &available, &pending);
+    ASSERT_EQ_INT(available, 50000 - 300);
+
+    struct client_response res;
+    ASSERT_EQ_INT(api_call(&S_client, "GET", "/v1/me/cards", owner.token, NULL, &res), 200);
+    json_t *cards = api_json(&res);
+    client_response_release(&res);
+    char card_id[64];
+    snprintf(card_id, sizeof card_id, "%s",
+             json_string_value(json_object_get(
+                 json_array_get(json_object_get(cards, "items") != NULL
+                                    ? json_object_get(cards, "items")
+                                    : json_object_get(cards, "cards"),
+                                0),
+                 "id")));
+    json_decref(cards);
+    ASSERT(card_id[0] != '\0');
+
+    char body[256];
+    snprintf(body, sizeof body,
+             "{\"card_id\":\"%s\",\"amount\":20000,\"payment_password\":\"" TH_PAY_PASSWORD "\"}",
+             card_id);
+    ASSERT_EQ_INT(api_call_idem(&S_client, "POST", "/v1/merchants/me/withdrawals", owner.token,
+                                "mw-1", body, &res),
+                  201);
+    ASSERT_EQ_STR(api_json_str(&res, "type"), "withdrawal");
+    ASSERT_EQ_STR(api_json_str(&res, "status"), "SUCCESS");
+    long long fee = api_json_int(&res, "fee", -1);
+    ASSERT(fee >= 0);
+    char payment_id[64];
+    snprintf(payment_id, sizeof payment_id, "%s", api_json_str(&res, "id"));
+    client_response_release(&res);
+    S_merchant_balance(&owner, "", &available, &pending);
+    ASSERT_EQ_INT(available, 50000 - 300 - 20000 - fee);
+    ASSERT_EQ_INT(pending, 0);
+    ASSERT_EQ_INT(th_balance(&S_client, &owner), 100);
+
+    /* The retry answers the same payment and moves nothing. */
+    ASSERT_EQ_INT(api_call_idem(&S_client, "POST", "/v1/merchants/me/withdrawals", owner.token,
+                                "mw-1", body, &res),
+                  201);
+    ASSERT_EQ_STR(api_json_str(&res, "id"), payment_id);
+    client_response_release(&res);
+    S_merchant_balance(&owner, "", &available, &pending);
+    ASSERT_EQ_INT(available, 50000 - 300 - 20000 - fee);
+    char path[128];
+    snprintf(path, sizeof path, "/v1/me/payments/%s", payment_id);
+    ASSERT_EQ_INT(api_call(&S_client, "GET", path, owner.token, NULL, &res), 200);
+    client_response_release(&res);
+
+    /* More than the merchant has; a wrong password; bad input; not the owner. */
+    snprintf(body, sizeof body,
+             "{\"card_id\":\"%s\",\"amount\":40000,\"payment_password\":\"" TH_PAY_PASSWORD "\"}",
+             card_id);
+    S_expect(&owner, "POST", "/v1/merchants/me/withdrawals", body, 402, "INSUFFICIENT_BALANCE");
+    snprintf(body, sizeof body,
+             "{\"card_id\":\"%s\",\"amount\":100,\"payment_password\":\"000000\"}", card_id);
+    ASSERT_EQ_INT(api_call_idem(&S_client, "POST", "/v1/merchants/me/withdrawals", owner.token,
+                                "mw-2", body, &res),
+                  403);
+    ASSERT_EQ_STR(api_error_code(&res), "PASSWORD_WRONG");
+    client_response_release(&res);
+    snprintf(body, sizeof body,
+             "{\"card_id\":\"%s\",\"amount\":0,\"payment_password\":\"" TH_PAY_PASSWORD "\"}",
+             card_id);
+    ASSERT_EQ_INT(api_call_idem(&S_client, "POST", "/v1/merchants/me/withdrawals", owner.token,
+                                "mw-3", body, &res),
+                  400);
+    client_response_release(&res);
+    snprintf(body, sizeof body,
+             "{\"card_id\":\"%s\",\"amount\":100,\"payment_password\":\"" TH_PAY_PASSWORD
+             "\",\"mchid\":\"%s\"}",
+             card_id, m.mchid);
+    S_expect(&stranger, "POST", "/v1/merchants/me/withdrawals", body, 404, "NOT_FOUND");
+    S_merchant_balance(&owner, "", &available, &pending);
+    ASSERT_EQ_INT(available, 50000 - 300 - 20000 - fee);
+    mh_release(&m);
+}
+
+int main(void)
+{
+    test_tmpdir(S_root, sizeof S_root);
+    if (!api_daemon_start(&S_daemon, S_root, "owner", NULL, S_admin)) {
+        fprintf(stderr, "%s\n", api_error());
+        printf("0 passed, 1 failed\n");
+        return 1;
+    }
+    client_init(&S_client, S_daemon.base_url);
+    RUN(the_owner_sees_balance_and_analytics_of_real_payments);
+    RUN(the_owner_withdraws_the_merchants_balance_like_a_user);
+    client_release(&S_client);
+    int status = test_daemon_stop(&S_daemon);
+    if (status != 0) {
+        fprintf(stderr, "FAIL daemon_stops_cleanly (%d)\n", status);
+        test_failed_count++;
+    }
+    if (test_failed_count == 0)
+        test_rmtree(S_root);
+    else
+        fprintf(stderr, "daemon log kept in %s/owner.log\n", S_root);
+    return test_summary();
+}

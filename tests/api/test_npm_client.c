@@ -1,0 +1,116 @@
+/*
+ * test_npm_client.c — Qianbao's merchant API driven by a real WeChat Pay
+ * client: tests/npm/merchant_client.js, written with the unchanged
+ * `wechatpay-axios-plugin` from npm. This program installs the npm packages
+ * (scripts/npm-install, into the build directory; nothing is fetched when
+ * they are there already), starts qianbaod on loopback, onboards a merchant
+ * and a paying user through the API, hands their credentials to node in the
+ * environment and files (mode 0600), and checks node's verdict and the money
+ * it moved. Without node, npm or a reachable registry it is skipped (77).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include "api/merchant_helpers.h"
+#include "api/transfer_helpers.h"
+
+#define S_SKIP 77
+
+static char S_root[512];
+static struct test_daemon S_daemon;
+static struct client S_client;
+static char S_admin[API_TOKEN_SIZE_MAX];
+
+static bool S_write_secret(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    if (f == NULL)
+        return false;
+    bool ok = chmod(path, 0600) == 0 && fputs(text, f) >= 0;
+    return fclose(f) == 0 && ok;
+}
+
+TEST(a_wechatpay_axios_plugin_merchant_works_unchanged)
+{
+    // The npm client creates a native and a jsapi order, the user pays one through /v1, the
+    // client queries both, closes the other and verifies every answer with its own verifier.
+    struct client_response res;
+    ASSERT_EQ_INT(api_call(&S_client, "POST", "/admin/merchants", S_admin,
+                           "{\"name\":\"npm 商户\"}", &res),
+                  201);
+    json_t *m = api_json(&res);
+    client_response_release(&res);
+    ASSERT(m != NULL);
+    char key_path[600], platform_path[600];
+    snprintf(key_path, sizeof key_path, "%s/merchant-key.pem", S_root);
+    snprintf(platform_path, sizeof platform_path, "%s/platform-key.pem", S_root);
+    ASSERT(S_write_secret(key_path, json_string_value(json_object_get(m, "private_key_pem"))));
+    ASSERT(S_write_secret(platform_path,
+                          json_string_value(json_object_get(m, "platform_public_key_pem"))));
+    struct api_user u;
+    API_MUST(th_user_new(&S_client, S_admin, &u));
+    API_MUST(th_fund(&S_client, S_admin, &u, 10000));
+
+    setenv("QB_BASE_URL", S_daemon.base_url, 1);
+    setenv("QB_MCHID", json_string_value(json_object_get(m, "mchid")), 1);
+    setenv("QB_APPID", json_string_value(json_object_get(m, "appid")), 1);
+    setenv("QB_SERIAL", json_string_value(json_object_get(m, "serial_no")), 1);
+    setenv("QB_APIV3_KEY", json_string_value(json_object_get(m, "apiv3_key")), 1);
+    setenv("QB_PLATFORM_SERIAL", json_string_value(json_object_get(m, "platform_serial_no")), 1);
+    setenv("QB_PRIVATE_KEY_FILE", key_path, 1);
+    setenv("QB_PLATFORM_KEY_FILE", platform_path, 1);
+    setenv("QB_USER_TOKEN", u.token, 1);
+    setenv("QB_PAY_PASSWORD", TH_PAY_PASSWORD, 1);
+    json_decref(m);
+    char command[2048];
+    snprintf(command, sizeof command, "NODE_PATH='%s/npm/node_modules' node '%s/tests/npm/merchant_client.js'",
+             getenv("QB_BUILD_DIR"), getenv("QB_SOURCE_DIR"));
+    int status = system(command);
+    ASSERT(WIFEXITED(status));
+    ASSERT_EQ_INT(WEXITSTATUS(status), 0);
+    /* Exactly the native order was paid. */
+    ASSERT_EQ_INT(th_balance(&S_client, &u), 10000 - 1234);
+}
+
+int main(void)
+{
+    const char *build = getenv("QB_BUILD_DIR");
+    const char *source = getenv("QB_SOURCE_DIR");
+    if (build == NULL || source == NULL) {
+        fprintf(stderr, "QB_BUILD_DIR and QB_SOURCE_DIR must be set (ctest sets them)\n");
+        return 1;
+    }
+    char install[1200];
+    snprintf(install, sizeof install, "'%s/scripts/npm-install' '%s/npm'", source, build);
+    int status = system(install);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) == S_SKIP) {
+        printf("skipped: the npm packages cannot be installed here\n");
+        return S_SKIP;
+    }
+    if (WEXITSTATUS(status) != 0) {
+        printf("0 passed, 1 failed (scripts/npm-install)\n");
+        return 1;
+    }
+    test_tmpdir(S_root, sizeof S_root);
+    if (!api_daemon_start(&S_daemon, S_root, "npm", NULL, S_admin)) {
+        fprintf(stderr, "%s\n", api_error());
+        printf("0 passed, 1 failed\n");
+        return 1;
+    }
+    client_init(&S_client, S_daemon.base_url);
+    RUN(a_wechatpay_axios_plugin_merchant_works_unchanged);
+    client_release(&S_client);
+    status = test_daemon_stop(&S_daemon);
+    if (status != 0) {
+        fprintf(stderr, "FAIL daemon_stops_cleanly (%d)\n", status);
+        test_failed_count++;
+    }
+    if (test_failed_count == 0)
+        test_rmtree(S_root);
+    else
+        fprintf(stderr, "daemon log kept in %s/npm.log\n", S_root);
+    return test_summary();
+}
