@@ -446,6 +446,11 @@ int cli_run_merchant_analytics(struct cli *cli, const struct cli_args *args)
                           amount, sizeof amount);
         snprintf(text, sizeof text, "%s %s", amount, currency);
         cli_print_field(cli, "average ticket", text);
+        cli_amount_format(json_integer_value(json_object_get(a, "refunds")), currency, amount,
+                          sizeof amount);
+        snprintf(text, sizeof text, "%s %s in %lld", amount, currency,
+                 (long long)json_integer_value(json_object_get(a, "refund_count")));
+        cli_print_field(cli, "refunds", text);
         for (size_t i = 2; i < 4; i++) {
             snprintf(text, sizeof text, "%lld",
                      (long long)json_integer_value(json_object_get(a, counts[i])));
