@@ -18,6 +18,7 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <openssl/evp.h>
 #include <openssl/rand.h>
@@ -219,6 +220,10 @@ static int S_order_create(struct cli *cli, const struct cli_args *args, const ch
         } else {
             char value[256];
             cli_text_clean(cli_json_str(res.json, field), value, sizeof value);
+            /* On a terminal, the code a customer scans (the h5_url opens
+             * the payment page on a phone); piped, the fields alone. */
+            if (strcmp(field, "prepay_id") != 0 && isatty(STDOUT_FILENO))
+                cli_qr_draw(value);
             cli_print_field(cli, "out_trade_no", out_trade_no);
             cli_print_field(cli, field, value);
         }
