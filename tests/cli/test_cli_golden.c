@@ -1499,6 +1499,19 @@ TEST(demo)
     // a second run makes a second world, and the ledger still adds up.
     S_BEGIN();
     S_case("demo-not-operator", NULL, "--profile", "nobody", "demo", NULL);
+    // A message delivered through a provider (its code dropped, as the SMS worker does) means
+    // the made-up phones would get texts: refused before anything is made.
+    char db[700];
+    snprintf(db, sizeof db, "%s/data/qianbao.db", S_root);
+    ASSERT(test_sqlite(db, true,
+                       "INSERT INTO sms_outbox (phone, purpose, code_sealed, created_at_ms, "
+                       "attempts, next_attempt_at_ms, delivered_at_ms) VALUES ('13900000009', 1, "
+                       "x'', CAST(strftime('%s', 'now') AS INTEGER) * 1000 + 1000, 1, 0, "
+                       "CAST(strftime('%s', 'now') AS INTEGER) * 1000 + 1000)",
+                       NULL, NULL));
+    S_case("demo-sms-provider", NULL, "demo", NULL);
+    ASSERT(test_sqlite(db, true, "DELETE FROM sms_outbox WHERE phone = '13900000009'", NULL,
+                       NULL));
     {
         const char *demo[] = {"demo", NULL};
         S_spawn(demo, NULL);
