@@ -17,6 +17,7 @@
  *   scan.c      finding a QR code in a PNG or JPEG file (libzbar)
  *   paycode.c   payment codes: this computer as a device, offline codes
  *   merchant.c  the merchant's commands: onboarding, signed /v3 orders, bills
+ *   demo.c      `qianbao demo`: a small world of users, payments and a merchant
  *
  * To add a command: 1) write its run function (user.c or admin.c, or a new
  * file) and declare it below; 2) add its row to S_commands in table.c, with
@@ -190,6 +191,10 @@ int cli_call_token(struct cli *cli, const char *method, const char *path, enum c
 int cli_call_idem(struct cli *cli, const char *path, const char *idempotency_key,
                   const json_t *body, struct cli_response *res);
 
+/* cli_call_idem with the user token given by the caller (the demo acts as
+ * several users in one run). */
+int cli_call_token_idem(struct cli *cli, const char *path, const char *token,
+                        const char *idempotency_key, const json_t *body, struct cli_response *res);
 /* A /v3 call as a WeChat Pay merchant makes it, with the merchant profile
  * (--profile, else "merchant"): the body (may be NULL) is sent as compact
  * JSON, and "Authorization: WECHATPAY2-SHA256-RSA2048 mchid=…,nonce_str=…,
@@ -346,6 +351,11 @@ int cli_run_merchant_analytics(struct cli *cli, const struct cli_args *args);
 int cli_run_order_show(struct cli *cli, const struct cli_args *args);
 int cli_run_order_close(struct cli *cli, const struct cli_args *args);
 int cli_run_merchant_notifications(struct cli *cli, const struct cli_args *args); /* merchant.c */
+int cli_run_demo(struct cli *cli, const struct cli_args *args);                   /* demo.c */
+
+/* The base64 body of a PEM (its lines between BEGIN and END, joined) into
+ * out; false when pem is no PEM or out is too small (merchant.c). */
+bool cli_pem_body(const char *pem, char *out, size_t out_size);
 
 /* Pays payload, which POST /v1/qr/resolve answered as resolved (money.c):
  * a transfer for a receive code, an order payment for a till code or a

@@ -433,6 +433,12 @@ int cli_call_token(struct cli *cli, const char *method, const char *path, enum c
     return S_request(cli, method, path, auth, token, NULL, body, res);
 }
 
+int cli_call_token_idem(struct cli *cli, const char *path, const char *token,
+                        const char *idempotency_key, const json_t *body, struct cli_response *res)
+{
+    return S_request(cli, "POST", path, CLI_AUTH_USER, token, idempotency_key, body, res);
+}
+
 int cli_call_idem(struct cli *cli, const char *path, const char *idempotency_key,
                   const json_t *body, struct cli_response *res)
 {

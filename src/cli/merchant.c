@@ -28,9 +28,7 @@
 #define S_OUT_TRADE_NO_SIZE_MAX 33
 #define S_CURRENCY "CNY"
 
-/* The base64 body of a PEM (its lines between the BEGIN and END lines,
- * joined) into out; false when pem is no PEM or out is too small. */
-static bool S_pem_body(const char *pem, char *out, size_t out_size)
+bool cli_pem_body(const char *pem, char *out, size_t out_size)
 {
     const char *begin = strstr(pem, "-----BEGIN ");
     const char *body = begin != NULL ? strchr(begin + 11, '\n') : NULL;
@@ -89,9 +87,9 @@ int cli_run_merchant_create(struct cli *cli, const struct cli_args *args)
                  cli_json_str(res.json, "apiv3_key"));
         snprintf(profile->platform_serial_no, sizeof profile->platform_serial_no, "%s",
                  cli_json_str(res.json, "platform_serial_no"));
-        bool ok = S_pem_body(cli_json_str(res.json, "private_key_pem"), profile->private_key,
+        bool ok = cli_pem_body(cli_json_str(res.json, "private_key_pem"), profile->private_key,
                              sizeof profile->private_key) &&
-                  S_pem_body(cli_json_str(res.json, "platform_public_key_pem"),
+                  cli_pem_body(cli_json_str(res.json, "platform_public_key_pem"),
                              profile->platform_public_key, sizeof profile->platform_public_key);
         if (!ok)
             rc = cli_fail(cli, CLI_EXIT_UNAVAILABLE, "BAD_ANSWER",
