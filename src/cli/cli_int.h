@@ -322,6 +322,9 @@ int cli_run_redpacket_grab(struct cli *cli, const struct cli_args *args);
 int cli_run_redpacket_show(struct cli *cli, const struct cli_args *args);
 int cli_run_redpacket_verify(struct cli *cli, const struct cli_args *args);
 int cli_run_statement(struct cli *cli, const struct cli_args *args);
+/* Draws text as a QR symbol on the terminal (qr.c); nothing when it
+ * cannot be drawn. Call only when stdout is a terminal. */
+void cli_qr_draw(const char *text);
 int cli_run_receive(struct cli *cli, const struct cli_args *args);
 int cli_run_scan(struct cli *cli, const struct cli_args *args);
 int cli_run_pay(struct cli *cli, const struct cli_args *args);

@@ -18,6 +18,7 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <openssl/evp.h>
 #include <openssl/rand.h>
@@ -219,6 +220,10 @@ static int S_order_create(struct cli *cli, const struct cli_args *args, const ch
         } else {
             char value[256];
             cli_text_clean(cli_json_str(res.json, field), value, sizeof value);
+            /* On a terminal, the code a customer scans (the h5_url opens
+             * the payment page on a phone); piped, the fields alone. */
+            if (strcmp(field, "prepay_id") != 0 && isatty(STDOUT_FILENO))
+                cli_qr_draw(value);
             cli_print_field(cli, "out_trade_no", out_trade_no);
             cli_print_field(cli, field, value);
         }
@@ -562,6 +567,11 @@ int cli_run_merchant_analytics(struct cli *cli, const struct cli_args *args)
                           amount, sizeof amount);
         snprintf(text, sizeof text, "%s %s", amount, currency);
         cli_print_field(cli, "average ticket", text);
+        cli_amount_format(json_integer_value(json_object_get(a, "refunds")), currency, amount,
+                          sizeof amount);
+        snprintf(text, sizeof text, "%s %s in %lld", amount, currency,
+                 (long long)json_integer_value(json_object_get(a, "refund_count")));
+        cli_print_field(cli, "refunds", text);
         for (size_t i = 2; i < 4; i++) {
             snprintf(text, sizeof text, "%lld",
                      (long long)json_integer_value(json_object_get(a, counts[i])));

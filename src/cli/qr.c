@@ -76,6 +76,15 @@ static int S_resolve(struct cli *cli, const char *payload, struct cli_response *
 
 /* --- receive --------------------------------------------------------------------- */
 
+void cli_qr_draw(const char *text)
+{
+    struct buf drawing;
+    buf_init(&drawing, QR_IMAGE_SIZE_MAX);
+    if (qr_render_term(text, &drawing) == QB_OK)
+        fwrite(drawing.data, 1, drawing.size, stdout);
+    buf_release(&drawing);
+}
+
 int cli_run_receive(struct cli *cli, const struct cli_args *args)
 {
     char path[512] = "/v1/me/receive-code";
@@ -137,11 +146,7 @@ int cli_run_receive(struct cli *cli, const struct cli_args *args)
         /* Piped: the payload alone, for another program to draw or send. */
         printf("%s\n", payload);
     } else {
-        struct buf drawing;
-        buf_init(&drawing, QR_IMAGE_SIZE_MAX);
-        if (qr_render_term(payload, &drawing) == QB_OK)
-            fwrite(drawing.data, 1, drawing.size, stdout);
-        buf_release(&drawing);
+        cli_qr_draw(payload);
         char text[96];
         S_amount_text(res.json, text, sizeof text);
         cli_print_field(cli, "amount", text);

@@ -325,14 +325,16 @@ static const struct cli_command S_commands[] = {
      cli_run_merchant_create},
     {"merchant order", "", 0, 0, "create orders in the WeChat Pay v3 dialect", NULL, {{0}}, NULL},
     {"merchant order native", "AMOUNT", 1, 1, "create a QR-code order and show its code_url",
-     S_ORDER_HELP, S_ORDER_OPTIONS, cli_run_merchant_order_native},
+     S_ORDER_HELP " On a terminal the code_url is drawn as a QR code for the customer to scan.",
+     S_ORDER_OPTIONS, cli_run_merchant_order_native},
     {"merchant order jsapi", "AMOUNT", 1, 1, "create an in-app order for one payer (prepay_id)",
      S_ORDER_HELP " The payer is the user whose openid in this merchant's app is --openid "
                   "(the user reads it at GET /v1/me/openids/APPID).",
      {S_ORDER_OPTION_LIST, {"openid", "OPENID", true, NULL, "the payer's openid in this app"}},
      cli_run_merchant_order_jsapi},
     {"merchant order h5", "AMOUNT", 1, 1, "create a mobile-web order and show its h5_url",
-     S_ORDER_HELP, S_ORDER_OPTIONS, cli_run_merchant_order_h5},
+     S_ORDER_HELP " On a terminal the h5_url is drawn as a QR code too, to open it on a phone.",
+     S_ORDER_OPTIONS, cli_run_merchant_order_h5},
     {"merchant bill", "YYYY-MM-DD", 1, 1, "download a day's trade bill and check its SHA-1",
      "Asks for the bill of one Asia/Shanghai day (GET /v3/bill/tradebill), downloads it from "
      "the link answered and checks the file's SHA-1 against the one answered before writing "

@@ -391,15 +391,18 @@ void http_handle_merchants_me_get(struct http_request *req)
 static json_t *S_bucket_json(const char *key, json_t *value,
                              const struct merchant_analytics_bucket *b)
 {
-    return json_pack("{s:o, s:I, s:I}", key, value, "paid_count", (json_int_t)b->paid_count,
-                     "sales", (json_int_t)b->sales_minor);
+    return json_pack("{s:o, s:I, s:I, s:I, s:I}", key, value, "paid_count",
+                     (json_int_t)b->paid_count, "sales", (json_int_t)b->sales_minor,
+                     "refund_count", (json_int_t)b->refund_count, "refunds",
+                     (json_int_t)b->refunds_minor);
 }
 
 /* ?from=YYYY-MM-DD&to=YYYY-MM-DD[&mchid=] → the figures of analytics.h:
  * {mchid, from, to, currency, order_count, paid_count, sales,
- * average_ticket, payer_count, repeat_payer_count, by_day: [{date,
- * paid_count, sales}] (every day of the range), by_hour: [{hour,
- * paid_count, sales}] (0..23, UTC+8)}. */
+ * average_ticket, payer_count, repeat_payer_count, refund_count, refunds,
+ * by_day: [{date, paid_count, sales, refund_count, refunds}] (every day
+ * of the range), by_hour: [{hour, paid_count, sales, refund_count,
+ * refunds}] (0..23, UTC+8)}. */
 void http_handle_merchants_me_analytics(struct http_request *req)
 {
     const char *from = http_request_query(req, "from");
@@ -446,13 +449,15 @@ void http_handle_merchants_me_analytics(struct http_request *req)
                  hours, S_bucket_json("hour", json_integer((json_int_t)i), &a->hours[i])) == 0;
     json_t *body = NULL;
     if (ok)
-        body = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:O, s:O}", "mchid",
-                         m->mchid, "from", from, "to", to, "currency", "CNY", "order_count",
-                         (json_int_t)a->order_count, "paid_count", (json_int_t)a->paid_count,
-                         "sales", (json_int_t)a->sales_minor, "average_ticket",
-                         (json_int_t)a->average_ticket_minor, "payer_count",
+        body = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:O, s:O}",
+                         "mchid", m->mchid, "from", from, "to", to, "currency", "CNY",
+                         "order_count", (json_int_t)a->order_count, "paid_count",
+                         (json_int_t)a->paid_count, "sales", (json_int_t)a->sales_minor,
+                         "average_ticket", (json_int_t)a->average_ticket_minor, "payer_count",
                          (json_int_t)a->payer_count, "repeat_payer_count",
-                         (json_int_t)a->repeat_payer_count, "by_day", days, "by_hour", hours);
+                         (json_int_t)a->repeat_payer_count, "refund_count",
+                         (json_int_t)a->refund_count, "refunds", (json_int_t)a->refunds_minor,
+                         "by_day", days, "by_hour", hours);
     json_decref(days);
     json_decref(hours);
     if (body == NULL) {

@@ -1,11 +1,13 @@
 /*
  * analytics.c — a merchant's sales figures (analytics.h).
  *
- * Three statements, each one index range of one merchant: orders made
+ * Four statements, each one index range of one merchant: orders made
  * (orders_created), payments grouped by UTC+8 day and hour (orders_paid),
- * and payers grouped by user (orders_paid). The groups are at most
+ * refunds grouped the same way (refunds_success), and payers grouped by
+ * user (orders_paid). The groups are at most
  * 92 × 24 rows; the sums are checked in C, not trusted to SQL.
  */
+#include <stdbool.h>
 #include <string.h>
 
 #include "merchant/analytics.h"
@@ -30,13 +32,54 @@ static enum qb_error S_prepare(struct store *reader, const char *sql, const char
     return QB_OK;
 }
 
-static enum qb_error S_bucket_add(struct merchant_analytics_bucket *b, int64_t count,
-                                  int64_t sales_minor)
+/* Adds count and amount to a bucket's payments or (refunds) its refunds. */
+static enum qb_error S_bucket_add(struct merchant_analytics_bucket *b, bool refunds,
+                                  int64_t count, int64_t amount_minor)
 {
-    return money_add(b->paid_count, count, &b->paid_count) &&
-                   money_add(b->sales_minor, sales_minor, &b->sales_minor)
-               ? QB_OK
-               : QB_E_OVERFLOW;
+    int64_t *n = refunds ? &b->refund_count : &b->paid_count;
+    int64_t *sum = refunds ? &b->refunds_minor : &b->sales_minor;
+    return money_add(*n, count, n) && money_add(*sum, amount_minor, sum) ? QB_OK : QB_E_OVERFLOW;
+}
+
+/* Runs sql, which answers (hour offset from the first midnight, count,
+ * sum) per hour, into the day and hour buckets and the totals of
+ * payments or (refunds) refunds. */
+static enum qb_error S_by_hour(struct store *reader, const char *sql, const char *mchid,
+                               int64_t end_ms, bool refunds, struct merchant_analytics *out)
+{
+    struct store_stmt *st = NULL;
+    enum qb_error err = S_prepare(reader, sql, mchid, out->start_ms, end_ms, &st);
+    if (err != QB_OK)
+        return err;
+    struct merchant_analytics_bucket total = {0};
+    int rc;
+    while (err == QB_OK && (rc = store_step(st)) == STORE_STEP_ROW) {
+        int64_t hour_index = store_column_int64(st, 0);
+        int64_t count = store_column_int64(st, 1);
+        int64_t amount = store_column_int64(st, 2);
+        if (hour_index < 0 || hour_index >= (int64_t)out->day_count * 24 || count <= 0 ||
+            amount <= 0) {
+            err = QB_E_INTERNAL;
+            break;
+        }
+        /* Midnights are UTC+8 midnights: the offset's hour is the hour of day. */
+        err = S_bucket_add(&out->days[hour_index / 24], refunds, count, amount);
+        if (err == QB_OK)
+            err = S_bucket_add(&out->hours[hour_index % 24], refunds, count, amount);
+        if (err == QB_OK)
+            err = S_bucket_add(&total, refunds, count, amount);
+    }
+    if (err == QB_OK && rc != STORE_STEP_DONE)
+        err = QB_E_STORAGE;
+    store_finalize(st);
+    if (refunds) {
+        out->refund_count = total.refund_count;
+        out->refunds_minor = total.refunds_minor;
+    } else {
+        out->paid_count = total.paid_count;
+        out->sales_minor = total.sales_minor;
+    }
+    return err;
 }
 
 enum qb_error merchant_analytics_read(struct store *reader, const char *mchid, const char *from,
@@ -75,35 +118,19 @@ enum qb_error merchant_analytics_read(struct store *reader, const char *mchid, c
     if (err != QB_OK)
         return err;
 
-    /* 2. payments by the offset of their hour from the first midnight */
-    err = S_prepare(reader,
+    /* 2. payments, and 3. refunds, by the offset of their hour from the
+     * first midnight */
+    err = S_by_hour(reader,
                     "SELECT (success_at_ms - $2) / 3600000, COUNT(*), SUM(total_minor) FROM orders"
                     " WHERE mchid = $1 AND success_at_ms >= $2 AND success_at_ms < $3"
                     " AND success_at_ms > 0 GROUP BY 1",
-                    mchid, out->start_ms, end_ms, &st);
-    if (err != QB_OK)
-        return err;
-    int rc;
-    while (err == QB_OK && (rc = store_step(st)) == STORE_STEP_ROW) {
-        int64_t hour_index = store_column_int64(st, 0);
-        int64_t count = store_column_int64(st, 1);
-        int64_t sales = store_column_int64(st, 2);
-        if (hour_index < 0 || hour_index >= (int64_t)out->day_count * 24 || count <= 0 ||
-            sales <= 0) {
-            err = QB_E_INTERNAL;
-            break;
-        }
-        /* Midnights are UTC+8 midnights: the offset's hour is the hour of day. */
-        err = S_bucket_add(&out->days[hour_index / 24], count, sales);
-        if (err == QB_OK)
-            err = S_bucket_add(&out->hours[hour_index % 24], count, sales);
-        if (err == QB_OK && (!money_add(out->paid_count, count, &out->paid_count) ||
-                             !money_add(out->sales_minor, sales, &out->sales_minor)))
-            err = QB_E_OVERFLOW;
-    }
-    if (err == QB_OK && rc != STORE_STEP_DONE)
-        err = QB_E_STORAGE;
-    store_finalize(st);
+                    mchid, end_ms, false, out);
+    if (err == QB_OK)
+        err = S_by_hour(reader,
+                        "SELECT (success_at_ms - $2) / 3600000, COUNT(*), SUM(refund_minor)"
+                        " FROM refunds WHERE mchid = $1 AND success_at_ms >= $2"
+                        " AND success_at_ms < $3 AND success_at_ms > 0 GROUP BY 1",
+                        mchid, end_ms, true, out);
     if (err != QB_OK)
         return err;
     if (out->paid_count > 0)
@@ -111,7 +138,7 @@ enum qb_error merchant_analytics_read(struct store *reader, const char *mchid, c
             out->sales_minor / out->paid_count +
             (2 * (out->sales_minor % out->paid_count) >= out->paid_count ? 1 : 0);
 
-    /* 3. payers, and those who paid twice or more */
+    /* 4. payers, and those who paid twice or more */
     err = S_prepare(reader,
                     "SELECT COUNT(*), COALESCE(SUM(n >= 2), 0) FROM (SELECT COUNT(*) AS n"
                     " FROM orders WHERE mchid = $1 AND success_at_ms >= $2 AND success_at_ms < $3"

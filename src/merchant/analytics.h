@@ -3,14 +3,16 @@
  * owner (GET /v1/merchants/me/analytics).
  *
  * Owns: three indexed reads of the orders table (orders_created for the
- * orders made, orders_paid for the payments and the payers), each bounded
- * by the merchant and the range, never a scan of other merchants' orders;
- * the sums in exact integer minor units with checked addition.
+ * orders made, orders_paid for the payments and the payers) and one of the
+ * refunds table (refunds_success), each bounded by the merchant and the
+ * range, never a scan of other merchants' rows; the sums in exact integer
+ * minor units with checked addition.
  *
  * Days are Asia/Shanghai days (UTC+8), hours the hour of the day there.
  * Sales are gross: the totals of the orders paid in the range, counted on
- * the day they were paid, whatever happened to them after (refunds will be
- * figures of their own).
+ * the day they were paid, whatever happened to them after. Refunds are
+ * figures of their own, counted on the day they succeeded: net takings are
+ * sales − refunds.
  *
  * Who calls it: the wallet-side merchant routes (merchant_routes.c).
  */
@@ -27,6 +29,8 @@
 struct merchant_analytics_bucket {
     int64_t paid_count;
     int64_t sales_minor;
+    int64_t refund_count;
+    int64_t refunds_minor;
 };
 
 struct merchant_analytics {
@@ -38,6 +42,8 @@ struct merchant_analytics {
     int64_t average_ticket_minor; /* sales / paid, rounded half up; 0 without payments */
     int64_t payer_count;        /* distinct users who paid */
     int64_t repeat_payer_count; /* of them, those who paid twice or more */
+    int64_t refund_count;       /* refunds that succeeded in the range */
+    int64_t refunds_minor;      /* their amounts */
     struct merchant_analytics_bucket days[MERCHANT_ANALYTICS_DAYS_MAX];
     struct merchant_analytics_bucket hours[24];
 };

@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "api/merchant_helpers.h"
+#include "api/refund_helpers.h"
 #include "api/transfer_helpers.h"
 
 static char S_root[512];
@@ -127,11 +128,16 @@ TEST(the_owner_sees_balance_and_analytics_of_real_payments)
     S_merchant_balance(&owner, "", &available, &pending);
     ASSERT_EQ_INT(available, 12845 - 77);
     ASSERT_EQ_INT(pending, 0);
+    /* Two refunds: their own figures, not taken off the sales. */
+    struct client_response res;
+    ASSERT_EQ_INT(rh_refund(&S_client, &m, "an-0001", "an-r1", 1000, 10000, NULL, &res), 200);
+    client_response_release(&res);
+    ASSERT_EQ_INT(rh_refund(&S_client, &m, "an-0004", "an-r2", 500, 500, NULL, &res), 200);
+    client_response_release(&res);
 
     char today[16], path[256];
     S_today(today);
     snprintf(path, sizeof path, "/v1/merchants/me/analytics?from=%s&to=%s", today, today);
-    struct client_response res;
     ASSERT_EQ_INT(api_call(&S_client, "GET", path, owner.token, NULL, &res), 200);
     json_t *j = api_json(&res);
     client_response_release(&res);
@@ -142,19 +148,25 @@ TEST(the_owner_sees_balance_and_analytics_of_real_payments)
     ASSERT_EQ_INT(json_integer_value(json_object_get(j, "average_ticket")), 3211); /* 3211.25 */
     ASSERT_EQ_INT(json_integer_value(json_object_get(j, "payer_count")), 2);
     ASSERT_EQ_INT(json_integer_value(json_object_get(j, "repeat_payer_count")), 1);
+    ASSERT_EQ_INT(json_integer_value(json_object_get(j, "refund_count")), 2);
+    ASSERT_EQ_INT(json_integer_value(json_object_get(j, "refunds")), 1500);
     json_t *days = json_object_get(j, "by_day");
     ASSERT_EQ_INT(json_array_size(days), 1);
     ASSERT_EQ_STR(json_string_value(json_object_get(json_array_get(days, 0), "date")), today);
     ASSERT_EQ_INT(json_integer_value(json_object_get(json_array_get(days, 0), "sales")), 12845);
+    ASSERT_EQ_INT(json_integer_value(json_object_get(json_array_get(days, 0), "refunds")), 1500);
+    ASSERT_EQ_INT(json_integer_value(json_object_get(json_array_get(days, 0), "refund_count")), 2);
     json_t *hours = json_object_get(j, "by_hour");
     ASSERT_EQ_INT(json_array_size(hours), 24);
-    long long hour_sales = 0, hour_count = 0;
+    long long hour_sales = 0, hour_count = 0, hour_refunds = 0;
     for (size_t i = 0; i < 24; i++) {
         json_t *h = json_array_get(hours, i);
         ASSERT_EQ_INT(json_integer_value(json_object_get(h, "hour")), (long long)i);
         hour_sales += json_integer_value(json_object_get(h, "sales"));
         hour_count += json_integer_value(json_object_get(h, "paid_count"));
+        hour_refunds += json_integer_value(json_object_get(h, "refunds"));
     }
+    ASSERT_EQ_INT(hour_refunds, 1500);
     ASSERT_EQ_INT(hour_sales, 12845);
     ASSERT_EQ_INT(hour_count, 4);
     time_t now = time(NULL) + 8 * 3600;
@@ -200,7 +212,8 @@ TEST(the_owner_sees_balance_and_analytics_of_real_payments)
     S_onboard(&owner, "second-shop", &second);
     S_expect(&owner, "GET", "/v1/merchants/me", NULL, 400, "PARAM_ERROR");
     S_merchant_balance(&owner, path + strlen("/v1/merchants/me"), &available, &pending);
-    ASSERT_EQ_INT(available, 12845 - 77);
+    /* The refunds took 1000 − 6 and 500 − 3 (their fee shares come back). */
+    ASSERT_EQ_INT(available, 12845 - 77 - 994 - 497);
     mh_release(&second);
     mh_release(&m);
 }
