@@ -5,7 +5,7 @@ _qianbao()
 {
     local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]}
     local globals='--server --profile --json --verbose --help'
-    local known='|sms-code|register|login|logout|me|balance|security|security sessions|security revoke|security devices|security revoke-device|security freeze|security unfreeze|device|device add|paycode|kyc|payment-password|payment-password set|card|card add|card list|card remove|topup|withdraw|payment|payment show|send|receive|scan|pay|limits|limits set|bills|statement|redpacket|redpacket send|redpacket grab|redpacket show|redpacket verify|merchant|merchant notifications|merchant create|merchant order|merchant order native|merchant order jsapi|merchant order h5|merchant bill|merchant analytics|order|order show|order close|admin|admin users|admin freeze|admin unfreeze|admin kyc-level|admin sms-outbox|admin verify|demo|version|help|completion|man|'
+    local known='|sms-code|register|login|logout|me|balance|security|security sessions|security revoke|security devices|security revoke-device|security freeze|security unfreeze|device|device add|paycode|kyc|payment-password|payment-password set|card|card add|card list|card remove|topup|withdraw|payment|payment show|send|receive|scan|pay|limits|limits set|bills|statement|redpacket|redpacket send|redpacket grab|redpacket show|redpacket verify|merchant|merchant notifications|merchant create|merchant order|merchant order native|merchant order jsapi|merchant order h5|merchant bill|merchant analytics|order|order show|order close|refund|refund show|admin|admin users|admin freeze|admin unfreeze|admin kyc-level|admin sms-outbox|admin verify|demo|version|help|completion|man|'
     local cmd='' i w
     for ((i = 1; i < COMP_CWORD; i++)); do
         w=${COMP_WORDS[i]}
@@ -21,7 +21,7 @@ _qianbao()
     local words=''
     case $cmd in
     '')
-        words='sms-code register login logout me balance security device paycode kyc payment-password card topup withdraw payment send receive scan pay limits bills statement redpacket merchant order admin demo version help completion man' ;;
+        words='sms-code register login logout me balance security device paycode kyc payment-password card topup withdraw payment send receive scan pay limits bills statement redpacket merchant order refund admin demo version help completion man' ;;
     'sms-code')
         case $prev in
         --purpose) COMPREPLY=($(compgen -W 'register reset_payment_password unfreeze login bind_card new_device' -- "$cur")); return ;;
@@ -250,6 +250,15 @@ _qianbao()
         words='' ;;
     'order close')
         words='' ;;
+    'refund')
+        case $prev in
+        --out-refund-no) return ;;
+        --reason) return ;;
+        --notify-url) return ;;
+        esac
+        words='show --out-refund-no --reason --notify-url' ;;
+    'refund show')
+        words='' ;;
     'admin')
         words='users freeze unfreeze kyc-level sms-outbox verify' ;;
     'admin users')
@@ -279,7 +288,7 @@ _qianbao()
     'version')
         words='' ;;
     'help')
-        words='sms-code register login logout me balance security device paycode kyc payment-password card topup withdraw payment send receive scan pay limits bills statement redpacket merchant order admin demo version help completion man' ;;
+        words='sms-code register login logout me balance security device paycode kyc payment-password card topup withdraw payment send receive scan pay limits bills statement redpacket merchant order refund admin demo version help completion man' ;;
     'completion')
         words='bash' ;;
     'man')

@@ -1,7 +1,7 @@
 /*
  * merchant.c — the merchant's commands: onboarding into a merchant profile,
  * orders in the WeChat Pay v3 dialect (native, jsapi, h5; show; close),
- * the daily trade bill with its SHA-1 checked, and the owner's analytics.
+ * refunds (create, show), the daily trade bill with its SHA-1 checked, and the owner's analytics.
  *
  * Onboarding (`merchant create`) is a user's request (POST /v1/merchants
  * with the user profile's session); its answer — the private key and the
@@ -324,6 +324,122 @@ int cli_run_order_close(struct cli *cli, const struct cli_args *args)
         else
             printf("closed %s\n", out_trade_no);
     }
+    cli_response_release(&res);
+    return rc;
+}
+
+/* --- refunds ----------------------------------------------------------------------- */
+
+#define S_OUT_REFUND_NO_SIZE_MAX 65
+#define S_REASON_SIZE_MAX 80
+
+static bool S_out_refund_no_valid(const char *text)
+{
+    size_t size = strlen(text);
+    return size >= 1 && size < S_OUT_REFUND_NO_SIZE_MAX &&
+           strspn(text, "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_-|*@") ==
+               size;
+}
+
+/* A refund object (WeChat's, as POST and GET answer it), human or --json. */
+static void S_refund_print(struct cli *cli, const struct cli_response *res)
+{
+    if (cli->json) {
+        cli_print_body(res);
+        return;
+    }
+    const json_t *r = res->json;
+    const json_t *amount = json_object_get(r, "amount");
+    const char *currency = cli_json_str(amount, "currency");
+    char refund[MONEY_TEXT_SIZE_MAX + 8], total[MONEY_TEXT_SIZE_MAX + 8],
+        fee[MONEY_TEXT_SIZE_MAX + 8], text[256];
+    cli_amount_format(json_integer_value(json_object_get(amount, "refund")), currency, refund,
+                      sizeof refund);
+    cli_amount_format(json_integer_value(json_object_get(amount, "total")), currency, total,
+                      sizeof total);
+    cli_amount_format(json_integer_value(json_object_get(amount, "refund_fee")), currency, fee,
+                      sizeof fee);
+    cli_text_clean(cli_json_str(r, "out_refund_no"), text, sizeof text);
+    cli_print_field(cli, "out_refund_no", text);
+    cli_print_field(cli, "refund_id", cli_json_str(r, "refund_id"));
+    cli_text_clean(cli_json_str(r, "out_trade_no"), text, sizeof text);
+    cli_print_field(cli, "out_trade_no", text);
+    cli_print_field(cli, "transaction_id", cli_json_str(r, "transaction_id"));
+    cli_print_field(cli, "status", cli_json_str(r, "status"));
+    snprintf(text, sizeof text, "%s %s of %s", refund, currency, total);
+    cli_print_field(cli, "refund", text);
+    snprintf(text, sizeof text, "%s %s", fee, currency);
+    cli_print_field(cli, "fee_returned", text);
+    cli_text_clean(cli_json_str(r, "user_received_account"), text, sizeof text);
+    cli_print_field(cli, "received_into", text);
+    const char *success = cli_json_str(r, "success_time");
+    if (success[0] != '\0')
+        cli_print_field(cli, "success_time", success);
+}
+
+int cli_run_refund(struct cli *cli, const struct cli_args *args)
+{
+    const char *out_trade_no = args->positionals[0];
+    if (!S_out_trade_no_valid(out_trade_no))
+        return cli_usage_error(cli, "OUT_TRADE_NO must be 6 to 32 of 0-9 A-Z a-z _ - | * @");
+    int64_t refund;
+    char clean[64];
+    cli_text_clean(args->positionals[1], clean, sizeof clean);
+    if (cli_amount_parse(args->positionals[1], currency_find(S_CURRENCY), &refund) != QB_OK)
+        return cli_usage_error(cli,
+                               "\"%s\" is not a valid amount: a positive number of yuan with at "
+                               "most two decimals, such as 12.50, 0.01 or 3",
+                               clean);
+    const char *out_refund_no = cli_arg(cli, args, "out-refund-no");
+    if (!S_out_refund_no_valid(out_refund_no))
+        return cli_usage_error(cli, "--out-refund-no must be 1 to 64 of 0-9 A-Z a-z _ - | * @");
+    const char *reason = cli_arg(cli, args, "reason");
+    if (reason != NULL && (reason[0] == '\0' || strlen(reason) > S_REASON_SIZE_MAX))
+        return cli_usage_error(cli, "--reason must be 1 to 80 bytes");
+    const char *notify_url = cli_arg(cli, args, "notify-url");
+    char mchid[16];
+    int rc = S_mchid(cli, mchid);
+    if (rc != CLI_EXIT_OK)
+        return rc;
+    /* The request names the order's total, as WeChat's does: read it from the order. */
+    char path[160];
+    snprintf(path, sizeof path, "/v3/pay/transactions/out-trade-no/%s?mchid=%s", out_trade_no,
+             mchid);
+    struct cli_response res;
+    rc = cli_call_merchant(cli, "GET", path, NULL, &res);
+    json_int_t total = 0;
+    if (rc == CLI_EXIT_OK)
+        total = json_integer_value(json_object_get(json_object_get(res.json, "amount"), "total"));
+    cli_response_release(&res);
+    if (rc != CLI_EXIT_OK)
+        return rc;
+    json_t *body = json_pack("{s:s, s:s, s:{s:I, s:I, s:s}}", "out_trade_no", out_trade_no,
+                             "out_refund_no", out_refund_no, "amount", "refund",
+                             (json_int_t)refund, "total", total, "currency", S_CURRENCY);
+    QB_ASSERT(body != NULL);
+    if (reason != NULL)
+        json_object_set_new(body, "reason", json_string(reason));
+    if (notify_url != NULL)
+        json_object_set_new(body, "notify_url", json_string(notify_url));
+    rc = cli_call_merchant(cli, "POST", "/v3/refund/domestic/refunds", body, &res);
+    json_decref(body);
+    if (rc == CLI_EXIT_OK)
+        S_refund_print(cli, &res);
+    cli_response_release(&res);
+    return rc;
+}
+
+int cli_run_refund_show(struct cli *cli, const struct cli_args *args)
+{
+    const char *out_refund_no = args->positionals[0];
+    if (!S_out_refund_no_valid(out_refund_no))
+        return cli_usage_error(cli, "OUT_REFUND_NO must be 1 to 64 of 0-9 A-Z a-z _ - | * @");
+    char path[160];
+    snprintf(path, sizeof path, "/v3/refund/domestic/refunds/%s", out_refund_no);
+    struct cli_response res;
+    int rc = cli_call_merchant(cli, "GET", path, NULL, &res);
+    if (rc == CLI_EXIT_OK)
+        S_refund_print(cli, &res);
     cli_response_release(&res);
     return rc;
 }

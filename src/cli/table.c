@@ -360,6 +360,24 @@ static const struct cli_command S_commands[] = {
     {"order close", "OUT_TRADE_NO", 1, 1, "close an unpaid order",
      "Closing a closed or expired order succeeds again; a paid one is refused (ORDERPAID).",
      {{0}}, cli_run_order_close},
+    {"refund", "OUT_TRADE_NO AMOUNT", 2, 2, "refund part or all of a paid order",
+     "Refunds AMOUNT (in yuan, at most two decimals) of the merchant profile's paid order "
+     "OUT_TRADE_NO to its payer's balance, signed as a WeChat Pay v3 merchant signs it (POST "
+     "/v3/refund/domestic/refunds; the order's total is read from the order first). The "
+     "out_refund_no is the refund's idempotency key: running the command again with the same "
+     "number and amount answers the same refund and moves nothing more. Refunds of an order "
+     "add up to at most its total; the merchant's balance pays them, less the share of the fee "
+     "that comes back. Look at a refund later with `qianbao refund show OUT_REFUND_NO`.",
+     {{"out-refund-no", "N", true, NULL,
+       "the merchant's refund number, 1 to 64 of 0-9 A-Z a-z _ - | * @"},
+      {"reason", "TEXT", false, NULL, "why the money goes back, 1 to 80 bytes"},
+      {"notify-url", "URL", false, NULL,
+       "where the refund notification goes (default: the order's notify_url)"}},
+     cli_run_refund},
+    {"refund show", "OUT_REFUND_NO", 1, 1, "show a refund of the merchant profile",
+     "The refund as WeChat's query answers it: its order, status, amount and the share of the "
+     "fee returned.",
+     {{0}}, cli_run_refund_show},
     {"admin", "", 0, 0, "operator commands (need `qianbao login --admin`)", NULL, {{0}}, NULL},
     {"admin users", "", 0, 0, "list users, newest first",
      "Each user with KYC level, status and CNY balance.",

@@ -6,7 +6,10 @@
  * they are there already), starts qianbaod on loopback, onboards a merchant
  * and a paying user through the API, hands their credentials to node in the
  * environment and files (mode 0600), and checks node's verdict and the money
- * it moved. Without node, npm or a reachable registry it is skipped (77).
+ * it moved. The daemon runs with --allow-private-notify: the orders'
+ * notify_url is the script's own receiver on loopback, which verifies and
+ * decrypts the payment's and the refund's notifications. Without node, npm or
+ * a reachable registry it is skipped (77).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +26,7 @@ static char S_root[512];
 static struct test_daemon S_daemon;
 static struct client S_client;
 static char S_admin[API_TOKEN_SIZE_MAX];
+static const char *const S_args[] = {"--allow-private-notify", NULL};
 
 static bool S_write_secret(const char *path, const char *text)
 {
@@ -36,7 +40,8 @@ static bool S_write_secret(const char *path, const char *text)
 TEST(a_wechatpay_axios_plugin_merchant_works_unchanged)
 {
     // The npm client creates a native and a jsapi order, the user pays one through /v1, the
-    // client queries both, closes the other and verifies every answer with its own verifier.
+    // client queries both, closes the other, refunds 5.00 of the paid one, verifies every answer
+    // with its own verifier, and receives, verifies and decrypts both notifications.
     struct client_response res;
     ASSERT_EQ_INT(api_call(&S_client, "POST", "/admin/merchants", S_admin,
                            "{\"name\":\"npm 商户\"}", &res),
@@ -71,8 +76,8 @@ TEST(a_wechatpay_axios_plugin_merchant_works_unchanged)
     int status = system(command);
     ASSERT(WIFEXITED(status));
     ASSERT_EQ_INT(WEXITSTATUS(status), 0);
-    /* Exactly the native order was paid. */
-    ASSERT_EQ_INT(th_balance(&S_client, &u), 10000 - 1234);
+    /* Exactly the native order was paid, and 5.00 of it came back. */
+    ASSERT_EQ_INT(th_balance(&S_client, &u), 10000 - 1234 + 500);
 }
 
 int main(void)
@@ -95,7 +100,7 @@ int main(void)
         return 1;
     }
     test_tmpdir(S_root, sizeof S_root);
-    if (!api_daemon_start(&S_daemon, S_root, "npm", NULL, S_admin)) {
+    if (!api_daemon_start(&S_daemon, S_root, "npm", S_args, S_admin)) {
         fprintf(stderr, "%s\n", api_error());
         printf("0 passed, 1 failed\n");
         return 1;

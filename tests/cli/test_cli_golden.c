@@ -1140,6 +1140,7 @@ static void S_profile_value(const char *name, const char *key, char *out, size_t
         S_spawn(run_args_, stdin_text);                                                            \
         S_substitute_runs("qianbao://pay?pr=", 32, S_HEX, "qianbao://pay?pr=PAY_TOKEN");           \
         S_substitute_runs("wx", 32, S_HEX, "wxPREPAY_ID");                                         \
+        S_substitute_runs("50", 27, "0123456789", "REFUND_ID");                                    \
         S_substitute_runs("42", 26, "0123456789", "TRANSACTION_ID");                               \
         S_record(name, run_args_, QB_ARRAY_COUNT(run_args_) - 1, stdin_text);                      \
     } while (0)
@@ -1304,6 +1305,40 @@ TEST(merchants)
            "--from", "2026-01-03", "--to", "2026-01-01", "--mchid", mchid, NULL);
     S_case("merchant-analytics-not-owner", NULL, "merchant", "analytics", "--from",
            "2026-01-01", "--to", "2026-01-03", "--mchid", mchid, NULL);
+
+    // Refunds: 2.00 of the paid order goes back to A, once however often it is asked; more
+    // than the rest, an unpaid order, another merchant's order and bad numbers are refused.
+    long long before = S_available();
+    S_RUN("refund", NULL, "refund", "golden-0001", "2.00", "--out-refund-no", "golden-r1",
+          "--reason", "少了一碗");
+    S_RUN("refund-again-json", NULL, "refund", "golden-0001", "2.00", "--out-refund-no",
+          "golden-r1", "--reason", "少了一碗", "--json");
+    ASSERT_EQ_INT(S_available(), before + 200);
+    S_RUN("refund-show", NULL, "refund", "show", "golden-r1");
+    S_RUN("refund-show-json", NULL, "refund", "show", "golden-r1", "--json");
+    S_RUN("order-show-refunded", NULL, "order", "show", "golden-0001");
+    S_RUN("refund-too-much", NULL, "refund", "golden-0001", "10.35", "--out-refund-no",
+          "golden-r2");
+    S_RUN("refund-other-body", NULL, "refund", "golden-0001", "3.00", "--out-refund-no",
+          "golden-r1");
+    S_RUN("refund-unpaid", NULL, "refund", "golden-0002", "0.50", "--out-refund-no", "golden-r3");
+    S_RUN("refund-unknown-order", NULL, "refund", "golden-9999", "1", "--out-refund-no",
+          "golden-r4");
+    S_RUN("refund-other-merchant", NULL, "--profile", "shop2", "refund", "golden-0001", "1",
+          "--out-refund-no", "golden-r5", "--json");
+    S_RUN("refund-show-other-merchant", NULL, "--profile", "shop2", "refund", "show", "golden-r1");
+    S_RUN("refund-show-unknown", NULL, "refund", "show", "golden-r9");
+    S_case("refund-no-number", NULL, "refund", "golden-0001", "1", NULL);
+    S_case("refund-bad-number", NULL, "refund", "golden-0001", "1", "--out-refund-no", "a b",
+           NULL);
+    S_case("refund-bad-amount", NULL, "refund", "golden-0001", "0", "--out-refund-no", "golden-r6",
+           NULL);
+    S_case("refund-bad-reason", NULL, "refund", "golden-0001", "1", "--out-refund-no",
+           "golden-r6", "--reason", "", NULL);
+    S_case("refund-show-bad-number", NULL, "refund", "show", "a/b", NULL);
+    S_case("refund-user-profile", NULL, "--profile", "default", "refund", "golden-0001", "1",
+           "--out-refund-no", "golden-r6", NULL);
+    ASSERT_EQ_INT(S_available(), before + 200);
     S_END();
 }
 

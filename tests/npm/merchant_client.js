@@ -15,13 +15,20 @@
 //   QB_PAY_PASSWORD        that user's payment password
 //
 // The steps are a list: each is a name and an async function, run in order;
-// the first that throws fails the run (exit 1) with its name. Refunds and
-// notification decryption join as further steps once Qianbao has them.
+// the first that throws fails the run (exit 1) with its name.
+//
+// The orders' notify_url is a small HTTP receiver this script runs on
+// loopback (qianbaod runs with --allow-private-notify). Every notification it
+// receives is checked as a merchant must: the Wechatpay-Signature with the
+// library's own verifier (Rsa.verify over Formatter.response) against the
+// platform key, then the resource decrypted with the library's AES-GCM helper
+// under the API v3 key. Verified ones are answered 200 (delivered), others 401.
 'use strict';
 
 const { readFileSync } = require('fs');
+const http = require('http');
 const crypto = require('crypto');
-const { Wechatpay, Aes } = require('wechatpay-axios-plugin');
+const { Wechatpay, Aes, Rsa, Formatter } = require('wechatpay-axios-plugin');
 
 const env = (name) => {
   const value = process.env[name];
@@ -46,7 +53,66 @@ const wxpay = new Wechatpay(config);
 const stamp = Date.now().toString(36);
 const nativeNo = `npm-native-${stamp}`;
 const jsapiNo = `npm-jsapi-${stamp}`;
+const refundNo = `npm-refund-${stamp}`;
 const state = {};
+
+// The notification receiver: every POST, verified and decrypted, by event type.
+const received = [];
+const refusedNotifications = [];
+let notifyUrl;
+
+// The decrypted resource of a notification, or an Error saying why it is not trusted.
+function openNotification(headers, body) {
+  const serial = headers['wechatpay-serial'];
+  const timestamp = headers['wechatpay-timestamp'];
+  const nonce = headers['wechatpay-nonce'];
+  const signature = headers['wechatpay-signature'];
+  if (serial !== platformSerial) return new Error(`serial ${serial}`);
+  if (!timestamp || Math.abs(Date.now() / 1000 - Number(timestamp)) > 300) return new Error('a stale timestamp');
+  if (!nonce || !signature) return new Error('no nonce or signature');
+  if (!Rsa.verify(Formatter.response(timestamp, nonce, body), signature, platformKey)) {
+    return new Error('a signature that does not verify');
+  }
+  const event = JSON.parse(body);
+  const { algorithm, ciphertext, nonce: iv, associated_data: aad } = event.resource;
+  if (algorithm !== 'AEAD_AES_256_GCM') return new Error(`algorithm ${algorithm}`);
+  const resource = JSON.parse(Aes.AesGcm.decrypt(ciphertext, env('QB_APIV3_KEY'), iv, aad));
+  return { event, resource, signed: { timestamp, nonce, signature, body } };
+}
+
+const receiver = http.createServer((req, res) => {
+  const chunks = [];
+  req.on('data', (chunk) => chunks.push(chunk));
+  req.on('end', () => {
+    let opened;
+    try {
+      opened = req.method === 'POST' && req.url === '/notify'
+        ? openNotification(req.headers, Buffer.concat(chunks).toString('utf8'))
+        : new Error(`${req.method} ${req.url}`);
+    } catch (err) {
+      opened = err;
+    }
+    if (opened instanceof Error) {
+      refusedNotifications.push(opened.message);
+      res.writeHead(401, { 'Content-Type': 'application/json' });
+      res.end(JSON.stringify({ code: 'FAIL', message: opened.message }));
+      return;
+    }
+    received.push(opened);
+    res.writeHead(200);
+    res.end();
+  });
+});
+
+// The first notification of event type, waited for up to about 15 s.
+async function notification(eventType) {
+  for (let i = 0; i < 150; i++) {
+    const found = received.find((n) => n.event.event_type === eventType);
+    if (found) return found;
+    await new Promise((resolve) => { setTimeout(resolve, 100); });
+  }
+  throw new Error(`no verified ${eventType} notification (refused: ${JSON.stringify(refusedNotifications)})`);
+}
 
 function check(condition, what) {
   if (!condition) throw new Error(`expected ${what}`);
@@ -78,7 +144,7 @@ const order = (outTradeNo, total, extra) => ({
   mchid,
   description: 'Image形象店-深圳腾大-QQ公仔',
   out_trade_no: outTradeNo,
-  notify_url: 'https://example.com/wxpay/notify',
+  notify_url: notifyUrl,
   amount: { total, currency: 'CNY' },
   ...extra,
 });
@@ -124,6 +190,29 @@ const steps = [
     check(byId.data.out_trade_no === nativeNo, 'the same order by its transaction_id');
     const unpaid = await byOutTradeNo(jsapiNo);
     check(unpaid.data.trade_state === 'NOTPAY' && unpaid.data.payer.openid === state.openid, 'NOTPAY');
+    state.transactionId = paid.data.transaction_id;
+  }],
+  ['the payment is notified, signed and encrypted', async () => {
+    const { event, resource, signed } = await notification('TRANSACTION.SUCCESS');
+    check(event.resource_type === 'encrypt-resource' && event.summary === '支付成功', 'the event');
+    check(event.resource.original_type === 'transaction', 'a transaction resource');
+    check(resource.out_trade_no === nativeNo && resource.transaction_id === state.transactionId, 'the order');
+    check(resource.mchid === mchid && resource.appid === appid, 'the merchant');
+    check(resource.trade_state === 'SUCCESS' && resource.amount.total === 1234
+      && resource.amount.payer_total === 1234, 'the paid amount');
+    // The same verifier refuses the notification once a byte of it changes.
+    const tampered = signed.body.replace('TRANSACTION.SUCCESS', 'TRANSACTION.SUCCESs');
+    check(tampered !== signed.body && !Rsa.verify(Formatter.response(signed.timestamp, signed.nonce, tampered),
+      signed.signature, platformKey), 'a tampered body to fail verification');
+    let wrongKey = false;
+    try {
+      Aes.AesGcm.decrypt(event.resource.ciphertext, 'k'.repeat(32), event.resource.nonce,
+        event.resource.associated_data);
+    } catch (err) {
+      wrongKey = true;
+    }
+    check(wrongKey, 'another API v3 key to fail decryption');
+    check(received.every((n) => n.event.event_type === 'TRANSACTION.SUCCESS'), 'no other notification yet');
   }],
   ['the unpaid order is closed', async () => {
     const { status } = await wxpay.v3.pay.transactions['out-trade-no']['{out_trade_no}'].close
@@ -151,18 +240,72 @@ const steps = [
       .get({ params: { mchid }, out_trade_no: nativeNo }));
     check(err.code === 'EV3_RES_HEADER_SIGNATURE_DIGEST', `a signature refusal, got ${err.code}`);
   }],
+  ['part of the paid order is refunded', async () => {
+    const { status, data } = await wxpay.v3.refund.domestic.refunds.post({
+      out_trade_no: nativeNo,
+      out_refund_no: refundNo,
+      reason: '商品已售完',
+      amount: { refund: 500, total: 1234, currency: 'CNY' },
+    });
+    check(status === 200 && data.out_refund_no === refundNo && /^\d{29}$/.test(data.refund_id), 'a refund');
+    check(data.status === 'SUCCESS' && data.transaction_id === state.transactionId, 'SUCCESS for the order');
+    check(data.amount.refund === 500 && data.amount.total === 1234 && data.amount.payer_refund === 500, 'the amounts');
+    state.refundId = data.refund_id;
+  }],
+  ['the refund is queried and the order reads REFUND', async () => {
+    const { data } = await wxpay.v3.refund.domestic.refunds['{out_refund_no}'].get({ out_refund_no: refundNo });
+    check(data.refund_id === state.refundId && data.status === 'SUCCESS' && data.out_trade_no === nativeNo, 'the refund');
+    check(data.amount.refund === 500, 'its amount');
+    const order = await byOutTradeNo(nativeNo);
+    check(order.data.trade_state === 'REFUND', 'REFUND');
+    const none = await refused(wxpay.v3.refund.domestic.refunds['{out_refund_no}'].get({ out_refund_no: 'npm-nobody' }));
+    check(none.status === 404 && none.data.code === 'RESOURCE_NOT_EXISTS', 'RESOURCE_NOT_EXISTS');
+    const over = await refused(wxpay.v3.refund.domestic.refunds.post({
+      out_trade_no: nativeNo,
+      out_refund_no: `${refundNo}-2`,
+      amount: { refund: 1234, total: 1234, currency: 'CNY' },
+    }));
+    check(over.status === 400 && over.data.code === 'INVALID_REQUEST', 'more than the rest refused');
+  }],
+  ['the refund is notified, signed and encrypted', async () => {
+    const { event, resource } = await notification('REFUND.SUCCESS');
+    check(event.resource.original_type === 'refund' && event.summary === '退款成功', 'a refund resource');
+    check(resource.out_trade_no === nativeNo && resource.out_refund_no === refundNo, 'the numbers');
+    check(resource.refund_id === state.refundId && resource.transaction_id === state.transactionId, 'the ids');
+    check(resource.refund_status === 'SUCCESS' && resource.mchid === mchid, 'SUCCESS');
+    check(resource.amount.total === 1234 && resource.amount.refund === 500
+      && resource.amount.payer_total === 1234 && resource.amount.payer_refund === 500, 'the amounts');
+  }],
+  ['Qianbao records both notifications delivered', async () => {
+    let list;
+    for (let i = 0; i < 50; i++) {
+      ({ data: list } = await wxpay.v3.qianbao.notifications.get({ params: { limit: 10 } }));
+      if (list.data.length === 2 && list.data.every((n) => n.status === 'DELIVERED')) break;
+      await new Promise((resolve) => { setTimeout(resolve, 100); });
+    }
+    check(list.data.length === 2 && list.data.every((n) => n.status === 'DELIVERED'), 'two DELIVERED');
+    const ids = received.map((n) => n.event.id);
+    check(list.data.every((n) => ids.includes(n.id) && n.notify_url === notifyUrl), 'the ones received');
+    check(refusedNotifications.length === 0, `no refused notification, got ${JSON.stringify(refusedNotifications)}`);
+  }],
 ];
 
 (async () => {
-  for (const [name, run] of steps) {
-    try {
-      await run();
-      console.log(`ok   ${name}`);
-    } catch (err) {
-      const detail = err.response ? ` (${err.response.status} ${JSON.stringify(err.response.data)})` : '';
-      console.log(`FAIL ${name}: ${err.message}${detail}`);
-      process.exitCode = 1;
-      return;
+  await new Promise((resolve) => { receiver.listen(0, '127.0.0.1', resolve); });
+  notifyUrl = `http://127.0.0.1:${receiver.address().port}/notify`;
+  try {
+    for (const [name, run] of steps) {
+      try {
+        await run();
+        console.log(`ok   ${name}`);
+      } catch (err) {
+        const detail = err.response ? ` (${err.response.status} ${JSON.stringify(err.response.data)})` : '';
+        console.log(`FAIL ${name}: ${err.message}${detail}`);
+        process.exitCode = 1;
+        return;
+      }
     }
+  } finally {
+    receiver.close();
   }
 })();
