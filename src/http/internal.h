@@ -224,6 +224,10 @@ QB_MUST_USE enum qb_error http_request_execute(struct http_request *req, struct 
  * replying with the refusal. The caller owns the answer: json_decref. */
 json_t *http_json_body(struct http_request *req, const struct http_field *fields,
                        size_t field_count);
+/* The same for the merchant API: every refusal but a body too large is
+ * PARAM_ERROR, as WeChat Pay answers. */
+json_t *http_v3_json_body(struct http_request *req, const struct http_field *fields,
+                          size_t field_count);
 /* A read connection from the pool, or NULL after replying SYSTEM_BUSY. */
 struct store *http_reader_acquire(struct http_request *req);
 void http_reader_release(struct http_request *req, struct store *reader);

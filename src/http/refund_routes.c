@@ -34,24 +34,6 @@ bool http_v3_notify_url_allowed(struct http_request *req, const char *url)
     return false;
 }
 
-/* The body checked against fields, every refusal PARAM_ERROR. NULL after
- * replying. */
-static json_t *S_body(struct http_request *req, const struct http_field *fields, size_t count)
-{
-    const struct buf *body = http_request_body(req);
-    char message[HTTP_JSON_MESSAGE_SIZE_MAX];
-    json_t *out = NULL;
-    enum qb_error err = http_json_parse(http_request_header(req, "Content-Type"),
-                                        (const char *)body->data, body->size, fields, count, &out,
-                                        message);
-    if (err != QB_OK) {
-        http_reply_error_message(req, err == QB_E_TOO_LARGE ? err : QB_E_PARAM,
-                                 message[0] != '\0' ? message : error_message(err));
-        return NULL;
-    }
-    return out;
-}
-
 /* --- create -------------------------------------------------------------------------- */
 
 static const struct http_field S_refund_fields[] = {
@@ -99,7 +81,7 @@ static void S_create_resume(struct http_request *req, struct ledger_cmd *cmd)
 
 void http_handle_v3_refunds_create(struct http_request *req)
 {
-    json_t *body = S_body(req, S_refund_fields, QB_ARRAY_COUNT(S_refund_fields));
+    json_t *body = http_v3_json_body(req, S_refund_fields, QB_ARRAY_COUNT(S_refund_fields));
     if (body == NULL)
         return;
     const struct domain_env *env = http_request_env(req);

@@ -34,24 +34,6 @@
 #include "merchant/paycode.h"
 #include "wallet/bills.h"
 
-/* Validates the body like http_json_body, answering every refusal as
- * PARAM_ERROR. NULL after replying. */
-static json_t *S_body(struct http_request *req, const struct http_field *fields, size_t count)
-{
-    const struct buf *body = http_request_body(req);
-    char message[HTTP_JSON_MESSAGE_SIZE_MAX];
-    json_t *out = NULL;
-    enum qb_error err = http_json_parse(http_request_header(req, "Content-Type"),
-                                        (const char *)body->data, body->size, fields, count, &out,
-                                        message);
-    if (err != QB_OK) {
-        http_reply_error_message(req, err == QB_E_TOO_LARGE ? err : QB_E_PARAM,
-                                 message[0] != '\0' ? message : error_message(err));
-        return NULL;
-    }
-    return out;
-}
-
 /* --- create ---------------------------------------------------------------------------- */
 
 static const struct http_field S_order_fields[] = {
@@ -122,7 +104,7 @@ static bool S_notify_url_is_valid(const char *url)
 
 static void S_create(struct http_request *req, enum merchant_trade_type type)
 {
-    json_t *body = S_body(req, S_order_fields, QB_ARRAY_COUNT(S_order_fields));
+    json_t *body = http_v3_json_body(req, S_order_fields, QB_ARRAY_COUNT(S_order_fields));
     if (body == NULL)
         return;
     const struct domain_env *env = http_request_env(req);
@@ -267,7 +249,7 @@ static void S_codepay_resume(struct http_request *req, struct ledger_cmd *cmd)
  * belongs to an order of another trade type. */
 void http_handle_v3_codepay(struct http_request *req)
 {
-    json_t *body = S_body(req, S_codepay_fields, QB_ARRAY_COUNT(S_codepay_fields));
+    json_t *body = http_v3_json_body(req, S_codepay_fields, QB_ARRAY_COUNT(S_codepay_fields));
     if (body == NULL)
         return;
     const struct domain_env *env = http_request_env(req);
@@ -364,7 +346,7 @@ static void S_reverse_resume(struct http_request *req, struct ledger_cmd *cmd)
 
 void http_handle_v3_reverse(struct http_request *req)
 {
-    json_t *body = S_body(req, S_close_fields, QB_ARRAY_COUNT(S_close_fields));
+    json_t *body = http_v3_json_body(req, S_close_fields, QB_ARRAY_COUNT(S_close_fields));
     if (body == NULL)
         return;
     const struct domain_env *env = http_request_env(req);
@@ -464,7 +446,7 @@ static void S_close_resume(struct http_request *req, struct ledger_cmd *cmd)
 
 void http_handle_v3_close(struct http_request *req)
 {
-    json_t *body = S_body(req, S_close_fields, QB_ARRAY_COUNT(S_close_fields));
+    json_t *body = http_v3_json_body(req, S_close_fields, QB_ARRAY_COUNT(S_close_fields));
     if (body == NULL)
         return;
     const struct domain_env *env = http_request_env(req);
