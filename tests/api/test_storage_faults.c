@@ -3,9 +3,11 @@
  *
  * qianbaod (a test build) runs over the failing VFS of
  * src/store/fault_vfs.h: QIANBAO_TEST_FAULT names the kind of call that
- * fails (write, sync, open; full: a write finds the disk full) and each SIGUSR1 arms one failure of the next
- * such call. For writes and syncs, each money-moving route is called right
- * after arming: the request must fail cleanly (503 STORAGE_UNAVAILABLE,
+ * fails (write, sync, open; full: a write finds the disk full) and each
+ * SIGUSR1 arms one failure of the next such call. For writes, syncs and a
+ * full disk, each money-moving route (a transfer, a red packet sent and
+ * claimed, a withdrawal, a top-up, an order payment, a refund, a codepay)
+ * is called right after arming: the request must fail cleanly (503 STORAGE_UNAVAILABLE,
  * never another 5xx), move nothing and store no answer under its
  * Idempotency-Key, so that the same request retried once the fault has
  * passed is applied exactly once. The fault may instead hit another
@@ -122,31 +124,155 @@ static void S_ledger_check_passes(void)
     json_decref(state);
 }
 
-/* One money-moving request, made with key, moving `moves` fen out of u's
- * balance when applied (0: check only that it moved something). */
+/* One money-moving route under faults. prepare (may be NULL) makes, with no
+ * fault armed, what try `attempt` needs (an order, a paid order, a packet,
+ * a payment code) into made[attempt]; send makes the request of that try,
+ * the same request each time it is called for the same attempt. What it
+ * moves is seen in the payer's balance. */
 struct route {
     const char *name;
+    long created;       /* the status when applied */
+    long created_again; /* when sent again after that (0: created) */
+    long long moves;    /* fen out of the payer's balance when applied (negative: in); 0:
+                         * only that it went down */
+    const struct api_user *payer;
+    void (*prepare)(struct route *r, int attempt);
+    long (*send)(struct route *r, int attempt, struct client_response *res);
+    /* What prepare and send need. */
     const char *path;
     char body[512];
-    long created; /* the status when applied */
-    long long moves;
+    const struct api_user *other; /* a second user: the payee, or a packet's sender */
+    struct mh_merchant *merchant;
+    char made[S_TRIES][160];
+    uint8_t seed[PAYCODE_SEED_SIZE];
+    uint32_t slot;
 };
 
-/* Calls route under faults until one call failed cleanly; then retries it
- * and checks it is applied once. */
-static void S_route_under_fault(const struct route *r, const struct api_user *u)
+static void S_key(const struct route *r, const char *what, int attempt, char *key, size_t size)
 {
-    const char *body = r->body;
+    snprintf(key, size, "%s%s-%d-%ld", r->name, what, attempt, (long)getpid());
+}
+
+/* path and body as they are, by the payer, with a key per attempt. */
+static long S_send_posted(struct route *r, int attempt, struct client_response *res)
+{
+    char key[96];
+    S_key(r, "", attempt, key, sizeof key);
+    return api_call_idem(&S_client, "POST", r->path, r->payer->token, key, r->body, res);
+}
+
+/* A native order of 400; its code_url in made[attempt]. */
+static void S_prepare_order(struct route *r, int attempt)
+{
+    char body[512], number[96];
+    S_key(r, "", attempt, number, sizeof number);
+    snprintf(body, sizeof body,
+             "{\"appid\":\"%s\",\"mchid\":\"%s\",\"description\":\"noodles\","
+             "\"out_trade_no\":\"%s\",\"notify_url\":\"https://example.com/n\","
+             "\"amount\":{\"total\":400}}",
+             r->merchant->appid, r->merchant->mchid, number);
+    struct client_response res;
+    ASSERT_EQ_INT(mh_call(&S_client, r->merchant, "POST", "/v3/pay/transactions/native", body,
+                          &res),
+                  200);
+    snprintf(r->made[attempt], sizeof r->made[attempt], "%s", api_json_str(&res, "code_url"));
+    client_response_release(&res);
+}
+
+static long S_send_order_payment(struct route *r, int attempt, struct client_response *res)
+{
+    char body[400], key[96];
+    snprintf(body, sizeof body,
+             "{\"code_url\":\"%s\",\"payment_password\":\"" TH_PAY_PASSWORD "\"}",
+             r->made[attempt]);
+    S_key(r, "", attempt, key, sizeof key);
+    return api_call_idem(&S_client, "POST", "/v1/me/order-payments", r->payer->token, key, body,
+                         res);
+}
+
+/* An order of 400 the payer has paid. */
+static void S_prepare_paid_order(struct route *r, int attempt)
+{
+    S_prepare_order(r, attempt);
+    struct client_response res;
+    ASSERT_EQ_INT(S_send_order_payment(r, attempt, &res), 201);
+    client_response_release(&res);
+}
+
+/* The merchant refunds 150 of the paid order. */
+static long S_send_refund(struct route *r, int attempt, struct client_response *res)
+{
+    char body[400], number[96];
+    S_key(r, "", attempt, number, sizeof number);
+    snprintf(body, sizeof body,
+             "{\"out_trade_no\":\"%s\",\"out_refund_no\":\"%s\","
+             "\"amount\":{\"refund\":150,\"total\":400,\"currency\":\"CNY\"}}",
+             number, number);
+    return mh_call(&S_client, r->merchant, "POST", "/v3/refund/domestic/refunds", body, res);
+}
+
+/* The other user sends an equal packet of 2 × 2.50; its claims path in
+ * made[attempt]. */
+static void S_prepare_packet(struct route *r, int attempt)
+{
+    char key[96];
+    S_key(r, "-packet", attempt, key, sizeof key);
+    struct client_response res;
+    ASSERT_EQ_INT(api_call_idem(&S_client, "POST", "/v1/red-packets", r->other->token, key,
+                                "{\"type\":\"equal\",\"amount_per_share\":250,\"count\":2,"
+                                "\"payment_password\":\"" TH_PAY_PASSWORD "\"}",
+                                &res),
+                  201);
+    snprintf(r->made[attempt], sizeof r->made[attempt], "/v1/red-packets/%s/claims",
+             api_json_str(&res, "id"));
+    client_response_release(&res);
+}
+
+/* The payer claims (no key: a user claims a packet once). */
+static long S_send_claim(struct route *r, int attempt, struct client_response *res)
+{
+    return api_call(&S_client, "POST", r->made[attempt], r->payer->token, NULL, res);
+}
+
+/* A fresh payment code of the payer's device. */
+static void S_prepare_code(struct route *r, int attempt)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    char code[PAYCODE_TEXT_SIZE];
+    paycode_format(r->seed, paycode_step((int64_t)now.tv_sec * 1000), r->slot, (uint8_t)attempt,
+                   code);
+    snprintf(r->made[attempt], sizeof r->made[attempt], "%s", code);
+}
+
+/* The merchant takes 500 with it. */
+static long S_send_codepay(struct route *r, int attempt, struct client_response *res)
+{
+    char body[512], number[96];
+    S_key(r, "", attempt, number, sizeof number);
+    snprintf(body, sizeof body,
+             "{\"appid\":\"%s\",\"mchid\":\"%s\",\"description\":\"tea\","
+             "\"out_trade_no\":\"%s\",\"amount\":{\"total\":500},"
+             "\"payer\":{\"auth_code\":\"%s\"}}",
+             r->merchant->appid, r->merchant->mchid, number, r->made[attempt]);
+    return mh_call(&S_client, r->merchant, "POST", "/v3/pay/transactions/codepay", body, res);
+}
+
+/* Calls route under faults until one call failed cleanly; then retries it
+ * and checks it is applied once, and a third time that nothing more moves. */
+static void S_route_under_fault(struct route *r)
+{
     bool failed_cleanly = false;
+    long again = r->created_again != 0 ? r->created_again : r->created;
     for (int attempt = 0; attempt < S_TRIES && !failed_cleanly; attempt++) {
-        char key[64];
-        snprintf(key, sizeof key, "%s-%d-%ld", r->name, attempt, (long)getpid());
-        long long before = th_balance(&S_client, u);
+        if (r->prepare != NULL)
+            r->prepare(r, attempt);
+        long long before = th_balance(&S_client, r->payer);
         ASSERT(before >= 0);
         int injected = S_log_count("test.fault_injected");
         ASSERT(S_arm());
         struct client_response res;
-        long status = api_call_idem(&S_client, "POST", r->path, u->token, key, body, &res);
+        long status = r->send(r, attempt, &res);
         if (status == r->created) {
             /* The fault hit another writer, or has not been used yet: let
              * it be used before the next try, and carry on. */
@@ -161,25 +287,25 @@ static void S_route_under_fault(const struct route *r, const struct api_user *u)
         failed_cleanly = true;
         fprintf(stderr, "  %s: failed cleanly on try %d\n", r->name, attempt + 1);
         /* Nothing moved. */
-        ASSERT_EQ_INT(th_balance(&S_client, u), before);
+        ASSERT_EQ_INT(th_balance(&S_client, r->payer), before);
         /* The same request again, the fault passed: applied, once. */
-        status = api_call_idem(&S_client, "POST", r->path, u->token, key, body, &res);
+        status = r->send(r, attempt, &res);
         if (status != r->created)
             TEST_FAIL_("%s retried after the fault: %ld %.*s", r->name, status,
                        (int)res.body.size, res.body.data);
         const char *replayed = api_header(&res, "Idempotent-Replayed");
         ASSERT(replayed == NULL || strcmp(replayed, "true") != 0);
         client_response_release(&res);
-        long long after = th_balance(&S_client, u);
-        if (r->moves > 0)
+        long long after = th_balance(&S_client, r->payer);
+        if (r->moves != 0)
             ASSERT_EQ_INT(after, before - r->moves);
         else
             ASSERT(after < before);
-        /* And a third time: the stored answer, nothing more. */
-        status = api_call_idem(&S_client, "POST", r->path, u->token, key, body, &res);
-        ASSERT_EQ_INT(status, r->created);
+        /* And a third time: the first answer, nothing more. */
+        status = r->send(r, attempt, &res);
+        ASSERT_EQ_INT(status, again);
         client_response_release(&res);
-        ASSERT_EQ_INT(th_balance(&S_client, u), after);
+        ASSERT_EQ_INT(th_balance(&S_client, r->payer), after);
     }
     if (!failed_cleanly)
         TEST_FAIL_("%s: in %d tries the fault never hit the request", r->name, S_TRIES);
@@ -201,95 +327,73 @@ static void S_user_with_card(struct api_user *u, char *card_id, size_t card_id_s
     ASSERT(card_id[0] != '\0');
 }
 
-/* A merchant's codepay under faults: a request that failed cleanly must not
- * have spent its payment code, so the same request retried pays once. Each
- * try uses a fresh code (counter = try), since a try the fault missed pays. */
-static void S_codepay_under_fault(const char *kind, const struct api_user *u)
+/* A payment-code device of u: its seed and slot into r. */
+static void S_device(const struct api_user *u, struct route *r)
 {
-    struct mh_merchant m;
-    API_MUST(mh_onboard(&S_client, S_admin, -1, &m));
     struct client_response res;
     ASSERT_EQ_INT(api_call(&S_client, "POST", "/v1/me/devices", u->token,
                            "{\"name\":\"phone\",\"payment_password\":\"" TH_PAY_PASSWORD "\"}",
                            &res),
                   201);
-    uint8_t seed[PAYCODE_SEED_SIZE];
     const char *hex = api_json_str(&res, "seed");
     ASSERT(hex != NULL && strlen(hex) == 2 * PAYCODE_SEED_SIZE);
     for (size_t i = 0; i < PAYCODE_SEED_SIZE; i++) {
         unsigned v;
         ASSERT(sscanf(hex + 2 * i, "%2x", &v) == 1);
-        seed[i] = (uint8_t)v;
+        r->seed[i] = (uint8_t)v;
     }
-    uint32_t slot = (uint32_t)strtoul(api_json_str(&res, "slot"), NULL, 10);
+    r->slot = (uint32_t)strtoul(api_json_str(&res, "slot"), NULL, 10);
     client_response_release(&res);
-    bool failed_cleanly = false;
-    for (int attempt = 0; attempt < S_TRIES && !failed_cleanly; attempt++) {
-        char code[PAYCODE_TEXT_SIZE], body[512];
-        struct timespec now;
-        clock_gettime(CLOCK_REALTIME, &now);
-        paycode_format(seed, paycode_step((int64_t)now.tv_sec * 1000), slot, (uint8_t)attempt,
-                       code);
-        snprintf(body, sizeof body,
-                 "{\"appid\":\"%s\",\"mchid\":\"%s\",\"description\":\"tea\","
-                 "\"out_trade_no\":\"fault-%s-%d-%ld\",\"amount\":{\"total\":500},"
-                 "\"payer\":{\"auth_code\":\"%s\"}}",
-                 m.appid, m.mchid, kind, attempt, (long)getpid(), code);
-        long long before = th_balance(&S_client, u);
-        int injected = S_log_count("test.fault_injected");
-        ASSERT(S_arm());
-        long status = mh_call(&S_client, &m, "POST", "/v3/pay/transactions/codepay", body, &res);
-        if (status == 200) {
-            client_response_release(&res);
-            ASSERT(S_log_wait("test.fault_injected", injected));
-            continue;
-        }
-        if (status != 503 || strcmp(api_error_code(&res), "STORAGE_UNAVAILABLE") != 0)
-            TEST_FAIL_("codepay under a fault: %ld %.*s", status, (int)res.body.size,
-                       res.body.data);
-        client_response_release(&res);
-        failed_cleanly = true;
-        fprintf(stderr, "  codepay: failed cleanly on try %d\n", attempt + 1);
-        ASSERT_EQ_INT(th_balance(&S_client, u), before);
-        ASSERT_EQ_INT(mh_call(&S_client, &m, "POST", "/v3/pay/transactions/codepay", body, &res),
-                      200);
-        ASSERT_EQ_STR(api_json_str(&res, "trade_state"), "SUCCESS");
-        client_response_release(&res);
-        ASSERT_EQ_INT(th_balance(&S_client, u), before - 500);
-        ASSERT_EQ_INT(mh_call(&S_client, &m, "POST", "/v3/pay/transactions/codepay", body, &res),
-                      200);
-        client_response_release(&res);
-        ASSERT_EQ_INT(th_balance(&S_client, u), before - 500);
-    }
-    if (!failed_cleanly)
-        TEST_FAIL_("codepay: in %d tries the fault never hit the request", S_TRIES);
-    mh_release(&m);
 }
 
 static void S_money_routes_under(const char *kind)
 {
     ASSERT(S_start(kind));
     struct api_user a, b;
-    char card_id[API_ID_SIZE_MAX];
+    char card_id[API_ID_SIZE_MAX], card_b[API_ID_SIZE_MAX];
     S_user_with_card(&a, card_id, sizeof card_id);
-    API_MUST(th_user_new(&S_client, S_admin, &b));
-    struct route routes[] = {
-        {"transfer", "/v1/transfers", "", 201, 700},
-        {"red-packet", "/v1/red-packets", "", 201, 300},
-        {"withdrawal", "/v1/me/withdrawals", "", 201, 0},
+    S_user_with_card(&b, card_b, sizeof card_b); /* b sends the packets a claims */
+    struct mh_merchant m;
+    API_MUST(mh_onboard(&S_client, S_admin, -1, &m));
+    static struct route routes[] = {
+        {.name = "transfer", .created = 201, .moves = 700, .send = S_send_posted,
+         .path = "/v1/transfers"},
+        {.name = "red-packet", .created = 201, .moves = 300, .send = S_send_posted,
+         .path = "/v1/red-packets",
+         .body = "{\"type\":\"equal\",\"amount_per_share\":100,\"count\":3,"
+                 "\"payment_password\":\"" TH_PAY_PASSWORD "\"}"},
+        {.name = "withdrawal", .created = 201, .moves = 0, .send = S_send_posted,
+         .path = "/v1/me/withdrawals"},
+        {.name = "topup", .created = 201, .moves = -1500, .send = S_send_posted,
+         .path = "/v1/me/topups"},
+        {.name = "order-payment", .created = 201, .moves = 400, .prepare = S_prepare_order,
+         .send = S_send_order_payment},
+        {.name = "refund", .created = 200, .moves = -150, .prepare = S_prepare_paid_order,
+         .send = S_send_refund},
+        {.name = "claim", .created = 201, .created_again = 200, .moves = -250,
+         .prepare = S_prepare_packet, .send = S_send_claim},
+        {.name = "codepay", .created = 200, .moves = 500, .prepare = S_prepare_code,
+         .send = S_send_codepay},
     };
+    for (size_t i = 0; i < QB_ARRAY_COUNT(routes); i++) {
+        struct route *r = &routes[i];
+        memset(r->made, 0, sizeof r->made);
+        r->payer = &a;
+        r->other = &b;
+        r->merchant = &m;
+    }
     snprintf(routes[0].body, sizeof routes[0].body,
              "{\"to\":\"%s\",\"amount\":700,\"payment_password\":\"" TH_PAY_PASSWORD "\"}", b.id);
-    snprintf(routes[1].body, sizeof routes[1].body,
-             "{\"type\":\"equal\",\"amount_per_share\":100,\"count\":3,"
-             "\"payment_password\":\"" TH_PAY_PASSWORD "\"}");
     snprintf(routes[2].body, sizeof routes[2].body,
-             "{\"card_id\":\"%s\",\"amount\":2000,\"payment_password\":\"" TH_PAY_PASSWORD
-             "\"}",
+             "{\"card_id\":\"%s\",\"amount\":2000,\"payment_password\":\"" TH_PAY_PASSWORD "\"}",
              card_id);
+    snprintf(routes[3].body, sizeof routes[3].body,
+             "{\"card_id\":\"%s\",\"amount\":1500,\"payment_password\":\"" TH_PAY_PASSWORD "\"}",
+             card_id);
+    S_device(&a, &routes[7]);
     for (size_t i = 0; i < QB_ARRAY_COUNT(routes); i++)
-        S_route_under_fault(&routes[i], &a);
-    S_codepay_under_fault(kind, &a);
+        S_route_under_fault(&routes[i]);
+    mh_release(&m);
     S_ledger_check_passes();
     S_stop();
 }
