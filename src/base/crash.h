@@ -12,7 +12,8 @@
  * or in release builds (where the macro is empty), nothing happens.
  * The points: transfer.in_command (inside the ledger transaction, before
  * commit), transfer.before_reply (committed, not answered),
- * redpacket.refund_in_command, redpacket.refund_committed.
+ * redpacket.refund_in_command, redpacket.refund_committed,
+ * notify.after_delivery (a merchant answered 2xx, the attempt not recorded).
  */
 #ifndef QB_BASE_CRASH_H
 #define QB_BASE_CRASH_H

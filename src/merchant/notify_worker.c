@@ -19,6 +19,7 @@
 
 #include <curl/curl.h>
 
+#include "base/crash.h"
 #include "base/log.h"
 #include "merchant/notify.h"
 
@@ -273,6 +274,10 @@ static bool S_deliver(const struct domain_env *env, struct store_pool *pool, con
     curl_slist_free_all(headers);
     buf_release(&body);
     c.duration_ms = (clock_monotonic_ns() - started_ns) / 1000000;
+    /* Delivered, not yet recorded: a crash here sends it again after the
+     * restart (at least once, as WeChat Pay promises). */
+    if (c.http_status >= 200 && c.http_status <= 299)
+        QB_CRASH_POINT("notify.after_delivery");
 
     err = ledger_execute(env->ledger, &c.cmd);
     if (err == QB_OK)

@@ -14,11 +14,13 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "api/refund_helpers.h"
@@ -457,6 +459,58 @@ TEST(delivery_resumes_after_a_restart)
     mh_release(&m);
 }
 
+TEST(a_crash_between_delivery_and_its_record_delivers_again)
+{
+    // At least once: the daemon dies (QIANBAO_TEST_CRASH=notify.after_delivery) right after the
+    // merchant answered 200 and before the attempt was recorded. After the restart the same
+    // notification (same id) is delivered again and then recorded DELIVERED.
+    struct receiver rcv;
+    S_receiver_start(&rcv, 0, NULL, 0);
+    char url[128];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/n", rcv.port);
+    client_release(&S_client);
+    ASSERT_EQ_INT(test_daemon_stop(&S_daemon), 0);
+    setenv("QIANBAO_TEST_CRASH", "notify.after_delivery", 1);
+    bool started = api_daemon_start(&S_daemon, S_root, "notify", S_args, S_admin);
+    unsetenv("QIANBAO_TEST_CRASH");
+    ASSERT(started);
+    client_init(&S_client, S_daemon.base_url);
+    struct mh_merchant m;
+    API_MUST(mh_onboard(&S_client, S_admin, -1, &m));
+    struct api_user u;
+    API_MUST(th_user_new(&S_client, S_admin, &u));
+    API_MUST(th_fund(&S_client, S_admin, &u, 5000));
+    char transaction_id[32];
+    rh_order_paid(&S_client, &m, &u, "crash-0001", 700, url, transaction_id);
+    ASSERT(S_wait_count(&rcv, 1));
+    /* The daemon is dying or dead: reap it. */
+    int status = 0;
+    for (int waited = 0; waited < S_WAIT_MS && waitpid(S_daemon.pid, &status, WNOHANG) == 0;
+         waited += 10)
+        usleep(10 * 1000);
+    ASSERT(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+    S_daemon.pid = 0;
+    client_release(&S_client);
+
+    API_MUST(api_daemon_start(&S_daemon, S_root, "notify", S_args, S_admin));
+    client_init(&S_client, S_daemon.base_url);
+    ASSERT(S_wait_count(&rcv, 2));
+    char first[128], second[128];
+    json_t *a = json_loads(rcv.got[0].body, 0, NULL);
+    json_t *b = json_loads(rcv.got[1].body, 0, NULL);
+    ASSERT(a != NULL && b != NULL);
+    snprintf(first, sizeof first, "%s", json_string_value(json_object_get(a, "id")));
+    snprintf(second, sizeof second, "%s", json_string_value(json_object_get(b, "id")));
+    json_decref(a);
+    json_decref(b);
+    ASSERT(first[0] != '\0');
+    ASSERT_EQ_STR(second, first);
+    json_t *n = S_wait_status(&m, "DELIVERED");
+    json_decref(n);
+    S_receiver_stop(&rcv);
+    mh_release(&m);
+}
+
 int main(void)
 {
     setenv("QIANBAO_TEST_NOTIFY_LADDER_DIVISOR", "150", 1);
@@ -471,6 +525,7 @@ int main(void)
     RUN(a_failing_receiver_is_retried_on_the_ladder);
     RUN(the_owner_reads_the_notifications_in_the_wallet);
     RUN(delivery_resumes_after_a_restart);
+    RUN(a_crash_between_delivery_and_its_record_delivers_again);
     client_release(&S_client);
     int status = test_daemon_stop(&S_daemon);
     if (status != 0) {
