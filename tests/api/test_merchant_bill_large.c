@@ -16,6 +16,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 
 #include <sqlite3.h>
@@ -234,6 +236,67 @@ static char *S_gunzip(const struct client_response *file, size_t *size)
     return (char *)plain;
 }
 
+/* The base64 body of key's PEM (PKCS#8 or SubjectPublicKeyInfo) into out. */
+static void S_key_b64(EVP_PKEY *key, bool private_key, char *out, size_t out_size)
+{
+    BIO *bio = BIO_new(BIO_s_mem());
+    ASSERT(private_key ? PEM_write_bio_PKCS8PrivateKey(bio, key, NULL, NULL, 0, NULL, NULL) == 1
+                       : PEM_write_bio_PUBKEY(bio, key) == 1);
+    char *pem = NULL;
+    long size = BIO_get_mem_data(bio, &pem);
+    size_t used = 0;
+    const char *body = (const char *)memchr(pem, '\n', (size_t)size) + 1;
+    const char *end = strstr(body, "-----END");
+    for (const char *p = body; p < end && used + 1 < out_size; p++)
+        if (*p != '\n')
+            out[used++] = *p;
+    out[used] = '\0';
+    BIO_free(bio);
+}
+
+/* `qianbao merchant bill DATE --output FILE --json` with a merchant profile
+ * written for m: exit 0, the file is csv (csv_size bytes), the JSON says
+ * verified. */
+static void S_cli_bill(const struct mh_merchant *m, const char *date, const char *csv,
+                       size_t csv_size)
+{
+    char dir[700], path[800], text[12288], key[4096], platform[1024];
+    snprintf(dir, sizeof dir, "%s/cli", S_root);
+    mkdir(dir, 0700);
+    snprintf(path, sizeof path, "%s/qianbao", dir);
+    mkdir(path, 0700);
+    S_key_b64(m->key, true, key, sizeof key);
+    S_key_b64(m->platform_key, false, platform, sizeof platform);
+    snprintf(text, sizeof text,
+             "kind=merchant\nserver=%s\nmchid=%s\nappid=%s\nserial_no=%s\napiv3_key=%s\n"
+             "platform_serial_no=%s\nprivate_key=%s\nplatform_public_key=%s\n",
+             S_daemon.base_url, m->mchid, m->appid, m->serial_no, m->apiv3_key,
+             m->platform_serial_no, key, platform);
+    snprintf(path, sizeof path, "%s/qianbao/merchant", dir);
+    FILE *f = fopen(path, "w");
+    ASSERT(f != NULL);
+    fputs(text, f);
+    fclose(f);
+    chmod(path, 0600);
+    char output[800], command[2400];
+    snprintf(output, sizeof output, "%s/bill.csv", dir);
+    snprintf(command, sizeof command,
+             "XDG_CONFIG_HOME='%s' '%s/qianbao' --server '%s' merchant bill %s --output '%s' "
+             "--json > '%s/out.json'",
+             dir, getenv("QB_BUILD_DIR"), S_daemon.base_url, date, output, dir);
+    int status = system(command);
+    ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    size_t cap = 4 * 1024 * 1024;
+    char *file = malloc(cap);
+    ASSERT(test_file_read(output, file, cap));
+    ASSERT_EQ_INT(strlen(file), csv_size);
+    ASSERT(memcmp(file, csv, csv_size) == 0);
+    free(file);
+    snprintf(path, sizeof path, "%s/out.json", dir);
+    ASSERT(test_file_read(path, text, sizeof text));
+    ASSERT(strstr(text, "\"verified\":true") != NULL);
+}
+
 TEST(a_busy_days_bill_is_served_whole_and_matches_its_hash)
 {
     // Six thousand trades make a file of about 2 MiB: more than one reply holds. It is
@@ -269,6 +332,8 @@ TEST(a_busy_days_bill_is_served_whole_and_matches_its_hash)
     size_t csv_size = file.body.size;
     client_response_release(&file);
     S_check(csv, csv_size, &e, true);
+    /* The CLI takes the unsigned stream on the strength of the signed hash. */
+    S_cli_bill(&m, date, csv, csv_size);
 
     /* gzip: streamed too, one member that unpacks to the same bytes. */
     snprintf(query, sizeof query, "bill_date=%s&tar_type=GZIP", date);
