@@ -208,6 +208,12 @@ int cli_call_token_idem(struct cli *cli, const char *path, const char *token,
  * out_trade_no is its idempotency key, and the caller may run it again. */
 int cli_call_merchant(struct cli *cli, const char *method, const char *path, const json_t *body,
                       struct cli_response *res);
+/* The same for a trade bill's download, whose caller checks the body
+ * against the SHA-1 of a signed answer: a 200 answer that carries no
+ * signature at all is accepted too (the server streams large bills
+ * unsigned, as WeChat Pay serves downloads); a signature present must
+ * verify, and every other answer must be signed. */
+int cli_call_merchant_download(struct cli *cli, const char *path, struct cli_response *res);
 /* The merchant profile a merchant command uses, loaded into profile;
  * answers an exit code (NOT_LOGGED_IN when there is none for this server). */
 int cli_merchant_profile(struct cli *cli, struct cli_profile *profile);

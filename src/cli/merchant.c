@@ -482,7 +482,9 @@ int cli_run_merchant_bill(struct cli *cli, const struct cli_args *args)
     cli_response_release(&res);
     if (rc != CLI_EXIT_OK)
         return rc;
-    rc = cli_call_merchant(cli, "GET", download, NULL, &res);
+    /* A large bill is streamed unsigned: its SHA-1, from the signed answer
+     * above, is what vouches for it. */
+    rc = cli_call_merchant_download(cli, download, &res);
     if (rc != CLI_EXIT_OK) {
         cli_response_release(&res);
         return rc;

@@ -193,6 +193,11 @@ struct http_request {
     int status;
     const char *content_type; /* a static string */
     struct buf reply;
+    /* A streamed reply (http_reply_stream): its reader and state, until
+     * S_flush hands them to libmicrohttpd. */
+    http_stream_read_fn stream_read;
+    http_stream_free_fn stream_free;
+    void *stream_ctx;
     struct http_header_field headers[HTTP_REPLY_HEADERS_MAX];
     int header_count;
 };

@@ -150,6 +150,51 @@ void http_reply_error(struct http_request *req, enum qb_error err)
     http_reply_error_message(req, err, error_message(err));
 }
 
+void http_reply_stream(struct http_request *req, int status, const char *content_type,
+                       http_stream_read_fn read, http_stream_free_fn free_fn, void *ctx)
+{
+    QB_ASSERT(!req->replied && req->stream_ctx == NULL);
+    QB_ASSERT(status >= 100 && status <= 599 && read != NULL && free_fn != NULL && ctx != NULL);
+    req->replied = true;
+    req->status = status;
+    req->content_type = content_type;
+    buf_reset(&req->reply);
+    req->stream_read = read;
+    req->stream_free = free_fn;
+    req->stream_ctx = ctx;
+}
+
+/* The state of a streamed reply, owned by its libmicrohttpd response. */
+struct S_stream {
+    http_stream_read_fn read;
+    http_stream_free_fn free_fn;
+    void *ctx;
+};
+
+static ssize_t S_stream_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    (void)pos;
+    struct S_stream *s = cls;
+    size_t written = 0;
+    bool end = false;
+    enum qb_error err = s->read(s->ctx, buf, max, &written, &end);
+    if (err != QB_OK) {
+        log_event(LOG_ERROR, "http.stream_failed", "error=%s", error_name(err));
+        return MHD_CONTENT_READER_END_WITH_ERROR;
+    }
+    if (end && written == 0)
+        return MHD_CONTENT_READER_END_OF_STREAM;
+    QB_ASSERT(written > 0 && written <= max && written <= (size_t)SSIZE_MAX);
+    return (ssize_t)written;
+}
+
+static void S_stream_free(void *cls)
+{
+    struct S_stream *s = cls;
+    s->free_fn(s->ctx);
+    free(s);
+}
+
 void http_reply_header(struct http_request *req, const char *name, const char *value)
 {
     QB_ASSERT(req->header_count < HTTP_REPLY_HEADERS_MAX);
@@ -203,9 +248,26 @@ static enum MHD_Result S_flush(struct http_request *req)
 {
     if (!req->replied || req->queued)
         return MHD_YES;
-    struct MHD_Response *response = MHD_create_response_from_buffer(
-        req->reply.size, req->reply.data != NULL ? req->reply.data : (char *)"",
-        MHD_RESPMEM_MUST_COPY);
+    struct MHD_Response *response = NULL;
+    bool streamed = req->stream_ctx != NULL;
+    if (streamed) {
+        struct S_stream *s = malloc(sizeof *s);
+        if (s != NULL) {
+            s->read = req->stream_read;
+            s->free_fn = req->stream_free;
+            s->ctx = req->stream_ctx;
+            response = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 32 * 1024,
+                                                         S_stream_read, s, S_stream_free);
+            if (response == NULL)
+                free(s);
+            else
+                req->stream_ctx = NULL; /* the response's now: freed with it */
+        }
+    } else {
+        response = MHD_create_response_from_buffer(
+            req->reply.size, req->reply.data != NULL ? req->reply.data : (char *)"",
+            MHD_RESPMEM_MUST_COPY);
+    }
     if (response == NULL)
         return MHD_NO;
     bool ok = MHD_add_response_header(response, "X-Request-Id", req->id) == MHD_YES;
@@ -217,7 +279,7 @@ static enum MHD_Result S_flush(struct http_request *req)
     for (int i = 0; ok && i < req->header_count; i++)
         ok = MHD_add_response_header(response, req->headers[i].name, req->headers[i].value) ==
              MHD_YES;
-    if (ok && strncmp(req->path, "/v3/", 4) == 0)
+    if (ok && !streamed && strncmp(req->path, "/v3/", 4) == 0)
         ok = S_reply_sign(req, response);
     if (ok && atomic_load(&req->server->closing))
         ok = MHD_add_response_header(response, MHD_HTTP_HEADER_CONNECTION, "close") == MHD_YES;
@@ -328,6 +390,8 @@ static void S_request_free(struct http_request *req)
         crypto_wipe(req->body.data, req->body.capacity);
     buf_release(&req->body);
     buf_release(&req->reply);
+    if (req->stream_ctx != NULL) /* never handed to libmicrohttpd */
+        req->stream_free(req->stream_ctx);
     S_arena_free(req);
     free(req);
 }

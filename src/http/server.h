@@ -10,7 +10,9 @@
  *
  * Every reply to a path under /v3/ is signed with the platform key
  * (Wechatpay-Timestamp, -Nonce, -Serial, -Signature over "TIMESTAMP\nNONCE\n
- * BODY\n"), errors and refusals included, as WeChat Pay signs its answers.
+ * BODY\n"), errors and refusals included, as WeChat Pay signs its answers;
+ * the one exception is a streamed reply (http_reply_stream), whose body is
+ * not known when its headers go out.
  *
  * Must never: run SQL (handlers read through the store pool or hand commands
  * to the ledger executor); block an HTTP thread waiting for the ledger; log a
@@ -200,6 +202,21 @@ void http_reply_error(struct http_request *req, enum qb_error err);
 /* The same with a message that says more (shown to the client as is: it
  * must hold nothing secret). */
 void http_reply_error_message(struct http_request *req, enum qb_error err, const char *message);
+/* A streamed reply, for a body too large to hold in memory (a merchant's
+ * bill): the body is whatever read gives, piece by piece, as libmicrohttpd
+ * sends it (chunked, length unknown). read runs on the connection's HTTP
+ * thread, after the handler returned and possibly after the request is
+ * finished: ctx must own everything it needs. It fills up to size bytes of
+ * out and sets *written (> 0) or *end (no more body); an error aborts the
+ * connection, so the client sees a truncated body. free_fn(ctx) runs
+ * exactly once, when the stream is over or never started. The reply is NOT
+ * signed, even under /v3/ (the signature covers the whole body); the
+ * caller gives the client another way to check the body. */
+typedef enum qb_error (*http_stream_read_fn)(void *ctx, char *out, size_t size, size_t *written,
+                                             bool *end);
+typedef void (*http_stream_free_fn)(void *ctx);
+void http_reply_stream(struct http_request *req, int status, const char *content_type,
+                       http_stream_read_fn read, http_stream_free_fn free_fn, void *ctx);
 /* An extra response header (name and value are copied). Call before or after
  * the reply, never after resume returned. */
 void http_reply_header(struct http_request *req, const char *name, const char *value);

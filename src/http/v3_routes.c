@@ -21,6 +21,7 @@
  * passes unchanged. The mchid of a body or query must be the signer's.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -527,35 +528,158 @@ void http_handle_v3_certificates(struct http_request *req)
 
 /* --- trade bills -------------------------------------------------------------------------- */
 
-/* The day's bill of the signer into out, from a reader; replies and
- * answers false on any refusal. */
-static bool S_bill_make(struct http_request *req, const char *bill_date,
-                        enum merchant_bill_type type, struct buf *out)
+#define S_BILL_POOL_WAIT_MS 1000 /* a streamed bill waits this long for a read connection */
+
+/* Checks bill_date for the signer and gives the day's bounds; false after
+ * replying the refusal. */
+static bool S_bill_day(struct http_request *req, const char *bill_date, int64_t *start_ms,
+                       int64_t *end_ms)
 {
     const struct domain_env *env = http_request_env(req);
-    const struct merchant *m = http_request_merchant(req);
-    if (env == NULL || m == NULL) {
+    if (env == NULL || http_request_merchant(req) == NULL) {
         http_reply_error(req, QB_E_INTERNAL);
         return false;
     }
-    int64_t start_ms, end_ms;
     const char *message = NULL;
-    enum qb_error err = merchant_bill_date_check(bill_date, clock_now_ms(env->clock), &start_ms,
-                                                 &end_ms, &message);
+    enum qb_error err = merchant_bill_date_check(bill_date, clock_now_ms(env->clock), start_ms,
+                                                 end_ms, &message);
     if (err != QB_OK) {
         http_reply_error_message(req, err, message);
         return false;
     }
-    struct store *reader = http_reader_acquire(req);
-    if (reader == NULL)
+    return true;
+}
+
+/* SHA-1 of the day's bill into hash (hex), made a page at a time and
+ * never held whole: each page on a read connection of its own. False
+ * after replying the refusal. */
+static bool S_bill_sha1(struct http_request *req, enum merchant_bill_type type, int64_t start_ms,
+                        int64_t end_ms, char hash[2 * EVP_MAX_MD_SIZE + 1])
+{
+    struct merchant_bill_cursor cursor;
+    merchant_bill_cursor_init(&cursor, http_request_merchant(req), type, start_ms, end_ms);
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    if (ctx == NULL || EVP_DigestInit_ex(ctx, EVP_sha1(), NULL) != 1) {
+        EVP_MD_CTX_free(ctx);
+        http_reply_error(req, QB_E_INTERNAL);
         return false;
-    err = merchant_bill_write(reader, m, type, start_ms, end_ms, out);
-    http_reader_release(req, reader);
-    if (err == QB_E_TOO_LARGE)
-        http_reply_error_message(req, err, "the day's bill is larger than this server serves");
-    else if (err != QB_OK)
+    }
+    struct buf piece;
+    buf_init(&piece, MERCHANT_BILL_PIECE_SIZE_MAX);
+    enum qb_error err = QB_OK;
+    bool replied = false;
+    while (err == QB_OK && !cursor.done) {
+        struct store *reader = http_reader_acquire(req);
+        if (reader == NULL) {
+            replied = true;
+            break;
+        }
+        buf_reset(&piece);
+        err = merchant_bill_next(&cursor, reader, &piece);
+        http_reader_release(req, reader);
+        if (err == QB_OK && piece.size > 0 && EVP_DigestUpdate(ctx, piece.data, piece.size) != 1)
+            err = QB_E_INTERNAL;
+    }
+    buf_release(&piece);
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int digest_size = 0;
+    if (err == QB_OK && !replied && EVP_DigestFinal_ex(ctx, digest, &digest_size) != 1)
+        err = QB_E_INTERNAL;
+    EVP_MD_CTX_free(ctx);
+    if (replied)
+        return false;
+    if (err != QB_OK) {
         http_reply_error(req, err);
-    return err == QB_OK;
+        return false;
+    }
+    crypto_hex(digest, digest_size, hash);
+    return true;
+}
+
+/* A bill streamed to the client (http_reply_stream): made a page at a
+ * time on a read connection borrowed for that page alone, gzipped as it
+ * goes when asked; at most a page of CSV and its compressed form in
+ * memory. */
+struct S_bill_stream {
+    struct merchant_bill_cursor cursor;
+    struct store_pool *pool;
+    bool gzip;
+    struct merchant_gzip_stream z;
+    struct buf csv;     /* the current page's CSV, when gzipping */
+    struct buf pending; /* bytes to send */
+    size_t offset;      /* of pending, sent */
+};
+
+static enum qb_error S_bill_stream_read(void *ctx, char *out, size_t size, size_t *written,
+                                        bool *end)
+{
+    struct S_bill_stream *s = ctx;
+    *written = 0;
+    *end = false;
+    while (s->offset == s->pending.size) {
+        if (s->cursor.done) {
+            *end = true;
+            return QB_OK;
+        }
+        buf_reset(&s->pending);
+        buf_reset(&s->csv);
+        s->offset = 0;
+        struct store *reader = NULL;
+        enum qb_error err = store_pool_acquire(s->pool, S_BILL_POOL_WAIT_MS, &reader);
+        if (err != QB_OK)
+            return err;
+        err = merchant_bill_next(&s->cursor, reader, s->gzip ? &s->csv : &s->pending);
+        store_pool_release(s->pool, reader);
+        if (err == QB_OK && s->gzip)
+            err = merchant_gzip_push(&s->z, s->csv.data, s->csv.size, s->cursor.done,
+                                     &s->pending);
+        if (err != QB_OK)
+            return err;
+    }
+    size_t n = s->pending.size - s->offset;
+    if (n > size)
+        n = size;
+    memcpy(out, s->pending.data + s->offset, n);
+    s->offset += n;
+    *written = n;
+    return QB_OK;
+}
+
+static void S_bill_stream_free(void *ctx)
+{
+    struct S_bill_stream *s = ctx;
+    if (s->gzip)
+        merchant_gzip_close(&s->z);
+    buf_release(&s->csv);
+    buf_release(&s->pending);
+    free(s);
+}
+
+/* Streams the day's bill, unsigned (http_reply_stream): the client checks
+ * it against the hash_value of /v3/bill/tradebill. */
+static void S_bill_stream(struct http_request *req, enum merchant_bill_type type, bool gzip,
+                          int64_t start_ms, int64_t end_ms)
+{
+    struct S_bill_stream *s = calloc(1, sizeof *s);
+    if (s == NULL) {
+        http_reply_error(req, QB_E_INTERNAL);
+        return;
+    }
+    merchant_bill_cursor_init(&s->cursor, http_request_merchant(req), type, start_ms, end_ms);
+    s->pool = http_request_pool(req);
+    s->gzip = gzip;
+    buf_init(&s->csv, MERCHANT_BILL_PIECE_SIZE_MAX);
+    /* A page's gzip is smaller than the page, but for a few bytes of
+     * framing when it does not compress at all. */
+    buf_init(&s->pending, MERCHANT_BILL_PIECE_SIZE_MAX + 64 * 1024);
+    if (gzip && merchant_gzip_open(&s->z) != QB_OK) {
+        s->gzip = false;
+        S_bill_stream_free(s);
+        http_reply_error(req, QB_E_INTERNAL);
+        return;
+    }
+    http_reply_stream(req, 200, gzip ? "application/gzip" : "text/csv; charset=utf-8",
+                      S_bill_stream_read, S_bill_stream_free, s);
 }
 
 /* The host a client reached us by, for the download link: the Host
@@ -572,9 +696,9 @@ static const char *S_host(struct http_request *req)
 
 /* GET /v3/bill/tradebill?bill_date=&bill_type=&tar_type= →
  * {download_url, hash_type: "SHA1", hash_value}: the SHA-1 of the CSV as
- * it is before any compression (WeChat's rule). The file is made here to
- * hash it, and again at the download; the day has ended, so both are the
- * same bytes. */
+ * it is before any compression (WeChat's rule). The file is made here, a
+ * page at a time, to hash it, and again at the download; the day has
+ * ended, so both are the same bytes. */
 void http_handle_v3_tradebill(struct http_request *req)
 {
     const struct domain_env *env = http_request_env(req);
@@ -595,22 +719,11 @@ void http_handle_v3_tradebill(struct http_request *req)
         http_reply_error_message(req, QB_E_PARAM, "tar_type must be GZIP");
         return;
     }
-    struct buf csv;
-    buf_init(&csv, HTTP_REPLY_SIZE_MAX);
-    if (!S_bill_make(req, bill_date, type, &csv)) {
-        buf_release(&csv);
-        return;
-    }
-    unsigned char digest[EVP_MAX_MD_SIZE];
-    unsigned int digest_size = 0;
+    int64_t start_ms, end_ms;
     char hash[2 * EVP_MAX_MD_SIZE + 1];
-    bool ok = EVP_Digest(csv.data, csv.size, digest, &digest_size, EVP_sha1(), NULL) == 1;
-    buf_release(&csv);
-    if (!ok) {
-        http_reply_error(req, QB_E_INTERNAL);
+    if (!S_bill_day(req, bill_date, &start_ms, &end_ms) ||
+        !S_bill_sha1(req, type, start_ms, end_ms, hash))
         return;
-    }
-    crypto_hex(digest, digest_size, hash);
     char token[MERCHANT_BILL_TOKEN_SIZE];
     merchant_bill_token_make(env->cursor_key, m->mchid, bill_date, type, tar_type != NULL,
                              clock_now_ms(env->clock) + MERCHANT_BILL_TOKEN_TTL_MS, token);
@@ -632,9 +745,13 @@ void http_handle_v3_tradebill(struct http_request *req)
     json_decref(body);
 }
 
-/* GET /v3/billdownload/file?token= — the file, signed like every /v3
- * answer. A token that is malformed, forged, another merchant's or past
- * its five minutes is NOT_FOUND. */
+/* GET /v3/billdownload/file?token= — the file. A bill whose file (and
+ * its gzip, when asked) fits in one reply (HTTP_REPLY_SIZE_MAX) is
+ * answered whole and signed like every /v3 answer; a larger one is
+ * streamed, unsigned, as WeChat Pay serves its downloads: the client
+ * checks the file against the hash_value the signed tradebill answer gave.
+ * A token that is malformed, forged, another merchant's or past its five
+ * minutes is NOT_FOUND. */
 void http_handle_v3_billdownload(struct http_request *req)
 {
     const struct domain_env *env = http_request_env(req);
@@ -651,23 +768,30 @@ void http_handle_v3_billdownload(struct http_request *req)
         http_reply_error_message(req, QB_E_NOT_FOUND, "the download link is unknown or expired");
         return;
     }
+    int64_t start_ms, end_ms;
+    if (!S_bill_day(req, bill_date, &start_ms, &end_ms))
+        return;
+    struct store *reader = http_reader_acquire(req);
+    if (reader == NULL)
+        return;
     struct buf csv;
     buf_init(&csv, HTTP_REPLY_SIZE_MAX);
-    if (!S_bill_make(req, bill_date, type, &csv)) {
-        buf_release(&csv);
-        return;
-    }
-    if (!gzip) {
+    enum qb_error err = merchant_bill_write(reader, m, type, start_ms, end_ms, &csv);
+    http_reader_release(req, reader);
+    if (err == QB_OK && !gzip) {
         http_reply_raw(req, 200, "text/csv; charset=utf-8", csv.data, csv.size);
         buf_release(&csv);
         return;
     }
     struct buf packed;
     buf_init(&packed, HTTP_REPLY_SIZE_MAX);
-    enum qb_error err = merchant_gzip(csv.data, csv.size, &packed);
+    if (err == QB_OK)
+        err = merchant_gzip(csv.data, csv.size, &packed);
     buf_release(&csv);
     if (err == QB_OK)
         http_reply_raw(req, 200, "application/gzip", packed.data, packed.size);
+    else if (err == QB_E_TOO_LARGE)
+        S_bill_stream(req, type, gzip, start_ms, end_ms);
     else
         http_reply_error(req, err);
     buf_release(&packed);

@@ -3,15 +3,20 @@
  * day, the CSV in WeChat's layout, the download token and gzip.
  *
  * The rows come from S_sources: each source is one SELECT answering the
- * same columns for the day of one merchant ($1 mchid, $2 start, $3 end;
+ * same columns for the day of one merchant ($1 mchid, $2 from, $3 end;
  * each served by an index on (mchid, time)). They are joined with UNION ALL
- * and ordered by time, so the file is in time order whatever the kind.
+ * and ordered by (time, kind, transaction, refund), a key unique to each
+ * row, so the file is in time order whatever the kind. A page is the rows
+ * after the last one read ($4..$7, compared as a row value) and $2 is the
+ * last row's time, so each page's query starts in the index where the
+ * previous one stopped.
  * There are two sources: the payments (orders by success_at_ms) and the
  * refunds (refunds by success_at_ms, joined to their order for its
  * columns). A new kind of trade is one more entry of S_sources answering
  * the same columns.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <zlib.h>
@@ -39,8 +44,9 @@ enum S_kind {
  *      (the fee given back), 17 refund_created_at_ms, 18 refund_status
  *   ("" for a payment). */
 static const char *const S_sources[] = {
-    "SELECT success_at_ms, 0, appid, transaction_id, out_trade_no, payer_openid, trade_type,"
-    " state, currency, total_minor, fee_minor, description, attach, '', '', 0, 0, 0, ''"
+    "SELECT success_at_ms AS at_ms, 0 AS kind, appid, transaction_id, out_trade_no,"
+    " payer_openid, trade_type, state, currency, total_minor, fee_minor, description, attach,"
+    " '' AS refund_id, '', 0, 0, 0, ''"
     " FROM orders WHERE mchid = $1 AND success_at_ms >= $2 AND success_at_ms < $3"
     " AND success_at_ms > 0",
     "SELECT r.success_at_ms, 1, o.appid, o.transaction_id, o.out_trade_no, o.payer_openid,"
@@ -271,17 +277,10 @@ static void S_rate(int64_t fee_ppm, char out[24])
                  (long long)(fee_ppm % 10000));
 }
 
-struct S_sums {
-    int64_t count;
-    int64_t settled_minor; /* 应结订单总金额 */
-    int64_t refund_minor;  /* 退款总金额 */
-    int64_t fee_minor;     /* 手续费总金额: fees less fees given back */
-    int64_t order_minor;   /* 订单总金额 */
-};
-
-static enum qb_error S_line(struct buf *out, enum merchant_bill_type type, const struct merchant *m,
+static enum qb_error S_line(struct buf *out, const struct merchant_bill_cursor *m,
                             const struct S_row *r)
 {
+    enum merchant_bill_type type = m->type;
     bool refund = r->kind == S_REFUND;
     char when[24], refund_created[24], rate[24];
     char settled[48], fee[48], total[48], refund_amount[48], zero[48];
@@ -368,7 +367,7 @@ static enum qb_error S_row_read(struct store_stmt *st, struct S_row *r)
     return ok ? QB_OK : QB_E_INTERNAL;
 }
 
-static enum qb_error S_sums_add(struct S_sums *s, const struct S_row *r)
+static enum qb_error S_sums_add(struct merchant_bill_cursor *s, const struct S_row *r)
 {
     s->count++;
     bool ok = true;
@@ -383,88 +382,142 @@ static enum qb_error S_sums_add(struct S_sums *s, const struct S_row *r)
     return ok ? QB_OK : QB_E_OVERFLOW;
 }
 
-enum qb_error merchant_bill_write(struct store *reader, const struct merchant *m,
-                                  enum merchant_bill_type type, int64_t start_ms, int64_t end_ms,
-                                  struct buf *out)
+void merchant_bill_cursor_init(struct merchant_bill_cursor *c, const struct merchant *m,
+                               enum merchant_bill_type type, int64_t start_ms, int64_t end_ms)
 {
-    QB_ASSERT(reader != NULL && m != NULL && out != NULL);
-    QB_ASSERT(start_ms < end_ms);
+    QB_ASSERT(c != NULL && m != NULL && start_ms < end_ms);
+    memset(c, 0, sizeof *c);
+    snprintf(c->mchid, sizeof c->mchid, "%s", m->mchid);
+    c->fee_ppm = m->fee_ppm;
+    c->type = type;
+    c->start_ms = start_ms;
+    c->end_ms = end_ms;
+    /* Before every row of the day: the first page starts at the day. */
+    c->last_at_ms = start_ms - 1;
+}
 
-    /* Every source, time order, one more row than a bill may hold. */
+/* The summary header and line, the end of the file. */
+static enum qb_error S_summary(const struct merchant_bill_cursor *c, struct buf *out)
+{
+    const struct currency *cny = currency_find("CNY");
+    char settled[48], refund[48], zero[48], fee[48], order[48], count[24];
+    snprintf(count, sizeof count, "%lld", (long long)c->count);
+    S_amount(c->settled_minor, cny, 2, settled, sizeof settled);
+    S_amount(c->refund_minor, cny, 2, refund, sizeof refund);
+    S_amount(0, cny, 2, zero, sizeof zero);
+    S_amount(c->fee_minor, cny, 5, fee, sizeof fee);
+    S_amount(c->order_minor, cny, 2, order, sizeof order);
+    const char *summary[] = {count, settled, refund, zero, fee, order, refund};
+    enum qb_error err = buf_append_str(out, S_summary_header);
+    for (size_t i = 0; err == QB_OK && i < QB_ARRAY_COUNT(summary); i++)
+        err = S_field(out, i == 0, summary[i]);
+    if (err == QB_OK)
+        err = buf_append(out, "\r\n", 2);
+    return err;
+}
+
+enum qb_error merchant_bill_next(struct merchant_bill_cursor *c, struct store *reader,
+                                 struct buf *out)
+{
+    QB_ASSERT(c != NULL && reader != NULL && out != NULL);
+    QB_ASSERT(!c->done);
+
+    /* Every source, after the last row read, key order, one page. */
     char sql[S_SQL_SIZE_MAX];
     size_t used = 0;
+    int n = snprintf(sql, sizeof sql, "SELECT * FROM (");
+    QB_ASSERT(n > 0 && (size_t)n < sizeof sql);
+    used += (size_t)n;
     for (size_t i = 0; i < QB_ARRAY_COUNT(S_sources); i++) {
-        int n = snprintf(sql + used, sizeof sql - used, "%s%s", i > 0 ? " UNION ALL " : "",
-                         S_sources[i]);
+        n = snprintf(sql + used, sizeof sql - used, "%s%s", i > 0 ? " UNION ALL " : "",
+                     S_sources[i]);
         QB_ASSERT(n > 0 && (size_t)n < sizeof sql - used);
         used += (size_t)n;
     }
-    int n = snprintf(sql + used, sizeof sql - used, " ORDER BY 1, 2, 4, 14 LIMIT %d",
-                     MERCHANT_BILL_ROWS_MAX + 1);
+    n = snprintf(sql + used, sizeof sql - used,
+                 ") WHERE (at_ms, kind, transaction_id, refund_id) > ($4, $5, $6, $7)"
+                 " ORDER BY at_ms, kind, transaction_id, refund_id LIMIT %d",
+                 MERCHANT_BILL_PAGE_ROWS);
     QB_ASSERT(n > 0 && (size_t)n < sizeof sql - used);
 
     struct store_stmt *st = NULL;
     if (store_prepare(reader, sql, &st) != QB_OK)
         return QB_E_STORAGE;
-    enum qb_error err = store_bind_text(st, 1, m->mchid, strlen(m->mchid));
+    int64_t from_ms = c->last_at_ms >= c->start_ms ? c->last_at_ms : c->start_ms;
+    enum qb_error err = store_bind_text(st, 1, c->mchid, strlen(c->mchid));
     if (err == QB_OK)
-        err = store_bind_int64(st, 2, start_ms);
+        err = store_bind_int64(st, 2, from_ms);
     if (err == QB_OK)
-        err = store_bind_int64(st, 3, end_ms);
+        err = store_bind_int64(st, 3, c->end_ms);
+    if (err == QB_OK)
+        err = store_bind_int64(st, 4, c->last_at_ms);
+    if (err == QB_OK)
+        err = store_bind_int64(st, 5, c->last_kind);
+    if (err == QB_OK)
+        err = store_bind_text(st, 6, c->last_transaction_id, strlen(c->last_transaction_id));
+    if (err == QB_OK)
+        err = store_bind_text(st, 7, c->last_refund_id, strlen(c->last_refund_id));
     if (err != QB_OK) {
         store_finalize(st);
         return QB_E_STORAGE;
     }
 
-    const char *header = type == MERCHANT_BILL_SUCCESS  ? S_header_success
-                         : type == MERCHANT_BILL_REFUND ? S_header_refund
-                                                        : S_header_all;
-    err = buf_append_str(out, header);
-    struct S_sums sums;
-    memset(&sums, 0, sizeof sums);
-    size_t row_count = 0;
+    if (!c->started) {
+        const char *header = c->type == MERCHANT_BILL_SUCCESS  ? S_header_success
+                             : c->type == MERCHANT_BILL_REFUND ? S_header_refund
+                                                               : S_header_all;
+        err = buf_append_str(out, header);
+    }
+    size_t page_rows = 0;
     struct S_row row;
-    int rc;
+    int rc = STORE_STEP_DONE;
     while (err == QB_OK && (rc = store_step(st)) == STORE_STEP_ROW) {
-        if (++row_count > MERCHANT_BILL_ROWS_MAX) {
-            err = QB_E_TOO_LARGE;
-            break;
-        }
+        page_rows++;
         err = S_row_read(st, &row);
         if (err != QB_OK)
             break;
-        bool wanted = type == MERCHANT_BILL_ALL ||
-                      (type == MERCHANT_BILL_SUCCESS && row.kind == S_PAYMENT) ||
-                      (type == MERCHANT_BILL_REFUND && row.kind == S_REFUND);
-        if (!wanted)
-            continue;
-        err = S_sums_add(&sums, &row);
-        if (err == QB_OK)
-            err = S_line(out, type, m, &row);
+        bool wanted = c->type == MERCHANT_BILL_ALL ||
+                      (c->type == MERCHANT_BILL_SUCCESS && row.kind == S_PAYMENT) ||
+                      (c->type == MERCHANT_BILL_REFUND && row.kind == S_REFUND);
+        if (wanted) {
+            err = S_sums_add(c, &row);
+            if (err == QB_OK)
+                err = S_line(out, c, &row);
+        }
+        c->last_at_ms = row.at_ms;
+        c->last_kind = row.kind;
+        snprintf(c->last_transaction_id, sizeof c->last_transaction_id, "%s",
+                 row.transaction_id);
+        snprintf(c->last_refund_id, sizeof c->last_refund_id, "%s", row.refund_id);
     }
     if (err == QB_OK && rc != STORE_STEP_DONE)
         err = QB_E_STORAGE;
     store_finalize(st);
-    if (err == QB_OK && row_count == 0)
-        err = QB_E_NO_STATEMENT_EXIST;
     if (err != QB_OK)
         return err;
-
-    const struct currency *cny = currency_find("CNY");
-    char settled[48], refund[48], zero[48], fee[48], order[48], count[24];
-    snprintf(count, sizeof count, "%lld", (long long)sums.count);
-    S_amount(sums.settled_minor, cny, 2, settled, sizeof settled);
-    S_amount(sums.refund_minor, cny, 2, refund, sizeof refund);
-    S_amount(0, cny, 2, zero, sizeof zero);
-    S_amount(sums.fee_minor, cny, 5, fee, sizeof fee);
-    S_amount(sums.order_minor, cny, 2, order, sizeof order);
-    const char *summary[] = {count, settled, refund, zero, fee, order, refund};
-    err = buf_append_str(out, S_summary_header);
-    for (size_t i = 0; err == QB_OK && i < QB_ARRAY_COUNT(summary); i++)
-        err = S_field(out, i == 0, summary[i]);
+    c->started = true;
+    c->rows += (int64_t)page_rows;
+    if (page_rows == MERCHANT_BILL_PAGE_ROWS)
+        return QB_OK; /* maybe more */
+    if (c->rows == 0)
+        return QB_E_NO_STATEMENT_EXIST;
+    err = S_summary(c, out);
     if (err == QB_OK)
-        err = buf_append(out, "\r\n", 2);
-    return err == QB_OK ? QB_OK : QB_E_TOO_LARGE;
+        c->done = true;
+    return err;
+}
+
+enum qb_error merchant_bill_write(struct store *reader, const struct merchant *m,
+                                  enum merchant_bill_type type, int64_t start_ms, int64_t end_ms,
+                                  struct buf *out)
+{
+    QB_ASSERT(reader != NULL && m != NULL && out != NULL);
+    struct merchant_bill_cursor c;
+    merchant_bill_cursor_init(&c, m, type, start_ms, end_ms);
+    enum qb_error err = QB_OK;
+    while (err == QB_OK && !c.done)
+        err = merchant_bill_next(&c, reader, out);
+    return err;
 }
 
 /* --- the download token --------------------------------------------------------------- */
@@ -533,33 +586,68 @@ bool merchant_bill_token_open(const uint8_t key[DOMAIN_KEY_SIZE], const char *to
 
 /* --- gzip ----------------------------------------------------------------------------------- */
 
-enum qb_error merchant_gzip(const void *data, size_t size, struct buf *out)
+enum qb_error merchant_gzip_open(struct merchant_gzip_stream *g)
 {
-    z_stream z;
-    memset(&z, 0, sizeof z);
+    g->z = calloc(1, sizeof(z_stream));
+    if (g->z == NULL)
+        return QB_E_INTERNAL;
     /* windowBits 15 + 16: a gzip wrapper with no name and time 0, so the
      * same bill compresses to the same bytes. */
-    if (deflateInit2(&z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+    if (deflateInit2((z_stream *)g->z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8,
+                     Z_DEFAULT_STRATEGY) != Z_OK) {
+        free(g->z);
+        g->z = NULL;
         return QB_E_INTERNAL;
-    if (size > UINT32_MAX) {
-        deflateEnd(&z);
-        return QB_E_TOO_LARGE;
     }
-    z.next_in = (Bytef *)(uintptr_t)data;
-    z.avail_in = (uInt)size;
+    return QB_OK;
+}
+
+enum qb_error merchant_gzip_push(struct merchant_gzip_stream *g, const void *data, size_t size,
+                                 bool finish, struct buf *out)
+{
+    QB_ASSERT(g->z != NULL);
+    z_stream *z = g->z;
+    if (size > UINT32_MAX)
+        return QB_E_TOO_LARGE;
+    z->next_in = (Bytef *)(uintptr_t)data;
+    z->avail_in = (uInt)size;
     unsigned char chunk[16384];
     enum qb_error err = QB_OK;
+    int flush = finish ? Z_FINISH : Z_NO_FLUSH;
     int rc;
     do {
-        z.next_out = chunk;
-        z.avail_out = sizeof chunk;
-        rc = deflate(&z, Z_FINISH);
+        z->next_out = chunk;
+        z->avail_out = sizeof chunk;
+        rc = deflate(z, flush);
         if (rc == Z_STREAM_ERROR) {
             err = QB_E_INTERNAL;
             break;
         }
-        err = buf_append(out, chunk, sizeof chunk - z.avail_out);
-    } while (err == QB_OK && rc != Z_STREAM_END);
-    deflateEnd(&z);
+        err = buf_append(out, chunk, sizeof chunk - z->avail_out);
+        /* Without finish, deflate is done with this piece once it left
+         * room in the output: it has taken all the input. */
+    } while (err == QB_OK && (finish ? rc != Z_STREAM_END : z->avail_out == 0));
+    z->next_in = NULL;
+    z->avail_in = 0;
+    return err;
+}
+
+void merchant_gzip_close(struct merchant_gzip_stream *g)
+{
+    if (g->z == NULL)
+        return;
+    deflateEnd((z_stream *)g->z);
+    free(g->z);
+    g->z = NULL;
+}
+
+enum qb_error merchant_gzip(const void *data, size_t size, struct buf *out)
+{
+    struct merchant_gzip_stream g;
+    enum qb_error err = merchant_gzip_open(&g);
+    if (err != QB_OK)
+        return err;
+    err = merchant_gzip_push(&g, data, size, true, out);
+    merchant_gzip_close(&g);
     return err;
 }

@@ -10,14 +10,18 @@
  *
  * A trade is a row of one of the bill's sources (bill.c, S_sources): a
  * payment (an order whose success_at_ms falls in the day) or a refund (one
- * whose success_at_ms does). The
- * day's rows of every source are read in one query, time order; bill_type
- * picks the kinds written. Rows are read from what is committed; a day
- * that has ended in UTC+8 no longer changes, so the hash answered with the
- * link matches the file downloaded after it.
+ * whose success_at_ms does). The day's rows of every source are read in
+ * time order, a page of MERCHANT_BILL_PAGE_ROWS at a time (keyset paging on
+ * the time, the kind, the transaction and the refund), so a bill of any
+ * size is made in bounded memory: a merchant_bill_cursor hands out the
+ * file piece by piece, each piece read on a read connection the caller
+ * lends for that piece alone. bill_type picks the kinds written. Rows are
+ * read from what is committed; a day that has ended in UTC+8 no longer
+ * changes, so the pages read one after the other are one consistent day,
+ * and the hash answered with the link matches the file downloaded after it.
  *
- * Must never: show a user id (only the order's openid), read past
- * MERCHANT_BILL_ROWS_MAX rows, write more than size_max bytes.
+ * Must never: show a user id (only the order's openid), hold more than one
+ * page of rows in memory, write more than an out buffer's cap.
  *
  * Who calls it: the /v3/bill/tradebill and /v3/billdownload/file handlers.
  */
@@ -30,7 +34,8 @@
 
 #include "merchant/merchant.h"
 
-#define MERCHANT_BILL_ROWS_MAX 3000 /* trades of one day's bill: about 1 MiB of CSV */
+#define MERCHANT_BILL_PAGE_ROWS 256 /* trades read per query: at most about 256 KiB of CSV */
+#define MERCHANT_BILL_PIECE_SIZE_MAX (512 * 1024) /* a buf for one piece: a page always fits */
 #define MERCHANT_BILL_DATE_SIZE 11  /* "YYYY-MM-DD" + NUL */
 #define MERCHANT_BILL_MONTHS_MAX 3  /* WeChat serves the bills of the last three months */
 #define MERCHANT_BILL_TOKEN_TTL_MS (5 * 60 * 1000) /* a download link lives five minutes */
@@ -60,11 +65,43 @@ QB_MUST_USE enum qb_error merchant_bill_date_check(const char *bill_date, int64_
                                                    int64_t *start_ms, int64_t *end_ms,
                                                    const char **message);
 
-/* Writes the bill of merchant m for the day [start_ms, end_ms) into out
- * (whose cap bounds the file). QB_E_NO_STATEMENT_EXIST when the merchant
- * had no trade of any kind that day, QB_E_TOO_LARGE past
- * MERCHANT_BILL_ROWS_MAX rows or out's cap, QB_E_STORAGE, QB_E_INTERNAL
- * for a row no writer made. */
+/* Where a bill being made stands: the merchant, the day, the key of the
+ * last row read, the running sums. Plain data: copy it, keep it anywhere,
+ * no release. */
+struct merchant_bill_cursor {
+    char mchid[MERCHANT_MCHID_SIZE];
+    int64_t fee_ppm;
+    enum merchant_bill_type type;
+    int64_t start_ms, end_ms;
+    /* The key of the last row read (time, kind, transaction, refund). */
+    int64_t last_at_ms;
+    int64_t last_kind;
+    char last_transaction_id[32];
+    char last_refund_id[65];
+    bool started; /* the header is written */
+    bool done;    /* the summary is written: the file is complete */
+    int64_t rows; /* rows read, of every kind */
+    int64_t count, settled_minor, refund_minor, fee_minor, order_minor; /* written rows' sums */
+};
+
+/* A cursor at the start of the bill of merchant m for the day
+ * [start_ms, end_ms). */
+void merchant_bill_cursor_init(struct merchant_bill_cursor *c, const struct merchant *m,
+                               enum merchant_bill_type type, int64_t start_ms, int64_t end_ms);
+
+/* Appends the next piece of the file to out: the header and the lines of
+ * one page of rows; after the last page, the summary, and c->done is set.
+ * One query on reader, which the caller may give back to its pool between
+ * pieces. QB_E_NO_STATEMENT_EXIST when the merchant had no trade of any
+ * kind that day (found on the first piece), QB_E_TOO_LARGE past out's cap,
+ * QB_E_OVERFLOW when the sums do not fit, QB_E_STORAGE, QB_E_INTERNAL for
+ * a row no writer made. c must not be done. */
+QB_MUST_USE enum qb_error merchant_bill_next(struct merchant_bill_cursor *c,
+                                             struct store *reader, struct buf *out);
+
+/* The whole bill of merchant m for the day into out, on one reader (whose
+ * cap bounds the file: QB_E_TOO_LARGE past it), with merchant_bill_next's
+ * errors. */
 QB_MUST_USE enum qb_error merchant_bill_write(struct store *reader, const struct merchant *m,
                                               enum merchant_bill_type type, int64_t start_ms,
                                               int64_t end_ms, struct buf *out);
@@ -85,5 +122,16 @@ QB_MUST_USE bool merchant_bill_token_open(const uint8_t key[DOMAIN_KEY_SIZE], co
 
 /* gzip (RFC 1952, no file name, time 0) of data appended to out. */
 QB_MUST_USE enum qb_error merchant_gzip(const void *data, size_t size, struct buf *out);
+
+/* The same, made piece by piece: open, push each piece (finish on the
+ * last: the trailer is written), close (always, also after an error).
+ * The compressed bytes of each push are appended to out. */
+struct merchant_gzip_stream {
+    void *z; /* zlib's state, owned */
+};
+QB_MUST_USE enum qb_error merchant_gzip_open(struct merchant_gzip_stream *g);
+QB_MUST_USE enum qb_error merchant_gzip_push(struct merchant_gzip_stream *g, const void *data,
+                                             size_t size, bool finish, struct buf *out);
+void merchant_gzip_close(struct merchant_gzip_stream *g);
 
 #endif
