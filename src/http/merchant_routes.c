@@ -2,7 +2,8 @@
  * merchant_routes.c — the wallet side of merchants: applying for one
  * (POST /v1/merchants, a user; POST /admin/merchants, an operator), a
  * user's openid under an app (GET /v1/me/openids/{appid}), another app
- * for a merchant (POST /v1/merchants/{mchid}/apps, its owner) and a user
+ * for a merchant (POST /v1/merchants/{mchid}/apps, its owner;
+ * POST /admin/merchants/{mchid}/apps, an operator) and a user
  * paying an order (POST /v1/me/order-payments), and the owner's view of
  * a merchant: GET /v1/merchants/me (its balance) and
  * GET /v1/merchants/me/analytics (analytics.h). The owner's withdrawal of
@@ -224,7 +225,9 @@ static void S_app_add_resume(struct http_request *req, struct ledger_cmd *cmd)
     if (cmd->result != QB_OK) {
         http_reply_error(req, cmd->result);
     } else if (c->outcome == QB_E_NOT_FOUND) {
-        http_reply_error_message(req, QB_E_NOT_FOUND, "no such merchant of yours");
+        http_reply_error_message(req, QB_E_NOT_FOUND, c->owner_user_id[0] != '\0'
+                                                          ? "no such merchant of yours"
+                                                          : "no such merchant");
     } else if (c->outcome == QB_E_CONFLICT) {
         http_reply_error_message(req, QB_E_CONFLICT,
                                  c->app_count >= MERCHANT_APPS_MAX
@@ -247,7 +250,8 @@ static void S_app_add_resume(struct http_request *req, struct ledger_cmd *cmd)
     ledger_cmd_release(cmd);
 }
 
-void http_handle_merchant_apps_create(struct http_request *req)
+/* Both routes: owner_user_id "" for the operator (any merchant). */
+static void S_app_add(struct http_request *req, const char *owner_user_id)
 {
     /* No fields: an empty body or {} only. */
     json_t *body = http_json_body(req, NULL, 0);
@@ -271,10 +275,20 @@ void http_handle_merchant_apps_create(struct http_request *req)
         return;
     }
     merchant_app_add_cmd_init(c);
-    snprintf(c->owner_user_id, sizeof c->owner_user_id, "%s", http_request_session(req)->user_id);
+    snprintf(c->owner_user_id, sizeof c->owner_user_id, "%s", owner_user_id);
     snprintf(c->mchid, sizeof c->mchid, "%s", mchid);
     merchant_appid_new(env, c->appid);
     http_request_submit(req, &c->cmd, S_app_add_resume);
+}
+
+void http_handle_merchant_apps_create(struct http_request *req)
+{
+    S_app_add(req, http_request_session(req)->user_id);
+}
+
+void http_handle_admin_merchant_apps_create(struct http_request *req)
+{
+    S_app_add(req, "");
 }
 
 /* --- GET /v1/me/openids/{appid} ------------------------------------------------------ */

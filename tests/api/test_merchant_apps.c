@@ -1,9 +1,10 @@
 /*
  * test_merchant_apps.c — a merchant with several apps, black-box: onboarding
  * with app_count, POST /v1/merchants/{mchid}/apps (its owner only, at most
- * five), orders under any of the merchant's appids (and never under another
- * merchant's), a jsapi order under the second app paid by the user whose
- * openid in that app it names, and openids that differ from app to app.
+ * five) and the operator's POST /admin/merchants/{mchid}/apps, orders under
+ * any of the merchant's appids (native, h5, jsapi, codepay; never under
+ * another merchant's), a jsapi order under the second app paid by the user
+ * whose openid in that app it names, and openids that differ per app.
  */
 #include <stdio.h>
 #include <string.h>
@@ -246,6 +247,26 @@ TEST(orders_take_any_of_the_merchants_appids_and_no_other)
     S_order_body(&m, second, "m-0001", 500, "", body, sizeof body);
     ASSERT_EQ_INT(mh_call(&S_client, &m, "POST", "/v3/pay/transactions/native", body, &res), 400);
     ASSERT_EQ_STR(api_error_code(&res), "APPID_MCHID_NOT_MATCH");
+    client_response_release(&res);
+
+    /* The operator adds an app to a merchant that has no owner; orders may name it. */
+    snprintf(path, sizeof path, "/admin/merchants/%s/apps", m.mchid);
+    ASSERT_EQ_INT(api_call(&S_client, "POST", path, S_admin, "{}", &res), 201);
+    ASSERT_EQ_INT(api_json_int(&res, "app_count", 0), 2);
+    char m_second[32];
+    snprintf(m_second, sizeof m_second, "%s", api_json_str(&res, "appid"));
+    client_response_release(&res);
+    S_order_body(&m, m_second, "m-0002", 300, "", body, sizeof body);
+    ASSERT_EQ_INT(mh_call(&S_client, &m, "POST", "/v3/pay/transactions/h5", body, &res), 200);
+    client_response_release(&res);
+    S_order_body(&two, m_second, "two-0003", 300, "", body, sizeof body);
+    ASSERT_EQ_INT(mh_call(&S_client, &two, "POST", "/v3/pay/transactions/native", body, &res),
+                  400);
+    ASSERT_EQ_STR(api_error_code(&res), "APPID_MCHID_NOT_MATCH");
+    client_response_release(&res);
+    ASSERT_EQ_INT(
+        api_call(&S_client, "POST", "/admin/merchants/1000000000/apps", S_admin, "{}", &res),
+        404);
     client_response_release(&res);
 
     /* codepay checks the appid the same way: another merchant's is refused, the second app's
