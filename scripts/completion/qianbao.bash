@@ -202,8 +202,9 @@ _qianbao()
         case $prev in
         --name) return ;;
         --save-as) return ;;
+        --apps) return ;;
         esac
-        words='--name --save-as' ;;
+        words='--name --save-as --apps' ;;
     'merchant order')
         words='native jsapi h5' ;;
     'merchant order native')

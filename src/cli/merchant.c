@@ -27,6 +27,7 @@
 
 #define S_OUT_TRADE_NO_SIZE_MAX 33
 #define S_CURRENCY "CNY"
+#define S_APPIDS_TEXT_SIZE 128 /* five appids of 18 characters, ", " between them */
 
 bool cli_pem_body(const char *pem, char *out, size_t out_size)
 {
@@ -53,8 +54,11 @@ int cli_run_merchant_create(struct cli *cli, const struct cli_args *args)
 {
     const char *name = cli_arg(cli, args, "name");
     const char *save_as = cli_arg(cli, args, "save-as");
+    const char *apps = cli_arg(cli, args, "apps");
     if (save_as == NULL)
         save_as = CLI_MERCHANT_PROFILE;
+    if (apps != NULL && (strlen(apps) != 1 || apps[0] < '1' || apps[0] > '5'))
+        return cli_usage_error(cli, "--apps must be 1 to 5");
     if (!cli_profile_name_valid(save_as))
         return cli_usage_error(cli, "--save-as must be 1 to 64 of A-Z a-z 0-9 . _ - (not "
                                     "starting with a dot)");
@@ -71,7 +75,8 @@ int cli_run_merchant_create(struct cli *cli, const struct cli_args *args)
         free(profile);
         return rc;
     }
-    json_t *body = json_pack("{s:s}", "name", name);
+    json_t *body = json_pack("{s:s, s:I}", "name", name, "app_count",
+                             (json_int_t)(apps != NULL ? apps[0] - '0' : 1));
     QB_ASSERT(body != NULL);
     struct cli_response res;
     rc = cli_call(cli, "POST", "/v1/merchants", CLI_AUTH_USER, body, &res);
@@ -106,8 +111,10 @@ int cli_run_merchant_create(struct cli *cli, const struct cli_args *args)
         char path[1024] = "";
         (void)cli_profile_path(save_as, path, sizeof path);
         if (cli->json) {
-            cli_print_json(json_pack("{s:s, s:s, s:s, s:s, s:O, s:s, s:s}", "mchid",
-                                     profile->mchid, "appid", profile->appid, "name",
+            json_t *appids = json_object_get(res.json, "appids");
+            cli_print_json(json_pack("{s:s, s:s, s:O, s:s, s:s, s:O, s:s, s:s}", "mchid",
+                                     profile->mchid, "appid", profile->appid, "appids",
+                                     json_is_array(appids) ? appids : json_null(), "name",
                                      cli_json_str(res.json, "name"), "serial_no",
                                      profile->serial_no, "fee_rate_ppm",
                                      json_object_get(res.json, "fee_rate_ppm"),
@@ -118,6 +125,19 @@ int cli_run_merchant_create(struct cli *cli, const struct cli_args *args)
             cli_text_clean(cli_json_str(res.json, "name"), clean, sizeof clean);
             cli_print_field(cli, "mchid", profile->mchid);
             cli_print_field(cli, "appid", profile->appid);
+            /* Every app of the merchant, the first (the profile's appid) first. */
+            json_t *appids = json_object_get(res.json, "appids");
+            char list[S_APPIDS_TEXT_SIZE] = "";
+            size_t used = 0;
+            for (size_t i = 0; i < json_array_size(appids); i++) {
+                const char *appid = json_string_value(json_array_get(appids, i));
+                int n = snprintf(list + used, sizeof list - used, "%s%s", i > 0 ? ", " : "",
+                                 appid != NULL ? appid : "");
+                if (n < 0 || (size_t)n >= sizeof list - used)
+                    break;
+                used += (size_t)n;
+            }
+            cli_print_field(cli, "appids", list);
             cli_print_field(cli, "name", clean);
             cli_print_field(cli, "serial_no", profile->serial_no);
             cli_print_field(cli, "profile", path);

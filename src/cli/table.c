@@ -321,7 +321,10 @@ static const struct cli_command S_commands[] = {
      "names another.",
      {{"name", "NAME", true, NULL, "the merchant's name, 1 to 128 bytes"},
       {"save-as", "PROFILE", false, NULL,
-       "the merchant profile to write (default \"merchant\"); it must not exist"}},
+       "the merchant profile to write (default \"merchant\"); it must not exist"},
+      {"apps", "N", false, NULL,
+       "how many apps (appids) the merchant starts with, 1 to 5 (default 1); the profile keeps "
+       "the first"}},
      cli_run_merchant_create},
     {"merchant order", "", 0, 0, "create orders in the WeChat Pay v3 dialect", NULL, {{0}}, NULL},
     {"merchant order native", "AMOUNT", 1, 1, "create a QR-code order and show its code_url",

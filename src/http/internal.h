@@ -336,6 +336,8 @@ void http_handle_red_packets_get(struct http_request *req);
 /* merchant_routes.c: onboarding, openids, paying an order. */
 void http_handle_merchants_create(struct http_request *req);
 void http_handle_admin_merchants_create(struct http_request *req);
+void http_handle_merchant_apps_create(struct http_request *req);
+void http_handle_admin_merchant_apps_create(struct http_request *req);
 void http_handle_me_openid_get(struct http_request *req);
 void http_handle_me_order_payments_create(struct http_request *req);
 void http_handle_merchants_me_get(struct http_request *req);

@@ -1,7 +1,9 @@
 /*
  * merchant_routes.c — the wallet side of merchants: applying for one
  * (POST /v1/merchants, a user; POST /admin/merchants, an operator), a
- * user's openid under an app (GET /v1/me/openids/{appid}) and a user
+ * user's openid under an app (GET /v1/me/openids/{appid}), another app
+ * for a merchant (POST /v1/merchants/{mchid}/apps, its owner;
+ * POST /admin/merchants/{mchid}/apps, an operator) and a user
  * paying an order (POST /v1/me/order-payments), and the owner's view of
  * a merchant: GET /v1/merchants/me (its balance) and
  * GET /v1/merchants/me/analytics (analytics.h). The owner's withdrawal of
@@ -46,6 +48,7 @@ struct S_onboard {
 static const struct http_field S_user_fields[] = {
     {"name", HTTP_FIELD_STRING, true, MERCHANT_NAME_SIZE_MAX - 1, 0, 0},
     {"public_key", HTTP_FIELD_STRING, false, S_PUBLIC_KEY_B64_SIZE_MAX, 0, 0},
+    {"app_count", HTTP_FIELD_INTEGER, false, 0, 1, MERCHANT_APPS_MAX},
 };
 
 static const struct http_field S_admin_fields[] = {
@@ -53,7 +56,25 @@ static const struct http_field S_admin_fields[] = {
     {"public_key", HTTP_FIELD_STRING, false, S_PUBLIC_KEY_B64_SIZE_MAX, 0, 0},
     {"owner_user_id", HTTP_FIELD_STRING, false, ID_TEXT_SIZE_MAX - 1, 0, 0},
     {"fee_rate_ppm", HTTP_FIELD_INTEGER, false, 0, 0, MERCHANT_FEE_PPM_MAX},
+    {"app_count", HTTP_FIELD_INTEGER, false, 0, 1, MERCHANT_APPS_MAX},
 };
+
+/* ["wx…", …]: first, then the others. NULL when out of memory. */
+static json_t *S_appids_json(const char *first, char (*others)[MERCHANT_APPID_SIZE],
+                             size_t other_count)
+{
+    json_t *array = json_array();
+    if (array == NULL || json_array_append_new(array, json_string(first)) != 0) {
+        json_decref(array);
+        return NULL;
+    }
+    for (size_t i = 0; i < other_count; i++)
+        if (json_array_append_new(array, json_string(others[i])) != 0) {
+            json_decref(array);
+            return NULL;
+        }
+    return array;
+}
 
 static void S_onboard_resume(struct http_request *req, struct ledger_cmd *cmd)
 {
@@ -71,10 +92,12 @@ static void S_onboard_resume(struct http_request *req, struct ledger_cmd *cmd)
         http_reply_error(req, o->c.outcome);
     } else {
         const struct merchant_platform *platform = env->platform;
-        json_t *body = json_pack(
-            "{s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:s, s:s, s:s, s:o}", "mchid", m->mchid, "appid",
-            m->appid, "name", m->name, "apiv3_key", o->cred.apiv3_key, "serial_no", m->serial_no,
-            "certificate_pem", o->cred.certificate_pem.data != NULL ? o->cred.certificate_pem.data : "",
+        json_t *appids = S_appids_json(m->appid, o->c.extra_appids, o->c.extra_count);
+        json_t *body = appids == NULL ? NULL : json_pack(
+            "{s:s, s:s, s:o, s:s, s:s, s:s, s:s, s:I, s:s, s:s, s:s, s:o}", "mchid", m->mchid,
+            "appid", m->appid, "appids", appids, "name", m->name, "apiv3_key", o->cred.apiv3_key,
+            "serial_no", m->serial_no, "certificate_pem",
+            o->cred.certificate_pem.data != NULL ? o->cred.certificate_pem.data : "",
             "fee_rate_ppm", (json_int_t)m->fee_ppm, "platform_serial_no", platform->serial_no,
             "platform_public_key_pem", platform->public_key_pem.data, "platform_certificate_pem",
             platform->certificate_pem.data, "created_at", http_time_json(m->created_at_ms));
@@ -107,6 +130,10 @@ static void S_onboard(struct http_request *req, json_t *body, const char *owner_
     const struct domain_env *env = http_request_env(req);
     const char *name = http_json_string(body, "name");
     const char *public_key = http_json_string(body, "public_key");
+    json_t *app_count = json_object_get(body, "app_count");
+    /* 1..MERCHANT_APPS_MAX, checked with the body's fields. */
+    size_t apps = json_is_integer(app_count) ? (size_t)json_integer_value(app_count) : 1;
+    QB_ASSERT(apps >= 1 && apps <= MERCHANT_APPS_MAX);
     if (name[0] == '\0') {
         http_reply_error_message(req, QB_E_PARAM, "name must not be empty");
         return;
@@ -126,6 +153,9 @@ static void S_onboard(struct http_request *req, json_t *body, const char *owner_
     snprintf(m->name, sizeof m->name, "%s", name);
     snprintf(m->owner_user_id, sizeof m->owner_user_id, "%s", owner_user_id);
     m->fee_ppm = fee_ppm;
+    o->c.extra_count = apps - 1;
+    for (size_t i = 0; i < o->c.extra_count; i++)
+        merchant_appid_new(env, o->c.extra_appids[i]);
     enum qb_error err = merchant_credentials_make(env, public_key, m, &o->cred);
     if (err != QB_OK) {
         merchant_credentials_release(&o->cred);
@@ -187,14 +217,87 @@ out:
     json_decref(body);
 }
 
+/* --- POST /v1/merchants/{mchid}/apps ------------------------------------------------- */
+
+static void S_app_add_resume(struct http_request *req, struct ledger_cmd *cmd)
+{
+    struct merchant_app_add_cmd *c = (struct merchant_app_add_cmd *)cmd;
+    if (cmd->result != QB_OK) {
+        http_reply_error(req, cmd->result);
+    } else if (c->outcome == QB_E_NOT_FOUND) {
+        http_reply_error_message(req, QB_E_NOT_FOUND, c->owner_user_id[0] != '\0'
+                                                          ? "no such merchant of yours"
+                                                          : "no such merchant");
+    } else if (c->outcome == QB_E_CONFLICT) {
+        http_reply_error_message(req, QB_E_CONFLICT,
+                                 c->app_count >= MERCHANT_APPS_MAX
+                                     ? "this merchant has as many apps as one may (5)"
+                                     : "the new appid was taken; retry");
+    } else if (c->outcome != QB_OK) {
+        http_reply_error(req, c->outcome);
+    } else {
+        json_t *body = json_pack("{s:s, s:s, s:I, s:o}", "mchid", c->mchid, "appid", c->appid,
+                                 "app_count", (json_int_t)c->app_count, "created_at",
+                                 http_time_json(c->created_at_ms));
+        if (body == NULL) {
+            http_reply_error(req, QB_E_INTERNAL);
+        } else {
+            http_reply_json(req, 201, body);
+            json_decref(body);
+        }
+        log_event(LOG_INFO, "merchant.app_added", "mchid=%s appid=%s", c->mchid, c->appid);
+    }
+    ledger_cmd_release(cmd);
+}
+
+/* Both routes: owner_user_id "" for the operator (any merchant). */
+static void S_app_add(struct http_request *req, const char *owner_user_id)
+{
+    /* No fields: an empty body or {} only. */
+    json_t *body = http_json_body(req, NULL, 0);
+    if (body == NULL)
+        return;
+    json_decref(body);
+    const struct domain_env *env = http_request_env(req);
+    const char *mchid = http_request_param(req, "mchid");
+    if (mchid == NULL || strlen(mchid) != MERCHANT_MCHID_SIZE - 1 ||
+        strspn(mchid, "0123456789") != MERCHANT_MCHID_SIZE - 1) {
+        http_reply_error_message(req, QB_E_NOT_FOUND, "no such merchant of yours");
+        return;
+    }
+    if (env == NULL) {
+        http_reply_error(req, QB_E_INTERNAL);
+        return;
+    }
+    struct merchant_app_add_cmd *c = http_request_alloc(req, sizeof *c);
+    if (c == NULL) {
+        http_reply_error(req, QB_E_TOO_LARGE);
+        return;
+    }
+    merchant_app_add_cmd_init(c);
+    snprintf(c->owner_user_id, sizeof c->owner_user_id, "%s", owner_user_id);
+    snprintf(c->mchid, sizeof c->mchid, "%s", mchid);
+    merchant_appid_new(env, c->appid);
+    http_request_submit(req, &c->cmd, S_app_add_resume);
+}
+
+void http_handle_merchant_apps_create(struct http_request *req)
+{
+    S_app_add(req, http_request_session(req)->user_id);
+}
+
+void http_handle_admin_merchant_apps_create(struct http_request *req)
+{
+    S_app_add(req, "");
+}
+
 /* --- GET /v1/me/openids/{appid} ------------------------------------------------------ */
 
 void http_handle_me_openid_get(struct http_request *req)
 {
     const struct domain_env *env = http_request_env(req);
     const char *appid = http_request_param(req, "appid");
-    if (appid == NULL || strlen(appid) != MERCHANT_APPID_SIZE - 1 || strncmp(appid, "wx", 2) != 0 ||
-        strspn(appid + 2, "0123456789abcdef") != MERCHANT_APPID_SIZE - 3) {
+    if (!merchant_appid_is_valid(appid)) {
         http_reply_error(req, QB_E_NOT_FOUND);
         return;
     }
@@ -359,26 +462,45 @@ static bool S_owned(struct http_request *req, struct merchant *m)
     return err == QB_OK;
 }
 
-/* {mchid, appid, name, fee_rate_ppm, created_at, balances: [{currency,
+/* {mchid, appid, appids, name, fee_rate_ppm, created_at, balances: [{currency,
  * available, pending}]}: the settlement account as the ledger has it now
  * (pending: held by withdrawals in flight). */
 void http_handle_merchants_me_get(struct http_request *req)
 {
     struct merchant *m = http_request_alloc(req, sizeof *m);
-    if (m == NULL) {
+    char(*apps)[MERCHANT_APPID_SIZE] = http_request_alloc(req, MERCHANT_APPS_MAX * sizeof *apps);
+    if (m == NULL || apps == NULL) {
         http_reply_error(req, QB_E_TOO_LARGE);
         return;
     }
     if (!S_owned(req, m))
         return;
-    enum qb_error err;
-    json_t *balances = http_balances_json(req, m->account_id, &err);
-    if (balances == NULL) {
+    size_t app_count = 0;
+    struct store *reader = http_reader_acquire(req);
+    if (reader == NULL)
+        return;
+    enum qb_error err = merchant_apps_list(reader, m->mchid, apps, &app_count);
+    http_reader_release(req, reader);
+    if (err != QB_OK) {
         http_reply_error(req, err);
         return;
     }
-    json_t *body = json_pack("{s:s, s:s, s:s, s:I, s:o, s:o}", "mchid", m->mchid, "appid",
-                             m->appid, "name", m->name, "fee_rate_ppm", (json_int_t)m->fee_ppm,
+    /* The default app first, then the others. */
+    json_t *appids = S_appids_json(m->appid, NULL, 0);
+    for (size_t i = 0; appids != NULL && i < app_count; i++)
+        if (strcmp(apps[i], m->appid) != 0 &&
+            json_array_append_new(appids, json_string(apps[i])) != 0) {
+            json_decref(appids);
+            appids = NULL;
+        }
+    json_t *balances = appids != NULL ? http_balances_json(req, m->account_id, &err) : NULL;
+    if (balances == NULL) {
+        json_decref(appids);
+        http_reply_error(req, appids == NULL ? QB_E_INTERNAL : err);
+        return;
+    }
+    json_t *body = json_pack("{s:s, s:s, s:o, s:s, s:I, s:o, s:o}", "mchid", m->mchid, "appid",
+                             m->appid, "appids", appids, "name", m->name, "fee_rate_ppm", (json_int_t)m->fee_ppm,
                              "created_at", http_time_json(m->created_at_ms), "balances", balances);
     if (body == NULL) {
         http_reply_error(req, QB_E_INTERNAL);

@@ -75,6 +75,9 @@ const struct http_route http_routes[] = {
     {"GET", "/v1/merchants/{mchid}/notifications", http_handle_merchant_notifications_list,
      HTTP_AUTH_USER}, /* refund_routes.c */
     {"POST", "/admin/merchants", http_handle_admin_merchants_create, HTTP_AUTH_ADMIN},
+    {"POST", "/v1/merchants/{mchid}/apps", http_handle_merchant_apps_create, HTTP_AUTH_USER},
+    {"POST", "/admin/merchants/{mchid}/apps", http_handle_admin_merchant_apps_create,
+     HTTP_AUTH_ADMIN},
     /* paycode_routes.c */
     {"POST", "/v1/me/devices", http_handle_me_devices_create, HTTP_AUTH_USER},
     {"GET", "/v1/me/devices", http_handle_me_devices_list, HTTP_AUTH_USER},

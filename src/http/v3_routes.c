@@ -103,6 +103,27 @@ static bool S_notify_url_is_valid(const char *url)
     return true;
 }
 
+/* Whether appid is one of m's apps (merchant_apps; the default one needs
+ * no read): QB_OK, QB_E_APPID_MCHID_NOT_MATCH, QB_E_STORAGE; *replied when
+ * no reader was free and SYSTEM_BUSY was answered. */
+static enum qb_error S_appid_check(struct http_request *req, const struct merchant *m,
+                                   const char *appid, bool *replied)
+{
+    *replied = false;
+    if (strcmp(appid, m->appid) == 0)
+        return QB_OK;
+    if (!merchant_appid_is_valid(appid))
+        return QB_E_APPID_MCHID_NOT_MATCH;
+    struct store *reader = http_reader_acquire(req);
+    if (reader == NULL) {
+        *replied = true;
+        return QB_E_BUSY;
+    }
+    enum qb_error err = merchant_app_check(reader, m->mchid, appid);
+    http_reader_release(req, reader);
+    return err == QB_E_NOT_FOUND ? QB_E_APPID_MCHID_NOT_MATCH : err;
+}
+
 static void S_create(struct http_request *req, enum merchant_trade_type type)
 {
     json_t *body = http_v3_json_body(req, S_order_fields, QB_ARRAY_COUNT(S_order_fields));
@@ -132,13 +153,18 @@ static void S_create(struct http_request *req, enum merchant_trade_type type)
     }
     const char *currency_code = http_json_string(amount, "currency");
     const char *openid = payer != NULL ? http_json_string(payer, "openid") : NULL;
+    enum qb_error app_err = QB_OK;
+    bool replied = false;
     if (env == NULL || m == NULL)
         fail = "", fail_err = QB_E_INTERNAL;
     else if (strcmp(http_json_string(body, "mchid"), m->mchid) != 0)
         fail = "mchid must be the signing merchant's";
-    else if (strcmp(http_json_string(body, "appid"), m->appid) != 0)
-        fail = "", fail_err = QB_E_APPID_MCHID_NOT_MATCH;
-    else if (!merchant_out_trade_no_is_valid(http_json_string(body, "out_trade_no")))
+    else if ((app_err = S_appid_check(req, m, http_json_string(body, "appid"), &replied)) !=
+             QB_OK) {
+        if (replied)
+            goto out;
+        fail = "", fail_err = app_err;
+    } else if (!merchant_out_trade_no_is_valid(http_json_string(body, "out_trade_no")))
         fail = "out_trade_no must be 6 to 32 of 0-9 A-Z a-z _ - | * @";
     else if (http_json_string(body, "description")[0] == '\0')
         fail = "description must not be empty";
@@ -185,7 +211,7 @@ static void S_create(struct http_request *req, enum merchant_trade_type type)
     crypto_sha256_end(&st, o->request_hash);
     free(canonical);
     snprintf(o->mchid, sizeof o->mchid, "%s", m->mchid);
-    snprintf(o->appid, sizeof o->appid, "%s", m->appid);
+    snprintf(o->appid, sizeof o->appid, "%s", http_json_string(body, "appid"));
     snprintf(o->out_trade_no, sizeof o->out_trade_no, "%s", http_json_string(body, "out_trade_no"));
     o->trade_type = type;
     snprintf(o->description, sizeof o->description, "%s", http_json_string(body, "description"));
@@ -267,14 +293,18 @@ void http_handle_v3_codepay(struct http_request *req)
     }
     const char *currency_code = http_json_string(amount, "currency");
     const char *fail = NULL;
+    enum qb_error app_err = QB_OK;
+    bool replied = false;
     if (env == NULL || m == NULL) {
         http_reply_error(req, QB_E_INTERNAL);
         goto out;
     }
     if (strcmp(http_json_string(body, "mchid"), m->mchid) != 0)
         fail = "mchid must be the signing merchant's";
-    else if (strcmp(http_json_string(body, "appid"), m->appid) != 0) {
-        http_reply_error(req, QB_E_APPID_MCHID_NOT_MATCH);
+    else if ((app_err = S_appid_check(req, m, http_json_string(body, "appid"), &replied)) !=
+             QB_OK) {
+        if (!replied)
+            http_reply_error(req, app_err);
         goto out;
     } else if (!merchant_out_trade_no_is_valid(http_json_string(body, "out_trade_no")))
         fail = "out_trade_no must be 6 to 32 of 0-9 A-Z a-z _ - | * @";
@@ -305,7 +335,7 @@ void http_handle_v3_codepay(struct http_request *req)
     free(canonical);
     memcpy(t->c.cmd.request_hash, o->request_hash, sizeof o->request_hash);
     snprintf(o->mchid, sizeof o->mchid, "%s", m->mchid);
-    snprintf(o->appid, sizeof o->appid, "%s", m->appid);
+    snprintf(o->appid, sizeof o->appid, "%s", http_json_string(body, "appid"));
     snprintf(o->out_trade_no, sizeof o->out_trade_no, "%s", http_json_string(body, "out_trade_no"));
     snprintf(o->description, sizeof o->description, "%s", http_json_string(body, "description"));
     const char *attach = http_json_string(body, "attach");

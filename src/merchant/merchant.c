@@ -84,6 +84,122 @@ static enum qb_error S_count(struct store *store, const char *sql, const char *v
     return err;
 }
 
+static enum qb_error S_app_insert(struct store *store, const char *appid, const char *mchid,
+                                  int64_t now_ms)
+{
+    const struct store_param params[] = {STORE_TEXT(appid), STORE_TEXT(mchid), STORE_INT(now_ms)};
+    return store_run(store,
+                     "INSERT INTO merchant_apps (appid, mchid, created_at_ms) VALUES ($1, $2, $3)",
+                     params, QB_ARRAY_COUNT(params)) == QB_OK
+               ? QB_OK
+               : QB_E_STORAGE;
+}
+
+bool merchant_appid_is_valid(const char *text)
+{
+    return text != NULL && strlen(text) == MERCHANT_APPID_SIZE - 1 && strncmp(text, "wx", 2) == 0 &&
+           strspn(text + 2, "0123456789abcdef") == MERCHANT_APPID_SIZE - 3;
+}
+
+enum qb_error merchant_app_check(struct store *reader, const char *mchid, const char *appid)
+{
+    QB_ASSERT(reader != NULL);
+    if (!S_mchid_shape(mchid) || !merchant_appid_is_valid(appid))
+        return QB_E_NOT_FOUND;
+    struct store_stmt *st = NULL;
+    if (store_prepare(reader, "SELECT mchid FROM merchant_apps WHERE appid = $1", &st) != QB_OK)
+        return QB_E_STORAGE;
+    enum qb_error err = store_bind_text(st, 1, appid, strlen(appid));
+    if (err == QB_OK) {
+        int rc = store_step(st);
+        if (rc == STORE_STEP_ROW) {
+            char owner[MERCHANT_MCHID_SIZE + 1];
+            store_column_text_copy(st, 0, owner, sizeof owner);
+            err = strcmp(owner, mchid) == 0 ? QB_OK : QB_E_NOT_FOUND;
+        } else {
+            err = rc == STORE_STEP_DONE ? QB_E_NOT_FOUND : QB_E_STORAGE;
+        }
+    }
+    store_finalize(st);
+    return err;
+}
+
+enum qb_error merchant_apps_list(struct store *reader, const char *mchid,
+                                 char out[MERCHANT_APPS_MAX][MERCHANT_APPID_SIZE], size_t *count)
+{
+    QB_ASSERT(reader != NULL && out != NULL && count != NULL);
+    *count = 0;
+    if (!S_mchid_shape(mchid))
+        return QB_OK;
+    struct store_stmt *st = NULL;
+    /* The default app first: merchants.appid, then the others by age. */
+    if (store_prepare(reader,
+                      "SELECT a.appid FROM merchant_apps a JOIN merchants m ON m.mchid = a.mchid"
+                      " WHERE a.mchid = $1 ORDER BY a.appid != m.appid, a.created_at_ms, a.rowid",
+                      &st) != QB_OK)
+        return QB_E_STORAGE;
+    enum qb_error err = store_bind_text(st, 1, mchid, strlen(mchid));
+    int rc = STORE_STEP_DONE;
+    while (err == QB_OK && *count < MERCHANT_APPS_MAX && (rc = store_step(st)) == STORE_STEP_ROW)
+        store_column_text_copy(st, 0, out[(*count)++], MERCHANT_APPID_SIZE);
+    if (err == QB_OK && rc != STORE_STEP_DONE && rc != STORE_STEP_ROW)
+        err = QB_E_STORAGE;
+    store_finalize(st);
+    if (err != QB_OK)
+        *count = 0;
+    return err;
+}
+
+static enum qb_error S_app_add_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
+{
+    struct merchant_app_add_cmd *c = (struct merchant_app_add_cmd *)cmd;
+    struct store *store = ledger_txn_store(txn);
+    QB_ASSERT(merchant_appid_is_valid(c->appid));
+    c->outcome = QB_E_INTERNAL;
+    c->app_count = 0;
+    struct merchant m;
+    enum qb_error err = merchant_get(store, c->mchid, &m);
+    if (err == QB_OK && c->owner_user_id[0] != '\0' &&
+        strcmp(m.owner_user_id, c->owner_user_id) != 0)
+        err = QB_E_NOT_FOUND;
+    if (err == QB_E_NOT_FOUND) {
+        c->outcome = QB_E_NOT_FOUND;
+        return QB_OK;
+    }
+    if (err != QB_OK)
+        return err;
+    int64_t apps = 0, taken = 0;
+    err = S_count(store, "SELECT count(*) FROM merchant_apps WHERE mchid = $1", m.mchid, &apps);
+    if (err == QB_OK)
+        err = S_count(store, "SELECT count(*) FROM merchant_apps WHERE appid = $1", c->appid,
+                      &taken);
+    if (err == QB_OK && taken == 0)
+        err = S_count(store, "SELECT count(*) FROM merchants WHERE appid = $1", c->appid, &taken);
+    if (err != QB_OK)
+        return err;
+    QB_ASSERT(apps >= 1 && apps <= MERCHANT_APPS_MAX);
+    c->app_count = (size_t)apps;
+    if (apps >= MERCHANT_APPS_MAX || taken > 0) {
+        c->outcome = QB_E_CONFLICT;
+        return QB_OK;
+    }
+    c->created_at_ms = ledger_txn_now_ms(txn);
+    err = S_app_insert(store, c->appid, m.mchid, c->created_at_ms);
+    if (err != QB_OK)
+        return err;
+    c->app_count = (size_t)apps + 1;
+    c->outcome = QB_OK;
+    return QB_OK;
+}
+
+void merchant_app_add_cmd_init(struct merchant_app_add_cmd *c)
+{
+    QB_ASSERT(c != NULL);
+    memset(c, 0, sizeof *c);
+    ledger_cmd_init(&c->cmd, S_app_add_run, NULL);
+    c->outcome = QB_E_INTERNAL;
+}
+
 static enum qb_error S_create_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
 {
     struct merchant_create_cmd *c = (struct merchant_create_cmd *)cmd;
@@ -104,14 +220,28 @@ static enum qb_error S_create_run(struct ledger_txn *txn, struct ledger_cmd *cmd
             return QB_OK;
         }
     }
+    QB_ASSERT(c->extra_count < MERCHANT_APPS_MAX);
     err = S_count(store, "SELECT count(*) FROM merchants WHERE mchid = $1", m->mchid, &count);
-    int64_t appid_count = 0;
-    if (err == QB_OK)
-        err = S_count(store, "SELECT count(*) FROM merchants WHERE appid = $1", m->appid,
-                      &appid_count);
+    /* Every appid free, in either table (merchants.appid is UNIQUE), and
+     * no two of the new ones alike. */
+    for (size_t i = 0; err == QB_OK && count == 0 && i <= c->extra_count; i++) {
+        const char *appid = i == 0 ? m->appid : c->extra_appids[i - 1];
+        QB_ASSERT(merchant_appid_is_valid(appid));
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(appid, j == 0 ? m->appid : c->extra_appids[j - 1]) == 0)
+                count = 1;
+        int64_t taken = 0;
+        if (count == 0)
+            err = S_count(store, "SELECT count(*) FROM merchant_apps WHERE appid = $1", appid,
+                          &taken);
+        if (err == QB_OK && count == 0 && taken == 0)
+            err = S_count(store, "SELECT count(*) FROM merchants WHERE appid = $1", appid, &taken);
+        if (taken > 0)
+            count = 1;
+    }
     if (err != QB_OK)
         return err;
-    if (count > 0 || appid_count > 0) {
+    if (count > 0) {
         c->outcome = QB_E_CONFLICT;
         return QB_OK;
     }
@@ -143,6 +273,12 @@ static enum qb_error S_create_run(struct ledger_txn *txn, struct ledger_cmd *cmd
                     params, QB_ARRAY_COUNT(params));
     if (err != QB_OK)
         return QB_E_STORAGE;
+    for (size_t i = 0; i <= c->extra_count; i++) {
+        err = S_app_insert(store, i == 0 ? m->appid : c->extra_appids[i - 1], m->mchid,
+                           m->created_at_ms);
+        if (err != QB_OK)
+            return err;
+    }
     c->outcome = QB_OK;
     return QB_OK;
 }

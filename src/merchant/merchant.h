@@ -2,9 +2,10 @@
  * merchant.h — merchants, the platform key, and the signatures of the
  * merchant API (the WeChat Pay API v3 dialect).
  *
- * Owns: the merchants table (one row per merchant: mchid, appid, name, the
- * merchant's public key and its certificate serial, its API v3 key sealed,
- * its fee rate and its settlement account in the ledger), the platform
+ * Owns: the merchants table (one row per merchant: mchid, its first appid,
+ * name, the merchant's public key and its certificate serial, its API v3
+ * key sealed, its fee rate and its settlement account in the ledger), the
+ * merchant_apps table (every appid of a merchant, the first included), the platform
  * signing key and certificate (struct merchant_platform, loaded by the
  * daemon from the data directory), the signature rules of /v3 and the
  * memory of nonces seen. Orders and their payment are in order.h.
@@ -56,6 +57,7 @@
 #define MERCHANT_FEE_PPM_DEFAULT 6000 /* 0.6 % */
 #define MERCHANT_FEE_PPM_MAX 100000   /* 10 %: the highest rate an operator may set */
 #define MERCHANT_PER_OWNER_MAX 10     /* merchants one user may apply for */
+#define MERCHANT_APPS_MAX 5           /* appids one merchant may have */
 #define MERCHANT_CLOCK_SKEW_MS (5 * 60 * 1000)
 #define MERCHANT_NONCE_SIZE_MAX 64    /* bytes of a request's nonce_str */
 #define MERCHANT_SIGNATURE_SIZE_MAX 512 /* base64 of an RSA-2048 signature is 344 */
@@ -68,7 +70,7 @@ enum merchant_status {
 
 struct merchant {
     char mchid[MERCHANT_MCHID_SIZE];
-    char appid[MERCHANT_APPID_SIZE];
+    char appid[MERCHANT_APPID_SIZE]; /* the first (default) of its apps */
     char name[MERCHANT_NAME_SIZE_MAX];
     char owner_user_id[ID_TEXT_SIZE_MAX]; /* "" when an operator created it for nobody */
     enum merchant_status status;
@@ -90,6 +92,22 @@ QB_MUST_USE enum qb_error merchant_get(struct store *reader, const char *mchid,
  * QB_E_PARAM when mchid is NULL and the user owns several; QB_E_STORAGE. */
 QB_MUST_USE enum qb_error merchant_owned_get(struct store *reader, const char *owner_user_id,
                                              const char *mchid, struct merchant *out);
+/* Whether appid is one of mchid's apps (merchant_apps): QB_OK when it is,
+ * QB_E_NOT_FOUND when it is not (another merchant's, nobody's, or text
+ * that is no appid), QB_E_STORAGE. */
+QB_MUST_USE enum qb_error merchant_app_check(struct store *reader, const char *mchid,
+                                             const char *appid);
+/* mchid's appids, the first (merchant.appid) first, then in the order
+ * they were added: at most MERCHANT_APPS_MAX into out, their number in
+ * *count. QB_E_STORAGE. */
+QB_MUST_USE enum qb_error merchant_apps_list(struct store *reader, const char *mchid,
+                                             char out[MERCHANT_APPS_MAX][MERCHANT_APPID_SIZE],
+                                             size_t *count);
+/* A fresh appid: "wx" and 16 random lower-case hex digits. */
+void merchant_appid_new(const struct domain_env *env, char out[MERCHANT_APPID_SIZE]);
+/* Whether text has the shape of an appid. */
+bool merchant_appid_is_valid(const char *text);
+
 /* Its API v3 key (32 characters and a NUL), unsealed. False when the seal
  * does not open (a different data key). Wipe it after use. */
 QB_MUST_USE bool merchant_apiv3_key(const struct domain_env *env, const struct merchant *m,
@@ -99,17 +117,38 @@ QB_MUST_USE bool merchant_apiv3_key(const struct domain_env *env, const struct m
 
 /* The command that records a merchant whose keys were made on the calling
  * thread (merchant_credentials_make): checks the owner's count
- * (MERCHANT_PER_OWNER_MAX, CONFLICT), that mchid and appid are free
- * (CONFLICT: the caller may try again with new ones), creates the
- * settlement account "merchant:<mchid>" (LEDGER_ACCOUNT_MERCHANT, CNY,
- * floor 0) and inserts the row. outcome says what the caller is told. */
+ * (MERCHANT_PER_OWNER_MAX, CONFLICT), that mchid and every appid are free
+ * and distinct (CONFLICT: the caller may try again with new ones), creates
+ * the settlement account "merchant:<mchid>" (LEDGER_ACCOUNT_MERCHANT, CNY,
+ * floor 0) and inserts the row and its apps (merchant.appid first, then
+ * extra_appids). outcome says what the caller is told. */
 struct merchant_create_cmd {
     struct ledger_cmd cmd; /* first: see domain.h */
     const struct domain_env *env;
     struct merchant merchant; /* in: everything but account_id and created_at_ms; out: all */
+    char extra_appids[MERCHANT_APPS_MAX - 1][MERCHANT_APPID_SIZE]; /* in: made by the caller */
+    size_t extra_count;                                             /* in: 0..MERCHANT_APPS_MAX-1 */
     enum qb_error outcome;
 };
 void merchant_create_cmd_init(struct merchant_create_cmd *c, const struct domain_env *env);
+
+/* The command that adds an app to a merchant: appid (made by the caller,
+ * merchant_appid_new) becomes one of mchid's. outcome: QB_OK;
+ * QB_E_NOT_FOUND when mchid is no merchant of owner_user_id (an operator
+ * passes owner_user_id ""; then any merchant); QB_E_CONFLICT when the
+ * merchant has MERCHANT_APPS_MAX apps (app_count says so) or appid is
+ * taken (app_count below the limit: the caller may retry with another).
+ * app_count: the merchant's apps after the command. */
+struct merchant_app_add_cmd {
+    struct ledger_cmd cmd; /* first: see domain.h */
+    char owner_user_id[ID_TEXT_SIZE_MAX];
+    char mchid[MERCHANT_MCHID_SIZE];
+    char appid[MERCHANT_APPID_SIZE];
+    enum qb_error outcome;
+    size_t app_count;
+    int64_t created_at_ms;
+};
+void merchant_app_add_cmd_init(struct merchant_app_add_cmd *c);
 
 /* What onboarding makes before the command runs, on the calling thread:
  * a fresh mchid and appid, the API v3 key, and — unless public_key is

@@ -195,6 +195,13 @@ static void S_random_text(struct qb_rand *rand, const char *alphabet, size_t siz
     out[size] = '\0';
 }
 
+void merchant_appid_new(const struct domain_env *env, char out[MERCHANT_APPID_SIZE])
+{
+    QB_ASSERT(env != NULL && out != NULL);
+    memcpy(out, "wx", 2);
+    S_random_text(env->rand, "0123456789abcdef", MERCHANT_APPID_SIZE - 3, out + 2);
+}
+
 /* An RSA public key of 2048..4096 bits from base64 DER, or NULL. */
 static EVP_PKEY *S_public_key_from_b64(const char *b64)
 {
@@ -223,8 +230,7 @@ enum qb_error merchant_credentials_make(const struct domain_env *env, const char
     /* Ids: a ten-digit mchid not starting with 0, an appid "wx" + 16 hex. */
     S_random_text(env->rand, "123456789", 1, m->mchid);
     S_random_text(env->rand, "0123456789", MERCHANT_MCHID_SIZE - 2, m->mchid + 1);
-    memcpy(m->appid, "wx", 2);
-    S_random_text(env->rand, "0123456789abcdef", MERCHANT_APPID_SIZE - 3, m->appid + 2);
+    merchant_appid_new(env, m->appid);
     /* The API v3 key: 32 characters of letters and digits, as WeChat's. */
     S_random_text(env->rand, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789",
                   MERCHANT_APIV3_KEY_SIZE, cred->apiv3_key);

@@ -391,6 +391,18 @@ const char *const store_sqlite_migrations[] = {
     ("CREATE INDEX orders_paid ON orders(mchid, success_at_ms) WHERE success_at_ms > 0;"
      "CREATE INDEX orders_created ON orders(mchid, created_at_ms);"
      "CREATE INDEX refunds_success ON refunds(mchid, success_at_ms) WHERE success_at_ms > 0;"),
+    /* 9: a merchant's apps (src/merchant/merchant.h): every appid it may
+     * create orders under, MERCHANT_APPS_MAX at most. An appid is one
+     * merchant's for ever. merchants.appid stays the first (default) one;
+     * the merchants made before this migration bring theirs along. */
+    "CREATE TABLE merchant_apps ("
+    "  appid TEXT PRIMARY KEY,"
+    "  mchid TEXT NOT NULL REFERENCES merchants(mchid),"
+    "  created_at_ms INTEGER NOT NULL"
+    ");"
+    "CREATE INDEX merchant_apps_mchid ON merchant_apps(mchid);"
+    "INSERT INTO merchant_apps (appid, mchid, created_at_ms)"
+    "  SELECT appid, mchid, created_at_ms FROM merchants ORDER BY seq;",
 };
 
 const size_t store_sqlite_migration_count =

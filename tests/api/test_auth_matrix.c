@@ -163,6 +163,11 @@ static const struct matrix_row S_matrix[] = {
     {"GET", "/v1/merchants/{mchid}/notifications", ID_ORDER, SETUP_NONE, NULL,
      USER_ROUTE(404, 404)},
     {"POST", "/admin/merchants", ID_NONE, SETUP_NONE, "{}", ADMIN_ROUTE(400)},
+    /* Another app for B's merchant: B's alone (the others find no such merchant). */
+    {"POST", "/v1/merchants/{mchid}/apps", ID_MERCHANT_OF_B, SETUP_NONE, "{}",
+     {401, 404, 201, 401, 401, 401, 404, 401}},
+    {"POST", "/admin/merchants/{mchid}/apps", ID_MERCHANT_OF_B, SETUP_NONE, "{}",
+     ADMIN_ROUTE(201)},
     /* Payment codes: nobody's device or pending payment is the same 404 as another user's
      * (test_paycode.c revokes and confirms real ones). */
     {"POST", "/v1/me/devices", ID_NONE, SETUP_NONE, "{}", USER_ROUTE(400, 400)},

@@ -138,6 +138,8 @@ static const struct route_entry S_routes[] = {
     {"GET", "/v1/red-packets/{id}", "", false, false},
     {"POST", "/v1/merchants", "", false, false},
     {"POST", "/admin/merchants", "", false, false},
+    {"POST", "/v1/merchants/{mchid}/apps", "", false, true},
+    {"POST", "/admin/merchants/{mchid}/apps", "", false, true},
     {"GET", "/v1/me/openids/{appid}", "", false, false},
     {"POST", "/v1/me/order-payments", "", true, false},
     {"GET", "/v1/merchants/me", "", false, false},

@@ -1183,18 +1183,27 @@ TEST(merchants)
     }
     S_case("merchant-create-exists", NULL, "--profile", "b", "merchant", "create", "--name",
            "again", NULL);
+    S_case("merchant-create-bad-apps", NULL, "--profile", "b", "merchant", "create", "--name",
+           "again", "--save-as", "shop9", "--apps", "6", NULL);
     {
-        const char *create[] = {"--profile", "b",      "merchant", "create", "--name",
-                                "second",    "--save-as", "shop2", "--json", NULL};
+        const char *create[] = {"--profile", "b",     "merchant", "create", "--name", "second",
+                                "--save-as", "shop2", "--apps",   "2",      "--json", NULL};
         S_spawn(create, NULL);
         char value[128];
         S_profile_value("shop2", "mchid", value, sizeof value);
         S_substitute(value, "MCHID_2");
         S_profile_value("shop2", "appid", value, sizeof value);
         S_substitute(value, "APPID_2");
+        /* The second app: the profile keeps the first only. */
+        json_t *answer = S_last_json();
+        const char *second =
+            json_string_value(json_array_get(json_object_get(answer, "appids"), 1));
+        ASSERT(second != NULL && strlen(second) == 18 && strcmp(second, value) != 0);
+        S_substitute(second, "APPID_2B");
+        json_decref(answer);
         S_profile_value("shop2", "serial_no", value, sizeof value);
         S_substitute(value, "SERIAL_NO_2");
-        S_record("merchant-create-json", create, 9, NULL);
+        S_record("merchant-create-json", create, 11, NULL);
     }
 
     S_RUN("merchant-order-native", NULL, "merchant", "order", "native", "12.34", "--description",

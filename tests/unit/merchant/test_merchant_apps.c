@@ -1,0 +1,215 @@
+/*
+ * test_merchant_apps.c — a merchant's apps (src/merchant/merchant.c): onboarding
+ * with extra appids, merchant_app_add_cmd (its owner only, at most
+ * MERCHANT_APPS_MAX, a taken appid refused), merchant_app_check and
+ * merchant_apps_list, on a real ledger and database; and the migration
+ * that gives every merchant made before it its appid as its first app.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include <sqlite3.h>
+
+#include "merchant/merchant.h"
+#include "store/schema.h"
+#include "unit/wallet/transfer_fixture.h"
+
+#define S_OWNER "u_owner0000000000000001"
+
+/* Onboards mchid with first and the extra appids, owned by owner; answers the outcome. */
+static enum qb_error S_onboard(struct wx *wx, const char *mchid, const char *owner,
+                               const char *first, const char *const *extra, size_t extra_count)
+{
+    struct merchant_create_cmd c;
+    merchant_create_cmd_init(&c, &wx->env);
+    snprintf(c.merchant.mchid, sizeof c.merchant.mchid, "%s", mchid);
+    snprintf(c.merchant.appid, sizeof c.merchant.appid, "%s", first);
+    snprintf(c.merchant.owner_user_id, sizeof c.merchant.owner_user_id, "%s", owner);
+    snprintf(c.merchant.name, sizeof c.merchant.name, "面馆");
+    snprintf(c.merchant.public_key_pem, sizeof c.merchant.public_key_pem, "unused");
+    snprintf(c.merchant.serial_no, sizeof c.merchant.serial_no, "AB");
+    domain_seal(&wx->env, "0123456789abcdefghijABCDEFGHIJ01", 32, c.merchant.apiv3_key_sealed);
+    c.extra_count = extra_count;
+    for (size_t i = 0; i < extra_count; i++)
+        snprintf(c.extra_appids[i], sizeof c.extra_appids[i], "%s", extra[i]);
+    ASSERT_EQ_INT(ledger_execute(wx->ledger, &c.cmd), QB_OK);
+    ASSERT_EQ_INT(c.cmd.result, QB_OK);
+    enum qb_error outcome = c.outcome;
+    ledger_cmd_release(&c.cmd);
+    return outcome;
+}
+
+static enum qb_error S_add(struct wx *wx, const char *owner, const char *mchid, const char *appid,
+                           size_t *app_count)
+{
+    struct merchant_app_add_cmd c;
+    merchant_app_add_cmd_init(&c);
+    snprintf(c.owner_user_id, sizeof c.owner_user_id, "%s", owner);
+    snprintf(c.mchid, sizeof c.mchid, "%s", mchid);
+    snprintf(c.appid, sizeof c.appid, "%s", appid);
+    ASSERT_EQ_INT(ledger_execute(wx->ledger, &c.cmd), QB_OK);
+    ASSERT_EQ_INT(c.cmd.result, QB_OK);
+    enum qb_error outcome = c.outcome;
+    *app_count = c.app_count;
+    ledger_cmd_release(&c.cmd);
+    return outcome;
+}
+
+TEST(onboarding_records_every_appid_and_refuses_a_taken_or_repeated_one)
+{
+    struct wx *wx = wx_new();
+    const char *const extra[] = {"wx00000000000000b1", "wx00000000000000b2"};
+    ASSERT_EQ_INT(S_onboard(wx, "1900000001", S_OWNER, "wx00000000000000a1", extra, 2), QB_OK);
+    ASSERT_EQ_INT(merchant_app_check(wx->reader, "1900000001", "wx00000000000000a1"), QB_OK);
+    ASSERT_EQ_INT(merchant_app_check(wx->reader, "1900000001", "wx00000000000000b2"), QB_OK);
+    char apps[MERCHANT_APPS_MAX][MERCHANT_APPID_SIZE];
+    size_t count = 0;
+    ASSERT_EQ_INT(merchant_apps_list(wx->reader, "1900000001", apps, &count), QB_OK);
+    ASSERT_EQ_INT((long long)count, 3);
+    ASSERT_EQ_STR(apps[0], "wx00000000000000a1");
+    ASSERT_EQ_STR(apps[1], "wx00000000000000b1");
+    ASSERT_EQ_STR(apps[2], "wx00000000000000b2");
+
+    /* Another merchant may not take any of them, as its first or an extra one. */
+    ASSERT_EQ_INT(S_onboard(wx, "1900000002", "", "wx00000000000000b1", NULL, 0), QB_E_CONFLICT);
+    const char *const taken[] = {"wx00000000000000c1", "wx00000000000000a1"};
+    ASSERT_EQ_INT(S_onboard(wx, "1900000002", "", "wx00000000000000c0", taken, 2), QB_E_CONFLICT);
+    /* Nor name one twice. */
+    const char *const twice[] = {"wx00000000000000c1", "wx00000000000000c1"};
+    ASSERT_EQ_INT(S_onboard(wx, "1900000002", "", "wx00000000000000c0", twice, 2), QB_E_CONFLICT);
+    const char *const first_again[] = {"wx00000000000000c0"};
+    ASSERT_EQ_INT(S_onboard(wx, "1900000002", "", "wx00000000000000c0", first_again, 1),
+                  QB_E_CONFLICT);
+    /* None of the refusals left a merchant or an app behind. */
+    struct merchant m;
+    ASSERT_EQ_INT(merchant_get(wx->reader, "1900000002", &m), QB_E_NOT_FOUND);
+    ASSERT_EQ_INT(merchant_app_check(wx->reader, "1900000002", "wx00000000000000c0"),
+                  QB_E_NOT_FOUND);
+    ASSERT_EQ_INT(merchant_app_check(wx->reader, "1900000002", "wx00000000000000c1"),
+                  QB_E_NOT_FOUND);
+    ASSERT_EQ_INT(S_onboard(wx, "1900000002", "", "wx00000000000000c0", NULL, 0), QB_OK);
+    ASSERT_EQ_INT(merchant_apps_list(wx->reader, "1900000002", apps, &count), QB_OK);
+    ASSERT_EQ_INT((long long)count, 1);
+    ASSERT_EQ_STR(apps[0], "wx00000000000000c0");
+
+    /* An appid belongs to its merchant only; text that is no appid or mchid belongs nowhere. */
+    ASSERT_EQ_INT(merchant_app_check(wx->reader, "1900000002", "wx00000000000000a1"),
+                  QB_E_NOT_FOUND);
+    ASSERT_EQ_INT(merchant_app_check(wx->reader, "1900000001", "wx00000000000000c0"),
+                  QB_E_NOT_FOUND);
+    ASSERT_EQ_INT(merchant_app_check(wx->reader, "1900000001", "WX00000000000000A1"),
+                  QB_E_NOT_FOUND);
+    ASSERT_EQ_INT(merchant_app_check(wx->reader, "1900000001", "wx00000000000000a1' OR 1=1"),
+                  QB_E_NOT_FOUND);
+    ASSERT_EQ_INT(merchant_app_check(wx->reader, "19000000", "wx00000000000000a1"),
+                  QB_E_NOT_FOUND);
+    ASSERT_EQ_INT(merchant_apps_list(wx->reader, "1999999999", apps, &count), QB_OK);
+    ASSERT_EQ_INT((long long)count, 0);
+    wx_free(wx);
+}
+
+TEST(the_owner_adds_apps_up_to_the_limit)
+{
+    struct wx *wx = wx_new();
+    ASSERT_EQ_INT(S_onboard(wx, "1900000001", S_OWNER, "wx00000000000000a1", NULL, 0), QB_OK);
+    ASSERT_EQ_INT(S_onboard(wx, "1900000002", "", "wx00000000000000a2", NULL, 0), QB_OK);
+    size_t count = 0;
+    /* Not the owner, nobody's merchant: not found, nothing added. */
+    ASSERT_EQ_INT(S_add(wx, "u_other0000000000000001", "1900000001", "wx00000000000000d1", &count),
+                  QB_E_NOT_FOUND);
+    ASSERT_EQ_INT(S_add(wx, S_OWNER, "1900000003", "wx00000000000000d1", &count), QB_E_NOT_FOUND);
+    ASSERT_EQ_INT(S_add(wx, S_OWNER, "1900000002", "wx00000000000000d1", &count), QB_E_NOT_FOUND);
+    ASSERT_EQ_INT(merchant_app_check(wx->reader, "1900000001", "wx00000000000000d1"),
+                  QB_E_NOT_FOUND);
+    /* A taken appid: CONFLICT below the limit. */
+    ASSERT_EQ_INT(S_add(wx, S_OWNER, "1900000001", "wx00000000000000a2", &count), QB_E_CONFLICT);
+    ASSERT_EQ_INT((long long)count, 1);
+    ASSERT_EQ_INT(S_add(wx, S_OWNER, "1900000001", "wx00000000000000a1", &count), QB_E_CONFLICT);
+    /* The operator ("" owner) may add to any merchant. */
+    ASSERT_EQ_INT(S_add(wx, "", "1900000002", "wx00000000000000e1", &count), QB_OK);
+    ASSERT_EQ_INT((long long)count, 2);
+
+    const char *const add[] = {"wx00000000000000d1", "wx00000000000000d2", "wx00000000000000d3",
+                               "wx00000000000000d4"};
+    for (size_t i = 0; i < 4; i++) {
+        ASSERT_EQ_INT(S_add(wx, S_OWNER, "1900000001", add[i], &count), QB_OK);
+        ASSERT_EQ_INT((long long)count, (long long)i + 2);
+        ASSERT_EQ_INT(merchant_app_check(wx->reader, "1900000001", add[i]), QB_OK);
+    }
+    ASSERT_EQ_INT(S_add(wx, S_OWNER, "1900000001", "wx00000000000000d5", &count), QB_E_CONFLICT);
+    ASSERT_EQ_INT((long long)count, MERCHANT_APPS_MAX);
+    ASSERT_EQ_INT(merchant_app_check(wx->reader, "1900000001", "wx00000000000000d5"),
+                  QB_E_NOT_FOUND);
+    char apps[MERCHANT_APPS_MAX][MERCHANT_APPID_SIZE];
+    ASSERT_EQ_INT(merchant_apps_list(wx->reader, "1900000001", apps, &count), QB_OK);
+    ASSERT_EQ_INT((long long)count, MERCHANT_APPS_MAX);
+    ASSERT_EQ_STR(apps[0], "wx00000000000000a1");
+    for (size_t i = 0; i < 4; i++)
+        ASSERT_EQ_STR(apps[i + 1], add[i]);
+    wx_free(wx);
+}
+
+TEST(appids_have_one_shape)
+{
+    ASSERT(merchant_appid_is_valid("wx0123456789abcdef"));
+    ASSERT(!merchant_appid_is_valid("wx0123456789abcde"));
+    ASSERT(!merchant_appid_is_valid("wx0123456789abcdef0"));
+    ASSERT(!merchant_appid_is_valid("wx0123456789ABCDEF"));
+    ASSERT(!merchant_appid_is_valid("wy0123456789abcdef"));
+    ASSERT(!merchant_appid_is_valid(""));
+    ASSERT(!merchant_appid_is_valid(NULL));
+}
+
+/* The migration that made merchant_apps (migration 9, index 8). */
+#define S_APPS_MIGRATION 8
+
+TEST(merchants_made_before_the_migration_keep_their_appid)
+{
+    // A database at the version before merchant_apps, with two merchants in it: opening it
+    // migrates, and each merchant's appid is its one app.
+    ASSERT(store_sqlite_migration_count > S_APPS_MIGRATION);
+    ASSERT(strstr(store_sqlite_migrations[S_APPS_MIGRATION], "merchant_apps") != NULL);
+    char dir[512], path[600];
+    test_tmpdir(dir, sizeof dir);
+    snprintf(path, sizeof path, "%s/old.db", dir);
+    sqlite3 *db = NULL;
+    ASSERT_EQ_INT(sqlite3_open(path, &db), SQLITE_OK);
+    for (size_t i = 0; i < S_APPS_MIGRATION; i++)
+        ASSERT_EQ_INT(sqlite3_exec(db, store_sqlite_migrations[i], NULL, NULL, NULL), SQLITE_OK);
+    char sql[160];
+    snprintf(sql, sizeof sql, "PRAGMA user_version=%d", S_APPS_MIGRATION);
+    ASSERT_EQ_INT(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    ASSERT_EQ_INT(sqlite3_exec(db,
+                               "INSERT INTO merchants (mchid, appid, name, public_key_pem,"
+                               " serial_no, apiv3_key_sealed, fee_ppm, account_id, created_at_ms)"
+                               " VALUES ('1900000001', 'wx00000000000000a1', 'a', '', 'AB', x'00',"
+                               " 6000, 1, 10), ('1900000002', 'wx00000000000000a2', 'b', '', 'AB',"
+                               " x'00', 6000, 2, 20)",
+                               NULL, NULL, NULL),
+                  SQLITE_OK);
+    sqlite3_close(db);
+
+    char message[256] = "";
+    struct store *store = NULL;
+    ASSERT_EQ_INT(store_open(path, STORE_MODE_WRITE, &store, message, sizeof message), QB_OK);
+    ASSERT_EQ_INT(store_schema_version(store), (int64_t)store_sqlite_migration_count);
+    ASSERT_EQ_INT(merchant_app_check(store, "1900000001", "wx00000000000000a1"), QB_OK);
+    ASSERT_EQ_INT(merchant_app_check(store, "1900000002", "wx00000000000000a2"), QB_OK);
+    ASSERT_EQ_INT(merchant_app_check(store, "1900000001", "wx00000000000000a2"), QB_E_NOT_FOUND);
+    char apps[MERCHANT_APPS_MAX][MERCHANT_APPID_SIZE];
+    size_t count = 0;
+    ASSERT_EQ_INT(merchant_apps_list(store, "1900000002", apps, &count), QB_OK);
+    ASSERT_EQ_INT((long long)count, 1);
+    ASSERT_EQ_STR(apps[0], "wx00000000000000a2");
+    store_close(store);
+    test_rmtree(dir);
+}
+
+int main(void)
+{
+    RUN(onboarding_records_every_appid_and_refuses_a_taken_or_repeated_one);
+    RUN(the_owner_adds_apps_up_to_the_limit);
+    RUN(appids_have_one_shape);
+    RUN(merchants_made_before_the_migration_keep_their_appid);
+    return test_summary();
+}
