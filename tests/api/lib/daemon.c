@@ -87,8 +87,12 @@ static int S_wait(pid_t pid, int timeout_ms)
     for (int waited_ms = 0;; waited_ms += S_POLL_MS) {
         int status;
         pid_t done = waitpid(pid, &status, WNOHANG);
-        if (done == pid)
+        if (done == pid) {
+            if (WIFSIGNALED(status))
+                fprintf(stderr, "qianbaod (pid %ld) died of signal %d\n", (long)pid,
+                        WTERMSIG(status));
             return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+        }
         if (done < 0 && errno != EINTR)
             return -1;
         if (waited_ms >= timeout_ms)
@@ -161,6 +165,16 @@ int test_daemon_stop(struct test_daemon *daemon)
         return -1;
     }
     daemon->pid = 0;
+    if (status != 0) {
+        /* Why it did not stop cleanly is in its log (an assertion, a
+         * sanitizer's report): show the end of it. */
+        static char log[1 << 20];
+        if (test_file_read(daemon->log_path, log, sizeof log)) {
+            size_t size = strlen(log);
+            fprintf(stderr, "test_daemon_stop: qianbaod ended with %d; the end of its log:\n%s\n",
+                    status, log + (size > 4000 ? size - 4000 : 0));
+        }
+    }
     return status;
 }
 
