@@ -50,6 +50,7 @@
 #include "ledger/ledger.h"
 #include "sms/sms.h"
 #include "store/store.h"
+#include "wallet/limits.h"
 #include "wallet/wallet.h"
 
 #define S_CHUNK_USERS 8192
@@ -333,6 +334,7 @@ int main(int argc, char **argv)
         die("store_open", err_text);
     struct ledger *ledger = NULL;
     struct ledger_options options = {.queue_max = 4 * S_CHUNK_USERS, .batch_max = S_CHUNK_USERS};
+    wallet_ledger_options(&options); /* as the daemon counts spending */
     enum qb_error err = ledger_open(writer, &options, &ledger);
     if (err != QB_OK)
         die("ledger_open", error_name(err));

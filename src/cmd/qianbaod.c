@@ -66,6 +66,7 @@
 #include "merchant/notify.h"
 #include "merchant/paycode.h"
 #include "sms/sms.h"
+#include "wallet/limits.h"
 #include "store/fault_vfs.h"
 #include "store/pool.h"
 #include "store/store.h"
@@ -497,6 +498,7 @@ static int S_serve(const struct config *cfg, const struct daemon_paths *paths,
         .queue_max = (size_t)cfg->executor_queue_max,
         .batch_max = (size_t)cfg->executor_batch_max,
     };
+    wallet_ledger_options(&ledger_options);
     rc = ledger_open(writer, &ledger_options, &ledger);
     if (rc != QB_OK) {
         fprintf(stderr, "qianbaod: cannot open the ledger (%s); run qianbaod --verify\n",

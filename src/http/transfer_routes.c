@@ -240,7 +240,7 @@ static void S_limits_reply(struct http_request *req)
     if (reader == NULL)
         return;
     struct wallet_spending s;
-    enum qb_error err = wallet_spending_get(reader, user->id, &s);
+    enum qb_error err = wallet_spending_get(reader, env->ledger, user, &s);
     http_reader_release(req, reader);
     if (err != QB_OK) {
         http_reply_error(req, err);

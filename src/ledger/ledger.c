@@ -57,6 +57,7 @@ struct account {
     int64_t balance_minor;
     int64_t held_minor;
     int64_t last_entry_id;
+    struct ledger_spent spent;
     uint64_t touched_batch;  /* batch number that last changed it */
     uint64_t flushed_batch;  /* batch number that last checkpointed it */
     int64_t dirty_since;     /* first entry not in its checkpoint; 0 when clean */
@@ -69,6 +70,7 @@ struct account {
     _Atomic int64_t c_balance_minor;
     _Atomic int64_t c_held_minor;
     _Atomic int64_t c_last_entry_id;
+    _Atomic int64_t c_spent[5]; /* struct ledger_spent, in its order */
 };
 
 /* --- holds --------------------------------------------------------------- */
@@ -114,6 +116,7 @@ struct undo {
             int64_t balance_minor;
             int64_t held_minor;
             int64_t last_entry_id;
+            struct ledger_spent spent;
         } acct;
         struct hold hold;
     } u;
@@ -135,6 +138,9 @@ struct ledger {
     size_t batch_max;
     size_t flush_per_batch;
     int64_t replay_lag_max;
+    bool (*spending_code)(uint16_t code);
+    void (*spending_period)(int64_t at_ms, int64_t *day_start_ms, int64_t *year);
+    int64_t spent_counted_to; /* entries up to this one are in the checkpoints' sums */
 
     /* Accounts: chunks never move, so readers may index them while the
      * writer appends. committed_count bounds what readers may look at. */
@@ -279,6 +285,7 @@ static struct account *account_append(struct ledger *ledger)
     a->balance_minor = 0;
     a->held_minor = 0;
     a->last_entry_id = 0;
+    a->spent = (struct ledger_spent){0};
     a->touched_batch = 0;
     a->flushed_batch = 0;
     a->dirty_since = 0;
@@ -314,6 +321,10 @@ static void account_publish(struct account *a)
     atomic_store_explicit(&a->c_balance_minor, a->balance_minor, memory_order_relaxed);
     atomic_store_explicit(&a->c_held_minor, a->held_minor, memory_order_relaxed);
     atomic_store_explicit(&a->c_last_entry_id, a->last_entry_id, memory_order_relaxed);
+    const int64_t spent[5] = {a->spent.day_start_ms, a->spent.day_minor, a->spent.year,
+                              a->spent.year_minor, a->spent.lifetime_minor};
+    for (int i = 0; i < 5; i++)
+        atomic_store_explicit(&a->c_spent[i], spent[i], memory_order_relaxed);
     atomic_store_explicit(&a->seq, seq + 2, memory_order_release);
 }
 
@@ -332,6 +343,10 @@ enum qb_error ledger_account_view(struct ledger *ledger, int64_t account_id,
         out->balance_minor = atomic_load_explicit(&a->c_balance_minor, memory_order_relaxed);
         out->held_minor = atomic_load_explicit(&a->c_held_minor, memory_order_relaxed);
         out->last_entry_id = atomic_load_explicit(&a->c_last_entry_id, memory_order_relaxed);
+        int64_t spent[5];
+        for (int i = 0; i < 5; i++)
+            spent[i] = atomic_load_explicit(&a->c_spent[i], memory_order_relaxed);
+        out->spent = (struct ledger_spent){spent[0], spent[1], spent[2], spent[3], spent[4]};
         atomic_thread_fence(memory_order_acquire);
         if (atomic_load_explicit(&a->seq, memory_order_relaxed) == s1)
             break;
@@ -355,6 +370,7 @@ static void view_from_working(const struct account *a, struct ledger_account_vie
     out->held_minor = a->held_minor;
     out->available_minor = a->balance_minor - a->held_minor;
     out->last_entry_id = a->last_entry_id;
+    out->spent = a->spent;
 }
 
 /* --- holds --------------------------------------------------------------- */
@@ -469,6 +485,7 @@ static void undo_account(struct ledger *ledger, struct account *a)
     u->u.acct.balance_minor = a->balance_minor;
     u->u.acct.held_minor = a->held_minor;
     u->u.acct.last_entry_id = a->last_entry_id;
+    u->u.acct.spent = a->spent;
     a->touched_batch = ledger->batch_number;
 }
 
@@ -499,6 +516,7 @@ static void mark_rollback(struct ledger *ledger, const struct mark *m)
             a->balance_minor = u->u.acct.balance_minor;
             a->held_minor = u->u.acct.held_minor;
             a->last_entry_id = u->u.acct.last_entry_id;
+            a->spent = u->u.acct.spent;
             break;
         }
         case UNDO_ACCOUNT_CREATE:
@@ -585,6 +603,28 @@ static bool S_test_break_balance_check(const struct ledger *ledger)
 #endif
 }
 
+/* Counts a debit of amount_minor (< 0) to a at at_ms in its spending sums,
+ * when the entry's code counts as spending and a is a user account. False
+ * when a sum would overflow. */
+static bool spent_add(const struct ledger *ledger, struct account *a, uint16_t code,
+                      int64_t at_ms, int64_t amount_minor)
+{
+    if (ledger->spending_code == NULL || amount_minor >= 0 || a->kind != LEDGER_ACCOUNT_USER ||
+        !ledger->spending_code(code))
+        return true;
+    int64_t day_start_ms = 0, year = 0;
+    ledger->spending_period(at_ms, &day_start_ms, &year);
+    struct ledger_spent *sp = &a->spent;
+    if (sp->day_start_ms != day_start_ms)
+        sp->day_start_ms = day_start_ms, sp->day_minor = 0;
+    if (sp->year != year)
+        sp->year = year, sp->year_minor = 0;
+    const int64_t amount = -amount_minor;
+    return !__builtin_add_overflow(sp->day_minor, amount, &sp->day_minor) &&
+           !__builtin_add_overflow(sp->year_minor, amount, &sp->year_minor) &&
+           !__builtin_add_overflow(sp->lifetime_minor, amount, &sp->lifetime_minor);
+}
+
 /* Appends an entry to the batch buffer: assigns its id, time and hash, and
  * links each posting to its account's previous entry. The caller has
  * validated everything and set each posting's amounts; this applies them to
@@ -625,6 +665,9 @@ static struct ledger_entry *entry_append(struct ledger *ledger, enum ledger_entr
                   S_test_break_balance_check(ledger));
         po->balance_after_minor = a->balance_minor;
         a->last_entry_id = e->id;
+        /* The domain checked its limits against these sums with checked
+         * arithmetic before posting. */
+        QB_ASSERT(spent_add(ledger, a, code, e->created_at_ms, po->amount_minor));
     }
     char why[128];
     QB_ASSERT(ledger_entry_is_well_formed(e, why, sizeof why));
@@ -922,6 +965,11 @@ enum qb_error ledger_txn_account_set_flags(struct ledger_txn *txn, int64_t accou
     return QB_OK;
 }
 
+bool ledger_txn_counts_spending(const struct ledger_txn *txn)
+{
+    return txn->ledger->spending_code != NULL;
+}
+
 enum qb_error ledger_txn_account_get(struct ledger_txn *txn, int64_t account_id,
                                      struct ledger_account_view *out)
 {
@@ -1164,8 +1212,10 @@ static enum qb_error account_flush(struct ledger *ledger, struct account *a)
 {
     return stmt_run_ints(&ledger->txn, ledger->st_flush_account,
                          (const int64_t[]){a->id, a->balance_minor, a->held_minor,
-                                           a->last_entry_id},
-                         4);
+                                           a->last_entry_id, a->spent.day_start_ms,
+                                           a->spent.day_minor, a->spent.year,
+                                           a->spent.year_minor, a->spent.lifetime_minor},
+                         9);
 }
 
 /* Checkpoints up to `budget` of the oldest dirty accounts (all of them when
@@ -1382,7 +1432,9 @@ static enum qb_error state_load(struct ledger *ledger)
 
     /* Accounts. Ids are dense from 1: the ledger assigns them. */
     if (store_prepare(s, "SELECT id, currency, kind, flags, floor_minor, balance_minor, "
-                         "held_minor, last_entry_id FROM accounts ORDER BY id", &stmt) != QB_OK)
+                         "held_minor, last_entry_id, spent_day_start_ms, spent_day_minor, "
+                         "spent_year, spent_year_minor, spent_lifetime_minor "
+                         "FROM accounts ORDER BY id", &stmt) != QB_OK)
         return load_fail(ledger, stmt, QB_E_STORAGE, "prepare accounts");
     while ((rc = store_step(stmt)) == STORE_STEP_ROW) {
         struct account *a = account_append(ledger);
@@ -1398,6 +1450,9 @@ static enum qb_error state_load(struct ledger *ledger)
         a->balance_minor = store_column_int64(stmt, 5);
         a->held_minor = store_column_int64(stmt, 6);
         a->last_entry_id = store_column_int64(stmt, 7);
+        a->spent = (struct ledger_spent){store_column_int64(stmt, 8), store_column_int64(stmt, 9),
+                                         store_column_int64(stmt, 10), store_column_int64(stmt, 11),
+                                         store_column_int64(stmt, 12)};
     }
     if (rc != STORE_STEP_DONE)
         return load_fail(ledger, stmt, QB_E_STORAGE, "read accounts");
@@ -1448,6 +1503,14 @@ static enum qb_error state_load(struct ledger *ledger)
         store_step(stmt) != STORE_STEP_ROW)
         return load_fail(ledger, stmt, QB_E_STORAGE, "read replay_from");
     int64_t replay_from = store_column_int64(stmt, 0);
+    store_finalize(stmt);
+    stmt = NULL;
+    /* Entries the spending sums of the checkpoints already hold whatever
+     * their accounts' last_entry_id (schema version 11 brought them in). */
+    if (store_prepare(s, "SELECT value FROM meta WHERE key = 'spent_counted_to'", &stmt) != QB_OK ||
+        store_step(stmt) != STORE_STEP_ROW)
+        return load_fail(ledger, stmt, QB_E_STORAGE, "read spent_counted_to");
+    ledger->spent_counted_to = store_column_int64(stmt, 0);
     store_finalize(stmt);
     stmt = NULL;
     if (replay_from < 1)
@@ -1513,6 +1576,9 @@ static enum qb_error state_load(struct ledger *ledger)
                 a->balance_minor != po->balance_after_minor ||
                 __builtin_add_overflow(a->held_minor, po->held_delta_minor, &a->held_minor))
                 return load_fail(ledger, stmt, QB_E_INTERNAL, "account chain broken in replay");
+            if (e.id > ledger->spent_counted_to &&
+                !spent_add(ledger, a, e.code, e.created_at_ms, po->amount_minor))
+                return load_fail(ledger, stmt, QB_E_INTERNAL, "spending sum overflows in replay");
             a->last_entry_id = e.id;
             if (!a->in_dirty_list) {
                 /* Its checkpoint is behind: flush it again in due course. */
@@ -1695,7 +1761,9 @@ static const struct {
      "VALUES ($1, $2, $3, $4, $5, $6, $7)"},
     {offsetof(struct ledger, st_update_flags), "UPDATE accounts SET flags = $2 WHERE id = $1"},
     {offsetof(struct ledger, st_flush_account),
-     "UPDATE accounts SET balance_minor = $2, held_minor = $3, last_entry_id = $4 WHERE id = $1"},
+     "UPDATE accounts SET balance_minor = $2, held_minor = $3, last_entry_id = $4, "
+     "spent_day_start_ms = $5, spent_day_minor = $6, spent_year = $7, spent_year_minor = $8, "
+     "spent_lifetime_minor = $9 WHERE id = $1"},
     {offsetof(struct ledger, st_insert_hold),
      "INSERT INTO holds (id, debit_account_id, credit_account_id, amount_minor, expires_at_ms) "
      "VALUES ($1, $2, $3, $4, $5)"},
@@ -1815,6 +1883,9 @@ enum qb_error ledger_open(struct store *writer, const struct ledger_options *opt
     ledger->flush_per_batch = options && options->flush_per_batch ? options->flush_per_batch : 8;
     ledger->replay_lag_max =
         options && options->replay_lag_max ? options->replay_lag_max : 2000000;
+    ledger->spending_code = options ? options->spending_code : NULL;
+    ledger->spending_period = options ? options->spending_period : NULL;
+    QB_ASSERT((ledger->spending_code == NULL) == (ledger->spending_period == NULL));
     ledger->chunks = xcalloc(ACCOUNT_CHUNK_COUNT_MAX, sizeof(struct account *));
     ledger->txn.ledger = ledger;
 #ifdef QB_TEST_HOOKS

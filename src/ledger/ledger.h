@@ -98,6 +98,21 @@ struct ledger_account_spec {
     int64_t floor_minor;  /* lowest allowed balance - held; LEDGER_FLOOR_NONE for none */
 };
 
+/* What a user account has spent: the sums of its debits by entries whose
+ * code counts as spending (ledger_options.spending_code), by the day and the
+ * year they fell in (ledger_options.spending_period). The ledger keeps them
+ * like balances (in memory, checkpointed with the account, rebuilt from the
+ * journal), so that checking a spending limit writes nothing but the entry.
+ * A sum of another day or year than the one it is read in counts as zero:
+ * the reader compares day_start_ms and year with its own. */
+struct ledger_spent {
+    int64_t day_start_ms; /* the day day_minor counts in */
+    int64_t day_minor;
+    int64_t year;         /* the year year_minor counts in */
+    int64_t year_minor;
+    int64_t lifetime_minor;
+};
+
 /* A committed account as readers see it. */
 struct ledger_account_view {
     int64_t id;
@@ -109,6 +124,7 @@ struct ledger_account_view {
     int64_t held_minor;      /* reserved by open holds on this account */
     int64_t available_minor; /* balance - held */
     int64_t last_entry_id;   /* newest entry touching it; 0 when none */
+    struct ledger_spent spent; /* user accounts; all zero for others */
 };
 
 struct ledger_posting {
@@ -187,6 +203,13 @@ struct ledger_options {
                                   * lag is under replay_lag_max (beyond it, twice the
                                   * batch's entries more); 0: 8 */
     int64_t replay_lag_max;      /* entries behind before flushing harder; 0: 2,000,000 */
+    /* Spending (struct ledger_spent): whether an entry's code counts as
+     * spending for the user accounts it debits, and the day and year a
+     * moment falls in. Both or neither; NULL: nothing is counted. They
+     * must never change their answer for a code or a moment already in the
+     * journal, since a restart replays it. */
+    bool (*spending_code)(uint16_t code);
+    void (*spending_period)(int64_t at_ms, int64_t *day_start_ms, int64_t *year);
 };
 
 /* Loads the ledger from `writer` (a STORE_MODE_WRITE connection it takes
@@ -231,6 +254,8 @@ QB_MUST_USE enum qb_error ledger_txn_account_create(struct ledger_txn *txn,
                                                     int64_t *account_id);
 QB_MUST_USE enum qb_error ledger_txn_account_set_flags(struct ledger_txn *txn, int64_t account_id,
                                                        uint32_t flags);
+/* Whether this ledger counts spending (ledger_options.spending_code). */
+bool ledger_txn_counts_spending(const struct ledger_txn *txn);
 /* The working (uncommitted, this batch included) state of an account. */
 QB_MUST_USE enum qb_error ledger_txn_account_get(struct ledger_txn *txn, int64_t account_id,
                                                  struct ledger_account_view *out);

@@ -50,7 +50,7 @@ enum qb_error merchant_txn_order_settle(struct ledger_txn *txn, const struct dom
     }
 
     /* Step 2: the limits. */
-    enum qb_error err = wallet_txn_limits_charge(txn, env, payer, o->total_minor, refused_limit);
+    enum qb_error err = wallet_txn_limits_check(txn, env, payer, o->total_minor, refused_limit);
     if (err == QB_E_LIMIT_EXCEEDED || err == QB_E_OVERFLOW) {
         *outcome = err;
         return QB_OK;
@@ -226,7 +226,7 @@ static enum qb_error S_pay_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
             return err;
     } else {
         struct wallet_spending spending;
-        err = wallet_txn_spending_get(txn, payer.id, &spending);
+        err = wallet_txn_spending_get(txn, &payer, &spending);
         if (err != QB_OK)
             return err;
         if (o.total_minor > wallet_password_free_limit(&env->settings, &spending))

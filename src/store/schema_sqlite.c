@@ -423,6 +423,25 @@ const char *const store_sqlite_migrations[] = {
     "  created_at_ms INTEGER NOT NULL"
     ");"
     "CREATE INDEX idempotency_fingerprints ON idempotency_records(seq, fingerprint);",
+    /* 11: what a user account has spent (struct ledger_spent), kept by the
+     * ledger with its balance: checkpointed in these columns, rebuilt from
+     * the journal after them. The sums were the spending table's, where
+     * each payment rewrote a random row; they come from there, current as
+     * of the newest entry, which meta.spent_counted_to records so that the
+     * next start does not count the entries after an older checkpoint a
+     * second time. The spending table keeps the user's own settings. */
+    "ALTER TABLE accounts ADD COLUMN spent_day_start_ms INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE accounts ADD COLUMN spent_day_minor INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE accounts ADD COLUMN spent_year INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE accounts ADD COLUMN spent_year_minor INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE accounts ADD COLUMN spent_lifetime_minor INTEGER NOT NULL DEFAULT 0;"
+    "UPDATE accounts SET (spent_day_start_ms, spent_day_minor, spent_year, spent_year_minor,"
+    "    spent_lifetime_minor) = (SELECT s.day_start_ms, s.day_used_minor, s.year,"
+    "    s.year_used_minor, s.lifetime_used_minor FROM spending s JOIN users u ON u.id = s.user_id"
+    "    WHERE u.account_id = accounts.id)"
+    "  WHERE id IN (SELECT u.account_id FROM users u JOIN spending s ON s.user_id = u.id);"
+    "INSERT INTO meta (key, value) VALUES ('spent_counted_to',"
+    "  (SELECT coalesce(max(id), 0) FROM entries));",
 };
 
 const size_t store_sqlite_migration_count =

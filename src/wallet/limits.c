@@ -1,24 +1,45 @@
 /*
- * limits.c — the spending table and the limits read from it.
+ * limits.c — the spending limits, from the ledger's spending sums and the
+ * user's own settings.
  *
- * The row holds running sums, not a history: a charge is one read and one
- * upsert of the user's row, whatever the user's history. A sum belongs to
- * the day (UTC+8 midnight) or year it was counted in; reading it on a later
- * day or year yields zero, and the next charge rewrites the row with the
- * new day or year, so rollover needs no background job.
+ * What a user has spent today, this year and in the account's lifetime are
+ * the ledger's sums (struct ledger_spent) of the debits of entries whose
+ * code counts as spending (wallet_code_is_spending): posting a payment
+ * counts it, in memory, checkpointed and replayed like the balance, so a
+ * payment writes no row of its own for its limits. A sum belongs to the day
+ * (UTC+8 midnight) or year it was counted in; reading it on a later day or
+ * year yields zero, so rollover needs no background job. The spending table
+ * keeps what the user sets: their own daily limit and password-free amount.
  *
- * Everything that changes the row runs inside a ledger command on the
- * writer thread (limits.h says why that makes the limits race-free).
+ * The check runs inside the paying ledger command, on the writer thread,
+ * against the working sums (earlier commands of the batch included), and
+ * the same command posts: limits.h says why that makes the limits race-free.
  */
 #include <stdio.h>
 #include <string.h>
 
 #include "base/money.h"
 #include "wallet/limits.h"
+#include "wallet/wallet.h"
 
-#define S_SPENDING_COLUMNS                                                                         \
-    "day_start_ms, day_used_minor, year, year_used_minor, lifetime_used_minor,"                   \
-    " user_daily_limit_minor, password_free_limit_minor"
+bool wallet_code_is_spending(uint16_t code)
+{
+    return code == WALLET_CODE_TRANSFER || code == WALLET_CODE_ORDER_PAYMENT ||
+           code == WALLET_CODE_RED_PACKET_SEND;
+}
+
+void wallet_spending_period(int64_t at_ms, int64_t *day_start_ms, int64_t *year)
+{
+    *day_start_ms = domain_day_start_ms(at_ms);
+    *year = wallet_year_of_ms(at_ms);
+}
+
+void wallet_ledger_options(struct ledger_options *options)
+{
+    QB_ASSERT(options != NULL);
+    options->spending_code = wallet_code_is_spending;
+    options->spending_period = wallet_spending_period;
+}
 
 int64_t wallet_year_of_ms(int64_t at_ms)
 {
@@ -36,25 +57,23 @@ int64_t wallet_year_of_ms(int64_t at_ms)
     return yoe + era * 400 + (month <= 2 ? 1 : 0);
 }
 
+/* The user's settings row (all zero without one) and the sums of spent. */
 static enum qb_error S_spending_read(struct store *store, const char *user_id,
-                                     struct wallet_spending *out)
+                                     const struct ledger_spent *spent, struct wallet_spending *out)
 {
     memset(out, 0, sizeof *out);
     struct store_stmt *st = NULL;
-    if (store_prepare(store, "SELECT " S_SPENDING_COLUMNS " FROM spending WHERE user_id = $1",
+    if (store_prepare(store,
+                      "SELECT user_daily_limit_minor, password_free_limit_minor FROM spending"
+                      " WHERE user_id = $1",
                       &st) != QB_OK)
         return QB_E_STORAGE;
     enum qb_error err = store_bind_text(st, 1, user_id, strlen(user_id));
     if (err == QB_OK) {
         int rc = store_step(st);
         if (rc == STORE_STEP_ROW) {
-            out->day_start_ms = store_column_int64(st, 0);
-            out->day_used_minor = store_column_int64(st, 1);
-            out->year = store_column_int64(st, 2);
-            out->year_used_minor = store_column_int64(st, 3);
-            out->lifetime_used_minor = store_column_int64(st, 4);
-            out->user_daily_limit_minor = store_column_int64(st, 5);
-            out->password_free_limit_minor = store_column_int64(st, 6);
+            out->user_daily_limit_minor = store_column_int64(st, 0);
+            out->password_free_limit_minor = store_column_int64(st, 1);
         } else if (rc != STORE_STEP_DONE) {
             err = QB_E_STORAGE;
         }
@@ -62,48 +81,56 @@ static enum qb_error S_spending_read(struct store *store, const char *user_id,
         err = QB_E_STORAGE;
     }
     store_finalize(st);
-    if (err != QB_OK)
+    if (err != QB_OK) {
         memset(out, 0, sizeof *out);
-    return err;
+        return err;
+    }
+    out->day_start_ms = spent->day_start_ms;
+    out->day_used_minor = spent->day_minor;
+    out->year = spent->year;
+    out->year_used_minor = spent->year_minor;
+    out->lifetime_used_minor = spent->lifetime_minor;
+    return QB_OK;
 }
 
-enum qb_error wallet_spending_get(struct store *reader, const char *user_id,
-                                  struct wallet_spending *out)
+enum qb_error wallet_spending_get(struct store *reader, struct ledger *ledger,
+                                  const struct identity_user *user, struct wallet_spending *out)
 {
-    QB_ASSERT(reader != NULL && user_id != NULL && out != NULL);
-    return S_spending_read(reader, user_id, out);
+    QB_ASSERT(reader != NULL && ledger != NULL && user != NULL && out != NULL);
+    struct ledger_account_view account;
+    if (ledger_account_view(ledger, user->account_id, &account) != QB_OK)
+        return QB_E_INTERNAL; /* a user without its wallet account */
+    return S_spending_read(reader, user->id, &account.spent, out);
 }
 
-enum qb_error wallet_txn_spending_get(struct ledger_txn *txn, const char *user_id,
+enum qb_error wallet_txn_spending_get(struct ledger_txn *txn, const struct identity_user *user,
                                       struct wallet_spending *out)
 {
-    QB_ASSERT(txn != NULL && user_id != NULL && out != NULL);
-    return S_spending_read(ledger_txn_store(txn), user_id, out);
+    QB_ASSERT(txn != NULL && user != NULL && out != NULL);
+    /* A ledger that does not count spending would never refuse a payment
+     * for its limits: that is a daemon put together wrongly. */
+    QB_ASSERT(ledger_txn_counts_spending(txn));
+    struct ledger_account_view account;
+    if (ledger_txn_account_get(txn, user->account_id, &account) != QB_OK)
+        return QB_E_INTERNAL;
+    return S_spending_read(ledger_txn_store(txn), user->id, &account.spent, out);
 }
 
-static enum qb_error S_spending_write(struct ledger_txn *txn, const char *user_id,
+/* Writes the user's settings; the sums are the ledger's. */
+static enum qb_error S_settings_write(struct ledger_txn *txn, const char *user_id,
                                       const struct wallet_spending *s)
 {
-    QB_ASSERT(s->day_used_minor >= 0 && s->year_used_minor >= 0 && s->lifetime_used_minor >= 0);
     QB_ASSERT(s->user_daily_limit_minor >= 0 && s->password_free_limit_minor >= 0);
     const struct store_param p[] = {
         STORE_TEXT(user_id),
-        STORE_INT(s->day_start_ms),
-        STORE_INT(s->day_used_minor),
-        STORE_INT(s->year),
-        STORE_INT(s->year_used_minor),
-        STORE_INT(s->lifetime_used_minor),
         STORE_INT(s->user_daily_limit_minor),
         STORE_INT(s->password_free_limit_minor),
     };
     enum qb_error err = store_run(
         ledger_txn_store(txn),
-        "INSERT INTO spending (user_id, " S_SPENDING_COLUMNS ")"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
-        " ON CONFLICT (user_id) DO UPDATE SET day_start_ms = excluded.day_start_ms,"
-        " day_used_minor = excluded.day_used_minor, year = excluded.year,"
-        " year_used_minor = excluded.year_used_minor,"
-        " lifetime_used_minor = excluded.lifetime_used_minor,"
+        "INSERT INTO spending (user_id, user_daily_limit_minor, password_free_limit_minor)"
+        " VALUES ($1, $2, $3)"
+        " ON CONFLICT (user_id) DO UPDATE SET"
         " user_daily_limit_minor = excluded.user_daily_limit_minor,"
         " password_free_limit_minor = excluded.password_free_limit_minor",
         p, QB_ARRAY_COUNT(p));
@@ -164,24 +191,29 @@ int64_t wallet_password_free_limit(const struct domain_settings *settings,
     return limit > 0 ? limit : 0;
 }
 
-enum qb_error wallet_txn_limits_charge(struct ledger_txn *txn, const struct domain_env *env,
-                                       const struct identity_user *user, int64_t amount_minor,
-                                       const char **refused_limit)
+enum qb_error wallet_txn_limits_check(struct ledger_txn *txn, const struct domain_env *env,
+                                      const struct identity_user *user, int64_t amount_minor,
+                                      const char **refused_limit)
 {
     QB_ASSERT(txn != NULL && env != NULL && user != NULL && refused_limit != NULL);
     QB_ASSERT(amount_minor > 0);
     *refused_limit = NULL;
     struct wallet_spending s;
-    enum qb_error err = wallet_txn_spending_get(txn, user->id, &s);
+    enum qb_error err = wallet_txn_spending_get(txn, user, &s);
     if (err != QB_OK)
         return err;
-    int64_t now_ms = ledger_txn_now_ms(txn);
 
-    /* Step 1: every limit must allow the amount on top of what it counts. */
+    /* Every limit must allow the amount on top of what it counts; the
+     * sums it will be added to must hold it (the ledger asserts they do). */
     struct wallet_limit limits[WALLET_LIMITS_MAX];
-    size_t count = wallet_limits_list(&env->settings, &s, user->kyc_level, now_ms, limits);
+    size_t count = wallet_limits_list(&env->settings, &s, user->kyc_level,
+                                      ledger_txn_now_ms(txn), limits);
+    int64_t after_minor;
+    if (!money_add(s.day_used_minor, amount_minor, &after_minor) ||
+        !money_add(s.year_used_minor, amount_minor, &after_minor) ||
+        !money_add(s.lifetime_used_minor, amount_minor, &after_minor))
+        return QB_E_OVERFLOW;
     for (size_t i = 0; i < count; i++) {
-        int64_t after_minor;
         if (!money_add(limits[i].used_minor, amount_minor, &after_minor))
             return QB_E_OVERFLOW;
         if (after_minor > limits[i].amount_minor) {
@@ -189,15 +221,7 @@ enum qb_error wallet_txn_limits_charge(struct ledger_txn *txn, const struct doma
             return QB_E_LIMIT_EXCEEDED;
         }
     }
-
-    /* Step 2: count it today, this year and in the lifetime. */
-    S_spending_current(&s, now_ms);
-    if (!money_add(s.day_used_minor, amount_minor, &s.day_used_minor) ||
-        !money_add(s.year_used_minor, amount_minor, &s.year_used_minor) ||
-        !money_add(s.lifetime_used_minor, amount_minor, &s.lifetime_used_minor))
-        return QB_E_OVERFLOW;
-    QB_ASSERT(s.day_used_minor <= env->settings.limit_daily_minor);
-    return S_spending_write(txn, user->id, &s);
+    return QB_OK;
 }
 
 /* --- PUT /v1/me/limits ---------------------------------------------------------- */
@@ -237,15 +261,19 @@ static enum qb_error S_limits_set_run(struct ledger_txn *txn, struct ledger_cmd 
     if (err != QB_OK)
         return err;
 
-    /* Step 3: the row, its sums untouched. */
-    err = wallet_txn_spending_get(txn, c->user_id, &c->spending);
+    /* Step 3: the settings; the sums are shown as they stand. */
+    struct identity_user user;
+    err = identity_user_get(ledger_txn_store(txn), c->user_id, &user);
+    if (err != QB_OK)
+        return err == QB_E_NOT_FOUND ? QB_E_INTERNAL : err;
+    err = wallet_txn_spending_get(txn, &user, &c->spending);
     if (err != QB_OK)
         return err;
     if (c->set_daily_limit)
         c->spending.user_daily_limit_minor = c->daily_limit_minor;
     if (c->set_password_free_limit)
         c->spending.password_free_limit_minor = c->password_free_limit_minor;
-    err = S_spending_write(txn, c->user_id, &c->spending);
+    err = S_settings_write(txn, c->user_id, &c->spending);
     if (err != QB_OK)
         return err;
     c->outcome = QB_OK;

@@ -2,10 +2,12 @@
  * limits.h — the spending limits every payment from the balance is charged
  * against.
  *
- * Owns: the spending table (one row per user: what was spent today, this
- * year and in the account's lifetime, the user's own daily limit and
- * password-free amount) and the rules that read it. The limits, all in CNY
- * minor units (fen):
+ * Owns: which ledger codes count as spending (wallet_code_is_spending) and
+ * the days and years they are counted in (wallet_spending_period): the
+ * ledger keeps each user account's sums (struct ledger_spent) from them, so
+ * the daemon opens its ledger with wallet_ledger_options. Also the spending
+ * table (one row per user: their own daily limit and password-free amount)
+ * and the rules that read both. The limits, all in CNY minor units (fen):
  *
  *   per_payment   settings.limit_per_payment_minor: one payment at most
  *   user_daily    the user's own daily limit, when set (at most the daily cap)
@@ -18,16 +20,19 @@
  * Days and years roll over by the ledger's clock (ledger_txn_now_ms): a row
  * whose day or year is not the current one counts as zero used.
  *
- * Who calls it: every payment command from the balance (transfers; merchant
- * orders and red packets later) calls wallet_txn_limits_charge INSIDE its
- * own ledger command, after every other refusal and before it posts. The
- * ledger runs commands one at a time on its writer thread, so the check and
- * the charge are one step: parallel payments can never pass a limit
- * together. A command that fails after charging returns an error to the
- * ledger, which rolls the charge back with everything else.
+ * Who calls it: every payment command from the balance (transfers, merchant
+ * order payments, red packets) calls wallet_txn_limits_check INSIDE its own
+ * ledger command, after every other refusal, and then posts its entry with
+ * a code that counts as spending: posting is what counts the payment. The
+ * ledger runs commands one at a time on its writer thread and the check
+ * reads the working sums, so the check and the count are one step: parallel
+ * payments can never pass a limit together. A command that fails after
+ * posting is rolled back by the ledger, its count with it.
  *
- * Must never: charge top-ups or withdrawals (they are not payments); be
- * called outside a ledger command.
+ * Must never: count top-ups, withdrawals, refunds or reversals (they are
+ * not payments); change the answer of wallet_code_is_spending or
+ * wallet_spending_period for an entry already written (a restart replays
+ * the journal through them).
  */
 #ifndef QB_WALLET_LIMITS_H
 #define QB_WALLET_LIMITS_H
@@ -44,7 +49,8 @@
  * KYC limit. */
 #define WALLET_LIMITS_MAX 4
 
-/* A user's row of the spending table; all zero for a user without one. */
+/* What a user has spent (the ledger's sums) and their own settings (the
+ * spending table; zero for a user without a row). */
 struct wallet_spending {
     int64_t day_start_ms;              /* the UTC+8 midnight day_used counts from */
     int64_t day_used_minor;
@@ -66,12 +72,22 @@ struct wallet_limit {
 /* The UTC+8 calendar year of at_ms (2026 ...). */
 int64_t wallet_year_of_ms(int64_t at_ms);
 
-/* Reads a user's spending row with a read connection; a user without one
- * gets all zeros. QB_E_STORAGE on read errors. */
-QB_MUST_USE enum qb_error wallet_spending_get(struct store *reader, const char *user_id,
+/* Whether entries of this ledger code count as spending of the user
+ * accounts they debit: transfers, order payments, red packets sent. */
+bool wallet_code_is_spending(uint16_t code);
+/* The UTC+8 day and calendar year at_ms is counted in. */
+void wallet_spending_period(int64_t at_ms, int64_t *day_start_ms, int64_t *year);
+/* Sets options->spending_code and spending_period to the two above. */
+void wallet_ledger_options(struct ledger_options *options);
+
+/* A user's spending: the committed sums of their account and their settings
+ * read with a read connection. QB_E_STORAGE on read errors. */
+QB_MUST_USE enum qb_error wallet_spending_get(struct store *reader, struct ledger *ledger,
+                                              const struct identity_user *user,
                                               struct wallet_spending *out);
-/* The same inside a command, from the write connection. */
-QB_MUST_USE enum qb_error wallet_txn_spending_get(struct ledger_txn *txn, const char *user_id,
+/* The same inside a command: the working sums, from the write connection. */
+QB_MUST_USE enum qb_error wallet_txn_spending_get(struct ledger_txn *txn,
+                                                  const struct identity_user *user,
                                                   struct wallet_spending *out);
 
 /* Fills limits (WALLET_LIMITS_MAX entries) with the user's limits at now_ms,
@@ -86,21 +102,20 @@ int64_t wallet_password_free_limit(const struct domain_settings *settings,
                                    const struct wallet_spending *s);
 
 /* Inside a payment command: checks amount_minor (> 0, CNY) against every
- * limit of user and, when all allow it, counts it as spent (today, this
- * year, lifetime) in the same transaction. Answers QB_OK (charged),
- * QB_E_LIMIT_EXCEEDED with *refused_limit naming the first limit that
- * refused (in the order of wallet_limits_list; nothing written),
- * QB_E_OVERFLOW when a sum would not fit, or QB_E_STORAGE. */
+ * limit of user. Answers QB_OK (the command may post it: its entry counts
+ * it), QB_E_LIMIT_EXCEEDED with *refused_limit naming the first limit that
+ * refused (in the order of wallet_limits_list), QB_E_OVERFLOW when a sum
+ * would not fit, or QB_E_STORAGE. Writes nothing. */
 /* Stores the refusal of a charge that answered LIMIT_EXCEEDED (403 with
  * "limit": the refused limit's name) or OVERFLOW as cmd's answer
  * (domain_response_error), for the paying command to keep. */
 QB_MUST_USE enum qb_error wallet_limits_refusal(struct ledger_cmd *cmd, enum qb_error err,
                                                 const char *refused_limit);
-QB_MUST_USE enum qb_error wallet_txn_limits_charge(struct ledger_txn *txn,
-                                                   const struct domain_env *env,
-                                                   const struct identity_user *user,
-                                                   int64_t amount_minor,
-                                                   const char **refused_limit);
+QB_MUST_USE enum qb_error wallet_txn_limits_check(struct ledger_txn *txn,
+                                                  const struct domain_env *env,
+                                                  const struct identity_user *user,
+                                                  int64_t amount_minor,
+                                                  const char **refused_limit);
 
 /* --- the user's own settings: one command ------------------------------------ */
 

@@ -396,7 +396,7 @@ static enum qb_error S_send_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
         return S_send_refuse(c, QB_E_INSUFFICIENT_BALANCE, NULL, NULL);
 
     /* Step 5: the limits: a red packet is a payment from the balance. */
-    err = wallet_txn_limits_charge(txn, env, &sender, total, &c->refused_limit);
+    err = wallet_txn_limits_check(txn, env, &sender, total, &c->refused_limit);
     if (err == QB_E_LIMIT_EXCEEDED || err == QB_E_OVERFLOW) {
         c->outcome = err;
         return wallet_limits_refusal(&c->cmd, err, c->refused_limit);

@@ -145,7 +145,7 @@ QB_MUST_USE enum qb_error redpacket_view_json(struct store *reader, const struct
  *   3. the payment password (counted: PASSWORD_WRONG, PASSWORD_LOCKED,
  *      PAYMENT_PASSWORD_NOT_SET);
  *   4. the balance (INSUFFICIENT_BALANCE);
- *   5. the spending limits (wallet_txn_limits_charge: LIMIT_EXCEEDED);
+ *   5. the spending limits (wallet_txn_limits_check: LIMIT_EXCEEDED);
  *   6. the seed, the entry sender → escrow and the packet row; 201.
  * The answer is stored in cmd->response either way (domain.h). */
 struct redpacket_send_cmd {

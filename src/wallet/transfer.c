@@ -164,7 +164,7 @@ static enum qb_error S_transfer_run(struct ledger_txn *txn, struct ledger_cmd *c
             return err;
     } else {
         struct wallet_spending spending;
-        err = wallet_txn_spending_get(txn, payer.id, &spending);
+        err = wallet_txn_spending_get(txn, &payer, &spending);
         if (err != QB_OK)
             return err;
         if (c->amount_minor > wallet_password_free_limit(&env->settings, &spending))
@@ -176,7 +176,7 @@ static enum qb_error S_transfer_run(struct ledger_txn *txn, struct ledger_cmd *c
         return S_refuse(c, QB_E_INSUFFICIENT_BALANCE, NULL, NULL);
 
     /* Step 6: the limits. */
-    err = wallet_txn_limits_charge(txn, env, &payer, c->amount_minor, &c->refused_limit);
+    err = wallet_txn_limits_check(txn, env, &payer, c->amount_minor, &c->refused_limit);
     if (err == QB_E_LIMIT_EXCEEDED || err == QB_E_OVERFLOW) {
         c->outcome = err;
         return wallet_limits_refusal(&c->cmd, err, c->refused_limit);

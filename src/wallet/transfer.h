@@ -16,7 +16,7 @@
  *      amount (limits.h). A wrong one is refused with its count committed;
  *   5. the balance (INSUFFICIENT_BALANCE), checked before anything is
  *      charged so that a refusal writes nothing;
- *   6. the limits (wallet_txn_limits_charge: LIMIT_EXCEEDED naming the limit);
+ *   6. the limits (wallet_txn_limits_check: LIMIT_EXCEEDED naming the limit);
  *   7. the entry payer → payee (WALLET_CODE_TRANSFER, ref = the payment id)
  *      and the payments row (kind WALLET_TRANSFER, status SUCCESS).
  *

@@ -1820,6 +1820,157 @@ TEST(verify_detects_deleted_hold_row)
 
 /* --- restart ------------------------------------------------------------------ */
 
+/* --- spending sums ------------------------------------------------------------ */
+
+/* The rule of these tests: code 77 counts as spending; days are UTC days
+ * and "years" 360 days long, so that the tests can step over both. */
+#define SPEND_CODE 77
+#define DAY_MS INT64_C(86400000)
+
+static bool spend_code(uint16_t code)
+{
+    return code == SPEND_CODE;
+}
+
+static void spend_period(int64_t at_ms, int64_t *day_start_ms, int64_t *year)
+{
+    *day_start_ms = at_ms / DAY_MS * DAY_MS;
+    *year = at_ms / (360 * DAY_MS);
+}
+
+static enum qb_error spend(struct fx *fx, int64_t from, int64_t to, int64_t amount, uint16_t code)
+{
+    struct fx_script s;
+    fx_script_init(&s);
+    fx_script_post2(&s, from, to, amount)->code = code;
+    enum qb_error rc = fx_exec(fx, &s);
+    fx_script_release(&s);
+    return rc;
+}
+
+#define ASSERT_SPENT(fx, id, day, year, lifetime)                                                   \
+    do {                                                                                           \
+        struct ledger_account_view v_ = fx_view((fx), (id));                                       \
+        ASSERT_EQ_INT(v_.spent.day_minor, (day));                                                  \
+        ASSERT_EQ_INT(v_.spent.year_minor, (year));                                                \
+        ASSERT_EQ_INT(v_.spent.lifetime_minor, (lifetime));                                        \
+    } while (0)
+
+/* A copy of fx's database files as they are now: what a crash at this
+ * moment would leave (the ledger is idle between commands). */
+static struct fx *fx_crash_copy(struct fx *fx)
+{
+    struct fx *copy = calloc(1, sizeof *copy);
+    ASSERT(copy != NULL);
+    *copy = *fx;
+    copy->writer = copy->reader = NULL;
+    copy->ledger = NULL;
+    test_tmpdir(copy->dir, sizeof copy->dir);
+    snprintf(copy->db_path, sizeof copy->db_path, "%s/qianbao.db", copy->dir);
+    const char *suffixes[] = {"", "-wal"};
+    for (size_t i = 0; i < 2; i++) {
+        char from[700], to[700];
+        snprintf(from, sizeof from, "%s%s", fx->db_path, suffixes[i]);
+        snprintf(to, sizeof to, "%s%s", copy->db_path, suffixes[i]);
+        FILE *in = fopen(from, "rb");
+        FILE *out = fopen(to, "wb");
+        ASSERT(in != NULL && out != NULL);
+        char buf[65536];
+        size_t n;
+        while ((n = fread(buf, 1, sizeof buf, in)) > 0)
+            ASSERT_EQ_INT((int64_t)fwrite(buf, 1, n, out), (int64_t)n);
+        fclose(in);
+        ASSERT_EQ_INT(fclose(out), 0);
+    }
+    fx_start(copy);
+    return copy;
+}
+
+TEST(spending_counted_by_posting)
+{
+    /* A user account's debits by entries of a spending code are summed by
+     * day, year and lifetime: nothing else is (credits, other codes, other
+     * kinds of account), a new day or year starts from zero, and a command
+     * that fails after posting takes its count back with it. */
+    struct fx *fx = fx_new();
+    fx_stop(fx);
+    fx->options.spending_code = spend_code;
+    fx->options.spending_period = spend_period;
+    fx_start(fx);
+    int64_t u = fx_user(fx, "user:u_a");
+    int64_t v = fx_user(fx, "user:u_b");
+    int64_t m = fx_create(fx, "merchant:m_1", fx->cny, LEDGER_ACCOUNT_MERCHANT, 0, 0);
+    fx_fund(fx, u, 100000);
+    fx_fund(fx, m, 100000);
+    ASSERT_SPENT(fx, u, 0, 0, 0);
+
+    ASSERT_OK(spend(fx, u, v, 300, SPEND_CODE));
+    ASSERT_OK(spend(fx, u, m, 200, SPEND_CODE));
+    ASSERT_OK(spend(fx, u, v, 1000, FX_CODE_TRANSFER)); /* not a spending code */
+    ASSERT_OK(spend(fx, m, v, 700, SPEND_CODE));        /* not a user account */
+    ASSERT_SPENT(fx, u, 500, 500, 500);
+    ASSERT_SPENT(fx, v, 0, 0, 0); /* credited only */
+    ASSERT_SPENT(fx, m, 0, 0, 0);
+
+    /* Posted, then the command fails: not counted. */
+    struct fx_script s;
+    fx_script_init(&s);
+    fx_script_post2(&s, u, v, 50)->code = SPEND_CODE;
+    fx_script_add(&s, FX_OP_FAIL)->fail_with = QB_E_PARAM;
+    ASSERT_ERR(fx_exec(fx, &s), QB_E_PARAM);
+    fx_script_release(&s);
+    ASSERT_SPENT(fx, u, 500, 500, 500);
+
+    /* The next day, the next year. */
+    clock_manual_advance(&fx->clock, DAY_MS);
+    ASSERT_OK(spend(fx, u, v, 40, SPEND_CODE));
+    ASSERT_SPENT(fx, u, 40, 540, 540);
+    clock_manual_advance(&fx->clock, 360 * DAY_MS);
+    ASSERT_OK(spend(fx, u, v, 6, SPEND_CODE));
+    ASSERT_SPENT(fx, u, 6, 6, 546);
+    fx_verify_ok(fx);
+    fx_free(fx);
+}
+
+TEST(spending_sums_survive_restarts_and_crashes)
+{
+    /* The sums are checkpointed with the account and rebuilt from the
+     * journal after it: a clean restart and a crash (the files as they were
+     * mid-run, replayed from the checkpoint) both bring back exactly what
+     * was counted, never counting an entry twice. */
+    struct fx *fx = fx_new();
+    fx_stop(fx);
+    fx->options.spending_code = spend_code;
+    fx->options.spending_period = spend_period;
+    fx->options.flush_per_batch = 1; /* checkpoints lag behind the journal */
+    fx_start(fx);
+    int64_t u = fx_user(fx, "user:u_a");
+    int64_t v = fx_user(fx, "user:u_b");
+    fx_fund(fx, u, 100000);
+    for (int i = 1; i <= 30; i++) {
+        ASSERT_OK(spend(fx, u, v, i, SPEND_CODE));
+        ASSERT_OK(spend(fx, v, u, 1, SPEND_CODE));
+        if (i == 20)
+            clock_manual_advance(&fx->clock, DAY_MS);
+    }
+    /* 1..20 on the first day (210), 21..30 on the second (255). */
+    ASSERT_SPENT(fx, u, 255, 465, 465);
+    ASSERT_SPENT(fx, v, 10, 30, 30);
+
+    struct fx *crashed = fx_crash_copy(fx);
+    ASSERT_SPENT(crashed, u, 255, 465, 465);
+    ASSERT_SPENT(crashed, v, 10, 30, 30);
+    ASSERT_OK(spend(crashed, u, v, 5, SPEND_CODE));
+    ASSERT_SPENT(crashed, u, 260, 470, 470);
+    fx_free(crashed);
+
+    fx_restart(fx);
+    ASSERT_SPENT(fx, u, 255, 465, 465);
+    ASSERT_SPENT(fx, v, 10, 30, 30);
+    fx_verify_ok(fx);
+    fx_free(fx);
+}
+
 TEST(restart_keeps_state)
 {
     /* Closing and reopening must bring back balances, held amounts, open
@@ -2059,6 +2210,8 @@ int main(void)
     RUN(idem_refusal_replayed);
     RUN(idem_key_too_long_refused);
     RUN(idem_records_of_the_old_table_moved_at_start);
+    RUN(spending_counted_by_posting);
+    RUN(spending_sums_survive_restarts_and_crashes);
     RUN(history_pages_newest_first);
     RUN(history_empty_account);
     RUN(history_read_walks_without_the_ledger);

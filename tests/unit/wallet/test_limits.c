@@ -1,23 +1,29 @@
 /*
  * test_limits.c — every spending limit, its rollover and the user's own
- * settings, through wallet_txn_limits_charge exactly as a payment command
+ * settings, through wallet_txn_limits_check exactly as a payment command
  * calls it (a tiny command below), and through transfers where the two
  * must agree.
  *
  * The manual clock walks across UTC+8 midnights and New Year: a limit that
  * rolled over at UTC midnight, or never, fails here.
  */
+#include <sqlite3.h>
+
+#include "store/schema.h"
 #include "transfer_fixture.h"
 
 /* 2027-01-01T00:00:00+08:00. */
 #define NEW_YEAR_2027_MS INT64_C(1798732800000)
 
-/* A payment command that only charges the limits (what a merchant order or a
- * red packet will do inside its own command). */
+/* The smallest payment command: checks the limits and, when they allow it,
+ * posts a payment (code WALLET_CODE_TRANSFER) to a system account, which
+ * counts it (what transfers, order payments and red packets do inside their
+ * own commands). The payer is funded with the amount first. */
 struct charge_cmd {
     struct ledger_cmd cmd;
     const struct domain_env *env;
     struct identity_user user;
+    int64_t sink_id;
     int64_t amount_minor;
     enum qb_error outcome;
     const char *refused_limit;
@@ -27,9 +33,14 @@ static enum qb_error charge_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
 {
     struct charge_cmd *c = (struct charge_cmd *)cmd;
     enum qb_error err =
-        wallet_txn_limits_charge(txn, c->env, &c->user, c->amount_minor, &c->refused_limit);
+        wallet_txn_limits_check(txn, c->env, &c->user, c->amount_minor, &c->refused_limit);
     c->outcome = err;
-    return err == QB_OK || err == QB_E_LIMIT_EXCEEDED || err == QB_E_OVERFLOW ? QB_OK : err;
+    if (err != QB_OK)
+        return err == QB_E_LIMIT_EXCEEDED || err == QB_E_OVERFLOW ? QB_OK : err;
+    const struct ledger_leg legs[2] = {{c->user.account_id, -c->amount_minor},
+                                       {c->sink_id, c->amount_minor}};
+    int64_t entry_id = 0;
+    return ledger_txn_post(txn, WALLET_CODE_TRANSFER, "limits-test", legs, 2, &entry_id);
 }
 
 /* Charges amount to user (re-read, so KYC changes count): the outcome; the
@@ -42,7 +53,9 @@ static enum qb_error charge(struct wx *wx, const char *user_id, int64_t amount_m
     ledger_cmd_init(&c.cmd, charge_run, NULL);
     c.env = &wx->env;
     c.user = wx_user_get(wx, user_id);
+    c.sink_id = wx->sys_id;
     c.amount_minor = amount_minor;
+    wx_fund(wx, c.user.account_id, amount_minor);
     enum qb_error rc = ledger_execute(wx->ledger, &c.cmd);
     ledger_cmd_release(&c.cmd);
     if (rc != QB_OK || c.cmd.result != QB_OK)
@@ -67,7 +80,8 @@ static enum qb_error charge(struct wx *wx, const char *user_id, int64_t amount_m
 static struct wallet_spending spending(struct wx *wx, const char *user_id)
 {
     struct wallet_spending s;
-    ASSERT_EQ_INT(wallet_spending_get(wx->reader, user_id, &s), QB_OK);
+    struct identity_user user = wx_user_get(wx, user_id);
+    ASSERT_EQ_INT(wallet_spending_get(wx->reader, wx->ledger, &user, &s), QB_OK);
     return s;
 }
 
@@ -356,6 +370,76 @@ TEST(limits_list_in_the_order_they_are_checked)
     ASSERT_EQ_INT(wallet_password_free_limit(&settings, &s), settings.password_free_max_minor);
 }
 
+/* The migration that moved the sums to the ledger (migration 11, index 10). */
+#define S_SPENT_MIGRATION 10
+
+TEST(sums_spent_before_the_upgrade_are_kept_once)
+{
+    // A database at the version before the ledger kept the sums: a user who had spent 300 today,
+    // 5,000 this year and 9,000 in all, per the spending table, and 12 journal entries. Opening it
+    // moves the sums to the user's account, where the ledger reads them, and records that the
+    // entries up to 12 are in them, so that a restart's replay does not count them again.
+    ASSERT(store_sqlite_migration_count > S_SPENT_MIGRATION);
+    ASSERT(strstr(store_sqlite_migrations[S_SPENT_MIGRATION], "spent_counted_to") != NULL);
+    char dir[512], path[600];
+    test_tmpdir(dir, sizeof dir);
+    snprintf(path, sizeof path, "%s/old.db", dir);
+    sqlite3 *db = NULL;
+    ASSERT_EQ_INT(sqlite3_open(path, &db), SQLITE_OK);
+    for (size_t i = 0; i < S_SPENT_MIGRATION; i++)
+        ASSERT_EQ_INT(sqlite3_exec(db, store_sqlite_migrations[i], NULL, NULL, NULL), SQLITE_OK);
+    char sql[1024];
+    snprintf(sql, sizeof sql, "PRAGMA user_version=%d", S_SPENT_MIGRATION);
+    ASSERT_EQ_INT(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    snprintf(sql, sizeof sql,
+             "INSERT INTO accounts (id, owner, currency, kind, flags, floor_minor, created_at_ms)"
+             " VALUES (1, 'user:u_a', 'CNY', 1, 0, 0, 1), (2, 'user:u_b', 'CNY', 1, 0, 0, 1);"
+             "INSERT INTO users (id, phone, display_name, password_hash, account_id, created_at_ms)"
+             " VALUES ('u_a', '13800000001', 'a', 'x', 1, 1), ('u_b', '13800000002', 'b', 'x', 2, 1);"
+             "INSERT INTO spending (user_id, day_start_ms, day_used_minor, year, year_used_minor,"
+             " lifetime_used_minor, user_daily_limit_minor) VALUES ('u_a', %lld, 300, 2026, 5000,"
+             " 9000, 4000);"
+             "WITH RECURSIVE n(k) AS (SELECT 1 UNION ALL SELECT k + 1 FROM n WHERE k < 12)"
+             " INSERT INTO entries (id, created_at_ms, kind, code, ref_entry_id, expires_at_ms, ref,"
+             " postings, hash) SELECT k, 1, 1, 20, 0, 0, '', x'', x'' FROM n;",
+             (long long)WX_START_MS);
+    ASSERT_EQ_INT(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+
+    char message[256] = "";
+    struct store *store = NULL;
+    ASSERT_EQ_INT(store_open(path, STORE_MODE_WRITE, &store, message, sizeof message), QB_OK);
+    struct store_stmt *st = NULL;
+    ASSERT_EQ_INT(store_prepare(store,
+                                "SELECT id, spent_day_start_ms, spent_day_minor, spent_year,"
+                                " spent_year_minor, spent_lifetime_minor FROM accounts ORDER BY id",
+                                &st),
+                  QB_OK);
+    ASSERT_EQ_INT(store_step(st), STORE_STEP_ROW);
+    ASSERT_EQ_INT(store_column_int64(st, 1), WX_START_MS);
+    ASSERT_EQ_INT(store_column_int64(st, 2), 300);
+    ASSERT_EQ_INT(store_column_int64(st, 3), 2026);
+    ASSERT_EQ_INT(store_column_int64(st, 4), 5000);
+    ASSERT_EQ_INT(store_column_int64(st, 5), 9000);
+    ASSERT_EQ_INT(store_step(st), STORE_STEP_ROW); /* u_b: no row, nothing spent */
+    for (int i = 1; i <= 5; i++)
+        ASSERT_EQ_INT(store_column_int64(st, i), 0);
+    ASSERT_EQ_INT(store_step(st), STORE_STEP_DONE);
+    store_finalize(st);
+    ASSERT_EQ_INT(store_prepare(store, "SELECT value FROM meta WHERE key = 'spent_counted_to'", &st),
+                  QB_OK);
+    ASSERT_EQ_INT(store_step(st), STORE_STEP_ROW);
+    ASSERT_EQ_INT(store_column_int64(st, 0), 12);
+    store_finalize(st);
+    /* The user's own setting stays where it was. */
+    ASSERT_EQ_INT(store_prepare(store, "SELECT user_daily_limit_minor FROM spending", &st), QB_OK);
+    ASSERT_EQ_INT(store_step(st), STORE_STEP_ROW);
+    ASSERT_EQ_INT(store_column_int64(st, 0), 4000);
+    store_finalize(st);
+    store_close(store);
+    test_rmtree(dir);
+}
+
 int main(void)
 {
     RUN(year_of_ms_follows_beijing_time);
@@ -367,5 +451,6 @@ int main(void)
     RUN(a_refusal_charges_nothing);
     RUN(transfers_are_charged_top_ups_are_not);
     RUN(limits_list_in_the_order_they_are_checked);
+    RUN(sums_spent_before_the_upgrade_are_kept_once);
     return test_summary();
 }

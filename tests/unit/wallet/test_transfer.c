@@ -196,7 +196,7 @@ TEST(insufficient_balance_charges_no_limit)
     struct wx_answer ans = wx_transfer(wx, &a, b.phone, 501);
     WX_EXPECT_REFUSAL(ans, QB_E_INSUFFICIENT_BALANCE, 402);
     struct wallet_spending s;
-    ASSERT_EQ_INT(wallet_spending_get(wx->reader, a.id, &s), QB_OK);
+    ASSERT_EQ_INT(wallet_spending_get(wx->reader, wx->ledger, &a, &s), QB_OK);
     ASSERT_EQ_INT(s.day_used_minor, 0);
     ASSERT_EQ_INT(s.lifetime_used_minor, 0);
 
@@ -206,7 +206,7 @@ TEST(insufficient_balance_charges_no_limit)
     ASSERT_EQ_INT(wx_balance(wx, a.account_id), 0);
     ans = wx_transfer(wx, &a, b.phone, 1);
     WX_EXPECT_REFUSAL(ans, QB_E_INSUFFICIENT_BALANCE, 402);
-    ASSERT_EQ_INT(wallet_spending_get(wx->reader, a.id, &s), QB_OK);
+    ASSERT_EQ_INT(wallet_spending_get(wx->reader, wx->ledger, &a, &s), QB_OK);
     ASSERT_EQ_INT(s.day_used_minor, 500);
     wx_free(wx);
 }

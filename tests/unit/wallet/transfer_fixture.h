@@ -123,6 +123,7 @@ static inline struct wx *wx_new(void)
     clock_manual_init(&wx->clock, WX_START_MS);
     rand_seeded_init(&wx->rand, test_seed());
     wx->options.clock = &wx->clock;
+    wallet_ledger_options(&wx->options);
     char err[256];
     enum qb_error rc = store_open(wx->db_path, STORE_MODE_WRITE, &wx->writer, err, sizeof err);
     if (rc != QB_OK)
