@@ -26,7 +26,7 @@
  *      confirmed;
  *   5. the HTTP server; the bound address goes to DIR/listen-address, so
  *      that whoever started us on port 0 can find the port.
- * SIGTERM or SIGINT stops in this order: HTTP stops accepting, the SMS,
+ * SIGTERM or SIGINT stops in this order: HTTP closes new connections, the SMS,
  * wallet, red packet, notification and payment-code workers stop, the ledger is detached and closed (it drains its queue
  * first, so every request it accepted is answered), then HTTP stops. Exit status: 0 after a
  * clean stop, 1 when start-up failed, 2 for bad flags.

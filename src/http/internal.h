@@ -105,7 +105,6 @@ void http_verification_stop(struct http_verification *v);
 
 struct http_server {
     struct MHD_Daemon *mhd;
-    int listen_fd_quiesced; /* the listening socket once quiesced, else -1 */
     char address[96];
     uint16_t port;
 
@@ -138,7 +137,8 @@ struct http_server {
     struct http_verification verification;
 
     _Atomic int64_t requests_in_flight;
-    atomic_bool closing; /* quiesced: replies carry Connection: close */
+    atomic_bool closing; /* quiesced: new connections are closed, replies carry
+                          * Connection: close */
     struct http_metrics metrics;
 };
 

@@ -819,6 +819,16 @@ static void S_on_completed(void *cls, struct MHD_Connection *connection, void **
     S_request_free(req);
 }
 
+/* libmicrohttpd's accept policy: once the server is quiesced, a new
+ * connection is closed at once, before any request is read from it. */
+static enum MHD_Result S_on_accept(void *cls, const struct sockaddr *addr, socklen_t addr_size)
+{
+    (void)addr;
+    (void)addr_size;
+    const struct http_server *server = cls;
+    return atomic_load(&server->closing) ? MHD_NO : MHD_YES;
+}
+
 /* libmicrohttpd's own diagnostics (bind failures, resource limits). Its
  * messages describe the server's state, not request content. */
 __attribute__((format(printf, 2, 0))) static void S_on_mhd_log(void *cls, const char *fmt,
@@ -995,7 +1005,6 @@ enum qb_error http_server_start(const struct http_server_options *options, struc
     struct http_server *server = calloc(1, sizeof *server);
     if (server == NULL)
         return QB_E_INTERNAL;
-    server->listen_fd_quiesced = -1;
     server->routes = options->routes;
     server->route_count = options->route_count;
     server->body_size_max = options->body_size_max;
@@ -1044,7 +1053,7 @@ enum qb_error http_server_start(const struct http_server_options *options, struc
         {MHD_OPTION_END, 0, NULL},
     };
     server->mhd = MHD_start_daemon(
-        flags, 0, NULL, NULL, S_on_request, server, MHD_OPTION_EXTERNAL_LOGGER, S_on_mhd_log,
+        flags, 0, S_on_accept, server, S_on_request, server, MHD_OPTION_EXTERNAL_LOGGER, S_on_mhd_log,
         server, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr, MHD_OPTION_ARRAY, pool_option,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned int)options->connections_max,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_CONNECTION_MEMORY_SIZE_MAX,
@@ -1072,12 +1081,18 @@ enum qb_error http_server_start(const struct http_server_options *options, struc
 const char *http_server_address(const struct http_server *server) { return server->address; }
 uint16_t http_server_port(const struct http_server *server) { return server->port; }
 
+/* Not MHD_quiesce_daemon: with epoll on libmicrohttpd's own threads it
+ * takes the listening socket out of each thread's epoll set from the
+ * calling thread while those threads may be taking it out themselves, and
+ * whichever loses finds it gone and aborts the process ("Failed to remove
+ * listen FD from epoll set"); it did, now and then, when qianbaod was
+ * stopped right after a client closed a connection
+ * (tests/unit/http/test_shutdown.c). The listening socket stays in place
+ * until http_server_stop instead, and S_on_accept closes every connection
+ * it brings from now on before any request is read. */
 void http_server_quiesce(struct http_server *server)
 {
-    if (atomic_exchange(&server->closing, true))
-        return;
-    MHD_socket fd = MHD_quiesce_daemon(server->mhd);
-    server->listen_fd_quiesced = fd == MHD_INVALID_SOCKET ? -1 : fd;
+    atomic_store(&server->closing, true);
 }
 
 struct ledger *http_server_detach_ledger(struct http_server *server)
@@ -1103,7 +1118,5 @@ void http_server_stop(struct http_server *server)
     if (left > 0)
         log_event(LOG_WARN, "http.stop_abandoned", "requests=%lld", (long long)left);
     MHD_stop_daemon(server->mhd);
-    if (server->listen_fd_quiesced >= 0)
-        close(server->listen_fd_quiesced);
     S_server_free(server);
 }

@@ -40,7 +40,7 @@
  * carries req=.
  *
  * Shutdown, in this order (qianbaod does it on SIGTERM):
- *   http_server_quiesce      stop accepting connections
+ *   http_server_quiesce      close new connections at once
  *   http_server_detach_ledger  new submissions answer SHUTTING_DOWN
  *   ledger_close             runs every queued command; each resumes its request
  *   http_server_stop         waits for requests in flight, closes, frees
@@ -140,7 +140,8 @@ QB_MUST_USE enum qb_error http_server_start(const struct http_server_options *op
  * port when the options asked for port 0. */
 const char *http_server_address(const struct http_server *server);
 uint16_t http_server_port(const struct http_server *server);
-/* Stops accepting connections; open ones are still served. Idempotent. */
+/* From now on new connections are closed as soon as they are accepted;
+ * open ones are still served. Idempotent. */
 void http_server_quiesce(struct http_server *server);
 /* Forgets the ledger: from now on http_request_submit answers SHUTTING_DOWN.
  * Returns the ledger (NULL if none) for the caller to close: closing it

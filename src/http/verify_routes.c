@@ -139,19 +139,21 @@ void http_handle_admin_verification_start(struct http_request *req)
     struct http_server *server = http_request_server(req);
     struct http_verification *v = &server->verification;
     pthread_mutex_lock(&v->mutex);
+    while (!v->running && v->thread_started) {
+        /* The last check's thread has ended or is ending. This request
+         * joins it, and only this one: another that comes in while the
+         * lock is let go must neither join it again nor read the handle
+         * of a check it then starts; and that check may end before the
+         * lock is back, so look again. */
+        pthread_t last = v->thread;
+        v->thread_started = false;
+        pthread_mutex_unlock(&v->mutex);
+        pthread_join(last, NULL);
+        pthread_mutex_lock(&v->mutex);
+    }
     if (v->running) {
         S_reply_state(req, 202, v);
         return;
-    }
-    if (v->thread_started) { /* the last check's thread has ended or is ending */
-        pthread_mutex_unlock(&v->mutex);
-        pthread_join(v->thread, NULL);
-        pthread_mutex_lock(&v->mutex);
-        v->thread_started = false;
-        if (v->running) { /* another request started one meanwhile */
-            S_reply_state(req, 202, v);
-            return;
-        }
     }
     v->number++;
     v->running = true;

@@ -152,6 +152,49 @@ bool test_daemon_start(struct test_daemon *daemon, const char *data_dir, const c
     return false;
 }
 
+/* What a dying qianbaod writes first: a failed QB_ASSERT, libmicrohttpd's
+ * or SQLite's own abort, a sanitizer's report. */
+static const char *const S_fatal_marks[] = {
+    "assertion failed: ",
+    "Fatal error in GNU libmicrohttpd",
+    "ERROR: AddressSanitizer",
+    "ERROR: LeakSanitizer",
+    "WARNING: ThreadSanitizer",
+    "ThreadSanitizer:",
+    "runtime error: ",
+};
+
+#define S_LOG_TAIL_SIZE 4000
+#define S_LOG_SHOWN_SIZE_MAX (64 * 1024)
+
+/* Why a daemon did not stop cleanly is in its log: shows its end, from the
+ * first fatal mark on when there is one (a sanitizer's report with its
+ * stacks is longer than the tail), at most S_LOG_SHOWN_SIZE_MAX bytes. */
+static void S_log_show(const char *log_path, int status)
+{
+    static char log[1 << 22];
+    if (!test_file_read(log_path, log, sizeof log))
+        return;
+    size_t size = strlen(log);
+    size_t from = size > S_LOG_TAIL_SIZE ? size - S_LOG_TAIL_SIZE : 0;
+    for (size_t i = 0; i < sizeof S_fatal_marks / sizeof S_fatal_marks[0]; i++) {
+        const char *mark = strstr(log, S_fatal_marks[i]);
+        if (mark == NULL)
+            continue;
+        size_t at = (size_t)(mark - log);
+        while (at > 0 && log[at - 1] != '\n') /* from the start of its line */
+            at--;
+        if (at < from)
+            from = at;
+    }
+    if (size - from > S_LOG_SHOWN_SIZE_MAX)
+        from = size - S_LOG_SHOWN_SIZE_MAX;
+    fprintf(stderr, "test_daemon_stop: qianbaod ended with %d (%s); its log from %s:\n%s\n",
+            status, status == -1 ? "a signal" : "an exit status",
+            from + S_LOG_TAIL_SIZE < size ? "the first sign of trouble" : "its last lines",
+            log + from);
+}
+
 int test_daemon_stop(struct test_daemon *daemon)
 {
     if (daemon->pid <= 0)
@@ -165,16 +208,8 @@ int test_daemon_stop(struct test_daemon *daemon)
         return -1;
     }
     daemon->pid = 0;
-    if (status != 0) {
-        /* Why it did not stop cleanly is in its log (an assertion, a
-         * sanitizer's report): show the end of it. */
-        static char log[1 << 20];
-        if (test_file_read(daemon->log_path, log, sizeof log)) {
-            size_t size = strlen(log);
-            fprintf(stderr, "test_daemon_stop: qianbaod ended with %d; the end of its log:\n%s\n",
-                    status, log + (size > 4000 ? size - 4000 : 0));
-        }
-    }
+    if (status != 0)
+        S_log_show(daemon->log_path, status);
     return status;
 }
 
