@@ -87,7 +87,9 @@
     X(QB_E_NO_STATEMENT_EXIST, 400, "NO_STATEMENT_EXIST",                                   \
       "no bill: the merchant had no trade that day")                                        \
     X(QB_E_STATEMENT_CREATING, 400, "STATEMENT_CREATING",                                   \
-      "the bill is not made yet; ask after the day ends")
+      "the bill is not made yet; ask after the day ends")                                   \
+    X(QB_E_CARD_HOLDER_MISMATCH, 400, "CARD_HOLDER_MISMATCH",                               \
+      "the card's holder is not the person this wallet is verified for")
 
 enum qb_error {
 #define QB_ERROR_ENUM(name, status, code, message) name,

@@ -209,6 +209,37 @@ static enum qb_error id_number_load(struct ledger_txn *txn, const struct domain_
     return err;
 }
 
+enum qb_error identity_txn_real_name(struct ledger_txn *txn, const struct domain_env *env,
+                                    const char *user_id, char out[IDENTITY_REAL_NAME_SIZE_MAX])
+{
+    QB_ASSERT(txn != NULL && env != NULL && user_id != NULL && out != NULL);
+    out[0] = '\0';
+    struct store_stmt *st = NULL;
+    if (store_prepare(ledger_txn_store(txn), "SELECT real_name_sealed FROM users WHERE id = $1",
+                      &st) != QB_OK)
+        return QB_E_STORAGE;
+    enum qb_error err = store_bind_text(st, 1, user_id, strlen(user_id));
+    int rc = err == QB_OK ? store_step(st) : -QB_E_STORAGE;
+    if (rc == STORE_STEP_ROW) {
+        if (!store_column_is_null(st, 0)) {
+            const uint8_t *sealed = store_column_blob(st, 0);
+            size_t size = store_column_size(st, 0);
+            if (size <= DOMAIN_SEAL_OVERHEAD ||
+                size - DOMAIN_SEAL_OVERHEAD >= IDENTITY_REAL_NAME_SIZE_MAX ||
+                !domain_unseal(env, sealed, size, out)) {
+                out[0] = '\0';
+                err = QB_E_INTERNAL; /* sealed under another key, or damaged */
+            } else {
+                out[size - DOMAIN_SEAL_OVERHEAD] = '\0';
+            }
+        }
+    } else {
+        err = rc == STORE_STEP_DONE ? QB_E_NOT_FOUND : QB_E_STORAGE;
+    }
+    store_finalize(st);
+    return err;
+}
+
 /* --- the operations ------------------------------------------------------------ */
 
 static enum qb_error op_register(struct ledger_txn *txn, struct identity_cmd *c)

@@ -255,6 +255,14 @@ struct identity_touch_cmd {
 };
 void identity_touch_cmd_init(struct identity_touch_cmd *c, const struct domain_env *env);
 
+/* Inside another command: the real name a KYC'd user verified (level 2 and
+ * up), unsealed into out; "" for a user who verified none. QB_E_NOT_FOUND
+ * for no such user, QB_E_INTERNAL when the sealed name cannot be opened. */
+QB_MUST_USE enum qb_error identity_txn_real_name(struct ledger_txn *txn,
+                                                 const struct domain_env *env,
+                                                 const char *user_id,
+                                                 char out[IDENTITY_REAL_NAME_SIZE_MAX]);
+
 /* Inside another command (a payment in a later module): checks the payment
  * password with the same counting and lock, writing the failure count. On a
  * refusal the caller must still commit (return QB_OK with its own outcome)

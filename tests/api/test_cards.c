@@ -260,6 +260,51 @@ TEST(same_card_twice_is_a_conflict_until_unbound)
     client_response_release(&res);
 }
 
+TEST(a_verified_wallet_binds_only_its_holders_cards)
+{
+    // Once a wallet is verified for a person (KYC level 2), a card must be that person's: another
+    // holder name is 400 CARD_HOLDER_MISMATCH, binds nothing and uses up the code (so the verified
+    // name cannot be found by guessing without the card's phone); the right name binds.
+    struct api_user u;
+    API_MUST(api_user_new(&S_client, S_admin, &u));
+    char id_number[19], body[256];
+    api_id_number_complete("11010119900307611", id_number);
+    snprintf(body, sizeof body, "{\"real_name\":\"李四\",\"id_number\":\"%s\"}", id_number);
+    struct client_response res;
+    ASSERT_EQ_INT(api_call(&S_client, "POST", "/v1/me/kyc", u.token, body, &res), 200);
+    client_response_release(&res);
+
+    char number[24], phone[API_PHONE_SIZE], target[24], code[API_SMS_CODE_SIZE];
+    S_card_number("622202", 19, 7001, number);
+    api_phone_new(phone);
+    S_target(number, target);
+    S_code(phone, target, code);
+    ASSERT_EQ_INT(S_bind_raw(&u, number, phone, code, &res), 400); /* holder 张三 */
+    ASSERT_EQ_STR(api_error_code(&res), "CARD_HOLDER_MISMATCH");
+    client_response_release(&res);
+    ASSERT_EQ_INT((long long)S_card_count(&u), 0);
+    /* The code was used up by the refusal. */
+    char bind[512];
+    snprintf(bind, sizeof bind,
+             "{\"card_number\":\"%s\",\"holder_name\":\"李四\",\"phone\":\"%s\","
+             "\"sms_code\":\"%s\"}",
+             number, phone, code);
+    ASSERT_EQ_INT(api_call(&S_client, "POST", "/v1/me/cards", u.token, bind, &res), 400);
+    ASSERT_EQ_STR(api_error_code(&res), "SMS_CODE_INVALID");
+    client_response_release(&res);
+    ASSERT_EQ_INT((long long)S_card_count(&u), 0);
+
+    /* The verified name, with a fresh code, binds. */
+    S_code(phone, target, code);
+    snprintf(bind, sizeof bind,
+             "{\"card_number\":\"%s\",\"holder_name\":\"李四\",\"phone\":\"%s\","
+             "\"sms_code\":\"%s\"}",
+             number, phone, code);
+    ASSERT_EQ_INT(api_call(&S_client, "POST", "/v1/me/cards", u.token, bind, &res), 201);
+    client_response_release(&res);
+    ASSERT_EQ_INT((long long)S_card_count(&u), 1);
+}
+
 TEST(another_users_card_is_not_found)
 {
     // Ownership: another user's card cannot be unbound, and is not even said to exist.
@@ -391,6 +436,7 @@ int main(void)
     RUN(sms_code_must_be_for_this_card_and_phone);
     RUN(same_card_twice_is_a_conflict_until_unbound);
     RUN(another_users_card_is_not_found);
+    RUN(a_verified_wallet_binds_only_its_holders_cards);
     RUN(list_pages_with_a_cursor);
     RUN(card_numbers_are_nowhere_in_clear);
 
