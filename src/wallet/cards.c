@@ -237,13 +237,15 @@ static enum qb_error card_bind(struct ledger_txn *txn, struct wallet_card_cmd *c
     if (err != QB_OK)
         return err;
 
-    /* 4. a wallet verified for a person (KYC level 2 and up) binds only
-     * that person's cards. Checked after the code, which it uses up, so
-     * that nobody can find out the verified name by guessing holders. */
+    /* 4. a wallet verified for a person (a real name verified at KYC level
+     * 2; an operator may raise a level without one) binds only that
+     * person's cards. Checked after the code, which it uses up, so that
+     * nobody can find out the verified name by guessing holders. */
     if (user.kyc_level >= 2) {
         char real_name[IDENTITY_REAL_NAME_SIZE_MAX];
         err = identity_txn_real_name(txn, env, c->user_id, real_name);
-        bool holder_ok = err == QB_OK && strcmp(real_name, c->holder_name) == 0;
+        bool holder_ok = err == QB_OK && (real_name[0] == '\0' ||
+                                          strcmp(real_name, c->holder_name) == 0);
         crypto_wipe(real_name, sizeof real_name);
         if (err != QB_OK)
             return err;
