@@ -145,6 +145,11 @@ struct ledger {
     struct hold_map holds;
     struct expiry_heap expiries;
 
+    /* Idempotency records: the index in memory (idem.c) and the seq the
+     * next record gets. */
+    struct ledger_idem_index idem;
+    int64_t idem_next_seq;
+
     /* The chain: next id and the hash of the newest entry (working). */
     int64_t next_entry_id;
     uint8_t head_hash[CRYPTO_SHA256_SIZE];
@@ -943,58 +948,87 @@ static bool result_is_final(enum qb_error err)
            err != QB_E_SHUTTING_DOWN;
 }
 
-/* Looks the command's key up. QB_OK with *found false: run it. */
-static enum qb_error idem_lookup(struct ledger_txn *txn, struct ledger_cmd *cmd, bool *found)
+/* Reads record seq into cmd when it is the record of cmd's principal and
+ * key (*found), as the answer to replay or as a mismatch. */
+static enum qb_error idem_read(struct ledger_txn *txn, struct ledger_cmd *cmd, const char *principal,
+                               int64_t seq, bool *found)
 {
     struct store_stmt *st = txn->ledger->st_idem_get;
-    const char *principal = cmd->idem_principal ? cmd->idem_principal : "";
-    *found = false;
-    enum qb_error err = bind_all_ok(txn, store_bind_text(st, 1, principal, strlen(principal)));
-    if (err == QB_OK)
-        err = bind_all_ok(txn, store_bind_text(st, 2, cmd->idem_key, strlen(cmd->idem_key)));
+    enum qb_error err = bind_all_ok(txn, store_bind_int64(st, 1, seq));
     if (err != QB_OK)
         return err;
     int rc = store_step(st);
     if (rc == STORE_STEP_ROW) {
-        *found = true;
-        const void *hash = store_column_blob(st, 0);
-        if (store_column_size(st, 0) != CRYPTO_SHA256_SIZE ||
-            !crypto_equal(hash, cmd->request_hash, CRYPTO_SHA256_SIZE)) {
-            cmd->result = QB_E_IDEMPOTENCY_MISMATCH;
-        } else {
-            int64_t result = store_column_int64(st, 1);
-            cmd->result = (result >= 0 && result < QB_ERROR_COUNT) ? (enum qb_error)result
-                                                                   : QB_E_INTERNAL;
-            buf_reset(&cmd->response);
-            size_t size = store_column_size(st, 2);
-            if (size > 0 && buf_append(&cmd->response, store_column_blob(st, 2), size) != QB_OK)
-                cmd->result = QB_E_INTERNAL;
-            cmd->replayed = true;
+        if (strcmp(store_column_text(st, 0), principal) == 0 &&
+            strcmp(store_column_text(st, 1), cmd->idem_key) == 0) {
+            *found = true;
+            const void *hash = store_column_blob(st, 2);
+            if (store_column_size(st, 2) != CRYPTO_SHA256_SIZE ||
+                !crypto_equal(hash, cmd->request_hash, CRYPTO_SHA256_SIZE)) {
+                cmd->result = QB_E_IDEMPOTENCY_MISMATCH;
+            } else {
+                int64_t result = store_column_int64(st, 3);
+                cmd->result = (result >= 0 && result < QB_ERROR_COUNT) ? (enum qb_error)result
+                                                                       : QB_E_INTERNAL;
+                buf_reset(&cmd->response);
+                size_t size = store_column_size(st, 4);
+                if (size > 0 && buf_append(&cmd->response, store_column_blob(st, 4), size) != QB_OK)
+                    cmd->result = QB_E_INTERNAL;
+                cmd->replayed = true;
+            }
         }
-    } else if (rc != STORE_STEP_DONE) {
+    } else {
+        /* The index names only rows that exist. */
         txn->storage_failed = true;
-        err = (enum qb_error)-rc;
+        err = rc == STORE_STEP_DONE ? QB_E_INTERNAL : (enum qb_error)-rc;
     }
     store_reset(st);
     return err;
 }
 
+/* Looks the command's key up. QB_OK with *found false: run it. */
+static enum qb_error idem_lookup(struct ledger_txn *txn, struct ledger_cmd *cmd, bool *found)
+{
+    const char *principal = cmd->idem_principal ? cmd->idem_principal : "";
+    const int64_t fingerprint = ledger_idem_fingerprint(principal, cmd->idem_key);
+    *found = false;
+    size_t cursor = 0;
+    for (int64_t seq; !*found && (seq = ledger_idem_index_next(&txn->ledger->idem, fingerprint,
+                                                               &cursor)) != 0;) {
+        enum qb_error err = idem_read(txn, cmd, principal, seq, found);
+        if (err != QB_OK)
+            return err;
+    }
+    return QB_OK;
+}
+
 static enum qb_error idem_record(struct ledger_txn *txn, struct ledger_cmd *cmd)
 {
-    struct store_stmt *st = txn->ledger->st_idem_put;
+    struct ledger *ledger = txn->ledger;
+    struct store_stmt *st = ledger->st_idem_put;
     const char *principal = cmd->idem_principal ? cmd->idem_principal : "";
-    enum qb_error err = bind_all_ok(txn, store_bind_text(st, 1, principal, strlen(principal)));
-    if (err == QB_OK) err = bind_all_ok(txn, store_bind_text(st, 2, cmd->idem_key, strlen(cmd->idem_key)));
-    if (err == QB_OK) err = bind_all_ok(txn, store_bind_blob(st, 3, cmd->request_hash, CRYPTO_SHA256_SIZE));
-    if (err == QB_OK) err = bind_all_ok(txn, store_bind_int64(st, 4, cmd->result));
+    const int64_t fingerprint = ledger_idem_fingerprint(principal, cmd->idem_key);
+    const int64_t seq = ledger->idem_next_seq;
+    enum qb_error err = bind_all_ok(txn, store_bind_int64(st, 1, seq));
+    if (err == QB_OK) err = bind_all_ok(txn, store_bind_int64(st, 2, fingerprint));
+    if (err == QB_OK) err = bind_all_ok(txn, store_bind_text(st, 3, principal, strlen(principal)));
+    if (err == QB_OK) err = bind_all_ok(txn, store_bind_text(st, 4, cmd->idem_key, strlen(cmd->idem_key)));
+    if (err == QB_OK) err = bind_all_ok(txn, store_bind_blob(st, 5, cmd->request_hash, CRYPTO_SHA256_SIZE));
+    if (err == QB_OK) err = bind_all_ok(txn, store_bind_int64(st, 6, cmd->result));
     if (err == QB_OK)
-        err = bind_all_ok(txn, store_bind_blob(st, 5, cmd->response.data ? cmd->response.data : "",
+        err = bind_all_ok(txn, store_bind_blob(st, 7, cmd->response.data ? cmd->response.data : "",
                                                cmd->response.size));
-    if (err == QB_OK) err = bind_all_ok(txn, store_bind_int64(st, 6, txn->now_ms));
+    if (err == QB_OK) err = bind_all_ok(txn, store_bind_int64(st, 8, txn->now_ms));
     if (err == QB_OK) err = stmt_done(txn, st);
-    if (err != QB_OK)
+    if (err != QB_OK) {
         txn->storage_failed = true;
-    return err;
+        return err;
+    }
+    /* In the index at once, so a retry later in this batch finds it; a
+     * batch that fails to commit rebuilds the index from the database. */
+    ledger_idem_index_put(&ledger->idem, fingerprint, seq);
+    ledger->idem_next_seq++;
+    return QB_OK;
 }
 
 /* --- one command -------------------------------------------------------------- */
@@ -1323,6 +1357,8 @@ static void state_clear(struct ledger *ledger)
     ledger->expiries.count = 0;
     ledger->dirty_head = ledger->dirty_tail = NULL;
     ledger->account_count = 0;
+    ledger_idem_index_clear(&ledger->idem);
+    ledger->idem_next_seq = 1;
 }
 
 static enum qb_error load_fail(struct ledger *ledger, struct store_stmt *stmt, enum qb_error err,
@@ -1388,6 +1424,22 @@ static enum qb_error state_load(struct ledger *ledger)
     }
     if (rc != STORE_STEP_DONE)
         return load_fail(ledger, stmt, QB_E_STORAGE, "read holds");
+    store_finalize(stmt);
+    stmt = NULL;
+
+    /* Idempotency records: the index from their fingerprints. */
+    if (store_prepare(s, "SELECT seq, fingerprint FROM idempotency_records "
+                         "INDEXED BY idempotency_fingerprints ORDER BY seq", &stmt) != QB_OK)
+        return load_fail(ledger, stmt, QB_E_STORAGE, "prepare idempotency records");
+    while ((rc = store_step(stmt)) == STORE_STEP_ROW) {
+        int64_t seq = store_column_int64(stmt, 0);
+        if (seq < ledger->idem_next_seq)
+            return load_fail(ledger, stmt, QB_E_INTERNAL, "idempotency record malformed");
+        ledger_idem_index_put(&ledger->idem, store_column_int64(stmt, 1), seq);
+        ledger->idem_next_seq = seq + 1;
+    }
+    if (rc != STORE_STEP_DONE)
+        return load_fail(ledger, stmt, QB_E_STORAGE, "read idempotency records");
     store_finalize(stmt);
     stmt = NULL;
 
@@ -1651,10 +1703,11 @@ static const struct {
     {offsetof(struct ledger, st_entry_kind), "SELECT kind FROM entries WHERE id = $1"},
     {offsetof(struct ledger, st_set_meta), "UPDATE meta SET value = $2 WHERE key = $1"},
     {offsetof(struct ledger, st_idem_get),
-     "SELECT request_hash, result, response FROM idempotency WHERE principal = $1 AND key = $2"},
+     "SELECT principal, key, request_hash, result, response FROM idempotency_records "
+     "WHERE seq = $1"},
     {offsetof(struct ledger, st_idem_put),
-     "INSERT INTO idempotency (principal, key, request_hash, result, response, created_at_ms) "
-     "VALUES ($1, $2, $3, $4, $5, $6)"},
+     "INSERT INTO idempotency_records (seq, fingerprint, principal, key, request_hash, result, "
+     "response, created_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"},
 };
 
 static void statements_finalize(struct ledger *ledger)
@@ -1675,12 +1728,80 @@ static void ledger_free(struct ledger *ledger)
         free(ledger->chunks[i]);
     free(ledger->chunks);
     free(ledger->holds.slots);
+    ledger_idem_index_clear(&ledger->idem);
     free(ledger->expiries.items);
     free(ledger->entries);
     free(ledger->undo);
     pthread_mutex_destroy(&ledger->lock);
     pthread_cond_destroy(&ledger->nonempty);
     free(ledger);
+}
+
+/* Moves the records of the table idempotency records were kept in before
+ * schema version 10 into idempotency_records, oldest first, in one
+ * transaction; nothing to do once it is empty. */
+static enum qb_error idem_import_old(struct ledger *ledger)
+{
+    struct store *s = ledger->store;
+    struct store_stmt *old = NULL, *put = NULL;
+    if (store_prepare(s, "SELECT principal, key, request_hash, result, response, created_at_ms "
+                         "FROM idempotency ORDER BY created_at_ms", &old) != QB_OK)
+        return load_fail(ledger, old, QB_E_STORAGE, "prepare old idempotency records");
+    int rc = store_step(old);
+    if (rc == STORE_STEP_DONE) {
+        store_finalize(old);
+        return QB_OK;
+    }
+    store_reset(old);
+    if (store_begin(s) != QB_OK)
+        return load_fail(ledger, old, QB_E_STORAGE, "begin moving idempotency records");
+    int64_t seq = 0;
+    enum qb_error err = store_prepare(s, "SELECT coalesce(max(seq), 0) FROM idempotency_records",
+                                      &put);
+    if (err == QB_OK && store_step(put) == STORE_STEP_ROW)
+        seq = store_column_int64(put, 0);
+    else
+        err = QB_E_STORAGE;
+    store_finalize(put);
+    put = NULL;
+    if (err == QB_OK)
+        err = store_prepare(s, "INSERT INTO idempotency_records (seq, fingerprint, principal, key, "
+                               "request_hash, result, response, created_at_ms) "
+                               "VALUES ($1, $2, $3, $4, $5, $6, $7, $8)", &put);
+    int64_t moved = 0;
+    while (err == QB_OK && (rc = store_step(old)) == STORE_STEP_ROW) {
+        const char *principal = store_column_text(old, 0);
+        const char *key = store_column_text(old, 1);
+        seq++;
+        err = store_bind_int64(put, 1, seq);
+        if (err == QB_OK) err = store_bind_int64(put, 2, ledger_idem_fingerprint(principal, key));
+        if (err == QB_OK) err = store_bind_text(put, 3, principal, strlen(principal));
+        if (err == QB_OK) err = store_bind_text(put, 4, key, strlen(key));
+        if (err == QB_OK)
+            err = store_bind_blob(put, 5, store_column_blob(old, 2), store_column_size(old, 2));
+        if (err == QB_OK) err = store_bind_int64(put, 6, store_column_int64(old, 3));
+        if (err == QB_OK)
+            err = store_bind_blob(put, 7, store_column_size(old, 4) ? store_column_blob(old, 4) : "",
+                                  store_column_size(old, 4));
+        if (err == QB_OK) err = store_bind_int64(put, 8, store_column_int64(old, 5));
+        if (err == QB_OK) err = store_step_done(put);
+        moved++;
+    }
+    if (err == QB_OK && rc != STORE_STEP_DONE)
+        err = QB_E_STORAGE;
+    store_finalize(put);
+    store_finalize(old);
+    if (err == QB_OK)
+        err = store_exec(s, "DELETE FROM idempotency");
+    if (err == QB_OK)
+        err = store_commit(s);
+    if (err != QB_OK) {
+        if (store_rollback(s) != QB_OK)
+            log_event(LOG_ERROR, "ledger.rollback_failed", "error=\"%s\"", store_last_error(s));
+        return load_fail(ledger, NULL, QB_E_STORAGE, "move idempotency records");
+    }
+    log_event(LOG_INFO, "ledger.idempotency_moved", "records=%lld", (long long)moved);
+    return QB_OK;
 }
 
 enum qb_error ledger_open(struct store *writer, const struct ledger_options *options,
@@ -1729,7 +1850,9 @@ enum qb_error ledger_open(struct store *writer, const struct ledger_options *opt
         ledger_free(ledger);
         return QB_E_STORAGE;
     }
-    err = state_load(ledger);
+    err = idem_import_old(ledger);
+    if (err == QB_OK)
+        err = state_load(ledger);
     if (err != QB_OK) {
         ledger_free(ledger);
         return err;

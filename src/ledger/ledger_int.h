@@ -46,4 +46,24 @@ QB_MUST_USE enum qb_error ledger_entry_from_row(struct store_stmt *stmt, struct 
  * shape of held deltas. Writes the reason into why. */
 bool ledger_entry_is_well_formed(const struct ledger_entry *entry, char *why, size_t why_size);
 
+/* The writer's index of idempotency records (idem.c): a key's fingerprint
+ * -> the seq of its row in idempotency_records. */
+struct ledger_idem_slot {
+    int64_t fingerprint;
+    int64_t seq; /* 0: empty */
+};
+struct ledger_idem_index {
+    struct ledger_idem_slot *slots;
+    size_t capacity; /* a power of two, or 0 */
+    size_t count;
+};
+/* The first 8 bytes of SHA-256(principal || NUL || key), as stored. */
+int64_t ledger_idem_fingerprint(const char *principal, const char *key);
+void ledger_idem_index_put(struct ledger_idem_index *ix, int64_t fingerprint, int64_t seq);
+/* The records with this fingerprint (almost always none or one), one per
+ * call: start with *cursor = 0; answers 0 after the last. */
+int64_t ledger_idem_index_next(const struct ledger_idem_index *ix, int64_t fingerprint,
+                               size_t *cursor);
+void ledger_idem_index_clear(struct ledger_idem_index *ix);
+
 #endif

@@ -17,14 +17,22 @@
  * instead a wal_hook on the writer watches the WAL size after each commit
  * and, above STORE_SQLITE_WAL_PAGES_CHECKPOINT, wakes a checkpointer thread
  * that owns its own connection and runs PASSIVE checkpoints, which never
- * block the writer. A PASSIVE checkpoint cannot restart the WAL while the
- * writer keeps appending, so under sustained load the WAL could grow without
- * end; when it passes STORE_SQLITE_WAL_PAGES_MAX the writer pauses in its
- * wal_hook (after its commit, holding no lock) until the checkpointer has
- * copied the remainder and truncated the WAL. That pause is the only time
+ * block the writer. The WAL is reused from its start only by a writer that
+ * begins a transaction when every frame has been copied back; under
+ * sustained load the writer keeps appending, so that moment never comes by
+ * itself and the WAL would grow without end. So when the WAL passes
+ * STORE_SQLITE_WAL_PAGES_MAX the writer pauses in its wal_hook (after its
+ * commit, holding no lock) until the checkpointer has copied the remainder;
+ * its next transaction then restarts the WAL. That pause is the only time
  * the writer waits for a checkpoint, and it is bounded by the frames written
  * since the last PASSIVE run. journal_size_limit trims the WAL file whenever
- * SQLite restarts it, so its size on disk stays bounded too.
+ * the writer restarts it, so its size on disk stays bounded too.
+ *
+ * The checkpointer never restarts or truncates the WAL itself: a WAL reset
+ * by another connection changes the WAL header under the writer, and SQLite
+ * then discards the writer's whole page cache (256 MiB of hot B-tree pages,
+ * read back one pread at a time). Measured under the HTTP transfer
+ * benchmark, those resets were several a second (docs/performance.md).
  *
  * Parameters. Statements are written with $1, $2, ... (store.h). SQLite
  * treats "$1" as a named parameter and numbers parameters by first
@@ -57,8 +65,12 @@
 #define STORE_SQLITE_WAL_PAGES_CHECKPOINT 8000
 /* Negative: KiB, as PRAGMA cache_size reads it (256 MiB). */
 #define STORE_SQLITE_WRITER_CACHE_KIB "-262144"
+/* How much of the database file a read connection maps (1 GiB). */
+#define STORE_SQLITE_READER_MMAP_BYTES "1073741824"
 /* The WAL size, in pages, above which the writer waits for a checkpoint. */
 #define STORE_SQLITE_WAL_PAGES_MAX 16000
+/* PASSIVE rounds the checkpointer tries while the writer waits. */
+#define STORE_SQLITE_CHECKPOINT_ATTEMPTS 20
 /* How long the writer waits for that checkpoint before carrying on. */
 #define STORE_SQLITE_WAL_WAIT_MS 2000
 #define STORE_SQLITE_SAVEPOINT_DEPTH_MAX 64
@@ -124,9 +136,9 @@ struct sqlite_checkpointer {
     pthread_cond_t work_cond; /* writer -> checkpointer */
     pthread_cond_t done_cond; /* checkpointer -> writer */
     bool checkpoint_wanted;
-    bool truncate_wanted;
+    bool drain_wanted;
     bool stopping;
-    uint64_t truncate_count; /* truncate requests served */
+    uint64_t drain_count; /* complete copies the writer waited for */
 };
 
 static struct sqlite_store *sqlite_store_of(struct store *store)
@@ -278,23 +290,25 @@ static enum qb_error sqlite_url_path(struct sqlite_store *s, const char *url)
 
 /* ---- the checkpointer ------------------------------------------------ */
 
-/* One round of checkpointing. PASSIVE copies what it can without waiting
- * for anyone. When that leaves nothing behind (or the writer is waiting for
- * us) a TRUNCATE follows; this connection has no busy handler, so TRUNCATE
- * gives up at once with SQLITE_BUSY when a writer or an old reader is in the
- * way instead of waiting for them, and the next round tries again. */
-static void sqlite_checkpointer_round(struct sqlite_checkpointer *ck, bool truncate)
+/* One round of checkpointing: PASSIVE copies what it can without waiting
+ * for anyone. When the writer is waiting for the copy to complete
+ * (complete), a frame still needed by an older reader keeps the copy short;
+ * readers are short, so the round tries again a few times, a millisecond
+ * apart, before giving up until the next commit. */
+static void sqlite_checkpointer_round(struct sqlite_checkpointer *ck, bool complete)
 {
-    int log_pages = 0;
-    int checkpointed_pages = 0;
-    int rc = sqlite3_wal_checkpoint_v2(ck->db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log_pages,
-                                       &checkpointed_pages);
-    if (rc == SQLITE_OK && log_pages == checkpointed_pages)
-        truncate = true;
-    if (truncate)
-        (void)sqlite3_wal_checkpoint_v2(ck->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
-    /* Failures are not fatal here: the WAL keeps every committed frame,
-     * and the next commit above the threshold wakes us again. */
+    for (int attempt = 0; attempt < STORE_SQLITE_CHECKPOINT_ATTEMPTS; attempt++) {
+        int log_pages = 0;
+        int checkpointed_pages = 0;
+        int rc = sqlite3_wal_checkpoint_v2(ck->db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log_pages,
+                                           &checkpointed_pages);
+        /* Failures are not fatal here: the WAL keeps every committed frame,
+         * and the next commit above the threshold wakes us again. */
+        if (!complete || rc != SQLITE_OK || log_pages == checkpointed_pages)
+            return;
+        struct timespec pause = {0, 1000000L};
+        nanosleep(&pause, NULL);
+    }
 }
 
 static void *sqlite_checkpointer_main(void *arg)
@@ -302,20 +316,20 @@ static void *sqlite_checkpointer_main(void *arg)
     struct sqlite_checkpointer *ck = arg;
     pthread_mutex_lock(&ck->mutex);
     while (!ck->stopping) {
-        if (!ck->checkpoint_wanted && !ck->truncate_wanted) {
+        if (!ck->checkpoint_wanted && !ck->drain_wanted) {
             pthread_cond_wait(&ck->work_cond, &ck->mutex);
             continue;
         }
-        bool truncate = ck->truncate_wanted;
+        bool drain = ck->drain_wanted;
         ck->checkpoint_wanted = false;
         pthread_mutex_unlock(&ck->mutex);
 
-        sqlite_checkpointer_round(ck, truncate);
+        sqlite_checkpointer_round(ck, drain);
 
         pthread_mutex_lock(&ck->mutex);
-        if (truncate) {
-            ck->truncate_wanted = false;
-            ck->truncate_count++;
+        if (drain) {
+            ck->drain_wanted = false;
+            ck->drain_count++;
             pthread_cond_broadcast(&ck->done_cond);
         }
     }
@@ -325,7 +339,7 @@ static void *sqlite_checkpointer_main(void *arg)
 
 /* Called by SQLite on the writer's thread after each commit, with no lock
  * held; pages is the WAL's size in frames. Wakes the checkpointer above the
- * soft threshold; above the hard one, waits for it to truncate the WAL. */
+ * soft threshold; above the hard one, waits for it to copy the rest of the WAL. */
 static int sqlite_wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
 {
     (void)db;
@@ -341,8 +355,8 @@ static int sqlite_wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
         pthread_mutex_unlock(&ck->mutex);
         return SQLITE_OK;
     }
-    ck->truncate_wanted = true;
-    uint64_t served = ck->truncate_count;
+    ck->drain_wanted = true;
+    uint64_t served = ck->drain_count;
     pthread_cond_signal(&ck->work_cond);
 
     struct timespec deadline;
@@ -353,7 +367,7 @@ static int sqlite_wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
         deadline.tv_sec++;
         deadline.tv_nsec -= 1000000000L;
     }
-    while (ck->truncate_count == served && !ck->stopping) {
+    while (ck->drain_count == served && !ck->stopping) {
         if (pthread_cond_timedwait(&ck->done_cond, &ck->mutex, &deadline) == ETIMEDOUT)
             break; /* a stuck checkpoint must not stop payments; try next commit */
     }
@@ -550,6 +564,15 @@ static enum qb_error sqlite_open_read(struct sqlite_store *s)
     enum qb_error err = sqlite_pragma_ensure(s, "query_only", "1", "1");
     if (err != QB_OK)
         return err;
+    /* A reader's page cache is discarded whenever the writer has committed
+     * since the reader's last transaction, i.e. before nearly every request
+     * under load; every page would then be read again with a pread. Mapped,
+     * the database file's pages are read in place (pages still in the WAL
+     * are read from it as before). Nothing ever shrinks the database file
+     * (no VACUUM), so a mapped page cannot vanish under a reader. */
+    rc = sqlite3_exec(s->db, "PRAGMA mmap_size=" STORE_SQLITE_READER_MMAP_BYTES, NULL, NULL, NULL);
+    if (rc != SQLITE_OK)
+        return sqlite_fail(s, rc, "mmap_size");
     /* Outside WAL a reader would block the writer; the write store switches
      * the file to WAL, so it must have been opened first. */
     char mode[16];

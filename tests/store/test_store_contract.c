@@ -397,7 +397,7 @@ TEST(migrations_applied)
         "SELECT COUNT(*) FROM accounts",
         "SELECT COUNT(*) FROM entries",
         "SELECT COUNT(*) FROM holds",
-        "SELECT COUNT(*) FROM idempotency",
+        "SELECT COUNT(*) FROM idempotency_records",
     };
     static const int64_t counts[] = {1, 0, 0, 0, 0};
     for (size_t n = 0; n < QB_ARRAY_COUNT(queries); n++) {

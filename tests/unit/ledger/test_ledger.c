@@ -1321,6 +1321,69 @@ TEST(idem_refusal_replayed)
     fx_free(fx);
 }
 
+TEST(idem_records_of_the_old_table_moved_at_start)
+{
+    /* Before schema version 10 records lived in the table idempotency, keyed
+     * by (principal, key). The first start after the upgrade moves them to
+     * idempotency_records: a retry made across the upgrade is still a
+     * replay, another body still a mismatch, and the old table is left
+     * empty. */
+    struct fx *fx = fx_new();
+    int64_t u = fx_user(fx, "user:u_a");
+    int64_t m = fx_user(fx, "user:u_b");
+    fx_fund(fx, u, 1000);
+    struct fx_script first, again;
+    ASSERT_OK(idem_pay(fx, &first, "user:u_a", "new-key", "{\"amount\":100}", u, m, 100));
+    fx_stop(fx);
+
+    /* What an older Qianbao left behind: the same request's record, made
+     * under another key, in the old table. */
+    struct fx_script old;
+    fx_script_init(&old);
+    fx_script_idem(&old, "user:u_a", "old-key", "{\"amount\":100}");
+    char err[256];
+    struct store *raw = NULL;
+    ASSERT_OK(store_open(fx->db_path, STORE_MODE_WRITE, &raw, err, sizeof err));
+    struct store_stmt *st = NULL;
+    ASSERT_OK(store_prepare(raw, "INSERT INTO idempotency (principal, key, request_hash, result, "
+                                 "response, created_at_ms) VALUES ($1, $2, $3, $4, $5, $6)", &st));
+    ASSERT_OK(store_bind_text(st, 1, "user:u_a", 8));
+    ASSERT_OK(store_bind_text(st, 2, "old-key", 7));
+    ASSERT_OK(store_bind_blob(st, 3, old.cmd.request_hash, CRYPTO_SHA256_SIZE));
+    ASSERT_OK(store_bind_int64(st, 4, QB_OK));
+    ASSERT_OK(store_bind_blob(st, 5, "201\n{\"old\":true}", 16));
+    ASSERT_OK(store_bind_int64(st, 6, FX_START_MS));
+    ASSERT_OK(store_step_done(st));
+    store_finalize(st);
+    store_close(raw);
+    fx_script_release(&old);
+
+    fx_start(fx);
+    ASSERT_OK(idem_pay(fx, &again, "user:u_a", "old-key", "{\"amount\":100}", u, m, 100));
+    ASSERT(again.cmd.replayed);
+    ASSERT_EQ_INT(again.run_count, 0);
+    ASSERT_EQ_INT(again.cmd.response.size, 16);
+    ASSERT(memcmp(again.cmd.response.data, "201\n{\"old\":true}", 16) == 0);
+    fx_script_release(&again);
+    ASSERT_ERR(idem_pay(fx, &again, "user:u_a", "old-key", "{\"amount\":9}", u, m, 9),
+               QB_E_IDEMPOTENCY_MISMATCH);
+    fx_script_release(&again);
+    /* The record made by this version is still found beside it. */
+    ASSERT_OK(idem_pay(fx, &again, "user:u_a", "new-key", "{\"amount\":100}", u, m, 100));
+    ASSERT(again.cmd.replayed);
+    fx_script_release(&again);
+    ASSERT_VIEW(fx, u, 900, 0);
+
+    ASSERT_OK(store_prepare(fx->writer, "SELECT (SELECT COUNT(*) FROM idempotency),"
+                                        " (SELECT COUNT(*) FROM idempotency_records)", &st));
+    ASSERT_EQ_INT(store_step(st), STORE_STEP_ROW);
+    ASSERT_EQ_INT(store_column_int64(st, 0), 0);
+    ASSERT_EQ_INT(store_column_int64(st, 1), 2); /* new-key and old-key */
+    store_finalize(st);
+    fx_script_release(&first);
+    fx_free(fx);
+}
+
 TEST(idem_key_too_long_refused)
 {
     /* An idempotency key longer than LEDGER_IDEM_KEY_SIZE_MAX is a client
@@ -1995,6 +2058,7 @@ int main(void)
     RUN(idem_keys_scoped_by_principal);
     RUN(idem_refusal_replayed);
     RUN(idem_key_too_long_refused);
+    RUN(idem_records_of_the_old_table_moved_at_start);
     RUN(history_pages_newest_first);
     RUN(history_empty_account);
     RUN(history_read_walks_without_the_ledger);
