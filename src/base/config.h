@@ -32,6 +32,7 @@ struct config {
     int64_t http_threads;                /* --http-threads, 1..64, default 2 */
     int64_t http_connections_max;        /* --http-connections-max, 16..100000, default 10000 */
     int64_t http_body_size_max;          /* --http-body-size-max, 1024..1048576, default 65536 */
+    int64_t http_timeout_s;              /* --http-timeout-s, 1..3600, default 30 */
     int64_t executor_queue_max;          /* --executor-queue-max, 16..1048576, default 65536 */
     int64_t executor_batch_max;          /* --executor-batch-max, 1..65536, default 8192 */
     int64_t read_connections;            /* --read-connections, 1..64, default 4 */

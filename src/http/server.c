@@ -1057,7 +1057,8 @@ enum qb_error http_server_start(const struct http_server_options *options, struc
         server, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr, MHD_OPTION_ARRAY, pool_option,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned int)options->connections_max,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_CONNECTION_MEMORY_SIZE_MAX,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)HTTP_CONNECTION_TIMEOUT_S,
+        MHD_OPTION_CONNECTION_TIMEOUT,
+        options->timeout_s > 0 ? options->timeout_s : (unsigned int)HTTP_CONNECTION_TIMEOUT_S,
         MHD_OPTION_NOTIFY_COMPLETED, S_on_completed, server, MHD_OPTION_URI_LOG_CALLBACK,
         S_on_uri, server, MHD_OPTION_END);
     if (server->mhd == NULL) {

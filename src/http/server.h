@@ -69,7 +69,7 @@ struct merchant;
 #define HTTP_REPLY_HEADERS_MAX 8                    /* extra headers on one reply */
 #define HTTP_REPLY_SIZE_MAX (1024 * 1024)           /* bytes of one response body */
 #define HTTP_ARENA_SIZE_MAX (256 * 1024)            /* bytes a request may allocate */
-#define HTTP_CONNECTION_TIMEOUT_S 30                /* idle keep-alive connections close */
+#define HTTP_CONNECTION_TIMEOUT_S 30                /* default: a connection silent this long closes */
 #define HTTP_CONNECTION_MEMORY_SIZE_MAX (64 * 1024) /* per connection: headers, buffers */
 #define HTTP_STOP_WAIT_MS 5000                      /* http_server_stop waits this long */
 #define HTTP_REQUEST_ID_SIZE_MAX 48                 /* "req_" + 26 characters + NUL fits */
@@ -123,6 +123,9 @@ struct http_server_options {
     int threads;                     /* epoll threads, 1..64 */
     size_t connections_max;          /* open connections; more are refused */
     size_t body_size_max;            /* request body bytes; more is 413 PAYLOAD_TOO_LARGE */
+    unsigned int timeout_s;          /* a connection that sends nothing this long (idle, or in
+                                      * the middle of its headers or body) is closed without
+                                      * an answer; 0: HTTP_CONNECTION_TIMEOUT_S */
     const struct http_route *routes; /* usually http_routes; tests pass their own */
     size_t route_count;
     struct ledger *ledger;        /* NULL: every submission answers SHUTTING_DOWN */

@@ -6,7 +6,8 @@
  * Idempotency-Key needs.
  *
  * Eight users are registered, raised to KYC level 3 and funded over HTTP
- * (sandbox card and top-up). Then 20 rounds: eight clients (a thread and a
+ * (sandbox card and top-up). Then 20 rounds (QIANBAO_CRASH_ROUNDS for the
+ * longer mode, scripts/crash-long): eight clients (a thread and a
  * keep-alive connection each) send transfers with distinct keys — most of
  * them valid, some refused by design (more than all the money there is; to
  * oneself) — and at a random moment the daemon gets SIGKILL. Each request
@@ -26,10 +27,19 @@
  *     transfers (acknowledged, or resolved to 201) brought in minus what they
  *     took out: nothing refused moved money, nothing moved twice;
  *   - the database, read read-only with the sqlite3 CLI, holds exactly the
- *     committed transfers: one payments row of kind transfer each (payer,
- *     payee and amount matching) and one ledger entry with the transfer code
- *     whose ref is its id, and no other.
- * At the end the daemon stops and `qianbaod --verify` checks the ledger.
+ *     committed transfers: the payments rows of kind transfer and the ledger
+ *     entries with the transfer code written since the previous round's
+ *     check are one each per transfer committed this round (payer, payee,
+ *     amount and ref matching), and no other.
+ * At the end the whole table is checked once more in aggregate (per payer:
+ * how many transfers and how much, and the number of transfer entries), the
+ * daemon stops and `qianbaod --verify` checks the ledger.
+ *
+ * The bookkeeping is linear in the number of transfers, so that the longer
+ * mode's 1,000 rounds cost 50 times 20: a round's transfers are kept only
+ * until that round is checked, the model's balances and per-payer tallies
+ * are running sums, and each round reads from the database only the rows
+ * past the previous round's highest row number.
  *
  * No answer of any kind may be a 5xx. The seed is printed (QB_TEST_SEED
  * replays the choice of kill moments, payers, payees and amounts).
@@ -53,12 +63,19 @@
 
 #define C_USERS 8
 #define C_CLIENTS 8
-#define C_ROUNDS 20
+#define C_ROUNDS_DEFAULT 20
+#define C_ROUNDS_MAX 100000
 #define C_KILL_AFTER_MIN_MS 150
 #define C_KILL_AFTER_MAX_MS 1200
 #define C_OPENING_MINOR 1000000 /* ¥10,000 each: small transfers never drain anyone */
 #define C_AMOUNT_MAX_MINOR 1000
-#define C_XFERS_MAX 200000
+/* A long run pays less each time: KYC level 3 allows ¥200,000 out per user
+ * per year (limit_kyc3_yearly_minor, not a flag), and about 500 transfers
+ * per user per round at 1,000 fen at most would reach it by round 80. At
+ * C_AMOUNT_BUDGET_MINOR / rounds fen at most, 1,000 rounds take a user to
+ * about ¥100,000. */
+#define C_AMOUNT_BUDGET_MINOR 40000
+#define C_XFERS_MAX 200000 /* in one round */
 
 static char C_root[512];
 /* Limits as high as they go: this test is about crashes, not caps. */
@@ -95,8 +112,18 @@ struct xfer {
 };
 
 static struct user C_users[C_USERS];
-static struct xfer *C_xfers;
+static int64_t C_amount_max_minor = C_AMOUNT_MAX_MINOR;
+static struct xfer *C_xfers; /* this round's */
 static atomic_size_t C_xfer_count;
+
+/* The model: what the committed transfers of all checked rounds add up to. */
+static int64_t C_expected_minor[C_USERS];
+static long long C_payer_count[C_USERS];
+static int64_t C_payer_sum_minor[C_USERS];
+static long long C_committed_count;
+/* The highest payments.seq and entries.id the previous round's check saw. */
+static long long C_payment_seq_seen;
+static long long C_entry_id_seen;
 
 /* What the clients saw that no correct daemon answers; the first problem. */
 static atomic_long C_bad;
@@ -184,7 +211,7 @@ static bool C_send_one(struct round_load *load, struct client *client, uint64_t 
     if (x->payee >= x->payer)
         x->payee++;
     int r = (int)(C_rand(rng) % 100);
-    x->amount_minor = C_between(rng, 1, C_AMOUNT_MAX_MINOR);
+    x->amount_minor = C_between(rng, 1, C_amount_max_minor);
     if (r < 5) {
         /* More than all the money there is: refused whatever happened before. */
         x->amount_minor = 10 * (int64_t)C_USERS * C_OPENING_MINOR;
@@ -252,6 +279,7 @@ struct row {
     char payer[64];
     char payee[64];
     long long amount_minor;
+    long long seq; /* payments.seq or entries.id */
 };
 
 struct rows {
@@ -266,15 +294,26 @@ static void C_payment_line(char *line, void *arg)
     if (rows->count >= rows->count_max)
         return;
     struct row *r = &rows->items[rows->count++];
-    if (sscanf(line, "%63s %63s %63s %lld", r->id, r->payer, r->payee, &r->amount_minor) != 4)
+    if (sscanf(line, "%lld %63s %63s %63s %lld", &r->seq, r->id, r->payer, r->payee,
+               &r->amount_minor) != 5)
         r->id[0] = '\0';
 }
 
 static void C_ref_line(char *line, void *arg)
 {
     struct rows *rows = arg;
-    if (rows->count < rows->count_max)
-        snprintf(rows->items[rows->count++].id, sizeof rows->items[0].id, "%s", line);
+    if (rows->count >= rows->count_max)
+        return;
+    struct row *r = &rows->items[rows->count++];
+    if (sscanf(line, "%lld %63s", &r->seq, r->id) != 2)
+        r->id[0] = '\0';
+}
+
+/* One number, the whole output of a query. */
+static void C_number_line(char *line, void *arg)
+{
+    long long *value = arg;
+    *value = strtoll(line, NULL, 10);
 }
 
 static int C_row_cmp(const void *a, const void *b)
@@ -287,7 +326,7 @@ static bool C_committed(const struct xfer *x)
     return x->state == X_ACKED || x->state == X_COMMITTED;
 }
 
-/* The committed transfers, sorted by id, as rows. */
+/* This round's committed transfers, sorted by id, as rows. */
 static struct row *C_committed_rows(size_t *count)
 {
     size_t n = atomic_load(&C_xfer_count);
@@ -308,7 +347,8 @@ static struct row *C_committed_rows(size_t *count)
     return rows;
 }
 
-/* The journal holds exactly the committed transfers, once each. */
+/* The rows written since the previous round's check hold exactly this
+ * round's committed transfers, once each. */
 static void C_journal_check(const char *data_dir, int round)
 {
     char db[TEST_DAEMON_PATH_SIZE_MAX + 16];
@@ -320,10 +360,15 @@ static void C_journal_check(const char *data_dir, int round)
     ASSERT(got.items != NULL);
 
     /* Payments: kind 3 is a transfer (enum wallet_payment_kind, stored). */
-    ASSERT(test_sqlite(db, false,
-                       "SELECT id, user_id, counterparty_id, amount_minor FROM payments "
-                       "WHERE kind = 3",
-                       C_payment_line, &got));
+    char sql[256];
+    snprintf(sql, sizeof sql,
+             "SELECT seq, id, user_id, counterparty_id, amount_minor FROM payments "
+             "WHERE seq > %lld AND kind = 3",
+             C_payment_seq_seen);
+    ASSERT(test_sqlite(db, false, sql, C_payment_line, &got));
+    long long seq_max = C_payment_seq_seen;
+    for (size_t i = 0; i < got.count; i++)
+        seq_max = got.items[i].seq > seq_max ? got.items[i].seq : seq_max;
     qsort(got.items, got.count, sizeof *got.items, C_row_cmp);
     if (got.count != want_count) {
         for (size_t i = 0, shown = 0; i < want_count && shown < 5; i++)
@@ -344,7 +389,12 @@ static void C_journal_check(const char *data_dir, int round)
 
     /* Entries: code 20 is a transfer (WALLET_CODE_TRANSFER), ref the payment id. */
     got.count = 0;
-    ASSERT(test_sqlite(db, false, "SELECT ref FROM entries WHERE code = 20", C_ref_line, &got));
+    snprintf(sql, sizeof sql, "SELECT id, ref FROM entries WHERE id > %lld AND code = 20",
+             C_entry_id_seen);
+    ASSERT(test_sqlite(db, false, sql, C_ref_line, &got));
+    long long entry_id_max = C_entry_id_seen;
+    for (size_t i = 0; i < got.count; i++)
+        entry_id_max = got.items[i].seq > entry_id_max ? got.items[i].seq : entry_id_max;
     qsort(got.items, got.count, sizeof *got.items, C_row_cmp);
     if (got.count != want_count)
         TEST_FAIL_("round %d: %zu transfer entries in the database, %zu committed", round,
@@ -354,6 +404,70 @@ static void C_journal_check(const char *data_dir, int round)
             TEST_FAIL_("round %d: entry for %s, committed %s", round, got.items[i].id, want[i].id);
     free(got.items);
     free(want);
+    /* Other writers (top-ups, the session flush) also move the row numbers:
+     * what is past the highest transfer row seen is read again next round,
+     * and only transfer rows are selected. */
+    C_payment_seq_seen = seq_max;
+    C_entry_id_seen = entry_id_max;
+}
+
+/* The whole database against the running tallies: per payer, how many
+ * transfers and how much; and as many transfer entries as transfers. This is
+ * what catches a row of an earlier round that went missing, since each round
+ * reads only what is new. */
+struct tally {
+    char payer[64];
+    long long count;
+    long long sum_minor;
+};
+struct tallies {
+    struct tally items[C_USERS + 1];
+    size_t count;
+};
+
+static void C_tally_line(char *line, void *arg)
+{
+    struct tallies *t = arg;
+    if (t->count >= C_USERS + 1)
+        return;
+    struct tally *row = &t->items[t->count++];
+    if (sscanf(line, "%63s %lld %lld", row->payer, &row->count, &row->sum_minor) != 3)
+        row->payer[0] = '\0';
+}
+
+static void C_totals_check(const char *data_dir)
+{
+    char db[TEST_DAEMON_PATH_SIZE_MAX + 16];
+    snprintf(db, sizeof db, "%s/qianbao.db", data_dir);
+    struct tallies t = {.count = 0};
+    ASSERT(test_sqlite(db, false,
+                       "SELECT user_id, count(*), sum(amount_minor) FROM payments WHERE kind = 3 "
+                       "GROUP BY user_id",
+                       C_tally_line, &t));
+    long long rows = 0;
+    for (size_t i = 0; i < t.count; i++) {
+        int user = -1;
+        for (int u = 0; u < C_USERS; u++)
+            if (strcmp(t.items[i].payer, C_users[u].u.id) == 0)
+                user = u;
+        if (user < 0)
+            TEST_FAIL_("transfers from %s, who is none of the test's users", t.items[i].payer);
+        if (t.items[i].count != C_payer_count[user] ||
+            t.items[i].sum_minor != C_payer_sum_minor[user])
+            TEST_FAIL_("payer %s: %lld transfers of %lld in the database, %lld of %lld committed",
+                       t.items[i].payer, t.items[i].count, t.items[i].sum_minor,
+                       C_payer_count[user], (long long)C_payer_sum_minor[user]);
+        rows += t.items[i].count;
+    }
+    if (rows != C_committed_count)
+        TEST_FAIL_("%lld transfer payments in the database, %lld committed", rows,
+                   C_committed_count);
+    long long entries = -1;
+    ASSERT(test_sqlite(db, false, "SELECT count(*) FROM entries WHERE code = 20", C_number_line,
+                       &entries));
+    if (entries != C_committed_count)
+        TEST_FAIL_("%lld transfer entries in the database, %lld committed", entries,
+                   C_committed_count);
 }
 
 /* Retries of this round's transfers, which also resolves the unknown ones. */
@@ -423,26 +537,54 @@ static void C_retry_round(struct client *c, int round, size_t from, size_t to, i
     }
 }
 
-/* Each balance against the opening balances plus the committed transfers. */
+/* Adds this round's committed transfers to the model, then checks each
+ * balance against it: the opening balances plus every committed transfer. */
 static void C_balance_check(struct client *c, int round)
 {
-    int64_t expected[C_USERS];
-    for (int i = 0; i < C_USERS; i++)
-        expected[i] = C_users[i].opening_minor;
     size_t n = atomic_load(&C_xfer_count);
     for (size_t i = 0; i < n; i++) {
         const struct xfer *x = &C_xfers[i];
         if (C_committed(x)) {
-            expected[x->payer] -= x->amount_minor;
-            expected[x->payee] += x->amount_minor;
+            C_expected_minor[x->payer] -= x->amount_minor;
+            C_expected_minor[x->payee] += x->amount_minor;
+            C_payer_count[x->payer]++;
+            C_payer_sum_minor[x->payer] += x->amount_minor;
+            C_committed_count++;
         }
     }
     for (int i = 0; i < C_USERS; i++) {
         long long got = th_balance(c, &C_users[i].u);
-        if (got != expected[i])
+        if (got != C_expected_minor[i])
             TEST_FAIL_("round %d: balance of %s is %lld, the committed transfers say %lld", round,
-                       C_users[i].u.id, got, (long long)expected[i]);
+                       C_users[i].u.id, got, (long long)C_expected_minor[i]);
     }
+}
+
+/* Forgets this round's transfers once they are checked. */
+static void C_round_forget(void)
+{
+    size_t n = atomic_load(&C_xfer_count);
+    for (size_t i = 0; i < n; i++) {
+        free(C_xfers[i].answer);
+        C_xfers[i].answer = NULL;
+    }
+    atomic_store(&C_xfer_count, 0);
+}
+
+/* QIANBAO_CRASH_ROUNDS, or C_ROUNDS_DEFAULT; 0 for a value that is not a
+ * decimal in 1..C_ROUNDS_MAX. */
+static int C_rounds(void)
+{
+    const char *text = getenv("QIANBAO_CRASH_ROUNDS");
+    if (text == NULL || text[0] == '\0')
+        return C_ROUNDS_DEFAULT;
+    long long value = 0;
+    for (const char *p = text; *p != '\0'; p++) {
+        if (*p < '0' || *p > '9' || value > C_ROUNDS_MAX)
+            return 0;
+        value = value * 10 + (*p - '0');
+    }
+    return value >= 1 && value <= C_ROUNDS_MAX ? (int)value : 0;
 }
 
 /* --- the test ---------------------------------------------------------------- */
@@ -457,13 +599,22 @@ static void C_user_open(struct client *c, const char *admin, struct user *u)
     client_response_release(&res);
     ASSERT(th_fund(c, admin, &u->u, C_OPENING_MINOR));
     u->opening_minor = C_OPENING_MINOR;
+    C_expected_minor[u - C_users] = C_OPENING_MINOR;
 }
 
 TEST(sigkill_under_load_loses_nothing_and_doubles_nothing)
 {
     // Twenty crashes at random moments of a burst: after each restart, what was acknowledged is
     // there once, what was refused is not, and retries resolve whatever the crash left unknown.
+    int rounds = C_rounds();
+    if (rounds == 0)
+        TEST_FAIL_("QIANBAO_CRASH_ROUNDS must be a number of rounds in 1..%d", C_ROUNDS_MAX);
     uint64_t seed = test_seed();
+    int64_t budget_max_minor = C_AMOUNT_BUDGET_MINOR / rounds;
+    if (budget_max_minor < C_amount_max_minor)
+        C_amount_max_minor = budget_max_minor > 2 ? budget_max_minor : 2;
+    fprintf(stderr, "  %d rounds, transfers of 1 to %lld fen\n", rounds,
+            (long long)C_amount_max_minor);
     uint64_t main_rng = seed ^ 0x5DEECE66Dull;
     static char admin[API_TOKEN_SIZE_MAX];
     struct test_daemon d;
@@ -475,14 +626,15 @@ TEST(sigkill_under_load_loses_nothing_and_doubles_nothing)
     client_release(&c);
 
     int64_t started_ms = C_now_ms();
-    int totals[6] = {0};
+    long long totals[6] = {0};
     int resolved_201 = 0, resolved_4xx = 0, acked = 0;
-    for (int round = 0; round < C_ROUNDS; round++) {
+    for (int round = 0; round < rounds; round++) {
         static struct round_load load;
         memset(&load, 0, sizeof load);
         load.base_url = d.base_url;
         load.round = round;
         size_t first = atomic_load(&C_xfer_count);
+        QB_ASSERT(first == 0);
         for (int i = 0; i < C_CLIENTS; i++) {
             load.clients[i].rng = seed + (uint64_t)round * 1000003u + (uint64_t)i * 7919u;
             load.clients[i].index = i;
@@ -511,13 +663,18 @@ TEST(sigkill_under_load_loses_nothing_and_doubles_nothing)
         C_balance_check(&c, round);
         client_release(&c);
         C_journal_check(d.data_dir, round);
+        C_round_forget();
+        if (rounds > C_ROUNDS_DEFAULT && (round + 1) % 50 == 0)
+            fprintf(stderr, "  round %d: %lld ms, %lld acknowledged so far\n", round + 1,
+                    (long long)(C_now_ms() - started_ms), totals[X_ACKED]);
     }
     fprintf(stderr,
-            "  %d rounds in %lld ms: %d acknowledged, %d refused, %d unknown at the kill "
+            "  %d rounds in %lld ms: %lld acknowledged, %lld refused, %lld unknown at the kill "
             "(%d committed, %d refused on retry)\n",
-            C_ROUNDS, (long long)(C_now_ms() - started_ms), totals[X_ACKED], totals[X_REFUSED],
+            rounds, (long long)(C_now_ms() - started_ms), totals[X_ACKED], totals[X_REFUSED],
             totals[X_UNKNOWN], resolved_201, resolved_4xx);
-    ASSERT_EQ_INT(acked, totals[X_ACKED]);
+    C_totals_check(d.data_dir);
+    ASSERT_EQ_INT((long long)acked, totals[X_ACKED]);
     ASSERT(totals[X_ACKED] > 100);
     ASSERT(totals[X_UNKNOWN] > 0);
 
@@ -540,9 +697,7 @@ int main(void)
     C_xfers = calloc(C_XFERS_MAX, sizeof *C_xfers);
     QB_ASSERT(C_xfers != NULL);
     RUN(sigkill_under_load_loses_nothing_and_doubles_nothing);
-    size_t n = atomic_load(&C_xfer_count);
-    for (size_t i = 0; i < n; i++)
-        free(C_xfers[i].answer);
+    C_round_forget();
     free(C_xfers);
     test_rmtree(C_root);
     return test_summary();

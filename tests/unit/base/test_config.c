@@ -17,6 +17,7 @@ static const char *const env_names[] = {
     "QIANBAO_HTTP_THREADS",       "QIANBAO_HTTP_CONNECTIONS_MAX",
     "QIANBAO_HTTP_BODY_SIZE_MAX", "QIANBAO_EXECUTOR_QUEUE_MAX",
     "QIANBAO_EXECUTOR_BATCH_MAX", "QIANBAO_READ_CONNECTIONS",
+    "QIANBAO_HTTP_TIMEOUT_S",
 };
 
 static struct config cfg;
@@ -72,6 +73,7 @@ TEST(defaults)
     ASSERT_EQ_INT(cfg.http_threads, 2);
     ASSERT_EQ_INT(cfg.http_connections_max, 10000);
     ASSERT_EQ_INT(cfg.http_body_size_max, 65536);
+    ASSERT_EQ_INT(cfg.http_timeout_s, 30);
     ASSERT_EQ_INT(cfg.executor_queue_max, 65536);
     ASSERT_EQ_INT(cfg.executor_batch_max, 8192);
     ASSERT_EQ_INT(cfg.read_connections, 4);
@@ -168,6 +170,7 @@ TEST(bounds_are_inclusive_and_enforced)
         {"http-threads", 1, 64},          {"http-connections-max", 16, 100000},
         {"http-body-size-max", 1024, 1048576}, {"executor-queue-max", 16, 1048576},
         {"executor-batch-max", 1, 65536}, {"read-connections", 1, 64},
+        {"http-timeout-s", 1, 3600},
     };
     clear_env();
     for (size_t i = 0; i < sizeof bounds / sizeof bounds[0]; i++) {

@@ -1,0 +1,510 @@
+/*
+ * test_slow_requests.c — slow and oversize requests over real sockets.
+ *
+ * A client that stops sending — before its headers are complete, or in the
+ * middle of its body — must cost the daemon one socket for at most
+ * --http-timeout-s seconds, must never hold up other clients, and must change
+ * nothing: the cut-off request was never handled, so a money-moving one sent
+ * again with the same Idempotency-Key is applied exactly once. Headers past
+ * the connection's memory are 431 (a request line alone 414), a body past --http-body-size-max is
+ * 413 PAYLOAD_TOO_LARGE, and neither changes anything (docs/api.md).
+ *
+ * The daemon runs with --http-timeout-s 3 so that no case waits long. The
+ * test speaks raw HTTP/1.1 on loopback sockets, since a library client
+ * never stalls on purpose.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "api/transfer_helpers.h"
+
+#define S_TIMEOUT_S 3
+#define S_TIMEOUT_TEXT "3"
+#define S_SLOW_COUNT 50
+#define S_CLOSE_EARLY_MS (S_TIMEOUT_S * 1000 - 600) /* closed sooner: not the timeout */
+#define S_CLOSE_LATE_MS (S_TIMEOUT_S * 1000 + 2500) /* still open later: no timeout */
+#define S_REPLY_SIZE_MAX 8192
+
+static char S_root[512];
+static struct test_daemon S_daemon;
+static struct client S_client;
+static char S_admin[API_TOKEN_SIZE_MAX];
+static unsigned short S_port;
+
+static long long S_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A blocking TCP connection to the daemon, or -1. */
+static int S_connect(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0)
+        return -1;
+    struct sockaddr_in addr;
+    memset(&addr, 0, sizeof addr);
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(S_port);
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (connect(fd, (struct sockaddr *)&addr, sizeof addr) != 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+static bool S_send_all(int fd, const void *data, size_t size)
+{
+    const char *p = data;
+    while (size > 0) {
+        ssize_t n = send(fd, p, size, MSG_NOSIGNAL);
+        if (n <= 0)
+            return false;
+        p += n;
+        size -= (size_t)n;
+    }
+    return true;
+}
+
+/* Reads from fd until the peer closes it or wait_ms pass. What arrived goes
+ * to reply (NUL-terminated, truncated to reply_size - 1; reply may be NULL).
+ * Answers the milliseconds until the close (EOF or reset), or -1 when the
+ * connection was still open at the end. */
+static long long S_wait_closed(int fd, long long wait_ms, char *reply, size_t reply_size)
+{
+    long long start_ms = S_now_ms();
+    size_t used = 0;
+    if (reply != NULL)
+        reply[0] = '\0';
+    for (;;) {
+        long long left_ms = start_ms + wait_ms - S_now_ms();
+        if (left_ms <= 0)
+            return -1;
+        struct pollfd pfd = {.fd = fd, .events = POLLIN};
+        int ready = poll(&pfd, 1, (int)left_ms);
+        if (ready < 0 && errno == EINTR)
+            continue;
+        if (ready <= 0)
+            continue;
+        char chunk[4096];
+        ssize_t n = recv(fd, chunk, sizeof chunk, 0);
+        if (n <= 0)
+            return S_now_ms() - start_ms;
+        if (reply != NULL && used + 1 < reply_size) {
+            size_t take = (size_t)n < reply_size - 1 - used ? (size_t)n : reply_size - 1 - used;
+            memcpy(reply + used, chunk, take);
+            used += take;
+            reply[used] = '\0';
+        }
+    }
+}
+
+/* True when fd is still open: no EOF, reset or data waiting on it. */
+static bool S_still_open(int fd)
+{
+    struct pollfd pfd = {.fd = fd, .events = POLLIN};
+    return poll(&pfd, 1, 0) == 0;
+}
+
+/* The status of the HTTP reply at the start of text, 0 when there is none. */
+static int S_reply_status(const char *text)
+{
+    if (strncmp(text, "HTTP/1.1 ", 9) != 0 && strncmp(text, "HTTP/1.0 ", 9) != 0)
+        return 0;
+    int status = 0;
+    for (const char *p = text + 9; p < text + 12 && *p >= '0' && *p <= '9'; p++)
+        status = status * 10 + (*p - '0');
+    return status;
+}
+
+/* The number of bill lines of u (GET /v1/me/transactions, limit 100), or -1. */
+static long long S_bill_count(const struct api_user *u)
+{
+    struct client_response res;
+    long long count = -1;
+    if (api_call(&S_client, "GET", "/v1/me/transactions?limit=100", u->token, NULL, &res) == 200) {
+        json_t *body = api_json(&res);
+        json_t *items = json_object_get(body, "items");
+        if (json_is_array(items))
+            count = (long long)json_array_size(items);
+        json_decref(body);
+    }
+    client_response_release(&res);
+    return count;
+}
+
+/* The headers of a keyed transfer from token with a body of body_size bytes. */
+static void S_transfer_head(char *out, size_t out_size, const char *token, const char *key,
+                            size_t body_size)
+{
+    snprintf(out, out_size,
+             "POST /v1/transfers HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+             "Authorization: Bearer %s\r\nIdempotency-Key: %s\r\n"
+             "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n",
+             token, key, body_size);
+}
+
+TEST(a_silent_connection_is_closed)
+{
+    // A client that connects and sends nothing holds a socket for the timeout, no longer,
+    // and is closed without an answer.
+    int fd = S_connect();
+    ASSERT(fd >= 0);
+    char reply[S_REPLY_SIZE_MAX];
+    long long closed_ms = S_wait_closed(fd, S_CLOSE_LATE_MS, reply, sizeof reply);
+    close(fd);
+    if (closed_ms < 0)
+        TEST_FAIL_("a silent connection was still open after %d ms", S_CLOSE_LATE_MS);
+    if (closed_ms < S_CLOSE_EARLY_MS)
+        TEST_FAIL_("a silent connection was closed after %lld ms, before the timeout", closed_ms);
+    ASSERT_EQ_STR(reply, "");
+}
+
+TEST(headers_a_byte_at_a_time_are_cut_off)
+{
+    // Slowloris: the request line and headers arrive a byte at a time, each byte later than
+    // the timeout after the one before. The first pause ends the connection, about the
+    // timeout after the last byte, with no answer; nothing was routed.
+    static const char request[] = "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+    int fd = S_connect();
+    ASSERT(fd >= 0);
+    /* The first bytes in quick succession, a few hundred ms apart: activity keeps it open. */
+    for (size_t i = 0; i < 4; i++) {
+        ASSERT(S_send_all(fd, request + i, 1));
+        struct timespec pause = {0, 300 * 1000 * 1000};
+        nanosleep(&pause, NULL);
+    }
+    ASSERT(S_still_open(fd));
+    /* The next byte is due only after the timeout: the daemon stops waiting first. */
+    char reply[S_REPLY_SIZE_MAX];
+    long long closed_ms = S_wait_closed(fd, (S_TIMEOUT_S + 1) * 1000, reply, sizeof reply);
+    if (closed_ms < 0)
+        TEST_FAIL_("a connection silent for %d s inside its headers was not closed",
+                   S_TIMEOUT_S + 1);
+    if (closed_ms < S_CLOSE_EARLY_MS)
+        TEST_FAIL_("closed %lld ms after the last byte, before the timeout", closed_ms);
+    ASSERT_EQ_STR(reply, "");
+    close(fd);
+    /* The daemon serves the next client as usual. */
+    struct client_response res;
+    ASSERT_EQ_INT(api_call(&S_client, "GET", "/healthz", NULL, NULL, &res), 200);
+    client_response_release(&res);
+}
+
+TEST(fifty_slow_clients_do_not_hold_up_others)
+{
+    // Fifty connections stalled in the middle of their headers, and one more stalled in its
+    // body, do not keep an ordinary client waiting: it is served while every one of them is
+    // still open, and each of them is closed about the timeout after its last byte.
+    struct api_user a, b;
+    API_MUST(th_user_new(&S_client, S_admin, &a));
+    API_MUST(api_user_new(&S_client, S_admin, &b));
+    API_MUST(th_fund(&S_client, S_admin, &a, 5000));
+
+    int fds[S_SLOW_COUNT + 1];
+    for (size_t i = 0; i < S_SLOW_COUNT; i++) {
+        fds[i] = S_connect();
+        ASSERT(fds[i] >= 0);
+        char partial[256];
+        snprintf(partial, sizeof partial,
+                 "POST /v1/transfers HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow-%zu: ", i);
+        ASSERT(S_send_all(fds[i], partial, strlen(partial)));
+    }
+    fds[S_SLOW_COUNT] = S_connect();
+    ASSERT(fds[S_SLOW_COUNT] >= 0);
+    char head[512];
+    S_transfer_head(head, sizeof head, a.token, "slow-body", 100);
+    ASSERT(S_send_all(fds[S_SLOW_COUNT], head, strlen(head)));
+    ASSERT(S_send_all(fds[S_SLOW_COUNT], "{\"to\":", 6));
+    long long stalled_at_ms = S_now_ms();
+
+    /* An ordinary client on a new connection: a read and a payment, answered at once. */
+    struct client fresh;
+    client_init(&fresh, S_daemon.base_url);
+    struct client_response res;
+    long health = api_call(&fresh, "GET", "/healthz", NULL, NULL, &res);
+    client_response_release(&res);
+    char body[256];
+    snprintf(body, sizeof body, "{\"to\":\"%s\",\"amount\":1200,\"payment_password\":\"%s\"}",
+             b.phone, TH_PAY_PASSWORD);
+    long paid = api_call_idem(&fresh, "POST", "/v1/transfers", a.token, "not-slow", body, &res);
+    client_response_release(&res);
+    client_release(&fresh);
+    ASSERT_EQ_INT(health, 200);
+    ASSERT_EQ_INT(paid, 201);
+    long long served_ms = S_now_ms() - stalled_at_ms;
+    ASSERT_EQ_INT(th_balance(&S_client, &b), 1200);
+    for (size_t i = 0; i <= S_SLOW_COUNT; i++) {
+        if (!S_still_open(fds[i]))
+            TEST_FAIL_("slow connection %zu was closed before the ordinary client was served "
+                       "(%lld ms)",
+                       i, served_ms);
+    }
+
+    /* Then every slow one goes, about the timeout after it stalled, without an answer. */
+    for (size_t i = 0; i <= S_SLOW_COUNT; i++) {
+        char reply[S_REPLY_SIZE_MAX];
+        long long left_ms = stalled_at_ms + S_CLOSE_LATE_MS - S_now_ms();
+        long long closed_ms = S_wait_closed(fds[i], left_ms > 0 ? left_ms : 1, reply, sizeof reply);
+        close(fds[i]);
+        if (closed_ms < 0)
+            TEST_FAIL_("slow connection %zu was still open %d ms after it stalled", i,
+                       S_CLOSE_LATE_MS);
+        if (reply[0] != '\0')
+            TEST_FAIL_("slow connection %zu was answered: %.60s", i, reply);
+    }
+    long long all_closed_ms = S_now_ms() - stalled_at_ms;
+    if (all_closed_ms < S_CLOSE_EARLY_MS)
+        TEST_FAIL_("the slow connections were closed after %lld ms, before the timeout",
+                   all_closed_ms);
+    fprintf(stderr, "  served in %lld ms beside %d stalled connections; all closed after %lld ms\n",
+            served_ms, S_SLOW_COUNT + 1, all_closed_ms);
+    /* The stalled transfer did nothing. */
+    ASSERT_EQ_INT(th_balance(&S_client, &a), 5000 - 1200);
+    ASSERT_EQ_INT(th_balance(&S_client, &b), 1200);
+}
+
+TEST(a_stalled_body_applies_nothing)
+{
+    // A payment whose headers and half its body arrived, then nothing: closed at the timeout
+    // without an answer, no money moved, no bill line, no answer kept under the key. The
+    // same request sent again with the same key is applied once, then replayed.
+    struct api_user a, b;
+    API_MUST(th_user_new(&S_client, S_admin, &a));
+    API_MUST(api_user_new(&S_client, S_admin, &b));
+    API_MUST(th_fund(&S_client, S_admin, &a, 10000));
+    long long bills_before = S_bill_count(&a);
+    ASSERT(bills_before >= 1);
+
+    char body[256], head[512];
+    snprintf(body, sizeof body, "{\"to\":\"%s\",\"amount\":2500,\"payment_password\":\"%s\"}",
+             b.phone, TH_PAY_PASSWORD);
+    size_t body_size = strlen(body);
+    /* Twice: stalled after half the body, and one byte short of it. */
+    size_t sent_sizes[] = {body_size / 2, body_size - 1};
+    for (size_t i = 0; i < sizeof sent_sizes / sizeof sent_sizes[0]; i++) {
+        int fd = S_connect();
+        ASSERT(fd >= 0);
+        S_transfer_head(head, sizeof head, a.token, "stalled", body_size);
+        ASSERT(S_send_all(fd, head, strlen(head)));
+        ASSERT(S_send_all(fd, body, sent_sizes[i]));
+        char reply[S_REPLY_SIZE_MAX];
+        long long closed_ms = S_wait_closed(fd, S_CLOSE_LATE_MS, reply, sizeof reply);
+        close(fd);
+        if (closed_ms < 0)
+            TEST_FAIL_("a body stalled after %zu of %zu bytes was still open after %d ms",
+                       sent_sizes[i], body_size, S_CLOSE_LATE_MS);
+        if (closed_ms < S_CLOSE_EARLY_MS)
+            TEST_FAIL_("a stalled body was closed after %lld ms, before the timeout", closed_ms);
+        if (reply[0] != '\0')
+            TEST_FAIL_("a stalled body was answered: %.60s", reply);
+        ASSERT_EQ_INT(th_balance(&S_client, &a), 10000);
+        ASSERT_EQ_INT(th_balance(&S_client, &b), 0);
+        ASSERT_EQ_INT(S_bill_count(&a), bills_before);
+    }
+
+    /* The retry runs it (not a replay), the next one replays it: one payment. */
+    struct client_response res;
+    ASSERT_EQ_INT(api_call_idem(&S_client, "POST", "/v1/transfers", a.token, "stalled", body,
+                                &res),
+                  201);
+    ASSERT(strcmp(api_header(&res, "Idempotent-Replayed"), "true") != 0);
+    client_response_release(&res);
+    ASSERT_EQ_INT(api_call_idem(&S_client, "POST", "/v1/transfers", a.token, "stalled", body,
+                                &res),
+                  201);
+    ASSERT_EQ_STR(api_header(&res, "Idempotent-Replayed"), "true");
+    client_response_release(&res);
+    ASSERT_EQ_INT(th_balance(&S_client, &a), 10000 - 2500);
+    ASSERT_EQ_INT(th_balance(&S_client, &b), 2500);
+    ASSERT_EQ_INT(S_bill_count(&a), bills_before + 1);
+}
+
+/* Sends text on a fresh connection and reads the answer until the daemon
+ * closes the connection or 5 s pass; answers its status (0: none). */
+static int S_raw_status(const char *text, size_t text_size, char *reply, size_t reply_size)
+{
+    int fd = S_connect();
+    if (fd < 0)
+        return 0;
+    /* The daemon may answer and close before it read everything: a failed send is fine. */
+    (void)S_send_all(fd, text, text_size);
+    (void)S_wait_closed(fd, 5000, reply, reply_size);
+    close(fd);
+    return S_reply_status(reply);
+}
+
+TEST(oversize_headers_are_431)
+{
+    // Headers that do not fit the connection's memory (64 KiB): one huge header, or
+    // thousands of small ones, on a payment with its key, are 431; a request line that alone
+    // does not fit is 414. Nothing is applied; the key stays unused.
+    struct api_user a, b;
+    API_MUST(th_user_new(&S_client, S_admin, &a));
+    API_MUST(api_user_new(&S_client, S_admin, &b));
+    API_MUST(th_fund(&S_client, S_admin, &a, 3000));
+    char body[256];
+    snprintf(body, sizeof body, "{\"to\":\"%s\",\"amount\":700,\"payment_password\":\"%s\"}",
+             b.phone, TH_PAY_PASSWORD);
+    size_t body_size = strlen(body);
+
+    size_t request_size_max = 200 * 1024;
+    char *request = malloc(request_size_max);
+    ASSERT(request != NULL);
+    for (int variant = 0; variant < 2; variant++) {
+        int n = snprintf(request, request_size_max,
+                         "POST /v1/transfers HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                         "Authorization: Bearer %s\r\nIdempotency-Key: big-head\r\n"
+                         "Content-Type: application/json\r\nContent-Length: %zu\r\n",
+                         a.token, body_size);
+        size_t used = (size_t)n;
+        if (variant == 0) {
+            memcpy(request + used, "X-Pad: ", 7);
+            used += 7;
+            memset(request + used, 'a', 100 * 1024);
+            used += 100 * 1024;
+            memcpy(request + used, "\r\n", 2);
+            used += 2;
+        } else {
+            for (int i = 0; i < 4000; i++)
+                used += (size_t)snprintf(request + used, request_size_max - used,
+                                         "X-Many-%04d: 0123456789\r\n", i);
+        }
+        used += (size_t)snprintf(request + used, request_size_max - used, "\r\n%s", body);
+        char reply[S_REPLY_SIZE_MAX];
+        int status = S_raw_status(request, used, reply, sizeof reply);
+        if (status != 431) {
+            free(request);
+            TEST_FAIL_("oversize headers (variant %d): %d %.80s", variant, status, reply);
+        }
+    }
+    /* A request line alone past the memory: 414. */
+    int n = snprintf(request, request_size_max, "POST /v1/transfers?");
+    size_t used = (size_t)n;
+    memset(request + used, 'q', 70 * 1024);
+    used += 70 * 1024;
+    used += (size_t)snprintf(request + used, request_size_max - used,
+                             " HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer %s\r\n"
+                             "Idempotency-Key: big-head\r\nContent-Type: application/json\r\n"
+                             "Content-Length: %zu\r\n\r\n%s",
+                             a.token, body_size, body);
+    char reply[S_REPLY_SIZE_MAX];
+    int status = S_raw_status(request, used, reply, sizeof reply);
+    free(request);
+    if (status != 414)
+        TEST_FAIL_("an oversize request line: %d %.80s", status, reply);
+    ASSERT_EQ_INT(th_balance(&S_client, &a), 3000);
+    ASSERT_EQ_INT(th_balance(&S_client, &b), 0);
+
+    struct client_response res;
+    ASSERT_EQ_INT(api_call_idem(&S_client, "POST", "/v1/transfers", a.token, "big-head", body,
+                                &res),
+                  201);
+    ASSERT(strcmp(api_header(&res, "Idempotent-Replayed"), "true") != 0);
+    client_response_release(&res);
+    ASSERT_EQ_INT(th_balance(&S_client, &b), 700);
+}
+
+TEST(oversize_bodies_are_413)
+{
+    // A payment announcing a body over --http-body-size-max is refused before its body is
+    // read, and a chunked one once it has streamed past the limit: 413 PAYLOAD_TOO_LARGE,
+    // nothing applied, nothing kept under its key.
+    struct api_user a, b;
+    API_MUST(th_user_new(&S_client, S_admin, &a));
+    API_MUST(api_user_new(&S_client, S_admin, &b));
+    API_MUST(th_fund(&S_client, S_admin, &a, 3000));
+    char body[256];
+    snprintf(body, sizeof body, "{\"to\":\"%s\",\"amount\":900,\"payment_password\":\"%s\"}",
+             b.phone, TH_PAY_PASSWORD);
+
+    /* Announced: the headers alone get the answer. */
+    char head[512];
+    S_transfer_head(head, sizeof head, a.token, "big-body", 70 * 1024);
+    int fd = S_connect();
+    ASSERT(fd >= 0);
+    ASSERT(S_send_all(fd, head, strlen(head)));
+    char reply[S_REPLY_SIZE_MAX];
+    long long start_ms = S_now_ms();
+    /* The answer comes at once; the connection may stay open for the next request. */
+    struct pollfd pfd = {.fd = fd, .events = POLLIN};
+    ASSERT(poll(&pfd, 1, 5000) == 1);
+    ssize_t n = recv(fd, reply, sizeof reply - 1, 0);
+    close(fd);
+    ASSERT(n > 0);
+    reply[n] = '\0';
+    if (S_reply_status(reply) != 413 || strstr(reply, "\"PAYLOAD_TOO_LARGE\"") == NULL)
+        TEST_FAIL_("an announced oversize body: %.200s", reply);
+    ASSERT(S_now_ms() - start_ms < S_TIMEOUT_S * 1000);
+
+    /* Chunked: 70 chunks of 1 KiB. */
+    size_t request_size_max = 128 * 1024;
+    char *request = malloc(request_size_max);
+    ASSERT(request != NULL);
+    size_t used = (size_t)snprintf(request, request_size_max,
+                                   "POST /v1/transfers HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                                   "Authorization: Bearer %s\r\nIdempotency-Key: big-body\r\n"
+                                   "Content-Type: application/json\r\n"
+                                   "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n",
+                                   a.token);
+    for (int i = 0; i < 70; i++) {
+        used += (size_t)snprintf(request + used, request_size_max - used, "400\r\n");
+        memset(request + used, ' ', 1024);
+        used += 1024;
+        used += (size_t)snprintf(request + used, request_size_max - used, "\r\n");
+    }
+    used += (size_t)snprintf(request + used, request_size_max - used, "0\r\n\r\n");
+    int status = S_raw_status(request, used, reply, sizeof reply);
+    free(request);
+    if (status != 413 || strstr(reply, "\"PAYLOAD_TOO_LARGE\"") == NULL)
+        TEST_FAIL_("a chunked oversize body: %d %.200s", status, reply);
+    ASSERT_EQ_INT(th_balance(&S_client, &a), 3000);
+    ASSERT_EQ_INT(th_balance(&S_client, &b), 0);
+
+    struct client_response res;
+    ASSERT_EQ_INT(api_call_idem(&S_client, "POST", "/v1/transfers", a.token, "big-body", body,
+                                &res),
+                  201);
+    ASSERT(strcmp(api_header(&res, "Idempotent-Replayed"), "true") != 0);
+    client_response_release(&res);
+    ASSERT_EQ_INT(th_balance(&S_client, &b), 900);
+}
+
+int main(void)
+{
+    test_tmpdir(S_root, sizeof S_root);
+    const char *const args[] = {"--http-timeout-s", S_TIMEOUT_TEXT, NULL};
+    if (!api_daemon_start(&S_daemon, S_root, "main", args, S_admin)) {
+        fprintf(stderr, "cannot start qianbaod\n");
+        return 1;
+    }
+    const char *colon = strrchr(S_daemon.address, ':');
+    S_port = colon != NULL ? (unsigned short)strtoul(colon + 1, NULL, 10) : 0;
+    client_init(&S_client, S_daemon.base_url);
+
+    RUN(a_silent_connection_is_closed);
+    RUN(headers_a_byte_at_a_time_are_cut_off);
+    RUN(fifty_slow_clients_do_not_hold_up_others);
+    RUN(a_stalled_body_applies_nothing);
+    RUN(oversize_headers_are_431);
+    RUN(oversize_bodies_are_413);
+
+    client_release(&S_client);
+    int status = test_daemon_stop(&S_daemon);
+    if (status != 0)
+        fprintf(stderr, "qianbaod exited with %d\n", status);
+    test_rmtree(S_root);
+    return test_summary() != 0 || status != 0 ? 1 : 0;
+}
