@@ -728,7 +728,9 @@ static int S_verify(const struct config *cfg, const struct daemon_paths *paths)
             (long long)store_schema_version(reader));
     struct ledger_verify_report report;
     memset(&report, 0, sizeof report);
-    rc = ledger_verify(reader, &report, S_verify_progress, NULL);
+    struct ledger_options rule = {0};
+    wallet_ledger_options(&rule); /* the spending sums as the daemon counts them */
+    rc = ledger_verify(reader, &rule, &report, S_verify_progress, NULL);
     store_close(reader);
     printf("entries_checked=%" PRId64 " accounts_checked=%" PRId64 " holds_open=%" PRId64 "\n",
            report.entries_checked, report.accounts_checked, report.holds_open);

@@ -21,6 +21,7 @@
 
 #include "base/log.h"
 #include "http/internal.h"
+#include "wallet/limits.h"
 
 static bool S_progress(int64_t done, int64_t total, void *arg)
 {
@@ -42,7 +43,9 @@ static void *S_run(void *arg)
     struct store *reader = NULL;
     enum qb_error rc = store_pool_open_extra(server->pool, &reader, err, sizeof err);
     if (rc == QB_OK) {
-        rc = ledger_verify(reader, &report, S_progress, v);
+        struct ledger_options rule = {0};
+        wallet_ledger_options(&rule); /* the spending sums as the daemon counts them */
+        rc = ledger_verify(reader, &rule, &report, S_progress, v);
         store_close(reader);
     } else {
         /* The reason cut to what fits after the prefix. */

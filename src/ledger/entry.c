@@ -282,3 +282,22 @@ out:
     store_finalize(stmt);
     return err;
 }
+
+bool ledger_spent_count(const struct ledger_options *options, enum ledger_account_kind kind,
+                        uint16_t code, int64_t at_ms, int64_t amount_minor,
+                        struct ledger_spent *sp)
+{
+    if (options == NULL || options->spending_code == NULL || amount_minor >= 0 ||
+        kind != LEDGER_ACCOUNT_USER || !options->spending_code(code))
+        return true;
+    int64_t day_start_ms = 0, year = 0;
+    options->spending_period(at_ms, &day_start_ms, &year);
+    if (sp->day_start_ms != day_start_ms)
+        sp->day_start_ms = day_start_ms, sp->day_minor = 0;
+    if (sp->year != year)
+        sp->year = year, sp->year_minor = 0;
+    const int64_t amount = -amount_minor;
+    return !__builtin_add_overflow(sp->day_minor, amount, &sp->day_minor) &&
+           !__builtin_add_overflow(sp->year_minor, amount, &sp->year_minor) &&
+           !__builtin_add_overflow(sp->lifetime_minor, amount, &sp->lifetime_minor);
+}

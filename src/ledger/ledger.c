@@ -138,8 +138,7 @@ struct ledger {
     size_t batch_max;
     size_t flush_per_batch;
     int64_t replay_lag_max;
-    bool (*spending_code)(uint16_t code);
-    void (*spending_period)(int64_t at_ms, int64_t *day_start_ms, int64_t *year);
+    struct ledger_options spending; /* its spending_code and spending_period only */
     int64_t spent_counted_to; /* entries up to this one are in the checkpoints' sums */
 
     /* Accounts: chunks never move, so readers may index them while the
@@ -603,28 +602,6 @@ static bool S_test_break_balance_check(const struct ledger *ledger)
 #endif
 }
 
-/* Counts a debit of amount_minor (< 0) to a at at_ms in its spending sums,
- * when the entry's code counts as spending and a is a user account. False
- * when a sum would overflow. */
-static bool spent_add(const struct ledger *ledger, struct account *a, uint16_t code,
-                      int64_t at_ms, int64_t amount_minor)
-{
-    if (ledger->spending_code == NULL || amount_minor >= 0 || a->kind != LEDGER_ACCOUNT_USER ||
-        !ledger->spending_code(code))
-        return true;
-    int64_t day_start_ms = 0, year = 0;
-    ledger->spending_period(at_ms, &day_start_ms, &year);
-    struct ledger_spent *sp = &a->spent;
-    if (sp->day_start_ms != day_start_ms)
-        sp->day_start_ms = day_start_ms, sp->day_minor = 0;
-    if (sp->year != year)
-        sp->year = year, sp->year_minor = 0;
-    const int64_t amount = -amount_minor;
-    return !__builtin_add_overflow(sp->day_minor, amount, &sp->day_minor) &&
-           !__builtin_add_overflow(sp->year_minor, amount, &sp->year_minor) &&
-           !__builtin_add_overflow(sp->lifetime_minor, amount, &sp->lifetime_minor);
-}
-
 /* Appends an entry to the batch buffer: assigns its id, time and hash, and
  * links each posting to its account's previous entry. The caller has
  * validated everything and set each posting's amounts; this applies them to
@@ -667,7 +644,8 @@ static struct ledger_entry *entry_append(struct ledger *ledger, enum ledger_entr
         a->last_entry_id = e->id;
         /* The domain checked its limits against these sums with checked
          * arithmetic before posting. */
-        QB_ASSERT(spent_add(ledger, a, code, e->created_at_ms, po->amount_minor));
+        QB_ASSERT(ledger_spent_count(&ledger->spending, a->kind, code, e->created_at_ms,
+                                     po->amount_minor, &a->spent));
     }
     char why[128];
     QB_ASSERT(ledger_entry_is_well_formed(e, why, sizeof why));
@@ -967,7 +945,7 @@ enum qb_error ledger_txn_account_set_flags(struct ledger_txn *txn, int64_t accou
 
 bool ledger_txn_counts_spending(const struct ledger_txn *txn)
 {
-    return txn->ledger->spending_code != NULL;
+    return txn->ledger->spending.spending_code != NULL;
 }
 
 enum qb_error ledger_txn_account_get(struct ledger_txn *txn, int64_t account_id,
@@ -1577,7 +1555,8 @@ static enum qb_error state_load(struct ledger *ledger)
                 __builtin_add_overflow(a->held_minor, po->held_delta_minor, &a->held_minor))
                 return load_fail(ledger, stmt, QB_E_INTERNAL, "account chain broken in replay");
             if (e.id > ledger->spent_counted_to &&
-                !spent_add(ledger, a, e.code, e.created_at_ms, po->amount_minor))
+                !ledger_spent_count(&ledger->spending, a->kind, e.code, e.created_at_ms,
+                                    po->amount_minor, &a->spent))
                 return load_fail(ledger, stmt, QB_E_INTERNAL, "spending sum overflows in replay");
             a->last_entry_id = e.id;
             if (!a->in_dirty_list) {
@@ -1883,9 +1862,10 @@ enum qb_error ledger_open(struct store *writer, const struct ledger_options *opt
     ledger->flush_per_batch = options && options->flush_per_batch ? options->flush_per_batch : 8;
     ledger->replay_lag_max =
         options && options->replay_lag_max ? options->replay_lag_max : 2000000;
-    ledger->spending_code = options ? options->spending_code : NULL;
-    ledger->spending_period = options ? options->spending_period : NULL;
-    QB_ASSERT((ledger->spending_code == NULL) == (ledger->spending_period == NULL));
+    ledger->spending.spending_code = options ? options->spending_code : NULL;
+    ledger->spending.spending_period = options ? options->spending_period : NULL;
+    QB_ASSERT((ledger->spending.spending_code == NULL) ==
+              (ledger->spending.spending_period == NULL));
     ledger->chunks = xcalloc(ACCOUNT_CHUNK_COUNT_MAX, sizeof(struct account *));
     ledger->txn.ledger = ledger;
 #ifdef QB_TEST_HOOKS

@@ -357,14 +357,17 @@ struct ledger_verify_report {
  * connection: the hash chain, each entry summing to zero per currency, each
  * posting's balance_after and prev_entry_id, no balance below its floor at
  * any point, each hold resolved at most once and never over-captured, every
- * account's checkpoint equal to its running state at that point, open holds
- * equal to the holds table, and the sum of all balances per currency zero.
+ * account's checkpoint equal to its running state at that point (with the
+ * spending sums, counted by options' rule, when options has one; NULL: not
+ * checked), open holds equal to the holds table, and the sum of all
+ * balances per currency zero.
  * QB_OK when all hold; QB_E_INTERNAL with report->problem naming the first
  * failure; QB_E_STORAGE on read errors. progress (may be NULL) is called
  * every 65536 entries and once at the end of the journal; when it answers
  * false the check stops there with QB_E_SHUTTING_DOWN (a daemon stopping). */
 typedef bool (*ledger_verify_progress_fn)(int64_t done, int64_t total, void *arg);
-QB_MUST_USE enum qb_error ledger_verify(struct store *reader, struct ledger_verify_report *report,
+QB_MUST_USE enum qb_error ledger_verify(struct store *reader, const struct ledger_options *options,
+                                        struct ledger_verify_report *report,
                                         ledger_verify_progress_fn progress, void *progress_arg);
 
 #endif

@@ -5,7 +5,7 @@
  * hash chain from the first entry, replays every posting into its own
  * balances, and compares what it derived with everything the database
  * claims (balance_after and prev_entry_id in each posting, the accounts'
- * checkpoints, the open holds). It reads through an ordinary read
+ * checkpoints with their spending sums, the open holds). It reads through an ordinary read
  * connection, so it can run beside a live daemon (`qianbaod --verify` on a
  * data directory, `qianbao admin verify`).
  */
@@ -18,7 +18,10 @@
 
 struct verify_account {
     const struct currency *currency;
+    enum ledger_account_kind kind;
     int64_t floor_minor;
+    struct ledger_spent ckpt_spent;
+    struct ledger_spent spent;
     int64_t ckpt_balance_minor;
     int64_t ckpt_held_minor;
     int64_t ckpt_last_entry_id;
@@ -37,6 +40,8 @@ struct verify_hold {
 
 struct verify {
     struct ledger_verify_report *report;
+    const struct ledger_options *spending; /* NULL: sums not checked */
+    int64_t spent_counted_to; /* checkpoints up to this entry hold the upgrade's sums */
     struct verify_account *accounts; /* index = id; [0] unused */
     int64_t account_count;
     struct verify_hold *holds;       /* sorted by id: holds are appended in id order */
@@ -85,7 +90,9 @@ static enum qb_error load_accounts(struct verify *v, struct store *reader)
     QB_ASSERT(v->accounts != NULL);
 
     err = store_prepare(reader, "SELECT id, currency, floor_minor, balance_minor, held_minor, "
-                                "last_entry_id FROM accounts ORDER BY id", &stmt);
+                                "last_entry_id, kind, spent_day_start_ms, spent_day_minor, "
+                                "spent_year, spent_year_minor, spent_lifetime_minor "
+                                "FROM accounts ORDER BY id", &stmt);
     if (err != QB_OK)
         return QB_E_STORAGE;
     int rc;
@@ -105,6 +112,10 @@ static enum qb_error load_accounts(struct verify *v, struct store *reader)
         a->ckpt_balance_minor = store_column_int64(stmt, 3);
         a->ckpt_held_minor = store_column_int64(stmt, 4);
         a->ckpt_last_entry_id = store_column_int64(stmt, 5);
+        a->kind = (enum ledger_account_kind)store_column_int64(stmt, 6);
+        a->ckpt_spent = (struct ledger_spent){store_column_int64(stmt, 7), store_column_int64(stmt, 8),
+                                              store_column_int64(stmt, 9), store_column_int64(stmt, 10),
+                                              store_column_int64(stmt, 11)};
         v->account_count = id;
     }
     store_finalize(stmt);
@@ -144,10 +155,21 @@ static enum qb_error apply_entry(struct verify *v, const struct ledger_entry *e)
         if (a->floor_minor != LEDGER_FLOOR_NONE && a->balance_minor - a->held_minor < a->floor_minor)
             return problem(v, "entry %lld: account %lld below its floor", (long long)e->id,
                            (long long)po->account_id);
+        if (!ledger_spent_count(v->spending, a->kind, e->code, e->created_at_ms, po->amount_minor,
+                                &a->spent))
+            return problem(v, "entry %lld overflows the spending of account %lld",
+                           (long long)e->id, (long long)po->account_id);
         a->last_entry_id = e->id;
         if (a->ckpt_last_entry_id == e->id &&
             (a->ckpt_balance_minor != a->balance_minor || a->ckpt_held_minor != a->held_minor))
             return problem(v, "account %lld: checkpoint disagrees with the journal at entry %lld",
+                           (long long)po->account_id, (long long)e->id);
+        /* The sums of a checkpoint written since the upgrade that brought
+         * them in; older ones hold what the upgrade copied, current as of
+         * spent_counted_to, not as of their entry. */
+        if (v->spending != NULL && a->ckpt_last_entry_id == e->id && e->id > v->spent_counted_to &&
+            memcmp(&a->ckpt_spent, &a->spent, sizeof a->spent) != 0)
+            return problem(v, "account %lld: spending sums disagree with the journal at entry %lld",
                            (long long)po->account_id, (long long)e->id);
     }
 
@@ -217,6 +239,16 @@ static enum qb_error verify_run(struct verify *v, struct store *reader,
     enum qb_error err = load_accounts(v, reader);
     if (err != QB_OK)
         return err;
+    struct store_stmt *meta;
+    if (store_prepare(reader, "SELECT value FROM meta WHERE key = 'spent_counted_to'", &meta) !=
+        QB_OK)
+        return QB_E_STORAGE;
+    int meta_rc = store_step(meta);
+    if (meta_rc == STORE_STEP_ROW)
+        v->spent_counted_to = store_column_int64(meta, 0);
+    store_finalize(meta);
+    if (meta_rc != STORE_STEP_ROW)
+        return QB_E_STORAGE;
     v->report->accounts_checked = v->account_count;
 
     struct store_stmt *stmt;
@@ -270,8 +302,10 @@ static enum qb_error verify_run(struct verify *v, struct store *reader,
      * posted to must be empty. */
     for (int64_t id = 1; id <= v->account_count; id++) {
         const struct verify_account *a = &v->accounts[id];
+        static const struct ledger_spent none;
         if (a->ckpt_last_entry_id >= expect_id ||
-            (a->ckpt_last_entry_id == 0 && (a->ckpt_balance_minor != 0 || a->ckpt_held_minor != 0)))
+            (a->ckpt_last_entry_id == 0 && (a->ckpt_balance_minor != 0 || a->ckpt_held_minor != 0 ||
+                                            memcmp(&a->ckpt_spent, &none, sizeof none) != 0)))
             return problem(v, "account %lld: checkpoint disagrees with the journal", (long long)id);
     }
     /* Money is neither made nor lost: per currency, all balances sum to zero. */
@@ -286,11 +320,14 @@ static enum qb_error verify_run(struct verify *v, struct store *reader,
     return check_holds_table(v, reader);
 }
 
-enum qb_error ledger_verify(struct store *reader, struct ledger_verify_report *report,
+enum qb_error ledger_verify(struct store *reader, const struct ledger_options *options,
+                            struct ledger_verify_report *report,
                             ledger_verify_progress_fn progress, void *progress_arg)
 {
     memset(report, 0, sizeof *report);
     struct verify v = {.report = report};
+    if (options != NULL && options->spending_code != NULL)
+        v.spending = options;
     /* One read transaction: a consistent snapshot even beside a live writer. */
     enum qb_error err = store_begin(reader);
     if (err == QB_OK) {

@@ -544,7 +544,7 @@ static inline enum qb_error fx_verify(struct fx *fx, struct ledger_verify_report
     if (rc != QB_OK)
         TEST_FAIL_("store_open(read) for verify: %s: %s", error_name(rc), err);
     memset(report, 0, sizeof *report);
-    rc = ledger_verify(reader, report, NULL, NULL);
+    rc = ledger_verify(reader, &fx->options, report, NULL, NULL);
     store_close(reader);
     return rc;
 }
