@@ -41,6 +41,12 @@
  * are running sums, and each round reads from the database only the rows
  * past the previous round's highest row number.
  *
+ * Three more clients send, beside the transfers, merchant order payments,
+ * full refunds of orders paid in earlier rounds, and red packets with every
+ * user's claim; each is retried, read back and taken into the model of the
+ * users' and the merchant's balances the same way (see "the other kinds"
+ * below, and docs/reliability.md).
+ *
  * No answer of any kind may be a 5xx. The seed is printed (QB_TEST_SEED
  * replays the choice of kill moments, payers, payees and amounts).
  */
@@ -58,7 +64,7 @@
 #include "api/lib/api.h"
 #include "api/lib/client.h"
 #include "api/lib/daemon.h"
-#include "api/transfer_helpers.h"
+#include "api/refund_helpers.h"
 #include "test.h"
 
 #define C_USERS 8
@@ -79,8 +85,11 @@
 
 static char C_root[512];
 /* Limits as high as they go: this test is about crashes, not caps. */
-static const char *const C_no_caps[] = {"--limit-daily", "1000000000000", "--limit-per-payment",
-                                        "1000000000000", NULL};
+/* Orders notify a closed port on the loopback: no name to resolve per order,
+ * and the notification worker's attempts fail at once and leave the machine. */
+static const char *const C_no_caps[] = {"--limit-daily",       "1000000000000",
+                                        "--limit-per-payment", "1000000000000",
+                                        "--allow-private-notify", NULL};
 
 struct user {
     struct api_user u;
@@ -571,6 +580,475 @@ static void C_round_forget(void)
     atomic_store(&C_xfer_count, 0);
 }
 
+/* --- the other kinds: order payments, refunds, red packets ------------------ */
+
+/* Three more clients run beside the transfer clients, one per kind:
+ *   - the payer creates a native order of the merchant (signed /v3) and has
+ *     a random user pay it (POST /v1/me/order-payments, keyed); now and then
+ *     it pays an order it saw paid again under a new key, which must be
+ *     refused (ORDERPAID);
+ *   - the refunder refunds, in full, orders whose payment an earlier round's
+ *     check found committed (out_refund_no is the key); now and then with a
+ *     wrong amount.total, which must be refused;
+ *   - the packeteer sends an equal red packet of M_SHARES shares (keyed) from
+ *     a random user and, once acknowledged, has every user claim it (a claim
+ *     has no key: a user claims a packet once, and a retry answers the first
+ *     claim); now and then it claims a packet that does not exist.
+ * Orders live in a pool for the whole run (a few words each); everything
+ * else is kept only until its round is checked. */
+
+#define M_OPS_MAX 100000    /* in one round */
+#define M_ORDERS_MAX 400000 /* in the whole run */
+#define M_SHARES C_USERS
+#define M_FEE_PPM 6000
+
+enum op_kind { K_PAY, K_REFUND, K_SEND, K_CLAIM, K_KINDS };
+static const char *const M_kind_name[K_KINDS] = {"payment", "refund", "packet", "claim"};
+
+struct order {
+    char out_trade_no[40];
+    int payer;
+    int64_t total_minor;
+    int64_t fee_minor;
+    bool paid;         /* its payment is committed (set by a round's check) */
+    bool refund_taken; /* the refunder has used it */
+    bool refunded;     /* a full refund of it is committed */
+};
+
+struct op {
+    enum op_kind kind;
+    int user;  /* who pays, sends or claims; the order's payer for a refund */
+    long order; /* K_PAY, K_REFUND: index in M_orders */
+    char key[64];
+    char path[96];
+    char body[400];
+    int64_t amount_minor; /* what moves: the order total, the packet total, the share */
+    bool must_refuse;
+    enum xfer_state state;
+    long status;
+    char id[64]; /* payment id, refund_id, packet id, claim id */
+    char *answer;
+    size_t answer_size;
+};
+
+static struct mh_merchant M_merchant;
+static struct user M_owner;
+static struct order *M_orders;
+static atomic_long M_order_count;
+static long M_refund_cursor;   /* the next order the refunder looks at */
+static long M_refundable_end;  /* orders below this one were checked */
+static struct op *M_ops;       /* this round's */
+static atomic_size_t M_op_count;
+static int64_t M_merchant_expected_minor;
+static long long M_committed[K_KINDS];
+static long long M_totals[K_KINDS][X_DROPPED + 1];
+
+static struct op *M_op_new(enum op_kind kind, int round)
+{
+    size_t slot = atomic_fetch_add(&M_op_count, 1);
+    if (slot >= M_OPS_MAX) {
+        atomic_fetch_sub(&M_op_count, 1);
+        return NULL;
+    }
+    struct op *o = &M_ops[slot];
+    memset(o, 0, sizeof *o);
+    o->kind = kind;
+    o->order = -1;
+    (void)round;
+    return o;
+}
+
+static long M_send(struct client *client, const struct op *o, struct client_response *res)
+{
+    if (o->kind == K_REFUND)
+        return mh_call(client, &M_merchant, "POST", o->path, o->body, res);
+    const char *key = o->kind == K_CLAIM ? NULL : o->key;
+    return api_call_idem(client, "POST", o->path, C_users[o->user].u.token, key, o->body, res);
+}
+
+/* The id an acknowledged answer names, and whether its amount is the one sent. */
+static bool M_answer_id(const struct op *o, const struct client_response *res, char id[64])
+{
+    json_t *j = api_json(res);
+    const char *name = o->kind == K_REFUND ? "refund_id" : "id";
+    const char *value = json_string_value(json_object_get(j, name));
+    snprintf(id, 64, "%s", value != NULL ? value : "");
+    json_int_t amount = -1;
+    if (o->kind == K_REFUND)
+        amount = json_integer_value(json_object_get(json_object_get(j, "amount"), "refund"));
+    else if (o->kind == K_SEND)
+        amount = json_integer_value(json_object_get(j, "total_amount"));
+    else
+        amount = json_integer_value(json_object_get(j, "amount"));
+    json_decref(j);
+    return id[0] != '\0' && amount == o->amount_minor;
+}
+
+static long M_ok_status(const struct op *o)
+{
+    return o->kind == K_REFUND ? 200 : 201;
+}
+
+/* Sends o under load and records how it ended; false when the client should
+ * stop (no answer: the daemon is gone). */
+static bool M_run(struct round_load *load, struct client *client, struct op *o)
+{
+    struct client_response res;
+    long status = M_send(client, o, &res);
+    o->status = status;
+    const char *text = res.body.data ? (const char *)res.body.data : "";
+    bool go_on = true;
+    if (status == 0) {
+        o->state = X_UNKNOWN;
+        if (!atomic_load(&load->killed))
+            C_problem("%s: no answer while the daemon ran (%ld) %s", o->key, 0, res.error);
+        go_on = false;
+    } else if (status == M_ok_status(o) && !o->must_refuse) {
+        if (!M_answer_id(o, &res, o->id))
+            C_problem("%s: acknowledged without its id or amount: %ld %s", o->key, status, text);
+        o->answer = C_copy(&res, &o->answer_size);
+        o->state = X_ACKED;
+    } else if (status >= 400 && status < 500) {
+        o->state = X_REFUSED;
+        if (!o->must_refuse)
+            C_problem("%s: a valid request refused: %ld %s", o->key, status, text);
+    } else {
+        o->state = X_REFUSED;
+        C_problem("%s: unexpected answer %ld %s", o->key, status, text);
+    }
+    client_response_release(&res);
+    return go_on;
+}
+
+static void M_sleep_ms(long ms)
+{
+    struct timespec ts = {0, ms * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+static void M_payer_loop(struct round_load *load, struct client *client, uint64_t *rng)
+{
+    char last_paid[sizeof ((struct op *)0)->body] = ""; /* the pay body of the last order this client saw paid */
+    for (long serial = 0; !atomic_load(&load->killed); serial++) {
+        bool again = last_paid[0] != '\0' && C_rand(rng) % 100 < 5;
+        struct op *o = M_op_new(K_PAY, load->round);
+        if (o == NULL)
+            return;
+        o->user = (int)C_between(rng, 0, C_USERS - 1);
+        snprintf(o->key, sizeof o->key, "pay-%d-%ld-%llu", load->round, serial,
+                 (unsigned long long)(C_rand(rng) % 1000000000ull));
+        if (again) {
+            o->must_refuse = true;
+            snprintf(o->body, sizeof o->body, "%s", last_paid);
+        } else {
+            long index = atomic_load(&M_order_count);
+            if (index >= M_ORDERS_MAX)
+                return; /* o never sent (no path): the checks pass over it */
+            struct order *order = &M_orders[index];
+            memset(order, 0, sizeof *order);
+            snprintf(order->out_trade_no, sizeof order->out_trade_no, "CM%dx%ldx%llu",
+                     load->round, serial, (unsigned long long)(C_rand(rng) % 1000000ull));
+            order->payer = o->user;
+            order->total_minor = C_between(rng, 1, C_amount_max_minor);
+            order->fee_minor = (order->total_minor * M_FEE_PPM + 500000) / 1000000;
+            char body[512];
+            snprintf(body, sizeof body,
+                     "{\"appid\":\"%s\",\"mchid\":\"%s\",\"description\":\"牛肉面\","
+                     "\"out_trade_no\":\"%s\",\"notify_url\":\"http://127.0.0.1:1/notify\","
+                     "\"amount\":{\"total\":%lld,\"currency\":\"CNY\"}}",
+                     M_merchant.appid, M_merchant.mchid, order->out_trade_no,
+                     (long long)order->total_minor);
+            struct client_response res;
+            long status = mh_call(client, &M_merchant, "POST", "/v3/pay/transactions/native",
+                                  body, &res);
+            if (status != 200) {
+                if (status != 0 || !atomic_load(&load->killed))
+                    C_problem("order %s: %ld %s", order->out_trade_no, status,
+                              res.body.data ? (const char *)res.body.data : "");
+                client_response_release(&res);
+                return; /* o never sent (no path): the checks pass over it */
+            }
+            snprintf(o->body, sizeof o->body,
+                     "{\"code_url\":\"%s\",\"payment_password\":\"" TH_PAY_PASSWORD "\"}",
+                     api_json_str(&res, "code_url"));
+            client_response_release(&res);
+            o->order = index;
+            o->amount_minor = order->total_minor;
+            atomic_store(&M_order_count, index + 1);
+        }
+        snprintf(o->path, sizeof o->path, "/v1/me/order-payments");
+        if (!M_run(load, client, o))
+            return;
+        if (o->state == X_ACKED && !o->must_refuse)
+            snprintf(last_paid, sizeof last_paid, "%s", o->body);
+    }
+}
+
+static void M_refunder_loop(struct round_load *load, struct client *client, uint64_t *rng)
+{
+    for (long serial = 0; !atomic_load(&load->killed); serial++) {
+        while (M_refund_cursor < M_refundable_end &&
+               (!M_orders[M_refund_cursor].paid || M_orders[M_refund_cursor].refund_taken))
+            M_refund_cursor++;
+        if (M_refund_cursor >= M_refundable_end) {
+            M_sleep_ms(5);
+            continue;
+        }
+        struct order *order = &M_orders[M_refund_cursor];
+        struct op *o = M_op_new(K_REFUND, load->round);
+        if (o == NULL)
+            return;
+        order->refund_taken = true;
+        o->order = M_refund_cursor;
+        o->user = order->payer;
+        o->amount_minor = order->total_minor;
+        o->must_refuse = C_rand(rng) % 100 < 5;
+        snprintf(o->path, sizeof o->path, "/v3/refund/domestic/refunds");
+        snprintf(o->key, sizeof o->key, "RF%dx%ldx%llu", load->round, serial,
+                 (unsigned long long)(C_rand(rng) % 1000000ull));
+        snprintf(o->body, sizeof o->body,
+                 "{\"out_trade_no\":\"%s\",\"out_refund_no\":\"%s\",\"reason\":\"商品已售完\","
+                 "\"amount\":{\"refund\":%lld,\"total\":%lld,\"currency\":\"CNY\"}}",
+                 order->out_trade_no, o->key, (long long)order->total_minor,
+                 (long long)order->total_minor + (o->must_refuse ? 1 : 0));
+        if (!M_run(load, client, o))
+            return;
+    }
+}
+
+static void M_packet_loop(struct round_load *load, struct client *client, uint64_t *rng)
+{
+    for (long serial = 0; !atomic_load(&load->killed); serial++) {
+        struct op *send = M_op_new(K_SEND, load->round);
+        if (send == NULL)
+            return;
+        send->user = (int)C_between(rng, 0, C_USERS - 1);
+        int64_t share_max = C_amount_max_minor / M_SHARES > 1 ? C_amount_max_minor / M_SHARES : 1;
+        int64_t share = C_between(rng, 1, share_max);
+        send->amount_minor = share * M_SHARES;
+        snprintf(send->path, sizeof send->path, "/v1/red-packets");
+        snprintf(send->key, sizeof send->key, "rp-%d-%ld-%llu", load->round, serial,
+                 (unsigned long long)(C_rand(rng) % 1000000000ull));
+        snprintf(send->body, sizeof send->body,
+                 "{\"type\":\"equal\",\"amount_per_share\":%lld,\"count\":%d,"
+                 "\"greeting\":\"crash %d-%ld\",\"payment_password\":\"" TH_PAY_PASSWORD "\"}",
+                 (long long)share, M_SHARES, load->round, serial);
+        if (!M_run(load, client, send))
+            return;
+        if (send->state != X_ACKED)
+            continue;
+        char packet_id[64];
+        snprintf(packet_id, sizeof packet_id, "%s", send->id);
+        int first = (int)C_between(rng, 0, C_USERS - 1);
+        for (int k = 0; k < C_USERS && !atomic_load(&load->killed); k++) {
+            struct op *o = M_op_new(K_CLAIM, load->round);
+            if (o == NULL)
+                return;
+            o->user = (first + k) % C_USERS;
+            o->amount_minor = share;
+            o->must_refuse = C_rand(rng) % 100 < 3;
+            /* A packet that does not exist: 404, nothing moves. */
+            snprintf(o->path, sizeof o->path, "/v1/red-packets/%s/claims",
+                     o->must_refuse ? "rp_0000000000000000000000000a" : packet_id);
+            snprintf(o->key, sizeof o->key, "claim-%d-%ld-%d", load->round, serial, k);
+            snprintf(o->body, sizeof o->body, "{}");
+            if (!M_run(load, client, o))
+                return;
+        }
+    }
+}
+
+struct mix_client {
+    pthread_t thread;
+    enum op_kind kind;
+    uint64_t rng;
+    struct round_load *load;
+};
+
+static void *M_client_main(void *arg)
+{
+    struct mix_client *me = arg;
+    struct client client;
+    client_init(&client, me->load->base_url);
+    if (me->kind == K_PAY)
+        M_payer_loop(me->load, &client, &me->rng);
+    else if (me->kind == K_REFUND)
+        M_refunder_loop(me->load, &client, &me->rng);
+    else
+        M_packet_loop(me->load, &client, &me->rng);
+    client_release(&client);
+    return NULL;
+}
+
+/* After the restart: a retry of each op, which resolves the unknown ones;
+ * the acknowledged ones queried; the model's balances brought up to date. */
+static void M_retry_round(struct client *c, int round)
+{
+    size_t n = atomic_load(&M_op_count);
+    for (size_t i = 0; i < n; i++) {
+        struct op *o = &M_ops[i];
+        if (o->path[0] == '\0')
+            continue; /* never sent */
+        M_totals[o->kind][o->state]++;
+        struct client_response res;
+        long status = M_send(c, o, &res);
+        const char *text = res.body.data ? (const char *)res.body.data : "";
+        long ok = M_ok_status(o);
+        /* A claim's retry answers 200: the first claim again. */
+        long replay_ok = o->kind == K_CLAIM ? 200 : ok;
+        char id[64];
+        switch (o->state) {
+        case X_ACKED:
+            if (status != replay_ok || !M_answer_id(o, &res, id) || strcmp(id, o->id) != 0)
+                TEST_FAIL_("round %d: retry of acknowledged %s %s (%s): %ld %s, first answer %s",
+                           round, M_kind_name[o->kind], o->key, o->id, status, text, o->answer);
+            if (o->kind != K_CLAIM && !C_same_bytes(&res, o->answer, o->answer_size))
+                TEST_FAIL_("round %d: retry of acknowledged %s %s: %s, first answer %s", round,
+                           M_kind_name[o->kind], o->key, text, o->answer);
+            break;
+        case X_REFUSED:
+            if (status == ok || status == replay_ok || status >= 500)
+                TEST_FAIL_("round %d: retry of refused %s %s: %ld %s", round,
+                           M_kind_name[o->kind], o->key, status, text);
+            break;
+        case X_UNKNOWN:
+            if ((status == ok || status == replay_ok) && !o->must_refuse) {
+                if (!M_answer_id(o, &res, o->id))
+                    TEST_FAIL_("round %d: retry of unknown %s %s: %s", round,
+                               M_kind_name[o->kind], o->key, text);
+                o->state = X_COMMITTED;
+            } else if (status >= 400 && status < 500 && o->must_refuse) {
+                /* A valid one has nothing to be refused for: it committed
+                 * before the kill, or its retry runs it now. */
+                o->state = X_DROPPED;
+            } else {
+                TEST_FAIL_("round %d: retry of unknown %s %s: %ld %s", round,
+                           M_kind_name[o->kind], o->key, status, text);
+            }
+            break;
+        default:
+            TEST_FAIL_("round %d: %s %s left in state %d", round, M_kind_name[o->kind], o->key,
+                       (int)o->state);
+        }
+        client_response_release(&res);
+        if (o->state == X_COMMITTED || o->state == X_DROPPED) {
+            M_totals[o->kind][o->state]++;
+            /* Resolved: a second retry answers the same. */
+            long again = M_send(c, o, &res);
+            bool same = o->state == X_DROPPED ? again >= 400 && again < 500
+                                              : again == replay_ok && M_answer_id(o, &res, id) &&
+                                                    strcmp(id, o->id) == 0;
+            if (!same)
+                TEST_FAIL_("round %d: second retry of %s %s: %ld %s", round,
+                           M_kind_name[o->kind], o->key, again,
+                           res.body.data ? (const char *)res.body.data : "");
+            client_response_release(&res);
+        }
+        if (o->state != X_ACKED && o->state != X_COMMITTED)
+            continue;
+
+        /* Committed: it is there, once, and the model moves. */
+        char path[256];
+        long got = 0;
+        bool there = false;
+        if (o->kind == K_PAY) {
+            struct order *order = &M_orders[o->order];
+            snprintf(path, sizeof path, "/v3/pay/transactions/out-trade-no/%s?mchid=%s",
+                     order->out_trade_no, M_merchant.mchid);
+            got = mh_call(c, &M_merchant, "GET", path, NULL, &res);
+            json_t *j = api_json(&res);
+            const char *state = json_string_value(json_object_get(j, "trade_state"));
+            there = got == 200 && state != NULL && strcmp(state, "SUCCESS") == 0 &&
+                    json_integer_value(json_object_get(json_object_get(j, "amount"), "total")) ==
+                        order->total_minor;
+            json_decref(j);
+            order->paid = true;
+            C_expected_minor[o->user] -= order->total_minor;
+            M_merchant_expected_minor += order->total_minor - order->fee_minor;
+        } else if (o->kind == K_REFUND) {
+            struct order *order = &M_orders[o->order];
+            snprintf(path, sizeof path, "/v3/refund/domestic/refunds/%s", o->key);
+            got = mh_call(c, &M_merchant, "GET", path, NULL, &res);
+            there = got == 200 && strcmp(api_json_str(&res, "refund_id"), o->id) == 0 &&
+                    strcmp(api_json_str(&res, "status"), "SUCCESS") == 0;
+            order->refunded = true;
+            C_expected_minor[order->payer] += order->total_minor;
+            M_merchant_expected_minor -= order->total_minor - order->fee_minor;
+        } else {
+            const char *packet =
+                o->kind == K_SEND ? o->id : o->path + strlen("/v1/red-packets/");
+            snprintf(path, sizeof path, "/v1/red-packets/%.*s", (int)strcspn(packet, "/"),
+                     packet);
+            got = api_call(c, "GET", path, C_users[o->user].u.token, NULL, &res);
+            there = got == 200 &&
+                    (o->kind == K_SEND
+                         ? api_json_int(&res, "total_amount", -1) == o->amount_minor
+                         : api_json_int(&res, "my_claim", -1) == o->amount_minor);
+            C_expected_minor[o->user] += o->kind == K_SEND ? -o->amount_minor : o->amount_minor;
+        }
+        if (!there)
+            TEST_FAIL_("round %d: committed %s %s: GET %s: %ld %s", round, M_kind_name[o->kind],
+                       o->key, path, got, res.body.data ? (const char *)res.body.data : "");
+        client_response_release(&res);
+        M_committed[o->kind]++;
+    }
+    M_refundable_end = atomic_load(&M_order_count);
+}
+
+/* The merchant's balance, read by its owner. */
+static long long M_merchant_balance(struct client *c)
+{
+    struct client_response res;
+    long long available = -1;
+    if (api_call(c, "GET", "/v1/merchants/me", M_owner.u.token, NULL, &res) == 200) {
+        json_t *j = api_json(&res);
+        json_t *first = json_array_get(json_object_get(j, "balances"), 0);
+        if (json_is_integer(json_object_get(first, "available")))
+            available = json_integer_value(json_object_get(first, "available"));
+        json_decref(j);
+    }
+    client_response_release(&res);
+    return available;
+}
+
+static void M_round_forget(void)
+{
+    size_t n = atomic_load(&M_op_count);
+    for (size_t i = 0; i < n; i++) {
+        free(M_ops[i].answer);
+        M_ops[i].answer = NULL;
+    }
+    atomic_store(&M_op_count, 0);
+}
+
+/* The whole database against the counts of committed ones: one ledger entry
+ * per payment, refund, packet and claim, and one row in each table. */
+static void M_totals_check(const char *data_dir)
+{
+    char db[TEST_DAEMON_PATH_SIZE_MAX + 16];
+    snprintf(db, sizeof db, "%s/qianbao.db", data_dir);
+    static const struct {
+        enum op_kind kind;
+        const char *sql;
+    } counts[] = {
+        {K_PAY, "SELECT count(*) FROM entries WHERE code = 30"},
+        {K_PAY, "SELECT count(*) FROM orders WHERE payment_id != ''"},
+        {K_REFUND, "SELECT count(*) FROM entries WHERE code = 31"},
+        {K_REFUND, "SELECT count(*) FROM refunds"},
+        {K_SEND, "SELECT count(*) FROM entries WHERE code = 40"},
+        {K_SEND, "SELECT count(*) FROM red_packets"},
+        {K_CLAIM, "SELECT count(*) FROM entries WHERE code = 41"},
+        {K_CLAIM, "SELECT count(*) FROM red_packet_claims"},
+    };
+    for (size_t i = 0; i < sizeof counts / sizeof counts[0]; i++) {
+        long long value = -1;
+        ASSERT(test_sqlite(db, false, counts[i].sql, C_number_line, &value));
+        if (value != M_committed[counts[i].kind])
+            TEST_FAIL_("%s: %lld, %lld %ss committed", counts[i].sql, value,
+                       M_committed[counts[i].kind], M_kind_name[counts[i].kind]);
+    }
+}
+
 /* QIANBAO_CRASH_ROUNDS, or C_ROUNDS_DEFAULT; 0 for a value that is not a
  * decimal in 1..C_ROUNDS_MAX. */
 static int C_rounds(void)
@@ -623,6 +1101,8 @@ TEST(sigkill_under_load_loses_nothing_and_doubles_nothing)
     client_init(&c, d.base_url);
     for (int i = 0; i < C_USERS; i++)
         C_user_open(&c, admin, &C_users[i]);
+    API_MUST(th_user_new(&c, admin, &M_owner.u));
+    ASSERT(rh_onboard_owned(&c, admin, M_owner.u.id, &M_merchant));
     client_release(&c);
 
     int64_t started_ms = C_now_ms();
@@ -642,6 +1122,13 @@ TEST(sigkill_under_load_loses_nothing_and_doubles_nothing)
             ASSERT(pthread_create(&load.clients[i].thread, NULL, C_client_main,
                                   &load.clients[i]) == 0);
         }
+        static struct mix_client mix[3];
+        for (int i = 0; i < 3; i++) {
+            mix[i].kind = i == 0 ? K_PAY : i == 1 ? K_REFUND : K_SEND;
+            mix[i].rng = seed + (uint64_t)round * 1000003u + (uint64_t)(C_CLIENTS + i) * 7919u;
+            mix[i].load = &load;
+            ASSERT(pthread_create(&mix[i].thread, NULL, M_client_main, &mix[i]) == 0);
+        }
         int64_t wait_ms = C_between(&main_rng, C_KILL_AFTER_MIN_MS, C_KILL_AFTER_MAX_MS);
         struct timespec ts = {(time_t)(wait_ms / 1000), (long)(wait_ms % 1000) * 1000000L};
         nanosleep(&ts, NULL);
@@ -649,6 +1136,8 @@ TEST(sigkill_under_load_loses_nothing_and_doubles_nothing)
         test_daemon_kill(&d);
         for (int i = 0; i < C_CLIENTS; i++)
             pthread_join(load.clients[i].thread, NULL);
+        for (int i = 0; i < 3; i++)
+            pthread_join(mix[i].thread, NULL);
         size_t last = atomic_load(&C_xfer_count);
         if (atomic_load(&C_bad) != 0)
             TEST_FAIL_("round %d: %ld wrong answers under load; first: %s", round,
@@ -660,10 +1149,17 @@ TEST(sigkill_under_load_loses_nothing_and_doubles_nothing)
         ASSERT(api_daemon_start(&d, C_root, "crash", C_no_caps, admin));
         client_init(&c, d.base_url);
         C_retry_round(&c, round, first, last, &resolved_201, &resolved_4xx, &acked);
+        M_retry_round(&c, round);
         C_balance_check(&c, round);
+        long long merchant = M_merchant_balance(&c);
+        if (merchant != M_merchant_expected_minor)
+            TEST_FAIL_("round %d: the merchant's balance is %lld, its committed payments and "
+                       "refunds say %lld",
+                       round, merchant, (long long)M_merchant_expected_minor);
         client_release(&c);
         C_journal_check(d.data_dir, round);
         C_round_forget();
+        M_round_forget();
         if (rounds > C_ROUNDS_DEFAULT && (round + 1) % 50 == 0)
             fprintf(stderr, "  round %d: %lld ms, %lld acknowledged so far\n", round + 1,
                     (long long)(C_now_ms() - started_ms), totals[X_ACKED]);
@@ -673,7 +1169,18 @@ TEST(sigkill_under_load_loses_nothing_and_doubles_nothing)
             "(%d committed, %d refused on retry)\n",
             rounds, (long long)(C_now_ms() - started_ms), totals[X_ACKED], totals[X_REFUSED],
             totals[X_UNKNOWN], resolved_201, resolved_4xx);
+    for (int k = 0; k < K_KINDS; k++)
+        fprintf(stderr,
+                "  %ss: %lld acknowledged, %lld refused, %lld unknown at the kill "
+                "(%lld committed, %lld refused on retry); %lld committed in all\n",
+                M_kind_name[k], M_totals[k][X_ACKED], M_totals[k][X_REFUSED],
+                M_totals[k][X_UNKNOWN], M_totals[k][X_COMMITTED], M_totals[k][X_DROPPED],
+                M_committed[k]);
     C_totals_check(d.data_dir);
+    M_totals_check(d.data_dir);
+    for (int k = 0; k < K_KINDS; k++)
+        if (M_totals[k][X_ACKED] == 0)
+            TEST_FAIL_("no %s was acknowledged in %d rounds", M_kind_name[k], rounds);
     ASSERT_EQ_INT((long long)acked, totals[X_ACKED]);
     ASSERT(totals[X_ACKED] > 100);
     ASSERT(totals[X_UNKNOWN] > 0);
@@ -696,9 +1203,16 @@ int main(void)
     test_tmpdir(C_root, sizeof C_root);
     C_xfers = calloc(C_XFERS_MAX, sizeof *C_xfers);
     QB_ASSERT(C_xfers != NULL);
+    M_ops = calloc(M_OPS_MAX, sizeof *M_ops);
+    M_orders = calloc(M_ORDERS_MAX, sizeof *M_orders);
+    QB_ASSERT(M_ops != NULL && M_orders != NULL);
     RUN(sigkill_under_load_loses_nothing_and_doubles_nothing);
     C_round_forget();
+    M_round_forget();
     free(C_xfers);
+    free(M_ops);
+    free(M_orders);
+    mh_release(&M_merchant);
     test_rmtree(C_root);
     return test_summary();
 }
