@@ -1067,6 +1067,34 @@ static int C_rounds(void)
 
 /* --- the test ---------------------------------------------------------------- */
 
+/* The operator's ledger check over HTTP on the restarted daemon (what
+ * `qianbao admin verify` does): the whole journal recomputed, every
+ * checkpoint compared; it must end "ok". */
+static void C_ledger_check(struct client *c, const char *admin, int round)
+{
+    struct client_response res;
+    ASSERT_EQ_INT(api_call(c, "POST", "/admin/ledger/verification", admin, NULL, &res), 202);
+    client_response_release(&res);
+    for (int waited_ms = 0; waited_ms < 60000; waited_ms += 10) {
+        ASSERT_EQ_INT(api_call(c, "GET", "/admin/ledger/verification", admin, NULL, &res), 200);
+        json_t *state = api_json(&res);
+        client_response_release(&res);
+        ASSERT(state != NULL);
+        const char *status = json_string_value(json_object_get(state, "status"));
+        ASSERT(status != NULL);
+        if (strcmp(status, "running") != 0) {
+            if (strcmp(status, "ok") != 0)
+                TEST_FAIL_("round %d: the ledger check ended %s: %s", round, status,
+                           json_string_value(json_object_get(state, "problem")));
+            json_decref(state);
+            return;
+        }
+        json_decref(state);
+        usleep(10 * 1000);
+    }
+    TEST_FAIL_("round %d: the ledger check did not end within 60 s", round);
+}
+
 static void C_user_open(struct client *c, const char *admin, struct user *u)
 {
     API_MUST(th_user_new(c, admin, &u->u));
@@ -1156,6 +1184,7 @@ TEST(sigkill_under_load_loses_nothing_and_doubles_nothing)
             TEST_FAIL_("round %d: the merchant's balance is %lld, its committed payments and "
                        "refunds say %lld",
                        round, merchant, (long long)M_merchant_expected_minor);
+        C_ledger_check(&c, admin, round);
         client_release(&c);
         C_journal_check(d.data_dir, round);
         C_round_forget();
