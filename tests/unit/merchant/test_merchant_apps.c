@@ -8,10 +8,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#include <sqlite3.h>
-
 #include "merchant/merchant.h"
 #include "store/schema.h"
+#include "unit/schema_at.h"
 #include "unit/wallet/transfer_fixture.h"
 
 #define S_OWNER "u_owner0000000000000001"
@@ -172,22 +171,12 @@ TEST(merchants_made_before_the_migration_keep_their_appid)
     char dir[512], path[600];
     test_tmpdir(dir, sizeof dir);
     snprintf(path, sizeof path, "%s/old.db", dir);
-    sqlite3 *db = NULL;
-    ASSERT_EQ_INT(sqlite3_open(path, &db), SQLITE_OK);
-    for (size_t i = 0; i < S_APPS_MIGRATION; i++)
-        ASSERT_EQ_INT(sqlite3_exec(db, store_sqlite_migrations[i], NULL, NULL, NULL), SQLITE_OK);
-    char sql[160];
-    snprintf(sql, sizeof sql, "PRAGMA user_version=%d", S_APPS_MIGRATION);
-    ASSERT_EQ_INT(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
-    ASSERT_EQ_INT(sqlite3_exec(db,
-                               "INSERT INTO merchants (mchid, appid, name, public_key_pem,"
-                               " serial_no, apiv3_key_sealed, fee_ppm, account_id, created_at_ms)"
-                               " VALUES ('1900000001', 'wx00000000000000a1', 'a', '', 'AB', x'00',"
-                               " 6000, 1, 10), ('1900000002', 'wx00000000000000a2', 'b', '', 'AB',"
-                               " x'00', 6000, 2, 20)",
-                               NULL, NULL, NULL),
-                  SQLITE_OK);
-    sqlite3_close(db);
+    test_db_at_version(path, S_APPS_MIGRATION,
+                       "INSERT INTO merchants (mchid, appid, name, public_key_pem,"
+                       " serial_no, apiv3_key_sealed, fee_ppm, account_id, created_at_ms)"
+                       " VALUES ('1900000001', 'wx00000000000000a1', 'a', '', 'AB', x'00',"
+                       " 6000, 1, 10), ('1900000002', 'wx00000000000000a2', 'b', '', 'AB',"
+                       " x'00', 6000, 2, 20)");
 
     char message[256] = "";
     struct store *store = NULL;

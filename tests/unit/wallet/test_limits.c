@@ -7,9 +7,7 @@
  * The manual clock walks across UTC+8 midnights and New Year: a limit that
  * rolled over at UTC midnight, or never, fails here.
  */
-#include <sqlite3.h>
-
-#include "store/schema.h"
+#include "unit/schema_at.h"
 #include "transfer_fixture.h"
 
 /* 2027-01-01T00:00:00+08:00. */
@@ -384,13 +382,7 @@ TEST(sums_spent_before_the_upgrade_are_kept_once)
     char dir[512], path[600];
     test_tmpdir(dir, sizeof dir);
     snprintf(path, sizeof path, "%s/old.db", dir);
-    sqlite3 *db = NULL;
-    ASSERT_EQ_INT(sqlite3_open(path, &db), SQLITE_OK);
-    for (size_t i = 0; i < S_SPENT_MIGRATION; i++)
-        ASSERT_EQ_INT(sqlite3_exec(db, store_sqlite_migrations[i], NULL, NULL, NULL), SQLITE_OK);
     char sql[1024];
-    snprintf(sql, sizeof sql, "PRAGMA user_version=%d", S_SPENT_MIGRATION);
-    ASSERT_EQ_INT(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
     snprintf(sql, sizeof sql,
              "INSERT INTO accounts (id, owner, currency, kind, flags, floor_minor, created_at_ms)"
              " VALUES (1, 'user:u_a', 'CNY', 1, 0, 0, 1), (2, 'user:u_b', 'CNY', 1, 0, 0, 1);"
@@ -403,8 +395,7 @@ TEST(sums_spent_before_the_upgrade_are_kept_once)
              " INSERT INTO entries (id, created_at_ms, kind, code, ref_entry_id, expires_at_ms, ref,"
              " postings, hash) SELECT k, 1, 1, 20, 0, 0, '', x'', x'' FROM n;",
              (long long)WX_START_MS);
-    ASSERT_EQ_INT(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
-    sqlite3_close(db);
+    test_db_at_version(path, S_SPENT_MIGRATION, sql);
 
     char message[256] = "";
     struct store *store = NULL;
