@@ -61,6 +61,7 @@
 #include "base/rand.h"
 #include "domain/domain.h"
 #include "http/server.h"
+#include "identity/identity.h"
 #include "ledger/ledger.h"
 #include "merchant/merchant.h"
 #include "merchant/notify.h"
@@ -80,6 +81,9 @@
 #define S_PEM_SIZE_MAX 8192
 #define S_ADMIN_TOKEN_HEX_SIZE (2 * S_SECRET_SIZE)
 #define S_SMS_PROVIDER_TIMEOUT_MS 5000
+/* Sessions kept in memory (identity.h): about 256 bytes each, touched only
+ * as sessions are used, so 32 MiB at most. */
+#define S_SESSION_CACHE_ENTRIES 131072
 
 struct daemon_paths {
     char dir[CONFIG_PATH_SIZE_MAX];
@@ -554,6 +558,11 @@ static int S_serve(const struct config *cfg, const struct daemon_paths *paths,
     crypto_wipe(card_key, sizeof card_key);
 
     env.bank = bank_sandbox();
+    rc = identity_session_cache_new(S_SESSION_CACHE_ENTRIES, &env.sessions);
+    if (rc != QB_OK) {
+        fprintf(stderr, "qianbaod: cannot allocate the session cache (%s)\n", error_name(rc));
+        goto out;
+    }
     if (!S_platform_load(paths, &platform))
         goto out;
     env.platform = platform;
@@ -677,8 +686,10 @@ out:
     }
     if (sms_gateway != NULL)
         sms_gateway_free(sms_gateway);
-    if (env_ready)
+    if (env_ready) {
+        identity_session_cache_free(env.sessions);
         domain_env_release(&env);
+    }
     merchant_platform_free(platform);
     crypto_wipe(pepper, sizeof pepper);
     crypto_wipe(card_key, sizeof card_key);

@@ -105,6 +105,7 @@ struct domain_system_accounts {
 
 struct bank_connector; /* src/bank/bank.h */
 struct merchant_platform; /* src/merchant/merchant.h */
+struct identity_session_cache; /* src/identity/identity.h */
 
 struct domain_env {
     struct qb_clock *clock;
@@ -116,6 +117,9 @@ struct domain_env {
     /* The platform's signing key and certificate (the merchant API signs
      * its responses with it); set by the daemon, NULL when absent. */
     const struct merchant_platform *platform;
+    /* Sessions of recent requests (identity_session_cache_new); set and
+     * freed by the daemon, NULL: none. */
+    struct identity_session_cache *sessions;
     /* Keys derived from DATA_DIR/pepper and DATA_DIR/card-key; never
      * logged, never stored in the database. */
     uint8_t pepper_key[DOMAIN_KEY_SIZE];          /* pre-hash of login passwords */

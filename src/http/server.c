@@ -534,7 +534,7 @@ static uint64_t S_touch_hash(const char *id)
 
 /* Records that the session was used now. Repeats within a batch are kept
  * once; a full batch goes to the ledger at once. */
-static void S_session_touch(struct http_request *req)
+static void S_session_touch(struct http_request *req, const char *token)
 {
     struct http_server *server = req->server;
     int64_t now_ms = clock_now_ms(server->env->clock);
@@ -570,6 +570,8 @@ static void S_session_touch(struct http_request *req)
     }
     pthread_mutex_unlock(&server->touch_mutex);
     S_touches_submit(server, full);
+    if (batch != NULL)
+        identity_session_cache_touched(server->env, token, now_ms);
 }
 
 static void *S_touch_flusher(void *arg)
@@ -619,8 +621,11 @@ static enum qb_error S_session_find(struct http_request *req, const char *token,
     *touch = false;
     if (server->env == NULL || token == NULL || !S_token_is_hex(token))
         return QB_E_UNAUTHORIZED;
+    enum qb_error err = identity_session_authenticate_cached(server->env, token, &req->session, touch);
+    if (err != QB_E_NOT_FOUND)
+        return err;
     struct store *reader;
-    enum qb_error err = store_pool_acquire(server->pool, S_AUTH_POOL_WAIT_MS, &reader);
+    err = store_pool_acquire(server->pool, S_AUTH_POOL_WAIT_MS, &reader);
     if (err != QB_OK)
         return err;
     err = identity_session_authenticate(server->env, reader, token, &req->session, touch);
@@ -705,12 +710,13 @@ static enum qb_error S_authenticate(struct http_request *req, enum http_auth aut
         return S_merchant_authenticate(req);
     case HTTP_AUTH_USER: {
         bool touch;
-        enum qb_error err = S_session_find(req, S_bearer_token(req), &touch);
+        const char *token = S_bearer_token(req);
+        enum qb_error err = S_session_find(req, token, &touch);
         if (err != QB_OK)
             return err;
         req->has_session = true;
         if (touch)
-            S_session_touch(req);
+            S_session_touch(req, token);
         return QB_OK;
     }
     }

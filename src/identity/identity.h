@@ -137,6 +137,35 @@ QB_MUST_USE enum qb_error identity_user_password_hash(struct store *reader, cons
 QB_MUST_USE enum qb_error identity_session_authenticate(const struct domain_env *env,
                                                         struct store *reader, const char *token,
                                                         struct identity_session *out, bool *touch);
+/* The session cache: the sessions of recent requests, in memory, so that
+ * authenticating a request usually reads no table. Keyed by the token's
+ * SHA-256 (the token itself is never kept), bounded (entries, rounded up
+ * to a multiple of 4; the least recently filled of four goes first), shared
+ * by every HTTP thread. Revoking a session (logout, freeze) makes every
+ * cached entry stale once its batch has committed
+ * (ledger_txn_after_batch): revocations are rare, so one epoch for all is
+ * enough, and a request answered after the revocation's own answer never
+ * finds the revoked session in memory. Negative answers are not cached.
+ * env->sessions NULL: no cache, every request reads the table. */
+QB_MUST_USE enum qb_error identity_session_cache_new(size_t entries,
+                                                     struct identity_session_cache **out);
+void identity_session_cache_free(struct identity_session_cache *cache);
+/* For the operations that revoke sessions: once the command's batch has
+ * ended, every cached session is read again. */
+void identity_session_revoked(struct ledger_txn *txn, const struct domain_env *env);
+/* Looks the token up in env->sessions only: QB_OK as
+ * identity_session_authenticate answers; QB_E_UNAUTHORIZED for a malformed
+ * token or a cached session that no longer opens; QB_E_NOT_FOUND when it is
+ * not cached (read it with identity_session_authenticate, which caches it). */
+QB_MUST_USE enum qb_error identity_session_authenticate_cached(const struct domain_env *env,
+                                                               const char *token,
+                                                               struct identity_session *out,
+                                                               bool *touch);
+/* The caller submitted the touch authenticate asked for: the cached
+ * session's last_seen becomes seen_at_ms, so the next request does not ask
+ * again. */
+void identity_session_cache_touched(const struct domain_env *env, const char *token,
+                                    int64_t seen_at_ms);
 /* Whether a session still opens at now_ms: not revoked, before its absolute
  * expiry, and used within session_idle_ms + session_touch_ms of last_seen
  * (last_seen lags real use by up to one touch interval). */

@@ -16,6 +16,9 @@
  * the same QB_E_UNAUTHORIZED, so a caller learns nothing about which tokens
  * once existed.
  */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "identity/identity.h"
@@ -70,6 +73,193 @@ static bool token_decode(const char *token, uint8_t out[32])
     return true;
 }
 
+/* --- the session cache (identity.h) ------------------------------------------------ */
+
+#define CACHE_WAYS 4
+#define CACHE_STRIPES 64
+
+struct cache_entry {
+    uint8_t token_hash[CRYPTO_SHA256_SIZE];
+    uint64_t epoch;  /* 0: empty; else the cache's epoch when it was read */
+    uint64_t filled; /* fill order within the bucket, for eviction */
+    struct identity_session session;
+};
+
+struct identity_session_cache {
+    struct cache_entry *entries; /* bucket_count * CACHE_WAYS */
+    size_t bucket_count;
+    _Atomic uint64_t epoch;      /* starts at 1; bumped by each revocation */
+    _Atomic uint64_t fills;
+    pthread_mutex_t stripes[CACHE_STRIPES];
+};
+
+enum qb_error identity_session_cache_new(size_t entries, struct identity_session_cache **out)
+{
+    QB_ASSERT(out != NULL);
+    *out = NULL;
+    size_t bucket_count = (entries + CACHE_WAYS - 1) / CACHE_WAYS;
+    if (bucket_count == 0 || bucket_count > SIZE_MAX / CACHE_WAYS / sizeof(struct cache_entry))
+        return QB_E_PARAM;
+    struct identity_session_cache *cache = calloc(1, sizeof *cache);
+    if (cache == NULL)
+        return QB_E_INTERNAL;
+    cache->entries = calloc(bucket_count * CACHE_WAYS, sizeof *cache->entries);
+    if (cache->entries == NULL) {
+        free(cache);
+        return QB_E_INTERNAL;
+    }
+    cache->bucket_count = bucket_count;
+    atomic_init(&cache->epoch, 1);
+    atomic_init(&cache->fills, 0);
+    for (size_t i = 0; i < CACHE_STRIPES; i++)
+        pthread_mutex_init(&cache->stripes[i], NULL);
+    *out = cache;
+    return QB_OK;
+}
+
+void identity_session_cache_free(struct identity_session_cache *cache)
+{
+    if (cache == NULL)
+        return;
+    for (size_t i = 0; i < CACHE_STRIPES; i++)
+        pthread_mutex_destroy(&cache->stripes[i]);
+    crypto_wipe(cache->entries, cache->bucket_count * CACHE_WAYS * sizeof *cache->entries);
+    free(cache->entries);
+    free(cache);
+}
+
+/* ledger_txn_after_batch's callback of a revocation: on the writer, after
+ * the commit, before the revoking request is answered. */
+static void cache_forget_all(void *arg)
+{
+    struct identity_session_cache *cache = arg;
+    atomic_fetch_add_explicit(&cache->epoch, 1, memory_order_release);
+}
+
+void identity_session_revoked(struct ledger_txn *txn, const struct domain_env *env)
+{
+    if (env->sessions != NULL)
+        ledger_txn_after_batch(txn, cache_forget_all, env->sessions);
+}
+
+/* The bucket of a token hash (its bytes are uniform: the first eight do)
+ * and the stripe lock that guards it. */
+static struct cache_entry *cache_bucket(struct identity_session_cache *cache,
+                                        const uint8_t hash[CRYPTO_SHA256_SIZE],
+                                        pthread_mutex_t **lock)
+{
+    uint64_t h;
+    memcpy(&h, hash, sizeof h);
+    size_t bucket = (size_t)(h % cache->bucket_count);
+    *lock = &cache->stripes[bucket % CACHE_STRIPES];
+    return &cache->entries[bucket * CACHE_WAYS];
+}
+
+/* The live entry of hash in bucket (lock held), or NULL. */
+static struct cache_entry *cache_find(struct cache_entry *bucket,
+                                      const uint8_t hash[CRYPTO_SHA256_SIZE], uint64_t epoch)
+{
+    for (size_t i = 0; i < CACHE_WAYS; i++)
+        if (bucket[i].epoch == epoch &&
+            memcmp(bucket[i].token_hash, hash, CRYPTO_SHA256_SIZE) == 0)
+            return &bucket[i];
+    return NULL;
+}
+
+/* Keeps session as read under epoch (read before the row was). A bump
+ * since then leaves the entry stale from the start. */
+static void cache_fill(struct identity_session_cache *cache, const uint8_t hash[CRYPTO_SHA256_SIZE],
+                       const struct identity_session *session, uint64_t epoch)
+{
+    pthread_mutex_t *lock;
+    struct cache_entry *bucket = cache_bucket(cache, hash, &lock);
+    uint64_t now_epoch = atomic_load_explicit(&cache->epoch, memory_order_acquire);
+    pthread_mutex_lock(lock);
+    struct cache_entry *slot = cache_find(bucket, hash, epoch);
+    for (size_t i = 0; slot == NULL && i < CACHE_WAYS; i++)
+        if (bucket[i].epoch != now_epoch)
+            slot = &bucket[i]; /* empty or stale */
+    if (slot == NULL) {
+        slot = &bucket[0];
+        for (size_t i = 1; i < CACHE_WAYS; i++)
+            if (bucket[i].filled < slot->filled)
+                slot = &bucket[i];
+    }
+    memcpy(slot->token_hash, hash, CRYPTO_SHA256_SIZE);
+    slot->epoch = epoch;
+    slot->filled = atomic_fetch_add_explicit(&cache->fills, 1, memory_order_relaxed) + 1;
+    slot->session = *session;
+    pthread_mutex_unlock(lock);
+}
+
+/* SHA-256 of a well-formed token's bytes; false for anything else. */
+static bool token_hash(const char *token, uint8_t hash[CRYPTO_SHA256_SIZE])
+{
+    uint8_t raw[32];
+    if (!token_decode(token, raw))
+        return false;
+    crypto_sha256(raw, sizeof raw, hash);
+    crypto_wipe(raw, sizeof raw);
+    return true;
+}
+
+/* Whether s opens now, and whether last_seen asks for a touch. */
+static enum qb_error session_check(const struct domain_env *env, struct identity_session *s,
+                                   bool *touch)
+{
+    int64_t now_ms = clock_now_ms(env->clock);
+    if (!identity_session_is_live(&env->settings, s, now_ms)) {
+        memset(s, 0, sizeof *s);
+        return QB_E_UNAUTHORIZED;
+    }
+    *touch = now_ms - s->last_seen_at_ms >= env->settings.session_touch_ms;
+    return QB_OK;
+}
+
+enum qb_error identity_session_authenticate_cached(const struct domain_env *env,
+                                                   const char *token,
+                                                   struct identity_session *out, bool *touch)
+{
+    QB_ASSERT(env != NULL && out != NULL && touch != NULL);
+    memset(out, 0, sizeof *out);
+    *touch = false;
+    uint8_t hash[CRYPTO_SHA256_SIZE];
+    if (!token_hash(token, hash))
+        return QB_E_UNAUTHORIZED;
+    struct identity_session_cache *cache = env->sessions;
+    if (cache == NULL)
+        return QB_E_NOT_FOUND;
+    pthread_mutex_t *lock;
+    struct cache_entry *bucket = cache_bucket(cache, hash, &lock);
+    uint64_t epoch = atomic_load_explicit(&cache->epoch, memory_order_acquire);
+    pthread_mutex_lock(lock);
+    struct cache_entry *e = cache_find(bucket, hash, epoch);
+    if (e != NULL)
+        *out = e->session;
+    pthread_mutex_unlock(lock);
+    if (e == NULL)
+        return QB_E_NOT_FOUND;
+    return session_check(env, out, touch);
+}
+
+void identity_session_cache_touched(const struct domain_env *env, const char *token,
+                                    int64_t seen_at_ms)
+{
+    QB_ASSERT(env != NULL);
+    struct identity_session_cache *cache = env->sessions;
+    uint8_t hash[CRYPTO_SHA256_SIZE];
+    if (cache == NULL || !token_hash(token, hash))
+        return;
+    pthread_mutex_t *lock;
+    struct cache_entry *bucket = cache_bucket(cache, hash, &lock);
+    uint64_t epoch = atomic_load_explicit(&cache->epoch, memory_order_acquire);
+    pthread_mutex_lock(lock);
+    struct cache_entry *e = cache_find(bucket, hash, epoch);
+    if (e != NULL && e->session.last_seen_at_ms < seen_at_ms)
+        e->session.last_seen_at_ms = seen_at_ms;
+    pthread_mutex_unlock(lock);
+}
+
 enum qb_error identity_session_authenticate(const struct domain_env *env, struct store *reader,
                                             const char *token, struct identity_session *out,
                                             bool *touch)
@@ -77,11 +267,13 @@ enum qb_error identity_session_authenticate(const struct domain_env *env, struct
     QB_ASSERT(env != NULL && reader != NULL && out != NULL && touch != NULL);
     memset(out, 0, sizeof *out);
     *touch = false;
-    uint8_t raw[32], hash[CRYPTO_SHA256_SIZE];
-    if (!token_decode(token, raw))
+    uint8_t hash[CRYPTO_SHA256_SIZE];
+    if (!token_hash(token, hash))
         return QB_E_UNAUTHORIZED;
-    crypto_sha256(raw, sizeof raw, hash);
-    crypto_wipe(raw, sizeof raw);
+    /* The epoch before the row: a revocation committed after this read
+     * bumps it, and the entry is stale from the start. */
+    struct identity_session_cache *cache = env->sessions;
+    uint64_t epoch = cache != NULL ? atomic_load_explicit(&cache->epoch, memory_order_acquire) : 0;
 
     struct store_stmt *st = NULL;
     if (store_prepare(reader, "SELECT " SESSION_COLUMNS " FROM sessions WHERE token_hash = $1",
@@ -100,14 +292,10 @@ enum qb_error identity_session_authenticate(const struct domain_env *env, struct
         memset(out, 0, sizeof *out);
         return err;
     }
-
-    int64_t now_ms = clock_now_ms(env->clock);
-    if (!identity_session_is_live(&env->settings, out, now_ms)) {
-        memset(out, 0, sizeof *out);
-        return QB_E_UNAUTHORIZED;
-    }
-    *touch = now_ms - out->last_seen_at_ms >= env->settings.session_touch_ms;
-    return QB_OK;
+    err = session_check(env, out, touch);
+    if (err == QB_OK && cache != NULL)
+        cache_fill(cache, hash, out, epoch);
+    return err;
 }
 
 bool identity_session_is_live(const struct domain_settings *settings,

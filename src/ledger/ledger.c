@@ -129,6 +129,12 @@ struct ledger_txn {
     int64_t now_ms;
     bool savepoint_open;  /* the current command has an open savepoint */
     bool storage_failed;  /* a statement failed: the whole batch must fail */
+    /* ledger_txn_after_batch: what runs when the batch has ended. */
+    struct {
+        void (*fn)(void *arg);
+        void *arg;
+    } after[LEDGER_AFTER_BATCH_MAX];
+    size_t after_count;
 };
 
 struct ledger {
@@ -586,6 +592,18 @@ struct store *ledger_txn_store(struct ledger_txn *txn)
 }
 
 int64_t ledger_txn_now_ms(struct ledger_txn *txn) { return txn->now_ms; }
+
+void ledger_txn_after_batch(struct ledger_txn *txn, void (*fn)(void *arg), void *arg)
+{
+    QB_ASSERT(txn != NULL && fn != NULL);
+    for (size_t i = 0; i < txn->after_count; i++)
+        if (txn->after[i].fn == fn && txn->after[i].arg == arg)
+            return;
+    QB_ASSERT(txn->after_count < LEDGER_AFTER_BATCH_MAX);
+    txn->after[txn->after_count].fn = fn;
+    txn->after[txn->after_count].arg = arg;
+    txn->after_count++;
+}
 
 /* --- posting ------------------------------------------------------------ */
 
@@ -1301,6 +1319,7 @@ static void batch_run(struct ledger *ledger, struct ledger_cmd *batch, size_t ba
     txn->now_ms = clock_now_ms(ledger->clock);
     txn->storage_failed = false;
     txn->savepoint_open = false;
+    txn->after_count = 0;
 
     enum qb_error err = QB_OK;
     if (ledger->broken && state_load(ledger) != QB_OK)
@@ -1363,6 +1382,10 @@ static void batch_run(struct ledger *ledger, struct ledger_cmd *batch, size_t ba
                                   memory_order_relaxed);
         atomic_fetch_add_explicit(&ledger->stat_batch_sum, batch_size, memory_order_relaxed);
     }
+
+    for (size_t i = 0; i < txn->after_count; i++)
+        txn->after[i].fn(txn->after[i].arg);
+    txn->after_count = 0;
 
     /* Complete: done callbacks may free or resubmit their command, so read
      * next first. */

@@ -246,6 +246,15 @@ int64_t ledger_txn_now_ms(struct ledger_txn *txn);
 /* The write connection, for the command's own domain tables: the writes are
  * part of the batch transaction and rolled back with the command. */
 struct store *ledger_txn_store(struct ledger_txn *txn);
+/* Runs fn(arg) on the writer once the batch that runs this command has
+ * ended (committed durably, or failed) and before any of its commands is
+ * completed: for a cache outside the ledger that must forget what the
+ * command changed, so that a reader who sees the effect of fn reads the
+ * committed state. It runs even if the command is rolled back (forgetting
+ * too much is harmless). The same (fn, arg) asked for several times in one
+ * batch runs once; at most LEDGER_AFTER_BATCH_MAX distinct ones a batch. */
+#define LEDGER_AFTER_BATCH_MAX 8
+void ledger_txn_after_batch(struct ledger_txn *txn, void (*fn)(void *arg), void *arg);
 
 /* Creates an account. QB_E_CONFLICT when (owner, currency, kind) exists,
  * QB_E_PARAM for a bad spec. */

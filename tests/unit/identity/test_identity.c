@@ -877,6 +877,106 @@ TEST(session_revoke)
     ix_free(ix);
 }
 
+TEST(session_cache_answers_from_memory_until_a_revocation_commits)
+{
+    /* With env->sessions set, a session read once is answered from memory;
+     * a revocation (logout, the user's freeze, an operator's freeze) makes
+     * every cached session stale once its batch has committed; idle and
+     * absolute expiry apply to cached sessions as to stored ones; a touch
+     * moves the cached last_seen; a full bucket forgets its oldest. */
+    struct ix *ix = ix_new();
+    ASSERT_EQ_INT(identity_session_cache_new(4, &ix->env.sessions), QB_OK);
+    const struct domain_settings *set = &ix->env.settings;
+    struct identity_user a, b;
+    ix_register(ix, "13800000031", &a);
+    ix_register(ix, "13800000032", &b);
+    char ta[IDENTITY_TOKEN_TEXT_SIZE], ta2[IDENTITY_TOKEN_TEXT_SIZE], tb[IDENTITY_TOKEN_TEXT_SIZE];
+    struct identity_session sa, sa2, got;
+    ASSERT_EQ_INT(ix_session(ix, a.id, "web", ta, &sa), QB_OK);
+    ASSERT_EQ_INT(ix_session(ix, a.id, "phone", ta2, &sa2), QB_OK);
+    ASSERT_EQ_INT(ix_session(ix, b.id, "web", tb, NULL), QB_OK);
+    bool touch = true;
+
+    /* Not cached until read; malformed tokens are refused at once. */
+    ASSERT_EQ_INT(identity_session_authenticate_cached(&ix->env, ta, &got, &touch), QB_E_NOT_FOUND);
+    ASSERT_EQ_INT(identity_session_authenticate_cached(&ix->env, "zz", &got, &touch),
+                  QB_E_UNAUTHORIZED);
+    ASSERT_EQ_INT(identity_session_authenticate(&ix->env, ix->reader, ta, &got, &touch), QB_OK);
+    ASSERT_EQ_INT(identity_session_authenticate(&ix->env, ix->reader, ta2, &got, &touch), QB_OK);
+    ASSERT_EQ_INT(identity_session_authenticate(&ix->env, ix->reader, tb, &got, &touch), QB_OK);
+    touch = true;
+    ASSERT_EQ_INT(identity_session_authenticate_cached(&ix->env, ta, &got, &touch), QB_OK);
+    ASSERT_EQ_STR(got.id, sa.id);
+    ASSERT_EQ_STR(got.user_id, a.id);
+    ASSERT(!touch);
+
+    /* Touches: asked for after session_touch_ms, then not again. */
+    clock_manual_advance(&ix->clock, set->session_touch_ms);
+    ASSERT_EQ_INT(identity_session_authenticate_cached(&ix->env, ta, &got, &touch), QB_OK);
+    ASSERT(touch);
+    identity_session_cache_touched(&ix->env, ta, clock_now_ms(&ix->clock));
+    ASSERT_EQ_INT(identity_session_authenticate_cached(&ix->env, ta, &got, &touch), QB_OK);
+    ASSERT(!touch);
+    ASSERT_EQ_INT(got.last_seen_at_ms, clock_now_ms(&ix->clock));
+
+    /* A logout: once committed, nothing cached is trusted, and the table
+     * refuses the revoked token. The other sessions are read again. */
+    struct identity_cmd c;
+    identity_cmd_init(&c, &ix->env, IDENTITY_OP_SESSION_REVOKE);
+    snprintf(c.user_id, sizeof c.user_id, "%s", a.id);
+    snprintf(c.session_id, sizeof c.session_id, "%s", sa.id);
+    ASSERT_EQ_INT(ix_exec(ix, &c), QB_OK);
+    ASSERT_EQ_INT(identity_session_authenticate_cached(&ix->env, ta, &got, &touch), QB_E_NOT_FOUND);
+    ASSERT_EQ_INT(identity_session_authenticate_cached(&ix->env, ta2, &got, &touch),
+                  QB_E_NOT_FOUND);
+    ASSERT_EQ_INT(identity_session_authenticate(&ix->env, ix->reader, ta, &got, &touch),
+                  QB_E_UNAUTHORIZED);
+    ASSERT_EQ_INT(identity_session_authenticate_cached(&ix->env, ta, &got, &touch), QB_E_NOT_FOUND);
+    ASSERT_EQ_INT(identity_session_authenticate(&ix->env, ix->reader, ta2, &got, &touch), QB_OK);
+    ASSERT_EQ_INT(identity_session_authenticate_cached(&ix->env, ta2, &got, &touch), QB_OK);
+
+    /* A refused revocation (someone else's session) forgets nothing. */
+    identity_cmd_init(&c, &ix->env, IDENTITY_OP_SESSION_REVOKE);
+    snprintf(c.user_id, sizeof c.user_id, "%s", b.id);
+    snprintf(c.session_id, sizeof c.session_id, "%s", sa2.id);
+    ASSERT_EQ_INT(ix_exec(ix, &c), QB_E_NOT_FOUND);
+    ASSERT_EQ_INT(identity_session_authenticate_cached(&ix->env, ta2, &got, &touch), QB_OK);
+
+    /* An operator's freeze ends every session of the user. */
+    ASSERT_EQ_INT(ix_user_op(ix, IDENTITY_OP_ADMIN_FREEZE, a.id, NULL), QB_OK);
+    ASSERT_EQ_INT(identity_session_authenticate_cached(&ix->env, ta2, &got, &touch),
+                  QB_E_NOT_FOUND);
+    ASSERT_EQ_INT(identity_session_authenticate(&ix->env, ix->reader, ta2, &got, &touch),
+                  QB_E_UNAUTHORIZED);
+
+    /* Eviction: four entries in one bucket of four; a fifth session
+     * pushes out the least recently read. */
+    char t[5][IDENTITY_TOKEN_TEXT_SIZE];
+    for (int i = 0; i < 5; i++) {
+        ASSERT_EQ_INT(ix_session(ix, b.id, "tablet", t[i], NULL), QB_OK);
+        ASSERT_EQ_INT(identity_session_authenticate(&ix->env, ix->reader, t[i], &got, &touch),
+                      QB_OK);
+    }
+    ASSERT_EQ_INT(identity_session_authenticate_cached(&ix->env, t[0], &got, &touch),
+                  QB_E_NOT_FOUND);
+    for (int i = 1; i < 5; i++)
+        ASSERT_EQ_INT(identity_session_authenticate_cached(&ix->env, t[i], &got, &touch), QB_OK);
+
+    /* Idle: a cached session not used for session_idle_ms +
+     * session_touch_ms ends in memory as in the table. */
+    identity_session_cache_touched(&ix->env, t[1], clock_now_ms(&ix->clock) + set->session_touch_ms);
+    clock_manual_advance(&ix->clock, set->session_idle_ms + set->session_touch_ms);
+    ASSERT_EQ_INT(identity_session_authenticate_cached(&ix->env, t[2], &got, &touch),
+                  QB_E_UNAUTHORIZED);
+    ASSERT_EQ_INT(identity_session_authenticate(&ix->env, ix->reader, t[2], &got, &touch),
+                  QB_E_UNAUTHORIZED);
+    ASSERT_EQ_INT(identity_session_authenticate_cached(&ix->env, t[1], &got, &touch), QB_OK);
+
+    identity_session_cache_free(ix->env.sessions);
+    ix->env.sessions = NULL;
+    ix_free(ix);
+}
+
 /* --- payment passwords ------------------------------------------------------------ */
 
 TEST(payment_password_set_and_verify)
@@ -1354,6 +1454,7 @@ int main(void)
     RUN(login_lock_counts_wrong_passwords_and_runs_out);
     RUN(touches_in_a_batch_move_last_seen_forward_only);
     RUN(session_revoke);
+    RUN(session_cache_answers_from_memory_until_a_revocation_commits);
     RUN(payment_password_set_and_verify);
     RUN(payment_password_lockout_is_atomic);
     RUN(kyc_levels);
