@@ -58,6 +58,7 @@
 
 #include "base/log.h"
 #include "store/schema.h"
+#include "store/sqlite_pcache.h"
 #include "store/store.h"
 
 #define STORE_SQLITE_BUSY_TIMEOUT_MS 5000
@@ -642,6 +643,8 @@ static void sqlite_log(void *arg, int code, const char *message)
 
 static void sqlite_configure_once(void)
 {
+    if (!sqlite_pcache_install())
+        log_event(LOG_WARN, "store.sqlite_config", "setting=pcache result=ignored");
     if (sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0) != SQLITE_OK)
         log_event(LOG_WARN, "store.sqlite_config", "setting=memstatus result=ignored");
     if (sqlite3_config(SQLITE_CONFIG_LOG, sqlite_log, NULL) != SQLITE_OK)
