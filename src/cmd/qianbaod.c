@@ -84,6 +84,8 @@
 /* Sessions kept in memory (identity.h): about 256 bytes each, touched only
  * as sessions are used, so 32 MiB at most. */
 #define S_SESSION_CACHE_ENTRIES 131072
+/* Users kept in the writer's memory (identity.h): about 300 bytes each. */
+#define S_USER_CACHE_ENTRIES 131072
 
 struct daemon_paths {
     char dir[CONFIG_PATH_SIZE_MAX];
@@ -559,8 +561,11 @@ static int S_serve(const struct config *cfg, const struct daemon_paths *paths,
 
     env.bank = bank_sandbox();
     rc = identity_session_cache_new(S_SESSION_CACHE_ENTRIES, &env.sessions);
+    if (rc == QB_OK)
+        rc = identity_user_cache_new(S_USER_CACHE_ENTRIES, &env.users);
     if (rc != QB_OK) {
-        fprintf(stderr, "qianbaod: cannot allocate the session cache (%s)\n", error_name(rc));
+        fprintf(stderr, "qianbaod: cannot allocate the session and user caches (%s)\n",
+                error_name(rc));
         goto out;
     }
     if (!S_platform_load(paths, &platform))
@@ -688,6 +693,7 @@ out:
         sms_gateway_free(sms_gateway);
     if (env_ready) {
         identity_session_cache_free(env.sessions);
+        identity_user_cache_free(env.users);
         domain_env_release(&env);
     }
     merchant_platform_free(platform);

@@ -106,6 +106,7 @@ struct domain_system_accounts {
 struct bank_connector; /* src/bank/bank.h */
 struct merchant_platform; /* src/merchant/merchant.h */
 struct identity_session_cache; /* src/identity/identity.h */
+struct identity_user_cache; /* src/identity/identity.h */
 
 struct domain_env {
     struct qb_clock *clock;
@@ -120,6 +121,9 @@ struct domain_env {
     /* Sessions of recent requests (identity_session_cache_new); set and
      * freed by the daemon, NULL: none. */
     struct identity_session_cache *sessions;
+    /* Users as commands read them (identity_user_cache_new); the writer's
+     * only; set and freed by the daemon, NULL: none. */
+    struct identity_user_cache *users;
     /* Keys derived from DATA_DIR/pepper and DATA_DIR/card-key; never
      * logged, never stored in the database. */
     uint8_t pepper_key[DOMAIN_KEY_SIZE];          /* pre-hash of login passwords */

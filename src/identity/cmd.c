@@ -108,37 +108,15 @@ enum qb_error identity_txn_payment_password_verify(struct ledger_txn *txn,
 
     /* Step 1: the stored fingerprint, count and lock. */
     struct store *store = ledger_txn_store(txn);
-    struct store_stmt *st = NULL;
-    if (store_prepare(store,
-                      "SELECT payment_password_hash, payment_password_failures,"
-                      " payment_password_locked_until_ms FROM users WHERE id = $1",
-                      &st) != QB_OK)
-        return QB_E_STORAGE;
+    struct identity_user user;
     uint8_t stored[CRYPTO_SHA256_SIZE];
-    bool is_set = false;
-    int64_t failures = 0, locked_until_ms = 0;
-    enum qb_error err = store_bind_text(st, 1, user_id, strlen(user_id));
-    if (err == QB_OK) {
-        int rc = store_step(st);
-        if (rc == STORE_STEP_ROW) {
-            if (!store_column_is_null(st, 0)) {
-                const void *blob = store_column_blob(st, 0);
-                if (store_column_size(st, 0) != sizeof stored)
-                    err = QB_E_STORAGE;
-                else
-                    memcpy(stored, blob, sizeof stored), is_set = true;
-            }
-            failures = store_column_int64(st, 1);
-            locked_until_ms = store_column_int64(st, 2);
-        } else {
-            err = rc == STORE_STEP_DONE ? QB_E_NOT_FOUND : QB_E_STORAGE;
-        }
-    }
-    store_finalize(st);
+    enum qb_error err = identity_txn_user_read(txn, env, user_id, &user, stored);
     if (err != QB_OK)
         return err;
-    if (!is_set)
+    if (!user.payment_password_set)
         return QB_E_PASSWORD_NOT_SET;
+    int64_t failures = user.payment_password_failures;
+    int64_t locked_until_ms = user.payment_password_locked_until_ms;
 
     /* Step 2: a live lock refuses without evaluating the guess. */
     int64_t now_ms = ledger_txn_now_ms(txn);
@@ -157,6 +135,7 @@ enum qb_error identity_txn_payment_password_verify(struct ledger_txn *txn,
         if (failures == 0 && locked_until_ms == 0)
             return QB_OK;
         const struct store_param p[] = {STORE_TEXT(user_id)};
+        identity_user_written(txn, env, user_id);
         return store_run(store,
                         "UPDATE users SET payment_password_failures = 0,"
                         " payment_password_locked_until_ms = 0 WHERE id = $1",
@@ -166,6 +145,7 @@ enum qb_error identity_txn_payment_password_verify(struct ledger_txn *txn,
     bool locks = failures >= failures_max;
     int64_t new_locked_until_ms = locks ? now_ms + env->settings.payment_password_lock_ms : 0;
     const struct store_param p[] = {STORE_TEXT(user_id), STORE_INT(failures), STORE_INT(new_locked_until_ms)};
+    identity_user_written(txn, env, user_id);
     err = store_run(store,
                    "UPDATE users SET payment_password_failures = $2,"
                    " payment_password_locked_until_ms = $3 WHERE id = $1",
@@ -285,6 +265,7 @@ static enum qb_error op_register(struct ledger_txn *txn, struct identity_cmd *c)
                               STORE_TEXT(c->password_hash),
                               STORE_INT(account_id),
                               STORE_INT(ledger_txn_now_ms(txn))};
+    identity_user_written(txn, c->env, id);
     err = store_run(ledger_txn_store(txn),
                    "INSERT INTO users (id, phone, display_name, password_hash, account_id,"
                    " created_at_ms) VALUES ($1, $2, $3, $4, $5, $6)",
@@ -353,6 +334,7 @@ static enum qb_error op_session_create(struct ledger_txn *txn, struct identity_c
         return QB_OK;
     }
     const struct store_param reset[] = {STORE_TEXT(c->user_id)};
+    identity_user_written(txn, c->env, c->user_id);
     err = store_run(store,
                     "UPDATE users SET login_failures = 0, login_locked_until_ms = 0"
                     " WHERE id = $1 AND (login_failures != 0 OR login_locked_until_ms != 0)",
@@ -456,6 +438,7 @@ static enum qb_error op_login_failed(struct ledger_txn *txn, struct identity_cmd
     bool locks = failures >= env->settings.login_failures_max;
     const struct store_param p[] = {STORE_TEXT(c->user_id), STORE_INT(locks ? 0 : failures),
                                     STORE_INT(locks ? now_ms + env->settings.login_lock_ms : 0)};
+    identity_user_written(txn, env, c->user_id);
     err = store_run(store,
                     "UPDATE users SET login_failures = $2, login_locked_until_ms = $3 WHERE id = $1",
                     p, QB_ARRAY_COUNT(p));
@@ -587,6 +570,7 @@ static enum qb_error op_payment_password_set(struct ledger_txn *txn, struct iden
     uint8_t mac[CRYPTO_SHA256_SIZE];
     payment_password_mac(env, c->user_id, c->payment_password, mac);
     const struct store_param p[] = {STORE_TEXT(c->user_id), STORE_BLOB(mac, sizeof mac)};
+    identity_user_written(txn, env, c->user_id);
     err = store_run(ledger_txn_store(txn),
                    "UPDATE users SET payment_password_hash = $2, payment_password_failures = 0,"
                    " payment_password_locked_until_ms = 0 WHERE id = $1",
@@ -671,6 +655,7 @@ static enum qb_error op_kyc_submit(struct ledger_txn *txn, struct identity_cmd *
                               STORE_BLOB(number_sealed, number_size + DOMAIN_SEAL_OVERHEAD),
                               STORE_TEXT(c->id_number + number_size - 4),
                               STORE_BLOB(number_hash, sizeof number_hash)};
+    identity_user_written(txn, env, c->user_id);
     err = store_run(ledger_txn_store(txn),
                    "UPDATE users SET kyc_level = 2, real_name_sealed = $2, id_number_sealed = $3,"
                    " id_number_last4 = $4, id_number_hash = $5 WHERE id = $1",
@@ -707,6 +692,7 @@ static enum qb_error freeze_apply(struct ledger_txn *txn, struct identity_cmd *c
     enum identity_status status =
         frozen_by == IDENTITY_FROZEN_BY_NONE ? IDENTITY_ACTIVE : IDENTITY_FROZEN;
     const struct store_param p[] = {STORE_TEXT(c->user_id), STORE_INT(status), STORE_INT(frozen_by)};
+    identity_user_written(txn, c->env, c->user_id);
     err = store_run(ledger_txn_store(txn),
                    "UPDATE users SET status = $2, frozen_by = $3 WHERE id = $1", p,
                    QB_ARRAY_COUNT(p));
@@ -804,6 +790,7 @@ static enum qb_error op_admin_set_kyc_level(struct ledger_txn *txn, struct ident
     int size = snprintf(detail, sizeof detail, "%d", c->kyc_level);
     QB_ASSERT(size > 0 && (size_t)size < sizeof detail);
     const struct store_param p[] = {STORE_TEXT(c->user_id), STORE_INT(c->kyc_level)};
+    identity_user_written(txn, c->env, c->user_id);
     err = store_run(ledger_txn_store(txn), "UPDATE users SET kyc_level = $2 WHERE id = $1", p,
                    QB_ARRAY_COUNT(p));
     if (err == QB_OK)

@@ -137,6 +137,31 @@ QB_MUST_USE enum qb_error identity_user_password_hash(struct store *reader, cons
 QB_MUST_USE enum qb_error identity_session_authenticate(const struct domain_env *env,
                                                         struct store *reader, const char *token,
                                                         struct identity_session *out, bool *touch);
+/* The writer's user cache: users as commands read them, kept in memory so
+ * that a payment does not search the users table for its payer and payee.
+ * Only the ledger's writer thread uses it (no locks). It holds committed
+ * rows only: every write to a user's row (identity_user_written, at each
+ * UPDATE or INSERT of users in this module) forgets the user and stops
+ * filling until the batch has ended, so nothing a rollback undoes can stay.
+ * Bounded (entries, rounded up to a multiple of 4; the least recently
+ * filled of four goes first). env->users NULL: every read searches. */
+QB_MUST_USE enum qb_error identity_user_cache_new(size_t entries,
+                                                  struct identity_user_cache **out);
+void identity_user_cache_free(struct identity_user_cache *cache);
+/* A command's read of a user (its batch's uncommitted writes included):
+ * QB_OK, QB_E_NOT_FOUND or QB_E_STORAGE. The _read form also gives the
+ * payment password's stored fingerprint (zeros when none is set). */
+QB_MUST_USE enum qb_error identity_txn_user_get(struct ledger_txn *txn,
+                                                const struct domain_env *env,
+                                                const char *user_id, struct identity_user *out);
+QB_MUST_USE enum qb_error identity_txn_user_read(struct ledger_txn *txn,
+                                                 const struct domain_env *env,
+                                                 const char *user_id, struct identity_user *out,
+                                                 uint8_t payment_password_hash[CRYPTO_SHA256_SIZE]);
+/* Called before every write to a user's row. */
+void identity_user_written(struct ledger_txn *txn, const struct domain_env *env,
+                           const char *user_id);
+
 /* The session cache: the sessions of recent requests, in memory, so that
  * authenticating a request usually reads no table. Keyed by the token's
  * SHA-256 (the token itself is never kept), bounded (entries, rounded up

@@ -11,6 +11,7 @@
  * reads are not hot, and a statement kept across calls would pin a read
  * snapshot or belong to a connection another thread takes next.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "identity/identity.h"
@@ -78,6 +79,181 @@ static enum qb_error user_get_by(struct store *reader, const char *sql, const ch
     }
     store_finalize(st);
     return err;
+}
+
+/* --- the writer's user cache (identity.h) ------------------------------------------ */
+
+#define USER_CACHE_WAYS 4
+
+struct user_entry {
+    uint64_t key;    /* user_key of the id; 0: empty */
+    uint64_t filled; /* fill order within the bucket, for eviction */
+    struct identity_user user;
+    bool payment_password_set;
+    uint8_t payment_password_hash[CRYPTO_SHA256_SIZE];
+};
+
+struct identity_user_cache {
+    struct user_entry *entries; /* bucket_count * USER_CACHE_WAYS */
+    size_t bucket_count;
+    uint64_t fills;
+    bool fills_blocked; /* a user was written in this batch */
+};
+
+enum qb_error identity_user_cache_new(size_t entries, struct identity_user_cache **out)
+{
+    QB_ASSERT(out != NULL);
+    *out = NULL;
+    size_t bucket_count = (entries + USER_CACHE_WAYS - 1) / USER_CACHE_WAYS;
+    if (bucket_count == 0 ||
+        bucket_count > SIZE_MAX / USER_CACHE_WAYS / sizeof(struct user_entry))
+        return QB_E_PARAM;
+    struct identity_user_cache *cache = calloc(1, sizeof *cache);
+    if (cache == NULL)
+        return QB_E_INTERNAL;
+    cache->entries = calloc(bucket_count * USER_CACHE_WAYS, sizeof *cache->entries);
+    if (cache->entries == NULL) {
+        free(cache);
+        return QB_E_INTERNAL;
+    }
+    cache->bucket_count = bucket_count;
+    *out = cache;
+    return QB_OK;
+}
+
+void identity_user_cache_free(struct identity_user_cache *cache)
+{
+    if (cache == NULL)
+        return;
+    crypto_wipe(cache->entries, cache->bucket_count * USER_CACHE_WAYS * sizeof *cache->entries);
+    free(cache->entries);
+    free(cache);
+}
+
+/* FNV-1a of the id, never 0 (0 marks an empty entry). */
+static uint64_t user_key(const char *id)
+{
+    uint64_t h = 0xcbf29ce484222325u;
+    for (const unsigned char *p = (const unsigned char *)id; *p != '\0'; p++)
+        h = (h ^ *p) * 0x100000001b3u;
+    return h != 0 ? h : 1;
+}
+
+static struct user_entry *user_bucket(struct identity_user_cache *cache, uint64_t key)
+{
+    return &cache->entries[(size_t)(key % cache->bucket_count) * USER_CACHE_WAYS];
+}
+
+static struct user_entry *user_find(struct identity_user_cache *cache, const char *id)
+{
+    uint64_t key = user_key(id);
+    struct user_entry *bucket = user_bucket(cache, key);
+    for (size_t i = 0; i < USER_CACHE_WAYS; i++)
+        if (bucket[i].key == key && strcmp(bucket[i].user.id, id) == 0)
+            return &bucket[i];
+    return NULL;
+}
+
+static void user_fill(struct identity_user_cache *cache, const struct identity_user *user,
+                      bool payment_password_set, const uint8_t *payment_password_hash)
+{
+    uint64_t key = user_key(user->id);
+    struct user_entry *bucket = user_bucket(cache, key);
+    struct user_entry *slot = user_find(cache, user->id);
+    for (size_t i = 0; slot == NULL && i < USER_CACHE_WAYS; i++)
+        if (bucket[i].key == 0)
+            slot = &bucket[i];
+    if (slot == NULL) {
+        slot = &bucket[0];
+        for (size_t i = 1; i < USER_CACHE_WAYS; i++)
+            if (bucket[i].filled < slot->filled)
+                slot = &bucket[i];
+    }
+    slot->key = key;
+    slot->filled = ++cache->fills;
+    slot->user = *user;
+    slot->payment_password_set = payment_password_set;
+    if (payment_password_set)
+        memcpy(slot->payment_password_hash, payment_password_hash, CRYPTO_SHA256_SIZE);
+    else
+        memset(slot->payment_password_hash, 0, CRYPTO_SHA256_SIZE);
+}
+
+static void user_fills_resume(void *arg)
+{
+    struct identity_user_cache *cache = arg;
+    cache->fills_blocked = false;
+}
+
+void identity_user_written(struct ledger_txn *txn, const struct domain_env *env,
+                           const char *user_id)
+{
+    struct identity_user_cache *cache = env->users;
+    if (cache == NULL)
+        return;
+    struct user_entry *e = user_find(cache, user_id);
+    if (e != NULL)
+        memset(e, 0, sizeof *e);
+    /* Until the batch ends, what a read sees may yet be rolled back (this
+     * command, or the whole batch): nothing read now is kept. */
+    cache->fills_blocked = true;
+    ledger_txn_after_batch(txn, user_fills_resume, cache);
+}
+
+enum qb_error identity_txn_user_read(struct ledger_txn *txn, const struct domain_env *env,
+                                     const char *user_id, struct identity_user *out,
+                                     uint8_t payment_password_hash[CRYPTO_SHA256_SIZE])
+{
+    QB_ASSERT(txn != NULL && env != NULL && out != NULL);
+    memset(out, 0, sizeof *out);
+    if (user_id == NULL || user_id[0] == '\0')
+        return QB_E_NOT_FOUND;
+    struct identity_user_cache *cache = env->users;
+    const struct user_entry *e = cache != NULL ? user_find(cache, user_id) : NULL;
+    if (e != NULL) {
+        *out = e->user;
+        if (payment_password_hash != NULL)
+            memcpy(payment_password_hash, e->payment_password_hash, CRYPTO_SHA256_SIZE);
+        return QB_OK;
+    }
+    struct store_stmt *st = NULL;
+    if (store_prepare(ledger_txn_store(txn),
+                      "SELECT " USER_COLUMNS ", payment_password_hash FROM users WHERE id = $1",
+                      &st) != QB_OK)
+        return QB_E_STORAGE;
+    uint8_t hash[CRYPTO_SHA256_SIZE] = {0};
+    enum qb_error err = store_bind_text(st, 1, user_id, strlen(user_id));
+    if (err == QB_OK) {
+        int rc = store_step(st);
+        if (rc == STORE_STEP_ROW) {
+            err = user_row(st, out);
+            if (err == QB_OK && out->payment_password_set) {
+                if (store_column_size(st, 14) != sizeof hash)
+                    err = QB_E_STORAGE;
+                else
+                    memcpy(hash, store_column_blob(st, 14), sizeof hash);
+            }
+        } else {
+            err = rc == STORE_STEP_DONE ? QB_E_NOT_FOUND : QB_E_STORAGE;
+        }
+    }
+    store_finalize(st);
+    if (err != QB_OK) {
+        memset(out, 0, sizeof *out);
+        return err;
+    }
+    if (cache != NULL && !cache->fills_blocked)
+        user_fill(cache, out, out->payment_password_set, hash);
+    if (payment_password_hash != NULL)
+        memcpy(payment_password_hash, hash, sizeof hash);
+    crypto_wipe(hash, sizeof hash);
+    return QB_OK;
+}
+
+enum qb_error identity_txn_user_get(struct ledger_txn *txn, const struct domain_env *env,
+                                    const char *user_id, struct identity_user *out)
+{
+    return identity_txn_user_read(txn, env, user_id, out, NULL);
 }
 
 enum qb_error identity_user_get(struct store *reader, const char *user_id,

@@ -197,7 +197,7 @@ static enum qb_error S_pay_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
 
     /* Step 4: the payer. */
     struct identity_user payer;
-    err = identity_user_get(store, c->payer_id, &payer);
+    err = identity_txn_user_get(txn, env, c->payer_id, &payer);
     if (err == QB_E_NOT_FOUND)
         return S_refuse(c, QB_E_UNAUTHORIZED, NULL);
     if (err != QB_OK)

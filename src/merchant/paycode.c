@@ -662,7 +662,7 @@ static enum qb_error S_codepay_run(struct ledger_txn *txn, struct ledger_cmd *cm
 
     /* Step 6: the order, and the code's use, kept whatever follows. */
     struct identity_user payer;
-    err = identity_user_get(store, d.user_id, &payer);
+    err = identity_txn_user_get(txn, env, d.user_id, &payer);
     if (err != QB_OK)
         return err == QB_E_NOT_FOUND ? QB_E_INTERNAL : QB_E_STORAGE;
     char openid[MERCHANT_OPENID_SIZE];

@@ -263,7 +263,7 @@ static enum qb_error S_create_run(struct ledger_txn *txn, struct ledger_cmd *cmd
         merchant_account.available_minor < merchant_part)
         return S_refuse(c, QB_E_NOT_ENOUGH, NULL);
     struct identity_user payer;
-    err = identity_user_get(store, o.payer_user_id, &payer);
+    err = identity_txn_user_get(txn, env, o.payer_user_id, &payer);
     if (err != QB_OK)
         return err == QB_E_NOT_FOUND ? QB_E_INTERNAL : QB_E_STORAGE;
     struct ledger_account_view payer_account;

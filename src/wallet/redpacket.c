@@ -379,7 +379,7 @@ static enum qb_error S_send_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
 
     /* Step 2: the sender. */
     struct identity_user sender;
-    enum qb_error err = identity_user_get(ledger_txn_store(txn), c->sender_id, &sender);
+    enum qb_error err = identity_txn_user_get(txn, env, c->sender_id, &sender);
     if (err == QB_E_NOT_FOUND)
         return S_send_refuse(c, QB_E_UNAUTHORIZED, NULL, NULL);
     if (err != QB_OK)
@@ -538,7 +538,7 @@ static enum qb_error S_claim_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
 
     /* Step 2: the claimer. */
     struct identity_user user;
-    err = identity_user_get(store, c->user_id, &user);
+    err = identity_txn_user_get(txn, env, c->user_id, &user);
     if (err == QB_E_NOT_FOUND)
         return S_claim_refuse(c, QB_E_UNAUTHORIZED);
     if (err != QB_OK)

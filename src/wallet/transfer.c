@@ -72,13 +72,14 @@ static enum qb_error S_refuse(struct wallet_transfer_cmd *c, enum qb_error err,
     return domain_response_error(&c->cmd, err, message, extra);
 }
 
-static enum qb_error S_payee_load(struct ledger_txn *txn, const char *to, struct identity_user *out)
+static enum qb_error S_payee_load(struct ledger_txn *txn, const struct domain_env *env,
+                                  const char *to, struct identity_user *out)
 {
     struct store *store = ledger_txn_store(txn);
     size_t size = strlen(to);
     enum qb_error err = QB_E_NOT_FOUND;
     if (id_is_valid(to, size, "u"))
-        err = identity_user_get(store, to, out);
+        err = identity_txn_user_get(txn, env, to, out);
     else if (sms_phone_is_valid(to))
         err = identity_user_find_by_phone(store, to, out);
     return err == QB_OK || err == QB_E_NOT_FOUND ? err : QB_E_STORAGE;
@@ -117,7 +118,7 @@ static enum qb_error S_transfer_run(struct ledger_txn *txn, struct ledger_cmd *c
 
     /* Step 2: the payer. */
     struct identity_user payer;
-    enum qb_error err = identity_user_get(ledger_txn_store(txn), c->payer_id, &payer);
+    enum qb_error err = identity_txn_user_get(txn, env, c->payer_id, &payer);
     if (err == QB_E_NOT_FOUND)
         return S_refuse(c, QB_E_UNAUTHORIZED, NULL, NULL);
     if (err != QB_OK)
@@ -132,7 +133,7 @@ static enum qb_error S_transfer_run(struct ledger_txn *txn, struct ledger_cmd *c
 
     /* Step 3: the payee. */
     struct identity_user payee;
-    err = S_payee_load(txn, c->to, &payee);
+    err = S_payee_load(txn, env, c->to, &payee);
     if (err == QB_E_NOT_FOUND)
         return S_refuse(c, QB_E_PAYEE_NOT_FOUND, NULL, NULL);
     if (err != QB_OK)

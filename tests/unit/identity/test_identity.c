@@ -977,6 +977,96 @@ TEST(session_cache_answers_from_memory_until_a_revocation_commits)
     ix_free(ix);
 }
 
+/* A command that reads a user through the writer's cache, and optionally
+ * first renames it (as every write to users does: identity_user_written)
+ * and then fails, so that the batch rolls its write back. */
+struct user_read_cmd {
+    struct ledger_cmd cmd;
+    const struct domain_env *env;
+    const char *user_id;
+    const char *rename_to;  /* NULL: only read */
+    bool tell_the_cache;    /* call identity_user_written before renaming */
+    bool fail;
+    struct identity_user user;
+    enum qb_error read;
+};
+
+static enum qb_error user_read_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
+{
+    struct user_read_cmd *r = (struct user_read_cmd *)cmd;
+    if (r->rename_to != NULL) {
+        if (r->tell_the_cache)
+            identity_user_written(txn, r->env, r->user_id);
+        const struct store_param p[] = {STORE_TEXT(r->user_id), STORE_TEXT(r->rename_to)};
+        enum qb_error err = store_run(ledger_txn_store(txn),
+                                      "UPDATE users SET display_name = $2 WHERE id = $1", p, 2);
+        if (err != QB_OK)
+            return err;
+    }
+    r->read = identity_txn_user_get(txn, r->env, r->user_id, &r->user);
+    return r->fail ? QB_E_INTERNAL : QB_OK;
+}
+
+static struct identity_user user_read(struct ix *ix, const char *user_id, const char *rename_to,
+                                      bool tell_the_cache, bool fail)
+{
+    struct user_read_cmd r = {.env = &ix->env, .user_id = user_id, .rename_to = rename_to,
+                              .tell_the_cache = tell_the_cache, .fail = fail};
+    ledger_cmd_init(&r.cmd, user_read_run, NULL);
+    enum qb_error rc = ledger_execute(ix->ledger, &r.cmd);
+    ledger_cmd_release(&r.cmd);
+    ASSERT_EQ_INT(rc, fail ? QB_E_INTERNAL : QB_OK);
+    ASSERT_EQ_INT(r.read, QB_OK);
+    return r.user;
+}
+
+TEST(user_cache_holds_committed_rows_only)
+{
+    /* The writer's user cache answers from memory (a write that does not
+     * tell it is not seen: every write to users in the module must); each
+     * write through the module is seen by the next read; and a write rolled
+     * back leaves nothing of itself in the cache. */
+    struct ix *ix = ix_new();
+    ASSERT_EQ_INT(identity_user_cache_new(16, &ix->env.users), QB_OK);
+    struct identity_user a;
+    ix_register(ix, "13800000041", &a);
+    ASSERT_EQ_INT(ix_pay_set(ix, &a, "258369"), QB_OK);
+
+    struct identity_user got = user_read(ix, a.id, NULL, false, false);
+    ASSERT_EQ_STR(got.display_name, a.display_name);
+    ASSERT(got.payment_password_set);
+    /* Behind the cache's back: still the cached row. */
+    got = user_read(ix, a.id, "暗改", false, false);
+    ASSERT_EQ_STR(got.display_name, a.display_name);
+    /* Told: the row as written. */
+    got = user_read(ix, a.id, "明改", true, false);
+    ASSERT_EQ_STR(got.display_name, "明改");
+    got = user_read(ix, a.id, NULL, false, false);
+    ASSERT_EQ_STR(got.display_name, "明改");
+
+    /* A wrong payment password is counted, a freeze is seen. */
+    int tries = 0;
+    ASSERT_EQ_INT(ix_pay_verify(ix, a.id, "000000", &tries), QB_E_PASSWORD_WRONG);
+    got = user_read(ix, a.id, NULL, false, false);
+    ASSERT_EQ_INT(got.payment_password_failures, 1);
+    ASSERT_EQ_INT(ix_pay_verify(ix, a.id, "258369", &tries), QB_OK);
+    got = user_read(ix, a.id, NULL, false, false);
+    ASSERT_EQ_INT(got.payment_password_failures, 0);
+    ASSERT_EQ_INT(ix_user_op(ix, IDENTITY_OP_FREEZE, a.id, NULL), QB_OK);
+    got = user_read(ix, a.id, NULL, false, false);
+    ASSERT_EQ_INT(got.status, IDENTITY_FROZEN);
+
+    /* Rolled back: the command read its own rename, then failed. The next
+     * batch reads the committed name, not the undone one. */
+    got = user_read(ix, a.id, "撤销", true, true);
+    got = user_read(ix, a.id, NULL, false, false);
+    ASSERT_EQ_STR(got.display_name, "明改");
+
+    identity_user_cache_free(ix->env.users);
+    ix->env.users = NULL;
+    ix_free(ix);
+}
+
 /* --- payment passwords ------------------------------------------------------------ */
 
 TEST(payment_password_set_and_verify)
@@ -1455,6 +1545,7 @@ int main(void)
     RUN(touches_in_a_batch_move_last_seen_forward_only);
     RUN(session_revoke);
     RUN(session_cache_answers_from_memory_until_a_revocation_commits);
+    RUN(user_cache_holds_committed_rows_only);
     RUN(payment_password_set_and_verify);
     RUN(payment_password_lockout_is_atomic);
     RUN(kyc_levels);
