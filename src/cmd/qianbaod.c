@@ -440,6 +440,37 @@ static bool S_test_faults_install(void)
     return true;
 }
 
+/* Test builds only: QIANBAO_TEST_CLOCK_OFFSET_MS=N (|N| at most 400 days)
+ * runs the daemon's clock — the ledger's and the domain's — N ms ahead of
+ * the system clock, so that a test can serve "tomorrow" the bills of what
+ * it did today. Elsewhere, and without the variable, the system clock. */
+#ifdef QB_TEST_HOOKS
+static int64_t S_offset_clock_now_ms(struct qb_clock *clock)
+{
+    return clock_now_ms(clock_system()) + atomic_load(&clock->fixed_ms);
+}
+#endif
+
+static struct qb_clock *S_test_clock(void)
+{
+#ifdef QB_TEST_HOOKS
+    static struct qb_clock offset_clock;
+    const char *text = getenv("QIANBAO_TEST_CLOCK_OFFSET_MS");
+    if (text != NULL && text[0] != '\0') {
+        char *end = NULL;
+        long long value = strtoll(text, &end, 10);
+        const long long bound = 400LL * 24 * 60 * 60 * 1000;
+        if (end != text && *end == '\0' && value >= -bound && value <= bound) {
+            offset_clock.now_ms = S_offset_clock_now_ms;
+            atomic_store(&offset_clock.fixed_ms, (int64_t)value);
+            log_event(LOG_WARN, "test.clock_offset", "offset_ms=%lld", value);
+            return &offset_clock;
+        }
+    }
+#endif
+    return clock_system();
+}
+
 /* True when signal_number was a test build's SIGUSR1, handled here. */
 static bool S_test_signal(int signal_number)
 {
@@ -505,6 +536,7 @@ static int S_serve(const struct config *cfg, const struct daemon_paths *paths,
         .batch_max = (size_t)cfg->executor_batch_max,
     };
     wallet_ledger_options(&ledger_options);
+    ledger_options.clock = S_test_clock();
     rc = ledger_open(writer, &ledger_options, &ledger);
     if (rc != QB_OK) {
         fprintf(stderr, "qianbaod: cannot open the ledger (%s); run qianbaod --verify\n",
@@ -554,7 +586,7 @@ static int S_serve(const struct config *cfg, const struct daemon_paths *paths,
     }
 #endif
     settings.paycode_confirm_ms = cfg->paycode_confirm_s * 1000;
-    domain_env_init(&env, clock_system(), rand_system(), ledger, &settings, pepper, card_key);
+    domain_env_init(&env, S_test_clock(), rand_system(), ledger, &settings, pepper, card_key);
     env_ready = true;
     crypto_wipe(pepper, sizeof pepper);
     crypto_wipe(card_key, sizeof card_key);

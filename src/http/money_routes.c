@@ -43,11 +43,15 @@
 #define S_READER_WAIT_MS 2000
 #define S_PRINCIPAL_SIZE_MAX (ID_TEXT_SIZE_MAX + 8)
 
-static json_t *S_card_json(const struct wallet_card *card)
+/* A card as the API shows it. usable false: the wallet's real name is
+ * verified and the card is in another name (wallet_cards_usable), so
+ * top-ups and withdrawals with it answer CARD_HOLDER_MISMATCH. */
+static json_t *S_card_json(const struct wallet_card *card, bool usable)
 {
-    return json_pack("{s:s, s:s, s:s, s:s, s:o}", "id", card->id, "bank", card->bank, "last4",
-                     card->last4, "card_type", card->card_type, "created_at",
-                     http_time_json(card->created_at_ms));
+    return json_pack("{s:s, s:s, s:s, s:s, s:o, s:b, s:o}", "id", card->id, "bank", card->bank,
+                     "last4", card->last4, "card_type", card->card_type, "created_at",
+                     http_time_json(card->created_at_ms), "usable", usable, "unusable_reason",
+                     usable ? json_null() : json_string("CARD_HOLDER_MISMATCH"));
 }
 
 /* --- POST /v1/me/cards --------------------------------------------------------------- */
@@ -76,7 +80,7 @@ static void S_card_resume(struct http_request *req, struct ledger_cmd *cmd)
     } else if (c->op == WALLET_CARD_REMOVE) {
         http_reply_raw(req, 204, NULL, NULL, 0);
     } else {
-        json_t *body = S_card_json(&c->card);
+        json_t *body = S_card_json(&c->card, true); /* binding refuses another's card */
         if (body != NULL)
             http_reply_json(req, 201, body);
         else
@@ -152,7 +156,8 @@ void http_handle_me_cards_list(struct http_request *req)
     if (!http_query_limit(req, &limit) || !http_query_cursor(req, &cursor))
         return;
     struct wallet_card *items = http_request_alloc(req, limit * sizeof *items);
-    if (items == NULL) {
+    bool *usable = http_request_alloc(req, limit * sizeof *usable);
+    if (items == NULL || usable == NULL) {
         http_reply_error(req, QB_E_TOO_LARGE);
         return;
     }
@@ -163,14 +168,20 @@ void http_handle_me_cards_list(struct http_request *req)
     int64_t next_cursor = 0;
     enum qb_error err =
         wallet_cards_list(reader, session->user_id, cursor, items, limit, &count, &next_cursor);
+    struct identity_user user;
+    if (err == QB_OK)
+        err = identity_user_get(reader, session->user_id, &user);
+    if (err == QB_OK)
+        err = wallet_cards_usable(http_request_env(req), reader, session->user_id, user.kyc_level,
+                                  items, count, usable);
     http_reader_release(req, reader);
     if (err != QB_OK) {
-        http_reply_error(req, err);
+        http_reply_error(req, err == QB_E_NOT_FOUND ? QB_E_UNAUTHORIZED : err);
         return;
     }
     json_t *array = json_array();
     for (size_t i = 0; array != NULL && i < count; i++) {
-        json_t *item = S_card_json(&items[i]);
+        json_t *item = S_card_json(&items[i], usable[i]);
         if (item == NULL || json_array_append_new(array, item) != 0) {
             json_decref(array);
             array = NULL;

@@ -113,6 +113,7 @@ const struct http_route http_routes[] = {
      HTTP_AUTH_MERCHANT},
     {"GET", "/v3/certificates", http_handle_v3_certificates, HTTP_AUTH_MERCHANT},
     {"GET", "/v3/bill/tradebill", http_handle_v3_tradebill, HTTP_AUTH_MERCHANT},
+    {"GET", "/v3/bill/fundflowbill", http_handle_v3_fundflowbill, HTTP_AUTH_MERCHANT},
     {"GET", "/v3/billdownload/file", http_handle_v3_billdownload, HTTP_AUTH_MERCHANT},
     /* refund_routes.c */
     {"POST", "/v3/refund/domestic/refunds", http_handle_v3_refunds_create, HTTP_AUTH_MERCHANT},

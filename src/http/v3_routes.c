@@ -12,6 +12,7 @@
  *   POST /v3/pay/transactions/out-trade-no/{n}/close  close: 204
  *   GET  /v3/certificates                             the platform certificate, encrypted
  *   GET  /v3/bill/tradebill?bill_date=                the day's bill: link and SHA-1 (bill.h)
+ *   GET  /v3/bill/fundflowbill?bill_date=             the day's fund flow: the same way
  *   GET  /v3/billdownload/file?token=                 the bill itself (CSV, or gzip)
  *
  * Bodies: WeChat's fields, strictly validated; a malformed body is
@@ -580,14 +581,38 @@ static bool S_bill_day(struct http_request *req, const char *bill_date, int64_t 
     return true;
 }
 
+/* Where a bill of type starts (merchant_bill_cursor_init's head_entry_id):
+ * for the fund flow, the merchant account's newest committed entry, read
+ * now (after the day ended, so every entry of the day is at or before it);
+ * 0 for the trade bills. False after replying the refusal. */
+static bool S_bill_head(struct http_request *req, enum merchant_bill_type type, int64_t *head)
+{
+    *head = 0;
+    if (type != MERCHANT_BILL_FUNDFLOW)
+        return true;
+    struct ledger_account_view view;
+    enum qb_error err =
+        http_request_account_view(req, http_request_merchant(req)->account_id, &view);
+    if (err != QB_OK) {
+        http_reply_error(req, err == QB_E_NOT_FOUND ? QB_E_INTERNAL : err);
+        return false;
+    }
+    *head = view.last_entry_id;
+    return true;
+}
+
 /* SHA-1 of the day's bill into hash (hex), made a page at a time and
  * never held whole: each page on a read connection of its own. False
  * after replying the refusal. */
 static bool S_bill_sha1(struct http_request *req, enum merchant_bill_type type, int64_t start_ms,
-                        int64_t end_ms, char hash[2 * EVP_MAX_MD_SIZE + 1])
+                        int64_t end_ms, int64_t head, char hash[2 * EVP_MAX_MD_SIZE + 1])
 {
-    struct merchant_bill_cursor cursor;
-    merchant_bill_cursor_init(&cursor, http_request_merchant(req), type, start_ms, end_ms);
+    struct merchant_bill_cursor *cursor = http_request_alloc(req, sizeof *cursor);
+    if (cursor == NULL) {
+        http_reply_error(req, QB_E_INTERNAL);
+        return false;
+    }
+    merchant_bill_cursor_init(cursor, http_request_merchant(req), type, start_ms, end_ms, head);
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
     if (ctx == NULL || EVP_DigestInit_ex(ctx, EVP_sha1(), NULL) != 1) {
         EVP_MD_CTX_free(ctx);
@@ -598,14 +623,14 @@ static bool S_bill_sha1(struct http_request *req, enum merchant_bill_type type, 
     buf_init(&piece, MERCHANT_BILL_PIECE_SIZE_MAX);
     enum qb_error err = QB_OK;
     bool replied = false;
-    while (err == QB_OK && !cursor.done) {
+    while (err == QB_OK && !cursor->done) {
         struct store *reader = http_reader_acquire(req);
         if (reader == NULL) {
             replied = true;
             break;
         }
         buf_reset(&piece);
-        err = merchant_bill_next(&cursor, reader, &piece);
+        err = merchant_bill_next(cursor, reader, &piece);
         http_reader_release(req, reader);
         if (err == QB_OK && piece.size > 0 && EVP_DigestUpdate(ctx, piece.data, piece.size) != 1)
             err = QB_E_INTERNAL;
@@ -688,14 +713,15 @@ static void S_bill_stream_free(void *ctx)
 /* Streams the day's bill, unsigned (http_reply_stream): the client checks
  * it against the hash_value of /v3/bill/tradebill. */
 static void S_bill_stream(struct http_request *req, enum merchant_bill_type type, bool gzip,
-                          int64_t start_ms, int64_t end_ms)
+                          int64_t start_ms, int64_t end_ms, int64_t head)
 {
     struct S_bill_stream *s = calloc(1, sizeof *s);
     if (s == NULL) {
         http_reply_error(req, QB_E_INTERNAL);
         return;
     }
-    merchant_bill_cursor_init(&s->cursor, http_request_merchant(req), type, start_ms, end_ms);
+    merchant_bill_cursor_init(&s->cursor, http_request_merchant(req), type, start_ms, end_ms,
+                              head);
     s->pool = http_request_pool(req);
     s->gzip = gzip;
     buf_init(&s->csv, MERCHANT_BILL_PIECE_SIZE_MAX);
@@ -724,38 +750,23 @@ static const char *S_host(struct http_request *req)
     return host;
 }
 
-/* GET /v3/bill/tradebill?bill_date=&bill_type=&tar_type= →
- * {download_url, hash_type: "SHA1", hash_value}: the SHA-1 of the CSV as
- * it is before any compression (WeChat's rule). The file is made here, a
- * page at a time, to hash it, and again at the download; the day has
- * ended, so both are the same bytes. */
-void http_handle_v3_tradebill(struct http_request *req)
+/* The answer of a bill request, for both bills: {download_url, hash_type:
+ * "SHA1", hash_value}, the SHA-1 of the CSV as it is before any
+ * compression (WeChat's rule). The file is made here, a page at a time,
+ * to hash it, and again at the download; the day has ended, so both are
+ * the same bytes. bill_date is not NULL; gzip: tar_type was GZIP. */
+static void S_bill_answer(struct http_request *req, enum merchant_bill_type type,
+                          const char *bill_date, bool gzip)
 {
     const struct domain_env *env = http_request_env(req);
     const struct merchant *m = http_request_merchant(req);
-    const char *bill_date = http_request_query(req, "bill_date");
-    const char *bill_type = http_request_query(req, "bill_type");
-    const char *tar_type = http_request_query(req, "tar_type");
-    enum merchant_bill_type type = MERCHANT_BILL_ALL;
-    if (bill_date == NULL) {
-        http_reply_error_message(req, QB_E_PARAM, "bill_date is required");
-        return;
-    }
-    if (bill_type != NULL && !merchant_bill_type_parse(bill_type, &type)) {
-        http_reply_error_message(req, QB_E_PARAM, "bill_type must be ALL, SUCCESS or REFUND");
-        return;
-    }
-    if (tar_type != NULL && strcmp(tar_type, "GZIP") != 0) {
-        http_reply_error_message(req, QB_E_PARAM, "tar_type must be GZIP");
-        return;
-    }
-    int64_t start_ms, end_ms;
+    int64_t start_ms, end_ms, head;
     char hash[2 * EVP_MAX_MD_SIZE + 1];
-    if (!S_bill_day(req, bill_date, &start_ms, &end_ms) ||
-        !S_bill_sha1(req, type, start_ms, end_ms, hash))
+    if (!S_bill_day(req, bill_date, &start_ms, &end_ms) || !S_bill_head(req, type, &head) ||
+        !S_bill_sha1(req, type, start_ms, end_ms, head, hash))
         return;
     char token[MERCHANT_BILL_TOKEN_SIZE];
-    merchant_bill_token_make(env->cursor_key, m->mchid, bill_date, type, tar_type != NULL,
+    merchant_bill_token_make(env->cursor_key, m->mchid, bill_date, type, gzip,
                              clock_now_ms(env->clock) + MERCHANT_BILL_TOKEN_TTL_MS, token);
     const char *host = S_host(req);
     const char *proto = http_request_header(req, "X-Forwarded-Proto");
@@ -773,6 +784,51 @@ void http_handle_v3_tradebill(struct http_request *req)
     }
     http_reply_json(req, 200, body);
     json_decref(body);
+}
+
+/* GET /v3/bill/tradebill?bill_date=&bill_type=&tar_type= */
+void http_handle_v3_tradebill(struct http_request *req)
+{
+    const char *bill_date = http_request_query(req, "bill_date");
+    const char *bill_type = http_request_query(req, "bill_type");
+    const char *tar_type = http_request_query(req, "tar_type");
+    enum merchant_bill_type type = MERCHANT_BILL_ALL;
+    if (bill_date == NULL) {
+        http_reply_error_message(req, QB_E_PARAM, "bill_date is required");
+        return;
+    }
+    if (bill_type != NULL && !merchant_bill_type_parse(bill_type, &type)) {
+        http_reply_error_message(req, QB_E_PARAM, "bill_type must be ALL, SUCCESS or REFUND");
+        return;
+    }
+    if (tar_type != NULL && strcmp(tar_type, "GZIP") != 0) {
+        http_reply_error_message(req, QB_E_PARAM, "tar_type must be GZIP");
+        return;
+    }
+    S_bill_answer(req, type, bill_date, tar_type != NULL);
+}
+
+/* GET /v3/bill/fundflowbill?bill_date=&account_type=&tar_type= — the
+ * fund flow of the merchant's settlement account, WeChat's BASIC account
+ * (the default); OPERATION and FEES accounts do not exist in Qianbao. */
+void http_handle_v3_fundflowbill(struct http_request *req)
+{
+    const char *bill_date = http_request_query(req, "bill_date");
+    const char *account_type = http_request_query(req, "account_type");
+    const char *tar_type = http_request_query(req, "tar_type");
+    if (bill_date == NULL) {
+        http_reply_error_message(req, QB_E_PARAM, "bill_date is required");
+        return;
+    }
+    if (account_type != NULL && !merchant_fundflow_account_is_valid(account_type)) {
+        http_reply_error_message(req, QB_E_PARAM, "account_type must be BASIC");
+        return;
+    }
+    if (tar_type != NULL && strcmp(tar_type, "GZIP") != 0) {
+        http_reply_error_message(req, QB_E_PARAM, "tar_type must be GZIP");
+        return;
+    }
+    S_bill_answer(req, MERCHANT_BILL_FUNDFLOW, bill_date, tar_type != NULL);
 }
 
 /* GET /v3/billdownload/file?token= — the file. A bill whose file (and
@@ -798,15 +854,15 @@ void http_handle_v3_billdownload(struct http_request *req)
         http_reply_error_message(req, QB_E_NOT_FOUND, "the download link is unknown or expired");
         return;
     }
-    int64_t start_ms, end_ms;
-    if (!S_bill_day(req, bill_date, &start_ms, &end_ms))
+    int64_t start_ms, end_ms, head;
+    if (!S_bill_day(req, bill_date, &start_ms, &end_ms) || !S_bill_head(req, type, &head))
         return;
     struct store *reader = http_reader_acquire(req);
     if (reader == NULL)
         return;
     struct buf csv;
     buf_init(&csv, HTTP_REPLY_SIZE_MAX);
-    enum qb_error err = merchant_bill_write(reader, m, type, start_ms, end_ms, &csv);
+    enum qb_error err = merchant_bill_write(reader, m, type, start_ms, end_ms, head, &csv);
     http_reader_release(req, reader);
     if (err == QB_OK && !gzip) {
         http_reply_raw(req, 200, "text/csv; charset=utf-8", csv.data, csv.size);
@@ -821,7 +877,7 @@ void http_handle_v3_billdownload(struct http_request *req)
     if (err == QB_OK)
         http_reply_raw(req, 200, "application/gzip", packed.data, packed.size);
     else if (err == QB_E_TOO_LARGE)
-        S_bill_stream(req, type, gzip, start_ms, end_ms);
+        S_bill_stream(req, type, gzip, start_ms, end_ms, head);
     else
         http_reply_error(req, err);
     buf_release(&packed);

@@ -192,11 +192,17 @@ static enum qb_error id_number_load(struct ledger_txn *txn, const struct domain_
 enum qb_error identity_txn_real_name(struct ledger_txn *txn, const struct domain_env *env,
                                     const char *user_id, char out[IDENTITY_REAL_NAME_SIZE_MAX])
 {
-    QB_ASSERT(txn != NULL && env != NULL && user_id != NULL && out != NULL);
+    QB_ASSERT(txn != NULL);
+    return identity_real_name_get(ledger_txn_store(txn), env, user_id, out);
+}
+
+enum qb_error identity_real_name_get(struct store *store, const struct domain_env *env,
+                                     const char *user_id, char out[IDENTITY_REAL_NAME_SIZE_MAX])
+{
+    QB_ASSERT(store != NULL && env != NULL && user_id != NULL && out != NULL);
     out[0] = '\0';
     struct store_stmt *st = NULL;
-    if (store_prepare(ledger_txn_store(txn), "SELECT real_name_sealed FROM users WHERE id = $1",
-                      &st) != QB_OK)
+    if (store_prepare(store, "SELECT real_name_sealed FROM users WHERE id = $1", &st) != QB_OK)
         return QB_E_STORAGE;
     enum qb_error err = store_bind_text(st, 1, user_id, strlen(user_id));
     int rc = err == QB_OK ? store_step(st) : -QB_E_STORAGE;

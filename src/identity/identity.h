@@ -316,6 +316,12 @@ QB_MUST_USE enum qb_error identity_txn_real_name(struct ledger_txn *txn,
                                                  const struct domain_env *env,
                                                  const char *user_id,
                                                  char out[IDENTITY_REAL_NAME_SIZE_MAX]);
+/* The same through any connection (a reader, for a list that shows what
+ * the name allows); the caller wipes out when done. */
+QB_MUST_USE enum qb_error identity_real_name_get(struct store *store,
+                                                 const struct domain_env *env,
+                                                 const char *user_id,
+                                                 char out[IDENTITY_REAL_NAME_SIZE_MAX]);
 
 /* Inside another command (a payment in a later module): checks the payment
  * password with the same counting and lock, writing the failure count. On a

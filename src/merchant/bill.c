@@ -10,7 +10,9 @@
  * after the last one read ($4..$7, compared as a row value) and $2 is the
  * last row's time, so each page's query starts in the index where the
  * previous one stopped.
- * There are two sources: the payments (orders by success_at_ms) and the
+ * The fund-flow bill has its own reader (S_flow_next, after the trade
+ * bill's): the ledger walk bill.h describes; it shares the rest.
+ * The trade bill has two sources: the payments (orders by success_at_ms) and the
  * refunds (refunds by success_at_ms, joined to their order for its
  * columns). A new kind of trade is one more entry of S_sources answering
  * the same columns.
@@ -24,6 +26,7 @@
 #include "base/crypto.h"
 #include "merchant/bill.h"
 #include "merchant/order.h"
+#include "wallet/wallet.h"
 
 #define S_DAY_MS (INT64_C(24) * 60 * 60 * 1000)
 #define S_UTC8_MS (INT64_C(8) * 60 * 60 * 1000)
@@ -96,9 +99,16 @@ bool merchant_bill_type_parse(const char *text, enum merchant_bill_type *out)
     return true;
 }
 
+bool merchant_fundflow_account_is_valid(const char *account_type)
+{
+    return account_type != NULL && strcmp(account_type, "BASIC") == 0;
+}
+
 const char *merchant_bill_type_name(enum merchant_bill_type type)
 {
     switch (type) {
+    case MERCHANT_BILL_FUNDFLOW:
+        return "FUNDFLOW";
     case MERCHANT_BILL_ALL:
         return "ALL";
     case MERCHANT_BILL_SUCCESS:
@@ -383,12 +393,16 @@ static enum qb_error S_sums_add(struct merchant_bill_cursor *s, const struct S_r
 }
 
 void merchant_bill_cursor_init(struct merchant_bill_cursor *c, const struct merchant *m,
-                               enum merchant_bill_type type, int64_t start_ms, int64_t end_ms)
+                               enum merchant_bill_type type, int64_t start_ms, int64_t end_ms,
+                               int64_t head_entry_id)
 {
     QB_ASSERT(c != NULL && m != NULL && start_ms < end_ms);
+    QB_ASSERT(head_entry_id >= 0);
     memset(c, 0, sizeof *c);
     snprintf(c->mchid, sizeof c->mchid, "%s", m->mchid);
     c->fee_ppm = m->fee_ppm;
+    c->account_id = m->account_id;
+    c->head_entry_id = head_entry_id;
     c->type = type;
     c->start_ms = start_ms;
     c->end_ms = end_ms;
@@ -416,11 +430,16 @@ static enum qb_error S_summary(const struct merchant_bill_cursor *c, struct buf 
     return err;
 }
 
+static enum qb_error S_flow_next(struct merchant_bill_cursor *c, struct store *reader,
+                                 struct buf *out);
+
 enum qb_error merchant_bill_next(struct merchant_bill_cursor *c, struct store *reader,
                                  struct buf *out)
 {
     QB_ASSERT(c != NULL && reader != NULL && out != NULL);
     QB_ASSERT(!c->done);
+    if (c->type == MERCHANT_BILL_FUNDFLOW)
+        return S_flow_next(c, reader, out);
 
     /* Every source, after the last row read, key order, one page. */
     char sql[S_SQL_SIZE_MAX];
@@ -509,14 +528,247 @@ enum qb_error merchant_bill_next(struct merchant_bill_cursor *c, struct store *r
 
 enum qb_error merchant_bill_write(struct store *reader, const struct merchant *m,
                                   enum merchant_bill_type type, int64_t start_ms, int64_t end_ms,
-                                  struct buf *out)
+                                  int64_t head_entry_id, struct buf *out)
 {
     QB_ASSERT(reader != NULL && m != NULL && out != NULL);
-    struct merchant_bill_cursor c;
-    merchant_bill_cursor_init(&c, m, type, start_ms, end_ms);
+    struct merchant_bill_cursor *c = malloc(sizeof *c); /* the fund flow's notes: 8 KiB */
+    if (c == NULL)
+        return QB_E_INTERNAL;
+    merchant_bill_cursor_init(c, m, type, start_ms, end_ms, head_entry_id);
     enum qb_error err = QB_OK;
-    while (err == QB_OK && !c.done)
-        err = merchant_bill_next(&c, reader, out);
+    while (err == QB_OK && !c->done)
+        err = merchant_bill_next(c, reader, out);
+    free(c);
+    return err;
+}
+
+/* --- the fund-flow bill ------------------------------------------------------------------ */
+
+static const char S_flow_header[] =
+    "记账时间,微信支付业务单号,资金流水单号,业务名称,业务类型,收支类型,收支金额（元）,"
+    "账户结余（元）,资金变更提交申请人,备注,业务凭证号\r\n";
+static const char S_flow_summary_header[] = "资金流水总笔数,收入笔数,收入金额,支出笔数,支出金额\r\n";
+
+#define S_FLOW_BATCH 32 /* entries per ledger_history_read */
+
+/* One line of the fund flow: amount_minor > 0 moved in (收入) or out (支出)
+ * of the account, leaving balance_minor. part numbers the lines of one
+ * entry (the flow id is "<entry>-<part>"). */
+static enum qb_error S_flow_line(struct merchant_bill_cursor *c, struct buf *out,
+                                 const struct ledger_entry *e, int part, const char *name,
+                                 const char *type, bool income, int64_t amount_minor,
+                                 int64_t balance_minor)
+{
+    QB_ASSERT(amount_minor > 0);
+    const struct currency *cny = currency_find("CNY");
+    char when[24], flow_id[32], amount[48], balance[48];
+    S_time(e->created_at_ms, when);
+    snprintf(flow_id, sizeof flow_id, "%lld-%d", (long long)e->id, part);
+    S_amount(amount_minor, cny, 2, amount, sizeof amount);
+    S_amount(balance_minor, cny, 2, balance, sizeof balance);
+    bool ok = income ? money_add(c->income_minor, amount_minor, &c->income_minor)
+                     : money_add(c->expense_minor, amount_minor, &c->expense_minor);
+    if (!ok)
+        return QB_E_OVERFLOW;
+    if (income)
+        c->income_count++;
+    else
+        c->expense_count++;
+    const char *fields[] = {when,   e->ref, flow_id, name, type, income ? "收入" : "支出",
+                            amount, balance, "system", "",  e->ref};
+    enum qb_error err = QB_OK;
+    for (size_t i = 0; err == QB_OK && i < QB_ARRAY_COUNT(fields); i++)
+        err = S_field(out, i == 0, fields[i]);
+    return err == QB_OK ? buf_append(out, "\r\n", 2) : err;
+}
+
+/* The amount and fee of withdrawal payment_id, from its payments row. */
+static enum qb_error S_flow_withdrawal(struct store *reader, const char *payment_id,
+                                       int64_t *amount_minor, int64_t *fee_minor)
+{
+    struct store_stmt *st = NULL;
+    if (store_prepare(reader, "SELECT amount_minor, fee_minor FROM payments WHERE id = $1",
+                      &st) != QB_OK)
+        return QB_E_STORAGE;
+    enum qb_error err = store_bind_text(st, 1, payment_id, strlen(payment_id));
+    if (err == QB_OK) {
+        int rc = store_step(st);
+        if (rc == STORE_STEP_ROW) {
+            *amount_minor = store_column_int64(st, 0);
+            *fee_minor = store_column_int64(st, 1);
+        } else {
+            err = rc == STORE_STEP_DONE ? QB_E_NOT_FOUND : QB_E_STORAGE;
+        }
+    }
+    store_finalize(st);
+    return err;
+}
+
+/* The lines of entry e (one of the account's chain). A payment's entry
+ * credits the merchant its amount less the fee, which goes to fee income
+ * in the same entry: the order's amount (what the payer paid: the sum of
+ * the entry's debits) comes in, the fee goes out. A refund or reversal
+ * the other way: the refund goes out, the fee given back comes in. A
+ * withdrawal's capture takes amount + fee: the amount to the card and
+ * the fee, from its payments row. */
+static enum qb_error S_flow_entry(struct merchant_bill_cursor *c, struct store *reader,
+                                  const struct ledger_entry *e, struct buf *out)
+{
+    const struct ledger_posting *p = ledger_entry_posting(e, c->account_id);
+    if (p == NULL)
+        return QB_E_INTERNAL; /* the chain named an entry without the account */
+    int64_t amount = p->amount_minor, after = p->balance_after_minor;
+    if (amount == 0)
+        return QB_OK; /* a hold or its release: the balance did not move */
+    int64_t debits = 0, credits = 0;
+    for (size_t i = 0; i < e->posting_count; i++) {
+        int64_t leg = e->postings[i].amount_minor;
+        bool ok = leg < 0 ? money_sub(debits, leg, &debits) : money_add(credits, leg, &credits);
+        if (!ok)
+            return QB_E_OVERFLOW;
+    }
+    if (e->code == WALLET_CODE_ORDER_PAYMENT && amount > 0) {
+        int64_t fee = debits - amount;
+        if (fee < 0)
+            return QB_E_INTERNAL;
+        enum qb_error err = S_flow_line(c, out, e, 1, "交易", "交易", true, debits, after + fee);
+        if (err == QB_OK && fee > 0)
+            err = S_flow_line(c, out, e, 2, "扣除交易手续费", "扣除交易手续费", false, fee, after);
+        return err;
+    }
+    if ((e->code == WALLET_CODE_ORDER_REFUND || e->code == WALLET_CODE_ORDER_REVERSAL) &&
+        amount < 0) {
+        int64_t fee_back = credits + amount;
+        if (fee_back < 0)
+            return QB_E_INTERNAL;
+        const char *name = e->code == WALLET_CODE_ORDER_REFUND ? "退款" : "撤销";
+        enum qb_error err = S_flow_line(c, out, e, 1, name, "退款", false, credits,
+                                        after - fee_back);
+        if (err == QB_OK && fee_back > 0)
+            err = S_flow_line(c, out, e, 2, "退还交易手续费", "退还交易手续费", true, fee_back,
+                              after);
+        return err;
+    }
+    if (e->code == WALLET_CODE_WITHDRAWAL && amount < 0) {
+        int64_t paid = 0, fee = 0;
+        enum qb_error err = S_flow_withdrawal(reader, e->ref, &paid, &fee);
+        if (err != QB_OK && err != QB_E_NOT_FOUND)
+            return err;
+        if (err == QB_OK && paid > 0 && fee >= 0 && paid + fee == -amount) {
+            err = S_flow_line(c, out, e, 1, "提现", "提现", false, paid, after + fee);
+            if (err == QB_OK && fee > 0)
+                err = S_flow_line(c, out, e, 2, "提现手续费", "提现手续费", false, fee, after);
+            return err;
+        }
+        return S_flow_line(c, out, e, 1, "提现", "提现", false, -amount, after);
+    }
+    return amount > 0 ? S_flow_line(c, out, e, 1, "其他", "其他", true, amount, after)
+                      : S_flow_line(c, out, e, 1, "其他", "其他", false, -amount, after);
+}
+
+/* The first pass: walks back from the head to the day's first entry and
+ * notes the newest entry of every page of the day (pages counted from the
+ * newest). */
+static enum qb_error S_flow_plan(struct merchant_bill_cursor *c, struct store *reader,
+                                 struct ledger_entry *batch)
+{
+    int64_t next = c->head_entry_id;
+    while (next > 0) {
+        size_t count = 0;
+        int64_t after = 0;
+        enum qb_error err =
+            ledger_history_read(reader, c->account_id, next, S_FLOW_BATCH, batch, &count, &after);
+        if (err != QB_OK)
+            return err == QB_E_PARAM ? QB_E_INTERNAL : err;
+        for (size_t i = 0; i < count; i++) {
+            const struct ledger_entry *e = &batch[i];
+            if (e->created_at_ms >= c->end_ms)
+                continue;
+            if (e->created_at_ms < c->start_ms)
+                return QB_OK; /* older than the day: the walk ends */
+            if (c->day_entries % MERCHANT_BILL_PAGE_ROWS == 0) {
+                if (c->page_count == MERCHANT_FUNDFLOW_PAGES_MAX)
+                    return QB_E_TOO_LARGE;
+                c->pages[c->page_count++] = e->id;
+            }
+            c->day_entries++;
+        }
+        next = count > 0 ? after : 0;
+    }
+    return QB_OK;
+}
+
+static enum qb_error S_flow_summary(const struct merchant_bill_cursor *c, struct buf *out)
+{
+    const struct currency *cny = currency_find("CNY");
+    char total[24], income_count[24], income[48], expense_count[24], expense[48];
+    snprintf(total, sizeof total, "%lld", (long long)(c->income_count + c->expense_count));
+    snprintf(income_count, sizeof income_count, "%lld", (long long)c->income_count);
+    snprintf(expense_count, sizeof expense_count, "%lld", (long long)c->expense_count);
+    S_amount(c->income_minor, cny, 2, income, sizeof income);
+    S_amount(c->expense_minor, cny, 2, expense, sizeof expense);
+    const char *summary[] = {total, income_count, income, expense_count, expense};
+    enum qb_error err = buf_append_str(out, S_flow_summary_header);
+    for (size_t i = 0; err == QB_OK && i < QB_ARRAY_COUNT(summary); i++)
+        err = S_field(out, i == 0, summary[i]);
+    return err == QB_OK ? buf_append(out, "\r\n", 2) : err;
+}
+
+/* One piece of the fund-flow bill: on the first, the plan and the header;
+ * then the oldest page not written yet, oldest entry first; after the
+ * last page, the summary. */
+static enum qb_error S_flow_next(struct merchant_bill_cursor *c, struct store *reader,
+                                 struct buf *out)
+{
+    QB_ASSERT(c->account_id > 0);
+    struct ledger_entry *batch = malloc(MERCHANT_BILL_PAGE_ROWS * sizeof *batch);
+    if (batch == NULL)
+        return QB_E_INTERNAL;
+    enum qb_error err = QB_OK;
+    if (!c->planned) {
+        err = S_flow_plan(c, reader, batch);
+        if (err == QB_OK && c->day_entries == 0)
+            err = QB_E_NO_STATEMENT_EXIST;
+        if (err == QB_OK) {
+            c->planned = true;
+            c->page_next = c->page_count;
+            err = buf_append_str(out, S_flow_header);
+            c->started = true;
+        }
+    }
+    if (err == QB_OK && c->page_next > 0) {
+        /* The page's entries, newest first from its note, then written
+         * the other way round. */
+        size_t index = --c->page_next;
+        int64_t rows = index + 1 < c->page_count
+                           ? MERCHANT_BILL_PAGE_ROWS
+                           : c->day_entries - (int64_t)index * MERCHANT_BILL_PAGE_ROWS;
+        QB_ASSERT(rows > 0 && rows <= MERCHANT_BILL_PAGE_ROWS);
+        size_t have = 0;
+        int64_t next = c->pages[index];
+        while (err == QB_OK && have < (size_t)rows && next > 0) {
+            size_t want = (size_t)rows - have, count = 0;
+            int64_t after = 0;
+            err = ledger_history_read(reader, c->account_id, next,
+                                      want < S_FLOW_BATCH ? want : S_FLOW_BATCH, batch + have,
+                                      &count, &after);
+            if (err == QB_E_PARAM)
+                err = QB_E_INTERNAL;
+            have += count;
+            next = count > 0 ? after : 0;
+        }
+        if (err == QB_OK && have != (size_t)rows)
+            err = QB_E_INTERNAL; /* the chain is shorter than the first pass found */
+        for (size_t i = have; err == QB_OK && i > 0; i--)
+            err = S_flow_entry(c, reader, &batch[i - 1], out);
+        c->rows += (int64_t)have;
+    }
+    free(batch);
+    if (err != QB_OK || c->page_next > 0)
+        return err;
+    err = S_flow_summary(c, out);
+    if (err == QB_OK)
+        c->done = true;
     return err;
 }
 
@@ -575,7 +827,7 @@ bool merchant_bill_token_open(const uint8_t key[DOMAIN_KEY_SIZE], const char *to
     if (now_ms >= expires_s * 1000)
         return false;
     int t = token[18] - '0';
-    if (t < MERCHANT_BILL_ALL || t > MERCHANT_BILL_REFUND || (token[19] != '0' && token[19] != '1'))
+    if (t < MERCHANT_BILL_ALL || t > MERCHANT_BILL_FUNDFLOW || (token[19] != '0' && token[19] != '1'))
         return false;
     snprintf(bill_date, MERCHANT_BILL_DATE_SIZE, "%.4s-%.2s-%.2s", token + 10, token + 14,
              token + 16);

@@ -1,6 +1,8 @@
 /*
- * bill.h — a merchant's daily trade bill (WeChat Pay's 交易账单), as the
- * CSV file WeChat serves, and the token of its download link.
+ * bill.h — a merchant's daily bills as the CSV files WeChat serves: the
+ * trade bill (交易账单) and the fund-flow bill (资金账单), and the token of
+ * their download link. Both are made by one path: the same date rules,
+ * cursor, pieces, SHA-1, gzip, streaming and token; only the rows differ.
  *
  * Owns: reading one Asia/Shanghai day of a merchant's trades and writing
  * them in WeChat's layout — a header line, one line per trade with every
@@ -19,6 +21,19 @@
  * read from what is committed; a day that has ended in UTC+8 no longer
  * changes, so the pages read one after the other are one consistent day,
  * and the hash answered with the link matches the file downloaded after it.
+ *
+ * The fund-flow bill (MERCHANT_BILL_FUNDFLOW, account_type BASIC) is the
+ * day's movements of the merchant's settlement account, read from the
+ * ledger: the walk back along the account's chain (ledger_history_read)
+ * from its newest entry, given by the caller from a ledger_account_view
+ * (head_entry_id), to the day. A first pass over the day notes every
+ * MERCHANT_BILL_PAGE_ROWS-th entry (at most MERCHANT_FUNDFLOW_PAGES_MAX
+ * pages: a bigger day is QB_E_TOO_LARGE); each piece then reads one page
+ * from its note and writes it oldest first. Every posting that changed the
+ * balance is a line with the balance after it (账户结余); a payment's fee,
+ * taken in the same entry, is a line of its own (收入 the order's amount,
+ * 支出 the fee), as are a refund's fee given back and a withdrawal's fee.
+ * Holds and their release change no balance and are no line.
  *
  * Must never: show a user id (only the order's openid), hold more than one
  * page of rows in memory, write more than an out buffer's cap.
@@ -45,7 +60,14 @@ enum merchant_bill_type {
     MERCHANT_BILL_ALL = 1,     /* payments and refunds */
     MERCHANT_BILL_SUCCESS = 2, /* payments */
     MERCHANT_BILL_REFUND = 3,  /* refunds */
+    MERCHANT_BILL_FUNDFLOW = 4, /* the fund-flow bill of the BASIC account */
 };
+
+#define MERCHANT_FUNDFLOW_PAGES_MAX 1024 /* pages of one day's fund flow: 262,144 entries */
+
+/* A fund-flow bill's account_type: only "BASIC" (the settlement account)
+ * exists in Qianbao; false for anything else. */
+bool merchant_fundflow_account_is_valid(const char *account_type);
 
 /* "ALL", "SUCCESS", "REFUND" → the type; false for anything else. */
 bool merchant_bill_type_parse(const char *text, enum merchant_bill_type *out);
@@ -78,6 +100,16 @@ struct merchant_bill_cursor {
     int64_t last_kind;
     char last_transaction_id[32];
     char last_refund_id[65];
+    /* The fund-flow bill: the merchant's account, its newest entry when
+     * the bill was asked for, the noted pages (the first pass) and the
+     * next one to write (counting down to 0: oldest first). */
+    int64_t account_id;
+    int64_t head_entry_id;
+    bool planned;
+    size_t page_count, page_next;
+    int64_t day_entries;
+    int64_t pages[MERCHANT_FUNDFLOW_PAGES_MAX];
+    int64_t income_count, income_minor, expense_count, expense_minor;
     bool started; /* the header is written */
     bool done;    /* the summary is written: the file is complete */
     int64_t rows; /* rows read, of every kind */
@@ -85,9 +117,12 @@ struct merchant_bill_cursor {
 };
 
 /* A cursor at the start of the bill of merchant m for the day
- * [start_ms, end_ms). */
+ * [start_ms, end_ms). head_entry_id: for MERCHANT_BILL_FUNDFLOW, the
+ * last_entry_id of a ledger_account_view of m->account_id read after the
+ * day ended (0: the account has no entry); ignored by the trade bills. */
 void merchant_bill_cursor_init(struct merchant_bill_cursor *c, const struct merchant *m,
-                               enum merchant_bill_type type, int64_t start_ms, int64_t end_ms);
+                               enum merchant_bill_type type, int64_t start_ms, int64_t end_ms,
+                               int64_t head_entry_id);
 
 /* Appends the next piece of the file to out: the header and the lines of
  * one page of rows; after the last page, the summary, and c->done is set.
@@ -104,7 +139,8 @@ QB_MUST_USE enum qb_error merchant_bill_next(struct merchant_bill_cursor *c,
  * errors. */
 QB_MUST_USE enum qb_error merchant_bill_write(struct store *reader, const struct merchant *m,
                                               enum merchant_bill_type type, int64_t start_ms,
-                                              int64_t end_ms, struct buf *out);
+                                              int64_t end_ms, int64_t head_entry_id,
+                                              struct buf *out);
 
 /* The download token: 62 characters [0-9a-f...] naming (mchid, bill_date,
  * type, gzip, expiry) and a MAC under key (env->cursor_key, with a

@@ -155,6 +155,65 @@ enum qb_error wallet_card_number(const struct domain_env *env, struct store *rea
     return err;
 }
 
+/* Whether card id's sealed holder name is exactly name. */
+static enum qb_error card_holder_is(const struct domain_env *env, struct store *store,
+                                    const char *id, const char *name, bool *same)
+{
+    *same = false;
+    struct store_stmt *st = NULL;
+    if (store_prepare(store, "SELECT holder_name_sealed FROM cards WHERE id = $1", &st) != QB_OK)
+        return QB_E_STORAGE;
+    char holder[WALLET_HOLDER_NAME_SIZE_MAX];
+    memset(holder, 0, sizeof holder);
+    enum qb_error err = store_bind_text(st, 1, id, strlen(id));
+    if (err == QB_OK) {
+        int rc = store_step(st);
+        if (rc == STORE_STEP_ROW) {
+            const uint8_t *sealed = store_column_blob(st, 0);
+            size_t sealed_size = store_column_size(st, 0);
+            bool shape_ok = sealed != NULL && sealed_size > DOMAIN_SEAL_OVERHEAD &&
+                            sealed_size <= CARD_HOLDER_SEALED_SIZE_MAX - 1;
+            if (!shape_ok || !domain_unseal(env, sealed, sealed_size, holder))
+                err = QB_E_INTERNAL;
+            else
+                holder[sealed_size - DOMAIN_SEAL_OVERHEAD] = '\0';
+        } else {
+            err = rc == STORE_STEP_DONE ? QB_E_NOT_FOUND : QB_E_STORAGE;
+        }
+    }
+    store_finalize(st);
+    if (err == QB_OK)
+        *same = strcmp(holder, name) == 0;
+    crypto_wipe(holder, sizeof holder);
+    if (err == QB_E_INTERNAL)
+        log_event(LOG_ERROR, "wallet.card.holder_unsealable", "card_id=%s", id);
+    return err;
+}
+
+enum qb_error wallet_cards_usable(const struct domain_env *env, struct store *store,
+                                  const char *user_id, int kyc_level,
+                                  const struct wallet_card *items, size_t count, bool *usable)
+{
+    QB_ASSERT(env != NULL && store != NULL && user_id != NULL);
+    QB_ASSERT(count == 0 || (items != NULL && usable != NULL));
+    for (size_t i = 0; i < count; i++)
+        usable[i] = true;
+    if (kyc_level < 2 || count == 0)
+        return QB_OK;
+    char real_name[IDENTITY_REAL_NAME_SIZE_MAX];
+    enum qb_error err = identity_real_name_get(store, env, user_id, real_name);
+    for (size_t i = 0; err == QB_OK && real_name[0] != '\0' && i < count; i++) {
+        QB_ASSERT(strcmp(items[i].user_id, user_id) == 0);
+        err = card_holder_is(env, store, items[i].id, real_name, &usable[i]);
+    }
+    crypto_wipe(real_name, sizeof real_name);
+    if (err != QB_OK) {
+        for (size_t i = 0; i < count; i++)
+            usable[i] = false;
+    }
+    return err;
+}
+
 /* --- commands ------------------------------------------------------------------ */
 
 /* The user's bound cards with this number hash, and how many bound cards

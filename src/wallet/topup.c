@@ -90,6 +90,9 @@ static enum qb_error pay_refuse(struct wallet_pay_cmd *c, enum qb_error outcome)
         json_decref(extra);
     } else if (outcome == QB_E_NOT_FOUND) {
         err = domain_response_error(&c->cmd, outcome, "no such card", NULL);
+    } else if (outcome == QB_E_CARD_HOLDER_MISMATCH) {
+        err = domain_response_error(&c->cmd, outcome,
+                                    "the card is not in the wallet's verified real name", NULL);
     } else {
         err = domain_response_error(&c->cmd, outcome, NULL, NULL);
     }
@@ -117,6 +120,21 @@ static enum qb_error pay_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
         return pay_refuse(c, QB_E_NOT_FOUND);
     if (err != QB_OK)
         return err;
+    /* A verified wallet moves money only to and from cards in its own
+     * name. Binding checks that once a name is verified (cards.c); a card
+     * bound before is checked here, in the command, because here the
+     * check is atomic with the KYC it depends on: a KYC committed by the
+     * writer just before this command is seen, and none can slip in
+     * between the check and the hold. Unsealing two short names is a
+     * secretbox open each — microseconds, no I/O — as binding does on the
+     * writer too. A payment started before the verification finishes as
+     * it began: the money was committed then. */
+    bool usable = false;
+    err = wallet_cards_usable(env, store, c->user_id, user.kyc_level, &c->card, 1, &usable);
+    if (err != QB_OK)
+        return err;
+    if (!usable)
+        return pay_refuse(c, QB_E_CARD_HOLDER_MISMATCH);
     if (c->currency == NULL || strcmp(c->currency->code, "CNY") != 0)
         return pay_refuse(c, QB_E_BAD_CURRENCY);
     if (c->amount_minor > env->settings.limit_per_payment_minor)

@@ -85,7 +85,9 @@ struct wallet_pay_cmd {
     char account_label[ID_TEXT_SIZE_MAX];
     /* Out, when the ledger result is QB_OK and the command ran (not
      * replayed). Outcomes besides QB_OK: NOT_FOUND (no such card of the
-     * user, or removed), INVALID_CURRENCY (not CNY), LIMIT_EXCEEDED (over
+     * user, or removed), CARD_HOLDER_MISMATCH (the wallet's real name is
+     * verified and the card, bound before, is in another name:
+     * wallet_cards_usable), INVALID_CURRENCY (not CNY), LIMIT_EXCEEDED (over
      * settings.limit_per_payment_minor), ACCOUNT_FROZEN, PAYMENT_PASSWORD_NOT_SET,
      * PASSWORD_WRONG (tries_left), PASSWORD_LOCKED, INSUFFICIENT_BALANCE
      * (withdrawal: amount + fee over the available balance). cmd->response

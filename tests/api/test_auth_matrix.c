@@ -202,6 +202,7 @@ static const struct matrix_row S_matrix[] = {
     {"GET", "/v3/certificates", ID_NONE, SETUP_NONE, NULL, MERCHANT_ROUTE(200)},
     /* Bills: no bill_date is PARAM_ERROR; no token names no file. */
     {"GET", "/v3/bill/tradebill", ID_NONE, SETUP_NONE, NULL, MERCHANT_ROUTE(400)},
+    {"GET", "/v3/bill/fundflowbill", ID_NONE, SETUP_NONE, NULL, MERCHANT_ROUTE(400)},
     {"GET", "/v3/billdownload/file", ID_NONE, SETUP_NONE, NULL, MERCHANT_ROUTE(404)},
     {"POST", "/v3/refund/domestic/refunds", ID_NONE, SETUP_NONE, "{}", MERCHANT_ROUTE(400)},
     /* Nobody's refund: RESOURCE_NOT_EXISTS. */

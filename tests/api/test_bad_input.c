@@ -167,6 +167,7 @@ static const struct route_entry S_routes[] = {
     {"POST", "/v3/pay/transactions/out-trade-no/{out_trade_no}/reverse", "", false, false},
     {"GET", "/v3/certificates", "", false, false},
     {"GET", "/v3/bill/tradebill", "", false, false},
+    {"GET", "/v3/bill/fundflowbill", "", false, false},
     {"GET", "/v3/billdownload/file", "", false, false},
     {"POST", "/v3/refund/domestic/refunds", "", false, false},
     {"GET", "/v3/refund/domestic/refunds/{out_refund_no}", "", false, false},

@@ -109,7 +109,9 @@ TEST(bind_list_and_unbind_a_card)
     ASSERT_EQ_STR(json_string_value(json_object_get(card, "last4")), number + 15);
     ASSERT_EQ_STR(json_string_value(json_object_get(card, "card_type")), "debit");
     ASSERT(json_string_value(json_object_get(card, "created_at")) != NULL);
-    ASSERT_EQ_INT(json_object_size(card), 5);
+    ASSERT(json_is_true(json_object_get(card, "usable")));
+    ASSERT(json_is_null(json_object_get(card, "unusable_reason")));
+    ASSERT_EQ_INT(json_object_size(card), 7);
     char id[API_ID_SIZE_MAX];
     snprintf(id, sizeof id, "%s", json_string_value(json_object_get(card, "id")));
     json_decref(card);

@@ -308,6 +308,25 @@ TEST(the_owner_withdraws_the_merchants_balance_like_a_user)
     S_expect(&stranger, "POST", "/v1/merchants/me/withdrawals", body, 404, "NOT_FOUND");
     S_merchant_balance(&owner, "", &available, &pending);
     ASSERT_EQ_INT(available, 50000 - 300 - 20000 - fee);
+
+    /* The owner verifies a real name that is not the card's holder (张三): the merchant's money
+     * no longer goes to that card either. */
+    char id_number[19];
+    api_id_number_complete("11010519851124301", id_number);
+    snprintf(body, sizeof body, "{\"real_name\":\"王五\",\"id_number\":\"%s\"}", id_number);
+    ASSERT_EQ_INT(api_call(&S_client, "POST", "/v1/me/kyc", owner.token, body, &res), 200);
+    client_response_release(&res);
+    snprintf(body, sizeof body,
+             "{\"card_id\":\"%s\",\"amount\":100,\"payment_password\":\"" TH_PAY_PASSWORD "\"}",
+             card_id);
+    ASSERT_EQ_INT(api_call_idem(&S_client, "POST", "/v1/merchants/me/withdrawals", owner.token,
+                                "mw-4", body, &res),
+                  400);
+    ASSERT_EQ_STR(api_error_code(&res), "CARD_HOLDER_MISMATCH");
+    client_response_release(&res);
+    S_merchant_balance(&owner, "", &available, &pending);
+    ASSERT_EQ_INT(available, 50000 - 300 - 20000 - fee);
+    ASSERT_EQ_INT(pending, 0);
     mh_release(&m);
 }
 

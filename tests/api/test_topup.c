@@ -64,8 +64,9 @@ static void S_user(struct api_user *u)
     API_MUST(api_payment_password_set(&S_client, S_admin, u, S_PAY));
 }
 
-/* Binds number to u (code on u's phone); the card id into id. */
-static void S_card(const struct api_user *u, const char *number, char id[API_ID_SIZE_MAX])
+/* Binds number in holder's name to u (code on u's phone); the card id into id. */
+static void S_card_named(const struct api_user *u, const char *number, const char *holder,
+                         char id[API_ID_SIZE_MAX])
 {
     char target[24], code[API_SMS_CODE_SIZE];
     S_target(number, target);
@@ -73,12 +74,17 @@ static void S_card(const struct api_user *u, const char *number, char id[API_ID_
     API_MUST(api_sms_code_read(&S_client, S_admin, u->phone, "bind_card", code));
     char body[512];
     snprintf(body, sizeof body,
-             "{\"card_number\":\"%s\",\"holder_name\":\"李四\",\"phone\":\"%s\",\"sms_code\":\"%s\"}",
-             number, u->phone, code);
+             "{\"card_number\":\"%s\",\"holder_name\":\"%s\",\"phone\":\"%s\",\"sms_code\":\"%s\"}",
+             number, holder, u->phone, code);
     struct client_response res;
     ASSERT_EQ_INT(api_call(&S_client, "POST", "/v1/me/cards", u->token, body, &res), 201);
     snprintf(id, API_ID_SIZE_MAX, "%s", api_json_str(&res, "id"));
     client_response_release(&res);
+}
+
+static void S_card(const struct api_user *u, const char *number, char id[API_ID_SIZE_MAX])
+{
+    S_card_named(u, number, "李四", id);
 }
 
 /* POST path {card_id, amount, payment_password} with key (a fresh one when
@@ -469,6 +475,117 @@ TEST(pending_withdrawal_is_resolved_after_a_restart)
     ASSERT_EQ_INT(pending, 0);
 }
 
+/* How many times text occurs in the daemon's log so far (one line per write). */
+static int S_log_count(const char *text)
+{
+    ASSERT(test_file_read(S_daemon.log_path, S_log, sizeof S_log));
+    int count = 0;
+    for (const char *at = strstr(S_log, text); at != NULL; at = strstr(at + 1, text))
+        count++;
+    return count;
+}
+
+/* How many bills GET /v1/me/transactions shows u (fewer than 100). */
+static size_t S_bill_count(const struct api_user *u)
+{
+    struct client_response res;
+    ASSERT_EQ_INT(api_call(&S_client, "GET", "/v1/me/transactions?limit=100", u->token, NULL, &res),
+                  200);
+    json_t *body = api_json(&res);
+    client_response_release(&res);
+    size_t count = json_array_size(json_object_get(body, "items"));
+    ASSERT(count < 100);
+    json_decref(body);
+    return count;
+}
+
+/* The item of GET /v1/me/cards with id card_id (a new reference), NULL when absent. */
+static json_t *S_listed_card(const struct api_user *u, const char *card_id)
+{
+    struct client_response res;
+    ASSERT_EQ_INT(api_call(&S_client, "GET", "/v1/me/cards", u->token, NULL, &res), 200);
+    json_t *body = api_json(&res);
+    client_response_release(&res);
+    json_t *found = NULL, *item;
+    size_t i;
+    json_array_foreach(json_object_get(body, "items"), i, item) {
+        if (strcmp(json_string_value(json_object_get(item, "id")), card_id) == 0)
+            found = json_incref(item);
+    }
+    json_decref(body);
+    return found;
+}
+
+TEST(cards_in_another_name_stop_moving_money_once_the_wallet_is_verified)
+{
+    // A card bound in 李四's name before the wallet verified 王五 as its holder must not
+    // move money in or out afterwards: 400 CARD_HOLDER_MISMATCH, no payment, no hold, no bank
+    // call, neither name in the answer; a card in 王五's name still works, and the card list
+    // says which is which.
+    struct api_user u;
+    S_user(&u);
+    char other[API_ID_SIZE_MAX], own[API_ID_SIZE_MAX];
+    S_card_named(&u, CARD_OK, "李四", other);
+    S_fund(&u, other, 5000); /* before verification any bound card may be used */
+    json_t *listed = S_listed_card(&u, other);
+    ASSERT(listed != NULL);
+    ASSERT(json_is_true(json_object_get(listed, "usable")));
+    ASSERT(json_is_null(json_object_get(listed, "unusable_reason")));
+    json_decref(listed);
+
+    char id_number[19], body[256];
+    api_id_number_complete("11010519900307123", id_number);
+    snprintf(body, sizeof body, "{\"real_name\":\"王五\",\"id_number\":\"%s\"}", id_number);
+    struct client_response res;
+    ASSERT_EQ_INT(api_call(&S_client, "POST", "/v1/me/kyc", u.token, body, &res), 200);
+    client_response_release(&res);
+    S_card_named(&u, CARD_ICBC, "王五", own);
+
+    long long available, pending;
+    S_balance(&u, &available, &pending);
+    ASSERT_EQ_INT(available, 5000);
+    size_t bills = S_bill_count(&u);
+    int started = S_log_count("wallet.payment.started");
+    int bank_calls = S_log_count("wallet.bank.");
+    const char *routes[] = {"/v1/me/topups", "/v1/me/withdrawals"};
+    for (size_t i = 0; i < QB_ARRAY_COUNT(routes); i++) {
+        char key[48];
+        snprintf(key, sizeof key, "mismatch-%zu-%ld", i, (long)time(NULL));
+        for (int attempt = 0; attempt < 2; attempt++) { /* the retry gets the same answer */
+            ASSERT_EQ_INT(S_pay(&u, routes[i], other, 1000, S_PAY, key, &res), 400);
+            ASSERT_EQ_STR(api_json_str(&res, "code"), "CARD_HOLDER_MISMATCH");
+            ASSERT(strstr(res.body.data, "李四") == NULL && strstr(res.body.data, "王五") == NULL);
+            client_response_release(&res);
+        }
+    }
+    S_balance(&u, &available, &pending);
+    ASSERT_EQ_INT(available, 5000);
+    ASSERT_EQ_INT(pending, 0);
+    ASSERT_EQ_INT((long long)S_bill_count(&u), (long long)bills);
+    ASSERT_EQ_INT(S_log_count("wallet.payment.started"), started);
+    ASSERT_EQ_INT(S_log_count("wallet.bank."), bank_calls);
+
+    listed = S_listed_card(&u, other);
+    ASSERT(listed != NULL);
+    ASSERT(json_is_false(json_object_get(listed, "usable")));
+    ASSERT_EQ_STR(json_string_value(json_object_get(listed, "unusable_reason")),
+                  "CARD_HOLDER_MISMATCH");
+    json_decref(listed);
+    listed = S_listed_card(&u, own);
+    ASSERT(listed != NULL);
+    ASSERT(json_is_true(json_object_get(listed, "usable")));
+    json_decref(listed);
+
+    /* The card in the verified name moves money both ways. */
+    S_fund(&u, own, 2000);
+    ASSERT_EQ_INT(S_pay(&u, "/v1/me/withdrawals", own, 1000, S_PAY, NULL, &res), 201);
+    ASSERT_EQ_STR(api_json_str(&res, "status"), "SUCCESS");
+    client_response_release(&res);
+    S_balance(&u, &available, &pending);
+    ASSERT_EQ_INT(available, 5000 + 2000 - 1000 - 10);
+    ASSERT_EQ_INT(pending, 0);
+}
+
 TEST(log_holds_no_card_number)
 {
     // Every card number this program bound went through the daemon; none may be in its log.
@@ -500,6 +617,7 @@ int main(void)
     RUN(slow_banks_are_resolved_by_the_worker);
     RUN(payments_of_others_are_not_found);
     RUN(pending_withdrawal_is_resolved_after_a_restart);
+    RUN(cards_in_another_name_stop_moving_money_once_the_wallet_is_verified);
     RUN(log_holds_no_card_number);
 
     client_release(&S_client);

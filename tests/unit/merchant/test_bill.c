@@ -87,6 +87,18 @@ TEST(tokens_open_for_their_merchant_until_they_expire)
     }
     ASSERT(!merchant_bill_token_open(key, "", "1900009191", S_NOW_MS, date, &type, &gzip));
     ASSERT(!merchant_bill_token_open(key, NULL, "1900009191", S_NOW_MS, date, &type, &gzip));
+
+    /* The fund-flow bill's link is the same kind of token. */
+    merchant_bill_token_make(key, "1900009191", "2026-05-29", MERCHANT_BILL_FUNDFLOW, false,
+                             S_NOW_MS + MERCHANT_BILL_TOKEN_TTL_MS, token);
+    ASSERT(merchant_bill_token_open(key, token, "1900009191", S_NOW_MS, date, &type, &gzip));
+    ASSERT_EQ_STR(date, "2026-05-29");
+    ASSERT_EQ_INT(type, MERCHANT_BILL_FUNDFLOW);
+    ASSERT(!gzip);
+    ASSERT(merchant_fundflow_account_is_valid("BASIC"));
+    ASSERT(!merchant_fundflow_account_is_valid("OPERATION"));
+    ASSERT(!merchant_fundflow_account_is_valid("basic"));
+    ASSERT(!merchant_fundflow_account_is_valid(NULL));
 }
 
 TEST(gzip_unpacks_to_the_same_bytes)

@@ -1,0 +1,306 @@
+/*
+ * test_merchant_fundflow.c — a merchant's daily fund-flow bill (资金账单)
+ * over HTTP, black-box, as a WeChat Pay SDK asks for it: every movement of
+ * the merchant's account in WeChat's columns with its sign and the balance
+ * after it, the summary lines, the SHA-1 answered with the link, the gzip
+ * form, another merchant's money kept out, and the refusals of bad input.
+ *
+ * A bill is only served for a day that has ended. The movements are made
+ * today; then the daemon is started again with its clock one day ahead
+ * (QIANBAO_TEST_CLOCK_OFFSET_MS, test builds only), so that today is its
+ * yesterday, and the merchant's signed calls carry that clock's time.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <zlib.h>
+
+#include "api/refund_helpers.h"
+
+#define S_DAY_S 86400
+
+static char S_root[512];
+static struct test_daemon S_daemon;
+static struct client S_client;
+static char S_admin[API_TOKEN_SIZE_MAX];
+
+/* The UTC+8 date days_ago days before now (the test's clock), as YYYY-MM-DD. */
+static void S_date(int days_ago, char out[16])
+{
+    time_t t = time(NULL) + 8 * 3600 - (time_t)days_ago * S_DAY_S;
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(out, 16, "%Y-%m-%d", &tm);
+}
+
+/* A signed call of m at the daemon's clock, a day ahead of ours. */
+static long S_call(const struct mh_merchant *m, const char *path, struct client_response *res)
+{
+    struct mh_options opt;
+    memset(&opt, 0, sizeof opt);
+    opt.timestamp_offset_s = S_DAY_S;
+    return mh_call_opt(&S_client, m, "GET", path, NULL, &opt, res);
+}
+
+static void S_expect(const struct mh_merchant *m, const char *path, long status, const char *code)
+{
+    struct client_response res;
+    ASSERT_EQ_INT(S_call(m, path, &res), status);
+    ASSERT(mh_response_verified(m, &res));
+    ASSERT_EQ_STR(api_error_code(&res), code);
+    client_response_release(&res);
+}
+
+static void S_sha1_hex(const void *data, size_t size, char out[41])
+{
+    unsigned char digest[20];
+    unsigned int n = 0;
+    EVP_Digest(data, size, digest, &n, EVP_sha1(), NULL);
+    for (unsigned int i = 0; i < n; i++)
+        snprintf(out + 2 * i, 3, "%02x", digest[i]);
+}
+
+/* GET fundflowbill with query, then the file its link names: the bytes into
+ * file, the answered hash into hash. */
+static void S_bill(const struct mh_merchant *m, const char *query, struct client_response *file,
+                   char hash[64])
+{
+    char path[256];
+    snprintf(path, sizeof path, "/v3/bill/fundflowbill?%s", query);
+    struct client_response res;
+    ASSERT_EQ_INT(S_call(m, path, &res), 200);
+    ASSERT(mh_response_verified(m, &res));
+    ASSERT_EQ_STR(api_json_str(&res, "hash_type"), "SHA1");
+    snprintf(hash, 64, "%s", api_json_str(&res, "hash_value"));
+    const char *url = api_json_str(&res, "download_url");
+    ASSERT(strncmp(url, S_daemon.base_url, strlen(S_daemon.base_url)) == 0);
+    char download[256];
+    snprintf(download, sizeof download, "%s", url + strlen(S_daemon.base_url));
+    client_response_release(&res);
+    ASSERT_EQ_INT(S_call(m, download, file), 200);
+}
+
+/* The merchant's own movements, one per line: 业务名称, 收支类型, 收支金额, 账户结余. */
+struct S_line {
+    const char *name, *direction, *amount, *balance;
+};
+
+/* Checks one data line of the file against want: eleven fields, each with
+ * WeChat's backtick, the time on date. */
+static void S_line_check(const char *line, const char *date, const struct S_line *want)
+{
+    char copy[1024];
+    snprintf(copy, sizeof copy, "%s", line);
+    const char *fields[16];
+    size_t count = 0;
+    char *p = copy;
+    while (count < 16) {
+        fields[count++] = p;
+        char *comma = strchr(p, ',');
+        if (comma == NULL)
+            break;
+        *comma = '\0';
+        p = comma + 1;
+    }
+    ASSERT_EQ_INT(count, 11);
+    for (size_t i = 0; i < count; i++)
+        ASSERT(fields[i][0] == '`');
+    ASSERT(strncmp(fields[0] + 1, date, 10) == 0);
+    ASSERT(strncmp(fields[1] + 1, "p_", 2) == 0); /* the movement's payment id */
+    ASSERT_EQ_STR(fields[3] + 1, want->name);
+    ASSERT_EQ_STR(fields[5] + 1, want->direction);
+    ASSERT_EQ_STR(fields[6] + 1, want->amount);
+    ASSERT_EQ_STR(fields[7] + 1, want->balance);
+    ASSERT_EQ_STR(fields[8] + 1, "system");
+    ASSERT_EQ_STR(fields[10], fields[1]);
+}
+
+TEST(the_fund_flow_lists_every_movement_with_its_balance_and_the_summary)
+{
+    // Two payments (¥300.00 and ¥200.00 at 0.6 %), a refund of ¥100.00 (¥0.60 of the fee
+    // back) and a withdrawal of ¥300.00 (fee ¥0.30) of one merchant, and a payment of another:
+    // the day's fund flow lists the first merchant's eight movements in time order with the
+    // balance after each and WeChat's summary, and nothing of the other merchant.
+    struct api_user owner, payer;
+    API_MUST(th_user_new(&S_client, S_admin, &owner));
+    API_MUST(th_user_new(&S_client, S_admin, &payer));
+    API_MUST(th_fund(&S_client, S_admin, &payer, 200000));
+    API_MUST(th_fund(&S_client, S_admin, &owner, 100)); /* binds the owner's card */
+    struct mh_merchant m, other;
+    API_MUST(rh_onboard_owned(&S_client, S_admin, owner.id, &m));
+    API_MUST(mh_onboard(&S_client, S_admin, -1, &other));
+    char transaction_id[32];
+    rh_order_paid(&S_client, &m, &payer, "flow-0001", 30000, NULL, transaction_id);
+    rh_order_paid(&S_client, &m, &payer, "flow-0002", 20000, NULL, transaction_id);
+    rh_order_paid(&S_client, &other, &payer, "flow-0003", 5000, NULL, transaction_id);
+    struct client_response res;
+    ASSERT_EQ_INT(rh_refund(&S_client, &m, "flow-0001", "R-flow-1", 10000, 30000, NULL, &res),
+                  200);
+    client_response_release(&res);
+
+    ASSERT_EQ_INT(api_call(&S_client, "GET", "/v1/me/cards", owner.token, NULL, &res), 200);
+    json_t *cards = api_json(&res);
+    client_response_release(&res);
+    char card_id[64], body[256];
+    snprintf(card_id, sizeof card_id, "%s",
+             json_string_value(
+                 json_object_get(json_array_get(json_object_get(cards, "items"), 0), "id")));
+    json_decref(cards);
+    snprintf(body, sizeof body,
+             "{\"card_id\":\"%s\",\"amount\":30000,\"payment_password\":\"" TH_PAY_PASSWORD
+             "\",\"mchid\":\"%s\"}",
+             card_id, m.mchid);
+    ASSERT_EQ_INT(api_call_idem(&S_client, "POST", "/v1/merchants/me/withdrawals", owner.token,
+                                "flow-withdrawal", body, &res),
+                  201);
+    ASSERT_EQ_STR(api_json_str(&res, "status"), "SUCCESS");
+    ASSERT_EQ_INT(api_json_int(&res, "fee", -1), 30);
+    client_response_release(&res);
+
+    /* Tomorrow, for the daemon. */
+    ASSERT_EQ_INT(test_daemon_stop(&S_daemon), 0);
+    client_release(&S_client);
+    setenv("QIANBAO_TEST_CLOCK_OFFSET_MS", "86400000", 1);
+    API_MUST(api_daemon_start(&S_daemon, S_root, "flow", NULL, S_admin));
+    client_init(&S_client, S_daemon.base_url);
+
+    char date[16], query[128], hash[64], sha1[41];
+    S_date(0, date);
+    snprintf(query, sizeof query, "bill_date=%s", date);
+    struct client_response file;
+    S_bill(&m, query, &file, hash);
+    ASSERT(mh_response_verified(&m, &file));
+    S_sha1_hex(file.body.data, file.body.size, sha1);
+    ASSERT_EQ_STR(hash, sha1);
+    ASSERT(strstr(file.body.data, "`50.00,") == NULL); /* the other merchant's payment */
+    ASSERT(strstr(file.body.data, owner.id) == NULL && strstr(file.body.data, payer.id) == NULL);
+
+    static const struct S_line want[] = {
+        {"交易", "收入", "300.00", "300.00"},
+        {"扣除交易手续费", "支出", "1.80", "298.20"},
+        {"交易", "收入", "200.00", "498.20"},
+        {"扣除交易手续费", "支出", "1.20", "497.00"},
+        {"退款", "支出", "100.00", "397.00"},
+        {"退还交易手续费", "收入", "0.60", "397.60"},
+        {"提现", "支出", "300.00", "97.60"},
+        {"提现手续费", "支出", "0.30", "97.30"},
+    };
+    char *text = malloc(file.body.size + 1);
+    memcpy(text, file.body.data, file.body.size);
+    text[file.body.size] = '\0';
+    const char *lines[16];
+    size_t count = 0;
+    for (char *p = text; *p != '\0' && count < 16;) {
+        char *end = strstr(p, "\r\n");
+        ASSERT(end != NULL); /* every line ends with CRLF */
+        *end = '\0';
+        lines[count++] = p;
+        p = end + 2;
+    }
+    ASSERT_EQ_INT(count, QB_ARRAY_COUNT(want) + 3);
+    ASSERT_EQ_STR(lines[0], "记账时间,微信支付业务单号,资金流水单号,业务名称,业务类型,收支类型,"
+                            "收支金额（元）,账户结余（元）,资金变更提交申请人,备注,业务凭证号");
+    for (size_t i = 0; i < QB_ARRAY_COUNT(want); i++)
+        S_line_check(lines[1 + i], date, &want[i]);
+    ASSERT_EQ_STR(lines[count - 2], "资金流水总笔数,收入笔数,收入金额,支出笔数,支出金额");
+    ASSERT_EQ_STR(lines[count - 1], "`8,`3,`500.60,`5,`403.30");
+    free(text);
+
+    /* The gzip form unpacks to the same bytes. */
+    struct client_response packed;
+    snprintf(query, sizeof query, "bill_date=%s&account_type=BASIC&tar_type=GZIP", date);
+    S_bill(&m, query, &packed, hash);
+    ASSERT_EQ_STR(hash, sha1);
+    unsigned char plain[8192];
+    z_stream z;
+    memset(&z, 0, sizeof z);
+    ASSERT_EQ_INT(inflateInit2(&z, 15 + 16), Z_OK);
+    z.next_in = (unsigned char *)packed.body.data;
+    z.avail_in = (uInt)packed.body.size;
+    z.next_out = plain;
+    z.avail_out = sizeof plain;
+    ASSERT_EQ_INT(inflate(&z, Z_FINISH), Z_STREAM_END);
+    ASSERT_EQ_INT(z.total_out, file.body.size);
+    ASSERT(memcmp(plain, file.body.data, file.body.size) == 0);
+    inflateEnd(&z);
+    client_response_release(&packed);
+    client_response_release(&file);
+
+    /* The other merchant's bill is its own: one payment, its fee. */
+    snprintf(query, sizeof query, "bill_date=%s", date);
+    S_bill(&other, query, &file, hash);
+    ASSERT(strstr(file.body.data, "`50.00,`50.00,") != NULL);
+    ASSERT(strstr(file.body.data, "300.00") == NULL);
+    ASSERT(strstr(file.body.data, "`2,`1,`50.00,`1,`0.30") != NULL);
+    client_response_release(&file);
+
+    /* The trade bill of the same day still comes by the same path. */
+    snprintf(query, sizeof query, "/v3/bill/tradebill?bill_date=%s", date);
+    ASSERT_EQ_INT(S_call(&m, query, &res), 200);
+    ASSERT_EQ_STR(api_json_str(&res, "hash_type"), "SHA1");
+    ASSERT(strcmp(api_json_str(&res, "hash_value"), sha1) != 0);
+    client_response_release(&res);
+    mh_release(&m);
+    mh_release(&other);
+}
+
+TEST(bad_fund_flow_requests_get_wechats_codes)
+{
+    // Only ended days within three months, only the BASIC account, only GZIP: each refusal is a
+    // signed 4xx with WeChat's code; a day without a movement has no statement.
+    struct mh_merchant m;
+    API_MUST(mh_onboard(&S_client, S_admin, -1, &m));
+    char path[160], date[16];
+    S_expect(&m, "/v3/bill/fundflowbill", 400, "PARAM_ERROR");
+    S_expect(&m, "/v3/bill/fundflowbill?bill_date=2026-02-30", 400, "PARAM_ERROR");
+    S_expect(&m, "/v3/bill/fundflowbill?bill_date=20261128", 400, "PARAM_ERROR");
+    S_date(0, date);
+    const char *accounts[] = {"OPERATION", "FEES", "ALL", "basic", ""};
+    for (size_t i = 0; i < QB_ARRAY_COUNT(accounts); i++) {
+        snprintf(path, sizeof path, "/v3/bill/fundflowbill?bill_date=%s&account_type=%s", date,
+                 accounts[i]);
+        S_expect(&m, path, 400, "PARAM_ERROR");
+    }
+    snprintf(path, sizeof path, "/v3/bill/fundflowbill?bill_date=%s&tar_type=ZIP", date);
+    S_expect(&m, path, 400, "PARAM_ERROR");
+    S_date(-1, date); /* the daemon's today */
+    snprintf(path, sizeof path, "/v3/bill/fundflowbill?bill_date=%s", date);
+    S_expect(&m, path, 400, "STATEMENT_CREATING");
+    S_date(-2, date);
+    snprintf(path, sizeof path, "/v3/bill/fundflowbill?bill_date=%s", date);
+    S_expect(&m, path, 400, "INVALID_REQUEST");
+    S_date(100, date);
+    snprintf(path, sizeof path, "/v3/bill/fundflowbill?bill_date=%s", date);
+    S_expect(&m, path, 400, "INVALID_REQUEST");
+    S_date(0, date); /* a new merchant had no movement */
+    snprintf(path, sizeof path, "/v3/bill/fundflowbill?bill_date=%s", date);
+    S_expect(&m, path, 400, "NO_STATEMENT_EXIST");
+    mh_release(&m);
+}
+
+int main(void)
+{
+    test_tmpdir(S_root, sizeof S_root);
+    unsetenv("QIANBAO_TEST_CLOCK_OFFSET_MS");
+    if (!api_daemon_start(&S_daemon, S_root, "flow", NULL, S_admin)) {
+        fprintf(stderr, "%s\n", api_error());
+        printf("0 passed, 1 failed\n");
+        return 1;
+    }
+    client_init(&S_client, S_daemon.base_url);
+    RUN(the_fund_flow_lists_every_movement_with_its_balance_and_the_summary);
+    RUN(bad_fund_flow_requests_get_wechats_codes);
+    client_release(&S_client);
+    int status = test_daemon_stop(&S_daemon);
+    if (status != 0) {
+        fprintf(stderr, "FAIL daemon_stops_cleanly (%d)\n", status);
+        test_failed_count++;
+    }
+    if (test_failed_count == 0)
+        test_rmtree(S_root);
+    else
+        fprintf(stderr, "daemon log kept in %s/flow.log\n", S_root);
+    return test_summary();
+}
