@@ -1417,8 +1417,13 @@ static void N_check(int round)
         pthread_mutex_unlock(&N.lock);
         for (size_t i = 0; i < count; i++)
             N_take(&heard[i], round);
-        if (atomic_load(&N.bad) != 0)
-            TEST_FAIL_("round %d: the receiver: %s", round, N.first_problem);
+        if (atomic_load(&N.bad) != 0) {
+            char problem[sizeof N.first_problem];
+            pthread_mutex_lock(&N.lock);
+            snprintf(problem, sizeof problem, "%s", N.first_problem);
+            pthread_mutex_unlock(&N.lock);
+            TEST_FAIL_("round %d: the receiver: %s", round, problem);
+        }
         if (N_pending == 0 || C_now_ms() - started_ms > N_WAIT_MS)
             break;
         usleep(10 * 1000);
