@@ -2,8 +2,9 @@
  * test_crash.c — crash safety over HTTP: a daemon killed with SIGKILL in the
  * middle of a burst of transfers must, once restarted on the same data
  * directory, hold every transfer it acknowledged exactly once, nothing it
- * refused, and answer every retry the way a client relying on
- * Idempotency-Key needs.
+ * refused, answer every retry the way a client relying on Idempotency-Key
+ * needs, and still deliver every payment and refund notification at least
+ * once.
  *
  * Eight users are registered, raised to KYC level 3 and funded over HTTP
  * (sandbox card and top-up). Then 20 rounds (QIANBAO_CRASH_ROUNDS for the
@@ -42,10 +43,23 @@
  * past the previous round's highest row number.
  *
  * Three more clients send, beside the transfers, merchant order payments,
- * full refunds of orders paid in earlier rounds, and red packets with every
- * user's claim; each is retried, read back and taken into the model of the
- * users' and the merchant's balances the same way (see "the other kinds"
- * below, and docs/reliability.md).
+ * refunds of orders paid in earlier rounds (in full, or in two or three
+ * parts; now and then one refused for a wrong total or for a fen more than
+ * is left), and red packets with every user's claim (now and then a packet
+ * refused by design: fewer fen than shares, or over the maximum total);
+ * each is retried, read back and taken into the model of the users' and the
+ * merchant's balances the same way (see "the other kinds" below, and
+ * docs/reliability.md).
+ *
+ * The merchant's notify_url is a receiver in this process that stays up
+ * across the kills; it checks each notification's signature, decrypts it,
+ * and answers 200, or now and then 500 or nothing, so that the worker
+ * retries (its ladder shrunk through QIANBAO_TEST_NOTIFY_LADDER_DIVISOR).
+ * After each restart every payment and refund committed in the round must
+ * have had its notification (TRANSACTION.SUCCESS, REFUND.SUCCESS) answered
+ * 2xx within 20 s, every delivery of one event must carry one notification
+ * id, and nothing that is not committed may be notified (see
+ * "notifications" below).
  *
  * No answer of any kind may be a 5xx. The seed is printed (QB_TEST_SEED
  * replays the choice of kill moments, payers, payees and amounts).
