@@ -43,9 +43,9 @@
  * past the previous round's highest row number.
  *
  * Three more clients send, beside the transfers, merchant order payments,
- * refunds of orders paid in earlier rounds (in full, or in two or three
- * parts; now and then one refused for a wrong total or for a fen more than
- * is left), and red packets with every user's claim (now and then a packet
+ * refunds of orders paid in earlier rounds (in one refund or in two or three
+ * parts, adding up to the total or less; now and then one refused for a
+ * wrong total or for a fen more than is left), and red packets with every user's claim (now and then a packet
  * refused by design: fewer fen than shares, or over the maximum total);
  * each is retried, read back and taken into the model of the users' and the
  * merchant's balances the same way (see "the other kinds" below, and
@@ -603,8 +603,8 @@ static void C_round_forget(void)
  *     it pays an order it saw paid again under a new key, which must be
  *     refused (ORDERPAID);
  *   - the refunder refunds orders whose payment an earlier round's check
- *     found committed (out_refund_no is the key): in full, or in two or
- *     three parts that add up to at most the total; now and then first with
+ *     found committed (out_refund_no is the key): in one refund or in two
+ *     or three, adding up to the total or less; now and then first with
  *     a wrong amount.total, and now and then at the end with one fen more
  *     than is left, both of which must be refused;
  *   - the packeteer sends an equal red packet of M_SHARES shares (keyed) from
@@ -613,8 +613,8 @@ static void C_round_forget(void)
  *     claim); now and then it claims a packet that does not exist, or sends
  *     one refused by design: a lucky packet with fewer fen than shares, or an
  *     equal one over the daemon's maximum total.
- * Orders, with their refunds, live in a pool for the whole run (a few words
- * each); everything else is kept only until its round is checked. */
+ * Orders, with their refunds, live in a pool for the whole run (about 200
+ * bytes each); everything else is kept only until its round is checked. */
 
 #define M_OPS_MAX 100000    /* in one round */
 #define M_ORDERS_MAX 400000 /* in the whole run */
