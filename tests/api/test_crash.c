@@ -2,8 +2,9 @@
  * test_crash.c — crash safety over HTTP: a daemon killed with SIGKILL in the
  * middle of a burst of transfers must, once restarted on the same data
  * directory, hold every transfer it acknowledged exactly once, nothing it
- * refused, and answer every retry the way a client relying on
- * Idempotency-Key needs.
+ * refused, answer every retry the way a client relying on Idempotency-Key
+ * needs, and still deliver every payment and refund notification at least
+ * once.
  *
  * Eight users are registered, raised to KYC level 3 and funded over HTTP
  * (sandbox card and top-up). Then 20 rounds (QIANBAO_CRASH_ROUNDS for the
@@ -42,10 +43,23 @@
  * past the previous round's highest row number.
  *
  * Three more clients send, beside the transfers, merchant order payments,
- * full refunds of orders paid in earlier rounds, and red packets with every
- * user's claim; each is retried, read back and taken into the model of the
- * users' and the merchant's balances the same way (see "the other kinds"
- * below, and docs/reliability.md).
+ * refunds of orders paid in earlier rounds (in one refund or in two or three
+ * parts, adding up to the total or less; now and then one refused for a
+ * wrong total or for a fen more than is left), and red packets with every user's claim (now and then a packet
+ * refused by design: fewer fen than shares, or over the maximum total);
+ * each is retried, read back and taken into the model of the users' and the
+ * merchant's balances the same way (see "the other kinds" below, and
+ * docs/reliability.md).
+ *
+ * The merchant's notify_url is a receiver in this process that stays up
+ * across the kills; it checks each notification's signature, decrypts it,
+ * and answers 200, or now and then 500 or nothing, so that the worker
+ * retries (its ladder shrunk through QIANBAO_TEST_NOTIFY_LADDER_DIVISOR).
+ * After each restart every payment and refund committed in the round must
+ * have had its notification (TRANSACTION.SUCCESS, REFUND.SUCCESS) answered
+ * 2xx within 20 s, every delivery of one event must carry one notification
+ * id, and nothing that is not committed may be notified (see
+ * "notifications" below).
  *
  * No answer of any kind may be a 5xx. The seed is printed (QB_TEST_SEED
  * replays the choice of kill moments, payers, payees and amounts).
@@ -64,6 +78,7 @@
 #include "api/lib/api.h"
 #include "api/lib/client.h"
 #include "api/lib/daemon.h"
+#include "api/lib/receiver.h"
 #include "api/refund_helpers.h"
 #include "test.h"
 
@@ -84,9 +99,9 @@
 #define C_XFERS_MAX 200000 /* in one round */
 
 static char C_root[512];
-/* Limits as high as they go: this test is about crashes, not caps. */
-/* Orders notify a closed port on the loopback: no name to resolve per order,
- * and the notification worker's attempts fail at once and leave the machine. */
+/* Limits as high as they go: this test is about crashes, not caps. Orders
+ * notify the receiver on the loopback (see "notifications" below), which
+ * --allow-private-notify lets the worker reach. */
 static const char *const C_no_caps[] = {"--limit-daily",       "1000000000000",
                                         "--limit-per-payment", "1000000000000",
                                         "--allow-private-notify", NULL};
@@ -587,38 +602,61 @@ static void C_round_forget(void)
  *     a random user pay it (POST /v1/me/order-payments, keyed); now and then
  *     it pays an order it saw paid again under a new key, which must be
  *     refused (ORDERPAID);
- *   - the refunder refunds, in full, orders whose payment an earlier round's
- *     check found committed (out_refund_no is the key); now and then with a
- *     wrong amount.total, which must be refused;
+ *   - the refunder refunds orders whose payment an earlier round's check
+ *     found committed (out_refund_no is the key): in one refund or in two
+ *     or three, adding up to the total or less; now and then first with
+ *     a wrong amount.total, and now and then at the end with one fen more
+ *     than is left, both of which must be refused;
  *   - the packeteer sends an equal red packet of M_SHARES shares (keyed) from
  *     a random user and, once acknowledged, has every user claim it (a claim
  *     has no key: a user claims a packet once, and a retry answers the first
- *     claim); now and then it claims a packet that does not exist.
- * Orders live in a pool for the whole run (a few words each); everything
- * else is kept only until its round is checked. */
+ *     claim); now and then it claims a packet that does not exist, or sends
+ *     one refused by design: a lucky packet with fewer fen than shares, or an
+ *     equal one over the daemon's maximum total.
+ * Orders, with their refunds, live in a pool for the whole run (about 200
+ * bytes each); everything else is kept only until its round is checked. */
 
 #define M_OPS_MAX 100000    /* in one round */
 #define M_ORDERS_MAX 400000 /* in the whole run */
 #define M_SHARES C_USERS
 #define M_FEE_PPM 6000
+#define M_PACKET_TOTAL_MAX_MINOR 20000 /* the daemon's --red-packet-max by default */
 
 enum op_kind { K_PAY, K_REFUND, K_SEND, K_CLAIM, K_KINDS };
 static const char *const M_kind_name[K_KINDS] = {"payment", "refund", "packet", "claim"};
 
+/* A refund of an order: slot i is the order's refund number i, its
+ * out_refund_no "RF<order>x<i>", so that a notification names its slot. */
+#define M_REFUND_SLOTS 5 /* a wrong total, three parts, one over what is left */
+
+struct refund_slot {
+    int64_t amount_minor;
+    bool must_refuse;
+    bool wrong_total;        /* refused for its amount.total, not its amount */
+    bool committed;          /* set by a round's check */
+    bool notified;           /* a REFUND.SUCCESS of it was answered 2xx */
+    uint64_t notify_id_hash; /* its notification's id, hashed; 0: none seen */
+};
+
 struct order {
-    char out_trade_no[40];
+    char out_trade_no[40]; /* "CM<index>x…": a notification names its order */
     int payer;
     int64_t total_minor;
     int64_t fee_minor;
-    bool paid;         /* its payment is committed (set by a round's check) */
-    bool refund_taken; /* the refunder has used it */
-    bool refunded;     /* a full refund of it is committed */
+    int64_t refunded_minor;  /* what its committed refunds add up to */
+    bool paid;               /* its payment is committed (set by a round's check) */
+    bool refund_taken;       /* the refunder has used it */
+    bool notified;           /* a TRANSACTION.SUCCESS of it was answered 2xx */
+    uint64_t notify_id_hash; /* that notification's id, hashed; 0: none seen */
+    int refund_count;        /* slots used */
+    struct refund_slot refunds[M_REFUND_SLOTS];
 };
 
 struct op {
     enum op_kind kind;
     int user;  /* who pays, sends or claims; the order's payer for a refund */
     long order; /* K_PAY, K_REFUND: index in M_orders */
+    int slot;   /* K_REFUND: index in the order's refunds */
     char key[64];
     char path[96];
     char body[400];
@@ -632,6 +670,7 @@ struct op {
 };
 
 static struct mh_merchant M_merchant;
+static char M_notify_url[64]; /* the receiver's */
 static struct user M_owner;
 static struct order *M_orders;
 static atomic_long M_order_count;
@@ -642,6 +681,19 @@ static atomic_size_t M_op_count;
 static int64_t M_merchant_expected_minor;
 static long long M_committed[K_KINDS];
 static long long M_totals[K_KINDS][X_DROPPED + 1];
+
+/* Committed payments and refunds whose notification no 2xx answer of the
+ * receiver has taken yet: raised by a round's check, lowered as they come. */
+static long long N_pending;
+
+/* What the refunds of order adding up to refunded_minor return of its fee:
+ * fee × refunded / total, rounded half up (the daemon's rule). */
+static int64_t M_fee_share(const struct order *order, int64_t refunded_minor)
+{
+    QB_ASSERT(order->total_minor > 0 && refunded_minor >= 0);
+    return (2 * order->fee_minor * refunded_minor + order->total_minor) /
+           (2 * order->total_minor);
+}
 
 static struct op *M_op_new(enum op_kind kind, int round)
 {
@@ -746,17 +798,17 @@ static void M_payer_loop(struct round_load *load, struct client *client, uint64_
                 return; /* o never sent (no path): the checks pass over it */
             struct order *order = &M_orders[index];
             memset(order, 0, sizeof *order);
-            snprintf(order->out_trade_no, sizeof order->out_trade_no, "CM%dx%ldx%llu",
-                     load->round, serial, (unsigned long long)(C_rand(rng) % 1000000ull));
+            snprintf(order->out_trade_no, sizeof order->out_trade_no, "CM%dx%u", (int)index,
+                     (unsigned)(C_rand(rng) % 1000000u));
             order->payer = o->user;
             order->total_minor = C_between(rng, 1, C_amount_max_minor);
             order->fee_minor = (order->total_minor * M_FEE_PPM + 500000) / 1000000;
             char body[512];
             snprintf(body, sizeof body,
                      "{\"appid\":\"%s\",\"mchid\":\"%s\",\"description\":\"牛肉面\","
-                     "\"out_trade_no\":\"%s\",\"notify_url\":\"http://127.0.0.1:1/notify\","
+                     "\"out_trade_no\":\"%s\",\"notify_url\":\"%s\","
                      "\"amount\":{\"total\":%lld,\"currency\":\"CNY\"}}",
-                     M_merchant.appid, M_merchant.mchid, order->out_trade_no,
+                     M_merchant.appid, M_merchant.mchid, order->out_trade_no, M_notify_url,
                      (long long)order->total_minor);
             struct client_response res;
             long status = mh_call(client, &M_merchant, "POST", "/v3/pay/transactions/native",
@@ -784,9 +836,37 @@ static void M_payer_loop(struct round_load *load, struct client *client, uint64_
     }
 }
 
+/* The refunds the refunder sends for one order, in order: amounts and
+ * whether each must be refused. */
+static int M_refund_plan(uint64_t *rng, const struct order *order,
+                         struct refund_slot plan[M_REFUND_SLOTS])
+{
+    int count = 0;
+    int64_t total = order->total_minor;
+    if (C_rand(rng) % 100 < 5) /* a wrong amount.total: refused */
+        plan[count++] = (struct refund_slot){
+            .amount_minor = total, .must_refuse = true, .wrong_total = true};
+    int parts = C_rand(rng) % 100 < 50 ? 1 : (int)C_between(rng, 2, 3);
+    if (parts > total)
+        parts = (int)total;
+    int64_t target = C_rand(rng) % 2 == 0 ? total : C_between(rng, parts, total);
+    int64_t sum = 0;
+    for (int j = 0; j < parts; j++) {
+        int64_t amount = j == parts - 1 ? target - sum
+                                        : C_between(rng, 1, target - sum - (parts - 1 - j));
+        plan[count++] = (struct refund_slot){.amount_minor = amount};
+        sum += amount;
+    }
+    QB_ASSERT(sum == target && target <= total);
+    if (C_rand(rng) % 100 < 20) /* one fen more than is left: refused */
+        plan[count++] = (struct refund_slot){.amount_minor = total - sum + 1, .must_refuse = true};
+    QB_ASSERT(count <= M_REFUND_SLOTS);
+    return count;
+}
+
 static void M_refunder_loop(struct round_load *load, struct client *client, uint64_t *rng)
 {
-    for (long serial = 0; !atomic_load(&load->killed); serial++) {
+    while (!atomic_load(&load->killed)) {
         while (M_refund_cursor < M_refundable_end &&
                (!M_orders[M_refund_cursor].paid || M_orders[M_refund_cursor].refund_taken))
             M_refund_cursor++;
@@ -795,24 +875,31 @@ static void M_refunder_loop(struct round_load *load, struct client *client, uint
             continue;
         }
         struct order *order = &M_orders[M_refund_cursor];
-        struct op *o = M_op_new(K_REFUND, load->round);
-        if (o == NULL)
-            return;
         order->refund_taken = true;
-        o->order = M_refund_cursor;
-        o->user = order->payer;
-        o->amount_minor = order->total_minor;
-        o->must_refuse = C_rand(rng) % 100 < 5;
-        snprintf(o->path, sizeof o->path, "/v3/refund/domestic/refunds");
-        snprintf(o->key, sizeof o->key, "RF%dx%ldx%llu", load->round, serial,
-                 (unsigned long long)(C_rand(rng) % 1000000ull));
-        snprintf(o->body, sizeof o->body,
-                 "{\"out_trade_no\":\"%s\",\"out_refund_no\":\"%s\",\"reason\":\"商品已售完\","
-                 "\"amount\":{\"refund\":%lld,\"total\":%lld,\"currency\":\"CNY\"}}",
-                 order->out_trade_no, o->key, (long long)order->total_minor,
-                 (long long)order->total_minor + (o->must_refuse ? 1 : 0));
-        if (!M_run(load, client, o))
-            return;
+        struct refund_slot plan[M_REFUND_SLOTS];
+        int count = M_refund_plan(rng, order, plan);
+        /* One after the other: a part is sent once the one before it was
+         * answered, so the committed parts are those first sent. */
+        for (int k = 0; k < count && !atomic_load(&load->killed); k++) {
+            struct op *o = M_op_new(K_REFUND, load->round);
+            if (o == NULL)
+                return;
+            o->order = M_refund_cursor;
+            o->slot = order->refund_count++;
+            order->refunds[o->slot] = plan[k];
+            o->user = order->payer;
+            o->amount_minor = plan[k].amount_minor;
+            o->must_refuse = plan[k].must_refuse;
+            snprintf(o->path, sizeof o->path, "/v3/refund/domestic/refunds");
+            snprintf(o->key, sizeof o->key, "RF%ldx%d", o->order, o->slot);
+            snprintf(o->body, sizeof o->body,
+                     "{\"out_trade_no\":\"%s\",\"out_refund_no\":\"%s\",\"reason\":\"商品已售完\","
+                     "\"amount\":{\"refund\":%lld,\"total\":%lld,\"currency\":\"CNY\"}}",
+                     order->out_trade_no, o->key, (long long)o->amount_minor,
+                     (long long)order->total_minor + (plan[k].wrong_total ? 1 : 0));
+            if (!M_run(load, client, o))
+                return;
+        }
     }
 }
 
@@ -829,10 +916,28 @@ static void M_packet_loop(struct round_load *load, struct client *client, uint64
         snprintf(send->path, sizeof send->path, "/v1/red-packets");
         snprintf(send->key, sizeof send->key, "rp-%d-%ld-%llu", load->round, serial,
                  (unsigned long long)(C_rand(rng) % 1000000000ull));
-        snprintf(send->body, sizeof send->body,
-                 "{\"type\":\"equal\",\"amount_per_share\":%lld,\"count\":%d,"
-                 "\"greeting\":\"crash %d-%ld\",\"payment_password\":\"" TH_PAY_PASSWORD "\"}",
-                 (long long)share, M_SHARES, load->round, serial);
+        int r = (int)(C_rand(rng) % 100);
+        if (r < 4) {
+            /* Fewer fen than shares: refused (BAD_AMOUNT) before any money moves. */
+            send->must_refuse = true;
+            snprintf(send->body, sizeof send->body,
+                     "{\"type\":\"lucky\",\"total_amount\":%lld,\"count\":%d,"
+                     "\"greeting\":\"crash %d-%ld\",\"payment_password\":\"" TH_PAY_PASSWORD "\"}",
+                     (long long)C_between(rng, 1, M_SHARES - 1), M_SHARES, load->round, serial);
+        } else if (r < 8) {
+            /* Over the daemon's maximum total: refused (LIMIT_EXCEEDED). */
+            send->must_refuse = true;
+            snprintf(send->body, sizeof send->body,
+                     "{\"type\":\"equal\",\"amount_per_share\":%lld,\"count\":%d,"
+                     "\"greeting\":\"crash %d-%ld\",\"payment_password\":\"" TH_PAY_PASSWORD "\"}",
+                     (long long)(M_PACKET_TOTAL_MAX_MINOR / M_SHARES + 1), M_SHARES, load->round,
+                     serial);
+        } else {
+            snprintf(send->body, sizeof send->body,
+                     "{\"type\":\"equal\",\"amount_per_share\":%lld,\"count\":%d,"
+                     "\"greeting\":\"crash %d-%ld\",\"payment_password\":\"" TH_PAY_PASSWORD "\"}",
+                     (long long)share, M_SHARES, load->round, serial);
+        }
         if (!M_run(load, client, send))
             return;
         if (send->state != X_ACKED)
@@ -963,6 +1068,7 @@ static void M_retry_round(struct client *c, int round)
                         order->total_minor;
             json_decref(j);
             order->paid = true;
+            N_pending++; /* its TRANSACTION.SUCCESS is due */
             C_expected_minor[o->user] -= order->total_minor;
             M_merchant_expected_minor += order->total_minor - order->fee_minor;
         } else if (o->kind == K_REFUND) {
@@ -971,9 +1077,18 @@ static void M_retry_round(struct client *c, int round)
             got = mh_call(c, &M_merchant, "GET", path, NULL, &res);
             there = got == 200 && strcmp(api_json_str(&res, "refund_id"), o->id) == 0 &&
                     strcmp(api_json_str(&res, "status"), "SUCCESS") == 0;
-            order->refunded = true;
-            C_expected_minor[order->payer] += order->total_minor;
-            M_merchant_expected_minor -= order->total_minor - order->fee_minor;
+            /* The fee comes back in proportion: what the refunds so far
+             * return of it, rounded half up, less what the earlier ones
+             * returned (the parts commit in the order they were sent). */
+            int64_t refunded = order->refunded_minor + o->amount_minor;
+            QB_ASSERT(refunded <= order->total_minor);
+            int64_t fee_share =
+                M_fee_share(order, refunded) - M_fee_share(order, order->refunded_minor);
+            order->refunded_minor = refunded;
+            order->refunds[o->slot].committed = true;
+            N_pending++; /* its REFUND.SUCCESS is due */
+            C_expected_minor[order->payer] += o->amount_minor;
+            M_merchant_expected_minor -= o->amount_minor - fee_share;
         } else {
             const char *packet =
                 o->kind == K_SEND ? o->id : o->path + strlen("/v1/red-packets/");
@@ -1047,6 +1162,317 @@ static void M_totals_check(const char *data_dir)
             TEST_FAIL_("%s: %lld, %lld %ss committed", counts[i].sql, value,
                        M_committed[counts[i].kind], M_kind_name[counts[i].kind]);
     }
+}
+
+/* --- notifications ---------------------------------------------------------------- */
+
+/* The merchant's notify_url is a receiver in this process (tests/api/lib/
+ * receiver.h), up for the whole run, across every kill. It opens each
+ * notification as a merchant's SDK does — the platform's signature checked,
+ * the resource decrypted with the API v3 key — and answers 200, except that
+ * one in twenty is answered 500 and one in twenty gets no answer at all (the
+ * connection closed), at most twice for one notification id, so that the
+ * worker's retries (the ladder shrunk N_LADDER_DIVISOR times) are part of
+ * every round. It only logs what it heard; the main thread judges it after
+ * each restart, once every operation of the round is resolved (N_check):
+ *   - a notification names a payment or a refund of the test's merchant that
+ *     is committed (nothing refused, nothing never sent, is notified), with
+ *     the amount committed;
+ *   - one event, one notification id: a second delivery (at least once: the
+ *     daemon may die between the merchant's 200 and its record of it, or a
+ *     500 was answered) carries the id of the first;
+ *   - within N_WAIT_MS every payment and refund committed this round has had
+ *     its notification answered 2xx at least once.
+ * The log is emptied at each check; what stays for the whole run is the
+ * notification id (hashed) and a flag in each order's record. */
+
+#define N_LADDER_DIVISOR "1000" /* 15 s → 15 ms, 3 min → 180 ms */
+#define N_WAIT_MS 20000
+#define N_HEARD_MAX 16384 /* notifications between two checks */
+#define N_FAILED_RING 256 /* the ids failed most recently, with how often */
+
+struct heard {
+    uint64_t id_hash;
+    char id[40];
+    bool refund; /* REFUND.SUCCESS, else TRANSACTION.SUCCESS */
+    long order;  /* index in M_orders, from out_trade_no or out_refund_no */
+    int slot;    /* a refund's index in the order's refunds */
+    char out_trade_no[40];
+    int64_t amount_minor; /* amount.total, amount.refund */
+    int status;           /* what the receiver answered: 200, 500, 0 (closed) */
+};
+
+static struct {
+    struct receiver http;
+    pthread_mutex_t lock;
+    struct heard *heard; /* since the last check */
+    struct heard *spare; /* the main thread's, while it reads */
+    size_t count;
+    uint64_t rng;
+    uint64_t failed[N_FAILED_RING];
+    int failed_times[N_FAILED_RING];
+    size_t failed_next;
+    atomic_long bad;
+    char first_problem[512];
+} N;
+
+/* Tallies of the whole run (main thread). */
+static long long N_notified;        /* events whose notification was answered 2xx */
+static long long N_again;           /* 2xx answers to an event already notified */
+static long long N_failed;          /* answered 500 or closed */
+static int64_t N_wait_max_ms;       /* the longest wait of a check */
+
+static void N_problem(const char *fmt, const char *a, const char *b)
+{
+    atomic_fetch_add(&N.bad, 1);
+    pthread_mutex_lock(&N.lock);
+    if (N.first_problem[0] == '\0')
+        snprintf(N.first_problem, sizeof N.first_problem, fmt, a, b);
+    pthread_mutex_unlock(&N.lock);
+}
+
+/* FNV-1a, never 0 (0 is "none seen"). */
+static uint64_t N_hash(const char *text)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (const unsigned char *p = (const unsigned char *)text; *p != '\0'; p++)
+        h = (h ^ *p) * 0x100000001b3ull;
+    return h != 0 ? h : 1;
+}
+
+/* Opens one notification into h: the signature, the envelope, the
+ * resource. False (a problem recorded) when it is not one of ours. */
+static bool N_open(const struct receiver_request *request, struct heard *h)
+{
+    char ts[32], nonce[80], sig[MH_SIGNATURE_SIZE];
+    if (!receiver_header(request, "Wechatpay-Timestamp", ts, sizeof ts) ||
+        !receiver_header(request, "Wechatpay-Nonce", nonce, sizeof nonce) ||
+        !receiver_header(request, "Wechatpay-Signature", sig, sizeof sig)) {
+        N_problem("a notification without its Wechatpay headers: %s%s", request->headers, "");
+        return false;
+    }
+    size_t size = strlen(ts) + strlen(nonce) + request->body_size + 8;
+    char *message = malloc(size);
+    QB_ASSERT(message != NULL);
+    int n = snprintf(message, size, "%s\n%s\n%s\n", ts, nonce, request->body);
+    bool signed_ok = n > 0 && mh_verify(M_merchant.platform_key, message, (size_t)n, sig);
+    free(message);
+    if (!signed_ok) {
+        N_problem("a notification whose signature does not verify: %s%s", request->body, "");
+        return false;
+    }
+    json_error_t error;
+    json_t *envelope = json_loadb(request->body, request->body_size, 0, &error);
+    const char *id = json_string_value(json_object_get(envelope, "id"));
+    const char *event = json_string_value(json_object_get(envelope, "event_type"));
+    json_t *plain = rh_resource_open(M_merchant.apiv3_key, json_object_get(envelope, "resource"));
+    bool ok = false;
+    if (id == NULL || strlen(id) != 36 || event == NULL || plain == NULL) {
+        N_problem("a notification that does not open: %s%s", request->body, "");
+        goto out;
+    }
+    snprintf(h->id, sizeof h->id, "%s", id);
+    h->id_hash = N_hash(id);
+    h->refund = strcmp(event, "REFUND.SUCCESS") == 0;
+    const char *trade_no = json_string_value(json_object_get(plain, "out_trade_no"));
+    const char *state = json_string_value(
+        json_object_get(plain, h->refund ? "refund_status" : "trade_state"));
+    json_t *amount = json_object_get(json_object_get(plain, "amount"), h->refund ? "refund" : "total");
+    const char *mchid = json_string_value(json_object_get(plain, "mchid"));
+    if ((!h->refund && strcmp(event, "TRANSACTION.SUCCESS") != 0) || trade_no == NULL ||
+        state == NULL || strcmp(state, "SUCCESS") != 0 || !json_is_integer(amount) ||
+        (mchid != NULL && strcmp(mchid, M_merchant.mchid) != 0)) {
+        N_problem("a notification of %s that is no success of ours (%s)", event,
+                  trade_no != NULL ? trade_no : "no out_trade_no");
+        goto out;
+    }
+    snprintf(h->out_trade_no, sizeof h->out_trade_no, "%s", trade_no);
+    h->amount_minor = json_integer_value(amount);
+    /* The order's index leads its out_trade_no, a refund's slot ends its
+     * out_refund_no; N_take compares the whole names. */
+    int used = 0;
+    if (h->refund) {
+        const char *refund_no = json_string_value(json_object_get(plain, "out_refund_no"));
+        if (refund_no == NULL || sscanf(refund_no, "RF%ldx%d%n", &h->order, &h->slot, &used) != 2 ||
+            refund_no[used] != '\0') {
+            N_problem("a refund notification of no refund of ours: %s%s",
+                      refund_no != NULL ? refund_no : "(none)", "");
+            goto out;
+        }
+    } else if (sscanf(trade_no, "CM%ldx%n", &h->order, &used) != 1 || used == 0) {
+        N_problem("a payment notification of no order of ours: %s%s", trade_no, "");
+        goto out;
+    }
+    ok = true;
+out:
+    json_decref(plain);
+    json_decref(envelope);
+    return ok;
+}
+
+/* The receiver's handler: logs the notification and answers. */
+static int N_handle(void *arg, const struct receiver_request *request)
+{
+    (void)arg;
+    struct heard h;
+    memset(&h, 0, sizeof h);
+    if (!N_open(request, &h))
+        return 400;
+    pthread_mutex_lock(&N.lock);
+    int status = 200;
+    uint64_t r = C_rand(&N.rng) % 100;
+    if (r < 10) {
+        size_t at = N_FAILED_RING;
+        for (size_t i = 0; i < N_FAILED_RING; i++)
+            if (N.failed[i] == h.id_hash)
+                at = i;
+        if (at == N_FAILED_RING) {
+            at = N.failed_next;
+            N.failed_next = (N.failed_next + 1) % N_FAILED_RING;
+            N.failed[at] = h.id_hash;
+            N.failed_times[at] = 0;
+        }
+        if (N.failed_times[at] < 2) {
+            N.failed_times[at]++;
+            status = r < 5 ? 500 : 0;
+        }
+    }
+    h.status = status;
+    bool full = N.count >= N_HEARD_MAX;
+    if (!full)
+        N.heard[N.count++] = h;
+    pthread_mutex_unlock(&N.lock);
+    if (full)
+        N_problem("more than %s notifications between two checks (%s)", "N_HEARD_MAX", h.id);
+    return status;
+}
+
+static void N_start(uint64_t seed)
+{
+    pthread_mutex_init(&N.lock, NULL);
+    N.heard = calloc(N_HEARD_MAX, sizeof *N.heard);
+    N.spare = calloc(N_HEARD_MAX, sizeof *N.spare);
+    QB_ASSERT(N.heard != NULL && N.spare != NULL);
+    N.rng = seed ^ 0xA0761D6478BD642Full;
+    if (!receiver_start(&N.http, 0, N_handle, NULL)) {
+        free(N.heard);
+        free(N.spare);
+        N.heard = NULL;
+        TEST_FAIL_("the receiver cannot listen on the loopback");
+    }
+    snprintf(M_notify_url, sizeof M_notify_url, "http://127.0.0.1:%d/wxpay/notify", N.http.port);
+}
+
+/* Stops the receiver once, whether the test ended or failed. */
+static void N_stop(void)
+{
+    if (N.heard == NULL)
+        return;
+    receiver_stop(&N.http);
+    free(N.heard);
+    free(N.spare);
+    N.heard = NULL;
+    pthread_mutex_destroy(&N.lock);
+}
+
+/* One notification heard, judged now that every operation is resolved. */
+static void N_take(const struct heard *h, int round)
+{
+    long orders = atomic_load(&M_order_count);
+    if (h->order < 0 || h->order >= orders ||
+        strcmp(M_orders[h->order].out_trade_no, h->out_trade_no) != 0)
+        TEST_FAIL_("round %d: notification %s names order %s, which the test never made", round,
+                   h->id, h->out_trade_no);
+    struct order *order = &M_orders[h->order];
+    bool committed = order->paid;
+    int64_t amount_minor = order->total_minor;
+    bool *notified = &order->notified;
+    uint64_t *id_hash = &order->notify_id_hash;
+    const char *what = "payment of";
+    if (h->refund) {
+        if (h->slot < 0 || h->slot >= order->refund_count)
+            TEST_FAIL_("round %d: notification %s names refund RF%ldx%d, which was never sent",
+                       round, h->id, h->order, h->slot);
+        struct refund_slot *slot = &order->refunds[h->slot];
+        committed = slot->committed;
+        amount_minor = slot->amount_minor;
+        notified = &slot->notified;
+        id_hash = &slot->notify_id_hash;
+        what = "refund of";
+    }
+    if (!committed)
+        TEST_FAIL_("round %d: notification %s of a %s %s, which is not committed%s", round, h->id,
+                   what, h->out_trade_no, h->refund ? " (a refund refused or never made)" : "");
+    if (h->amount_minor != amount_minor)
+        TEST_FAIL_("round %d: notification %s of a %s %s says %lld fen, %lld committed", round,
+                   h->id, what, h->out_trade_no, (long long)h->amount_minor,
+                   (long long)amount_minor);
+    if (*id_hash == 0)
+        *id_hash = h->id_hash;
+    else if (*id_hash != h->id_hash)
+        TEST_FAIL_("round %d: a second notification id (%s) for the %s %s", round, h->id, what,
+                   h->out_trade_no);
+    if (h->status < 200 || h->status > 299) {
+        N_failed++;
+    } else if (*notified) {
+        N_again++;
+    } else {
+        *notified = true;
+        N_notified++;
+        N_pending--;
+        QB_ASSERT(N_pending >= 0);
+    }
+}
+
+/* After a restart, with no load and this round's operations resolved: takes
+ * what the receiver heard until every committed payment and refund has had
+ * its notification, N_WAIT_MS at most. */
+static void N_check(int round)
+{
+    int64_t started_ms = C_now_ms();
+    for (;;) {
+        pthread_mutex_lock(&N.lock);
+        struct heard *heard = N.heard;
+        size_t count = N.count;
+        N.heard = N.spare;
+        N.count = 0;
+        N.spare = heard;
+        pthread_mutex_unlock(&N.lock);
+        for (size_t i = 0; i < count; i++)
+            N_take(&heard[i], round);
+        if (atomic_load(&N.bad) != 0) {
+            char problem[sizeof N.first_problem];
+            pthread_mutex_lock(&N.lock);
+            snprintf(problem, sizeof problem, "%s", N.first_problem);
+            pthread_mutex_unlock(&N.lock);
+            TEST_FAIL_("round %d: the receiver: %s", round, problem);
+        }
+        if (N_pending == 0 || C_now_ms() - started_ms > N_WAIT_MS)
+            break;
+        usleep(10 * 1000);
+    }
+    int64_t waited_ms = C_now_ms() - started_ms;
+    N_wait_max_ms = waited_ms > N_wait_max_ms ? waited_ms : N_wait_max_ms;
+    if (N_pending == 0)
+        return;
+    /* Only this round's can be missing: the earlier checks saw theirs. */
+    size_t n = atomic_load(&M_op_count);
+    for (size_t i = 0, shown = 0; i < n && shown < 5; i++) {
+        const struct op *o = &M_ops[i];
+        if (o->path[0] == '\0' || (o->kind != K_PAY && o->kind != K_REFUND) || o->order < 0)
+            continue;
+        const struct order *order = &M_orders[o->order];
+        bool missing = o->kind == K_PAY ? order->paid && !order->notified
+                                        : order->refunds[o->slot].committed &&
+                                              !order->refunds[o->slot].notified;
+        if (missing) {
+            fprintf(stderr, "  never notified: %s %s (%s)\n", M_kind_name[o->kind], o->key,
+                    order->out_trade_no);
+            shown++;
+        }
+    }
+    TEST_FAIL_("round %d: %lld committed payments and refunds not notified within %d ms", round,
+               N_pending, N_WAIT_MS);
 }
 
 /* QIANBAO_CRASH_ROUNDS, or C_ROUNDS_DEFAULT; 0 for a value that is not a
@@ -1132,6 +1558,7 @@ TEST(sigkill_under_load_loses_nothing_and_doubles_nothing)
     API_MUST(th_user_new(&c, admin, &M_owner.u));
     ASSERT(rh_onboard_owned(&c, admin, M_owner.u.id, &M_merchant));
     client_release(&c);
+    N_start(seed);
 
     int64_t started_ms = C_now_ms();
     long long totals[6] = {0};
@@ -1187,6 +1614,7 @@ TEST(sigkill_under_load_loses_nothing_and_doubles_nothing)
         C_ledger_check(&c, admin, round);
         client_release(&c);
         C_journal_check(d.data_dir, round);
+        N_check(round);
         C_round_forget();
         M_round_forget();
         if (rounds > C_ROUNDS_DEFAULT && (round + 1) % 50 == 0)
@@ -1205,8 +1633,18 @@ TEST(sigkill_under_load_loses_nothing_and_doubles_nothing)
                 M_kind_name[k], M_totals[k][X_ACKED], M_totals[k][X_REFUSED],
                 M_totals[k][X_UNKNOWN], M_totals[k][X_COMMITTED], M_totals[k][X_DROPPED],
                 M_committed[k]);
+    fprintf(stderr,
+            "  notifications: %lld payments and refunds notified, %lld answered 500 or not at "
+            "all and sent again, %lld delivered again after a 200; the longest wait after a "
+            "restart %lld ms\n",
+            N_notified, N_failed, N_again, (long long)N_wait_max_ms);
     C_totals_check(d.data_dir);
     M_totals_check(d.data_dir);
+    if (N_notified != M_committed[K_PAY] + M_committed[K_REFUND])
+        TEST_FAIL_("%lld notified, %lld payments and refunds committed", N_notified,
+                   M_committed[K_PAY] + M_committed[K_REFUND]);
+    if (N_failed == 0)
+        TEST_FAIL_("the receiver never failed a delivery in %d rounds: no retry was seen", rounds);
     for (int k = 0; k < K_KINDS; k++)
         if (M_totals[k][X_ACKED] == 0)
             TEST_FAIL_("no %s was acknowledged in %d rounds", M_kind_name[k], rounds);
@@ -1215,6 +1653,7 @@ TEST(sigkill_under_load_loses_nothing_and_doubles_nothing)
     ASSERT(totals[X_UNKNOWN] > 0);
 
     ASSERT_EQ_INT(test_daemon_stop(&d), 0);
+    N_stop();
     char out[600];
     snprintf(out, sizeof out, "%s/verify.out", C_root);
     const char *args[] = {"--data-dir", d.data_dir, "--verify", NULL};
@@ -1229,6 +1668,8 @@ TEST(sigkill_under_load_loses_nothing_and_doubles_nothing)
 
 int main(void)
 {
+    /* The notification worker's retry ladder, shrunk (test builds only). */
+    setenv("QIANBAO_TEST_NOTIFY_LADDER_DIVISOR", N_LADDER_DIVISOR, 1);
     test_tmpdir(C_root, sizeof C_root);
     C_xfers = calloc(C_XFERS_MAX, sizeof *C_xfers);
     QB_ASSERT(C_xfers != NULL);
@@ -1236,6 +1677,7 @@ int main(void)
     M_orders = calloc(M_ORDERS_MAX, sizeof *M_orders);
     QB_ASSERT(M_ops != NULL && M_orders != NULL);
     RUN(sigkill_under_load_loses_nothing_and_doubles_nothing);
+    N_stop(); /* still running when the test failed: it reads M_merchant */
     C_round_forget();
     M_round_forget();
     free(C_xfers);

@@ -8,21 +8,17 @@
  * QIANBAO_TEST_NOTIFY_LADDER_DIVISOR, honoured by test builds only) is
  * watched through the attempts the merchant can list, across a restart.
  */
-#define _GNU_SOURCE /* strcasestr */
-#include <arpa/inet.h>
-#include <errno.h>
-#include <netinet/in.h>
-#include <poll.h>
+#define _GNU_SOURCE /* strndup */
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "api/lib/receiver.h"
 #include "api/refund_helpers.h"
 
 #define S_RECEIVED_MAX 32
@@ -36,129 +32,61 @@ static const char *const S_args[] = {"--allow-private-notify", NULL};
 
 /* --- the receiver ------------------------------------------------------------------ */
 
+/* The notify_url (tests/api/lib/receiver.h) and what it got, in order. */
 struct received {
     char headers[4096];
     char *body;
     int status; /* what it was answered */
 };
 
-struct receiver {
-    int fd;
+struct sink {
+    struct receiver http;
     int port;
-    pthread_t thread;
     pthread_mutex_t lock;
-    bool stopping;
     int script[8]; /* the statuses of the first requests; then 200 */
     size_t script_count;
     struct received got[S_RECEIVED_MAX];
     size_t count;
 };
 
-static void S_serve_one(struct receiver *r, int fd)
+static int S_keep(void *arg, const struct receiver_request *request)
 {
-    char buf[65536];
-    size_t size = 0;
-    char *end = NULL;
-    long length = -1;
-    while (size < sizeof buf - 1) {
-        struct pollfd p = {fd, POLLIN, 0};
-        if (poll(&p, 1, 5000) <= 0)
-            break;
-        ssize_t n = read(fd, buf + size, sizeof buf - 1 - size);
-        if (n <= 0)
-            break;
-        size += (size_t)n;
-        buf[size] = '\0';
-        if (end == NULL && (end = strstr(buf, "\r\n\r\n")) != NULL) {
-            const char *cl = strcasestr(buf, "\r\nContent-Length:");
-            length = cl != NULL && cl < end ? strtol(cl + 17, NULL, 10) : 0;
-        }
-        if (end != NULL && size >= (size_t)(end + 4 - buf) + (size_t)length)
-            break;
-    }
-    if (end == NULL)
-        return;
+    struct sink *r = arg;
     pthread_mutex_lock(&r->lock);
     int status = r->count < r->script_count ? r->script[r->count] : 200;
     if (r->count < S_RECEIVED_MAX) {
         struct received *g = &r->got[r->count];
-        size_t header_size = (size_t)(end - buf);
-        if (header_size >= sizeof g->headers)
-            header_size = sizeof g->headers - 1;
-        memcpy(g->headers, buf, header_size);
-        g->headers[header_size] = '\0';
-        g->body = strndup(end + 4, (size_t)length);
+        snprintf(g->headers, sizeof g->headers, "%s", request->headers);
+        g->body = strndup(request->body, request->body_size);
         g->status = status;
         r->count++;
     }
     pthread_mutex_unlock(&r->lock);
-    char reply[128];
-    int n = snprintf(reply, sizeof reply,
-                     "HTTP/1.1 %d X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n", status);
-    if (write(fd, reply, (size_t)n) != n)
-        return;
-}
-
-static void *S_receiver_main(void *arg)
-{
-    struct receiver *r = arg;
-    for (;;) {
-        pthread_mutex_lock(&r->lock);
-        bool stop = r->stopping;
-        pthread_mutex_unlock(&r->lock);
-        if (stop)
-            break;
-        struct pollfd p = {r->fd, POLLIN, 0};
-        if (poll(&p, 1, 50) <= 0)
-            continue;
-        int fd = accept(r->fd, NULL, NULL);
-        if (fd < 0)
-            continue;
-        S_serve_one(r, fd);
-        close(fd);
-    }
-    return NULL;
+    return status;
 }
 
 /* Listens on 127.0.0.1:port (0: any free port). */
-static void S_receiver_start(struct receiver *r, int port, const int *script, size_t count)
+static void S_receiver_start(struct sink *r, int port, const int *script, size_t count)
 {
     memset(r, 0, sizeof *r);
     pthread_mutex_init(&r->lock, NULL);
     if (count > 0)
         memcpy(r->script, script, count * sizeof *script);
     r->script_count = count;
-    r->fd = socket(AF_INET, SOCK_STREAM, 0);
-    ASSERT(r->fd >= 0);
-    int one = 1;
-    ASSERT_EQ_INT(setsockopt(r->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one), 0);
-    struct sockaddr_in addr;
-    memset(&addr, 0, sizeof addr);
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons((uint16_t)port);
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ASSERT_EQ_INT(bind(r->fd, (struct sockaddr *)&addr, sizeof addr), 0);
-    ASSERT_EQ_INT(listen(r->fd, 16), 0);
-    socklen_t len = sizeof addr;
-    ASSERT_EQ_INT(getsockname(r->fd, (struct sockaddr *)&addr, &len), 0);
-    r->port = ntohs(addr.sin_port);
-    ASSERT_EQ_INT(pthread_create(&r->thread, NULL, S_receiver_main, r), 0);
+    ASSERT(receiver_start(&r->http, port, S_keep, r));
+    r->port = r->http.port;
 }
 
-static void S_receiver_stop(struct receiver *r)
+static void S_receiver_stop(struct sink *r)
 {
-    pthread_mutex_lock(&r->lock);
-    r->stopping = true;
-    pthread_mutex_unlock(&r->lock);
-    pthread_join(r->thread, NULL);
-    close(r->fd);
+    receiver_stop(&r->http);
     for (size_t i = 0; i < r->count; i++)
         free(r->got[i].body);
     pthread_mutex_destroy(&r->lock);
 }
 
 /* Waits until the receiver got at least count requests. */
-static bool S_wait_count(struct receiver *r, size_t count)
+static bool S_wait_count(struct sink *r, size_t count)
 {
     for (int waited = 0; waited < S_WAIT_MS; waited += 20) {
         pthread_mutex_lock(&r->lock);
@@ -171,7 +99,7 @@ static bool S_wait_count(struct receiver *r, size_t count)
     return false;
 }
 
-static size_t S_count(struct receiver *r)
+static size_t S_count(struct sink *r)
 {
     pthread_mutex_lock(&r->lock);
     size_t count = r->count;
@@ -182,20 +110,8 @@ static size_t S_count(struct receiver *r)
 /* The value of header name in a received request, into out. */
 static bool S_header(const struct received *g, const char *name, char *out, size_t out_size)
 {
-    char needle[64];
-    snprintf(needle, sizeof needle, "\r\n%s:", name);
-    const char *at = strcasestr(g->headers, needle);
-    if (at == NULL)
-        return false;
-    at += strlen(needle);
-    while (*at == ' ')
-        at++;
-    size_t size = strcspn(at, "\r\n");
-    if (size >= out_size)
-        return false;
-    memcpy(out, at, size);
-    out[size] = '\0';
-    return true;
+    struct receiver_request request = {g->headers, g->body, strlen(g->body)};
+    return receiver_header(&request, name, out, out_size);
 }
 
 /* Checks one notification as an SDK does: the platform signature over
@@ -275,7 +191,7 @@ TEST(payment_and_refund_notifications_arrive_signed_and_encrypted)
     // What a merchant's notify_url receives: TRANSACTION.SUCCESS after the payment and
     // REFUND.SUCCESS after a refund, each signed by the platform and encrypted under the
     // merchant's API v3 key, the resource being WeChat's transaction and refund objects.
-    struct receiver rcv;
+    struct sink rcv;
     S_receiver_start(&rcv, 0, NULL, 0);
     char url[128];
     snprintf(url, sizeof url, "http://127.0.0.1:%d/wxpay/notify", rcv.port);
@@ -322,7 +238,7 @@ TEST(a_failing_receiver_is_retried_on_the_ladder)
     // A notify_url that answers 500 twice and then 200 receives the same notification three
     // times, and the merchant sees the three attempts with their statuses and durations.
     int script[] = {500, 500};
-    struct receiver rcv;
+    struct sink rcv;
     S_receiver_start(&rcv, 0, script, 2);
     char url[128];
     snprintf(url, sizeof url, "http://127.0.0.1:%d/n", rcv.port);
@@ -373,7 +289,7 @@ TEST(the_owner_reads_the_notifications_in_the_wallet)
     API_MUST(th_fund(&S_client, S_admin, &payer, 5000));
     struct mh_merchant m;
     API_MUST(rh_onboard_owned(&S_client, S_admin, owner.id, &m));
-    struct receiver rcv;
+    struct sink rcv;
     S_receiver_start(&rcv, 0, NULL, 0);
     char url[128];
     snprintf(url, sizeof url, "http://127.0.0.1:%d/n", rcv.port);
@@ -407,7 +323,7 @@ TEST(delivery_resumes_after_a_restart)
 {
     // The schedule lives in the database: a notification whose receiver is down keeps failing,
     // the daemon stops, the receiver comes up, and the restarted daemon delivers it.
-    struct receiver probe;
+    struct sink probe;
     S_receiver_start(&probe, 0, NULL, 0);
     int port = probe.port;
     S_receiver_stop(&probe); /* the port is closed now: connections are refused */
@@ -439,7 +355,7 @@ TEST(delivery_resumes_after_a_restart)
 
     client_release(&S_client);
     ASSERT_EQ_INT(test_daemon_stop(&S_daemon), 0);
-    struct receiver rcv;
+    struct sink rcv;
     S_receiver_start(&rcv, port, NULL, 0);
     API_MUST(api_daemon_start(&S_daemon, S_root, "notify", S_args, S_admin));
     client_init(&S_client, S_daemon.base_url);
@@ -464,7 +380,7 @@ TEST(a_crash_between_delivery_and_its_record_delivers_again)
     // At least once: the daemon dies (QIANBAO_TEST_CRASH=notify.after_delivery) right after the
     // merchant answered 200 and before the attempt was recorded. After the restart the same
     // notification (same id) is delivered again and then recorded DELIVERED.
-    struct receiver rcv;
+    struct sink rcv;
     S_receiver_start(&rcv, 0, NULL, 0);
     char url[128];
     snprintf(url, sizeof url, "http://127.0.0.1:%d/n", rcv.port);
