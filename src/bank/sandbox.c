@@ -17,20 +17,24 @@
  *                      request never reached the bank
  *   9999000000000061   PENDING; SUCCEEDED from SANDBOX_DELAY_MS after creation
  *   9999000000000079   PENDING; FAILED CARD_DECLINED from SANDBOX_DELAY_MS on
+ *   9999000000000087   succeeds, but a submission takes SANDBOX_SLOW_MS to
+ *                      answer: a bank having a slow day
  * Every other number succeeds at once, whatever its bank. A query answers
  * what the submission answered at that moment (the sandbox keeps no
  * records, so it assumes every operation it is asked about was sent),
  * except for the lost card above.
  *
- * The sandbox answers at once; the "time outs" are answers, not waits, so
- * tests of them take no time.
+ * The sandbox answers at once, but for the slow card; the "time outs" are
+ * answers, not waits, so tests of them take no time.
  */
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "bank/bank.h"
 
 #define SANDBOX_DELAY_MS 3000
+#define SANDBOX_SLOW_MS 2000
 
 enum sandbox_behaviour {
     SANDBOX_SUCCEED,
@@ -40,6 +44,7 @@ enum sandbox_behaviour {
     SANDBOX_TIMEOUT_LOST,
     SANDBOX_LATE_SUCCEED,
     SANDBOX_LATE_FAIL,
+    SANDBOX_SLOW,
 };
 
 static const struct {
@@ -49,7 +54,7 @@ static const struct {
     {"9999000000000012", SANDBOX_SUCCEED},      {"9999000000000020", SANDBOX_DECLINE},
     {"9999000000000038", SANDBOX_INSUFFICIENT}, {"9999000000000046", SANDBOX_TIMEOUT_DONE},
     {"9999000000000053", SANDBOX_TIMEOUT_LOST}, {"9999000000000061", SANDBOX_LATE_SUCCEED},
-    {"9999000000000079", SANDBOX_LATE_FAIL},
+    {"9999000000000079", SANDBOX_LATE_FAIL},    {"9999000000000087", SANDBOX_SLOW},
 };
 
 static enum sandbox_behaviour sandbox_behaviour_of(const char *card_number)
@@ -86,6 +91,7 @@ static void sandbox_decide(const struct bank_request *req, enum sandbox_behaviou
     switch (behaviour) {
     case SANDBOX_SUCCEED:
     case SANDBOX_TIMEOUT_DONE:
+    case SANDBOX_SLOW:
         break;
     case SANDBOX_DECLINE:
         out->status = BANK_FAILED;
@@ -128,6 +134,11 @@ static enum qb_error sandbox_submit(struct bank_connector *bank, const struct ba
     enum sandbox_behaviour behaviour = sandbox_behaviour_of(req->card_number);
     if (behaviour == SANDBOX_TIMEOUT_DONE || behaviour == SANDBOX_TIMEOUT_LOST)
         return QB_E_BANK_UNAVAILABLE;
+    if (behaviour == SANDBOX_SLOW) {
+        struct timespec wait = {SANDBOX_SLOW_MS / 1000, (long)(SANDBOX_SLOW_MS % 1000) * 1000000L};
+        while (nanosleep(&wait, &wait) != 0)
+            ;
+    }
     sandbox_decide(req, behaviour, out);
     QB_ASSERT(out->status != BANK_UNKNOWN);
     return QB_OK;

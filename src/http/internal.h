@@ -136,6 +136,17 @@ struct http_server {
     struct merchant_nonces *nonces; /* of /v3 requests, shared by every thread */
     struct http_verification verification;
 
+    /* Offload threads (http_request_offload): requests waiting for one,
+     * first to last, under the mutex. Stopped before the ledger is
+     * detached; after that an offload runs on the caller's thread. */
+    pthread_mutex_t offload_mutex;
+    pthread_cond_t offload_cond;
+    struct http_request *offload_head;
+    struct http_request *offload_tail;
+    bool offload_stopping;
+    int offload_thread_count;
+    pthread_t offload_threads[HTTP_OFFLOAD_THREADS];
+
     _Atomic int64_t requests_in_flight;
     atomic_bool closing; /* quiesced: new connections are closed, replies carry
                           * Connection: close */
@@ -186,6 +197,9 @@ struct http_request {
     bool resumed;
     struct ledger_cmd *cmd;
     http_resume_fn resume;
+    /* http_request_offload: the work, and the next request in the queue. */
+    http_offload_fn offload;
+    struct http_request *offload_next;
 
     /* The reply, built by the handler, sent by the server. */
     bool replied; /* an http_reply_* call happened */
@@ -219,6 +233,14 @@ QB_MUST_USE enum qb_error http_request_account_view(struct http_request *req, in
  * calls for another step after slow outside work (a bank call): the thread
  * waits, so keep it to such routes. */
 QB_MUST_USE enum qb_error http_request_execute(struct http_request *req, struct ledger_cmd *cmd);
+
+/* From a resume function: runs work(req, cmd) on one of the server's
+ * offload threads and then, on the connection's thread, resume(req, cmd),
+ * which answers. For work that waits on the outside world (a bank call and
+ * the command that records its answer): it must hold no HTTP thread, or a
+ * slow bank would stop every request. work may use http_request_execute
+ * and the read pool; it must not reply. */
+void http_request_offload(struct http_request *req, http_offload_fn work, http_resume_fn resume);
 
 /* --- what handlers share (handler.c) ------------------------------------------ */
 

@@ -40,7 +40,6 @@
 #include "wallet/topup.h"
 
 #define S_CARD_NUMBER_FIELD_SIZE_MAX 64 /* longer is PARAM_ERROR; 20..64 is CARD_INVALID */
-#define S_READER_WAIT_MS 2000
 #define S_PRINCIPAL_SIZE_MAX (ID_TEXT_SIZE_MAX + 8)
 
 /* A card as the API shows it. usable false: the wallet's real name is
@@ -259,6 +258,7 @@ void http_handle_me_payments_get(struct http_request *req)
 struct S_pay {
     struct wallet_pay_cmd pay; /* first: the submitted command */
     struct wallet_finish_cmd finish;
+    enum qb_error finish_err; /* the finish command's ledger answer */
     char principal[S_PRINCIPAL_SIZE_MAX];
 };
 
@@ -290,10 +290,45 @@ static bool S_stored_payment_id(const char *body, size_t body_size, char id[ID_T
     return ok;
 }
 
-static void S_pay_resume(struct http_request *req, struct ledger_cmd *cmd)
+/* On an offload thread: the bank call and the command that records its
+ * answer. */
+static void S_pay_bank(struct http_request *req, struct ledger_cmd *cmd)
 {
     struct S_pay *c = (struct S_pay *)cmd;
     const struct domain_env *env = http_request_env(req);
+    const struct wallet_payment *p = &c->pay.payment;
+    struct wallet_bank_answer answer;
+    wallet_bank_call(env, http_request_pool(req), p, false, &answer);
+    wallet_finish_cmd_init(&c->finish, env, p->id, &answer);
+    enum qb_error err = http_request_execute(req, &c->finish.cmd);
+    if (err == QB_OK)
+        err = c->finish.cmd.result;
+    c->finish_err = err;
+}
+
+/* Back on the connection's thread: the payment as it stands. */
+static void S_pay_answer(struct http_request *req, struct ledger_cmd *cmd)
+{
+    struct S_pay *c = (struct S_pay *)cmd;
+    const struct wallet_payment *p = &c->pay.payment;
+    if (c->finish_err == QB_OK)
+        p = &c->finish.payment;
+    else
+        log_event(LOG_WARN, "wallet.payment.finish_deferred", "payment_id=%s error=%s", p->id,
+                  error_name(c->finish_err));
+    json_t *reply = wallet_payment_json(p, &c->pay.card);
+    if (reply != NULL)
+        http_reply_json(req, 201, reply);
+    else
+        http_reply_error(req, QB_E_INTERNAL);
+    json_decref(reply);
+    ledger_cmd_release(&c->finish.cmd);
+    wallet_pay_cmd_release(&c->pay);
+}
+
+static void S_pay_resume(struct http_request *req, struct ledger_cmd *cmd)
+{
+    struct S_pay *c = (struct S_pay *)cmd;
     int status = 0;
     const char *body = NULL;
     size_t body_size = 0;
@@ -313,36 +348,11 @@ static void S_pay_resume(struct http_request *req, struct ledger_cmd *cmd)
         goto out;
     }
 
-    /* A fresh payment: the bank, then the finish command. */
+    /* A fresh payment: the bank, then the finish command, on an offload
+     * thread (a bank may take seconds); then the answer, back here. */
     QB_ASSERT(c->pay.outcome == QB_OK && c->pay.payment.status == WALLET_PROCESSING);
-    const struct wallet_payment *p = &c->pay.payment;
-    struct wallet_bank_answer answer;
-    memset(&answer, 0, sizeof answer);
-    struct store *reader = NULL;
-    if (store_pool_acquire(http_request_pool(req), S_READER_WAIT_MS, &reader) == QB_OK) {
-        wallet_bank_call(env, reader, p, false, &answer);
-        store_pool_release(http_request_pool(req), reader);
-    } else {
-        /* Not called: unanswered, so the worker asks the bank later (a
-         * query that finds nothing fails the payment). */
-        log_event(LOG_WARN, "wallet.bank.not_called", "payment_id=%s reason=no_reader", p->id);
-    }
-    wallet_finish_cmd_init(&c->finish, env, p->id, &answer);
-    enum qb_error err = http_request_execute(req, &c->finish.cmd);
-    if (err == QB_OK)
-        err = c->finish.cmd.result;
-    if (err == QB_OK)
-        p = &c->finish.payment;
-    else
-        log_event(LOG_WARN, "wallet.payment.finish_deferred", "payment_id=%s error=%s", p->id,
-                  error_name(err));
-    json_t *reply = wallet_payment_json(p, &c->pay.card);
-    if (reply != NULL)
-        http_reply_json(req, 201, reply);
-    else
-        http_reply_error(req, QB_E_INTERNAL);
-    json_decref(reply);
-    ledger_cmd_release(&c->finish.cmd);
+    http_request_offload(req, S_pay_bank, S_pay_answer);
+    return;
 out:
     wallet_pay_cmd_release(&c->pay);
 }

@@ -751,7 +751,7 @@ static void S_on_resumed(struct http_request *req)
     QB_ASSERT(!req->resumed);
     req->resumed = true;
     req->resume(req, req->cmd);
-    if (!req->replied) {
+    if (!req->replied && req->resumed) { /* not handed to an offload thread */
         log_event(LOG_ERROR, "http.resume_no_reply", "route=%s",
                   req->server->routes[req->route_index].pattern);
         http_reply_error(req, QB_E_INTERNAL);
@@ -902,6 +902,76 @@ enum qb_error http_request_execute(struct http_request *req, struct ledger_cmd *
     return err;
 }
 
+/* --- offload threads ------------------------------------------------------------ */
+
+static void *S_offload_main(void *arg)
+{
+    struct http_server *server = arg;
+    pthread_mutex_lock(&server->offload_mutex);
+    for (;;) {
+        while (server->offload_head == NULL && !server->offload_stopping)
+            pthread_cond_wait(&server->offload_cond, &server->offload_mutex);
+        struct http_request *req = server->offload_head;
+        if (req == NULL)
+            break; /* stopping, and nothing left to do */
+        server->offload_head = req->offload_next;
+        if (server->offload_head == NULL)
+            server->offload_tail = NULL;
+        req->offload_next = NULL;
+        pthread_mutex_unlock(&server->offload_mutex);
+        req->offload(req, req->cmd);
+        MHD_resume_connection(req->connection);
+        pthread_mutex_lock(&server->offload_mutex);
+    }
+    pthread_mutex_unlock(&server->offload_mutex);
+    return NULL;
+}
+
+void http_request_offload(struct http_request *req, http_offload_fn work, http_resume_fn resume)
+{
+    QB_ASSERT(req->submitted && req->resumed && !req->replied);
+    QB_ASSERT(work != NULL && resume != NULL);
+    struct http_server *server = req->server;
+    req->resumed = false;
+    req->resume = resume;
+    req->offload = work;
+    /* Suspended before it is queued, so that no offload thread can resume a
+     * connection that is not suspended yet. */
+    MHD_suspend_connection(req->connection);
+    pthread_mutex_lock(&server->offload_mutex);
+    bool queued = !server->offload_stopping && server->offload_thread_count > 0;
+    if (queued) {
+        if (server->offload_tail != NULL)
+            server->offload_tail->offload_next = req;
+        else
+            server->offload_head = req;
+        server->offload_tail = req;
+        pthread_cond_signal(&server->offload_cond);
+    }
+    pthread_mutex_unlock(&server->offload_mutex);
+    if (!queued) {
+        /* Stopping: the work still runs (its command then finds the ledger
+         * detached, or not yet), only on this thread. */
+        work(req, req->cmd);
+        MHD_resume_connection(req->connection);
+    }
+}
+
+/* Lets the offload threads finish what is queued, then joins them. */
+static void S_offload_stop(struct http_server *server)
+{
+    pthread_mutex_lock(&server->offload_mutex);
+    server->offload_stopping = true;
+    pthread_cond_broadcast(&server->offload_cond);
+    int count = server->offload_thread_count;
+    pthread_mutex_unlock(&server->offload_mutex);
+    for (int i = 0; i < count; i++)
+        pthread_join(server->offload_threads[i], NULL);
+    pthread_mutex_lock(&server->offload_mutex);
+    server->offload_thread_count = 0;
+    pthread_mutex_unlock(&server->offload_mutex);
+}
+
 bool http_server_ledger_stats(struct http_server *server, struct ledger_stats *out)
 {
     pthread_rwlock_rdlock(&server->ledger_lock);
@@ -976,6 +1046,9 @@ static enum qb_error S_listen_parse(const char *listen, struct sockaddr_storage 
 static void S_server_free(struct http_server *server)
 {
     http_verification_stop(&server->verification);
+    S_offload_stop(server);
+    pthread_mutex_destroy(&server->offload_mutex);
+    pthread_cond_destroy(&server->offload_cond);
     S_touches_stop(server); /* no ledger by now: whatever is pending is dropped */
     pthread_mutex_destroy(&server->touch_mutex);
     pthread_cond_destroy(&server->touch_cond);
@@ -1025,7 +1098,16 @@ enum qb_error http_server_start(const struct http_server_options *options, struc
     pthread_rwlock_init(&server->ledger_lock, NULL);
     pthread_mutex_init(&server->touch_mutex, NULL);
     pthread_cond_init(&server->touch_cond, NULL);
+    pthread_mutex_init(&server->offload_mutex, NULL);
+    pthread_cond_init(&server->offload_cond, NULL);
     http_verification_init(&server->verification);
+    for (int i = 0; i < HTTP_OFFLOAD_THREADS; i++) {
+        if (pthread_create(&server->offload_threads[i], NULL, S_offload_main, server) != 0) {
+            S_server_free(server);
+            return QB_E_INTERNAL;
+        }
+        server->offload_thread_count++;
+    }
     if (options->env != NULL) {
         if (pthread_create(&server->touch_thread, NULL, S_touch_flusher, server) != 0) {
             S_server_free(server);
@@ -1104,6 +1186,9 @@ void http_server_quiesce(struct http_server *server)
 
 struct ledger *http_server_detach_ledger(struct http_server *server)
 {
+    /* Offloaded work records its outcome through the ledger: it finishes
+     * first (a bank call in flight included). */
+    S_offload_stop(server);
     S_touches_stop(server);
     pthread_rwlock_wrlock(&server->ledger_lock);
     struct ledger *ledger = server->ledger;

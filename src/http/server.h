@@ -71,6 +71,7 @@ struct merchant;
 #define HTTP_ARENA_SIZE_MAX (256 * 1024)            /* bytes a request may allocate */
 #define HTTP_CONNECTION_TIMEOUT_S 30                /* default: a connection silent this long closes */
 #define HTTP_CONNECTION_MEMORY_SIZE_MAX (64 * 1024) /* per connection: headers, buffers */
+#define HTTP_OFFLOAD_THREADS 16                     /* outside calls (banks) in flight at once */
 #define HTTP_STOP_WAIT_MS 5000                      /* http_server_stop waits this long */
 #define HTTP_REQUEST_ID_SIZE_MAX 48                 /* "req_" + 26 characters + NUL fits */
 #define HTTP_NONCE_SLOTS (1u << 20) /* /v3 nonces remembered per generation: 3/4 of it per
@@ -106,6 +107,8 @@ typedef void (*http_handler_fn)(struct http_request *req);
  * QB_E_SHUTTING_DOWN when the executor refused it); cmd->response holds what
  * the command wrote. Must reply. */
 typedef void (*http_resume_fn)(struct http_request *req, struct ledger_cmd *cmd);
+/* Work run off the HTTP threads (http_request_offload, internal.h). */
+typedef void (*http_offload_fn)(struct http_request *req, struct ledger_cmd *cmd);
 
 struct http_route {
     const char *method;  /* "GET", "POST", "PUT", "DELETE"; GET routes also answer HEAD */

@@ -224,18 +224,30 @@ void wallet_pay_cmd_release(struct wallet_pay_cmd *c)
 
 /* --- step 2: the bank -------------------------------------------------------------- */
 
-void wallet_bank_call(const struct domain_env *env, struct store *reader,
+void wallet_bank_call(const struct domain_env *env, struct store_pool *pool,
                       const struct wallet_payment *p, bool query, struct wallet_bank_answer *out)
 {
-    QB_ASSERT(env != NULL && reader != NULL && p != NULL && out != NULL);
+    QB_ASSERT(env != NULL && pool != NULL && p != NULL && out != NULL);
     QB_ASSERT(p->kind == WALLET_TOPUP || p->kind == WALLET_WITHDRAWAL);
     memset(out, 0, sizeof *out);
     if (env->bank == NULL || env->bank->ops == NULL) {
         log_event(LOG_ERROR, "wallet.bank.none", "payment_id=%s", p->id);
         return;
     }
+    /* The sealed number is read and opened with a read connection that
+     * goes back before the bank is called: a slow bank must not hold the
+     * connections every other request reads with. */
+    struct store *reader;
+    if (store_pool_acquire(pool, WALLET_BANK_READER_WAIT_MS, &reader) != QB_OK) {
+        /* Not called: unanswered, so the worker asks the bank later (a
+         * query that finds nothing fails the payment). */
+        log_event(LOG_WARN, "wallet.bank.not_called", "payment_id=%s reason=no_reader", p->id);
+        return;
+    }
     char number[BANK_CARD_NUMBER_SIZE_MAX];
-    if (wallet_card_number(env, reader, p->card_id, number) != QB_OK)
+    enum qb_error read = wallet_card_number(env, reader, p->card_id, number);
+    store_pool_release(pool, reader);
+    if (read != QB_OK)
         return;
     struct bank_request req = {
         .op = p->kind == WALLET_TOPUP ? BANK_OP_DEBIT : BANK_OP_CREDIT,

@@ -10,8 +10,8 @@
  *      payments row PROCESSING — for a withdrawal together with a hold of
  *      amount + fee on the balance, so the money is spoken for at once.
  *      It is the idempotent command of the request.
- *   2. the bank (wallet_bank_call, on the caller's thread, never the
- *      writer's): debit (top-up) or credit (withdrawal) the card, named by
+ *   2. the bank (wallet_bank_call, on an offload thread of the HTTP server
+ *      or the worker's, never the writer's nor an HTTP thread): debit (top-up) or credit (withdrawal) the card, named by
  *      the payment id, which is the bank's idempotency key; the number is
  *      opened for this call alone.
  *   3. finish (wallet_finish_cmd): applies the bank's answer if the payment
@@ -111,9 +111,13 @@ struct wallet_bank_answer {
 };
 
 /* Submits payment p to env->bank (query false) or asks what became of it
- * (query true), with the card number opened through reader for this call
- * alone. Network I/O: never on the writer thread. */
-void wallet_bank_call(const struct domain_env *env, struct store *reader,
+ * (query true), with the card number read through a connection of pool
+ * (given back before the call) and opened for this call alone.
+ * Unanswered (out->answered false) when no connection came within
+ * WALLET_BANK_READER_WAIT_MS. Network I/O: never on the writer thread, nor
+ * on an HTTP thread. */
+#define WALLET_BANK_READER_WAIT_MS 2000
+void wallet_bank_call(const struct domain_env *env, struct store_pool *pool,
                       const struct wallet_payment *p, bool query, struct wallet_bank_answer *out);
 
 /* --- step 3: finish ------------------------------------------------------------------ */

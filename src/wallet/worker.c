@@ -85,11 +85,9 @@ static bool worker_resolve(const struct domain_env *env, struct store_pool *pool
         store_pool_release(pool, reader);
         return true; /* resolved meanwhile, or unreadable: nothing to ask */
     }
-    /* The sealed number is read and opened here; the connection goes back
-     * before the bank is called. */
-    struct wallet_bank_answer answer;
-    wallet_bank_call(env, reader, &p, true, &answer);
     store_pool_release(pool, reader);
+    struct wallet_bank_answer answer;
+    wallet_bank_call(env, pool, &p, true, &answer);
 
     struct wallet_finish_cmd c;
     wallet_finish_cmd_init(&c, env, id, &answer);

@@ -9,6 +9,7 @@
  * out and is resolved by the worker 5 s later) are started together and
  * then awaited together, so the program stays well under a minute.
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +34,7 @@
 #define CARD_TIMEOUT_LOST "9999000000000053"
 #define CARD_LATE_OK "9999000000000061"
 #define CARD_LATE_FAIL "9999000000000079"
+#define CARD_SLOW "9999000000000087"
 #define CARD_ICBC "6222020000000000018"
 
 static char S_root[512];
@@ -420,6 +422,84 @@ TEST(slow_banks_are_resolved_by_the_worker)
     ASSERT_EQ_INT(available, 100000 - 20020 + 7000);
 }
 
+/* One slow top-up on its own connection (a thread each). */
+struct S_slow {
+    const struct api_user *user;
+    char card_id[API_ID_SIZE_MAX];
+    char key[48];
+    long status;
+    char payment_status[16];
+};
+
+static void *S_slow_topup(void *arg)
+{
+    struct S_slow *t = arg;
+    struct client client;
+    client_init(&client, S_daemon.base_url);
+    char body[256];
+    snprintf(body, sizeof body, "{\"card_id\":\"%s\",\"amount\":1000,\"payment_password\":\"%s\"}",
+             t->card_id, S_PAY);
+    struct client_response res;
+    t->status = api_call_idem(&client, "POST", "/v1/me/topups", t->user->token, t->key, body, &res);
+    const char *status = t->status == 201 ? api_json_str(&res, "status") : NULL;
+    snprintf(t->payment_status, sizeof t->payment_status, "%s", status != NULL ? status : "");
+    client_response_release(&res);
+    client_release(&client);
+    return NULL;
+}
+
+static int64_t S_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+TEST(a_slow_bank_holds_up_no_other_request)
+{
+    /* Four top-ups whose bank takes 2 s each, at once: every HTTP thread
+     * would be waiting on the bank if the call ran there. Other requests
+     * are answered at once meanwhile, the four run side by side, and each
+     * ends SUCCESS with its money in. */
+    enum { SLOW = 4 };
+    struct api_user u, other;
+    S_user(&u);
+    S_user(&other);
+    struct S_slow slow[SLOW];
+    pthread_t threads[SLOW];
+    char card_id[API_ID_SIZE_MAX];
+    S_card(&u, CARD_SLOW, card_id);
+    long long before = S_available(&u);
+    int64_t t0 = S_now_ms();
+    for (int i = 0; i < SLOW; i++) {
+        memset(&slow[i], 0, sizeof slow[i]);
+        slow[i].user = &u;
+        snprintf(slow[i].card_id, sizeof slow[i].card_id, "%s", card_id);
+        snprintf(slow[i].key, sizeof slow[i].key, "slow-%d-%ld", i, (long)time(NULL));
+        ASSERT_EQ_INT(pthread_create(&threads[i], NULL, S_slow_topup, &slow[i]), 0);
+    }
+    S_sleep_ms(300);
+    int64_t t1 = S_now_ms();
+    struct client_response res;
+    ASSERT_EQ_INT(api_call(&S_client, "GET", "/v1/me/balances", other.token, NULL, &res), 200);
+    client_response_release(&res);
+    ASSERT_EQ_INT(api_call(&S_client, "GET", "/healthz", NULL, NULL, &res), 200);
+    client_response_release(&res);
+    int64_t answered_ms = S_now_ms() - t1;
+    for (int i = 0; i < SLOW; i++)
+        pthread_join(threads[i], NULL);
+    int64_t all_ms = S_now_ms() - t0;
+    fprintf(stderr, "  other requests answered in %lld ms; %d slow top-ups took %lld ms\n",
+            (long long)answered_ms, SLOW, (long long)all_ms);
+    ASSERT(answered_ms < 1000);
+    ASSERT(all_ms < 2 * 2000);
+    for (int i = 0; i < SLOW; i++) {
+        ASSERT_EQ_INT(slow[i].status, 201);
+        ASSERT_EQ_STR(slow[i].payment_status, "SUCCESS");
+    }
+    ASSERT_EQ_INT(S_available(&u), before + SLOW * 1000);
+}
+
 TEST(payments_of_others_are_not_found)
 {
     // A payment id is only its maker's: anyone else gets 404, like an id that never existed.
@@ -460,7 +540,9 @@ TEST(pending_withdrawal_is_resolved_after_a_restart)
 
     client_release(&S_client);
     ASSERT_EQ_INT(test_daemon_stop(&S_daemon), 0);
-    const char *args[] = {"--sms-cooldown-s", "0", "--sms-daily-max", "1000", NULL};
+    /* As main starts it. */
+    const char *args[] = {"--sms-cooldown-s", "0", "--sms-daily-max", "1000", "--http-threads", "1",
+                          NULL};
     API_MUST(api_daemon_start(&S_daemon, S_root, "money", args, S_admin));
     client_init(&S_client, S_daemon.base_url);
 
@@ -600,7 +682,9 @@ TEST(log_holds_no_card_number)
 int main(void)
 {
     test_tmpdir(S_root, sizeof S_root);
-    const char *args[] = {"--sms-cooldown-s", "0", "--sms-daily-max", "1000", NULL};
+    /* One HTTP thread: a request that held it (a bank call) would hold up every other. */
+    const char *args[] = {"--sms-cooldown-s", "0", "--sms-daily-max", "1000", "--http-threads", "1",
+                          NULL};
     if (!api_daemon_start(&S_daemon, S_root, "money", args, S_admin)) {
         fprintf(stderr, "%s\n", api_error());
         printf("0 passed, 1 failed\n");
@@ -615,6 +699,7 @@ int main(void)
     RUN(withdrawal_pays_the_card_and_charges_the_fee);
     RUN(withdrawal_over_the_balance_is_402_and_changes_nothing);
     RUN(slow_banks_are_resolved_by_the_worker);
+    RUN(a_slow_bank_holds_up_no_other_request);
     RUN(payments_of_others_are_not_found);
     RUN(pending_withdrawal_is_resolved_after_a_restart);
     RUN(cards_in_another_name_stop_moving_money_once_the_wallet_is_verified);
