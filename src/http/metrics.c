@@ -250,6 +250,11 @@ static enum qb_error S_render_ledger(const struct ledger_stats *stats, struct bu
             out, "qianbao_ledger_commit_duration_seconds", "Time to commit one batch durably.",
             stats->commit_latency_us_buckets, stats->commit_latency_us_sum, true);
     if (err == QB_OK)
+        err = S_render_ledger_histogram(
+            out, "qianbao_ledger_command_duration_seconds",
+            "Time from a command's submission to its completion: queue, batch and commit.",
+            stats->command_latency_us_buckets, stats->command_latency_us_sum, true);
+    if (err == QB_OK)
         err = S_render_ledger_histogram(out, "qianbao_ledger_batch_size",
                                         "Commands per committed batch.", stats->batch_size_buckets,
                                         stats->batch_size_sum, false);

@@ -220,6 +220,8 @@ struct ledger {
     _Atomic uint64_t stat_entries;
     _Atomic uint64_t stat_commit_failures;
     _Atomic uint64_t stat_commit_us_buckets[LEDGER_LATENCY_BUCKETS];
+    _Atomic uint64_t stat_command_us_buckets[LEDGER_LATENCY_BUCKETS];
+    _Atomic uint64_t stat_command_us_sum;
     _Atomic uint64_t stat_commit_us_sum;
     _Atomic uint64_t stat_commit_us_max;
     _Atomic uint64_t stat_batch_buckets[LEDGER_LATENCY_BUCKETS];
@@ -1389,9 +1391,15 @@ static void batch_run(struct ledger *ledger, struct ledger_cmd *batch, size_t ba
 
     /* Complete: done callbacks may free or resubmit their command, so read
      * next first. */
+    int64_t completed_ns = clock_monotonic_ns();
     for (struct ledger_cmd *cmd = batch, *next; cmd != NULL; cmd = next) {
         next = cmd->next;
         cmd->next = NULL;
+        uint64_t command_us =
+            completed_ns > cmd->submitted_ns ? (uint64_t)(completed_ns - cmd->submitted_ns) / 1000 : 0;
+        atomic_fetch_add_explicit(&ledger->stat_command_us_buckets[bucket_of(command_us, 4)], 1,
+                                  memory_order_relaxed);
+        atomic_fetch_add_explicit(&ledger->stat_command_us_sum, command_us, memory_order_relaxed);
         atomic_fetch_add_explicit(&ledger->stat_commands, 1, memory_order_relaxed);
         if (cmd->result != QB_OK)
             atomic_fetch_add_explicit(&ledger->stat_commands_failed, 1, memory_order_relaxed);
@@ -1980,9 +1988,12 @@ void ledger_stats_get(struct ledger *ledger, struct ledger_stats *out)
     for (int i = 0; i < LEDGER_LATENCY_BUCKETS; i++) {
         out->commit_latency_us_buckets[i] =
             atomic_load_explicit(&ledger->stat_commit_us_buckets[i], memory_order_relaxed);
+        out->command_latency_us_buckets[i] =
+            atomic_load_explicit(&ledger->stat_command_us_buckets[i], memory_order_relaxed);
         out->batch_size_buckets[i] = atomic_load_explicit(&ledger->stat_batch_buckets[i], memory_order_relaxed);
     }
     out->commit_latency_us_sum = atomic_load_explicit(&ledger->stat_commit_us_sum, memory_order_relaxed);
+    out->command_latency_us_sum = atomic_load_explicit(&ledger->stat_command_us_sum, memory_order_relaxed);
     out->commit_latency_us_max = atomic_load_explicit(&ledger->stat_commit_us_max, memory_order_relaxed);
     out->batch_size_sum = atomic_load_explicit(&ledger->stat_batch_sum, memory_order_relaxed);
     out->replay_lag_entries = atomic_load_explicit(&ledger->stat_replay_lag, memory_order_relaxed);

@@ -346,6 +346,10 @@ struct ledger_stats {
     uint64_t commit_latency_us_buckets[LEDGER_LATENCY_BUCKETS];
     uint64_t commit_latency_us_sum;
     uint64_t commit_latency_us_max;  /* the slowest commit since open */
+    /* command latency histogram, same buckets: from ledger_submit to the
+     * done callback (the queue, the batch, its commit) */
+    uint64_t command_latency_us_buckets[LEDGER_LATENCY_BUCKETS];
+    uint64_t command_latency_us_sum;
     /* batch size histogram: bucket i counts batches of at most 2^i commands */
     uint64_t batch_size_buckets[LEDGER_LATENCY_BUCKETS];
     uint64_t batch_size_sum;
