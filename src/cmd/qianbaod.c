@@ -777,12 +777,12 @@ static int S_verify(const struct config *cfg, const struct daemon_paths *paths)
             (long long)store_schema_version(reader));
     struct ledger_verify_report report;
     memset(&report, 0, sizeof report);
-    struct ledger_options rule = {0};
-    wallet_ledger_options(&rule); /* the spending sums as the daemon counts them */
-    rc = ledger_verify(reader, &rule, &report, S_verify_progress, NULL);
+    int64_t packets = 0;
+    rc = wallet_verify(reader, &report, &packets, S_verify_progress, NULL);
     store_close(reader);
-    printf("entries_checked=%" PRId64 " accounts_checked=%" PRId64 " holds_open=%" PRId64 "\n",
-           report.entries_checked, report.accounts_checked, report.holds_open);
+    printf("entries_checked=%" PRId64 " accounts_checked=%" PRId64 " holds_open=%" PRId64
+           " red_packets_checked=%" PRId64 "\n",
+           report.entries_checked, report.accounts_checked, report.holds_open, packets);
     if (rc == QB_OK) {
         printf("verify: ok\n");
         return 0;

@@ -96,6 +96,7 @@ struct http_verification {
     int64_t finished_ms;
     int64_t entries_checked;
     int64_t entries_total;
+    int64_t red_packets_checked; /* once finished: red packets checked */
     enum qb_error result; /* once finished */
     struct ledger_verify_report report;
 };

@@ -7,7 +7,8 @@
  *   GET  /admin/ledger/verification   the state of the last check since the
  *                                     daemon started; 404 when none has run
  *
- * The check is ledger_verify (src/ledger/verify.c) on a thread of its own
+ * The check is wallet_verify (the ledger, then the red packets against
+ * their claims) on a thread of its own
  * with a read connection of its own (store_pool_open_extra), so a check of
  * a large ledger neither holds an HTTP thread nor a pooled reader. It reads
  * one snapshot: money moving meanwhile is not in it, and the WAL cannot be
@@ -21,7 +22,7 @@
 
 #include "base/log.h"
 #include "http/internal.h"
-#include "wallet/limits.h"
+#include "wallet/wallet.h"
 
 static bool S_progress(int64_t done, int64_t total, void *arg)
 {
@@ -40,12 +41,11 @@ static void *S_run(void *arg)
     struct ledger_verify_report report;
     memset(&report, 0, sizeof report);
     char err[256] = "";
+    int64_t red_packets = 0;
     struct store *reader = NULL;
     enum qb_error rc = store_pool_open_extra(server->pool, &reader, err, sizeof err);
     if (rc == QB_OK) {
-        struct ledger_options rule = {0};
-        wallet_ledger_options(&rule); /* the spending sums as the daemon counts them */
-        rc = ledger_verify(reader, &rule, &report, S_progress, v);
+        rc = wallet_verify(reader, &report, &red_packets, S_progress, v);
         store_close(reader);
     } else {
         /* The reason cut to what fits after the prefix. */
@@ -56,6 +56,7 @@ static void *S_run(void *arg)
     v->report = report;
     v->entries_checked = report.entries_checked;
     v->entries_total = report.entries_total;
+    v->red_packets_checked = red_packets;
     v->result = rc;
     v->finished_ms = finished_ms;
     v->running = false;
@@ -106,6 +107,8 @@ static json_t *S_state_json(const struct http_verification *v)
     int rc = json_object_set_new(body, "accounts_checked",
                                  json_integer((json_int_t)v->report.accounts_checked));
     rc |= json_object_set_new(body, "holds_open", json_integer((json_int_t)v->report.holds_open));
+    rc |= json_object_set_new(body, "red_packets_checked",
+                              json_integer((json_int_t)v->red_packets_checked));
     rc |= json_object_set_new(body, "finished_at", http_time_json(v->finished_ms));
     rc |= json_object_set_new(body, "duration_ms",
                               json_integer((json_int_t)(v->finished_ms - v->started_ms)));

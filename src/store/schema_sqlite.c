@@ -442,6 +442,35 @@ const char *const store_sqlite_migrations[] = {
     "  WHERE id IN (SELECT u.account_id FROM users u JOIN spending s ON s.user_id = u.id);"
     "INSERT INTO meta (key, value) VALUES ('spent_counted_to',"
     "  (SELECT coalesce(max(id), 0) FROM entries));",
+
+    /* 12: a packet's claims kept together, keyed by (packet_id, position),
+     * and the packet's claimed sums no longer stored (src/wallet/redpacket.c).
+     * A claim used to write three random pages: the packet's row (its sums)
+     * and an entry in each of two unique indexes, (packet_id, user_id) and
+     * (packet_id, position). Clustered by packet, a claim writes the one page
+     * that holds its packet's claims; the claim command reads that page
+     * anyway for the packet's sums and the claimer's earlier claim, so one
+     * claim per user is checked there, under the ledger's one writer, and by
+     * the verifier's walk of the claims (redpacket_check) rather than by an
+     * index that cost a page per claim. */
+    "CREATE TABLE red_packet_claims_by_packet ("
+    "  packet_id TEXT NOT NULL,"
+    "  position INTEGER NOT NULL,"
+    "  id TEXT NOT NULL UNIQUE,"
+    "  user_id TEXT NOT NULL,"
+    "  amount_minor INTEGER NOT NULL,"
+    "  entry_id INTEGER NOT NULL,"
+    "  created_at_ms INTEGER NOT NULL,"
+    "  PRIMARY KEY (packet_id, position)"
+    ") WITHOUT ROWID;"
+    "INSERT INTO red_packet_claims_by_packet (packet_id, position, id, user_id, amount_minor,"
+    "    entry_id, created_at_ms)"
+    "  SELECT packet_id, position, id, user_id, amount_minor, entry_id, created_at_ms"
+    "  FROM red_packet_claims;"
+    "DROP TABLE red_packet_claims;"
+    "ALTER TABLE red_packet_claims_by_packet RENAME TO red_packet_claims;"
+    "ALTER TABLE red_packets DROP COLUMN claimed_count;"
+    "ALTER TABLE red_packets DROP COLUMN claimed_minor;",
 };
 
 const size_t store_sqlite_migration_count =

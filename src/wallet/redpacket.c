@@ -14,7 +14,9 @@
  * same packet in one batch see each other, and the claim after the last
  * share sees FINISHED.
  */
+#include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "base/crash.h"
@@ -26,8 +28,8 @@
 
 #define S_PACKET_COLUMNS                                                                           \
     "id, sender_id, type, currency, total_minor, count, greeting, seed_sealed, commitment,"      \
-    " status, claimed_count, claimed_minor, refunded_minor, entry_id, refund_entry_id,"          \
-    " created_at_ms, expires_at_ms, refund_after_ms, finished_at_ms"
+    " status, refunded_minor, entry_id, refund_entry_id, created_at_ms, expires_at_ms,"          \
+    " refund_after_ms, finished_at_ms"
 #define S_CLAIM_COLUMNS "id, packet_id, user_id, position, amount_minor, entry_id, created_at_ms"
 
 const char *redpacket_type_name(enum redpacket_type type)
@@ -76,30 +78,85 @@ static enum qb_error S_packet_row(struct store_stmt *st, struct redpacket *out)
     if (commitment_size == sizeof out->commitment)
         memcpy(out->commitment, store_column_blob(st, 8), commitment_size);
     out->status = (enum redpacket_status)store_column_int64(st, 9);
-    out->claimed_count = store_column_int64(st, 10);
-    out->claimed_minor = store_column_int64(st, 11);
-    out->refunded_minor = store_column_int64(st, 12);
-    out->entry_id = store_column_int64(st, 13);
-    out->refund_entry_id = store_column_int64(st, 14);
-    out->created_at_ms = store_column_int64(st, 15);
-    out->expires_at_ms = store_column_int64(st, 16);
-    out->refund_after_ms = store_column_int64(st, 17);
-    out->finished_at_ms = store_column_int64(st, 18);
+    out->refunded_minor = store_column_int64(st, 10);
+    out->entry_id = store_column_int64(st, 11);
+    out->refund_entry_id = store_column_int64(st, 12);
+    out->created_at_ms = store_column_int64(st, 13);
+    out->expires_at_ms = store_column_int64(st, 14);
+    out->refund_after_ms = store_column_int64(st, 15);
+    out->finished_at_ms = store_column_int64(st, 16);
     bool lucky = out->type == REDPACKET_LUCKY;
     bool ok = out->currency != NULL && (lucky || out->type == REDPACKET_EQUAL) &&
               out->status >= REDPACKET_ACTIVE && out->status <= REDPACKET_EXPIRED &&
               out->count >= 1 && out->count <= REDPACKET_COUNT_MAX &&
-              out->total_minor >= out->count && out->claimed_count >= 0 &&
-              out->claimed_count <= out->count && out->claimed_minor >= 0 &&
-              out->refunded_minor >= 0 &&
-              out->claimed_minor + out->refunded_minor <= out->total_minor &&
-              (out->status != REDPACKET_FINISHED || out->claimed_count == out->count) &&
+              out->total_minor >= out->count && out->refunded_minor >= 0 &&
+              out->refunded_minor <= out->total_minor &&
               (!lucky || (sealed_size == sizeof out->seed_sealed &&
                           commitment_size == sizeof out->commitment));
     return ok ? QB_OK : QB_E_INTERNAL;
 }
 
-static enum qb_error S_packet_read(struct store *store, const char *id, struct redpacket *out)
+/* Whether p's sums, just counted from its claims, agree with its row. */
+static bool S_packet_sums_valid(const struct redpacket *p)
+{
+    return p->claimed_count >= 0 && p->claimed_count <= p->count && p->claimed_minor >= 0 &&
+           p->claimed_minor <= p->total_minor - p->refunded_minor &&
+           (p->status != REDPACKET_ACTIVE ||
+            (p->refunded_minor == 0 && p->claimed_count < p->count &&
+             p->count - p->claimed_count <= p->total_minor - p->claimed_minor)) &&
+           (p->status != REDPACKET_FINISHED ||
+            (p->claimed_count == p->count && p->claimed_minor == p->total_minor)) &&
+           (p->status != REDPACKET_EXPIRED || p->claimed_minor + p->refunded_minor == p->total_minor);
+}
+
+/* Walks p's claims in claim order (the table's key, so the one or few
+ * pages that hold them): sets p->claimed_count and p->claimed_minor, and
+ * *user_position to user_id's claim position, -1 if none (user_id may be
+ * NULL). QB_E_INTERNAL when the claims break the packet's rules: a gap in
+ * the positions, a share under 1 fen, a user twice, more than the packet
+ * holds. This is the only place the sums come from; nothing stores them. */
+static enum qb_error S_packet_claims_walk(struct store *store, struct redpacket *p,
+                                          const char *user_id, int64_t *user_position)
+{
+    if (user_position != NULL)
+        *user_position = -1;
+    p->claimed_count = 0;
+    p->claimed_minor = 0;
+    struct store_stmt *st = NULL;
+    if (store_prepare(store,
+                      "SELECT position, amount_minor, user_id FROM red_packet_claims"
+                      " WHERE packet_id = $1 ORDER BY position",
+                      &st) != QB_OK)
+        return QB_E_STORAGE;
+    enum qb_error err = store_bind_text(st, 1, p->id, strlen(p->id));
+    int rc = STORE_STEP_DONE;
+    while (err == QB_OK && (rc = store_step(st)) == STORE_STEP_ROW) {
+        int64_t amount = store_column_int64(st, 1);
+        if (store_column_int64(st, 0) != p->claimed_count || amount < 1 ||
+            p->claimed_count >= p->count || amount > p->total_minor - p->claimed_minor) {
+            err = QB_E_INTERNAL;
+            break;
+        }
+        if (user_id != NULL && strcmp(store_column_text(st, 2), user_id) == 0) {
+            if (*user_position >= 0) {
+                err = QB_E_INTERNAL;
+                break;
+            }
+            *user_position = p->claimed_count;
+        }
+        p->claimed_count++;
+        p->claimed_minor += amount;
+    }
+    if (err == QB_OK && rc < 0)
+        err = QB_E_STORAGE;
+    store_finalize(st);
+    if (err == QB_OK && !S_packet_sums_valid(p))
+        err = QB_E_INTERNAL;
+    return err;
+}
+
+/* The packet's row only: its claimed sums are left 0. */
+static enum qb_error S_packet_row_read(struct store *store, const char *id, struct redpacket *out)
 {
     memset(out, 0, sizeof *out);
     if (id == NULL || !id_is_valid(id, strlen(id), "rp"))
@@ -122,6 +179,24 @@ static enum qb_error S_packet_read(struct store *store, const char *id, struct r
     return err;
 }
 
+/* The packet's row and its claimed sums; user_position as in
+ * S_packet_claims_walk. */
+static enum qb_error S_packet_read_for(struct store *store, const char *id, struct redpacket *out,
+                                       const char *user_id, int64_t *user_position)
+{
+    enum qb_error err = S_packet_row_read(store, id, out);
+    if (err == QB_OK)
+        err = S_packet_claims_walk(store, out, user_id, user_position);
+    if (err == QB_E_INTERNAL)
+        log_event(LOG_ERROR, "redpacket.claims_invalid", "packet_id=%s", id);
+    return err;
+}
+
+static enum qb_error S_packet_read(struct store *store, const char *id, struct redpacket *out)
+{
+    return S_packet_read_for(store, id, out, NULL, NULL);
+}
+
 enum qb_error redpacket_get(struct store *reader, const char *id, struct redpacket *out)
 {
     QB_ASSERT(reader != NULL && out != NULL);
@@ -138,6 +213,138 @@ static void S_claim_row(struct store_stmt *st, struct redpacket_claim *out)
     out->amount_minor = store_column_int64(st, 4);
     out->entry_id = store_column_int64(st, 5);
     out->created_at_ms = store_column_int64(st, 6);
+}
+
+static int S_id_compare(const void *a, const void *b)
+{
+    return strcmp((const char *)a, (const char *)b);
+}
+
+/* Whether a user claimed p twice. */
+static enum qb_error S_claimers_distinct(struct store *reader, const struct redpacket *p,
+                                         bool *distinct)
+{
+    static char users[REDPACKET_COUNT_MAX][ID_TEXT_SIZE_MAX];
+    size_t n = 0;
+    *distinct = true;
+    struct store_stmt *st = NULL;
+    if (store_prepare(reader, "SELECT user_id FROM red_packet_claims WHERE packet_id = $1", &st) !=
+        QB_OK)
+        return QB_E_STORAGE;
+    enum qb_error err = store_bind_text(st, 1, p->id, strlen(p->id));
+    int rc = STORE_STEP_DONE;
+    while (err == QB_OK && n < REDPACKET_COUNT_MAX && (rc = store_step(st)) == STORE_STEP_ROW)
+        store_column_text_copy(st, 0, users[n++], ID_TEXT_SIZE_MAX);
+    if (err == QB_OK && rc < 0)
+        err = QB_E_STORAGE;
+    store_finalize(st);
+    qsort(users, n, sizeof users[0], S_id_compare);
+    for (size_t i = 1; i < n; i++)
+        if (strcmp(users[i - 1], users[i]) == 0)
+            *distinct = false;
+    return err;
+}
+
+static enum qb_error S_check(struct store *reader, int64_t *packets, char *problem,
+                             size_t problem_size);
+
+/* The one integer sql answers. */
+static enum qb_error S_count(struct store *reader, const char *sql, int64_t *out)
+{
+    struct store_stmt *st = NULL;
+    if (store_prepare(reader, sql, &st) != QB_OK)
+        return QB_E_STORAGE;
+    enum qb_error err = QB_E_STORAGE;
+    if (store_step(st) == STORE_STEP_ROW) {
+        *out = store_column_int64(st, 0);
+        err = QB_OK;
+    }
+    store_finalize(st);
+    return err;
+}
+
+enum qb_error redpacket_check(struct store *reader, int64_t *packets, char *problem,
+                              size_t problem_size)
+{
+    QB_ASSERT(reader != NULL && packets != NULL && problem != NULL && problem_size > 0);
+    *packets = 0;
+    problem[0] = '\0';
+    /* One read transaction: one snapshot, even beside a running daemon. */
+    if (store_begin(reader) != QB_OK)
+        return QB_E_STORAGE;
+    enum qb_error err = S_check(reader, packets, problem, problem_size);
+    if (store_rollback(reader) != QB_OK && err == QB_OK)
+        err = QB_E_STORAGE;
+    return err;
+}
+
+static enum qb_error S_check(struct store *reader, int64_t *packets, char *problem,
+                             size_t problem_size)
+{
+    struct store_stmt *st = NULL;
+    if (store_prepare(reader, "SELECT id FROM red_packets ORDER BY id", &st) != QB_OK)
+        return QB_E_STORAGE;
+    int64_t claims = 0;
+    enum qb_error err = QB_OK;
+    int rc = STORE_STEP_DONE;
+    while (err == QB_OK && (rc = store_step(st)) == STORE_STEP_ROW) {
+        char id[ID_TEXT_SIZE_MAX];
+        store_column_text_copy(st, 0, id, sizeof id);
+        struct redpacket p;
+        bool distinct = true;
+        err = S_packet_read(reader, id, &p);
+        if (err == QB_OK)
+            err = S_claimers_distinct(reader, &p, &distinct);
+        if (err == QB_OK && !distinct)
+            err = QB_E_INTERNAL;
+        if (err == QB_E_INTERNAL || err == QB_E_NOT_FOUND) {
+            snprintf(problem, problem_size,
+                     "red packet %s: its claims break its rules (a gap in the positions, a "
+                     "share under 1 fen, a user twice, or sums its status does not allow)",
+                     id);
+            err = QB_E_INTERNAL;
+        }
+        claims += p.claimed_count;
+        (*packets)++;
+    }
+    if (err == QB_OK && rc < 0)
+        err = QB_E_STORAGE;
+    store_finalize(st);
+    if (err != QB_OK)
+        return err;
+    /* Every claim was counted under its packet: none names a packet that
+     * does not exist. */
+    int64_t stored = 0, posted = 0, matched = 0;
+    if (S_count(reader, "SELECT count(*) FROM red_packet_claims", &stored) != QB_OK)
+        return QB_E_STORAGE;
+    if (stored != claims) {
+        snprintf(problem, problem_size,
+                 "%" PRId64 " red packet claims name no packet (%" PRId64 " claims, %" PRId64
+                 " under their packets)",
+                 stored - claims, stored, claims);
+        return QB_E_INTERNAL;
+    }
+    /* And the journal has one claim entry per claim row, each the entry its
+     * row names, for its packet: a claim row lost or made up is caught. */
+    char sql[256];
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM entries WHERE code = %d",
+             (int)WALLET_CODE_RED_PACKET_CLAIM);
+    if (S_count(reader, sql, &posted) != QB_OK)
+        return QB_E_STORAGE;
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM red_packet_claims c JOIN entries e ON e.id = c.entry_id"
+             " WHERE e.code = %d AND e.ref = c.packet_id",
+             (int)WALLET_CODE_RED_PACKET_CLAIM);
+    if (S_count(reader, sql, &matched) != QB_OK)
+        return QB_E_STORAGE;
+    if (posted != stored || matched != stored) {
+        snprintf(problem, problem_size,
+                 "red packet claims and the journal disagree: %" PRId64 " claim rows, %" PRId64
+                 " claim entries, %" PRId64 " rows naming their packet's entry",
+                 stored, posted, matched);
+        return QB_E_INTERNAL;
+    }
+    return QB_OK;
 }
 
 enum qb_error redpacket_claims_list(struct store *reader, const char *packet_id,
@@ -168,17 +375,17 @@ enum qb_error redpacket_claims_list(struct store *reader, const char *packet_id,
     return err;
 }
 
-/* The claim of user_id on packet_id: QB_OK, QB_E_NOT_FOUND or QB_E_STORAGE. */
-static enum qb_error S_claim_find(struct store *store, const char *packet_id, const char *user_id,
-                                  struct redpacket_claim *out)
+/* The claim at position of packet_id: QB_OK, QB_E_NOT_FOUND or QB_E_STORAGE. */
+static enum qb_error S_claim_at(struct store *store, const char *packet_id, int64_t position,
+                                struct redpacket_claim *out)
 {
     struct store_stmt *st = NULL;
     if (store_prepare(store,
                       "SELECT " S_CLAIM_COLUMNS " FROM red_packet_claims"
-                      " WHERE packet_id = $1 AND user_id = $2",
+                      " WHERE packet_id = $1 AND position = $2",
                       &st) != QB_OK)
         return QB_E_STORAGE;
-    const struct store_param params[] = {STORE_TEXT(packet_id), STORE_TEXT(user_id)};
+    const struct store_param params[] = {STORE_TEXT(packet_id), STORE_INT(position)};
     enum qb_error err = store_bind_params(st, params, QB_ARRAY_COUNT(params));
     if (err == QB_OK) {
         int rc = store_step(st);
@@ -221,32 +428,15 @@ static enum qb_error S_packet_insert(struct ledger_txn *txn, const struct redpac
 /* Writes the packet's mutable fields. */
 static enum qb_error S_packet_update(struct ledger_txn *txn, const struct redpacket *p)
 {
-    QB_ASSERT(p->claimed_minor + p->refunded_minor <= p->total_minor);
-    QB_ASSERT(p->claimed_count <= p->count);
+    QB_ASSERT(S_packet_sums_valid(p));
     const struct store_param params[] = {
-        STORE_TEXT(p->id),           STORE_INT(p->status),          STORE_INT(p->claimed_count),
-        STORE_INT(p->claimed_minor), STORE_INT(p->refunded_minor),  STORE_INT(p->refund_entry_id),
-        STORE_INT(p->refund_after_ms), STORE_INT(p->finished_at_ms),
+        STORE_TEXT(p->id),          STORE_INT(p->status),          STORE_INT(p->refunded_minor),
+        STORE_INT(p->refund_entry_id), STORE_INT(p->refund_after_ms), STORE_INT(p->finished_at_ms),
     };
     return store_run(ledger_txn_store(txn),
-                     "UPDATE red_packets SET status = $2, claimed_count = $3, claimed_minor = $4,"
-                     " refunded_minor = $5, refund_entry_id = $6, refund_after_ms = $7,"
-                     " finished_at_ms = $8 WHERE id = $1",
-                     params, QB_ARRAY_COUNT(params));
-}
-
-/* A claim that did not finish the packet changes only its sums. Naming
- * status in an UPDATE, even unchanged, makes SQLite rewrite the packet's
- * entry in red_packets_due (a partial index on status): a random page of
- * that index per claim, for nothing. */
-static enum qb_error S_packet_claimed(struct ledger_txn *txn, const struct redpacket *p)
-{
-    QB_ASSERT(p->status == REDPACKET_ACTIVE && p->claimed_count < p->count);
-    QB_ASSERT(p->claimed_minor + p->refunded_minor <= p->total_minor);
-    const struct store_param params[] = {
-        STORE_TEXT(p->id), STORE_INT(p->claimed_count), STORE_INT(p->claimed_minor)};
-    return store_run(ledger_txn_store(txn),
-                     "UPDATE red_packets SET claimed_count = $2, claimed_minor = $3 WHERE id = $1",
+                     "UPDATE red_packets SET status = $2, refunded_minor = $3,"
+                     " refund_entry_id = $4, refund_after_ms = $5, finished_at_ms = $6"
+                     " WHERE id = $1",
                      params, QB_ARRAY_COUNT(params));
 }
 
@@ -530,7 +720,7 @@ static enum qb_error S_claim_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
 
     /* Step 1: the packet. */
     struct redpacket *p = &c->packet;
-    enum qb_error err = S_packet_read(store, c->packet_id, p);
+    enum qb_error err = S_packet_row_read(store, c->packet_id, p);
     if (err == QB_E_NOT_FOUND)
         return S_claim_refuse(c, QB_E_NOT_FOUND);
     if (err != QB_OK)
@@ -550,17 +740,24 @@ static enum qb_error S_claim_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
         (account.flags & (LEDGER_ACCOUNT_CREDIT_FROZEN | LEDGER_ACCOUNT_CLOSED)) != 0)
         return S_claim_refuse(c, QB_E_ACCOUNT_FROZEN);
 
-    /* Step 3: one claim per user; the second answer is the first. */
-    err = S_claim_find(store, p->id, user.id, &c->claim);
-    if (err == QB_OK) {
+    /* Step 3: one claim per user; the second answer is the first. The walk
+     * of the packet's claims gives its sums too. */
+    int64_t earlier = -1;
+    err = S_packet_claims_walk(store, p, user.id, &earlier);
+    if (err == QB_E_INTERNAL)
+        log_event(LOG_ERROR, "redpacket.claims_invalid", "packet_id=%s", p->id);
+    if (err != QB_OK)
+        return err;
+    if (earlier >= 0) {
+        err = S_claim_at(store, p->id, earlier, &c->claim);
+        if (err != QB_OK)
+            return err == QB_E_NOT_FOUND ? QB_E_INTERNAL : err;
         c->already = true;
         err = S_claim_answer(c, store, p, &c->claim, 200);
         if (err == QB_OK)
             c->outcome = QB_OK;
         return err;
     }
-    if (err != QB_E_NOT_FOUND)
-        return err;
 
     /* Step 4: the packet takes claims. */
     int64_t now_ms = ledger_txn_now_ms(txn);
@@ -592,20 +789,18 @@ static enum qb_error S_claim_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
         return err;
     err = S_claim_insert(txn, cl);
     if (err != QB_OK)
-        return QB_E_STORAGE; /* UNIQUE too: step 3 made that impossible */
+        return QB_E_STORAGE; /* a taken position too: step 3 made that impossible */
     p->claimed_count++;
     p->claimed_minor += share;
     if (p->claimed_count == p->count) {
-        /* The last share took what remained. */
+        /* The last share took what remained. A claim before the last
+         * writes nothing to the packet's row: its sums are its claims. */
         QB_ASSERT(p->claimed_minor == p->total_minor);
         p->status = REDPACKET_FINISHED;
         p->finished_at_ms = now_ms;
-        err = S_packet_update(txn, p);
-    } else {
-        err = S_packet_claimed(txn, p);
+        if (S_packet_update(txn, p) != QB_OK)
+            return QB_E_STORAGE;
     }
-    if (err != QB_OK)
-        return QB_E_STORAGE;
     err = S_claim_answer(c, store, p, cl, 201);
     if (err != QB_OK)
         return err;

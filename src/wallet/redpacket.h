@@ -14,21 +14,29 @@
  * Every entry's ref is the packet id, so the bills (bills.h) find the packet
  * from any of its lines.
  *
- * Invariants (asserted in the commands; checked in tests):
+ * A packet's claimed sums (claimed_count, claimed_minor) are not stored:
+ * they are its claims, kept together under the key (packet_id, position),
+ * and every read of a packet counts them there (a packet has at most 100).
+ * So a claim writes one row and no other random page, and the sums can
+ * never disagree with the claims.
+ *
+ * Invariants (asserted in the commands, checked on every read of a packet
+ * and by redpacket_check over all of them):
  *   - claimed_minor + refunded_minor + what escrow still holds for the
  *     packet = total_minor; escrow's floor is 0, so the ledger refuses to
  *     pay out money no packet put in;
  *   - claimed_count <= count; the packet is FINISHED exactly when
  *     claimed_count == count, and then claimed_minor == total_minor;
- *   - a user claims a packet at most once (checked, and UNIQUE (packet_id,
- *     user_id) as a backstop); claim positions are 0, 1, ... without gaps;
+ *   - a user claims a packet at most once (checked by the claim command on
+ *     the packet's claims, which it reads anyway); claim positions are
+ *     0, 1, ... without gaps (the key);
  *   - every share is at least 1 fen;
  *   - a packet is refunded at most once: only an ACTIVE packet past its
  *     expiry is, and the refund makes it EXPIRED in the same command.
  *
  * No locks: the three commands run on the ledger's single writer thread
  * (as WeChat serialises a hot packet on one server), each reading the
- * packet's row as the previous command left it. A claim racing the refund
+ * packet's row and claims as the previous command left them. A claim racing the refund
  * is simply ordered before or after it; the one after sees the new state.
  * A claim is refused from expires_at_ms on, whether or not the worker has
  * refunded yet, so that nothing can be claimed once the refund is due.
@@ -119,6 +127,14 @@ QB_MUST_USE enum qb_error redpacket_get(struct store *reader, const char *id,
  * entries); *count of them. */
 QB_MUST_USE enum qb_error redpacket_claims_list(struct store *reader, const char *packet_id,
                                                 struct redpacket_claim *claims, size_t *count);
+
+/* Checks every packet against its claims (read-only, for qianbaod
+ * --verify): positions dense from 0, no user twice in one packet, every
+ * share at least 1 fen, the sums within the packet and as its status says,
+ * no claim of a packet that does not exist. QB_OK, QB_E_STORAGE, or
+ * QB_E_INTERNAL with what is wrong in problem. *packets the number checked. */
+QB_MUST_USE enum qb_error redpacket_check(struct store *reader, int64_t *packets, char *problem,
+                                          size_t problem_size);
 
 /* Whether no claim can come any more at now_ms: FINISHED, EXPIRED, or past
  * expires_at_ms. Only then may the seed be shown. */

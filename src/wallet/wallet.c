@@ -7,6 +7,8 @@
 #include <string.h>
 
 #include "wallet/wallet.h"
+#include "wallet/limits.h"
+#include "wallet/redpacket.h"
 
 #define PAYMENT_COLUMNS                                                                            \
     "id, kind, user_id, counterparty_id, card_id, currency, amount_minor, fee_minor, memo,"      \
@@ -192,4 +194,20 @@ enum qb_error wallet_accounts_setup(struct ledger *ledger, struct domain_env *en
     if (err == QB_OK)
         env->accounts = c.out;
     return err;
+}
+
+/* --- the operator's check ------------------------------------------------------ */
+
+enum qb_error wallet_verify(struct store *reader, struct ledger_verify_report *report,
+                            int64_t *red_packets, ledger_verify_progress_fn progress,
+                            void *progress_arg)
+{
+    QB_ASSERT(reader != NULL && report != NULL && red_packets != NULL);
+    *red_packets = 0;
+    struct ledger_options rule = {0};
+    wallet_ledger_options(&rule); /* the spending sums as the daemon counts them */
+    enum qb_error rc = ledger_verify(reader, &rule, report, progress, progress_arg);
+    if (rc == QB_OK)
+        rc = redpacket_check(reader, red_packets, report->problem, sizeof report->problem);
+    return rc;
 }

@@ -10,6 +10,7 @@
  * escrow holds is what the packets have neither paid out nor refunded.
  */
 #include "transfer_fixture.h"
+#include "unit/schema_at.h"
 #include "store/pool.h"
 #include "wallet/redpacket.h"
 
@@ -154,30 +155,27 @@ static struct redpacket S_packet(struct wx *wx, const char *id)
     return p;
 }
 
-/* Escrow holds exactly what the packets still owe, and no packet paid out
- * more than its total; then the fixture's ledger_verify. */
+/* Escrow holds exactly what the packets still owe, and every packet keeps
+ * its rules against its claims (redpacket_check); then the fixture's
+ * ledger_verify. */
 static void S_wx_free(struct wx *wx)
 {
     struct store_stmt *st = NULL;
     ASSERT_EQ_INT(store_prepare(wx->reader,
-                                "SELECT COALESCE(SUM(total_minor - claimed_minor - refunded_minor),"
-                                " 0), COUNT(*) FROM red_packets",
+                                "SELECT COALESCE((SELECT SUM(total_minor - refunded_minor)"
+                                " FROM red_packets), 0) - COALESCE((SELECT SUM(amount_minor)"
+                                " FROM red_packet_claims), 0)",
                                 &st),
                   QB_OK);
     ASSERT_EQ_INT(store_step(st), STORE_STEP_ROW);
     int64_t owed = store_column_int64(st, 0);
     store_finalize(st);
     ASSERT_EQ_INT(wx_balance(wx, wx->env.accounts.red_packet_escrow), owed);
-    ASSERT_EQ_INT(store_prepare(wx->reader,
-                                "SELECT COUNT(*) FROM red_packets p WHERE claimed_minor !="
-                                " (SELECT COALESCE(SUM(amount_minor), 0) FROM red_packet_claims c"
-                                " WHERE c.packet_id = p.id) OR claimed_count != (SELECT COUNT(*)"
-                                " FROM red_packet_claims c WHERE c.packet_id = p.id)",
-                                &st),
-                  QB_OK);
-    ASSERT_EQ_INT(store_step(st), STORE_STEP_ROW);
-    ASSERT_EQ_INT(store_column_int64(st, 0), 0);
-    store_finalize(st);
+    int64_t packets = 0;
+    char problem[256];
+    enum qb_error rc = redpacket_check(wx->reader, &packets, problem, sizeof problem);
+    if (rc != QB_OK)
+        TEST_FAIL_("redpacket_check: %s: %s", error_name(rc), problem);
     wx_free(wx);
 }
 
@@ -516,6 +514,158 @@ TEST(the_view_reveals_the_seed_only_once_closed)
     S_wx_free(wx);
 }
 
+/* Runs sql on the fixture's database from a connection of its own, as an
+ * intruder with the file would. */
+static void S_tamper(struct wx *wx, const char *sql)
+{
+    sqlite3 *db = NULL;
+    ASSERT_EQ_INT(sqlite3_open(wx->db_path, &db), SQLITE_OK);
+    sqlite3_busy_timeout(db, 5000);
+    char *message = NULL;
+    int rc = sqlite3_exec(db, sql, NULL, NULL, &message);
+    if (rc != SQLITE_OK)
+        TEST_FAIL_("%s: %s", sql, message != NULL ? message : "?");
+    sqlite3_free(message);
+    sqlite3_close(db);
+}
+
+static enum qb_error S_check(struct wx *wx, char *problem, size_t problem_size)
+{
+    int64_t packets = 0;
+    return redpacket_check(wx->reader, &packets, problem, problem_size);
+}
+
+TEST(claims_that_break_a_packets_rules_are_caught)
+{
+    // Nothing stores a packet's sums and no unique index holds one claim per user: the claims
+    // themselves are the record, so every read of a packet and the verifier's redpacket_check
+    // must catch claims that break the rules — a user twice, a gap in the positions, a claim
+    // of no packet — whoever wrote them.
+    struct wx *wx = S_wx_new();
+    struct identity_user a = wx_user(wx, "张三", true);
+    struct identity_user b = wx_user(wx, "李四", false);
+    struct identity_user c = wx_user(wx, "王五", false);
+    wx_fund(wx, a.account_id, 10000);
+    struct S_sent sent = S_send(wx, &a, REDPACKET_LUCKY, 1000, 5);
+    ASSERT_EQ_INT(sent.outcome, QB_OK);
+    ASSERT_EQ_INT(S_claim(wx, sent.packet.id, &b).status, 201);
+    ASSERT_EQ_INT(S_claim(wx, sent.packet.id, &c).status, 201);
+    char problem[256] = "";
+    int64_t packets = 0;
+    ASSERT_EQ_INT(redpacket_check(wx->reader, &packets, problem, sizeof problem), QB_OK);
+    ASSERT_EQ_INT(packets, 1);
+    char sql[512];
+
+    /* c's claim made b's: b holds two shares. */
+    snprintf(sql, sizeof sql,
+             "UPDATE red_packet_claims SET user_id = '%s' WHERE packet_id = '%s' AND position = 1",
+             b.id, sent.packet.id);
+    S_tamper(wx, sql);
+    ASSERT_EQ_INT(S_check(wx, problem, sizeof problem), QB_E_INTERNAL);
+    ASSERT(strstr(problem, sent.packet.id) != NULL);
+    struct S_claimed twice = S_claim(wx, sent.packet.id, &b); /* b's walk meets b twice */
+    ASSERT_EQ_INT(twice.result, QB_E_INTERNAL);
+    snprintf(sql, sizeof sql,
+             "UPDATE red_packet_claims SET user_id = '%s' WHERE packet_id = '%s' AND position = 1",
+             c.id, sent.packet.id);
+    S_tamper(wx, sql);
+    ASSERT_EQ_INT(S_check(wx, problem, sizeof problem), QB_OK);
+
+    /* A gap: position 0 moved to 3. */
+    snprintf(sql, sizeof sql,
+             "UPDATE red_packet_claims SET position = 3 WHERE packet_id = '%s' AND position = 0",
+             sent.packet.id);
+    S_tamper(wx, sql);
+    ASSERT_EQ_INT(S_check(wx, problem, sizeof problem), QB_E_INTERNAL);
+    struct redpacket p;
+    ASSERT_EQ_INT(redpacket_get(wx->reader, sent.packet.id, &p), QB_E_INTERNAL);
+    snprintf(sql, sizeof sql,
+             "UPDATE red_packet_claims SET position = 0 WHERE packet_id = '%s' AND position = 3",
+             sent.packet.id);
+    S_tamper(wx, sql);
+
+    /* A claim row lost: the packet reads as if the share were still in it,
+     * but the journal paid it out. */
+    snprintf(sql, sizeof sql,
+             "CREATE TABLE lost AS SELECT * FROM red_packet_claims WHERE position = 1;"
+             "DELETE FROM red_packet_claims WHERE packet_id = '%s' AND position = 1",
+             sent.packet.id);
+    S_tamper(wx, sql);
+    ASSERT_EQ_INT(S_check(wx, problem, sizeof problem), QB_E_INTERNAL);
+    ASSERT(strstr(problem, "journal disagree") != NULL);
+    S_tamper(wx, "INSERT INTO red_packet_claims SELECT * FROM lost; DROP TABLE lost");
+    ASSERT_EQ_INT(S_check(wx, problem, sizeof problem), QB_OK);
+
+    /* A claim of a packet that does not exist. */
+    S_tamper(wx, "INSERT INTO red_packet_claims (packet_id, position, id, user_id, amount_minor,"
+                 " entry_id, created_at_ms) VALUES ('rp_0000000000000000000000000a', 0,"
+                 " 'rc_0000000000000000000000000a', 'u_x', 1, 1, 1)");
+    ASSERT_EQ_INT(S_check(wx, problem, sizeof problem), QB_E_INTERNAL);
+    ASSERT(strstr(problem, "name no packet") != NULL);
+    S_tamper(wx, "DELETE FROM red_packet_claims WHERE packet_id = 'rp_0000000000000000000000000a'");
+
+    /* Sums past what the packet holds: a share made larger than the total. */
+    snprintf(sql, sizeof sql,
+             "UPDATE red_packet_claims SET amount_minor = 1000 WHERE packet_id = '%s' AND"
+             " position = 1",
+             sent.packet.id);
+    S_tamper(wx, sql);
+    ASSERT_EQ_INT(redpacket_get(wx->reader, sent.packet.id, &p), QB_E_INTERNAL);
+    wx_free(wx); /* not S_wx_free: the ledger's escrow no longer matches the claims */
+}
+
+/* Migration 12 keys the claims by (packet_id, position) and drops the
+ * packet's stored sums; a database made before it keeps every claim, and
+ * the sums read after it are the claims'. */
+#define S_CLAIMS_MIGRATION 11
+
+TEST(claims_made_before_they_were_keyed_by_packet_keep_their_sums)
+{
+    ASSERT(store_sqlite_migration_count > S_CLAIMS_MIGRATION);
+    ASSERT(strstr(store_sqlite_migrations[S_CLAIMS_MIGRATION], "red_packet_claims_by_packet") !=
+           NULL);
+    char dir[512], path[600];
+    test_tmpdir(dir, sizeof dir);
+    snprintf(path, sizeof path, "%s/old.db", dir);
+    /* A lucky packet of 3 shares, 700 fen, 2 claimed (300 + 250), stored
+     * the old way with its sums in its row. Seed and commitment have the
+     * sizes a lucky row needs. */
+    test_db_at_version(
+        path, S_CLAIMS_MIGRATION,
+        "INSERT INTO red_packets (id, sender_id, type, currency, total_minor, count, seed_sealed,"
+        " commitment, status, claimed_count, claimed_minor, entry_id, created_at_ms,"
+        " expires_at_ms, refund_after_ms) VALUES ('rp_00000000000000000000000001', 'u_a', 1,"
+        " 'CNY', 700, 3, zeroblob(72), zeroblob(32), 1, 2, 550, 1, 1, 86400001, 86400001);"
+        "INSERT INTO red_packet_claims (id, packet_id, user_id, position, amount_minor,"
+        " entry_id, created_at_ms) VALUES ('rc_00000000000000000000000002',"
+        " 'rp_00000000000000000000000001', 'u_c', 1, 250, 3, 3),"
+        " ('rc_00000000000000000000000001', 'rp_00000000000000000000000001', 'u_b', 0, 300, 2,"
+        " 2);"
+        "INSERT INTO entries (id, created_at_ms, kind, code, ref_entry_id, expires_at_ms, ref,"
+        " postings, hash) VALUES (1, 1, 1, 40, 0, 0, 'rp_00000000000000000000000001', x'', x''),"
+        " (2, 2, 1, 41, 0, 0, 'rp_00000000000000000000000001', x'', x''),"
+        " (3, 3, 1, 41, 0, 0, 'rp_00000000000000000000000001', x'', x'');");
+    char message[256] = "";
+    struct store *store = NULL;
+    ASSERT_EQ_INT(store_open(path, STORE_MODE_WRITE, &store, message, sizeof message), QB_OK);
+    struct redpacket p;
+    ASSERT_EQ_INT(redpacket_get(store, "rp_00000000000000000000000001", &p), QB_OK);
+    ASSERT_EQ_INT(p.claimed_count, 2);
+    ASSERT_EQ_INT(p.claimed_minor, 550);
+    struct redpacket_claim claims[REDPACKET_COUNT_MAX];
+    size_t n = 0;
+    ASSERT_EQ_INT(redpacket_claims_list(store, p.id, claims, &n), QB_OK);
+    ASSERT_EQ_INT(n, 2);
+    ASSERT_EQ_STR(claims[0].id, "rc_00000000000000000000000001");
+    ASSERT_EQ_STR(claims[0].user_id, "u_b");
+    ASSERT_EQ_INT(claims[1].amount_minor, 250);
+    int64_t packets = 0;
+    ASSERT_EQ_INT(redpacket_check(store, &packets, message, sizeof message), QB_OK);
+    ASSERT_EQ_INT(packets, 1);
+    store_close(store);
+    test_rmtree(dir);
+}
+
 int main(void)
 {
     RUN(a_lucky_packet_moves_through_escrow_as_the_fair_split_says);
@@ -524,5 +674,7 @@ int main(void)
     RUN(expiry_returns_the_rest_once_and_closes_the_packet_to_claims);
     RUN(expiry_and_the_last_claim_never_both_take_the_money);
     RUN(the_view_reveals_the_seed_only_once_closed);
+    RUN(claims_that_break_a_packets_rules_are_caught);
+    RUN(claims_made_before_they_were_keyed_by_packet_keep_their_sums);
     return test_summary();
 }
