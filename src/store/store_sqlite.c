@@ -98,6 +98,7 @@ struct sqlite_stmt;
 struct sqlite_cached {
     uint64_t hash;
     char *sql;
+    const char *caller_sql; /* the pointer it was first asked for with */
     struct sqlite_stmt *st;
     bool in_use;
 };
@@ -836,6 +837,17 @@ static enum qb_error sqlite_prepare(struct store *store, const char *sql, struct
     struct sqlite_store *s = sqlite_store_of(store);
     QB_ASSERT(sql != NULL && out != NULL);
     *out = NULL;
+    /* Most SQL is a string literal, asked for at the same address each
+     * time: found by its address (the text still compared, since a buffer
+     * may hold other SQL at the same address later) without hashing it. */
+    for (size_t i = 0; i < s->cache_count; i++) {
+        struct sqlite_cached *c = &s->cache[i];
+        if (c->caller_sql == sql && !c->in_use && strcmp(c->sql, sql) == 0) {
+            c->in_use = true;
+            *out = &c->st->base;
+            return QB_OK;
+        }
+    }
     uint64_t hash = sqlite_sql_hash(sql);
     bool known = false;
     for (size_t i = 0; i < s->cache_count; i++) {
@@ -857,7 +869,7 @@ static enum qb_error sqlite_prepare(struct store *store, const char *sql, struct
         char *copy = strdup(sql);
         if (copy != NULL) {
             struct sqlite_cached *c = &s->cache[s->cache_count++];
-            *c = (struct sqlite_cached){hash, copy, st, true};
+            *c = (struct sqlite_cached){hash, copy, sql, st, true};
             st->cached = c;
         }
     }
