@@ -667,15 +667,17 @@ static enum qb_error S_claim_refuse(struct redpacket_claim_cmd *c, enum qb_error
 }
 
 /* Stores the answer for claim cl of packet p with status. */
-static enum qb_error S_claim_answer(struct redpacket_claim_cmd *c, struct store *store,
+static enum qb_error S_claim_answer(struct redpacket_claim_cmd *c, struct ledger_txn *txn,
                                     const struct redpacket *p, const struct redpacket_claim *cl,
                                     int status)
 {
-    char sender_name[IDENTITY_DISPLAY_NAME_SIZE_MAX];
-    enum qb_error err = S_name_of(store, p->sender_id, sender_name);
-    if (err != QB_OK)
-        return err;
-    json_t *body = S_claim_json(p, cl, sender_name);
+    struct identity_user sender; /* from the writer's cache, as the claimer */
+    enum qb_error err = identity_txn_user_get(txn, c->env, p->sender_id, &sender);
+    if (err == QB_E_NOT_FOUND)
+        sender.display_name[0] = '\0';
+    else if (err != QB_OK)
+        return QB_E_STORAGE;
+    json_t *body = S_claim_json(p, cl, sender.display_name);
     if (body == NULL)
         return QB_E_INTERNAL;
     err = domain_response_set(&c->cmd, status, body);
@@ -753,7 +755,7 @@ static enum qb_error S_claim_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
         if (err != QB_OK)
             return err == QB_E_NOT_FOUND ? QB_E_INTERNAL : err;
         c->already = true;
-        err = S_claim_answer(c, store, p, &c->claim, 200);
+        err = S_claim_answer(c, txn, p, &c->claim, 200);
         if (err == QB_OK)
             c->outcome = QB_OK;
         return err;
@@ -801,7 +803,7 @@ static enum qb_error S_claim_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
         if (S_packet_update(txn, p) != QB_OK)
             return QB_E_STORAGE;
     }
-    err = S_claim_answer(c, store, p, cl, 201);
+    err = S_claim_answer(c, txn, p, cl, 201);
     if (err != QB_OK)
         return err;
     c->outcome = QB_OK;
