@@ -38,10 +38,44 @@ _Static_assert(sizeof id_alphabet == 33, "Crockford base32 has 32 digits");
 _Static_assert(ID_PREFIX_SIZE_MAX + 1 + ID_DIGIT_COUNT + 1 <= ID_TEXT_SIZE_MAX,
                "ID_TEXT_SIZE_MAX too small");
 
+/* Small draws (an id, a request id: 16 bytes) come from a per-thread
+ * buffer of system randomness, so that a request does not cost a getrandom
+ * call per id: one call fills RAND_BUFFER_SIZE bytes. A byte is handed out
+ * once and wiped from the buffer as it is; a child process after fork
+ * starts with an empty buffer (rand_system_forked), never with its
+ * parent's bytes. Larger draws (keys, seeds) go to the system directly. */
+#define RAND_BUFFER_SIZE 512
+#define RAND_BUFFERED_MAX 64
+
+static _Thread_local struct {
+    unsigned char bytes[RAND_BUFFER_SIZE];
+    size_t used; /* bytes[used..] not yet handed out; 0 with filled false: empty */
+    bool filled;
+} rand_buffer;
+
 static void rand_system_fill(struct qb_rand *rand, void *buf, size_t size)
 {
     (void)rand;
-    randombytes_buf(buf, size);
+    if (size > RAND_BUFFERED_MAX) {
+        randombytes_buf(buf, size);
+        return;
+    }
+    if (!rand_buffer.filled || RAND_BUFFER_SIZE - rand_buffer.used < size) {
+        randombytes_buf(rand_buffer.bytes, RAND_BUFFER_SIZE);
+        rand_buffer.used = 0;
+        rand_buffer.filled = true;
+    }
+    memcpy(buf, rand_buffer.bytes + rand_buffer.used, size);
+    sodium_memzero(rand_buffer.bytes + rand_buffer.used, size);
+    rand_buffer.used += size;
+}
+
+/* In the child of a fork: its only thread drops what it inherited. */
+static void rand_system_forked(void)
+{
+    sodium_memzero(rand_buffer.bytes, sizeof rand_buffer.bytes);
+    rand_buffer.used = 0;
+    rand_buffer.filled = false;
 }
 
 static struct qb_rand rand_system_instance = {rand_system_fill, {0}, 0};
@@ -53,6 +87,8 @@ static void rand_system_setup(void)
      * from an unseeded generator by forgetting crypto_init. */
     int rc = sodium_init();
     QB_ASSERT(rc >= 0);
+    rc = pthread_atfork(NULL, NULL, rand_system_forked);
+    QB_ASSERT(rc == 0);
 }
 
 struct qb_rand *rand_system(void)

@@ -20,7 +20,8 @@ struct qb_rand {
     uint64_t counter;
 };
 
-/* The system CSPRNG. Shared and thread-safe. */
+/* The system CSPRNG. Shared and thread-safe; small draws come from a
+ * per-thread buffer of its bytes (rand.c), fork-safe. */
 struct qb_rand *rand_system(void);
 
 /* A deterministic source: the same seed gives the same bytes, on every

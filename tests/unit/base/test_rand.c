@@ -7,6 +7,8 @@
  */
 #include <sodium.h>
 #include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "base/rand.h"
 #include "test.h"
@@ -138,6 +140,40 @@ TEST(system_source_gives_fresh_bytes)
     rand_fill(r, b, sizeof b);
     ASSERT(memcmp(a, b, sizeof a) != 0);
     ASSERT(memcmp(a, zero, sizeof a) != 0);
+}
+
+TEST(system_source_never_repeats_nor_hands_a_fork_its_parents_bytes)
+{
+    // Small draws come from a per-thread buffer of system randomness. Many ids' worth of
+    // draws (past several refills) never repeat; a forked child does not hand out the bytes its
+    // parent's buffer still holds (the parent's next draw and the child's first must differ:
+    // certain to fail if the child kept the buffer).
+    struct qb_rand *r = rand_system();
+    enum { N = 2000 };
+    static unsigned char seen[N][16];
+    for (size_t i = 0; i < N; i++) {
+        rand_fill(r, seen[i], sizeof seen[i]);
+        for (size_t j = 0; j < i; j++)
+            ASSERT(memcmp(seen[i], seen[j], sizeof seen[i]) != 0);
+    }
+    int fds[2];
+    ASSERT_EQ_INT(pipe(fds), 0);
+    pid_t child = fork();
+    ASSERT(child >= 0);
+    if (child == 0) {
+        unsigned char mine[16];
+        rand_fill(r, mine, sizeof mine);
+        _exit(write(fds[1], mine, sizeof mine) == (ssize_t)sizeof mine ? 0 : 1);
+    }
+    unsigned char parent[16], from_child[16];
+    rand_fill(r, parent, sizeof parent);
+    ASSERT_EQ_INT(read(fds[0], from_child, sizeof from_child), (long)sizeof from_child);
+    int status = 0;
+    ASSERT_EQ_INT(waitpid(child, &status, 0), child);
+    ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    close(fds[0]);
+    close(fds[1]);
+    ASSERT(memcmp(parent, from_child, sizeof parent) != 0);
 }
 
 TEST(u64_is_little_endian)
@@ -356,6 +392,7 @@ int main(void)
     RUN(seeded_bytes_do_not_depend_on_read_sizes);
     RUN(seeds_give_different_streams);
     RUN(system_source_gives_fresh_bytes);
+    RUN(system_source_never_repeats_nor_hands_a_fork_its_parents_bytes);
     RUN(u64_is_little_endian);
     RUN(below_stays_in_range);
     RUN(below_rejects_biased_values);
