@@ -43,7 +43,7 @@ bool api_suite_daemon(struct api_suite *suite, struct test_daemon *daemon, const
 bool api_suite_step(bool ok, const char *what)
 {
     if (!ok) {
-        fprintf(stderr, "FAIL %s: %s\n", what, api_error());
+        fprintf(stderr, "FAIL %s%s%s\n", what, api_error()[0] != '\0' ? ": " : "", api_error());
         test_failed_count++;
     }
     return ok;

@@ -15,11 +15,11 @@
  *   int main(void)
  *   {
  *       struct api_suite suite;
- *       const char *args[] = {"--session-idle-s", "60", NULL};
  *       api_suite_begin(&suite, S_root, sizeof S_root);
- *       if (api_suite_daemon(&suite, &S_daemon, "idle", args, S_admin, &S_client)) {
- *           RUN(a_session_in_use_outlives_the_idle_timeout);
- *       }
+ *       const char *args[] = {"--session-idle-s", "60", NULL};
+ *       if (!api_suite_daemon(&suite, &S_daemon, "idle", args, S_admin, &S_client))
+ *           return api_suite_end(&suite);
+ *       RUN(a_session_in_use_outlives_the_idle_timeout);
  *       return api_suite_end(&suite);
  *   }
  *
@@ -80,9 +80,10 @@ bool api_suite_daemon(struct api_suite *suite, struct test_daemon *daemon, const
 void api_suite_watch(struct api_suite *suite, struct test_daemon *daemon, const char *name,
                      struct client *client);
 
-/* A setup step between the start and the cases (onboarding a merchant,
- * funding a user): when ok is false, "FAIL <what>: <api_error()>" counts as
- * a failure. Answers ok, for a chain of && before the RUN list. */
+/* A setup step before the cases (onboarding a merchant, funding a user):
+ * when ok is false, "FAIL <what>: <api_error()>" (the reason the last api
+ * helper gave, if any) counts as a failure. Answers ok, for a chain of &&
+ * before the RUN list. */
 bool api_suite_step(bool ok, const char *what);
 
 /* Releases the clients and stops every daemon still running (SIGTERM); an
