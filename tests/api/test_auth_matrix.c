@@ -44,6 +44,7 @@
 #include "api/lib/client.h"
 #include "api/lib/daemon.h"
 #include "api/lib/routes.h"
+#include "api/lib/suite.h"
 #include "api/merchant_helpers.h"
 #include "test.h"
 
@@ -660,36 +661,18 @@ TEST(path_variants_do_not_bypass_auth)
 
 int main(void)
 {
-    test_tmpdir(S_root, sizeof S_root);
-    if (!api_daemon_start(&S_daemon, S_root, "matrix", NULL, S_admin)) {
-        fprintf(stderr, "%s\n", api_error());
-        printf("0 passed, 1 failed\n");
-        return 1;
+    struct api_suite suite;
+    api_suite_begin(&suite, S_root, sizeof S_root);
+    if (api_suite_daemon(&suite, &S_daemon, "matrix", NULL, S_admin, &S_client) &&
+        api_suite_step(mh_onboard(&S_client, S_admin, -1, &S_merchant), "onboard a merchant")) {
+        RUN(matrix_covers_exactly_the_routes_served);
+        RUN(matrix_agrees_with_the_declared_auth_kinds);
+        RUN(every_route_answers_every_caller_as_the_matrix_says);
+        RUN(another_users_session_is_not_found_never_forbidden);
+        RUN(malformed_authorization_headers_are_401);
+        RUN(head_is_authorized_like_get);
+        RUN(path_variants_do_not_bypass_auth);
     }
-    client_init(&S_client, S_daemon.base_url);
-    if (!mh_onboard(&S_client, S_admin, -1, &S_merchant)) {
-        printf("0 passed, 1 failed\n");
-        return 1;
-    }
-
-    RUN(matrix_covers_exactly_the_routes_served);
-    RUN(matrix_agrees_with_the_declared_auth_kinds);
-    RUN(every_route_answers_every_caller_as_the_matrix_says);
-    RUN(another_users_session_is_not_found_never_forbidden);
-    RUN(malformed_authorization_headers_are_401);
-    RUN(head_is_authorized_like_get);
-    RUN(path_variants_do_not_bypass_auth);
-
     mh_release(&S_merchant);
-    client_release(&S_client);
-    int status = test_daemon_stop(&S_daemon);
-    if (status != 0) {
-        fprintf(stderr, "FAIL daemon_stops_cleanly (%d)\n", status);
-        test_failed_count++;
-    }
-    if (test_failed_count == 0)
-        test_rmtree(S_root);
-    else
-        fprintf(stderr, "daemon log kept in %s/matrix.log\n", S_root);
-    return test_summary();
+    return api_suite_end(&suite);
 }

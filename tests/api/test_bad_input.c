@@ -31,6 +31,7 @@
 #include <jansson.h>
 
 #include "api/lib/routes.h"
+#include "api/lib/suite.h"
 #include "api/merchant_helpers.h"
 #include "api/transfer_helpers.h"
 
@@ -653,31 +654,20 @@ TEST(every_error_code_is_provoked_by_some_api_test)
 
 int main(void)
 {
-    test_tmpdir(S_root, sizeof S_root);
+    struct api_suite suite;
+    api_suite_begin(&suite, S_root, sizeof S_root);
     S_fill_bodies();
-    if (!S_codes_read()) {
-        fprintf(stderr, "cannot read the error codes of src/base/error.h (QB_SOURCE_DIR?)\n");
-        return 1;
+    if (api_suite_step(S_codes_read(), "read the error codes of src/base/error.h") &&
+        api_suite_daemon(&suite, &S_daemon, "main", NULL, S_admin, &S_client) &&
+        api_suite_step(th_user_new(&S_client, S_admin, &S_user) &&
+                           th_fund(&S_client, S_admin, &S_user, 50000) &&
+                           mh_onboard(&S_client, S_admin, -1, &S_merchant),
+                       "set up a funded user and a merchant")) {
+        RUN(every_route_has_an_entry);
+        RUN(bad_bodies_and_queries_are_refused_on_every_route_and_change_nothing);
+        RUN(bad_amounts_currencies_and_keys_are_refused_with_their_codes);
+        RUN(every_error_code_is_provoked_by_some_api_test);
     }
-    if (!api_daemon_start(&S_daemon, S_root, "main", NULL, S_admin)) {
-        fprintf(stderr, "cannot start qianbaod\n");
-        return 1;
-    }
-    client_init(&S_client, S_daemon.base_url);
-    if (!th_user_new(&S_client, S_admin, &S_user) || !th_fund(&S_client, S_admin, &S_user, 50000) ||
-        !mh_onboard(&S_client, S_admin, -1, &S_merchant)) {
-        fprintf(stderr, "cannot set up: %s\n", api_error());
-        return 1;
-    }
-
-    RUN(every_route_has_an_entry);
-    RUN(bad_bodies_and_queries_are_refused_on_every_route_and_change_nothing);
-    RUN(bad_amounts_currencies_and_keys_are_refused_with_their_codes);
-    RUN(every_error_code_is_provoked_by_some_api_test);
-
     mh_release(&S_merchant);
-    client_release(&S_client);
-    int status = test_daemon_stop(&S_daemon);
-    test_rmtree(S_root);
-    return test_summary() != 0 || status != 0 ? 1 : 0;
+    return api_suite_end(&suite);
 }

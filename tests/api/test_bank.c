@@ -58,6 +58,7 @@
 #include "api/lib/api.h"
 #include "api/lib/client.h"
 #include "api/lib/daemon.h"
+#include "api/lib/suite.h"
 #include "test.h"
 
 extern char **environ;
@@ -690,10 +691,11 @@ TEST(the_checker_catches_a_ledger_that_overdraws)
 
 int main(void)
 {
-    test_tmpdir(S_root, sizeof S_root);
+    /* Each case starts and stops its own daemons. */
+    struct api_suite suite;
+    api_suite_begin(&suite, S_root, sizeof S_root);
     RUN(eight_hot_accounts);
     RUN(ten_thousand_accounts);
     RUN(the_checker_catches_a_ledger_that_overdraws);
-    test_rmtree(S_root);
-    return test_summary();
+    return api_suite_end(&suite);
 }

@@ -15,6 +15,7 @@
 #include "api/lib/api.h"
 #include "api/lib/client.h"
 #include "api/lib/daemon.h"
+#include "api/lib/suite.h"
 #include "test.h"
 
 #define S_CSV_HEADER                                                                               \
@@ -192,28 +193,15 @@ TEST(bills_are_the_callers_own)
 
 int main(void)
 {
-    test_tmpdir(S_root, sizeof S_root);
-    if (!api_daemon_start(&S_daemon, S_root, "bills", NULL, S_admin)) {
-        fprintf(stderr, "%s\n", api_error());
-        printf("0 passed, 1 failed\n");
-        return 1;
-    }
-    client_init(&S_client, S_daemon.base_url);
+    struct api_suite suite;
+    api_suite_begin(&suite, S_root, sizeof S_root);
+    if (!api_suite_daemon(&suite, &S_daemon, "bills", NULL, S_admin, &S_client))
+        return api_suite_end(&suite);
 
     RUN(an_empty_history_is_an_empty_page);
     RUN(bad_parameters_are_param_errors);
     RUN(csv_downloads_carry_their_headers);
     RUN(bills_are_the_callers_own);
 
-    client_release(&S_client);
-    int status = test_daemon_stop(&S_daemon);
-    if (status != 0) {
-        fprintf(stderr, "FAIL daemon_stops_cleanly (%d)\n", status);
-        test_failed_count++;
-    }
-    if (test_failed_count == 0)
-        test_rmtree(S_root);
-    else
-        fprintf(stderr, "daemon log kept in %s/bills.log\n", S_root);
-    return test_summary();
+    return api_suite_end(&suite);
 }

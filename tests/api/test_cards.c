@@ -15,6 +15,7 @@
 #include "api/lib/api.h"
 #include "api/lib/client.h"
 #include "api/lib/daemon.h"
+#include "api/lib/suite.h"
 #include "test.h"
 
 #define S_FILE_SIZE_MAX (16 * 1024 * 1024)
@@ -423,15 +424,12 @@ TEST(card_numbers_are_nowhere_in_clear)
 
 int main(void)
 {
-    test_tmpdir(S_root, sizeof S_root);
+    struct api_suite suite;
+    api_suite_begin(&suite, S_root, sizeof S_root);
     const char *args[] = {"--sms-cooldown-s", "0", "--sms-daily-max", "1000", "--log-level",
                           "debug", NULL};
-    if (!api_daemon_start(&S_daemon, S_root, "cards", args, S_admin)) {
-        fprintf(stderr, "%s\n", api_error());
-        printf("0 passed, 1 failed\n");
-        return 1;
-    }
-    client_init(&S_client, S_daemon.base_url);
+    if (!api_suite_daemon(&suite, &S_daemon, "cards", args, S_admin, &S_client))
+        return api_suite_end(&suite);
 
     RUN(bind_list_and_unbind_a_card);
     RUN(bad_card_numbers_and_fields_are_refused);
@@ -442,18 +440,5 @@ int main(void)
     RUN(list_pages_with_a_cursor);
     RUN(card_numbers_are_nowhere_in_clear);
 
-    client_release(&S_client);
-    int status = test_daemon_stop(&S_daemon);
-    if (status != 0) {
-        fprintf(stderr, "FAIL daemon_stops_cleanly (%d)\n", status);
-        test_failed_count++;
-    }
-    if (test_failed_count > 0) {
-        if (test_file_read(S_daemon.log_path, S_file, sizeof S_file))
-            fprintf(stderr, "--- log (kept in %s) ---\n%.4000s\n", S_root,
-                    strlen(S_file) > 4000 ? S_file + strlen(S_file) - 4000 : S_file);
-    } else {
-        test_rmtree(S_root);
-    }
-    return test_summary();
+    return api_suite_end(&suite);
 }

@@ -79,6 +79,7 @@
 #include "api/lib/client.h"
 #include "api/lib/daemon.h"
 #include "api/lib/receiver.h"
+#include "api/lib/suite.h"
 #include "api/refund_helpers.h"
 #include "test.h"
 
@@ -1670,7 +1671,9 @@ int main(void)
 {
     /* The notification worker's retry ladder, shrunk (test builds only). */
     setenv("QIANBAO_TEST_NOTIFY_LADDER_DIVISOR", N_LADDER_DIVISOR, 1);
-    test_tmpdir(C_root, sizeof C_root);
+    /* The case starts, kills and stops its own daemons. */
+    struct api_suite suite;
+    api_suite_begin(&suite, C_root, sizeof C_root);
     C_xfers = calloc(C_XFERS_MAX, sizeof *C_xfers);
     QB_ASSERT(C_xfers != NULL);
     M_ops = calloc(M_OPS_MAX, sizeof *M_ops);
@@ -1684,6 +1687,5 @@ int main(void)
     free(M_ops);
     free(M_orders);
     mh_release(&M_merchant);
-    test_rmtree(C_root);
-    return test_summary();
+    return api_suite_end(&suite);
 }

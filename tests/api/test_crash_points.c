@@ -30,6 +30,7 @@
 
 #include <jansson.h>
 
+#include "api/lib/suite.h"
 #include "api/transfer_helpers.h"
 
 #define S_WAIT_MS 15000
@@ -227,15 +228,16 @@ TEST(a_refund_killed_after_its_commit_is_not_made_again)
 
 int main(void)
 {
-    test_tmpdir(S_root, sizeof S_root);
+    /* The cases start and stop the daemon themselves; the suite stops one a
+     * failed case left running. */
+    struct api_suite suite;
+    api_suite_begin(&suite, S_root, sizeof S_root);
+    api_suite_watch(&suite, &S_daemon, "main", &S_client);
 
     RUN(a_transfer_killed_inside_its_transaction_runs_once_on_retry);
     RUN(a_transfer_killed_between_commit_and_reply_answers_its_result_on_retry);
     RUN(a_refund_killed_inside_its_transaction_is_made_once_after_restart);
     RUN(a_refund_killed_after_its_commit_is_not_made_again);
 
-    if (S_daemon.pid != 0)
-        test_daemon_kill(&S_daemon);
-    test_rmtree(S_root);
-    return test_summary() != 0 ? 1 : 0;
+    return api_suite_end(&suite);
 }

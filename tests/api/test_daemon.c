@@ -19,6 +19,7 @@
 
 #include "api/lib/client.h"
 #include "api/lib/daemon.h"
+#include "api/lib/suite.h"
 #include "test.h"
 
 #define S_LOG_SIZE_MAX (4 * 1024 * 1024)
@@ -495,17 +496,16 @@ TEST(main_daemon_exits_zero_on_sigterm)
 
 int main(void)
 {
-    test_tmpdir(S_root, sizeof S_root);
+    struct api_suite suite;
+    api_suite_begin(&suite, S_root, sizeof S_root);
     char dir[600];
     char log_path[600];
     S_path(dir, sizeof dir, "main");
     S_path(log_path, sizeof log_path, "main.log");
-    if (!test_daemon_start(&S_main, dir, log_path, NULL)) {
-        if (test_file_read(log_path, S_log, sizeof S_log))
-            fprintf(stderr, "--- daemon log ---\n%s", S_log);
-        printf("0 passed, 1 failed\n");
-        return 1;
-    }
+    /* With qianbaod's own settings: not the cheap Argon2id ones of api_suite_daemon. */
+    api_suite_watch(&suite, &S_main, "main", &S_client);
+    if (!api_suite_step(test_daemon_start(&S_main, dir, log_path, NULL), "qianbaod_starts"))
+        return api_suite_end(&suite);
     client_init(&S_client, S_main.base_url);
 
     RUN(healthz_answers);
@@ -524,11 +524,5 @@ int main(void)
     RUN(verify_fails_without_a_database);
     RUN(main_daemon_exits_zero_on_sigterm);
 
-    client_release(&S_client);
-    test_daemon_kill(&S_main);
-    if (test_failed_count > 0 && test_file_read(S_main.log_path, S_log, sizeof S_log))
-        fprintf(stderr, "--- main daemon log (kept in %s) ---\n%s", S_root, S_log);
-    else
-        test_rmtree(S_root);
-    return test_summary();
+    return api_suite_end(&suite);
 }

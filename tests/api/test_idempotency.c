@@ -15,6 +15,7 @@
 
 #include <jansson.h>
 
+#include "api/lib/suite.h"
 #include "api/transfer_helpers.h"
 
 #define S_REPEAT_COUNT 1000
@@ -133,20 +134,13 @@ TEST(a_refusal_is_kept_under_its_key)
 
 int main(void)
 {
-    test_tmpdir(S_root, sizeof S_root);
-    if (!api_daemon_start(&S_daemon, S_root, "main", NULL, S_admin)) {
-        fprintf(stderr, "cannot start qianbaod\n");
-        return 1;
-    }
-    client_init(&S_client, S_daemon.base_url);
+    struct api_suite suite;
+    api_suite_begin(&suite, S_root, sizeof S_root);
+    if (!api_suite_daemon(&suite, &S_daemon, "main", NULL, S_admin, &S_client))
+        return api_suite_end(&suite);
 
     RUN(a_thousand_retries_make_one_transfer);
     RUN(a_refusal_is_kept_under_its_key);
 
-    client_release(&S_client);
-    int status = test_daemon_stop(&S_daemon);
-    if (status != 0)
-        fprintf(stderr, "qianbaod exited with %d\n", status);
-    test_rmtree(S_root);
-    return test_summary() != 0 || status != 0 ? 1 : 0;
+    return api_suite_end(&suite);
 }

@@ -19,6 +19,7 @@
 #include "api/lib/api.h"
 #include "api/lib/client.h"
 #include "api/lib/daemon.h"
+#include "api/lib/suite.h"
 #include "test.h"
 
 #define S_LOG_SIZE_MAX (4 * 1024 * 1024)
@@ -1840,7 +1841,8 @@ TEST(sms_cooldown_covers_every_target)
 
 int main(void)
 {
-    test_tmpdir(S_root, sizeof S_root);
+    struct api_suite suite;
+    api_suite_begin(&suite, S_root, sizeof S_root);
     char ttl[16];
     snprintf(ttl, sizeof ttl, "%d", S_LIMITS_CODE_TTL_S);
     const char *limits_args[] = {"--sms-cooldown-s",
@@ -1853,15 +1855,10 @@ int main(void)
                                  "300",
                                  NULL};
     const char *main_args[] = {"--log-level", "debug", NULL};
-    if (!api_daemon_start(&S_main, S_root, "main", main_args, S_admin) ||
-        !api_daemon_start(&S_limits, S_root, "limits", limits_args, S_limits_admin)) {
-        fprintf(stderr, "%s\n", api_error());
-        test_daemon_kill(&S_main);
-        printf("0 passed, 1 failed\n");
-        return 1;
-    }
-    client_init(&S_client, S_main.base_url);
-    client_init(&S_limits_client, S_limits.base_url);
+    if (!api_suite_daemon(&suite, &S_main, "main", main_args, S_admin, &S_client) ||
+        !api_suite_daemon(&suite, &S_limits, "limits", limits_args, S_limits_admin,
+                          &S_limits_client))
+        return api_suite_end(&suite);
 
     RUN(sms_code_is_accepted_for_every_purpose);
     RUN(sms_code_bad_inputs_are_param_errors);
@@ -1907,26 +1904,5 @@ int main(void)
     RUN(sms_cooldown_covers_every_target);
     RUN(sms_code_works_until_it_expires);
 
-    client_release(&S_client);
-    client_release(&S_limits_client);
-    int main_status = test_daemon_stop(&S_main);
-    int limits_status = test_daemon_stop(&S_limits);
-    if (main_status != 0 || limits_status != 0) {
-        fprintf(stderr, "FAIL daemons_stop_cleanly (main %d, limits %d)\n", main_status,
-                limits_status);
-        test_failed_count++;
-    }
-    if (test_failed_count > 0) {
-        const char *names[] = {"main.log", "limits.log"};
-        for (size_t i = 0; i < 2; i++) {
-            char path[700];
-            snprintf(path, sizeof path, "%s/%s", S_root, names[i]);
-            if (test_file_read(path, S_log, sizeof S_log))
-                fprintf(stderr, "--- %s (kept in %s) ---\n%.4000s\n", names[i], S_root,
-                        strlen(S_log) > 4000 ? S_log + strlen(S_log) - 4000 : S_log);
-        }
-    } else {
-        test_rmtree(S_root);
-    }
-    return test_summary();
+    return api_suite_end(&suite);
 }

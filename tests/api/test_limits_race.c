@@ -16,6 +16,7 @@
 
 #include <jansson.h>
 
+#include "api/lib/suite.h"
 #include "api/transfer_helpers.h"
 
 #define S_BURST 64
@@ -101,21 +102,14 @@ TEST(parallel_payments_never_pass_the_users_own_limit)
 
 int main(void)
 {
-    test_tmpdir(S_root, sizeof S_root);
+    struct api_suite suite;
+    api_suite_begin(&suite, S_root, sizeof S_root);
     const char *const args[] = {"--limit-daily", "10000", NULL};
-    if (!api_daemon_start(&S_daemon, S_root, "race", args, S_admin)) {
-        fprintf(stderr, "cannot start qianbaod\n");
-        return 1;
-    }
-    client_init(&S_client, S_daemon.base_url);
+    if (!api_suite_daemon(&suite, &S_daemon, "race", args, S_admin, &S_client))
+        return api_suite_end(&suite);
 
     RUN(parallel_payments_never_pass_the_daily_cap);
     RUN(parallel_payments_never_pass_the_users_own_limit);
 
-    client_release(&S_client);
-    int status = test_daemon_stop(&S_daemon);
-    if (status != 0)
-        fprintf(stderr, "qianbaod exited with %d\n", status);
-    test_rmtree(S_root);
-    return test_summary() != 0 || status != 0 ? 1 : 0;
+    return api_suite_end(&suite);
 }

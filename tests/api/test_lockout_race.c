@@ -26,6 +26,7 @@
 #include "api/lib/api.h"
 #include "api/lib/client.h"
 #include "api/lib/daemon.h"
+#include "api/lib/suite.h"
 #include "test.h"
 
 #define S_GUESS_COUNT 100
@@ -314,16 +315,12 @@ TEST(parallel_freezes_and_kyc_apply_once)
 
 int main(void)
 {
-    test_tmpdir(S_root, sizeof S_root);
+    struct api_suite suite;
+    api_suite_begin(&suite, S_root, sizeof S_root);
     const char *short_args[] = {"--payment-password-lock-s", "5", NULL};
-    if (!api_daemon_start(&S_daemon, S_root, "race", NULL, S_admin) ||
-        !api_daemon_start(&S_short, S_root, "short", short_args, S_short_admin)) {
-        fprintf(stderr, "%s\n", api_error());
-        test_daemon_kill(&S_daemon);
-        printf("0 passed, 1 failed\n");
-        return 1;
-    }
-    client_init(&S_client, S_daemon.base_url);
+    if (!api_suite_daemon(&suite, &S_daemon, "race", NULL, S_admin, &S_client) ||
+        !api_suite_daemon(&suite, &S_short, "short", short_args, S_short_admin, NULL))
+        return api_suite_end(&suite);
 
     RUN(parallel_wrong_guesses_lock_after_at_most_five);
     RUN(lock_survives_a_restart);
@@ -333,16 +330,5 @@ int main(void)
     RUN(parallel_uses_of_one_code_succeed_once);
     RUN(parallel_freezes_and_kyc_apply_once);
 
-    client_release(&S_client);
-    int status = test_daemon_stop(&S_daemon);
-    int short_status = test_daemon_stop(&S_short);
-    if (status != 0 || short_status != 0) {
-        fprintf(stderr, "FAIL daemons_stop_cleanly (%d, %d)\n", status, short_status);
-        test_failed_count++;
-    }
-    if (test_failed_count == 0)
-        test_rmtree(S_root);
-    else
-        fprintf(stderr, "daemon logs kept in %s\n", S_root);
-    return test_summary();
+    return api_suite_end(&suite);
 }

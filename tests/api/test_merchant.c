@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "api/lib/suite.h"
 #include "api/merchant_helpers.h"
 #include "api/transfer_helpers.h"
 
@@ -406,27 +407,14 @@ TEST(a_user_pays_a_native_order_once_and_sees_it_in_bills)
 
 int main(void)
 {
-    test_tmpdir(S_root, sizeof S_root);
-    if (!api_daemon_start(&S_daemon, S_root, "merchant", NULL, S_admin)) {
-        fprintf(stderr, "%s\n", api_error());
-        printf("0 passed, 1 failed\n");
-        return 1;
-    }
-    client_init(&S_client, S_daemon.base_url);
+    struct api_suite suite;
+    api_suite_begin(&suite, S_root, sizeof S_root);
+    if (!api_suite_daemon(&suite, &S_daemon, "merchant", NULL, S_admin, &S_client))
+        return api_suite_end(&suite);
     RUN(onboarding_answers_the_credentials_an_sdk_needs);
     RUN(every_bad_signature_is_sign_error_and_the_answer_is_signed);
     RUN(orders_are_created_queried_retried_and_closed_as_wechat_does);
     RUN(the_platform_certificate_decrypts_with_the_apiv3_key);
     RUN(a_user_pays_a_native_order_once_and_sees_it_in_bills);
-    client_release(&S_client);
-    int status = test_daemon_stop(&S_daemon);
-    if (status != 0) {
-        fprintf(stderr, "FAIL daemon_stops_cleanly (%d)\n", status);
-        test_failed_count++;
-    }
-    if (test_failed_count == 0)
-        test_rmtree(S_root);
-    else
-        fprintf(stderr, "daemon log kept in %s/merchant.log\n", S_root);
-    return test_summary();
+    return api_suite_end(&suite);
 }

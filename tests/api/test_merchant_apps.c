@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "api/lib/suite.h"
 #include "api/merchant_helpers.h"
 #include "api/transfer_helpers.h"
 
@@ -357,25 +358,12 @@ TEST(orders_take_any_of_the_merchants_appids_and_no_other)
 
 int main(void)
 {
-    test_tmpdir(S_root, sizeof S_root);
-    if (!api_daemon_start(&S_daemon, S_root, "merchant_apps", NULL, S_admin)) {
-        fprintf(stderr, "%s\n", api_error());
-        printf("0 passed, 1 failed\n");
-        return 1;
-    }
-    client_init(&S_client, S_daemon.base_url);
+    struct api_suite suite;
+    api_suite_begin(&suite, S_root, sizeof S_root);
+    if (!api_suite_daemon(&suite, &S_daemon, "merchant_apps", NULL, S_admin, &S_client))
+        return api_suite_end(&suite);
     RUN(onboarding_makes_as_many_apps_as_asked_and_no_more_than_five);
     RUN(the_owner_adds_apps_up_to_five_and_nobody_else_can);
     RUN(orders_take_any_of_the_merchants_appids_and_no_other);
-    client_release(&S_client);
-    int status = test_daemon_stop(&S_daemon);
-    if (status != 0) {
-        fprintf(stderr, "FAIL daemon_stops_cleanly (%d)\n", status);
-        test_failed_count++;
-    }
-    if (test_failed_count == 0)
-        test_rmtree(S_root);
-    else
-        fprintf(stderr, "daemon log kept in %s/merchant_apps.log\n", S_root);
-    return test_summary();
+    return api_suite_end(&suite);
 }

@@ -23,6 +23,7 @@
 #include <sqlite3.h>
 #include <zlib.h>
 
+#include "api/lib/suite.h"
 #include "api/merchant_helpers.h"
 #include "api/transfer_helpers.h"
 
@@ -370,23 +371,10 @@ TEST(a_busy_days_bill_is_served_whole_and_matches_its_hash)
 
 int main(void)
 {
-    test_tmpdir(S_root, sizeof S_root);
-    if (!api_daemon_start(&S_daemon, S_root, "billlarge", NULL, S_admin)) {
-        fprintf(stderr, "%s\n", api_error());
-        printf("0 passed, 1 failed\n");
-        return 1;
-    }
-    client_init(&S_client, S_daemon.base_url);
+    struct api_suite suite;
+    api_suite_begin(&suite, S_root, sizeof S_root);
+    if (!api_suite_daemon(&suite, &S_daemon, "billlarge", NULL, S_admin, &S_client))
+        return api_suite_end(&suite);
     RUN(a_busy_days_bill_is_served_whole_and_matches_its_hash);
-    client_release(&S_client);
-    int status = test_daemon_stop(&S_daemon);
-    if (status != 0) {
-        fprintf(stderr, "FAIL daemon_stops_cleanly (%d)\n", status);
-        test_failed_count++;
-    }
-    if (test_failed_count == 0)
-        test_rmtree(S_root);
-    else
-        fprintf(stderr, "daemon log kept in %s/billlarge.log\n", S_root);
-    return test_summary();
+    return api_suite_end(&suite);
 }

@@ -17,6 +17,7 @@
 
 #include <zlib.h>
 
+#include "api/lib/suite.h"
 #include "api/refund_helpers.h"
 
 #define S_DAY_S 86400
@@ -282,25 +283,12 @@ TEST(bad_fund_flow_requests_get_wechats_codes)
 
 int main(void)
 {
-    test_tmpdir(S_root, sizeof S_root);
+    struct api_suite suite;
+    api_suite_begin(&suite, S_root, sizeof S_root);
     unsetenv("QIANBAO_TEST_CLOCK_OFFSET_MS");
-    if (!api_daemon_start(&S_daemon, S_root, "flow", NULL, S_admin)) {
-        fprintf(stderr, "%s\n", api_error());
-        printf("0 passed, 1 failed\n");
-        return 1;
-    }
-    client_init(&S_client, S_daemon.base_url);
+    if (!api_suite_daemon(&suite, &S_daemon, "flow", NULL, S_admin, &S_client))
+        return api_suite_end(&suite);
     RUN(the_fund_flow_lists_every_movement_with_its_balance_and_the_summary);
     RUN(bad_fund_flow_requests_get_wechats_codes);
-    client_release(&S_client);
-    int status = test_daemon_stop(&S_daemon);
-    if (status != 0) {
-        fprintf(stderr, "FAIL daemon_stops_cleanly (%d)\n", status);
-        test_failed_count++;
-    }
-    if (test_failed_count == 0)
-        test_rmtree(S_root);
-    else
-        fprintf(stderr, "daemon log kept in %s/flow.log\n", S_root);
-    return test_summary();
+    return api_suite_end(&suite);
 }

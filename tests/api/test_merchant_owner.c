@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "api/lib/suite.h"
 #include "api/merchant_helpers.h"
 #include "api/refund_helpers.h"
 #include "api/transfer_helpers.h"
@@ -332,24 +333,11 @@ TEST(the_owner_withdraws_the_merchants_balance_like_a_user)
 
 int main(void)
 {
-    test_tmpdir(S_root, sizeof S_root);
-    if (!api_daemon_start(&S_daemon, S_root, "owner", NULL, S_admin)) {
-        fprintf(stderr, "%s\n", api_error());
-        printf("0 passed, 1 failed\n");
-        return 1;
-    }
-    client_init(&S_client, S_daemon.base_url);
+    struct api_suite suite;
+    api_suite_begin(&suite, S_root, sizeof S_root);
+    if (!api_suite_daemon(&suite, &S_daemon, "owner", NULL, S_admin, &S_client))
+        return api_suite_end(&suite);
     RUN(the_owner_sees_balance_and_analytics_of_real_payments);
     RUN(the_owner_withdraws_the_merchants_balance_like_a_user);
-    client_release(&S_client);
-    int status = test_daemon_stop(&S_daemon);
-    if (status != 0) {
-        fprintf(stderr, "FAIL daemon_stops_cleanly (%d)\n", status);
-        test_failed_count++;
-    }
-    if (test_failed_count == 0)
-        test_rmtree(S_root);
-    else
-        fprintf(stderr, "daemon log kept in %s/owner.log\n", S_root);
-    return test_summary();
+    return api_suite_end(&suite);
 }

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "api/lib/receiver.h"
+#include "api/lib/suite.h"
 #include "api/refund_helpers.h"
 
 #define S_RECEIVED_MAX 32
@@ -430,27 +431,14 @@ TEST(a_crash_between_delivery_and_its_record_delivers_again)
 int main(void)
 {
     setenv("QIANBAO_TEST_NOTIFY_LADDER_DIVISOR", "150", 1);
-    test_tmpdir(S_root, sizeof S_root);
-    if (!api_daemon_start(&S_daemon, S_root, "notify", S_args, S_admin)) {
-        fprintf(stderr, "%s\n", api_error());
-        printf("0 passed, 1 failed\n");
-        return 1;
-    }
-    client_init(&S_client, S_daemon.base_url);
+    struct api_suite suite;
+    api_suite_begin(&suite, S_root, sizeof S_root);
+    if (!api_suite_daemon(&suite, &S_daemon, "notify", S_args, S_admin, &S_client))
+        return api_suite_end(&suite);
     RUN(payment_and_refund_notifications_arrive_signed_and_encrypted);
     RUN(a_failing_receiver_is_retried_on_the_ladder);
     RUN(the_owner_reads_the_notifications_in_the_wallet);
     RUN(delivery_resumes_after_a_restart);
     RUN(a_crash_between_delivery_and_its_record_delivers_again);
-    client_release(&S_client);
-    int status = test_daemon_stop(&S_daemon);
-    if (status != 0) {
-        fprintf(stderr, "FAIL daemon_stops_cleanly (%d)\n", status);
-        test_failed_count++;
-    }
-    if (test_failed_count == 0)
-        test_rmtree(S_root);
-    else
-        fprintf(stderr, "daemon log kept in %s/notify.log\n", S_root);
-    return test_summary();
+    return api_suite_end(&suite);
 }

@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include "api/lib/suite.h"
 #include "api/merchant_helpers.h"
 #include "api/transfer_helpers.h"
 
@@ -95,27 +96,11 @@ int main(void)
         printf("skipped: the npm packages cannot be installed here\n");
         return S_SKIP;
     }
-    if (WEXITSTATUS(status) != 0) {
-        printf("0 passed, 1 failed (scripts/npm-install)\n");
-        return 1;
-    }
-    test_tmpdir(S_root, sizeof S_root);
-    if (!api_daemon_start(&S_daemon, S_root, "npm", S_args, S_admin)) {
-        fprintf(stderr, "%s\n", api_error());
-        printf("0 passed, 1 failed\n");
-        return 1;
-    }
-    client_init(&S_client, S_daemon.base_url);
+    struct api_suite suite;
+    api_suite_begin(&suite, S_root, sizeof S_root);
+    if (!api_suite_step(WEXITSTATUS(status) == 0, "scripts/npm-install") ||
+        !api_suite_daemon(&suite, &S_daemon, "npm", S_args, S_admin, &S_client))
+        return api_suite_end(&suite);
     RUN(a_wechatpay_axios_plugin_merchant_works_unchanged);
-    client_release(&S_client);
-    status = test_daemon_stop(&S_daemon);
-    if (status != 0) {
-        fprintf(stderr, "FAIL daemon_stops_cleanly (%d)\n", status);
-        test_failed_count++;
-    }
-    if (test_failed_count == 0)
-        test_rmtree(S_root);
-    else
-        fprintf(stderr, "daemon log kept in %s/npm.log\n", S_root);
-    return test_summary();
+    return api_suite_end(&suite);
 }

@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "api/lib/suite.h"
 #include "api/merchant_helpers.h"
 #include "api/transfer_helpers.h"
 #include "base/crypto.h"
@@ -644,45 +645,28 @@ TEST(bad_codepay_bodies_are_refused_and_change_nothing)
 
 int main(void)
 {
-    if (!crypto_init())
-        return 1;
-    test_tmpdir(S_root, sizeof S_root);
+    struct api_suite suite;
+    api_suite_begin(&suite, S_root, sizeof S_root);
     char confirm[8];
     snprintf(confirm, sizeof confirm, "%d", S_CONFIRM_S);
     const char *args[] = {"--paycode-confirm-s", confirm, NULL};
-    if (!api_daemon_start(&S_daemon, S_root, "paycode", args, S_admin)) {
-        fprintf(stderr, "%s\n", api_error());
-        printf("0 passed, 1 failed\n");
-        return 1;
+    if (api_suite_step(crypto_init(), "crypto_init") &&
+        api_suite_daemon(&suite, &S_daemon, "paycode", args, S_admin, &S_client) &&
+        api_suite_step(mh_onboard(&S_client, S_admin, -1, &S_m), "onboard a merchant")) {
+        RUN(devices_are_provisioned_with_the_password_and_listed_without_seeds);
+        RUN(a_code_pays_once_within_one_step_either_way);
+        RUN(a_low_balance_spends_the_code_and_answers_not_enough);
+        RUN(a_retry_of_the_same_request_is_answered_the_same);
+        RUN(two_tills_submitting_one_code_at_once_pay_once);
+        RUN(a_revoked_devices_codes_are_refused);
+        RUN(five_wrong_codes_lock_the_slot);
+        RUN(above_the_password_free_amount_the_payer_confirms);
+        RUN(an_unconfirmed_payment_is_revoked_after_the_confirmation_time);
+        RUN(the_password_free_amount_and_count_can_be_lowered);
+        RUN(reverse_revokes_and_returns_a_paid_orders_money);
+        RUN(an_online_code_from_the_server_pays);
+        RUN(bad_codepay_bodies_are_refused_and_change_nothing);
     }
-    client_init(&S_client, S_daemon.base_url);
-    if (!mh_onboard(&S_client, S_admin, -1, &S_m)) {
-        fprintf(stderr, "%s\n", api_error());
-        return 1;
-    }
-    RUN(devices_are_provisioned_with_the_password_and_listed_without_seeds);
-    RUN(a_code_pays_once_within_one_step_either_way);
-    RUN(a_low_balance_spends_the_code_and_answers_not_enough);
-    RUN(a_retry_of_the_same_request_is_answered_the_same);
-    RUN(two_tills_submitting_one_code_at_once_pay_once);
-    RUN(a_revoked_devices_codes_are_refused);
-    RUN(five_wrong_codes_lock_the_slot);
-    RUN(above_the_password_free_amount_the_payer_confirms);
-    RUN(an_unconfirmed_payment_is_revoked_after_the_confirmation_time);
-    RUN(the_password_free_amount_and_count_can_be_lowered);
-    RUN(reverse_revokes_and_returns_a_paid_orders_money);
-    RUN(an_online_code_from_the_server_pays);
-    RUN(bad_codepay_bodies_are_refused_and_change_nothing);
     mh_release(&S_m);
-    client_release(&S_client);
-    int status = test_daemon_stop(&S_daemon);
-    if (status != 0) {
-        fprintf(stderr, "FAIL daemon_stops_cleanly (%d)\n", status);
-        test_failed_count++;
-    }
-    if (test_failed_count == 0)
-        test_rmtree(S_root);
-    else
-        fprintf(stderr, "daemon log kept in %s/paycode.log\n", S_root);
-    return test_summary();
+    return api_suite_end(&suite);
 }

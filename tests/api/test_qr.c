@@ -12,6 +12,7 @@
 
 #include <jansson.h>
 
+#include "api/lib/suite.h"
 #include "api/merchant_helpers.h"
 #include "api/transfer_helpers.h"
 
@@ -336,12 +337,10 @@ TEST(a_code_url_is_a_payload_too_and_the_png_is_a_png)
 
 int main(void)
 {
-    test_tmpdir(S_root, sizeof S_root);
-    if (!api_daemon_start(&S_daemon, S_root, "main", NULL, S_admin)) {
-        fprintf(stderr, "cannot start qianbaod\n");
-        return 1;
-    }
-    client_init(&S_client, S_daemon.base_url);
+    struct api_suite suite;
+    api_suite_begin(&suite, S_root, sizeof S_root);
+    if (!api_suite_daemon(&suite, &S_daemon, "main", NULL, S_admin, &S_client))
+        return api_suite_end(&suite);
 
     RUN(a_receive_code_with_an_amount_is_resolved_and_paid_for_that_amount);
     RUN(an_open_receive_code_needs_the_amount_and_bad_queries_are_refused);
@@ -350,10 +349,5 @@ int main(void)
     RUN(a_till_code_is_paid_as_one_idempotent_order);
     RUN(a_code_url_is_a_payload_too_and_the_png_is_a_png);
 
-    client_release(&S_client);
-    int status = test_daemon_stop(&S_daemon);
-    if (status != 0)
-        fprintf(stderr, "qianbaod exited with %d\n", status);
-    test_rmtree(S_root);
-    return test_summary() != 0 || status != 0 ? 1 : 0;
+    return api_suite_end(&suite);
 }

@@ -17,6 +17,7 @@
 
 #include <jansson.h>
 
+#include "api/lib/suite.h"
 #include "api/transfer_helpers.h"
 
 static char S_root[512];
@@ -514,12 +515,10 @@ TEST(expiry_refunds_the_rest_once_even_across_a_restart)
 
 int main(void)
 {
-    test_tmpdir(S_root, sizeof S_root);
-    if (!api_daemon_start(&S_daemon, S_root, "main", NULL, S_admin)) {
-        fprintf(stderr, "cannot start qianbaod\n");
-        return 1;
-    }
-    client_init(&S_client, S_daemon.base_url);
+    struct api_suite suite;
+    api_suite_begin(&suite, S_root, sizeof S_root);
+    if (!api_suite_daemon(&suite, &S_daemon, "main", NULL, S_admin, &S_client))
+        return api_suite_end(&suite);
 
     RUN(bad_inputs_are_refused_and_move_nothing);
     RUN(send_claim_and_read_a_packet_then_verify_it);
@@ -527,19 +526,8 @@ int main(void)
     RUN(packets_appear_in_the_bills_with_their_own_types);
     RUN(expiry_refunds_the_rest_once_even_across_a_restart);
 
-    client_release(&S_client);
-    int status = test_daemon_stop(&S_daemon);
-    if (status != 0)
-        fprintf(stderr, "qianbaod exited with %d\n", status);
     /* The books balance after all of it. */
-    char verify_out[600];
-    snprintf(verify_out, sizeof verify_out, "%s/main-verify.out", S_root);
-    const char *verify[] = {"--data-dir", S_daemon.data_dir, "--verify", NULL};
-    int verified = test_daemon_run(verify, verify_out, 30000);
-    if (verified != 0)
-        fprintf(stderr, "FAIL the ledger does not verify (%d)\n", verified);
-    int failed = test_summary() != 0 || status != 0 || verified != 0;
-    if (!failed)
-        test_rmtree(S_root);
-    return failed ? 1 : 0;
+    api_suite_stop(&suite);
+    api_suite_verify_ledger(&suite, &S_daemon);
+    return api_suite_end(&suite);
 }

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "api/lib/suite.h"
 #include "api/refund_helpers.h"
 
 static char S_root[512];
@@ -245,25 +246,12 @@ TEST(private_notify_urls_are_refused_without_the_flag)
 
 int main(void)
 {
-    test_tmpdir(S_root, sizeof S_root);
-    if (!api_daemon_start(&S_daemon, S_root, "refunds", NULL, S_admin)) {
-        fprintf(stderr, "%s\n", api_error());
-        printf("0 passed, 1 failed\n");
-        return 1;
-    }
-    client_init(&S_client, S_daemon.base_url);
+    struct api_suite suite;
+    api_suite_begin(&suite, S_root, sizeof S_root);
+    if (!api_suite_daemon(&suite, &S_daemon, "refunds", NULL, S_admin, &S_client))
+        return api_suite_end(&suite);
     RUN(partial_repeated_and_over_refunds_as_wechat_answers);
     RUN(nothing_to_refund_is_refused_and_moves_nothing);
     RUN(private_notify_urls_are_refused_without_the_flag);
-    client_release(&S_client);
-    int status = test_daemon_stop(&S_daemon);
-    if (status != 0) {
-        fprintf(stderr, "FAIL daemon_stops_cleanly (%d)\n", status);
-        test_failed_count++;
-    }
-    if (test_failed_count == 0)
-        test_rmtree(S_root);
-    else
-        fprintf(stderr, "daemon log kept in %s/refunds.log\n", S_root);
-    return test_summary();
+    return api_suite_end(&suite);
 }

@@ -31,6 +31,7 @@
 
 #include <sodium.h>
 
+#include "api/lib/suite.h"
 #include "api/merchant_helpers.h"
 #include "api/transfer_helpers.h"
 #include "base/paycode.h"
@@ -349,20 +350,13 @@ TEST(no_secret_in_the_database_the_log_or_an_answer)
 
 int main(void)
 {
-    test_tmpdir(S_root, sizeof S_root);
+    struct api_suite suite;
+    api_suite_begin(&suite, S_root, sizeof S_root);
     buf_init(&S_answers, S_ANSWERS_SIZE_MAX);
-    if (sodium_init() < 0 || !api_daemon_start(&S_daemon, S_root, "main", NULL, S_admin)) {
-        fprintf(stderr, "cannot start qianbaod\n");
-        return 1;
+    if (api_suite_step(sodium_init() >= 0, "sodium_init") &&
+        api_suite_daemon(&suite, &S_daemon, "main", NULL, S_admin, &S_client)) {
+        RUN(no_secret_in_the_database_the_log_or_an_answer);
     }
-    client_init(&S_client, S_daemon.base_url);
-
-    RUN(no_secret_in_the_database_the_log_or_an_answer);
-
-    client_release(&S_client);
-    if (S_daemon.pid != 0 && test_daemon_stop(&S_daemon) != 0)
-        fprintf(stderr, "qianbaod did not stop cleanly\n");
     buf_release(&S_answers);
-    test_rmtree(S_root);
-    return test_summary() != 0 ? 1 : 0;
+    return api_suite_end(&suite);
 }

@@ -15,6 +15,7 @@
 #include "api/lib/api.h"
 #include "api/lib/client.h"
 #include "api/lib/daemon.h"
+#include "api/lib/suite.h"
 #include "test.h"
 
 #define S_IDLE_S 60
@@ -86,26 +87,13 @@ TEST(a_session_in_use_outlives_the_idle_timeout)
 
 int main(void)
 {
-    test_tmpdir(S_root, sizeof S_root);
+    struct api_suite suite;
+    api_suite_begin(&suite, S_root, sizeof S_root);
     const char *args[] = {"--session-idle-s", "60", NULL};
-    if (!api_daemon_start(&S_daemon, S_root, "idle", args, S_admin)) {
-        fprintf(stderr, "%s\n", api_error());
-        printf("0 passed, 1 failed\n");
-        return 1;
-    }
-    client_init(&S_client, S_daemon.base_url);
+    if (!api_suite_daemon(&suite, &S_daemon, "idle", args, S_admin, &S_client))
+        return api_suite_end(&suite);
 
     RUN(a_session_in_use_outlives_the_idle_timeout);
 
-    client_release(&S_client);
-    int status = test_daemon_stop(&S_daemon);
-    if (status != 0) {
-        fprintf(stderr, "FAIL daemon_stops_cleanly (%d)\n", status);
-        test_failed_count++;
-    }
-    if (test_failed_count == 0)
-        test_rmtree(S_root);
-    else
-        fprintf(stderr, "daemon log kept in %s/idle.log\n", S_root);
-    return test_summary();
+    return api_suite_end(&suite);
 }

@@ -25,6 +25,7 @@
 
 #include <jansson.h>
 
+#include "api/lib/suite.h"
 #include "api/transfer_helpers.h"
 
 #define S_TIMEOUT_S 3
@@ -484,15 +485,13 @@ TEST(oversize_bodies_are_413)
 
 int main(void)
 {
-    test_tmpdir(S_root, sizeof S_root);
+    struct api_suite suite;
+    api_suite_begin(&suite, S_root, sizeof S_root);
     const char *const args[] = {"--http-timeout-s", S_TIMEOUT_TEXT, NULL};
-    if (!api_daemon_start(&S_daemon, S_root, "main", args, S_admin)) {
-        fprintf(stderr, "cannot start qianbaod\n");
-        return 1;
-    }
+    if (!api_suite_daemon(&suite, &S_daemon, "main", args, S_admin, &S_client))
+        return api_suite_end(&suite);
     const char *colon = strrchr(S_daemon.address, ':');
     S_port = colon != NULL ? (unsigned short)strtoul(colon + 1, NULL, 10) : 0;
-    client_init(&S_client, S_daemon.base_url);
 
     RUN(a_silent_connection_is_closed);
     RUN(headers_a_byte_at_a_time_are_cut_off);
@@ -501,10 +500,5 @@ int main(void)
     RUN(oversize_headers_are_431);
     RUN(oversize_bodies_are_413);
 
-    client_release(&S_client);
-    int status = test_daemon_stop(&S_daemon);
-    if (status != 0)
-        fprintf(stderr, "qianbaod exited with %d\n", status);
-    test_rmtree(S_root);
-    return test_summary() != 0 || status != 0 ? 1 : 0;
+    return api_suite_end(&suite);
 }

@@ -29,6 +29,7 @@
 #include "api/lib/api.h"
 #include "api/lib/client.h"
 #include "api/lib/daemon.h"
+#include "api/lib/suite.h"
 #include "test.h"
 
 #define S_RECEIVED_MAX 32
@@ -509,42 +510,25 @@ TEST(hanging_provider_does_not_hold_up_stop)
 
 int main(void)
 {
-    test_tmpdir(S_root, sizeof S_root);
-    if (!S_receiver_start(&S_receiver)) {
-        printf("0 passed, 1 failed\n");
-        return 1;
-    }
+    struct api_suite suite;
+    api_suite_begin(&suite, S_root, sizeof S_root);
+    if (!api_suite_step(S_receiver_start(&S_receiver), "start the provider's receiver"))
+        return api_suite_end(&suite);
     char url[128];
     snprintf(url, sizeof url, "http://127.0.0.1:%u/sms/send", (unsigned int)S_receiver.port);
     const char *args[] = {
         "--sms-provider-url", url, "--sms-body-template", S_TEMPLATE, "--log-level", "debug", NULL};
     memcpy(S_args, args, sizeof args);
-    if (!api_daemon_start(&S_daemon, S_root, "provider", args, S_admin)) {
-        fprintf(stderr, "%s\n", api_error());
-        S_receiver_stop(&S_receiver);
-        printf("0 passed, 1 failed\n");
-        return 1;
+    if (api_suite_daemon(&suite, &S_daemon, "provider", args, S_admin, &S_client)) {
+        RUN(code_is_posted_to_the_provider_and_works);
+        RUN(delivered_code_is_not_kept_in_the_outbox);
+        RUN(failed_delivery_is_retried);
+        RUN(undelivered_code_survives_a_crash);
+        RUN(log_never_holds_a_code);
+        RUN(bad_provider_url_is_refused_at_start);
+        RUN(hanging_provider_does_not_hold_up_stop);
     }
-    client_init(&S_client, S_daemon.base_url);
-
-    RUN(code_is_posted_to_the_provider_and_works);
-    RUN(delivered_code_is_not_kept_in_the_outbox);
-    RUN(failed_delivery_is_retried);
-    RUN(undelivered_code_survives_a_crash);
-    RUN(log_never_holds_a_code);
-    RUN(bad_provider_url_is_refused_at_start);
-    RUN(hanging_provider_does_not_hold_up_stop);
-
-    client_release(&S_client);
-    int status = S_daemon.pid != 0 ? test_daemon_stop(&S_daemon) : 0;
+    api_suite_stop(&suite); /* the daemon first: it may be sending to the receiver */
     S_receiver_stop(&S_receiver);
-    if (status != 0) {
-        fprintf(stderr, "FAIL daemon_stops_cleanly (%d)\n", status);
-        test_failed_count++;
-    }
-    if (test_failed_count == 0)
-        test_rmtree(S_root);
-    else
-        fprintf(stderr, "daemon log kept in %s/provider.log\n", S_root);
-    return test_summary();
+    return api_suite_end(&suite);
 }

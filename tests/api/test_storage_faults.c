@@ -26,6 +26,7 @@
 
 #include <jansson.h>
 
+#include "api/lib/suite.h"
 #include "api/merchant_helpers.h"
 #include "api/transfer_helpers.h"
 #include "base/paycode.h"
@@ -428,15 +429,16 @@ TEST(a_failed_open_ends_the_ledger_check_in_error_and_the_next_passes)
 
 int main(void)
 {
-    test_tmpdir(S_root, sizeof S_root);
+    /* The cases start and stop the daemon themselves; the suite stops one a
+     * failed case left running. */
+    struct api_suite suite;
+    api_suite_begin(&suite, S_root, sizeof S_root);
+    api_suite_watch(&suite, &S_daemon, "main", &S_client);
 
     RUN(a_failed_write_fails_the_request_cleanly);
     RUN(a_failed_sync_fails_the_request_cleanly);
     RUN(a_full_disk_fails_the_request_cleanly);
     RUN(a_failed_open_ends_the_ledger_check_in_error_and_the_next_passes);
 
-    if (S_daemon.pid != 0)
-        test_daemon_kill(&S_daemon);
-    test_rmtree(S_root);
-    return test_summary() != 0 ? 1 : 0;
+    return api_suite_end(&suite);
 }

@@ -20,6 +20,7 @@
 #include "api/lib/api.h"
 #include "api/lib/client.h"
 #include "api/lib/daemon.h"
+#include "api/lib/suite.h"
 #include "test.h"
 
 #define S_PAY "135790"
@@ -681,16 +682,13 @@ TEST(log_holds_no_card_number)
 
 int main(void)
 {
-    test_tmpdir(S_root, sizeof S_root);
+    struct api_suite suite;
+    api_suite_begin(&suite, S_root, sizeof S_root);
     /* One HTTP thread: a request that held it (a bank call) would hold up every other. */
     const char *args[] = {"--sms-cooldown-s", "0", "--sms-daily-max", "1000", "--http-threads", "1",
                           NULL};
-    if (!api_daemon_start(&S_daemon, S_root, "money", args, S_admin)) {
-        fprintf(stderr, "%s\n", api_error());
-        printf("0 passed, 1 failed\n");
-        return 1;
-    }
-    client_init(&S_client, S_daemon.base_url);
+    if (!api_suite_daemon(&suite, &S_daemon, "money", args, S_admin, &S_client))
+        return api_suite_end(&suite);
 
     RUN(topup_moves_money_from_the_card);
     RUN(topup_retry_returns_the_same_payment_and_moves_money_once);
@@ -705,26 +703,8 @@ int main(void)
     RUN(cards_in_another_name_stop_moving_money_once_the_wallet_is_verified);
     RUN(log_holds_no_card_number);
 
-    client_release(&S_client);
-    int status = test_daemon_stop(&S_daemon);
-    if (status != 0) {
-        fprintf(stderr, "FAIL daemon_stops_cleanly (%d)\n", status);
-        test_failed_count++;
-    }
     /* The books balance after all of it: hash chain, sums, floors, holds. */
-    char verify_log[TEST_DAEMON_PATH_SIZE_MAX + 16];
-    snprintf(verify_log, sizeof verify_log, "%s/verify.log", S_root);
-    const char *verify[] = {"--data-dir", S_daemon.data_dir, "--verify", NULL};
-    if (test_daemon_run(verify, verify_log, 30000) != 0) {
-        fprintf(stderr, "FAIL ledger_verifies\n");
-        test_failed_count++;
-    }
-    if (test_failed_count > 0) {
-        if (test_file_read(S_daemon.log_path, S_log, sizeof S_log))
-            fprintf(stderr, "--- log (kept in %s) ---\n%.6000s\n", S_root,
-                    strlen(S_log) > 6000 ? S_log + strlen(S_log) - 6000 : S_log);
-    } else {
-        test_rmtree(S_root);
-    }
-    return test_summary();
+    api_suite_stop(&suite);
+    api_suite_verify_ledger(&suite, &S_daemon);
+    return api_suite_end(&suite);
 }

@@ -11,6 +11,7 @@
 
 #include <jansson.h>
 
+#include "api/lib/suite.h"
 #include "api/transfer_helpers.h"
 
 static char S_root[512];
@@ -307,12 +308,10 @@ TEST(the_kyc_limit_refuses_at_its_edge)
 
 int main(void)
 {
-    test_tmpdir(S_root, sizeof S_root);
-    if (!api_daemon_start(&S_daemon, S_root, "main", NULL, S_admin)) {
-        fprintf(stderr, "cannot start qianbaod\n");
-        return 1;
-    }
-    client_init(&S_client, S_daemon.base_url);
+    struct api_suite suite;
+    api_suite_begin(&suite, S_root, sizeof S_root);
+    if (!api_suite_daemon(&suite, &S_daemon, "main", NULL, S_admin, &S_client))
+        return api_suite_end(&suite);
 
     RUN(bad_bodies_and_keys_are_refused_before_anything);
     RUN(refusals_that_need_no_money);
@@ -320,10 +319,5 @@ int main(void)
     RUN(limits_are_shown_set_and_enforced);
     RUN(the_kyc_limit_refuses_at_its_edge);
 
-    client_release(&S_client);
-    int status = test_daemon_stop(&S_daemon);
-    if (status != 0)
-        fprintf(stderr, "qianbaod exited with %d\n", status);
-    test_rmtree(S_root);
-    return test_summary() != 0 || status != 0 ? 1 : 0;
+    return api_suite_end(&suite);
 }
