@@ -165,7 +165,13 @@ static const struct cli_command S_commands[] = {
       {"code", "CODE", false, NULL, "the SMS code of purpose bind_card, when you have it"},
       {"send-code", NULL, false, NULL, "only ask for the SMS code, for a script's first step"}},
      cli_run_card_add},
-    {"card list", "", 0, 0, "list the bound cards, newest first", NULL, {S_LIMIT, S_CURSOR},
+    {"card list", "", 0, 0, "list the bound cards, newest first",
+     "STATUS says whether a card can still move money. A card bound before the wallet's real "
+     "name was verified, in another name, stays listed as not usable: its top-ups and "
+     "withdrawals are refused (CARD_HOLDER_MISMATCH). Remove it with `qianbao card remove ID` "
+     "and bind a card in your own name. With --json each card carries usable and "
+     "unusable_reason as the server answers them.",
+     {S_LIMIT, S_CURSOR},
      cli_run_card_list},
     {"card remove", "ID", 1, 1, "unbind a card",
      "The card is no longer listed nor usable; payments made with it still show it. It may be "

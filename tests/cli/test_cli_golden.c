@@ -730,6 +730,47 @@ TEST(cards)
     S_END();
 }
 
+TEST(a_card_in_another_name_is_listed_as_not_usable)
+{
+    // A wallet binds a card in a name it has not verified, then verifies another real name: the
+    // card stays listed, its STATUS says in words that it no longer moves money, a hint says
+    // what to do; the card in the verified name says usable.
+    S_BEGIN();
+    struct api_user u;
+    API_MUST(api_user_new(&S_client, S_admin, &u));
+    S_substitute(u.phone, "PHONE_D");
+    char password[80], code[API_SMS_CODE_SIZE], id_number[19];
+    snprintf(password, sizeof password, "%s\n", u.password);
+    S_case(NULL, password, "--profile", "d", "login", "--phone", u.phone, "--password-stdin",
+           NULL);
+    ASSERT_EQ_INT(S_last.exit_status, 0);
+    const char *const numbers[2] = {"9999000000000012", "9999000000000087"};
+    const char *const holders[2] = {"李四", "赵六"};
+    for (int i = 0; i < 2; i++) {
+        S_case(NULL, NULL, "--profile", "d", "card", "add", "--number", numbers[i], "--holder",
+               holders[i], "--phone", u.phone, "--send-code", NULL);
+        ASSERT_EQ_INT(S_last.exit_status, 0);
+        S_code(u.phone, "bind_card", code);
+        S_case(NULL, NULL, "--profile", "d", "card", "add", "--number", numbers[i], "--holder",
+               holders[i], "--phone", u.phone, "--code", code, NULL);
+        ASSERT_EQ_INT(S_last.exit_status, 0);
+    }
+    api_id_number_complete("11010119900307611", id_number);
+    S_case(NULL, NULL, "--profile", "d", "kyc", "--name", "赵六", "--id-number", id_number, NULL);
+    ASSERT_EQ_INT(S_last.exit_status, 0);
+    S_case("card-list-not-usable", NULL, "--profile", "d", "card", "list", NULL);
+    S_case(NULL, NULL, "--profile", "d", "card", "list", "--json", NULL);
+    json_t *list = S_last_json();
+    json_t *items = json_object_get(list, "items");
+    ASSERT_EQ_INT(json_array_size(items), 2);
+    ASSERT(json_is_true(json_object_get(json_array_get(items, 0), "usable")));
+    ASSERT(json_is_false(json_object_get(json_array_get(items, 1), "usable")));
+    ASSERT_EQ_STR(json_string_value(json_object_get(json_array_get(items, 1), "unusable_reason")),
+                  "CARD_HOLDER_MISMATCH");
+    json_decref(list);
+    S_END();
+}
+
 static char S_withdrawal_slow[64];
 
 TEST(topups_and_withdrawals)
@@ -1840,6 +1881,7 @@ int main(void)
     RUN(operator);
     RUN(ledger_check);
     RUN(merchant_notifications);
+    RUN(a_card_in_another_name_is_listed_as_not_usable);
     RUN(demo);
     RUN(logout);
     RUN(generated_documents);
