@@ -234,7 +234,7 @@ _qianbao()
         words='--description --notify-url --out-trade-no --attach' ;;
     'merchant bill')
         case $prev in
-        --type) COMPREPLY=($(compgen -W 'ALL SUCCESS REFUND' -- "$cur")); return ;;
+        --type) COMPREPLY=($(compgen -W 'ALL SUCCESS REFUND FUNDFLOW' -- "$cur")); return ;;
         --output) return ;;
         esac
         words='--type --output' ;;

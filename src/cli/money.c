@@ -211,6 +211,20 @@ int cli_run_card_add(struct cli *cli, const struct cli_args *args)
     return rc;
 }
 
+/* A card's STATUS cell, from the server's usable and unusable_reason: a
+ * card that can no longer move money says why, in words. A server that
+ * does not tell (no usable member) has every card usable. */
+static const char *S_card_status(const json_t *card, char *buf, size_t buf_size)
+{
+    if (!json_is_false(json_object_get(card, "usable")))
+        return "usable";
+    const char *reason = cli_json_str(card, "unusable_reason");
+    if (strcmp(reason, "CARD_HOLDER_MISMATCH") == 0)
+        return "not usable: not in your verified name";
+    snprintf(buf, buf_size, "not usable (%s)", reason[0] != '\0' ? reason : "no reason given");
+    return buf;
+}
+
 int cli_run_card_list(struct cli *cli, const struct cli_args *args)
 {
     char path[512] = "/v1/me/cards";
@@ -222,21 +236,32 @@ int cli_run_card_list(struct cli *cli, const struct cli_args *args)
     if (rc == CLI_EXIT_OK && cli->json) {
         cli_print_body(&res);
     } else if (rc == CLI_EXIT_OK) {
-        static const char *const headers[] = {"ID", "BANK", "CARD", "TYPE", "ADDED"};
+        static const char *const headers[] = {"ID", "BANK", "CARD", "TYPE", "ADDED", "STATUS"};
         struct cli_table table;
-        cli_table_init(&table, headers, 5);
+        cli_table_init(&table, headers, 6);
         size_t index;
         json_t *card;
+        bool mismatch = false;
         json_array_foreach(json_object_get(res.json, "items"), index, card)
         {
-            char last4[32];
+            char last4[32], status[96];
             snprintf(last4, sizeof last4, "****%s", cli_json_str(card, "last4"));
-            const char *row[] = {cli_json_str(card, "id"), cli_json_str(card, "bank"), last4,
-                                 cli_json_str(card, "card_type"), cli_json_str(card, "created_at")};
+            const char *row[] = {cli_json_str(card, "id"),
+                                 cli_json_str(card, "bank"),
+                                 last4,
+                                 cli_json_str(card, "card_type"),
+                                 cli_json_str(card, "created_at"),
+                                 S_card_status(card, status, sizeof status)};
             cli_table_add(&table, row);
+            mismatch = mismatch ||
+                       strcmp(cli_json_str(card, "unusable_reason"), "CARD_HOLDER_MISMATCH") == 0;
         }
         cli_table_print(cli, &table);
         cli_table_release(&table);
+        if (mismatch)
+            cli_hint(cli, "a card not in your verified real name can no longer top up or "
+                          "withdraw: remove it with `qianbao card remove ID` and bind one in your "
+                          "own name");
         cli_next_page_hint(cli, res.json);
     }
     cli_response_release(&res);

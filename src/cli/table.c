@@ -165,7 +165,13 @@ static const struct cli_command S_commands[] = {
       {"code", "CODE", false, NULL, "the SMS code of purpose bind_card, when you have it"},
       {"send-code", NULL, false, NULL, "only ask for the SMS code, for a script's first step"}},
      cli_run_card_add},
-    {"card list", "", 0, 0, "list the bound cards, newest first", NULL, {S_LIMIT, S_CURSOR},
+    {"card list", "", 0, 0, "list the bound cards, newest first",
+     "STATUS says whether a card can still move money. A card bound before the wallet's real "
+     "name was verified, in another name, stays listed as not usable: its top-ups and "
+     "withdrawals are refused (CARD_HOLDER_MISMATCH). Remove it with `qianbao card remove ID` "
+     "and bind a card in your own name. With --json each card carries usable and "
+     "unusable_reason as the server answers them.",
+     {S_LIMIT, S_CURSOR},
      cli_run_card_list},
     {"card remove", "ID", 1, 1, "unbind a card",
      "The card is no longer listed nor usable; payments made with it still show it. It may be "
@@ -338,14 +344,20 @@ static const struct cli_command S_commands[] = {
     {"merchant order h5", "AMOUNT", 1, 1, "create a mobile-web order and show its h5_url",
      S_ORDER_HELP " On a terminal the h5_url is drawn as a QR code too, to open it on a phone.",
      S_ORDER_OPTIONS, cli_run_merchant_order_h5},
-    {"merchant bill", "YYYY-MM-DD", 1, 1, "download a day's trade bill and check its SHA-1",
+    {"merchant bill", "YYYY-MM-DD", 1, 1,
+     "download and check a day's trade or fund-flow bill",
      "Asks for the bill of one Asia/Shanghai day (GET /v3/bill/tradebill), downloads it from "
      "the link answered and checks the file's SHA-1 against the one answered before writing "
      "it. The bill is WeChat's CSV: every field prefixed with a backtick, amounts in yuan. A "
      "day is served once it has ended, for three months; a day without trades has no bill "
-     "(NO_STATEMENT_EXIST).",
-     {{"type", "TYPE", false, "ALL SUCCESS REFUND",
-       "ALL (default), SUCCESS (payments) or REFUND (refunds)"},
+     "(NO_STATEMENT_EXIST).\n\n"
+     "--type FUNDFLOW asks for the fund-flow bill instead (GET /v3/bill/fundflowbill, the "
+     "BASIC account): every movement of the merchant's balance that day, payments, fees, "
+     "refunds and withdrawals, with the balance after each; it is downloaded and checked the "
+     "same way. A day the balance did not move has no fund-flow bill.",
+     {{"type", "TYPE", false, "ALL SUCCESS REFUND FUNDFLOW",
+       "ALL (default), SUCCESS (payments) or REFUND (refunds) of the trade bill, or FUNDFLOW "
+       "(the fund-flow bill)"},
       {"output", "FILE", false, NULL, "write the bill to FILE instead of standard output"}},
      cli_run_merchant_bill},
     {"merchant analytics", "", 0, 0, "show a merchant's sales by day and hour",

@@ -643,6 +643,10 @@ static bool S_bill_sha1(struct http_request *req, enum merchant_bill_type type, 
     EVP_MD_CTX_free(ctx);
     if (replied)
         return false;
+    if (err == QB_E_NO_STATEMENT_EXIST && type == MERCHANT_BILL_FUNDFLOW) {
+        http_reply_error_message(req, err, "no bill: the merchant's account did not move that day");
+        return false;
+    }
     if (err != QB_OK) {
         http_reply_error(req, err);
         return false;

@@ -26,6 +26,7 @@
 #include "base/crypto.h"
 #include "merchant/bill.h"
 #include "merchant/order.h"
+#include "merchant/refund.h"
 #include "wallet/wallet.h"
 
 #define S_DAY_MS (INT64_C(24) * 60 * 60 * 1000)
@@ -551,13 +552,29 @@ static const char S_flow_summary_header[] = "资金流水总笔数,收入笔数,
 
 #define S_FLOW_BATCH 32 /* entries per ledger_history_read */
 
+/* The ids a line of entry e names, as WeChat's fund flow has them: the
+ * business number (微信支付业务单号: the order's transaction_id for a
+ * payment and its fee, the refund's refund_id for a refund and the fee
+ * it gives back, the withdrawal's id for a withdrawal), the remark (备注:
+ * a refund's reason) and the voucher number (业务凭证号: the business
+ * number again, or "REF" and the order's transaction_id for a refund or a
+ * reversal, as WeChat writes it). */
+struct S_flow_ids {
+    char business[LEDGER_REF_SIZE_MAX]; /* holds a refund_id, a transaction_id or a ref */
+    char remark[MERCHANT_REASON_SIZE_MAX];
+    char voucher[3 + LEDGER_REF_SIZE_MAX];
+};
+_Static_assert(LEDGER_REF_SIZE_MAX >= MERCHANT_REFUND_ID_SIZE &&
+                   LEDGER_REF_SIZE_MAX >= MERCHANT_TRANSACTION_ID_SIZE,
+               "a business number fits");
+
 /* One line of the fund flow: amount_minor > 0 moved in (收入) or out (支出)
  * of the account, leaving balance_minor. part numbers the lines of one
  * entry (the flow id is "<entry>-<part>"). */
 static enum qb_error S_flow_line(struct merchant_bill_cursor *c, struct buf *out,
-                                 const struct ledger_entry *e, int part, const char *name,
-                                 const char *type, bool income, int64_t amount_minor,
-                                 int64_t balance_minor)
+                                 const struct ledger_entry *e, const struct S_flow_ids *ids,
+                                 int part, const char *name, const char *type, bool income,
+                                 int64_t amount_minor, int64_t balance_minor)
 {
     QB_ASSERT(amount_minor > 0);
     const struct currency *cny = currency_find("CNY");
@@ -574,12 +591,99 @@ static enum qb_error S_flow_line(struct merchant_bill_cursor *c, struct buf *out
         c->income_count++;
     else
         c->expense_count++;
-    const char *fields[] = {when,   e->ref, flow_id, name, type, income ? "收入" : "支出",
-                            amount, balance, "system", "",  e->ref};
+    const char *fields[] = {
+        when,   ids->business, flow_id,  name,        type,        income ? "收入" : "支出",
+        amount, balance,       "system", ids->remark, ids->voucher};
     enum qb_error err = QB_OK;
     for (size_t i = 0; err == QB_OK && i < QB_ARRAY_COUNT(fields); i++)
         err = S_field(out, i == 0, fields[i]);
     return err == QB_OK ? buf_append(out, "\r\n", 2) : err;
+}
+
+/* The ids of a payment's or a reversal's entry: both name the payment id
+ * of the order's payment (ref), whose payments row gives the time it was
+ * paid, which finds the order through orders_paid (mchid, success_at_ms):
+ * a point read on the index, no scan. The time is matched as a closed
+ * range: beside the partial index's "success_at_ms > 0", SQLite (3.40)
+ * seeks an "=" by the "> 0" alone and scans the merchant's every paid
+ * order (EXPLAIN QUERY PLAN: success_at_ms>?), where ">= AND <=" seeks
+ * both bounds. QB_E_INTERNAL when no order of the merchant was paid by it
+ * (no writer makes such an entry). */
+static enum qb_error S_flow_order_ids(const struct merchant_bill_cursor *c, struct store *reader,
+                                      const struct ledger_entry *e, bool reversal,
+                                      struct S_flow_ids *ids)
+{
+    struct store_stmt *st = NULL;
+    if (store_prepare(reader,
+                      "SELECT o.transaction_id FROM payments p JOIN orders o"
+                      " ON o.mchid = $1 AND o.success_at_ms >= p.created_at_ms"
+                      " AND o.success_at_ms <= p.created_at_ms AND o.success_at_ms > 0"
+                      " AND o.payment_id = p.id"
+                      " WHERE p.id = $2",
+                      &st) != QB_OK)
+        return QB_E_STORAGE;
+    char transaction_id[MERCHANT_TRANSACTION_ID_SIZE] = "";
+    enum qb_error err = store_bind_text(st, 1, c->mchid, strlen(c->mchid));
+    if (err == QB_OK)
+        err = store_bind_text(st, 2, e->ref, strlen(e->ref));
+    if (err == QB_OK) {
+        int rc = store_step(st);
+        if (rc == STORE_STEP_ROW)
+            store_column_text_copy(st, 0, transaction_id, sizeof transaction_id);
+        err = rc == STORE_STEP_ROW ? QB_OK : rc == STORE_STEP_DONE ? QB_E_INTERNAL : QB_E_STORAGE;
+    } else {
+        err = QB_E_STORAGE;
+    }
+    store_finalize(st);
+    if (err == QB_OK && transaction_id[0] == '\0')
+        err = QB_E_INTERNAL;
+    if (err != QB_OK)
+        return err;
+    snprintf(ids->business, sizeof ids->business, "%s", transaction_id);
+    ids->remark[0] = '\0';
+    snprintf(ids->voucher, sizeof ids->voucher, "%s%s", reversal ? "REF" : "", transaction_id);
+    return QB_OK;
+}
+
+/* The ids of a refund's entry: ref is the refund's payment id, whose
+ * payments row gives the time it succeeded, which finds the refund
+ * through refunds_success (mchid, success_at_ms). */
+static enum qb_error S_flow_refund_ids(const struct merchant_bill_cursor *c, struct store *reader,
+                                       const struct ledger_entry *e, struct S_flow_ids *ids)
+{
+    struct store_stmt *st = NULL;
+    if (store_prepare(reader,
+                      "SELECT r.refund_id, r.transaction_id, r.reason FROM payments p"
+                      " JOIN refunds r ON r.mchid = $1 AND r.success_at_ms >= p.created_at_ms"
+                      " AND r.success_at_ms <= p.created_at_ms AND r.success_at_ms > 0"
+                      " AND r.payment_id = p.id"
+                      " WHERE p.id = $2",
+                      &st) != QB_OK)
+        return QB_E_STORAGE;
+    char refund_id[MERCHANT_REFUND_ID_SIZE] = "";
+    char transaction_id[MERCHANT_TRANSACTION_ID_SIZE] = "";
+    enum qb_error err = store_bind_text(st, 1, c->mchid, strlen(c->mchid));
+    if (err == QB_OK)
+        err = store_bind_text(st, 2, e->ref, strlen(e->ref));
+    if (err == QB_OK) {
+        int rc = store_step(st);
+        if (rc == STORE_STEP_ROW) {
+            store_column_text_copy(st, 0, refund_id, sizeof refund_id);
+            store_column_text_copy(st, 1, transaction_id, sizeof transaction_id);
+            store_column_text_copy(st, 2, ids->remark, sizeof ids->remark);
+        }
+        err = rc == STORE_STEP_ROW ? QB_OK : rc == STORE_STEP_DONE ? QB_E_INTERNAL : QB_E_STORAGE;
+    } else {
+        err = QB_E_STORAGE;
+    }
+    store_finalize(st);
+    if (err == QB_OK && (refund_id[0] == '\0' || transaction_id[0] == '\0'))
+        err = QB_E_INTERNAL;
+    if (err != QB_OK)
+        return err;
+    snprintf(ids->business, sizeof ids->business, "%s", refund_id);
+    snprintf(ids->voucher, sizeof ids->voucher, "REF%s", transaction_id);
+    return QB_OK;
 }
 
 /* The amount and fee of withdrawal payment_id, from its payments row. */
@@ -610,7 +714,9 @@ static enum qb_error S_flow_withdrawal(struct store *reader, const char *payment
  * the entry's debits) comes in, the fee goes out. A refund or reversal
  * the other way: the refund goes out, the fee given back comes in. A
  * withdrawal's capture takes amount + fee: the amount to the card and
- * the fee, from its payments row. */
+ * the fee, from its payments row. Each line names its ids (S_flow_ids):
+ * the payments and refunds are found by their index on the merchant and
+ * the time, one point read per entry. */
 static enum qb_error S_flow_entry(struct merchant_bill_cursor *c, struct store *reader,
                                   const struct ledger_entry *e, struct buf *out)
 {
@@ -627,13 +733,21 @@ static enum qb_error S_flow_entry(struct merchant_bill_cursor *c, struct store *
         if (!ok)
             return QB_E_OVERFLOW;
     }
+    /* A withdrawal's and any other movement's id is the entry's ref. */
+    struct S_flow_ids ids;
+    memset(&ids, 0, sizeof ids);
+    snprintf(ids.business, sizeof ids.business, "%s", e->ref);
+    snprintf(ids.voucher, sizeof ids.voucher, "%s", e->ref);
     if (e->code == WALLET_CODE_ORDER_PAYMENT && amount > 0) {
         int64_t fee = debits - amount;
         if (fee < 0)
             return QB_E_INTERNAL;
-        enum qb_error err = S_flow_line(c, out, e, 1, "交易", "交易", true, debits, after + fee);
+        enum qb_error err = S_flow_order_ids(c, reader, e, false, &ids);
+        if (err == QB_OK)
+            err = S_flow_line(c, out, e, &ids, 1, "交易", "交易", true, debits, after + fee);
         if (err == QB_OK && fee > 0)
-            err = S_flow_line(c, out, e, 2, "扣除交易手续费", "扣除交易手续费", false, fee, after);
+            err = S_flow_line(c, out, e, &ids, 2, "扣除交易手续费", "扣除交易手续费", false, fee,
+                              after);
         return err;
     }
     if ((e->code == WALLET_CODE_ORDER_REFUND || e->code == WALLET_CODE_ORDER_REVERSAL) &&
@@ -641,12 +755,15 @@ static enum qb_error S_flow_entry(struct merchant_bill_cursor *c, struct store *
         int64_t fee_back = credits + amount;
         if (fee_back < 0)
             return QB_E_INTERNAL;
-        const char *name = e->code == WALLET_CODE_ORDER_REFUND ? "退款" : "撤销";
-        enum qb_error err = S_flow_line(c, out, e, 1, name, "退款", false, credits,
-                                        after - fee_back);
+        bool refund = e->code == WALLET_CODE_ORDER_REFUND;
+        enum qb_error err = refund ? S_flow_refund_ids(c, reader, e, &ids)
+                                   : S_flow_order_ids(c, reader, e, true, &ids);
+        if (err == QB_OK)
+            err = S_flow_line(c, out, e, &ids, 1, refund ? "退款" : "撤销", "退款", false, credits,
+                              after - fee_back);
         if (err == QB_OK && fee_back > 0)
-            err = S_flow_line(c, out, e, 2, "退还交易手续费", "退还交易手续费", true, fee_back,
-                              after);
+            err = S_flow_line(c, out, e, &ids, 2, "退还交易手续费", "退还交易手续费", true,
+                              fee_back, after);
         return err;
     }
     if (e->code == WALLET_CODE_WITHDRAWAL && amount < 0) {
@@ -655,15 +772,62 @@ static enum qb_error S_flow_entry(struct merchant_bill_cursor *c, struct store *
         if (err != QB_OK && err != QB_E_NOT_FOUND)
             return err;
         if (err == QB_OK && paid > 0 && fee >= 0 && paid + fee == -amount) {
-            err = S_flow_line(c, out, e, 1, "提现", "提现", false, paid, after + fee);
+            err = S_flow_line(c, out, e, &ids, 1, "提现", "提现", false, paid, after + fee);
             if (err == QB_OK && fee > 0)
-                err = S_flow_line(c, out, e, 2, "提现手续费", "提现手续费", false, fee, after);
+                err =
+                    S_flow_line(c, out, e, &ids, 2, "提现手续费", "提现手续费", false, fee, after);
             return err;
         }
-        return S_flow_line(c, out, e, 1, "提现", "提现", false, -amount, after);
+        return S_flow_line(c, out, e, &ids, 1, "提现", "提现", false, -amount, after);
     }
-    return amount > 0 ? S_flow_line(c, out, e, 1, "其他", "其他", true, amount, after)
-                      : S_flow_line(c, out, e, 1, "其他", "其他", false, -amount, after);
+    return amount > 0 ? S_flow_line(c, out, e, &ids, 1, "其他", "其他", true, amount, after)
+                      : S_flow_line(c, out, e, &ids, 1, "其他", "其他", false, -amount, after);
+}
+
+/* Where the walk back to the day starts: the head, or an entry of the
+ * account closer to the day when one is known. The chain has no index by
+ * time, so a walk from the head reads every entry of the account made
+ * since the day (up to three months of a busy merchant's payments). The
+ * merchant's first payment and first refund at or after the day's end
+ * are each found by one read of their index (orders_paid, refunds_success
+ * on (mchid, success_at_ms)); the older of the two, when it moved this
+ * account (a payment whose fee was not the whole amount, a refund not
+ * paid wholly out of the fee given back), is on the chain and after
+ * every entry of the day, so the walk from it reads the day's entries,
+ * and only the other movements (withdrawals) between the day's end and
+ * that one. */
+static enum qb_error S_flow_start(const struct merchant_bill_cursor *c, struct store *reader,
+                                  int64_t *start)
+{
+    static const char sql[] =
+        "SELECT min(entry_id) FROM ("
+        "SELECT * FROM (SELECT entry_id FROM orders WHERE mchid = $1 AND success_at_ms >= $2"
+        " AND success_at_ms > 0 AND fee_minor < total_minor ORDER BY success_at_ms LIMIT 1)"
+        " UNION ALL "
+        "SELECT * FROM (SELECT entry_id FROM refunds WHERE mchid = $1 AND success_at_ms >= $2"
+        " AND success_at_ms > 0 AND refund_minor > fee_refund_minor ORDER BY success_at_ms"
+        " LIMIT 1))";
+    *start = c->head_entry_id;
+    struct store_stmt *st = NULL;
+    if (store_prepare(reader, sql, &st) != QB_OK)
+        return QB_E_STORAGE;
+    enum qb_error err = store_bind_text(st, 1, c->mchid, strlen(c->mchid));
+    if (err == QB_OK)
+        err = store_bind_int64(st, 2, c->end_ms);
+    if (err == QB_OK) {
+        int rc = store_step(st);
+        if (rc == STORE_STEP_ROW) {
+            int64_t anchor = store_column_int64(st, 0); /* 0 for NULL: none */
+            if (anchor > 0 && anchor < *start)
+                *start = anchor;
+        } else {
+            err = QB_E_STORAGE;
+        }
+    } else {
+        err = QB_E_STORAGE;
+    }
+    store_finalize(st);
+    return err;
 }
 
 /* The first pass: walks back from the head to the day's first entry and
@@ -672,14 +836,17 @@ static enum qb_error S_flow_entry(struct merchant_bill_cursor *c, struct store *
 static enum qb_error S_flow_plan(struct merchant_bill_cursor *c, struct store *reader,
                                  struct ledger_entry *batch)
 {
-    int64_t next = c->head_entry_id;
+    int64_t next = 0;
+    enum qb_error err = S_flow_start(c, reader, &next);
+    if (err != QB_OK)
+        return err;
     while (next > 0) {
         size_t count = 0;
         int64_t after = 0;
-        enum qb_error err =
-            ledger_history_read(reader, c->account_id, next, S_FLOW_BATCH, batch, &count, &after);
+        err = ledger_history_read(reader, c->account_id, next, S_FLOW_BATCH, batch, &count, &after);
         if (err != QB_OK)
             return err == QB_E_PARAM ? QB_E_INTERNAL : err;
+        c->walked += (int64_t)count;
         for (size_t i = 0; i < count; i++) {
             const struct ledger_entry *e = &batch[i];
             if (e->created_at_ms >= c->end_ms)
@@ -754,6 +921,7 @@ static enum qb_error S_flow_next(struct merchant_bill_cursor *c, struct store *r
                                       &count, &after);
             if (err == QB_E_PARAM)
                 err = QB_E_INTERNAL;
+            c->walked += (int64_t)count;
             have += count;
             next = count > 0 ? after : 0;
         }

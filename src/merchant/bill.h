@@ -25,15 +25,24 @@
  * The fund-flow bill (MERCHANT_BILL_FUNDFLOW, account_type BASIC) is the
  * day's movements of the merchant's settlement account, read from the
  * ledger: the walk back along the account's chain (ledger_history_read)
- * from its newest entry, given by the caller from a ledger_account_view
- * (head_entry_id), to the day. A first pass over the day notes every
- * MERCHANT_BILL_PAGE_ROWS-th entry (at most MERCHANT_FUNDFLOW_PAGES_MAX
- * pages: a bigger day is QB_E_TOO_LARGE); each piece then reads one page
- * from its note and writes it oldest first. Every posting that changed the
+ * to the day, from its newest entry, given by the caller from a
+ * ledger_account_view (head_entry_id), or, when it is older, from the
+ * merchant's first payment or refund after the day, which their indexes
+ * on (mchid, success_at_ms) find in one read each: the walk reads the
+ * day's entries, not every one since (bill.c, S_flow_start). A first
+ * pass over the day notes every MERCHANT_BILL_PAGE_ROWS-th entry (at most
+ * MERCHANT_FUNDFLOW_PAGES_MAX pages: a bigger day is QB_E_TOO_LARGE);
+ * each piece then reads one page from its note and writes it oldest
+ * first. Every posting that changed the
  * balance is a line with the balance after it (账户结余); a payment's fee,
  * taken in the same entry, is a line of its own (收入 the order's amount,
  * 支出 the fee), as are a refund's fee given back and a withdrawal's fee.
- * Holds and their release change no balance and are no line.
+ * Holds and their release change no balance and are no line. Each line
+ * names the movement as WeChat does: 微信支付业务单号 the order's
+ * transaction_id (a payment and its fee; a reversal), the refund_id (a
+ * refund and the fee it gives back) or the withdrawal's id; 业务凭证号 the
+ * same, or "REF" and the order's transaction_id for a refund or reversal;
+ * 备注 a refund's reason.
  *
  * Must never: show a user id (only the order's openid), hold more than one
  * page of rows in memory, write more than an out buffer's cap.
@@ -108,6 +117,7 @@ struct merchant_bill_cursor {
     bool planned;
     size_t page_count, page_next;
     int64_t day_entries;
+    int64_t walked; /* entries the walk read, both passes: the cost of the bill */
     int64_t pages[MERCHANT_FUNDFLOW_PAGES_MAX];
     int64_t income_count, income_minor, expense_count, expense_minor;
     bool started; /* the header is written */

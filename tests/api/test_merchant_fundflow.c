@@ -83,9 +83,11 @@ static void S_bill(const struct mh_merchant *m, const char *query, struct client
     ASSERT_EQ_INT(S_call(m, download, file), 200);
 }
 
-/* The merchant's own movements, one per line: 业务名称, 收支类型, 收支金额, 账户结余. */
+/* The merchant's own movements, one per line: 业务名称, 收支类型, 收支金额, 账户结余, and the
+ * ids WeChat names: 微信支付业务单号, 备注, 业务凭证号. */
 struct S_line {
     const char *name, *direction, *amount, *balance;
+    const char *business, *remark, *voucher;
 };
 
 /* Checks one data line of the file against want: eleven fields, each with
@@ -109,13 +111,14 @@ static void S_line_check(const char *line, const char *date, const struct S_line
     for (size_t i = 0; i < count; i++)
         ASSERT(fields[i][0] == '`');
     ASSERT(strncmp(fields[0] + 1, date, 10) == 0);
-    ASSERT(strncmp(fields[1] + 1, "p_", 2) == 0); /* the movement's payment id */
+    ASSERT_EQ_STR(fields[1] + 1, want->business);
     ASSERT_EQ_STR(fields[3] + 1, want->name);
     ASSERT_EQ_STR(fields[5] + 1, want->direction);
     ASSERT_EQ_STR(fields[6] + 1, want->amount);
     ASSERT_EQ_STR(fields[7] + 1, want->balance);
     ASSERT_EQ_STR(fields[8] + 1, "system");
-    ASSERT_EQ_STR(fields[10], fields[1]);
+    ASSERT_EQ_STR(fields[9] + 1, want->remark);
+    ASSERT_EQ_STR(fields[10] + 1, want->voucher);
 }
 
 TEST(the_fund_flow_lists_every_movement_with_its_balance_and_the_summary)
@@ -123,7 +126,10 @@ TEST(the_fund_flow_lists_every_movement_with_its_balance_and_the_summary)
     // Two payments (¥300.00 and ¥200.00 at 0.6 %), a refund of ¥100.00 (¥0.60 of the fee
     // back) and a withdrawal of ¥300.00 (fee ¥0.30) of one merchant, and a payment of another:
     // the day's fund flow lists the first merchant's eight movements in time order with the
-    // balance after each and WeChat's summary, and nothing of the other merchant.
+    // balance after each and WeChat's summary, and nothing of the other merchant. Each line names
+    // the movement as WeChat's bill does: the order's transaction_id for a payment and its fee,
+    // the refund id for a refund and the fee it gives back (its voucher "REF" and the order's
+    // transaction_id, its reason the remark), the withdrawal's id for a withdrawal and its fee.
     struct api_user owner, payer;
     API_MUST(th_user_new(&S_client, S_admin, &owner));
     API_MUST(th_user_new(&S_client, S_admin, &payer));
@@ -132,13 +138,16 @@ TEST(the_fund_flow_lists_every_movement_with_its_balance_and_the_summary)
     struct mh_merchant m, other;
     API_MUST(rh_onboard_owned(&S_client, S_admin, owner.id, &m));
     API_MUST(mh_onboard(&S_client, S_admin, -1, &other));
-    char transaction_id[32];
-    rh_order_paid(&S_client, &m, &payer, "flow-0001", 30000, NULL, transaction_id);
-    rh_order_paid(&S_client, &m, &payer, "flow-0002", 20000, NULL, transaction_id);
+    char transaction_id[32], tx1[32], tx2[32], refund_id[40], ref_tx1[40], withdrawal_id[64];
+    rh_order_paid(&S_client, &m, &payer, "flow-0001", 30000, NULL, tx1);
+    rh_order_paid(&S_client, &m, &payer, "flow-0002", 20000, NULL, tx2);
     rh_order_paid(&S_client, &other, &payer, "flow-0003", 5000, NULL, transaction_id);
     struct client_response res;
     ASSERT_EQ_INT(rh_refund(&S_client, &m, "flow-0001", "R-flow-1", 10000, 30000, NULL, &res),
                   200);
+    snprintf(refund_id, sizeof refund_id, "%s", api_json_str(&res, "refund_id"));
+    ASSERT_EQ_INT(strlen(refund_id), 29);
+    snprintf(ref_tx1, sizeof ref_tx1, "REF%s", tx1);
     client_response_release(&res);
 
     ASSERT_EQ_INT(api_call(&S_client, "GET", "/v1/me/cards", owner.token, NULL, &res), 200);
@@ -158,6 +167,8 @@ TEST(the_fund_flow_lists_every_movement_with_its_balance_and_the_summary)
                   201);
     ASSERT_EQ_STR(api_json_str(&res, "status"), "SUCCESS");
     ASSERT_EQ_INT(api_json_int(&res, "fee", -1), 30);
+    snprintf(withdrawal_id, sizeof withdrawal_id, "%s", api_json_str(&res, "id"));
+    ASSERT(withdrawal_id[0] != '\0');
     client_response_release(&res);
 
     /* Tomorrow, for the daemon. */
@@ -178,15 +189,15 @@ TEST(the_fund_flow_lists_every_movement_with_its_balance_and_the_summary)
     ASSERT(strstr(file.body.data, "`50.00,") == NULL); /* the other merchant's payment */
     ASSERT(strstr(file.body.data, owner.id) == NULL && strstr(file.body.data, payer.id) == NULL);
 
-    static const struct S_line want[] = {
-        {"交易", "收入", "300.00", "300.00"},
-        {"扣除交易手续费", "支出", "1.80", "298.20"},
-        {"交易", "收入", "200.00", "498.20"},
-        {"扣除交易手续费", "支出", "1.20", "497.00"},
-        {"退款", "支出", "100.00", "397.00"},
-        {"退还交易手续费", "收入", "0.60", "397.60"},
-        {"提现", "支出", "300.00", "97.60"},
-        {"提现手续费", "支出", "0.30", "97.30"},
+    const struct S_line want[] = {
+        {"交易", "收入", "300.00", "300.00", tx1, "", tx1},
+        {"扣除交易手续费", "支出", "1.80", "298.20", tx1, "", tx1},
+        {"交易", "收入", "200.00", "498.20", tx2, "", tx2},
+        {"扣除交易手续费", "支出", "1.20", "497.00", tx2, "", tx2},
+        {"退款", "支出", "100.00", "397.00", refund_id, "商品已售完", ref_tx1},
+        {"退还交易手续费", "收入", "0.60", "397.60", refund_id, "商品已售完", ref_tx1},
+        {"提现", "支出", "300.00", "97.60", withdrawal_id, "", withdrawal_id},
+        {"提现手续费", "支出", "0.30", "97.30", withdrawal_id, "", withdrawal_id},
     };
     char *text = malloc(file.body.size + 1);
     memcpy(text, file.body.data, file.body.size);
@@ -233,6 +244,8 @@ TEST(the_fund_flow_lists_every_movement_with_its_balance_and_the_summary)
     snprintf(query, sizeof query, "bill_date=%s", date);
     S_bill(&other, query, &file, hash);
     ASSERT(strstr(file.body.data, "`50.00,`50.00,") != NULL);
+    ASSERT(strstr(file.body.data, transaction_id) != NULL);
+    ASSERT(strstr(file.body.data, tx1) == NULL);
     ASSERT(strstr(file.body.data, "300.00") == NULL);
     ASSERT(strstr(file.body.data, "`2,`1,`50.00,`1,`0.30") != NULL);
     client_response_release(&file);

@@ -1,0 +1,274 @@
+/*
+ * test_fundflow.c — the fund-flow bill (src/merchant/bill.c) on a real
+ * ledger with the manual clock: each line names the movement as WeChat's
+ * bill does (a payment's transaction_id, a refund's refund_id and "REF"
+ * with the order's transaction_id, a reversal's order), and the walk that
+ * finds a day's movements reads that day's entries, not every one the
+ * merchant made since. The file's layout, sums and download are checked
+ * end to end in tests/api/test_merchant_fundflow.c.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "merchant/bill.h"
+#include "merchant/paycode.h"
+#include "merchant/refund.h"
+#include "unit/wallet/transfer_fixture.h"
+
+#define S_LATER_ORDERS 150 /* paid on the days after the bill's day */
+
+struct fx {
+    struct wx *wx;
+    struct merchant m;
+    struct identity_user payer;
+    uint32_t slot;
+    uint8_t seed[PAYCODE_SEED_SIZE];
+    int seq;
+};
+
+static void S_fx_init(struct fx *f)
+{
+    memset(f, 0, sizeof *f);
+    f->wx = wx_new();
+    ASSERT_EQ_INT(wallet_accounts_setup(f->wx->ledger, &f->wx->env), QB_OK);
+    struct merchant_create_cmd c;
+    merchant_create_cmd_init(&c, &f->wx->env);
+    snprintf(c.merchant.mchid, sizeof c.merchant.mchid, "1900009191");
+    snprintf(c.merchant.appid, sizeof c.merchant.appid, "wx0123456789abcdef");
+    snprintf(c.merchant.name, sizeof c.merchant.name, "面馆");
+    snprintf(c.merchant.public_key_pem, sizeof c.merchant.public_key_pem, "unused");
+    snprintf(c.merchant.serial_no, sizeof c.merchant.serial_no, "AB");
+    domain_seal(&f->wx->env, "0123456789abcdefghijABCDEFGHIJ01", 32, c.merchant.apiv3_key_sealed);
+    c.merchant.fee_ppm = 6000;
+    ASSERT_EQ_INT(ledger_execute(f->wx->ledger, &c.cmd), QB_OK);
+    ASSERT_EQ_INT(c.outcome, QB_OK);
+    f->m = c.merchant;
+    ledger_cmd_release(&c.cmd);
+    f->payer = wx_user(f->wx, "小明", true);
+    wx_fund(f->wx, f->payer.account_id, 10000000);
+
+    struct merchant_device_add_cmd d;
+    merchant_device_add_cmd_init(&d, &f->wx->env);
+    snprintf(d.user_id, sizeof d.user_id, "%s", f->payer.id);
+    snprintf(d.name, sizeof d.name, "phone");
+    snprintf(d.payment_password, sizeof d.payment_password, WX_PAY_PASSWORD);
+    ASSERT_EQ_INT(ledger_execute(f->wx->ledger, &d.cmd), QB_OK);
+    ASSERT_EQ_INT(d.outcome, QB_OK);
+    f->slot = d.slot;
+    memcpy(f->seed, d.seed, sizeof f->seed);
+    ledger_cmd_release(&d.cmd);
+}
+
+/* A native order of total, paid by the payer with the payment password. */
+static struct merchant_order S_paid(struct fx *f, int64_t total)
+{
+    struct merchant_order_create_cmd c;
+    merchant_order_create_cmd_init(&c, &f->wx->env);
+    struct merchant_order *o = &c.order;
+    snprintf(o->mchid, sizeof o->mchid, "%s", f->m.mchid);
+    snprintf(o->appid, sizeof o->appid, "%s", f->m.appid);
+    snprintf(o->out_trade_no, sizeof o->out_trade_no, "flow-%06d", ++f->seq);
+    o->trade_type = MERCHANT_TRADE_NATIVE;
+    memset(o->request_hash, f->seq & 0xff, sizeof o->request_hash);
+    snprintf(o->description, sizeof o->description, "牛肉面");
+    snprintf(o->notify_url, sizeof o->notify_url, "https://example.com/notify");
+    o->currency = currency_find("CNY");
+    o->total_minor = total;
+    ASSERT_EQ_INT(ledger_execute(f->wx->ledger, &c.cmd), QB_OK);
+    ASSERT_EQ_INT(c.outcome, QB_OK);
+    struct merchant_order out = c.order;
+    ledger_cmd_release(&c.cmd);
+    struct merchant_order_pay_cmd p;
+    merchant_order_pay_cmd_init(&p, &f->wx->env);
+    snprintf(p.payer_id, sizeof p.payer_id, "%s", f->payer.id);
+    snprintf(p.pay_token, sizeof p.pay_token, "%s", out.pay_token);
+    p.has_payment_password = true;
+    snprintf(p.payment_password, sizeof p.payment_password, "%s", WX_PAY_PASSWORD);
+    ASSERT_EQ_INT(ledger_execute(f->wx->ledger, &p.cmd), QB_OK);
+    ASSERT_EQ_INT(p.outcome, QB_OK);
+    ledger_cmd_release(&p.cmd);
+    char number[MERCHANT_OUT_TRADE_NO_SIZE_MAX];
+    snprintf(number, sizeof number, "%s", out.out_trade_no);
+    ASSERT_EQ_INT(merchant_order_get(f->wx->reader, f->m.mchid, number, NULL, &out), QB_OK);
+    ASSERT_EQ_INT(out.state, MERCHANT_SUCCESS);
+    return out;
+}
+
+/* A payment-code order of total, paid at once (under the password-free
+ * amount), then reversed by the merchant. */
+static struct merchant_order S_reversed(struct fx *f, int64_t total)
+{
+    struct merchant_codepay_cmd c;
+    merchant_codepay_cmd_init(&c, &f->wx->env);
+    struct merchant_order *o = &c.order;
+    snprintf(o->mchid, sizeof o->mchid, "%s", f->m.mchid);
+    snprintf(o->appid, sizeof o->appid, "%s", f->m.appid);
+    snprintf(o->out_trade_no, sizeof o->out_trade_no, "flow-%06d", ++f->seq);
+    snprintf(o->description, sizeof o->description, "水");
+    o->currency = currency_find("CNY");
+    o->total_minor = total;
+    memset(o->request_hash, f->seq & 0xff, sizeof o->request_hash);
+    char code[PAYCODE_TEXT_SIZE];
+    paycode_format(f->seed, paycode_step(clock_now_ms(&f->wx->clock)), f->slot, 0, code);
+    snprintf(c.auth_code, sizeof c.auth_code, "%s", code);
+    ASSERT_EQ_INT(ledger_execute(f->wx->ledger, &c.cmd), QB_OK);
+    ASSERT_EQ_INT(c.outcome, QB_OK);
+    struct merchant_order out = c.order;
+    ledger_cmd_release(&c.cmd);
+    ASSERT_EQ_INT(out.state, MERCHANT_SUCCESS);
+
+    struct merchant_reverse_cmd r;
+    merchant_reverse_cmd_init(&r, &f->wx->env);
+    snprintf(r.mchid, sizeof r.mchid, "%s", f->m.mchid);
+    snprintf(r.out_trade_no, sizeof r.out_trade_no, "%s", out.out_trade_no);
+    ASSERT_EQ_INT(ledger_execute(f->wx->ledger, &r.cmd), QB_OK);
+    ASSERT_EQ_INT(r.outcome, QB_OK);
+    ledger_cmd_release(&r.cmd);
+    return out;
+}
+
+static struct merchant_refund S_refund(struct fx *f, const struct merchant_order *o,
+                                       int64_t refund)
+{
+    struct merchant_refund_create_cmd c;
+    merchant_refund_create_cmd_init(&c, &f->wx->env);
+    struct merchant_refund *r = &c.refund;
+    snprintf(r->mchid, sizeof r->mchid, "%s", f->m.mchid);
+    snprintf(r->out_trade_no, sizeof r->out_trade_no, "%s", o->out_trade_no);
+    snprintf(r->out_refund_no, sizeof r->out_refund_no, "R-%s", o->out_trade_no);
+    snprintf(r->reason, sizeof r->reason, "缺货");
+    memset(r->request_hash, 7, sizeof r->request_hash);
+    r->total_minor = o->total_minor;
+    r->refund_minor = refund;
+    ASSERT_EQ_INT(ledger_execute(f->wx->ledger, &c.cmd), QB_OK);
+    ASSERT_EQ_INT(c.outcome, QB_OK);
+    struct merchant_refund out = c.refund;
+    ledger_cmd_release(&c.cmd);
+    return out;
+}
+
+/* The fund-flow bill of [start_ms, end_ms) into out, from the account's
+ * newest entry as the route reads it; the cursor's count of entries read
+ * into *walked. */
+static enum qb_error S_bill(struct fx *f, int64_t start_ms, int64_t end_ms, struct buf *out,
+                            int64_t *walked)
+{
+    struct ledger_account_view view;
+    ASSERT_EQ_INT(ledger_account_view(f->wx->ledger, f->m.account_id, &view), QB_OK);
+    static struct merchant_bill_cursor c; /* the notes of 1,024 pages: 8 KiB */
+    merchant_bill_cursor_init(&c, &f->m, MERCHANT_BILL_FUNDFLOW, start_ms, end_ms,
+                              view.last_entry_id);
+    enum qb_error err = QB_OK;
+    while (err == QB_OK && !c.done)
+        err = merchant_bill_next(&c, f->wx->reader, out);
+    *walked = c.walked;
+    return err;
+}
+
+/* The line of out whose 业务名称 is name and whose 微信支付业务单号 is
+ * business: its 备注 and 业务凭证号 must be remark and voucher. */
+static void S_line_expect(const struct buf *out, const char *business, const char *name,
+                          const char *remark, const char *voucher)
+{
+    char head[160], tail[200];
+    snprintf(head, sizeof head, ",`%s,`", business);
+    snprintf(tail, sizeof tail, ",`system,`%s,`%s\r\n", remark, voucher);
+    char name_field[64];
+    snprintf(name_field, sizeof name_field, ",`%s,", name);
+    const char *text = (const char *)out->data;
+    for (const char *p = strstr(text, head); p != NULL; p = strstr(p + 1, head)) {
+        const char *end = strstr(p, "\r\n");
+        ASSERT(end != NULL);
+        size_t line = (size_t)(end + 2 - p);
+        char copy[512];
+        ASSERT(line < sizeof copy);
+        memcpy(copy, p, line);
+        copy[line] = '\0';
+        if (strstr(copy, name_field) != NULL) {
+            ASSERT(strstr(copy, tail) != NULL);
+            return;
+        }
+    }
+    TEST_FAIL_("no line \"%s\" of %s in the bill", name, business);
+}
+
+TEST(each_line_names_the_order_refund_or_reversal_as_wechat_does)
+{
+    // A payment and its fee name the order's transaction_id; a refund and the fee it gives back
+    // name the refund's refund_id, its reason and "REF" with the order's transaction_id; a
+    // reversed payment-code order names its transaction_id, with "REF" on the voucher. No line
+    // names the ledger's payment ids.
+    struct fx f;
+    S_fx_init(&f);
+    int64_t day_ms = (clock_now_ms(&f.wx->clock) + 8 * WX_HOUR_MS) / WX_DAY_MS;
+    int64_t start_ms = (day_ms + 1) * WX_DAY_MS - 8 * WX_HOUR_MS, end_ms = start_ms + WX_DAY_MS;
+    wx_clock_to(f.wx, start_ms + 10 * WX_HOUR_MS);
+    struct merchant_order paid = S_paid(&f, 30000);
+    struct merchant_refund refund = S_refund(&f, &paid, 10000);
+    struct merchant_order reversed = S_reversed(&f, 1000);
+    wx_clock_to(f.wx, end_ms + WX_HOUR_MS);
+
+    struct buf out;
+    buf_init(&out, MERCHANT_BILL_PIECE_SIZE_MAX);
+    int64_t walked = 0;
+    ASSERT_EQ_INT(S_bill(&f, start_ms, end_ms, &out, &walked), QB_OK);
+    ASSERT_EQ_INT(buf_append(&out, "", 1), QB_OK); /* a C string */
+    char ref[40];
+    snprintf(ref, sizeof ref, "REF%s", paid.transaction_id);
+    S_line_expect(&out, paid.transaction_id, "交易", "", paid.transaction_id);
+    S_line_expect(&out, paid.transaction_id, "扣除交易手续费", "", paid.transaction_id);
+    S_line_expect(&out, refund.refund_id, "退款", "缺货", ref);
+    S_line_expect(&out, refund.refund_id, "退还交易手续费", "缺货", ref);
+    snprintf(ref, sizeof ref, "REF%s", reversed.transaction_id);
+    S_line_expect(&out, reversed.transaction_id, "交易", "", reversed.transaction_id);
+    S_line_expect(&out, reversed.transaction_id, "撤销", "", ref);
+    ASSERT(strstr((const char *)out.data, "`p_") == NULL);
+    buf_release(&out);
+    wx_free(f.wx);
+}
+
+TEST(a_day_long_ago_reads_that_day_not_every_entry_since)
+{
+    // A day with three entries of the merchant's account, then 150 payments on the days after:
+    // the bill of that day reads about its own entries (each twice, one batch past its start),
+    // not the 150 made since; and it is the same bill as the day's alone.
+    struct fx f;
+    S_fx_init(&f);
+    int64_t day_ms = (clock_now_ms(&f.wx->clock) + 8 * WX_HOUR_MS) / WX_DAY_MS;
+    int64_t start_ms = (day_ms + 1) * WX_DAY_MS - 8 * WX_HOUR_MS, end_ms = start_ms + WX_DAY_MS;
+    wx_clock_to(f.wx, start_ms + 10 * WX_HOUR_MS);
+    struct merchant_order first = S_paid(&f, 30000);
+    S_paid(&f, 20000);
+    S_refund(&f, &first, 5000);
+    wx_clock_to(f.wx, end_ms + WX_HOUR_MS);
+
+    struct buf alone;
+    buf_init(&alone, MERCHANT_BILL_PIECE_SIZE_MAX);
+    int64_t walked_alone = 0;
+    ASSERT_EQ_INT(S_bill(&f, start_ms, end_ms, &alone, &walked_alone), QB_OK);
+    ASSERT_EQ_INT(walked_alone, 2 * 3);
+
+    for (int i = 0; i < S_LATER_ORDERS; i++) {
+        if (i % 50 == 0)
+            wx_clock_to(f.wx, end_ms + (i / 50) * WX_DAY_MS + 2 * WX_HOUR_MS);
+        S_paid(&f, 100 + i);
+    }
+    struct buf out;
+    buf_init(&out, MERCHANT_BILL_PIECE_SIZE_MAX);
+    int64_t walked = 0;
+    ASSERT_EQ_INT(S_bill(&f, start_ms, end_ms, &out, &walked), QB_OK);
+    ASSERT(walked >= 2 * 3 + 1);  /* the day's entries twice and the payment after them */
+    ASSERT(walked <= 2 * 3 + 32); /* at most one batch of the walk past the day */
+    ASSERT_EQ_INT(out.size, alone.size);
+    ASSERT(memcmp(out.data, alone.data, out.size) == 0);
+    buf_release(&alone);
+    buf_release(&out);
+    wx_free(f.wx);
+}
+
+int main(void)
+{
+    RUN(each_line_names_the_order_refund_or_reversal_as_wechat_does);
+    RUN(a_day_long_ago_reads_that_day_not_every_entry_since);
+    return test_summary();
+}
