@@ -61,7 +61,7 @@ enum qb_error merchant_txn_order_settle(struct ledger_txn *txn, const struct dom
     /* Step 3: the entry, the payment row and the order. */
     struct wallet_payment p;
     memset(&p, 0, sizeof p);
-    id_new(env->rand, "p", p.id, sizeof p.id);
+    id_new_ordered(env->rand, now_ms, "p", p.id, sizeof p.id); /* grows its index at the end */
     p.kind = WALLET_ORDER_PAYMENT;
     snprintf(p.user_id, sizeof p.user_id, "%s", payer->id);
     snprintf(p.counterparty_id, sizeof p.counterparty_id, "%s", m->mchid);

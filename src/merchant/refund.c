@@ -276,7 +276,7 @@ static enum qb_error S_create_run(struct ledger_txn *txn, struct ledger_cmd *cmd
     /* The entry and the payer's payment row. */
     struct wallet_payment p;
     memset(&p, 0, sizeof p);
-    id_new(env->rand, "p", p.id, sizeof p.id);
+    id_new_ordered(env->rand, now_ms, "p", p.id, sizeof p.id); /* grows its index at the end */
     p.kind = WALLET_ORDER_REFUND;
     snprintf(p.user_id, sizeof p.user_id, "%s", payer.id);
     snprintf(p.counterparty_id, sizeof p.counterparty_id, "%s", m.mchid);
