@@ -11,7 +11,7 @@
 
 #include "merchant/paycode.h"
 #include "store/pool.h"
-#include "unit/wallet/transfer_fixture.h"
+#include "unit/merchant/merchant_fixture.h"
 
 struct fx {
     struct wx *wx;
@@ -28,34 +28,10 @@ static void S_fx_init(struct fx *f)
     memset(f, 0, sizeof *f);
     f->wx = wx_new();
     ASSERT_EQ_INT(wallet_accounts_setup(f->wx->ledger, &f->wx->env), QB_OK);
-    struct merchant_create_cmd c;
-    merchant_create_cmd_init(&c, &f->wx->env);
-    snprintf(c.merchant.mchid, sizeof c.merchant.mchid, "1900009191");
-    snprintf(c.merchant.appid, sizeof c.merchant.appid, "wx0123456789abcdef");
-    snprintf(c.merchant.name, sizeof c.merchant.name, "便利店");
-    snprintf(c.merchant.public_key_pem, sizeof c.merchant.public_key_pem, "unused");
-    snprintf(c.merchant.serial_no, sizeof c.merchant.serial_no, "AB");
-    domain_seal(&f->wx->env, "0123456789abcdefghijABCDEFGHIJ01", 32, c.merchant.apiv3_key_sealed);
-    c.merchant.fee_ppm = 6000;
-    ASSERT_EQ_INT(ledger_execute(f->wx->ledger, &c.cmd), QB_OK);
-    ASSERT_EQ_INT(c.outcome, QB_OK);
-    f->m = c.merchant;
-    ledger_cmd_release(&c.cmd);
+    f->m = mx_merchant(f->wx, "1900009191", "wx0123456789abcdef", "便利店", 6000);
     f->payer = wx_user(f->wx, "小明", true);
     wx_fund(f->wx, f->payer.account_id, 100000);
-
-    struct merchant_device_add_cmd d;
-    merchant_device_add_cmd_init(&d, &f->wx->env);
-    snprintf(d.user_id, sizeof d.user_id, "%s", f->payer.id);
-    snprintf(d.name, sizeof d.name, "phone");
-    snprintf(d.payment_password, sizeof d.payment_password, WX_PAY_PASSWORD);
-    ASSERT_EQ_INT(ledger_execute(f->wx->ledger, &d.cmd), QB_OK);
-    ASSERT_EQ_INT(d.cmd.result, QB_OK);
-    ASSERT_EQ_INT(d.outcome, QB_OK);
-    snprintf(f->device_id, sizeof f->device_id, "%s", d.device_id);
-    f->slot = d.slot;
-    memcpy(f->seed, d.seed, sizeof f->seed);
-    ledger_cmd_release(&d.cmd);
+    mx_paycode_device(f->wx, &f->payer, f->device_id, &f->slot, f->seed);
 }
 
 /* Submits the code of (step, counter) for total; answers the stored status

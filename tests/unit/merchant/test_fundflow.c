@@ -13,7 +13,7 @@
 #include "merchant/bill.h"
 #include "merchant/paycode.h"
 #include "merchant/refund.h"
-#include "unit/wallet/transfer_fixture.h"
+#include "unit/merchant/merchant_fixture.h"
 
 #define S_LATER_ORDERS 150 /* paid on the days after the bill's day */
 
@@ -31,64 +31,20 @@ static void S_fx_init(struct fx *f)
     memset(f, 0, sizeof *f);
     f->wx = wx_new();
     ASSERT_EQ_INT(wallet_accounts_setup(f->wx->ledger, &f->wx->env), QB_OK);
-    struct merchant_create_cmd c;
-    merchant_create_cmd_init(&c, &f->wx->env);
-    snprintf(c.merchant.mchid, sizeof c.merchant.mchid, "1900009191");
-    snprintf(c.merchant.appid, sizeof c.merchant.appid, "wx0123456789abcdef");
-    snprintf(c.merchant.name, sizeof c.merchant.name, "面馆");
-    snprintf(c.merchant.public_key_pem, sizeof c.merchant.public_key_pem, "unused");
-    snprintf(c.merchant.serial_no, sizeof c.merchant.serial_no, "AB");
-    domain_seal(&f->wx->env, "0123456789abcdefghijABCDEFGHIJ01", 32, c.merchant.apiv3_key_sealed);
-    c.merchant.fee_ppm = 6000;
-    ASSERT_EQ_INT(ledger_execute(f->wx->ledger, &c.cmd), QB_OK);
-    ASSERT_EQ_INT(c.outcome, QB_OK);
-    f->m = c.merchant;
-    ledger_cmd_release(&c.cmd);
+    f->m = mx_merchant(f->wx, "1900009191", "wx0123456789abcdef", "面馆", 6000);
     f->payer = wx_user(f->wx, "小明", true);
     wx_fund(f->wx, f->payer.account_id, 10000000);
-
-    struct merchant_device_add_cmd d;
-    merchant_device_add_cmd_init(&d, &f->wx->env);
-    snprintf(d.user_id, sizeof d.user_id, "%s", f->payer.id);
-    snprintf(d.name, sizeof d.name, "phone");
-    snprintf(d.payment_password, sizeof d.payment_password, WX_PAY_PASSWORD);
-    ASSERT_EQ_INT(ledger_execute(f->wx->ledger, &d.cmd), QB_OK);
-    ASSERT_EQ_INT(d.outcome, QB_OK);
-    f->slot = d.slot;
-    memcpy(f->seed, d.seed, sizeof f->seed);
-    ledger_cmd_release(&d.cmd);
+    mx_paycode_device(f->wx, &f->payer, NULL, &f->slot, f->seed);
 }
 
 /* A native order of total, paid by the payer with the payment password. */
 static struct merchant_order S_paid(struct fx *f, int64_t total)
 {
-    struct merchant_order_create_cmd c;
-    merchant_order_create_cmd_init(&c, &f->wx->env);
-    struct merchant_order *o = &c.order;
-    snprintf(o->mchid, sizeof o->mchid, "%s", f->m.mchid);
-    snprintf(o->appid, sizeof o->appid, "%s", f->m.appid);
-    snprintf(o->out_trade_no, sizeof o->out_trade_no, "flow-%06d", ++f->seq);
-    o->trade_type = MERCHANT_TRADE_NATIVE;
-    memset(o->request_hash, f->seq & 0xff, sizeof o->request_hash);
-    snprintf(o->description, sizeof o->description, "牛肉面");
-    snprintf(o->notify_url, sizeof o->notify_url, "https://example.com/notify");
-    o->currency = currency_find("CNY");
-    o->total_minor = total;
-    ASSERT_EQ_INT(ledger_execute(f->wx->ledger, &c.cmd), QB_OK);
-    ASSERT_EQ_INT(c.outcome, QB_OK);
-    struct merchant_order out = c.order;
-    ledger_cmd_release(&c.cmd);
-    struct merchant_order_pay_cmd p;
-    merchant_order_pay_cmd_init(&p, &f->wx->env);
-    snprintf(p.payer_id, sizeof p.payer_id, "%s", f->payer.id);
-    snprintf(p.pay_token, sizeof p.pay_token, "%s", out.pay_token);
-    p.has_payment_password = true;
-    snprintf(p.payment_password, sizeof p.payment_password, "%s", WX_PAY_PASSWORD);
-    ASSERT_EQ_INT(ledger_execute(f->wx->ledger, &p.cmd), QB_OK);
-    ASSERT_EQ_INT(p.outcome, QB_OK);
-    ledger_cmd_release(&p.cmd);
     char number[MERCHANT_OUT_TRADE_NO_SIZE_MAX];
-    snprintf(number, sizeof number, "%s", out.out_trade_no);
+    snprintf(number, sizeof number, "flow-%06d", ++f->seq);
+    struct merchant_order out =
+        mx_native_order(f->wx, &f->m, number, total, (uint8_t)(f->seq & 0xff));
+    mx_order_pay(f->wx, &f->payer, out.pay_token);
     ASSERT_EQ_INT(merchant_order_get(f->wx->reader, f->m.mchid, number, NULL, &out), QB_OK);
     ASSERT_EQ_INT(out.state, MERCHANT_SUCCESS);
     return out;

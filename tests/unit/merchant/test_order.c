@@ -13,7 +13,7 @@
 #include <string.h>
 
 #include "merchant/order.h"
-#include "unit/wallet/transfer_fixture.h"
+#include "unit/merchant/merchant_fixture.h"
 
 struct fx {
     struct wx *wx;
@@ -27,21 +27,7 @@ static struct fx S_fx_new(int64_t fee_ppm)
     memset(&f, 0, sizeof f);
     f.wx = wx_new();
     ASSERT_EQ_INT(wallet_accounts_setup(f.wx->ledger, &f.wx->env), QB_OK);
-    struct merchant_create_cmd c;
-    merchant_create_cmd_init(&c, &f.wx->env);
-    snprintf(c.merchant.mchid, sizeof c.merchant.mchid, "1900009191");
-    snprintf(c.merchant.appid, sizeof c.merchant.appid, "wx0123456789abcdef");
-    snprintf(c.merchant.name, sizeof c.merchant.name, "面馆");
-    snprintf(c.merchant.public_key_pem, sizeof c.merchant.public_key_pem, "unused");
-    snprintf(c.merchant.serial_no, sizeof c.merchant.serial_no, "AB");
-    domain_seal(&f.wx->env, "0123456789abcdefghijABCDEFGHIJ01", 32, c.merchant.apiv3_key_sealed);
-    c.merchant.fee_ppm = fee_ppm;
-    ASSERT_EQ_INT(ledger_execute(f.wx->ledger, &c.cmd), QB_OK);
-    ASSERT_EQ_INT(c.cmd.result, QB_OK);
-    ASSERT_EQ_INT(c.outcome, QB_OK);
-    f.m = c.merchant;
-    ledger_cmd_release(&c.cmd);
-    ASSERT(f.m.account_id > 0);
+    f.m = mx_merchant(f.wx, "1900009191", "wx0123456789abcdef", "面馆", fee_ppm);
     f.payer = wx_user(f.wx, "小明", true);
     wx_fund(f.wx, f.payer.account_id, 100000);
     return f;

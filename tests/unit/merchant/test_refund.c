@@ -11,7 +11,7 @@
 
 #include "merchant/notify.h"
 #include "merchant/refund.h"
-#include "unit/wallet/transfer_fixture.h"
+#include "unit/merchant/merchant_fixture.h"
 
 struct fx {
     struct wx *wx;
@@ -19,33 +19,13 @@ struct fx {
     struct identity_user payer;
 };
 
-static struct merchant S_merchant(struct wx *wx, const char *mchid, const char *appid,
-                                  int64_t fee_ppm)
-{
-    struct merchant_create_cmd c;
-    merchant_create_cmd_init(&c, &wx->env);
-    snprintf(c.merchant.mchid, sizeof c.merchant.mchid, "%s", mchid);
-    snprintf(c.merchant.appid, sizeof c.merchant.appid, "%s", appid);
-    snprintf(c.merchant.name, sizeof c.merchant.name, "面馆");
-    snprintf(c.merchant.public_key_pem, sizeof c.merchant.public_key_pem, "unused");
-    snprintf(c.merchant.serial_no, sizeof c.merchant.serial_no, "AB");
-    domain_seal(&wx->env, "0123456789abcdefghijABCDEFGHIJ01", 32, c.merchant.apiv3_key_sealed);
-    c.merchant.fee_ppm = fee_ppm;
-    ASSERT_EQ_INT(ledger_execute(wx->ledger, &c.cmd), QB_OK);
-    ASSERT_EQ_INT(c.cmd.result, QB_OK);
-    ASSERT_EQ_INT(c.outcome, QB_OK);
-    struct merchant m = c.merchant;
-    ledger_cmd_release(&c.cmd);
-    return m;
-}
-
 static struct fx S_fx_new(int64_t fee_ppm)
 {
     struct fx f;
     memset(&f, 0, sizeof f);
     f.wx = wx_new();
     ASSERT_EQ_INT(wallet_accounts_setup(f.wx->ledger, &f.wx->env), QB_OK);
-    f.m = S_merchant(f.wx, "1900009191", "wx0123456789abcdef", fee_ppm);
+    f.m = mx_merchant(f.wx, "1900009191", "wx0123456789abcdef", "面馆", fee_ppm);
     f.payer = wx_user(f.wx, "小明", true);
     wx_fund(f.wx, f.payer.account_id, 1000000);
     return f;
@@ -55,33 +35,9 @@ static struct fx S_fx_new(int64_t fee_ppm)
 static struct merchant_order S_order(struct fx *f, const struct merchant *m,
                                      const char *out_trade_no, int64_t total, bool pay)
 {
-    struct merchant_order_create_cmd c;
-    merchant_order_create_cmd_init(&c, &f->wx->env);
-    struct merchant_order *o = &c.order;
-    snprintf(o->mchid, sizeof o->mchid, "%s", m->mchid);
-    snprintf(o->appid, sizeof o->appid, "%s", m->appid);
-    snprintf(o->out_trade_no, sizeof o->out_trade_no, "%s", out_trade_no);
-    o->trade_type = MERCHANT_TRADE_NATIVE;
-    memset(o->request_hash, 1, sizeof o->request_hash);
-    snprintf(o->description, sizeof o->description, "牛肉面");
-    snprintf(o->notify_url, sizeof o->notify_url, "https://example.com/notify");
-    o->currency = currency_find("CNY");
-    o->total_minor = total;
-    ASSERT_EQ_INT(ledger_execute(f->wx->ledger, &c.cmd), QB_OK);
-    ASSERT_EQ_INT(c.outcome, QB_OK);
-    struct merchant_order out = c.order;
-    ledger_cmd_release(&c.cmd);
-    if (pay) {
-        struct merchant_order_pay_cmd p;
-        merchant_order_pay_cmd_init(&p, &f->wx->env);
-        snprintf(p.payer_id, sizeof p.payer_id, "%s", f->payer.id);
-        snprintf(p.pay_token, sizeof p.pay_token, "%s", out.pay_token);
-        p.has_payment_password = true;
-        snprintf(p.payment_password, sizeof p.payment_password, "%s", WX_PAY_PASSWORD);
-        ASSERT_EQ_INT(ledger_execute(f->wx->ledger, &p.cmd), QB_OK);
-        ASSERT_EQ_INT(p.outcome, QB_OK);
-        ledger_cmd_release(&p.cmd);
-    }
+    struct merchant_order out = mx_native_order(f->wx, m, out_trade_no, total, 1);
+    if (pay)
+        mx_order_pay(f->wx, &f->payer, out.pay_token);
     return out;
 }
 
@@ -210,7 +166,7 @@ TEST(unknown_unpaid_and_other_merchants_orders_are_refused)
     // RESOURCE_NOT_EXISTS (no telling them apart); an unpaid one INVALID_REQUEST; a wrong
     // amount.total PARAM_ERROR.
     struct fx f = S_fx_new(6000);
-    struct merchant other = S_merchant(f.wx, "1900009192", "wx0123456789abcdee", 6000);
+    struct merchant other = mx_merchant(f.wx, "1900009192", "wx0123456789abcdee", "面馆", 6000);
     S_order(&f, &other, "theirs-001", 1000, true);
     S_order(&f, &f.m, "unpaid-001", 1000, false);
     S_order(&f, &f.m, "paid-00001", 1000, true);
