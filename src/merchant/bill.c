@@ -600,6 +600,31 @@ static enum qb_error S_flow_line(struct merchant_bill_cursor *c, struct buf *out
     return err == QB_OK ? buf_append(out, "\r\n", 2) : err;
 }
 
+/* The one row sql (binding $1 the merchant, $2 the entry's ref) answers,
+ * its first `count` text columns copied into cols (each of sizes[i]):
+ * QB_OK, QB_E_INTERNAL for no row, QB_E_STORAGE. */
+static enum qb_error S_flow_row(const struct merchant_bill_cursor *c, struct store *reader,
+                                const struct ledger_entry *e, const char *sql, size_t count,
+                                char *const *cols, const size_t *sizes)
+{
+    struct store_stmt *st = NULL;
+    if (store_prepare(reader, sql, &st) != QB_OK)
+        return QB_E_STORAGE;
+    enum qb_error err = store_bind_text(st, 1, c->mchid, strlen(c->mchid));
+    if (err == QB_OK)
+        err = store_bind_text(st, 2, e->ref, strlen(e->ref));
+    if (err == QB_OK) {
+        int rc = store_step(st);
+        for (size_t i = 0; rc == STORE_STEP_ROW && i < count; i++)
+            store_column_text_copy(st, (int)i, cols[i], sizes[i]);
+        err = rc == STORE_STEP_ROW ? QB_OK : rc == STORE_STEP_DONE ? QB_E_INTERNAL : QB_E_STORAGE;
+    } else {
+        err = QB_E_STORAGE;
+    }
+    store_finalize(st);
+    return err;
+}
+
 /* The ids of a payment's or a reversal's entry: both name the payment id
  * of the order's payment (ref), whose payments row gives the time it was
  * paid, which finds the order through orders_paid (mchid, success_at_ms):
@@ -613,28 +638,16 @@ static enum qb_error S_flow_order_ids(const struct merchant_bill_cursor *c, stru
                                       const struct ledger_entry *e, bool reversal,
                                       struct S_flow_ids *ids)
 {
-    struct store_stmt *st = NULL;
-    if (store_prepare(reader,
-                      "SELECT o.transaction_id FROM payments p JOIN orders o"
-                      " ON o.mchid = $1 AND o.success_at_ms >= p.created_at_ms"
-                      " AND o.success_at_ms <= p.created_at_ms AND o.success_at_ms > 0"
-                      " AND o.payment_id = p.id"
-                      " WHERE p.id = $2",
-                      &st) != QB_OK)
-        return QB_E_STORAGE;
     char transaction_id[MERCHANT_TRANSACTION_ID_SIZE] = "";
-    enum qb_error err = store_bind_text(st, 1, c->mchid, strlen(c->mchid));
-    if (err == QB_OK)
-        err = store_bind_text(st, 2, e->ref, strlen(e->ref));
-    if (err == QB_OK) {
-        int rc = store_step(st);
-        if (rc == STORE_STEP_ROW)
-            store_column_text_copy(st, 0, transaction_id, sizeof transaction_id);
-        err = rc == STORE_STEP_ROW ? QB_OK : rc == STORE_STEP_DONE ? QB_E_INTERNAL : QB_E_STORAGE;
-    } else {
-        err = QB_E_STORAGE;
-    }
-    store_finalize(st);
+    char *const cols[] = {transaction_id};
+    const size_t sizes[] = {sizeof transaction_id};
+    enum qb_error err = S_flow_row(c, reader, e,
+                                   "SELECT o.transaction_id FROM payments p JOIN orders o"
+                                   " ON o.mchid = $1 AND o.success_at_ms >= p.created_at_ms"
+                                   " AND o.success_at_ms <= p.created_at_ms"
+                                   " AND o.success_at_ms > 0 AND o.payment_id = p.id"
+                                   " WHERE p.id = $2",
+                                   1, cols, sizes);
     if (err == QB_OK && transaction_id[0] == '\0')
         err = QB_E_INTERNAL;
     if (err != QB_OK)
@@ -651,32 +664,19 @@ static enum qb_error S_flow_order_ids(const struct merchant_bill_cursor *c, stru
 static enum qb_error S_flow_refund_ids(const struct merchant_bill_cursor *c, struct store *reader,
                                        const struct ledger_entry *e, struct S_flow_ids *ids)
 {
-    struct store_stmt *st = NULL;
-    if (store_prepare(reader,
-                      "SELECT r.refund_id, r.transaction_id, r.reason FROM payments p"
-                      " JOIN refunds r ON r.mchid = $1 AND r.success_at_ms >= p.created_at_ms"
-                      " AND r.success_at_ms <= p.created_at_ms AND r.success_at_ms > 0"
-                      " AND r.payment_id = p.id"
-                      " WHERE p.id = $2",
-                      &st) != QB_OK)
-        return QB_E_STORAGE;
     char refund_id[MERCHANT_REFUND_ID_SIZE] = "";
     char transaction_id[MERCHANT_TRANSACTION_ID_SIZE] = "";
-    enum qb_error err = store_bind_text(st, 1, c->mchid, strlen(c->mchid));
-    if (err == QB_OK)
-        err = store_bind_text(st, 2, e->ref, strlen(e->ref));
-    if (err == QB_OK) {
-        int rc = store_step(st);
-        if (rc == STORE_STEP_ROW) {
-            store_column_text_copy(st, 0, refund_id, sizeof refund_id);
-            store_column_text_copy(st, 1, transaction_id, sizeof transaction_id);
-            store_column_text_copy(st, 2, ids->remark, sizeof ids->remark);
-        }
-        err = rc == STORE_STEP_ROW ? QB_OK : rc == STORE_STEP_DONE ? QB_E_INTERNAL : QB_E_STORAGE;
-    } else {
-        err = QB_E_STORAGE;
-    }
-    store_finalize(st);
+    char *const cols[] = {refund_id, transaction_id, ids->remark};
+    const size_t sizes[] = {sizeof refund_id, sizeof transaction_id, sizeof ids->remark};
+    ids->remark[0] = '\0';
+    enum qb_error err = S_flow_row(c, reader, e,
+                                   "SELECT r.refund_id, r.transaction_id, r.reason FROM payments p"
+                                   " JOIN refunds r ON r.mchid = $1"
+                                   " AND r.success_at_ms >= p.created_at_ms"
+                                   " AND r.success_at_ms <= p.created_at_ms"
+                                   " AND r.success_at_ms > 0 AND r.payment_id = p.id"
+                                   " WHERE p.id = $2",
+                                   3, cols, sizes);
     if (err == QB_OK && (refund_id[0] == '\0' || transaction_id[0] == '\0'))
         err = QB_E_INTERNAL;
     if (err != QB_OK)
