@@ -200,4 +200,42 @@ static inline bool mh_response_verified(const struct mh_merchant *m,
     return ok;
 }
 
+/* --- bills --------------------------------------------------------------------- */
+
+/* The UTC+8 date days_ago days before now (clock_offset_s ahead of this
+ * machine's clock), "YYYY-MM-DD". */
+static inline void mh_bill_date(long long clock_offset_s, int days_ago, char out[16])
+{
+    time_t t = time(NULL) + (time_t)clock_offset_s + 8 * 3600 - (time_t)days_ago * 86400;
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(out, 16, "%Y-%m-%d", &tm);
+}
+
+/* SHA-1 of data in lower-case hex, as a bill's hash_value. */
+static inline void mh_sha1_hex(const void *data, size_t size, char out[41])
+{
+    unsigned char digest[20];
+    unsigned int n = 0;
+    EVP_Digest(data, size, digest, &n, EVP_sha1(), NULL);
+    for (unsigned int i = 0; i < n; i++)
+        snprintf(out + 2 * i, 3, "%02x", digest[i]);
+}
+
+/* GET path signed by m at its clock plus clock_offset_s: the status must be
+ * status, the answer signed by the platform and its code code. */
+static inline void mh_expect_get(struct client *client, const struct mh_merchant *m,
+                                 long long clock_offset_s, const char *path, long status,
+                                 const char *code)
+{
+    struct mh_options opt;
+    memset(&opt, 0, sizeof opt);
+    opt.timestamp_offset_s = clock_offset_s;
+    struct client_response res;
+    ASSERT_EQ_INT(mh_call_opt(client, m, "GET", path, NULL, &opt, &res), status);
+    ASSERT(mh_response_verified(m, &res));
+    ASSERT_EQ_STR(api_error_code(&res), code);
+    client_response_release(&res);
+}
+
 #endif

@@ -41,19 +41,20 @@ static inline bool rh_onboard_owned(struct client *client, const char *admin, co
     return m->key != NULL && m->platform_key != NULL;
 }
 
-/* Creates a native order of m (notify_url NULL: a public https one) and has
- * u pay it; its transaction_id into transaction_id (29 bytes). */
-static inline void rh_order_paid(struct client *client, const struct mh_merchant *m,
-                                 const struct api_user *u, const char *out_trade_no,
-                                 long long total, const char *notify_url,
-                                 char transaction_id[32])
+/* Creates a native order of m described as description (notify_url NULL: a
+ * public https one) and has u pay it; its transaction_id into
+ * transaction_id (29 bytes). */
+static inline void rh_order_paid_as(struct client *client, const struct mh_merchant *m,
+                                    const struct api_user *u, const char *out_trade_no,
+                                    long long total, const char *description,
+                                    const char *notify_url, char transaction_id[32])
 {
     char body[1024];
     snprintf(body, sizeof body,
-             "{\"appid\":\"%s\",\"mchid\":\"%s\",\"description\":\"牛肉面\","
+             "{\"appid\":\"%s\",\"mchid\":\"%s\",\"description\":\"%s\","
              "\"out_trade_no\":\"%s\",\"notify_url\":\"%s\","
              "\"amount\":{\"total\":%lld,\"currency\":\"CNY\"}}",
-             m->appid, m->mchid, out_trade_no,
+             m->appid, m->mchid, description, out_trade_no,
              notify_url != NULL ? notify_url : "https://www.weixin.qq.com/wxpay/pay.php", total);
     struct client_response res;
     ASSERT_EQ_INT(mh_call(client, m, "POST", "/v3/pay/transactions/native", body, &res), 200);
@@ -67,6 +68,15 @@ static inline void rh_order_paid(struct client *client, const struct mh_merchant
                   201);
     snprintf(transaction_id, 32, "%s", api_json_str(&res, "transaction_id"));
     client_response_release(&res);
+}
+
+/* rh_order_paid_as for a bowl of noodles. */
+static inline void rh_order_paid(struct client *client, const struct mh_merchant *m,
+                                 const struct api_user *u, const char *out_trade_no,
+                                 long long total, const char *notify_url,
+                                 char transaction_id[32])
+{
+    rh_order_paid_as(client, m, u, out_trade_no, total, "牛肉面", notify_url, transaction_id);
 }
 
 /* POST /v3/refund/domestic/refunds of refund out of total for out_trade_no

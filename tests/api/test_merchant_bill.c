@@ -17,52 +17,12 @@
 #include <zlib.h>
 
 #include "api/lib/suite.h"
-#include "api/merchant_helpers.h"
-#include "api/transfer_helpers.h"
+#include "api/refund_helpers.h"
 
 static char S_root[512];
 static struct test_daemon S_daemon;
 static struct client S_client;
 static char S_admin[API_TOKEN_SIZE_MAX];
-
-/* The UTC+8 date days_ago days before now, as YYYY-MM-DD. */
-static void S_date(int days_ago, char out[16])
-{
-    time_t t = time(NULL) + 8 * 3600 - (time_t)days_ago * 86400;
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(out, 16, "%Y-%m-%d", &tm);
-}
-
-static void S_expect(const struct mh_merchant *m, const char *path, long status, const char *code)
-{
-    struct client_response res;
-    ASSERT_EQ_INT(mh_call(&S_client, m, "GET", path, NULL, &res), status);
-    ASSERT(mh_response_verified(m, &res));
-    ASSERT_EQ_STR(api_error_code(&res), code);
-    client_response_release(&res);
-}
-
-/* A paid native order of m for total, paid by u. */
-static void S_paid_order(const struct mh_merchant *m, const struct api_user *u,
-                         const char *out_trade_no, long long total, const char *description)
-{
-    char body[1024];
-    snprintf(body, sizeof body,
-             "{\"appid\":\"%s\",\"mchid\":\"%s\",\"description\":\"%s\",\"out_trade_no\":\"%s\","
-             "\"notify_url\":\"https://example.com/n\",\"amount\":{\"total\":%lld}}",
-             m->appid, m->mchid, description, out_trade_no, total);
-    struct client_response res;
-    ASSERT_EQ_INT(mh_call(&S_client, m, "POST", "/v3/pay/transactions/native", body, &res), 200);
-    char pay[256];
-    snprintf(pay, sizeof pay, "{\"code_url\":\"%s\",\"payment_password\":\"%s\"}",
-             api_json_str(&res, "code_url"), TH_PAY_PASSWORD);
-    client_response_release(&res);
-    ASSERT_EQ_INT(api_call_idem(&S_client, "POST", "/v1/me/order-payments", u->token,
-                                out_trade_no, pay, &res),
-                  201);
-    client_response_release(&res);
-}
 
 /* mh_response_verified for a body that may hold NUL bytes (gzip). */
 static bool S_verified_binary(const struct mh_merchant *m, const struct client_response *res)
@@ -104,15 +64,6 @@ static void S_bill(const struct mh_merchant *m, const char *query, struct client
     client_response_release(&res);
     ASSERT_EQ_INT(mh_call(&S_client, m, "GET", download, NULL, file), 200);
     ASSERT(S_verified_binary(m, file));
-}
-
-static void S_sha1_hex(const void *data, size_t size, char out[41])
-{
-    unsigned char digest[20];
-    unsigned int n = 0;
-    EVP_Digest(data, size, digest, &n, EVP_sha1(), NULL);
-    for (unsigned int i = 0; i < n; i++)
-        snprintf(out + 2 * i, 3, "%02x", digest[i]);
 }
 
 /* Moves every paid order back by one day, with the daemon stopped. */
@@ -199,28 +150,28 @@ TEST(bill_dates_are_checked_as_wechat_checks_them)
     struct mh_merchant m;
     API_MUST(mh_onboard(&S_client, S_admin, -1, &m));
     char path[128], date[16];
-    S_expect(&m, "/v3/bill/tradebill", 400, "PARAM_ERROR");
-    S_expect(&m, "/v3/bill/tradebill?bill_date=2026-02-30", 400, "PARAM_ERROR");
-    S_expect(&m, "/v3/bill/tradebill?bill_date=20261128", 400, "PARAM_ERROR");
-    S_date(1, date);
+    mh_expect_get(&S_client, &m, 0, "/v3/bill/tradebill", 400, "PARAM_ERROR");
+    mh_expect_get(&S_client, &m, 0, "/v3/bill/tradebill?bill_date=2026-02-30", 400, "PARAM_ERROR");
+    mh_expect_get(&S_client, &m, 0, "/v3/bill/tradebill?bill_date=20261128", 400, "PARAM_ERROR");
+    mh_bill_date(0, 1, date);
     snprintf(path, sizeof path, "/v3/bill/tradebill?bill_date=%s&bill_type=PAID", date);
-    S_expect(&m, path, 400, "PARAM_ERROR");
+    mh_expect_get(&S_client, &m, 0, path, 400, "PARAM_ERROR");
     snprintf(path, sizeof path, "/v3/bill/tradebill?bill_date=%s&tar_type=ZIP", date);
-    S_expect(&m, path, 400, "PARAM_ERROR");
-    S_date(0, date);
+    mh_expect_get(&S_client, &m, 0, path, 400, "PARAM_ERROR");
+    mh_bill_date(0, 0, date);
     snprintf(path, sizeof path, "/v3/bill/tradebill?bill_date=%s", date);
-    S_expect(&m, path, 400, "STATEMENT_CREATING");
-    S_date(-1, date);
+    mh_expect_get(&S_client, &m, 0, path, 400, "STATEMENT_CREATING");
+    mh_bill_date(0, -1, date);
     snprintf(path, sizeof path, "/v3/bill/tradebill?bill_date=%s", date);
-    S_expect(&m, path, 400, "INVALID_REQUEST");
-    S_date(100, date);
+    mh_expect_get(&S_client, &m, 0, path, 400, "INVALID_REQUEST");
+    mh_bill_date(0, 100, date);
     snprintf(path, sizeof path, "/v3/bill/tradebill?bill_date=%s", date);
-    S_expect(&m, path, 400, "INVALID_REQUEST");
-    S_date(1, date);
+    mh_expect_get(&S_client, &m, 0, path, 400, "INVALID_REQUEST");
+    mh_bill_date(0, 1, date);
     snprintf(path, sizeof path, "/v3/bill/tradebill?bill_date=%s", date);
-    S_expect(&m, path, 400, "NO_STATEMENT_EXIST");
-    S_expect(&m, "/v3/billdownload/file?token=0123", 404, "NOT_FOUND");
-    S_expect(&m, "/v3/billdownload/file", 404, "NOT_FOUND");
+    mh_expect_get(&S_client, &m, 0, path, 400, "NO_STATEMENT_EXIST");
+    mh_expect_get(&S_client, &m, 0, "/v3/billdownload/file?token=0123", 404, "NOT_FOUND");
+    mh_expect_get(&S_client, &m, 0, "/v3/billdownload/file", 404, "NOT_FOUND");
     mh_release(&m);
 }
 
@@ -234,8 +185,10 @@ TEST(the_bill_lists_the_days_payments_in_wechats_layout_and_hash)
     struct api_user u;
     API_MUST(th_user_new(&S_client, S_admin, &u));
     API_MUST(th_fund(&S_client, S_admin, &u, 100000));
-    S_paid_order(&m, &u, "bill-0001", 12345, "咖啡");
-    S_paid_order(&m, &u, "bill-0002", 100, "cake, \\\"large\\\"");
+    char transaction_id[32];
+    rh_order_paid_as(&S_client, &m, &u, "bill-0001", 12345, "咖啡", NULL, transaction_id);
+    rh_order_paid_as(&S_client, &m, &u, "bill-0002", 100, "cake, \\\"large\\\"", NULL,
+                     transaction_id);
     char body[512];
     snprintf(body, sizeof body,
              "{\"appid\":\"%s\",\"mchid\":\"%s\",\"description\":\"unpaid\",\"out_trade_no\":"
@@ -256,11 +209,11 @@ TEST(the_bill_lists_the_days_payments_in_wechats_layout_and_hash)
     S_backdate_orders();
 
     char date[16], query[128], hash[64], sha1[41];
-    S_date(1, date);
+    mh_bill_date(0, 1, date);
     snprintf(query, sizeof query, "bill_date=%s", date);
     struct client_response file;
     S_bill(&m, query, &file, hash);
-    S_sha1_hex(file.body.data, file.body.size, sha1);
+    mh_sha1_hex(file.body.data, file.body.size, sha1);
     ASSERT_EQ_STR(sha1, hash);
     char *csv = strndup(file.body.data, file.body.size);
     client_response_release(&file);
@@ -321,7 +274,7 @@ TEST(the_bill_lists_the_days_payments_in_wechats_layout_and_hash)
     inflateEnd(&z);
     ASSERT_EQ_INT(plain_size, strlen(csv));
     ASSERT(memcmp(plain, csv, plain_size) == 0);
-    S_sha1_hex(plain, plain_size, sha1);
+    mh_sha1_hex(plain, plain_size, sha1);
     ASSERT_EQ_STR(sha1, hash);
     client_response_release(&file);
 
@@ -335,11 +288,11 @@ TEST(the_bill_lists_the_days_payments_in_wechats_layout_and_hash)
     snprintf(download, sizeof download, "%s",
              api_json_str(&res, "download_url") + strlen(S_daemon.base_url));
     client_response_release(&res);
-    S_expect(&other, download, 404, "NOT_FOUND");
+    mh_expect_get(&S_client, &other, 0, download, 404, "NOT_FOUND");
     size_t last = strlen(download) - 1;
     download[last] = download[last] == '0' ? '1' : '0';
-    S_expect(&m, download, 404, "NOT_FOUND");
-    S_expect(&other, query, 400, "NO_STATEMENT_EXIST");
+    mh_expect_get(&S_client, &m, 0, download, 404, "NOT_FOUND");
+    mh_expect_get(&S_client, &other, 0, query, 400, "NO_STATEMENT_EXIST");
     free(csv);
     mh_release(&m);
     mh_release(&other);

@@ -24,8 +24,7 @@
 #include <zlib.h>
 
 #include "api/lib/suite.h"
-#include "api/merchant_helpers.h"
-#include "api/transfer_helpers.h"
+#include "api/refund_helpers.h"
 
 #define S_SEEDED 5999 /* orders copied into the database: 6,000 payments, 1 refund */
 
@@ -33,45 +32,6 @@ static char S_root[512];
 static struct test_daemon S_daemon;
 static struct client S_client;
 static char S_admin[API_TOKEN_SIZE_MAX];
-
-/* The UTC+8 date days_ago days before now, as YYYY-MM-DD. */
-static void S_date(int days_ago, char out[16])
-{
-    time_t t = time(NULL) + 8 * 3600 - (time_t)days_ago * 86400;
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(out, 16, "%Y-%m-%d", &tm);
-}
-
-static void S_sha1_hex(const void *data, size_t size, char out[41])
-{
-    unsigned char digest[20];
-    unsigned int n = 0;
-    EVP_Digest(data, size, digest, &n, EVP_sha1(), NULL);
-    for (unsigned int i = 0; i < n; i++)
-        snprintf(out + 2 * i, 3, "%02x", digest[i]);
-}
-
-/* A paid native order of m for total, paid by u. */
-static void S_paid_order(const struct mh_merchant *m, const struct api_user *u,
-                         const char *out_trade_no, long long total)
-{
-    char body[1024];
-    snprintf(body, sizeof body,
-             "{\"appid\":\"%s\",\"mchid\":\"%s\",\"description\":\"tea\",\"out_trade_no\":\"%s\","
-             "\"notify_url\":\"https://example.com/n\",\"amount\":{\"total\":%lld}}",
-             m->appid, m->mchid, out_trade_no, total);
-    struct client_response res;
-    ASSERT_EQ_INT(mh_call(&S_client, m, "POST", "/v3/pay/transactions/native", body, &res), 200);
-    char pay[256];
-    snprintf(pay, sizeof pay, "{\"code_url\":\"%s\",\"payment_password\":\"%s\"}",
-             api_json_str(&res, "code_url"), TH_PAY_PASSWORD);
-    client_response_release(&res);
-    ASSERT_EQ_INT(api_call_idem(&S_client, "POST", "/v1/me/order-payments", u->token,
-                                out_trade_no, pay, &res),
-                  201);
-    client_response_release(&res);
-}
 
 static int S_int64_row(void *arg, int columns, char **values, char **names)
 {
@@ -307,7 +267,8 @@ TEST(a_busy_days_bill_is_served_whole_and_matches_its_hash)
     struct api_user u;
     API_MUST(th_user_new(&S_client, S_admin, &u));
     API_MUST(th_fund(&S_client, S_admin, &u, 100000));
-    S_paid_order(&m, &u, "big-first", 12345);
+    char transaction_id[32];
+    rh_order_paid_as(&S_client, &m, &u, "big-first", 12345, "tea", NULL, transaction_id);
     struct client_response res;
     ASSERT_EQ_INT(mh_call(&S_client, &m, "POST", "/v3/refund/domestic/refunds",
                           "{\"out_trade_no\":\"big-first\",\"out_refund_no\":\"R-big-1\","
@@ -321,13 +282,13 @@ TEST(a_busy_days_bill_is_served_whole_and_matches_its_hash)
     ASSERT_EQ_INT(e.refunds, 1);
 
     char date[16], query[128], hash[64], sha1[41], sig[MH_SIGNATURE_SIZE];
-    S_date(1, date);
+    mh_bill_date(0, 1, date);
     snprintf(query, sizeof query, "bill_date=%s", date);
     struct client_response file;
     S_bill(&m, query, &file, hash);
     ASSERT(file.body.size > 1024 * 1024); /* more than one reply (HTTP_REPLY_SIZE_MAX) */
     ASSERT(client_response_header(&file, "Wechatpay-Signature", sig, sizeof sig) == NULL);
-    S_sha1_hex(file.body.data, file.body.size, sha1);
+    mh_sha1_hex(file.body.data, file.body.size, sha1);
     ASSERT_EQ_STR(sha1, hash);
     char *csv = strndup(file.body.data, file.body.size);
     size_t csv_size = file.body.size;
@@ -350,7 +311,7 @@ TEST(a_busy_days_bill_is_served_whole_and_matches_its_hash)
     /* SUCCESS: the payments alone, its own hash. */
     snprintf(query, sizeof query, "bill_date=%s&bill_type=SUCCESS", date);
     S_bill(&m, query, &file, hash);
-    S_sha1_hex(file.body.data, file.body.size, sha1);
+    mh_sha1_hex(file.body.data, file.body.size, sha1);
     ASSERT_EQ_STR(sha1, hash);
     char *success = strndup(file.body.data, file.body.size);
     S_check(success, file.body.size, &e, false);
@@ -361,7 +322,7 @@ TEST(a_busy_days_bill_is_served_whole_and_matches_its_hash)
     snprintf(query, sizeof query, "bill_date=%s&bill_type=REFUND", date);
     S_bill(&m, query, &file, hash);
     ASSERT(client_response_header(&file, "Wechatpay-Signature", sig, sizeof sig) != NULL);
-    S_sha1_hex(file.body.data, file.body.size, sha1);
+    mh_sha1_hex(file.body.data, file.body.size, sha1);
     ASSERT_EQ_STR(sha1, hash);
     ASSERT(strstr(file.body.data, "\r\n`1,`0.00,`50.00,`0.00,") != NULL);
     client_response_release(&file);

@@ -27,15 +27,6 @@ static struct test_daemon S_daemon;
 static struct client S_client;
 static char S_admin[API_TOKEN_SIZE_MAX];
 
-/* The UTC+8 date days_ago days before now (the test's clock), as YYYY-MM-DD. */
-static void S_date(int days_ago, char out[16])
-{
-    time_t t = time(NULL) + 8 * 3600 - (time_t)days_ago * S_DAY_S;
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(out, 16, "%Y-%m-%d", &tm);
-}
-
 /* A signed call of m at the daemon's clock, a day ahead of ours. */
 static long S_call(const struct mh_merchant *m, const char *path, struct client_response *res)
 {
@@ -43,24 +34,6 @@ static long S_call(const struct mh_merchant *m, const char *path, struct client_
     memset(&opt, 0, sizeof opt);
     opt.timestamp_offset_s = S_DAY_S;
     return mh_call_opt(&S_client, m, "GET", path, NULL, &opt, res);
-}
-
-static void S_expect(const struct mh_merchant *m, const char *path, long status, const char *code)
-{
-    struct client_response res;
-    ASSERT_EQ_INT(S_call(m, path, &res), status);
-    ASSERT(mh_response_verified(m, &res));
-    ASSERT_EQ_STR(api_error_code(&res), code);
-    client_response_release(&res);
-}
-
-static void S_sha1_hex(const void *data, size_t size, char out[41])
-{
-    unsigned char digest[20];
-    unsigned int n = 0;
-    EVP_Digest(data, size, digest, &n, EVP_sha1(), NULL);
-    for (unsigned int i = 0; i < n; i++)
-        snprintf(out + 2 * i, 3, "%02x", digest[i]);
 }
 
 /* GET fundflowbill with query, then the file its link names: the bytes into
@@ -179,12 +152,12 @@ TEST(the_fund_flow_lists_every_movement_with_its_balance_and_the_summary)
     client_init(&S_client, S_daemon.base_url);
 
     char date[16], query[128], hash[64], sha1[41];
-    S_date(0, date);
+    mh_bill_date(0, 0, date);
     snprintf(query, sizeof query, "bill_date=%s", date);
     struct client_response file;
     S_bill(&m, query, &file, hash);
     ASSERT(mh_response_verified(&m, &file));
-    S_sha1_hex(file.body.data, file.body.size, sha1);
+    mh_sha1_hex(file.body.data, file.body.size, sha1);
     ASSERT_EQ_STR(hash, sha1);
     ASSERT(strstr(file.body.data, "`50.00,") == NULL); /* the other merchant's payment */
     ASSERT(strstr(file.body.data, owner.id) == NULL && strstr(file.body.data, payer.id) == NULL);
@@ -267,30 +240,30 @@ TEST(bad_fund_flow_requests_get_wechats_codes)
     struct mh_merchant m;
     API_MUST(mh_onboard(&S_client, S_admin, -1, &m));
     char path[160], date[16];
-    S_expect(&m, "/v3/bill/fundflowbill", 400, "PARAM_ERROR");
-    S_expect(&m, "/v3/bill/fundflowbill?bill_date=2026-02-30", 400, "PARAM_ERROR");
-    S_expect(&m, "/v3/bill/fundflowbill?bill_date=20261128", 400, "PARAM_ERROR");
-    S_date(0, date);
+    mh_expect_get(&S_client, &m, S_DAY_S, "/v3/bill/fundflowbill", 400, "PARAM_ERROR");
+    mh_expect_get(&S_client, &m, S_DAY_S, "/v3/bill/fundflowbill?bill_date=2026-02-30", 400, "PARAM_ERROR");
+    mh_expect_get(&S_client, &m, S_DAY_S, "/v3/bill/fundflowbill?bill_date=20261128", 400, "PARAM_ERROR");
+    mh_bill_date(0, 0, date);
     const char *accounts[] = {"OPERATION", "FEES", "ALL", "basic", ""};
     for (size_t i = 0; i < QB_ARRAY_COUNT(accounts); i++) {
         snprintf(path, sizeof path, "/v3/bill/fundflowbill?bill_date=%s&account_type=%s", date,
                  accounts[i]);
-        S_expect(&m, path, 400, "PARAM_ERROR");
+        mh_expect_get(&S_client, &m, S_DAY_S, path, 400, "PARAM_ERROR");
     }
     snprintf(path, sizeof path, "/v3/bill/fundflowbill?bill_date=%s&tar_type=ZIP", date);
-    S_expect(&m, path, 400, "PARAM_ERROR");
-    S_date(-1, date); /* the daemon's today */
+    mh_expect_get(&S_client, &m, S_DAY_S, path, 400, "PARAM_ERROR");
+    mh_bill_date(0, -1, date); /* the daemon's today */
     snprintf(path, sizeof path, "/v3/bill/fundflowbill?bill_date=%s", date);
-    S_expect(&m, path, 400, "STATEMENT_CREATING");
-    S_date(-2, date);
+    mh_expect_get(&S_client, &m, S_DAY_S, path, 400, "STATEMENT_CREATING");
+    mh_bill_date(0, -2, date);
     snprintf(path, sizeof path, "/v3/bill/fundflowbill?bill_date=%s", date);
-    S_expect(&m, path, 400, "INVALID_REQUEST");
-    S_date(100, date);
+    mh_expect_get(&S_client, &m, S_DAY_S, path, 400, "INVALID_REQUEST");
+    mh_bill_date(0, 100, date);
     snprintf(path, sizeof path, "/v3/bill/fundflowbill?bill_date=%s", date);
-    S_expect(&m, path, 400, "INVALID_REQUEST");
-    S_date(0, date); /* a new merchant had no movement */
+    mh_expect_get(&S_client, &m, S_DAY_S, path, 400, "INVALID_REQUEST");
+    mh_bill_date(0, 0, date); /* a new merchant had no movement */
     snprintf(path, sizeof path, "/v3/bill/fundflowbill?bill_date=%s", date);
-    S_expect(&m, path, 400, "NO_STATEMENT_EXIST");
+    mh_expect_get(&S_client, &m, S_DAY_S, path, 400, "NO_STATEMENT_EXIST");
     mh_release(&m);
 }
 
