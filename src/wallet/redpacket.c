@@ -224,7 +224,7 @@ static int S_id_compare(const void *a, const void *b)
 static enum qb_error S_claimers_distinct(struct store *reader, const struct redpacket *p,
                                          bool *distinct)
 {
-    static char users[REDPACKET_COUNT_MAX][ID_TEXT_SIZE_MAX];
+    char users[REDPACKET_COUNT_MAX][ID_TEXT_SIZE_MAX]; /* 4.8 KiB */
     size_t n = 0;
     *distinct = true;
     struct store_stmt *st = NULL;
