@@ -148,6 +148,15 @@ static void S_line_expect(const struct buf *out, const char *business, const cha
     TEST_FAIL_("no line \"%s\" of %s in the bill", name, business);
 }
 
+/* The next Beijing day's bounds; the clock moves to 10:00 that day. */
+static void S_tomorrow_at_ten(struct fx *f, int64_t *start_ms, int64_t *end_ms)
+{
+    int64_t day = (clock_now_ms(&f->wx->clock) + 8 * WX_HOUR_MS) / WX_DAY_MS;
+    *start_ms = (day + 1) * WX_DAY_MS - 8 * WX_HOUR_MS;
+    *end_ms = *start_ms + WX_DAY_MS;
+    wx_clock_to(f->wx, *start_ms + 10 * WX_HOUR_MS);
+}
+
 TEST(each_line_names_the_order_refund_or_reversal_as_wechat_does)
 {
     // A payment and its fee name the order's transaction_id; a refund and the fee it gives back
@@ -156,9 +165,8 @@ TEST(each_line_names_the_order_refund_or_reversal_as_wechat_does)
     // names the ledger's payment ids.
     struct fx f;
     S_fx_init(&f);
-    int64_t day_ms = (clock_now_ms(&f.wx->clock) + 8 * WX_HOUR_MS) / WX_DAY_MS;
-    int64_t start_ms = (day_ms + 1) * WX_DAY_MS - 8 * WX_HOUR_MS, end_ms = start_ms + WX_DAY_MS;
-    wx_clock_to(f.wx, start_ms + 10 * WX_HOUR_MS);
+    int64_t start_ms, end_ms;
+    S_tomorrow_at_ten(&f, &start_ms, &end_ms);
     struct merchant_order paid = S_paid(&f, 30000);
     struct merchant_refund refund = S_refund(&f, &paid, 10000);
     struct merchant_order reversed = S_reversed(&f, 1000);
@@ -190,9 +198,8 @@ TEST(a_day_long_ago_reads_that_day_not_every_entry_since)
     // not the 150 made since; and it is the same bill as the day's alone.
     struct fx f;
     S_fx_init(&f);
-    int64_t day_ms = (clock_now_ms(&f.wx->clock) + 8 * WX_HOUR_MS) / WX_DAY_MS;
-    int64_t start_ms = (day_ms + 1) * WX_DAY_MS - 8 * WX_HOUR_MS, end_ms = start_ms + WX_DAY_MS;
-    wx_clock_to(f.wx, start_ms + 10 * WX_HOUR_MS);
+    int64_t start_ms, end_ms;
+    S_tomorrow_at_ten(&f, &start_ms, &end_ms);
     struct merchant_order first = S_paid(&f, 30000);
     S_paid(&f, 20000);
     S_refund(&f, &first, 5000);
