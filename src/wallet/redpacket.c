@@ -611,7 +611,11 @@ static enum qb_error S_send_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
 
     /* Step 6: the packet. Nothing above allowed a refusal from here on. */
     struct redpacket *p = &c->packet;
-    id_new(env->rand, "rp", p->id, sizeof p->id);
+    /* Time-ordered: the packets open at any moment were sent lately, so
+     * their claims (keyed by packet, then position) share the last pages of
+     * the claims' table instead of one random page each. */
+    p->created_at_ms = ledger_txn_now_ms(txn);
+    id_new_ordered(env->rand, p->created_at_ms, "rp", p->id, sizeof p->id);
     snprintf(p->sender_id, sizeof p->sender_id, "%s", sender.id);
     p->type = c->type;
     p->currency = cny;
@@ -627,7 +631,6 @@ static enum qb_error S_send_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
         crypto_wipe(seed, sizeof seed);
     }
     p->status = REDPACKET_ACTIVE;
-    p->created_at_ms = ledger_txn_now_ms(txn);
     p->expires_at_ms = p->created_at_ms + env->settings.red_packet_expiry_ms;
     p->refund_after_ms = p->expires_at_ms;
     const struct ledger_leg legs[2] = {{sender.account_id, -total},

@@ -291,6 +291,28 @@ TEST(a_user_claims_once_and_a_second_claim_answers_the_first)
     S_wx_free(wx);
 }
 
+TEST(packets_sent_later_have_ids_that_sort_later)
+{
+    // Packet ids are time-ordered (the claims' table is keyed by packet id, so the packets
+    // open at once share its last pages); eight packets a millisecond apart must sort in the
+    // order sent, which random ids would do once in 40,320 runs.
+    struct wx *wx = S_wx_new();
+    struct identity_user a = wx_user(wx, "张三", true);
+    wx_fund(wx, a.account_id, 10000);
+    int64_t now = clock_now_ms(&wx->clock);
+    char previous[ID_TEXT_SIZE_MAX] = "";
+    for (int i = 0; i < 8; i++) {
+        wx_clock_to(wx, now + i);
+        struct S_sent sent = S_send(wx, &a, REDPACKET_EQUAL, 1, 1);
+        ASSERT_EQ_INT(sent.result, QB_OK);
+        ASSERT_EQ_INT(sent.outcome, QB_OK);
+        ASSERT(id_is_valid(sent.packet.id, strlen(sent.packet.id), "rp"));
+        ASSERT(strcmp(previous, sent.packet.id) < 0);
+        snprintf(previous, sizeof previous, "%s", sent.packet.id);
+    }
+    S_wx_free(wx);
+}
+
 TEST(refused_sends_move_nothing)
 {
     // Each check of the send command answers its own code and leaves the sender's balance,
@@ -670,6 +692,7 @@ int main(void)
 {
     RUN(a_lucky_packet_moves_through_escrow_as_the_fair_split_says);
     RUN(a_user_claims_once_and_a_second_claim_answers_the_first);
+    RUN(packets_sent_later_have_ids_that_sort_later);
     RUN(refused_sends_move_nothing);
     RUN(expiry_returns_the_rest_once_and_closes_the_packet_to_claims);
     RUN(expiry_and_the_last_claim_never_both_take_the_money);
