@@ -1,21 +1,45 @@
--- claim.lua — wrk script: POST /v1/red-packets/{id}/claims, a random user on
--- a random packet.
+-- claim.lua — wrk script: POST /v1/red-packets/{id}/claims, random users
+-- grabbing red packets.
 --
 -- Environment (bench/http/redpackets sets it):
 --   QB_BENCH_USERS    file of "USER_ID TOKEN PHONE" lines (bench_seed --out)
---   QB_BENCH_PACKETS  file of packet ids ("rp_..."), one a line
+--   QB_BENCH_PACKETS  file of "PACKET_ID SHARES" lines
+--   QB_BENCH_LIVE     packets open at once in the whole load (0: all of them)
+--   QB_BENCH_THREADS  wrk's -t, to split QB_BENCH_LIVE and the packets
 --
--- Every request is a claim attempt with no body: the bearer token of a user
--- drawn at random among all of them, on a packet drawn at random among all
--- of them. The answers are counted by status: 201 (a new claim: money moved),
--- 200 (this user had claimed this packet before: the stored answer again),
--- 409 (RED_PACKET_EMPTY or RED_PACKET_EXPIRED) and any other. wrk counts
--- 200 and 201 as successes and the rest as errors; claim attempts/s here is
--- every answer, whatever its status.
+-- Every request is a claim attempt with no body, with the bearer token of a
+-- user drawn at random among all of them. Which packet it grabs:
+--
+--   QB_BENCH_LIVE=N (N > 0), a crowd: as in a busy group chat, N packets
+--   are open at once and every user grabs at them. Each wrk thread keeps
+--   N / threads of them open (thread t takes packets t, t + threads, ... of
+--   the file, in order), every attempt picks one of its open packets at
+--   random, and a packet is closed, and the thread's next one opened in its
+--   place, once it has had as many attempts as it has shares plus a tenth:
+--   most attempts win, the late ones find it empty (409), some users try
+--   the same packet twice (200).
+--
+--   QB_BENCH_LIVE=0, spread: every attempt on a packet drawn at random from
+--   the whole file. With thousands of packets each sees an attempt now and
+--   then and almost every attempt wins: nobody competes, and a claim lands
+--   on a random page of the claims' table. The storage's worst case.
+--
+-- The answers are counted by status: 201 (a new claim: money moved), 200
+-- (this user had claimed this packet before: the stored answer again), 409
+-- (RED_PACKET_EMPTY or RED_PACKET_EXPIRED) and any other. wrk counts 200 and
+-- 201 as successes and the rest as errors; claim attempts/s here is every
+-- answer, whatever its status.
 
 local users = {}
 local user_count = 0
 local packets = {}
+local shares = {}
+-- The crowd's open packets, per thread: their index in packets and the
+-- attempts left before each is closed.
+local open_packets = {}
+local attempts_left = {}
+local next_packet = 0
+local thread_count = 1
 local packet_count = 0
 local threads = {}
 
@@ -46,14 +70,27 @@ end
 local function load_packets(path)
    local f = assert(io.open(path, "r"), "cannot open " .. tostring(path))
    for line in f:lines() do
-      local id = line:match("^(rp_%S+)")
+      local id, count = line:match("^(rp_%S+) (%d+)")
       if id then
          packet_count = packet_count + 1
          packets[packet_count] = "/v1/red-packets/" .. id .. "/claims"
+         shares[packet_count] = tonumber(count)
       end
    end
    f:close()
-   assert(packet_count >= 1, "no packet ids in " .. path)
+   assert(packet_count >= 1, "no \"PACKET_ID SHARES\" lines in " .. path)
+end
+
+-- Opens this thread's next packet in slot; past the end of the file the
+-- slot keeps its packet, which then answers 409.
+local function open_next(slot)
+   if next_packet > packet_count then
+      attempts_left[slot] = math.huge
+      return
+   end
+   open_packets[slot] = next_packet
+   attempts_left[slot] = shares[next_packet] + math.ceil(shares[next_packet] / 10)
+   next_packet = next_packet + thread_count
 end
 
 function init(args)
@@ -61,11 +98,31 @@ function init(args)
    load_packets(os.getenv("QB_BENCH_PACKETS"))
    thread_index = thread_index or 0
    math.randomseed(os.time() * 1000 + thread_index)
+   thread_count = tonumber(os.getenv("QB_BENCH_THREADS") or "1")
+   local live = tonumber(os.getenv("QB_BENCH_LIVE") or "0")
+   next_packet = thread_index + 1
+   if live > 0 then
+      for slot = 1, math.max(1, math.floor(live / thread_count)) do
+         if next_packet > packet_count then
+            break
+         end
+         open_next(slot)
+      end
+   end
 end
 
 function request()
    local headers = {["Authorization"] = users[math.random(user_count)]}
-   return wrk.format("POST", packets[math.random(packet_count)], headers, "")
+   if #open_packets == 0 then
+      return wrk.format("POST", packets[math.random(packet_count)], headers, "")
+   end
+   local slot = math.random(#open_packets)
+   local packet = open_packets[slot]
+   attempts_left[slot] = attempts_left[slot] - 1
+   if attempts_left[slot] <= 0 then
+      open_next(slot)
+   end
+   return wrk.format("POST", packets[packet], headers, "")
 end
 
 function response(status, headers, body)
