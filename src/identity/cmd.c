@@ -296,7 +296,8 @@ static enum qb_error session_load(struct ledger_txn *txn, const char *session_id
     struct store_stmt *st = NULL;
     if (store_prepare(ledger_txn_store(txn),
                       "SELECT id, user_id, device_name, created_at_ms, last_seen_at_ms,"
-                      " expires_at_ms, revoked_at_ms FROM sessions WHERE id = $1",
+                      " expires_at_ms, revoked_at_ms FROM sessions JOIN session_seen USING (seq)"
+                      " WHERE id = $1",
                       &st) != QB_OK)
         return QB_E_STORAGE;
     enum qb_error err = store_bind_text(st, 1, session_id, strlen(session_id));
@@ -393,8 +394,15 @@ static enum qb_error op_session_create(struct ledger_txn *txn, struct identity_c
                               STORE_INT(s->created_at_ms), STORE_INT(s->expires_at_ms)};
     err = store_run(store,
                    "INSERT INTO sessions (id, token_hash, user_id, device_name, created_at_ms,"
-                   " last_seen_at_ms, expires_at_ms) VALUES ($1, $2, $3, $4, $5, $5, $6)",
+                   " expires_at_ms) VALUES ($1, $2, $3, $4, $5, $6)",
                    p, QB_ARRAY_COUNT(p));
+    if (err == QB_OK) {
+        const struct store_param seen_at[] = {STORE_TEXT(s->id), STORE_INT(s->last_seen_at_ms)};
+        err = store_run(store,
+                       "INSERT INTO session_seen (seq, last_seen_at_ms)"
+                       " SELECT seq, $2 FROM sessions WHERE id = $1",
+                       seen_at, QB_ARRAY_COUNT(seen_at));
+    }
     if (err == QB_OK && !seen)
         err = event_record(txn, c->user_id, EVENT_NEW_DEVICE, c->device_name);
     if (err != QB_OK) {
@@ -501,7 +509,9 @@ static enum qb_error op_session_touch(struct ledger_txn *txn, struct identity_cm
         s->last_seen_at_ms = now_ms;
         const struct store_param p[] = {STORE_TEXT(s->id), STORE_INT(now_ms)};
         err = store_run(ledger_txn_store(txn),
-                       "UPDATE sessions SET last_seen_at_ms = $2 WHERE id = $1", p,
+                       "UPDATE session_seen SET last_seen_at_ms = $2"
+                       " WHERE seq = (SELECT seq FROM sessions WHERE id = $1)",
+                       p,
                        QB_ARRAY_COUNT(p));
         if (err != QB_OK)
             return err;
@@ -517,9 +527,10 @@ static enum qb_error touch_many_run(struct ledger_txn *txn, struct ledger_cmd *c
     const struct domain_settings *set = &c->env->settings;
     struct store_stmt *st = NULL;
     if (store_prepare(ledger_txn_store(txn),
-                      "UPDATE sessions SET last_seen_at_ms = $2 WHERE id = $1"
-                      " AND revoked_at_ms = 0 AND expires_at_ms > $2 AND last_seen_at_ms < $2"
-                      " AND $2 - last_seen_at_ms < $3",
+                      "UPDATE session_seen SET last_seen_at_ms = $2"
+                      " WHERE seq = (SELECT seq FROM sessions WHERE id = $1"
+                      "   AND revoked_at_ms = 0 AND expires_at_ms > $2)"
+                      " AND last_seen_at_ms < $2 AND $2 - last_seen_at_ms < $3",
                       &st) != QB_OK)
         return QB_E_STORAGE;
     enum qb_error err = QB_OK;

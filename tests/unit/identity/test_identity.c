@@ -23,6 +23,7 @@
 #include "base/money.h"
 #include "identity/identity.h"
 #include "test.h"
+#include "unit/schema_at.h"
 
 #define START_MS INT64_C(1790000000000) /* 2026-09-21 22:13:20 +08:00 */
 #define MINUTE_MS INT64_C(60000)
@@ -755,6 +756,40 @@ TEST(session_in_use_outlives_a_short_idle_timeout)
                   QB_E_UNAUTHORIZED);
     ASSERT_EQ_INT(identity_session_authenticate(&ix->env, ix->reader, used, &got, &touch), QB_OK);
     ix_free(ix);
+}
+
+/* The migration that moved last_seen out of the sessions' rows (0-based). */
+#define S_SEEN_MIGRATION 12
+
+TEST(sessions_made_before_last_seen_moved_keep_it)
+{
+    ASSERT(store_sqlite_migration_count > S_SEEN_MIGRATION);
+    ASSERT(strstr(store_sqlite_migrations[S_SEEN_MIGRATION], "CREATE TABLE session_seen") != NULL);
+    char dir[512], path[600];
+    test_tmpdir(dir, sizeof dir);
+    snprintf(path, sizeof path, "%s/old.db", dir);
+    /* Two sessions of one user, stored the old way with last_seen in their rows. */
+    test_db_at_version(
+        path, S_SEEN_MIGRATION,
+        "INSERT INTO sessions (seq, id, token_hash, user_id, device_name, created_at_ms,"
+        " last_seen_at_ms, expires_at_ms) VALUES"
+        " (7, 's_00000000000000000000000007', zeroblob(32), 'u_a', 'iPhone', 1000, 5000, 9000),"
+        " (9, 's_00000000000000000000000009', randomblob(32), 'u_a', 'iPad', 2000, 6000, 9000);");
+    char message[256] = "";
+    struct store *store = NULL;
+    ASSERT_EQ_INT(store_open(path, STORE_MODE_WRITE, &store, message, sizeof message), QB_OK);
+    struct identity_session list[4];
+    size_t count = 0;
+    ASSERT_EQ_INT(identity_sessions_list(store, "u_a", 0, list, 4, &count), QB_OK);
+    ASSERT_EQ_INT(count, 2);
+    ASSERT_EQ_STR(list[0].id, "s_00000000000000000000000009");
+    ASSERT_EQ_INT(list[0].created_at_ms, 2000);
+    ASSERT_EQ_INT(list[0].last_seen_at_ms, 6000);
+    ASSERT_EQ_STR(list[1].device_name, "iPhone");
+    ASSERT_EQ_INT(list[1].last_seen_at_ms, 5000);
+    ASSERT_EQ_INT(list[1].expires_at_ms, 9000);
+    store_close(store);
+    test_rmtree(dir);
 }
 
 TEST(login_lock_counts_wrong_passwords_and_runs_out)
@@ -1498,7 +1533,8 @@ TEST(no_secret_is_stored_in_clear)
         " real_name_sealed, id_number_sealed, id_number_last4, status, frozen_by, account_id,"
         " created_at_ms FROM users";
     const char *sessions_sql = "SELECT id, token_hash, user_id, device_name, created_at_ms,"
-                               " last_seen_at_ms, expires_at_ms, revoked_at_ms FROM sessions";
+                               " last_seen_at_ms, expires_at_ms, revoked_at_ms"
+                               " FROM sessions JOIN session_seen USING (seq)";
     const char *events_sql = "SELECT user_id, kind, detail FROM security_events";
     ASSERT(rows_contain(ix, users_sql, 15, "13800000012"));
     ASSERT(rows_contain(ix, users_sql, 15, "4568"));
@@ -1541,6 +1577,7 @@ int main(void)
     RUN(session_create_and_authenticate);
     RUN(session_idle_touch_and_absolute);
     RUN(session_in_use_outlives_a_short_idle_timeout);
+    RUN(sessions_made_before_last_seen_moved_keep_it);
     RUN(login_lock_counts_wrong_passwords_and_runs_out);
     RUN(touches_in_a_batch_move_last_seen_forward_only);
     RUN(session_revoke);
