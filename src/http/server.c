@@ -524,12 +524,13 @@ static struct identity_touch_cmd *S_touches_take(struct http_server *server)
     return batch;
 }
 
-static uint64_t S_touch_hash(const char *id)
+static uint64_t S_touch_hash(int64_t seq)
 {
-    uint64_t hash = 14695981039346656037ULL;
-    for (const unsigned char *p = (const unsigned char *)id; *p != '\0'; p++)
-        hash = (hash ^ *p) * 1099511628211ULL;
-    return hash;
+    uint64_t x = (uint64_t)seq;
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdULL;
+    x ^= x >> 33;
+    return x;
 }
 
 /* Records that the session was used now. Repeats within a batch are kept
@@ -548,11 +549,10 @@ static void S_session_touch(struct http_request *req, const char *token)
     struct identity_touch_cmd *batch = server->touch_pending;
     if (batch != NULL) {
         const size_t slot_count = QB_ARRAY_COUNT(server->touch_slots);
-        size_t slot = (size_t)(S_touch_hash(req->session.id) % slot_count);
+        size_t slot = (size_t)(S_touch_hash(req->session.seq) % slot_count);
         bool seen = false;
         while (server->touch_slots[slot] != 0) {
-            if (strcmp(batch->items[server->touch_slots[slot] - 1].session_id,
-                       req->session.id) == 0) {
+            if (batch->items[server->touch_slots[slot] - 1].session_seq == req->session.seq) {
                 seen = true;
                 break;
             }
@@ -561,7 +561,7 @@ static void S_session_touch(struct http_request *req, const char *token)
         if (!seen) {
             QB_ASSERT(batch->count < IDENTITY_TOUCH_BATCH_MAX);
             struct identity_touch *t = &batch->items[batch->count++];
-            snprintf(t->session_id, sizeof t->session_id, "%s", req->session.id);
+            t->session_seq = req->session.seq;
             t->seen_at_ms = now_ms;
             server->touch_slots[slot] = (uint16_t)batch->count;
             if (batch->count == IDENTITY_TOUCH_BATCH_MAX)

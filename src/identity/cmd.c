@@ -392,16 +392,22 @@ static enum qb_error op_session_create(struct ledger_txn *txn, struct identity_c
     const struct store_param p[] = {STORE_TEXT(s->id),           STORE_BLOB(hash, sizeof hash),
                               STORE_TEXT(s->user_id),      STORE_TEXT(s->device_name),
                               STORE_INT(s->created_at_ms), STORE_INT(s->expires_at_ms)};
-    err = store_run(store,
-                   "INSERT INTO sessions (id, token_hash, user_id, device_name, created_at_ms,"
-                   " expires_at_ms) VALUES ($1, $2, $3, $4, $5, $6)",
-                   p, QB_ARRAY_COUNT(p));
+    st = NULL;
+    err = store_prepare(store,
+                        "INSERT INTO sessions (id, token_hash, user_id, device_name, created_at_ms,"
+                        " expires_at_ms) VALUES ($1, $2, $3, $4, $5, $6) RETURNING seq",
+                        &st);
+    if (err == QB_OK)
+        err = store_bind_params(st, p, QB_ARRAY_COUNT(p));
+    if (err == QB_OK)
+        err = store_step(st) == STORE_STEP_ROW ? QB_OK : QB_E_STORAGE;
+    if (err == QB_OK)
+        s->seq = store_column_int64(st, 0);
+    store_finalize(st);
     if (err == QB_OK) {
-        const struct store_param seen_at[] = {STORE_TEXT(s->id), STORE_INT(s->last_seen_at_ms)};
-        err = store_run(store,
-                       "INSERT INTO session_seen (seq, last_seen_at_ms)"
-                       " SELECT seq, $2 FROM sessions WHERE id = $1",
-                       seen_at, QB_ARRAY_COUNT(seen_at));
+        const struct store_param seen_at[] = {STORE_INT(s->seq), STORE_INT(s->last_seen_at_ms)};
+        err = store_run(store, "INSERT INTO session_seen (seq, last_seen_at_ms) VALUES ($1, $2)",
+                        seen_at, QB_ARRAY_COUNT(seen_at));
     }
     if (err == QB_OK && !seen)
         err = event_record(txn, c->user_id, EVENT_NEW_DEVICE, c->device_name);
@@ -528,16 +534,14 @@ static enum qb_error touch_many_run(struct ledger_txn *txn, struct ledger_cmd *c
     struct store_stmt *st = NULL;
     if (store_prepare(ledger_txn_store(txn),
                       "UPDATE session_seen SET last_seen_at_ms = $2"
-                      " WHERE seq = (SELECT seq FROM sessions WHERE id = $1"
-                      "   AND revoked_at_ms = 0 AND expires_at_ms > $2)"
-                      " AND last_seen_at_ms < $2 AND $2 - last_seen_at_ms < $3",
+                      " WHERE seq = $1 AND last_seen_at_ms < $2 AND $2 - last_seen_at_ms < $3",
                       &st) != QB_OK)
         return QB_E_STORAGE;
     enum qb_error err = QB_OK;
     for (size_t i = 0; i < c->count && err == QB_OK; i++) {
         const struct identity_touch *t = &c->items[i];
         const struct store_param p[] = {
-            STORE_TEXT(t->session_id), STORE_INT(t->seen_at_ms),
+            STORE_INT(t->session_seq), STORE_INT(t->seen_at_ms),
             STORE_INT(set->session_idle_ms + set->session_touch_ms)};
         err = store_bind_params(st, p, QB_ARRAY_COUNT(p));
         if (err == QB_OK)

@@ -295,10 +295,13 @@ void identity_cmd_init(struct identity_cmd *c, const struct domain_env *env, enu
  * hands them over in one command about once a second, so that a burst of
  * first requests never costs the writer one command each. Each item's time
  * is when the session was used; a touch never moves last_seen backwards and
- * never revives a session that ended (revoked, expired or idle). */
+ * never revives a session that ended (revoked, expired or idle). A touch
+ * writes session_seen alone, found by the session's seq: a revoked or
+ * expired session stays so whatever its last_seen, and an idle one is left
+ * as it is. */
 #define IDENTITY_TOUCH_BATCH_MAX 4096
 struct identity_touch {
-    char session_id[ID_TEXT_SIZE_MAX];
+    int64_t session_seq; /* struct identity_session.seq */
     int64_t seen_at_ms;
 };
 struct identity_touch_cmd {

@@ -848,11 +848,9 @@ TEST(touches_in_a_batch_move_last_seen_forward_only)
     struct identity_touch_cmd *c = malloc(sizeof *c);
     ASSERT(c != NULL);
     identity_touch_cmd_init(c, &ix->env);
-    c->items[c->count++] = (struct identity_touch){"", now_ms + 5000};
-    snprintf(c->items[0].session_id, sizeof c->items[0].session_id, "%s", s_live.id);
-    c->items[c->count++] = (struct identity_touch){"", now_ms + 5000};
-    snprintf(c->items[1].session_id, sizeof c->items[1].session_id, "%s", s_idle.id);
-    c->items[c->count++] = (struct identity_touch){"s_nobody", now_ms + 5000};
+    c->items[c->count++] = (struct identity_touch){s_live.seq, now_ms + 5000};
+    c->items[c->count++] = (struct identity_touch){s_idle.seq, now_ms + 5000};
+    c->items[c->count++] = (struct identity_touch){s_live.seq + 1000, now_ms + 5000};
     ASSERT_EQ_INT(ledger_execute(ix->ledger, &c->cmd), QB_OK);
     ASSERT_EQ_INT(c->cmd.result, QB_OK);
     ledger_cmd_release(&c->cmd);
@@ -863,8 +861,7 @@ TEST(touches_in_a_batch_move_last_seen_forward_only)
                   QB_E_UNAUTHORIZED);
 
     identity_touch_cmd_init(c, &ix->env);
-    c->items[c->count++] = (struct identity_touch){"", now_ms + 1000};
-    snprintf(c->items[0].session_id, sizeof c->items[0].session_id, "%s", s_live.id);
+    c->items[c->count++] = (struct identity_touch){s_live.seq, now_ms + 1000};
     ASSERT_EQ_INT(ledger_execute(ix->ledger, &c->cmd), QB_OK);
     ledger_cmd_release(&c->cmd);
     ASSERT_EQ_INT(identity_session_authenticate(&ix->env, ix->reader, live, &got, &touch), QB_OK);
@@ -897,6 +894,17 @@ TEST(session_revoke)
     snprintf(c.user_id, sizeof c.user_id, "%s", a.id);
     snprintf(c.session_id, sizeof c.session_id, "%s", s.id);
     ASSERT_EQ_INT(ix_exec(ix, &c), QB_OK);
+    ASSERT_EQ_INT(identity_session_authenticate(&ix->env, ix->reader, token, &got, &touch),
+                  QB_E_UNAUTHORIZED);
+    /* A touch gathered before the revocation committed does not revive it. */
+    struct identity_touch_cmd *t = malloc(sizeof *t);
+    ASSERT(t != NULL);
+    identity_touch_cmd_init(t, &ix->env);
+    t->items[t->count++] = (struct identity_touch){s.seq, clock_now_ms(&ix->clock) + 1000};
+    ASSERT_EQ_INT(ledger_execute(ix->ledger, &t->cmd), QB_OK);
+    ASSERT_EQ_INT(t->cmd.result, QB_OK);
+    ledger_cmd_release(&t->cmd);
+    free(t);
     ASSERT_EQ_INT(identity_session_authenticate(&ix->env, ix->reader, token, &got, &touch),
                   QB_E_UNAUTHORIZED);
     struct identity_session list[2];
