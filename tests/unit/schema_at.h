@@ -8,10 +8,12 @@
 #define QB_TESTS_UNIT_SCHEMA_AT_H
 
 #include <stdio.h>
+#include <string.h>
 
 #include <sqlite3.h>
 
 #include "store/schema.h"
+#include "store/store.h"
 #include "test.h"
 
 static inline void test_db_at_version(const char *path, size_t version, const char *rows_sql)
@@ -26,6 +28,38 @@ static inline void test_db_at_version(const char *path, size_t version, const ch
     ASSERT_EQ_INT(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
     ASSERT_EQ_INT(sqlite3_exec(db, rows_sql, NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(db);
+}
+
+/* A migration's test: a database at `version` (the migration under test is
+ * store_sqlite_migrations[version], and contains `marker`, so that a
+ * renumbering fails here rather than testing another one), holding the
+ * test's rows, in a fresh temporary directory, then opened by this Qianbao,
+ * which runs the migrations after it. test_old_db_close removes it all. */
+struct test_old_db {
+    char dir[512];
+    char path[600];
+    struct store *store;
+};
+
+static inline void test_old_db_open(struct test_old_db *db, size_t version, const char *marker,
+                                    const char *rows_sql)
+{
+    ASSERT(store_sqlite_migration_count > version);
+    ASSERT(strstr(store_sqlite_migrations[version], marker) != NULL);
+    test_tmpdir(db->dir, sizeof db->dir);
+    snprintf(db->path, sizeof db->path, "%s/old.db", db->dir);
+    test_db_at_version(db->path, version, rows_sql);
+    char message[256] = "";
+    db->store = NULL;
+    if (store_open(db->path, STORE_MODE_WRITE, &db->store, message, sizeof message) != QB_OK)
+        TEST_FAIL_("store_open after migration %zu: %s", version, message);
+}
+
+static inline void test_old_db_close(struct test_old_db *db)
+{
+    store_close(db->store);
+    db->store = NULL;
+    test_rmtree(db->dir);
 }
 
 #endif

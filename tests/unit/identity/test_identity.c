@@ -763,21 +763,14 @@ TEST(session_in_use_outlives_a_short_idle_timeout)
 
 TEST(sessions_made_before_last_seen_moved_keep_it)
 {
-    ASSERT(store_sqlite_migration_count > S_SEEN_MIGRATION);
-    ASSERT(strstr(store_sqlite_migrations[S_SEEN_MIGRATION], "CREATE TABLE session_seen") != NULL);
-    char dir[512], path[600];
-    test_tmpdir(dir, sizeof dir);
-    snprintf(path, sizeof path, "%s/old.db", dir);
     /* Two sessions of one user, stored the old way with last_seen in their rows. */
-    test_db_at_version(
-        path, S_SEEN_MIGRATION,
+    struct test_old_db old;
+    test_old_db_open(&old, S_SEEN_MIGRATION, "CREATE TABLE session_seen",
         "INSERT INTO sessions (seq, id, token_hash, user_id, device_name, created_at_ms,"
         " last_seen_at_ms, expires_at_ms) VALUES"
         " (7, 's_00000000000000000000000007', zeroblob(32), 'u_a', 'iPhone', 1000, 5000, 9000),"
         " (9, 's_00000000000000000000000009', randomblob(32), 'u_a', 'iPad', 2000, 6000, 9000);");
-    char message[256] = "";
-    struct store *store = NULL;
-    ASSERT_EQ_INT(store_open(path, STORE_MODE_WRITE, &store, message, sizeof message), QB_OK);
+    struct store *store = old.store;
     struct identity_session list[4];
     size_t count = 0;
     ASSERT_EQ_INT(identity_sessions_list(store, "u_a", 0, list, 4, &count), QB_OK);
@@ -788,8 +781,7 @@ TEST(sessions_made_before_last_seen_moved_keep_it)
     ASSERT_EQ_STR(list[1].device_name, "iPhone");
     ASSERT_EQ_INT(list[1].last_seen_at_ms, 5000);
     ASSERT_EQ_INT(list[1].expires_at_ms, 9000);
-    store_close(store);
-    test_rmtree(dir);
+    test_old_db_close(&old);
 }
 
 TEST(login_lock_counts_wrong_passwords_and_runs_out)

@@ -166,21 +166,15 @@ TEST(merchants_made_before_the_migration_keep_their_appid)
 {
     // A database at the version before merchant_apps, with two merchants in it: opening it
     // migrates, and each merchant's appid is its one app.
-    ASSERT(store_sqlite_migration_count > S_APPS_MIGRATION);
-    ASSERT(strstr(store_sqlite_migrations[S_APPS_MIGRATION], "merchant_apps") != NULL);
-    char dir[512], path[600];
-    test_tmpdir(dir, sizeof dir);
-    snprintf(path, sizeof path, "%s/old.db", dir);
-    test_db_at_version(path, S_APPS_MIGRATION,
+    struct test_old_db old;
+    test_old_db_open(&old, S_APPS_MIGRATION, "merchant_apps",
                        "INSERT INTO merchants (mchid, appid, name, public_key_pem,"
                        " serial_no, apiv3_key_sealed, fee_ppm, account_id, created_at_ms)"
                        " VALUES ('1900000001', 'wx00000000000000a1', 'a', '', 'AB', x'00',"
                        " 6000, 1, 10), ('1900000002', 'wx00000000000000a2', 'b', '', 'AB',"
                        " x'00', 6000, 2, 20)");
 
-    char message[256] = "";
-    struct store *store = NULL;
-    ASSERT_EQ_INT(store_open(path, STORE_MODE_WRITE, &store, message, sizeof message), QB_OK);
+    struct store *store = old.store;
     ASSERT_EQ_INT(store_schema_version(store), (int64_t)store_sqlite_migration_count);
     ASSERT_EQ_INT(merchant_app_check(store, "1900000001", "wx00000000000000a1"), QB_OK);
     ASSERT_EQ_INT(merchant_app_check(store, "1900000002", "wx00000000000000a2"), QB_OK);
@@ -190,8 +184,7 @@ TEST(merchants_made_before_the_migration_keep_their_appid)
     ASSERT_EQ_INT(merchant_apps_list(store, "1900000002", apps, &count), QB_OK);
     ASSERT_EQ_INT((long long)count, 1);
     ASSERT_EQ_STR(apps[0], "wx00000000000000a2");
-    store_close(store);
-    test_rmtree(dir);
+    test_old_db_close(&old);
 }
 
 int main(void)

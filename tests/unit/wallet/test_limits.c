@@ -377,11 +377,6 @@ TEST(sums_spent_before_the_upgrade_are_kept_once)
     // 5,000 this year and 9,000 in all, per the spending table, and 12 journal entries. Opening it
     // moves the sums to the user's account, where the ledger reads them, and records that the
     // entries up to 12 are in them, so that a restart's replay does not count them again.
-    ASSERT(store_sqlite_migration_count > S_SPENT_MIGRATION);
-    ASSERT(strstr(store_sqlite_migrations[S_SPENT_MIGRATION], "spent_counted_to") != NULL);
-    char dir[512], path[600];
-    test_tmpdir(dir, sizeof dir);
-    snprintf(path, sizeof path, "%s/old.db", dir);
     char sql[1024];
     snprintf(sql, sizeof sql,
              "INSERT INTO accounts (id, owner, currency, kind, flags, floor_minor, created_at_ms)"
@@ -395,11 +390,10 @@ TEST(sums_spent_before_the_upgrade_are_kept_once)
              " INSERT INTO entries (id, created_at_ms, kind, code, ref_entry_id, expires_at_ms, ref,"
              " postings, hash) SELECT k, 1, 1, 20, 0, 0, '', x'', x'' FROM n;",
              (long long)WX_START_MS);
-    test_db_at_version(path, S_SPENT_MIGRATION, sql);
+    struct test_old_db old;
+    test_old_db_open(&old, S_SPENT_MIGRATION, "spent_counted_to", sql);
 
-    char message[256] = "";
-    struct store *store = NULL;
-    ASSERT_EQ_INT(store_open(path, STORE_MODE_WRITE, &store, message, sizeof message), QB_OK);
+    struct store *store = old.store;
     struct store_stmt *st = NULL;
     ASSERT_EQ_INT(store_prepare(store,
                                 "SELECT id, spent_day_start_ms, spent_day_minor, spent_year,"
@@ -427,8 +421,7 @@ TEST(sums_spent_before_the_upgrade_are_kept_once)
     ASSERT_EQ_INT(store_step(st), STORE_STEP_ROW);
     ASSERT_EQ_INT(store_column_int64(st, 0), 4000);
     store_finalize(st);
-    store_close(store);
-    test_rmtree(dir);
+    test_old_db_close(&old);
 }
 
 int main(void)

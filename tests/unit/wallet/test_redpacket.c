@@ -643,17 +643,11 @@ TEST(claims_that_break_a_packets_rules_are_caught)
 
 TEST(claims_made_before_they_were_keyed_by_packet_keep_their_sums)
 {
-    ASSERT(store_sqlite_migration_count > S_CLAIMS_MIGRATION);
-    ASSERT(strstr(store_sqlite_migrations[S_CLAIMS_MIGRATION], "red_packet_claims_by_packet") !=
-           NULL);
-    char dir[512], path[600];
-    test_tmpdir(dir, sizeof dir);
-    snprintf(path, sizeof path, "%s/old.db", dir);
     /* A lucky packet of 3 shares, 700 fen, 2 claimed (300 + 250), stored
      * the old way with its sums in its row. Seed and commitment have the
      * sizes a lucky row needs. */
-    test_db_at_version(
-        path, S_CLAIMS_MIGRATION,
+    struct test_old_db old;
+    test_old_db_open(&old, S_CLAIMS_MIGRATION, "red_packet_claims_by_packet",
         "INSERT INTO red_packets (id, sender_id, type, currency, total_minor, count, seed_sealed,"
         " commitment, status, claimed_count, claimed_minor, entry_id, created_at_ms,"
         " expires_at_ms, refund_after_ms) VALUES ('rp_00000000000000000000000001', 'u_a', 1,"
@@ -667,9 +661,7 @@ TEST(claims_made_before_they_were_keyed_by_packet_keep_their_sums)
         " postings, hash) VALUES (1, 1, 1, 40, 0, 0, 'rp_00000000000000000000000001', x'', x''),"
         " (2, 2, 1, 41, 0, 0, 'rp_00000000000000000000000001', x'', x''),"
         " (3, 3, 1, 41, 0, 0, 'rp_00000000000000000000000001', x'', x'');");
-    char message[256] = "";
-    struct store *store = NULL;
-    ASSERT_EQ_INT(store_open(path, STORE_MODE_WRITE, &store, message, sizeof message), QB_OK);
+    struct store *store = old.store;
     struct redpacket p;
     ASSERT_EQ_INT(redpacket_get(store, "rp_00000000000000000000000001", &p), QB_OK);
     ASSERT_EQ_INT(p.claimed_count, 2);
@@ -682,10 +674,10 @@ TEST(claims_made_before_they_were_keyed_by_packet_keep_their_sums)
     ASSERT_EQ_STR(claims[0].user_id, "u_b");
     ASSERT_EQ_INT(claims[1].amount_minor, 250);
     int64_t packets = 0;
+    char message[256] = "";
     ASSERT_EQ_INT(redpacket_check(store, &packets, message, sizeof message), QB_OK);
     ASSERT_EQ_INT(packets, 1);
-    store_close(store);
-    test_rmtree(dir);
+    test_old_db_close(&old);
 }
 
 int main(void)
