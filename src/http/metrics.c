@@ -259,6 +259,11 @@ static enum qb_error S_render_ledger(const struct ledger_stats *stats, struct bu
                                         "Commands per committed batch.", stats->batch_size_buckets,
                                         stats->batch_size_sum, false);
     if (err == QB_OK)
+        err = S_render_scalar(out, "qianbao_ledger_account_checkpoints_total", "counter",
+                              "Accounts' checkpoint rows the ledger wrote (each a page of the "
+                              "database).",
+                              stats->account_checkpoints_total);
+    if (err == QB_OK)
         err = buf_printf(out,
                          "# HELP qianbao_ledger_replay_lag_entries Journal entries a restart "
                          "would replay now.\n"

@@ -142,7 +142,7 @@ struct ledger {
     struct qb_clock *clock;
     size_t queue_max;
     size_t batch_max;
-    size_t flush_per_batch;
+    size_t flush_per_batch; /* 0: as the replay lag needs (flush_budget) */
     int64_t replay_lag_max;
     struct ledger_options spending; /* its spending_code and spending_period only */
     int64_t spent_counted_to; /* entries up to this one are in the checkpoints' sums */
@@ -179,6 +179,7 @@ struct ledger {
     /* Accounts whose checkpoint row is behind, oldest first. */
     struct account *dirty_head;
     struct account *dirty_tail;
+    size_t dirty_count;
     int64_t replay_from;  /* as stored in meta */
 
     /* Prepared statements of the write connection. */
@@ -216,6 +217,7 @@ struct ledger {
     /* Statistics (relaxed atomics). */
     _Atomic uint64_t stat_commands;
     _Atomic uint64_t stat_commands_failed;
+    _Atomic uint64_t stat_account_checkpoints;
     _Atomic uint64_t stat_batches;
     _Atomic uint64_t stat_entries;
     _Atomic uint64_t stat_commit_failures;
@@ -1216,28 +1218,46 @@ static enum qb_error account_flush(struct ledger *ledger, struct account *a)
                          9);
 }
 
-/* Checkpoints up to `budget` of the oldest dirty accounts (all of them when
- * budget is 0) and stores where replay must begin. The accounts leave the
- * dirty list here; if the commit then fails, the state is reloaded anyway. */
+/* How many of the oldest dirty accounts this batch checkpoints. Flushing
+ * an account dirties a whole database page, many times the bytes of an
+ * entry, so accounts are flushed no faster than the replay a restart would
+ * need asks: each dirty account about once per replay_lag_max / 2 entries,
+ * however often it changed, which is dirty_count / (replay_lag_max / 2)
+ * flushes per entry, oldest first, and holds the replay near half its
+ * bound. A fixed share of every batch flushed the same accounts far more
+ * often when batches are small (eight accounts for a batch of eight
+ * transfers: half the pages a commit wrote at half load). Past
+ * replay_lag_max, twice the batch's entries more, which overtakes the rate
+ * at which accounts get dirty. */
+static size_t flush_budget(const struct ledger *ledger)
+{
+    size_t entries = ledger->entry_count;
+    size_t budget = ledger->flush_per_batch;
+    if (budget == 0) {
+        size_t target = (size_t)(ledger->replay_lag_max / 2 > 0 ? ledger->replay_lag_max / 2 : 1);
+        budget = (ledger->dirty_count * entries + target - 1) / target;
+    }
+    int64_t lag = ledger->dirty_head ? ledger->next_entry_id - ledger->dirty_head->dirty_since : 0;
+    if (lag > ledger->replay_lag_max)
+        budget += 2 * entries;
+    return budget;
+}
+
+/* Checkpoints up to `budget` of the oldest dirty accounts (SIZE_MAX: all of
+ * them) and stores where replay must begin. The accounts leave the dirty
+ * list here; if the commit then fails, the state is reloaded anyway. */
 static enum qb_error checkpoint_flush(struct ledger *ledger, size_t budget)
 {
-    /* Flushing an account dirties a whole database page, several times
-     * the bytes of an entry, so it is kept to a trickle while the replay a
-     * restart would need stays within replay_lag_max, and overtakes the
-     * rate at which accounts get dirty once it does not. Over a window of
-     * replay_lag_max entries each dirty account is then flushed about once,
-     * however often it changed. */
-    int64_t lag = ledger->dirty_head ? ledger->next_entry_id - ledger->dirty_head->dirty_since : 0;
-    if (budget != 0 && lag > ledger->replay_lag_max)
-        budget += 2 * ledger->entry_count;
-    for (size_t n = 0; ledger->dirty_head != NULL && (budget == 0 || n < budget); n++) {
+    for (size_t n = 0; ledger->dirty_head != NULL && n < budget; n++) {
         struct account *a = ledger->dirty_head;
         enum qb_error err = account_flush(ledger, a);
         if (err != QB_OK)
             return QB_E_STORAGE;
+        atomic_fetch_add_explicit(&ledger->stat_account_checkpoints, 1, memory_order_relaxed);
         ledger->dirty_head = a->dirty_next;
         if (ledger->dirty_head == NULL)
             ledger->dirty_tail = NULL;
+        ledger->dirty_count--;
         a->dirty_next = NULL;
         a->in_dirty_list = false;
         a->dirty_since = 0;
@@ -1275,6 +1295,7 @@ static void batch_publish(struct ledger *ledger)
         account_publish(a);
         if (!a->in_dirty_list && a->flushed_batch != ledger->batch_number) {
             a->in_dirty_list = true;
+            ledger->dirty_count++;
             a->dirty_since = ledger->batch_first_entry_id;
             a->dirty_next = NULL;
             if (ledger->dirty_tail)
@@ -1334,7 +1355,7 @@ static void batch_run(struct ledger *ledger, struct ledger_cmd *batch, size_t ba
         for (struct ledger_cmd *cmd = batch; cmd != NULL && !txn->storage_failed; cmd = cmd->next)
             command_run(ledger, cmd);
         if (!txn->storage_failed && entries_write(ledger) == QB_OK &&
-            checkpoint_flush(ledger, ledger->flush_per_batch) == QB_OK && !txn->storage_failed) {
+            checkpoint_flush(ledger, flush_budget(ledger)) == QB_OK && !txn->storage_failed) {
             int64_t t0 = clock_monotonic_ns();
             err = store_commit(ledger->store);
             int64_t commit_us = (clock_monotonic_ns() - t0) / 1000;
@@ -1415,6 +1436,7 @@ static void state_clear(struct ledger *ledger)
     ledger->holds = (struct hold_map){0};
     ledger->expiries.count = 0;
     ledger->dirty_head = ledger->dirty_tail = NULL;
+    ledger->dirty_count = 0;
     ledger->account_count = 0;
     ledger_idem_index_clear(&ledger->idem);
     ledger->idem_next_seq = 1;
@@ -1593,6 +1615,7 @@ static enum qb_error state_load(struct ledger *ledger)
             if (!a->in_dirty_list) {
                 /* Its checkpoint is behind: flush it again in due course. */
                 a->in_dirty_list = true;
+                ledger->dirty_count++;
                 a->dirty_since = e.id;
                 if (ledger->dirty_tail)
                     ledger->dirty_tail->dirty_next = a;
@@ -1890,7 +1913,7 @@ enum qb_error ledger_open(struct store *writer, const struct ledger_options *opt
     ledger->clock = options && options->clock ? options->clock : clock_system();
     ledger->queue_max = options && options->queue_max ? options->queue_max : 65536;
     ledger->batch_max = options && options->batch_max ? options->batch_max : 8192;
-    ledger->flush_per_batch = options && options->flush_per_batch ? options->flush_per_batch : 8;
+    ledger->flush_per_batch = options ? options->flush_per_batch : 0;
     ledger->replay_lag_max =
         options && options->replay_lag_max ? options->replay_lag_max : 2000000;
     ledger->spending.spending_code = options ? options->spending_code : NULL;
@@ -1967,7 +1990,7 @@ void ledger_close(struct ledger *ledger)
         ledger->batch_first_entry_id = ledger->next_entry_id;
         ledger->undo_count = 0;
         ledger->txn.storage_failed = false;
-        if (checkpoint_flush(ledger, 0) == QB_OK && store_commit(ledger->store) == QB_OK)
+        if (checkpoint_flush(ledger, SIZE_MAX) == QB_OK && store_commit(ledger->store) == QB_OK)
             log_event(LOG_INFO, "ledger.close", "checkpoint=complete next_entry=%lld",
                       (long long)ledger->next_entry_id);
         else if (store_rollback(ledger->store) != QB_OK)
@@ -1982,6 +2005,8 @@ void ledger_stats_get(struct ledger *ledger, struct ledger_stats *out)
     memset(out, 0, sizeof *out);
     out->commands_total = atomic_load_explicit(&ledger->stat_commands, memory_order_relaxed);
     out->commands_failed_total = atomic_load_explicit(&ledger->stat_commands_failed, memory_order_relaxed);
+    out->account_checkpoints_total =
+        atomic_load_explicit(&ledger->stat_account_checkpoints, memory_order_relaxed);
     out->batches_total = atomic_load_explicit(&ledger->stat_batches, memory_order_relaxed);
     out->entries_total = atomic_load_explicit(&ledger->stat_entries, memory_order_relaxed);
     out->commit_failures_total = atomic_load_explicit(&ledger->stat_commit_failures, memory_order_relaxed);

@@ -201,7 +201,8 @@ struct ledger_options {
     size_t batch_max;            /* commands per transaction; 0: 8192 */
     size_t flush_per_batch;      /* checkpointed accounts per batch while the replay
                                   * lag is under replay_lag_max (beyond it, twice the
-                                  * batch's entries more); 0: 8 */
+                                  * batch's entries more); 0: as many as keep the
+                                  * replay near replay_lag_max / 2 */
     int64_t replay_lag_max;      /* entries behind before flushing harder; 0: 2,000,000 */
     /* Spending (struct ledger_spent): whether an entry's code counts as
      * spending for the user accounts it debits, and the day and year a
@@ -354,6 +355,7 @@ struct ledger_stats {
     uint64_t batch_size_buckets[LEDGER_LATENCY_BUCKETS];
     uint64_t batch_size_sum;
     int64_t replay_lag_entries;      /* entries a restart would replay now */
+    uint64_t account_checkpoints_total; /* accounts' checkpoint rows written */
 };
 void ledger_stats_get(struct ledger *ledger, struct ledger_stats *out);
 /* Upper bound of commit latency bucket i in microseconds; INT64_MAX for the last. */

@@ -1932,6 +1932,60 @@ TEST(spending_counted_by_posting)
     fx_free(fx);
 }
 
+static struct ledger_stats fx_stats(struct fx *fx)
+{
+    struct ledger_stats stats;
+    ledger_stats_get(fx->ledger, &stats);
+    return stats;
+}
+
+TEST(checkpoints_trickle_while_the_replay_is_within_its_bound)
+{
+    /* Writing an account's checkpoint costs a database page, so a batch
+     * writes only as many as keep the replay near half of replay_lag_max:
+     * far below it, one per batch that has entries (a fixed eight a batch
+     * made a one-transfer batch write nine pages). The accounts' checkpoints
+     * are first left behind (one a batch, while each batch funds seven
+     * accounts), and a crash copy starts with all of them due. With a bound
+     * of 40 the replay stays within it. */
+    struct fx *fx = fx_new();
+    fx_stop(fx);
+    fx->options.flush_per_batch = 1;
+    fx_start(fx);
+    int64_t ids[42];
+    for (int i = 0; i < 42; i++) {
+        char owner[32];
+        snprintf(owner, sizeof owner, "user:u_%d", i);
+        ids[i] = fx_user(fx, owner);
+    }
+    for (int b = 0; b < 6; b++) {
+        struct ledger_leg legs[8] = {{fx->sys_id, -7000}};
+        for (int k = 0; k < 7; k++)
+            legs[1 + k] = (struct ledger_leg){ids[7 * b + k], 1000};
+        ASSERT_OK(fx_post(fx, legs, 8, NULL, NULL));
+    }
+    fx->options.flush_per_batch = 0;
+    struct fx *crashed = fx_crash_copy(fx); /* shares fx's clock: freed first */
+    uint64_t before = fx_stats(crashed).account_checkpoints_total;
+    for (int i = 0; i < 10; i++)
+        ASSERT_OK(fx_transfer(crashed, ids[i], ids[i + 21], 1, NULL));
+    ASSERT_EQ_INT(fx_stats(crashed).account_checkpoints_total - before, 10);
+
+    fx_stop(crashed);
+    crashed->options.replay_lag_max = 40;
+    fx_start(crashed);
+    for (int round = 0; round < 4; round++)
+        for (int i = 0; i < 40; i++) {
+            ASSERT_OK(fx_transfer(crashed, ids[i], ids[(i + 1) % 40], 1, NULL));
+            int64_t lag = fx_stats(crashed).replay_lag_entries;
+            if (lag > 40 + 2)
+                TEST_FAIL_("replay lag %lld past its bound of 40", (long long)lag);
+        }
+    fx_verify_ok(crashed);
+    fx_free(crashed);
+    fx_free(fx);
+}
+
 TEST(spending_sums_survive_restarts_and_crashes)
 {
     /* The sums are checkpointed with the account and rebuilt from the
@@ -2229,6 +2283,7 @@ int main(void)
     RUN(idem_key_too_long_refused);
     RUN(idem_records_of_the_old_table_moved_at_start);
     RUN(spending_counted_by_posting);
+    RUN(checkpoints_trickle_while_the_replay_is_within_its_bound);
     RUN(spending_sums_survive_restarts_and_crashes);
     RUN(history_pages_newest_first);
     RUN(history_empty_account);
