@@ -517,8 +517,7 @@ static enum qb_error op_session_touch(struct ledger_txn *txn, struct identity_cm
         err = store_run(ledger_txn_store(txn),
                        "UPDATE session_seen SET last_seen_at_ms = $2"
                        " WHERE seq = (SELECT seq FROM sessions WHERE id = $1)",
-                       p,
-                       QB_ARRAY_COUNT(p));
+                       p, QB_ARRAY_COUNT(p));
         if (err != QB_OK)
             return err;
     }

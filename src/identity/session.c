@@ -10,13 +10,13 @@
  * settings.session_touch_ms, not on every request: reads stay reads, and the
  * writer sees one touch per minute per active session. It lives apart from
  * the session's row, in session_seen (seq, last_seen_at_ms), where a
- * second's touches share a few hundred pages (migration 13 says why). So last_seen may lag
- * the last real use by up to one touch interval, and a session is refused
- * once idle for session_idle_ms + session_touch_ms since last_seen: never
- * less than the idle timeout after its last use, at most one touch interval
- * more. It is refused too once revoked or at expires_at. Every refusal is
- * the same QB_E_UNAUTHORIZED, so a caller learns nothing about which tokens
- * once existed.
+ * second's touches share a few hundred pages (migration 13 says why). So
+ * last_seen may lag the last real use by up to one touch interval, and a
+ * session is refused once idle for session_idle_ms + session_touch_ms since
+ * last_seen: never less than the idle timeout after its last use, at most
+ * one touch interval more. It is refused too once revoked or at expires_at.
+ * Every refusal is the same QB_E_UNAUTHORIZED, so a caller learns nothing
+ * about which tokens once existed.
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -280,7 +280,8 @@ enum qb_error identity_session_authenticate(const struct domain_env *env, struct
     uint64_t epoch = cache != NULL ? atomic_load_explicit(&cache->epoch, memory_order_acquire) : 0;
 
     struct store_stmt *st = NULL;
-    if (store_prepare(reader, "SELECT " SESSION_COLUMNS " FROM " SESSION_FROM " WHERE token_hash = $1",
+    if (store_prepare(reader,
+                      "SELECT " SESSION_COLUMNS " FROM " SESSION_FROM " WHERE token_hash = $1",
                       &st) != QB_OK)
         return QB_E_STORAGE;
     enum qb_error err = store_bind_blob(st, 1, hash, sizeof hash);
