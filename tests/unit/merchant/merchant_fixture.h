@@ -100,4 +100,28 @@ static inline void mx_order_pay(struct wx *wx, const struct identity_user *payer
     ledger_cmd_release(&p.cmd);
 }
 
+/* A shop and one customer: a merchant (mchid 1900009191) named name, a
+ * verified payer funded with balance fen and holding a payment-code device
+ * (its id, slot and seed). seq is the test's own counter. */
+struct mx_shop {
+    struct wx *wx;
+    struct merchant m;
+    struct identity_user payer;
+    char device_id[ID_TEXT_SIZE_MAX];
+    uint32_t slot;
+    uint8_t seed[PAYCODE_SEED_SIZE];
+    int seq;
+};
+
+static inline void mx_shop_open(struct mx_shop *f, const char *name, int64_t balance)
+{
+    memset(f, 0, sizeof *f);
+    f->wx = wx_new();
+    ASSERT_EQ_INT(wallet_accounts_setup(f->wx->ledger, &f->wx->env), QB_OK);
+    f->m = mx_merchant(f->wx, "1900009191", "wx0123456789abcdef", name, 6000);
+    f->payer = wx_user(f->wx, "小明", true);
+    wx_fund(f->wx, f->payer.account_id, balance);
+    mx_paycode_device(f->wx, &f->payer, f->device_id, &f->slot, f->seed);
+}
+
 #endif

@@ -13,30 +13,10 @@
 #include "store/pool.h"
 #include "unit/merchant/merchant_fixture.h"
 
-struct fx {
-    struct wx *wx;
-    struct merchant m;
-    struct identity_user payer;
-    char device_id[ID_TEXT_SIZE_MAX];
-    uint32_t slot;
-    uint8_t seed[PAYCODE_SEED_SIZE];
-    int seq;
-};
-
-static void S_fx_init(struct fx *f)
-{
-    memset(f, 0, sizeof *f);
-    f->wx = wx_new();
-    ASSERT_EQ_INT(wallet_accounts_setup(f->wx->ledger, &f->wx->env), QB_OK);
-    f->m = mx_merchant(f->wx, "1900009191", "wx0123456789abcdef", "便利店", 6000);
-    f->payer = wx_user(f->wx, "小明", true);
-    wx_fund(f->wx, f->payer.account_id, 100000);
-    mx_paycode_device(f->wx, &f->payer, f->device_id, &f->slot, f->seed);
-}
 
 /* Submits the code of (step, counter) for total; answers the stored status
  * and the outcome, the order into *out. */
-static int S_codepay_code(struct fx *f, const char *code, int64_t total, enum qb_error *outcome,
+static int S_codepay_code(struct mx_shop *f, const char *code, int64_t total, enum qb_error *outcome,
                           struct merchant_order *out)
 {
     struct merchant_codepay_cmd c;
@@ -63,7 +43,7 @@ static int S_codepay_code(struct fx *f, const char *code, int64_t total, enum qb
     return status;
 }
 
-static int S_codepay(struct fx *f, int64_t step, int counter, int64_t total,
+static int S_codepay(struct mx_shop *f, int64_t step, int counter, int64_t total,
                      enum qb_error *outcome, struct merchant_order *out)
 {
     char code[PAYCODE_TEXT_SIZE];
@@ -71,14 +51,14 @@ static int S_codepay(struct fx *f, int64_t step, int counter, int64_t total,
     return S_codepay_code(f, code, total, outcome, out);
 }
 
-static int64_t S_now(struct fx *f) { return clock_now_ms(&f->wx->clock); }
+static int64_t S_now(struct mx_shop *f) { return clock_now_ms(&f->wx->clock); }
 
 TEST(the_window_holds_to_the_millisecond)
 {
     // A code of step s is accepted until the last millisecond of step s + 1 and refused from
     // the first of s + 2; a code of s + 1 is accepted from the first millisecond of s.
-    struct fx f;
-    S_fx_init(&f);
+    struct mx_shop f;
+    mx_shop_open(&f, "便利店", 100000);
     int64_t s = paycode_step(S_now(&f)) + 1;
     wx_clock_to(f.wx, s * PAYCODE_STEP_MS); /* the first millisecond of s */
     enum qb_error outcome;
@@ -98,8 +78,8 @@ TEST(a_locked_slot_opens_again_after_its_lock)
 {
     // Five wrong codes lock the slot for 15 minutes: a right code is refused one millisecond
     // before the end and accepted at it; a right code in between resets nothing it should not.
-    struct fx f;
-    S_fx_init(&f);
+    struct mx_shop f;
+    mx_shop_open(&f, "便利店", 100000);
     int64_t s = paycode_step(S_now(&f));
     char wrong[PAYCODE_TEXT_SIZE];
     enum qb_error outcome;
@@ -122,8 +102,8 @@ TEST(a_locked_slot_opens_again_after_its_lock)
 TEST(four_wrong_codes_and_a_right_one_reset_the_count)
 {
     // The count is of wrong codes in a row: a right code in between starts it again.
-    struct fx f;
-    S_fx_init(&f);
+    struct mx_shop f;
+    mx_shop_open(&f, "便利店", 100000);
     int64_t s = paycode_step(S_now(&f));
     char wrong[PAYCODE_TEXT_SIZE];
     enum qb_error outcome;
@@ -143,8 +123,8 @@ TEST(the_password_free_count_rolls_over_at_midnight)
 {
     // Five password-free code payments today; the sixth waits; after midnight (UTC+8) five
     // more go through without the password.
-    struct fx f;
-    S_fx_init(&f);
+    struct mx_shop f;
+    mx_shop_open(&f, "便利店", 100000);
     enum qb_error outcome;
     int64_t s = paycode_step(S_now(&f));
     for (int i = 0; i < 5; i++)
@@ -163,8 +143,8 @@ TEST(an_unconfirmed_order_is_revoked_at_its_deadline_on_read_and_by_the_worker)
 {
     // USERPAYING until the last millisecond of the confirmation time, REVOKED from its end for
     // every reader; the worker then writes REVOKED once, and a confirmation is refused.
-    struct fx f;
-    S_fx_init(&f);
+    struct mx_shop f;
+    mx_shop_open(&f, "便利店", 100000);
     enum qb_error outcome;
     struct merchant_order o;
     ASSERT_EQ_INT(S_codepay(&f, paycode_step(S_now(&f)), 0, 30000, &outcome, &o), 202);
@@ -207,8 +187,8 @@ TEST(reversal_returns_every_fen_in_one_entry)
 {
     // A paid order reversed: the payer gets the total back, the merchant gives up the total less
     // the fee and fee income the fee; the ledger verifies afterwards.
-    struct fx f;
-    S_fx_init(&f);
+    struct mx_shop f;
+    mx_shop_open(&f, "便利店", 100000);
     int64_t fee_before = wx_balance(f.wx, f.wx->env.accounts.fee_income);
     enum qb_error outcome;
     struct merchant_order o;
@@ -234,8 +214,8 @@ TEST(a_low_balance_spends_the_code_and_fails_the_order)
 {
     // The code is accepted once even when the payment fails: the order is PAYERROR, the answer
     // NOT_ENOUGH, and the same code again is refused as used.
-    struct fx f;
-    S_fx_init(&f);
+    struct mx_shop f;
+    mx_shop_open(&f, "便利店", 100000);
     enum qb_error outcome;
     struct merchant_order o;
     int64_t s = paycode_step(S_now(&f));

@@ -17,28 +17,9 @@
 
 #define S_LATER_ORDERS 150 /* paid on the days after the bill's day */
 
-struct fx {
-    struct wx *wx;
-    struct merchant m;
-    struct identity_user payer;
-    uint32_t slot;
-    uint8_t seed[PAYCODE_SEED_SIZE];
-    int seq;
-};
-
-static void S_fx_init(struct fx *f)
-{
-    memset(f, 0, sizeof *f);
-    f->wx = wx_new();
-    ASSERT_EQ_INT(wallet_accounts_setup(f->wx->ledger, &f->wx->env), QB_OK);
-    f->m = mx_merchant(f->wx, "1900009191", "wx0123456789abcdef", "面馆", 6000);
-    f->payer = wx_user(f->wx, "小明", true);
-    wx_fund(f->wx, f->payer.account_id, 10000000);
-    mx_paycode_device(f->wx, &f->payer, NULL, &f->slot, f->seed);
-}
 
 /* A native order of total, paid by the payer with the payment password. */
-static struct merchant_order S_paid(struct fx *f, int64_t total)
+static struct merchant_order S_paid(struct mx_shop *f, int64_t total)
 {
     char number[MERCHANT_OUT_TRADE_NO_SIZE_MAX];
     snprintf(number, sizeof number, "flow-%06d", ++f->seq);
@@ -52,7 +33,7 @@ static struct merchant_order S_paid(struct fx *f, int64_t total)
 
 /* A payment-code order of total, paid at once (under the password-free
  * amount), then reversed by the merchant. */
-static struct merchant_order S_reversed(struct fx *f, int64_t total)
+static struct merchant_order S_reversed(struct mx_shop *f, int64_t total)
 {
     struct merchant_codepay_cmd c;
     merchant_codepay_cmd_init(&c, &f->wx->env);
@@ -83,7 +64,7 @@ static struct merchant_order S_reversed(struct fx *f, int64_t total)
     return out;
 }
 
-static struct merchant_refund S_refund(struct fx *f, const struct merchant_order *o,
+static struct merchant_refund S_refund(struct mx_shop *f, const struct merchant_order *o,
                                        int64_t refund)
 {
     struct merchant_refund_create_cmd c;
@@ -106,7 +87,7 @@ static struct merchant_refund S_refund(struct fx *f, const struct merchant_order
 /* The fund-flow bill of [start_ms, end_ms) into out, from the account's
  * newest entry as the route reads it; the cursor's count of entries read
  * into *walked. */
-static enum qb_error S_bill(struct fx *f, int64_t start_ms, int64_t end_ms, struct buf *out,
+static enum qb_error S_bill(struct mx_shop *f, int64_t start_ms, int64_t end_ms, struct buf *out,
                             int64_t *walked)
 {
     struct ledger_account_view view;
@@ -149,7 +130,7 @@ static void S_line_expect(const struct buf *out, const char *business, const cha
 }
 
 /* The next Beijing day's bounds; the clock moves to 10:00 that day. */
-static void S_tomorrow_at_ten(struct fx *f, int64_t *start_ms, int64_t *end_ms)
+static void S_tomorrow_at_ten(struct mx_shop *f, int64_t *start_ms, int64_t *end_ms)
 {
     int64_t day = (clock_now_ms(&f->wx->clock) + 8 * WX_HOUR_MS) / WX_DAY_MS;
     *start_ms = (day + 1) * WX_DAY_MS - 8 * WX_HOUR_MS;
@@ -163,8 +144,8 @@ TEST(each_line_names_the_order_refund_or_reversal_as_wechat_does)
     // name the refund's refund_id, its reason and "REF" with the order's transaction_id; a
     // reversed payment-code order names its transaction_id, with "REF" on the voucher. No line
     // names the ledger's payment ids.
-    struct fx f;
-    S_fx_init(&f);
+    struct mx_shop f;
+    mx_shop_open(&f, "面馆", 10000000);
     int64_t start_ms, end_ms;
     S_tomorrow_at_ten(&f, &start_ms, &end_ms);
     struct merchant_order paid = S_paid(&f, 30000);
@@ -196,8 +177,8 @@ TEST(a_day_long_ago_reads_that_day_not_every_entry_since)
     // A day with three entries of the merchant's account, then 150 payments on the days after:
     // the bill of that day reads about its own entries (each twice, one batch past its start),
     // not the 150 made since; and it is the same bill as the day's alone.
-    struct fx f;
-    S_fx_init(&f);
+    struct mx_shop f;
+    mx_shop_open(&f, "面馆", 10000000);
     int64_t start_ms, end_ms;
     S_tomorrow_at_ten(&f, &start_ms, &end_ms);
     struct merchant_order first = S_paid(&f, 30000);
