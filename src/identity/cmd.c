@@ -482,11 +482,10 @@ static enum qb_error op_session_revoke(struct ledger_txn *txn, struct identity_c
         return err;
     if (c->session.revoked_at_ms == 0) {
         c->session.revoked_at_ms = ledger_txn_now_ms(txn);
-        identity_session_revoked(txn, c->env);
         const struct store_param p[] = {STORE_TEXT(c->session.id), STORE_INT(c->session.revoked_at_ms)};
-        err =
-            store_run(ledger_txn_store(txn), "UPDATE sessions SET revoked_at_ms = $2 WHERE id = $1",
-                     p, QB_ARRAY_COUNT(p));
+        err = identity_txn_sessions_revoke(
+            txn, c->env, "UPDATE sessions SET revoked_at_ms = $2 WHERE id = $1 RETURNING token_hash",
+            p, QB_ARRAY_COUNT(p));
         if (err != QB_OK)
             return err;
     }
@@ -717,13 +716,13 @@ static enum qb_error freeze_apply(struct ledger_txn *txn, struct identity_cmd *c
                    "UPDATE users SET status = $2, frozen_by = $3 WHERE id = $1", p,
                    QB_ARRAY_COUNT(p));
     if (err == QB_OK && status == IDENTITY_FROZEN) {
-        identity_session_revoked(txn, c->env);
         const struct store_param q[] = {STORE_TEXT(c->user_id), STORE_TEXT(c->session_id),
                                         STORE_INT(ledger_txn_now_ms(txn))};
-        err = store_run(ledger_txn_store(txn),
-                        "UPDATE sessions SET revoked_at_ms = $3"
-                        " WHERE user_id = $1 AND id != $2 AND revoked_at_ms = 0",
-                        q, QB_ARRAY_COUNT(q));
+        err = identity_txn_sessions_revoke(txn, c->env,
+                                           "UPDATE sessions SET revoked_at_ms = $3"
+                                           " WHERE user_id = $1 AND id != $2 AND revoked_at_ms = 0"
+                                           " RETURNING token_hash",
+                                           q, QB_ARRAY_COUNT(q));
     }
     if (err == QB_OK)
         err = event_record(txn, c->user_id, status == IDENTITY_FROZEN ? "freeze" : "unfreeze",

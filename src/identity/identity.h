@@ -165,19 +165,30 @@ void identity_user_written(struct ledger_txn *txn, const struct domain_env *env,
 /* The session cache: the sessions of recent requests, in memory, so that
  * authenticating a request usually reads no table. Keyed by the token's
  * SHA-256 (the token itself is never kept), bounded (entries, rounded up
- * to a multiple of 4; the least recently filled of four goes first), shared
- * by every HTTP thread. Revoking a session (logout, freeze) makes every
- * cached entry stale once its batch has committed
- * (ledger_txn_after_batch): revocations are rare, so one epoch for all is
- * enough, and a request answered after the revocation's own answer never
- * finds the revoked session in memory. Negative answers are not cached.
- * env->sessions NULL: no cache, every request reads the table. */
+ * to a multiple of IDENTITY_SESSION_CACHE_WAYS; a full bucket forgets its
+ * oldest fill), shared by every HTTP thread. A revoked session (logout, a
+ * freeze) leaves it once the revoking batch has ended, before the revoking
+ * request is answered (ledger_txn_after_batch), and a read of the table
+ * that began before then is not kept; the other sessions stay. Negative
+ * answers are not cached. env->sessions NULL: no cache, every request
+ * reads the table. */
+#define IDENTITY_SESSION_CACHE_WAYS 8
 QB_MUST_USE enum qb_error identity_session_cache_new(size_t entries,
                                                      struct identity_session_cache **out);
 void identity_session_cache_free(struct identity_session_cache *cache);
-/* For the operations that revoke sessions: once the command's batch has
- * ended, every cached session is read again. */
-void identity_session_revoked(struct ledger_txn *txn, const struct domain_env *env);
+/* Fills the cache at start with the sessions that open now, the most
+ * recently seen first, without evicting: a restart under load does not
+ * send every user's next request to the table. *loaded: how many. */
+QB_MUST_USE enum qb_error identity_session_cache_load(const struct domain_env *env,
+                                                      struct store *reader, size_t *loaded);
+/* Runs sql, an UPDATE of sessions that revokes those it selects and
+ * returns their token_hash ("... RETURNING token_hash"), as part of txn;
+ * each leaves the cache once the batch has ended. */
+QB_MUST_USE enum qb_error identity_txn_sessions_revoke(struct ledger_txn *txn,
+                                                       const struct domain_env *env,
+                                                       const char *sql,
+                                                       const struct store_param *params,
+                                                       size_t param_count);
 /* Looks the token up in env->sessions only: QB_OK as
  * identity_session_authenticate answers; QB_E_UNAUTHORIZED for a malformed
  * token or a cached session that no longer opens; QB_E_NOT_FOUND when it is

@@ -79,41 +79,48 @@ static bool token_decode(const char *token, uint8_t out[32])
 
 /* --- the session cache (identity.h) ------------------------------------------------ */
 
-#define CACHE_WAYS 4
 #define CACHE_STRIPES 64
 
 struct cache_entry {
     uint8_t token_hash[CRYPTO_SHA256_SIZE];
-    uint64_t epoch;  /* 0: empty; else the cache's epoch when it was read */
-    uint64_t filled; /* fill order within the bucket, for eviction */
+    uint64_t filled; /* 0: empty; else the fill's order, for eviction */
     struct identity_session session;
 };
 
 struct identity_session_cache {
-    struct cache_entry *entries; /* bucket_count * CACHE_WAYS */
+    struct cache_entry *entries; /* bucket_count * IDENTITY_SESSION_CACHE_WAYS */
     size_t bucket_count;
-    _Atomic uint64_t epoch;      /* starts at 1; bumped by each revocation */
+    /* Bumped after every batch that revoked sessions, before they are
+     * forgotten: a read of the table that began before a bump may have seen
+     * a revoked session live, and is not kept. */
+    _Atomic uint64_t revocations;
     _Atomic uint64_t fills;
     pthread_mutex_t stripes[CACHE_STRIPES];
+    /* The writer's alone: the sessions the running batch revoked, to be
+     * forgotten once it ends; all of them when the list could not grow. */
+    uint8_t (*doomed)[CRYPTO_SHA256_SIZE];
+    size_t doomed_count, doomed_size;
+    bool doomed_all;
 };
 
 enum qb_error identity_session_cache_new(size_t entries, struct identity_session_cache **out)
 {
     QB_ASSERT(out != NULL);
     *out = NULL;
-    size_t bucket_count = (entries + CACHE_WAYS - 1) / CACHE_WAYS;
-    if (bucket_count == 0 || bucket_count > SIZE_MAX / CACHE_WAYS / sizeof(struct cache_entry))
+    size_t bucket_count = (entries + IDENTITY_SESSION_CACHE_WAYS - 1) / IDENTITY_SESSION_CACHE_WAYS;
+    if (bucket_count == 0 ||
+        bucket_count > SIZE_MAX / IDENTITY_SESSION_CACHE_WAYS / sizeof(struct cache_entry))
         return QB_E_PARAM;
     struct identity_session_cache *cache = calloc(1, sizeof *cache);
     if (cache == NULL)
         return QB_E_INTERNAL;
-    cache->entries = calloc(bucket_count * CACHE_WAYS, sizeof *cache->entries);
+    cache->entries = calloc(bucket_count * IDENTITY_SESSION_CACHE_WAYS, sizeof *cache->entries);
     if (cache->entries == NULL) {
         free(cache);
         return QB_E_INTERNAL;
     }
     cache->bucket_count = bucket_count;
-    atomic_init(&cache->epoch, 1);
+    atomic_init(&cache->revocations, 0);
     atomic_init(&cache->fills, 0);
     for (size_t i = 0; i < CACHE_STRIPES; i++)
         pthread_mutex_init(&cache->stripes[i], NULL);
@@ -127,23 +134,11 @@ void identity_session_cache_free(struct identity_session_cache *cache)
         return;
     for (size_t i = 0; i < CACHE_STRIPES; i++)
         pthread_mutex_destroy(&cache->stripes[i]);
-    crypto_wipe(cache->entries, cache->bucket_count * CACHE_WAYS * sizeof *cache->entries);
+    crypto_wipe(cache->entries,
+                cache->bucket_count * IDENTITY_SESSION_CACHE_WAYS * sizeof *cache->entries);
     free(cache->entries);
+    free(cache->doomed);
     free(cache);
-}
-
-/* ledger_txn_after_batch's callback of a revocation: on the writer, after
- * the commit, before the revoking request is answered. */
-static void cache_forget_all(void *arg)
-{
-    struct identity_session_cache *cache = arg;
-    atomic_fetch_add_explicit(&cache->epoch, 1, memory_order_release);
-}
-
-void identity_session_revoked(struct ledger_txn *txn, const struct domain_env *env)
-{
-    if (env->sessions != NULL)
-        ledger_txn_after_batch(txn, cache_forget_all, env->sessions);
 }
 
 /* The bucket of a token hash (its bytes are uniform: the first eight do)
@@ -156,44 +151,123 @@ static struct cache_entry *cache_bucket(struct identity_session_cache *cache,
     memcpy(&h, hash, sizeof h);
     size_t bucket = (size_t)(h % cache->bucket_count);
     *lock = &cache->stripes[bucket % CACHE_STRIPES];
-    return &cache->entries[bucket * CACHE_WAYS];
+    return &cache->entries[bucket * IDENTITY_SESSION_CACHE_WAYS];
 }
 
-/* The live entry of hash in bucket (lock held), or NULL. */
+/* The entry of hash in bucket (lock held), or NULL. */
 static struct cache_entry *cache_find(struct cache_entry *bucket,
-                                      const uint8_t hash[CRYPTO_SHA256_SIZE], uint64_t epoch)
+                                      const uint8_t hash[CRYPTO_SHA256_SIZE])
 {
-    for (size_t i = 0; i < CACHE_WAYS; i++)
-        if (bucket[i].epoch == epoch &&
-            memcmp(bucket[i].token_hash, hash, CRYPTO_SHA256_SIZE) == 0)
+    for (size_t i = 0; i < IDENTITY_SESSION_CACHE_WAYS; i++)
+        if (bucket[i].filled != 0 && memcmp(bucket[i].token_hash, hash, CRYPTO_SHA256_SIZE) == 0)
             return &bucket[i];
     return NULL;
 }
 
-/* Keeps session as read under epoch (read before the row was). A bump
- * since then leaves the entry stale from the start. */
-static void cache_fill(struct identity_session_cache *cache, const uint8_t hash[CRYPTO_SHA256_SIZE],
-                       const struct identity_session *session, uint64_t epoch)
+/* Keeps session, read after revocations had the value `seen`, unless a
+ * revoking batch has ended since. evict: whether a full bucket gives up its
+ * oldest fill (a load at start keeps what it filled first). Whether kept. */
+static bool cache_fill(struct identity_session_cache *cache, const uint8_t hash[CRYPTO_SHA256_SIZE],
+                       const struct identity_session *session, uint64_t seen, bool evict)
 {
     pthread_mutex_t *lock;
     struct cache_entry *bucket = cache_bucket(cache, hash, &lock);
-    uint64_t now_epoch = atomic_load_explicit(&cache->epoch, memory_order_acquire);
     pthread_mutex_lock(lock);
-    struct cache_entry *slot = cache_find(bucket, hash, epoch);
-    for (size_t i = 0; slot == NULL && i < CACHE_WAYS; i++)
-        if (bucket[i].epoch != now_epoch)
-            slot = &bucket[i]; /* empty or stale */
-    if (slot == NULL) {
+    /* Under the lock: a revocation bumps the count before it takes the
+     * lock to forget, so either this sees the bump or the forget comes
+     * after this fill. */
+    if (atomic_load_explicit(&cache->revocations, memory_order_acquire) != seen) {
+        pthread_mutex_unlock(lock);
+        return false;
+    }
+    struct cache_entry *slot = cache_find(bucket, hash);
+    for (size_t i = 0; slot == NULL && i < IDENTITY_SESSION_CACHE_WAYS; i++)
+        if (bucket[i].filled == 0)
+            slot = &bucket[i];
+    if (slot == NULL && evict) {
         slot = &bucket[0];
-        for (size_t i = 1; i < CACHE_WAYS; i++)
+        for (size_t i = 1; i < IDENTITY_SESSION_CACHE_WAYS; i++)
             if (bucket[i].filled < slot->filled)
                 slot = &bucket[i];
     }
-    memcpy(slot->token_hash, hash, CRYPTO_SHA256_SIZE);
-    slot->epoch = epoch;
-    slot->filled = atomic_fetch_add_explicit(&cache->fills, 1, memory_order_relaxed) + 1;
-    slot->session = *session;
+    if (slot != NULL) {
+        memcpy(slot->token_hash, hash, CRYPTO_SHA256_SIZE);
+        slot->filled = atomic_fetch_add_explicit(&cache->fills, 1, memory_order_relaxed) + 1;
+        slot->session = *session;
+    }
     pthread_mutex_unlock(lock);
+    return slot != NULL;
+}
+
+/* ledger_txn_after_batch's callback of a revocation: on the writer, after
+ * the batch has ended, before the revoking request is answered. */
+static void cache_forget_doomed(void *arg)
+{
+    struct identity_session_cache *cache = arg;
+    atomic_fetch_add_explicit(&cache->revocations, 1, memory_order_acq_rel);
+    if (cache->doomed_all) {
+        for (size_t stripe = 0; stripe < CACHE_STRIPES; stripe++) {
+            pthread_mutex_lock(&cache->stripes[stripe]);
+            for (size_t b = stripe; b < cache->bucket_count; b += CACHE_STRIPES)
+                crypto_wipe(&cache->entries[b * IDENTITY_SESSION_CACHE_WAYS],
+                            IDENTITY_SESSION_CACHE_WAYS * sizeof *cache->entries);
+            pthread_mutex_unlock(&cache->stripes[stripe]);
+        }
+    }
+    for (size_t i = 0; i < cache->doomed_count && !cache->doomed_all; i++) {
+        pthread_mutex_t *lock;
+        struct cache_entry *bucket = cache_bucket(cache, cache->doomed[i], &lock);
+        pthread_mutex_lock(lock);
+        struct cache_entry *e = cache_find(bucket, cache->doomed[i]);
+        if (e != NULL)
+            crypto_wipe(e, sizeof *e);
+        pthread_mutex_unlock(lock);
+    }
+    cache->doomed_count = 0;
+    cache->doomed_all = false;
+}
+
+/* The session of hash leaves the cache once txn's batch has ended. */
+static void cache_doom(struct ledger_txn *txn, struct identity_session_cache *cache,
+                       const uint8_t hash[CRYPTO_SHA256_SIZE])
+{
+    if (cache->doomed_count == cache->doomed_size && !cache->doomed_all) {
+        size_t size = cache->doomed_size == 0 ? 16 : cache->doomed_size * 2;
+        void *grown = size <= SIZE_MAX / CRYPTO_SHA256_SIZE
+                          ? realloc(cache->doomed, size * CRYPTO_SHA256_SIZE)
+                          : NULL;
+        if (grown != NULL) {
+            cache->doomed = grown;
+            cache->doomed_size = size;
+        } else {
+            cache->doomed_all = true; /* forgetting too much is harmless */
+        }
+    }
+    if (!cache->doomed_all)
+        memcpy(cache->doomed[cache->doomed_count++], hash, CRYPTO_SHA256_SIZE);
+    ledger_txn_after_batch(txn, cache_forget_doomed, cache);
+}
+
+enum qb_error identity_txn_sessions_revoke(struct ledger_txn *txn, const struct domain_env *env,
+                                           const char *sql, const struct store_param *params,
+                                           size_t param_count)
+{
+    QB_ASSERT(txn != NULL && env != NULL && sql != NULL);
+    struct store_stmt *st = NULL;
+    if (store_prepare(ledger_txn_store(txn), sql, &st) != QB_OK)
+        return QB_E_STORAGE;
+    enum qb_error err = store_bind_params(st, params, param_count);
+    int rc = STORE_STEP_DONE;
+    while (err == QB_OK && (rc = store_step(st)) == STORE_STEP_ROW) {
+        if (store_column_size(st, 0) != CRYPTO_SHA256_SIZE)
+            err = QB_E_STORAGE;
+        else if (env->sessions != NULL)
+            cache_doom(txn, env->sessions, store_column_blob(st, 0));
+    }
+    if (err == QB_OK && rc != STORE_STEP_DONE)
+        err = QB_E_STORAGE;
+    store_finalize(st);
+    return err;
 }
 
 /* SHA-256 of a well-formed token's bytes; false for anything else. */
@@ -235,9 +309,8 @@ enum qb_error identity_session_authenticate_cached(const struct domain_env *env,
         return QB_E_NOT_FOUND;
     pthread_mutex_t *lock;
     struct cache_entry *bucket = cache_bucket(cache, hash, &lock);
-    uint64_t epoch = atomic_load_explicit(&cache->epoch, memory_order_acquire);
     pthread_mutex_lock(lock);
-    struct cache_entry *e = cache_find(bucket, hash, epoch);
+    struct cache_entry *e = cache_find(bucket, hash);
     if (e != NULL)
         *out = e->session;
     pthread_mutex_unlock(lock);
@@ -256,12 +329,54 @@ void identity_session_cache_touched(const struct domain_env *env, const char *to
         return;
     pthread_mutex_t *lock;
     struct cache_entry *bucket = cache_bucket(cache, hash, &lock);
-    uint64_t epoch = atomic_load_explicit(&cache->epoch, memory_order_acquire);
     pthread_mutex_lock(lock);
-    struct cache_entry *e = cache_find(bucket, hash, epoch);
+    struct cache_entry *e = cache_find(bucket, hash);
     if (e != NULL && e->session.last_seen_at_ms < seen_at_ms)
         e->session.last_seen_at_ms = seen_at_ms;
     pthread_mutex_unlock(lock);
+}
+
+enum qb_error identity_session_cache_load(const struct domain_env *env, struct store *reader,
+                                          size_t *loaded)
+{
+    QB_ASSERT(env != NULL && reader != NULL && loaded != NULL);
+    *loaded = 0;
+    struct identity_session_cache *cache = env->sessions;
+    if (cache == NULL)
+        return QB_OK;
+    uint64_t seen = atomic_load_explicit(&cache->revocations, memory_order_acquire);
+    int64_t now_ms = clock_now_ms(env->clock);
+    const struct domain_settings *set = &env->settings;
+    size_t capacity = cache->bucket_count * IDENTITY_SESSION_CACHE_WAYS;
+    /* The most recently seen first, so that a bucket already full keeps
+     * those; the filter is identity_session_is_live's. */
+    struct store_stmt *st = NULL;
+    if (store_prepare(reader,
+                      "SELECT " SESSION_COLUMNS ", token_hash FROM " SESSION_FROM
+                      " WHERE revoked_at_ms = 0 AND expires_at_ms > $1 AND last_seen_at_ms > $2"
+                      " ORDER BY last_seen_at_ms DESC LIMIT $3",
+                      &st) != QB_OK)
+        return QB_E_STORAGE;
+    const struct store_param p[] = {
+        STORE_INT(now_ms),
+        STORE_INT(now_ms - set->session_idle_ms - set->session_touch_ms),
+        STORE_INT(capacity > INT64_MAX ? INT64_MAX : (int64_t)capacity),
+    };
+    enum qb_error err = store_bind_params(st, p, QB_ARRAY_COUNT(p));
+    int rc = STORE_STEP_DONE;
+    struct identity_session s;
+    while (err == QB_OK && (rc = store_step(st)) == STORE_STEP_ROW) {
+        err = session_row(st, &s);
+        if (err == QB_OK && store_column_size(st, 8) != CRYPTO_SHA256_SIZE)
+            err = QB_E_STORAGE;
+        if (err == QB_OK && cache_fill(cache, store_column_blob(st, 8), &s, seen, false))
+            ++*loaded;
+    }
+    if (err == QB_OK && rc != STORE_STEP_DONE)
+        err = QB_E_STORAGE;
+    store_finalize(st);
+    crypto_wipe(&s, sizeof s);
+    return err;
 }
 
 enum qb_error identity_session_authenticate(const struct domain_env *env, struct store *reader,
@@ -274,10 +389,11 @@ enum qb_error identity_session_authenticate(const struct domain_env *env, struct
     uint8_t hash[CRYPTO_SHA256_SIZE];
     if (!token_hash(token, hash))
         return QB_E_UNAUTHORIZED;
-    /* The epoch before the row: a revocation committed after this read
-     * bumps it, and the entry is stale from the start. */
+    /* The revocations before the row: a revoking batch that ends after
+     * this read bumps them, and the row read is not kept. */
     struct identity_session_cache *cache = env->sessions;
-    uint64_t epoch = cache != NULL ? atomic_load_explicit(&cache->epoch, memory_order_acquire) : 0;
+    uint64_t seen =
+        cache != NULL ? atomic_load_explicit(&cache->revocations, memory_order_acquire) : 0;
 
     struct store_stmt *st = NULL;
     if (store_prepare(reader,
@@ -299,7 +415,7 @@ enum qb_error identity_session_authenticate(const struct domain_env *env, struct
     }
     err = session_check(env, out, touch);
     if (err == QB_OK && cache != NULL)
-        cache_fill(cache, hash, out, epoch);
+        (void)cache_fill(cache, hash, out, seen, true);
     return err;
 }
 

@@ -912,15 +912,16 @@ TEST(session_revoke)
     ix_free(ix);
 }
 
-TEST(session_cache_answers_from_memory_until_a_revocation_commits)
+TEST(session_cache_answers_from_memory_until_the_session_is_revoked)
 {
     /* With env->sessions set, a session read once is answered from memory;
      * a revocation (logout, the user's freeze, an operator's freeze) makes
-     * every cached session stale once its batch has committed; idle and
-     * absolute expiry apply to cached sessions as to stored ones; a touch
-     * moves the cached last_seen; a full bucket forgets its oldest. */
+     * the revoked sessions, and only those, leave it once its batch has
+     * committed; idle and absolute expiry apply to cached sessions as to
+     * stored ones; a touch moves the cached last_seen; a full bucket
+     * forgets its oldest. */
     struct ix *ix = ix_new();
-    ASSERT_EQ_INT(identity_session_cache_new(4, &ix->env.sessions), QB_OK);
+    ASSERT_EQ_INT(identity_session_cache_new(IDENTITY_SESSION_CACHE_WAYS, &ix->env.sessions), QB_OK);
     const struct domain_settings *set = &ix->env.settings;
     struct identity_user a, b;
     ix_register(ix, "13800000031", &a);
@@ -954,21 +955,20 @@ TEST(session_cache_answers_from_memory_until_a_revocation_commits)
     ASSERT(!touch);
     ASSERT_EQ_INT(got.last_seen_at_ms, clock_now_ms(&ix->clock));
 
-    /* A logout: once committed, nothing cached is trusted, and the table
-     * refuses the revoked token. The other sessions are read again. */
+    /* A logout: once committed, the revoked token is not in memory and the
+     * table refuses it; the user's other sessions and everyone else's stay
+     * cached. */
     struct identity_cmd c;
     identity_cmd_init(&c, &ix->env, IDENTITY_OP_SESSION_REVOKE);
     snprintf(c.user_id, sizeof c.user_id, "%s", a.id);
     snprintf(c.session_id, sizeof c.session_id, "%s", sa.id);
     ASSERT_EQ_INT(ix_exec(ix, &c), QB_OK);
     ASSERT_EQ_INT(identity_session_authenticate_cached(&ix->env, ta, &got, &touch), QB_E_NOT_FOUND);
-    ASSERT_EQ_INT(identity_session_authenticate_cached(&ix->env, ta2, &got, &touch),
-                  QB_E_NOT_FOUND);
     ASSERT_EQ_INT(identity_session_authenticate(&ix->env, ix->reader, ta, &got, &touch),
                   QB_E_UNAUTHORIZED);
     ASSERT_EQ_INT(identity_session_authenticate_cached(&ix->env, ta, &got, &touch), QB_E_NOT_FOUND);
-    ASSERT_EQ_INT(identity_session_authenticate(&ix->env, ix->reader, ta2, &got, &touch), QB_OK);
     ASSERT_EQ_INT(identity_session_authenticate_cached(&ix->env, ta2, &got, &touch), QB_OK);
+    ASSERT_EQ_INT(identity_session_authenticate_cached(&ix->env, tb, &got, &touch), QB_OK);
 
     /* A refused revocation (someone else's session) forgets nothing. */
     identity_cmd_init(&c, &ix->env, IDENTITY_OP_SESSION_REVOKE);
@@ -977,24 +977,26 @@ TEST(session_cache_answers_from_memory_until_a_revocation_commits)
     ASSERT_EQ_INT(ix_exec(ix, &c), QB_E_NOT_FOUND);
     ASSERT_EQ_INT(identity_session_authenticate_cached(&ix->env, ta2, &got, &touch), QB_OK);
 
-    /* An operator's freeze ends every session of the user. */
+    /* An operator's freeze ends every session of the user, and only the
+     * user's. */
     ASSERT_EQ_INT(ix_user_op(ix, IDENTITY_OP_ADMIN_FREEZE, a.id, NULL), QB_OK);
     ASSERT_EQ_INT(identity_session_authenticate_cached(&ix->env, ta2, &got, &touch),
                   QB_E_NOT_FOUND);
     ASSERT_EQ_INT(identity_session_authenticate(&ix->env, ix->reader, ta2, &got, &touch),
                   QB_E_UNAUTHORIZED);
+    ASSERT_EQ_INT(identity_session_authenticate_cached(&ix->env, tb, &got, &touch), QB_OK);
 
-    /* Eviction: four entries in one bucket of four; a fifth session
-     * pushes out the least recently read. */
-    char t[5][IDENTITY_TOKEN_TEXT_SIZE];
-    for (int i = 0; i < 5; i++) {
+    /* Eviction: a bucket of IDENTITY_SESSION_CACHE_WAYS holds tb and as
+     * many new sessions again: the first of them (tb) goes. */
+    char t[IDENTITY_SESSION_CACHE_WAYS][IDENTITY_TOKEN_TEXT_SIZE];
+    for (int i = 0; i < IDENTITY_SESSION_CACHE_WAYS; i++) {
         ASSERT_EQ_INT(ix_session(ix, b.id, "tablet", t[i], NULL), QB_OK);
         ASSERT_EQ_INT(identity_session_authenticate(&ix->env, ix->reader, t[i], &got, &touch),
                       QB_OK);
     }
-    ASSERT_EQ_INT(identity_session_authenticate_cached(&ix->env, t[0], &got, &touch),
+    ASSERT_EQ_INT(identity_session_authenticate_cached(&ix->env, tb, &got, &touch),
                   QB_E_NOT_FOUND);
-    for (int i = 1; i < 5; i++)
+    for (int i = 0; i < IDENTITY_SESSION_CACHE_WAYS; i++)
         ASSERT_EQ_INT(identity_session_authenticate_cached(&ix->env, t[i], &got, &touch), QB_OK);
 
     /* Idle: a cached session not used for session_idle_ms +
@@ -1007,6 +1009,62 @@ TEST(session_cache_answers_from_memory_until_a_revocation_commits)
                   QB_E_UNAUTHORIZED);
     ASSERT_EQ_INT(identity_session_authenticate_cached(&ix->env, t[1], &got, &touch), QB_OK);
 
+    identity_session_cache_free(ix->env.sessions);
+    ix->env.sessions = NULL;
+    ix_free(ix);
+}
+
+TEST(session_cache_load_reads_the_sessions_in_use_newest_first)
+{
+    /* The load at start: live sessions only (not revoked, not expired, not
+     * idle), and when they outnumber a bucket, the most recently seen. */
+    struct ix *ix = ix_new();
+    const struct domain_settings *set = &ix->env.settings;
+    struct identity_user a;
+    ix_register(ix, "13800000033", &a);
+    enum { N = IDENTITY_SESSION_CACHE_WAYS + 2 };
+    char t[N][IDENTITY_TOKEN_TEXT_SIZE], idle[IDENTITY_TOKEN_TEXT_SIZE];
+    char out[IDENTITY_TOKEN_TEXT_SIZE];
+    struct identity_session s_out, got;
+    bool touch;
+    ASSERT_EQ_INT(ix_session(ix, a.id, "idle", idle, NULL), QB_OK);
+    clock_manual_advance(&ix->clock, set->session_idle_ms + set->session_touch_ms);
+    for (int i = 0; i < N; i++) {
+        ASSERT_EQ_INT(ix_session(ix, a.id, "tablet", t[i], NULL), QB_OK);
+        clock_manual_advance(&ix->clock, 1000);
+    }
+    ASSERT_EQ_INT(ix_session(ix, a.id, "revoked", out, &s_out), QB_OK);
+    struct identity_cmd c;
+    identity_cmd_init(&c, &ix->env, IDENTITY_OP_SESSION_REVOKE);
+    snprintf(c.user_id, sizeof c.user_id, "%s", a.id);
+    snprintf(c.session_id, sizeof c.session_id, "%s", s_out.id);
+    ASSERT_EQ_INT(ix_exec(ix, &c), QB_OK);
+
+    /* One bucket: the N - WAYS oldest live sessions do not fit. */
+    ASSERT_EQ_INT(identity_session_cache_new(IDENTITY_SESSION_CACHE_WAYS, &ix->env.sessions), QB_OK);
+    size_t loaded = 0;
+    ASSERT_EQ_INT(identity_session_cache_load(&ix->env, ix->reader, &loaded), QB_OK);
+    ASSERT_EQ_INT(loaded, IDENTITY_SESSION_CACHE_WAYS);
+    for (int i = 0; i < N; i++)
+        ASSERT_EQ_INT(identity_session_authenticate_cached(&ix->env, t[i], &got, &touch),
+                      i < N - IDENTITY_SESSION_CACHE_WAYS ? QB_E_NOT_FOUND : QB_OK);
+    ASSERT_EQ_INT(identity_session_authenticate_cached(&ix->env, out, &got, &touch),
+                  QB_E_NOT_FOUND);
+    ASSERT_EQ_INT(identity_session_authenticate_cached(&ix->env, idle, &got, &touch),
+                  QB_E_NOT_FOUND);
+    identity_session_cache_free(ix->env.sessions);
+
+    /* Room for all: every live one, and still not the others. */
+    ASSERT_EQ_INT(identity_session_cache_new(64 * IDENTITY_SESSION_CACHE_WAYS, &ix->env.sessions),
+                  QB_OK);
+    ASSERT_EQ_INT(identity_session_cache_load(&ix->env, ix->reader, &loaded), QB_OK);
+    ASSERT_EQ_INT(loaded, N);
+    for (int i = 0; i < N; i++)
+        ASSERT_EQ_INT(identity_session_authenticate_cached(&ix->env, t[i], &got, &touch), QB_OK);
+    ASSERT_EQ_INT(identity_session_authenticate_cached(&ix->env, out, &got, &touch),
+                  QB_E_NOT_FOUND);
+    ASSERT_EQ_INT(identity_session_authenticate_cached(&ix->env, idle, &got, &touch),
+                  QB_E_NOT_FOUND);
     identity_session_cache_free(ix->env.sessions);
     ix->env.sessions = NULL;
     ix_free(ix);
@@ -1581,7 +1639,8 @@ int main(void)
     RUN(login_lock_counts_wrong_passwords_and_runs_out);
     RUN(touches_in_a_batch_move_last_seen_forward_only);
     RUN(session_revoke);
-    RUN(session_cache_answers_from_memory_until_a_revocation_commits);
+    RUN(session_cache_answers_from_memory_until_the_session_is_revoked);
+    RUN(session_cache_load_reads_the_sessions_in_use_newest_first);
     RUN(user_cache_holds_committed_rows_only);
     RUN(payment_password_set_and_verify);
     RUN(payment_password_lockout_is_atomic);
