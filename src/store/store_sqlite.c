@@ -83,6 +83,9 @@
 /* How long the writer waits for that checkpoint before carrying on. */
 #define STORE_SQLITE_WAL_WAIT_MS 2000
 #define STORE_SQLITE_SAVEPOINT_DEPTH_MAX 64
+/* Savepoint depths whose statements are kept prepared; deeper ones are
+ * parsed each time. */
+#define STORE_SQLITE_CONTROL_DEPTH 4
 #define STORE_SQLITE_PATH_SIZE_MAX 4096
 #define STORE_SQLITE_ERROR_SIZE_MAX 512
 
@@ -113,6 +116,10 @@ struct sqlite_store {
     char error[STORE_SQLITE_ERROR_SIZE_MAX];
     struct sqlite_cached cache[STORE_SQLITE_CACHE_SIZE];
     size_t cache_count;
+    /* Transaction control, prepared once (sqlite_control): the writer runs
+     * them for every batch and savepoint. [depth - 1] for savepoints. */
+    sqlite3_stmt *st_begin, *st_commit;
+    sqlite3_stmt *st_savepoint[STORE_SQLITE_CONTROL_DEPTH], *st_release[STORE_SQLITE_CONTROL_DEPTH];
     /* Threads inside a call that touches the database. A connection is
      * opened without SQLite's mutex: two threads on it at once corrupt
      * what it reads and writes, so that is an assertion, not a race. */
@@ -216,6 +223,25 @@ static enum qb_error sqlite_exec_sql(struct sqlite_store *s, const char *sql, co
     snprintf(s->error, sizeof s->error, "sqlite: %s: %s", what,
              msg != NULL ? msg : sqlite3_errstr(rc));
     sqlite3_free(msg);
+    return sqlite_error_map(rc == SQLITE_OK ? SQLITE_ERROR : rc);
+}
+
+/* Runs sql, a transaction control statement, from *slot, preparing it
+ * there the first time: as sqlite_exec_sql, without parsing it again. */
+static enum qb_error sqlite_control(struct sqlite_store *s, sqlite3_stmt **slot, const char *sql,
+                                    const char *what)
+{
+    sqlite_enter(s);
+    int rc = *slot != NULL ? SQLITE_OK : sqlite3_prepare_v2(s->db, sql, -1, slot, NULL);
+    if (rc == SQLITE_OK) {
+        rc = sqlite3_step(*slot);
+        rc = sqlite3_reset(*slot);
+    }
+    sqlite_leave(s);
+    if (rc == SQLITE_OK)
+        return QB_OK;
+    rc = sqlite3_extended_errcode(s->db);
+    snprintf(s->error, sizeof s->error, "sqlite: %s: %s", what, sqlite3_errmsg(s->db));
     return sqlite_error_map(rc == SQLITE_OK ? SQLITE_ERROR : rc);
 }
 
@@ -625,6 +651,12 @@ static void sqlite_close(struct store *store)
         free(s->cache[i].sql);
     }
     s->cache_count = 0;
+    sqlite3_finalize(s->st_begin);
+    sqlite3_finalize(s->st_commit);
+    for (size_t i = 0; i < STORE_SQLITE_CONTROL_DEPTH; i++) {
+        sqlite3_finalize(s->st_savepoint[i]);
+        sqlite3_finalize(s->st_release[i]);
+    }
     if (s->db != NULL) {
         /* An unfinalized statement is a leak in the caller: fail loudly. */
         int rc = sqlite3_close(s->db);
@@ -721,7 +753,8 @@ static enum qb_error sqlite_begin(struct store *store)
     struct sqlite_store *s = sqlite_store_of(store);
     if (sqlite_in_transaction(s))
         return sqlite_refuse(s, QB_E_INTERNAL, "begin: a transaction is already open");
-    return sqlite_exec_sql(s, s->mode == STORE_MODE_WRITE ? "BEGIN IMMEDIATE" : "BEGIN", "begin");
+    return sqlite_control(s, &s->st_begin,
+                          s->mode == STORE_MODE_WRITE ? "BEGIN IMMEDIATE" : "BEGIN", "begin");
 }
 
 static enum qb_error sqlite_commit(struct store *store)
@@ -730,7 +763,7 @@ static enum qb_error sqlite_commit(struct store *store)
     if (!sqlite_in_transaction(s))
         return sqlite_refuse(s, QB_E_STORAGE, "commit: no transaction is open (it was rolled "
                                               "back after an error)");
-    enum qb_error err = sqlite_exec_sql(s, "COMMIT", "commit");
+    enum qb_error err = sqlite_control(s, &s->st_commit, "COMMIT", "commit");
     (void)sqlite_in_transaction(s);
     if (err == QB_OK)
         s->savepoint_depth = 0;
@@ -761,8 +794,11 @@ static enum qb_error sqlite_savepoint(struct store *store)
         return sqlite_refuse(s, QB_E_INTERNAL, "savepoint: more than %d nested savepoints",
                              STORE_SQLITE_SAVEPOINT_DEPTH_MAX);
     char sql[32];
-    snprintf(sql, sizeof sql, "SAVEPOINT s%d", s->savepoint_depth + 1);
-    enum qb_error err = sqlite_exec_sql(s, sql, "savepoint");
+    int depth = s->savepoint_depth + 1;
+    snprintf(sql, sizeof sql, "SAVEPOINT s%d", depth);
+    enum qb_error err = depth <= STORE_SQLITE_CONTROL_DEPTH
+                            ? sqlite_control(s, &s->st_savepoint[depth - 1], sql, "savepoint")
+                            : sqlite_exec_sql(s, sql, "savepoint");
     if (err == QB_OK)
         s->savepoint_depth++;
     return err;
@@ -777,8 +813,11 @@ static enum qb_error sqlite_release(struct store *store)
         return sqlite_refuse(s, QB_E_STORAGE, "release: no transaction is open");
     QB_ASSERT(s->savepoint_depth > 0); /* release without a savepoint */
     char sql[32];
-    snprintf(sql, sizeof sql, "RELEASE s%d", s->savepoint_depth);
-    enum qb_error err = sqlite_exec_sql(s, sql, "release");
+    int depth = s->savepoint_depth;
+    snprintf(sql, sizeof sql, "RELEASE s%d", depth);
+    enum qb_error err = depth <= STORE_SQLITE_CONTROL_DEPTH
+                            ? sqlite_control(s, &s->st_release[depth - 1], sql, "release")
+                            : sqlite_exec_sql(s, sql, "release");
     if (err == QB_OK)
         s->savepoint_depth--;
     return err;
