@@ -86,8 +86,9 @@
  * at once, so that few buckets of eight overflow: 100,000 sessions in use
  * find 99.8 % of themselves cached. */
 #define S_SESSION_CACHE_ENTRIES 262144
-/* Users kept in the writer's memory (identity.h): about 300 bytes each. */
-#define S_USER_CACHE_ENTRIES 131072
+/* Users kept in the writer's memory (identity.h): 256 bytes each, 64 MiB at
+ * most; as many as sessions, so that the users of the sessions in use fit. */
+#define S_USER_CACHE_ENTRIES 262144
 
 struct daemon_paths {
     char dir[CONFIG_PATH_SIZE_MAX];
@@ -488,20 +489,24 @@ static bool S_test_signal(int signal_number)
     return false;
 }
 
-/* The sessions in use, read into the cache before the first request. */
-static enum qb_error S_sessions_load(const struct domain_env *env, struct store_pool *pool)
+/* The sessions in use and their users, read into the caches before the
+ * first request. */
+static enum qb_error S_caches_load(const struct domain_env *env, struct ledger *ledger,
+                                   struct store_pool *pool)
 {
     struct store *reader;
     enum qb_error err = store_pool_acquire(pool, 0, &reader);
     if (err != QB_OK)
         return err;
     int64_t start_ns = clock_monotonic_ns();
-    size_t loaded = 0;
-    err = identity_session_cache_load(env, reader, &loaded);
+    size_t sessions = 0, users = 0;
+    err = identity_session_cache_load(env, reader, &sessions);
     store_pool_release(pool, reader);
     if (err == QB_OK)
-        log_event(LOG_INFO, "daemon.sessions_loaded", "sessions=%zu ms=%lld", loaded,
-                  (long long)((clock_monotonic_ns() - start_ns) / 1000000));
+        err = identity_user_cache_load(ledger, env, &users);
+    if (err == QB_OK)
+        log_event(LOG_INFO, "daemon.caches_loaded", "sessions=%zu users=%zu ms=%lld", sessions,
+                  users, (long long)((clock_monotonic_ns() - start_ns) / 1000000));
     return err;
 }
 
@@ -619,7 +624,7 @@ static int S_serve(const struct config *cfg, const struct daemon_paths *paths,
                 error_name(rc));
         goto out;
     }
-    rc = S_sessions_load(&env, pool);
+    rc = S_caches_load(&env, ledger, pool);
     if (rc != QB_OK) {
         fprintf(stderr, "qianbaod: cannot read the sessions in use (%s)\n", error_name(rc));
         goto out;

@@ -143,11 +143,16 @@ QB_MUST_USE enum qb_error identity_session_authenticate(const struct domain_env 
  * rows only: every write to a user's row (identity_user_written, at each
  * UPDATE or INSERT of users in this module) forgets the user and stops
  * filling until the batch has ended, so nothing a rollback undoes can stay.
- * Bounded (entries, rounded up to a multiple of 4; the least recently
- * filled of four goes first). env->users NULL: every read searches. */
+ * Bounded (entries, rounded up to a multiple of 8; a full bucket of eight
+ * forgets its oldest fill). env->users NULL: every read searches. */
 QB_MUST_USE enum qb_error identity_user_cache_new(size_t entries,
                                                   struct identity_user_cache **out);
 void identity_user_cache_free(struct identity_user_cache *cache);
+/* Fills the cache at start, through a command on ledger's writer, with the
+ * users of the sessions that open now, the most recently seen first,
+ * without evicting. *loaded: how many. */
+QB_MUST_USE enum qb_error identity_user_cache_load(struct ledger *ledger,
+                                                   const struct domain_env *env, size_t *loaded);
 /* A command's read of a user (its batch's uncommitted writes included):
  * QB_OK, QB_E_NOT_FOUND or QB_E_STORAGE. The _read form also gives the
  * payment password's stored fingerprint (zeros when none is set). */

@@ -55,6 +55,21 @@ static enum qb_error user_row(struct store_stmt *st, struct identity_user *out)
     return QB_OK;
 }
 
+/* user_row, and column 14, the payment password's fingerprint (zeros when
+ * none is set). */
+static enum qb_error user_row_secret(struct store_stmt *st, struct identity_user *out,
+                                     uint8_t hash[CRYPTO_SHA256_SIZE])
+{
+    memset(hash, 0, CRYPTO_SHA256_SIZE);
+    enum qb_error err = user_row(st, out);
+    if (err != QB_OK || !out->payment_password_set)
+        return err;
+    if (store_column_size(st, 14) != CRYPTO_SHA256_SIZE)
+        return QB_E_STORAGE;
+    memcpy(hash, store_column_blob(st, 14), CRYPTO_SHA256_SIZE);
+    return QB_OK;
+}
+
 /* Runs "SELECT USER_COLUMNS FROM users WHERE <column> = $1" for one row. */
 static enum qb_error user_get_by(struct store *reader, const char *sql, const char *value,
                                  struct identity_user *out)
@@ -83,7 +98,7 @@ static enum qb_error user_get_by(struct store *reader, const char *sql, const ch
 
 /* --- the writer's user cache (identity.h) ------------------------------------------ */
 
-#define USER_CACHE_WAYS 4
+#define USER_CACHE_WAYS 8
 
 struct user_entry {
     uint64_t key;    /* user_key of the id; 0: empty */
@@ -154,8 +169,10 @@ static struct user_entry *user_find(struct identity_user_cache *cache, const cha
     return NULL;
 }
 
-static void user_fill(struct identity_user_cache *cache, const struct identity_user *user,
-                      bool payment_password_set, const uint8_t *payment_password_hash)
+/* Keeps user; evict: whether a full bucket gives up its oldest fill (a load
+ * at start keeps what it filled first). Whether kept. */
+static bool user_fill(struct identity_user_cache *cache, const struct identity_user *user,
+                      bool payment_password_set, const uint8_t *payment_password_hash, bool evict)
 {
     uint64_t key = user_key(user->id);
     struct user_entry *bucket = user_bucket(cache, key);
@@ -163,6 +180,8 @@ static void user_fill(struct identity_user_cache *cache, const struct identity_u
     for (size_t i = 0; slot == NULL && i < USER_CACHE_WAYS; i++)
         if (bucket[i].key == 0)
             slot = &bucket[i];
+    if (slot == NULL && !evict)
+        return false;
     if (slot == NULL) {
         slot = &bucket[0];
         for (size_t i = 1; i < USER_CACHE_WAYS; i++)
@@ -177,6 +196,7 @@ static void user_fill(struct identity_user_cache *cache, const struct identity_u
         memcpy(slot->payment_password_hash, payment_password_hash, CRYPTO_SHA256_SIZE);
     else
         memset(slot->payment_password_hash, 0, CRYPTO_SHA256_SIZE);
+    return true;
 }
 
 static void user_fills_resume(void *arg)
@@ -225,17 +245,10 @@ enum qb_error identity_txn_user_read(struct ledger_txn *txn, const struct domain
     enum qb_error err = store_bind_text(st, 1, user_id, strlen(user_id));
     if (err == QB_OK) {
         int rc = store_step(st);
-        if (rc == STORE_STEP_ROW) {
-            err = user_row(st, out);
-            if (err == QB_OK && out->payment_password_set) {
-                if (store_column_size(st, 14) != sizeof hash)
-                    err = QB_E_STORAGE;
-                else
-                    memcpy(hash, store_column_blob(st, 14), sizeof hash);
-            }
-        } else {
+        if (rc == STORE_STEP_ROW)
+            err = user_row_secret(st, out, hash);
+        else
             err = rc == STORE_STEP_DONE ? QB_E_NOT_FOUND : QB_E_STORAGE;
-        }
     }
     store_finalize(st);
     if (err != QB_OK) {
@@ -243,11 +256,78 @@ enum qb_error identity_txn_user_read(struct ledger_txn *txn, const struct domain
         return err;
     }
     if (cache != NULL && !cache->fills_blocked)
-        user_fill(cache, out, out->payment_password_set, hash);
+        (void)user_fill(cache, out, out->payment_password_set, hash, true);
     if (payment_password_hash != NULL)
         memcpy(payment_password_hash, hash, sizeof hash);
     crypto_wipe(hash, sizeof hash);
     return QB_OK;
+}
+
+struct user_load_cmd {
+    struct ledger_cmd cmd;
+    const struct domain_env *env;
+    size_t loaded;
+};
+
+static enum qb_error user_load_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
+{
+    struct user_load_cmd *c = (struct user_load_cmd *)cmd;
+    struct identity_user_cache *cache = c->env->users;
+    const struct domain_settings *set = &c->env->settings;
+    int64_t now_ms = ledger_txn_now_ms(txn);
+    size_t capacity = cache->bucket_count * USER_CACHE_WAYS;
+    /* The users of the sessions that open now (identity_session_is_live's
+     * filter), the most recently seen first. */
+    struct store_stmt *st = NULL;
+    if (store_prepare(ledger_txn_store(txn),
+                      "SELECT " USER_COLUMNS ", payment_password_hash FROM"
+                      " (SELECT user_id, MAX(last_seen_at_ms) AS seen"
+                      "  FROM sessions JOIN session_seen USING (seq)"
+                      "  WHERE revoked_at_ms = 0 AND expires_at_ms > $1 AND last_seen_at_ms > $2"
+                      "  GROUP BY user_id ORDER BY seen DESC LIMIT $3)"
+                      " JOIN users ON users.id = user_id ORDER BY seen DESC",
+                      &st) != QB_OK)
+        return QB_E_STORAGE;
+    const struct store_param p[] = {
+        STORE_INT(now_ms),
+        STORE_INT(now_ms - set->session_idle_ms - set->session_touch_ms),
+        STORE_INT(capacity > INT64_MAX ? INT64_MAX : (int64_t)capacity),
+    };
+    enum qb_error err = store_bind_params(st, p, QB_ARRAY_COUNT(p));
+    int rc = STORE_STEP_DONE;
+    struct identity_user user;
+    uint8_t hash[CRYPTO_SHA256_SIZE] = {0};
+    while (err == QB_OK && (rc = store_step(st)) == STORE_STEP_ROW) {
+        err = user_row_secret(st, &user, hash);
+        if (err == QB_OK && !cache->fills_blocked &&
+            user_fill(cache, &user, user.payment_password_set, hash, false))
+            c->loaded++;
+    }
+    if (err == QB_OK && rc != STORE_STEP_DONE)
+        err = QB_E_STORAGE;
+    store_finalize(st);
+    crypto_wipe(&user, sizeof user);
+    crypto_wipe(hash, sizeof hash);
+    return err;
+}
+
+enum qb_error identity_user_cache_load(struct ledger *ledger, const struct domain_env *env,
+                                       size_t *loaded)
+{
+    QB_ASSERT(ledger != NULL && env != NULL && loaded != NULL);
+    *loaded = 0;
+    if (env->users == NULL)
+        return QB_OK;
+    struct user_load_cmd c;
+    memset(&c, 0, sizeof c);
+    c.env = env;
+    ledger_cmd_init(&c.cmd, user_load_run, NULL);
+    enum qb_error err = ledger_execute(ledger, &c.cmd);
+    if (err == QB_OK)
+        err = c.cmd.result;
+    ledger_cmd_release(&c.cmd);
+    *loaded = c.loaded;
+    return err;
 }
 
 enum qb_error identity_txn_user_get(struct ledger_txn *txn, const struct domain_env *env,

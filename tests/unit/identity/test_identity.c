@@ -1160,6 +1160,48 @@ TEST(user_cache_holds_committed_rows_only)
     ix_free(ix);
 }
 
+TEST(user_cache_load_reads_the_users_of_the_sessions_in_use)
+{
+    /* The load at start: the users of live sessions are answered from
+     * memory at once (a rename behind the cache's back is not seen), with
+     * their payment password's fingerprint; a user whose only session was
+     * revoked, or who has none, is read from the table. */
+    struct ix *ix = ix_new();
+    struct identity_user a, b, c;
+    ix_register(ix, "13800000042", &a);
+    ix_register(ix, "13800000043", &b);
+    ix_register(ix, "13800000044", &c);
+    ASSERT_EQ_INT(ix_pay_set(ix, &a, "258369"), QB_OK);
+    char ta[IDENTITY_TOKEN_TEXT_SIZE], tb[IDENTITY_TOKEN_TEXT_SIZE];
+    struct identity_session sb;
+    ASSERT_EQ_INT(ix_session(ix, a.id, "phone", ta, NULL), QB_OK);
+    ASSERT_EQ_INT(ix_session(ix, a.id, "web", ta, NULL), QB_OK);
+    ASSERT_EQ_INT(ix_session(ix, b.id, "phone", tb, &sb), QB_OK);
+    struct identity_cmd cmd;
+    identity_cmd_init(&cmd, &ix->env, IDENTITY_OP_SESSION_REVOKE);
+    snprintf(cmd.user_id, sizeof cmd.user_id, "%s", b.id);
+    snprintf(cmd.session_id, sizeof cmd.session_id, "%s", sb.id);
+    ASSERT_EQ_INT(ix_exec(ix, &cmd), QB_OK);
+
+    ASSERT_EQ_INT(identity_user_cache_new(16, &ix->env.users), QB_OK);
+    size_t loaded = 0;
+    ASSERT_EQ_INT(identity_user_cache_load(ix->ledger, &ix->env, &loaded), QB_OK);
+    ASSERT_EQ_INT(loaded, 1);
+    struct identity_user got = user_read(ix, a.id, "暗改", false, false);
+    ASSERT_EQ_STR(got.display_name, a.display_name);
+    ASSERT(got.payment_password_set);
+    int tries = 0;
+    ASSERT_EQ_INT(ix_pay_verify(ix, a.id, "258369", &tries), QB_OK);
+    got = user_read(ix, b.id, "暗改", false, false);
+    ASSERT_EQ_STR(got.display_name, "暗改");
+    got = user_read(ix, c.id, "暗改", false, false);
+    ASSERT_EQ_STR(got.display_name, "暗改");
+
+    identity_user_cache_free(ix->env.users);
+    ix->env.users = NULL;
+    ix_free(ix);
+}
+
 /* --- payment passwords ------------------------------------------------------------ */
 
 TEST(payment_password_set_and_verify)
@@ -1642,6 +1684,7 @@ int main(void)
     RUN(session_cache_answers_from_memory_until_the_session_is_revoked);
     RUN(session_cache_load_reads_the_sessions_in_use_newest_first);
     RUN(user_cache_holds_committed_rows_only);
+    RUN(user_cache_load_reads_the_users_of_the_sessions_in_use);
     RUN(payment_password_set_and_verify);
     RUN(payment_password_lockout_is_atomic);
     RUN(kyc_levels);
