@@ -137,19 +137,23 @@ int64_t domain_day_start_ms(int64_t at_ms)
 
 /* --- stored answers of idempotent commands --------------------------------- */
 
+/* json_dump_callback's sink: the command's response buffer. */
+static int response_append(const char *data, size_t size, void *arg)
+{
+    return buf_append(arg, data, size) == QB_OK ? 0 : -1;
+}
+
 enum qb_error domain_response_set(struct ledger_cmd *cmd, int status, const json_t *body)
 {
     QB_ASSERT(status >= 100 && status <= 599);
     buf_reset(&cmd->response);
-    char *text = json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    if (text == NULL)
-        return QB_E_INTERNAL;
     char head[8];
     int head_size = snprintf(head, sizeof head, "%03d\n", status);
     enum qb_error err = buf_append(&cmd->response, head, (size_t)head_size);
-    if (err == QB_OK)
-        err = buf_append(&cmd->response, text, strlen(text));
-    free(text);
+    /* Written straight into the buffer: no string of its own to copy. */
+    if (err == QB_OK && json_dump_callback(body, response_append, &cmd->response,
+                                           JSON_COMPACT | JSON_PRESERVE_ORDER) != 0)
+        err = QB_E_INTERNAL;
     if (err != QB_OK) {
         buf_reset(&cmd->response);
         return QB_E_INTERNAL;
