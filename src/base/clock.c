@@ -81,6 +81,15 @@ static void clock_civil_from_days(int64_t days, int64_t *year, int *month, int *
 /* The offset is limited to what RFC 3339's "+HH:MM" can say; years to the
  * four digits it allows. A time outside 0000..9999 (only a corrupted value
  * can be) answers -1 with an empty buf rather than malformed text. */
+/* Writes value (0..99) as two digits at p; the position after them. */
+static char *clock_digits(char *p, int value)
+{
+    QB_ASSERT(value >= 0 && value <= 99);
+    p[0] = (char)('0' + value / 10);
+    p[1] = (char)('0' + value % 10);
+    return p + 2;
+}
+
 int clock_format_rfc3339(int64_t at_ms, int offset_minutes, char *buf, int buf_size)
 {
     QB_ASSERT(buf != NULL && buf_size >= 32);
@@ -101,11 +110,28 @@ int clock_format_rfc3339(int64_t at_ms, int offset_minutes, char *buf, int buf_s
     int month, day;
     clock_civil_from_days(days, &year, &month, &day);
 
+    /* "YYYY-MM-DDTHH:MM:SS+HH:MM" digit by digit: every answer that names a
+     * time formats one, many on the ledger's writer. */
     int offset_abs = offset_minutes < 0 ? -offset_minutes : offset_minutes;
-    int n = snprintf(buf, (size_t)buf_size, "%04d-%02d-%02dT%02d:%02d:%02d%c%02d:%02d", (int)year,
-                     month, day, (int)(second_of_day / 3600), (int)(second_of_day / 60 % 60),
-                     (int)(second_of_day % 60), offset_minutes < 0 ? '-' : '+', offset_abs / 60,
-                     offset_abs % 60);
-    QB_ASSERT(n == 25);
-    return n;
+    QB_ASSERT(year >= 0 && year <= 9999);
+    char *p = buf;
+    p = clock_digits(p, (int)year / 100);
+    p = clock_digits(p, (int)year % 100);
+    *p++ = '-';
+    p = clock_digits(p, month);
+    *p++ = '-';
+    p = clock_digits(p, day);
+    *p++ = 'T';
+    p = clock_digits(p, (int)(second_of_day / 3600));
+    *p++ = ':';
+    p = clock_digits(p, (int)(second_of_day / 60 % 60));
+    *p++ = ':';
+    p = clock_digits(p, (int)(second_of_day % 60));
+    *p++ = offset_minutes < 0 ? '-' : '+';
+    p = clock_digits(p, offset_abs / 60);
+    *p++ = ':';
+    p = clock_digits(p, offset_abs % 60);
+    *p = '\0';
+    QB_ASSERT(p - buf == 25);
+    return 25;
 }
