@@ -1038,7 +1038,7 @@ static enum qb_error idem_read(struct ledger_txn *txn, struct ledger_cmd *cmd, c
 static enum qb_error idem_lookup(struct ledger_txn *txn, struct ledger_cmd *cmd, bool *found)
 {
     const char *principal = cmd->idem_principal ? cmd->idem_principal : "";
-    const int64_t fingerprint = ledger_idem_fingerprint(principal, cmd->idem_key);
+    const int64_t fingerprint = cmd->idem_fingerprint;
     *found = false;
     size_t cursor = 0;
     for (int64_t seq; !*found && (seq = ledger_idem_index_next(&txn->ledger->idem, fingerprint,
@@ -1055,7 +1055,7 @@ static enum qb_error idem_record(struct ledger_txn *txn, struct ledger_cmd *cmd)
     struct ledger *ledger = txn->ledger;
     struct store_stmt *st = ledger->st_idem_put;
     const char *principal = cmd->idem_principal ? cmd->idem_principal : "";
-    const int64_t fingerprint = ledger_idem_fingerprint(principal, cmd->idem_key);
+    const int64_t fingerprint = cmd->idem_fingerprint;
     const int64_t seq = ledger->idem_next_seq;
     enum qb_error err = bind_all_ok(txn, store_bind_int64(st, 1, seq));
     if (err == QB_OK) err = bind_all_ok(txn, store_bind_int64(st, 2, fingerprint));
@@ -1724,6 +1724,11 @@ enum qb_error ledger_submit(struct ledger *ledger, struct ledger_cmd *cmd)
     QB_ASSERT(cmd->run != NULL && cmd->done != NULL);
     cmd->next = NULL;
     cmd->submitted_ns = clock_monotonic_ns();
+    /* Here, on the submitter's thread, not on the writer, which is the
+     * one that everything waits for. */
+    if (cmd->idem_key != NULL)
+        cmd->idem_fingerprint = ledger_idem_fingerprint(
+            cmd->idem_principal != NULL ? cmd->idem_principal : "", cmd->idem_key);
     pthread_mutex_lock(&ledger->lock);
     enum qb_error err = QB_OK;
     if (ledger->stopping)

@@ -187,6 +187,7 @@ struct ledger_cmd {
     /* Internal. */
     struct ledger_cmd *next;
     int64_t submitted_ns;
+    int64_t idem_fingerprint; /* of (idem_principal, idem_key), by the submitter's thread */
     void *waiter;
 };
 
