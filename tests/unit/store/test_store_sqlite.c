@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -340,6 +341,54 @@ TEST(checkpointer_bounds_the_wal)
     test_rmtree(dir);
 }
 
+/* The nice value of this process's thread named name (field 19 of
+ * /proc/self/task/<tid>/stat); -100 when no thread has the name. */
+static int thread_nice(const char *name)
+{
+    char path[300], text[1024];
+    for (int attempt = 0; attempt < 100; attempt++) {
+        DIR *tasks = opendir("/proc/self/task");
+        if (tasks == NULL)
+            return -100;
+        int nice = -100;
+        for (struct dirent *d; nice == -100 && (d = readdir(tasks)) != NULL;) {
+            snprintf(path, sizeof path, "/proc/self/task/%s/stat", d->d_name);
+            FILE *f = fopen(path, "r");
+            if (f == NULL)
+                continue;
+            size_t size = fread(text, 1, sizeof text - 1, f);
+            fclose(f);
+            text[size] = '\0';
+            /* "tid (comm) state ...": nice is field 19. */
+            const char *open = strchr(text, '('), *close = strrchr(text, ')');
+            if (open == NULL || close == NULL || (size_t)(close - open - 1) != strlen(name) ||
+                strncmp(open + 1, name, strlen(name)) != 0)
+                continue;
+            const char *p = close + 1;
+            for (int field = 3; p != NULL && field < 19; field++) /* p: the space before it */
+                p = strchr(p + 1, ' ');
+            if (p != NULL)
+                nice = atoi(p + 1);
+        }
+        closedir(tasks);
+        if (nice != -100)
+            return nice;
+        usleep(10000); /* the thread names itself once it runs */
+    }
+    return -100;
+}
+
+TEST(checkpointer_runs_below_the_writer)
+{
+    // The checkpointer's copies take CPU in bursts; it runs at a lower priority than the ledger's
+    // writer (nice 10) so that the writer's commits do not wait for a core behind it.
+    fresh_dir();
+    struct store *store = open_or_fail(db_path, STORE_MODE_WRITE);
+    ASSERT_EQ_INT(thread_nice("qb-checkpointer"), 10);
+    store_close(store);
+    test_rmtree(dir);
+}
+
 struct release_later {
     struct store_pool *pool;
     struct store *store;
@@ -414,6 +463,7 @@ int main(void)
     RUN(prepare_rejects_unportable_sql);
     RUN(pool_acquire_times_out_busy);
     RUN(checkpointer_bounds_the_wal);
+    RUN(checkpointer_runs_below_the_writer);
     RUN(checkpoints_keep_the_writer_cache);
     return test_summary();
 }
