@@ -81,13 +81,21 @@ static bool token_decode(const char *token, uint8_t out[32])
 
 #define CACHE_STRIPES 64
 
+/* A bucket's tags (the token hash's first eight bytes, low bit set; 0:
+ * empty) share one cache line, apart from the entries: a lookup reads that
+ * line and the entry whose tag matches, not a line per way. */
+struct cache_tags {
+    _Alignas(64) uint64_t tag[IDENTITY_SESSION_CACHE_WAYS];
+};
+
 struct cache_entry {
     uint8_t token_hash[CRYPTO_SHA256_SIZE];
-    uint64_t filled; /* 0: empty; else the fill's order, for eviction */
+    uint64_t filled; /* the fill's order, for eviction */
     struct identity_session session;
 };
 
 struct identity_session_cache {
+    struct cache_tags *tags;     /* bucket_count */
     struct cache_entry *entries; /* bucket_count * IDENTITY_SESSION_CACHE_WAYS */
     size_t bucket_count;
     /* Bumped after every batch that revoked sessions, before they are
@@ -114,11 +122,15 @@ enum qb_error identity_session_cache_new(size_t entries, struct identity_session
     struct identity_session_cache *cache = calloc(1, sizeof *cache);
     if (cache == NULL)
         return QB_E_INTERNAL;
+    cache->tags = aligned_alloc(_Alignof(struct cache_tags), bucket_count * sizeof *cache->tags);
     cache->entries = calloc(bucket_count * IDENTITY_SESSION_CACHE_WAYS, sizeof *cache->entries);
-    if (cache->entries == NULL) {
+    if (cache->tags == NULL || cache->entries == NULL) {
+        free(cache->tags);
+        free(cache->entries);
         free(cache);
         return QB_E_INTERNAL;
     }
+    memset(cache->tags, 0, bucket_count * sizeof *cache->tags);
     cache->bucket_count = bucket_count;
     atomic_init(&cache->revocations, 0);
     atomic_init(&cache->fills, 0);
@@ -137,31 +149,50 @@ void identity_session_cache_free(struct identity_session_cache *cache)
     crypto_wipe(cache->entries,
                 cache->bucket_count * IDENTITY_SESSION_CACHE_WAYS * sizeof *cache->entries);
     free(cache->entries);
+    free(cache->tags);
     free(cache->doomed);
     free(cache);
 }
 
-/* The bucket of a token hash (its bytes are uniform: the first eight do)
- * and the stripe lock that guards it. */
-static struct cache_entry *cache_bucket(struct identity_session_cache *cache,
-                                        const uint8_t hash[CRYPTO_SHA256_SIZE],
-                                        pthread_mutex_t **lock)
+/* A token hash's tag: its first eight bytes (uniform), never 0. */
+static uint64_t cache_tag(const uint8_t hash[CRYPTO_SHA256_SIZE])
+{
+    uint64_t h;
+    memcpy(&h, hash, sizeof h);
+    return h | 1;
+}
+
+/* The bucket of a token hash (its first eight bytes decide it) and the
+ * stripe lock that guards it. */
+static size_t cache_bucket(struct identity_session_cache *cache,
+                           const uint8_t hash[CRYPTO_SHA256_SIZE], pthread_mutex_t **lock)
 {
     uint64_t h;
     memcpy(&h, hash, sizeof h);
     size_t bucket = (size_t)(h % cache->bucket_count);
     *lock = &cache->stripes[bucket % CACHE_STRIPES];
-    return &cache->entries[bucket * IDENTITY_SESSION_CACHE_WAYS];
+    return bucket;
 }
 
 /* The entry of hash in bucket (lock held), or NULL. */
-static struct cache_entry *cache_find(struct cache_entry *bucket,
-                                      const uint8_t hash[CRYPTO_SHA256_SIZE])
+static struct cache_entry *cache_find(struct identity_session_cache *cache, size_t bucket,
+                                      uint64_t tag, const uint8_t hash[CRYPTO_SHA256_SIZE])
 {
+    const uint64_t *tags = cache->tags[bucket].tag;
+    struct cache_entry *ways = &cache->entries[bucket * IDENTITY_SESSION_CACHE_WAYS];
     for (size_t i = 0; i < IDENTITY_SESSION_CACHE_WAYS; i++)
-        if (bucket[i].filled != 0 && memcmp(bucket[i].token_hash, hash, CRYPTO_SHA256_SIZE) == 0)
-            return &bucket[i];
+        if (tags[i] == tag && memcmp(ways[i].token_hash, hash, CRYPTO_SHA256_SIZE) == 0)
+            return &ways[i];
     return NULL;
+}
+
+/* Empties e, an entry of bucket (lock held). */
+static void cache_forget(struct identity_session_cache *cache, size_t bucket,
+                         struct cache_entry *e)
+{
+    size_t way = (size_t)(e - &cache->entries[bucket * IDENTITY_SESSION_CACHE_WAYS]);
+    cache->tags[bucket].tag[way] = 0;
+    crypto_wipe(e, sizeof *e);
 }
 
 /* Keeps session, read after revocations had the value `seen`, unless a
@@ -171,7 +202,8 @@ static bool cache_fill(struct identity_session_cache *cache, const uint8_t hash[
                        const struct identity_session *session, uint64_t seen, bool evict)
 {
     pthread_mutex_t *lock;
-    struct cache_entry *bucket = cache_bucket(cache, hash, &lock);
+    uint64_t tag = cache_tag(hash);
+    size_t bucket = cache_bucket(cache, hash, &lock);
     pthread_mutex_lock(lock);
     /* Under the lock: a revocation bumps the count before it takes the
      * lock to forget, so either this sees the bump or the forget comes
@@ -180,17 +212,20 @@ static bool cache_fill(struct identity_session_cache *cache, const uint8_t hash[
         pthread_mutex_unlock(lock);
         return false;
     }
-    struct cache_entry *slot = cache_find(bucket, hash);
+    uint64_t *tags = cache->tags[bucket].tag;
+    struct cache_entry *ways = &cache->entries[bucket * IDENTITY_SESSION_CACHE_WAYS];
+    struct cache_entry *slot = cache_find(cache, bucket, tag, hash);
     for (size_t i = 0; slot == NULL && i < IDENTITY_SESSION_CACHE_WAYS; i++)
-        if (bucket[i].filled == 0)
-            slot = &bucket[i];
+        if (tags[i] == 0)
+            slot = &ways[i];
     if (slot == NULL && evict) {
-        slot = &bucket[0];
+        slot = &ways[0];
         for (size_t i = 1; i < IDENTITY_SESSION_CACHE_WAYS; i++)
-            if (bucket[i].filled < slot->filled)
-                slot = &bucket[i];
+            if (ways[i].filled < slot->filled)
+                slot = &ways[i];
     }
     if (slot != NULL) {
+        tags[slot - ways] = tag;
         memcpy(slot->token_hash, hash, CRYPTO_SHA256_SIZE);
         slot->filled = atomic_fetch_add_explicit(&cache->fills, 1, memory_order_relaxed) + 1;
         slot->session = *session;
@@ -208,19 +243,22 @@ static void cache_forget_doomed(void *arg)
     if (cache->doomed_all) {
         for (size_t stripe = 0; stripe < CACHE_STRIPES; stripe++) {
             pthread_mutex_lock(&cache->stripes[stripe]);
-            for (size_t b = stripe; b < cache->bucket_count; b += CACHE_STRIPES)
+            for (size_t b = stripe; b < cache->bucket_count; b += CACHE_STRIPES) {
+                memset(&cache->tags[b], 0, sizeof cache->tags[b]);
                 crypto_wipe(&cache->entries[b * IDENTITY_SESSION_CACHE_WAYS],
                             IDENTITY_SESSION_CACHE_WAYS * sizeof *cache->entries);
+            }
             pthread_mutex_unlock(&cache->stripes[stripe]);
         }
     }
     for (size_t i = 0; i < cache->doomed_count && !cache->doomed_all; i++) {
         pthread_mutex_t *lock;
-        struct cache_entry *bucket = cache_bucket(cache, cache->doomed[i], &lock);
+        uint64_t tag = cache_tag(cache->doomed[i]);
+        size_t bucket = cache_bucket(cache, cache->doomed[i], &lock);
         pthread_mutex_lock(lock);
-        struct cache_entry *e = cache_find(bucket, cache->doomed[i]);
+        struct cache_entry *e = cache_find(cache, bucket, tag, cache->doomed[i]);
         if (e != NULL)
-            crypto_wipe(e, sizeof *e);
+            cache_forget(cache, bucket, e);
         pthread_mutex_unlock(lock);
     }
     cache->doomed_count = 0;
@@ -308,9 +346,10 @@ enum qb_error identity_session_authenticate_cached(const struct domain_env *env,
     if (cache == NULL)
         return QB_E_NOT_FOUND;
     pthread_mutex_t *lock;
-    struct cache_entry *bucket = cache_bucket(cache, hash, &lock);
+    uint64_t tag = cache_tag(hash);
+    size_t bucket = cache_bucket(cache, hash, &lock);
     pthread_mutex_lock(lock);
-    struct cache_entry *e = cache_find(bucket, hash);
+    struct cache_entry *e = cache_find(cache, bucket, tag, hash);
     if (e != NULL)
         *out = e->session;
     pthread_mutex_unlock(lock);
@@ -328,9 +367,10 @@ void identity_session_cache_touched(const struct domain_env *env, const char *to
     if (cache == NULL || !token_hash(token, hash))
         return;
     pthread_mutex_t *lock;
-    struct cache_entry *bucket = cache_bucket(cache, hash, &lock);
+    uint64_t tag = cache_tag(hash);
+    size_t bucket = cache_bucket(cache, hash, &lock);
     pthread_mutex_lock(lock);
-    struct cache_entry *e = cache_find(bucket, hash);
+    struct cache_entry *e = cache_find(cache, bucket, tag, hash);
     if (e != NULL && e->session.last_seen_at_ms < seen_at_ms)
         e->session.last_seen_at_ms = seen_at_ms;
     pthread_mutex_unlock(lock);
