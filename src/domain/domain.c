@@ -161,6 +161,28 @@ enum qb_error domain_response_set(struct ledger_cmd *cmd, int status, const json
     return QB_OK;
 }
 
+void domain_response_open(struct ledger_cmd *cmd, int status, struct json_out *out)
+{
+    QB_ASSERT(status >= 100 && status <= 599);
+    buf_reset(&cmd->response);
+    char head[8];
+    int head_size = snprintf(head, sizeof head, "%03d\n", status);
+    bool head_written = buf_append(&cmd->response, head, (size_t)head_size) == QB_OK;
+    json_out_begin(out, &cmd->response); /* appends the body's "{" */
+    if (!head_written)
+        out->failed = true;
+}
+
+enum qb_error domain_response_close(struct ledger_cmd *cmd, struct json_out *out)
+{
+    json_out_end(out);
+    if (json_out_done(out) != QB_OK) {
+        buf_reset(&cmd->response);
+        return QB_E_INTERNAL;
+    }
+    return QB_OK;
+}
+
 enum qb_error domain_response_error(struct ledger_cmd *cmd, enum qb_error err, const char *message,
                                     const json_t *extra)
 {
@@ -197,6 +219,14 @@ bool domain_response_get(const struct ledger_cmd *cmd, int *status, const char *
     *body = data + 4;
     *body_size = size - 4;
     return true;
+}
+
+void domain_time_out(struct json_out *out, const char *key, int64_t at_ms)
+{
+    char text[40];
+    if (at_ms != 0)
+        clock_format_rfc3339(at_ms, 8 * 60, text, (int)sizeof text);
+    json_out_string(out, key, at_ms != 0 ? text : NULL);
 }
 
 json_t *domain_time_json(int64_t at_ms)

@@ -43,6 +43,7 @@
 #include "base/clock.h"
 #include "base/crypto.h"
 #include "base/error.h"
+#include "base/json_out.h"
 #include "base/rand.h"
 #include "ledger/ledger.h"
 
@@ -166,6 +167,13 @@ void domain_keyed_hash(const uint8_t key[DOMAIN_KEY_SIZE], const void *data, siz
  * order). QB_E_INTERNAL when body cannot be rendered. */
 QB_MUST_USE enum qb_error domain_response_set(struct ledger_cmd *cmd, int status,
                                               const json_t *body);
+/* The same, written with json_out (base/json_out.h) instead of built with
+ * jansson: for the answers of the writer's hot paths. open resets
+ * cmd->response to the status and opens the body's object in *out; the
+ * caller writes the members; close ends the object. close answers
+ * QB_E_INTERNAL (and leaves no answer) when the body could not be written. */
+void domain_response_open(struct ledger_cmd *cmd, int status, struct json_out *out);
+QB_MUST_USE enum qb_error domain_response_close(struct ledger_cmd *cmd, struct json_out *out);
 /* The refusal err as an answer: its status from the error table and
  * {"code", "message"} (message NULL: the table's), plus the members of extra
  * when not NULL (e.g. {"limit": "daily"}). */
@@ -178,6 +186,8 @@ QB_MUST_USE bool domain_response_get(const struct ledger_cmd *cmd, int *status,
 /* A time as the API shows it: RFC 3339 in UTC+8 ("2026-11-22T10:00:00+08:00"),
  * null for 0. */
 json_t *domain_time_json(int64_t at_ms);
+/* The same as a member written with json_out. */
+void domain_time_out(struct json_out *out, const char *key, int64_t at_ms);
 
 /* A background thread running pass(arg, stopping) every poll_ms until
  * stopped (worker.c). A pass should end early once *stopping is true; an

@@ -204,19 +204,26 @@ void http_handle_transfers_get(struct http_request *req)
         http_reply_error(req, err == QB_E_NOT_FOUND || err == QB_E_STORAGE ? err : QB_E_INTERNAL);
         return;
     }
-    json_t *body = wallet_transfer_json(p, payee->display_name);
+    /* The POST's answer (wallet_transfer_json), with the payer and the
+     * caller's side. */
     char masked[IDENTITY_DISPLAY_NAME_SIZE_MAX * 2];
     wallet_name_mask(payer->display_name, masked, sizeof masked);
-    bool out = strcmp(p->user_id, session->user_id) == 0;
-    json_t *from = json_pack("{s:s, s:s}", "user_id", payer->id, "display_name", masked);
-    if (body == NULL || from == NULL || json_object_set_new(body, "from", from) != 0 ||
-        json_object_set_new(body, "direction", json_string(out ? "out" : "in")) != 0) {
-        json_decref(body);
+    struct buf body;
+    buf_init(&body, HTTP_REPLY_SIZE_MAX);
+    struct json_out out;
+    json_out_begin(&out, &body);
+    wallet_transfer_json(&out, p, payee->display_name);
+    json_out_object(&out, "from");
+    json_out_string(&out, "user_id", payer->id);
+    json_out_string(&out, "display_name", masked);
+    json_out_end(&out);
+    json_out_string(&out, "direction", strcmp(p->user_id, session->user_id) == 0 ? "out" : "in");
+    json_out_end(&out);
+    if (json_out_done(&out) != QB_OK)
         http_reply_error(req, QB_E_INTERNAL);
-        return;
-    }
-    http_reply_json(req, 200, body);
-    json_decref(body);
+    else
+        http_reply_raw(req, 200, "application/json; charset=utf-8", body.data, body.size);
+    buf_release(&body);
 }
 
 /* --- GET and PUT /v1/me/limits ------------------------------------------------------ */

@@ -50,17 +50,22 @@ void wallet_name_mask(const char *name, char *out, size_t out_size)
     out[at] = '\0';
 }
 
-json_t *wallet_transfer_json(const struct wallet_payment *p, const char *payee_display_name)
+void wallet_transfer_json(struct json_out *out, const struct wallet_payment *p,
+                          const char *payee_display_name)
 {
     QB_ASSERT(p != NULL && p->currency != NULL && payee_display_name != NULL);
     char masked[IDENTITY_DISPLAY_NAME_SIZE_MAX * 2];
     wallet_name_mask(payee_display_name, masked, sizeof masked);
-    json_t *memo = p->memo[0] != '\0' ? json_string(p->memo) : json_null();
-    return json_pack("{s:s, s:s, s:I, s:s, s:{s:s, s:s}, s:o, s:o}", "id", p->id, "status",
-                     wallet_payment_status_name(p->status), "amount", (json_int_t)p->amount_minor,
-                     "currency", p->currency->code, "to", "user_id", p->counterparty_id,
-                     "display_name", masked, "memo", memo, "created_at",
-                     domain_time_json(p->created_at_ms));
+    json_out_string(out, "id", p->id);
+    json_out_string(out, "status", wallet_payment_status_name(p->status));
+    json_out_int(out, "amount", p->amount_minor);
+    json_out_string(out, "currency", p->currency->code);
+    json_out_object(out, "to");
+    json_out_string(out, "user_id", p->counterparty_id);
+    json_out_string(out, "display_name", masked);
+    json_out_end(out);
+    json_out_string(out, "memo", p->memo[0] != '\0' ? p->memo : NULL);
+    domain_time_out(out, "created_at", p->created_at_ms);
 }
 
 /* Stores the refusal err as the answer and records it as the outcome. The
@@ -206,11 +211,10 @@ static enum qb_error S_transfer_run(struct ledger_txn *txn, struct ledger_cmd *c
     err = wallet_txn_payment_insert(txn, p);
     if (err != QB_OK)
         return QB_E_STORAGE;
-    json_t *body = wallet_transfer_json(p, payee.display_name);
-    if (body == NULL)
-        return QB_E_INTERNAL;
-    err = domain_response_set(&c->cmd, 201, body);
-    json_decref(body);
+    struct json_out out;
+    domain_response_open(&c->cmd, 201, &out);
+    wallet_transfer_json(&out, p, payee.display_name);
+    err = domain_response_close(&c->cmd, &out);
     if (err != QB_OK)
         return err;
     c->outcome = QB_OK;

@@ -75,9 +75,10 @@ void wallet_transfer_cmd_init(struct wallet_transfer_cmd *c, const struct domain
  * "*". Counts UTF-8 characters; out has size out_size. */
 void wallet_name_mask(const char *name, char *out, size_t out_size);
 
-/* A transfer as the API shows it: {id, status, amount, currency, to:
- * {user_id, display_name (masked)}, memo, created_at}. NULL when out of
- * memory. */
-json_t *wallet_transfer_json(const struct wallet_payment *p, const char *payee_display_name);
+/* A transfer as the API shows it, as members of the object open in out:
+ * id, status, amount, currency, to: {user_id, display_name (masked)}, memo,
+ * created_at. */
+void wallet_transfer_json(struct json_out *out, const struct wallet_payment *p,
+                          const char *payee_display_name);
 
 #endif
