@@ -70,7 +70,7 @@ struct merchant;
 #define HTTP_REPLY_SIZE_MAX (1024 * 1024)           /* bytes of one response body */
 #define HTTP_ARENA_SIZE_MAX (256 * 1024)            /* bytes a request may allocate */
 #define HTTP_CONNECTION_TIMEOUT_S 30                /* default: a connection silent this long closes */
-#define HTTP_CONNECTION_MEMORY_SIZE_MAX (64 * 1024) /* per connection: headers, buffers */
+#define HTTP_CONNECTION_MEMORY_SIZE_MAX (16 * 1024) /* per connection: headers, buffers */
 #define HTTP_OFFLOAD_THREADS 16                     /* outside calls (banks) in flight at once */
 #define HTTP_STOP_WAIT_MS 5000                      /* http_server_stop waits this long */
 #define HTTP_REQUEST_ID_SIZE_MAX 48                 /* "req_" + 26 characters + NUL fits */
