@@ -181,6 +181,12 @@ void identity_user_written(struct ledger_txn *txn, const struct domain_env *env,
 QB_MUST_USE enum qb_error identity_session_cache_new(size_t entries,
                                                      struct identity_session_cache **out);
 void identity_session_cache_free(struct identity_session_cache *cache);
+/* Binds $1, $2 and $3 of a statement over the sessions that open at now_ms
+ * (identity_session_is_live's filter, as "revoked_at_ms = 0 AND
+ * expires_at_ms > $1 AND last_seen_at_ms > $2") and its LIMIT $3. */
+QB_MUST_USE enum qb_error identity_sessions_live_bind(struct store_stmt *st,
+                                                      const struct domain_settings *settings,
+                                                      int64_t now_ms, size_t limit);
 /* Fills the cache at start with the sessions that open now, the most
  * recently seen first, without evicting: a restart under load does not
  * send every user's next request to the table. *loaded: how many. */

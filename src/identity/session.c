@@ -376,6 +376,18 @@ void identity_session_cache_touched(const struct domain_env *env, const char *to
     pthread_mutex_unlock(lock);
 }
 
+enum qb_error identity_sessions_live_bind(struct store_stmt *st,
+                                          const struct domain_settings *settings, int64_t now_ms,
+                                          size_t limit)
+{
+    const struct store_param p[] = {
+        STORE_INT(now_ms),
+        STORE_INT(now_ms - settings->session_idle_ms - settings->session_touch_ms),
+        STORE_INT(limit > INT64_MAX ? INT64_MAX : (int64_t)limit),
+    };
+    return store_bind_params(st, p, QB_ARRAY_COUNT(p));
+}
+
 enum qb_error identity_session_cache_load(const struct domain_env *env, struct store *reader,
                                           size_t *loaded)
 {
@@ -386,7 +398,6 @@ enum qb_error identity_session_cache_load(const struct domain_env *env, struct s
         return QB_OK;
     uint64_t seen = atomic_load_explicit(&cache->revocations, memory_order_acquire);
     int64_t now_ms = clock_now_ms(env->clock);
-    const struct domain_settings *set = &env->settings;
     size_t capacity = cache->bucket_count * IDENTITY_SESSION_CACHE_WAYS;
     /* The most recently seen first, so that a bucket already full keeps
      * those; the filter is identity_session_is_live's. */
@@ -397,12 +408,7 @@ enum qb_error identity_session_cache_load(const struct domain_env *env, struct s
                       " ORDER BY last_seen_at_ms DESC LIMIT $3",
                       &st) != QB_OK)
         return QB_E_STORAGE;
-    const struct store_param p[] = {
-        STORE_INT(now_ms),
-        STORE_INT(now_ms - set->session_idle_ms - set->session_touch_ms),
-        STORE_INT(capacity > INT64_MAX ? INT64_MAX : (int64_t)capacity),
-    };
-    enum qb_error err = store_bind_params(st, p, QB_ARRAY_COUNT(p));
+    enum qb_error err = identity_sessions_live_bind(st, &env->settings, now_ms, capacity);
     int rc = STORE_STEP_DONE;
     struct identity_session s;
     while (err == QB_OK && (rc = store_step(st)) == STORE_STEP_ROW) {

@@ -292,7 +292,6 @@ static enum qb_error user_load_run(struct ledger_txn *txn, struct ledger_cmd *cm
 {
     struct user_load_cmd *c = (struct user_load_cmd *)cmd;
     struct identity_user_cache *cache = c->env->users;
-    const struct domain_settings *set = &c->env->settings;
     int64_t now_ms = ledger_txn_now_ms(txn);
     size_t capacity = cache->bucket_count * USER_CACHE_WAYS;
     /* The users of the sessions that open now (identity_session_is_live's
@@ -307,12 +306,7 @@ static enum qb_error user_load_run(struct ledger_txn *txn, struct ledger_cmd *cm
                       " JOIN users ON users.id = user_id ORDER BY seen DESC",
                       &st) != QB_OK)
         return QB_E_STORAGE;
-    const struct store_param p[] = {
-        STORE_INT(now_ms),
-        STORE_INT(now_ms - set->session_idle_ms - set->session_touch_ms),
-        STORE_INT(capacity > INT64_MAX ? INT64_MAX : (int64_t)capacity),
-    };
-    enum qb_error err = store_bind_params(st, p, QB_ARRAY_COUNT(p));
+    enum qb_error err = identity_sessions_live_bind(st, &c->env->settings, now_ms, capacity);
     int rc = STORE_STEP_DONE;
     struct identity_user user;
     uint8_t hash[CRYPTO_SHA256_SIZE] = {0};
