@@ -16,6 +16,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "api/lib/receiver.h"
@@ -48,12 +49,24 @@ struct sink {
     size_t script_count;
     struct received got[S_RECEIVED_MAX];
     size_t count;
+    /* hold_first: the first request is answered only once the test sets
+     * released (or after S_WAIT_MS). */
+    bool hold_first, released;
+    pthread_cond_t released_cond;
 };
 
 static int S_keep(void *arg, const struct receiver_request *request)
 {
     struct sink *r = arg;
     pthread_mutex_lock(&r->lock);
+    if (r->hold_first && r->count == 0) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += S_WAIT_MS / 1000;
+        while (!r->released &&
+               pthread_cond_timedwait(&r->released_cond, &r->lock, &until) == 0)
+            ;
+    }
     int status = r->count < r->script_count ? r->script[r->count] : 200;
     if (r->count < S_RECEIVED_MAX) {
         struct received *g = &r->got[r->count];
@@ -71,6 +84,7 @@ static void S_receiver_start(struct sink *r, int port, const int *script, size_t
 {
     memset(r, 0, sizeof *r);
     pthread_mutex_init(&r->lock, NULL);
+    pthread_cond_init(&r->released_cond, NULL);
     if (count > 0)
         memcpy(r->script, script, count * sizeof *script);
     r->script_count = count;
@@ -83,6 +97,7 @@ static void S_receiver_stop(struct sink *r)
     receiver_stop(&r->http);
     for (size_t i = 0; i < r->count; i++)
         free(r->got[i].body);
+    pthread_cond_destroy(&r->released_cond);
     pthread_mutex_destroy(&r->lock);
 }
 
@@ -380,9 +395,12 @@ TEST(a_crash_between_delivery_and_its_record_delivers_again)
 {
     // At least once: the daemon dies (QIANBAO_TEST_CRASH=notify.after_delivery) right after the
     // merchant answered 200 and before the attempt was recorded. After the restart the same
-    // notification (same id) is delivered again and then recorded DELIVERED.
+    // notification (same id) is delivered again and then recorded DELIVERED. The receiver holds
+    // its first answer until the payer has its 201: the crash must not take the payment's
+    // answer with it (a race the test lost under ThreadSanitizer).
     struct sink rcv;
     S_receiver_start(&rcv, 0, NULL, 0);
+    rcv.hold_first = true;
     char url[128];
     snprintf(url, sizeof url, "http://127.0.0.1:%d/n", rcv.port);
     client_release(&S_client);
@@ -399,6 +417,10 @@ TEST(a_crash_between_delivery_and_its_record_delivers_again)
     API_MUST(th_fund(&S_client, S_admin, &u, 5000));
     char transaction_id[32];
     rh_order_paid(&S_client, &m, &u, "crash-0001", 700, url, transaction_id);
+    pthread_mutex_lock(&rcv.lock);
+    rcv.released = true;
+    pthread_cond_broadcast(&rcv.released_cond);
+    pthread_mutex_unlock(&rcv.lock);
     ASSERT(S_wait_count(&rcv, 1));
     /* The daemon is dying or dead: reap it. */
     int status = 0;
