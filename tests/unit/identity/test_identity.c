@@ -240,6 +240,16 @@ static enum qb_error ix_session(struct ix *ix, const char *user_id, const char *
     return outcome;
 }
 
+/* The user's logout of session_id (IDENTITY_OP_SESSION_REVOKE): its outcome. */
+static enum qb_error ix_revoke(struct ix *ix, const char *user_id, const char *session_id)
+{
+    struct identity_cmd c;
+    identity_cmd_init(&c, &ix->env, IDENTITY_OP_SESSION_REVOKE);
+    snprintf(c.user_id, sizeof c.user_id, "%s", user_id);
+    snprintf(c.session_id, sizeof c.session_id, "%s", session_id);
+    return ix_exec(ix, &c);
+}
+
 static enum qb_error ix_user_op(struct ix *ix, enum identity_op op, const char *user_id,
                                 struct identity_user *out)
 {
@@ -874,18 +884,11 @@ TEST(session_revoke)
     struct identity_session s, got;
     ASSERT_EQ_INT(ix_session(ix, a.id, "web", token, &s), QB_OK);
 
-    struct identity_cmd c;
-    identity_cmd_init(&c, &ix->env, IDENTITY_OP_SESSION_REVOKE);
-    snprintf(c.user_id, sizeof c.user_id, "%s", b.id);
-    snprintf(c.session_id, sizeof c.session_id, "%s", s.id);
-    ASSERT_EQ_INT(ix_exec(ix, &c), QB_E_NOT_FOUND);
+    ASSERT_EQ_INT(ix_revoke(ix, b.id, s.id), QB_E_NOT_FOUND);
     bool touch;
     ASSERT_EQ_INT(identity_session_authenticate(&ix->env, ix->reader, token, &got, &touch), QB_OK);
 
-    identity_cmd_init(&c, &ix->env, IDENTITY_OP_SESSION_REVOKE);
-    snprintf(c.user_id, sizeof c.user_id, "%s", a.id);
-    snprintf(c.session_id, sizeof c.session_id, "%s", s.id);
-    ASSERT_EQ_INT(ix_exec(ix, &c), QB_OK);
+    ASSERT_EQ_INT(ix_revoke(ix, a.id, s.id), QB_OK);
     ASSERT_EQ_INT(identity_session_authenticate(&ix->env, ix->reader, token, &got, &touch),
                   QB_E_UNAUTHORIZED);
     /* A touch gathered before the revocation committed does not revive it. */
@@ -905,10 +908,7 @@ TEST(session_revoke)
     ASSERT_EQ_INT(count, 1);
     ASSERT_EQ_INT(list[0].revoked_at_ms, clock_now_ms(&ix->clock));
 
-    identity_cmd_init(&c, &ix->env, IDENTITY_OP_SESSION_REVOKE);
-    snprintf(c.user_id, sizeof c.user_id, "%s", a.id);
-    snprintf(c.session_id, sizeof c.session_id, "s_doesnotexist");
-    ASSERT_EQ_INT(ix_exec(ix, &c), QB_E_NOT_FOUND);
+    ASSERT_EQ_INT(ix_revoke(ix, a.id, "s_doesnotexist"), QB_E_NOT_FOUND);
     ix_free(ix);
 }
 
@@ -958,11 +958,7 @@ TEST(session_cache_answers_from_memory_until_the_session_is_revoked)
     /* A logout: once committed, the revoked token is not in memory and the
      * table refuses it; the user's other sessions and everyone else's stay
      * cached. */
-    struct identity_cmd c;
-    identity_cmd_init(&c, &ix->env, IDENTITY_OP_SESSION_REVOKE);
-    snprintf(c.user_id, sizeof c.user_id, "%s", a.id);
-    snprintf(c.session_id, sizeof c.session_id, "%s", sa.id);
-    ASSERT_EQ_INT(ix_exec(ix, &c), QB_OK);
+    ASSERT_EQ_INT(ix_revoke(ix, a.id, sa.id), QB_OK);
     ASSERT_EQ_INT(identity_session_authenticate_cached(&ix->env, ta, &got, &touch), QB_E_NOT_FOUND);
     ASSERT_EQ_INT(identity_session_authenticate(&ix->env, ix->reader, ta, &got, &touch),
                   QB_E_UNAUTHORIZED);
@@ -971,10 +967,7 @@ TEST(session_cache_answers_from_memory_until_the_session_is_revoked)
     ASSERT_EQ_INT(identity_session_authenticate_cached(&ix->env, tb, &got, &touch), QB_OK);
 
     /* A refused revocation (someone else's session) forgets nothing. */
-    identity_cmd_init(&c, &ix->env, IDENTITY_OP_SESSION_REVOKE);
-    snprintf(c.user_id, sizeof c.user_id, "%s", b.id);
-    snprintf(c.session_id, sizeof c.session_id, "%s", sa2.id);
-    ASSERT_EQ_INT(ix_exec(ix, &c), QB_E_NOT_FOUND);
+    ASSERT_EQ_INT(ix_revoke(ix, b.id, sa2.id), QB_E_NOT_FOUND);
     ASSERT_EQ_INT(identity_session_authenticate_cached(&ix->env, ta2, &got, &touch), QB_OK);
 
     /* An operator's freeze ends every session of the user, and only the
@@ -1034,11 +1027,7 @@ TEST(session_cache_load_reads_the_sessions_in_use_newest_first)
         clock_manual_advance(&ix->clock, 1000);
     }
     ASSERT_EQ_INT(ix_session(ix, a.id, "revoked", out, &s_out), QB_OK);
-    struct identity_cmd c;
-    identity_cmd_init(&c, &ix->env, IDENTITY_OP_SESSION_REVOKE);
-    snprintf(c.user_id, sizeof c.user_id, "%s", a.id);
-    snprintf(c.session_id, sizeof c.session_id, "%s", s_out.id);
-    ASSERT_EQ_INT(ix_exec(ix, &c), QB_OK);
+    ASSERT_EQ_INT(ix_revoke(ix, a.id, s_out.id), QB_OK);
 
     /* One bucket: the N - WAYS oldest live sessions do not fit. */
     ASSERT_EQ_INT(identity_session_cache_new(IDENTITY_SESSION_CACHE_WAYS, &ix->env.sessions), QB_OK);
@@ -1177,11 +1166,7 @@ TEST(user_cache_load_reads_the_users_of_the_sessions_in_use)
     ASSERT_EQ_INT(ix_session(ix, a.id, "phone", ta, NULL), QB_OK);
     ASSERT_EQ_INT(ix_session(ix, a.id, "web", ta, NULL), QB_OK);
     ASSERT_EQ_INT(ix_session(ix, b.id, "phone", tb, &sb), QB_OK);
-    struct identity_cmd cmd;
-    identity_cmd_init(&cmd, &ix->env, IDENTITY_OP_SESSION_REVOKE);
-    snprintf(cmd.user_id, sizeof cmd.user_id, "%s", b.id);
-    snprintf(cmd.session_id, sizeof cmd.session_id, "%s", sb.id);
-    ASSERT_EQ_INT(ix_exec(ix, &cmd), QB_OK);
+    ASSERT_EQ_INT(ix_revoke(ix, b.id, sb.id), QB_OK);
 
     ASSERT_EQ_INT(identity_user_cache_new(16, &ix->env.users), QB_OK);
     size_t loaded = 0;
