@@ -196,4 +196,10 @@ QB_MUST_USE enum qb_error store_run(struct store *store, const char *sql,
 /* The backends, for tests that want one by name. */
 extern const struct store_ops store_sqlite_ops;
 
+/* The WAL sizes, in pages, at which SQLite write connections opened from
+ * now on wake their checkpointer and wait for it (store_sqlite.c). The
+ * store's tests set small ones, to reach them with little data; nothing
+ * else calls it. */
+void store_sqlite_wal_pages_set(int wake_pages, int wait_pages);
+
 #endif

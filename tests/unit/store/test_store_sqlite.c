@@ -245,6 +245,11 @@ static int64_t sum_of_hot(struct store_stmt *st)
     return sum;
 }
 
+/* Limits the tests' 60 MB of 1 KiB pages pass several times (the daemon's
+ * are four times these, for 4 KiB pages). */
+#define S_WAL_WAKE_PAGES 8000
+#define S_WAL_WAIT_PAGES 16000
+
 TEST(checkpoints_keep_the_writer_cache)
 {
     // The ledger's writer reads the same hot pages (accounts, users, indexes) in every batch and
@@ -252,6 +257,7 @@ TEST(checkpoints_keep_the_writer_cache)
     // whole cache; the checkpointer must let the writer restart the WAL itself, so that pages once
     // read are never read from the file again, however many checkpoints run meanwhile.
     fresh_dir();
+    store_sqlite_wal_pages_set(S_WAL_WAKE_PAGES, S_WAL_WAIT_PAGES);
     raw_exec("PRAGMA page_size=1024;"
              "CREATE TABLE bulk (k INTEGER PRIMARY KEY, b BLOB NOT NULL);"
              "CREATE TABLE hot (k INTEGER PRIMARY KEY, b BLOB NOT NULL);"
@@ -293,6 +299,7 @@ TEST(checkpointer_bounds_the_wal)
     // With auto-checkpoint off on the writer, only the checkpointer keeps the WAL from growing with
     // every page ever written: after ~65 MB of commits it must stay well below the database size.
     fresh_dir();
+    store_sqlite_wal_pages_set(S_WAL_WAKE_PAGES, S_WAL_WAIT_PAGES);
     /* Small pages make the page-based thresholds reachable with a modest amount of data. */
     raw_exec("PRAGMA page_size=1024; CREATE TABLE bulk (k INTEGER PRIMARY KEY, b BLOB NOT NULL)");
     struct store *store = open_or_fail(db_path, STORE_MODE_WRITE);
