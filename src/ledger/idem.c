@@ -16,6 +16,17 @@
  * 16 bytes a slot, at most 70 % full: 23 to 46 bytes a record, about
  * 350 MB for ten million records.
  *
+ * Growth is incremental, as in redis's dict: past 70 % the index allocates
+ * a table twice the size, puts go there, and each put moves
+ * IDEM_MOVE_SLOTS slots of the old table over, in slot order, until none
+ * is left; a lookup probes the new table and then the old one, skipping
+ * the old slots already moved. Old slots are never emptied, so their probe
+ * runs stay whole. Moving every record at once stalled the writer for the
+ * whole copy: 53 ms at 1.4 million records under the transfer benchmark,
+ * and proportionally more on a larger ledger (docs/performance.md). The
+ * move finishes long before the new table needs to grow: it holds 35 %
+ * when it starts and 35 % + capacity / 2 / IDEM_MOVE_SLOTS when it ends.
+ *
  * The index is rebuilt at start (and after a failed commit) from the
  * (seq, fingerprint) pairs, read through a covering index so that a restart
  * does not read the records' answers.
@@ -28,6 +39,8 @@
 #include "ledger/ledger_int.h"
 
 #define IDEM_CAPACITY_MIN ((size_t)1 << 14)
+/* Old slots moved by each put while the index grows. */
+#define IDEM_MOVE_SLOTS 64
 
 int64_t ledger_idem_fingerprint(const char *principal, const char *key)
 {
@@ -44,45 +57,87 @@ int64_t ledger_idem_fingerprint(const char *principal, const char *key)
     return (int64_t)fp;
 }
 
-static size_t idem_home(const struct ledger_idem_index *ix, int64_t fingerprint)
+static size_t idem_home(size_t capacity, int64_t fingerprint)
 {
     uint64_t h = (uint64_t)fingerprint * 0x9E3779B97F4A7C15ull;
-    return (size_t)(h >> 20) & (ix->capacity - 1);
+    return (size_t)(h >> 20) & (capacity - 1);
+}
+
+static void idem_insert(struct ledger_idem_slot *slots, size_t capacity, int64_t fingerprint,
+                        int64_t seq)
+{
+    size_t i = idem_home(capacity, fingerprint);
+    while (slots[i].seq != 0)
+        i = (i + 1) & (capacity - 1);
+    slots[i].fingerprint = fingerprint;
+    slots[i].seq = seq;
+}
+
+/* Moves up to count old slots into the new table; frees the old one when
+ * every slot has moved. */
+static void idem_move(struct ledger_idem_index *ix, size_t count)
+{
+    for (size_t n = 0; n < count && ix->moved_to < ix->old_capacity; n++, ix->moved_to++) {
+        const struct ledger_idem_slot *s = &ix->old_slots[ix->moved_to];
+        if (s->seq != 0)
+            idem_insert(ix->slots, ix->capacity, s->fingerprint, s->seq);
+    }
+    if (ix->old_slots != NULL && ix->moved_to == ix->old_capacity) {
+        free(ix->old_slots);
+        ix->old_slots = NULL;
+        ix->old_capacity = ix->moved_to = 0;
+    }
 }
 
 void ledger_idem_index_put(struct ledger_idem_index *ix, int64_t fingerprint, int64_t seq)
 {
     QB_ASSERT(seq > 0);
+    idem_move(ix, IDEM_MOVE_SLOTS);
     if ((ix->count + 1) * 10 > ix->capacity * 7) {
-        struct ledger_idem_index bigger = {
-            .capacity = ix->capacity ? ix->capacity * 2 : IDEM_CAPACITY_MIN};
-        bigger.slots = calloc(bigger.capacity, sizeof *bigger.slots);
-        QB_ASSERT(bigger.slots != NULL);
-        for (size_t i = 0; i < ix->capacity; i++)
-            if (ix->slots[i].seq != 0)
-                ledger_idem_index_put(&bigger, ix->slots[i].fingerprint, ix->slots[i].seq);
-        free(ix->slots);
-        *ix = bigger;
+        /* Never reached while moving (see the top of this file); if it
+         * were, the move finishes first, all at once. */
+        idem_move(ix, SIZE_MAX);
+        QB_ASSERT(ix->old_slots == NULL);
+        size_t capacity = ix->capacity ? ix->capacity * 2 : IDEM_CAPACITY_MIN;
+        struct ledger_idem_slot *slots = calloc(capacity, sizeof *slots);
+        QB_ASSERT(slots != NULL);
+        ix->old_slots = ix->slots;
+        ix->old_capacity = ix->capacity;
+        ix->moved_to = 0;
+        ix->slots = slots;
+        ix->capacity = capacity;
     }
-    size_t i = idem_home(ix, fingerprint);
-    while (ix->slots[i].seq != 0)
-        i = (i + 1) & (ix->capacity - 1);
-    ix->slots[i].fingerprint = fingerprint;
-    ix->slots[i].seq = seq;
+    idem_insert(ix->slots, ix->capacity, fingerprint, seq);
     ix->count++;
 }
 
+/* *cursor is 0 to begin; 1 + i after slot i of the new table (at most
+ * capacity); capacity + 1 + k with k the next slot of the old table to
+ * look at (the index does not change between calls). */
 int64_t ledger_idem_index_next(const struct ledger_idem_index *ix, int64_t fingerprint,
                                size_t *cursor)
 {
     if (ix->capacity == 0)
         return 0;
-    /* *cursor is 0, or one past the slot answered last. */
-    size_t i = *cursor == 0 ? idem_home(ix, fingerprint) : *cursor & (ix->capacity - 1);
-    for (; ix->slots[i].seq != 0; i = (i + 1) & (ix->capacity - 1)) {
-        if (ix->slots[i].fingerprint == fingerprint) {
-            *cursor = i + 1;
-            return ix->slots[i].seq;
+    if (*cursor <= ix->capacity) {
+        size_t i = *cursor == 0 ? idem_home(ix->capacity, fingerprint)
+                                : *cursor & (ix->capacity - 1);
+        for (; ix->slots[i].seq != 0; i = (i + 1) & (ix->capacity - 1)) {
+            if (ix->slots[i].fingerprint == fingerprint) {
+                *cursor = i + 1;
+                return ix->slots[i].seq;
+            }
+        }
+        if (ix->old_slots == NULL)
+            return 0;
+        *cursor = ix->capacity + 1 + idem_home(ix->old_capacity, fingerprint);
+    }
+    const size_t mask = ix->old_capacity - 1;
+    for (size_t j = (*cursor - ix->capacity - 1) & mask; ix->old_slots[j].seq != 0;
+         j = (j + 1) & mask) {
+        if (j >= ix->moved_to && ix->old_slots[j].fingerprint == fingerprint) {
+            *cursor = ix->capacity + 1 + (j + 1);
+            return ix->old_slots[j].seq;
         }
     }
     return 0;
@@ -91,5 +146,6 @@ int64_t ledger_idem_index_next(const struct ledger_idem_index *ix, int64_t finge
 void ledger_idem_index_clear(struct ledger_idem_index *ix)
 {
     free(ix->slots);
+    free(ix->old_slots);
     *ix = (struct ledger_idem_index){0};
 }

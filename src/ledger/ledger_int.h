@@ -55,13 +55,19 @@ struct ledger_idem_slot {
 struct ledger_idem_index {
     struct ledger_idem_slot *slots;
     size_t capacity; /* a power of two, or 0 */
-    size_t count;
+    size_t count;    /* records in both tables */
+    /* While it grows: the smaller table, whose slots below moved_to are
+     * in slots already; the rest move a few with each put (idem.c). */
+    struct ledger_idem_slot *old_slots;
+    size_t old_capacity;
+    size_t moved_to;
 };
 /* The first 8 bytes of SHA-256(principal || NUL || key), as stored. */
 int64_t ledger_idem_fingerprint(const char *principal, const char *key);
 void ledger_idem_index_put(struct ledger_idem_index *ix, int64_t fingerprint, int64_t seq);
 /* The records with this fingerprint (almost always none or one), one per
- * call: start with *cursor = 0; answers 0 after the last. */
+ * call: start with *cursor = 0; answers 0 after the last. No put between
+ * the calls. */
 int64_t ledger_idem_index_next(const struct ledger_idem_index *ix, int64_t fingerprint,
                                size_t *cursor);
 void ledger_idem_index_clear(struct ledger_idem_index *ix);

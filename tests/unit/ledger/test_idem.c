@@ -50,6 +50,51 @@ TEST(every_record_found_through_growth)
     ASSERT_EQ_INT((int64_t)seqs_of(&ix, ledger_idem_fingerprint("user:u_a", "key-1"), found, 4), 0);
 }
 
+static int64_t key_fingerprint(int64_t seq)
+{
+    char key[32];
+    snprintf(key, sizeof key, "key-%lld", (long long)seq);
+    return ledger_idem_fingerprint("user:u_a", key);
+}
+
+TEST(growth_moves_a_few_records_a_put_and_loses_none_meanwhile)
+{
+    // Moving every record at the growth that crosses 70 % stalled the writer for the whole copy.
+    // Each put must move a bounded number of old slots, and while both tables are in use every
+    // record must still be found exactly once (neither missed in the old table nor answered from
+    // both).
+    struct ledger_idem_index ix = {0};
+    int64_t seq = 0;
+    while (ix.old_slots == NULL || ix.capacity < ((size_t)1 << 16)) {
+        seq++;
+        ledger_idem_index_put(&ix, key_fingerprint(seq), seq);
+    }
+    ASSERT(ix.old_slots != NULL && ix.old_capacity * 2 == ix.capacity);
+    int checks = 0;
+    while (ix.old_slots != NULL) {
+        size_t before = ix.moved_to;
+        seq++;
+        ledger_idem_index_put(&ix, key_fingerprint(seq), seq);
+        if (ix.old_slots != NULL)
+            ASSERT(ix.moved_to - before <= 64);
+        if (seq % 97 == 0) {
+            for (int64_t s = 1; s <= seq; s++) {
+                int64_t found[4];
+                ASSERT_EQ_INT((int64_t)seqs_of(&ix, key_fingerprint(s), found, 4), 1);
+                ASSERT_EQ_INT(found[0], s);
+            }
+            checks++;
+        }
+    }
+    ASSERT(checks >= 5); /* the move took several hundred puts, checked along the way */
+    ASSERT_EQ_INT((int64_t)ix.count, seq);
+    for (int64_t s = 1; s <= seq; s++) {
+        int64_t found[4];
+        ASSERT_EQ_INT((int64_t)seqs_of(&ix, key_fingerprint(s), found, 4), 1);
+    }
+    ledger_idem_index_clear(&ix);
+}
+
 TEST(shared_fingerprints_answer_every_record)
 {
     // Two keys may share a fingerprint (64 bits of SHA-256): the index must answer every record
@@ -88,6 +133,7 @@ TEST(fingerprint_is_the_documented_one)
 int main(void)
 {
     RUN(every_record_found_through_growth);
+    RUN(growth_moves_a_few_records_a_put_and_loses_none_meanwhile);
     RUN(shared_fingerprints_answer_every_record);
     RUN(fingerprint_is_the_documented_one);
     return test_summary();
