@@ -491,6 +491,13 @@ static void S_on_touches_done(struct ledger_cmd *cmd)
     free(cmd);
 }
 
+static int S_touch_order(const void *a, const void *b)
+{
+    int64_t x = ((const struct identity_touch *)a)->session_seq;
+    int64_t y = ((const struct identity_touch *)b)->session_seq;
+    return (x > y) - (x < y);
+}
+
 /* Hands the pending touches to the ledger; fire and forget. A full queue or
  * a detached ledger drops them: the sessions ask again on their next use.
  * Called without touch_mutex held. */
@@ -503,6 +510,11 @@ static void S_touches_submit(struct http_server *server, struct identity_touch_c
         free(batch);
         return;
     }
+    /* In session_seen's key order, the writer's UPDATEs walk its B-tree
+     * from left to right instead of jumping: a full command (4,096
+     * touches) ran 4.8 -> 3.6 ms on the writer, every payment behind it
+     * waiting; the sort costs the submitting thread about 0.2 ms. */
+    qsort(batch->items, batch->count, sizeof batch->items[0], S_touch_order);
     batch->cmd.done = S_on_touches_done;
     pthread_rwlock_rdlock(&server->ledger_lock);
     enum qb_error err = QB_E_SHUTTING_DOWN;
