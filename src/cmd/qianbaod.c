@@ -517,6 +517,10 @@ static int S_serve(const struct config *cfg, const struct daemon_paths *paths,
     int lock_fd = -1;
     struct store *writer = NULL;
     struct store_pool *pool = NULL;
+    /* How far the ledger's commits are durable: the ledger advances it, the
+     * read pool waits on it. It outlives both. */
+    struct store_horizon horizon;
+    store_horizon_init(&horizon);
     struct ledger *ledger = NULL;
     struct http_server *server = NULL;
     struct sms_gateway *sms_gateway = NULL;
@@ -561,6 +565,8 @@ static int S_serve(const struct config *cfg, const struct daemon_paths *paths,
     };
     wallet_ledger_options(&ledger_options);
     ledger_options.clock = S_test_clock();
+    ledger_options.horizon = &horizon;
+    store_pool_horizon_set(pool, &horizon);
     rc = ledger_open(writer, &ledger_options, &ledger);
     if (rc != QB_OK) {
         fprintf(stderr, "qianbaod: cannot open the ledger (%s); run qianbaod --verify\n",
@@ -764,6 +770,7 @@ out:
         store_pool_close(pool);
     if (writer != NULL)
         store_close(writer);
+    store_horizon_destroy(&horizon);
     crypto_wipe(admin_token, sizeof admin_token);
     if (lock_fd >= 0) {
         if (status == 0)

@@ -46,7 +46,7 @@ static void *S_run(void *arg)
     enum qb_error rc = store_pool_open_extra(server->pool, &reader, err, sizeof err);
     if (rc == QB_OK) {
         rc = wallet_verify(reader, &report, &red_packets, S_progress, v);
-        store_close(reader);
+        store_pool_close_extra(server->pool, reader);
     } else {
         /* The reason cut to what fits after the prefix. */
         snprintf(report.problem, sizeof report.problem, "cannot open the database: %.200s", err);

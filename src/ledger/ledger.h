@@ -212,6 +212,10 @@ struct ledger_options {
      * journal, since a restart replays it. */
     bool (*spending_code)(uint16_t code);
     void (*spending_period)(int64_t at_ms, int64_t *day_start_ms, int64_t *year);
+    /* Where the ledger says how far its commits are durable, for the read
+     * pool to wait on (store_pool_horizon_set); it must outlive every reader.
+     * NULL: a horizon of the ledger's own. */
+    struct store_horizon *horizon;
 };
 
 /* Loads the ledger from `writer` (a STORE_MODE_WRITE connection it takes
@@ -234,7 +238,8 @@ void ledger_close(struct ledger *ledger);
 /* --- the executor -------------------------------------------------------- */
 
 /* Queues cmd. QB_OK: cmd->done will be called exactly once, later, from the
- * writer thread. QB_E_BUSY (queue full) or QB_E_SHUTTING_DOWN: it will not,
+ * ledger's syncing thread once the command's batch is durable (or from the
+ * writer thread when the batch failed), never from the submitter's. QB_E_BUSY (queue full) or QB_E_SHUTTING_DOWN: it will not,
  * and nothing was done. cmd must stay alive until done runs. */
 QB_MUST_USE enum qb_error ledger_submit(struct ledger *ledger, struct ledger_cmd *cmd);
 /* Submits cmd and waits for it: the answer is cmd->result (or the submit
@@ -249,10 +254,11 @@ int64_t ledger_txn_now_ms(struct ledger_txn *txn);
  * part of the batch transaction and rolled back with the command. */
 struct store *ledger_txn_store(struct ledger_txn *txn);
 /* Runs fn(arg) on the writer once the batch that runs this command has
- * ended (committed durably, or failed) and before any of its commands is
- * completed: for a cache outside the ledger that must forget what the
- * command changed, so that a reader who sees the effect of fn reads the
- * committed state. It runs even if the command is rolled back (forgetting
+ * ended (committed, or failed), before the writer runs the next batch and
+ * before any of its commands is completed (which waits for the commit's
+ * sync): for a cache outside the ledger that must forget what the command
+ * changed, so that a reader who sees the effect of fn reads the committed
+ * state. It runs even if the command is rolled back (forgetting
  * too much is harmless). The same (fn, arg) asked for several times in one
  * batch runs once; at most LEDGER_AFTER_BATCH_MAX distinct ones a batch. */
 #define LEDGER_AFTER_BATCH_MAX 8

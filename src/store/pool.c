@@ -6,7 +6,10 @@
  * free connections are a stack under one mutex; acquire waits on a condition
  * variable (on the monotonic clock, so a wall-clock jump cannot stretch the
  * wait) and gives up with QB_E_BUSY after wait_ms. Release rolls back any
- * transaction the borrower left open, so each acquire starts clean.
+ * transaction the borrower left open, so each acquire starts clean, and,
+ * when the pool was given the writer's horizon, waits until every commit
+ * the borrower could have seen is durable: borrowers read, release, and only
+ * then act on what they read (answer, call a bank, notify a merchant).
  */
 #include "store/pool.h"
 
@@ -27,6 +30,7 @@ struct store_pool {
     int free_count;
     struct store **all;       /* [size], for close and ownership checks */
     struct store **free_list; /* [free_count] usable now */
+    struct store_horizon *horizon; /* NULL: the writer syncs inside its commits */
 };
 
 static void store_pool_free(struct store_pool *pool, int opened_count)
@@ -134,6 +138,8 @@ void store_pool_release(struct store_pool *pool, struct store *store)
     /* A read transaction's rollback cannot lose data; if it fails the
      * connection's next begin reports the trouble to its next borrower. */
     (void)!store_rollback(store);
+    if (pool->horizon != NULL)
+        store_horizon_wait(pool->horizon);
 
     pthread_mutex_lock(&pool->mutex);
     bool owned = false;
@@ -150,4 +156,17 @@ enum qb_error store_pool_open_extra(struct store_pool *pool, struct store **out,
                                     size_t err_size)
 {
     return store_open(pool->url, STORE_MODE_READ, out, err, err_size);
+}
+
+void store_pool_close_extra(struct store_pool *pool, struct store *store)
+{
+    (void)!store_rollback(store);
+    if (pool->horizon != NULL)
+        store_horizon_wait(pool->horizon);
+    store_close(store);
+}
+
+void store_pool_horizon_set(struct store_pool *pool, struct store_horizon *horizon)
+{
+    pool->horizon = horizon;
 }

@@ -132,3 +132,43 @@ void store_column_text_copy(struct store_stmt *stmt, int i, char *dst, size_t ds
         memcpy(dst, text, size);
     dst[size] = '\0';
 }
+
+void store_horizon_init(struct store_horizon *h)
+{
+    atomic_init(&h->committed, 0);
+    atomic_init(&h->durable, 0);
+    pthread_mutex_init(&h->lock, NULL);
+    pthread_cond_init(&h->advanced, NULL);
+}
+
+void store_horizon_destroy(struct store_horizon *h)
+{
+    pthread_mutex_destroy(&h->lock);
+    pthread_cond_destroy(&h->advanced);
+}
+
+uint64_t store_horizon_begin(struct store_horizon *h)
+{
+    return atomic_fetch_add_explicit(&h->committed, 1, memory_order_seq_cst) + 1;
+}
+
+void store_horizon_advance(struct store_horizon *h, uint64_t durable)
+{
+    QB_ASSERT(durable <= atomic_load_explicit(&h->committed, memory_order_seq_cst));
+    pthread_mutex_lock(&h->lock);
+    if (durable > atomic_load_explicit(&h->durable, memory_order_relaxed))
+        atomic_store_explicit(&h->durable, durable, memory_order_release);
+    pthread_cond_broadcast(&h->advanced);
+    pthread_mutex_unlock(&h->lock);
+}
+
+void store_horizon_wait(struct store_horizon *h)
+{
+    uint64_t seen = atomic_load_explicit(&h->committed, memory_order_seq_cst);
+    if (atomic_load_explicit(&h->durable, memory_order_acquire) >= seen)
+        return;
+    pthread_mutex_lock(&h->lock);
+    while (atomic_load_explicit(&h->durable, memory_order_acquire) < seen)
+        pthread_cond_wait(&h->advanced, &h->lock);
+    pthread_mutex_unlock(&h->lock);
+}

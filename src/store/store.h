@@ -23,7 +23,13 @@
  * nested savepoints (store_savepoint / store_release / store_rollback_to) so
  * the ledger executor can roll back one command of a batch alone. Commit is
  * durable when it returns QB_OK: the backend refuses to open a database whose
- * settings would make it otherwise (SQLite: WAL + synchronous=FULL).
+ * settings would make it otherwise (SQLite: WAL + synchronous=FULL). The one
+ * exception is asked for by name: after store_defer_sync, commit returns once
+ * the transaction is written and visible, and it is durable only when a later
+ * store_sync has returned. The ledger executor does that, so that its writer
+ * runs the next batch while another thread waits for the disk; it then owns
+ * the rule that nothing is acknowledged, and nothing a reader saw is acted
+ * on, before the sync (struct store_horizon).
  *
  * Threads: a connection belongs to one thread at a time. The daemon opens one
  * write connection (owned by the ledger executor) and a pool of read
@@ -35,6 +41,8 @@
 #ifndef QB_STORE_STORE_H
 #define QB_STORE_STORE_H
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -96,6 +104,14 @@ struct store_ops {
 
     /* Runs one or more statements without parameters (DDL, pragmas). */
     enum qb_error (*exec)(struct store *store, const char *sql);
+    /* Write connections, outside a transaction: from now on commit does
+     * not wait for the disk (SQLite: synchronous=NORMAL, read back), or,
+     * with defer false, does again. */
+    enum qb_error (*defer_sync)(struct store *store, bool defer);
+    /* After defer_sync: makes every commit that has returned durable. The
+     * one call that may run on another thread while the connection's owner
+     * uses it. A failure means those commits may be lost: see ledger.c. */
+    enum qb_error (*sync)(struct store *store);
     /* The schema version after migrations, for /healthz and tests. */
     int64_t (*schema_version)(struct store *store);
     const char *(*last_error)(struct store *store);
@@ -161,6 +177,36 @@ static inline size_t store_column_size(struct store_stmt *st, int i) { return st
 static inline bool store_column_is_null(struct store_stmt *st, int i) { return st->ops->column_is_null(st, i); }
 static inline int64_t store_schema_version(struct store *s) { return s->ops->schema_version(s); }
 static inline const char *store_last_error(struct store *s) { return s->ops->last_error(s); }
+static inline QB_MUST_USE enum qb_error store_defer_sync(struct store *s, bool defer)
+{
+    return s->ops->defer_sync(s, defer);
+}
+static inline QB_MUST_USE enum qb_error store_sync(struct store *s) { return s->ops->sync(s); }
+
+/* How far the commits of a write connection in defer_sync mode are durable.
+ * A commit is visible to read connections as soon as it returns, before its
+ * sync, so whoever reads must not act on what it read (answer a client, call
+ * a bank, notify a merchant) before the commits it could have seen are
+ * durable: store_horizon_wait, which store_pool_release runs for every read
+ * connection of a pool given the horizon. The writer calls
+ * store_horizon_begin before each COMMIT (so a reader's snapshot never holds
+ * a commit the counter does not count yet) and store_horizon_advance once a
+ * sync has covered commits up to a number, or once a failed commit is known
+ * to have left nothing. */
+struct store_horizon {
+    _Atomic uint64_t committed; /* commits begun */
+    _Atomic uint64_t durable;   /* every commit up to this number is on disk */
+    pthread_mutex_t lock;
+    pthread_cond_t advanced;
+};
+
+void store_horizon_init(struct store_horizon *h);
+void store_horizon_destroy(struct store_horizon *h);
+/* The number of the commit about to run. */
+uint64_t store_horizon_begin(struct store_horizon *h);
+void store_horizon_advance(struct store_horizon *h, uint64_t durable);
+/* Waits until every commit begun before this call is durable. */
+void store_horizon_wait(struct store_horizon *h);
 
 /* Runs a statement that returns no rows to completion and resets it:
  * QB_OK, or the error of the failing step (QB_E_INTERNAL when it returned

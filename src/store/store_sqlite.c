@@ -8,7 +8,9 @@
  * Durability. A wallet acknowledges a payment only after its commit is on
  * disk, so the write connection runs in WAL mode with synchronous=FULL (the
  * WAL is fsync'd at every commit) and open reads both settings back and
- * refuses the database when either did not take. Migrations run at open, one
+ * refuses the database when either did not take. The ledger then switches
+ * its connection to synchronous=NORMAL (sqlite_defer_sync) and syncs the WAL
+ * on a thread of its own (sqlite_sync), acknowledging only after that. Migrations run at open, one
  * transaction each, and the version lives in PRAGMA user_version.
  *
  * Checkpoints. SQLite's auto-checkpoint runs inside the committing
@@ -134,6 +136,9 @@ struct sqlite_store {
      * them for every batch and savepoint. [depth - 1] for savepoints. */
     sqlite3_stmt *st_begin, *st_commit;
     sqlite3_stmt *st_savepoint[STORE_SQLITE_CONTROL_DEPTH], *st_release[STORE_SQLITE_CONTROL_DEPTH];
+    /* The WAL file, once defer_sync has run: sqlite_sync syncs it from
+     * another thread, through the VFS (so the test VFS can fail it). */
+    sqlite3_file *wal_file;
     /* Threads inside a call that touches the database. A connection is
      * opened without SQLite's mutex: two threads on it at once corrupt
      * what it reads and writes, so that is an assertion, not a race. */
@@ -1156,6 +1161,43 @@ static enum qb_error sqlite_exec(struct store *store, const char *sql)
     return err;
 }
 
+/* synchronous=NORMAL in WAL mode: COMMIT appends its frames and returns;
+ * only the WAL header after a restart is still synced by SQLite (so a crash
+ * can never mix an old WAL's frames with a new one's). Recovery keeps the
+ * longest prefix of frames whose checksums hold, so a crash loses a suffix
+ * of commits, never one in the middle: the ones no sqlite_sync covered.
+ * The checkpointer's own connection stays FULL: it syncs the WAL before it
+ * copies any frame into the database file. */
+static enum qb_error sqlite_defer_sync(struct store *store, bool defer)
+{
+    struct sqlite_store *s = sqlite_store_of(store);
+    if (s->mode != STORE_MODE_WRITE || sqlite_in_transaction(s))
+        return sqlite_refuse(s, QB_E_INTERNAL, "defer_sync: a write connection outside a "
+                                               "transaction only");
+    if (!defer)
+        return sqlite_pragma_ensure(s, "synchronous", "FULL", "2");
+    enum qb_error err = sqlite_pragma_ensure(s, "synchronous", "NORMAL", "1");
+    if (err != QB_OK)
+        return err;
+    sqlite3_file *wal = NULL;
+    int rc = sqlite3_file_control(s->db, "main", SQLITE_FCNTL_JOURNAL_POINTER, &wal);
+    if (rc != SQLITE_OK || wal == NULL || wal->pMethods == NULL)
+        return sqlite_refuse(s, QB_E_STORAGE, "defer_sync: the WAL file is not open");
+    s->wal_file = wal;
+    return QB_OK;
+}
+
+/* Not sqlite_enter: this runs beside the owner's calls on purpose. The WAL
+ * file object lives as long as the connection, and a sync only flushes what
+ * the kernel holds for the file; the owner may be appending meanwhile. */
+static enum qb_error sqlite_sync(struct store *store)
+{
+    struct sqlite_store *s = sqlite_store_of(store);
+    QB_ASSERT(s->wal_file != NULL); /* defer_sync first */
+    int rc = s->wal_file->pMethods->xSync(s->wal_file, SQLITE_SYNC_NORMAL);
+    return rc == SQLITE_OK ? QB_OK : QB_E_STORAGE;
+}
+
 /* Read from the database on every call: the writer may migrate while a
  * reader is open, and a remembered number would go stale. -1 on failure. */
 static int64_t sqlite_schema_version(struct store *store)
@@ -1199,4 +1241,6 @@ const struct store_ops store_sqlite_ops = {
     .exec = sqlite_exec,
     .schema_version = sqlite_schema_version,
     .last_error = sqlite_last_error,
+    .defer_sync = sqlite_defer_sync,
+    .sync = sqlite_sync,
 };

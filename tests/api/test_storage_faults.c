@@ -4,8 +4,8 @@
  * qianbaod (a test build) runs over the failing VFS of
  * src/store/fault_vfs.h: QIANBAO_TEST_FAULT names the kind of call that
  * fails (write, sync, open; full: a write finds the disk full) and each
- * SIGUSR1 arms one failure of the next such call. For writes, syncs and a
- * full disk, each money-moving route (a transfer, a red packet sent and
+ * SIGUSR1 arms one failure of the next such call. For writes and a full
+ * disk, each money-moving route (a transfer, a red packet sent and
  * claimed, a withdrawal, a top-up, an order payment, a refund, a codepay)
  * is called right after arming: the request must fail cleanly (503 STORAGE_UNAVAILABLE,
  * never another 5xx), move nothing and store no answer under its
@@ -13,9 +13,14 @@
  * passed is applied exactly once. The fault may instead hit another
  * writer (the session-touch flush, a checkpoint): then the request
  * succeeds, and the round is tried again with a new key, up to S_TRIES
- * times. For opens, the operator's ledger check (which opens a connection
- * of its own) must end in "error" STORAGE_UNAVAILABLE and pass next time.
- * After each daemon, the ledger check passes.
+ * times. A failed sync comes after the batch is committed and visible, so
+ * it cannot be answered as a failure: the daemon must stop without
+ * answering (exit status 1, "ledger.sync_failed" in its log), and after a
+ * restart the same request is applied exactly once, whether the disk kept
+ * the batch (an idempotent replay) or not. For opens, the operator's ledger
+ * check (which opens a connection of its own) must end in "error"
+ * STORAGE_UNAVAILABLE and pass next time. After each daemon, the ledger
+ * check passes.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -79,6 +84,7 @@ static bool S_arm(void)
 
 static bool S_start(const char *kind)
 {
+    client_release(&S_client);
     setenv("QIANBAO_TEST_FAULT", kind, 1);
     bool ok = api_daemon_start(&S_daemon, S_root, kind, NULL, S_admin);
     unsetenv("QIANBAO_TEST_FAULT");
@@ -259,9 +265,52 @@ static long S_send_codepay(struct route *r, int attempt, struct client_response 
     return mh_call(&S_client, r->merchant, "POST", "/v3/pay/transactions/codepay", body, res);
 }
 
+/* A failed sync: the request is unanswered and the daemon stops; after a
+ * restart the request is applied once, whatever the disk kept. True when
+ * the fault hit this request (false: it hit another writer's sync, and the
+ * request was applied). */
+static bool S_route_under_failed_sync(struct route *r, int attempt, long long before,
+                                      long status, struct client_response *res)
+{
+    long again = r->created_again != 0 ? r->created_again : r->created;
+    if (status == r->created)
+        return false;
+    if (status != 0)
+        TEST_FAIL_("%s under a failed sync answered %ld %.*s", r->name, status,
+                   (int)res->body.size, res->body.data);
+    client_response_release(res);
+    ASSERT_EQ_INT(test_daemon_stop(&S_daemon), 1);
+    ASSERT(S_log_count("ledger.sync_failed") >= 1);
+    fprintf(stderr, "  %s: the daemon stopped on try %d\n", r->name, attempt + 1);
+    ASSERT(S_start("sync"));
+    /* Applied once: by the retry, or replayed from what the disk kept. */
+    status = r->send(r, attempt, res);
+    if (status != r->created && status != again)
+        TEST_FAIL_("%s retried after the restart: %ld %.*s", r->name, status,
+                   (int)res->body.size, res->body.data);
+    client_response_release(res);
+    /* A top-up the stop caught before its bank call is resolved by the
+     * wallet worker after the restart (PROCESSING until then). */
+    long long after = th_balance(&S_client, r->payer);
+    for (int waited = 0; r->moves != 0 && after != before - r->moves && waited < S_WAIT_MS;
+         waited += 20) {
+        S_sleep_ms(20);
+        after = th_balance(&S_client, r->payer);
+    }
+    if (r->moves != 0)
+        ASSERT_EQ_INT(after, before - r->moves);
+    else
+        ASSERT(after < before);
+    status = r->send(r, attempt, res);
+    ASSERT_EQ_INT(status, again);
+    client_response_release(res);
+    ASSERT_EQ_INT(th_balance(&S_client, r->payer), after);
+    return true;
+}
+
 /* Calls route under faults until one call failed cleanly; then retries it
  * and checks it is applied once, and a third time that nothing more moves. */
-static void S_route_under_fault(struct route *r)
+static void S_route_under_fault(struct route *r, bool sync)
 {
     bool failed_cleanly = false;
     long again = r->created_again != 0 ? r->created_again : r->created;
@@ -274,6 +323,14 @@ static void S_route_under_fault(struct route *r)
         ASSERT(S_arm());
         struct client_response res;
         long status = r->send(r, attempt, &res);
+        if (sync) {
+            failed_cleanly = S_route_under_failed_sync(r, attempt, before, status, &res);
+            if (!failed_cleanly) {
+                client_response_release(&res);
+                ASSERT(S_log_wait("test.fault_injected", injected));
+            }
+            continue;
+        }
         if (status == r->created) {
             /* The fault hit another writer, or has not been used yet: let
              * it be used before the next try, and carry on. */
@@ -347,7 +404,7 @@ static void S_device(const struct api_user *u, struct route *r)
     client_response_release(&res);
 }
 
-static void S_money_routes_under(const char *kind)
+static void S_money_routes_under(const char *kind, bool sync)
 {
     ASSERT(S_start(kind));
     struct api_user a, b;
@@ -393,7 +450,7 @@ static void S_money_routes_under(const char *kind)
              card_id);
     S_device(&a, &routes[7]);
     for (size_t i = 0; i < QB_ARRAY_COUNT(routes); i++)
-        S_route_under_fault(&routes[i]);
+        S_route_under_fault(&routes[i], sync);
     mh_release(&m);
     S_ledger_check_passes();
     S_stop();
@@ -401,17 +458,17 @@ static void S_money_routes_under(const char *kind)
 
 TEST(a_failed_write_fails_the_request_cleanly)
 {
-    S_money_routes_under("write");
+    S_money_routes_under("write", false);
 }
 
-TEST(a_failed_sync_fails_the_request_cleanly)
+TEST(a_failed_sync_stops_the_daemon_and_the_retry_applies_once)
 {
-    S_money_routes_under("sync");
+    S_money_routes_under("sync", true);
 }
 
 TEST(a_full_disk_fails_the_request_cleanly)
 {
-    S_money_routes_under("full");
+    S_money_routes_under("full", false);
 }
 
 TEST(a_failed_open_ends_the_ledger_check_in_error_and_the_next_passes)
@@ -436,7 +493,7 @@ int main(void)
     api_suite_watch(&suite, &S_daemon, "main", &S_client);
 
     RUN(a_failed_write_fails_the_request_cleanly);
-    RUN(a_failed_sync_fails_the_request_cleanly);
+    RUN(a_failed_sync_stops_the_daemon_and_the_retry_applies_once);
     RUN(a_full_disk_fails_the_request_cleanly);
     RUN(a_failed_open_ends_the_ledger_check_in_error_and_the_next_passes);
 

@@ -8,9 +8,11 @@
  * acknowledged, nothing of it is applied, and the ledger carries on from
  * what the database holds.
  */
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "base/crypto.h"
 #include "base/log.h"
@@ -27,6 +29,9 @@ struct faulty {
     _Atomic int fail_commits;    /* the next N commits fail (after rolling back) */
     _Atomic int fail_begins;     /* the next N begins fail */
     _Atomic int fail_savepoints; /* the next N savepoints fail */
+    _Atomic uint64_t commits;    /* commits that returned QB_OK */
+    _Atomic uint64_t synced;     /* commits the last returned sync covered */
+    _Atomic int sync_hold_ms;    /* each sync waits this long first */
 };
 
 static struct faulty *faulty_of(struct store *s) { return (struct faulty *)s; }
@@ -55,7 +60,28 @@ static enum qb_error f_commit(struct store *s)
             abort();
         return QB_E_STORAGE;
     }
-    return store_commit(f->inner);
+    enum qb_error err = store_commit(f->inner);
+    if (err == QB_OK)
+        atomic_fetch_add(&f->commits, 1);
+    return err;
+}
+static enum qb_error f_defer_sync(struct store *s, bool defer)
+{
+    return store_defer_sync(faulty_of(s)->inner, defer);
+}
+/* Counts what each sync covers: the commits that had returned when it
+ * began. */
+static enum qb_error f_sync(struct store *s)
+{
+    struct faulty *f = faulty_of(s);
+    uint64_t covered = atomic_load(&f->commits);
+    int hold_ms = atomic_load(&f->sync_hold_ms);
+    if (hold_ms > 0)
+        nanosleep(&(struct timespec){.tv_nsec = (long)hold_ms * 1000000L}, NULL);
+    enum qb_error err = store_sync(f->inner);
+    if (err == QB_OK && covered > atomic_load(&f->synced))
+        atomic_store(&f->synced, covered);
+    return err;
 }
 static enum qb_error f_rollback(struct store *s) { return store_rollback(faulty_of(s)->inner); }
 static enum qb_error f_savepoint(struct store *s)
@@ -89,6 +115,8 @@ static struct faulty *faulty_wrap(struct store *inner)
     f->ops.exec = f_exec;
     f->ops.schema_version = f_schema_version;
     f->ops.last_error = f_last_error;
+    f->ops.defer_sync = f_defer_sync;
+    f->ops.sync = f_sync;
     f->base.ops = &f->ops;
     return f;
 }
@@ -101,11 +129,21 @@ struct op {
     const char *owner;
     int64_t from_id, to_id, amount_minor;
     int64_t out_id;
+    /* Filled when the test watches syncs (struct faulty). */
+    struct faulty *watch;
+    uint64_t batch_commit;    /* the commit its batch will be */
+    uint64_t synced_at_run;   /* commits the syncs had covered when it ran */
+    uint64_t synced_at_done;  /* ... when it was completed */
+    _Atomic int *completed;
 };
 
 static enum qb_error op_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
 {
     struct op *op = (struct op *)cmd;
+    if (op->watch != NULL) {
+        op->batch_commit = atomic_load(&op->watch->commits) + 1;
+        op->synced_at_run = atomic_load(&op->watch->synced);
+    }
     if (op->kind == 1) {
         struct ledger_account_spec spec = {.owner = op->owner, .currency = currency_find("CNY"),
                                            .kind = LEDGER_ACCOUNT_SYSTEM,
@@ -141,6 +179,7 @@ struct world {
     char db[300];
     struct store *inner;
     struct faulty *store;
+    struct store_horizon horizon;
     struct ledger *ledger;
     int64_t bank, alice, bob;
 };
@@ -150,7 +189,9 @@ static void world_open(struct world *w)
     char err[256];
     ASSERT_EQ_INT(store_open(w->db, STORE_MODE_WRITE, &w->inner, err, sizeof err), QB_OK);
     w->store = faulty_wrap(w->inner);
-    ASSERT_EQ_INT(ledger_open(&w->store->base, NULL, &w->ledger), QB_OK);
+    store_horizon_init(&w->horizon);
+    struct ledger_options options = {.horizon = &w->horizon};
+    ASSERT_EQ_INT(ledger_open(&w->store->base, &options, &w->ledger), QB_OK);
 }
 
 static void world_close(struct world *w)
@@ -158,6 +199,7 @@ static void world_close(struct world *w)
     ledger_close(w->ledger);
     store_close(w->inner);
     free(w->store);
+    store_horizon_destroy(&w->horizon);
 }
 
 static void world_new(struct world *w)
@@ -305,6 +347,88 @@ TEST(restart_after_failures_sees_only_what_was_acknowledged)
     test_rmtree(w.dir);
 }
 
+static void watched_done(struct ledger_cmd *cmd)
+{
+    struct op *op = (struct op *)cmd;
+    op->synced_at_done = atomic_load(&op->watch->synced);
+    atomic_fetch_add(op->completed, 1);
+}
+
+struct horizon_watch {
+    struct world *w;
+    _Atomic bool stop;
+    int waits;
+    int early; /* waits that returned before a sync covered what they saw */
+};
+
+/* A reader's view: commits that had returned before the wait must all be
+ * covered by a sync when the wait returns. */
+static void *horizon_watch_main(void *arg)
+{
+    struct horizon_watch *hw = arg;
+    while (!atomic_load(&hw->stop)) {
+        uint64_t seen = atomic_load(&hw->w->store->commits);
+        store_horizon_wait(&hw->w->horizon);
+        if (atomic_load(&hw->w->store->synced) < seen)
+            hw->early++;
+        hw->waits++;
+        nanosleep(&(struct timespec){.tv_nsec = 200 * 1000}, NULL);
+    }
+    return NULL;
+}
+
+TEST(commands_complete_only_once_a_sync_covers_their_batch)
+{
+    /* The writer commits without waiting for the disk; the syncer syncs
+     * and only then completes. With every sync held 20 ms, a stream of
+     * commands must (a) never be completed before a sync that began after
+     * its batch's commit returned, (b) have batches committed while an
+     * earlier one waits for its sync (else the writer waited), and (c) let
+     * no reader past the horizon before the commits it could see are
+     * synced. */
+    struct world w;
+    world_new(&w);
+    atomic_store(&w.store->sync_hold_ms, 20);
+    struct horizon_watch hw = {.w = &w};
+    pthread_t watcher;
+    ASSERT_EQ_INT(pthread_create(&watcher, NULL, horizon_watch_main, &hw), 0);
+
+    enum { N = 300 };
+    static struct op ops[N];
+    _Atomic int completed = 0;
+    for (int i = 0; i < N; i++) {
+        ops[i] = (struct op){.kind = 2, .from_id = w.alice, .to_id = w.bob, .amount_minor = 1,
+                             .watch = w.store, .completed = &completed};
+        ledger_cmd_init(&ops[i].cmd, op_run, NULL);
+        ops[i].cmd.done = watched_done;
+        ASSERT_EQ_INT(ledger_submit(w.ledger, &ops[i].cmd), QB_OK);
+        nanosleep(&(struct timespec){.tv_nsec = 500 * 1000}, NULL);
+    }
+    while (atomic_load(&completed) < N)
+        nanosleep(&(struct timespec){.tv_nsec = 1000 * 1000}, NULL);
+    atomic_store(&hw.stop, true);
+    pthread_join(watcher, NULL);
+
+    uint64_t ahead_max = 0;
+    for (int i = 0; i < N; i++) {
+        ASSERT_EQ_INT(ops[i].cmd.result, QB_OK);
+        if (ops[i].synced_at_done < ops[i].batch_commit)
+            TEST_FAIL_("command %d completed with commits up to %llu synced, its batch is %llu",
+                       i, (unsigned long long)ops[i].synced_at_done,
+                       (unsigned long long)ops[i].batch_commit);
+        uint64_t ahead = ops[i].batch_commit - ops[i].synced_at_run;
+        ahead_max = ahead > ahead_max ? ahead : ahead_max;
+        ledger_cmd_release(&ops[i].cmd);
+    }
+    ASSERT(ahead_max >= 2);
+    ASSERT(hw.waits > 0);
+    ASSERT_EQ_INT(hw.early, 0);
+    ASSERT_EQ_INT(balance(&w, w.bob), N);
+    world_close(&w);
+    verify_ok(&w);
+    test_rmtree(w.dir);
+}
+
 int main(void)
 {
     if (!crypto_init())
@@ -315,5 +439,6 @@ int main(void)
     RUN(failed_begin_fails_the_batch_then_recovers);
     RUN(failed_savepoint_fails_the_batch_not_just_the_command);
     RUN(restart_after_failures_sees_only_what_was_acknowledged);
+    RUN(commands_complete_only_once_a_sync_covers_their_batch);
     return test_summary();
 }
