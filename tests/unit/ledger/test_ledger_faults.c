@@ -380,8 +380,8 @@ static void *horizon_watch_main(void *arg)
 TEST(commands_complete_only_once_a_sync_covers_their_batch)
 {
     /* The writer commits without waiting for the disk; the syncer syncs
-     * and only then completes. With every sync held 20 ms, a stream of
-     * commands must (a) never be completed before a sync that began after
+     * and only then completes (or, when nothing is queued, syncs itself).
+     * With every sync held 20 ms, a stream of commands must (a) never be completed before a sync that began after
      * its batch's commit returned, (b) have batches committed while an
      * earlier one waits for its sync (else the writer waited), and (c) let
      * no reader past the horizon before the commits it could see are
@@ -393,7 +393,10 @@ TEST(commands_complete_only_once_a_sync_covers_their_batch)
     pthread_t watcher;
     ASSERT_EQ_INT(pthread_create(&watcher, NULL, horizon_watch_main, &hw), 0);
 
-    enum { N = 300 };
+    /* Submitted faster than a batch runs, so that commands are queued when
+     * a batch commits (the writer then hands the sync over instead of
+     * syncing itself). */
+    enum { N = 2000 };
     static struct op ops[N];
     _Atomic int completed = 0;
     for (int i = 0; i < N; i++) {
@@ -402,7 +405,7 @@ TEST(commands_complete_only_once_a_sync_covers_their_batch)
         ledger_cmd_init(&ops[i].cmd, op_run, NULL);
         ops[i].cmd.done = watched_done;
         ASSERT_EQ_INT(ledger_submit(w.ledger, &ops[i].cmd), QB_OK);
-        nanosleep(&(struct timespec){.tv_nsec = 500 * 1000}, NULL);
+        nanosleep(&(struct timespec){.tv_nsec = 50 * 1000}, NULL);
     }
     while (atomic_load(&completed) < N)
         nanosleep(&(struct timespec){.tv_nsec = 1000 * 1000}, NULL);
