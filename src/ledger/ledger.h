@@ -237,9 +237,9 @@ void ledger_close(struct ledger *ledger);
 
 /* --- the executor -------------------------------------------------------- */
 
-/* Queues cmd. QB_OK: cmd->done will be called exactly once, later, from the
- * ledger's syncing thread once the command's batch is durable (or from the
- * writer thread when the batch failed), never from the submitter's. QB_E_BUSY (queue full) or QB_E_SHUTTING_DOWN: it will not,
+/* Queues cmd. QB_OK: cmd->done will be called exactly once, later, once the
+ * command's batch is durable or has failed: from the ledger's syncing
+ * thread or its writer thread, never from the submitter's. QB_E_BUSY (queue full) or QB_E_SHUTTING_DOWN: it will not,
  * and nothing was done. cmd must stay alive until done runs. */
 QB_MUST_USE enum qb_error ledger_submit(struct ledger *ledger, struct ledger_cmd *cmd);
 /* Submits cmd and waits for it: the answer is cmd->result (or the submit
