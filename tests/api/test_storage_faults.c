@@ -84,6 +84,10 @@ static bool S_arm(void)
 
 static bool S_start(const char *kind)
 {
+    /* A case that failed half-way left its daemon running: the suite only
+     * stops the one S_daemon names, which this start is about to replace. */
+    if (S_daemon.pid > 0)
+        test_daemon_kill(&S_daemon);
     client_release(&S_client);
     setenv("QIANBAO_TEST_FAULT", kind, 1);
     bool ok = api_daemon_start(&S_daemon, S_root, kind, NULL, S_admin);

@@ -135,6 +135,11 @@ struct op {
     uint64_t synced_at_run;   /* commits the syncs had covered when it ran */
     uint64_t synced_at_done;  /* ... when it was completed */
     _Atomic int *completed;
+    /* Submitted by this one as it runs, so that a command is always queued
+     * when its batch commits. */
+    struct op *chain_next;
+    struct ledger *ledger;
+    enum qb_error chain_err;
 };
 
 static enum qb_error op_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
@@ -144,6 +149,8 @@ static enum qb_error op_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
         op->batch_commit = atomic_load(&op->watch->commits) + 1;
         op->synced_at_run = atomic_load(&op->watch->synced);
     }
+    if (op->chain_next != NULL)
+        op->chain_err = ledger_submit(op->ledger, &op->chain_next->cmd);
     if (op->kind == 1) {
         struct ledger_account_spec spec = {.owner = op->owner, .currency = currency_find("CNY"),
                                            .kind = LEDGER_ACCOUNT_SYSTEM,
@@ -380,12 +387,19 @@ static void *horizon_watch_main(void *arg)
 TEST(commands_complete_only_once_a_sync_covers_their_batch)
 {
     /* The writer commits without waiting for the disk; the syncer syncs
-     * and only then completes (or, when nothing is queued, syncs itself).
-     * With every sync held 20 ms, a stream of commands must (a) never be completed before a sync that began after
-     * its batch's commit returned, (b) have batches committed while an
-     * earlier one waits for its sync (else the writer waited), and (c) let
-     * no reader past the horizon before the commits it could see are
-     * synced. */
+     * and only then completes, or, when nothing is queued, the writer
+     * syncs itself. With every sync held 20 ms, commands must (a) never be
+     * completed before a sync that began after their batch's commit
+     * returned, on either path; (b) when commands keep coming, be run in
+     * a batch while an earlier one waits for its sync (else the writer
+     * waited); and (c) no reader may get past the horizon before the
+     * commits it could see are synced.
+     *
+     * First a chain: each command submits the next as it runs, so a
+     * command is queued whenever a batch commits and the sync is handed
+     * over, however the threads are scheduled (valgrind runs one at a
+     * time). Then one at a time, each waited for: nothing is queued, and
+     * the writer syncs itself. */
     struct world w;
     world_new(&w);
     atomic_store(&w.store->sync_hold_ms, 20);
@@ -393,34 +407,40 @@ TEST(commands_complete_only_once_a_sync_covers_their_batch)
     pthread_t watcher;
     ASSERT_EQ_INT(pthread_create(&watcher, NULL, horizon_watch_main, &hw), 0);
 
-    /* Submitted faster than a batch runs, so that commands are queued when
-     * a batch commits (the writer then hands the sync over instead of
-     * syncing itself). */
-    enum { N = 2000 };
+    enum { CHAINED = 1500, N = 1520 };
     static struct op ops[N];
     _Atomic int completed = 0;
     for (int i = 0; i < N; i++) {
         ops[i] = (struct op){.kind = 2, .from_id = w.alice, .to_id = w.bob, .amount_minor = 1,
-                             .watch = w.store, .completed = &completed};
+                             .watch = w.store, .completed = &completed, .ledger = w.ledger,
+                             .chain_next = i + 1 < CHAINED ? &ops[i + 1] : NULL};
         ledger_cmd_init(&ops[i].cmd, op_run, NULL);
         ops[i].cmd.done = watched_done;
-        ASSERT_EQ_INT(ledger_submit(w.ledger, &ops[i].cmd), QB_OK);
-        nanosleep(&(struct timespec){.tv_nsec = 50 * 1000}, NULL);
     }
-    while (atomic_load(&completed) < N)
+    ASSERT_EQ_INT(ledger_submit(w.ledger, &ops[0].cmd), QB_OK);
+    while (atomic_load(&completed) < CHAINED)
         nanosleep(&(struct timespec){.tv_nsec = 1000 * 1000}, NULL);
+    for (int i = CHAINED; i < N; i++) {
+        ASSERT_EQ_INT(ledger_submit(w.ledger, &ops[i].cmd), QB_OK);
+        while (atomic_load(&completed) < i + 1)
+            nanosleep(&(struct timespec){.tv_nsec = 200 * 1000}, NULL);
+    }
     atomic_store(&hw.stop, true);
     pthread_join(watcher, NULL);
 
     uint64_t ahead_max = 0;
     for (int i = 0; i < N; i++) {
         ASSERT_EQ_INT(ops[i].cmd.result, QB_OK);
+        ASSERT_EQ_INT(ops[i].chain_err, QB_OK);
         if (ops[i].synced_at_done < ops[i].batch_commit)
             TEST_FAIL_("command %d completed with commits up to %llu synced, its batch is %llu",
                        i, (unsigned long long)ops[i].synced_at_done,
                        (unsigned long long)ops[i].batch_commit);
         uint64_t ahead = ops[i].batch_commit - ops[i].synced_at_run;
-        ahead_max = ahead > ahead_max ? ahead : ahead_max;
+        if (i < CHAINED)
+            ahead_max = ahead > ahead_max ? ahead : ahead_max;
+        else
+            ASSERT_EQ_INT(ahead, 1); /* every batch before it was synced */
         ledger_cmd_release(&ops[i].cmd);
     }
     ASSERT(ahead_max >= 2);
