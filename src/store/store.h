@@ -247,5 +247,8 @@ extern const struct store_ops store_sqlite_ops;
  * store's tests set small ones, to reach them with little data; nothing
  * else calls it. */
 void store_sqlite_wal_pages_set(int wake_pages, int wait_pages);
+/* How many times, in this process, a checkpoint's write-back was started
+ * while it copied (store_sqlite.c); for the store's tests. */
+long store_sqlite_writebacks(void);
 
 #endif

@@ -334,6 +334,8 @@ TEST(checkpointer_bounds_the_wal)
             (long long)db_size);
     /* The checkpoints reached the database file, and the WAL stayed small. */
     ASSERT(db_size > 50 * 1000 * 1000);
+    /* Their copies went to the disk in pieces as they were made. */
+    ASSERT(store_sqlite_writebacks() > 0);
     ASSERT(wal_size_max > 0);
     ASSERT(wal_size_max < db_size / 2);
 
@@ -392,6 +394,7 @@ TEST(checkpointer_runs_below_the_writer)
     fresh_dir();
     struct store *store = open_or_fail(db_path, STORE_MODE_WRITE);
     ASSERT_EQ_INT(thread_nice("qb-checkpointer"), 10);
+    ASSERT_EQ_INT(thread_nice("qb-flusher"), 0);
     store_close(store);
     test_rmtree(dir);
 }
