@@ -1487,13 +1487,12 @@ static void pending_drain(struct ledger *ledger)
 /* Stops the process: commits that readers may have seen, and that are
  * about to be acknowledged, are not known to be on disk, and never will be
  * by trying again. A restart recovers what the disk kept. */
-_Noreturn static void sync_failed(struct ledger *ledger, uint64_t commit)
+_Noreturn static void sync_failed(uint64_t commit)
 {
     log_event(LOG_ERROR, "ledger.sync_failed",
               "commit=%llu action=stop reason=\"the WAL could not be synced; commits after the "
               "last durable one are unacknowledged and will be what the disk kept at restart\"",
               (unsigned long long)commit);
-    (void)ledger;
     fflush(NULL);
     _exit(EXIT_FAILURE);
 }
@@ -1502,7 +1501,7 @@ _Noreturn static void sync_failed(struct ledger *ledger, uint64_t commit)
 static void sync_through(struct ledger *ledger, uint64_t last)
 {
     if (store_sync(ledger->store) != QB_OK)
-        sync_failed(ledger, last);
+        sync_failed(last);
     store_horizon_advance(ledger->horizon, last);
 }
 
@@ -2297,7 +2296,7 @@ void ledger_close(struct ledger *ledger)
         if (err == QB_OK)
             err = store_commit(ledger->store);
         if (err == QB_OK && store_sync(ledger->store) != QB_OK)
-            sync_failed(ledger, commit);
+            sync_failed(commit);
         store_horizon_advance(ledger->horizon, commit);
         if (err == QB_OK)
             log_event(LOG_INFO, "ledger.close", "checkpoint=complete next_entry=%lld",

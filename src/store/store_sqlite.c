@@ -10,8 +10,9 @@
  * WAL is fsync'd at every commit) and open reads both settings back and
  * refuses the database when either did not take. The ledger then switches
  * its connection to synchronous=NORMAL (sqlite_defer_sync) and syncs the WAL
- * on a thread of its own (sqlite_sync), acknowledging only after that. Migrations run at open, one
- * transaction each, and the version lives in PRAGMA user_version.
+ * on a thread of its own (sqlite_sync), acknowledging only after that.
+ * Migrations run at open, one transaction each, and the version lives in
+ * PRAGMA user_version.
  *
  * Checkpoints. SQLite's auto-checkpoint runs inside the committing
  * connection, i.e. it would stall the ledger executor for a full copy of the
