@@ -1,0 +1,55 @@
+/*
+ * sqlite_shim.h — a SQLite VFS over another one that forwards every call,
+ * for the few places that must see or change what SQLite asks of the disk:
+ * the checkpointer's paced copy (store_sqlite.c) and, in test builds, the
+ * failing disk (fault_vfs.c). A shim overrides the calls it cares about
+ * and forwards the rest.
+ *
+ * Each file opened through a shim is the shim's own struct, which begins
+ * with struct sqlite_shim_file, followed in the same allocation by the real
+ * VFS's file. To make one:
+ *   1) a static struct sqlite_shim, set up with sqlite_shim_init (the size
+ *      of the shim's own file struct, at least sizeof(struct
+ *      sqlite_shim_file));
+ *   2) override shim.methods.xWrite, .xSync, ... or shim.vfs.xOpen (which
+ *      then calls sqlite_shim_open);
+ *   3) sqlite3_vfs_register(&shim.vfs, make_default), and open connections
+ *      with its name unless it is the default.
+ */
+#ifndef QB_STORE_SQLITE_SHIM_H
+#define QB_STORE_SQLITE_SHIM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <sqlite3.h>
+
+struct sqlite_shim {
+    sqlite3_vfs vfs;            /* pAppData points back here */
+    sqlite3_io_methods methods; /* of every file the shim opens */
+    sqlite3_vfs *real;
+    size_t own_file_size; /* the shim's file struct, the real file follows */
+};
+
+struct sqlite_shim_file {
+    sqlite3_file base; /* first: SQLite sees a sqlite3_file */
+    sqlite3_file *real;
+    int open_flags; /* as xOpen got them: SQLITE_OPEN_MAIN_DB, _WAL, ... */
+};
+
+/* Fills shim with forwarders to SQLite's default VFS under name (kept, not
+ * copied). False when there is no default VFS or it is older than version
+ * 2 (no xCurrentTimeInt64); the shim must not be registered then. */
+bool sqlite_shim_init(struct sqlite_shim *shim, const char *name, size_t own_file_size);
+
+/* The forwarding xOpen, for a shim whose own xOpen does something first. */
+int sqlite_shim_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *file, int flags,
+                     int *out_flags);
+
+/* The real VFS's file under one of the shim's. */
+static inline sqlite3_file *sqlite_shim_real(sqlite3_file *file)
+{
+    return ((struct sqlite_shim_file *)file)->real;
+}
+
+#endif
