@@ -247,8 +247,14 @@ extern const struct store_ops store_sqlite_ops;
  * store's tests set small ones, to reach them with little data; nothing
  * else calls it. */
 void store_sqlite_wal_pages_set(int wake_pages, int wait_pages);
+/* How fast SQLite checkpoints from now on write the database file while
+ * the WAL has room, 0 for the default (store_sqlite.c); for the store's
+ * tests. */
+void store_sqlite_checkpoint_pace_set(int64_t bytes_per_s);
 /* How many times, in this process, a checkpoint's write-back was started
- * while it copied (store_sqlite.c); for the store's tests. */
+ * while it copied, and a checkpoint paused to keep its pace
+ * (store_sqlite.c); for the store's tests. */
 long store_sqlite_writebacks(void);
+long store_sqlite_checkpoint_pauses(void);
 
 #endif

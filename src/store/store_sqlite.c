@@ -39,10 +39,11 @@
  * more than 4 ms, against 1 to 25 with the blocks kept
  * (qianbao_ledger_commit_duration_seconds; docs/performance.md).
  *
- * While a checkpoint copies, a flusher thread starts the write-back of the
- * pages it dirtied every few milliseconds, so that the copy reaches the
- * disk in small pieces instead of one burst at its fsync
- * (sqlite_flusher_main).
+ * A checkpoint's copy is paced: while the WAL has room it writes the
+ * database file at STORE_SQLITE_CHECKPOINT_BYTES_PER_S, starting the
+ * write-back of every STORE_SQLITE_WRITEBACK_BYTES, so that the disk takes
+ * it in small pieces among the writer's WAL syncs instead of one burst
+ * (sqlite_copy_paced).
  *
  * The checkpointer never restarts or truncates the WAL itself: a WAL reset
  * by another connection changes the WAL header under the writer, and SQLite
@@ -81,6 +82,7 @@
 #include "base/log.h"
 #include "store/schema.h"
 #include "store/sqlite_pcache.h"
+#include "store/sqlite_shim.h"
 #include "store/store.h"
 
 #define STORE_SQLITE_BUSY_TIMEOUT_MS 5000
@@ -106,10 +108,18 @@
 #define STORE_SQLITE_CHECKPOINT_ATTEMPTS 20
 /* How long the writer waits for that checkpoint before carrying on. */
 #define STORE_SQLITE_WAL_WAIT_MS 2000
-/* While a checkpoint copies pages into the database file, the write-back
- * of what it dirtied is started this often (sqlite_flusher_main). */
-#define STORE_SQLITE_WRITEBACK_EVERY_MS 2
-#define STORE_SQLITE_FLUSHER_NAME "qb-flusher"
+/* How fast a checkpoint writes the database file while the WAL is below
+ * halfway from the checkpointer's threshold to the writer's (80 MiB/s);
+ * above it, or when the writer waits, as fast as it can
+ * (sqlite_copy_paced). */
+#define STORE_SQLITE_CHECKPOINT_BYTES_PER_S (80LL * 1024 * 1024)
+/* A checkpoint starts the write-back of what it copied every this many
+ * bytes (256 KiB). */
+#define STORE_SQLITE_WRITEBACK_BYTES (256 * 1024)
+/* A paced copy sleeps only when at least this far ahead of its pace. */
+#define STORE_SQLITE_PACE_PAUSE_MIN_NS 500000
+/* The VFS the checkpointer's connection opens through (sqlite_copy_paced). */
+#define STORE_SQLITE_CHECKPOINT_VFS "qianbao-checkpoint"
 #define STORE_SQLITE_SAVEPOINT_DEPTH_MAX 64
 /* Savepoint depths whose statements are kept prepared; deeper ones are
  * parsed each time. */
@@ -191,13 +201,18 @@ struct sqlite_checkpointer {
      * writer wait: fixed at open (S_wal_pages). */
     int wake_pages;
     int wait_pages;
-    /* While copying, the flusher thread starts the write-back of what the
-     * copy dirtied, through db_fd (the database file, read-only). */
+    /* Written by the writer's wal_hook after each commit, and by
+     * sqlite_checkpointer_free; read while copying, without the mutex. */
+    _Atomic int wal_pages;
+    _Atomic bool closing; /* a paced copy under way finishes at full speed */
+    /* Used only by the checkpointer's thread: the pace of the current
+     * round (sqlite_copy_paced), and the database file, read-only, through
+     * which it starts the write-back of its copy. */
     int db_fd;
-    bool copying;
-    pthread_cond_t copy_cond;
-    pthread_t flusher;
-    bool flusher_started;
+    bool copy_hurried; /* the writer waits for this round */
+    int64_t copy_started_ns;
+    int64_t copy_bytes;
+    int64_t copy_unstarted_bytes;
 };
 
 /* STORE_SQLITE_WAL_PAGES_CHECKPOINT and _MAX, or what a test set: the
@@ -206,6 +221,17 @@ static struct {
     int wake;
     int wait;
 } S_wal_pages = {STORE_SQLITE_WAL_PAGES_CHECKPOINT, STORE_SQLITE_WAL_PAGES_MAX};
+
+/* STORE_SQLITE_CHECKPOINT_BYTES_PER_S, or what a test set. */
+static struct {
+    _Atomic int64_t bytes_per_s;
+} S_pace = {STORE_SQLITE_CHECKPOINT_BYTES_PER_S};
+
+void store_sqlite_checkpoint_pace_set(int64_t bytes_per_s)
+{
+    QB_ASSERT(bytes_per_s >= 0);
+    atomic_store(&S_pace.bytes_per_s, bytes_per_s > 0 ? bytes_per_s : STORE_SQLITE_CHECKPOINT_BYTES_PER_S);
+}
 
 void store_sqlite_wal_pages_set(int wake_pages, int wait_pages)
 {
@@ -382,63 +408,103 @@ static enum qb_error sqlite_url_path(struct sqlite_store *s, const char *url)
 
 /* ---- the checkpointer ------------------------------------------------ */
 
+/* A checkpoint copies thousands of pages into the database file. Copied as
+ * fast as memory allows (40-50 ms for 5,000 pages), they filled the disk's
+ * queue, and every WAL sync of the writer meanwhile waited behind them:
+ * under the transfer benchmark at half load, syncs of 5 to 40 ms in the
+ * 100 ms after each checkpoint began, and a p99 of 12-16 ms. So the
+ * checkpointer's writes to the database file go through a shim
+ * (STORE_SQLITE_CHECKPOINT_VFS) that paces them at
+ * STORE_SQLITE_CHECKPOINT_BYTES_PER_S and starts their write-back every
+ * STORE_SQLITE_WRITEBACK_BYTES (sync_file_range, which does not wait), as
+ * PostgreSQL's checkpointer spreads its writes and flushes them
+ * (checkpoint_completion_target, checkpoint_flush_after): each WAL sync then
+ * waits behind at most a few hundred KiB, and the checkpoint's own fsync
+ * finds little left. A slow copy only lets the WAL grow; once it is past
+ * halfway to where the writer would wait for it, or when the writer waits,
+ * the copy runs at full speed. */
+static struct sqlite_shim S_checkpoint_shim;
+static pthread_once_t S_checkpoint_shim_once = PTHREAD_ONCE_INIT;
+static bool S_checkpoint_shim_ok;
+/* The checkpointer whose round runs on this thread, or NULL: only its
+ * copies are paced, whichever connection the shim serves. */
+static _Thread_local struct sqlite_checkpointer *S_copying;
+static _Atomic long S_writebacks;
+static _Atomic long S_pauses;
+
+long store_sqlite_writebacks(void) { return atomic_load(&S_writebacks); }
+long store_sqlite_checkpoint_pauses(void) { return atomic_load(&S_pauses); }
+
+static int64_t S_now_ns(void)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (int64_t)now.tv_sec * 1000000000LL + now.tv_nsec;
+}
+
+/* After bytes were copied into the database file: starts their write-back
+ * every STORE_SQLITE_WRITEBACK_BYTES, and sleeps while the copy is ahead of
+ * its pace and the WAL has room. */
+static void sqlite_copy_paced(struct sqlite_checkpointer *ck, int bytes)
+{
+    QB_ASSERT(bytes >= 0);
+    ck->copy_bytes += bytes;
+    ck->copy_unstarted_bytes += bytes;
+    if (ck->copy_unstarted_bytes >= STORE_SQLITE_WRITEBACK_BYTES && ck->db_fd >= 0) {
+        ck->copy_unstarted_bytes = 0;
+        if (sync_file_range(ck->db_fd, 0, 0, SYNC_FILE_RANGE_WRITE) == 0)
+            atomic_fetch_add(&S_writebacks, 1);
+    }
+    int half_way = ck->wake_pages + (ck->wait_pages - ck->wake_pages) / 2;
+    if (ck->copy_hurried || atomic_load_explicit(&ck->wal_pages, memory_order_relaxed) >= half_way ||
+        atomic_load(&ck->closing))
+        return;
+    int64_t due_ns = ck->copy_started_ns +
+                     ck->copy_bytes * 1000000000LL / atomic_load(&S_pace.bytes_per_s);
+    int64_t ahead_ns = due_ns - S_now_ns();
+    if (ahead_ns >= STORE_SQLITE_PACE_PAUSE_MIN_NS) {
+        struct timespec pause = {(time_t)(ahead_ns / 1000000000LL),
+                                 (long)(ahead_ns % 1000000000LL)};
+        nanosleep(&pause, NULL);
+        atomic_fetch_add(&S_pauses, 1);
+    }
+}
+
+static int S_checkpoint_write(sqlite3_file *f, const void *buf, int amount, sqlite3_int64 offset)
+{
+    int rc = sqlite_shim_real(f)->pMethods->xWrite(sqlite_shim_real(f), buf, amount, offset);
+    if (rc == SQLITE_OK && S_copying != NULL &&
+        (((struct sqlite_shim_file *)f)->open_flags & SQLITE_OPEN_MAIN_DB) != 0)
+        sqlite_copy_paced(S_copying, amount);
+    return rc;
+}
+
+static void S_checkpoint_shim_register(void)
+{
+    if (!sqlite_shim_init(&S_checkpoint_shim, STORE_SQLITE_CHECKPOINT_VFS,
+                          sizeof(struct sqlite_shim_file)))
+        return;
+    S_checkpoint_shim.methods.xWrite = S_checkpoint_write;
+    S_checkpoint_shim_ok = sqlite3_vfs_register(&S_checkpoint_shim.vfs, 0) == SQLITE_OK;
+}
+
 /* One round of checkpointing: PASSIVE copies what it can without waiting
  * for anyone. When the writer is waiting for the copy to complete
  * (complete), a frame still needed by an older reader keeps the copy short;
  * readers are short, so the round tries again a few times, a millisecond
  * apart, before giving up until the next commit. */
-static _Atomic long S_writebacks;
-
-long store_sqlite_writebacks(void) { return atomic_load(&S_writebacks); }
-
-/* A checkpoint copies up to tens of MiB of pages into the database file's
- * page cache and then fsyncs it: one burst that fills the disk's queue,
- * and every commit's WAL sync meanwhile waits behind all of it (under the
- * transfer benchmark at half load, most commits over 2 ms fell inside
- * checkpoints, and with no checkpoints at all p99 fell from 4.2-4.8 to
- * 2.8-2.9 ms). So while the checkpointer copies, this thread starts the
- * write-back of what is dirty every STORE_SQLITE_WRITEBACK_EVERY_MS
- * (sync_file_range, which does not wait): the disk takes the copy in
- * small pieces, a WAL sync waits behind one piece, and the checkpoint's
- * own fsync finds little left. As PostgreSQL's checkpointer does with
- * checkpoint_flush_after. Half-load p99 4.2-4.8 -> 3.3-3.8 ms
- * (docs/performance.md). At the default priority: it only makes calls,
- * and it must make them while the checkpointer (nice 10) copies. */
-static void *sqlite_flusher_main(void *arg)
-{
-    struct sqlite_checkpointer *ck = arg;
-    (void)prctl(PR_SET_NAME, STORE_SQLITE_FLUSHER_NAME, 0, 0, 0);
-    pthread_mutex_lock(&ck->mutex);
-    while (!ck->stopping) {
-        if (!ck->copying) {
-            pthread_cond_wait(&ck->copy_cond, &ck->mutex);
-            continue;
-        }
-        pthread_mutex_unlock(&ck->mutex);
-        struct timespec pause = {0, STORE_SQLITE_WRITEBACK_EVERY_MS * 1000000L};
-        nanosleep(&pause, NULL);
-        if (sync_file_range(ck->db_fd, 0, 0, SYNC_FILE_RANGE_WRITE) == 0)
-            atomic_fetch_add(&S_writebacks, 1);
-        pthread_mutex_lock(&ck->mutex);
-    }
-    pthread_mutex_unlock(&ck->mutex);
-    return NULL;
-}
-
 static void sqlite_checkpointer_round(struct sqlite_checkpointer *ck, bool complete)
 {
     for (int attempt = 0; attempt < STORE_SQLITE_CHECKPOINT_ATTEMPTS; attempt++) {
         int log_pages = 0;
         int checkpointed_pages = 0;
-        pthread_mutex_lock(&ck->mutex);
-        ck->copying = ck->flusher_started;
-        pthread_cond_signal(&ck->copy_cond);
-        pthread_mutex_unlock(&ck->mutex);
+        ck->copy_hurried = complete;
+        ck->copy_started_ns = S_now_ns();
+        ck->copy_bytes = 0;
+        S_copying = ck;
         int rc = sqlite3_wal_checkpoint_v2(ck->db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log_pages,
                                            &checkpointed_pages);
-        pthread_mutex_lock(&ck->mutex);
-        ck->copying = false;
-        pthread_mutex_unlock(&ck->mutex);
+        S_copying = NULL;
         /* Failures are not fatal here: the WAL keeps every committed frame,
          * and the next commit above the threshold wakes us again. */
         if (!complete || rc != SQLITE_OK || log_pages == checkpointed_pages)
@@ -490,6 +556,7 @@ static int sqlite_wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
     (void)db;
     (void)name;
     struct sqlite_checkpointer *ck = arg;
+    atomic_store_explicit(&ck->wal_pages, pages, memory_order_relaxed);
     if (pages < ck->wake_pages)
         return SQLITE_OK;
 
@@ -525,17 +592,14 @@ static void sqlite_checkpointer_free(struct sqlite_checkpointer *ck)
     if (ck == NULL)
         return;
     if (ck->thread_started) {
+        atomic_store(&ck->closing, true);
         pthread_mutex_lock(&ck->mutex);
         ck->stopping = true;
         pthread_cond_broadcast(&ck->work_cond);
         pthread_cond_broadcast(&ck->done_cond);
-        pthread_cond_broadcast(&ck->copy_cond);
         pthread_mutex_unlock(&ck->mutex);
         int rc = pthread_join(ck->thread, NULL);
         QB_ASSERT(rc == 0);
-        if (ck->flusher_started)
-            pthread_join(ck->flusher, NULL);
-        pthread_cond_destroy(&ck->copy_cond);
         pthread_cond_destroy(&ck->work_cond);
         pthread_cond_destroy(&ck->done_cond);
         pthread_mutex_destroy(&ck->mutex);
@@ -561,7 +625,15 @@ static enum qb_error sqlite_checkpointer_start(struct sqlite_store *s)
     ck->wake_pages = S_wal_pages.wake;
     ck->wait_pages = S_wal_pages.wait;
 
-    int rc = sqlite3_open_v2(s->path, &ck->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
+    /* Without the shim, or the file to start write-back through,
+     * checkpoints still work, in one burst each. */
+    pthread_once(&S_checkpoint_shim_once, S_checkpoint_shim_register);
+    ck->db_fd = open(s->path, O_RDONLY | O_CLOEXEC);
+    if (!S_checkpoint_shim_ok || ck->db_fd < 0)
+        log_event(LOG_WARN, "store.checkpoint_unpaced", "shim=%s writeback=%s",
+                  S_checkpoint_shim_ok ? "yes" : "no", ck->db_fd >= 0 ? "yes" : "no");
+    int rc = sqlite3_open_v2(s->path, &ck->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
+                             S_checkpoint_shim_ok ? STORE_SQLITE_CHECKPOINT_VFS : NULL);
     if (rc != SQLITE_OK) {
         snprintf(s->error, sizeof s->error, "sqlite: checkpointer open: %s",
                  ck->db != NULL ? sqlite3_errmsg(ck->db) : sqlite3_errstr(rc));
@@ -585,24 +657,14 @@ static enum qb_error sqlite_checkpointer_start(struct sqlite_store *s)
     pthread_mutex_init(&ck->mutex, NULL);
     pthread_cond_init(&ck->work_cond, NULL);
     pthread_cond_init(&ck->done_cond, &attr);
-    pthread_cond_init(&ck->copy_cond, NULL);
     pthread_condattr_destroy(&attr);
     if (pthread_create(&ck->thread, NULL, sqlite_checkpointer_main, ck) != 0) {
         pthread_cond_destroy(&ck->work_cond);
         pthread_cond_destroy(&ck->done_cond);
-        pthread_cond_destroy(&ck->copy_cond);
         pthread_mutex_destroy(&ck->mutex);
         return sqlite_refuse(s, QB_E_STORAGE, "cannot start the checkpointer thread");
     }
     ck->thread_started = true;
-    /* Without the flusher checkpoints still work, in one burst each. */
-    ck->db_fd = open(s->path, O_RDONLY | O_CLOEXEC);
-    pthread_mutex_lock(&ck->mutex);
-    if (ck->db_fd >= 0 && pthread_create(&ck->flusher, NULL, sqlite_flusher_main, ck) == 0)
-        ck->flusher_started = true;
-    else
-        log_event(LOG_WARN, "store.flusher_not_started", "checkpoints=unspread");
-    pthread_mutex_unlock(&ck->mutex);
     sqlite3_wal_hook(s->db, sqlite_wal_hook, ck);
     return QB_OK;
 }

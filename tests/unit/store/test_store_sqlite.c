@@ -350,6 +350,71 @@ TEST(checkpointer_bounds_the_wal)
     test_rmtree(dir);
 }
 
+/* Commits about bytes of 300-byte rows into bulk, rows_per_commit a
+ * commit, keys from *next_key on. */
+static void bulk_fill(struct store *store, int64_t *next_key, int64_t bytes, int rows_per_commit)
+{
+    static unsigned char payload[300];
+    struct store_stmt *st = NULL;
+    ASSERT_EQ_INT(store_prepare(store, "INSERT INTO bulk (k, b) VALUES ($1, $2)", &st), QB_OK);
+    for (int64_t written = 0; written < bytes;) {
+        ASSERT_EQ_INT(store_begin(store), QB_OK);
+        for (int n = 0; n < rows_per_commit; n++, written += (int64_t)sizeof payload) {
+            ASSERT_EQ_INT(store_bind_int64(st, 1, (*next_key)++), QB_OK);
+            ASSERT_EQ_INT(store_bind_blob(st, 2, payload, sizeof payload), QB_OK);
+            ASSERT_EQ_INT(store_step_done(st), QB_OK);
+        }
+        ASSERT_EQ_INT(store_commit(store), QB_OK);
+    }
+    store_finalize(st);
+}
+
+TEST(checkpoints_pace_their_copy_while_the_wal_has_room)
+{
+    // A checkpoint copying as fast as it can fills the disk's queue, and the writer's WAL syncs wait
+    // behind it. While the WAL is below halfway from the checkpointer's threshold to the writer's, the
+    // copy keeps a pace (pausing when ahead of it) and starts its write-back as it goes; past halfway it
+    // must not pause at all, or the writer would end up waiting for a copy that sleeps.
+    fresh_dir();
+    raw_exec("PRAGMA page_size=1024; CREATE TABLE bulk (k INTEGER PRIMARY KEY, b BLOB NOT NULL)");
+    int64_t key = 0;
+    /* 2 MiB/s: a copy of a few MiB is ahead of it after its first pages. */
+    store_sqlite_checkpoint_pace_set(2 * 1024 * 1024);
+
+    /* Halfway at 11,000 pages, far above where the checkpointer wakes. */
+    store_sqlite_wal_pages_set(2000, 20000);
+    struct store *store = open_or_fail(db_path, STORE_MODE_WRITE);
+    long pauses = store_sqlite_checkpoint_pauses();
+    long writebacks = store_sqlite_writebacks();
+    bulk_fill(store, &key, 3 * 1000 * 1000, 1000);
+    for (int64_t until = monotonic_ms() + 10000;
+         store_sqlite_checkpoint_pauses() == pauses && monotonic_ms() < until;)
+        usleep(10000);
+    ASSERT(store_sqlite_checkpoint_pauses() > pauses);
+    for (int64_t until = monotonic_ms() + 10000;
+         store_sqlite_writebacks() == writebacks && monotonic_ms() < until;)
+        usleep(10000);
+    ASSERT(store_sqlite_writebacks() > writebacks);
+    store_close(store);
+
+    /* Halfway at 5,000 pages, and commits of about 6,000 (18,000 rows
+     * of 300 bytes in 1 KiB pages): whenever the checkpointer wakes, the
+     * WAL is past halfway, and below where the writer would wait. */
+    store_sqlite_wal_pages_set(1000, 9000);
+    store = open_or_fail(db_path, STORE_MODE_WRITE);
+    pauses = store_sqlite_checkpoint_pauses();
+    writebacks = store_sqlite_writebacks();
+    bulk_fill(store, &key, 4 * 18000 * 300, 18000);
+    store_close(store);
+    /* Copies ran (their write-back was started), and none paused. */
+    ASSERT(store_sqlite_writebacks() > writebacks);
+    ASSERT_EQ_INT(store_sqlite_checkpoint_pauses(), pauses);
+
+    store_sqlite_checkpoint_pace_set(0);
+    store_sqlite_wal_pages_set(S_WAL_WAKE_PAGES, S_WAL_WAIT_PAGES);
+    test_rmtree(dir);
+}
+
 /* The nice value of this process's thread named name (field 19 of
  * /proc/self/task/<tid>/stat); -100 when no thread has the name. */
 static int thread_nice(const char *name)
@@ -394,7 +459,6 @@ TEST(checkpointer_runs_below_the_writer)
     fresh_dir();
     struct store *store = open_or_fail(db_path, STORE_MODE_WRITE);
     ASSERT_EQ_INT(thread_nice("qb-checkpointer"), 10);
-    ASSERT_EQ_INT(thread_nice("qb-flusher"), 0);
     store_close(store);
     test_rmtree(dir);
 }
@@ -473,6 +537,7 @@ int main(void)
     RUN(prepare_rejects_unportable_sql);
     RUN(pool_acquire_times_out_busy);
     RUN(checkpointer_bounds_the_wal);
+    RUN(checkpoints_pace_their_copy_while_the_wal_has_room);
     RUN(checkpointer_runs_below_the_writer);
     RUN(checkpoints_keep_the_writer_cache);
     return test_summary();
