@@ -511,9 +511,8 @@ static void S_touches_submit(struct http_server *server, struct identity_touch_c
         return;
     }
     /* In session_seen's key order, the writer's UPDATEs walk its B-tree
-     * from left to right instead of jumping: a full command (4,096
-     * touches) ran 4.8 -> 3.6 ms on the writer, every payment behind it
-     * waiting; the sort costs the submitting thread about 0.2 ms. */
+     * from left to right instead of jumping: a command of 4,096 touches
+     * ran 4.8 -> 3.6 ms on the writer, every payment behind it waiting. */
     qsort(batch->items, batch->count, sizeof batch->items[0], S_touch_order);
     batch->cmd.done = S_on_touches_done;
     pthread_rwlock_rdlock(&server->ledger_lock);
