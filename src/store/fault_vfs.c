@@ -47,14 +47,14 @@ static int S_write(sqlite3_file *f, const void *buf, int amount, sqlite3_int64 o
         return SQLITE_IOERR_WRITE;
     if (S_fail(STORE_FAULT_FULL))
         return SQLITE_FULL;
-    return sqlite_shim_real(f)->pMethods->xWrite(sqlite_shim_real(f), buf, amount, offset);
+    return sqlite_shim_write(f, buf, amount, offset);
 }
 
 static int S_sync(sqlite3_file *f, int flags)
 {
     if (S_fail(STORE_FAULT_SYNC))
         return SQLITE_IOERR_FSYNC;
-    return sqlite_shim_real(f)->pMethods->xSync(sqlite_shim_real(f), flags);
+    return sqlite_shim_sync(f, flags);
 }
 
 static int S_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *file, int flags,

@@ -3,46 +3,115 @@
  */
 #include "store/sqlite_shim.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "base/assert.h"
+#include "base/log.h"
 
-#define S_REAL(f) sqlite_shim_real(f)
+#define S_REAL(f) (((struct sqlite_shim_file *)(f))->real)
 
 static sqlite3_vfs *S_real_vfs(sqlite3_vfs *vfs)
 {
     return ((struct sqlite_shim *)vfs->pAppData)->real;
 }
 
-static int S_close(sqlite3_file *f) { return S_REAL(f)->pMethods->xClose(S_REAL(f)); }
+/* SQLite writes a WAL frame as two calls: its 24-byte header, then its
+ * page right after it. A shim with merge_wal_frames holds the header (in
+ * the file's frame buffer) until the page comes and writes both with one
+ * call: half the writer's system calls per commit. A held header is the
+ * calling thread's (S_holder): any other call that thread makes, on any
+ * file of the shim, writes it first, so nothing is ever read, synced or
+ * made visible (the WAL index's barrier) before it; another thread, as
+ * the ledger's syncer syncing commits already written, is not concerned
+ * by a frame still being written. */
+#define S_FRAME_HEADER_SIZE 24
+#define S_FRAME_PAGE_SIZE_MAX 65536
+static _Thread_local struct sqlite_shim_file *S_holder;
+
+/* Writes the header this thread holds, if any. */
+static int S_release(void)
+{
+    struct sqlite_shim_file *f = S_holder;
+    if (f == NULL)
+        return SQLITE_OK;
+    S_holder = NULL;
+    return f->real->pMethods->xWrite(f->real, f->frame, S_FRAME_HEADER_SIZE, f->frame_offset);
+}
+
+#define S_RELEASE_OR_RETURN()                                                                      \
+    do {                                                                                           \
+        int release_rc = S_release();                                                              \
+        if (release_rc != SQLITE_OK)                                                               \
+            return release_rc;                                                                     \
+    } while (0)
+
+static int S_close(sqlite3_file *f)
+{
+    int rc = S_release();
+    struct sqlite_shim_file *sf = (struct sqlite_shim_file *)f;
+    sqlite3_free(sf->frame);
+    sf->frame = NULL;
+    int close_rc = S_REAL(f)->pMethods->xClose(S_REAL(f));
+    return rc != SQLITE_OK ? rc : close_rc;
+}
 static int S_read(sqlite3_file *f, void *buf, int amount, sqlite3_int64 offset)
 {
+    S_RELEASE_OR_RETURN();
     return S_REAL(f)->pMethods->xRead(S_REAL(f), buf, amount, offset);
 }
-static int S_write(sqlite3_file *f, const void *buf, int amount, sqlite3_int64 offset)
+int sqlite_shim_write(sqlite3_file *file, const void *buf, int amount, sqlite3_int64 offset)
 {
-    return S_REAL(f)->pMethods->xWrite(S_REAL(f), buf, amount, offset);
+    struct sqlite_shim_file *f = (struct sqlite_shim_file *)file;
+    if (S_holder == f && offset == f->frame_offset + S_FRAME_HEADER_SIZE && amount > 0 &&
+        amount <= S_FRAME_PAGE_SIZE_MAX) {
+        S_holder = NULL;
+        memcpy(f->frame + S_FRAME_HEADER_SIZE, buf, (size_t)amount);
+        return f->real->pMethods->xWrite(f->real, f->frame, S_FRAME_HEADER_SIZE + amount,
+                                         f->frame_offset);
+    }
+    S_RELEASE_OR_RETURN();
+    if (f->frame != NULL && amount == S_FRAME_HEADER_SIZE) {
+        memcpy(f->frame, buf, S_FRAME_HEADER_SIZE);
+        f->frame_offset = offset;
+        S_holder = f;
+        return SQLITE_OK;
+    }
+    return f->real->pMethods->xWrite(f->real, buf, amount, offset);
 }
 static int S_truncate(sqlite3_file *f, sqlite3_int64 size)
 {
+    S_RELEASE_OR_RETURN();
     return S_REAL(f)->pMethods->xTruncate(S_REAL(f), size);
 }
-static int S_sync(sqlite3_file *f, int flags) { return S_REAL(f)->pMethods->xSync(S_REAL(f), flags); }
+int sqlite_shim_sync(sqlite3_file *f, int flags)
+{
+    S_RELEASE_OR_RETURN();
+    return S_REAL(f)->pMethods->xSync(S_REAL(f), flags);
+}
 static int S_file_size(sqlite3_file *f, sqlite3_int64 *size)
 {
+    S_RELEASE_OR_RETURN();
     return S_REAL(f)->pMethods->xFileSize(S_REAL(f), size);
 }
-static int S_lock(sqlite3_file *f, int level) { return S_REAL(f)->pMethods->xLock(S_REAL(f), level); }
+static int S_lock(sqlite3_file *f, int level)
+{
+    S_RELEASE_OR_RETURN();
+    return S_REAL(f)->pMethods->xLock(S_REAL(f), level);
+}
 static int S_unlock(sqlite3_file *f, int level)
 {
+    S_RELEASE_OR_RETURN();
     return S_REAL(f)->pMethods->xUnlock(S_REAL(f), level);
 }
 static int S_check_reserved_lock(sqlite3_file *f, int *out)
 {
+    S_RELEASE_OR_RETURN();
     return S_REAL(f)->pMethods->xCheckReservedLock(S_REAL(f), out);
 }
 static int S_file_control(sqlite3_file *f, int op, void *arg)
 {
+    S_RELEASE_OR_RETURN();
     return S_REAL(f)->pMethods->xFileControl(S_REAL(f), op, arg);
 }
 static int S_sector_size(sqlite3_file *f) { return S_REAL(f)->pMethods->xSectorSize(S_REAL(f)); }
@@ -52,19 +121,37 @@ static int S_device_characteristics(sqlite3_file *f)
 }
 static int S_shm_map(sqlite3_file *f, int page, int page_size, int extend, void volatile **out)
 {
+    S_RELEASE_OR_RETURN();
     return S_REAL(f)->pMethods->xShmMap(S_REAL(f), page, page_size, extend, out);
 }
 static int S_shm_lock(sqlite3_file *f, int offset, int n, int flags)
 {
+    S_RELEASE_OR_RETURN();
     return S_REAL(f)->pMethods->xShmLock(S_REAL(f), offset, n, flags);
 }
-static void S_shm_barrier(sqlite3_file *f) { S_REAL(f)->pMethods->xShmBarrier(S_REAL(f)); }
+/* The WAL index's header is written twice around this barrier; a frame's
+ * header must be in the WAL before a commit that includes it is visible.
+ * Only the last of the headers SQLite rewrites alone (walRewriteChecksums,
+ * after a page was written twice in one transaction) is still held here. */
+static void S_shm_barrier(sqlite3_file *f)
+{
+    if (S_release() != SQLITE_OK) {
+        /* The barrier cannot fail, and the commit it precedes would be
+         * visible without its frame's header: stop, as a failed sync
+         * does, and let a restart recover what the disk kept. */
+        log_event(LOG_ERROR, "store.wal_frame_write_failed", "action=stop");
+        abort();
+    }
+    S_REAL(f)->pMethods->xShmBarrier(S_REAL(f));
+}
 static int S_shm_unmap(sqlite3_file *f, int delete_flag)
 {
+    S_RELEASE_OR_RETURN();
     return S_REAL(f)->pMethods->xShmUnmap(S_REAL(f), delete_flag);
 }
 static int S_fetch(sqlite3_file *f, sqlite3_int64 offset, int amount, void **out)
 {
+    S_RELEASE_OR_RETURN();
     return S_REAL(f)->pMethods->xFetch(S_REAL(f), offset, amount, out);
 }
 static int S_unfetch(sqlite3_file *f, sqlite3_int64 offset, void *p)
@@ -80,9 +167,18 @@ int sqlite_shim_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *file, int
     memset(f, 0, shim->own_file_size);
     f->real = (sqlite3_file *)((char *)file + shim->own_file_size);
     f->open_flags = flags;
+    S_RELEASE_OR_RETURN();
+    if (shim->merge_wal_frames && (flags & SQLITE_OPEN_WAL) != 0) {
+        f->frame = sqlite3_malloc(S_FRAME_HEADER_SIZE + S_FRAME_PAGE_SIZE_MAX);
+        if (f->frame == NULL)
+            return SQLITE_NOMEM;
+    }
     int rc = shim->real->xOpen(shim->real, name, f->real, flags, out_flags);
-    if (rc != SQLITE_OK)
+    if (rc != SQLITE_OK) {
+        sqlite3_free(f->frame);
+        f->frame = NULL;
         return rc;
+    }
     /* The real file's methods decide which of ours exist: a version 1 file
      * (no shared memory) must not look like it has any. */
     f->base.pMethods = f->real->pMethods != NULL ? &shim->methods : NULL;
@@ -131,9 +227,9 @@ bool sqlite_shim_init(struct sqlite_shim *shim, const char *name, size_t own_fil
                 .iVersion = 3,
                 .xClose = S_close,
                 .xRead = S_read,
-                .xWrite = S_write,
+                .xWrite = sqlite_shim_write,
                 .xTruncate = S_truncate,
-                .xSync = S_sync,
+                .xSync = sqlite_shim_sync,
                 .xFileSize = S_file_size,
                 .xLock = S_lock,
                 .xUnlock = S_unlock,

@@ -1,6 +1,7 @@
 /*
  * sqlite_shim.h — a SQLite VFS over another one that forwards every call,
  * for the few places that must see or change what SQLite asks of the disk:
+ * the writer's WAL frames written with one call each (merge_wal_frames),
  * the checkpointer's paced copy (store_sqlite.c) and, in test builds, the
  * failing disk (fault_vfs.c). A shim overrides the calls it cares about
  * and forwards the rest.
@@ -12,7 +13,8 @@
  *      of the shim's own file struct, at least sizeof(struct
  *      sqlite_shim_file));
  *   2) override shim.methods.xWrite, .xSync, ... or shim.vfs.xOpen (which
- *      then calls sqlite_shim_open);
+ *      then call sqlite_shim_write, _sync or _open), and set
+ *      merge_wal_frames if wanted;
  *   3) sqlite3_vfs_register(&shim.vfs, make_default), and open connections
  *      with its name unless it is the default.
  */
@@ -29,12 +31,18 @@ struct sqlite_shim {
     sqlite3_io_methods methods; /* of every file the shim opens */
     sqlite3_vfs *real;
     size_t own_file_size; /* the shim's file struct, the real file follows */
+    /* Write each WAL frame, header and page, with one call instead of two
+     * (sqlite_shim.c says how): set before the first open. */
+    bool merge_wal_frames;
 };
 
 struct sqlite_shim_file {
     sqlite3_file base; /* first: SQLite sees a sqlite3_file */
     sqlite3_file *real;
     int open_flags; /* as xOpen got them: SQLITE_OPEN_MAIN_DB, _WAL, ... */
+    /* A WAL file's frame being written (merge_wal_frames), else NULL. */
+    unsigned char *frame;
+    sqlite3_int64 frame_offset;
 };
 
 /* Fills shim with forwarders to SQLite's default VFS under name (kept, not
@@ -42,14 +50,11 @@ struct sqlite_shim_file {
  * 2 (no xCurrentTimeInt64); the shim must not be registered then. */
 bool sqlite_shim_init(struct sqlite_shim *shim, const char *name, size_t own_file_size);
 
-/* The forwarding xOpen, for a shim whose own xOpen does something first. */
+/* The forwarding xOpen, xWrite and xSync, for a shim whose own does
+ * something first. */
 int sqlite_shim_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *file, int flags,
                      int *out_flags);
-
-/* The real VFS's file under one of the shim's. */
-static inline sqlite3_file *sqlite_shim_real(sqlite3_file *file)
-{
-    return ((struct sqlite_shim_file *)file)->real;
-}
+int sqlite_shim_write(sqlite3_file *file, const void *buf, int amount, sqlite3_int64 offset);
+int sqlite_shim_sync(sqlite3_file *file, int flags);
 
 #endif
