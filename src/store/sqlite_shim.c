@@ -3,8 +3,10 @@
  */
 #include "store/sqlite_shim.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "base/assert.h"
 #include "base/log.h"
@@ -140,7 +142,8 @@ static void S_shm_barrier(sqlite3_file *f)
          * visible without its frame's header: stop, as a failed sync
          * does, and let a restart recover what the disk kept. */
         log_event(LOG_ERROR, "store.wal_frame_write_failed", "action=stop");
-        abort();
+        fflush(NULL);
+        _exit(EXIT_FAILURE);
     }
     S_REAL(f)->pMethods->xShmBarrier(S_REAL(f));
 }

@@ -487,11 +487,12 @@ static int S_shim_write(sqlite3_file *f, const void *buf, int amount, sqlite3_in
  * each, and frames take two writes. */
 static void S_shim_register(void)
 {
-    if (!sqlite_shim_init(&S_shim, STORE_SQLITE_VFS, sizeof(struct sqlite_shim_file)))
-        return;
-    S_shim.methods.xWrite = S_shim_write;
-    S_shim.merge_wal_frames = true;
-    S_shim_ok = sqlite3_vfs_register(&S_shim.vfs, 0) == SQLITE_OK;
+    S_shim_ok = sqlite_shim_init(&S_shim, STORE_SQLITE_VFS, sizeof(struct sqlite_shim_file));
+    if (S_shim_ok) {
+        S_shim.methods.xWrite = S_shim_write;
+        S_shim.merge_wal_frames = true;
+        S_shim_ok = sqlite3_vfs_register(&S_shim.vfs, 0) == SQLITE_OK;
+    }
     if (!S_shim_ok)
         log_event(LOG_WARN, "store.vfs_not_registered", "vfs=%s", STORE_SQLITE_VFS);
 }
