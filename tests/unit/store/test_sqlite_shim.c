@@ -54,6 +54,14 @@ static struct store *open_write(void)
     return store;
 }
 
+/* A write store on a new database in a new directory. */
+static struct store *open_fresh(void)
+{
+    test_tmpdir(dir, sizeof dir);
+    snprintf(db_path, sizeof db_path, "%s/wallet.db", dir);
+    return open_write();
+}
+
 static int64_t count_rows(struct store *store, const char *sql)
 {
     struct store_stmt *st = NULL;
@@ -83,9 +91,7 @@ TEST(the_writer_writes_each_wal_frame_with_one_call)
     // SQLite writes a frame's 24-byte header and its page with two calls; the store's shim holds the
     // header and writes both at once. Every frame that reaches the disk must arrive whole, in one write,
     // and what was committed must read back after a reopen, which replays the WAL from those frames.
-    test_tmpdir(dir, sizeof dir);
-    snprintf(db_path, sizeof db_path, "%s/wallet.db", dir);
-    struct store *store = open_write();
+    struct store *store = open_fresh();
     ASSERT_EQ_INT(store_exec(store, "CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT NOT NULL)"),
                   QB_OK);
     long headers = atomic_load(&S_wal_headers), frames = atomic_load(&S_wal_frames);
@@ -124,9 +130,7 @@ TEST(a_header_sqlite_rewrites_alone_is_written_before_its_commit)
     // place and then the headers of the frames after it (their checksums), each header alone. The last
     // one is held when SQLite goes on to publish the commit: it must be on disk by the time the commit
     // returns, or a crash then would lose the commit (recovery stops at the first bad checksum).
-    test_tmpdir(dir, sizeof dir);
-    snprintf(db_path, sizeof db_path, "%s/wallet.db", dir);
-    struct store *store = open_write();
+    struct store *store = open_fresh();
     /* A cache of 20 pages: a transaction of hundreds spills to the WAL
      * before it commits, and then writes some spilled pages again. */
     ASSERT_EQ_INT(store_exec(store, "PRAGMA cache_size=20"), QB_OK);
