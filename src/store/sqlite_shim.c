@@ -204,7 +204,10 @@ static int S_randomness(sqlite3_vfs *vfs, int size, char *out)
 {
     return S_real_vfs(vfs)->xRandomness(S_real_vfs(vfs), size, out);
 }
-static int S_sleep(sqlite3_vfs *vfs, int us) { return S_real_vfs(vfs)->xSleep(S_real_vfs(vfs), us); }
+static int S_sleep(sqlite3_vfs *vfs, int us)
+{
+    return S_real_vfs(vfs)->xSleep(S_real_vfs(vfs), us);
+}
 static int S_current_time_int64(sqlite3_vfs *vfs, sqlite3_int64 *out)
 {
     return S_real_vfs(vfs)->xCurrentTimeInt64(S_real_vfs(vfs), out);

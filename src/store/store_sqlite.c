@@ -232,7 +232,8 @@ static struct {
 void store_sqlite_checkpoint_pace_set(int64_t bytes_per_s)
 {
     QB_ASSERT(bytes_per_s >= 0);
-    atomic_store(&S_pace.bytes_per_s, bytes_per_s > 0 ? bytes_per_s : STORE_SQLITE_CHECKPOINT_BYTES_PER_S);
+    atomic_store(&S_pace.bytes_per_s,
+                 bytes_per_s > 0 ? bytes_per_s : STORE_SQLITE_CHECKPOINT_BYTES_PER_S);
 }
 
 void store_sqlite_wal_pages_set(int wake_pages, int wait_pages)
@@ -458,11 +459,12 @@ static void sqlite_copy_paced(struct sqlite_checkpointer *ck, int bytes)
             atomic_fetch_add(&S_writebacks, 1);
     }
     int half_way = ck->wake_pages + (ck->wait_pages - ck->wake_pages) / 2;
-    if (ck->copy_hurried || atomic_load_explicit(&ck->wal_pages, memory_order_relaxed) >= half_way ||
+    if (ck->copy_hurried ||
+        atomic_load_explicit(&ck->wal_pages, memory_order_relaxed) >= half_way ||
         atomic_load(&ck->closing))
         return;
-    int64_t due_ns = ck->copy_started_ns +
-                     ck->copy_bytes * 1000000000LL / atomic_load(&S_pace.bytes_per_s);
+    int64_t due_ns =
+        ck->copy_started_ns + ck->copy_bytes * 1000000000LL / atomic_load(&S_pace.bytes_per_s);
     int64_t ahead_ns = due_ns - S_now_ns();
     if (ahead_ns >= STORE_SQLITE_PACE_PAUSE_MIN_NS) {
         struct timespec pause = {(time_t)(ahead_ns / 1000000000LL),

@@ -25,9 +25,9 @@
 #define S_FRAME_HEADER_SIZE 24
 
 static struct sqlite_shim S_counter;
-static _Atomic long S_wal_headers;     /* 24-byte writes: a frame's header alone */
-static _Atomic long S_wal_frames;      /* header and page in one write */
-static _Atomic long S_wal_other;       /* anything else (the WAL's own header) */
+static _Atomic long S_wal_headers; /* 24-byte writes: a frame's header alone */
+static _Atomic long S_wal_frames;  /* header and page in one write */
+static _Atomic long S_wal_other;   /* anything else (the WAL's own header) */
 
 static int S_count_write(sqlite3_file *f, const void *buf, int amount, sqlite3_int64 offset)
 {
@@ -88,9 +88,10 @@ static void file_copy(const char *from, const char *to)
 
 TEST(the_writer_writes_each_wal_frame_with_one_call)
 {
-    // SQLite writes a frame's 24-byte header and its page with two calls; the store's shim holds the
-    // header and writes both at once. Every frame that reaches the disk must arrive whole, in one write,
-    // and what was committed must read back after a reopen, which replays the WAL from those frames.
+    // SQLite writes a frame's 24-byte header and its page with two calls; the store's shim holds
+    // the header and writes both at once. Every frame that reaches the disk must arrive whole, in
+    // one write, and what was committed must read back after a reopen, which replays the WAL from
+    // those frames.
     struct store *store = open_fresh();
     ASSERT_EQ_INT(store_exec(store, "CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT NOT NULL)"),
                   QB_OK);
@@ -127,9 +128,10 @@ TEST(the_writer_writes_each_wal_frame_with_one_call)
 TEST(a_header_sqlite_rewrites_alone_is_written_before_its_commit)
 {
     // When a transaction writes a page it already spilled to the WAL, SQLite rewrites the page in
-    // place and then the headers of the frames after it (their checksums), each header alone. The last
-    // one is held when SQLite goes on to publish the commit: it must be on disk by the time the commit
-    // returns, or a crash then would lose the commit (recovery stops at the first bad checksum).
+    // place and then the headers of the frames after it (their checksums), each header alone. The
+    // last one is held when SQLite goes on to publish the commit: it must be on disk by the time
+    // the commit returns, or a crash then would lose the commit (recovery stops at the first bad
+    // checksum).
     struct store *store = open_fresh();
     /* A cache of 20 pages: a transaction of hundreds spills to the WAL
      * before it commits, and then writes some spilled pages again. */
