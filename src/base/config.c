@@ -67,6 +67,10 @@ static const struct config_setting config_settings[] = {
                    65536, 16, 1048576, "ledger commands waiting at most (then busy)"),
     CONFIG_INT_ROW("executor-batch-max", "QIANBAO_EXECUTOR_BATCH_MAX", executor_batch_max,
                    8192, 1, 65536, "ledger commands per commit at most"),
+    CONFIG_INT_ROW("idempotency-retention-days", "QIANBAO_IDEMPOTENCY_RETENTION_DAYS",
+                   idempotency_retention_days, 7, 1, 3650,
+                   "days an Idempotency-Key is remembered at least (a retry within them is "
+                   "answered as the first request was)"),
     CONFIG_INT_ROW("read-connections", "QIANBAO_READ_CONNECTIONS", read_connections, 4, 1, 64,
                    "database connections for reads"),
     CONFIG_INT_ROW("session-idle-s", "QIANBAO_SESSION_IDLE_S", session_idle_s, 1800, 60, 86400,

@@ -562,6 +562,7 @@ static int S_serve(const struct config *cfg, const struct daemon_paths *paths,
     struct ledger_options ledger_options = {
         .queue_max = (size_t)cfg->executor_queue_max,
         .batch_max = (size_t)cfg->executor_batch_max,
+        .idempotency_retention_ms = cfg->idempotency_retention_days * 24 * 60 * 60 * 1000,
     };
     wallet_ledger_options(&ledger_options);
     ledger_options.clock = S_test_clock();

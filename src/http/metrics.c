@@ -270,6 +270,17 @@ static enum qb_error S_render_ledger(const struct ledger_stats *stats, struct bu
                          "# TYPE qianbao_ledger_replay_lag_entries gauge\n"
                          "qianbao_ledger_replay_lag_entries %" PRId64 "\n",
                          stats->replay_lag_entries);
+    if (err == QB_OK)
+        err = buf_printf(out,
+                         "# HELP qianbao_ledger_idempotency_records Idempotency records kept now "
+                         "(each in the writer's memory).\n"
+                         "# TYPE qianbao_ledger_idempotency_records gauge\n"
+                         "qianbao_ledger_idempotency_records %" PRId64 "\n",
+                         stats->idempotency_records);
+    if (err == QB_OK)
+        err = S_render_scalar(out, "qianbao_ledger_idempotency_expired_total", "counter",
+                              "Idempotency records deleted once past their retention.",
+                              stats->idempotency_expired_total);
     return err;
 }
 

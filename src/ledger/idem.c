@@ -17,7 +17,8 @@
  * 350 MB for ten million records.
  *
  * Growth is incremental, as in redis's dict: past 70 % the index allocates
- * a table twice the size, puts go there, and each put moves
+ * a new table (twice the size while nothing expires), puts go there, and
+ * each put moves
  * IDEM_MOVE_SLOTS slots of the old table over, in slot order, until none
  * is left; a lookup probes the new table and then the old one, skipping
  * the old slots already moved. Old slots are never emptied, so their probe
@@ -26,6 +27,16 @@
  * and proportionally more on a larger ledger (docs/performance.md). The
  * move finishes long before the new table needs to grow: it holds 35 %
  * when it starts and 35 % + capacity / 2 / IDEM_MOVE_SLOTS when it ends.
+ *
+ * Records expire (ledger_options.idempotency_retention_ms): the ledger
+ * deletes their rows oldest first and raises the index's floor, below which
+ * no lookup answers. Their slots stay, so probe runs stay whole, until the
+ * index is next rebuilt: when it is 70 % full, expired slots included, it
+ * moves what is still live into a new table sized for it (35 % full, and
+ * no smaller than a sixteenth of the table before, so that the move, at
+ * most IDEM_MOVE_SLOTS slots of the old table a put, ends before the new
+ * table is 60 % full). Without expiry the new table is twice the size; with
+ * it, a steady flow of records keeps the index the same size for good.
  *
  * The index is rebuilt at start (and after a failed commit) from the
  * (seq, fingerprint) pairs, read through a covering index so that a restart
@@ -73,14 +84,21 @@ static void idem_insert(struct ledger_idem_slot *slots, size_t capacity, int64_t
     slots[i].seq = seq;
 }
 
-/* Moves up to count old slots into the new table; frees the old one when
- * every slot has moved. */
+/* Moves up to count old slots into the new table, leaving expired records
+ * behind; frees the old table when every slot has moved. */
 static void idem_move(struct ledger_idem_index *ix, size_t count)
 {
     for (size_t n = 0; n < count && ix->moved_to < ix->old_capacity; n++, ix->moved_to++) {
         const struct ledger_idem_slot *s = &ix->old_slots[ix->moved_to];
-        if (s->seq != 0)
+        if (s->seq == 0)
+            continue;
+        if (s->seq >= ix->floor) {
             idem_insert(ix->slots, ix->capacity, s->fingerprint, s->seq);
+            continue;
+        }
+        QB_ASSERT(ix->expired > 0 && ix->count > 0);
+        ix->expired--;
+        ix->count--;
     }
     if (ix->old_slots != NULL && ix->moved_to == ix->old_capacity) {
         free(ix->old_slots);
@@ -91,14 +109,17 @@ static void idem_move(struct ledger_idem_index *ix, size_t count)
 
 void ledger_idem_index_put(struct ledger_idem_index *ix, int64_t fingerprint, int64_t seq)
 {
-    QB_ASSERT(seq > 0);
+    QB_ASSERT(seq >= ix->floor && seq > 0);
     idem_move(ix, IDEM_MOVE_SLOTS);
     if ((ix->count + 1) * 10 > ix->capacity * 7) {
         /* Never reached while moving (see the top of this file); if it
          * were, the move finishes first, all at once. */
         idem_move(ix, SIZE_MAX);
         QB_ASSERT(ix->old_slots == NULL);
-        size_t capacity = ix->capacity ? ix->capacity * 2 : IDEM_CAPACITY_MIN;
+        const size_t live = ix->count - ix->expired;
+        size_t capacity = IDEM_CAPACITY_MIN;
+        while (capacity < ix->capacity / 16 || live * 20 > capacity * 7)
+            capacity *= 2;
         struct ledger_idem_slot *slots = calloc(capacity, sizeof *slots);
         QB_ASSERT(slots != NULL);
         ix->old_slots = ix->slots;
@@ -123,7 +144,7 @@ int64_t ledger_idem_index_next(const struct ledger_idem_index *ix, int64_t finge
         size_t i = *cursor == 0 ? idem_home(ix->capacity, fingerprint)
                                 : *cursor & (ix->capacity - 1);
         for (; ix->slots[i].seq != 0; i = (i + 1) & (ix->capacity - 1)) {
-            if (ix->slots[i].fingerprint == fingerprint) {
+            if (ix->slots[i].fingerprint == fingerprint && ix->slots[i].seq >= ix->floor) {
                 *cursor = i + 1;
                 return ix->slots[i].seq;
             }
@@ -135,12 +156,21 @@ int64_t ledger_idem_index_next(const struct ledger_idem_index *ix, int64_t finge
     const size_t mask = ix->old_capacity - 1;
     for (size_t j = (*cursor - ix->capacity - 1) & mask; ix->old_slots[j].seq != 0;
          j = (j + 1) & mask) {
-        if (j >= ix->moved_to && ix->old_slots[j].fingerprint == fingerprint) {
+        if (j >= ix->moved_to && ix->old_slots[j].fingerprint == fingerprint &&
+            ix->old_slots[j].seq >= ix->floor) {
             *cursor = ix->capacity + 1 + (j + 1);
             return ix->old_slots[j].seq;
         }
     }
     return 0;
+}
+
+void ledger_idem_index_expire(struct ledger_idem_index *ix, int64_t floor, size_t records)
+{
+    QB_ASSERT(floor >= ix->floor);
+    QB_ASSERT(records <= ix->count - ix->expired);
+    ix->floor = floor;
+    ix->expired += records;
 }
 
 void ledger_idem_index_clear(struct ledger_idem_index *ix)

@@ -54,6 +54,10 @@
 
 /* Journal rows per multi-row insert statement. */
 #define LEDGER_INSERT_ROWS 32
+/* Expired idempotency records a batch deletes at most: this many, plus
+ * twice its first commands, so that deleting keeps ahead of making and a
+ * backlog (the first start with a retention) costs each batch little. */
+#define IDEM_EXPIRE_BATCH_MIN 256
 
 /* --- accounts -------------------------------------------------------------- */
 
@@ -198,6 +202,8 @@ struct ledger {
      * next record gets. */
     struct ledger_idem_index idem;
     int64_t idem_next_seq;
+    int64_t idem_retention_ms; /* 0: kept forever */
+    int64_t idem_expire_at_ms; /* when the oldest record left may expire */
 
     /* The chain: next id and the hash of the newest entry (working). */
     int64_t next_entry_id;
@@ -232,6 +238,8 @@ struct ledger {
     struct store_stmt *st_set_meta;
     struct store_stmt *st_idem_get;
     struct store_stmt *st_idem_put;
+    struct store_stmt *st_idem_oldest;
+    struct store_stmt *st_idem_delete;
     struct store_stmt *st_entry_kind;
 
     bool broken; /* state could not be reloaded after a failed commit */
@@ -283,6 +291,8 @@ struct ledger {
     _Atomic uint64_t stat_batch_buckets[LEDGER_LATENCY_BUCKETS];
     _Atomic uint64_t stat_batch_sum;
     _Atomic int64_t stat_replay_lag;
+    _Atomic uint64_t stat_idem_expired;
+    _Atomic int64_t stat_idem_records;
 };
 
 static void *xcalloc(size_t count, size_t size)
@@ -1140,6 +1150,54 @@ static enum qb_error idem_record(struct ledger_txn *txn, struct ledger_cmd *cmd)
     return QB_OK;
 }
 
+/* Deletes the records older than the retention, oldest first (by seq, the
+ * order they were made in), at most `budget` of them, and raises the
+ * index's floor past them. A record whose time has not come stops the walk
+ * even if a later one is older (the clock stepped back): a record is kept
+ * at least the retention, never less. Runs inside the batch's transaction:
+ * if it fails, the batch does, and the index is rebuilt from what the
+ * database kept. */
+static void idem_expire_due(struct ledger *ledger, size_t budget)
+{
+    struct ledger_txn *txn = &ledger->txn;
+    if (ledger->idem_retention_ms <= 0 || txn->now_ms < ledger->idem_expire_at_ms ||
+        txn->storage_failed)
+        return;
+    const int64_t retention = ledger->idem_retention_ms;
+    struct store_stmt *st = ledger->st_idem_oldest;
+    int64_t floor = ledger->idem.floor;
+    size_t expired = 0;
+    int64_t next_at = txn->now_ms > INT64_MAX - retention ? INT64_MAX : txn->now_ms + retention;
+    if (bind_all_ok(txn, store_bind_int64(st, 1, floor)) != QB_OK ||
+        bind_all_ok(txn, store_bind_int64(st, 2, (int64_t)budget)) != QB_OK)
+        return;
+    int rc;
+    while ((rc = store_step(st)) == STORE_STEP_ROW) {
+        int64_t seq = store_column_int64(st, 0), created_at_ms = store_column_int64(st, 1);
+        if (created_at_ms > txn->now_ms - retention) {
+            next_at = created_at_ms + retention;
+            break;
+        }
+        floor = seq + 1;
+        if (++expired == budget)
+            next_at = txn->now_ms; /* more may be due: the next batch looks */
+    }
+    store_reset(st);
+    if (rc != STORE_STEP_ROW && rc != STORE_STEP_DONE) {
+        txn->storage_failed = true;
+        return;
+    }
+    if (expired > 0) {
+        if (stmt_run_ints(txn, ledger->st_idem_delete, (const int64_t[]){floor}, 1) != QB_OK) {
+            txn->storage_failed = true;
+            return;
+        }
+        ledger_idem_index_expire(&ledger->idem, floor, expired);
+        atomic_fetch_add_explicit(&ledger->stat_idem_expired, expired, memory_order_relaxed);
+    }
+    ledger->idem_expire_at_ms = next_at;
+}
+
 /* --- one command -------------------------------------------------------------- */
 
 static void command_run(struct ledger *ledger, struct ledger_cmd *cmd)
@@ -1598,6 +1656,7 @@ static void batch_run(struct ledger *ledger, struct ledger_cmd *batch, size_t ba
 
     if (err == QB_OK) {
         holds_expire_due(ledger);
+        idem_expire_due(ledger, IDEM_EXPIRE_BATCH_MIN + 2 * batch_size);
         struct ledger_cmd *last = NULL;
         for (struct ledger_cmd *cmd = batch; cmd != NULL && !txn->storage_failed; cmd = cmd->next) {
             command_run(ledger, cmd);
@@ -1672,6 +1731,9 @@ static void batch_run(struct ledger *ledger, struct ledger_cmd *batch, size_t ba
     ledger->entry_count = 0;
     int64_t lag = ledger->next_entry_id - ledger->replay_from;
     atomic_store_explicit(&ledger->stat_replay_lag, lag, memory_order_relaxed);
+    atomic_store_explicit(&ledger->stat_idem_records,
+                          (int64_t)(ledger->idem.count - ledger->idem.expired),
+                          memory_order_relaxed);
     if (batch_size > 0) {
         atomic_fetch_add_explicit(&ledger->stat_batches, 1, memory_order_relaxed);
         atomic_fetch_add_explicit(&ledger->stat_batch_buckets[bucket_of(batch_size, 0)], 1,
@@ -1706,6 +1768,7 @@ static void state_clear(struct ledger *ledger)
     ledger->account_count = 0;
     ledger_idem_index_clear(&ledger->idem);
     ledger->idem_next_seq = 1;
+    ledger->idem_expire_at_ms = 0;
 }
 
 static enum qb_error load_fail(struct ledger *ledger, struct store_stmt *stmt, enum qb_error err,
@@ -1797,6 +1860,8 @@ static enum qb_error state_load(struct ledger *ledger)
         return load_fail(ledger, stmt, QB_E_STORAGE, "read idempotency records");
     store_finalize(stmt);
     stmt = NULL;
+    atomic_store_explicit(&ledger->stat_idem_records, (int64_t)ledger->idem.count,
+                          memory_order_relaxed);
 
     /* Where replay starts, and the hash just before it. */
     if (store_prepare(s, "SELECT value FROM meta WHERE key = 'replay_from'", &stmt) != QB_OK ||
@@ -2086,6 +2151,9 @@ static const struct {
     {offsetof(struct ledger, st_idem_put),
      "INSERT INTO idempotency_records (seq, fingerprint, principal, key, request_hash, result, "
      "response, created_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"},
+    {offsetof(struct ledger, st_idem_oldest),
+     "SELECT seq, created_at_ms FROM idempotency_records WHERE seq >= $1 ORDER BY seq LIMIT $2"},
+    {offsetof(struct ledger, st_idem_delete), "DELETE FROM idempotency_records WHERE seq < $1"},
 };
 
 static void statements_finalize(struct ledger *ledger)
@@ -2198,6 +2266,8 @@ enum qb_error ledger_open(struct store *writer, const struct ledger_options *opt
     ledger->queue_max = options && options->queue_max ? options->queue_max : 65536;
     ledger->batch_max = options && options->batch_max ? options->batch_max : 8192;
     ledger->flush_per_batch = options ? options->flush_per_batch : 0;
+    ledger->idem_retention_ms = options ? options->idempotency_retention_ms : 0;
+    QB_ASSERT(ledger->idem_retention_ms >= 0);
     ledger->replay_lag_max =
         options && options->replay_lag_max ? options->replay_lag_max : 2000000;
     ledger->spending.spending_code = options ? options->spending_code : NULL;
@@ -2334,6 +2404,10 @@ void ledger_stats_get(struct ledger *ledger, struct ledger_stats *out)
     out->commit_latency_us_max = atomic_load_explicit(&ledger->stat_commit_us_max, memory_order_relaxed);
     out->batch_size_sum = atomic_load_explicit(&ledger->stat_batch_sum, memory_order_relaxed);
     out->replay_lag_entries = atomic_load_explicit(&ledger->stat_replay_lag, memory_order_relaxed);
+    out->idempotency_records =
+        atomic_load_explicit(&ledger->stat_idem_records, memory_order_relaxed);
+    out->idempotency_expired_total =
+        atomic_load_explicit(&ledger->stat_idem_expired, memory_order_relaxed);
     pthread_mutex_lock(&ledger->lock);
     out->queue_depth = ledger->queue_depth;
     pthread_mutex_unlock(&ledger->lock);

@@ -205,6 +205,10 @@ struct ledger_options {
                                   * batch's entries more); 0: as many as keep the
                                   * replay near replay_lag_max / 2 */
     int64_t replay_lag_max;      /* entries behind before flushing harder; 0: 2,000,000 */
+    /* How long an idempotency record is kept at least, from the batch that
+     * made it; the writer deletes older ones, oldest first, a few with each
+     * batch. 0: kept forever. */
+    int64_t idempotency_retention_ms;
     /* Spending (struct ledger_spent): whether an entry's code counts as
      * spending for the user accounts it debits, and the day and year a
      * moment falls in. Both or neither; NULL: nothing is counted. They
@@ -363,6 +367,8 @@ struct ledger_stats {
     uint64_t batch_size_sum;
     int64_t replay_lag_entries;      /* entries a restart would replay now */
     uint64_t account_checkpoints_total; /* accounts' checkpoint rows written */
+    int64_t idempotency_records;        /* kept now (as of the last batch) */
+    uint64_t idempotency_expired_total; /* deleted past their retention since open */
 };
 void ledger_stats_get(struct ledger *ledger, struct ledger_stats *out);
 /* Upper bound of commit latency bucket i in microseconds; INT64_MAX for the last. */

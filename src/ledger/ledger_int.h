@@ -55,12 +55,17 @@ struct ledger_idem_slot {
 struct ledger_idem_index {
     struct ledger_idem_slot *slots;
     size_t capacity; /* a power of two, or 0 */
-    size_t count;    /* records in both tables */
-    /* While it grows: the smaller table, whose slots below moved_to are
-     * in slots already; the rest move a few with each put (idem.c). */
+    size_t count;    /* records in both tables, expired ones included */
+    /* While it is rebuilt: the table before, whose slots below moved_to
+     * are in slots already; the rest move a few with each put (idem.c). */
     struct ledger_idem_slot *old_slots;
     size_t old_capacity;
     size_t moved_to;
+    /* Records below seq floor have expired (their rows are deleted): no
+     * lookup answers them and no rebuild moves them. expired counts those
+     * still in a table. */
+    int64_t floor;
+    size_t expired;
 };
 /* The first 8 bytes of SHA-256(principal || NUL || key), as stored. */
 int64_t ledger_idem_fingerprint(const char *principal, const char *key);
@@ -70,6 +75,9 @@ void ledger_idem_index_put(struct ledger_idem_index *ix, int64_t fingerprint, in
  * the calls. */
 int64_t ledger_idem_index_next(const struct ledger_idem_index *ix, int64_t fingerprint,
                                size_t *cursor);
+/* Expires the records below seq floor, of which `records` (those whose
+ * rows were just deleted) are in the index. floor never goes down. */
+void ledger_idem_index_expire(struct ledger_idem_index *ix, int64_t floor, size_t records);
 void ledger_idem_index_clear(struct ledger_idem_index *ix);
 
 /* Counts a posting of amount_minor to an account of kind by an entry of

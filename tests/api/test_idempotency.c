@@ -10,6 +10,8 @@
  *
  * The payer needs money: funded through the public top-up route.
  */
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -132,6 +134,82 @@ TEST(a_refusal_is_kept_under_its_key)
     ASSERT_EQ_INT(th_balance(&S_client, &b), 0);
 }
 
+/* Starts (or starts again) the daemon of the retention test, its clock
+ * offset_ms ahead, and logs u in anew on it (the session went idle). */
+static void S_retention_daemon(struct test_daemon *d, long long offset_ms, struct api_user *u)
+{
+    static const char *const args[] = {"--idempotency-retention-days", "1", NULL};
+    char offset[32];
+    snprintf(offset, sizeof offset, "%lld", offset_ms);
+    setenv("QIANBAO_TEST_CLOCK_OFFSET_MS", offset, 1);
+    API_MUST(api_daemon_start(d, S_root, "retention", args, S_admin));
+    unsetenv("QIANBAO_TEST_CLOCK_OFFSET_MS");
+    client_release(&S_client);
+    client_init(&S_client, d->base_url);
+    if (u != NULL)
+        API_MUST(api_login(&S_client, u, NULL, u->token));
+}
+
+/* POSTs the transfer of the retention test under key "kept": the status,
+ * whether it was a replay, and the transfer's id into id. */
+static long S_kept_transfer(const struct api_user *a, const char *body, bool *replayed, char id[64])
+{
+    struct client_response res;
+    long status = api_call_idem(&S_client, "POST", "/v1/transfers", a->token, "kept", body, &res);
+    const char *header = api_header(&res, "Idempotent-Replayed");
+    *replayed = header != NULL && strcmp(header, "true") == 0;
+    snprintf(id, 64, "%s", status == 201 ? api_json_str(&res, "id") : "");
+    client_response_release(&res);
+    return status;
+}
+
+TEST(a_key_is_forgotten_after_the_retention)
+{
+    // --idempotency-retention-days: a retry a little within it is still the first answer; one
+    // after it is a new transfer (the key was deleted, not kept forever), remembered in its turn.
+    struct test_daemon d;
+    S_retention_daemon(&d, 0, NULL);
+    struct api_user a, b;
+    API_MUST(th_user_new(&S_client, S_admin, &a));
+    API_MUST(api_user_new(&S_client, S_admin, &b));
+    API_MUST(th_fund(&S_client, S_admin, &a, 1000));
+    char body[256], first[64], id[64];
+    snprintf(body, sizeof body, "{\"to\":\"%s\",\"amount\":100,\"payment_password\":\"%s\"}", b.id,
+             TH_PAY_PASSWORD);
+    bool replayed = true;
+    ASSERT_EQ_INT(S_kept_transfer(&a, body, &replayed, first), 201);
+    ASSERT(!replayed && first[0] != '\0');
+    ASSERT_EQ_INT(test_daemon_stop(&d), 0);
+
+    /* Ten minutes short of a day later: the same answer. */
+    S_retention_daemon(&d, 86400000LL - 600000, &a);
+    ASSERT_EQ_INT(S_kept_transfer(&a, body, &replayed, id), 201);
+    ASSERT(replayed);
+    ASSERT_EQ_STR(id, first);
+    ASSERT_EQ_INT(test_daemon_stop(&d), 0);
+
+    /* A minute past the day: a new transfer, then its replay. */
+    S_retention_daemon(&d, 86400000LL + 60000, &a);
+    ASSERT_EQ_INT(S_kept_transfer(&a, body, &replayed, id), 201);
+    ASSERT(!replayed);
+    ASSERT(strcmp(id, first) != 0);
+    char second[64];
+    snprintf(second, sizeof second, "%s", id);
+    ASSERT_EQ_INT(S_kept_transfer(&a, body, &replayed, id), 201);
+    ASSERT(replayed);
+    ASSERT_EQ_STR(id, second);
+    API_MUST(api_login(&S_client, &b, NULL, b.token));
+    ASSERT_EQ_INT(th_balance(&S_client, &b), 200);
+    struct client_response res;
+    ASSERT(client_request(&S_client, "GET", "/metrics", NULL, NULL, 0, &res));
+    ASSERT(strstr(res.body.data, "\nqianbao_ledger_idempotency_expired_total 0\n") == NULL);
+    ASSERT(strstr(res.body.data, "\nqianbao_ledger_idempotency_expired_total ") != NULL);
+    client_response_release(&res);
+    ASSERT_EQ_INT(test_daemon_stop(&d), 0);
+    client_release(&S_client);
+    client_init(&S_client, S_daemon.base_url);
+}
+
 int main(void)
 {
     struct api_suite suite;
@@ -141,6 +219,7 @@ int main(void)
 
     RUN(a_thousand_retries_make_one_transfer);
     RUN(a_refusal_is_kept_under_its_key);
+    RUN(a_key_is_forgotten_after_the_retention);
 
     return api_suite_end(&suite);
 }

@@ -17,7 +17,7 @@ static const char *const env_names[] = {
     "QIANBAO_HTTP_THREADS",       "QIANBAO_HTTP_CONNECTIONS_MAX",
     "QIANBAO_HTTP_BODY_SIZE_MAX", "QIANBAO_EXECUTOR_QUEUE_MAX",
     "QIANBAO_EXECUTOR_BATCH_MAX", "QIANBAO_READ_CONNECTIONS",
-    "QIANBAO_HTTP_TIMEOUT_S",
+    "QIANBAO_HTTP_TIMEOUT_S",     "QIANBAO_IDEMPOTENCY_RETENTION_DAYS",
 };
 
 static struct config cfg;
@@ -170,7 +170,7 @@ TEST(bounds_are_inclusive_and_enforced)
         {"http-threads", 1, 64},          {"http-connections-max", 16, 100000},
         {"http-body-size-max", 1024, 1048576}, {"executor-queue-max", 16, 1048576},
         {"executor-batch-max", 1, 65536}, {"read-connections", 1, 64},
-        {"http-timeout-s", 1, 3600},
+        {"http-timeout-s", 1, 3600},      {"idempotency-retention-days", 1, 3650},
     };
     clear_env();
     for (size_t i = 0; i < sizeof bounds / sizeof bounds[0]; i++) {

@@ -3,6 +3,7 @@
  * every record put is found again by its fingerprint, through growth and
  * through fingerprints shared by several records, and nothing else is.
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -121,6 +122,76 @@ TEST(shared_fingerprints_answer_every_record)
     ledger_idem_index_clear(&ix);
 }
 
+/* Whether seq is answered for its own key, and only it. */
+static bool found_alone(const struct ledger_idem_index *ix, int64_t seq)
+{
+    int64_t found[4];
+    size_t n = seqs_of(ix, key_fingerprint(seq), found, 4);
+    ASSERT(n <= 1);
+    return n == 1 && found[0] == seq;
+}
+
+TEST(expired_records_are_forgotten_and_the_index_stops_growing)
+{
+    // Records below the floor must never be answered (their rows are gone), every record above
+    // it must be, and a steady flow of records that expire as new ones come must keep the index
+    // the same size instead of doubling it for good: the rebuild leaves expired slots behind.
+    struct ledger_idem_index ix = {0};
+    const int64_t live_max = 30000;
+    int64_t seq = 0;
+    while (seq < 50000) {
+        seq++;
+        ledger_idem_index_put(&ix, key_fingerprint(seq), seq);
+    }
+    ledger_idem_index_expire(&ix, 20001, 20000);
+    for (int64_t s = 1; s <= seq; s++)
+        ASSERT(found_alone(&ix, s) == (s >= 20001));
+
+    size_t capacity_max = 0;
+    int rebuilds = 0;
+    while (seq < 1500000) {
+        seq++;
+        bool was_moving = ix.old_slots != NULL;
+        ledger_idem_index_put(&ix, key_fingerprint(seq), seq);
+        if (!was_moving && ix.old_slots != NULL)
+            rebuilds++;
+        if (seq % 1000 == 0)
+            ledger_idem_index_expire(&ix, seq - live_max + 1, 1000);
+        if (ix.capacity > capacity_max)
+            capacity_max = ix.capacity;
+        if (seq % 100003 == 0) {
+            /* Mid-flow, maybe mid-move: the last few thousand expired and
+             * the live ones around the floor. */
+            for (int64_t s = seq - live_max - 3000; s <= seq; s++)
+                ASSERT(found_alone(&ix, s) == (s >= ix.floor));
+        }
+    }
+    /* 30,000 live records fit 35 % of 2^17 slots; with the expired ones
+     * they reach 70 % of it, and the index is rebuilt at that size. */
+    ASSERT(capacity_max <= ((size_t)1 << 17));
+    ASSERT(rebuilds >= 10);
+    ASSERT(ix.count - ix.expired <= (size_t)live_max);
+    for (int64_t s = seq - live_max - 3000; s <= seq; s++)
+        ASSERT(found_alone(&ix, s) == (s >= ix.floor));
+
+    /* When the index is nearly full of expired records, the next rebuild
+     * shrinks it, by at most 16 times a step. */
+    do {
+        seq++;
+        ledger_idem_index_put(&ix, key_fingerprint(seq), seq);
+    } while (ix.old_slots != NULL || (ix.count + 2) * 10 <= ix.capacity * 7);
+    ledger_idem_index_expire(&ix, seq + 1, (size_t)(ix.count - ix.expired));
+    size_t before = ix.capacity;
+    while (ix.capacity == before || ix.old_slots != NULL) {
+        seq++;
+        ledger_idem_index_put(&ix, key_fingerprint(seq), seq);
+        ASSERT(found_alone(&ix, seq));
+    }
+    ASSERT(ix.capacity < before && ix.capacity >= before / 16);
+    ASSERT(!found_alone(&ix, seq - 1 - (int64_t)ix.count));
+    ledger_idem_index_clear(&ix);
+}
+
 TEST(fingerprint_is_the_documented_one)
 {
     // The fingerprint is stored: it must stay the first 8 bytes of SHA-256(principal NUL key),
@@ -135,6 +206,7 @@ int main(void)
     RUN(every_record_found_through_growth);
     RUN(growth_moves_a_few_records_a_put_and_loses_none_meanwhile);
     RUN(shared_fingerprints_answer_every_record);
+    RUN(expired_records_are_forgotten_and_the_index_stops_growing);
     RUN(fingerprint_is_the_documented_one);
     return test_summary();
 }

@@ -1384,6 +1384,147 @@ TEST(idem_records_of_the_old_table_moved_at_start)
     fx_free(fx);
 }
 
+/* One number from the read connection: the answer of a one-column query. */
+static int64_t read_int(struct fx *fx, const char *sql)
+{
+    struct store_stmt *st = NULL;
+    ASSERT_OK(store_prepare(fx->reader, sql, &st));
+    ASSERT_EQ_INT(store_step(st), STORE_STEP_ROW);
+    int64_t value = store_column_int64(st, 0);
+    store_finalize(st);
+    return value;
+}
+
+#define RETENTION_MS INT64_C(86400000) /* a day */
+
+static void raw_exec(struct fx *fx, const char *sql);
+
+TEST(idem_records_expire_after_the_retention)
+{
+    /* A key is remembered for the retention and then forgotten: a retry
+     * within it replays, one after it runs as a new request, and records
+     * made later are kept for their own full retention, across a restart. */
+    struct fx *fx = fx_new();
+    fx->options.idempotency_retention_ms = RETENTION_MS;
+    fx_restart(fx);
+    int64_t u = fx_user(fx, "user:u_a");
+    int64_t m = fx_user(fx, "user:u_b");
+    fx_fund(fx, u, 1000);
+    struct fx_script old_first, young_first, again;
+    ASSERT_OK(idem_pay(fx, &old_first, "user:u_a", "old", "{\"amount\":100}", u, m, 100));
+    clock_manual_advance(&fx->clock, RETENTION_MS / 2);
+    ASSERT_OK(idem_pay(fx, &young_first, "user:u_a", "young", "{\"amount\":10}", u, m, 10));
+
+    /* A millisecond short of the retention: still a replay. */
+    clock_manual_advance(&fx->clock, RETENTION_MS / 2 - 1);
+    ASSERT_OK(idem_pay(fx, &again, "user:u_a", "old", "{\"amount\":100}", u, m, 100));
+    ASSERT(again.cmd.replayed);
+    ASSERT_EQ_INT(again.run_count, 0);
+    fx_script_release(&again);
+    ASSERT_VIEW(fx, u, 890, 0);
+
+    /* At the retention: the batch forgets the record before it runs the
+     * retry, which pays again and is remembered in its turn. */
+    clock_manual_advance(&fx->clock, 1);
+    ASSERT_OK(idem_pay(fx, &again, "user:u_a", "old", "{\"amount\":100}", u, m, 100));
+    ASSERT(!again.cmd.replayed);
+    ASSERT_EQ_INT(again.run_count, 1);
+    fx_script_release(&again);
+    ASSERT_VIEW(fx, u, 790, 0);
+    ASSERT_EQ_INT(read_int(fx, "SELECT COUNT(*) FROM idempotency_records WHERE key = 'old'"), 1);
+    struct ledger_stats stats;
+    ledger_stats_get(fx->ledger, &stats);
+    ASSERT_EQ_INT((int64_t)stats.idempotency_expired_total, 1);
+    ASSERT_EQ_INT(stats.idempotency_records, 2);
+
+    /* Another body under the young key is still a mismatch, and after a
+     * restart both live keys replay. */
+    ASSERT_ERR(idem_pay(fx, &again, "user:u_a", "young", "{\"amount\":11}", u, m, 11),
+               QB_E_IDEMPOTENCY_MISMATCH);
+    fx_script_release(&again);
+    fx_restart(fx);
+    ASSERT_OK(idem_pay(fx, &again, "user:u_a", "young", "{\"amount\":10}", u, m, 10));
+    ASSERT(again.cmd.replayed);
+    ASSERT_EQ_INT(again.cmd.response.size, young_first.cmd.response.size);
+    ASSERT(memcmp(again.cmd.response.data, young_first.cmd.response.data,
+                  young_first.cmd.response.size) == 0);
+    fx_script_release(&again);
+    ASSERT_OK(idem_pay(fx, &again, "user:u_a", "old", "{\"amount\":100}", u, m, 100));
+    ASSERT(again.cmd.replayed);
+    fx_script_release(&again);
+    ASSERT_VIEW(fx, u, 790, 0);
+
+    /* Half a day on, the young record's time has come too. */
+    clock_manual_advance(&fx->clock, RETENTION_MS / 2);
+    ASSERT_OK(idem_pay(fx, &again, "user:u_a", "young", "{\"amount\":10}", u, m, 10));
+    ASSERT(!again.cmd.replayed);
+    fx_script_release(&again);
+    ASSERT_VIEW(fx, u, 780, 0);
+    fx_script_release(&young_first);
+    fx_script_release(&old_first);
+    fx_verify_ok(fx);
+    fx_free(fx);
+}
+
+TEST(idem_expiry_takes_a_bounded_share_of_each_batch)
+{
+    /* A backlog of expired records (a first start with a retention, or a
+     * shorter one) is deleted a few hundred a batch, oldest first, never
+     * all in one batch, and never a record a clock step back made look
+     * younger out of turn: the walk stops at the first record whose time
+     * has not come. */
+    struct fx *fx = fx_new();
+    int64_t u = fx_user(fx, "user:u_a");
+    int64_t m = fx_user(fx, "user:u_b");
+    fx_fund(fx, u, 1000);
+    fx_stop(fx);
+    /* 600 old records, then one made "later" whose clock read a day less. */
+    char sql[1024];
+    snprintf(sql, sizeof sql,
+             "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 600) "
+             "INSERT INTO idempotency_records (seq, fingerprint, principal, key, request_hash, "
+             "result, response, created_at_ms) SELECT 100 + i, i, 'user:u_z', 'bulk-' || i, "
+             "zeroblob(32), 0, x'', %" PRId64 " FROM n;"
+             "INSERT INTO idempotency_records (seq, fingerprint, principal, key, request_hash, "
+             "result, response, created_at_ms) VALUES (701, 1, 'user:u_z', 'stepped', "
+             "zeroblob(32), 0, x'', %" PRId64 ");"
+             "INSERT INTO idempotency_records (seq, fingerprint, principal, key, request_hash, "
+             "result, response, created_at_ms) VALUES (702, 2, 'user:u_z', 'last', "
+             "zeroblob(32), 0, x'', %" PRId64 ");",
+             FX_START_MS, FX_START_MS + RETENTION_MS, FX_START_MS);
+    raw_exec(fx, sql);
+    fx->options.idempotency_retention_ms = RETENTION_MS;
+    fx_start(fx);
+    clock_manual_advance(&fx->clock, RETENTION_MS);
+    const char *count_bulk = "SELECT COUNT(*) FROM idempotency_records WHERE key LIKE 'bulk-%'";
+    ASSERT_EQ_INT(read_int(fx, count_bulk), 600);
+    struct fx_script s;
+    int64_t remaining[3];
+    for (int i = 0; i < 3; i++) {
+        char key[16];
+        snprintf(key, sizeof key, "k%d", i);
+        ASSERT_OK(idem_pay(fx, &s, "user:u_a", key, "{\"amount\":1}", u, m, 1));
+        fx_script_release(&s);
+        remaining[i] = read_int(fx, count_bulk);
+    }
+    /* A batch of one command deletes at most 256 + 2. */
+    ASSERT_EQ_INT(remaining[0], 600 - 258);
+    ASSERT_EQ_INT(remaining[1], 600 - 2 * 258);
+    ASSERT_EQ_INT(remaining[2], 0);
+    /* The stepped record is a day from its time: it and the one after it
+     * stay, although the last one is a day older. */
+    ASSERT_EQ_INT(read_int(fx, "SELECT COUNT(*) FROM idempotency_records "
+                               "WHERE key IN ('stepped', 'last')"),
+                  2);
+    ASSERT_EQ_INT(read_int(fx, "SELECT min(seq) FROM idempotency_records"), 701);
+    struct ledger_stats stats;
+    ledger_stats_get(fx->ledger, &stats);
+    ASSERT_EQ_INT((int64_t)stats.idempotency_expired_total, 600);
+    ASSERT_EQ_INT(stats.idempotency_records, 2 + 3);
+    fx_verify_ok(fx);
+    fx_free(fx);
+}
+
 TEST(idem_key_too_long_refused)
 {
     /* An idempotency key longer than LEDGER_IDEM_KEY_SIZE_MAX is a client
@@ -2282,6 +2423,8 @@ int main(void)
     RUN(idem_refusal_replayed);
     RUN(idem_key_too_long_refused);
     RUN(idem_records_of_the_old_table_moved_at_start);
+    RUN(idem_records_expire_after_the_retention);
+    RUN(idem_expiry_takes_a_bounded_share_of_each_batch);
     RUN(spending_counted_by_posting);
     RUN(checkpoints_trickle_while_the_replay_is_within_its_bound);
     RUN(spending_sums_survive_restarts_and_crashes);
