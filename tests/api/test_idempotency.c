@@ -166,7 +166,8 @@ static long S_kept_transfer(const struct api_user *a, const char *body, bool *re
 TEST(a_key_is_forgotten_after_the_retention)
 {
     // --idempotency-retention-days: a retry a little within it is still the first answer; one
-    // after it is a new transfer (the key was deleted, not kept forever), remembered in its turn.
+    // after it is a new transfer (the key was deleted with the oldest records, not kept
+    // forever), remembered in its turn.
     struct test_daemon d;
     S_retention_daemon(&d, 0, NULL);
     struct api_user a, b;
@@ -179,6 +180,21 @@ TEST(a_key_is_forgotten_after_the_retention)
     bool replayed = true;
     ASSERT_EQ_INT(S_kept_transfer(&a, body, &replayed, first), 201);
     ASSERT(!replayed && first[0] != '\0');
+    /* The writer deletes expired records 256 at least at a time: 300 more
+     * transfers of a fen make a chunk due with the kept one. */
+    static char keys[300][16];
+    char fen[256];
+    snprintf(fen, sizeof fen, "{\"to\":\"%s\",\"amount\":1,\"payment_password\":\"%s\"}", b.id,
+             TH_PAY_PASSWORD);
+    memset(S_calls, 0, sizeof S_calls);
+    for (size_t i = 0; i < 300; i++) {
+        snprintf(keys[i], sizeof keys[i], "fen-%zu", i);
+        S_calls[i] = (struct th_call){
+            .path = "/v1/transfers", .token = a.token, .key = keys[i], .body = fen};
+    }
+    th_burst_run(d.base_url, S_calls, 300, S_WIDTH);
+    for (size_t i = 0; i < 300; i++)
+        ASSERT_EQ_INT(S_calls[i].status, 201);
     ASSERT_EQ_INT(test_daemon_stop(&d), 0);
 
     /* Ten minutes short of a day later: the same answer. */
@@ -199,7 +215,7 @@ TEST(a_key_is_forgotten_after_the_retention)
     ASSERT(replayed);
     ASSERT_EQ_STR(id, second);
     API_MUST(api_login(&S_client, &b, NULL, b.token));
-    ASSERT_EQ_INT(th_balance(&S_client, &b), 200);
+    ASSERT_EQ_INT(th_balance(&S_client, &b), 200 + 300);
     struct client_response res;
     ASSERT(client_request(&S_client, "GET", "/metrics", NULL, NULL, 0, &res));
     ASSERT(strstr(res.body.data, "\nqianbao_ledger_idempotency_expired_total 0\n") == NULL);

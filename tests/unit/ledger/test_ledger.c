@@ -1399,11 +1399,38 @@ static int64_t read_int(struct fx *fx, const char *sql)
 
 static void raw_exec(struct fx *fx, const char *sql);
 
+/* Makes count idempotency records of commands that do nothing, under the
+ * keys prefix-0, prefix-1, …, submitted together. */
+static void idem_fill(struct fx *fx, const char *prefix, int count)
+{
+    struct fx_script *scripts = calloc((size_t)count, sizeof *scripts);
+    char(*keys)[32] = calloc((size_t)count, sizeof *keys);
+    ASSERT(scripts != NULL && keys != NULL);
+    struct fx_batch batch;
+    fx_batch_init(&batch);
+    for (int i = 0; i < count; i++) {
+        snprintf(keys[i], sizeof keys[i], "%s-%d", prefix, i);
+        fx_script_init(&scripts[i]);
+        fx_script_idem(&scripts[i], "user:u_f", keys[i], "{}");
+        ASSERT_OK(fx_submit(fx, &batch, &scripts[i]));
+    }
+    fx_batch_wait(&batch);
+    for (int i = 0; i < count; i++) {
+        ASSERT_OK(scripts[i].cmd.result);
+        fx_script_release(&scripts[i]);
+    }
+    fx_batch_destroy(&batch);
+    free(keys);
+    free(scripts);
+}
+
 TEST(idem_records_expire_after_the_retention)
 {
     /* A key is remembered for the retention and then forgotten: a retry
      * within it replays, one after it runs as a new request, and records
-     * made later are kept for their own full retention, across a restart. */
+     * made later are kept for their own full retention, across a restart.
+     * Records are deleted 256 at least at a time (with 300 more made with
+     * each key here), and at most 256 + twice the batch's commands. */
     struct fx *fx = fx_new();
     fx->options.idempotency_retention_ms = RETENTION_MS;
     fx_restart(fx);
@@ -1412,8 +1439,10 @@ TEST(idem_records_expire_after_the_retention)
     fx_fund(fx, u, 1000);
     struct fx_script old_first, young_first, again;
     ASSERT_OK(idem_pay(fx, &old_first, "user:u_a", "old", "{\"amount\":100}", u, m, 100));
+    idem_fill(fx, "early", 300);
     clock_manual_advance(&fx->clock, RETENTION_MS / 2);
     ASSERT_OK(idem_pay(fx, &young_first, "user:u_a", "young", "{\"amount\":10}", u, m, 10));
+    idem_fill(fx, "later", 300);
 
     /* A millisecond short of the retention: still a replay. */
     clock_manual_advance(&fx->clock, RETENTION_MS / 2 - 1);
@@ -1423,8 +1452,8 @@ TEST(idem_records_expire_after_the_retention)
     fx_script_release(&again);
     ASSERT_VIEW(fx, u, 890, 0);
 
-    /* At the retention: the batch forgets the record before it runs the
-     * retry, which pays again and is remembered in its turn. */
+    /* At the retention: the batch forgets the oldest 258 records before it
+     * runs the retry, which pays again and is remembered in its turn. */
     clock_manual_advance(&fx->clock, 1);
     ASSERT_OK(idem_pay(fx, &again, "user:u_a", "old", "{\"amount\":100}", u, m, 100));
     ASSERT(!again.cmd.replayed);
@@ -1434,8 +1463,10 @@ TEST(idem_records_expire_after_the_retention)
     ASSERT_EQ_INT(read_int(fx, "SELECT COUNT(*) FROM idempotency_records WHERE key = 'old'"), 1);
     struct ledger_stats stats;
     ledger_stats_get(fx->ledger, &stats);
-    ASSERT_EQ_INT((int64_t)stats.idempotency_expired_total, 1);
-    ASSERT_EQ_INT(stats.idempotency_records, 2);
+    ASSERT_EQ_INT((int64_t)stats.idempotency_expired_total, 258);
+    ASSERT_EQ_INT(stats.idempotency_records, 602 - 258 + 1);
+    ASSERT_EQ_INT(stats.idempotency_records,
+                  read_int(fx, "SELECT COUNT(*) FROM idempotency_records"));
 
     /* Another body under the young key is still a mismatch, and after a
      * restart both live keys replay. */
@@ -1454,10 +1485,19 @@ TEST(idem_records_expire_after_the_retention)
     fx_script_release(&again);
     ASSERT_VIEW(fx, u, 790, 0);
 
-    /* Half a day on, the young record's time has come too. */
+    /* Half a day on, the young record's time has come too (with the 43
+     * early ones left and the later ones: a chunk). */
     clock_manual_advance(&fx->clock, RETENTION_MS / 2);
     ASSERT_OK(idem_pay(fx, &again, "user:u_a", "young", "{\"amount\":10}", u, m, 10));
     ASSERT(!again.cmd.replayed);
+    fx_script_release(&again);
+    ASSERT_VIEW(fx, u, 780, 0);
+
+    /* Half a day more: the second "old" is due, but with fewer than a chunk
+     * due it is kept a while longer, never less than the retention. */
+    clock_manual_advance(&fx->clock, RETENTION_MS / 2);
+    ASSERT_OK(idem_pay(fx, &again, "user:u_a", "old", "{\"amount\":100}", u, m, 100));
+    ASSERT(again.cmd.replayed);
     fx_script_release(&again);
     ASSERT_VIEW(fx, u, 780, 0);
     fx_script_release(&young_first);
@@ -1472,7 +1512,7 @@ TEST(idem_expiry_takes_a_bounded_share_of_each_batch)
      * shorter one) is deleted a few hundred a batch, oldest first, never
      * all in one batch, and never a record a clock step back made look
      * younger out of turn: the walk stops at the first record whose time
-     * has not come. */
+     * has not come. What is left, fewer than a chunk, waits. */
     struct fx *fx = fx_new();
     int64_t u = fx_user(fx, "user:u_a");
     int64_t m = fx_user(fx, "user:u_b");
@@ -1507,20 +1547,21 @@ TEST(idem_expiry_takes_a_bounded_share_of_each_batch)
         fx_script_release(&s);
         remaining[i] = read_int(fx, count_bulk);
     }
-    /* A batch of one command deletes at most 256 + 2. */
+    /* A batch of one command deletes at most 256 + 2, and fewer than 256
+     * due wait for more. */
     ASSERT_EQ_INT(remaining[0], 600 - 258);
     ASSERT_EQ_INT(remaining[1], 600 - 2 * 258);
-    ASSERT_EQ_INT(remaining[2], 0);
+    ASSERT_EQ_INT(remaining[2], 600 - 2 * 258);
     /* The stepped record is a day from its time: it and the one after it
      * stay, although the last one is a day older. */
     ASSERT_EQ_INT(read_int(fx, "SELECT COUNT(*) FROM idempotency_records "
                                "WHERE key IN ('stepped', 'last')"),
                   2);
-    ASSERT_EQ_INT(read_int(fx, "SELECT min(seq) FROM idempotency_records"), 701);
+    ASSERT_EQ_INT(read_int(fx, "SELECT min(seq) FROM idempotency_records"), 101 + 2 * 258);
     struct ledger_stats stats;
     ledger_stats_get(fx->ledger, &stats);
-    ASSERT_EQ_INT((int64_t)stats.idempotency_expired_total, 600);
-    ASSERT_EQ_INT(stats.idempotency_records, 2 + 3);
+    ASSERT_EQ_INT((int64_t)stats.idempotency_expired_total, 2 * 258);
+    ASSERT_EQ_INT(stats.idempotency_records, 84 + 2 + 3);
     fx_verify_ok(fx);
     fx_free(fx);
 }
