@@ -6,11 +6,15 @@
  * can wait for, so this program runs for about a minute: a session used
  * every 12 s must live past the 60 s mark, and one left alone since login
  * must end by 66 s (last use is recorded at most every idle / 10 = 6 s, so
- * a session ends between idle and idle + 6 s after its last use). (Idle and absolute expiry at other settings are unit-test
- * matters, with a manual clock.)
+ * a session ends between idle and idle + 6 s after its last use). (Idle and absolute expiry at
+ * other settings are unit-test matters, with a manual clock.) Before it, ten seconds of a burst of
+ * 600 sessions, whose uses must all be recorded.
  */
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
+
+#include <jansson.h>
 
 #include "api/lib/api.h"
 #include "api/lib/client.h"
@@ -85,6 +89,73 @@ TEST(a_session_in_use_outlives_the_idle_timeout)
     ASSERT_EQ_INT(S_me_status(idle), 401);
 }
 
+#define S_BURST_SESSIONS 600
+
+/* Walks the caller's sessions page by page: how many there are, and how
+ * many were seen after they were made. */
+static void S_sessions_seen(const char *token, int *count, int *seen_later)
+{
+    *count = *seen_later = 0;
+    char path[256] = "/v1/me/sessions?limit=100";
+    for (int page = 0; page < 100; page++) {
+        struct client_response res;
+        ASSERT_EQ_INT(api_call(&S_client, "GET", path, token, NULL, &res), 200);
+        json_t *body = api_json(&res);
+        client_response_release(&res);
+        ASSERT(body != NULL);
+        size_t i;
+        json_t *item;
+        json_array_foreach(json_object_get(body, "items"), i, item)
+        {
+            const char *created = json_string_value(json_object_get(item, "created_at"));
+            const char *seen = json_string_value(json_object_get(item, "last_seen_at"));
+            ASSERT(created != NULL && seen != NULL);
+            (*count)++;
+            *seen_later += strcmp(seen, created) != 0;
+        }
+        const char *next = json_string_value(json_object_get(body, "next_cursor"));
+        if (next == NULL) {
+            json_decref(body);
+            return;
+        }
+        snprintf(path, sizeof path, "/v1/me/sessions?limit=100&cursor=%s", next);
+        json_decref(body);
+    }
+    TEST_FAIL_("more than 100 pages of sessions");
+}
+
+TEST(a_burst_of_sessions_is_recorded_whole)
+{
+    // Uses are recorded by commands of at most 256 sessions: one goes as soon as it is full, the
+    // rest once a second. 600 sessions used within a second or two fill at least one command
+    // wherever the second's boundary falls; every use must reach the database (read back after
+    // a restart, from the session list), and the daemon must go on answering.
+    struct api_user u;
+    API_MUST(api_user_new(&S_client, S_admin, &u));
+    static char tokens[S_BURST_SESSIONS][API_TOKEN_SIZE_MAX];
+    for (int i = 0; i < S_BURST_SESSIONS; i++)
+        API_MUST(api_login(&S_client, &u, NULL, tokens[i]));
+    /* A use is recorded once the last one is S_TOUCH_S old. */
+    S_sleep_until_ms(S_now_ms() + (S_TOUCH_S + 1) * 1000LL);
+    long long burst_ms = S_now_ms();
+    for (int i = 0; i < S_BURST_SESSIONS; i++)
+        ASSERT_EQ_INT(S_me_status(tokens[i]), 200);
+    burst_ms = S_now_ms() - burst_ms;
+    if (burst_ms > 1000)
+        fprintf(stderr, "  the burst took %lld ms: a command may not have filled\n", burst_ms);
+    S_sleep_until_ms(S_now_ms() + 1500);
+
+    ASSERT_EQ_INT(test_daemon_stop(&S_daemon), 0);
+    client_release(&S_client);
+    const char *args[] = {"--session-idle-s", "60", NULL};
+    API_MUST(api_daemon_start(&S_daemon, S_root, "idle", args, S_admin));
+    client_init(&S_client, S_daemon.base_url);
+    int count = 0, seen_later = 0;
+    S_sessions_seen(tokens[0], &count, &seen_later);
+    ASSERT_EQ_INT(count, S_BURST_SESSIONS + 1); /* and the one api_user_new opened */
+    ASSERT(seen_later >= S_BURST_SESSIONS);
+}
+
 int main(void)
 {
     struct api_suite suite;
@@ -93,6 +164,7 @@ int main(void)
     if (!api_suite_daemon(&suite, &S_daemon, "idle", args, S_admin, &S_client))
         return api_suite_end(&suite);
 
+    RUN(a_burst_of_sessions_is_recorded_whole);
     RUN(a_session_in_use_outlives_the_idle_timeout);
 
     return api_suite_end(&suite);
