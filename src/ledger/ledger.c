@@ -55,10 +55,12 @@
 /* Journal rows per multi-row insert statement. */
 #define LEDGER_INSERT_ROWS 32
 /* Expired idempotency records are deleted IDEM_EXPIRE_CHUNK at least at a
- * time (idem_expire_due), and a batch deletes at most that many plus twice
- * its first commands: deleting keeps ahead of making, and a backlog (the
- * first start with a retention) costs each batch little. */
+ * time (idem_expire_due), and at most that many plus twice the records
+ * made since the last chunk, a chunk at most every IDEM_EXPIRE_PAUSE_MS:
+ * deleting keeps ahead of making, and a backlog (the first start with a
+ * retention) is spread thin over the batches instead of weighing on each. */
 #define IDEM_EXPIRE_CHUNK 256
+#define IDEM_EXPIRE_PAUSE_MS 5
 
 /* --- accounts -------------------------------------------------------------- */
 
@@ -205,6 +207,7 @@ struct ledger {
     int64_t idem_next_seq;
     int64_t idem_retention_ms; /* 0: kept forever */
     int64_t idem_expire_at_ms; /* when to look for expired records next */
+    int64_t idem_chunk_next_seq; /* idem_next_seq when the last chunk went */
 
     /* The chain: next id and the hash of the newest entry (working). */
     int64_t next_entry_id;
@@ -1152,8 +1155,9 @@ static enum qb_error idem_record(struct ledger_txn *txn, struct ledger_cmd *cmd)
 }
 
 /* Deletes the records older than the retention, oldest first (by seq, the
- * order they were made in), IDEM_EXPIRE_CHUNK of them at least and
- * `budget` at most, and raises the index's floor past them. A record whose
+ * order they were made in), IDEM_EXPIRE_CHUNK of them at least and at most
+ * that many plus twice the records made since the last chunk, and raises
+ * the index's floor past them. A record whose
  * time has not come stops the walk even if a later one is older (the clock
  * stepped back): a record is kept at least the retention, never less.
  *
@@ -1167,13 +1171,15 @@ static enum qb_error idem_record(struct ledger_txn *txn, struct ledger_cmd *cmd)
  *
  * Runs inside the batch's transaction: if it fails, the batch does, and the
  * index is rebuilt from what the database kept. */
-static void idem_expire_due(struct ledger *ledger, size_t budget)
+static void idem_expire_due(struct ledger *ledger)
 {
     struct ledger_txn *txn = &ledger->txn;
     if (ledger->idem_retention_ms <= 0 || txn->now_ms < ledger->idem_expire_at_ms ||
         txn->storage_failed)
         return;
-    QB_ASSERT(budget >= IDEM_EXPIRE_CHUNK);
+    QB_ASSERT(ledger->idem_next_seq >= ledger->idem_chunk_next_seq);
+    const size_t budget =
+        IDEM_EXPIRE_CHUNK + 2 * (size_t)(ledger->idem_next_seq - ledger->idem_chunk_next_seq);
     const int64_t retention = ledger->idem_retention_ms;
     const int64_t cutoff = txn->now_ms - retention;
     struct store_stmt *st = ledger->st_idem_oldest;
@@ -1214,7 +1220,9 @@ static void idem_expire_due(struct ledger *ledger, size_t budget)
     }
     ledger_idem_index_expire(&ledger->idem, floor, due);
     atomic_fetch_add_explicit(&ledger->stat_idem_expired, due, memory_order_relaxed);
-    ledger->idem_expire_at_ms = txn->now_ms; /* the next batch looks at what is left */
+    ledger->idem_chunk_next_seq = ledger->idem_next_seq;
+    /* What is left, a batch a little later. */
+    ledger->idem_expire_at_ms = txn->now_ms + IDEM_EXPIRE_PAUSE_MS;
 }
 
 /* --- one command -------------------------------------------------------------- */
@@ -1675,7 +1683,7 @@ static void batch_run(struct ledger *ledger, struct ledger_cmd *batch, size_t ba
 
     if (err == QB_OK) {
         holds_expire_due(ledger);
-        idem_expire_due(ledger, IDEM_EXPIRE_CHUNK + 2 * batch_size);
+        idem_expire_due(ledger);
         struct ledger_cmd *last = NULL;
         for (struct ledger_cmd *cmd = batch; cmd != NULL && !txn->storage_failed; cmd = cmd->next) {
             command_run(ledger, cmd);
@@ -1787,6 +1795,7 @@ static void state_clear(struct ledger *ledger)
     ledger->account_count = 0;
     ledger_idem_index_clear(&ledger->idem);
     ledger->idem_next_seq = 1;
+    ledger->idem_chunk_next_seq = 1;
     ledger->idem_expire_at_ms = 0;
 }
 
@@ -1881,6 +1890,7 @@ static enum qb_error state_load(struct ledger *ledger)
     stmt = NULL;
     atomic_store_explicit(&ledger->stat_idem_records, (int64_t)ledger->idem.count,
                           memory_order_relaxed);
+    ledger->idem_chunk_next_seq = ledger->idem_next_seq;
 
     /* Where replay starts, and the hash just before it. */
     if (store_prepare(s, "SELECT value FROM meta WHERE key = 'replay_from'", &stmt) != QB_OK ||

@@ -1430,7 +1430,8 @@ TEST(idem_records_expire_after_the_retention)
      * within it replays, one after it runs as a new request, and records
      * made later are kept for their own full retention, across a restart.
      * Records are deleted 256 at least at a time (with 300 more made with
-     * each key here), and at most 256 + twice the batch's commands. */
+     * each key here), and at most 256 + twice those made since the last
+     * chunk. */
     struct fx *fx = fx_new();
     fx->options.idempotency_retention_ms = RETENTION_MS;
     fx_restart(fx);
@@ -1452,7 +1453,8 @@ TEST(idem_records_expire_after_the_retention)
     fx_script_release(&again);
     ASSERT_VIEW(fx, u, 890, 0);
 
-    /* At the retention: the batch forgets the oldest 258 records before it
+    /* At the retention: the batch forgets the 301 due (old and the early
+     * ones: 256 and twice the 602 made since the start may go) before it
      * runs the retry, which pays again and is remembered in its turn. */
     clock_manual_advance(&fx->clock, 1);
     ASSERT_OK(idem_pay(fx, &again, "user:u_a", "old", "{\"amount\":100}", u, m, 100));
@@ -1463,8 +1465,8 @@ TEST(idem_records_expire_after_the_retention)
     ASSERT_EQ_INT(read_int(fx, "SELECT COUNT(*) FROM idempotency_records WHERE key = 'old'"), 1);
     struct ledger_stats stats;
     ledger_stats_get(fx->ledger, &stats);
-    ASSERT_EQ_INT((int64_t)stats.idempotency_expired_total, 258);
-    ASSERT_EQ_INT(stats.idempotency_records, 602 - 258 + 1);
+    ASSERT_EQ_INT((int64_t)stats.idempotency_expired_total, 301);
+    ASSERT_EQ_INT(stats.idempotency_records, 602 - 301 + 1);
     ASSERT_EQ_INT(stats.idempotency_records,
                   read_int(fx, "SELECT COUNT(*) FROM idempotency_records"));
 
@@ -1485,8 +1487,8 @@ TEST(idem_records_expire_after_the_retention)
     fx_script_release(&again);
     ASSERT_VIEW(fx, u, 790, 0);
 
-    /* Half a day on, the young record's time has come too (with the 43
-     * early ones left and the later ones: a chunk). */
+    /* Half a day on, the young record's time has come too (with the later
+     * ones: a chunk, of 256 since the restart made none). */
     clock_manual_advance(&fx->clock, RETENTION_MS / 2);
     ASSERT_OK(idem_pay(fx, &again, "user:u_a", "young", "{\"amount\":10}", u, m, 10));
     ASSERT(!again.cmd.replayed);
@@ -1509,8 +1511,8 @@ TEST(idem_records_expire_after_the_retention)
 TEST(idem_expiry_takes_a_bounded_share_of_each_batch)
 {
     /* A backlog of expired records (a first start with a retention, or a
-     * shorter one) is deleted a few hundred a batch, oldest first, never
-     * all in one batch, and never a record a clock step back made look
+     * shorter one) is deleted a few hundred at a time, oldest first, never
+     * all in one batch nor in every batch, and never a record a clock step back made look
      * younger out of turn: the walk stops at the first record whose time
      * has not come. What is left, fewer than a chunk, waits. */
     struct fx *fx = fx_new();
@@ -1539,29 +1541,35 @@ TEST(idem_expiry_takes_a_bounded_share_of_each_batch)
     const char *count_bulk = "SELECT COUNT(*) FROM idempotency_records WHERE key LIKE 'bulk-%'";
     ASSERT_EQ_INT(read_int(fx, count_bulk), 600);
     struct fx_script s;
-    int64_t remaining[3];
-    for (int i = 0; i < 3; i++) {
+    /* Batches of one command: the second in the same millisecond, the
+     * others 5 ms apart. */
+    static const int64_t advance_ms[4] = {0, 0, 5, 5};
+    int64_t remaining[4];
+    for (int i = 0; i < 4; i++) {
         char key[16];
         snprintf(key, sizeof key, "k%d", i);
+        clock_manual_advance(&fx->clock, advance_ms[i]);
         ASSERT_OK(idem_pay(fx, &s, "user:u_a", key, "{\"amount\":1}", u, m, 1));
         fx_script_release(&s);
         remaining[i] = read_int(fx, count_bulk);
     }
-    /* A batch of one command deletes at most 256 + 2, and fewer than 256
-     * due wait for more. */
-    ASSERT_EQ_INT(remaining[0], 600 - 258);
-    ASSERT_EQ_INT(remaining[1], 600 - 2 * 258);
-    ASSERT_EQ_INT(remaining[2], 600 - 2 * 258);
+    /* A chunk is 256, plus twice the records made since the last (none at
+     * the first, k0 and k1 at the second); the next waits 5 ms; fewer than
+     * 256 due wait for more. */
+    ASSERT_EQ_INT(remaining[0], 600 - 256);
+    ASSERT_EQ_INT(remaining[1], 600 - 256);
+    ASSERT_EQ_INT(remaining[2], 600 - 256 - 260);
+    ASSERT_EQ_INT(remaining[3], 600 - 256 - 260);
     /* The stepped record is a day from its time: it and the one after it
      * stay, although the last one is a day older. */
     ASSERT_EQ_INT(read_int(fx, "SELECT COUNT(*) FROM idempotency_records "
                                "WHERE key IN ('stepped', 'last')"),
                   2);
-    ASSERT_EQ_INT(read_int(fx, "SELECT min(seq) FROM idempotency_records"), 101 + 2 * 258);
+    ASSERT_EQ_INT(read_int(fx, "SELECT min(seq) FROM idempotency_records"), 101 + 256 + 260);
     struct ledger_stats stats;
     ledger_stats_get(fx->ledger, &stats);
-    ASSERT_EQ_INT((int64_t)stats.idempotency_expired_total, 2 * 258);
-    ASSERT_EQ_INT(stats.idempotency_records, 84 + 2 + 3);
+    ASSERT_EQ_INT((int64_t)stats.idempotency_expired_total, 256 + 260);
+    ASSERT_EQ_INT(stats.idempotency_records, 84 + 2 + 4);
     fx_verify_ok(fx);
     fx_free(fx);
 }
