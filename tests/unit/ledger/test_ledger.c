@@ -1512,9 +1512,10 @@ TEST(idem_expiry_takes_a_bounded_share_of_each_batch)
 {
     /* A backlog of expired records (a first start with a retention, or a
      * shorter one) is deleted a few hundred at a time, oldest first, never
-     * all in one batch nor in every batch, and never a record a clock step back made look
-     * younger out of turn: the walk stops at the first record whose time
-     * has not come. What is left, fewer than a chunk, waits. */
+     * all in one batch nor in every batch, and never a record a clock step
+     * back made look younger out of turn: the walk stops at the first
+     * record whose time has not come. What is left, fewer than a chunk,
+     * waits. */
     struct fx *fx = fx_new();
     int64_t u = fx_user(fx, "user:u_a");
     int64_t m = fx_user(fx, "user:u_b");
