@@ -179,6 +179,8 @@ TEST(metrics_are_prometheus_text)
         {"qianbao_ledger_batch_size", "histogram"},
         {"qianbao_ledger_replay_lag_entries", "gauge"},
         {"qianbao_ledger_account_checkpoints_total", "counter"},
+        {"qianbao_ledger_idempotency_records", "gauge"},
+        {"qianbao_ledger_idempotency_expired_total", "counter"},
     };
     for (size_t i = 0; i < QB_ARRAY_COUNT(families); i++) {
         char needle[256];
