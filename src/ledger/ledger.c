@@ -1157,9 +1157,9 @@ static enum qb_error idem_record(struct ledger_txn *txn, struct ledger_cmd *cmd)
 /* Deletes the records older than the retention, oldest first (by seq, the
  * order they were made in), IDEM_EXPIRE_CHUNK of them at least and at most
  * that many plus twice the records made since the last chunk, and raises
- * the index's floor past them. A record whose
- * time has not come stops the walk even if a later one is older (the clock
- * stepped back): a record is kept at least the retention, never less.
+ * the index's floor past them. A record whose time has not come stops the
+ * walk even if a later one is older (the clock stepped back): a record is
+ * kept at least the retention, never less.
  *
  * Only whole chunks: deleting the few records that fall due between two
  * batches made each batch rebalance the two B-trees' oldest leaves with
