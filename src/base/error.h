@@ -89,7 +89,10 @@
     X(QB_E_STATEMENT_CREATING, 400, "STATEMENT_CREATING",                                   \
       "the bill is not made yet; ask after the day ends")                                   \
     X(QB_E_CARD_HOLDER_MISMATCH, 400, "CARD_HOLDER_MISMATCH",                               \
-      "the card's holder is not the person this wallet is verified for")
+      "the card's holder is not the person this wallet is verified for")                    \
+    X(QB_E_HTTP_MALFORMED, 400, "MALFORMED_REQUEST", "the request is not well-formed HTTP/1.1") \
+    X(QB_E_URI_TOO_LONG, 414, "URI_TOO_LONG", "the request line is too long")                \
+    X(QB_E_HEADERS_TOO_LARGE, 431, "HEADERS_TOO_LARGE", "the request's headers are too large")
 
 enum qb_error {
 #define QB_ERROR_ENUM(name, status, code, message) name,

@@ -104,8 +104,21 @@ void http_verification_init(struct http_verification *v);
 /* Stops a running check and waits for its thread; then frees. */
 void http_verification_stop(struct http_verification *v);
 
+struct http_worker;
+struct http_conn;
+
 struct http_server {
-    struct MHD_Daemon *mhd;
+    int listen_fd;
+    int reserve_fd; /* /dev/null, closed to make room when descriptors run out */
+    pthread_mutex_t reserve_mutex;
+    int64_t reserve_warned_ns;
+    struct http_worker *workers; /* one epoll loop per HTTP thread (server.c) */
+    int worker_count;
+    _Atomic uint64_t accept_turn; /* which worker gets the next connection */
+    size_t connections_max;
+    _Atomic int64_t connections; /* open, over every worker */
+    unsigned int timeout_s;
+    atomic_bool stopping; /* the workers leave their loops */
     char address[96];
     uint16_t port;
 
@@ -163,7 +176,7 @@ struct http_header_field {
 
 struct http_request {
     struct http_server *server;
-    struct MHD_Connection *connection;
+    struct http_conn *conn;
     char id[HTTP_REQUEST_ID_SIZE_MAX];
     char method[16];
     char path[HTTP_PATH_SIZE_MAX];
@@ -180,10 +193,11 @@ struct http_request {
     /* HTTP_AUTH_MERCHANT: the merchant, likewise. */
     bool has_merchant;
     struct merchant merchant;
-    /* The request target as sent (libmicrohttpd's URI log callback), in
-     * the arena; NULL when it was too long or memory ran out. */
-    char *uri;
-    bool started; /* S_on_request has seen the request's headers */
+    /* The request target as sent, and its query string (after '?', NUL
+     * when none), both in the connection's buffer for the request's life. */
+    const char *uri;
+    const char *query;
+    bool head_only; /* HEAD: the reply's headers without its body */
 
     struct buf body;
     bool body_too_large;
@@ -204,12 +218,12 @@ struct http_request {
 
     /* The reply, built by the handler, sent by the server. */
     bool replied; /* an http_reply_* call happened */
-    bool queued;  /* handed to libmicrohttpd */
+    bool queued;  /* handed to the connection to send */
     int status;
     const char *content_type; /* a static string */
     struct buf reply;
     /* A streamed reply (http_reply_stream): its reader and state, until
-     * S_flush hands them to libmicrohttpd. */
+     * the connection takes them to send. */
     http_stream_read_fn stream_read;
     http_stream_free_fn stream_free;
     void *stream_ctx;

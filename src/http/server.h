@@ -1,12 +1,13 @@
 /*
  * server.h — the HTTP server: listening, routing, limits, replies, suspension.
  *
- * Owns: the libmicrohttpd daemon (an epoll loop on each of a small pool of
- * threads), the life of one request from its first byte to its access-log
- * line, the route table's dispatch, the request limits (connections, memory
- * per connection, idle timeout, body size) and the one place an enum qb_error
- * becomes an HTTP error body: {"code": error_api_code(e), "message": ...}
- * with status error_http_status(e).
+ * Owns: the listening socket and the connections (an epoll loop on each of
+ * a small pool of threads, HTTP/1.1 parsed by wire.c), the life of one
+ * request from its first byte to its access-log line, the route table's
+ * dispatch, the request limits (connections, memory per connection, idle
+ * timeout, body size) and the one place an enum qb_error becomes an HTTP
+ * error body: {"code": error_api_code(e), "message": ...} with status
+ * error_http_status(e).
  *
  * Every reply to a path under /v3/ is signed with the platform key
  * (Wechatpay-Timestamp, -Nonce, -Serial, -Signature over "TIMESTAMP\nNONCE\n
@@ -20,7 +21,7 @@
  * path, the status, the duration and the request id, nothing else).
  *
  * The life of a request:
- *   1. libmicrohttpd parses the headers; the server gives the request an id
+ *   1. The server parses the headers and gives the request an id
  *      ("req_..."), refuses a body larger than the limit (413), finds the route
  *      (404 unknown path, 405 known path with another method) and collects
  *      the body into a capped buffer.
@@ -210,7 +211,7 @@ void http_reply_error(struct http_request *req, enum qb_error err);
  * must hold nothing secret). */
 void http_reply_error_message(struct http_request *req, enum qb_error err, const char *message);
 /* A streamed reply, for a body too large to hold in memory (a merchant's
- * bill): the body is whatever read gives, piece by piece, as libmicrohttpd
+ * bill): the body is whatever read gives, piece by piece, as the connection
  * sends it (chunked, length unknown). read runs on the connection's HTTP
  * thread, after the handler returned and possibly after the request is
  * finished: ctx must own everything it needs. It fills up to size bytes of

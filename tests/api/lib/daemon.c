@@ -152,11 +152,10 @@ bool test_daemon_start(struct test_daemon *daemon, const char *data_dir, const c
     return false;
 }
 
-/* What a dying qianbaod writes first: a failed QB_ASSERT, libmicrohttpd's
- * or SQLite's own abort, a sanitizer's report. */
+/* What a dying qianbaod writes first: a failed QB_ASSERT, SQLite's own
+ * abort, a sanitizer's report. */
 static const char *const S_fatal_marks[] = {
     "assertion failed: ",
-    "Fatal error in GNU libmicrohttpd",
     "ERROR: AddressSanitizer",
     "ERROR: LeakSanitizer",
     "WARNING: ThreadSanitizer",

@@ -3,16 +3,14 @@
  *
  * qianbaod stops on SIGTERM with http_server_quiesce and then
  * http_server_stop, usually a moment after a client closed its
- * connections, so HTTP threads are often running just then. The server
- * runs libmicrohttpd with epoll on its own threads; there, libmicrohttpd's
- * MHD_quiesce_daemon takes the listening socket out of each thread's epoll
- * set from the calling thread while those threads may take it out too, and
- * whichever loses that race finds it gone and aborts the process
- * ("Failed to remove listen FD from epoll set"). That killed qianbaod with
- * SIGABRT, now and then, when a test stopped it.
+ * connections, so HTTP threads are often running just then. An earlier
+ * HTTP layer took the listening socket out of each thread's epoll set from
+ * the stopping thread while those threads could take it out too, and
+ * whichever lost that race aborted the process; the server now never
+ * touches another thread's epoll set, and this test keeps it so.
  *
  * The window is a few instructions wide, so this test widens it: it
- * defines epoll_ctl, which the dynamic linker then binds libmicrohttpd's
+ * defines epoll_ctl, which the dynamic linker then binds the process's
  * calls to, and whenever the thread stopping the server takes a socket out
  * of an epoll set, that thread first wakes the HTTP threads with a new
  * connection and lets them run for a while. A client thread keeps
@@ -67,7 +65,7 @@ static int S_connect_nowait(void)
     return fd;
 }
 
-/* Every epoll_ctl of the process, libmicrohttpd's included. */
+/* Every epoll_ctl of the process. */
 int epoll_ctl(int epfd, int op, int fd, struct epoll_event *event)
 {
     if (op == EPOLL_CTL_DEL && atomic_load(&S_widen) &&

@@ -1,0 +1,970 @@
+/*
+ * test_http_protocol.c — the daemon's HTTP/1.1 as a client sees it on the
+ * wire: framing, keep-alive, pipelining, 100-continue, HEAD, HTTP/1.0,
+ * chunked bodies and escapes.
+ *
+ * The server parses HTTP itself (src/http/wire.c), so what a library client
+ * never sends must be pinned down here: a request that could be read two
+ * ways (a header with whitespace before its colon, a folded line, a control
+ * byte, Content-Length beside Transfer-Encoding, two lengths, a length that
+ * is no number, a coding other than chunked, a bad chunk size line, a
+ * framing header repeated on a second line), or that is not HTTP/1.x, is
+ * 400 MALFORMED_REQUEST as JSON and ends the connection; on a payment it
+ * moves no money and leaves its Idempotency-Key unused.
+ * Requests on one connection are answered in order, each exactly once.
+ *
+ * The cases speak raw HTTP on loopback sockets and read the replies byte
+ * for byte: a stray body byte after a HEAD, or an answer out of order,
+ * shows up as a reply that does not parse.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "api/lib/suite.h"
+#include "api/transfer_helpers.h"
+
+#define S_IN_SIZE_MAX (64 * 1024)
+#define S_HEAD_SIZE_MAX 4096
+#define S_BODY_SIZE_MAX 8192
+#define S_REQUEST_SIZE_MAX 4096
+#define S_REPLY_WAIT_MS 5000 /* an answer due at once */
+#define S_CLOSE_WAIT_MS 2000 /* a close due at once: far below the idle timeout (30 s) */
+#define S_QUIET_MS 300       /* nothing may arrive in this long */
+
+static char S_root[512];
+static struct test_daemon S_daemon;
+static struct client S_client;
+static char S_admin[API_TOKEN_SIZE_MAX];
+static unsigned short S_port;
+
+/* Why the last S_ helper answered false, for the failure message. */
+static char S_why[256];
+
+/* A client connection and the bytes read from it but not yet parsed. */
+struct S_conn {
+    int fd;
+    bool eof; /* the daemon closed (or reset) it */
+    size_t in_size;
+    char in[S_IN_SIZE_MAX];
+};
+
+/* One parsed reply. */
+struct S_reply {
+    int status;
+    char head[S_HEAD_SIZE_MAX]; /* status line and fields, NUL-terminated */
+    size_t body_size;
+    char body[S_BODY_SIZE_MAX]; /* NUL-terminated */
+};
+
+static long long S_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void S_sleep_ms(long ms)
+{
+    struct timespec pause = {ms / 1000, (ms % 1000) * 1000 * 1000};
+    nanosleep(&pause, NULL);
+}
+
+/* A blocking TCP connection to the daemon, Nagle off so that each send
+ * leaves as its own segment. False when it cannot be made. */
+static bool S_open(struct S_conn *c)
+{
+    c->eof = false;
+    c->in_size = 0;
+    c->fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (c->fd < 0)
+        return false;
+    int one = 1;
+    (void)setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    struct sockaddr_in addr;
+    memset(&addr, 0, sizeof addr);
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(S_port);
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (connect(c->fd, (struct sockaddr *)&addr, sizeof addr) != 0) {
+        close(c->fd);
+        c->fd = -1;
+        return false;
+    }
+    return true;
+}
+
+static void S_close(struct S_conn *c)
+{
+    if (c->fd >= 0)
+        close(c->fd);
+    c->fd = -1;
+}
+
+static bool S_send(struct S_conn *c, const void *data, size_t size)
+{
+    const char *p = data;
+    while (size > 0) {
+        ssize_t n = send(c->fd, p, size, MSG_NOSIGNAL);
+        if (n <= 0)
+            return false;
+        p += n;
+        size -= (size_t)n;
+    }
+    return true;
+}
+
+static bool S_send_text(struct S_conn *c, const char *text)
+{
+    return S_send(c, text, strlen(text));
+}
+
+/* Waits until deadline_ms for bytes and appends what one recv gives. False
+ * when nothing came in time, the connection ended (c->eof) or the buffer is
+ * full. */
+static bool S_fill(struct S_conn *c, long long deadline_ms)
+{
+    for (;;) {
+        long long left_ms = deadline_ms - S_now_ms();
+        if (left_ms <= 0 || c->eof || c->in_size == sizeof c->in)
+            return false;
+        struct pollfd pfd = {.fd = c->fd, .events = POLLIN};
+        int ready = poll(&pfd, 1, (int)left_ms);
+        if (ready < 0 && errno == EINTR)
+            continue;
+        if (ready <= 0)
+            continue;
+        ssize_t n = recv(c->fd, c->in + c->in_size, sizeof c->in - c->in_size, 0);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            c->eof = true;
+            return false;
+        }
+        c->in_size += (size_t)n;
+        return true;
+    }
+}
+
+/* How many of the bytes waiting in c a failure message shows. */
+static int S_shown(const struct S_conn *c) { return c->in_size < 80 ? (int)c->in_size : 80; }
+
+/* The value of the reply's field name (caselessly) copied into out, or NULL. */
+static const char *S_header(const struct S_reply *r, const char *name, char *out, size_t out_size)
+{
+    size_t name_size = strlen(name);
+    const char *line = strstr(r->head, "\r\n");
+    while (line != NULL && line[2] != '\0') {
+        line += 2;
+        const char *end = strstr(line, "\r\n");
+        if (end == NULL)
+            end = line + strlen(line);
+        if ((size_t)(end - line) > name_size && strncasecmp(line, name, name_size) == 0 &&
+            line[name_size] == ':') {
+            const char *value = line + name_size + 1;
+            while (*value == ' ' || *value == '\t')
+                value++;
+            snprintf(out, out_size, "%.*s", (int)(end - value), value);
+            return out;
+        }
+        line = *end != '\0' ? end : NULL;
+    }
+    return NULL;
+}
+
+/* Reads the next reply off c: a head, then Content-Length bytes of body
+ * (none for a 1xx, 204 or 304, nor when head_only: the answer to HEAD).
+ * Bytes after it stay in c for the next reply. False (S_why says why) when
+ * no complete reply came within S_REPLY_WAIT_MS, or it is not HTTP/1.x. */
+static bool S_reply_read(struct S_conn *c, bool head_only, struct S_reply *r)
+{
+    long long deadline_ms = S_now_ms() + S_REPLY_WAIT_MS;
+    memset(r, 0, sizeof *r);
+    size_t head_size = 0;
+    for (;;) {
+        for (size_t i = 3; i < c->in_size && head_size == 0; i++) {
+            if (memcmp(c->in + i - 3, "\r\n\r\n", 4) == 0)
+                head_size = i + 1;
+        }
+        if (head_size > 0)
+            break;
+        if (!S_fill(c, deadline_ms)) {
+            snprintf(S_why, sizeof S_why, "no complete head (%s) after %zu bytes: %.*s",
+                     c->eof ? "closed" : "timed out", c->in_size, S_shown(c), c->in);
+            return false;
+        }
+    }
+    if (head_size >= sizeof r->head) {
+        snprintf(S_why, sizeof S_why, "a head of %zu bytes", head_size);
+        return false;
+    }
+    memcpy(r->head, c->in, head_size - 2);
+    r->head[head_size - 2] = '\0';
+    if (strncmp(r->head, "HTTP/1.1 ", 9) != 0 && strncmp(r->head, "HTTP/1.0 ", 9) != 0) {
+        snprintf(S_why, sizeof S_why, "not an HTTP/1.x status line: %.80s", r->head);
+        return false;
+    }
+    for (const char *p = r->head + 9; p < r->head + 12 && *p >= '0' && *p <= '9'; p++)
+        r->status = r->status * 10 + (*p - '0');
+    if (r->status < 100 || r->head[12] != ' ') {
+        snprintf(S_why, sizeof S_why, "a bad status line: %.80s", r->head);
+        return false;
+    }
+
+    size_t body_size = 0;
+    bool no_body = head_only || r->status < 200 || r->status == 204 || r->status == 304;
+    char length[32];
+    if (!no_body) {
+        char *end = NULL;
+        if (S_header(r, "Content-Length", length, sizeof length) == NULL) {
+            snprintf(S_why, sizeof S_why, "a %d reply without Content-Length", r->status);
+            return false;
+        }
+        unsigned long long value = strtoull(length, &end, 10);
+        if (end == length || *end != '\0' || value >= sizeof r->body) {
+            snprintf(S_why, sizeof S_why, "Content-Length \"%s\"", length);
+            return false;
+        }
+        body_size = (size_t)value;
+    }
+    while (c->in_size < head_size + body_size) {
+        if (!S_fill(c, deadline_ms)) {
+            snprintf(S_why, sizeof S_why, "%zu of %zu body bytes (%s) after: %.80s",
+                     c->in_size - head_size, body_size, c->eof ? "closed" : "timed out", r->head);
+            return false;
+        }
+    }
+    memcpy(r->body, c->in + head_size, body_size);
+    r->body[body_size] = '\0';
+    r->body_size = body_size;
+    memmove(c->in, c->in + head_size + body_size, c->in_size - head_size - body_size);
+    c->in_size -= head_size + body_size;
+    return true;
+}
+
+/* True when the daemon ends c within S_CLOSE_WAIT_MS without sending
+ * anything more (S_why says what happened otherwise). */
+static bool S_closed(struct S_conn *c)
+{
+    long long deadline_ms = S_now_ms() + S_CLOSE_WAIT_MS;
+    while (c->in_size == 0 && S_fill(c, deadline_ms))
+        ;
+    if (c->in_size > 0) {
+        snprintf(S_why, sizeof S_why, "%zu more bytes came: %.*s", c->in_size, S_shown(c), c->in);
+        return false;
+    }
+    if (!c->eof) {
+        snprintf(S_why, sizeof S_why, "still open after %d ms", S_CLOSE_WAIT_MS);
+        return false;
+    }
+    return true;
+}
+
+/* True when c stays open and silent for S_QUIET_MS. */
+static bool S_quiet(struct S_conn *c)
+{
+    long long deadline_ms = S_now_ms() + S_QUIET_MS;
+    while (c->in_size == 0 && S_fill(c, deadline_ms))
+        ;
+    if (c->in_size > 0) {
+        snprintf(S_why, sizeof S_why, "%zu unexpected bytes: %.*s", c->in_size, S_shown(c), c->in);
+        return false;
+    }
+    if (c->eof) {
+        snprintf(S_why, sizeof S_why, "the daemon closed the connection");
+        return false;
+    }
+    return true;
+}
+
+#define S_MUST_REPLY(c, head_only, r)                                                              \
+    do {                                                                                           \
+        if (!S_reply_read((c), (head_only), (r)))                                                  \
+            TEST_FAIL_("no reply: %s", S_why);                                                     \
+    } while (0)
+
+/* The "code" of a JSON error body, copied into out; "" when there is none. */
+static const char *S_code(const struct S_reply *r, char *out, size_t out_size)
+{
+    json_t *body = json_loadb(r->body, r->body_size, 0, NULL);
+    const char *code = json_string_value(json_object_get(body, "code"));
+    snprintf(out, out_size, "%s", code != NULL ? code : "");
+    json_decref(body);
+    return out;
+}
+
+/* The first balance's "available" of a GET /v1/me/balances body, or -1. */
+static long long S_available(const struct S_reply *r)
+{
+    json_t *body = json_loadb(r->body, r->body_size, 0, NULL);
+    json_t *first = json_array_get(json_object_get(body, "balances"), 0);
+    json_t *value = json_object_get(first, "available");
+    long long available = json_is_integer(value) ? (long long)json_integer_value(value) : -1;
+    json_decref(body);
+    return available;
+}
+
+/* A transfer's JSON body: amount_minor from the payer to phone. */
+static void S_transfer_body(char *out, size_t out_size, const char *phone, long long amount_minor)
+{
+    snprintf(out, out_size, "{\"to\":\"%s\",\"amount\":%lld,\"payment_password\":\"%s\"}", phone,
+             amount_minor, TH_PAY_PASSWORD);
+}
+
+/* The request line and headers common to the payments below, without the
+ * framing headers and the empty line. */
+#define S_PAY_LINES(version)                                                                       \
+    "POST /v1/transfers " version "\r\n"                                                           \
+    "Authorization: Bearer %s\r\nIdempotency-Key: %s\r\nContent-Type: application/json\r\n"
+
+/* Malformed payment number i (a name for it in *name) into out: the
+ * request's size, or 0 past the last one. */
+static size_t S_malformed(int i, const char **name, char *out, size_t out_size, const char *token,
+                          const char *key, const char *body)
+{
+    size_t n = strlen(body);
+    char chunked[S_REQUEST_SIZE_MAX];
+    int chunked_size = snprintf(chunked, sizeof chunked, "%zx\r\n%s\r\n0\r\n\r\n", n, body);
+    int size = 0;
+    switch (i) {
+    case 0:
+        *name = "whitespace before a header's colon";
+        size = snprintf(out, out_size,
+                        S_PAY_LINES("HTTP/1.1") "Host: 127.0.0.1\r\nX-Note : 1\r\n"
+                                                "Content-Length: %zu\r\n\r\n%s",
+                        token, key, n, body);
+        break;
+    case 1:
+        *name = "a folded header line";
+        size = snprintf(out, out_size,
+                        S_PAY_LINES("HTTP/1.1") "Host: 127.0.0.1\r\nX-Note: a\r\n b\r\n"
+                                                "Content-Length: %zu\r\n\r\n%s",
+                        token, key, n, body);
+        break;
+    case 2:
+        *name = "a control byte in a header value";
+        size = snprintf(out, out_size,
+                        S_PAY_LINES("HTTP/1.1") "Host: 127.0.0.1\r\nX-Note: a\x01"
+                                                "b\r\nContent-Length: %zu\r\n\r\n%s",
+                        token, key, n, body);
+        break;
+    case 3:
+        *name = "Content-Length and Transfer-Encoding: chunked";
+        size = snprintf(out, out_size,
+                        S_PAY_LINES("HTTP/1.1") "Host: 127.0.0.1\r\nContent-Length: %d\r\n"
+                                                "Transfer-Encoding: chunked\r\n\r\n%s",
+                        token, key, chunked_size, chunked);
+        break;
+    case 4:
+        *name = "Transfer-Encoding: chunked, then Content-Length";
+        size = snprintf(out, out_size,
+                        S_PAY_LINES("HTTP/1.1") "Host: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n"
+                                                "Content-Length: %d\r\n\r\n%s",
+                        token, key, chunked_size, chunked);
+        break;
+    case 5:
+        *name = "two different Content-Length values";
+        size = snprintf(out, out_size,
+                        S_PAY_LINES("HTTP/1.1") "Host: 127.0.0.1\r\nContent-Length: %zu\r\n"
+                                                "Content-Length: %zu\r\n\r\n%s",
+                        token, key, n, n + 1, body);
+        break;
+    case 6:
+        *name = "a Content-Length that is not a number";
+        size = snprintf(out, out_size,
+                        S_PAY_LINES("HTTP/1.1") "Host: 127.0.0.1\r\nContent-Length: %zux\r\n\r\n%s",
+                        token, key, n, body);
+        break;
+    case 7:
+        *name = "a signed Content-Length";
+        size = snprintf(out, out_size,
+                        S_PAY_LINES("HTTP/1.1") "Host: 127.0.0.1\r\nContent-Length: +%zu\r\n\r\n%s",
+                        token, key, n, body);
+        break;
+    case 8:
+        *name = "Transfer-Encoding: gzip";
+        size = snprintf(out, out_size,
+                        S_PAY_LINES("HTTP/1.1") "Host: 127.0.0.1\r\nTransfer-Encoding: gzip\r\n"
+                                                "\r\n%s",
+                        token, key, body);
+        break;
+    case 9:
+        *name = "an HTTP/1.1 request without Host";
+        size = snprintf(out, out_size, S_PAY_LINES("HTTP/1.1") "Content-Length: %zu\r\n\r\n%s",
+                        token, key, n, body);
+        break;
+    case 10:
+        *name = "HTTP/2.0";
+        size = snprintf(out, out_size,
+                        S_PAY_LINES("HTTP/2.0") "Host: 127.0.0.1\r\nContent-Length: %zu\r\n\r\n%s",
+                        token, key, n, body);
+        break;
+    case 11:
+        *name = "a chunk size that is not hexadecimal";
+        size = snprintf(out, out_size,
+                        S_PAY_LINES("HTTP/1.1") "Host: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n"
+                                                "\r\n4\r\n%.4s\r\nzz\r\n%s\r\n0\r\n\r\n",
+                        token, key, body, body + 4);
+        break;
+    case 12:
+        *name = "a chunk size with a 0x prefix";
+        size = snprintf(out, out_size,
+                        S_PAY_LINES("HTTP/1.1") "Host: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n"
+                                                "\r\n4\r\n%.4s\r\n0x%zx\r\n%s\r\n0\r\n\r\n",
+                        token, key, body, n - 4, body + 4);
+        break;
+    case 13:
+        *name = "a negative chunk size";
+        size = snprintf(out, out_size,
+                        S_PAY_LINES("HTTP/1.1") "Host: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n"
+                                                "\r\n-%zx\r\n%s\r\n0\r\n\r\n",
+                        token, key, n, body);
+        break;
+    default:
+        return 0;
+    }
+    QB_ASSERT(size > 0 && (size_t)size < out_size);
+    return (size_t)size;
+}
+
+/* Sends request on a fresh connection. True when it is answered 400
+ * MALFORMED_REQUEST, as JSON, with a request id and "Connection: close",
+ * and the connection then ends; otherwise false, and S_why says what came. */
+static bool S_refused_malformed(const char *request, size_t size)
+{
+    struct S_conn c;
+    struct S_reply r;
+    char value[128];
+    if (!S_open(&c)) {
+        snprintf(S_why, sizeof S_why, "no connection");
+        return false;
+    }
+    /* The daemon may answer before it read everything: a failed send is fine. */
+    (void)S_send(&c, request, size);
+    bool replied = S_reply_read(&c, false, &r);
+    bool closed = replied && S_closed(&c);
+    S_close(&c);
+    if (!replied)
+        return false;
+    if (r.status != 400 || strcmp(S_code(&r, value, sizeof value), "MALFORMED_REQUEST") != 0) {
+        snprintf(S_why, sizeof S_why, "%d %.200s", r.status, r.body);
+        return false;
+    }
+    if (S_header(&r, "Content-Type", value, sizeof value) == NULL ||
+        strncmp(value, "application/json", 16) != 0) {
+        snprintf(S_why, sizeof S_why, "not JSON: %.200s", r.head);
+        return false;
+    }
+    if (S_header(&r, "X-Request-Id", value, sizeof value) == NULL ||
+        strncmp(value, "req_", 4) != 0) {
+        snprintf(S_why, sizeof S_why, "no request id: %.200s", r.head);
+        return false;
+    }
+    if (S_header(&r, "Connection", value, sizeof value) == NULL ||
+        strcasecmp(value, "close") != 0) {
+        snprintf(S_why, sizeof S_why, "no \"Connection: close\": %.200s", r.head);
+        return false;
+    }
+    return closed; /* when not, S_closed said why */
+}
+
+TEST(malformed_requests_are_400_and_close)
+{
+    // Each malformed payment is answered 400 MALFORMED_REQUEST as JSON with a request id and
+    // "Connection: close", then the connection ends. None moves money, none keeps an answer
+    // under its key: the same key then makes the transfer, once.
+    struct api_user a, b;
+    API_MUST(th_user_new(&S_client, S_admin, &a));
+    API_MUST(api_user_new(&S_client, S_admin, &b));
+    API_MUST(th_fund(&S_client, S_admin, &a, 4000));
+    char body[256];
+    S_transfer_body(body, sizeof body, b.phone, 600);
+
+    char request[S_REQUEST_SIZE_MAX];
+    const char *name = NULL;
+    for (int i = 0;; i++) {
+        size_t size = S_malformed(i, &name, request, sizeof request, a.token, "proto-bad", body);
+        if (size == 0)
+            break;
+        if (!S_refused_malformed(request, size))
+            TEST_FAIL_("%s: %s", name, S_why);
+    }
+    ASSERT_EQ_INT(th_balance(&S_client, &a), 4000);
+    ASSERT_EQ_INT(th_balance(&S_client, &b), 0);
+
+    struct client_response res;
+    ASSERT_EQ_INT(
+        api_call_idem(&S_client, "POST", "/v1/transfers", a.token, "proto-bad", body, &res), 201);
+    ASSERT(strcmp(api_header(&res, "Idempotent-Replayed"), "true") != 0);
+    client_response_release(&res);
+    ASSERT_EQ_INT(th_balance(&S_client, &a), 4000 - 600);
+    ASSERT_EQ_INT(th_balance(&S_client, &b), 600);
+}
+
+/* A payment chunked in one chunk whose size line is line (without its
+ * CR LF), the rest well formed, into out; answers its size. */
+static size_t S_chunk_line_payment(char *out, size_t out_size, const char *line, const char *token,
+                                   const char *key, const char *body)
+{
+    int size = snprintf(out, out_size,
+                        S_PAY_LINES("HTTP/1.1") "Host: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n"
+                                                "\r\n%s\r\n%s\r\n0\r\n\r\n",
+                        token, key, line, body);
+    QB_ASSERT(size > 0 && (size_t)size < out_size);
+    return (size_t)size;
+}
+
+TEST(a_chunk_size_line_follows_the_grammar)
+{
+    // RFC 9112 7.1.1: after a chunk's size, only whitespace and ";name[=value]" extensions may
+    // follow. A size followed by more text, or an extension without a name, is malformed:
+    // 400 MALFORMED_REQUEST, no money moved, the key unused. (Whitespace, then ";a=1", is
+    // well formed: a_chunked_payment_moves_money_once sends it.)
+    static const char *const after_size[] = {" 0", ";", " junk"};
+    struct api_user a, b;
+    API_MUST(th_user_new(&S_client, S_admin, &a));
+    API_MUST(api_user_new(&S_client, S_admin, &b));
+    API_MUST(th_fund(&S_client, S_admin, &a, 4000));
+    char body[256], request[S_REQUEST_SIZE_MAX];
+    S_transfer_body(body, sizeof body, b.phone, 300);
+    char accepted[1024] = "";
+    size_t accepted_size = 0;
+    for (size_t i = 0; i < sizeof after_size / sizeof after_size[0]; i++) {
+        char line[64];
+        snprintf(line, sizeof line, "%zx%s", strlen(body), after_size[i]);
+        size_t size =
+            S_chunk_line_payment(request, sizeof request, line, a.token, "proto-line", body);
+        if (!S_refused_malformed(request, size) && accepted_size < sizeof accepted)
+            accepted_size +=
+                (size_t)snprintf(accepted + accepted_size, sizeof accepted - accepted_size,
+                                 " [\"%s\": %.60s]", line, S_why);
+    }
+    if (accepted_size > 0)
+        TEST_FAIL_("malformed chunk size lines were not refused:%s", accepted);
+    ASSERT_EQ_INT(th_balance(&S_client, &a), 4000);
+    ASSERT_EQ_INT(th_balance(&S_client, &b), 0);
+    struct client_response res;
+    ASSERT_EQ_INT(
+        api_call_idem(&S_client, "POST", "/v1/transfers", a.token, "proto-line", body, &res), 201);
+    ASSERT(strcmp(api_header(&res, "Idempotent-Replayed"), "true") != 0);
+    client_response_release(&res);
+    ASSERT_EQ_INT(th_balance(&S_client, &b), 300);
+}
+
+/* Payment number i with a framing header repeated on two lines (a name for
+ * it in *name) into out: its size, or 0 past the last one. */
+static size_t S_repeated(int i, const char **name, char *out, size_t out_size, const char *token,
+                         const char *key, const char *body)
+{
+    size_t n = strlen(body);
+    int size = 0;
+    switch (i) {
+    case 0:
+        *name = "two Host lines";
+        size = snprintf(out, out_size,
+                        S_PAY_LINES("HTTP/1.1") "Host: 127.0.0.1\r\nHost: 127.0.0.2\r\n"
+                                                "Content-Length: %zu\r\n\r\n%s",
+                        token, key, n, body);
+        break;
+    case 1:
+        *name = "Transfer-Encoding: chunked, then a line Transfer-Encoding: gzip";
+        size = snprintf(out, out_size,
+                        S_PAY_LINES("HTTP/1.1") "Host: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n"
+                                                "Transfer-Encoding: gzip\r\n\r\n%zx\r\n%s\r\n"
+                                                "0\r\n\r\n",
+                        token, key, n, body);
+        break;
+    case 2:
+        *name = "Transfer-Encoding: chunked on two lines";
+        size = snprintf(out, out_size,
+                        S_PAY_LINES("HTTP/1.1") "Host: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n"
+                                                "Transfer-Encoding: chunked\r\n\r\n%zx\r\n%s\r\n"
+                                                "0\r\n\r\n",
+                        token, key, n, body);
+        break;
+    default:
+        return 0;
+    }
+    QB_ASSERT(size > 0 && (size_t)size < out_size);
+    return (size_t)size;
+}
+
+TEST(framing_headers_repeated_on_two_lines_are_400)
+{
+    // Two header lines of one field are one list (RFC 9110 5.3), so a request is framed by
+    // all its Transfer-Encoding lines, not the first: "chunked" then "gzip" ends in gzip, a
+    // request whose length cannot be known, and "chunked" twice chunks twice; both are 400
+    // (RFC 9112 6.1, 6.3). Two Host lines are 400 too (RFC 9112 3.2). A server that read only
+    // the first line would frame the body otherwise than a proxy that reads them all: request
+    // smuggling. No money moves; the key stays unused.
+    struct api_user a, b;
+    API_MUST(th_user_new(&S_client, S_admin, &a));
+    API_MUST(api_user_new(&S_client, S_admin, &b));
+    API_MUST(th_fund(&S_client, S_admin, &a, 4000));
+    char body[256], request[S_REQUEST_SIZE_MAX];
+    S_transfer_body(body, sizeof body, b.phone, 400);
+    char accepted[1024] = "";
+    size_t accepted_size = 0;
+    const char *name = NULL;
+    for (int i = 0;; i++) {
+        size_t size = S_repeated(i, &name, request, sizeof request, a.token, "proto-repeat", body);
+        if (size == 0)
+            break;
+        if (!S_refused_malformed(request, size) && accepted_size < sizeof accepted)
+            accepted_size +=
+                (size_t)snprintf(accepted + accepted_size, sizeof accepted - accepted_size,
+                                 " [%s: %.60s]", name, S_why);
+    }
+    if (accepted_size > 0)
+        TEST_FAIL_("repeated framing headers were not refused:%s", accepted);
+    ASSERT_EQ_INT(th_balance(&S_client, &a), 4000);
+    ASSERT_EQ_INT(th_balance(&S_client, &b), 0);
+    struct client_response res;
+    ASSERT_EQ_INT(
+        api_call_idem(&S_client, "POST", "/v1/transfers", a.token, "proto-repeat", body, &res),
+        201);
+    ASSERT(strcmp(api_header(&res, "Idempotent-Replayed"), "true") != 0);
+    client_response_release(&res);
+    ASSERT_EQ_INT(th_balance(&S_client, &b), 400);
+}
+
+TEST(pipelined_requests_are_answered_in_order)
+{
+    // Requests written in one send() on one connection get one answer each, in order, on that
+    // connection, which then serves the next request: two health checks; then a health check,
+    // an unknown path and a health check (200, 404, 200: the order shows).
+    static const char health[] = "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+    static const char nowhere[] = "GET /no/such/route HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+    struct S_conn c;
+    struct S_reply r;
+    char value[128], first_id[128];
+    ASSERT(S_open(&c));
+    char both[256];
+    snprintf(both, sizeof both, "%s%s", health, health);
+    ASSERT(S_send_text(&c, both));
+    S_MUST_REPLY(&c, false, &r);
+    ASSERT_EQ_INT(r.status, 200);
+    ASSERT(strstr(r.body, "\"status\":\"ok\"") != NULL);
+    ASSERT(S_header(&r, "Connection", value, sizeof value) == NULL);
+    ASSERT(S_header(&r, "X-Request-Id", first_id, sizeof first_id) != NULL);
+    S_MUST_REPLY(&c, false, &r);
+    ASSERT_EQ_INT(r.status, 200);
+    ASSERT(strstr(r.body, "\"status\":\"ok\"") != NULL);
+    ASSERT(S_header(&r, "X-Request-Id", value, sizeof value) != NULL);
+    ASSERT(strcmp(value, first_id) != 0);
+    if (!S_quiet(&c))
+        TEST_FAIL_("after two answers: %s", S_why);
+
+    char three[256];
+    snprintf(three, sizeof three, "%s%s%s", health, nowhere, health);
+    ASSERT(S_send_text(&c, three));
+    S_MUST_REPLY(&c, false, &r);
+    ASSERT_EQ_INT(r.status, 200);
+    S_MUST_REPLY(&c, false, &r);
+    ASSERT_EQ_INT(r.status, 404);
+    ASSERT_EQ_STR(S_code(&r, value, sizeof value), "NOT_FOUND");
+    S_MUST_REPLY(&c, false, &r);
+    ASSERT_EQ_INT(r.status, 200);
+    ASSERT(strstr(r.body, "\"status\":\"ok\"") != NULL);
+    bool quiet = S_quiet(&c);
+    S_close(&c);
+    if (!quiet)
+        TEST_FAIL_("after five answers: %s", S_why);
+}
+
+TEST(a_read_pipelined_after_a_payment_sees_it)
+{
+    // A payment and a balance read written together on one connection: the read is answered
+    // after the payment committed, so it shows the balance after it. Twice, to see the second
+    // payment on the same connection too.
+    struct api_user a, b;
+    API_MUST(th_user_new(&S_client, S_admin, &a));
+    API_MUST(api_user_new(&S_client, S_admin, &b));
+    API_MUST(th_fund(&S_client, S_admin, &a, 5000));
+    struct S_conn c;
+    struct S_reply r;
+    ASSERT(S_open(&c));
+    for (int round = 0; round < 2; round++) {
+        char body[256], key[32], request[S_REQUEST_SIZE_MAX];
+        S_transfer_body(body, sizeof body, b.phone, 1500);
+        snprintf(key, sizeof key, "proto-pipe-%d", round);
+        snprintf(request, sizeof request,
+                 S_PAY_LINES("HTTP/1.1") "Host: 127.0.0.1\r\nContent-Length: %zu\r\n\r\n%s"
+                                         "GET /v1/me/balances HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                                         "Authorization: Bearer %s\r\n\r\n",
+                 a.token, key, strlen(body), body, a.token);
+        ASSERT(S_send_text(&c, request));
+        S_MUST_REPLY(&c, false, &r);
+        if (r.status != 201)
+            TEST_FAIL_("the payment (round %d): %d %s", round, r.status, r.body);
+        S_MUST_REPLY(&c, false, &r);
+        ASSERT_EQ_INT(r.status, 200);
+        ASSERT_EQ_INT(S_available(&r), 5000 - 1500 * (round + 1));
+    }
+    bool quiet = S_quiet(&c);
+    S_close(&c);
+    if (!quiet)
+        TEST_FAIL_("after four answers: %s", S_why);
+    ASSERT_EQ_INT(th_balance(&S_client, &b), 3000);
+}
+
+TEST(expect_100_continue_is_answered_before_the_body)
+{
+    // A payment sent with "Expect: 100-continue": after its head alone the daemon says
+    // "HTTP/1.1 100 Continue" and nothing else; the body then gets the final 201, the money
+    // moves, and the connection serves the next request.
+    struct api_user a, b;
+    API_MUST(th_user_new(&S_client, S_admin, &a));
+    API_MUST(api_user_new(&S_client, S_admin, &b));
+    API_MUST(th_fund(&S_client, S_admin, &a, 3000));
+    char body[256], head[S_REQUEST_SIZE_MAX];
+    S_transfer_body(body, sizeof body, b.phone, 800);
+    snprintf(head, sizeof head,
+             S_PAY_LINES("HTTP/1.1") "Host: 127.0.0.1\r\nExpect: 100-continue\r\n"
+                                     "Content-Length: %zu\r\n\r\n",
+             a.token, "proto-continue", strlen(body));
+    struct S_conn c;
+    struct S_reply r;
+    ASSERT(S_open(&c));
+    ASSERT(S_send_text(&c, head));
+    S_MUST_REPLY(&c, false, &r);
+    ASSERT_EQ_INT(r.status, 100);
+    ASSERT_EQ_STR(r.head, "HTTP/1.1 100 Continue\r\n");
+    if (!S_quiet(&c))
+        TEST_FAIL_("after 100 Continue, before the body: %s", S_why);
+    ASSERT_EQ_INT(th_balance(&S_client, &b), 0);
+
+    ASSERT(S_send_text(&c, body));
+    S_MUST_REPLY(&c, false, &r);
+    if (r.status != 201)
+        TEST_FAIL_("the payment after 100 Continue: %d %s", r.status, r.body);
+    ASSERT_EQ_INT(th_balance(&S_client, &a), 3000 - 800);
+    ASSERT_EQ_INT(th_balance(&S_client, &b), 800);
+    ASSERT(S_send_text(&c, "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"));
+    S_MUST_REPLY(&c, false, &r);
+    S_close(&c);
+    ASSERT_EQ_INT(r.status, 200);
+}
+
+TEST(head_has_the_length_and_no_body)
+{
+    // HEAD /healthz answers 200 with the Content-Length a GET's body has and not one body byte:
+    // the connection stays silent after the head, and the next GET on it parses.
+    static const char get[] = "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+    struct S_conn c;
+    struct S_reply r;
+    char value[128];
+    ASSERT(S_open(&c));
+    ASSERT(S_send_text(&c, get));
+    S_MUST_REPLY(&c, false, &r);
+    ASSERT_EQ_INT(r.status, 200);
+    size_t get_size_before = r.body_size;
+    ASSERT(get_size_before > 0);
+
+    ASSERT(S_send_text(&c, "HEAD /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"));
+    S_MUST_REPLY(&c, true, &r);
+    ASSERT_EQ_INT(r.status, 200);
+    ASSERT(S_header(&r, "Content-Length", value, sizeof value) != NULL);
+    long long head_length = strtoll(value, NULL, 10);
+    ASSERT(S_header(&r, "Content-Type", value, sizeof value) != NULL);
+    ASSERT(strncmp(value, "application/json", 16) == 0);
+    if (!S_quiet(&c))
+        TEST_FAIL_("after the HEAD reply: %s", S_why);
+
+    ASSERT(S_send_text(&c, get));
+    S_MUST_REPLY(&c, false, &r);
+    S_close(&c);
+    ASSERT_EQ_INT(r.status, 200);
+    ASSERT(strstr(r.body, "\"status\":\"ok\"") != NULL);
+    /* The uptime in the body may gain a digit between the two GETs. */
+    if (head_length != (long long)get_size_before && head_length != (long long)r.body_size)
+        TEST_FAIL_("HEAD says Content-Length %lld, the GETs' bodies have %zu and %zu", head_length,
+                   get_size_before, r.body_size);
+}
+
+TEST(http_1_0_closes_unless_kept_alive)
+{
+    // HTTP/1.0 without a Connection header: answered, then closed. With "Connection:
+    // keep-alive": answered with "Connection: keep-alive" and kept for the next request.
+    struct S_conn c;
+    struct S_reply r;
+    char value[128];
+    ASSERT(S_open(&c));
+    ASSERT(S_send_text(&c, "GET /healthz HTTP/1.0\r\n\r\n"));
+    S_MUST_REPLY(&c, false, &r);
+    ASSERT_EQ_INT(r.status, 200);
+    ASSERT(strstr(r.body, "\"status\":\"ok\"") != NULL);
+    bool closed = S_closed(&c);
+    S_close(&c);
+    if (!closed)
+        TEST_FAIL_("HTTP/1.0 without keep-alive: %s", S_why);
+
+    ASSERT(S_open(&c));
+    for (int i = 0; i < 2; i++) {
+        ASSERT(S_send_text(&c, "GET /healthz HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"));
+        S_MUST_REPLY(&c, false, &r);
+        ASSERT_EQ_INT(r.status, 200);
+        ASSERT(strstr(r.body, "\"status\":\"ok\"") != NULL);
+        ASSERT(S_header(&r, "Connection", value, sizeof value) != NULL);
+        ASSERT(strcasecmp(value, "keep-alive") == 0);
+        if (!S_quiet(&c))
+            TEST_FAIL_("HTTP/1.0 keep-alive, request %d: %s", i + 1, S_why);
+    }
+    /* The third one does not ask to be kept: the connection ends after it. */
+    ASSERT(S_send_text(&c, "GET /healthz HTTP/1.0\r\n\r\n"));
+    S_MUST_REPLY(&c, false, &r);
+    ASSERT_EQ_INT(r.status, 200);
+    closed = S_closed(&c);
+    S_close(&c);
+    if (!closed)
+        TEST_FAIL_("HTTP/1.0 after keep-alive: %s", S_why);
+}
+
+TEST(connection_close_is_honoured)
+{
+    // HTTP/1.1 with "Connection: close" (also as one token of a list) is answered with
+    // "Connection: close", then the connection ends.
+    static const char *const requests[] = {
+        "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
+        "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: TE, Close\r\n\r\n",
+    };
+    for (size_t i = 0; i < sizeof requests / sizeof requests[0]; i++) {
+        struct S_conn c;
+        struct S_reply r;
+        char value[128];
+        ASSERT(S_open(&c));
+        ASSERT(S_send_text(&c, requests[i]));
+        S_MUST_REPLY(&c, false, &r);
+        ASSERT_EQ_INT(r.status, 200);
+        ASSERT(strstr(r.body, "\"status\":\"ok\"") != NULL);
+        ASSERT(S_header(&r, "Connection", value, sizeof value) != NULL);
+        ASSERT(strcasecmp(value, "close") == 0);
+        bool closed = S_closed(&c);
+        S_close(&c);
+        if (!closed)
+            TEST_FAIL_("request %zu after \"Connection: close\": %s", i, S_why);
+    }
+}
+
+TEST(a_chunked_payment_moves_money_once)
+{
+    // A payment whose body comes chunked — three chunks, one size in upper case, extensions
+    // (one quoted), a trailer field — trickled a few bytes per send: 201, the money moves
+    // once, and the same body sent plainly with the same key is a replay of it (the decoded
+    // body is byte for byte the JSON).
+    struct api_user a, b;
+    API_MUST(th_user_new(&S_client, S_admin, &a));
+    API_MUST(api_user_new(&S_client, S_admin, &b));
+    API_MUST(th_fund(&S_client, S_admin, &a, 6000));
+    char body[256], head[S_REQUEST_SIZE_MAX], chunked[S_REQUEST_SIZE_MAX];
+    S_transfer_body(body, sizeof body, b.phone, 2100);
+    size_t n = strlen(body);
+    ASSERT(n > 40);
+    snprintf(head, sizeof head,
+             S_PAY_LINES("HTTP/1.1") "Host: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n"
+                                     "Trailer: X-Checksum\r\n\r\n",
+             a.token, "proto-chunked");
+    int chunked_size = snprintf(chunked, sizeof chunked,
+                                "a;note=first\r\n%.10s\r\n%zX ; name=\"two words\";flag\r\n%.*s\r\n"
+                                "%x\r\n%s\r\n0\r\nX-Checksum: none\r\n\r\n",
+                                body, n - 10 - 7, (int)(n - 10 - 7), body + 10, 7, body + n - 7);
+    ASSERT(chunked_size > 0 && (size_t)chunked_size < sizeof chunked);
+
+    struct S_conn c;
+    struct S_reply r;
+    ASSERT(S_open(&c));
+    ASSERT(S_send_text(&c, head));
+    for (size_t sent = 0; sent < (size_t)chunked_size; sent += 7) {
+        size_t piece = (size_t)chunked_size - sent < 7 ? (size_t)chunked_size - sent : 7;
+        ASSERT(S_send(&c, chunked + sent, piece));
+        S_sleep_ms(3);
+    }
+    S_MUST_REPLY(&c, false, &r);
+    char value[128];
+    if (r.status != 201)
+        TEST_FAIL_("a chunked payment: %d %s", r.status, r.body);
+    ASSERT(S_header(&r, "Idempotent-Replayed", value, sizeof value) == NULL ||
+           strcmp(value, "true") != 0);
+    bool quiet = S_quiet(&c);
+    S_close(&c);
+    if (!quiet)
+        TEST_FAIL_("after the chunked payment: %s", S_why);
+    ASSERT_EQ_INT(th_balance(&S_client, &a), 6000 - 2100);
+    ASSERT_EQ_INT(th_balance(&S_client, &b), 2100);
+
+    struct client_response res;
+    ASSERT_EQ_INT(
+        api_call_idem(&S_client, "POST", "/v1/transfers", a.token, "proto-chunked", body, &res),
+        201);
+    ASSERT_EQ_STR(api_header(&res, "Idempotent-Replayed"), "true");
+    client_response_release(&res);
+    ASSERT_EQ_INT(th_balance(&S_client, &a), 6000 - 2100);
+    ASSERT_EQ_INT(th_balance(&S_client, &b), 2100);
+}
+
+TEST(escapes_in_paths_and_queries_are_decoded)
+{
+    // Routes match the unescaped path ("2026%2D11" is the month "2026-11"), and query names
+    // and values are unescaped: "%2B08:00" is the offset "+08:00", "1%30%30" is 100.
+    struct api_user a;
+    API_MUST(api_user_new(&S_client, S_admin, &a));
+    struct client_response res;
+    ASSERT_EQ_INT(api_call(&S_client, "GET", "/v1/me/statements/2026%2D11", a.token, NULL, &res),
+                  200);
+    ASSERT_EQ_STR(api_json_str(&res, "month"), "2026-11");
+    client_response_release(&res);
+    ASSERT_EQ_INT(api_call(&S_client, "GET", "/v1/me/statement%73/2026-11", a.token, NULL, &res),
+                  200);
+    ASSERT_EQ_STR(api_json_str(&res, "month"), "2026-11");
+    client_response_release(&res);
+
+    ASSERT_EQ_INT(api_call(&S_client, "GET",
+                           "/v1/me/transactions?type=transfer&direction=out&from=2026-11-01"
+                           "&to=2026-11-30T23:59:59%2B08:00&limit=100",
+                           a.token, NULL, &res),
+                  200);
+    client_response_release(&res);
+    /* limit=100 is the most a page holds; escaped, it must still read as 100. */
+    ASSERT_EQ_INT(
+        api_call(&S_client, "GET", "/v1/me/transactions?limit=1%30%30", a.token, NULL, &res), 200);
+    client_response_release(&res);
+    /* An escaped name is the name: limit=0 is refused. */
+    ASSERT_EQ_INT(api_call(&S_client, "GET", "/v1/me/transactions?%6Cimit=0", a.token, NULL, &res),
+                  400);
+    ASSERT_EQ_STR(api_error_code(&res), "PARAM_ERROR");
+    client_response_release(&res);
+}
+
+int main(void)
+{
+    struct api_suite suite;
+    api_suite_begin(&suite, S_root, sizeof S_root);
+    if (!api_suite_daemon(&suite, &S_daemon, "main", NULL, S_admin, &S_client))
+        return api_suite_end(&suite);
+    const char *colon = strrchr(S_daemon.address, ':');
+    S_port = colon != NULL ? (unsigned short)strtoul(colon + 1, NULL, 10) : 0;
+
+    RUN(malformed_requests_are_400_and_close);
+    RUN(a_chunk_size_line_follows_the_grammar);
+    RUN(framing_headers_repeated_on_two_lines_are_400);
+    RUN(pipelined_requests_are_answered_in_order);
+    RUN(a_read_pipelined_after_a_payment_sees_it);
+    RUN(expect_100_continue_is_answered_before_the_body);
+    RUN(head_has_the_length_and_no_body);
+    RUN(http_1_0_closes_unless_kept_alive);
+    RUN(connection_close_is_honoured);
+    RUN(a_chunked_payment_moves_money_once);
+    RUN(escapes_in_paths_and_queries_are_decoded);
+
+    return api_suite_end(&suite);
+}
