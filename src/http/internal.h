@@ -12,6 +12,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include "http/json.h"
 #include "http/server.h"
@@ -230,6 +231,40 @@ struct http_request {
     struct http_header_field headers[HTTP_REPLY_HEADERS_MAX];
     int header_count;
 };
+
+/* Between conn.c (connections) and server.c (requests). */
+struct http_wire_head;
+
+/* server.c: a new request on conn (NULL when memory ran out), counted in
+ * requests_in_flight until http_request_free. */
+struct http_request *http_request_new(struct http_server *server, struct http_conn *conn);
+void http_request_free(struct http_request *req);
+/* With the head parsed: method, path, query and target as sent. */
+void http_request_start(struct http_request *req, const struct http_wire_head *head);
+/* Refuses what is too large, finds the route; may reply (404, 405, 413). */
+void http_request_route(struct http_request *req);
+/* With the body in: authenticates and runs the handler. */
+void http_request_dispatch(struct http_request *req);
+/* Back from the ledger or an offload thread: runs the resume function. */
+void http_request_resumed(struct http_request *req);
+/* Appends the Wechatpay-* signature headers of a /v3/ reply; false when it
+ * cannot be signed (the reply must then not be sent). */
+bool http_reply_sign(struct http_request *req, struct buf *out);
+
+/* conn.c: binds, listens and starts the HTTP threads; stops them and
+ * closes every connection. */
+QB_MUST_USE enum qb_error http_conns_start(struct http_server *server,
+                                           const struct sockaddr_storage *addr, socklen_t addr_size,
+                                           int threads);
+void http_conns_stop(struct http_server *server);
+/* The request's connection goes away (its request to the ledger or an
+ * offload thread), and comes back, from any thread, with its request. */
+void http_conn_away(struct http_conn *conn);
+void http_conn_resume(struct http_request *req);
+/* A field of the connection's current request head, or NULL. */
+const char *http_conn_header(const struct http_conn *conn, const char *name);
+/* Appends "name: value\r\n" to a reply's head; false when it does not fit. */
+bool http_head_field(struct buf *out, const char *name, const char *value);
 
 /* The server of a request, and its ledger statistics under the lock (false
  * when the ledger is detached). */

@@ -1,44 +1,30 @@
-#define _GNU_SOURCE /* accept4, pthread_setname_np */
 /*
- * server.c — the HTTP server: connections, requests, replies.
+ * server.c — requests: from a parsed head to a reply, and what a handler
+ * may do in between.
  *
- * Each HTTP thread runs an epoll loop over its own connections (edge-
- * triggered, so a connection costs no system call while it waits) and
- * takes new ones from the shared listening socket (EPOLLEXCLUSIVE: one
- * thread is woken per connection, whichever is free). A connection reads
- * one request's head into its buffer (wire.c parses it in place), the
- * request is made and routed at once (so a 404, 405 or 413 goes out before
- * any body is read), the body streams into the request, and the handler
- * runs. A handler that submitted a ledger command leaves the connection
- * away: nothing is read from it and no timeout runs. The ledger's sync
- * thread (or an offload thread) puts the request on its worker's resumed
- * list and wakes the worker once for all that came back together; the
- * worker calls the handler's resume function, which replies. A reply is
- * built into the request and turned into bytes in one place,
- * S_reply_start, which adds X-Request-Id, Date and, under /v3/, the
- * platform's signature; S_request_finish writes the access-log line,
- * counts the request and frees it.
+ * conn.c reads a request's head and calls http_request_start and
+ * http_request_route (refuse what is too large, find the route: replies
+ * here go out before any body is read), then, with the body in,
+ * http_request_dispatch (authenticate, run the handler). A handler that
+ * submitted a ledger command leaves its connection away; the writer's
+ * done callback hands the request back (http_conn_resume) and
+ * http_request_resumed runs the handler's resume function on the
+ * connection's thread. Replies are built into the request; conn.c turns
+ * them into bytes, with http_reply_sign for /v3/.
  *
- * A request the server refuses before its handler (malformed, headers too
- * large) gets a JSON error like any other, then the connection is
- * half-closed and drained before it is closed, so that the client reads
- * the answer instead of a reset.
+ * Also here: the per-request arena, session touches, merchant signature
+ * checks, offload threads, and starting and stopping the server.
  */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/epoll.h>
-#include <sys/eventfd.h>
 #include <sys/socket.h>
-#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -48,83 +34,6 @@
 #include "base/rand.h"
 #include "http/internal.h"
 #include "http/wire.h"
-
-/* --- connections and workers --------------------------------------------------- */
-
-/* A connection's buffer holds the head of its current request, then
- * whatever came after it (body bytes on their way to the request's body,
- * the next pipelined request). A head must end within the first
- * HTTP_CONNECTION_MEMORY_SIZE_MAX bytes; the rest is room for the body to
- * stream through. */
-#define S_HEAD_SIZE_MAX HTTP_CONNECTION_MEMORY_SIZE_MAX
-#define S_IN_SIZE (S_HEAD_SIZE_MAX + 4096)
-#define S_EVENTS_MAX 64
-#define S_ACCEPT_BATCH 64
-#define S_LINGER_SIZE_MAX (256 * 1024) /* bytes read and dropped after a refusal */
-#define S_STREAM_PIECE_SIZE (32 * 1024)
-#define S_OUT_SIZE_MAX (S_STREAM_PIECE_SIZE + 64 * 1024) /* a reply's head, or a stream's piece */
-#define S_POLL_MS_MAX 1000
-
-enum S_state {
-    S_HEAD,   /* reading a request's head */
-    S_BODY,   /* reading its body */
-    S_AWAY,   /* with the ledger or an offload thread: nothing read, no timeout */
-    S_SEND,   /* sending the reply */
-    S_LINGER, /* refused and half-closed: reading what the client still sends, then closing */
-    S_CLOSED, /* closed; freed at the end of the loop's turn */
-};
-
-struct http_conn {
-    struct http_worker *worker;
-    int fd;
-    enum S_state state;
-    bool unread;      /* the socket may hold bytes not read yet */
-    bool peer_closed; /* the client sent its last byte (or the socket failed) */
-    bool keep_alive;  /* another request may follow the current one */
-    bool linger;      /* after the reply: half-close and drain, don't close at once */
-    char *in;         /* S_IN_SIZE bytes */
-    size_t in_size;
-    size_t head_size; /* the current request's head, at the start of in */
-    size_t scanned;   /* http_wire_head_end's progress on the next head */
-    struct http_wire_head head;
-    struct http_request *req;
-    bool chunked;
-    uint64_t body_left; /* Content-Length bytes still to come */
-    struct http_wire_chunked chunk;
-    /* The reply: out (the head, or a stream's framed piece), then body. */
-    struct buf out;
-    size_t out_sent;
-    const char *body;
-    size_t body_size;
-    size_t body_sent;
-    http_stream_read_fn stream_read;
-    http_stream_free_fn stream_free;
-    void *stream_ctx;
-    char *stream_piece;  /* a piece of the stream, framed */
-    bool stream_chunked; /* HTTP/1.1: chunked; HTTP/1.0: the close ends the body */
-    size_t linger_size;
-    int64_t active_ms;             /* last read or sent: the idle timeout counts from here */
-    struct http_conn *prev, *next; /* the worker's idle list (oldest first) or away list */
-    struct http_conn *resumed_next;
-};
-
-struct http_worker {
-    struct http_server *server;
-    pthread_t thread;
-    bool started;
-    int epfd;
-    int wake_fd;           /* an eventfd: resumed requests are waiting */
-    pthread_mutex_t mutex; /* the resumed list and wake_pending */
-    struct http_conn *resumed_head;
-    struct http_conn *resumed_tail;
-    struct http_conn *incoming; /* accepted by another thread, for this one */
-    bool wake_pending;
-    struct http_conn idle; /* sentinels of the two lists */
-    struct http_conn away;
-    struct http_conn *closed; /* to free at the end of the loop's turn */
-    int64_t date_s;
-    char date[40];
-};
 
 /* --- the per-request arena ------------------------------------------------ */
 
@@ -269,13 +178,7 @@ void http_reply_header(struct http_request *req, const char *name, const char *v
 
 /* Signs a /v3 reply with the platform key (server.h): the four Wechatpay-*
  * headers. False when it cannot be signed: the reply is not sent unsigned. */
-static bool S_out_header(struct buf *out, const char *name, const char *value)
-{
-    return buf_append(out, name, strlen(name)) == QB_OK && buf_append(out, ": ", 2) == QB_OK &&
-           buf_append(out, value, strlen(value)) == QB_OK && buf_append(out, "\r\n", 2) == QB_OK;
-}
-
-static bool S_reply_sign(struct http_request *req, struct buf *out)
+bool http_reply_sign(struct http_request *req, struct buf *out)
 {
     const struct domain_env *env = req->server->env;
     if (env == NULL || env->platform == NULL)
@@ -295,11 +198,11 @@ static bool S_reply_sign(struct http_request *req, struct buf *out)
               merchant_rsa_sign(env->platform->key, message.data, message.size, signature,
                                 sizeof signature) == QB_OK;
     buf_release(&message);
-    ok = ok && S_out_header(out, "Wechatpay-Timestamp", timestamp) &&
-         S_out_header(out, "Wechatpay-Nonce", nonce) &&
-         S_out_header(out, "Wechatpay-Serial", env->platform->serial_no) &&
-         S_out_header(out, "Wechatpay-Signature", signature) &&
-         S_out_header(out, "Wechatpay-Signature-Type", "WECHATPAY2-SHA256-RSA2048");
+    ok = ok && http_head_field(out, "Wechatpay-Timestamp", timestamp) &&
+         http_head_field(out, "Wechatpay-Nonce", nonce) &&
+         http_head_field(out, "Wechatpay-Serial", env->platform->serial_no) &&
+         http_head_field(out, "Wechatpay-Signature", signature) &&
+         http_head_field(out, "Wechatpay-Signature-Type", "WECHATPAY2-SHA256-RSA2048");
     if (!ok)
         log_event(LOG_ERROR, "http.reply_unsigned", "status=%d", req->status);
     return ok;
@@ -346,10 +249,10 @@ const char *http_request_query(const struct http_request *req, const char *name)
 
 const char *http_request_header(const struct http_request *req, const char *name)
 {
-    return http_wire_header(&req->conn->head, name);
+    return http_conn_header(req->conn, name);
 }
 
-static struct http_request *S_request_new(struct http_server *server, struct http_conn *conn)
+struct http_request *http_request_new(struct http_server *server, struct http_conn *conn)
 {
     struct http_request *req = calloc(1, sizeof *req);
     if (req == NULL)
@@ -368,7 +271,7 @@ static struct http_request *S_request_new(struct http_server *server, struct htt
 
 /* With the head parsed: the method, the path (unescaped: what routes
  * match), the query string and the target as sent (what a merchant signs). */
-static void S_request_start(struct http_request *req, const struct http_wire_head *head)
+void http_request_start(struct http_request *req, const struct http_wire_head *head)
 {
     snprintf(req->method, sizeof req->method, "%s", head->method);
     req->head_only = strcmp(head->method, "HEAD") == 0;
@@ -394,7 +297,7 @@ const struct merchant *http_request_merchant(const struct http_request *req)
     return req->has_merchant ? &req->merchant : NULL;
 }
 
-static void S_request_free(struct http_request *req)
+void http_request_free(struct http_request *req)
 {
     atomic_fetch_sub(&req->server->requests_in_flight, 1);
     /* Bodies carry passwords, payment passwords and card numbers: wiped
@@ -411,7 +314,7 @@ static void S_request_free(struct http_request *req)
 
 /* Step 1, with the headers in: refuse what is too large, route. Replies
  * here go out before any of the body is read. */
-static void S_on_headers(struct http_request *req)
+void http_request_route(struct http_request *req)
 {
     struct http_server *server = req->server;
     const char *url = req->path;
@@ -724,7 +627,7 @@ static enum qb_error S_authenticate(struct http_request *req, enum http_auth aut
 }
 
 /* Step 2, with the body in: authenticate and run the handler. */
-static void S_dispatch(struct http_request *req)
+void http_request_dispatch(struct http_request *req)
 {
     if (req->body_too_large) {
         http_reply_error(req, QB_E_TOO_LARGE);
@@ -746,7 +649,7 @@ static void S_dispatch(struct http_request *req)
 }
 
 /* Step 3, on the connection's thread after the writer thread resumed it. */
-static void S_on_resumed(struct http_request *req)
+void http_request_resumed(struct http_request *req)
 {
     QB_ASSERT(!req->resumed);
     req->resumed = true;
@@ -758,829 +661,11 @@ static void S_on_resumed(struct http_request *req)
     }
 }
 
-/* --- connections ------------------------------------------------------------------ */
-
-static void S_list_unlink(struct http_conn *c)
-{
-    c->prev->next = c->next;
-    c->next->prev = c->prev;
-    c->prev = c->next = c;
-}
-
-static void S_list_append(struct http_conn *list, struct http_conn *c)
-{
-    c->prev = list->prev;
-    c->next = list;
-    list->prev->next = c;
-    list->prev = c;
-}
-
-/* Read or sent something: the idle timeout starts again. */
-static void S_conn_active(struct http_conn *c)
-{
-    c->active_ms = clock_monotonic_ns() / 1000000;
-    S_list_unlink(c);
-    S_list_append(&c->worker->idle, c);
-}
-
-/* Logs, counts and frees the connection's request; ok is false when the
- * connection ended before the reply was sent. */
-static void S_request_finish(struct http_conn *c, bool ok)
-{
-    struct http_request *req = c->req;
-    if (req == NULL)
-        return;
-    c->req = NULL;
-    int64_t duration_us = (clock_monotonic_ns() - req->started_ns) / 1000;
-    int status = req->queued ? req->status : 0;
-    log_set_request_id(req->id);
-    if (ok)
-        log_event(LOG_INFO, "http.request", "method=%s path=%s status=%d duration_us=%lld",
-                  req->method, req->path, status, (long long)duration_us);
-    else
-        log_event(LOG_INFO, "http.request", "method=%s path=%s status=%d duration_us=%lld closed=1",
-                  req->method, req->path, status, (long long)duration_us);
-    log_set_request_id(NULL);
-    if (req->queued)
-        http_metrics_observe(&req->server->metrics, req->route_index, status, duration_us);
-    S_request_free(req);
-}
-
-static void S_stream_drop(struct http_conn *c)
-{
-    if (c->stream_ctx != NULL)
-        c->stream_free(c->stream_ctx);
-    c->stream_ctx = NULL;
-    c->stream_read = NULL;
-}
-
-/* Closes at once, the request (if any) unanswered. Never while away: the
- * request belongs to the ledger or an offload thread then. */
-static void S_conn_close(struct http_conn *c)
-{
-    QB_ASSERT(c->state != S_AWAY);
-    if (c->state == S_CLOSED)
-        return;
-    S_request_finish(c, false);
-    S_stream_drop(c);
-    close(c->fd);
-    c->fd = -1;
-    c->state = S_CLOSED;
-    S_list_unlink(c);
-    c->resumed_next = c->worker->closed;
-    c->worker->closed = c;
-    atomic_fetch_sub(&c->worker->server->connections, 1);
-}
-
-static void S_conn_free(struct http_conn *c)
-{
-    crypto_wipe(c->in, S_IN_SIZE); /* bodies carry passwords and card numbers */
-    free(c->in);
-    buf_release(&c->out);
-    free(c->stream_piece);
-    free(c);
-}
-
-/* One recv into the buffer's free space. */
-static void S_conn_read(struct http_conn *c)
-{
-    size_t space = S_IN_SIZE - c->in_size;
-    QB_ASSERT(space > 0);
-    ssize_t n = recv(c->fd, c->in + c->in_size, space, 0);
-    if (n > 0) {
-        c->in_size += (size_t)n;
-        /* A short read emptied the socket: the next byte to come brings
-         * another edge from epoll. */
-        c->unread = (size_t)n == space;
-        S_conn_active(c);
-    } else if (n == 0) {
-        c->unread = false;
-        c->peer_closed = true;
-    } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
-        c->unread = false;
-    } else if (errno != EINTR) {
-        c->unread = false;
-        c->peer_closed = true;
-    }
-}
-
-static const char *S_reason(int status)
-{
-    switch (status) {
-    case 100:
-        return "Continue";
-    case 200:
-        return "OK";
-    case 201:
-        return "Created";
-    case 202:
-        return "Accepted";
-    case 204:
-        return "No Content";
-    case 302:
-        return "Found";
-    case 304:
-        return "Not Modified";
-    case 400:
-        return "Bad Request";
-    case 401:
-        return "Unauthorized";
-    case 402:
-        return "Payment Required";
-    case 403:
-        return "Forbidden";
-    case 404:
-        return "Not Found";
-    case 405:
-        return "Method Not Allowed";
-    case 409:
-        return "Conflict";
-    case 413:
-        return "Content Too Large";
-    case 414:
-        return "URI Too Long";
-    case 415:
-        return "Unsupported Media Type";
-    case 422:
-        return "Unprocessable Content";
-    case 423:
-        return "Locked";
-    case 429:
-        return "Too Many Requests";
-    case 431:
-        return "Request Header Fields Too Large";
-    case 500:
-        return "Internal Server Error";
-    case 503:
-        return "Service Unavailable";
-    default:
-        return status < 300   ? "OK"
-               : status < 400 ? "Redirect"
-               : status < 500 ? "Client Error"
-                              : "Server Error";
-    }
-}
-
-/* The Date header's value, formatted once a second per thread. */
-static const char *S_date(struct http_worker *w)
-{
-    struct timespec now;
-    clock_gettime(CLOCK_REALTIME, &now);
-    if (now.tv_sec != w->date_s) {
-        struct tm tm;
-        time_t t = now.tv_sec;
-        gmtime_r(&t, &tm);
-        strftime(w->date, sizeof w->date, "%a, %d %b %Y %H:%M:%S GMT", &tm);
-        w->date_s = now.tv_sec;
-    }
-    return w->date;
-}
-
-/* Turns the request's reply into bytes to send: the head into out, the
- * body from the request's reply buffer (or its stream), and moves to S_SEND. */
-static void S_reply_start(struct http_conn *c)
-{
-    struct http_request *req = c->req;
-    QB_ASSERT(req != NULL && req->replied && !req->queued);
-    struct http_server *server = req->server;
-    req->queued = true;
-    bool streamed = req->stream_ctx != NULL;
-    if (atomic_load(&server->closing))
-        c->keep_alive = false;
-    if (streamed) {
-        c->stream_read = req->stream_read;
-        c->stream_free = req->stream_free;
-        c->stream_ctx = req->stream_ctx;
-        req->stream_ctx = NULL;
-        c->stream_chunked = c->head.minor_version == 1;
-        if (!c->stream_chunked)
-            c->keep_alive = false;
-    }
-    struct buf *out = &c->out;
-    buf_reset(out);
-    char line[64];
-    bool ok = buf_printf(out, "HTTP/1.1 %d %s\r\n", req->status, S_reason(req->status)) == QB_OK &&
-              S_out_header(out, "Date", S_date(c->worker)) &&
-              S_out_header(out, "X-Request-Id", req->id) &&
-              (req->content_type == NULL || S_out_header(out, "Content-Type", req->content_type)) &&
-              S_out_header(out, "Cache-Control", "no-store");
-    for (int i = 0; ok && i < req->header_count; i++)
-        ok = S_out_header(out, req->headers[i].name, req->headers[i].value);
-    /* A /v3/ reply that cannot be signed is not sent unsigned: the client
-     * gets no answer rather than one it cannot check. */
-    if (ok && !streamed && strncmp(req->path, "/v3/", 4) == 0)
-        ok = S_reply_sign(req, out);
-    if (ok && !c->keep_alive)
-        ok = S_out_header(out, "Connection", "close");
-    else if (ok && c->head.minor_version == 0)
-        ok = S_out_header(out, "Connection", "keep-alive");
-    if (ok && streamed && c->stream_chunked)
-        ok = S_out_header(out, "Transfer-Encoding", "chunked");
-    if (ok && !streamed && req->status != 204 && req->status != 304) {
-        snprintf(line, sizeof line, "%zu", req->reply.size);
-        ok = S_out_header(out, "Content-Length", line);
-    }
-    if (!ok || buf_append(out, "\r\n", 2) != QB_OK) {
-        log_event(LOG_ERROR, "http.reply_dropped", "status=%d", req->status);
-        c->state = S_SEND;
-        S_conn_close(c);
-        return;
-    }
-    c->out_sent = 0;
-    c->body = NULL;
-    c->body_size = 0;
-    c->body_sent = 0;
-    if (req->head_only) {
-        S_stream_drop(c);
-    } else if (!streamed) {
-        c->body = req->reply.data;
-        c->body_size = req->reply.size;
-    }
-    c->state = S_SEND;
-    S_conn_active(c);
-}
-
-/* Fetches the stream's next piece (chunk-framed on HTTP/1.1), or its end,
- * as the body to send. False when the stream failed: the connection is
- * cut, so the client sees a truncated body. */
-static bool S_stream_next(struct http_conn *c)
-{
-    enum { frame_room = 24 };
-    if (c->stream_piece == NULL) {
-        c->stream_piece = malloc(frame_room + S_STREAM_PIECE_SIZE + 2);
-        if (c->stream_piece == NULL)
-            return false;
-    }
-    char *data = c->stream_piece + frame_room;
-    size_t written = 0;
-    bool end = false;
-    enum qb_error err = c->stream_read(c->stream_ctx, data, S_STREAM_PIECE_SIZE, &written, &end);
-    if (err != QB_OK) {
-        log_event(LOG_ERROR, "http.stream_failed", "error=%s", error_name(err));
-        return false;
-    }
-    QB_ASSERT(written <= S_STREAM_PIECE_SIZE);
-    c->body_sent = 0;
-    if (end && written == 0) {
-        S_stream_drop(c);
-        c->body = "0\r\n\r\n";
-        c->body_size = c->stream_chunked ? 5 : 0;
-        return true;
-    }
-    QB_ASSERT(written > 0);
-    if (!c->stream_chunked) {
-        c->body = data;
-        c->body_size = written;
-        return true;
-    }
-    char frame[frame_room];
-    int n = snprintf(frame, sizeof frame, "%zx\r\n", written);
-    memcpy(data - n, frame, (size_t)n);
-    memcpy(data + written, "\r\n", 2);
-    c->body = data - n;
-    c->body_size = (size_t)n + written + 2;
-    return true;
-}
-
-/* Sends what is pending. True when all of the reply is out; false when the
- * socket is full (EPOLLOUT brings the connection back) or it closed. */
-static bool S_conn_send(struct http_conn *c)
-{
-    for (;;) {
-        struct iovec iov[2];
-        int count = 0;
-        if (c->out_sent < c->out.size)
-            iov[count++] = (struct iovec){c->out.data + c->out_sent, c->out.size - c->out_sent};
-        if (c->body_sent < c->body_size)
-            iov[count++] =
-                (struct iovec){(void *)(c->body + c->body_sent), c->body_size - c->body_sent};
-        if (count == 0) {
-            if (c->stream_ctx == NULL)
-                return true;
-            if (!S_stream_next(c)) {
-                S_conn_close(c);
-                return false;
-            }
-            continue;
-        }
-        struct msghdr msg = {.msg_iov = iov, .msg_iovlen = (size_t)count};
-        ssize_t n = sendmsg(c->fd, &msg, MSG_NOSIGNAL);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            if (errno != EAGAIN && errno != EWOULDBLOCK)
-                S_conn_close(c);
-            return false;
-        }
-        size_t sent = (size_t)n;
-        size_t head_part = c->out.size - c->out_sent;
-        if (sent <= head_part) {
-            c->out_sent += sent;
-        } else {
-            c->out_sent = c->out.size;
-            c->body_sent += sent - head_part;
-        }
-        S_conn_active(c);
-    }
-}
-
-/* A refusal of what the connection sent that ends it: the reply, then a
- * half-close and a drain (closing with bytes unread would reset the
- * connection and could destroy the reply before the client reads it). */
-static void S_refuse(struct http_conn *c, enum qb_error err, const char *message)
-{
-    if (c->req == NULL) {
-        c->req = S_request_new(c->worker->server, c);
-        if (c->req == NULL) {
-            S_conn_close(c);
-            return;
-        }
-        c->head.header_count = 0; /* a head that failed to parse: none of it */
-        snprintf(c->req->method, sizeof c->req->method, "-");
-        snprintf(c->req->path, sizeof c->req->path, "-");
-    }
-    c->keep_alive = false;
-    c->linger = true;
-    log_set_request_id(c->req->id);
-    if (!c->req->replied) {
-        if (message != NULL)
-            http_reply_error_message(c->req, err, message);
-        else
-            http_reply_error(c->req, err);
-    }
-    log_set_request_id(NULL);
-    S_reply_start(c);
-}
-
-/* Hands the request to its route. */
-static void S_conn_dispatch(struct http_conn *c)
-{
-    struct http_request *req = c->req;
-    log_set_request_id(req->id);
-    S_dispatch(req);
-    log_set_request_id(NULL);
-    if (req->replied && !req->submitted)
-        S_reply_start(c);
-    /* else: submitted, and S_AWAY until it comes back */
-}
-
-/* A complete head at the start of the buffer: parse it, make the request,
- * route it, and find out how its body is framed. */
-static void S_conn_head(struct http_conn *c, size_t head_size)
-{
-    struct http_server *server = c->worker->server;
-    c->head_size = head_size;
-    enum http_wire_result parsed = http_wire_parse_head(c->in, head_size, &c->head);
-    if (parsed == HTTP_WIRE_TOO_MANY) {
-        S_refuse(c, QB_E_HEADERS_TOO_LARGE, NULL);
-        return;
-    }
-    if (parsed == HTTP_WIRE_VERSION) {
-        S_refuse(c, QB_E_HTTP_MALFORMED, "only HTTP/1.0 and HTTP/1.1 are spoken here");
-        return;
-    }
-    if (parsed != HTTP_WIRE_OK) {
-        S_refuse(c, QB_E_HTTP_MALFORMED, NULL);
-        return;
-    }
-    /* The fields that frame the request, each at most once (two equal
-     * lengths excepted): repeated, two servers could take different ones. */
-    const char *te = NULL;
-    const char *length = NULL;
-    int te_count = 0;
-    int host_count = 0;
-    for (int i = 0; i < c->head.header_count; i++) {
-        const char *name = c->head.headers[i].name;
-        if (strcasecmp(name, "Transfer-Encoding") == 0) {
-            te = c->head.headers[i].value;
-            te_count++;
-        } else if (strcasecmp(name, "Host") == 0) {
-            host_count++;
-        } else if (strcasecmp(name, "Content-Length") == 0) {
-            if (length != NULL && strcmp(length, c->head.headers[i].value) != 0) {
-                S_refuse(c, QB_E_HTTP_MALFORMED, "Content-Length is given twice");
-                return;
-            }
-            length = c->head.headers[i].value;
-        }
-    }
-    if (te_count > 1 || host_count > 1) {
-        S_refuse(c, QB_E_HTTP_MALFORMED,
-                 te_count > 1 ? "Transfer-Encoding is given twice" : "Host is given twice");
-        return;
-    }
-    c->chunked = false;
-    c->body_left = 0;
-    memset(&c->chunk, 0, sizeof c->chunk);
-    if (te != NULL) {
-        /* Both, or a coding other than chunked alone, could be read two
-         * ways by two servers: refused (RFC 9112 6.1). */
-        if (length != NULL || c->head.minor_version == 0 || strcasecmp(te, "chunked") != 0) {
-            S_refuse(c, QB_E_HTTP_MALFORMED,
-                     "only Transfer-Encoding: chunked is accepted, "
-                     "without Content-Length");
-            return;
-        }
-        c->chunked = true;
-    } else if (length != NULL && !http_wire_parse_length(length, &c->body_left)) {
-        S_refuse(c, QB_E_HTTP_MALFORMED, "Content-Length is not a number");
-        return;
-    }
-    if (c->head.minor_version == 1 && host_count == 0) {
-        S_refuse(c, QB_E_HTTP_MALFORMED, "an HTTP/1.1 request needs a Host header");
-        return;
-    }
-    const char *connection = http_wire_header(&c->head, "Connection");
-    c->keep_alive = c->head.minor_version == 1
-                        ? connection == NULL || !http_wire_list_has(connection, "close")
-                        : connection != NULL && http_wire_list_has(connection, "keep-alive");
-    c->linger = false;
-
-    struct http_request *req = S_request_new(server, c);
-    if (req == NULL) {
-        S_conn_close(c);
-        return;
-    }
-    c->req = req;
-    log_set_request_id(req->id);
-    S_request_start(req, &c->head);
-    S_on_headers(req);
-    log_set_request_id(NULL);
-    bool has_body = c->chunked || c->body_left > 0;
-    if (req->replied) {
-        /* Answered from the head alone (404, 405, 413): the body, if any,
-         * is not read, so the connection cannot serve another request. */
-        if (has_body) {
-            c->keep_alive = false;
-            c->linger = true;
-        }
-        S_reply_start(c);
-        return;
-    }
-    if (!has_body) {
-        S_conn_dispatch(c);
-        return;
-    }
-    const char *expect = http_wire_header(&c->head, "Expect");
-    if (expect != NULL && c->head.minor_version == 1 && strcasecmp(expect, "100-continue") == 0 &&
-        c->in_size == c->head_size) {
-        static const char go_on[] = "HTTP/1.1 100 Continue\r\n\r\n";
-        /* The socket is empty now (nothing was sent on it since the last
-         * reply went out whole): 25 bytes fit. */
-        if (send(c->fd, go_on, sizeof go_on - 1, MSG_NOSIGNAL) != (ssize_t)(sizeof go_on - 1)) {
-            S_conn_close(c);
-            return;
-        }
-    }
-    c->state = S_BODY;
-}
-
-/* Moves the body bytes that arrived into the request, and dispatches it
- * once the body is complete. */
-static void S_conn_body(struct http_conn *c)
-{
-    struct http_request *req = c->req;
-    char *start = c->in + c->head_size;
-    size_t avail = c->in_size - c->head_size;
-    size_t used = 0;
-    bool complete = false;
-    if (!c->chunked) {
-        size_t take = avail < c->body_left ? avail : (size_t)c->body_left;
-        if (!req->body_too_large && buf_append(&req->body, start, take) != QB_OK)
-            req->body_too_large = true;
-        c->body_left -= take;
-        used = take;
-        complete = c->body_left == 0;
-    } else {
-        while (used < avail) {
-            size_t consumed = 0;
-            const char *piece;
-            size_t piece_size;
-            enum http_wire_result r = http_wire_chunked_step(&c->chunk, start + used, avail - used,
-                                                             &consumed, &piece, &piece_size);
-            if (r == HTTP_WIRE_BAD) {
-                S_refuse(c, QB_E_HTTP_MALFORMED, "the chunked body is malformed");
-                return;
-            }
-            if (piece_size > 0 && !req->body_too_large &&
-                buf_append(&req->body, piece, piece_size) != QB_OK)
-                req->body_too_large = true; /* past the limit: read on, then 413 */
-            used += consumed;
-            if (r == HTTP_WIRE_OK) {
-                complete = true;
-                break;
-            }
-            if (consumed == 0 && piece_size == 0)
-                break;
-        }
-    }
-    /* Keep the head where it is; what follows the body moves up, and the
-     * body's bytes (passwords, card numbers) do not stay behind it. */
-    memmove(start, start + used, avail - used);
-    crypto_wipe(start + avail - used, used);
-    c->in_size -= used;
-    if (complete)
-        S_conn_dispatch(c);
-}
-
-/* The reply is out: finish the request, then serve the next one, or close. */
-static void S_conn_replied(struct http_conn *c)
-{
-    S_request_finish(c, true);
-    if (!c->keep_alive) {
-        if (!c->linger) {
-            S_conn_close(c);
-            return;
-        }
-        shutdown(c->fd, SHUT_WR);
-        c->state = S_LINGER;
-        c->in_size = 0;
-        return;
-    }
-    memmove(c->in, c->in + c->head_size, c->in_size - c->head_size);
-    c->in_size -= c->head_size;
-    c->head_size = 0;
-    c->scanned = 0;
-    c->state = S_HEAD;
-}
-
-/* Runs the connection as far as the bytes it has (and can read) take it. */
-static void S_conn_run(struct http_conn *c)
-{
-    for (;;) {
-        switch (c->state) {
-        case S_HEAD: {
-            size_t head = c->in_size > 0 ? http_wire_head_end(c->in, c->in_size, &c->scanned) : 0;
-            if (head > S_HEAD_SIZE_MAX || (head == 0 && c->in_size >= S_HEAD_SIZE_MAX)) {
-                bool line = !http_wire_no_line(
-                    c->in, c->in_size < S_HEAD_SIZE_MAX ? c->in_size : S_HEAD_SIZE_MAX);
-                S_refuse(c, line ? QB_E_HEADERS_TOO_LARGE : QB_E_URI_TOO_LONG, NULL);
-            } else if (head > 0) {
-                S_conn_head(c, head);
-            } else if (c->unread && !c->peer_closed) {
-                S_conn_read(c);
-            } else {
-                if (c->peer_closed)
-                    S_conn_close(c); /* a partial head is dropped unanswered */
-                return;
-            }
-            break;
-        }
-        case S_BODY:
-            if (c->in_size > c->head_size) {
-                S_conn_body(c);
-                if (c->state != S_BODY)
-                    break;
-            }
-            if (c->unread && !c->peer_closed) {
-                S_conn_read(c);
-                break;
-            }
-            if (c->peer_closed)
-                S_conn_close(c); /* the body was cut off: never handled */
-            return;
-        case S_AWAY:
-            return;
-        case S_SEND:
-            if (!S_conn_send(c))
-                return;
-            S_conn_replied(c);
-            break;
-        case S_LINGER:
-            c->linger_size += c->in_size;
-            c->in_size = 0;
-            if (c->peer_closed || c->linger_size > S_LINGER_SIZE_MAX) {
-                S_conn_close(c);
-                return;
-            }
-            if (!c->unread)
-                return;
-            S_conn_read(c);
-            break;
-        case S_CLOSED:
-            return;
-        }
-    }
-}
-
-/* --- the worker threads ---------------------------------------------------------- */
-
-/* On the connection's own thread: into its epoll set and its idle list. */
-static void S_conn_adopt(struct http_conn *c)
-{
-    struct http_worker *w = c->worker;
-    struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, .data.ptr = c};
-    if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, c->fd, &ev) != 0) {
-        close(c->fd);
-        S_conn_free(c);
-        atomic_fetch_sub(&w->server->connections, 1);
-        return;
-    }
-    S_conn_active(c);
-}
-
-static void S_worker_wake(struct http_worker *w)
-{
-    uint64_t one = 1;
-    while (write(w->wake_fd, &one, sizeof one) < 0 && errno == EINTR)
-        ;
-}
-
-/* From any thread: the request is back from the ledger or an offload
- * thread; its connection's worker answers it. One wake-up covers every
- * request that comes back before the worker looks. */
-static void S_resume_post(struct http_request *req)
-{
-    struct http_conn *c = req->conn;
-    struct http_worker *w = c->worker;
-    pthread_mutex_lock(&w->mutex);
-    c->resumed_next = NULL;
-    if (w->resumed_tail != NULL)
-        w->resumed_tail->resumed_next = c;
-    else
-        w->resumed_head = c;
-    w->resumed_tail = c;
-    bool wake = !w->wake_pending;
-    w->wake_pending = true;
-    pthread_mutex_unlock(&w->mutex);
-    if (wake)
-        S_worker_wake(w);
-}
-
-static void S_worker_resumed(struct http_worker *w)
-{
-    uint64_t count;
-    while (read(w->wake_fd, &count, sizeof count) < 0 && errno == EINTR)
-        ;
-    pthread_mutex_lock(&w->mutex);
-    struct http_conn *c = w->resumed_head;
-    w->resumed_head = w->resumed_tail = NULL;
-    struct http_conn *incoming = w->incoming;
-    w->incoming = NULL;
-    w->wake_pending = false;
-    pthread_mutex_unlock(&w->mutex);
-    while (incoming != NULL) {
-        struct http_conn *next = incoming->resumed_next;
-        S_conn_adopt(incoming);
-        incoming = next;
-    }
-    while (c != NULL) {
-        struct http_conn *next = c->resumed_next;
-        QB_ASSERT(c->state == S_AWAY && c->req != NULL);
-        struct http_request *req = c->req;
-        log_set_request_id(req->id);
-        S_on_resumed(req);
-        log_set_request_id(NULL);
-        if (req->replied) {
-            S_reply_start(c);
-            S_conn_run(c);
-        }
-        c = next;
-    }
-}
-
-/* The request went to the ledger or an offload thread. */
-static void S_conn_away(struct http_conn *c)
-{
-    c->state = S_AWAY;
-    S_list_unlink(c);
-    S_list_append(&c->worker->away, c);
-}
-
-/* Out of file descriptors: the connection waiting to be accepted would
- * keep the listening socket ready, and every HTTP thread spinning on it.
- * The descriptor kept in reserve for this makes room to accept it and
- * close it at once; the client sees the connection close. */
-static void S_accept_shed(struct http_server *server)
-{
-    pthread_mutex_lock(&server->reserve_mutex);
-    if (server->reserve_fd >= 0) {
-        close(server->reserve_fd);
-        int fd = accept4(server->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd >= 0)
-            close(fd);
-        server->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-    }
-    bool warn = clock_monotonic_ns() - server->reserve_warned_ns > 1000000000LL;
-    if (warn)
-        server->reserve_warned_ns = clock_monotonic_ns();
-    pthread_mutex_unlock(&server->reserve_mutex);
-    if (warn)
-        log_event(LOG_WARN, "http.accept_failed", "reason=no_file_descriptors");
-}
-
-static void S_worker_accept(struct http_worker *w)
-{
-    struct http_server *server = w->server;
-    for (int i = 0; i < S_ACCEPT_BATCH; i++) {
-        int fd = accept4(server->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd < 0) {
-            if (errno == EINTR || errno == ECONNABORTED)
-                continue;
-            if (errno == EMFILE || errno == ENFILE)
-                S_accept_shed(server);
-            return;
-        }
-        if (atomic_load(&server->closing) ||
-            atomic_load(&server->connections) >= (int64_t)server->connections_max) {
-            close(fd);
-            continue;
-        }
-        int one = 1;
-        (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-        struct http_conn *c = calloc(1, sizeof *c);
-        char *in = malloc(S_IN_SIZE);
-        if (c == NULL || in == NULL) {
-            free(c);
-            free(in);
-            close(fd);
-            continue;
-        }
-        /* Connections go round the threads in turn: whichever thread
-         * accepts them, each thread serves its share. */
-        uint64_t turn = atomic_fetch_add(&server->accept_turn, 1);
-        struct http_worker *owner = &server->workers[turn % (uint64_t)server->worker_count];
-        c->worker = owner;
-        c->fd = fd;
-        c->in = in;
-        c->state = S_HEAD;
-        buf_init(&c->out, S_OUT_SIZE_MAX);
-        c->prev = c->next = c;
-        atomic_fetch_add(&server->connections, 1);
-        if (owner == w) {
-            S_conn_adopt(c);
-            continue;
-        }
-        pthread_mutex_lock(&owner->mutex);
-        c->resumed_next = owner->incoming;
-        owner->incoming = c;
-        bool wake = !owner->wake_pending;
-        owner->wake_pending = true;
-        pthread_mutex_unlock(&owner->mutex);
-        if (wake)
-            S_worker_wake(owner);
-    }
-}
-
-/* Closes connections silent past the timeout; answers how long until the
- * next one would be, at most S_POLL_MS_MAX. */
-static int S_worker_expire(struct http_worker *w)
-{
-    int64_t now_ms = clock_monotonic_ns() / 1000000;
-    int64_t timeout_ms = (int64_t)w->server->timeout_s * 1000;
-    while (w->idle.next != &w->idle) {
-        struct http_conn *c = w->idle.next;
-        int64_t due_ms = c->active_ms + timeout_ms;
-        if (due_ms > now_ms) {
-            int64_t wait_ms = due_ms - now_ms;
-            return wait_ms < S_POLL_MS_MAX ? (int)wait_ms : S_POLL_MS_MAX;
-        }
-        S_conn_close(c);
-    }
-    return S_POLL_MS_MAX;
-}
-
-static void S_worker_reap(struct http_worker *w)
-{
-    while (w->closed != NULL) {
-        struct http_conn *c = w->closed;
-        w->closed = c->resumed_next;
-        S_conn_free(c);
-    }
-}
-
-static void *S_worker_main(void *arg)
-{
-    struct http_worker *w = arg;
-    struct http_server *server = w->server;
-    struct epoll_event events[S_EVENTS_MAX];
-    while (!atomic_load(&server->stopping)) {
-        int timeout_ms = S_worker_expire(w);
-        S_worker_reap(w);
-        int n = epoll_wait(w->epfd, events, S_EVENTS_MAX, timeout_ms);
-        for (int i = 0; i < n; i++) {
-            void *ptr = events[i].data.ptr;
-            if (ptr == &server->listen_fd) {
-                S_worker_accept(w);
-            } else if (ptr == w) {
-                S_worker_resumed(w);
-            } else {
-                struct http_conn *c = ptr;
-                if (events[i].events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
-                    c->unread = true;
-                S_conn_run(c);
-            }
-        }
-        S_worker_reap(w);
-    }
-    return NULL;
-}
-
 /* --- submitting to the ledger ------------------------------------------------ */
 
 /* The writer thread, after the command's batch committed or failed: resume
  * the connection; everything else happens on the connection's thread. */
-static void S_on_cmd_done(struct ledger_cmd *cmd) { S_resume_post(cmd->ctx); }
+static void S_on_cmd_done(struct ledger_cmd *cmd) { http_conn_resume(cmd->ctx); }
 
 void http_request_submit(struct http_request *req, struct ledger_cmd *cmd, http_resume_fn resume)
 {
@@ -1596,7 +681,7 @@ void http_request_submit(struct http_request *req, struct ledger_cmd *cmd, http_
     /* Away before submitting, so that the done callback can never post a
      * connection that still reads. The read lock keeps the ledger alive
      * until the command is queued; ledger_close then completes it. */
-    S_conn_away(req->conn);
+    http_conn_away(req->conn);
     pthread_rwlock_rdlock(&server->ledger_lock);
     enum qb_error err = QB_E_SHUTTING_DOWN;
     if (server->ledger != NULL)
@@ -1606,7 +691,7 @@ void http_request_submit(struct http_request *req, struct ledger_cmd *cmd, http_
         /* Refused: nobody else will resume it. The resume function answers
          * from cmd->result like for any failed command. */
         cmd->result = err;
-        S_resume_post(req);
+        http_conn_resume(req);
     }
 }
 
@@ -1643,7 +728,7 @@ static void *S_offload_main(void *arg)
         req->offload_next = NULL;
         pthread_mutex_unlock(&server->offload_mutex);
         req->offload(req, req->cmd);
-        S_resume_post(req);
+        http_conn_resume(req);
         pthread_mutex_lock(&server->offload_mutex);
     }
     pthread_mutex_unlock(&server->offload_mutex);
@@ -1674,7 +759,7 @@ void http_request_offload(struct http_request *req, http_offload_fn work, http_r
         /* Stopping: the work still runs (its command then finds the ledger
          * detached, or not yet), only on this thread. */
         work(req, req->cmd);
-        S_resume_post(req);
+        http_conn_resume(req);
     }
 }
 
@@ -1764,120 +849,9 @@ static enum qb_error S_listen_parse(const char *listen, struct sockaddr_storage 
     return QB_OK;
 }
 
-/* Binds and listens; the actual port into server->port. */
-static enum qb_error S_listen(struct http_server *server, const struct sockaddr_storage *addr,
-                              socklen_t addr_size)
-{
-    int fd = socket(addr->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return QB_E_INTERNAL;
-    int one = 1;
-    (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    if (addr->ss_family == AF_INET6)
-        (void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
-    struct sockaddr_storage bound;
-    socklen_t bound_size = sizeof bound;
-    if (bind(fd, (const struct sockaddr *)addr, addr_size) != 0 || listen(fd, SOMAXCONN) != 0 ||
-        getsockname(fd, (struct sockaddr *)&bound, &bound_size) != 0) {
-        close(fd);
-        return QB_E_INTERNAL;
-    }
-    server->listen_fd = fd;
-    server->port = ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
-                                                     : ((struct sockaddr_in *)&bound)->sin_port);
-    return QB_OK;
-}
-
-static enum qb_error S_workers_start(struct http_server *server, int count)
-{
-    server->workers = calloc((size_t)count, sizeof *server->workers);
-    if (server->workers == NULL)
-        return QB_E_INTERNAL;
-    server->worker_count = count;
-    for (int i = 0; i < count; i++) {
-        struct http_worker *w = &server->workers[i];
-        w->server = server;
-        w->epfd = -1;
-        w->wake_fd = -1;
-        w->idle.prev = w->idle.next = &w->idle;
-        w->away.prev = w->away.next = &w->away;
-        pthread_mutex_init(&w->mutex, NULL);
-        w->epfd = epoll_create1(EPOLL_CLOEXEC);
-        w->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-        if (w->epfd < 0 || w->wake_fd < 0)
-            return QB_E_INTERNAL;
-        struct epoll_event wake = {.events = EPOLLIN, .data.ptr = w};
-        /* Level-triggered and exclusive: a new connection wakes one
-         * thread, and stays reported until someone accepts it. */
-        struct epoll_event listening = {.events = EPOLLIN | EPOLLEXCLUSIVE,
-                                        .data.ptr = &server->listen_fd};
-        if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->wake_fd, &wake) != 0 ||
-            epoll_ctl(w->epfd, EPOLL_CTL_ADD, server->listen_fd, &listening) != 0)
-            return QB_E_INTERNAL;
-    }
-    for (int i = 0; i < count; i++) {
-        struct http_worker *w = &server->workers[i];
-        if (pthread_create(&w->thread, NULL, S_worker_main, w) != 0)
-            return QB_E_INTERNAL;
-        w->started = true;
-        char name[16];
-        snprintf(name, sizeof name, "qb-http-%u", (unsigned int)i % 100u);
-        pthread_setname_np(w->thread, name);
-    }
-    return QB_OK;
-}
-
-/* Stops and joins the workers, then closes every connection they had. */
-static void S_workers_stop(struct http_server *server)
-{
-    if (server->workers == NULL)
-        return;
-    atomic_store(&server->stopping, true);
-    for (int i = 0; i < server->worker_count; i++) {
-        struct http_worker *w = &server->workers[i];
-        if (!w->started)
-            continue;
-        uint64_t one = 1;
-        while (write(w->wake_fd, &one, sizeof one) < 0 && errno == EINTR)
-            ;
-        pthread_join(w->thread, NULL);
-    }
-    for (int i = 0; i < server->worker_count; i++) {
-        struct http_worker *w = &server->workers[i];
-        while (w->idle.next != &w->idle)
-            S_conn_close(w->idle.next);
-        while (w->away.next != &w->away) {
-            /* Its command never came back (the ledger is closed by now,
-             * so this is a request left after the stop's wait). */
-            struct http_conn *c = w->away.next;
-            c->state = S_SEND;
-            S_conn_close(c);
-        }
-        while (w->incoming != NULL) {
-            struct http_conn *c = w->incoming;
-            w->incoming = c->resumed_next;
-            close(c->fd);
-            S_conn_free(c);
-            atomic_fetch_sub(&server->connections, 1);
-        }
-        S_worker_reap(w);
-        if (w->epfd >= 0)
-            close(w->epfd);
-        if (w->wake_fd >= 0)
-            close(w->wake_fd);
-        pthread_mutex_destroy(&w->mutex);
-    }
-    free(server->workers);
-    server->workers = NULL;
-}
-
 static void S_server_free(struct http_server *server)
 {
-    S_workers_stop(server);
-    if (server->listen_fd >= 0)
-        close(server->listen_fd);
-    if (server->reserve_fd >= 0)
-        close(server->reserve_fd);
+    http_conns_stop(server);
     pthread_mutex_destroy(&server->reserve_mutex);
     http_verification_stop(&server->verification);
     S_offload_stop(server);
@@ -1932,7 +906,7 @@ enum qb_error http_server_start(const struct http_server_options *options, struc
     atomic_init(&server->connections, 0);
     atomic_init(&server->stopping, false);
     server->listen_fd = -1;
-    server->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    server->reserve_fd = -1;
     pthread_mutex_init(&server->reserve_mutex, NULL);
     server->connections_max = options->connections_max;
     server->timeout_s = options->timeout_s > 0 ? options->timeout_s : HTTP_CONNECTION_TIMEOUT_S;
@@ -1970,8 +944,7 @@ enum qb_error http_server_start(const struct http_server_options *options, struc
         return QB_E_INTERNAL;
     }
 
-    if (S_listen(server, &addr, addr_size) != QB_OK ||
-        S_workers_start(server, options->threads) != QB_OK) {
+    if (http_conns_start(server, &addr, addr_size, options->threads) != QB_OK) {
         snprintf(err, err_size, "cannot listen on \"%s\" (in use, or not an address of this host)",
                  options->listen);
         S_server_free(server);
