@@ -23,6 +23,7 @@
  *  - http_wire_unescape against a reference decoder, http_wire_query with
  *    small outputs, never writing past them.
  */
+#include <ctype.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -301,39 +302,36 @@ static void S_check_chunked(const char *in, size_t size, size_t piece_size)
 
 /* --- query --------------------------------------------------------------- */
 
-static int S_hex(unsigned char ch)
-{
-    if (ch >= '0' && ch <= '9')
-        return ch - '0';
-    if (ch >= 'a' && ch <= 'f')
-        return ch - 'a' + 10;
-    if (ch >= 'A' && ch <= 'F')
-        return ch - 'A' + 10;
-    return -1;
-}
-
-/* The reference decoder: wire.h's words for http_wire_unescape. */
+/* The reference decoder, wire.h's words for http_wire_unescape written
+ * apart from wire.c: everything decoded into scratch first (strtol for the
+ * escapes), the verdict after. */
 static bool S_unescape_reference(const char *text, size_t size, bool plus_is_space, char *out,
                                  size_t out_size)
 {
+    char *scratch = malloc(size + 1);
+    if (scratch == NULL)
+        abort();
     size_t n = 0;
-    for (size_t i = 0; i < size; i++) {
-        char ch = text[i];
-        if (ch == '%' && i + 2 < size && S_hex((unsigned char)text[i + 1]) >= 0 &&
-            S_hex((unsigned char)text[i + 2]) >= 0) {
-            ch = (char)(S_hex((unsigned char)text[i + 1]) * 16 + S_hex((unsigned char)text[i + 2]));
-            i += 2;
-        } else if (ch == '+' && plus_is_space) {
-            ch = ' ';
+    const char *p = text;
+    const char *end = text + size;
+    while (p < end) {
+        if (p[0] == '%' && end - p >= 3 && isxdigit((unsigned char)p[1]) &&
+            isxdigit((unsigned char)p[2])) {
+            char hex[3] = {p[1], p[2], '\0'};
+            scratch[n++] = (char)strtol(hex, NULL, 16);
+            p += 3;
+        } else {
+            scratch[n++] = *p == '+' && plus_is_space ? ' ' : *p;
+            p++;
         }
-        if (ch == '\0' || n + 1 >= out_size)
-            return false;
-        out[n++] = ch;
     }
-    if (n >= out_size)
-        return false;
-    out[n] = '\0';
-    return true;
+    bool ok = memchr(scratch, '\0', n) == NULL && n < out_size;
+    if (ok) {
+        memcpy(out, scratch, n);
+        out[n] = '\0';
+    }
+    free(scratch);
+    return ok;
 }
 
 /* Runs http_wire_unescape into out_size bytes followed by a guard, and
