@@ -60,7 +60,7 @@
 #define S_ACCEPT_BATCH 64
 #define S_LINGER_SIZE_MAX (256 * 1024) /* bytes read and dropped after a refusal */
 #define S_STREAM_PIECE_SIZE (32 * 1024)
-#define S_OUT_SIZE_MAX (S_STREAM_PIECE_SIZE + 64 * 1024) /* a reply's head, or a stream's piece */
+#define S_OUT_SIZE_MAX (64 * 1024) /* a reply's head */
 #define S_POLL_MS_MAX 1000
 
 enum S_state {
