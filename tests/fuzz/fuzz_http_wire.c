@@ -30,6 +30,7 @@
 #include <string.h>
 
 #include "http/wire.h"
+#include "http_dechunk.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -213,69 +214,18 @@ static void S_check_parsed(const struct http_wire_head *head, const char *base, 
 
 /* --- chunked body -------------------------------------------------------- */
 
-struct S_dechunked {
-    enum http_wire_result result;
-    size_t used;
-    size_t body_size;
-    char *body; /* at least the input's size */
-};
-
-/* Decodes in[0..size) arriving piece_size bytes at a time, each arrival an
- * exact copy of the bytes not yet consumed, calling again while PARTIAL
- * came with progress. */
-static void S_dechunk(const char *in, size_t size, size_t piece_size, struct S_dechunked *out)
+/* Decodes in[0..size) arriving piece_size bytes at a time (http_dechunk.h). */
+static void S_dechunk(const char *in, size_t size, size_t piece_size, struct http_dechunk *out)
 {
-    struct http_wire_chunked c;
-    memset(&c, 0, sizeof c);
-    out->result = HTTP_WIRE_PARTIAL;
-    out->used = 0;
-    out->body_size = 0;
-    size_t arrived = 0;
-    size_t call_count = 0;
-    while (arrived < size) {
-        arrived = arrived + piece_size < size ? arrived + piece_size : size;
-        size_t buffered = arrived - out->used;
-        char *copy = S_copy(in + out->used, buffered);
-        size_t at = 0;
-        for (;;) {
-            /* Progress is at least a byte a call, plus one idle call for
-             * each arrival: more calls than that is a loop. */
-            if (++call_count > 2 * size + 2)
-                abort();
-            size_t consumed = SIZE_MAX, data_size = SIZE_MAX;
-            const char *data = NULL;
-            out->result =
-                http_wire_chunked_step(&c, copy + at, buffered - at, &consumed, &data, &data_size);
-            if (out->result == HTTP_WIRE_BAD)
-                break;
-            if (out->result != HTTP_WIRE_OK && out->result != HTTP_WIRE_PARTIAL)
-                abort();
-            if (consumed > buffered - at)
-                abort();
-            if (data_size > 0) {
-                if (data < copy + at || data_size > consumed ||
-                    data > copy + at + consumed - data_size)
-                    abort();
-                if (out->body_size + data_size > size)
-                    abort();
-                memcpy(out->body + out->body_size, data, data_size);
-                out->body_size += data_size;
-            }
-            at += consumed;
-            if (out->result == HTTP_WIRE_OK || (consumed == 0 && data_size == 0))
-                break;
-        }
-        free(copy);
-        out->used += at;
-        if (out->result != HTTP_WIRE_PARTIAL)
-            return;
-    }
+    out->body_capacity = size;
+    if (http_dechunk(in, size, piece_size, out) != NULL)
+        abort();
 }
 
 /* Decodes in whole, a byte at a time and piece_size bytes at a time. */
 static void S_check_chunked(const char *in, size_t size, size_t piece_size)
 {
-    struct S_dechunked whole, pieces;
+    struct http_dechunk whole, pieces;
     whole.body = malloc(size > 0 ? size : 1);
     pieces.body = malloc(size > 0 ? size : 1);
     if (whole.body == NULL || pieces.body == NULL)

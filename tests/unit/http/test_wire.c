@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz/http_dechunk.h"
 #include "http/wire.h"
 #include "test.h"
 
@@ -502,59 +503,16 @@ struct S_dechunk {
 };
 
 /* Decodes in[0..size) arriving piece_size bytes at a time, as a server
- * would: unconsumed bytes stay buffered, and the decoder is called again
- * while it answers PARTIAL and made progress. Aborts on a broken invariant:
- * more consumed than given, data outside the bytes consumed, no end. */
+ * would (fuzz/http_dechunk.h), failing the test on a broken invariant. */
 static void S_dechunk(const char *in, size_t size, size_t piece_size, struct S_dechunk *out)
 {
-    struct http_wire_chunked c;
-    memset(&c, 0, sizeof c);
-    out->result = HTTP_WIRE_PARTIAL;
-    out->used = 0;
-    out->body_size = 0;
-    size_t arrived = 0;
-    size_t call_count = 0;
-    while (arrived < size) {
-        arrived = arrived + piece_size < size ? arrived + piece_size : size;
-        /* An exact copy of what is buffered, so an over-read is caught. */
-        size_t buffered = arrived - out->used;
-        char *copy = malloc(buffered > 0 ? buffered : 1);
-        if (copy == NULL)
-            abort();
-        memcpy(copy, in + out->used, buffered);
-        size_t at = 0;
-        for (;;) {
-            if (++call_count > 4 * size + 16)
-                TEST_FAIL_("http_wire_chunked_step called %zu times on %zu bytes", call_count,
-                           size);
-            size_t consumed = SIZE_MAX, data_size = SIZE_MAX;
-            const char *data = NULL;
-            out->result =
-                http_wire_chunked_step(&c, copy + at, buffered - at, &consumed, &data, &data_size);
-            if (out->result != HTTP_WIRE_OK && out->result != HTTP_WIRE_PARTIAL &&
-                out->result != HTTP_WIRE_BAD)
-                TEST_FAIL_("http_wire_chunked_step answered %d", (int)out->result);
-            if (out->result == HTTP_WIRE_BAD)
-                break;
-            if (consumed > buffered - at)
-                TEST_FAIL_("consumed %zu of %zu bytes", consumed, buffered - at);
-            if (data_size > 0) {
-                if (data < copy + at || data + data_size > copy + at + consumed)
-                    TEST_FAIL_("%zu bytes of data outside the %zu consumed", data_size, consumed);
-                if (out->body_size + data_size > sizeof out->body)
-                    abort(); /* a test bigger than S_BODY_SIZE_MAX */
-                memcpy(out->body + out->body_size, data, data_size);
-                out->body_size += data_size;
-            }
-            at += consumed;
-            if (out->result == HTTP_WIRE_OK || (consumed == 0 && data_size == 0))
-                break;
-        }
-        free(copy);
-        out->used += at;
-        if (out->result != HTTP_WIRE_PARTIAL)
-            return;
-    }
+    struct http_dechunk d = {.body = out->body, .body_capacity = sizeof out->body};
+    const char *broken = http_dechunk(in, size, piece_size, &d);
+    out->result = d.result;
+    out->used = d.used;
+    out->body_size = d.body_size;
+    if (broken != NULL)
+        TEST_FAIL_("%s (%zu bytes, %zu at a time)", broken, size, piece_size);
 }
 
 /* Decodes text whole, then a byte at a time, then 3 bytes at a time: all
