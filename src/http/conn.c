@@ -759,6 +759,18 @@ static void S_worker_wake(struct http_worker *w)
         ;
 }
 
+/* With the worker's mutex held, after putting work on one of its lists:
+ * unlocks, and wakes the worker unless a wake-up is already on its way
+ * (one covers everything put on its lists before it looks). */
+static void S_worker_unlock_and_wake(struct http_worker *w)
+{
+    bool wake = !w->wake_pending;
+    w->wake_pending = true;
+    pthread_mutex_unlock(&w->mutex);
+    if (wake)
+        S_worker_wake(w);
+}
+
 /* From any thread: the request is back from the ledger or an offload
  * thread; its connection's worker answers it. One wake-up covers every
  * request that comes back before the worker looks. */
@@ -773,11 +785,7 @@ void http_conn_resume(struct http_request *req)
     else
         w->resumed_head = c;
     w->resumed_tail = c;
-    bool wake = !w->wake_pending;
-    w->wake_pending = true;
-    pthread_mutex_unlock(&w->mutex);
-    if (wake)
-        S_worker_wake(w);
+    S_worker_unlock_and_wake(w);
 }
 
 static void S_worker_resumed(struct http_worker *w)
@@ -887,11 +895,7 @@ static void S_worker_accept(struct http_worker *w)
         pthread_mutex_lock(&owner->mutex);
         c->resumed_next = owner->incoming;
         owner->incoming = c;
-        bool wake = !owner->wake_pending;
-        owner->wake_pending = true;
-        pthread_mutex_unlock(&owner->mutex);
-        if (wake)
-            S_worker_wake(owner);
+        S_worker_unlock_and_wake(owner);
     }
 }
 
