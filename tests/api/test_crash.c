@@ -146,8 +146,8 @@ static int64_t C_expected_minor[C_USERS];
 static long long C_payer_count[C_USERS];
 static int64_t C_payer_sum_minor[C_USERS];
 static long long C_committed_count;
-/* The highest payments.seq and entries.id the previous round's check saw. */
-static long long C_payment_seq_seen;
+/* The highest payments.entry_id and entries.id the previous round's check saw. */
+static long long C_payment_entry_seen;
 static long long C_entry_id_seen;
 
 /* What the clients saw that no correct daemon answers; the first problem. */
@@ -304,7 +304,7 @@ struct row {
     char payer[64];
     char payee[64];
     long long amount_minor;
-    long long seq; /* payments.seq or entries.id */
+    long long seq; /* payments.entry_id or entries.id */
 };
 
 struct rows {
@@ -387,11 +387,11 @@ static void C_journal_check(const char *data_dir, int round)
     /* Payments: kind 3 is a transfer (enum wallet_payment_kind, stored). */
     char sql[256];
     snprintf(sql, sizeof sql,
-             "SELECT seq, id, user_id, counterparty_id, amount_minor FROM payments "
-             "WHERE seq > %lld AND kind = 3",
-             C_payment_seq_seen);
+             "SELECT entry_id, id, user_id, counterparty_id, amount_minor FROM payments "
+             "WHERE entry_id > %lld AND kind = 3",
+             C_payment_entry_seen);
     ASSERT(test_sqlite(db, false, sql, C_payment_line, &got));
-    long long seq_max = C_payment_seq_seen;
+    long long seq_max = C_payment_entry_seen;
     for (size_t i = 0; i < got.count; i++)
         seq_max = got.items[i].seq > seq_max ? got.items[i].seq : seq_max;
     qsort(got.items, got.count, sizeof *got.items, C_row_cmp);
@@ -432,7 +432,7 @@ static void C_journal_check(const char *data_dir, int round)
     /* Other writers (top-ups, the session flush) also move the row numbers:
      * what is past the highest transfer row seen is read again next round,
      * and only transfer rows are selected. */
-    C_payment_seq_seen = seq_max;
+    C_payment_entry_seen = seq_max;
     C_entry_id_seen = entry_id_max;
 }
 

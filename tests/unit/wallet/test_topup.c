@@ -1,13 +1,15 @@
 /*
  * test_topup.c — the pure parts of money in and out: the withdrawal fee's
  * rounding, the one shape every payment answer has, and the SMS target
- * that ties a bind_card code to one card.
+ * that ties a bind_card code to one card; and the payments a database made
+ * before migration 14 holds.
  */
 #include <string.h>
 
+#include "test.h"
+#include "unit/schema_at.h"
 #include "wallet/cards.h"
 #include "wallet/topup.h"
-#include "test.h"
 
 static int64_t S_fee(int64_t ppm, int64_t min_minor, int64_t amount_minor)
 {
@@ -99,10 +101,70 @@ TEST(sms_target_masks_the_middle)
     ASSERT(!wallet_card_sms_target(NULL, out));
 }
 
+/* Migration 14 keys payments by id alone (WITHOUT ROWID); a database made
+ * before it keeps every payment, and a withdrawal it left PROCESSING is
+ * still found by the worker's index. */
+#define S_BY_ID_MIGRATION 13
+
+static int64_t S_count(struct store *store, const char *sql)
+{
+    struct store_stmt *st = NULL;
+    ASSERT_EQ_INT(store_prepare(store, sql, &st), QB_OK);
+    ASSERT_EQ_INT(store_step(st), STORE_STEP_ROW);
+    int64_t n = store_column_int64(st, 0);
+    store_finalize(st);
+    return n;
+}
+
+TEST(payments_made_before_they_were_keyed_by_id_are_kept)
+{
+    struct test_old_db old;
+    test_old_db_open(
+        &old, S_BY_ID_MIGRATION, "CREATE TABLE payments_by_id",
+        "INSERT INTO payments (seq, id, kind, user_id, counterparty_id, card_id, currency,"
+        " amount_minor, fee_minor, memo, status, failure_code, hold_id, entry_id, bank_ref,"
+        " created_at_ms, updated_at_ms, next_check_at_ms) VALUES"
+        " (1, 'p_00000000000000000000000002', 3, 'u_a', 'u_b', '', 'CNY', 1250, 0, 'lunch', 2,"
+        " '', 0, 7, '', 1000, 1000, 0),"
+        " (2, 'p_00000000000000000000000001', 2, 'u_a', '', 'c_a', 'CNY', 10000, 10, '', 1, '',"
+        " 8, 0, 'bank-1', 2000, 2500, 3000);");
+    struct store *store = old.store;
+    struct wallet_payment p;
+    ASSERT_EQ_INT(wallet_payment_get(store, "p_00000000000000000000000002", "u_b", &p), QB_OK);
+    ASSERT_EQ_INT(p.kind, WALLET_TRANSFER);
+    ASSERT_EQ_STR(p.counterparty_id, "u_b");
+    ASSERT_EQ_INT(p.amount_minor, 1250);
+    ASSERT_EQ_STR(p.memo, "lunch");
+    ASSERT_EQ_INT(p.status, WALLET_SUCCESS);
+    ASSERT_EQ_INT(p.entry_id, 7);
+    ASSERT_EQ_INT(wallet_payment_get(store, "p_00000000000000000000000001", "u_a", &p), QB_OK);
+    ASSERT_EQ_INT(p.kind, WALLET_WITHDRAWAL);
+    ASSERT_EQ_STR(p.card_id, "c_a");
+    ASSERT_EQ_INT(p.fee_minor, 10);
+    ASSERT_EQ_INT(p.status, WALLET_PROCESSING);
+    ASSERT_EQ_INT(p.hold_id, 8);
+    ASSERT_EQ_STR(p.bank_ref, "bank-1");
+    ASSERT_EQ_INT(p.created_at_ms, 2000);
+    ASSERT_EQ_INT(p.updated_at_ms, 2500);
+    ASSERT_EQ_INT(p.next_check_at_ms, 3000);
+    ASSERT_EQ_INT(S_count(store, "SELECT count(*) FROM payments"), 2);
+    /* One B-tree: no rowid beside the key. */
+    struct store_stmt *st = NULL;
+    ASSERT(store_prepare(store, "SELECT rowid FROM payments", &st) != QB_OK);
+    ASSERT_EQ_INT(S_count(store, "SELECT count(*) FROM sqlite_schema WHERE tbl_name = 'payments'"
+                                 " AND type = 'index' AND name = 'payments_pending'"),
+                  1);
+    ASSERT_EQ_INT(S_count(store, "SELECT count(*) FROM payments INDEXED BY payments_pending"
+                                 " WHERE status = 1 AND next_check_at_ms <= 3000"),
+                  1);
+    test_old_db_close(&old);
+}
+
 int main(void)
 {
     RUN(withdrawal_fee_rounds_up_and_has_a_floor);
     RUN(payment_json_has_one_shape);
     RUN(sms_target_masks_the_middle);
+    RUN(payments_made_before_they_were_keyed_by_id_are_kept);
     return test_summary();
 }
