@@ -321,13 +321,18 @@ void identity_cmd_init(struct identity_cmd *c, const struct domain_env *env, enu
  * sessions at 12,000 transfers/s made one of about 1,700 touches each
  * second, 5 ms on the writer and 2 ms of commit, and the 70 payments
  * queued behind it took 9-13 ms each second (most of the half-load p99);
- * with 256, no batch of them over 8 ms (docs/performance.md). Each item's time
+ * with 256, no batch of them over 8 ms, but each still held the writer
+ * 1.6-2.6 ms while sessions fell due (100,000 of them after a start or a
+ * quiet minute), and half load's p99 was 4.7-5.3 ms; with 64, 3.2-3.4 ms;
+ * with 16, 2.5 ms, each command under 1.2 ms (docs/performance.md). Each
+ * touch then shares its page with fewer others: the cost is a few more
+ * pages a second, and only while many sessions fall due. Each item's time
  * is when the session was used; a touch never moves last_seen backwards and
  * never revives a session that ended (revoked, expired or idle). A touch
  * writes session_seen alone, found by the session's seq: a revoked or
  * expired session stays so whatever its last_seen, and an idle one is left
  * as it is. */
-#define IDENTITY_TOUCH_BATCH_MAX 256
+#define IDENTITY_TOUCH_BATCH_MAX 16
 struct identity_touch {
     int64_t session_seq; /* struct identity_session.seq */
     int64_t seen_at_ms;
