@@ -19,6 +19,7 @@
 
 #include "ledger_fixture.h"
 #include "test.h"
+#include "unit/store_int.h"
 
 #define ASSERT_OK(expr) ASSERT_EQ_INT((expr), QB_OK)
 #define ASSERT_ERR(expr, err) ASSERT_EQ_STR(error_name(expr), error_name(err))
@@ -1384,17 +1385,6 @@ TEST(idem_records_of_the_old_table_moved_at_start)
     fx_free(fx);
 }
 
-/* One number from the read connection: the answer of a one-column query. */
-static int64_t read_int(struct fx *fx, const char *sql)
-{
-    struct store_stmt *st = NULL;
-    ASSERT_OK(store_prepare(fx->reader, sql, &st));
-    ASSERT_EQ_INT(store_step(st), STORE_STEP_ROW);
-    int64_t value = store_column_int64(st, 0);
-    store_finalize(st);
-    return value;
-}
-
 #define RETENTION_MS INT64_C(86400000) /* a day */
 
 static void raw_exec(struct fx *fx, const char *sql);
@@ -1462,13 +1452,15 @@ TEST(idem_records_expire_after_the_retention)
     ASSERT_EQ_INT(again.run_count, 1);
     fx_script_release(&again);
     ASSERT_VIEW(fx, u, 790, 0);
-    ASSERT_EQ_INT(read_int(fx, "SELECT COUNT(*) FROM idempotency_records WHERE key = 'old'"), 1);
+    ASSERT_EQ_INT(
+        test_store_int(fx->reader, "SELECT COUNT(*) FROM idempotency_records WHERE key = 'old'"),
+        1);
     struct ledger_stats stats;
     ledger_stats_get(fx->ledger, &stats);
     ASSERT_EQ_INT((int64_t)stats.idempotency_expired_total, 301);
     ASSERT_EQ_INT(stats.idempotency_records, 602 - 301 + 1);
     ASSERT_EQ_INT(stats.idempotency_records,
-                  read_int(fx, "SELECT COUNT(*) FROM idempotency_records"));
+                  test_store_int(fx->reader, "SELECT COUNT(*) FROM idempotency_records"));
 
     /* Another body under the young key is still a mismatch, and after a
      * restart both live keys replay. */
@@ -1540,7 +1532,7 @@ TEST(idem_expiry_takes_a_bounded_share_of_each_batch)
     fx_start(fx);
     clock_manual_advance(&fx->clock, RETENTION_MS);
     const char *count_bulk = "SELECT COUNT(*) FROM idempotency_records WHERE key LIKE 'bulk-%'";
-    ASSERT_EQ_INT(read_int(fx, count_bulk), 600);
+    ASSERT_EQ_INT(test_store_int(fx->reader, count_bulk), 600);
     struct fx_script s;
     /* Batches of one command: the second in the same millisecond, the
      * others 5 ms apart. */
@@ -1552,7 +1544,7 @@ TEST(idem_expiry_takes_a_bounded_share_of_each_batch)
         clock_manual_advance(&fx->clock, advance_ms[i]);
         ASSERT_OK(idem_pay(fx, &s, "user:u_a", key, "{\"amount\":1}", u, m, 1));
         fx_script_release(&s);
-        remaining[i] = read_int(fx, count_bulk);
+        remaining[i] = test_store_int(fx->reader, count_bulk);
     }
     /* A chunk is 256, plus twice the records made since the last (none at
      * the first, k0 and k1 at the second); the next waits 5 ms; fewer than
@@ -1563,10 +1555,11 @@ TEST(idem_expiry_takes_a_bounded_share_of_each_batch)
     ASSERT_EQ_INT(remaining[3], 600 - 256 - 260);
     /* The stepped record is a day from its time: it and the one after it
      * stay, although the last one is a day older. */
-    ASSERT_EQ_INT(read_int(fx, "SELECT COUNT(*) FROM idempotency_records "
-                               "WHERE key IN ('stepped', 'last')"),
+    ASSERT_EQ_INT(test_store_int(fx->reader, "SELECT COUNT(*) FROM idempotency_records "
+                                             "WHERE key IN ('stepped', 'last')"),
                   2);
-    ASSERT_EQ_INT(read_int(fx, "SELECT min(seq) FROM idempotency_records"), 101 + 256 + 260);
+    ASSERT_EQ_INT(test_store_int(fx->reader, "SELECT min(seq) FROM idempotency_records"),
+                  101 + 256 + 260);
     struct ledger_stats stats;
     ledger_stats_get(fx->ledger, &stats);
     ASSERT_EQ_INT((int64_t)stats.idempotency_expired_total, 256 + 260);

@@ -20,6 +20,7 @@
 #include "store/sqlite_shim.h"
 #include "store/store.h"
 #include "test.h"
+#include "unit/store_int.h"
 
 #define S_PAGE_SIZE 4096
 #define S_FRAME_HEADER_SIZE 24
@@ -60,16 +61,6 @@ static struct store *open_fresh(void)
     test_tmpdir(dir, sizeof dir);
     snprintf(db_path, sizeof db_path, "%s/wallet.db", dir);
     return open_write();
-}
-
-static int64_t count_rows(struct store *store, const char *sql)
-{
-    struct store_stmt *st = NULL;
-    ASSERT_EQ_INT(store_prepare(store, sql, &st), QB_OK);
-    ASSERT_EQ_INT(store_step(st), STORE_STEP_ROW);
-    int64_t n = store_column_int64(st, 0);
-    store_finalize(st);
-    return n;
 }
 
 /* Copies a file with plain reads and writes, none through SQLite. */
@@ -119,8 +110,8 @@ TEST(the_writer_writes_each_wal_frame_with_one_call)
     store_close(store);
 
     store = open_write();
-    ASSERT_EQ_INT(count_rows(store, "SELECT COUNT(*) FROM t"), 20000);
-    ASSERT_EQ_INT(count_rows(store, "SELECT SUM(length(v)) FROM t"), 20000 * 199);
+    ASSERT_EQ_INT(test_store_int(store, "SELECT COUNT(*) FROM t"), 20000);
+    ASSERT_EQ_INT(test_store_int(store, "SELECT SUM(length(v)) FROM t"), 20000 * 199);
     store_close(store);
     test_rmtree(dir);
 }
@@ -168,8 +159,8 @@ TEST(a_header_sqlite_rewrites_alone_is_written_before_its_commit)
 
     snprintf(db_path, sizeof db_path, "%s/copy/wallet.db", dir);
     store = open_write();
-    ASSERT_EQ_INT(count_rows(store, "SELECT COUNT(*) FROM t"), 5000);
-    ASSERT_EQ_INT(count_rows(store, "SELECT COUNT(*) FROM t WHERE v = printf('%0300d', k + 1)"),
+    ASSERT_EQ_INT(test_store_int(store, "SELECT COUNT(*) FROM t"), 5000);
+    ASSERT_EQ_INT(test_store_int(store, "SELECT COUNT(*) FROM t WHERE v = printf('%0300d', k + 1)"),
                   714);
     store_close(store);
     test_rmtree(dir);

@@ -8,6 +8,7 @@
 
 #include "test.h"
 #include "unit/schema_at.h"
+#include "unit/store_int.h"
 #include "wallet/cards.h"
 #include "wallet/topup.h"
 
@@ -106,16 +107,6 @@ TEST(sms_target_masks_the_middle)
  * still found by the worker's index. */
 #define S_BY_ID_MIGRATION 13
 
-static int64_t S_count(struct store *store, const char *sql)
-{
-    struct store_stmt *st = NULL;
-    ASSERT_EQ_INT(store_prepare(store, sql, &st), QB_OK);
-    ASSERT_EQ_INT(store_step(st), STORE_STEP_ROW);
-    int64_t n = store_column_int64(st, 0);
-    store_finalize(st);
-    return n;
-}
-
 TEST(payments_made_before_they_were_keyed_by_id_are_kept)
 {
     struct test_old_db old;
@@ -147,15 +138,16 @@ TEST(payments_made_before_they_were_keyed_by_id_are_kept)
     ASSERT_EQ_INT(p.created_at_ms, 2000);
     ASSERT_EQ_INT(p.updated_at_ms, 2500);
     ASSERT_EQ_INT(p.next_check_at_ms, 3000);
-    ASSERT_EQ_INT(S_count(store, "SELECT count(*) FROM payments"), 2);
+    ASSERT_EQ_INT(test_store_int(store, "SELECT count(*) FROM payments"), 2);
     /* One B-tree: no rowid beside the key. */
     struct store_stmt *st = NULL;
     ASSERT(store_prepare(store, "SELECT rowid FROM payments", &st) != QB_OK);
-    ASSERT_EQ_INT(S_count(store, "SELECT count(*) FROM sqlite_schema WHERE tbl_name = 'payments'"
+    ASSERT_EQ_INT(test_store_int(store,
+                                 "SELECT count(*) FROM sqlite_schema WHERE tbl_name = 'payments'"
                                  " AND type = 'index' AND name = 'payments_pending'"),
                   1);
-    ASSERT_EQ_INT(S_count(store, "SELECT count(*) FROM payments INDEXED BY payments_pending"
-                                 " WHERE status = 1 AND next_check_at_ms <= 3000"),
+    ASSERT_EQ_INT(test_store_int(store, "SELECT count(*) FROM payments INDEXED BY payments_pending"
+                                        " WHERE status = 1 AND next_check_at_ms <= 3000"),
                   1);
     test_old_db_close(&old);
 }
