@@ -799,6 +799,19 @@ static enum qb_error sqlite_open_write(struct sqlite_store *s)
     err = sqlite_migrate(s);
     if (err != QB_OK)
         return err;
+    /* Before a savepoint's first change to a page SQLite copies the page
+     * into the sub-journal, to roll back to. Past 64 KiB that journal turns
+     * into a temporary file, a pwrite(2) a page, and stays one until the
+     * transaction ends: after one command of 17 pages (sixteen session
+     * touches) every later command of the batch with a savepoint (every
+     * transfer, for its payment row) wrote its pages to disk. Kept in
+     * memory, a released savepoint's journal is simply dropped. Set after
+     * the migrations, whose statements over whole tables (and their sorts,
+     * which temp_store keeps in memory too) may need more than memory
+     * should hold; a command's journal holds the few pages it changes. */
+    err = sqlite_pragma_ensure(s, "temp_store", "MEMORY", "2");
+    if (err != QB_OK)
+        return err;
     return sqlite_checkpointer_start(s);
 }
 

@@ -6,7 +6,7 @@
  * Beneath the store's own shim, this program registers a counting shim as
  * SQLite's default VFS before any store opens (the store's shim wraps the
  * default of the moment it first opens), and counts the writes that reach
- * the WAL by size.
+ * the WAL by size, and those that reach a savepoint's journal.
  */
 #include <fcntl.h>
 #include <stdatomic.h>
@@ -29,6 +29,7 @@ static struct sqlite_shim S_counter;
 static _Atomic long S_wal_headers; /* 24-byte writes: a frame's header alone */
 static _Atomic long S_wal_frames;  /* header and page in one write */
 static _Atomic long S_wal_other;   /* anything else (the WAL's own header) */
+static _Atomic long S_subjournal_writes; /* to a savepoint's journal, once it is a file */
 
 static int S_count_write(sqlite3_file *f, const void *buf, int amount, sqlite3_int64 offset)
 {
@@ -40,6 +41,8 @@ static int S_count_write(sqlite3_file *f, const void *buf, int amount, sqlite3_i
         else
             atomic_fetch_add(&S_wal_other, 1);
     }
+    if ((((struct sqlite_shim_file *)f)->open_flags & SQLITE_OPEN_SUBJOURNAL) != 0)
+        atomic_fetch_add(&S_subjournal_writes, 1);
     return sqlite_shim_write(f, buf, amount, offset);
 }
 
@@ -166,6 +169,44 @@ TEST(a_header_sqlite_rewrites_alone_is_written_before_its_commit)
     test_rmtree(dir);
 }
 
+TEST(a_savepoint_keeps_its_journal_in_memory)
+{
+    // Inside a savepoint SQLite copies each page before its first change into a sub-journal, to
+    // roll back to. Past SQLite's default of 64 KiB that journal becomes a temporary file, one
+    // write a page, and stays a file until the transaction ends: after one command of 17 pages
+    // (sixteen session touches) every later command's savepoint in the batch wrote its pages
+    // with pwrite(2). The writer's connection keeps it in memory (temp_store).
+    struct store *store = open_fresh();
+    ASSERT_EQ_INT(store_exec(store, "CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT NOT NULL)"),
+                  QB_OK);
+    ASSERT_EQ_INT(store_exec(store, "WITH RECURSIVE n(k) AS (SELECT 1 UNION ALL SELECT k + 1 FROM n"
+                                    " WHERE k < 2000) INSERT INTO t SELECT k, printf('%0300d', 0)"
+                                    " FROM n"),
+                  QB_OK);
+    long before = atomic_load(&S_subjournal_writes);
+    ASSERT_EQ_INT(store_begin(store), QB_OK);
+    /* Each savepoint changes one row of every page, about 160 pages, 640 KiB
+     * of journal; the third is rolled back. */
+    for (int round = 1; round <= 4; round++) {
+        ASSERT_EQ_INT(store_savepoint(store), QB_OK);
+        char sql[128];
+        snprintf(sql, sizeof sql, "UPDATE t SET v = printf('%%0300d', %d) WHERE k %% 12 = 0",
+                 round);
+        ASSERT_EQ_INT(store_exec(store, sql), QB_OK);
+        ASSERT_EQ_INT(round == 3 ? store_rollback_to(store) : store_release(store), QB_OK);
+    }
+    ASSERT_EQ_INT(store_commit(store), QB_OK);
+    fprintf(stderr, "  savepoint journal writes: %ld\n",
+            atomic_load(&S_subjournal_writes) - before);
+    ASSERT_EQ_INT(atomic_load(&S_subjournal_writes) - before, 0);
+    ASSERT_EQ_INT(test_store_int(store, "SELECT COUNT(*) FROM t WHERE v = printf('%0300d', 4)"),
+                  2000 / 12);
+    ASSERT_EQ_INT(test_store_int(store, "SELECT COUNT(*) FROM t WHERE v = printf('%0300d', 0)"),
+                  2000 - 2000 / 12);
+    store_close(store);
+    test_rmtree(dir);
+}
+
 int main(void)
 {
     if (!sqlite_shim_init(&S_counter, "qianbao-test-counter", sizeof(struct sqlite_shim_file))) {
@@ -179,5 +220,6 @@ int main(void)
     }
     RUN(the_writer_writes_each_wal_frame_with_one_call);
     RUN(a_header_sqlite_rewrites_alone_is_written_before_its_commit);
+    RUN(a_savepoint_keeps_its_journal_in_memory);
     return test_summary();
 }
