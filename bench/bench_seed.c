@@ -212,19 +212,19 @@ static enum qb_error fund_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
 {
     struct fund_cmd *c = (struct fund_cmd *)cmd;
     struct wallet_payment p;
-    memset(&p, 0, sizeof p);
-    id_new(c->env->rand, "p", p.id, sizeof p.id);
+    enum qb_error err = wallet_txn_payment_new(txn, c->env->rand, &p);
+    if (err != QB_OK)
+        return err;
     p.kind = WALLET_TOPUP;
     snprintf(p.user_id, sizeof p.user_id, "%s", c->user->id);
     p.currency = currency_find("CNY");
     p.amount_minor = c->amount_minor;
     p.status = WALLET_SUCCESS;
-    p.created_at_ms = p.updated_at_ms = ledger_txn_now_ms(txn);
     struct ledger_leg legs[2] = {
         {.account_id = c->env->accounts.bank_clearing, .amount_minor = -c->amount_minor},
         {.account_id = c->user->account_id, .amount_minor = c->amount_minor},
     };
-    enum qb_error err = ledger_txn_post(txn, WALLET_CODE_TOPUP, p.id, legs, 2, &p.entry_id);
+    err = ledger_txn_post(txn, WALLET_CODE_TOPUP, p.id, legs, 2, &p.entry_id);
     if (err == QB_OK)
         err = wallet_txn_payment_insert(txn, &p);
     return err;

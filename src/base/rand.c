@@ -237,6 +237,31 @@ size_t id_new_ordered(struct qb_rand *rand, int64_t now_ms, const char *prefix, 
     return id_encode(prefix, high, low, buf, buf_size);
 }
 
+size_t id_new_sequenced(struct qb_rand *rand, int64_t seq, const char *prefix, char *buf,
+                        size_t buf_size)
+{
+    QB_ASSERT(rand != NULL && seq >= 0);
+    uint64_t bits[2];
+    rand_fill(rand, bits, sizeof bits);
+    /* high: the 63 bits of seq, then 1 random; low: 64 random. */
+    uint64_t high = (uint64_t)seq << 1 | (bits[0] & 1);
+    return id_encode(prefix, high, bits[1], buf, buf_size);
+}
+
+int64_t id_sequence(const char *text, size_t text_size, const char *prefix)
+{
+    if (!id_is_valid(text, text_size, prefix))
+        return -1;
+    /* Digits 0..12 are bits 129..65 of the value: the two pad bits (zero,
+     * digit 0 being 0..7) and the first 63 bits of the id. */
+    const char *digits = text + text_size - ID_DIGIT_COUNT;
+    uint64_t seq = 0;
+    for (int i = 0; i < 13; i++)
+        seq = seq << 5 | (uint64_t)(strchr(id_alphabet, digits[i]) - id_alphabet);
+    QB_ASSERT(seq >> 63 == 0);
+    return (int64_t)seq;
+}
+
 int id_is_valid(const char *text, size_t text_size, const char *prefix)
 {
     QB_ASSERT(prefix != NULL);

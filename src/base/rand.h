@@ -49,6 +49,16 @@ size_t id_new(struct qb_rand *rand, const char *prefix, char *buf, size_t buf_si
  * 80 random bits still make an id unguessable. */
 size_t id_new_ordered(struct qb_rand *rand, int64_t now_ms, const char *prefix, char *buf,
                       size_t buf_size);
+/* The same shape, for rows keyed by an integer: the first 63 of the 128
+ * bits are seq (0 <= seq < 2^63), the other 65 random, so that the row is
+ * found by the seq read back from its id (id_sequence). A seq that starts
+ * with a time in milliseconds shifted left keeps id_new_ordered's order. */
+size_t id_new_sequenced(struct qb_rand *rand, int64_t seq, const char *prefix, char *buf,
+                        size_t buf_size);
+/* The first 63 bits of an id with this prefix: the seq of an id made by
+ * id_new_sequenced, a number of no meaning for other ids. -1 when text
+ * does not have the shape of an id with this prefix (id_is_valid). */
+int64_t id_sequence(const char *text, size_t text_size, const char *prefix);
 /* True when text has the shape of an id with this prefix (not whether it
  * exists). */
 int id_is_valid(const char *text, size_t text_size, const char *prefix);

@@ -600,19 +600,26 @@ static enum qb_error S_flow_line(struct merchant_bill_cursor *c, struct buf *out
     return err == QB_OK ? buf_append(out, "\r\n", 2) : err;
 }
 
-/* The one row sql (binding $1 the merchant, $2 the entry's ref) answers,
- * its first `count` text columns copied into cols (each of sizes[i]):
- * QB_OK, QB_E_INTERNAL for no row, QB_E_STORAGE. */
+/* The one row sql answers, binding $1 the merchant, $2 the entry's ref (a
+ * payment id) and $3 when that payment was made, its first `count` text
+ * columns copied into cols (each of sizes[i]): QB_OK, QB_E_INTERNAL for no
+ * row or no such payment, QB_E_STORAGE. */
 static enum qb_error S_flow_row(const struct merchant_bill_cursor *c, struct store *reader,
                                 const struct ledger_entry *e, const char *sql, size_t count,
                                 char *const *cols, const size_t *sizes)
 {
+    struct wallet_payment p;
+    enum qb_error err = wallet_payment_get(reader, e->ref, NULL, &p);
+    if (err != QB_OK)
+        return err == QB_E_NOT_FOUND ? QB_E_INTERNAL : err;
     struct store_stmt *st = NULL;
     if (store_prepare(reader, sql, &st) != QB_OK)
         return QB_E_STORAGE;
-    enum qb_error err = store_bind_text(st, 1, c->mchid, strlen(c->mchid));
+    err = store_bind_text(st, 1, c->mchid, strlen(c->mchid));
     if (err == QB_OK)
         err = store_bind_text(st, 2, e->ref, strlen(e->ref));
+    if (err == QB_OK)
+        err = store_bind_int64(st, 3, p.created_at_ms);
     if (err == QB_OK) {
         int rc = store_step(st);
         for (size_t i = 0; rc == STORE_STEP_ROW && i < count; i++)
@@ -642,11 +649,9 @@ static enum qb_error S_flow_order_ids(const struct merchant_bill_cursor *c, stru
     char *const cols[] = {transaction_id};
     const size_t sizes[] = {sizeof transaction_id};
     enum qb_error err = S_flow_row(c, reader, e,
-                                   "SELECT o.transaction_id FROM payments p JOIN orders o"
-                                   " ON o.mchid = $1 AND o.success_at_ms >= p.created_at_ms"
-                                   " AND o.success_at_ms <= p.created_at_ms"
-                                   " AND o.success_at_ms > 0 AND o.payment_id = p.id"
-                                   " WHERE p.id = $2",
+                                   "SELECT transaction_id FROM orders WHERE mchid = $1"
+                                   " AND success_at_ms >= $3 AND success_at_ms <= $3"
+                                   " AND success_at_ms > 0 AND payment_id = $2",
                                    1, cols, sizes);
     if (err == QB_OK && transaction_id[0] == '\0')
         err = QB_E_INTERNAL;
@@ -670,12 +675,10 @@ static enum qb_error S_flow_refund_ids(const struct merchant_bill_cursor *c, str
     const size_t sizes[] = {sizeof refund_id, sizeof transaction_id, sizeof ids->remark};
     ids->remark[0] = '\0';
     enum qb_error err = S_flow_row(c, reader, e,
-                                   "SELECT r.refund_id, r.transaction_id, r.reason FROM payments p"
-                                   " JOIN refunds r ON r.mchid = $1"
-                                   " AND r.success_at_ms >= p.created_at_ms"
-                                   " AND r.success_at_ms <= p.created_at_ms"
-                                   " AND r.success_at_ms > 0 AND r.payment_id = p.id"
-                                   " WHERE p.id = $2",
+                                   "SELECT refund_id, transaction_id, reason FROM refunds"
+                                   " WHERE mchid = $1 AND success_at_ms >= $3"
+                                   " AND success_at_ms <= $3 AND success_at_ms > 0"
+                                   " AND payment_id = $2",
                                    3, cols, sizes);
     if (err == QB_OK && (refund_id[0] == '\0' || transaction_id[0] == '\0'))
         err = QB_E_INTERNAL;
@@ -684,28 +687,6 @@ static enum qb_error S_flow_refund_ids(const struct merchant_bill_cursor *c, str
     snprintf(ids->business, sizeof ids->business, "%s", refund_id);
     snprintf(ids->voucher, sizeof ids->voucher, "REF%s", transaction_id);
     return QB_OK;
-}
-
-/* The amount and fee of withdrawal payment_id, from its payments row. */
-static enum qb_error S_flow_withdrawal(struct store *reader, const char *payment_id,
-                                       int64_t *amount_minor, int64_t *fee_minor)
-{
-    struct store_stmt *st = NULL;
-    if (store_prepare(reader, "SELECT amount_minor, fee_minor FROM payments WHERE id = $1",
-                      &st) != QB_OK)
-        return QB_E_STORAGE;
-    enum qb_error err = store_bind_text(st, 1, payment_id, strlen(payment_id));
-    if (err == QB_OK) {
-        int rc = store_step(st);
-        if (rc == STORE_STEP_ROW) {
-            *amount_minor = store_column_int64(st, 0);
-            *fee_minor = store_column_int64(st, 1);
-        } else {
-            err = rc == STORE_STEP_DONE ? QB_E_NOT_FOUND : QB_E_STORAGE;
-        }
-    }
-    store_finalize(st);
-    return err;
 }
 
 /* The lines of entry e (one of the account's chain). A payment's entry
@@ -767,10 +748,11 @@ static enum qb_error S_flow_entry(struct merchant_bill_cursor *c, struct store *
         return err;
     }
     if (e->code == WALLET_CODE_WITHDRAWAL && amount < 0) {
-        int64_t paid = 0, fee = 0;
-        enum qb_error err = S_flow_withdrawal(reader, e->ref, &paid, &fee);
+        struct wallet_payment withdrawal;
+        enum qb_error err = wallet_payment_get(reader, e->ref, NULL, &withdrawal);
         if (err != QB_OK && err != QB_E_NOT_FOUND)
             return err;
+        int64_t paid = withdrawal.amount_minor, fee = withdrawal.fee_minor; /* 0: not found */
         if (err == QB_OK && paid > 0 && fee >= 0 && paid + fee == -amount) {
             err = S_flow_line(c, out, e, &ids, 1, "提现", "提现", false, paid, after + fee);
             if (err == QB_OK && fee > 0)

@@ -60,8 +60,9 @@ enum qb_error merchant_txn_order_settle(struct ledger_txn *txn, const struct dom
 
     /* Step 3: the entry, the payment row and the order. */
     struct wallet_payment p;
-    memset(&p, 0, sizeof p);
-    id_new_ordered(env->rand, now_ms, "p", p.id, sizeof p.id); /* grows its index at the end */
+    err = wallet_txn_payment_new(txn, env->rand, &p);
+    if (err != QB_OK)
+        return err;
     p.kind = WALLET_ORDER_PAYMENT;
     snprintf(p.user_id, sizeof p.user_id, "%s", payer->id);
     snprintf(p.counterparty_id, sizeof p.counterparty_id, "%s", m->mchid);
@@ -69,7 +70,6 @@ enum qb_error merchant_txn_order_settle(struct ledger_txn *txn, const struct dom
     p.amount_minor = o->total_minor;
     snprintf(p.memo, sizeof p.memo, "%s", o->description);
     p.status = WALLET_SUCCESS;
-    p.created_at_ms = p.updated_at_ms = now_ms;
     int64_t fee = merchant_fee(o->total_minor, m->fee_ppm);
     struct ledger_leg legs[3] = {{payer->account_id, -o->total_minor},
                                  {m->account_id, o->total_minor - fee},

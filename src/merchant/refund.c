@@ -275,8 +275,9 @@ static enum qb_error S_create_run(struct ledger_txn *txn, struct ledger_cmd *cmd
 
     /* The entry and the payer's payment row. */
     struct wallet_payment p;
-    memset(&p, 0, sizeof p);
-    id_new_ordered(env->rand, now_ms, "p", p.id, sizeof p.id); /* grows its index at the end */
+    err = wallet_txn_payment_new(txn, env->rand, &p);
+    if (err != QB_OK)
+        return err;
     p.kind = WALLET_ORDER_REFUND;
     snprintf(p.user_id, sizeof p.user_id, "%s", payer.id);
     snprintf(p.counterparty_id, sizeof p.counterparty_id, "%s", m.mchid);
@@ -284,7 +285,6 @@ static enum qb_error S_create_run(struct ledger_txn *txn, struct ledger_cmd *cmd
     p.amount_minor = r->refund_minor;
     snprintf(p.memo, sizeof p.memo, "%s", r->reason[0] != '\0' ? r->reason : o.description);
     p.status = WALLET_SUCCESS;
-    p.created_at_ms = p.updated_at_ms = now_ms;
     struct ledger_leg legs[3];
     size_t leg_count = 0;
     legs[leg_count++] = (struct ledger_leg){payer.account_id, r->refund_minor};

@@ -523,6 +523,47 @@ const char *const store_sqlite_migrations[] = {
     "DROP TABLE payments;"
     "ALTER TABLE payments_by_id RENAME TO payments;"
     "CREATE INDEX payments_pending ON payments(next_check_at_ms) WHERE status = 1;",
+
+    /* 15: payments keyed by a number their id carries (src/wallet/wallet.c).
+     * Keyed by the id text, a commit wrote the five pages of the tree's
+     * right edge (its interior pages hold whole rows); keyed by an integer,
+     * whose interior cells are eight bytes, the edge is two or three pages.
+     * A new payment's seq is its time in milliseconds shifted left by 15,
+     * or one more than the last seq when that is larger, and its id carries
+     * the seq in its first 63 bits (id_new_sequenced), so a lookup reads
+     * the seq out of the id. The payments made before this migration have
+     * ids of 80 random bits: they are numbered 1.. in id order, far below
+     * any new seq, and found by id through an index of theirs alone. */
+    "CREATE TABLE payments_by_seq ("
+    "  seq INTEGER PRIMARY KEY,"
+    "  id TEXT NOT NULL,"
+    "  kind INTEGER NOT NULL,"
+    "  user_id TEXT NOT NULL,"
+    "  counterparty_id TEXT NOT NULL DEFAULT '',"
+    "  card_id TEXT NOT NULL DEFAULT '',"
+    "  currency TEXT NOT NULL,"
+    "  amount_minor INTEGER NOT NULL,"
+    "  fee_minor INTEGER NOT NULL DEFAULT 0,"
+    "  memo TEXT NOT NULL DEFAULT '',"
+    "  status INTEGER NOT NULL,"
+    "  failure_code TEXT NOT NULL DEFAULT '',"
+    "  hold_id INTEGER NOT NULL DEFAULT 0,"
+    "  entry_id INTEGER NOT NULL DEFAULT 0,"
+    "  bank_ref TEXT NOT NULL DEFAULT '',"
+    "  created_at_ms INTEGER NOT NULL,"
+    "  updated_at_ms INTEGER NOT NULL,"
+    "  next_check_at_ms INTEGER NOT NULL DEFAULT 0"
+    ");"
+    "INSERT INTO payments_by_seq (id, kind, user_id, counterparty_id, card_id, currency,"
+    "    amount_minor, fee_minor, memo, status, failure_code, hold_id, entry_id, bank_ref,"
+    "    created_at_ms, updated_at_ms, next_check_at_ms)"
+    "  SELECT id, kind, user_id, counterparty_id, card_id, currency, amount_minor, fee_minor,"
+    "    memo, status, failure_code, hold_id, entry_id, bank_ref, created_at_ms, updated_at_ms,"
+    "    next_check_at_ms FROM payments ORDER BY id;"
+    "DROP TABLE payments;"
+    "ALTER TABLE payments_by_seq RENAME TO payments;"
+    "CREATE UNIQUE INDEX payments_made_before_seq ON payments(id) WHERE seq < 1099511627776;"
+    "CREATE INDEX payments_pending ON payments(next_check_at_ms) WHERE status = 1;",
 };
 
 const size_t store_sqlite_migration_count =

@@ -167,8 +167,9 @@ static enum qb_error pay_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
 
     /* 3. the payment row, and for a withdrawal the hold */
     struct wallet_payment *p = &c->payment;
-    memset(p, 0, sizeof *p);
-    id_new_ordered(env->rand, ledger_txn_now_ms(txn), "p", p->id, sizeof p->id);
+    err = wallet_txn_payment_new(txn, env->rand, p);
+    if (err != QB_OK)
+        return err;
     p->kind = c->kind;
     snprintf(p->user_id, sizeof p->user_id, "%s", c->user_id);
     snprintf(p->card_id, sizeof p->card_id, "%s", c->card.id);
@@ -178,8 +179,6 @@ static enum qb_error pay_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
     p->amount_minor = c->amount_minor;
     p->fee_minor = fee;
     p->status = WALLET_PROCESSING;
-    p->created_at_ms = ledger_txn_now_ms(txn);
-    p->updated_at_ms = p->created_at_ms;
     p->next_check_at_ms = p->created_at_ms + WALLET_BANK_GRACE_MS;
     if (c->kind == WALLET_WITHDRAWAL) {
         err = ledger_txn_hold(txn, WALLET_CODE_WITHDRAWAL, p->id, account_id,

@@ -193,7 +193,9 @@ static enum qb_error S_transfer_run(struct ledger_txn *txn, struct ledger_cmd *c
     /* Step 7: the movement and its payment row. Nothing above allowed a
      * refusal here: any error rolls the charge back with it. */
     struct wallet_payment *p = &c->payment;
-    id_new_ordered(env->rand, ledger_txn_now_ms(txn), "p", p->id, sizeof p->id);
+    err = wallet_txn_payment_new(txn, env->rand, p);
+    if (err != QB_OK)
+        return err;
     p->kind = WALLET_TRANSFER;
     snprintf(p->user_id, sizeof p->user_id, "%s", payer.id);
     snprintf(p->counterparty_id, sizeof p->counterparty_id, "%s", payee.id);
@@ -201,7 +203,6 @@ static enum qb_error S_transfer_run(struct ledger_txn *txn, struct ledger_cmd *c
     p->amount_minor = c->amount_minor;
     snprintf(p->memo, sizeof p->memo, "%s", c->memo);
     p->status = WALLET_SUCCESS;
-    p->created_at_ms = p->updated_at_ms = ledger_txn_now_ms(txn);
     const struct ledger_leg legs[2] = {{payer.account_id, -c->amount_minor},
                                        {payee.account_id, c->amount_minor}};
     err = ledger_txn_post(txn, WALLET_CODE_TRANSFER, p->id, legs, 2, &p->entry_id);

@@ -11,8 +11,8 @@
 #include "wallet/redpacket.h"
 
 #define PAYMENT_COLUMNS                                                                            \
-    "id, kind, user_id, counterparty_id, card_id, currency, amount_minor, fee_minor, memo,"      \
-    " status, failure_code, hold_id, entry_id, bank_ref, created_at_ms, updated_at_ms,"         \
+    "seq, id, kind, user_id, counterparty_id, card_id, currency, amount_minor, fee_minor, memo,"   \
+    " status, failure_code, hold_id, entry_id, bank_ref, created_at_ms, updated_at_ms,"            \
     " next_check_at_ms"
 
 const char *wallet_payment_kind_name(enum wallet_payment_kind kind)
@@ -50,42 +50,48 @@ const char *wallet_payment_status_name(enum wallet_payment_status status)
 static enum qb_error payment_row(struct store_stmt *st, struct wallet_payment *out)
 {
     memset(out, 0, sizeof *out);
-    store_column_text_copy(st, 0, out->id, sizeof out->id);
-    out->kind = (enum wallet_payment_kind)store_column_int64(st, 1);
-    store_column_text_copy(st, 2, out->user_id, sizeof out->user_id);
-    store_column_text_copy(st, 3, out->counterparty_id, sizeof out->counterparty_id);
-    store_column_text_copy(st, 4, out->card_id, sizeof out->card_id);
+    out->seq = store_column_int64(st, 0);
+    store_column_text_copy(st, 1, out->id, sizeof out->id);
+    out->kind = (enum wallet_payment_kind)store_column_int64(st, 2);
+    store_column_text_copy(st, 3, out->user_id, sizeof out->user_id);
+    store_column_text_copy(st, 4, out->counterparty_id, sizeof out->counterparty_id);
+    store_column_text_copy(st, 5, out->card_id, sizeof out->card_id);
     char currency[8];
-    store_column_text_copy(st, 5, currency, sizeof currency);
+    store_column_text_copy(st, 6, currency, sizeof currency);
     out->currency = currency_find(currency);
-    out->amount_minor = store_column_int64(st, 6);
-    out->fee_minor = store_column_int64(st, 7);
-    store_column_text_copy(st, 8, out->memo, sizeof out->memo);
-    out->status = (enum wallet_payment_status)store_column_int64(st, 9);
-    store_column_text_copy(st, 10, out->failure_code, sizeof out->failure_code);
-    out->hold_id = store_column_int64(st, 11);
-    out->entry_id = store_column_int64(st, 12);
-    store_column_text_copy(st, 13, out->bank_ref, sizeof out->bank_ref);
-    out->created_at_ms = store_column_int64(st, 14);
-    out->updated_at_ms = store_column_int64(st, 15);
-    out->next_check_at_ms = store_column_int64(st, 16);
+    out->amount_minor = store_column_int64(st, 7);
+    out->fee_minor = store_column_int64(st, 8);
+    store_column_text_copy(st, 9, out->memo, sizeof out->memo);
+    out->status = (enum wallet_payment_status)store_column_int64(st, 10);
+    store_column_text_copy(st, 11, out->failure_code, sizeof out->failure_code);
+    out->hold_id = store_column_int64(st, 12);
+    out->entry_id = store_column_int64(st, 13);
+    store_column_text_copy(st, 14, out->bank_ref, sizeof out->bank_ref);
+    out->created_at_ms = store_column_int64(st, 15);
+    out->updated_at_ms = store_column_int64(st, 16);
+    out->next_check_at_ms = store_column_int64(st, 17);
     bool kind_ok = (out->kind >= WALLET_TOPUP && out->kind <= WALLET_TRANSFER) ||
                    out->kind == WALLET_ORDER_PAYMENT || out->kind == WALLET_ORDER_REFUND;
     bool status_ok = out->status >= WALLET_PROCESSING && out->status <= WALLET_FAILED;
     return out->currency != NULL && kind_ok && status_ok ? QB_OK : QB_E_INTERNAL;
 }
 
-static enum qb_error payment_read(struct store *store, const char *id, const char *user_id,
-                                  struct wallet_payment *out)
+/* The payments made before migration 15 have seqs below this and are found
+ * by id through payments_made_before_seq, whose WHERE has the same number:
+ * a literal, as SQLite needs to use that partial index. */
+#define PAYMENT_SEQ_BEFORE "1099511627776"
+/* A new seq: the time in milliseconds shifted left by this many bits. */
+#define PAYMENT_SEQ_TIME_SHIFT 15
+
+static enum qb_error payment_select(struct store *store, const char *sql, int64_t seq,
+                                    const char *id, struct wallet_payment *out)
 {
-    memset(out, 0, sizeof *out);
-    if (id == NULL || id_is_valid(id, strlen(id), "p") == 0)
-        return QB_E_NOT_FOUND;
     struct store_stmt *st = NULL;
-    if (store_prepare(store, "SELECT " PAYMENT_COLUMNS " FROM payments WHERE id = $1", &st) !=
-        QB_OK)
+    if (store_prepare(store, sql, &st) != QB_OK)
         return QB_E_STORAGE;
-    enum qb_error err = store_bind_text(st, 1, id, strlen(id));
+    enum qb_error err = store_bind_int64(st, 1, seq);
+    if (err == QB_OK)
+        err = store_bind_text(st, 2, id, strlen(id));
     if (err == QB_OK) {
         int rc = store_step(st);
         if (rc == STORE_STEP_ROW)
@@ -94,6 +100,26 @@ static enum qb_error payment_read(struct store *store, const char *id, const cha
             err = rc == STORE_STEP_DONE ? QB_E_NOT_FOUND : QB_E_STORAGE;
     }
     store_finalize(st);
+    return err;
+}
+
+/* A payment's row: by the seq its id carries, or for one made before
+ * migration 15 (whose id carries no seq) by its id. */
+static enum qb_error payment_read(struct store *store, const char *id, const char *user_id,
+                                  struct wallet_payment *out)
+{
+    memset(out, 0, sizeof *out);
+    int64_t seq = id != NULL ? id_sequence(id, strlen(id), "p") : -1;
+    if (seq < 0)
+        return QB_E_NOT_FOUND;
+    enum qb_error err = payment_select(
+        store, "SELECT " PAYMENT_COLUMNS " FROM payments WHERE seq = $1 AND id = $2", seq, id, out);
+    if (err == QB_E_NOT_FOUND)
+        err = payment_select(store,
+                             "SELECT " PAYMENT_COLUMNS " FROM payments"
+                             " INDEXED BY payments_made_before_seq WHERE id = $2"
+                             " AND seq < " PAYMENT_SEQ_BEFORE " AND seq <> $1",
+                             seq, id, out);
     if (err == QB_OK && user_id != NULL && strcmp(out->user_id, user_id) != 0 &&
         strcmp(out->counterparty_id, user_id) != 0)
         err = QB_E_NOT_FOUND;
@@ -116,37 +142,75 @@ enum qb_error wallet_txn_payment_get(struct ledger_txn *txn, const char *id,
     return payment_read(ledger_txn_store(txn), id, NULL, out);
 }
 
+enum qb_error wallet_txn_payment_new(struct ledger_txn *txn, struct qb_rand *rand,
+                                     struct wallet_payment *p)
+{
+    QB_ASSERT(txn != NULL && rand != NULL && p != NULL);
+    memset(p, 0, sizeof *p);
+    int64_t now_ms = ledger_txn_now_ms(txn);
+    QB_ASSERT(now_ms >= 0 && now_ms < (1LL << (63 - PAYMENT_SEQ_TIME_SHIFT)));
+    int64_t last = 0;
+    struct store_stmt *st = NULL;
+    if (store_prepare(ledger_txn_store(txn), "SELECT max(seq) FROM payments", &st) != QB_OK)
+        return QB_E_STORAGE;
+    int rc = store_step(st);
+    if (rc == STORE_STEP_ROW)
+        last = store_column_int64(st, 0); /* NULL, no payment yet: 0 */
+    store_finalize(st);
+    if (rc != STORE_STEP_ROW)
+        return QB_E_STORAGE;
+    if (last == INT64_MAX)
+        return QB_E_OVERFLOW;
+    p->seq = now_ms << PAYMENT_SEQ_TIME_SHIFT;
+    if (p->seq <= last)
+        p->seq = last + 1;
+    id_new_sequenced(rand, p->seq, "p", p->id, sizeof p->id);
+    p->created_at_ms = p->updated_at_ms = now_ms;
+    return QB_OK;
+}
+
 enum qb_error wallet_txn_payment_insert(struct ledger_txn *txn, const struct wallet_payment *p)
 {
     QB_ASSERT(p->currency != NULL && p->amount_minor > 0 && p->fee_minor >= 0);
+    QB_ASSERT(p->seq > 0 && p->seq == id_sequence(p->id, strlen(p->id), "p"));
     const struct store_param params[] = {
-        STORE_TEXT(p->id),           STORE_INT(p->kind),
-        STORE_TEXT(p->user_id),      STORE_TEXT(p->counterparty_id),
-        STORE_TEXT(p->card_id),      STORE_TEXT(p->currency->code),
-        STORE_INT(p->amount_minor),  STORE_INT(p->fee_minor),
-        STORE_TEXT(p->memo),         STORE_INT(p->status),
-        STORE_TEXT(p->failure_code), STORE_INT(p->hold_id),
-        STORE_INT(p->entry_id),      STORE_TEXT(p->bank_ref),
-        STORE_INT(p->created_at_ms), STORE_INT(p->updated_at_ms),
+        STORE_INT(p->seq),
+        STORE_TEXT(p->id),
+        STORE_INT(p->kind),
+        STORE_TEXT(p->user_id),
+        STORE_TEXT(p->counterparty_id),
+        STORE_TEXT(p->card_id),
+        STORE_TEXT(p->currency->code),
+        STORE_INT(p->amount_minor),
+        STORE_INT(p->fee_minor),
+        STORE_TEXT(p->memo),
+        STORE_INT(p->status),
+        STORE_TEXT(p->failure_code),
+        STORE_INT(p->hold_id),
+        STORE_INT(p->entry_id),
+        STORE_TEXT(p->bank_ref),
+        STORE_INT(p->created_at_ms),
+        STORE_INT(p->updated_at_ms),
         STORE_INT(p->next_check_at_ms),
     };
     return store_run(ledger_txn_store(txn),
                      "INSERT INTO payments (" PAYMENT_COLUMNS ") VALUES ($1, $2, $3, $4, $5, $6,"
-                     " $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
+                     " $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
                      params, QB_ARRAY_COUNT(params));
 }
 
 enum qb_error wallet_txn_payment_update(struct ledger_txn *txn, const struct wallet_payment *p)
 {
+    QB_ASSERT(p->seq > 0);
     const struct store_param params[] = {
-        STORE_TEXT(p->id),          STORE_INT(p->status),        STORE_TEXT(p->failure_code),
-        STORE_INT(p->hold_id),      STORE_INT(p->entry_id),      STORE_TEXT(p->bank_ref),
+        STORE_INT(p->seq),           STORE_INT(p->status),           STORE_TEXT(p->failure_code),
+        STORE_INT(p->hold_id),       STORE_INT(p->entry_id),         STORE_TEXT(p->bank_ref),
         STORE_INT(p->updated_at_ms), STORE_INT(p->next_check_at_ms),
     };
     return store_run(ledger_txn_store(txn),
                      "UPDATE payments SET status = $2, failure_code = $3, hold_id = $4,"
                      " entry_id = $5, bank_ref = $6, updated_at_ms = $7, next_check_at_ms = $8"
-                     " WHERE id = $1",
+                     " WHERE seq = $1",
                      params, QB_ARRAY_COUNT(params));
 }
 

@@ -81,6 +81,7 @@ enum wallet_payment_status {
 #define WALLET_FAILURE_SIZE_MAX 40
 
 struct wallet_payment {
+    int64_t seq;                             /* its row's key (wallet_txn_payment_new) */
     char id[ID_TEXT_SIZE_MAX];               /* "p_..." */
     enum wallet_payment_kind kind;
     char user_id[ID_TEXT_SIZE_MAX];          /* who made it */
@@ -110,6 +111,13 @@ QB_MUST_USE enum qb_error wallet_payment_get(struct store *reader, const char *i
 /* Inside a command: the same, from the write connection. */
 QB_MUST_USE enum qb_error wallet_txn_payment_get(struct ledger_txn *txn, const char *id,
                                                  struct wallet_payment *out);
+/* Inside a command: clears p for a new payment and gives it its seq, its
+ * id (which carries the seq: id_new_sequenced) and now as its times. The
+ * seq is now in milliseconds shifted left by 15, or one more than the last
+ * payment's when that is larger, so that each payment's row goes at the
+ * end of the table. QB_E_STORAGE. */
+QB_MUST_USE enum qb_error wallet_txn_payment_new(struct ledger_txn *txn, struct qb_rand *rand,
+                                                 struct wallet_payment *p);
 /* Inside a command: inserts p (id, times and all) / writes its mutable
  * fields (status, failure_code, hold_id, entry_id, bank_ref, updated_at,
  * next_check_at). */

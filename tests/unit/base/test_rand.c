@@ -286,6 +286,45 @@ TEST(ordered_ids_sort_by_time_and_stay_unguessable)
     ASSERT(memcmp(a, b, 2 + 9) == 0);
 }
 
+TEST(sequenced_ids_give_back_their_seq)
+{
+    /* A sequenced id has the shape of any id, gives back its seq, sorts as
+     * its seq does, and keeps the time of a seq that starts with one where
+     * id_new_ordered keeps it. */
+    struct qb_rand rand;
+    rand_seeded_init(&rand, 11);
+    const int64_t seqs[] = {0,
+                            1,
+                            32767,
+                            32768,
+                            1795950398779LL << 15,
+                            (1795950398779LL << 15) + 1,
+                            INT64_MAX - 1,
+                            INT64_MAX};
+    char previous[ID_TEXT_SIZE_MAX] = "";
+    for (size_t i = 0; i < sizeof seqs / sizeof seqs[0]; i++) {
+        char id[ID_TEXT_SIZE_MAX];
+        size_t len = id_new_sequenced(&rand, seqs[i], "p", id, sizeof id);
+        ASSERT(id_is_valid(id, len, "p"));
+        ASSERT_EQ_INT(id_sequence(id, len, "p"), seqs[i]);
+        ASSERT(strcmp(previous, id) < 0);
+        memcpy(previous, id, sizeof id);
+    }
+    char a[ID_TEXT_SIZE_MAX], b[ID_TEXT_SIZE_MAX];
+    id_new_sequenced(&rand, 1795950398779LL << 15, "p", a, sizeof a);
+    id_new_ordered(&rand, 1795950398779LL, "p", b, sizeof b);
+    ASSERT(memcmp(a, b, 2 + 9) == 0);
+    ASSERT_EQ_INT(id_sequence(b, strlen(b), "p") >> 15, 1795950398779LL);
+    /* Two with one seq differ in their random bits. */
+    id_new_sequenced(&rand, 5, "p", b, sizeof b);
+    id_new_sequenced(&rand, 5, "p", a, sizeof a);
+    ASSERT(strcmp(a, b) != 0);
+    /* Not an id of this prefix: no seq. */
+    ASSERT_EQ_INT(id_sequence(a, strlen(a), "rp"), -1);
+    ASSERT_EQ_INT(id_sequence("p_8zzzzzzzzzzzzzzzzzzzzzzzzz", 28, "p"), -1);
+    ASSERT_EQ_INT(id_sequence("p_", 2, "p"), -1);
+}
+
 TEST(id_encoding_known_answers)
 {
     // Zero, all-ones and a counting pattern encode as a bit-by-bit reference
@@ -398,6 +437,7 @@ int main(void)
     RUN(below_rejects_biased_values);
     RUN(below_is_uniform);
     RUN(ordered_ids_sort_by_time_and_stay_unguessable);
+    RUN(sequenced_ids_give_back_their_seq);
     RUN(id_encoding_known_answers);
     RUN(id_matches_reference_on_seeded_sample);
     RUN(system_ids_are_unique);

@@ -74,8 +74,9 @@ struct raw {
 static enum qb_error S_payment(struct ledger_txn *txn, struct raw *r, enum wallet_payment_kind kind,
                                enum wallet_payment_status status, struct wallet_payment *p)
 {
-    memset(p, 0, sizeof *p);
-    id_new(&r->bx->rand, "p", p->id, sizeof p->id);
+    enum qb_error err = wallet_txn_payment_new(txn, &r->bx->rand, p);
+    if (err != QB_OK)
+        return err;
     p->kind = kind;
     snprintf(p->user_id, sizeof p->user_id, "%s", r->user->id);
     if (kind == WALLET_TRANSFER)
@@ -87,7 +88,6 @@ static enum qb_error S_payment(struct ledger_txn *txn, struct raw *r, enum walle
     p->fee_minor = r->fee;
     snprintf(p->memo, sizeof p->memo, "%s", r->memo != NULL ? r->memo : "");
     p->status = status;
-    p->created_at_ms = p->updated_at_ms = ledger_txn_now_ms(txn);
     snprintf(r->payment_id, sizeof r->payment_id, "%s", p->id);
     return wallet_txn_payment_insert(txn, p);
 }
@@ -350,6 +350,48 @@ TEST(one_line_per_payment_with_counterparty_status_and_balance)
     ASSERT_EQ_INT(lines[1].direction, BILLS_IN);
     ASSERT_EQ_STR(lines[1].counterparty.name, "张*丰");
     ASSERT_EQ_INT(lines[0].balance_after_minor, 2000);
+    bx_free(bx);
+}
+
+TEST(payments_are_numbered_by_time_and_found_by_the_seq_their_id_carries)
+{
+    // A payment's seq is its time in ms shifted left by 15, or one more than the last when that
+    // is larger (several in one millisecond, or a clock set back); its id carries the seq, and
+    // the seq finds the payment.
+    struct bx *bx = bx_new();
+    struct user a, b;
+    bx_user(bx, &a, "张三");
+    bx_user(bx, &b, "李四");
+    int64_t t0 = clock_now_ms(&bx->clock);
+    bx_op(bx, OP_TOPUP, &a, NULL, 100000, 0, NULL);
+    struct raw r = {.op = OP_TRANSFER, .user = &a, .other = &b, .amount = 7, .repeat = 3};
+    S_exec(bx, &r); /* three in one millisecond */
+    clock_manual_advance(&bx->clock, -10 * MINUTE_MS);
+    bx_op(bx, OP_TRANSFER, &b, &a, 1, 0, NULL);
+    int64_t t1 = t0 + MINUTE_MS;
+    const int64_t want[] = {t0 << 15, t1 << 15, (t1 << 15) + 1, (t1 << 15) + 2, (t1 << 15) + 3};
+
+    struct store_stmt *st = NULL;
+    ASSERT_EQ_INT(store_prepare(bx->reader, "SELECT seq, id FROM payments ORDER BY seq", &st),
+                  QB_OK);
+    size_t n = 0;
+    while (store_step(st) == STORE_STEP_ROW) {
+        ASSERT(n < QB_ARRAY_COUNT(want));
+        char id[ID_TEXT_SIZE_MAX];
+        store_column_text_copy(st, 1, id, sizeof id);
+        ASSERT_EQ_INT(store_column_int64(st, 0), want[n]);
+        ASSERT_EQ_INT(id_sequence(id, strlen(id), "p"), want[n]);
+        struct wallet_payment p;
+        ASSERT_EQ_INT(wallet_payment_get(bx->reader, id, NULL, &p), QB_OK);
+        ASSERT_EQ_INT(p.seq, want[n]);
+        ASSERT_EQ_STR(p.id, id);
+        /* Another id with this seq is no payment. */
+        id[strlen(id) - 1] = id[strlen(id) - 1] == '0' ? '1' : '0';
+        ASSERT_EQ_INT(wallet_payment_get(bx->reader, id, NULL, &p), QB_E_NOT_FOUND);
+        n++;
+    }
+    store_finalize(st);
+    ASSERT_EQ_INT(n, QB_ARRAY_COUNT(want));
     bx_free(bx);
 }
 
@@ -738,6 +780,7 @@ TEST(csv_rows_are_rfc4180_and_formula_safe)
 int main(void)
 {
     RUN(one_line_per_payment_with_counterparty_status_and_balance);
+    RUN(payments_are_numbered_by_time_and_found_by_the_seq_their_id_carries);
     RUN(filters_by_type_direction_counterparty_and_time);
     RUN(ten_thousand_lines_page_without_gaps_or_repeats);
     RUN(a_sparse_filter_answers_partial_pages_within_the_scan_budget);

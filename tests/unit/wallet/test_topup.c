@@ -2,7 +2,7 @@
  * test_topup.c — the pure parts of money in and out: the withdrawal fee's
  * rounding, the one shape every payment answer has, and the SMS target
  * that ties a bind_card code to one card; and the payments a database made
- * before migration 14 holds.
+ * before migrations 14 and 15 holds.
  */
 #include <string.h>
 
@@ -139,9 +139,6 @@ TEST(payments_made_before_they_were_keyed_by_id_are_kept)
     ASSERT_EQ_INT(p.updated_at_ms, 2500);
     ASSERT_EQ_INT(p.next_check_at_ms, 3000);
     ASSERT_EQ_INT(test_store_int(store, "SELECT count(*) FROM payments"), 2);
-    /* One B-tree: no rowid beside the key. */
-    struct store_stmt *st = NULL;
-    ASSERT(store_prepare(store, "SELECT rowid FROM payments", &st) != QB_OK);
     ASSERT_EQ_INT(test_store_int(store,
                                  "SELECT count(*) FROM sqlite_schema WHERE tbl_name = 'payments'"
                                  " AND type = 'index' AND name = 'payments_pending'"),
@@ -152,11 +149,86 @@ TEST(payments_made_before_they_were_keyed_by_id_are_kept)
     test_old_db_close(&old);
 }
 
+/* Migration 15 keys payments by the seq a new payment's id carries; the
+ * payments made before it are numbered 1.. in id order and found by id
+ * through an index of theirs alone, also when the first bits of an old id
+ * read as another payment's seq. */
+#define S_BY_SEQ_MIGRATION 14
+
+/* The plan of SQLite for sql: its rows' details, joined by "; ". */
+static void S_plan(struct store *store, const char *sql, char *out, size_t size)
+{
+    char explain[512];
+    snprintf(explain, sizeof explain, "EXPLAIN QUERY PLAN %s", sql);
+    struct store_stmt *st = NULL;
+    ASSERT_EQ_INT(store_prepare(store, explain, &st), QB_OK);
+    out[0] = '\0';
+    while (store_step(st) == STORE_STEP_ROW) {
+        char detail[128];
+        store_column_text_copy(st, 3, detail, sizeof detail);
+        size_t used = strlen(out);
+        snprintf(out + used, size - used, "%s; ", detail);
+    }
+    store_finalize(st);
+}
+
+TEST(payments_made_before_they_were_keyed_by_seq_are_found_by_id)
+{
+    struct test_old_db old;
+    test_old_db_open(
+        &old, S_BY_SEQ_MIGRATION, "CREATE TABLE payments_by_seq",
+        "INSERT INTO payments (id, kind, user_id, counterparty_id, card_id, currency,"
+        " amount_minor, fee_minor, memo, status, failure_code, hold_id, entry_id, bank_ref,"
+        " created_at_ms, updated_at_ms, next_check_at_ms) VALUES"
+        /* its first 63 bits read as seq 1, which will be the other one's */
+        " ('p_0000000000001zzzzzzzzzzzzz', 3, 'u_a', 'u_b', '', 'CNY', 1250, 0, 'lunch', 2,"
+        " '', 0, 7, '', 1000, 1000, 0),"
+        " ('p_00000000000000000000000001', 2, 'u_a', '', 'c_a', 'CNY', 10000, 10, '', 1, '',"
+        " 8, 0, 'bank-1', 2000, 2500, 3000);");
+    struct store *store = old.store;
+    struct wallet_payment p;
+    ASSERT_EQ_INT(wallet_payment_get(store, "p_0000000000001zzzzzzzzzzzzz", "u_b", &p), QB_OK);
+    ASSERT_EQ_INT(p.seq, 2);
+    ASSERT_EQ_INT(p.kind, WALLET_TRANSFER);
+    ASSERT_EQ_INT(p.amount_minor, 1250);
+    ASSERT_EQ_STR(p.memo, "lunch");
+    ASSERT_EQ_INT(p.entry_id, 7);
+    ASSERT_EQ_INT(wallet_payment_get(store, "p_00000000000000000000000001", "u_a", &p), QB_OK);
+    ASSERT_EQ_INT(p.seq, 1);
+    ASSERT_EQ_INT(p.kind, WALLET_WITHDRAWAL);
+    ASSERT_EQ_STR(p.card_id, "c_a");
+    ASSERT_EQ_INT(p.fee_minor, 10);
+    ASSERT_EQ_INT(p.status, WALLET_PROCESSING);
+    ASSERT_EQ_INT(p.hold_id, 8);
+    ASSERT_EQ_STR(p.bank_ref, "bank-1");
+    ASSERT_EQ_INT(p.next_check_at_ms, 3000);
+    /* Ids of no payment, one of them with an existing payment's seq. */
+    ASSERT_EQ_INT(wallet_payment_get(store, "p_00000000000010000000000000", NULL, &p),
+                  QB_E_NOT_FOUND);
+    ASSERT_EQ_INT(wallet_payment_get(store, "p_00000000000000000000000003", NULL, &p),
+                  QB_E_NOT_FOUND);
+    ASSERT_EQ_INT(test_store_int(store, "SELECT count(*) FROM payments INDEXED BY payments_pending"
+                                        " WHERE status = 1 AND next_check_at_ms <= 3000"),
+                  1);
+    /* The lookups wallet.c makes: a new payment's by its seq, an old one's
+     * through the index of the old ones (whose WHERE the query repeats). */
+    char plan[512];
+    S_plan(store, "SELECT kind FROM payments WHERE seq = 5 AND id = 'x'", plan, sizeof plan);
+    ASSERT(strstr(plan, "USING INTEGER PRIMARY KEY (rowid=?)") != NULL);
+    S_plan(store,
+           "SELECT kind FROM payments INDEXED BY payments_made_before_seq"
+           " WHERE id = 'x' AND seq < 1099511627776 AND seq <> 5",
+           plan, sizeof plan);
+    ASSERT(strstr(plan, "USING INDEX payments_made_before_seq (id=?") != NULL);
+    test_old_db_close(&old);
+}
+
 int main(void)
 {
     RUN(withdrawal_fee_rounds_up_and_has_a_floor);
     RUN(payment_json_has_one_shape);
     RUN(sms_target_masks_the_middle);
     RUN(payments_made_before_they_were_keyed_by_id_are_kept);
+    RUN(payments_made_before_they_were_keyed_by_seq_are_found_by_id);
     return test_summary();
 }
