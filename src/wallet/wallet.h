@@ -115,7 +115,7 @@ QB_MUST_USE enum qb_error wallet_txn_payment_get(struct ledger_txn *txn, const c
  * id (which carries the seq: id_new_sequenced) and now as its times. The
  * seq is now in milliseconds shifted left by 15, or one more than the last
  * payment's when that is larger, so that each payment's row goes at the
- * end of the table. QB_E_STORAGE. */
+ * end of the table. QB_E_STORAGE, or QB_E_OVERFLOW past the last seq. */
 QB_MUST_USE enum qb_error wallet_txn_payment_new(struct ledger_txn *txn, struct qb_rand *rand,
                                                  struct wallet_payment *p);
 /* Inside a command: inserts p (id, times and all) / writes its mutable
