@@ -1,9 +1,18 @@
 /*
- * crypto.c — libsodium wrappers and secret files.
+ * crypto.c — SHA-256 and HMAC-SHA-256 over OpenSSL, the rest over libsodium,
+ * and secret files.
  *
- * The incremental SHA-256 state lives in caller-owned opaque storage so that
- * headers above base need not include <sodium.h>; the static assertions below
- * keep that storage honest if libsodium's state ever grows.
+ * SHA-256 is libcrypto's: it uses the CPU's SHA extensions where there are
+ * any (a request hashes its token and body, a transfer MACs its payment
+ * password and chains its entry; measured in docs/performance.md, about four
+ * times libsodium's portable code for these sizes). It is the low-level
+ * SHA256_CTX interface, deprecated in OpenSSL 3 but kept there, because it
+ * needs no allocation: the state lives in the caller's opaque storage, so
+ * headers above base need not include OpenSSL's, and the static assertions
+ * below keep that storage honest. Should a later OpenSSL drop it, EVP with
+ * a context kept per thread is the replacement; these functions are the
+ * only callers. HMAC is built on it here (RFC 2104), so a key's two padded
+ * blocks can be hashed once and the state copied.
  *
  * Secret files: a missing file is created with O_CREAT|O_EXCL (two daemons
  * starting at once cannot both write one), filled from the system CSPRNG,
@@ -15,8 +24,12 @@
  */
 #include "base/crypto.h"
 
+/* Before any OpenSSL header: SHA256_Init and friends (see above). */
+#define OPENSSL_SUPPRESS_DEPRECATED
+
 #include <errno.h>
 #include <fcntl.h>
+#include <openssl/sha.h>
 #include <sodium.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -26,40 +39,99 @@
 
 #define CRYPTO_SECRET_PATH_SIZE_MAX 4096
 
-_Static_assert(sizeof(crypto_hash_sha256_state) <= sizeof(struct crypto_sha256_state),
-               "struct crypto_sha256_state is too small for libsodium's state");
-_Static_assert(_Alignof(crypto_hash_sha256_state) <= _Alignof(struct crypto_sha256_state),
-               "struct crypto_sha256_state is under-aligned for libsodium's state");
-_Static_assert(CRYPTO_SHA256_SIZE == crypto_hash_sha256_BYTES, "SHA-256 is 32 bytes");
+_Static_assert(sizeof(SHA256_CTX) <= sizeof(struct crypto_sha256_state),
+               "struct crypto_sha256_state is too small for OpenSSL's SHA256_CTX");
+_Static_assert(_Alignof(SHA256_CTX) <= _Alignof(struct crypto_sha256_state),
+               "struct crypto_sha256_state is under-aligned for OpenSSL's SHA256_CTX");
+_Static_assert(CRYPTO_SHA256_SIZE == SHA256_DIGEST_LENGTH, "SHA-256 is 32 bytes");
+
+#define CRYPTO_SHA256_BLOCK_SIZE 64
 
 bool crypto_init(void) { return sodium_init() >= 0; }
 
-void crypto_sha256(const void *data, size_t size, uint8_t out[CRYPTO_SHA256_SIZE])
-{
-    QB_ASSERT(data != NULL || size == 0);
-    crypto_hash_sha256(out, data, size);
-}
-
-static crypto_hash_sha256_state *crypto_sha256_inner(struct crypto_sha256_state *state)
+static SHA256_CTX *crypto_sha256_inner(struct crypto_sha256_state *state)
 {
     QB_ASSERT(state != NULL);
-    return (crypto_hash_sha256_state *)(void *)state->opaque;
+    return (SHA256_CTX *)(void *)state->opaque;
 }
 
+void crypto_sha256(const void *data, size_t size, uint8_t out[CRYPTO_SHA256_SIZE])
+{
+    struct crypto_sha256_state state;
+    crypto_sha256_begin(&state);
+    crypto_sha256_update(&state, data, size);
+    crypto_sha256_end(&state, out);
+}
+
+/* The SHA256_* calls return 0 only for a NULL argument, which the
+ * assertions rule out. */
 void crypto_sha256_begin(struct crypto_sha256_state *state)
 {
-    crypto_hash_sha256_init(crypto_sha256_inner(state));
+    int ok = SHA256_Init(crypto_sha256_inner(state));
+    QB_ASSERT(ok == 1);
 }
 
 void crypto_sha256_update(struct crypto_sha256_state *state, const void *data, size_t size)
 {
     QB_ASSERT(data != NULL || size == 0);
-    crypto_hash_sha256_update(crypto_sha256_inner(state), data, size);
+    if (size == 0)
+        return;
+    int ok = SHA256_Update(crypto_sha256_inner(state), data, size);
+    QB_ASSERT(ok == 1);
 }
 
 void crypto_sha256_end(struct crypto_sha256_state *state, uint8_t out[CRYPTO_SHA256_SIZE])
 {
-    crypto_hash_sha256_final(crypto_sha256_inner(state), out);
+    QB_ASSERT(out != NULL);
+    int ok = SHA256_Final(out, crypto_sha256_inner(state));
+    QB_ASSERT(ok == 1);
+}
+
+void crypto_hmac_sha256_begin(struct crypto_hmac_sha256_state *state, const void *key,
+                              size_t key_size)
+{
+    QB_ASSERT(state != NULL && (key != NULL || key_size == 0));
+    uint8_t pad[CRYPTO_SHA256_BLOCK_SIZE] = {0};
+    if (key_size > sizeof pad)
+        crypto_sha256(key, key_size, pad);
+    else if (key_size > 0)
+        memcpy(pad, key, key_size);
+    for (size_t i = 0; i < sizeof pad; i++)
+        pad[i] ^= 0x36;
+    crypto_sha256_begin(&state->inner);
+    crypto_sha256_update(&state->inner, pad, sizeof pad);
+    for (size_t i = 0; i < sizeof pad; i++)
+        pad[i] ^= 0x36 ^ 0x5c;
+    crypto_sha256_begin(&state->outer);
+    crypto_sha256_update(&state->outer, pad, sizeof pad);
+    crypto_wipe(pad, sizeof pad);
+}
+
+void crypto_hmac_sha256_update(struct crypto_hmac_sha256_state *state, const void *data,
+                               size_t size)
+{
+    QB_ASSERT(state != NULL);
+    crypto_sha256_update(&state->inner, data, size);
+}
+
+void crypto_hmac_sha256_end(struct crypto_hmac_sha256_state *state, uint8_t out[CRYPTO_SHA256_SIZE])
+{
+    QB_ASSERT(state != NULL && out != NULL);
+    uint8_t inner[CRYPTO_SHA256_SIZE];
+    crypto_sha256_end(&state->inner, inner);
+    crypto_sha256_update(&state->outer, inner, sizeof inner);
+    crypto_sha256_end(&state->outer, out);
+    crypto_wipe(inner, sizeof inner);
+    crypto_wipe(state, sizeof *state);
+}
+
+void crypto_hmac_sha256(const void *key, size_t key_size, const void *data, size_t size,
+                        uint8_t out[CRYPTO_SHA256_SIZE])
+{
+    struct crypto_hmac_sha256_state state;
+    crypto_hmac_sha256_begin(&state, key, key_size);
+    crypto_hmac_sha256_update(&state, data, size);
+    crypto_hmac_sha256_end(&state, out);
 }
 
 bool crypto_equal(const void *a, const void *b, size_t size)

@@ -1,8 +1,9 @@
 /*
- * crypto.h — thin wrappers over libsodium for hashing, MACs, secrets on disk.
+ * crypto.h — hashing, MACs, comparison and secrets on disk.
  *
  * Owns: the few primitives the lower layers need (SHA-256 for the ledger's
- * hash chain and request fingerprints, constant-time comparison, hex) and
+ * hash chain and request fingerprints, HMAC-SHA-256 for every keyed hash,
+ * constant-time comparison, hex) and
  * the handling of secret files: created once with mode 0600, read back,
  * never logged. Password hashing and signatures live in the modules that use
  * them; this header stays small.
@@ -24,13 +25,31 @@ QB_MUST_USE bool crypto_init(void);
 
 void crypto_sha256(const void *data, size_t size, uint8_t out[CRYPTO_SHA256_SIZE]);
 
-/* Incremental SHA-256 (opaque storage large enough for libsodium's state). */
+/* Incremental SHA-256 (opaque storage large enough for the library's state,
+ * which needs no allocation, so a state may be copied to fork a hash). */
 struct crypto_sha256_state {
     _Alignas(64) unsigned char opaque[128];
 };
 void crypto_sha256_begin(struct crypto_sha256_state *state);
 void crypto_sha256_update(struct crypto_sha256_state *state, const void *data, size_t size);
 void crypto_sha256_end(struct crypto_sha256_state *state, uint8_t out[CRYPTO_SHA256_SIZE]);
+
+/* HMAC-SHA-256 (RFC 2104), one-shot and incremental. A key longer than
+ * SHA-256's block is hashed first, as the RFC says. crypto_hmac_sha256_end
+ * wipes the state. A begun state may be copied: keying costs two of the
+ * hash's blocks, so a caller that MACs many messages under one key can key
+ * once and copy. */
+struct crypto_hmac_sha256_state {
+    struct crypto_sha256_state inner, outer;
+};
+void crypto_hmac_sha256_begin(struct crypto_hmac_sha256_state *state, const void *key,
+                              size_t key_size);
+void crypto_hmac_sha256_update(struct crypto_hmac_sha256_state *state, const void *data,
+                               size_t size);
+void crypto_hmac_sha256_end(struct crypto_hmac_sha256_state *state,
+                            uint8_t out[CRYPTO_SHA256_SIZE]);
+void crypto_hmac_sha256(const void *key, size_t key_size, const void *data, size_t size,
+                        uint8_t out[CRYPTO_SHA256_SIZE]);
 
 /* Constant-time equality of two equal-length byte strings. */
 bool crypto_equal(const void *a, const void *b, size_t size);

@@ -1,19 +1,17 @@
 /*
  * paycode.c — the payment code's codec (paycode.h, docs/paycode.md).
  *
- * Pure functions over libsodium's HMAC-SHA-256. The token is HOTP's
+ * Pure functions over HMAC-SHA-256 (base/crypto.h). The token is HOTP's
  * dynamic truncation (RFC 4226 §5.3) over a SHA-256 MAC whose input binds
  * the time step, the slot and the counter, so that a token never carries
  * over to another slot, step or counter.
  */
 #include "base/paycode.h"
 
-#include <sodium.h>
 #include <string.h>
 
 #include "base/assert.h"
-
-_Static_assert(crypto_auth_hmacsha256_KEYBYTES == PAYCODE_SEED_SIZE, "seed is the HMAC key");
+#include "base/crypto.h"
 
 int64_t paycode_step(int64_t at_ms)
 {
@@ -40,16 +38,12 @@ uint32_t paycode_token(const uint8_t seed[PAYCODE_SEED_SIZE], int64_t step, uint
 {
     uint8_t message[PAYCODE_MESSAGE_SIZE];
     paycode_message(step, slot, counter, message);
-    uint8_t mac[crypto_auth_hmacsha256_BYTES];
-    crypto_auth_hmacsha256_state st;
-    crypto_auth_hmacsha256_init(&st, seed, PAYCODE_SEED_SIZE);
-    crypto_auth_hmacsha256_update(&st, message, sizeof message);
-    crypto_auth_hmacsha256_final(&st, mac);
+    uint8_t mac[CRYPTO_SHA256_SIZE];
+    crypto_hmac_sha256(seed, PAYCODE_SEED_SIZE, message, sizeof message, mac);
     size_t offset = mac[sizeof mac - 1] & 0x0f;
     uint32_t bin = ((uint32_t)(mac[offset] & 0x7f) << 24) | ((uint32_t)mac[offset + 1] << 16) |
                    ((uint32_t)mac[offset + 2] << 8) | (uint32_t)mac[offset + 3];
-    sodium_memzero(mac, sizeof mac);
-    sodium_memzero(&st, sizeof st);
+    crypto_wipe(mac, sizeof mac);
     return bin % PAYCODE_TOKEN_MODULUS;
 }
 

@@ -119,11 +119,7 @@ bool domain_unseal(const struct domain_env *env, const uint8_t *sealed, size_t s
 void domain_keyed_hash(const uint8_t key[DOMAIN_KEY_SIZE], const void *data, size_t size,
                        uint8_t out[CRYPTO_SHA256_SIZE])
 {
-    _Static_assert(crypto_auth_hmacsha256_KEYBYTES == DOMAIN_KEY_SIZE, "hmac key size");
-    crypto_auth_hmacsha256_state st;
-    crypto_auth_hmacsha256_init(&st, key, DOMAIN_KEY_SIZE);
-    crypto_auth_hmacsha256_update(&st, data, size);
-    crypto_auth_hmacsha256_final(&st, out);
+    crypto_hmac_sha256(key, DOMAIN_KEY_SIZE, data, size, out);
 }
 
 int64_t domain_day_start_ms(int64_t at_ms)

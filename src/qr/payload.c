@@ -13,6 +13,7 @@
 
 #include <sodium.h>
 
+#include "base/crypto.h"
 #include "base/rand.h"
 #include "qr/qr.h"
 
@@ -111,15 +112,11 @@ static bool S_payee_ok(enum qr_kind kind, const char *s, size_t size)
 static void S_mac(const uint8_t key[QR_KEY_SIZE], const char *text, size_t size,
                   char out[QR_MAC_TEXT_SIZE + 1])
 {
-    uint8_t mac[crypto_auth_hmacsha256_BYTES];
-    crypto_auth_hmacsha256_state st;
-    crypto_auth_hmacsha256_init(&st, key, QR_KEY_SIZE);
-    crypto_auth_hmacsha256_update(&st, (const unsigned char *)text, size);
-    crypto_auth_hmacsha256_final(&st, mac);
+    uint8_t mac[CRYPTO_SHA256_SIZE];
+    crypto_hmac_sha256(key, QR_KEY_SIZE, text, size, mac);
     sodium_bin2base64(out, QR_MAC_TEXT_SIZE + 1, mac, QR_MAC_SIZE,
                       sodium_base64_VARIANT_URLSAFE_NO_PADDING);
-    sodium_memzero(mac, sizeof mac);
-    sodium_memzero(&st, sizeof st);
+    crypto_wipe(mac, sizeof mac);
 }
 
 /* --- encode ------------------------------------------------------------------ */

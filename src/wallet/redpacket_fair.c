@@ -8,8 +8,6 @@
  */
 #include <string.h>
 
-#include <sodium.h>
-
 #include "wallet/redpacket_fair.h"
 
 void redpacket_fair_commitment(const uint8_t seed[REDPACKET_SEED_SIZE],
@@ -45,25 +43,23 @@ static void S_be32(uint8_t *p, uint32_t v)
 static uint64_t S_draw(const uint8_t seed[REDPACKET_SEED_SIZE], const char *packet_id,
                        uint32_t index, uint32_t attempt)
 {
-    _Static_assert(crypto_auth_hmacsha256_BYTES == 32, "HMAC-SHA-256 output");
     static const uint8_t zero = 0;
     uint8_t counters[8];
     S_be32(counters, index);
     S_be32(counters + 4, attempt);
-    crypto_auth_hmacsha256_state st;
-    crypto_auth_hmacsha256_init(&st, seed, REDPACKET_SEED_SIZE);
-    crypto_auth_hmacsha256_update(&st, (const uint8_t *)REDPACKET_FAIR_SCHEME,
-                                  strlen(REDPACKET_FAIR_SCHEME));
-    crypto_auth_hmacsha256_update(&st, &zero, 1);
-    crypto_auth_hmacsha256_update(&st, (const uint8_t *)packet_id, strlen(packet_id));
-    crypto_auth_hmacsha256_update(&st, &zero, 1);
-    crypto_auth_hmacsha256_update(&st, counters, sizeof counters);
-    uint8_t mac[32];
-    crypto_auth_hmacsha256_final(&st, mac);
+    struct crypto_hmac_sha256_state st;
+    crypto_hmac_sha256_begin(&st, seed, REDPACKET_SEED_SIZE);
+    crypto_hmac_sha256_update(&st, REDPACKET_FAIR_SCHEME, strlen(REDPACKET_FAIR_SCHEME));
+    crypto_hmac_sha256_update(&st, &zero, 1);
+    crypto_hmac_sha256_update(&st, packet_id, strlen(packet_id));
+    crypto_hmac_sha256_update(&st, &zero, 1);
+    crypto_hmac_sha256_update(&st, counters, sizeof counters);
+    uint8_t mac[CRYPTO_SHA256_SIZE];
+    crypto_hmac_sha256_end(&st, mac);
     uint64_t x = 0;
     for (int k = 0; k < 8; k++)
         x = x << 8 | mac[k];
-    sodium_memzero(mac, sizeof mac);
+    crypto_wipe(mac, sizeof mac);
     return x;
 }
 

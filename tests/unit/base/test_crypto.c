@@ -1,11 +1,15 @@
 /*
- * test_crypto.c — SHA-256, comparison, hex, secret files.
+ * test_crypto.c — SHA-256, HMAC-SHA-256, comparison, hex, secret files.
  *
  * The ledger's hash chain depends on SHA-256 being exactly SHA-256 in both
- * its one-shot and incremental forms; the secret file rules (0600, refuse
+ * its one-shot and incremental forms; every keyed hash already stored (payment
+ * passwords, card and id number hashes, QR and payment code MACs) on
+ * HMAC-SHA-256 being exactly the MAC libsodium computed for them before it
+ * was Qianbao's own; the secret file rules (0600, refuse
  * files others can read, never half-written) protect the keys at rest.
  */
 #include <fcntl.h>
+#include <sodium.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -22,6 +26,15 @@ static const char *sha256_hex(const void *data, size_t size)
     uint8_t digest[CRYPTO_SHA256_SIZE];
     crypto_sha256(data, size, digest);
     crypto_hex(digest, sizeof digest, text);
+    return text;
+}
+
+static const char *hmac_hex(const void *key, size_t key_size, const void *data, size_t size)
+{
+    static char text[2 * CRYPTO_SHA256_SIZE + 1];
+    uint8_t mac[CRYPTO_SHA256_SIZE];
+    crypto_hmac_sha256(key, key_size, data, size, mac);
+    crypto_hex(mac, sizeof mac, text);
     return text;
 }
 
@@ -76,6 +89,69 @@ TEST(sha256_incremental_equals_one_shot)
         }
         crypto_sha256_end(&sha, got);
         ASSERT(memcmp(want, got, sizeof want) == 0);
+    }
+}
+
+TEST(hmac_sha256_known_answers)
+{
+    // RFC 4231 test cases 1, 2, 6 and 7: a short key, a key shorter than
+    // the data, and two keys longer than the block, hashed first.
+    uint8_t key[131];
+    memset(key, 0x0b, 20);
+    ASSERT_EQ_STR(hmac_hex(key, 20, "Hi There", 8),
+                  "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7");
+    const char *what = "what do ya want for nothing?";
+    ASSERT_EQ_STR(hmac_hex("Jefe", 4, what, strlen(what)),
+                  "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+    memset(key, 0xaa, sizeof key);
+    const char *big = "Test Using Larger Than Block-Size Key - Hash Key First";
+    ASSERT_EQ_STR(hmac_hex(key, sizeof key, big, strlen(big)),
+                  "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54");
+    const char *both = "This is a test using a larger than block-size key and a larger than "
+                       "block-size data. The key needs to be hashed before being used by the "
+                       "HMAC algorithm.";
+    ASSERT_EQ_STR(hmac_hex(key, sizeof key, both, strlen(both)),
+                  "9b09ffa71b942fcb27635fbcd5b0e944bfdc63644f0713938a7f51535c3a35e2");
+}
+
+TEST(hmac_sha256_is_libsodiums_and_a_keyed_state_may_be_copied)
+{
+    // The MACs stored before Qianbao computed its own were libsodium's: the
+    // same for random keys (of the sizes in use and around the block) and
+    // messages fed in pieces; and a begun state copied MACs like a fresh one.
+    static unsigned char bytes[700];
+    uint64_t state = seed;
+    for (size_t i = 0; i < sizeof bytes; i++) {
+        state = state * 6364136223846793005u + 1442695040888963407u;
+        bytes[i] = (unsigned char)(state >> 56);
+    }
+    const size_t key_sizes[] = {0, 1, 16, 32, 63, 64, 65, 128, 200};
+    for (size_t k = 0; k < QB_ARRAY_COUNT(key_sizes); k++) {
+        const unsigned char *key = bytes + 500;
+        struct crypto_hmac_sha256_state keyed;
+        crypto_hmac_sha256_begin(&keyed, key, key_sizes[k]);
+        for (size_t len = 0; len <= 300; len += 7) {
+            uint8_t want[CRYPTO_SHA256_SIZE], got[CRYPTO_SHA256_SIZE];
+            crypto_auth_hmacsha256_state sodium;
+            crypto_auth_hmacsha256_init(&sodium, key, key_sizes[k]);
+            crypto_auth_hmacsha256_update(&sodium, bytes, len);
+            crypto_auth_hmacsha256_final(&sodium, want);
+
+            struct crypto_hmac_sha256_state mine = keyed;
+            size_t pos = 0;
+            while (pos < len) {
+                state = state * 6364136223846793005u + 1442695040888963407u;
+                size_t take = (size_t)(state >> 40) % 80;
+                if (take > len - pos)
+                    take = len - pos;
+                crypto_hmac_sha256_update(&mine, bytes + pos, take);
+                pos += take;
+            }
+            crypto_hmac_sha256_end(&mine, got);
+            ASSERT(memcmp(want, got, sizeof want) == 0);
+            crypto_hmac_sha256(key, key_sizes[k], bytes, len, got);
+            ASSERT(memcmp(want, got, sizeof want) == 0);
+        }
     }
 }
 
@@ -223,6 +299,8 @@ int main(void)
     test_tmpdir(tmpdir, sizeof tmpdir);
     RUN(sha256_known_answers);
     RUN(sha256_incremental_equals_one_shot);
+    RUN(hmac_sha256_known_answers);
+    RUN(hmac_sha256_is_libsodiums_and_a_keyed_state_may_be_copied);
     RUN(equal_compares_all_bytes);
     RUN(hex_is_lower_case);
     RUN(wipe_zeroes);
