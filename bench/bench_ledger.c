@@ -33,6 +33,7 @@
 #include "base/crypto.h"
 #include "base/log.h"
 #include "base/rand.h"
+#include "disk_probe.h"
 #include "ledger/ledger.h"
 
 static int64_t now_ns(void) { return clock_monotonic_ns(); }
@@ -238,31 +239,11 @@ static struct phase_result phase_run(struct ledger *ledger, struct setup *setup,
 
 static void fsync_measure(const char *dir)
 {
-    char path[4096];
-    if (snprintf(path, sizeof path, "%s/fsync-probe", dir) >= (int)sizeof path)
-        return;
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    if (fd < 0) {
-        perror("fsync probe");
-        exit(1);
-    }
-    char block[4096];
-    memset(block, 'q', sizeof block);
-    int64_t samples[200];
-    for (int i = 0; i < 200; i++) {
-        int64_t t0 = now_ns();
-        if (pwrite(fd, block, sizeof block, (off_t)i * 4096) != (ssize_t)sizeof block ||
-            fdatasync(fd) != 0) {
-            perror("fsync probe");
-            exit(1);
-        }
-        samples[i] = now_ns() - t0;
-    }
-    close(fd);
-    unlink(path);
-    qsort(samples, 200, sizeof(int64_t), cmp_i64);
-    printf("fsync (4 KiB write + fdatasync): p50 %" PRId64 " us, p99 %" PRId64 " us\n",
-           percentile(samples, 200, 500) / 1000, percentile(samples, 200, 990) / 1000);
+    const struct disk_probe probe = {
+        .write_size = 4096, .pause_us = 0, .seconds = 60, .syncs_max = 200};
+    struct disk_probe_result r;
+    disk_probe_run(dir, &probe, &r);
+    disk_probe_print("fsync (4 KiB write + fdatasync)", &probe, &r);
 }
 
 /* --- helpers ------------------------------------------------------------- */

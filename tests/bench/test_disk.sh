@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# test_disk.sh BENCH_DISK — bench_disk measures, reports in order, cleans up,
+# and refuses what it cannot do with the exit codes its usage says.
+set -euo pipefail
+bin=$1
+dir=$(mktemp -d)
+trap 'rm -rf "$dir"' EXIT
+fail() { echo "FAIL: $*" >&2; exit 1; }
+
+out=$("$bin" --dir "$dir" --seconds 0.3 --size 8192)
+value() { awk -F= -v k="bench: disk_$1" '$1 == k {print $2}' <<<"$out"; }
+syncs=$(value syncs); p50=$(value p50_us); p99=$(value p99_us); max=$(value max_us)
+[[ -n $syncs && $syncs -gt 0 ]] || fail "no syncs in: $out"
+((p50 <= p99 && p99 <= max)) || fail "percentiles out of order: $out"
+grep -q "^disk: $syncs syncs of 8192 bytes" <<<"$out" || fail "no summary line: $out"
+[[ -z $(ls -A "$dir") ]] || fail "left behind: $(ls -A "$dir")"
+
+set +e
+"$bin" --size 0 --dir "$dir" >/dev/null 2>&1; [[ $? -eq 2 ]] || fail "--size 0 not refused with 2"
+"$bin" --seconds 0 --dir "$dir" >/dev/null 2>&1; [[ $? -eq 2 ]] || fail "--seconds 0 not refused with 2"
+"$bin" --bogus >/dev/null 2>&1; [[ $? -eq 2 ]] || fail "an unknown option not refused with 2"
+"$bin" --dir "$dir/missing" --seconds 0.1 >/dev/null 2>&1; [[ $? -eq 1 ]] || fail "a missing directory not an error"
+echo "ok bench_disk"
