@@ -85,6 +85,7 @@ void crypto_sha256_end(struct crypto_sha256_state *state, uint8_t out[CRYPTO_SHA
     QB_ASSERT(out != NULL);
     int ok = SHA256_Final(out, crypto_sha256_inner(state));
     QB_ASSERT(ok == 1);
+    crypto_wipe(state, sizeof *state);
 }
 
 void crypto_hmac_sha256_begin(struct crypto_hmac_sha256_state *state, const void *key,

@@ -26,7 +26,8 @@ QB_MUST_USE bool crypto_init(void);
 void crypto_sha256(const void *data, size_t size, uint8_t out[CRYPTO_SHA256_SIZE]);
 
 /* Incremental SHA-256 (opaque storage large enough for the library's state,
- * which needs no allocation, so a state may be copied to fork a hash). */
+ * which needs no allocation, so a state may be copied to fork a hash).
+ * crypto_sha256_end wipes the state: what it hashed may be a secret. */
 struct crypto_sha256_state {
     _Alignas(64) unsigned char opaque[128];
 };

@@ -51,6 +51,42 @@ static void write_file(const char *path, const void *data, size_t size, mode_t m
         abort();
 }
 
+static uint64_t next_random(uint64_t *state)
+{
+    *state = *state * 6364136223846793005u + 1442695040888963407u;
+    return *state;
+}
+
+static void fill_random(unsigned char *bytes, size_t size, uint64_t *state)
+{
+    for (size_t i = 0; i < size; i++)
+        bytes[i] = (unsigned char)(next_random(state) >> 56);
+}
+
+/* Feeds message[0, len) to update in random pieces of 0 to 79 bytes. */
+static void feed_in_pieces(const unsigned char *message, size_t len, uint64_t *state,
+                           void (*update)(void *ctx, const void *data, size_t size), void *ctx)
+{
+    size_t pos = 0;
+    while (pos < len) {
+        size_t take = (size_t)(next_random(state) >> 40) % 80;
+        if (take > len - pos)
+            take = len - pos;
+        update(ctx, message + pos, take);
+        pos += take;
+    }
+}
+
+static void sha256_feed(void *ctx, const void *data, size_t size)
+{
+    crypto_sha256_update(ctx, data, size);
+}
+
+static void hmac_feed(void *ctx, const void *data, size_t size)
+{
+    crypto_hmac_sha256_update(ctx, data, size);
+}
+
 TEST(sha256_known_answers)
 {
     // FIPS 180-2 vectors: the empty string, "abc", and the 448-bit message.
@@ -66,29 +102,21 @@ TEST(sha256_known_answers)
 TEST(sha256_incremental_equals_one_shot)
 {
     // Feeding a message in random pieces (including empty ones) gives the
-    // one-shot digest, for lengths around the 64-byte block size.
+    // one-shot digest, for lengths around the 64-byte block size; the state
+    // is wiped once the digest is out.
     static unsigned char message[1000];
     uint64_t state = seed;
-    for (size_t i = 0; i < sizeof message; i++) {
-        state = state * 6364136223846793005u + 1442695040888963407u;
-        message[i] = (unsigned char)(state >> 56);
-    }
+    fill_random(message, sizeof message, &state);
     for (size_t len = 0; len <= 300; len++) {
         uint8_t want[CRYPTO_SHA256_SIZE], got[CRYPTO_SHA256_SIZE];
         crypto_sha256(message, len, want);
         struct crypto_sha256_state sha;
         crypto_sha256_begin(&sha);
-        size_t pos = 0;
-        while (pos < len) {
-            state = state * 6364136223846793005u + 1442695040888963407u;
-            size_t take = (size_t)(state >> 40) % 80;
-            if (take > len - pos)
-                take = len - pos;
-            crypto_sha256_update(&sha, message + pos, take);
-            pos += take;
-        }
+        feed_in_pieces(message, len, &state, sha256_feed, &sha);
         crypto_sha256_end(&sha, got);
         ASSERT(memcmp(want, got, sizeof want) == 0);
+        static const struct crypto_sha256_state zero;
+        ASSERT(memcmp(&sha, &zero, sizeof sha) == 0);
     }
 }
 
@@ -121,10 +149,7 @@ TEST(hmac_sha256_is_libsodiums_and_a_keyed_state_may_be_copied)
     // messages fed in pieces; and a begun state copied MACs like a fresh one.
     static unsigned char bytes[700];
     uint64_t state = seed;
-    for (size_t i = 0; i < sizeof bytes; i++) {
-        state = state * 6364136223846793005u + 1442695040888963407u;
-        bytes[i] = (unsigned char)(state >> 56);
-    }
+    fill_random(bytes, sizeof bytes, &state);
     const size_t key_sizes[] = {0, 1, 16, 32, 63, 64, 65, 128, 200};
     for (size_t k = 0; k < QB_ARRAY_COUNT(key_sizes); k++) {
         const unsigned char *key = bytes + 500;
@@ -138,15 +163,7 @@ TEST(hmac_sha256_is_libsodiums_and_a_keyed_state_may_be_copied)
             crypto_auth_hmacsha256_final(&sodium, want);
 
             struct crypto_hmac_sha256_state mine = keyed;
-            size_t pos = 0;
-            while (pos < len) {
-                state = state * 6364136223846793005u + 1442695040888963407u;
-                size_t take = (size_t)(state >> 40) % 80;
-                if (take > len - pos)
-                    take = len - pos;
-                crypto_hmac_sha256_update(&mine, bytes + pos, take);
-                pos += take;
-            }
+            feed_in_pieces(bytes, len, &state, hmac_feed, &mine);
             crypto_hmac_sha256_end(&mine, got);
             ASSERT(memcmp(want, got, sizeof want) == 0);
             crypto_hmac_sha256(key, key_sizes[k], bytes, len, got);
