@@ -114,6 +114,7 @@ enum qb_error store_run(struct store *store, const char *sql, const struct store
     struct store_stmt *st = NULL;
     if (store_prepare(store, sql, &st) != QB_OK)
         return QB_E_STORAGE;
+    st->borrowed = true; /* params live until store_finalize below */
     enum qb_error err = store_bind_params(st, params, count);
     if (err == QB_OK)
         err = store_step_done(st);

@@ -125,6 +125,10 @@ struct store {
 
 struct store_stmt {
     const struct store_ops *ops;
+    /* Set by store_run for its one run: bind_text and bind_blob may keep
+     * the caller's pointers instead of copying the bytes, which outlive the
+     * run. Cleared by finalize; every other use copies. */
+    bool borrowed;
 };
 
 /* Opens url with the first backend that accepts it. A plain path or

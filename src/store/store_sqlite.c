@@ -1194,6 +1194,7 @@ static void sqlite_finalize(struct store_stmt *stmt)
         QB_ASSERT(st->cached->in_use);
         sqlite3_reset(st->stmt);
         sqlite3_clear_bindings(st->stmt);
+        st->base.borrowed = false;
         st->cached->in_use = false;
         return;
     }
@@ -1230,9 +1231,17 @@ static enum qb_error sqlite_bind_int64(struct store_stmt *stmt, int index, int64
     return sqlite_bind_result(st, sqlite3_bind_int64(st->stmt, sqlite_param(st, index), value));
 }
 
+static sqlite3_destructor_type sqlite_bind_copy(const struct sqlite_stmt *st)
+{
+    return st->base.borrowed ? SQLITE_STATIC : SQLITE_TRANSIENT;
+}
+
 /* Text and blobs are copied (SQLITE_TRANSIENT): the caller's buffer may be
- * gone before the statement steps. An empty value is bound as an empty
- * value, never as NULL (SQLite binds NULL for a NULL pointer). */
+ * gone before the statement steps; unless the statement is borrowed
+ * (store_run), when SQLite reads them in place (SQLITE_STATIC) and the
+ * bindings are cleared before the caller's buffers go. An empty value is
+ * bound as an empty value, never as NULL (SQLite binds NULL for a NULL
+ * pointer). */
 static enum qb_error sqlite_bind_text(struct store_stmt *stmt, int index, const char *text,
                                       size_t size)
 {
@@ -1240,7 +1249,7 @@ static enum qb_error sqlite_bind_text(struct store_stmt *stmt, int index, const 
     QB_ASSERT(text != NULL || size == 0);
     return sqlite_bind_result(st, sqlite3_bind_text64(st->stmt, sqlite_param(st, index),
                                                       size == 0 ? "" : text, size,
-                                                      SQLITE_TRANSIENT, SQLITE_UTF8));
+                                                      sqlite_bind_copy(st), SQLITE_UTF8));
 }
 
 static enum qb_error sqlite_bind_blob(struct store_stmt *stmt, int index, const void *data,
@@ -1251,8 +1260,8 @@ static enum qb_error sqlite_bind_blob(struct store_stmt *stmt, int index, const 
     int param = sqlite_param(st, index);
     if (size == 0)
         return sqlite_bind_result(st, sqlite3_bind_zeroblob(st->stmt, param, 0));
-    return sqlite_bind_result(st, sqlite3_bind_blob64(st->stmt, param, data, size,
-                                                      SQLITE_TRANSIENT));
+    return sqlite_bind_result(
+        st, sqlite3_bind_blob64(st->stmt, param, data, size, sqlite_bind_copy(st)));
 }
 
 static enum qb_error sqlite_bind_null(struct store_stmt *stmt, int index)

@@ -202,6 +202,43 @@ TEST(conflict_without_savepoint_keeps_transaction)
     test_rmtree(dir);
 }
 
+TEST(store_run_reads_values_in_place_and_later_uses_copy)
+{
+    // store_run's bindings point at the caller's bytes for its one run (no copy); the same
+    // statement, cached and prepared again, copies once more: bytes changed after the bind
+    // and before the step do not reach the row.
+    fresh_dir();
+    struct store *store = open_or_fail(db_path, STORE_MODE_WRITE);
+    ASSERT_EQ_INT(store_exec(store, "CREATE TABLE t (a TEXT, b BLOB)"), QB_OK);
+    const char *sql = "INSERT INTO t (a, b) VALUES ($1, $2)";
+    const struct store_param p[] = {STORE_TEXT("first"), STORE_BLOB("\x01\x02", 2)};
+    ASSERT_EQ_INT(store_run(store, sql, p, QB_ARRAY_COUNT(p)), QB_OK);
+
+    char text[] = "second";
+    unsigned char blob[] = {3, 4};
+    struct store_stmt *st = NULL;
+    ASSERT_EQ_INT(store_prepare(store, sql, &st), QB_OK);
+    ASSERT(!st->borrowed);
+    ASSERT_EQ_INT(store_bind_text(st, 1, text, strlen(text)), QB_OK);
+    ASSERT_EQ_INT(store_bind_blob(st, 2, blob, sizeof blob), QB_OK);
+    memset(text, 'X', strlen(text));
+    memset(blob, 9, sizeof blob);
+    ASSERT_EQ_INT(store_step_done(st), QB_OK);
+    store_finalize(st);
+
+    ASSERT_EQ_INT(store_prepare(store, "SELECT a, hex(b) FROM t ORDER BY rowid", &st), QB_OK);
+    ASSERT_EQ_INT(store_step(st), STORE_STEP_ROW);
+    ASSERT_EQ_STR(store_column_text(st, 0), "first");
+    ASSERT_EQ_STR(store_column_text(st, 1), "0102");
+    ASSERT_EQ_INT(store_step(st), STORE_STEP_ROW);
+    ASSERT_EQ_STR(store_column_text(st, 0), "second");
+    ASSERT_EQ_STR(store_column_text(st, 1), "0304");
+    ASSERT_EQ_INT(store_step(st), STORE_STEP_DONE);
+    store_finalize(st);
+    store_close(store);
+    test_rmtree(dir);
+}
+
 TEST(prepare_rejects_unportable_sql)
 {
     // Only $1..$N bind the same way on PostgreSQL; "?" or a gap ($1, $3) would break there.
@@ -534,6 +571,7 @@ int main(void)
     RUN(refuses_a_database_without_wal);
     RUN(urls);
     RUN(conflict_without_savepoint_keeps_transaction);
+    RUN(store_run_reads_values_in_place_and_later_uses_copy);
     RUN(prepare_rejects_unportable_sql);
     RUN(pool_acquire_times_out_busy);
     RUN(checkpointer_bounds_the_wal);
