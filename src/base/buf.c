@@ -40,9 +40,7 @@ void buf_reset(struct buf *buf)
         buf->data[0] = '\0';
 }
 
-/* Makes room for extra more bytes plus the NUL. QB_E_TOO_LARGE past the cap,
- * QB_E_INTERNAL when memory runs out; the buffer is unchanged either way. */
-static enum qb_error buf_grow(struct buf *buf, size_t extra)
+enum qb_error buf_reserve(struct buf *buf, size_t extra)
 {
     QB_ASSERT(buf->size <= buf->size_max);
     if (extra > buf->size_max - buf->size)
@@ -71,7 +69,7 @@ enum qb_error buf_append(struct buf *buf, const void *data, size_t size)
 {
     QB_ASSERT(buf != NULL);
     QB_ASSERT(data != NULL || size == 0);
-    enum qb_error err = buf_grow(buf, size);
+    enum qb_error err = buf_reserve(buf, size);
     if (err != QB_OK)
         return err;
     if (size > 0)
@@ -110,7 +108,7 @@ enum qb_error buf_printf(struct buf *buf, const char *fmt, ...)
     }
     if (buf->data != NULL)
         buf->data[buf->size] = '\0'; /* undo the partial write */
-    enum qb_error err = buf_grow(buf, len);
+    enum qb_error err = buf_reserve(buf, len);
     if (err != QB_OK)
         return err;
     va_start(ap, fmt);

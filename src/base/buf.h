@@ -31,6 +31,10 @@ void buf_release(struct buf *buf);
 /* Forgets the contents but keeps the memory. */
 void buf_reset(struct buf *buf);
 
+/* Makes room for extra more bytes (and the NUL), so that appends of that
+ * much allocate nothing. QB_E_TOO_LARGE past the cap, QB_E_INTERNAL when
+ * memory runs out; the buffer is unchanged either way. */
+QB_MUST_USE enum qb_error buf_reserve(struct buf *buf, size_t extra);
 QB_MUST_USE enum qb_error buf_append(struct buf *buf, const void *data, size_t size);
 QB_MUST_USE enum qb_error buf_append_str(struct buf *buf, const char *text);
 QB_MUST_USE enum qb_error buf_printf(struct buf *buf, const char *fmt, ...)

@@ -2095,10 +2095,15 @@ enum qb_error ledger_submit(struct ledger *ledger, struct ledger_cmd *cmd)
     cmd->next = NULL;
     cmd->submitted_ns = clock_monotonic_ns();
     /* Here, on the submitter's thread, not on the writer, which is the
-     * one that everything waits for. */
+     * one that everything waits for: the idempotency key's fingerprint,
+     * and the answer's room, so that the writer allocates nothing for most
+     * answers (growing one as it was written cost the writer about 4 % of
+     * its time in realloc). */
     if (cmd->idem_key != NULL)
         cmd->idem_fingerprint = ledger_idem_fingerprint(
             cmd->idem_principal != NULL ? cmd->idem_principal : "", cmd->idem_key);
+    if (buf_reserve(&cmd->response, LEDGER_RESPONSE_RESERVE) != QB_OK)
+        return QB_E_BUSY; /* no memory: refused like a full queue */
     pthread_mutex_lock(&ledger->lock);
     enum qb_error err = QB_OK;
     if (ledger->stopping)

@@ -68,6 +68,8 @@ struct ledger_txn;
 #define LEDGER_FLOOR_NONE INT64_MIN
 #define LEDGER_IDEM_KEY_SIZE_MAX 256
 #define LEDGER_RESPONSE_SIZE_MAX (64 * 1024)
+/* The room ledger_submit makes for a command's answer: most fit in it. */
+#define LEDGER_RESPONSE_RESERVE 1024
 
 enum ledger_account_kind {
     LEDGER_ACCOUNT_USER = 1,     /* a wallet holder's stored balance */
@@ -243,8 +245,9 @@ void ledger_close(struct ledger *ledger);
 
 /* Queues cmd. QB_OK: cmd->done will be called exactly once, later, once the
  * command's batch is durable or has failed: from the ledger's syncing
- * thread or its writer thread, never from the submitter's. QB_E_BUSY (queue full) or QB_E_SHUTTING_DOWN: it will not,
- * and nothing was done. cmd must stay alive until done runs. */
+ * thread or its writer thread, never from the submitter's. QB_E_BUSY (queue
+ * full, or no memory for the answer's room) or QB_E_SHUTTING_DOWN: it will
+ * not, and nothing was done. cmd must stay alive until done runs. */
 QB_MUST_USE enum qb_error ledger_submit(struct ledger *ledger, struct ledger_cmd *cmd);
 /* Submits cmd and waits for it: the answer is cmd->result (or the submit
  * error). For tests, tools and background workers; HTTP threads use

@@ -182,6 +182,36 @@ TEST(reset_keeps_memory)
     ASSERT(b.data == NULL);
 }
 
+TEST(reserve_makes_room_appends_then_use)
+{
+    // After buf_reserve(n), appends of n bytes in all keep the same memory; a
+    // reservation past the cap is refused and changes nothing.
+    struct buf b;
+    buf_init(&b, 4096);
+    ASSERT_EQ_INT(buf_append_str(&b, "ab"), QB_OK);
+    ASSERT_EQ_INT(buf_reserve(&b, 1000), QB_OK);
+    ASSERT(b.capacity >= 2 + 1000 + 1);
+    char *data = b.data;
+    for (int i = 0; i < 100; i++)
+        ASSERT_EQ_INT(buf_append(&b, "0123456789", 10), QB_OK);
+    ASSERT(b.data == data);
+    ASSERT_EQ_INT(b.size, 1002);
+    ASSERT_EQ_INT(b.data[1002], '\0');
+    size_t capacity = b.capacity;
+    ASSERT_EQ_INT(buf_reserve(&b, 4096 - 1002 + 1), QB_E_TOO_LARGE);
+    ASSERT(b.data == data && b.capacity == capacity && b.size == 1002);
+    ASSERT_EQ_INT(buf_reserve(&b, 0), QB_OK);
+    ASSERT(b.data == data);
+    buf_release(&b);
+
+    // On an empty buffer, it allocates once and the contents are "".
+    buf_init(&b, 64);
+    ASSERT_EQ_INT(buf_reserve(&b, 64), QB_OK);
+    ASSERT(b.data != NULL && b.capacity == 65);
+    ASSERT_EQ_STR(b.data, "");
+    buf_release(&b);
+}
+
 TEST(release_reinitialises)
 {
     // A released buffer is empty, owns nothing and keeps its cap, so it can
@@ -211,6 +241,7 @@ int main(void)
     RUN(printf_refusal_restores_terminator);
     RUN(little_endian_integers);
     RUN(reset_keeps_memory);
+    RUN(reserve_makes_room_appends_then_use);
     RUN(release_reinitialises);
     return test_summary();
 }

@@ -1261,6 +1261,43 @@ TEST(same_idempotency_key_from_many_threads_runs_once)
     books_free(b);
 }
 
+/* Records the answer's room as the writer finds it, then writes an answer
+ * of LEDGER_RESPONSE_RESERVE bytes. */
+struct answer_ctx {
+    size_t capacity_at_run;
+    bool moved; /* the answer's memory was reallocated while written */
+};
+
+static enum qb_error answer_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
+{
+    (void)txn;
+    struct answer_ctx *ctx = cmd->ctx;
+    ctx->capacity_at_run = cmd->response.capacity;
+    const char *data = cmd->response.data;
+    for (size_t i = 0; i < LEDGER_RESPONSE_RESERVE / 8; i++)
+        if (buf_append(&cmd->response, "01234567", 8) != QB_OK)
+            return QB_E_INTERNAL;
+    ctx->moved = cmd->response.data != data;
+    return QB_OK;
+}
+
+TEST(the_writer_finds_room_for_the_answer)
+{
+    // The submitting thread makes the answer's room, so the writer, which every command waits
+    // for, writes an answer of up to LEDGER_RESPONSE_RESERVE bytes without allocating.
+    struct books *b = books_new(NULL);
+    struct answer_ctx ctx = {0};
+    struct ledger_cmd cmd;
+    ledger_cmd_init(&cmd, answer_run, &ctx);
+    ASSERT_EQ_INT(ledger_execute(b->ledger, &cmd), QB_OK);
+    ASSERT_EQ_INT(cmd.result, QB_OK);
+    ASSERT(ctx.capacity_at_run > LEDGER_RESPONSE_RESERVE);
+    ASSERT(!ctx.moved);
+    ASSERT_EQ_INT(cmd.response.size, LEDGER_RESPONSE_RESERVE);
+    ledger_cmd_release(&cmd);
+    books_free(b);
+}
+
 int main(void)
 {
     if (!crypto_init()) {
@@ -1274,5 +1311,6 @@ int main(void)
     RUN(close_refuses_new_commands_and_drains_the_queue);
     RUN(failing_command_rolls_back_alone_in_its_batch);
     RUN(same_idempotency_key_from_many_threads_runs_once);
+    RUN(the_writer_finds_room_for_the_answer);
     return test_summary();
 }
