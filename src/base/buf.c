@@ -69,9 +69,13 @@ enum qb_error buf_append(struct buf *buf, const void *data, size_t size)
 {
     QB_ASSERT(buf != NULL);
     QB_ASSERT(data != NULL || size == 0);
-    enum qb_error err = buf_reserve(buf, size);
-    if (err != QB_OK)
-        return err;
+    /* Room for size and the NUL also keeps size under the cap, which the
+     * capacity never passes by more than the NUL. */
+    if (buf->data == NULL || size >= buf->capacity - buf->size) {
+        enum qb_error err = buf_reserve(buf, size);
+        if (err != QB_OK)
+            return err;
+    }
     if (size > 0)
         memcpy(buf->data + buf->size, data, size);
     buf->size += size;
