@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# test_ledger_window.sh SCRIPT — ledger_window reads two scrapes of /metrics:
+# counts and percentiles of the window alone, linear within a bucket, the
+# last finite bound past it, nothing for an empty histogram.
+set -euo pipefail
+script=$1
+dir=$(mktemp -d)
+trap 'rm -rf "$dir"' EXIT
+fail() { echo "FAIL: $*" >&2; exit 1; }
+
+# Before: 10 commands in 2 batches, all under 256 us (ignored by the window).
+cat >"$dir/before" <<'M'
+# HELP qianbao_ledger_commands_total Ledger commands completed, with any result.
+qianbao_ledger_commands_total 10
+qianbao_ledger_batches_total 2
+qianbao_ledger_command_duration_seconds_bucket{le="0.000256"} 10
+qianbao_ledger_command_duration_seconds_bucket{le="0.000512"} 10
+qianbao_ledger_command_duration_seconds_bucket{le="0.001024"} 10
+qianbao_ledger_command_duration_seconds_bucket{le="+Inf"} 10
+qianbao_ledger_commit_duration_seconds_bucket{le="0.000256"} 2
+qianbao_ledger_commit_duration_seconds_bucket{le="0.000512"} 2
+qianbao_ledger_commit_duration_seconds_bucket{le="+Inf"} 2
+M
+# After: 200 more commands in 40 batches; of the commands 0 under 256 us,
+# 100 in (256, 512], 99 in (512, 1024], 1 past 1024; the bounds out of order
+# as a scrape may list them. Of the commits, 40 in (512 us, +Inf).
+cat >"$dir/after" <<'M'
+qianbao_ledger_commands_total 210
+qianbao_ledger_batches_total 42
+qianbao_ledger_command_duration_seconds_bucket{le="0.001024"} 209
+qianbao_ledger_command_duration_seconds_bucket{le="0.000256"} 10
+qianbao_ledger_command_duration_seconds_bucket{le="0.000512"} 110
+qianbao_ledger_command_duration_seconds_bucket{le="+Inf"} 210
+qianbao_ledger_commit_duration_seconds_bucket{le="0.000256"} 2
+qianbao_ledger_commit_duration_seconds_bucket{le="0.000512"} 2
+qianbao_ledger_commit_duration_seconds_bucket{le="+Inf"} 42
+qianbao_http_requests_total{method="POST",route="/v1/transfers",status="201"} 200
+M
+out=$("$script" "$dir/before" "$dir/after")
+value() { awk -F= -v k="bench: $1" '$1 == k {print $2}' <<<"$out"; }
+[[ $(value ledger_commands) == 200 ]] || fail "commands: $out"
+[[ $(value ledger_batches) == 40 ]] || fail "batches: $out"
+[[ $(value ledger_batch_mean) == 5.0 ]] || fail "batch mean: $out"
+# p50: rank 100, the whole of (256, 512]: 512 us. p99: rank 198, 98 of the
+# 99 in (512, 1024]: 512 + 512 * 98 / 99 = 1018.8 -> 1019 us.
+[[ $(value ledger_command_p50_us) == 512 ]] || fail "command p50: $out"
+[[ $(value ledger_command_p99_us) == 1019 ]] || fail "command p99: $out"
+# Every commit past the last finite bound: the bound, a floor.
+[[ $(value ledger_durable_p50_us) == 512 ]] || fail "durable p50: $out"
+[[ $(value ledger_durable_p99_us) == 512 ]] || fail "durable p99: $out"
+
+# Nothing in the window: counts of 0, no percentiles.
+out=$("$script" "$dir/before" "$dir/before")
+[[ $(value ledger_commands) == 0 ]] || fail "empty window commands: $out"
+[[ -z $(value ledger_batch_mean) && -z $(value ledger_command_p50_us) ]] || fail "empty window: $out"
+
+set +e
+"$script" "$dir/before" >/dev/null 2>&1; [[ $? -eq 2 ]] || fail "one scrape not refused with 2"
+echo "ok ledger_window"
