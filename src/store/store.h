@@ -260,5 +260,9 @@ void store_sqlite_checkpoint_pace_set(int64_t bytes_per_s);
  * (store_sqlite.c); for the store's tests. */
 long store_sqlite_writebacks(void);
 long store_sqlite_checkpoint_pauses(void);
+/* How many checkpoint rounds ran, and how often a writer's WAL went back
+ * to its start, in this process (store_sqlite.c); for the store's tests. */
+long store_sqlite_checkpoint_rounds(void);
+long store_sqlite_wal_restarts(void);
 
 #endif

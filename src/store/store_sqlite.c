@@ -22,13 +22,16 @@
  * that owns its own connection and runs PASSIVE checkpoints, which never
  * block the writer. The WAL is reused from its start only by a writer that
  * begins a transaction when every frame has been copied back; under
- * sustained load the writer keeps appending, so that moment never comes by
- * itself and the WAL would grow without end. So when the WAL passes
- * STORE_SQLITE_WAL_PAGES_MAX the writer pauses in its wal_hook (after its
- * commit, holding no lock) until the checkpointer has copied the remainder;
- * its next transaction then restarts the WAL. That pause is the only time
- * the writer waits for a checkpoint, and it is bounded by the frames written
- * since the last PASSIVE run. The WAL file keeps its blocks when the writer
+ * sustained load the writer keeps appending, so that moment seldom comes by
+ * itself. So once a round has left fewer than STORE_SQLITE_HANDOVER_PAGES
+ * frames uncopied, the writer pauses in its wal_hook (after its commit,
+ * holding no lock) until the checkpointer has copied the rest, and its next
+ * transaction restarts the WAL: a wait of a few milliseconds once a WAL.
+ * A reader's snapshot can still keep the WAL from restarting; then, past
+ * STORE_SQLITE_WAL_PAGES_MAX, the writer waits the same way at every commit
+ * until it does. Those pauses are the only times the writer waits for a
+ * checkpoint, each bounded by the frames written since the last PASSIVE
+ * round. The WAL file keeps its blocks when the writer
  * restarts it (journal_size_limit is twice STORE_SQLITE_WAL_PAGES_MAX, so
  * only a WAL grown past that by a stuck checkpoint is trimmed): a restarted
  * WAL then overwrites blocks the file already has, and fdatasync writes
@@ -108,6 +111,10 @@
 #define STORE_SQLITE_CHECKPOINT_ATTEMPTS 20
 /* How long the writer waits for that checkpoint before carrying on. */
 #define STORE_SQLITE_WAL_WAIT_MS 2000
+/* When a round leaves fewer frames than this uncopied, the checkpointer
+ * asks the writer to wait for the rest once, so that the WAL restarts
+ * (sqlite_wal_hook). */
+#define STORE_SQLITE_HANDOVER_PAGES 256
 /* How fast a checkpoint writes the database file while the WAL is below
  * halfway from the checkpointer's threshold to the writer's (80 MiB/s);
  * above it, or when the writer waits, as fast as it can
@@ -199,13 +206,23 @@ struct sqlite_checkpointer {
     bool drain_wanted;
     bool stopping;
     uint64_t drain_count; /* complete copies the writer waited for */
+    /* The checkpointer has copied all but a few frames of this WAL and
+     * waits for the writer to let it copy the rest (sqlite_wal_hook);
+     * handover_restarts is wal_restarts when it asked, and
+     * handover_tried_restarts when it last asked: once a WAL. */
+    bool handover_wanted;
+    uint64_t handover_restarts;
+    uint64_t handover_tried_restarts;
     /* The WAL sizes, in pages, that wake the checkpointer and make the
      * writer wait: fixed at open (S_wal_pages). */
     int wake_pages;
     int wait_pages;
-    /* Written by the writer's wal_hook after each commit, and by
-     * sqlite_checkpointer_free; read while copying, without the mutex. */
+    /* Written by the writer's wal_hook after each commit; read by the
+     * checkpointer without the mutex. */
     _Atomic int wal_pages;
+    /* Written by the writer's wal_hook: how often the WAL went back to its
+     * start (a commit found it shorter than the one before). */
+    _Atomic uint64_t wal_restarts;
     _Atomic bool closing; /* a paced copy under way finishes at full speed */
     /* Used only by the checkpointer's thread: the pace of the current
      * round (sqlite_copy_paced), and the database file, read-only, through
@@ -434,9 +451,13 @@ static bool S_shim_ok;
 static _Thread_local struct sqlite_checkpointer *S_copying;
 static _Atomic long S_writebacks;
 static _Atomic long S_pauses;
+static _Atomic long S_rounds;
+static _Atomic long S_restarts;
 
 long store_sqlite_writebacks(void) { return atomic_load(&S_writebacks); }
 long store_sqlite_checkpoint_pauses(void) { return atomic_load(&S_pauses); }
+long store_sqlite_checkpoint_rounds(void) { return atomic_load(&S_rounds); }
+long store_sqlite_wal_restarts(void) { return atomic_load(&S_restarts); }
 
 static int64_t S_now_ns(void)
 {
@@ -509,9 +530,12 @@ static const char *S_shim_name(void)
  * for anyone. When the writer is waiting for the copy to complete
  * (complete), a frame still needed by an older reader keeps the copy short;
  * readers are short, so the round tries again a few times, a millisecond
- * apart, before giving up until the next commit. */
-static void sqlite_checkpointer_round(struct sqlite_checkpointer *ck, bool complete)
+ * apart, before giving up until the next commit. Returns how many frames
+ * the writer had committed that the round did not copy, or -1 when it
+ * failed. */
+static int sqlite_checkpointer_round(struct sqlite_checkpointer *ck, bool complete)
 {
+    atomic_fetch_add(&S_rounds, 1);
     for (int attempt = 0; attempt < STORE_SQLITE_CHECKPOINT_ATTEMPTS; attempt++) {
         int log_pages = 0;
         int checkpointed_pages = 0;
@@ -524,11 +548,14 @@ static void sqlite_checkpointer_round(struct sqlite_checkpointer *ck, bool compl
         S_copying = NULL;
         /* Failures are not fatal here: the WAL keeps every committed frame,
          * and the next commit above the threshold wakes us again. */
-        if (!complete || rc != SQLITE_OK || log_pages == checkpointed_pages)
-            return;
+        if (rc != SQLITE_OK)
+            return -1;
+        if (!complete || log_pages == checkpointed_pages)
+            return atomic_load_explicit(&ck->wal_pages, memory_order_relaxed) - checkpointed_pages;
         struct timespec pause = {0, 1000000L};
         nanosleep(&pause, NULL);
     }
+    return -1;
 }
 
 static void *sqlite_checkpointer_main(void *arg)
@@ -544,7 +571,7 @@ static void *sqlite_checkpointer_main(void *arg)
     (void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), STORE_SQLITE_CHECKPOINTER_NICE);
     pthread_mutex_lock(&ck->mutex);
     while (!ck->stopping) {
-        if (!ck->checkpoint_wanted && !ck->drain_wanted) {
+        if (!ck->drain_wanted && (ck->handover_wanted || !ck->checkpoint_wanted)) {
             pthread_cond_wait(&ck->work_cond, &ck->mutex);
             continue;
         }
@@ -552,13 +579,23 @@ static void *sqlite_checkpointer_main(void *arg)
         ck->checkpoint_wanted = false;
         pthread_mutex_unlock(&ck->mutex);
 
-        sqlite_checkpointer_round(ck, drain);
+        int left = sqlite_checkpointer_round(ck, drain);
 
         pthread_mutex_lock(&ck->mutex);
         if (drain) {
             ck->drain_wanted = false;
+            ck->handover_wanted = false;
             ck->drain_count++;
             pthread_cond_broadcast(&ck->done_cond);
+        } else if (left >= 0 && left < STORE_SQLITE_HANDOVER_PAGES) {
+            /* Once a WAL: a reader's snapshot can keep a restart from
+             * happening, and then the rounds go on as before. */
+            uint64_t restarts = atomic_load(&ck->wal_restarts);
+            if (restarts != ck->handover_tried_restarts) {
+                ck->handover_wanted = true;
+                ck->handover_restarts = restarts;
+                ck->handover_tried_restarts = restarts;
+            }
         }
     }
     pthread_mutex_unlock(&ck->mutex);
@@ -567,19 +604,39 @@ static void *sqlite_checkpointer_main(void *arg)
 
 /* Called by SQLite on the writer's thread after each commit, with no lock
  * held; pages is the WAL's size in frames. Wakes the checkpointer above the
- * soft threshold; above the hard one, waits for it to copy the rest of the WAL. */
+ * soft threshold; above the hard one, or when the checkpointer has caught up
+ * but for a few frames (handover_wanted), waits for it to copy the rest of
+ * the WAL, and the writer's next transaction restarts it.
+ *
+ * Why the handover: the WAL restarts only when a transaction of the writer
+ * begins with every frame copied back. A checkpointer that only chases the
+ * writer's commits seldom finds that moment, so under load it ran about a
+ * hundred rounds a second, each copying a few dozen pages and syncing both
+ * files, and copied the pages most often written (account rows, index
+ * leaves) again at each round: under the transfer benchmark at full load,
+ * 0.38-0.44 pages copied a transfer. With the handover a WAL takes a few
+ * rounds, about half the pages are copied, and the checkpointer's CPU a
+ * transfer went from 3.8-4.5 us to 1.9-2.3 us, for a wait of 5-10 ms about
+ * once in three seconds (docs/performance.md). */
 static int sqlite_wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
 {
     (void)db;
     (void)name;
     struct sqlite_checkpointer *ck = arg;
-    atomic_store_explicit(&ck->wal_pages, pages, memory_order_relaxed);
+    int before = atomic_exchange_explicit(&ck->wal_pages, pages, memory_order_relaxed);
+    if (pages < before) {
+        atomic_fetch_add(&ck->wal_restarts, 1);
+        atomic_fetch_add(&S_restarts, 1);
+    }
     if (pages < ck->wake_pages)
         return SQLITE_OK;
 
     pthread_mutex_lock(&ck->mutex);
     ck->checkpoint_wanted = true;
-    if (pages < ck->wait_pages) {
+    /* A handover asked for before the WAL restarted by itself is stale. */
+    bool handover = ck->handover_wanted && ck->handover_restarts == atomic_load(&ck->wal_restarts);
+    ck->handover_wanted = false;
+    if (pages < ck->wait_pages && !handover) {
         pthread_cond_signal(&ck->work_cond);
         pthread_mutex_unlock(&ck->mutex);
         return SQLITE_OK;
@@ -641,6 +698,7 @@ static enum qb_error sqlite_checkpointer_start(struct sqlite_store *s)
     ck->db_fd = -1;
     ck->wake_pages = S_wal_pages.wake;
     ck->wait_pages = S_wal_pages.wait;
+    ck->handover_tried_restarts = UINT64_MAX;
 
     /* Without the file to start write-back through, checkpoints still
      * work, in one burst each. */

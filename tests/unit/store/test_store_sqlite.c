@@ -452,6 +452,34 @@ TEST(checkpoints_pace_their_copy_while_the_wal_has_room)
     test_rmtree(dir);
 }
 
+TEST(checkpointer_hands_over_to_restart_the_wal)
+{
+    // The WAL restarts only when a transaction of the writer begins with every frame copied back. A
+    // checkpointer that only chases the writer's commits seldom finds that moment: it runs round
+    // after round of a few pages each, each syncing both files, and the WAL grows until the writer
+    // has to wait for all of it. Once a round has left only a few frames, the checkpointer has the
+    // writer wait for those, and the WAL restarts after a few rounds each time it passes the
+    // threshold, far below where the writer would wait.
+    fresh_dir();
+    raw_exec("PRAGMA page_size=1024; CREATE TABLE bulk (k INTEGER PRIMARY KEY, b BLOB NOT NULL)");
+    store_sqlite_wal_pages_set(1000, 1000000);
+    struct store *store = open_or_fail(db_path, STORE_MODE_WRITE);
+    long rounds = store_sqlite_checkpoint_rounds();
+    long restarts = store_sqlite_wal_restarts();
+    int64_t key = 0;
+    bulk_fill(store, &key, 20 * 1000 * 1000, 100);
+    rounds = store_sqlite_checkpoint_rounds() - rounds;
+    restarts = store_sqlite_wal_restarts() - restarts;
+    store_close(store);
+    fprintf(stderr, "  %ld checkpoint rounds, %ld WAL restarts\n", rounds, restarts);
+    /* About 22,000 frames, a restart every 1,000 and some. */
+    ASSERT(restarts >= 5);
+    ASSERT(rounds <= 8 * restarts);
+
+    store_sqlite_wal_pages_set(S_WAL_WAKE_PAGES, S_WAL_WAIT_PAGES);
+    test_rmtree(dir);
+}
+
 /* The nice value of this process's thread named name (field 19 of
  * /proc/self/task/<tid>/stat); -100 when no thread has the name. */
 static int thread_nice(const char *name)
@@ -577,6 +605,7 @@ int main(void)
     RUN(checkpointer_bounds_the_wal);
     RUN(checkpoints_pace_their_copy_while_the_wal_has_room);
     RUN(checkpointer_runs_below_the_writer);
+    RUN(checkpointer_hands_over_to_restart_the_wal);
     RUN(checkpoints_keep_the_writer_cache);
     return test_summary();
 }
