@@ -222,6 +222,42 @@ static enum qb_error S_render_ledger_histogram(struct buf *out, const char *name
     return err;
 }
 
+/* The ledger's database connection: its write-ahead log and the
+ * checkpoints that copy it back (zeros from a backend without them). */
+static enum qb_error S_render_store(const struct store_stats *stats, struct buf *out)
+{
+    enum qb_error err = buf_printf(out,
+                                   "# HELP qianbao_store_wal_frames Frames (pages) in the "
+                                   "write-ahead log after the last commit.\n"
+                                   "# TYPE qianbao_store_wal_frames gauge\n"
+                                   "qianbao_store_wal_frames %" PRId64 "\n",
+                                   stats->wal_frames);
+    if (err == QB_OK)
+        err = S_render_scalar(out, "qianbao_store_wal_restarts_total", "counter",
+                              "Times the write-ahead log started over from its beginning.",
+                              stats->wal_restarts_total);
+    if (err == QB_OK)
+        err = S_render_scalar(out, "qianbao_store_checkpoint_rounds_total", "counter",
+                              "Checkpoint rounds run.", stats->checkpoint_rounds_total);
+    if (err == QB_OK)
+        err = S_render_scalar(out, "qianbao_store_checkpoint_bytes_total", "counter",
+                              "Bytes checkpoints copied into the database file.",
+                              stats->checkpoint_bytes_total);
+    if (err == QB_OK)
+        err = S_render_scalar(out, "qianbao_store_checkpoint_waits_total", "counter",
+                              "Commits after which the ledger's writer waited for a checkpoint.",
+                              stats->checkpoint_waits_total);
+    if (err == QB_OK)
+        err = buf_printf(out,
+                         "# HELP qianbao_store_checkpoint_wait_seconds_total Time the ledger's "
+                         "writer waited for checkpoints.\n"
+                         "# TYPE qianbao_store_checkpoint_wait_seconds_total counter\n"
+                         "qianbao_store_checkpoint_wait_seconds_total %" PRIu64 ".%06" PRIu64 "\n",
+                         stats->checkpoint_wait_us_total / 1000000,
+                         stats->checkpoint_wait_us_total % 1000000);
+    return err;
+}
+
 static enum qb_error S_render_ledger(const struct ledger_stats *stats, struct buf *out)
 {
     enum qb_error err =
@@ -281,6 +317,8 @@ static enum qb_error S_render_ledger(const struct ledger_stats *stats, struct bu
         err = S_render_scalar(out, "qianbao_ledger_idempotency_expired_total", "counter",
                               "Idempotency records deleted once past their retention.",
                               stats->idempotency_expired_total);
+    if (err == QB_OK)
+        err = S_render_store(&stats->store, out);
     return err;
 }
 

@@ -2446,6 +2446,7 @@ void ledger_stats_get(struct ledger *ledger, struct ledger_stats *out)
         atomic_load_explicit(&ledger->stat_idem_records, memory_order_relaxed);
     out->idempotency_expired_total =
         atomic_load_explicit(&ledger->stat_idem_expired, memory_order_relaxed);
+    store_stats_get(ledger->store, &out->store);
     pthread_mutex_lock(&ledger->lock);
     out->queue_depth = ledger->queue_depth;
     pthread_mutex_unlock(&ledger->lock);

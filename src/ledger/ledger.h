@@ -372,6 +372,7 @@ struct ledger_stats {
     uint64_t account_checkpoints_total; /* accounts' checkpoint rows written */
     int64_t idempotency_records;        /* kept now (as of the last batch) */
     uint64_t idempotency_expired_total; /* deleted past their retention since open */
+    struct store_stats store;           /* the writer's connection's log and checkpoints */
 };
 void ledger_stats_get(struct ledger *ledger, struct ledger_stats *out);
 /* Upper bound of commit latency bucket i in microseconds; INT64_MAX for the last. */

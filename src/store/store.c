@@ -7,7 +7,7 @@
  * own ops pointer, so callers never branch on the backend.
  *
  * To add a backend: 1) write src/store/store_<name>.c defining
- * store_<name>_ops with every member set; 2) declare it in store.h and add it
+ * store_<name>_ops with every member set (stats may be NULL); 2) declare it in store.h and add it
  * to the table below, before any backend whose accepts() would also match;
  * 3) give it migrations in schema_<name>.c; 4) add it to the backend list of
  * tests/store/test_store_contract.c so the contract suite runs against it.
@@ -15,6 +15,7 @@
 #include "store/store.h"
 
 #include <stdio.h>
+#include <string.h>
 
 static const struct store_ops *const store_backends[] = {
     &store_sqlite_ops,
@@ -74,6 +75,14 @@ void store_close(struct store *store)
 
 /* Steps a statement that returns no rows and resets it in every case, so a
  * failed write never leaves a statement mid-way into the next transaction. */
+void store_stats_get(struct store *store, struct store_stats *out)
+{
+    QB_ASSERT(store != NULL && out != NULL);
+    memset(out, 0, sizeof *out);
+    if (store->ops->stats != NULL)
+        store->ops->stats(store, out);
+}
+
 enum qb_error store_step_done(struct store_stmt *stmt)
 {
     QB_ASSERT(stmt != NULL);

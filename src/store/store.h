@@ -72,6 +72,20 @@ enum store_step {
  * and the backend's own text is kept for store_last_error (never shown to
  * clients, never containing bound values). */
 
+/* What a write connection's write-ahead log and its checkpoints did since
+ * the connection opened, for /metrics. Any thread may read them while the
+ * connection is open. SQLite: the WAL's frames, its restarts from the
+ * start, the checkpointer's rounds and the bytes they copied into the
+ * database file, and the writer's waits for a checkpoint. */
+struct store_stats {
+    int64_t wal_frames; /* now, as of the last commit */
+    uint64_t wal_restarts_total;
+    uint64_t checkpoint_rounds_total;
+    uint64_t checkpoint_bytes_total;
+    uint64_t checkpoint_waits_total; /* commits after which the writer waited */
+    uint64_t checkpoint_wait_us_total;
+};
+
 struct store_ops {
     const char *name; /* "sqlite", "postgres" */
     /* True when this backend handles url ("file:..." / a path; "postgres://"). */
@@ -115,6 +129,9 @@ struct store_ops {
     /* The schema version after migrations, for /healthz and tests. */
     int64_t (*schema_version)(struct store *store);
     const char *(*last_error)(struct store *store);
+    /* What a write connection's log and checkpoints did (struct
+     * store_stats); NULL when the backend keeps no such figures. */
+    void (*stats)(struct store *store, struct store_stats *out);
 };
 
 /* A connection: the backend's ops plus its private state. Backends embed
@@ -181,6 +198,8 @@ static inline size_t store_column_size(struct store_stmt *st, int i) { return st
 static inline bool store_column_is_null(struct store_stmt *st, int i) { return st->ops->column_is_null(st, i); }
 static inline int64_t store_schema_version(struct store *s) { return s->ops->schema_version(s); }
 static inline const char *store_last_error(struct store *s) { return s->ops->last_error(s); }
+/* Zeros where the backend keeps no figures. */
+void store_stats_get(struct store *s, struct store_stats *out);
 static inline QB_MUST_USE enum qb_error store_defer_sync(struct store *s, bool defer)
 {
     return s->ops->defer_sync(s, defer);
@@ -260,9 +279,5 @@ void store_sqlite_checkpoint_pace_set(int64_t bytes_per_s);
  * (store_sqlite.c); for the store's tests. */
 long store_sqlite_writebacks(void);
 long store_sqlite_checkpoint_pauses(void);
-/* How many checkpoint rounds ran, and how often a writer's WAL went back
- * to its start, in this process (store_sqlite.c); for the store's tests. */
-long store_sqlite_checkpoint_rounds(void);
-long store_sqlite_wal_restarts(void);
 
 #endif

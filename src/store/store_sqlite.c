@@ -220,9 +220,15 @@ struct sqlite_checkpointer {
     /* Written by the writer's wal_hook after each commit; read by the
      * checkpointer without the mutex. */
     _Atomic int wal_pages;
-    /* Written by the writer's wal_hook: how often the WAL went back to its
-     * start (a commit found it shorter than the one before). */
+    /* Counted for sqlite_stats, read by any thread: how often the WAL went
+     * back to its start (a commit found it shorter than the one before),
+     * the rounds run and the bytes they copied, and the commits after which
+     * the writer waited for a checkpoint, with the time it waited. */
     _Atomic uint64_t wal_restarts;
+    _Atomic uint64_t rounds;
+    _Atomic uint64_t copied_bytes;
+    _Atomic uint64_t waits;
+    _Atomic uint64_t wait_us;
     _Atomic bool closing; /* a paced copy under way finishes at full speed */
     /* Used only by the checkpointer's thread: the pace of the current
      * round (sqlite_copy_paced), and the database file, read-only, through
@@ -451,13 +457,9 @@ static bool S_shim_ok;
 static _Thread_local struct sqlite_checkpointer *S_copying;
 static _Atomic long S_writebacks;
 static _Atomic long S_pauses;
-static _Atomic long S_rounds;
-static _Atomic long S_restarts;
 
 long store_sqlite_writebacks(void) { return atomic_load(&S_writebacks); }
 long store_sqlite_checkpoint_pauses(void) { return atomic_load(&S_pauses); }
-long store_sqlite_checkpoint_rounds(void) { return atomic_load(&S_rounds); }
-long store_sqlite_wal_restarts(void) { return atomic_load(&S_restarts); }
 
 static int64_t S_now_ns(void)
 {
@@ -535,7 +537,7 @@ static const char *S_shim_name(void)
  * failed. */
 static int sqlite_checkpointer_round(struct sqlite_checkpointer *ck, bool complete)
 {
-    atomic_fetch_add(&S_rounds, 1);
+    atomic_fetch_add_explicit(&ck->rounds, 1, memory_order_relaxed);
     for (int attempt = 0; attempt < STORE_SQLITE_CHECKPOINT_ATTEMPTS; attempt++) {
         int log_pages = 0;
         int checkpointed_pages = 0;
@@ -546,6 +548,8 @@ static int sqlite_checkpointer_round(struct sqlite_checkpointer *ck, bool comple
         int rc = sqlite3_wal_checkpoint_v2(ck->db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log_pages,
                                            &checkpointed_pages);
         S_copying = NULL;
+        atomic_fetch_add_explicit(&ck->copied_bytes, (uint64_t)ck->copy_bytes,
+                                  memory_order_relaxed);
         /* Failures are not fatal here: the WAL keeps every committed frame,
          * and the next commit above the threshold wakes us again. */
         if (rc != SQLITE_OK)
@@ -624,10 +628,8 @@ static int sqlite_wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
     (void)name;
     struct sqlite_checkpointer *ck = arg;
     int before = atomic_exchange_explicit(&ck->wal_pages, pages, memory_order_relaxed);
-    if (pages < before) {
+    if (pages < before)
         atomic_fetch_add(&ck->wal_restarts, 1);
-        atomic_fetch_add(&S_restarts, 1);
-    }
     if (pages < ck->wake_pages)
         return SQLITE_OK;
 
@@ -647,6 +649,7 @@ static int sqlite_wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
 
     struct timespec deadline;
     clock_gettime(CLOCK_MONOTONIC, &deadline);
+    const int64_t waited_from_ns = deadline.tv_sec * 1000000000LL + deadline.tv_nsec;
     deadline.tv_sec += STORE_SQLITE_WAL_WAIT_MS / 1000;
     deadline.tv_nsec += (long)(STORE_SQLITE_WAL_WAIT_MS % 1000) * 1000000L;
     if (deadline.tv_nsec >= 1000000000L) {
@@ -658,6 +661,9 @@ static int sqlite_wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
             break; /* a stuck checkpoint must not stop payments; try next commit */
     }
     pthread_mutex_unlock(&ck->mutex);
+    atomic_fetch_add_explicit(&ck->waits, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&ck->wait_us, (uint64_t)((S_now_ns() - waited_from_ns) / 1000),
+                              memory_order_relaxed);
     return SQLITE_OK;
 }
 
@@ -1460,6 +1466,19 @@ static const char *sqlite_last_error(struct store *store)
     return sqlite_store_of(store)->error;
 }
 
+static void sqlite_stats(struct store *store, struct store_stats *out)
+{
+    const struct sqlite_checkpointer *ck = sqlite_store_of(store)->checkpointer;
+    if (ck == NULL)
+        return; /* a read connection */
+    out->wal_frames = atomic_load_explicit(&ck->wal_pages, memory_order_relaxed);
+    out->wal_restarts_total = atomic_load_explicit(&ck->wal_restarts, memory_order_relaxed);
+    out->checkpoint_rounds_total = atomic_load_explicit(&ck->rounds, memory_order_relaxed);
+    out->checkpoint_bytes_total = atomic_load_explicit(&ck->copied_bytes, memory_order_relaxed);
+    out->checkpoint_waits_total = atomic_load_explicit(&ck->waits, memory_order_relaxed);
+    out->checkpoint_wait_us_total = atomic_load_explicit(&ck->wait_us, memory_order_relaxed);
+}
+
 const struct store_ops store_sqlite_ops = {
     .name = "sqlite",
     .accepts = sqlite_accepts,
@@ -1489,4 +1508,5 @@ const struct store_ops store_sqlite_ops = {
     .last_error = sqlite_last_error,
     .defer_sync = sqlite_defer_sync,
     .sync = sqlite_sync,
+    .stats = sqlite_stats,
 };

@@ -181,6 +181,12 @@ TEST(metrics_are_prometheus_text)
         {"qianbao_ledger_account_checkpoints_total", "counter"},
         {"qianbao_ledger_idempotency_records", "gauge"},
         {"qianbao_ledger_idempotency_expired_total", "counter"},
+        {"qianbao_store_wal_frames", "gauge"},
+        {"qianbao_store_wal_restarts_total", "counter"},
+        {"qianbao_store_checkpoint_rounds_total", "counter"},
+        {"qianbao_store_checkpoint_bytes_total", "counter"},
+        {"qianbao_store_checkpoint_waits_total", "counter"},
+        {"qianbao_store_checkpoint_wait_seconds_total", "counter"},
     };
     for (size_t i = 0; i < QB_ARRAY_COUNT(families); i++) {
         char needle[256];

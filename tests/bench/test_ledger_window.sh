@@ -20,6 +20,12 @@ qianbao_ledger_command_duration_seconds_bucket{le="+Inf"} 10
 qianbao_ledger_commit_duration_seconds_bucket{le="0.000256"} 2
 qianbao_ledger_commit_duration_seconds_bucket{le="0.000512"} 2
 qianbao_ledger_commit_duration_seconds_bucket{le="+Inf"} 2
+qianbao_store_wal_frames 31000
+qianbao_store_wal_restarts_total 3
+qianbao_store_checkpoint_rounds_total 12
+qianbao_store_checkpoint_bytes_total 4096000
+qianbao_store_checkpoint_waits_total 3
+qianbao_store_checkpoint_wait_seconds_total 0.015000
 M
 # After: 200 more commands in 40 batches; of the commands 0 under 256 us,
 # 100 in (256, 512], 99 in (512, 1024], 1 past 1024; the bounds out of order
@@ -35,6 +41,12 @@ qianbao_ledger_commit_duration_seconds_bucket{le="0.000256"} 2
 qianbao_ledger_commit_duration_seconds_bucket{le="0.000512"} 2
 qianbao_ledger_commit_duration_seconds_bucket{le="+Inf"} 42
 qianbao_http_requests_total{method="POST",route="/v1/transfers",status="201"} 200
+qianbao_store_wal_frames 1200
+qianbao_store_wal_restarts_total 5
+qianbao_store_checkpoint_rounds_total 19
+qianbao_store_checkpoint_bytes_total 4915200
+qianbao_store_checkpoint_waits_total 5
+qianbao_store_checkpoint_wait_seconds_total 0.027400
 M
 out=$("$script" "$dir/before" "$dir/after")
 value() { awk -F= -v k="bench: $1" '$1 == k {print $2}' <<<"$out"; }
@@ -48,6 +60,19 @@ value() { awk -F= -v k="bench: $1" '$1 == k {print $2}' <<<"$out"; }
 # Every commit past the last finite bound: the bound, a floor.
 [[ $(value ledger_durable_p50_us) == 512 ]] || fail "durable p50: $out"
 [[ $(value ledger_durable_p99_us) == 512 ]] || fail "durable p99: $out"
+# The store: 819,200 bytes over 200 commands; 7 rounds, 2 restarts, 2 waits
+# of 12.4 ms in all.
+[[ $(value store_checkpoint_bytes_per_command) == 4096 ]] || fail "bytes a command: $out"
+[[ $(value store_checkpoint_rounds) == 7 ]] || fail "rounds: $out"
+[[ $(value store_wal_restarts) == 2 ]] || fail "restarts: $out"
+[[ $(value store_checkpoint_waits) == 2 ]] || fail "waits: $out"
+[[ $(value store_checkpoint_wait_ms) == 12.4 ]] || fail "wait ms: $out"
+
+# A scrape without the store's families (an older daemon): no store lines.
+grep -v '^qianbao_store_' "$dir/before" >"$dir/before-ledger-only"
+out=$("$script" "$dir/before-ledger-only" "$dir/after")
+[[ $(value ledger_commands) == 200 && -z $(value store_checkpoint_rounds) ]] ||
+  fail "store lines without the store's families: $out"
 
 # Nothing in the window: counts of 0, no percentiles.
 out=$("$script" "$dir/before" "$dir/before")

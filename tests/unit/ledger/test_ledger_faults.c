@@ -98,6 +98,10 @@ static enum qb_error f_prepare(struct store *s, const char *sql, struct store_st
 static enum qb_error f_exec(struct store *s, const char *sql) { return store_exec(faulty_of(s)->inner, sql); }
 static int64_t f_schema_version(struct store *s) { return store_schema_version(faulty_of(s)->inner); }
 static const char *f_last_error(struct store *s) { return store_last_error(faulty_of(s)->inner); }
+static void f_stats(struct store *s, struct store_stats *out)
+{
+    store_stats_get(faulty_of(s)->inner, out);
+}
 
 static struct faulty *faulty_wrap(struct store *inner)
 {
@@ -117,6 +121,7 @@ static struct faulty *faulty_wrap(struct store *inner)
     f->ops.last_error = f_last_error;
     f->ops.defer_sync = f_defer_sync;
     f->ops.sync = f_sync;
+    f->ops.stats = f_stats;
     f->base.ops = &f->ops;
     return f;
 }

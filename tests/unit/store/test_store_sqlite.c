@@ -3,12 +3,13 @@
  * it refuses unsafe or too-new databases, it keeps the WAL bounded on its
  * own, and the read pool answers QB_E_BUSY instead of queueing without end.
  */
+#include <dirent.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <dirent.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -464,17 +465,33 @@ TEST(checkpointer_hands_over_to_restart_the_wal)
     raw_exec("PRAGMA page_size=1024; CREATE TABLE bulk (k INTEGER PRIMARY KEY, b BLOB NOT NULL)");
     store_sqlite_wal_pages_set(1000, 1000000);
     struct store *store = open_or_fail(db_path, STORE_MODE_WRITE);
-    long rounds = store_sqlite_checkpoint_rounds();
-    long restarts = store_sqlite_wal_restarts();
+    struct store_stats stats;
+    store_stats_get(store, &stats);
+    ASSERT_EQ_INT(stats.wal_restarts_total, 0);
+    ASSERT_EQ_INT(stats.checkpoint_rounds_total, 0);
     int64_t key = 0;
     bulk_fill(store, &key, 20 * 1000 * 1000, 100);
-    rounds = store_sqlite_checkpoint_rounds() - rounds;
-    restarts = store_sqlite_wal_restarts() - restarts;
+    store_stats_get(store, &stats);
     store_close(store);
-    fprintf(stderr, "  %ld checkpoint rounds, %ld WAL restarts\n", rounds, restarts);
+    fprintf(stderr,
+            "  %" PRIu64 " checkpoint rounds, %" PRIu64 " WAL restarts, %" PRIu64
+            " waits of the writer (%" PRIu64 " us), %" PRIu64 " bytes copied\n",
+            stats.checkpoint_rounds_total, stats.wal_restarts_total, stats.checkpoint_waits_total,
+            stats.checkpoint_wait_us_total, stats.checkpoint_bytes_total);
     /* About 22,000 frames, a restart every 1,000 and some. */
-    ASSERT(restarts >= 5);
-    ASSERT(rounds <= 8 * restarts);
+    ASSERT(stats.wal_restarts_total >= 5);
+    ASSERT(stats.checkpoint_rounds_total <= 8 * stats.wal_restarts_total);
+    /* The handovers were waits of the writer; the copies reached the file. */
+    ASSERT(stats.checkpoint_waits_total >= 1);
+    ASSERT(stats.checkpoint_wait_us_total >= 1);
+    ASSERT(stats.checkpoint_bytes_total >= 1000 * 1024);
+    ASSERT(stats.wal_frames > 0 && stats.wal_frames < 1000000);
+
+    /* A read connection keeps no such figures. */
+    store = open_or_fail(db_path, STORE_MODE_READ);
+    store_stats_get(store, &stats);
+    store_close(store);
+    ASSERT_EQ_INT(stats.checkpoint_rounds_total + stats.wal_restarts_total, 0);
 
     store_sqlite_wal_pages_set(S_WAL_WAKE_PAGES, S_WAL_WAIT_PAGES);
     test_rmtree(dir);
