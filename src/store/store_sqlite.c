@@ -27,13 +27,18 @@
  * frames uncopied, the writer pauses in its wal_hook (after its commit,
  * holding no lock) until the checkpointer has copied the rest, and its next
  * transaction restarts the WAL: a wait of a few milliseconds once a WAL.
- * A reader's snapshot can still keep the WAL from restarting; then, past
- * STORE_SQLITE_WAL_PAGES_MAX, the writer waits the same way at every commit
- * until it does. Those pauses are the only times the writer waits for a
- * checkpoint, each bounded by the frames written since the last PASSIVE
- * round. The WAL file keeps its blocks when the writer
- * restarts it (journal_size_limit is twice STORE_SQLITE_WAL_PAGES_MAX, so
- * only a WAL grown past that by a stuck checkpoint is trimmed): a restarted
+ * Past STORE_SQLITE_WAL_PAGES_MAX (a checkpointer slower than the writer)
+ * the writer waits the same way at every commit. A reader's snapshot can
+ * keep the copy from finishing (an operator's ledger check on a live
+ * daemon reads for minutes): then the writer waits once, and no more until
+ * a round has copied every frame again, since waiting cannot help; at 20 ms
+ * a commit, waiting at each one held payments up for as long as the read
+ * lasted, and the WAL grows meanwhile instead. Those pauses are the only
+ * times the writer waits for a checkpoint, each bounded by the frames
+ * written since the last PASSIVE round. The WAL file keeps its blocks when
+ * the writer restarts it (journal_size_limit is twice
+ * STORE_SQLITE_WAL_PAGES_MAX, so only a WAL grown past that by a stuck
+ * checkpoint is trimmed): a restarted
  * WAL then overwrites blocks the file already has, and fdatasync writes
  * data only. When the limit was the checkpoint threshold, every cycle
  * trimmed the file and grew it again, each append past its end made the
@@ -213,6 +218,11 @@ struct sqlite_checkpointer {
     bool handover_wanted;
     uint64_t handover_restarts;
     uint64_t handover_tried_restarts;
+    /* The last complete copy the writer waited for could not finish: a
+     * reader's snapshot holds frames back (or the copy failed). Until a
+     * round copies everything again, the writer waits no more, since
+     * waiting cannot help; the WAL grows meanwhile. */
+    bool held_back;
     /* The WAL sizes, in pages, that wake the checkpointer and make the
      * writer wait: fixed at open (S_wal_pages). */
     int wake_pages;
@@ -235,6 +245,7 @@ struct sqlite_checkpointer {
      * which it starts the write-back of its copy. */
     int db_fd;
     bool copy_hurried; /* the writer waits for this round */
+    bool copy_caught_up; /* the last round copied every frame it saw */
     int64_t copy_started_ns;
     int64_t copy_bytes;
     int64_t copy_unstarted_bytes;
@@ -538,6 +549,7 @@ static const char *S_shim_name(void)
 static int sqlite_checkpointer_round(struct sqlite_checkpointer *ck, bool complete)
 {
     atomic_fetch_add_explicit(&ck->rounds, 1, memory_order_relaxed);
+    ck->copy_caught_up = false;
     for (int attempt = 0; attempt < STORE_SQLITE_CHECKPOINT_ATTEMPTS; attempt++) {
         int log_pages = 0;
         int checkpointed_pages = 0;
@@ -554,7 +566,8 @@ static int sqlite_checkpointer_round(struct sqlite_checkpointer *ck, bool comple
          * and the next commit above the threshold wakes us again. */
         if (rc != SQLITE_OK)
             return -1;
-        if (!complete || log_pages == checkpointed_pages)
+        ck->copy_caught_up = log_pages == checkpointed_pages;
+        if (!complete || ck->copy_caught_up)
             return atomic_load_explicit(&ck->wal_pages, memory_order_relaxed) - checkpointed_pages;
         struct timespec pause = {0, 1000000L};
         nanosleep(&pause, NULL);
@@ -589,9 +602,14 @@ static void *sqlite_checkpointer_main(void *arg)
         if (drain) {
             ck->drain_wanted = false;
             ck->handover_wanted = false;
+            ck->held_back = !ck->copy_caught_up;
             ck->drain_count++;
             pthread_cond_broadcast(&ck->done_cond);
-        } else if (left >= 0 && left < STORE_SQLITE_HANDOVER_PAGES) {
+            continue;
+        }
+        if (ck->copy_caught_up)
+            ck->held_back = false;
+        if (left >= 0 && left < STORE_SQLITE_HANDOVER_PAGES) {
             /* Once a WAL: a reader's snapshot can keep a restart from
              * happening, and then the rounds go on as before. */
             uint64_t restarts = atomic_load(&ck->wal_restarts);
@@ -608,9 +626,10 @@ static void *sqlite_checkpointer_main(void *arg)
 
 /* Called by SQLite on the writer's thread after each commit, with no lock
  * held; pages is the WAL's size in frames. Wakes the checkpointer above the
- * soft threshold; above the hard one, or when the checkpointer has caught up
- * but for a few frames (handover_wanted), waits for it to copy the rest of
- * the WAL, and the writer's next transaction restarts it.
+ * soft threshold; above the hard one (unless a reader holds the copy back:
+ * held_back), or when the checkpointer has caught up but for a few frames
+ * (handover_wanted), waits for it to copy the rest of the WAL, and the
+ * writer's next transaction restarts it.
  *
  * Why the handover: the WAL restarts only when a transaction of the writer
  * begins with every frame copied back. A checkpointer that only chases the
@@ -638,7 +657,7 @@ static int sqlite_wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
     /* A handover asked for before the WAL restarted by itself is stale. */
     bool handover = ck->handover_wanted && ck->handover_restarts == atomic_load(&ck->wal_restarts);
     ck->handover_wanted = false;
-    if (pages < ck->wait_pages && !handover) {
+    if ((pages < ck->wait_pages || ck->held_back) && !handover) {
         pthread_cond_signal(&ck->work_cond);
         pthread_mutex_unlock(&ck->mutex);
         return SQLITE_OK;

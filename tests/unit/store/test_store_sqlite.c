@@ -497,6 +497,58 @@ TEST(checkpointer_hands_over_to_restart_the_wal)
     test_rmtree(dir);
 }
 
+TEST(a_reader_s_snapshot_does_not_hold_up_every_commit)
+{
+    // A long read (an operator's ledger check on a live daemon) keeps the WAL from being copied
+    // past its snapshot. Past the size where the writer waits for a checkpoint, waiting cannot help
+    // until the read ends: the writer must wait once, not at every commit, and the WAL grows
+    // meanwhile; once the read ends, the WAL is copied back and restarts as before.
+    fresh_dir();
+    raw_exec("PRAGMA page_size=1024; CREATE TABLE bulk (k INTEGER PRIMARY KEY, b BLOB NOT NULL)");
+    store_sqlite_wal_pages_set(500, 2000);
+    struct store *store = open_or_fail(db_path, STORE_MODE_WRITE);
+    int64_t key = 0;
+    bulk_fill(store, &key, 100 * 1000, 100);
+
+    struct store *reader = open_or_fail(db_path, STORE_MODE_READ);
+    struct store_stmt *st = NULL;
+    ASSERT_EQ_INT(store_begin(reader), QB_OK);
+    ASSERT_EQ_INT(store_prepare(reader, "SELECT COUNT(*) FROM bulk", &st), QB_OK);
+    ASSERT_EQ_INT(store_step(st), STORE_STEP_ROW);
+    int64_t seen = store_column_int64(st, 0);
+    store_finalize(st);
+
+    /* About 4,000 frames past the reader's snapshot, in 120 commits. */
+    struct store_stats before, after;
+    store_stats_get(store, &before);
+    int64_t started = monotonic_ms();
+    bulk_fill(store, &key, 4000 * 1000, 100);
+    int64_t took_ms = monotonic_ms() - started;
+    store_stats_get(store, &after);
+    fprintf(stderr,
+            "  with a reader: %" PRIu64 " waits of the writer, %" PRId64 " ms, WAL %" PRId64
+            " frames\n",
+            after.checkpoint_waits_total - before.checkpoint_waits_total, took_ms,
+            after.wal_frames);
+    ASSERT(after.wal_frames > 4000);
+    ASSERT(after.checkpoint_waits_total - before.checkpoint_waits_total <= 2);
+
+    /* The reader still sees its snapshot; once it ends, the WAL restarts. */
+    ASSERT_EQ_INT(store_prepare(reader, "SELECT COUNT(*) FROM bulk", &st), QB_OK);
+    ASSERT_EQ_INT(store_step(st), STORE_STEP_ROW);
+    ASSERT_EQ_INT(store_column_int64(st, 0), seen);
+    store_finalize(st);
+    ASSERT_EQ_INT(store_commit(reader), QB_OK);
+    store_close(reader);
+    bulk_fill(store, &key, 2000 * 1000, 100);
+    store_stats_get(store, &after);
+    ASSERT(after.wal_restarts_total > before.wal_restarts_total);
+    store_close(store);
+
+    store_sqlite_wal_pages_set(S_WAL_WAKE_PAGES, S_WAL_WAIT_PAGES);
+    test_rmtree(dir);
+}
+
 /* The nice value of this process's thread named name (field 19 of
  * /proc/self/task/<tid>/stat); -100 when no thread has the name. */
 static int thread_nice(const char *name)
@@ -623,6 +675,7 @@ int main(void)
     RUN(checkpoints_pace_their_copy_while_the_wal_has_room);
     RUN(checkpointer_runs_below_the_writer);
     RUN(checkpointer_hands_over_to_restart_the_wal);
+    RUN(a_reader_s_snapshot_does_not_hold_up_every_commit);
     RUN(checkpoints_keep_the_writer_cache);
     return test_summary();
 }
