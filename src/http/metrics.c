@@ -232,29 +232,33 @@ static enum qb_error S_render_store(const struct store_stats *stats, struct buf 
                                    "# TYPE qianbao_store_wal_frames gauge\n"
                                    "qianbao_store_wal_frames %" PRId64 "\n",
                                    stats->wal_frames);
-    if (err == QB_OK)
-        err = S_render_scalar(out, "qianbao_store_wal_restarts_total", "counter",
-                              "Times the write-ahead log started over from its beginning.",
-                              stats->wal_restarts_total);
-    if (err == QB_OK)
-        err = S_render_scalar(out, "qianbao_store_checkpoint_rounds_total", "counter",
-                              "Checkpoint rounds run.", stats->checkpoint_rounds_total);
-    if (err == QB_OK)
-        err = S_render_scalar(out, "qianbao_store_checkpoint_bytes_total", "counter",
-                              "Bytes checkpoints copied into the database file.",
-                              stats->checkpoint_bytes_total);
-    if (err == QB_OK)
-        err = S_render_scalar(out, "qianbao_store_checkpoint_waits_total", "counter",
-                              "Commits after which the ledger's writer waited for a checkpoint.",
-                              stats->checkpoint_waits_total);
+    const struct {
+        const char *name, *help;
+        uint64_t value;
+    } counters[] = {
+        {"qianbao_store_wal_restarts_total",
+         "Times the write-ahead log started over from its beginning.", stats->wal_restarts_total},
+        {"qianbao_store_checkpoint_rounds_total", "Checkpoint rounds run.",
+         stats->checkpoint_rounds_total},
+        {"qianbao_store_checkpoint_bytes_total",
+         "Bytes checkpoints copied into the database file.", stats->checkpoint_bytes_total},
+        {"qianbao_store_checkpoint_waits_total",
+         "Commits after which the ledger's writer waited for a checkpoint.",
+         stats->checkpoint_waits_total},
+    };
+    for (size_t i = 0; err == QB_OK && i < QB_ARRAY_COUNT(counters); i++)
+        err = S_render_scalar(out, counters[i].name, "counter", counters[i].help,
+                              counters[i].value);
     if (err == QB_OK)
         err = buf_printf(out,
                          "# HELP qianbao_store_checkpoint_wait_seconds_total Time the ledger's "
                          "writer waited for checkpoints.\n"
                          "# TYPE qianbao_store_checkpoint_wait_seconds_total counter\n"
-                         "qianbao_store_checkpoint_wait_seconds_total %" PRIu64 ".%06" PRIu64 "\n",
-                         stats->checkpoint_wait_us_total / 1000000,
-                         stats->checkpoint_wait_us_total % 1000000);
+                         "qianbao_store_checkpoint_wait_seconds_total ");
+    if (err == QB_OK)
+        err = S_append_seconds(out, stats->checkpoint_wait_us_total);
+    if (err == QB_OK)
+        err = buf_append_str(out, "\n");
     return err;
 }
 
