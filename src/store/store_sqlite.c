@@ -213,11 +213,10 @@ struct sqlite_checkpointer {
     uint64_t drain_count; /* complete copies the writer waited for */
     /* The checkpointer has copied all but a few frames of this WAL and
      * waits for the writer to let it copy the rest (sqlite_wal_hook);
-     * handover_restarts is wal_restarts when it asked, and
-     * handover_tried_restarts when it last asked: once a WAL. */
+     * handover_restarts is wal_restarts when it last asked: it asks once a
+     * WAL, and a request from before a restart is stale. */
     bool handover_wanted;
     uint64_t handover_restarts;
-    uint64_t handover_tried_restarts;
     /* The last complete copy the writer waited for could not finish: a
      * reader's snapshot holds frames back (or the copy failed). Until a
      * round copies everything again, the writer waits no more, since
@@ -613,10 +612,9 @@ static void *sqlite_checkpointer_main(void *arg)
             /* Once a WAL: a reader's snapshot can keep a restart from
              * happening, and then the rounds go on as before. */
             uint64_t restarts = atomic_load(&ck->wal_restarts);
-            if (restarts != ck->handover_tried_restarts) {
+            if (restarts != ck->handover_restarts) {
                 ck->handover_wanted = true;
                 ck->handover_restarts = restarts;
-                ck->handover_tried_restarts = restarts;
             }
         }
     }
@@ -639,8 +637,8 @@ static void *sqlite_checkpointer_main(void *arg)
  * leaves) again at each round: under the transfer benchmark at full load,
  * 0.38-0.44 pages copied a transfer. With the handover a WAL takes a few
  * rounds, about half the pages are copied, and the checkpointer's CPU a
- * transfer went from 3.8-4.5 us to 1.9-2.3 us, for a wait of 5-10 ms about
- * once in three seconds (docs/performance.md). */
+ * transfer went from 3.8-4.5 us to 1.9-2.3 us, for one wait of 2-5 ms a
+ * WAL, about every three seconds (docs/performance.md). */
 static int sqlite_wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
 {
     (void)db;
@@ -723,7 +721,7 @@ static enum qb_error sqlite_checkpointer_start(struct sqlite_store *s)
     ck->db_fd = -1;
     ck->wake_pages = S_wal_pages.wake;
     ck->wait_pages = S_wal_pages.wait;
-    ck->handover_tried_restarts = UINT64_MAX;
+    ck->handover_restarts = UINT64_MAX;
 
     /* Without the file to start write-back through, checkpoints still
      * work, in one burst each. */
