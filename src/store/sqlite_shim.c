@@ -18,27 +18,35 @@ static sqlite3_vfs *S_real_vfs(sqlite3_vfs *vfs)
     return ((struct sqlite_shim *)vfs->pAppData)->real;
 }
 
-/* SQLite writes a WAL frame as two calls: its 24-byte header, then its
- * page right after it. A shim with merge_wal_frames holds the header (in
- * the file's frame buffer) until the page comes and writes both with one
- * call: half the writer's system calls per commit. A held header is the
- * calling thread's (S_holder): any other call that thread makes, on any
- * file of the shim, writes it first, so nothing is ever read, synced or
- * made visible (the WAL index's barrier) before it; another thread, as
- * the ledger's syncer syncing commits already written, is not concerned
- * by a frame still being written. */
+/* SQLite writes a WAL frame as two calls, its 24-byte header then its
+ * page, and a commit's frames one after the other. A shim with
+ * gather_wal_writes holds what a thread writes to a WAL file for as long
+ * as each write continues the one before (in the file's buffer, up to
+ * S_HELD_SIZE_MAX bytes: SQLite's unix VFS writes no more than 128 KiB
+ * less one byte a call, it masks the size) and writes it all with one
+ * call: once the page of
+ * a commit's last frame is in (its header names the database's size), so
+ * that a failed write fails the commit as it would have without the shim;
+ * when a write lands anywhere else or the buffer is full; and before any
+ * other call. Held bytes are the calling thread's (S_holder): any other
+ * call that thread makes, on any file of the shim, writes them first, so
+ * nothing is ever read, synced or made visible (the WAL index's barrier)
+ * before them; another thread, as the ledger's syncer syncing commits
+ * already written, is not concerned by frames still being written. */
 #define S_FRAME_HEADER_SIZE 24
-#define S_FRAME_PAGE_SIZE_MAX 65536
+#define S_HELD_SIZE_MAX 0x1ffff
 static _Thread_local struct sqlite_shim_file *S_holder;
 
-/* Writes the header this thread holds, if any. */
+/* Writes what this thread holds, if anything. */
 static int S_release(void)
 {
     struct sqlite_shim_file *f = S_holder;
     if (f == NULL)
         return SQLITE_OK;
     S_holder = NULL;
-    return f->real->pMethods->xWrite(f->real, f->frame, S_FRAME_HEADER_SIZE, f->frame_offset);
+    int amount = (int)f->held_size;
+    f->held_size = 0;
+    return f->real->pMethods->xWrite(f->real, f->held, amount, f->held_offset);
 }
 
 #define S_RELEASE_OR_RETURN()                                                                      \
@@ -52,8 +60,8 @@ static int S_close(sqlite3_file *f)
 {
     int rc = S_release();
     struct sqlite_shim_file *sf = (struct sqlite_shim_file *)f;
-    sqlite3_free(sf->frame);
-    sf->frame = NULL;
+    sqlite3_free(sf->held);
+    sf->held = NULL;
     int close_rc = S_REAL(f)->pMethods->xClose(S_REAL(f));
     return rc != SQLITE_OK ? rc : close_rc;
 }
@@ -62,24 +70,44 @@ static int S_read(sqlite3_file *f, void *buf, int amount, sqlite3_int64 offset)
     S_RELEASE_OR_RETURN();
     return S_REAL(f)->pMethods->xRead(S_REAL(f), buf, amount, offset);
 }
+
+/* A frame's header whose database size (bytes 4 to 7) is not zero: the
+ * header of a commit's last frame. */
+static bool S_commit_header(const void *buf, int amount)
+{
+    const unsigned char *b = buf;
+    return amount == S_FRAME_HEADER_SIZE && (b[4] | b[5] | b[6] | b[7]) != 0;
+}
+
 int sqlite_shim_write(sqlite3_file *file, const void *buf, int amount, sqlite3_int64 offset)
 {
     struct sqlite_shim_file *f = (struct sqlite_shim_file *)file;
-    if (S_holder == f && offset == f->frame_offset + S_FRAME_HEADER_SIZE && amount > 0 &&
-        amount <= S_FRAME_PAGE_SIZE_MAX) {
-        S_holder = NULL;
-        memcpy(f->frame + S_FRAME_HEADER_SIZE, buf, (size_t)amount);
-        return f->real->pMethods->xWrite(f->real, f->frame, S_FRAME_HEADER_SIZE + amount,
-                                         f->frame_offset);
+    if (!f->gather || amount <= 0 || amount > S_HELD_SIZE_MAX) {
+        S_RELEASE_OR_RETURN();
+        return f->real->pMethods->xWrite(f->real, buf, amount, offset);
     }
-    S_RELEASE_OR_RETURN();
-    if (f->frame != NULL && amount == S_FRAME_HEADER_SIZE) {
-        memcpy(f->frame, buf, S_FRAME_HEADER_SIZE);
-        f->frame_offset = offset;
+    /* Only the thread that holds a file's bytes writes to it. */
+    QB_ASSERT(f->held_size == 0 || S_holder == f);
+    /* A frame's header keeps room for its page: frames are written whole. */
+    size_t room = (size_t)amount + (amount == S_FRAME_HEADER_SIZE ? f->page_size : 0);
+    bool continues = S_holder == f && offset == f->held_offset + (sqlite3_int64)f->held_size &&
+                     f->held_size + room <= S_HELD_SIZE_MAX;
+    if (!continues) {
+        S_RELEASE_OR_RETURN();
+        if (f->held == NULL && (f->held = sqlite3_malloc(S_HELD_SIZE_MAX)) == NULL)
+            return f->real->pMethods->xWrite(f->real, buf, amount, offset);
+        f->held_offset = offset;
         S_holder = f;
-        return SQLITE_OK;
     }
-    return f->real->pMethods->xWrite(f->real, buf, amount, offset);
+    memcpy(f->held + f->held_size, buf, (size_t)amount);
+    f->held_size += (size_t)amount;
+    bool header = amount == S_FRAME_HEADER_SIZE;
+    if (!header && f->header_held)
+        f->page_size = (size_t)amount;
+    bool commit_page = f->commit_header_held && !header;
+    f->header_held = header;
+    f->commit_header_held = S_commit_header(buf, amount);
+    return commit_page ? S_release() : SQLITE_OK;
 }
 static int S_truncate(sqlite3_file *f, sqlite3_int64 size)
 {
@@ -131,15 +159,16 @@ static int S_shm_lock(sqlite3_file *f, int offset, int n, int flags)
     S_RELEASE_OR_RETURN();
     return S_REAL(f)->pMethods->xShmLock(S_REAL(f), offset, n, flags);
 }
-/* The WAL index's header is written twice around this barrier; a frame's
- * header must be in the WAL before a commit that includes it is visible.
- * Only the last of the headers SQLite rewrites alone (walRewriteChecksums,
- * after a page was written twice in one transaction) is still held here. */
+/* The WAL index's header is written twice around this barrier; a frame
+ * must be in the WAL before a commit that includes it is visible. A
+ * commit's frames were written with its last page; only the last of the
+ * headers SQLite rewrites alone (walRewriteChecksums, after a page was
+ * written twice in one transaction) is still held here. */
 static void S_shm_barrier(sqlite3_file *f)
 {
     if (S_release() != SQLITE_OK) {
         /* The barrier cannot fail, and the commit it precedes would be
-         * visible without its frame's header: stop, as a failed sync
+         * visible without the frame's header: stop, as a failed sync
          * does, and let a restart recover what the disk kept. */
         log_event(LOG_ERROR, "store.wal_frame_write_failed", "action=stop");
         fflush(NULL);
@@ -171,17 +200,10 @@ int sqlite_shim_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *file, int
     f->real = (sqlite3_file *)((char *)file + shim->own_file_size);
     f->open_flags = flags;
     S_RELEASE_OR_RETURN();
-    if (shim->merge_wal_frames && (flags & SQLITE_OPEN_WAL) != 0) {
-        f->frame = sqlite3_malloc(S_FRAME_HEADER_SIZE + S_FRAME_PAGE_SIZE_MAX);
-        if (f->frame == NULL)
-            return SQLITE_NOMEM;
-    }
+    f->gather = shim->gather_wal_writes && (flags & SQLITE_OPEN_WAL) != 0;
     int rc = shim->real->xOpen(shim->real, name, f->real, flags, out_flags);
-    if (rc != SQLITE_OK) {
-        sqlite3_free(f->frame);
-        f->frame = NULL;
+    if (rc != SQLITE_OK)
         return rc;
-    }
     /* The real file's methods decide which of ours exist: a version 1 file
      * (no shared memory) must not look like it has any. */
     f->base.pMethods = f->real->pMethods != NULL ? &shim->methods : NULL;

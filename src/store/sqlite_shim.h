@@ -1,7 +1,8 @@
 /*
  * sqlite_shim.h — a SQLite VFS over another one that forwards every call,
  * for the few places that must see or change what SQLite asks of the disk:
- * the writer's WAL frames written with one call each (merge_wal_frames),
+ * the writer's WAL frames gathered into one write a commit
+ * (gather_wal_writes),
  * the checkpointer's paced copy (store_sqlite.c) and, in test builds, the
  * failing disk (fault_vfs.c). A shim overrides the calls it cares about
  * and forwards the rest.
@@ -14,7 +15,7 @@
  *      sqlite_shim_file));
  *   2) override shim.methods.xWrite, .xSync, ... or shim.vfs.xOpen (which
  *      then call sqlite_shim_write, _sync or _open), and set
- *      merge_wal_frames if wanted;
+ *      gather_wal_writes if wanted;
  *   3) sqlite3_vfs_register(&shim.vfs, make_default), and open connections
  *      with its name unless it is the default.
  */
@@ -31,18 +32,28 @@ struct sqlite_shim {
     sqlite3_io_methods methods; /* of every file the shim opens */
     sqlite3_vfs *real;
     size_t own_file_size; /* the shim's file struct, the real file follows */
-    /* Write each WAL frame, header and page, with one call instead of two
-     * (sqlite_shim.c says how): set before the first open. */
-    bool merge_wal_frames;
+    /* Write a commit's WAL frames, headers and pages, with one call
+     * instead of two a frame (sqlite_shim.c says how): set before the
+     * first open. */
+    bool gather_wal_writes;
 };
 
 struct sqlite_shim_file {
     sqlite3_file base; /* first: SQLite sees a sqlite3_file */
     sqlite3_file *real;
     int open_flags; /* as xOpen got them: SQLITE_OPEN_MAIN_DB, _WAL, ... */
-    /* A WAL file's frame being written (merge_wal_frames), else NULL. */
-    unsigned char *frame;
-    sqlite3_int64 frame_offset;
+    /* A WAL file of a shim that gathers its writes: what the writing
+     * thread holds, held_size bytes from held_offset (the buffer made at
+     * its first write); whether the last of them is a frame's header, and
+     * a commit's last frame's header, whose page then writes it all; the
+     * size of the last page that followed a header. */
+    bool gather;
+    bool header_held;
+    bool commit_header_held;
+    size_t page_size;
+    unsigned char *held;
+    size_t held_size;
+    sqlite3_int64 held_offset;
 };
 
 /* Fills shim with forwarders to SQLite's default VFS under name (kept, not

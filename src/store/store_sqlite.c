@@ -131,8 +131,8 @@
 /* A paced copy sleeps only when at least this far ahead of its pace. */
 #define STORE_SQLITE_PACE_PAUSE_MIN_NS 500000
 /* The VFS the writer's and the checkpointer's connections open through:
- * a shim (sqlite_shim.h) that writes each WAL frame with one call and
- * paces checkpoints (sqlite_copy_paced). */
+ * a shim (sqlite_shim.h) that writes a commit's WAL frames with one call
+ * and paces checkpoints (sqlite_copy_paced). */
 #define STORE_SQLITE_VFS "qianbao"
 #define STORE_SQLITE_SAVEPOINT_DEPTH_MAX 64
 /* Savepoint depths whose statements are kept prepared; deeper ones are
@@ -519,13 +519,13 @@ static int S_shim_write(sqlite3_file *f, const void *buf, int amount, sqlite3_in
 /* Registers STORE_SQLITE_VFS over whatever VFS is the default by now (in
  * test builds, perhaps the failing one of fault_vfs.h). Without it,
  * connections open through the default: checkpoints then copy in one burst
- * each, and frames take two writes. */
+ * each, and every frame takes two writes. */
 static void S_shim_register(void)
 {
     S_shim_ok = sqlite_shim_init(&S_shim, STORE_SQLITE_VFS, sizeof(struct sqlite_shim_file));
     if (S_shim_ok) {
         S_shim.methods.xWrite = S_shim_write;
-        S_shim.merge_wal_frames = true;
+        S_shim.gather_wal_writes = true;
         S_shim_ok = sqlite3_vfs_register(&S_shim.vfs, 0) == SQLITE_OK;
     }
     if (!S_shim_ok)

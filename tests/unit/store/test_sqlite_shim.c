@@ -1,12 +1,14 @@
 /*
  * test_sqlite_shim.c — the forwarding VFS of sqlite_shim.h, as the store's
- * writer uses it: each WAL frame, header and page, reaches the disk in one
- * write, and nothing SQLite wrote is lost or reordered on the way.
+ * writer uses it: a commit's WAL frames, headers and pages, reach the disk
+ * in a few writes of whole frames, a failed one fails the commit, and
+ * nothing SQLite wrote is lost or reordered on the way.
  *
  * Beneath the store's own shim, this program registers a counting shim as
  * SQLite's default VFS before any store opens (the store's shim wraps the
  * default of the moment it first opens), and counts the writes that reach
- * the WAL by size, and those that reach a savepoint's journal.
+ * the WAL by what they hold, and those that reach a savepoint's journal;
+ * it can also fail the next writes to a WAL.
  */
 #include <fcntl.h>
 #include <stdatomic.h>
@@ -23,23 +25,39 @@
 #include "unit/store_int.h"
 
 #define S_PAGE_SIZE 4096
+#define S_WAL_HEADER_SIZE 32
 #define S_FRAME_HEADER_SIZE 24
+#define S_FRAME_SIZE (S_FRAME_HEADER_SIZE + S_PAGE_SIZE)
 
 static struct sqlite_shim S_counter;
-static _Atomic long S_wal_headers; /* 24-byte writes: a frame's header alone */
-static _Atomic long S_wal_frames;  /* header and page in one write */
-static _Atomic long S_wal_other;   /* anything else (the WAL's own header) */
+static _Atomic long S_wal_headers;       /* 24-byte writes: a frame's header alone */
+static _Atomic long S_wal_frame_writes;  /* whole frames (after the WAL's header, if first) */
+static _Atomic long S_wal_frames;        /* the frames those writes held */
+static _Atomic long S_wal_other;         /* anything else: part of a frame */
 static _Atomic long S_subjournal_writes; /* to a savepoint's journal, once it is a file */
+static _Atomic int S_wal_failures;       /* the next this many writes to a WAL fail */
 
 static int S_count_write(sqlite3_file *f, const void *buf, int amount, sqlite3_int64 offset)
 {
     if ((((struct sqlite_shim_file *)f)->open_flags & SQLITE_OPEN_WAL) != 0) {
-        if (amount == S_FRAME_HEADER_SIZE)
+        int failures = atomic_load(&S_wal_failures);
+        while (failures > 0)
+            if (atomic_compare_exchange_weak(&S_wal_failures, &failures, failures - 1))
+                return SQLITE_IOERR_WRITE;
+        sqlite3_int64 start = offset, size = amount;
+        if (start == 0 && size >= S_WAL_HEADER_SIZE) {
+            start += S_WAL_HEADER_SIZE;
+            size -= S_WAL_HEADER_SIZE;
+        }
+        if (amount == S_FRAME_HEADER_SIZE) {
             atomic_fetch_add(&S_wal_headers, 1);
-        else if (amount == S_FRAME_HEADER_SIZE + S_PAGE_SIZE)
-            atomic_fetch_add(&S_wal_frames, 1);
-        else
+        } else if (size > 0 && (start - S_WAL_HEADER_SIZE) % S_FRAME_SIZE == 0 &&
+                   size % S_FRAME_SIZE == 0) {
+            atomic_fetch_add(&S_wal_frame_writes, 1);
+            atomic_fetch_add(&S_wal_frames, (long)(size / S_FRAME_SIZE));
+        } else if (size > 0) {
             atomic_fetch_add(&S_wal_other, 1);
+        }
     }
     if ((((struct sqlite_shim_file *)f)->open_flags & SQLITE_OPEN_SUBJOURNAL) != 0)
         atomic_fetch_add(&S_subjournal_writes, 1);
@@ -80,41 +98,103 @@ static void file_copy(const char *from, const char *to)
     close(out);
 }
 
-TEST(the_writer_writes_each_wal_frame_with_one_call)
+/* Copies the database and its WAL into dir/name, past SQLite: what the disk
+ * holds at that moment. */
+static void files_copy(const char *name)
 {
-    // SQLite writes a frame's 24-byte header and its page with two calls; the store's shim holds
-    // the header and writes both at once. Every frame that reaches the disk must arrive whole, in
-    // one write, and what was committed must read back after a reopen, which replays the WAL from
-    // those frames.
-    struct store *store = open_fresh();
-    ASSERT_EQ_INT(store_exec(store, "CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT NOT NULL)"),
-                  QB_OK);
-    long headers = atomic_load(&S_wal_headers), frames = atomic_load(&S_wal_frames);
+    char copy_dir[1100], from[1200], to[1200];
+    snprintf(copy_dir, sizeof copy_dir, "%s/%s", dir, name);
+    ASSERT_EQ_INT(mkdir(copy_dir, 0700), 0);
+    snprintf(to, sizeof to, "%s/wallet.db", copy_dir);
+    file_copy(db_path, to);
+    snprintf(from, sizeof from, "%s-wal", db_path);
+    snprintf(to, sizeof to, "%s/wallet.db-wal", copy_dir);
+    file_copy(from, to);
+}
+
+/* 500 rows of 200 bytes with keys from *k, in one transaction. */
+static enum qb_error put_rows(struct store *store, int64_t *k)
+{
     struct store_stmt *put = NULL;
     ASSERT_EQ_INT(store_prepare(store, "INSERT INTO t (k, v) VALUES ($1, $2)", &put), QB_OK);
     char value[200];
     memset(value, 'q', sizeof value - 1);
     value[sizeof value - 1] = '\0';
-    for (int64_t k = 0; k < 20000;) {
-        ASSERT_EQ_INT(store_begin(store), QB_OK);
-        for (int n = 0; n < 500; n++, k++) {
-            ASSERT_EQ_INT(store_bind_int64(put, 1, k), QB_OK);
-            ASSERT_EQ_INT(store_bind_text(put, 2, value, strlen(value)), QB_OK);
-            ASSERT_EQ_INT(store_step_done(put), QB_OK);
-        }
-        ASSERT_EQ_INT(store_commit(store), QB_OK);
+    ASSERT_EQ_INT(store_begin(store), QB_OK);
+    for (int n = 0; n < 500; n++, (*k)++) {
+        ASSERT_EQ_INT(store_bind_int64(put, 1, *k), QB_OK);
+        ASSERT_EQ_INT(store_bind_text(put, 2, value, strlen(value)), QB_OK);
+        ASSERT_EQ_INT(store_step_done(put), QB_OK);
     }
     store_finalize(put);
-    fprintf(stderr, "  WAL writes: %ld frames whole, %ld headers alone, %ld other\n",
-            atomic_load(&S_wal_frames) - frames, atomic_load(&S_wal_headers) - headers,
-            atomic_load(&S_wal_other));
-    ASSERT(atomic_load(&S_wal_frames) - frames > 1000); /* 4 MB of rows, 4 KiB pages */
+    enum qb_error err = store_commit(store);
+    if (err != QB_OK)
+        ASSERT_EQ_INT(store_rollback(store), QB_OK);
+    return err;
+}
+
+TEST(the_writer_writes_a_commit_s_wal_frames_together)
+{
+    // SQLite writes each frame's 24-byte header and its page with two calls; the store's shim
+    // gathers a commit's frames and writes them with one call (or a few: SQLite's unix VFS takes
+    // at most 128 KiB a call). Every write that reaches the WAL must hold whole frames, many of
+    // them, and what was committed must be on disk when the commit returns: the files copied past
+    // SQLite then, and recovered from those frames, hold every row.
+    struct store *store = open_fresh();
+    /* As the ledger's writer commits: no sync inside the commit, which
+     * would write what is held as a side effect. */
+    ASSERT_EQ_INT(store_defer_sync(store, true), QB_OK);
+    ASSERT_EQ_INT(store_exec(store, "CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT NOT NULL)"),
+                  QB_OK);
+    long headers = atomic_load(&S_wal_headers), other = atomic_load(&S_wal_other);
+    long writes = atomic_load(&S_wal_frame_writes), frames = atomic_load(&S_wal_frames);
+    for (int64_t k = 0; k < 20000;)
+        ASSERT_EQ_INT(put_rows(store, &k), QB_OK);
+    files_copy("copy");
+    writes = atomic_load(&S_wal_frame_writes) - writes;
+    frames = atomic_load(&S_wal_frames) - frames;
+    fprintf(stderr, "  WAL writes: %ld of %ld frames, %ld headers alone, %ld parts of frames\n",
+            writes, frames, atomic_load(&S_wal_headers) - headers,
+            atomic_load(&S_wal_other) - other);
+    ASSERT(frames > 1000); /* 4 MB of rows, 4 KiB pages */
+    ASSERT(writes * 10 < frames);
     ASSERT_EQ_INT(atomic_load(&S_wal_headers) - headers, 0);
+    ASSERT_EQ_INT(atomic_load(&S_wal_other) - other, 0);
     store_close(store);
 
+    snprintf(db_path, sizeof db_path, "%s/copy/wallet.db", dir);
     store = open_write();
     ASSERT_EQ_INT(test_store_int(store, "SELECT COUNT(*) FROM t"), 20000);
     ASSERT_EQ_INT(test_store_int(store, "SELECT SUM(length(v)) FROM t"), 20000 * 199);
+    store_close(store);
+    test_rmtree(dir);
+}
+
+TEST(a_failed_write_of_gathered_frames_fails_their_commit)
+{
+    // The frames a commit gathered are written before it returns, so a disk that refuses them
+    // fails that commit, which rolls back, and the store goes on. Were they written only when
+    // the commit is published (the WAL index's barrier, which cannot report a failure), the
+    // process would stop there instead.
+    struct store *store = open_fresh();
+    ASSERT_EQ_INT(store_defer_sync(store, true), QB_OK);
+    ASSERT_EQ_INT(store_exec(store, "CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT NOT NULL)"),
+                  QB_OK);
+    int64_t k = 0;
+    ASSERT_EQ_INT(put_rows(store, &k), QB_OK);
+    atomic_store(&S_wal_failures, 1);
+    ASSERT_EQ_INT(put_rows(store, &k), QB_E_STORAGE);
+    ASSERT_EQ_INT(atomic_load(&S_wal_failures), 0);
+    ASSERT_EQ_INT(test_store_int(store, "SELECT COUNT(*) FROM t"), 500);
+    ASSERT_EQ_INT(put_rows(store, &k), QB_OK);
+    ASSERT_EQ_INT(test_store_int(store, "SELECT COUNT(*) FROM t"), 1000);
+    files_copy("copy");
+    store_close(store);
+
+    snprintf(db_path, sizeof db_path, "%s/copy/wallet.db", dir);
+    store = open_write();
+    ASSERT_EQ_INT(test_store_int(store, "SELECT COUNT(*) FROM t"), 1000);
+    ASSERT_EQ_INT(test_store_int(store, "SELECT MIN(k) FROM t WHERE k >= 500"), 1000);
     store_close(store);
     test_rmtree(dir);
 }
@@ -147,14 +227,7 @@ TEST(a_header_sqlite_rewrites_alone_is_written_before_its_commit)
     /* What the disk holds the moment the commit returns, copied past
      * SQLite: its recovery checks every frame's checksum, and the commit's
      * frame comes last. */
-    char copy_dir[1100], from[1200], to[1200];
-    snprintf(copy_dir, sizeof copy_dir, "%s/copy", dir);
-    ASSERT_EQ_INT(mkdir(copy_dir, 0700), 0);
-    snprintf(to, sizeof to, "%s/wallet.db", copy_dir);
-    file_copy(db_path, to);
-    snprintf(from, sizeof from, "%s-wal", db_path);
-    snprintf(to, sizeof to, "%s/wallet.db-wal", copy_dir);
-    file_copy(from, to);
+    files_copy("copy");
     fprintf(stderr, "  headers rewritten alone: %ld\n", atomic_load(&S_wal_headers) - headers);
     /* The spill happened, or this test proves nothing. */
     ASSERT(atomic_load(&S_wal_headers) - headers > 0);
@@ -218,7 +291,8 @@ int main(void)
         fprintf(stderr, "cannot register the counting VFS\n");
         return 1;
     }
-    RUN(the_writer_writes_each_wal_frame_with_one_call);
+    RUN(the_writer_writes_a_commit_s_wal_frames_together);
+    RUN(a_failed_write_of_gathered_frames_fails_their_commit);
     RUN(a_header_sqlite_rewrites_alone_is_written_before_its_commit);
     RUN(a_savepoint_keeps_its_journal_in_memory);
     return test_summary();
