@@ -24,11 +24,10 @@ static sqlite3_vfs *S_real_vfs(sqlite3_vfs *vfs)
  * as each write continues the one before (in the file's buffer, up to
  * S_HELD_SIZE_MAX bytes: SQLite's unix VFS writes no more than 128 KiB
  * less one byte a call, it masks the size) and writes it all with one
- * call: once the page of
- * a commit's last frame is in (its header names the database's size), so
- * that a failed write fails the commit as it would have without the shim;
- * when a write lands anywhere else or the buffer is full; and before any
- * other call. Held bytes are the calling thread's (S_holder): any other
+ * call: once the page of a commit's last frame is in (its header names
+ * the database's size), so that a failed write fails the commit as it
+ * would have without the shim; when a write lands anywhere else or the
+ * buffer is full; and before any other call. Held bytes are the calling thread's (S_holder): any other
  * call that thread makes, on any file of the shim, writes them first, so
  * nothing is ever read, synced or made visible (the WAL index's barrier)
  * before them; another thread, as the ledger's syncer syncing commits
