@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "base/log.h"
+#include "base/thread.h"
 #include "domain/domain.h"
 
 struct domain_worker {
@@ -79,6 +80,7 @@ enum qb_error domain_worker_start(const char *name, int poll_ms, domain_worker_p
         free(w);
         return QB_E_INTERNAL;
     }
+    thread_name(w->thread, "qb-%s", w->name);
     log_event(LOG_INFO, "worker.start", "worker=%s poll_ms=%d", w->name, poll_ms);
     *out = w;
     return QB_OK;

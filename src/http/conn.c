@@ -1,4 +1,4 @@
-#define _GNU_SOURCE /* accept4, pthread_setname_np */
+#define _GNU_SOURCE /* accept4 */
 /*
  * conn.c — connections: the listening socket, the HTTP threads' epoll
  * loops, reading requests and sending replies.
@@ -46,6 +46,7 @@
 #include "base/clock.h"
 #include "base/crypto.h"
 #include "base/log.h"
+#include "base/thread.h"
 #include "http/internal.h"
 #include "http/wire.h"
 
@@ -1011,9 +1012,7 @@ static enum qb_error S_workers_start(struct http_server *server, int count)
         if (pthread_create(&w->thread, NULL, S_worker_main, w) != 0)
             return QB_E_INTERNAL;
         w->started = true;
-        char name[16];
-        snprintf(name, sizeof name, "qb-http-%u", (unsigned int)i % 100u);
-        pthread_setname_np(w->thread, name);
+        thread_name(w->thread, "qb-http-%d", i);
     }
     return QB_OK;
 }

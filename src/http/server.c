@@ -32,6 +32,7 @@
 #include "base/crypto.h"
 #include "base/log.h"
 #include "base/rand.h"
+#include "base/thread.h"
 #include "http/internal.h"
 #include "http/wire.h"
 
@@ -921,6 +922,7 @@ enum qb_error http_server_start(const struct http_server_options *options, struc
             S_server_free(server);
             return QB_E_INTERNAL;
         }
+        thread_name(server->offload_threads[i], "qb-offload-%d", i);
         server->offload_thread_count++;
     }
     if (options->env != NULL) {
@@ -929,6 +931,7 @@ enum qb_error http_server_start(const struct http_server_options *options, struc
             return QB_E_INTERNAL;
         }
         server->touch_thread_started = true;
+        thread_name(server->touch_thread, "qb-touch");
     }
     if (options->admin_token != NULL) {
         server->admin_token_size = strlen(options->admin_token);

@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "base/log.h"
+#include "base/thread.h"
 #include "http/internal.h"
 #include "wallet/wallet.h"
 
@@ -176,6 +177,7 @@ void http_handle_admin_verification_start(struct http_request *req)
         http_reply_error(req, QB_E_BUSY);
         return;
     }
+    thread_name(v->thread, "qb-verify");
     v->thread_started = true;
     log_event(LOG_INFO, "ledger.verify_started", "number=%lld", (long long)v->number);
     S_reply_state(req, 202, v);

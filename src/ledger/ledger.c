@@ -54,6 +54,7 @@
 #include <unistd.h>
 
 #include "base/log.h"
+#include "base/thread.h"
 #include "ledger/ledger_int.h"
 
 /* Journal rows per multi-row insert statement. */
@@ -2372,11 +2373,13 @@ enum qb_error ledger_open(struct store *writer, const struct ledger_options *opt
         return QB_E_INTERNAL;
     }
     ledger->syncer_started = true;
+    thread_name(ledger->syncer, "qb-syncer");
     if (pthread_create(&ledger->thread, NULL, writer_main, ledger) != 0) {
         syncer_stop(ledger);
         ledger_free(ledger);
         return QB_E_INTERNAL;
     }
+    thread_name(ledger->thread, "qb-ledger");
     *out = ledger;
     return QB_OK;
 }

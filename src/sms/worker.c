@@ -30,6 +30,7 @@
 #include <time.h>
 
 #include "base/log.h"
+#include "base/thread.h"
 #include "sms/sms.h"
 
 #define SMS_WORKER_POLL_MS 200
@@ -322,6 +323,7 @@ enum qb_error sms_worker_start(const struct domain_env *env, struct store_pool *
         err = QB_E_INTERNAL;
         goto fail;
     }
+    thread_name(w->thread, "qb-sms");
     log_event(LOG_INFO, "sms.worker.start", "gateway=%s", gateway->ops->name);
     *out = w;
     return QB_OK;

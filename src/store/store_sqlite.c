@@ -74,20 +74,20 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
-#include <sys/prctl.h>
-#include <sys/resource.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <stdatomic.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <sqlite3.h>
 
 #include "base/log.h"
+#include "base/thread.h"
 #include "store/schema.h"
 #include "store/sqlite_pcache.h"
 #include "store/sqlite_shim.h"
@@ -583,7 +583,7 @@ static void *sqlite_checkpointer_main(void *arg)
      * the transfer benchmark at half load, commits over 4 ms fell from 12 to
      * 21 in 15 s to 3 to 5 (docs/performance.md). On Linux a thread's nice
      * value is its own; raising it needs no privilege. */
-    (void)prctl(PR_SET_NAME, STORE_SQLITE_CHECKPOINTER_NAME, 0, 0, 0);
+    thread_name(pthread_self(), "%s", STORE_SQLITE_CHECKPOINTER_NAME);
     (void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), STORE_SQLITE_CHECKPOINTER_NICE);
     pthread_mutex_lock(&ck->mutex);
     while (!ck->stopping) {

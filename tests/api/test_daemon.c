@@ -7,6 +7,7 @@
  * 127.0.0.1 with a kernel-chosen port.
  */
 #include <ctype.h>
+#include <dirent.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -348,6 +349,39 @@ TEST(secret_files_are_private)
     ASSERT_EQ_INT(bits, 2048);
 }
 
+TEST(every_thread_is_named)
+{
+    // An operator at a busy or stuck daemon reaches for top -H or perf: each thread must say which
+    // part of Qianbao it is, as docs/operations.md lists them. Every thread but the main one
+    // carries a "qb-" name, and the busy ones are there by name.
+    char path[128], names[2048] = "";
+    snprintf(path, sizeof path, "/proc/%d/task", (int)S_main.pid);
+    DIR *dir = opendir(path);
+    ASSERT(dir != NULL);
+    int threads = 0;
+    for (struct dirent *e; (e = readdir(dir)) != NULL;) {
+        if (e->d_name[0] == '.')
+            continue;
+        char comm_path[512], comm[32];
+        snprintf(comm_path, sizeof comm_path, "%s/%s/comm", path, e->d_name);
+        ASSERT(test_file_read(comm_path, comm, sizeof comm));
+        comm[strcspn(comm, "\n")] = '\0';
+        threads++;
+        snprintf(names + strlen(names), sizeof names - strlen(names), " %s", comm);
+        if (atoi(e->d_name) == (int)S_main.pid)
+            ASSERT_EQ_STR(comm, "qianbaod");
+        else if (strncmp(comm, "qb-", 3) != 0)
+            TEST_FAIL_("thread %s is not named: %s", e->d_name, comm);
+    }
+    closedir(dir);
+    fprintf(stderr, "  %d threads:%s\n", threads, names);
+    const char *busy[] = {" qb-ledger",    " qb-syncer", " qb-checkpointer", " qb-http-0",
+                          " qb-offload-0", " qb-touch",  " qb-wallet"};
+    for (size_t i = 0; i < sizeof busy / sizeof busy[0]; i++)
+        if (strstr(names, busy[i]) == NULL)
+            TEST_FAIL_("no thread named%s", busy[i]);
+}
+
 TEST(second_daemon_refuses_the_same_dir)
 {
     // Two writers on one ledger would fork its hash chain; the second must refuse and the first
@@ -525,6 +559,7 @@ int main(void)
     RUN(wrong_method_is_405);
     RUN(oversize_body_is_413);
     RUN(secret_files_are_private);
+    RUN(every_thread_is_named);
     RUN(second_daemon_refuses_the_same_dir);
     RUN(access_log_holds_no_secrets);
     RUN(help_prints_the_settings);
