@@ -27,11 +27,13 @@ static sqlite3_vfs *S_real_vfs(sqlite3_vfs *vfs)
  * call: once the page of a commit's last frame is in (its header names
  * the database's size), so that a failed write fails the commit as it
  * would have without the shim; when a write lands anywhere else or the
- * buffer is full; and before any other call. Held bytes are the calling thread's (S_holder): any other
- * call that thread makes, on any file of the shim, writes them first, so
- * nothing is ever read, synced or made visible (the WAL index's barrier)
- * before them; another thread, as the ledger's syncer syncing commits
- * already written, is not concerned by frames still being written. */
+ * buffer is full; and before any other call. Held bytes are the calling
+ * thread's (S_holder): any other call that thread makes, on any file of
+ * the shim, writes them first, so nothing is ever read, synced or made
+ * visible (the WAL index's barrier) before them; another thread, as the
+ * ledger's syncer syncing commits already written, is not concerned by
+ * frames still being written. A file is closed by the thread that wrote
+ * it, or once that thread has ended. */
 #define S_FRAME_HEADER_SIZE 24
 #define S_HELD_SIZE_MAX 0x1ffff
 static _Thread_local struct sqlite_shim_file *S_holder;
