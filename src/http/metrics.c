@@ -291,6 +291,12 @@ static enum qb_error S_render_ledger(const struct ledger_stats *stats, struct bu
             stats->commit_latency_us_buckets, stats->commit_latency_us_sum, true);
     if (err == QB_OK)
         err = S_render_ledger_histogram(
+            out, "qianbao_ledger_sync_duration_seconds",
+            "Time the disk took for one sync of the log, which makes every batch committed before "
+            "it durable.",
+            stats->sync_latency_us_buckets, stats->sync_latency_us_sum, true);
+    if (err == QB_OK)
+        err = S_render_ledger_histogram(
             out, "qianbao_ledger_command_duration_seconds",
             "Time from a command's submission to its completion: queue, batch and commit.",
             stats->command_latency_us_buckets, stats->command_latency_us_sum, true);

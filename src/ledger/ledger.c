@@ -297,6 +297,8 @@ struct ledger {
     _Atomic uint64_t stat_command_us_sum;
     _Atomic uint64_t stat_commit_us_sum;
     _Atomic uint64_t stat_commit_us_max;
+    _Atomic uint64_t stat_sync_us_buckets[LEDGER_LATENCY_BUCKETS];
+    _Atomic uint64_t stat_sync_us_sum;
     _Atomic uint64_t stat_batch_buckets[LEDGER_LATENCY_BUCKETS];
     _Atomic uint64_t stat_batch_sum;
     _Atomic int64_t stat_replay_lag;
@@ -1590,8 +1592,12 @@ _Noreturn static void sync_failed(uint64_t commit)
 /* Makes every commit up to `last` durable, or stops the process. */
 static void sync_through(struct ledger *ledger, uint64_t last)
 {
+    int64_t started_ns = clock_monotonic_ns();
     if (store_sync(ledger->store) != QB_OK)
         sync_failed(last);
+    int64_t took_ns = clock_monotonic_ns() - started_ns;
+    latency_add(ledger->stat_sync_us_buckets, &ledger->stat_sync_us_sum,
+                took_ns > 0 ? (uint64_t)took_ns / 1000 : 0);
     store_horizon_advance(ledger->horizon, last);
 }
 
@@ -2438,11 +2444,15 @@ void ledger_stats_get(struct ledger *ledger, struct ledger_stats *out)
             atomic_load_explicit(&ledger->stat_commit_us_buckets[i], memory_order_relaxed);
         out->command_latency_us_buckets[i] =
             atomic_load_explicit(&ledger->stat_command_us_buckets[i], memory_order_relaxed);
+        out->sync_latency_us_buckets[i] =
+            atomic_load_explicit(&ledger->stat_sync_us_buckets[i], memory_order_relaxed);
         out->batch_size_buckets[i] = atomic_load_explicit(&ledger->stat_batch_buckets[i], memory_order_relaxed);
     }
     out->commit_latency_us_sum = atomic_load_explicit(&ledger->stat_commit_us_sum, memory_order_relaxed);
     out->command_latency_us_sum = atomic_load_explicit(&ledger->stat_command_us_sum, memory_order_relaxed);
     out->commit_latency_us_max = atomic_load_explicit(&ledger->stat_commit_us_max, memory_order_relaxed);
+    out->sync_latency_us_sum =
+        atomic_load_explicit(&ledger->stat_sync_us_sum, memory_order_relaxed);
     out->batch_size_sum = atomic_load_explicit(&ledger->stat_batch_sum, memory_order_relaxed);
     out->replay_lag_entries = atomic_load_explicit(&ledger->stat_replay_lag, memory_order_relaxed);
     out->idempotency_records =

@@ -365,6 +365,11 @@ struct ledger_stats {
      * done callback (the queue, the batch, its commit) */
     uint64_t command_latency_us_buckets[LEDGER_LATENCY_BUCKETS];
     uint64_t command_latency_us_sum;
+    /* sync latency histogram, same buckets: each sync of the log that
+     * makes batches durable (one covers every batch committed before it
+     * began), the disk's part of a commit's latency */
+    uint64_t sync_latency_us_buckets[LEDGER_LATENCY_BUCKETS];
+    uint64_t sync_latency_us_sum;
     /* batch size histogram: bucket i counts batches of at most 2^i commands */
     uint64_t batch_size_buckets[LEDGER_LATENCY_BUCKETS];
     uint64_t batch_size_sum;

@@ -176,6 +176,7 @@ TEST(metrics_are_prometheus_text)
         {"qianbao_ledger_batches_total", "counter"},
         {"qianbao_ledger_commands_total", "counter"},
         {"qianbao_ledger_commit_duration_seconds", "histogram"},
+        {"qianbao_ledger_sync_duration_seconds", "histogram"},
         {"qianbao_ledger_command_duration_seconds", "histogram"},
         {"qianbao_ledger_batch_size", "histogram"},
         {"qianbao_ledger_replay_lag_entries", "gauge"},

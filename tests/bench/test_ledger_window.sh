@@ -20,6 +20,9 @@ qianbao_ledger_command_duration_seconds_bucket{le="+Inf"} 10
 qianbao_ledger_commit_duration_seconds_bucket{le="0.000256"} 2
 qianbao_ledger_commit_duration_seconds_bucket{le="0.000512"} 2
 qianbao_ledger_commit_duration_seconds_bucket{le="+Inf"} 2
+qianbao_ledger_sync_duration_seconds_bucket{le="0.000128"} 1
+qianbao_ledger_sync_duration_seconds_bucket{le="0.000256"} 2
+qianbao_ledger_sync_duration_seconds_bucket{le="+Inf"} 2
 qianbao_store_wal_frames 31000
 qianbao_store_wal_restarts_total 3
 qianbao_store_checkpoint_rounds_total 12
@@ -29,7 +32,8 @@ qianbao_store_checkpoint_wait_seconds_total 0.015000
 M
 # After: 200 more commands in 40 batches; of the commands 0 under 256 us,
 # 100 in (256, 512], 99 in (512, 1024], 1 past 1024; the bounds out of order
-# as a scrape may list them. Of the commits, 40 in (512 us, +Inf).
+# as a scrape may list them. Of the commits, 40 in (512 us, +Inf); 30 syncs,
+# 10 of them in (0, 128 us], 20 in (128, 256].
 cat >"$dir/after" <<'M'
 qianbao_ledger_commands_total 210
 qianbao_ledger_batches_total 42
@@ -40,6 +44,9 @@ qianbao_ledger_command_duration_seconds_bucket{le="+Inf"} 210
 qianbao_ledger_commit_duration_seconds_bucket{le="0.000256"} 2
 qianbao_ledger_commit_duration_seconds_bucket{le="0.000512"} 2
 qianbao_ledger_commit_duration_seconds_bucket{le="+Inf"} 42
+qianbao_ledger_sync_duration_seconds_bucket{le="0.000128"} 11
+qianbao_ledger_sync_duration_seconds_bucket{le="0.000256"} 32
+qianbao_ledger_sync_duration_seconds_bucket{le="+Inf"} 32
 qianbao_http_requests_total{method="POST",route="/v1/transfers",status="201"} 200
 qianbao_store_wal_frames 1200
 qianbao_store_wal_restarts_total 5
@@ -60,6 +67,10 @@ value() { awk -F= -v k="bench: $1" '$1 == k {print $2}' <<<"$out"; }
 # Every commit past the last finite bound: the bound, a floor.
 [[ $(value ledger_durable_p50_us) == 512 ]] || fail "durable p50: $out"
 [[ $(value ledger_durable_p99_us) == 512 ]] || fail "durable p99: $out"
+# Syncs: p50 rank 15, 5 of the 20 in (128, 256]: 128 + 128 * 5 / 20 = 160 us;
+# p99 rank 29.7, 19.7 of them: 128 + 128 * 19.7 / 20 = 254.1 -> 254 us.
+[[ $(value ledger_sync_p50_us) == 160 ]] || fail "sync p50: $out"
+[[ $(value ledger_sync_p99_us) == 254 ]] || fail "sync p99: $out"
 # The store: 819,200 bytes over 200 commands; 7 rounds, 2 restarts, 2 waits
 # of 12.4 ms in all.
 [[ $(value store_checkpoint_bytes_per_command) == 4096 ]] || fail "bytes a command: $out"
@@ -77,7 +88,15 @@ out=$("$script" "$dir/before-ledger-only" "$dir/after")
 # Nothing in the window: counts of 0, no percentiles.
 out=$("$script" "$dir/before" "$dir/before")
 [[ $(value ledger_commands) == 0 ]] || fail "empty window commands: $out"
-[[ -z $(value ledger_batch_mean) && -z $(value ledger_command_p50_us) ]] || fail "empty window: $out"
+[[ -z $(value ledger_batch_mean) && -z $(value ledger_command_p50_us) &&
+  -z $(value ledger_sync_p50_us) ]] || fail "empty window: $out"
+
+# A scrape without the sync's histogram (an older daemon): no sync lines.
+grep -v '^qianbao_ledger_sync_' "$dir/before" >"$dir/before-no-sync"
+grep -v '^qianbao_ledger_sync_' "$dir/after" >"$dir/after-no-sync"
+out=$("$script" "$dir/before-no-sync" "$dir/after-no-sync")
+[[ $(value ledger_durable_p50_us) == 512 && -z $(value ledger_sync_p50_us) ]] ||
+  fail "sync lines without the sync's histogram: $out"
 
 set +e
 "$script" "$dir/before" >/dev/null 2>&1; [[ $? -eq 2 ]] || fail "one scrape not refused with 2"

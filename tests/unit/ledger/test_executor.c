@@ -558,6 +558,16 @@ static void run_many_submitters(bool use_submit)
     books_check(b, ops, op_count, use_submit);
     ASSERT_EQ_INT(after.commands_failed_total - before.commands_failed_total,
                   op_count - (size_t)(entry_count(b) - b->funding_count));
+    /* Every committed batch was made durable by a sync, which may cover
+     * several: the metrics' sync histogram counts each sync once. */
+    uint64_t commits = 0, syncs = 0;
+    for (int i = 0; i < LEDGER_LATENCY_BUCKETS; i++) {
+        commits += after.commit_latency_us_buckets[i] - before.commit_latency_us_buckets[i];
+        syncs += after.sync_latency_us_buckets[i] - before.sync_latency_us_buckets[i];
+    }
+    fprintf(stderr, "  %" PRIu64 " commits made durable by %" PRIu64 " syncs\n", commits, syncs);
+    ASSERT(syncs >= 1 && syncs <= commits);
+    ASSERT(after.sync_latency_us_sum >= before.sync_latency_us_sum);
     for (size_t i = 0; i < op_count; i++)
         ledger_cmd_release(&ops[i].cmd);
     free(ops);
