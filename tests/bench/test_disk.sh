@@ -3,13 +3,10 @@
 # and refuses what it cannot do with the exit codes its usage says.
 set -euo pipefail
 bin=$1
-dir=$(mktemp -d)
-trap 'rm -rf "$dir"' EXIT
-fail() { echo "FAIL: $*" >&2; exit 1; }
+source "$(dirname "$0")/lib.sh"
 
 out=$("$bin" --dir "$dir" --seconds 0.3 --size 8192)
-value() { awk -F= -v k="bench: disk_$1" '$1 == k {print $2}' <<<"$out"; }
-syncs=$(value syncs); p50=$(value p50_us); p99=$(value p99_us); max=$(value max_us)
+syncs=$(value disk_syncs); p50=$(value disk_p50_us); p99=$(value disk_p99_us); max=$(value disk_max_us)
 [[ -n $syncs && $syncs -gt 0 ]] || fail "no syncs in: $out"
 ((p50 <= p99 && p99 <= max)) || fail "percentiles out of order: $out"
 grep -q "^disk: $syncs syncs of 8192 bytes" <<<"$out" || fail "no summary line: $out"

@@ -4,9 +4,7 @@
 # last finite bound past it, nothing for an empty histogram.
 set -euo pipefail
 script=$1
-dir=$(mktemp -d)
-trap 'rm -rf "$dir"' EXIT
-fail() { echo "FAIL: $*" >&2; exit 1; }
+source "$(dirname "$0")/lib.sh"
 
 # Before: 10 commands in 2 batches, all under 256 us (ignored by the window).
 cat >"$dir/before" <<'M'
@@ -56,7 +54,6 @@ qianbao_store_checkpoint_waits_total 5
 qianbao_store_checkpoint_wait_seconds_total 0.027400
 M
 out=$("$script" "$dir/before" "$dir/after")
-value() { awk -F= -v k="bench: $1" '$1 == k {print $2}' <<<"$out"; }
 [[ $(value ledger_commands) == 200 ]] || fail "commands: $out"
 [[ $(value ledger_batches) == 40 ]] || fail "batches: $out"
 [[ $(value ledger_batch_mean) == 5.0 ]] || fail "batch mean: $out"

@@ -4,9 +4,7 @@
 # gone ones left out, the total and the rate the cores would carry.
 set -euo pipefail
 script=$1
-dir=$(mktemp -d)
-trap 'rm -rf "$dir"' EXIT
-fail() { echo "FAIL: $*" >&2; exit 1; }
+source "$(dirname "$0")/lib.sh"
 
 cat >"$dir/before" <<'S'
 qianbaod 100 0.50
@@ -28,7 +26,6 @@ qb-http-1 104 5.30
 wrk 0 1.40
 S
 out=$("$script" "$dir/before" "$dir/after" 100000 2)
-value() { awk -F= -v k="bench: $1" '$1 == k {print $2}' <<<"$out"; }
 [[ $(value cpu_us_qb-ledger) == 18.00 ]] || fail "writer: $out"
 [[ $(value cpu_us_qb-http) == 16.00 ]] || fail "HTTP threads together: $out"
 [[ $(value cpu_us_wrk) == 14.00 ]] || fail "load generator from zero: $out"
