@@ -779,6 +779,7 @@ void http_conn_resume(struct http_request *req)
 {
     struct http_conn *c = req->conn;
     struct http_worker *w = c->worker;
+    req->resumed_ns = clock_monotonic_ns();
     pthread_mutex_lock(&w->mutex);
     c->resumed_next = NULL;
     if (w->resumed_tail != NULL)
@@ -801,6 +802,7 @@ static void S_worker_resumed(struct http_worker *w)
     w->incoming = NULL;
     w->wake_pending = false;
     pthread_mutex_unlock(&w->mutex);
+    int64_t now_ns = c != NULL ? clock_monotonic_ns() : 0;
     while (incoming != NULL) {
         struct http_conn *next = incoming->resumed_next;
         S_conn_adopt(incoming);
@@ -810,6 +812,7 @@ static void S_worker_resumed(struct http_worker *w)
         struct http_conn *next = c->resumed_next;
         QB_ASSERT(c->state == S_AWAY && c->req != NULL);
         struct http_request *req = c->req;
+        http_metrics_resumed(&w->server->metrics, (now_ns - req->resumed_ns) / 1000);
         log_set_request_id(req->id);
         http_request_resumed(req);
         log_set_request_id(NULL);

@@ -66,6 +66,10 @@ struct http_metrics {
     size_t route_count;
     /* route_count + 1 entries: one per route, then the unmatched requests. */
     struct http_route_metrics *routes;
+    /* A suspended request's wait from http_conn_resume until its HTTP
+     * thread takes it up, in the ledger's latency buckets (not cumulative). */
+    _Atomic uint64_t resume_wait_us_buckets[LEDGER_LATENCY_BUCKETS];
+    _Atomic uint64_t resume_wait_us_sum;
 };
 
 QB_MUST_USE enum qb_error http_metrics_init(struct http_metrics *metrics, size_t route_count);
@@ -73,6 +77,9 @@ void http_metrics_release(struct http_metrics *metrics);
 /* Counts one finished request; route_index == route_count for unmatched. */
 void http_metrics_observe(struct http_metrics *metrics, size_t route_index, int status,
                           int64_t duration_us);
+/* Counts one suspended request taken up by its HTTP thread wait_us after
+ * it was resumed. */
+void http_metrics_resumed(struct http_metrics *metrics, int64_t wait_us);
 /* Writes the Prometheus text exposition (format 0.0.4) of the HTTP counters
  * and, when stats is not NULL, of the ledger executor. */
 QB_MUST_USE enum qb_error http_metrics_render(const struct http_metrics *metrics,
@@ -183,6 +190,7 @@ struct http_request {
     char path[HTTP_PATH_SIZE_MAX];
     bool path_too_long;
     int64_t started_ns;
+    int64_t resumed_ns; /* when http_conn_resume posted it to its thread */
 
     size_t route_index; /* == server->route_count while unmatched */
     struct http_param params[HTTP_PARAMS_MAX];

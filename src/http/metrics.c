@@ -67,6 +67,9 @@ enum qb_error http_metrics_init(struct http_metrics *metrics, size_t route_count
             atomic_init(&m->duration_us_buckets[i], 0);
         atomic_init(&m->duration_us_sum, 0);
     }
+    for (int i = 0; i < LEDGER_LATENCY_BUCKETS; i++)
+        atomic_init(&metrics->resume_wait_us_buckets[i], 0);
+    atomic_init(&metrics->resume_wait_us_sum, 0);
     return QB_OK;
 }
 
@@ -88,6 +91,14 @@ void http_metrics_observe(struct http_metrics *metrics, size_t route_index, int 
     atomic_fetch_add_explicit(&m->duration_us_buckets[http_duration_bucket(duration_us)], 1,
                               memory_order_relaxed);
     atomic_fetch_add_explicit(&m->duration_us_sum, (uint64_t)duration_us, memory_order_relaxed);
+}
+
+void http_metrics_resumed(struct http_metrics *metrics, int64_t wait_us)
+{
+    uint64_t us = wait_us > 0 ? (uint64_t)wait_us : 0;
+    atomic_fetch_add_explicit(&metrics->resume_wait_us_buckets[ledger_latency_bucket(us)], 1,
+                              memory_order_relaxed);
+    atomic_fetch_add_explicit(&metrics->resume_wait_us_sum, us, memory_order_relaxed);
 }
 
 /* Appends microseconds as decimal seconds without trailing zeros:
@@ -190,7 +201,7 @@ static enum qb_error S_render_scalar(struct buf *out, const char *name, const ch
                       name, value);
 }
 
-/* A histogram from the ledger's non-cumulative buckets. With bounds_are_us,
+/* A histogram in the ledger's non-cumulative buckets. With bounds_are_us,
  * bucket i's bound is ledger_latency_bucket_us(i) printed as seconds, else
  * it is 2^i. The last bucket is +Inf. */
 static enum qb_error S_render_ledger_histogram(struct buf *out, const char *name, const char *help,
@@ -337,6 +348,18 @@ enum qb_error http_metrics_render(const struct http_metrics *metrics,
                                   struct buf *out)
 {
     enum qb_error err = S_render_http(metrics, routes, out);
+    uint64_t resume_wait[LEDGER_LATENCY_BUCKETS];
+    for (int i = 0; i < LEDGER_LATENCY_BUCKETS; i++)
+        resume_wait[i] =
+            atomic_load_explicit(&metrics->resume_wait_us_buckets[i], memory_order_relaxed);
+    if (err == QB_OK)
+        err = S_render_ledger_histogram(
+            out, "qianbao_http_resume_wait_seconds",
+            "Time from a suspended request's work ending (its ledger command, or work done off "
+            "its thread) until its HTTP thread takes it up to answer: a wake-up and a wait for a "
+            "core.",
+            resume_wait, atomic_load_explicit(&metrics->resume_wait_us_sum, memory_order_relaxed),
+            true);
     if (err == QB_OK && stats != NULL)
         err = S_render_ledger(stats, out);
     return err;

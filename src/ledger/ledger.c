@@ -1489,12 +1489,14 @@ int64_t ledger_latency_bucket_us(int i)
     return (int64_t)1 << (i + 4); /* 16 us, 32 us, ... ~262 ms */
 }
 
+int ledger_latency_bucket(uint64_t us) { return bucket_of(us, 4); }
+
 static enum qb_error state_load(struct ledger *ledger);
 
 /* Records a latency in a histogram of buckets (relaxed atomics). */
 static void latency_add(_Atomic uint64_t *buckets, _Atomic uint64_t *sum, uint64_t us)
 {
-    atomic_fetch_add_explicit(&buckets[bucket_of(us, 4)], 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&buckets[ledger_latency_bucket(us)], 1, memory_order_relaxed);
     atomic_fetch_add_explicit(sum, us, memory_order_relaxed);
 }
 

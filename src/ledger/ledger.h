@@ -382,6 +382,9 @@ struct ledger_stats {
 void ledger_stats_get(struct ledger *ledger, struct ledger_stats *out);
 /* Upper bound of commit latency bucket i in microseconds; INT64_MAX for the last. */
 int64_t ledger_latency_bucket_us(int i);
+/* The latency bucket that counts us microseconds: the first whose bound is
+ * at least us. The HTTP layer keeps its own waits in the same buckets. */
+int ledger_latency_bucket(uint64_t us);
 
 struct ledger_verify_report {
     int64_t entries_total; /* entries in the journal's snapshot */

@@ -185,6 +185,7 @@ TEST(metrics_are_prometheus_text)
     const char *families[][2] = {
         {"qianbao_http_requests_total", "counter"},
         {"qianbao_http_request_duration_seconds", "histogram"},
+        {"qianbao_http_resume_wait_seconds", "histogram"},
         {"qianbao_ledger_queue_depth", "gauge"},
         {"qianbao_ledger_batches_total", "counter"},
         {"qianbao_ledger_commands_total", "counter"},

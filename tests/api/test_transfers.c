@@ -306,6 +306,47 @@ TEST(the_kyc_limit_refuses_at_its_edge)
     ASSERT_EQ_INT(th_balance(&S_client, &a), 50000);
 }
 
+/* qianbao_http_resume_wait_seconds_count from /metrics, -1 when absent. */
+static long long S_resume_wait_count(void)
+{
+    struct client_response res;
+    if (!client_request(&S_client, "GET", "/metrics", NULL, NULL, 0, &res))
+        return -1;
+    const char *name = "\nqianbao_http_resume_wait_seconds_count ";
+    const char *at =
+        res.status == 200 && res.body.data != NULL ? strstr(res.body.data, name) : NULL;
+    long long count = at != NULL ? strtoll(at + strlen(name), NULL, 10) : -1;
+    client_response_release(&res);
+    return count;
+}
+
+TEST(each_answer_from_the_ledger_counts_its_wait_for_an_http_thread)
+{
+    // An operator tells a slow ledger from HTTP threads short of CPU by
+    // qianbao_http_resume_wait_seconds: every request the ledger answered, a transfer or a
+    // refusal, is counted once when its HTTP thread takes it up; one refused before the ledger
+    // never waited for it and is not.
+    struct api_user a, b;
+    API_MUST(th_user_new(&S_client, S_admin, &a));
+    API_MUST(api_user_new(&S_client, S_admin, &b));
+    API_MUST(th_fund(&S_client, S_admin, &a, 1000));
+    long long before = S_resume_wait_count();
+    ASSERT(before >= 0);
+
+    char body[256], key[32];
+    snprintf(body, sizeof body, "{\"to\":\"%s\",\"amount\":100,\"payment_password\":\"%s\"}",
+             b.phone, TH_PAY_PASSWORD);
+    for (int i = 0; i < 3; i++) {
+        snprintf(key, sizeof key, "wait-%d", i);
+        EXPECT_TRANSFER(a.token, key, body, 201, NULL);
+    }
+    snprintf(body, sizeof body, "{\"to\":\"%s\",\"amount\":5000,\"payment_password\":\"%s\"}",
+             b.phone, TH_PAY_PASSWORD);
+    EXPECT_TRANSFER(a.token, "wait-poor", body, 402, "INSUFFICIENT_BALANCE");
+    EXPECT_TRANSFER(a.token, "wait-bad", "{\"to\":", 400, NULL);
+    ASSERT_EQ_INT(S_resume_wait_count() - before, 4);
+}
+
 int main(void)
 {
     struct api_suite suite;
@@ -318,6 +359,7 @@ int main(void)
     RUN(a_transfer_moves_money_and_both_sides_can_read_it);
     RUN(limits_are_shown_set_and_enforced);
     RUN(the_kyc_limit_refuses_at_its_edge);
+    RUN(each_answer_from_the_ledger_counts_its_wait_for_an_http_thread);
 
     return api_suite_end(&suite);
 }

@@ -21,6 +21,10 @@ qianbao_ledger_commit_duration_seconds_bucket{le="+Inf"} 2
 qianbao_ledger_sync_duration_seconds_bucket{le="0.000128"} 1
 qianbao_ledger_sync_duration_seconds_bucket{le="0.000256"} 2
 qianbao_ledger_sync_duration_seconds_bucket{le="+Inf"} 2
+qianbao_http_resume_wait_seconds_bucket{le="0.000016"} 4
+qianbao_http_resume_wait_seconds_bucket{le="0.000032"} 8
+qianbao_http_resume_wait_seconds_bucket{le="0.000064"} 10
+qianbao_http_resume_wait_seconds_bucket{le="+Inf"} 10
 qianbao_store_wal_frames 31000
 qianbao_store_wal_restarts_total 3
 qianbao_store_checkpoint_rounds_total 12
@@ -31,7 +35,8 @@ M
 # After: 200 more commands in 40 batches; of the commands 0 under 256 us,
 # 100 in (256, 512], 99 in (512, 1024], 1 past 1024; the bounds out of order
 # as a scrape may list them. Of the commits, 40 in (512 us, +Inf); 30 syncs,
-# 10 of them in (0, 128 us], 20 in (128, 256].
+# 10 of them in (0, 128 us], 20 in (128, 256]. Of the 200 answers' waits for
+# an HTTP thread, 100 in (0, 16 us], 80 in (16, 32], 20 in (32, 64].
 cat >"$dir/after" <<'M'
 qianbao_ledger_commands_total 210
 qianbao_ledger_batches_total 42
@@ -45,6 +50,10 @@ qianbao_ledger_commit_duration_seconds_bucket{le="+Inf"} 42
 qianbao_ledger_sync_duration_seconds_bucket{le="0.000128"} 11
 qianbao_ledger_sync_duration_seconds_bucket{le="0.000256"} 32
 qianbao_ledger_sync_duration_seconds_bucket{le="+Inf"} 32
+qianbao_http_resume_wait_seconds_bucket{le="0.000016"} 104
+qianbao_http_resume_wait_seconds_bucket{le="0.000032"} 188
+qianbao_http_resume_wait_seconds_bucket{le="0.000064"} 210
+qianbao_http_resume_wait_seconds_bucket{le="+Inf"} 210
 qianbao_http_requests_total{method="POST",route="/v1/transfers",status="201"} 200
 qianbao_store_wal_frames 1200
 qianbao_store_wal_restarts_total 5
@@ -68,6 +77,10 @@ out=$("$script" "$dir/before" "$dir/after")
 # p99 rank 29.7, 19.7 of them: 128 + 128 * 19.7 / 20 = 254.1 -> 254 us.
 [[ $(value ledger_sync_p50_us) == 160 ]] || fail "sync p50: $out"
 [[ $(value ledger_sync_p99_us) == 254 ]] || fail "sync p99: $out"
+# Waits: p50 rank 100, the whole of (0, 16]: 16 us; p99 rank 198, 18 of the
+# 20 in (32, 64]: 32 + 32 * 18 / 20 = 60.8 -> 61 us.
+[[ $(value http_resume_p50_us) == 16 ]] || fail "resume p50: $out"
+[[ $(value http_resume_p99_us) == 61 ]] || fail "resume p99: $out"
 # The store: 819,200 bytes over 200 commands; 7 rounds, 2 restarts, 2 waits
 # of 12.4 ms in all.
 [[ $(value store_checkpoint_bytes_per_command) == 4096 ]] || fail "bytes a command: $out"
