@@ -389,8 +389,9 @@ TEST(checkpointer_bounds_the_wal)
 }
 
 /* Commits about bytes of 300-byte rows into bulk, rows_per_commit a
- * commit, keys from *next_key on. */
-static void bulk_fill(struct store *store, int64_t *next_key, int64_t bytes, int rows_per_commit)
+ * commit, keys from *next_key on, pausing pause_us after each commit. */
+static void bulk_fill_paced(struct store *store, int64_t *next_key, int64_t bytes,
+                            int rows_per_commit, long pause_us)
 {
     static unsigned char payload[300];
     struct store_stmt *st = NULL;
@@ -403,8 +404,18 @@ static void bulk_fill(struct store *store, int64_t *next_key, int64_t bytes, int
             ASSERT_EQ_INT(store_step_done(st), QB_OK);
         }
         ASSERT_EQ_INT(store_commit(store), QB_OK);
+        if (pause_us > 0) {
+            struct timespec pause = {0, pause_us * 1000L};
+            nanosleep(&pause, NULL);
+        }
     }
     store_finalize(st);
+}
+
+/* The same, as fast as the writer goes. */
+static void bulk_fill(struct store *store, int64_t *next_key, int64_t bytes, int rows_per_commit)
+{
+    bulk_fill_paced(store, next_key, bytes, rows_per_commit, 0);
 }
 
 TEST(checkpoints_pace_their_copy_while_the_wal_has_room)
@@ -461,13 +472,14 @@ TEST(checkpointer_hands_over_to_restart_the_wal)
     // has to wait for all of it. Once a round has left only a few frames, the checkpointer has the
     // writer wait for those, and the WAL restarts after a few rounds each time it passes the
     // threshold, far below where the writer would wait. That needs a checkpointer faster than the
-    // writer, which its pace (80 MiB/s) is not against this test's writer on a fast machine: each
-    // round then leaves more behind than the one before, as a daemon's writer past that pace would
-    // (it waits at the WAL's limit instead: checkpointer_bounds_the_wal). So the copies here are
-    // not paced.
+    // writer. A writer committing as fast as it can outran the checkpointer's pace (80 MiB/s) on a
+    // fast machine, and a busy one (the other tests) starved the checkpointer at its nice value:
+    // each round then left more behind than the one before, as a daemon's writer past the pace
+    // would (it waits at the WAL's limit instead: checkpointer_bounds_the_wal). So this writer
+    // pauses a millisecond after each commit of about 32 KiB, as the ledger's commits are spaced by
+    // the disk's syncs: under 32 MiB/s.
     fresh_dir();
     raw_exec("PRAGMA page_size=1024; CREATE TABLE bulk (k INTEGER PRIMARY KEY, b BLOB NOT NULL)");
-    store_sqlite_checkpoint_pace_set(INT64_C(1) << 40);
     store_sqlite_wal_pages_set(1000, 1000000);
     struct store *store = open_or_fail(db_path, STORE_MODE_WRITE);
     struct store_stats stats;
@@ -475,7 +487,7 @@ TEST(checkpointer_hands_over_to_restart_the_wal)
     ASSERT_EQ_INT(stats.wal_restarts_total, 0);
     ASSERT_EQ_INT(stats.checkpoint_rounds_total, 0);
     int64_t key = 0;
-    bulk_fill(store, &key, 20 * 1000 * 1000, 100);
+    bulk_fill_paced(store, &key, 20 * 1000 * 1000, 100, 1000);
     store_stats_get(store, &stats);
     store_close(store);
     fprintf(stderr,
@@ -498,7 +510,6 @@ TEST(checkpointer_hands_over_to_restart_the_wal)
     store_close(store);
     ASSERT_EQ_INT(stats.checkpoint_rounds_total + stats.wal_restarts_total, 0);
 
-    store_sqlite_checkpoint_pace_set(0);
     store_sqlite_wal_pages_set(S_WAL_WAKE_PAGES, S_WAL_WAIT_PAGES);
     test_rmtree(dir);
 }
