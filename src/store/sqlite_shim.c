@@ -33,7 +33,8 @@ static sqlite3_vfs *S_real_vfs(sqlite3_vfs *vfs)
  * visible (the WAL index's barrier) before them; another thread, as the
  * ledger's syncer syncing commits already written, is not concerned by
  * frames still being written. A file is closed by the thread that wrote
- * it, or once that thread has ended. */
+ * it, or once that thread has ended, having written a whole commit; a
+ * close that finds bytes another thread holds stops the process. */
 #define S_FRAME_HEADER_SIZE 24
 #define S_HELD_SIZE_MAX 0x1ffff
 static _Thread_local struct sqlite_shim_file *S_holder;
@@ -61,6 +62,10 @@ static int S_close(sqlite3_file *f)
 {
     int rc = S_release();
     struct sqlite_shim_file *sf = (struct sqlite_shim_file *)f;
+    /* What is still held is another thread's, or was left by one that
+     * ended in the middle of a commit: closing would lose those bytes, and
+     * free the buffer a live holder writes into. */
+    QB_ASSERT(sf->held_size == 0);
     sqlite3_free(sf->held);
     sf->held = NULL;
     int close_rc = S_REAL(f)->pMethods->xClose(S_REAL(f));

@@ -11,10 +11,14 @@
  * it can also fail the next writes to a WAL.
  */
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <sqlite3.h>
@@ -289,6 +293,72 @@ TEST(a_savepoint_keeps_its_journal_in_memory)
     test_rmtree(dir);
 }
 
+/* Writes a frame's header that ends no commit: the gathering shim holds it. */
+static void *S_hold_a_header(void *file)
+{
+    unsigned char header[S_FRAME_HEADER_SIZE] = {0};
+    sqlite3_file *f = file;
+    int rc = f->pMethods->xWrite(f, header, (int)sizeof header, S_WAL_HEADER_SIZE);
+    return (void *)(intptr_t)rc;
+}
+
+TEST(a_close_that_would_lose_another_thread_s_bytes_stops_the_process)
+{
+    // The bytes a gathering shim holds are the writing thread's until its commit's last page.
+    // Closing the file from another thread meanwhile would lose them (and free the buffer that
+    // thread writes into): the close must stop the process, in every build, rather than go on
+    // with a WAL that misses frames.
+    static struct sqlite_shim gather;
+    ASSERT(sqlite_shim_init(&gather, "qianbao-test-gather", sizeof(struct sqlite_shim_file)));
+    gather.gather_wal_writes = true;
+    test_tmpdir(dir, sizeof dir);
+    /* SQLite's unix VFS gives a WAL its database's permissions: one must be there. */
+    char path[1100];
+    snprintf(path, sizeof path, "%s/held.db", dir);
+    int db_fd = open(path, O_WRONLY | O_CREAT, 0600);
+    ASSERT(db_fd >= 0);
+    close(db_fd);
+    snprintf(path, sizeof path, "%s/held.db-wal", dir);
+    sqlite3_file *file = calloc(1, (size_t)gather.vfs.szOsFile);
+    ASSERT(file != NULL);
+    int out_flags = 0;
+    ASSERT_EQ_INT(gather.vfs.xOpen(&gather.vfs, path, file,
+                                   SQLITE_OPEN_WAL | SQLITE_OPEN_CREATE | SQLITE_OPEN_READWRITE,
+                                   &out_flags),
+                  SQLITE_OK);
+    pthread_t writer;
+    void *rc = NULL;
+    ASSERT_EQ_INT(pthread_create(&writer, NULL, S_hold_a_header, file), 0);
+    ASSERT_EQ_INT(pthread_join(writer, &rc), 0);
+    ASSERT_EQ_INT((int)(intptr_t)rc, SQLITE_OK);
+    ASSERT_EQ_INT((int)((struct sqlite_shim_file *)file)->held_size, S_FRAME_HEADER_SIZE);
+
+    int fds[2];
+    ASSERT_EQ_INT(pipe(fds), 0);
+    pid_t pid = fork();
+    ASSERT(pid >= 0);
+    if (pid == 0) {
+        dup2(fds[1], STDERR_FILENO);
+        file->pMethods->xClose(file);
+        _exit(0);
+    }
+    close(fds[1]);
+    int status = 0;
+    ASSERT_EQ_INT(waitpid(pid, &status, 0), pid);
+    char report[1024];
+    ssize_t n = read(fds[0], report, sizeof report - 1);
+    close(fds[0]);
+    report[n > 0 ? n : 0] = '\0';
+    ASSERT(WIFSIGNALED(status));
+    ASSERT(strstr(report, "held_size == 0") != NULL);
+
+    /* Here the bytes are the test's to drop, and the file closes. */
+    ((struct sqlite_shim_file *)file)->held_size = 0;
+    ASSERT_EQ_INT(file->pMethods->xClose(file), SQLITE_OK);
+    free(file);
+    test_rmtree(dir);
+}
+
 int main(void)
 {
     if (!sqlite_shim_init(&S_counter, "qianbao-test-counter", sizeof(struct sqlite_shim_file))) {
@@ -304,5 +374,6 @@ int main(void)
     RUN(a_failed_write_of_gathered_frames_fails_their_commit);
     RUN(a_header_sqlite_rewrites_alone_is_written_before_its_commit);
     RUN(a_savepoint_keeps_its_journal_in_memory);
+    RUN(a_close_that_would_lose_another_thread_s_bytes_stops_the_process);
     return test_summary();
 }
