@@ -67,6 +67,8 @@ static const struct config_setting config_settings[] = {
                    65536, 16, 1048576, "ledger commands waiting at most (then busy)"),
     CONFIG_INT_ROW("executor-batch-max", "QIANBAO_EXECUTOR_BATCH_MAX", executor_batch_max,
                    8192, 1, 65536, "ledger commands per commit at most"),
+    CONFIG_INT_ROW("ledger-cpu", "QIANBAO_LEDGER_CPU", ledger_cpu, -1, -1, 1023,
+                   "the one CPU the ledger's writer thread runs on (-1: any)"),
     CONFIG_INT_ROW("idempotency-retention-days", "QIANBAO_IDEMPOTENCY_RETENTION_DAYS",
                    idempotency_retention_days, 7, 1, 3650,
                    "days an Idempotency-Key is remembered at least (a retry within them is "

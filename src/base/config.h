@@ -35,6 +35,7 @@ struct config {
     int64_t http_timeout_s;              /* --http-timeout-s, 1..3600, default 30 */
     int64_t executor_queue_max;          /* --executor-queue-max, 16..1048576, default 65536 */
     int64_t executor_batch_max;          /* --executor-batch-max, 1..65536, default 8192 */
+    int64_t ledger_cpu;                  /* --ledger-cpu, -1..1023, default -1 (anywhere) */
     int64_t idempotency_retention_days;  /* --idempotency-retention-days, 1..3650, default 7 */
     int64_t read_connections;            /* --read-connections, 1..64, default 4 */
     int64_t session_idle_s;              /* --session-idle-s, 60..86400, default 1800 */

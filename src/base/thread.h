@@ -1,5 +1,5 @@
 /*
- * thread.h — names for the daemon's threads.
+ * thread.h — names for the daemon's threads, and the CPUs they may use.
  *
  * Every thread Qianbao starts carries a name beginning "qb-" (qb-ledger,
  * qb-syncer, qb-http-0, ...), so that top -H, ps -L, perf and gdb tell an
@@ -10,9 +10,22 @@
 #define QB_BASE_THREAD_H
 
 #include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
 
 /* Names the thread, printf-style; the kernel keeps the first 15 bytes.
  * Naming is a help, never a need: a failure is ignored. */
 void thread_name(pthread_t thread, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* pthread_create with default attributes, and with cpu >= 0 the thread
+ * runs on that CPU only, from its first instruction. False when it did not
+ * start (a cpu the process may not use is refused so). */
+bool thread_start(pthread_t *thread, int cpu, void *(*main)(void *), void *arg);
+
+/* Whether this process may run on cpu: its affinity, as taskset or a
+ * container's cpuset left it. */
+bool thread_cpu_allowed(int cpu);
+/* Those CPUs as a list ("0-1", "0,2-3"), for a message; "" when unknown. */
+void thread_cpus_allowed_text(char *out, size_t out_size);
 
 #endif

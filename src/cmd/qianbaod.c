@@ -53,12 +53,13 @@
 #include <openssl/pem.h>
 #include <openssl/rsa.h>
 
+#include "bank/bank.h"
 #include "base/clock.h"
 #include "base/config.h"
 #include "base/crypto.h"
 #include "base/log.h"
-#include "bank/bank.h"
 #include "base/rand.h"
+#include "base/thread.h"
 #include "domain/domain.h"
 #include "http/server.h"
 #include "identity/identity.h"
@@ -67,10 +68,10 @@
 #include "merchant/notify.h"
 #include "merchant/paycode.h"
 #include "sms/sms.h"
-#include "wallet/limits.h"
 #include "store/fault_vfs.h"
 #include "store/pool.h"
 #include "store/store.h"
+#include "wallet/limits.h"
 #include "wallet/redpacket.h"
 #include "wallet/topup.h"
 #include "wallet/wallet.h"
@@ -563,6 +564,8 @@ static int S_serve(const struct config *cfg, const struct daemon_paths *paths,
         .queue_max = (size_t)cfg->executor_queue_max,
         .batch_max = (size_t)cfg->executor_batch_max,
         .idempotency_retention_ms = cfg->idempotency_retention_days * 24 * 60 * 60 * 1000,
+        .pin_writer = cfg->ledger_cpu >= 0,
+        .writer_cpu = (int)cfg->ledger_cpu,
     };
     wallet_ledger_options(&ledger_options);
     ledger_options.clock = S_test_clock();
@@ -852,6 +855,13 @@ int main(int argc, char **argv)
     if (cfg.help) {
         config_usage(stdout);
         return 0;
+    }
+    if (cfg.ledger_cpu >= 0 && !thread_cpu_allowed((int)cfg.ledger_cpu)) {
+        char cpus[256];
+        thread_cpus_allowed_text(cpus, sizeof cpus);
+        fprintf(stderr, "qianbaod: --ledger-cpu %lld is not a CPU this process may run on (%s)\n",
+                (long long)cfg.ledger_cpu, cpus);
+        return 2;
     }
     log_init(stderr, (enum log_level)log_level_parse(cfg.log_level));
     struct daemon_paths paths;

@@ -2382,7 +2382,9 @@ enum qb_error ledger_open(struct store *writer, const struct ledger_options *opt
     }
     ledger->syncer_started = true;
     thread_name(ledger->syncer, "qb-syncer");
-    if (pthread_create(&ledger->thread, NULL, writer_main, ledger) != 0) {
+    if (!thread_start(&ledger->thread, options && options->pin_writer ? options->writer_cpu : -1,
+                      writer_main, ledger)) {
+        log_event(LOG_ERROR, "ledger.open_failed", "error=\"the writer thread did not start\"");
         syncer_stop(ledger);
         ledger_free(ledger);
         return QB_E_INTERNAL;

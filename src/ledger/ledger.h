@@ -222,6 +222,11 @@ struct ledger_options {
      * pool to wait on (store_pool_horizon_set); it must outlive every reader.
      * NULL: a horizon of the ledger's own. */
     struct store_horizon *horizon;
+    /* pin_writer: the writer thread runs on writer_cpu only, one of the
+     * CPUs the process may use (thread_cpu_allowed). Otherwise the
+     * scheduler places it. */
+    bool pin_writer;
+    int writer_cpu;
 };
 
 /* Loads the ledger from `writer` (a STORE_MODE_WRITE connection it takes

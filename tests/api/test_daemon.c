@@ -21,6 +21,7 @@
 #include "api/lib/client.h"
 #include "api/lib/daemon.h"
 #include "api/lib/suite.h"
+#include "base/thread.h"
 #include "test.h"
 
 #define S_LOG_SIZE_MAX (4 * 1024 * 1024)
@@ -400,6 +401,104 @@ TEST(every_thread_is_named)
             TEST_FAIL_("no thread named%s", busy[i]);
 }
 
+/* The Cpus_allowed_list of the daemon's first thread named name, into out
+ * ("" when there is none). */
+static void S_thread_cpus(pid_t pid, const char *name, char *out, size_t out_size)
+{
+    out[0] = '\0';
+    char path[128];
+    snprintf(path, sizeof path, "/proc/%d/task", (int)pid);
+    DIR *dir = opendir(path);
+    if (dir == NULL)
+        return;
+    for (struct dirent *e; (e = readdir(dir)) != NULL && out[0] == '\0';) {
+        if (e->d_name[0] == '.')
+            continue;
+        char file[512], text[4096];
+        snprintf(file, sizeof file, "%s/%s/comm", path, e->d_name);
+        if (!test_file_read(file, text, sizeof text))
+            continue;
+        text[strcspn(text, "\n")] = '\0';
+        if (strcmp(text, name) != 0)
+            continue;
+        snprintf(file, sizeof file, "%s/%s/status", path, e->d_name);
+        const char *line =
+            test_file_read(file, text, sizeof text) ? strstr(text, "Cpus_allowed_list:") : NULL;
+        if (line != NULL) {
+            line += strlen("Cpus_allowed_list:");
+            line += strspn(line, " \t");
+            snprintf(out, out_size, "%.*s", (int)strcspn(line, "\n"), line);
+        }
+    }
+    closedir(dir);
+}
+
+TEST(ledger_cpu_runs_the_writer_on_that_cpu_only)
+{
+    // An operator gives the ledger's writer, the one thread every payment waits for, a CPU of its
+    // own (--ledger-cpu): the writer runs there only, and every other thread wherever the
+    // process may run.
+    char allowed[256];
+    thread_cpus_allowed_text(allowed, sizeof allowed);
+    ASSERT(allowed[0] != '\0');
+    int cpu = -1;
+    for (int i = 1023; i >= 0 && cpu < 0; i--)
+        if (thread_cpu_allowed(i))
+            cpu = i; /* the last one: not the one a default would pick */
+    char cpu_text[16];
+    snprintf(cpu_text, sizeof cpu_text, "%d", cpu);
+    char dir[600], log_path[600];
+    S_path(dir, sizeof dir, "ledger-cpu");
+    S_path(log_path, sizeof log_path, "ledger-cpu.log");
+    const char *args[] = {"--ledger-cpu", cpu_text, NULL};
+    struct test_daemon daemon;
+    ASSERT(test_daemon_start(&daemon, dir, log_path, args));
+    char writer[256], syncer[256], http[256];
+    S_thread_cpus(daemon.pid, "qb-ledger", writer, sizeof writer);
+    S_thread_cpus(daemon.pid, "qb-syncer", syncer, sizeof syncer);
+    S_thread_cpus(daemon.pid, "qb-http-0", http, sizeof http);
+    struct client c;
+    client_init(&c, daemon.base_url);
+    struct client_response res;
+    bool answered = client_request(&c, "GET", "/healthz", NULL, NULL, 0, &res);
+    long status = res.status;
+    client_response_release(&res);
+    client_release(&c);
+    ASSERT_EQ_INT(test_daemon_stop(&daemon), 0);
+    ASSERT(answered);
+    ASSERT_EQ_INT(status, 200);
+    ASSERT_EQ_STR(writer, cpu_text);
+    ASSERT_EQ_STR(syncer, allowed);
+    ASSERT_EQ_STR(http, allowed);
+    if (strcmp(allowed, cpu_text) == 0)
+        fprintf(stderr, "  one CPU (%s): a pinned writer looks like any other thread here\n",
+                allowed);
+}
+
+TEST(ledger_cpu_the_process_may_not_use_is_refused)
+{
+    // A CPU outside the process's set (a typo, or a container's cpuset) stops the start with a line
+    // that names the setting and the CPUs there are, instead of a writer that never starts.
+    int cpu = -1;
+    for (int i = 0; i < 1024 && cpu < 0; i++)
+        if (!thread_cpu_allowed(i))
+            cpu = i;
+    ASSERT(cpu >= 0);
+    char cpu_text[16], expected[64], output[600], dir[600];
+    snprintf(cpu_text, sizeof cpu_text, "%d", cpu);
+    snprintf(expected, sizeof expected, "--ledger-cpu %d is not a CPU this process may run on",
+             cpu);
+    S_path(dir, sizeof dir, "ledger-cpu-refused");
+    S_path(output, sizeof output, "ledger-cpu-refused.log");
+    const char *args[] = {"--data-dir",   dir,      "--listen", "127.0.0.1:0",
+                          "--ledger-cpu", cpu_text, NULL};
+    ASSERT_EQ_INT(test_daemon_run(args, output, 20000), 2);
+    ASSERT(test_file_read(output, S_log, sizeof S_log));
+    ASSERT(strstr(S_log, expected) != NULL);
+    struct stat st;
+    ASSERT(stat(dir, &st) != 0); /* refused before it made anything */
+}
+
 TEST(second_daemon_refuses_the_same_dir)
 {
     // Two writers on one ledger would fork its hash chain; the second must refuse and the first
@@ -578,6 +677,8 @@ int main(void)
     RUN(oversize_body_is_413);
     RUN(secret_files_are_private);
     RUN(every_thread_is_named);
+    RUN(ledger_cpu_runs_the_writer_on_that_cpu_only);
+    RUN(ledger_cpu_the_process_may_not_use_is_refused);
     RUN(second_daemon_refuses_the_same_dir);
     RUN(access_log_holds_no_secrets);
     RUN(help_prints_the_settings);
