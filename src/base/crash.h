@@ -13,7 +13,9 @@
  * The points: transfer.in_command (inside the ledger transaction, before
  * commit), transfer.before_reply (committed, not answered),
  * redpacket.refund_in_command, redpacket.refund_committed,
- * notify.after_delivery (a merchant answered 2xx, the attempt not recorded).
+ * notify.after_delivery (a merchant answered 2xx, the attempt not recorded),
+ * fingerprints.between_batches (a batch of stored request fingerprints
+ * keyed and committed, more to key).
  */
 #ifndef QB_BASE_CRASH_H
 #define QB_BASE_CRASH_H

@@ -647,6 +647,19 @@ static int S_serve(const struct config *cfg, const struct daemon_paths *paths,
         fprintf(stderr, "qianbaod: cannot set up the system accounts (%s)\n", error_name(rc));
         goto out;
     }
+    /* Request fingerprints an earlier version stored unkeyed: keyed once,
+     * before any request can be compared with them. */
+    int64_t rekey_start_ns = clock_monotonic_ns(), rekeyed = 0;
+    rc = domain_request_fingerprints_rekey(&env, &rekeyed);
+    if (rc != QB_OK) {
+        fprintf(stderr, "qianbaod: cannot key the stored request fingerprints (%s)\n",
+                error_name(rc));
+        goto out;
+    }
+    if (rekeyed > 0)
+        log_event(LOG_INFO, "daemon.request_fingerprints_keyed", "rows=%lld ms=%lld",
+                  (long long)rekeyed,
+                  (long long)((clock_monotonic_ns() - rekey_start_ns) / 1000000));
 
     /* SMS delivery: the outbox unless a provider is configured. */
     if (cfg->sms_provider_url[0] != '\0')

@@ -11,6 +11,7 @@
 
 #include <sodium.h>
 
+#include "base/crash.h"
 #include "domain/domain.h"
 
 void domain_settings_default(struct domain_settings *settings)
@@ -81,6 +82,10 @@ void domain_env_init(struct domain_env *env, struct qb_clock *clock, struct qb_r
     derive(env->card_hash_key, data_key, 4, "qbcardhs");
     derive(env->openid_key, data_key, 5, "qbopenid");
     derive(env->qr_key, data_key, 6, "qbqrsign");
+    uint8_t request_key[DOMAIN_KEY_SIZE];
+    derive(request_key, pepper, 4, "qbreqfpr");
+    crypto_hmac_sha256_begin(&env->request_mac, request_key, sizeof request_key);
+    crypto_wipe(request_key, sizeof request_key);
 }
 
 void domain_env_release(struct domain_env *env)
@@ -94,6 +99,7 @@ void domain_env_release(struct domain_env *env)
     crypto_wipe(env->card_hash_key, sizeof env->card_hash_key);
     crypto_wipe(env->openid_key, sizeof env->openid_key);
     crypto_wipe(env->qr_key, sizeof env->qr_key);
+    crypto_wipe(&env->request_mac, sizeof env->request_mac);
 }
 
 void domain_seal(const struct domain_env *env, const void *data, size_t size, uint8_t *out)
@@ -120,6 +126,190 @@ void domain_keyed_hash(const uint8_t key[DOMAIN_KEY_SIZE], const void *data, siz
                        uint8_t out[CRYPTO_SHA256_SIZE])
 {
     crypto_hmac_sha256(key, DOMAIN_KEY_SIZE, data, size, out);
+}
+
+void domain_request_fingerprint(const struct domain_env *env,
+                                const uint8_t digest[CRYPTO_SHA256_SIZE],
+                                uint8_t out[CRYPTO_SHA256_SIZE])
+{
+    struct crypto_hmac_sha256_state mac = env->request_mac;
+    crypto_hmac_sha256_update(&mac, digest, CRYPTO_SHA256_SIZE);
+    crypto_hmac_sha256_end(&mac, out);
+}
+
+/* --- keying the fingerprints stored before they were keyed ----------------- */
+
+#define REKEY_ROWS_MAX 2048
+
+/* The tables whose request_hash is a request's fingerprint, each with the
+ * meta key of how far it is keyed (its seq). */
+static const struct {
+    const char *select;
+    const char *update;
+    const char *progress;
+} rekey_tables[] = {
+    {"SELECT seq, request_hash FROM idempotency_records WHERE seq > $1 ORDER BY seq LIMIT $2",
+     "UPDATE idempotency_records SET request_hash = $2 WHERE seq = $1",
+     "request_fingerprints_keyed_through.idempotency_records"},
+    {"SELECT seq, request_hash FROM orders WHERE seq > $1 ORDER BY seq LIMIT $2",
+     "UPDATE orders SET request_hash = $2 WHERE seq = $1",
+     "request_fingerprints_keyed_through.orders"},
+    {"SELECT seq, request_hash FROM refunds WHERE seq > $1 ORDER BY seq LIMIT $2",
+     "UPDATE refunds SET request_hash = $2 WHERE seq = $1",
+     "request_fingerprints_keyed_through.refunds"},
+};
+
+static const char rekey_done_key[] = "request_fingerprints_keyed";
+
+struct rekey_cmd {
+    struct ledger_cmd cmd;
+    const struct domain_env *env;
+    int64_t rekeyed; /* rows keyed by this command */
+    bool done;
+    struct {
+        int64_t seq;
+        uint8_t hash[CRYPTO_SHA256_SIZE];
+    } rows[REKEY_ROWS_MAX];
+};
+
+/* meta's value for key, or 0 (and *found false) when it has none. */
+static enum qb_error meta_get(struct store *store, const char *key, int64_t *value, bool *found)
+{
+    *value = 0;
+    *found = false;
+    struct store_stmt *st = NULL;
+    enum qb_error err = store_prepare(store, "SELECT value FROM meta WHERE key = $1", &st);
+    if (err == QB_OK)
+        err = store_bind_text(st, 1, key, strlen(key));
+    int step = err == QB_OK ? store_step(st) : -(int)err;
+    if (step == STORE_STEP_ROW) {
+        *value = store_column_int64(st, 0);
+        *found = true;
+    } else if (step != STORE_STEP_DONE) {
+        err = QB_E_STORAGE;
+    }
+    store_finalize(st);
+    return err;
+}
+
+static enum qb_error meta_put(struct store *store, const char *key, int64_t value)
+{
+    const struct store_param params[] = {STORE_TEXT(key), STORE_INT(value)};
+    return store_run(store,
+                     "INSERT INTO meta (key, value) VALUES ($1, $2)"
+                     " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                     params, QB_ARRAY_COUNT(params));
+}
+
+/* Up to REKEY_ROWS_MAX rows of table t after *through, keyed; *through
+ * moves to the last; *more: whether rows may follow. */
+static enum qb_error rekey_chunk(struct rekey_cmd *c, struct store *store, size_t t,
+                                 int64_t *through, bool *more)
+{
+    struct store_stmt *st = NULL;
+    size_t count = 0;
+    enum qb_error err = store_prepare(store, rekey_tables[t].select, &st);
+    if (err == QB_OK)
+        err = store_bind_int64(st, 1, *through);
+    if (err == QB_OK)
+        err = store_bind_int64(st, 2, REKEY_ROWS_MAX);
+    int step;
+    while (err == QB_OK && (step = store_step(st)) == STORE_STEP_ROW) {
+        QB_ASSERT(count < REKEY_ROWS_MAX);
+        if (store_column_size(st, 1) != CRYPTO_SHA256_SIZE) {
+            err = QB_E_STORAGE;
+            break;
+        }
+        c->rows[count].seq = store_column_int64(st, 0);
+        memcpy(c->rows[count].hash, store_column_blob(st, 1), CRYPTO_SHA256_SIZE);
+        count++;
+    }
+    if (err == QB_OK && step != STORE_STEP_DONE)
+        err = QB_E_STORAGE;
+    store_finalize(st);
+    st = NULL;
+    if (err == QB_OK && count > 0)
+        err = store_prepare(store, rekey_tables[t].update, &st);
+    for (size_t i = 0; err == QB_OK && i < count; i++) {
+        uint8_t keyed[CRYPTO_SHA256_SIZE];
+        domain_request_fingerprint(c->env, c->rows[i].hash, keyed);
+        err = store_bind_int64(st, 1, c->rows[i].seq);
+        if (err == QB_OK)
+            err = store_bind_blob(st, 2, keyed, sizeof keyed);
+        if (err == QB_OK)
+            err = store_step_done(st);
+    }
+    store_finalize(st);
+    if (err != QB_OK)
+        return QB_E_STORAGE;
+    if (count > 0)
+        *through = c->rows[count - 1].seq;
+    c->rekeyed += (int64_t)count;
+    *more = count == REKEY_ROWS_MAX;
+    return QB_OK;
+}
+
+static enum qb_error rekey_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
+{
+    struct rekey_cmd *c = (struct rekey_cmd *)cmd;
+    struct store *store = ledger_txn_store(txn);
+    c->rekeyed = 0;
+    c->done = false;
+    int64_t value;
+    bool found;
+    enum qb_error err = meta_get(store, rekey_done_key, &value, &found);
+    if (err != QB_OK || found) {
+        c->done = found;
+        return err;
+    }
+    for (size_t t = 0; t < QB_ARRAY_COUNT(rekey_tables); t++) {
+        int64_t through;
+        err = meta_get(store, rekey_tables[t].progress, &through, &found);
+        if (err != QB_OK)
+            return err;
+        bool more = through >= 0;
+        while (more && c->rekeyed < REKEY_ROWS_MAX) {
+            err = rekey_chunk(c, store, t, &through, &more);
+            if (err != QB_OK)
+                return err;
+        }
+        /* -1: this table is done. */
+        err = meta_put(store, rekey_tables[t].progress, more ? through : -1);
+        if (err != QB_OK || more)
+            return err;
+    }
+    err = meta_put(store, rekey_done_key, 1);
+    for (size_t t = 0; err == QB_OK && t < QB_ARRAY_COUNT(rekey_tables); t++) {
+        const struct store_param params[] = {STORE_TEXT(rekey_tables[t].progress)};
+        err = store_run(store, "DELETE FROM meta WHERE key = $1", params, 1);
+    }
+    c->done = err == QB_OK;
+    return err;
+}
+
+enum qb_error domain_request_fingerprints_rekey(const struct domain_env *env, int64_t *rekeyed)
+{
+    QB_ASSERT(env != NULL && env->ledger != NULL && rekeyed != NULL);
+    *rekeyed = 0;
+    struct rekey_cmd *c = calloc(1, sizeof *c);
+    if (c == NULL)
+        return QB_E_INTERNAL;
+    c->env = env;
+    enum qb_error err = QB_OK;
+    while (err == QB_OK && !c->done) {
+        ledger_cmd_init(&c->cmd, rekey_run, NULL);
+        err = ledger_execute(env->ledger, &c->cmd);
+        if (err == QB_OK)
+            err = c->cmd.result;
+        ledger_cmd_release(&c->cmd);
+        if (err == QB_OK)
+            *rekeyed += c->rekeyed;
+        if (err == QB_OK && !c->done)
+            QB_CRASH_POINT("fingerprints.between_batches");
+    }
+    crypto_wipe(c, sizeof *c);
+    free(c);
+    return err;
 }
 
 int64_t domain_day_start_ms(int64_t at_ms)

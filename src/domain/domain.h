@@ -136,6 +136,9 @@ struct domain_env {
     uint8_t card_hash_key[DOMAIN_KEY_SIZE];       /* keyed hash of card numbers (duplicates) */
     uint8_t openid_key[DOMAIN_KEY_SIZE];          /* a user's per-app pseudonym (openid) */
     uint8_t qr_key[DOMAIN_KEY_SIZE];              /* MACs of QR payloads (src/qr/qr.h) */
+    /* Keyed once under the pepper's request subkey, copied for each
+     * request's fingerprint (domain_request_fingerprint). */
+    struct crypto_hmac_sha256_state request_mac;
 };
 
 /* The production defaults of struct domain_settings. */
@@ -161,6 +164,26 @@ QB_MUST_USE bool domain_unseal(const struct domain_env *env, const uint8_t *seal
  * payment passwords) that an attacker without the key cannot brute-force. */
 void domain_keyed_hash(const uint8_t key[DOMAIN_KEY_SIZE], const void *data, size_t size,
                        uint8_t out[CRYPTO_SHA256_SIZE]);
+
+/* A request's fingerprint as it is stored beside its idempotency key (or
+ * its order or refund number): HMAC-SHA-256, under a subkey of the pepper,
+ * of digest, the SHA-256 of what identifies the request (method, path and
+ * body; or a merchant body with sorted keys). The plain digest of a body
+ * that holds a six-digit payment password would give the password up to
+ * anyone holding a copy of the database in a second. */
+void domain_request_fingerprint(const struct domain_env *env,
+                                const uint8_t digest[CRYPTO_SHA256_SIZE],
+                                uint8_t out[CRYPTO_SHA256_SIZE]);
+/* Keys, once, the fingerprints that earlier versions stored as the plain
+ * digest (idempotency records, merchant orders, refunds): each becomes
+ * domain_request_fingerprint of itself, so that a retry of a request made
+ * before the upgrade still matches. Runs through the ledger in batches of a
+ * few thousand rows, each with its progress in meta, so that a stop part
+ * way resumes without keying a row twice; meta.request_fingerprints_keyed
+ * marks it done. Call before the first request is served. *rekeyed: rows
+ * keyed by this call. */
+QB_MUST_USE enum qb_error domain_request_fingerprints_rekey(const struct domain_env *env,
+                                                            int64_t *rekeyed);
 
 /* Writes an idempotent command's answer into cmd->response: the status as
  * three digits, a newline, then body as compact JSON (keys in insertion

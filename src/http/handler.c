@@ -141,13 +141,17 @@ bool http_idempotency_arm(struct http_request *req, struct ledger_cmd *cmd, cons
     const char *method = http_request_method(req);
     const char *path = http_request_path(req);
     const struct buf *body = http_request_body(req);
+    const struct domain_env *env = http_request_env(req);
+    QB_ASSERT(env != NULL);
     struct crypto_sha256_state state;
+    uint8_t digest[CRYPTO_SHA256_SIZE];
     crypto_sha256_begin(&state);
     crypto_sha256_update(&state, method, strlen(method) + 1);
     crypto_sha256_update(&state, path, strlen(path) + 1);
     if (body != NULL && body->size > 0)
         crypto_sha256_update(&state, body->data, body->size);
-    crypto_sha256_end(&state, cmd->request_hash);
+    crypto_sha256_end(&state, digest);
+    domain_request_fingerprint(env, digest, cmd->request_hash);
     cmd->idem_principal = principal;
     cmd->idem_key = key;
     return true;

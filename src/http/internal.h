@@ -321,7 +321,8 @@ void http_reader_release(struct http_request *req, struct store *reader);
 bool http_query_limit(struct http_request *req, size_t *limit);
 /* Arms cmd for idempotency from the Idempotency-Key header: principal (the
  * caller, e.g. "user:<id>"; must outlive the command), the key, and the
- * request's fingerprint, SHA-256 over method, path and body. False after
+ * request's fingerprint (domain_request_fingerprint of the SHA-256 of
+ * method, path and body). False after
  * replying PARAM_ERROR when the header is missing or not 1-255 printable
  * ASCII characters. Every money-moving POST calls it. */
 bool http_idempotency_arm(struct http_request *req, struct ledger_cmd *cmd, const char *principal);

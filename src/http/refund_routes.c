@@ -133,7 +133,9 @@ void http_handle_v3_refunds_create(struct http_request *req)
     }
     merchant_refund_create_cmd_init(c, env);
     struct merchant_refund *r = &c->refund;
-    crypto_sha256(canonical, strlen(canonical), r->request_hash);
+    uint8_t digest[CRYPTO_SHA256_SIZE];
+    crypto_sha256(canonical, strlen(canonical), digest);
+    domain_request_fingerprint(env, digest, r->request_hash);
     free(canonical);
     snprintf(r->mchid, sizeof r->mchid, "%s", m->mchid);
     snprintf(r->out_refund_no, sizeof r->out_refund_no, "%s",

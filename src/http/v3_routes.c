@@ -209,7 +209,9 @@ static void S_create(struct http_request *req, enum merchant_trade_type type)
     crypto_sha256_begin(&st);
     crypto_sha256_update(&st, &type_byte, 1);
     crypto_sha256_update(&st, canonical, strlen(canonical));
-    crypto_sha256_end(&st, o->request_hash);
+    uint8_t digest[CRYPTO_SHA256_SIZE];
+    crypto_sha256_end(&st, digest);
+    domain_request_fingerprint(env, digest, o->request_hash);
     free(canonical);
     snprintf(o->mchid, sizeof o->mchid, "%s", m->mchid);
     snprintf(o->appid, sizeof o->appid, "%s", http_json_string(body, "appid"));
@@ -332,7 +334,9 @@ void http_handle_v3_codepay(struct http_request *req)
     crypto_sha256_begin(&st);
     crypto_sha256_update(&st, &type_byte, 1);
     crypto_sha256_update(&st, canonical, strlen(canonical));
-    crypto_sha256_end(&st, o->request_hash);
+    uint8_t digest[CRYPTO_SHA256_SIZE];
+    crypto_sha256_end(&st, digest);
+    domain_request_fingerprint(env, digest, o->request_hash);
     free(canonical);
     memcpy(t->c.cmd.request_hash, o->request_hash, sizeof o->request_hash);
     snprintf(o->mchid, sizeof o->mchid, "%s", m->mchid);

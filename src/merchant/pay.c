@@ -150,7 +150,9 @@ static enum qb_error S_pay_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
         snprintf(o.out_trade_no, sizeof o.out_trade_no, "QR%s", o.transaction_id);
         snprintf(o.appid, sizeof o.appid, "%s", m.appid);
         o.trade_type = MERCHANT_TRADE_NATIVE;
-        crypto_sha256(o.transaction_id, strlen(o.transaction_id), o.request_hash);
+        uint8_t digest[CRYPTO_SHA256_SIZE];
+        crypto_sha256(o.transaction_id, strlen(o.transaction_id), digest);
+        domain_request_fingerprint(env, digest, o.request_hash);
         snprintf(o.description, sizeof o.description, "%s", MERCHANT_TILL_DESCRIPTION);
         o.currency = currency_find("CNY");
         o.total_minor = c->till_amount_minor;

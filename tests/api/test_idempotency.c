@@ -6,7 +6,9 @@
  * at a time, must make exactly one transfer and answer every request with
  * the same bytes (later ones marked Idempotent-Replayed); the same key with
  * another amount is 422 IDEMPOTENCY_MISMATCH and moves nothing. A refusal
- * is kept the same way. Keys belong to their user.
+ * is kept the same way. Keys belong to their user. A key's fingerprint of
+ * its request is stored keyed, and one an earlier version stored unkeyed
+ * still answers its retry after the upgrade.
  *
  * The payer needs money: funded through the public top-up route.
  */
@@ -16,6 +18,7 @@
 #include <string.h>
 
 #include <jansson.h>
+#include <sodium.h>
 
 #include "api/lib/suite.h"
 #include "api/transfer_helpers.h"
@@ -226,6 +229,146 @@ TEST(a_key_is_forgotten_after_the_retention)
     client_init(&S_client, S_daemon.base_url);
 }
 
+/* Hex of SHA-256("POST" NUL path NUL body): a request's fingerprint as
+ * versions before the keyed ones stored it. */
+static void S_plain_fingerprint(const char *path, const char *body, char hex[65],
+                                uint8_t raw[crypto_hash_sha256_BYTES])
+{
+    crypto_hash_sha256_state st;
+    crypto_hash_sha256_init(&st);
+    crypto_hash_sha256_update(&st, (const unsigned char *)"POST", 5);
+    crypto_hash_sha256_update(&st, (const unsigned char *)path, strlen(path) + 1);
+    crypto_hash_sha256_update(&st, (const unsigned char *)body, strlen(body));
+    crypto_hash_sha256_final(&st, raw);
+    sodium_bin2hex(hex, 65, raw, crypto_hash_sha256_BYTES);
+}
+
+static void S_line_copy(char *line, void *arg) { snprintf(arg, 128, "%s", line); }
+
+/* POSTs a transfer under key: its status, whether replayed, its id. */
+static long S_keyed_transfer(const struct api_user *a, const char *key, const char *body,
+                             bool *replayed, char id[64])
+{
+    struct client_response res;
+    long status = api_call_idem(&S_client, "POST", "/v1/transfers", a->token, key, body, &res);
+    const char *header = api_header(&res, "Idempotent-Replayed");
+    *replayed = header != NULL && strcmp(header, "true") == 0;
+    snprintf(id, 64, "%s", status == 201 ? api_json_str(&res, "id") : "");
+    client_response_release(&res);
+    return status;
+}
+
+TEST(fingerprints_stored_unkeyed_are_keyed_once_and_still_answer_retries)
+{
+    // The fingerprint of a body that holds a six-digit payment password, stored as its plain
+    // SHA-256, gives the password to anyone with a copy of the database (a million guesses).
+    // It is stored as an HMAC under a key kept outside the database; those an earlier version
+    // stored plain are keyed at the next start, in batches, and a crash between batches keys
+    // no row twice: every retry made before the upgrade is still answered as it was.
+    struct test_daemon d;
+    API_MUST(api_daemon_start(&d, S_root, "unkeyed", NULL, S_admin));
+    client_release(&S_client);
+    client_init(&S_client, d.base_url);
+    struct api_user a, b;
+    API_MUST(th_user_new(&S_client, S_admin, &a));
+    API_MUST(api_user_new(&S_client, S_admin, &b));
+    API_MUST(th_fund(&S_client, S_admin, &a, 5000));
+    char body[256], first[64], id[64];
+    snprintf(body, sizeof body, "{\"to\":\"%s\",\"amount\":1,\"payment_password\":\"%s\"}", b.id,
+             TH_PAY_PASSWORD);
+    bool replayed = true;
+    ASSERT_EQ_INT(S_keyed_transfer(&a, "unkeyed-0", body, &replayed, first), 201);
+    ASSERT(!replayed);
+
+    /* Stored keyed: HMAC-SHA-256 under the pepper's subkey 4 ("qbreqfpr") of the digest. */
+    char plain_hex[65], db[TEST_DAEMON_PATH_SIZE_MAX + 32], row[128] = "";
+    uint8_t plain[crypto_hash_sha256_BYTES];
+    S_plain_fingerprint("/v1/transfers", body, plain_hex, plain);
+    uint8_t pepper[32], subkey[32], keyed[crypto_auth_hmacsha256_BYTES];
+    char pepper_path[TEST_DAEMON_PATH_SIZE_MAX + 32], keyed_hex[65];
+    snprintf(pepper_path, sizeof pepper_path, "%s/pepper", d.data_dir);
+    FILE *f = fopen(pepper_path, "rb");
+    ASSERT(f != NULL);
+    ASSERT_EQ_INT(fread(pepper, 1, sizeof pepper, f), sizeof pepper);
+    fclose(f);
+    ASSERT(crypto_kdf_derive_from_key(subkey, sizeof subkey, 4, "qbreqfpr", pepper) == 0);
+    crypto_auth_hmacsha256(keyed, plain, sizeof plain, subkey);
+    sodium_bin2hex(keyed_hex, sizeof keyed_hex, keyed, sizeof keyed);
+    snprintf(db, sizeof db, "%s/qianbao.db", d.data_dir);
+    ASSERT(test_sqlite(db, false,
+                       "SELECT lower(hex(request_hash)) FROM idempotency_records"
+                       " WHERE key = 'unkeyed-0'",
+                       S_line_copy, row));
+    ASSERT_EQ_STR(row, keyed_hex);
+
+    /* More records than one batch of keying (2,048), all of one body. */
+    static char keys[2100][24];
+    for (size_t round = 0; round < 3; round++) {
+        memset(S_calls, 0, sizeof S_calls);
+        for (size_t i = 0; i < 700; i++) {
+            size_t k = round * 700 + i;
+            snprintf(keys[k], sizeof keys[k], "unkeyed-%zu", k + 1);
+            S_calls[i] = (struct th_call){
+                .path = "/v1/transfers", .token = a.token, .key = keys[k], .body = body};
+        }
+        th_burst_run(d.base_url, S_calls, 700, S_WIDTH);
+        for (size_t i = 0; i < 700; i++)
+            ASSERT_EQ_INT(S_calls[i].status, 201);
+    }
+    ASSERT_EQ_INT(test_daemon_stop(&d), 0);
+
+    /* As an earlier version left them: every fingerprint plain, nothing marked keyed. */
+    char sql[512];
+    snprintf(sql, sizeof sql,
+             "UPDATE idempotency_records SET request_hash = X'%s'"
+             " WHERE key LIKE 'unkeyed-%%';"
+             "DELETE FROM meta WHERE key LIKE 'request_fingerprints_%%';",
+             plain_hex);
+    ASSERT(test_sqlite(db, true, sql, NULL, NULL));
+
+    /* The first start dies after its first batch is committed; the next one goes on. */
+    static const char *const cheap[] = {"--argon2-memory-kib", "8", "--argon2-ops", "1", NULL};
+    char log_path[TEST_DAEMON_PATH_SIZE_MAX + 32];
+    snprintf(log_path, sizeof log_path, "%s/unkeyed.log", S_root);
+    setenv("QIANBAO_TEST_CRASH", "fingerprints.between_batches", 1);
+    char data_dir[TEST_DAEMON_PATH_SIZE_MAX];
+    snprintf(data_dir, sizeof data_dir, "%s", d.data_dir);
+    bool started = test_daemon_start(&d, data_dir, log_path, cheap);
+    unsetenv("QIANBAO_TEST_CRASH");
+    ASSERT(!started);
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM idempotency_records WHERE key LIKE 'unkeyed-%%'"
+             " AND hex(request_hash) = upper('%s')",
+             plain_hex);
+    ASSERT(test_sqlite(db, false, sql, S_line_copy, row));
+    long left = strtol(row, NULL, 10);
+    if (!(left > 0 && left < 2101))
+        TEST_FAIL_("%ld of 2101 plain after the crash (%s)", left, row);
+    for (int start = 0; start < 2; start++) {
+        API_MUST(api_daemon_start(&d, S_root, "unkeyed", NULL, S_admin));
+        client_release(&S_client);
+        client_init(&S_client, d.base_url);
+        API_MUST(api_login(&S_client, &a, NULL, a.token));
+        const char *retried[] = {"unkeyed-0", "unkeyed-1", "unkeyed-1500", "unkeyed-2100"};
+        for (size_t i = 0; i < QB_ARRAY_COUNT(retried); i++) {
+            ASSERT_EQ_INT(S_keyed_transfer(&a, retried[i], body, &replayed, id), 201);
+            ASSERT(replayed);
+        }
+        ASSERT_EQ_INT(S_keyed_transfer(&a, "unkeyed-0", body, &replayed, id), 201);
+        ASSERT_EQ_STR(id, first);
+        /* Another amount under the same key is still another request. */
+        char other[256];
+        snprintf(other, sizeof other, "{\"to\":\"%s\",\"amount\":2,\"payment_password\":\"%s\"}",
+                 b.id, TH_PAY_PASSWORD);
+        ASSERT_EQ_INT(S_keyed_transfer(&a, "unkeyed-0", other, &replayed, id), 422);
+        ASSERT_EQ_INT(test_daemon_stop(&d), 0);
+    }
+    ASSERT(test_sqlite(db, false, sql, S_line_copy, row));
+    ASSERT_EQ_STR(row, "0");
+    client_release(&S_client);
+    client_init(&S_client, S_daemon.base_url);
+}
+
 int main(void)
 {
     struct api_suite suite;
@@ -236,6 +379,7 @@ int main(void)
     RUN(a_thousand_retries_make_one_transfer);
     RUN(a_refusal_is_kept_under_its_key);
     RUN(a_key_is_forgotten_after_the_retention);
+    RUN(fingerprints_stored_unkeyed_are_keyed_once_and_still_answer_retries);
 
     return api_suite_end(&suite);
 }

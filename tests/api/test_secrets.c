@@ -17,6 +17,9 @@
  *     onboarding answer, a device's seed in its provisioning answer, SMS
  *     codes in the operator's development outbox.
  *
+ * Neither do the plain SHA-256 digests of the requests that carry a payment
+ * password or a payment code: a stored fingerprint is keyed.
+ *
  * Six-digit secrets (payment passwords, SMS codes) and the card number
  * count only as whole numbers (no digit on either side), so that a longer
  * number that happens to contain them is not taken for them.
@@ -105,9 +108,27 @@ static long S_call(const char *method, const char *path, const char *token, cons
     return status;
 }
 
+/* The plain SHA-256 of parts (NUL-separated where sep) that a request's
+ * stored fingerprint must not be: of a body holding a six-digit payment
+ * password or a payment code, it would give the secret up to a million
+ * guesses. */
+static void S_secret_digest(const char *const *parts, size_t count, bool sep, const char *what)
+{
+    crypto_hash_sha256_state st;
+    crypto_hash_sha256_init(&st);
+    for (size_t i = 0; i < count; i++)
+        crypto_hash_sha256_update(&st, (const unsigned char *)parts[i],
+                                  strlen(parts[i]) + (sep && i + 1 < count));
+    unsigned char digest[crypto_hash_sha256_BYTES];
+    crypto_hash_sha256_final(&st, digest);
+    S_secret_add(digest, sizeof digest, what);
+}
+
 static long S_call_idem(const char *path, const char *token, const char *key, const char *body,
                         struct client_response *res)
 {
+    const char *parts[] = {"POST", path, body};
+    S_secret_digest(parts, QB_ARRAY_COUNT(parts), true, "unkeyed fingerprint of a request");
     long status = api_call_idem(&S_client, "POST", path, token, key, body, res);
     QB_ASSERT(buf_append(&S_answers, res->body.data, res->body.size) == QB_OK);
     QB_ASSERT(buf_append(&S_answers, "\n", 1) == QB_OK);
@@ -307,6 +328,14 @@ TEST(no_secret_in_the_database_the_log_or_an_answer)
              "\"out_trade_no\":\"secrets-2\",\"amount\":{\"total\":300},"
              "\"payer\":{\"auth_code\":\"%s\"}}",
              m.appid, m.mchid, paycode);
+    /* A merchant order's fingerprint: its trade type, then its body with sorted keys. */
+    json_t *order = json_loads(body, 0, NULL);
+    char *canonical = order != NULL ? json_dumps(order, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    ASSERT(canonical != NULL);
+    const char *order_parts[] = {"\x05" /* MERCHANT_TRADE_MICROPAY */, canonical};
+    S_secret_digest(order_parts, 2, false, "unkeyed fingerprint of a codepay order");
+    free(canonical);
+    json_decref(order);
     ASSERT_EQ_INT(mh_call(&S_client, &m, "POST", "/v3/pay/transactions/codepay", body, &res), 200);
     QB_ASSERT(buf_append(&S_answers, res.body.data, res.body.size) == QB_OK);
     client_response_release(&res);
