@@ -21,6 +21,7 @@
 #include "base/crypto.h"
 #include "base/log.h"
 #include "http/internal.h"
+#include "wallet/cards.h"
 
 /* Field sizes in bytes, as the tables check them. */
 #define S_PHONE_SIZE_MAX (SMS_PHONE_SIZE_MAX - 1)
@@ -96,6 +97,19 @@ void http_handle_sms_codes_create(struct http_request *req)
         http_reply_error_message(req, QB_E_PARAM,
                                  "purpose must be one of register, login, bind_card, "
                                  "reset_payment_password, new_device, unfreeze");
+        goto out;
+    }
+    /* The target is kept with the code: only the masked card number of a
+     * bind_card code, nothing for the purposes bound to the phone alone. */
+    if (purpose == SMS_PURPOSE_BIND_CARD &&
+        (target == NULL || !wallet_card_sms_target_is_valid(target))) {
+        http_reply_error_message(req, QB_E_PARAM,
+                                 "target must be the card number masked: its first six and last "
+                                 "four digits with one * for each digit between");
+        goto out;
+    }
+    if (purpose != SMS_PURPOSE_BIND_CARD && target != NULL && target[0] != '\0') {
+        http_reply_error_message(req, QB_E_PARAM, "target is only for purpose bind_card");
         goto out;
     }
     c = http_request_alloc(req, sizeof *c);

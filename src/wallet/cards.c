@@ -41,6 +41,17 @@ bool wallet_card_sms_target(const char *card_number, char out[WALLET_CARD_TARGET
     return true;
 }
 
+bool wallet_card_sms_target_is_valid(const char *target)
+{
+    size_t size = strnlen(target, BANK_CARD_DIGITS_MAX + 1);
+    if (size < BANK_CARD_DIGITS_MIN || size > BANK_CARD_DIGITS_MAX)
+        return false;
+    for (size_t i = 0; i < size; i++)
+        if (i < 6 || i >= size - 4 ? !(target[i] >= '0' && target[i] <= '9') : target[i] != '*')
+            return false;
+    return true;
+}
+
 static void card_row(struct store_stmt *st, struct wallet_card *out)
 {
     memset(out, 0, sizeof *out);

@@ -51,6 +51,11 @@ struct wallet_card {
 /* The SMS target of a bind_card code for card_number: "622202*********0018".
  * False (out "") when the number is not 16-19 digits. */
 bool wallet_card_sms_target(const char *card_number, char out[WALLET_CARD_TARGET_SIZE_MAX]);
+/* True when target has that form: 16-19 characters, six digits, a '*' for
+ * each hidden one, four digits. What a client sends as a bind_card code's
+ * target is kept with the code, so nothing else is taken (a whole card
+ * number sent there would be stored in clear). */
+bool wallet_card_sms_target_is_valid(const char *target);
 
 /* --- reads, with any connection ----------------------------------------------- */
 

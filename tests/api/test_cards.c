@@ -187,7 +187,7 @@ TEST(bad_card_numbers_and_fields_are_refused)
 TEST(sms_code_must_be_for_this_card_and_phone)
 {
     // The code proves control of the card's phone for this very card: a wrong code, a code for
-    // another card, a code without a target or sent to another phone all bind nothing.
+    // another card or sent to another phone bind nothing, and none is sent without a target.
     struct api_user u;
     API_MUST(api_user_new(&S_client, S_admin, &u));
     char phone[API_PHONE_SIZE], other_phone[API_PHONE_SIZE];
@@ -206,11 +206,7 @@ TEST(sms_code_must_be_for_this_card_and_phone)
     ASSERT_EQ_STR(api_error_code(&res), "SMS_CODE_INVALID");
     client_response_release(&res);
 
-    ASSERT_EQ_INT(api_sms_request(&S_client, phone, "bind_card"), 202); /* no target */
-    API_MUST(api_sms_code_read(&S_client, S_admin, phone, "bind_card", code));
-    ASSERT_EQ_INT(S_bind_raw(&u, number, phone, code, &res), 400);
-    ASSERT_EQ_STR(api_error_code(&res), "SMS_CODE_INVALID");
-    client_response_release(&res);
+    ASSERT_EQ_INT(api_sms_request(&S_client, phone, "bind_card"), 400); /* no target */
 
     S_code(other_phone, target, code); /* this card, another phone */
     ASSERT_EQ_INT(S_bind_raw(&u, number, phone, code, &res), 400);
@@ -388,6 +384,48 @@ static bool S_file_has(const char *path, const char *needle)
     return false;
 }
 
+TEST(a_bind_card_target_is_the_masked_number_and_only_for_bind_card)
+{
+    // A bind_card code's target is kept with the code; a client that sends the whole card number
+    // there (or anything else) would have it stored in clear. Only the masked form is taken, and
+    // only for bind_card: every other purpose is bound to the phone alone.
+    char phone[API_PHONE_SIZE], number[24], target[24];
+    api_phone_new(phone);
+    S_card_number("622202", 19, 4242, number);
+    S_target(number, target);
+    const char *refused[] = {number,
+                             "card-1",
+                             "622202",
+                             "622202*********001",
+                             "622202*********00181",
+                             "62220**********0018",
+                             "622202****0*****0018",
+                             ""};
+    for (size_t i = 0; i < QB_ARRAY_COUNT(refused); i++) {
+        char body[256];
+        snprintf(body, sizeof body,
+                 "{\"phone\":\"%s\",\"purpose\":\"bind_card\",\"target\":\"%s\"}", phone,
+                 refused[i]);
+        struct client_response res;
+        if (api_call(&S_client, "POST", "/v1/sms-codes", NULL, body, &res) != 400 ||
+            strcmp(api_error_code(&res), "PARAM_ERROR") != 0)
+            TEST_FAIL_("target \"%s\": %ld %s", refused[i], res.status, res.body.data);
+        client_response_release(&res);
+    }
+    const char *purposes[] = {"register", "reset_payment_password", "unfreeze", "login",
+                              "new_device"};
+    for (size_t i = 0; i < QB_ARRAY_COUNT(purposes); i++)
+        ASSERT_EQ_INT(api_sms_request_target(&S_client, phone, purposes[i], target), 400);
+    ASSERT_EQ_INT(api_sms_request_target(&S_client, phone, "bind_card", target), 202);
+    char code[API_SMS_CODE_SIZE];
+    API_MUST(api_sms_code_read(&S_client, S_admin, phone, "bind_card", code));
+    char path[TEST_DAEMON_PATH_SIZE_MAX + 32];
+    snprintf(path, sizeof path, "%s/qianbao.db-wal", S_daemon.data_dir);
+    ASSERT(!S_file_has(path, number));
+    snprintf(path, sizeof path, "%s/qianbao.db", S_daemon.data_dir);
+    ASSERT(!S_file_has(path, number));
+}
+
 TEST(card_numbers_are_nowhere_in_clear)
 {
     // PANs are sealed at rest and never logged: after binding, the database file, its WAL and
@@ -438,6 +476,7 @@ int main(void)
     RUN(another_users_card_is_not_found);
     RUN(a_verified_wallet_binds_only_its_holders_cards);
     RUN(list_pages_with_a_cursor);
+    RUN(a_bind_card_target_is_the_masked_number_and_only_for_bind_card);
     RUN(card_numbers_are_nowhere_in_clear);
 
     return api_suite_end(&suite);
