@@ -352,6 +352,13 @@ void http_request_route(struct http_request *req)
         return;
     }
     req->route_index = route_index;
+    /* A query value is unescaped when a handler asks for it; one holding
+     * an escaped NUL cannot be, and would read as absent: a filter that
+     * silently matched everything. */
+    if (strstr(req->query, "%00") != NULL) {
+        http_reply_error_message(req, QB_E_PARAM, "the query string must not hold %00");
+        return;
+    }
 }
 
 #define S_AUTH_POOL_WAIT_MS 1000

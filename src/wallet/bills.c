@@ -441,6 +441,8 @@ bool bills_month_parse(const char *text, struct bills_month *out)
     if (text == NULL || strlen(text) != 7 || text[4] != '-' || !S_digits(text, 4, &y) ||
         !S_digits(text + 5, 2, &m) || y < 1970 || m < 1 || m > 12)
         return false;
+    if (y == 9999 && m == 12)
+        return false; /* its end, 10000-01-01, has no RFC 3339 form */
     out->year = y;
     out->month = m;
     out->start_ms = S_days_from_civil(y, m, 1) * S_DAY_MS - S_UTC8_MS;

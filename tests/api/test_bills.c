@@ -105,7 +105,8 @@ TEST(bad_parameters_are_param_errors)
         "/v1/me/transactions?cursor=junk",
         "/v1/me/transactions?cursor=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
         /* a cursor longer than any the server gives out */
-        ("/v1/me/transactions?cursor=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+        ("/v1/me/"
+         "transactions?cursor=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
          "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"),
         "/v1/me/transactions?counterparty=bogus",
         "/v1/me/transactions?counterparty=p_00000000000000000000000000",
@@ -122,6 +123,15 @@ TEST(bad_parameters_are_param_errors)
         "/v1/me/statements/.csv",
         "/v1/me/statements/2026-11.csv?cursor=junk",
         "/v1/me/statements/2026-11-01",
+        "/v1/me/statements/9999-12",
+        /* an escaped NUL in a value: not a filter to ignore */
+        "/v1/me/transactions?type=topup%00x",
+        "/v1/me/transactions?counterparty=u_zzz%00",
+        "/v1/me/transactions?from=9999-12-31%00",
+        "/v1/me/transactions?cursor=garbage%00",
+        "/v1/me/transactions?limit=2%00",
+        "/v1/me/transactions.csv?type=topup%00",
+        "/v1/me/statements/2026-11?x=%00",
     };
     for (size_t i = 0; i < QB_ARRAY_COUNT(paths); i++) {
         struct client_response res;
