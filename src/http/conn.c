@@ -517,32 +517,39 @@ static void S_conn_head(struct http_conn *c, size_t head_size)
         S_refuse(c, QB_E_HTTP_MALFORMED, NULL);
         return;
     }
-    /* The fields that frame the request, each at most once (two equal
-     * lengths excepted): repeated, two servers could take different ones. */
+    /* The fields that frame the request, or name its caller, its key or
+     * its media type, each at most once (two equal lengths excepted):
+     * repeated, two servers could take different ones, and a handler that
+     * read the first of two keys would charge again under the second. */
+    static const char *const single[] = {"Transfer-Encoding", "Host", "Authorization",
+                                         "Idempotency-Key", "Content-Type"};
+    int counts[QB_ARRAY_COUNT(single)] = {0};
     const char *te = NULL;
     const char *length = NULL;
-    int te_count = 0;
-    int host_count = 0;
     for (int i = 0; i < c->head.header_count; i++) {
         const char *name = c->head.headers[i].name;
-        if (strcasecmp(name, "Transfer-Encoding") == 0) {
-            te = c->head.headers[i].value;
-            te_count++;
-        } else if (strcasecmp(name, "Host") == 0) {
-            host_count++;
-        } else if (strcasecmp(name, "Content-Length") == 0) {
+        if (strcasecmp(name, "Content-Length") == 0) {
             if (length != NULL && strcmp(length, c->head.headers[i].value) != 0) {
                 S_refuse(c, QB_E_HTTP_MALFORMED, "Content-Length is given twice");
                 return;
             }
             length = c->head.headers[i].value;
+            continue;
+        }
+        for (size_t k = 0; k < QB_ARRAY_COUNT(single); k++) {
+            if (strcasecmp(name, single[k]) != 0)
+                continue;
+            if (++counts[k] > 1) {
+                char message[64];
+                snprintf(message, sizeof message, "%s is given twice", single[k]);
+                S_refuse(c, QB_E_HTTP_MALFORMED, message);
+                return;
+            }
+            if (k == 0)
+                te = c->head.headers[i].value;
         }
     }
-    if (te_count > 1 || host_count > 1) {
-        S_refuse(c, QB_E_HTTP_MALFORMED,
-                 te_count > 1 ? "Transfer-Encoding is given twice" : "Host is given twice");
-        return;
-    }
+    int host_count = counts[1];
     c->chunked = false;
     c->body_left = 0;
     memset(&c->chunk, 0, sizeof c->chunk);

@@ -592,6 +592,29 @@ static size_t S_repeated(int i, const char **name, char *out, size_t out_size, c
                                                 "0\r\n\r\n",
                         token, key, n, body);
         break;
+    case 3:
+        *name = "a second Idempotency-Key";
+        size = snprintf(out, out_size,
+                        S_PAY_LINES("HTTP/1.1") "Host: 127.0.0.1\r\nIdempotency-Key: other-key\r\n"
+                                                "Content-Length: %zu\r\n\r\n%s",
+                        token, key, n, body);
+        break;
+    case 4:
+        *name = "a second Content-Type";
+        size = snprintf(out, out_size,
+                        S_PAY_LINES("HTTP/1.1") "Host: 127.0.0.1\r\nContent-Type: text/plain\r\n"
+                                                "Content-Length: %zu\r\n\r\n%s",
+                        token, key, n, body);
+        break;
+    case 5:
+        *name = "a second Authorization";
+        size = snprintf(out, out_size,
+                        S_PAY_LINES("HTTP/1.1") "Host: 127.0.0.1\r\nAuthorization: Bearer "
+                                                "00000000000000000000000000000000000000000000000000"
+                                                "00000000000000\r\n"
+                                                "Content-Length: %zu\r\n\r\n%s",
+                        token, key, n, body);
+        break;
     default:
         return 0;
     }
@@ -606,7 +629,9 @@ TEST(framing_headers_repeated_on_two_lines_are_400)
     // request whose length cannot be known, and "chunked" twice chunks twice; both are 400
     // (RFC 9112 6.1, 6.3). Two Host lines are 400 too (RFC 9112 3.2). A server that read only
     // the first line would frame the body otherwise than a proxy that reads them all: request
-    // smuggling. No money moves; the key stays unused.
+    // smuggling. So are two lines of a field that names the request's caller, key or media
+    // type: a payment charged under the first key would run again when retried with the second.
+    // No money moves; the key stays unused.
     struct api_user a, b;
     API_MUST(th_user_new(&S_client, S_admin, &a));
     API_MUST(api_user_new(&S_client, S_admin, &b));
