@@ -150,6 +150,26 @@ static void S_conn_active(struct http_conn *c)
     S_list_append(&c->worker->idle, c);
 }
 
+/* The unescaped path as it is logged: spaces, quotes, control bytes and
+ * '%' escaped again (%XX), so that a path stays one value of its line and
+ * cannot add a field of its own ("/x%20status=200"). */
+static void S_path_for_log(const char *path, char *out, size_t out_size)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t o = 0;
+    for (const unsigned char *p = (const unsigned char *)path; *p != '\0' && o + 4 <= out_size;
+         p++) {
+        if (*p <= 0x20 || *p == 0x7f || *p == '"' || *p == '%') {
+            out[o++] = '%';
+            out[o++] = hex[*p >> 4];
+            out[o++] = hex[*p & 15];
+        } else {
+            out[o++] = (char)*p;
+        }
+    }
+    out[o] = '\0';
+}
+
 /* Logs, counts and frees the connection's request; ok is false when the
  * connection ended before the reply was sent. */
 static void S_request_finish(struct http_conn *c, bool ok)
@@ -161,12 +181,14 @@ static void S_request_finish(struct http_conn *c, bool ok)
     int64_t duration_us = (clock_monotonic_ns() - req->started_ns) / 1000;
     int status = req->queued ? req->status : 0;
     log_set_request_id(req->id);
+    char path[3 * HTTP_PATH_SIZE_MAX];
+    S_path_for_log(req->path, path, sizeof path);
     if (ok)
         log_event(LOG_INFO, "http.request", "method=%s path=%s status=%d duration_us=%lld",
-                  req->method, req->path, status, (long long)duration_us);
+                  req->method, path, status, (long long)duration_us);
     else
         log_event(LOG_INFO, "http.request", "method=%s path=%s status=%d duration_us=%lld closed=1",
-                  req->method, req->path, status, (long long)duration_us);
+                  req->method, path, status, (long long)duration_us);
     log_set_request_id(NULL);
     if (req->queued)
         http_metrics_observe(&req->server->metrics, req->route_index, status, duration_us);

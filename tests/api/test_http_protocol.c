@@ -970,6 +970,28 @@ TEST(escapes_in_paths_and_queries_are_decoded)
     client_response_release(&res);
 }
 
+TEST(a_path_cannot_forge_fields_of_its_log_line)
+{
+    // The access log's line of a request names its path; unescaped, "%20status=200%20" would
+    // end the path there and add a field that a logfmt reader takes for the status. A path is
+    // logged with its spaces, quotes and percent signs escaped again, so it stays one value.
+    struct client_response res;
+    ASSERT_EQ_INT(api_call(&S_client, "GET", "/v1/forged%20status=200%20%22x%25", NULL, NULL, &res),
+                  404);
+    client_response_release(&res);
+    static char log[8 * 1024 * 1024];
+    const char *wanted = "path=/v1/forged%20status=200%20%22x%25 status=404 ";
+    bool found = false;
+    for (int waited = 0; !found && waited < 5000; waited += 20) {
+        found = test_file_read(S_daemon.log_path, log, sizeof log) && strstr(log, wanted) != NULL;
+        if (!found)
+            usleep(20 * 1000);
+    }
+    if (!found)
+        TEST_FAIL_("no line with %s in %s", wanted, S_daemon.log_path);
+    ASSERT(strstr(log, "path=/v1/forged status=") == NULL);
+}
+
 int main(void)
 {
     struct api_suite suite;
@@ -990,6 +1012,7 @@ int main(void)
     RUN(connection_close_is_honoured);
     RUN(a_chunked_payment_moves_money_once);
     RUN(escapes_in_paths_and_queries_are_decoded);
+    RUN(a_path_cannot_forge_fields_of_its_log_line);
 
     return api_suite_end(&suite);
 }
