@@ -368,7 +368,10 @@ static enum qb_error finish_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
     }
     if (err != QB_OK)
         return err;
-    p->updated_at_ms = now_ms;
+    /* updated_at is when the user's view changed: a bank still pending
+     * moves only the next check. */
+    if (p->status != WALLET_PROCESSING)
+        p->updated_at_ms = now_ms;
     err = wallet_txn_payment_update(txn, p);
     if (err == QB_OK && p->status != WALLET_PROCESSING)
         log_event(LOG_INFO, "wallet.payment.finished", "payment_id=%s type=%s status=%s failure=%s",

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
@@ -370,12 +371,20 @@ TEST(withdrawal_over_the_balance_is_402_and_changes_nothing)
     ASSERT_EQ_INT(S_available(&u), 0);
 }
 
+static int64_t S_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 TEST(slow_banks_are_resolved_by_the_worker)
 {
     // The bank confirms a withdrawal 3 s later, fails another 3 s later, and two top-ups time
     // out (one done at the bank, one never received). All answer PROCESSING at first, with the
     // withdrawals' money held; the worker then finishes each: the held money leaves, comes back,
-    // or arrives, exactly once.
+    // or arrives, exactly once. A bank that answers "still pending" changes nothing the user
+    // sees: updated_at stays until the status moves.
     struct api_user u;
     S_user(&u);
     char ok[API_ID_SIZE_MAX], fail[API_ID_SIZE_MAX], done[API_ID_SIZE_MAX], lost[API_ID_SIZE_MAX],
@@ -400,6 +409,7 @@ TEST(slow_banks_are_resolved_by_the_worker)
         {"/v1/me/topups", lost, 9000, "FAILED", "BANK_UNAVAILABLE"},
     };
     char ids[4][API_ID_SIZE_MAX];
+    int64_t started_ms = S_now_ms();
     for (size_t i = 0; i < 4; i++) {
         struct client_response res;
         ASSERT_EQ_INT(S_pay(&u, cases[i].route, cases[i].card, cases[i].amount, S_PAY, NULL, &res),
@@ -412,6 +422,20 @@ TEST(slow_banks_are_resolved_by_the_worker)
     S_balance(&u, &available, &pending);
     ASSERT_EQ_INT(pending, 20020 + 30030);
     ASSERT_EQ_INT(available, 100000 - 20020 - 30030);
+    /* The bank answered the first withdrawal "pending" at once; the worker asks again 2 s
+     * later and hears "pending" again, until 3 s. */
+    int64_t left_ms = started_ms + 2600 - S_now_ms();
+    if (left_ms > 0)
+        usleep((useconds_t)left_ms * 1000);
+    char path[64 + API_ID_SIZE_MAX];
+    snprintf(path, sizeof path, "/v1/me/payments/%s", ids[0]);
+    struct client_response res;
+    ASSERT_EQ_INT(api_call(&S_client, "GET", path, u.token, NULL, &res), 200);
+    char created_at[40];
+    snprintf(created_at, sizeof created_at, "%s", api_json_str(&res, "created_at"));
+    if (strcmp(api_json_str(&res, "status"), "PROCESSING") == 0)
+        ASSERT_EQ_STR(api_json_str(&res, "updated_at"), created_at);
+    client_response_release(&res);
     for (size_t i = 0; i < 4; i++) {
         char status[16], failure[40];
         S_await(&u, ids[i], S_WAIT_MS, status, failure);
@@ -447,13 +471,6 @@ static void *S_slow_topup(void *arg)
     client_response_release(&res);
     client_release(&client);
     return NULL;
-}
-
-static int64_t S_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 TEST(a_slow_bank_holds_up_no_other_request)
