@@ -34,13 +34,31 @@ static bool S_account(struct http_request *req, struct ledger_account_view *view
     return true;
 }
 
-/* An Accept header that names text/csv (any case, anywhere in the list). */
+/* An Accept header whose list has text/csv (any case) with a weight above
+ * zero: "text/csv;q=0, application/json" asks for JSON. */
 static bool S_wants_csv(struct http_request *req)
 {
-    const char *accept = http_request_header(req, "Accept");
-    for (const char *p = accept; p != NULL && *p != '\0'; p++)
-        if (strncasecmp(p, "text/csv", 8) == 0)
-            return true;
+    const char *p = http_request_header(req, "Accept");
+    while (p != NULL && *p != '\0') {
+        p += strspn(p, " \t,");
+        size_t size = strcspn(p, ",");
+        size_t type_size = strcspn(p, ";,");
+        while (type_size > 0 && (p[type_size - 1] == ' ' || p[type_size - 1] == '\t'))
+            type_size--;
+        if (type_size == 8 && strncasecmp(p, "text/csv", 8) == 0) {
+            bool refused = false;
+            for (const char *q = p + type_size; q < p + size; q++) {
+                if (*q != ';')
+                    continue;
+                q += 1 + strspn(q + 1, " \t");
+                if ((*q == 'q' || *q == 'Q') && q[1] == '=')
+                    refused = strtod(q + 2, NULL) <= 0.0;
+            }
+            if (!refused)
+                return true;
+        }
+        p += size;
+    }
     return false;
 }
 
@@ -58,8 +76,12 @@ static bool S_query(struct http_request *req, bool csv, struct bills_query *q)
     q->cursor = http_request_query(req, "cursor");
 
     if (type != NULL && (q->filter.type = bills_type_parse(type)) == BILLS_ANY) {
-        http_reply_error_message(req, QB_E_PARAM,
-                                 "type must be topup, withdrawal, transfer or other");
+        char message[256];
+        int size = snprintf(message, sizeof message, "type must be one of");
+        for (int t = BILLS_TOPUP; t < BILLS_TYPE_COUNT && size < (int)sizeof message; t++)
+            size += snprintf(message + size, sizeof message - (size_t)size, "%s %s",
+                             t == BILLS_TOPUP ? "" : ",", bills_type_name((enum bills_type)t));
+        http_reply_error_message(req, QB_E_PARAM, message);
         return false;
     }
     if (direction != NULL) {

@@ -141,6 +141,24 @@ TEST(bad_parameters_are_param_errors)
                        res.body.data != NULL ? res.body.data : "");
         client_response_release(&res);
     }
+    /* A wrong type is told every type there is. */
+    struct client_response res;
+    api_call(&S_client, "GET", "/v1/me/transactions?type=bogus", a.token, NULL, &res);
+    const char *message = api_json_str(&res, "message");
+    ASSERT(message != NULL);
+    const char *types[] = {"topup",
+                           "withdrawal",
+                           "transfer",
+                           "order_payment",
+                           "order_refund",
+                           "red_packet_sent",
+                           "red_packet_received",
+                           "red_packet_refund",
+                           "other"};
+    for (size_t i = 0; i < QB_ARRAY_COUNT(types); i++)
+        if (strstr(message, types[i]) == NULL)
+            TEST_FAIL_("\"%s\" does not name %s", message, types[i]);
+    client_response_release(&res);
 }
 
 TEST(csv_downloads_carry_their_headers)
@@ -160,6 +178,8 @@ TEST(csv_downloads_carry_their_headers)
          "qianbao-transactions.csv"},
         {"/v1/me/statements/2026-11.csv", NULL, "qianbao-statement-2026-11.csv"},
         {"/v1/me/statements/2026-02", "Accept: text/csv", "qianbao-statement-2026-02.csv"},
+        {"/v1/me/transactions", "Accept: application/json;q=0.1, text/csv ; q=0.9",
+         "qianbao-transactions.csv"},
     };
     for (size_t i = 0; i < QB_ARRAY_COUNT(cases); i++) {
         struct client_response res;
@@ -174,11 +194,17 @@ TEST(csv_downloads_carry_their_headers)
         ASSERT_EQ_STR(res.body.data, S_CSV_HEADER);
         client_response_release(&res);
     }
-    /* Without the header the list is JSON. */
-    struct client_response res;
-    ASSERT_EQ_INT(S_get(&a, "/v1/me/transactions", "Accept: application/json", &res), 200);
-    ASSERT(strncmp(api_header(&res, "Content-Type"), "application/json", 16) == 0);
-    client_response_release(&res);
+    /* Without text/csv, or with it refused (q=0), the list is JSON. */
+    const char *json_accepts[] = {"Accept: application/json",
+                                  "Accept: text/csv;q=0, application/json",
+                                  "Accept: text/csv; q=0.0", "Accept: */*", "Accept: text/csvx"};
+    for (size_t i = 0; i < QB_ARRAY_COUNT(json_accepts); i++) {
+        struct client_response res;
+        ASSERT_EQ_INT(S_get(&a, "/v1/me/transactions", json_accepts[i], &res), 200);
+        if (strncmp(api_header(&res, "Content-Type"), "application/json", 16) != 0)
+            TEST_FAIL_("%s: Content-Type %s", json_accepts[i], api_header(&res, "Content-Type"));
+        client_response_release(&res);
+    }
 }
 
 TEST(bills_are_the_callers_own)
