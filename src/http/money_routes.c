@@ -387,13 +387,6 @@ static void S_pay_create(struct http_request *req, enum wallet_payment_kind kind
         http_reply_error_message(req, QB_E_BAD_CURRENCY, "only CNY moves through bank cards");
         goto out;
     }
-    if (amount > env->settings.limit_per_payment_minor) {
-        char message[96];
-        snprintf(message, sizeof message, "amount is over the limit of one payment (%lld)",
-                 (long long)env->settings.limit_per_payment_minor);
-        http_reply_error_message(req, QB_E_LIMIT_EXCEEDED, message);
-        goto out;
-    }
     if (strlen(payment_password) != 6 || strspn(payment_password, "0123456789") != 6) {
         http_reply_error_message(req, QB_E_PARAM, "payment_password must be six digits");
         goto out;
