@@ -27,6 +27,7 @@ void domain_settings_default(struct domain_settings *settings)
     settings->payment_password_lock_ms = 3LL * 60 * 60 * 1000;
     settings->login_failures_max = 5;
     settings->login_lock_ms = 15LL * 60 * 1000;
+    settings->login_failures_window_ms = 24LL * 60 * 60 * 1000;
     settings->kyc_wallets_per_person = 3;
     settings->argon2_ops = crypto_pwhash_OPSLIMIT_INTERACTIVE;
     settings->argon2_memory_size = crypto_pwhash_MEMLIMIT_INTERACTIVE;
@@ -76,6 +77,7 @@ void domain_env_init(struct domain_env *env, struct qb_clock *clock, struct qb_r
     derive(env->pepper_key, pepper, 1, "qbloginp");
     derive(env->payment_password_key, pepper, 2, "qbpaypwd");
     derive(env->sms_code_key, pepper, 3, "qbsmscod");
+    derive(env->login_guess_key, pepper, 5, "qblogges");
     derive(env->seal_key, data_key, 1, "qbsealdt");
     derive(env->id_number_key, data_key, 2, "qbidnumh");
     derive(env->cursor_key, data_key, 3, "qbcursor");
@@ -93,6 +95,7 @@ void domain_env_release(struct domain_env *env)
     crypto_wipe(env->pepper_key, sizeof env->pepper_key);
     crypto_wipe(env->payment_password_key, sizeof env->payment_password_key);
     crypto_wipe(env->sms_code_key, sizeof env->sms_code_key);
+    crypto_wipe(env->login_guess_key, sizeof env->login_guess_key);
     crypto_wipe(env->seal_key, sizeof env->seal_key);
     crypto_wipe(env->id_number_key, sizeof env->id_number_key);
     crypto_wipe(env->cursor_key, sizeof env->cursor_key);

@@ -64,6 +64,7 @@ struct domain_settings {
     int64_t payment_password_lock_ms; /* 3 hours */
     int64_t login_failures_max;       /* 5 wrong login passwords in a row lock logging in */
     int64_t login_lock_ms;            /* for 15 minutes */
+    int64_t login_failures_window_ms; /* a wrong one counts for a day after the last */
     int64_t kyc_wallets_per_person;   /* wallets one id number may verify (KYC level 2): 3 */
     uint64_t argon2_ops;              /* crypto_pwhash opslimit */
     size_t argon2_memory_size;        /* crypto_pwhash memlimit in bytes */
@@ -130,6 +131,7 @@ struct domain_env {
     uint8_t pepper_key[DOMAIN_KEY_SIZE];          /* pre-hash of login passwords */
     uint8_t payment_password_key[DOMAIN_KEY_SIZE];/* keyed hash of payment passwords */
     uint8_t sms_code_key[DOMAIN_KEY_SIZE];        /* keyed hash of SMS codes */
+    uint8_t login_guess_key[DOMAIN_KEY_SIZE];     /* keyed hash of unregistered phones */
     uint8_t seal_key[DOMAIN_KEY_SIZE];            /* data at rest: id numbers, outbox, cards */
     uint8_t id_number_key[DOMAIN_KEY_SIZE];       /* keyed hash of id numbers, to count wallets */
     uint8_t cursor_key[DOMAIN_KEY_SIZE];          /* tags of list cursors that carry state */

@@ -292,16 +292,22 @@ void http_handle_sessions_create(struct http_request *req)
     if (reader == NULL)
         goto out;
     enum qb_error err = identity_user_find_by_phone(reader, phone, user);
-    if (err == QB_OK)
+    int64_t locked_until_ms = 0;
+    if (err == QB_OK) {
         err = identity_user_password_hash(reader, user->id, hash);
+        locked_until_ms = user->login_locked_until_ms;
+    } else if (err == QB_E_NOT_FOUND &&
+               identity_login_guess_locked_until(reader, env, phone, &locked_until_ms) != QB_OK) {
+        err = QB_E_STORAGE;
+    }
     http_reader_release(req, reader);
     if (err != QB_OK && err != QB_E_NOT_FOUND) {
         http_reply_error(req, err);
         goto out;
     }
-    /* A locked login evaluates no guess at all. */
-    if (err == QB_OK && user->login_locked_until_ms > clock_now_ms(env->clock)) {
-        S_login_locked(req, user->login_locked_until_ms);
+    /* A locked login evaluates no guess at all, registered phone or not. */
+    if (locked_until_ms > clock_now_ms(env->clock)) {
+        S_login_locked(req, locked_until_ms);
         goto out;
     }
 
@@ -313,16 +319,14 @@ void http_handle_sessions_create(struct http_request *req)
     } else {
         ok = identity_password_verify(env, hash, password);
     }
-    if (!ok && err == QB_E_NOT_FOUND) {
-        http_reply_header(req, "WWW-Authenticate", "Bearer");
-        http_reply_error_message(req, QB_E_UNAUTHORIZED, S_login_refused);
-        goto out;
-    }
     if (!ok) {
+        /* Counted alike for a phone nobody registered (user_id ""). */
         struct identity_cmd *failed = http_identity_cmd_new(req, IDENTITY_OP_LOGIN_FAILED);
         if (failed == NULL)
             goto out;
-        snprintf(failed->user_id, sizeof failed->user_id, "%s", user->id);
+        snprintf(failed->user_id, sizeof failed->user_id, "%s",
+                 err == QB_E_NOT_FOUND ? "" : user->id);
+        snprintf(failed->phone, sizeof failed->phone, "%s", phone);
         http_request_submit(req, &failed->cmd, S_login_failed_resume);
         goto out;
     }

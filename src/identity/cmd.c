@@ -419,23 +419,133 @@ static enum qb_error op_session_create(struct ledger_txn *txn, struct identity_c
     return QB_OK;
 }
 
-/* Counts a wrong login password; the one that reaches login_failures_max
- * locks logging in. An expired lock starts a fresh count. */
-static enum qb_error op_login_failed(struct ledger_txn *txn, struct identity_cmd *c)
+/* A phone's count of wrong login passwords: a user's columns, or a
+ * login_guesses row for a phone nobody registered. */
+struct login_count {
+    int64_t failures;
+    int64_t locked_until_ms;
+    int64_t failed_at_ms;
+};
+
+/* One more wrong password at now_ms: whether it takes the lock. A lock
+ * that has run out, or a last wrong password a window ago, starts a fresh
+ * count. Registered or not, a phone counts the same. */
+static bool login_count_add(const struct domain_settings *settings, struct login_count *n,
+                            int64_t now_ms)
+{
+    if (n->locked_until_ms != 0 || n->failed_at_ms < now_ms - settings->login_failures_window_ms)
+        n->failures = 0;
+    n->failures++;
+    n->failed_at_ms = now_ms;
+    bool locks = n->failures >= settings->login_failures_max;
+    n->locked_until_ms = locks ? now_ms + settings->login_lock_ms : 0;
+    if (locks)
+        n->failures = 0;
+    return locks;
+}
+
+void identity_login_guess_key(const struct domain_env *env, const char *phone,
+                              uint8_t out[CRYPTO_SHA256_SIZE])
+{
+    domain_keyed_hash(env->login_guess_key, phone, strlen(phone), out);
+}
+
+enum qb_error identity_login_guess_locked_until(struct store *reader, const struct domain_env *env,
+                                                const char *phone, int64_t *locked_until_ms)
+{
+    *locked_until_ms = 0;
+    uint8_t key[CRYPTO_SHA256_SIZE];
+    identity_login_guess_key(env, phone, key);
+    struct store_stmt *st = NULL;
+    if (store_prepare(reader, "SELECT locked_until_ms FROM login_guesses WHERE phone_key = $1",
+                      &st) != QB_OK)
+        return QB_E_STORAGE;
+    enum qb_error err = store_bind_blob(st, 1, key, sizeof key);
+    int rc = err == QB_OK ? store_step(st) : -(int)err;
+    if (rc == STORE_STEP_ROW)
+        *locked_until_ms = store_column_int64(st, 0);
+    else if (rc != STORE_STEP_DONE)
+        err = QB_E_STORAGE;
+    store_finalize(st);
+    return err;
+}
+
+/* The count of a phone nobody registered, read and written; rows whose
+ * last wrong password is a window old are deleted a few at a time. */
+static enum qb_error login_guess_failed(struct ledger_txn *txn, struct identity_cmd *c)
 {
     const struct domain_env *env = c->env;
     struct store *store = ledger_txn_store(txn);
+    int64_t now_ms = ledger_txn_now_ms(txn);
+    uint8_t key[CRYPTO_SHA256_SIZE];
+    identity_login_guess_key(env, c->phone, key);
+    struct login_count n = {0, 0, 0};
     struct store_stmt *st = NULL;
-    if (store_prepare(store, "SELECT login_failures, login_locked_until_ms FROM users WHERE id = $1",
+    if (store_prepare(store,
+                      "SELECT failures, locked_until_ms, failed_at_ms FROM login_guesses"
+                      " WHERE phone_key = $1",
                       &st) != QB_OK)
         return QB_E_STORAGE;
-    int64_t failures = 0, locked_until_ms = 0;
+    enum qb_error err = store_bind_blob(st, 1, key, sizeof key);
+    int rc = err == QB_OK ? store_step(st) : -(int)err;
+    if (rc == STORE_STEP_ROW) {
+        n.failures = store_column_int64(st, 0);
+        n.locked_until_ms = store_column_int64(st, 1);
+        n.failed_at_ms = store_column_int64(st, 2);
+    } else if (rc != STORE_STEP_DONE) {
+        err = QB_E_STORAGE;
+    }
+    store_finalize(st);
+    if (err != QB_OK)
+        return err;
+    if (n.locked_until_ms > now_ms) {
+        c->outcome = QB_E_PASSWORD_LOCKED;
+        return QB_OK;
+    }
+    bool locks = login_count_add(&env->settings, &n, now_ms);
+    const struct store_param put[] = {STORE_BLOB(key, sizeof key), STORE_INT(n.failures),
+                                      STORE_INT(n.locked_until_ms), STORE_INT(n.failed_at_ms)};
+    err = store_run(store,
+                    "INSERT INTO login_guesses (phone_key, failures, locked_until_ms, failed_at_ms)"
+                    " VALUES ($1, $2, $3, $4) ON CONFLICT (phone_key) DO UPDATE SET"
+                    " failures = excluded.failures, locked_until_ms = excluded.locked_until_ms,"
+                    " failed_at_ms = excluded.failed_at_ms",
+                    put, QB_ARRAY_COUNT(put));
+    const struct store_param old[] = {STORE_INT(now_ms - env->settings.login_failures_window_ms)};
+    if (err == QB_OK)
+        err = store_run(store,
+                        "DELETE FROM login_guesses WHERE phone_key IN (SELECT phone_key FROM"
+                        " login_guesses WHERE failed_at_ms < $1 ORDER BY failed_at_ms LIMIT 8)",
+                        old, QB_ARRAY_COUNT(old));
+    if (err != QB_OK)
+        return err;
+    c->outcome = locks ? QB_E_PASSWORD_LOCKED : QB_E_UNAUTHORIZED;
+    return QB_OK;
+}
+
+/* Counts a wrong login password, of a user or (user_id "") of a phone
+ * nobody registered; the one that reaches login_failures_max locks
+ * logging in. */
+static enum qb_error op_login_failed(struct ledger_txn *txn, struct identity_cmd *c)
+{
+    if (c->user_id[0] == '\0')
+        return login_guess_failed(txn, c);
+    const struct domain_env *env = c->env;
+    struct store *store = ledger_txn_store(txn);
+    struct store_stmt *st = NULL;
+    if (store_prepare(store,
+                      "SELECT login_failures, login_locked_until_ms, login_failed_at_ms FROM users"
+                      " WHERE id = $1",
+                      &st) != QB_OK)
+        return QB_E_STORAGE;
+    struct login_count n = {0, 0, 0};
     enum qb_error err = store_bind_text(st, 1, c->user_id, strlen(c->user_id));
     if (err == QB_OK) {
         int rc = store_step(st);
         if (rc == STORE_STEP_ROW) {
-            failures = store_column_int64(st, 0);
-            locked_until_ms = store_column_int64(st, 1);
+            n.failures = store_column_int64(st, 0);
+            n.locked_until_ms = store_column_int64(st, 1);
+            n.failed_at_ms = store_column_int64(st, 2);
         } else {
             err = rc == STORE_STEP_DONE ? QB_E_NOT_FOUND : QB_E_STORAGE;
         }
@@ -448,19 +558,17 @@ static enum qb_error op_login_failed(struct ledger_txn *txn, struct identity_cmd
     if (err != QB_OK)
         return err;
     int64_t now_ms = ledger_txn_now_ms(txn);
-    if (locked_until_ms > now_ms) {
+    if (n.locked_until_ms > now_ms) {
         c->outcome = QB_E_PASSWORD_LOCKED;
         return QB_OK;
     }
-    if (locked_until_ms != 0)
-        failures = 0;
-    failures++;
-    bool locks = failures >= env->settings.login_failures_max;
-    const struct store_param p[] = {STORE_TEXT(c->user_id), STORE_INT(locks ? 0 : failures),
-                                    STORE_INT(locks ? now_ms + env->settings.login_lock_ms : 0)};
+    bool locks = login_count_add(&env->settings, &n, now_ms);
+    const struct store_param p[] = {STORE_TEXT(c->user_id), STORE_INT(n.failures),
+                                    STORE_INT(n.locked_until_ms), STORE_INT(n.failed_at_ms)};
     identity_user_written(txn, env, c->user_id);
     err = store_run(store,
-                    "UPDATE users SET login_failures = $2, login_locked_until_ms = $3 WHERE id = $1",
+                    "UPDATE users SET login_failures = $2, login_locked_until_ms = $3,"
+                    " login_failed_at_ms = $4 WHERE id = $1",
                     p, QB_ARRAY_COUNT(p));
     if (err == QB_OK && locks)
         err = event_record(txn, c->user_id, EVENT_LOCKOUT, "login_password");

@@ -126,6 +126,16 @@ QB_MUST_USE enum qb_error identity_user_get(struct store *reader, const char *us
 QB_MUST_USE enum qb_error identity_user_find_by_phone(struct store *reader, const char *phone,
                                                       struct identity_user *out);
 /* The stored Argon2id string of a user, for identity_password_verify. */
+/* When logging in with a phone nobody registered is locked (0: it is not;
+ * IDENTITY_OP_LOGIN_FAILED counts its wrong passwords), read as a user's
+ * lock is read before a password is checked. */
+QB_MUST_USE enum qb_error identity_login_guess_locked_until(struct store *reader,
+                                                            const struct domain_env *env,
+                                                            const char *phone,
+                                                            int64_t *locked_until_ms);
+/* The key of such a phone's row: HMAC of the phone under a pepper subkey. */
+void identity_login_guess_key(const struct domain_env *env, const char *phone,
+                              uint8_t out[CRYPTO_SHA256_SIZE]);
 QB_MUST_USE enum qb_error identity_user_password_hash(struct store *reader, const char *user_id,
                                                       char out[IDENTITY_PASSWORD_HASH_SIZE_MAX]);
 
@@ -248,16 +258,17 @@ QB_MUST_USE enum qb_error identity_users_search(struct store *reader, const char
 /* --- writes: one command type, one operation each -------------------------------- */
 
 enum identity_op {
-    IDENTITY_OP_REGISTER,            /* in: phone, sms_code, password_hash, display_name → user */
-    IDENTITY_OP_SESSION_CREATE,      /* in: user_id, device_name → session, token */
-    IDENTITY_OP_LOGIN_FAILED,        /* in: user_id; a wrong login password was given */
-    IDENTITY_OP_SESSION_REVOKE,      /* in: user_id, session_id → (NOT_FOUND if not the user's) */
-    IDENTITY_OP_SESSION_TOUCH,       /* in: session_id (last_seen = now) */
-    IDENTITY_OP_PAYMENT_PASSWORD_SET,/* in: user_id, sms_code, payment_password */
+    IDENTITY_OP_REGISTER,       /* in: phone, sms_code, password_hash, display_name → user */
+    IDENTITY_OP_SESSION_CREATE, /* in: user_id, device_name → session, token */
+    IDENTITY_OP_LOGIN_FAILED,   /* in: user_id, or "" and phone (nobody has it); a
+                                 * wrong login password was given */
+    IDENTITY_OP_SESSION_REVOKE, /* in: user_id, session_id → (NOT_FOUND if not the user's) */
+    IDENTITY_OP_SESSION_TOUCH,  /* in: session_id (last_seen = now) */
+    IDENTITY_OP_PAYMENT_PASSWORD_SET,    /* in: user_id, sms_code, payment_password */
     IDENTITY_OP_PAYMENT_PASSWORD_VERIFY, /* in: user_id, payment_password → outcome, tries_left */
-    IDENTITY_OP_KYC_SUBMIT,          /* in: user_id, real_name, id_number → user (level 2) */
-    IDENTITY_OP_FREEZE,              /* in: user_id, session_id (kept; the user's other
-                                      * sessions end); by the user (lost phone) → user */
+    IDENTITY_OP_KYC_SUBMIT,              /* in: user_id, real_name, id_number → user (level 2) */
+    IDENTITY_OP_FREEZE,                  /* in: user_id, session_id (kept; the user's other
+                                          * sessions end); by the user (lost phone) → user */
     IDENTITY_OP_UNFREEZE,            /* in: user_id, sms_code (password checked before) → user */
     IDENTITY_OP_ADMIN_FREEZE,        /* in: user_id → user; every session ends */
     IDENTITY_OP_ADMIN_UNFREEZE,      /* in: user_id → user */
@@ -300,7 +311,11 @@ struct identity_cmd {
  *   LOGIN_FAILED      always a refusal: UNAUTHORIZED, or PASSWORD_LOCKED for
  *                     the wrong password that takes the lock
  *                     (settings.login_failures_max in a row lock logging in
- *                     for settings.login_lock_ms; a success resets the count)
+ *                     for settings.login_lock_ms; a success resets the count,
+ *                     and a wrong one counts for login_failures_window_ms
+ *                     after the last). A phone nobody registered is counted
+ *                     and locked the same way (table login_guesses), so that
+ *                     the lock does not tell which phones are registered.
  *   SESSION_REVOKE    NOT_FOUND
  *   PAYMENT_PASSWORD_SET   SMS_CODE_INVALID, PASSWORD_WEAK (birth date), NOT_FOUND
  *   PAYMENT_PASSWORD_VERIFY PASSWORD_NOT_SET, PASSWORD_WRONG (tries_left),

@@ -564,6 +564,20 @@ const char *const store_sqlite_migrations[] = {
     "ALTER TABLE payments_by_seq RENAME TO payments;"
     "CREATE UNIQUE INDEX payments_made_before_seq ON payments(id) WHERE seq < 1099511627776;"
     "CREATE INDEX payments_pending ON payments(next_check_at_ms) WHERE status = 1;",
+    /* 16: wrong login passwords for phones nobody registered, counted and
+     * locked as a user's are (src/identity/cmd.c), or the lock would tell
+     * which phones are registered. Keyed by an HMAC of the phone under a
+     * subkey of the pepper; a row goes a day after its last wrong password,
+     * when it no longer counts (and a user's count starts afresh then too:
+     * login_failed_at_ms). */
+    "ALTER TABLE users ADD COLUMN login_failed_at_ms INTEGER NOT NULL DEFAULT 0;"
+    "CREATE TABLE login_guesses ("
+    "  phone_key BLOB PRIMARY KEY,"
+    "  failures INTEGER NOT NULL,"
+    "  locked_until_ms INTEGER NOT NULL,"
+    "  failed_at_ms INTEGER NOT NULL"
+    ") WITHOUT ROWID;"
+    "CREATE INDEX login_guesses_age ON login_guesses(failed_at_ms);",
 };
 
 const size_t store_sqlite_migration_count =

@@ -663,6 +663,84 @@ TEST(parallel_wrong_logins_cannot_outrun_the_lock)
     EXPECT("POST", "/v1/sessions", NULL, body, 423, "PASSWORD_LOCKED");
 }
 
+/* POSTs a wrong login password for phone at client c: the status, and the
+ * body and whether Retry-After came, into out (at least 512 bytes). */
+static long S_wrong_login(struct client *c, const char *phone, char *out)
+{
+    char body[128];
+    snprintf(body, sizeof body, "{\"phone\":\"%s\",\"password\":\"not the password\"}", phone);
+    struct client_response res;
+    long status = api_call(c, "POST", "/v1/sessions", NULL, body, &res);
+    snprintf(out, 512, "%ld %s retry_after=%d", status, res.body.data != NULL ? res.body.data : "",
+             api_header(&res, "Retry-After")[0] != '\0');
+    client_response_release(&res);
+    return status;
+}
+
+TEST(an_unknown_phone_locks_as_a_registered_one_does)
+{
+    // Wrong passwords for a phone nobody registered are counted and lock it just as they do a
+    // user's, or the lock would tell which phones are registered (five tries each, then look for
+    // the 423). They count for a day after the last one, for both alike; in parallel too.
+    struct api_user u;
+    API_MUST(api_user_new(&S_client, S_admin, &u));
+    char unknown[API_PHONE_SIZE];
+    api_phone_new(unknown);
+    for (int i = 0; i < 7; i++) {
+        char known_answer[512], unknown_answer[512];
+        long known = S_wrong_login(&S_client, u.phone, known_answer);
+        long other = S_wrong_login(&S_client, unknown, unknown_answer);
+        ASSERT_EQ_INT(known, i < 4 ? 401 : 423);
+        ASSERT_EQ_STR(unknown_answer, known_answer);
+        ASSERT_EQ_INT(other, known);
+    }
+    char parallel_phone[API_PHONE_SIZE], body[128];
+    api_phone_new(parallel_phone);
+    snprintf(body, sizeof body, "{\"phone\":\"%s\",\"password\":\"not the password\"}",
+             parallel_phone);
+    struct api_parallel_call calls[32];
+    for (size_t i = 0; i < 32; i++)
+        calls[i] = (struct api_parallel_call){"POST", "/v1/sessions", NULL, body, 0, ""};
+    api_call_parallel(S_main.base_url, calls, 32);
+    int locked = 0;
+    for (size_t i = 0; i < 32; i++) {
+        ASSERT(calls[i].status == 401 || calls[i].status == 423);
+        locked += calls[i].status == 423;
+    }
+    ASSERT(locked >= 32 - 5);
+
+    /* A day later four old wrong passwords no longer count: on a daemon of its own, its clock
+     * moved on between two starts. */
+    struct test_daemon d;
+    char admin[API_TOKEN_SIZE_MAX];
+    API_MUST(api_daemon_start(&d, S_root, "login-day", NULL, admin));
+    struct client c;
+    client_init(&c, d.base_url);
+    struct api_user v;
+    API_MUST(api_user_new(&c, admin, &v));
+    char answer[512], other_answer[512], nobody[API_PHONE_SIZE];
+    api_phone_new(nobody);
+    for (int i = 0; i < 4; i++) {
+        ASSERT_EQ_INT(S_wrong_login(&c, v.phone, answer), 401);
+        ASSERT_EQ_INT(S_wrong_login(&c, nobody, answer), 401);
+    }
+    client_release(&c);
+    ASSERT_EQ_INT(test_daemon_stop(&d), 0);
+    setenv("QIANBAO_TEST_CLOCK_OFFSET_MS", "90000000", 1); /* 25 hours */
+    API_MUST(api_daemon_start(&d, S_root, "login-day", NULL, admin));
+    unsetenv("QIANBAO_TEST_CLOCK_OFFSET_MS");
+    client_init(&c, d.base_url);
+    for (int i = 0; i < 5; i++) {
+        long known = S_wrong_login(&c, v.phone, answer);
+        long other = S_wrong_login(&c, nobody, other_answer);
+        ASSERT_EQ_INT(known, i < 4 ? 401 : 423);
+        ASSERT_EQ_STR(other_answer, answer);
+        ASSERT_EQ_INT(other, known);
+    }
+    client_release(&c);
+    ASSERT_EQ_INT(test_daemon_stop(&d), 0);
+}
+
 /* GET path and answer its JSON (the caller decrefs); fails the test unless 200. */
 static json_t *S_get_page(const char *path, const char *token)
 {
@@ -1874,6 +1952,7 @@ int main(void)
     RUN(login_refuses_unknown_phone_and_wrong_password_alike);
     RUN(login_locks_after_five_wrong_passwords);
     RUN(parallel_wrong_logins_cannot_outrun_the_lock);
+    RUN(an_unknown_phone_locks_as_a_registered_one_does);
     RUN(lists_page_with_cursors);
     RUN(second_login_creates_a_second_session);
     RUN(logout_makes_the_token_401);
