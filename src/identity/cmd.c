@@ -450,127 +450,99 @@ void identity_login_guess_key(const struct domain_env *env, const char *phone,
     domain_keyed_hash(env->login_guess_key, phone, strlen(phone), out);
 }
 
-enum qb_error identity_login_guess_locked_until(struct store *reader, const struct domain_env *env,
-                                                const char *phone, int64_t *locked_until_ms)
-{
-    *locked_until_ms = 0;
-    uint8_t key[CRYPTO_SHA256_SIZE];
-    identity_login_guess_key(env, phone, key);
-    struct store_stmt *st = NULL;
-    if (store_prepare(reader, "SELECT locked_until_ms FROM login_guesses WHERE phone_key = $1",
-                      &st) != QB_OK)
-        return QB_E_STORAGE;
-    enum qb_error err = store_bind_blob(st, 1, key, sizeof key);
-    int rc = err == QB_OK ? store_step(st) : -(int)err;
-    if (rc == STORE_STEP_ROW)
-        *locked_until_ms = store_column_int64(st, 0);
-    else if (rc != STORE_STEP_DONE)
-        err = QB_E_STORAGE;
-    store_finalize(st);
-    return err;
-}
+/* Where a count lives: a user's columns (keyed by the user id), or a
+ * login_guesses row (keyed by identity_login_guess_key). */
+static const struct {
+    const char *select;
+    const char *write; /* $1 the key, $2 failures, $3 locked_until_ms, $4 failed_at_ms */
+} login_counts[] = {
+    {"SELECT login_failures, login_locked_until_ms, login_failed_at_ms FROM users WHERE id = $1",
+     "UPDATE users SET login_failures = $2, login_locked_until_ms = $3, login_failed_at_ms = $4"
+     " WHERE id = $1"},
+    {"SELECT failures, locked_until_ms, failed_at_ms FROM login_guesses WHERE phone_key = $1",
+     "INSERT INTO login_guesses (phone_key, failures, locked_until_ms, failed_at_ms)"
+     " VALUES ($1, $2, $3, $4) ON CONFLICT (phone_key) DO UPDATE SET"
+     " failures = excluded.failures, locked_until_ms = excluded.locked_until_ms,"
+     " failed_at_ms = excluded.failed_at_ms"},
+};
 
-/* The count of a phone nobody registered, read and written; rows whose
- * last wrong password is a window old are deleted a few at a time. */
-static enum qb_error login_guess_failed(struct ledger_txn *txn, struct identity_cmd *c)
+/* The count of key from login_counts[which]; *found false (and n zero)
+ * when it has none. */
+static enum qb_error login_count_load(struct store *store, size_t which,
+                                      const struct store_param *key, struct login_count *n,
+                                      bool *found)
 {
-    const struct domain_env *env = c->env;
-    struct store *store = ledger_txn_store(txn);
-    int64_t now_ms = ledger_txn_now_ms(txn);
-    uint8_t key[CRYPTO_SHA256_SIZE];
-    identity_login_guess_key(env, c->phone, key);
-    struct login_count n = {0, 0, 0};
+    memset(n, 0, sizeof *n);
+    *found = false;
     struct store_stmt *st = NULL;
-    if (store_prepare(store,
-                      "SELECT failures, locked_until_ms, failed_at_ms FROM login_guesses"
-                      " WHERE phone_key = $1",
-                      &st) != QB_OK)
+    if (store_prepare(store, login_counts[which].select, &st) != QB_OK)
         return QB_E_STORAGE;
-    enum qb_error err = store_bind_blob(st, 1, key, sizeof key);
+    enum qb_error err = store_bind_params(st, key, 1);
     int rc = err == QB_OK ? store_step(st) : -(int)err;
     if (rc == STORE_STEP_ROW) {
-        n.failures = store_column_int64(st, 0);
-        n.locked_until_ms = store_column_int64(st, 1);
-        n.failed_at_ms = store_column_int64(st, 2);
+        n->failures = store_column_int64(st, 0);
+        n->locked_until_ms = store_column_int64(st, 1);
+        n->failed_at_ms = store_column_int64(st, 2);
+        *found = true;
     } else if (rc != STORE_STEP_DONE) {
         err = QB_E_STORAGE;
     }
     store_finalize(st);
-    if (err != QB_OK)
-        return err;
-    if (n.locked_until_ms > now_ms) {
-        c->outcome = QB_E_PASSWORD_LOCKED;
-        return QB_OK;
-    }
-    bool locks = login_count_add(&env->settings, &n, now_ms);
-    const struct store_param put[] = {STORE_BLOB(key, sizeof key), STORE_INT(n.failures),
-                                      STORE_INT(n.locked_until_ms), STORE_INT(n.failed_at_ms)};
-    err = store_run(store,
-                    "INSERT INTO login_guesses (phone_key, failures, locked_until_ms, failed_at_ms)"
-                    " VALUES ($1, $2, $3, $4) ON CONFLICT (phone_key) DO UPDATE SET"
-                    " failures = excluded.failures, locked_until_ms = excluded.locked_until_ms,"
-                    " failed_at_ms = excluded.failed_at_ms",
-                    put, QB_ARRAY_COUNT(put));
-    const struct store_param old[] = {STORE_INT(now_ms - env->settings.login_failures_window_ms)};
-    if (err == QB_OK)
-        err = store_run(store,
-                        "DELETE FROM login_guesses WHERE phone_key IN (SELECT phone_key FROM"
-                        " login_guesses WHERE failed_at_ms < $1 ORDER BY failed_at_ms LIMIT 8)",
-                        old, QB_ARRAY_COUNT(old));
-    if (err != QB_OK)
-        return err;
-    c->outcome = locks ? QB_E_PASSWORD_LOCKED : QB_E_UNAUTHORIZED;
-    return QB_OK;
+    return err;
+}
+
+enum qb_error identity_login_guess_locked_until(struct store *reader, const struct domain_env *env,
+                                                const char *phone, int64_t *locked_until_ms)
+{
+    uint8_t key[CRYPTO_SHA256_SIZE];
+    identity_login_guess_key(env, phone, key);
+    const struct store_param param = STORE_BLOB(key, sizeof key);
+    struct login_count n;
+    bool found;
+    enum qb_error err = login_count_load(reader, 1, &param, &n, &found);
+    *locked_until_ms = n.locked_until_ms;
+    return err;
 }
 
 /* Counts a wrong login password, of a user or (user_id "") of a phone
  * nobody registered; the one that reaches login_failures_max locks
- * logging in. */
+ * logging in. A phone's rows a window old are deleted a few at a time. */
 static enum qb_error op_login_failed(struct ledger_txn *txn, struct identity_cmd *c)
 {
-    if (c->user_id[0] == '\0')
-        return login_guess_failed(txn, c);
     const struct domain_env *env = c->env;
     struct store *store = ledger_txn_store(txn);
-    struct store_stmt *st = NULL;
-    if (store_prepare(store,
-                      "SELECT login_failures, login_locked_until_ms, login_failed_at_ms FROM users"
-                      " WHERE id = $1",
-                      &st) != QB_OK)
-        return QB_E_STORAGE;
-    struct login_count n = {0, 0, 0};
-    enum qb_error err = store_bind_text(st, 1, c->user_id, strlen(c->user_id));
-    if (err == QB_OK) {
-        int rc = store_step(st);
-        if (rc == STORE_STEP_ROW) {
-            n.failures = store_column_int64(st, 0);
-            n.locked_until_ms = store_column_int64(st, 1);
-            n.failed_at_ms = store_column_int64(st, 2);
-        } else {
-            err = rc == STORE_STEP_DONE ? QB_E_NOT_FOUND : QB_E_STORAGE;
-        }
-    }
-    store_finalize(st);
-    if (err == QB_E_NOT_FOUND) {
+    bool user = c->user_id[0] != '\0';
+    uint8_t phone_key[CRYPTO_SHA256_SIZE];
+    identity_login_guess_key(env, c->phone, phone_key);
+    const struct store_param key =
+        user ? STORE_TEXT(c->user_id) : STORE_BLOB(phone_key, sizeof phone_key);
+    struct login_count n;
+    bool found;
+    enum qb_error err = login_count_load(store, user ? 0 : 1, &key, &n, &found);
+    if (err != QB_OK)
+        return err;
+    if (user && !found) {
         c->outcome = QB_E_UNAUTHORIZED;
         return QB_OK;
     }
-    if (err != QB_OK)
-        return err;
     int64_t now_ms = ledger_txn_now_ms(txn);
     if (n.locked_until_ms > now_ms) {
         c->outcome = QB_E_PASSWORD_LOCKED;
         return QB_OK;
     }
     bool locks = login_count_add(&env->settings, &n, now_ms);
-    const struct store_param p[] = {STORE_TEXT(c->user_id), STORE_INT(n.failures),
-                                    STORE_INT(n.locked_until_ms), STORE_INT(n.failed_at_ms)};
-    identity_user_written(txn, env, c->user_id);
-    err = store_run(store,
-                    "UPDATE users SET login_failures = $2, login_locked_until_ms = $3,"
-                    " login_failed_at_ms = $4 WHERE id = $1",
-                    p, QB_ARRAY_COUNT(p));
-    if (err == QB_OK && locks)
+    const struct store_param p[] = {key, STORE_INT(n.failures), STORE_INT(n.locked_until_ms),
+                                    STORE_INT(n.failed_at_ms)};
+    if (user)
+        identity_user_written(txn, env, c->user_id);
+    err = store_run(store, login_counts[user ? 0 : 1].write, p, QB_ARRAY_COUNT(p));
+    const struct store_param old[] = {STORE_INT(now_ms - env->settings.login_failures_window_ms)};
+    if (err == QB_OK && !user)
+        err = store_run(store,
+                        "DELETE FROM login_guesses WHERE phone_key IN (SELECT phone_key FROM"
+                        " login_guesses WHERE failed_at_ms < $1 ORDER BY failed_at_ms LIMIT 8)",
+                        old, QB_ARRAY_COUNT(old));
+    if (err == QB_OK && user && locks)
         err = event_record(txn, c->user_id, EVENT_LOCKOUT, "login_password");
     if (err != QB_OK)
         return err;

@@ -561,61 +561,42 @@ TEST(a_chunk_size_line_follows_the_grammar)
     ASSERT_EQ_INT(th_balance(&S_client, &b), 300);
 }
 
-/* Payment number i with a framing header repeated on two lines (a name for
- * it in *name) into out: its size, or 0 past the last one. */
+/* Repeated-field payment number i (a name for it in *name) into out: the
+ * request's size, or 0 past the last one. */
 static size_t S_repeated(int i, const char **name, char *out, size_t out_size, const char *token,
                          const char *key, const char *body)
 {
+    /* A second line of a field that a request may carry once. */
+    static const struct {
+        const char *name;
+        const char *line;
+    } seconds[] = {
+        {"two Host lines", "Host: 127.0.0.2\r\n"},
+        {"a second Idempotency-Key", "Idempotency-Key: other-key\r\n"},
+        {"a second Content-Type", "Content-Type: text/plain\r\n"},
+        {"a second Authorization",
+         "Authorization: Bearer "
+         "0000000000000000000000000000000000000000000000000000000000000000\r\n"},
+    };
     size_t n = strlen(body);
     int size = 0;
-    switch (i) {
-    case 0:
-        *name = "two Host lines";
-        size = snprintf(out, out_size,
-                        S_PAY_LINES("HTTP/1.1") "Host: 127.0.0.1\r\nHost: 127.0.0.2\r\n"
-                                                "Content-Length: %zu\r\n\r\n%s",
-                        token, key, n, body);
-        break;
-    case 1:
-        *name = "Transfer-Encoding: chunked, then a line Transfer-Encoding: gzip";
-        size = snprintf(out, out_size,
-                        S_PAY_LINES("HTTP/1.1") "Host: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n"
-                                                "Transfer-Encoding: gzip\r\n\r\n%zx\r\n%s\r\n"
-                                                "0\r\n\r\n",
-                        token, key, n, body);
-        break;
-    case 2:
-        *name = "Transfer-Encoding: chunked on two lines";
+    if ((size_t)i < QB_ARRAY_COUNT(seconds)) {
+        *name = seconds[i].name;
+        size =
+            snprintf(out, out_size,
+                     S_PAY_LINES("HTTP/1.1") "Host: 127.0.0.1\r\n%sContent-Length: %zu\r\n\r\n%s",
+                     token, key, seconds[i].line, n, body);
+    } else if ((size_t)i < QB_ARRAY_COUNT(seconds) + 2) {
+        /* Transfer-Encoding on two lines: chunked then gzip, or chunked twice. */
+        bool gzip = (size_t)i == QB_ARRAY_COUNT(seconds);
+        *name = gzip ? "Transfer-Encoding: chunked, then a line Transfer-Encoding: gzip"
+                     : "Transfer-Encoding: chunked on two lines";
         size = snprintf(out, out_size,
                         S_PAY_LINES("HTTP/1.1") "Host: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n"
-                                                "Transfer-Encoding: chunked\r\n\r\n%zx\r\n%s\r\n"
+                                                "Transfer-Encoding: %s\r\n\r\n%zx\r\n%s\r\n"
                                                 "0\r\n\r\n",
-                        token, key, n, body);
-        break;
-    case 3:
-        *name = "a second Idempotency-Key";
-        size = snprintf(out, out_size,
-                        S_PAY_LINES("HTTP/1.1") "Host: 127.0.0.1\r\nIdempotency-Key: other-key\r\n"
-                                                "Content-Length: %zu\r\n\r\n%s",
-                        token, key, n, body);
-        break;
-    case 4:
-        *name = "a second Content-Type";
-        size = snprintf(out, out_size,
-                        S_PAY_LINES("HTTP/1.1") "Host: 127.0.0.1\r\nContent-Type: text/plain\r\n"
-                                                "Content-Length: %zu\r\n\r\n%s",
-                        token, key, n, body);
-        break;
-    case 5:
-        *name = "a second Authorization";
-        size = snprintf(out, out_size,
-                        S_PAY_LINES("HTTP/1.1") "Host: 127.0.0.1\r\nAuthorization: Bearer "
-                                                "00000000000000000000000000000000000000000000000000"
-                                                "00000000000000\r\n"
-                                                "Content-Length: %zu\r\n\r\n%s",
-                        token, key, n, body);
-        break;
-    default:
+                        token, key, gzip ? "gzip" : "chunked", n, body);
+    } else {
         return 0;
     }
     QB_ASSERT(size > 0 && (size_t)size < out_size);

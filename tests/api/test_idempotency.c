@@ -153,12 +153,12 @@ static void S_retention_daemon(struct test_daemon *d, long long offset_ms, struc
         API_MUST(api_login(&S_client, u, NULL, u->token));
 }
 
-/* POSTs the transfer of the retention test under key "kept": the status,
- * whether it was a replay, and the transfer's id into id. */
-static long S_kept_transfer(const struct api_user *a, const char *body, bool *replayed, char id[64])
+/* POSTs a transfer under key: its status, whether replayed, its id. */
+static long S_keyed_transfer(const struct api_user *a, const char *key, const char *body,
+                             bool *replayed, char id[64])
 {
     struct client_response res;
-    long status = api_call_idem(&S_client, "POST", "/v1/transfers", a->token, "kept", body, &res);
+    long status = api_call_idem(&S_client, "POST", "/v1/transfers", a->token, key, body, &res);
     const char *header = api_header(&res, "Idempotent-Replayed");
     *replayed = header != NULL && strcmp(header, "true") == 0;
     snprintf(id, 64, "%s", status == 201 ? api_json_str(&res, "id") : "");
@@ -181,7 +181,7 @@ TEST(a_key_is_forgotten_after_the_retention)
     snprintf(body, sizeof body, "{\"to\":\"%s\",\"amount\":100,\"payment_password\":\"%s\"}", b.id,
              TH_PAY_PASSWORD);
     bool replayed = true;
-    ASSERT_EQ_INT(S_kept_transfer(&a, body, &replayed, first), 201);
+    ASSERT_EQ_INT(S_keyed_transfer(&a, "kept", body, &replayed, first), 201);
     ASSERT(!replayed && first[0] != '\0');
     /* The writer deletes expired records 256 at least at a time: 300 more
      * transfers of a fen make a chunk due with the kept one. */
@@ -202,19 +202,19 @@ TEST(a_key_is_forgotten_after_the_retention)
 
     /* Ten minutes short of a day later: the same answer. */
     S_retention_daemon(&d, 86400000LL - 600000, &a);
-    ASSERT_EQ_INT(S_kept_transfer(&a, body, &replayed, id), 201);
+    ASSERT_EQ_INT(S_keyed_transfer(&a, "kept", body, &replayed, id), 201);
     ASSERT(replayed);
     ASSERT_EQ_STR(id, first);
     ASSERT_EQ_INT(test_daemon_stop(&d), 0);
 
     /* A minute past the day: a new transfer, then its replay. */
     S_retention_daemon(&d, 86400000LL + 60000, &a);
-    ASSERT_EQ_INT(S_kept_transfer(&a, body, &replayed, id), 201);
+    ASSERT_EQ_INT(S_keyed_transfer(&a, "kept", body, &replayed, id), 201);
     ASSERT(!replayed);
     ASSERT(strcmp(id, first) != 0);
     char second[64];
     snprintf(second, sizeof second, "%s", id);
-    ASSERT_EQ_INT(S_kept_transfer(&a, body, &replayed, id), 201);
+    ASSERT_EQ_INT(S_keyed_transfer(&a, "kept", body, &replayed, id), 201);
     ASSERT(replayed);
     ASSERT_EQ_STR(id, second);
     API_MUST(api_login(&S_client, &b, NULL, b.token));
@@ -244,19 +244,6 @@ static void S_plain_fingerprint(const char *path, const char *body, char hex[65]
 }
 
 static void S_line_copy(char *line, void *arg) { snprintf(arg, 128, "%s", line); }
-
-/* POSTs a transfer under key: its status, whether replayed, its id. */
-static long S_keyed_transfer(const struct api_user *a, const char *key, const char *body,
-                             bool *replayed, char id[64])
-{
-    struct client_response res;
-    long status = api_call_idem(&S_client, "POST", "/v1/transfers", a->token, key, body, &res);
-    const char *header = api_header(&res, "Idempotent-Replayed");
-    *replayed = header != NULL && strcmp(header, "true") == 0;
-    snprintf(id, 64, "%s", status == 201 ? api_json_str(&res, "id") : "");
-    client_response_release(&res);
-    return status;
-}
 
 TEST(fingerprints_stored_unkeyed_are_keyed_once_and_still_answer_retries)
 {

@@ -641,14 +641,12 @@ TEST(login_locks_after_five_wrong_passwords)
     EXPECT("POST", "/v1/sessions", NULL, body, 201, NULL);
 }
 
-TEST(parallel_wrong_logins_cannot_outrun_the_lock)
+/* 32 wrong passwords for phone at once: every answer 401 or 423, and once
+ * five are counted the rest find the lock. */
+static void S_wrong_logins_at_once(const char *phone)
 {
-    // 32 wrong passwords at once: once they are counted logging in is locked, and the right
-    // password is refused; no answer is anything but 401 or 423.
-    struct api_user u;
-    API_MUST(api_user_new(&S_client, S_admin, &u));
-    char body[256];
-    snprintf(body, sizeof body, "{\"phone\":\"%s\",\"password\":\"not the password\"}", u.phone);
+    char body[128];
+    snprintf(body, sizeof body, "{\"phone\":\"%s\",\"password\":\"not the password\"}", phone);
     struct api_parallel_call calls[32];
     for (size_t i = 0; i < 32; i++)
         calls[i] = (struct api_parallel_call){"POST", "/v1/sessions", NULL, body, 0, ""};
@@ -659,6 +657,16 @@ TEST(parallel_wrong_logins_cannot_outrun_the_lock)
         locked += calls[i].status == 423;
     }
     ASSERT(locked >= 32 - 5);
+}
+
+TEST(parallel_wrong_logins_cannot_outrun_the_lock)
+{
+    // 32 wrong passwords at once: once they are counted logging in is locked, and the right
+    // password is refused; no answer is anything but 401 or 423.
+    struct api_user u;
+    API_MUST(api_user_new(&S_client, S_admin, &u));
+    S_wrong_logins_at_once(u.phone);
+    char body[256];
     snprintf(body, sizeof body, "{\"phone\":\"%s\",\"password\":\"%s\"}", u.phone, u.password);
     EXPECT("POST", "/v1/sessions", NULL, body, 423, "PASSWORD_LOCKED");
 }
@@ -694,20 +702,9 @@ TEST(an_unknown_phone_locks_as_a_registered_one_does)
         ASSERT_EQ_STR(unknown_answer, known_answer);
         ASSERT_EQ_INT(other, known);
     }
-    char parallel_phone[API_PHONE_SIZE], body[128];
+    char parallel_phone[API_PHONE_SIZE];
     api_phone_new(parallel_phone);
-    snprintf(body, sizeof body, "{\"phone\":\"%s\",\"password\":\"not the password\"}",
-             parallel_phone);
-    struct api_parallel_call calls[32];
-    for (size_t i = 0; i < 32; i++)
-        calls[i] = (struct api_parallel_call){"POST", "/v1/sessions", NULL, body, 0, ""};
-    api_call_parallel(S_main.base_url, calls, 32);
-    int locked = 0;
-    for (size_t i = 0; i < 32; i++) {
-        ASSERT(calls[i].status == 401 || calls[i].status == 423);
-        locked += calls[i].status == 423;
-    }
-    ASSERT(locked >= 32 - 5);
+    S_wrong_logins_at_once(parallel_phone);
 
     /* A day later four old wrong passwords no longer count: on a daemon of its own, its clock
      * moved on between two starts. */
