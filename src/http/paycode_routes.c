@@ -252,7 +252,7 @@ void http_handle_me_payment_code_settings_get(struct http_request *req)
 static const struct http_field S_settings_fields[] = {
     {"password_free_limit", HTTP_FIELD_INTEGER, false, 0, 0, INT64_C(1000000000000)},
     {"password_free_daily_count", HTTP_FIELD_INTEGER, false, 0, 0, 1000},
-    {"payment_password", HTTP_FIELD_STRING, true, 16, 0, 0},
+    {"payment_password", HTTP_FIELD_STRING, false, 16, 0, 0},
 };
 
 static void S_settings_resume(struct http_request *req, struct ledger_cmd *cmd)
@@ -260,6 +260,10 @@ static void S_settings_resume(struct http_request *req, struct ledger_cmd *cmd)
     struct merchant_code_settings_set_cmd *c = (struct merchant_code_settings_set_cmd *)cmd;
     if (cmd->result != QB_OK)
         http_reply_error(req, cmd->result);
+    else if (c->outcome == QB_E_PARAM && c->password_needed)
+        http_reply_error_message(req, c->outcome,
+                                 "payment_password is required to raise the password-free "
+                                 "amount or count");
     else if (c->outcome == QB_E_PARAM)
         http_reply_error_message(req, c->outcome,
                                  "the password-free amount and count can only be lowered");
@@ -280,7 +284,7 @@ void http_handle_me_payment_code_settings_set(struct http_request *req)
     const char *password = http_json_string(body, "payment_password");
     const json_t *limit = json_object_get(body, "password_free_limit");
     const json_t *count = json_object_get(body, "password_free_daily_count");
-    if (!S_password_shape(req, password))
+    if (password != NULL && !S_password_shape(req, password))
         goto out;
     if (limit == NULL && count == NULL) {
         http_reply_error_message(req, QB_E_PARAM,
@@ -294,7 +298,8 @@ void http_handle_me_payment_code_settings_set(struct http_request *req)
     }
     merchant_code_settings_set_cmd_init(c, env);
     snprintf(c->user_id, sizeof c->user_id, "%s", http_request_session(req)->user_id);
-    snprintf(c->payment_password, sizeof c->payment_password, "%s", password);
+    snprintf(c->payment_password, sizeof c->payment_password, "%s",
+             password != NULL ? password : "");
     if (limit != NULL)
         c->free_limit_minor = (int64_t)json_integer_value(limit);
     if (count != NULL)

@@ -290,7 +290,7 @@ void http_handle_me_limits_get(struct http_request *req) { S_limits_reply(req); 
 static const struct http_field S_limits_set_fields[] = {
     {"daily_limit", HTTP_FIELD_INTEGER, false, 0, 0, 0},
     {"password_free_limit", HTTP_FIELD_INTEGER, false, 0, 0, 0},
-    {"payment_password", HTTP_FIELD_STRING, true, S_PAYMENT_PASSWORD_SIZE_MAX, 0, 0},
+    {"payment_password", HTTP_FIELD_STRING, false, S_PAYMENT_PASSWORD_SIZE_MAX, 0, 0},
 };
 
 static void S_limits_set_resume(struct http_request *req, struct ledger_cmd *cmd)
@@ -305,6 +305,9 @@ static void S_limits_set_resume(struct http_request *req, struct ledger_cmd *cmd
         http_reply_error_message(req, QB_E_PASSWORD_WRONG, message);
     } else if (c->outcome == QB_E_NOT_FOUND) {
         http_reply_error(req, QB_E_UNAUTHORIZED); /* a session whose user is gone */
+    } else if (c->outcome == QB_E_PARAM && c->password_needed) {
+        http_reply_error_message(req, QB_E_PARAM,
+                                 "payment_password is required to raise or remove a limit");
     } else if (c->outcome != QB_OK) {
         http_reply_error(req, c->outcome);
     } else {
@@ -343,7 +346,7 @@ void http_handle_me_limits_set(struct http_request *req)
     const struct identity_session *session = http_request_session(req);
     const struct domain_env *env = http_request_env(req);
     const char *payment_password = http_json_string(body, "payment_password");
-    if (!S_payment_password_shape(req, payment_password))
+    if (payment_password != NULL && !S_payment_password_shape(req, payment_password))
         goto out;
     if (env == NULL) {
         http_reply_error(req, QB_E_INTERNAL);
@@ -368,7 +371,8 @@ void http_handle_me_limits_set(struct http_request *req)
     }
     wallet_limits_set_cmd_init(c, env);
     snprintf(c->user_id, sizeof c->user_id, "%s", session->user_id);
-    snprintf(c->payment_password, sizeof c->payment_password, "%s", payment_password);
+    snprintf(c->payment_password, sizeof c->payment_password, "%s",
+             payment_password != NULL ? payment_password : "");
     c->set_daily_limit = set_daily;
     c->daily_limit_minor = daily_minor;
     c->set_password_free_limit = set_free;

@@ -166,6 +166,14 @@ QB_MUST_USE enum qb_error identity_user_cache_load(struct ledger *ledger,
 /* A command's read of a user (its batch's uncommitted writes included):
  * QB_OK, QB_E_NOT_FOUND or QB_E_STORAGE. The _read form also gives the
  * payment password's stored fingerprint (zeros when none is set). */
+/* True while user's payment password is locked (too many wrong tries): no
+ * payment goes through then, a password-free one included, since whoever
+ * guessed at the password may hold the session. */
+static inline bool identity_payment_password_locked(const struct identity_user *user,
+                                                    int64_t now_ms)
+{
+    return user->payment_password_locked_until_ms > now_ms;
+}
 QB_MUST_USE enum qb_error identity_txn_user_get(struct ledger_txn *txn,
                                                 const struct domain_env *env,
                                                 const char *user_id, struct identity_user *out);

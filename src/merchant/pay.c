@@ -227,6 +227,8 @@ static enum qb_error S_pay_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
         if (err != QB_OK)
             return err;
     } else {
+        if (identity_payment_password_locked(&payer, now_ms))
+            return S_refuse(c, QB_E_PASSWORD_LOCKED, NULL);
         struct wallet_spending spending;
         err = wallet_txn_spending_get(txn, &payer, &spending);
         if (err != QB_OK)

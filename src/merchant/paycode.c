@@ -499,6 +499,7 @@ static enum qb_error S_settings_set_run(struct ledger_txn *txn, struct ledger_cm
     struct merchant_code_settings_set_cmd *c = (struct merchant_code_settings_set_cmd *)cmd;
     const struct domain_settings *settings = &c->env->settings;
     c->outcome = QB_E_INTERNAL;
+    c->password_needed = false;
     c->tries_left = 0;
     if (memchr(c->user_id, '\0', sizeof c->user_id) == NULL ||
         memchr(c->payment_password, '\0', sizeof c->payment_password) == NULL ||
@@ -507,18 +508,30 @@ static enum qb_error S_settings_set_run(struct ledger_txn *txn, struct ledger_cm
         c->outcome = QB_E_PARAM;
         return QB_OK;
     }
-    enum qb_error err = identity_txn_payment_password_verify(txn, c->env, c->user_id,
-                                                             c->payment_password, &c->tries_left);
-    if (err == QB_E_PASSWORD_WRONG || err == QB_E_PASSWORD_LOCKED ||
-        err == QB_E_PASSWORD_NOT_SET || err == QB_E_NOT_FOUND) {
-        c->outcome = err;
+    enum qb_error err =
+        merchant_code_settings_get(ledger_txn_store(txn), settings, c->user_id, &c->settings);
+    if (err != QB_OK)
+        return err;
+    /* Raising either lets more money out without the password, so it takes
+     * the password; lowering does not, even while it is locked. */
+    bool raises = c->free_limit_minor > c->settings.free_limit_minor ||
+                  c->free_daily_count > c->settings.free_daily_count;
+    if (raises && c->payment_password[0] == '\0') {
+        c->outcome = QB_E_PARAM;
+        c->password_needed = true;
         return QB_OK;
     }
-    if (err != QB_OK)
-        return err;
-    err = merchant_code_settings_get(ledger_txn_store(txn), settings, c->user_id, &c->settings);
-    if (err != QB_OK)
-        return err;
+    if (raises) {
+        err = identity_txn_payment_password_verify(txn, c->env, c->user_id, c->payment_password,
+                                                   &c->tries_left);
+        if (err == QB_E_PASSWORD_WRONG || err == QB_E_PASSWORD_LOCKED ||
+            err == QB_E_PASSWORD_NOT_SET || err == QB_E_NOT_FOUND) {
+            c->outcome = err;
+            return QB_OK;
+        }
+        if (err != QB_OK)
+            return err;
+    }
     if (c->free_limit_minor >= 0)
         c->settings.free_limit_minor = c->free_limit_minor;
     if (c->free_daily_count >= 0)
@@ -709,7 +722,9 @@ static enum qb_error S_codepay_run(struct ledger_txn *txn, struct ledger_cmd *cm
         cs.day_start_ms = today;
         cs.day_count = 0;
     }
-    if (o->total_minor > cs.free_limit_minor || cs.day_count >= cs.free_daily_count) {
+    /* A locked payment password suspends paying without it. */
+    if (o->total_minor > cs.free_limit_minor || cs.day_count >= cs.free_daily_count ||
+        identity_payment_password_locked(&payer, now_ms)) {
         json_t *body = json_pack("{s:s, s:s, s:s, s:s}", "code", "USERPAYING", "message",
                                  "需要用户输入支付密码", "out_trade_no", o->out_trade_no,
                                  "transaction_id", o->transaction_id);

@@ -114,10 +114,12 @@ struct merchant_code_settings_set_cmd {
     struct ledger_cmd cmd;
     const struct domain_env *env;
     char user_id[ID_TEXT_SIZE_MAX];
-    char payment_password[8];
+    char payment_password[8];  /* "": none given; needed only to raise either */
     int64_t free_limit_minor;  /* -1: keep */
     int64_t free_daily_count;  /* -1: keep */
-    enum qb_error outcome;     /* QB_OK, PARAM (above the maximum), the password's refusals */
+    enum qb_error outcome;     /* QB_OK, PARAM (above the maximum, or a raise without the
+                                * password: password_needed), the password's refusals */
+    bool password_needed;
     int tries_left;
     struct merchant_code_settings settings; /* after */
 };

@@ -232,6 +232,7 @@ static enum qb_error S_limits_set_run(struct ledger_txn *txn, struct ledger_cmd 
     QB_ASSERT(c->env != NULL);
     const struct domain_settings *settings = &c->env->settings;
     c->outcome = QB_E_INTERNAL;
+    c->password_needed = false;
     c->tries_left = 0;
     if (memchr(c->user_id, '\0', sizeof c->user_id) == NULL ||
         memchr(c->payment_password, '\0', sizeof c->payment_password) == NULL) {
@@ -250,25 +251,46 @@ static enum qb_error S_limits_set_run(struct ledger_txn *txn, struct ledger_cmd 
         return QB_OK;
     }
 
-    /* Step 2: the payment password; a refusal keeps its count. */
-    enum qb_error err = identity_txn_payment_password_verify(txn, c->env, c->user_id,
-                                                             c->payment_password, &c->tries_left);
-    if (err == QB_E_PASSWORD_WRONG || err == QB_E_PASSWORD_LOCKED ||
-        err == QB_E_PASSWORD_NOT_SET || err == QB_E_NOT_FOUND) {
+    /* Step 2: the settings as they stand. */
+    struct identity_user user;
+    enum qb_error err = identity_user_get(ledger_txn_store(txn), c->user_id, &user);
+    if (err == QB_E_NOT_FOUND) {
         c->outcome = err;
         return QB_OK;
     }
     if (err != QB_OK)
         return err;
-
-    /* Step 3: the settings; the sums are shown as they stand. */
-    struct identity_user user;
-    err = identity_user_get(ledger_txn_store(txn), c->user_id, &user);
-    if (err != QB_OK)
-        return err == QB_E_NOT_FOUND ? QB_E_INTERNAL : err;
     err = wallet_txn_spending_get(txn, &user, &c->spending);
     if (err != QB_OK)
         return err;
+
+    /* Step 3: a change that lets more money out needs the payment password
+     * (a refusal keeps its count); one that only tightens does not, so a
+     * user whose password is locked, or who lent the phone, can still
+     * close the door. */
+    int64_t daily_now = c->spending.user_daily_limit_minor;
+    bool loosens = (c->set_daily_limit && daily_now != 0 &&
+                    (c->daily_limit_minor == 0 || c->daily_limit_minor > daily_now)) ||
+                   (c->set_password_free_limit &&
+                    c->password_free_limit_minor > c->spending.password_free_limit_minor);
+    if (loosens && c->payment_password[0] == '\0') {
+        c->outcome = QB_E_PARAM;
+        c->password_needed = true;
+        return QB_OK;
+    }
+    if (loosens) {
+        err = identity_txn_payment_password_verify(txn, c->env, c->user_id, c->payment_password,
+                                                   &c->tries_left);
+        if (err == QB_E_PASSWORD_WRONG || err == QB_E_PASSWORD_LOCKED ||
+            err == QB_E_PASSWORD_NOT_SET || err == QB_E_NOT_FOUND) {
+            c->outcome = err;
+            return QB_OK;
+        }
+        if (err != QB_OK)
+            return err;
+    }
+
+    /* Step 4: the new settings; the sums are shown as they stand. */
     if (c->set_daily_limit)
         c->spending.user_daily_limit_minor = c->daily_limit_minor;
     if (c->set_password_free_limit)

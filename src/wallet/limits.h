@@ -119,10 +119,14 @@ QB_MUST_USE enum qb_error wallet_txn_limits_check(struct ledger_txn *txn,
 
 /* --- the user's own settings: one command ------------------------------------ */
 
-/* Sets the user's daily limit and password-free amount after checking the
- * payment password (PUT /v1/me/limits). Outcomes besides QB_OK: PARAM (a
- * daily limit above settings.limit_daily_minor or negative, a password-free
- * amount above settings.password_free_max_minor or negative), and those of
+/* Sets the user's daily limit and password-free amount (PUT /v1/me/limits),
+ * checking the payment password when the change lets more money out (a
+ * daily limit raised or removed, a password-free amount raised); one that
+ * only tightens needs none, and a password given with it is not checked.
+ * Outcomes besides QB_OK: PARAM (a daily limit above
+ * settings.limit_daily_minor or negative, a password-free amount above
+ * settings.password_free_max_minor or negative, no password for a change
+ * that needs it), NOT_FOUND (no such user), and those of
  * identity_txn_payment_password_verify (PASSWORD_WRONG with tries_left,
  * PASSWORD_LOCKED, PASSWORD_NOT_SET), whose counts commit. */
 struct wallet_limits_set_cmd {
@@ -131,7 +135,7 @@ struct wallet_limits_set_cmd {
 
     /* In. */
     char user_id[ID_TEXT_SIZE_MAX];
-    char payment_password[8];
+    char payment_password[8];        /* "" when none was given */
     bool set_daily_limit;            /* false: keep the user's daily limit */
     int64_t daily_limit_minor;       /* 0: remove it */
     bool set_password_free_limit;    /* false: keep the password-free amount */
@@ -139,6 +143,7 @@ struct wallet_limits_set_cmd {
 
     /* Out, when the ledger result is QB_OK. */
     enum qb_error outcome;
+    bool password_needed; /* PARAM: the change needs the payment password */
     int tries_left;
     struct wallet_spending spending; /* the row after the change */
 };

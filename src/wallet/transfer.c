@@ -169,6 +169,8 @@ static enum qb_error S_transfer_run(struct ledger_txn *txn, struct ledger_cmd *c
         if (err != QB_OK)
             return err;
     } else {
+        if (identity_payment_password_locked(&payer, ledger_txn_now_ms(txn)))
+            return S_refuse(c, QB_E_PASSWORD_LOCKED, NULL, NULL);
         struct wallet_spending spending;
         err = wallet_txn_spending_get(txn, &payer, &spending);
         if (err != QB_OK)

@@ -226,6 +226,42 @@ TEST(a_code_pays_once_within_one_step_either_way)
     ASSERT_EQ_INT(th_balance(&S_client, &u), 100000 - 1434);
 }
 
+TEST(a_locked_payment_password_makes_every_code_wait_for_the_payer)
+{
+    // Five wrong payment passwords suspend paying without one: a small code that would pay at
+    // once waits for the payer instead (USERPAYING, nothing moves), who cannot confirm while
+    // the password is locked, and may lower the password-free amount without the password.
+    struct api_user u;
+    API_MUST(th_user_new(&S_client, S_admin, &u));
+    API_MUST(th_fund(&S_client, S_admin, &u, 10000));
+    struct S_device d;
+    S_device_add(&u, "phone", &d);
+    struct client_response res;
+    for (int i = 0; i < 5; i++) {
+        api_call(&S_client, "POST", "/v1/me/payment-password/verify", u.token,
+                 "{\"payment_password\":\"246802\"}", &res);
+        client_response_release(&res);
+    }
+    char code[PAYCODE_TEXT_SIZE], what[64], number[33];
+    S_code(&d, S_settle(), 0, code);
+    ASSERT_EQ_INT(S_codepay(code, 100, number, what), 202);
+    ASSERT_EQ_STR(what, "USERPAYING");
+    ASSERT_EQ_INT(th_balance(&S_client, &u), 10000);
+    /* The user may still lower what codes pay alone, without the password; not raise it. */
+    ASSERT_EQ_INT(api_call(&S_client, "PUT", "/v1/me/payment-code-settings", u.token,
+                           "{\"password_free_limit\":0}", &res),
+                  200);
+    client_response_release(&res);
+    ASSERT_EQ_INT(api_call(&S_client, "PUT", "/v1/me/payment-code-settings", u.token,
+                           "{\"password_free_limit\":100}", &res),
+                  400);
+    client_response_release(&res);
+    ASSERT_EQ_INT(api_call(&S_client, "PUT", "/v1/me/payment-code-settings", u.token,
+                           "{\"password_free_limit\":100,\"payment_password\":\"135790\"}", &res),
+                  423);
+    client_response_release(&res);
+}
+
 TEST(a_low_balance_spends_the_code_and_answers_not_enough)
 {
     // The code is accepted once even when the payment then fails: 403 NOT_ENOUGH (WeChat's code),
@@ -655,6 +691,7 @@ int main(void)
         api_suite_step(mh_onboard(&S_client, S_admin, -1, &S_m), "onboard a merchant")) {
         RUN(devices_are_provisioned_with_the_password_and_listed_without_seeds);
         RUN(a_code_pays_once_within_one_step_either_way);
+        RUN(a_locked_payment_password_makes_every_code_wait_for_the_payer);
         RUN(a_low_balance_spends_the_code_and_answers_not_enough);
         RUN(a_retry_of_the_same_request_is_answered_the_same);
         RUN(two_tills_submitting_one_code_at_once_pay_once);

@@ -239,14 +239,14 @@ TEST(limits_are_shown_set_and_enforced)
                        (int)res.body.size, res.body.data ? res.body.data : "");                    \
         client_response_release(&res);                                                             \
     } while (0)
-    PUT("{\"daily_limit\":1000}", 400, "PARAM_ERROR");
+    PUT("{\"password_free_limit\":100}", 400, "PARAM_ERROR"); /* raising needs the password */
     PUT("{\"payment_password\":\"" TH_PAY_PASSWORD "\"}", 400, "PARAM_ERROR");
     PUT("{\"daily_limit\":-1,\"payment_password\":\"" TH_PAY_PASSWORD "\"}", 400, "PARAM_ERROR");
     PUT("{\"daily_limit\":5000001,\"payment_password\":\"" TH_PAY_PASSWORD "\"}", 400,
         "PARAM_ERROR");
     PUT("{\"password_free_limit\":20001,\"payment_password\":\"" TH_PAY_PASSWORD "\"}", 400,
         "PARAM_ERROR");
-    PUT("{\"daily_limit\":1000,\"payment_password\":\"246802\"}", 403, "PASSWORD_WRONG");
+    PUT("{\"password_free_limit\":100,\"payment_password\":\"246802\"}", 403, "PASSWORD_WRONG");
     PUT("{\"daily_limit\":\"1000\",\"payment_password\":\"" TH_PAY_PASSWORD "\"}", 400,
         "PARAM_ERROR");
     PUT("{\"daily_limit\":1000,\"password_free_limit\":500,\"payment_password\":\"" TH_PAY_PASSWORD
@@ -283,6 +283,65 @@ TEST(limits_are_shown_set_and_enforced)
     ASSERT_EQ_INT(api_json_int(&res, "password_free_limit", -1), 500);
     client_response_release(&res);
 #undef PUT
+}
+
+TEST(a_locked_payment_password_stops_password_free_payments_and_limits_tighten_without_it)
+{
+    // Five wrong payment passwords may be someone else holding the phone: from then on no
+    // payment goes through, a password-free one included (423, nothing moves), while the user
+    // can still lower the password-free amount and the daily limit without the password; raising
+    // either needs it.
+    struct api_user a, b;
+    API_MUST(th_user_new(&S_client, S_admin, &a));
+    API_MUST(api_user_new(&S_client, S_admin, &b));
+    API_MUST(th_fund(&S_client, S_admin, &a, 5000));
+    struct client_response res;
+    ASSERT_EQ_INT(api_call(&S_client, "PUT", "/v1/me/limits", a.token,
+                           "{\"password_free_limit\":500,\"payment_password\":\"" TH_PAY_PASSWORD
+                           "\"}",
+                           &res),
+                  200);
+    client_response_release(&res);
+    char body[256];
+    snprintf(body, sizeof body, "{\"to\":\"%s\",\"amount\":100}", b.phone);
+    EXPECT_TRANSFER(a.token, "free-1", body, 201, NULL);
+    for (int i = 0; i < 5; i++) {
+        api_call(&S_client, "POST", "/v1/me/payment-password/verify", a.token,
+                 "{\"payment_password\":\"246802\"}", &res);
+        ASSERT_EQ_INT(res.status, i < 4 ? 403 : 423);
+        client_response_release(&res);
+    }
+    EXPECT_TRANSFER(a.token, "free-2", body, 423, "PASSWORD_LOCKED");
+    ASSERT_EQ_INT(th_balance(&S_client, &b), 100);
+
+    /* Raising needs the password, locked or not; lowering needs none. */
+    const char *raise =
+        "{\"password_free_limit\":600,\"payment_password\":\"" TH_PAY_PASSWORD "\"}";
+    ASSERT_EQ_INT(api_call(&S_client, "PUT", "/v1/me/limits", a.token, raise, &res), 423);
+    client_response_release(&res);
+    ASSERT_EQ_INT(
+        api_call(&S_client, "PUT", "/v1/me/limits", a.token, "{\"password_free_limit\":600}", &res),
+        400);
+    client_response_release(&res);
+    ASSERT_EQ_INT(api_call(&S_client, "PUT", "/v1/me/limits", a.token,
+                           "{\"password_free_limit\":0,\"daily_limit\":2000}", &res),
+                  200);
+    ASSERT_EQ_INT(api_json_int(&res, "password_free_limit", -1), 0);
+    ASSERT_EQ_INT(api_json_int(&res, "daily_limit", -1), 2000);
+    client_response_release(&res);
+    ASSERT_EQ_INT(
+        api_call(&S_client, "PUT", "/v1/me/limits", a.token, "{\"daily_limit\":1000}", &res), 200);
+    client_response_release(&res);
+    /* Removing the daily limit, or raising it, lets more out. */
+    ASSERT_EQ_INT(
+        api_call(&S_client, "PUT", "/v1/me/limits", a.token, "{\"daily_limit\":null}", &res), 400);
+    client_response_release(&res);
+    ASSERT_EQ_INT(
+        api_call(&S_client, "PUT", "/v1/me/limits", a.token, "{\"daily_limit\":1001}", &res), 400);
+    client_response_release(&res);
+    ASSERT_EQ_INT(S_get("/v1/me/limits", a.token, &res), 200);
+    ASSERT_EQ_INT(api_json_int(&res, "daily_limit", -1), 1000);
+    client_response_release(&res);
 }
 
 TEST(the_kyc_limit_refuses_at_its_edge)
@@ -358,6 +417,7 @@ int main(void)
     RUN(refusals_that_need_no_money);
     RUN(a_transfer_moves_money_and_both_sides_can_read_it);
     RUN(limits_are_shown_set_and_enforced);
+    RUN(a_locked_payment_password_stops_password_free_payments_and_limits_tighten_without_it);
     RUN(the_kyc_limit_refuses_at_its_edge);
     RUN(each_answer_from_the_ledger_counts_its_wait_for_an_http_thread);
 

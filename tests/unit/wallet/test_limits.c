@@ -253,30 +253,40 @@ TEST(user_daily_limit_is_set_with_the_payment_password)
 {
     /* The user's own daily limit is lower than the platform's and refuses
      * with its own name; it cannot exceed the platform's cap; removing it
-     * (0) restores the platform's. Changing it needs the payment password,
-     * whose wrong tries count and change nothing. */
+     * (0) restores the platform's. A change that lets more out (raising or
+     * removing it, raising the password-free amount) needs the payment
+     * password, whose wrong tries count and change nothing; one that only
+     * tightens needs none, and a password given with it is not checked. */
     struct wx *wx = wx_new();
     struct identity_user a = wx_user(wx, "张三", true);
     struct identity_user nopw = wx_user(wx, "李四", false);
     ASSERT(!has_limit(wx, a.id, "user_daily"));
 
     int tries = 0;
-    ASSERT_EQ_INT(limits_set(wx, a.id, WX_WRONG_PASSWORD, 20000, -1, &tries),
-                  QB_E_PASSWORD_WRONG);
+    ASSERT_EQ_INT(limits_set(wx, a.id, WX_WRONG_PASSWORD, -1, 100, &tries), QB_E_PASSWORD_WRONG);
     ASSERT_EQ_INT(tries, 4);
     ASSERT_EQ_INT(wx_user_get(wx, a.id).payment_password_failures, 1);
-    ASSERT(!has_limit(wx, a.id, "user_daily"));
+    ASSERT_EQ_INT(spending(wx, a.id).password_free_limit_minor, 0);
+    ASSERT_EQ_INT(limits_set(wx, a.id, "", -1, 100, NULL), QB_E_PARAM);
+    ASSERT_EQ_INT(spending(wx, a.id).password_free_limit_minor, 0);
     ASSERT_EQ_INT(limits_set(wx, a.id, WX_PAY_PASSWORD,
                              wx->env.settings.limit_daily_minor + 1, -1, NULL),
                   QB_E_PARAM);
     ASSERT_EQ_INT(limits_set(wx, a.id, WX_PAY_PASSWORD, -5, -1, NULL), QB_OK); /* keeps */
     ASSERT(!has_limit(wx, a.id, "user_daily"));
-    ASSERT_EQ_INT(limits_set(wx, nopw.id, WX_PAY_PASSWORD, 100, -1, NULL),
-                  QB_E_PASSWORD_NOT_SET);
+    ASSERT_EQ_INT(limits_set(wx, nopw.id, WX_PAY_PASSWORD, -1, 100, NULL), QB_E_PASSWORD_NOT_SET);
+    ASSERT_EQ_INT(limits_set(wx, nopw.id, "", 100, -1, NULL), QB_OK); /* tightens */
 
-    ASSERT_EQ_INT(limits_set(wx, a.id, WX_PAY_PASSWORD, 20000, -1, NULL), QB_OK);
-    ASSERT_EQ_INT(wx_user_get(wx, a.id).payment_password_failures, 0);
+    /* Setting a daily limit where none was tightens: no password needed, a
+     * wrong one not even counted. */
+    ASSERT_EQ_INT(limits_set(wx, a.id, WX_WRONG_PASSWORD, 20000, -1, NULL), QB_OK);
+    ASSERT_EQ_INT(wx_user_get(wx, a.id).payment_password_failures, 1);
     ASSERT_EQ_INT(limit_of(wx, a.id, "user_daily").amount_minor, 20000);
+    ASSERT_EQ_INT(limits_set(wx, a.id, WX_WRONG_PASSWORD, 20001, -1, NULL), QB_E_PASSWORD_WRONG);
+    ASSERT_EQ_INT(limits_set(wx, a.id, "", 0, -1, NULL), QB_E_PARAM);
+    ASSERT_EQ_INT(limit_of(wx, a.id, "user_daily").amount_minor, 20000);
+    ASSERT_EQ_INT(limits_set(wx, a.id, WX_PAY_PASSWORD, 20000, -1, NULL), QB_OK);
+    ASSERT_EQ_INT(wx_user_get(wx, a.id).payment_password_failures, 2);
     EXPECT_CHARGED(wx, a.id, 15000);
     EXPECT_REFUSED(wx, a.id, 5001, "user_daily");
     ASSERT_EQ_INT(limit_of(wx, a.id, "user_daily").remaining_minor, 5000);
