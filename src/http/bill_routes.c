@@ -106,8 +106,13 @@ static bool S_query(struct http_request *req, bool csv, struct bills_query *q)
     }
     if (counterparty != NULL) {
         size_t size = strlen(counterparty);
-        if (size >= sizeof q->filter.counterparty_id || !id_is_valid(counterparty, size, "u")) {
-            http_reply_error_message(req, QB_E_PARAM, "counterparty must be a user id");
+        /* Any counterparty a line names: a user, a card, a merchant. */
+        bool mchid = size == MERCHANT_MCHID_SIZE - 1 && strspn(counterparty, "0123456789") == size;
+        if (size >= sizeof q->filter.counterparty_id ||
+            !(id_is_valid(counterparty, size, "u") || id_is_valid(counterparty, size, "c") ||
+              mchid)) {
+            http_reply_error_message(req, QB_E_PARAM,
+                                     "counterparty must be a user id, a card id or a mchid");
             return false;
         }
         memcpy(q->filter.counterparty_id, counterparty, size + 1);

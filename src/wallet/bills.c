@@ -374,8 +374,7 @@ enum qb_error bills_list(struct store *reader, const struct ledger_account_view 
         if (!S_classify(e, po, &type, &direction, &amount))
             continue;
         if ((f->type != BILLS_ANY && f->type != type) ||
-            (f->direction != BILLS_BOTH && f->direction != direction) ||
-            (f->counterparty_id[0] != '\0' && type != BILLS_TRANSFER))
+            (f->direction != BILLS_BOTH && f->direction != direction))
             continue;
         struct bills_line *line = &lines[page->count];
         err = S_line_fill(reader, e, view->currency, type, direction, amount, available, line);

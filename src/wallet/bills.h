@@ -98,7 +98,7 @@ struct bills_filter {
     enum bills_direction direction; /* BILLS_BOTH: both */
     int64_t from_ms;                /* inclusive; 0: the beginning */
     int64_t to_ms;                  /* exclusive; 0: now */
-    char counterparty_id[ID_TEXT_SIZE_MAX]; /* a user id; "": anyone */
+    char counterparty_id[ID_TEXT_SIZE_MAX]; /* a user, card or merchant id; "": anyone */
 };
 
 enum bills_counterparty_kind {

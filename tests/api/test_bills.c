@@ -2,10 +2,11 @@
  * test_bills.c — the bills, statements and CSV downloads as a client sees
  * them: GET /v1/me/transactions(.csv) and GET /v1/me/statements/{month}.
  *
- * These cases need no money: an empty history, every refused parameter,
- * and the CSV form's headers. Lines with money in them (top-ups,
- * withdrawals, transfers through the real routes) are covered by the unit
- * tests in tests/unit/wallet/test_bills.c until those routes are served.
+ * An empty history, every refused parameter, the CSV form's headers, and a
+ * counterparty's lines of every kind agreeing with the statement's sum for
+ * them. The arithmetic of lines with money in them (top-ups, withdrawals,
+ * transfers, red packets) is covered in detail by the unit tests in
+ * tests/unit/wallet/test_bills.c.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,7 @@
 #include "api/lib/client.h"
 #include "api/lib/daemon.h"
 #include "api/lib/suite.h"
+#include "api/transfer_helpers.h"
 #include "test.h"
 
 #define S_CSV_HEADER                                                                               \
@@ -109,6 +111,7 @@ TEST(bad_parameters_are_param_errors)
          "transactions?cursor=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
          "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"),
         "/v1/me/transactions?counterparty=bogus",
+        "/v1/me/transactions?counterparty=123456789",
         "/v1/me/transactions?counterparty=p_00000000000000000000000000",
         "/v1/me/transactions.csv?limit=0",
         "/v1/me/transactions.csv?limit=1001",
@@ -207,6 +210,77 @@ TEST(csv_downloads_carry_their_headers)
     }
 }
 
+TEST(a_counterpartys_lines_are_the_ones_its_statement_entry_sums)
+{
+    // The statement's by_counterparty says how much went to and came from someone; filtering
+    // the bills by that counterparty must list exactly the lines summed there, whatever their
+    // kind: a transfer and a red packet share from one user, a top-up from one card.
+    struct api_user a, b;
+    API_MUST(th_user_new(&S_client, S_admin, &a));
+    API_MUST(th_user_new(&S_client, S_admin, &b));
+    API_MUST(th_fund(&S_client, S_admin, &a, 10000));
+    struct client_response res;
+    char body[256], month[8], path[256];
+    snprintf(body, sizeof body, "{\"to\":\"%s\",\"amount\":300,\"payment_password\":\"%s\"}", b.id,
+             TH_PAY_PASSWORD);
+    ASSERT_EQ_INT(api_call_idem(&S_client, "POST", "/v1/transfers", a.token, "cp-1", body, &res),
+                  201);
+    snprintf(month, sizeof month, "%.7s", api_json_str(&res, "created_at"));
+    client_response_release(&res);
+    ASSERT_EQ_INT(api_call_idem(&S_client, "POST", "/v1/red-packets", a.token, "cp-2",
+                                "{\"type\":\"equal\",\"amount_per_share\":100,\"count\":2,"
+                                "\"payment_password\":\"" TH_PAY_PASSWORD "\"}",
+                                &res),
+                  201);
+    snprintf(path, sizeof path, "/v1/red-packets/%s/claims", api_json_str(&res, "id"));
+    client_response_release(&res);
+    ASSERT_EQ_INT(api_call(&S_client, "POST", path, b.token, NULL, &res), 201);
+    client_response_release(&res);
+
+    /* b's lines with a: the transfer and the share, 400 in all; as the statement says. */
+    snprintf(path, sizeof path, "/v1/me/transactions?counterparty=%s", a.id);
+    ASSERT_EQ_INT(api_call(&S_client, "GET", path, b.token, NULL, &res), 200);
+    json_t *page = api_json(&res);
+    client_response_release(&res);
+    json_t *items = json_object_get(page, "items");
+    ASSERT_EQ_INT(json_array_size(items), 2);
+    long long sum = 0;
+    for (size_t i = 0; i < json_array_size(items); i++)
+        sum += json_integer_value(json_object_get(json_array_get(items, i), "amount"));
+    ASSERT_EQ_INT(sum, 400);
+    json_decref(page);
+    snprintf(path, sizeof path, "/v1/me/statements/%s", month);
+    ASSERT_EQ_INT(api_call(&S_client, "GET", path, b.token, NULL, &res), 200);
+    json_t *statement = api_json(&res);
+    client_response_release(&res);
+    json_t *parties = json_object_get(statement, "by_counterparty");
+    ASSERT_EQ_INT(json_array_size(parties), 1);
+    json_t *party = json_array_get(parties, 0);
+    ASSERT_EQ_STR(json_string_value(json_object_get(json_object_get(party, "counterparty"), "id")),
+                  a.id);
+    ASSERT_EQ_INT(json_integer_value(json_object_get(party, "income")), 400);
+    ASSERT_EQ_INT(json_integer_value(json_object_get(party, "count")), 2);
+    json_decref(statement);
+
+    /* a's top-up, by its card. */
+    ASSERT_EQ_INT(api_call(&S_client, "GET", "/v1/me/transactions?type=topup", a.token, NULL, &res),
+                  200);
+    page = api_json(&res);
+    client_response_release(&res);
+    const char *card = json_string_value(json_object_get(
+        json_object_get(json_array_get(json_object_get(page, "items"), 0), "counterparty"), "id"));
+    ASSERT(card != NULL);
+    snprintf(path, sizeof path, "/v1/me/transactions?counterparty=%s", card);
+    json_decref(page);
+    ASSERT_EQ_INT(api_call(&S_client, "GET", path, a.token, NULL, &res), 200);
+    page = api_json(&res);
+    client_response_release(&res);
+    items = json_object_get(page, "items");
+    ASSERT_EQ_INT(json_array_size(items), 1);
+    ASSERT_EQ_STR(json_string_value(json_object_get(json_array_get(items, 0), "type")), "topup");
+    json_decref(page);
+}
+
 TEST(bills_are_the_callers_own)
 {
     // There is no way to name another user's bills: the routes take no user, and a cursor or a
@@ -237,6 +311,7 @@ int main(void)
     RUN(an_empty_history_is_an_empty_page);
     RUN(bad_parameters_are_param_errors);
     RUN(csv_downloads_carry_their_headers);
+    RUN(a_counterpartys_lines_are_the_ones_its_statement_entry_sums);
     RUN(bills_are_the_callers_own);
 
     return api_suite_end(&suite);
