@@ -329,8 +329,10 @@ static bool S_limit_member(struct http_request *req, const json_t *body, const c
         return true;
     json_int_t value = json_integer_value(member);
     if (value < 0 || value > max_minor) {
-        char message[128];
-        snprintf(message, sizeof message, "%s must be from 0 to %lld", name, (long long)max_minor);
+        char message[160], yuan[MONEY_TEXT_SIZE_MAX];
+        money_format(max_minor, currency_find("CNY"), yuan, sizeof yuan);
+        snprintf(message, sizeof message, "%s must be from 0 to %lld fen (%s CNY)", name,
+                 (long long)max_minor, yuan);
         http_reply_error_message(req, QB_E_PARAM, message);
         return false;
     }

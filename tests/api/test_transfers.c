@@ -246,6 +246,10 @@ TEST(limits_are_shown_set_and_enforced)
         "PARAM_ERROR");
     PUT("{\"password_free_limit\":20001,\"payment_password\":\"" TH_PAY_PASSWORD "\"}", 400,
         "PARAM_ERROR");
+    /* The bound in fen and in yuan: a person reads 5000000 as yuan. */
+    api_call(&S_client, "PUT", "/v1/me/limits", a.token, "{\"daily_limit\":5000001}", &res);
+    ASSERT(strstr(api_json_str(&res, "message"), "5000000 fen (50000.00 CNY)") != NULL);
+    client_response_release(&res);
     PUT("{\"password_free_limit\":100,\"payment_password\":\"246802\"}", 403, "PASSWORD_WRONG");
     PUT("{\"daily_limit\":\"1000\",\"payment_password\":\"" TH_PAY_PASSWORD "\"}", 400,
         "PARAM_ERROR");
