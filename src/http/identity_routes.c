@@ -22,6 +22,7 @@
 #include "base/log.h"
 #include "http/internal.h"
 #include "wallet/cards.h"
+#include "wallet/limits.h"
 
 /* Field sizes in bytes, as the tables check them. */
 #define S_PHONE_SIZE_MAX (SMS_PHONE_SIZE_MAX - 1)
@@ -368,7 +369,22 @@ void http_handle_me_get(struct http_request *req)
     }
     if (!http_me_load(req, user))
         return;
+    /* The user with the limits that apply to their payments. */
+    struct wallet_spending s;
+    enum qb_error err;
+    json_t *limits = http_limits_json(req, user, &s, &err);
+    if (limits == NULL) {
+        if (err != QB_OK)
+            http_reply_error(req, err);
+        return;
+    }
     json_t *body = http_user_json(user, false);
+    if (body != NULL && json_object_set_new(body, "limits", limits) != 0) {
+        json_decref(body);
+        body = NULL;
+    } else if (body == NULL) {
+        json_decref(limits);
+    }
     if (body != NULL)
         http_reply_json(req, 200, body);
     else

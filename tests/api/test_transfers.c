@@ -229,6 +229,13 @@ TEST(limits_are_shown_set_and_enforced)
                   100000);
     ASSERT(json_is_null(json_object_get(l, "daily_limit")));
     ASSERT_EQ_INT(json_integer_value(json_object_get(l, "password_free_limit")), 0);
+    /* The user, as GET /v1/me shows them, carries the same limits. */
+    ASSERT_EQ_INT(S_get("/v1/me", a.token, &res), 200);
+    json_t *me = api_json(&res);
+    client_response_release(&res);
+    ASSERT(json_equal(json_object_get(me, "limits"), limits));
+    ASSERT_EQ_STR(json_string_value(json_object_get(me, "id")), a.id);
+    json_decref(me);
     json_decref(l);
 
 #define PUT(body_, want_, code_)                                                                   \
