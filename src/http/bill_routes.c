@@ -34,32 +34,47 @@ static bool S_account(struct http_request *req, struct ledger_account_view *view
     return true;
 }
 
-/* An Accept header whose list has text/csv (any case) with a weight above
- * zero: "text/csv;q=0, application/json" asks for JSON. */
+/* Whether an Accept header prefers text/csv to JSON: the weight (q) of
+ * text/csv against the best of application/json, application/(any) and (any)/(any),
+ * the one listed first winning a tie; without text/csv, or with q=0, JSON.
+ * "application/json;q=0.1, text/csv" and "text/csv, application/json" ask
+ * for CSV. */
 static bool S_wants_csv(struct http_request *req)
 {
+    double csv = 0.0, json = 0.0;
+    int csv_at = -1, json_at = -1;
     const char *p = http_request_header(req, "Accept");
-    while (p != NULL && *p != '\0') {
+    for (int at = 0; p != NULL && *p != '\0'; at++) {
         p += strspn(p, " \t,");
         size_t size = strcspn(p, ",");
         size_t type_size = strcspn(p, ";,");
         while (type_size > 0 && (p[type_size - 1] == ' ' || p[type_size - 1] == '\t'))
             type_size--;
-        if (type_size == 8 && strncasecmp(p, "text/csv", 8) == 0) {
-            bool refused = false;
-            for (const char *q = p + type_size; q < p + size; q++) {
-                if (*q != ';')
-                    continue;
-                q += 1 + strspn(q + 1, " \t");
-                if ((*q == 'q' || *q == 'Q') && q[1] == '=')
-                    refused = strtod(q + 2, NULL) <= 0.0;
-            }
-            if (!refused)
-                return true;
+        double q = 1.0;
+        for (const char *r = p + type_size; r < p + size; r++) {
+            if (*r != ';')
+                continue;
+            r += 1 + strspn(r + 1, " \t");
+            if ((*r == 'q' || *r == 'Q') && r[1] == '=')
+                q = strtod(r + 2, NULL);
+        }
+        bool is_csv = type_size == 8 && strncasecmp(p, "text/csv", 8) == 0;
+        bool is_json = (type_size == 16 && strncasecmp(p, "application/json", 16) == 0) ||
+                       (type_size == 13 && strncasecmp(p, "application/*", 13) == 0) ||
+                       (type_size == 3 && strncmp(p, "*/*", 3) == 0);
+        if (is_csv && (csv_at < 0 || q > csv)) {
+            csv = q;
+            csv_at = at;
+        }
+        if (is_json && (json_at < 0 || q > json)) {
+            json = q;
+            json_at = at;
         }
         p += size;
     }
-    return false;
+    if (csv_at < 0 || csv <= 0.0)
+        return false;
+    return json_at < 0 || csv > json || (csv == json && csv_at < json_at);
 }
 
 /* The filter, limit and cursor of the query string, or false after

@@ -183,6 +183,8 @@ TEST(csv_downloads_carry_their_headers)
         {"/v1/me/statements/2026-02", "Accept: text/csv", "qianbao-statement-2026-02.csv"},
         {"/v1/me/transactions", "Accept: application/json;q=0.1, text/csv ; q=0.9",
          "qianbao-transactions.csv"},
+        {"/v1/me/transactions", "Accept: text/csv, application/json", "qianbao-transactions.csv"},
+        {"/v1/me/transactions", "Accept: text/csv, */*;q=0.8", "qianbao-transactions.csv"},
     };
     for (size_t i = 0; i < QB_ARRAY_COUNT(cases); i++) {
         struct client_response res;
@@ -198,9 +200,11 @@ TEST(csv_downloads_carry_their_headers)
         client_response_release(&res);
     }
     /* Without text/csv, or with it refused (q=0), the list is JSON. */
-    const char *json_accepts[] = {"Accept: application/json",
-                                  "Accept: text/csv;q=0, application/json",
-                                  "Accept: text/csv; q=0.0", "Accept: */*", "Accept: text/csvx"};
+    const char *json_accepts[] = {
+        "Accept: application/json",   "Accept: text/csv;q=0, application/json",
+        "Accept: text/csv; q=0.0",    "Accept: */*",
+        "Accept: text/csvx",          "Accept: application/json, text/csv;q=0.1",
+        "Accept: */*, text/csv;q=0.5"};
     for (size_t i = 0; i < QB_ARRAY_COUNT(json_accepts); i++) {
         struct client_response res;
         ASSERT_EQ_INT(S_get(&a, "/v1/me/transactions", json_accepts[i], &res), 200);
