@@ -353,10 +353,13 @@ void http_request_route(struct http_request *req)
     }
     req->route_index = route_index;
     /* A query value is unescaped when a handler asks for it; one holding
-     * an escaped NUL cannot be, and would read as absent: a filter that
-     * silently matched everything. */
-    if (strstr(req->query, "%00") != NULL) {
-        http_reply_error_message(req, QB_E_PARAM, "the query string must not hold %00");
+     * an escaped NUL cannot be, and would read as absent (a filter that
+     * silently matched everything), and of a name given twice the handler
+     * would read the first where the client may mean the last. */
+    if (!http_wire_query_is_plain(req->query)) {
+        http_reply_error_message(req, QB_E_PARAM,
+                                 "the query string must name each argument once, at most 32, "
+                                 "and not hold %00");
         return;
     }
 }

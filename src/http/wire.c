@@ -343,6 +343,32 @@ bool http_wire_unescape(const char *text, size_t size, bool plus_is_space, char 
     return true;
 }
 
+bool http_wire_query_is_plain(const char *query)
+{
+    if (strstr(query, "%00") != NULL)
+        return false;
+    char names[HTTP_WIRE_QUERY_ARGS_MAX][256];
+    int count = 0;
+    for (const char *p = query; *p != '\0';) {
+        const char *amp = strchr(p, '&');
+        const char *stop = amp != NULL ? amp : p + strlen(p);
+        const char *eq = memchr(p, '=', (size_t)(stop - p));
+        const char *key_end = eq != NULL ? eq : stop;
+        if (key_end > p) {
+            if (count == HTTP_WIRE_QUERY_ARGS_MAX ||
+                !http_wire_unescape(p, (size_t)(key_end - p), true, names[count],
+                                    sizeof names[count]))
+                return false;
+            for (int i = 0; i < count; i++)
+                if (strcasecmp(names[i], names[count]) == 0)
+                    return false;
+            count++;
+        }
+        p = amp != NULL ? amp + 1 : stop;
+    }
+    return true;
+}
+
 bool http_wire_query(const char *query, const char *name, char *out, size_t out_size)
 {
     size_t name_size = strlen(name);

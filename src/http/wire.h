@@ -112,4 +112,12 @@ bool http_wire_unescape(const char *text, size_t size, bool plus_is_space, char 
  * out_size bytes. */
 bool http_wire_query(const char *query, const char *name, char *out, size_t out_size);
 
+#define HTTP_WIRE_QUERY_ARGS_MAX 32
+
+/* True when a query string can be read one way only: no escaped NUL
+ * (%00), at most HTTP_WIRE_QUERY_ARGS_MAX arguments, and no name given
+ * twice (caselessly, after unescaping), since http_wire_query would read
+ * the first and a proxy or a client library might mean the last. */
+bool http_wire_query_is_plain(const char *query);
+
 #endif

@@ -135,6 +135,10 @@ TEST(bad_parameters_are_param_errors)
         "/v1/me/transactions?limit=2%00",
         "/v1/me/transactions.csv?type=topup%00",
         "/v1/me/statements/2026-11?x=%00",
+        /* a filter given twice: which one? */
+        "/v1/me/transactions?type=transfer&type=topup",
+        "/v1/me/transactions?limit=5&LIMIT=6",
+        "/v1/me/transactions?%74ype=transfer&type=topup",
     };
     for (size_t i = 0; i < QB_ARRAY_COUNT(paths); i++) {
         struct client_response res;

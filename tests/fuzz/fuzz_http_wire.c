@@ -346,6 +346,9 @@ static void S_check_query(const char *target)
         if (small_ok && (!big_ok || strcmp(small, big) != 0))
             abort();
     }
+    /* A plain query holds no %00; every name it has is found. */
+    if (http_wire_query_is_plain(query) && strstr(query, "%00") != NULL)
+        abort();
 
     /* The first named argument is found, its value being the reference
      * unescape of what follows its '=', unless it holds %00. */

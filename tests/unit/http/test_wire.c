@@ -976,6 +976,26 @@ TEST(query_unescapes_values)
     ASSERT(!S_query("v=a%00b", "v", 64));
 }
 
+TEST(query_is_plain_when_each_name_comes_once)
+{
+    ASSERT(http_wire_query_is_plain(""));
+    ASSERT(http_wire_query_is_plain("a=1&b=2&ab=3&flag&&"));
+    ASSERT(http_wire_query_is_plain("v=%2B&w=a+b"));
+    ASSERT(!http_wire_query_is_plain("a=1&a=2"));
+    ASSERT(!http_wire_query_is_plain("a=1&A=2"));         /* names are caseless */
+    ASSERT(!http_wire_query_is_plain("type=1&%74ype=2")); /* and compared unescaped */
+    ASSERT(!http_wire_query_is_plain("flag&flag=1"));
+    ASSERT(!http_wire_query_is_plain("v=a%00b"));
+    ASSERT(!http_wire_query_is_plain("%00=1"));
+    char many[8 * (HTTP_WIRE_QUERY_ARGS_MAX + 1)];
+    size_t at = 0;
+    for (int i = 0; i < HTTP_WIRE_QUERY_ARGS_MAX; i++)
+        at += (size_t)snprintf(many + at, sizeof many - at, "%sa%d=1", i == 0 ? "" : "&", i);
+    ASSERT(http_wire_query_is_plain(many));
+    snprintf(many + at, sizeof many - at, "&z=1");
+    ASSERT(!http_wire_query_is_plain(many));
+}
+
 TEST(query_argument_without_equals_is_empty)
 {
     ASSERT(S_query("flag", "flag", 64));
@@ -1060,6 +1080,7 @@ int main(void)
     RUN(query_matches_whole_names);
     RUN(query_compares_unescaped_names_caselessly);
     RUN(query_unescapes_values);
+    RUN(query_is_plain_when_each_name_comes_once);
     RUN(query_argument_without_equals_is_empty);
     RUN(query_answers_false_when_absent);
     RUN(query_refuses_a_value_that_does_not_fit);
