@@ -346,9 +346,27 @@ static void S_check_query(const char *target)
         if (small_ok && (!big_ok || strcmp(small, big) != 0))
             abort();
     }
-    /* A plain query holds no %00; every name it has is found. */
-    if (http_wire_query_is_plain(query) && strstr(query, "%00") != NULL)
-        abort();
+    /* A query taken as plain names no argument twice: no two of its names
+     * are the same bytes (decoded, they would be the same name). */
+    if (http_wire_query_is_plain(query)) {
+        const char *keys[HTTP_WIRE_QUERY_ARGS_MAX];
+        size_t sizes[HTTP_WIRE_QUERY_ARGS_MAX];
+        size_t count = 0;
+        for (const char *p = query; *p != '\0';) {
+            size_t arg = strcspn(p, "&");
+            size_t key = strcspn(p, "=&");
+            if (key > 0) {
+                if (count == HTTP_WIRE_QUERY_ARGS_MAX)
+                    abort(); /* more arguments than a plain query has */
+                for (size_t i = 0; i < count; i++)
+                    if (sizes[i] == key && memcmp(keys[i], p, key) == 0)
+                        abort();
+                keys[count] = p;
+                sizes[count++] = key;
+            }
+            p += arg + (p[arg] == '&');
+        }
+    }
 
     /* The first named argument is found, its value being the reference
      * unescape of what follows its '=', unless it holds %00. */
