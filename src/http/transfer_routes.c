@@ -135,8 +135,12 @@ void http_handle_transfers_create(struct http_request *req)
         http_reply_error_message(req, QB_E_PARAM, "amount is required");
         goto out;
     }
-    /* Shapes only: whether the payee exists is the command's to say. */
-    if (!sms_phone_is_valid(to) && !id_is_valid(to, strlen(to), "u")) {
+    /* Shapes only: whether the payee exists is the command's to say. A
+     * number may come as people write it: "+86 139-0000-0002". */
+    char phone[SMS_PHONE_SIZE_MAX];
+    if (sms_phone_normalize(to, phone)) {
+        to = phone;
+    } else if (!id_is_valid(to, strlen(to), "u")) {
         http_reply_error_message(req, QB_E_PARAM,
                                  "to must be a mobile number or a user id (u_...)");
         goto out;

@@ -82,6 +82,32 @@ bool sms_phone_is_valid(const char *phone)
     return true;
 }
 
+bool sms_phone_normalize(const char *text, char out[SMS_PHONE_SIZE_MAX])
+{
+    char digits[24];
+    size_t n = 0;
+    out[0] = '\0';
+    for (const char *p = text; p != NULL && *p != '\0'; p++) {
+        if (*p == ' ' || *p == '-')
+            continue;
+        if (n + 1 >= sizeof digits)
+            return false;
+        digits[n++] = *p;
+    }
+    digits[n] = '\0';
+    const char *number = digits;
+    if (n == 14 && strncmp(digits, "+86", 3) == 0)
+        number += 3;
+    else if (n == 15 && strncmp(digits, "0086", 4) == 0)
+        number += 4;
+    else if (n == 13 && strncmp(digits, "86", 2) == 0)
+        number += 2;
+    if (!sms_phone_is_valid(number))
+        return false;
+    memcpy(out, number, 12);
+    return true;
+}
+
 /* True when target is a NUL-terminated text that fits SMS_TARGET_SIZE_MAX. */
 static bool sms_target_is_valid(const char *target)
 {

@@ -54,6 +54,10 @@ const char *sms_purpose_name(enum sms_purpose purpose);
 
 /* A mainland China mobile number: 11 digits, "1" then 3-9. */
 bool sms_phone_is_valid(const char *phone);
+/* A mobile number as people write it ("+86 139-0000-0002", "8613900000002")
+ * as its 11 digits in out: spaces and dashes dropped, then a +86, 0086 or
+ * 86 country code; false (out "") when what is left is no valid number. */
+bool sms_phone_normalize(const char *text, char out[SMS_PHONE_SIZE_MAX]);
 
 /* --- issuing ------------------------------------------------------------ */
 

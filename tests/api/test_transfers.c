@@ -198,12 +198,24 @@ TEST(a_transfer_moves_money_and_both_sides_can_read_it)
     client_response_release(&res);
     json_decref(t);
 
+    /* A number as people write it reaches the same payee. */
+    snprintf(body, sizeof body,
+             "{\"to\":\"+86 %.3s-%.4s-%.4s\",\"amount\":1,\"payment_password\":\"%s\"}", b.phone,
+             b.phone + 3, b.phone + 7, TH_PAY_PASSWORD);
+    TRANSFER(a.token, "pay-written", body, 201, NULL, &res);
+    json_t *written = api_json(&res);
+    client_response_release(&res);
+    ASSERT_EQ_STR(json_string_value(json_object_get(json_object_get(written, "to"), "user_id")),
+                  b.id);
+    json_decref(written);
+    ASSERT_EQ_INT(th_balance(&S_client, &b), 1235);
+
     /* By user id too, and the payee can send it back. */
     snprintf(body, sizeof body, "{\"to\":\"%s\",\"amount\":234,\"payment_password\":\"%s\"}",
              a.id, TH_PAY_PASSWORD);
     API_MUST(api_payment_password_set(&S_client, S_admin, &b, TH_PAY_PASSWORD));
     EXPECT_TRANSFER(b.token, "back", body, 201, NULL);
-    ASSERT_EQ_INT(th_balance(&S_client, &b), 1000);
+    ASSERT_EQ_INT(th_balance(&S_client, &b), 1001);
 }
 
 TEST(limits_are_shown_set_and_enforced)

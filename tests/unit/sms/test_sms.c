@@ -412,6 +412,36 @@ TEST(phone_numbers_are_mainland_mobiles)
     ASSERT(!sms_phone_is_valid(NULL));
 }
 
+TEST(phone_numbers_are_read_as_people_write_them)
+{
+    /* Spaces, dashes and the country code go; what is left must be a
+     * mainland mobile number. */
+    const char *const same[] = {"13900000002",       "+8613900000002", "8613900000002",
+                                "008613900000002",   "139 0000 0002",  "139-0000-0002",
+                                "+86 139-0000-0002", " 13900000002 "};
+    for (size_t i = 0; i < QB_ARRAY_COUNT(same); i++) {
+        char out[SMS_PHONE_SIZE_MAX] = "x";
+        if (!sms_phone_normalize(same[i], out) || strcmp(out, "13900000002") != 0)
+            TEST_FAIL_("\"%s\" read as \"%s\"", same[i], out);
+    }
+    const char *const refused[] = {"",
+                                   "+",
+                                   "+86",
+                                   "+1 13900000002",
+                                   "86139000",
+                                   "+8612900000002",
+                                   "1390000000a",
+                                   "139_0000_0002",
+                                   "+86+8613900000002",
+                                   "8613900000002000000000",
+                                   NULL};
+    for (size_t i = 0; i < QB_ARRAY_COUNT(refused); i++) {
+        char out[SMS_PHONE_SIZE_MAX] = "x";
+        if (sms_phone_normalize(refused[i], out) || out[0] != '\0')
+            TEST_FAIL_("\"%s\" read as \"%s\"", refused[i] != NULL ? refused[i] : "NULL", out);
+    }
+}
+
 /* --- codes ------------------------------------------------------------------ */
 
 TEST(code_is_issued_and_consumed_once)
@@ -982,6 +1012,7 @@ int main(void)
     seed = test_seed();
     RUN(purpose_names_round_trip);
     RUN(phone_numbers_are_mainland_mobiles);
+    RUN(phone_numbers_are_read_as_people_write_them);
     RUN(code_is_issued_and_consumed_once);
     RUN(wrong_codes_count_and_five_void_the_code);
     RUN(code_expires_after_five_minutes);
