@@ -80,7 +80,7 @@ void http_handle_admin_users_list(struct http_request *req)
         http_reply_error(req, err != QB_OK ? err : QB_E_INTERNAL);
         return;
     }
-    json_t *body = http_page_json(array, next);
+    json_t *body = http_page_json(req, array, next);
     if (body != NULL)
         http_reply_json(req, 200, body);
     else
@@ -191,7 +191,7 @@ void http_handle_admin_sms_outbox_list(struct http_request *req)
             array = NULL;
         }
     }
-    json_t *body = http_page_json(array, next);
+    json_t *body = http_page_json(req, array, next);
     if (body != NULL)
         http_reply_json(req, 200, body);
     else

@@ -86,16 +86,44 @@ bool http_query_limit(struct http_request *req, size_t *limit)
 
 json_t *http_time_json(int64_t at_ms) { return domain_time_json(at_ms); }
 
-/* A cursor is "k" and the key in lower-case hex: opaque to clients, which
- * only hand back what they were given. */
+/* A list's cursor: "k", the key to continue before in lower-case hex, a
+ * dot, and 16 hex of HMAC(cursor key, the list's path, the caller, the
+ * key). Opaque to clients and bound to the list and the caller: a key made
+ * up, or taken from another user's list, is refused, and the keys (row
+ * numbers of the whole platform) say nothing a client can use. */
+#define S_CURSOR_TAG_HEX 16
+
+static void S_cursor_tag(const struct http_request *req, uint64_t key,
+                         char out[S_CURSOR_TAG_HEX + 1])
+{
+    const struct domain_env *env = http_request_env(req);
+    const struct identity_session *session = http_request_session(req);
+    const char *path = http_request_path(req);
+    const char *caller = session != NULL ? session->user_id : "operator";
+    struct crypto_hmac_sha256_state mac;
+    crypto_hmac_sha256_begin(&mac, env->cursor_key, sizeof env->cursor_key);
+    crypto_hmac_sha256_update(&mac, "qianbao.list.1", 15);
+    crypto_hmac_sha256_update(&mac, path, strlen(path) + 1);
+    crypto_hmac_sha256_update(&mac, caller, strlen(caller) + 1);
+    uint8_t bytes[8];
+    for (int i = 0; i < 8; i++)
+        bytes[i] = (uint8_t)(key >> (8 * (7 - i)));
+    crypto_hmac_sha256_update(&mac, bytes, sizeof bytes);
+    uint8_t digest[CRYPTO_SHA256_SIZE];
+    crypto_hmac_sha256_end(&mac, digest);
+    crypto_hex(digest, S_CURSOR_TAG_HEX / 2, out);
+}
+
 bool http_query_cursor(struct http_request *req, int64_t *before)
 {
     *before = 0;
     const char *text = http_request_query(req, "cursor");
     if (text == NULL)
         return true;
-    size_t size = strlen(text);
-    bool ok = size >= 2 && size <= 17 && text[0] == 'k';
+    const char *dot = strchr(text, '.');
+    size_t size = dot != NULL ? (size_t)(dot - text) : 0;
+    bool ok = http_request_env(req) != NULL && size >= 2 && size <= 17 && text[0] == 'k' &&
+              strlen(dot + 1) == S_CURSOR_TAG_HEX;
     uint64_t value = 0;
     for (size_t i = 1; ok && i < size; i++) {
         char c = text[i];
@@ -103,7 +131,13 @@ bool http_query_cursor(struct http_request *req, int64_t *before)
         ok = digit >= 0;
         value = value * 16 + (uint64_t)(digit >= 0 ? digit : 0);
     }
-    if (!ok || value == 0 || value > (uint64_t)INT64_MAX) {
+    ok = ok && value != 0 && value <= (uint64_t)INT64_MAX;
+    if (ok) {
+        char tag[S_CURSOR_TAG_HEX + 1];
+        S_cursor_tag(req, value, tag);
+        ok = crypto_equal(tag, dot + 1, S_CURSOR_TAG_HEX);
+    }
+    if (!ok) {
         http_reply_error_message(req, QB_E_PARAM, "cursor is not one this server gave out");
         return false;
     }
@@ -111,14 +145,15 @@ bool http_query_cursor(struct http_request *req, int64_t *before)
     return true;
 }
 
-json_t *http_page_json(json_t *items, int64_t next)
+json_t *http_page_json(struct http_request *req, json_t *items, int64_t next)
 {
     if (items == NULL)
         return NULL;
     json_t *cursor = json_null();
     if (next > 0) {
-        char text[24];
-        snprintf(text, sizeof text, "k%llx", (unsigned long long)next);
+        char tag[S_CURSOR_TAG_HEX + 1], text[24 + S_CURSOR_TAG_HEX + 1];
+        S_cursor_tag(req, (uint64_t)next, tag);
+        snprintf(text, sizeof text, "k%llx.%s", (unsigned long long)next, tag);
         cursor = json_string(text);
     }
     return json_pack("{s:o, s:o}", "items", items, "next_cursor", cursor);

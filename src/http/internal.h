@@ -339,7 +339,7 @@ void http_reply_stored(struct http_request *req, const struct ledger_cmd *cmd);
 bool http_query_cursor(struct http_request *req, int64_t *before);
 /* {"items": items, "next_cursor": a cursor for before = next, or null when
  * next is 0}; takes items. NULL when out of memory. */
-json_t *http_page_json(json_t *items, int64_t next);
+json_t *http_page_json(struct http_request *req, json_t *items, int64_t next);
 /* at_ms as RFC 3339 in UTC+8, as a JSON string; JSON null for 0. */
 json_t *http_time_json(int64_t at_ms);
 /* A user as the API shows it: id, phone, display_name, kyc_level, status,

@@ -186,7 +186,7 @@ void http_handle_me_cards_list(struct http_request *req)
             array = NULL;
         }
     }
-    json_t *body = http_page_json(array, next_cursor);
+    json_t *body = http_page_json(req, array, next_cursor);
     if (body != NULL)
         http_reply_json(req, 200, body);
     else

@@ -136,7 +136,7 @@ void http_handle_me_sessions_list(struct http_request *req)
             array = NULL;
         }
     }
-    json_t *body = http_page_json(array, next);
+    json_t *body = http_page_json(req, array, next);
     if (body != NULL)
         http_reply_json(req, 200, body);
     else

@@ -346,11 +346,26 @@ TEST(list_pages_with_a_cursor)
     ASSERT_EQ_INT(json_array_size(items), 2);
     ASSERT_EQ_STR(json_string_value(json_object_get(json_array_get(items, 0), "id")), ids[2]);
     ASSERT_EQ_STR(json_string_value(json_object_get(json_array_get(items, 1), "id")), ids[1]);
-    const char *cursor = json_string_value(json_object_get(page, "next_cursor"));
-    ASSERT(cursor != NULL);
+    char cursor[64];
+    ASSERT(json_string_value(json_object_get(page, "next_cursor")) != NULL);
+    snprintf(cursor, sizeof cursor, "%s", json_string_value(json_object_get(page, "next_cursor")));
     char path[128];
     snprintf(path, sizeof path, "/v1/me/cards?limit=2&cursor=%s", cursor);
     json_decref(page);
+    /* A cursor is the caller's own: another user handing it in is refused, and so is one made
+     * up from its visible part (the row number it continues before). */
+    struct api_user other;
+    API_MUST(api_user_new(&S_client, S_admin, &other));
+    ASSERT_EQ_INT(api_call(&S_client, "GET", path, other.token, NULL, &res), 400);
+    client_response_release(&res);
+    char forged[128];
+    snprintf(forged, sizeof forged, "/v1/me/cards?cursor=%.*s", (int)strcspn(cursor, "."), cursor);
+    ASSERT_EQ_INT(api_call(&S_client, "GET", forged, u.token, NULL, &res), 400);
+    client_response_release(&res);
+    snprintf(forged, sizeof forged, "/v1/me/cards?cursor=%.*s0000000000000000",
+             (int)strcspn(cursor, ".") + 1, cursor);
+    ASSERT_EQ_INT(api_call(&S_client, "GET", forged, u.token, NULL, &res), 400);
+    client_response_release(&res);
     ASSERT_EQ_INT(api_call(&S_client, "GET", path, u.token, NULL, &res), 200);
     page = api_json(&res);
     client_response_release(&res);

@@ -109,7 +109,7 @@ static bool S_digit(char c) { return c >= '0' && c <= '9'; }
 /* Cursors are base32 or base64url text. */
 static bool S_cursor_char(char c)
 {
-    return S_id_char(c) || (c >= 'A' && c <= 'Z') || c == '-' || c == '_';
+    return S_id_char(c) || (c >= 'A' && c <= 'Z') || c == '-' || c == '_' || c == '.';
 }
 
 /* Length of an RFC 3339 time at p (with fraction and offset), or 0. */
