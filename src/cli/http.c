@@ -167,9 +167,9 @@ static int S_credential(struct cli *cli, enum cli_auth auth, char *token, size_t
             return cli_fail(cli, CLI_EXIT_NOT_LOGGED_IN, "NOT_LOGGED_IN",
                             "not logged in as the operator: run `qianbao login "
                             "--admin-token-file DATA_DIR/admin-token`");
-        return cli_fail(cli, CLI_EXIT_NOT_LOGGED_IN, "NOT_LOGGED_IN",
-                        "not logged in: run `qianbao login`%s%s", cli->profile_explicit ? " --profile " : "",
-                        cli->profile_explicit ? cli->profile : "");
+        return cli_fail(
+            cli, CLI_EXIT_NOT_LOGGED_IN, "NOT_LOGGED_IN", "not logged in: run `qianbao login%s%s`",
+            cli->profile_explicit ? " --profile " : "", cli->profile_explicit ? cli->profile : "");
     }
     if (err != QB_OK)
         return cli_fail(cli, CLI_EXIT_NOT_LOGGED_IN, "NOT_LOGGED_IN",

@@ -518,7 +518,11 @@ int cli_run_send(struct cli *cli, const struct cli_args *args)
 {
     const char *to = args->positionals[0];
     size_t to_size = strlen(to);
-    bool phone = to_size == 11 && strspn(to, "0123456789") == 11;
+    /* As people write numbers ("+86 139-0000-0002"): the server reads them. */
+    size_t digits = 0;
+    for (const char *p = to; *p != '\0'; p++)
+        digits += *p >= '0' && *p <= '9';
+    bool phone = digits >= 11 && strspn(to, "0123456789 -+") == to_size;
     if (!phone && strncmp(to, "u_", 2) != 0)
         return cli_usage_error(cli, "TO must be a mobile number (11 digits) or a user id "
                                     "(u_...)");
@@ -663,6 +667,27 @@ static int S_limit_option(struct cli *cli, const struct cli_args *args, const ch
     return CLI_EXIT_OK;
 }
 
+/* Whether the change in body lets more money out than the limits in force
+ * (GET /v1/me/limits): a daily limit raised or removed, the password-free
+ * amount raised. Only such a change needs the payment password. */
+static int S_limits_loosen(struct cli *cli, const json_t *body, bool *loosens)
+{
+    struct cli_response res;
+    int rc = cli_call(cli, "GET", "/v1/me/limits", CLI_AUTH_USER, NULL, &res);
+    if (rc == CLI_EXIT_OK) {
+        const json_t *daily_now = json_object_get(res.json, "daily_limit");
+        const json_t *daily = json_object_get(body, "daily_limit");
+        const json_t *free = json_object_get(body, "password_free_limit");
+        json_int_t free_now = json_integer_value(json_object_get(res.json, "password_free_limit"));
+        *loosens =
+            (daily != NULL && json_is_integer(daily_now) &&
+             (json_is_null(daily) || json_integer_value(daily) > json_integer_value(daily_now))) ||
+            (free != NULL && json_integer_value(free) > free_now);
+    }
+    cli_response_release(&res);
+    return rc;
+}
+
 int cli_run_limits_set(struct cli *cli, const struct cli_args *args)
 {
     if (cli_arg(cli, args, "daily") == NULL && cli_arg(cli, args, "password-free") == NULL)
@@ -672,15 +697,22 @@ int cli_run_limits_set(struct cli *cli, const struct cli_args *args)
     int rc = S_limit_option(cli, args, "daily", "daily_limit", body);
     if (rc == CLI_EXIT_OK)
         rc = S_limit_option(cli, args, "password-free", "password_free_limit", body);
+    /* Tightening needs no password (a locked one included); with
+     * --password-stdin the line is read and sent whatever the change. */
+    bool needed = true;
+    if (rc == CLI_EXIT_OK && cli_arg(cli, args, "password-stdin") == NULL)
+        rc = S_limits_loosen(cli, body, &needed);
     char password[CLI_SECRET_SIZE_MAX];
-    if (rc == CLI_EXIT_OK)
+    if (rc == CLI_EXIT_OK && needed)
         rc = cli_money_payment_password(cli, args, password, sizeof password);
     if (rc != CLI_EXIT_OK) {
         json_decref(body);
         return rc;
     }
-    QB_ASSERT(json_object_set_new(body, "payment_password", json_string(password)) == 0);
-    cli_secret_wipe(password, sizeof password);
+    if (needed) {
+        QB_ASSERT(json_object_set_new(body, "payment_password", json_string(password)) == 0);
+        cli_secret_wipe(password, sizeof password);
+    }
     struct cli_response res;
     rc = cli_call(cli, "PUT", "/v1/me/limits", CLI_AUTH_USER, body, &res);
     json_decref(body);

@@ -819,6 +819,11 @@ TEST(transfers)
     S_case("send-bad-payee", NULL, "send", "12345", "1.00", NULL);
     S_case("send-wrong-password", "000000\n", "send", S_phone_b, "12.50", "--password-stdin",
            NULL);
+    /* A number as people write it goes to the server, which finds the payee (and then the
+     * wrong password refuses: nothing moves, the next payment resets the count). */
+    static char written[32];
+    snprintf(written, sizeof written, "+86%s", S_phone_b);
+    S_case("send-written-number", "000000\n", "send", written, "12.50", "--password-stdin", NULL);
     S_case("send", S_PAY, "send", S_phone_b, "12.50", "--memo", "午饭 lunch", "--password-stdin",
            NULL);
     S_case("send-json", S_PAY, "send", S_id_b, "1.00", "--password-stdin", "--json", NULL);
@@ -867,6 +872,8 @@ TEST(limits)
            "--password-stdin", NULL);
     S_case("limits-set", S_PAY, "limits", "set", "--daily", "1000", "--password-free", "50",
            "--password-stdin", NULL);
+    // Lowering a limit reads no password (stdin is not a terminal here: it would fail).
+    S_case("limits-set-lower", NULL, "limits", "set", "--daily", "999", NULL);
     // Within the password-free amount no password is read (stdin is not a terminal here).
     S_case("send-password-free", NULL, "send", S_phone_b, "5", NULL);
     S_case("send-above-password-free", NULL, "send", S_phone_b, "50.01", NULL);
