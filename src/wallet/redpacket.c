@@ -559,9 +559,11 @@ static enum qb_error S_send_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
         json_t *extra = json_pack("{s:s}", "limit", c->refused_limit);
         if (extra == NULL)
             return QB_E_INTERNAL;
-        char message[96];
-        snprintf(message, sizeof message, "a red packet holds at most %lld fen",
-                 (long long)env->settings.red_packet_total_max_minor);
+        char message[128], yuan[MONEY_TEXT_SIZE_MAX];
+        money_format(env->settings.red_packet_total_max_minor, currency_find("CNY"), yuan,
+                     sizeof yuan);
+        snprintf(message, sizeof message, "a red packet holds at most %lld fen (%s CNY)",
+                 (long long)env->settings.red_packet_total_max_minor, yuan);
         enum qb_error err = S_send_refuse(c, QB_E_LIMIT_EXCEEDED, message, extra);
         json_decref(extra);
         return err;

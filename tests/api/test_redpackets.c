@@ -167,8 +167,13 @@ TEST(bad_inputs_are_refused_and_move_nothing)
                 "INVALID_AMOUNT");
     EXPECT_SEND(a.token, "b4", "{\"type\":\"equal\",\"amount_per_share\":-1,\"count\":10" PW, 400,
                 "INVALID_AMOUNT");
-    EXPECT_SEND(a.token, "b5", "{\"type\":\"lucky\",\"total_amount\":20001,\"count\":10" PW, 403,
-                "LIMIT_EXCEEDED");
+    struct client_response over;
+    S_send_on(__LINE__, &S_client, a.token, "b5",
+              "{\"type\":\"lucky\",\"total_amount\":20001,\"count\":10" PW, 403, "LIMIT_EXCEEDED",
+              &over);
+    /* The bound in yuan as well: a person reads 20000 as yuan. */
+    ASSERT(strstr(api_json_str(&over, "message"), "20000 fen (200.00 CNY)") != NULL);
+    client_response_release(&over);
     EXPECT_SEND(a.token, "b6", "{\"type\":\"equal\",\"amount_per_share\":201,\"count\":100" PW,
                 403, "LIMIT_EXCEEDED");
     EXPECT_SEND(a.token, "b7",
