@@ -72,6 +72,10 @@ static void S_card_resume(struct http_request *req, struct ledger_cmd *cmd)
         snprintf(message, sizeof message, "at most %d cards may be bound",
                  WALLET_CARDS_PER_USER_MAX);
         http_reply_error_message(req, c->outcome, message);
+    } else if (c->outcome == QB_E_CONFLICT && c->op == WALLET_CARD_REMOVE) {
+        http_reply_error_message(req, c->outcome,
+                                 "a top-up or withdrawal with this card is still processing; "
+                                 "unbind it once it has finished");
     } else if (c->outcome == QB_E_NOT_FOUND && c->op == WALLET_CARD_BIND) {
         http_reply_error(req, QB_E_UNAUTHORIZED); /* the session's user is gone */
     } else if (c->outcome != QB_OK) {

@@ -14,6 +14,7 @@
 #include "base/log.h"
 #include "identity/identity.h"
 #include "wallet/cards.h"
+#include "wallet/wallet.h"
 
 #define CARD_COLUMNS                                                                               \
     "seq, id, user_id, bank, card_type, last4, phone, created_at_ms, removed_at_ms"
@@ -377,6 +378,23 @@ static enum qb_error card_remove(struct ledger_txn *txn, struct wallet_card_cmd 
         c->outcome = err;
         return err == QB_E_NOT_FOUND ? QB_OK : err;
     }
+    /* A top-up or withdrawal the bank has not settled still moves money
+     * with this card: the card stays until it is SUCCESS or FAILED, as a
+     * bank keeps an account open while a transfer to it is under way. */
+    struct store_stmt *st = NULL;
+    if (store_prepare(store, "SELECT 1 FROM payments WHERE status = $2 AND card_id = $1 LIMIT 1",
+                      &st) != QB_OK)
+        return QB_E_STORAGE;
+    const struct store_param pending[] = {STORE_TEXT(c->card.id), STORE_INT(WALLET_PROCESSING)};
+    err = store_bind_params(st, pending, QB_ARRAY_COUNT(pending));
+    int rc = err == QB_OK ? store_step(st) : -(int)err;
+    store_finalize(st);
+    if (rc == STORE_STEP_ROW) {
+        c->outcome = QB_E_CONFLICT;
+        return QB_OK;
+    }
+    if (rc != STORE_STEP_DONE)
+        return QB_E_STORAGE;
     c->card.removed_at_ms = ledger_txn_now_ms(txn);
     const struct store_param params[] = {STORE_TEXT(c->card.id), STORE_INT(c->card.removed_at_ms)};
     err = store_run(store, "UPDATE cards SET removed_at_ms = $2 WHERE id = $1", params,

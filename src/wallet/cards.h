@@ -94,7 +94,8 @@ QB_MUST_USE enum qb_error wallet_cards_usable(const struct domain_env *env, stru
 
 enum wallet_card_op {
     WALLET_CARD_BIND = 1,   /* in: user_id, card_number, holder_name, phone, sms_code → card */
-    WALLET_CARD_REMOVE = 2, /* in: user_id, card_id */
+    WALLET_CARD_REMOVE = 2, /* in: user_id, card_id; CONFLICT while a payment with it
+                             * is PROCESSING */
 };
 
 struct wallet_card_cmd {

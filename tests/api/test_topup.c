@@ -433,6 +433,13 @@ TEST(slow_banks_are_resolved_by_the_worker)
     snprintf(path, sizeof path, "/v1/me/payments/%s", ids[0]);
     struct client_response res;
     ASSERT_EQ_INT(api_call(&S_client, "GET", path, u.token, NULL, &res), 200);
+    /* A card with a payment still PROCESSING stays bound until it finishes. */
+    char card_path[64 + API_ID_SIZE_MAX];
+    snprintf(card_path, sizeof card_path, "/v1/me/cards/%s", ok);
+    struct client_response unbind;
+    ASSERT_EQ_INT(api_call(&S_client, "DELETE", card_path, u.token, NULL, &unbind), 409);
+    ASSERT_EQ_STR(api_error_code(&unbind), "CONFLICT");
+    client_response_release(&unbind);
     char created_at[40];
     snprintf(created_at, sizeof created_at, "%s", api_json_str(&res, "created_at"));
     if (strcmp(api_json_str(&res, "status"), "PROCESSING") == 0)
@@ -447,6 +454,8 @@ TEST(slow_banks_are_resolved_by_the_worker)
     S_balance(&u, &available, &pending);
     ASSERT_EQ_INT(pending, 0);
     ASSERT_EQ_INT(available, 100000 - 20020 + 7000);
+    ASSERT_EQ_INT(api_call(&S_client, "DELETE", card_path, u.token, NULL, &res), 204);
+    client_response_release(&res);
 }
 
 /* One slow top-up on its own connection (a thread each). */
