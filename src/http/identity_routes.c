@@ -362,22 +362,12 @@ void http_handle_sessions_current_delete(struct http_request *req)
 
 void http_handle_me_get(struct http_request *req)
 {
-    struct identity_user *user = http_request_alloc(req, sizeof *user);
-    if (user == NULL) {
-        http_reply_error(req, QB_E_TOO_LARGE);
-        return;
-    }
-    if (!http_me_load(req, user))
-        return;
     /* The user with the limits that apply to their payments. */
+    struct identity_user *user;
     struct wallet_spending s;
-    enum qb_error err;
-    json_t *limits = http_limits_json(req, user, &s, &err);
-    if (limits == NULL) {
-        if (err != QB_OK)
-            http_reply_error(req, err);
+    json_t *limits = http_me_limits(req, &user, &s);
+    if (limits == NULL)
         return;
-    }
     json_t *body = http_user_json(user, false);
     if (body != NULL && json_object_set_new(body, "limits", limits) != 0) {
         json_decref(body);

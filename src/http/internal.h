@@ -349,11 +349,11 @@ json_t *http_user_json(const struct identity_user *user, bool with_id_number_las
  * with *err set. */
 json_t *http_balances_json(struct http_request *req, int64_t account_id, enum qb_error *err);
 struct wallet_spending; /* wallet/limits.h */
-/* The user's limits as GET /v1/me/limits lists them ([{name, amount, used,
- * remaining}]), and their spending row into *s. NULL with *err the error to
- * answer, or QB_OK when a reply was already given (no read connection). */
-json_t *http_limits_json(struct http_request *req, const struct identity_user *user,
-                         struct wallet_spending *s, enum qb_error *err);
+/* The caller (*user, in the request's arena) and their limits as GET
+ * /v1/me/limits lists them ([{name, amount, used, remaining}]), with their
+ * spending row in *s; NULL after replying with the error. */
+json_t *http_me_limits(struct http_request *req, struct identity_user **user,
+                       struct wallet_spending *s);
 /* Replies for a finished identity command that did not succeed: the ledger
  * result when it is not QB_OK, else the outcome when that is not. True when
  * it replied. Says how many tries are left for PASSWORD_WRONG. */

@@ -233,26 +233,29 @@ void http_handle_transfers_get(struct http_request *req)
 /* --- GET and PUT /v1/me/limits ------------------------------------------------------ */
 
 /* Replies 200 with the caller's limits as they stand now. */
-json_t *http_limits_json(struct http_request *req, const struct identity_user *user,
-                         struct wallet_spending *s, enum qb_error *err)
+json_t *http_me_limits(struct http_request *req, struct identity_user **user,
+                       struct wallet_spending *s)
 {
     const struct domain_env *env = http_request_env(req);
-    *err = QB_E_INTERNAL;
-    if (env == NULL)
-        return NULL;
-    struct store *reader = http_reader_acquire(req);
-    if (reader == NULL) {
-        *err = QB_OK; /* replied */
+    *user = http_request_alloc(req, sizeof **user);
+    if (*user == NULL || env == NULL) {
+        http_reply_error(req, *user == NULL ? QB_E_TOO_LARGE : QB_E_INTERNAL);
         return NULL;
     }
-    *err = wallet_spending_get(reader, env->ledger, user, s);
-    http_reader_release(req, reader);
-    if (*err != QB_OK)
+    if (!http_me_load(req, *user))
         return NULL;
-    *err = QB_E_INTERNAL;
+    struct store *reader = http_reader_acquire(req);
+    if (reader == NULL)
+        return NULL;
+    enum qb_error err = wallet_spending_get(reader, env->ledger, *user, s);
+    http_reader_release(req, reader);
+    if (err != QB_OK) {
+        http_reply_error(req, err);
+        return NULL;
+    }
     struct wallet_limit limits[WALLET_LIMITS_MAX];
     size_t count =
-        wallet_limits_list(&env->settings, s, user->kyc_level, clock_now_ms(env->clock), limits);
+        wallet_limits_list(&env->settings, s, (*user)->kyc_level, clock_now_ms(env->clock), limits);
     json_t *array = json_array();
     for (size_t i = 0; array != NULL && i < count; i++) {
         json_t *item = json_pack("{s:s, s:I, s:I, s:I}", "name", limits[i].name, "amount",
@@ -264,27 +267,19 @@ json_t *http_limits_json(struct http_request *req, const struct identity_user *u
             array = NULL;
         }
     }
+    if (array == NULL)
+        http_reply_error(req, QB_E_INTERNAL);
     return array;
 }
 
 static void S_limits_reply(struct http_request *req)
 {
     const struct domain_env *env = http_request_env(req);
-    struct identity_user *user = http_request_alloc(req, sizeof *user);
-    if (user == NULL) {
-        http_reply_error(req, QB_E_TOO_LARGE);
-        return;
-    }
-    if (!http_me_load(req, user))
-        return;
+    struct identity_user *user;
     struct wallet_spending s;
-    enum qb_error err;
-    json_t *array = http_limits_json(req, user, &s, &err);
-    if (array == NULL) {
-        if (err != QB_OK)
-            http_reply_error(req, err);
+    json_t *array = http_me_limits(req, &user, &s);
+    if (array == NULL)
         return;
-    }
     json_t *daily = s.user_daily_limit_minor > 0 ? json_integer(s.user_daily_limit_minor)
                                                  : json_null();
     json_t *body = json_pack(

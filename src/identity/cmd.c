@@ -636,6 +636,31 @@ void identity_touch_cmd_init(struct identity_touch_cmd *c, const struct domain_e
     ledger_cmd_init(&c->cmd, touch_many_run, NULL);
 }
 
+enum qb_error identity_txn_payment_password_gate(struct ledger_txn *txn,
+                                                 const struct domain_env *env, const char *user_id,
+                                                 const char *payment_password, bool needed,
+                                                 enum qb_error *outcome, bool *password_missing,
+                                                 int *tries_left)
+{
+    *outcome = QB_OK;
+    *password_missing = false;
+    if (!needed)
+        return QB_OK;
+    if (payment_password[0] == '\0') {
+        *outcome = QB_E_PARAM;
+        *password_missing = true;
+        return QB_OK;
+    }
+    enum qb_error err =
+        identity_txn_payment_password_verify(txn, env, user_id, payment_password, tries_left);
+    if (err == QB_E_PASSWORD_WRONG || err == QB_E_PASSWORD_LOCKED || err == QB_E_PASSWORD_NOT_SET ||
+        err == QB_E_NOT_FOUND) {
+        *outcome = err;
+        return QB_OK;
+    }
+    return err;
+}
+
 static enum qb_error op_payment_password_set(struct ledger_txn *txn, struct identity_cmd *c)
 {
     const struct domain_env *env = c->env;

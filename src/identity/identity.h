@@ -391,6 +391,17 @@ QB_MUST_USE enum qb_error identity_txn_payment_password_verify(struct ledger_txn
                                                                const char *user_id,
                                                                const char *payment_password,
                                                                int *tries_left);
+/* For a settings change that lets more money out (needed) the payment
+ * password, as identity_txn_payment_password_verify checks it: *outcome
+ * QB_OK when the change may go on (always when !needed: the password is
+ * not checked), PARAM with *password_missing when needed and none was
+ * given (""), or the refusal (PASSWORD_WRONG with *tries_left, _LOCKED,
+ * PAYMENT_PASSWORD_NOT_SET, NOT_FOUND), whose count the caller commits.
+ * Answers the ledger result. */
+QB_MUST_USE enum qb_error
+identity_txn_payment_password_gate(struct ledger_txn *txn, const struct domain_env *env,
+                                   const char *user_id, const char *payment_password, bool needed,
+                                   enum qb_error *outcome, bool *password_missing, int *tries_left);
 
 /* The identity-verification interface (KYC level 2). The sandbox accepts
  * every valid number except the test identities in docs/sandbox.md. */

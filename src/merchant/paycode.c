@@ -257,14 +257,10 @@ static enum qb_error S_device_add_run(struct ledger_txn *txn, struct ledger_cmd 
     }
 
     /* Step 1: the payment password; a refusal keeps its count. */
-    enum qb_error err = identity_txn_payment_password_verify(txn, env, c->user_id,
-                                                             c->payment_password, &c->tries_left);
-    if (err == QB_E_PASSWORD_WRONG || err == QB_E_PASSWORD_LOCKED ||
-        err == QB_E_PASSWORD_NOT_SET || err == QB_E_NOT_FOUND) {
-        c->outcome = err;
-        return QB_OK;
-    }
-    if (err != QB_OK)
+    bool missing;
+    enum qb_error err = identity_txn_payment_password_gate(
+        txn, env, c->user_id, c->payment_password, true, &c->outcome, &missing, &c->tries_left);
+    if (err != QB_OK || c->outcome != QB_OK)
         return err;
 
     /* Step 2: room for one more device. */
@@ -516,22 +512,10 @@ static enum qb_error S_settings_set_run(struct ledger_txn *txn, struct ledger_cm
      * the password; lowering does not, even while it is locked. */
     bool raises = c->free_limit_minor > c->settings.free_limit_minor ||
                   c->free_daily_count > c->settings.free_daily_count;
-    if (raises && c->payment_password[0] == '\0') {
-        c->outcome = QB_E_PARAM;
-        c->password_needed = true;
-        return QB_OK;
-    }
-    if (raises) {
-        err = identity_txn_payment_password_verify(txn, c->env, c->user_id, c->payment_password,
-                                                   &c->tries_left);
-        if (err == QB_E_PASSWORD_WRONG || err == QB_E_PASSWORD_LOCKED ||
-            err == QB_E_PASSWORD_NOT_SET || err == QB_E_NOT_FOUND) {
-            c->outcome = err;
-            return QB_OK;
-        }
-        if (err != QB_OK)
-            return err;
-    }
+    err = identity_txn_payment_password_gate(txn, c->env, c->user_id, c->payment_password, raises,
+                                             &c->outcome, &c->password_needed, &c->tries_left);
+    if (err != QB_OK || c->outcome != QB_OK)
+        return err;
     if (c->free_limit_minor >= 0)
         c->settings.free_limit_minor = c->free_limit_minor;
     if (c->free_daily_count >= 0)

@@ -273,22 +273,10 @@ static enum qb_error S_limits_set_run(struct ledger_txn *txn, struct ledger_cmd 
                     (c->daily_limit_minor == 0 || c->daily_limit_minor > daily_now)) ||
                    (c->set_password_free_limit &&
                     c->password_free_limit_minor > c->spending.password_free_limit_minor);
-    if (loosens && c->payment_password[0] == '\0') {
-        c->outcome = QB_E_PARAM;
-        c->password_needed = true;
-        return QB_OK;
-    }
-    if (loosens) {
-        err = identity_txn_payment_password_verify(txn, c->env, c->user_id, c->payment_password,
-                                                   &c->tries_left);
-        if (err == QB_E_PASSWORD_WRONG || err == QB_E_PASSWORD_LOCKED ||
-            err == QB_E_PASSWORD_NOT_SET || err == QB_E_NOT_FOUND) {
-            c->outcome = err;
-            return QB_OK;
-        }
-        if (err != QB_OK)
-            return err;
-    }
+    err = identity_txn_payment_password_gate(txn, c->env, c->user_id, c->payment_password, loosens,
+                                             &c->outcome, &c->password_needed, &c->tries_left);
+    if (err != QB_OK || c->outcome != QB_OK)
+        return err;
 
     /* Step 4: the new settings; the sums are shown as they stand. */
     if (c->set_daily_limit)
