@@ -444,14 +444,15 @@ static bool login_count_add(const struct domain_settings *settings, struct login
     return locks;
 }
 
-void identity_login_guess_key(const struct domain_env *env, const char *phone,
-                              uint8_t out[CRYPTO_SHA256_SIZE])
+/* The key of a login_guesses row: HMAC of the phone under a pepper subkey. */
+static void login_guess_key(const struct domain_env *env, const char *phone,
+                            uint8_t out[CRYPTO_SHA256_SIZE])
 {
     domain_keyed_hash(env->login_guess_key, phone, strlen(phone), out);
 }
 
 /* Where a count lives: a user's columns (keyed by the user id), or a
- * login_guesses row (keyed by identity_login_guess_key). */
+ * login_guesses row (keyed by login_guess_key). */
 static const struct {
     const char *select;
     const char *write; /* $1 the key, $2 failures, $3 locked_until_ms, $4 failed_at_ms */
@@ -495,7 +496,7 @@ enum qb_error identity_login_guess_locked_until(struct store *reader, const stru
                                                 const char *phone, int64_t *locked_until_ms)
 {
     uint8_t key[CRYPTO_SHA256_SIZE];
-    identity_login_guess_key(env, phone, key);
+    login_guess_key(env, phone, key);
     const struct store_param param = STORE_BLOB(key, sizeof key);
     struct login_count n;
     bool found;
@@ -513,7 +514,8 @@ static enum qb_error op_login_failed(struct ledger_txn *txn, struct identity_cmd
     struct store *store = ledger_txn_store(txn);
     bool user = c->user_id[0] != '\0';
     uint8_t phone_key[CRYPTO_SHA256_SIZE];
-    identity_login_guess_key(env, c->phone, phone_key);
+    if (!user)
+        login_guess_key(env, c->phone, phone_key);
     const struct store_param key =
         user ? STORE_TEXT(c->user_id) : STORE_BLOB(phone_key, sizeof phone_key);
     struct login_count n;

@@ -133,9 +133,6 @@ QB_MUST_USE enum qb_error identity_login_guess_locked_until(struct store *reader
                                                             const struct domain_env *env,
                                                             const char *phone,
                                                             int64_t *locked_until_ms);
-/* The key of such a phone's row: HMAC of the phone under a pepper subkey. */
-void identity_login_guess_key(const struct domain_env *env, const char *phone,
-                              uint8_t out[CRYPTO_SHA256_SIZE]);
 QB_MUST_USE enum qb_error identity_user_password_hash(struct store *reader, const char *user_id,
                                                       char out[IDENTITY_PASSWORD_HASH_SIZE_MAX]);
 
