@@ -14,12 +14,14 @@
  * wiped.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "base/money.h"
 #include "cli/cli_int.h"
 
 #define S_AMOUNT_TEXT_SIZE (MONEY_TEXT_SIZE_MAX + 8)
@@ -421,11 +423,84 @@ static int S_payment_wait(struct cli *cli, struct cli_response *res)
     return CLI_EXIT_OK;
 }
 
+/* A withdrawal's quote, before the password is asked: amount_text, or
+ * "all" for the most the balance covers with its fee, into *amount; says
+ * what will leave the balance, and stops a withdrawal the balance cannot
+ * cover (the server would refuse it the same way, after the password). */
+static int S_withdrawal_quote(struct cli *cli, const char *amount_text, int64_t *amount)
+{
+    bool all = strcmp(amount_text, "all") == 0;
+    if (!all) {
+        int rc = cli_money_amount_arg(cli, amount_text, amount);
+        if (rc != CLI_EXIT_OK)
+            return rc;
+    }
+    char path[96];
+    if (all)
+        snprintf(path, sizeof path, "/v1/me/withdrawal-quote");
+    else
+        snprintf(path, sizeof path, "/v1/me/withdrawal-quote?amount=%" PRId64, *amount);
+    struct cli_response res;
+    int rc = cli_call(cli, "GET", path, CLI_AUTH_USER, NULL, &res);
+    if (rc != CLI_EXIT_OK)
+        return rc;
+    const json_t *q = res.json;
+    const char *currency = cli_json_str(q, "currency");
+    json_int_t available = json_integer_value(json_object_get(q, "available"));
+    json_int_t max_amount = json_integer_value(json_object_get(q, "max_amount"));
+    json_int_t fee = json_integer_value(json_object_get(q, all ? "max_fee" : "fee"));
+    char available_text[64], max_text[64], fee_text[64], total_text[64];
+    cli_money_amount_text(available, currency, available_text, sizeof available_text);
+    cli_money_amount_text(max_amount, currency, max_text, sizeof max_text);
+    if (all) {
+        *amount = (int64_t)max_amount;
+        if (max_amount <= 0) {
+            cli_money_amount_text(1, currency, fee_text, sizeof fee_text);
+            rc = cli_fail(cli, CLI_EXIT_REFUSED, "INSUFFICIENT_BALANCE",
+                          "%s: nothing can go: the available %s does not cover the smallest "
+                          "withdrawal, %s, with its fee",
+                          cli->command->name, available_text, fee_text);
+            cli_response_release(&res);
+            return rc;
+        }
+    } else if (*amount > max_amount &&
+               *amount <= json_integer_value(json_object_get(q, "per_payment"))) {
+        char amount_text_out[64];
+        cli_money_amount_text((json_int_t)*amount, currency, amount_text_out,
+                              sizeof amount_text_out);
+        cli_money_amount_text(fee, currency, fee_text, sizeof fee_text);
+        rc = cli_fail(cli, CLI_EXIT_REFUSED, "INSUFFICIENT_BALANCE",
+                      "%s: the balance is too low: %s and its fee of %s are more than the "
+                      "available %s",
+                      cli->command->name, amount_text_out, fee_text, available_text);
+        if (max_amount > 0)
+            cli_hint(cli, "at most %s can go now: `qianbao withdraw CARD_ID all`", max_text);
+        else
+            cli_hint(cli, "add money with `qianbao topup CARD_ID AMOUNT`");
+        cli_response_release(&res);
+        return rc;
+    }
+    if (!cli->json) {
+        int64_t total = 0;
+        if (money_add(*amount, (int64_t)fee, &total)) {
+            cli_money_amount_text((json_int_t)*amount, currency, max_text, sizeof max_text);
+            cli_money_amount_text(fee, currency, fee_text, sizeof fee_text);
+            cli_money_amount_text((json_int_t)total, currency, total_text, sizeof total_text);
+            fprintf(stderr, "withdrawing %s for a fee of %s: %s leaves the balance\n", max_text,
+                    fee_text, total_text);
+        }
+    }
+    cli_response_release(&res);
+    return CLI_EXIT_OK;
+}
+
 static int S_card_payment(struct cli *cli, const struct cli_args *args, const char *path)
 {
     const char *card_id = args->positionals[0];
     int64_t amount;
-    int rc = cli_money_amount_arg(cli, args->positionals[1], &amount);
+    int rc = strcmp(path, "/v1/me/withdrawals") == 0
+                 ? S_withdrawal_quote(cli, args->positionals[1], &amount)
+                 : cli_money_amount_arg(cli, args->positionals[1], &amount);
     if (rc != CLI_EXIT_OK)
         return rc;
     char key[CLI_IDEMPOTENCY_KEY_SIZE_MAX];

@@ -278,13 +278,15 @@ static const struct cli_command S_commands[] = {
       S_IDEMPOTENCY_KEY},
      cli_run_topup},
     {"withdraw",
-     "CARD_ID AMOUNT",
+     "CARD_ID AMOUNT|all",
      2,
      2,
      "pay money from the balance out to a bound card",
-     "Pays AMOUNT to the card CARD_ID, for a fee (0.1 %, at least 0.10) that also leaves the "
-     "balance. Amount and fee are held (pending) until the bank answers; a failed withdrawal "
-     "releases them. Needs the payment password, as for topup." S_MONEY_NOTE,
+     "Pays AMOUNT to the card CARD_ID, for a fee that also leaves the balance (0.1 %, at least "
+     "0.10, unless the server is set otherwise); `all` pays the most the balance covers with its "
+     "fee. The fee is shown before the payment password is asked, and an amount the balance "
+     "cannot cover stops there. Amount and fee are held (pending) until the bank answers; a "
+     "failed withdrawal releases them. Needs the payment password, as for topup." S_MONEY_NOTE,
      {S_PAYMENT_PASSWORD_STDIN,
       {"wait", NULL, false, NULL,
        "wait (up to 120 s) until the bank has answered: SUCCESS or FAILED"},

@@ -84,6 +84,31 @@ bool http_query_limit(struct http_request *req, size_t *limit)
     return true;
 }
 
+bool http_query_amount(struct http_request *req, int64_t max_minor, bool *has,
+                       int64_t *amount_minor)
+{
+    const char *text = http_request_query(req, "amount");
+    *has = false;
+    *amount_minor = 0;
+    if (text == NULL)
+        return true;
+    size_t size = strlen(text);
+    int64_t v = 0;
+    bool ok = size >= 1 && size <= 13 && strspn(text, "0123456789") == size && text[0] != '0';
+    for (size_t i = 0; ok && i < size; i++)
+        v = v * 10 + (text[i] - '0');
+    if (!ok || v > max_minor) {
+        char message[96];
+        snprintf(message, sizeof message, "amount must be an integer in minor units from 1 to %lld",
+                 (long long)max_minor);
+        http_reply_error_message(req, QB_E_PARAM, message);
+        return false;
+    }
+    *has = true;
+    *amount_minor = v;
+    return true;
+}
+
 json_t *http_time_json(int64_t at_ms) { return domain_time_json(at_ms); }
 
 /* A list's cursor: "k", the key to continue before in lower-case hex, a

@@ -319,6 +319,10 @@ void http_reader_release(struct http_request *req, struct store *reader);
 /* ?limit=: HTTP_LIST_LIMIT_DEFAULT when absent; false after replying
  * PARAM_ERROR when it is not a decimal in 1..HTTP_LIST_LIMIT_MAX. */
 bool http_query_limit(struct http_request *req, size_t *limit);
+/* ?amount= in minor units: absent leaves *has false; else 1..max_minor
+ * without leading zeros, or false after replying PARAM_ERROR. */
+bool http_query_amount(struct http_request *req, int64_t max_minor, bool *has,
+                       int64_t *amount_minor);
 /* Arms cmd for idempotency from the Idempotency-Key header: principal (the
  * caller, e.g. "user:<id>"; must outlive the command), the key, and the
  * request's fingerprint (domain_request_fingerprint of the SHA-256 of
@@ -414,6 +418,8 @@ void http_handle_me_cards_list(struct http_request *req);
 void http_handle_me_cards_delete(struct http_request *req);
 void http_handle_me_topups_create(struct http_request *req);
 void http_handle_me_withdrawals_create(struct http_request *req);
+void http_handle_me_withdrawal_quote(struct http_request *req);
+void http_handle_merchants_me_withdrawal_quote(struct http_request *req);
 void http_handle_me_payments_get(struct http_request *req);
 /* redpacket_routes.c: sending, claiming and reading red packets. */
 void http_handle_red_packets_create(struct http_request *req);

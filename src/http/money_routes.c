@@ -38,6 +38,7 @@
 #include "merchant/merchant.h"
 #include "wallet/cards.h"
 #include "wallet/topup.h"
+#include "wallet/transfer.h"
 
 #define S_CARD_NUMBER_FIELD_SIZE_MAX 64 /* longer is PARAM_ERROR; 20..64 is CARD_INVALID */
 #define S_PRINCIPAL_SIZE_MAX (ID_TEXT_SIZE_MAX + 8)
@@ -361,6 +362,29 @@ out:
     wallet_pay_cmd_release(&c->pay);
 }
 
+/* The caller's merchant named mchid, or with mchid NULL the caller's only
+ * one; NULL after replying. */
+static const struct merchant *S_owned_merchant(struct http_request *req, const char *mchid)
+{
+    struct merchant *m = http_request_alloc(req, sizeof *m);
+    if (m == NULL) {
+        http_reply_error(req, QB_E_TOO_LARGE);
+        return NULL;
+    }
+    struct store *reader = http_reader_acquire(req);
+    if (reader == NULL)
+        return NULL;
+    enum qb_error err = merchant_owned_get(reader, http_request_session(req)->user_id, mchid, m);
+    http_reader_release(req, reader);
+    if (err == QB_E_PARAM)
+        http_reply_error_message(req, err, "you own several merchants: name one with mchid");
+    else if (err == QB_E_NOT_FOUND)
+        http_reply_error_message(req, err, "no such merchant of yours");
+    else if (err != QB_OK)
+        http_reply_error(req, err);
+    return err == QB_OK ? m : NULL;
+}
+
 /* A top-up or withdrawal of the caller's balance, or with merchant a
  * withdrawal of the balance of a merchant the caller owns (the body's
  * mchid, or the caller's only merchant). */
@@ -408,24 +432,8 @@ static void S_pay_create(struct http_request *req, enum wallet_payment_kind kind
     }
     if (merchant) {
         /* The caller's merchant: its settlement account is the one emptied. */
-        struct merchant *m = http_request_alloc(req, sizeof *m);
-        struct store *reader = m != NULL ? http_reader_acquire(req) : NULL;
-        enum qb_error err = QB_E_BUSY; /* http_reader_acquire replied */
-        if (m == NULL)
-            http_reply_error(req, QB_E_TOO_LARGE);
-        if (reader != NULL) {
-            err = merchant_owned_get(reader, session->user_id, http_json_string(body, "mchid"),
-                                     m);
-            http_reader_release(req, reader);
-            if (err == QB_E_PARAM)
-                http_reply_error_message(req, err,
-                                         "you own several merchants: name one with mchid");
-            else if (err == QB_E_NOT_FOUND)
-                http_reply_error_message(req, err, "no such merchant of yours");
-            else if (err != QB_OK)
-                http_reply_error(req, err);
-        }
-        if (err != QB_OK) {
+        const struct merchant *m = S_owned_merchant(req, http_json_string(body, "mchid"));
+        if (m == NULL) {
             wallet_pay_cmd_release(&c->pay);
             goto out;
         }
@@ -455,4 +463,78 @@ void http_handle_me_withdrawals_create(struct http_request *req)
 void http_handle_merchants_me_withdrawals_create(struct http_request *req)
 {
     S_pay_create(req, WALLET_WITHDRAWAL, true);
+}
+
+/* --- GET /v1/me/withdrawal-quote, GET /v1/merchants/me/withdrawal-quote ------------ */
+
+/* What a withdrawal would cost and the most one may take, from the balance
+ * as it is now (the caller's, or with merchant the settlement account of the
+ * caller's merchant ?mchid=). Read-only: the withdrawal itself checks
+ * everything again in its command, so a quote promises nothing. */
+static void S_withdrawal_quote(struct http_request *req, bool merchant)
+{
+    const struct domain_env *env = http_request_env(req);
+    if (env == NULL) {
+        http_reply_error(req, QB_E_INTERNAL);
+        return;
+    }
+    bool has_amount;
+    int64_t amount;
+    if (!http_query_amount(req, WALLET_TRANSFER_AMOUNT_MAX_MINOR, &has_amount, &amount))
+        return;
+    int64_t account_id;
+    if (merchant) {
+        const struct merchant *m = S_owned_merchant(req, http_request_query(req, "mchid"));
+        if (m == NULL)
+            return;
+        account_id = m->account_id;
+    } else {
+        struct identity_user *user = http_request_alloc(req, sizeof *user);
+        if (user == NULL) {
+            http_reply_error(req, QB_E_TOO_LARGE);
+            return;
+        }
+        if (!http_me_load(req, user))
+            return;
+        account_id = user->account_id;
+    }
+    struct ledger_account_view view;
+    enum qb_error err = http_request_account_view(req, account_id, &view);
+    if (err != QB_OK) {
+        http_reply_error(req, err);
+        return;
+    }
+    const struct domain_settings *settings = &env->settings;
+    int64_t max_amount;
+    int64_t max_fee;
+    wallet_withdrawal_max(settings, view.available_minor, &max_amount, &max_fee);
+    int64_t fee = 0;
+    int64_t total = 0;
+    if (has_amount &&
+        (!wallet_withdrawal_fee(settings, amount, &fee) || !money_add(amount, fee, &total))) {
+        http_reply_error(req, QB_E_OVERFLOW);
+        return;
+    }
+    json_t *body = json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:o, s:o, s:o}", "currency",
+                             view.currency->code, "available", (json_int_t)view.available_minor,
+                             "fee_rate_ppm", (json_int_t)settings->withdrawal_fee_ppm, "fee_min",
+                             (json_int_t)settings->withdrawal_fee_min_minor, "per_payment",
+                             (json_int_t)settings->limit_per_payment_minor, "max_amount",
+                             (json_int_t)max_amount, "max_fee", (json_int_t)max_fee, "amount",
+                             has_amount ? json_integer(amount) : json_null(), "fee",
+                             has_amount ? json_integer(fee) : json_null(), "total",
+                             has_amount ? json_integer(total) : json_null(), "payable",
+                             has_amount ? json_boolean(amount <= max_amount) : json_null());
+    if (body != NULL)
+        http_reply_json(req, 200, body);
+    else
+        http_reply_error(req, QB_E_INTERNAL);
+    json_decref(body);
+}
+
+void http_handle_me_withdrawal_quote(struct http_request *req) { S_withdrawal_quote(req, false); }
+
+void http_handle_merchants_me_withdrawal_quote(struct http_request *req)
+{
+    S_withdrawal_quote(req, true);
 }

@@ -42,33 +42,6 @@ bool http_qr_payload(struct http_request *req, const char *text, struct qr_paylo
     return true;
 }
 
-/* ?amount= in minor units: absent leaves *has false; else 1..max without
- * leading zeros, or false after replying PARAM_ERROR. */
-static bool S_query_amount(struct http_request *req, int64_t max_minor, bool *has,
-                           int64_t *amount_minor)
-{
-    const char *text = http_request_query(req, "amount");
-    *has = false;
-    *amount_minor = 0;
-    if (text == NULL)
-        return true;
-    size_t size = strlen(text);
-    int64_t v = 0;
-    bool ok = size >= 1 && size <= 13 && strspn(text, "0123456789") == size && text[0] != '0';
-    for (size_t i = 0; ok && i < size; i++)
-        v = v * 10 + (text[i] - '0');
-    if (!ok || v > max_minor) {
-        char message[96];
-        snprintf(message, sizeof message, "amount must be an integer in minor units from 1 to %lld",
-                 (long long)max_minor);
-        http_reply_error_message(req, QB_E_PARAM, message);
-        return false;
-    }
-    *has = true;
-    *amount_minor = v;
-    return true;
-}
-
 /* ?format=: svg (the default: JSON with the SVG inside) or png; false
  * after replying PARAM_ERROR. */
 static bool S_query_png(struct http_request *req, bool *png)
@@ -143,7 +116,7 @@ void http_handle_me_receive_code_get(struct http_request *req)
     p.kind = QR_KIND_TRANSFER;
     bool png;
     if (!S_query_png(req, &png) ||
-        !S_query_amount(req, WALLET_TRANSFER_AMOUNT_MAX_MINOR, &p.has_amount, &p.amount_minor))
+        !http_query_amount(req, WALLET_TRANSFER_AMOUNT_MAX_MINOR, &p.has_amount, &p.amount_minor))
         return;
     if (currency_code != NULL && !p.has_amount) {
         http_reply_error_message(req, QB_E_PARAM, "currency goes with an amount");
@@ -216,7 +189,7 @@ void http_handle_merchant_till_code_get(struct http_request *req)
         return;
     }
     if (!S_query_png(req, &png) ||
-        !S_query_amount(req, MERCHANT_ORDER_TOTAL_MAX_MINOR, &p.has_amount, &p.amount_minor))
+        !http_query_amount(req, MERCHANT_ORDER_TOTAL_MAX_MINOR, &p.has_amount, &p.amount_minor))
         return;
     p.currency = p.has_amount ? currency_find("CNY") : NULL;
     snprintf(p.payee, sizeof p.payee, "%s", m->mchid);

@@ -58,6 +58,7 @@ const struct http_route http_routes[] = {
     {"DELETE", "/v1/me/cards/{id}", http_handle_me_cards_delete, HTTP_AUTH_USER},
     {"POST", "/v1/me/topups", http_handle_me_topups_create, HTTP_AUTH_USER},
     {"POST", "/v1/me/withdrawals", http_handle_me_withdrawals_create, HTTP_AUTH_USER},
+    {"GET", "/v1/me/withdrawal-quote", http_handle_me_withdrawal_quote, HTTP_AUTH_USER},
     {"GET", "/v1/me/payments/{id}", http_handle_me_payments_get, HTTP_AUTH_USER},
     /* redpacket_routes.c */
     {"POST", "/v1/red-packets", http_handle_red_packets_create, HTTP_AUTH_USER},
@@ -71,6 +72,8 @@ const struct http_route http_routes[] = {
     {"GET", "/v1/merchants/me", http_handle_merchants_me_get, HTTP_AUTH_USER},
     {"GET", "/v1/merchants/me/analytics", http_handle_merchants_me_analytics, HTTP_AUTH_USER},
     {"POST", "/v1/merchants/me/withdrawals", http_handle_merchants_me_withdrawals_create,
+     HTTP_AUTH_USER},
+    {"GET", "/v1/merchants/me/withdrawal-quote", http_handle_merchants_me_withdrawal_quote,
      HTTP_AUTH_USER},
     {"GET", "/v1/merchants/{mchid}/notifications", http_handle_merchant_notifications_list,
      HTTP_AUTH_USER}, /* refund_routes.c */

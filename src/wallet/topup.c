@@ -44,6 +44,36 @@ bool wallet_withdrawal_fee(const struct domain_settings *settings, int64_t amoun
     return true;
 }
 
+void wallet_withdrawal_max(const struct domain_settings *settings, int64_t available_minor,
+                           int64_t *amount_minor, int64_t *fee_minor)
+{
+    QB_ASSERT(settings != NULL && amount_minor != NULL && fee_minor != NULL);
+    /* amount + fee(amount) grows with amount: the largest amount that fits
+     * is found by bisection, between lo (fits) and hi (does not). */
+    int64_t lo = 0;
+    int64_t hi = available_minor < settings->limit_per_payment_minor
+                     ? available_minor
+                     : settings->limit_per_payment_minor;
+    hi = hi > 0 ? hi + 1 : 1;
+    int64_t lo_fee = 0;
+    while (hi - lo > 1) {
+        int64_t mid = lo + (hi - lo) / 2;
+        int64_t fee;
+        int64_t total;
+        if (wallet_withdrawal_fee(settings, mid, &fee) && money_add(mid, fee, &total) &&
+            total <= available_minor) {
+            lo = mid;
+            lo_fee = fee;
+        } else {
+            hi = mid;
+        }
+    }
+    QB_ASSERT(lo >= 0 && lo <= settings->limit_per_payment_minor &&
+              (lo == 0 || lo + lo_fee <= available_minor));
+    *amount_minor = lo;
+    *fee_minor = lo_fee;
+}
+
 json_t *wallet_payment_json(const struct wallet_payment *p, const struct wallet_card *card)
 {
     QB_ASSERT(p != NULL && p->currency != NULL);

@@ -57,6 +57,13 @@
 QB_MUST_USE bool wallet_withdrawal_fee(const struct domain_settings *settings,
                                        int64_t amount_minor, int64_t *fee_minor);
 
+/* The most one withdrawal may take from available_minor: the largest amount
+ * of at most settings->limit_per_payment_minor whose amount + fee is at
+ * most available_minor, into *amount_minor and its fee into *fee_minor;
+ * both 0 when not even a fen can go. (What a "withdraw all" button asks.) */
+void wallet_withdrawal_max(const struct domain_settings *settings, int64_t available_minor,
+                           int64_t *amount_minor, int64_t *fee_minor);
+
 /* A payment as the API shows it: {id, type, status, amount, currency, fee,
  * card: {id, bank, last4} | null, failure_code | null, created_at,
  * updated_at}. card may be NULL. NULL when out of memory. */

@@ -154,6 +154,8 @@ static const struct matrix_row S_matrix[] = {
      {401, 404, 204, 401, 401, 401, 404, 401}},
     {"POST", "/v1/me/topups", ID_NONE, SETUP_NONE, "{}", USER_ROUTE(400, 400)},
     {"POST", "/v1/me/withdrawals", ID_NONE, SETUP_NONE, "{}", USER_ROUTE(400, 400)},
+    /* A quote reads the balance: a frozen user still sees what a withdrawal would cost. */
+    {"GET", "/v1/me/withdrawal-quote", ID_NONE, SETUP_NONE, NULL, USER_ROUTE(200, 200)},
     {"GET", "/v1/me/payments/{id}", ID_PAYMENT_OF_B, SETUP_NONE, NULL,
      {401, 404, 200, 401, 401, 401, 404, 401}},
     /* Merchants: applying, a user's openid in an app, paying an order. */
@@ -185,6 +187,9 @@ static const struct matrix_row S_matrix[] = {
     {"GET", "/v1/merchants/me", ID_NONE, SETUP_NONE, NULL, USER_ROUTE(404, 404)},
     {"GET", "/v1/merchants/me/analytics", ID_NONE, SETUP_NONE, NULL, USER_ROUTE(400, 400)},
     {"POST", "/v1/merchants/me/withdrawals", ID_NONE, SETUP_NONE, "{}", USER_ROUTE(400, 400)},
+    /* The matrix's users own no merchant: nothing to quote. */
+    {"GET", "/v1/merchants/me/withdrawal-quote", ID_NONE, SETUP_NONE, NULL,
+     USER_ROUTE(404, 404)},
     /* The merchant API: a query without ?mchid= and a body of "{}" are
      * PARAM_ERROR once the signature passed. */
     {"POST", "/v3/pay/transactions/native", ID_NONE, SETUP_NONE, "{}", MERCHANT_ROUTE(400)},

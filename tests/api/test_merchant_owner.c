@@ -310,6 +310,22 @@ TEST(the_owner_withdraws_the_merchants_balance_like_a_user)
     S_merchant_balance(&owner, "", &available, &pending);
     ASSERT_EQ_INT(available, 50000 - 300 - 20000 - fee);
 
+    /* The quote reads the merchant's balance, not the owner's: the most that can go is what the
+     * settlement account holds less the fee; a stranger has no merchant to ask about. */
+    char quote_path[160];
+    snprintf(quote_path, sizeof quote_path, "/v1/merchants/me/withdrawal-quote?mchid=%s&amount=100",
+             m.mchid);
+    ASSERT_EQ_INT(api_call(&S_client, "GET", quote_path, owner.token, NULL, &res), 200);
+    long long left = 50000 - 300 - 20000 - fee;
+    ASSERT_EQ_INT(api_json_int(&res, "available", -1), left);
+    long long max_amount = api_json_int(&res, "max_amount", -1);
+    long long max_fee = api_json_int(&res, "max_fee", -1);
+    ASSERT(max_amount > 0 && max_amount + max_fee <= left && max_amount + max_fee >= left - 1);
+    ASSERT_EQ_INT(api_json_int(&res, "fee", -1), 10);
+    client_response_release(&res);
+    ASSERT_EQ_INT(api_call(&S_client, "GET", quote_path, stranger.token, NULL, &res), 404);
+    client_response_release(&res);
+
     /* The owner verifies a real name that is not the card's holder (张三): the merchant's money
      * no longer goes to that card either. */
     char id_number[19];

@@ -351,6 +351,83 @@ TEST(withdrawal_pays_the_card_and_charges_the_fee)
     ASSERT_EQ_INT(pending, 0);
 }
 
+/* GET /v1/me/withdrawal-quote with query (may be ""); status, body in res. */
+static long S_quote(const struct api_user *u, const char *query, struct client_response *res)
+{
+    char path[128];
+    snprintf(path, sizeof path, "/v1/me/withdrawal-quote%s", query);
+    return api_call(&S_client, "GET", path, u->token, NULL, res);
+}
+
+/* A quote's "payable": 1 true, 0 false, -1 anything else. */
+static int S_payable(const struct client_response *res)
+{
+    json_t *body = api_json(res);
+    const json_t *payable = json_object_get(body, "payable");
+    int v = json_is_true(payable) ? 1 : json_is_false(payable) ? 0 : -1;
+    json_decref(body);
+    return v;
+}
+
+TEST(withdrawal_quote_says_the_fee_and_the_most_that_can_go)
+{
+    // Before the password: what ¥50.00 out would cost, and "withdraw all" — the most whose
+    // amount + fee the balance covers. With ¥100.10 that is ¥100.00 (fee ¥0.10), and a
+    // withdrawal of it leaves nothing available and is not refused.
+    struct api_user u;
+    S_user(&u);
+    char card[API_ID_SIZE_MAX];
+    S_card(&u, CARD_OK, card);
+    S_fund(&u, card, 10010);
+    struct client_response res;
+    ASSERT_EQ_INT(S_quote(&u, "", &res), 200);
+    ASSERT_EQ_STR(api_json_str(&res, "currency"), "CNY");
+    ASSERT_EQ_INT(api_json_int(&res, "available", -1), 10010);
+    ASSERT_EQ_INT(api_json_int(&res, "fee_rate_ppm", -1), 1000);
+    ASSERT_EQ_INT(api_json_int(&res, "fee_min", -1), 10);
+    ASSERT_EQ_INT(api_json_int(&res, "per_payment", -1), 2000000);
+    ASSERT_EQ_INT(api_json_int(&res, "max_amount", -1), 10000);
+    ASSERT_EQ_INT(api_json_int(&res, "max_fee", -1), 10);
+    json_t *body = api_json(&res);
+    ASSERT(json_is_null(json_object_get(body, "amount")) &&
+           json_is_null(json_object_get(body, "fee")) &&
+           json_is_null(json_object_get(body, "payable")));
+    json_decref(body);
+    client_response_release(&res);
+
+    ASSERT_EQ_INT(S_quote(&u, "?amount=5000", &res), 200);
+    ASSERT_EQ_INT(api_json_int(&res, "amount", -1), 5000);
+    ASSERT_EQ_INT(api_json_int(&res, "fee", -1), 10);
+    ASSERT_EQ_INT(api_json_int(&res, "total", -1), 5010);
+    ASSERT_EQ_INT(S_payable(&res), 1);
+    client_response_release(&res);
+    ASSERT_EQ_INT(S_quote(&u, "?amount=10001", &res), 200); /* a fen over: not payable */
+    ASSERT_EQ_INT(api_json_int(&res, "fee", -1), 11);
+    ASSERT_EQ_INT(S_payable(&res), 0);
+    client_response_release(&res);
+    ASSERT_EQ_INT(S_quote(&u, "?amount=3000000", &res), 200); /* over the per-payment cap */
+    ASSERT_EQ_INT(S_payable(&res), 0);
+    client_response_release(&res);
+    const char *bad[] = {"?amount=0", "?amount=-1",   "?amount=1.5",           "?amount=abc",
+                         "?amount=",  "?amount=0100", "?amount=10000000000000"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        ASSERT_EQ_INT(S_quote(&u, bad[i], &res), 400);
+        ASSERT_EQ_STR(api_json_str(&res, "code"), "PARAM_ERROR");
+        client_response_release(&res);
+    }
+
+    ASSERT_EQ_INT(S_pay(&u, "/v1/me/withdrawals", card, 10000, S_PAY, NULL, &res), 201);
+    ASSERT_EQ_STR(api_json_str(&res, "status"), "SUCCESS");
+    ASSERT_EQ_INT(api_json_int(&res, "fee", -1), 10);
+    client_response_release(&res);
+    ASSERT_EQ_INT(S_available(&u), 0);
+    ASSERT_EQ_INT(S_quote(&u, "?amount=1", &res), 200); /* nothing left: not even a fen */
+    ASSERT_EQ_INT(api_json_int(&res, "max_amount", -1), 0);
+    ASSERT_EQ_INT(api_json_int(&res, "max_fee", -1), 0);
+    ASSERT_EQ_INT(S_payable(&res), 0);
+    client_response_release(&res);
+}
+
 TEST(withdrawal_over_the_balance_is_402_and_changes_nothing)
 {
     // Amount + fee must fit the available balance: ¥10.00 with ¥10.00 does not (fee ¥0.10).
@@ -723,6 +800,7 @@ int main(void)
     RUN(bank_refusals_fail_the_topup_and_move_nothing);
     RUN(bad_payments_are_refused_and_change_nothing);
     RUN(withdrawal_pays_the_card_and_charges_the_fee);
+    RUN(withdrawal_quote_says_the_fee_and_the_most_that_can_go);
     RUN(withdrawal_over_the_balance_is_402_and_changes_nothing);
     RUN(slow_banks_are_resolved_by_the_worker);
     RUN(a_slow_bank_holds_up_no_other_request);

@@ -771,6 +771,45 @@ TEST(a_card_in_another_name_is_listed_as_not_usable)
     S_END();
 }
 
+TEST(withdrawing_everything)
+{
+    // `withdraw CARD all` asks the server for the most the balance covers with its fee and pays
+    // exactly that: ¥100.10 becomes ¥100.00 out and ¥0.10 of fee, nothing left; a second `all`
+    // stops before the password is read. A user of its own, so the others' balances stay put.
+    S_BEGIN();
+    struct api_user u;
+    API_MUST(api_user_new(&S_client, S_admin, &u));
+    API_MUST(api_payment_password_set(&S_client, S_admin, &u, "258036"));
+    S_substitute(u.phone, "PHONE_E");
+    char password[80], code[API_SMS_CODE_SIZE];
+    snprintf(password, sizeof password, "%s\n", u.password);
+    S_case(NULL, password, "--profile", "e", "login", "--phone", u.phone, "--password-stdin", NULL);
+    ASSERT_EQ_INT(S_last.exit_status, 0);
+    const char *number = "6222020000000000018";
+    S_case(NULL, NULL, "--profile", "e", "card", "add", "--number", number, "--holder", "李四",
+           "--phone", u.phone, "--send-code", NULL);
+    ASSERT_EQ_INT(S_last.exit_status, 0);
+    S_code(u.phone, "bind_card", code);
+    S_case(NULL, NULL, "--profile", "e", "card", "add", "--number", number, "--holder", "李四",
+           "--phone", u.phone, "--code", code, "--json", NULL);
+    ASSERT_EQ_INT(S_last.exit_status, 0);
+    char card[64];
+    S_last_str("id", card, sizeof card);
+    S_case(NULL, S_PAY, "--profile", "e", "topup", card, "100.10", "--password-stdin", NULL);
+    ASSERT_EQ_INT(S_last.exit_status, 0);
+    S_case("withdraw-all", S_PAY, "--profile", "e", "withdraw", card, "all", "--password-stdin",
+           NULL);
+    S_case("withdraw-all-nothing", S_PAY, "--profile", "e", "withdraw", card, "all",
+           "--password-stdin", NULL);
+    S_case(NULL, NULL, "--profile", "e", "balance", "--json", NULL);
+    json_t *balance = S_last_json();
+    ASSERT_EQ_INT(json_integer_value(json_object_get(
+                      json_array_get(json_object_get(balance, "balances"), 0), "available")),
+                  0);
+    json_decref(balance);
+    S_END();
+}
+
 static char S_withdrawal_slow[64];
 
 TEST(topups_and_withdrawals)
@@ -1890,6 +1929,7 @@ int main(void)
     RUN(ledger_check);
     RUN(merchant_notifications);
     RUN(a_card_in_another_name_is_listed_as_not_usable);
+    RUN(withdrawing_everything);
     RUN(demo);
     RUN(logout);
     RUN(generated_documents);

@@ -46,6 +46,65 @@ TEST(withdrawal_fee_rounds_up_and_has_a_floor)
     ASSERT_EQ_INT(S_fee(100000, 10, INT64_MAX / 10), -1); /* overflow is refused */
 }
 
+/* The largest withdrawal from available under the settings, found by walking down from the
+ * top: what wallet_withdrawal_max must agree with. */
+static int64_t S_max_by_walking(const struct domain_settings *s, int64_t available)
+{
+    int64_t top = available < s->limit_per_payment_minor ? available : s->limit_per_payment_minor;
+    for (int64_t amount = top; amount > 0; amount--) {
+        int64_t fee;
+        if (wallet_withdrawal_fee(s, amount, &fee) && amount + fee <= available)
+            return amount;
+    }
+    return 0;
+}
+
+TEST(withdrawal_max_is_the_largest_amount_the_balance_covers_with_its_fee)
+{
+    // "Withdraw all": the amount whose amount + fee is the balance or just under it, never over,
+    // and never over the per-payment cap; checked against a walk down from the top for every
+    // balance up to ¥30 and a few fee settings, and at the edges of the defaults.
+    struct domain_settings s;
+    domain_settings_default(&s);
+    int64_t amount = -1, fee = -1;
+    wallet_withdrawal_max(&s, 10010, &amount, &fee); /* ¥100.10: ¥100 and the ¥0.10 minimum */
+    ASSERT_EQ_INT(amount, 10000);
+    ASSERT_EQ_INT(fee, 10);
+    wallet_withdrawal_max(&s, 10009, &amount, &fee);
+    ASSERT_EQ_INT(amount, 9999);
+    ASSERT_EQ_INT(fee, 10);
+    wallet_withdrawal_max(&s, 1001000, &amount, &fee); /* 0.1 % of ¥10,000 is ¥10.00 */
+    ASSERT_EQ_INT(amount, 1000000);
+    ASSERT_EQ_INT(fee, 1000);
+    wallet_withdrawal_max(&s, 1000999, &amount, &fee); /* a fen less: 999,999 pays ¥10.00 too */
+    ASSERT_EQ_INT(amount, 999999);
+    ASSERT_EQ_INT(fee, 1000);
+    wallet_withdrawal_max(&s, 10, &amount, &fee); /* the fee alone: nothing can go */
+    ASSERT_EQ_INT(amount, 0);
+    ASSERT_EQ_INT(fee, 0);
+    wallet_withdrawal_max(&s, 0, &amount, &fee);
+    ASSERT_EQ_INT(amount, 0);
+    ASSERT_EQ_INT(fee, 0);
+    wallet_withdrawal_max(&s, INT64_MAX, &amount, &fee); /* the per-payment cap */
+    ASSERT_EQ_INT(amount, s.limit_per_payment_minor);
+    ASSERT(wallet_withdrawal_fee(&s, amount, &fee) && fee > 0);
+
+    const int64_t settings[][3] = {
+        {1000, 10, 2000}, {0, 0, 2000}, {6000, 25, 1500}, {1, 0, 2000}, {999999, 1, 2000}};
+    for (size_t i = 0; i < QB_ARRAY_COUNT(settings); i++) {
+        s.withdrawal_fee_ppm = settings[i][0];
+        s.withdrawal_fee_min_minor = settings[i][1];
+        s.limit_per_payment_minor = settings[i][2];
+        for (int64_t available = 0; available <= 3000; available++) {
+            wallet_withdrawal_max(&s, available, &amount, &fee);
+            ASSERT_EQ_INT(amount, S_max_by_walking(&s, available));
+            int64_t want_fee = 0;
+            ASSERT(amount == 0 || wallet_withdrawal_fee(&s, amount, &want_fee));
+            ASSERT_EQ_INT(fee, want_fee);
+        }
+    }
+}
+
 TEST(payment_json_has_one_shape)
 {
     // Fresh answers, replays and GET /v1/me/payments/{id} all render with this function, so a
@@ -215,6 +274,7 @@ TEST(payments_made_before_they_were_keyed_by_seq_are_found_by_id)
 int main(void)
 {
     RUN(withdrawal_fee_rounds_up_and_has_a_floor);
+    RUN(withdrawal_max_is_the_largest_amount_the_balance_covers_with_its_fee);
     RUN(payment_json_has_one_shape);
     RUN(sms_target_masks_the_middle);
     RUN(payments_made_before_they_were_keyed_by_id_are_kept);
