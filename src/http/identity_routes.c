@@ -132,7 +132,7 @@ out:
 static const struct http_field S_register_fields[] = {
     {"phone", HTTP_FIELD_STRING, true, S_PHONE_SIZE_MAX, 0, 0},
     {"sms_code", HTTP_FIELD_STRING, true, S_SMS_CODE_SIZE_MAX, 0, 0},
-    {"password", HTTP_FIELD_STRING, true, S_PASSWORD_SIZE_MAX, 0, 0},
+    {"password", HTTP_FIELD_SECRET, true, S_PASSWORD_SIZE_MAX, 0, 0},
     {"display_name", HTTP_FIELD_STRING, true, S_NAME_SIZE_MAX, 0, 0},
 };
 
@@ -200,7 +200,7 @@ out:
 
 static const struct http_field S_login_fields[] = {
     {"phone", HTTP_FIELD_STRING, true, S_PHONE_SIZE_MAX, 0, 0},
-    {"password", HTTP_FIELD_STRING, true, S_PASSWORD_SIZE_MAX, 0, 0},
+    {"password", HTTP_FIELD_SECRET, true, S_PASSWORD_SIZE_MAX, 0, 0},
     {"device_name", HTTP_FIELD_STRING, false, S_DEVICE_NAME_SIZE_MAX, 0, 0},
 };
 

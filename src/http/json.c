@@ -21,6 +21,7 @@
 #include <strings.h>
 
 #include "base/assert.h"
+#include "base/text.h"
 
 #define S_SIZE_MAX_DEFAULT 256
 
@@ -114,6 +115,7 @@ static const char *S_type_name(enum http_field_type type)
 {
     switch (type) {
     case HTTP_FIELD_STRING:
+    case HTTP_FIELD_SECRET:
         return "a string";
     case HTTP_FIELD_INTEGER:
         return "an integer";
@@ -133,14 +135,17 @@ static enum qb_error S_field_check(const struct http_field *field, const json_t 
 {
     size_t size_max = field->size_max != 0 ? field->size_max : S_SIZE_MAX_DEFAULT;
     switch (field->type) {
-    case HTTP_FIELD_STRING: {
+    case HTTP_FIELD_STRING:
+    case HTTP_FIELD_SECRET: {
         if (!json_is_string(value))
             break;
         size_t size = json_string_length(value);
         const char *text = json_string_value(value);
-        if (strlen(text) != size || S_has_control(text, size)) {
-            snprintf(message, HTTP_JSON_MESSAGE_SIZE_MAX, "field \"%s\" holds a control character",
-                     field->name);
+        bool clean = field->type == HTTP_FIELD_SECRET ? !S_has_control(text, size)
+                                                      : text_is_clean(text, size);
+        if (strlen(text) != size || !clean) {
+            snprintf(message, HTTP_JSON_MESSAGE_SIZE_MAX,
+                     "field \"%s\" holds a control or invisible formatting character", field->name);
             return QB_E_PARAM;
         }
         if (size > size_max) {

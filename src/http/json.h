@@ -34,10 +34,13 @@
 #define HTTP_JSON_MESSAGE_SIZE_MAX 160
 
 enum http_field_type {
-    HTTP_FIELD_STRING,
+    HTTP_FIELD_STRING,  /* text that may be shown: base/text.h's rule (text_is_clean) */
+    HTTP_FIELD_SECRET,  /* a string compared, never shown (a login password): controls refused,
+                           invisible formatting characters kept, as a password set before the
+                           rule for shown text may hold one */
     HTTP_FIELD_INTEGER, /* a JSON integer (no fraction, no exponent) */
     HTTP_FIELD_BOOLEAN,
-    HTTP_FIELD_OBJECT,  /* checked for type only; validate its members with http_json_object */
+    HTTP_FIELD_OBJECT, /* checked for type only; validate its members with http_json_object */
     HTTP_FIELD_ARRAY,
 };
 
@@ -45,7 +48,7 @@ struct http_field {
     const char *name;
     enum http_field_type type;
     bool required;
-    size_t size_max;   /* STRING: bytes (UTF-8); ARRAY: elements; 0 means the default (256) */
+    size_t size_max; /* STRING, SECRET: bytes (UTF-8); ARRAY: elements; 0 means the default (256) */
     int64_t min;       /* INTEGER: inclusive bounds; both 0 means any int64 */
     int64_t max;
 };

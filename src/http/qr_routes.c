@@ -152,8 +152,9 @@ void http_handle_me_receive_code_get(struct http_request *req)
     char text[QR_PAYLOAD_SIZE_MAX];
     if (qr_payload_encode(env->qr_key, &p, text, sizeof text) != QB_OK) {
         /* The only rule left to break is the memo's. */
-        http_reply_error_message(req, QB_E_PARAM,
-                                 "memo must be UTF-8 text without control characters");
+        http_reply_error_message(
+            req, QB_E_PARAM,
+            "memo must be UTF-8 text without control or invisible formatting characters");
         return;
     }
     json_t *extra = S_amount_json(&p);

@@ -179,7 +179,7 @@ void http_handle_me_freeze(struct http_request *req)
 }
 
 static const struct http_field S_unfreeze_fields[] = {
-    {"password", HTTP_FIELD_STRING, true, IDENTITY_PASSWORD_SIZE_MAX, 0, 0},
+    {"password", HTTP_FIELD_SECRET, true, IDENTITY_PASSWORD_SIZE_MAX, 0, 0},
     {"sms_code", HTTP_FIELD_STRING, true, SMS_CODE_DIGITS + 1, 0, 0},
 };
 

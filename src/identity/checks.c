@@ -13,50 +13,13 @@
  */
 #include <string.h>
 
+#include "base/text.h"
 #include "domain/domain.h"
 #include "identity/identity.h"
 
 /* --- UTF-8 ----------------------------------------------------------------- */
 
-/* Decodes one code point at s (at most avail bytes). Answers its length
- * (1..4) and the code point, or 0 for invalid UTF-8. */
-static size_t utf8_decode(const unsigned char *s, size_t avail, uint32_t *cp)
-{
-    if (avail == 0)
-        return 0;
-    unsigned char c = s[0];
-    size_t size;
-    uint32_t min;
-    if (c < 0x80) {
-        *cp = c;
-        return 1;
-    } else if (c >= 0xC2 && c <= 0xDF) {
-        size = 2, min = 0x80, *cp = c & 0x1Fu;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-        size = 3, min = 0x800, *cp = c & 0x0Fu;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        size = 4, min = 0x10000, *cp = c & 0x07u;
-    } else {
-        return 0;
-    }
-    if (avail < size)
-        return 0;
-    for (size_t i = 1; i < size; i++) {
-        if ((s[i] & 0xC0) != 0x80)
-            return 0;
-        *cp = (*cp << 6) | (s[i] & 0x3Fu);
-    }
-    if (*cp < min || *cp > 0x10FFFF || (*cp >= 0xD800 && *cp <= 0xDFFF))
-        return 0;
-    return size;
-}
-
-static bool codepoint_is_control(uint32_t cp)
-{
-    return cp < 0x20 || cp == 0x7F || (cp >= 0x80 && cp <= 0x9F);
-}
-
-/* True when text[0..size) is valid UTF-8 without control characters. When
+/* True when text[0..size) is clean text (base/text.h). When
  * single_char is not NULL it tells whether every code point is the same. */
 static bool utf8_text_is_clean(const char *text, size_t size, bool *single_char)
 {
@@ -66,8 +29,8 @@ static bool utf8_text_is_clean(const char *text, size_t size, bool *single_char)
     size_t at = 0;
     while (at < size) {
         uint32_t cp;
-        size_t step = utf8_decode(s + at, size - at, &cp);
-        if (step == 0 || codepoint_is_control(cp))
+        size_t step = text_utf8_decode(s + at, size - at, &cp);
+        if (step == 0 || text_codepoint_is_hidden(cp))
             return false;
         if (at == 0)
             first = cp;

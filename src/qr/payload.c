@@ -15,6 +15,7 @@
 
 #include "base/crypto.h"
 #include "base/rand.h"
+#include "base/text.h"
 #include "qr/qr.h"
 
 #define S_UNRESERVED "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~"
@@ -34,48 +35,6 @@ const char *qr_kind_name(enum qr_kind kind)
 }
 
 /* --- shared rules ------------------------------------------------------------ */
-
-/* Strict UTF-8 (no overlong forms, no surrogates, nothing past U+10FFFF)
- * without C0 controls, DEL or C1 controls. */
-static bool S_text_ok(const uint8_t *s, size_t size)
-{
-    size_t i = 0;
-    while (i < size) {
-        uint8_t c = s[i];
-        uint32_t cp;
-        size_t n;
-        if (c < 0x80) {
-            if (c < 0x20 || c == 0x7f)
-                return false;
-            i++;
-            continue;
-        }
-        if (c >= 0xc2 && c <= 0xdf) {
-            n = 1;
-            cp = c & 0x1fu;
-        } else if (c >= 0xe0 && c <= 0xef) {
-            n = 2;
-            cp = c & 0x0fu;
-        } else if (c >= 0xf0 && c <= 0xf4) {
-            n = 3;
-            cp = c & 0x07u;
-        } else {
-            return false;
-        }
-        if (size - i - 1 < n)
-            return false;
-        for (size_t k = 1; k <= n; k++) {
-            if ((s[i + k] & 0xc0) != 0x80)
-                return false;
-            cp = (cp << 6) | (s[i + k] & 0x3fu);
-        }
-        if ((n == 2 && cp < 0x800) || (n == 3 && (cp < 0x10000 || cp > 0x10ffff)) ||
-            (cp >= 0xd800 && cp <= 0xdfff) || (cp >= 0x80 && cp <= 0x9f))
-            return false;
-        i += n + 1;
-    }
-    return true;
-}
 
 static bool S_is_lower_hex(const char *s, size_t size)
 {
@@ -144,7 +103,7 @@ enum qb_error qr_payload_encode(const uint8_t key[QR_KEY_SIZE], const struct qr_
     if (p->kind == QR_KIND_MERCHANT &&
         (memo_size > 0 || (p->has_amount && strcmp(p->currency->code, "CNY") != 0)))
         return QB_E_PARAM;
-    if (!S_text_ok((const uint8_t *)p->memo, memo_size))
+    if (!text_is_clean((const char *)p->memo, memo_size))
         return QB_E_PARAM;
 
     char text[QR_PAYLOAD_SIZE_MAX];
@@ -250,7 +209,7 @@ static bool S_memo_decode(const char *s, size_t size, char out[QR_MEMO_SIZE_MAX]
         out[n++] = (char)c;
     }
     out[n] = '\0';
-    return S_text_ok((const uint8_t *)out, n);
+    return text_is_clean((const char *)out, n);
 }
 
 static bool S_parse(const uint8_t key[QR_KEY_SIZE], const char *text, size_t size,

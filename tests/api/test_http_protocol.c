@@ -971,6 +971,23 @@ TEST(a_path_cannot_forge_fields_of_its_log_line)
     if (!found)
         TEST_FAIL_("no line with %s in %s", wanted, S_daemon.log_path);
     ASSERT(strstr(log, "path=/v1/forged status=") == NULL);
+
+    /* Nor can it turn the line around on a terminal: a right-to-left override (U+202E) and any
+     * byte beyond ASCII stay escaped. */
+    ASSERT_EQ_INT(
+        api_call(&S_client, "GET", "/v1/me/payments/p_%E2%80%AEzyx%E5%8D%88", NULL, NULL, &res),
+        401);
+    client_response_release(&res);
+    wanted = "path=/v1/me/payments/p_%E2%80%AEzyx%E5%8D%88 status=401 ";
+    found = false;
+    for (int waited = 0; !found && waited < 5000; waited += 20) {
+        found = test_file_read(S_daemon.log_path, log, sizeof log) && strstr(log, wanted) != NULL;
+        if (!found)
+            usleep(20 * 1000);
+    }
+    if (!found)
+        TEST_FAIL_("no line with %s in %s", wanted, S_daemon.log_path);
+    ASSERT(strstr(log, "\xe2\x80\xae") == NULL);
 }
 
 int main(void)

@@ -147,6 +147,11 @@ TEST(bad_inputs_are_refused_and_move_nothing)
                 400, "PARAM_ERROR");
     EXPECT_SEND(a.token, "b1", "{\"type\":\"equal\",\"total_amount\":100,\"count\":1" PW, 400,
                 "PARAM_ERROR");
+    /* A greeting that would show the claimers something else than was stored. */
+    EXPECT_SEND(a.token, "b1",
+                "{\"type\":\"lucky\",\"total_amount\":100,\"count\":1,"
+                "\"greeting\":\"\\u202e\\u2066x\"" PW,
+                400, "PARAM_ERROR");
     EXPECT_SEND(a.token, "b1", "{\"type\":\"lucky\",\"total_amount\":100,\"count\":0" PW, 400,
                 "PARAM_ERROR");
     EXPECT_SEND(a.token, "b1", "{\"type\":\"lucky\",\"total_amount\":1000,\"count\":101" PW, 400,

@@ -86,6 +86,17 @@ TEST(bad_bodies_and_keys_are_refused_before_anything)
     snprintf(memo_body, sizeof memo_body, "{\"to\":\"%s\",\"amount\":100,\"memo\":\"%s\"}",
              b.phone, memo);
     EXPECT_TRANSFER(a.token, "k1", memo_body, 400, "PARAM_ERROR");
+    /* A memo that would show the payee something else than was stored: a right-to-left override
+     * turns "pay 1 yuan" around; a zero-width space hides. */
+    snprintf(memo_body, sizeof memo_body,
+             "{\"to\":\"%s\",\"amount\":100,\"memo\":\"refund \\u202e001 yap\","
+             "\"payment_password\":\"%s\"}",
+             b.phone, TH_PAY_PASSWORD);
+    EXPECT_TRANSFER(a.token, "k1", memo_body, 400, "PARAM_ERROR");
+    snprintf(memo_body, sizeof memo_body,
+             "{\"to\":\"%s\",\"amount\":100,\"memo\":\"\\u200b\",\"payment_password\":\"%s\"}",
+             b.phone, TH_PAY_PASSWORD);
+    EXPECT_TRANSFER(a.token, "k1", memo_body, 400, "PARAM_ERROR");
 
     /* "k1" was never stored: a valid request under it runs (and finds no money). */
     EXPECT_TRANSFER(a.token, "k1", body, 402, "INSUFFICIENT_BALANCE");

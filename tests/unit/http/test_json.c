@@ -17,7 +17,7 @@ static const struct http_field S_fields[] = {
     {"phone", HTTP_FIELD_STRING, true, 11, 0, 0},    {"name", HTTP_FIELD_STRING, false, 0, 0, 0},
     {"count", HTTP_FIELD_INTEGER, false, 0, 1, 100}, {"any", HTTP_FIELD_INTEGER, false, 0, 0, 0},
     {"flag", HTTP_FIELD_BOOLEAN, false, 0, 0, 0},    {"obj", HTTP_FIELD_OBJECT, false, 0, 0, 0},
-    {"list", HTTP_FIELD_ARRAY, false, 3, 0, 0},
+    {"list", HTTP_FIELD_ARRAY, false, 3, 0, 0},      {"secret", HTTP_FIELD_SECRET, false, 0, 0, 0},
 };
 #define S_FIELD_COUNT (sizeof S_fields / sizeof S_fields[0])
 
@@ -206,11 +206,46 @@ TEST(strings_refuse_nul_and_control_characters)
 {
     ASSERT_EQ_INT(S_parse("{\"phone\":\"1\\u0000\"}"), QB_E_BAD_JSON); /* jansson's refusal */
     ASSERT_EQ_INT(S_parse("{\"phone\":\"1\\n\"}"), QB_E_PARAM);
-    ASSERT(strstr(S_message, "control character") != NULL);
+    ASSERT(strstr(S_message, "control or invisible formatting character") != NULL);
     ASSERT_EQ_INT(S_parse("{\"phone\":\"1\\u001b\"}"), QB_E_PARAM);
     ASSERT_EQ_INT(S_parse("{\"phone\":\"1\\u007f\"}"), QB_E_PARAM);
     ASSERT_EQ_INT(S_parse("{\"phone\":\"1\\u0085\"}"), QB_E_PARAM);
     ASSERT_EQ_INT(S_parse("{\"phone\":\"1\\u00e9\"}"), QB_OK);
+}
+
+TEST(strings_refuse_invisible_formatting_characters)
+{
+    // A memo or a name that reorders or hides what is shown next to it: the direction marks,
+    // embeddings, overrides and isolates, the line and paragraph separators, the zero-width
+    // space and the byte order mark; as escapes and as raw UTF-8, at the start, middle and end.
+    const char *const refused[] = {"200b", "200e", "200f", "2028", "2029", "202a", "202b", "202c",
+                                   "202d", "202e", "2066", "2067", "2068", "2069", "feff"};
+    for (size_t i = 0; i < QB_ARRAY_COUNT(refused); i++) {
+        char body[96];
+        snprintf(body, sizeof body, "{\"phone\":\"1\",\"name\":\"pay \\u%s lunch\"}", refused[i]);
+        ASSERT_EQ_INT(S_parse(body), QB_E_PARAM);
+        ASSERT(strstr(S_message, "invisible formatting character") != NULL);
+        snprintf(body, sizeof body, "{\"phone\":\"1\",\"name\":\"\\u%s\"}", refused[i]);
+        ASSERT_EQ_INT(S_parse(body), QB_E_PARAM);
+    }
+    ASSERT_EQ_INT(S_parse("{\"phone\":\"1\",\"name\":\"x\xe2\x80\xae\"}"),
+                  QB_E_PARAM); /* raw U+202E */
+    ASSERT_EQ_INT(S_parse("{\"phone\":\"1\",\"name\":\"\xef\xbb\xbfx\"}"),
+                  QB_E_PARAM); /* raw BOM */
+    /* Their neighbours stay: U+2027, U+202F (a narrow space), U+2065, U+206A, the joiners
+     * (emoji sequences), other E2 80 xx punctuation such as U+2014, Chinese text. */
+    const char *const kept[] = {"2027", "202f", "2065", "206a", "200c", "200d", "2014", "fefe"};
+    for (size_t i = 0; i < QB_ARRAY_COUNT(kept); i++) {
+        char body[96];
+        snprintf(body, sizeof body, "{\"phone\":\"1\",\"name\":\"a\\u%sb\"}", kept[i]);
+        ASSERT_EQ_INT(S_parse(body), QB_OK);
+    }
+    ASSERT_EQ_INT(S_parse("{\"phone\":\"1\",\"name\":\"\xe5\x8d\x88\xe9\xa5\xad\"}"),
+                  QB_OK); /* 午饭 */
+    /* A secret is compared, never shown: a login password set before this rule may hold one
+     * and still logs in; control characters stay refused. */
+    ASSERT_EQ_INT(S_parse("{\"phone\":\"1\",\"secret\":\"pass\\u200bword\\u202e\"}"), QB_OK);
+    ASSERT_EQ_INT(S_parse("{\"phone\":\"1\",\"secret\":\"pass\\nword\"}"), QB_E_PARAM);
 }
 
 TEST(integers_are_bounded)
@@ -263,6 +298,7 @@ int main(void)
     RUN(refuses_wrong_types);
     RUN(string_sizes_are_bytes);
     RUN(strings_refuse_nul_and_control_characters);
+    RUN(strings_refuse_invisible_formatting_characters);
     RUN(integers_are_bounded);
     RUN(arrays_are_bounded);
     RUN(nested_objects_validate_alike);
