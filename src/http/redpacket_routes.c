@@ -92,20 +92,29 @@ void http_handle_red_packets_create(struct http_request *req)
     const char *payment_password = http_json_string(body, "payment_password");
     json_int_t count = json_integer_value(json_object_get(body, "count"));
 
-    /* Shapes only: balance and limits are the command's to judge. */
+    /* Shapes only: balance and limits are the command's to judge. An
+     * amount given as null is not given. */
+    if (json_is_null(total))
+        total = NULL;
+    if (json_is_null(per_share))
+        per_share = NULL;
     enum redpacket_type packet_type;
     if (strcmp(type, "lucky") == 0) {
         packet_type = REDPACKET_LUCKY;
-        if (total == NULL || json_is_null(total) || per_share != NULL) {
-            http_reply_error_message(req, QB_E_PARAM,
-                                     "a lucky packet takes total_amount, not amount_per_share");
+        if (total == NULL || per_share != NULL) {
+            http_reply_error_message(
+                req, QB_E_PARAM,
+                total == NULL ? "a lucky packet needs total_amount"
+                              : "a lucky packet takes total_amount, not amount_per_share");
             goto out;
         }
     } else if (strcmp(type, "equal") == 0) {
         packet_type = REDPACKET_EQUAL;
-        if (per_share == NULL || json_is_null(per_share) || total != NULL) {
-            http_reply_error_message(req, QB_E_PARAM,
-                                     "an equal packet takes amount_per_share, not total_amount");
+        if (per_share == NULL || total != NULL) {
+            http_reply_error_message(
+                req, QB_E_PARAM,
+                per_share == NULL ? "an equal packet needs amount_per_share"
+                                  : "an equal packet takes amount_per_share, not total_amount");
             goto out;
         }
     } else {

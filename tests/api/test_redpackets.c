@@ -147,6 +147,13 @@ TEST(bad_inputs_are_refused_and_move_nothing)
                 400, "PARAM_ERROR");
     EXPECT_SEND(a.token, "b1", "{\"type\":\"equal\",\"total_amount\":100,\"count\":1" PW, 400,
                 "PARAM_ERROR");
+    /* An amount given as null is not given: the message says which one the type needs. */
+    struct client_response null_amount;
+    S_send_on(__LINE__, &S_client, a.token, "b1",
+              "{\"type\":\"lucky\",\"total_amount\":null,\"count\":1" PW, 400, "PARAM_ERROR",
+              &null_amount);
+    ASSERT(strstr(api_json_str(&null_amount, "message"), "needs total_amount") != NULL);
+    client_response_release(&null_amount);
     /* A greeting that would show the claimers something else than was stored. */
     EXPECT_SEND(a.token, "b1",
                 "{\"type\":\"lucky\",\"total_amount\":100,\"count\":1,"

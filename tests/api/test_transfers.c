@@ -97,6 +97,12 @@ TEST(bad_bodies_and_keys_are_refused_before_anything)
              "{\"to\":\"%s\",\"amount\":100,\"memo\":\"\\u200b\",\"payment_password\":\"%s\"}",
              b.phone, TH_PAY_PASSWORD);
     EXPECT_TRANSFER(a.token, "k1", memo_body, 400, "PARAM_ERROR");
+    /* An amount given as null is not given: without a payload that fixes one, PARAM_ERROR as for
+     * every field a route needs, not INVALID_AMOUNT. */
+    snprintf(memo_body, sizeof memo_body,
+             "{\"to\":\"%s\",\"amount\":null,\"payment_password\":\"%s\"}", b.phone,
+             TH_PAY_PASSWORD);
+    EXPECT_TRANSFER(a.token, "k1", memo_body, 400, "PARAM_ERROR");
 
     /* "k1" was never stored: a valid request under it runs (and finds no money). */
     EXPECT_TRANSFER(a.token, "k1", body, 402, "INSUFFICIENT_BALANCE");
