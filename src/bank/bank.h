@@ -6,8 +6,14 @@
  * connector (sandbox.c), which behaves like a real provider's test mode and
  * is documented for integrators in docs/sandbox.md.
  *
- * Three operations, each named by Qianbao's payment id (the `ref`), so that
- * asking twice about one operation is always safe:
+ * Before a card is bound, one check, named by nothing (it moves no money
+ * and is safe to repeat):
+ *   verify   are this holder name and this phone the bank's records for
+ *            the card? The phone is where the bank's own codes for the card
+ *            go, so the SMS code that binds a card proves control of the
+ *            card's phone only once the bank says it is the card's.
+ * Then three operations, each named by Qianbao's payment id (the `ref`), so
+ * that asking twice about one operation is always safe:
  *   debit    take amount from the card (a top-up). Usually answers at
  *            once: SUCCEEDED, or FAILED with a reason; PENDING when the
  *            bank confirms later.
@@ -73,8 +79,21 @@ struct bank_result {
     char bank_ref[BANK_REF_SIZE_MAX]; /* the bank's own reference, "" when none */
 };
 
+/* A card as the person binding it describes it (verify). */
+struct bank_card_check {
+    const char *card_number; /* digits only, in clear for this call alone */
+    const char *holder_name;
+    const char *phone; /* 11 digits: the phone the person says the bank has */
+};
+
 struct bank_connector;
 struct bank_connector_ops {
+    /* QB_OK with out->status SUCCEEDED (the bank's records name this holder
+     * and this phone), or FAILED with out->failure CARD_PHONE_MISMATCH or
+     * CARD_HOLDER_MISMATCH; QB_E_BANK_UNAVAILABLE when the bank did not
+     * answer (nothing happened: ask again). */
+    enum qb_error (*verify)(struct bank_connector *bank, const struct bank_card_check *check,
+                            struct bank_result *out);
     /* QB_OK with out filled; QB_E_BANK_UNAVAILABLE when the bank did not
      * answer (the operation may or may not have happened: query later). */
     enum qb_error (*submit)(struct bank_connector *bank, const struct bank_request *req,

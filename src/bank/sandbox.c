@@ -19,6 +19,12 @@
  *   9999000000000079   PENDING; FAILED CARD_DECLINED from SANDBOX_DELAY_MS on
  *   9999000000000087   succeeds, but a submission takes SANDBOX_SLOW_MS to
  *                      answer: a bank having a slow day
+ *   9999000000000095   verify: the bank has another phone for it, whatever
+ *                      phone is given (CARD_PHONE_MISMATCH)
+ *   9999000000000103   verify: the bank does not answer (BANK_UNAVAILABLE)
+ * and for any card, verify with the holder name SANDBOX_HOLDER_MISMATCH
+ * ("测试失败", "test failure", as the identity check's sandbox) answers
+ * CARD_HOLDER_MISMATCH; every other check matches.
  * Every other number succeeds at once, whatever its bank. A query answers
  * what the submission answered at that moment (the sandbox keeps no
  * records, so it assumes every operation it is asked about was sent),
@@ -35,6 +41,9 @@
 
 #define SANDBOX_DELAY_MS 3000
 #define SANDBOX_SLOW_MS 2000
+#define SANDBOX_PHONE_MISMATCH_CARD "9999000000000095"
+#define SANDBOX_VERIFY_LOST_CARD "9999000000000103"
+#define SANDBOX_HOLDER_MISMATCH "\xe6\xb5\x8b\xe8\xaf\x95\xe5\xa4\xb1\xe8\xb4\xa5" /* 测试失败 */
 
 enum sandbox_behaviour {
     SANDBOX_SUCCEED,
@@ -156,7 +165,31 @@ static enum qb_error sandbox_query(struct bank_connector *bank, const struct ban
     return QB_OK;
 }
 
+static enum qb_error sandbox_verify(struct bank_connector *bank,
+                                    const struct bank_card_check *check, struct bank_result *out)
+{
+    (void)bank;
+    QB_ASSERT(out != NULL);
+    memset(out, 0, sizeof *out);
+    if (check == NULL || check->card_number == NULL || check->holder_name == NULL ||
+        check->phone == NULL)
+        return QB_E_PARAM;
+    if (strcmp(check->card_number, SANDBOX_VERIFY_LOST_CARD) == 0)
+        return QB_E_BANK_UNAVAILABLE;
+    out->status = BANK_SUCCEEDED;
+    out->failure = QB_OK;
+    if (strcmp(check->card_number, SANDBOX_PHONE_MISMATCH_CARD) == 0) {
+        out->status = BANK_FAILED;
+        out->failure = QB_E_CARD_PHONE_MISMATCH;
+    } else if (strcmp(check->holder_name, SANDBOX_HOLDER_MISMATCH) == 0) {
+        out->status = BANK_FAILED;
+        out->failure = QB_E_CARD_HOLDER_MISMATCH;
+    }
+    return QB_OK;
+}
+
 static const struct bank_connector_ops S_sandbox_ops = {
+    .verify = sandbox_verify,
     .submit = sandbox_submit,
     .query = sandbox_query,
 };

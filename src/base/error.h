@@ -16,83 +16,81 @@
 #ifndef QB_BASE_ERROR_H
 #define QB_BASE_ERROR_H
 
-#define QB_ERROR_TABLE(X)                                                                   \
-    X(QB_OK, 200, "OK", "ok")                                                               \
-    X(QB_E_PARAM, 400, "PARAM_ERROR", "a parameter is missing or invalid")                  \
-    X(QB_E_BAD_JSON, 400, "INVALID_JSON", "the body is not valid JSON")                     \
-    X(QB_E_BAD_AMOUNT, 400, "INVALID_AMOUNT", "the amount is not a valid amount")           \
-    X(QB_E_BAD_CURRENCY, 400, "INVALID_CURRENCY", "the currency is not supported")          \
-    X(QB_E_UNAUTHORIZED, 401, "UNAUTHORIZED", "authentication is required")                 \
-    X(QB_E_INSUFFICIENT_BALANCE, 402, "INSUFFICIENT_BALANCE", "the balance is too low")     \
-    X(QB_E_FORBIDDEN, 403, "FORBIDDEN", "this is not allowed")                              \
-    X(QB_E_LIMIT_EXCEEDED, 403, "LIMIT_EXCEEDED", "a limit refused this payment")           \
-    X(QB_E_ACCOUNT_FROZEN, 403, "ACCOUNT_FROZEN", "the account is frozen")                  \
-    X(QB_E_RISK_REJECTED, 403, "RISK_REJECTED", "refused by risk control")                  \
-    X(QB_E_NOT_FOUND, 404, "NOT_FOUND", "no such object")                                   \
-    X(QB_E_METHOD, 405, "METHOD_NOT_ALLOWED", "this method is not allowed on this path")    \
-    X(QB_E_CONFLICT, 409, "CONFLICT", "the object is not in a state that allows this")      \
-    X(QB_E_HOLD_RESOLVED, 409, "HOLD_RESOLVED", "the hold was already resolved")            \
-    X(QB_E_TOO_LARGE, 413, "PAYLOAD_TOO_LARGE", "the request is too large")                 \
-    X(QB_E_MEDIA_TYPE, 415, "UNSUPPORTED_MEDIA_TYPE", "the body must be application/json")  \
-    X(QB_E_IDEMPOTENCY_MISMATCH, 422, "IDEMPOTENCY_MISMATCH",                               \
-      "this idempotency key was used with a different request")                             \
-    X(QB_E_PASSWORD_LOCKED, 423, "PASSWORD_LOCKED", "too many wrong tries; locked")         \
-    X(QB_E_RATE_LIMITED, 429, "RATE_LIMITED", "too many requests; slow down")               \
-    X(QB_E_OVERFLOW, 400, "AMOUNT_OVERFLOW", "the amount is out of range")                  \
-    X(QB_E_PASSWORD_WRONG, 403, "PASSWORD_WRONG", "the payment password is wrong")        \
-    X(QB_E_PASSWORD_NOT_SET, 403, "PAYMENT_PASSWORD_NOT_SET",                               \
-      "set a payment password first")                                                       \
-    X(QB_E_PASSWORD_WEAK, 400, "PASSWORD_TOO_WEAK", "the password is too easy to guess")    \
-    X(QB_E_SMS_CODE_INVALID, 400, "SMS_CODE_INVALID",                                       \
-      "the SMS code is wrong, used or expired")                                             \
-    X(QB_E_PHONE_REGISTERED, 409, "PHONE_REGISTERED", "this phone number is registered")    \
-    X(QB_E_IDENTITY_MISMATCH, 403, "IDENTITY_MISMATCH",                                     \
-      "the name and id number could not be verified")                                       \
-    X(QB_E_INTERNAL, 500, "SYSTEM_ERROR", "internal error")                                 \
-    X(QB_E_BUSY, 503, "SYSTEM_BUSY", "the server is busy; retry later")                     \
-    X(QB_E_STORAGE, 503, "STORAGE_UNAVAILABLE", "storage failed; nothing was applied")      \
-    X(QB_E_SHUTTING_DOWN, 503, "SHUTTING_DOWN", "the server is shutting down")             \
-    X(QB_E_CARD_INVALID, 400, "CARD_INVALID", "the card number is not a valid debit card")  \
-    X(QB_E_CARD_BOUND, 409, "CARD_ALREADY_BOUND", "this card is bound already")             \
-    X(QB_E_CARD_DECLINED, 402, "CARD_DECLINED", "the bank declined the card")               \
-    X(QB_E_BANK_INSUFFICIENT_FUNDS, 402, "BANK_INSUFFICIENT_FUNDS",                         \
-      "the bank account behind the card has too little money")                              \
-    X(QB_E_BANK_UNAVAILABLE, 503, "BANK_UNAVAILABLE", "the bank did not answer; retry later") \
-    X(QB_E_SELF_TRANSFER, 400, "SELF_TRANSFER", "you cannot send money to yourself")         \
-    X(QB_E_PAYEE_NOT_FOUND, 404, "PAYEE_NOT_FOUND", "no user has this phone number or id")   \
-    X(QB_E_PAYEE_UNAVAILABLE, 403, "PAYEE_UNAVAILABLE",                                     \
-      "the payee's account cannot receive money")                                           \
-    X(QB_E_ID_NUMBER_IN_USE, 409, "ID_NUMBER_IN_USE",                                       \
-      "this id number has verified as many wallets as it may")                              \
-    X(QB_E_SIGN_ERROR, 401, "SIGN_ERROR", "the request signature could not be verified")    \
-    X(QB_E_ORDER_NOT_EXIST, 404, "ORDER_NOT_EXIST", "no such order")                        \
-    X(QB_E_ORDER_CLOSED, 400, "ORDER_CLOSED", "the order is closed")                        \
-    X(QB_E_ORDER_PAID, 400, "ORDERPAID", "the order is paid already")                       \
-    X(QB_E_INVALID_REQUEST, 400, "INVALID_REQUEST",                                         \
-      "the request does not fit the rules of this API")                                     \
-    X(QB_E_APPID_MCHID_NOT_MATCH, 400, "APPID_MCHID_NOT_MATCH",                             \
-      "the appid does not belong to this merchant")                                         \
-    X(QB_E_NO_AUTH, 403, "NO_AUTH", "this merchant may not use this API")                   \
-    X(QB_E_RED_PACKET_EXPIRED, 409, "RED_PACKET_EXPIRED", "this red packet has expired")      \
-    X(QB_E_RED_PACKET_EMPTY, 409, "RED_PACKET_EMPTY",                                       \
-      "every share of this red packet has been claimed")                                    \
-    X(QB_E_QR_INVALID, 400, "QR_INVALID",                                                   \
-      "this is not a valid Qianbao code, or it was altered")                                \
-    X(QB_E_QR_AMOUNT_MISMATCH, 400, "QR_AMOUNT_MISMATCH",                                   \
-      "this code fixes a different amount")                                                 \
-    X(QB_E_RESOURCE_NOT_EXISTS, 404, "RESOURCE_NOT_EXISTS", "no such order or refund")      \
-    X(QB_E_NOT_ENOUGH, 403, "NOT_ENOUGH", "the balance that would pay is too low")          \
-    X(QB_E_AUTH_CODE_INVALID, 400, "AUTH_CODE_INVALID",                                     \
-      "the payment code is not valid (101 付款码无效,请重新扫码)")                             \
-    X(QB_E_NO_STATEMENT_EXIST, 400, "NO_STATEMENT_EXIST",                                   \
-      "no bill: the merchant had no trade that day")                                        \
-    X(QB_E_STATEMENT_CREATING, 400, "STATEMENT_CREATING",                                   \
-      "the bill is not made yet; ask after the day ends")                                   \
-    X(QB_E_CARD_HOLDER_MISMATCH, 400, "CARD_HOLDER_MISMATCH",                               \
-      "the card's holder is not the person this wallet is verified for")                    \
-    X(QB_E_HTTP_MALFORMED, 400, "MALFORMED_REQUEST", "the request is not well-formed HTTP/1.1") \
-    X(QB_E_URI_TOO_LONG, 414, "URI_TOO_LONG", "the request line is too long")                \
-    X(QB_E_HEADERS_TOO_LARGE, 431, "HEADERS_TOO_LARGE", "the request's headers are too large")
+#define QB_ERROR_TABLE(X)                                                                          \
+    X(QB_OK, 200, "OK", "ok")                                                                      \
+    X(QB_E_PARAM, 400, "PARAM_ERROR", "a parameter is missing or invalid")                         \
+    X(QB_E_BAD_JSON, 400, "INVALID_JSON", "the body is not valid JSON")                            \
+    X(QB_E_BAD_AMOUNT, 400, "INVALID_AMOUNT", "the amount is not a valid amount")                  \
+    X(QB_E_BAD_CURRENCY, 400, "INVALID_CURRENCY", "the currency is not supported")                 \
+    X(QB_E_UNAUTHORIZED, 401, "UNAUTHORIZED", "authentication is required")                        \
+    X(QB_E_INSUFFICIENT_BALANCE, 402, "INSUFFICIENT_BALANCE", "the balance is too low")            \
+    X(QB_E_FORBIDDEN, 403, "FORBIDDEN", "this is not allowed")                                     \
+    X(QB_E_LIMIT_EXCEEDED, 403, "LIMIT_EXCEEDED", "a limit refused this payment")                  \
+    X(QB_E_ACCOUNT_FROZEN, 403, "ACCOUNT_FROZEN", "the account is frozen")                         \
+    X(QB_E_RISK_REJECTED, 403, "RISK_REJECTED", "refused by risk control")                         \
+    X(QB_E_NOT_FOUND, 404, "NOT_FOUND", "no such object")                                          \
+    X(QB_E_METHOD, 405, "METHOD_NOT_ALLOWED", "this method is not allowed on this path")           \
+    X(QB_E_CONFLICT, 409, "CONFLICT", "the object is not in a state that allows this")             \
+    X(QB_E_HOLD_RESOLVED, 409, "HOLD_RESOLVED", "the hold was already resolved")                   \
+    X(QB_E_TOO_LARGE, 413, "PAYLOAD_TOO_LARGE", "the request is too large")                        \
+    X(QB_E_MEDIA_TYPE, 415, "UNSUPPORTED_MEDIA_TYPE", "the body must be application/json")         \
+    X(QB_E_IDEMPOTENCY_MISMATCH, 422, "IDEMPOTENCY_MISMATCH",                                      \
+      "this idempotency key was used with a different request")                                    \
+    X(QB_E_PASSWORD_LOCKED, 423, "PASSWORD_LOCKED", "too many wrong tries; locked")                \
+    X(QB_E_RATE_LIMITED, 429, "RATE_LIMITED", "too many requests; slow down")                      \
+    X(QB_E_OVERFLOW, 400, "AMOUNT_OVERFLOW", "the amount is out of range")                         \
+    X(QB_E_PASSWORD_WRONG, 403, "PASSWORD_WRONG", "the payment password is wrong")                 \
+    X(QB_E_PASSWORD_NOT_SET, 403, "PAYMENT_PASSWORD_NOT_SET", "set a payment password first")      \
+    X(QB_E_PASSWORD_WEAK, 400, "PASSWORD_TOO_WEAK", "the password is too easy to guess")           \
+    X(QB_E_SMS_CODE_INVALID, 400, "SMS_CODE_INVALID", "the SMS code is wrong, used or expired")    \
+    X(QB_E_PHONE_REGISTERED, 409, "PHONE_REGISTERED", "this phone number is registered")           \
+    X(QB_E_IDENTITY_MISMATCH, 403, "IDENTITY_MISMATCH",                                            \
+      "the name and id number could not be verified")                                              \
+    X(QB_E_INTERNAL, 500, "SYSTEM_ERROR", "internal error")                                        \
+    X(QB_E_BUSY, 503, "SYSTEM_BUSY", "the server is busy; retry later")                            \
+    X(QB_E_STORAGE, 503, "STORAGE_UNAVAILABLE", "storage failed; nothing was applied")             \
+    X(QB_E_SHUTTING_DOWN, 503, "SHUTTING_DOWN", "the server is shutting down")                     \
+    X(QB_E_CARD_INVALID, 400, "CARD_INVALID", "the card number is not a valid debit card")         \
+    X(QB_E_CARD_BOUND, 409, "CARD_ALREADY_BOUND", "this card is bound already")                    \
+    X(QB_E_CARD_DECLINED, 402, "CARD_DECLINED", "the bank declined the card")                      \
+    X(QB_E_BANK_INSUFFICIENT_FUNDS, 402, "BANK_INSUFFICIENT_FUNDS",                                \
+      "the bank account behind the card has too little money")                                     \
+    X(QB_E_BANK_UNAVAILABLE, 503, "BANK_UNAVAILABLE", "the bank did not answer; retry later")      \
+    X(QB_E_SELF_TRANSFER, 400, "SELF_TRANSFER", "you cannot send money to yourself")               \
+    X(QB_E_PAYEE_NOT_FOUND, 404, "PAYEE_NOT_FOUND", "no user has this phone number or id")         \
+    X(QB_E_PAYEE_UNAVAILABLE, 403, "PAYEE_UNAVAILABLE",                                            \
+      "the payee's account cannot receive money")                                                  \
+    X(QB_E_ID_NUMBER_IN_USE, 409, "ID_NUMBER_IN_USE",                                              \
+      "this id number has verified as many wallets as it may")                                     \
+    X(QB_E_SIGN_ERROR, 401, "SIGN_ERROR", "the request signature could not be verified")           \
+    X(QB_E_ORDER_NOT_EXIST, 404, "ORDER_NOT_EXIST", "no such order")                               \
+    X(QB_E_ORDER_CLOSED, 400, "ORDER_CLOSED", "the order is closed")                               \
+    X(QB_E_ORDER_PAID, 400, "ORDERPAID", "the order is paid already")                              \
+    X(QB_E_INVALID_REQUEST, 400, "INVALID_REQUEST",                                                \
+      "the request does not fit the rules of this API")                                            \
+    X(QB_E_APPID_MCHID_NOT_MATCH, 400, "APPID_MCHID_NOT_MATCH",                                    \
+      "the appid does not belong to this merchant")                                                \
+    X(QB_E_NO_AUTH, 403, "NO_AUTH", "this merchant may not use this API")                          \
+    X(QB_E_RED_PACKET_EXPIRED, 409, "RED_PACKET_EXPIRED", "this red packet has expired")           \
+    X(QB_E_RED_PACKET_EMPTY, 409, "RED_PACKET_EMPTY",                                              \
+      "every share of this red packet has been claimed")                                           \
+    X(QB_E_QR_INVALID, 400, "QR_INVALID", "this is not a valid Qianbao code, or it was altered")   \
+    X(QB_E_QR_AMOUNT_MISMATCH, 400, "QR_AMOUNT_MISMATCH", "this code fixes a different amount")    \
+    X(QB_E_RESOURCE_NOT_EXISTS, 404, "RESOURCE_NOT_EXISTS", "no such order or refund")             \
+    X(QB_E_NOT_ENOUGH, 403, "NOT_ENOUGH", "the balance that would pay is too low")                 \
+    X(QB_E_AUTH_CODE_INVALID, 400, "AUTH_CODE_INVALID",                                            \
+      "the payment code is not valid (101 付款码无效,请重新扫码)")                                 \
+    X(QB_E_NO_STATEMENT_EXIST, 400, "NO_STATEMENT_EXIST",                                          \
+      "no bill: the merchant had no trade that day")                                               \
+    X(QB_E_STATEMENT_CREATING, 400, "STATEMENT_CREATING",                                          \
+      "the bill is not made yet; ask after the day ends")                                          \
+    X(QB_E_CARD_HOLDER_MISMATCH, 400, "CARD_HOLDER_MISMATCH",                                      \
+      "the card's holder is not the person this wallet is verified for")                           \
+    X(QB_E_HTTP_MALFORMED, 400, "MALFORMED_REQUEST", "the request is not well-formed HTTP/1.1")    \
+    X(QB_E_URI_TOO_LONG, 414, "URI_TOO_LONG", "the request line is too long")                      \
+    X(QB_E_HEADERS_TOO_LARGE, 431, "HEADERS_TOO_LARGE", "the request's headers are too large")     \
+    X(QB_E_CARD_PHONE_MISMATCH, 400, "CARD_PHONE_MISMATCH",                                        \
+      "the phone is not the one the bank has for this card")
 
 enum qb_error {
 #define QB_ERROR_ENUM(name, status, code, message) name,

@@ -204,8 +204,7 @@ static const char *S_hint(const char *code)
     } hints[] = {
         {"SMS_CODE_INVALID", "ask for a new code with `qianbao sms-code PHONE --purpose ...`"},
         {"PASSWORD_TOO_WEAK", "choose one that is harder to guess"},
-        {"PAYMENT_PASSWORD_NOT_SET",
-         "set one with `qianbao payment-password set --code CODE`"},
+        {"PAYMENT_PASSWORD_NOT_SET", "set one with `qianbao payment-password set --code CODE`"},
         {"PHONE_REGISTERED", "log in with `qianbao login --phone PHONE`"},
         {"ACCOUNT_FROZEN", "see `qianbao security`; lift your own freeze with `qianbao "
                            "security unfreeze --code CODE`"},
@@ -218,6 +217,7 @@ static const char *S_hint(const char *code)
         {"LIMIT_EXCEEDED", "see `qianbao limits`"},
         {"CARD_INVALID", "a debit card number of 16 to 19 digits of a supported bank"},
         {"CARD_ALREADY_BOUND", "see `qianbao card list`"},
+        {"CARD_PHONE_MISMATCH", "give the phone the card's bank has for it (the code was used up)"},
         {"PAYEE_NOT_FOUND", "check the phone number or user id"},
         {"IDEMPOTENCY_MISMATCH", "this --idempotency-key was used for another request: leave it "
                                  "out, or choose a new one"},

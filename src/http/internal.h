@@ -299,6 +299,12 @@ QB_MUST_USE enum qb_error http_request_execute(struct http_request *req, struct 
  * slow bank would stop every request. work may use http_request_execute
  * and the read pool; it must not reply. */
 void http_request_offload(struct http_request *req, http_offload_fn work, http_resume_fn resume);
+/* From a handler: the same, for a request whose first step is the outside
+ * world (a bank's check of a card before the command that binds it). cmd
+ * is what work and resume are given; it is not submitted, so work runs the
+ * request's commands with http_request_execute. */
+void http_request_offload_first(struct http_request *req, struct ledger_cmd *cmd,
+                                http_offload_fn work, http_resume_fn resume);
 
 /* --- what handlers share (handler.c) ------------------------------------------ */
 

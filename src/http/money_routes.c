@@ -77,6 +77,9 @@ static void S_card_resume(struct http_request *req, struct ledger_cmd *cmd)
         http_reply_error_message(req, c->outcome,
                                  "a top-up or withdrawal with this card is still processing; "
                                  "unbind it once it has finished");
+    } else if (c->outcome == QB_E_CARD_HOLDER_MISMATCH && c->bank_verdict == c->outcome) {
+        http_reply_error_message(req, c->outcome,
+                                 "the holder name is not the one the bank has for this card");
     } else if (c->outcome == QB_E_NOT_FOUND && c->op == WALLET_CARD_BIND) {
         http_reply_error(req, QB_E_UNAUTHORIZED); /* the session's user is gone */
     } else if (c->outcome != QB_OK) {
@@ -111,6 +114,34 @@ static struct wallet_card_cmd *S_card_cmd_new(struct http_request *req, enum wal
     return c;
 }
 
+/* A binding: the bank's check of the card, then the command that binds it.
+ * The bank may take seconds, so both run on an offload thread. */
+struct S_bind {
+    struct ledger_cmd hold; /* first: what the offload carries; never submitted */
+    struct wallet_card_cmd card;
+    enum qb_error err; /* the bank's (BANK_UNAVAILABLE) or the ledger's */
+};
+
+static void S_bind_run(struct http_request *req, struct ledger_cmd *cmd)
+{
+    struct S_bind *b = (struct S_bind *)cmd;
+    b->err = wallet_card_verify(&b->card);
+    if (b->err == QB_OK)
+        b->err = http_request_execute(req, &b->card.cmd);
+}
+
+static void S_bind_answer(struct http_request *req, struct ledger_cmd *cmd)
+{
+    struct S_bind *b = (struct S_bind *)cmd;
+    if (b->err != QB_OK) {
+        /* The bank did not answer (the code stays usable), or the ledger. */
+        http_reply_error(req, b->err);
+        wallet_card_cmd_release(&b->card);
+        return;
+    }
+    S_card_resume(req, &b->card.cmd);
+}
+
 void http_handle_me_cards_create(struct http_request *req)
 {
     json_t *body = http_json_body(req, S_card_fields, QB_ARRAY_COUNT(S_card_fields));
@@ -138,14 +169,22 @@ void http_handle_me_cards_create(struct http_request *req)
     }
     if (!http_sms_code_check(req, sms_code))
         goto out;
-    struct wallet_card_cmd *c = S_card_cmd_new(req, WALLET_CARD_BIND);
-    if (c == NULL)
+    const struct domain_env *env = http_request_env(req);
+    struct S_bind *b = env != NULL ? http_request_alloc(req, sizeof *b) : NULL;
+    if (b == NULL) {
+        http_reply_error(req, env == NULL ? QB_E_INTERNAL : QB_E_TOO_LARGE);
         goto out;
+    }
+    memset(&b->hold, 0, sizeof b->hold);
+    b->err = QB_E_INTERNAL;
+    struct wallet_card_cmd *c = &b->card;
+    wallet_card_cmd_init(c, env, WALLET_CARD_BIND);
+    snprintf(c->user_id, sizeof c->user_id, "%s", http_request_session(req)->user_id);
     snprintf(c->card_number, sizeof c->card_number, "%s", number);
     snprintf(c->holder_name, sizeof c->holder_name, "%s", holder_name);
     snprintf(c->phone, sizeof c->phone, "%s", phone);
     snprintf(c->sms_code, sizeof c->sms_code, "%s", sms_code);
-    http_request_submit(req, &c->cmd, S_card_resume);
+    http_request_offload_first(req, &b->hold, S_bind_run, S_bind_answer);
 out:
     json_decref(body);
 }

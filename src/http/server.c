@@ -774,6 +774,19 @@ void http_request_offload(struct http_request *req, http_offload_fn work, http_r
     }
 }
 
+void http_request_offload_first(struct http_request *req, struct ledger_cmd *cmd,
+                                http_offload_fn work, http_resume_fn resume)
+{
+    QB_ASSERT(!req->replied && !req->submitted);
+    QB_ASSERT(cmd != NULL);
+    req->submitted = true;
+    req->resumed = true;
+    req->cmd = cmd;
+    cmd->ctx = req;
+    http_conn_away(req->conn);
+    http_request_offload(req, work, resume);
+}
+
 /* Lets the offload threads finish what is queued, then joins them. */
 static void S_offload_stop(struct http_server *server)
 {

@@ -256,6 +256,28 @@ static enum qb_error card_count(struct store *store, const char *user_id,
     return err;
 }
 
+/* Whether the card of number hash is bound (not removed), in any wallet,
+ * with a phone other than phone. */
+static enum qb_error card_bound_with_another_phone(struct store *store, const uint8_t *hash,
+                                                   const char *phone, bool *other)
+{
+    *other = false;
+    struct store_stmt *st = NULL;
+    if (store_prepare(store,
+                      "SELECT 1 FROM cards WHERE number_hash = $1 AND removed_at_ms = 0"
+                      " AND phone <> $2 LIMIT 1",
+                      &st) != QB_OK)
+        return QB_E_STORAGE;
+    const struct store_param params[] = {STORE_BLOB(hash, CRYPTO_SHA256_SIZE), STORE_TEXT(phone)};
+    enum qb_error err = store_bind_params(st, params, QB_ARRAY_COUNT(params));
+    int rc = err == QB_OK ? store_step(st) : -(int)err;
+    store_finalize(st);
+    if (rc != STORE_STEP_ROW && rc != STORE_STEP_DONE)
+        return QB_E_STORAGE;
+    *other = rc == STORE_STEP_ROW;
+    return QB_OK;
+}
+
 static enum qb_error card_bind(struct ledger_txn *txn, struct wallet_card_cmd *c)
 {
     const struct domain_env *env = c->env;
@@ -326,7 +348,25 @@ static enum qb_error card_bind(struct ledger_txn *txn, struct wallet_card_cmd *c
         }
     }
 
-    /* 5. the row: number and holder sealed, the rest for display */
+    /* 5. the bank's word that holder and phone are its records for the
+     * card, and the card's other bindings: one card, one phone at its bank.
+     * Told after the code too, which it has used up. */
+    QB_ASSERT(c->bank_asked);
+    if (c->bank_verdict != QB_OK) {
+        c->outcome = c->bank_verdict;
+        return QB_OK;
+    }
+    bool other_phone = false;
+    if (!info.sandbox) /* a sandbox test card is every tester's (docs/sandbox.md) */
+        err = card_bound_with_another_phone(store, hash, c->phone, &other_phone);
+    if (err != QB_OK)
+        return err;
+    if (other_phone) {
+        c->outcome = QB_E_CARD_PHONE_MISMATCH;
+        return QB_OK;
+    }
+
+    /* 6. the row: number and holder sealed, the rest for display */
     struct wallet_card *card = &c->card;
     memset(card, 0, sizeof *card);
     id_new(env->rand, "c", card->id, sizeof card->id);
@@ -367,6 +407,39 @@ static enum qb_error card_bind(struct ledger_txn *txn, struct wallet_card_cmd *c
     log_event(LOG_INFO, "wallet.card.bound", "card_id=%s user_id=%s card=%s bank=\"%s\"",
               card->id, card->user_id, masked, card->bank);
     c->outcome = QB_OK;
+    return QB_OK;
+}
+
+enum qb_error wallet_card_verify(struct wallet_card_cmd *c)
+{
+    QB_ASSERT(c != NULL && c->env != NULL && c->op == WALLET_CARD_BIND);
+    const struct domain_env *env = c->env;
+    c->bank_asked = false;
+    if (env->bank == NULL || env->bank->ops == NULL || env->bank->ops->verify == NULL)
+        return QB_E_BANK_UNAVAILABLE;
+    const struct bank_card_check check = {c->card_number, c->holder_name, c->phone};
+    struct bank_result result;
+    enum qb_error err = env->bank->ops->verify(env->bank, &check, &result);
+    char masked[16];
+    log_mask_pan(c->card_number, masked, sizeof masked);
+    if (err != QB_OK) {
+        log_event(LOG_WARN, "wallet.card.verify_unanswered", "card=%s error=%s", masked,
+                  error_name(err));
+        return QB_E_BANK_UNAVAILABLE;
+    }
+    if (result.status == BANK_SUCCEEDED) {
+        c->bank_verdict = QB_OK;
+    } else if (result.status == BANK_FAILED && (result.failure == QB_E_CARD_PHONE_MISMATCH ||
+                                                result.failure == QB_E_CARD_HOLDER_MISMATCH)) {
+        c->bank_verdict = result.failure;
+    } else {
+        log_event(LOG_WARN, "wallet.card.verify_unanswered", "card=%s status=%s", masked,
+                  bank_status_name(result.status));
+        return QB_E_BANK_UNAVAILABLE;
+    }
+    c->bank_asked = true;
+    log_event(LOG_INFO, "wallet.card.verified", "card=%s verdict=%s", masked,
+              c->bank_verdict == QB_OK ? "match" : error_name(c->bank_verdict));
     return QB_OK;
 }
 

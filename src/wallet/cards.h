@@ -13,8 +13,14 @@
  * bind_card sent to that phone, whose target is the card number masked as
  * banks print it (wallet_card_sms_target: the first six and last four
  * digits, one '*' per hidden digit), so a code sent for one card cannot bind
- * another. Unbinding marks the row removed (removed_at_ms); the row stays,
- * because payments made with the card still name it.
+ * another. That the phone is the card's is the bank's to say (the
+ * connector's verify, wallet_card_verify, before the command; its "no" is
+ * told only after the code, so that the bank's records cannot be probed
+ * without the phone), and every binding of one card carries one phone: a
+ * card bound in another wallet binds again only with that binding's phone,
+ * as its bank has one phone for it (but the sandbox's test cards, which
+ * every tester binds with a phone of their own). Unbinding marks the row removed (removed_at_ms);
+ * the row stays, because payments made with the card still name it.
  *
  * Must never: log a card number (log_mask_pan only), put one in a response,
  * or keep one in clear beyond the call that needs it.
@@ -109,10 +115,18 @@ struct wallet_card_cmd {
     char holder_name[WALLET_HOLDER_NAME_SIZE_MAX];
     char phone[SMS_PHONE_SIZE_MAX];
     char sms_code[SMS_CODE_DIGITS + 2];
+    /* In, for BIND: the bank's word on the card (wallet_card_verify, asked
+     * before the command): QB_OK, CARD_PHONE_MISMATCH or
+     * CARD_HOLDER_MISMATCH. A bind whose bank was not asked is refused. */
+    bool bank_asked;
+    enum qb_error bank_verdict;
     /* Out, when the ledger result is QB_OK. Outcomes besides QB_OK:
      *   BIND    CARD_INVALID, CARD_ALREADY_BOUND, SMS_CODE_INVALID (the wrong
      *           guess counted), LIMIT_EXCEEDED (WALLET_CARDS_PER_USER_MAX),
-     *           ACCOUNT_FROZEN (the user is frozen), NOT_FOUND (no user)
+     *           ACCOUNT_FROZEN (the user is frozen), NOT_FOUND (no user),
+     *           CARD_HOLDER_MISMATCH (not the verified name, or not the
+     *           bank's), CARD_PHONE_MISMATCH (not the bank's phone for the
+     *           card, or not the phone of its other bindings)
      *   REMOVE  NOT_FOUND (no such card of the user, or removed already) */
     enum qb_error outcome;
     struct wallet_card card;
@@ -124,5 +138,12 @@ struct wallet_card_cmd {
 void wallet_card_cmd_init(struct wallet_card_cmd *c, const struct domain_env *env,
                           enum wallet_card_op op);
 void wallet_card_cmd_release(struct wallet_card_cmd *c);
+
+/* Asks env's bank whether c's card number, holder name and phone are its
+ * records for the card, into c->bank_verdict (and c->bank_asked). It waits
+ * on the bank: never on the writer or an HTTP thread. QB_OK when the bank
+ * answered; QB_E_BANK_UNAVAILABLE when it did not (or there is none): then
+ * nothing may be bound yet. */
+QB_MUST_USE enum qb_error wallet_card_verify(struct wallet_card_cmd *c);
 
 #endif

@@ -232,15 +232,18 @@ TEST(sms_code_must_be_for_this_card_and_phone)
 
 TEST(same_card_twice_is_a_conflict_until_unbound)
 {
-    // One card is bound once per user; another user may bind it; after unbinding it may be
-    // bound again.
+    // One card is bound once per user; another user may bind it too, with the card's phone (a
+    // person's second wallet); after unbinding it may be bound again.
     struct api_user u, v;
     API_MUST(api_user_new(&S_client, S_admin, &u));
     API_MUST(api_user_new(&S_client, S_admin, &v));
-    char number[24];
+    char number[24], target[24], phone[API_PHONE_SIZE], code[API_SMS_CODE_SIZE];
     S_card_number("621483", 16, 42, number);
+    S_target(number, target);
+    api_phone_new(phone);
     struct client_response res;
-    ASSERT_EQ_INT(S_bind(&u, number, &res), 201);
+    S_code(phone, target, code);
+    ASSERT_EQ_INT(S_bind_raw(&u, number, phone, code, &res), 201);
     char id[API_ID_SIZE_MAX];
     snprintf(id, sizeof id, "%s", api_json_str(&res, "id"));
     ASSERT_EQ_STR(api_json_str(&res, "bank"), "招商银行");
@@ -248,15 +251,93 @@ TEST(same_card_twice_is_a_conflict_until_unbound)
     ASSERT_EQ_INT(S_bind(&u, number, &res), 409);
     ASSERT_EQ_STR(api_error_code(&res), "CARD_ALREADY_BOUND");
     client_response_release(&res);
-    ASSERT_EQ_INT(S_bind(&v, number, &res), 201);
+    S_code(phone, target, code);
+    ASSERT_EQ_INT(S_bind_raw(&v, number, phone, code, &res), 201);
     client_response_release(&res);
     char path[128];
     snprintf(path, sizeof path, "/v1/me/cards/%s", id);
     ASSERT_EQ_INT(api_call(&S_client, "DELETE", path, u.token, NULL, &res), 204);
     client_response_release(&res);
-    ASSERT_EQ_INT(S_bind(&u, number, &res), 201);
+    S_code(phone, target, code);
+    ASSERT_EQ_INT(S_bind_raw(&u, number, phone, code, &res), 201);
     ASSERT(strcmp(api_json_str(&res, "id"), id) != 0);
     client_response_release(&res);
+}
+
+TEST(a_card_binds_only_with_the_phone_its_bank_has)
+{
+    // The code proves the phone; that the phone is the card's is the bank's to say. Someone who
+    // knows another's card number cannot bind it with a phone of their own: not where the bank
+    // says the phone is another (sandbox card ...0095), nor where the card is bound in another
+    // wallet with another phone (one card, one phone at its bank). Each refusal comes after the
+    // code, which it uses up, binds nothing, and moves no money; a holder name the bank does not
+    // have is refused the same way; a bank that does not answer binds nothing and keeps the code.
+    struct api_user owner, other;
+    API_MUST(api_user_new(&S_client, S_admin, &owner));
+    API_MUST(api_user_new(&S_client, S_admin, &other));
+    struct client_response res;
+    char target[24], code[API_SMS_CODE_SIZE];
+
+    /* The bank: another phone on file. */
+    S_target("9999000000000095", target);
+    S_code(other.phone, target, code);
+    ASSERT_EQ_INT(S_bind_raw(&other, "9999000000000095", other.phone, code, &res), 400);
+    ASSERT_EQ_STR(api_error_code(&res), "CARD_PHONE_MISMATCH");
+    client_response_release(&res);
+    ASSERT_EQ_INT(S_bind_raw(&other, "9999000000000095", other.phone, code, &res), 400);
+    ASSERT_EQ_STR(api_error_code(&res), "SMS_CODE_INVALID"); /* used up */
+    client_response_release(&res);
+
+    /* The bank: another holder. */
+    S_target("9999000000000012", target);
+    S_code(other.phone, target, code);
+    char body[512];
+    snprintf(body, sizeof body,
+             "{\"card_number\":\"9999000000000012\",\"holder_name\":\"测试失败\",\"phone\":\"%s\","
+             "\"sms_code\":\"%s\"}",
+             other.phone, code);
+    ASSERT_EQ_INT(api_call(&S_client, "POST", "/v1/me/cards", other.token, body, &res), 400);
+    ASSERT_EQ_STR(api_error_code(&res), "CARD_HOLDER_MISMATCH");
+    ASSERT(strstr(api_json_str(&res, "message"), "bank") != NULL);
+    client_response_release(&res);
+
+    /* The bank does not answer: nothing bound, the code kept for a retry. */
+    S_target("9999000000000103", target);
+    S_code(other.phone, target, code);
+    ASSERT_EQ_INT(S_bind_raw(&other, "9999000000000103", other.phone, code, &res), 503);
+    ASSERT_EQ_STR(api_error_code(&res), "BANK_UNAVAILABLE");
+    client_response_release(&res);
+    ASSERT_EQ_INT(S_bind_raw(&other, "9999000000000103", other.phone, code, &res), 503);
+    ASSERT_EQ_STR(api_error_code(&res), "BANK_UNAVAILABLE"); /* not SMS_CODE_INVALID */
+    client_response_release(&res);
+
+    /* A real bank's card, bound by its owner with the owner's phone: someone else, with a phone
+     * of their own and a good code for it, is refused; once the owner unbinds it, the bank is
+     * the only judge again. */
+    char number[24];
+    S_card_number("622202", 19, 777, number);
+    S_target(number, target);
+    S_code(owner.phone, target, code);
+    ASSERT_EQ_INT(S_bind_raw(&owner, number, owner.phone, code, &res), 201);
+    char id[API_ID_SIZE_MAX];
+    snprintf(id, sizeof id, "%s", api_json_str(&res, "id"));
+    client_response_release(&res);
+    S_code(other.phone, target, code);
+    ASSERT_EQ_INT(S_bind_raw(&other, number, other.phone, code, &res), 400);
+    ASSERT_EQ_STR(api_error_code(&res), "CARD_PHONE_MISMATCH");
+    client_response_release(&res);
+    ASSERT_EQ_INT(S_bind_raw(&other, number, other.phone, code, &res), 400);
+    ASSERT_EQ_STR(api_error_code(&res), "SMS_CODE_INVALID");
+    client_response_release(&res);
+    ASSERT_EQ_INT(S_card_count(&other), 0);
+    char path[128];
+    snprintf(path, sizeof path, "/v1/me/cards/%s", id);
+    ASSERT_EQ_INT(api_call(&S_client, "DELETE", path, owner.token, NULL, &res), 204);
+    client_response_release(&res);
+    S_code(other.phone, target, code);
+    ASSERT_EQ_INT(S_bind_raw(&other, number, other.phone, code, &res), 201);
+    client_response_release(&res);
+    ASSERT_EQ_INT(S_card_count(&other), 1);
 }
 
 TEST(a_verified_wallet_binds_only_its_holders_cards)
@@ -488,6 +569,7 @@ int main(void)
     RUN(bad_card_numbers_and_fields_are_refused);
     RUN(sms_code_must_be_for_this_card_and_phone);
     RUN(same_card_twice_is_a_conflict_until_unbound);
+    RUN(a_card_binds_only_with_the_phone_its_bank_has);
     RUN(another_users_card_is_not_found);
     RUN(a_verified_wallet_binds_only_its_holders_cards);
     RUN(list_pages_with_a_cursor);

@@ -38,6 +38,10 @@
 #define CARD_LATE_FAIL "9999000000000079"
 #define CARD_SLOW "9999000000000087"
 #define CARD_ICBC "6222020000000000018"
+/* More cards of 中国工商银行: a real bank's card binds with one phone, its own, so each user
+ * of these tests binds a number of their own. */
+#define CARD_ICBC_2 "6222020000000000026"
+#define CARD_ICBC_3 "6222020000000000034"
 
 static char S_root[512];
 static struct test_daemon S_daemon;
@@ -266,7 +270,7 @@ TEST(bad_payments_are_refused_and_change_nothing)
     char card[API_ID_SIZE_MAX], other[API_ID_SIZE_MAX], gone[API_ID_SIZE_MAX];
     S_card(&u, CARD_OK, card);
     S_card(&v, CARD_OK, other);
-    S_card(&u, CARD_ICBC, gone);
+    S_card(&u, CARD_ICBC_2, gone);
     char path[128];
     snprintf(path, sizeof path, "/v1/me/cards/%s", gone);
     struct client_response res;
@@ -727,7 +731,7 @@ TEST(cards_in_another_name_stop_moving_money_once_the_wallet_is_verified)
     struct client_response res;
     ASSERT_EQ_INT(api_call(&S_client, "POST", "/v1/me/kyc", u.token, body, &res), 200);
     client_response_release(&res);
-    S_card_named(&u, CARD_ICBC, "王五", own);
+    S_card_named(&u, CARD_ICBC_3, "王五", own);
 
     long long available, pending;
     S_balance(&u, &available, &pending);
@@ -778,8 +782,9 @@ TEST(log_holds_no_card_number)
 {
     // Every card number this program bound went through the daemon; none may be in its log.
     ASSERT(test_file_read(S_daemon.log_path, S_log, sizeof S_log));
-    const char *numbers[] = {CARD_OK,        CARD_DECLINE,   CARD_NO_FUNDS, CARD_TIMEOUT_DONE,
-                             CARD_TIMEOUT_LOST, CARD_LATE_OK, CARD_LATE_FAIL, CARD_ICBC};
+    const char *numbers[] = {CARD_OK,           CARD_DECLINE, CARD_NO_FUNDS,  CARD_TIMEOUT_DONE,
+                             CARD_TIMEOUT_LOST, CARD_LATE_OK, CARD_LATE_FAIL, CARD_ICBC,
+                             CARD_ICBC_2,       CARD_ICBC_3};
     for (size_t i = 0; i < QB_ARRAY_COUNT(numbers); i++)
         ASSERT(strstr(S_log, numbers[i]) == NULL);
     ASSERT(strstr(S_log, "wallet.payment.finished") != NULL);

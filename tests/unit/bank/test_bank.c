@@ -170,6 +170,34 @@ TEST(sandbox_refuses_malformed_requests)
     ASSERT_EQ_INT(bank->ops->submit(bank, &req, &out), QB_E_PARAM);
 }
 
+TEST(sandbox_checks_a_card_before_binding)
+{
+    // The card check: yes for any card, holder and phone, except the card whose bank has another
+    // phone, the holder name the bank does not have, and the card whose bank does not answer.
+    struct bank_connector *bank = bank_sandbox();
+    struct bank_result out;
+    struct bank_card_check check = {"9999000000000012", "张三", "13800138000"};
+    ASSERT_EQ_INT(bank->ops->verify(bank, &check, &out), QB_OK);
+    ASSERT_EQ_INT(out.status, BANK_SUCCEEDED);
+    check.card_number = "6222020000000000018";
+    ASSERT_EQ_INT(bank->ops->verify(bank, &check, &out), QB_OK);
+    ASSERT_EQ_INT(out.status, BANK_SUCCEEDED);
+    check.card_number = "9999000000000095";
+    ASSERT_EQ_INT(bank->ops->verify(bank, &check, &out), QB_OK);
+    ASSERT_EQ_INT(out.status, BANK_FAILED);
+    ASSERT_EQ_INT(out.failure, QB_E_CARD_PHONE_MISMATCH);
+    check.card_number = "9999000000000012";
+    check.holder_name = "测试失败";
+    ASSERT_EQ_INT(bank->ops->verify(bank, &check, &out), QB_OK);
+    ASSERT_EQ_INT(out.status, BANK_FAILED);
+    ASSERT_EQ_INT(out.failure, QB_E_CARD_HOLDER_MISMATCH);
+    check.holder_name = "张三";
+    check.card_number = "9999000000000103";
+    ASSERT_EQ_INT(bank->ops->verify(bank, &check, &out), QB_E_BANK_UNAVAILABLE);
+    check.phone = NULL;
+    ASSERT_EQ_INT(bank->ops->verify(bank, &check, &out), QB_E_PARAM);
+}
+
 int main(void)
 {
     S_cny = currency_find("CNY");
@@ -179,5 +207,6 @@ int main(void)
     RUN(lookup_refuses_bad_length_luhn_and_unknown_bins);
     RUN(sandbox_answers_by_card_number);
     RUN(sandbox_refuses_malformed_requests);
+    RUN(sandbox_checks_a_card_before_binding);
     return test_summary();
 }
