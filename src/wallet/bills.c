@@ -104,6 +104,7 @@ static bool S_classify(const struct ledger_entry *e, const struct ledger_posting
         *type = BILLS_ORDER_PAYMENT;
         return e->kind == LEDGER_ENTRY_TRANSFER && po->amount_minor != 0;
     case WALLET_CODE_ORDER_REFUND:
+    case WALLET_CODE_ORDER_REVERSAL: /* a code payment the merchant reversed: all of it back */
         *type = BILLS_ORDER_REFUND;
         return e->kind == LEDGER_ENTRY_TRANSFER && po->amount_minor > 0;
     case WALLET_CODE_WITHDRAWAL:
@@ -226,7 +227,12 @@ static enum qb_error S_line_fill(struct store *reader, const struct ledger_entry
 
     struct wallet_payment p;
     enum qb_error err = wallet_payment_get(reader, e->ref, NULL, &p);
-    int kind = type == BILLS_ORDER_REFUND ? WALLET_ORDER_REFUND : (int)type;
+    /* A refund's entry names the refund; a reversal's names the payment it
+     * reverses, and its line is that payment's money coming back, done. */
+    bool reversal = e->code == WALLET_CODE_ORDER_REVERSAL;
+    int kind = reversal                     ? WALLET_ORDER_PAYMENT
+               : type == BILLS_ORDER_REFUND ? WALLET_ORDER_REFUND
+                                            : (int)type;
     if (err == QB_E_NOT_FOUND || (err == QB_OK && (int)p.kind != kind)) {
         log_event(LOG_ERROR, "bills.payment_missing", "entry=%lld", (long long)e->id);
         return QB_E_INTERNAL;
@@ -234,9 +240,11 @@ static enum qb_error S_line_fill(struct store *reader, const struct ledger_entry
     if (err != QB_OK)
         return err;
     S_copy(line->memo, sizeof line->memo, p.memo);
-    line->status = p.status;
-    S_copy(line->failure_code, sizeof line->failure_code, p.failure_code);
-    line->updated_at_ms = p.updated_at_ms;
+    if (!reversal) {
+        line->status = p.status;
+        S_copy(line->failure_code, sizeof line->failure_code, p.failure_code);
+        line->updated_at_ms = p.updated_at_ms;
+    }
     if (type == BILLS_WITHDRAWAL) {
         /* The hold reserved amount + fee; the line shows them apart. */
         line->amount_minor = p.amount_minor;

@@ -589,6 +589,49 @@ TEST(reverse_revokes_and_returns_a_paid_orders_money)
     ASSERT_EQ_STR(what, "REVOKED");
     ASSERT_EQ_INT(th_balance(&S_client, &u), 50000);
 
+    /* The payer's bills: the money back is a refund from the merchant, named, found by the
+     * merchant's filter, and the statement's line for the merchant nets to zero. */
+    struct client_response bills;
+    char path[160];
+    snprintf(path, sizeof path, "/v1/me/transactions?counterparty=%s", S_m.mchid);
+    ASSERT_EQ_INT(api_call(&S_client, "GET", path, u.token, NULL, &bills), 200);
+    json_t *bills_body = api_json(&bills);
+    json_t *items = json_object_get(bills_body, "items");
+    ASSERT_EQ_INT(json_array_size(items), 2);
+    json_t *back = json_array_get(items, 0);
+    ASSERT_EQ_STR(json_string_value(json_object_get(back, "type")), "order_refund");
+    ASSERT_EQ_STR(json_string_value(json_object_get(back, "direction")), "in");
+    ASSERT_EQ_INT(json_integer_value(json_object_get(back, "amount")), 1999);
+    ASSERT_EQ_STR(json_string_value(json_object_get(back, "status")), "SUCCESS");
+    ASSERT_EQ_STR(json_string_value(json_object_get(json_object_get(back, "counterparty"), "id")),
+                  S_m.mchid);
+    ASSERT_EQ_INT(json_integer_value(json_object_get(back, "balance_after")), 50000);
+    ASSERT_EQ_STR(json_string_value(json_object_get(json_array_get(items, 1), "type")),
+                  "order_payment");
+    json_decref(bills_body);
+    client_response_release(&bills);
+    time_t beijing = time(NULL) + 8 * 3600;
+    struct tm tm;
+    gmtime_r(&beijing, &tm);
+    snprintf(path, sizeof path, "/v1/me/statements/%04d-%02d", tm.tm_year + 1900, tm.tm_mon + 1);
+    ASSERT_EQ_INT(api_call(&S_client, "GET", path, u.token, NULL, &bills), 200);
+    bills_body = api_json(&bills);
+    client_response_release(&bills);
+    json_t *parties = json_object_get(bills_body, "by_counterparty");
+    bool seen = false;
+    for (size_t i = 0; i < json_array_size(parties); i++) {
+        json_t *party = json_array_get(parties, i);
+        const char *id =
+            json_string_value(json_object_get(json_object_get(party, "counterparty"), "id"));
+        if (id == NULL || strcmp(id, S_m.mchid) != 0)
+            continue;
+        seen = true;
+        ASSERT_EQ_INT(json_integer_value(json_object_get(party, "income")), 1999);
+        ASSERT_EQ_INT(json_integer_value(json_object_get(party, "expense")), 1999);
+    }
+    ASSERT(seen);
+    json_decref(bills_body);
+
     S_code(&d, step, 1, code);
     ASSERT_EQ_INT(S_codepay(code, 30000, waiting, what), 202);
     ASSERT_EQ_INT(S_reverse(waiting, what), 200);
