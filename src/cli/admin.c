@@ -41,6 +41,25 @@ static int S_list_path(struct cli *cli, const struct cli_args *args, char *path,
     return CLI_EXIT_OK;
 }
 
+/* One column of a user's balances: member ("available" or "pending") of
+ * each currency, joined, "12.50 CNY". */
+static void S_balances_text(const json_t *balances, const char *member, char *out, size_t out_size)
+{
+    size_t i, used = 0;
+    const json_t *b;
+    out[0] = '\0';
+    json_array_foreach(balances, i, b)
+    {
+        char amount[MONEY_TEXT_SIZE_MAX + 8];
+        const char *currency = cli_json_str(b, "currency");
+        cli_amount_format(json_integer_value(json_object_get(b, member)), currency, amount,
+                          sizeof amount);
+        if (used < out_size)
+            used += (size_t)snprintf(out + used, out_size - used, "%s%s %s", i > 0 ? ", " : "",
+                                     amount, currency);
+    }
+}
+
 int cli_run_admin_users(struct cli *cli, const struct cli_args *args)
 {
     char path[512] = "/admin/users";
@@ -52,33 +71,29 @@ int cli_run_admin_users(struct cli *cli, const struct cli_args *args)
     if (rc == CLI_EXIT_OK && cli->json) {
         cli_print_body(&res);
     } else if (rc == CLI_EXIT_OK) {
-        static const char *const headers[] = {"ID",     "PHONE",   "NAME",   "KYC",
-                                              "STATUS", "BALANCE", "CREATED"};
+        static const char *const headers[] = {"ID",     "PHONE",     "NAME",    "KYC",
+                                              "STATUS", "AVAILABLE", "PENDING", "CREATED"};
         struct cli_table table;
-        cli_table_init(&table, headers, 7);
+        cli_table_init(&table, headers, 8);
         size_t index;
         json_t *user;
         json_array_foreach(json_object_get(res.json, "items"), index, user)
         {
-            char kyc[24], balance[MONEY_TEXT_SIZE_MAX + 16] = "";
+            char kyc[24], available[MONEY_TEXT_SIZE_MAX + 16], pending[MONEY_TEXT_SIZE_MAX + 16];
             snprintf(kyc, sizeof kyc, "%" JSON_INTEGER_FORMAT,
                      json_integer_value(json_object_get(user, "kyc_level")));
-            /* One column per row: the balances joined, "12.50 CNY". */
-            size_t i, used = 0;
-            json_t *b;
-            json_array_foreach(json_object_get(user, "balances"), i, b)
-            {
-                char amount[MONEY_TEXT_SIZE_MAX + 8];
-                const char *currency = cli_json_str(b, "currency");
-                cli_amount_format(json_integer_value(json_object_get(b, "available")), currency,
-                                  amount, sizeof amount);
-                if (used < sizeof balance)
-                    used += (size_t)snprintf(balance + used, sizeof balance - used, "%s%s %s",
-                                             i > 0 ? ", " : "", amount, currency);
-            }
-            const char *row[] = {cli_json_str(user, "id"),     cli_json_str(user, "phone"),
-                                 cli_json_str(user, "display_name"), kyc,
-                                 cli_json_str(user, "status"), balance,
+            /* What the user may spend, and what is held for withdrawals the bank has not
+             * settled: both the user's money, as `qianbao balance` shows them. */
+            const json_t *balances = json_object_get(user, "balances");
+            S_balances_text(balances, "available", available, sizeof available);
+            S_balances_text(balances, "pending", pending, sizeof pending);
+            const char *row[] = {cli_json_str(user, "id"),
+                                 cli_json_str(user, "phone"),
+                                 cli_json_str(user, "display_name"),
+                                 kyc,
+                                 cli_json_str(user, "status"),
+                                 available,
+                                 pending,
                                  cli_json_str(user, "created_at")};
             cli_table_add(&table, row);
         }
