@@ -575,15 +575,18 @@ int cli_run_payment_show(struct cli *cli, const struct cli_args *args)
 /* --- transfers ------------------------------------------------------------------ */
 
 /* Whether a transfer of amount needs the payment password: above the
- * caller's password-free amount (GET /v1/me/limits). */
+ * caller's password-free amount, or today's payments without it used up
+ * (GET /v1/me/limits). */
 static int S_password_needed(struct cli *cli, int64_t amount, bool *needed)
 {
     struct cli_response res;
     int rc = cli_call(cli, "GET", "/v1/me/limits", CLI_AUTH_USER, NULL, &res);
     if (rc == CLI_EXIT_OK) {
-        json_int_t free_limit =
-            json_integer_value(json_object_get(res.json, "password_free_limit"));
-        *needed = !(free_limit > 0 && amount <= free_limit);
+        const json_t *q = res.json;
+        json_int_t free_limit = json_integer_value(json_object_get(q, "password_free_limit"));
+        bool used_up = json_integer_value(json_object_get(q, "password_free_used_today")) >=
+                       json_integer_value(json_object_get(q, "password_free_daily_max"));
+        *needed = !(free_limit > 0 && amount <= free_limit && !used_up);
     }
     cli_response_release(&res);
     return rc;
@@ -698,7 +701,12 @@ static void S_limits_print(const struct cli *cli, const json_t *limits)
     if (free_limit > 0) {
         char amount[64];
         cli_money_amount_text(free_limit, currency, amount, sizeof amount);
-        snprintf(text, sizeof text, "up to %s (at most %s)", amount, max);
+        snprintf(text, sizeof text,
+                 "up to %s (at most %s), %" JSON_INTEGER_FORMAT " of %" JSON_INTEGER_FORMAT
+                 " a day used today",
+                 amount, max,
+                 json_integer_value(json_object_get(limits, "password_free_used_today")),
+                 json_integer_value(json_object_get(limits, "password_free_daily_max")));
     } else {
         snprintf(text, sizeof text, "off (may be up to %s)", max);
     }

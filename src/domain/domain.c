@@ -40,6 +40,7 @@ void domain_settings_default(struct domain_settings *settings)
     settings->limit_kyc2_yearly_minor = 10000000;
     settings->limit_kyc3_yearly_minor = 20000000;
     settings->password_free_max_minor = 20000;
+    settings->password_free_daily_max = 5;
     settings->red_packet_total_max_minor = 20000;
     settings->red_packet_expiry_ms = 24LL * 60 * 60 * 1000;
     settings->notify_private_allowed = false;

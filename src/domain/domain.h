@@ -79,6 +79,7 @@ struct domain_settings {
     int64_t limit_kyc2_yearly_minor;  /* KYC level 2, per calendar year: ¥100,000 */
     int64_t limit_kyc3_yearly_minor;  /* KYC level 3, per calendar year: ¥200,000 */
     int64_t password_free_max_minor;  /* the highest password-free amount a user may set: ¥200 */
+    int64_t password_free_daily_max;  /* payments without the password per day (UTC+8) at most: 5 */
 
     /* Red packets (src/wallet/redpacket.h). */
     int64_t red_packet_total_max_minor; /* one packet at most: ¥200 */

@@ -284,10 +284,13 @@ static void S_limits_reply(struct http_request *req)
         return;
     json_t *daily = s.user_daily_limit_minor > 0 ? json_integer(s.user_daily_limit_minor)
                                                  : json_null();
-    json_t *body = json_pack(
-        "{s:s, s:o, s:o, s:I, s:I}", "currency", "CNY", "limits", array, "daily_limit", daily,
-        "password_free_limit", (json_int_t)wallet_password_free_limit(&env->settings, &s),
-        "password_free_max", (json_int_t)env->settings.password_free_max_minor);
+    json_t *body =
+        json_pack("{s:s, s:o, s:o, s:I, s:I, s:I, s:I}", "currency", "CNY", "limits", array,
+                  "daily_limit", daily, "password_free_limit",
+                  (json_int_t)wallet_password_free_limit(&env->settings, &s), "password_free_max",
+                  (json_int_t)env->settings.password_free_max_minor, "password_free_daily_max",
+                  (json_int_t)env->settings.password_free_daily_max, "password_free_used_today",
+                  (json_int_t)wallet_password_free_used_today(&s, clock_now_ms(env->clock)));
     if (body != NULL)
         http_reply_json(req, 200, body);
     else

@@ -233,8 +233,9 @@ static enum qb_error S_pay_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
         err = wallet_txn_spending_get(txn, &payer, &spending);
         if (err != QB_OK)
             return err;
-        if (o.total_minor > wallet_password_free_limit(&env->settings, &spending))
-            return S_refuse(c, QB_E_PARAM, "payment_password is required for this amount");
+        const char *why = NULL;
+        if (!wallet_password_free_allows(&env->settings, &spending, o.total_minor, now_ms, &why))
+            return S_refuse(c, QB_E_PARAM, why);
     }
 
     /* Steps 6 to 8: the balance, the limits, the entry and the order. */
@@ -250,6 +251,11 @@ static enum qb_error S_pay_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
     }
     if (outcome != QB_OK)
         return S_refuse(c, outcome, NULL);
+    if (!c->has_payment_password) {
+        err = wallet_txn_password_free_count(txn, payer.id);
+        if (err != QB_OK)
+            return err;
+    }
 
     json_t *body = json_pack("{s:s, s:s, s:I, s:s, s:{s:s, s:s}, s:s, s:s, s:s, s:o}", "id",
                              o.payment_id, "status", "SUCCESS", "amount",

@@ -578,6 +578,11 @@ const char *const store_sqlite_migrations[] = {
     "  failed_at_ms INTEGER NOT NULL"
     ") WITHOUT ROWID;"
     "CREATE INDEX login_guesses_age ON login_guesses(failed_at_ms);",
+    /* 17: payments without the payment password are counted per day
+     * (src/wallet/limits.h): the UTC+8 day of the last one and how many
+     * that day, so a held phone cannot pay small amounts without end. */
+    "ALTER TABLE spending ADD COLUMN free_day_start_ms INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE spending ADD COLUMN free_day_count INTEGER NOT NULL DEFAULT 0;",
 };
 
 const size_t store_sqlite_migration_count =

@@ -64,8 +64,8 @@ static enum qb_error S_spending_read(struct store *store, const char *user_id,
     memset(out, 0, sizeof *out);
     struct store_stmt *st = NULL;
     if (store_prepare(store,
-                      "SELECT user_daily_limit_minor, password_free_limit_minor FROM spending"
-                      " WHERE user_id = $1",
+                      "SELECT user_daily_limit_minor, password_free_limit_minor,"
+                      " free_day_start_ms, free_day_count FROM spending WHERE user_id = $1",
                       &st) != QB_OK)
         return QB_E_STORAGE;
     enum qb_error err = store_bind_text(st, 1, user_id, strlen(user_id));
@@ -74,6 +74,8 @@ static enum qb_error S_spending_read(struct store *store, const char *user_id,
         if (rc == STORE_STEP_ROW) {
             out->user_daily_limit_minor = store_column_int64(st, 0);
             out->password_free_limit_minor = store_column_int64(st, 1);
+            out->free_day_start_ms = store_column_int64(st, 2);
+            out->free_day_count = store_column_int64(st, 3);
         } else if (rc != STORE_STEP_DONE) {
             err = QB_E_STORAGE;
         }
@@ -114,6 +116,45 @@ enum qb_error wallet_txn_spending_get(struct ledger_txn *txn, const struct ident
     if (ledger_txn_account_get(txn, user->account_id, &account) != QB_OK)
         return QB_E_INTERNAL;
     return S_spending_read(ledger_txn_store(txn), user->id, &account.spent, out);
+}
+
+int64_t wallet_password_free_used_today(const struct wallet_spending *s, int64_t now_ms)
+{
+    int64_t day_start_ms, year;
+    wallet_spending_period(now_ms, &day_start_ms, &year);
+    return s->free_day_start_ms == day_start_ms ? s->free_day_count : 0;
+}
+
+bool wallet_password_free_allows(const struct domain_settings *settings,
+                                 const struct wallet_spending *s, int64_t amount_minor,
+                                 int64_t now_ms, const char **why)
+{
+    if (amount_minor > wallet_password_free_limit(settings, s)) {
+        *why = "payment_password is required for this amount";
+        return false;
+    }
+    if (wallet_password_free_used_today(s, now_ms) >= settings->password_free_daily_max) {
+        *why = "payment_password is required: today's payments without it are used up";
+        return false;
+    }
+    *why = NULL;
+    return true;
+}
+
+enum qb_error wallet_txn_password_free_count(struct ledger_txn *txn, const char *user_id)
+{
+    int64_t day_start_ms, year;
+    wallet_spending_period(ledger_txn_now_ms(txn), &day_start_ms, &year);
+    const struct store_param p[] = {STORE_TEXT(user_id), STORE_INT(day_start_ms)};
+    enum qb_error err = store_run(
+        ledger_txn_store(txn),
+        "INSERT INTO spending (user_id, free_day_start_ms, free_day_count) VALUES ($1, $2, 1)"
+        " ON CONFLICT (user_id) DO UPDATE SET"
+        " free_day_count = CASE WHEN free_day_start_ms = excluded.free_day_start_ms"
+        " THEN free_day_count + 1 ELSE 1 END,"
+        " free_day_start_ms = excluded.free_day_start_ms",
+        p, QB_ARRAY_COUNT(p));
+    return err == QB_OK ? QB_OK : QB_E_STORAGE;
 }
 
 /* Writes the user's settings; the sums are the ledger's. */

@@ -59,6 +59,8 @@ struct wallet_spending {
     int64_t lifetime_used_minor;
     int64_t user_daily_limit_minor;    /* 0: none set */
     int64_t password_free_limit_minor; /* 0: off */
+    int64_t free_day_start_ms;         /* the UTC+8 day of the last password-free payment */
+    int64_t free_day_count;            /* password-free payments that day */
 };
 
 /* One limit as the user sees it at a moment. */
@@ -100,6 +102,21 @@ size_t wallet_limits_list(const struct domain_settings *settings, const struct w
  * since). 0: every payment needs the payment password. */
 int64_t wallet_password_free_limit(const struct domain_settings *settings,
                                    const struct wallet_spending *s);
+
+/* Password-free payments made today (at now_ms, UTC+8). */
+int64_t wallet_password_free_used_today(const struct wallet_spending *s, int64_t now_ms);
+/* Whether a payment of amount_minor may go without the payment password at
+ * now_ms: at most the password-free amount, and fewer than
+ * settings.password_free_daily_max such payments today. Else *why says
+ * which (for the refusal's message). Pure. */
+bool wallet_password_free_allows(const struct domain_settings *settings,
+                                 const struct wallet_spending *s, int64_t amount_minor,
+                                 int64_t now_ms, const char **why);
+/* Inside the payment command, once nothing can refuse it any more: counts a
+ * payment made without the password against today's (the command's
+ * rollback takes the count with it). */
+QB_MUST_USE enum qb_error wallet_txn_password_free_count(struct ledger_txn *txn,
+                                                         const char *user_id);
 
 /* Inside a payment command: checks amount_minor (> 0, CNY) against every
  * limit of user. Answers QB_OK (the command may post it: its entry counts

@@ -175,8 +175,10 @@ static enum qb_error S_transfer_run(struct ledger_txn *txn, struct ledger_cmd *c
         err = wallet_txn_spending_get(txn, &payer, &spending);
         if (err != QB_OK)
             return err;
-        if (c->amount_minor > wallet_password_free_limit(&env->settings, &spending))
-            return S_refuse(c, QB_E_PARAM, "payment_password is required for this amount", NULL);
+        const char *why = NULL;
+        if (!wallet_password_free_allows(&env->settings, &spending, c->amount_minor,
+                                         ledger_txn_now_ms(txn), &why))
+            return S_refuse(c, QB_E_PARAM, why, NULL);
     }
 
     /* Step 5: the balance, before anything is charged. */
@@ -211,6 +213,11 @@ static enum qb_error S_transfer_run(struct ledger_txn *txn, struct ledger_cmd *c
     if (err != QB_OK)
         return err;
     QB_ASSERT(p->entry_id > 0);
+    if (!c->has_payment_password) {
+        err = wallet_txn_password_free_count(txn, payer.id);
+        if (err != QB_OK)
+            return err;
+    }
     err = wallet_txn_payment_insert(txn, p);
     if (err != QB_OK)
         return QB_E_STORAGE;

@@ -384,6 +384,56 @@ TEST(a_locked_payment_password_stops_password_free_payments_and_limits_tighten_w
     client_response_release(&res);
 }
 
+TEST(password_free_payments_stop_after_five_a_day)
+{
+    // Without the payment password a payment may go only up to the password-free amount, and
+    // only five times a day (UTC+8): whoever holds an unlocked phone cannot drain the balance
+    // ¥200 at a time (here ¥100, under the KYC level 1 lifetime limit). The sixth asks for the
+    // password; with it, it goes; a refused password-free payment is not counted; GET /v1/me/limits
+    // says how many are used.
+    struct api_user a, b;
+    API_MUST(th_user_new(&S_client, S_admin, &a));
+    API_MUST(api_user_new(&S_client, S_admin, &b));
+    API_MUST(th_fund(&S_client, S_admin, &a, 100000));
+    struct client_response res;
+    ASSERT_EQ_INT(api_call(&S_client, "PUT", "/v1/me/limits", a.token,
+                           "{\"password_free_limit\":20000,\"payment_password\":\"" TH_PAY_PASSWORD
+                           "\"}",
+                           &res),
+                  200);
+    ASSERT_EQ_INT(api_json_int(&res, "password_free_daily_max", -1), 5);
+    ASSERT_EQ_INT(api_json_int(&res, "password_free_used_today", -1), 0);
+    client_response_release(&res);
+    char body[256], key[32];
+    /* Over the balance without the password: refused, and not counted. */
+    snprintf(body, sizeof body, "{\"to\":\"%s\",\"amount\":10000}", b.phone);
+    ASSERT_EQ_INT(
+        api_call(&S_client, "PUT", "/v1/me/limits", a.token, "{\"daily_limit\":100}", &res), 200);
+    client_response_release(&res);
+    TRANSFER(a.token, "pf-over", body, 403, "LIMIT_EXCEEDED", &res);
+    client_response_release(&res);
+    ASSERT_EQ_INT(api_call(&S_client, "PUT", "/v1/me/limits", a.token,
+                           "{\"daily_limit\":null,\"payment_password\":\"" TH_PAY_PASSWORD "\"}",
+                           &res),
+                  200);
+    ASSERT_EQ_INT(api_json_int(&res, "password_free_used_today", -1), 0);
+    client_response_release(&res);
+    for (int i = 0; i < 5; i++) {
+        snprintf(key, sizeof key, "pf-%d", i);
+        EXPECT_TRANSFER(a.token, key, body, 201, NULL);
+    }
+    TRANSFER(a.token, "pf-5", body, 400, "PARAM_ERROR", &res);
+    ASSERT(strstr(api_json_str(&res, "message"), "used up") != NULL);
+    client_response_release(&res);
+    snprintf(body, sizeof body, "{\"to\":\"%s\",\"amount\":10000,\"payment_password\":\"%s\"}",
+             b.phone, TH_PAY_PASSWORD);
+    EXPECT_TRANSFER(a.token, "pf-6", body, 201, NULL);
+    ASSERT_EQ_INT(th_balance(&S_client, &b), 6 * 10000);
+    ASSERT_EQ_INT(S_get("/v1/me/limits", a.token, &res), 200);
+    ASSERT_EQ_INT(api_json_int(&res, "password_free_used_today", -1), 5);
+    client_response_release(&res);
+}
+
 TEST(the_kyc_limit_refuses_at_its_edge)
 {
     // A level 1 wallet may pay ¥1,000 in its lifetime: exactly that passes, one fen more does
@@ -458,6 +508,7 @@ int main(void)
     RUN(a_transfer_moves_money_and_both_sides_can_read_it);
     RUN(limits_are_shown_set_and_enforced);
     RUN(a_locked_payment_password_stops_password_free_payments_and_limits_tighten_without_it);
+    RUN(password_free_payments_stop_after_five_a_day);
     RUN(the_kyc_limit_refuses_at_its_edge);
     RUN(each_answer_from_the_ledger_counts_its_wait_for_an_http_thread);
 

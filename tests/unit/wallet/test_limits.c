@@ -378,6 +378,34 @@ TEST(limits_list_in_the_order_they_are_checked)
     ASSERT_EQ_INT(wallet_password_free_limit(&settings, &s), settings.password_free_max_minor);
 }
 
+TEST(password_free_payments_are_counted_per_beijing_day)
+{
+    // Up to the amount, fewer than settings.password_free_daily_max today; yesterday's count is
+    // not today's (the day turns at UTC+8 midnight).
+    struct domain_settings settings;
+    domain_settings_default(&settings);
+    struct wallet_spending s;
+    memset(&s, 0, sizeof s);
+    const char *why = NULL;
+    ASSERT(!wallet_password_free_allows(&settings, &s, 1, WX_START_MS, &why)); /* off */
+    ASSERT(strstr(why, "amount") != NULL);
+    s.password_free_limit_minor = 500;
+    ASSERT(wallet_password_free_allows(&settings, &s, 500, WX_START_MS, &why));
+    ASSERT(why == NULL);
+    ASSERT(!wallet_password_free_allows(&settings, &s, 501, WX_START_MS, &why));
+    s.free_day_start_ms = domain_day_start_ms(WX_START_MS);
+    s.free_day_count = settings.password_free_daily_max - 1;
+    ASSERT_EQ_INT(wallet_password_free_used_today(&s, WX_START_MS), 4);
+    ASSERT(wallet_password_free_allows(&settings, &s, 500, WX_START_MS, &why));
+    s.free_day_count = settings.password_free_daily_max;
+    ASSERT(!wallet_password_free_allows(&settings, &s, 1, WX_START_MS, &why));
+    ASSERT(strstr(why, "used up") != NULL);
+    int64_t midnight = s.free_day_start_ms + WX_DAY_MS;
+    ASSERT(!wallet_password_free_allows(&settings, &s, 1, midnight - 1, &why));
+    ASSERT_EQ_INT(wallet_password_free_used_today(&s, midnight), 0);
+    ASSERT(wallet_password_free_allows(&settings, &s, 1, midnight, &why));
+}
+
 /* The migration that moved the sums to the ledger (migration 11, index 10). */
 #define S_SPENT_MIGRATION 10
 
@@ -437,6 +465,7 @@ TEST(sums_spent_before_the_upgrade_are_kept_once)
 int main(void)
 {
     RUN(year_of_ms_follows_beijing_time);
+    RUN(password_free_payments_are_counted_per_beijing_day);
     RUN(kyc1_lifetime_limit_never_rolls_over);
     RUN(kyc2_and_kyc3_yearly_limits_roll_over_at_new_year);
     RUN(daily_limit_rolls_over_at_beijing_midnight);
