@@ -286,6 +286,15 @@ bool http_identity_refused(struct http_request *req, const struct identity_cmd *
         http_reply_error_message(req, QB_E_PASSWORD_WRONG, message);
         return true;
     }
+    case QB_E_PASSWORD_WEAK:
+        /* Only a payment password is judged in a command: against the
+         * birth date in the user's verified id number. */
+        http_reply_error_message(req, QB_E_PASSWORD_WEAK,
+                                 c->op == IDENTITY_OP_PAYMENT_PASSWORD_SET
+                                     ? "the payment password is too easy to guess: it is your "
+                                       "birth date"
+                                     : "the password is too easy to guess");
+        return true;
     default:
         http_reply_error(req, c->outcome);
         return true;

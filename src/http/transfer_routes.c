@@ -134,7 +134,7 @@ void http_handle_transfers_create(struct http_request *req)
         to = code.payee;
     }
     if (amount_member == NULL && (payload == NULL || !code.has_amount)) {
-        http_reply_error_message(req, QB_E_PARAM, "amount is required");
+        http_reply_error_message(req, QB_E_PARAM, "field \"amount\" is required");
         goto out;
     }
     /* Shapes only: whether the payee exists is the command's to say. A

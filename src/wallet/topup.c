@@ -23,6 +23,7 @@
 
 #include "base/log.h"
 #include "identity/identity.h"
+#include "wallet/limits.h"
 #include "wallet/topup.h"
 
 bool wallet_withdrawal_fee(const struct domain_settings *settings, int64_t amount_minor,
@@ -112,12 +113,7 @@ static enum qb_error pay_refuse(struct wallet_pay_cmd *c, enum qb_error outcome)
                  c->tries_left, c->tries_left == 1 ? "try" : "tries");
         err = domain_response_error(&c->cmd, outcome, message, NULL);
     } else if (outcome == QB_E_LIMIT_EXCEEDED) {
-        json_t *extra = json_pack("{s:s}", "limit", "per_payment");
-        err = extra != NULL ? domain_response_error(&c->cmd, outcome,
-                                                    "the amount is over the limit of one payment",
-                                                    extra)
-                            : QB_E_INTERNAL;
-        json_decref(extra);
+        err = wallet_limits_refusal(&c->cmd, outcome, "per_payment"); /* as a transfer's */
     } else if (outcome == QB_E_NOT_FOUND) {
         err = domain_response_error(&c->cmd, outcome, "no such card", NULL);
     } else if (outcome == QB_E_CARD_HOLDER_MISMATCH) {

@@ -1111,6 +1111,12 @@ TEST(kyc_raises_the_level_once)
                  birth_dates[i], code);
         EXPECT("PUT", "/v1/me/payment-password", u.token, body, 400, "PASSWORD_TOO_WEAK");
     }
+    /* It says why, about the payment password (not "the password"). */
+    struct client_response weak;
+    ASSERT_EQ_INT(api_call(&S_client, "PUT", "/v1/me/payment-password", u.token, body, &weak), 400);
+    ASSERT(strstr(api_json_str(&weak, "message"), "payment password") != NULL &&
+           strstr(api_json_str(&weak, "message"), "birth date") != NULL);
+    client_response_release(&weak);
     /* None of them used up the code. */
     snprintf(body, sizeof body, "{\"payment_password\":\"260418\",\"sms_code\":\"%s\"}", code);
     EXPECT("PUT", "/v1/me/payment-password", u.token, body, 204, NULL);

@@ -290,7 +290,8 @@ TEST(bad_payments_are_refused_and_change_nothing)
         ASSERT_EQ_INT(S_pay(&u, route, card, 2000001, S_PAY, NULL, &res), 403);
         ASSERT_EQ_STR(api_json_str(&res, "code"), "LIMIT_EXCEEDED");
         ASSERT_EQ_STR(api_json_str(&res, "limit"),
-                      "per_payment"); /* which limit, as transfers say */
+                      "per_payment"); /* which limit, in the words transfers use */
+        ASSERT_EQ_STR(api_json_str(&res, "message"), "the per_payment limit refused this payment");
         client_response_release(&res);
         ASSERT_EQ_INT(S_pay(&u, route, "c_doesnotexist0000000000", 100, S_PAY, NULL, &res), 404);
         client_response_release(&res);
