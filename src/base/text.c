@@ -48,6 +48,10 @@ bool text_is_clean(const char *text, size_t size)
     const unsigned char *s = (const unsigned char *)text;
     size_t at = 0;
     while (at < size) {
+        if (s[at] >= 0x20 && s[at] < 0x7F) { /* most text is printable ASCII */
+            at++;
+            continue;
+        }
         uint32_t cp;
         size_t step = text_utf8_decode(s + at, size - at, &cp);
         if (step == 0 || text_codepoint_is_hidden(cp))
