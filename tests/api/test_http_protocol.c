@@ -951,6 +951,18 @@ TEST(escapes_in_paths_and_queries_are_decoded)
     client_response_release(&res);
 }
 
+/* Waits up to 5 s for a line holding wanted in the daemon's log; the log
+ * into log (log_size bytes). */
+static bool S_log_wait(const char *wanted, char *log, size_t log_size)
+{
+    for (int waited = 0; waited < 5000; waited += 20) {
+        if (test_file_read(S_daemon.log_path, log, log_size) && strstr(log, wanted) != NULL)
+            return true;
+        usleep(20 * 1000);
+    }
+    return false;
+}
+
 TEST(a_path_cannot_forge_fields_of_its_log_line)
 {
     // The access log's line of a request names its path; unescaped, "%20status=200%20" would
@@ -962,13 +974,7 @@ TEST(a_path_cannot_forge_fields_of_its_log_line)
     client_response_release(&res);
     static char log[8 * 1024 * 1024];
     const char *wanted = "path=/v1/forged%20status=200%20%22x%25 status=404 ";
-    bool found = false;
-    for (int waited = 0; !found && waited < 5000; waited += 20) {
-        found = test_file_read(S_daemon.log_path, log, sizeof log) && strstr(log, wanted) != NULL;
-        if (!found)
-            usleep(20 * 1000);
-    }
-    if (!found)
+    if (!S_log_wait(wanted, log, sizeof log))
         TEST_FAIL_("no line with %s in %s", wanted, S_daemon.log_path);
     ASSERT(strstr(log, "path=/v1/forged status=") == NULL);
 
@@ -979,13 +985,7 @@ TEST(a_path_cannot_forge_fields_of_its_log_line)
         401);
     client_response_release(&res);
     wanted = "path=/v1/me/payments/p_%E2%80%AEzyx%E5%8D%88 status=401 ";
-    found = false;
-    for (int waited = 0; !found && waited < 5000; waited += 20) {
-        found = test_file_read(S_daemon.log_path, log, sizeof log) && strstr(log, wanted) != NULL;
-        if (!found)
-            usleep(20 * 1000);
-    }
-    if (!found)
+    if (!S_log_wait(wanted, log, sizeof log))
         TEST_FAIL_("no line with %s in %s", wanted, S_daemon.log_path);
     ASSERT(strstr(log, "\xe2\x80\xae") == NULL);
 }
