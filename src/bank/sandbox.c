@@ -22,6 +22,8 @@
  *   9999000000000095   verify: the bank has another phone for it, whatever
  *                      phone is given (CARD_PHONE_MISMATCH)
  *   9999000000000103   verify: the bank does not answer (BANK_UNAVAILABLE)
+ *   9999000000000111   verify: the bank will not have it bound (a closed
+ *                      card: CARD_DECLINED)
  * and for any card, verify with the holder name SANDBOX_HOLDER_MISMATCH
  * ("测试失败", "test failure", as the identity check's sandbox) answers
  * CARD_HOLDER_MISMATCH; every other check matches.
@@ -43,6 +45,7 @@
 #define SANDBOX_SLOW_MS 2000
 #define SANDBOX_PHONE_MISMATCH_CARD "9999000000000095"
 #define SANDBOX_VERIFY_LOST_CARD "9999000000000103"
+#define SANDBOX_CLOSED_CARD "9999000000000111"
 #define SANDBOX_HOLDER_MISMATCH "\xe6\xb5\x8b\xe8\xaf\x95\xe5\xa4\xb1\xe8\xb4\xa5" /* 测试失败 */
 
 enum sandbox_behaviour {
@@ -181,6 +184,9 @@ static enum qb_error sandbox_verify(struct bank_connector *bank,
     if (strcmp(check->card_number, SANDBOX_PHONE_MISMATCH_CARD) == 0) {
         out->status = BANK_FAILED;
         out->failure = QB_E_CARD_PHONE_MISMATCH;
+    } else if (strcmp(check->card_number, SANDBOX_CLOSED_CARD) == 0) {
+        out->status = BANK_FAILED;
+        out->failure = QB_E_CARD_DECLINED;
     } else if (strcmp(check->holder_name, SANDBOX_HOLDER_MISMATCH) == 0) {
         out->status = BANK_FAILED;
         out->failure = QB_E_CARD_HOLDER_MISMATCH;

@@ -118,13 +118,21 @@ static struct wallet_card_cmd *S_card_cmd_new(struct http_request *req, enum wal
  * The bank may take seconds, so both run on an offload thread. */
 struct S_bind {
     struct ledger_cmd hold; /* first: what the offload carries; never submitted */
-    struct wallet_card_cmd card;
+    struct wallet_card_cmd check; /* check_only: before the bank is asked */
+    struct wallet_card_cmd card;  /* the binding, with the bank's word */
     enum qb_error err; /* the bank's (BANK_UNAVAILABLE) or the ledger's */
+    bool checked;      /* the check passed: card holds the answer */
 };
 
+/* On an offload thread: the check (a refusal ends it, the bank unasked),
+ * the bank, the binding. */
 static void S_bind_run(struct http_request *req, struct ledger_cmd *cmd)
 {
     struct S_bind *b = (struct S_bind *)cmd;
+    b->err = http_request_execute(req, &b->check.cmd);
+    if (b->err != QB_OK || b->check.cmd.result != QB_OK || b->check.outcome != QB_OK)
+        return;
+    b->checked = true;
     b->err = wallet_card_verify(&b->card);
     if (b->err == QB_OK)
         b->err = http_request_execute(req, &b->card.cmd);
@@ -136,10 +144,29 @@ static void S_bind_answer(struct http_request *req, struct ledger_cmd *cmd)
     if (b->err != QB_OK) {
         /* The bank did not answer (the code stays usable), or the ledger. */
         http_reply_error(req, b->err);
+        wallet_card_cmd_release(&b->check);
         wallet_card_cmd_release(&b->card);
         return;
     }
-    S_card_resume(req, &b->card.cmd);
+    if (b->checked) {
+        wallet_card_cmd_release(&b->check);
+        S_card_resume(req, &b->card.cmd);
+    } else {
+        wallet_card_cmd_release(&b->card);
+        S_card_resume(req, &b->check.cmd);
+    }
+}
+
+/* c's inputs from the request. */
+static void S_bind_fill(struct http_request *req, struct wallet_card_cmd *c, const char *number,
+                        const char *holder_name, const char *phone, const char *sms_code)
+{
+    wallet_card_cmd_init(c, http_request_env(req), WALLET_CARD_BIND);
+    snprintf(c->user_id, sizeof c->user_id, "%s", http_request_session(req)->user_id);
+    snprintf(c->card_number, sizeof c->card_number, "%s", number);
+    snprintf(c->holder_name, sizeof c->holder_name, "%s", holder_name);
+    snprintf(c->phone, sizeof c->phone, "%s", phone);
+    snprintf(c->sms_code, sizeof c->sms_code, "%s", sms_code);
 }
 
 void http_handle_me_cards_create(struct http_request *req)
@@ -177,13 +204,10 @@ void http_handle_me_cards_create(struct http_request *req)
     }
     memset(&b->hold, 0, sizeof b->hold);
     b->err = QB_E_INTERNAL;
-    struct wallet_card_cmd *c = &b->card;
-    wallet_card_cmd_init(c, env, WALLET_CARD_BIND);
-    snprintf(c->user_id, sizeof c->user_id, "%s", http_request_session(req)->user_id);
-    snprintf(c->card_number, sizeof c->card_number, "%s", number);
-    snprintf(c->holder_name, sizeof c->holder_name, "%s", holder_name);
-    snprintf(c->phone, sizeof c->phone, "%s", phone);
-    snprintf(c->sms_code, sizeof c->sms_code, "%s", sms_code);
+    b->checked = false;
+    S_bind_fill(req, &b->check, number, holder_name, phone, sms_code);
+    b->check.check_only = true;
+    S_bind_fill(req, &b->card, number, holder_name, phone, sms_code);
     http_request_offload_first(req, &b->hold, S_bind_run, S_bind_answer);
 out:
     json_decref(body);

@@ -371,6 +371,13 @@ enum qb_error sms_txn_code_consume(struct ledger_txn *txn, const struct domain_e
                                    const char *phone, enum sms_purpose purpose, const char *target,
                                    const char *code)
 {
+    return sms_txn_code_check(txn, env, phone, purpose, target, code, true);
+}
+
+enum qb_error sms_txn_code_check(struct ledger_txn *txn, const struct domain_env *env,
+                                 const char *phone, enum sms_purpose purpose, const char *target,
+                                 const char *code, bool consume)
+{
     QB_ASSERT(txn != NULL && env != NULL);
     if (target == NULL)
         target = "";
@@ -423,6 +430,8 @@ enum qb_error sms_txn_code_consume(struct ledger_txn *txn, const struct domain_e
     uint8_t given[CRYPTO_SHA256_SIZE];
     sms_code_hash(env, phone, purpose, target, code, given);
     bool match = crypto_equal(given, stored, sizeof given);
+    if (match && !consume)
+        return QB_OK;
     err = store_prepare(store,
                         match ? "UPDATE sms_codes SET used = 1 WHERE id = $1"
                               : "UPDATE sms_codes SET failures = failures + 1 WHERE id = $1",

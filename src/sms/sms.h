@@ -91,6 +91,12 @@ void sms_send_cmd_init(struct sms_send_cmd *c, const struct domain_env *env);
 QB_MUST_USE enum qb_error sms_txn_code_consume(struct ledger_txn *txn, const struct domain_env *env,
                                                const char *phone, enum sms_purpose purpose,
                                                const char *target, const char *code);
+/* The same, but a right code is left live when consume is false (a wrong
+ * one still counts): for a command that checks the code before slow
+ * outside work, and consumes it in the command after. */
+QB_MUST_USE enum qb_error sms_txn_code_check(struct ledger_txn *txn, const struct domain_env *env,
+                                             const char *phone, enum sms_purpose purpose,
+                                             const char *target, const char *code, bool consume);
 
 /* --- the outbox and its delivery ------------------------------------------------ */
 

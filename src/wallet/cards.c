@@ -322,13 +322,18 @@ static enum qb_error card_bind(struct ledger_txn *txn, struct wallet_card_cmd *c
 
     /* 3. the code sent to the card's phone for this very card; a wrong one
      * is counted, so the command commits with the refusal */
-    err = sms_txn_code_consume(txn, env, c->phone, SMS_PURPOSE_BIND_CARD, target, c->sms_code);
+    err = sms_txn_code_check(txn, env, c->phone, SMS_PURPOSE_BIND_CARD, target, c->sms_code,
+                             !c->check_only);
     if (err == QB_E_SMS_CODE_INVALID) {
         c->outcome = err;
         return QB_OK;
     }
     if (err != QB_OK)
         return err;
+    if (c->check_only) { /* the bank is asked next; nothing written */
+        c->outcome = QB_OK;
+        return QB_OK;
+    }
 
     /* 4. a wallet verified for a person (a real name verified at KYC level
      * 2; an operator may raise a level without one) binds only that
@@ -429,9 +434,13 @@ enum qb_error wallet_card_verify(struct wallet_card_cmd *c)
     }
     if (result.status == BANK_SUCCEEDED) {
         c->bank_verdict = QB_OK;
-    } else if (result.status == BANK_FAILED && (result.failure == QB_E_CARD_PHONE_MISMATCH ||
-                                                result.failure == QB_E_CARD_HOLDER_MISMATCH)) {
-        c->bank_verdict = result.failure;
+    } else if (result.status == BANK_FAILED) {
+        /* A "no": the phone, the holder, or the card itself (closed,
+         * unknown to the bank). Told after the code, like the others. */
+        c->bank_verdict = result.failure == QB_E_CARD_PHONE_MISMATCH ||
+                                  result.failure == QB_E_CARD_HOLDER_MISMATCH
+                              ? result.failure
+                              : QB_E_CARD_DECLINED;
     } else {
         log_event(LOG_WARN, "wallet.card.verify_unanswered", "card=%s status=%s", masked,
                   bank_status_name(result.status));

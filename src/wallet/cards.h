@@ -115,9 +115,14 @@ struct wallet_card_cmd {
     char holder_name[WALLET_HOLDER_NAME_SIZE_MAX];
     char phone[SMS_PHONE_SIZE_MAX];
     char sms_code[SMS_CODE_DIGITS + 2];
-    /* In, for BIND: the bank's word on the card (wallet_card_verify, asked
-     * before the command): QB_OK, CARD_PHONE_MISMATCH or
-     * CARD_HOLDER_MISMATCH. A bind whose bank was not asked is refused. */
+    /* In, for BIND. A binding is two commands around the bank's check of
+     * the card: first with check_only (the user, the card not bound yet,
+     * the card count, the code right — a wrong one counted — but left
+     * live), so that nobody makes Qianbao ask a bank about a card without
+     * the phone's code; then, with the bank's word (wallet_card_verify:
+     * QB_OK, CARD_PHONE_MISMATCH, CARD_HOLDER_MISMATCH or CARD_DECLINED),
+     * the binding itself, which checks it all again and uses up the code. */
+    bool check_only;
     bool bank_asked;
     enum qb_error bank_verdict;
     /* Out, when the ledger result is QB_OK. Outcomes besides QB_OK:
@@ -126,7 +131,8 @@ struct wallet_card_cmd {
      *           ACCOUNT_FROZEN (the user is frozen), NOT_FOUND (no user),
      *           CARD_HOLDER_MISMATCH (not the verified name, or not the
      *           bank's), CARD_PHONE_MISMATCH (not the bank's phone for the
-     *           card, or not the phone of its other bindings)
+     *           card, or not the phone of its other bindings), CARD_DECLINED
+     *           (the bank will not have the card bound)
      *   REMOVE  NOT_FOUND (no such card of the user, or removed already) */
     enum qb_error outcome;
     struct wallet_card card;

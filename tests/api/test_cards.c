@@ -301,9 +301,29 @@ TEST(a_card_binds_only_with_the_phone_its_bank_has)
     ASSERT(strstr(api_json_str(&res, "message"), "bank") != NULL);
     client_response_release(&res);
 
-    /* The bank does not answer: nothing bound, the code kept for a retry. */
-    S_target("9999000000000103", target);
+    /* The bank will not have the card (closed): refused after the code, which it used up. */
+    S_target("9999000000000111", target);
     S_code(other.phone, target, code);
+    ASSERT_EQ_INT(S_bind_raw(&other, "9999000000000111", other.phone, code, &res), 402);
+    ASSERT_EQ_STR(api_error_code(&res), "CARD_DECLINED");
+    client_response_release(&res);
+    ASSERT_EQ_INT(S_bind_raw(&other, "9999000000000111", other.phone, code, &res), 400);
+    ASSERT_EQ_STR(api_error_code(&res), "SMS_CODE_INVALID");
+    client_response_release(&res);
+
+    /* The bank does not answer: nothing bound, the code kept for a retry. But the bank is
+     * asked only once the code is right: a wrong one (or none asked for) is refused first, so
+     * nobody makes Qianbao ask a bank about a card without the phone. */
+    S_target("9999000000000103", target);
+    ASSERT_EQ_INT(S_bind_raw(&other, "9999000000000103", other.phone, "123456", &res), 400);
+    ASSERT_EQ_STR(api_error_code(&res), "SMS_CODE_INVALID");
+    client_response_release(&res);
+    S_code(other.phone, target, code);
+    char wrong[16];
+    snprintf(wrong, sizeof wrong, "%06u", (unsigned)(atoi(code) + 1) % 1000000u);
+    ASSERT_EQ_INT(S_bind_raw(&other, "9999000000000103", other.phone, wrong, &res), 400);
+    ASSERT_EQ_STR(api_error_code(&res), "SMS_CODE_INVALID");
+    client_response_release(&res);
     ASSERT_EQ_INT(S_bind_raw(&other, "9999000000000103", other.phone, code, &res), 503);
     ASSERT_EQ_STR(api_error_code(&res), "BANK_UNAVAILABLE");
     client_response_release(&res);

@@ -192,6 +192,10 @@ TEST(sandbox_checks_a_card_before_binding)
     ASSERT_EQ_INT(out.status, BANK_FAILED);
     ASSERT_EQ_INT(out.failure, QB_E_CARD_HOLDER_MISMATCH);
     check.holder_name = "张三";
+    check.card_number = "9999000000000111";
+    ASSERT_EQ_INT(bank->ops->verify(bank, &check, &out), QB_OK);
+    ASSERT_EQ_INT(out.status, BANK_FAILED);
+    ASSERT_EQ_INT(out.failure, QB_E_CARD_DECLINED);
     check.card_number = "9999000000000103";
     ASSERT_EQ_INT(bank->ops->verify(bank, &check, &out), QB_E_BANK_UNAVAILABLE);
     check.phone = NULL;
