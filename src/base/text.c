@@ -36,11 +36,23 @@ size_t text_utf8_decode(const unsigned char *s, size_t avail, uint32_t *cp)
 
 bool text_codepoint_is_hidden(uint32_t cp)
 {
-    return cp < 0x20 || cp == 0x7F || (cp >= 0x80 && cp <= 0x9F) || /* controls */
-           cp == 0x200B || cp == 0x200E || cp == 0x200F ||          /* ZWSP, LRM, RLM */
-           (cp >= 0x2028 && cp <= 0x202E) ||                        /* LS, PS, LRE..RLO */
-           (cp >= 0x2066 && cp <= 0x2069) ||                        /* LRI..PDI */
-           cp == 0xFEFF;                                            /* BOM */
+    if (cp < 0x20 || cp == 0x7F || (cp >= 0x80 && cp <= 0x9F)) /* controls */
+        return true;
+    if (cp < 0xAD)
+        return false;
+    return cp == 0x00AD ||                                 /* soft hyphen */
+           cp == 0x034F ||                                 /* combining grapheme joiner */
+           cp == 0x061C ||                                 /* Arabic letter mark */
+           cp == 0x115F || cp == 0x1160 ||                 /* Hangul fillers */
+           cp == 0x17B4 || cp == 0x17B5 ||                 /* Khmer inherent vowels */
+           cp == 0x180E ||                                 /* Mongolian vowel separator */
+           cp == 0x200B || cp == 0x200E || cp == 0x200F || /* ZWSP, LRM, RLM */
+           (cp >= 0x2028 && cp <= 0x202E) ||               /* LS, PS, LRE..RLO */
+           (cp >= 0x2060 && cp <= 0x2064) ||               /* word joiner, invisible operators */
+           (cp >= 0x2066 && cp <= 0x206F) ||               /* LRI..PDI, deprecated format */
+           cp == 0x3164 || cp == 0xFFA0 ||                 /* Hangul fillers */
+           cp == 0xFEFF ||                                 /* BOM */
+           (cp >= 0xFFF9 && cp <= 0xFFFB);                 /* interlinear annotation */
 }
 
 bool text_is_clean(const char *text, size_t size)

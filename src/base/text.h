@@ -8,12 +8,15 @@
  * a memo, a greeting, a name, a merchant's description. Such text holds no
  * control character (C0, DEL, C1) and none of the invisible formatting
  * characters that reorder or hide what is around them: the direction marks,
- * embeddings, overrides and isolates (U+200E, U+200F, U+202A..U+202E,
- * U+2066..U+2069), the line and paragraph separators (U+2028, U+2029), the
- * zero-width space (U+200B) and the byte order mark (U+FEFF). A memo with
- * U+202E shows its payee the rest of it backwards; a name with U+200B
- * looks like another. The zero-width joiners (U+200C, U+200D) stay: emoji
- * sequences and some scripts are written with them.
+ * embeddings, overrides and isolates (U+061C, U+200E, U+200F,
+ * U+202A..U+202E, U+2066..U+2069), the line and paragraph separators
+ * (U+2028, U+2029), the invisible ones (U+00AD, U+034F, U+180E, U+200B,
+ * U+2060..U+2064, U+206A..U+206F, U+FEFF, U+FFF9..U+FFFB) and the blank
+ * fillers that make a name look empty (U+115F, U+1160, U+17B4, U+17B5,
+ * U+3164, U+FFA0). A memo with U+202E shows its payee the rest of it
+ * backwards; a name with U+200B looks like another. The zero-width joiners
+ * (U+200C, U+200D) and the variation selectors stay: emoji sequences and
+ * some scripts are written with them.
  *
  * Must never: accept text that another decoder reads differently.
  */

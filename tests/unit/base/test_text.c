@@ -56,9 +56,13 @@ TEST(hidden_code_points_are_exactly_the_controls_and_invisible_formatting)
     for (uint32_t cp = 1; cp < 0x10000; cp++) {
         if (cp >= 0xD800 && cp <= 0xDFFF)
             continue;
-        bool hidden = cp < 0x20 || cp == 0x7F || (cp >= 0x80 && cp <= 0x9F) || cp == 0x200B ||
-                      cp == 0x200E || cp == 0x200F || (cp >= 0x2028 && cp <= 0x202E) ||
-                      (cp >= 0x2066 && cp <= 0x2069) || cp == 0xFEFF;
+        bool hidden = cp < 0x20 || cp == 0x7F || (cp >= 0x80 && cp <= 0x9F) || cp == 0xAD ||
+                      cp == 0x34F || cp == 0x61C || cp == 0x115F || cp == 0x1160 || cp == 0x17B4 ||
+                      cp == 0x17B5 || cp == 0x180E || cp == 0x200B || cp == 0x200E ||
+                      cp == 0x200F || (cp >= 0x2028 && cp <= 0x202E) ||
+                      (cp >= 0x2060 && cp <= 0x2064) || (cp >= 0x2066 && cp <= 0x206F) ||
+                      cp == 0x3164 || cp == 0xFFA0 || cp == 0xFEFF ||
+                      (cp >= 0xFFF9 && cp <= 0xFFFB);
         ASSERT_EQ_INT(text_codepoint_is_hidden(cp), hidden);
         char one[5], text[16];
         S_encode(cp, one);
@@ -66,6 +70,7 @@ TEST(hidden_code_points_are_exactly_the_controls_and_invisible_formatting)
         ASSERT_EQ_INT(S_clean(text), !hidden);
     }
     ASSERT(S_clean("\xF0\x9F\x91\xA8\xE2\x80\x8D\xF0\x9F\x91\xA9")); /* man ZWJ woman: kept */
+    ASSERT(S_clean("\xE2\x9D\xA4\xEF\xB8\x8F"));                     /* a heart with VS16: kept */
     ASSERT(!text_codepoint_is_hidden(0x10FFFF));
     ASSERT(!text_codepoint_is_hidden(0x1F35C));
 }
