@@ -463,8 +463,18 @@ static int S_withdrawal_quote(struct cli *cli, const char *amount_text, int64_t 
             cli_response_release(&res);
             return rc;
         }
-    } else if (*amount > max_amount &&
-               *amount <= json_integer_value(json_object_get(q, "per_payment"))) {
+    } else if (*amount > json_integer_value(json_object_get(q, "per_payment"))) {
+        char cap[64];
+        cli_money_amount_text(json_integer_value(json_object_get(q, "per_payment")), currency, cap,
+                              sizeof cap);
+        rc = cli_fail(cli, CLI_EXIT_REFUSED, "LIMIT_EXCEEDED",
+                      "%s: one withdrawal takes at most %s (the per_payment limit)",
+                      cli->command->name, cap);
+        if (max_amount > 0)
+            cli_hint(cli, "at most %s can go now: `qianbao withdraw CARD_ID all`", max_text);
+        cli_response_release(&res);
+        return rc;
+    } else if (*amount > max_amount) {
         char amount_text_out[64];
         cli_money_amount_text((json_int_t)*amount, currency, amount_text_out,
                               sizeof amount_text_out);
