@@ -602,6 +602,33 @@ static int S_password_needed(struct cli *cli, int64_t amount, bool *needed)
     return rc;
 }
 
+/* Whom a transfer to `to` reaches (GET /v1/payees), said before the
+ * password is asked; nobody, a frozen payee or oneself stops there. */
+static int S_payee_show(struct cli *cli, const char *to)
+{
+    char escaped[96], path[128];
+    if (!cli_path_escape(to, escaped, sizeof escaped))
+        return cli_usage_error(cli, "TO is too long");
+    snprintf(path, sizeof path, "/v1/payees?to=%s", escaped);
+    struct cli_response res;
+    int rc = cli_call(cli, "GET", path, CLI_AUTH_USER, NULL, &res);
+    if (rc == CLI_EXIT_OK) {
+        const json_t *payee = json_object_get(res.json, "payee");
+        if (json_is_true(json_object_get(res.json, "self"))) {
+            rc = cli_fail(cli, CLI_EXIT_REFUSED, "SELF_TRANSFER",
+                          "%s: you cannot send money to yourself (SELF_TRANSFER)",
+                          cli->command->name);
+        } else if (!cli->json) {
+            char name[160], phone[32];
+            cli_text_clean(cli_json_str(payee, "display_name"), name, sizeof name);
+            cli_text_clean(cli_json_str(payee, "phone"), phone, sizeof phone);
+            fprintf(stderr, "paying %s (%s)\n", name, phone);
+        }
+    }
+    cli_response_release(&res);
+    return rc;
+}
+
 int cli_run_send(struct cli *cli, const struct cli_args *args)
 {
     const char *to = args->positionals[0];
@@ -620,6 +647,8 @@ int cli_run_send(struct cli *cli, const struct cli_args *args)
         return rc;
     char key[CLI_IDEMPOTENCY_KEY_SIZE_MAX];
     if ((rc = cli_money_key_arg(cli, args, key, sizeof key)) != CLI_EXIT_OK)
+        return rc;
+    if ((rc = S_payee_show(cli, to)) != CLI_EXIT_OK)
         return rc;
     bool needed = true;
     if (cli_arg(cli, args, "password-stdin") == NULL &&

@@ -446,6 +446,7 @@ void http_handle_merchants_me_withdrawals_create(struct http_request *req);
 void http_handle_me_receive_code_get(struct http_request *req);
 void http_handle_merchant_till_code_get(struct http_request *req);
 void http_handle_qr_resolve(struct http_request *req);
+void http_handle_payees_get(struct http_request *req);
 /* A QR payload (src/qr/qr.h) verified under the daemon's key, or false
  * after replying QR_INVALID. */
 struct qr_payload;

@@ -219,50 +219,88 @@ static void S_phone_mask(const char *phone, char out[S_PHONE_MASKED_SIZE_MAX])
         snprintf(out, S_PHONE_MASKED_SIZE_MAX, "****");
 }
 
+/* The user a transfer to `to` (a user id, or a normalised phone when
+ * by_phone) would pay, as the payer sees them before paying, into body:
+ * "payee": {user_id, display_name and phone masked}; *self: the caller.
+ * PAYEE_NOT_FOUND, PAYEE_UNAVAILABLE (frozen, or closed to credits). */
+static enum qb_error S_payee_put(struct http_request *req, struct store *reader, const char *to,
+                                 bool by_phone, json_t *body, bool *self)
+{
+    struct identity_user *payee = http_request_alloc(req, sizeof *payee);
+    if (payee == NULL)
+        return QB_E_TOO_LARGE;
+    enum qb_error err = by_phone ? identity_user_find_by_phone(reader, to, payee)
+                                 : identity_user_get(reader, to, payee);
+    if (err != QB_OK)
+        return err == QB_E_NOT_FOUND ? QB_E_PAYEE_NOT_FOUND : err;
+    struct ledger_account_view view;
+    err = http_request_account_view(req, payee->account_id, &view);
+    if (err != QB_OK)
+        return err == QB_E_NOT_FOUND ? QB_E_INTERNAL : err;
+    if (payee->status == IDENTITY_FROZEN ||
+        (view.flags & (LEDGER_ACCOUNT_CREDIT_FROZEN | LEDGER_ACCOUNT_CLOSED)) != 0)
+        return QB_E_PAYEE_UNAVAILABLE;
+    char name[IDENTITY_DISPLAY_NAME_SIZE_MAX * 2];
+    char phone[S_PHONE_MASKED_SIZE_MAX];
+    wallet_name_mask(payee->display_name, name, sizeof name);
+    S_phone_mask(payee->phone, phone);
+    *self = strcmp(payee->id, http_request_session(req)->user_id) == 0;
+    if (json_object_set_new(body, "payee",
+                            json_pack("{s:s, s:s, s:s}", "user_id", payee->id, "display_name", name,
+                                      "phone", phone)) != 0)
+        return QB_E_INTERNAL;
+    return QB_OK;
+}
+
 /* What a receive code pays: the payee and the amount; NULL with *err the
  * refusal. */
 static json_t *S_resolve_transfer(struct http_request *req, const struct qr_payload *p,
                                   struct store *reader, enum qb_error *err)
 {
-    struct identity_user *payee = http_request_alloc(req, sizeof *payee);
-    if (payee == NULL) {
-        *err = QB_E_TOO_LARGE;
-        return NULL;
-    }
-    *err = identity_user_get(reader, p->payee, payee);
-    if (*err == QB_E_NOT_FOUND)
-        *err = QB_E_PAYEE_NOT_FOUND;
-    if (*err != QB_OK)
-        return NULL;
-    struct ledger_account_view view;
-    *err = http_request_account_view(req, payee->account_id, &view);
-    if (*err != QB_OK) {
-        *err = *err == QB_E_NOT_FOUND ? QB_E_INTERNAL : *err;
-        return NULL;
-    }
-    if (payee->status == IDENTITY_FROZEN ||
-        (view.flags & (LEDGER_ACCOUNT_CREDIT_FROZEN | LEDGER_ACCOUNT_CLOSED)) != 0) {
-        *err = QB_E_PAYEE_UNAVAILABLE;
-        return NULL;
-    }
-    char name[IDENTITY_DISPLAY_NAME_SIZE_MAX * 2];
-    char phone[S_PHONE_MASKED_SIZE_MAX];
-    wallet_name_mask(payee->display_name, name, sizeof name);
-    S_phone_mask(payee->phone, phone);
     json_t *body = S_amount_json(p);
-    if (body == NULL ||
-        json_object_set_new(body, "payee",
-                            json_pack("{s:s, s:s, s:s}", "user_id", payee->id, "display_name", name,
-                                      "phone", phone)) != 0 ||
-        json_object_set_new(body, "memo", json_string(p->memo)) != 0 ||
-        json_object_set_new(
-            body, "self",
-            json_boolean(strcmp(payee->id, http_request_session(req)->user_id) == 0)) != 0) {
-        json_decref(body);
+    bool self = false;
+    *err = body != NULL ? S_payee_put(req, reader, p->payee, false, body, &self) : QB_E_INTERNAL;
+    if (*err == QB_OK && (json_object_set_new(body, "memo", json_string(p->memo)) != 0 ||
+                          json_object_set_new(body, "self", json_boolean(self)) != 0))
         *err = QB_E_INTERNAL;
+    if (*err != QB_OK) {
+        json_decref(body);
         return NULL;
     }
     return body;
+}
+
+/* --- GET /v1/payees?to= ------------------------------------------------------------- */
+
+/* Who a transfer to a phone or user id would reach, before the payer types
+ * the amount and the password: the same payee a receive code resolves to,
+ * refused the same way the transfer would refuse it. */
+void http_handle_payees_get(struct http_request *req)
+{
+    const char *to = http_request_query(req, "to");
+    char phone[SMS_PHONE_SIZE_MAX];
+    bool by_phone = to != NULL && sms_phone_normalize(to, phone);
+    if (to == NULL || (!by_phone && !id_is_valid(to, strlen(to), "u"))) {
+        http_reply_error_message(req, QB_E_PARAM,
+                                 "to must be a mobile number or a user id (u_...)");
+        return;
+    }
+    struct store *reader = http_reader_acquire(req);
+    if (reader == NULL)
+        return;
+    json_t *body = json_object();
+    bool self = false;
+    enum qb_error err = body != NULL
+                            ? S_payee_put(req, reader, by_phone ? phone : to, by_phone, body, &self)
+                            : QB_E_INTERNAL;
+    http_reader_release(req, reader);
+    if (err == QB_OK && json_object_set_new(body, "self", json_boolean(self)) != 0)
+        err = QB_E_INTERNAL;
+    if (err == QB_OK)
+        http_reply_json(req, 200, body);
+    else
+        http_reply_error(req, err);
+    json_decref(body);
 }
 
 /* The merchant of a till code or of an order: PAYEE_NOT_FOUND,

@@ -96,9 +96,9 @@ const struct http_route http_routes[] = {
 
     /* qr_routes.c */
     {"GET", "/v1/me/receive-code", http_handle_me_receive_code_get, HTTP_AUTH_USER},
-    {"GET", "/v1/merchants/{mchid}/till-code", http_handle_merchant_till_code_get,
-     HTTP_AUTH_USER},
+    {"GET", "/v1/merchants/{mchid}/till-code", http_handle_merchant_till_code_get, HTTP_AUTH_USER},
     {"POST", "/v1/qr/resolve", http_handle_qr_resolve, HTTP_AUTH_USER},
+    {"GET", "/v1/payees", http_handle_payees_get, HTTP_AUTH_USER},
 
     /* v3_routes.c: the merchant API */
     {"POST", "/v3/pay/transactions/native", http_handle_v3_native, HTTP_AUTH_MERCHANT},

@@ -150,13 +150,21 @@ static const struct matrix_row S_matrix[] = {
     {"POST", "/v1/me/cards", ID_NONE, SETUP_NONE, "{}", USER_ROUTE(400, 400)},
     {"GET", "/v1/me/cards", ID_NONE, SETUP_NONE, NULL, USER_ROUTE(200, 200)},
     /* B's card and payment: for anyone else they do not exist. */
-    {"DELETE", "/v1/me/cards/{id}", ID_CARD_OF_B, SETUP_NONE, NULL,
+    {"DELETE",
+     "/v1/me/cards/{id}",
+     ID_CARD_OF_B,
+     SETUP_NONE,
+     NULL,
      {401, 404, 204, 401, 401, 401, 404, 401}},
     {"POST", "/v1/me/topups", ID_NONE, SETUP_NONE, "{}", USER_ROUTE(400, 400)},
     {"POST", "/v1/me/withdrawals", ID_NONE, SETUP_NONE, "{}", USER_ROUTE(400, 400)},
     /* A quote reads the balance: a frozen user still sees what a withdrawal would cost. */
     {"GET", "/v1/me/withdrawal-quote", ID_NONE, SETUP_NONE, NULL, USER_ROUTE(200, 200)},
-    {"GET", "/v1/me/payments/{id}", ID_PAYMENT_OF_B, SETUP_NONE, NULL,
+    {"GET",
+     "/v1/me/payments/{id}",
+     ID_PAYMENT_OF_B,
+     SETUP_NONE,
+     NULL,
      {401, 404, 200, 401, 401, 401, 404, 401}},
     /* Merchants: applying, a user's openid in an app, paying an order. */
     {"POST", "/v1/merchants", ID_NONE, SETUP_NONE, "{}", USER_ROUTE(400, 400)},
@@ -167,10 +175,13 @@ static const struct matrix_row S_matrix[] = {
      USER_ROUTE(404, 404)},
     {"POST", "/admin/merchants", ID_NONE, SETUP_NONE, "{}", ADMIN_ROUTE(400)},
     /* Another app for B's merchant: B's alone (the others find no such merchant). */
-    {"POST", "/v1/merchants/{mchid}/apps", ID_MERCHANT_OF_B, SETUP_NONE, "{}",
+    {"POST",
+     "/v1/merchants/{mchid}/apps",
+     ID_MERCHANT_OF_B,
+     SETUP_NONE,
+     "{}",
      {401, 404, 201, 401, 401, 401, 404, 401}},
-    {"POST", "/admin/merchants/{mchid}/apps", ID_MERCHANT_OF_B, SETUP_NONE, "{}",
-     ADMIN_ROUTE(201)},
+    {"POST", "/admin/merchants/{mchid}/apps", ID_MERCHANT_OF_B, SETUP_NONE, "{}", ADMIN_ROUTE(201)},
     /* Payment codes: nobody's device or pending payment is the same 404 as another user's
      * (test_paycode.c revokes and confirms real ones). */
     {"POST", "/v1/me/devices", ID_NONE, SETUP_NONE, "{}", USER_ROUTE(400, 400)},
@@ -188,8 +199,7 @@ static const struct matrix_row S_matrix[] = {
     {"GET", "/v1/merchants/me/analytics", ID_NONE, SETUP_NONE, NULL, USER_ROUTE(400, 400)},
     {"POST", "/v1/merchants/me/withdrawals", ID_NONE, SETUP_NONE, "{}", USER_ROUTE(400, 400)},
     /* The matrix's users own no merchant: nothing to quote. */
-    {"GET", "/v1/merchants/me/withdrawal-quote", ID_NONE, SETUP_NONE, NULL,
-     USER_ROUTE(404, 404)},
+    {"GET", "/v1/merchants/me/withdrawal-quote", ID_NONE, SETUP_NONE, NULL, USER_ROUTE(404, 404)},
     /* The merchant API: a query without ?mchid= and a body of "{}" are
      * PARAM_ERROR once the signature passed. */
     {"POST", "/v3/pay/transactions/native", ID_NONE, SETUP_NONE, "{}", MERCHANT_ROUTE(400)},
@@ -197,8 +207,8 @@ static const struct matrix_row S_matrix[] = {
     {"POST", "/v3/pay/transactions/app", ID_NONE, SETUP_NONE, "{}", MERCHANT_ROUTE(400)},
     {"POST", "/v3/pay/transactions/h5", ID_NONE, SETUP_NONE, "{}", MERCHANT_ROUTE(400)},
     {"POST", "/v3/pay/transactions/codepay", ID_NONE, SETUP_NONE, "{}", MERCHANT_ROUTE(400)},
-    {"POST", "/v3/pay/transactions/out-trade-no/{out_trade_no}/reverse", ID_ORDER, SETUP_NONE,
-     "{}", MERCHANT_ROUTE(400)},
+    {"POST", "/v3/pay/transactions/out-trade-no/{out_trade_no}/reverse", ID_ORDER, SETUP_NONE, "{}",
+     MERCHANT_ROUTE(400)},
     {"GET", "/v3/pay/transactions/out-trade-no/{out_trade_no}", ID_ORDER, SETUP_NONE, NULL,
      MERCHANT_ROUTE(400)},
     {"GET", "/v3/pay/transactions/id/{transaction_id}", ID_ORDER, SETUP_NONE, NULL,
@@ -224,9 +234,15 @@ static const struct matrix_row S_matrix[] = {
     /* QR codes: a receive code is shown to anyone logged in (paying a
      * frozen payee is refused); B's till code is B's alone. */
     {"GET", "/v1/me/receive-code", ID_NONE, SETUP_NONE, NULL, USER_ROUTE(200, 200)},
-    {"GET", "/v1/merchants/{mchid}/till-code", ID_MERCHANT_OF_B, SETUP_NONE, NULL,
+    {"GET",
+     "/v1/merchants/{mchid}/till-code",
+     ID_MERCHANT_OF_B,
+     SETUP_NONE,
+     NULL,
      {401, 404, 200, 401, 401, 401, 404, 401}},
     {"POST", "/v1/qr/resolve", ID_NONE, SETUP_NONE, "{}", USER_ROUTE(400, 400)},
+    /* Without ?to= nothing is looked up (test_transfers.c looks up real payees). */
+    {"GET", "/v1/payees", ID_NONE, SETUP_NONE, NULL, USER_ROUTE(400, 400)},
     {"GET", "/admin/users", ID_NONE, SETUP_NONE, NULL, ADMIN_ROUTE(200)},
     {"POST", "/admin/users/{id}/freeze", ID_VICTIM, SETUP_NONE, NULL, ADMIN_ROUTE(200)},
     {"POST", "/admin/users/{id}/unfreeze", ID_VICTIM, SETUP_VICTIM_FROZEN_BY_ADMIN, NULL,

@@ -166,6 +166,57 @@ TEST(refusals_that_need_no_money)
 #undef BODY
 }
 
+/* GET /v1/payees?to=query (already escaped) as u; status, body in res. */
+static long S_payee(const struct api_user *u, const char *query, struct client_response *res)
+{
+    char path[160];
+    snprintf(path, sizeof path, "/v1/payees?to=%s", query);
+    return api_call(&S_client, "GET", path, u->token, NULL, res);
+}
+
+TEST(the_payee_is_shown_before_paying)
+{
+    // Before the amount and the password, the payer sees whom a phone or user id reaches: the
+    // display name and phone masked, as a receive code shows them, and is refused as the
+    // transfer would be: nobody (404), a frozen payee (403), a bad `to` (400).
+    struct api_user a, b;
+    API_MUST(api_user_new(&S_client, S_admin, &a));
+    API_MUST(api_user_new(&S_client, S_admin, &b));
+    char masked_phone[16], query[64];
+    snprintf(masked_phone, sizeof masked_phone, "%.3s****%.4s", b.phone, b.phone + 7);
+    const char *forms[3] = {b.phone, b.id, query};
+    snprintf(query, sizeof query, "%%2B86%%20%.3s-%.4s-%.4s", b.phone, b.phone + 3, b.phone + 7);
+    struct client_response res;
+    for (int i = 0; i < 3; i++) {
+        ASSERT_EQ_INT(S_payee(&a, forms[i], &res), 200);
+        json_t *body = api_json(&res);
+        json_t *payee = json_object_get(body, "payee");
+        ASSERT_EQ_STR(json_string_value(json_object_get(payee, "user_id")), b.id);
+        ASSERT_EQ_STR(json_string_value(json_object_get(payee, "phone")), masked_phone);
+        const char *name = json_string_value(json_object_get(payee, "display_name"));
+        ASSERT(name != NULL && name[0] == '*' && strstr(name, "Tester") == NULL);
+        ASSERT(json_is_false(json_object_get(body, "self")));
+        json_decref(body);
+        client_response_release(&res);
+    }
+    ASSERT_EQ_INT(S_payee(&a, a.phone, &res), 200);
+    ASSERT(strstr(res.body.data, "\"self\":true") != NULL);
+    client_response_release(&res);
+    ASSERT_EQ_INT(S_payee(&a, "13000000000", &res), 404);
+    ASSERT_EQ_STR(api_error_code(&res), "PAYEE_NOT_FOUND");
+    client_response_release(&res);
+    ASSERT_EQ_INT(S_payee(&a, "u_short", &res), 400);
+    ASSERT_EQ_STR(api_error_code(&res), "PARAM_ERROR");
+    client_response_release(&res);
+    ASSERT_EQ_INT(api_call(&S_client, "GET", "/v1/payees", a.token, NULL, &res), 400);
+    client_response_release(&res);
+    ASSERT_EQ_INT(api_call(&S_client, "POST", "/v1/me/freeze", b.token, NULL, &res), 200);
+    client_response_release(&res);
+    ASSERT_EQ_INT(S_payee(&a, b.phone, &res), 403);
+    ASSERT_EQ_STR(api_error_code(&res), "PAYEE_UNAVAILABLE");
+    client_response_release(&res);
+}
+
 TEST(a_transfer_moves_money_and_both_sides_can_read_it)
 {
     // The whole path: 201 with the masked payee, the balances moved, the payer and the payee
@@ -509,6 +560,7 @@ int main(void)
     RUN(limits_are_shown_set_and_enforced);
     RUN(a_locked_payment_password_stops_password_free_payments_and_limits_tighten_without_it);
     RUN(password_free_payments_stop_after_five_a_day);
+    RUN(the_payee_is_shown_before_paying);
     RUN(the_kyc_limit_refuses_at_its_edge);
     RUN(each_answer_from_the_ledger_counts_its_wait_for_an_http_thread);
 

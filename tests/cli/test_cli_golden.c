@@ -1031,14 +1031,15 @@ TEST(bills_and_statement)
 
 /* A loopback proxy in front of the daemon. It forwards each connection's
  * one request and the daemon's answer, except that while S_proxy.drop is
- * positive it throws the answer away and closes the connection: the daemon
- * applied the request, the client saw no answer, as when a network fails
- * at the worst moment. */
+ * positive it throws the answer to a request of method drop_method away
+ * and closes the connection: the daemon applied the request, the client saw
+ * no answer, as when a network fails at the worst moment. */
 static struct {
     int listen_fd;
     int daemon_port;
     char url[64];
     atomic_int drop;
+    const char *_Atomic drop_method; /* "POST", "GET" */
     atomic_bool stop;
     pthread_t thread;
 } S_proxy;
@@ -1108,7 +1109,11 @@ static void *S_proxy_run(void *unused)
             answer_size = S_http_read(upstream, answer, sizeof answer);
         if (upstream >= 0)
             close(upstream);
-        if (atomic_load(&S_proxy.drop) > 0)
+        const char *method = atomic_load(&S_proxy.drop_method);
+        bool matches = method != NULL && request_size > strlen(method) &&
+                       strncmp(request, method, strlen(method)) == 0 &&
+                       request[strlen(method)] == ' ';
+        if (matches && atomic_load(&S_proxy.drop) > 0)
             atomic_fetch_sub(&S_proxy.drop, 1); /* the answer is lost */
         else if (answer_size > 0)
             S_write_all(client, answer, answer_size);
@@ -1453,6 +1458,7 @@ TEST(lost_answer_retried_with_the_same_key)
            "--phone", S_phone_a, "--password-stdin", NULL);
     ASSERT_EQ_INT(S_last.exit_status, 0);
     long long before = S_available();
+    atomic_store(&S_proxy.drop_method, "POST"); /* the transfer's, not the payee's lookup */
     atomic_store(&S_proxy.drop, 1);
     S_case("send-answer-lost", S_PAY, "--server", S_proxy.url, "--profile", "proxy", "-v",
            "send", S_phone_b, "1.25", "--password-stdin", NULL);
@@ -1468,6 +1474,7 @@ TEST(lost_answer_retried_with_the_same_key)
     ASSERT(strncmp(first, second, strlen(mark) + key_size + 1) == 0);
     ASSERT_EQ_INT(before - S_available(), 125);
     // Without a key there is no second try: a lost answer of a read is reported as it is.
+    atomic_store(&S_proxy.drop_method, "GET");
     atomic_store(&S_proxy.drop, 1);
     S_case("read-answer-lost", NULL, "--server", S_proxy.url, "--profile", "proxy", "limits",
            NULL);
