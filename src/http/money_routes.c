@@ -8,7 +8,9 @@
  * again in the command, which seals it; it never reaches a log line or a
  * response — a card is shown as its bank, type and last four digits. A
  * body with any field beyond the table (a "cvv", say) is refused before
- * anything else happens: a CVV is never taken, so never stored.
+ * anything else happens: a CVV is never taken, so never stored. Binding
+ * asks the card's bank whether the phone and holder are its records, on an
+ * offload thread between a check and the binding (S_bind).
  *
  * Top-ups and withdrawals (src/wallet/topup.h has the three steps). The
  * handler validates the body and submits the start command, armed with the
@@ -114,8 +116,10 @@ static struct wallet_card_cmd *S_card_cmd_new(struct http_request *req, enum wal
     return c;
 }
 
-/* A binding: the bank's check of the card, then the command that binds it.
- * The bank may take seconds, so both run on an offload thread. */
+/* A binding: a command that checks what Qianbao can check itself (the code
+ * too, left live), the bank's check of the card, then the command that
+ * binds it (src/wallet/cards.h). The bank may take seconds, so all three
+ * run on an offload thread. */
 struct S_bind {
     struct ledger_cmd hold; /* first: what the offload carries; never submitted */
     struct wallet_card_cmd check; /* check_only: before the bank is asked */
