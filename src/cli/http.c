@@ -202,7 +202,8 @@ static const char *S_hint(const char *code)
         const char *code;
         const char *hint;
     } hints[] = {
-        {"SMS_CODE_INVALID", "ask for a new code with `qianbao sms-code PHONE --purpose ...`"},
+        {"SMS_CODE_INVALID", "ask for a new code with `qianbao sms-code PHONE --purpose ...` (for "
+                             "a card: `qianbao card add ... --send-code`)"},
         {"PASSWORD_TOO_WEAK", "choose one that is harder to guess"},
         {"PAYMENT_PASSWORD_NOT_SET", "set one with `qianbao payment-password set --code CODE`"},
         {"PHONE_REGISTERED", "log in with `qianbao login --phone PHONE`"},

@@ -15,6 +15,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +24,9 @@
 
 #include "base/money.h"
 #include "cli/cli_int.h"
+
+/* Amounts the quote takes (fen); a larger one is over every cap. */
+#define S_QUOTE_AMOUNT_MAX INT64_C(1000000000000)
 
 #define S_AMOUNT_TEXT_SIZE (MONEY_TEXT_SIZE_MAX + 8)
 #define S_WAIT_S 120         /* --wait gives the bank this long */
@@ -423,93 +427,129 @@ static int S_payment_wait(struct cli *cli, struct cli_response *res)
     return CLI_EXIT_OK;
 }
 
+/* A money command stopped before it was sent, because the server would
+ * refuse it: shown as the server's refusal would be ("qianbao: CMD:
+ * MESSAGE (CODE)" on stderr; with --json the server's error body: code,
+ * message and, for a limit, its name), the detail in a hint. Exit 1. */
+static int S_refuse_here(struct cli *cli, const char *code, const char *message, const char *limit,
+                         const char *hint_fmt, ...) __attribute__((format(printf, 5, 6)));
+static int S_refuse_here(struct cli *cli, const char *code, const char *message, const char *limit,
+                         const char *hint_fmt, ...)
+{
+    bool json = cli->json;
+    cli->json = false;
+    cli_fail(cli, CLI_EXIT_REFUSED, code, "%s: %s (%s)", cli->command->name, message, code);
+    cli->json = json;
+    char hint[320];
+    va_list ap;
+    va_start(ap, hint_fmt);
+    vsnprintf(hint, sizeof hint, hint_fmt, ap);
+    va_end(ap);
+    if (hint[0] != '\0')
+        cli_hint(cli, "%s", hint);
+    if (json) {
+        json_t *body = json_pack("{s:s, s:s}", "code", code, "message", message);
+        if (body != NULL && limit != NULL)
+            json_object_set_new(body, "limit", json_string(limit));
+        char *text = body != NULL ? json_dumps(body, JSON_COMPACT) : NULL;
+        if (text != NULL)
+            printf("%s\n", text);
+        free(text);
+        json_decref(body);
+    }
+    return CLI_EXIT_REFUSED;
+}
+
 /* A withdrawal's quote, before the password is asked: amount_text, or
  * "all" for the most the balance covers with its fee, into *amount; says
- * what will leave the balance, and stops a withdrawal the balance cannot
- * cover (the server would refuse it the same way, after the password). */
-static int S_withdrawal_quote(struct cli *cli, const char *amount_text, int64_t *amount)
+ * on stderr what will leave the balance, and stops an amount the server
+ * would refuse (over the balance or the per-payment cap). A re-run under
+ * the caller's own Idempotency-Key (rerun) asks for no quote: the payment
+ * it repeats may have taken the balance the quote would read, and only the
+ * server can answer it (`all` is a usage error then: the amount it works
+ * out changes once it is paid). */
+static int S_withdrawal_quote(struct cli *cli, const char *amount_text, bool rerun, int64_t *amount)
 {
     bool all = strcmp(amount_text, "all") == 0;
+    if (all && rerun)
+        return cli_usage_error(cli,
+                               "`all` is worked out from the balance now, which a "
+                               "withdrawal made under this key may have changed: give the amount "
+                               "with --idempotency-key");
     if (!all) {
         int rc = cli_money_amount_arg(cli, amount_text, amount);
-        if (rc != CLI_EXIT_OK)
+        if (rc != CLI_EXIT_OK || rerun)
             return rc;
     }
     char path[96];
-    if (all)
+    if (all || *amount > S_QUOTE_AMOUNT_MAX)
         snprintf(path, sizeof path, "/v1/me/withdrawal-quote");
     else
         snprintf(path, sizeof path, "/v1/me/withdrawal-quote?amount=%" PRId64, *amount);
     struct cli_response res;
     int rc = cli_call(cli, "GET", path, CLI_AUTH_USER, NULL, &res);
-    if (rc != CLI_EXIT_OK)
+    if (rc != CLI_EXIT_OK) {
+        cli_response_release(&res);
         return rc;
+    }
     const json_t *q = res.json;
     const char *currency = cli_json_str(q, "currency");
     json_int_t available = json_integer_value(json_object_get(q, "available"));
     json_int_t max_amount = json_integer_value(json_object_get(q, "max_amount"));
-    json_int_t fee = json_integer_value(json_object_get(q, all ? "max_fee" : "fee"));
-    char available_text[64], max_text[64], fee_text[64], total_text[64];
+    json_int_t per_payment = json_integer_value(json_object_get(q, "per_payment"));
+    char available_text[64], max_text[64], fee_text[64], total_text[64], amount_out[64];
     cli_money_amount_text(available, currency, available_text, sizeof available_text);
     cli_money_amount_text(max_amount, currency, max_text, sizeof max_text);
-    if (all) {
+    if (all)
         *amount = (int64_t)max_amount;
-        if (max_amount <= 0) {
-            cli_money_amount_text(1, currency, fee_text, sizeof fee_text);
-            rc = cli_fail(cli, CLI_EXIT_REFUSED, "INSUFFICIENT_BALANCE",
-                          "%s: nothing can go: the available %s does not cover the smallest "
-                          "withdrawal, %s, with its fee",
-                          cli->command->name, available_text, fee_text);
-            cli_response_release(&res);
-            return rc;
-        }
-    } else if (*amount > json_integer_value(json_object_get(q, "per_payment"))) {
+    cli_money_amount_text((json_int_t)*amount, currency, amount_out, sizeof amount_out);
+    bool has_fee = json_is_integer(json_object_get(q, all ? "max_fee" : "fee"));
+    json_int_t fee = json_integer_value(json_object_get(q, all ? "max_fee" : "fee"));
+    cli_money_amount_text(fee, currency, fee_text, sizeof fee_text);
+    if (all && max_amount <= 0) {
+        char one[64];
+        cli_money_amount_text(1, currency, one, sizeof one);
+        rc = S_refuse_here(cli, "INSUFFICIENT_BALANCE", "the balance is too low", NULL,
+                           "nothing can go: the available %s does not cover the smallest "
+                           "withdrawal, %s, with its fee",
+                           available_text, one);
+    } else if (*amount > per_payment) {
         char cap[64];
-        cli_money_amount_text(json_integer_value(json_object_get(q, "per_payment")), currency, cap,
-                              sizeof cap);
-        rc = cli_fail(cli, CLI_EXIT_REFUSED, "LIMIT_EXCEEDED",
-                      "%s: one withdrawal takes at most %s (the per_payment limit)",
-                      cli->command->name, cap);
-        if (max_amount > 0)
-            cli_hint(cli, "at most %s can go now: `qianbao withdraw CARD_ID all`", max_text);
-        cli_response_release(&res);
-        return rc;
+        cli_money_amount_text(per_payment, currency, cap, sizeof cap);
+        rc = S_refuse_here(cli, "LIMIT_EXCEEDED", "the per_payment limit refused this payment",
+                           "per_payment", "one withdrawal takes at most %s%s%s%s", cap,
+                           max_amount > 0 ? "; at most " : "", max_amount > 0 ? max_text : "",
+                           max_amount > 0 ? " can go now: `qianbao withdraw CARD_ID all`" : "");
     } else if (*amount > max_amount) {
-        char amount_text_out[64];
-        cli_money_amount_text((json_int_t)*amount, currency, amount_text_out,
-                              sizeof amount_text_out);
-        cli_money_amount_text(fee, currency, fee_text, sizeof fee_text);
-        rc = cli_fail(cli, CLI_EXIT_REFUSED, "INSUFFICIENT_BALANCE",
-                      "%s: the balance is too low: %s and its fee of %s are more than the "
-                      "available %s",
-                      cli->command->name, amount_text_out, fee_text, available_text);
         if (max_amount > 0)
-            cli_hint(cli, "at most %s can go now: `qianbao withdraw CARD_ID all`", max_text);
+            rc = S_refuse_here(cli, "INSUFFICIENT_BALANCE", "the balance is too low", NULL,
+                               "%s and its fee of %s are more than the available %s; at most %s "
+                               "can go now: `qianbao withdraw CARD_ID all`",
+                               amount_out, fee_text, available_text, max_text);
         else
-            cli_hint(cli, "add money with `qianbao topup CARD_ID AMOUNT`");
-        cli_response_release(&res);
-        return rc;
-    }
-    if (!cli->json) {
+            rc = S_refuse_here(cli, "INSUFFICIENT_BALANCE", "the balance is too low", NULL,
+                               "%s and its fee of %s are more than the available %s; add money "
+                               "with `qianbao topup CARD_ID AMOUNT`",
+                               amount_out, fee_text, available_text);
+    } else if (has_fee) {
         int64_t total = 0;
         if (money_add(*amount, (int64_t)fee, &total)) {
-            cli_money_amount_text((json_int_t)*amount, currency, max_text, sizeof max_text);
-            cli_money_amount_text(fee, currency, fee_text, sizeof fee_text);
             cli_money_amount_text((json_int_t)total, currency, total_text, sizeof total_text);
-            fprintf(stderr, "withdrawing %s for a fee of %s: %s leaves the balance\n", max_text,
+            fprintf(stderr, "withdrawing %s for a fee of %s: %s leaves the balance\n", amount_out,
                     fee_text, total_text);
         }
     }
     cli_response_release(&res);
-    return CLI_EXIT_OK;
+    return rc;
 }
 
 static int S_card_payment(struct cli *cli, const struct cli_args *args, const char *path)
 {
     const char *card_id = args->positionals[0];
     int64_t amount;
+    bool rerun = cli_arg(cli, args, "idempotency-key") != NULL;
     int rc = strcmp(path, "/v1/me/withdrawals") == 0
-                 ? S_withdrawal_quote(cli, args->positionals[1], &amount)
+                 ? S_withdrawal_quote(cli, args->positionals[1], rerun, &amount)
                  : cli_money_amount_arg(cli, args->positionals[1], &amount);
     if (rc != CLI_EXIT_OK)
         return rc;
@@ -586,8 +626,10 @@ int cli_run_payment_show(struct cli *cli, const struct cli_args *args)
 
 /* Whether a transfer of amount needs the payment password: above the
  * caller's password-free amount, or today's payments without it used up
- * (GET /v1/me/limits). */
-static int S_password_needed(struct cli *cli, int64_t amount, bool *needed)
+ * (GET /v1/me/limits) — but for a re-run under the caller's own key
+ * (rerun), whose first run may be what used them up: it is sent as it was
+ * then, or the server would take it for another request. */
+static int S_password_needed(struct cli *cli, int64_t amount, bool rerun, bool *needed)
 {
     struct cli_response res;
     int rc = cli_call(cli, "GET", "/v1/me/limits", CLI_AUTH_USER, NULL, &res);
@@ -596,16 +638,21 @@ static int S_password_needed(struct cli *cli, int64_t amount, bool *needed)
         json_int_t free_limit = json_integer_value(json_object_get(q, "password_free_limit"));
         bool used_up = json_integer_value(json_object_get(q, "password_free_used_today")) >=
                        json_integer_value(json_object_get(q, "password_free_daily_max"));
-        *needed = !(free_limit > 0 && amount <= free_limit && !used_up);
+        *needed = !(free_limit > 0 && amount <= free_limit && (rerun || !used_up));
     }
     cli_response_release(&res);
     return rc;
 }
 
-/* Whom a transfer to `to` reaches (GET /v1/payees), said before the
- * password is asked; nobody, a frozen payee or oneself stops there. */
-static int S_payee_show(struct cli *cli, const char *to)
+/* Whom a transfer to `to` reaches (GET /v1/payees), said on stderr before
+ * the password is asked; nobody, a frozen payee or oneself stops there, as
+ * the server would answer. Not for a re-run under the caller's own key
+ * (rerun): the transfer it repeats is the server's to answer, whatever
+ * became of the payee since. */
+static int S_payee_show(struct cli *cli, const char *to, bool rerun)
 {
+    if (rerun)
+        return CLI_EXIT_OK;
     char escaped[96], path[128];
     if (!cli_path_escape(to, escaped, sizeof escaped))
         return cli_usage_error(cli, "TO is too long");
@@ -615,10 +662,9 @@ static int S_payee_show(struct cli *cli, const char *to)
     if (rc == CLI_EXIT_OK) {
         const json_t *payee = json_object_get(res.json, "payee");
         if (json_is_true(json_object_get(res.json, "self"))) {
-            rc = cli_fail(cli, CLI_EXIT_REFUSED, "SELF_TRANSFER",
-                          "%s: you cannot send money to yourself (SELF_TRANSFER)",
-                          cli->command->name);
-        } else if (!cli->json) {
+            rc = S_refuse_here(cli, "SELF_TRANSFER", "you cannot send money to yourself", NULL,
+                               "%s", "");
+        } else {
             char name[160], phone[32];
             cli_text_clean(cli_json_str(payee, "display_name"), name, sizeof name);
             cli_text_clean(cli_json_str(payee, "phone"), phone, sizeof phone);
@@ -648,11 +694,12 @@ int cli_run_send(struct cli *cli, const struct cli_args *args)
     char key[CLI_IDEMPOTENCY_KEY_SIZE_MAX];
     if ((rc = cli_money_key_arg(cli, args, key, sizeof key)) != CLI_EXIT_OK)
         return rc;
-    if ((rc = S_payee_show(cli, to)) != CLI_EXIT_OK)
+    bool rerun = cli_arg(cli, args, "idempotency-key") != NULL;
+    if ((rc = S_payee_show(cli, to, rerun)) != CLI_EXIT_OK)
         return rc;
     bool needed = true;
     if (cli_arg(cli, args, "password-stdin") == NULL &&
-        (rc = S_password_needed(cli, amount, &needed)) != CLI_EXIT_OK)
+        (rc = S_password_needed(cli, amount, rerun, &needed)) != CLI_EXIT_OK)
         return rc;
     char password[CLI_SECRET_SIZE_MAX] = "";
     if (needed && (rc = cli_money_payment_password(cli, args, password, sizeof password)) != CLI_EXIT_OK)
@@ -898,7 +945,8 @@ int cli_qr_pay(struct cli *cli, const struct cli_args *args, const char *payload
         return rc;
     bool needed = true;
     if (cli_arg(cli, args, "password-stdin") == NULL &&
-        (rc = S_password_needed(cli, amount, &needed)) != CLI_EXIT_OK)
+        (rc = S_password_needed(cli, amount, cli_arg(cli, args, "idempotency-key") != NULL,
+                                &needed)) != CLI_EXIT_OK)
         return rc;
     char password[CLI_SECRET_SIZE_MAX] = "";
     if (needed && (rc = cli_money_payment_password(cli, args, password, sizeof password)) != CLI_EXIT_OK)

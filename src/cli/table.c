@@ -306,9 +306,10 @@ static const struct cli_command S_commands[] = {
      2,
      2,
      "send money to another user",
-     "TO is the payee's mobile number or user id: `qianbao send 13800000000 12.50`. The "
-     "payment password is asked unless AMOUNT is within your password-free amount (`qianbao "
-     "limits`)." S_MONEY_NOTE,
+     "TO is the payee's mobile number or user id: `qianbao send 13800000000 12.50`. Whom it "
+     "reaches is said before anything is asked; nobody, a frozen payee or yourself stops there. "
+     "The payment password is asked unless AMOUNT is within your password-free amount and "
+     "fewer than five payments went without it today (`qianbao limits`)." S_MONEY_NOTE,
      {{"memo", "TEXT", false, NULL, "a note shown to both of you, up to 128 bytes"},
       S_PAYMENT_PASSWORD_STDIN,
       S_IDEMPOTENCY_KEY},
@@ -377,7 +378,7 @@ static const struct cli_command S_commands[] = {
      "--daily 500 --password-free none`.",
      {{"daily", "AMOUNT", false, NULL, "your daily limit, or none"},
       {"password-free", "AMOUNT", false, NULL,
-       "transfers up to this amount need no payment password; none turns it off"},
+       "payments up to this amount need no payment password, five a day; none turns it off"},
       S_PAYMENT_PASSWORD_STDIN},
      cli_run_limits_set},
     {"bills",

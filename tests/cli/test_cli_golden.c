@@ -774,8 +774,9 @@ TEST(a_card_in_another_name_is_listed_as_not_usable)
 TEST(withdrawing_everything)
 {
     // `withdraw CARD all` asks the server for the most the balance covers with its fee and pays
-    // exactly that: ¥100.10 becomes ¥100.00 out and ¥0.10 of fee, nothing left; a second `all`
-    // stops before the password is read. A user of its own, so the others' balances stay put.
+    // exactly that: after ¥1.00 sent and ¥50.05 and its ¥0.10 fee withdrawn out of ¥100.10,
+    // ¥48.85 out and ¥0.10 of fee, nothing left; a second `all` stops before the password is
+    // read. A user of its own, so the others' balances stay put.
     S_BEGIN();
     struct api_user u;
     API_MUST(api_user_new(&S_client, S_admin, &u));
@@ -797,6 +798,20 @@ TEST(withdrawing_everything)
     S_last_str("id", card, sizeof card);
     S_case(NULL, S_PAY, "--profile", "e", "topup", card, "100.10", "--password-stdin", NULL);
     ASSERT_EQ_INT(S_last.exit_status, 0);
+    // A re-run of a send under its own key is the server's to answer: no payee lookup that could
+    // stop it (the payee may be frozen by now), the first transfer printed.
+    S_case("send-key", S_PAY, "--profile", "e", "send", S_phone_b, "1", "--idempotency-key",
+           "e-send-1", "--password-stdin", NULL);
+    S_case("send-key-again", S_PAY, "--profile", "e", "send", S_phone_b, "1",
+           "--idempotency-key", "e-send-1", "--password-stdin", NULL);
+    // A script's re-run under its own key prints the first withdrawal, though the balance it took
+    // would now stop a new one before the password; `all` under a key is a usage error.
+    S_case("withdraw-key", S_PAY, "--profile", "e", "withdraw", card, "50.05", "--idempotency-key",
+           "e-withdraw-1", "--password-stdin", NULL);
+    S_case("withdraw-key-again", S_PAY, "--profile", "e", "withdraw", card, "50.05",
+           "--idempotency-key", "e-withdraw-1", "--password-stdin", NULL);
+    S_case("withdraw-all-key", S_PAY, "--profile", "e", "withdraw", card, "all",
+           "--idempotency-key", "e-withdraw-2", "--password-stdin", NULL);
     S_case("withdraw-all", S_PAY, "--profile", "e", "withdraw", card, "all", "--password-stdin",
            NULL);
     S_case("withdraw-all-nothing", S_PAY, "--profile", "e", "withdraw", card, "all",
