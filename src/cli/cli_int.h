@@ -110,6 +110,9 @@ const char *cli_arg(const struct cli *cli, const struct cli_args *args, const ch
  * JSON document. Answers exit_code. */
 int cli_fail(struct cli *cli, int exit_code, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+/* An error body on stdout, as the server's: {"code", "message"} and, for a
+ * refusal by a limit, "limit" (NULL: none). */
+void cli_error_json_print(const char *code, const char *message, const char *limit);
 /* A usage error of the running command: the message, then where to read
  * more. Answers CLI_EXIT_USAGE. */
 int cli_usage_error(struct cli *cli, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -447,16 +447,8 @@ static int S_refuse_here(struct cli *cli, const char *code, const char *message,
     va_end(ap);
     if (hint[0] != '\0')
         cli_hint(cli, "%s", hint);
-    if (json) {
-        json_t *body = json_pack("{s:s, s:s}", "code", code, "message", message);
-        if (body != NULL && limit != NULL)
-            json_object_set_new(body, "limit", json_string(limit));
-        char *text = body != NULL ? json_dumps(body, JSON_COMPACT) : NULL;
-        if (text != NULL)
-            printf("%s\n", text);
-        free(text);
-        json_decref(body);
-    }
+    if (json)
+        cli_error_json_print(code, message, limit);
     return CLI_EXIT_REFUSED;
 }
 

@@ -61,15 +61,21 @@ int cli_fail(struct cli *cli, int exit_code, const char *code, const char *fmt, 
         fprintf(stderr, "\033[31mqianbao:\033[0m %s\n", message);
     else
         fprintf(stderr, "qianbao: %s\n", message);
-    if (cli->json) {
-        json_t *error = json_pack("{s:s, s:s}", "code", code, "message", message);
-        char *text = error != NULL ? json_dumps(error, JSON_COMPACT) : NULL;
-        if (text != NULL)
-            printf("%s\n", text);
-        free(text);
-        json_decref(error);
-    }
+    if (cli->json)
+        cli_error_json_print(code, message, NULL);
     return exit_code;
+}
+
+void cli_error_json_print(const char *code, const char *message, const char *limit)
+{
+    json_t *error = json_pack("{s:s, s:s}", "code", code, "message", message);
+    if (error != NULL && limit != NULL)
+        json_object_set_new(error, "limit", json_string(limit));
+    char *text = error != NULL ? json_dumps(error, JSON_COMPACT) : NULL;
+    if (text != NULL)
+        printf("%s\n", text);
+    free(text);
+    json_decref(error);
 }
 
 int cli_usage_error(struct cli *cli, const char *fmt, ...)

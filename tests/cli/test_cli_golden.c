@@ -854,6 +854,8 @@ TEST(topups_and_withdrawals)
     S_case("withdraw-insufficient", S_PAY, "withdraw", S_card_ok, "10000", "--password-stdin",
            NULL);
     S_case("withdraw-over-cap", S_PAY, "withdraw", S_card_ok, "30000", "--password-stdin", NULL);
+    S_case("withdraw-over-cap-json", S_PAY, "withdraw", S_card_ok, "30000", "--password-stdin",
+           "--json", NULL);
     S_case("withdraw", S_PAY, "withdraw", S_card_ok, "100", "--password-stdin", NULL);
     S_case("withdraw-processing", S_PAY, "withdraw", S_card_slow, "10", "--password-stdin",
            "--json", NULL);
