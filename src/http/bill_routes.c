@@ -133,7 +133,7 @@ static bool S_query(struct http_request *req, bool csv, struct bills_query *q)
         memcpy(q->filter.counterparty_id, counterparty, size + 1);
     }
     if (q->cursor != NULL && strlen(q->cursor) >= BILLS_CURSOR_SIZE_MAX) {
-        http_reply_error_message(req, QB_E_PARAM, "the cursor is not valid");
+        http_reply_error_message(req, QB_E_PARAM, "cursor is not one this server gave out");
         return false;
     }
     if (!csv)
@@ -213,7 +213,7 @@ static void S_list_reply(struct http_request *req, struct bills_query *q, bool c
     http_reader_release(req, reader);
     if (err != QB_OK) {
         if (err == QB_E_PARAM)
-            http_reply_error_message(req, err, "the cursor is not valid");
+            http_reply_error_message(req, err, "cursor is not one this server gave out");
         else
             http_reply_error(req, err);
         goto out;
@@ -360,7 +360,7 @@ void http_handle_me_statement_get(struct http_request *req)
         q.limit = BILLS_CSV_LINES_MAX;
         q.cursor = http_request_query(req, "cursor");
         if (q.cursor != NULL && strlen(q.cursor) >= BILLS_CURSOR_SIZE_MAX) {
-            http_reply_error_message(req, QB_E_PARAM, "the cursor is not valid");
+            http_reply_error_message(req, QB_E_PARAM, "cursor is not one this server gave out");
             return;
         }
         char filename[64];

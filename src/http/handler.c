@@ -143,12 +143,13 @@ bool http_query_cursor(struct http_request *req, int64_t *before)
 {
     *before = 0;
     const char *text = http_request_query(req, "cursor");
-    if (text == NULL)
+    if (text == NULL || text[0] == '\0')
         return true;
     const char *dot = strchr(text, '.');
     size_t size = dot != NULL ? (size_t)(dot - text) : 0;
+    /* One key, one cursor: the hex as http_page_json writes it, no leading zero. */
     bool ok = http_request_env(req) != NULL && size >= 2 && size <= 17 && text[0] == 'k' &&
-              strlen(dot + 1) == S_CURSOR_TAG_HEX;
+              text[1] != '0' && strlen(dot + 1) == S_CURSOR_TAG_HEX;
     uint64_t value = 0;
     for (size_t i = 1; ok && i < size; i++) {
         char c = text[i];

@@ -343,7 +343,7 @@ bool http_idempotency_arm(struct http_request *req, struct ledger_cmd *cmd, cons
 void http_reply_stored(struct http_request *req, const struct ledger_cmd *cmd);
 /* Keyset paging. A list asks its domain function for limit + 1 rows below
  * the cursor's key; when limit + 1 came back, next_cursor names the key of
- * the last row shown. ?cursor= absent: *before is 0 (from the newest);
+ * the last row shown. ?cursor= absent or empty: *before is 0 (from the newest);
  * false after replying PARAM_ERROR when it is not a cursor this server
  * gives out. */
 bool http_query_cursor(struct http_request *req, int64_t *before);

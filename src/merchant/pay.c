@@ -227,15 +227,12 @@ static enum qb_error S_pay_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
         if (err != QB_OK)
             return err;
     } else {
-        if (identity_payment_password_locked(&payer, now_ms))
-            return S_refuse(c, QB_E_PASSWORD_LOCKED, NULL);
-        struct wallet_spending spending;
-        err = wallet_txn_spending_get(txn, &payer, &spending);
+        const char *why = NULL;
+        err = wallet_txn_password_free_check(txn, env, &payer, o.total_minor, &why);
+        if (err == QB_E_PASSWORD_NOT_SET || err == QB_E_PASSWORD_LOCKED || err == QB_E_PARAM)
+            return S_refuse(c, err, why);
         if (err != QB_OK)
             return err;
-        const char *why = NULL;
-        if (!wallet_password_free_allows(&env->settings, &spending, o.total_minor, now_ms, &why))
-            return S_refuse(c, QB_E_PARAM, why);
     }
 
     /* Steps 6 to 8: the balance, the limits, the entry and the order. */

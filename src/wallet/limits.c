@@ -141,6 +141,25 @@ bool wallet_password_free_allows(const struct domain_settings *settings,
     return true;
 }
 
+enum qb_error wallet_txn_password_free_check(struct ledger_txn *txn, const struct domain_env *env,
+                                             const struct identity_user *payer,
+                                             int64_t amount_minor, const char **why)
+{
+    *why = NULL;
+    if (!payer->payment_password_set)
+        return QB_E_PASSWORD_NOT_SET;
+    int64_t now_ms = ledger_txn_now_ms(txn);
+    if (identity_payment_password_locked(payer, now_ms))
+        return QB_E_PASSWORD_LOCKED;
+    struct wallet_spending spending;
+    enum qb_error err = wallet_txn_spending_get(txn, payer, &spending);
+    if (err != QB_OK)
+        return err;
+    return wallet_password_free_allows(&env->settings, &spending, amount_minor, now_ms, why)
+               ? QB_OK
+               : QB_E_PARAM;
+}
+
 enum qb_error wallet_txn_password_free_count(struct ledger_txn *txn, const char *user_id)
 {
     int64_t day_start_ms, year;

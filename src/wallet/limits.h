@@ -112,6 +112,15 @@ int64_t wallet_password_free_used_today(const struct wallet_spending *s, int64_t
 bool wallet_password_free_allows(const struct domain_settings *settings,
                                  const struct wallet_spending *s, int64_t amount_minor,
                                  int64_t now_ms, const char **why);
+/* Inside a payment command that was given no payment password: QB_OK when
+ * the payment may go without it; QB_E_PASSWORD_NOT_SET when the payer has
+ * none (the password-free amount is raised only with it, so nothing goes
+ * without one then); QB_E_PASSWORD_LOCKED while it is locked; QB_E_PARAM
+ * with *why when wallet_password_free_allows refuses; else a storage error. */
+QB_MUST_USE enum qb_error wallet_txn_password_free_check(struct ledger_txn *txn,
+                                                         const struct domain_env *env,
+                                                         const struct identity_user *payer,
+                                                         int64_t amount_minor, const char **why);
 /* Inside the payment command, once nothing can refuse it any more: counts a
  * payment made without the password against today's (the command's
  * rollback takes the count with it). */

@@ -169,16 +169,12 @@ static enum qb_error S_transfer_run(struct ledger_txn *txn, struct ledger_cmd *c
         if (err != QB_OK)
             return err;
     } else {
-        if (identity_payment_password_locked(&payer, ledger_txn_now_ms(txn)))
-            return S_refuse(c, QB_E_PASSWORD_LOCKED, NULL, NULL);
-        struct wallet_spending spending;
-        err = wallet_txn_spending_get(txn, &payer, &spending);
+        const char *why = NULL;
+        err = wallet_txn_password_free_check(txn, env, &payer, c->amount_minor, &why);
+        if (err == QB_E_PASSWORD_NOT_SET || err == QB_E_PASSWORD_LOCKED || err == QB_E_PARAM)
+            return S_refuse(c, err, why, NULL);
         if (err != QB_OK)
             return err;
-        const char *why = NULL;
-        if (!wallet_password_free_allows(&env->settings, &spending, c->amount_minor,
-                                         ledger_txn_now_ms(txn), &why))
-            return S_refuse(c, QB_E_PARAM, why, NULL);
     }
 
     /* Step 5: the balance, before anything is charged. */

@@ -475,6 +475,20 @@ TEST(list_pages_with_a_cursor)
     ASSERT_EQ_STR(json_string_value(json_object_get(json_array_get(items, 0), "id")), ids[0]);
     ASSERT(json_is_null(json_object_get(page, "next_cursor")));
     json_decref(page);
+    /* An empty cursor is the first page, as on the bills (a pager that sends
+     * "?cursor=" + (next ?? "") works on every list). */
+    ASSERT_EQ_INT(api_call(&S_client, "GET", "/v1/me/cards?limit=2&cursor=", u.token, NULL, &res),
+                  200);
+    page = api_json(&res);
+    client_response_release(&res);
+    items = json_object_get(page, "items");
+    ASSERT_EQ_INT(json_array_size(items), 2);
+    ASSERT_EQ_STR(json_string_value(json_object_get(json_array_get(items, 0), "id")), ids[2]);
+    json_decref(page);
+    /* One key has one cursor: a leading zero in its hex is not one the server gave out. */
+    snprintf(forged, sizeof forged, "/v1/me/cards?limit=2&cursor=k0%s", cursor + 1);
+    ASSERT_EQ_INT(api_call(&S_client, "GET", forged, u.token, NULL, &res), 400);
+    client_response_release(&res);
     const char *bad[] = {"/v1/me/cards?cursor=abc", "/v1/me/cards?cursor=k0",
                          "/v1/me/cards?cursor=5",   "/v1/me/cards?limit=0",
                          "/v1/me/cards?limit=101"};

@@ -290,6 +290,36 @@ static long long S_balance(const struct api_user *u)
     return available;
 }
 
+TEST(an_order_payment_without_a_payment_password_set_says_so)
+{
+    // A user who never set a payment password is told to set one, with or without a
+    // password in the body, and the order stays unpaid.
+    struct mh_merchant m;
+    API_MUST(mh_onboard(&S_client, S_admin, -1, &m));
+    struct api_user u;
+    API_MUST(api_user_new(&S_client, S_admin, &u));
+    char code_url[128];
+    S_native(&m, "pay-nopw", 100, code_url);
+    char body[256];
+    snprintf(body, sizeof body, "{\"code_url\":\"%s\"}", code_url);
+    struct client_response res;
+    ASSERT_EQ_INT(
+        api_call_idem(&S_client, "POST", "/v1/me/order-payments", u.token, "nopw-1", body, &res),
+        403);
+    ASSERT_EQ_STR(api_error_code(&res), "PAYMENT_PASSWORD_NOT_SET");
+    client_response_release(&res);
+    snprintf(body, sizeof body, "{\"code_url\":\"%s\",\"payment_password\":\"%s\"}", code_url,
+             TH_PAY_PASSWORD);
+    ASSERT_EQ_INT(
+        api_call_idem(&S_client, "POST", "/v1/me/order-payments", u.token, "nopw-2", body, &res),
+        403);
+    ASSERT_EQ_STR(api_error_code(&res), "PAYMENT_PASSWORD_NOT_SET");
+    client_response_release(&res);
+    json_t *j = S_query(&m, "pay-nopw");
+    ASSERT_EQ_STR(json_string_value(json_object_get(j, "trade_state")), "NOTPAY");
+    json_decref(j);
+}
+
 TEST(a_user_pays_a_native_order_once_and_sees_it_in_bills)
 {
     // The whole payment as its two sides see it: the user pays the code_url with the payment
@@ -418,6 +448,7 @@ int main(void)
     RUN(every_bad_signature_is_sign_error_and_the_answer_is_signed);
     RUN(orders_are_created_queried_retried_and_closed_as_wechat_does);
     RUN(the_platform_certificate_decrypts_with_the_apiv3_key);
+    RUN(an_order_payment_without_a_payment_password_set_says_so);
     RUN(a_user_pays_a_native_order_once_and_sees_it_in_bills);
     return api_suite_end(&suite);
 }

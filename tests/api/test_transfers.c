@@ -151,6 +151,10 @@ TEST(refusals_that_need_no_money)
     /* b has no payment password. */
     BODY(a.phone, "100", TH_PAY_PASSWORD);
     EXPECT_TRANSFER(b.token, "r13", body, 403, "PAYMENT_PASSWORD_NOT_SET");
+    /* Nor without one: nothing goes without a password that was never set, and the app is
+     * told to set it rather than asked for it. */
+    snprintf(body, sizeof body, "{\"to\":\"%s\",\"amount\":100}", a.phone);
+    EXPECT_TRANSFER(b.token, "r14", body, 403, "PAYMENT_PASSWORD_NOT_SET");
 
     /* A frozen payee takes nothing; a frozen payer sends nothing. */
     struct api_user c;
