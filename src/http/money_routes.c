@@ -74,7 +74,9 @@ static void S_card_resume(struct http_request *req, struct ledger_cmd *cmd)
         char message[80];
         snprintf(message, sizeof message, "at most %d cards may be bound",
                  WALLET_CARDS_PER_USER_MAX);
-        http_reply_error_message(req, c->outcome, message);
+        json_t *extra = json_pack("{s:s}", "limit", "cards");
+        http_reply_error_extra(req, c->outcome, message, extra);
+        json_decref(extra);
     } else if (c->outcome == QB_E_CONFLICT && c->op == WALLET_CARD_REMOVE) {
         http_reply_error_message(req, c->outcome,
                                  "a top-up or withdrawal with this card is still processing; "

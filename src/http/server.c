@@ -123,8 +123,14 @@ void http_reply_json(struct http_request *req, int status, const json_t *body)
 
 void http_reply_error_message(struct http_request *req, enum qb_error err, const char *message)
 {
+    http_reply_error_extra(req, err, message, NULL);
+}
+
+void http_reply_error_extra(struct http_request *req, enum qb_error err, const char *message,
+                            const json_t *extra)
+{
     QB_ASSERT(err != QB_OK);
-    json_t *body = json_object();
+    json_t *body = extra != NULL ? json_deep_copy(extra) : json_object();
     json_t *message_json = json_string(message);
     if (message_json == NULL) /* not UTF-8: the table's text is */
         message_json = json_string(error_message(err));

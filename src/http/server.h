@@ -210,6 +210,10 @@ void http_reply_error(struct http_request *req, enum qb_error err);
 /* The same with a message that says more (shown to the client as is: it
  * must hold nothing secret). */
 void http_reply_error_message(struct http_request *req, enum qb_error err, const char *message);
+/* The same with the members of extra (an object, not stolen) beside them,
+ * such as LIMIT_EXCEEDED's "limit". */
+void http_reply_error_extra(struct http_request *req, enum qb_error err, const char *message,
+                            const json_t *extra);
 /* A streamed reply, for a body too large to hold in memory (a merchant's
  * bill): the body is whatever read gives, piece by piece, as the connection
  * sends it (chunked, length unknown). read runs on the connection's HTTP

@@ -425,6 +425,39 @@ TEST(another_users_card_is_not_found)
     ASSERT_EQ_INT(S_card_count(&u), 1);
 }
 
+TEST(at_most_ten_cards_are_bound)
+{
+    // The eleventh card is refused as every limit is, naming it; unbinding one makes room.
+    struct api_user u;
+    API_MUST(api_user_new(&S_client, S_admin, &u));
+    char first[API_ID_SIZE_MAX] = "";
+    for (unsigned long i = 0; i < 10; i++) {
+        char number[24];
+        S_card_number("622588", 16, 400 + i, number);
+        struct client_response res;
+        ASSERT_EQ_INT(S_bind(&u, number, &res), 201);
+        if (i == 0)
+            snprintf(first, sizeof first, "%s", api_json_str(&res, "id"));
+        client_response_release(&res);
+    }
+    char number[24];
+    S_card_number("622588", 16, 410, number);
+    struct client_response res;
+    ASSERT_EQ_INT(S_bind(&u, number, &res), 403);
+    ASSERT_EQ_STR(api_json_str(&res, "code"), "LIMIT_EXCEEDED");
+    ASSERT_EQ_STR(api_json_str(&res, "limit"), "cards");
+    ASSERT(strstr(res.body.data, "at most 10 cards") != NULL);
+    client_response_release(&res);
+    ASSERT_EQ_INT(S_card_count(&u), 10);
+    char path[128];
+    snprintf(path, sizeof path, "/v1/me/cards/%s", first);
+    ASSERT_EQ_INT(api_call(&S_client, "DELETE", path, u.token, NULL, &res), 204);
+    client_response_release(&res);
+    ASSERT_EQ_INT(S_bind(&u, number, &res), 201);
+    client_response_release(&res);
+    ASSERT_EQ_INT(S_card_count(&u), 10);
+}
+
 TEST(list_pages_with_a_cursor)
 {
     // Newest first, limit and cursor as every list: three cards in pages of two.
@@ -606,6 +639,7 @@ int main(void)
     RUN(a_card_binds_only_with_the_phone_its_bank_has);
     RUN(another_users_card_is_not_found);
     RUN(a_verified_wallet_binds_only_its_holders_cards);
+    RUN(at_most_ten_cards_are_bound);
     RUN(list_pages_with_a_cursor);
     RUN(a_bind_card_target_is_the_masked_number_and_only_for_bind_card);
     RUN(card_numbers_are_nowhere_in_clear);
