@@ -706,8 +706,15 @@ static enum qb_error S_codepay_run(struct ledger_txn *txn, struct ledger_cmd *cm
         cs.day_start_ms = today;
         cs.day_count = 0;
     }
-    /* A locked payment password suspends paying without it. */
+    /* A locked payment password suspends paying without it; and a code
+     * shares the day's password-free payments with transfers and orders. */
+    struct wallet_spending spending;
+    err = wallet_txn_spending_get(txn, &payer, &spending);
+    if (err != QB_OK)
+        return err;
     if (o->total_minor > cs.free_limit_minor || cs.day_count >= cs.free_daily_count ||
+        wallet_password_free_used_today(&spending, now_ms) >=
+            env->settings.password_free_daily_max ||
         identity_payment_password_locked(&payer, now_ms)) {
         json_t *body = json_pack("{s:s, s:s, s:s, s:s}", "code", "USERPAYING", "message",
                                  "需要用户输入支付密码", "out_trade_no", o->out_trade_no,
@@ -740,6 +747,8 @@ static enum qb_error S_codepay_run(struct ledger_txn *txn, struct ledger_cmd *cm
     }
     cs.day_count++;
     err = S_settings_write(txn, payer.id, &cs);
+    if (err == QB_OK)
+        err = wallet_txn_password_free_count(txn, payer.id);
     if (err != QB_OK)
         return err;
     json_t *body = merchant_order_json(o, now_ms);

@@ -487,6 +487,53 @@ TEST(above_the_password_free_amount_the_payer_confirms)
     client_response_release(&res);
 }
 
+TEST(codes_and_transfers_share_five_payments_a_day_without_the_password)
+{
+    // Whoever holds an unlocked phone pays at most five times a day without the password, by
+    // code or by transfer together: after three password-free transfers two codes pay at once
+    // and the third waits for the payer; GET /v1/me/limits counts all five.
+    struct api_user u, v;
+    API_MUST(th_user_new(&S_client, S_admin, &u));
+    API_MUST(api_user_new(&S_client, S_admin, &v));
+    API_MUST(th_fund(&S_client, S_admin, &u, 50000));
+    struct client_response res;
+    ASSERT_EQ_INT(api_call(&S_client, "PUT", "/v1/me/limits", u.token,
+                           "{\"password_free_limit\":1000,\"payment_password\":\"" TH_PAY_PASSWORD
+                           "\"}",
+                           &res),
+                  200);
+    client_response_release(&res);
+    char body[128], key[16];
+    snprintf(body, sizeof body, "{\"to\":\"%s\",\"amount\":100}", v.phone);
+    for (int i = 0; i < 3; i++) {
+        snprintf(key, sizeof key, "pf-%d", i);
+        ASSERT_EQ_INT(api_call_idem(&S_client, "POST", "/v1/transfers", u.token, key, body, &res),
+                      201);
+        client_response_release(&res);
+    }
+    struct S_device d;
+    S_device_add(&u, "phone", &d);
+    int64_t step = S_settle();
+    char code[PAYCODE_TEXT_SIZE], what[64];
+    for (int i = 0; i < 2; i++) {
+        S_code(&d, step, i, code);
+        ASSERT_EQ_INT(S_codepay(code, 100, NULL, what), 200);
+        ASSERT_EQ_STR(what, "SUCCESS");
+    }
+    S_code(&d, step, 2, code);
+    ASSERT_EQ_INT(S_codepay(code, 100, NULL, what), 202);
+    ASSERT_EQ_STR(what, "USERPAYING");
+    ASSERT_EQ_INT(th_balance(&S_client, &u), 50000 - 500);
+    ASSERT_EQ_INT(api_call(&S_client, "GET", "/v1/me/limits", u.token, NULL, &res), 200);
+    ASSERT_EQ_INT(api_json_int(&res, "password_free_used_today", -1), 5);
+    client_response_release(&res);
+    /* And the other way: with the five used, a password-free transfer asks for the password. */
+    ASSERT_EQ_INT(api_call_idem(&S_client, "POST", "/v1/transfers", u.token, "pf-3", body, &res),
+                  400);
+    ASSERT(strstr(api_json_str(&res, "message"), "used up") != NULL);
+    client_response_release(&res);
+}
+
 TEST(an_unconfirmed_payment_is_revoked_after_the_confirmation_time)
 {
     // Nobody confirms: after the confirmation time the order reads REVOKED, leaves the pending
@@ -741,6 +788,7 @@ int main(void)
         RUN(a_revoked_devices_codes_are_refused);
         RUN(five_wrong_codes_lock_the_slot);
         RUN(above_the_password_free_amount_the_payer_confirms);
+        RUN(codes_and_transfers_share_five_payments_a_day_without_the_password);
         RUN(an_unconfirmed_payment_is_revoked_after_the_confirmation_time);
         RUN(the_password_free_amount_and_count_can_be_lowered);
         RUN(reverse_revokes_and_returns_a_paid_orders_money);
