@@ -14,13 +14,15 @@
  * only callers. HMAC is built on it here (RFC 2104), so a key's two padded
  * blocks can be hashed once and the state copied.
  *
- * Secret files: a missing file is created with O_CREAT|O_EXCL (two daemons
- * starting at once cannot both write one), filled from the system CSPRNG,
- * and fsynced together with its directory before the secret is used, so a
- * crash cannot leave the daemon running on a key the disk does not have. An
- * existing file is refused when anyone but its owner may read or write it:
- * a key others can read is already leaked, one they can write can be
- * replaced.
+ * Secret files: crypto_secret_load creates a missing file with
+ * O_CREAT|O_EXCL (two daemons starting at once cannot both write one),
+ * filled from the system CSPRNG, and fsynced together with its directory
+ * before the secret is used, so a crash cannot leave the daemon running on a
+ * key the disk does not have. crypto_secret_read never creates one: a key
+ * that stored data depends on must be restored, not replaced by a new key
+ * that fits none of it. An existing file is refused when anyone but its
+ * owner may read or write it: a key others can read is already leaked, one
+ * they can write can be replaced.
  */
 #include "base/crypto.h"
 
@@ -191,7 +193,7 @@ static enum qb_error crypto_sync_parent(const char *path)
 }
 
 /* Reads exactly size bytes of an existing, private, regular file. */
-static enum qb_error crypto_secret_read(int fd, const char *path, uint8_t *out, size_t size)
+static enum qb_error crypto_secret_read_fd(int fd, const char *path, uint8_t *out, size_t size)
 {
     struct stat st;
     if (fstat(fd, &st) != 0) {
@@ -275,7 +277,7 @@ enum qb_error crypto_secret_load(const char *path, uint8_t *out, size_t size)
     for (int attempt = 0; attempt < 2; attempt++) {
         int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
         if (fd >= 0) {
-            enum qb_error err = crypto_secret_read(fd, path, out, size);
+            enum qb_error err = crypto_secret_read_fd(fd, path, out, size);
             close(fd);
             return err;
         }
@@ -288,4 +290,19 @@ enum qb_error crypto_secret_load(const char *path, uint8_t *out, size_t size)
             return err;
     }
     return QB_E_INTERNAL;
+}
+
+enum qb_error crypto_secret_read(const char *path, uint8_t *out, size_t size)
+{
+    QB_ASSERT(path != NULL && out != NULL && size > 0);
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) {
+        if (errno == ENOENT)
+            return QB_E_NOT_FOUND;
+        log_event(LOG_ERROR, "crypto.secret.open_failed", "path=%s errno=%d", path, errno);
+        return QB_E_INTERNAL;
+    }
+    enum qb_error err = crypto_secret_read_fd(fd, path, out, size);
+    close(fd);
+    return err;
 }

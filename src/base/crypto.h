@@ -61,8 +61,14 @@ void crypto_hex(const void *data, size_t size, char *out);
 /* Reads the secret file at path into out (exactly size bytes) or, when it
  * does not exist, creates it with mode 0600 holding size fresh random bytes.
  * Refuses (QB_E_FORBIDDEN) a file that is readable by group or others, and
- * QB_E_INTERNAL on I/O errors or a file of the wrong size. */
+ * QB_E_INTERNAL on I/O errors or a file of the wrong size. Only for a secret
+ * whose data does not exist yet (the daemon's first start on a new
+ * database): a fresh key makes whatever an earlier one protected unusable. */
 QB_MUST_USE enum qb_error crypto_secret_load(const char *path, uint8_t *out, size_t size);
+
+/* As crypto_secret_load, but never creates: QB_E_NOT_FOUND when the file
+ * does not exist. For a secret that data already depends on. */
+QB_MUST_USE enum qb_error crypto_secret_read(const char *path, uint8_t *out, size_t size);
 
 /* Wipes a secret from memory (not optimised away). */
 void crypto_wipe(void *data, size_t size);

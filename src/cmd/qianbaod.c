@@ -8,13 +8,18 @@
  * Start-up, in order, each step refusing to go on when it fails:
  *   1. the data directory (created 0700) and its lock: an exclusive flock on
  *      DIR/lock, so that two daemons can never write the same ledger;
- *   2. the secrets, created on first start, each file 0600 and never logged:
- *      pepper and card-key (32 random bytes), platform-key.pem (RSA-2048, the
- *      key the merchant API signs with) and platform-cert.pem (its
- *      self-signed certificate, whose serial merchants see in
- *      Wechatpay-Serial), admin-token (64 hex characters);
- *   3. the write connection (migrated to the newest schema), the read pool,
- *      the ledger (which replays the journal and checks its hash chain);
+ *   2. the secrets, each file 0600 and never logged: pepper and card-key (32
+ *      random bytes), platform-key.pem (RSA-2048, the key the merchant API
+ *      signs with) and platform-cert.pem (its self-signed certificate, whose
+ *      serial merchants see in Wechatpay-Serial), admin-token (64 hex
+ *      characters). They are made only together with a new database (no
+ *      database file yet, or an empty one), before it: with a database in
+ *      place a missing one stops the start, naming it, since a new key would
+ *      fit none of the stored data; only the admin token, which nothing
+ *      stored depends on, is made anew then (logged as a warning);
+ *   3. the write connection (migrated to the newest schema; a new database
+ *      is logged as daemon.database_created), the read pool, the ledger
+ *      (which replays the journal and checks its hash chain);
  *   4. the domain environment (keys derived from pepper and card-key, the
  *      settings from the flags), the SMS gateway (the outbox, or the HTTP
  *      provider of --sms-provider-url) and its delivery worker, the bank
@@ -27,9 +32,9 @@
  *   5. the HTTP server; the bound address goes to DIR/listen-address, so
  *      that whoever started us on port 0 can find the port.
  * SIGTERM or SIGINT stops in this order: HTTP closes new connections, the SMS,
- * wallet, red packet, notification and payment-code workers stop, the ledger is detached and closed (it drains its queue
- * first, so every request it accepted is answered), then HTTP stops. Exit status: 0 after a
- * clean stop, 1 when start-up failed, 2 for bad flags.
+ * wallet, red packet, notification and payment-code workers stop, the ledger is detached and closed
+ * (it drains its queue first, so every request it accepted is answered), then HTTP stops. Exit
+ * status: 0 after a clean stop, 1 when start-up failed, 2 for bad flags.
  *
  * Signals are blocked before any thread starts and taken with sigwait on the
  * main thread: no handler runs in an arbitrary thread's context.
@@ -101,7 +106,30 @@ struct daemon_paths {
     char admin_token[CONFIG_PATH_SIZE_MAX + 16];
     char listen_address[CONFIG_PATH_SIZE_MAX + 32];
     char db_url[CONFIG_PATH_SIZE_MAX + 16];
+    char db_file[CONFIG_PATH_SIZE_MAX + 16]; /* the SQLite file db_url names; "" for none */
 };
+
+/* The file a database url names, by the SQLite backend's rules
+ * (sqlite_url_path in src/store/store_sqlite.c, which this must follow): a
+ * plain path, "file:PATH" or "file:///PATH", without a query. False for any
+ * other url: one no backend of this build opens. */
+static bool S_db_file_path(const char *url, char *out, size_t out_size)
+{
+    const char *path = url;
+    if (strncmp(url, "file:", 5) == 0) {
+        path = url + 5;
+        if (strncmp(path, "//", 2) == 0) {
+            if (path[2] != '/')
+                return false;
+            path += 2;
+        }
+        if (strpbrk(path, "?#") != NULL)
+            return false;
+    } else if (strstr(url, "://") != NULL) {
+        return false;
+    }
+    return path[0] != '\0' && snprintf(out, out_size, "%s", path) < (int)out_size;
+}
 
 static bool S_paths_init(struct daemon_paths *paths, const struct config *cfg)
 {
@@ -123,6 +151,8 @@ static bool S_paths_init(struct daemon_paths *paths, const struct config *cfg)
     else
         ok = ok && snprintf(paths->db_url, sizeof paths->db_url, "%s/qianbao.db", paths->dir) <
                        (int)sizeof paths->db_url;
+    if (ok && !S_db_file_path(paths->db_url, paths->db_file, sizeof paths->db_file))
+        paths->db_file[0] = '\0';
     return ok;
 }
 
@@ -266,8 +296,9 @@ static int S_data_dir_lock(const char *dir, const char *lock_path)
     return fd;
 }
 
-/* Makes sure the platform's RSA-2048 signing key exists and parses. */
-static bool S_platform_key_ensure(const char *dir, const char *path)
+/* Makes sure the platform's RSA-2048 signing key exists and parses,
+ * creating it when create says so (a new database). */
+static bool S_platform_key_ensure(const char *dir, const char *path, bool create)
 {
     char pem[S_PEM_SIZE_MAX];
     size_t pem_size = 0;
@@ -284,7 +315,7 @@ static bool S_platform_key_ensure(const char *dir, const char *path)
             fprintf(stderr, "qianbaod: \"%s\" is not an RSA-2048 private key in PEM\n", path);
         return ok;
     }
-    if (err != QB_E_NOT_FOUND) {
+    if (err != QB_E_NOT_FOUND || !create) {
         S_secret_complain(path, err);
         return false;
     }
@@ -309,8 +340,9 @@ static bool S_platform_key_ensure(const char *dir, const char *path)
 }
 
 /* Loads the platform signing key and its certificate, making the
- * certificate on first start (or for a data directory older than it). */
-static bool S_platform_load(const struct daemon_paths *paths, struct merchant_platform **out)
+ * certificate when create says so (a new database). */
+static bool S_platform_load(const struct daemon_paths *paths, bool create,
+                            struct merchant_platform **out)
 {
     *out = NULL;
     char key[S_PEM_SIZE_MAX];
@@ -323,13 +355,13 @@ static bool S_platform_load(const struct daemon_paths *paths, struct merchant_pl
         return false;
     }
     err = S_secret_file_read(paths->platform_cert, cert, sizeof cert, &cert_size);
-    if (err == QB_E_NOT_FOUND) {
+    if (err == QB_E_NOT_FOUND && create) {
         struct buf made;
         buf_init(&made, sizeof cert);
         err = merchant_platform_certificate_make(key, key_size, rand_system(),
                                                  clock_now_ms(clock_system()), &made);
-        if (err == QB_OK && !S_file_write_atomic(paths->dir, paths->platform_cert, made.data,
-                                                 made.size, 0600))
+        if (err == QB_OK &&
+            !S_file_write_atomic(paths->dir, paths->platform_cert, made.data, made.size, 0600))
             err = QB_E_INTERNAL;
         if (err == QB_OK) {
             memcpy(cert, made.data, made.size);
@@ -342,15 +374,19 @@ static bool S_platform_load(const struct daemon_paths *paths, struct merchant_pl
         err = merchant_platform_open(key, key_size, cert, cert_size, out);
     OPENSSL_cleanse(key, sizeof key);
     if (err != QB_OK)
-        fprintf(stderr,
-                "qianbaod: cannot load the platform certificate \"%s\" for \"%s\" (%s)\n",
+        fprintf(stderr, "qianbaod: cannot load the platform certificate \"%s\" for \"%s\" (%s)\n",
                 paths->platform_cert, paths->platform_key, error_name(err));
     return err == QB_OK;
 }
 
 /* Reads the admin token (64 lower-case hex characters and a newline) into
- * token, creating it on first start. */
-static bool S_admin_token_ensure(const char *dir, const char *path,
+ * token, creating it when it is missing. Unlike the other secrets it is made
+ * anew for an existing database too: it only lets the operator into the
+ * admin API, nothing stored is derived from it (the HTTP server compares it
+ * in memory), so a new one locks out no user and loses no data, only
+ * whoever held the old token, who reads the new one from the file. Logged
+ * as a warning then, since a token that vanished may also have been taken. */
+static bool S_admin_token_ensure(const char *dir, const char *path, bool db_new,
                                  char token[S_ADMIN_TOKEN_HEX_SIZE + 1])
 {
     char text[S_ADMIN_TOKEN_HEX_SIZE + 2];
@@ -367,7 +403,10 @@ static bool S_admin_token_ensure(const char *dir, const char *path,
             fprintf(stderr, "qianbaod: cannot create the admin token \"%s\"\n", path);
             return false;
         }
-        log_event(LOG_INFO, "daemon.secret_created", "file=admin-token");
+        if (db_new)
+            log_event(LOG_INFO, "daemon.secret_created", "file=admin-token");
+        else
+            log_event(LOG_WARN, "daemon.admin_token_created", "path=%s reason=missing", path);
         err = QB_OK;
     }
     if (err != QB_OK) {
@@ -388,22 +427,86 @@ static bool S_admin_token_ensure(const char *dir, const char *path,
     return ok;
 }
 
-/* Creates (first start) or checks every secret file. */
-static bool S_secrets_ensure(const struct daemon_paths *paths,
+/* Whether the database is new: its file does not exist yet, or is empty
+ * (SQLite made it, and a crash came before anything was written). A url
+ * that names no file is left to store_open, which refuses it. False, with
+ * the reason on stderr, when the file cannot be looked at. */
+static bool S_db_is_new(const struct daemon_paths *paths, bool *db_new)
+{
+    *db_new = true;
+    if (paths->db_file[0] == '\0')
+        return true;
+    struct stat st;
+    if (stat(paths->db_file, &st) == 0) {
+        *db_new = st.st_size == 0;
+        return true;
+    }
+    if (errno == ENOENT)
+        return true;
+    fprintf(stderr, "qianbaod: cannot look at the database \"%s\": %s\n", paths->db_file,
+            strerror(errno));
+    return false;
+}
+
+/* With the database in place, true when every secret its data depends on
+ * is there; otherwise names each missing one on stderr, says what a new one
+ * would break and how to recover. Reads no secret. The admin token is not
+ * among them (S_admin_token_ensure). */
+static bool S_secrets_present(const struct daemon_paths *paths)
+{
+    const struct {
+        const char *path;
+        const char *loss;
+    } secrets[] = {
+        {paths->pepper, "a new pepper would fail every login, payment password and SMS code"},
+        {paths->card_key, "a new card key could not open a single stored card or identity number"},
+        {paths->platform_key, "a new platform key would fail every merchant's signature check"},
+        {paths->platform_cert, "a new certificate would change the serial merchants know"},
+    };
+    bool present = true;
+    for (size_t i = 0; i < QB_ARRAY_COUNT(secrets); i++) {
+        struct stat st;
+        if (lstat(secrets[i].path, &st) == 0 || errno != ENOENT)
+            continue; /* its loader checks and reads it */
+        fprintf(stderr,
+                "qianbaod: the secret file \"%s\" is missing, but the database \"%s\" exists "
+                "(%s): restore it from the backup of the data directory\n",
+                secrets[i].path, paths->db_file, secrets[i].loss);
+        present = false;
+    }
+    if (!present)
+        fprintf(stderr, "qianbaod: refusing to start: secrets are made only with a new "
+                        "database, and the secrets and the database belong together\n");
+    return present;
+}
+
+/* Creates the missing secret files of a new database (db_new), or checks
+ * every one of an existing database, which must all be there. */
+static bool S_secrets_ensure(const struct daemon_paths *paths, bool db_new,
                              char admin_token[S_ADMIN_TOKEN_HEX_SIZE + 1])
 {
     const char *raw_secrets[] = {paths->pepper, paths->card_key};
     for (size_t i = 0; i < QB_ARRAY_COUNT(raw_secrets); i++) {
         uint8_t secret[S_SECRET_SIZE];
-        enum qb_error err = crypto_secret_load(raw_secrets[i], secret, sizeof secret);
+        enum qb_error err = db_new ? crypto_secret_load(raw_secrets[i], secret, sizeof secret)
+                                   : crypto_secret_read(raw_secrets[i], secret, sizeof secret);
         crypto_wipe(secret, sizeof secret);
         if (err != QB_OK) {
             S_secret_complain(raw_secrets[i], err);
             return false;
         }
     }
-    return S_platform_key_ensure(paths->dir, paths->platform_key) &&
-           S_admin_token_ensure(paths->dir, paths->admin_token, admin_token);
+    if (db_new && access(paths->platform_key, F_OK) != 0 && errno == ENOENT &&
+        access(paths->platform_cert, F_OK) == 0) {
+        /* A key made now could never match that certificate. */
+        fprintf(stderr,
+                "qianbaod: the platform certificate \"%s\" is there without its key \"%s\": "
+                "restore the key from the backup of the data directory\n",
+                paths->platform_cert, paths->platform_key);
+        return false;
+    }
+    return S_platform_key_ensure(paths->dir, paths->platform_key, db_new) &&
+           S_admin_token_ensure(paths->dir, paths->admin_token, db_new, admin_token);
 }
 
 /* Lets the process hold as many sockets as the connection limit asks. */
@@ -435,7 +538,8 @@ static bool S_test_faults_install(void)
     if (kind_text == NULL || kind_text[0] == '\0')
         return true;
     if (!store_fault_kind_parse(kind_text, &kind) || !store_fault_install(kind)) {
-        fprintf(stderr, "qianbaod: QIANBAO_TEST_FAULT=%s: not write, sync, open or full, or refused\n",
+        fprintf(stderr,
+                "qianbaod: QIANBAO_TEST_FAULT=%s: not write, sync, open or full, or refused\n",
                 kind_text);
         return false;
     }
@@ -545,8 +649,15 @@ static int S_serve(const struct config *cfg, const struct daemon_paths *paths,
     lock_fd = S_data_dir_lock(paths->dir, paths->lock);
     if (lock_fd < 0)
         goto out;
+    /* Secrets are made only together with a new database, and before it,
+     * so that a database never exists without them: a secret made for an
+     * existing database would fit none of its data. Decided under the lock,
+     * so that no other daemon makes the database meanwhile. */
+    bool db_new = true;
+    if (!S_db_is_new(paths, &db_new) || (!db_new && !S_secrets_present(paths)))
+        goto out;
     unlink(paths->listen_address); /* a stale one would point at a dead port */
-    if (!S_secrets_ensure(paths, admin_token))
+    if (!S_secrets_ensure(paths, db_new, admin_token) || !S_platform_load(paths, db_new, &platform))
         goto out;
     S_fd_limit_raise(cfg->http_connections_max);
 
@@ -557,6 +668,9 @@ static int S_serve(const struct config *cfg, const struct daemon_paths *paths,
         fprintf(stderr, "qianbaod: cannot open the database: %s (%s)\n", err, error_name(rc));
         goto out;
     }
+    if (db_new)
+        log_event(LOG_INFO, "daemon.database_created", "path=%s",
+                  paths->db_file[0] != '\0' ? paths->db_file : paths->db_url);
     /* Read while this thread still owns the write connection: once the
      * ledger is open only its writer thread may touch it. */
     int64_t schema_version = store_schema_version(writer);
@@ -580,12 +694,12 @@ static int S_serve(const struct config *cfg, const struct daemon_paths *paths,
 
     /* The domain: its keys come from the two secret files, its settings
      * from the defaults with the configured overrides. */
-    rc = crypto_secret_load(paths->pepper, pepper, sizeof pepper);
+    rc = crypto_secret_read(paths->pepper, pepper, sizeof pepper);
     if (rc != QB_OK) {
         S_secret_complain(paths->pepper, rc);
         goto out;
     }
-    rc = crypto_secret_load(paths->card_key, card_key, sizeof card_key);
+    rc = crypto_secret_read(paths->card_key, card_key, sizeof card_key);
     if (rc != QB_OK) {
         S_secret_complain(paths->card_key, rc);
         goto out;
@@ -639,8 +753,6 @@ static int S_serve(const struct config *cfg, const struct daemon_paths *paths,
         fprintf(stderr, "qianbaod: cannot read the sessions in use (%s)\n", error_name(rc));
         goto out;
     }
-    if (!S_platform_load(paths, &platform))
-        goto out;
     env.platform = platform;
     rc = wallet_accounts_setup(ledger, &env);
     if (rc != QB_OK) {
@@ -698,8 +810,7 @@ static int S_serve(const struct config *cfg, const struct daemon_paths *paths,
      * left on the retry ladder. */
     rc = merchant_notify_worker_start(&env, pool, &notify_worker);
     if (rc != QB_OK) {
-        fprintf(stderr, "qianbaod: cannot start the notification worker (%s)\n",
-                error_name(rc));
+        fprintf(stderr, "qianbaod: cannot start the notification worker (%s)\n", error_name(rc));
         goto out;
     }
 

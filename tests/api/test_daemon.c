@@ -609,6 +609,96 @@ TEST(sigterm_stops_cleanly_and_restart_works)
     ASSERT_EQ_STR(token_after, token_before);
 }
 
+/* Occurrences of needle in text. */
+static int S_count(const char *text, const char *needle)
+{
+    int count = 0;
+    for (const char *at = strstr(text, needle); at != NULL; at = strstr(at + 1, needle))
+        count++;
+    return count;
+}
+
+TEST(a_lost_secret_stops_the_start_instead_of_being_made_anew)
+{
+    // A new pepper locks every user out, a new card key leaves every stored card unreadable and a
+    // new platform key breaks every merchant's signature check: with the database in place, a
+    // missing secret file must stop the start (exit 1), name the file, say to restore it from the
+    // backup, and write nothing; put back, the same directory serves again.
+    char dir[600], log_path[600], output[600], db[700];
+    S_path(dir, sizeof dir, "lost-secret");
+    S_path(log_path, sizeof log_path, "lost-secret.log");
+    S_path(output, sizeof output, "lost-secret-refused.log");
+    snprintf(db, sizeof db, "%s/qianbao.db", dir);
+    struct test_daemon daemon;
+    ASSERT(test_daemon_start(&daemon, dir, log_path, NULL));
+    ASSERT_EQ_INT(test_daemon_stop(&daemon), 0);
+    ASSERT(test_file_read(log_path, S_log, sizeof S_log));
+    char created[800];
+    snprintf(created, sizeof created, "event=daemon.database_created path=%s\n", db);
+    ASSERT_EQ_INT(S_count(S_log, created), 1);
+
+    const char *names[] = {"pepper", "card-key", "platform-key.pem", "platform-cert.pem"};
+    for (size_t i = 0; i < QB_ARRAY_COUNT(names); i++) {
+        char path[700], aside[720];
+        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+        snprintf(aside, sizeof aside, "%s.aside", path);
+        ASSERT_EQ_INT(rename(path, aside), 0);
+        struct stat before, after;
+        ASSERT_EQ_INT(stat(db, &before), 0);
+        unlink(output);
+        const char *args[] = {"--data-dir", dir, "--listen", "127.0.0.1:0", NULL};
+        int status = test_daemon_run(args, output, 10000);
+        bool remade = access(path, F_OK) == 0;
+        ASSERT_EQ_INT(stat(db, &after), 0);
+        if (remade)
+            unlink(path);
+        ASSERT_EQ_INT(rename(aside, path), 0);
+        ASSERT(test_file_read(output, S_log, sizeof S_log));
+        if (status != 1 || remade)
+            TEST_FAIL_("without %s: exit %d, %s; output:\n%s", names[i], status,
+                       remade ? "made anew" : "not made", S_log);
+        if (strstr(S_log, path) == NULL || strstr(S_log, "restore it from the backup") == NULL)
+            TEST_FAIL_("without %s the refusal does not name it and the backup:\n%s", names[i],
+                       S_log);
+        ASSERT_EQ_INT(after.st_size, before.st_size);
+        ASSERT(after.st_mtim.tv_sec == before.st_mtim.tv_sec &&
+               after.st_mtim.tv_nsec == before.st_mtim.tv_nsec);
+    }
+
+    ASSERT(test_daemon_start(&daemon, dir, log_path, NULL));
+    long status = S_healthz(&daemon);
+    ASSERT_EQ_INT(test_daemon_stop(&daemon), 0);
+    ASSERT_EQ_INT(status, 200);
+    ASSERT(test_file_read(log_path, S_log, sizeof S_log));
+    ASSERT_EQ_INT(S_count(S_log, created), 1); /* the restart made no new database */
+}
+
+TEST(a_lost_admin_token_is_made_anew)
+{
+    // The admin token guards the admin API only and nothing stored depends on it, so a lost one is
+    // made anew (with a warning), unlike the keys of the stored data.
+    char dir[600], log_path[600], token_path[700], before[128], after[128];
+    S_path(dir, sizeof dir, "lost-token");
+    S_path(log_path, sizeof log_path, "lost-token.log");
+    snprintf(token_path, sizeof token_path, "%s/admin-token", dir);
+    struct test_daemon daemon;
+    ASSERT(test_daemon_start(&daemon, dir, log_path, NULL));
+    ASSERT_EQ_INT(test_daemon_stop(&daemon), 0);
+    ASSERT(test_file_read(token_path, before, sizeof before));
+    ASSERT_EQ_INT(unlink(token_path), 0);
+
+    ASSERT(test_daemon_start(&daemon, dir, log_path, NULL));
+    long status = S_healthz(&daemon);
+    ASSERT_EQ_INT(test_daemon_stop(&daemon), 0);
+    ASSERT_EQ_INT(status, 200);
+    ASSERT_EQ_INT(S_private_file_size(dir, "admin-token"), 65);
+    ASSERT(test_file_read(token_path, after, sizeof after));
+    ASSERT(strcmp(before, after) != 0);
+    ASSERT(test_file_read(log_path, S_log, sizeof S_log));
+    ASSERT(strstr(S_log, "level=warn") != NULL &&
+           strstr(S_log, "event=daemon.admin_token_created") != NULL);
+}
+
 TEST(verify_passes_on_a_fresh_ledger)
 {
     // --verify is the operator's check of the books; a freshly made data directory must pass it.
@@ -682,6 +772,8 @@ int main(void)
     RUN(access_log_holds_no_secrets);
     RUN(help_prints_the_settings);
     RUN(sigterm_stops_cleanly_and_restart_works);
+    RUN(a_lost_secret_stops_the_start_instead_of_being_made_anew);
+    RUN(a_lost_admin_token_is_made_anew);
     RUN(verify_passes_on_a_fresh_ledger);
     RUN(verify_fails_without_a_database);
     RUN(main_daemon_exits_zero_on_sigterm);
