@@ -6,8 +6,10 @@
  *   qianbaod --help                                   the settings (docs/operations.md)
  *
  * Start-up, in order, each step refusing to go on when it fails:
- *   1. the data directory (created 0700) and its lock: an exclusive flock on
- *      DIR/lock, so that two daemons can never write the same ledger;
+ *   1. the data directory (created 0700) and its lock, an exclusive flock on
+ *      DIR/lock, then the database's, on DB.lock beside the database file
+ *      (--db can point another data directory's daemon at it), so that two
+ *      daemons can never write the same ledger;
  *   2. the secrets, each file 0600 and never logged: pepper and card-key (32
  *      random bytes), platform-key.pem (RSA-2048, the key the merchant API
  *      signs with) and platform-cert.pem (its self-signed certificate, whose
@@ -42,6 +44,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -262,9 +265,11 @@ static bool S_data_dir_prepare(const char *dir)
     return true;
 }
 
-/* Takes the data directory's lock; -1 when another daemon holds it. The
- * lock file names the holder's pid, for the message of the one refused. */
-static int S_data_dir_lock(const char *dir, const char *lock_path)
+/* Takes an exclusive flock on the lock file at lock_path, which guards
+ * what ("the data directory \"DIR\"", "the database \"PATH\""); -1 when
+ * another daemon holds it. The lock file names the holder's pid, for the
+ * message of the one refused. */
+static int S_lock_take(const char *lock_path, const char *what)
 {
     int fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (fd < 0) {
@@ -280,9 +285,8 @@ static int S_data_dir_lock(const char *dir, const char *lock_path)
             holder[n > 0 ? n : 0] = '\0';
             holder[strcspn(holder, "\n")] = '\0';
             fprintf(stderr,
-                    "qianbaod: the data directory \"%s\" is in use by another qianbaod "
-                    "(pid %s); refusing to start\n",
-                    dir, holder[0] != '\0' ? holder : "unknown");
+                    "qianbaod: %s is in use by another qianbaod (pid %s); refusing to start\n",
+                    what, holder[0] != '\0' ? holder : "unknown");
         } else {
             fprintf(stderr, "qianbaod: cannot lock \"%s\": %s\n", lock_path, strerror(flock_errno));
         }
@@ -294,6 +298,74 @@ static int S_data_dir_lock(const char *dir, const char *lock_path)
     if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)pid_size, 0) != pid_size)
         log_event(LOG_WARN, "daemon.lock_pid_unwritten", "errno=%d", errno);
     return fd;
+}
+
+/* The data directory's lock, DIR/lock: it guards the secrets and the
+ * listen-address file. */
+static int S_data_dir_lock(const char *dir, const char *lock_path)
+{
+    char what[CONFIG_PATH_SIZE_MAX + 32];
+    snprintf(what, sizeof what, "the data directory \"%s\"", dir);
+    return S_lock_take(lock_path, what);
+}
+
+/* The real path of path into real (symbolic links resolved), also of a file
+ * not made yet: then its directory's real path and its name. False, with
+ * errno, when neither can be found. */
+static bool S_path_real(const char *path, char real[PATH_MAX])
+{
+    if (realpath(path, real) != NULL)
+        return true;
+    if (errno != ENOENT)
+        return false;
+    char dir[PATH_MAX] = ".";
+    const char *name = path;
+    const char *slash = strrchr(path, '/');
+    if (slash != NULL) {
+        size_t dir_size = slash == path ? 1 : (size_t)(slash - path);
+        if (dir_size >= sizeof dir) {
+            errno = ENAMETOOLONG;
+            return false;
+        }
+        memcpy(dir, path, dir_size);
+        dir[dir_size] = '\0';
+        name = slash + 1;
+    }
+    char real_dir[PATH_MAX];
+    if (realpath(dir, real_dir) == NULL)
+        return false;
+    int n = snprintf(real, PATH_MAX, "%s/%s", strcmp(real_dir, "/") == 0 ? "" : real_dir, name);
+    if (n < 0 || n >= PATH_MAX) {
+        errno = ENAMETOOLONG;
+        return false;
+    }
+    return true;
+}
+
+/* The database's own lock, "DB.lock" beside the database file: --db can
+ * point daemons with data directories of their own at one database, and the
+ * data directory's lock cannot see that. A file of its own, never the
+ * database file itself: SQLite locks that with fcntl locks, which a process
+ * loses on closing any descriptor of the file, and which NFS mixes with
+ * flock; a lock file is safe from both. Named after the database's real
+ * path (SQLite too follows symbolic links to find its -wal), so that every
+ * path to one database names one lock. -1 when it cannot be taken. */
+static int S_db_lock(const char *db_file)
+{
+    char real[PATH_MAX];
+    char lock_path[PATH_MAX + 8];
+    if (!S_path_real(db_file, real)) {
+        fprintf(stderr, "qianbaod: cannot find the database \"%s\": %s\n", db_file,
+                strerror(errno));
+        return -1;
+    }
+    if (snprintf(lock_path, sizeof lock_path, "%s.lock", real) >= (int)sizeof lock_path) {
+        fprintf(stderr, "qianbaod: the database path \"%s\" is too long\n", real);
+        return -1;
+    }
+    char what[PATH_MAX + 32];
+    snprintf(what, sizeof what, "the database \"%s\"", real);
+    return S_lock_take(lock_path, what);
 }
 
 /* Makes sure the platform's RSA-2048 signing key exists and parses,
@@ -620,6 +692,7 @@ static int S_serve(const struct config *cfg, const struct daemon_paths *paths,
 {
     int status = 1;
     int lock_fd = -1;
+    int db_lock_fd = -1;
     struct store *writer = NULL;
     struct store_pool *pool = NULL;
     /* How far the ledger's commits are durable: the ledger advances it, the
@@ -649,6 +722,11 @@ static int S_serve(const struct config *cfg, const struct daemon_paths *paths,
     lock_fd = S_data_dir_lock(paths->dir, paths->lock);
     if (lock_fd < 0)
         goto out;
+    if (paths->db_file[0] != '\0') {
+        db_lock_fd = S_db_lock(paths->db_file);
+        if (db_lock_fd < 0)
+            goto out;
+    }
     /* Secrets are made only together with a new database, and before it,
      * so that a database never exists without them: a secret made for an
      * existing database would fit none of its data. Decided under the lock,
@@ -900,6 +978,8 @@ out:
         store_close(writer);
     store_horizon_destroy(&horizon);
     crypto_wipe(admin_token, sizeof admin_token);
+    if (db_lock_fd >= 0)
+        close(db_lock_fd); /* once the database is closed */
     if (lock_fd >= 0) {
         if (status == 0)
             log_event(LOG_INFO, "daemon.stop", "status=0");

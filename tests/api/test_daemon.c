@@ -8,6 +8,7 @@
  */
 #include <ctype.h>
 #include <dirent.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -522,6 +523,56 @@ TEST(second_daemon_refuses_the_same_dir)
     client_response_release(&res);
 }
 
+/* Copies the file source to target, created with mode. */
+static bool S_file_copy(const char *source, const char *target, mode_t mode)
+{
+    FILE *in = fopen(source, "rb");
+    int fd = open(target, O_WRONLY | O_CREAT | O_TRUNC, mode);
+    FILE *out = fd >= 0 ? fdopen(fd, "wb") : NULL;
+    bool ok = in != NULL && out != NULL;
+    char chunk[8192];
+    for (size_t n; ok && (n = fread(chunk, 1, sizeof chunk, in)) > 0;)
+        ok = fwrite(chunk, 1, n, out) == n;
+    ok = ok && !ferror(in);
+    if (in != NULL)
+        fclose(in);
+    if (out != NULL)
+        ok = fclose(out) == 0 && ok;
+    else if (fd >= 0)
+        close(fd);
+    return ok;
+}
+
+TEST(second_daemon_refuses_the_same_database)
+{
+    // --db can point a daemon with a data directory of its own at another daemon's database; two
+    // writers there fork the ledger (a frozen user kept paying through the second). The second
+    // must refuse, naming the first's pid, and the first keep serving. It gets the first's
+    // secrets, so that nothing but the database's lock can stop it.
+    char dir[600], output[600], db[1100], expected[64];
+    S_path(dir, sizeof dir, "same-db");
+    S_path(output, sizeof output, "same-db.log");
+    snprintf(db, sizeof db, "%s/qianbao.db", S_main.data_dir);
+    ASSERT_EQ_INT(mkdir(dir, 0700), 0);
+    const char *secrets[] = {"pepper", "card-key", "platform-key.pem", "platform-cert.pem",
+                             "admin-token"};
+    for (size_t i = 0; i < QB_ARRAY_COUNT(secrets); i++) {
+        char source[1100], target[700];
+        snprintf(source, sizeof source, "%s/%s", S_main.data_dir, secrets[i]);
+        snprintf(target, sizeof target, "%s/%s", dir, secrets[i]);
+        ASSERT(S_file_copy(source, target, 0600));
+    }
+    const char *args[] = {"--data-dir", dir, "--db", db, "--listen", "127.0.0.1:0", NULL};
+    int status = test_daemon_run(args, output, 10000);
+    ASSERT(test_file_read(output, S_log, sizeof S_log));
+    if (status != 1)
+        TEST_FAIL_("a second daemon on the same database: exit %d; output:\n%s", status, S_log);
+    snprintf(expected, sizeof expected, "in use by another qianbaod (pid %d)", (int)S_main.pid);
+    ASSERT(strstr(S_log, expected) != NULL);
+    ASSERT(strstr(S_log, db) != NULL);
+    ASSERT_EQ_INT(S_healthz(&S_main), 200);
+}
+
 /* Polls the main daemon's log until it holds needle (the access line is
  * written once the response is sent, a moment after the client has it). */
 static bool S_log_wait_for(const char *needle)
@@ -769,6 +820,7 @@ int main(void)
     RUN(ledger_cpu_runs_the_writer_on_that_cpu_only);
     RUN(ledger_cpu_the_process_may_not_use_is_refused);
     RUN(second_daemon_refuses_the_same_dir);
+    RUN(second_daemon_refuses_the_same_database);
     RUN(access_log_holds_no_secrets);
     RUN(help_prints_the_settings);
     RUN(sigterm_stops_cleanly_and_restart_works);
