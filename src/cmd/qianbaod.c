@@ -39,7 +39,8 @@
  * status: 0 after a clean stop, 1 when start-up failed, 2 for bad flags.
  *
  * Signals are blocked before any thread starts and taken with sigwait on the
- * main thread: no handler runs in an arbitrary thread's context.
+ * main thread: no handler runs in an arbitrary thread's context. The umask is
+ * 077: every file the daemon makes is private unless it says otherwise.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -511,6 +512,11 @@ static bool S_db_is_new(const struct daemon_paths *paths, bool *db_new)
     struct stat st;
     if (stat(paths->db_file, &st) == 0) {
         *db_new = st.st_size == 0;
+        /* Made by a daemon of before the umask; its -wal and -shm copy
+         * its mode. */
+        if ((st.st_mode & 077) != 0)
+            log_event(LOG_WARN, "daemon.db_mode", "path=%s mode=%03o advice=chmod_600",
+                      paths->db_file, (unsigned int)(st.st_mode & 0777));
         return true;
     }
     if (errno == ENOENT)
@@ -1038,6 +1044,11 @@ static int S_verify(const struct config *cfg, const struct daemon_paths *paths)
 
 int main(int argc, char **argv)
 {
+    /* Every file the daemon makes is its own: the database and its -wal
+     * and -shm hold the whole ledger, and were made 0644 under the usual
+     * umask, readable by everyone wherever the data directory was not
+     * 0700. Files meant for others say so with fchmod (listen-address). */
+    umask(077);
     /* Before any thread exists, so that every thread inherits the mask and
      * only sigwait below sees these signals. */
     sigset_t signals;

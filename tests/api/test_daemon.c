@@ -415,6 +415,66 @@ static long S_healthz(const struct test_daemon *daemon)
     return status;
 }
 
+TEST(files_the_daemon_makes_are_private)
+{
+    // In a data directory someone made 0755, under the usual umask 022, the database and its log
+    // were 0644: every local user could read the ledger. Whatever umask it starts with, what the
+    // daemon makes is its own; the secrets stay 0600, and listen-address, a port number, 0644.
+    char dir[600], log_path[600];
+    S_path(dir, sizeof dir, "umask");
+    S_path(log_path, sizeof log_path, "umask.log");
+    ASSERT_EQ_INT(mkdir(dir, 0755), 0);
+    ASSERT_EQ_INT(chmod(dir, 0755), 0);
+    mode_t umask_before = umask(022);
+    struct test_daemon daemon;
+    bool started = test_daemon_start(&daemon, dir, log_path, NULL);
+    umask(umask_before);
+    ASSERT(started);
+    long status = S_healthz(&daemon);
+
+    const char *made[] = {"qianbao.db", "qianbao.db-wal", "qianbao.db-shm", "lock",
+                          "qianbao.db.lock"};
+    for (size_t i = 0; i < QB_ARRAY_COUNT(made); i++) {
+        char path[700];
+        snprintf(path, sizeof path, "%s/%s", dir, made[i]);
+        struct stat st;
+        if (stat(path, &st) != 0)
+            TEST_FAIL_("the daemon made no \"%s\"", made[i]);
+        if ((st.st_mode & 077) != 0)
+            TEST_FAIL_("\"%s\" has mode %04o: others may read it", made[i],
+                       (unsigned int)(st.st_mode & 07777));
+    }
+    DIR *listing = opendir(dir);
+    ASSERT(listing != NULL);
+    for (struct dirent *e; (e = readdir(listing)) != NULL;) {
+        char path[900];
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        struct stat st;
+        if (e->d_name[0] == '.' || stat(path, &st) != 0)
+            continue;
+        unsigned int mode = (unsigned int)(st.st_mode & 07777);
+        bool expected = strcmp(e->d_name, "listen-address") == 0 ? mode == 0644 : (mode & 077) == 0;
+        if (!expected)
+            TEST_FAIL_("\"%s\" has mode %04o", e->d_name, mode);
+    }
+    closedir(listing);
+    const char *secrets[] = {"pepper", "card-key", "platform-key.pem", "platform-cert.pem",
+                             "admin-token"};
+    for (size_t i = 0; i < QB_ARRAY_COUNT(secrets); i++)
+        S_private_file_size(dir, secrets[i]);
+    ASSERT_EQ_INT(test_daemon_stop(&daemon), 0);
+    ASSERT_EQ_INT(status, 200);
+
+    /* A database an earlier version made open to others is pointed out. */
+    char db[700];
+    snprintf(db, sizeof db, "%s/qianbao.db", dir);
+    ASSERT_EQ_INT(chmod(db, 0644), 0);
+    ASSERT(test_daemon_start(&daemon, dir, log_path, NULL));
+    ASSERT_EQ_INT(test_daemon_stop(&daemon), 0);
+    ASSERT(test_file_read(log_path, S_log, sizeof S_log));
+    ASSERT(strstr(S_log, "level=warn req=- event=daemon.db_mode path=") != NULL);
+}
+
 /* The Cpus_allowed_list of the daemon's first thread named name, into out
  * ("" when there is none). */
 static void S_thread_cpus(pid_t pid, const char *name, char *out, size_t out_size)
@@ -816,6 +876,7 @@ int main(void)
     RUN(wrong_method_is_405);
     RUN(oversize_body_is_413);
     RUN(secret_files_are_private);
+    RUN(files_the_daemon_makes_are_private);
     RUN(every_thread_is_named);
     RUN(ledger_cpu_runs_the_writer_on_that_cpu_only);
     RUN(ledger_cpu_the_process_may_not_use_is_refused);
