@@ -33,6 +33,7 @@
  *      confirmed;
  *   5. the HTTP server; the bound address goes to DIR/listen-address, so
  *      that whoever started us on port 0 can find the port.
+ * SIGHUP is logged and ignored (SIGQUIT keeps its default: a core dump).
  * SIGTERM or SIGINT stops in this order: HTTP closes new connections, the SMS,
  * wallet, red packet, notification and payment-code workers stop, the ledger is detached and closed
  * (it drains its queue first, so every request it accepted is answered), then HTTP stops. Exit
@@ -937,8 +938,16 @@ static int S_serve(const struct config *cfg, const struct daemon_paths *paths,
               (long long)schema_version, (long)getpid());
 
     int signal_number = 0;
-    while (sigwait(signals, &signal_number) != 0 || S_test_signal(signal_number))
-        ;
+    for (;;) {
+        if (sigwait(signals, &signal_number) != 0 || S_test_signal(signal_number))
+            continue;
+        if (signal_number != SIGHUP)
+            break;
+        /* A hangup of the session that started us (ssh) or logrotate's
+         * HUP: the log is standard error, there is no file to reopen, and
+         * a hangup is no reason to stop taking payments. */
+        log_event(LOG_INFO, "daemon.signal_ignored", "signal=SIGHUP");
+    }
     log_event(LOG_INFO, "daemon.stopping", "signal=%s",
               signal_number == SIGTERM ? "SIGTERM" : "SIGINT");
     status = 0;
@@ -1055,6 +1064,7 @@ int main(int argc, char **argv)
     sigemptyset(&signals);
     sigaddset(&signals, SIGTERM);
     sigaddset(&signals, SIGINT);
+    sigaddset(&signals, SIGHUP); /* logged and ignored: S_serve */
 #ifdef QB_TEST_HOOKS
     sigaddset(&signals, SIGUSR1); /* arms a storage fault: S_test_signal */
 #endif

@@ -9,6 +9,7 @@
 #include <ctype.h>
 #include <dirent.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -810,6 +811,38 @@ TEST(a_lost_admin_token_is_made_anew)
            strstr(S_log, "event=daemon.admin_token_created") != NULL);
 }
 
+/* Polls the log at path until it holds needle, for at most two seconds. */
+static bool S_file_wait_for(const char *path, const char *needle)
+{
+    for (int i = 0; i < 200; i++) {
+        if (test_file_read(path, S_log, sizeof S_log) && strstr(S_log, needle) != NULL)
+            return true;
+        struct timespec ts = {0, 10 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    return false;
+}
+
+TEST(sighup_is_logged_and_ignored)
+{
+    // An ssh session's hangup or logrotate's HUP killed the daemon with no log line and no clean
+    // stop (exit 129). It must say it got the signal, go on serving, and still stop cleanly.
+    char dir[600], log_path[600];
+    S_path(dir, sizeof dir, "sighup");
+    S_path(log_path, sizeof log_path, "sighup.log");
+    struct test_daemon daemon;
+    ASSERT(test_daemon_start(&daemon, dir, log_path, NULL));
+    ASSERT_EQ_INT(kill(daemon.pid, SIGHUP), 0);
+    bool logged = S_file_wait_for(log_path, "event=daemon.signal_ignored signal=SIGHUP");
+    long status = S_healthz(&daemon);
+    int exit_status = test_daemon_stop(&daemon);
+    ASSERT(logged);
+    ASSERT_EQ_INT(status, 200);
+    ASSERT_EQ_INT(exit_status, 0);
+    ASSERT(test_file_read(log_path, S_log, sizeof S_log));
+    ASSERT(strstr(S_log, "event=daemon.stopping signal=SIGTERM") != NULL);
+}
+
 TEST(verify_passes_on_a_fresh_ledger)
 {
     // --verify is the operator's check of the books; a freshly made data directory must pass it.
@@ -887,6 +920,7 @@ int main(void)
     RUN(sigterm_stops_cleanly_and_restart_works);
     RUN(a_lost_secret_stops_the_start_instead_of_being_made_anew);
     RUN(a_lost_admin_token_is_made_anew);
+    RUN(sighup_is_logged_and_ignored);
     RUN(verify_passes_on_a_fresh_ledger);
     RUN(verify_fails_without_a_database);
     RUN(main_daemon_exits_zero_on_sigterm);
