@@ -39,6 +39,7 @@
 #include "http/internal.h"
 #include "merchant/merchant.h"
 #include "wallet/cards.h"
+#include "wallet/limits.h"
 #include "wallet/topup.h"
 #include "wallet/transfer.h"
 
@@ -552,6 +553,8 @@ static void S_withdrawal_quote(struct http_request *req, bool merchant)
     if (!http_query_amount(req, WALLET_TRANSFER_AMOUNT_MAX_MINOR, &has_amount, &amount))
         return;
     int64_t account_id;
+    const struct domain_settings *settings = &env->settings;
+    int64_t cap = settings->limit_per_payment_minor;
     if (merchant) {
         const struct merchant *m = S_owned_merchant(req, http_request_query(req, "mchid"));
         if (m == NULL)
@@ -559,12 +562,24 @@ static void S_withdrawal_quote(struct http_request *req, bool merchant)
         account_id = m->account_id;
     } else {
         struct identity_user *user = http_request_alloc(req, sizeof *user);
-        if (user == NULL) {
+        struct wallet_spending *spending = http_request_alloc(req, sizeof *spending);
+        if (user == NULL || spending == NULL) {
             http_reply_error(req, QB_E_TOO_LARGE);
             return;
         }
         if (!http_me_load(req, user))
             return;
+        struct store *reader = http_reader_acquire(req);
+        if (reader == NULL)
+            return;
+        enum qb_error err = wallet_spending_get(reader, env->ledger, user, spending);
+        http_reader_release(req, reader);
+        if (err != QB_OK) {
+            http_reply_error(req, err);
+            return;
+        }
+        const char *limit;
+        cap = wallet_withdrawal_cap(settings, spending, user->kyc_level, &limit);
         account_id = user->account_id;
     }
     struct ledger_account_view view;
@@ -573,10 +588,9 @@ static void S_withdrawal_quote(struct http_request *req, bool merchant)
         http_reply_error(req, err);
         return;
     }
-    const struct domain_settings *settings = &env->settings;
     int64_t max_amount;
     int64_t max_fee;
-    wallet_withdrawal_max(settings, view.available_minor, &max_amount, &max_fee);
+    wallet_withdrawal_max(settings, view.available_minor, cap, &max_amount, &max_fee);
     int64_t fee = 0;
     int64_t total = 0;
     if (has_amount &&

@@ -583,6 +583,15 @@ const char *const store_sqlite_migrations[] = {
      * that day, so a held phone cannot pay small amounts without end. */
     "ALTER TABLE spending ADD COLUMN free_day_start_ms INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE spending ADD COLUMN free_day_count INTEGER NOT NULL DEFAULT 0;",
+    /* 18: a KYC level 1 wallet's lifetime limit counts its withdrawals to
+     * its own cards too (src/wallet/limits.h): what each user withdrew,
+     * processing or done, from their own balance (a merchant's withdrawal
+     * names the merchant as counterparty). */
+    "ALTER TABLE spending ADD COLUMN withdrawn_minor INTEGER NOT NULL DEFAULT 0;"
+    "INSERT INTO spending (user_id, withdrawn_minor)"
+    "  SELECT user_id, SUM(amount_minor) FROM payments"
+    "  WHERE kind = 2 AND status IN (1, 2) AND counterparty_id = '' GROUP BY user_id"
+    "  ON CONFLICT (user_id) DO UPDATE SET withdrawn_minor = excluded.withdrawn_minor;",
 };
 
 const size_t store_sqlite_migration_count =

@@ -65,7 +65,8 @@ static enum qb_error S_spending_read(struct store *store, const char *user_id,
     struct store_stmt *st = NULL;
     if (store_prepare(store,
                       "SELECT user_daily_limit_minor, password_free_limit_minor,"
-                      " free_day_start_ms, free_day_count FROM spending WHERE user_id = $1",
+                      " free_day_start_ms, free_day_count, withdrawn_minor"
+                      " FROM spending WHERE user_id = $1",
                       &st) != QB_OK)
         return QB_E_STORAGE;
     enum qb_error err = store_bind_text(st, 1, user_id, strlen(user_id));
@@ -76,6 +77,7 @@ static enum qb_error S_spending_read(struct store *store, const char *user_id,
             out->password_free_limit_minor = store_column_int64(st, 1);
             out->free_day_start_ms = store_column_int64(st, 2);
             out->free_day_count = store_column_int64(st, 3);
+            out->withdrawn_minor = store_column_int64(st, 4);
         } else if (rc != STORE_STEP_DONE) {
             err = QB_E_STORAGE;
         }
@@ -212,6 +214,45 @@ static void S_spending_current(struct wallet_spending *s, int64_t now_ms)
     }
 }
 
+/* What counts against kyc_lifetime: payments and withdrawals (both sums
+ * hold at most what ever left the account, far below INT64_MAX; saturated
+ * all the same, and a saturated sum refuses everything). */
+static int64_t S_kyc1_used(const struct wallet_spending *s)
+{
+    int64_t used;
+    return money_add(s->lifetime_used_minor, s->withdrawn_minor, &used) ? used : INT64_MAX;
+}
+
+int64_t wallet_withdrawal_cap(const struct domain_settings *settings,
+                              const struct wallet_spending *s, int kyc_level, const char **limit)
+{
+    int64_t cap = settings->limit_per_payment_minor;
+    *limit = "per_payment";
+    if (kyc_level <= 1) {
+        int64_t used = S_kyc1_used(s);
+        int64_t left = settings->limit_kyc1_lifetime_minor > used
+                           ? settings->limit_kyc1_lifetime_minor - used
+                           : 0;
+        if (left < cap) {
+            cap = left;
+            *limit = "kyc_lifetime";
+        }
+    }
+    return cap;
+}
+
+enum qb_error wallet_txn_withdrawn_add(struct ledger_txn *txn, const char *user_id,
+                                       int64_t delta_minor)
+{
+    const struct store_param p[] = {STORE_TEXT(user_id), STORE_INT(delta_minor)};
+    enum qb_error err = store_run(ledger_txn_store(txn),
+                                  "INSERT INTO spending (user_id, withdrawn_minor) VALUES ($1, $2)"
+                                  " ON CONFLICT (user_id) DO UPDATE SET"
+                                  " withdrawn_minor = withdrawn_minor + excluded.withdrawn_minor",
+                                  p, QB_ARRAY_COUNT(p));
+    return err == QB_OK ? QB_OK : QB_E_STORAGE;
+}
+
 static struct wallet_limit S_limit(const char *name, int64_t amount_minor, int64_t used_minor)
 {
     struct wallet_limit l = {name, amount_minor, used_minor, 0};
@@ -231,8 +272,8 @@ size_t wallet_limits_list(const struct domain_settings *settings, const struct w
         limits[count++] = S_limit("user_daily", now.user_daily_limit_minor, now.day_used_minor);
     limits[count++] = S_limit("daily", settings->limit_daily_minor, now.day_used_minor);
     if (kyc_level <= 1)
-        limits[count++] = S_limit("kyc_lifetime", settings->limit_kyc1_lifetime_minor,
-                                  now.lifetime_used_minor);
+        limits[count++] =
+            S_limit("kyc_lifetime", settings->limit_kyc1_lifetime_minor, S_kyc1_used(&now));
     else
         limits[count++] = S_limit("kyc_yearly",
                                   kyc_level == 2 ? settings->limit_kyc2_yearly_minor

@@ -13,7 +13,9 @@
  *   user_daily    the user's own daily limit, when set (at most the daily cap)
  *   daily         settings.limit_daily_minor per calendar day (UTC+8)
  *   kyc_lifetime  KYC level 1: settings.limit_kyc1_lifetime_minor over the
- *                 account's whole life
+ *                 account's whole life, payments and withdrawals to the
+ *                 user's own cards together (a class I payment account's
+ *                 rule: at level 1 a balance cannot be cashed out past it)
  *   kyc_yearly    KYC level 2 and 3: settings.limit_kyc2_yearly_minor /
  *                 limit_kyc3_yearly_minor per calendar year (UTC+8)
  *
@@ -29,8 +31,14 @@
  * payments can never pass a limit together. A command that fails after
  * posting is rolled back by the ledger, its count with it.
  *
- * Must never: count top-ups, withdrawals, refunds or reversals (they are
- * not payments); change the answer of wallet_code_is_spending or
+ * A withdrawal to the user's own card is no payment and the ledger does not
+ * count it; at KYC level 1 it still counts against kyc_lifetime: the
+ * spending row's withdrawn_minor, added to by the withdrawal command with
+ * its hold (wallet_withdrawal_cap checks it first, in the same command) and
+ * taken back off when the withdrawal fails (wallet_txn_withdrawn_add).
+ *
+ * Must never: count top-ups, withdrawals, refunds or reversals as spending
+ * (they are not payments); change the answer of wallet_code_is_spending or
  * wallet_spending_period for an entry already written (a restart replays
  * the journal through them).
  */
@@ -61,6 +69,9 @@ struct wallet_spending {
     int64_t password_free_limit_minor; /* 0: off */
     int64_t free_day_start_ms;         /* the UTC+8 day of the last password-free payment */
     int64_t free_day_count;            /* password-free payments that day */
+    int64_t withdrawn_minor;           /* withdrawn to the user's own cards in the account's
+                                        * lifetime, processing or done (a failed one is taken
+                                        * back off) */
 };
 
 /* One limit as the user sees it at a moment. */
@@ -96,6 +107,17 @@ QB_MUST_USE enum qb_error wallet_txn_spending_get(struct ledger_txn *txn,
  * in the order they are checked; answers how many. Pure. */
 size_t wallet_limits_list(const struct domain_settings *settings, const struct wallet_spending *s,
                           int kyc_level, int64_t now_ms, struct wallet_limit *limits);
+
+/* The most one withdrawal to the user's own card may take by the limits: the
+ * per-payment cap and, at KYC level 1, what is left of kyc_lifetime. *limit
+ * names the one that binds (for the refusal). Pure. */
+int64_t wallet_withdrawal_cap(const struct domain_settings *settings,
+                              const struct wallet_spending *s, int kyc_level, const char **limit);
+/* Inside the withdrawal command (delta > 0, with its hold) or its failure
+ * (delta < 0): adds delta to the user's withdrawn_minor. QB_E_STORAGE on
+ * write errors. */
+QB_MUST_USE enum qb_error wallet_txn_withdrawn_add(struct ledger_txn *txn, const char *user_id,
+                                                   int64_t delta_minor);
 
 /* The password-free amount in force: the user's setting, capped by
  * settings.password_free_max_minor (which an operator may have lowered

@@ -46,15 +46,14 @@ bool wallet_withdrawal_fee(const struct domain_settings *settings, int64_t amoun
 }
 
 void wallet_withdrawal_max(const struct domain_settings *settings, int64_t available_minor,
-                           int64_t *amount_minor, int64_t *fee_minor)
+                           int64_t cap_minor, int64_t *amount_minor, int64_t *fee_minor)
 {
     QB_ASSERT(settings != NULL && amount_minor != NULL && fee_minor != NULL);
+    QB_ASSERT(cap_minor >= 0 && cap_minor <= settings->limit_per_payment_minor);
     /* amount + fee(amount) grows with amount: the largest amount that fits
      * is found by bisection, between lo (fits) and hi (does not). */
     int64_t lo = 0;
-    int64_t hi = available_minor < settings->limit_per_payment_minor
-                     ? available_minor
-                     : settings->limit_per_payment_minor;
+    int64_t hi = available_minor < cap_minor ? available_minor : cap_minor;
     hi = hi > 0 ? hi + 1 : 1;
     int64_t lo_fee = 0;
     while (hi - lo > 1) {
@@ -69,8 +68,7 @@ void wallet_withdrawal_max(const struct domain_settings *settings, int64_t avail
             hi = mid;
         }
     }
-    QB_ASSERT(lo >= 0 && lo <= settings->limit_per_payment_minor &&
-              (lo == 0 || lo + lo_fee <= available_minor));
+    QB_ASSERT(lo >= 0 && lo <= cap_minor && (lo == 0 || lo + lo_fee <= available_minor));
     *amount_minor = lo;
     *fee_minor = lo_fee;
 }
@@ -113,7 +111,9 @@ static enum qb_error pay_refuse(struct wallet_pay_cmd *c, enum qb_error outcome)
                  c->tries_left, c->tries_left == 1 ? "try" : "tries");
         err = domain_response_error(&c->cmd, outcome, message, NULL);
     } else if (outcome == QB_E_LIMIT_EXCEEDED) {
-        err = wallet_limits_refusal(&c->cmd, outcome, "per_payment"); /* as a transfer's */
+        /* as a transfer's */
+        err = wallet_limits_refusal(&c->cmd, outcome,
+                                    c->refused_limit != NULL ? c->refused_limit : "per_payment");
     } else if (outcome == QB_E_NOT_FOUND) {
         err = domain_response_error(&c->cmd, outcome, "no such card", NULL);
     } else if (outcome == QB_E_CARD_HOLDER_MISMATCH) {
@@ -191,7 +191,22 @@ static enum qb_error pay_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
     if (err != QB_OK)
         return pay_refuse(c, err == QB_E_NOT_FOUND ? QB_E_UNAUTHORIZED : err);
 
-    /* 3. the payment row, and for a withdrawal the hold */
+    /* 3. a withdrawal from the user's own balance at KYC level 1: within
+     * what is left of the lifetime limit (limits.h), checked and counted in
+     * this command, so that parallel withdrawals cannot pass it together */
+    bool counts_withdrawn = c->kind == WALLET_WITHDRAWAL && c->account_id == 0;
+    if (counts_withdrawn) {
+        struct wallet_spending spending;
+        err = wallet_txn_spending_get(txn, &user, &spending);
+        if (err != QB_OK)
+            return err;
+        if (c->amount_minor >
+            wallet_withdrawal_cap(&env->settings, &spending, user.kyc_level, &c->refused_limit))
+            return pay_refuse(c, QB_E_LIMIT_EXCEEDED);
+        c->refused_limit = NULL;
+    }
+
+    /* 4. the payment row, and for a withdrawal the hold */
     struct wallet_payment *p = &c->payment;
     err = wallet_txn_payment_new(txn, env->rand, p);
     if (err != QB_OK)
@@ -214,6 +229,11 @@ static enum qb_error pay_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
         if (err != QB_OK)
             return err;
         QB_ASSERT(p->hold_id > 0);
+    }
+    if (counts_withdrawn) {
+        err = wallet_txn_withdrawn_add(txn, user.id, p->amount_minor);
+        if (err != QB_OK)
+            return err;
     }
     err = wallet_txn_payment_insert(txn, p);
     if (err != QB_OK)
@@ -354,6 +374,9 @@ static enum qb_error finish_failed(struct ledger_txn *txn, struct wallet_payment
     if (p->kind == WALLET_WITHDRAWAL) {
         enum qb_error err = ledger_txn_void(txn, p->hold_id, WALLET_CODE_WITHDRAWAL, p->id,
                                             &p->entry_id);
+        /* one from the user's own balance is taken back off what they withdrew */
+        if (err == QB_OK && p->counterparty_id[0] == '\0')
+            err = wallet_txn_withdrawn_add(txn, p->user_id, -p->amount_minor);
         if (err != QB_OK)
             return err;
     }

@@ -58,11 +58,13 @@ QB_MUST_USE bool wallet_withdrawal_fee(const struct domain_settings *settings,
                                        int64_t amount_minor, int64_t *fee_minor);
 
 /* The most one withdrawal may take from available_minor: the largest amount
- * of at most settings->limit_per_payment_minor whose amount + fee is at
- * most available_minor, into *amount_minor and its fee into *fee_minor;
- * both 0 when not even a fen can go. (What a "withdraw all" button asks.) */
+ * of at most cap_minor (what the limits let go: wallet_withdrawal_cap, or
+ * settings->limit_per_payment_minor for a merchant's account) whose amount
+ * + fee is at most available_minor, into *amount_minor and its fee into
+ * *fee_minor; both 0 when not even a fen can go. (What a "withdraw all"
+ * button asks.) */
 void wallet_withdrawal_max(const struct domain_settings *settings, int64_t available_minor,
-                           int64_t *amount_minor, int64_t *fee_minor);
+                           int64_t cap_minor, int64_t *amount_minor, int64_t *fee_minor);
 
 /* A payment as the API shows it: {id, type, status, amount, currency, fee,
  * card: {id, bank, last4} | null, failure_code | null, created_at,
@@ -95,11 +97,13 @@ struct wallet_pay_cmd {
      * user, or removed), CARD_HOLDER_MISMATCH (the wallet's real name is
      * verified and the card, bound before, is in another name:
      * wallet_cards_usable), INVALID_CURRENCY (not CNY), LIMIT_EXCEEDED (over
-     * settings.limit_per_payment_minor), ACCOUNT_FROZEN, PAYMENT_PASSWORD_NOT_SET,
+     * settings.limit_per_payment_minor, or at KYC level 1 over what is left
+     * of kyc_lifetime: refused_limit), ACCOUNT_FROZEN, PAYMENT_PASSWORD_NOT_SET,
      * PASSWORD_WRONG (tries_left), PASSWORD_LOCKED, INSUFFICIENT_BALANCE
      * (withdrawal: amount + fee over the available balance). cmd->response
      * holds the answer: 201 and the payment (PROCESSING), or the refusal. */
     enum qb_error outcome;
+    const char *refused_limit; /* LIMIT_EXCEEDED: its name; NULL: per_payment */
     int tries_left;
     struct wallet_payment payment;
     struct wallet_card card;

@@ -433,6 +433,95 @@ TEST(withdrawal_quote_says_the_fee_and_the_most_that_can_go)
     client_response_release(&res);
 }
 
+/* kyc_lifetime's used and remaining from GET /v1/me/limits. */
+static void S_kyc_lifetime(const struct api_user *u, long long *used, long long *remaining)
+{
+    struct client_response res;
+    ASSERT_EQ_INT(api_call(&S_client, "GET", "/v1/me/limits", u->token, NULL, &res), 200);
+    json_t *body = api_json(&res);
+    client_response_release(&res);
+    *used = *remaining = -1;
+    size_t i;
+    json_t *limit;
+    json_array_foreach(json_object_get(body, "limits"), i, limit)
+    {
+        if (strcmp(json_string_value(json_object_get(limit, "name")), "kyc_lifetime") == 0) {
+            *used = json_integer_value(json_object_get(limit, "used"));
+            *remaining = json_integer_value(json_object_get(limit, "remaining"));
+        }
+    }
+    json_decref(body);
+}
+
+TEST(a_level_1_wallet_cashes_out_within_its_lifetime_limit)
+{
+    // An unverified wallet (KYC level 1) may move ¥1,000 out in its life, paid or withdrawn to
+    // its own cards together: after a ¥300 transfer the quote and the limit leave ¥700, a fen
+    // more is refused naming kyc_lifetime, a processing withdrawal counts at once and a failed
+    // one gives its amount back; top-ups count nothing.
+    struct api_user u, v;
+    S_user(&u);
+    API_MUST(api_user_new(&S_client, S_admin, &v));
+    char card[API_ID_SIZE_MAX], late_fail[API_ID_SIZE_MAX];
+    S_card(&u, CARD_OK, card);
+    S_card(&u, CARD_LATE_FAIL, late_fail);
+    S_fund(&u, card, 150000);
+    char body[256];
+    snprintf(body, sizeof body, "{\"to\":\"%s\",\"amount\":30000,\"payment_password\":\"%s\"}",
+             v.phone, S_PAY);
+    struct client_response res;
+    ASSERT_EQ_INT(api_call_idem(&S_client, "POST", "/v1/transfers", u.token, "kyc1-t1", body, &res),
+                  201);
+    client_response_release(&res);
+    long long used, remaining;
+    S_kyc_lifetime(&u, &used, &remaining);
+    ASSERT_EQ_INT(used, 30000);
+    ASSERT_EQ_INT(remaining, 70000);
+    ASSERT_EQ_INT(S_quote(&u, "?amount=70001", &res), 200);
+    ASSERT_EQ_INT(api_json_int(&res, "max_amount", -1), 70000);
+    ASSERT_EQ_INT(S_payable(&res), 0);
+    client_response_release(&res);
+
+    ASSERT_EQ_INT(S_pay(&u, "/v1/me/withdrawals", card, 70001, S_PAY, NULL, &res), 403);
+    ASSERT_EQ_STR(api_json_str(&res, "code"), "LIMIT_EXCEEDED");
+    ASSERT_EQ_STR(api_json_str(&res, "limit"), "kyc_lifetime");
+    client_response_release(&res);
+    ASSERT_EQ_INT(S_available(&u), 120000);
+
+    /* Processing: counted at once, so a second withdrawal cannot slip past it. */
+    ASSERT_EQ_INT(S_pay(&u, "/v1/me/withdrawals", late_fail, 70000, S_PAY, NULL, &res), 201);
+    ASSERT_EQ_STR(api_json_str(&res, "status"), "PROCESSING");
+    char id[API_ID_SIZE_MAX];
+    snprintf(id, sizeof id, "%s", api_json_str(&res, "id"));
+    client_response_release(&res);
+    S_kyc_lifetime(&u, &used, &remaining);
+    ASSERT_EQ_INT(used, 100000);
+    ASSERT_EQ_INT(remaining, 0);
+    ASSERT_EQ_INT(S_pay(&u, "/v1/me/withdrawals", card, 1, S_PAY, NULL, &res), 403);
+    ASSERT_EQ_STR(api_json_str(&res, "limit"), "kyc_lifetime");
+    client_response_release(&res);
+    ASSERT_EQ_INT(S_quote(&u, "", &res), 200);
+    ASSERT_EQ_INT(api_json_int(&res, "max_amount", -1), 0);
+    client_response_release(&res);
+
+    /* Failed at the bank: the amount comes back to the balance and to the limit. */
+    char status[16], failure[40];
+    S_await(&u, id, S_WAIT_MS, status, failure);
+    ASSERT_EQ_STR(status, "FAILED");
+    S_kyc_lifetime(&u, &used, &remaining);
+    ASSERT_EQ_INT(used, 30000);
+    ASSERT_EQ_INT(S_pay(&u, "/v1/me/withdrawals", card, 70000, S_PAY, NULL, &res), 201);
+    ASSERT_EQ_STR(api_json_str(&res, "status"), "SUCCESS");
+    client_response_release(&res);
+    S_fund(&u, card, 10000); /* a top-up counts nothing */
+    S_kyc_lifetime(&u, &used, &remaining);
+    ASSERT_EQ_INT(used, 100000);
+    ASSERT_EQ_INT(api_call_idem(&S_client, "POST", "/v1/transfers", u.token, "kyc1-t2", body, &res),
+                  403);
+    ASSERT_EQ_STR(api_json_str(&res, "limit"), "kyc_lifetime");
+    client_response_release(&res);
+}
+
 TEST(withdrawal_over_the_balance_is_402_and_changes_nothing)
 {
     // Amount + fee must fit the available balance: ¥10.00 with ¥10.00 does not (fee ¥0.10).
@@ -807,6 +896,7 @@ int main(void)
     RUN(bad_payments_are_refused_and_change_nothing);
     RUN(withdrawal_pays_the_card_and_charges_the_fee);
     RUN(withdrawal_quote_says_the_fee_and_the_most_that_can_go);
+    RUN(a_level_1_wallet_cashes_out_within_its_lifetime_limit);
     RUN(withdrawal_over_the_balance_is_402_and_changes_nothing);
     RUN(slow_banks_are_resolved_by_the_worker);
     RUN(a_slow_bank_holds_up_no_other_request);

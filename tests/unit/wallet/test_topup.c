@@ -67,27 +67,39 @@ TEST(withdrawal_max_is_the_largest_amount_the_balance_covers_with_its_fee)
     struct domain_settings s;
     domain_settings_default(&s);
     int64_t amount = -1, fee = -1;
-    wallet_withdrawal_max(&s, 10010, &amount, &fee); /* ¥100.10: ¥100 and the ¥0.10 minimum */
+    wallet_withdrawal_max(&s, 10010, s.limit_per_payment_minor, &amount,
+                          &fee); /* ¥100.10: ¥100 and the ¥0.10 minimum */
     ASSERT_EQ_INT(amount, 10000);
     ASSERT_EQ_INT(fee, 10);
-    wallet_withdrawal_max(&s, 10009, &amount, &fee);
+    wallet_withdrawal_max(&s, 10009, s.limit_per_payment_minor, &amount, &fee);
     ASSERT_EQ_INT(amount, 9999);
     ASSERT_EQ_INT(fee, 10);
-    wallet_withdrawal_max(&s, 1001000, &amount, &fee); /* 0.1 % of ¥10,000 is ¥10.00 */
+    wallet_withdrawal_max(&s, 1001000, s.limit_per_payment_minor, &amount,
+                          &fee); /* 0.1 % of ¥10,000 is ¥10.00 */
     ASSERT_EQ_INT(amount, 1000000);
     ASSERT_EQ_INT(fee, 1000);
-    wallet_withdrawal_max(&s, 1000999, &amount, &fee); /* a fen less: 999,999 pays ¥10.00 too */
+    wallet_withdrawal_max(&s, 1000999, s.limit_per_payment_minor, &amount,
+                          &fee); /* a fen less: 999,999 pays ¥10.00 too */
     ASSERT_EQ_INT(amount, 999999);
     ASSERT_EQ_INT(fee, 1000);
-    wallet_withdrawal_max(&s, 10, &amount, &fee); /* the fee alone: nothing can go */
+    wallet_withdrawal_max(&s, 10, s.limit_per_payment_minor, &amount,
+                          &fee); /* the fee alone: nothing can go */
     ASSERT_EQ_INT(amount, 0);
     ASSERT_EQ_INT(fee, 0);
-    wallet_withdrawal_max(&s, 0, &amount, &fee);
+    wallet_withdrawal_max(&s, 0, s.limit_per_payment_minor, &amount, &fee);
     ASSERT_EQ_INT(amount, 0);
     ASSERT_EQ_INT(fee, 0);
-    wallet_withdrawal_max(&s, INT64_MAX, &amount, &fee); /* the per-payment cap */
+    wallet_withdrawal_max(&s, INT64_MAX, s.limit_per_payment_minor, &amount,
+                          &fee); /* the per-payment cap */
     ASSERT_EQ_INT(amount, s.limit_per_payment_minor);
     ASSERT(wallet_withdrawal_fee(&s, amount, &fee) && fee > 0);
+    /* A lower cap (what is left of a KYC level 1 wallet's lifetime limit) binds the same way. */
+    wallet_withdrawal_max(&s, 1001000, 50000, &amount, &fee);
+    ASSERT_EQ_INT(amount, 50000);
+    ASSERT_EQ_INT(fee, 50);
+    wallet_withdrawal_max(&s, 1001000, 0, &amount, &fee);
+    ASSERT_EQ_INT(amount, 0);
+    ASSERT_EQ_INT(fee, 0);
 
     const int64_t settings[][3] = {
         {1000, 10, 2000}, {0, 0, 2000}, {6000, 25, 1500}, {1, 0, 2000}, {999999, 1, 2000}};
@@ -96,7 +108,7 @@ TEST(withdrawal_max_is_the_largest_amount_the_balance_covers_with_its_fee)
         s.withdrawal_fee_min_minor = settings[i][1];
         s.limit_per_payment_minor = settings[i][2];
         for (int64_t available = 0; available <= 3000; available++) {
-            wallet_withdrawal_max(&s, available, &amount, &fee);
+            wallet_withdrawal_max(&s, available, s.limit_per_payment_minor, &amount, &fee);
             ASSERT_EQ_INT(amount, S_max_by_walking(&s, available));
             int64_t want_fee = 0;
             ASSERT(amount == 0 || wallet_withdrawal_fee(&s, amount, &want_fee));
