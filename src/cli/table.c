@@ -392,9 +392,10 @@ static const struct cli_command S_commands[] = {
      "hold fewer lines than --limit when the filter is narrow: follow the cursor.",
      {{"type", "TYPE", false,
        "topup withdrawal transfer order_payment order_refund red_packet_sent "
-       "red_packet_received red_packet_refund other",
+       "red_packet_received red_packet_refund withdrawal_refund other",
        "only topup, withdrawal, transfer, order_payment (paying a merchant), order_refund (a "
-       "merchant's refund), red_packet_sent, red_packet_received, red_packet_refund or other"},
+       "merchant's refund), red_packet_sent, red_packet_received, red_packet_refund, "
+       "withdrawal_refund (a failed withdrawal's money back) or other"},
       {"direction", "DIR", false, "in out", "only money in or out"},
       {"from", "TIME", false, NULL, "lines at or after TIME (YYYY-MM-DD or RFC 3339)"},
       {"to", "TIME", false, NULL, "lines before TIME; a date takes in the whole day"},

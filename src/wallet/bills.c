@@ -87,7 +87,7 @@ static enum qb_error S_walk_next(struct S_walk *w, const struct ledger_entry **e
 }
 
 /* What line an entry makes, if any: false for the entries a line is not
- * anchored on (a withdrawal's capture or void, a fee, a release). */
+ * anchored on (a withdrawal's capture, a fee, a release). */
 static bool S_classify(const struct ledger_entry *e, const struct ledger_posting *po,
                        enum bills_type *type, enum bills_direction *direction, int64_t *amount)
 {
@@ -108,6 +108,12 @@ static bool S_classify(const struct ledger_entry *e, const struct ledger_posting
         *type = BILLS_ORDER_REFUND;
         return e->kind == LEDGER_ENTRY_TRANSFER && po->amount_minor > 0;
     case WALLET_CODE_WITHDRAWAL:
+        if (e->kind == LEDGER_ENTRY_VOID && po->held_delta_minor < 0) {
+            *type = BILLS_WITHDRAWAL_REFUND;
+            *direction = BILLS_IN;
+            *amount = -po->held_delta_minor;
+            return true;
+        }
         *type = BILLS_WITHDRAWAL;
         *direction = BILLS_OUT;
         *amount = po->held_delta_minor;
@@ -228,11 +234,13 @@ static enum qb_error S_line_fill(struct store *reader, const struct ledger_entry
     struct wallet_payment p;
     enum qb_error err = wallet_payment_get(reader, e->ref, NULL, &p);
     /* A refund's entry names the refund; a reversal's names the payment it
-     * reverses, and its line is that payment's money coming back, done. */
-    bool reversal = e->code == WALLET_CODE_ORDER_REVERSAL;
-    int kind = reversal                     ? WALLET_ORDER_PAYMENT
-               : type == BILLS_ORDER_REFUND ? WALLET_ORDER_REFUND
-                                            : (int)type;
+     * reverses, and a withdrawal's void the withdrawal: their lines are
+     * that payment's money coming back, done. */
+    bool reversal = e->code == WALLET_CODE_ORDER_REVERSAL || type == BILLS_WITHDRAWAL_REFUND;
+    int kind = e->code == WALLET_CODE_ORDER_REVERSAL ? WALLET_ORDER_PAYMENT
+               : type == BILLS_WITHDRAWAL_REFUND     ? WALLET_WITHDRAWAL
+               : type == BILLS_ORDER_REFUND          ? WALLET_ORDER_REFUND
+                                                     : (int)type;
     if (err == QB_E_NOT_FOUND || (err == QB_OK && (int)p.kind != kind)) {
         log_event(LOG_ERROR, "bills.payment_missing", "entry=%lld", (long long)e->id);
         return QB_E_INTERNAL;
@@ -586,7 +594,9 @@ enum qb_error bills_statement(struct store *reader, const struct ledger_account_
             break;
         if (line.status == WALLET_PROCESSING)
             out->processing_count++;
-        if (line.status != WALLET_SUCCESS)
+        /* A failed withdrawal moved nothing in the end: neither it nor the
+         * refund of its hold is income or expense. */
+        if (line.status != WALLET_SUCCESS || type == BILLS_WITHDRAWAL_REFUND)
             continue;
         /* What moved: a withdrawal took its fee out of the balance too. */
         int64_t moved = line.amount_minor;
@@ -615,7 +625,7 @@ enum qb_error bills_statement(struct store *reader, const struct ledger_account_
                 party_count++;
             }
         }
-        if (!S_sums_add(slot != NULL ? &slot->sums : &out->others, direction, moved)) {
+        if (slot != NULL && !S_sums_add(&slot->sums, direction, moved)) {
             err = QB_E_OVERFLOW;
             break;
         }
@@ -636,6 +646,19 @@ enum qb_error bills_statement(struct store *reader, const struct ledger_account_
         err = S_party_name(reader, &top->counterparty);
         if (err != QB_OK)
             goto out;
+    }
+    /* Everything the top ones leave out, so that the parts add up to the
+     * total: the other counterparties and lines without one (a red packet
+     * sent). Each top sum is part of the total: nothing goes below zero. */
+    out->others = out->total;
+    for (size_t i = 0; i < out->top_count; i++) {
+        const struct bills_sums *t = &out->top[i].sums;
+        bool ok =
+            money_sub(out->others.income_minor, t->income_minor, &out->others.income_minor) &&
+            money_sub(out->others.expense_minor, t->expense_minor, &out->others.expense_minor);
+        QB_ASSERT(ok && out->others.income_minor >= 0 && out->others.expense_minor >= 0 &&
+                  out->others.count >= t->count);
+        out->others.count -= t->count;
     }
 out:
     free(w);
@@ -666,6 +689,8 @@ const char *bills_type_name(enum bills_type type)
         return "red_packet_refund";
     case BILLS_ORDER_REFUND:
         return "order_refund";
+    case BILLS_WITHDRAWAL_REFUND:
+        return "withdrawal_refund";
     case BILLS_ANY:
         break;
     }

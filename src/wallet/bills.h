@@ -12,11 +12,16 @@
  *   transfer    its one entry: "out" for the payer, "in" for the payee
  *   withdrawal  the HOLD entry anchors the line: it is when the money left
  *               the user's available balance and what the user did. The
- *               CAPTURE or VOID that settles it is walked past (it is no
- *               line of its own); the line's status is the payment's:
- *               PROCESSING, then SUCCESS or FAILED. The fee entry after a
- *               capture moves clearing → fee income and is not on the
- *               user's chain.
+ *               CAPTURE that settles it is walked past (it is no line of
+ *               its own); the line's status is the payment's: PROCESSING,
+ *               then SUCCESS or FAILED. The fee entry after a capture
+ *               moves clearing → fee income and is not on the user's
+ *               chain. The VOID of a failed one gives amount + fee back to
+ *               the available balance: a withdrawal_refund line "in" (the
+ *               payment's id, its card, SUCCESS), so that every line's
+ *               balance_after is the one before it plus or minus what it
+ *               moved. A statement counts neither the failed withdrawal
+ *               nor its refund.
  *   order       an order payment's one entry (user → merchant and fee
  *               income): "out", the merchant as counterparty
  *   red packet  its own entry on each side (redpacket.h), ref the packet
@@ -80,12 +85,13 @@ enum bills_type {
     BILLS_TRANSFER = WALLET_TRANSFER,
     BILLS_OTHER = 4,
     BILLS_ORDER_PAYMENT = WALLET_ORDER_PAYMENT, /* paying a merchant order (src/merchant) */
-    BILLS_RED_PACKET_SENT = 6,     /* sender → escrow (redpacket.h): "out" */
-    BILLS_RED_PACKET_RECEIVED = 7, /* a claimed share: "in", from the sender */
-    BILLS_RED_PACKET_REFUND = 8,   /* the unclaimed rest back at expiry: "in" */
-    BILLS_ORDER_REFUND = 9,        /* a merchant's refund of an order (payments kind 6): "in" */
+    BILLS_RED_PACKET_SENT = 6,                  /* sender → escrow (redpacket.h): "out" */
+    BILLS_RED_PACKET_RECEIVED = 7,              /* a claimed share: "in", from the sender */
+    BILLS_RED_PACKET_REFUND = 8,                /* the unclaimed rest back at expiry: "in" */
+    BILLS_ORDER_REFUND = 9,       /* a merchant's refund of an order (payments kind 6): "in" */
+    BILLS_WITHDRAWAL_REFUND = 10, /* a failed withdrawal's amount and fee back: "in" */
 };
-#define BILLS_TYPE_COUNT 10
+#define BILLS_TYPE_COUNT 11
 
 enum bills_direction {
     BILLS_BOTH = 0, /* filters only */
@@ -187,7 +193,8 @@ struct bills_statement {
     struct bills_sums by_type[BILLS_TYPE_COUNT]; /* indexed by enum bills_type */
     struct bills_party_sums top[BILLS_TOP_COUNTERPARTIES]; /* by income + expense, descending */
     size_t top_count;
-    struct bills_sums others; /* counterparties past BILLS_COUNTERPARTIES_MAX */
+    struct bills_sums others; /* total less top: the other counterparties (those past
+                               * BILLS_COUNTERPARTIES_MAX among them) and lines without one */
     int64_t processing_count;
     size_t scanned;
     bool complete; /* false: BILLS_STATEMENT_SCAN_MAX ran out before the month's start */
@@ -213,7 +220,8 @@ QB_MUST_USE enum qb_error bills_statement(struct store *reader,
 bool bills_time_parse(const char *text, bool end_of_day, int64_t *at_ms);
 
 /* "topup", "withdrawal", "transfer", "other", "order_payment", "red_packet_sent",
- * "red_packet_received", "red_packet_refund"; bills_type_parse answers
+ * "red_packet_received", "red_packet_refund", "order_refund", "withdrawal_refund";
+ * bills_type_parse answers
  * BILLS_ANY for none of them (and for NULL). */
 const char *bills_type_name(enum bills_type type);
 enum bills_type bills_type_parse(const char *text);

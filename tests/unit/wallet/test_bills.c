@@ -270,7 +270,9 @@ static enum qb_error bx_page(struct bx *bx, int64_t account, const struct bills_
 TEST(one_line_per_payment_with_counterparty_status_and_balance)
 {
     // The bill a user reads: each payment once, newest first, with its counterparty, its status and
-    // the available balance right after it; a withdrawal's capture or void is no second line.
+    // the available balance right after it; a withdrawal's capture is no second line, and a failed
+    // one's money coming back is a withdrawal_refund line, so that every line's balance_after is
+    // the one below it plus or minus what the line moved.
     struct bx *bx = bx_new();
     struct user a, b;
     bx_user(bx, &a, "张三丰");
@@ -283,17 +285,23 @@ TEST(one_line_per_payment_with_counterparty_status_and_balance)
     bx_op(bx, OP_CAPTURE, &a, NULL, 0, 0, ok);                /* no line */
     bx_op(bx, OP_WITHDRAW, &a, NULL, 20000, 20, bad);         /* 674.70 */
     bx_op(bx, OP_TRANSFER, &b, &a, 500, 0, NULL);             /* 679.70 */
-    bx_op(bx, OP_VOID, &a, NULL, 0, 0, bad);                  /* back: 879.90, no line */
+    bx_op(bx, OP_VOID, &a, NULL, 0, 0, bad);                  /* back: 879.90 */
     bx_op(bx, OP_WITHDRAW, &a, NULL, 5000, 10, pending);      /* 829.80 */
     bx_op(bx, OP_OTHER, &a, NULL, 80, 0, NULL);               /* 829.00 */
 
     struct bills_line lines[20];
     struct bills_page page;
     ASSERT_EQ_INT(bx_page(bx, a.account, NULL, 20, BILLS_SCAN_MAX, NULL, lines, &page), QB_OK);
-    ASSERT_EQ_INT(page.count, 7);
+    ASSERT_EQ_INT(page.count, 8);
     ASSERT_EQ_STR(page.next_cursor, "");
     ASSERT(!page.partial);
     ASSERT_EQ_INT(page.scanned, 9);
+    for (size_t i = 0; i + 1 < page.count; i++) {
+        int64_t moved = lines[i].amount_minor + lines[i].fee_minor;
+        ASSERT_EQ_INT(lines[i].balance_after_minor,
+                      lines[i + 1].balance_after_minor +
+                          (lines[i].direction == BILLS_IN ? moved : -moved));
+    }
 
     ASSERT_EQ_INT(lines[0].type, BILLS_OTHER);
     ASSERT_EQ_INT(lines[0].amount_minor, 80);
@@ -310,32 +318,44 @@ TEST(one_line_per_payment_with_counterparty_status_and_balance)
     ASSERT_EQ_STR(lines[1].counterparty.last4, "6789");
     ASSERT_EQ_STR(lines[1].counterparty.id, a.card);
 
-    ASSERT_EQ_INT(lines[2].type, BILLS_TRANSFER);
+    /* The failed withdrawal's amount and fee back, from its card, as it happened. */
+    ASSERT_EQ_STR(lines[2].id, bad);
+    ASSERT_EQ_INT(lines[2].type, BILLS_WITHDRAWAL_REFUND);
     ASSERT_EQ_INT(lines[2].direction, BILLS_IN);
-    ASSERT_EQ_INT(lines[2].amount_minor, 500);
-    ASSERT_EQ_STR(lines[2].counterparty.id, b.id);
-    ASSERT_EQ_STR(lines[2].counterparty.name, "*四");
-    ASSERT_EQ_INT(lines[2].balance_after_minor, 67970);
+    ASSERT_EQ_INT(lines[2].status, WALLET_SUCCESS);
+    ASSERT_EQ_INT(lines[2].amount_minor, 20020);
+    ASSERT_EQ_INT(lines[2].fee_minor, 0);
+    ASSERT_EQ_INT(lines[2].counterparty.kind, BILLS_PARTY_CARD);
+    ASSERT_EQ_STR(lines[2].counterparty.id, a.card);
+    ASSERT_EQ_INT(lines[2].balance_after_minor, 87990);
 
-    ASSERT_EQ_STR(lines[3].id, bad);
-    ASSERT_EQ_INT(lines[3].status, WALLET_FAILED);
-    ASSERT_EQ_STR(lines[3].failure_code, "CARD_DECLINED");
-    ASSERT_EQ_INT(lines[3].balance_after_minor, 67470);
-    ASSERT(lines[3].updated_at_ms > lines[3].created_at_ms);
+    ASSERT_EQ_INT(lines[3].type, BILLS_TRANSFER);
+    ASSERT_EQ_INT(lines[3].direction, BILLS_IN);
+    ASSERT_EQ_INT(lines[3].amount_minor, 500);
+    ASSERT_EQ_STR(lines[3].counterparty.id, b.id);
+    ASSERT_EQ_STR(lines[3].counterparty.name, "*四");
+    ASSERT_EQ_INT(lines[3].balance_after_minor, 67970);
 
-    ASSERT_EQ_STR(lines[4].id, ok);
-    ASSERT_EQ_INT(lines[4].status, WALLET_SUCCESS);
-    ASSERT_EQ_INT(lines[4].direction, BILLS_OUT);
-    ASSERT_EQ_INT(lines[4].balance_after_minor, 87490);
+    ASSERT_EQ_STR(lines[4].id, bad);
+    ASSERT_EQ_INT(lines[4].type, BILLS_WITHDRAWAL);
+    ASSERT_EQ_INT(lines[4].status, WALLET_FAILED);
+    ASSERT_EQ_STR(lines[4].failure_code, "CARD_DECLINED");
+    ASSERT_EQ_INT(lines[4].balance_after_minor, 67470);
+    ASSERT(lines[4].updated_at_ms > lines[4].created_at_ms);
 
+    ASSERT_EQ_STR(lines[5].id, ok);
+    ASSERT_EQ_INT(lines[5].status, WALLET_SUCCESS);
     ASSERT_EQ_INT(lines[5].direction, BILLS_OUT);
-    ASSERT_EQ_INT(lines[5].amount_minor, 2500);
-    ASSERT_EQ_INT(lines[5].balance_after_minor, 97500);
+    ASSERT_EQ_INT(lines[5].balance_after_minor, 87490);
 
-    ASSERT_EQ_STR(lines[6].id, topup);
-    ASSERT_EQ_INT(lines[6].type, BILLS_TOPUP);
-    ASSERT_EQ_INT(lines[6].direction, BILLS_IN);
-    ASSERT_EQ_INT(lines[6].balance_after_minor, 100000);
+    ASSERT_EQ_INT(lines[6].direction, BILLS_OUT);
+    ASSERT_EQ_INT(lines[6].amount_minor, 2500);
+    ASSERT_EQ_INT(lines[6].balance_after_minor, 97500);
+
+    ASSERT_EQ_STR(lines[7].id, topup);
+    ASSERT_EQ_INT(lines[7].type, BILLS_TOPUP);
+    ASSERT_EQ_INT(lines[7].direction, BILLS_IN);
+    ASSERT_EQ_INT(lines[7].balance_after_minor, 100000);
     for (size_t i = 1; i < page.count; i++)
         ASSERT(lines[i].created_at_ms < lines[i - 1].created_at_ms);
 
@@ -608,6 +628,7 @@ TEST(statement_sums_a_month_in_utc8)
     bx_op(bx, OP_CAPTURE, &a, NULL, 0, 0, ok);
     bx_op(bx, OP_WITHDRAW, &a, NULL, 20000, 20, bad);
     bx_op(bx, OP_VOID, &a, NULL, 0, 0, bad);
+    bx_op(bx, OP_OTHER, &a, NULL, 80, 0, NULL); /* no counterparty: in others */
     clock_manual_init(&bx->clock, DEC_MS - 1);
     bx_op(bx, OP_WITHDRAW, &a, NULL, 100, 10, pending);
     clock_manual_init(&bx->clock, DEC_MS);
@@ -623,8 +644,8 @@ TEST(statement_sums_a_month_in_utc8)
     ASSERT(s.complete);
     ASSERT_EQ_STR(s.currency->code, "CNY");
     ASSERT_EQ_INT(s.total.income_minor, 50000 + 700);
-    ASSERT_EQ_INT(s.total.expense_minor, 3000 + 2000 + 1000 + 10010);
-    ASSERT_EQ_INT(s.total.count, 6);
+    ASSERT_EQ_INT(s.total.expense_minor, 3000 + 2000 + 1000 + 10010 + 80);
+    ASSERT_EQ_INT(s.total.count, 7);
     ASSERT_EQ_INT(s.processing_count, 1);
     ASSERT_EQ_INT(s.by_type[BILLS_TOPUP].income_minor, 50000);
     ASSERT_EQ_INT(s.by_type[BILLS_TRANSFER].expense_minor, 6000);
@@ -642,6 +663,10 @@ TEST(statement_sums_a_month_in_utc8)
     ASSERT_EQ_STR(s.top[2].counterparty.name, "C***l");
     ASSERT_EQ_INT(s.top[2].sums.income_minor, 700);
     ASSERT_EQ_INT(s.top[2].sums.expense_minor, 1000);
+    /* The parts add up to the whole: others is what the top ones leave out. */
+    ASSERT_EQ_INT(s.others.expense_minor, 80);
+    ASSERT_EQ_INT(s.others.income_minor, 0);
+    ASSERT_EQ_INT(s.others.count, 1);
 
     /* October holds only the first top-up; a month with nothing is all zeros. */
     ASSERT(bills_month_parse("2026-10", &m));
@@ -663,7 +688,7 @@ TEST(statement_sums_a_month_in_utc8)
     struct bills_line lines[20];
     struct bills_page page;
     ASSERT_EQ_INT(bx_page(bx, a.account, &f, 20, BILLS_SCAN_MAX, NULL, lines, &page), QB_OK);
-    ASSERT_EQ_INT(page.count, 8); /* six that moved, one failed, one processing */
+    ASSERT_EQ_INT(page.count, 10); /* seven that moved, one failed and its refund, one processing */
     ASSERT_EQ_STR(lines[0].id, pending);
     bx_free(bx);
 }
