@@ -22,7 +22,7 @@
  *           is not paid (ORDERPAID), not closed or expired (ORDER_CLOSED),
  *           the merchant can be credited (PAYEE_UNAVAILABLE), the payer is
  *           not frozen, the payment password (or the password-free amount),
- *           the balance, the limits (wallet_txn_limits_check).
+ *           the limits (wallet_txn_limits_check), the balance.
  *
  * Expiry: an unpaid order past expires_at_ms is CLOSED to every reader
  * (merchant_order_state_at) and refused by pay; no worker rewrites it. The

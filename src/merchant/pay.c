@@ -24,7 +24,7 @@ static enum qb_error S_refuse(struct merchant_order_pay_cmd *c, enum qb_error er
     return domain_response_error(&c->cmd, err, message, NULL);
 }
 
-/* The money of a payment (order.h): the balance, the limits, the entry, the
+/* The money of a payment (order.h): the limits, the balance, the entry, the
  * payer's payments row and the order SUCCESS. Refusals come before any
  * write, so a refused settle leaves the command free to keep its other
  * writes (a payment code's use). */
@@ -43,13 +43,7 @@ enum qb_error merchant_txn_order_settle(struct ledger_txn *txn, const struct dom
     if (ledger_txn_account_get(txn, payer->account_id, &payer_account) != QB_OK)
         return QB_E_INTERNAL;
 
-    /* Step 1: the balance, before anything is charged. */
-    if (payer_account.available_minor < o->total_minor) {
-        *outcome = QB_E_INSUFFICIENT_BALANCE;
-        return QB_OK;
-    }
-
-    /* Step 2: the limits. */
+    /* Step 1: the limits, before the balance, as for a transfer. */
     enum qb_error err = wallet_txn_limits_check(txn, env, payer, o->total_minor, refused_limit);
     if (err == QB_E_LIMIT_EXCEEDED || err == QB_E_OVERFLOW) {
         *outcome = err;
@@ -57,6 +51,12 @@ enum qb_error merchant_txn_order_settle(struct ledger_txn *txn, const struct dom
     }
     if (err != QB_OK)
         return err;
+
+    /* Step 2: the balance, before anything is charged. */
+    if (payer_account.available_minor < o->total_minor) {
+        *outcome = QB_E_INSUFFICIENT_BALANCE;
+        return QB_OK;
+    }
 
     /* Step 3: the entry, the payment row and the order. */
     struct wallet_payment p;
@@ -235,7 +235,7 @@ static enum qb_error S_pay_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
             return err;
     }
 
-    /* Steps 6 to 8: the balance, the limits, the entry and the order. */
+    /* Steps 6 to 8: the limits, the balance, the entry and the order. */
     const char *refused_limit = NULL;
     enum qb_error outcome = QB_E_INTERNAL;
     err = merchant_txn_order_settle(txn, env, &o, &m, &payer, openid, till, &outcome,

@@ -598,11 +598,8 @@ static enum qb_error S_send_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
     if (err != QB_OK)
         return err;
 
-    /* Step 4: the balance, before anything is charged. */
-    if (account.available_minor < total)
-        return S_send_refuse(c, QB_E_INSUFFICIENT_BALANCE, NULL, NULL);
-
-    /* Step 5: the limits: a red packet is a payment from the balance. */
+    /* Step 4: the limits (a red packet is a payment from the balance),
+     * before the balance, as for a transfer. */
     err = wallet_txn_limits_check(txn, env, &sender, total, &c->refused_limit);
     if (err == QB_E_LIMIT_EXCEEDED || err == QB_E_OVERFLOW) {
         c->outcome = err;
@@ -610,6 +607,10 @@ static enum qb_error S_send_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
     }
     if (err != QB_OK)
         return err;
+
+    /* Step 5: the balance, before anything is charged. */
+    if (account.available_minor < total)
+        return S_send_refuse(c, QB_E_INSUFFICIENT_BALANCE, NULL, NULL);
 
     /* Step 6: the packet. Nothing above allowed a refusal from here on. */
     struct redpacket *p = &c->packet;

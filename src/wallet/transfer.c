@@ -177,11 +177,8 @@ static enum qb_error S_transfer_run(struct ledger_txn *txn, struct ledger_cmd *c
             return err;
     }
 
-    /* Step 5: the balance, before anything is charged. */
-    if (payer_account.available_minor < c->amount_minor)
-        return S_refuse(c, QB_E_INSUFFICIENT_BALANCE, NULL, NULL);
-
-    /* Step 6: the limits. */
+    /* Step 5: the limits, before the balance: no top-up gets a payment
+     * past a limit, so the refusal says what would. */
     err = wallet_txn_limits_check(txn, env, &payer, c->amount_minor, &c->refused_limit);
     if (err == QB_E_LIMIT_EXCEEDED || err == QB_E_OVERFLOW) {
         c->outcome = err;
@@ -189,6 +186,10 @@ static enum qb_error S_transfer_run(struct ledger_txn *txn, struct ledger_cmd *c
     }
     if (err != QB_OK)
         return err;
+
+    /* Step 6: the balance, before anything is charged. */
+    if (payer_account.available_minor < c->amount_minor)
+        return S_refuse(c, QB_E_INSUFFICIENT_BALANCE, NULL, NULL);
 
     /* Step 7: the movement and its payment row. Nothing above allowed a
      * refusal here: any error rolls the charge back with it. */

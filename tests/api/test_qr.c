@@ -276,7 +276,7 @@ TEST(a_till_code_is_paid_as_one_idempotent_order)
     EXPECT_POST("/v1/me/order-payments", a.token, "till-2", open_payload,
                 "\"payment_password\":\"" TH_PAY_PASSWORD "\"", 400, "PARAM_ERROR");
     EXPECT_POST("/v1/me/order-payments", a.token, "till-3", open_payload,
-                "\"amount\":99999,\"payment_password\":\"" TH_PAY_PASSWORD "\"", 402,
+                "\"amount\":50000,\"payment_password\":\"" TH_PAY_PASSWORD "\"", 402,
                 "INSUFFICIENT_BALANCE");
     EXPECT_POST("/v1/me/order-payments", a.token, "till-4", open_payload,
                 "\"amount\":300,\"payment_password\":\"" TH_PAY_PASSWORD "\"", 201, NULL);

@@ -137,6 +137,13 @@ TEST(refusals_that_need_no_money)
     EXPECT_TRANSFER(a.token, "r8", body, 400, "SELF_TRANSFER");
     BODY(b.id, "100", TH_PAY_PASSWORD);
     EXPECT_TRANSFER(a.token, "r9", body, 402, "INSUFFICIENT_BALANCE");
+    /* Over the per-payment cap no balance would do: that is the answer, not the balance. */
+    struct client_response cap;
+    BODY(b.id, "2000001", TH_PAY_PASSWORD);
+    TRANSFER(a.token, "r9b", body, 403, NULL, &cap);
+    ASSERT_EQ_STR(api_json_str(&cap, "code"), "LIMIT_EXCEEDED");
+    ASSERT_EQ_STR(api_json_str(&cap, "limit"), "per_payment");
+    client_response_release(&cap);
     BODY(b.id, "100", "246802");
     struct client_response res;
     TRANSFER(a.token, "r10", body, 403, "PASSWORD_WRONG", &res);

@@ -886,9 +886,9 @@ TEST(transfers)
     S_case("send-json", S_PAY, "send", S_id_b, "1.00", "--password-stdin", "--json", NULL);
     char transfer[64];
     S_last_str("id", transfer, sizeof transfer);
-    S_case("send-insufficient", S_PAY, "send", S_phone_b, "100000", "--password-stdin", NULL);
-    S_case("send-insufficient-json", S_PAY, "send", S_phone_b, "100000", "--password-stdin",
-           "--json", NULL);
+    S_case("send-insufficient", S_PAY, "send", S_phone_b, "600", "--password-stdin", NULL);
+    S_case("send-insufficient-json", S_PAY, "send", S_phone_b, "600", "--password-stdin", "--json",
+           NULL);
     S_case("send-self", S_PAY, "send", S_phone_a, "1", "--password-stdin", NULL);
     S_case("send-unknown-payee", S_PAY, "send", S_phone_c, "1", "--password-stdin", NULL);
     S_case("payment-show-transfer", NULL, "payment", "show", transfer, NULL);

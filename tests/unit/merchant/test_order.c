@@ -248,6 +248,9 @@ TEST(a_till_code_payment_makes_its_order_paid_or_none_at_all)
     // one go. Every refusal (an unknown merchant, a wrong password, a short balance) leaves no
     // order row and moves nothing; a success leaves one NATIVE order, SUCCESS, with its fee.
     struct fx f = S_fx_new(6000);
+    /* Limits come before the balance: a level 1 payer's lifetime ¥1,000 would refuse the
+     * short balance's ¥1,000.01 first. */
+    f.wx->env.settings.limit_kyc1_lifetime_minor = 1000000;
     struct merchant_order paid;
     ASSERT_EQ_INT(S_till_pay(&f, "1900000000", 500, WX_PAY_PASSWORD, &paid), QB_E_PAYEE_NOT_FOUND);
     ASSERT_EQ_INT(S_till_pay(&f, f.m.mchid, 500, WX_WRONG_PASSWORD, &paid), QB_E_PASSWORD_WRONG);
