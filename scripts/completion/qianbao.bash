@@ -162,7 +162,7 @@ _qianbao()
         words='--daily --password-free --password-stdin' ;;
     'bills')
         case $prev in
-        --type) COMPREPLY=($(compgen -W 'topup withdrawal transfer order_payment order_refund red_packet_sent red_packet_received red_packet_refund other' -- "$cur")); return ;;
+        --type) COMPREPLY=($(compgen -W 'topup withdrawal transfer order_payment order_refund red_packet_sent red_packet_received red_packet_refund withdrawal_refund other' -- "$cur")); return ;;
         --direction) COMPREPLY=($(compgen -W 'in out' -- "$cur")); return ;;
         --from) return ;;
         --to) return ;;
