@@ -45,6 +45,24 @@ static bool S_method_matches(const char *route_method, const char *method)
     return strcmp(method, "HEAD") == 0 && strcmp(route_method, "GET") == 0;
 }
 
+/* Appends ", method" to the Allow list when it fits and is not listed yet. */
+static void S_allow_add(char *allow, size_t *used, size_t allow_size, const char *method)
+{
+    if (strstr(allow, method) != NULL)
+        return;
+    size_t method_size = strlen(method);
+    size_t needed = (*used > 0 ? 2 : 0) + method_size;
+    if (*used + needed + 1 > allow_size)
+        return;
+    if (*used > 0) {
+        memcpy(allow + *used, ", ", 2);
+        *used += 2;
+    }
+    memcpy(allow + *used, method, method_size);
+    *used += method_size;
+    allow[*used] = '\0';
+}
+
 enum http_match http_route_find(const struct http_route *routes, size_t route_count,
                                 const char *method, const char *path, size_t *route_index,
                                 char *allow, size_t allow_size)
@@ -64,20 +82,9 @@ enum http_match http_route_find(const struct http_route *routes, size_t route_co
         path_known = true;
         if (allow == NULL)
             continue;
-        /* Append ", METHOD" when it fits and is not listed yet. */
-        if (strstr(allow, routes[i].method) != NULL)
-            continue;
-        size_t method_size = strlen(routes[i].method);
-        size_t needed = (allow_used > 0 ? 2 : 0) + method_size;
-        if (allow_used + needed + 1 > allow_size)
-            continue;
-        if (allow_used > 0) {
-            memcpy(allow + allow_used, ", ", 2);
-            allow_used += 2;
-        }
-        memcpy(allow + allow_used, routes[i].method, method_size);
-        allow_used += method_size;
-        allow[allow_used] = '\0';
+        S_allow_add(allow, &allow_used, allow_size, routes[i].method);
+        if (strcmp(routes[i].method, "GET") == 0)
+            S_allow_add(allow, &allow_used, allow_size, "HEAD"); /* answered wherever GET is */
     }
     return path_known ? HTTP_MATCH_NO_METHOD : HTTP_MATCH_NO_PATH;
 }

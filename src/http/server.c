@@ -368,6 +368,23 @@ void http_request_route(struct http_request *req)
                                  "and not hold %00");
         return;
     }
+    /* An argument the route does not read would be ignored: a misspelt
+     * filter (?tpye=topup) answering an unfiltered list. */
+    const char *takes = server->routes[route_index].query;
+    char unknown[48];
+    if ((takes == NULL || strcmp(takes, HTTP_QUERY_ANY) != 0) &&
+        !http_wire_query_names_in(req->query, takes != NULL ? takes : "", unknown,
+                                  sizeof unknown)) {
+        char message[192];
+        bool shown = unknown[0] != '\0';
+        for (const char *c = unknown; *c != '\0'; c++)
+            shown = shown && *c > 0x20 && *c < 0x7f && *c != '"' && *c != '\\';
+        snprintf(message, sizeof message, "%s%s%s is not an argument of this path (it takes %s)",
+                 shown ? "\"" : "", shown ? unknown : "a query argument", shown ? "\"" : "",
+                 takes != NULL ? takes : "none");
+        http_reply_error_message(req, QB_E_PARAM, message);
+        return;
+    }
 }
 
 #define S_AUTH_POOL_WAIT_MS 1000

@@ -116,7 +116,15 @@ struct http_route {
     const char *pattern; /* "/v1/red-packets/{id}/claims": {name} matches one segment */
     http_handler_fn handler;
     enum http_auth auth;
+    /* The query arguments the handler reads, space-separated ("limit
+     * cursor"); any other is refused before the handler runs, as an unknown
+     * body field is. NULL: none; HTTP_QUERY_ANY: not checked. */
+    const char *query;
 };
+
+/* A route whose query arguments are not checked: the /v3 routes, whose
+ * clients are WeChat Pay's SDKs. */
+#define HTTP_QUERY_ANY "*"
 
 /* The daemon's routes (routes.c). */
 extern const struct http_route http_routes[];

@@ -369,6 +369,47 @@ bool http_wire_query_is_plain(const char *query)
     return true;
 }
 
+/* Whether name (NUL-terminated) is one of the space-separated names of list. */
+static bool S_name_listed(const char *list, const char *name)
+{
+    size_t size = strlen(name);
+    for (const char *p = list; *p != '\0';) {
+        const char *space = strchr(p, ' ');
+        size_t item = space != NULL ? (size_t)(space - p) : strlen(p);
+        if (item == size && size > 0 && strncasecmp(p, name, size) == 0)
+            return true;
+        p += item + (space != NULL ? 1 : 0);
+    }
+    return false;
+}
+
+bool http_wire_query_names_in(const char *query, const char *allowed, char *unknown,
+                              size_t unknown_size)
+{
+    char key[256];
+    for (const char *p = query; *p != '\0';) {
+        const char *amp = strchr(p, '&');
+        const char *stop = amp != NULL ? amp : p + strlen(p);
+        const char *eq = memchr(p, '=', (size_t)(stop - p));
+        const char *key_end = eq != NULL ? eq : stop;
+        if (key_end > p) {
+            /* A name that does not unescape (too long) is no route's. */
+            if (!http_wire_unescape(p, (size_t)(key_end - p), true, key, sizeof key))
+                key[0] = '\0';
+            if (key[0] == '\0' || !S_name_listed(allowed, key)) {
+                if (unknown_size > 0) {
+                    size_t size = strlen(key) < unknown_size ? strlen(key) : unknown_size - 1;
+                    memcpy(unknown, key, size);
+                    unknown[size] = '\0';
+                }
+                return false;
+            }
+        }
+        p = amp != NULL ? amp + 1 : stop;
+    }
+    return true;
+}
+
 bool http_wire_query(const char *query, const char *name, char *out, size_t out_size)
 {
     size_t name_size = strlen(name);

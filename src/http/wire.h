@@ -120,4 +120,11 @@ bool http_wire_query(const char *query, const char *name, char *out, size_t out_
  * the first and a proxy or a client library might mean the last. */
 bool http_wire_query_is_plain(const char *query);
 
+/* True when every argument of query is named in allowed (names separated
+ * by one space, lower case; compared caselessly after unescaping, whole
+ * names only). Else false with the first other name, unescaped, in
+ * unknown (cut to unknown_size - 1 bytes). */
+bool http_wire_query_names_in(const char *query, const char *allowed, char *unknown,
+                              size_t unknown_size);
+
 #endif

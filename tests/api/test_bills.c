@@ -139,6 +139,11 @@ TEST(bad_parameters_are_param_errors)
         "/v1/me/transactions?type=transfer&type=topup",
         "/v1/me/transactions?limit=5&LIMIT=6",
         "/v1/me/transactions?%74ype=transfer&type=topup",
+        /* an argument the path does not read: a misspelt filter, not an unfiltered list */
+        "/v1/me/transactions?tpye=topup",
+        "/v1/me/transactions.csv?types=topup",
+        "/v1/me/statements/2026-11.csv?limit=3",
+        "/v1/me/statements/2026-11?type=topup",
     };
     for (size_t i = 0; i < QB_ARRAY_COUNT(paths); i++) {
         struct client_response res;
@@ -161,10 +166,21 @@ TEST(bad_parameters_are_param_errors)
                            "red_packet_sent",
                            "red_packet_received",
                            "red_packet_refund",
+                           "withdrawal_refund",
                            "other"};
     for (size_t i = 0; i < QB_ARRAY_COUNT(types); i++)
         if (strstr(message, types[i]) == NULL)
             TEST_FAIL_("\"%s\" does not name %s", message, types[i]);
+    client_response_release(&res);
+    /* A misspelt argument is named back, with what the path takes. */
+    api_call(&S_client, "GET", "/v1/me/transactions?tpye=topup", a.token, NULL, &res);
+    ASSERT(strstr(api_json_str(&res, "message"), "\"tpye\"") != NULL);
+    ASSERT(strstr(api_json_str(&res, "message"), "counterparty") != NULL);
+    client_response_release(&res);
+    /* An empty cursor is the first page here too, and names are caseless. */
+    ASSERT_EQ_INT(
+        api_call(&S_client, "GET", "/v1/me/transactions?cursor=&LIMIT=5", a.token, NULL, &res),
+        200);
     client_response_release(&res);
 }
 

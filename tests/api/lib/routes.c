@@ -28,7 +28,7 @@ static bool S_literal(const char **p, char *out, size_t out_size)
 }
 
 /* Reads the entries of http_routes[] from src/http/routes.c: each is
- * {"METHOD", "pattern", handler, HTTP_AUTH_KIND}, possibly over two lines. */
+ * {"METHOD", "pattern", handler, HTTP_AUTH_KIND, query}, possibly over two lines. */
 bool api_routes_read(struct api_route routes[API_ROUTES_MAX], size_t *count, char *err,
                      size_t err_size)
 {

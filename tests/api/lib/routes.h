@@ -21,7 +21,7 @@ struct api_route {
     char auth[32]; /* "HTTP_AUTH_USER" */
 };
 
-/* Reads every {"METHOD", "pattern", handler, HTTP_AUTH_KIND} entry (an
+/* Reads every {"METHOD", "pattern", handler, HTTP_AUTH_KIND, query} entry (an
  * entry may span lines) into routes; false with err saying why. */
 bool api_routes_read(struct api_route routes[API_ROUTES_MAX], size_t *count, char *err,
                      size_t err_size);

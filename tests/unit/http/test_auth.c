@@ -62,8 +62,8 @@ static void S_handle_admin(struct http_request *req)
 }
 
 static const struct http_route S_routes[] = {
-    {"GET", "/t/whoami", S_handle_whoami, HTTP_AUTH_USER},
-    {"GET", "/t/admin", S_handle_admin, HTTP_AUTH_ADMIN},
+    {"GET", "/t/whoami", S_handle_whoami, HTTP_AUTH_USER, NULL},
+    {"GET", "/t/admin", S_handle_admin, HTTP_AUTH_ADMIN, NULL},
 };
 
 /* GET path with an optional Authorization value; answers the status and

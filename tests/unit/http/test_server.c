@@ -101,10 +101,10 @@ static void S_handle_admin(struct http_request *req)
 }
 
 static const struct http_route S_routes[] = {
-    {"POST", "/t/accounts/{outcome}", S_handle_account_create, HTTP_AUTH_NONE},
-    {"GET", "/t/items/{id}", S_handle_item, HTTP_AUTH_NONE},
-    {"POST", "/t/echo", S_handle_echo, HTTP_AUTH_NONE},
-    {"GET", "/t/admin", S_handle_admin, HTTP_AUTH_ADMIN},
+    {"POST", "/t/accounts/{outcome}", S_handle_account_create, HTTP_AUTH_NONE, NULL},
+    {"GET", "/t/items/{id}", S_handle_item, HTTP_AUTH_NONE, NULL},
+    {"POST", "/t/echo", S_handle_echo, HTTP_AUTH_NONE, NULL},
+    {"GET", "/t/admin", S_handle_admin, HTTP_AUTH_ADMIN, NULL},
 };
 
 /* --- a hand-written HTTP/1.1 client ---------------------------------------- */
@@ -186,7 +186,7 @@ TEST(routes_check_refuses_malformed_tables)
 {
     // A malformed route table must stop the daemon at start, not misroute requests later.
     char err[256];
-    struct http_route bad[] = {{"GET", "no-slash", S_handle_item, HTTP_AUTH_NONE}};
+    struct http_route bad[] = {{"GET", "no-slash", S_handle_item, HTTP_AUTH_NONE, NULL}};
     ASSERT(!http_routes_check(bad, 1, err, sizeof err));
     bad[0].pattern = "/a/{id";
     ASSERT(!http_routes_check(bad, 1, err, sizeof err));
@@ -196,8 +196,8 @@ TEST(routes_check_refuses_malformed_tables)
     ASSERT(!http_routes_check(bad, 1, err, sizeof err));
     bad[0].pattern = "/{a}/{b}/{c}/{d}/{e}";
     ASSERT(!http_routes_check(bad, 1, err, sizeof err));
-    struct http_route twice[] = {{"GET", "/a", S_handle_item, HTTP_AUTH_NONE},
-                                 {"GET", "/a", S_handle_item, HTTP_AUTH_NONE}};
+    struct http_route twice[] = {{"GET", "/a", S_handle_item, HTTP_AUTH_NONE, NULL},
+                                 {"GET", "/a", S_handle_item, HTTP_AUTH_NONE, NULL}};
     ASSERT(!http_routes_check(twice, 2, err, sizeof err));
     ASSERT(strstr(err, "twice") != NULL);
     ASSERT(http_routes_check(S_routes, QB_ARRAY_COUNT(S_routes), err, sizeof err));
@@ -222,7 +222,7 @@ TEST(route_find_tells_404_from_405)
                   HTTP_MATCH_NO_PATH);
     ASSERT_EQ_INT(http_route_find(S_routes, count, "DELETE", "/t/items/x", &index, allow, 64),
                   HTTP_MATCH_NO_METHOD);
-    ASSERT_EQ_STR(allow, "GET");
+    ASSERT_EQ_STR(allow, "GET, HEAD"); /* HEAD is answered wherever GET is */
 }
 
 TEST(path_params_reach_the_handler)
@@ -340,7 +340,7 @@ TEST(metrics_histogram_is_cumulative)
     http_metrics_observe(&metrics, 0, 299, 20000000);
     struct buf out;
     buf_init(&out, 1 << 20);
-    struct http_route route = {"GET", "/x", S_handle_item, HTTP_AUTH_NONE};
+    struct http_route route = {"GET", "/x", S_handle_item, HTTP_AUTH_NONE, NULL};
     ASSERT_EQ_INT(http_metrics_render(&metrics, &route, NULL, &out), QB_OK);
     http_metrics_release(&metrics);
     const char *text = out.data;

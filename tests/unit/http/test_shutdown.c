@@ -84,7 +84,7 @@ static void S_handle_item(struct http_request *req)
 }
 
 static const struct http_route S_routes[] = {
-    {"GET", "/t/items/{id}", S_handle_item, HTTP_AUTH_NONE},
+    {"GET", "/t/items/{id}", S_handle_item, HTTP_AUTH_NONE, NULL},
 };
 
 /* Connects, sends a request and closes, over and over, until told to stop. */

@@ -33,9 +33,10 @@
 static struct http_server *S_server;
 
 static const struct http_route S_routes[] = {
-    {"POST", "/admin/ledger/verification", http_handle_admin_verification_start,
-     HTTP_AUTH_ADMIN},
-    {"GET", "/admin/ledger/verification", http_handle_admin_verification_get, HTTP_AUTH_ADMIN},
+    {"POST", "/admin/ledger/verification", http_handle_admin_verification_start, HTTP_AUTH_ADMIN,
+     NULL},
+    {"GET", "/admin/ledger/verification", http_handle_admin_verification_get, HTTP_AUTH_ADMIN,
+     NULL},
 };
 
 static void S_sleep_ms(long ms)

@@ -996,6 +996,26 @@ TEST(query_is_plain_when_each_name_comes_once)
     ASSERT(!http_wire_query_is_plain(many));
 }
 
+TEST(query_names_are_the_routes_own)
+{
+    // A route reads the arguments it names; any other, however spelled, is named back so that a
+    // typo (?tpye=topup) is refused instead of answering an unfiltered list.
+    char unknown[64];
+    ASSERT(http_wire_query_names_in("", "", unknown, sizeof unknown));
+    ASSERT(http_wire_query_names_in("&&", "", unknown, sizeof unknown));
+    ASSERT(http_wire_query_names_in("limit=2&cursor=", "limit cursor", unknown, sizeof unknown));
+    ASSERT(http_wire_query_names_in("LIMIT=2&%63ursor=k1", "limit cursor", unknown,
+                                    sizeof unknown)); /* caseless, unescaped */
+    ASSERT(!http_wire_query_names_in("limit=2&tpye=topup", "type limit", unknown, sizeof unknown));
+    ASSERT_EQ_STR(unknown, "tpye");
+    ASSERT(!http_wire_query_names_in("x", "", unknown, sizeof unknown));
+    ASSERT_EQ_STR(unknown, "x");
+    ASSERT(!http_wire_query_names_in("lim=1", "limit", unknown, sizeof unknown)); /* no prefix */
+    ASSERT(!http_wire_query_names_in("limits=1", "limit", unknown, sizeof unknown));
+    ASSERT(!http_wire_query_names_in("limit cursor=1", "limit cursor", unknown, sizeof unknown));
+    ASSERT(!http_wire_query_names_in("a+b=1", "a b", unknown, sizeof unknown));
+}
+
 TEST(query_argument_without_equals_is_empty)
 {
     ASSERT(S_query("flag", "flag", 64));
@@ -1081,6 +1101,7 @@ int main(void)
     RUN(query_compares_unescaped_names_caselessly);
     RUN(query_unescapes_values);
     RUN(query_is_plain_when_each_name_comes_once);
+    RUN(query_names_are_the_routes_own);
     RUN(query_argument_without_equals_is_empty);
     RUN(query_answers_false_when_absent);
     RUN(query_refuses_a_value_that_does_not_fit);
