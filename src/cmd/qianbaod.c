@@ -5,7 +5,10 @@
  *   qianbaod --data-dir DIR --verify                  check the ledger, exit 0 or 1
  *   qianbaod --help                                   the settings (docs/operations.md)
  *
- * Start-up, in order, each step refusing to go on when it fails:
+ * Every setting that can be checked is checked first (the listen address,
+ * and whether it can be bound; the database url; the SMS provider's url and
+ * template), so that a bad one is refused before anything is made. Then
+ * start-up, in order, each step refusing to go on when it fails:
  *   1. the data directory (created 0700) and its lock, an exclusive flock on
  *      DIR/lock, then the database's, on DB.lock beside the database file
  *      (--db can point another data directory's daemon at it), so that two
@@ -43,16 +46,20 @@
  * main thread: no handler runs in an arbitrary thread's context. The umask is
  * 077: every file the daemon makes is private unless it says otherwise.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <netdb.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -92,6 +99,7 @@
 #define S_PEM_SIZE_MAX 8192
 #define S_ADMIN_TOKEN_HEX_SIZE (2 * S_SECRET_SIZE)
 #define S_SMS_PROVIDER_TIMEOUT_MS 5000
+#define S_LISTEN_HOST_SIZE_MAX 64 /* as the HTTP server's */
 /* Sessions kept in memory (identity.h): 248 bytes each, touched only as
  * sessions are used, so 62 MiB at most. Twice the sessions expected in use
  * at once, so that few buckets of eight overflow: 100,000 sessions in use
@@ -159,6 +167,121 @@ static bool S_paths_init(struct daemon_paths *paths, const struct config *cfg)
     if (ok && !S_db_file_path(paths->db_url, paths->db_file, sizeof paths->db_file))
         paths->db_file[0] = '\0';
     return ok;
+}
+
+/* --- settings checked before anything is made ----------------------------- */
+
+/* Reads a --listen value as the HTTP server will (S_listen_parse in
+ * src/http/server.c, which this must follow): "HOST:PORT" or "[HOST]:PORT",
+ * a numeric host, a port 0..65535; the address into addr. False, with the
+ * reason on stderr, for a value the server would refuse. */
+static bool S_listen_parse(const char *address, struct sockaddr_storage *addr, socklen_t *addr_size)
+{
+    const char *colon = strrchr(address, ':');
+    const char *host_start = address;
+    size_t host_length = colon != NULL ? (size_t)(colon - address) : 0;
+    if (colon != NULL && address[0] == '[') {
+        if (host_length < 2 || colon[-1] != ']') {
+            colon = NULL;
+        } else {
+            host_start = address + 1;
+            host_length -= 2;
+        }
+    }
+    char host[S_LISTEN_HOST_SIZE_MAX];
+    if (colon == NULL || host_length == 0 || host_length >= sizeof host || colon[1] == '\0' ||
+        strlen(colon + 1) > 5 || strspn(colon + 1, "0123456789") != strlen(colon + 1)) {
+        fprintf(stderr,
+                "qianbaod: --listen \"%s\" is not HOST:PORT (a numeric address and a port: "
+                "127.0.0.1:8080, [::1]:8080)\n",
+                address);
+        return false;
+    }
+    memcpy(host, host_start, host_length);
+    host[host_length] = '\0';
+    if (strtol(colon + 1, NULL, 10) > 65535) {
+        fprintf(stderr, "qianbaod: --listen \"%s\": port %s is out of range 0..65535\n", address,
+                colon + 1);
+        return false;
+    }
+    struct addrinfo hints;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE;
+    struct addrinfo *found = NULL;
+    int rc = getaddrinfo(host, colon + 1, &hints, &found);
+    bool ok = rc == 0 && found != NULL && found->ai_addrlen <= sizeof *addr;
+    if (ok) {
+        memcpy(addr, found->ai_addr, found->ai_addrlen);
+        *addr_size = found->ai_addrlen;
+    } else {
+        fprintf(stderr,
+                "qianbaod: --listen \"%s\": the host \"%s\" is not a numeric IP address "
+                "(names are not looked up: 127.0.0.1, [::1])\n",
+                address, host);
+    }
+    if (found != NULL)
+        freeaddrinfo(found);
+    return ok;
+}
+
+/* Binds and listens on addr, as the HTTP server will, and lets go again,
+ * so that an address that cannot be bound is found out, and named, before
+ * the ledger is replayed for nothing. Port 0 always binds. False, with the
+ * reason on stderr, when it cannot be bound. */
+static bool S_listen_probe(const char *address, const struct sockaddr_storage *addr,
+                           socklen_t addr_size)
+{
+    const struct sockaddr_in *in4 = (const struct sockaddr_in *)(const void *)addr;
+    const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)(const void *)addr;
+    unsigned int port = ntohs(addr->ss_family == AF_INET6 ? in6->sin6_port : in4->sin_port);
+    if (port == 0)
+        return true;
+    int fd = socket(addr->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        fprintf(stderr, "qianbaod: cannot listen on \"%s\": %s\n", address, strerror(errno));
+        return false;
+    }
+    int one = 1;
+    (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (addr->ss_family == AF_INET6)
+        (void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+    int listen_errno = 0;
+    if (bind(fd, (const struct sockaddr *)addr, addr_size) != 0 || listen(fd, 1) != 0)
+        listen_errno = errno;
+    close(fd);
+    if (listen_errno == EADDRINUSE)
+        fprintf(stderr,
+                "qianbaod: cannot listen on \"%s\": port %u is in use by another process "
+                "(ss -ltnp names it)\n",
+                address, port);
+    else if (listen_errno == EADDRNOTAVAIL)
+        fprintf(stderr, "qianbaod: cannot listen on \"%s\": not an address of this host\n",
+                address);
+    else if (listen_errno != 0)
+        fprintf(stderr, "qianbaod: cannot listen on \"%s\": %s\n", address, strerror(listen_errno));
+    return listen_errno == 0;
+}
+
+/* Refuses a database url that no backend of this build opens (the daemon
+ * would only find out after making the data directory and its secrets). */
+static bool S_db_url_check(const struct daemon_paths *paths)
+{
+    if (paths->db_file[0] != '\0')
+        return true;
+    if (strncmp(paths->db_url, "postgres://", 11) == 0 ||
+        strncmp(paths->db_url, "postgresql://", 13) == 0)
+        fprintf(stderr,
+                "qianbaod: --db \"%s\": this build has no PostgreSQL backend; its database is "
+                "SQLite: a path, file:PATH or file:///PATH\n",
+                paths->db_url);
+    else
+        fprintf(stderr,
+                "qianbaod: --db \"%s\" is not a database this build can open (SQLite: a path, "
+                "file:PATH or file:///PATH, local and without a query)\n",
+                paths->db_url);
+    return false;
 }
 
 /* --- files ----------------------------------------------------------------- */
@@ -724,6 +847,28 @@ static int S_serve(const struct config *cfg, const struct daemon_paths *paths,
 
     if (!S_test_faults_install())
         goto out;
+    /* SMS delivery: the outbox unless a provider is configured. First, so
+     * that a provider url or body template it refuses, a bad setting, is
+     * found out before anything is made. */
+    if (cfg->sms_provider_url[0] != '\0') {
+        sms_gateway = sms_gateway_http_new(cfg->sms_provider_url, cfg->sms_body_template,
+                                           S_SMS_PROVIDER_TIMEOUT_MS);
+        if (sms_gateway == NULL) {
+            fprintf(stderr,
+                    "qianbaod: --sms-provider-url \"%s\" or --sms-body-template refused: "
+                    "the url must be http:// or https://, the template hold {phone} and "
+                    "{code}\n",
+                    cfg->sms_provider_url);
+            status = 2;
+            goto out;
+        }
+    } else {
+        sms_gateway = sms_gateway_outbox_new();
+        if (sms_gateway == NULL) {
+            fprintf(stderr, "qianbaod: cannot set up the SMS outbox\n");
+            goto out;
+        }
+    }
     if (!S_data_dir_prepare(paths->dir))
         goto out;
     lock_fd = S_data_dir_lock(paths->dir, paths->lock);
@@ -858,17 +1003,6 @@ static int S_serve(const struct config *cfg, const struct daemon_paths *paths,
                   (long long)rekeyed,
                   (long long)((clock_monotonic_ns() - rekey_start_ns) / 1000000));
 
-    /* SMS delivery: the outbox unless a provider is configured. */
-    if (cfg->sms_provider_url[0] != '\0')
-        sms_gateway = sms_gateway_http_new(cfg->sms_provider_url, cfg->sms_body_template,
-                                           S_SMS_PROVIDER_TIMEOUT_MS);
-    else
-        sms_gateway = sms_gateway_outbox_new();
-    if (sms_gateway == NULL) {
-        fprintf(stderr, "qianbaod: cannot set up SMS delivery (check --sms-provider-url and "
-                        "--sms-body-template)\n");
-        goto out;
-    }
     rc = sms_worker_start(&env, pool, sms_gateway, &sms_worker);
     if (rc != QB_OK) {
         fprintf(stderr, "qianbaod: cannot start the SMS worker (%s)\n", error_name(rc));
@@ -924,6 +1058,11 @@ static int S_serve(const struct config *cfg, const struct daemon_paths *paths,
     rc = http_server_start(&http_options, &server, err, sizeof err);
     if (rc != QB_OK) {
         fprintf(stderr, "qianbaod: %s\n", err);
+        /* Taken since main's probe, most likely: say by what, if still. */
+        struct sockaddr_storage addr;
+        socklen_t addr_size = 0;
+        if (S_listen_parse(cfg->listen, &addr, &addr_size))
+            (void)S_listen_probe(cfg->listen, &addr, addr_size);
         goto out;
     }
     char address_line[128];
@@ -1094,11 +1233,20 @@ int main(int argc, char **argv)
         fprintf(stderr, "qianbaod: the data directory path is too long\n");
         return 2;
     }
+    /* Every setting that can be checked is, before anything is made:
+     * bad ones are exit status 2. */
+    struct sockaddr_storage listen_addr;
+    socklen_t listen_addr_size = 0;
+    if (!S_db_url_check(&paths) ||
+        (!cfg.verify && !S_listen_parse(cfg.listen, &listen_addr, &listen_addr_size)))
+        return 2;
     if (!crypto_init()) {
         fprintf(stderr, "qianbaod: cannot initialise libsodium\n");
         return 1;
     }
     if (cfg.verify)
         return S_verify(&cfg, &paths);
+    if (!S_listen_probe(cfg.listen, &listen_addr, listen_addr_size))
+        return 1;
     return S_serve(&cfg, &paths, &signals);
 }

@@ -634,6 +634,86 @@ TEST(second_daemon_refuses_the_same_database)
     ASSERT_EQ_INT(S_healthz(&S_main), 200);
 }
 
+TEST(bad_settings_are_refused_before_anything_is_made)
+{
+    // A listen address, database url or SMS provider that can never work was found out only after
+    // the data directory, its secrets and the workers had been made, with exit 1. Bad settings are
+    // exit 2 (docs/operations.md), refused before anything exists, with a line that names the
+    // value and what is wrong with it.
+    const struct {
+        const char *args[5]; /* after --data-dir DIR */
+        const char *says;
+    } cases[] = {
+        {{"--listen", "127.0.0.1:99999"}, "out of range"},
+        {{"--listen", "localhost:19102"}, "not a numeric IP address"},
+        {{"--listen", "127.0.0.1"}, "not HOST:PORT"},
+        {{"--listen", "[::1:19102"}, "not HOST:PORT"},
+        {{"--listen", "127.0.0.1:0", "--db", "postgres://x/y"}, "no PostgreSQL backend"},
+        {{"--listen", "127.0.0.1:0", "--db", "file://otherhost/qianbao.db"}, "this build can open"},
+        {{"--listen", "127.0.0.1:0", "--db", "file:qianbao.db?nolock=1"}, "this build can open"},
+        {{"--listen", "127.0.0.1:0", "--sms-provider-url", "http://127.0.0.1:9/sms",
+          "--sms-body-template={\"to\":\"{phone}\"}"},
+         "{code}"},
+    };
+    for (size_t i = 0; i < QB_ARRAY_COUNT(cases); i++) {
+        char dir[600], output[600], name[32];
+        snprintf(name, sizeof name, "bad-setting-%zu", i);
+        S_path(dir, sizeof dir, name);
+        snprintf(name, sizeof name, "bad-setting-%zu.log", i);
+        S_path(output, sizeof output, name);
+        const char *args[8] = {"--data-dir", dir};
+        for (size_t k = 0; k < 5 && cases[i].args[k] != NULL; k++)
+            args[2 + k] = cases[i].args[k];
+        const char *value = cases[i].args[3] != NULL ? cases[i].args[3] : cases[i].args[1];
+        int status = test_daemon_run(args, output, 10000);
+        struct stat st;
+        bool made = stat(dir, &st) == 0;
+        ASSERT(test_file_read(output, S_log, sizeof S_log));
+        if (status != 2 || made)
+            TEST_FAIL_("%s: exit %d, the data directory %s; output:\n%s", value, status,
+                       made ? "made" : "not made", S_log);
+        if (strstr(S_log, value) == NULL || strstr(S_log, cases[i].says) == NULL)
+            TEST_FAIL_("%s: the message names neither it nor \"%s\":\n%s", value, cases[i].says,
+                       S_log);
+    }
+}
+
+TEST(a_listen_address_that_cannot_be_bound_says_why)
+{
+    // A well-formed address that cannot be bound stays exit 1, but the operator must learn which
+    // it is: the port in use (by the main daemon here) or an address this host does not have
+    // (TEST-NET-1); and it is found out before anything is made.
+    char in_use[80], port[16];
+    snprintf(in_use, sizeof in_use, "%s", S_main.address);
+    snprintf(port, sizeof port, "port %s", strrchr(S_main.address, ':') + 1);
+    const char *cases[][2] = {
+        {in_use, port},
+        {"192.0.2.1:19555", "not an address of this host"},
+    };
+    for (size_t i = 0; i < QB_ARRAY_COUNT(cases); i++) {
+        char dir[600], output[600], name[32];
+        snprintf(name, sizeof name, "unbound-%zu", i);
+        S_path(dir, sizeof dir, name);
+        snprintf(name, sizeof name, "unbound-%zu.log", i);
+        S_path(output, sizeof output, name);
+        const char *args[] = {"--data-dir", dir, "--listen", cases[i][0], NULL};
+        int status = test_daemon_run(args, output, 10000);
+        struct stat st;
+        bool made = stat(dir, &st) == 0;
+        ASSERT(test_file_read(output, S_log, sizeof S_log));
+        if (status != 1 || made)
+            TEST_FAIL_("--listen %s: exit %d, the data directory %s; output:\n%s", cases[i][0],
+                       status, made ? "made" : "not made", S_log);
+        if (strstr(S_log, cases[i][1]) == NULL)
+            TEST_FAIL_("--listen %s: the message does not say \"%s\":\n%s", cases[i][0],
+                       cases[i][1], S_log);
+        if (i == 0 && strstr(S_log, "in use") == NULL)
+            TEST_FAIL_("--listen %s: the message does not say it is in use:\n%s", cases[i][0],
+                       S_log);
+    }
+    ASSERT_EQ_INT(S_healthz(&S_main), 200);
+}
+
 /* Polls the main daemon's log until it holds needle (the access line is
  * written once the response is sent, a moment after the client has it). */
 static bool S_log_wait_for(const char *needle)
@@ -915,6 +995,8 @@ int main(void)
     RUN(ledger_cpu_the_process_may_not_use_is_refused);
     RUN(second_daemon_refuses_the_same_dir);
     RUN(second_daemon_refuses_the_same_database);
+    RUN(bad_settings_are_refused_before_anything_is_made);
+    RUN(a_listen_address_that_cannot_be_bound_says_why);
     RUN(access_log_holds_no_secrets);
     RUN(help_prints_the_settings);
     RUN(sigterm_stops_cleanly_and_restart_works);
