@@ -207,8 +207,9 @@ static const char *S_hint(const char *code)
         {"PASSWORD_TOO_WEAK", "choose one that is harder to guess"},
         {"PAYMENT_PASSWORD_NOT_SET", "set one with `qianbao payment-password set --code CODE`"},
         {"PHONE_REGISTERED", "log in with `qianbao login --phone PHONE`"},
-        {"ACCOUNT_FROZEN", "see `qianbao security`; lift your own freeze with `qianbao "
-                           "security unfreeze --code CODE`"},
+        {"ACCOUNT_FROZEN", "`qianbao me` says who froze the wallet: your own freeze you lift "
+                           "with `qianbao security unfreeze --code CODE`, the operator's only the "
+                           "operator can"},
         {"IDENTITY_MISMATCH", "check the name and the id number"},
         {"INSUFFICIENT_BALANCE", "see `qianbao balance`; add money with `qianbao topup CARD_ID "
                                  "AMOUNT`"},

@@ -41,7 +41,13 @@ static void S_user_print(const struct cli *cli, const json_t *user)
     else
         snprintf(text, sizeof text, "%" JSON_INTEGER_FORMAT, level);
     cli_print_field(cli, "kyc level", text);
-    cli_print_field(cli, "status", cli_json_str(user, "status"));
+    const char *frozen_by = cli_json_str(user, "frozen_by");
+    if (strcmp(frozen_by, "operator") == 0)
+        cli_print_field(cli, "status", "frozen by the operator (only the operator can lift it)");
+    else if (strcmp(frozen_by, "self") == 0)
+        cli_print_field(cli, "status", "frozen by you (`qianbao security unfreeze` lifts it)");
+    else
+        cli_print_field(cli, "status", cli_json_str(user, "status"));
     json_t *set = json_object_get(user, "payment_password_set");
     if (set != NULL)
         cli_print_field(cli, "payment password", json_is_true(set) ? "set" : "not set");
@@ -409,7 +415,8 @@ static void S_check_text(const char *name, const char **label, const char **todo
          "someone may be guessing your password: change it, check `qianbao security "
          "sessions`"},
         {"not_frozen", "wallet not frozen",
-         "`qianbao sms-code --purpose unfreeze`, then `qianbao security unfreeze --code CODE`"},
+         "if you froze it: `qianbao sms-code --purpose unfreeze`, then `qianbao security "
+         "unfreeze --code CODE`; if the operator did (`qianbao me`), only the operator can"},
     };
     *label = name;
     *todo = NULL;

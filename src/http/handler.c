@@ -238,10 +238,16 @@ void http_reply_stored(struct http_request *req, const struct ledger_cmd *cmd)
 
 json_t *http_user_json(const struct identity_user *user, bool with_id_number_last4)
 {
+    /* Who froze it says who can lift it: the user (POST /v1/me/unfreeze)
+     * or only an operator. */
+    const char *frozen_by = user->status != IDENTITY_FROZEN               ? NULL
+                            : user->frozen_by == IDENTITY_FROZEN_BY_ADMIN ? "operator"
+                                                                          : "self";
     json_t *body = json_pack(
-        "{s:s, s:s, s:s, s:i, s:s, s:b, s:o}", "id", user->id, "phone", user->phone, "display_name",
-        user->display_name, "kyc_level", user->kyc_level, "status",
-        user->status == IDENTITY_FROZEN ? "frozen" : "active", "payment_password_set",
+        "{s:s, s:s, s:s, s:i, s:s, s:o, s:b, s:o}", "id", user->id, "phone", user->phone,
+        "display_name", user->display_name, "kyc_level", user->kyc_level, "status",
+        user->status == IDENTITY_FROZEN ? "frozen" : "active", "frozen_by",
+        frozen_by != NULL ? json_string(frozen_by) : json_null(), "payment_password_set",
         (int)user->payment_password_set, "created_at", http_time_json(user->created_at_ms));
     if (body != NULL && with_id_number_last4) {
         json_t *last4 =
@@ -295,6 +301,15 @@ bool http_identity_refused(struct http_request *req, const struct identity_cmd *
                                      ? "the payment password is too easy to guess: it is your "
                                        "birth date"
                                      : "the password is too easy to guess");
+        return true;
+    case QB_E_FORBIDDEN:
+        if (c->op == IDENTITY_OP_UNFREEZE) {
+            http_reply_error_message(req, QB_E_FORBIDDEN,
+                                     "the wallet's operator froze this wallet: only the operator "
+                                     "can lift the freeze");
+            return true;
+        }
+        http_reply_error(req, c->outcome);
         return true;
     default:
         http_reply_error(req, c->outcome);

@@ -1237,6 +1237,7 @@ TEST(user_freezes_and_unfreezes)
     struct client_response res;
     ASSERT_EQ_INT(api_call(&S_client, "POST", "/v1/me/freeze", u.token, "{}", &res), 200);
     ASSERT_EQ_STR(api_json_str(&res, "status"), "frozen");
+    ASSERT_EQ_STR(api_json_str(&res, "frozen_by"), "self");
     ASSERT_EQ_STR(api_json_str(&res, "id"), u.id);
     client_response_release(&res);
     json_t *me = S_me(u.token);
@@ -1277,6 +1278,7 @@ TEST(operator_freeze_is_lifted_only_by_an_operator)
     struct client_response res;
     ASSERT_EQ_INT(api_call(&S_client, "POST", path, S_admin, NULL, &res), 200);
     ASSERT_EQ_STR(api_json_str(&res, "status"), "frozen");
+    ASSERT_EQ_STR(api_json_str(&res, "frozen_by"), "operator");
     client_response_release(&res);
     EXPECT("POST", path, S_admin, NULL, 409, "CONFLICT");
     /* An operator's freeze ends every session; the user may log in again. */
@@ -1288,8 +1290,13 @@ TEST(operator_freeze_is_lifted_only_by_an_operator)
     char body[256];
     snprintf(body, sizeof body, "{\"password\":\"%s\",\"sms_code\":\"%s\"}", u.password, code);
     EXPECT("POST", "/v1/me/unfreeze", u.token, body, 403, "FORBIDDEN");
+    /* ... and told who can: the user sees who froze the wallet, and the refusal says it. */
+    ASSERT_EQ_INT(api_call(&S_client, "POST", "/v1/me/unfreeze", u.token, body, &res), 403);
+    ASSERT(strstr(api_json_str(&res, "message"), "operator") != NULL);
+    client_response_release(&res);
     json_t *me = S_me(u.token);
     ASSERT_EQ_STR(S_str(me, "status"), "frozen");
+    ASSERT_EQ_STR(S_str(me, "frozen_by"), "operator");
     json_decref(me);
 
     snprintf(path, sizeof path, "/admin/users/%s/unfreeze", u.id);
@@ -1299,6 +1306,7 @@ TEST(operator_freeze_is_lifted_only_by_an_operator)
     EXPECT("POST", path, S_admin, NULL, 409, "CONFLICT");
     me = S_me(u.token);
     ASSERT_EQ_STR(S_str(me, "status"), "active");
+    ASSERT(json_is_null(json_object_get(me, "frozen_by")));
     json_decref(me);
 
     EXPECT("POST", "/admin/users/u_nosuchuser00000000000000/freeze", S_admin, NULL, 404,
