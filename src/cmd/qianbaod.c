@@ -42,6 +42,12 @@
  * (it drains its queue first, so every request it accepted is answered), then HTTP stops. Exit
  * status: 0 after a clean stop, 1 when start-up failed, 2 for bad flags.
  *
+ * --verify writes nothing: beside a running daemon it reads through the
+ * daemon's -wal and -shm; with none running it holds DB.lock shared, so
+ * that none starts meanwhile, and reads the database offline
+ * (STORE_MODE_READ_OFFLINE), so that a backup on read-only media can be
+ * checked and a writable copy is left as it was.
+ *
  * Signals are blocked before any thread starts and taken with sigwait on the
  * main thread: no handler runs in an arbitrary thread's context. The umask is
  * 077: every file the daemon makes is private unless it says otherwise.
@@ -404,7 +410,13 @@ static int S_lock_take(const char *lock_path, const char *what)
     }
     if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
         int flock_errno = errno;
-        if (flock_errno == EWOULDBLOCK) {
+        if (flock_errno == EWOULDBLOCK && flock(fd, LOCK_SH | LOCK_NB) == 0) {
+            /* Only --verify takes it shared (S_db_offline). */
+            fprintf(stderr,
+                    "qianbaod: %s is being checked by qianbaod --verify; start again once it "
+                    "is done\n",
+                    what);
+        } else if (flock_errno == EWOULDBLOCK) {
             char holder[32] = "";
             ssize_t n = pread(fd, holder, sizeof holder - 1, 0);
             holder[n > 0 ? n : 0] = '\0';
@@ -1153,20 +1165,67 @@ static bool S_verify_progress(int64_t done, int64_t total, void *arg)
     return true;
 }
 
-/* Checks the stored ledger read-only; safe beside a running daemon. */
-static int S_verify(const struct config *cfg, const struct daemon_paths *paths)
+/* Whether the database is offline: no daemon holds its DB.lock
+ * (S_db_lock). Then a shared lock on it goes into *lock_fd, so that no
+ * daemon starts until the check is over (-1 when there is no lock file: a
+ * backup copied without it, which nothing then guards). False while a
+ * daemon holds it, and when this user may not open it: the check then
+ * reads as beside a daemon, which is safe either way. */
+static bool S_db_offline(const char *db_file, int *lock_fd)
 {
-    if (cfg->db_url[0] == '\0' && access(paths->db_url, F_OK) != 0) {
-        fprintf(stderr,
-                "qianbaod: verify: there is no database at \"%s\" (has qianbaod run "
-                "with this data directory?)\n",
-                paths->db_url);
+    *lock_fd = -1;
+    char real[PATH_MAX];
+    char lock_path[PATH_MAX + 8];
+    if (!S_path_real(db_file, real) ||
+        snprintf(lock_path, sizeof lock_path, "%s.lock", real) >= (int)sizeof lock_path)
+        return false;
+    int fd = open(lock_path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return errno == ENOENT;
+    if (flock(fd, LOCK_SH | LOCK_NB) != 0) {
+        close(fd);
+        return false;
+    }
+    *lock_fd = fd;
+    return true;
+}
+
+/* Checks the stored ledger read-only: beside a running daemon, or of a
+ * database none runs on (a backup, also on read-only media), which it
+ * leaves as it found it (STORE_MODE_READ_OFFLINE). */
+static int S_verify(const struct daemon_paths *paths)
+{
+    struct stat st;
+    int looked = stat(paths->db_file, &st);
+    if (looked == 0 && access(paths->db_file, R_OK) != 0)
+        looked = -1; /* with errno */
+    if (looked != 0) {
+        if (errno == ENOENT)
+            fprintf(stderr,
+                    "qianbaod: verify: there is no database at \"%s\" (has qianbaod run "
+                    "with this data directory?)\n",
+                    paths->db_file);
+        else if (errno == EACCES)
+            fprintf(stderr,
+                    "qianbaod: verify: permission denied reading \"%s\": run the check as the "
+                    "user that owns the data directory (uid %ld may not read it or a directory "
+                    "above it)\n",
+                    paths->db_file, (long)geteuid());
+        else
+            fprintf(stderr, "qianbaod: verify: cannot read \"%s\": %s\n", paths->db_file,
+                    strerror(errno));
         return 1;
     }
+    int lock_fd = -1;
+    bool offline = S_db_offline(paths->db_file, &lock_fd);
     char err[512] = "";
     struct store *reader = NULL;
-    enum qb_error rc = store_open(paths->db_url, STORE_MODE_READ, &reader, err, sizeof err);
+    enum qb_error rc =
+        store_open(paths->db_url, offline ? STORE_MODE_READ_OFFLINE : STORE_MODE_READ, &reader, err,
+                   sizeof err);
     if (rc != QB_OK) {
+        if (lock_fd >= 0)
+            close(lock_fd);
         fprintf(stderr, "qianbaod: verify: cannot open the database: %s (%s)\n", err,
                 error_name(rc));
         return 1;
@@ -1178,6 +1237,8 @@ static int S_verify(const struct config *cfg, const struct daemon_paths *paths)
     int64_t packets = 0;
     rc = wallet_verify(reader, &report, &packets, S_verify_progress, NULL);
     store_close(reader);
+    if (lock_fd >= 0)
+        close(lock_fd);
     printf("entries_checked=%" PRId64 " accounts_checked=%" PRId64 " holds_open=%" PRId64
            " red_packets_checked=%" PRId64 "\n",
            report.entries_checked, report.accounts_checked, report.holds_open, packets);
@@ -1245,7 +1306,7 @@ int main(int argc, char **argv)
         return 1;
     }
     if (cfg.verify)
-        return S_verify(&cfg, &paths);
+        return S_verify(&paths);
     if (!S_listen_probe(cfg.listen, &listen_addr, listen_addr_size))
         return 1;
     return S_serve(&cfg, &paths, &signals);

@@ -33,7 +33,8 @@ enum qb_error store_open(const char *url, enum store_mode mode, struct store **o
                          size_t err_size)
 {
     QB_ASSERT(out != NULL);
-    QB_ASSERT(mode == STORE_MODE_WRITE || mode == STORE_MODE_READ);
+    QB_ASSERT(mode == STORE_MODE_WRITE || mode == STORE_MODE_READ ||
+              mode == STORE_MODE_READ_OFFLINE);
     *out = NULL;
     store_err_set(err, err_size, "");
     if (url == NULL || url[0] == '\0') {

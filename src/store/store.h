@@ -57,6 +57,12 @@ struct store_stmt;
 enum store_mode {
     STORE_MODE_WRITE,    /* creates and migrates the database; one per process */
     STORE_MODE_READ,     /* read-only; sees only committed data */
+    /* Read-only, of a database no process writes while it is open (a
+     * backup, a stopped daemon's: the caller makes sure, by a lock of its
+     * own): needs no write access to the database's directory and makes no
+     * file beside it, where the backend can do without (SQLite: when there
+     * is no write-ahead log to read; see sqlite_open_read). */
+    STORE_MODE_READ_OFFLINE,
 };
 
 /* What store_step answers besides errors. */

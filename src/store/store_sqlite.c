@@ -80,6 +80,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -896,9 +897,67 @@ static enum qb_error sqlite_open_write(struct sqlite_store *s)
     return sqlite_checkpointer_start(s);
 }
 
+/* Whether the database has a write-ahead log with anything in it; true
+ * also when that cannot be told. */
+static bool sqlite_wal_has_frames(const struct sqlite_store *s)
+{
+    char wal[STORE_SQLITE_PATH_SIZE_MAX + 8];
+    struct stat st;
+    if (snprintf(wal, sizeof wal, "%s-wal", s->path) >= (int)sizeof wal)
+        return true;
+    if (stat(wal, &st) != 0)
+        return errno != ENOENT;
+    return st.st_size > 0;
+}
+
+/* The URI "file:PATH?immutable=1" into out, PATH's '%', '?' and '#'
+ * escaped as SQLite's URI parsing asks; false when out is too small. */
+static bool sqlite_uri_immutable(const char *path, char *out, size_t out_size)
+{
+    static const char hex[] = "0123456789abcdef";
+    /* "file://" before an absolute path: an empty authority. */
+    int n = snprintf(out, out_size, "%s", path[0] == '/' ? "file://" : "file:");
+    QB_ASSERT(n > 0 && (size_t)n < out_size);
+    size_t used = (size_t)n;
+    for (const char *p = path; *p != '\0'; p++) {
+        bool escape = *p == '%' || *p == '?' || *p == '#';
+        if (used + (escape ? 3 : 1) >= out_size)
+            return false;
+        if (escape) {
+            out[used++] = '%';
+            out[used++] = hex[(unsigned char)*p >> 4];
+            out[used++] = hex[(unsigned char)*p & 15];
+        } else {
+            out[used++] = *p;
+        }
+    }
+    out[used] = '\0';
+    return snprintf(out + used, out_size - used, "?immutable=1") < (int)(out_size - used);
+}
+
+/* Read connections. STORE_MODE_READ_OFFLINE, of a database nobody writes
+ * meanwhile: without a write-ahead log to read, the database file alone
+ * holds every commit, and it is opened immutable, so that SQLite takes no
+ * locks and makes no -wal or -shm beside it (a backup on read-only media
+ * can be read, a writable copy is left as it was). With one, immutable
+ * would not read the log (missing the commits not yet copied back, and
+ * taking a checkpoint's half-done copy for the truth), so the database is
+ * opened read-only as in STORE_MODE_READ, which reads the log through its
+ * -shm index: made when it is missing and the directory lets it, refused
+ * otherwise. */
 static enum qb_error sqlite_open_read(struct sqlite_store *s)
 {
-    int rc = sqlite3_open_v2(s->path, &s->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
+    bool immutable = s->mode == STORE_MODE_READ_OFFLINE && !sqlite_wal_has_frames(s);
+    int rc;
+    if (immutable) {
+        char uri[3 * STORE_SQLITE_PATH_SIZE_MAX + 32];
+        if (!sqlite_uri_immutable(s->path, uri, sizeof uri))
+            return sqlite_refuse(s, QB_E_PARAM, "the database path is too long");
+        rc = sqlite3_open_v2(uri, &s->db,
+                             SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_URI, NULL);
+    } else {
+        rc = sqlite3_open_v2(s->path, &s->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
+    }
     if (rc != SQLITE_OK)
         return sqlite_fail(s, rc, "open");
     sqlite3_extended_result_codes(s->db, 1);
@@ -917,12 +976,20 @@ static enum qb_error sqlite_open_read(struct sqlite_store *s)
     if (rc != SQLITE_OK)
         return sqlite_fail(s, rc, "mmap_size");
     /* Outside WAL a reader would block the writer; the write store switches
-     * the file to WAL, so it must have been opened first. */
+     * the file to WAL, so it must have been opened first. An immutable
+     * database has no writer to block (and reads as "delete"). */
     char mode[16];
     err = sqlite_query_text(s, "PRAGMA journal_mode", mode, sizeof mode);
+    if (err != QB_OK && s->mode == STORE_MODE_READ_OFFLINE &&
+        (sqlite3_extended_errcode(s->db) & 0xff) == SQLITE_CANTOPEN)
+        return sqlite_refuse(s, err,
+                             "cannot read the write-ahead log \"%s-wal\": it needs its index "
+                             "\"%s-shm\", which is missing and cannot be made here (a read-only "
+                             "directory?); check a copy of the directory on writable storage",
+                             s->path, s->path);
     if (err != QB_OK)
         return err;
-    if (strcmp(mode, "wal") != 0)
+    if (!immutable && strcmp(mode, "wal") != 0)
         return sqlite_refuse(s, QB_E_STORAGE,
                              "refusing the database: journal_mode is '%s', not 'wal' (open the "
                              "write store first)",
@@ -1005,7 +1072,8 @@ static void sqlite_configure_once(void)
 static enum qb_error sqlite_open(const char *url, enum store_mode mode, struct store **out)
 {
     QB_ASSERT(url != NULL && out != NULL);
-    QB_ASSERT(mode == STORE_MODE_WRITE || mode == STORE_MODE_READ);
+    QB_ASSERT(mode == STORE_MODE_WRITE || mode == STORE_MODE_READ ||
+              mode == STORE_MODE_READ_OFFLINE);
     *out = NULL;
     struct sqlite_store *s = calloc(1, sizeof *s);
     if (s == NULL)

@@ -9,10 +9,12 @@
 #include <ctype.h>
 #include <dirent.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -955,6 +957,143 @@ TEST(verify_fails_without_a_database)
     ASSERT(strstr(S_log, "no database") != NULL);
 }
 
+/* Runs qianbaod with args like test_daemon_run, as a user the test's file
+ * modes apply to: nobody (65534) when the test runs as root, whom modes do
+ * not stop; itself otherwise. The exit status, -1 for a signal or a run
+ * past timeout_ms. */
+static int S_run_unprivileged(const char *const *args, const char *output_path, int timeout_ms)
+{
+    const char *argv[16] = {test_daemon_binary()};
+    for (size_t i = 0; args[i] != NULL && i + 2 < QB_ARRAY_COUNT(argv); i++)
+        argv[i + 1] = args[i];
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        int out = open(output_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+        if (out < 0 || dup2(out, 1) < 0 || dup2(out, 2) < 0)
+            _exit(126);
+        if (geteuid() == 0 && (setgroups(0, NULL) != 0 || setgid(65534) != 0 || setuid(65534) != 0))
+            _exit(126);
+        execv(argv[0], (char *const *)argv);
+        _exit(127);
+    }
+    if (pid < 0)
+        return -1;
+    for (int waited_ms = 0;; waited_ms += 10) {
+        int status;
+        if (waitpid(pid, &status, WNOHANG) == pid)
+            return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+        if (waited_ms >= timeout_ms) {
+            kill(pid, SIGKILL);
+            waitpid(pid, &status, 0);
+            return -1;
+        }
+        struct timespec ts = {0, 10 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+}
+
+/* The names in dir, sorted and joined by spaces, into out. */
+static void S_listing(const char *dir, char *out, size_t out_size)
+{
+    struct dirent **names = NULL;
+    int count = scandir(dir, &names, NULL, alphasort);
+    out[0] = '\0';
+    for (int i = 0; i < count; i++) {
+        size_t used = strlen(out);
+        snprintf(out + used, out_size - used, " %s", names[i]->d_name);
+        free(names[i]);
+    }
+    free(names);
+}
+
+TEST(verify_checks_a_backup_without_writing_to_it)
+{
+    // --verify is how an operator trusts a backup, often on read-only media: it must check one
+    // there (it failed: "PRAGMA journal_mode: unable to open database file") and leave a writable
+    // copy as it found it (it made qianbao.db-wal and -shm there); beside a running daemon it
+    // still checks the live database.
+    char source[600], log_path[600], db[700], lock[720];
+    S_path(source, sizeof source, "backup-source");
+    S_path(log_path, sizeof log_path, "backup-source.log");
+    struct test_daemon daemon;
+    ASSERT(test_daemon_start(&daemon, source, log_path, NULL));
+    ASSERT_EQ_INT(test_daemon_stop(&daemon), 0);
+    snprintf(db, sizeof db, "%s/qianbao.db", source);
+    snprintf(lock, sizeof lock, "%s/qianbao.db.lock", source);
+
+    const char *copies[] = {"backup-read-only", "backup-writable"};
+    for (size_t i = 0; i < QB_ARRAY_COUNT(copies); i++) {
+        bool read_only = i == 0;
+        char dir[600], output[600], name[64], path[700], before[512], after[512];
+        S_path(dir, sizeof dir, copies[i]);
+        snprintf(name, sizeof name, "%s.log", copies[i]);
+        S_path(output, sizeof output, name);
+        ASSERT_EQ_INT(mkdir(dir, 0700), 0);
+        snprintf(path, sizeof path, "%s/qianbao.db", dir);
+        ASSERT(S_file_copy(db, path, read_only ? 0444 : 0600));
+        snprintf(path, sizeof path, "%s/qianbao.db.lock", dir);
+        ASSERT(S_file_copy(lock, path, read_only ? 0444 : 0600));
+        /* The test's root must be passable for whoever runs the check. */
+        ASSERT_EQ_INT(chmod(S_root, 0711), 0);
+        ASSERT_EQ_INT(chmod(dir, read_only ? 0555 : 0700), 0);
+        S_listing(dir, before, sizeof before);
+        const char *args[] = {"--data-dir", dir, "--verify", NULL};
+        int status = read_only ? S_run_unprivileged(args, output, 60000)
+                               : test_daemon_run(args, output, 60000);
+        S_listing(dir, after, sizeof after);
+        chmod(dir, 0700);
+        chmod(S_root, 0700);
+        ASSERT(test_file_read(output, S_log, sizeof S_log));
+        if (status != 0 || strstr(S_log, "verify: ok") == NULL)
+            TEST_FAIL_("--verify of a %s backup: exit %d; output:\n%s", copies[i], status, S_log);
+        if (strcmp(before, after) != 0)
+            TEST_FAIL_("--verify of a %s backup left%s where there was%s", copies[i], after,
+                       before);
+    }
+
+    char output[600];
+    S_path(output, sizeof output, "verify-live.log");
+    const char *args[] = {"--data-dir", S_main.data_dir, "--verify", NULL};
+    ASSERT_EQ_INT(test_daemon_run(args, output, 60000), 0);
+    ASSERT(test_file_read(output, S_log, sizeof S_log));
+    ASSERT(strstr(S_log, "verify: ok") != NULL);
+    ASSERT_EQ_INT(S_healthz(&S_main), 200);
+}
+
+TEST(verify_says_permission_denied_when_it_is)
+{
+    // An operator who runs --verify as a user that may not read the data directory was told there
+    // was no database there ("has qianbaod run with this data directory?"), and went looking for
+    // a lost ledger. The reason must be the true one.
+    char source[1100], dir[600], output[600], path[700];
+    snprintf(source, sizeof source, "%s/qianbao.db", S_main.data_dir);
+    S_path(dir, sizeof dir, "denied");
+    S_path(output, sizeof output, "denied.log");
+    ASSERT_EQ_INT(mkdir(dir, 0700), 0);
+    snprintf(path, sizeof path, "%s/qianbao.db", dir);
+    ASSERT(S_file_copy(source, path, 0600));
+    ASSERT_EQ_INT(chmod(S_root, 0711), 0);
+    /* The directory closed to the user; then the directory open, the database closed. */
+    const mode_t modes[][2] = {{geteuid() == 0 ? 0700 : 0000, 0600},
+                               {0711, geteuid() == 0 ? 0600 : 0000}};
+    for (size_t i = 0; i < QB_ARRAY_COUNT(modes); i++) {
+        ASSERT_EQ_INT(chmod(path, modes[i][1]), 0);
+        ASSERT_EQ_INT(chmod(dir, modes[i][0]), 0);
+        unlink(output);
+        const char *args[] = {"--data-dir", dir, "--verify", NULL};
+        int status = S_run_unprivileged(args, output, 20000);
+        chmod(dir, 0700);
+        chmod(path, 0600);
+        ASSERT(test_file_read(output, S_log, sizeof S_log));
+        if (status != 1 || strstr(S_log, "ermission denied") == NULL ||
+            strstr(S_log, "no database") != NULL)
+            TEST_FAIL_("--verify with the %s closed: exit %d; output:\n%s",
+                       i == 0 ? "directory" : "database", status, S_log);
+    }
+    chmod(S_root, 0700);
+}
+
 TEST(main_daemon_exits_zero_on_sigterm)
 {
     // The daemon that served every test above must still stop cleanly, draining the ledger.
@@ -1005,6 +1144,8 @@ int main(void)
     RUN(sighup_is_logged_and_ignored);
     RUN(verify_passes_on_a_fresh_ledger);
     RUN(verify_fails_without_a_database);
+    RUN(verify_checks_a_backup_without_writing_to_it);
+    RUN(verify_says_permission_denied_when_it_is);
     RUN(main_daemon_exits_zero_on_sigterm);
 
     return api_suite_end(&suite);
