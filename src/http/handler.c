@@ -302,6 +302,15 @@ bool http_identity_refused(struct http_request *req, const struct identity_cmd *
                                        "birth date"
                                      : "the password is too easy to guess");
         return true;
+    case QB_E_CONFLICT:
+        if (c->op == IDENTITY_OP_ADMIN_SET_KYC_LEVEL && c->user.kyc_level != c->kyc_level) {
+            http_reply_error_message(req, QB_E_CONFLICT,
+                                     "the user has not verified a real name (POST /v1/me/kyc): "
+                                     "levels 2 and 3 stand on it");
+            return true;
+        }
+        http_reply_error(req, c->outcome);
+        return true;
     case QB_E_FORBIDDEN:
         if (c->op == IDENTITY_OP_UNFREEZE) {
             http_reply_error_message(req, QB_E_FORBIDDEN,

@@ -908,7 +908,11 @@ static enum qb_error op_admin_set_kyc_level(struct ledger_txn *txn, struct ident
         c->outcome = err;
         return err == QB_E_NOT_FOUND ? QB_OK : err;
     }
-    if (c->user.kyc_level == c->kyc_level) {
+    /* Level 2 and 3 stand on a verified real name (POST /v1/me/kyc): an
+     * operator may raise a verified wallet's limits, never skip the
+     * verification. */
+    if (c->user.kyc_level == c->kyc_level ||
+        (c->kyc_level >= 2 && c->user.id_number_last4[0] == '\0')) {
         c->outcome = QB_E_CONFLICT;
         return QB_OK;
     }

@@ -85,6 +85,7 @@ enum path_id {
 enum setup {
     SETUP_NONE,
     SETUP_VICTIM_FROZEN_BY_ADMIN,
+    SETUP_VICTIM_VERIFIED, /* a verified real name: an operator may raise its KYC level */
 };
 
 struct matrix_row {
@@ -247,7 +248,7 @@ static const struct matrix_row S_matrix[] = {
     {"POST", "/admin/users/{id}/freeze", ID_VICTIM, SETUP_NONE, NULL, ADMIN_ROUTE(200)},
     {"POST", "/admin/users/{id}/unfreeze", ID_VICTIM, SETUP_VICTIM_FROZEN_BY_ADMIN, NULL,
      ADMIN_ROUTE(200)},
-    {"PUT", "/admin/users/{id}/kyc-level", ID_VICTIM, SETUP_NONE, "{\"kyc_level\":3}",
+    {"PUT", "/admin/users/{id}/kyc-level", ID_VICTIM, SETUP_VICTIM_VERIFIED, "{\"kyc_level\":3}",
      ADMIN_ROUTE(200)},
     {"GET", "/admin/sms-outbox", ID_NONE, SETUP_NONE, NULL, ADMIN_ROUTE(200)},
     /* The GET row after the POST row: it answers 404 until a check has run. */
@@ -460,6 +461,8 @@ TEST(every_route_answers_every_caller_as_the_matrix_says)
             id = "p_0000000000000000000000000a";
         } else if (row->id == ID_VICTIM) {
             API_MUST(api_user_new(&S_client, S_admin, &victim));
+            if (row->setup == SETUP_VICTIM_VERIFIED)
+                API_MUST(api_user_verify(&S_client, &victim, "受害人"));
             id = victim.id;
         } else if (row->id == ID_MONTH) {
             id = "2026-11";

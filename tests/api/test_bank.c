@@ -526,6 +526,7 @@ static void S_account_open(struct client *c, const char *admin, struct account *
 
     struct client_response res;
     char path[160], body[512];
+    API_MUST(api_user_verify(c, &u, "Bank Test")); /* level 3 stands on a verified name */
     snprintf(path, sizeof path, "/admin/users/%s/kyc-level", u.id);
     ASSERT_EQ_INT(api_call(c, "PUT", path, admin, "{\"kyc_level\":3}", &res), 200);
     client_response_release(&res);

@@ -1346,6 +1346,13 @@ TEST(admin_finds_users_and_sets_kyc_level)
     json_decref(body);
 
     snprintf(path, sizeof path, "/admin/users/%s/kyc-level", u.id);
+    /* Levels 2 and 3 stand on a verified real name: an operator raises a verified wallet's
+     * limits, and never skips the verification. */
+    ASSERT_EQ_INT(api_call(&S_client, "PUT", path, S_admin, "{\"kyc_level\":3}", &res), 409);
+    ASSERT(strstr(api_json_str(&res, "message"), "verified") != NULL);
+    client_response_release(&res);
+    EXPECT("PUT", path, S_admin, "{\"kyc_level\":2}", 409, "CONFLICT");
+    API_MUST(api_user_verify(&S_client, &u, "王五"));
     ASSERT_EQ_INT(api_call(&S_client, "PUT", path, S_admin, "{\"kyc_level\":3}", &res), 200);
     ASSERT_EQ_INT(api_json_int(&res, "kyc_level", -1), 3);
     client_response_release(&res);

@@ -345,6 +345,29 @@ void api_id_number_complete(const char *body17, char out[19])
     out[18] = '\0';
 }
 
+bool api_user_verify(struct client *client, const struct api_user *user, const char *real_name)
+{
+    /* The phone's last eight digits: a day of 1950-1999 and a sequence of three. */
+    unsigned long n = strtoul(user->phone + 3, NULL, 10);
+    char body17[18], id_number[19];
+    snprintf(body17, sizeof body17, "110101%04lu%02lu%02lu%03lu", 1950 + n % 50, 1 + n / 50 % 12,
+             1 + n / 600 % 28, n / 16800 % 1000);
+    api_id_number_complete(body17, id_number);
+    json_t *body = json_pack("{s:s, s:s}", "real_name", real_name, "id_number", id_number);
+    char *text = body != NULL ? json_dumps(body, JSON_COMPACT) : NULL;
+    json_decref(body);
+    if (text == NULL)
+        return false;
+    struct client_response res;
+    long status = api_call(client, "POST", "/v1/me/kyc", user->token, text, &res);
+    free(text);
+    bool ok = status == 200;
+    if (!ok)
+        S_fail_res("POST /v1/me/kyc", &res);
+    client_response_release(&res);
+    return ok;
+}
+
 struct S_parallel_arg {
     const char *base_url;
     struct api_parallel_call *call;

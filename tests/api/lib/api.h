@@ -141,4 +141,9 @@ void api_call_parallel(const char *base_url, struct api_parallel_call *calls, si
  * character, for a body of 17 digits; into out (19 bytes). */
 void api_id_number_complete(const char *body17, char out[19]);
 
+/* Verifies user's real name as real_name (POST /v1/me/kyc, level 2) with an
+ * id number made from the user's phone (a birth date and sequence of its
+ * digits: distinct for distinct phones). False with api_error() set. */
+bool api_user_verify(struct client *client, const struct api_user *user, const char *real_name);
+
 #endif
