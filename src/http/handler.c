@@ -274,10 +274,16 @@ json_t *http_balances_json(struct http_request *req, int64_t account_id, enum qb
     return balances;
 }
 
+bool http_cmd_failure_is_news(enum qb_error result)
+{
+    return result != QB_OK && result != QB_E_IDEMPOTENCY_MISMATCH && result != QB_E_BUSY &&
+           result != QB_E_SHUTTING_DOWN && result != QB_E_STORAGE;
+}
+
 bool http_identity_refused(struct http_request *req, const struct identity_cmd *c)
 {
     if (c->cmd.result != QB_OK) {
-        if (c->cmd.result != QB_E_BUSY && c->cmd.result != QB_E_SHUTTING_DOWN)
+        if (http_cmd_failure_is_news(c->cmd.result))
             log_event(LOG_WARN, "http.identity_cmd_failed", "op=%d error=%s", (int)c->op,
                       error_name(c->cmd.result));
         http_reply_error(req, c->cmd.result);

@@ -2,7 +2,8 @@
  * health.c — GET /healthz, the liveness and readiness answer.
  *
  * Healthy means the daemon can do its work: the ledger executor takes
- * commands and a read connection answers. Load balancers poll this, so it
+ * commands, its newest commit did not fail (ledger_stats_failing), and a
+ * read connection answers. Load balancers poll this, so it
  * must stay cheap (one pool acquire, no query beyond the schema version) and
  * must fail fast during shutdown, so that traffic moves away before the
  * listening socket closes.
@@ -21,6 +22,14 @@ void http_handle_healthz(struct http_request *req)
     struct ledger_stats stats;
     if (!http_server_ledger_stats(server, &stats)) {
         http_reply_error(req, QB_E_SHUTTING_DOWN);
+        return;
+    }
+    /* Not ready while commits fail (a full disk): every payment would be a
+     * 503; a load balancer should send them elsewhere. */
+    if (ledger_stats_failing(&stats, clock_monotonic_ns())) {
+        http_reply_error_message(req, QB_E_STORAGE,
+                                 "the ledger's commits are failing (see ledger.batch_failed in "
+                                 "the log)");
         return;
     }
     struct store *reader;

@@ -341,6 +341,12 @@ bool http_idempotency_arm(struct http_request *req, struct ledger_cmd *cmd, cons
  * stored answer (domain_response_get) byte for byte, with the header
  * Idempotent-Replayed: true when it came from the idempotency record. */
 void http_reply_stored(struct http_request *req, const struct ledger_cmd *cmd);
+/* Whether a ledger command's failed result is worth a warning of the route's
+ * own: not OK, and none of the results said elsewhere (a key's other body,
+ * a full queue, shutting down, and a failed commit, which the ledger logs
+ * once for its whole batch: under a full disk, a line a request would
+ * flood the log). */
+bool http_cmd_failure_is_news(enum qb_error result);
 /* Keyset paging. A list asks its domain function for limit + 1 rows below
  * the cursor's key; when limit + 1 came back, next_cursor names the key of
  * the last row shown. ?cursor= absent or empty: *before is 0 (from the newest);

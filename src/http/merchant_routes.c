@@ -334,8 +334,7 @@ static const struct http_field S_pay_fields[] = {
 static void S_pay_resume(struct http_request *req, struct ledger_cmd *cmd)
 {
     struct S_pay *p = (struct S_pay *)cmd;
-    if (cmd->result != QB_OK && cmd->result != QB_E_IDEMPOTENCY_MISMATCH &&
-        cmd->result != QB_E_BUSY && cmd->result != QB_E_SHUTTING_DOWN)
+    if (http_cmd_failure_is_news(cmd->result))
         log_event(LOG_WARN, "http.order_payment_failed", "error=%s", error_name(cmd->result));
     http_reply_stored(req, cmd);
     crypto_wipe(p->c.payment_password, sizeof p->c.payment_password);

@@ -46,8 +46,7 @@ static const char *S_packet_id(struct http_request *req)
 
 static void S_log_failure(const struct ledger_cmd *cmd)
 {
-    if (cmd->result != QB_OK && cmd->result != QB_E_IDEMPOTENCY_MISMATCH &&
-        cmd->result != QB_E_BUSY && cmd->result != QB_E_SHUTTING_DOWN)
+    if (http_cmd_failure_is_news(cmd->result))
         log_event(LOG_WARN, "http.red_packet_failed", "error=%s", error_name(cmd->result));
 }
 

@@ -69,8 +69,7 @@ static void S_transfer_resume(struct http_request *req, struct ledger_cmd *cmd)
     struct S_transfer *t = (struct S_transfer *)cmd;
     if (cmd->result == QB_OK)
         QB_CRASH_POINT("transfer.before_reply");
-    if (cmd->result != QB_OK && cmd->result != QB_E_IDEMPOTENCY_MISMATCH &&
-        cmd->result != QB_E_BUSY && cmd->result != QB_E_SHUTTING_DOWN)
+    if (http_cmd_failure_is_news(cmd->result))
         log_event(LOG_WARN, "http.transfer_failed", "error=%s", error_name(cmd->result));
     http_reply_stored(req, cmd);
     crypto_wipe(t->c.payment_password, sizeof t->c.payment_password);

@@ -292,6 +292,8 @@ struct ledger {
     _Atomic uint64_t stat_batches;
     _Atomic uint64_t stat_entries;
     _Atomic uint64_t stat_commit_failures;
+    _Atomic int64_t stat_commit_failed_at_ns; /* monotonic; 0: none since open */
+    _Atomic int64_t stat_commit_ok_at_ns;
     _Atomic uint64_t stat_commit_us_buckets[LEDGER_LATENCY_BUCKETS];
     _Atomic uint64_t stat_command_us_buckets[LEDGER_LATENCY_BUCKETS];
     _Atomic uint64_t stat_command_us_sum;
@@ -1481,6 +1483,12 @@ static int bucket_of(uint64_t value, int shift)
     return b;
 }
 
+bool ledger_stats_failing(const struct ledger_stats *stats, int64_t now_ns)
+{
+    return stats->commit_failed_at_ns > stats->commit_ok_at_ns &&
+           now_ns - stats->commit_failed_at_ns < LEDGER_FAILING_NS;
+}
+
 int64_t ledger_latency_bucket_us(int i)
 {
     QB_ASSERT(i >= 0 && i < LEDGER_LATENCY_BUCKETS);
@@ -1744,6 +1752,7 @@ static void batch_run(struct ledger *ledger, struct ledger_cmd *batch, size_t ba
         p = pending_claim(ledger);
         p->commit = commit;
         p->committed_ns = commit_ns;
+        atomic_store_explicit(&ledger->stat_commit_ok_at_ns, commit_ns, memory_order_relaxed);
         p->cmds = batch;
         batch_capture(ledger, p);
         atomic_fetch_add_explicit(&ledger->stat_entries, ledger->entry_count, memory_order_relaxed);
@@ -1753,6 +1762,8 @@ static void batch_run(struct ledger *ledger, struct ledger_cmd *batch, size_t ba
          * database, as a restart would, once the batches before it are
          * complete (state_load waits for them). */
         atomic_fetch_add_explicit(&ledger->stat_commit_failures, 1, memory_order_relaxed);
+        atomic_store_explicit(&ledger->stat_commit_failed_at_ns, clock_monotonic_ns(),
+                              memory_order_relaxed);
         log_event(LOG_ERROR, "ledger.batch_failed", "commands=%zu error=%s", batch_size,
                   store_last_error(ledger->store));
         ledger->broken = true;
@@ -2443,6 +2454,10 @@ void ledger_stats_get(struct ledger *ledger, struct ledger_stats *out)
     out->batches_total = atomic_load_explicit(&ledger->stat_batches, memory_order_relaxed);
     out->entries_total = atomic_load_explicit(&ledger->stat_entries, memory_order_relaxed);
     out->commit_failures_total = atomic_load_explicit(&ledger->stat_commit_failures, memory_order_relaxed);
+    out->commit_failed_at_ns =
+        atomic_load_explicit(&ledger->stat_commit_failed_at_ns, memory_order_relaxed);
+    out->commit_ok_at_ns =
+        atomic_load_explicit(&ledger->stat_commit_ok_at_ns, memory_order_relaxed);
     for (int i = 0; i < LEDGER_LATENCY_BUCKETS; i++) {
         out->commit_latency_us_buckets[i] =
             atomic_load_explicit(&ledger->stat_commit_us_buckets[i], memory_order_relaxed);

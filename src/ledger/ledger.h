@@ -361,6 +361,8 @@ struct ledger_stats {
     uint64_t entries_total;          /* committed since open */
     uint64_t queue_depth;            /* now */
     uint64_t commit_failures_total;
+    int64_t commit_failed_at_ns; /* monotonic time of the newest failed commit; 0: none */
+    int64_t commit_ok_at_ns;     /* and of the newest that succeeded; 0: none */
     /* commit latency histogram: bucket i counts commits taking at most
      * ledger_latency_bucket_us(i) microseconds (the last is +Inf). */
     uint64_t commit_latency_us_buckets[LEDGER_LATENCY_BUCKETS];
@@ -385,6 +387,14 @@ struct ledger_stats {
     struct store_stats store;           /* the writer's connection's log and checkpoints */
 };
 void ledger_stats_get(struct ledger *ledger, struct ledger_stats *out);
+/* How long after a failed commit with none succeeding since the ledger
+ * counts as failing (ledger_stats_failing). */
+#define LEDGER_FAILING_NS (INT64_C(10) * 1000000000)
+/* Whether commits are failing at now_ns: the newest commit failed, less than
+ * LEDGER_FAILING_NS ago (a full disk, a lost volume). Later, with no commit
+ * tried since, it is unknown again, and counts as not failing, so that a
+ * health check lets traffic back to find out. Pure. */
+bool ledger_stats_failing(const struct ledger_stats *stats, int64_t now_ns);
 /* Upper bound of commit latency bucket i in microseconds; INT64_MAX for the last. */
 int64_t ledger_latency_bucket_us(int i);
 /* The latency bucket that counts us microseconds: the first whose bound is

@@ -263,11 +263,17 @@ TEST(failed_commit_acknowledges_nothing_and_the_ledger_carries_on)
     struct ledger_stats st;
     ledger_stats_get(w.ledger, &st);
     ASSERT_EQ_INT(st.commit_failures_total, 1);
+    /* Failing, for a health check, until a commit succeeds or a while passes untried. */
+    int64_t now_ns = clock_monotonic_ns();
+    ASSERT(ledger_stats_failing(&st, now_ns));
+    ASSERT(!ledger_stats_failing(&st, st.commit_failed_at_ns + LEDGER_FAILING_NS));
 
     /* The entry id the failed batch used is used again: no gap in the chain. */
     int64_t next_id = 0;
     ASSERT_EQ_INT(run_op(w.ledger, 2, NULL, w.alice, w.bob, 700, &next_id), QB_OK);
     ASSERT_EQ_INT(next_id, entry_id);
+    ledger_stats_get(w.ledger, &st);
+    ASSERT(!ledger_stats_failing(&st, clock_monotonic_ns()));
     ASSERT_EQ_INT(balance(&w, w.alice), 9300);
     ASSERT_EQ_INT(balance(&w, w.bob), 700);
     world_close(&w);
