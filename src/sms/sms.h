@@ -117,6 +117,12 @@ QB_MUST_USE enum qb_error sms_outbox_list(const struct domain_env *env, struct s
                                           struct sms_outbox_item *items,
                                           size_t count_max, size_t *count);
 
+/* Messages not delivered yet: still being tried, and given up after the
+ * last attempt (sms.outbox.undeliverable), for an operator's metrics.
+ * QB_E_STORAGE on read errors. */
+QB_MUST_USE enum qb_error sms_outbox_undelivered(struct store *reader, int64_t *retrying,
+                                                 int64_t *given_up);
+
 struct sms_gateway;
 struct sms_gateway_ops {
     const char *name;

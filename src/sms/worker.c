@@ -53,6 +53,22 @@ struct sms_worker {
     atomic_bool stopping;
 };
 
+enum qb_error sms_outbox_undelivered(struct store *reader, int64_t *retrying, int64_t *given_up)
+{
+    *retrying = *given_up = 0;
+    struct store_stmt *st = NULL;
+    if (store_prepare(reader,
+                      "SELECT attempts >= $1, COUNT(*) FROM sms_outbox WHERE delivered_at_ms = 0"
+                      " GROUP BY attempts >= $1",
+                      &st) != QB_OK)
+        return QB_E_STORAGE;
+    int rc = store_bind_int64(st, 1, SMS_ATTEMPTS_MAX) == QB_OK ? STORE_STEP_ROW : -1;
+    while (rc == STORE_STEP_ROW && (rc = store_step(st)) == STORE_STEP_ROW)
+        *(store_column_int64(st, 0) != 0 ? given_up : retrying) = store_column_int64(st, 1);
+    store_finalize(st);
+    return rc == STORE_STEP_DONE ? QB_OK : QB_E_STORAGE;
+}
+
 /* A pending row as read, copied out of the statement. */
 struct sms_pending {
     int64_t id;

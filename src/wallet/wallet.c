@@ -128,6 +128,31 @@ static enum qb_error payment_read(struct store *store, const char *id, const cha
     return err;
 }
 
+enum qb_error wallet_backlog_read(struct store *reader, struct wallet_backlog *out)
+{
+    memset(out, 0, sizeof *out);
+    struct store_stmt *st = NULL;
+    /* The PROCESSING rows are the worker's partial index (payments_pending). */
+    if (store_prepare(reader,
+                      "SELECT kind, COUNT(*), MIN(created_at_ms) FROM payments"
+                      " WHERE status = 1 GROUP BY kind",
+                      &st) != QB_OK)
+        return QB_E_STORAGE;
+    int rc;
+    while ((rc = store_step(st)) == STORE_STEP_ROW) {
+        int64_t kind = store_column_int64(st, 0);
+        if (kind == WALLET_TOPUP) {
+            out->topups = store_column_int64(st, 1);
+            out->topup_oldest_ms = store_column_int64(st, 2);
+        } else if (kind == WALLET_WITHDRAWAL) {
+            out->withdrawals = store_column_int64(st, 1);
+            out->withdrawal_oldest_ms = store_column_int64(st, 2);
+        }
+    }
+    store_finalize(st);
+    return rc == STORE_STEP_DONE ? QB_OK : QB_E_STORAGE;
+}
+
 enum qb_error wallet_payment_get(struct store *reader, const char *id, const char *user_id,
                                  struct wallet_payment *out)
 {

@@ -104,6 +104,17 @@ struct wallet_payment {
 const char *wallet_payment_kind_name(enum wallet_payment_kind kind);     /* "topup" ... */
 const char *wallet_payment_status_name(enum wallet_payment_status status); /* "PROCESSING" ... */
 
+/* Top-ups and withdrawals the bank has not settled (PROCESSING): how many
+ * of each kind and when the oldest was made (0 when none), for an
+ * operator's metrics. QB_E_STORAGE on read errors. */
+struct wallet_backlog {
+    int64_t topups;
+    int64_t topup_oldest_ms;
+    int64_t withdrawals;
+    int64_t withdrawal_oldest_ms;
+};
+QB_MUST_USE enum qb_error wallet_backlog_read(struct store *reader, struct wallet_backlog *out);
+
 /* Reads a payment. With user_id not NULL, only one that user made or
  * received; another user's is QB_E_NOT_FOUND, like one that never existed. */
 QB_MUST_USE enum qb_error wallet_payment_get(struct store *reader, const char *id,

@@ -497,6 +497,13 @@ TEST(a_level_1_wallet_cashes_out_within_its_lifetime_limit)
     S_kyc_lifetime(&u, &used, &remaining);
     ASSERT_EQ_INT(used, 100000);
     ASSERT_EQ_INT(remaining, 0);
+    /* The operator sees it waiting on the bank. */
+    ASSERT_EQ_INT(api_call(&S_client, "GET", "/metrics", NULL, NULL, &res), 200);
+    const char *gauge =
+        strstr(res.body.data, "\nqianbao_payments_processing{type=\"withdrawal\"} ");
+    ASSERT(gauge != NULL && atoll(strchr(gauge, '}') + 2) >= 1);
+    ASSERT(strstr(res.body.data, "\nqianbao_sms_undelivered{state=\"given_up\"} ") != NULL);
+    client_response_release(&res);
     ASSERT_EQ_INT(S_pay(&u, "/v1/me/withdrawals", card, 1, S_PAY, NULL, &res), 403);
     ASSERT_EQ_STR(api_json_str(&res, "limit"), "kyc_lifetime");
     client_response_release(&res);
