@@ -341,13 +341,10 @@ static enum qb_error S_limits_set_run(struct ledger_txn *txn, struct ledger_cmd 
         return QB_OK;
     }
 
-    /* Step 1: the values, before the password is tried, so a bad value
-     * costs no try. */
-    if ((c->set_daily_limit &&
-         (c->daily_limit_minor < 0 || c->daily_limit_minor > settings->limit_daily_minor)) ||
-        (c->set_password_free_limit &&
-         (c->password_free_limit_minor < 0 ||
-          c->password_free_limit_minor > settings->password_free_max_minor))) {
+    /* Step 1: the values' shape, before the password is tried, so a bad
+     * value costs no try. */
+    if ((c->set_daily_limit && c->daily_limit_minor < 0) ||
+        (c->set_password_free_limit && c->password_free_limit_minor < 0)) {
         c->outcome = QB_E_PARAM;
         return QB_OK;
     }
@@ -364,16 +361,27 @@ static enum qb_error S_limits_set_run(struct ledger_txn *txn, struct ledger_cmd 
     err = wallet_txn_spending_get(txn, &user, &c->spending);
     if (err != QB_OK)
         return err;
+    /* At most the caps; but an operator may have lowered a cap below what
+     * the user set, and a value above it that tightens the user's own is
+     * still theirs to set (it costs no try either). */
+    int64_t daily_now = c->spending.user_daily_limit_minor;
+    int64_t free_now = c->spending.password_free_limit_minor;
+    if ((c->set_daily_limit && c->daily_limit_minor > settings->limit_daily_minor &&
+         (daily_now == 0 || c->daily_limit_minor >= daily_now)) ||
+        (c->set_password_free_limit &&
+         c->password_free_limit_minor > settings->password_free_max_minor &&
+         c->password_free_limit_minor >= free_now)) {
+        c->outcome = QB_E_PARAM;
+        return QB_OK;
+    }
 
     /* Step 3: a change that lets more money out needs the payment password
      * (a refusal keeps its count); one that only tightens does not, so a
      * user whose password is locked, or who lent the phone, can still
      * close the door. */
-    int64_t daily_now = c->spending.user_daily_limit_minor;
     bool loosens = (c->set_daily_limit && daily_now != 0 &&
                     (c->daily_limit_minor == 0 || c->daily_limit_minor > daily_now)) ||
-                   (c->set_password_free_limit &&
-                    c->password_free_limit_minor > c->spending.password_free_limit_minor);
+                   (c->set_password_free_limit && c->password_free_limit_minor > free_now);
     err = identity_txn_payment_password_gate(txn, c->env, c->user_id, c->payment_password, loosens,
                                              &c->outcome, &c->password_needed, &c->tries_left);
     if (err != QB_OK || c->outcome != QB_OK)

@@ -166,6 +166,11 @@ TEST(kyc1_lifetime_limit_never_rolls_over)
     EXPECT_REFUSED(wx, a.id, 1, "kyc_lifetime");
     ASSERT_EQ_INT(spending(wx, a.id).lifetime_used_minor, 100000);
 
+    /* An operator raises a verified wallet only. */
+    ASSERT_EQ_INT(wx_user_op(wx, IDENTITY_OP_ADMIN_SET_KYC_LEVEL, a.id, 3, NULL), QB_E_CONFLICT);
+    ASSERT_EQ_INT(wx_user_verify(wx, a.id, "张三", "11010519491231002X"), QB_OK);
+    ASSERT_EQ_INT(wx_user_op(wx, IDENTITY_OP_ADMIN_SET_KYC_LEVEL, a.id, 1, NULL), QB_OK);
+    ASSERT(has_limit(wx, a.id, "kyc_lifetime"));
     ASSERT_EQ_INT(wx_user_op(wx, IDENTITY_OP_ADMIN_SET_KYC_LEVEL, a.id, 2, NULL), QB_OK);
     ASSERT(!has_limit(wx, a.id, "kyc_lifetime"));
     ASSERT_EQ_INT(limit_of(wx, a.id, "kyc_yearly").amount_minor, 10000000);
@@ -183,7 +188,8 @@ TEST(kyc2_and_kyc3_yearly_limits_roll_over_at_new_year)
     wx->env.settings.limit_per_payment_minor = 20000000;
     struct identity_user a = wx_user(wx, "张三", true);
     struct identity_user b = wx_user(wx, "李四", true);
-    ASSERT_EQ_INT(wx_user_op(wx, IDENTITY_OP_ADMIN_SET_KYC_LEVEL, a.id, 2, NULL), QB_OK);
+    ASSERT_EQ_INT(wx_user_verify(wx, a.id, "张三", "11010519491231002X"), QB_OK); /* level 2 */
+    ASSERT_EQ_INT(wx_user_verify(wx, b.id, "李四", "310101198001010034"), QB_OK);
     ASSERT_EQ_INT(wx_user_op(wx, IDENTITY_OP_ADMIN_SET_KYC_LEVEL, b.id, 3, NULL), QB_OK);
 
     wx_clock_to(wx, NEW_YEAR_2027_MS - 3 * WX_DAY_MS);
@@ -305,6 +311,19 @@ TEST(user_daily_limit_is_set_with_the_payment_password)
     ASSERT_EQ_INT(limits_set(wx, a.id, WX_PAY_PASSWORD, 0, -1, NULL), QB_OK);
     ASSERT(!has_limit(wx, a.id, "user_daily"));
     EXPECT_CHARGED(wx, a.id, 5001);
+
+    /* The operator lowers the caps below what the user set: the user may still tighten their
+     * own settings towards them (a value above a cap that only tightens), never loosen. */
+    ASSERT_EQ_INT(limits_set(wx, a.id, WX_PAY_PASSWORD, 40000, 20000, NULL), QB_OK);
+    wx->env.settings.limit_daily_minor = 10000;
+    wx->env.settings.password_free_max_minor = 5000;
+    ASSERT_EQ_INT(limits_set(wx, a.id, "", 30000, 10000, NULL), QB_OK);
+    s = spending(wx, a.id);
+    ASSERT_EQ_INT(s.user_daily_limit_minor, 30000);
+    ASSERT_EQ_INT(s.password_free_limit_minor, 10000);
+    ASSERT_EQ_INT(limits_set(wx, a.id, WX_PAY_PASSWORD, 30001, -1, NULL), QB_E_PARAM);
+    ASSERT_EQ_INT(limits_set(wx, a.id, WX_PAY_PASSWORD, -1, 10001, NULL), QB_E_PARAM);
+    ASSERT_EQ_INT(limits_set(wx, a.id, "", 9000, 4000, NULL), QB_OK);
     wx_free(wx);
 }
 

@@ -249,6 +249,19 @@ static inline enum qb_error wx_user_op(struct wx *wx, enum identity_op op, const
     return outcome;
 }
 
+/* Verifies the user's real name (KYC level 2), as POST /v1/me/kyc does: an
+ * operator raises only a verified wallet's level. */
+static inline enum qb_error wx_user_verify(struct wx *wx, const char *user_id,
+                                           const char *real_name, const char *id_number)
+{
+    struct identity_cmd c;
+    identity_cmd_init(&c, &wx->env, IDENTITY_OP_KYC_SUBMIT);
+    snprintf(c.user_id, sizeof c.user_id, "%s", user_id);
+    snprintf(c.real_name, sizeof c.real_name, "%s", real_name);
+    snprintf(c.id_number, sizeof c.id_number, "%s", id_number);
+    return wx_identity_exec(wx, &c);
+}
+
 static inline struct identity_user wx_user_get(struct wx *wx, const char *user_id)
 {
     struct identity_user u;
