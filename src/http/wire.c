@@ -343,28 +343,48 @@ bool http_wire_unescape(const char *text, size_t size, bool plus_is_space, char 
     return true;
 }
 
+/* One argument of a query string: its name's bytes (escaped; empty for
+ * "&&" or "=1") and its value's (NULL without '='). */
+struct S_query_arg {
+    const char *name;
+    size_t name_size;
+    const char *value;
+    size_t value_size;
+};
+
+/* The argument at *p into *a, and *p past it; false at the end. */
+static bool S_query_arg_next(const char **p, struct S_query_arg *a)
+{
+    if (**p == '\0')
+        return false;
+    const char *amp = strchr(*p, '&');
+    const char *stop = amp != NULL ? amp : *p + strlen(*p);
+    const char *eq = memchr(*p, '=', (size_t)(stop - *p));
+    a->name = *p;
+    a->name_size = (size_t)((eq != NULL ? eq : stop) - *p);
+    a->value = eq != NULL ? eq + 1 : NULL;
+    a->value_size = eq != NULL ? (size_t)(stop - eq - 1) : 0;
+    *p = amp != NULL ? amp + 1 : stop;
+    return true;
+}
+
 bool http_wire_query_is_plain(const char *query)
 {
     if (strstr(query, "%00") != NULL)
         return false;
     char names[HTTP_WIRE_QUERY_ARGS_MAX][256];
     int count = 0;
-    for (const char *p = query; *p != '\0';) {
-        const char *amp = strchr(p, '&');
-        const char *stop = amp != NULL ? amp : p + strlen(p);
-        const char *eq = memchr(p, '=', (size_t)(stop - p));
-        const char *key_end = eq != NULL ? eq : stop;
-        if (key_end > p) {
-            if (count == HTTP_WIRE_QUERY_ARGS_MAX ||
-                !http_wire_unescape(p, (size_t)(key_end - p), true, names[count],
-                                    sizeof names[count]))
+    struct S_query_arg a;
+    for (const char *p = query; S_query_arg_next(&p, &a);) {
+        if (a.name_size == 0)
+            continue;
+        if (count == HTTP_WIRE_QUERY_ARGS_MAX ||
+            !http_wire_unescape(a.name, a.name_size, true, names[count], sizeof names[count]))
+            return false;
+        for (int i = 0; i < count; i++)
+            if (strcasecmp(names[i], names[count]) == 0)
                 return false;
-            for (int i = 0; i < count; i++)
-                if (strcasecmp(names[i], names[count]) == 0)
-                    return false;
-            count++;
-        }
-        p = amp != NULL ? amp + 1 : stop;
+        count++;
     }
     return true;
 }
@@ -387,25 +407,21 @@ bool http_wire_query_names_in(const char *query, const char *allowed, char *unkn
                               size_t unknown_size)
 {
     char key[256];
-    for (const char *p = query; *p != '\0';) {
-        const char *amp = strchr(p, '&');
-        const char *stop = amp != NULL ? amp : p + strlen(p);
-        const char *eq = memchr(p, '=', (size_t)(stop - p));
-        const char *key_end = eq != NULL ? eq : stop;
-        if (key_end > p) {
-            /* A name that does not unescape (too long) is no route's. */
-            if (!http_wire_unescape(p, (size_t)(key_end - p), true, key, sizeof key))
-                key[0] = '\0';
-            if (key[0] == '\0' || !S_name_listed(allowed, key)) {
-                if (unknown_size > 0) {
-                    size_t size = strlen(key) < unknown_size ? strlen(key) : unknown_size - 1;
-                    memcpy(unknown, key, size);
-                    unknown[size] = '\0';
-                }
-                return false;
-            }
+    struct S_query_arg a;
+    for (const char *p = query; S_query_arg_next(&p, &a);) {
+        if (a.name_size == 0)
+            continue;
+        /* A name that does not unescape (too long) is no route's. */
+        if (!http_wire_unescape(a.name, a.name_size, true, key, sizeof key))
+            key[0] = '\0';
+        if (key[0] != '\0' && S_name_listed(allowed, key))
+            continue;
+        if (unknown_size > 0) {
+            size_t size = strlen(key) < unknown_size ? strlen(key) : unknown_size - 1;
+            memcpy(unknown, key, size);
+            unknown[size] = '\0';
         }
-        p = amp != NULL ? amp + 1 : stop;
+        return false;
     }
     return true;
 }
@@ -414,23 +430,18 @@ bool http_wire_query(const char *query, const char *name, char *out, size_t out_
 {
     size_t name_size = strlen(name);
     char key[256];
-    const char *p = query;
-    while (*p != '\0') {
-        const char *amp = strchr(p, '&');
-        const char *stop = amp != NULL ? amp : p + strlen(p);
-        const char *eq = memchr(p, '=', (size_t)(stop - p));
-        const char *key_end = eq != NULL ? eq : stop;
-        if (http_wire_unescape(p, (size_t)(key_end - p), true, key, sizeof key) &&
-            strlen(key) == name_size && strcasecmp(key, name) == 0) {
-            if (eq == NULL) {
-                if (out_size == 0)
-                    return false;
-                out[0] = '\0';
-                return true;
-            }
-            return http_wire_unescape(eq + 1, (size_t)(stop - eq - 1), true, out, out_size);
+    struct S_query_arg a;
+    for (const char *p = query; S_query_arg_next(&p, &a);) {
+        if (!http_wire_unescape(a.name, a.name_size, true, key, sizeof key) ||
+            strlen(key) != name_size || strcasecmp(key, name) != 0)
+            continue;
+        if (a.value == NULL) {
+            if (out_size == 0)
+                return false;
+            out[0] = '\0';
+            return true;
         }
-        p = amp != NULL ? amp + 1 : stop;
+        return http_wire_unescape(a.value, a.value_size, true, out, out_size);
     }
     return false;
 }
