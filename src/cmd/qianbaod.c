@@ -17,14 +17,18 @@
  *      random bytes), platform-key.pem (RSA-2048, the key the merchant API
  *      signs with) and platform-cert.pem (its self-signed certificate, whose
  *      serial merchants see in Wechatpay-Serial), admin-token (64 hex
- *      characters). They are made only together with a new database (no
- *      database file yet, or an empty one), before it: with a database in
- *      place a missing one stops the start, naming it, since a new key would
- *      fit none of the stored data; only the admin token, which nothing
- *      stored depends on, is made anew then (logged as a warning);
+ *      characters). The pepper and the card key are made only together with
+ *      a new database (no database file yet, or an empty one), before it:
+ *      with a database in place a missing one stops the start, naming it,
+ *      since a new key would fit none of the stored data. The admin token,
+ *      which nothing stored depends on, is made anew then (logged as a
+ *      warning);
  *   3. the write connection (migrated to the newest schema; a new database
- *      is logged as daemon.database_created), the read pool, the ledger
- *      (which replays the journal and checks its hash chain);
+ *      is logged as daemon.database_created), then the platform key and
+ *      certificate, made with a new database or while it has no merchant
+ *      (S_platform_check), missing ones otherwise stopping the start like a
+ *      missing pepper, and the admin token; the read pool, the ledger (which
+ *      replays the journal and checks its hash chain);
  *   4. the domain environment (keys derived from pepper and card-key, the
  *      settings from the flags), the SMS gateway (the outbox, or the HTTP
  *      provider of --sms-provider-url) and its delivery worker, the bank
@@ -505,9 +509,9 @@ static int S_db_lock(const char *db_file)
     return S_lock_take(lock_path, what);
 }
 
-/* Makes sure the platform's RSA-2048 signing key exists and parses,
- * creating it when create says so (a new database). */
-static bool S_platform_key_ensure(const char *dir, const char *path, bool create)
+/* Makes sure the platform's RSA-2048 signing key exists and parses, making
+ * it when it is missing (S_platform_check says when it may be). */
+static bool S_platform_key_ensure(const char *dir, const char *path)
 {
     char pem[S_PEM_SIZE_MAX];
     size_t pem_size = 0;
@@ -524,7 +528,7 @@ static bool S_platform_key_ensure(const char *dir, const char *path, bool create
             fprintf(stderr, "qianbaod: \"%s\" is not an RSA-2048 private key in PEM\n", path);
         return ok;
     }
-    if (err != QB_E_NOT_FOUND || !create) {
+    if (err != QB_E_NOT_FOUND) {
         S_secret_complain(path, err);
         return false;
     }
@@ -549,9 +553,8 @@ static bool S_platform_key_ensure(const char *dir, const char *path, bool create
 }
 
 /* Loads the platform signing key and its certificate, making the
- * certificate when create says so (a new database). */
-static bool S_platform_load(const struct daemon_paths *paths, bool create,
-                            struct merchant_platform **out)
+ * certificate when it is missing (S_platform_check says when it may be). */
+static bool S_platform_load(const struct daemon_paths *paths, struct merchant_platform **out)
 {
     *out = NULL;
     char key[S_PEM_SIZE_MAX];
@@ -564,7 +567,7 @@ static bool S_platform_load(const struct daemon_paths *paths, bool create,
         return false;
     }
     err = S_secret_file_read(paths->platform_cert, cert, sizeof cert, &cert_size);
-    if (err == QB_E_NOT_FOUND && create) {
+    if (err == QB_E_NOT_FOUND) {
         struct buf made;
         buf_init(&made, sizeof cert);
         err = merchant_platform_certificate_make(key, key_size, rand_system(),
@@ -662,10 +665,26 @@ static bool S_db_is_new(const struct daemon_paths *paths, bool *db_new)
     return false;
 }
 
-/* With the database in place, true when every secret its data depends on
- * is there; otherwise names each missing one on stderr, says what a new one
- * would break and how to recover. Reads no secret. The admin token is not
- * among them (S_admin_token_ensure). */
+/* Names a missing secret on stderr, with what a new one would break and
+ * how to recover. */
+static void S_secret_missing_complain(const char *path, const char *db_file, const char *loss)
+{
+    fprintf(stderr,
+            "qianbaod: the secret file \"%s\" is missing, but the database \"%s\" exists "
+            "(%s): restore it from the backup of the data directory\n",
+            path, db_file, loss);
+}
+
+static void S_secrets_refusal_complain(void)
+{
+    fprintf(stderr, "qianbaod: refusing to start: secrets are made only with a new "
+                    "database, and the secrets and the database belong together\n");
+}
+
+/* With the database in place, true when the keys of its data, the pepper
+ * and the card key, are there; otherwise names each missing one on stderr.
+ * Reads no secret. The platform key and certificate are S_platform_check's,
+ * the admin token S_admin_token_ensure's. */
 static bool S_secrets_present(const struct daemon_paths *paths)
 {
     const struct {
@@ -674,30 +693,80 @@ static bool S_secrets_present(const struct daemon_paths *paths)
     } secrets[] = {
         {paths->pepper, "a new pepper would fail every login, payment password and SMS code"},
         {paths->card_key, "a new card key could not open a single stored card or identity number"},
-        {paths->platform_key, "a new platform key would fail every merchant's signature check"},
-        {paths->platform_cert, "a new certificate would change the serial merchants know"},
     };
     bool present = true;
     for (size_t i = 0; i < QB_ARRAY_COUNT(secrets); i++) {
         struct stat st;
         if (lstat(secrets[i].path, &st) == 0 || errno != ENOENT)
             continue; /* its loader checks and reads it */
-        fprintf(stderr,
-                "qianbaod: the secret file \"%s\" is missing, but the database \"%s\" exists "
-                "(%s): restore it from the backup of the data directory\n",
-                secrets[i].path, paths->db_file, secrets[i].loss);
+        S_secret_missing_complain(secrets[i].path, paths->db_file, secrets[i].loss);
         present = false;
     }
     if (!present)
-        fprintf(stderr, "qianbaod: refusing to start: secrets are made only with a new "
-                        "database, and the secrets and the database belong together\n");
+        S_secrets_refusal_complain();
     return present;
 }
 
-/* Creates the missing secret files of a new database (db_new), or checks
- * every one of an existing database, which must all be there. */
-static bool S_secrets_ensure(const struct daemon_paths *paths, bool db_new,
-                             char admin_token[S_ADMIN_TOKEN_HEX_SIZE + 1])
+/* True when path does not exist (other failures are its loader's). */
+static bool S_file_missing(const char *path)
+{
+    struct stat st;
+    return lstat(path, &st) != 0 && errno == ENOENT;
+}
+
+/* Whether the platform key and certificate may be made where missing, on
+ * reading the migrated database through writer. With a new database, yes;
+ * with an existing one only while it has no merchant (one bench_seed made,
+ * or one from before the merchant API): merchants alone know the
+ * certificate and check the key's signatures, so until there is one a new
+ * key breaks nothing (logged as a warning). Once there is one, a missing
+ * key or certificate stops the start like a missing pepper, to be restored
+ * from the backup. A certificate without its key always does: a new key
+ * could never match it. */
+static bool S_platform_check(const struct daemon_paths *paths, bool db_new, struct store *writer)
+{
+    bool key_missing = S_file_missing(paths->platform_key);
+    bool cert_missing = S_file_missing(paths->platform_cert);
+    if (!key_missing && !cert_missing)
+        return true;
+    if (key_missing && !cert_missing) {
+        fprintf(stderr,
+                "qianbaod: the platform certificate \"%s\" is there without its key \"%s\" (a "
+                "new key could never match it): restore it from the backup of the data "
+                "directory\n",
+                paths->platform_cert, paths->platform_key);
+        return false;
+    }
+    if (db_new)
+        return true;
+    struct store_stmt *st = NULL;
+    int64_t merchants = -1;
+    if (store_prepare(writer, "SELECT count(*) FROM merchants", &st) == QB_OK &&
+        store_step(st) == STORE_STEP_ROW)
+        merchants = store_column_int64(st, 0);
+    store_finalize(st);
+    if (merchants < 0) {
+        fprintf(stderr, "qianbaod: cannot count the merchants: %s\n", store_last_error(writer));
+        return false;
+    }
+    if (merchants == 0) {
+        log_event(LOG_WARN, "daemon.platform_key_created", "reason=no_merchant_yet key=%s cert=%s",
+                  key_missing ? "new" : "kept", cert_missing ? "new" : "kept");
+        return true;
+    }
+    if (key_missing)
+        S_secret_missing_complain(paths->platform_key, paths->db_file,
+                                  "a new platform key would fail every merchant's signature check");
+    if (cert_missing)
+        S_secret_missing_complain(paths->platform_cert, paths->db_file,
+                                  "a new certificate would change the serial merchants know");
+    S_secrets_refusal_complain();
+    return false;
+}
+
+/* Creates the missing pepper and card key of a new database (db_new), or
+ * checks those of an existing one, which must be there. */
+static bool S_secrets_ensure(const struct daemon_paths *paths, bool db_new)
 {
     const char *raw_secrets[] = {paths->pepper, paths->card_key};
     for (size_t i = 0; i < QB_ARRAY_COUNT(raw_secrets); i++) {
@@ -710,17 +779,7 @@ static bool S_secrets_ensure(const struct daemon_paths *paths, bool db_new,
             return false;
         }
     }
-    if (db_new && access(paths->platform_key, F_OK) != 0 && errno == ENOENT &&
-        access(paths->platform_cert, F_OK) == 0) {
-        /* A key made now could never match that certificate. */
-        fprintf(stderr,
-                "qianbaod: the platform certificate \"%s\" is there without its key \"%s\": "
-                "restore the key from the backup of the data directory\n",
-                paths->platform_cert, paths->platform_key);
-        return false;
-    }
-    return S_platform_key_ensure(paths->dir, paths->platform_key, db_new) &&
-           S_admin_token_ensure(paths->dir, paths->admin_token, db_new, admin_token);
+    return true;
 }
 
 /* Lets the process hold as many sockets as the connection limit asks. */
@@ -891,15 +950,16 @@ static int S_serve(const struct config *cfg, const struct daemon_paths *paths,
         if (db_lock_fd < 0)
             goto out;
     }
-    /* Secrets are made only together with a new database, and before it,
-     * so that a database never exists without them: a secret made for an
-     * existing database would fit none of its data. Decided under the lock,
-     * so that no other daemon makes the database meanwhile. */
+    /* The keys of the stored data are made only together with a new
+     * database, and before it, so that a database never exists without
+     * them: a key made for an existing database would fit none of its data.
+     * Decided under the lock, so that no other daemon makes the database
+     * meanwhile. */
     bool db_new = true;
     if (!S_db_is_new(paths, &db_new) || (!db_new && !S_secrets_present(paths)))
         goto out;
     unlink(paths->listen_address); /* a stale one would point at a dead port */
-    if (!S_secrets_ensure(paths, db_new, admin_token) || !S_platform_load(paths, db_new, &platform))
+    if (!S_secrets_ensure(paths, db_new))
         goto out;
     S_fd_limit_raise(cfg->http_connections_max);
 
@@ -916,6 +976,11 @@ static int S_serve(const struct config *cfg, const struct daemon_paths *paths,
     /* Read while this thread still owns the write connection: once the
      * ledger is open only its writer thread may touch it. */
     int64_t schema_version = store_schema_version(writer);
+    if (!S_platform_check(paths, db_new, writer) ||
+        !S_platform_key_ensure(paths->dir, paths->platform_key) ||
+        !S_platform_load(paths, &platform) ||
+        !S_admin_token_ensure(paths->dir, paths->admin_token, db_new, admin_token))
+        goto out;
     struct ledger_options ledger_options = {
         .queue_max = (size_t)cfg->executor_queue_max,
         .batch_max = (size_t)cfg->executor_batch_max,

@@ -814,18 +814,28 @@ static int S_count(const char *text, const char *needle)
 
 TEST(a_lost_secret_stops_the_start_instead_of_being_made_anew)
 {
-    // A new pepper locks every user out, a new card key leaves every stored card unreadable and a
-    // new platform key breaks every merchant's signature check: with the database in place, a
-    // missing secret file must stop the start (exit 1), name the file, say to restore it from the
-    // backup, and write nothing; put back, the same directory serves again.
-    char dir[600], log_path[600], output[600], db[700];
+    // A new pepper locks every user out, a new card key leaves every stored card unreadable and,
+    // once there is a merchant, a new platform key breaks its signature checks: with the database
+    // in place, a missing secret file must stop the start (exit 1), name the file, say to restore
+    // it from the backup, and change nothing; put back, the same directory serves again.
+    char dir[600], log_path[600], output[600], db[700], admin[128];
     S_path(dir, sizeof dir, "lost-secret");
     S_path(log_path, sizeof log_path, "lost-secret.log");
     S_path(output, sizeof output, "lost-secret-refused.log");
     snprintf(db, sizeof db, "%s/qianbao.db", dir);
     struct test_daemon daemon;
     ASSERT(test_daemon_start(&daemon, dir, log_path, NULL));
+    struct client c;
+    client_init(&c, daemon.base_url);
+    struct client_response res;
+    long onboarded =
+        test_daemon_admin_token(&daemon, admin, sizeof admin)
+            ? api_call(&c, "POST", "/admin/merchants", admin, "{\"name\":\"测试商户\"}", &res)
+            : 0;
+    client_response_release(&res);
+    client_release(&c);
     ASSERT_EQ_INT(test_daemon_stop(&daemon), 0);
+    ASSERT_EQ_INT(onboarded, 201);
     ASSERT(test_file_read(log_path, S_log, sizeof S_log));
     char created[800];
     snprintf(created, sizeof created, "event=daemon.database_created path=%s\n", db);
@@ -867,30 +877,46 @@ TEST(a_lost_secret_stops_the_start_instead_of_being_made_anew)
     ASSERT_EQ_INT(S_count(S_log, created), 1); /* the restart made no new database */
 }
 
-TEST(a_lost_admin_token_is_made_anew)
+TEST(secrets_nothing_depends_on_yet_are_made_anew)
 {
-    // The admin token guards the admin API only and nothing stored depends on it, so a lost one is
-    // made anew (with a warning), unlike the keys of the stored data.
-    char dir[600], log_path[600], token_path[700], before[128], after[128];
+    // The admin token guards the admin API only, and until a merchant is registered nobody knows
+    // the platform key or certificate (a database bench_seed made has neither): those are made
+    // anew for an existing database, with a warning, unlike the keys of the stored data. A
+    // certificate without its key is never followed by a new key that cannot match it.
+    char dir[600], log_path[600], output[600], path[700], before[128], after[128];
     S_path(dir, sizeof dir, "lost-token");
     S_path(log_path, sizeof log_path, "lost-token.log");
-    snprintf(token_path, sizeof token_path, "%s/admin-token", dir);
+    S_path(output, sizeof output, "lost-token-refused.log");
     struct test_daemon daemon;
     ASSERT(test_daemon_start(&daemon, dir, log_path, NULL));
     ASSERT_EQ_INT(test_daemon_stop(&daemon), 0);
-    ASSERT(test_file_read(token_path, before, sizeof before));
-    ASSERT_EQ_INT(unlink(token_path), 0);
+    snprintf(path, sizeof path, "%s/admin-token", dir);
+    ASSERT(test_file_read(path, before, sizeof before));
+    ASSERT_EQ_INT(unlink(path), 0);
+    snprintf(path, sizeof path, "%s/platform-key.pem", dir);
+    ASSERT_EQ_INT(unlink(path), 0);
+    const char *args[] = {"--data-dir", dir, "--listen", "127.0.0.1:0", NULL};
+    ASSERT_EQ_INT(test_daemon_run(args, output, 10000), 1);
+    ASSERT(test_file_read(output, S_log, sizeof S_log));
+    ASSERT(strstr(S_log, "is there without its key") != NULL);
+    ASSERT(access(path, F_OK) != 0);
+    snprintf(path, sizeof path, "%s/platform-cert.pem", dir);
+    ASSERT_EQ_INT(unlink(path), 0);
 
     ASSERT(test_daemon_start(&daemon, dir, log_path, NULL));
     long status = S_healthz(&daemon);
     ASSERT_EQ_INT(test_daemon_stop(&daemon), 0);
     ASSERT_EQ_INT(status, 200);
     ASSERT_EQ_INT(S_private_file_size(dir, "admin-token"), 65);
-    ASSERT(test_file_read(token_path, after, sizeof after));
+    ASSERT(S_private_file_size(dir, "platform-key.pem") > 1000);
+    ASSERT(S_private_file_size(dir, "platform-cert.pem") > 500);
+    snprintf(path, sizeof path, "%s/admin-token", dir);
+    ASSERT(test_file_read(path, after, sizeof after));
     ASSERT(strcmp(before, after) != 0);
     ASSERT(test_file_read(log_path, S_log, sizeof S_log));
-    ASSERT(strstr(S_log, "level=warn") != NULL &&
-           strstr(S_log, "event=daemon.admin_token_created") != NULL);
+    ASSERT(strstr(S_log, "level=warn req=- event=daemon.admin_token_created") != NULL);
+    ASSERT(strstr(S_log, "level=warn req=- event=daemon.platform_key_created "
+                         "reason=no_merchant_yet") != NULL);
 }
 
 /* Polls the log at path until it holds needle, for at most two seconds. */
@@ -1140,7 +1166,7 @@ int main(void)
     RUN(help_prints_the_settings);
     RUN(sigterm_stops_cleanly_and_restart_works);
     RUN(a_lost_secret_stops_the_start_instead_of_being_made_anew);
-    RUN(a_lost_admin_token_is_made_anew);
+    RUN(secrets_nothing_depends_on_yet_are_made_anew);
     RUN(sighup_is_logged_and_ignored);
     RUN(verify_passes_on_a_fresh_ledger);
     RUN(verify_fails_without_a_database);
