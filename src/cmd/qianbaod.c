@@ -132,28 +132,6 @@ struct daemon_paths {
     char db_file[CONFIG_PATH_SIZE_MAX + 16]; /* the SQLite file db_url names; "" for none */
 };
 
-/* The file a database url names, by the SQLite backend's rules
- * (sqlite_url_path in src/store/store_sqlite.c, which this must follow): a
- * plain path, "file:PATH" or "file:///PATH", without a query. False for any
- * other url: one no backend of this build opens. */
-static bool S_db_file_path(const char *url, char *out, size_t out_size)
-{
-    const char *path = url;
-    if (strncmp(url, "file:", 5) == 0) {
-        path = url + 5;
-        if (strncmp(path, "//", 2) == 0) {
-            if (path[2] != '/')
-                return false;
-            path += 2;
-        }
-        if (strpbrk(path, "?#") != NULL)
-            return false;
-    } else if (strstr(url, "://") != NULL) {
-        return false;
-    }
-    return path[0] != '\0' && snprintf(out, out_size, "%s", path) < (int)out_size;
-}
-
 static bool S_paths_init(struct daemon_paths *paths, const struct config *cfg)
 {
     bool ok = snprintf(paths->dir, sizeof paths->dir, "%s", cfg->data_dir) < (int)sizeof paths->dir;
@@ -174,66 +152,23 @@ static bool S_paths_init(struct daemon_paths *paths, const struct config *cfg)
     else
         ok = ok && snprintf(paths->db_url, sizeof paths->db_url, "%s/qianbao.db", paths->dir) <
                        (int)sizeof paths->db_url;
-    if (ok && !S_db_file_path(paths->db_url, paths->db_file, sizeof paths->db_file))
+    const char *why;
+    if (ok && store_url_file(paths->db_url, paths->db_file, sizeof paths->db_file, &why) != QB_OK)
         paths->db_file[0] = '\0';
     return ok;
 }
 
 /* --- settings checked before anything is made ----------------------------- */
 
-/* Reads a --listen value as the HTTP server will (S_listen_parse in
- * src/http/server.c, which this must follow): "HOST:PORT" or "[HOST]:PORT",
- * a numeric host, a port 0..65535; the address into addr. False, with the
- * reason on stderr, for a value the server would refuse. */
+/* Reads a --listen value as the HTTP server will; false, with the reason
+ * on stderr, for a value it would refuse. */
 static bool S_listen_parse(const char *address, struct sockaddr_storage *addr, socklen_t *addr_size)
 {
-    const char *colon = strrchr(address, ':');
-    const char *host_start = address;
-    size_t host_length = colon != NULL ? (size_t)(colon - address) : 0;
-    if (colon != NULL && address[0] == '[') {
-        if (host_length < 2 || colon[-1] != ']') {
-            colon = NULL;
-        } else {
-            host_start = address + 1;
-            host_length -= 2;
-        }
-    }
-    char host[S_LISTEN_HOST_SIZE_MAX];
-    if (colon == NULL || host_length == 0 || host_length >= sizeof host || colon[1] == '\0' ||
-        strlen(colon + 1) > 5 || strspn(colon + 1, "0123456789") != strlen(colon + 1)) {
-        fprintf(stderr,
-                "qianbaod: --listen \"%s\" is not HOST:PORT (a numeric address and a port: "
-                "127.0.0.1:8080, [::1]:8080)\n",
-                address);
-        return false;
-    }
-    memcpy(host, host_start, host_length);
-    host[host_length] = '\0';
-    if (strtol(colon + 1, NULL, 10) > 65535) {
-        fprintf(stderr, "qianbaod: --listen \"%s\": port %s is out of range 0..65535\n", address,
-                colon + 1);
-        return false;
-    }
-    struct addrinfo hints;
-    memset(&hints, 0, sizeof hints);
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE;
-    struct addrinfo *found = NULL;
-    int rc = getaddrinfo(host, colon + 1, &hints, &found);
-    bool ok = rc == 0 && found != NULL && found->ai_addrlen <= sizeof *addr;
-    if (ok) {
-        memcpy(addr, found->ai_addr, found->ai_addrlen);
-        *addr_size = found->ai_addrlen;
-    } else {
-        fprintf(stderr,
-                "qianbaod: --listen \"%s\": the host \"%s\" is not a numeric IP address "
-                "(names are not looked up: 127.0.0.1, [::1])\n",
-                address, host);
-    }
-    if (found != NULL)
-        freeaddrinfo(found);
-    return ok;
+    char host[S_LISTEN_HOST_SIZE_MAX], err[512];
+    if (http_listen_parse(address, addr, addr_size, host, sizeof host, err, sizeof err) == QB_OK)
+        return true;
+    fprintf(stderr, "qianbaod: --listen: %s\n", err);
+    return false;
 }
 
 /* Binds and listens on addr, as the HTTP server will, and lets go again,

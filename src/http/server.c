@@ -849,10 +849,9 @@ enum qb_error http_request_account_view(struct http_request *req, int64_t accoun
 
 /* --- the server ---------------------------------------------------------------- */
 
-/* Splits "HOST:PORT" or "[HOST]:PORT" and resolves a numeric host. */
-static enum qb_error S_listen_parse(const char *listen, struct sockaddr_storage *addr,
-                                    socklen_t *addr_size, char *host, size_t host_size, char *err,
-                                    size_t err_size)
+enum qb_error http_listen_parse(const char *listen, struct sockaddr_storage *addr,
+                                socklen_t *addr_size, char *host, size_t host_size, char *err,
+                                size_t err_size)
 {
     const char *colon = strrchr(listen, ':');
     const char *host_start = listen;
@@ -867,14 +866,17 @@ static enum qb_error S_listen_parse(const char *listen, struct sockaddr_storage 
     }
     if (colon == NULL || host_length == 0 || host_length >= host_size || colon[1] == '\0' ||
         strlen(colon + 1) > 5 || strspn(colon + 1, "0123456789") != strlen(colon + 1)) {
-        snprintf(err, err_size, "listen address \"%s\" is not HOST:PORT", listen);
+        snprintf(err, err_size,
+                 "listen address \"%s\" is not HOST:PORT (a numeric address and a port: "
+                 "127.0.0.1:8080, [::1]:8080)",
+                 listen);
         return QB_E_PARAM;
     }
     memcpy(host, host_start, host_length);
     host[host_length] = '\0';
-    long port = strtol(colon + 1, NULL, 10);
-    if (port > 65535) {
-        snprintf(err, err_size, "listen address \"%s\": port out of range", listen);
+    if (strtol(colon + 1, NULL, 10) > 65535) {
+        snprintf(err, err_size, "listen address \"%s\": port %s is out of range 0..65535", listen,
+                 colon + 1);
         return QB_E_PARAM;
     }
     struct addrinfo hints;
@@ -885,7 +887,10 @@ static enum qb_error S_listen_parse(const char *listen, struct sockaddr_storage 
     struct addrinfo *found = NULL;
     int rc = getaddrinfo(host, colon + 1, &hints, &found);
     if (rc != 0 || found == NULL || found->ai_addrlen > sizeof *addr) {
-        snprintf(err, err_size, "listen address \"%s\": host is not a numeric IP address", listen);
+        snprintf(err, err_size,
+                 "listen address \"%s\": the host \"%s\" is not a numeric IP address (names "
+                 "are not looked up: 127.0.0.1, [::1])",
+                 listen, host);
         if (found != NULL)
             freeaddrinfo(found);
         return QB_E_PARAM;
@@ -932,7 +937,7 @@ enum qb_error http_server_start(const struct http_server_options *options, struc
     socklen_t addr_size;
     char host[64];
     enum qb_error result =
-        S_listen_parse(options->listen, &addr, &addr_size, host, sizeof host, err, err_size);
+        http_listen_parse(options->listen, &addr, &addr_size, host, sizeof host, err, err_size);
     if (result != QB_OK)
         return result;
 

@@ -52,6 +52,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include <jansson.h>
 
@@ -205,6 +206,14 @@ void *http_request_alloc(struct http_request *req, size_t size);
  * until resume ran; the server releases nothing of it. resume is called
  * exactly once, also when the executor refused the command. */
 void http_request_submit(struct http_request *req, struct ledger_cmd *cmd, http_resume_fn resume);
+
+/* Reads a listen address as the server does: "HOST:PORT" or "[HOST]:PORT",
+ * a numeric host (no name is looked up), a port 0..65535; the address into
+ * addr and the host's text into host. QB_E_PARAM with err saying why, for
+ * the daemon to refuse a setting before it makes anything. */
+QB_MUST_USE enum qb_error http_listen_parse(const char *listen, struct sockaddr_storage *addr,
+                                            socklen_t *addr_size, char *host, size_t host_size,
+                                            char *err, size_t err_size);
 
 /* --- replies (each request gets exactly one) ------------------------------ */
 

@@ -162,6 +162,13 @@ struct store_stmt {
 QB_MUST_USE enum qb_error store_open(const char *url, enum store_mode mode, struct store **out,
                                      char *err, size_t err_size);
 void store_close(struct store *store);
+/* The file a url names for the SQLite backend, by the rules store_open
+ * follows: a plain path, "file:PATH" or "file:///PATH", without a query;
+ * any other "scheme://" url names none. QB_OK with the path in out, else
+ * QB_E_PARAM with *why. (The daemon locks that file, and refuses a url no
+ * backend opens before it makes anything.) */
+QB_MUST_USE enum qb_error store_url_file(const char *url, char *out, size_t out_size,
+                                         const char **why);
 
 /* The statement API. Indexes of bind_* are 1-based ($1 is 1); indexes of
  * column_* are 0-based, as in SQLite and libpq. column_text answers "" for

@@ -421,25 +421,34 @@ static bool sqlite_accepts(const char *url)
 /* Extracts the file path from a plain path, "file:PATH" or "file:///PATH".
  * SQLite's URI parameters are not passed on: "?nolock=1" and friends could
  * silently undo the durability that open checks. */
-static enum qb_error sqlite_url_path(struct sqlite_store *s, const char *url)
+enum qb_error store_url_file(const char *url, char *out, size_t out_size, const char **why)
 {
     const char *path = url;
+    *why = NULL;
     if (strncmp(url, "file:", 5) == 0) {
         path = url + 5;
         if (strncmp(path, "//", 2) == 0) {
             if (path[2] != '/')
-                return sqlite_refuse(s, QB_E_PARAM, "only local 'file:///PATH' urls are supported");
+                *why = "only local 'file:///PATH' urls are supported";
             path += 2;
         }
-        if (strpbrk(path, "?#") != NULL)
-            return sqlite_refuse(s, QB_E_PARAM, "'file:' urls take no query parameters");
+        if (*why == NULL && strpbrk(path, "?#") != NULL)
+            *why = "'file:' urls take no query parameters";
+    } else if (strstr(url, "://") != NULL) {
+        *why = "a url of another scheme than file: names no SQLite file";
     }
-    if (path[0] == '\0')
-        return sqlite_refuse(s, QB_E_PARAM, "the database url names no file");
-    int n = snprintf(s->path, sizeof s->path, "%s", path);
-    if (n < 0 || (size_t)n >= sizeof s->path)
-        return sqlite_refuse(s, QB_E_PARAM, "the database path is longer than %d bytes",
-                             STORE_SQLITE_PATH_SIZE_MAX - 1);
+    if (*why == NULL && path[0] == '\0')
+        *why = "the database url names no file";
+    if (*why == NULL && snprintf(out, out_size, "%s", path) >= (int)out_size)
+        *why = "the database path is too long";
+    return *why == NULL ? QB_OK : QB_E_PARAM;
+}
+
+static enum qb_error sqlite_url_path(struct sqlite_store *s, const char *url)
+{
+    const char *why;
+    if (store_url_file(url, s->path, sizeof s->path, &why) != QB_OK)
+        return sqlite_refuse(s, QB_E_PARAM, "%s", why);
     return QB_OK;
 }
 
