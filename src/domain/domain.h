@@ -118,6 +118,9 @@ struct domain_env {
     struct domain_settings settings;
     struct domain_system_accounts accounts;
     struct bank_connector *bank;      /* top-ups and withdrawals; set by the daemon */
+    /* Codes go to an SMS provider (--sms-provider-url): GET /admin/sms-outbox
+     * then never shows one, delivered or not; set by the daemon. */
+    bool sms_provider;
     /* The platform's signing key and certificate (the merchant API signs
      * its responses with it); set by the daemon, NULL when absent. */
     const struct merchant_platform *platform;

@@ -494,13 +494,15 @@ enum qb_error sms_outbox_list(const struct domain_env *env, struct store *reader
             sms_purpose_is_valid(purpose) ? (enum sms_purpose)purpose : (enum sms_purpose)0;
         const uint8_t *sealed = store_column_blob(st, 3);
         size_t sealed_size = store_column_size(st, 3);
-        /* Empty once a provider took it: the code is not kept after delivery. */
-        bool opened = sealed_size == SMS_CODE_DIGITS + DOMAIN_SEAL_OVERHEAD &&
+        /* Empty once a provider took it: the code is not kept after delivery.
+         * With a provider none is shown before either (waiting for a try,
+         * or given up): only the phone may read it. */
+        bool opened = !env->sms_provider && sealed_size == SMS_CODE_DIGITS + DOMAIN_SEAL_OVERHEAD &&
                       domain_unseal(env, sealed, sealed_size, item->code);
         item->code[SMS_CODE_DIGITS] = '\0';
         if (!opened || !sms_code_is_well_formed(item->code)) {
             crypto_wipe(item->code, sizeof item->code);
-            if (sealed_size != 0)
+            if (sealed_size != 0 && !env->sms_provider)
                 log_event(LOG_WARN, "sms.outbox.unseal_failed", "outbox_id=%lld size=%zu",
                           (long long)id, sealed_size);
         }

@@ -324,6 +324,41 @@ TEST(delivered_code_is_not_kept_in_the_outbox)
     ASSERT(code_gone);
 }
 
+TEST(undelivered_code_is_not_shown_either)
+{
+    // Nor while the provider fails: a code waiting for its next try (or given up after the
+    // last) is listed without it, or the outbox would be a way round the provider for whoever
+    // can read /admin.
+    pthread_mutex_lock(&S_receiver.lock);
+    S_receiver.fail_count = S_receiver.request_count + 1000;
+    int before = S_receiver.request_count;
+    pthread_mutex_unlock(&S_receiver.lock);
+    char phone[API_PHONE_SIZE];
+    api_phone_new(phone);
+    ASSERT_EQ_INT(api_sms_request(&S_client, phone, "register"), 202);
+    for (int i = 0; i < 200; i++) { /* the first try failed */
+        pthread_mutex_lock(&S_receiver.lock);
+        int tried = S_receiver.request_count - before;
+        pthread_mutex_unlock(&S_receiver.lock);
+        if (tried > 0)
+            break;
+        S_sleep_ms(10);
+    }
+    char path[128];
+    snprintf(path, sizeof path, "/admin/sms-outbox?phone=%s", phone);
+    struct client_response res;
+    ASSERT_EQ_INT(api_call(&S_client, "GET", path, S_admin, NULL, &res), 200);
+    json_t *outbox = api_json(&res);
+    client_response_release(&res);
+    json_t *item = json_array_get(json_object_get(outbox, "items"), 0);
+    ASSERT(item != NULL);
+    ASSERT_EQ_STR(json_string_value(json_object_get(item, "code")), "");
+    json_decref(outbox);
+    pthread_mutex_lock(&S_receiver.lock);
+    S_receiver.fail_count = 0;
+    pthread_mutex_unlock(&S_receiver.lock);
+}
+
 TEST(failed_delivery_is_retried)
 {
     // Providers fail now and then: a 500 must be retried (after about 1 s) until the provider
@@ -522,6 +557,7 @@ int main(void)
     if (api_suite_daemon(&suite, &S_daemon, "provider", args, S_admin, &S_client)) {
         RUN(code_is_posted_to_the_provider_and_works);
         RUN(delivered_code_is_not_kept_in_the_outbox);
+        RUN(undelivered_code_is_not_shown_either);
         RUN(failed_delivery_is_retried);
         RUN(undelivered_code_survives_a_crash);
         RUN(log_never_holds_a_code);
