@@ -2021,6 +2021,33 @@ static enum qb_error state_load(struct ledger *ledger)
     ledger->next_entry_id = expect_id;
     ledger->replay_from = replay_from;
 
+    /* Double entry: every entry sums to zero in each currency, so all the
+     * balances of a currency do. A checkpoint raised by hand (and not
+     * touched by the replay, which checks each posting) shows here before
+     * anyone can pay it out. */
+    struct {
+        uint16_t numeric;
+        int64_t sum;
+    } sums[CURRENCY_COUNT_MAX];
+    size_t sum_count = 0;
+    for (int64_t id = 1; id <= ledger->account_count; id++) {
+        const struct account *a = account_at(ledger, id);
+        size_t i = 0;
+        while (i < sum_count && sums[i].numeric != a->currency->numeric)
+            i++;
+        if (i == sum_count) {
+            if (sum_count == QB_ARRAY_COUNT(sums))
+                return load_fail(ledger, NULL, QB_E_INTERNAL, "more currencies than expected");
+            sums[sum_count].numeric = a->currency->numeric;
+            sums[sum_count++].sum = 0;
+        }
+        if (__builtin_add_overflow(sums[i].sum, a->balance_minor, &sums[i].sum))
+            return load_fail(ledger, NULL, QB_E_INTERNAL, "balances overflow");
+    }
+    for (size_t i = 0; i < sum_count; i++)
+        if (sums[i].sum != 0)
+            return load_fail(ledger, NULL, QB_E_INTERNAL, "balances do not sum to zero");
+
     /* The open holds must account for exactly the held amounts. */
     for (int64_t id = 1; id <= ledger->account_count; id++) {
         struct account *a = account_at(ledger, id);

@@ -1968,6 +1968,8 @@ TEST(verify_detects_tampered_checkpoint)
     snprintf(sql, sizeof sql, "UPDATE accounts SET balance_minor = balance_minor + 100000 WHERE id = %" PRId64, u);
     raw_exec(fx, sql);
     expect_verify_fails(fx);
+    /* Nor does the ledger open on it to pay that money out: its balances no longer sum to zero. */
+    ASSERT_EQ_INT(fx_start_rc(fx), QB_E_INTERNAL);
     test_rmtree(fx->dir);
     free(fx);
 }
