@@ -111,6 +111,9 @@ static int S_user_action(struct cli *cli, const struct cli_args *args, const cha
                          const char *action, const json_t *body, const char *done)
 {
     char id[128], path[256];
+    if (strncmp(args->positionals[0], "u_", 2) != 0)
+        return cli_usage_error(cli, "ID is a user id (u_...), not a phone or a name: find it with "
+                                    "`qianbao admin users --phone PHONE`");
     if (!cli_path_escape(args->positionals[0], id, sizeof id))
         return cli_usage_error(cli, "ID is too long");
     snprintf(path, sizeof path, "/admin/users/%s/%s", id, action);

@@ -418,8 +418,8 @@ static int S_answer(struct cli *cli, enum cli_auth auth, const char *token,
                             "out without paying twice",
                             cli->server, reason, idempotency_key);
         return cli_fail(cli, CLI_EXIT_UNAVAILABLE, "SERVER_UNREACHABLE",
-                        "cannot reach %s (%s): is qianbaod running? start it with scripts/run, "
-                        "or pass --server URL",
+                        "cannot reach %s (%s): is qianbaod running there? --server URL names "
+                        "another (in a source tree, scripts/run starts one)",
                         cli->server, reason);
     }
     if (res->body.size > 0)

@@ -1247,7 +1247,11 @@ static int S_verify(const struct daemon_paths *paths)
         printf("verify: ok\n");
         return 0;
     }
-    printf("verify: FAILED (%s): %s\n", error_name(rc),
+    /* QB_E_INTERNAL is what the check found, not a fault of the check. */
+    printf("verify: FAILED (%s): %s\n",
+           rc == QB_E_INTERNAL  ? "the books disagree"
+           : rc == QB_E_STORAGE ? "the database could not be read"
+                                : error_name(rc),
            report.problem[0] != '\0' ? report.problem : "no detail");
     return 1;
 }

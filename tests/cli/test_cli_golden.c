@@ -1518,6 +1518,8 @@ TEST(operator)
     S_case("admin-unfreeze-again", NULL, "admin", "unfreeze", S_id_b, NULL);
     S_case("admin-freeze-unknown", NULL, "admin", "freeze", "u_00000000000000000000000000",
            NULL);
+    /* A phone where the id goes: told how to find the id, nothing sent. */
+    S_case("admin-freeze-phone", NULL, "admin", "freeze", "13800138000", NULL);
     S_case("admin-sms-outbox", NULL, "admin", "sms-outbox", "--phone", S_phone_a, NULL);
     S_case("user-profile-for-admin", NULL, "--profile", "default", "admin", "users", NULL);
     S_END();
