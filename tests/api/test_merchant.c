@@ -318,6 +318,7 @@ TEST(an_order_payment_without_a_payment_password_set_says_so)
     json_t *j = S_query(&m, "pay-nopw");
     ASSERT_EQ_STR(json_string_value(json_object_get(j, "trade_state")), "NOTPAY");
     json_decref(j);
+    mh_release(&m);
 }
 
 TEST(a_user_pays_a_native_order_once_and_sees_it_in_bills)
