@@ -90,6 +90,23 @@ void http_handle_admin_users_list(struct http_request *req)
 
 /* --- POST /admin/users/{id}/freeze, /unfreeze ------------------------------------------- */
 
+/* An operator's change to a user is answered as the user, and leaves an
+ * audit line in the log: what was done to whom and how it ended (the
+ * access line has only the path; the security_events row is in the
+ * database). */
+static void S_admin_user_resume(struct http_request *req, struct ledger_cmd *cmd)
+{
+    const struct identity_cmd *c = (const struct identity_cmd *)cmd;
+    const char *action = c->op == IDENTITY_OP_ADMIN_FREEZE     ? "freeze"
+                         : c->op == IDENTITY_OP_ADMIN_UNFREEZE ? "unfreeze"
+                                                               : "kyc_level";
+    enum qb_error outcome = cmd->result != QB_OK ? cmd->result : c->outcome;
+    log_event(LOG_INFO, "admin.user_changed", "action=%s user_id=%s kyc_level=%d result=%s", action,
+              c->user_id, c->op == IDENTITY_OP_ADMIN_SET_KYC_LEVEL ? c->kyc_level : 0,
+              outcome == QB_OK ? "ok" : error_api_code(outcome));
+    http_resume_user(req, cmd);
+}
+
 static void S_admin_user_op(struct http_request *req, enum identity_op op)
 {
     json_t *body = http_json_body(req, NULL, 0);
@@ -103,7 +120,7 @@ static void S_admin_user_op(struct http_request *req, enum identity_op op)
     if (c == NULL)
         return;
     snprintf(c->user_id, sizeof c->user_id, "%s", id);
-    http_request_submit(req, &c->cmd, http_resume_user);
+    http_request_submit(req, &c->cmd, S_admin_user_resume);
 }
 
 void http_handle_admin_users_freeze(struct http_request *req)
@@ -137,7 +154,7 @@ void http_handle_admin_users_kyc_level_set(struct http_request *req)
         return;
     snprintf(c->user_id, sizeof c->user_id, "%s", id);
     c->kyc_level = kyc_level;
-    http_request_submit(req, &c->cmd, http_resume_user);
+    http_request_submit(req, &c->cmd, S_admin_user_resume);
 }
 
 /* --- GET /admin/sms-outbox -------------------------------------------------------------- */

@@ -1309,6 +1309,26 @@ TEST(operator_freeze_is_lifted_only_by_an_operator)
     ASSERT(json_is_null(json_object_get(me, "frozen_by")));
     json_decref(me);
 
+    /* Each operator's change is an audit line in the log, refused ones too. */
+    char audit[3][160];
+    snprintf(audit[0], sizeof audit[0],
+             "event=admin.user_changed action=freeze user_id=%s "
+             "kyc_level=0 result=ok",
+             u.id);
+    snprintf(audit[1], sizeof audit[1],
+             "event=admin.user_changed action=unfreeze user_id=%s "
+             "kyc_level=0 result=ok",
+             u.id);
+    snprintf(audit[2], sizeof audit[2],
+             "event=admin.user_changed action=unfreeze user_id=%s "
+             "kyc_level=0 result=CONFLICT",
+             u.id);
+    S_sleep_ms(100);
+    ASSERT(test_file_read(S_main.log_path, S_log, sizeof S_log));
+    for (size_t i = 0; i < QB_ARRAY_COUNT(audit); i++)
+        if (strstr(S_log, audit[i]) == NULL)
+            TEST_FAIL_("no audit line \"%s\" in the log", audit[i]);
+
     EXPECT("POST", "/admin/users/u_nosuchuser00000000000000/freeze", S_admin, NULL, 404,
            "NOT_FOUND");
     EXPECT("POST", "/admin/users/u_nosuchuser00000000000000/unfreeze", S_admin, NULL, 404,
