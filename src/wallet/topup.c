@@ -195,7 +195,8 @@ static enum qb_error pay_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
      * what is left of the lifetime limit (limits.h), checked and counted in
      * this command, so that parallel withdrawals cannot pass it together */
     bool counts_withdrawn = c->kind == WALLET_WITHDRAWAL && c->account_id == 0;
-    if (counts_withdrawn) {
+    /* Above level 1 the cap is the per-payment one, checked in step 1. */
+    if (counts_withdrawn && user.kyc_level <= 1) {
         struct wallet_spending spending;
         err = wallet_txn_spending_get(txn, &user, &spending);
         if (err != QB_OK)
