@@ -3,7 +3,8 @@
  * (POST/GET /admin/ledger/verification): it answers 404 before any check,
  * passes on a sound ledger with every entry counted, and fails, naming the
  * entry, once one stored entry is altered behind the daemon's back (with
- * the sqlite3 CLI, as an attacker or a bad disk would).
+ * the sqlite3 CLI, as an attacker or a bad disk would); and qianbaod
+ * --verify on the stopped directory then fails, saying so in words.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -123,6 +124,29 @@ TEST(an_altered_entry_fails_the_check_and_names_it)
     json_decref(state);
 }
 
+TEST(the_offline_check_says_the_books_disagree_and_where)
+{
+    // The operator's other way to the same check, qianbaod --verify on a stopped data directory,
+    // must fail too, exit 1, and say in words that the books disagree and at which entry: "the
+    // check found a fault" and "the check could not run" must read differently at 3 a.m.
+    char last[32] = "";
+    char db[TEST_DAEMON_PATH_SIZE_MAX + 16];
+    snprintf(db, sizeof db, "%s/qianbao.db", S_daemon.data_dir);
+    ASSERT(test_sqlite(db, false, "SELECT max(id) FROM entries", S_line_copy, last));
+    ASSERT_EQ_INT(test_daemon_stop(&S_daemon), 0);
+    char output[TEST_DAEMON_PATH_SIZE_MAX + 32];
+    snprintf(output, sizeof output, "%s/verify-offline.log", S_root);
+    const char *args[] = {"--data-dir", S_daemon.data_dir, "--verify", NULL};
+    ASSERT_EQ_INT(test_daemon_run(args, output, 60000), 1);
+    static char text[64 * 1024];
+    ASSERT(test_file_read(output, text, sizeof text));
+    char want[128];
+    snprintf(want, sizeof want, "verify: FAILED (the books disagree): hash chain broken at entry %s\n",
+             last);
+    if (strstr(text, want) == NULL)
+        TEST_FAIL_("no \"%s\" in:\n%s", want, text);
+}
+
 int main(void)
 {
     struct api_suite suite;
@@ -133,6 +157,7 @@ int main(void)
     RUN(before_any_check_there_is_nothing_to_read);
     RUN(a_sound_ledger_passes_with_every_entry_counted);
     RUN(an_altered_entry_fails_the_check_and_names_it);
+    RUN(the_offline_check_says_the_books_disagree_and_where); /* stops the daemon */
 
     return api_suite_end(&suite);
 }
