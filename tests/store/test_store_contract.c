@@ -12,6 +12,7 @@
  * environment variable, skipped when unset) and a teardown; 2) give it the
  * DDL of the contract table; 3) run this program.
  */
+#include <dirent.h>
 #include <inttypes.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -36,6 +37,9 @@ struct contract_backend {
     /* The contract table: k is the key, i/t/b hold one value of each type. */
     const char *ddl_values;
     size_t migration_count;
+    /* dir is the database's directory, and STORE_MODE_READ_OFFLINE on a
+     * closed database makes no file in it (SQLite without a WAL to read). */
+    bool offline_makes_no_file;
 };
 
 static bool sqlite_setup(char *url, size_t url_size, char *dir, size_t dir_size)
@@ -55,6 +59,7 @@ static struct contract_backend contract_backends[] = {
         .ddl_values =
             "CREATE TABLE contract_values (k BIGINT PRIMARY KEY, i BIGINT, t TEXT, b BLOB)",
         .migration_count = 0, /* set in main from store_sqlite_migration_count */
+        .offline_makes_no_file = true,
     },
     /* PostgreSQL, once store_postgres.c exists:
      * { .name = "postgres", .setup = postgres_setup (url from
@@ -387,6 +392,64 @@ TEST(reader_sees_only_committed)
     case_close(store);
 }
 
+/* The names in dir, sorted, joined by '/' into buf. */
+static void dir_names(const char *dir, char *buf, size_t buf_size)
+{
+    struct dirent **names = NULL;
+    int n = scandir(dir, &names, NULL, alphasort);
+    ASSERT(n >= 0);
+    size_t used = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < n; i++) {
+        int w = snprintf(buf + used, buf_size - used, "%s/", names[i]->d_name);
+        if (w > 0 && (size_t)w < buf_size - used)
+            used += (size_t)w;
+        free(names[i]);
+    }
+    free(names);
+}
+
+TEST(offline_reader_reads_a_closed_database_and_writes_nothing)
+{
+    // qianbaod --verify checks a backup, often on read-only media, through a STORE_MODE_READ_OFFLINE
+    // connection: it must see what was committed before the writer closed, refuse writes, and,
+    // where the backend can, leave the database's directory as it found it.
+    struct store *store = case_open();
+    insert_int(store, 1, 10, QB_OK);
+    insert_int(store, 2, 20, QB_OK);
+    int64_t version = store_schema_version(store);
+    store_close(store);
+
+    char before[4096], after[4096];
+    if (backend->offline_makes_no_file)
+        dir_names(case_dir, before, sizeof before);
+    char err[256];
+    struct store *reader = NULL;
+    enum qb_error rc = store_open(case_url, STORE_MODE_READ_OFFLINE, &reader, err, sizeof err);
+    if (rc != QB_OK)
+        TEST_FAIL_("offline open: %d: %s", (int)rc, err);
+    ASSERT_EQ_INT(store_schema_version(reader), version);
+    char keys[64];
+    keys_of(reader, keys, sizeof keys);
+    ASSERT_EQ_STR(keys, "1,2");
+    struct store_stmt *st = NULL;
+    rc = store_prepare(reader, "INSERT INTO contract_values (k) VALUES (9)", &st);
+    if (rc == QB_OK) {
+        rc = store_step_done(st);
+        store_finalize(st);
+    }
+    ASSERT_NE_INT(rc, QB_OK);
+    keys_of(reader, keys, sizeof keys);
+    ASSERT_EQ_STR(keys, "1,2");
+    store_close(reader);
+    if (backend->offline_makes_no_file) {
+        dir_names(case_dir, after, sizeof after);
+        if (strcmp(before, after) != 0)
+            TEST_FAIL_("the directory held %s before, %s after", before, after);
+    }
+    backend->teardown(case_dir);
+}
+
 TEST(migrations_applied)
 {
     // A fresh database is at the newest schema version and holds the ledger's tables.
@@ -460,6 +523,7 @@ static void run_backend(const struct contract_backend *b)
     RUN(savepoints_undo_exactly_inner_work);
     RUN(rollback_undoes_the_transaction);
     RUN(reader_sees_only_committed);
+    RUN(offline_reader_reads_a_closed_database_and_writes_nothing);
     RUN(migrations_applied);
     RUN(reopen_keeps_data_and_schema);
 }
