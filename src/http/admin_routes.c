@@ -3,7 +3,8 @@
  * token in DATA_DIR/admin-token; a user's token is refused with 403).
  *
  * Searching users (with their balances), freezing and unfreezing them,
- * setting a KYC level, and reading the development SMS outbox — the only
+ * setting a KYC level, looking up payments (and listing those the bank has
+ * not settled), and reading the development SMS outbox — the only
  * place an SMS code is ever shown, for environments without an SMS
  * provider. User ids in paths that are not well formed answer 404, as
  * unknown ones do.
@@ -13,6 +14,9 @@
 
 #include "base/log.h"
 #include "http/internal.h"
+#include "wallet/cards.h"
+#include "wallet/topup.h"
+#include "wallet/wallet.h"
 
 #define S_PHONE_PREFIX_SIZE_MAX 11
 
@@ -213,5 +217,106 @@ void http_handle_admin_sms_outbox_list(struct http_request *req)
         http_reply_json(req, 200, body);
     else
         http_reply_error(req, QB_E_INTERNAL);
+    json_decref(body);
+}
+
+/* --- GET /admin/payments?status=PROCESSING, GET /admin/payments/{id} ----------------------- */
+
+/* A payment as a user sees it (wallet_payment_json), and what an operator
+ * chasing it needs besides: whose it is, to whom, the bank's reference and
+ * when the worker asks the bank next. The memo stays the users'. */
+static json_t *S_admin_payment_json(struct store *reader, const struct wallet_payment *p,
+                                    enum qb_error *err)
+{
+    struct wallet_card card;
+    memset(&card, 0, sizeof card);
+    *err = QB_OK;
+    if (p->card_id[0] != '\0') {
+        *err = wallet_card_get(reader, p->card_id, p->user_id, true, &card);
+        if (*err == QB_E_NOT_FOUND)
+            *err = QB_E_INTERNAL; /* a payment names a card of its user, always */
+        if (*err != QB_OK)
+            return NULL;
+    }
+    json_t *item = wallet_payment_json(p, &card);
+    bool processing = p->status == WALLET_PROCESSING;
+    if (item == NULL || json_object_set_new(item, "user_id", json_string(p->user_id)) != 0 ||
+        json_object_set_new(item, "counterparty_id",
+                            p->counterparty_id[0] != '\0' ? json_string(p->counterparty_id)
+                                                          : json_null()) != 0 ||
+        json_object_set_new(item, "bank_ref",
+                            p->bank_ref[0] != '\0' ? json_string(p->bank_ref) : json_null()) != 0 ||
+        json_object_set_new(item, "next_check_at",
+                            http_time_json(processing ? p->next_check_at_ms : 0)) != 0) {
+        json_decref(item);
+        *err = QB_E_INTERNAL;
+        return NULL;
+    }
+    return item;
+}
+
+void http_handle_admin_payments_list(struct http_request *req)
+{
+    const char *status = http_request_query(req, "status");
+    if (status == NULL || strcmp(status, "PROCESSING") != 0) {
+        http_reply_error_message(req, QB_E_PARAM,
+                                 "status must be PROCESSING (the payments the bank has not "
+                                 "settled); look any other payment up by its id");
+        return;
+    }
+    size_t limit;
+    if (!http_query_limit(req, &limit))
+        return;
+    int64_t after;
+    if (!http_query_cursor(req, &after))
+        return;
+    struct wallet_payment *payments = http_request_alloc(req, (limit + 1) * sizeof *payments);
+    if (payments == NULL) {
+        http_reply_error(req, QB_E_TOO_LARGE);
+        return;
+    }
+    struct store *reader = http_reader_acquire(req);
+    if (reader == NULL)
+        return;
+    size_t count = 0;
+    enum qb_error err = wallet_payments_processing(reader, after, payments, limit + 1, &count);
+    int64_t next = 0;
+    if (err == QB_OK && count > limit)
+        count = limit, next = payments[limit - 1].seq;
+    json_t *array = err == QB_OK ? json_array() : NULL;
+    for (size_t i = 0; array != NULL && i < count; i++) {
+        json_t *item = S_admin_payment_json(reader, &payments[i], &err);
+        if (item == NULL || json_array_append_new(array, item) != 0) {
+            json_decref(array);
+            array = NULL;
+        }
+    }
+    http_reader_release(req, reader);
+    json_t *body = array != NULL ? http_page_json(req, array, next) : NULL;
+    if (body != NULL)
+        http_reply_json(req, 200, body);
+    else
+        http_reply_error(req, err != QB_OK ? err : QB_E_INTERNAL);
+    json_decref(body);
+}
+
+void http_handle_admin_payments_get(struct http_request *req)
+{
+    const char *id = http_request_param(req, "id");
+    if (id == NULL || !id_is_valid(id, strlen(id), "p")) {
+        http_reply_error(req, QB_E_NOT_FOUND);
+        return;
+    }
+    struct store *reader = http_reader_acquire(req);
+    if (reader == NULL)
+        return;
+    struct wallet_payment p;
+    enum qb_error err = wallet_payment_get(reader, id, NULL, &p);
+    json_t *body = err == QB_OK ? S_admin_payment_json(reader, &p, &err) : NULL;
+    http_reader_release(req, reader);
+    if (body != NULL)
+        http_reply_json(req, 200, body);
+    else
+        http_reply_error(req, err != QB_OK ? err : QB_E_INTERNAL);
     json_decref(body);
 }

@@ -498,5 +498,7 @@ void http_handle_admin_users_freeze(struct http_request *req);
 void http_handle_admin_users_unfreeze(struct http_request *req);
 void http_handle_admin_users_kyc_level_set(struct http_request *req);
 void http_handle_admin_sms_outbox_list(struct http_request *req);
+void http_handle_admin_payments_list(struct http_request *req);
+void http_handle_admin_payments_get(struct http_request *req);
 
 #endif

@@ -147,6 +147,9 @@ const struct http_route http_routes[] = {
      NULL},
     {"GET", "/admin/sms-outbox", http_handle_admin_sms_outbox_list, HTTP_AUTH_ADMIN,
      "limit cursor phone"},
+    {"GET", "/admin/payments", http_handle_admin_payments_list, HTTP_AUTH_ADMIN,
+     "status limit cursor"},
+    {"GET", "/admin/payments/{id}", http_handle_admin_payments_get, HTTP_AUTH_ADMIN, NULL},
 
     /* verify_routes.c */
     {"POST", "/admin/ledger/verification", http_handle_admin_verification_start, HTTP_AUTH_ADMIN,

@@ -153,6 +153,34 @@ enum qb_error wallet_backlog_read(struct store *reader, struct wallet_backlog *o
     return rc == STORE_STEP_DONE ? QB_OK : QB_E_STORAGE;
 }
 
+enum qb_error wallet_payments_processing(struct store *reader, int64_t after,
+                                         struct wallet_payment *out, size_t cap, size_t *count)
+{
+    QB_ASSERT(reader != NULL && out != NULL && count != NULL && after >= 0);
+    *count = 0;
+    struct store_stmt *st = NULL;
+    /* status = 1 as a literal: the PROCESSING rows are payments_pending's
+     * (partial index), a few among millions of settled ones. */
+    if (store_prepare(reader,
+                      "SELECT " PAYMENT_COLUMNS " FROM payments INDEXED BY payments_pending"
+                      " WHERE status = 1 AND seq > $1 ORDER BY seq LIMIT $2",
+                      &st) != QB_OK)
+        return QB_E_STORAGE;
+    enum qb_error err = store_bind_int64(st, 1, after);
+    if (err == QB_OK)
+        err = store_bind_int64(st, 2, (int64_t)cap);
+    int rc = STORE_STEP_DONE;
+    while (err == QB_OK && *count < cap && (rc = store_step(st)) == STORE_STEP_ROW) {
+        err = payment_row(st, &out[*count]);
+        if (err == QB_OK)
+            (*count)++;
+    }
+    store_finalize(st);
+    if (err == QB_OK && rc != STORE_STEP_DONE && rc != STORE_STEP_ROW)
+        err = QB_E_STORAGE;
+    return err;
+}
+
 enum qb_error wallet_payment_get(struct store *reader, const char *id, const char *user_id,
                                  struct wallet_payment *out)
 {

@@ -114,6 +114,13 @@ struct wallet_backlog {
     int64_t withdrawal_oldest_ms;
 };
 QB_MUST_USE enum qb_error wallet_backlog_read(struct store *reader, struct wallet_backlog *out);
+/* The same payments themselves, for an operator chasing the bank: those
+ * with a seq above after (0: from the first), oldest first, up to cap into
+ * out, their number in *count. QB_E_STORAGE, or QB_E_INTERNAL for a row
+ * that is not a payment. */
+QB_MUST_USE enum qb_error wallet_payments_processing(struct store *reader, int64_t after,
+                                                     struct wallet_payment *out, size_t cap,
+                                                     size_t *count);
 
 /* Reads a payment. With user_id not NULL, only one that user made or
  * received; another user's is QB_E_NOT_FOUND, like one that never existed. */

@@ -251,6 +251,9 @@ static const struct matrix_row S_matrix[] = {
     {"PUT", "/admin/users/{id}/kyc-level", ID_VICTIM, SETUP_VICTIM_VERIFIED, "{\"kyc_level\":3}",
      ADMIN_ROUTE(200)},
     {"GET", "/admin/sms-outbox", ID_NONE, SETUP_NONE, NULL, ADMIN_ROUTE(200)},
+    /* Without ?status=PROCESSING nothing is listed (test_topup.c lists real ones). */
+    {"GET", "/admin/payments", ID_NONE, SETUP_NONE, NULL, ADMIN_ROUTE(400)},
+    {"GET", "/admin/payments/{id}", ID_PAYMENT_OF_B, SETUP_NONE, NULL, ADMIN_ROUTE(200)},
     /* The GET row after the POST row: it answers 404 until a check has run. */
     {"POST", "/admin/ledger/verification", ID_NONE, SETUP_NONE, NULL, ADMIN_ROUTE(202)},
     {"GET", "/admin/ledger/verification", ID_NONE, SETUP_NONE, NULL, ADMIN_ROUTE(200)},

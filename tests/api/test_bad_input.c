@@ -182,6 +182,8 @@ static const struct route_entry S_routes[] = {
     {"POST", "/admin/users/{id}/unfreeze", "", false, false},
     {"PUT", "/admin/users/{id}/kyc-level", "", false, false},
     {"GET", "/admin/sms-outbox", "", false, false},
+    {"GET", "/admin/payments", "", false, false},
+    {"GET", "/admin/payments/{id}", "", false, false},
     {"POST", "/admin/ledger/verification", "", false, true},
     {"GET", "/admin/ledger/verification", "", false, false},
 };

@@ -636,6 +636,135 @@ TEST(slow_banks_are_resolved_by_the_worker)
     client_response_release(&res);
 }
 
+/* The items of every page of GET /admin/payments?status=PROCESSING, limit
+ * at a time, that user_id made, into a new array. */
+static json_t *S_processing_of(const char *user_id, int limit)
+{
+    json_t *mine = json_array();
+    char cursor[128] = "";
+    for (int pages = 0; pages < 1000; pages++) {
+        char path[256];
+        snprintf(path, sizeof path, "/admin/payments?status=PROCESSING&limit=%d&cursor=%s", limit,
+                 cursor);
+        struct client_response res;
+        ASSERT_EQ_INT(api_call(&S_client, "GET", path, S_admin, NULL, &res), 200);
+        json_t *page = api_json(&res);
+        client_response_release(&res);
+        json_t *items = json_object_get(page, "items");
+        ASSERT((int)json_array_size(items) <= limit);
+        size_t i;
+        json_t *item;
+        json_array_foreach(items, i, item)
+        {
+            ASSERT_EQ_STR(json_string_value(json_object_get(item, "status")), "PROCESSING");
+            if (strcmp(json_string_value(json_object_get(item, "user_id")), user_id) == 0)
+                json_array_append(mine, item);
+        }
+        const char *next = json_string_value(json_object_get(page, "next_cursor"));
+        snprintf(cursor, sizeof cursor, "%s", next != NULL ? next : "");
+        json_decref(page);
+        if (cursor[0] == '\0')
+            return mine;
+    }
+    TEST_FAIL_("GET /admin/payments never ends");
+}
+
+TEST(an_operator_sees_what_waits_on_the_bank)
+{
+    // At 3 a.m. /metrics says two payments have waited on the bank for an hour; the operator must
+    // find which, whose, on which card, under which bank reference, and when Qianbao asks the
+    // bank again, page by page, and look any payment up by its id, transfers included (with
+    // their payee). What the bank settles leaves the list.
+    struct api_user u, v;
+    S_user(&u);
+    S_user(&v);
+    char late[API_ID_SIZE_MAX], timeout[API_ID_SIZE_MAX], funds[API_ID_SIZE_MAX];
+    S_card(&u, CARD_LATE_OK, late);
+    S_card(&u, CARD_TIMEOUT_DONE, timeout);
+    S_card(&u, CARD_OK, funds);
+    S_fund(&u, funds, 50000);
+    char ids[2][API_ID_SIZE_MAX];
+    struct client_response res;
+    ASSERT_EQ_INT(S_pay(&u, "/v1/me/withdrawals", late, 10000, S_PAY, NULL, &res), 201);
+    ASSERT_EQ_STR(api_json_str(&res, "status"), "PROCESSING");
+    snprintf(ids[0], sizeof ids[0], "%s", api_json_str(&res, "id"));
+    client_response_release(&res);
+    ASSERT_EQ_INT(S_pay(&u, "/v1/me/topups", timeout, 7000, S_PAY, NULL, &res), 201);
+    ASSERT_EQ_STR(api_json_str(&res, "status"), "PROCESSING");
+    snprintf(ids[1], sizeof ids[1], "%s", api_json_str(&res, "id"));
+    client_response_release(&res);
+
+    /* A page of one at a time, oldest first. */
+    json_t *mine = S_processing_of(u.id, 1);
+    ASSERT_EQ_INT(json_array_size(mine), 2);
+    json_t *w = json_array_get(mine, 0);
+    ASSERT_EQ_STR(json_string_value(json_object_get(w, "id")), ids[0]);
+    ASSERT_EQ_STR(json_string_value(json_object_get(w, "type")), "withdrawal");
+    ASSERT_EQ_INT(json_integer_value(json_object_get(w, "amount")), 10000);
+    ASSERT_EQ_INT(json_integer_value(json_object_get(w, "fee")), 10);
+    ASSERT_EQ_STR(json_string_value(json_object_get(json_object_get(w, "card"), "last4")), "0061");
+    ASSERT(json_is_string(json_object_get(w, "bank_ref")));
+    ASSERT(json_is_string(json_object_get(w, "next_check_at")));
+    ASSERT(json_is_null(json_object_get(w, "counterparty_id")));
+    ASSERT_EQ_STR(json_string_value(json_object_get(json_array_get(mine, 1), "id")), ids[1]);
+    json_decref(mine);
+
+    char path[128];
+    snprintf(path, sizeof path, "/admin/payments/%s", ids[0]);
+    ASSERT_EQ_INT(api_call(&S_client, "GET", path, S_admin, NULL, &res), 200);
+    ASSERT_EQ_STR(api_json_str(&res, "status"), "PROCESSING");
+    ASSERT_EQ_STR(api_json_str(&res, "user_id"), u.id);
+    client_response_release(&res);
+    /* The operator's routes are the operator's. */
+    ASSERT_EQ_INT(api_call(&S_client, "GET", path, u.token, NULL, &res), 403);
+    client_response_release(&res);
+    const char *refused[] = {"/admin/payments", "/admin/payments?status=SUCCESS",
+                             "/admin/payments?status=processing"};
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        ASSERT_EQ_INT(api_call(&S_client, "GET", refused[i], S_admin, NULL, &res), 400);
+        ASSERT_EQ_STR(api_error_code(&res), "PARAM_ERROR");
+        client_response_release(&res);
+    }
+    ASSERT_EQ_INT(
+        api_call(&S_client, "GET", "/admin/payments/p_nosuchpayment", S_admin, NULL, &res), 404);
+    client_response_release(&res);
+
+    /* A transfer, looked up by id: its payee, no card, nothing to chase. */
+    char body[256];
+    snprintf(body, sizeof body, "{\"to\":\"%s\",\"amount\":100,\"payment_password\":\"%s\"}",
+             v.phone, S_PAY);
+    ASSERT_EQ_INT(
+        api_call_idem(&S_client, "POST", "/v1/transfers", u.token, "operator-transfer", body, &res),
+        201);
+    snprintf(path, sizeof path, "/admin/payments/%s", api_json_str(&res, "id"));
+    client_response_release(&res);
+    ASSERT_EQ_INT(api_call(&S_client, "GET", path, S_admin, NULL, &res), 200);
+    ASSERT_EQ_STR(api_json_str(&res, "type"), "transfer");
+    ASSERT_EQ_STR(api_json_str(&res, "counterparty_id"), v.id);
+    json_t *t = api_json(&res);
+    ASSERT(json_is_null(json_object_get(t, "card")) &&
+           json_is_null(json_object_get(t, "bank_ref")) &&
+           json_is_null(json_object_get(t, "next_check_at")));
+    json_decref(t);
+    client_response_release(&res);
+
+    for (size_t i = 0; i < 2; i++) {
+        char status[16], failure[40];
+        S_await(&u, ids[i], S_WAIT_MS, status, failure);
+        ASSERT_EQ_STR(status, "SUCCESS");
+    }
+    mine = S_processing_of(u.id, 100);
+    ASSERT_EQ_INT(json_array_size(mine), 0);
+    json_decref(mine);
+    snprintf(path, sizeof path, "/admin/payments/%s", ids[0]);
+    ASSERT_EQ_INT(api_call(&S_client, "GET", path, S_admin, NULL, &res), 200);
+    ASSERT_EQ_STR(api_json_str(&res, "status"), "SUCCESS");
+    t = api_json(&res);
+    ASSERT(json_is_null(json_object_get(t, "next_check_at")));
+    json_decref(t);
+    client_response_release(&res);
+}
+
 /* One slow top-up on its own connection (a thread each). */
 struct S_slow {
     const struct api_user *user;
@@ -906,6 +1035,7 @@ int main(void)
     RUN(a_level_1_wallet_cashes_out_within_its_lifetime_limit);
     RUN(withdrawal_over_the_balance_is_402_and_changes_nothing);
     RUN(slow_banks_are_resolved_by_the_worker);
+    RUN(an_operator_sees_what_waits_on_the_bank);
     RUN(a_slow_bank_holds_up_no_other_request);
     RUN(payments_of_others_are_not_found);
     RUN(pending_withdrawal_is_resolved_after_a_restart);
