@@ -12,9 +12,13 @@
  *      read with http_request_param), handler, auth kind, and the query
  *      arguments the handler reads (any other is refused). Order matters only
  *      where a literal path and a {param} pattern overlap: the first wins;
- *   4) document it in docs/api.md with every error code it can answer;
+ *   4) document it in docs/api.md with every error code it can answer, and
+ *      its operation in docs/openapi.json (tests/api/test_openapi.c fails
+ *      until the document has it with the same query arguments, and every
+ *      API test checks its answers against the document);
  *   5) add an API test in tests/api/ that talks HTTP to a real qianbaod,
- *      including a bad-input case.
+ *      including a bad-input case, a row in test_auth_matrix.c and an entry
+ *      in test_bad_input.c.
  * The server checks the table at start (malformed patterns, duplicates) and
  * answers 404 and 405 itself; metrics are labelled by the pattern, so no
  * route needs code for counting or logging.

@@ -12,6 +12,8 @@
 
 #include <curl/curl.h>
 
+#include "api/lib/openapi.h"
+
 static bool S_curl_ready;
 
 void client_init(struct client *client, const char *base_url)
@@ -92,6 +94,7 @@ bool client_request(struct client *client, const char *method, const char *path,
     }
     curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &res->status);
     curl_easy_getinfo(curl, CURLINFO_NUM_CONNECTS, &res->connects);
+    openapi_response_check(method, path, res);
     return true;
 }
 

@@ -37,7 +37,8 @@ void client_release(struct client *client);
 
 /* Sends method path (with its query string, if any) with the extra header
  * lines ("Name: value", NULL-terminated, may be NULL) and body (may be
- * NULL). Fills res (always release it). False when no response arrived. */
+ * NULL). Fills res (always release it). False when no response arrived.
+ * Every response is checked against docs/openapi.json (openapi.h). */
 bool client_request(struct client *client, const char *method, const char *path,
                     const char *const *headers, const void *body, size_t body_size,
                     struct client_response *res);

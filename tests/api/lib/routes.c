@@ -27,6 +27,34 @@ static bool S_literal(const char **p, char *out, size_t out_size)
     return true;
 }
 
+/* Reads a route's fifth field at *p into r: NULL, HTTP_QUERY_ANY, a string
+ * literal, or the name of a string #defined in text. */
+static bool S_query(const char *text, const char **p, struct api_route *r)
+{
+    r->query_any = false;
+    r->query[0] = '\0';
+    size_t n = strspn(*p, "ABCDEFGHIJKLMNOPQRSTUVWXYZ_");
+    if (n == 4 && strncmp(*p, "NULL", 4) == 0) {
+        *p += n;
+        return true;
+    }
+    if (n == strlen("HTTP_QUERY_ANY") && strncmp(*p, "HTTP_QUERY_ANY", n) == 0) {
+        r->query_any = true;
+        *p += n;
+        return true;
+    }
+    if (n == 0)
+        return S_literal(p, r->query, sizeof r->query);
+    char define[96];
+    snprintf(define, sizeof define, "#define %.*s ", (int)n, *p);
+    const char *at = strstr(text, define);
+    if (at == NULL)
+        return false;
+    at += strlen(define);
+    *p += n;
+    return S_literal(&at, r->query, sizeof r->query);
+}
+
 /* Reads the entries of http_routes[] from src/http/routes.c: each is
  * {"METHOD", "pattern", handler, HTTP_AUTH_KIND, query}, possibly over two lines. */
 bool api_routes_read(struct api_route routes[API_ROUTES_MAX], size_t *count, char *err,
@@ -73,6 +101,13 @@ bool api_routes_read(struct api_route routes[API_ROUTES_MAX], size_t *count, cha
         }
         size_t n = strspn(auth, "ABCDEFGHIJKLMNOPQRSTUVWXYZ_");
         snprintf(r->auth, sizeof r->auth, "%.*s", (int)n, auth);
+        p = auth + n;
+        p += strspn(p, ", \t\n");
+        if (!S_query(text, &p, r)) {
+            snprintf(err, err_size, "unreadable query arguments for %s %s near \"%.40s\"",
+                     r->method, r->pattern, p);
+            return false;
+        }
         (*count)++;
         p = close + 1;
     }

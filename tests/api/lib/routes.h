@@ -19,6 +19,8 @@ struct api_route {
     char method[16];
     char pattern[256];
     char auth[32]; /* "HTTP_AUTH_USER" */
+    bool query_any;  /* HTTP_QUERY_ANY: the route reads what it likes */
+    char query[256]; /* else the query arguments it takes, space-separated ("" none) */
 };
 
 /* Reads every {"METHOD", "pattern", handler, HTTP_AUTH_KIND, query} entry (an
