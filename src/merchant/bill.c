@@ -373,7 +373,7 @@ static enum qb_error S_row_read(struct store_stmt *st, struct S_row *r)
     bool ok = r->at_ms > 0 && (r->kind == S_PAYMENT || r->kind == S_REFUND) &&
               r->currency != NULL && r->total_minor > 0 && r->fee_minor >= 0 &&
               r->fee_minor <= r->total_minor && r->trade_type >= MERCHANT_TRADE_NATIVE &&
-              r->trade_type <= MERCHANT_TRADE_H5 && r->refund_minor >= 0 &&
+              r->trade_type <= MERCHANT_TRADE_MICROPAY && r->refund_minor >= 0 &&
               r->refund_fee_minor >= 0;
     return ok ? QB_OK : QB_E_INTERNAL;
 }

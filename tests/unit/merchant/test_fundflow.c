@@ -4,8 +4,9 @@
  * bill does (a payment's transaction_id, a refund's refund_id and "REF"
  * with the order's transaction_id, a reversal's order), and the walk that
  * finds a day's movements reads that day's entries, not every one the
- * merchant made since. The file's layout, sums and download are checked
- * end to end in tests/api/test_merchant_fundflow.c.
+ * merchant made since; and the trade bill's rows of payment-code sales.
+ * The files' layout, sums and download are checked end to end in
+ * tests/api/test_merchant_fundflow.c and test_merchant_bill.c.
  */
 #include <stdio.h>
 #include <string.h>
@@ -32,8 +33,8 @@ static struct merchant_order S_paid(struct mx_shop *f, int64_t total)
 }
 
 /* A payment-code order of total, paid at once (under the password-free
- * amount), then reversed by the merchant. */
-static struct merchant_order S_reversed(struct mx_shop *f, int64_t total)
+ * amount). */
+static struct merchant_order S_codepaid(struct mx_shop *f, int64_t total)
 {
     struct merchant_codepay_cmd c;
     merchant_codepay_cmd_init(&c, &f->wx->env);
@@ -53,7 +54,13 @@ static struct merchant_order S_reversed(struct mx_shop *f, int64_t total)
     struct merchant_order out = c.order;
     ledger_cmd_release(&c.cmd);
     ASSERT_EQ_INT(out.state, MERCHANT_SUCCESS);
+    return out;
+}
 
+/* The same, then reversed by the merchant. */
+static struct merchant_order S_reversed(struct mx_shop *f, int64_t total)
+{
+    struct merchant_order out = S_codepaid(f, total);
     struct merchant_reverse_cmd r;
     merchant_reverse_cmd_init(&r, &f->wx->env);
     snprintf(r.mchid, sizeof r.mchid, "%s", f->m.mchid);
@@ -84,22 +91,28 @@ static struct merchant_refund S_refund(struct mx_shop *f, const struct merchant_
     return out;
 }
 
-/* The fund-flow bill of [start_ms, end_ms) into out, from the account's
+/* The bill of kind for [start_ms, end_ms) into out, from the account's
  * newest entry as the route reads it; the cursor's count of entries read
  * into *walked. */
-static enum qb_error S_bill(struct mx_shop *f, int64_t start_ms, int64_t end_ms, struct buf *out,
-                            int64_t *walked)
+static enum qb_error S_bill_of(struct mx_shop *f, enum merchant_bill_type kind, int64_t start_ms,
+                               int64_t end_ms, struct buf *out, int64_t *walked)
 {
     struct ledger_account_view view;
     ASSERT_EQ_INT(ledger_account_view(f->wx->ledger, f->m.account_id, &view), QB_OK);
     static struct merchant_bill_cursor c; /* the notes of 1,024 pages: 8 KiB */
-    merchant_bill_cursor_init(&c, &f->m, MERCHANT_BILL_FUNDFLOW, start_ms, end_ms,
-                              view.last_entry_id);
+    merchant_bill_cursor_init(&c, &f->m, kind, start_ms, end_ms, view.last_entry_id);
     enum qb_error err = QB_OK;
     while (err == QB_OK && !c.done)
         err = merchant_bill_next(&c, f->wx->reader, out);
     *walked = c.walked;
     return err;
+}
+
+/* The fund-flow bill. */
+static enum qb_error S_bill(struct mx_shop *f, int64_t start_ms, int64_t end_ms, struct buf *out,
+                            int64_t *walked)
+{
+    return S_bill_of(f, MERCHANT_BILL_FUNDFLOW, start_ms, end_ms, out, walked);
 }
 
 /* The line of out whose 业务名称 is name and whose 微信支付业务单号 is
@@ -210,9 +223,51 @@ TEST(a_day_long_ago_reads_that_day_not_every_entry_since)
     wx_free(f.wx);
 }
 
+TEST(payment_code_sales_are_micropay_rows_of_the_trade_bill)
+{
+    // A till that takes payment codes asks WeChat's SDK for its day's trade bill like any other
+    // merchant: a sale by payment code is a MICROPAY row (SUCCESS, or REVOKED once reversed),
+    // beside the NATIVE one, not a failure of the whole bill.
+    struct mx_shop f;
+    mx_shop_open(&f, "面馆", 10000000);
+    int64_t start_ms, end_ms;
+    S_tomorrow_at_ten(&f, &start_ms, &end_ms);
+    struct merchant_order native = S_paid(&f, 30000);
+    struct merchant_order sale = S_codepaid(&f, 1500);
+    wx_clock_to(f.wx, clock_now_ms(&f.wx->clock) + WX_HOUR_MS); /* a code of another minute */
+    struct merchant_order reversed = S_reversed(&f, 1000);
+    wx_clock_to(f.wx, end_ms + WX_HOUR_MS);
+
+    struct buf out;
+    buf_init(&out, MERCHANT_BILL_PIECE_SIZE_MAX);
+    int64_t walked = 0;
+    ASSERT_EQ_INT(S_bill_of(&f, MERCHANT_BILL_ALL, start_ms, end_ms, &out, &walked), QB_OK);
+    ASSERT_EQ_INT(buf_append(&out, "", 1), QB_OK); /* a C string */
+    const struct {
+        const struct merchant_order *order;
+        const char *row;
+    } rows[] = {
+        {&native, "`NATIVE,`SUCCESS,"},
+        {&sale, "`MICROPAY,`SUCCESS,"},
+        {&reversed, "`MICROPAY,`REVOKED,"},
+    };
+    for (size_t i = 0; i < QB_ARRAY_COUNT(rows); i++) {
+        const char *line = strstr((const char *)out.data, rows[i].order->transaction_id);
+        ASSERT(line != NULL);
+        const char *end = strstr(line, "\r\n");
+        const char *found = strstr(line, rows[i].row);
+        if (found == NULL || found > end)
+            TEST_FAIL_("no %s in the row of %s:\n%s", rows[i].row, rows[i].order->out_trade_no,
+                       (const char *)out.data);
+    }
+    buf_release(&out);
+    wx_free(f.wx);
+}
+
 int main(void)
 {
     RUN(each_line_names_the_order_refund_or_reversal_as_wechat_does);
     RUN(a_day_long_ago_reads_that_day_not_every_entry_since);
+    RUN(payment_code_sales_are_micropay_rows_of_the_trade_bill);
     return test_summary();
 }
