@@ -297,9 +297,9 @@ static void S_reply_payment_read(struct http_request *req, const char *id, int s
     struct wallet_card card;
     memset(&card, 0, sizeof card);
     enum qb_error err = wallet_payment_get(reader, id, session->user_id, &p);
-    if (err == QB_OK && (p.kind == WALLET_TRANSFER || p.kind == WALLET_ORDER_PAYMENT ||
+    if (err == QB_OK && ((p.kind != WALLET_TOPUP && p.kind != WALLET_WITHDRAWAL) ||
                          strcmp(p.user_id, session->user_id) != 0))
-        err = QB_E_NOT_FOUND; /* transfers are shown by their own routes */
+        err = QB_E_NOT_FOUND; /* a transfer has its own route; orders, refunds the bills */
     if (err == QB_OK) {
         err = wallet_card_get(reader, p.card_id, session->user_id, true, &card);
         if (err == QB_E_NOT_FOUND)

@@ -104,7 +104,13 @@ TEST(partial_repeated_and_over_refunds_as_wechat_answers)
     json_t *party = json_object_get(line, "counterparty");
     ASSERT_EQ_STR(json_string_value(json_object_get(party, "type")), "merchant");
     ASSERT_EQ_STR(json_string_value(json_object_get(party, "id")), m.mchid);
+    /* GET /v1/me/payments/{id} shows top-ups and withdrawals; the refund's id is not one. */
+    snprintf(path, sizeof path, "/v1/me/payments/%s",
+             json_string_value(json_object_get(line, "id")));
     json_decref(j);
+    ASSERT_EQ_INT(api_call(&S_client, "GET", path, u.token, NULL, &res), 404);
+    ASSERT_EQ_STR(api_error_code(&res), "NOT_FOUND");
+    client_response_release(&res);
     mh_release(&m);
 }
 
