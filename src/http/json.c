@@ -309,6 +309,12 @@ enum qb_error http_json_parse(const char *content_type, const char *body, size_t
     return QB_OK;
 }
 
+const json_t *http_json_member(const json_t *object, const char *name)
+{
+    const json_t *value = json_object_get(object, name);
+    return json_is_null(value) ? NULL : value;
+}
+
 const char *http_json_string(const json_t *object, const char *name)
 {
     const json_t *value = json_object_get(object, name);

@@ -67,5 +67,8 @@ QB_MUST_USE enum qb_error http_json_object(const json_t *object, const struct ht
 
 /* The string member `name` of object, or NULL when absent or null. */
 const char *http_json_string(const json_t *object, const char *name);
+/* The member `name` of object, or NULL when absent or null: an optional
+ * field given as null is not given. */
+const json_t *http_json_member(const json_t *object, const char *name);
 
 #endif

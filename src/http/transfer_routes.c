@@ -88,9 +88,7 @@ void http_handle_transfers_create(struct http_request *req)
     const char *currency_code = http_json_string(body, "currency");
     const char *memo = http_json_string(body, "memo");
     const char *payment_password = http_json_string(body, "payment_password");
-    const json_t *amount_member = json_object_get(body, "amount");
-    if (json_is_null(amount_member))
-        amount_member = NULL; /* an amount given as null is not given */
+    const json_t *amount_member = http_json_member(body, "amount");
     json_int_t amount = json_integer_value(amount_member);
     struct qr_payload code;
 
