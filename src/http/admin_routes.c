@@ -113,13 +113,13 @@ static void S_admin_user_resume(struct http_request *req, struct ledger_cmd *cmd
 
 static void S_admin_user_op(struct http_request *req, enum identity_op op)
 {
+    const char *id = S_user_id_param(req);
+    if (id == NULL)
+        return;
     json_t *body = http_json_body(req, NULL, 0);
     if (body == NULL)
         return;
     json_decref(body);
-    const char *id = S_user_id_param(req);
-    if (id == NULL)
-        return;
     struct identity_cmd *c = http_identity_cmd_new(req, op);
     if (c == NULL)
         return;

@@ -1333,6 +1333,10 @@ TEST(operator_freeze_is_lifted_only_by_an_operator)
            "NOT_FOUND");
     EXPECT("POST", "/admin/users/u_nosuchuser00000000000000/unfreeze", S_admin, NULL, 404,
            "NOT_FOUND");
+    /* A path that names no user is 404 whatever the body, as for the KYC level. */
+    EXPECT("POST", "/admin/users/13800138000/freeze", S_admin, "{\"x\":1}", 404, "NOT_FOUND");
+    EXPECT("POST", "/admin/users/13800138000/unfreeze", S_admin, "{\"x\":1}", 404, "NOT_FOUND");
+    EXPECT("PUT", "/admin/users/13800138000/kyc-level", S_admin, "{\"x\":1}", 404, "NOT_FOUND");
 }
 
 /* --- operators ------------------------------------------------------------- */
