@@ -473,6 +473,10 @@ static void S_close_resume(struct http_request *req, struct ledger_cmd *cmd)
     struct merchant_order_close_cmd *c = (struct merchant_order_close_cmd *)cmd;
     if (cmd->result != QB_OK)
         http_reply_error(req, cmd->result);
+    else if (c->outcome == QB_E_INVALID_REQUEST)
+        http_reply_error_message(req, c->outcome,
+                                 "订单的支付场景不支持该请求 (a payment-code order is not closed: "
+                                 "POST .../reverse revokes it)");
     else if (c->outcome != QB_OK)
         http_reply_error(req, c->outcome);
     else

@@ -436,6 +436,12 @@ static enum qb_error S_close_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
         c->outcome = QB_E_ORDER_PAID;
         return QB_OK;
     }
+    if (o.trade_type == MERCHANT_TRADE_MICROPAY) {
+        /* Its payer may still confirm a USERPAYING one: only a reversal
+         * stops that, and says so to the till. */
+        c->outcome = QB_E_INVALID_REQUEST;
+        return QB_OK;
+    }
     if (o.state == MERCHANT_NOTPAY) {
         o.state = MERCHANT_CLOSED;
         o.closed_at_ms = o.updated_at_ms = ledger_txn_now_ms(txn);

@@ -681,9 +681,18 @@ TEST(reverse_revokes_and_returns_a_paid_orders_money)
 
     S_code(&d, step, 1, code);
     ASSERT_EQ_INT(S_codepay(code, 30000, waiting, what), 202);
+    /* A till that closes a waiting code payment, as it would an unpaid order, has not stopped
+     * the payer confirming it: closing is refused, and says to reverse. */
+    struct client_response res;
+    char close_path[256], close_body[64];
+    snprintf(close_path, sizeof close_path, "/v3/pay/transactions/out-trade-no/%s/close", waiting);
+    snprintf(close_body, sizeof close_body, "{\"mchid\":\"%s\"}", S_m.mchid);
+    ASSERT_EQ_INT(mh_call(&S_client, &S_m, "POST", close_path, close_body, &res), 400);
+    ASSERT_EQ_STR(api_error_code(&res), "INVALID_REQUEST");
+    ASSERT(strstr(res.body.data, "reverse") != NULL);
+    client_response_release(&res);
     ASSERT_EQ_INT(S_reverse(waiting, what), 200);
     ASSERT_EQ_STR(what, "REVOKED");
-    struct client_response res;
     ASSERT_EQ_INT(api_call(&S_client, "GET", "/v1/me/pending-payments", u.token, NULL, &res), 200);
     ASSERT(strstr(res.body.data, waiting) == NULL);
     client_response_release(&res);
