@@ -123,8 +123,11 @@ static void S_cursor_tag(const struct http_request *req, uint64_t key,
 {
     const struct domain_env *env = http_request_env(req);
     const struct identity_session *session = http_request_session(req);
+    const struct merchant *merchant = http_request_merchant(req);
     const char *path = http_request_path(req);
-    const char *caller = session != NULL ? session->user_id : "operator";
+    const char *caller = session != NULL    ? session->user_id
+                         : merchant != NULL ? merchant->mchid
+                                            : "operator";
     struct crypto_hmac_sha256_state mac;
     crypto_hmac_sha256_begin(&mac, env->cursor_key, sizeof env->cursor_key);
     crypto_hmac_sha256_update(&mac, "qianbao.list.1", 15);

@@ -182,85 +182,53 @@ void http_handle_v3_refunds_get(struct http_request *req)
 
 /* --- notifications ----------------------------------------------------------------------- */
 
-/* A decimal in 1..max, or false. */
-static bool S_number(const char *text, int64_t max, int64_t *out)
-{
-    size_t size = strlen(text);
-    if (size == 0 || size > 18 || strspn(text, "0123456789") != size)
-        return false;
-    int64_t value = 0;
-    for (size_t i = 0; i < size; i++)
-        value = value * 10 + (text[i] - '0');
-    if (value < 1 || value > max)
-        return false;
-    *out = value;
-    return true;
-}
-
-/* limit and cursor of a notifications page; false after replying. */
-static bool S_page_args(struct http_request *req, int64_t *limit, int64_t *before_seq)
-{
-    const char *limit_text = http_request_query(req, "limit");
-    const char *cursor = http_request_query(req, "cursor");
-    *limit = 20;
-    *before_seq = 0;
-    if (limit_text != NULL && !S_number(limit_text, MERCHANT_NOTIFY_PAGE_MAX, limit)) {
-        http_reply_error_message(req, QB_E_PARAM, "limit must be 1 to 100");
-        return false;
-    }
-    if (cursor != NULL && cursor[0] != '\0' && !S_number(cursor, INT64_MAX, before_seq)) {
-        http_reply_error_message(req, QB_E_PARAM, "cursor is not a next_cursor of this list");
-        return false;
-    }
-    return true;
-}
-
-/* Replies with a page of mchid's notifications, its list under key. */
-static void S_notifications_reply(struct http_request *req, struct store *reader,
-                                  const char *mchid, int64_t limit, int64_t before_seq,
+/* Replies with a page of mchid's notifications (the ?limit= and ?cursor=
+ * of every list), its array under key; releases reader. */
+static void S_notifications_reply(struct http_request *req, struct store *reader, const char *mchid,
                                   const char *key)
 {
-    json_t *body = NULL;
-    enum qb_error err =
-        merchant_notifications_list(reader, mchid, before_seq, (size_t)limit, &body);
-    http_reader_release(req, reader);
-    if (err == QB_OK && strcmp(key, "data") != 0) {
-        json_t *data = json_incref(json_object_get(body, "data"));
-        if (json_object_del(body, "data") != 0 || json_object_set_new(body, key, data) != 0)
-            err = QB_E_INTERNAL;
-    }
-    if (err != QB_OK) {
-        json_decref(body);
-        http_reply_error(req, err);
+    size_t limit;
+    int64_t before_seq, next_seq = 0;
+    if (!http_query_limit(req, &limit) || !http_query_cursor(req, &before_seq)) {
+        http_reader_release(req, reader);
         return;
     }
-    http_reply_json(req, 200, body);
+    json_t *items = NULL;
+    enum qb_error err =
+        merchant_notifications_list(reader, mchid, before_seq, limit, &items, &next_seq);
+    http_reader_release(req, reader);
+    json_t *body = err == QB_OK ? http_page_json(req, items, next_seq) : NULL;
+    if (body != NULL && strcmp(key, "items") != 0) {
+        json_t *data = json_incref(json_object_get(body, "items"));
+        if (json_object_del(body, "items") != 0 || json_object_set_new(body, key, data) != 0) {
+            json_decref(body);
+            body = NULL;
+        }
+    }
+    if (body != NULL)
+        http_reply_json(req, 200, body);
+    else
+        http_reply_error(req, err != QB_OK ? err : QB_E_INTERNAL);
     json_decref(body);
 }
 
 void http_handle_v3_notifications_list(struct http_request *req)
 {
     const struct merchant *m = http_request_merchant(req);
-    int64_t limit = 0, before_seq = 0;
     if (m == NULL) {
         http_reply_error(req, QB_E_INTERNAL);
         return;
     }
-    if (!S_page_args(req, &limit, &before_seq))
-        return;
     struct store *reader = http_reader_acquire(req);
     if (reader == NULL)
         return;
-    S_notifications_reply(req, reader, m->mchid, limit, before_seq, "data");
+    S_notifications_reply(req, reader, m->mchid, "data");
 }
 
 void http_handle_merchant_notifications_list(struct http_request *req)
 {
     const struct identity_session *session = http_request_session(req);
     const char *mchid = http_request_param(req, "mchid");
-    int64_t limit = 0, before_seq = 0;
-    if (!S_page_args(req, &limit, &before_seq))
-        return;
     struct merchant *m = http_request_alloc(req, sizeof *m);
     if (m == NULL) {
         http_reply_error(req, QB_E_TOO_LARGE);
@@ -278,5 +246,5 @@ void http_handle_merchant_notifications_list(struct http_request *req)
         http_reply_error(req, err);
         return;
     }
-    S_notifications_reply(req, reader, m->mchid, limit, before_seq, "items");
+    S_notifications_reply(req, reader, m->mchid, "items");
 }

@@ -375,11 +375,13 @@ static enum qb_error S_attempts(struct store *reader, const char *id, json_t *li
 }
 
 enum qb_error merchant_notifications_list(struct store *reader, const char *mchid,
-                                          int64_t before_seq, size_t limit, json_t **out)
+                                          int64_t before_seq, size_t limit, json_t **out,
+                                          int64_t *next_seq)
 {
-    QB_ASSERT(reader != NULL && mchid != NULL && out != NULL);
+    QB_ASSERT(reader != NULL && mchid != NULL && out != NULL && next_seq != NULL);
     QB_ASSERT(limit >= 1 && limit <= MERCHANT_NOTIFY_PAGE_MAX);
     *out = NULL;
+    *next_seq = 0;
     json_t *data = json_array();
     if (data == NULL)
         return QB_E_INTERNAL;
@@ -435,17 +437,11 @@ enum qb_error merchant_notifications_list(struct store *reader, const char *mchi
         err = S_attempts(reader, json_string_value(json_object_get(n, "id")),
                          json_object_get(n, "attempts"));
     }
-    json_t *body = NULL;
-    if (err == QB_OK) {
-        char cursor[24];
-        snprintf(cursor, sizeof cursor, "%lld", (long long)last_seq);
-        body = json_pack("{s:o, s:o}", "data", data, "next_cursor",
-                         more ? json_string(cursor) : json_null());
-        data = NULL;
-        if (body == NULL)
-            err = QB_E_INTERNAL;
+    if (err != QB_OK) {
+        json_decref(data);
+        return err;
     }
-    json_decref(data);
-    *out = body;
-    return err;
+    *out = data;
+    *next_seq = more ? last_seq : 0;
+    return QB_OK;
 }

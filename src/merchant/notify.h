@@ -156,11 +156,12 @@ void merchant_notify_attempt_cmd_init(struct merchant_notify_attempt_cmd *c,
 /* --- the list a merchant reads ---------------------------------------------------- */
 
 /* A page of merchant mchid's notifications, newest first, with their
- * attempts: {"data": [...], "next_cursor": "…" | null}. before_seq 0: from
- * the newest; limit 1..MERCHANT_NOTIFY_PAGE_MAX. */
+ * attempts, as a JSON array into *out; before_seq 0: from the newest;
+ * limit 1..MERCHANT_NOTIFY_PAGE_MAX. *next_seq: the key to read the next
+ * page below, 0 when this page is the last. */
 QB_MUST_USE enum qb_error merchant_notifications_list(struct store *reader, const char *mchid,
                                                       int64_t before_seq, size_t limit,
-                                                      json_t **out);
+                                                      json_t **out, int64_t *next_seq);
 
 /* --- the worker (notify_worker.c) --------------------------------------------------- */
 

@@ -312,7 +312,7 @@ TEST(the_owner_reads_the_notifications_in_the_wallet)
     char transaction_id[32];
     rh_order_paid(&S_client, &m, &payer, "owned-0001", 1000, url, transaction_id);
     json_t *n = S_wait_status(&m, "DELIVERED");
-    char path[128];
+    char path[256];
     snprintf(path, sizeof path, "/v1/merchants/%s/notifications?limit=5", m.mchid);
     struct client_response res;
     ASSERT_EQ_INT(api_call(&S_client, "GET", path, owner.token, NULL, &res), 200);
@@ -331,6 +331,49 @@ TEST(the_owner_reads_the_notifications_in_the_wallet)
     snprintf(path, sizeof path, "/v1/merchants/%s/notifications?limit=0", m.mchid);
     ASSERT_EQ_INT(api_call(&S_client, "GET", path, owner.token, NULL, &res), 400);
     client_response_release(&res);
+
+    /* Pages of one: a cursor as every list's, opaque and bound to its list and caller. */
+    rh_order_paid(&S_client, &m, &payer, "owned-0002", 1000, url, transaction_id);
+    json_decref(S_wait_status(&m, "DELIVERED"));
+    snprintf(path, sizeof path, "/v1/merchants/%s/notifications?limit=1", m.mchid);
+    ASSERT_EQ_INT(api_call(&S_client, "GET", path, owner.token, NULL, &res), 200);
+    j = api_json(&res);
+    client_response_release(&res);
+    char cursor[64];
+    snprintf(cursor, sizeof cursor, "%s", json_string_value(json_object_get(j, "next_cursor")));
+    ASSERT_EQ_STR(json_string_value(
+                      json_object_get(json_array_get(json_object_get(j, "items"), 0), "object_id")),
+                  transaction_id);
+    json_decref(j);
+    ASSERT(cursor[0] == 'k');
+    snprintf(path, sizeof path, "/v1/merchants/%s/notifications?limit=1&cursor=%s", m.mchid,
+             cursor);
+    ASSERT_EQ_INT(api_call(&S_client, "GET", path, owner.token, NULL, &res), 200);
+    j = api_json(&res);
+    client_response_release(&res);
+    ASSERT_EQ_INT(json_array_size(json_object_get(j, "items")), 1);
+    ASSERT(json_is_null(json_object_get(j, "next_cursor")));
+    json_decref(j);
+    snprintf(path, sizeof path, "/v3/qianbao/notifications?limit=1&cursor=%s", cursor);
+    ASSERT_EQ_INT(mh_call(&S_client, &m, "GET", path, NULL, &res), 400);
+    ASSERT_EQ_STR(api_error_code(&res), "PARAM_ERROR");
+    client_response_release(&res);
+    ASSERT_EQ_INT(
+        mh_call(&S_client, &m, "GET", "/v3/qianbao/notifications?limit=1&cursor=2", NULL, &res),
+        400);
+    client_response_release(&res);
+    ASSERT_EQ_INT(mh_call(&S_client, &m, "GET", "/v3/qianbao/notifications?limit=1", NULL, &res),
+                  200);
+    j = api_json(&res);
+    client_response_release(&res);
+    snprintf(path, sizeof path, "/v3/qianbao/notifications?limit=1&cursor=%s",
+             json_string_value(json_object_get(j, "next_cursor")));
+    json_decref(j);
+    ASSERT_EQ_INT(mh_call(&S_client, &m, "GET", path, NULL, &res), 200);
+    j = api_json(&res);
+    client_response_release(&res);
+    ASSERT_EQ_INT(json_array_size(json_object_get(j, "data")), 1);
+    json_decref(j);
     S_receiver_stop(&rcv);
     mh_release(&m);
 }
