@@ -161,6 +161,15 @@ void http_handle_admin_users_kyc_level_set(struct http_request *req)
     http_request_submit(req, &c->cmd, S_admin_user_resume);
 }
 
+/* --- GET /admin/users/{id}/security-events ---------------------------------------------- */
+
+void http_handle_admin_users_security_events_list(struct http_request *req)
+{
+    const char *id = S_user_id_param(req);
+    if (id != NULL)
+        http_reply_security_events(req, id);
+}
+
 /* --- GET /admin/sms-outbox -------------------------------------------------------------- */
 
 void http_handle_admin_sms_outbox_list(struct http_request *req)

@@ -499,6 +499,11 @@ void http_handle_admin_users_unfreeze(struct http_request *req);
 void http_handle_admin_users_kyc_level_set(struct http_request *req);
 void http_handle_admin_sms_outbox_list(struct http_request *req);
 void http_handle_admin_payments_list(struct http_request *req);
+void http_handle_admin_users_security_events_list(struct http_request *req);
+void http_handle_me_security_events_list(struct http_request *req);
+/* security_routes.c: a page of user_id's security events (?limit=, ?cursor=);
+ * 404 when there is no such user. */
+void http_reply_security_events(struct http_request *req, const char *user_id);
 void http_handle_admin_payments_get(struct http_request *req);
 
 #endif

@@ -50,6 +50,8 @@ const struct http_route http_routes[] = {
     {"POST", "/v1/me/freeze", http_handle_me_freeze, HTTP_AUTH_USER, NULL},
     {"POST", "/v1/me/unfreeze", http_handle_me_unfreeze, HTTP_AUTH_USER, NULL},
     {"GET", "/v1/me/security", http_handle_me_security_get, HTTP_AUTH_USER, NULL},
+    {"GET", "/v1/me/security-events", http_handle_me_security_events_list, HTTP_AUTH_USER,
+     "limit cursor"},
 
     /* bill_routes.c */
     {"GET", "/v1/me/transactions", http_handle_me_transactions_list, HTTP_AUTH_USER, S_BILLS_QUERY},
@@ -149,6 +151,8 @@ const struct http_route http_routes[] = {
     {"POST", "/admin/users/{id}/unfreeze", http_handle_admin_users_unfreeze, HTTP_AUTH_ADMIN, NULL},
     {"PUT", "/admin/users/{id}/kyc-level", http_handle_admin_users_kyc_level_set, HTTP_AUTH_ADMIN,
      NULL},
+    {"GET", "/admin/users/{id}/security-events", http_handle_admin_users_security_events_list,
+     HTTP_AUTH_ADMIN, "limit cursor"},
     {"GET", "/admin/sms-outbox", http_handle_admin_sms_outbox_list, HTTP_AUTH_ADMIN,
      "limit cursor phone"},
     {"GET", "/admin/payments", http_handle_admin_payments_list, HTTP_AUTH_ADMIN,

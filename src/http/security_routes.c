@@ -284,3 +284,55 @@ void http_handle_me_security_get(struct http_request *req)
         http_reply_error(req, QB_E_INTERNAL);
     json_decref(body);
 }
+
+/* --- GET /v1/me/security-events, GET /admin/users/{id}/security-events -------------------- */
+
+void http_reply_security_events(struct http_request *req, const char *user_id)
+{
+    size_t limit;
+    int64_t before;
+    if (!http_query_limit(req, &limit) || !http_query_cursor(req, &before))
+        return;
+    struct identity_security_event *events = http_request_alloc(req, (limit + 1) * sizeof *events);
+    if (events == NULL) {
+        http_reply_error(req, QB_E_TOO_LARGE);
+        return;
+    }
+    struct store *reader = http_reader_acquire(req);
+    if (reader == NULL)
+        return;
+    struct identity_user user;
+    enum qb_error err = identity_user_get(reader, user_id, &user);
+    size_t count = 0;
+    if (err == QB_OK)
+        err = identity_security_events(reader, user_id, before, events, limit + 1, &count);
+    http_reader_release(req, reader);
+    if (err != QB_OK) {
+        http_reply_error(req, err);
+        return;
+    }
+    int64_t next = 0;
+    if (count > limit)
+        count = limit, next = events[limit - 1].id;
+    json_t *array = json_array();
+    for (size_t i = 0; array != NULL && i < count; i++) {
+        json_t *item =
+            json_pack("{s:s, s:s, s:o}", "kind", events[i].kind, "detail", events[i].detail,
+                      "created_at", http_time_json(events[i].created_at_ms));
+        if (item == NULL || json_array_append_new(array, item) != 0) {
+            json_decref(array);
+            array = NULL;
+        }
+    }
+    json_t *body = http_page_json(req, array, next);
+    if (body != NULL)
+        http_reply_json(req, 200, body);
+    else
+        http_reply_error(req, QB_E_INTERNAL);
+    json_decref(body);
+}
+
+void http_handle_me_security_events_list(struct http_request *req)
+{
+    http_reply_security_events(req, http_request_session(req)->user_id);
+}

@@ -833,9 +833,9 @@ static enum qb_error freeze_apply(struct ledger_txn *txn, struct identity_cmd *c
     }
     if (err == QB_OK)
         err = event_record(txn, c->user_id, status == IDENTITY_FROZEN ? "freeze" : "unfreeze",
-                           frozen_by == IDENTITY_FROZEN_BY_ADMIN  ? "operator"
-                           : frozen_by == IDENTITY_FROZEN_BY_USER ? "user"
-                                                                  : "");
+                           c->op == IDENTITY_OP_ADMIN_FREEZE || c->op == IDENTITY_OP_ADMIN_UNFREEZE
+                               ? "operator"
+                               : "user"); /* who acted */
     if (err == QB_OK)
         err = user_load(txn, c->user_id, &c->user);
     if (err != QB_OK)

@@ -253,6 +253,26 @@ QB_MUST_USE enum qb_error identity_security_status(const struct domain_env *env,
                                                    struct identity_security_item items[IDENTITY_SECURITY_ITEMS],
                                                    int *score);
 
+/* What happened to the account, as the security centre's history shows
+ * it: kind is "new_device" (a login from a device name never seen; detail
+ * the name), "lockout" (detail "payment_password" or "login_password"),
+ * "payment_password_set", "kyc_level_2", "freeze" and "unfreeze" (detail
+ * who: "user" or "operator"), "kyc_level_set" (by an operator; detail the
+ * level). */
+#define IDENTITY_EVENT_KIND_SIZE_MAX 24
+struct identity_security_event {
+    int64_t id;
+    char kind[IDENTITY_EVENT_KIND_SIZE_MAX];
+    char detail[IDENTITY_DEVICE_NAME_SIZE_MAX];
+    int64_t created_at_ms;
+};
+/* user_id's events, newest first, at most count_max, those with id below
+ * before_id (0: from the newest). */
+QB_MUST_USE enum qb_error identity_security_events(struct store *reader, const char *user_id,
+                                                   int64_t before_id,
+                                                   struct identity_security_event *items,
+                                                   size_t count_max, size_t *count);
+
 /* Operators: users whose phone starts with phone_prefix (all when ""),
  * newest first, at most count_max, those with seq below before_seq (0: from
  * the newest). */

@@ -11,7 +11,8 @@
  *   not_frozen             15
  *
  * The events come from security_events, written by the identity commands
- * (cmd.c) in the same transaction as what they record.
+ * (cmd.c) in the same transaction as what they record; the user and the
+ * operator read them as a history (identity_security_events).
  */
 #include <string.h>
 
@@ -85,4 +86,36 @@ enum qb_error identity_security_status(const struct domain_env *env, struct stor
     }
     QB_ASSERT(total == 100 && *score >= 0 && *score <= 100);
     return QB_OK;
+}
+
+enum qb_error identity_security_events(struct store *reader, const char *user_id, int64_t before_id,
+                                       struct identity_security_event *items, size_t count_max,
+                                       size_t *count)
+{
+    QB_ASSERT(reader != NULL && user_id != NULL && items != NULL && count != NULL);
+    *count = 0;
+    struct store_stmt *st = NULL;
+    if (store_prepare(reader,
+                      "SELECT id, kind, detail, created_at_ms FROM security_events"
+                      " WHERE user_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3",
+                      &st) != QB_OK)
+        return QB_E_STORAGE;
+    enum qb_error err = store_bind_text(st, 1, user_id, strlen(user_id));
+    if (err == QB_OK)
+        err = store_bind_int64(st, 2, before_id > 0 ? before_id : INT64_MAX);
+    if (err == QB_OK)
+        err = store_bind_int64(st, 3, (int64_t)count_max);
+    int rc = STORE_STEP_DONE;
+    while (err == QB_OK && *count < count_max && (rc = store_step(st)) == STORE_STEP_ROW) {
+        struct identity_security_event *e = &items[*count];
+        e->id = store_column_int64(st, 0);
+        store_column_text_copy(st, 1, e->kind, sizeof e->kind);
+        store_column_text_copy(st, 2, e->detail, sizeof e->detail);
+        e->created_at_ms = store_column_int64(st, 3);
+        (*count)++;
+    }
+    store_finalize(st);
+    if (err == QB_OK && rc != STORE_STEP_DONE && rc != STORE_STEP_ROW)
+        err = QB_E_STORAGE;
+    return err;
 }

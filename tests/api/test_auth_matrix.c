@@ -139,6 +139,7 @@ static const struct matrix_row S_matrix[] = {
     {"POST", "/v1/me/freeze", ID_NONE, SETUP_NONE, NULL, USER_ROUTE(200, 409)},
     {"POST", "/v1/me/unfreeze", ID_NONE, SETUP_NONE, "{}", USER_ROUTE(400, 400)},
     {"GET", "/v1/me/security", ID_NONE, SETUP_NONE, NULL, USER_ROUTE(200, 200)},
+    {"GET", "/v1/me/security-events", ID_NONE, SETUP_NONE, NULL, USER_ROUTE(200, 200)},
     /* Bills are read-only: a frozen user still reads them. */
     {"GET", "/v1/me/transactions", ID_NONE, SETUP_NONE, NULL, USER_ROUTE(200, 200)},
     {"GET", "/v1/me/transactions.csv", ID_NONE, SETUP_NONE, NULL, USER_ROUTE(200, 200)},
@@ -251,6 +252,7 @@ static const struct matrix_row S_matrix[] = {
     {"PUT", "/admin/users/{id}/kyc-level", ID_VICTIM, SETUP_VICTIM_VERIFIED, "{\"kyc_level\":3}",
      ADMIN_ROUTE(200)},
     {"GET", "/admin/sms-outbox", ID_NONE, SETUP_NONE, NULL, ADMIN_ROUTE(200)},
+    {"GET", "/admin/users/{id}/security-events", ID_VICTIM, SETUP_NONE, NULL, ADMIN_ROUTE(200)},
     /* Without ?status=PROCESSING nothing is listed (test_topup.c lists real ones). */
     {"GET", "/admin/payments", ID_NONE, SETUP_NONE, NULL, ADMIN_ROUTE(400)},
     {"GET", "/admin/payments/{id}", ID_PAYMENT_OF_B, SETUP_NONE, NULL, ADMIN_ROUTE(200)},

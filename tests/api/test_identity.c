@@ -1339,6 +1339,68 @@ TEST(operator_freeze_is_lifted_only_by_an_operator)
     EXPECT("PUT", "/admin/users/13800138000/kyc-level", S_admin, "{\"x\":1}", 404, "NOT_FOUND");
 }
 
+TEST(the_account_history_shows_what_happened_to_it)
+{
+    // "Was that me?": the user reads what happened to the account, newest first, page by page
+    // (a login from a new device with its name, the payment password set, a freeze and its
+    // lifting by whom), and so does the operator answering the user's call. Another user's
+    // history is not reachable from /v1, and an operator's lookup of no user is 404.
+    struct api_user u, other;
+    API_MUST(api_user_new(&S_client, S_admin, &u));
+    API_MUST(api_user_new(&S_client, S_admin, &other));
+    char tablet[API_TOKEN_SIZE_MAX];
+    API_MUST(api_login(&S_client, &u, "李的平板", tablet));
+    API_MUST(api_payment_password_set(&S_client, S_admin, &u, "135790"));
+    EXPECT("POST", "/v1/me/freeze", u.token, "{}", 200, NULL);
+    char code[API_SMS_CODE_SIZE], body[256];
+    API_MUST(api_sms_code_get_for(&S_client, S_admin, &u, "unfreeze", code));
+    snprintf(body, sizeof body, "{\"password\":\"%s\",\"sms_code\":\"%s\"}", u.password, code);
+    EXPECT("POST", "/v1/me/unfreeze", u.token, body, 200, NULL);
+
+    const char *want[][2] = {{"unfreeze", "user"},
+                             {"freeze", "user"},
+                             {"payment_password_set", ""},
+                             {"new_device", "李的平板"}};
+    char admin_path[128];
+    snprintf(admin_path, sizeof admin_path, "/admin/users/%s/security-events", u.id);
+    const char *lists[][2] = {{"/v1/me/security-events", u.token}, {admin_path, S_admin}};
+    for (size_t l = 0; l < 2; l++) {
+        char cursor[128] = "";
+        size_t seen = 0;
+        for (int page = 0; page < 10 && (page == 0 || cursor[0] != '\0'); page++) {
+            char path[384];
+            snprintf(path, sizeof path, "%s?limit=2&cursor=%s", lists[l][0], cursor);
+            struct client_response res;
+            ASSERT_EQ_INT(api_call(&S_client, "GET", path, lists[l][1], NULL, &res), 200);
+            json_t *j = api_json(&res);
+            client_response_release(&res);
+            json_t *items = json_object_get(j, "items");
+            ASSERT(json_array_size(items) <= 2);
+            for (size_t i = 0; i < json_array_size(items) && seen < QB_ARRAY_COUNT(want);
+                 i++, seen++) {
+                json_t *e = json_array_get(items, i);
+                ASSERT_EQ_STR(S_str(e, "kind"), want[seen][0]);
+                ASSERT_EQ_STR(S_str(e, "detail"), want[seen][1]);
+                ASSERT(S_is_rfc3339(S_str(e, "created_at")));
+            }
+            const char *next = json_string_value(json_object_get(j, "next_cursor"));
+            snprintf(cursor, sizeof cursor, "%s", next != NULL ? next : "");
+            json_decref(j);
+        }
+        ASSERT_EQ_INT(seen, QB_ARRAY_COUNT(want));
+    }
+    /* The other user's history holds none of these, and u's cursor does not open it. */
+    struct client_response res;
+    ASSERT_EQ_INT(api_call(&S_client, "GET", "/v1/me/security-events", other.token, NULL, &res),
+                  200);
+    ASSERT(strstr(res.body.data, "李的平板") == NULL && strstr(res.body.data, "freeze") == NULL);
+    client_response_release(&res);
+    EXPECT("GET", "/v1/me/security-events", u.token, NULL, 200, NULL);
+    EXPECT("GET", "/admin/users/u_nosuchuser00000000000000/security-events", S_admin, NULL, 404,
+           "NOT_FOUND");
+    EXPECT("GET", admin_path, u.token, NULL, 403, "FORBIDDEN");
+}
+
 /* --- operators ------------------------------------------------------------- */
 
 TEST(admin_finds_users_and_sets_kyc_level)
@@ -2020,6 +2082,7 @@ int main(void)
     RUN(admin_sees_last4_and_balances_never_the_id_number);
     RUN(log_holds_no_secrets);
     RUN(frozen_user_logs_in_on_a_new_device_and_unfreezes);
+    RUN(the_account_history_shows_what_happened_to_it);
     RUN(session_lifetime_follows_the_setting);
     RUN(sms_cooldown_is_429_with_retry_after);
     RUN(sms_daily_cap_is_429);
