@@ -498,7 +498,17 @@ static int S_withdrawal_quote(struct cli *cli, const char *amount_text, bool rer
     bool has_fee = json_is_integer(json_object_get(q, all ? "max_fee" : "fee"));
     json_int_t fee = json_integer_value(json_object_get(q, all ? "max_fee" : "fee"));
     cli_money_amount_text(fee, currency, fee_text, sizeof fee_text);
-    if (all && max_amount <= 0) {
+    /* Below what the balance covers, max_amount is a limit's: at KYC level 1
+     * the lifetime one (the per-payment cap is said apart). */
+    json_int_t fee_min = json_integer_value(json_object_get(q, "fee_min"));
+    bool covered = all ? available > fee_min : has_fee && (json_int_t)*amount <= available - fee;
+    if (covered && (all ? max_amount <= 0 : *amount > max_amount && *amount <= per_payment)) {
+        rc = S_refuse_here(
+            cli, "LIMIT_EXCEEDED", "the kyc_lifetime limit refused this payment", "kyc_lifetime",
+            "a wallet without a verified real name pays out a limited amount in "
+            "its lifetime (`qianbao limits`); %s%s: `qianbao kyc` lifts it",
+            max_amount > 0 ? max_text : "nothing", max_amount > 0 ? " can go now" : " is left");
+    } else if (all && max_amount <= 0) {
         char one[64];
         cli_money_amount_text(1, currency, one, sizeof one);
         rc = S_refuse_here(cli, "INSUFFICIENT_BALANCE", "the balance is too low", NULL,

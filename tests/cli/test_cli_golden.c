@@ -825,6 +825,45 @@ TEST(withdrawing_everything)
     S_END();
 }
 
+TEST(withdrawing_past_the_lifetime_limit)
+{
+    // A wallet without a verified real name may pay out a limited amount in its lifetime
+    // (¥1,000). Past it, `withdraw` says so before the password, with the limit's name, and
+    // points to `qianbao kyc`: not "the balance is too low", which topping up cannot cure.
+    S_BEGIN();
+    struct api_user u;
+    API_MUST(api_user_new(&S_client, S_admin, &u));
+    API_MUST(api_payment_password_set(&S_client, S_admin, &u, "258036"));
+    S_substitute(u.phone, "PHONE_F");
+    char password[80], code[API_SMS_CODE_SIZE];
+    snprintf(password, sizeof password, "%s\n", u.password);
+    S_case(NULL, password, "--profile", "f", "login", "--phone", u.phone, "--password-stdin", NULL);
+    ASSERT_EQ_INT(S_last.exit_status, 0);
+    const char *number = "6222020000000000026";
+    S_case(NULL, NULL, "--profile", "f", "card", "add", "--number", number, "--holder", "李四",
+           "--phone", u.phone, "--send-code", NULL);
+    ASSERT_EQ_INT(S_last.exit_status, 0);
+    S_code(u.phone, "bind_card", code);
+    S_case(NULL, NULL, "--profile", "f", "card", "add", "--number", number, "--holder", "李四",
+           "--phone", u.phone, "--code", code, "--json", NULL);
+    ASSERT_EQ_INT(S_last.exit_status, 0);
+    char card[64];
+    S_last_str("id", card, sizeof card);
+    S_case(NULL, S_PAY, "--profile", "f", "topup", card, "1500", "--password-stdin", NULL);
+    ASSERT_EQ_INT(S_last.exit_status, 0);
+    S_case(NULL, S_PAY, "--profile", "f", "withdraw", card, "900", "--password-stdin", NULL);
+    ASSERT_EQ_INT(S_last.exit_status, 0);
+    S_case("withdraw-kyc-lifetime", S_PAY, "--profile", "f", "withdraw", card, "200",
+           "--password-stdin", NULL);
+    S_case("withdraw-kyc-lifetime-json", S_PAY, "--profile", "f", "withdraw", card, "200",
+           "--password-stdin", "--json", NULL);
+    S_case(NULL, S_PAY, "--profile", "f", "withdraw", card, "all", "--password-stdin", NULL);
+    ASSERT_EQ_INT(S_last.exit_status, 0);
+    S_case("withdraw-all-kyc-lifetime", S_PAY, "--profile", "f", "withdraw", card, "all",
+           "--password-stdin", NULL);
+    S_END();
+}
+
 static char S_withdrawal_slow[64];
 
 TEST(topups_and_withdrawals)
@@ -1957,6 +1996,7 @@ int main(void)
     RUN(merchant_notifications);
     RUN(a_card_in_another_name_is_listed_as_not_usable);
     RUN(withdrawing_everything);
+    RUN(withdrawing_past_the_lifetime_limit);
     RUN(demo);
     RUN(logout);
     RUN(generated_documents);
