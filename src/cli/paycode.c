@@ -295,18 +295,18 @@ int cli_run_paycode(struct cli *cli, const struct cli_args *args)
     if (cli->json) {
         printf("{\"code\":\"%s\",\"device_id\":\"%s\",\"expires_at\":\"%s\"}\n", code, device_id,
                until);
-    } else {
-        if (isatty(STDOUT_FILENO)) {
-            /* A till's scanner reads the QR code; the cashier, the digits. */
-            struct buf drawing;
-            buf_init(&drawing, QR_IMAGE_SIZE_MAX);
-            if (qr_render_term(code, &drawing) == QB_OK)
-                fwrite(drawing.data, 1, drawing.size, stdout);
-            buf_release(&drawing);
-        }
+    } else if (isatty(STDOUT_FILENO)) {
+        /* A till's scanner reads the QR code; the cashier, the digits. */
+        struct buf drawing;
+        buf_init(&drawing, QR_IMAGE_SIZE_MAX);
+        if (qr_render_term(code, &drawing) == QB_OK)
+            fwrite(drawing.data, 1, drawing.size, stdout);
+        buf_release(&drawing);
         cli_print_field(cli, "payment code", code);
         cli_print_field(cli, "valid until", until);
         cli_print_field(cli, "device", device_id);
+    } else {
+        printf("%s\n", code); /* piped: the digits alone, for the script that sends them */
     }
     return CLI_EXIT_OK;
 }

@@ -527,7 +527,8 @@ int cli_run_security_freeze(struct cli *cli, const struct cli_args *args)
     if (rc == CLI_EXIT_OK && cli->json) {
         cli_print_body(&res);
     } else if (rc == CLI_EXIT_OK) {
-        printf("frozen: no money can leave this wallet, and every other session was ended\n");
+        printf(
+            "frozen: no money moves in or out of this wallet, and every other session was ended\n");
         printf("to lift it: qianbao sms-code --purpose unfreeze, then qianbao security unfreeze "
                "--code CODE\n");
     }
