@@ -552,38 +552,39 @@ static void S_withdrawal_quote(struct http_request *req, bool merchant)
     int64_t amount;
     if (!http_query_amount(req, WALLET_TRANSFER_AMOUNT_MAX_MINOR, &has_amount, &amount))
         return;
-    int64_t account_id;
     const struct domain_settings *settings = &env->settings;
-    int64_t cap = settings->limit_per_payment_minor;
+    int64_t account_id = 0;
     if (merchant) {
         const struct merchant *m = S_owned_merchant(req, http_request_query(req, "mchid"));
         if (m == NULL)
             return;
         account_id = m->account_id;
-    } else {
-        struct identity_user *user = http_request_alloc(req, sizeof *user);
-        struct wallet_spending *spending = http_request_alloc(req, sizeof *spending);
-        if (user == NULL || spending == NULL) {
-            http_reply_error(req, QB_E_TOO_LARGE);
-            return;
-        }
-        if (!http_me_load(req, user))
-            return;
-        struct store *reader = http_reader_acquire(req);
-        if (reader == NULL)
-            return;
-        enum qb_error err = wallet_spending_get(reader, env->ledger, user, spending);
-        http_reader_release(req, reader);
-        if (err != QB_OK) {
-            http_reply_error(req, err);
-            return;
-        }
-        const char *limit;
-        cap = wallet_withdrawal_cap(settings, spending, user->kyc_level, &limit);
-        account_id = user->account_id;
     }
+    /* The caller's limits, whichever balance pays: a merchant's withdrawal
+     * reaches its owner's card and counts as the owner's own. */
+    struct identity_user *user = http_request_alloc(req, sizeof *user);
+    struct wallet_spending *spending = http_request_alloc(req, sizeof *spending);
+    if (user == NULL || spending == NULL) {
+        http_reply_error(req, QB_E_TOO_LARGE);
+        return;
+    }
+    if (!http_me_load(req, user))
+        return;
+    struct store *reader = http_reader_acquire(req);
+    if (reader == NULL)
+        return;
+    enum qb_error err = wallet_spending_get(reader, env->ledger, user, spending);
+    http_reader_release(req, reader);
+    if (err != QB_OK) {
+        http_reply_error(req, err);
+        return;
+    }
+    const char *limit;
+    int64_t cap = wallet_withdrawal_cap(settings, spending, user->kyc_level, &limit);
+    if (!merchant)
+        account_id = user->account_id;
     struct ledger_account_view view;
-    enum qb_error err = http_request_account_view(req, account_id, &view);
+    err = http_request_account_view(req, account_id, &view);
     if (err != QB_OK) {
         http_reply_error(req, err);
         return;

@@ -592,6 +592,13 @@ const char *const store_sqlite_migrations[] = {
     "  SELECT user_id, SUM(amount_minor) FROM payments"
     "  WHERE kind = 2 AND status IN (1, 2) AND counterparty_id = '' GROUP BY user_id"
     "  ON CONFLICT (user_id) DO UPDATE SET withdrawn_minor = excluded.withdrawn_minor;",
+    /* 19: a merchant's withdrawal goes to its owner's card, so it counts
+     * against the owner's lifetime limit as the owner's own withdrawals do:
+     * the count is made again over every withdrawal, processing or done. */
+    "INSERT INTO spending (user_id, withdrawn_minor)"
+    "  SELECT user_id, SUM(amount_minor) FROM payments"
+    "  WHERE kind = 2 AND status IN (1, 2) GROUP BY user_id"
+    "  ON CONFLICT (user_id) DO UPDATE SET withdrawn_minor = excluded.withdrawn_minor;",
 };
 
 const size_t store_sqlite_migration_count =

@@ -31,8 +31,10 @@
  * payments can never pass a limit together. A command that fails after
  * posting is rolled back by the ledger, its count with it.
  *
- * A withdrawal to the user's own card is no payment and the ledger does not
- * count it; at KYC level 1 it still counts against kyc_lifetime: the
+ * A withdrawal to the user's own card, from their balance or from their
+ * merchant's, is no payment and the ledger does not count it; at KYC level
+ * 1 it still counts against kyc_lifetime (else an unverified owner would
+ * cash out through a merchant of their own without limit): the
  * spending row's withdrawn_minor, added to by the withdrawal command with
  * its hold (wallet_withdrawal_cap checks it first, in the same command) and
  * taken back off when the withdrawal fails (wallet_txn_withdrawn_add).

@@ -191,10 +191,11 @@ static enum qb_error pay_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
     if (err != QB_OK)
         return pay_refuse(c, err == QB_E_NOT_FOUND ? QB_E_UNAUTHORIZED : err);
 
-    /* 3. a withdrawal from the user's own balance at KYC level 1: within
-     * what is left of the lifetime limit (limits.h), checked and counted in
-     * this command, so that parallel withdrawals cannot pass it together */
-    bool counts_withdrawn = c->kind == WALLET_WITHDRAWAL && c->account_id == 0;
+    /* 3. a withdrawal at KYC level 1, from the user's own balance or their
+     * merchant's (it reaches their card all the same): within what is left
+     * of the lifetime limit (limits.h), checked and counted in this
+     * command, so that parallel withdrawals cannot pass it together */
+    bool counts_withdrawn = c->kind == WALLET_WITHDRAWAL;
     /* Above level 1 the cap is the per-payment one, checked in step 1. */
     if (counts_withdrawn && user.kyc_level <= 1) {
         struct wallet_spending spending;
@@ -375,8 +376,8 @@ static enum qb_error finish_failed(struct ledger_txn *txn, struct wallet_payment
     if (p->kind == WALLET_WITHDRAWAL) {
         enum qb_error err = ledger_txn_void(txn, p->hold_id, WALLET_CODE_WITHDRAWAL, p->id,
                                             &p->entry_id);
-        /* one from the user's own balance is taken back off what they withdrew */
-        if (err == QB_OK && p->counterparty_id[0] == '\0')
+        /* taken back off what the user (a merchant's owner) withdrew */
+        if (err == QB_OK)
             err = wallet_txn_withdrawn_add(txn, p->user_id, -p->amount_minor);
         if (err != QB_OK)
             return err;

@@ -347,6 +347,75 @@ TEST(the_owner_withdraws_the_merchants_balance_like_a_user)
     mh_release(&m);
 }
 
+TEST(an_unverified_owner_cashes_out_within_the_lifetime_limit)
+{
+    // A wallet without a verified real name pays out at most ¥1,000 in its life. Its merchant's
+    // withdrawals reach the same person's card, so they count too: an unverified owner whose
+    // shop took ¥3,000 is quoted and paid what is left of the ¥1,000 and refused the rest, and
+    // the limit its own wallet shows is used by as much.
+    struct api_user owner, payer;
+    API_MUST(th_user_new(&S_client, S_admin, &owner));
+    API_MUST(th_user_new(&S_client, S_admin, &payer));
+    API_MUST(api_user_verify(&S_client, &payer, "张三")); /* pays ¥3,000 */
+    API_MUST(th_fund(&S_client, S_admin, &payer, 400000));
+    API_MUST(th_fund(&S_client, S_admin, &owner, 100)); /* binds the owner's card */
+    struct mh_merchant m;
+    S_onboard(&owner, "kyc-shop", &m);
+    S_order(&m, &payer, "kyc-0001", 300000);
+    struct client_response res;
+    ASSERT_EQ_INT(api_call(&S_client, "GET", "/v1/me/cards", owner.token, NULL, &res), 200);
+    json_t *cards = api_json(&res);
+    client_response_release(&res);
+    char card_id[64];
+    snprintf(card_id, sizeof card_id, "%s",
+             json_string_value(
+                 json_object_get(json_array_get(json_object_get(cards, "items"), 0), "id")));
+    json_decref(cards);
+
+    ASSERT_EQ_INT(api_call(&S_client, "GET", "/v1/merchants/me/withdrawal-quote?amount=250000",
+                           owner.token, NULL, &res),
+                  200);
+    ASSERT_EQ_INT(api_json_int(&res, "max_amount", -1), 100000);
+    json_t *quote = api_json(&res);
+    ASSERT(json_is_false(json_object_get(quote, "payable")));
+    json_decref(quote);
+    client_response_release(&res);
+    char body[256];
+    snprintf(body, sizeof body,
+             "{\"card_id\":\"%s\",\"amount\":250000,\"payment_password\":\"" TH_PAY_PASSWORD "\"}",
+             card_id);
+    ASSERT_EQ_INT(api_call_idem(&S_client, "POST", "/v1/merchants/me/withdrawals", owner.token,
+                                "kyc-mw-1", body, &res),
+                  403);
+    ASSERT_EQ_STR(api_json_str(&res, "code"), "LIMIT_EXCEEDED");
+    ASSERT_EQ_STR(api_json_str(&res, "limit"), "kyc_lifetime");
+    client_response_release(&res);
+    snprintf(body, sizeof body,
+             "{\"card_id\":\"%s\",\"amount\":60000,\"payment_password\":\"" TH_PAY_PASSWORD "\"}",
+             card_id);
+    ASSERT_EQ_INT(api_call_idem(&S_client, "POST", "/v1/merchants/me/withdrawals", owner.token,
+                                "kyc-mw-2", body, &res),
+                  201);
+    client_response_release(&res);
+    ASSERT_EQ_INT(api_call(&S_client, "GET", "/v1/me/limits", owner.token, NULL, &res), 200);
+    json_t *limits = api_json(&res);
+    client_response_release(&res);
+    bool seen = false;
+    size_t i;
+    json_t *limit;
+    json_array_foreach(json_object_get(limits, "limits"), i, limit)
+    {
+        if (strcmp(json_string_value(json_object_get(limit, "name")), "kyc_lifetime") != 0)
+            continue;
+        seen = true;
+        ASSERT_EQ_INT(json_integer_value(json_object_get(limit, "used")), 60000);
+        ASSERT_EQ_INT(json_integer_value(json_object_get(limit, "remaining")), 40000);
+    }
+    json_decref(limits);
+    ASSERT(seen);
+    mh_release(&m);
+}
+
 int main(void)
 {
     struct api_suite suite;
@@ -355,5 +424,6 @@ int main(void)
         return api_suite_end(&suite);
     RUN(the_owner_sees_balance_and_analytics_of_real_payments);
     RUN(the_owner_withdraws_the_merchants_balance_like_a_user);
+    RUN(an_unverified_owner_cashes_out_within_the_lifetime_limit);
     return api_suite_end(&suite);
 }
