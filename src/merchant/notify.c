@@ -58,6 +58,8 @@ enum qb_error merchant_txn_notify_add(struct ledger_txn *txn, const struct domai
 {
     QB_ASSERT(txn != NULL && env != NULL && mchid != NULL && notify_url != NULL);
     QB_ASSERT(event_type != NULL && original_type != NULL && object_id != NULL && resource != NULL);
+    if (notify_url[0] == '\0')
+        return QB_OK; /* an order that named no address (a till's, a code's): none to tell */
     char *text = json_dumps(resource, JSON_COMPACT);
     if (text == NULL)
         return QB_E_INTERNAL;

@@ -88,7 +88,8 @@ int64_t merchant_notify_next_at_ms(int attempt, int64_t now_ms, int64_t divisor)
 
 /* Inside a command: queues a notification of event_type ("TRANSACTION.
  * SUCCESS", "REFUND.SUCCESS") about object_id (a transaction_id or a
- * refund_id) for merchant mchid, due at once. resource is rendered
+ * refund_id) for merchant mchid, due at once; none when notify_url is ""
+ * (the order and the refund named no address). resource is rendered
  * compact; original_type is "transaction" or "refund". QB_E_STORAGE,
  * QB_E_TOO_LARGE (a resource over MERCHANT_NOTIFY_RESOURCE_SIZE_MAX). */
 QB_MUST_USE enum qb_error merchant_txn_notify_add(struct ledger_txn *txn,

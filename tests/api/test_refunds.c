@@ -250,6 +250,42 @@ TEST(private_notify_urls_are_refused_without_the_flag)
     mh_release(&m);
 }
 
+TEST(a_refund_of_an_order_with_no_address_sends_no_notification)
+{
+    // A till-code order names no notify_url (nor does a payment-code one), and its refund gave
+    // none: there is nowhere to tell, so nothing is queued. A notification with an empty address
+    // failed sixteen times over a day, and showed the merchant a failure it could not fix.
+    struct api_user owner, payer;
+    API_MUST(api_user_new(&S_client, S_admin, &owner));
+    API_MUST(th_user_new(&S_client, S_admin, &payer));
+    API_MUST(th_fund(&S_client, S_admin, &payer, 5000));
+    struct mh_merchant m;
+    API_MUST(rh_onboard_owned(&S_client, S_admin, owner.id, &m));
+    char path[128];
+    snprintf(path, sizeof path, "/v1/merchants/%s/till-code?amount=888", m.mchid);
+    struct client_response res;
+    ASSERT_EQ_INT(api_call(&S_client, "GET", path, owner.token, NULL, &res), 200);
+    char body[1024];
+    snprintf(body, sizeof body, "{\"payload\":\"%s\",\"payment_password\":\"" TH_PAY_PASSWORD "\"}",
+             api_json_str(&res, "payload"));
+    client_response_release(&res);
+    ASSERT_EQ_INT(api_call_idem(&S_client, "POST", "/v1/me/order-payments", payer.token,
+                                "till-refund-1", body, &res),
+                  201);
+    char out_trade_no[64];
+    snprintf(out_trade_no, sizeof out_trade_no, "%s", api_json_str(&res, "out_trade_no"));
+    client_response_release(&res);
+    ASSERT_EQ_INT(rh_refund(&S_client, &m, out_trade_no, "till-R-1", 88, 888, NULL, &res), 200);
+    client_response_release(&res);
+    ASSERT_EQ_INT(S_balance(&payer), 5000 - 888 + 88);
+    ASSERT_EQ_INT(mh_call(&S_client, &m, "GET", "/v3/qianbao/notifications", NULL, &res), 200);
+    json_t *j = api_json(&res);
+    client_response_release(&res);
+    ASSERT_EQ_INT(json_array_size(json_object_get(j, "data")), 0);
+    json_decref(j);
+    mh_release(&m);
+}
+
 int main(void)
 {
     struct api_suite suite;
@@ -259,5 +295,6 @@ int main(void)
     RUN(partial_repeated_and_over_refunds_as_wechat_answers);
     RUN(nothing_to_refund_is_refused_and_moves_nothing);
     RUN(private_notify_urls_are_refused_without_the_flag);
+    RUN(a_refund_of_an_order_with_no_address_sends_no_notification);
     return api_suite_end(&suite);
 }
