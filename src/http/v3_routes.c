@@ -239,6 +239,12 @@ static const struct http_field S_close_fields[] = {
     {"mchid", HTTP_FIELD_STRING, true, 32, 0, 0},
 };
 
+/* WeChat's reverse names the app too; a till written to its documents sends it. */
+static const struct http_field S_reverse_fields[] = {
+    {"appid", HTTP_FIELD_STRING, false, 32, 0, 0},
+    {"mchid", HTTP_FIELD_STRING, true, 32, 0, 0},
+};
+
 /* --- codepay and reverse (src/merchant/paycode.h) ------------------------------------ */
 
 static const struct http_field S_codepay_fields[] = {
@@ -382,12 +388,13 @@ static void S_reverse_resume(struct http_request *req, struct ledger_cmd *cmd)
 
 void http_handle_v3_reverse(struct http_request *req)
 {
-    json_t *body = http_v3_json_body(req, S_close_fields, QB_ARRAY_COUNT(S_close_fields));
+    json_t *body = http_v3_json_body(req, S_reverse_fields, QB_ARRAY_COUNT(S_reverse_fields));
     if (body == NULL)
         return;
     const struct domain_env *env = http_request_env(req);
     const struct merchant *m = http_request_merchant(req);
     const char *out_trade_no = http_request_param(req, "out_trade_no");
+    const char *appid = http_json_string(body, "appid");
     if (env == NULL || m == NULL) {
         http_reply_error(req, QB_E_INTERNAL);
         goto out;
@@ -395,6 +402,15 @@ void http_handle_v3_reverse(struct http_request *req)
     if (strcmp(http_json_string(body, "mchid"), m->mchid) != 0) {
         http_reply_error_message(req, QB_E_PARAM, "mchid must be the signing merchant's");
         goto out;
+    }
+    if (appid != NULL) {
+        bool replied;
+        enum qb_error err = S_appid_check(req, m, appid, &replied);
+        if (err != QB_OK) {
+            if (!replied)
+                http_reply_error(req, err);
+            goto out;
+        }
     }
     if (!merchant_out_trade_no_is_valid(out_trade_no)) {
         http_reply_error(req, QB_E_ORDER_NOT_EXIST);

@@ -691,6 +691,20 @@ TEST(reverse_revokes_and_returns_a_paid_orders_money)
     ASSERT_EQ_STR(api_error_code(&res), "INVALID_REQUEST");
     ASSERT(strstr(res.body.data, "reverse") != NULL);
     client_response_release(&res);
+    /* WeChat's reverse names the app as well: another merchant's is refused, its own taken. */
+    snprintf(close_path, sizeof close_path, "/v3/pay/transactions/out-trade-no/%s/reverse",
+             waiting);
+    char reverse_body[160];
+    snprintf(reverse_body, sizeof reverse_body,
+             "{\"appid\":\"wx0000000000000000\",\"mchid\":\"%s\"}", S_m.mchid);
+    ASSERT_EQ_INT(mh_call(&S_client, &S_m, "POST", close_path, reverse_body, &res), 400);
+    ASSERT_EQ_STR(api_error_code(&res), "APPID_MCHID_NOT_MATCH");
+    client_response_release(&res);
+    snprintf(reverse_body, sizeof reverse_body, "{\"appid\":\"%s\",\"mchid\":\"%s\"}", S_m.appid,
+             S_m.mchid);
+    ASSERT_EQ_INT(mh_call(&S_client, &S_m, "POST", close_path, reverse_body, &res), 200);
+    ASSERT_EQ_STR(api_json_str(&res, "trade_state"), "REVOKED");
+    client_response_release(&res);
     ASSERT_EQ_INT(S_reverse(waiting, what), 200);
     ASSERT_EQ_STR(what, "REVOKED");
     ASSERT_EQ_INT(api_call(&S_client, "GET", "/v1/me/pending-payments", u.token, NULL, &res), 200);
