@@ -3,6 +3,8 @@
  */
 #include "base/text.h"
 
+#include "base/assert.h"
+
 size_t text_utf8_decode(const unsigned char *s, size_t avail, uint32_t *cp)
 {
     if (avail == 0)
@@ -34,25 +36,80 @@ size_t text_utf8_decode(const unsigned char *s, size_t avail, uint32_t *cp)
     return size;
 }
 
+/* A run of code points, first..last inclusive. */
+struct text_range {
+    uint32_t first;
+    uint32_t last;
+};
+
+/* The code points past the controls that hide or reorder what is shown, in order: Unicode's
+ * Default_Ignorable_Code_Point (DerivedCoreProperties.txt) less the joiners and variation
+ * selectors, which emoji and some scripts are written with, plus the separators and annotation
+ * marks that rearrange lines and the braille blank. Reserved code points in the ignorable ranges
+ * count: a renderer shows them as nothing today, so they may not be text tomorrow. */
+static const struct text_range S_hidden_ranges[] = {
+    {0x00AD, 0x00AD},   /* soft hyphen */
+    {0x034F, 0x034F},   /* combining grapheme joiner */
+    {0x061C, 0x061C},   /* Arabic letter mark */
+    {0x115F, 0x1160},   /* Hangul fillers */
+    {0x17B4, 0x17B5},   /* Khmer inherent vowels */
+    {0x180E, 0x180E},   /* Mongolian vowel separator */
+    {0x200B, 0x200B},   /* zero-width space */
+    {0x200E, 0x200F},   /* LRM, RLM */
+    {0x2028, 0x202E},   /* LS, PS, LRE..RLO */
+    {0x2060, 0x206F},   /* word joiner, invisible operators, LRI..PDI, deprecated format */
+    {0x2800, 0x2800},   /* braille pattern blank: a name of it looks empty */
+    {0x3164, 0x3164},   /* Hangul filler */
+    {0xFEFF, 0xFEFF},   /* BOM */
+    {0xFFA0, 0xFFA0},   /* halfwidth Hangul filler */
+    {0xFFF0, 0xFFFB},   /* reserved, interlinear annotation */
+    {0x1BCA0, 0x1BCA3}, /* shorthand format controls */
+    {0x1D173, 0x1D17A}, /* musical format controls */
+    {0xE0000, 0xE00FF}, /* tags, an invisible copy of ASCII (but in a flag, text_is_clean) */
+    {0xE01F0, 0xE0FFF}, /* reserved, past the variation selectors supplement */
+};
+
 bool text_codepoint_is_hidden(uint32_t cp)
 {
     if (cp < 0x20 || cp == 0x7F || (cp >= 0x80 && cp <= 0x9F)) /* controls */
         return true;
-    if (cp < 0xAD)
-        return false;
-    return cp == 0x00AD ||                                 /* soft hyphen */
-           cp == 0x034F ||                                 /* combining grapheme joiner */
-           cp == 0x061C ||                                 /* Arabic letter mark */
-           cp == 0x115F || cp == 0x1160 ||                 /* Hangul fillers */
-           cp == 0x17B4 || cp == 0x17B5 ||                 /* Khmer inherent vowels */
-           cp == 0x180E ||                                 /* Mongolian vowel separator */
-           cp == 0x200B || cp == 0x200E || cp == 0x200F || /* ZWSP, LRM, RLM */
-           (cp >= 0x2028 && cp <= 0x202E) ||               /* LS, PS, LRE..RLO */
-           (cp >= 0x2060 && cp <= 0x2064) ||               /* word joiner, invisible operators */
-           (cp >= 0x2066 && cp <= 0x206F) ||               /* LRI..PDI, deprecated format */
-           cp == 0x3164 || cp == 0xFFA0 ||                 /* Hangul fillers */
-           cp == 0xFEFF ||                                 /* BOM */
-           (cp >= 0xFFF9 && cp <= 0xFFFB);                 /* interlinear annotation */
+    for (size_t i = 0; i < QB_ARRAY_COUNT(S_hidden_ranges); i++) {
+        if (cp < S_hidden_ranges[i].first)
+            return false;
+        if (cp <= S_hidden_ranges[i].last)
+            return true;
+    }
+    return false;
+}
+
+/* The subdivision code of a flag tag sequence: a region (two letters or three digits) and one
+ * to four letters or digits more (CLDR's unicode_subdivision_id), "gbeng" for England. */
+enum {
+    S_FLAG_CODE_SIZE_MIN = 3,
+    S_FLAG_CODE_SIZE_MAX = 7,
+};
+
+/* The size of the tags at s (avail bytes there) that end a flag begun by U+1F3F4: the tags of
+ * a lower-case subdivision code (U+E0030..U+E0039, U+E0061..U+E007A), then U+E007F CANCEL TAG.
+ * 0 when they are not such tags. Held to the shape and length of a code so that a flag cannot
+ * carry a hidden message. */
+static size_t S_flag_tags_size(const unsigned char *s, size_t avail)
+{
+    size_t at = 0;
+    for (size_t code_size = 0; code_size <= S_FLAG_CODE_SIZE_MAX; code_size++) {
+        uint32_t cp;
+        size_t step = text_utf8_decode(s + at, avail - at, &cp);
+        if (step == 0)
+            return 0;
+        at += step;
+        if (cp == 0xE007F) {
+            QB_ASSERT(at <= avail);
+            return code_size >= S_FLAG_CODE_SIZE_MIN ? at : 0;
+        }
+        if (!(cp >= 0xE0030 && cp <= 0xE0039) && !(cp >= 0xE0061 && cp <= 0xE007A))
+            return 0;
+    }
+    return 0;
 }
 
 bool text_is_clean(const char *text, size_t size)
@@ -67,6 +124,35 @@ bool text_is_clean(const char *text, size_t size)
         uint32_t cp;
         size_t step = text_utf8_decode(s + at, size - at, &cp);
         if (step == 0 || text_codepoint_is_hidden(cp))
+            return false;
+        at += step;
+        if (cp == 0x1F3F4) /* waving black flag: perhaps a subdivision's flag */
+            at += S_flag_tags_size(s + at, size - at);
+    }
+    QB_ASSERT(at == size);
+    return true;
+}
+
+/* Whether cp, shown, leaves nothing to see: white space (Unicode's White_Space), a joiner or
+ * variation selector with nothing to join or vary, or a hidden code point. */
+static bool S_codepoint_is_blank(uint32_t cp)
+{
+    bool white_space = (cp >= 0x09 && cp <= 0x0D) || cp == 0x20 || cp == 0x85 || cp == 0xA0 ||
+                       cp == 0x1680 || (cp >= 0x2000 && cp <= 0x200A) || cp == 0x2028 ||
+                       cp == 0x2029 || cp == 0x202F || cp == 0x205F || cp == 0x3000;
+    bool modifier = cp == 0x200C || cp == 0x200D || (cp >= 0x180B && cp <= 0x180F) ||
+                    (cp >= 0xFE00 && cp <= 0xFE0F) || (cp >= 0xE0100 && cp <= 0xE01EF);
+    return white_space || modifier || text_codepoint_is_hidden(cp);
+}
+
+bool text_is_blank(const char *text, size_t size)
+{
+    const unsigned char *s = (const unsigned char *)text;
+    size_t at = 0;
+    while (at < size) {
+        uint32_t cp;
+        size_t step = text_utf8_decode(s + at, size - at, &cp);
+        if (step == 0 || !S_codepoint_is_blank(cp)) /* a broken byte shows as U+FFFD */
             return false;
         at += step;
     }

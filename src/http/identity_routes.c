@@ -174,7 +174,8 @@ void http_handle_users_create(struct http_request *req)
         goto out;
     }
     if (!identity_display_name_is_valid(display_name)) {
-        http_reply_error_message(req, QB_E_PARAM, "display_name must be 1 to 64 bytes");
+        http_reply_error_message(req, QB_E_PARAM,
+                                 "display_name must be 1 to 64 bytes with a visible character");
         goto out;
     }
     struct identity_cmd *c = http_identity_cmd_new(req, IDENTITY_OP_REGISTER);

@@ -71,7 +71,9 @@ bool identity_display_name_is_valid(const char *name)
     size_t size = strnlen(name, IDENTITY_DISPLAY_NAME_SIZE_MAX);
     if (size == 0 || size >= IDENTITY_DISPLAY_NAME_SIZE_MAX)
         return false;
-    return utf8_text_is_clean(name, size, NULL);
+    /* text_is_clean, not utf8_text_is_clean: a subdivision's flag is a name. A name of blanks
+     * passes as clean text, yet the payer who reads it sees nothing. */
+    return text_is_clean(name, size) && !text_is_blank(name, size);
 }
 
 /* --- dates -------------------------------------------------------------------- */

@@ -107,7 +107,8 @@ QB_MUST_USE enum qb_error identity_payment_password_check(const char *payment_pa
 /* A resident identity number by GB 11643-1999: 17 digits and a check
  * character (0-9 or X), a plausible birth date (1900-01-01 up to today). */
 bool identity_id_number_is_valid(const char *id_number, int64_t now_ms);
-/* A display name: 1..64 bytes of UTF-8, no control characters. */
+/* A display name: 1..64 bytes of clean text (base/text.h) with something
+ * to see, not only white space, blanks, joiners and variation selectors. */
 bool identity_display_name_is_valid(const char *name);
 
 /* --- slow work, on the calling thread ------------------------------------------ */

@@ -219,7 +219,7 @@ TEST(strings_refuse_invisible_formatting_characters)
     // embeddings, overrides and isolates, the line and paragraph separators, the zero-width
     // space and the byte order mark; as escapes and as raw UTF-8, at the start, middle and end.
     const char *const refused[] = {"200b", "200e", "200f", "2028", "2029", "202a", "202b", "202c",
-                                   "202d", "202e", "2066", "2067", "2068", "2069", "feff"};
+                                   "202d", "202e", "2065", "2066", "2067", "2068", "2069", "feff"};
     for (size_t i = 0; i < QB_ARRAY_COUNT(refused); i++) {
         char body[96];
         snprintf(body, sizeof body, "{\"phone\":\"1\",\"name\":\"pay \\u%s lunch\"}", refused[i]);
@@ -232,9 +232,10 @@ TEST(strings_refuse_invisible_formatting_characters)
                   QB_E_PARAM); /* raw U+202E */
     ASSERT_EQ_INT(S_parse("{\"phone\":\"1\",\"name\":\"\xef\xbb\xbfx\"}"),
                   QB_E_PARAM); /* raw BOM */
-    /* Their neighbours stay: U+2027, U+202F (a narrow space), U+2065, U+2070, the joiners
-     * (emoji sequences), other E2 80 xx punctuation such as U+2014, Chinese text. */
-    const char *const kept[] = {"2027", "202f", "2065", "2070", "200c", "200d", "2014", "fefe"};
+    /* Their neighbours stay: U+2027, U+202F (a narrow space), U+2070, the joiners (emoji
+     * sequences), other E2 80 xx punctuation such as U+2014, Chinese text. U+2065 does not: it
+     * is reserved among them, and a renderer shows it as nothing. */
+    const char *const kept[] = {"2027", "202f", "2070", "200c", "200d", "2014", "fefe"};
     for (size_t i = 0; i < QB_ARRAY_COUNT(kept); i++) {
         char body[96];
         snprintf(body, sizeof body, "{\"phone\":\"1\",\"name\":\"a\\u%sb\"}", kept[i]);

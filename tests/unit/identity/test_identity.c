@@ -445,7 +445,9 @@ TEST(display_name_rules)
     ASSERT(!identity_display_name_is_valid(""));
     ASSERT(!identity_display_name_is_valid(NULL));
     ASSERT(!identity_display_name_is_valid("a\nb"));
-    ASSERT(!identity_display_name_is_valid("\xe5\xbc")); /* cut in a character */
+    ASSERT(!identity_display_name_is_valid("\xe5\xbc"));                 /* cut in a character */
+    ASSERT(identity_display_name_is_valid("\xE2\x9D\xA4\xEF\xB8\x8F"));  /* a heart, VS16 */
+    ASSERT(identity_display_name_is_valid("\xE3\x80\x80\xE5\xBC\xA0 ")); /* U+3000 张, space */
     char name[IDENTITY_DISPLAY_NAME_SIZE_MAX + 1];
     memset(name, 'n', sizeof name);
     name[IDENTITY_DISPLAY_NAME_SIZE_MAX - 1] = '\0';
@@ -453,6 +455,33 @@ TEST(display_name_rules)
     name[IDENTITY_DISPLAY_NAME_SIZE_MAX - 1] = 'n';
     name[IDENTITY_DISPLAY_NAME_SIZE_MAX] = '\0';
     ASSERT(!identity_display_name_is_valid(name));
+}
+
+TEST(display_name_shows_something)
+{
+    /* A name of blanks looks empty to the payer who reads it: refused however it is spelled. */
+    static const char *const blank_names[] = {
+        " ",
+        "   ",
+        "\xC2\xA0",                  /* U+00A0 no-break space */
+        "\xE3\x80\x80\xE3\x80\x80",  /* U+3000 ideographic space, twice */
+        "\xE2\x80\x87",              /* U+2007 figure space */
+        "\xE2\x80\x83 \xE2\x80\xAF", /* U+2003 em space, U+202F */
+        "\xE2\x81\x9F",              /* U+205F medium mathematical space */
+        "\xE1\x9A\x80",              /* U+1680 ogham space mark */
+        "\xE2\xA0\x80",              /* U+2800 braille blank */
+        "\xE2\x80\x8D",              /* U+200D zero-width joiner alone */
+        "\xEF\xB8\x8F \xE2\x80\x8C", /* U+FE0F, a space, U+200C */
+        "\xF3\xA0\x84\x80",          /* U+E0100 variation selector 17 */
+    };
+    for (size_t i = 0; i < sizeof blank_names / sizeof blank_names[0]; i++)
+        ASSERT_EQ_INT(identity_display_name_is_valid(blank_names[i]) ? i + 1 : 0, 0);
+    ASSERT(identity_display_name_is_valid(" . "));
+    ASSERT(identity_display_name_is_valid("\xE3\x80\x80\xE3\x80\x87")); /* U+3000 〇 */
+    /* The England flag, a tag sequence, shows. */
+    ASSERT(identity_display_name_is_valid("\xF0\x9F\x8F\xB4\xF3\xA0\x81\xA7\xF3\xA0\x81\xA2"
+                                          "\xF3\xA0\x81\xA5\xF3\xA0\x81\xAE\xF3\xA0\x81\xA7"
+                                          "\xF3\xA0\x81\xBF"));
 }
 
 TEST(password_hash_and_verify)
@@ -1655,6 +1684,7 @@ int main(void)
     RUN(payment_password_birth_date_refused);
     RUN(login_password_rules);
     RUN(display_name_rules);
+    RUN(display_name_shows_something);
     RUN(password_hash_and_verify);
     RUN(register_creates_user_and_wallet);
     RUN(register_wrong_code_is_counted);
