@@ -107,6 +107,7 @@ struct domain_system_accounts {
 };
 
 struct bank_connector; /* src/bank/bank.h */
+struct ledger_txn;     /* src/ledger/ledger.h */
 struct merchant_platform; /* src/merchant/merchant.h */
 struct identity_session_cache; /* src/identity/identity.h */
 struct identity_user_cache; /* src/identity/identity.h */
@@ -124,6 +125,13 @@ struct domain_env {
     /* The platform's signing key and certificate (the merchant API signs
      * its responses with it); set by the daemon, NULL when absent. */
     const struct merchant_platform *platform;
+    /* Called by identity inside the command that freezes a user, in its
+     * transaction, for what a layer above keeps that a lost phone could
+     * still use (merchant_txn_user_frozen: payment-code devices, whose
+     * seeds are on the phone); set by the daemon, NULL: nothing. Its error
+     * fails the freeze. */
+    enum qb_error (*user_frozen)(struct ledger_txn *txn, const struct domain_env *env,
+                                 const char *user_id);
     /* Sessions of recent requests (identity_session_cache_new); set and
      * freed by the daemon, NULL: none. */
     struct identity_session_cache *sessions;

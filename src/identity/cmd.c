@@ -799,7 +799,8 @@ static enum qb_error op_kyc_submit(struct ledger_txn *txn, struct identity_cmd *
 /* Sets the user's status and marks the wallet account debit-frozen or not,
  * keeping its other flags; records the change as a security event. A
  * freeze also ends every session but the one that asked for it
- * (c->session_id, "" for an operator's): the lost phone is logged out. */
+ * (c->session_id, "" for an operator's): the lost phone is logged out; and
+ * what the layers above keep for the phone (env->user_frozen). */
 static enum qb_error freeze_apply(struct ledger_txn *txn, struct identity_cmd *c,
                                   enum identity_frozen_by frozen_by)
 {
@@ -822,6 +823,8 @@ static enum qb_error freeze_apply(struct ledger_txn *txn, struct identity_cmd *c
     err = store_run(ledger_txn_store(txn),
                    "UPDATE users SET status = $2, frozen_by = $3 WHERE id = $1", p,
                    QB_ARRAY_COUNT(p));
+    if (err == QB_OK && status == IDENTITY_FROZEN && c->env->user_frozen != NULL)
+        err = c->env->user_frozen(txn, c->env, c->user_id);
     if (err == QB_OK && status == IDENTITY_FROZEN) {
         const struct store_param q[] = {STORE_TEXT(c->user_id), STORE_TEXT(c->session_id),
                                         STORE_INT(ledger_txn_now_ms(txn))};

@@ -259,7 +259,9 @@ QB_MUST_USE enum qb_error identity_security_status(const struct domain_env *env,
  * the name), "lockout" (detail "payment_password" or "login_password"),
  * "payment_password_set", "kyc_level_2", "freeze" and "unfreeze" (detail
  * who: "user" or "operator"), "kyc_level_set" (by an operator; detail the
- * level). */
+ * level); and the merchant module's (src/merchant/paycode.c):
+ * "paycode_device_added", "paycode_device_revoked" (detail "device=ID"),
+ * "lockout" (detail "paycode device=ID"). */
 #define IDENTITY_EVENT_KIND_SIZE_MAX 24
 struct identity_security_event {
     int64_t id;

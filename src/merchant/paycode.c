@@ -342,6 +342,29 @@ static enum qb_error S_device_revoke_run(struct ledger_txn *txn, struct ledger_c
     return QB_OK;
 }
 
+enum qb_error merchant_txn_user_frozen(struct ledger_txn *txn, const struct domain_env *env,
+                                       const char *user_id)
+{
+    QB_ASSERT(txn != NULL && env != NULL && user_id != NULL);
+    int64_t now_ms = ledger_txn_now_ms(txn);
+    /* Each revocation in the account's history, as one by hand leaves it. */
+    const struct store_param e[] = {STORE_TEXT(user_id), STORE_INT(now_ms), STORE_INT(S_ACTIVE)};
+    enum qb_error err =
+        store_run(ledger_txn_store(txn),
+                  "INSERT INTO security_events (user_id, kind, detail, created_at_ms)"
+                  " SELECT user_id, 'paycode_device_revoked', 'device=' || id, $2"
+                  " FROM paycode_devices WHERE user_id = $1 AND status = $3",
+                  e, QB_ARRAY_COUNT(e));
+    const struct store_param p[] = {STORE_TEXT(user_id), STORE_INT(now_ms), STORE_INT(S_ACTIVE),
+                                    STORE_INT(S_REVOKED)};
+    if (err == QB_OK)
+        err = store_run(ledger_txn_store(txn),
+                        "UPDATE paycode_devices SET status = $4, revoked_at_ms = $2"
+                        " WHERE user_id = $1 AND status = $3",
+                        p, QB_ARRAY_COUNT(p));
+    return err == QB_OK ? QB_OK : QB_E_STORAGE;
+}
+
 void merchant_device_revoke_cmd_init(struct merchant_device_revoke_cmd *c,
                                      const struct domain_env *env)
 {

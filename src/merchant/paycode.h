@@ -81,6 +81,14 @@ struct merchant_device_revoke_cmd {
     char device_id[ID_TEXT_SIZE_MAX];
     enum qb_error outcome; /* QB_OK (also for a revoked one), NOT_FOUND */
 };
+/* domain_env.user_frozen: inside the freeze of user_id's wallet, revokes
+ * every active payment-code device of theirs, as DELETE /v1/me/devices/{id}
+ * would: the seed on a lost phone makes codes offline, which no ended
+ * session stops. After the unfreeze the user adds a device again.
+ * QB_E_STORAGE. */
+QB_MUST_USE enum qb_error
+merchant_txn_user_frozen(struct ledger_txn *txn, const struct domain_env *env, const char *user_id);
+
 void merchant_device_revoke_cmd_init(struct merchant_device_revoke_cmd *c,
                                      const struct domain_env *env);
 

@@ -226,6 +226,51 @@ TEST(a_code_pays_once_within_one_step_either_way)
     ASSERT_EQ_INT(th_balance(&S_client, &u), 100000 - 1434);
 }
 
+TEST(a_freeze_ends_the_payment_codes_of_a_lost_phone)
+{
+    // The phone is lost with the device's seed on it, which makes codes offline: no ended session
+    // stops them. Freezing the wallet revokes every payment-code device of the user, so that after
+    // the unfreeze the lost phone's codes pay nothing; the user adds the device again, and the
+    // account's history says what was revoked.
+    struct api_user u;
+    API_MUST(th_user_new(&S_client, S_admin, &u));
+    API_MUST(th_fund(&S_client, S_admin, &u, 10000));
+    struct S_device d;
+    S_device_add(&u, "lost phone", &d);
+    struct client_response res;
+    ASSERT_EQ_INT(api_call(&S_client, "POST", "/v1/me/freeze", u.token, "{}", &res), 200);
+    client_response_release(&res);
+    char code[API_SMS_CODE_SIZE], body[256];
+    API_MUST(api_sms_code_get_for(&S_client, S_admin, &u, "unfreeze", code));
+    snprintf(body, sizeof body, "{\"password\":\"%s\",\"sms_code\":\"%s\"}", u.password, code);
+    ASSERT_EQ_INT(api_call(&S_client, "POST", "/v1/me/unfreeze", u.token, body, &res), 200);
+    client_response_release(&res);
+
+    char paycode[PAYCODE_TEXT_SIZE], what[64];
+    S_code(&d, S_settle(), 0, paycode);
+    ASSERT_EQ_INT(S_codepay(paycode, 500, NULL, what), 400);
+    ASSERT_EQ_STR(what, "AUTH_CODE_INVALID");
+    ASSERT_EQ_INT(th_balance(&S_client, &u), 10000);
+    ASSERT_EQ_INT(api_call(&S_client, "GET", "/v1/me/devices", u.token, NULL, &res), 200);
+    json_t *j = api_json(&res);
+    client_response_release(&res);
+    json_t *item = json_array_get(json_object_get(j, "items"), 0);
+    ASSERT_EQ_STR(json_string_value(json_object_get(item, "id")), d.id);
+    ASSERT_EQ_STR(json_string_value(json_object_get(item, "status")), "revoked");
+    json_decref(j);
+    ASSERT_EQ_INT(api_call(&S_client, "GET", "/v1/me/security-events", u.token, NULL, &res), 200);
+    char revoked[96];
+    snprintf(revoked, sizeof revoked, "\"device=%s\"", d.id);
+    ASSERT(strstr(res.body.data, revoked) != NULL);
+    client_response_release(&res);
+
+    struct S_device again;
+    S_device_add(&u, "new phone", &again);
+    S_code(&again, S_settle(), 0, paycode);
+    ASSERT_EQ_INT(S_codepay(paycode, 500, NULL, what), 200);
+    ASSERT_EQ_INT(th_balance(&S_client, &u), 10000 - 500);
+}
+
 TEST(a_locked_payment_password_makes_every_code_wait_for_the_payer)
 {
     // Five wrong payment passwords suspend paying without one: a small code that would pay at
@@ -804,6 +849,7 @@ int main(void)
         api_suite_step(mh_onboard(&S_client, S_admin, -1, &S_m), "onboard a merchant")) {
         RUN(devices_are_provisioned_with_the_password_and_listed_without_seeds);
         RUN(a_code_pays_once_within_one_step_either_way);
+        RUN(a_freeze_ends_the_payment_codes_of_a_lost_phone);
         RUN(a_locked_payment_password_makes_every_code_wait_for_the_payer);
         RUN(a_low_balance_spends_the_code_and_answers_not_enough);
         RUN(a_retry_of_the_same_request_is_answered_the_same);
