@@ -152,6 +152,38 @@ static bool S_v4_is_private(const uint8_t a[4])
            (a[0] == 198 && (a[1] & 0xfe) == 18) || a[0] >= 224;
 }
 
+/* The IPv6 ranges that reach an IPv4 host, by where its address sits in them. A range that
+ * reaches IPv4 in a way the address does not plainly show (local-use NAT64, mapped as its
+ * operator chooses; Teredo, through a NAT) is private whole: v4_index 0. Prefixes are whole
+ * bytes. */
+struct notify_v6_range {
+    uint8_t prefix[12];
+    size_t prefix_size; /* bytes */
+    size_t v4_index;    /* of the IPv4 address's first byte; 0: private whatever follows */
+};
+
+static const struct notify_v6_range S_v6_ranges[] = {
+    {{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff}, 12, 12}, /* ::ffff:0:0/96 mapped */
+    {{0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0}, 12, 12}, /* ::ffff:0:0:0/96 translated */
+    {{0}, 12, 12}, /* ::/96 compatible: :: and ::1 too (0.0.0.x) */
+    {{0, 0x64, 0xff, 0x9b, 0, 0, 0, 0, 0, 0, 0, 0}, 12, 12}, /* 64:ff9b::/96 NAT64 */
+    {{0, 0x64, 0xff, 0x9b, 0, 1}, 6, 0}, /* 64:ff9b:1::/48 local-use NAT64 (RFC 8215) */
+    {{0x20, 0x02}, 2, 2},                /* 2002::/16 6to4: the site's IPv4 router */
+    {{0x20, 0x01, 0, 0}, 4, 0},          /* 2001::/32 Teredo */
+};
+
+/* The range of S_v6_ranges that holds a, or NULL. */
+static const struct notify_v6_range *S_v6_range_find(const uint8_t a[16])
+{
+    for (size_t i = 0; i < QB_ARRAY_COUNT(S_v6_ranges); i++) {
+        const struct notify_v6_range *r = &S_v6_ranges[i];
+        QB_ASSERT(r->prefix_size <= sizeof r->prefix && r->v4_index + 4 <= 16);
+        if (memcmp(a, r->prefix, r->prefix_size) == 0)
+            return r;
+    }
+    return NULL;
+}
+
 bool merchant_address_is_private(const void *sockaddr)
 {
     const struct sockaddr *sa = sockaddr;
@@ -165,15 +197,14 @@ bool merchant_address_is_private(const void *sockaddr)
         return true;
     const struct sockaddr_in6 *in6 = sockaddr;
     const uint8_t *a = in6->sin6_addr.s6_addr;
-    static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-    static const uint8_t zero[15] = {0};
-    if (memcmp(a, mapped, 12) == 0)
-        return S_v4_is_private(a + 12);
-    if (memcmp(a, zero, 15) == 0)
-        return true;                                /* :: and ::1 */
-    return (a[0] & 0xfe) == 0xfc ||                 /* fc00::/7 unique local */
+    /* An address that reaches an IPv4 host is judged by that host: else [64:ff9b::a00:1]
+     * reaches 10.0.0.1 through a NAT64 gateway. */
+    const struct notify_v6_range *r = S_v6_range_find(a);
+    if (r != NULL)
+        return r->v4_index == 0 || S_v4_is_private(a + r->v4_index);
+    return (a[0] & 0xfe) == 0xfc ||                   /* fc00::/7 unique local */
            (a[0] == 0xfe && (a[1] & 0xc0) == 0x80) || /* fe80::/10 link-local */
-           a[0] == 0xff ||                          /* multicast */
+           a[0] == 0xff ||                            /* multicast */
            (a[0] == 0x20 && a[1] == 0x01 && a[2] == 0x0d && a[3] == 0xb8); /* documentation */
 }
 

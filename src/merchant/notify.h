@@ -109,8 +109,11 @@ QB_MUST_USE bool merchant_notify_url_parse(const char *url, char host[MERCHANT_N
                                            int *port);
 /* True when the address (struct sockaddr_in or _in6) is one a notification
  * must not go to: loopback, RFC 1918 and RFC 4193 private, link-local,
- * CGNAT shared space, multicast, reserved, unspecified, an IPv4-mapped
- * IPv6 of those. */
+ * CGNAT shared space, multicast, reserved, unspecified; an IPv6 address that
+ * carries one of those IPv4 ones (IPv4-compatible, -mapped or -translated,
+ * NAT64 64:ff9b::/96, 6to4 2002::/16); any local-use NAT64 address
+ * (64:ff9b:1::/48, mapped as its operator chooses) and any Teredo address
+ * (2001::/32, a tunnel through a NAT to an IPv4 host). */
 QB_MUST_USE bool merchant_address_is_private(const void *sockaddr);
 /* Resolves url's host (blocking: never inside a command) and checks every
  * address. QB_OK with pin "host:port:address" for CURLOPT_RESOLVE (pin may

@@ -278,11 +278,40 @@ TEST(attempts_follow_the_ladder_until_delivered_or_failed)
     wx_free(wx);
 }
 
+TEST(ipv6_addresses_that_carry_an_ipv4_one_are_judged_by_it)
+{
+    // An IPv6 form that reaches an IPv4 host (compatible, mapped, translated, NAT64, 6to4) is
+    // private when its IPv4 address is: else a notify_url of [64:ff9b::a00:1] would reach
+    // 10.0.0.1 through a NAT64 gateway. The local-use NAT64 prefix and Teredo reach hosts the
+    // address does not tell, so they are private whatever they hold.
+    const char *private6[] = {
+        "::127.0.0.1",        "::10.0.0.1",          "::ffff:127.0.0.1",
+        "::ffff:0:127.0.0.1", "::ffff:0:10.0.0.1",   "::ffff:0:169.254.169.254",
+        "64:ff9b::127.0.0.1", "64:ff9b::10.0.0.1",   "64:ff9b::192.168.0.1",
+        "64:ff9b:1::8.8.8.8", "64:ff9b:1:ffff::1",   "2002:7f00:1::",
+        "2002:a00:1::1",      "2002:a9fe:a9fe:1::1", "2001:0:4136:e378:8000:63bf:3fff:fdd2",
+        "2001:0:808:808::1",
+    };
+    for (size_t i = 0; i < sizeof private6 / sizeof private6[0]; i++)
+        ASSERT_EQ_STR(S_private_v6(private6[i]) ? "private" : private6[i], "private");
+    const char *public6[] = {"::8.8.8.8",        "::ffff:0:8.8.8.8", "64:ff9b::8.8.8.8",
+                             "64:ff9b::1.1.1.1", "2002:808:808::1",  "2002:101:101:1::1",
+                             "2001:4860::8888",  "2001:da8::1"};
+    for (size_t i = 0; i < sizeof public6 / sizeof public6[0]; i++)
+        ASSERT_EQ_STR(S_private_v6(public6[i]) ? public6[i] : "public", "public");
+    const char *reason = NULL;
+    ASSERT_EQ_INT(merchant_notify_url_check("http://[64:ff9b::a00:1]/n", false, NULL, 0, &reason),
+                  QB_E_PARAM);
+    ASSERT_EQ_INT(merchant_notify_url_check("http://[2002:a00:1::1]/n", false, NULL, 0, &reason),
+                  QB_E_PARAM);
+}
+
 int main(void)
 {
     RUN(the_envelope_is_wechats_and_opens_with_plain_openssl);
     RUN(the_ladder_is_wechats_and_shrinks_for_tests);
     RUN(notify_urls_parse_and_private_addresses_are_told_apart);
+    RUN(ipv6_addresses_that_carry_an_ipv4_one_are_judged_by_it);
     RUN(attempts_follow_the_ladder_until_delivered_or_failed);
     return test_summary();
 }
