@@ -344,6 +344,12 @@ int cli_run_scan(struct cli *cli, const struct cli_args *args);
 int cli_run_pay(struct cli *cli, const struct cli_args *args);
 int cli_run_device_add(struct cli *cli, const struct cli_args *args);
 int cli_run_paycode(struct cli *cli, const struct cli_args *args);
+/* At logout: revokes the current profile's payment-code device on the
+ * server (while its session still works) and removes its seed file, so
+ * that a shared computer keeps nothing that pays; *revoked says whether
+ * the server took the revocation. CLI_EXIT_OK when the profile has no
+ * device; else as cli_call, nothing changed. */
+int cli_paycode_forget(struct cli *cli, bool *revoked);
 int cli_run_security_devices(struct cli *cli, const struct cli_args *args);
 int cli_run_security_revoke_device(struct cli *cli, const struct cli_args *args);
 int cli_run_admin_users(struct cli *cli, const struct cli_args *args);

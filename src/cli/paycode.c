@@ -370,3 +370,44 @@ int cli_run_security_revoke_device(struct cli *cli, const struct cli_args *args)
     }
     return CLI_EXIT_OK;
 }
+
+/* --- logout ------------------------------------------------------------------------ */
+
+int cli_paycode_forget(struct cli *cli, bool *revoked)
+{
+    *revoked = false;
+    char dir[S_PATH_SIZE_MAX], file[S_PATH_SIZE_MAX];
+    struct S_seed_file f;
+    if (!S_paths(cli, dir, sizeof dir, file, sizeof file) || S_load(file, &f) != QB_OK) {
+        crypto_wipe(&f, sizeof f);
+        return CLI_EXIT_OK; /* no device of this profile */
+    }
+    char id[128], path[192];
+    bool escaped = cli_path_escape(f.device_id, id, sizeof id);
+    crypto_wipe(&f, sizeof f);
+    if (!escaped)
+        return cli_fail(cli, CLI_EXIT_USAGE, "BAD_SEED_FILE", "the seed file %s is damaged", file);
+    snprintf(path, sizeof path, "/v1/me/devices/%s", id);
+    struct cli_response res;
+    bool quiet = cli->quiet;
+    cli->quiet = true;
+    int rc = cli_call(cli, "DELETE", path, CLI_AUTH_USER, NULL, &res);
+    cli->quiet = quiet;
+    long status = res.status;
+    cli_response_release(&res);
+    /* 401: the session ended already, and with it the way to revoke here. */
+    if (rc != CLI_EXIT_OK && status != 401 && status != 404)
+        return cli_fail(cli, CLI_EXIT_UNAVAILABLE, "SERVER_UNREACHABLE",
+                        "cannot revoke this profile's payment-code device %s (%s); nothing was "
+                        "changed: run `qianbao logout` again when the server answers",
+                        id, status == 0 ? "no answer" : "it failed");
+    *revoked = rc == CLI_EXIT_OK;
+    if (unlink(file) != 0)
+        return cli_fail(cli, CLI_EXIT_UNAVAILABLE, "SEED_NOT_REMOVED", "cannot remove %s", file);
+    if (!*revoked)
+        cli_hint(cli,
+                 "the session had ended: revoke the payment-code device %s from another login "
+                 "with `qianbao security revoke-device %s`",
+                 id, id);
+    return CLI_EXIT_OK;
+}

@@ -319,6 +319,7 @@ int cli_run_logout(struct cli *cli, const struct cli_args *args)
     if (cli_arg(cli, args, "admin") != NULL && !cli->profile_explicit)
         name = CLI_ADMIN_PROFILE;
     struct cli_profile profile;
+    bool device_revoked = false;
     enum qb_error err = cli_profile_load(name, &profile);
     if (err == QB_E_NOT_FOUND)
         return cli_fail(cli, CLI_EXIT_NOT_LOGGED_IN, "NOT_LOGGED_IN",
@@ -329,9 +330,12 @@ int cli_run_logout(struct cli *cli, const struct cli_args *args)
         snprintf(cli->server, sizeof cli->server, "%s", profile.server);
         if (name != cli->profile)
             snprintf(cli->profile, sizeof cli->profile, "%s", name);
+        int rc = cli_paycode_forget(cli, &device_revoked);
+        if (rc != CLI_EXIT_OK)
+            return rc;
         struct cli_response res;
         cli->quiet = true;
-        int rc = cli_call(cli, "DELETE", "/v1/sessions/current", CLI_AUTH_USER, NULL, &res);
+        rc = cli_call(cli, "DELETE", "/v1/sessions/current", CLI_AUTH_USER, NULL, &res);
         cli->quiet = false;
         long status = res.status;
         cli_response_release(&res);
@@ -347,9 +351,11 @@ int cli_run_logout(struct cli *cli, const struct cli_args *args)
         return cli_fail(cli, CLI_EXIT_USAGE, "PROFILE_UNWRITABLE",
                         "cannot remove the profile \"%s\"", name);
     if (cli->json)
-        cli_print_json(json_pack("{s:s}", "profile", name));
+        cli_print_json(json_pack("{s:s, s:b}", "profile", name, "paycode_device_revoked",
+                                 (int)device_revoked));
     else
-        printf("logged out (profile \"%s\" removed)\n", name);
+        printf("logged out (profile \"%s\" removed%s)\n", name,
+               device_revoked ? ", its payment-code device revoked" : "");
     return CLI_EXIT_OK;
 }
 

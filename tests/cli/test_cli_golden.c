@@ -1037,6 +1037,33 @@ TEST(payment_codes)
     struct stat st;
     ASSERT(stat(path, &st) != 0);
     S_case("paycode-after-revoke", NULL, "paycode", NULL);
+
+    /* Logging out of a shared computer leaves nothing there that pays: the profile's device is
+     * revoked on the server and its seed removed. */
+    S_case(NULL, S_PASSWORD "\n", "--profile", "g", "login", "--phone", S_phone_a,
+           "--password-stdin", NULL);
+    ASSERT_EQ_INT(S_last.exit_status, 0);
+    S_case(NULL, S_PAY, "--profile", "g", "device", "add", "--name", "shared", "--password-stdin",
+           "--json", NULL);
+    ASSERT_EQ_INT(S_last.exit_status, 0);
+    char shared[64];
+    S_last_str("id", shared, sizeof shared);
+    snprintf(path, sizeof path, "%s/config/qianbao/paycode/g", S_root);
+    ASSERT(stat(path, &st) == 0);
+    S_case("logout-paycode", NULL, "--profile", "g", "logout", NULL);
+    ASSERT(stat(path, &st) != 0);
+    S_case(NULL, NULL, "security", "devices", "--json", NULL);
+    json_t *devices = S_last_json();
+    bool revoked = false;
+    size_t i;
+    json_t *device;
+    json_array_foreach(json_object_get(devices, "items"), i, device)
+    {
+        if (strcmp(json_string_value(json_object_get(device, "id")), shared) == 0)
+            revoked = strcmp(json_string_value(json_object_get(device, "status")), "revoked") == 0;
+    }
+    json_decref(devices);
+    ASSERT(revoked);
     S_END();
 }
 
