@@ -12,10 +12,14 @@
  * previous one stopped.
  * The fund-flow bill has its own reader (S_flow_next, after the trade
  * bill's): the ledger walk bill.h describes; it shares the rest.
- * The trade bill has two sources: the payments (orders by success_at_ms) and the
- * refunds (refunds by success_at_ms, joined to their order for its
- * columns). A new kind of trade is one more entry of S_sources answering
- * the same columns.
+ * The trade bill has three sources: the payments (orders by success_at_ms),
+ * the refunds (refunds by success_at_ms, joined to their order for its
+ * columns) and the reversals of paid payment-code orders (orders by
+ * closed_at_ms), each on the day it happened: a day's bill, once the day has
+ * ended, never changes (its SHA-1 was answered), so a payment's line says
+ * SUCCESS whatever became of the order later, and the money a reversal gave
+ * back is a line of the reversal's day. A new kind of trade is one more
+ * entry of S_sources answering the same columns.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,11 +40,12 @@
 enum S_kind {
     S_PAYMENT = 0,
     S_REFUND = 1,
+    S_REVERSAL = 2, /* a paid payment-code order revoked: all of it back, as a refund */
 };
 
 /* Every source answers these columns, in this order:
  *   0 at_ms        the time of the trade (payment: paid; refund: refunded)
- *   1 kind         S_PAYMENT or S_REFUND
+ *   1 kind         S_PAYMENT, S_REFUND or S_REVERSAL
  *   2 appid, 3 transaction_id, 4 out_trade_no, 5 payer_openid,
  *   6 trade_type, 7 state, 8 currency, 9 total_minor (the order's amount),
  *   10 fee_minor (the order's fee), 11 description, 12 attach,
@@ -61,6 +66,13 @@ static const char *const S_sources[] = {
     " FROM refunds r JOIN orders o ON o.transaction_id = r.transaction_id"
     " WHERE r.mchid = $1 AND r.success_at_ms >= $2 AND r.success_at_ms < $3"
     " AND r.success_at_ms > 0",
+    /* state = 7 (MERCHANT_REVOKED) and success_at_ms > 0 as literals:
+     * orders_reversed is a partial index. */
+    "SELECT closed_at_ms, 2, appid, transaction_id, out_trade_no, payer_openid, trade_type,"
+    " state, currency, total_minor, fee_minor, description, attach, '', '', total_minor,"
+    " fee_minor, closed_at_ms, 'SUCCESS'"
+    " FROM orders WHERE mchid = $1 AND closed_at_ms >= $2 AND closed_at_ms < $3"
+    " AND state = 7 AND success_at_ms > 0",
 };
 
 struct S_row {
@@ -292,7 +304,7 @@ static enum qb_error S_line(struct buf *out, const struct merchant_bill_cursor *
                             const struct S_row *r)
 {
     enum merchant_bill_type type = m->type;
-    bool refund = r->kind == S_REFUND;
+    bool refund = r->kind != S_PAYMENT; /* a refund, or a reversal's money back */
     char when[24], refund_created[24], rate[24];
     char settled[48], fee[48], total[48], refund_amount[48], zero[48];
     S_time(r->at_ms, when);
@@ -305,7 +317,9 @@ static enum qb_error S_line(struct buf *out, const struct merchant_bill_cursor *
     S_amount(refund ? 0 : r->total_minor, r->currency, 2, total, sizeof total);
     S_amount(refund ? r->refund_minor : 0, r->currency, 2, refund_amount, sizeof refund_amount);
     S_amount(0, r->currency, 2, zero, sizeof zero);
-    const char *state = refund ? "REFUND" : r->state == MERCHANT_REVOKED ? "REVOKED" : "SUCCESS";
+    const char *state = r->kind == S_REFUND     ? "REFUND"
+                        : r->kind == S_REVERSAL ? "REVOKED"
+                                                : "SUCCESS";
 
     const char *head[] = {when,
                           r->appid,
@@ -370,7 +384,8 @@ static enum qb_error S_row_read(struct store_stmt *st, struct S_row *r)
     r->refund_fee_minor = store_column_int64(st, 16);
     r->refund_created_at_ms = store_column_int64(st, 17);
     store_column_text_copy(st, 18, r->refund_status, sizeof r->refund_status);
-    bool ok = r->at_ms > 0 && (r->kind == S_PAYMENT || r->kind == S_REFUND) &&
+    bool ok = r->at_ms > 0 &&
+              (r->kind == S_PAYMENT || r->kind == S_REFUND || r->kind == S_REVERSAL) &&
               r->currency != NULL && r->total_minor > 0 && r->fee_minor >= 0 &&
               r->fee_minor <= r->total_minor && r->trade_type >= MERCHANT_TRADE_NATIVE &&
               r->trade_type <= MERCHANT_TRADE_MICROPAY && r->refund_minor >= 0 &&
@@ -498,7 +513,7 @@ enum qb_error merchant_bill_next(struct merchant_bill_cursor *c, struct store *r
             break;
         bool wanted = c->type == MERCHANT_BILL_ALL ||
                       (c->type == MERCHANT_BILL_SUCCESS && row.kind == S_PAYMENT) ||
-                      (c->type == MERCHANT_BILL_REFUND && row.kind == S_REFUND);
+                      (c->type == MERCHANT_BILL_REFUND && row.kind != S_PAYMENT);
         if (wanted) {
             err = S_sums_add(c, &row);
             if (err == QB_OK)

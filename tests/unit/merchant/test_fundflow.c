@@ -57,17 +57,23 @@ static struct merchant_order S_codepaid(struct mx_shop *f, int64_t total)
     return out;
 }
 
-/* The same, then reversed by the merchant. */
-static struct merchant_order S_reversed(struct mx_shop *f, int64_t total)
+/* The merchant reverses payment-code order o. */
+static void S_reverse(struct mx_shop *f, const struct merchant_order *o)
 {
-    struct merchant_order out = S_codepaid(f, total);
     struct merchant_reverse_cmd r;
     merchant_reverse_cmd_init(&r, &f->wx->env);
     snprintf(r.mchid, sizeof r.mchid, "%s", f->m.mchid);
-    snprintf(r.out_trade_no, sizeof r.out_trade_no, "%s", out.out_trade_no);
+    snprintf(r.out_trade_no, sizeof r.out_trade_no, "%s", o->out_trade_no);
     ASSERT_EQ_INT(ledger_execute(f->wx->ledger, &r.cmd), QB_OK);
     ASSERT_EQ_INT(r.outcome, QB_OK);
     ledger_cmd_release(&r.cmd);
+}
+
+/* A payment-code order of total, paid, then reversed by the merchant. */
+static struct merchant_order S_reversed(struct mx_shop *f, int64_t total)
+{
+    struct merchant_order out = S_codepaid(f, total);
+    S_reverse(f, &out);
     return out;
 }
 
@@ -223,11 +229,36 @@ TEST(a_day_long_ago_reads_that_day_not_every_entry_since)
     wx_free(f.wx);
 }
 
-TEST(payment_code_sales_are_micropay_rows_of_the_trade_bill)
+/* The trade bill (ALL) of [start_ms, end_ms) as a C string in out. */
+static void S_trade_bill(struct mx_shop *f, int64_t start_ms, int64_t end_ms, struct buf *out)
+{
+    buf_init(out, MERCHANT_BILL_PIECE_SIZE_MAX);
+    int64_t walked = 0;
+    ASSERT_EQ_INT(S_bill_of(f, MERCHANT_BILL_ALL, start_ms, end_ms, out, &walked), QB_OK);
+    ASSERT_EQ_INT(buf_append(out, "", 1), QB_OK);
+}
+
+/* The row of bill for o must hold what. */
+static void S_row_expect(const struct buf *bill, const struct merchant_order *o, const char *what)
+{
+    const char *text = (const char *)bill->data;
+    for (const char *line = strstr(text, o->transaction_id); line != NULL;
+         line = strstr(line + 1, o->transaction_id)) {
+        const char *end = strstr(line, "\r\n");
+        const char *found = strstr(line, what);
+        if (found != NULL && found < end)
+            return;
+    }
+    TEST_FAIL_("no %s in a row of %s:\n%s", what, o->out_trade_no, text);
+}
+
+TEST(payment_code_sales_are_micropay_rows_of_the_trade_bill_of_their_day)
 {
     // A till that takes payment codes asks WeChat's SDK for its day's trade bill like any other
-    // merchant: a sale by payment code is a MICROPAY row (SUCCESS, or REVOKED once reversed),
-    // beside the NATIVE one, not a failure of the whole bill.
+    // merchant: a sale by payment code is a MICROPAY row beside the NATIVE one. A day's bill never
+    // changes once the day has ended (its SHA-1 was answered): a sale reversed the next day is
+    // still SUCCESS on its own day, and the money the reversal gave back, with its fee, is a
+    // REVOKED row of the day after, where the sums count it as refunded.
     struct mx_shop f;
     mx_shop_open(&f, "面馆", 10000000);
     int64_t start_ms, end_ms;
@@ -235,32 +266,29 @@ TEST(payment_code_sales_are_micropay_rows_of_the_trade_bill)
     struct merchant_order native = S_paid(&f, 30000);
     struct merchant_order sale = S_codepaid(&f, 1500);
     wx_clock_to(f.wx, clock_now_ms(&f.wx->clock) + WX_HOUR_MS); /* a code of another minute */
-    struct merchant_order reversed = S_reversed(&f, 1000);
+    struct merchant_order reversed = S_codepaid(&f, 1000);
     wx_clock_to(f.wx, end_ms + WX_HOUR_MS);
+    struct buf before;
+    S_trade_bill(&f, start_ms, end_ms, &before);
+    S_row_expect(&before, &native, "`NATIVE,`SUCCESS,");
+    S_row_expect(&before, &sale, "`MICROPAY,`SUCCESS,");
+    S_row_expect(&before, &reversed, "`MICROPAY,`SUCCESS,");
 
-    struct buf out;
-    buf_init(&out, MERCHANT_BILL_PIECE_SIZE_MAX);
-    int64_t walked = 0;
-    ASSERT_EQ_INT(S_bill_of(&f, MERCHANT_BILL_ALL, start_ms, end_ms, &out, &walked), QB_OK);
-    ASSERT_EQ_INT(buf_append(&out, "", 1), QB_OK); /* a C string */
-    const struct {
-        const struct merchant_order *order;
-        const char *row;
-    } rows[] = {
-        {&native, "`NATIVE,`SUCCESS,"},
-        {&sale, "`MICROPAY,`SUCCESS,"},
-        {&reversed, "`MICROPAY,`REVOKED,"},
-    };
-    for (size_t i = 0; i < QB_ARRAY_COUNT(rows); i++) {
-        const char *line = strstr((const char *)out.data, rows[i].order->transaction_id);
-        ASSERT(line != NULL);
-        const char *end = strstr(line, "\r\n");
-        const char *found = strstr(line, rows[i].row);
-        if (found == NULL || found > end)
-            TEST_FAIL_("no %s in the row of %s:\n%s", rows[i].row, rows[i].order->out_trade_no,
-                       (const char *)out.data);
-    }
-    buf_release(&out);
+    S_reverse(&f, &reversed);
+    struct buf after, next_day;
+    S_trade_bill(&f, start_ms, end_ms, &after);
+    ASSERT_EQ_INT(after.size, before.size);
+    ASSERT(memcmp(after.data, before.data, before.size) == 0);
+    wx_clock_to(f.wx, end_ms + WX_DAY_MS + WX_HOUR_MS);
+    S_trade_bill(&f, end_ms, end_ms + WX_DAY_MS, &next_day);
+    S_row_expect(&next_day, &reversed, "`MICROPAY,`REVOKED,");
+    S_row_expect(&next_day, &reversed, "`10.00,");
+    /* The summary: one trade, nothing settled, 10.00 back, the fee (0.6 %: 0.06) given back. */
+    ASSERT(strstr((const char *)next_day.data, "`1,`0.00,`10.00,`0.00,`-0.06000,`0.00,`10.00") !=
+           NULL);
+    buf_release(&before);
+    buf_release(&after);
+    buf_release(&next_day);
     wx_free(f.wx);
 }
 
@@ -268,6 +296,6 @@ int main(void)
 {
     RUN(each_line_names_the_order_refund_or_reversal_as_wechat_does);
     RUN(a_day_long_ago_reads_that_day_not_every_entry_since);
-    RUN(payment_code_sales_are_micropay_rows_of_the_trade_bill);
+    RUN(payment_code_sales_are_micropay_rows_of_the_trade_bill_of_their_day);
     return test_summary();
 }
