@@ -293,6 +293,8 @@ int cli_money_amount_arg(struct cli *cli, const char *text, int64_t *amount);
 void cli_money_amount_text(json_int_t amount, const char *currency, char *out, size_t out_size);
 /* The --idempotency-key given (checked), or a fresh one. */
 int cli_money_key_arg(struct cli *cli, const struct cli_args *args, char *key, size_t key_size);
+/* An order payment as POST /v1/me/order-payments answers it, field by field. */
+void cli_order_payment_print(const struct cli *cli, const json_t *p);
 /* The payment password: six digits from the terminal or --password-stdin. */
 int cli_money_payment_password(struct cli *cli, const struct cli_args *args, char *out,
                                size_t out_size);
@@ -350,6 +352,8 @@ int cli_run_paycode(struct cli *cli, const struct cli_args *args);
  * the server took the revocation. CLI_EXIT_OK when the profile has no
  * device; else as cli_call, nothing changed. */
 int cli_paycode_forget(struct cli *cli, bool *revoked);
+int cli_run_paycode_pending(struct cli *cli, const struct cli_args *args);
+int cli_run_paycode_confirm(struct cli *cli, const struct cli_args *args);
 int cli_run_security_devices(struct cli *cli, const struct cli_args *args);
 int cli_run_security_revoke_device(struct cli *cli, const struct cli_args *args);
 int cli_run_admin_users(struct cli *cli, const struct cli_args *args);

@@ -899,8 +899,7 @@ int cli_run_limits_set(struct cli *cli, const struct cli_args *args)
 
 /* --- paying a QR code ------------------------------------------------------------ */
 
-/* An order payment of POST /v1/me/order-payments. */
-static void S_order_payment_print(const struct cli *cli, const json_t *p)
+void cli_order_payment_print(const struct cli *cli, const json_t *p)
 {
     char text[256];
     cli_print_field(cli, "payment", cli_json_str(p, "id"));
@@ -978,7 +977,7 @@ int cli_qr_pay(struct cli *cli, const struct cli_args *args, const char *payload
         else if (transfer)
             S_transfer_print(cli, res.json);
         else
-            S_order_payment_print(cli, res.json);
+            cli_order_payment_print(cli, res.json);
     }
     cli_response_release(&res);
     return rc;

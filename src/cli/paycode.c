@@ -411,3 +411,63 @@ int cli_paycode_forget(struct cli *cli, bool *revoked)
                  id, id);
     return CLI_EXIT_OK;
 }
+
+/* --- till payments waiting for the password ---------------------------------------- */
+
+int cli_run_paycode_pending(struct cli *cli, const struct cli_args *args)
+{
+    (void)args;
+    struct cli_response res;
+    int rc = cli_call(cli, "GET", "/v1/me/pending-payments", CLI_AUTH_USER, NULL, &res);
+    if (rc == CLI_EXIT_OK && cli->json) {
+        cli_print_body(&res);
+    } else if (rc == CLI_EXIT_OK) {
+        const char *headers[] = {"ID", "AMOUNT", "MERCHANT", "DESCRIPTION", "CONFIRM BY"};
+        struct cli_table table;
+        cli_table_init(&table, headers, 5);
+        size_t i;
+        const json_t *p;
+        json_array_foreach(json_object_get(res.json, "items"), i, p)
+        {
+            char amount[64];
+            cli_money_amount_text(json_integer_value(json_object_get(p, "amount")),
+                                  cli_json_str(p, "currency"), amount, sizeof amount);
+            const char *row[] = {cli_json_str(p, "id"), amount,
+                                 cli_json_str(json_object_get(p, "merchant"), "name"),
+                                 cli_json_str(p, "description"), cli_json_str(p, "expires_at")};
+            cli_table_add(&table, row);
+        }
+        cli_table_print(cli, &table);
+        cli_table_release(&table);
+        if (json_array_size(json_object_get(res.json, "items")) > 0)
+            cli_hint(cli, "pay one with `qianbao paycode confirm ID`");
+    }
+    cli_response_release(&res);
+    return rc;
+}
+
+int cli_run_paycode_confirm(struct cli *cli, const struct cli_args *args)
+{
+    char base[192], path[208], key[CLI_IDEMPOTENCY_KEY_SIZE_MAX], password[CLI_SECRET_SIZE_MAX];
+    int rc = cli_id_path(cli, "/v1/me/pending-payments", args->positionals[0], base, sizeof base);
+    if (rc != CLI_EXIT_OK || (rc = cli_money_key_arg(cli, args, key, sizeof key)) != CLI_EXIT_OK)
+        return rc;
+    snprintf(path, sizeof path, "%s/confirm", base);
+    if ((rc = cli_money_payment_password(cli, args, password, sizeof password)) != CLI_EXIT_OK)
+        return rc;
+    json_t *body = json_pack("{s:s}", "payment_password", password);
+    cli_secret_wipe(password, sizeof password);
+    QB_ASSERT(body != NULL);
+    struct cli_response res;
+    rc = cli_call_idem(cli, path, key, body, &res);
+    json_decref(body);
+    if (rc == CLI_EXIT_OK) {
+        cli_money_replayed_note(cli, &res);
+        if (cli->json)
+            cli_print_body(&res);
+        else
+            cli_order_payment_print(cli, res.json);
+    }
+    cli_response_release(&res);
+    return rc;
+}

@@ -1027,6 +1027,38 @@ TEST(payment_codes)
     ASSERT(S_paycode_expected(1764400000, 1, expected));
     ASSERT(strstr(S_last.out, expected) != NULL);
     S_case("paycode-bad-at", NULL, "paycode", "--at", "yesterday", NULL);
+
+    /* A code over the password-free ¥200 waits at the till for the payer: listed, then paid
+     * with the payment password (a till scans the code this profile shows). */
+    S_case(NULL, NULL, "paycode", NULL);
+    ASSERT_EQ_INT(S_last.exit_status, 0);
+    char shown[PAYCODE_TEXT_SIZE];
+    ASSERT(sscanf(S_last.out, "%18s", shown) == 1);
+    struct mh_merchant till;
+    API_MUST(mh_onboard(&S_client, S_admin, -1, &till));
+    S_substitute(till.mchid, "MCHID");
+    char body[512];
+    snprintf(body, sizeof body,
+             "{\"appid\":\"%s\",\"mchid\":\"%s\",\"description\":\"便利店\","
+             "\"out_trade_no\":\"cli-till-1\",\"amount\":{\"total\":25000},"
+             "\"payer\":{\"auth_code\":\"%s\"}}",
+             till.appid, till.mchid, shown);
+    struct client_response res;
+    ASSERT_EQ_INT(mh_call(&S_client, &till, "POST", "/v3/pay/transactions/codepay", body, &res),
+                  202);
+    client_response_release(&res);
+    S_case(NULL, NULL, "paycode", "pending", "--json", NULL);
+    json_t *pending = S_last_json();
+    char pending_id[40];
+    snprintf(pending_id, sizeof pending_id, "%s",
+             json_string_value(
+                 json_object_get(json_array_get(json_object_get(pending, "items"), 0), "id")));
+    json_decref(pending);
+    S_substitute(pending_id, "PENDING_ID");
+    S_case("paycode-pending", NULL, "paycode", "pending", NULL);
+    S_case("paycode-confirm", S_PAY, "paycode", "confirm", pending_id, "--password-stdin", NULL);
+    S_case("paycode-pending-none", NULL, "paycode", "pending", NULL);
+    mh_release(&till);
     S_case("security-devices", NULL, "security", "devices", NULL);
     S_case("security-devices-json", NULL, "security", "devices", "--json", NULL);
     S_case("security-revoke-device-unknown", NULL, "security", "revoke-device",
