@@ -386,7 +386,7 @@ static void S_refund_print(struct cli *cli, const struct cli_response *res)
     cli_print_field(cli, "out_trade_no", text);
     cli_print_field(cli, "transaction_id", cli_json_str(r, "transaction_id"));
     cli_print_field(cli, "status", cli_json_str(r, "status"));
-    snprintf(text, sizeof text, "%s %s of %s", refund, currency, total);
+    snprintf(text, sizeof text, "%s %s of %s %s", refund, currency, total, currency);
     cli_print_field(cli, "refund", text);
     snprintf(text, sizeof text, "%s %s", fee, currency);
     cli_print_field(cli, "fee_returned", text);

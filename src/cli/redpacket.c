@@ -114,9 +114,10 @@ int cli_run_redpacket_grab(struct cli *cli, const struct cli_args *args)
                               cli_json_str(res.json, "currency"), amount, sizeof amount);
         cli_text_clean(cli_json_str(json_object_get(res.json, "sender"), "display_name"), sender,
                        sizeof sender);
+        /* Shares are counted from 1 here; the API's position is from 0. */
         printf("%s %s from %s's red packet (share #%lld)\n",
                res.status == 201 ? "you got" : "you had already got", amount, sender,
-               S_int(res.json, "position"));
+               S_int(res.json, "position") + 1);
     }
     cli_response_release(&res);
     return rc;
@@ -145,8 +146,12 @@ int cli_run_redpacket_show(struct cli *cli, const struct cli_args *args)
         char remaining[MONEY_TEXT_SIZE_MAX + 8];
         cli_money_amount_text(json_integer_value(json_object_get(p, "remaining_amount")),
                               currency, remaining, sizeof remaining);
-        snprintf(left, sizeof left, "%s in %lld of %lld shares", remaining,
-                 S_int(p, "remaining_count"), S_int(p, "count"));
+        if (S_int(p, "refunded_amount") > 0)
+            snprintf(left, sizeof left, "none: %lld of %lld shares went unclaimed, refunded",
+                     S_int(p, "remaining_count"), S_int(p, "count"));
+        else
+            snprintf(left, sizeof left, "%s in %lld of %lld shares", remaining,
+                     S_int(p, "remaining_count"), S_int(p, "count"));
         cli_print_field(cli, "sender", text);
         cli_text_clean(cli_json_str(p, "greeting"), text, sizeof text);
         cli_print_field(cli, "greeting", text);
@@ -292,7 +297,7 @@ static int S_verify(struct cli *cli, const json_t *packet)
     cli_table_init(&table, headers, 3);
     for (size_t i = 0; i < amount_count; i++) {
         char position[24], amount[MONEY_TEXT_SIZE_MAX + 8];
-        snprintf(position, sizeof position, "%zu", i);
+        snprintf(position, sizeof position, "%zu", i + 1);
         cli_money_amount_text((json_int_t)amounts[i], S_CURRENCY, amount, sizeof amount);
         /* Shares after the first wrong one are not judged: the split after
          * it depends on what that claim should have taken. */
@@ -318,7 +323,7 @@ static int S_verify(struct cli *cli, const json_t *packet)
         break;
     case REDPACKET_FAIR_SHARE_MISMATCH:
         cli_print_colored(cli, CLI_COLOR_RED, "MISMATCH");
-        printf(": share #%zu should be %s\n", bad, expected_text);
+        printf(": share #%zu should be %s\n", bad + 1, expected_text);
         break;
     case REDPACKET_FAIR_INVALID:
         cli_print_colored(cli, CLI_COLOR_RED, "MISMATCH");
