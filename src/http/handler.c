@@ -311,15 +311,26 @@ bool http_identity_refused(struct http_request *req, const struct identity_cmd *
                                        "birth date"
                                      : "the password is too easy to guess");
         return true;
-    case QB_E_CONFLICT:
-        if (c->op == IDENTITY_OP_ADMIN_SET_KYC_LEVEL && c->user.kyc_level != c->kyc_level) {
-            http_reply_error_message(req, QB_E_CONFLICT,
-                                     "the user has not verified a real name (POST /v1/me/kyc): "
-                                     "levels 2 and 3 stand on it");
-            return true;
-        }
-        http_reply_error(req, c->outcome);
+    case QB_E_CONFLICT: {
+        /* Which state stood in the way, in words: "not in a state that
+         * allows this" sends a user guessing. */
+        const char *message =
+            c->op == IDENTITY_OP_KYC_SUBMIT     ? "the real name is verified already"
+            : c->op == IDENTITY_OP_FREEZE       ? "the wallet is frozen already"
+            : c->op == IDENTITY_OP_ADMIN_FREEZE ? "an operator froze this wallet already"
+            : c->op == IDENTITY_OP_UNFREEZE || c->op == IDENTITY_OP_ADMIN_UNFREEZE
+                ? "the wallet is not frozen"
+            : c->op != IDENTITY_OP_ADMIN_SET_KYC_LEVEL ? NULL
+            : c->user.kyc_level == c->kyc_level        ? "the user is at that KYC level already"
+                                                       : "the user has not verified a real name "
+                                                         "(POST /v1/me/kyc): levels 2 and 3 "
+                                                         "stand on it";
+        if (message != NULL)
+            http_reply_error_message(req, QB_E_CONFLICT, message);
+        else
+            http_reply_error(req, c->outcome);
         return true;
+    }
     case QB_E_FORBIDDEN:
         if (c->op == IDENTITY_OP_UNFREEZE) {
             http_reply_error_message(req, QB_E_FORBIDDEN,
