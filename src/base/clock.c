@@ -135,3 +135,22 @@ int clock_format_rfc3339(int64_t at_ms, int offset_minutes, char *buf, int buf_s
     QB_ASSERT(p - buf == 25);
     return 25;
 }
+
+void clock_format_wait(int64_t seconds, char *buf, size_t buf_size)
+{
+    QB_ASSERT(buf != NULL && buf_size >= 32);
+    if (seconds < 0)
+        seconds = 0;
+    if (seconds < 120) {
+        snprintf(buf, buf_size, "%lld s", (long long)seconds);
+        return;
+    }
+    int64_t minutes = (seconds + 59) / 60;
+    if (minutes < 120)
+        snprintf(buf, buf_size, "%lld min", (long long)minutes);
+    else if (minutes % 60 == 0)
+        snprintf(buf, buf_size, "%lld h", (long long)(minutes / 60));
+    else
+        snprintf(buf, buf_size, "%lld h %lld min", (long long)(minutes / 60),
+                 (long long)(minutes % 60));
+}

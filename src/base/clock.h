@@ -10,6 +10,7 @@
 #define QB_BASE_CLOCK_H
 
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct qb_clock {
@@ -38,5 +39,9 @@ int64_t clock_monotonic_ns(void);
 /* Formats epoch milliseconds as RFC 3339 with the given UTC offset in
  * minutes ("2026-11-22T10:00:00+08:00"). buf_size >= 32. Returns length. */
 int clock_format_rfc3339(int64_t at_ms, int offset_minutes, char *buf, int buf_size);
+
+/* A wait of seconds as a person reads it, rounded up: "45 s", "12 min",
+ * "17 h 9 min" (a minute is never shown shorter than it is). buf_size >= 32. */
+void clock_format_wait(int64_t seconds, char *buf, size_t buf_size);
 
 #endif

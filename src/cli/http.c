@@ -30,6 +30,7 @@
 #include <openssl/rand.h>
 #include <openssl/x509.h>
 
+#include "base/clock.h"
 #include "cli/cli_int.h"
 
 #define S_CONNECT_TIMEOUT_MS 5000L
@@ -269,10 +270,13 @@ static int S_report(struct cli *cli, enum cli_auth auth, const char *token,
         rc = cli_fail(cli, CLI_EXIT_REFUSED, clean_code, "%s: %s (%s)", cli->command->name,
                       clean_message, clean_code);
         const char *hint = S_hint(clean_code);
-        if (res->retry_after[0] != '\0' && strspn(res->retry_after, "0123456789") ==
-                                               strlen(res->retry_after))
-            cli_hint(cli, "try again in %s s", res->retry_after);
-        else if (hint != NULL)
+        size_t digits = strspn(res->retry_after, "0123456789");
+        if (digits > 0 && digits <= 9 && res->retry_after[digits] == '\0') {
+            char wait[32];
+            clock_format_wait(strtoll(res->retry_after, NULL, 10), wait, sizeof wait);
+            if (strstr(clean_message, wait) == NULL) /* the server's message may say it */
+                cli_hint(cli, "try again in %s", wait);
+        } else if (hint != NULL)
             cli_hint(cli, "%s", hint);
     }
     cli->json = json;

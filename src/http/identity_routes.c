@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "base/clock.h"
 #include "base/crypto.h"
 #include "base/log.h"
 #include "http/internal.h"
@@ -67,9 +68,9 @@ static void S_sms_codes_resume(struct http_request *req, struct ledger_cmd *cmd)
         char value[24];
         snprintf(value, sizeof value, "%lld", (long long)retry_after_s);
         http_reply_header(req, "Retry-After", value);
-        char message[96];
-        snprintf(message, sizeof message, "too many codes for this phone; retry in %lld s",
-                 (long long)retry_after_s);
+        char message[96], wait[32];
+        clock_format_wait(retry_after_s, wait, sizeof wait);
+        snprintf(message, sizeof message, "too many codes for this phone; retry in %s", wait);
         http_reply_error_message(req, QB_E_RATE_LIMITED, message);
     } else if (c->outcome != QB_OK) {
         http_reply_error(req, c->outcome);

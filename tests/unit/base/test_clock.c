@@ -149,6 +149,23 @@ TEST(rfc3339_matches_gmtime_on_seeded_sample)
     }
 }
 
+TEST(waits_read_as_people_say_them)
+{
+    // A rate-limited user is told how long to wait: "61709 s" is a riddle, "17 h 9 min" is not;
+    // a part minute counts as a minute, so that nobody retries too early.
+    const struct {
+        int64_t seconds;
+        const char *text;
+    } cases[] = {{-5, "0 s"},    {0, "0 s"},          {45, "45 s"},          {119, "119 s"},
+                 {120, "2 min"}, {121, "3 min"},      {7140, "119 min"},     {7141, "2 h"},
+                 {7200, "2 h"},  {7201, "2 h 1 min"}, {61709, "17 h 9 min"}, {86400, "24 h"}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char text[32];
+        clock_format_wait(cases[i].seconds, text, sizeof text);
+        ASSERT_EQ_STR(text, cases[i].text);
+    }
+}
+
 int main(void)
 {
     seed = test_seed();
@@ -160,5 +177,6 @@ int main(void)
     RUN(rfc3339_offsets);
     RUN(rfc3339_range);
     RUN(rfc3339_matches_gmtime_on_seeded_sample);
+    RUN(waits_read_as_people_say_them);
     return test_summary();
 }
