@@ -78,6 +78,29 @@ TEST(every_schema_uses_only_what_the_check_knows)
         TEST_FAIL_("%s", err);
 }
 
+TEST(the_schema_check_refuses_what_it_does_not_know)
+{
+    // A keyword or a type the check does not know would be a check silently not made.
+    char err[1024];
+    json_t *doc = (json_t *)openapi_document(err, sizeof err);
+    json_t *schemas = json_object_get(json_object_get(doc, "components"), "schemas");
+    const char *bad[] = {"{\"type\": \"bogus\"}", "{\"type\": [\"string\", \"date\"]}",
+                         "{\"nullable\": true}",
+                         "{\"properties\": {\"a\": {\"minimum\": 1,"
+                         " \"exclusiveMinimum\": 0}}}",
+                         "{\"$ref\": \"#/components/schemas/Nowhere\"}"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        json_t *schema = json_loads(bad[i], 0, NULL);
+        ASSERT(schema != NULL);
+        ASSERT(json_object_set_new(schemas, "ZzCheckedNow", schema) == 0);
+        bool passed = openapi_schemas_supported(err, sizeof err);
+        ASSERT(json_object_del(schemas, "ZzCheckedNow") == 0);
+        if (passed)
+            TEST_FAIL_("schema %s passed the check", bad[i]);
+    }
+    ASSERT(openapi_schemas_supported(err, sizeof err));
+}
+
 TEST(every_route_is_documented_as_the_table_says)
 {
     for (size_t i = 0; i < S_route_count; i++) {
@@ -245,6 +268,7 @@ int main(void)
         return 1;
     }
     RUN(every_schema_uses_only_what_the_check_knows);
+    RUN(the_schema_check_refuses_what_it_does_not_know);
     RUN(every_route_is_documented_as_the_table_says);
     RUN(every_documented_operation_is_served);
     RUN(the_check_refuses_answers_the_document_does_not_describe);

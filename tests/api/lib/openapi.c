@@ -560,6 +560,20 @@ static bool S_schema_walk(const json_t *schema, const char *where, int depth, ch
         if (strcmp(key, "$ref") == 0 && S_ref(json_string_value(value)) == NULL)
             return S_fail(err, err_size, "%s: $ref %s does not resolve", where,
                           json_string_value(value));
+        if (strcmp(key, "type") == 0) {
+            static const char *const types[] = {"null",   "boolean", "object", "array",
+                                                "string", "integer", "number"};
+            size_t i, count = json_is_array(value) ? json_array_size(value) : 1;
+            for (i = 0; i < count; i++) {
+                const char *t =
+                    json_string_value(json_is_array(value) ? json_array_get(value, i) : value);
+                bool known = false;
+                for (size_t k = 0; t != NULL && k < sizeof types / sizeof types[0]; k++)
+                    known = known || strcmp(t, types[k]) == 0;
+                if (!known)
+                    return S_fail(err, err_size, "%s: a type that is none of JSON's", child);
+            }
+        }
         if (strcmp(key, "pattern") == 0) {
             bool unused;
             if (!json_is_string(value) || !S_regex_match(json_string_value(value), "", &unused))
