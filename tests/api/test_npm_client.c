@@ -8,8 +8,10 @@
  * environment and files (mode 0600), and checks node's verdict and the money
  * it moved. The daemon runs with --allow-private-notify: the orders'
  * notify_url is the script's own receiver on loopback, which verifies and
- * decrypts the payment's and the refund's notifications. Without node, npm or
- * a reachable registry it is skipped (77).
+ * decrypts the payment's and the refund's notifications. And
+ * tests/npm/openapi_lint.js has a real OpenAPI tool (@apidevtools/
+ * swagger-parser) validate docs/openapi.json, as a client generator reads
+ * it. Without node, npm or a reachable registry it is skipped (77).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -81,6 +83,21 @@ TEST(a_wechatpay_axios_plugin_merchant_works_unchanged)
     ASSERT_EQ_INT(th_balance(&S_client, &u), 10000 - 1234 + 500);
 }
 
+TEST(an_openapi_tool_reads_the_document_as_valid_openapi_3_1)
+{
+    // A client engineer feeds docs/openapi.json to their generator; a document that is not valid
+    // OpenAPI stops them there. This test's own checks (test_openapi.c) know the routes and the
+    // answers; the tool knows the specification.
+    char command[2048];
+    snprintf(command, sizeof command,
+             "NODE_PATH='%s/npm/node_modules' node '%s/tests/npm/openapi_lint.js' "
+             "'%s/docs/openapi.json'",
+             getenv("QB_BUILD_DIR"), getenv("QB_SOURCE_DIR"), getenv("QB_SOURCE_DIR"));
+    int status = system(command);
+    ASSERT(WIFEXITED(status));
+    ASSERT_EQ_INT(WEXITSTATUS(status), 0);
+}
+
 int main(void)
 {
     const char *build = getenv("QB_BUILD_DIR");
@@ -102,5 +119,6 @@ int main(void)
         !api_suite_daemon(&suite, &S_daemon, "npm", S_args, S_admin, &S_client))
         return api_suite_end(&suite);
     RUN(a_wechatpay_axios_plugin_merchant_works_unchanged);
+    RUN(an_openapi_tool_reads_the_document_as_valid_openapi_3_1);
     return api_suite_end(&suite);
 }
