@@ -5,7 +5,7 @@ _qianbao()
 {
     local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]}
     local globals='--server --profile --json --verbose --help'
-    local known='|sms-code|register|login|logout|me|balance|security|security sessions|security revoke|security devices|security revoke-device|security freeze|security unfreeze|device|device add|paycode|paycode pending|paycode confirm|kyc|payment-password|payment-password set|card|card add|card list|card remove|topup|withdraw|payment|payment show|send|receive|scan|pay|limits|limits set|bills|statement|redpacket|redpacket send|redpacket grab|redpacket show|redpacket verify|merchant|merchant notifications|merchant create|merchant order|merchant order native|merchant order jsapi|merchant order h5|merchant bill|merchant analytics|order|order show|order close|refund|refund show|admin|admin users|admin freeze|admin unfreeze|admin kyc-level|admin sms-outbox|admin verify|demo|version|help|completion|man|'
+    local known='|sms-code|register|login|logout|me|balance|security|security sessions|security revoke|security devices|security revoke-device|security freeze|security unfreeze|device|device add|paycode|paycode pending|paycode confirm|kyc|payment-password|payment-password set|card|card add|card list|card remove|topup|withdraw|payment|payment show|send|receive|scan|pay|limits|limits set|bills|statement|redpacket|redpacket send|redpacket grab|redpacket show|redpacket verify|merchant|merchant notifications|merchant create|merchant order|merchant order native|merchant order jsapi|merchant order h5|merchant bill|merchant till-code|merchant analytics|order|order show|order close|refund|refund show|admin|admin users|admin freeze|admin unfreeze|admin kyc-level|admin sms-outbox|admin verify|demo|version|help|completion|man|'
     local cmd='' i w
     for ((i = 1; i < COMP_CWORD; i++)); do
         w=${COMP_WORDS[i]}
@@ -198,7 +198,7 @@ _qianbao()
         esac
         words='--file' ;;
     'merchant')
-        words='notifications create order bill analytics' ;;
+        words='notifications create order bill till-code analytics' ;;
     'merchant notifications')
         case $prev in
         --limit) return ;;
@@ -245,6 +245,12 @@ _qianbao()
         --output) return ;;
         esac
         words='--type --output' ;;
+    'merchant till-code')
+        case $prev in
+        --mchid) return ;;
+        --png) return ;;
+        esac
+        words='--mchid --png' ;;
     'merchant analytics')
         case $prev in
         --from) return ;;

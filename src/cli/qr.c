@@ -85,9 +85,11 @@ void cli_qr_draw(const char *text)
     buf_release(&drawing);
 }
 
-int cli_run_receive(struct cli *cli, const struct cli_args *args)
+/* Shows the code GET path answers (a receive code, a till code) with the
+ * AMOUNT argument, the --png option and, when memo, the --memo option. */
+static int S_code_show(struct cli *cli, const struct cli_args *args, bool memo_option, char *path,
+                       size_t path_size)
 {
-    char path[512] = "/v1/me/receive-code";
     if (args->positional_count > 0) {
         int64_t amount;
         char clean[64];
@@ -100,17 +102,17 @@ int cli_run_receive(struct cli *cli, const struct cli_args *args)
                                    clean);
         char minor[32];
         snprintf(minor, sizeof minor, "%lld", (long long)amount);
-        if (!cli_query_add(path, sizeof path, "amount", minor))
+        if (!cli_query_add(path, path_size, "amount", minor))
             return cli_usage_error(cli, "the amount is too long");
     }
-    const char *memo = cli_arg(cli, args, "memo");
-    if (memo != NULL && !cli_query_add(path, sizeof path, "memo", memo))
+    const char *memo = memo_option ? cli_arg(cli, args, "memo") : NULL;
+    if (memo != NULL && !cli_query_add(path, path_size, "memo", memo))
         return cli_usage_error(cli, "--memo is too long: at most 64 bytes");
     const char *png = cli_arg(cli, args, "png");
     if (png != NULL) {
         if (png[0] == '\0')
             return cli_usage_error(cli, "--png needs a file name");
-        if (!cli_query_add(path, sizeof path, "format", "png"))
+        if (!cli_query_add(path, path_size, "format", "png"))
             return cli_usage_error(cli, "the request is too long");
     }
     struct cli_response res;
@@ -156,6 +158,34 @@ int cli_run_receive(struct cli *cli, const struct cli_args *args)
     }
     cli_response_release(&res);
     return CLI_EXIT_OK;
+}
+
+int cli_run_receive(struct cli *cli, const struct cli_args *args)
+{
+    char path[512] = "/v1/me/receive-code";
+    return S_code_show(cli, args, true, path, sizeof path);
+}
+
+int cli_run_merchant_till_code(struct cli *cli, const struct cli_args *args)
+{
+    /* The path names the merchant: the owner's only one, unless --mchid. */
+    char me[160] = "/v1/merchants/me";
+    const char *mchid = cli_arg(cli, args, "mchid");
+    if (mchid != NULL && !cli_query_add(me, sizeof me, "mchid", mchid))
+        return cli_usage_error(cli, "--mchid is too long");
+    struct cli_response res;
+    int rc = cli_call(cli, "GET", me, CLI_AUTH_USER, NULL, &res);
+    char escaped[64] = "";
+    bool ok = rc == CLI_EXIT_OK &&
+              cli_path_escape(cli_json_str(res.json, "mchid"), escaped, sizeof escaped);
+    cli_response_release(&res);
+    if (rc != CLI_EXIT_OK)
+        return rc;
+    if (!ok)
+        return cli_fail(cli, CLI_EXIT_UNAVAILABLE, "BAD_ANSWER", "the server named no merchant");
+    char path[512];
+    snprintf(path, sizeof path, "/v1/merchants/%s/till-code", escaped);
+    return S_code_show(cli, args, false, path, sizeof path);
 }
 
 /* --- pay and scan ------------------------------------------------------------------ */

@@ -552,6 +552,20 @@ static const struct cli_command S_commands[] = {
        "(the fund-flow bill)"},
       {"output", "FILE", false, NULL, "write the bill to FILE instead of standard output"}},
      cli_run_merchant_bill},
+    {"merchant till-code",
+     "[AMOUNT]",
+     0,
+     1,
+     "show your merchant's till code (收款码) for customers to scan",
+     "The owner's view (the user profile): the merchant's static code, to print and stand by "
+     "the till. A customer scans it with `qianbao scan` or a Qianbao app and pays the merchant; "
+     "each payment is an order of its own (trade type NATIVE, notify_url none). With AMOUNT "
+     "(yuan) the code is for exactly that amount; without, the customer types it. Piped, only "
+     "the payload is printed; --png FILE saves the code as a PNG picture.",
+     {{"mchid", "MCHID", false, NULL, "which of your merchants, when you own several"},
+      {"png", "FILE", false, NULL,
+       "save the code as a PNG image in FILE (to print) instead of showing it"}},
+     cli_run_merchant_till_code},
     {"merchant analytics",
      "",
      0,

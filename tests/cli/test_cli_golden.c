@@ -1561,6 +1561,26 @@ TEST(merchants)
     S_case("refund-user-profile", NULL, "--profile", "default", "refund", "golden-0001", "1",
            "--out-refund-no", "golden-r6", NULL);
     ASSERT_EQ_INT(S_available(), before + 200);
+
+    /* The owner's till code, for the second shop (B owns two: which one must be said); user A
+     * scans and pays it. */
+    S_case("merchant-till-code-which", NULL, "--profile", "b", "merchant", "till-code", "8.80",
+           NULL);
+    char mchid2[32], payload[512];
+    S_profile_value("shop2", "mchid", mchid2, sizeof mchid2);
+    S_case(NULL, NULL, "--profile", "b", "merchant", "till-code", "8.80", "--mchid", mchid2, NULL);
+    ASSERT_EQ_INT(S_last.exit_status, 0);
+    snprintf(payload, sizeof payload, "%.*s", (int)strcspn(S_last.out, "\n"), S_last.out);
+    ASSERT(strncmp(payload, "qianbao://pay?", 14) == 0);
+    {
+        /* A till code's order is numbered by the server: "QR", the date, random digits. */
+        const char *pay[] = {"pay", payload, "--password-stdin", NULL};
+        S_spawn(pay, S_PAY);
+        S_substitute_runs("QR", 28, "0123456789", "QR_ORDER_NO");
+        S_record("pay-till-code", pay, 3, S_PAY);
+    }
+    ASSERT_EQ_INT(S_last.exit_status, 0);
+    ASSERT_EQ_INT(S_available(), before + 200 - 880);
     S_END();
 }
 
