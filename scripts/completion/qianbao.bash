@@ -5,7 +5,7 @@ _qianbao()
 {
     local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]}
     local globals='--server --profile --json --verbose --help'
-    local known='|sms-code|register|login|logout|me|balance|security|security sessions|security revoke|security devices|security revoke-device|security freeze|security unfreeze|device|device add|paycode|paycode pending|paycode confirm|kyc|payment-password|payment-password set|card|card add|card list|card remove|topup|withdraw|payment|payment show|send|receive|scan|pay|limits|limits set|bills|statement|redpacket|redpacket send|redpacket grab|redpacket show|redpacket verify|merchant|merchant notifications|merchant create|merchant order|merchant order native|merchant order jsapi|merchant order h5|merchant bill|merchant till-code|merchant analytics|order|order show|order close|refund|refund show|admin|admin users|admin freeze|admin unfreeze|admin kyc-level|admin sms-outbox|admin verify|demo|version|help|completion|man|'
+    local known='|sms-code|register|login|logout|me|balance|security|security sessions|security revoke|security devices|security revoke-device|security freeze|security unfreeze|device|device add|paycode|paycode pending|paycode limits|paycode confirm|kyc|payment-password|payment-password set|card|card add|card list|card remove|topup|withdraw|payment|payment show|send|receive|scan|pay|limits|limits set|bills|statement|redpacket|redpacket send|redpacket grab|redpacket show|redpacket verify|merchant|merchant notifications|merchant create|merchant order|merchant order native|merchant order jsapi|merchant order h5|merchant bill|merchant till-code|merchant analytics|order|order show|order close|refund|refund show|admin|admin users|admin freeze|admin unfreeze|admin kyc-level|admin sms-outbox|admin verify|demo|version|help|completion|man|'
     local cmd='' i w
     for ((i = 1; i < COMP_CWORD; i++)); do
         w=${COMP_WORDS[i]}
@@ -80,9 +80,15 @@ _qianbao()
         case $prev in
         --at) return ;;
         esac
-        words='pending confirm --at' ;;
+        words='pending limits confirm --at' ;;
     'paycode pending')
         words='' ;;
+    'paycode limits')
+        case $prev in
+        --password-free) return ;;
+        --daily-count) return ;;
+        esac
+        words='--password-free --daily-count --password-stdin' ;;
     'paycode confirm')
         case $prev in
         --idempotency-key) return ;;

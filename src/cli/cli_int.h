@@ -355,6 +355,7 @@ int cli_run_paycode(struct cli *cli, const struct cli_args *args);
 int cli_paycode_forget(struct cli *cli, bool *revoked);
 int cli_run_paycode_pending(struct cli *cli, const struct cli_args *args);
 int cli_run_paycode_confirm(struct cli *cli, const struct cli_args *args);
+int cli_run_paycode_limits(struct cli *cli, const struct cli_args *args);
 int cli_run_security_devices(struct cli *cli, const struct cli_args *args);
 int cli_run_security_revoke_device(struct cli *cli, const struct cli_args *args);
 int cli_run_admin_users(struct cli *cli, const struct cli_args *args);

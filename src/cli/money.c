@@ -753,7 +753,8 @@ static const char *S_limit_label(const char *name)
     return name;
 }
 
-static void S_limits_print(const struct cli *cli, const json_t *limits)
+/* GET /v1/me/limits's answer; codes: GET /v1/me/payment-code-settings's, or NULL. */
+static void S_limits_print(const struct cli *cli, const json_t *limits, const json_t *codes)
 {
     const char *currency = cli_json_str(limits, "currency");
     static const char *const headers[] = {"LIMIT", "AMOUNT", "USED", "REMAINING"};
@@ -789,16 +790,47 @@ static void S_limits_print(const struct cli *cli, const json_t *limits)
     if (free_limit > 0) {
         char amount[64];
         cli_money_amount_text(free_limit, currency, amount, sizeof amount);
-        snprintf(text, sizeof text,
-                 "up to %s (at most %s), %" JSON_INTEGER_FORMAT " of %" JSON_INTEGER_FORMAT
-                 " a day used today",
-                 amount, max,
-                 json_integer_value(json_object_get(limits, "password_free_used_today")),
-                 json_integer_value(json_object_get(limits, "password_free_daily_max")));
+        snprintf(text, sizeof text, "up to %s for transfers and orders (at most %s)", amount, max);
     } else {
-        snprintf(text, sizeof text, "off (may be up to %s)", max);
+        snprintf(text, sizeof text, "off for transfers and orders (may be up to %s)", max);
     }
     cli_print_field(cli, "password-free", text);
+    /* Payment codes have their own amount (`qianbao paycode limits`), on by
+     * default: a reader of "off" above must not think codes wait too. */
+    if (codes != NULL) {
+        json_int_t code_limit = json_integer_value(json_object_get(codes, "password_free_limit"));
+        char amount[64];
+        cli_money_amount_text(code_limit, currency, amount, sizeof amount);
+        if (code_limit > 0)
+            snprintf(text, sizeof text,
+                     "up to %s without the password, %" JSON_INTEGER_FORMAT
+                     " a day (`qianbao paycode limits`)",
+                     amount,
+                     json_integer_value(json_object_get(codes, "password_free_daily_count")));
+        else
+            snprintf(text, sizeof text,
+                     "every code waits for the password (`qianbao paycode "
+                     "limits`)");
+        cli_print_field(cli, "payment codes", text);
+    }
+    snprintf(text, sizeof text,
+             "%" JSON_INTEGER_FORMAT " of %" JSON_INTEGER_FORMAT
+             " payments without the password (codes, transfers and orders together)",
+             json_integer_value(json_object_get(limits, "password_free_used_today")),
+             json_integer_value(json_object_get(limits, "password_free_daily_max")));
+    cli_print_field(cli, "used today", text);
+}
+
+/* The limits, with the payment codes' own settings read beside them. */
+static void S_limits_show(struct cli *cli, const json_t *limits)
+{
+    struct cli_response codes;
+    bool quiet = cli->quiet;
+    cli->quiet = true;
+    int rc = cli_call(cli, "GET", "/v1/me/payment-code-settings", CLI_AUTH_USER, NULL, &codes);
+    cli->quiet = quiet;
+    S_limits_print(cli, limits, rc == CLI_EXIT_OK ? codes.json : NULL);
+    cli_response_release(&codes);
 }
 
 int cli_run_limits(struct cli *cli, const struct cli_args *args)
@@ -806,11 +838,10 @@ int cli_run_limits(struct cli *cli, const struct cli_args *args)
     (void)args;
     struct cli_response res;
     int rc = cli_call(cli, "GET", "/v1/me/limits", CLI_AUTH_USER, NULL, &res);
-    if (rc == CLI_EXIT_OK) {
-        if (cli->json)
-            cli_print_body(&res);
-        else
-            S_limits_print(cli, res.json);
+    if (rc == CLI_EXIT_OK && cli->json) {
+        cli_print_body(&res);
+    } else if (rc == CLI_EXIT_OK) {
+        S_limits_show(cli, res.json);
     }
     cli_response_release(&res);
     return rc;
@@ -891,7 +922,7 @@ int cli_run_limits_set(struct cli *cli, const struct cli_args *args)
         if (cli->json)
             cli_print_body(&res);
         else
-            S_limits_print(cli, res.json);
+            S_limits_show(cli, res.json);
     }
     cli_response_release(&res);
     return rc;

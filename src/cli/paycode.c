@@ -471,3 +471,86 @@ int cli_run_paycode_confirm(struct cli *cli, const struct cli_args *args)
     cli_response_release(&res);
     return rc;
 }
+
+/* --- what codes pay without the password ------------------------------------------- */
+
+static void S_code_settings_print(const struct cli *cli, const json_t *s)
+{
+    char amount[64], max[64], text[160];
+    cli_money_amount_text(json_integer_value(json_object_get(s, "password_free_limit")), "CNY",
+                          amount, sizeof amount);
+    cli_money_amount_text(json_integer_value(json_object_get(s, "password_free_limit_max")), "CNY",
+                          max, sizeof max);
+    snprintf(text, sizeof text, "%s (at most %s)", amount, max);
+    cli_print_field(cli, "without password", text);
+    snprintf(text, sizeof text,
+             "%" JSON_INTEGER_FORMAT " a day (at most %" JSON_INTEGER_FORMAT
+             "), %" JSON_INTEGER_FORMAT " used today",
+             json_integer_value(json_object_get(s, "password_free_daily_count")),
+             json_integer_value(json_object_get(s, "password_free_daily_count_max")),
+             json_integer_value(json_object_get(s, "password_free_used_today")));
+    cli_print_field(cli, "codes", text);
+}
+
+int cli_run_paycode_limits(struct cli *cli, const struct cli_args *args)
+{
+    const char *amount_text = cli_arg(cli, args, "password-free");
+    const char *count_text = cli_arg(cli, args, "daily-count");
+    struct cli_response res;
+    int rc = cli_call(cli, "GET", "/v1/me/payment-code-settings", CLI_AUTH_USER, NULL, &res);
+    if (rc != CLI_EXIT_OK || (amount_text == NULL && count_text == NULL)) {
+        if (rc == CLI_EXIT_OK && cli->json)
+            cli_print_body(&res);
+        else if (rc == CLI_EXIT_OK)
+            S_code_settings_print(cli, res.json);
+        cli_response_release(&res);
+        return rc;
+    }
+    json_int_t limit_now = json_integer_value(json_object_get(res.json, "password_free_limit"));
+    json_int_t count_now =
+        json_integer_value(json_object_get(res.json, "password_free_daily_count"));
+    cli_response_release(&res);
+
+    json_t *body = json_object();
+    QB_ASSERT(body != NULL);
+    bool raises = false;
+    if (amount_text != NULL) {
+        int64_t amount = 0;
+        bool none = false;
+        if (cli_amount_or_none_parse(amount_text, currency_find("CNY"), &amount, &none) != QB_OK) {
+            json_decref(body);
+            return cli_usage_error(cli, "--password-free is an amount of yuan, or none");
+        }
+        raises = raises || amount > limit_now;
+        QB_ASSERT(json_object_set_new(body, "password_free_limit", json_integer(amount)) == 0);
+    }
+    if (count_text != NULL) {
+        char *end = NULL;
+        long count = strtol(count_text, &end, 10);
+        if (end == count_text || *end != '\0' || count < 0 || count > 1000) {
+            json_decref(body);
+            return cli_usage_error(cli, "--daily-count is a number of payments a day");
+        }
+        raises = raises || count > count_now;
+        QB_ASSERT(json_object_set_new(body, "password_free_daily_count", json_integer(count)) == 0);
+    }
+    /* Only a change that lets more money out without the password asks for it. */
+    if (raises) {
+        char password[CLI_SECRET_SIZE_MAX];
+        rc = cli_money_payment_password(cli, args, password, sizeof password);
+        if (rc != CLI_EXIT_OK) {
+            json_decref(body);
+            return rc;
+        }
+        QB_ASSERT(json_object_set_new(body, "payment_password", json_string(password)) == 0);
+        cli_secret_wipe(password, sizeof password);
+    }
+    rc = cli_call(cli, "PUT", "/v1/me/payment-code-settings", CLI_AUTH_USER, body, &res);
+    json_decref(body);
+    if (rc == CLI_EXIT_OK && cli->json)
+        cli_print_body(&res);
+    else if (rc == CLI_EXIT_OK)
+        S_code_settings_print(cli, res.json);
+    cli_response_release(&res);
+    return rc;
+}

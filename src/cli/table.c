@@ -213,6 +213,21 @@ static const struct cli_command S_commands[] = {
      "most; then it is revoked and nothing is paid.",
      {{0}},
      cli_run_paycode_pending},
+    {"paycode limits",
+     "",
+     0,
+     0,
+     "show or change what payment codes pay without the password",
+     "Without options, shows the amount a code pays at the till without asking for the "
+     "payment password, and how many such payments a day (¥200 and five by default, together "
+     "with the transfers and order payments made without it). Lowering either needs nothing; "
+     "raising one asks for the payment password. --password-free 0 (or none) makes every code "
+     "wait for the password (`qianbao paycode pending`).",
+     {{"password-free", "AMOUNT", false, NULL,
+       "the most a code pays alone, in yuan; 0 or none: nothing"},
+      {"daily-count", "N", false, NULL, "how many codes a day may pay alone"},
+      S_PAYMENT_PASSWORD_STDIN},
+     cli_run_paycode_limits},
     {"paycode confirm",
      "ID",
      1,

@@ -1058,6 +1058,13 @@ TEST(payment_codes)
     S_case("paycode-pending", NULL, "paycode", "pending", NULL);
     S_case("paycode-confirm", S_PAY, "paycode", "confirm", pending_id, "--password-stdin", NULL);
     S_case("paycode-pending-none", NULL, "paycode", "pending", NULL);
+    /* What codes pay alone: lowered without the password, raised again with it. */
+    S_case("paycode-limits", NULL, "paycode", "limits", NULL);
+    S_case("paycode-limits-lower", NULL, "paycode", "limits", "--password-free", "50", NULL);
+    S_case("paycode-limits-raise-no-password", NULL, "paycode", "limits", "--daily-count", "5",
+           "--password-free", "200", NULL);
+    S_case("paycode-limits-raise", S_PAY, "paycode", "limits", "--password-free", "200",
+           "--password-stdin", NULL);
     mh_release(&till);
     S_case("security-devices", NULL, "security", "devices", NULL);
     S_case("security-devices-json", NULL, "security", "devices", "--json", NULL);
