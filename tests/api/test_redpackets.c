@@ -331,7 +331,7 @@ TEST(send_claim_and_read_a_packet_then_verify_it)
     json_object_set_new(second, "amount", json_integer(up ? y - 1 : y + 1));
     ASSERT_EQ_INT(json_dump_file(v, file, 0), 0);
     ASSERT_EQ_INT(S_verify_run(NULL, NULL, NULL, file, out, sizeof out), 5);
-    ASSERT(strstr(out, "MISMATCH: share #0 should be") != NULL);
+    ASSERT(strstr(out, "MISMATCH: share #1 should be") != NULL);
     json_decref(v);
 }
 
