@@ -72,24 +72,17 @@ void http_handle_admin_users_list(struct http_request *req)
     for (size_t i = 0; array != NULL && i < count; i++) {
         json_t *item = http_user_json(&users[i], true);
         json_t *balances = http_balances_json(req, users[i].account_id, &err);
-        if (item == NULL || balances == NULL ||
-            json_object_set_new(item, "balances", balances) != 0 ||
-            json_array_append_new(array, item) != 0) {
+        if (item == NULL || balances == NULL) {
+            json_decref(balances);
             json_decref(item);
-            json_decref(array);
-            array = NULL;
+            item = NULL;
+        } else if (json_object_set_new(item, "balances", balances) != 0) { /* took balances */
+            json_decref(item);
+            item = NULL;
         }
+        http_array_add(&array, item);
     }
-    if (array == NULL) {
-        http_reply_error(req, err != QB_OK ? err : QB_E_INTERNAL);
-        return;
-    }
-    json_t *body = http_page_json(req, array, next);
-    if (body != NULL)
-        http_reply_json(req, 200, body);
-    else
-        http_reply_error(req, QB_E_INTERNAL);
-    json_decref(body);
+    http_reply_page(req, array, next, err);
 }
 
 /* --- POST /admin/users/{id}/freeze, /unfreeze ------------------------------------------- */
@@ -212,21 +205,11 @@ void http_handle_admin_sms_outbox_list(struct http_request *req)
     if (count > limit)
         count = limit, next = items[limit - 1].id;
     json_t *array = json_array();
-    for (size_t i = 0; array != NULL && i < count; i++) {
-        json_t *item = json_pack("{s:s, s:s, s:s, s:o}", "phone", items[i].phone, "purpose",
-                                 sms_purpose_name(items[i].purpose), "code", items[i].code,
-                                 "created_at", http_time_json(items[i].created_at_ms));
-        if (item == NULL || json_array_append_new(array, item) != 0) {
-            json_decref(array);
-            array = NULL;
-        }
-    }
-    json_t *body = http_page_json(req, array, next);
-    if (body != NULL)
-        http_reply_json(req, 200, body);
-    else
-        http_reply_error(req, QB_E_INTERNAL);
-    json_decref(body);
+    for (size_t i = 0; array != NULL && i < count; i++)
+        http_array_add(&array, json_pack("{s:s, s:s, s:s, s:o}", "phone", items[i].phone, "purpose",
+                                         sms_purpose_name(items[i].purpose), "code", items[i].code,
+                                         "created_at", http_time_json(items[i].created_at_ms)));
+    http_reply_page(req, array, next, QB_OK);
 }
 
 /* --- GET /admin/payments?status=PROCESSING, GET /admin/payments/{id} ----------------------- */
@@ -293,20 +276,10 @@ void http_handle_admin_payments_list(struct http_request *req)
     if (err == QB_OK && count > limit)
         count = limit, next = payments[limit - 1].seq;
     json_t *array = err == QB_OK ? json_array() : NULL;
-    for (size_t i = 0; array != NULL && i < count; i++) {
-        json_t *item = S_admin_payment_json(reader, &payments[i], &err);
-        if (item == NULL || json_array_append_new(array, item) != 0) {
-            json_decref(array);
-            array = NULL;
-        }
-    }
+    for (size_t i = 0; array != NULL && i < count; i++)
+        http_array_add(&array, S_admin_payment_json(reader, &payments[i], &err));
     http_reader_release(req, reader);
-    json_t *body = array != NULL ? http_page_json(req, array, next) : NULL;
-    if (body != NULL)
-        http_reply_json(req, 200, body);
-    else
-        http_reply_error(req, err != QB_OK ? err : QB_E_INTERNAL);
-    json_decref(body);
+    http_reply_page(req, array, next, err);
 }
 
 void http_handle_admin_payments_get(struct http_request *req)

@@ -188,6 +188,29 @@ json_t *http_page_json(struct http_request *req, json_t *items, int64_t next)
     return json_pack("{s:o, s:o}", "items", items, "next_cursor", cursor);
 }
 
+void http_array_add(json_t **array, json_t *item)
+{
+    if (*array == NULL) {
+        json_decref(item);
+        return;
+    }
+    /* json_array_append_new takes item whether it succeeds or not. */
+    if (item != NULL && json_array_append_new(*array, item) == 0)
+        return;
+    json_decref(*array);
+    *array = NULL;
+}
+
+void http_reply_page(struct http_request *req, json_t *items, int64_t next, enum qb_error err)
+{
+    json_t *body = items != NULL ? http_page_json(req, items, next) : NULL;
+    if (body != NULL)
+        http_reply_json(req, 200, body);
+    else
+        http_reply_error(req, err != QB_OK ? err : QB_E_INTERNAL);
+    json_decref(body);
+}
+
 bool http_idempotency_arm(struct http_request *req, struct ledger_cmd *cmd, const char *principal)
 {
     const char *key = http_request_header(req, "Idempotency-Key");

@@ -356,6 +356,13 @@ bool http_query_cursor(struct http_request *req, int64_t *before);
 /* {"items": items, "next_cursor": a cursor for before = next, or null when
  * next is 0}; takes items. NULL when out of memory. */
 json_t *http_page_json(struct http_request *req, json_t *items, int64_t next);
+/* Appends item (taken; NULL: out of memory) to *array; on failure releases
+ * both and sets *array to NULL, which ends a loop building a list. */
+void http_array_add(json_t **array, json_t *item);
+/* Replies 200 with http_page_json(items, next), taking items; when items is
+ * NULL (a list that could not be built) or the page cannot be made, err, or
+ * SYSTEM_ERROR when err is QB_OK. */
+void http_reply_page(struct http_request *req, json_t *items, int64_t next, enum qb_error err);
 /* at_ms as RFC 3339 in UTC+8, as a JSON string; JSON null for 0. */
 json_t *http_time_json(int64_t at_ms);
 /* A user as the API shows it: id, phone, display_name, kyc_level, status,

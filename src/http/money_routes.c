@@ -254,19 +254,9 @@ void http_handle_me_cards_list(struct http_request *req)
         return;
     }
     json_t *array = json_array();
-    for (size_t i = 0; array != NULL && i < count; i++) {
-        json_t *item = S_card_json(&items[i], usable[i]);
-        if (item == NULL || json_array_append_new(array, item) != 0) {
-            json_decref(array);
-            array = NULL;
-        }
-    }
-    json_t *body = http_page_json(req, array, next_cursor);
-    if (body != NULL)
-        http_reply_json(req, 200, body);
-    else
-        http_reply_error(req, QB_E_INTERNAL);
-    json_decref(body);
+    for (size_t i = 0; array != NULL && i < count; i++)
+        http_array_add(&array, S_card_json(&items[i], usable[i]));
+    http_reply_page(req, array, next_cursor, QB_OK);
 }
 
 void http_handle_me_cards_delete(struct http_request *req)

@@ -131,17 +131,9 @@ void http_handle_me_sessions_list(struct http_request *req)
                                  "last_seen_at", http_time_json(s->last_seen_at_ms), "expires_at",
                                  http_time_json(s->expires_at_ms), "current",
                                  strcmp(s->id, session->id) == 0, "revoked", s->revoked_at_ms != 0);
-        if (item == NULL || json_array_append_new(array, item) != 0) {
-            json_decref(array);
-            array = NULL;
-        }
+        http_array_add(&array, item);
     }
-    json_t *body = http_page_json(req, array, next);
-    if (body != NULL)
-        http_reply_json(req, 200, body);
-    else
-        http_reply_error(req, QB_E_INTERNAL);
-    json_decref(body);
+    http_reply_page(req, array, next, QB_OK);
 }
 
 void http_handle_me_sessions_delete(struct http_request *req)
@@ -269,14 +261,9 @@ void http_handle_me_security_get(struct http_request *req)
         return;
     }
     json_t *array = json_array();
-    for (size_t i = 0; array != NULL && i < IDENTITY_SECURITY_ITEMS; i++) {
-        json_t *item = json_pack("{s:s, s:b, s:i}", "name", items[i].name, "ok", (int)items[i].ok,
-                                 "weight", items[i].weight);
-        if (item == NULL || json_array_append_new(array, item) != 0) {
-            json_decref(array);
-            array = NULL;
-        }
-    }
+    for (size_t i = 0; array != NULL && i < IDENTITY_SECURITY_ITEMS; i++)
+        http_array_add(&array, json_pack("{s:s, s:b, s:i}", "name", items[i].name, "ok",
+                                         (int)items[i].ok, "weight", items[i].weight));
     json_t *body = array != NULL ? json_pack("{s:i, s:o}", "score", score, "items", array) : NULL;
     if (body != NULL)
         http_reply_json(req, 200, body);
@@ -315,21 +302,11 @@ void http_reply_security_events(struct http_request *req, const char *user_id)
     if (count > limit)
         count = limit, next = events[limit - 1].id;
     json_t *array = json_array();
-    for (size_t i = 0; array != NULL && i < count; i++) {
-        json_t *item =
-            json_pack("{s:s, s:s, s:o}", "kind", events[i].kind, "detail", events[i].detail,
-                      "created_at", http_time_json(events[i].created_at_ms));
-        if (item == NULL || json_array_append_new(array, item) != 0) {
-            json_decref(array);
-            array = NULL;
-        }
-    }
-    json_t *body = http_page_json(req, array, next);
-    if (body != NULL)
-        http_reply_json(req, 200, body);
-    else
-        http_reply_error(req, QB_E_INTERNAL);
-    json_decref(body);
+    for (size_t i = 0; array != NULL && i < count; i++)
+        http_array_add(&array, json_pack("{s:s, s:s, s:o}", "kind", events[i].kind, "detail",
+                                         events[i].detail, "created_at",
+                                         http_time_json(events[i].created_at_ms)));
+    http_reply_page(req, array, next, QB_OK);
 }
 
 void http_handle_me_security_events_list(struct http_request *req)

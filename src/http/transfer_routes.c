@@ -261,10 +261,7 @@ json_t *http_me_limits(struct http_request *req, struct identity_user **user,
                                  (json_int_t)limits[i].amount_minor, "used",
                                  (json_int_t)limits[i].used_minor, "remaining",
                                  (json_int_t)limits[i].remaining_minor);
-        if (item == NULL || json_array_append_new(array, item) != 0) {
-            json_decref(array);
-            array = NULL;
-        }
+        http_array_add(&array, item);
     }
     if (array == NULL)
         http_reply_error(req, QB_E_INTERNAL);
