@@ -125,11 +125,19 @@ enum qb_error merchant_analytics_read(struct store *reader, const char *mchid, c
                     " WHERE mchid = $1 AND success_at_ms >= $2 AND success_at_ms < $3"
                     " AND success_at_ms > 0 GROUP BY 1",
                     mchid, end_ms, false, out);
+    /* A reversal of a paid payment-code order gives all of it back: a
+     * refund of its own day, as in the trade bill (orders_reversed). */
     if (err == QB_OK)
         err = S_by_hour(reader,
-                        "SELECT (success_at_ms - $2) / 3600000, COUNT(*), SUM(refund_minor)"
-                        " FROM refunds WHERE mchid = $1 AND success_at_ms >= $2"
-                        " AND success_at_ms < $3 AND success_at_ms > 0 GROUP BY 1",
+                        "SELECT h, SUM(n), SUM(a) FROM ("
+                        "SELECT (success_at_ms - $2) / 3600000 AS h, COUNT(*) AS n,"
+                        " SUM(refund_minor) AS a FROM refunds WHERE mchid = $1"
+                        " AND success_at_ms >= $2 AND success_at_ms < $3 AND success_at_ms > 0"
+                        " GROUP BY 1 UNION ALL "
+                        "SELECT (closed_at_ms - $2) / 3600000, COUNT(*), SUM(total_minor)"
+                        " FROM orders WHERE mchid = $1 AND closed_at_ms >= $2"
+                        " AND closed_at_ms < $3 AND state = 7 AND success_at_ms > 0 GROUP BY 1)"
+                        " GROUP BY h",
                         mchid, end_ms, true, out);
     if (err != QB_OK)
         return err;

@@ -2,17 +2,19 @@
  * analytics.h — a merchant's sales figures over a range of days, for its
  * owner (GET /v1/merchants/me/analytics).
  *
- * Owns: three indexed reads of the orders table (orders_created for the
- * orders made, orders_paid for the payments and the payers) and one of the
- * refunds table (refunds_success), each bounded by the merchant and the
- * range, never a scan of other merchants' rows; the sums in exact integer
- * minor units with checked addition.
+ * Owns: indexed reads of the orders table (orders_created for the orders
+ * made, orders_paid for the payments and the payers, orders_reversed for
+ * the reversals of paid payment-code orders) and of the refunds table
+ * (refunds_success), each bounded by the merchant and the range, never a
+ * scan of other merchants' rows; the sums in exact integer minor units
+ * with checked addition.
  *
  * Days are Asia/Shanghai days (UTC+8), hours the hour of the day there.
  * Sales are gross: the totals of the orders paid in the range, counted on
  * the day they were paid, whatever happened to them after. Refunds are
- * figures of their own, counted on the day they succeeded: net takings are
- * sales − refunds.
+ * figures of their own, counted on the day they succeeded, a reversal of a
+ * paid payment-code order among them (all of its amount back): net takings
+ * are sales − refunds, as in the trade bill.
  *
  * Who calls it: the wallet-side merchant routes (merchant_routes.c).
  */

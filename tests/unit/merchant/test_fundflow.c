@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "merchant/analytics.h"
 #include "merchant/bill.h"
 #include "merchant/paycode.h"
 #include "merchant/refund.h"
@@ -292,10 +293,41 @@ TEST(payment_code_sales_are_micropay_rows_of_the_trade_bill_of_their_day)
     wx_free(f.wx);
 }
 
+TEST(a_reversed_sale_is_a_refund_of_its_day_in_the_analytics)
+{
+    // The owner's analytics and the trade bill must tell the same takings: a payment-code sale
+    // reversed the next day stays a sale of its day, and its money back is a refund of the day
+    // of the reversal, so that sales − refunds is what the merchant kept.
+    struct mx_shop f;
+    mx_shop_open(&f, "面馆", 10000000);
+    int64_t start_ms, end_ms;
+    S_tomorrow_at_ten(&f, &start_ms, &end_ms);
+    struct merchant_order kept = S_codepaid(&f, 1500);
+    wx_clock_to(f.wx, clock_now_ms(&f.wx->clock) + WX_HOUR_MS); /* a code of another minute */
+    struct merchant_order reversed = S_codepaid(&f, 1000);
+    wx_clock_to(f.wx, end_ms + WX_HOUR_MS);
+    S_reverse(&f, &reversed);
+    char day[32], next[32]; /* the RFC 3339 times' dates, Beijing time */
+    clock_format_rfc3339(start_ms, 8 * 60, day, sizeof day);
+    clock_format_rfc3339(end_ms, 8 * 60, next, sizeof next);
+    day[10] = next[10] = '\0';
+    struct merchant_analytics a;
+    const char *message = NULL;
+    ASSERT_EQ_INT(merchant_analytics_read(f.wx->reader, f.m.mchid, day, next, &a, &message), QB_OK);
+    ASSERT_EQ_INT(a.paid_count, 2);
+    ASSERT_EQ_INT(a.sales_minor, kept.total_minor + reversed.total_minor);
+    ASSERT_EQ_INT(a.refund_count, 1);
+    ASSERT_EQ_INT(a.refunds_minor, reversed.total_minor);
+    ASSERT_EQ_INT(a.days[0].refunds_minor, 0);
+    ASSERT_EQ_INT(a.days[1].refunds_minor, reversed.total_minor);
+    wx_free(f.wx);
+}
+
 int main(void)
 {
     RUN(each_line_names_the_order_refund_or_reversal_as_wechat_does);
     RUN(a_day_long_ago_reads_that_day_not_every_entry_since);
     RUN(payment_code_sales_are_micropay_rows_of_the_trade_bill_of_their_day);
+    RUN(a_reversed_sale_is_a_refund_of_its_day_in_the_analytics);
     return test_summary();
 }
