@@ -133,7 +133,7 @@ static void S_create(struct http_request *req, enum merchant_trade_type type)
     const struct domain_env *env = http_request_env(req);
     const struct merchant *m = http_request_merchant(req);
     const json_t *amount = json_object_get(body, "amount");
-    const json_t *payer = json_object_get(body, "payer");
+    const json_t *payer = http_json_member(body, "payer");
     char message[HTTP_JSON_MESSAGE_SIZE_MAX];
     const char *fail = NULL;
     enum qb_error fail_err = QB_E_PARAM;

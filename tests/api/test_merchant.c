@@ -178,8 +178,9 @@ TEST(orders_are_created_queried_retried_and_closed_as_wechat_does)
     ASSERT_EQ_STR(api_error_code(&res), "INVALID_REQUEST");
     client_response_release(&res);
 
-    /* app and h5; jsapi needs payer.openid; codepay needs payer.auth_code (test_paycode.c). */
-    S_order_body(&m, "order-life-0002", 100, NULL, body, sizeof body);
+    /* app and h5; jsapi needs payer.openid; codepay needs payer.auth_code (test_paycode.c).
+     * An SDK that writes an unset payer as null means no payer. */
+    S_order_body(&m, "order-life-0002", 100, ",\"payer\":null", body, sizeof body);
     ASSERT_EQ_INT(mh_call(&S_client, &m, "POST", "/v3/pay/transactions/app", body, &res), 200);
     ASSERT(strncmp(api_json_str(&res, "prepay_id"), "wx", 2) == 0);
     client_response_release(&res);
