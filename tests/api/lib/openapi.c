@@ -442,8 +442,6 @@ static const json_t *S_answer(const json_t *operation, long status)
     if (answer == NULL)
         answer = json_object_get(responses, range);
     if (answer == NULL)
-        answer = json_object_get(json_object_get(S_doc, "x-common-responses"), code);
-    if (answer == NULL)
         answer = json_object_get(responses, "default");
     const char *ref = json_string_value(json_object_get(answer, "$ref"));
     return ref != NULL ? S_ref(ref) : answer;
@@ -630,8 +628,6 @@ static bool S_responses_walk(const json_t *responses, const char *where, char *e
     {
         char child[512];
         snprintf(child, sizeof child, "%s/%s", where, status);
-        if (!json_is_object(answer))
-            continue; /* x-common-responses' description */
         const char *ref = json_string_value(json_object_get(answer, "$ref"));
         if (ref != NULL && S_ref(ref) == NULL)
             return S_fail(err, err_size, "%s: $ref %s does not resolve", child, ref);
@@ -656,8 +652,6 @@ bool openapi_schemas_supported(char *err, size_t err_size)
             return false;
     }
     if (!S_responses_walk(json_object_get(components, "responses"), "#/components/responses", err,
-                          err_size) ||
-        !S_responses_walk(json_object_get(S_doc, "x-common-responses"), "#/x-common-responses", err,
                           err_size))
         return false;
     const char *path;

@@ -6,8 +6,9 @@
  * match what the daemon does. client_request() hands each response it
  * receives to openapi_response_check(), which finds the operation by method
  * and path (the document's path templates, the most literal match winning),
- * the answer by status (the operation's own, then its "4XX" range, then the
- * document's "x-common-responses", then "default"), the media type by
+ * the answer by status (the operation's own, then its "4XX" range, then
+ * "default": every status an operation answers is listed on it, so that
+ * client generators see the errors too), the media type by
  * Content-Type, and validates a JSON body against the schema. A mismatch is
  * printed as an "FAIL openapi:" line and counted in test_failed_count, so
  * the test program fails; each distinct mismatch is printed once.
