@@ -36,9 +36,6 @@ static const char *S_user_id_param(struct http_request *req)
 
 void http_handle_admin_users_list(struct http_request *req)
 {
-    size_t limit;
-    if (!http_query_limit(req, &limit))
-        return;
     const char *prefix = http_request_query(req, "phone");
     if (prefix == NULL)
         prefix = "";
@@ -47,14 +44,11 @@ void http_handle_admin_users_list(struct http_request *req)
         http_reply_error_message(req, QB_E_PARAM, "phone must be up to 11 digits");
         return;
     }
+    size_t limit;
     int64_t before;
-    if (!http_query_cursor(req, &before))
+    struct identity_user *users = http_list_begin(req, sizeof *users, &limit, &before);
+    if (users == NULL)
         return;
-    struct identity_user *users = http_request_alloc(req, (limit + 1) * sizeof *users);
-    if (users == NULL) {
-        http_reply_error(req, QB_E_TOO_LARGE);
-        return;
-    }
     struct store *reader = http_reader_acquire(req);
     if (reader == NULL)
         return;
@@ -168,9 +162,6 @@ void http_handle_admin_users_security_events_list(struct http_request *req)
 void http_handle_admin_sms_outbox_list(struct http_request *req)
 {
     const struct domain_env *env = http_request_env(req);
-    size_t limit;
-    if (!http_query_limit(req, &limit))
-        return;
     const char *phone = http_request_query(req, "phone");
     if (phone != NULL && phone[0] == '\0')
         phone = NULL;
@@ -183,14 +174,11 @@ void http_handle_admin_sms_outbox_list(struct http_request *req)
         http_reply_error(req, QB_E_INTERNAL);
         return;
     }
+    size_t limit;
     int64_t before;
-    if (!http_query_cursor(req, &before))
+    struct sms_outbox_item *items = http_list_begin(req, sizeof *items, &limit, &before);
+    if (items == NULL)
         return;
-    struct sms_outbox_item *items = http_request_alloc(req, (limit + 1) * sizeof *items);
-    if (items == NULL) {
-        http_reply_error(req, QB_E_TOO_LARGE);
-        return;
-    }
     struct store *reader = http_reader_acquire(req);
     if (reader == NULL)
         return;
@@ -257,16 +245,10 @@ void http_handle_admin_payments_list(struct http_request *req)
         return;
     }
     size_t limit;
-    if (!http_query_limit(req, &limit))
-        return;
     int64_t after;
-    if (!http_query_cursor(req, &after))
+    struct wallet_payment *payments = http_list_begin(req, sizeof *payments, &limit, &after);
+    if (payments == NULL)
         return;
-    struct wallet_payment *payments = http_request_alloc(req, (limit + 1) * sizeof *payments);
-    if (payments == NULL) {
-        http_reply_error(req, QB_E_TOO_LARGE);
-        return;
-    }
     struct store *reader = http_reader_acquire(req);
     if (reader == NULL)
         return;

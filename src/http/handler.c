@@ -188,6 +188,16 @@ json_t *http_page_json(struct http_request *req, json_t *items, int64_t next)
     return json_pack("{s:o, s:o}", "items", items, "next_cursor", cursor);
 }
 
+void *http_list_begin(struct http_request *req, size_t row_size, size_t *limit, int64_t *cursor)
+{
+    if (!http_query_limit(req, limit) || !http_query_cursor(req, cursor))
+        return NULL;
+    void *rows = http_request_alloc(req, (*limit + 1) * row_size);
+    if (rows == NULL)
+        http_reply_error(req, QB_E_TOO_LARGE);
+    return rows;
+}
+
 void http_array_add(json_t **array, json_t *item)
 {
     if (*array == NULL) {

@@ -356,6 +356,10 @@ bool http_query_cursor(struct http_request *req, int64_t *before);
 /* {"items": items, "next_cursor": a cursor for before = next, or null when
  * next is 0}; takes items. NULL when out of memory. */
 json_t *http_page_json(struct http_request *req, json_t *items, int64_t next);
+/* The first steps of a list: ?limit= and ?cursor= read, and room in the
+ * request for limit + 1 rows of row_size (one more than a page, to tell
+ * whether another follows); NULL after replying. */
+void *http_list_begin(struct http_request *req, size_t row_size, size_t *limit, int64_t *cursor);
 /* Appends item (taken; NULL: out of memory) to *array; on failure releases
  * both and sets *array to NULL, which ends a loop building a list. */
 void http_array_add(json_t **array, json_t *item);

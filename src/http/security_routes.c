@@ -99,16 +99,10 @@ void http_handle_me_sessions_list(struct http_request *req)
 {
     const struct identity_session *session = http_request_session(req);
     size_t limit;
-    if (!http_query_limit(req, &limit))
-        return;
     int64_t before;
-    if (!http_query_cursor(req, &before))
+    struct identity_session *items = http_list_begin(req, sizeof *items, &limit, &before);
+    if (items == NULL)
         return;
-    struct identity_session *items = http_request_alloc(req, (limit + 1) * sizeof *items);
-    if (items == NULL) {
-        http_reply_error(req, QB_E_TOO_LARGE);
-        return;
-    }
     struct store *reader = http_reader_acquire(req);
     if (reader == NULL)
         return;
@@ -278,13 +272,9 @@ void http_reply_security_events(struct http_request *req, const char *user_id)
 {
     size_t limit;
     int64_t before;
-    if (!http_query_limit(req, &limit) || !http_query_cursor(req, &before))
+    struct identity_security_event *events = http_list_begin(req, sizeof *events, &limit, &before);
+    if (events == NULL)
         return;
-    struct identity_security_event *events = http_request_alloc(req, (limit + 1) * sizeof *events);
-    if (events == NULL) {
-        http_reply_error(req, QB_E_TOO_LARGE);
-        return;
-    }
     struct store *reader = http_reader_acquire(req);
     if (reader == NULL)
         return;
