@@ -293,6 +293,11 @@ int cli_money_amount_arg(struct cli *cli, const char *text, int64_t *amount);
 void cli_money_amount_text(json_int_t amount, const char *currency, char *out, size_t out_size);
 /* The --idempotency-key given (checked), or a fresh one. */
 int cli_money_key_arg(struct cli *cli, const struct cli_args *args, char *key, size_t key_size);
+/* A money-moving POST (cli_call_idem) of body, which it takes, under key;
+ * the answer printed: the server's body with --json, else by print; a
+ * replayed answer noted either way. */
+int cli_money_post(struct cli *cli, const char *path, const char *key, json_t *body,
+                   void (*print)(const struct cli *cli, const json_t *answer));
 /* An order payment as POST /v1/me/order-payments answers it, field by field. */
 void cli_order_payment_print(const struct cli *cli, const json_t *p);
 /* The payment password: six digits from the terminal or --password-stdin. */

@@ -114,6 +114,23 @@ static void S_user_text(const json_t *user, char *out, size_t out_size)
              cli_json_str(user, "user_id"));
 }
 
+int cli_money_post(struct cli *cli, const char *path, const char *key, json_t *body,
+                   void (*print)(const struct cli *cli, const json_t *answer))
+{
+    struct cli_response res;
+    int rc = cli_call_idem(cli, path, key, body, &res);
+    json_decref(body);
+    if (rc == CLI_EXIT_OK) {
+        cli_money_replayed_note(cli, &res);
+        if (cli->json)
+            cli_print_body(&res);
+        else
+            print(cli, res.json);
+    }
+    cli_response_release(&res);
+    return rc;
+}
+
 void cli_money_replayed_note(struct cli *cli, const struct cli_response *res)
 {
     if (res->replayed)
@@ -721,18 +738,7 @@ int cli_run_send(struct cli *cli, const struct cli_args *args)
     if (needed)
         QB_ASSERT(json_object_set_new(body, "payment_password", json_string(password)) == 0);
     cli_secret_wipe(password, sizeof password);
-    struct cli_response res;
-    rc = cli_call_idem(cli, "/v1/transfers", key, body, &res);
-    json_decref(body);
-    if (rc == CLI_EXIT_OK) {
-        cli_money_replayed_note(cli, &res);
-        if (cli->json)
-            cli_print_body(&res);
-        else
-            S_transfer_print(cli, res.json);
-    }
-    cli_response_release(&res);
-    return rc;
+    return cli_money_post(cli, "/v1/transfers", key, body, S_transfer_print);
 }
 
 /* --- limits ------------------------------------------------------------------- */
@@ -997,19 +1003,6 @@ int cli_qr_pay(struct cli *cli, const struct cli_args *args, const char *payload
     if (needed)
         QB_ASSERT(json_object_set_new(body, "payment_password", json_string(password)) == 0);
     cli_secret_wipe(password, sizeof password);
-    struct cli_response res;
-    rc = cli_call_idem(cli, transfer ? "/v1/transfers" : "/v1/me/order-payments", key, body,
-                       &res);
-    json_decref(body);
-    if (rc == CLI_EXIT_OK) {
-        cli_money_replayed_note(cli, &res);
-        if (cli->json)
-            cli_print_body(&res);
-        else if (transfer)
-            S_transfer_print(cli, res.json);
-        else
-            cli_order_payment_print(cli, res.json);
-    }
-    cli_response_release(&res);
-    return rc;
+    return cli_money_post(cli, transfer ? "/v1/transfers" : "/v1/me/order-payments", key, body,
+                          transfer ? S_transfer_print : cli_order_payment_print);
 }

@@ -458,18 +458,7 @@ int cli_run_paycode_confirm(struct cli *cli, const struct cli_args *args)
     json_t *body = json_pack("{s:s}", "payment_password", password);
     cli_secret_wipe(password, sizeof password);
     QB_ASSERT(body != NULL);
-    struct cli_response res;
-    rc = cli_call_idem(cli, path, key, body, &res);
-    json_decref(body);
-    if (rc == CLI_EXIT_OK) {
-        cli_money_replayed_note(cli, &res);
-        if (cli->json)
-            cli_print_body(&res);
-        else
-            cli_order_payment_print(cli, res.json);
-    }
-    cli_response_release(&res);
-    return rc;
+    return cli_money_post(cli, path, key, body, cli_order_payment_print);
 }
 
 /* --- what codes pay without the password ------------------------------------------- */
