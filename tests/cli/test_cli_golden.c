@@ -771,6 +771,31 @@ TEST(a_card_in_another_name_is_listed_as_not_usable)
     S_END();
 }
 
+/* A user of their own (payment password A's, phone shown as phone_name) in
+ * profile, logged in through the CLI, with the card number bound; its id
+ * into card. Their balances stay apart from the other cases'. */
+static void S_user_with_card(const char *profile, const char *phone_name, const char *number,
+                             char card[64])
+{
+    struct api_user u;
+    API_MUST(api_user_new(&S_client, S_admin, &u));
+    API_MUST(api_payment_password_set(&S_client, S_admin, &u, "258036"));
+    S_substitute(u.phone, phone_name);
+    char password[80], code[API_SMS_CODE_SIZE];
+    snprintf(password, sizeof password, "%s\n", u.password);
+    S_case(NULL, password, "--profile", profile, "login", "--phone", u.phone, "--password-stdin",
+           NULL);
+    ASSERT_EQ_INT(S_last.exit_status, 0);
+    S_case(NULL, NULL, "--profile", profile, "card", "add", "--number", number, "--holder", "李四",
+           "--phone", u.phone, "--send-code", NULL);
+    ASSERT_EQ_INT(S_last.exit_status, 0);
+    S_code(u.phone, "bind_card", code);
+    S_case(NULL, NULL, "--profile", profile, "card", "add", "--number", number, "--holder", "李四",
+           "--phone", u.phone, "--code", code, "--json", NULL);
+    ASSERT_EQ_INT(S_last.exit_status, 0);
+    S_last_str("id", card, 64);
+}
+
 TEST(withdrawing_everything)
 {
     // `withdraw CARD all` asks the server for the most the balance covers with its fee and pays
@@ -778,24 +803,8 @@ TEST(withdrawing_everything)
     // ¥48.85 out and ¥0.10 of fee, nothing left; a second `all` stops before the password is
     // read. A user of its own, so the others' balances stay put.
     S_BEGIN();
-    struct api_user u;
-    API_MUST(api_user_new(&S_client, S_admin, &u));
-    API_MUST(api_payment_password_set(&S_client, S_admin, &u, "258036"));
-    S_substitute(u.phone, "PHONE_E");
-    char password[80], code[API_SMS_CODE_SIZE];
-    snprintf(password, sizeof password, "%s\n", u.password);
-    S_case(NULL, password, "--profile", "e", "login", "--phone", u.phone, "--password-stdin", NULL);
-    ASSERT_EQ_INT(S_last.exit_status, 0);
-    const char *number = "6222020000000000018";
-    S_case(NULL, NULL, "--profile", "e", "card", "add", "--number", number, "--holder", "李四",
-           "--phone", u.phone, "--send-code", NULL);
-    ASSERT_EQ_INT(S_last.exit_status, 0);
-    S_code(u.phone, "bind_card", code);
-    S_case(NULL, NULL, "--profile", "e", "card", "add", "--number", number, "--holder", "李四",
-           "--phone", u.phone, "--code", code, "--json", NULL);
-    ASSERT_EQ_INT(S_last.exit_status, 0);
     char card[64];
-    S_last_str("id", card, sizeof card);
+    S_user_with_card("e", "PHONE_E", "6222020000000000018", card);
     S_case(NULL, S_PAY, "--profile", "e", "topup", card, "100.10", "--password-stdin", NULL);
     ASSERT_EQ_INT(S_last.exit_status, 0);
     // A re-run of a send under its own key is the server's to answer: no payee lookup that could
@@ -831,24 +840,8 @@ TEST(withdrawing_past_the_lifetime_limit)
     // (¥1,000). Past it, `withdraw` says so before the password, with the limit's name, and
     // points to `qianbao kyc`: not "the balance is too low", which topping up cannot cure.
     S_BEGIN();
-    struct api_user u;
-    API_MUST(api_user_new(&S_client, S_admin, &u));
-    API_MUST(api_payment_password_set(&S_client, S_admin, &u, "258036"));
-    S_substitute(u.phone, "PHONE_F");
-    char password[80], code[API_SMS_CODE_SIZE];
-    snprintf(password, sizeof password, "%s\n", u.password);
-    S_case(NULL, password, "--profile", "f", "login", "--phone", u.phone, "--password-stdin", NULL);
-    ASSERT_EQ_INT(S_last.exit_status, 0);
-    const char *number = "6222020000000000026";
-    S_case(NULL, NULL, "--profile", "f", "card", "add", "--number", number, "--holder", "李四",
-           "--phone", u.phone, "--send-code", NULL);
-    ASSERT_EQ_INT(S_last.exit_status, 0);
-    S_code(u.phone, "bind_card", code);
-    S_case(NULL, NULL, "--profile", "f", "card", "add", "--number", number, "--holder", "李四",
-           "--phone", u.phone, "--code", code, "--json", NULL);
-    ASSERT_EQ_INT(S_last.exit_status, 0);
     char card[64];
-    S_last_str("id", card, sizeof card);
+    S_user_with_card("f", "PHONE_F", "6222020000000000026", card);
     S_case(NULL, S_PAY, "--profile", "f", "topup", card, "1500", "--password-stdin", NULL);
     ASSERT_EQ_INT(S_last.exit_status, 0);
     S_case(NULL, S_PAY, "--profile", "f", "withdraw", card, "900", "--password-stdin", NULL);
