@@ -86,8 +86,7 @@ TEST(the_schema_check_refuses_what_it_does_not_know)
     json_t *schemas = json_object_get(json_object_get(doc, "components"), "schemas");
     const char *bad[] = {"{\"type\": \"bogus\"}", "{\"type\": [\"string\", \"date\"]}",
                          "{\"nullable\": true}",
-                         "{\"properties\": {\"a\": {\"minimum\": 1,"
-                         " \"exclusiveMinimum\": 0}}}",
+                         "{\"properties\": {\"a\": {\"exclusiveMinimum\": 0}}}",
                          "{\"$ref\": \"#/components/schemas/Nowhere\"}"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         json_t *schema = json_loads(bad[i], 0, NULL);
