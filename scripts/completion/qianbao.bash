@@ -39,9 +39,11 @@ _qianbao()
         case $prev in
         --phone) return ;;
         --device) return ;;
+        --code) return ;;
+        --login-code) return ;;
         --admin-token-file) return ;;
         esac
-        words='--phone --password-stdin --device --admin --admin-token-file' ;;
+        words='--phone --password-stdin --device --code --login-code --admin --admin-token-file' ;;
     'logout')
         words='--admin' ;;
     'me')

@@ -56,6 +56,7 @@ struct config {
     char sms_provider_url[CONFIG_PATH_SIZE_MAX]; /* --sms-provider-url, "" = the outbox */
     char sms_body_template[CONFIG_PATH_SIZE_MAX]; /* --sms-body-template */
     bool allow_private_notify;           /* --allow-private-notify: notify_urls may be private */
+    bool trust_new_devices;              /* --trust-new-devices: no SMS code for a new device */
     bool verify;                         /* --verify: check the ledger and exit */
     bool help;                           /* --help */
 };

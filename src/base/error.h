@@ -90,7 +90,9 @@
     X(QB_E_URI_TOO_LONG, 414, "URI_TOO_LONG", "the request line is too long")                      \
     X(QB_E_HEADERS_TOO_LARGE, 431, "HEADERS_TOO_LARGE", "the request's headers are too large")     \
     X(QB_E_CARD_PHONE_MISMATCH, 400, "CARD_PHONE_MISMATCH",                                        \
-      "the phone is not the one the bank has for this card")
+      "the phone is not the one the bank has for this card")                                       \
+    X(QB_E_SMS_CODE_REQUIRED, 403, "SMS_CODE_REQUIRED",                                            \
+      "this needs an SMS code sent to the account's phone")
 
 enum qb_error {
 #define QB_ERROR_ENUM(name, status, code, message) name,

@@ -215,8 +215,12 @@ static const char *S_hint(const char *code)
         {"INSUFFICIENT_BALANCE", "see `qianbao balance`; add money with `qianbao topup CARD_ID "
                                  "AMOUNT`"},
         {"PASSWORD_WRONG", "after too many wrong tries the payment password locks for a while"},
-        {"PASSWORD_LOCKED", "wait for the lock to end, or reset the payment password: `qianbao "
-                            "sms-code --purpose reset_payment_password`"},
+        {"PASSWORD_LOCKED", "wait for the lock to end; a locked login also opens with an SMS "
+                            "code (`qianbao sms-code PHONE --purpose login`, then `qianbao login "
+                            "--login-code CODE`), a locked payment password with a new one "
+                            "(`qianbao sms-code PHONE --purpose reset_payment_password`)"},
+        {"SMS_CODE_REQUIRED", "ask for a code with `qianbao sms-code PHONE --purpose new_device` "
+                              "and log in again with --code CODE"},
         {"LIMIT_EXCEEDED", "see `qianbao limits`"},
         {"CARD_INVALID", "a debit card number of 16 to 19 digits of a supported bank"},
         {"CARD_ALREADY_BOUND", "see `qianbao card list`"},

@@ -84,6 +84,10 @@ static const struct cli_command S_commands[] = {
      "$XDG_CONFIG_HOME/qianbao/ (mode 0600), bound to the server it came from. Without "
      "--phone the phone is asked on the terminal; the password is read without echo, or from "
      "standard input with --password-stdin.\n\n"
+     "A device the account never used needs an SMS code to the account's phone as well as "
+     "the password: the server then refuses with SMS_CODE_REQUIRED; ask for a code with "
+     "`qianbao sms-code PHONE --purpose new_device` and log in again with --code CODE. With "
+     "--login-code CODE (purpose login) the code alone logs in, without the password.\n\n"
      "The operator logs in with --admin: the admin token is read from --admin-token-file "
      "(DATA_DIR/admin-token of the daemon) or from QIANBAO_ADMIN_TOKEN, checked against the "
      "server and stored in the profile \"admin\" (or --profile), which the admin commands use.",
@@ -91,6 +95,10 @@ static const struct cli_command S_commands[] = {
       S_PASSWORD_STDIN,
       {"device", "NAME", false, NULL,
        "the device name shown in `security sessions` (default: qianbao on HOSTNAME)"},
+      {"code", "CODE", false, NULL,
+       "the SMS code of purpose new_device, for a device new to the account"},
+      {"login-code", "CODE", false, NULL,
+       "log in with this SMS code of purpose login instead of the password"},
       {"admin", NULL, false, NULL, "log in as the operator (QIANBAO_ADMIN_TOKEN)"},
       {"admin-token-file", "FILE", false, NULL,
        "log in as the operator with the token in FILE (implies --admin)"}},

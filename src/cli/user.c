@@ -253,10 +253,15 @@ int cli_run_login(struct cli *cli, const struct cli_args *args)
     } else if ((rc = cli_line_read(cli, "Phone: ", phone, sizeof phone)) != CLI_EXIT_OK) {
         return rc;
     }
-    char password[CLI_SECRET_SIZE_MAX];
-    rc = cli_secret_read(cli, cli_arg(cli, args, "password-stdin") != NULL, "Password: ", NULL,
-                         password, sizeof password);
-    if (rc != CLI_EXIT_OK)
+    const char *code = cli_arg(cli, args, "code");
+    const char *login_code = cli_arg(cli, args, "login-code");
+    if (login_code != NULL && (code != NULL || cli_arg(cli, args, "password-stdin") != NULL))
+        return cli_usage_error(cli, "--login-code logs in without the password: leave out "
+                                    "--code and --password-stdin");
+    char password[CLI_SECRET_SIZE_MAX] = "";
+    if (login_code == NULL &&
+        (rc = cli_secret_read(cli, cli_arg(cli, args, "password-stdin") != NULL, "Password: ", NULL,
+                              password, sizeof password)) != CLI_EXIT_OK)
         return rc;
     char device[65];
     const char *device_arg = cli_arg(cli, args, "device");
@@ -270,11 +275,18 @@ int cli_run_login(struct cli *cli, const struct cli_args *args)
         snprintf(device, sizeof device, "qianbao on %s",
                  host[0] != '\0' ? host : "this computer");
     }
-    json_t *body = json_pack("{s:s, s:s, s:s}", "phone", phone, "password", password,
-                             "device_name", device);
+    json_t *body = json_pack("{s:s, s:s}", "phone", phone, "device_name", device);
+    bool built = body != NULL;
+    if (built && login_code == NULL)
+        built = json_object_set_new(body, "password", json_string(password)) == 0;
     cli_secret_wipe(password, sizeof password);
-    if (body == NULL)
-        return cli_usage_error(cli, "the phone, password and device must be UTF-8 text");
+    const char *sms_code = login_code != NULL ? login_code : code;
+    if (built && sms_code != NULL)
+        built = json_object_set_new(body, "sms_code", json_string(sms_code)) == 0;
+    if (!built) {
+        json_decref(body);
+        return cli_usage_error(cli, "the phone, password, code and device must be UTF-8 text");
+    }
     struct cli_response res;
     rc = cli_call(cli, "POST", "/v1/sessions", CLI_AUTH_NONE, body, &res);
     json_decref(body);

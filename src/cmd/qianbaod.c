@@ -963,6 +963,7 @@ static int S_serve(const struct config *cfg, const struct daemon_paths *paths,
     settings.red_packet_total_max_minor = cfg->red_packet_max;
     settings.red_packet_expiry_ms = cfg->red_packet_expiry_s * 1000;
     settings.notify_private_allowed = cfg->allow_private_notify;
+    settings.new_device_code = !cfg->trust_new_devices;
 #ifdef QB_TEST_HOOKS
     /* QIANBAO_TEST_NOTIFY_LADDER_DIVISOR=N: the notification retry ladder's
      * steps divided by N (1..100000), so that a test sees a retry in

@@ -27,6 +27,7 @@ void domain_settings_default(struct domain_settings *settings)
     settings->payment_password_lock_ms = 3LL * 60 * 60 * 1000;
     settings->login_failures_max = 5;
     settings->login_lock_ms = 15LL * 60 * 1000;
+    settings->new_device_code = true;
     settings->login_failures_window_ms = 24LL * 60 * 60 * 1000;
     settings->kyc_wallets_per_person = 3;
     settings->argon2_ops = crypto_pwhash_OPSLIMIT_INTERACTIVE;

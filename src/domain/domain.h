@@ -65,6 +65,8 @@ struct domain_settings {
     int64_t login_failures_max;       /* 5 wrong login passwords in a row lock logging in */
     int64_t login_lock_ms;            /* for 15 minutes */
     int64_t login_failures_window_ms; /* a wrong one counts for a day after the last */
+    bool new_device_code;             /* a password login from a device new to an account
+                                       * also needs an SMS code: yes (--trust-new-devices: no) */
     int64_t kyc_wallets_per_person;   /* wallets one id number may verify (KYC level 2): 3 */
     uint64_t argon2_ops;              /* crypto_pwhash opslimit */
     size_t argon2_memory_size;        /* crypto_pwhash memlimit in bytes */

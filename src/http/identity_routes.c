@@ -202,7 +202,8 @@ out:
 
 static const struct http_field S_login_fields[] = {
     {"phone", HTTP_FIELD_STRING, true, S_PHONE_SIZE_MAX, 0, 0},
-    {"password", HTTP_FIELD_SECRET, true, S_PASSWORD_SIZE_MAX, 0, 0},
+    {"password", HTTP_FIELD_SECRET, false, S_PASSWORD_SIZE_MAX, 0, 0},
+    {"sms_code", HTTP_FIELD_STRING, false, S_SMS_CODE_SIZE_MAX, 0, 0},
     {"device_name", HTTP_FIELD_STRING, false, S_DEVICE_NAME_SIZE_MAX, 0, 0},
 };
 
@@ -227,22 +228,6 @@ static void S_dummy_verify(const struct domain_env *env, const char *password)
         (void)identity_password_verify(env, hash, password);
 }
 
-static void S_login_resume(struct http_request *req, struct ledger_cmd *cmd)
-{
-    struct identity_cmd *c = (struct identity_cmd *)cmd;
-    if (!http_identity_refused(req, c)) {
-        json_t *body =
-            json_pack("{s:s, s:s, s:o}", "token", c->token, "user_id", c->session.user_id,
-                      "expires_at", http_time_json(c->session.expires_at_ms));
-        if (body != NULL)
-            http_reply_json(req, 201, body);
-        else
-            http_reply_error(req, QB_E_INTERNAL);
-        json_decref(body);
-    }
-    http_identity_cmd_done(c);
-}
-
 /* 423 PASSWORD_LOCKED with Retry-After: the seconds until logging in opens. */
 static void S_login_locked(struct http_request *req, int64_t locked_until_ms)
 {
@@ -254,6 +239,28 @@ static void S_login_locked(struct http_request *req, int64_t locked_until_ms)
     http_reply_header(req, "Retry-After", value);
     http_reply_error_message(req, QB_E_PASSWORD_LOCKED,
                              "too many wrong passwords; logging in is locked for a while");
+}
+
+static void S_login_resume(struct http_request *req, struct ledger_cmd *cmd)
+{
+    struct identity_cmd *c = (struct identity_cmd *)cmd;
+    if (cmd->result == QB_OK && c->outcome == QB_E_PASSWORD_LOCKED) {
+        S_login_locked(req, c->user.login_locked_until_ms);
+    } else if (cmd->result == QB_OK && c->outcome == QB_E_SMS_CODE_REQUIRED) {
+        http_reply_error_message(req, QB_E_SMS_CODE_REQUIRED,
+                                 "this device is new to the account: ask for an SMS code of "
+                                 "purpose new_device and log in again with it as sms_code");
+    } else if (!http_identity_refused(req, c)) {
+        json_t *body =
+            json_pack("{s:s, s:s, s:o}", "token", c->token, "user_id", c->session.user_id,
+                      "expires_at", http_time_json(c->session.expires_at_ms));
+        if (body != NULL)
+            http_reply_json(req, 201, body);
+        else
+            http_reply_error(req, QB_E_INTERNAL);
+        json_decref(body);
+    }
+    http_identity_cmd_done(c);
 }
 
 /* Answers a wrong login password once it has been counted. */
@@ -279,6 +286,7 @@ void http_handle_sessions_create(struct http_request *req)
     const struct domain_env *env = http_request_env(req);
     const char *phone = http_json_string(body, "phone");
     const char *password = http_json_string(body, "password");
+    const char *sms_code = http_json_string(body, "sms_code");
     const char *device_name = http_json_string(body, "device_name");
     char hash[IDENTITY_PASSWORD_HASH_SIZE_MAX] = "";
     struct identity_user *user = http_request_alloc(req, sizeof *user);
@@ -286,8 +294,25 @@ void http_handle_sessions_create(struct http_request *req)
         http_reply_error(req, user == NULL ? QB_E_TOO_LARGE : QB_E_INTERNAL);
         goto out;
     }
-    if (!S_phone_check(req, phone))
+    if (!S_phone_check(req, phone) || (sms_code != NULL && !http_sms_code_check(req, sms_code)))
         goto out;
+    if (password == NULL && sms_code == NULL) {
+        http_reply_error_message(req, QB_E_PARAM, "password or sms_code is required");
+        goto out;
+    }
+    if (password == NULL) {
+        /* Logging in with a code of purpose login: no password to guess,
+         * so no lock to look at; the command checks the code. */
+        struct identity_cmd *c = http_identity_cmd_new(req, IDENTITY_OP_SESSION_CREATE_BY_CODE);
+        if (c == NULL)
+            goto out;
+        snprintf(c->phone, sizeof c->phone, "%s", phone);
+        snprintf(c->sms_code, sizeof c->sms_code, "%s", sms_code);
+        snprintf(c->device_name, sizeof c->device_name, "%s",
+                 device_name != NULL ? device_name : "");
+        http_request_submit(req, &c->cmd, S_login_resume);
+        goto out;
+    }
 
     /* Step 1: the user and their stored hash; the read connection goes back
      * to the pool before the slow verify. */
@@ -339,6 +364,7 @@ void http_handle_sessions_create(struct http_request *req)
     if (c == NULL)
         goto out;
     snprintf(c->user_id, sizeof c->user_id, "%s", user->id);
+    snprintf(c->sms_code, sizeof c->sms_code, "%s", sms_code != NULL ? sms_code : "");
     snprintf(c->device_name, sizeof c->device_name, "%s", device_name != NULL ? device_name : "");
     http_request_submit(req, &c->cmd, S_login_resume);
 out:

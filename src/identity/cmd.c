@@ -320,26 +320,97 @@ static enum qb_error session_load(struct ledger_txn *txn, const char *session_id
     return err == QB_OK || err == QB_E_NOT_FOUND ? err : QB_E_STORAGE;
 }
 
+/* The user's devices: whether device_name opened a session of user_id
+ * before (*seen), and whether any device did (*any). */
+static enum qb_error devices_known(struct store *store, const char *user_id,
+                                   const char *device_name, bool *seen, bool *any)
+{
+    struct store_stmt *st = NULL;
+    if (store_prepare(store, "SELECT max(device_name = $2) FROM sessions WHERE user_id = $1",
+                      &st) != QB_OK)
+        return QB_E_STORAGE;
+    enum qb_error err = store_bind_text(st, 1, user_id, strlen(user_id));
+    if (err == QB_OK)
+        err = store_bind_text(st, 2, device_name, strlen(device_name));
+    if (err == QB_OK && store_step(st) != STORE_STEP_ROW)
+        err = QB_E_STORAGE;
+    if (err == QB_OK) {
+        *any = !store_column_is_null(st, 0);
+        *seen = *any && store_column_int64(st, 0) != 0;
+    }
+    store_finalize(st);
+    return err == QB_OK ? QB_OK : QB_E_STORAGE;
+}
+
+/* Opens a session after its proof: the login password (checked by the
+ * caller on its thread; SESSION_CREATE) or an SMS code of purpose login
+ * (SESSION_CREATE_BY_CODE). */
 static enum qb_error op_session_create(struct ledger_txn *txn, struct identity_cmd *c)
 {
     const struct domain_env *env = c->env;
+    const bool by_code = c->op == IDENTITY_OP_SESSION_CREATE_BY_CODE;
     if (c->device_name[0] != '\0' && !identity_display_name_is_valid(c->device_name)) {
         c->outcome = QB_E_PARAM;
         return QB_OK;
     }
-    enum qb_error err = user_load(txn, c->user_id, &c->user);
-    if (err != QB_OK) {
-        c->outcome = err;
-        return err == QB_E_NOT_FOUND ? QB_OK : err;
-    }
     struct store *store = ledger_txn_store(txn);
+    enum qb_error err;
+    if (by_code) {
+        /* Step 0: the code proves the phone. A code of purpose login is
+         * sent to a registered phone only, so a phone nobody has is
+         * refused like a wrong code. */
+        err = sms_consume(txn, env, c->phone, SMS_PURPOSE_LOGIN, "", c->sms_code);
+        if (err == QB_OK) {
+            err = identity_user_find_by_phone(store, c->phone, &c->user);
+            if (err == QB_E_NOT_FOUND)
+                err = QB_E_SMS_CODE_INVALID;
+            else if (err != QB_OK)
+                err = QB_E_STORAGE;
+        }
+        if (err == QB_E_SMS_CODE_INVALID) {
+            c->outcome = err; /* its count of wrong tries kept */
+            return QB_OK;
+        }
+        if (err != QB_OK)
+            return err;
+        snprintf(c->user_id, sizeof c->user_id, "%s", c->user.id);
+    } else {
+        err = user_load(txn, c->user_id, &c->user);
+        if (err != QB_OK) {
+            c->outcome = err;
+            return err == QB_E_NOT_FOUND ? QB_OK : err;
+        }
+        /* Step 0: a lock taken while this password was being checked
+         * wins. */
+        if (c->user.login_locked_until_ms > ledger_txn_now_ms(txn)) {
+            c->outcome = QB_E_PASSWORD_LOCKED;
+            return QB_OK;
+        }
+    }
 
-    /* Step 0: a lock taken while this password was being checked wins; a
-     * session clears the count of wrong passwords before it. */
-    if (c->user.login_locked_until_ms > ledger_txn_now_ms(txn)) {
-        c->outcome = QB_E_PASSWORD_LOCKED;
+    /* Step 1: was this device name ever used by the user? A password
+     * alone does not open a session on a device new to an account that has
+     * had one before: the phone must prove it too (its first device came
+     * with the code that registered it). */
+    bool seen = false, any = false;
+    err = devices_known(store, c->user_id, c->device_name, &seen, &any);
+    if (err != QB_OK)
+        return err;
+    if (!by_code && c->sms_code[0] == '\0' && !seen && any && env->settings.new_device_code) {
+        c->outcome = QB_E_SMS_CODE_REQUIRED;
         return QB_OK;
     }
+    if (!by_code && c->sms_code[0] != '\0') {
+        err = sms_consume(txn, env, c->user.phone, SMS_PURPOSE_NEW_DEVICE, "", c->sms_code);
+        if (err == QB_E_SMS_CODE_INVALID) {
+            c->outcome = err;
+            return QB_OK;
+        }
+        if (err != QB_OK)
+            return err;
+    }
+
+    /* A session clears the count of wrong passwords before it. */
     const struct store_param reset[] = {STORE_TEXT(c->user_id)};
     identity_user_written(txn, c->env, c->user_id);
     err = store_run(store,
@@ -348,27 +419,7 @@ static enum qb_error op_session_create(struct ledger_txn *txn, struct identity_c
                     reset, QB_ARRAY_COUNT(reset));
     if (err != QB_OK)
         return err;
-
-    /* Step 1: was this device name ever used by the user? */
-    bool seen = false;
     struct store_stmt *st = NULL;
-    if (store_prepare(store,
-                      "SELECT 1 FROM sessions WHERE user_id = $1 AND device_name = $2 LIMIT 1",
-                      &st) != QB_OK)
-        return QB_E_STORAGE;
-    err = store_bind_text(st, 1, c->user_id, strlen(c->user_id));
-    if (err == QB_OK)
-        err = store_bind_text(st, 2, c->device_name, strlen(c->device_name));
-    if (err == QB_OK) {
-        int rc = store_step(st);
-        if (rc == STORE_STEP_ROW)
-            seen = true;
-        else if (rc != STORE_STEP_DONE)
-            err = QB_E_STORAGE;
-    }
-    store_finalize(st);
-    if (err != QB_OK)
-        return QB_E_STORAGE;
 
     /* Step 2: the token, shown once; only its hash is kept. */
     uint8_t raw[32], hash[CRYPTO_SHA256_SIZE];
@@ -966,6 +1017,7 @@ static enum qb_error identity_cmd_run(struct ledger_txn *txn, struct ledger_cmd 
         err = op_register(txn, c);
         break;
     case IDENTITY_OP_SESSION_CREATE:
+    case IDENTITY_OP_SESSION_CREATE_BY_CODE:
         err = op_session_create(txn, c);
         break;
     case IDENTITY_OP_LOGIN_FAILED:

@@ -287,9 +287,13 @@ QB_MUST_USE enum qb_error identity_users_search(struct store *reader, const char
 
 enum identity_op {
     IDENTITY_OP_REGISTER,       /* in: phone, sms_code, password_hash, display_name → user */
-    IDENTITY_OP_SESSION_CREATE, /* in: user_id, device_name → session, token */
-    IDENTITY_OP_LOGIN_FAILED,   /* in: user_id, or "" and phone (nobody has it); a
-                                 * wrong login password was given */
+    IDENTITY_OP_SESSION_CREATE, /* in: user_id (its password checked), device_name, sms_code
+                                 * (purpose new_device; "" when none was given) → session,
+                                 * token */
+    IDENTITY_OP_SESSION_CREATE_BY_CODE, /* in: phone, sms_code (purpose login), device_name
+                                         * → session, token */
+    IDENTITY_OP_LOGIN_FAILED,           /* in: user_id, or "" and phone (nobody has it); a
+                                         * wrong login password was given */
     IDENTITY_OP_SESSION_REVOKE, /* in: user_id, session_id → (NOT_FOUND if not the user's) */
     IDENTITY_OP_SESSION_TOUCH,  /* in: session_id (last_seen = now) */
     IDENTITY_OP_PAYMENT_PASSWORD_SET,    /* in: user_id, sms_code, payment_password */
@@ -335,7 +339,15 @@ struct identity_cmd {
  * &c->cmd. Outcomes besides QB_OK, by op:
  *   REGISTER          SMS_CODE_INVALID, PHONE_REGISTERED
  *   SESSION_CREATE    PASSWORD_LOCKED (logging in is locked: the password was
- *                     checked by the caller, but a lock taken meanwhile wins)
+ *                     checked by the caller, but a lock taken meanwhile wins);
+ *                     SMS_CODE_REQUIRED (settings.new_device_code: the device
+ *                     name is new to a user who has had a session before, and
+ *                     no code was given; nothing is written), SMS_CODE_INVALID
+ *                     (a code was given, and it is not a live new_device code
+ *                     of the user's phone; whatever the device)
+ *   SESSION_CREATE_BY_CODE  SMS_CODE_INVALID (also for a phone nobody has);
+ *                     a password lock does not stop it: the code proves the
+ *                     phone, and no password is guessed
  *   LOGIN_FAILED      always a refusal: UNAUTHORIZED, or PASSWORD_LOCKED for
  *                     the wrong password that takes the lock
  *                     (settings.login_failures_max in a row lock logging in

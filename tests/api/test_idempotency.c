@@ -150,7 +150,7 @@ static void S_retention_daemon(struct test_daemon *d, long long offset_ms, struc
     client_release(&S_client);
     client_init(&S_client, d->base_url);
     if (u != NULL)
-        API_MUST(api_login(&S_client, u, NULL, u->token));
+        API_MUST(api_login(&S_client, u, "test", u->token));
 }
 
 /* POSTs a transfer under key: its status, whether replayed, its id. */
@@ -217,7 +217,7 @@ TEST(a_key_is_forgotten_after_the_retention)
     ASSERT_EQ_INT(S_keyed_transfer(&a, "kept", body, &replayed, id), 201);
     ASSERT(replayed);
     ASSERT_EQ_STR(id, second);
-    API_MUST(api_login(&S_client, &b, NULL, b.token));
+    API_MUST(api_login(&S_client, &b, "test", b.token));
     ASSERT_EQ_INT(th_balance(&S_client, &b), 200 + 300);
     struct client_response res;
     ASSERT(client_request(&S_client, "GET", "/metrics", NULL, NULL, 0, &res));
@@ -335,7 +335,7 @@ TEST(fingerprints_stored_unkeyed_are_keyed_once_and_still_answer_retries)
         API_MUST(api_daemon_start(&d, S_root, "unkeyed", NULL, S_admin));
         client_release(&S_client);
         client_init(&S_client, d.base_url);
-        API_MUST(api_login(&S_client, &a, NULL, a.token));
+        API_MUST(api_login(&S_client, &a, "test", a.token));
         const char *retried[] = {"unkeyed-0", "unkeyed-1", "unkeyed-1500", "unkeyed-2100"};
         for (size_t i = 0; i < QB_ARRAY_COUNT(retried); i++) {
             ASSERT_EQ_INT(S_keyed_transfer(&a, retried[i], body, &replayed, id), 201);

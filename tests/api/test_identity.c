@@ -5,8 +5,8 @@
  * Two daemons: "main" with the production SMS limits (so each test uses
  * fresh phones and asks each phone for each purpose at most once), and
  * "limits" with a 2 s cooldown, a daily cap of 3 and a short code lifetime,
- * for the tests about those limits. Both hash with tiny Argon2id settings:
- * what is tested here is the API, not the cost of a hash.
+ * for the tests about those limits (and --trust-new-devices). Both hash with tiny Argon2id
+ * settings: what is tested here is the API, not the cost of a hash.
  */
 #include <ctype.h>
 #include <stdlib.h>
@@ -605,7 +605,7 @@ TEST(login_locks_after_five_wrong_passwords)
         EXPECT("POST", "/v1/sessions", NULL, body, 401, "UNAUTHORIZED");
     /* A success in between resets the count. */
     char token[API_TOKEN_SIZE_MAX];
-    API_MUST(api_login(&S_client, &u, "reset", token));
+    API_MUST(api_login_new_device(&S_client, S_admin, &u, "reset", token));
     for (int i = 0; i < 4; i++)
         EXPECT("POST", "/v1/sessions", NULL, body, 401, "UNAUTHORIZED");
     struct client_response res;
@@ -636,8 +636,8 @@ TEST(login_locks_after_five_wrong_passwords)
     json_decref(security);
     ASSERT(checked);
 
-    snprintf(body, sizeof body, "{\"phone\":\"%s\",\"password\":\"%s\"}", other.phone,
-             other.password);
+    snprintf(body, sizeof body, "{\"phone\":\"%s\",\"password\":\"%s\",\"device_name\":\"test\"}",
+             other.phone, other.password);
     EXPECT("POST", "/v1/sessions", NULL, body, 201, NULL);
 }
 
@@ -758,7 +758,7 @@ TEST(lists_page_with_cursors)
     API_MUST(api_user_new(&S_client, S_admin, &u));
     char extra[API_TOKEN_SIZE_MAX];
     for (int i = 0; i < 3; i++)
-        API_MUST(api_login(&S_client, &u, "pager", extra));
+        API_MUST(api_login(&S_client, &u, "test", extra));
     json_t *first = S_get_page("/v1/me/sessions?limit=3", u.token);
     json_t *items = json_object_get(first, "items");
     ASSERT_EQ_INT(json_array_size(items), 3);
@@ -815,7 +815,7 @@ TEST(second_login_creates_a_second_session)
     struct api_user u;
     API_MUST(api_user_new(&S_client, S_admin, &u));
     char second[API_TOKEN_SIZE_MAX];
-    API_MUST(api_login(&S_client, &u, "tablet", second));
+    API_MUST(api_login_new_device(&S_client, S_admin, &u, "tablet", second));
     ASSERT(strcmp(second, u.token) != 0);
     json_t *me = S_me(second);
     ASSERT_EQ_STR(S_str(me, "id"), u.id);
@@ -861,7 +861,7 @@ TEST(logout_makes_the_token_401)
     struct api_user u;
     API_MUST(api_user_new(&S_client, S_admin, &u));
     char other[API_TOKEN_SIZE_MAX];
-    API_MUST(api_login(&S_client, &u, "laptop", other));
+    API_MUST(api_login_new_device(&S_client, S_admin, &u, "laptop", other));
     EXPECT("DELETE", "/v1/sessions/current", u.token, NULL, 204, NULL);
     EXPECT("GET", "/v1/me", u.token, NULL, 401, "UNAUTHORIZED");
     EXPECT("GET", "/v1/me/balances", u.token, NULL, 401, "UNAUTHORIZED");
@@ -881,7 +881,7 @@ TEST(sessions_are_listed_and_revoked)
     API_MUST(api_user_new(&S_client, S_admin, &b));
     API_MUST(api_session_id_current(&S_client, &b));
     char lost[API_TOKEN_SIZE_MAX];
-    API_MUST(api_login(&S_client, &u, "lost phone", lost));
+    API_MUST(api_login_new_device(&S_client, S_admin, &u, "lost phone", lost));
     struct api_user lost_user = u;
     snprintf(lost_user.token, sizeof lost_user.token, "%s", lost);
     API_MUST(api_session_id_current(&S_client, &lost_user));
@@ -1236,7 +1236,7 @@ TEST(user_freezes_and_unfreezes)
     EXPECT("POST", "/v1/me/freeze", u.token, "{\"", 400, "INVALID_JSON");
     /* The lost phone's session: freezing from another device logs it out. */
     char lost[API_TOKEN_SIZE_MAX];
-    API_MUST(api_login(&S_client, &u, "lost phone", lost));
+    API_MUST(api_login_new_device(&S_client, S_admin, &u, "lost phone", lost));
     EXPECT("GET", "/v1/me", lost, NULL, 200, NULL);
     ASSERT_EQ_INT(api_call(&S_client, "POST", "/v1/me/freeze", u.token, "{}", &res), 200);
     ASSERT_EQ_STR(api_json_str(&res, "status"), "frozen");
@@ -1286,7 +1286,7 @@ TEST(operator_freeze_is_lifted_only_by_an_operator)
     EXPECT("POST", path, S_admin, NULL, 409, "CONFLICT");
     /* An operator's freeze ends every session; the user may log in again. */
     EXPECT("GET", "/v1/me", u.token, NULL, 401, "UNAUTHORIZED");
-    API_MUST(api_login(&S_client, &u, "again", u.token));
+    API_MUST(api_login_new_device(&S_client, S_admin, &u, "again", u.token));
 
     char code[API_SMS_CODE_SIZE];
     API_MUST(api_sms_code_get_for(&S_client, S_admin, &u, "unfreeze", code));
@@ -1342,6 +1342,121 @@ TEST(operator_freeze_is_lifted_only_by_an_operator)
     EXPECT("PUT", "/admin/users/13800138000/kyc-level", S_admin, "{\"x\":1}", 404, "NOT_FOUND");
 }
 
+/* POST /v1/sessions with body; its status, the error code (or "") into
+ * code_out and the answer into answer_out (512 bytes). */
+static long S_session_post(struct client *client, const char *body, char code_out[64],
+                           char answer_out[512])
+{
+    struct client_response res;
+    long status = api_call(client, "POST", "/v1/sessions", NULL, body, &res);
+    snprintf(code_out, 64, "%s", api_json_str(&res, "code"));
+    snprintf(answer_out, 512, "%s", res.body.data != NULL ? res.body.data : "");
+    client_response_release(&res);
+    return status;
+}
+
+static size_t S_session_count(const struct api_user *u)
+{
+    json_t *page = S_get_page("/v1/me/sessions?limit=100", u->token);
+    size_t count = json_array_size(json_object_get(page, "items"));
+    json_decref(page);
+    return count;
+}
+
+TEST(a_new_device_needs_a_code_sent_to_the_phone)
+{
+    // A stolen password alone must not open the wallet on the thief's phone: a device the account
+    // never used is answered 403 SMS_CODE_REQUIRED and gets no session until a new_device code
+    // of the account's phone comes with the password; a wrong code is refused, and a device the
+    // account knows logs in with the password alone. With --trust-new-devices (the limits
+    // daemon) the password alone opens any device.
+    struct api_user u;
+    API_MUST(api_user_new(&S_client, S_admin, &u));
+    char body[256], code_name[64], answer[512];
+    snprintf(body, sizeof body, "{\"phone\":\"%s\",\"password\":\"%s\",\"device_name\":\"thief\"}",
+             u.phone, u.password);
+    ASSERT_EQ_INT(S_session_post(&S_client, body, code_name, answer), 403);
+    ASSERT_EQ_STR(code_name, "SMS_CODE_REQUIRED");
+    ASSERT(strstr(answer, "new_device") != NULL);
+    ASSERT(strstr(answer, "token") == NULL);
+    ASSERT_EQ_INT(S_session_count(&u), 1);
+
+    char code[API_SMS_CODE_SIZE], wrong[API_SMS_CODE_SIZE];
+    API_MUST(api_sms_code_get_for(&S_client, S_admin, &u, "new_device", code));
+    snprintf(wrong, sizeof wrong, "%s", code);
+    wrong[0] = wrong[0] == '9' ? '0' : (char)(wrong[0] + 1);
+    snprintf(body, sizeof body,
+             "{\"phone\":\"%s\",\"password\":\"%s\",\"device_name\":\"thief\","
+             "\"sms_code\":\"%s\"}",
+             u.phone, u.password, wrong);
+    ASSERT_EQ_INT(S_session_post(&S_client, body, code_name, answer), 400);
+    ASSERT_EQ_STR(code_name, "SMS_CODE_INVALID");
+    snprintf(body, sizeof body,
+             "{\"phone\":\"%s\",\"password\":\"wrong password 1\",\"device_name\":\"mine\","
+             "\"sms_code\":\"%s\"}",
+             u.phone, code);
+    ASSERT_EQ_INT(S_session_post(&S_client, body, code_name, answer), 401);
+    ASSERT_EQ_INT(S_session_count(&u), 1);
+    snprintf(body, sizeof body,
+             "{\"phone\":\"%s\",\"password\":\"%s\",\"device_name\":\"mine\","
+             "\"sms_code\":\"%s\"}",
+             u.phone, u.password, code);
+    ASSERT_EQ_INT(S_session_post(&S_client, body, code_name, answer), 201);
+    ASSERT_EQ_INT(S_session_post(&S_client, body, code_name, answer), 400);
+    ASSERT_EQ_STR(code_name, "SMS_CODE_INVALID");
+    char again[API_TOKEN_SIZE_MAX];
+    API_MUST(api_login(&S_client, &u, "mine", again));
+    ASSERT_EQ_INT(S_session_count(&u), 3);
+
+    struct api_user t;
+    API_MUST(api_user_new(&S_limits_client, S_limits_admin, &t));
+    API_MUST(api_login(&S_limits_client, &t, "another device", again));
+}
+
+TEST(an_sms_code_logs_in_without_the_password)
+{
+    // Logging in with a code of purpose login, as wallets offer to a user who forgot the
+    // password: it opens a session on any device, once, even while wrong passwords lock the
+    // password login; a wrong code, a code of another purpose and a phone nobody has are all the
+    // same 400 SMS_CODE_INVALID. Neither password nor code, or a code that is not six digits, is
+    // PARAM_ERROR.
+    struct api_user u;
+    API_MUST(api_user_new(&S_client, S_admin, &u));
+    char body[256], code_name[64], answer[512], nobody_answer[512];
+    for (int i = 0; i < 5; i++) {
+        snprintf(body, sizeof body, "{\"phone\":\"%s\",\"password\":\"not it %d\"}", u.phone, i);
+        ASSERT_EQ_INT(S_session_post(&S_client, body, code_name, answer), i < 4 ? 401 : 423);
+    }
+    char code[API_SMS_CODE_SIZE], other[API_SMS_CODE_SIZE], nobody[API_PHONE_SIZE];
+    API_MUST(api_sms_code_get_for(&S_client, S_admin, &u, "new_device", other));
+    snprintf(body, sizeof body, "{\"phone\":\"%s\",\"sms_code\":\"%s\"}", u.phone, other);
+    ASSERT_EQ_INT(S_session_post(&S_client, body, code_name, answer), 400);
+    ASSERT_EQ_STR(code_name, "SMS_CODE_INVALID");
+    api_phone_new(nobody);
+    snprintf(body, sizeof body, "{\"phone\":\"%s\",\"sms_code\":\"%s\"}", nobody, other);
+    ASSERT_EQ_INT(S_session_post(&S_client, body, code_name, nobody_answer), 400);
+    ASSERT_EQ_STR(nobody_answer, answer);
+    EXPECT("POST", "/v1/sessions", NULL, "{\"phone\":\"13800138000\"}", 400, "PARAM_ERROR");
+    EXPECT("POST", "/v1/sessions", NULL, "{\"phone\":\"13800138000\",\"sms_code\":\"12ab56\"}", 400,
+           "PARAM_ERROR");
+    ASSERT_EQ_INT(S_session_count(&u), 1);
+
+    API_MUST(api_sms_code_get_for(&S_client, S_admin, &u, "login", code));
+    snprintf(body, sizeof body, "{\"phone\":\"%s\",\"sms_code\":\"%s\",\"device_name\":\"web\"}",
+             u.phone, code);
+    struct client_response res;
+    ASSERT_EQ_INT(api_call(&S_client, "POST", "/v1/sessions", NULL, body, &res), 201);
+    char token[API_TOKEN_SIZE_MAX];
+    snprintf(token, sizeof token, "%s", api_json_str(&res, "token"));
+    ASSERT_EQ_STR(api_json_str(&res, "user_id"), u.id);
+    client_response_release(&res);
+    EXPECT("GET", "/v1/me", token, NULL, 200, NULL);
+    ASSERT_EQ_INT(S_session_post(&S_client, body, code_name, answer), 400);
+    ASSERT_EQ_STR(code_name, "SMS_CODE_INVALID");
+    /* The login cleared the lock, as a password's login does. */
+    API_MUST(api_login(&S_client, &u, "test", token));
+}
+
 TEST(the_account_history_shows_what_happened_to_it)
 {
     // "Was that me?": the user reads what happened to the account, newest first, page by page
@@ -1352,7 +1467,7 @@ TEST(the_account_history_shows_what_happened_to_it)
     API_MUST(api_user_new(&S_client, S_admin, &u));
     API_MUST(api_user_new(&S_client, S_admin, &other));
     char tablet[API_TOKEN_SIZE_MAX];
-    API_MUST(api_login(&S_client, &u, "李的平板", tablet));
+    API_MUST(api_login_new_device(&S_client, S_admin, &u, "李的平板", tablet));
     API_MUST(api_payment_password_set(&S_client, S_admin, &u, "135790"));
     EXPECT("POST", "/v1/me/freeze", u.token, "{}", 200, NULL);
     char code[API_SMS_CODE_SIZE], body[256];
@@ -1743,7 +1858,7 @@ TEST(operator_takes_over_and_lifts_a_users_own_freeze)
     snprintf(path, sizeof path, "/admin/users/%s/freeze", v.id);
     EXPECT("POST", path, S_admin, NULL, 200, NULL);
     EXPECT("POST", path, S_admin, NULL, 409, "CONFLICT");
-    API_MUST(api_login(&S_client, &v, "again", v.token));
+    API_MUST(api_login_new_device(&S_client, S_admin, &v, "again", v.token));
     char code[API_SMS_CODE_SIZE];
     API_MUST(api_sms_code_get_for(&S_client, S_admin, &v, "unfreeze", code));
     char body[256];
@@ -1761,7 +1876,7 @@ TEST(lists_refuse_bad_limits)
     struct api_user u;
     API_MUST(api_user_new(&S_client, S_admin, &u));
     char second[API_TOKEN_SIZE_MAX];
-    API_MUST(api_login(&S_client, &u, "second", second));
+    API_MUST(api_login_new_device(&S_client, S_admin, &u, "second", second));
     const char *bad[] = {"0", "101", "-1", "abc", "1x", ""};
     const char *lists[] = {"/v1/me/sessions", "/admin/users", "/admin/sms-outbox"};
     for (size_t i = 0; i < QB_ARRAY_COUNT(lists); i++) {
@@ -1870,7 +1985,7 @@ TEST(frozen_user_logs_in_on_a_new_device_and_unfreezes)
     API_MUST(api_user_new(&S_client, S_admin, &u));
     EXPECT("POST", "/v1/me/freeze", u.token, NULL, 200, NULL);
     char fresh[API_TOKEN_SIZE_MAX];
-    API_MUST(api_login(&S_client, &u, "new phone", fresh));
+    API_MUST(api_login_new_device(&S_client, S_admin, &u, "new phone", fresh));
     char code[API_SMS_CODE_SIZE];
     API_MUST(api_sms_code_get_for(&S_client, S_admin, &u, "unfreeze", code));
     char body[256];
@@ -1911,7 +2026,8 @@ TEST(session_lifetime_follows_the_setting)
     struct api_user u;
     API_MUST(api_user_new(&S_limits_client, S_limits_admin, &u));
     char body[256];
-    snprintf(body, sizeof body, "{\"phone\":\"%s\",\"password\":\"%s\"}", u.phone, u.password);
+    snprintf(body, sizeof body, "{\"phone\":\"%s\",\"password\":\"%s\",\"device_name\":\"test\"}",
+             u.phone, u.password);
     struct client_response res;
     long long before = (long long)time(NULL);
     ASSERT_EQ_INT(api_call(&S_limits_client, "POST", "/v1/sessions", NULL, body, &res), 201);
@@ -2031,15 +2147,9 @@ int main(void)
     api_suite_begin(&suite, S_root, sizeof S_root);
     char ttl[16];
     snprintf(ttl, sizeof ttl, "%d", S_LIMITS_CODE_TTL_S);
-    const char *limits_args[] = {"--sms-cooldown-s",
-                                 "2",
-                                 "--sms-daily-max",
-                                 "3",
-                                 "--sms-code-ttl-s",
-                                 ttl,
-                                 "--session-absolute-s",
-                                 "300",
-                                 NULL};
+    const char *limits_args[] = {"--sms-cooldown-s",    "2", "--sms-daily-max",      "3",
+                                 "--sms-code-ttl-s",    ttl, "--session-absolute-s", "300",
+                                 "--trust-new-devices", NULL};
     const char *main_args[] = {"--log-level", "debug", NULL};
     if (!api_suite_daemon(&suite, &S_main, "main", main_args, S_admin, &S_client) ||
         !api_suite_daemon(&suite, &S_limits, "limits", limits_args, S_limits_admin,
@@ -2086,6 +2196,8 @@ int main(void)
     RUN(log_holds_no_secrets);
     RUN(frozen_user_logs_in_on_a_new_device_and_unfreezes);
     RUN(the_account_history_shows_what_happened_to_it);
+    RUN(a_new_device_needs_a_code_sent_to_the_phone);
+    RUN(an_sms_code_logs_in_without_the_password);
     RUN(session_lifetime_follows_the_setting);
     RUN(sms_cooldown_is_429_with_retry_after);
     RUN(sms_daily_cap_is_429);

@@ -96,7 +96,7 @@ TEST(parallel_wrong_guesses_lock_after_at_most_five)
     /* Half the guesses come from a second device: the count is the user's,
      * not the session's. */
     static char second[API_TOKEN_SIZE_MAX];
-    API_MUST(api_login(&S_client, &S_user, "second device", second));
+    API_MUST(api_login_new_device(&S_client, S_admin, &S_user, "second device", second));
 
     static struct guess guesses[S_GUESS_COUNT];
     pthread_barrier_t start;

@@ -64,7 +64,7 @@ TEST(a_session_in_use_outlives_the_idle_timeout)
     struct api_user u;
     API_MUST(api_user_new(&S_client, S_admin, &u));
     char idle[API_TOKEN_SIZE_MAX];
-    API_MUST(api_login(&S_client, &u, "left alone", idle));
+    API_MUST(api_login_new_device(&S_client, S_admin, &u, "left alone", idle));
     long long start_ms = S_now_ms();
 
     long long last_use_ms = start_ms;
@@ -134,7 +134,7 @@ TEST(a_burst_of_sessions_is_recorded_whole)
     API_MUST(api_user_new(&S_client, S_admin, &u));
     static char tokens[S_BURST_SESSIONS][API_TOKEN_SIZE_MAX];
     for (int i = 0; i < S_BURST_SESSIONS; i++)
-        API_MUST(api_login(&S_client, &u, NULL, tokens[i]));
+        API_MUST(api_login(&S_client, &u, "test", tokens[i]));
     /* A use is recorded once the last one is S_TOUCH_S old. */
     S_sleep_until_ms(S_now_ms() + (S_TOUCH_S + 1) * 1000LL);
     long long burst_ms = S_now_ms();

@@ -742,7 +742,7 @@ TEST(a_card_in_another_name_is_listed_as_not_usable)
     char password[80], code[API_SMS_CODE_SIZE], id_number[19];
     snprintf(password, sizeof password, "%s\n", u.password);
     S_case(NULL, password, "--profile", "d", "login", "--phone", u.phone, "--password-stdin",
-           NULL);
+           "--device", "test", NULL);
     ASSERT_EQ_INT(S_last.exit_status, 0);
     const char *const numbers[2] = {"9999000000000012", "9999000000000087"};
     const char *const holders[2] = {"李四", "赵六"};
@@ -784,7 +784,7 @@ static void S_user_with_card(const char *profile, const char *phone_name, const 
     char password[80], code[API_SMS_CODE_SIZE];
     snprintf(password, sizeof password, "%s\n", u.password);
     S_case(NULL, password, "--profile", profile, "login", "--phone", u.phone, "--password-stdin",
-           NULL);
+           "--device", "test", NULL);
     ASSERT_EQ_INT(S_last.exit_status, 0);
     S_case(NULL, NULL, "--profile", profile, "card", "add", "--number", number, "--holder", "李四",
            "--phone", u.phone, "--send-code", NULL);
@@ -1073,7 +1073,7 @@ TEST(payment_codes)
     /* Logging out of a shared computer leaves nothing there that pays: the profile's device is
      * revoked on the server and its seed removed. */
     S_case(NULL, S_PASSWORD "\n", "--profile", "g", "login", "--phone", S_phone_a,
-           "--password-stdin", NULL);
+           "--password-stdin", "--device", "golden", NULL);
     ASSERT_EQ_INT(S_last.exit_status, 0);
     S_case(NULL, S_PAY, "--profile", "g", "device", "add", "--name", "shared", "--password-stdin",
            "--json", NULL);
@@ -1589,8 +1589,8 @@ TEST(lost_answer_retried_with_the_same_key)
     // The daemon applies a transfer but its answer is lost: qianbao sends it again with the
     // same Idempotency-Key, gets the stored answer, and the money moves once.
     S_BEGIN();
-    S_case(NULL, S_PASSWORD "\n", "--server", S_proxy.url, "--profile", "proxy", "login",
-           "--phone", S_phone_a, "--password-stdin", NULL);
+    S_case(NULL, S_PASSWORD "\n", "--server", S_proxy.url, "--profile", "proxy", "login", "--phone",
+           S_phone_a, "--password-stdin", "--device", "golden", NULL);
     ASSERT_EQ_INT(S_last.exit_status, 0);
     long long before = S_available();
     atomic_store(&S_proxy.drop_method, "POST"); /* the transfer's, not the payee's lookup */
@@ -1991,12 +1991,39 @@ TEST(bills_of_a_day_that_ended)
     S_END();
 }
 
+TEST(a_new_device_logs_in_with_a_code)
+{
+    // A login from a computer the account never used is refused until an SMS code of purpose
+    // new_device comes with the password, and the refusal says how to get one; a code of purpose
+    // login logs in without the password, and --login-code with a password is a usage error.
+    S_BEGIN();
+    struct api_user u;
+    API_MUST(api_user_new(&S_client, S_admin, &u));
+    S_substitute(u.phone, "PHONE_N");
+    char password[80], code[API_SMS_CODE_SIZE];
+    snprintf(password, sizeof password, "%s\n", u.password);
+    S_case("login-new-device", password, "--profile", "n", "login", "--phone", u.phone,
+           "--password-stdin", "--device", "laptop", NULL);
+    S_case("sms-code-new-device", NULL, "sms-code", u.phone, "--purpose", "new_device", NULL);
+    S_code(u.phone, "new_device", code);
+    S_case("login-new-device-code", password, "--profile", "n", "login", "--phone", u.phone,
+           "--password-stdin", "--device", "laptop", "--code", code, NULL);
+    S_case("login-code-and-password", password, "--profile", "n", "login", "--phone", u.phone,
+           "--password-stdin", "--login-code", "123456", NULL);
+    S_case(NULL, NULL, "sms-code", u.phone, "--purpose", "login", NULL);
+    S_code(u.phone, "login", code);
+    S_case("login-with-code", NULL, "--profile", "n", "login", "--phone", u.phone, "--device",
+           "phone", "--login-code", code, NULL);
+    S_case("login-with-code-sessions", NULL, "--profile", "n", "security", "sessions", NULL);
+    S_END();
+}
+
 TEST(daemon_down)
 {
     // After the daemon stopped: exit 3 and how to start it; version still answers.
     S_BEGIN();
     S_case(NULL, S_PASSWORD "\n", "--profile", "c", "login", "--phone", S_phone_b,
-           "--password-stdin", NULL);
+           "--password-stdin", "--device", "golden-b", NULL);
     ASSERT_EQ_INT(S_last.exit_status, 0);
     ASSERT_EQ_INT(test_daemon_stop(&S_daemon), 0);
     S_case("daemon-down", NULL, "--profile", "c", "balance", NULL);
@@ -2080,6 +2107,7 @@ int main(void)
     RUN(logout);
     RUN(generated_documents);
     RUN(bills_of_a_day_that_ended);
+    RUN(a_new_device_logs_in_with_a_code);
     RUN(daemon_down);
 
     client_release(&S_client);

@@ -246,25 +246,46 @@ bool api_sms_code_get_for(struct client *client, const char *admin_token,
     return api_sms_code_read(client, admin_token, user->phone, purpose, code);
 }
 
-bool api_login(struct client *client, const struct api_user *user, const char *device_name,
-               char *token_out)
+/* POST /v1/sessions with the password, device_name and sms_code (NULL:
+ * absent); its status, the token into token_out on a 201, and the answer
+ * printed when the status is not `expected`. */
+static long S_login(struct client *client, const struct api_user *user, const char *device_name,
+                    const char *sms_code, long expected, char *token_out)
 {
     json_t *body = json_pack("{s:s, s:s}", "phone", user->phone, "password", user->password);
     if (device_name != NULL)
         json_object_set_new(body, "device_name", json_string(device_name));
+    if (sms_code != NULL)
+        json_object_set_new(body, "sms_code", json_string(sms_code));
     char *text = json_dumps(body, JSON_COMPACT);
     json_decref(body);
     struct client_response res;
     long status = api_call(client, "POST", "/v1/sessions", NULL, text, &res);
     free(text);
     const char *token = api_json_str(&res, "token");
-    bool ok = status == 201 && strlen(token) == 64;
-    if (ok)
+    if (status == 201 && strlen(token) == 64)
         snprintf(token_out, API_TOKEN_SIZE_MAX, "%s", token);
-    else
+    else if (status == 201)
+        status = 0;
+    if (status != expected)
         S_fail_res("POST /v1/sessions", &res);
     client_response_release(&res);
-    return ok;
+    return status;
+}
+
+bool api_login(struct client *client, const struct api_user *user, const char *device_name,
+               char *token_out)
+{
+    return S_login(client, user, device_name, NULL, 201, token_out) == 201;
+}
+
+bool api_login_new_device(struct client *client, const char *admin_token,
+                          const struct api_user *user, const char *device_name, char *token_out)
+{
+    char code[API_SMS_CODE_SIZE];
+    return S_login(client, user, device_name, NULL, 403, token_out) == 403 &&
+           api_sms_code_get_for(client, admin_token, user, "new_device", code) &&
+           S_login(client, user, device_name, code, 201, token_out) == 201;
 }
 
 bool api_user_new(struct client *client, const char *admin_token, struct api_user *user)

@@ -110,9 +110,15 @@ bool api_sms_code_get_for(struct client *client, const char *admin_token,
  * user->id, phone, password, token. */
 bool api_user_new(struct client *client, const char *admin_token, struct api_user *user);
 /* POST /v1/sessions with the user's phone and password and device_name
- * (NULL: none); the new token into token_out (API_TOKEN_SIZE_MAX bytes). */
+ * (NULL: none; api_user_new logs in as "test"), a device the account knows;
+ * the new token into token_out (API_TOKEN_SIZE_MAX bytes). */
 bool api_login(struct client *client, const struct api_user *user, const char *device_name,
                char *token_out);
+/* The same from a device new to the account, as a client must: the
+ * password alone is answered 403 SMS_CODE_REQUIRED, then a code of purpose
+ * new_device, read from the outbox, goes with it. */
+bool api_login_new_device(struct client *client, const char *admin_token,
+                          const struct api_user *user, const char *device_name, char *token_out);
 /* Fills user->session_id with the id of the session of user->token, from
  * GET /v1/me/sessions (the item marked current). */
 bool api_session_id_current(struct client *client, struct api_user *user);

@@ -81,6 +81,9 @@ static void ix_settings(struct domain_settings *settings)
     domain_settings_default(settings);
     settings->argon2_ops = crypto_pwhash_OPSLIMIT_MIN;
     settings->argon2_memory_size = crypto_pwhash_MEMLIMIT_MIN;
+    /* Sessions of many devices without their codes; the tests of a new
+     * device's code turn it on. */
+    settings->new_device_code = false;
 }
 
 static void ix_env_init(struct domain_env *env, struct ix *ix, uint8_t pepper_byte)
@@ -686,6 +689,126 @@ TEST(session_create_and_authenticate)
     ASSERT_EQ_STR(list[0].device_name, "Pixel");
     ASSERT_EQ_STR(list[1].id, s.id);
     ASSERT_EQ_INT(ix_session(ix, "u_nobody", "Pixel", NULL, NULL), QB_E_NOT_FOUND);
+    ix_free(ix);
+}
+
+/* A session opened with a code: SESSION_CREATE_BY_CODE (phone, code
+ * of purpose login), or SESSION_CREATE with a new_device code. Its outcome. */
+static enum qb_error ix_session_code(struct ix *ix, enum identity_op op, const char *who,
+                                     const char *device, const char *code,
+                                     struct identity_session *out)
+{
+    struct identity_cmd c;
+    identity_cmd_init(&c, &ix->env, op);
+    if (op == IDENTITY_OP_SESSION_CREATE_BY_CODE)
+        snprintf(c.phone, sizeof c.phone, "%s", who);
+    else
+        snprintf(c.user_id, sizeof c.user_id, "%s", who);
+    snprintf(c.device_name, sizeof c.device_name, "%s", device);
+    snprintf(c.sms_code, sizeof c.sms_code, "%s", code);
+    enum qb_error outcome = ix_exec(ix, &c);
+    if (out != NULL)
+        *out = c.session;
+    return outcome;
+}
+
+static size_t ix_session_count(struct ix *ix, const char *user_id)
+{
+    struct identity_session list[8];
+    size_t count = 0;
+    ASSERT_EQ_INT(identity_sessions_list(ix->reader, user_id, 0, list, 8, &count), QB_OK);
+    return count;
+}
+
+TEST(a_new_device_needs_the_phone_as_well_as_the_password)
+{
+    /* The first device comes with the code that registered the phone; after
+     * it, a password alone opens no session on a device name the account
+     * never used, and writes nothing; a new_device code of the user's phone
+     * opens it, once, and then the device is known. A wrong code is counted
+     * against the code; a code of another purpose or phone does not do. */
+    struct ix *ix = ix_new();
+    ix->env.settings.new_device_code = true;
+    struct identity_user u, v;
+    ix_register(ix, "13800138000", &u);
+    ix_register(ix, "13900139000", &v);
+    ASSERT_EQ_INT(ix_session(ix, u.id, "phone", NULL, NULL), QB_OK);
+    ASSERT_EQ_INT(ix_session(ix, u.id, "phone", NULL, NULL), QB_OK);
+    ASSERT_EQ_INT(ix_session(ix, u.id, "laptop", NULL, NULL), QB_E_SMS_CODE_REQUIRED);
+    ASSERT_EQ_INT(ix_session_count(ix, u.id), 2);
+
+    char code[SMS_CODE_DIGITS + 1], bad[SMS_CODE_DIGITS + 1], other[SMS_CODE_DIGITS + 1];
+    ix_sms(ix, v.phone, SMS_PURPOSE_NEW_DEVICE, "", other);
+    ASSERT_EQ_INT(ix_session_code(ix, IDENTITY_OP_SESSION_CREATE, u.id, "laptop", other, NULL),
+                  QB_E_SMS_CODE_INVALID);
+    ix_sms(ix, u.phone, SMS_PURPOSE_UNFREEZE, "", other);
+    ASSERT_EQ_INT(ix_session_code(ix, IDENTITY_OP_SESSION_CREATE, u.id, "laptop", other, NULL),
+                  QB_E_SMS_CODE_INVALID);
+    ix_sms(ix, u.phone, SMS_PURPOSE_NEW_DEVICE, "", code);
+    wrong_code(code, bad);
+    ASSERT_EQ_INT(ix_session_code(ix, IDENTITY_OP_SESSION_CREATE, u.id, "laptop", bad, NULL),
+                  QB_E_SMS_CODE_INVALID);
+    ASSERT_EQ_INT(ix_session_count(ix, u.id), 2);
+    ASSERT_EQ_INT(ix_session_code(ix, IDENTITY_OP_SESSION_CREATE, u.id, "laptop", code, NULL),
+                  QB_OK);
+    ASSERT_EQ_INT(ix_session_code(ix, IDENTITY_OP_SESSION_CREATE, u.id, "tablet", code, NULL),
+                  QB_E_SMS_CODE_INVALID);
+    ASSERT_EQ_INT(ix_session(ix, u.id, "laptop", NULL, NULL), QB_OK);
+    ASSERT_EQ_INT(ix_session_count(ix, u.id), 4);
+
+    /* Off (--trust-new-devices), the password alone opens any device. */
+    ix->env.settings.new_device_code = false;
+    ASSERT_EQ_INT(ix_session(ix, u.id, "tablet", NULL, NULL), QB_OK);
+    ix_free(ix);
+}
+
+TEST(a_login_code_opens_a_session_without_the_password)
+{
+    /* SESSION_CREATE_BY_CODE: a code of purpose login of the phone opens a
+     * session of its user, from any device, once, even while wrong
+     * passwords lock logging in with the password (and clears that lock);
+     * a wrong code, another purpose's code, or a phone nobody has is
+     * SMS_CODE_INVALID, and writes no session. */
+    struct ix *ix = ix_new();
+    ix->env.settings.new_device_code = true;
+    struct identity_user u;
+    ix_register(ix, "13800138000", &u);
+    ASSERT_EQ_INT(ix_session(ix, u.id, "phone", NULL, NULL), QB_OK);
+
+    char code[SMS_CODE_DIGITS + 1], bad[SMS_CODE_DIGITS + 1];
+    ix_sms(ix, u.phone, SMS_PURPOSE_NEW_DEVICE, "", code);
+    ASSERT_EQ_INT(
+        ix_session_code(ix, IDENTITY_OP_SESSION_CREATE_BY_CODE, u.phone, "web", code, NULL),
+        QB_E_SMS_CODE_INVALID);
+    ASSERT_EQ_INT(
+        ix_session_code(ix, IDENTITY_OP_SESSION_CREATE_BY_CODE, "13700137000", "web", code, NULL),
+        QB_E_SMS_CODE_INVALID);
+    ix_sms(ix, u.phone, SMS_PURPOSE_LOGIN, "", code);
+    wrong_code(code, bad);
+    ASSERT_EQ_INT(
+        ix_session_code(ix, IDENTITY_OP_SESSION_CREATE_BY_CODE, u.phone, "web", bad, NULL),
+        QB_E_SMS_CODE_INVALID);
+    ASSERT_EQ_INT(ix_session_count(ix, u.id), 1);
+
+    for (int i = 0; i < 5; i++) {
+        struct identity_cmd c;
+        identity_cmd_init(&c, &ix->env, IDENTITY_OP_LOGIN_FAILED);
+        snprintf(c.user_id, sizeof c.user_id, "%s", u.id);
+        snprintf(c.phone, sizeof c.phone, "%s", u.phone);
+        (void)ix_exec(ix, &c);
+    }
+    ASSERT_EQ_INT(ix_session(ix, u.id, "phone", NULL, NULL), QB_E_PASSWORD_LOCKED);
+
+    struct identity_session s;
+    ASSERT_EQ_INT(ix_session_code(ix, IDENTITY_OP_SESSION_CREATE_BY_CODE, u.phone, "web", code, &s),
+                  QB_OK);
+    ASSERT_EQ_STR(s.user_id, u.id);
+    ASSERT_EQ_STR(s.device_name, "web");
+    ASSERT_EQ_INT(
+        ix_session_code(ix, IDENTITY_OP_SESSION_CREATE_BY_CODE, u.phone, "web", code, NULL),
+        QB_E_SMS_CODE_INVALID);
+    ASSERT_EQ_INT(ix_session(ix, u.id, "phone", NULL, NULL), QB_OK);
+    ASSERT_EQ_INT(ix_session_count(ix, u.id), 3);
     ix_free(ix);
 }
 
@@ -1690,6 +1813,8 @@ int main(void)
     RUN(register_wrong_code_is_counted);
     RUN(register_phone_taken);
     RUN(session_create_and_authenticate);
+    RUN(a_new_device_needs_the_phone_as_well_as_the_password);
+    RUN(a_login_code_opens_a_session_without_the_password);
     RUN(session_idle_touch_and_absolute);
     RUN(session_in_use_outlives_a_short_idle_timeout);
     RUN(sessions_made_before_last_seen_moved_keep_it);
