@@ -403,7 +403,8 @@ int ledger_latency_bucket(uint64_t us);
 
 struct ledger_verify_report {
     int64_t entries_total; /* entries in the journal's snapshot */
-    int64_t entries_checked;
+    int64_t entries_checked;  /* entries 1 to this one, in order */
+    int64_t last_entry_at_ms; /* the last one checked: when it was written (0: none) */
     int64_t accounts_checked;
     int64_t holds_open;
     char problem[256]; /* the first problem found, "" when none */

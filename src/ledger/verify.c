@@ -286,6 +286,7 @@ static enum qb_error verify_run(struct verify *v, struct store *reader,
         err = apply_entry(v, &e);
         expect_id++;
         v->report->entries_checked++;
+        v->report->last_entry_at_ms = e.created_at_ms;
         if (progress != NULL && (v->report->entries_checked & 0xffff) == 0 &&
             !progress(v->report->entries_checked, total, progress_arg))
             err = QB_E_SHUTTING_DOWN;

@@ -138,6 +138,12 @@ struct store_ops {
     /* What a write connection's log and checkpoints did (struct
      * store_stats); NULL when the backend keeps no such figures. */
     void (*stats)(struct store *store, struct store_stats *out);
+    /* Checks the database's own structures, every page and index of every
+     * table (SQLite: PRAGMA integrity_check), outside a transaction: QB_OK
+     * when sound; QB_E_INTERNAL with the first problems found in problem;
+     * QB_E_STORAGE when the check could not run. NULL when the backend has
+     * no such check. */
+    enum qb_error (*check_structure)(struct store *store, char *problem, size_t problem_size);
 };
 
 /* A connection: the backend's ops plus its private state. Backends embed
@@ -218,6 +224,14 @@ static inline QB_MUST_USE enum qb_error store_defer_sync(struct store *s, bool d
     return s->ops->defer_sync(s, defer);
 }
 static inline QB_MUST_USE enum qb_error store_sync(struct store *s) { return s->ops->sync(s); }
+static inline QB_MUST_USE enum qb_error store_check_structure(struct store *s, char *problem,
+                                                              size_t problem_size)
+{
+    if (problem_size > 0)
+        problem[0] = '\0';
+    return s->ops->check_structure != NULL ? s->ops->check_structure(s, problem, problem_size)
+                                           : QB_OK;
+}
 
 /* How far the commits of a write connection in defer_sync mode are durable.
  * A commit is visible to read connections as soon as it returns, before its

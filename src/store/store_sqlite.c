@@ -1573,6 +1573,39 @@ static void sqlite_stats(struct store *store, struct store_stats *out)
     out->checkpoint_wait_us_total = atomic_load_explicit(&ck->wait_us, memory_order_relaxed);
 }
 
+/* PRAGMA integrity_check: every page, cell, freelist entry and index row.
+ * Its first rows (at most eight, joined with "; ") say what is wrong. */
+static enum qb_error sqlite_check_structure(struct store *store, char *problem, size_t problem_size)
+{
+    struct sqlite_store *s = sqlite_store_of(store);
+    sqlite3_stmt *st = NULL;
+    QB_ASSERT(problem_size > 0);
+    int rc = sqlite3_prepare_v2(s->db, "PRAGMA integrity_check(8)", -1, &st, NULL);
+    size_t used = 0;
+    bool sound = false;
+    while (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        rc = SQLITE_OK;
+        const char *row = (const char *)sqlite3_column_text(st, 0);
+        if (row != NULL && strcmp(row, "ok") == 0) {
+            sound = true;
+            continue;
+        }
+        int wrote = snprintf(problem + used, problem_size - used, "%s%s", used > 0 ? "; " : "",
+                             row != NULL ? row : "");
+        if (wrote > 0)
+            used = used + (size_t)wrote < problem_size ? used + (size_t)wrote : problem_size - 1;
+    }
+    if (rc != SQLITE_DONE) {
+        /* A file too damaged to walk is damaged too: say what SQLite said. */
+        snprintf(problem, problem_size, "%s", sqlite3_errmsg(s->db));
+        sqlite3_finalize(st);
+        int primary = rc & 0xff;
+        return primary == SQLITE_CORRUPT || primary == SQLITE_NOTADB ? QB_E_INTERNAL : QB_E_STORAGE;
+    }
+    sqlite3_finalize(st);
+    return sound && used == 0 ? QB_OK : QB_E_INTERNAL;
+}
+
 const struct store_ops store_sqlite_ops = {
     .name = "sqlite",
     .accepts = sqlite_accepts,
@@ -1603,4 +1636,5 @@ const struct store_ops store_sqlite_ops = {
     .defer_sync = sqlite_defer_sync,
     .sync = sqlite_sync,
     .stats = sqlite_stats,
+    .check_structure = sqlite_check_structure,
 };
