@@ -34,12 +34,14 @@ static int log_fd = STDERR_FILENO;
 static enum log_level log_level_min = LOG_INFO;
 static _Thread_local char log_request_id[LOG_REQUEST_ID_SIZE_MAX];
 
-static const char *const log_level_names[] = {"debug", "info", "warn", "error"};
+static const char *const log_level_names[] = {"debug", "info", "warn", "error", "audit"};
+_Static_assert(sizeof log_level_names / sizeof log_level_names[0] == LOG_AUDIT + 1,
+               "one name per level");
 
 void log_init(FILE *out, enum log_level level_min)
 {
     QB_ASSERT(out != NULL);
-    QB_ASSERT((unsigned int)level_min < QB_ARRAY_COUNT(log_level_names));
+    QB_ASSERT((unsigned int)level_min <= LOG_ERROR); /* audit lines are never filtered */
     fflush(out); /* what stdio buffered so far goes first */
     log_fd = fileno(out);
     QB_ASSERT(log_fd >= 0);
@@ -50,7 +52,7 @@ int log_level_parse(const char *text)
 {
     if (text == NULL)
         return -1;
-    for (size_t i = 0; i < QB_ARRAY_COUNT(log_level_names); i++) {
+    for (size_t i = 0; i <= LOG_ERROR; i++) {
         if (strcmp(text, log_level_names[i]) == 0)
             return (int)i;
     }

@@ -17,12 +17,21 @@
 #include <stddef.h>
 #include <stdio.h>
 
-enum log_level { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR };
+/* LOG_AUDIT is above every level an operator can choose as the lowest, so
+ * its lines are written whatever --log-level says (level=audit). It is for
+ * the audit trail, which must not depend on how verbose the log was set:
+ * what an operator changed through the admin API (admin.user_changed, a
+ * merchant onboarded or given an app by an operator, a ledger check
+ * started) and the daemon's start and stop. Keep it to events of that
+ * kind, one per operator action, never one per ordinary request. */
+enum log_level { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR, LOG_AUDIT };
 
 /* Where lines go (default stderr) and the lowest level written (default
- * LOG_INFO). Call before starting threads. */
+ * LOG_INFO; LOG_DEBUG to LOG_ERROR, never LOG_AUDIT). Call before starting
+ * threads. */
 void log_init(FILE *out, enum log_level level_min);
-/* Parses "debug", "info", "warn" or "error"; -1 when unknown. */
+/* Parses "debug", "info", "warn" or "error" (not "audit": audit lines are
+ * never filtered); -1 when unknown. */
 int log_level_parse(const char *text);
 
 /* The request id of the calling thread, printed as req= on every line it

@@ -84,20 +84,20 @@ void http_handle_admin_users_list(struct http_request *req)
 /* An operator's change to a user is answered as the user, and leaves an
  * audit line in the log: what was done to whom and how it ended (the
  * access line has only the path; the security_events row is in the
- * database). Only the kyc_level action names a level, the one asked for: a
- * freeze knows none, and a made-up one would mislead whoever reads the
- * trail. */
+ * database), at LOG_AUDIT: written whatever the log level. Only the
+ * kyc_level action names a level, the one asked for: a freeze knows none,
+ * and a made-up one would mislead whoever reads the trail. */
 static void S_admin_user_resume(struct http_request *req, struct ledger_cmd *cmd)
 {
     const struct identity_cmd *c = (const struct identity_cmd *)cmd;
     enum qb_error outcome = cmd->result != QB_OK ? cmd->result : c->outcome;
     const char *result = outcome == QB_OK ? "ok" : error_api_code(outcome);
     if (c->op == IDENTITY_OP_ADMIN_SET_KYC_LEVEL)
-        log_event(LOG_INFO, "admin.user_changed",
+        log_event(LOG_AUDIT, "admin.user_changed",
                   "action=kyc_level user_id=%s kyc_level=%d result=%s", c->user_id, c->kyc_level,
                   result);
     else
-        log_event(LOG_INFO, "admin.user_changed", "action=%s user_id=%s result=%s",
+        log_event(LOG_AUDIT, "admin.user_changed", "action=%s user_id=%s result=%s",
                   c->op == IDENTITY_OP_ADMIN_FREEZE ? "freeze" : "unfreeze", c->user_id, result);
     http_resume_user(req, cmd);
 }

@@ -117,7 +117,9 @@ static void S_onboard_resume(struct http_request *req, struct ledger_cmd *cmd)
                 crypto_wipe((char *)json_string_value(private_key), json_string_length(private_key));
             json_decref(body);
         }
-        log_event(LOG_INFO, "merchant.created", "mchid=%s", m->mchid);
+        /* An operator's onboarding (no session: the admin token) is audit. */
+        log_event(http_request_session(req) == NULL ? LOG_AUDIT : LOG_INFO, "merchant.created",
+                  "mchid=%s", m->mchid);
     }
     merchant_credentials_release(&o->cred);
     ledger_cmd_release(cmd);
@@ -245,7 +247,8 @@ static void S_app_add_resume(struct http_request *req, struct ledger_cmd *cmd)
             http_reply_json(req, 201, body);
             json_decref(body);
         }
-        log_event(LOG_INFO, "merchant.app_added", "mchid=%s appid=%s", c->mchid, c->appid);
+        log_event(http_request_session(req) == NULL ? LOG_AUDIT : LOG_INFO, "merchant.app_added",
+                  "mchid=%s appid=%s", c->mchid, c->appid);
     }
     ledger_cmd_release(cmd);
 }

@@ -179,7 +179,7 @@ void http_handle_admin_verification_start(struct http_request *req)
     }
     thread_name(v->thread, "qb-verify");
     v->thread_started = true;
-    log_event(LOG_INFO, "ledger.verify_started", "number=%lld", (long long)v->number);
+    log_event(LOG_AUDIT, "ledger.verify_started", "number=%lld", (long long)v->number);
     S_reply_state(req, 202, v);
 }
 

@@ -22,6 +22,10 @@ static char S_root[512];
 static struct test_daemon S_main;
 static struct client S_client;
 static char S_admin[API_TOKEN_SIZE_MAX];
+/* --log-level warn: what an operator who quiets the log still gets. */
+static struct test_daemon S_quiet;
+static struct client S_quiet_client;
+static char S_quiet_admin[API_TOKEN_SIZE_MAX];
 static char S_log[S_LOG_SIZE_MAX];
 
 /* Copies into line the first line of daemon's log holding every one of
@@ -117,12 +121,67 @@ TEST(user_changes_name_a_kyc_level_only_when_setting_one)
     ASSERT(strstr(line, "kyc_level") == NULL);
 }
 
+TEST(operator_changes_are_logged_at_any_level)
+{
+    // An operator who runs the daemon with --log-level warn must still find every change made
+    // through the admin API in the log: the audit trail cannot depend on verbosity.
+    struct api_user u;
+    API_MUST(api_user_new(&S_quiet_client, S_quiet_admin, &u));
+    char path[128];
+    char line[S_LINE_SIZE_MAX];
+    char want[256];
+
+    snprintf(path, sizeof path, "/admin/users/%s/freeze", u.id);
+    S_admin_change(&S_quiet, &S_quiet_client, S_quiet_admin, "POST", path, NULL, 200,
+                   "admin.user_changed", line);
+    ASSERT(strstr(line, "level=audit ") != NULL);
+    snprintf(want, sizeof want, "event=admin.user_changed action=freeze user_id=%s result=ok",
+             u.id);
+    ASSERT(strstr(line, want) != NULL);
+
+    snprintf(path, sizeof path, "/admin/users/%s/unfreeze", u.id);
+    S_admin_change(&S_quiet, &S_quiet_client, S_quiet_admin, "POST", path, NULL, 200,
+                   "admin.user_changed", line);
+    ASSERT(strstr(line, "level=audit ") != NULL);
+
+    snprintf(path, sizeof path, "/admin/users/%s/kyc-level", u.id);
+    S_admin_change(&S_quiet, &S_quiet_client, S_quiet_admin, "PUT", path, "{\"kyc_level\":1}", 409,
+                   "admin.user_changed", line);
+    ASSERT(strstr(line, "level=audit ") != NULL);
+    ASSERT(strstr(line, "action=kyc_level") != NULL && strstr(line, "result=CONFLICT") != NULL);
+
+    S_admin_change(&S_quiet, &S_quiet_client, S_quiet_admin, "POST", "/admin/merchants",
+                   "{\"name\":\"Audit Shop\"}", 201, "merchant.created", line);
+    ASSERT(strstr(line, "level=audit ") != NULL);
+    const char *mchid = strstr(line, "mchid=");
+    ASSERT(mchid != NULL);
+    char mchid_value[64];
+    ASSERT(sscanf(mchid, "mchid=%63s", mchid_value) == 1);
+    snprintf(path, sizeof path, "/admin/merchants/%s/apps", mchid_value);
+    S_admin_change(&S_quiet, &S_quiet_client, S_quiet_admin, "POST", path, NULL, 201,
+                   "merchant.app_added", line);
+    ASSERT(strstr(line, "level=audit ") != NULL);
+
+    S_admin_change(&S_quiet, &S_quiet_client, S_quiet_admin, "POST", "/admin/ledger/verification",
+                   NULL, 202, "ledger.verify_started", line);
+    ASSERT(strstr(line, "level=audit ") != NULL);
+
+    /* The level did filter: no access line, nothing at info. */
+    ASSERT(test_file_read(S_quiet.log_path, S_log, sizeof S_log));
+    ASSERT(strstr(S_log, "event=http.request") == NULL);
+    ASSERT(strstr(S_log, "level=info") == NULL);
+}
+
 int main(void)
 {
     struct api_suite suite;
     api_suite_begin(&suite, S_root, sizeof S_root);
     if (!api_suite_daemon(&suite, &S_main, "main", NULL, S_admin, &S_client))
         return api_suite_end(&suite);
+    const char *quiet_args[] = {"--log-level", "warn", NULL};
+    if (!api_suite_daemon(&suite, &S_quiet, "quiet", quiet_args, S_quiet_admin, &S_quiet_client))
+        return api_suite_end(&suite);
     RUN(user_changes_name_a_kyc_level_only_when_setting_one);
+    RUN(operator_changes_are_logged_at_any_level);
     return api_suite_end(&suite);
 }

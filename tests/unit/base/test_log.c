@@ -1,6 +1,6 @@
 /*
- * test_log.c — the log line format, escaping, the cap, thread safety, PAN
- * masking.
+ * test_log.c — the log line format, levels (audit lines never filtered),
+ * escaping, the cap, thread safety, PAN masking.
  *
  * Each test logs into a fresh file and reads it back: log lines are an
  * interface (operators grep them, the secret scan reads them), so the tests
@@ -124,6 +124,19 @@ TEST(level_filter)
     ASSERT(strstr(text, "level=debug req=- event=a n=1\n") != NULL);
 }
 
+TEST(audit_lines_pass_every_level)
+{
+    // The audit trail (operators' changes, the daemon's start and stop) must not vanish when
+    // an operator quiets the log: an audit line is written at the highest minimum level too.
+    capture(LOG_ERROR);
+    log_event(LOG_WARN, "a", "n=1");
+    log_event(LOG_AUDIT, "admin.user_changed", "action=freeze user_id=%s", "u_1");
+    captured();
+    ASSERT_EQ_INT(count_char(text, '\n'), 1);
+    ASSERT(strstr(text, "level=audit req=- event=admin.user_changed action=freeze user_id=u_1\n") !=
+           NULL);
+}
+
 TEST(level_parse)
 {
     // The four level names parse to their enum values; anything else is -1.
@@ -133,6 +146,7 @@ TEST(level_parse)
     ASSERT_EQ_INT(log_level_parse("error"), LOG_ERROR);
     ASSERT_EQ_INT(log_level_parse("INFO"), -1);
     ASSERT_EQ_INT(log_level_parse("warning"), -1);
+    ASSERT_EQ_INT(log_level_parse("audit"), -1); /* an operator cannot filter audit lines */
     ASSERT_EQ_INT(log_level_parse(""), -1);
     ASSERT_EQ_INT(log_level_parse(NULL), -1);
 }
@@ -375,6 +389,7 @@ int main(void)
     RUN(line_format);
     RUN(timestamp_is_now);
     RUN(level_filter);
+    RUN(audit_lines_pass_every_level);
     RUN(level_parse);
     RUN(escapes_control_characters);
     RUN(request_id_is_per_thread);
