@@ -993,6 +993,22 @@ static int S_serve(const struct config *cfg, const struct daemon_paths *paths,
                 error_name(rc));
         goto out;
     }
+    const char *stranger = NULL;
+    rc = domain_keys_check(&env, &stranger);
+    if (rc == QB_E_CONFLICT) {
+        fprintf(stderr,
+                "qianbaod: refusing to start: the secret file \"%s\" is not the one the "
+                "database \"%s\" was made with (it would fail every login and leave cards "
+                "and id numbers unreadable): restore the secrets backed up with this "
+                "database\n",
+                strcmp(stranger, "pepper") == 0 ? paths->pepper : paths->card_key, paths->db_file);
+        goto out;
+    }
+    if (rc != QB_OK) {
+        fprintf(stderr, "qianbaod: cannot check the secrets against the database (%s)\n",
+                error_name(rc));
+        goto out;
+    }
     rc = S_caches_load(&env, ledger, pool);
     if (rc != QB_OK) {
         fprintf(stderr, "qianbaod: cannot read the sessions in use (%s)\n", error_name(rc));

@@ -206,6 +206,68 @@ static enum qb_error meta_put(struct store *store, const char *key, int64_t valu
                      params, QB_ARRAY_COUNT(params));
 }
 
+/* --- the secrets belong to the database ------------------------------------------ */
+
+struct keys_check_cmd {
+    struct ledger_cmd cmd; /* first */
+    const struct domain_env *env;
+    const char *mismatch; /* out: the secret that does not belong, or NULL */
+};
+
+static int64_t key_check_value(const uint8_t key[DOMAIN_KEY_SIZE])
+{
+    static const char text[] = "qianbao: the key of this database";
+    uint8_t mac[CRYPTO_SHA256_SIZE];
+    domain_keyed_hash(key, text, sizeof text - 1, mac);
+    uint64_t value;
+    memcpy(&value, mac, sizeof value);
+    return (int64_t)(value >> 1);
+}
+
+static enum qb_error keys_check_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
+{
+    struct keys_check_cmd *c = (struct keys_check_cmd *)cmd;
+    const struct {
+        const char *meta_key;
+        const char *secret;
+        const uint8_t *key;
+    } keys[] = {
+        {"key_check_pepper", "pepper", c->env->pepper_key},
+        {"key_check_card_key", "card-key", c->env->seal_key},
+    };
+    struct store *store = ledger_txn_store(txn);
+    bool found[QB_ARRAY_COUNT(keys)];
+    c->mismatch = NULL;
+    for (size_t i = 0; i < QB_ARRAY_COUNT(keys); i++) {
+        int64_t stored = 0;
+        if (meta_get(store, keys[i].meta_key, &stored, &found[i]) != QB_OK)
+            return QB_E_STORAGE;
+        if (found[i] && stored != key_check_value(keys[i].key) && c->mismatch == NULL)
+            c->mismatch = keys[i].secret;
+    }
+    /* A mismatch writes nothing: no check value is ever taken from a
+     * secret that does not belong. */
+    for (size_t i = 0; c->mismatch == NULL && i < QB_ARRAY_COUNT(keys); i++)
+        if (!found[i] && meta_put(store, keys[i].meta_key, key_check_value(keys[i].key)) != QB_OK)
+            return QB_E_STORAGE;
+    return QB_OK;
+}
+
+enum qb_error domain_keys_check(const struct domain_env *env, const char **which)
+{
+    QB_ASSERT(env != NULL && env->ledger != NULL && which != NULL);
+    struct keys_check_cmd c;
+    memset(&c, 0, sizeof c);
+    c.env = env;
+    ledger_cmd_init(&c.cmd, keys_check_run, NULL);
+    enum qb_error err = ledger_execute(env->ledger, &c.cmd);
+    if (err == QB_OK)
+        err = c.cmd.result;
+    ledger_cmd_release(&c.cmd);
+    *which = c.mismatch;
+    return err == QB_OK && c.mismatch != NULL ? QB_E_CONFLICT : err;
+}
+
 /* Up to REKEY_ROWS_MAX rows of table t after *through, keyed; *through
  * moves to the last; *more: whether rows may follow. */
 static enum qb_error rekey_chunk(struct rekey_cmd *c, struct store *store, size_t t,

@@ -190,6 +190,17 @@ void domain_keyed_hash(const uint8_t key[DOMAIN_KEY_SIZE], const void *data, siz
 void domain_request_fingerprint(const struct domain_env *env,
                                 const uint8_t digest[CRYPTO_SHA256_SIZE],
                                 uint8_t out[CRYPTO_SHA256_SIZE]);
+/* Checks that the secrets the daemon read (DATA_DIR/pepper and card-key)
+ * are the ones this database was made with: each key's check value (the
+ * first 63 bits of its keyed hash of a fixed text; it tells nothing of the
+ * key) is kept in meta on the first start that has none, and compared on
+ * every start after. Secrets of another installation would fail every
+ * login and leave every card and id number unreadable, while new users
+ * would be written under the wrong keys. QB_OK; QB_E_CONFLICT with *which
+ * naming the secret ("pepper", "card-key") that does not belong; or the
+ * ledger's failure. Call before the first request is served. */
+QB_MUST_USE enum qb_error domain_keys_check(const struct domain_env *env, const char **which);
+
 /* Keys, once, the fingerprints that earlier versions stored as the plain
  * digest (idempotency records, merchant orders, refunds): each becomes
  * domain_request_fingerprint of itself, so that a retry of a request made

@@ -877,6 +877,49 @@ TEST(a_lost_secret_stops_the_start_instead_of_being_made_anew)
     ASSERT_EQ_INT(S_count(S_log, created), 1); /* the restart made no new database */
 }
 
+TEST(secrets_of_another_installation_stop_the_start)
+{
+    // Restoring a database with the secrets of another installation (a mix-up of two backups)
+    // would fail every login and leave every card unreadable, and new users would be written
+    // under the wrong keys. The start must stop (exit 1), name the secret that does not belong and
+    // say to restore the one backed up with the database; with its own secrets back it serves.
+    char mine[600], theirs[600], log_path[600], other_log[600], output[600];
+    S_path(mine, sizeof mine, "mixed-secrets");
+    S_path(theirs, sizeof theirs, "other-installation");
+    S_path(log_path, sizeof log_path, "mixed-secrets.log");
+    S_path(other_log, sizeof other_log, "other-installation.log");
+    S_path(output, sizeof output, "mixed-secrets-refused.log");
+    struct test_daemon daemon, other;
+    ASSERT(test_daemon_start(&daemon, mine, log_path, NULL));
+    ASSERT_EQ_INT(test_daemon_stop(&daemon), 0);
+    ASSERT(test_daemon_start(&other, theirs, other_log, NULL));
+    ASSERT_EQ_INT(test_daemon_stop(&other), 0);
+
+    const char *names[] = {"pepper", "card-key"};
+    for (size_t i = 0; i < QB_ARRAY_COUNT(names); i++) {
+        char path[700], aside[720], stranger[700];
+        snprintf(path, sizeof path, "%s/%s", mine, names[i]);
+        snprintf(aside, sizeof aside, "%s.aside", path);
+        snprintf(stranger, sizeof stranger, "%s/%s", theirs, names[i]);
+        ASSERT_EQ_INT(rename(path, aside), 0);
+        ASSERT(S_file_copy(stranger, path, 0600));
+        unlink(output);
+        const char *args[] = {"--data-dir", mine, "--listen", "127.0.0.1:0", NULL};
+        int status = test_daemon_run(args, output, 10000);
+        ASSERT_EQ_INT(rename(aside, path), 0);
+        ASSERT(test_file_read(output, S_log, sizeof S_log));
+        char want[800];
+        snprintf(want, sizeof want, "the secret file \"%s\" is not the one the database", path);
+        if (status != 1 || strstr(S_log, want) == NULL)
+            TEST_FAIL_("with another installation's %s: exit %d; output:\n%s", names[i], status,
+                       S_log);
+    }
+    ASSERT(test_daemon_start(&daemon, mine, log_path, NULL));
+    long status = S_healthz(&daemon);
+    ASSERT_EQ_INT(test_daemon_stop(&daemon), 0);
+    ASSERT_EQ_INT(status, 200);
+}
+
 TEST(secrets_nothing_depends_on_yet_are_made_anew)
 {
     // The admin token guards the admin API only, and until a merchant is registered nobody knows
@@ -1166,6 +1209,7 @@ int main(void)
     RUN(help_prints_the_settings);
     RUN(sigterm_stops_cleanly_and_restart_works);
     RUN(a_lost_secret_stops_the_start_instead_of_being_made_anew);
+    RUN(secrets_of_another_installation_stop_the_start);
     RUN(secrets_nothing_depends_on_yet_are_made_anew);
     RUN(sighup_is_logged_and_ignored);
     RUN(verify_passes_on_a_fresh_ledger);
