@@ -18,6 +18,11 @@
  * S_reply_start; S_request_finish writes the access-log line, counts the
  * request and frees it.
  *
+ * The access line names the TCP peer as accepted (never a header such as
+ * X-Forwarded-For, which anyone can send) and the authenticated principal:
+ * the user id, the mchid or "admin" (http_request_principal); never a
+ * token or anything else the request carried.
+ *
  * A request refused before its handler (malformed, headers too large, a
  * 413 with its body unread) gets a JSON error like any other, then the
  * connection is half-closed and drained before it is closed, so that the
@@ -63,6 +68,8 @@
 #define S_STREAM_PIECE_SIZE (32 * 1024)
 #define S_OUT_SIZE_MAX (64 * 1024) /* a reply's head */
 #define S_POLL_MS_MAX 1000
+/* "[<IPv6>]:<port>": INET6_ADDRSTRLEN (46, with its NUL), brackets, ':' and 5 digits. */
+#define S_PEER_SIZE_MAX (INET6_ADDRSTRLEN + 8)
 
 enum S_state {
     S_HEAD,   /* reading a request's head */
@@ -103,6 +110,7 @@ struct http_conn {
     bool stream_chunked; /* HTTP/1.1: chunked; HTTP/1.0: the close ends the body */
     size_t linger_size;
     int64_t active_ms;             /* last read or sent: the idle timeout counts from here */
+    char peer[S_PEER_SIZE_MAX];    /* the TCP peer, "ip:port", for the access line */
     struct http_conn *prev, *next; /* the worker's idle list (oldest first) or away list */
     struct http_conn *resumed_next;
 };
@@ -171,6 +179,40 @@ static void S_path_for_log(const char *path, char *out, size_t out_size)
     out[o] = '\0';
 }
 
+/* "1.2.3.4:5678" or "[::1]:5678" for a peer address (an IPv4 client of an
+ * IPv6 socket as IPv4); "-" for one of another family. */
+static void S_peer_format(const struct sockaddr_storage *addr, char *out, size_t out_size)
+{
+    QB_ASSERT(out_size >= S_PEER_SIZE_MAX);
+    char ip[INET6_ADDRSTRLEN];
+    unsigned int port;
+    bool ok;
+    bool v6 = false;
+    if (addr->ss_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)addr;
+        ok = inet_ntop(AF_INET, &in->sin_addr, ip, sizeof ip) != NULL;
+        port = ntohs(in->sin_port);
+    } else if (addr->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)addr;
+        if (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr)) {
+            ok = inet_ntop(AF_INET, &in6->sin6_addr.s6_addr[12], ip, sizeof ip) != NULL;
+        } else {
+            ok = inet_ntop(AF_INET6, &in6->sin6_addr, ip, sizeof ip) != NULL;
+            v6 = true;
+        }
+        port = ntohs(in6->sin6_port);
+    } else {
+        ok = false;
+        port = 0;
+    }
+    if (!ok) {
+        snprintf(out, out_size, "-");
+        return;
+    }
+    int n = snprintf(out, out_size, v6 ? "[%s]:%u" : "%s:%u", ip, port);
+    QB_ASSERT(n > 0 && (size_t)n < out_size);
+}
+
 /* Logs, counts and frees the connection's request; ok is false when the
  * connection ended before the reply was sent. */
 static void S_request_finish(struct http_conn *c, bool ok)
@@ -184,12 +226,11 @@ static void S_request_finish(struct http_conn *c, bool ok)
     log_set_request_id(req->id);
     char path[3 * HTTP_PATH_SIZE_MAX];
     S_path_for_log(req->path, path, sizeof path);
-    if (ok)
-        log_event(LOG_INFO, "http.request", "method=%s path=%s status=%d duration_us=%lld",
-                  req->method, path, status, (long long)duration_us);
-    else
-        log_event(LOG_INFO, "http.request", "method=%s path=%s status=%d duration_us=%lld closed=1",
-                  req->method, path, status, (long long)duration_us);
+    const char *principal = http_request_principal(req);
+    log_event(LOG_INFO, "http.request",
+              "method=%s path=%s status=%d duration_us=%lld peer=%s principal=%s%s", req->method,
+              path, status, (long long)duration_us, c->peer, principal != NULL ? principal : "-",
+              ok ? "" : " closed=1");
     log_set_request_id(NULL);
     if (req->queued)
         http_metrics_observe(&req->server->metrics, req->route_index, status, duration_us);
@@ -888,7 +929,10 @@ static void S_worker_accept(struct http_worker *w)
 {
     struct http_server *server = w->server;
     for (int i = 0; i < S_ACCEPT_BATCH; i++) {
-        int fd = accept4(server->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        struct sockaddr_storage peer;
+        socklen_t peer_size = sizeof peer;
+        int fd = accept4(server->listen_fd, (struct sockaddr *)&peer, &peer_size,
+                         SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
             if (errno == EINTR || errno == ECONNABORTED)
                 continue;
@@ -918,6 +962,7 @@ static void S_worker_accept(struct http_worker *w)
         c->worker = owner;
         c->fd = fd;
         c->in = in;
+        S_peer_format(&peer, c->peer, sizeof c->peer);
         c->state = S_HEAD;
         buf_init(&c->out, S_OUT_SIZE_MAX);
         c->prev = c->next = c;

@@ -202,6 +202,8 @@ struct http_request {
     /* HTTP_AUTH_MERCHANT: the merchant, likewise. */
     bool has_merchant;
     struct merchant merchant;
+    /* HTTP_AUTH_ADMIN: the admin token was given. */
+    bool has_admin;
     /* The request target as sent, and its query string (after '?', NUL
      * when none), both in the connection's buffer for the request's life. */
     const char *uri;
@@ -247,6 +249,10 @@ struct http_wire_head;
  * requests_in_flight until http_request_free. */
 struct http_request *http_request_new(struct http_server *server, struct http_conn *conn);
 void http_request_free(struct http_request *req);
+/* Who the request authenticated as, for the access line: the user id of a
+ * session, the mchid of a signed merchant request, "admin" for the admin
+ * token; NULL when none (an open route, or refused). Never a credential. */
+const char *http_request_principal(const struct http_request *req);
 /* With the head parsed: method, path, query and target as sent. */
 void http_request_start(struct http_request *req, const struct http_wire_head *head);
 /* Refuses what is too large, finds the route; may reply (404, 405, 413). */

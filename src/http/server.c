@@ -304,6 +304,15 @@ const struct merchant *http_request_merchant(const struct http_request *req)
     return req->has_merchant ? &req->merchant : NULL;
 }
 
+const char *http_request_principal(const struct http_request *req)
+{
+    if (req->has_session)
+        return req->session.user_id;
+    if (req->has_merchant)
+        return req->merchant.mchid;
+    return req->has_admin ? "admin" : NULL;
+}
+
 void http_request_free(struct http_request *req)
 {
     atomic_fetch_sub(&req->server->requests_in_flight, 1);
@@ -632,8 +641,10 @@ static enum qb_error S_authenticate(struct http_request *req, enum http_auth aut
         if (token == NULL)
             return QB_E_UNAUTHORIZED;
         if (server->admin_token != NULL && strlen(token) == server->admin_token_size &&
-            crypto_equal(token, server->admin_token, server->admin_token_size))
+            crypto_equal(token, server->admin_token, server->admin_token_size)) {
+            req->has_admin = true;
             return QB_OK;
+        }
         /* A user who is who they say, but no operator: 403, as the API
          * says for every non-admin token. The session is not touched. */
         bool touch;

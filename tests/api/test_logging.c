@@ -13,6 +13,7 @@
 #include "api/lib/client.h"
 #include "api/lib/daemon.h"
 #include "api/lib/suite.h"
+#include "api/merchant_helpers.h"
 #include "test.h"
 
 #define S_LOG_SIZE_MAX (1 << 20)
@@ -172,6 +173,97 @@ TEST(operator_changes_are_logged_at_any_level)
     ASSERT(strstr(S_log, "level=info") == NULL);
 }
 
+/* The access line of the request that answered res, on the main daemon. */
+static void S_access_line(const struct client_response *res, char *line)
+{
+    if (!S_audit_line(&S_main, res, "http.request", line, S_LINE_SIZE_MAX))
+        TEST_FAIL_("no access line for request %s", api_header(res, "X-Request-Id"));
+}
+
+/* The value of key in line (up to the next space) into out; "" when the
+ * line has no such field. */
+static const char *S_field(const char *line, const char *key, char *out, size_t out_size)
+{
+    char pattern[64];
+    snprintf(pattern, sizeof pattern, " %s=", key);
+    const char *at = strstr(line, pattern);
+    out[0] = '\0';
+    if (at != NULL) {
+        at += strlen(pattern);
+        size_t size = strcspn(at, " ");
+        if (size < out_size) {
+            memcpy(out, at, size);
+            out[size] = '\0';
+        }
+    }
+    return out;
+}
+
+/* True when line's peer= is the loopback client: "127.0.0.1:" and a port. */
+static bool S_peer_is_loopback(const char *line)
+{
+    char peer[64];
+    S_field(line, "peer", peer, sizeof peer);
+    const char *port = peer + strlen("127.0.0.1:");
+    size_t digits = strspn(port, "0123456789");
+    return strncmp(peer, "127.0.0.1:", strlen("127.0.0.1:")) == 0 && digits >= 1 && digits <= 5 &&
+           port[digits] == '\0';
+}
+
+TEST(access_lines_name_the_peer_and_the_principal)
+{
+    // An operator chasing a request must see where it came from (the TCP peer, not a header a
+    // client can forge) and who it was (user id, mchid or admin), and never its credentials.
+    char line[S_LINE_SIZE_MAX];
+    char value[128];
+    struct client_response res;
+
+    /* Anonymous, with a forged X-Forwarded-For that must not be believed. */
+    const char *forged[] = {"X-Forwarded-For: 203.0.113.77", NULL};
+    ASSERT(client_request(&S_client, "GET", "/healthz", forged, NULL, 0, &res));
+    ASSERT_EQ_INT(res.status, 200);
+    S_access_line(&res, line);
+    client_response_release(&res);
+    ASSERT(S_peer_is_loopback(line));
+    ASSERT_EQ_STR(S_field(line, "principal", value, sizeof value), "-");
+    ASSERT(strstr(line, "203.0.113.77") == NULL);
+
+    /* A user: the user id, never the session token. */
+    struct api_user u;
+    API_MUST(api_user_new(&S_client, S_admin, &u));
+    ASSERT_EQ_INT(api_call(&S_client, "GET", "/v1/me", u.token, NULL, &res), 200);
+    S_access_line(&res, line);
+    client_response_release(&res);
+    ASSERT(S_peer_is_loopback(line));
+    ASSERT_EQ_STR(S_field(line, "principal", value, sizeof value), u.id);
+    ASSERT(strstr(line, u.token) == NULL);
+    ASSERT(strstr(line, u.phone) == NULL);
+
+    /* The operator: "admin", never the admin token. */
+    ASSERT_EQ_INT(api_call(&S_client, "GET", "/admin/users", S_admin, NULL, &res), 200);
+    S_access_line(&res, line);
+    client_response_release(&res);
+    ASSERT_EQ_STR(S_field(line, "principal", value, sizeof value), "admin");
+    ASSERT(strstr(line, S_admin) == NULL);
+
+    /* A merchant's signed request: its mchid. */
+    struct mh_merchant m;
+    API_MUST(mh_onboard(&S_client, S_admin, -1, &m));
+    ASSERT_EQ_INT(mh_call(&S_client, &m, "GET", "/v3/certificates", NULL, &res), 200);
+    S_access_line(&res, line);
+    client_response_release(&res);
+    ASSERT_EQ_STR(S_field(line, "principal", value, sizeof value), m.mchid);
+    ASSERT(strstr(line, "WECHATPAY2") == NULL);
+    mh_release(&m);
+
+    /* A refused token names nobody. */
+    ASSERT_EQ_INT(api_call(&S_client, "GET", "/admin/users", u.token, NULL, &res), 403);
+    S_access_line(&res, line);
+    client_response_release(&res);
+    ASSERT_EQ_STR(S_field(line, "principal", value, sizeof value), "-");
+    ASSERT(strstr(line, u.token) == NULL);
+}
+
 int main(void)
 {
     struct api_suite suite;
@@ -183,5 +275,6 @@ int main(void)
         return api_suite_end(&suite);
     RUN(user_changes_name_a_kyc_level_only_when_setting_one);
     RUN(operator_changes_are_logged_at_any_level);
+    RUN(access_lines_name_the_peer_and_the_principal);
     return api_suite_end(&suite);
 }
