@@ -389,6 +389,24 @@ void http_identity_cmd_done(struct identity_cmd *c)
     ledger_cmd_release(&c->cmd);
 }
 
+void http_login_failure_record(struct http_request *req, const struct identity_cmd *c)
+{
+    QB_ASSERT(c->op == IDENTITY_OP_LOGIN_FAILED);
+    if (c->cmd.result != QB_OK)
+        return; /* not counted: the next wrong password will be */
+    bool locked = c->outcome == QB_E_PASSWORD_LOCKED;
+    http_metrics_login_failed(&req->server->metrics, locked);
+    if (!locked)
+        return;
+    if (c->user_id[0] != '\0') {
+        log_event(LOG_WARN, "identity.login_locked", "user_id=%s", c->user_id);
+    } else {
+        char masked[16];
+        log_mask_pan(c->phone, masked, sizeof masked);
+        log_event(LOG_WARN, "identity.login_locked", "phone=%s", masked);
+    }
+}
+
 struct identity_cmd *http_identity_cmd_new(struct http_request *req, enum identity_op op)
 {
     if (http_request_env(req) == NULL) {

@@ -267,6 +267,7 @@ static void S_login_resume(struct http_request *req, struct ledger_cmd *cmd)
 static void S_login_failed_resume(struct http_request *req, struct ledger_cmd *cmd)
 {
     struct identity_cmd *c = (struct identity_cmd *)cmd;
+    http_login_failure_record(req, c);
     if (cmd->result != QB_OK) {
         http_reply_error(req, cmd->result);
     } else if (c->outcome == QB_E_PASSWORD_LOCKED) {

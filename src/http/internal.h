@@ -70,6 +70,10 @@ struct http_metrics {
      * thread takes it up, in the ledger's latency buckets (not cumulative). */
     _Atomic uint64_t resume_wait_us_buckets[LEDGER_LATENCY_BUCKETS];
     _Atomic uint64_t resume_wait_us_sum;
+    /* Wrong login passwords (http_login_failure_record): [0] answered
+     * 401, [1] answered 423, the one that took the lock (or, rarely, one
+     * that raced it). */
+    _Atomic uint64_t login_failures[2];
 };
 
 QB_MUST_USE enum qb_error http_metrics_init(struct http_metrics *metrics, size_t route_count);
@@ -80,6 +84,9 @@ void http_metrics_observe(struct http_metrics *metrics, size_t route_index, int 
 /* Counts one suspended request taken up by its HTTP thread wait_us after
  * it was resumed. */
 void http_metrics_resumed(struct http_metrics *metrics, int64_t wait_us);
+/* Counts one wrong login password; locked when it was answered with the
+ * login lock. */
+void http_metrics_login_failed(struct http_metrics *metrics, bool locked);
 /* Writes the Prometheus text exposition (format 0.0.4) of the HTTP counters
  * and, when stats is not NULL, of the ledger executor. */
 QB_MUST_USE enum qb_error http_metrics_render(const struct http_metrics *metrics,
@@ -409,6 +416,16 @@ bool http_me_load(struct http_request *req, struct identity_user *user);
 /* Wipes the secrets an identity command carried (codes, hashes, tokens) and
  * releases it: the last thing every resume function does. */
 void http_identity_cmd_done(struct identity_cmd *c);
+/* From the resume function of an IDENTITY_OP_LOGIN_FAILED command (a wrong
+ * login password, at login or wherever the password is asked): counts it
+ * in /metrics (qianbao_login_failures_total) and, for the one that took the
+ * lock, logs identity.login_locked at warn with the user id, or the phone's
+ * last four digits when nobody has it. Nothing when the command did not
+ * commit. One line per lock (two, rarely, when another wrong password
+ * raced the one that took it), never one per wrong password: a guesser
+ * must not be able to flood the log, nor a user's history of security
+ * events, whose lock row the command writes. */
+void http_login_failure_record(struct http_request *req, const struct identity_cmd *c);
 
 /* The handlers of the daemon's own routes. */
 void http_handle_healthz(struct http_request *req);

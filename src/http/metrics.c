@@ -73,6 +73,8 @@ enum qb_error http_metrics_init(struct http_metrics *metrics, size_t route_count
     for (int i = 0; i < LEDGER_LATENCY_BUCKETS; i++)
         atomic_init(&metrics->resume_wait_us_buckets[i], 0);
     atomic_init(&metrics->resume_wait_us_sum, 0);
+    for (size_t i = 0; i < QB_ARRAY_COUNT(metrics->login_failures); i++)
+        atomic_init(&metrics->login_failures[i], 0);
     return QB_OK;
 }
 
@@ -102,6 +104,11 @@ void http_metrics_resumed(struct http_metrics *metrics, int64_t wait_us)
     atomic_fetch_add_explicit(&metrics->resume_wait_us_buckets[ledger_latency_bucket(us)], 1,
                               memory_order_relaxed);
     atomic_fetch_add_explicit(&metrics->resume_wait_us_sum, us, memory_order_relaxed);
+}
+
+void http_metrics_login_failed(struct http_metrics *metrics, bool locked)
+{
+    atomic_fetch_add_explicit(&metrics->login_failures[locked ? 1 : 0], 1, memory_order_relaxed);
 }
 
 /* Appends microseconds as decimal seconds without trailing zeros:
@@ -363,6 +370,16 @@ enum qb_error http_metrics_render(const struct http_metrics *metrics,
             "core.",
             resume_wait, atomic_load_explicit(&metrics->resume_wait_us_sum, memory_order_relaxed),
             true);
+    if (err == QB_OK)
+        err = buf_printf(
+            out,
+            "# HELP qianbao_login_failures_total Wrong login passwords, by whether one took the "
+            "login lock.\n"
+            "# TYPE qianbao_login_failures_total counter\n"
+            "qianbao_login_failures_total{locked=\"false\"} %" PRIu64 "\n"
+            "qianbao_login_failures_total{locked=\"true\"} %" PRIu64 "\n",
+            atomic_load_explicit(&metrics->login_failures[0], memory_order_relaxed),
+            atomic_load_explicit(&metrics->login_failures[1], memory_order_relaxed));
     if (err == QB_OK && stats != NULL)
         err = S_render_ledger(stats, out);
     return err;

@@ -6,8 +6,11 @@
  * check the exact fields of the audit lines an operator's change leaves.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#include <jansson.h>
 
 #include "api/lib/api.h"
 #include "api/lib/client.h"
@@ -264,6 +267,112 @@ TEST(access_lines_name_the_peer_and_the_principal)
     ASSERT(strstr(line, u.token) == NULL);
 }
 
+/* The value of qianbao_login_failures_total{locked=...} on the main daemon. */
+static unsigned long long S_login_failures(bool locked)
+{
+    struct client_response res;
+    if (!client_request(&S_client, "GET", "/metrics", NULL, NULL, 0, &res) || res.status != 200) {
+        client_response_release(&res);
+        TEST_FAIL_("GET /metrics failed");
+        return 0;
+    }
+    char needle[64];
+    snprintf(needle, sizeof needle, "\nqianbao_login_failures_total{locked=\"%s\"} ",
+             locked ? "true" : "false");
+    const char *at = strstr(res.body.data, needle);
+    unsigned long long value = at != NULL ? strtoull(at + strlen(needle), NULL, 10) : 0;
+    client_response_release(&res);
+    if (at == NULL)
+        TEST_FAIL_("no %s in /metrics", needle + 1);
+    return value;
+}
+
+/* How many lines of the main daemon's log hold needle. */
+static int S_log_count(const char *needle)
+{
+    if (!test_file_read(S_main.log_path, S_log, sizeof S_log))
+        return -1;
+    int count = 0;
+    for (const char *at = strstr(S_log, needle); at != NULL; at = strstr(at + 1, needle))
+        count++;
+    return count;
+}
+
+/* Five wrong passwords for phone: four 401s, then the 423 of the lock. */
+static void S_wrong_passwords(const char *phone)
+{
+    char body[128];
+    snprintf(body, sizeof body, "{\"phone\":\"%s\",\"password\":\"not the password\"}", phone);
+    for (int i = 0; i < 5; i++) {
+        struct client_response res;
+        long status = api_call(&S_client, "POST", "/v1/sessions", NULL, body, &res);
+        client_response_release(&res);
+        if (status != (i < 4 ? 401 : 423))
+            TEST_FAIL_("wrong password %d answered %ld", i + 1, status);
+    }
+}
+
+TEST(wrong_login_passwords_are_counted_and_each_lock_logged)
+{
+    // Guessing at a login must show: every wrong password counts in /metrics, and the lock it
+    // ends in is one warn line naming the user (or, for a phone nobody has, its last four
+    // digits only). Never a line or a security event per guess, which a guesser could flood.
+    unsigned long long open_before = S_login_failures(false);
+    unsigned long long locked_before = S_login_failures(true);
+
+    struct api_user u;
+    API_MUST(api_user_new(&S_client, S_admin, &u));
+    S_wrong_passwords(u.phone);
+    ASSERT_EQ_INT((long long)(S_login_failures(false) - open_before), 4);
+    ASSERT_EQ_INT((long long)(S_login_failures(true) - locked_before), 1);
+    char want[128];
+    const char *needles[] = {"event=identity.login_locked ", u.id, NULL};
+    char line[S_LINE_SIZE_MAX];
+    ASSERT(S_log_line(&S_main, needles, line, sizeof line));
+    ASSERT(strstr(line, "level=warn ") != NULL);
+    ASSERT(strstr(line, u.phone) == NULL);
+    snprintf(want, sizeof want, "event=identity.login_locked user_id=%s", u.id);
+    ASSERT_EQ_INT(S_log_count(want), 1);
+
+    /* Locked: the right password is refused before any guess is counted. */
+    char body[256];
+    snprintf(body, sizeof body, "{\"phone\":\"%s\",\"password\":\"%s\"}", u.phone, u.password);
+    struct client_response res;
+    ASSERT_EQ_INT(api_call(&S_client, "POST", "/v1/sessions", NULL, body, &res), 423);
+    client_response_release(&res);
+    ASSERT_EQ_INT((long long)(S_login_failures(true) - locked_before), 1);
+    ASSERT_EQ_INT(S_log_count(want), 1);
+
+    /* The lock is the one security event: none per wrong password. */
+    char path[128];
+    snprintf(path, sizeof path, "/admin/users/%s/security-events", u.id);
+    ASSERT_EQ_INT(api_call(&S_client, "GET", path, S_admin, NULL, &res), 200);
+    json_t *events = api_json(&res);
+    client_response_release(&res);
+    json_t *items = json_object_get(events, "items");
+    size_t lockouts = 0;
+    for (size_t i = 0; i < json_array_size(items); i++) {
+        const char *kind = json_string_value(json_object_get(json_array_get(items, i), "kind"));
+        lockouts += kind != NULL && strcmp(kind, "lockout") == 0;
+    }
+    ASSERT(json_array_size(items) < 5);
+    ASSERT_EQ_INT((long long)lockouts, 1);
+    json_decref(events);
+
+    /* A phone nobody registered: locked alike, logged by its last four digits. */
+    char phone[API_PHONE_SIZE];
+    api_phone_new(phone);
+    S_wrong_passwords(phone);
+    ASSERT_EQ_INT((long long)(S_login_failures(false) - open_before), 8);
+    ASSERT_EQ_INT((long long)(S_login_failures(true) - locked_before), 2);
+    snprintf(want, sizeof want, "event=identity.login_locked phone=****%s", phone + 7);
+    const char *masked[] = {want, NULL};
+    ASSERT(S_log_line(&S_main, masked, line, sizeof line));
+    ASSERT(strstr(line, "level=warn ") != NULL);
+    ASSERT_EQ_INT(S_log_count(want), 1);
+    ASSERT(strstr(S_log, phone) == NULL);
+}
+
 int main(void)
 {
     struct api_suite suite;
@@ -276,5 +385,6 @@ int main(void)
     RUN(user_changes_name_a_kyc_level_only_when_setting_one);
     RUN(operator_changes_are_logged_at_any_level);
     RUN(access_lines_name_the_peer_and_the_principal);
+    RUN(wrong_login_passwords_are_counted_and_each_lock_logged);
     return api_suite_end(&suite);
 }
