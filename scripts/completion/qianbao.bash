@@ -5,7 +5,7 @@ _qianbao()
 {
     local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]}
     local globals='--server --profile --json --verbose --help'
-    local known='|sms-code|register|login|logout|me|balance|security|security sessions|security revoke|security devices|security revoke-device|security freeze|security unfreeze|device|device add|paycode|paycode pending|paycode limits|paycode confirm|kyc|payment-password|payment-password set|card|card add|card list|card remove|topup|withdraw|payment|payment show|send|receive|scan|pay|limits|limits set|bills|statement|redpacket|redpacket send|redpacket grab|redpacket show|redpacket verify|merchant|merchant notifications|merchant create|merchant order|merchant order native|merchant order jsapi|merchant order h5|merchant bill|merchant till-code|merchant analytics|order|order show|order close|refund|refund show|admin|admin users|admin freeze|admin unfreeze|admin kyc-level|admin sms-outbox|admin verify|demo|version|help|completion|man|'
+    local known='|sms-code|register|login|logout|me|balance|security|security sessions|security events|security revoke|security devices|security revoke-device|security freeze|security unfreeze|device|device add|paycode|paycode pending|paycode limits|paycode confirm|kyc|payment-password|payment-password set|card|card add|card list|card remove|topup|withdraw|payment|payment show|send|receive|scan|pay|limits|limits set|bills|statement|redpacket|redpacket send|redpacket grab|redpacket show|redpacket verify|merchant|merchant notifications|merchant create|merchant order|merchant order native|merchant order jsapi|merchant order h5|merchant bill|merchant till-code|merchant analytics|order|order show|order close|refund|refund show|admin|admin users|admin freeze|admin unfreeze|admin kyc-level|admin sms-outbox|admin security-events|admin payments|admin payment|admin verify|demo|version|help|completion|man|'
     local cmd='' i w
     for ((i = 1; i < COMP_CWORD; i++)); do
         w=${COMP_WORDS[i]}
@@ -51,8 +51,14 @@ _qianbao()
     'balance')
         words='' ;;
     'security')
-        words='sessions revoke devices revoke-device freeze unfreeze' ;;
+        words='sessions events revoke devices revoke-device freeze unfreeze' ;;
     'security sessions')
+        case $prev in
+        --limit) return ;;
+        --cursor) return ;;
+        esac
+        words='--limit --cursor' ;;
+    'security events')
         case $prev in
         --limit) return ;;
         --cursor) return ;;
@@ -282,7 +288,7 @@ _qianbao()
     'refund show')
         words='' ;;
     'admin')
-        words='users freeze unfreeze kyc-level sms-outbox verify' ;;
+        words='users freeze unfreeze kyc-level sms-outbox security-events payments payment verify' ;;
     'admin users')
         case $prev in
         --phone) return ;;
@@ -303,6 +309,20 @@ _qianbao()
         --cursor) return ;;
         esac
         words='--phone --limit --cursor' ;;
+    'admin security-events')
+        case $prev in
+        --limit) return ;;
+        --cursor) return ;;
+        esac
+        words='--limit --cursor' ;;
+    'admin payments')
+        case $prev in
+        --limit) return ;;
+        --cursor) return ;;
+        esac
+        words='--limit --cursor' ;;
+    'admin payment')
+        words='' ;;
     'admin verify')
         words='--detach --status' ;;
     'demo')

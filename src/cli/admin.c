@@ -12,18 +12,6 @@
 
 #include "cli/cli_int.h"
 
-/* "hint: more rows: ..." when the page has a next cursor. */
-static void S_next_page(struct cli *cli, const json_t *page)
-{
-    const char *cursor = cli_json_str(page, "next_cursor");
-    if (cursor[0] == '\0' || cli->json)
-        return;
-    char clean[128];
-    cli_text_clean(cursor, clean, sizeof clean);
-    cli_hint(cli, "more rows: run `qianbao %s --cursor %s` (with the same filters)",
-             cli->command->name, clean);
-}
-
 /* path plus the filters and paging options given. */
 static int S_list_path(struct cli *cli, const struct cli_args *args, char *path,
                        size_t path_size)
@@ -58,6 +46,17 @@ static void S_balances_text(const json_t *balances, const char *member, char *ou
             used += (size_t)snprintf(out + used, out_size - used, "%s%s %s", i > 0 ? ", " : "",
                                      amount, currency);
     }
+}
+
+/* A user id argument: "u_..." escaped into out; a usage error otherwise. */
+static int S_user_id_arg(struct cli *cli, const char *arg, char *out, size_t out_size)
+{
+    if (strncmp(arg, "u_", 2) != 0)
+        return cli_usage_error(cli, "ID is a user id (u_...), not a phone or a name: find it with "
+                                    "`qianbao admin users --phone PHONE`");
+    if (!cli_path_escape(arg, out, out_size))
+        return cli_usage_error(cli, "ID is too long");
+    return CLI_EXIT_OK;
 }
 
 int cli_run_admin_users(struct cli *cli, const struct cli_args *args)
@@ -99,7 +98,7 @@ int cli_run_admin_users(struct cli *cli, const struct cli_args *args)
         }
         cli_table_print(cli, &table);
         cli_table_release(&table);
-        S_next_page(cli, res.json);
+        cli_next_page_hint(cli, res.json);
     }
     cli_response_release(&res);
     return rc;
@@ -111,14 +110,12 @@ static int S_user_action(struct cli *cli, const struct cli_args *args, const cha
                          const char *action, const json_t *body, const char *done)
 {
     char id[128], path[256];
-    if (strncmp(args->positionals[0], "u_", 2) != 0)
-        return cli_usage_error(cli, "ID is a user id (u_...), not a phone or a name: find it with "
-                                    "`qianbao admin users --phone PHONE`");
-    if (!cli_path_escape(args->positionals[0], id, sizeof id))
-        return cli_usage_error(cli, "ID is too long");
+    int rc = S_user_id_arg(cli, args->positionals[0], id, sizeof id);
+    if (rc != CLI_EXIT_OK)
+        return rc;
     snprintf(path, sizeof path, "/admin/users/%s/%s", id, action);
     struct cli_response res;
-    int rc = cli_call(cli, method, path, CLI_AUTH_ADMIN, body, &res);
+    rc = cli_call(cli, method, path, CLI_AUTH_ADMIN, body, &res);
     if (rc == CLI_EXIT_OK && cli->json) {
         cli_print_body(&res);
     } else if (rc == CLI_EXIT_OK) {
@@ -181,8 +178,82 @@ int cli_run_admin_sms_outbox(struct cli *cli, const struct cli_args *args)
         }
         cli_table_print(cli, &table);
         cli_table_release(&table);
-        S_next_page(cli, res.json);
+        cli_next_page_hint(cli, res.json);
     }
+    cli_response_release(&res);
+    return rc;
+}
+
+int cli_run_admin_security_events(struct cli *cli, const struct cli_args *args)
+{
+    char id[128], path[512];
+    int rc = S_user_id_arg(cli, args->positionals[0], id, sizeof id);
+    if (rc != CLI_EXIT_OK)
+        return rc;
+    snprintf(path, sizeof path, "/admin/users/%s/security-events", id);
+    rc = cli_page_path(cli, args, path, sizeof path);
+    return rc == CLI_EXIT_OK ? cli_security_events_show(cli, path, CLI_AUTH_ADMIN) : rc;
+}
+
+int cli_run_admin_payments(struct cli *cli, const struct cli_args *args)
+{
+    char path[512] = "/admin/payments?status=PROCESSING";
+    int rc = cli_page_path(cli, args, path, sizeof path);
+    if (rc != CLI_EXIT_OK)
+        return rc;
+    struct cli_response res;
+    rc = cli_call(cli, "GET", path, CLI_AUTH_ADMIN, NULL, &res);
+    if (rc == CLI_EXIT_OK && cli->json) {
+        cli_print_body(&res);
+    } else if (rc == CLI_EXIT_OK) {
+        static const char *const headers[] = {"ID",   "TYPE",     "USER",    "AMOUNT",
+                                              "CARD", "BANK REF", "CREATED", "NEXT CHECK"};
+        struct cli_table table;
+        cli_table_init(&table, headers, 8);
+        size_t index;
+        json_t *p;
+        json_array_foreach(json_object_get(res.json, "items"), index, p)
+        {
+            char amount[MONEY_TEXT_SIZE_MAX + 16], card[96];
+            cli_money_amount_text(json_integer_value(json_object_get(p, "amount")),
+                                  cli_json_str(p, "currency"), amount, sizeof amount);
+            const json_t *c = json_object_get(p, "card");
+            snprintf(card, sizeof card, "%s ****%s", cli_json_str(c, "bank"),
+                     cli_json_str(c, "last4"));
+            const char *bank_ref = cli_json_str(p, "bank_ref");
+            const char *row[] = {cli_json_str(p, "id"),
+                                 cli_json_str(p, "type"),
+                                 cli_json_str(p, "user_id"),
+                                 amount,
+                                 card,
+                                 bank_ref[0] != '\0' ? bank_ref : "-",
+                                 cli_json_str(p, "created_at"),
+                                 cli_json_str(p, "next_check_at")};
+            cli_table_add(&table, row);
+        }
+        if (json_array_size(json_object_get(res.json, "items")) == 0)
+            printf("no top-up or withdrawal is waiting on the bank\n");
+        else
+            cli_table_print(cli, &table);
+        cli_table_release(&table);
+        cli_next_page_hint(cli, res.json);
+    }
+    cli_response_release(&res);
+    return rc;
+}
+
+int cli_run_admin_payment(struct cli *cli, const struct cli_args *args)
+{
+    char id[128], path[192];
+    if (!cli_path_escape(args->positionals[0], id, sizeof id))
+        return cli_usage_error(cli, "ID is too long");
+    snprintf(path, sizeof path, "/admin/payments/%s", id);
+    struct cli_response res;
+    int rc = cli_call(cli, "GET", path, CLI_AUTH_ADMIN, NULL, &res);
+    if (rc == CLI_EXIT_OK && cli->json)
+        cli_print_body(&res);
+    else if (rc == CLI_EXIT_OK)
+        cli_payment_print(cli, res.json);
     cli_response_release(&res);
     return rc;
 }

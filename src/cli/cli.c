@@ -678,7 +678,10 @@ static int S_main(struct cli *cli, int argc, char **argv)
     int rc = S_parse_args(cli, cmd, rest + words, rest_count - words, &args);
     if (rc != CLI_EXIT_OK)
         return rc;
-    return cmd->run(cli, &args);
+    cli->args = &args;
+    rc = cmd->run(cli, &args);
+    cli->args = NULL;
+    return rc;
 }
 
 int cli_main(int argc, char **argv)

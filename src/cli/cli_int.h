@@ -92,6 +92,7 @@ struct cli {
     bool quiet; /* cli_fail and cli_hint print nothing (version probes the server) */
     bool verbose; /* --verbose: each request and its Idempotency-Key on stderr */
     const struct cli_command *command;
+    const struct cli_args *args; /* the running command's, for hints that repeat it */
 };
 
 /* --- table.c ------------------------------------------------------------- */
@@ -293,6 +294,10 @@ int cli_money_amount_arg(struct cli *cli, const char *text, int64_t *amount);
 void cli_money_amount_text(json_int_t amount, const char *currency, char *out, size_t out_size);
 /* The --idempotency-key given (checked), or a fresh one. */
 int cli_money_key_arg(struct cli *cli, const struct cli_args *args, char *key, size_t key_size);
+/* A payment as GET /v1/me/payments/{id} answers it (a top-up or a
+ * withdrawal), or as GET /admin/payments/{id} does (any payment, with who
+ * made it, the bank's reference and the next time the bank is asked). */
+void cli_payment_print(const struct cli *cli, const json_t *payment);
 /* A money-moving POST (cli_call_idem) of body, which it takes, under key;
  * the answer printed: the server's body with --json, else by print; a
  * replayed answer noted either way. */
@@ -322,6 +327,7 @@ int cli_run_me(struct cli *cli, const struct cli_args *args);
 int cli_run_balance(struct cli *cli, const struct cli_args *args);
 int cli_run_security(struct cli *cli, const struct cli_args *args);
 int cli_run_security_sessions(struct cli *cli, const struct cli_args *args);
+int cli_run_security_events(struct cli *cli, const struct cli_args *args);
 int cli_run_security_revoke(struct cli *cli, const struct cli_args *args);
 int cli_run_security_freeze(struct cli *cli, const struct cli_args *args);
 int cli_run_security_unfreeze(struct cli *cli, const struct cli_args *args);
@@ -338,6 +344,9 @@ int cli_run_limits(struct cli *cli, const struct cli_args *args);
 int cli_run_limits_set(struct cli *cli, const struct cli_args *args);
 int cli_run_bills(struct cli *cli, const struct cli_args *args);
 int cli_run_admin_verify(struct cli *cli, const struct cli_args *args);
+int cli_run_admin_security_events(struct cli *cli, const struct cli_args *args);
+int cli_run_admin_payments(struct cli *cli, const struct cli_args *args);
+int cli_run_admin_payment(struct cli *cli, const struct cli_args *args);
 int cli_run_redpacket_send(struct cli *cli, const struct cli_args *args);
 int cli_run_redpacket_grab(struct cli *cli, const struct cli_args *args);
 int cli_run_redpacket_show(struct cli *cli, const struct cli_args *args);
@@ -404,9 +413,13 @@ int cli_limit_arg_max(struct cli *cli, const struct cli_args *args, long max, ch
                       size_t out_size);
 /* path plus ?limit= and ?cursor= from the options; answers an exit code. */
 int cli_page_path(struct cli *cli, const struct cli_args *args, char *path, size_t path_size);
-/* "hint: more rows: run `qianbao COMMAND --cursor C`" when page has a
- * next_cursor (not with --json). */
+/* "hint: more rows: run `qianbao COMMAND ARGS --cursor C`" when page has a
+ * next_cursor (not with --json): the command as given, its arguments and
+ * options (filters, --limit) included, with the next cursor. */
 void cli_next_page_hint(struct cli *cli, const json_t *page);
+/* GETs path (a page of security events: /v1/me/security-events or an
+ * operator's /admin/users/{id}/security-events) and prints it (user.c). */
+int cli_security_events_show(struct cli *cli, const char *path, enum cli_auth auth);
 /* Prints a JSON value built by the CLI on stdout and releases it. */
 void cli_print_json(json_t *value);
 

@@ -314,8 +314,7 @@ int cli_run_card_remove(struct cli *cli, const struct cli_args *args)
 
 /* --- top-ups, withdrawals and payments ------------------------------------------ */
 
-/* A payment of POST /v1/me/topups, /withdrawals or GET /v1/me/payments/{id}. */
-static void S_payment_print(const struct cli *cli, const json_t *p)
+void cli_payment_print(const struct cli *cli, const json_t *p)
 {
     char text[256];
     const char *currency = cli_json_str(p, "currency");
@@ -323,6 +322,12 @@ static void S_payment_print(const struct cli *cli, const json_t *p)
     const char *failure = cli_json_str(p, "failure_code");
     cli_print_field(cli, "payment", cli_json_str(p, "id"));
     cli_print_field(cli, "type", cli_json_str(p, "type"));
+    if (json_object_get(p, "user_id") != NULL) {
+        cli_print_field(cli, "user", cli_json_str(p, "user_id"));
+        const char *counterparty = cli_json_str(p, "counterparty_id");
+        if (counterparty[0] != '\0')
+            cli_print_field(cli, "counterparty", counterparty);
+    }
     if (failure[0] != '\0')
         snprintf(text, sizeof text, "%s (%s)", status, failure);
     else
@@ -335,12 +340,22 @@ static void S_payment_print(const struct cli *cli, const json_t *p)
         cli_print_field(cli, "fee", text);
     }
     const json_t *card = json_object_get(p, "card");
-    char card_text[160];
-    S_card_text(card, card_text, sizeof card_text);
-    snprintf(text, sizeof text, "%s (%s)", card_text, cli_json_str(card, "id"));
-    cli_print_field(cli, "card", text);
+    if (json_is_object(card)) {
+        char card_text[160];
+        S_card_text(card, card_text, sizeof card_text);
+        snprintf(text, sizeof text, "%s (%s)", card_text, cli_json_str(card, "id"));
+        cli_print_field(cli, "card", text);
+    }
     cli_print_field(cli, "created at", cli_json_str(p, "created_at"));
     cli_print_field(cli, "updated at", cli_json_str(p, "updated_at"));
+    if (json_object_get(p, "bank_ref") != NULL) {
+        const char *bank_ref = cli_json_str(p, "bank_ref");
+        const char *next = cli_json_str(p, "next_check_at");
+        cli_print_field(cli, "bank ref",
+                        bank_ref[0] != '\0' ? bank_ref : "(the bank was not asked yet)");
+        if (next[0] != '\0')
+            cli_print_field(cli, "next check", next);
+    }
 }
 
 /* A transfer of POST /v1/transfers or GET /v1/transfers/{id}. */
@@ -379,7 +394,7 @@ static int S_payment_outcome(struct cli *cli, const struct cli_response *res, bo
     if (cli->json)
         cli_print_body(res);
     else
-        S_payment_print(cli, res->json);
+        cli_payment_print(cli, res->json);
     const char *status = cli_json_str(res->json, "status");
     char id[64];
     cli_text_clean(cli_json_str(res->json, "id"), id, sizeof id);
@@ -635,7 +650,7 @@ int cli_run_payment_show(struct cli *cli, const struct cli_args *args)
         else if (transfer)
             S_transfer_print(cli, res.json);
         else
-            S_payment_print(cli, res.json);
+            cli_payment_print(cli, res.json);
     }
     cli_response_release(&res);
     return rc;

@@ -63,14 +63,44 @@ static void S_user_answer(const struct cli *cli, const struct cli_response *res)
         S_user_print(cli, res->json);
 }
 
+/* " WORD" onto line at *used, single-quoted unless it is plain. */
+static void S_word_add(char *line, size_t size, size_t *used, const char *word)
+{
+    char clean[256];
+    cli_text_clean(word, clean, sizeof clean);
+    bool plain = clean[0] != '\0' && strspn(clean, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTU"
+                                                   "VWXYZ0123456789_-.:/+=@,") == strlen(clean);
+    int wrote = plain || strchr(clean, '\'') != NULL
+                    ? snprintf(line + *used, size - *used, " %s", clean)
+                    : snprintf(line + *used, size - *used, " '%s'", clean);
+    if (wrote > 0)
+        *used = *used + (size_t)wrote < size ? *used + (size_t)wrote : size - 1;
+}
+
 void cli_next_page_hint(struct cli *cli, const json_t *page)
 {
     const char *cursor = cli_json_str(page, "next_cursor");
     if (cursor[0] == '\0' || cli->json)
         return;
+    char line[1024] = "";
+    size_t used = 0;
+    const struct cli_args *args = cli->args;
+    for (size_t i = 0; args != NULL && i < args->positional_count; i++)
+        S_word_add(line, sizeof line, &used, args->positionals[i]);
+    for (size_t i = 0; args != NULL && i < CLI_OPTIONS_MAX && cli->command->options[i].name != NULL;
+         i++) {
+        const char *name = cli->command->options[i].name;
+        if (args->values[i] == NULL || strcmp(name, "cursor") == 0)
+            continue;
+        char option[64];
+        snprintf(option, sizeof option, "--%s", name);
+        S_word_add(line, sizeof line, &used, option);
+        if (cli->command->options[i].value_name != NULL)
+            S_word_add(line, sizeof line, &used, args->values[i]);
+    }
     char clean[128];
     cli_text_clean(cursor, clean, sizeof clean);
-    cli_hint(cli, "more rows: run `qianbao %s --cursor %s`", cli->command->name, clean);
+    cli_hint(cli, "more rows: run `qianbao %s%s --cursor %s`", cli->command->name, line, clean);
 }
 
 int cli_limit_arg_max(struct cli *cli, const struct cli_args *args, long max, char *out,
@@ -514,6 +544,60 @@ int cli_run_security_sessions(struct cli *cli, const struct cli_args *args)
     }
     cli_response_release(&res);
     return rc;
+}
+
+/* What a security event's kind means, in words. */
+static const char *S_event_text(const char *kind)
+{
+    static const char *const texts[][2] = {
+        {"new_device", "logged in from a new device"},
+        {"lockout", "locked after too many wrong tries"},
+        {"payment_password_set", "payment password set"},
+        {"kyc_level_2", "real name verified"},
+        {"freeze", "frozen"},
+        {"unfreeze", "unfrozen"},
+        {"kyc_level_set", "KYC level set by the operator"},
+        {"paycode_device_added", "payment-code device added"},
+        {"paycode_device_revoked", "payment-code device revoked"},
+    };
+    for (size_t i = 0; i < QB_ARRAY_COUNT(texts); i++)
+        if (strcmp(texts[i][0], kind) == 0)
+            return texts[i][1];
+    return kind;
+}
+
+int cli_security_events_show(struct cli *cli, const char *path, enum cli_auth auth)
+{
+    struct cli_response res;
+    int rc = cli_call(cli, "GET", path, auth, NULL, &res);
+    if (rc == CLI_EXIT_OK && cli->json) {
+        cli_print_body(&res);
+    } else if (rc == CLI_EXIT_OK) {
+        static const char *const headers[] = {"WHEN", "WHAT", "DETAIL"};
+        struct cli_table table;
+        cli_table_init(&table, headers, 3);
+        size_t index;
+        json_t *event;
+        json_array_foreach(json_object_get(res.json, "items"), index, event)
+        {
+            const char *row[] = {cli_json_str(event, "created_at"),
+                                 S_event_text(cli_json_str(event, "kind")),
+                                 cli_json_str(event, "detail")};
+            cli_table_add(&table, row);
+        }
+        cli_table_print(cli, &table);
+        cli_table_release(&table);
+        cli_next_page_hint(cli, res.json);
+    }
+    cli_response_release(&res);
+    return rc;
+}
+
+int cli_run_security_events(struct cli *cli, const struct cli_args *args)
+{
+    char path[512] = "/v1/me/security-events";
+    int rc = cli_page_path(cli, args, path, sizeof path);
+    return rc == CLI_EXIT_OK ? cli_security_events_show(cli, path, CLI_AUTH_USER) : rc;
 }
 
 int cli_run_security_revoke(struct cli *cli, const struct cli_args *args)

@@ -1640,6 +1640,21 @@ TEST(operator)
     S_case("admin-freeze-phone", NULL, "admin", "freeze", "13800138000", NULL);
     S_case("admin-sms-outbox", NULL, "admin", "sms-outbox", "--phone", S_phone_a, NULL);
     S_case("user-profile-for-admin", NULL, "--profile", "default", "admin", "users", NULL);
+
+    /* "Was that me?" and "where is my money?": the account's history as the user and the
+     * operator read it, what waits on the bank, and one payment with who made it. */
+    S_case("security-events", NULL, "security", "events", NULL);
+    S_case("admin-security-events", NULL, "admin", "security-events", S_id_a, "--limit", "3", NULL);
+    S_case("admin-security-events-phone", NULL, "admin", "security-events", S_phone_a, NULL);
+    S_case("admin-payments-none", NULL, "admin", "payments", NULL);
+    char withdrawal[64];
+    S_case(NULL, S_PAY, "withdraw", S_card_ok, "1", "--password-stdin", "--json", NULL);
+    S_last_str("id", withdrawal, sizeof withdrawal);
+    char bank_ref[96]; /* the sandbox bank's reference names the payment */
+    snprintf(bank_ref, sizeof bank_ref, "sbx_c_%s", withdrawal);
+    S_substitute(bank_ref, "BANK_REF");
+    S_case("admin-payment", NULL, "admin", "payment", withdrawal, NULL);
+    S_case("admin-payment-unknown", NULL, "admin", "payment", "p_00000000000000000000000000", NULL);
     S_END();
 }
 
