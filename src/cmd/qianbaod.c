@@ -1102,7 +1102,7 @@ static int S_serve(const struct config *cfg, const struct daemon_paths *paths,
     if (!S_file_write_atomic(paths->dir, paths->listen_address, address_line, (size_t)address_size,
                              0644))
         log_event(LOG_WARN, "daemon.listen_address_unwritten", "path=%s", paths->listen_address);
-    log_event(LOG_INFO, "daemon.start",
+    log_event(LOG_AUDIT, "daemon.start",
               "version=%s listen=%s data_dir=%s db=%s schema_version=%lld pid=%ld",
               QIANBAOD_VERSION, http_server_address(server), paths->dir, writer->ops->name,
               (long long)schema_version, (long)getpid());
@@ -1118,7 +1118,7 @@ static int S_serve(const struct config *cfg, const struct daemon_paths *paths,
          * a hangup is no reason to stop taking payments. */
         log_event(LOG_INFO, "daemon.signal_ignored", "signal=SIGHUP");
     }
-    log_event(LOG_INFO, "daemon.stopping", "signal=%s",
+    log_event(LOG_AUDIT, "daemon.stopping", "signal=%s",
               signal_number == SIGTERM ? "SIGTERM" : "SIGINT");
     status = 0;
 
@@ -1167,7 +1167,7 @@ out:
         close(db_lock_fd); /* once the database is closed */
     if (lock_fd >= 0) {
         if (status == 0)
-            log_event(LOG_INFO, "daemon.stop", "status=0");
+            log_event(LOG_AUDIT, "daemon.stop", "status=0");
         close(lock_fd);
     }
     return status;

@@ -373,6 +373,18 @@ TEST(wrong_login_passwords_are_counted_and_each_lock_logged)
     ASSERT(strstr(S_log, phone) == NULL);
 }
 
+TEST(starts_and_stops_are_logged_at_any_level)
+{
+    // When the daemon started and stopped, and why, is the first thing an operator reads after
+    // an incident: a quieted log keeps those lines too.
+    ASSERT(test_file_read(S_quiet.log_path, S_log, sizeof S_log));
+    ASSERT(strstr(S_log, "level=audit req=- event=daemon.start ") != NULL);
+    ASSERT_EQ_INT(test_daemon_stop(&S_quiet), 0);
+    ASSERT(test_file_read(S_quiet.log_path, S_log, sizeof S_log));
+    ASSERT(strstr(S_log, "level=audit req=- event=daemon.stopping signal=SIGTERM") != NULL);
+    ASSERT(strstr(S_log, "level=audit req=- event=daemon.stop status=0") != NULL);
+}
+
 int main(void)
 {
     struct api_suite suite;
@@ -386,5 +398,6 @@ int main(void)
     RUN(operator_changes_are_logged_at_any_level);
     RUN(access_lines_name_the_peer_and_the_principal);
     RUN(wrong_login_passwords_are_counted_and_each_lock_logged);
+    RUN(starts_and_stops_are_logged_at_any_level); /* stops the quiet daemon */
     return api_suite_end(&suite);
 }
