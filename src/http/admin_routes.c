@@ -20,18 +20,6 @@
 
 #define S_PHONE_PREFIX_SIZE_MAX 11
 
-/* The {id} of the path when it has the shape of a user id; else NULL after
- * replying 404. */
-static const char *S_user_id_param(struct http_request *req)
-{
-    const char *id = http_request_param(req, "id");
-    if (id == NULL || !id_is_valid(id, strlen(id), "u")) {
-        http_reply_error(req, QB_E_NOT_FOUND);
-        return NULL;
-    }
-    return id;
-}
-
 /* --- GET /admin/users ---------------------------------------------------------------- */
 
 void http_handle_admin_users_list(struct http_request *req)
@@ -79,6 +67,36 @@ void http_handle_admin_users_list(struct http_request *req)
     http_reply_page(req, array, next, err);
 }
 
+/* --- GET /admin/users/{id} ------------------------------------------------------------ */
+
+void http_handle_admin_users_get(struct http_request *req)
+{
+    /* The user as the list shows it, and whether wrong passwords lock
+     * logging in: "I cannot log in" is a call operators take. */
+    const char *id = http_user_id_param(req);
+    struct identity_user user;
+    if (id == NULL || !http_user_load(req, id, &user))
+        return;
+    const struct domain_env *env = http_request_env(req);
+    enum qb_error err = QB_OK;
+    json_t *body = http_user_json(&user, true);
+    json_t *balances = http_balances_json(req, user.account_id, &err);
+    bool locked = env != NULL && user.login_locked_until_ms > clock_now_ms(env->clock);
+    if (body == NULL || balances == NULL || json_object_set_new(body, "balances", balances) != 0 ||
+        json_object_set_new(body, "login_locked_until",
+                            locked ? http_time_json(user.login_locked_until_ms) : json_null()) !=
+            0) {
+        /* set_new took balances whether or not it failed */
+        if (body == NULL)
+            json_decref(balances);
+        json_decref(body);
+        http_reply_error(req, err != QB_OK ? err : QB_E_INTERNAL);
+        return;
+    }
+    http_reply_json(req, 200, body);
+    json_decref(body);
+}
+
 /* --- POST /admin/users/{id}/freeze, /unfreeze ------------------------------------------- */
 
 /* An operator's change to a user is answered as the user, and leaves an
@@ -104,7 +122,7 @@ static void S_admin_user_resume(struct http_request *req, struct ledger_cmd *cmd
 
 static void S_admin_user_op(struct http_request *req, enum identity_op op)
 {
-    const char *id = S_user_id_param(req);
+    const char *id = http_user_id_param(req);
     if (id == NULL)
         return;
     json_t *body = http_json_body(req, NULL, 0);
@@ -136,7 +154,7 @@ static const struct http_field S_kyc_level_fields[] = {
 
 void http_handle_admin_users_kyc_level_set(struct http_request *req)
 {
-    const char *id = S_user_id_param(req);
+    const char *id = http_user_id_param(req);
     if (id == NULL)
         return;
     json_t *body = http_json_body(req, S_kyc_level_fields, QB_ARRAY_COUNT(S_kyc_level_fields));
@@ -156,7 +174,7 @@ void http_handle_admin_users_kyc_level_set(struct http_request *req)
 
 void http_handle_admin_users_security_events_list(struct http_request *req)
 {
-    const char *id = S_user_id_param(req);
+    const char *id = http_user_id_param(req);
     if (id != NULL)
         http_reply_security_events(req, id);
 }

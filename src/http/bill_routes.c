@@ -19,14 +19,15 @@
 
 #define S_CSV_SUFFIX ".csv"
 
-/* The caller's wallet account and its committed view, or false after
- * replying. */
-static bool S_account(struct http_request *req, struct ledger_account_view *view)
+/* The wallet account of user_id (NULL: the caller) and its committed
+ * view, or false after replying. */
+static bool S_account(struct http_request *req, const char *user_id,
+                      struct ledger_account_view *view)
 {
-    struct identity_user me;
-    if (!http_me_load(req, &me))
+    struct identity_user user;
+    if (!http_user_load(req, user_id, &user))
         return false;
-    enum qb_error err = http_request_account_view(req, me.account_id, view);
+    enum qb_error err = http_request_account_view(req, user.account_id, view);
     if (err != QB_OK) {
         http_reply_error(req, err == QB_E_NOT_FOUND ? QB_E_INTERNAL : err);
         return false;
@@ -184,11 +185,11 @@ static json_t *S_line_json(const struct bills_line *l)
 
 /* Runs q against the caller's account and replies with the page, as JSON
  * or as CSV named filename. */
-static void S_list_reply(struct http_request *req, struct bills_query *q, bool csv,
-                         const char *filename)
+static void S_list_reply(struct http_request *req, const char *user_id, struct bills_query *q,
+                         bool csv, const char *filename)
 {
     struct ledger_account_view view;
-    if (!S_account(req, &view))
+    if (!S_account(req, user_id, &view))
         return;
     q->account_id = view.id;
     q->scan_max = csv ? BILLS_CSV_SCAN_MAX : BILLS_SCAN_MAX;
@@ -270,14 +271,29 @@ void http_handle_me_transactions_list(struct http_request *req)
     bool csv = S_wants_csv(req);
     struct bills_query q;
     if (S_query(req, csv, &q))
-        S_list_reply(req, &q, csv, "qianbao-transactions.csv");
+        S_list_reply(req, NULL, &q, csv, "qianbao-transactions.csv");
 }
 
 void http_handle_me_transactions_csv(struct http_request *req)
 {
     struct bills_query q;
     if (S_query(req, true, &q))
-        S_list_reply(req, &q, true, "qianbao-transactions.csv");
+        S_list_reply(req, NULL, &q, true, "qianbao-transactions.csv");
+}
+
+/* --- GET /admin/users/{id}/transactions ---------------------------------------------- */
+
+void http_handle_admin_users_transactions_list(struct http_request *req)
+{
+    /* The user's bill as the user reads it, for an operator on the phone
+     * with them: the same lines, filters and cursors. */
+    const char *id = http_user_id_param(req);
+    if (id == NULL)
+        return;
+    bool csv = S_wants_csv(req);
+    struct bills_query q;
+    if (S_query(req, csv, &q))
+        S_list_reply(req, id, &q, csv, "qianbao-transactions.csv");
 }
 
 /* --- GET /v1/me/statements/{month} ------------------------------------------------- */
@@ -367,11 +383,11 @@ void http_handle_me_statement_get(struct http_request *req)
         }
         char filename[64];
         snprintf(filename, sizeof filename, "qianbao-statement-%s.csv", month_text);
-        S_list_reply(req, &q, true, filename);
+        S_list_reply(req, NULL, &q, true, filename);
         return;
     }
     struct ledger_account_view view;
-    if (!S_account(req, &view))
+    if (!S_account(req, NULL, &view))
         return;
     struct bills_statement *s = calloc(1, sizeof *s);
     if (s == NULL) {

@@ -453,18 +453,34 @@ void http_resume_no_content(struct http_request *req, struct ledger_cmd *cmd)
     http_identity_cmd_done(c);
 }
 
-bool http_me_load(struct http_request *req, struct identity_user *user)
+bool http_user_load(struct http_request *req, const char *user_id, struct identity_user *user)
 {
     const struct identity_session *session = http_request_session(req);
-    QB_ASSERT(session != NULL);
+    QB_ASSERT(user_id != NULL || session != NULL);
     struct store *reader = http_reader_acquire(req);
     if (reader == NULL)
         return false;
-    enum qb_error err = identity_user_get(reader, session->user_id, user);
+    enum qb_error err =
+        identity_user_get(reader, user_id != NULL ? user_id : session->user_id, user);
     http_reader_release(req, reader);
     if (err != QB_OK) {
-        http_reply_error(req, err == QB_E_NOT_FOUND ? QB_E_UNAUTHORIZED : err);
+        http_reply_error(req, err == QB_E_NOT_FOUND && user_id == NULL ? QB_E_UNAUTHORIZED : err);
         return false;
     }
     return true;
+}
+
+const char *http_user_id_param(struct http_request *req)
+{
+    const char *id = http_request_param(req, "id");
+    if (id == NULL || !id_is_valid(id, strlen(id), "u")) {
+        http_reply_error(req, QB_E_NOT_FOUND);
+        return NULL;
+    }
+    return id;
+}
+
+bool http_me_load(struct http_request *req, struct identity_user *user)
+{
+    return http_user_load(req, NULL, user);
 }

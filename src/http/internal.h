@@ -413,6 +413,12 @@ bool http_sms_code_check(struct http_request *req, const char *code);
 /* The caller's user record (HTTP_AUTH_USER routes), or false after
  * replying. A session whose user is gone is no session: 401. */
 bool http_me_load(struct http_request *req, struct identity_user *user);
+/* The {id} of the path when it has the shape of a user id; else NULL after
+ * replying 404. */
+const char *http_user_id_param(struct http_request *req);
+/* User user_id's record (an operator's route), or false after replying
+ * (404 NOT_FOUND for no such user); NULL: the caller, as http_me_load. */
+bool http_user_load(struct http_request *req, const char *user_id, struct identity_user *user);
 /* Wipes the secrets an identity command carried (codes, hashes, tokens) and
  * releases it: the last thing every resume function does. */
 void http_identity_cmd_done(struct identity_cmd *c);
@@ -534,6 +540,8 @@ void http_handle_admin_users_kyc_level_set(struct http_request *req);
 void http_handle_admin_sms_outbox_list(struct http_request *req);
 void http_handle_admin_payments_list(struct http_request *req);
 void http_handle_admin_users_security_events_list(struct http_request *req);
+void http_handle_admin_users_get(struct http_request *req);
+void http_handle_admin_users_transactions_list(struct http_request *req);
 void http_handle_me_security_events_list(struct http_request *req);
 /* security_routes.c: a page of user_id's security events (?limit=, ?cursor=);
  * 404 when there is no such user. */

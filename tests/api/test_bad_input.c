@@ -185,6 +185,8 @@ static const struct route_entry S_routes[] = {
     {"GET", "/admin/sms-outbox", "", false, false},
     {"GET", "/admin/payments", "", false, false},
     {"GET", "/admin/users/{id}/security-events", "", false, false},
+    {"GET", "/admin/users/{id}", "", false, false},
+    {"GET", "/admin/users/{id}/transactions", "", false, false},
     {"GET", "/admin/payments/{id}", "", false, false},
     {"POST", "/admin/ledger/verification", "", false, true},
     {"GET", "/admin/ledger/verification", "", false, false},

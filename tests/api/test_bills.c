@@ -325,6 +325,84 @@ TEST(bills_are_the_callers_own)
     client_response_release(&res);
 }
 
+TEST(an_operator_reads_a_users_account_and_bill_as_the_user_does)
+{
+    // "My money is gone" and "I cannot log in" are calls an operator takes with the user's id in
+    // hand: the operator reads the user's balances, whether logging in is locked and until when,
+    // and the bill line for line as the user reads it, filters and pages included. A user id
+    // nobody has, or one of the wrong shape, is 404; a user's token is refused.
+    struct api_user a, b;
+    API_MUST(th_user_new(&S_client, S_admin, &a));
+    API_MUST(api_user_new(&S_client, S_admin, &b));
+    API_MUST(th_fund(&S_client, S_admin, &a, 5000));
+    char body[256];
+    for (int i = 0; i < 3; i++) {
+        char key[32];
+        snprintf(key, sizeof key, "op-read-%d", i);
+        snprintf(body, sizeof body,
+                 "{\"to\":\"%s\",\"amount\":%d,\"payment_password\":\"" TH_PAY_PASSWORD "\"}", b.id,
+                 100 + i);
+        struct client_response res;
+        ASSERT_EQ_INT(api_call_idem(&S_client, "POST", "/v1/transfers", a.token, key, body, &res),
+                      201);
+        client_response_release(&res);
+    }
+
+    char path[256];
+    snprintf(path, sizeof path, "/admin/users/%s", a.id);
+    struct client_response res;
+    ASSERT_EQ_INT(api_call(&S_client, "GET", path, S_admin, NULL, &res), 200);
+    json_t *user = api_json(&res);
+    client_response_release(&res);
+    ASSERT_EQ_STR(json_string_value(json_object_get(user, "id")), a.id);
+    ASSERT(json_is_null(json_object_get(user, "login_locked_until")));
+    json_t *cny = json_array_get(json_object_get(user, "balances"), 0);
+    ASSERT_EQ_INT(json_integer_value(json_object_get(cny, "available")), 5000 - 100 - 101 - 102);
+    json_decref(user);
+
+    const char *queries[] = {"?limit=2", "?type=transfer&direction=out&limit=10"};
+    for (size_t i = 0; i < 2; i++) {
+        char mine[256], theirs[256];
+        snprintf(mine, sizeof mine, "/v1/me/transactions%s", queries[i]);
+        snprintf(theirs, sizeof theirs, "/admin/users/%s/transactions%s", a.id, queries[i]);
+        struct client_response m, t;
+        ASSERT_EQ_INT(api_call(&S_client, "GET", mine, a.token, NULL, &m), 200);
+        ASSERT_EQ_INT(api_call(&S_client, "GET", theirs, S_admin, NULL, &t), 200);
+        json_t *mj = api_json(&m), *tj = api_json(&t);
+        ASSERT(json_array_size(json_object_get(mj, "items")) > 0);
+        ASSERT(json_equal(json_object_get(mj, "items"), json_object_get(tj, "items")));
+        ASSERT_EQ_INT(json_is_null(json_object_get(mj, "next_cursor")),
+                      json_is_null(json_object_get(tj, "next_cursor")));
+        json_decref(mj);
+        json_decref(tj);
+        client_response_release(&m);
+        client_response_release(&t);
+    }
+
+    for (int i = 0; i < 5; i++) {
+        snprintf(body, sizeof body, "{\"phone\":\"%s\",\"password\":\"not it %d\"}", a.phone, i);
+        ASSERT_EQ_INT(api_call(&S_client, "POST", "/v1/sessions", NULL, body, &res),
+                      i < 4 ? 401 : 423);
+        client_response_release(&res);
+    }
+    ASSERT_EQ_INT(api_call(&S_client, "GET", path, S_admin, NULL, &res), 200);
+    user = api_json(&res);
+    client_response_release(&res);
+    ASSERT(json_is_string(json_object_get(user, "login_locked_until")));
+    json_decref(user);
+
+    const char *missing[] = {"/admin/users/u_00000000000000000000000000",
+                             "/admin/users/u_00000000000000000000000000/transactions",
+                             "/admin/users/13800138000", "/admin/users/13800138000/transactions"};
+    for (size_t i = 0; i < 4; i++) {
+        ASSERT_EQ_INT(api_call(&S_client, "GET", missing[i], S_admin, NULL, &res), 404);
+        client_response_release(&res);
+    }
+    snprintf(path, sizeof path, "/admin/users/%s/transactions", a.id);
+    ASSERT_EQ_INT(api_call(&S_client, "GET", path, a.token, NULL, &res), 403);
+    client_response_release(&res);
+}
+
 int main(void)
 {
     struct api_suite suite;
@@ -337,6 +415,7 @@ int main(void)
     RUN(csv_downloads_carry_their_headers);
     RUN(a_counterpartys_lines_are_the_ones_its_statement_entry_sums);
     RUN(bills_are_the_callers_own);
+    RUN(an_operator_reads_a_users_account_and_bill_as_the_user_does);
 
     return api_suite_end(&suite);
 }
