@@ -5,7 +5,7 @@ _qianbao()
 {
     local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]}
     local globals='--server --profile --json --verbose --help'
-    local known='|sms-code|register|login|logout|me|balance|security|security sessions|security events|security revoke|security devices|security revoke-device|security freeze|security unfreeze|device|device add|paycode|paycode pending|paycode limits|paycode confirm|kyc|payment-password|payment-password set|card|card add|card list|card remove|topup|withdraw|payment|payment show|send|receive|scan|pay|limits|limits set|bills|statement|redpacket|redpacket send|redpacket grab|redpacket show|redpacket verify|merchant|merchant notifications|merchant create|merchant order|merchant order native|merchant order jsapi|merchant order h5|merchant bill|merchant till-code|merchant analytics|order|order show|order close|refund|refund show|admin|admin users|admin freeze|admin unfreeze|admin kyc-level|admin sms-outbox|admin security-events|admin payments|admin payment|admin verify|demo|version|help|completion|man|'
+    local known='|sms-code|register|login|logout|me|balance|security|security sessions|security events|security revoke|security devices|security revoke-device|security freeze|security unfreeze|device|device add|paycode|paycode pending|paycode limits|paycode confirm|kyc|payment-password|payment-password set|card|card add|card list|card remove|topup|withdraw|payment|payment show|send|receive|scan|pay|limits|limits set|bills|statement|redpacket|redpacket send|redpacket grab|redpacket show|redpacket verify|merchant|merchant notifications|merchant create|merchant order|merchant order native|merchant order jsapi|merchant order h5|merchant bill|merchant till-code|merchant analytics|order|order show|order close|refund|refund show|admin|admin users|admin freeze|admin unfreeze|admin kyc-level|admin sms-outbox|admin user|admin bills|admin security-events|admin payments|admin payment|admin verify|demo|version|help|completion|man|'
     local cmd='' i w
     for ((i = 1; i < COMP_CWORD; i++)); do
         w=${COMP_WORDS[i]}
@@ -288,7 +288,7 @@ _qianbao()
     'refund show')
         words='' ;;
     'admin')
-        words='users freeze unfreeze kyc-level sms-outbox security-events payments payment verify' ;;
+        words='users freeze unfreeze kyc-level sms-outbox user bills security-events payments payment verify' ;;
     'admin users')
         case $prev in
         --phone) return ;;
@@ -309,6 +309,19 @@ _qianbao()
         --cursor) return ;;
         esac
         words='--phone --limit --cursor' ;;
+    'admin user')
+        words='' ;;
+    'admin bills')
+        case $prev in
+        --type) COMPREPLY=($(compgen -W 'topup withdrawal transfer order_payment order_refund red_packet_sent red_packet_received red_packet_refund withdrawal_refund other' -- "$cur")); return ;;
+        --direction) COMPREPLY=($(compgen -W 'in out' -- "$cur")); return ;;
+        --from) return ;;
+        --to) return ;;
+        --counterparty) return ;;
+        --limit) return ;;
+        --cursor) return ;;
+        esac
+        words='--type --direction --from --to --counterparty --limit --cursor --all --csv' ;;
     'admin security-events')
         case $prev in
         --limit) return ;;

@@ -48,8 +48,7 @@ static void S_balances_text(const json_t *balances, const char *member, char *ou
     }
 }
 
-/* A user id argument: "u_..." escaped into out; a usage error otherwise. */
-static int S_user_id_arg(struct cli *cli, const char *arg, char *out, size_t out_size)
+int cli_user_id_arg(struct cli *cli, const char *arg, char *out, size_t out_size)
 {
     if (strncmp(arg, "u_", 2) != 0)
         return cli_usage_error(cli, "ID is a user id (u_...), not a phone or a name: find it with "
@@ -110,7 +109,7 @@ static int S_user_action(struct cli *cli, const struct cli_args *args, const cha
                          const char *action, const json_t *body, const char *done)
 {
     char id[128], path[256];
-    int rc = S_user_id_arg(cli, args->positionals[0], id, sizeof id);
+    int rc = cli_user_id_arg(cli, args->positionals[0], id, sizeof id);
     if (rc != CLI_EXIT_OK)
         return rc;
     snprintf(path, sizeof path, "/admin/users/%s/%s", id, action);
@@ -184,10 +183,63 @@ int cli_run_admin_sms_outbox(struct cli *cli, const struct cli_args *args)
     return rc;
 }
 
+int cli_run_admin_user(struct cli *cli, const struct cli_args *args)
+{
+    char id[128], path[192];
+    int rc = cli_user_id_arg(cli, args->positionals[0], id, sizeof id);
+    if (rc != CLI_EXIT_OK)
+        return rc;
+    snprintf(path, sizeof path, "/admin/users/%s", id);
+    struct cli_response res;
+    rc = cli_call(cli, "GET", path, CLI_AUTH_ADMIN, NULL, &res);
+    if (rc == CLI_EXIT_OK && cli->json) {
+        cli_print_body(&res);
+    } else if (rc == CLI_EXIT_OK) {
+        const json_t *u = res.json;
+        char text[256], available[MONEY_TEXT_SIZE_MAX + 16], pending[MONEY_TEXT_SIZE_MAX + 16];
+        cli_print_field(cli, "user", cli_json_str(u, "id"));
+        cli_print_field(cli, "phone", cli_json_str(u, "phone"));
+        cli_print_field(cli, "name", cli_json_str(u, "display_name"));
+        snprintf(text, sizeof text, "%" JSON_INTEGER_FORMAT,
+                 json_integer_value(json_object_get(u, "kyc_level")));
+        cli_print_field(cli, "KYC level", text);
+        const char *frozen_by = cli_json_str(u, "frozen_by");
+        if (frozen_by[0] != '\0')
+            snprintf(text, sizeof text, "frozen by %s",
+                     strcmp(frozen_by, "self") == 0 ? "the user (lifted with an SMS code)"
+                                                    : "an operator");
+        else
+            snprintf(text, sizeof text, "%s", cli_json_str(u, "status"));
+        cli_print_field(cli, "status", text);
+        const char *locked = cli_json_str(u, "login_locked_until");
+        if (locked[0] != '\0')
+            snprintf(text, sizeof text,
+                     "locked by wrong passwords until %s (or with an SMS code "
+                     "of purpose login)",
+                     locked);
+        else
+            snprintf(text, sizeof text, "open");
+        cli_print_field(cli, "login", text);
+        cli_print_field(cli, "payment password",
+                        json_is_true(json_object_get(u, "payment_password_set")) ? "set"
+                                                                                 : "not set");
+        const char *last4 = cli_json_str(u, "id_number_last4");
+        cli_print_field(cli, "id number", last4[0] != '\0' ? last4 : "not verified");
+        const json_t *balances = json_object_get(u, "balances");
+        S_balances_text(balances, "available", available, sizeof available);
+        S_balances_text(balances, "pending", pending, sizeof pending);
+        cli_print_field(cli, "available", available);
+        cli_print_field(cli, "pending", pending);
+        cli_print_field(cli, "created at", cli_json_str(u, "created_at"));
+    }
+    cli_response_release(&res);
+    return rc;
+}
+
 int cli_run_admin_security_events(struct cli *cli, const struct cli_args *args)
 {
     char id[128], path[512];
-    int rc = S_user_id_arg(cli, args->positionals[0], id, sizeof id);
+    int rc = cli_user_id_arg(cli, args->positionals[0], id, sizeof id);
     if (rc != CLI_EXIT_OK)
         return rc;
     snprintf(path, sizeof path, "/admin/users/%s/security-events", id);

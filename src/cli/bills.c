@@ -116,7 +116,8 @@ static void S_bill_row(struct cli_table *table, const json_t *line)
 }
 
 /* bills --csv: the server's CSV, page after page with --all. */
-static int S_bills_csv(struct cli *cli, const char *path, const char *cursor_arg, bool all)
+static int S_bills_csv(struct cli *cli, const char *path, enum cli_auth auth,
+                       const char *cursor_arg, bool all)
 {
     char cursor[128];
     snprintf(cursor, sizeof cursor, "%s", cursor_arg != NULL ? cursor_arg : "");
@@ -125,7 +126,7 @@ static int S_bills_csv(struct cli *cli, const char *path, const char *cursor_arg
         if (!S_page(path, cursor, page_path, sizeof page_path))
             return cli_usage_error(cli, "the options are too long");
         struct cli_response res;
-        int rc = cli_call(cli, "GET", page_path, CLI_AUTH_USER, NULL, &res);
+        int rc = cli_call(cli, "GET", page_path, auth, NULL, &res);
         if (rc != CLI_EXIT_OK) {
             cli_response_release(&res);
             return rc;
@@ -150,20 +151,23 @@ static int S_bills_csv(struct cli *cli, const char *path, const char *cursor_arg
     }
 }
 
-int cli_run_bills(struct cli *cli, const struct cli_args *args)
+/* The bill at base (its JSON list; base ".csv" is its CSV) as `bills`
+ * prints it, for the user or (auth CLI_AUTH_ADMIN) an operator. */
+static int S_bills(struct cli *cli, const struct cli_args *args, const char *base,
+                   enum cli_auth auth)
 {
     bool csv = cli_arg(cli, args, "csv") != NULL;
     bool all = cli_arg(cli, args, "all") != NULL;
     if (csv && cli->json)
         return cli_usage_error(cli, "--csv and --json are two formats: give one");
     char path[S_PATH_SIZE_MAX];
-    snprintf(path, sizeof path, "%s", csv ? "/v1/me/transactions.csv" : "/v1/me/transactions");
+    snprintf(path, sizeof path, "%s%s", base, csv ? ".csv" : "");
     int rc = S_filters(cli, args, csv, path, sizeof path);
     if (rc != CLI_EXIT_OK)
         return rc;
     const char *cursor_arg = cli_arg(cli, args, "cursor");
     if (csv)
-        return S_bills_csv(cli, path, cursor_arg, all);
+        return S_bills_csv(cli, path, auth, cursor_arg, all);
 
     static const char *const headers[] = {
         "TIME", "TYPE", "COUNTERPARTY", "AMOUNT", "STATUS", "BALANCE AFTER", "ID"};
@@ -180,7 +184,7 @@ int cli_run_bills(struct cli *cli, const struct cli_args *args)
             break;
         }
         struct cli_response res;
-        rc = cli_call(cli, "GET", page_path, CLI_AUTH_USER, NULL, &res);
+        rc = cli_call(cli, "GET", page_path, auth, NULL, &res);
         if (rc != CLI_EXIT_OK) {
             cli_response_release(&res);
             break;
@@ -218,6 +222,21 @@ int cli_run_bills(struct cli *cli, const struct cli_args *args)
     json_decref(items);
     cli_table_release(&table);
     return rc;
+}
+
+int cli_run_bills(struct cli *cli, const struct cli_args *args)
+{
+    return S_bills(cli, args, "/v1/me/transactions", CLI_AUTH_USER);
+}
+
+int cli_run_admin_bills(struct cli *cli, const struct cli_args *args)
+{
+    char id[128], base[192];
+    int rc = cli_user_id_arg(cli, args->positionals[0], id, sizeof id);
+    if (rc != CLI_EXIT_OK)
+        return rc;
+    snprintf(base, sizeof base, "/admin/users/%s/transactions", id);
+    return S_bills(cli, args, base, CLI_AUTH_ADMIN);
 }
 
 /* --- statement ---------------------------------------------------------------- */

@@ -281,7 +281,7 @@ void http_handle_me_transactions_csv(struct http_request *req)
         S_list_reply(req, NULL, &q, true, "qianbao-transactions.csv");
 }
 
-/* --- GET /admin/users/{id}/transactions ---------------------------------------------- */
+/* --- GET /admin/users/{id}/transactions, GET /admin/users/{id}/transactions.csv ------- */
 
 void http_handle_admin_users_transactions_list(struct http_request *req)
 {
@@ -294,6 +294,14 @@ void http_handle_admin_users_transactions_list(struct http_request *req)
     struct bills_query q;
     if (S_query(req, csv, &q))
         S_list_reply(req, id, &q, csv, "qianbao-transactions.csv");
+}
+
+void http_handle_admin_users_transactions_csv(struct http_request *req)
+{
+    const char *id = http_user_id_param(req);
+    struct bills_query q;
+    if (id != NULL && S_query(req, true, &q))
+        S_list_reply(req, id, &q, true, "qianbao-transactions.csv");
 }
 
 /* --- GET /v1/me/statements/{month} ------------------------------------------------- */

@@ -542,6 +542,7 @@ void http_handle_admin_payments_list(struct http_request *req);
 void http_handle_admin_users_security_events_list(struct http_request *req);
 void http_handle_admin_users_get(struct http_request *req);
 void http_handle_admin_users_transactions_list(struct http_request *req);
+void http_handle_admin_users_transactions_csv(struct http_request *req);
 void http_handle_me_security_events_list(struct http_request *req);
 /* security_routes.c: a page of user_id's security events (?limit=, ?cursor=);
  * 404 when there is no such user. */

@@ -150,6 +150,8 @@ const struct http_route http_routes[] = {
     {"GET", "/admin/users/{id}", http_handle_admin_users_get, HTTP_AUTH_ADMIN, NULL},
     {"GET", "/admin/users/{id}/transactions", http_handle_admin_users_transactions_list,
      HTTP_AUTH_ADMIN, S_BILLS_QUERY},
+    {"GET", "/admin/users/{id}/transactions.csv", http_handle_admin_users_transactions_csv,
+     HTTP_AUTH_ADMIN, S_BILLS_QUERY},
     {"POST", "/admin/users/{id}/freeze", http_handle_admin_users_freeze, HTTP_AUTH_ADMIN, NULL},
     {"POST", "/admin/users/{id}/unfreeze", http_handle_admin_users_unfreeze, HTTP_AUTH_ADMIN, NULL},
     {"PUT", "/admin/users/{id}/kyc-level", http_handle_admin_users_kyc_level_set, HTTP_AUTH_ADMIN,

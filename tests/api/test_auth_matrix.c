@@ -255,6 +255,7 @@ static const struct matrix_row S_matrix[] = {
     {"GET", "/admin/users/{id}/security-events", ID_VICTIM, SETUP_NONE, NULL, ADMIN_ROUTE(200)},
     {"GET", "/admin/users/{id}", ID_VICTIM, SETUP_NONE, NULL, ADMIN_ROUTE(200)},
     {"GET", "/admin/users/{id}/transactions", ID_VICTIM, SETUP_NONE, NULL, ADMIN_ROUTE(200)},
+    {"GET", "/admin/users/{id}/transactions.csv", ID_VICTIM, SETUP_NONE, NULL, ADMIN_ROUTE(200)},
     /* Without ?status=PROCESSING nothing is listed (test_topup.c lists real ones). */
     {"GET", "/admin/payments", ID_NONE, SETUP_NONE, NULL, ADMIN_ROUTE(400)},
     {"GET", "/admin/payments/{id}", ID_PAYMENT_OF_B, SETUP_NONE, NULL, ADMIN_ROUTE(200)},

@@ -187,6 +187,7 @@ static const struct route_entry S_routes[] = {
     {"GET", "/admin/users/{id}/security-events", "", false, false},
     {"GET", "/admin/users/{id}", "", false, false},
     {"GET", "/admin/users/{id}/transactions", "", false, false},
+    {"GET", "/admin/users/{id}/transactions.csv", "", false, false},
     {"GET", "/admin/payments/{id}", "", false, false},
     {"POST", "/admin/ledger/verification", "", false, true},
     {"GET", "/admin/ledger/verification", "", false, false},

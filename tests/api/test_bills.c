@@ -379,6 +379,16 @@ TEST(an_operator_reads_a_users_account_and_bill_as_the_user_does)
         client_response_release(&t);
     }
 
+    char csv_path[256];
+    snprintf(csv_path, sizeof csv_path, "/admin/users/%s/transactions.csv", a.id);
+    struct client_response m, t;
+    ASSERT_EQ_INT(api_call(&S_client, "GET", "/v1/me/transactions.csv", a.token, NULL, &m), 200);
+    ASSERT_EQ_INT(api_call(&S_client, "GET", csv_path, S_admin, NULL, &t), 200);
+    ASSERT(m.body.size > 0 && m.body.size == t.body.size &&
+           memcmp(m.body.data, t.body.data, m.body.size) == 0);
+    client_response_release(&m);
+    client_response_release(&t);
+
     for (int i = 0; i < 5; i++) {
         snprintf(body, sizeof body, "{\"phone\":\"%s\",\"password\":\"not it %d\"}", a.phone, i);
         ASSERT_EQ_INT(api_call(&S_client, "POST", "/v1/sessions", NULL, body, &res),

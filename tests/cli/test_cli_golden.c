@@ -1647,6 +1647,10 @@ TEST(operator)
     S_case("admin-security-events", NULL, "admin", "security-events", S_id_a, "--limit", "3", NULL);
     S_case("admin-security-events-phone", NULL, "admin", "security-events", S_phone_a, NULL);
     S_case("admin-payments-none", NULL, "admin", "payments", NULL);
+    S_case("admin-user", NULL, "admin", "user", S_id_b, NULL);
+    S_case("admin-user-phone", NULL, "admin", "user", S_phone_b, NULL);
+    S_case("admin-bills", NULL, "admin", "bills", S_id_a, "--type", "transfer", "--limit", "2",
+           NULL);
     char withdrawal[64];
     S_case(NULL, S_PAY, "withdraw", S_card_ok, "1", "--password-stdin", "--json", NULL);
     S_last_str("id", withdrawal, sizeof withdrawal);
