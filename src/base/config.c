@@ -106,6 +106,9 @@ static const struct config_setting config_settings[] = {
                    1, 604800, "seconds after sending when a red packet's unclaimed money returns"),
     CONFIG_INT_ROW("paycode-confirm-s", "QIANBAO_PAYCODE_CONFIRM_S", paycode_confirm_s, 30, 1, 600,
                    "seconds a payment-code order waits for its payer's password"),
+    CONFIG_INT_ROW("verify-interval-h", "QIANBAO_VERIFY_INTERVAL_H", verify_interval_h, 24, 0, 168,
+                   "hours between the daemon's own checks of the ledger, the first this long "
+                   "after start (0: only when an operator asks)"),
     CONFIG_TEXT_ROW("sms-provider-url", "QIANBAO_SMS_PROVIDER_URL", sms_provider_url, "", true,
                     NULL, "URL",
                     "SMS provider to POST codes to (http:// or https://); empty keeps them "

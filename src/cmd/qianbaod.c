@@ -1096,6 +1096,25 @@ static int S_serve(const struct config *cfg, const struct daemon_paths *paths,
             (void)S_listen_probe(cfg->listen, &addr, addr_size);
         goto out;
     }
+    int64_t verify_interval_ms = cfg->verify_interval_h * 60 * 60 * 1000;
+#ifdef QB_TEST_HOOKS
+    /* QIANBAO_TEST_VERIFY_INTERVAL_MS=N (1..3600000): the daemon's own
+     * ledger checks every N ms instead, so that a test sees them run;
+     * --verify-interval-h 0 still turns them off. */
+    const char *verify_every = getenv("QIANBAO_TEST_VERIFY_INTERVAL_MS");
+    if (verify_every != NULL && verify_interval_ms > 0) {
+        char *end = NULL;
+        long long value = strtoll(verify_every, &end, 10);
+        if (end != verify_every && *end == '\0' && value >= 1 && value <= 3600000)
+            verify_interval_ms = value;
+    }
+#endif
+    rc = http_server_verification_schedule(server, verify_interval_ms);
+    if (rc != QB_OK) {
+        fprintf(stderr, "qianbaod: cannot start the ledger check's schedule (%s)\n",
+                error_name(rc));
+        goto out;
+    }
     char address_line[128];
     int address_size =
         snprintf(address_line, sizeof address_line, "%s\n", http_server_address(server));

@@ -99,13 +99,23 @@ int64_t http_duration_bucket_us(int index);
 /* --- the server and its requests (server.c) -------------------------------- */
 
 /* The operator's ledger check (verify_routes.c): at most one runs, on a
- * thread of its own; the fields below the mutex are under it. */
+ * thread of its own, started by POST /admin/ledger/verification or by the
+ * schedule's thread (http_server_verification_schedule); the fields below
+ * the mutex are under it. */
+enum http_verification_by { HTTP_VERIFICATION_BY_OPERATOR, HTTP_VERIFICATION_BY_SCHEDULE };
 struct http_verification {
     pthread_mutex_t mutex;
+    pthread_cond_t schedule_cond; /* on CLOCK_MONOTONIC; signalled at stop */
     pthread_t thread;
     bool thread_started; /* joined before the next check and at stop */
     atomic_bool stopping; /* the daemon stops: the check gives up */
+    pthread_t schedule_thread;
+    bool schedule_started;   /* set and read by the daemon's main thread only */
+    int64_t interval_ns;     /* between the schedule's checks; 0: no schedule */
+    int64_t last_started_ns; /* monotonic: the last check's start (anyone's), at first the
+                              * schedule's; the schedule's next is interval_ns after it */
     bool running;
+    enum http_verification_by by; /* who started the last check */
     int64_t number; /* checks since the daemon started; 0: none */
     int64_t started_ms;
     int64_t finished_ms;
@@ -116,7 +126,8 @@ struct http_verification {
     struct ledger_verify_report report;
 };
 void http_verification_init(struct http_verification *v);
-/* Stops a running check and waits for its thread; then frees. */
+/* Stops the schedule and a running check, waits for their threads; then
+ * frees. */
 void http_verification_stop(struct http_verification *v);
 
 struct http_worker;

@@ -152,6 +152,14 @@ struct http_server_options {
  * QB_E_INTERNAL when the socket cannot be bound (err says why). */
 QB_MUST_USE enum qb_error http_server_start(const struct http_server_options *options,
                                             struct http_server **out, char *err, size_t err_size);
+/* Has the server start the ledger check of POST /admin/ledger/verification
+ * on its own (logged by=schedule) every interval_ms, the first interval_ms
+ * from now, the next interval_ms after the last check started, an
+ * operator's included; 0: never. Call once, after http_server_start; the
+ * schedule ends with http_server_stop. QB_E_INTERNAL when its thread cannot
+ * start. */
+QB_MUST_USE enum qb_error http_server_verification_schedule(struct http_server *server,
+                                                            int64_t interval_ms);
 /* The bound address as "HOST:PORT" ("[HOST]:PORT" for IPv6), with the real
  * port when the options asked for port 0. */
 const char *http_server_address(const struct http_server *server);

@@ -1,6 +1,6 @@
 /*
  * verify_routes.c — the operator's whole-ledger check over HTTP
- * (`qianbao admin verify`):
+ * (`qianbao admin verify`), and the daemon's own on a schedule:
  *
  *   POST /admin/ledger/verification   start a check: 202 and its state; while one
  *                                     runs, 202 and that one's state (never two)
@@ -16,9 +16,18 @@
  * the daemon's memory; stopping the daemon stops a running check
  * (http_verification_stop), which then reports "error" SHUTTING_DOWN to
  * nobody.
+ *
+ * The schedule (--verify-interval-h) is one more thread that sleeps on a
+ * condition variable until a check is due and then starts it exactly as a
+ * POST does (S_start), so that GET shows it and it cannot run beside an
+ * operator's. The first is due one interval after the daemon started, not
+ * at start: a daemon restarting in a loop must not read its whole database
+ * each time. An operator's check moves the next one on, as it verified the
+ * books as well.
  */
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "base/log.h"
 #include "base/thread.h"
@@ -33,6 +42,11 @@ static bool S_progress(int64_t done, int64_t total, void *arg)
     v->entries_total = total;
     pthread_mutex_unlock(&v->mutex);
     return !atomic_load(&v->stopping);
+}
+
+static const char *S_by_name(enum http_verification_by by)
+{
+    return by == HTTP_VERIFICATION_BY_SCHEDULE ? "schedule" : "operator";
 }
 
 static void *S_run(void *arg)
@@ -62,10 +76,11 @@ static void *S_run(void *arg)
     v->finished_ms = finished_ms;
     v->running = false;
     int64_t number = v->number;
+    enum http_verification_by by = v->by;
     pthread_mutex_unlock(&v->mutex);
     log_event(rc == QB_OK ? LOG_INFO : LOG_WARN, "ledger.verified",
-              "number=%lld result=%s entries=%lld accounts=%lld problem=\"%s\"",
-              (long long)number, error_name(rc), (long long)report.entries_checked,
+              "number=%lld by=%s result=%s entries=%lld accounts=%lld problem=\"%s\"",
+              (long long)number, S_by_name(by), error_name(rc), (long long)report.entries_checked,
               (long long)report.accounts_checked, report.problem);
     return NULL;
 }
@@ -74,16 +89,130 @@ void http_verification_init(struct http_verification *v)
 {
     memset(v, 0, sizeof *v);
     pthread_mutex_init(&v->mutex, NULL);
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&v->schedule_cond, &attr);
+    pthread_condattr_destroy(&attr);
     atomic_init(&v->stopping, false);
 }
 
 void http_verification_stop(struct http_verification *v)
 {
+    /* Under the mutex, so that the schedule cannot miss the signal between
+     * looking at stopping and waiting. */
+    pthread_mutex_lock(&v->mutex);
     atomic_store(&v->stopping, true);
+    pthread_cond_broadcast(&v->schedule_cond);
+    pthread_mutex_unlock(&v->mutex);
+    /* The schedule first: until it has ended it may start a check. */
+    if (v->schedule_started)
+        pthread_join(v->schedule_thread, NULL);
+    v->schedule_started = false;
     if (v->thread_started)
         pthread_join(v->thread, NULL);
     v->thread_started = false;
+    pthread_cond_destroy(&v->schedule_cond);
     pthread_mutex_destroy(&v->mutex);
+}
+
+/* Starts a check by `by` unless one runs: the one path of POST and the
+ * schedule. The caller holds v->mutex, which this lets go of meanwhile to
+ * join the last check's thread. *started is false when one was running
+ * already. QB_E_BUSY when its thread cannot start (the state then says
+ * so, as an "error"). */
+static enum qb_error S_start(struct http_server *server, enum http_verification_by by,
+                             bool *started)
+{
+    struct http_verification *v = &server->verification;
+    *started = false;
+    while (!v->running && v->thread_started) {
+        /* The last check's thread has ended or is ending. This caller
+         * joins it, and only this one: another that comes in while the
+         * lock is let go must neither join it again nor read the handle
+         * of a check it then starts; and that check may end before the
+         * lock is back, so look again. */
+        pthread_t last = v->thread;
+        v->thread_started = false;
+        pthread_mutex_unlock(&v->mutex);
+        pthread_join(last, NULL);
+        pthread_mutex_lock(&v->mutex);
+    }
+    /* The daemon stops: the schedule starts nothing more. */
+    if (v->running || atomic_load(&v->stopping))
+        return QB_OK;
+    v->number++;
+    v->running = true;
+    v->by = by;
+    v->result = QB_OK;
+    v->entries_checked = 0;
+    v->entries_total = 0;
+    memset(&v->report, 0, sizeof v->report);
+    v->started_ms = clock_now_ms(clock_system());
+    v->finished_ms = 0;
+    v->last_started_ns = clock_monotonic_ns();
+    if (pthread_create(&v->thread, NULL, S_run, server) != 0) {
+        v->running = false;
+        v->result = QB_E_BUSY;
+        v->finished_ms = v->started_ms;
+        return QB_E_BUSY;
+    }
+    thread_name(v->thread, "qb-verify");
+    v->thread_started = true;
+    *started = true;
+    log_event(LOG_AUDIT, "ledger.verify_started", "number=%lld by=%s", (long long)v->number,
+              S_by_name(by));
+    return QB_OK;
+}
+
+/* The schedule's thread: sleeps until a check is due, starts it, and
+ * sleeps again; woken by http_verification_stop. */
+static void *S_schedule_main(void *arg)
+{
+    struct http_server *server = arg;
+    struct http_verification *v = &server->verification;
+    pthread_mutex_lock(&v->mutex);
+    while (!atomic_load(&v->stopping)) {
+        int64_t now_ns = clock_monotonic_ns();
+        int64_t due_ns = v->last_started_ns + v->interval_ns;
+        if (now_ns < due_ns) {
+            struct timespec deadline = {.tv_sec = (time_t)(due_ns / 1000000000),
+                                        .tv_nsec = (long)(due_ns % 1000000000)};
+            (void)pthread_cond_timedwait(&v->schedule_cond, &v->mutex, &deadline);
+            continue;
+        }
+        if (atomic_load(&server->closing)) {
+            /* The daemon is stopping: no check now; wait to be stopped. */
+            pthread_cond_wait(&v->schedule_cond, &v->mutex);
+            continue;
+        }
+        bool started = false;
+        if (S_start(server, HTTP_VERIFICATION_BY_SCHEDULE, &started) != QB_OK || !started) {
+            /* One was running (it counts), or no thread: an interval on. */
+            v->last_started_ns = now_ns;
+        }
+    }
+    pthread_mutex_unlock(&v->mutex);
+    return NULL;
+}
+
+enum qb_error http_server_verification_schedule(struct http_server *server, int64_t interval_ms)
+{
+    QB_ASSERT(interval_ms >= 0 && interval_ms <= INT64_MAX / 1000000);
+    struct http_verification *v = &server->verification;
+    QB_ASSERT(!v->schedule_started);
+    if (interval_ms == 0)
+        return QB_OK;
+    pthread_mutex_lock(&v->mutex);
+    v->interval_ns = interval_ms * 1000000;
+    v->last_started_ns = clock_monotonic_ns();
+    pthread_mutex_unlock(&v->mutex);
+    if (pthread_create(&v->schedule_thread, NULL, S_schedule_main, server) != 0)
+        return QB_E_INTERNAL;
+    thread_name(v->schedule_thread, "qb-verify-sched");
+    v->schedule_started = true;
+    log_event(LOG_INFO, "ledger.verify_scheduled", "interval_ms=%lld", (long long)interval_ms);
+    return QB_OK;
 }
 
 static const char *S_status(const struct http_verification *v)
@@ -98,11 +227,10 @@ static const char *S_status(const struct http_verification *v)
 /* The state as JSON; the caller holds v->mutex. */
 static json_t *S_state_json(const struct http_verification *v)
 {
-    json_t *body = json_pack("{s:I, s:s, s:I, s:I, s:o}", "number", (json_int_t)v->number,
-                             "status", S_status(v), "entries_checked",
-                             (json_int_t)v->entries_checked, "entries_total",
-                             (json_int_t)v->entries_total, "started_at",
-                             http_time_json(v->started_ms));
+    json_t *body = json_pack(
+        "{s:I, s:s, s:s, s:I, s:I, s:o}", "number", (json_int_t)v->number, "status", S_status(v),
+        "started_by", S_by_name(v->by), "entries_checked", (json_int_t)v->entries_checked,
+        "entries_total", (json_int_t)v->entries_total, "started_at", http_time_json(v->started_ms));
     if (body == NULL || v->running)
         return body;
     int rc = json_object_set_new(body, "accounts_checked",
@@ -146,40 +274,12 @@ void http_handle_admin_verification_start(struct http_request *req)
     struct http_server *server = http_request_server(req);
     struct http_verification *v = &server->verification;
     pthread_mutex_lock(&v->mutex);
-    while (!v->running && v->thread_started) {
-        /* The last check's thread has ended or is ending. This request
-         * joins it, and only this one: another that comes in while the
-         * lock is let go must neither join it again nor read the handle
-         * of a check it then starts; and that check may end before the
-         * lock is back, so look again. */
-        pthread_t last = v->thread;
-        v->thread_started = false;
-        pthread_mutex_unlock(&v->mutex);
-        pthread_join(last, NULL);
-        pthread_mutex_lock(&v->mutex);
-    }
-    if (v->running) {
-        S_reply_state(req, 202, v);
-        return;
-    }
-    v->number++;
-    v->running = true;
-    v->result = QB_OK;
-    v->entries_checked = 0;
-    v->entries_total = 0;
-    memset(&v->report, 0, sizeof v->report);
-    v->started_ms = clock_now_ms(clock_system());
-    v->finished_ms = 0;
-    if (pthread_create(&v->thread, NULL, S_run, server) != 0) {
-        v->running = false;
-        v->result = QB_E_BUSY;
+    bool started = false;
+    if (S_start(server, HTTP_VERIFICATION_BY_OPERATOR, &started) != QB_OK) {
         pthread_mutex_unlock(&v->mutex);
         http_reply_error(req, QB_E_BUSY);
         return;
     }
-    thread_name(v->thread, "qb-verify");
-    v->thread_started = true;
-    log_event(LOG_AUDIT, "ledger.verify_started", "number=%lld", (long long)v->number);
     S_reply_state(req, 202, v);
 }
 

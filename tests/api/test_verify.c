@@ -60,6 +60,13 @@ static long long S_int(const json_t *body, const char *name)
     return json_is_integer(value) ? json_integer_value(value) : -1;
 }
 
+/* Whether the daemon's log holds text. */
+static bool S_log_has(const char *text)
+{
+    static char log[1024 * 1024];
+    return test_file_read(S_daemon.log_path, log, sizeof log) && strstr(log, text) != NULL;
+}
+
 TEST(before_any_check_there_is_nothing_to_read)
 {
     struct client_response res;
@@ -67,6 +74,10 @@ TEST(before_any_check_there_is_nothing_to_read)
                   404);
     ASSERT_EQ_STR(api_error_code(&res), "NOT_FOUND");
     client_response_release(&res);
+    /* The default schedule is on, its first check a day away, not at start
+     * (a daemon restarting in a loop must not read its whole database
+     * each time). */
+    ASSERT(S_log_has("event=ledger.verify_scheduled interval_ms=86400000\n"));
     /* A user may neither start nor read one. */
     struct api_user a;
     ASSERT(api_user_new(&S_client, S_admin, &a));
@@ -94,6 +105,7 @@ TEST(a_sound_ledger_passes_with_every_entry_counted)
     json_t *state = NULL;
     ASSERT(S_check(&state));
     ASSERT_EQ_STR(json_string_value(json_object_get(state, "status")), "ok");
+    ASSERT_EQ_STR(json_string_value(json_object_get(state, "started_by")), "operator");
     ASSERT_EQ_INT(S_int(state, "number"), 1);
     /* The top-up and the transfer at least; every entry of the journal. */
     ASSERT(S_int(state, "entries_checked") >= 2);
@@ -103,6 +115,7 @@ TEST(a_sound_ledger_passes_with_every_entry_counted)
     ASSERT(json_object_get(state, "problem") == NULL);
     ASSERT(json_is_string(json_object_get(state, "finished_at")));
     json_decref(state);
+    ASSERT(S_log_has("event=ledger.verify_started number=1 by=operator\n"));
 }
 
 TEST(an_altered_entry_fails_the_check_and_names_it)

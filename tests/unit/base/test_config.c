@@ -12,12 +12,19 @@
 #include "test.h"
 
 static const char *const env_names[] = {
-    "QIANBAO_DATA_DIR",           "QIANBAO_LISTEN",
-    "QIANBAO_DB",                 "QIANBAO_LOG_LEVEL",
-    "QIANBAO_HTTP_THREADS",       "QIANBAO_HTTP_CONNECTIONS_MAX",
-    "QIANBAO_HTTP_BODY_SIZE_MAX", "QIANBAO_EXECUTOR_QUEUE_MAX",
-    "QIANBAO_EXECUTOR_BATCH_MAX", "QIANBAO_READ_CONNECTIONS",
-    "QIANBAO_HTTP_TIMEOUT_S",     "QIANBAO_IDEMPOTENCY_RETENTION_DAYS",
+    "QIANBAO_DATA_DIR",
+    "QIANBAO_LISTEN",
+    "QIANBAO_DB",
+    "QIANBAO_LOG_LEVEL",
+    "QIANBAO_HTTP_THREADS",
+    "QIANBAO_HTTP_CONNECTIONS_MAX",
+    "QIANBAO_HTTP_BODY_SIZE_MAX",
+    "QIANBAO_EXECUTOR_QUEUE_MAX",
+    "QIANBAO_EXECUTOR_BATCH_MAX",
+    "QIANBAO_READ_CONNECTIONS",
+    "QIANBAO_HTTP_TIMEOUT_S",
+    "QIANBAO_IDEMPOTENCY_RETENTION_DAYS",
+    "QIANBAO_VERIFY_INTERVAL_H",
 };
 
 static struct config cfg;
@@ -77,6 +84,7 @@ TEST(defaults)
     ASSERT_EQ_INT(cfg.executor_queue_max, 65536);
     ASSERT_EQ_INT(cfg.executor_batch_max, 8192);
     ASSERT_EQ_INT(cfg.read_connections, 4);
+    ASSERT_EQ_INT(cfg.verify_interval_h, 24);
     ASSERT(!cfg.verify);
     ASSERT(!cfg.help);
 }
@@ -147,6 +155,7 @@ TEST(every_env_variable_is_read)
     setenv("QIANBAO_EXECUTOR_BATCH_MAX", "1", 1);
     setenv("QIANBAO_READ_CONNECTIONS", "1", 1);
     setenv("QIANBAO_LISTEN", "[::1]:1", 1);
+    setenv("QIANBAO_VERIFY_INTERVAL_H", "0", 1);
     ASSERT_EQ_INT(load(NULL), QB_OK);
     ASSERT_EQ_STR(cfg.db_url, "postgres://x");
     ASSERT_EQ_STR(cfg.log_level, "warn");
@@ -156,6 +165,7 @@ TEST(every_env_variable_is_read)
     ASSERT_EQ_INT(cfg.executor_queue_max, 1048576);
     ASSERT_EQ_INT(cfg.executor_batch_max, 1);
     ASSERT_EQ_INT(cfg.read_connections, 1);
+    ASSERT_EQ_INT(cfg.verify_interval_h, 0);
     clear_env();
 }
 
@@ -167,10 +177,15 @@ TEST(bounds_are_inclusive_and_enforced)
         const char *flag;
         int64_t min, max;
     } bounds[] = {
-        {"http-threads", 1, 64},          {"http-connections-max", 16, 100000},
-        {"http-body-size-max", 1024, 1048576}, {"executor-queue-max", 16, 1048576},
-        {"executor-batch-max", 1, 65536}, {"read-connections", 1, 64},
-        {"http-timeout-s", 1, 3600},      {"idempotency-retention-days", 1, 3650},
+        {"http-threads", 1, 64},
+        {"http-connections-max", 16, 100000},
+        {"http-body-size-max", 1024, 1048576},
+        {"executor-queue-max", 16, 1048576},
+        {"executor-batch-max", 1, 65536},
+        {"read-connections", 1, 64},
+        {"http-timeout-s", 1, 3600},
+        {"idempotency-retention-days", 1, 3650},
+        {"verify-interval-h", 0, 168},
     };
     clear_env();
     for (size_t i = 0; i < sizeof bounds / sizeof bounds[0]; i++) {
