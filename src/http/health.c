@@ -7,6 +7,14 @@
  * must stay cheap (one pool acquire, no query beyond the schema version) and
  * must fail fast during shutdown, so that traffic moves away before the
  * listening socket closes.
+ *
+ * A ledger check that found the books disagreeing is said in the answer
+ * ("ledger_check": "failed"), not with a 503: the daemon can still do its
+ * work, there is no other daemon of this database to send traffic to, and
+ * a 503 would have an orchestrator restart it, which forgets the result (it
+ * lives in memory) and writes to the directory the operator must copy
+ * first. Stopping payments is the operator's decision (docs/operations.md,
+ * "When the ledger check fails"), woken by /metrics.
  */
 #include <jansson.h>
 
@@ -43,10 +51,13 @@ void http_handle_healthz(struct http_request *req)
     store_pool_release(http_request_pool(req), reader);
 
     int64_t uptime_s = (clock_monotonic_ns() - server->started_ns) / 1000000000;
-    json_t *body =
-        json_pack("{s:s, s:s, s:I, s:I, s:I}", "status", "ok", "version", server->version,
-                  "schema_version", (json_int_t)schema_version, "uptime_s", (json_int_t)uptime_s,
-                  "ledger_queue_depth", (json_int_t)stats.queue_depth);
+    static const char *const verdicts[] = {"none", "ok", "failed"};
+    int verdict = atomic_load(&server->verification.verdict);
+    QB_ASSERT(verdict >= 0 && verdict < (int)QB_ARRAY_COUNT(verdicts));
+    json_t *body = json_pack("{s:s, s:s, s:I, s:I, s:I, s:s}", "status", "ok", "version",
+                             server->version, "schema_version", (json_int_t)schema_version,
+                             "uptime_s", (json_int_t)uptime_s, "ledger_queue_depth",
+                             (json_int_t)stats.queue_depth, "ledger_check", verdicts[verdict]);
     if (body == NULL) {
         http_reply_error(req, QB_E_INTERNAL);
         return;

@@ -101,8 +101,21 @@ int64_t http_duration_bucket_us(int index);
 /* The operator's ledger check (verify_routes.c): at most one runs, on a
  * thread of its own, started by POST /admin/ledger/verification or by the
  * schedule's thread (http_server_verification_schedule); the fields below
- * the mutex are under it. */
+ * the mutex are under it, but for the outcomes at the end. */
 enum http_verification_by { HTTP_VERIFICATION_BY_OPERATOR, HTTP_VERIFICATION_BY_SCHEDULE };
+/* A finished check's result, as /metrics labels it. */
+enum http_verification_result {
+    HTTP_VERIFICATION_OK,     /* everything adds up */
+    HTTP_VERIFICATION_FAILED, /* the books disagree */
+    HTTP_VERIFICATION_ERROR,  /* the check could not finish: it says nothing of the books */
+    HTTP_VERIFICATION_RESULTS
+};
+/* What the books were last found to be: an error leaves it as it was. */
+enum http_verification_verdict {
+    HTTP_VERIFICATION_VERDICT_NONE,
+    HTTP_VERIFICATION_VERDICT_OK,
+    HTTP_VERIFICATION_VERDICT_FAILED,
+};
 struct http_verification {
     pthread_mutex_t mutex;
     pthread_cond_t schedule_cond; /* on CLOCK_MONOTONIC; signalled at stop */
@@ -124,6 +137,11 @@ struct http_verification {
     int64_t red_packets_checked; /* once finished: red packets checked */
     enum qb_error result; /* once finished */
     struct ledger_verify_report report;
+    /* The outcomes, for /metrics and /healthz, which read them without
+     * the mutex; written under it when a check finishes. */
+    _Atomic uint64_t finished_total[HTTP_VERIFICATION_RESULTS];
+    _Atomic int64_t last_ok_finished_ms; /* Unix ms when the last passing check ended; 0: none */
+    _Atomic int verdict;                 /* enum http_verification_verdict */
 };
 void http_verification_init(struct http_verification *v);
 /* Stops the schedule and a running check, waits for their threads; then

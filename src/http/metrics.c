@@ -385,6 +385,42 @@ enum qb_error http_metrics_render(const struct http_metrics *metrics,
     return err;
 }
 
+/* The ledger checks (verify_routes.c): counts by result, when one last
+ * passed, and whether the books were last found to disagree. The
+ * timestamp is 0 before any check passed rather than left out, so that an
+ * alert on its age fires for a daemon that never passed one instead of
+ * matching nothing. */
+static enum qb_error S_render_verification(const struct http_verification *v, struct buf *out)
+{
+    enum qb_error err = buf_printf(
+        out,
+        "# HELP qianbao_ledger_verifications_total Ledger checks finished since the daemon "
+        "started, by result: ok, failed (the books disagree), error (the check could not "
+        "finish).\n"
+        "# TYPE qianbao_ledger_verifications_total counter\n"
+        "qianbao_ledger_verifications_total{result=\"ok\"} %" PRIu64 "\n"
+        "qianbao_ledger_verifications_total{result=\"failed\"} %" PRIu64 "\n"
+        "qianbao_ledger_verifications_total{result=\"error\"} %" PRIu64 "\n"
+        "# HELP qianbao_ledger_verification_last_ok_timestamp_seconds When the last ledger "
+        "check that passed ended, in Unix time (0: none since the daemon started).\n"
+        "# TYPE qianbao_ledger_verification_last_ok_timestamp_seconds gauge\n"
+        "qianbao_ledger_verification_last_ok_timestamp_seconds ",
+        atomic_load(&v->finished_total[HTTP_VERIFICATION_OK]),
+        atomic_load(&v->finished_total[HTTP_VERIFICATION_FAILED]),
+        atomic_load(&v->finished_total[HTTP_VERIFICATION_ERROR]));
+    int64_t last_ok_ms = atomic_load(&v->last_ok_finished_ms);
+    if (err == QB_OK)
+        err = S_append_seconds(out, last_ok_ms > 0 ? (uint64_t)last_ok_ms * 1000 : 0);
+    if (err == QB_OK)
+        err = buf_printf(out,
+                         "\n# HELP qianbao_ledger_verification_failing 1 while the latest ledger "
+                         "check to finish with a verdict found the books disagree, else 0.\n"
+                         "# TYPE qianbao_ledger_verification_failing gauge\n"
+                         "qianbao_ledger_verification_failing %d\n",
+                         atomic_load(&v->verdict) == HTTP_VERIFICATION_VERDICT_FAILED ? 1 : 0);
+    return err;
+}
+
 /* What waits on someone else (a bank, an SMS provider), read from the
  * database: an operator's backlog. Left out when no read connection is
  * free within 200 ms: the rest of the page still answers. */
@@ -437,6 +473,8 @@ void http_handle_metrics(struct http_request *req)
     buf_init(&text, HTTP_REPLY_SIZE_MAX);
     enum qb_error err =
         http_metrics_render(&server->metrics, server->routes, have_stats ? &stats : NULL, &text);
+    if (err == QB_OK && have_stats)
+        err = S_render_verification(&server->verification, &text);
     if (err == QB_OK && have_stats)
         err = S_render_backlog(req, &text);
     if (err != QB_OK) {

@@ -23,7 +23,10 @@
  * operator's. The first is due one interval after the daemon started, not
  * at start: a daemon restarting in a loop must not read its whole database
  * each time. An operator's check moves the next one on, as it verified the
- * books as well.
+ * books as well. Each finished check leaves its outcome where /metrics and
+ * /healthz read it without the lock: counts by result, when the last one
+ * passed, and the verdict, which a check that could not finish (an
+ * "error") leaves as it was, since it found nothing either way.
  */
 #include <stdio.h>
 #include <string.h>
@@ -47,6 +50,29 @@ static bool S_progress(int64_t done, int64_t total, void *arg)
 static const char *S_by_name(enum http_verification_by by)
 {
     return by == HTTP_VERIFICATION_BY_SCHEDULE ? "schedule" : "operator";
+}
+
+/* A check's result as the state and /metrics name it. */
+static enum http_verification_result S_result_kind(enum qb_error result)
+{
+    if (result == QB_OK)
+        return HTTP_VERIFICATION_OK;
+    /* wallet_verify's answer when it found a problem: the books disagree. */
+    return result == QB_E_INTERNAL ? HTTP_VERIFICATION_FAILED : HTTP_VERIFICATION_ERROR;
+}
+
+/* Counts a finished check and keeps its verdict for /metrics and /healthz;
+ * the caller holds v->mutex. */
+static void S_outcome_record(struct http_verification *v, enum qb_error result, int64_t finished_ms)
+{
+    enum http_verification_result kind = S_result_kind(result);
+    atomic_fetch_add(&v->finished_total[kind], 1);
+    if (kind == HTTP_VERIFICATION_OK) {
+        atomic_store(&v->last_ok_finished_ms, finished_ms);
+        atomic_store(&v->verdict, HTTP_VERIFICATION_VERDICT_OK);
+    } else if (kind == HTTP_VERIFICATION_FAILED) {
+        atomic_store(&v->verdict, HTTP_VERIFICATION_VERDICT_FAILED);
+    }
 }
 
 static void *S_run(void *arg)
@@ -75,6 +101,7 @@ static void *S_run(void *arg)
     v->result = rc;
     v->finished_ms = finished_ms;
     v->running = false;
+    S_outcome_record(v, rc, finished_ms);
     int64_t number = v->number;
     enum http_verification_by by = v->by;
     pthread_mutex_unlock(&v->mutex);
@@ -95,6 +122,10 @@ void http_verification_init(struct http_verification *v)
     pthread_cond_init(&v->schedule_cond, &attr);
     pthread_condattr_destroy(&attr);
     atomic_init(&v->stopping, false);
+    for (int i = 0; i < HTTP_VERIFICATION_RESULTS; i++)
+        atomic_init(&v->finished_total[i], 0);
+    atomic_init(&v->last_ok_finished_ms, 0);
+    atomic_init(&v->verdict, HTTP_VERIFICATION_VERDICT_NONE);
 }
 
 void http_verification_stop(struct http_verification *v)
@@ -155,6 +186,7 @@ static enum qb_error S_start(struct http_server *server, enum http_verification_
         v->running = false;
         v->result = QB_E_BUSY;
         v->finished_ms = v->started_ms;
+        S_outcome_record(v, QB_E_BUSY, v->finished_ms);
         return QB_E_BUSY;
     }
     thread_name(v->thread, "qb-verify");
@@ -219,9 +251,8 @@ static const char *S_status(const struct http_verification *v)
 {
     if (v->running)
         return "running";
-    if (v->result == QB_OK)
-        return "ok";
-    return v->result == QB_E_INTERNAL ? "failed" : "error";
+    static const char *const names[HTTP_VERIFICATION_RESULTS] = {"ok", "failed", "error"};
+    return names[S_result_kind(v->result)];
 }
 
 /* The state as JSON; the caller holds v->mutex. */

@@ -6,11 +6,14 @@
  * the sqlite3 CLI, as an attacker or a bad disk would); and qianbaod
  * --verify on the stopped directory then fails, saying so in words. The
  * offline check also checks the file's structure: a damaged index fails it
- * though the books add up.
+ * though the books add up. What operators alert on follows each check:
+ * /metrics counts checks by result, says when one last passed and whether
+ * the books were last found to disagree, and /healthz says so too.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -60,6 +63,42 @@ static long long S_int(const json_t *body, const char *name)
     return json_is_integer(value) ? json_integer_value(value) : -1;
 }
 
+/* The value of the sample `name` (labels included, as printed) in
+ * /metrics, into *value; false when the page or the sample is missing. */
+static bool S_metric(const char *name, double *value)
+{
+    struct client_response res;
+    if (api_call(&S_client, "GET", "/metrics", NULL, NULL, &res) != 200) {
+        client_response_release(&res);
+        return false;
+    }
+    char needle[256];
+    snprintf(needle, sizeof needle, "\n%s ", name);
+    const char *at = strstr(res.body.data, needle);
+    bool found = at != NULL;
+    if (found) {
+        char *end = NULL;
+        *value = strtod(at + strlen(needle), &end);
+        found = end != at + strlen(needle) && *end == '\n';
+    }
+    client_response_release(&res);
+    return found;
+}
+
+/* The ledger_check of a 200 /healthz, into verdict. */
+static bool S_health_verdict(char *verdict, size_t verdict_size)
+{
+    struct client_response res;
+    long status = api_call(&S_client, "GET", "/healthz", NULL, NULL, &res);
+    json_t *body = status == 200 ? api_json(&res) : NULL;
+    client_response_release(&res);
+    const char *text = json_string_value(json_object_get(body, "ledger_check"));
+    if (text != NULL)
+        snprintf(verdict, verdict_size, "%s", text);
+    json_decref(body);
+    return text != NULL;
+}
+
 /* Whether the daemon's log holds text. */
 static bool S_log_has(const char *text)
 {
@@ -78,6 +117,23 @@ TEST(before_any_check_there_is_nothing_to_read)
      * (a daemon restarting in a loop must not read its whole database
      * each time). */
     ASSERT(S_log_has("event=ledger.verify_scheduled interval_ms=86400000\n"));
+    /* Nothing to alert on yet, but every series there, so that an alert on
+     * the last pass's age fires for a daemon that never passed one rather
+     * than matching nothing. */
+    double value = -1;
+    ASSERT(S_metric("qianbao_ledger_verifications_total{result=\"ok\"}", &value));
+    ASSERT(value == 0);
+    ASSERT(S_metric("qianbao_ledger_verifications_total{result=\"failed\"}", &value));
+    ASSERT(value == 0);
+    ASSERT(S_metric("qianbao_ledger_verifications_total{result=\"error\"}", &value));
+    ASSERT(value == 0);
+    ASSERT(S_metric("qianbao_ledger_verification_last_ok_timestamp_seconds", &value));
+    ASSERT(value == 0);
+    ASSERT(S_metric("qianbao_ledger_verification_failing", &value));
+    ASSERT(value == 0);
+    char verdict[16] = "";
+    ASSERT(S_health_verdict(verdict, sizeof verdict));
+    ASSERT_EQ_STR(verdict, "none");
     /* A user may neither start nor read one. */
     struct api_user a;
     ASSERT(api_user_new(&S_client, S_admin, &a));
@@ -102,6 +158,7 @@ TEST(a_sound_ledger_passes_with_every_entry_counted)
                   201);
     client_response_release(&res);
 
+    int64_t before_s = (int64_t)time(NULL);
     json_t *state = NULL;
     ASSERT(S_check(&state));
     ASSERT_EQ_STR(json_string_value(json_object_get(state, "status")), "ok");
@@ -116,6 +173,20 @@ TEST(a_sound_ledger_passes_with_every_entry_counted)
     ASSERT(json_is_string(json_object_get(state, "finished_at")));
     json_decref(state);
     ASSERT(S_log_has("event=ledger.verify_started number=1 by=operator\n"));
+
+    // What an operator's alerts read: one check passed, just now, and the books agree.
+    double value = -1;
+    ASSERT(S_metric("qianbao_ledger_verifications_total{result=\"ok\"}", &value));
+    ASSERT(value == 1);
+    ASSERT(S_metric("qianbao_ledger_verifications_total{result=\"failed\"}", &value));
+    ASSERT(value == 0);
+    ASSERT(S_metric("qianbao_ledger_verification_last_ok_timestamp_seconds", &value));
+    ASSERT(value >= (double)before_s && value <= (double)time(NULL) + 1);
+    ASSERT(S_metric("qianbao_ledger_verification_failing", &value));
+    ASSERT(value == 0);
+    char verdict[16] = "";
+    ASSERT(S_health_verdict(verdict, sizeof verdict));
+    ASSERT_EQ_STR(verdict, "ok");
 }
 
 TEST(an_altered_entry_fails_the_check_and_names_it)
@@ -137,6 +208,22 @@ TEST(an_altered_entry_fails_the_check_and_names_it)
     snprintf(want, sizeof want, "hash chain broken at entry %s", last);
     ASSERT(problem != NULL && strcmp(problem, want) == 0);
     json_decref(state);
+
+    // The alerts fire: the books disagree, and the last pass stays the first check's, so that its
+    // age keeps growing. /healthz says so but stays 200: there is no other daemon of this database
+    // to send payments to, and stopping them is the operator's call (docs/operations.md).
+    double ok_s = -1, value = -1;
+    ASSERT(S_metric("qianbao_ledger_verification_last_ok_timestamp_seconds", &ok_s));
+    ASSERT(ok_s > 0);
+    ASSERT(S_metric("qianbao_ledger_verifications_total{result=\"failed\"}", &value));
+    ASSERT(value == 1);
+    ASSERT(S_metric("qianbao_ledger_verifications_total{result=\"ok\"}", &value));
+    ASSERT(value == 1);
+    ASSERT(S_metric("qianbao_ledger_verification_failing", &value));
+    ASSERT(value == 1);
+    char verdict[16] = "";
+    ASSERT(S_health_verdict(verdict, sizeof verdict));
+    ASSERT_EQ_STR(verdict, "failed");
 }
 
 TEST(the_offline_check_says_the_books_disagree_and_where)

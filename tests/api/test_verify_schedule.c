@@ -3,8 +3,9 @@
  * (--verify-interval-h): they run without an operator asking, through the
  * same path as POST /admin/ledger/verification (GET shows them, started_by
  * "schedule", logged at audit level with by=schedule), again each
- * interval, and one finds the books altered behind the daemon's back
- * without anyone asking. An interval of 0 schedules nothing. The intervals are hours; the
+ * interval, and one that finds the books altered behind the daemon's back
+ * turns /metrics' failing gauge and /healthz' ledger_check without anyone
+ * asking. An interval of 0 schedules nothing. The intervals are hours; the
  * test builds' QIANBAO_TEST_VERIFY_INTERVAL_MS makes them milliseconds.
  */
 #include <stdio.h>
@@ -58,6 +59,28 @@ static bool S_wait_for(long long number_min, const char *status, json_t **out)
     return false;
 }
 
+/* The value of the sample `name` (labels included, as printed) in
+ * /metrics, into *value; false when the page or the sample is missing. */
+static bool S_metric(const char *name, double *value)
+{
+    struct client_response res;
+    if (api_call(&S_client, "GET", "/metrics", NULL, NULL, &res) != 200) {
+        client_response_release(&res);
+        return false;
+    }
+    char needle[256];
+    snprintf(needle, sizeof needle, "\n%s ", name);
+    const char *at = strstr(res.body.data, needle);
+    bool found = at != NULL;
+    if (found) {
+        char *end = NULL;
+        *value = strtod(at + strlen(needle), &end);
+        found = end != at + strlen(needle) && *end == '\n';
+    }
+    client_response_release(&res);
+    return found;
+}
+
 static bool S_log_has(const struct test_daemon *d, const char *text)
 {
     static char log[1024 * 1024];
@@ -78,6 +101,11 @@ TEST(the_daemon_checks_the_books_on_its_own)
     ASSERT(S_log_has(&S_daemon, "event=ledger.verify_scheduled interval_ms=" S_INTERVAL_MS "\n"));
     ASSERT(S_log_has(&S_daemon,
                      "level=audit req=- event=ledger.verify_started number=1 by=schedule\n"));
+    double value = -1;
+    ASSERT(S_metric("qianbao_ledger_verifications_total{result=\"ok\"}", &value));
+    ASSERT(value >= 1);
+    ASSERT(S_metric("qianbao_ledger_verification_last_ok_timestamp_seconds", &value));
+    ASSERT(value > 0);
 }
 
 TEST(and_again_each_interval)
@@ -92,7 +120,8 @@ TEST(and_again_each_interval)
 TEST(an_altered_ledger_is_found_without_an_operator)
 {
     // The point of the schedule: an entry altered behind the daemon's back (the sqlite3 CLI, as an
-    // attacker or a bad disk would) is found by the next scheduled check, with nobody having asked.
+    // attacker or a bad disk would) is found by the next scheduled check, and what operators alert
+    // on says so with nobody having asked: the failing gauge, the failed count, /healthz.
     struct api_user a;
     ASSERT(th_user_new(&S_client, S_admin, &a));
     ASSERT(th_fund(&S_client, S_admin, &a, 5000));
@@ -112,6 +141,19 @@ TEST(an_altered_ledger_is_found_without_an_operator)
     snprintf(want, sizeof want, "hash chain broken at entry %s", last);
     ASSERT_EQ_STR(S_text(state, "problem"), want);
     json_decref(state);
+
+    double value = -1;
+    ASSERT(S_metric("qianbao_ledger_verification_failing", &value));
+    ASSERT(value == 1);
+    ASSERT(S_metric("qianbao_ledger_verifications_total{result=\"failed\"}", &value));
+    ASSERT(value >= 1);
+    struct client_response res;
+    ASSERT_EQ_INT(api_call(&S_client, "GET", "/healthz", NULL, NULL, &res), 200);
+    json_t *health = api_json(&res);
+    client_response_release(&res);
+    ASSERT(health != NULL);
+    ASSERT_EQ_STR(S_text(health, "ledger_check"), "failed");
+    json_decref(health);
 }
 
 TEST(an_interval_of_0_schedules_nothing)
