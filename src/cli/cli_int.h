@@ -248,6 +248,7 @@ struct cli_profile {
     char user_id[64];
     char phone[32];
     char expires_at[40];
+    char device_key[CLI_TOKEN_SIZE_MAX]; /* user: this computer's key on the account ("" none) */
     char mchid[16];
     char appid[32];
     char serial_no[48];
@@ -269,6 +270,11 @@ QB_MUST_USE enum qb_error cli_profile_load(const char *name, struct cli_profile 
 /* Writes the profile atomically (a temporary file, fsync, rename, fsync of
  * the directory), the file 0600 in a 0700 directory. */
 QB_MUST_USE enum qb_error cli_profile_save(const char *name, const struct cli_profile *profile);
+/* The device key this computer holds for phone's account on server: the
+ * one of the profile `name` when it is that account's, else of any other
+ * user profile of it (one computer, one device); false when none has one. */
+bool cli_device_key_find(const char *name, const char *server, const char *phone, char *key,
+                         size_t key_size);
 /* Removes the profile; QB_OK when it did not exist. */
 QB_MUST_USE enum qb_error cli_profile_remove(const char *name);
 

@@ -11,6 +11,7 @@
  * profile or the new one, never half of one. Anything unexpected in a file
  * makes it unreadable rather than half-trusted.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -121,6 +122,8 @@ enum qb_error cli_profile_load(const char *name, struct cli_profile *profile)
             ok = S_field_set(profile->phone, sizeof profile->phone, value);
         } else if (strcmp(key, "expires_at") == 0) {
             ok = S_field_set(profile->expires_at, sizeof profile->expires_at, value);
+        } else if (strcmp(key, "device_key") == 0) {
+            ok = S_field_set(profile->device_key, sizeof profile->device_key, value);
         } else if (strcmp(key, "mchid") == 0) {
             ok = S_field_set(profile->mchid, sizeof profile->mchid, value);
         } else if (strcmp(key, "appid") == 0) {
@@ -155,6 +158,7 @@ out:
     cli_secret_wipe(text, sizeof text);
     if (err != QB_OK) {
         cli_secret_wipe(profile->token, sizeof profile->token);
+        cli_secret_wipe(profile->device_key, sizeof profile->device_key);
         cli_secret_wipe(profile->private_key, sizeof profile->private_key);
         cli_secret_wipe(profile->apiv3_key, sizeof profile->apiv3_key);
     }
@@ -201,9 +205,10 @@ enum qb_error cli_profile_save(const char *name, const struct cli_profile *profi
                      profile->platform_public_key);
     else
         n = snprintf(text, sizeof text,
-                     "kind=user\nserver=%s\ntoken=%s\nuser_id=%s\nphone=%s\nexpires_at=%s\n",
+                     "kind=user\nserver=%s\ntoken=%s\nuser_id=%s\nphone=%s\nexpires_at=%s\n%s%s%s",
                      profile->server, profile->token, profile->user_id, profile->phone,
-                     profile->expires_at);
+                     profile->expires_at, profile->device_key[0] != '\0' ? "device_key=" : "",
+                     profile->device_key, profile->device_key[0] != '\0' ? "\n" : "");
     QB_ASSERT(n > 0 && (size_t)n < sizeof text);
 
     char path[S_PATH_SIZE_MAX], temp[S_PATH_SIZE_MAX + 32];
@@ -228,6 +233,37 @@ enum qb_error cli_profile_save(const char *name, const struct cli_profile *profi
 out:
     cli_secret_wipe(text, sizeof text);
     return err;
+}
+
+/* Copies profile's device key into key when it is phone's on server. */
+static bool S_device_key_of(const struct cli_profile *profile, const char *server,
+                            const char *phone, char *key, size_t key_size)
+{
+    if (profile->kind != CLI_PROFILE_USER || profile->device_key[0] == '\0' ||
+        strcmp(profile->server, server) != 0 || strcmp(profile->phone, phone) != 0)
+        return false;
+    snprintf(key, key_size, "%s", profile->device_key);
+    return true;
+}
+
+bool cli_device_key_find(const char *name, const char *server, const char *phone, char *key,
+                         size_t key_size)
+{
+    struct cli_profile profile;
+    bool found = cli_profile_load(name, &profile) == QB_OK &&
+                 S_device_key_of(&profile, server, phone, key, key_size);
+    char dir[S_PATH_SIZE_MAX];
+    DIR *d = !found && S_dir(dir, sizeof dir) ? opendir(dir) : NULL;
+    for (struct dirent *e; d != NULL && !found && (e = readdir(d)) != NULL;) {
+        if (!cli_profile_name_valid(e->d_name) || strcmp(e->d_name, name) == 0)
+            continue;
+        found = cli_profile_load(e->d_name, &profile) == QB_OK &&
+                S_device_key_of(&profile, server, phone, key, key_size);
+    }
+    if (d != NULL)
+        closedir(d);
+    cli_secret_wipe((char *)&profile, sizeof profile);
+    return found;
 }
 
 enum qb_error cli_profile_remove(const char *name)

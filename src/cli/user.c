@@ -313,6 +313,14 @@ int cli_run_login(struct cli *cli, const struct cli_args *args)
     const char *sms_code = login_code != NULL ? login_code : code;
     if (built && sms_code != NULL)
         built = json_object_set_new(body, "sms_code", json_string(sms_code)) == 0;
+    /* This computer's key on the account, when a profile holds one: with
+     * it the password alone logs in. */
+    char device_key[CLI_TOKEN_SIZE_MAX];
+    if (built &&
+        cli_device_key_find(cli->profile, cli->server, phone, device_key, sizeof device_key)) {
+        built = json_object_set_new(body, "device_key", json_string(device_key)) == 0;
+        cli_secret_wipe(device_key, sizeof device_key);
+    }
     if (!built) {
         json_decref(body);
         return cli_usage_error(cli, "the phone, password, code and device must be UTF-8 text");
@@ -333,10 +341,13 @@ int cli_run_login(struct cli *cli, const struct cli_args *args)
     snprintf(profile.phone, sizeof profile.phone, "%s", phone);
     snprintf(profile.expires_at, sizeof profile.expires_at, "%s",
              cli_json_str(res.json, "expires_at"));
+    snprintf(profile.device_key, sizeof profile.device_key, "%s",
+             cli_json_str(res.json, "device_key"));
     cli_secret_wipe(res.body.data, res.body.size);
     cli_response_release(&res);
     enum qb_error err = cli_profile_save(cli->profile, &profile);
     cli_secret_wipe(profile.token, sizeof profile.token);
+    cli_secret_wipe(profile.device_key, sizeof profile.device_key);
     if (err != QB_OK)
         return cli_fail(cli, CLI_EXIT_USAGE, "PROFILE_UNWRITABLE",
                         "cannot write the profile \"%s\" under $XDG_CONFIG_HOME/qianbao/ (the "
@@ -551,6 +562,7 @@ static const char *S_event_text(const char *kind)
 {
     static const char *const texts[][2] = {
         {"new_device", "logged in from a new device"},
+        {"new_device_refused", "right password from a new device, refused without the code"},
         {"lockout", "locked after too many wrong tries"},
         {"payment_password_set", "payment password set"},
         {"kyc_level_2", "real name verified"},

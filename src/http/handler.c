@@ -385,6 +385,7 @@ void http_identity_cmd_done(struct identity_cmd *c)
     crypto_wipe(c->password_hash, sizeof c->password_hash);
     crypto_wipe(c->payment_password, sizeof c->payment_password);
     crypto_wipe(c->token, sizeof c->token);
+    crypto_wipe(c->device_key, sizeof c->device_key);
     crypto_wipe(c->id_number, sizeof c->id_number);
     ledger_cmd_release(&c->cmd);
 }

@@ -205,6 +205,7 @@ static const struct http_field S_login_fields[] = {
     {"password", HTTP_FIELD_SECRET, false, S_PASSWORD_SIZE_MAX, 0, 0},
     {"sms_code", HTTP_FIELD_STRING, false, S_SMS_CODE_SIZE_MAX, 0, 0},
     {"device_name", HTTP_FIELD_STRING, false, S_DEVICE_NAME_SIZE_MAX, 0, 0},
+    {"device_key", HTTP_FIELD_SECRET, false, IDENTITY_TOKEN_TEXT_SIZE, 0, 0},
 };
 
 static const char S_login_refused[] = "phone or password is wrong";
@@ -251,9 +252,9 @@ static void S_login_resume(struct http_request *req, struct ledger_cmd *cmd)
                                  "this device is new to the account: ask for an SMS code of "
                                  "purpose new_device and log in again with it as sms_code");
     } else if (!http_identity_refused(req, c)) {
-        json_t *body =
-            json_pack("{s:s, s:s, s:o}", "token", c->token, "user_id", c->session.user_id,
-                      "expires_at", http_time_json(c->session.expires_at_ms));
+        json_t *body = json_pack(
+            "{s:s, s:s, s:o, s:s}", "token", c->token, "user_id", c->session.user_id, "expires_at",
+            http_time_json(c->session.expires_at_ms), "device_key", c->device_key);
         if (body != NULL)
             http_reply_json(req, 201, body);
         else
@@ -289,6 +290,7 @@ void http_handle_sessions_create(struct http_request *req)
     const char *password = http_json_string(body, "password");
     const char *sms_code = http_json_string(body, "sms_code");
     const char *device_name = http_json_string(body, "device_name");
+    const char *device_key = http_json_string(body, "device_key");
     char hash[IDENTITY_PASSWORD_HASH_SIZE_MAX] = "";
     struct identity_user *user = http_request_alloc(req, sizeof *user);
     if (user == NULL || env == NULL) {
@@ -297,6 +299,23 @@ void http_handle_sessions_create(struct http_request *req)
     }
     if (!S_phone_check(req, phone) || (sms_code != NULL && !http_sms_code_check(req, sms_code)))
         goto out;
+    uint8_t key_hash[CRYPTO_SHA256_SIZE];
+    if (device_key != NULL && !identity_secret_hash(device_key, key_hash)) {
+        http_reply_error_message(req, QB_E_PARAM,
+                                 "device_key must be the 64 hex characters a login gave out");
+        goto out;
+    }
+    if (device_name != NULL && device_name[0] != '\0' &&
+        !identity_display_name_is_valid(device_name)) {
+        http_reply_error_message(req, QB_E_PARAM,
+                                 "device_name must be 1 to 64 bytes of shown text with a visible "
+                                 "character");
+        goto out;
+    }
+    /* An empty password is none: a client that sends one with a code
+     * means the code. */
+    if (password != NULL && password[0] == '\0' && sms_code != NULL)
+        password = NULL;
     if (password == NULL && sms_code == NULL) {
         http_reply_error_message(req, QB_E_PARAM, "password or sms_code is required");
         goto out;
@@ -311,6 +330,7 @@ void http_handle_sessions_create(struct http_request *req)
         snprintf(c->sms_code, sizeof c->sms_code, "%s", sms_code);
         snprintf(c->device_name, sizeof c->device_name, "%s",
                  device_name != NULL ? device_name : "");
+        snprintf(c->device_key, sizeof c->device_key, "%s", device_key != NULL ? device_key : "");
         http_request_submit(req, &c->cmd, S_login_resume);
         goto out;
     }
@@ -367,6 +387,7 @@ void http_handle_sessions_create(struct http_request *req)
     snprintf(c->user_id, sizeof c->user_id, "%s", user->id);
     snprintf(c->sms_code, sizeof c->sms_code, "%s", sms_code != NULL ? sms_code : "");
     snprintf(c->device_name, sizeof c->device_name, "%s", device_name != NULL ? device_name : "");
+    snprintf(c->device_key, sizeof c->device_key, "%s", device_key != NULL ? device_key : "");
     http_request_submit(req, &c->cmd, S_login_resume);
 out:
     crypto_wipe(hash, sizeof hash);

@@ -143,6 +143,9 @@ void http_handle_me_sessions_delete(struct http_request *req)
         return;
     snprintf(c->user_id, sizeof c->user_id, "%s", session->user_id);
     snprintf(c->session_id, sizeof c->session_id, "%s", id);
+    /* "Log that device out": a stolen laptop must not log in again with the
+     * password alone. The caller's own session ends as a logout does. */
+    c->forget_device = strcmp(id, session->id) != 0;
     http_request_submit(req, &c->cmd, http_resume_no_content);
 }
 

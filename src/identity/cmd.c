@@ -320,24 +320,69 @@ static enum qb_error session_load(struct ledger_txn *txn, const char *session_id
     return err == QB_OK || err == QB_E_NOT_FOUND ? err : QB_E_STORAGE;
 }
 
-/* The user's devices: whether device_name opened a session of user_id
- * before (*seen), and whether any device did (*any). */
-static enum qb_error devices_known(struct store *store, const char *user_id,
-                                   const char *device_name, bool *seen, bool *any)
+/* The device a login comes from: *device_seq the seq of the user's live
+ * device whose key is key_hex (0: none: no key given, a key of nobody, of
+ * another user, or of a device whose trust ended), and whether the user
+ * ever had a session (*any). */
+static enum qb_error device_find(struct store *store, const char *user_id, const char *key_hex,
+                                 int64_t *device_seq, bool *any)
 {
+    *device_seq = 0;
+    uint8_t hash[CRYPTO_SHA256_SIZE];
     struct store_stmt *st = NULL;
-    if (store_prepare(store, "SELECT max(device_name = $2) FROM sessions WHERE user_id = $1",
-                      &st) != QB_OK)
-        return QB_E_STORAGE;
-    enum qb_error err = store_bind_text(st, 1, user_id, strlen(user_id));
+    enum qb_error err = QB_OK;
+    if (key_hex[0] != '\0' && identity_secret_hash(key_hex, hash)) {
+        const struct store_param p[] = {STORE_BLOB(hash, sizeof hash), STORE_TEXT(user_id)};
+        err = store_prepare(store,
+                            "SELECT seq FROM login_devices WHERE key_hash = $1 AND user_id = $2"
+                            " AND revoked_at_ms = 0",
+                            &st);
+        if (err == QB_OK)
+            err = store_bind_params(st, p, QB_ARRAY_COUNT(p));
+        int rc = err == QB_OK ? store_step(st) : STORE_STEP_DONE;
+        if (rc == STORE_STEP_ROW)
+            *device_seq = store_column_int64(st, 0);
+        else if (rc != STORE_STEP_DONE)
+            err = QB_E_STORAGE;
+        store_finalize(st);
+        st = NULL;
+    }
     if (err == QB_OK)
-        err = store_bind_text(st, 2, device_name, strlen(device_name));
+        err =
+            store_prepare(store, "SELECT EXISTS (SELECT 1 FROM sessions WHERE user_id = $1)", &st);
+    if (err == QB_OK)
+        err = store_bind_text(st, 1, user_id, strlen(user_id));
     if (err == QB_OK && store_step(st) != STORE_STEP_ROW)
         err = QB_E_STORAGE;
-    if (err == QB_OK) {
-        *any = !store_column_is_null(st, 0);
-        *seen = *any && store_column_int64(st, 0) != 0;
-    }
+    if (err == QB_OK)
+        *any = store_column_int64(st, 0) != 0;
+    store_finalize(st);
+    return err == QB_OK ? QB_OK : QB_E_STORAGE;
+}
+
+/* A new device of the user, trusted from now on: its key into key_hex
+ * (shown once; only its SHA-256 is kept), its seq into *device_seq. */
+static enum qb_error device_add(struct ledger_txn *txn, const struct identity_cmd *c,
+                                char key_hex[IDENTITY_TOKEN_TEXT_SIZE], int64_t *device_seq)
+{
+    uint8_t raw[32], hash[CRYPTO_SHA256_SIZE];
+    rand_fill(c->env->rand, raw, sizeof raw);
+    crypto_hex(raw, sizeof raw, key_hex);
+    crypto_sha256(raw, sizeof raw, hash);
+    crypto_wipe(raw, sizeof raw);
+    const struct store_param p[] = {STORE_TEXT(c->user_id), STORE_BLOB(hash, sizeof hash),
+                                    STORE_TEXT(c->device_name), STORE_INT(ledger_txn_now_ms(txn))};
+    struct store_stmt *st = NULL;
+    enum qb_error err = store_prepare(ledger_txn_store(txn),
+                                      "INSERT INTO login_devices (user_id, key_hash, name,"
+                                      " created_at_ms) VALUES ($1, $2, $3, $4) RETURNING seq",
+                                      &st);
+    if (err == QB_OK)
+        err = store_bind_params(st, p, QB_ARRAY_COUNT(p));
+    if (err == QB_OK && store_step(st) != STORE_STEP_ROW)
+        err = QB_E_STORAGE;
+    if (err == QB_OK)
+        *device_seq = store_column_int64(st, 0);
     store_finalize(st);
     return err == QB_OK ? QB_OK : QB_E_STORAGE;
 }
@@ -388,17 +433,22 @@ static enum qb_error op_session_create(struct ledger_txn *txn, struct identity_c
         }
     }
 
-    /* Step 1: was this device name ever used by the user? A password
+    /* Step 1: does the device hold a live key of the user's? A password
      * alone does not open a session on a device new to an account that has
      * had one before: the phone must prove it too (its first device came
-     * with the code that registered it). */
-    bool seen = false, any = false;
-    err = devices_known(store, c->user_id, c->device_name, &seen, &any);
+     * with the code that registered it). A device's name is the client's to
+     * choose, so it proves nothing: only its key does. */
+    int64_t device_seq = 0;
+    bool any = false;
+    err = device_find(store, c->user_id, c->device_key, &device_seq, &any);
     if (err != QB_OK)
         return err;
-    if (!by_code && c->sms_code[0] == '\0' && !seen && any && env->settings.new_device_code) {
+    const bool known = device_seq != 0;
+    if (!by_code && c->sms_code[0] == '\0' && !known && any && env->settings.new_device_code) {
+        /* The right password from a device the account does not know:
+         * the owner should learn that someone has it. */
         c->outcome = QB_E_SMS_CODE_REQUIRED;
-        return QB_OK;
+        return event_record(txn, c->user_id, "new_device_refused", c->device_name);
     }
     if (!by_code && c->sms_code[0] != '\0') {
         err = sms_consume(txn, env, c->user.phone, SMS_PURPOSE_NEW_DEVICE, "", c->sms_code);
@@ -421,7 +471,13 @@ static enum qb_error op_session_create(struct ledger_txn *txn, struct identity_c
         return err;
     struct store_stmt *st = NULL;
 
-    /* Step 2: the token, shown once; only its hash is kept. */
+    /* Step 2: the device trusted from now on (a new one gets its key),
+     * and the token, shown once; only their hashes are kept. */
+    if (!known) {
+        err = device_add(txn, c, c->device_key, &device_seq);
+        if (err != QB_OK)
+            return err;
+    }
     uint8_t raw[32], hash[CRYPTO_SHA256_SIZE];
     rand_fill(env->rand, raw, sizeof raw);
     crypto_hex(raw, sizeof raw, c->token);
@@ -441,12 +497,14 @@ static enum qb_error op_session_create(struct ledger_txn *txn, struct identity_c
     s->expires_at_ms = now_ms + env->settings.session_absolute_ms;
 
     const struct store_param p[] = {STORE_TEXT(s->id),           STORE_BLOB(hash, sizeof hash),
-                              STORE_TEXT(s->user_id),      STORE_TEXT(s->device_name),
-                              STORE_INT(s->created_at_ms), STORE_INT(s->expires_at_ms)};
+                                    STORE_TEXT(s->user_id),      STORE_TEXT(s->device_name),
+                                    STORE_INT(s->created_at_ms), STORE_INT(s->expires_at_ms),
+                                    STORE_INT(device_seq)};
     st = NULL;
     err = store_prepare(store,
                         "INSERT INTO sessions (id, token_hash, user_id, device_name, created_at_ms,"
-                        " expires_at_ms) VALUES ($1, $2, $3, $4, $5, $6) RETURNING seq",
+                        " expires_at_ms, device_seq) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+                        " RETURNING seq",
                         &st);
     if (err == QB_OK)
         err = store_bind_params(st, p, QB_ARRAY_COUNT(p));
@@ -460,10 +518,11 @@ static enum qb_error op_session_create(struct ledger_txn *txn, struct identity_c
         err = store_run(store, "INSERT INTO session_seen (seq, last_seen_at_ms) VALUES ($1, $2)",
                         seen_at, QB_ARRAY_COUNT(seen_at));
     }
-    if (err == QB_OK && !seen)
+    if (err == QB_OK && !known)
         err = event_record(txn, c->user_id, EVENT_NEW_DEVICE, c->device_name);
     if (err != QB_OK) {
         crypto_wipe(c->token, sizeof c->token);
+        crypto_wipe(c->device_key, sizeof c->device_key);
         return err;
     }
     c->outcome = QB_OK;
@@ -619,6 +678,18 @@ static enum qb_error op_session_revoke(struct ledger_txn *txn, struct identity_c
         err = identity_txn_sessions_revoke(
             txn, c->env, "UPDATE sessions SET revoked_at_ms = $2 WHERE id = $1 RETURNING token_hash",
             p, QB_ARRAY_COUNT(p));
+        if (err != QB_OK)
+            return err;
+    }
+    /* Ending another device's session ends its trust too: its next login
+     * with the password needs an SMS code. Logging out keeps it. */
+    if (c->forget_device) {
+        const struct store_param p[] = {STORE_TEXT(c->session.id),
+                                        STORE_INT(ledger_txn_now_ms(txn))};
+        err = store_run(ledger_txn_store(txn),
+                        "UPDATE login_devices SET revoked_at_ms = $2 WHERE revoked_at_ms = 0"
+                        " AND seq = (SELECT device_seq FROM sessions WHERE id = $1)",
+                        p, QB_ARRAY_COUNT(p));
         if (err != QB_OK)
             return err;
     }
@@ -884,6 +955,14 @@ static enum qb_error freeze_apply(struct ledger_txn *txn, struct identity_cmd *c
                                            " WHERE user_id = $1 AND id != $2 AND revoked_at_ms = 0"
                                            " RETURNING token_hash",
                                            q, QB_ARRAY_COUNT(q));
+        /* A lost phone's devices are trusted no more: every one but the
+         * device of the session that froze (none for an operator's). */
+        if (err == QB_OK)
+            err = store_run(ledger_txn_store(txn),
+                            "UPDATE login_devices SET revoked_at_ms = $3"
+                            " WHERE user_id = $1 AND revoked_at_ms = 0 AND seq !="
+                            " coalesce((SELECT device_seq FROM sessions WHERE id = $2), 0)",
+                            q, QB_ARRAY_COUNT(q));
     }
     if (err == QB_OK)
         err = event_record(txn, c->user_id, status == IDENTITY_FROZEN ? "freeze" : "unfreeze",
@@ -997,8 +1076,8 @@ static bool inputs_are_terminated(const struct identity_cmd *c)
 {
     return TERMINATED(c->user_id) && TERMINATED(c->session_id) && TERMINATED(c->phone) &&
            TERMINATED(c->sms_code) && TERMINATED(c->display_name) && TERMINATED(c->password_hash) &&
-           TERMINATED(c->device_name) && TERMINATED(c->payment_password) &&
-           TERMINATED(c->real_name) && TERMINATED(c->id_number);
+           TERMINATED(c->device_name) && TERMINATED(c->device_key) &&
+           TERMINATED(c->payment_password) && TERMINATED(c->real_name) && TERMINATED(c->id_number);
 }
 
 static enum qb_error identity_cmd_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
@@ -1051,6 +1130,7 @@ static enum qb_error identity_cmd_run(struct ledger_txn *txn, struct ledger_cmd 
     if (err != QB_OK) {
         /* Rolled back: nothing the operation produced may be shown. */
         crypto_wipe(c->token, sizeof c->token);
+        crypto_wipe(c->device_key, sizeof c->device_key);
         c->outcome = err;
     }
     return err;

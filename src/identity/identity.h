@@ -20,6 +20,10 @@
  *                     writer, so parallel guesses are evaluated one at a time.
  *   session token     32 random bytes, given out once as 64 hex characters;
  *                     stored as SHA-256. Idle and absolute timeouts.
+ *   device key        the same, given to the device a session is opened on
+ *                     and presented at its next logins: a login with the
+ *                     password from a device without a live key also needs
+ *                     an SMS code (settings.new_device_code).
  *   id number         sealed (domain_seal); only its last four digits shown.
  *
  * KYC levels, after the People's Bank of China's account classes: 1 on
@@ -136,6 +140,10 @@ QB_MUST_USE enum qb_error identity_login_guess_locked_until(struct store *reader
                                                             int64_t *locked_until_ms);
 QB_MUST_USE enum qb_error identity_user_password_hash(struct store *reader, const char *user_id,
                                                       char out[IDENTITY_PASSWORD_HASH_SIZE_MAX]);
+
+/* SHA-256 of the 32 bytes a session token or device key of 64 lower-case
+ * hex characters spells, as they are stored; false for any other text. */
+QB_MUST_USE bool identity_secret_hash(const char *token, uint8_t hash[CRYPTO_SHA256_SIZE]);
 
 /* Who is calling: looks up the session of a bearer token. QB_OK and the
  * session (and *touch true when last_seen is older than
@@ -287,15 +295,16 @@ QB_MUST_USE enum qb_error identity_users_search(struct store *reader, const char
 
 enum identity_op {
     IDENTITY_OP_REGISTER,       /* in: phone, sms_code, password_hash, display_name → user */
-    IDENTITY_OP_SESSION_CREATE, /* in: user_id (its password checked), device_name, sms_code
-                                 * (purpose new_device; "" when none was given) → session,
-                                 * token */
-    IDENTITY_OP_SESSION_CREATE_BY_CODE, /* in: phone, sms_code (purpose login), device_name
-                                         * → session, token */
-    IDENTITY_OP_LOGIN_FAILED,           /* in: user_id, or "" and phone (nobody has it); a
-                                         * wrong login password was given */
-    IDENTITY_OP_SESSION_REVOKE, /* in: user_id, session_id → (NOT_FOUND if not the user's) */
-    IDENTITY_OP_SESSION_TOUCH,  /* in: session_id (last_seen = now) */
+    IDENTITY_OP_SESSION_CREATE, /* in: user_id (its password checked), device_name,
+                                 * device_key, sms_code (purpose new_device; "" when none
+                                 * was given) → session, token, device_key */
+    IDENTITY_OP_SESSION_CREATE_BY_CODE,  /* in: phone, sms_code (purpose login), device_name,
+                                          * device_key → session, token, device_key */
+    IDENTITY_OP_LOGIN_FAILED,            /* in: user_id, or "" and phone (nobody has it); a
+                                          * wrong login password was given */
+    IDENTITY_OP_SESSION_REVOKE,          /* in: user_id, session_id, forget_device → (NOT_FOUND if
+                                          * not the user's) */
+    IDENTITY_OP_SESSION_TOUCH,           /* in: session_id (last_seen = now) */
     IDENTITY_OP_PAYMENT_PASSWORD_SET,    /* in: user_id, sms_code, payment_password */
     IDENTITY_OP_PAYMENT_PASSWORD_VERIFY, /* in: user_id, payment_password → outcome, tries_left */
     IDENTITY_OP_KYC_SUBMIT,              /* in: user_id, real_name, id_number → user (level 2) */
@@ -331,6 +340,11 @@ struct identity_cmd {
     struct identity_user user;
     struct identity_session session;
     char token[IDENTITY_TOKEN_TEXT_SIZE];  /* SESSION_CREATE only: shown once */
+    /* SESSION_CREATE*: in, the key the device presented ("": none, or
+     * checked for shape by the caller); out, the device's key: the same
+     * when it was live, else a new one, shown once. */
+    char device_key[IDENTITY_TOKEN_TEXT_SIZE];
+    bool forget_device; /* SESSION_REVOKE: the session's device loses its trust too */
     int tries_left;                        /* PAYMENT_PASSWORD_VERIFY: tries before the lock */
 };
 
@@ -341,8 +355,9 @@ struct identity_cmd {
  *   SESSION_CREATE    PASSWORD_LOCKED (logging in is locked: the password was
  *                     checked by the caller, but a lock taken meanwhile wins);
  *                     SMS_CODE_REQUIRED (settings.new_device_code: the device
- *                     name is new to a user who has had a session before, and
- *                     no code was given; nothing is written), SMS_CODE_INVALID
+ *                     presented no live key of the user's, the user has had a
+ *                     session before, and no code was given; nothing is
+ *                     written), SMS_CODE_INVALID
  *                     (a code was given, and it is not a live new_device code
  *                     of the user's phone; whatever the device)
  *   SESSION_CREATE_BY_CODE  SMS_CODE_INVALID (also for a phone nobody has);

@@ -308,8 +308,7 @@ enum qb_error identity_txn_sessions_revoke(struct ledger_txn *txn, const struct 
     return err;
 }
 
-/* SHA-256 of a well-formed token's bytes; false for anything else. */
-static bool token_hash(const char *token, uint8_t hash[CRYPTO_SHA256_SIZE])
+bool identity_secret_hash(const char *token, uint8_t hash[CRYPTO_SHA256_SIZE])
 {
     uint8_t raw[32];
     if (!token_decode(token, raw))
@@ -340,7 +339,7 @@ enum qb_error identity_session_authenticate_cached(const struct domain_env *env,
     memset(out, 0, sizeof *out);
     *touch = false;
     uint8_t hash[CRYPTO_SHA256_SIZE];
-    if (!token_hash(token, hash))
+    if (!identity_secret_hash(token, hash))
         return QB_E_UNAUTHORIZED;
     struct identity_session_cache *cache = env->sessions;
     if (cache == NULL)
@@ -364,7 +363,7 @@ void identity_session_cache_touched(const struct domain_env *env, const char *to
     QB_ASSERT(env != NULL);
     struct identity_session_cache *cache = env->sessions;
     uint8_t hash[CRYPTO_SHA256_SIZE];
-    if (cache == NULL || !token_hash(token, hash))
+    if (cache == NULL || !identity_secret_hash(token, hash))
         return;
     pthread_mutex_t *lock;
     uint64_t tag = cache_tag(hash);
@@ -433,7 +432,7 @@ enum qb_error identity_session_authenticate(const struct domain_env *env, struct
     memset(out, 0, sizeof *out);
     *touch = false;
     uint8_t hash[CRYPTO_SHA256_SIZE];
-    if (!token_hash(token, hash))
+    if (!identity_secret_hash(token, hash))
         return QB_E_UNAUTHORIZED;
     /* The revocations before the row: a revoking batch that ends after
      * this read bumps them, and the row read is not kept. */

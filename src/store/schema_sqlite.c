@@ -603,6 +603,21 @@ const char *const store_sqlite_migrations[] = {
      * day they happened (src/merchant/bill.c): few among the orders. */
     "CREATE INDEX orders_reversed ON orders(mchid, closed_at_ms)"
     "  WHERE state = 7 AND success_at_ms > 0;",
+    /* 21: devices a user logged in from (src/identity/cmd.c): each holds a
+     * key of its own, given out once, whose SHA-256 is kept; a login with
+     * the password from a device without a live key needs an SMS code too.
+     * A session names its device; revoking it from another session, or a
+     * freeze, ends the device's trust. */
+    "CREATE TABLE login_devices ("
+    "  seq INTEGER PRIMARY KEY,"
+    "  user_id TEXT NOT NULL REFERENCES users(id),"
+    "  key_hash BLOB NOT NULL UNIQUE,"
+    "  name TEXT NOT NULL,"
+    "  created_at_ms INTEGER NOT NULL,"
+    "  revoked_at_ms INTEGER NOT NULL DEFAULT 0"
+    ");"
+    "CREATE INDEX login_devices_user ON login_devices(user_id) WHERE revoked_at_ms = 0;"
+    "ALTER TABLE sessions ADD COLUMN device_seq INTEGER NOT NULL DEFAULT 0;",
 };
 
 const size_t store_sqlite_migration_count =

@@ -636,9 +636,8 @@ TEST(login_locks_after_five_wrong_passwords)
     json_decref(security);
     ASSERT(checked);
 
-    snprintf(body, sizeof body, "{\"phone\":\"%s\",\"password\":\"%s\",\"device_name\":\"test\"}",
-             other.phone, other.password);
-    EXPECT("POST", "/v1/sessions", NULL, body, 201, NULL);
+    char again[API_TOKEN_SIZE_MAX];
+    API_MUST(api_login(&S_client, &other, "test", again));
 }
 
 /* 32 wrong passwords for phone at once: every answer 401 or 423, and once
@@ -1359,21 +1358,31 @@ static size_t S_session_count(const struct api_user *u)
 
 TEST(a_new_device_needs_a_code_sent_to_the_phone)
 {
-    // A stolen password alone must not open the wallet on the thief's phone: a device the account
-    // never used is answered 403 SMS_CODE_REQUIRED and gets no session until a new_device code
-    // of the account's phone comes with the password; a wrong code is refused, and a device the
-    // account knows logs in with the password alone. With --trust-new-devices (the limits
-    // daemon) the password alone opens any device.
+    // A stolen password alone must not open the wallet on the thief's phone: a device without a
+    // live key of the account (whatever name it gives, the account's own device's name included)
+    // is answered 403 SMS_CODE_REQUIRED and gets no session until a new_device code of the
+    // account's phone comes with the password; a wrong code is refused. The device then holds a
+    // key of its own and logs in with the password alone, until its session is ended from another
+    // device. The refusal is in the account's history: someone has the password. With
+    // --trust-new-devices (the limits daemon) the password alone opens any device.
     struct api_user u;
     API_MUST(api_user_new(&S_client, S_admin, &u));
-    char body[256], code_name[64], answer[512];
-    snprintf(body, sizeof body, "{\"phone\":\"%s\",\"password\":\"%s\",\"device_name\":\"thief\"}",
-             u.phone, u.password);
-    ASSERT_EQ_INT(S_session_post(&S_client, body, code_name, answer), 403);
-    ASSERT_EQ_STR(code_name, "SMS_CODE_REQUIRED");
-    ASSERT(strstr(answer, "new_device") != NULL);
-    ASSERT(strstr(answer, "token") == NULL);
+    char body[384], code_name[64], answer[512];
+    const char *thief_bodies[] = {"\"device_name\":\"thief\"", "\"device_name\":\"test\"",
+                                  "\"device_name\":\"\"", "\"device_name\":null"};
+    for (size_t i = 0; i < QB_ARRAY_COUNT(thief_bodies); i++) {
+        snprintf(body, sizeof body, "{\"phone\":\"%s\",\"password\":\"%s\",%s}", u.phone,
+                 u.password, thief_bodies[i]);
+        ASSERT_EQ_INT(S_session_post(&S_client, body, code_name, answer), 403);
+        ASSERT_EQ_STR(code_name, "SMS_CODE_REQUIRED");
+        ASSERT(strstr(answer, "new_device") != NULL);
+        ASSERT(strstr(answer, "token") == NULL);
+    }
     ASSERT_EQ_INT(S_session_count(&u), 1);
+    json_t *events = S_get_page("/v1/me/security-events?limit=1", u.token);
+    json_t *newest = json_array_get(json_object_get(events, "items"), 0);
+    ASSERT_EQ_STR(json_string_value(json_object_get(newest, "kind")), "new_device_refused");
+    json_decref(events);
 
     char code[API_SMS_CODE_SIZE], wrong[API_SMS_CODE_SIZE];
     API_MUST(api_sms_code_get_for(&S_client, S_admin, &u, "new_device", code));
@@ -1396,11 +1405,37 @@ TEST(a_new_device_needs_a_code_sent_to_the_phone)
              "\"sms_code\":\"%s\"}",
              u.phone, u.password, code);
     ASSERT_EQ_INT(S_session_post(&S_client, body, code_name, answer), 201);
+    json_t *created = json_loads(answer, 0, NULL);
+    char mine_key[API_TOKEN_SIZE_MAX];
+    snprintf(mine_key, sizeof mine_key, "%s",
+             json_string_value(json_object_get(created, "device_key")));
+    json_decref(created);
+    ASSERT_EQ_INT(strlen(mine_key), 64);
+    ASSERT(strcmp(mine_key, u.device_key) != 0);
     ASSERT_EQ_INT(S_session_post(&S_client, body, code_name, answer), 400);
     ASSERT_EQ_STR(code_name, "SMS_CODE_INVALID");
+    struct api_user mine = u;
+    snprintf(mine.device_key, sizeof mine.device_key, "%s", mine_key);
     char again[API_TOKEN_SIZE_MAX];
-    API_MUST(api_login(&S_client, &u, "mine", again));
+    API_MUST(api_login(&S_client, &mine, "mine", again));
     ASSERT_EQ_INT(S_session_count(&u), 3);
+
+    /* Ended from the first device, "mine" needs the phone again. */
+    struct api_user from_mine = u;
+    snprintf(from_mine.token, sizeof from_mine.token, "%s", again);
+    API_MUST(api_session_id_current(&S_client, &from_mine));
+    char path[128];
+    snprintf(path, sizeof path, "/v1/me/sessions/%s", from_mine.session_id);
+    EXPECT("DELETE", path, u.token, NULL, 204, NULL);
+    snprintf(body, sizeof body, "{\"phone\":\"%s\",\"password\":\"%s\",\"device_key\":\"%s\"}",
+             u.phone, u.password, mine_key);
+    ASSERT_EQ_INT(S_session_post(&S_client, body, code_name, answer), 403);
+    ASSERT_EQ_STR(code_name, "SMS_CODE_REQUIRED");
+    snprintf(body, sizeof body, "{\"phone\":\"%s\",\"password\":\"%s\",\"device_key\":\"XYZ\"}",
+             u.phone, u.password);
+    ASSERT_EQ_INT(S_session_post(&S_client, body, code_name, answer), 400);
+    ASSERT_EQ_STR(code_name, "PARAM_ERROR");
+    API_MUST(api_login(&S_client, &u, "test", again));
 
     struct api_user t;
     API_MUST(api_user_new(&S_limits_client, S_limits_admin, &t));
@@ -2020,8 +2055,10 @@ TEST(session_lifetime_follows_the_setting)
     struct api_user u;
     API_MUST(api_user_new(&S_limits_client, S_limits_admin, &u));
     char body[256];
-    snprintf(body, sizeof body, "{\"phone\":\"%s\",\"password\":\"%s\",\"device_name\":\"test\"}",
-             u.phone, u.password);
+    snprintf(
+        body, sizeof body,
+        "{\"phone\":\"%s\",\"password\":\"%s\",\"device_name\":\"test\",\"device_key\":\"%s\"}",
+        u.phone, u.password, u.device_key);
     struct client_response res;
     long long before = (long long)time(NULL);
     ASSERT_EQ_INT(api_call(&S_limits_client, "POST", "/v1/sessions", NULL, body, &res), 201);

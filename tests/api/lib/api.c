@@ -250,11 +250,14 @@ bool api_sms_code_get_for(struct client *client, const char *admin_token,
  * absent); its status, the token into token_out on a 201, and the answer
  * printed when the status is not `expected`. */
 static long S_login(struct client *client, const struct api_user *user, const char *device_name,
-                    const char *sms_code, long expected, char *token_out)
+                    const char *device_key, const char *sms_code, long expected, char *token_out,
+                    char *device_key_out)
 {
     json_t *body = json_pack("{s:s, s:s}", "phone", user->phone, "password", user->password);
     if (device_name != NULL)
         json_object_set_new(body, "device_name", json_string(device_name));
+    if (device_key != NULL && device_key[0] != '\0')
+        json_object_set_new(body, "device_key", json_string(device_key));
     if (sms_code != NULL)
         json_object_set_new(body, "sms_code", json_string(sms_code));
     char *text = json_dumps(body, JSON_COMPACT);
@@ -262,11 +265,16 @@ static long S_login(struct client *client, const struct api_user *user, const ch
     struct client_response res;
     long status = api_call(client, "POST", "/v1/sessions", NULL, text, &res);
     free(text);
-    const char *token = api_json_str(&res, "token");
-    if (status == 201 && strlen(token) == 64)
+    char token[API_TOKEN_SIZE_MAX], key[API_TOKEN_SIZE_MAX];
+    snprintf(token, sizeof token, "%s", api_json_str(&res, "token"));
+    snprintf(key, sizeof key, "%s", api_json_str(&res, "device_key"));
+    if (status == 201 && strlen(token) == 64 && strlen(key) == 64) {
         snprintf(token_out, API_TOKEN_SIZE_MAX, "%s", token);
-    else if (status == 201)
+        if (device_key_out != NULL)
+            snprintf(device_key_out, API_TOKEN_SIZE_MAX, "%s", key);
+    } else if (status == 201) {
         status = 0;
+    }
     if (status != expected)
         S_fail_res("POST /v1/sessions", &res);
     client_response_release(&res);
@@ -276,16 +284,16 @@ static long S_login(struct client *client, const struct api_user *user, const ch
 bool api_login(struct client *client, const struct api_user *user, const char *device_name,
                char *token_out)
 {
-    return S_login(client, user, device_name, NULL, 201, token_out) == 201;
+    return S_login(client, user, device_name, user->device_key, NULL, 201, token_out, NULL) == 201;
 }
 
 bool api_login_new_device(struct client *client, const char *admin_token,
                           const struct api_user *user, const char *device_name, char *token_out)
 {
     char code[API_SMS_CODE_SIZE];
-    return S_login(client, user, device_name, NULL, 403, token_out) == 403 &&
+    return S_login(client, user, device_name, NULL, NULL, 403, token_out, NULL) == 403 &&
            api_sms_code_get_for(client, admin_token, user, "new_device", code) &&
-           S_login(client, user, device_name, code, 201, token_out) == 201;
+           S_login(client, user, device_name, NULL, code, 201, token_out, NULL) == 201;
 }
 
 bool api_user_new(struct client *client, const char *admin_token, struct api_user *user)
@@ -311,7 +319,8 @@ bool api_user_new(struct client *client, const char *admin_token, struct api_use
     else
         S_fail_res("POST /v1/users", &res);
     client_response_release(&res);
-    return ok && api_login(client, user, "test", user->token);
+    return ok &&
+           S_login(client, user, "test", NULL, NULL, 201, user->token, user->device_key) == 201;
 }
 
 bool api_session_id_current(struct client *client, struct api_user *user)

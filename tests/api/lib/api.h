@@ -34,6 +34,7 @@ struct api_user {
     char phone[API_PHONE_SIZE];
     char password[64];
     char token[API_TOKEN_SIZE_MAX];
+    char device_key[API_TOKEN_SIZE_MAX]; /* the key of the device "test" (api_user_new) */
     char session_id[API_ID_SIZE_MAX]; /* "" until api_session_id_current filled it */
 };
 
@@ -109,9 +110,10 @@ bool api_sms_code_get_for(struct client *client, const char *admin_token,
  * code, outbox, POST /v1/users) and logs in (POST /v1/sessions). Fills
  * user->id, phone, password, token. */
 bool api_user_new(struct client *client, const char *admin_token, struct api_user *user);
-/* POST /v1/sessions with the user's phone and password and device_name
- * (NULL: none; api_user_new logs in as "test"), a device the account knows;
- * the new token into token_out (API_TOKEN_SIZE_MAX bytes). */
+/* POST /v1/sessions with the user's phone and password, device_name (NULL:
+ * none) and the device key of user->device_key (the device api_user_new
+ * logged in from, "test"), a device the account knows; the new token into
+ * token_out (API_TOKEN_SIZE_MAX bytes). */
 bool api_login(struct client *client, const struct api_user *user, const char *device_name,
                char *token_out);
 /* The same from a device new to the account, as a client must: the

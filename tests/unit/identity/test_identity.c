@@ -49,7 +49,37 @@ struct ix {
     struct ledger *ledger;
     struct domain_env env;
     int64_t sys_id; /* a CNY system account, to fund wallets from */
+    /* The device keys sessions were given, by user and device name: a
+     * device logs in again with its key, as a client does. */
+    struct {
+        char user_id[ID_TEXT_SIZE_MAX];
+        char name[IDENTITY_DEVICE_NAME_SIZE_MAX];
+        char key[IDENTITY_TOKEN_TEXT_SIZE];
+    } keys[32];
+    size_t key_count;
 };
+
+/* The key device `name` of user_id was given, or NULL. */
+static char *ix_key(struct ix *ix, const char *user_id, const char *name)
+{
+    for (size_t i = 0; i < ix->key_count; i++)
+        if (strcmp(ix->keys[i].user_id, user_id) == 0 && strcmp(ix->keys[i].name, name) == 0)
+            return ix->keys[i].key;
+    return NULL;
+}
+
+/* Keeps the key a session of device `name` was given. */
+static void ix_key_keep(struct ix *ix, const char *user_id, const char *name, const char *key)
+{
+    char *slot = ix_key(ix, user_id, name);
+    if (slot == NULL) {
+        QB_ASSERT(ix->key_count < QB_ARRAY_COUNT(ix->keys));
+        snprintf(ix->keys[ix->key_count].user_id, sizeof ix->keys[0].user_id, "%s", user_id);
+        snprintf(ix->keys[ix->key_count].name, sizeof ix->keys[0].name, "%s", name);
+        slot = ix->keys[ix->key_count++].key;
+    }
+    snprintf(slot, IDENTITY_TOKEN_TEXT_SIZE, "%s", key);
+}
 
 static void ix_start(struct ix *ix)
 {
@@ -235,7 +265,11 @@ static enum qb_error ix_session(struct ix *ix, const char *user_id, const char *
     identity_cmd_init(&c, &ix->env, IDENTITY_OP_SESSION_CREATE);
     snprintf(c.user_id, sizeof c.user_id, "%s", user_id);
     snprintf(c.device_name, sizeof c.device_name, "%s", device);
+    const char *key = ix_key(ix, user_id, device);
+    snprintf(c.device_key, sizeof c.device_key, "%s", key != NULL ? key : "");
     enum qb_error outcome = ix_exec(ix, &c);
+    if (outcome == QB_OK)
+        ix_key_keep(ix, user_id, device, c.device_key);
     if (token != NULL)
         memcpy(token, c.token, IDENTITY_TOKEN_TEXT_SIZE);
     if (out != NULL)
@@ -707,6 +741,8 @@ static enum qb_error ix_session_code(struct ix *ix, enum identity_op op, const c
     snprintf(c.device_name, sizeof c.device_name, "%s", device);
     snprintf(c.sms_code, sizeof c.sms_code, "%s", code);
     enum qb_error outcome = ix_exec(ix, &c);
+    if (outcome == QB_OK)
+        ix_key_keep(ix, c.session.user_id, device, c.device_key);
     if (out != NULL)
         *out = c.session;
     return outcome;
@@ -753,8 +789,43 @@ TEST(a_new_device_needs_the_phone_as_well_as_the_password)
                   QB_OK);
     ASSERT_EQ_INT(ix_session_code(ix, IDENTITY_OP_SESSION_CREATE, u.id, "tablet", code, NULL),
                   QB_E_SMS_CODE_INVALID);
-    ASSERT_EQ_INT(ix_session(ix, u.id, "laptop", NULL, NULL), QB_OK);
+    struct identity_session laptop, phone;
+    ASSERT_EQ_INT(ix_session(ix, u.id, "laptop", NULL, &laptop), QB_OK);
     ASSERT_EQ_INT(ix_session_count(ix, u.id), 4);
+
+    /* A device's name proves nothing: "phone" without phone's key is a new
+     * device, and so is a key of another user's device. */
+    ASSERT_EQ_INT(ix_session_code(ix, IDENTITY_OP_SESSION_CREATE, u.id, "phone", "", NULL),
+                  QB_E_SMS_CODE_REQUIRED);
+    ASSERT_EQ_INT(ix_session(ix, v.id, "vphone", NULL, NULL), QB_OK);
+    struct identity_cmd c;
+    identity_cmd_init(&c, &ix->env, IDENTITY_OP_SESSION_CREATE);
+    snprintf(c.user_id, sizeof c.user_id, "%s", u.id);
+    snprintf(c.device_key, sizeof c.device_key, "%s", ix_key(ix, v.id, "vphone"));
+    ASSERT_EQ_INT(ix_exec(ix, &c), QB_E_SMS_CODE_REQUIRED);
+
+    /* Ending the laptop's session from the phone ends the laptop's trust;
+     * a logout (no forget_device) keeps it. */
+    ASSERT_EQ_INT(ix_session(ix, u.id, "phone", NULL, &phone), QB_OK);
+    ASSERT_EQ_INT(ix_revoke(ix, u.id, phone.id), QB_OK);
+    ASSERT_EQ_INT(ix_session(ix, u.id, "phone", NULL, &phone), QB_OK);
+    identity_cmd_init(&c, &ix->env, IDENTITY_OP_SESSION_REVOKE);
+    snprintf(c.user_id, sizeof c.user_id, "%s", u.id);
+    snprintf(c.session_id, sizeof c.session_id, "%s", laptop.id);
+    c.forget_device = true;
+    ASSERT_EQ_INT(ix_exec(ix, &c), QB_OK);
+    ASSERT_EQ_INT(ix_session(ix, u.id, "laptop", NULL, NULL), QB_E_SMS_CODE_REQUIRED);
+
+    /* A freeze from the phone ends every other device's trust. */
+    ix_sms(ix, u.phone, SMS_PURPOSE_NEW_DEVICE, "", code);
+    ASSERT_EQ_INT(ix_session_code(ix, IDENTITY_OP_SESSION_CREATE, u.id, "laptop", code, NULL),
+                  QB_OK);
+    identity_cmd_init(&c, &ix->env, IDENTITY_OP_FREEZE);
+    snprintf(c.user_id, sizeof c.user_id, "%s", u.id);
+    snprintf(c.session_id, sizeof c.session_id, "%s", phone.id);
+    ASSERT_EQ_INT(ix_exec(ix, &c), QB_OK);
+    ASSERT_EQ_INT(ix_session(ix, u.id, "laptop", NULL, NULL), QB_E_SMS_CODE_REQUIRED);
+    ASSERT_EQ_INT(ix_session(ix, u.id, "phone", NULL, NULL), QB_OK);
 
     /* Off (--trust-new-devices), the password alone opens any device. */
     ix->env.settings.new_device_code = false;
