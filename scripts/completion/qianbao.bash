@@ -113,8 +113,9 @@ _qianbao()
     'payment-password set')
         case $prev in
         --code) return ;;
+        --id-number) return ;;
         esac
-        words='--code --password-stdin' ;;
+        words='--code --id-number --password-stdin' ;;
     'card')
         words='add list remove' ;;
     'card add')

@@ -273,8 +273,11 @@ static const struct cli_command S_commands[] = {
      "set or reset the payment password",
      "Needs an SMS code: `qianbao sms-code --purpose reset_payment_password`. The six digits "
      "are read from the terminal without echo, twice, or once from standard input with "
-     "--password-stdin. Easy ones (123456, 112233, a birth date) are refused.",
+     "--password-stdin. Easy ones (123456, 112233, a birth date) are refused. A wallet with "
+     "a verified real name resets its payment password with the id number too (--id-number).",
      {{"code", "CODE", true, NULL, "the SMS code of purpose reset_payment_password"},
+      {"id-number", "ID", false, NULL,
+       "the id number the wallet was verified with (to reset a verified wallet's password)"},
       S_PASSWORD_STDIN},
      cli_run_payment_password_set},
     {"card", "", 0, 0, "manage bound bank cards", NULL, {{0}}, NULL},

@@ -296,6 +296,8 @@ int cli_run_login(struct cli *cli, const struct cli_args *args)
     char device[65];
     const char *device_arg = cli_arg(cli, args, "device");
     if (device_arg != NULL) {
+        if (strlen(device_arg) >= sizeof device)
+            return cli_usage_error(cli, "--device is a name of at most 64 bytes");
         snprintf(device, sizeof device, "%s", device_arg);
     } else {
         char host[54] = ""; /* "qianbao on " and the host fit device_name's 64 bytes */
@@ -711,8 +713,14 @@ int cli_run_payment_password_set(struct cli *cli, const struct cli_args *args)
     json_t *body = json_pack("{s:s, s:s}", "payment_password", digits, "sms_code",
                              cli_arg(cli, args, "code"));
     cli_secret_wipe(digits, sizeof digits);
+    const char *id_number = cli_arg(cli, args, "id-number");
+    if (body != NULL && id_number != NULL &&
+        json_object_set_new(body, "id_number", json_string(id_number)) != 0) {
+        json_decref(body);
+        body = NULL;
+    }
     if (body == NULL)
-        return cli_usage_error(cli, "--code must be UTF-8 text");
+        return cli_usage_error(cli, "--code and --id-number must be UTF-8 text");
     struct cli_response res;
     rc = cli_call(cli, "PUT", "/v1/me/payment-password", CLI_AUTH_USER, body, &res);
     json_decref(body);

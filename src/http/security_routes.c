@@ -35,7 +35,29 @@ static bool S_payment_password_shape(struct http_request *req, const char *text)
 static const struct http_field S_payment_password_set_fields[] = {
     {"payment_password", HTTP_FIELD_STRING, true, S_PAYMENT_PASSWORD_SIZE_MAX, 0, 0},
     {"sms_code", HTTP_FIELD_STRING, true, SMS_CODE_DIGITS + 1, 0, 0},
+    {"id_number", HTTP_FIELD_SECRET, false, IDENTITY_ID_NUMBER_SIZE, 0, 0},
 };
+
+/* PARAM: a verified wallet's payment password is reset with its id number. */
+static void S_payment_password_set_resume(struct http_request *req, struct ledger_cmd *cmd)
+{
+    struct identity_cmd *c = (struct identity_cmd *)cmd;
+    if (cmd->result == QB_OK && c->outcome == QB_E_PARAM) {
+        http_reply_error_message(req, QB_E_PARAM,
+                                 "id_number is required: a verified wallet's payment password is "
+                                 "reset with the id number it was verified with");
+        http_identity_cmd_done(c);
+        return;
+    }
+    if (cmd->result == QB_OK && c->outcome == QB_E_IDENTITY_MISMATCH) {
+        http_reply_error_message(req, QB_E_IDENTITY_MISMATCH,
+                                 "the id number is not the one this wallet was verified with (the "
+                                 "SMS code is spent: ask for a new one)");
+        http_identity_cmd_done(c);
+        return;
+    }
+    http_resume_no_content(req, cmd);
+}
 
 void http_handle_me_payment_password_set(struct http_request *req)
 {
@@ -46,8 +68,13 @@ void http_handle_me_payment_password_set(struct http_request *req)
     const struct identity_session *session = http_request_session(req);
     const char *payment_password = http_json_string(body, "payment_password");
     const char *sms_code = http_json_string(body, "sms_code");
+    const char *id_number = http_json_string(body, "id_number");
     if (!S_payment_password_shape(req, payment_password) || !http_sms_code_check(req, sms_code))
         goto out;
+    if (id_number != NULL && strlen(id_number) != IDENTITY_ID_NUMBER_SIZE - 1) {
+        http_reply_error_message(req, QB_E_PARAM, "id_number must be 18 characters");
+        goto out;
+    }
     enum qb_error err = identity_payment_password_check(payment_password, NULL);
     if (err != QB_OK) {
         http_reply_error_message(req, err,
@@ -62,7 +89,8 @@ void http_handle_me_payment_password_set(struct http_request *req)
     snprintf(c->user_id, sizeof c->user_id, "%s", session->user_id);
     snprintf(c->payment_password, sizeof c->payment_password, "%s", payment_password);
     snprintf(c->sms_code, sizeof c->sms_code, "%s", sms_code);
-    http_request_submit(req, &c->cmd, http_resume_no_content);
+    snprintf(c->id_number, sizeof c->id_number, "%s", id_number != NULL ? id_number : "");
+    http_request_submit(req, &c->cmd, S_payment_password_set_resume);
 out:
     json_decref(body);
 }

@@ -800,20 +800,37 @@ static enum qb_error op_payment_password_set(struct ledger_txn *txn, struct iden
         if (err != QB_OK)
             return err;
     }
-    c->outcome = identity_payment_password_check(c->payment_password,
-                                                 id_number[0] != '\0' ? id_number : NULL);
+    /* Resetting a verified wallet's payment password takes the id number
+     * too: the phone alone (a swapped SIM) must not open the money. */
+    const bool id_needed = user.payment_password_set && id_number[0] != '\0';
+    c->outcome = id_needed && c->id_number[0] == '\0'
+                     ? QB_E_PARAM
+                     : identity_payment_password_check(c->payment_password,
+                                                       id_number[0] != '\0' ? id_number : NULL);
+    if (c->outcome == QB_OK) {
+        err =
+            sms_consume(txn, env, user.phone, SMS_PURPOSE_RESET_PAYMENT_PASSWORD, "", c->sms_code);
+        if (err == QB_E_SMS_CODE_INVALID)
+            c->outcome = err; /* its count kept */
+        else if (err != QB_OK)
+            c->outcome = QB_E_INTERNAL;
+    }
+    /* After the code is spent: each guess of the number costs a new code.
+     * The check character X may come in either case. */
+    if (c->outcome == QB_OK && id_needed) {
+        char given[IDENTITY_ID_NUMBER_SIZE] = "";
+        snprintf(given, sizeof given, "%s", c->id_number);
+        if (given[17] == 'x')
+            given[17] = 'X';
+        if (!crypto_equal(given, id_number, sizeof given))
+            c->outcome = QB_E_IDENTITY_MISMATCH;
+        crypto_wipe(given, sizeof given);
+    }
     crypto_wipe(id_number, sizeof id_number);
+    if (c->outcome == QB_E_INTERNAL)
+        return err;
     if (c->outcome != QB_OK)
         return QB_OK;
-
-    err = sms_consume(txn, env, user.phone, SMS_PURPOSE_RESET_PAYMENT_PASSWORD, "",
-                      c->sms_code);
-    if (err == QB_E_SMS_CODE_INVALID) {
-        c->outcome = err;
-        return QB_OK;
-    }
-    if (err != QB_OK)
-        return err;
 
     uint8_t mac[CRYPTO_SHA256_SIZE];
     payment_password_mac(env, c->user_id, c->payment_password, mac);

@@ -1010,6 +1010,42 @@ TEST(payment_password_bad_inputs)
     EXPECT("PUT", "/v1/me/payment-password", u.token, "not json", 400, "INVALID_JSON");
 }
 
+TEST(a_verified_wallet_resets_its_payment_password_with_its_id_number)
+{
+    // A swapped SIM gives a thief the SMS login and the reset code: for a verified wallet the
+    // reset also takes the id number it was verified with. Without it: PARAM_ERROR naming it, and
+    // the code is not spent (the limits daemon: its 2 s cooldown lets the phone ask again); with a
+    // wrong one: IDENTITY_MISMATCH, the code spent, the old payment password still the one.
+    struct api_user u;
+    API_MUST(api_user_new(&S_limits_client, S_limits_admin, &u));
+    API_MUST(api_payment_password_set(&S_limits_client, S_limits_admin, &u, "260418"));
+    char id_number[19], wrong[19], body[256], code[API_SMS_CODE_SIZE];
+    api_id_number_complete("31010119850707125", id_number);
+    api_id_number_complete("31010119850707126", wrong);
+    snprintf(body, sizeof body, "{\"real_name\":\"w\",\"id_number\":\"%s\"}", id_number);
+    EXPECT_LIMITS("POST", "/v1/me/kyc", u.token, body, 200, NULL);
+
+    S_sleep_ms(2100); /* the limits daemon's cooldown, after the first password's code */
+    API_MUST(
+        api_sms_code_get_for(&S_limits_client, S_limits_admin, &u, "reset_payment_password", code));
+    snprintf(body, sizeof body, "{\"payment_password\":\"370529\",\"sms_code\":\"%s\"}", code);
+    struct client_response res;
+    ASSERT_EQ_INT(api_call(&S_limits_client, "PUT", "/v1/me/payment-password", u.token, body, &res),
+                  400);
+    ASSERT(strstr(res.body.data, "id_number") != NULL);
+    client_response_release(&res);
+    snprintf(body, sizeof body,
+             "{\"payment_password\":\"370529\",\"sms_code\":\"%s\",\"id_number\":\"%s\"}", code,
+             wrong);
+    EXPECT_LIMITS("PUT", "/v1/me/payment-password", u.token, body, 403, "IDENTITY_MISMATCH");
+    snprintf(body, sizeof body,
+             "{\"payment_password\":\"370529\",\"sms_code\":\"%s\",\"id_number\":\"%s\"}", code,
+             id_number);
+    EXPECT_LIMITS("PUT", "/v1/me/payment-password", u.token, body, 400, "SMS_CODE_INVALID");
+    EXPECT_LIMITS("POST", "/v1/me/payment-password/verify", u.token,
+                  "{\"payment_password\":\"260418\"}", 204, NULL);
+}
+
 /* --- KYC ------------------------------------------------------------------- */
 
 TEST(one_id_number_verifies_at_most_three_wallets)
@@ -2228,6 +2264,7 @@ int main(void)
     RUN(frozen_user_logs_in_on_a_new_device_and_unfreezes);
     RUN(the_account_history_shows_what_happened_to_it);
     RUN(a_new_device_needs_a_code_sent_to_the_phone);
+    RUN(a_verified_wallet_resets_its_payment_password_with_its_id_number);
     RUN(an_sms_code_logs_in_without_the_password);
     RUN(session_lifetime_follows_the_setting);
     RUN(sms_cooldown_is_429_with_retry_after);

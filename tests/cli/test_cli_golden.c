@@ -643,6 +643,14 @@ TEST(kyc_and_payment_password)
            "--password-stdin", NULL);
     S_case("payment-password-set", "258036\n", "payment-password", "set", "--code", code,
            "--password-stdin", NULL);
+    /* A verified wallet's reset takes its id number too; the same password is set again, which
+     * the cases after this one expect. */
+    S_case(NULL, NULL, "sms-code", "--purpose", "reset_payment_password", NULL);
+    S_code(S_phone_a, "reset_payment_password", code);
+    S_case("payment-password-reset-no-id", "258036\n", "payment-password", "set", "--code", code,
+           "--password-stdin", NULL);
+    S_case("payment-password-reset", "258036\n", "payment-password", "set", "--code", code,
+           "--id-number", "310115198506154568", "--password-stdin", NULL);
     S_case("security-after", NULL, "security", NULL);
     S_END();
 }

@@ -299,7 +299,10 @@ static enum qb_error ix_user_op(struct ix *ix, enum identity_op op, const char *
     return outcome;
 }
 
-static enum qb_error ix_pay_set(struct ix *ix, const struct identity_user *user, const char *pp)
+/* Sets the payment password with a fresh code and id_number (a reset of
+ * a verified wallet's needs it; "" for none). */
+static enum qb_error ix_pay_set_id(struct ix *ix, const struct identity_user *user, const char *pp,
+                                   const char *id_number)
 {
     char code[SMS_CODE_DIGITS + 1];
     ix_sms(ix, user->phone, SMS_PURPOSE_RESET_PAYMENT_PASSWORD, "", code);
@@ -308,7 +311,13 @@ static enum qb_error ix_pay_set(struct ix *ix, const struct identity_user *user,
     snprintf(c.user_id, sizeof c.user_id, "%s", user->id);
     snprintf(c.sms_code, sizeof c.sms_code, "%s", code);
     snprintf(c.payment_password, sizeof c.payment_password, "%s", pp);
+    snprintf(c.id_number, sizeof c.id_number, "%s", id_number);
     return ix_exec(ix, &c);
+}
+
+static enum qb_error ix_pay_set(struct ix *ix, const struct identity_user *user, const char *pp)
+{
+    return ix_pay_set_id(ix, user, pp, "");
 }
 
 static enum qb_error ix_pay_verify(struct ix *ix, const char *user_id, const char *pp,
@@ -1616,11 +1625,45 @@ TEST(payment_password_refuses_birth_date_after_kyc)
     ix_register(ix, "13800000008", &u);
     ASSERT_EQ_INT(ix_pay_set(ix, &u, "491231"), QB_OK);
     ASSERT_EQ_INT(ix_kyc(ix, u.id, "张三", ID_X, NULL), QB_OK);
-    ASSERT_EQ_INT(ix_pay_set(ix, &u, "491231"), QB_E_PASSWORD_WEAK);
-    ASSERT_EQ_INT(ix_pay_set(ix, &u, "311249"), QB_E_PASSWORD_WEAK);
-    ASSERT_EQ_INT(ix_pay_set(ix, &u, "246813"), QB_OK);
+    ASSERT_EQ_INT(ix_pay_set_id(ix, &u, "491231", ID_X), QB_E_PASSWORD_WEAK);
+    ASSERT_EQ_INT(ix_pay_set_id(ix, &u, "311249", ID_X), QB_E_PASSWORD_WEAK);
+    ASSERT_EQ_INT(ix_pay_set_id(ix, &u, "246813", ID_X), QB_OK);
     int tries;
     ASSERT_EQ_INT(ix_pay_verify(ix, u.id, "246813", &tries), QB_OK);
+    ix_free(ix);
+}
+
+TEST(a_verified_wallets_payment_password_is_reset_with_its_id_number)
+{
+    /* The phone alone (a swapped SIM: an SMS login, then a reset code)
+     * must not open a verified wallet's money: resetting its payment
+     * password takes the id number it was verified with, its check
+     * character X in either case. Without one nothing is spent; a wrong
+     * one spends the code, so each guess costs a new code. A wallet that
+     * never set one, or never verified a name, sets it with the code. */
+    struct ix *ix = ix_new();
+    struct identity_user u;
+    ix_register(ix, "13800000018", &u);
+    ASSERT_EQ_INT(ix_kyc(ix, u.id, "张三", ID_X, NULL), QB_OK);
+    ASSERT_EQ_INT(ix_pay_set(ix, &u, "246813"), QB_OK); /* the first one */
+    ASSERT_EQ_INT(ix_pay_set(ix, &u, "135790"), QB_E_PARAM);
+    char wrong[IDENTITY_ID_NUMBER_SIZE];
+    snprintf(wrong, sizeof wrong, "%s", ID_X);
+    wrong[3] = wrong[3] == '1' ? '2' : '1';
+    ASSERT_EQ_INT(ix_pay_set_id(ix, &u, "135790", wrong), QB_E_IDENTITY_MISMATCH);
+    int tries;
+    ASSERT_EQ_INT(ix_pay_verify(ix, u.id, "246813", &tries), QB_OK);
+    char lower[IDENTITY_ID_NUMBER_SIZE];
+    snprintf(lower, sizeof lower, "%s", ID_X);
+    ASSERT(lower[17] == 'X');
+    lower[17] = 'x';
+    ASSERT_EQ_INT(ix_pay_set_id(ix, &u, "135790", lower), QB_OK);
+    ASSERT_EQ_INT(ix_pay_verify(ix, u.id, "135790", &tries), QB_OK);
+
+    struct identity_user v;
+    ix_register(ix, "13800000019", &v);
+    ASSERT_EQ_INT(ix_pay_set(ix, &v, "246813"), QB_OK);
+    ASSERT_EQ_INT(ix_pay_set(ix, &v, "135790"), QB_OK); /* level 1: the code alone */
     ix_free(ix);
 }
 
@@ -1886,6 +1929,7 @@ int main(void)
     RUN(session_create_and_authenticate);
     RUN(a_new_device_needs_the_phone_as_well_as_the_password);
     RUN(a_login_code_opens_a_session_without_the_password);
+    RUN(a_verified_wallets_payment_password_is_reset_with_its_id_number);
     RUN(session_idle_touch_and_absolute);
     RUN(session_in_use_outlives_a_short_idle_timeout);
     RUN(sessions_made_before_last_seen_moved_keep_it);
