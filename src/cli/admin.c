@@ -58,49 +58,37 @@ int cli_user_id_arg(struct cli *cli, const char *arg, char *out, size_t out_size
     return CLI_EXIT_OK;
 }
 
+/* Each user with KYC level, status and what the user may spend, and what
+ * is held for withdrawals the bank has not settled: both the user's money,
+ * as `qianbao balance` shows them. */
+static void S_user_row(struct cli_table *table, const json_t *user)
+{
+    char kyc[24], available[MONEY_TEXT_SIZE_MAX + 16], pending[MONEY_TEXT_SIZE_MAX + 16];
+    snprintf(kyc, sizeof kyc, "%" JSON_INTEGER_FORMAT,
+             json_integer_value(json_object_get(user, "kyc_level")));
+    const json_t *balances = json_object_get(user, "balances");
+    S_balances_text(balances, "available", available, sizeof available);
+    S_balances_text(balances, "pending", pending, sizeof pending);
+    const char *row[] = {cli_json_str(user, "id"),
+                         cli_json_str(user, "phone"),
+                         cli_json_str(user, "display_name"),
+                         kyc,
+                         cli_json_str(user, "status"),
+                         available,
+                         pending,
+                         cli_json_str(user, "created_at")};
+    cli_table_add(table, row);
+}
+
 int cli_run_admin_users(struct cli *cli, const struct cli_args *args)
 {
+    static const char *const headers[] = {"ID",     "PHONE",     "NAME",    "KYC",
+                                          "STATUS", "AVAILABLE", "PENDING", "CREATED"};
     char path[512] = "/admin/users";
     int rc = S_list_path(cli, args, path, sizeof path);
-    if (rc != CLI_EXIT_OK)
-        return rc;
-    struct cli_response res;
-    rc = cli_call(cli, "GET", path, CLI_AUTH_ADMIN, NULL, &res);
-    if (rc == CLI_EXIT_OK && cli->json) {
-        cli_print_body(&res);
-    } else if (rc == CLI_EXIT_OK) {
-        static const char *const headers[] = {"ID",     "PHONE",     "NAME",    "KYC",
-                                              "STATUS", "AVAILABLE", "PENDING", "CREATED"};
-        struct cli_table table;
-        cli_table_init(&table, headers, 8);
-        size_t index;
-        json_t *user;
-        json_array_foreach(json_object_get(res.json, "items"), index, user)
-        {
-            char kyc[24], available[MONEY_TEXT_SIZE_MAX + 16], pending[MONEY_TEXT_SIZE_MAX + 16];
-            snprintf(kyc, sizeof kyc, "%" JSON_INTEGER_FORMAT,
-                     json_integer_value(json_object_get(user, "kyc_level")));
-            /* What the user may spend, and what is held for withdrawals the bank has not
-             * settled: both the user's money, as `qianbao balance` shows them. */
-            const json_t *balances = json_object_get(user, "balances");
-            S_balances_text(balances, "available", available, sizeof available);
-            S_balances_text(balances, "pending", pending, sizeof pending);
-            const char *row[] = {cli_json_str(user, "id"),
-                                 cli_json_str(user, "phone"),
-                                 cli_json_str(user, "display_name"),
-                                 kyc,
-                                 cli_json_str(user, "status"),
-                                 available,
-                                 pending,
-                                 cli_json_str(user, "created_at")};
-            cli_table_add(&table, row);
-        }
-        cli_table_print(cli, &table);
-        cli_table_release(&table);
-        cli_next_page_hint(cli, res.json);
-    }
-    cli_response_release(&res);
-    return rc;
+    return rc == CLI_EXIT_OK ? cli_page_show(cli, path, CLI_AUTH_ADMIN, headers,
+                                             QB_ARRAY_COUNT(headers), S_user_row, NULL)
+                             : rc;
 }
 
 /* method /admin/users/{ID}/<action> with body (may be NULL), then "<done>
@@ -151,36 +139,23 @@ int cli_run_admin_kyc_level(struct cli *cli, const struct cli_args *args)
     return rc;
 }
 
+static void S_message_row(struct cli_table *table, const json_t *message)
+{
+    const char *code = cli_json_str(message, "code");
+    const char *row[] = {cli_json_str(message, "phone"), cli_json_str(message, "purpose"),
+                         code[0] != '\0' ? code : "(sent by the provider)",
+                         cli_json_str(message, "created_at")};
+    cli_table_add(table, row);
+}
+
 int cli_run_admin_sms_outbox(struct cli *cli, const struct cli_args *args)
 {
+    static const char *const headers[] = {"PHONE", "PURPOSE", "CODE", "CREATED"};
     char path[512] = "/admin/sms-outbox";
     int rc = S_list_path(cli, args, path, sizeof path);
-    if (rc != CLI_EXIT_OK)
-        return rc;
-    struct cli_response res;
-    rc = cli_call(cli, "GET", path, CLI_AUTH_ADMIN, NULL, &res);
-    if (rc == CLI_EXIT_OK && cli->json) {
-        cli_print_body(&res);
-    } else if (rc == CLI_EXIT_OK) {
-        static const char *const headers[] = {"PHONE", "PURPOSE", "CODE", "CREATED"};
-        struct cli_table table;
-        cli_table_init(&table, headers, 4);
-        size_t index;
-        json_t *message;
-        json_array_foreach(json_object_get(res.json, "items"), index, message)
-        {
-            const char *code = cli_json_str(message, "code");
-            const char *row[] = {cli_json_str(message, "phone"), cli_json_str(message, "purpose"),
-                                 code[0] != '\0' ? code : "(sent by the provider)",
-                                 cli_json_str(message, "created_at")};
-            cli_table_add(&table, row);
-        }
-        cli_table_print(cli, &table);
-        cli_table_release(&table);
-        cli_next_page_hint(cli, res.json);
-    }
-    cli_response_release(&res);
-    return rc;
+    return rc == CLI_EXIT_OK ? cli_page_show(cli, path, CLI_AUTH_ADMIN, headers,
+                                             QB_ARRAY_COUNT(headers), S_message_row, NULL)
+                             : rc;
 }
 
 int cli_run_admin_user(struct cli *cli, const struct cli_args *args)
@@ -247,51 +222,35 @@ int cli_run_admin_security_events(struct cli *cli, const struct cli_args *args)
     return rc == CLI_EXIT_OK ? cli_security_events_show(cli, path, CLI_AUTH_ADMIN) : rc;
 }
 
+static void S_payment_row(struct cli_table *table, const json_t *p)
+{
+    char amount[MONEY_TEXT_SIZE_MAX + 16], card[96];
+    cli_money_amount_text(json_integer_value(json_object_get(p, "amount")),
+                          cli_json_str(p, "currency"), amount, sizeof amount);
+    const json_t *c = json_object_get(p, "card");
+    snprintf(card, sizeof card, "%s ****%s", cli_json_str(c, "bank"), cli_json_str(c, "last4"));
+    const char *bank_ref = cli_json_str(p, "bank_ref");
+    const char *row[] = {cli_json_str(p, "id"),
+                         cli_json_str(p, "type"),
+                         cli_json_str(p, "user_id"),
+                         amount,
+                         card,
+                         bank_ref[0] != '\0' ? bank_ref : "-",
+                         cli_json_str(p, "created_at"),
+                         cli_json_str(p, "next_check_at")};
+    cli_table_add(table, row);
+}
+
 int cli_run_admin_payments(struct cli *cli, const struct cli_args *args)
 {
+    static const char *const headers[] = {"ID",   "TYPE",     "USER",    "AMOUNT",
+                                          "CARD", "BANK REF", "CREATED", "NEXT CHECK"};
     char path[512] = "/admin/payments?status=PROCESSING";
     int rc = cli_page_path(cli, args, path, sizeof path);
-    if (rc != CLI_EXIT_OK)
-        return rc;
-    struct cli_response res;
-    rc = cli_call(cli, "GET", path, CLI_AUTH_ADMIN, NULL, &res);
-    if (rc == CLI_EXIT_OK && cli->json) {
-        cli_print_body(&res);
-    } else if (rc == CLI_EXIT_OK) {
-        static const char *const headers[] = {"ID",   "TYPE",     "USER",    "AMOUNT",
-                                              "CARD", "BANK REF", "CREATED", "NEXT CHECK"};
-        struct cli_table table;
-        cli_table_init(&table, headers, 8);
-        size_t index;
-        json_t *p;
-        json_array_foreach(json_object_get(res.json, "items"), index, p)
-        {
-            char amount[MONEY_TEXT_SIZE_MAX + 16], card[96];
-            cli_money_amount_text(json_integer_value(json_object_get(p, "amount")),
-                                  cli_json_str(p, "currency"), amount, sizeof amount);
-            const json_t *c = json_object_get(p, "card");
-            snprintf(card, sizeof card, "%s ****%s", cli_json_str(c, "bank"),
-                     cli_json_str(c, "last4"));
-            const char *bank_ref = cli_json_str(p, "bank_ref");
-            const char *row[] = {cli_json_str(p, "id"),
-                                 cli_json_str(p, "type"),
-                                 cli_json_str(p, "user_id"),
-                                 amount,
-                                 card,
-                                 bank_ref[0] != '\0' ? bank_ref : "-",
-                                 cli_json_str(p, "created_at"),
-                                 cli_json_str(p, "next_check_at")};
-            cli_table_add(&table, row);
-        }
-        if (json_array_size(json_object_get(res.json, "items")) == 0)
-            printf("no top-up or withdrawal is waiting on the bank\n");
-        else
-            cli_table_print(cli, &table);
-        cli_table_release(&table);
-        cli_next_page_hint(cli, res.json);
-    }
-    cli_response_release(&res);
-    return rc;
+    return rc == CLI_EXIT_OK
+               ? cli_page_show(cli, path, CLI_AUTH_ADMIN, headers, QB_ARRAY_COUNT(headers),
+                               S_payment_row, "no top-up or withdrawal is waiting on the bank")
+               : rc;
 }
 
 int cli_run_admin_payment(struct cli *cli, const struct cli_args *args)

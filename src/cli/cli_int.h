@@ -431,6 +431,12 @@ void cli_next_page_hint(struct cli *cli, const json_t *page);
 /* GETs path (a page of security events: /v1/me/security-events or an
  * operator's /admin/users/{id}/security-events) and prints it (user.c). */
 int cli_security_events_show(struct cli *cli, const char *path, enum cli_auth auth);
+/* GETs a page of a list at path and prints it: the body with --json; else
+ * a table of the headers with one row per item, added by row, and the
+ * next-page hint; `empty` (may be NULL) instead of a table without items. */
+int cli_page_show(struct cli *cli, const char *path, enum cli_auth auth, const char *const *headers,
+                  size_t column_count, void (*row)(struct cli_table *table, const json_t *item),
+                  const char *empty);
 /* Prints a JSON value built by the CLI on stdout and releases it. */
 void cli_print_json(json_t *value);
 

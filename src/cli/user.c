@@ -103,6 +103,32 @@ void cli_next_page_hint(struct cli *cli, const json_t *page)
     cli_hint(cli, "more rows: run `qianbao %s%s --cursor %s`", cli->command->name, line, clean);
 }
 
+int cli_page_show(struct cli *cli, const char *path, enum cli_auth auth, const char *const *headers,
+                  size_t column_count, void (*row)(struct cli_table *table, const json_t *item),
+                  const char *empty)
+{
+    struct cli_response res;
+    int rc = cli_call(cli, "GET", path, auth, NULL, &res);
+    if (rc == CLI_EXIT_OK && cli->json) {
+        cli_print_body(&res);
+    } else if (rc == CLI_EXIT_OK) {
+        const json_t *items = json_object_get(res.json, "items");
+        struct cli_table table;
+        cli_table_init(&table, headers, column_count);
+        size_t index;
+        const json_t *item;
+        json_array_foreach(items, index, item) row(&table, item);
+        if (json_array_size(items) == 0 && empty != NULL)
+            printf("%s\n", empty);
+        else
+            cli_table_print(cli, &table);
+        cli_table_release(&table);
+        cli_next_page_hint(cli, res.json);
+    }
+    cli_response_release(&res);
+    return rc;
+}
+
 int cli_limit_arg_max(struct cli *cli, const struct cli_args *args, long max, char *out,
                       size_t out_size)
 {
@@ -524,39 +550,26 @@ int cli_run_security(struct cli *cli, const struct cli_args *args)
     return rc;
 }
 
+static void S_session_row(struct cli_table *table, const json_t *s)
+{
+    const char *state = json_is_true(json_object_get(s, "revoked"))   ? "ended"
+                        : json_is_true(json_object_get(s, "current")) ? "current"
+                                                                      : "active";
+    const char *row[] = {cli_json_str(s, "id"),         cli_json_str(s, "device_name"),
+                         cli_json_str(s, "created_at"), cli_json_str(s, "last_seen_at"),
+                         cli_json_str(s, "expires_at"), state};
+    cli_table_add(table, row);
+}
+
 int cli_run_security_sessions(struct cli *cli, const struct cli_args *args)
 {
+    static const char *const headers[] = {"ID",        "DEVICE",  "CREATED",
+                                          "LAST SEEN", "EXPIRES", "STATE"};
     char path[512] = "/v1/me/sessions";
     int rc = cli_page_path(cli, args, path, sizeof path);
-    if (rc != CLI_EXIT_OK)
-        return rc;
-    struct cli_response res;
-    rc = cli_call(cli, "GET", path, CLI_AUTH_USER, NULL, &res);
-    if (rc == CLI_EXIT_OK && cli->json) {
-        cli_print_body(&res);
-    } else if (rc == CLI_EXIT_OK) {
-        static const char *const headers[] = {"ID",        "DEVICE",     "CREATED",
-                                              "LAST SEEN", "EXPIRES",    "STATE"};
-        struct cli_table table;
-        cli_table_init(&table, headers, 6);
-        size_t index;
-        json_t *s;
-        json_array_foreach(json_object_get(res.json, "items"), index, s)
-        {
-            const char *state = json_is_true(json_object_get(s, "revoked")) ? "ended"
-                                : json_is_true(json_object_get(s, "current")) ? "current"
-                                                                                : "active";
-            const char *row[] = {cli_json_str(s, "id"),           cli_json_str(s, "device_name"),
-                                 cli_json_str(s, "created_at"),   cli_json_str(s, "last_seen_at"),
-                                 cli_json_str(s, "expires_at"),   state};
-            cli_table_add(&table, row);
-        }
-        cli_table_print(cli, &table);
-        cli_table_release(&table);
-        cli_next_page_hint(cli, res.json);
-    }
-    cli_response_release(&res);
-    return rc;
+    return rc == CLI_EXIT_OK ? cli_page_show(cli, path, CLI_AUTH_USER, headers,
+                                             QB_ARRAY_COUNT(headers), S_session_row, NULL)
+                             : rc;
 }
 
 /* What a security event's kind means, in words. */
@@ -580,31 +593,17 @@ static const char *S_event_text(const char *kind)
     return kind;
 }
 
+static void S_event_row(struct cli_table *table, const json_t *event)
+{
+    const char *row[] = {cli_json_str(event, "created_at"),
+                         S_event_text(cli_json_str(event, "kind")), cli_json_str(event, "detail")};
+    cli_table_add(table, row);
+}
+
 int cli_security_events_show(struct cli *cli, const char *path, enum cli_auth auth)
 {
-    struct cli_response res;
-    int rc = cli_call(cli, "GET", path, auth, NULL, &res);
-    if (rc == CLI_EXIT_OK && cli->json) {
-        cli_print_body(&res);
-    } else if (rc == CLI_EXIT_OK) {
-        static const char *const headers[] = {"WHEN", "WHAT", "DETAIL"};
-        struct cli_table table;
-        cli_table_init(&table, headers, 3);
-        size_t index;
-        json_t *event;
-        json_array_foreach(json_object_get(res.json, "items"), index, event)
-        {
-            const char *row[] = {cli_json_str(event, "created_at"),
-                                 S_event_text(cli_json_str(event, "kind")),
-                                 cli_json_str(event, "detail")};
-            cli_table_add(&table, row);
-        }
-        cli_table_print(cli, &table);
-        cli_table_release(&table);
-        cli_next_page_hint(cli, res.json);
-    }
-    cli_response_release(&res);
-    return rc;
+    static const char *const headers[] = {"WHEN", "WHAT", "DETAIL"};
+    return cli_page_show(cli, path, auth, headers, QB_ARRAY_COUNT(headers), S_event_row, NULL);
 }
 
 int cli_run_security_events(struct cli *cli, const struct cli_args *args)
