@@ -29,6 +29,24 @@
     "sent once more with the same key when no answer comes, so it never pays twice."
 #define S_CURSOR                                                                                   \
     {"cursor", "CURSOR", false, NULL, "the page after the one that printed this cursor"}
+/* The options of a bill list, the user's own (bills) or an operator's (admin bills). */
+#define S_BILL_OPTION_LIST                                                                         \
+    {"type", "TYPE", false,                                                                        \
+     "topup withdrawal transfer order_payment order_refund red_packet_sent "                       \
+     "red_packet_received red_packet_refund withdrawal_refund other",                              \
+     "only topup, withdrawal, transfer, order_payment (paying a merchant), order_refund (a "       \
+     "merchant's refund), red_packet_sent, red_packet_received, red_packet_refund, "               \
+     "withdrawal_refund (a failed withdrawal's money back) or other"},                             \
+        {"direction", "DIR", false, "in out", "only money in or out"},                             \
+        {"from", "TIME", false, NULL, "lines at or after TIME (YYYY-MM-DD or RFC 3339)"},          \
+        {"to", "TIME", false, NULL, "lines before TIME; a date takes in the whole day"},           \
+        {"counterparty", "ID", false, NULL,                                                        \
+         "only lines with this counterparty: a user id, a card id or a merchant's mchid"},         \
+        {"limit", "N", false, NULL, "lines per page, 1 to 100 (with --csv 1 to 1000)"}, S_CURSOR,  \
+        {"all", NULL, false, NULL, "follow every page to the end"},                                \
+    {                                                                                              \
+        "csv", NULL, false, NULL, "write CSV instead of a table"                                   \
+    }
 
 #define S_ORDER_HELP                                                                               \
     "AMOUNT is in yuan with at most two decimals (12.50). The request is signed with the "        \
@@ -445,21 +463,7 @@ static const struct cli_command S_commands[] = {
      "beside it), status and the available balance after it. --all follows every page; "
      "--csv writes the server's CSV (RFC 4180, UTF-8), with --all as one document. A page may "
      "hold fewer lines than --limit when the filter is narrow: follow the cursor.",
-     {{"type", "TYPE", false,
-       "topup withdrawal transfer order_payment order_refund red_packet_sent "
-       "red_packet_received red_packet_refund withdrawal_refund other",
-       "only topup, withdrawal, transfer, order_payment (paying a merchant), order_refund (a "
-       "merchant's refund), red_packet_sent, red_packet_received, red_packet_refund, "
-       "withdrawal_refund (a failed withdrawal's money back) or other"},
-      {"direction", "DIR", false, "in out", "only money in or out"},
-      {"from", "TIME", false, NULL, "lines at or after TIME (YYYY-MM-DD or RFC 3339)"},
-      {"to", "TIME", false, NULL, "lines before TIME; a date takes in the whole day"},
-      {"counterparty", "ID", false, NULL,
-       "only lines with this counterparty: a user id, a card id or a merchant's mchid"},
-      {"limit", "N", false, NULL, "lines per page, 1 to 100 (with --csv 1 to 1000)"},
-      S_CURSOR,
-      {"all", NULL, false, NULL, "follow every page to the end"},
-      {"csv", NULL, false, NULL, "write CSV instead of a table"}},
+     {S_BILL_OPTION_LIST},
      cli_run_bills},
     {"statement",
      "YYYY-MM",
@@ -718,19 +722,7 @@ static const struct cli_command S_commands[] = {
      1,
      "list a user's bills as the user sees them",
      "The user's `qianbao bills`, line for line, with the same filters, pages and CSV.",
-     {{"type", "TYPE", false,
-       "topup withdrawal transfer order_payment order_refund red_packet_sent "
-       "red_packet_received red_packet_refund withdrawal_refund other",
-       "only this type of line (see `qianbao help bills`)"},
-      {"direction", "DIR", false, "in out", "only money in or out"},
-      {"from", "TIME", false, NULL, "lines at or after TIME (YYYY-MM-DD or RFC 3339)"},
-      {"to", "TIME", false, NULL, "lines before TIME; a date takes in the whole day"},
-      {"counterparty", "ID", false, NULL,
-       "only lines with this counterparty: a user id, a card id or a merchant's mchid"},
-      {"limit", "N", false, NULL, "lines per page, 1 to 100 (with --csv 1 to 1000)"},
-      S_CURSOR,
-      {"all", NULL, false, NULL, "follow every page to the end"},
-      {"csv", NULL, false, NULL, "write CSV instead of a table"}},
+     {S_BILL_OPTION_LIST},
      cli_run_admin_bills},
     {"admin security-events",
      "ID",
