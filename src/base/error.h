@@ -92,7 +92,9 @@
     X(QB_E_CARD_PHONE_MISMATCH, 400, "CARD_PHONE_MISMATCH",                                        \
       "the phone is not the one the bank has for this card")                                       \
     X(QB_E_SMS_CODE_REQUIRED, 403, "SMS_CODE_REQUIRED",                                            \
-      "this needs an SMS code sent to the account's phone")
+      "this needs an SMS code sent to the account's phone")                                        \
+    X(QB_E_ORDER_REVERSED, 400, "ORDERREVERSED",                                                   \
+      "the order was reversed (订单已撤销): whatever it took went back to the payer")
 
 enum qb_error {
 #define QB_ERROR_ENUM(name, status, code, message) name,

@@ -396,22 +396,28 @@ static int response_append(const char *data, size_t size, void *arg)
     return buf_append(arg, data, size) == QB_OK ? 0 : -1;
 }
 
-enum qb_error domain_response_set(struct ledger_cmd *cmd, int status, const json_t *body)
+/* An answer as domain_response_set keeps it, into out (reset first). */
+static enum qb_error S_answer_write(struct buf *out, int status, const json_t *body)
 {
     QB_ASSERT(status >= 100 && status <= 599);
-    buf_reset(&cmd->response);
+    buf_reset(out);
     char head[8];
     int head_size = snprintf(head, sizeof head, "%03d\n", status);
-    enum qb_error err = buf_append(&cmd->response, head, (size_t)head_size);
+    enum qb_error err = buf_append(out, head, (size_t)head_size);
     /* Written straight into the buffer: no string of its own to copy. */
-    if (err == QB_OK && json_dump_callback(body, response_append, &cmd->response,
-                                           JSON_COMPACT | JSON_PRESERVE_ORDER) != 0)
+    if (err == QB_OK &&
+        json_dump_callback(body, response_append, out, JSON_COMPACT | JSON_PRESERVE_ORDER) != 0)
         err = QB_E_INTERNAL;
     if (err != QB_OK) {
-        buf_reset(&cmd->response);
+        buf_reset(out);
         return QB_E_INTERNAL;
     }
     return QB_OK;
+}
+
+enum qb_error domain_response_set(struct ledger_cmd *cmd, int status, const json_t *body)
+{
+    return S_answer_write(&cmd->response, status, body);
 }
 
 void domain_response_open(struct ledger_cmd *cmd, int status, struct json_out *out)
@@ -436,8 +442,9 @@ enum qb_error domain_response_close(struct ledger_cmd *cmd, struct json_out *out
     return QB_OK;
 }
 
-enum qb_error domain_response_error(struct ledger_cmd *cmd, enum qb_error err, const char *message,
-                                    const json_t *extra)
+/* The refusal err as an answer, into out. */
+static enum qb_error S_error_write(struct buf *out, enum qb_error err, const char *message,
+                                   const json_t *extra)
 {
     QB_ASSERT(err != QB_OK);
     json_t *body = json_pack("{s:s, s:s}", "code", error_api_code(err), "message",
@@ -448,8 +455,27 @@ enum qb_error domain_response_error(struct ledger_cmd *cmd, enum qb_error err, c
         json_decref(body);
         return QB_E_INTERNAL;
     }
-    enum qb_error rc = domain_response_set(cmd, error_http_status(err), body);
+    enum qb_error rc = S_answer_write(out, error_http_status(err), body);
     json_decref(body);
+    return rc;
+}
+
+enum qb_error domain_response_error(struct ledger_cmd *cmd, enum qb_error err, const char *message,
+                                    const json_t *extra)
+{
+    return S_error_write(&cmd->response, err, message, extra);
+}
+
+enum qb_error domain_txn_answer_replace_error(struct ledger_txn *txn, const char *principal,
+                                              const char *key, enum qb_error err,
+                                              const char *message, bool *found)
+{
+    struct buf answer;
+    buf_init(&answer, LEDGER_RESPONSE_SIZE_MAX);
+    enum qb_error rc = S_error_write(&answer, err, message, NULL);
+    if (rc == QB_OK)
+        rc = ledger_txn_idem_answer_replace(txn, principal, key, answer.data, answer.size, found);
+    buf_release(&answer);
     return rc;
 }
 

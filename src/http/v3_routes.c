@@ -268,7 +268,7 @@ static const struct http_field S_auth_code_fields[] = {
 
 struct S_codepay {
     struct merchant_codepay_cmd c; /* first */
-    char principal[MERCHANT_MCHID_SIZE + 8];
+    char principal[MERCHANT_CODEPAY_PRINCIPAL_SIZE];
     char key[MERCHANT_OUT_TRADE_NO_SIZE_MAX];
 };
 
@@ -354,7 +354,7 @@ void http_handle_v3_codepay(struct http_request *req)
     o->currency = currency_find("CNY");
     o->total_minor = (int64_t)json_integer_value(json_object_get(amount, "total"));
     snprintf(t->c.auth_code, sizeof t->c.auth_code, "%s", http_json_string(payer, "auth_code"));
-    snprintf(t->principal, sizeof t->principal, "mch:%s", m->mchid);
+    merchant_codepay_principal(m->mchid, t->principal);
     snprintf(t->key, sizeof t->key, "%s", o->out_trade_no);
     t->c.cmd.idem_principal = t->principal;
     t->c.cmd.idem_key = t->key;

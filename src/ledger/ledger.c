@@ -1163,6 +1163,47 @@ static enum qb_error idem_record(struct ledger_txn *txn, struct ledger_cmd *cmd)
     return QB_OK;
 }
 
+enum qb_error ledger_txn_idem_answer_replace(struct ledger_txn *txn, const char *principal,
+                                             const char *key, const void *response,
+                                             size_t response_size, bool *found)
+{
+    QB_ASSERT(txn != NULL && principal != NULL && key != NULL && found != NULL);
+    QB_ASSERT(response != NULL || response_size == 0);
+    *found = false;
+    struct ledger *ledger = txn->ledger;
+    struct store_stmt *get = ledger->st_idem_get;
+    const int64_t fingerprint = ledger_idem_fingerprint(principal, key);
+    size_t cursor = 0;
+    int64_t seq = 0;
+    while (!*found && (seq = ledger_idem_index_next(&ledger->idem, fingerprint, &cursor)) != 0) {
+        enum qb_error err = bind_all_ok(txn, store_bind_int64(get, 1, seq));
+        if (err != QB_OK)
+            return err;
+        int rc = store_step(get);
+        if (rc == STORE_STEP_ROW)
+            *found = strcmp(store_column_text(get, 0), principal) == 0 &&
+                     strcmp(store_column_text(get, 1), key) == 0;
+        store_reset(get);
+        if (rc != STORE_STEP_ROW) {
+            /* The index names only rows that exist. */
+            txn->storage_failed = true;
+            return QB_E_STORAGE;
+        }
+    }
+    if (!*found)
+        return QB_OK;
+    struct store *store = ledger_txn_store(txn);
+    const struct store_param p[] = {STORE_BLOB(response_size > 0 ? response : "", response_size),
+                                    STORE_INT(seq)};
+    enum qb_error err = store_run(
+        store, "UPDATE idempotency_records SET response = $1 WHERE seq = $2", p, QB_ARRAY_COUNT(p));
+    if (err != QB_OK) {
+        txn->storage_failed = true;
+        return QB_E_STORAGE;
+    }
+    return QB_OK;
+}
+
 /* Deletes the records older than the retention, oldest first (by seq, the
  * order they were made in), IDEM_EXPIRE_CHUNK of them at least and at most
  * that many plus twice the records made since the last chunk, and raises

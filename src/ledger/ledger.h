@@ -276,6 +276,18 @@ struct store *ledger_txn_store(struct ledger_txn *txn);
 #define LEDGER_AFTER_BATCH_MAX 8
 void ledger_txn_after_batch(struct ledger_txn *txn, void (*fn)(void *arg), void *arg);
 
+/* Replaces the answer kept for the request (principal, key), when a record
+ * of it is kept, with response (its ledger result and request hash stay):
+ * a retry of that request from now on is answered with it. For a command
+ * that makes an earlier request's answer untrue, such as a payment-code
+ * order reversed after its codepay answered SUCCESS. Part of the command's
+ * transaction, rolled back with it. *found: whether a record was kept.
+ * QB_E_STORAGE. */
+QB_MUST_USE enum qb_error ledger_txn_idem_answer_replace(struct ledger_txn *txn,
+                                                         const char *principal, const char *key,
+                                                         const void *response, size_t response_size,
+                                                         bool *found);
+
 /* Creates an account. QB_E_CONFLICT when (owner, currency, kind) exists,
  * QB_E_PARAM for a bad spec. */
 QB_MUST_USE enum qb_error ledger_txn_account_create(struct ledger_txn *txn,

@@ -796,6 +796,12 @@ void merchant_codepay_cmd_init(struct merchant_codepay_cmd *c, const struct doma
 
 /* --- reverse ------------------------------------------------------------------------- */
 
+void merchant_codepay_principal(const char *mchid, char out[MERCHANT_CODEPAY_PRINCIPAL_SIZE])
+{
+    int n = snprintf(out, MERCHANT_CODEPAY_PRINCIPAL_SIZE, "mch:%s", mchid);
+    QB_ASSERT(n > 0 && n < MERCHANT_CODEPAY_PRINCIPAL_SIZE);
+}
+
 static enum qb_error S_reverse_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
 {
     struct merchant_reverse_cmd *c = (struct merchant_reverse_cmd *)cmd;
@@ -852,6 +858,15 @@ static enum qb_error S_reverse_run(struct ledger_txn *txn, struct ledger_cmd *cm
         if (merchant_txn_order_update(txn, o) != QB_OK)
             return QB_E_STORAGE;
     }
+    /* Also when it was REVOKED already: a reversal after the confirmation
+     * time ran out leaves no retry answered USERPAYING either. */
+    char principal[MERCHANT_CODEPAY_PRINCIPAL_SIZE];
+    merchant_codepay_principal(o->mchid, principal);
+    bool kept;
+    err = domain_txn_answer_replace_error(txn, principal, o->out_trade_no, QB_E_ORDER_REVERSED,
+                                          NULL, &kept);
+    if (err != QB_OK)
+        return err;
     c->outcome = QB_OK;
     return QB_OK;
 }

@@ -134,9 +134,13 @@ struct merchant_code_settings_set_cmd {
 void merchant_code_settings_set_cmd_init(struct merchant_code_settings_set_cmd *c,
                                          const struct domain_env *env);
 
-/* The merchant's codepay, idempotent under "mch:<mchid>" and out_trade_no
- * (the caller arms it): the answer is stored in cmd->response — 200 and
- * the order (SUCCESS), 202 {"code": "USERPAYING", ...}, or the refusal. */
+/* The merchant's codepay, idempotent under merchant_codepay_principal and
+ * out_trade_no (the caller arms it): the answer is stored in cmd->response
+ * — 200 and the order (SUCCESS), 202 {"code": "USERPAYING", ...}, or the
+ * refusal. A reversal replaces a kept answer with ORDERREVERSED. */
+#define MERCHANT_CODEPAY_PRINCIPAL_SIZE (MERCHANT_MCHID_SIZE + 4)
+/* "mch:<mchid>": whose codepay requests the idempotency records keep. */
+void merchant_codepay_principal(const char *mchid, char out[MERCHANT_CODEPAY_PRINCIPAL_SIZE]);
 struct merchant_codepay_cmd {
     struct ledger_cmd cmd;
     const struct domain_env *env;
@@ -150,7 +154,9 @@ void merchant_codepay_cmd_init(struct merchant_codepay_cmd *c, const struct doma
 /* Revokes a payment-code order: USERPAYING or PAYERROR become REVOKED; a
  * SUCCESS one returns the money to the payer in one entry
  * (WALLET_CODE_ORDER_REVERSAL) and becomes REVOKED; REVOKED again is a
- * success. Outcomes: QB_OK (order: the order after), ORDER_NOT_EXIST,
+ * success. A retry of the order's codepay is answered ORDERREVERSED from
+ * then on, never its first answer: a till that reversed a sale must not
+ * take a replayed SUCCESS for a new one. Outcomes: QB_OK (order: the order after), ORDER_NOT_EXIST,
  * INVALID_REQUEST (not a payment-code order, or refunded), NOT_ENOUGH (the
  * merchant's balance cannot return it), ACCOUNT_FROZEN (the merchant's or
  * the payer's account refuses the movement). */

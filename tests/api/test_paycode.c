@@ -353,6 +353,57 @@ TEST(a_retry_of_the_same_request_is_answered_the_same)
     ASSERT_EQ_INT(th_balance(&S_client, &u), 9500);
 }
 
+TEST(a_retry_after_a_reversal_is_told_the_order_was_reversed)
+{
+    // A till that timed out reverses the sale, and then its first request arrives again (a
+    // client's own retry): it must not read SUCCESS. Paid or waiting, the retry is answered
+    // ORDERREVERSED and moves nothing; another body under the number is still a mismatch.
+    struct api_user u;
+    API_MUST(th_user_new(&S_client, S_admin, &u));
+    API_MUST(th_fund(&S_client, S_admin, &u, 50000));
+    struct S_device d;
+    S_device_add(&u, "phone", &d);
+    int64_t step = S_settle();
+    const long long totals[] = {800, 30000}; /* within the password-free amount, then above */
+    const long statuses[] = {200, 202};
+    for (int i = 0; i < 2; i++) {
+        char code[PAYCODE_TEXT_SIZE], body[1024], number[40], what[64];
+        S_code(&d, step, i, code);
+        snprintf(number, sizeof number, "rev-retry-%d-%lld", i, (long long)S_now_ms() % 100000000);
+        snprintf(body, sizeof body,
+                 "{\"appid\":\"%s\",\"mchid\":\"%s\",\"description\":\"x\",\"out_trade_no\":"
+                 "\"%s\",\"amount\":{\"total\":%lld},\"payer\":{\"auth_code\":\"%s\"}}",
+                 S_m.appid, S_m.mchid, number, totals[i], code);
+        struct client_response res;
+        ASSERT_EQ_INT(mh_call(&S_client, &S_m, "POST", "/v3/pay/transactions/codepay", body, &res),
+                      statuses[i]);
+        client_response_release(&res);
+        ASSERT_EQ_INT(S_reverse(number, what), 200);
+        ASSERT_EQ_STR(what, "REVOKED");
+        ASSERT_EQ_INT(th_balance(&S_client, &u), 50000);
+        for (int retry = 0; retry < 2; retry++) {
+            ASSERT_EQ_INT(
+                mh_call(&S_client, &S_m, "POST", "/v3/pay/transactions/codepay", body, &res), 400);
+            ASSERT_EQ_STR(api_error_code(&res), "ORDERREVERSED");
+            ASSERT(mh_response_verified(&S_m, &res));
+            client_response_release(&res);
+        }
+        ASSERT_EQ_INT(th_balance(&S_client, &u), 50000);
+        json_t *order = S_query(number);
+        ASSERT_EQ_STR(S_state(order), "REVOKED");
+        json_decref(order);
+        /* The same number with another amount is still another request. */
+        char *other = strstr(body, "\"total\":");
+        ASSERT(other != NULL);
+        other[8] = '7';
+        ASSERT_EQ_INT(mh_call(&S_client, &S_m, "POST", "/v3/pay/transactions/codepay", body, &res),
+                      422);
+        ASSERT_EQ_STR(api_error_code(&res), "IDEMPOTENCY_MISMATCH");
+        client_response_release(&res);
+    }
+    ASSERT_EQ_INT(th_balance(&S_client, &u), 50000);
+}
+
 struct S_till {
     pthread_barrier_t *barrier;
     const char *code;
@@ -861,6 +912,7 @@ int main(void)
         RUN(an_unconfirmed_payment_is_revoked_after_the_confirmation_time);
         RUN(the_password_free_amount_and_count_can_be_lowered);
         RUN(reverse_revokes_and_returns_a_paid_orders_money);
+        RUN(a_retry_after_a_reversal_is_told_the_order_was_reversed);
         RUN(an_online_code_from_the_server_pays);
         RUN(bad_codepay_bodies_are_refused_and_change_nothing);
     }

@@ -47,8 +47,9 @@ enum fx_op_kind {
     FX_OP_HOLD,
     FX_OP_CAPTURE,
     FX_OP_VOID,
-    FX_OP_GET,  /* ledger_txn_account_get and, for comparison, the committed view */
-    FX_OP_FAIL, /* ends the command with `fail_with` */
+    FX_OP_GET,          /* ledger_txn_account_get and, for comparison, the committed view */
+    FX_OP_FAIL,         /* ends the command with `fail_with` */
+    FX_OP_IDEM_REPLACE, /* ledger_txn_idem_answer_replace(principal, key, ref); out_id: found */
 };
 
 struct fx_op {
@@ -75,6 +76,9 @@ struct fx_op {
     const char *ref;
     /* FAIL */
     enum qb_error fail_with;
+    /* IDEM_REPLACE: the request's principal and key; ref is the new answer */
+    const char *principal;
+    const char *key;
 
     /* Results, written on the writer thread. */
     enum qb_error result;
@@ -145,6 +149,13 @@ static inline enum qb_error fx_op_run(struct ledger_txn *txn, struct fx_script *
         return ledger_txn_account_get(txn, op->account_id, &op->working);
     case FX_OP_FAIL:
         return op->fail_with;
+    case FX_OP_IDEM_REPLACE: {
+        bool found = false;
+        enum qb_error err = ledger_txn_idem_answer_replace(txn, op->principal, op->key, op->ref,
+                                                           strlen(op->ref), &found);
+        op->out_id = found;
+        return err;
+    }
     }
     return QB_E_INTERNAL;
 }

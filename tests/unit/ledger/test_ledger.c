@@ -1239,6 +1239,62 @@ TEST(idem_same_request_in_one_batch_replayed)
     fx_free(fx);
 }
 
+TEST(idem_answer_replaced_only_when_the_command_commits)
+{
+    /* A later command may make a kept answer untrue (a reversed payment):
+     * it replaces the answer, a retry gets the new one, and a command that
+     * fails after replacing leaves the old one. Another principal's key of
+     * the same name is not touched. */
+    struct fx *fx = fx_new();
+    int64_t u = fx_user(fx, "user:u_a");
+    int64_t m = fx_user(fx, "user:u_b");
+    fx_fund(fx, u, 1000);
+    struct fx_script first, other, s, again;
+    ASSERT_OK(idem_pay(fx, &first, "user:u_a", "key-1", "{\"amount\":300}", u, m, 300));
+    ASSERT_OK(idem_pay(fx, &other, "user:u_b", "key-1", "{\"amount\":100}", m, u, 100));
+
+    fx_script_init(&s);
+    struct fx_op *op = fx_script_add(&s, FX_OP_IDEM_REPLACE);
+    op->principal = "user:u_a", op->key = "key-1", op->ref = "400\n{\"code\":\"REVERSED\"}";
+    fx_script_add(&s, FX_OP_FAIL)->fail_with = QB_E_CONFLICT;
+    ASSERT_ERR(fx_exec(fx, &s), QB_E_CONFLICT);
+    ASSERT_EQ_INT(s.ops[0].out_id, 1);
+    fx_script_release(&s);
+    ASSERT_OK(idem_pay(fx, &again, "user:u_a", "key-1", "{\"amount\":300}", u, m, 300));
+    ASSERT(again.cmd.replayed);
+    ASSERT_EQ_INT(again.cmd.response.size, first.cmd.response.size);
+    ASSERT(memcmp(again.cmd.response.data, first.cmd.response.data, first.cmd.response.size) == 0);
+    fx_script_release(&again);
+
+    fx_script_init(&s);
+    op = fx_script_add(&s, FX_OP_IDEM_REPLACE);
+    op->principal = "user:u_a", op->key = "key-1", op->ref = "400\n{\"code\":\"REVERSED\"}";
+    op = fx_script_add(&s, FX_OP_IDEM_REPLACE);
+    op->principal = "user:u_a", op->key = "key-none", op->ref = "x";
+    ASSERT_OK(fx_exec(fx, &s));
+    ASSERT_EQ_INT(s.ops[0].out_id, 1);
+    ASSERT_EQ_INT(s.ops[1].out_id, 0);
+    fx_script_release(&s);
+    fx_restart(fx);
+    ASSERT_OK(idem_pay(fx, &again, "user:u_a", "key-1", "{\"amount\":300}", u, m, 300));
+    ASSERT(again.cmd.replayed);
+    ASSERT_EQ_INT(again.run_count, 0);
+    ASSERT_EQ_INT(again.cmd.response.size, strlen("400\n{\"code\":\"REVERSED\"}"));
+    ASSERT(memcmp(again.cmd.response.data, "400\n{\"code\":\"REVERSED\"}",
+                  again.cmd.response.size) == 0);
+    fx_script_release(&again);
+    ASSERT_OK(idem_pay(fx, &again, "user:u_b", "key-1", "{\"amount\":100}", m, u, 100));
+    ASSERT(again.cmd.replayed);
+    ASSERT_EQ_INT(again.cmd.response.size, other.cmd.response.size);
+    ASSERT(memcmp(again.cmd.response.data, other.cmd.response.data, other.cmd.response.size) == 0);
+    fx_script_release(&again);
+    ASSERT_VIEW(fx, u, 800, 0);
+    fx_script_release(&first);
+    fx_script_release(&other);
+    fx_verify_ok(fx);
+    fx_free(fx);
+}
+
 TEST(idem_different_body_refused)
 {
     /* The same key with another body is a client bug or an attack: it must
@@ -2463,6 +2519,7 @@ int main(void)
     RUN(hold_capture_to_frozen_payee_refused);
     RUN(idem_same_request_replayed);
     RUN(idem_same_request_in_one_batch_replayed);
+    RUN(idem_answer_replaced_only_when_the_command_commits);
     RUN(idem_different_body_refused);
     RUN(idem_keys_scoped_by_principal);
     RUN(idem_refusal_replayed);
