@@ -310,7 +310,11 @@ static int S_verify_report(struct cli *cli, const json_t *state)
     }
     char problem[300];
     cli_text_clean(cli_json_str(state, "problem"), problem, sizeof problem);
-    if (strcmp(status, "running") == 0) {
+    if (strcmp(status, "running") == 0 && S_int(state, "entries_total") == 0) {
+        /* Just started: it has not counted the entries yet. */
+        printf("check %lld running\n", S_int(state, "number"));
+        cli_hint(cli, "`qianbao admin verify --status` shows how far it is");
+    } else if (strcmp(status, "running") == 0) {
         printf("check %lld running: %lld of %lld entries checked\n", S_int(state, "number"),
                S_int(state, "entries_checked"), S_int(state, "entries_total"));
     } else if (rc == CLI_EXIT_OK) {
