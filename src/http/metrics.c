@@ -19,6 +19,7 @@
 #include "base/clock.h"
 #include "base/log.h"
 #include "http/internal.h"
+#include "merchant/notify.h"
 #include "sms/sms.h"
 #include "wallet/wallet.h"
 
@@ -421,9 +422,10 @@ static enum qb_error S_render_verification(const struct http_verification *v, st
     return err;
 }
 
-/* What waits on someone else (a bank, an SMS provider), read from the
- * database: an operator's backlog. Left out when no read connection is
- * free within 200 ms: the rest of the page still answers. */
+/* What waits on someone else (a bank, an SMS provider, a merchant's
+ * notify_url), read from the database: an operator's backlog. Left out
+ * when no read connection is free within 200 ms: the rest of the page
+ * still answers. */
 static enum qb_error S_render_backlog(struct http_request *req, struct buf *out)
 {
     const struct domain_env *env = http_request_env(req);
@@ -432,10 +434,12 @@ static enum qb_error S_render_backlog(struct http_request *req, struct buf *out)
     if (env == NULL || pool == NULL || store_pool_acquire(pool, 200, &reader) != QB_OK)
         return QB_OK;
     struct wallet_backlog b;
-    int64_t retrying = 0, given_up = 0;
+    int64_t retrying = 0, given_up = 0, notifications = 0, notification_oldest_ms = 0;
     enum qb_error read = wallet_backlog_read(reader, &b);
     if (read == QB_OK)
         read = sms_outbox_undelivered(reader, &retrying, &given_up);
+    if (read == QB_OK)
+        read = merchant_notify_backlog(reader, &notifications, &notification_oldest_ms);
     store_pool_release(pool, reader);
     if (read != QB_OK)
         return QB_OK;
@@ -443,6 +447,8 @@ static enum qb_error S_render_backlog(struct http_request *req, struct buf *out)
     int64_t topup_age = b.topups > 0 && now_ms > b.topup_oldest_ms ? now_ms - b.topup_oldest_ms : 0;
     int64_t withdrawal_age =
         b.withdrawals > 0 && now_ms > b.withdrawal_oldest_ms ? now_ms - b.withdrawal_oldest_ms : 0;
+    int64_t notification_age =
+        notifications > 0 && now_ms > notification_oldest_ms ? now_ms - notification_oldest_ms : 0;
     return buf_printf(
         out,
         "# HELP qianbao_payments_processing Top-ups and withdrawals the bank has not settled.\n"
@@ -457,9 +463,18 @@ static enum qb_error S_render_backlog(struct http_request *req, struct buf *out)
         "# HELP qianbao_sms_undelivered SMS messages not delivered: still tried, or given up.\n"
         "# TYPE qianbao_sms_undelivered gauge\n"
         "qianbao_sms_undelivered{state=\"retrying\"} %lld\n"
-        "qianbao_sms_undelivered{state=\"given_up\"} %lld\n",
+        "qianbao_sms_undelivered{state=\"given_up\"} %lld\n"
+        "# HELP qianbao_notifications_undelivered Merchants' payment and refund notifications "
+        "not delivered yet and still tried.\n"
+        "# TYPE qianbao_notifications_undelivered gauge\n"
+        "qianbao_notifications_undelivered %lld\n"
+        "# HELP qianbao_notifications_undelivered_oldest_seconds Age of the oldest of them (0: "
+        "none).\n"
+        "# TYPE qianbao_notifications_undelivered_oldest_seconds gauge\n"
+        "qianbao_notifications_undelivered_oldest_seconds %.3f\n",
         (long long)b.topups, (long long)b.withdrawals, (double)topup_age / 1000.0,
-        (double)withdrawal_age / 1000.0, (long long)retrying, (long long)given_up);
+        (double)withdrawal_age / 1000.0, (long long)retrying, (long long)given_up,
+        (long long)notifications, (double)notification_age / 1000.0);
 }
 
 /* GET /metrics: Prometheus text format 0.0.4. During shutdown, once the

@@ -407,6 +407,28 @@ static enum qb_error S_attempts(struct store *reader, const char *id, json_t *li
     return err;
 }
 
+enum qb_error merchant_notify_backlog(struct store *reader, int64_t *pending,
+                                      int64_t *oldest_created_ms)
+{
+    QB_ASSERT(reader != NULL && pending != NULL && oldest_created_ms != NULL);
+    *pending = *oldest_created_ms = 0;
+    struct store_stmt *st = NULL;
+    /* status = 1 as a literal: those rows are notifications_due's (a
+     * partial index), a few among all the delivered ones. */
+    if (store_prepare(reader,
+                      "SELECT COUNT(*), coalesce(MIN(created_at_ms), 0) FROM notifications"
+                      " WHERE status = 1",
+                      &st) != QB_OK)
+        return QB_E_STORAGE;
+    int rc = store_step(st);
+    if (rc == STORE_STEP_ROW) {
+        *pending = store_column_int64(st, 0);
+        *oldest_created_ms = store_column_int64(st, 1);
+    }
+    store_finalize(st);
+    return rc == STORE_STEP_ROW ? QB_OK : QB_E_STORAGE;
+}
+
 enum qb_error merchant_notifications_list(struct store *reader, const char *mchid,
                                           int64_t before_seq, size_t limit, json_t **out,
                                           int64_t *next_seq)

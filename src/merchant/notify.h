@@ -167,6 +167,13 @@ QB_MUST_USE enum qb_error merchant_notifications_list(struct store *reader, cons
                                                       int64_t before_seq, size_t limit,
                                                       json_t **out, int64_t *next_seq);
 
+/* Notifications not delivered yet and still being tried (PENDING): how
+ * many, and when the oldest of them was made (0: none), for an operator's
+ * metrics. Those given up are not counted: the log has them (the
+ * merchant.notify.failed line of attempt 16). QB_E_STORAGE. */
+QB_MUST_USE enum qb_error merchant_notify_backlog(struct store *reader, int64_t *pending,
+                                                  int64_t *oldest_created_ms);
+
 /* --- the worker (notify_worker.c) --------------------------------------------------- */
 
 struct merchant_notify_worker;

@@ -294,6 +294,53 @@ TEST(a_failing_receiver_is_retried_on_the_ladder)
     mh_release(&m);
 }
 
+/* The value of gauge NAME (a family without labels) on /metrics. */
+static double S_gauge(const char *name)
+{
+    struct client_response res;
+    ASSERT_EQ_INT(api_call(&S_client, "GET", "/metrics", NULL, NULL, &res), 200);
+    char line[128];
+    snprintf(line, sizeof line, "\n%s ", name);
+    const char *at = strstr(res.body.data, line);
+    ASSERT(at != NULL);
+    double value = atof(at + strlen(line));
+    client_response_release(&res);
+    return value;
+}
+
+TEST(metrics_show_notifications_waiting_on_a_merchant)
+{
+    // A merchant's endpoint that does not answer: /metrics counts the notification as
+    // undelivered and ages it, for an operator's alert, until it is delivered.
+    struct sink rcv;
+    S_receiver_start(&rcv, 0, NULL, 0);
+    rcv.hold_first = true;
+    char url[128];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/n", rcv.port);
+    struct mh_merchant m;
+    API_MUST(mh_onboard(&S_client, S_admin, -1, &m));
+    struct api_user u;
+    API_MUST(th_user_new(&S_client, S_admin, &u));
+    API_MUST(th_fund(&S_client, S_admin, &u, 5000));
+    ASSERT_EQ_INT(S_gauge("qianbao_notifications_undelivered"), 0);
+    ASSERT_EQ_INT(S_gauge("qianbao_notifications_undelivered_oldest_seconds"), 0);
+    char transaction_id[32];
+    rh_order_paid(&S_client, &m, &u, "backlog-0001", 300, url, transaction_id);
+    ASSERT_EQ_INT(S_gauge("qianbao_notifications_undelivered"), 1);
+    usleep(30 * 1000);
+    ASSERT(S_gauge("qianbao_notifications_undelivered_oldest_seconds") >= 0.03);
+    pthread_mutex_lock(&rcv.lock);
+    rcv.released = true;
+    pthread_cond_broadcast(&rcv.released_cond);
+    pthread_mutex_unlock(&rcv.lock);
+    json_t *n = S_wait_status(&m, "DELIVERED");
+    json_decref(n);
+    ASSERT_EQ_INT(S_gauge("qianbao_notifications_undelivered"), 0);
+    ASSERT_EQ_INT(S_gauge("qianbao_notifications_undelivered_oldest_seconds"), 0);
+    S_receiver_stop(&rcv);
+    mh_release(&m);
+}
+
 TEST(the_owner_reads_the_notifications_in_the_wallet)
 {
     // The wallet-side list is the owner's alone: the same notifications as the merchant API
@@ -500,6 +547,7 @@ int main(void)
     api_suite_begin(&suite, S_root, sizeof S_root);
     if (!api_suite_daemon(&suite, &S_daemon, "notify", S_args, S_admin, &S_client))
         return api_suite_end(&suite);
+    RUN(metrics_show_notifications_waiting_on_a_merchant);
     RUN(payment_and_refund_notifications_arrive_signed_and_encrypted);
     RUN(a_failing_receiver_is_retried_on_the_ladder);
     RUN(the_owner_reads_the_notifications_in_the_wallet);
