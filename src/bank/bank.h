@@ -120,12 +120,6 @@ struct bank_card_info {
     bool sandbox; /* a test card of the sandbox (docs/sandbox.md) */
 };
 QB_MUST_USE bool bank_card_lookup(const char *card_number, struct bank_card_info *out);
-/* The Luhn (mod 10) check over size ASCII digits; false for any non-digit
- * or an empty text. */
-bool bank_luhn_is_valid(const char *digits, size_t size);
-/* The Luhn check digit that completes body (size digits) into a valid
- * number; -1 for a non-digit or an empty body. For tests and tools. */
-int bank_luhn_check_digit(const char *body, size_t size);
 
 /* "SUCCEEDED", "FAILED", "PENDING", "UNKNOWN". */
 const char *bank_status_name(enum bank_status status);

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "bank/bank.h"
+#include "base/luhn.h"
 
 struct bin_row {
     const char bin[7];
@@ -36,46 +37,6 @@ static const struct bin_row S_bins[] = {
     {"999900", "沙箱银行", true},
 };
 
-bool bank_luhn_is_valid(const char *digits, size_t size)
-{
-    if (digits == NULL || size == 0)
-        return false;
-    unsigned sum = 0;
-    for (size_t i = 0; i < size; i++) {
-        char c = digits[size - 1 - i];
-        if (c < '0' || c > '9')
-            return false;
-        unsigned d = (unsigned)(c - '0');
-        if (i % 2 == 1) {
-            d *= 2;
-            if (d > 9)
-                d -= 9;
-        }
-        sum += d;
-    }
-    return sum % 10 == 0;
-}
-
-int bank_luhn_check_digit(const char *body, size_t size)
-{
-    if (body == NULL || size == 0)
-        return -1;
-    unsigned sum = 0;
-    for (size_t i = 0; i < size; i++) {
-        char c = body[size - 1 - i];
-        if (c < '0' || c > '9')
-            return -1;
-        unsigned d = (unsigned)(c - '0');
-        if (i % 2 == 0) { /* doubled: the check digit will sit to its right */
-            d *= 2;
-            if (d > 9)
-                d -= 9;
-        }
-        sum += d;
-    }
-    return (int)((10 - sum % 10) % 10);
-}
-
 bool bank_card_lookup(const char *card_number, struct bank_card_info *out)
 {
     QB_ASSERT(out != NULL);
@@ -84,7 +45,7 @@ bool bank_card_lookup(const char *card_number, struct bank_card_info *out)
         return false;
     size_t size = strnlen(card_number, BANK_CARD_DIGITS_MAX + 1);
     if (size < BANK_CARD_DIGITS_MIN || size > BANK_CARD_DIGITS_MAX ||
-        !bank_luhn_is_valid(card_number, size))
+        !luhn_is_valid(card_number, size))
         return false;
     for (size_t i = 0; i < QB_ARRAY_COUNT(S_bins); i++) {
         if (memcmp(card_number, S_bins[i].bin, 6) != 0)

@@ -12,6 +12,7 @@
 
 #include "base/assert.h"
 #include "base/crypto.h"
+#include "base/luhn.h"
 
 int64_t paycode_step(int64_t at_ms)
 {
@@ -47,25 +48,6 @@ uint32_t paycode_token(const uint8_t seed[PAYCODE_SEED_SIZE], int64_t step, uint
     return bin % PAYCODE_TOKEN_MODULUS;
 }
 
-char paycode_luhn_digit(const char *digits, size_t size)
-{
-    /* From the right, the digit next to the check digit is doubled. */
-    unsigned sum = 0;
-    bool twice = true;
-    for (size_t i = size; i > 0; i--) {
-        unsigned d = (unsigned)(digits[i - 1] - '0');
-        QB_ASSERT(d <= 9);
-        if (twice) {
-            d *= 2;
-            if (d > 9)
-                d -= 9;
-        }
-        sum += d;
-        twice = !twice;
-    }
-    return (char)('0' + (10 - sum % 10) % 10);
-}
-
 /* Writes value as width decimal digits, zero-padded. */
 static void S_digits(uint32_t value, char *out, int width)
 {
@@ -84,7 +66,9 @@ void paycode_format(const uint8_t seed[PAYCODE_SEED_SIZE], int64_t step, uint32_
     S_digits(slot, out + 2, 7);
     out[9] = (char)('0' + counter);
     S_digits(token, out + 10, 7);
-    out[17] = paycode_luhn_digit(out, 17);
+    int check = luhn_check_digit(out, 17);
+    QB_ASSERT(check >= 0);
+    out[17] = (char)('0' + check);
     out[18] = '\0';
     QB_ASSERT(out[0] == '1' && out[1] == '9');
 }
@@ -104,7 +88,7 @@ bool paycode_parse(const char *text, size_t size, struct paycode *out)
     for (size_t i = 0; i < size; i++)
         if (text[i] < '0' || text[i] > '9')
             return false;
-    if (paycode_luhn_digit(text, PAYCODE_DIGITS - 1) != text[PAYCODE_DIGITS - 1])
+    if (!luhn_is_valid(text, PAYCODE_DIGITS))
         return false;
     out->slot = S_value(text + 2, 7);
     out->counter = (uint8_t)(text[9] - '0');

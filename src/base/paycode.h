@@ -52,9 +52,6 @@ void paycode_message(int64_t step, uint32_t slot, uint8_t counter,
 uint32_t paycode_token(const uint8_t seed[PAYCODE_SEED_SIZE], int64_t step, uint32_t slot,
                        uint8_t counter);
 
-/* The Luhn check digit ('0'..'9') of size decimal digits. */
-char paycode_luhn_digit(const char *digits, size_t size);
-
 /* Writes the code of seed for (step, slot, counter) into out, 18 digits and
  * a NUL. */
 void paycode_format(const uint8_t seed[PAYCODE_SEED_SIZE], int64_t step, uint32_t slot,

@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/luhn.h"
 #include "base/money.h"
 #include "cli/cli_int.h"
 
@@ -185,6 +186,11 @@ int cli_run_card_add(struct cli *cli, const struct cli_args *args)
     if (!cli_card_mask(number, target, sizeof target))
         return cli_usage_error(cli, "--number must be the card's 16 to 19 digits, without "
                                     "spaces");
+    /* Before an SMS is spent on it: the server sees only the masked number
+     * until the card is bound. */
+    if (!luhn_is_valid(number, strlen(number)))
+        return cli_usage_error(cli, "--number is not a card number: a digit is mistyped (its "
+                                    "last digit does not check)");
     if (code != NULL && send_code)
         return cli_usage_error(cli, "--send-code asks for a code; --code uses one: give one "
                                     "of them");

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "base/log.h"
+#include "base/luhn.h"
 #include "identity/identity.h"
 #include "wallet/cards.h"
 #include "wallet/wallet.h"
@@ -157,7 +158,7 @@ enum qb_error wallet_card_number(const struct domain_env *env, struct store *rea
     }
     store_finalize(st);
     out[BANK_CARD_NUMBER_SIZE_MAX - 1] = '\0';
-    if (err == QB_OK && !bank_luhn_is_valid(out, strlen(out)))
+    if (err == QB_OK && !luhn_is_valid(out, strlen(out)))
         err = QB_E_INTERNAL; /* opened, but not a number this module sealed */
     if (err != QB_OK) {
         crypto_wipe(out, BANK_CARD_NUMBER_SIZE_MAX);

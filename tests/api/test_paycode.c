@@ -21,6 +21,7 @@
 #include "api/merchant_helpers.h"
 #include "api/transfer_helpers.h"
 #include "base/crypto.h"
+#include "base/luhn.h"
 #include "base/paycode.h"
 
 #define S_CONFIRM_S 4
@@ -506,7 +507,7 @@ TEST(five_wrong_codes_lock_the_slot)
         memcpy(wrong, right, sizeof wrong);
         /* Another token with a correct check digit. */
         wrong[10] = (char)('0' + (right[10] - '0' + 1 + i) % 10);
-        wrong[17] = paycode_luhn_digit(wrong, 17);
+        wrong[17] = (char)('0' + luhn_check_digit(wrong, 17));
         ASSERT_EQ_INT(S_codepay(wrong, 100, NULL, what), 400);
         ASSERT_EQ_STR(what, "AUTH_CODE_INVALID");
     }

@@ -727,6 +727,10 @@ TEST(cards)
            "--phone", S_phone_a, "--code", "000000", NULL);
     S_case("card-add-no-terminal", NULL, "card", "add", "--number", "9999000000000012",
            "--holder", "张三", "--phone", S_phone_a, NULL);
+    // A mistyped digit is caught before a code is asked for: were one sent, the next case would
+    // meet the phone's cooldown.
+    S_case("card-add-mistyped", NULL, "card", "add", "--number", "9999000000000013", "--holder",
+           "张三", "--phone", S_phone_a, "--send-code", NULL);
     S_case("card-add-send-code", NULL, "card", "add", "--number", "9999000000000012", "--holder",
            "张三", "--phone", S_phone_a, "--send-code", NULL);
     S_code(S_phone_a, "bind_card", code);

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "base/luhn.h"
 #include "merchant/paycode.h"
 #include "store/pool.h"
 #include "unit/merchant/merchant_fixture.h"
@@ -86,7 +87,7 @@ TEST(a_locked_slot_opens_again_after_its_lock)
     for (int i = 0; i < 5; i++) {
         paycode_format(f.seed, s, f.slot, 0, wrong);
         wrong[10] = (char)('0' + (wrong[10] - '0' + 1 + i) % 10);
-        wrong[17] = paycode_luhn_digit(wrong, 17);
+        wrong[17] = (char)('0' + luhn_check_digit(wrong, 17));
         ASSERT_EQ_INT(S_codepay_code(&f, wrong, 100, &outcome, NULL), 400);
     }
     int64_t locked_at = S_now(&f);
@@ -111,7 +112,7 @@ TEST(four_wrong_codes_and_a_right_one_reset_the_count)
         for (int i = 0; i < 4; i++) {
             paycode_format(f.seed, s, f.slot, 9, wrong);
             wrong[10] = (char)('0' + (wrong[10] - '0' + 1 + i) % 10);
-            wrong[17] = paycode_luhn_digit(wrong, 17);
+            wrong[17] = (char)('0' + luhn_check_digit(wrong, 17));
             ASSERT_EQ_INT(S_codepay_code(&f, wrong, 100, &outcome, NULL), 400);
         }
         ASSERT_EQ_INT(S_codepay(&f, s, round, 100, &outcome, NULL), 200);
