@@ -294,6 +294,23 @@ TEST(a_failing_receiver_is_retried_on_the_ladder)
     mh_release(&m);
 }
 
+/* A receiver whose first request waits for S_release (or S_WAIT_MS), so that
+ * the notification stays PENDING meanwhile; its notify_url into url. */
+static void S_holding_receiver_start(struct sink *r, char url[128])
+{
+    S_receiver_start(r, 0, NULL, 0);
+    r->hold_first = true;
+    snprintf(url, 128, "http://127.0.0.1:%d/n", r->port);
+}
+
+static void S_release(struct sink *r)
+{
+    pthread_mutex_lock(&r->lock);
+    r->released = true;
+    pthread_cond_broadcast(&r->released_cond);
+    pthread_mutex_unlock(&r->lock);
+}
+
 /* The value of gauge NAME (a family without labels) on /metrics. */
 static double S_gauge(const char *name)
 {
@@ -313,10 +330,8 @@ TEST(metrics_show_notifications_waiting_on_a_merchant)
     // A merchant's endpoint that does not answer: /metrics counts the notification as
     // undelivered and ages it, for an operator's alert, until it is delivered.
     struct sink rcv;
-    S_receiver_start(&rcv, 0, NULL, 0);
-    rcv.hold_first = true;
     char url[128];
-    snprintf(url, sizeof url, "http://127.0.0.1:%d/n", rcv.port);
+    S_holding_receiver_start(&rcv, url);
     struct mh_merchant m;
     API_MUST(mh_onboard(&S_client, S_admin, -1, &m));
     struct api_user u;
@@ -329,10 +344,7 @@ TEST(metrics_show_notifications_waiting_on_a_merchant)
     ASSERT_EQ_INT(S_gauge("qianbao_notifications_undelivered"), 1);
     usleep(30 * 1000);
     ASSERT(S_gauge("qianbao_notifications_undelivered_oldest_seconds") >= 0.03);
-    pthread_mutex_lock(&rcv.lock);
-    rcv.released = true;
-    pthread_cond_broadcast(&rcv.released_cond);
-    pthread_mutex_unlock(&rcv.lock);
+    S_release(&rcv);
     json_t *n = S_wait_status(&m, "DELIVERED");
     json_decref(n);
     ASSERT_EQ_INT(S_gauge("qianbao_notifications_undelivered"), 0);
@@ -489,10 +501,8 @@ TEST(a_crash_between_delivery_and_its_record_delivers_again)
     // its first answer until the payer has its 201: the crash must not take the payment's
     // answer with it (a race the test lost under ThreadSanitizer).
     struct sink rcv;
-    S_receiver_start(&rcv, 0, NULL, 0);
-    rcv.hold_first = true;
     char url[128];
-    snprintf(url, sizeof url, "http://127.0.0.1:%d/n", rcv.port);
+    S_holding_receiver_start(&rcv, url);
     client_release(&S_client);
     ASSERT_EQ_INT(test_daemon_stop(&S_daemon), 0);
     setenv("QIANBAO_TEST_CRASH", "notify.after_delivery", 1);
@@ -507,10 +517,7 @@ TEST(a_crash_between_delivery_and_its_record_delivers_again)
     API_MUST(th_fund(&S_client, S_admin, &u, 5000));
     char transaction_id[32];
     rh_order_paid(&S_client, &m, &u, "crash-0001", 700, url, transaction_id);
-    pthread_mutex_lock(&rcv.lock);
-    rcv.released = true;
-    pthread_cond_broadcast(&rcv.released_cond);
-    pthread_mutex_unlock(&rcv.lock);
+    S_release(&rcv);
     ASSERT(S_wait_count(&rcv, 1));
     /* The daemon is dying or dead: reap it. */
     int status = 0;

@@ -1163,6 +1163,19 @@ static enum qb_error idem_pay(struct fx *fx, struct fx_script *s, const char *pr
     return fx_exec(fx, s);
 }
 
+/* Replays (principal, key, body) and checks its answer is `answer`, size bytes. */
+static void idem_replays(struct fx *fx, const char *principal, const char *key, const char *body,
+                         int64_t from, int64_t to, int64_t amount, const void *answer, size_t size)
+{
+    struct fx_script again;
+    ASSERT_OK(idem_pay(fx, &again, principal, key, body, from, to, amount));
+    ASSERT(again.cmd.replayed);
+    ASSERT_EQ_INT(again.run_count, 0);
+    ASSERT_EQ_INT(again.cmd.response.size, size);
+    ASSERT(memcmp(again.cmd.response.data, answer, size) == 0);
+    fx_script_release(&again);
+}
+
 TEST(idem_same_request_replayed)
 {
     /* A retried request (same principal, key and body) must get the original
@@ -1172,7 +1185,7 @@ TEST(idem_same_request_replayed)
     int64_t u = fx_user(fx, "user:u_a");
     int64_t m = fx_user(fx, "user:u_b");
     fx_fund(fx, u, 1000);
-    struct fx_script first, again;
+    struct fx_script first;
     ASSERT_OK(idem_pay(fx, &first, "user:u_a", "key-1", "{\"amount\":300}", u, m, 300));
     ASSERT_EQ_INT(first.run_count, 1);
     ASSERT(!first.cmd.replayed);
@@ -1180,25 +1193,17 @@ TEST(idem_same_request_replayed)
     int64_t entry_id = first.ops[0].out_id;
     ASSERT_VIEW(fx, u, 700, 0);
 
-    ASSERT_OK(idem_pay(fx, &again, "user:u_a", "key-1", "{\"amount\":300}", u, m, 300));
-    ASSERT_EQ_INT(again.run_count, 0);
-    ASSERT(again.cmd.replayed);
-    ASSERT_EQ_INT(again.cmd.response.size, first.cmd.response.size);
-    ASSERT(memcmp(again.cmd.response.data, first.cmd.response.data, first.cmd.response.size) == 0);
+    idem_replays(fx, "user:u_a", "key-1", "{\"amount\":300}", u, m, 300, first.cmd.response.data,
+                 first.cmd.response.size);
     ASSERT_VIEW(fx, u, 700, 0);
     ASSERT_VIEW(fx, m, 300, 0);
     ASSERT_EQ_INT(fx_view(fx, u).last_entry_id, entry_id);
-    fx_script_release(&again);
 
     /* Again after a restart: the record is durable. */
     fx_restart(fx);
-    ASSERT_OK(idem_pay(fx, &again, "user:u_a", "key-1", "{\"amount\":300}", u, m, 300));
-    ASSERT(again.cmd.replayed);
-    ASSERT_EQ_INT(again.run_count, 0);
-    ASSERT_EQ_INT(again.cmd.response.size, first.cmd.response.size);
-    ASSERT(memcmp(again.cmd.response.data, first.cmd.response.data, first.cmd.response.size) == 0);
+    idem_replays(fx, "user:u_a", "key-1", "{\"amount\":300}", u, m, 300, first.cmd.response.data,
+                 first.cmd.response.size);
     ASSERT_VIEW(fx, u, 700, 0);
-    fx_script_release(&again);
     fx_script_release(&first);
     fx_verify_ok(fx);
     fx_free(fx);
@@ -1245,30 +1250,28 @@ TEST(idem_answer_replaced_only_when_the_command_commits)
      * it replaces the answer, a retry gets the new one, and a command that
      * fails after replacing leaves the old one. Another principal's key of
      * the same name is not touched. */
+    static const char reversed[] = "400\n{\"code\":\"REVERSED\"}";
     struct fx *fx = fx_new();
     int64_t u = fx_user(fx, "user:u_a");
     int64_t m = fx_user(fx, "user:u_b");
     fx_fund(fx, u, 1000);
-    struct fx_script first, other, s, again;
+    struct fx_script first, other, s;
     ASSERT_OK(idem_pay(fx, &first, "user:u_a", "key-1", "{\"amount\":300}", u, m, 300));
     ASSERT_OK(idem_pay(fx, &other, "user:u_b", "key-1", "{\"amount\":100}", m, u, 100));
 
     fx_script_init(&s);
     struct fx_op *op = fx_script_add(&s, FX_OP_IDEM_REPLACE);
-    op->principal = "user:u_a", op->key = "key-1", op->ref = "400\n{\"code\":\"REVERSED\"}";
+    op->principal = "user:u_a", op->key = "key-1", op->ref = reversed;
     fx_script_add(&s, FX_OP_FAIL)->fail_with = QB_E_CONFLICT;
     ASSERT_ERR(fx_exec(fx, &s), QB_E_CONFLICT);
     ASSERT_EQ_INT(s.ops[0].out_id, 1);
     fx_script_release(&s);
-    ASSERT_OK(idem_pay(fx, &again, "user:u_a", "key-1", "{\"amount\":300}", u, m, 300));
-    ASSERT(again.cmd.replayed);
-    ASSERT_EQ_INT(again.cmd.response.size, first.cmd.response.size);
-    ASSERT(memcmp(again.cmd.response.data, first.cmd.response.data, first.cmd.response.size) == 0);
-    fx_script_release(&again);
+    idem_replays(fx, "user:u_a", "key-1", "{\"amount\":300}", u, m, 300, first.cmd.response.data,
+                 first.cmd.response.size);
 
     fx_script_init(&s);
     op = fx_script_add(&s, FX_OP_IDEM_REPLACE);
-    op->principal = "user:u_a", op->key = "key-1", op->ref = "400\n{\"code\":\"REVERSED\"}";
+    op->principal = "user:u_a", op->key = "key-1", op->ref = reversed;
     op = fx_script_add(&s, FX_OP_IDEM_REPLACE);
     op->principal = "user:u_a", op->key = "key-none", op->ref = "x";
     ASSERT_OK(fx_exec(fx, &s));
@@ -1276,18 +1279,10 @@ TEST(idem_answer_replaced_only_when_the_command_commits)
     ASSERT_EQ_INT(s.ops[1].out_id, 0);
     fx_script_release(&s);
     fx_restart(fx);
-    ASSERT_OK(idem_pay(fx, &again, "user:u_a", "key-1", "{\"amount\":300}", u, m, 300));
-    ASSERT(again.cmd.replayed);
-    ASSERT_EQ_INT(again.run_count, 0);
-    ASSERT_EQ_INT(again.cmd.response.size, strlen("400\n{\"code\":\"REVERSED\"}"));
-    ASSERT(memcmp(again.cmd.response.data, "400\n{\"code\":\"REVERSED\"}",
-                  again.cmd.response.size) == 0);
-    fx_script_release(&again);
-    ASSERT_OK(idem_pay(fx, &again, "user:u_b", "key-1", "{\"amount\":100}", m, u, 100));
-    ASSERT(again.cmd.replayed);
-    ASSERT_EQ_INT(again.cmd.response.size, other.cmd.response.size);
-    ASSERT(memcmp(again.cmd.response.data, other.cmd.response.data, other.cmd.response.size) == 0);
-    fx_script_release(&again);
+    idem_replays(fx, "user:u_a", "key-1", "{\"amount\":300}", u, m, 300, reversed,
+                 strlen(reversed));
+    idem_replays(fx, "user:u_b", "key-1", "{\"amount\":100}", m, u, 100, other.cmd.response.data,
+                 other.cmd.response.size);
     ASSERT_VIEW(fx, u, 800, 0);
     fx_script_release(&first);
     fx_script_release(&other);
