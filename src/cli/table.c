@@ -72,8 +72,9 @@ static const struct cli_command S_commands[] = {
      "tells whether a phone is registered. In development (no SMS provider) the operator reads "
      "codes with `qianbao admin sms-outbox`.",
      {{"purpose", "PURPOSE", true,
-       "register reset_payment_password unfreeze login bind_card new_device",
+       "register reset_payment_password unfreeze login bind_card new_device reset_password",
        "what the code is for: register, reset_payment_password (for `payment-password set`), "
+       "reset_password (for `password set`), "
        "unfreeze (for `security unfreeze`), bind_card (for `card add`)"},
       {"target", "TARGET", false, NULL,
        "what the code authorises, for bind_card the card number masked: its first six and last "
@@ -283,6 +284,23 @@ static const struct cli_command S_commands[] = {
      {{"name", "NAME", true, NULL, "the real name"},
       {"id-number", "NUMBER", true, NULL, "the resident id number"}},
      cli_run_kyc},
+    {"password", "", 0, 0, "manage the login password", NULL, {{0}}, NULL},
+    {"password set",
+     "",
+     0,
+     0,
+     "change the login password",
+     "Asks for the current password, then for the new one twice (8 to 128 bytes, not all "
+     "digits), from the terminal without echo. Forgot it? Log in with an SMS code (`qianbao "
+     "sms-code PHONE --purpose login`, then `qianbao login --phone PHONE --login-code CODE`), "
+     "ask for another with `qianbao sms-code --purpose reset_password`, and give it with --code "
+     "instead of the current password. Every other session of the account is logged out.",
+     {{"code", "CODE", false, NULL,
+       "an SMS code of purpose reset_password, instead of the current password"},
+      {"password-stdin", NULL, false, NULL,
+       "read from standard input instead of the terminal, a line each: the current password "
+       "(not with --code), then the new one"}},
+     cli_run_password_set},
     {"payment-password", "", 0, 0, "manage the six-digit payment password", NULL, {{0}}, NULL},
     {"payment-password set",
      "",

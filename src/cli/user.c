@@ -579,6 +579,7 @@ static const char *S_event_text(const char *kind)
         {"new_device", "logged in from a new device"},
         {"new_device_refused", "right password from a new device, refused without the code"},
         {"lockout", "locked after too many wrong tries"},
+        {"password_changed", "login password changed"},
         {"payment_password_set", "payment password set"},
         {"kyc_level_2", "real name verified"},
         {"freeze", "frozen"},
@@ -692,6 +693,42 @@ int cli_run_kyc(struct cli *cli, const struct cli_args *args)
         cli_text_clean(cli_json_str(res.json, "id_number_last4"), last4, sizeof last4);
         printf("verified: KYC level %" JSON_INTEGER_FORMAT " (id number ending %s)\n",
                json_integer_value(json_object_get(res.json, "kyc_level")), last4);
+    }
+    cli_response_release(&res);
+    return rc;
+}
+
+int cli_run_password_set(struct cli *cli, const struct cli_args *args)
+{
+    bool from_stdin = cli_arg(cli, args, "password-stdin") != NULL;
+    const char *code = cli_arg(cli, args, "code");
+    char current[CLI_SECRET_SIZE_MAX] = "", password[CLI_SECRET_SIZE_MAX] = "";
+    int rc = CLI_EXIT_OK;
+    if (code == NULL)
+        rc = cli_secret_read(cli, from_stdin, "Current password: ", NULL, current, sizeof current);
+    if (rc == CLI_EXIT_OK)
+        rc = cli_secret_read(cli, from_stdin, "New password: ", "Repeat it: ", password,
+                             sizeof password);
+    json_t *body = NULL;
+    if (rc == CLI_EXIT_OK) {
+        body = code != NULL
+                   ? json_pack("{s:s, s:s}", "password", password, "sms_code", code)
+                   : json_pack("{s:s, s:s}", "password", password, "current_password", current);
+        if (body == NULL)
+            rc = cli_usage_error(cli, "the passwords and --code must be UTF-8 text");
+    }
+    cli_secret_wipe(current, sizeof current);
+    cli_secret_wipe(password, sizeof password);
+    if (rc != CLI_EXIT_OK)
+        return rc;
+    struct cli_response res;
+    rc = cli_call(cli, "PUT", "/v1/me/password", CLI_AUTH_USER, body, &res);
+    json_decref(body);
+    if (rc == CLI_EXIT_OK) {
+        if (cli->json)
+            cli_print_body(&res);
+        else
+            printf("login password changed; every other session of the account is logged out\n");
     }
     cli_response_release(&res);
     return rc;

@@ -446,6 +446,18 @@ bool http_sms_code_check(struct http_request *req, const char *code)
     return false;
 }
 
+bool http_new_password_check(struct http_request *req, const char *password)
+{
+    enum qb_error err = identity_password_check(password);
+    if (err == QB_OK)
+        return true;
+    http_reply_error_message(req, err,
+                             err == QB_E_PASSWORD_WEAK
+                                 ? "the password is too easy to guess"
+                                 : "password must be 8 to 128 bytes without control characters");
+    return false;
+}
+
 void http_resume_no_content(struct http_request *req, struct ledger_cmd *cmd)
 {
     struct identity_cmd *c = (struct identity_cmd *)cmd;

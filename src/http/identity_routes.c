@@ -98,7 +98,8 @@ void http_handle_sms_codes_create(struct http_request *req)
     if (!sms_purpose_parse(purpose_text, &purpose)) {
         http_reply_error_message(req, QB_E_PARAM,
                                  "purpose must be one of register, login, bind_card, "
-                                 "reset_payment_password, new_device, unfreeze");
+                                 "reset_payment_password, new_device, unfreeze, "
+                                 "reset_password");
         goto out;
     }
     /* The target is kept with the code: only the masked card number of a
@@ -163,17 +164,9 @@ void http_handle_users_create(struct http_request *req)
     const char *sms_code = http_json_string(body, "sms_code");
     const char *password = http_json_string(body, "password");
     const char *display_name = http_json_string(body, "display_name");
-    if (!S_phone_check(req, phone) || !http_sms_code_check(req, sms_code))
+    if (!S_phone_check(req, phone) || !http_sms_code_check(req, sms_code) ||
+        !http_new_password_check(req, password))
         goto out;
-    enum qb_error err = identity_password_check(password);
-    if (err != QB_OK) {
-        http_reply_error_message(req, err,
-                                 err == QB_E_PASSWORD_WEAK
-                                     ? "the password is too easy to guess"
-                                     : "password must be 8 to 128 bytes without control "
-                                       "characters");
-        goto out;
-    }
     if (!identity_display_name_is_valid(display_name)) {
         http_reply_error_message(req, QB_E_PARAM,
                                  "display_name must be 1 to 64 bytes with a visible character");
@@ -183,7 +176,7 @@ void http_handle_users_create(struct http_request *req)
     if (c == NULL)
         goto out;
     /* Slow on purpose (Argon2id), on this HTTP thread: never on the writer. */
-    err = identity_password_hash(http_request_env(req), password, c->password_hash);
+    enum qb_error err = identity_password_hash(http_request_env(req), password, c->password_hash);
     if (err != QB_OK) {
         log_event(LOG_ERROR, "http.password_hash_failed", "error=%s", error_name(err));
         http_identity_cmd_done(c);

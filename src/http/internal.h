@@ -439,6 +439,9 @@ void http_resume_no_content(struct http_request *req, struct ledger_cmd *cmd);
 /* An SMS code of the right shape (6 digits), or false after replying
  * PARAM_ERROR. */
 bool http_sms_code_check(struct http_request *req, const char *code);
+/* A new login password that identity_password_check takes, or false after
+ * replying (PARAM_ERROR, PASSWORD_TOO_WEAK). */
+bool http_new_password_check(struct http_request *req, const char *password);
 /* The caller's user record (HTTP_AUTH_USER routes), or false after
  * replying. A session whose user is gone is no session: 401. */
 bool http_me_load(struct http_request *req, struct identity_user *user);
@@ -482,6 +485,7 @@ void http_handle_me_sessions_list(struct http_request *req);
 void http_handle_me_sessions_delete(struct http_request *req);
 void http_handle_me_freeze(struct http_request *req);
 void http_handle_me_unfreeze(struct http_request *req);
+void http_handle_me_password_set(struct http_request *req);
 void http_handle_me_security_get(struct http_request *req);
 
 /* bill_routes.c: the caller's bills, statements and their CSV form. */

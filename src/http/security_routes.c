@@ -6,8 +6,9 @@
  *
  * Payment passwords are checked for shape on the HTTP thread and counted in
  * the writer (identity.h), so parallel guesses are evaluated one at a time.
- * Unfreezing needs the login password, verified here with Argon2id before
- * the command is submitted.
+ * Unfreezing and changing the login password need the login password,
+ * verified here with Argon2id before the command is submitted (a new one
+ * is hashed here too); a forgotten one is replaced with an SMS code.
  */
 #include <stdio.h>
 #include <string.h>
@@ -200,7 +201,9 @@ static const struct http_field S_unfreeze_fields[] = {
     {"sms_code", HTTP_FIELD_STRING, true, SMS_CODE_DIGITS + 1, 0, 0},
 };
 
-static void S_unfreeze_refused_resume(struct http_request *req, struct ledger_cmd *cmd)
+/* A wrong login password given to a route that asks for it again: counted
+ * against the login lock, as at login. */
+static void S_password_refused_resume(struct http_request *req, struct ledger_cmd *cmd)
 {
     struct identity_cmd *c = (struct identity_cmd *)cmd;
     http_login_failure_record(req, c);
@@ -213,55 +216,108 @@ static void S_unfreeze_refused_resume(struct http_request *req, struct ledger_cm
     http_identity_cmd_done(c);
 }
 
+/* The caller's login password, verified on this thread (Argon2id): true
+ * when it is right; false after replying (or submitting the count of a
+ * wrong one, whose resume replies). Logging in locked answers 423. */
+static bool S_login_password_verified(struct http_request *req, const char *password)
+{
+    const struct identity_session *session = http_request_session(req);
+    const struct domain_env *env = http_request_env(req);
+    char hash[IDENTITY_PASSWORD_HASH_SIZE_MAX] = "";
+    struct store *reader = http_reader_acquire(req);
+    if (reader == NULL)
+        return false;
+    struct identity_user user;
+    enum qb_error err = identity_user_get(reader, session->user_id, &user);
+    if (err == QB_OK)
+        err = identity_user_password_hash(reader, session->user_id, hash);
+    http_reader_release(req, reader);
+    bool verified = false;
+    if (err != QB_OK) {
+        http_reply_error(req, err == QB_E_NOT_FOUND ? QB_E_UNAUTHORIZED : err);
+    } else if (env == NULL || user.login_locked_until_ms > clock_now_ms(env->clock)) {
+        http_reply_error(req, env == NULL ? QB_E_INTERNAL : QB_E_PASSWORD_LOCKED);
+    } else if (identity_password_verify(env, hash, password)) {
+        verified = true;
+    } else {
+        struct identity_cmd *failed = http_identity_cmd_new(req, IDENTITY_OP_LOGIN_FAILED);
+        if (failed != NULL) {
+            snprintf(failed->user_id, sizeof failed->user_id, "%s", session->user_id);
+            http_request_submit(req, &failed->cmd, S_password_refused_resume);
+        }
+    }
+    crypto_wipe(hash, sizeof hash);
+    return verified;
+}
+
 void http_handle_me_unfreeze(struct http_request *req)
 {
     json_t *body = http_json_body(req, S_unfreeze_fields, QB_ARRAY_COUNT(S_unfreeze_fields));
     if (body == NULL)
         return;
     const struct identity_session *session = http_request_session(req);
-    const struct domain_env *env = http_request_env(req);
-    const char *password = http_json_string(body, "password");
     const char *sms_code = http_json_string(body, "sms_code");
-    char hash[IDENTITY_PASSWORD_HASH_SIZE_MAX] = "";
-    if (!http_sms_code_check(req, sms_code))
-        goto out;
+    /* Step 1: the login password; step 2: the SMS code and the state
+     * change, in the writer. */
+    if (http_sms_code_check(req, sms_code) &&
+        S_login_password_verified(req, http_json_string(body, "password"))) {
+        struct identity_cmd *c = http_identity_cmd_new(req, IDENTITY_OP_UNFREEZE);
+        if (c != NULL) {
+            snprintf(c->user_id, sizeof c->user_id, "%s", session->user_id);
+            snprintf(c->sms_code, sizeof c->sms_code, "%s", sms_code);
+            http_request_submit(req, &c->cmd, http_resume_user);
+        }
+    }
+    json_decref(body);
+}
 
-    /* Step 1: the login password, on this thread (Argon2id). */
-    struct store *reader = http_reader_acquire(req);
-    if (reader == NULL)
-        goto out;
-    struct identity_user user;
-    enum qb_error err = identity_user_get(reader, session->user_id, &user);
-    if (err == QB_OK)
-        err = identity_user_password_hash(reader, session->user_id, hash);
-    http_reader_release(req, reader);
-    if (err != QB_OK) {
-        http_reply_error(req, err == QB_E_NOT_FOUND ? QB_E_UNAUTHORIZED : err);
-        goto out;
-    }
-    /* Wrong login passwords count here as at login, against the same lock. */
-    if (env == NULL || user.login_locked_until_ms > clock_now_ms(env->clock)) {
-        http_reply_error(req, env == NULL ? QB_E_INTERNAL : QB_E_PASSWORD_LOCKED);
-        goto out;
-    }
-    if (!identity_password_verify(env, hash, password)) {
-        struct identity_cmd *failed = http_identity_cmd_new(req, IDENTITY_OP_LOGIN_FAILED);
-        if (failed == NULL)
-            goto out;
-        snprintf(failed->user_id, sizeof failed->user_id, "%s", session->user_id);
-        http_request_submit(req, &failed->cmd, S_unfreeze_refused_resume);
-        goto out;
-    }
+/* --- PUT /v1/me/password ----------------------------------------------------------- */
 
-    /* Step 2: the SMS code and the state change, in the writer. */
-    struct identity_cmd *c = http_identity_cmd_new(req, IDENTITY_OP_UNFREEZE);
+static const struct http_field S_password_set_fields[] = {
+    {"password", HTTP_FIELD_SECRET, true, IDENTITY_PASSWORD_SIZE_MAX, 0, 0},
+    {"current_password", HTTP_FIELD_SECRET, false, IDENTITY_PASSWORD_SIZE_MAX, 0, 0},
+    {"sms_code", HTTP_FIELD_STRING, false, SMS_CODE_DIGITS + 1, 0, 0},
+};
+
+/* A new login password, proved by the current one or by an SMS code of
+ * purpose reset_password (the one who forgot it, logged in by an SMS
+ * code). Every other session of the user ends. */
+void http_handle_me_password_set(struct http_request *req)
+{
+    json_t *body =
+        http_json_body(req, S_password_set_fields, QB_ARRAY_COUNT(S_password_set_fields));
+    if (body == NULL)
+        return;
+    const struct identity_session *session = http_request_session(req);
+    const char *password = http_json_string(body, "password");
+    const char *current = http_json_string(body, "current_password");
+    const char *sms_code = http_json_string(body, "sms_code");
+    if ((current == NULL) == (sms_code == NULL)) {
+        http_reply_error_message(req, QB_E_PARAM,
+                                 "give current_password, or sms_code (a code of purpose "
+                                 "reset_password), and not both");
+        goto out;
+    }
+    if (!http_new_password_check(req, password) ||
+        (sms_code != NULL && !http_sms_code_check(req, sms_code)) ||
+        (current != NULL && !S_login_password_verified(req, current)))
+        goto out;
+    struct identity_cmd *c = http_identity_cmd_new(req, IDENTITY_OP_PASSWORD_SET);
     if (c == NULL)
         goto out;
+    /* Slow on purpose (Argon2id), on this HTTP thread: never on the writer. */
+    enum qb_error err = identity_password_hash(http_request_env(req), password, c->password_hash);
+    if (err != QB_OK) {
+        log_event(LOG_ERROR, "http.password_hash_failed", "error=%s", error_name(err));
+        http_identity_cmd_done(c);
+        http_reply_error(req, err);
+        goto out;
+    }
     snprintf(c->user_id, sizeof c->user_id, "%s", session->user_id);
-    snprintf(c->sms_code, sizeof c->sms_code, "%s", sms_code);
-    http_request_submit(req, &c->cmd, http_resume_user);
+    snprintf(c->session_id, sizeof c->session_id, "%s", session->id);
+    snprintf(c->sms_code, sizeof c->sms_code, "%s", sms_code != NULL ? sms_code : "");
+    http_request_submit(req, &c->cmd, http_resume_no_content);
 out:
-    crypto_wipe(hash, sizeof hash);
     json_decref(body);
 }
 

@@ -1047,6 +1047,51 @@ static enum qb_error op_status(struct ledger_txn *txn, struct identity_cmd *c)
     }
 }
 
+/* A new login password: with an SMS code of purpose reset_password, or
+ * with the current password checked by the caller (sms_code ""). The
+ * count of wrong passwords and its lock start over, and every session but
+ * the caller's ends: whoever knew the old password is logged out. The
+ * devices keep their trust: the next login still needs the new password. */
+static enum qb_error op_password_set(struct ledger_txn *txn, struct identity_cmd *c)
+{
+    enum qb_error err = user_load(txn, c->user_id, &c->user);
+    if (err != QB_OK) {
+        c->outcome = err;
+        return err == QB_E_NOT_FOUND ? QB_OK : err;
+    }
+    bool by_code = c->sms_code[0] != '\0';
+    if (by_code) {
+        err = sms_consume(txn, c->env, c->user.phone, SMS_PURPOSE_RESET_PASSWORD, "", c->sms_code);
+        if (err == QB_E_SMS_CODE_INVALID) {
+            c->outcome = err;
+            return QB_OK;
+        }
+        if (err != QB_OK)
+            return err;
+    }
+    const struct store_param p[] = {STORE_TEXT(c->user_id), STORE_TEXT(c->password_hash)};
+    identity_user_written(txn, c->env, c->user_id);
+    err = store_run(ledger_txn_store(txn),
+                    "UPDATE users SET password_hash = $2, login_failures = 0,"
+                    " login_locked_until_ms = 0 WHERE id = $1",
+                    p, QB_ARRAY_COUNT(p));
+    if (err == QB_OK) {
+        const struct store_param q[] = {STORE_TEXT(c->user_id), STORE_TEXT(c->session_id),
+                                        STORE_INT(ledger_txn_now_ms(txn))};
+        err = identity_txn_sessions_revoke(txn, c->env,
+                                           "UPDATE sessions SET revoked_at_ms = $3"
+                                           " WHERE user_id = $1 AND id != $2 AND revoked_at_ms = 0"
+                                           " RETURNING token_hash",
+                                           q, QB_ARRAY_COUNT(q));
+    }
+    if (err == QB_OK)
+        err = event_record(txn, c->user_id, "password_changed", by_code ? "sms_code" : "password");
+    if (err != QB_OK)
+        return QB_E_STORAGE;
+    c->outcome = QB_OK;
+    return QB_OK;
+}
+
 static enum qb_error op_admin_set_kyc_level(struct ledger_txn *txn, struct identity_cmd *c)
 {
     if (c->kyc_level < 1 || c->kyc_level > 3) {
@@ -1142,6 +1187,9 @@ static enum qb_error identity_cmd_run(struct ledger_txn *txn, struct ledger_cmd 
         break;
     case IDENTITY_OP_ADMIN_SET_KYC_LEVEL:
         err = op_admin_set_kyc_level(txn, c);
+        break;
+    case IDENTITY_OP_PASSWORD_SET:
+        err = op_password_set(txn, c);
         break;
     }
     if (err != QB_OK) {

@@ -314,6 +314,10 @@ enum identity_op {
     IDENTITY_OP_ADMIN_FREEZE,        /* in: user_id → user; every session ends */
     IDENTITY_OP_ADMIN_UNFREEZE,      /* in: user_id → user */
     IDENTITY_OP_ADMIN_SET_KYC_LEVEL, /* in: user_id, kyc_level (1..3) → user */
+    IDENTITY_OP_PASSWORD_SET,        /* in: user_id, session_id (kept), password_hash (the new one),
+                                      * sms_code (purpose reset_password; "" when the caller checked
+                                      * the current password) → SMS_CODE_INVALID; the login lock
+                                      * lifted, every other session ended, event password_changed */
 };
 
 struct identity_cmd {

@@ -41,11 +41,12 @@ static const char *const sms_purpose_names[] = {
     [SMS_PURPOSE_RESET_PAYMENT_PASSWORD] = "reset_payment_password",
     [SMS_PURPOSE_NEW_DEVICE] = "new_device",
     [SMS_PURPOSE_UNFREEZE] = "unfreeze",
+    [SMS_PURPOSE_RESET_PASSWORD] = "reset_password",
 };
 
 static bool sms_purpose_is_valid(int64_t purpose)
 {
-    return purpose >= SMS_PURPOSE_REGISTER && purpose <= SMS_PURPOSE_UNFREEZE;
+    return purpose >= SMS_PURPOSE_REGISTER && purpose <= SMS_PURPOSE_LAST;
 }
 
 bool sms_purpose_parse(const char *text, enum sms_purpose *out)
@@ -53,7 +54,7 @@ bool sms_purpose_parse(const char *text, enum sms_purpose *out)
     QB_ASSERT(out != NULL);
     if (text == NULL)
         return false;
-    for (int p = SMS_PURPOSE_REGISTER; p <= SMS_PURPOSE_UNFREEZE; p++) {
+    for (int p = SMS_PURPOSE_REGISTER; p <= SMS_PURPOSE_LAST; p++) {
         if (strcmp(text, sms_purpose_names[p]) == 0) {
             *out = (enum sms_purpose)p;
             return true;
@@ -128,7 +129,8 @@ static bool sms_code_is_well_formed(const char *code)
 static bool sms_purpose_needs_user(enum sms_purpose purpose)
 {
     return purpose == SMS_PURPOSE_LOGIN || purpose == SMS_PURPOSE_RESET_PAYMENT_PASSWORD ||
-           purpose == SMS_PURPOSE_NEW_DEVICE || purpose == SMS_PURPOSE_UNFREEZE;
+           purpose == SMS_PURPOSE_NEW_DEVICE || purpose == SMS_PURPOSE_UNFREEZE ||
+           purpose == SMS_PURPOSE_RESET_PASSWORD;
 }
 
 /* HMAC(sms_code_key, phone|purpose|target|code). The phone and purpose

@@ -45,10 +45,12 @@ enum sms_purpose {
     SMS_PURPOSE_RESET_PAYMENT_PASSWORD = 4,
     SMS_PURPOSE_NEW_DEVICE = 5,
     SMS_PURPOSE_UNFREEZE = 6,
+    SMS_PURPOSE_RESET_PASSWORD = 7, /* the login password, PUT /v1/me/password */
 };
+#define SMS_PURPOSE_LAST SMS_PURPOSE_RESET_PASSWORD
 
 /* "register", "login", "bind_card", "reset_payment_password", "new_device",
- * "unfreeze" ⇄ the enum. parse answers false for anything else. */
+ * "unfreeze", "reset_password" ⇄ the enum. parse answers false for anything else. */
 QB_MUST_USE bool sms_purpose_parse(const char *text, enum sms_purpose *out);
 const char *sms_purpose_name(enum sms_purpose purpose);
 
@@ -76,9 +78,9 @@ struct sms_send_cmd {
 /* Prepares a command that issues a code. The caller fills phone, purpose
  * and target (validated: sms_phone_is_valid) and submits cmd. Purposes that
  * need a registered user (login, reset_payment_password, new_device,
- * unfreeze) issue nothing for an unknown phone but answer exactly as if
- * they had, so the answer never tells whether a phone is registered;
- * register issues nothing for a registered phone, likewise. */
+ * unfreeze, reset_password) issue nothing for an unknown phone but answer
+ * exactly as if they had, so the answer never tells whether a phone is
+ * registered; register issues nothing for a registered phone, likewise. */
 void sms_send_cmd_init(struct sms_send_cmd *c, const struct domain_env *env);
 
 /* --- consuming, inside another command --------------------------------------- */

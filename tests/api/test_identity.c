@@ -118,10 +118,10 @@ static const char *S_str(const json_t *object, const char *name)
 
 TEST(sms_code_is_accepted_for_every_purpose)
 {
-    // The six purposes are the whole vocabulary clients use; each must be accepted with the code's
-    // lifetime, so the app can show a countdown.
-    const char *purposes[] = {"register",   "login",   "bind_card", "reset_payment_password",
-                              "new_device", "unfreeze"};
+    // The seven purposes are the whole vocabulary clients use; each must be accepted with the
+    // code's lifetime, so the app can show a countdown.
+    const char *purposes[] = {"register",   "login",    "bind_card",     "reset_payment_password",
+                              "new_device", "unfreeze", "reset_password"};
     char phone[API_PHONE_SIZE];
     api_phone_new(phone);
     for (size_t i = 0; i < QB_ARRAY_COUNT(purposes); i++) {
@@ -1522,6 +1522,80 @@ TEST(an_sms_code_logs_in_without_the_password)
     API_MUST(api_login(&S_client, &u, "test", token));
 }
 
+TEST(the_login_password_is_changed_with_the_old_one_or_an_sms_code)
+{
+    // Changing the login password: proved by the current one (a wrong one counts towards the
+    // login lock), or, for one who forgot it and logged in by SMS, by a code of purpose
+    // reset_password. Every other session ends; the old password no longer logs in; the lock
+    // is lifted; the history says how it was changed.
+    struct api_user u;
+    API_MUST(api_user_new(&S_client, S_admin, &u));
+    char other[API_TOKEN_SIZE_MAX], body[256], code[API_SMS_CODE_SIZE];
+    API_MUST(api_login(&S_client, &u, "test", other));
+    EXPECT("PUT", "/v1/me/password", u.token,
+           "{\"password\":\"a new one 1\",\"current_password\":\"not the password\"}", 401,
+           "UNAUTHORIZED");
+    EXPECT("PUT", "/v1/me/password", u.token, "{\"password\":\"a new one 1\"}", 400, "PARAM_ERROR");
+    snprintf(body, sizeof body,
+             "{\"password\":\"a new one 1\",\"current_password\":\"%s\",\"sms_code\":\"123456\"}",
+             u.password);
+    EXPECT("PUT", "/v1/me/password", u.token, body, 400, "PARAM_ERROR");
+    snprintf(body, sizeof body, "{\"password\":\"12345678\",\"current_password\":\"%s\"}",
+             u.password);
+    EXPECT("PUT", "/v1/me/password", u.token, body, 400, "PASSWORD_TOO_WEAK");
+    EXPECT("GET", "/v1/me", other, NULL, 200, NULL);
+
+    snprintf(body, sizeof body, "{\"password\":\"a new one 1\",\"current_password\":\"%s\"}",
+             u.password);
+    EXPECT("PUT", "/v1/me/password", u.token, body, 204, NULL);
+    EXPECT("GET", "/v1/me", u.token, NULL, 200, NULL);
+    EXPECT("GET", "/v1/me", other, NULL, 401, NULL);
+    char old_password[64];
+    snprintf(old_password, sizeof old_password, "%s", u.password);
+    ASSERT(!api_login(&S_client, &u, "test", other));
+    snprintf(u.password, sizeof u.password, "a new one 1");
+    API_MUST(api_login(&S_client, &u, "test", other));
+
+    /* Forgotten: five wrong passwords lock logging in; an SMS login, then a reset_password
+     * code, set a new one, which logs in at once. */
+    for (int i = 0; i < 5; i++) {
+        snprintf(body, sizeof body, "{\"phone\":\"%s\",\"password\":\"%s %d\"}", u.phone,
+                 old_password, i);
+        EXPECT("POST", "/v1/sessions", NULL, body, i < 4 ? 401 : 423, NULL);
+    }
+    API_MUST(api_sms_code_get_for(&S_client, S_admin, &u, "login", code));
+    snprintf(body, sizeof body, "{\"phone\":\"%s\",\"sms_code\":\"%s\"}", u.phone, code);
+    struct client_response res;
+    ASSERT_EQ_INT(api_call(&S_client, "POST", "/v1/sessions", NULL, body, &res), 201);
+    char by_code[API_TOKEN_SIZE_MAX];
+    snprintf(by_code, sizeof by_code, "%s", api_json_str(&res, "token"));
+    client_response_release(&res);
+    API_MUST(api_sms_code_get_for(&S_client, S_admin, &u, "unfreeze", code));
+    snprintf(body, sizeof body, "{\"password\":\"a newer one 2\",\"sms_code\":\"%s\"}", code);
+    EXPECT("PUT", "/v1/me/password", by_code, body, 400, "SMS_CODE_INVALID"); /* another purpose */
+    API_MUST(api_sms_code_get_for(&S_client, S_admin, &u, "reset_password", code));
+    snprintf(body, sizeof body, "{\"password\":\"a newer one 2\",\"sms_code\":\"%s\"}", code);
+    EXPECT("PUT", "/v1/me/password", by_code, body, 204, NULL);
+    EXPECT("PUT", "/v1/me/password", by_code, body, 400, "SMS_CODE_INVALID"); /* spent */
+    EXPECT("GET", "/v1/me", other, NULL, 401, NULL);
+    snprintf(u.password, sizeof u.password, "a newer one 2");
+    API_MUST(api_login(&S_client, &u, "test", other));
+
+    json_t *page = S_get_page("/v1/me/security-events?limit=100", other);
+    json_t *items = json_object_get(page, "items");
+    const char *how[2] = {NULL, NULL};
+    size_t changes = 0;
+    for (size_t i = 0; i < json_array_size(items); i++) {
+        json_t *e = json_array_get(items, i);
+        if (strcmp(S_str(e, "kind"), "password_changed") == 0 && changes < 2)
+            how[changes++] = S_str(e, "detail");
+    }
+    ASSERT_EQ_INT(changes, 2);
+    ASSERT_EQ_STR(how[0], "sms_code"); /* newest first */
+    ASSERT_EQ_STR(how[1], "password");
+    json_decref(page);
+}
+
 TEST(the_account_history_shows_what_happened_to_it)
 {
     // "Was that me?": the user reads what happened to the account, newest first, page by page
@@ -2266,6 +2340,7 @@ int main(void)
     RUN(a_new_device_needs_a_code_sent_to_the_phone);
     RUN(a_verified_wallet_resets_its_payment_password_with_its_id_number);
     RUN(an_sms_code_logs_in_without_the_password);
+    RUN(the_login_password_is_changed_with_the_old_one_or_an_sms_code);
     RUN(session_lifetime_follows_the_setting);
     RUN(sms_cooldown_is_429_with_retry_after);
     RUN(sms_daily_cap_is_429);

@@ -2071,6 +2071,37 @@ TEST(a_new_device_logs_in_with_a_code)
     S_END();
 }
 
+TEST(the_login_password_is_changed)
+{
+    // Changed with the current password (a wrong one is a refusal, exit 1), or, forgotten, with
+    // an SMS code of purpose reset_password after a login by code; the newest one logs in.
+    S_BEGIN();
+    struct api_user u;
+    API_MUST(api_user_new(&S_client, S_admin, &u));
+    S_substitute(u.phone, "PHONE_P");
+    char code[API_SMS_CODE_SIZE], lines[200];
+    S_case(NULL, NULL, "sms-code", u.phone, "--purpose", "login", NULL);
+    S_code(u.phone, "login", code);
+    S_case(NULL, NULL, "--profile", "p", "login", "--phone", u.phone, "--device", "phone",
+           "--login-code", code, NULL);
+    ASSERT_EQ_INT(S_last.exit_status, 0);
+    S_case("password-set-wrong-current", "not the password\nhorse battery 7\n", "--profile", "p",
+           "password", "set", "--password-stdin", NULL);
+    snprintf(lines, sizeof lines, "%s\n12345678\n", u.password);
+    S_case("password-set-weak", lines, "--profile", "p", "password", "set", "--password-stdin",
+           NULL);
+    snprintf(lines, sizeof lines, "%s\nhorse battery 7\n", u.password);
+    S_case("password-set", lines, "--profile", "p", "password", "set", "--password-stdin", NULL);
+    S_case(NULL, NULL, "--profile", "p", "sms-code", "--purpose", "reset_password", NULL);
+    S_code(u.phone, "reset_password", code);
+    S_case("password-set-code", "staple horse 8\n", "--profile", "p", "password", "set", "--code",
+           code, "--password-stdin", NULL);
+    S_case("password-set-login", "staple horse 8\n", "--profile", "p", "login", "--phone", u.phone,
+           "--password-stdin", NULL);
+    S_case("password-set-events", NULL, "--profile", "p", "security", "events", NULL);
+    S_END();
+}
+
 TEST(daemon_down)
 {
     // After the daemon stopped: exit 3 and how to start it; version still answers.
@@ -2160,6 +2191,7 @@ int main(void)
     RUN(generated_documents);
     RUN(bills_of_a_day_that_ended);
     RUN(a_new_device_logs_in_with_a_code);
+    RUN(the_login_password_is_changed);
     RUN(daemon_down);
 
     client_release(&S_client);
