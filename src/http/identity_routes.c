@@ -479,8 +479,10 @@ void http_handle_me_kyc_submit(struct http_request *req)
     const char *real_name = http_json_string(body, "real_name");
     const char *id_number = http_json_string(body, "id_number");
     const struct domain_env *env = http_request_env(req);
-    if (real_name[0] == '\0') {
-        http_reply_error_message(req, QB_E_PARAM, "real_name must not be empty");
+    if (!identity_display_name_is_valid(real_name)) {
+        /* The command's own rule for a real name: the answer names it. */
+        http_reply_error_message(req, QB_E_PARAM,
+                                 "real_name must be 1 to 64 bytes with a visible character");
         goto out;
     }
     if (!identity_id_number_is_valid(id_number, clock_now_ms(env->clock))) {

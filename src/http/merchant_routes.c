@@ -30,6 +30,7 @@
 
 #include "base/crypto.h"
 #include "base/log.h"
+#include "base/text.h"
 #include "http/internal.h"
 #include "merchant/analytics.h"
 #include "merchant/order.h"
@@ -136,8 +137,9 @@ static void S_onboard(struct http_request *req, json_t *body, const char *owner_
     /* 1..MERCHANT_APPS_MAX, checked with the body's fields. */
     size_t apps = json_is_integer(app_count) ? (size_t)json_integer_value(app_count) : 1;
     QB_ASSERT(apps >= 1 && apps <= MERCHANT_APPS_MAX);
-    if (name[0] == '\0') {
-        http_reply_error_message(req, QB_E_PARAM, "name must not be empty");
+    /* Payers read it at the till and in their bills: never blank. */
+    if (name[0] == '\0' || text_is_blank(name, strlen(name))) {
+        http_reply_error_message(req, QB_E_PARAM, "name must have a visible character");
         return;
     }
     if (env == NULL || env->platform == NULL) {

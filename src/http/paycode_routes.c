@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "base/log.h"
+#include "base/text.h"
 #include "http/internal.h"
 #include "merchant/paycode.h"
 
@@ -90,11 +91,9 @@ void http_handle_me_devices_create(struct http_request *req)
     const char *password = http_json_string(body, "payment_password");
     if (!S_password_shape(req, password))
         goto out;
-    bool printable = name[0] != '\0';
-    for (const char *p = name; *p != '\0'; p++)
-        printable = printable && (unsigned char)*p >= 0x20 && *p != 0x7f;
-    if (!printable) {
-        http_reply_error_message(req, QB_E_PARAM, "name must be 1 to 64 bytes of text");
+    if (name[0] == '\0' || text_is_blank(name, strlen(name))) {
+        http_reply_error_message(req, QB_E_PARAM,
+                                 "name must be 1 to 64 bytes with a visible character");
         goto out;
     }
     struct merchant_device_add_cmd *c = http_request_alloc(req, sizeof *c);

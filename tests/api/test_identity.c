@@ -1596,6 +1596,31 @@ TEST(the_login_password_is_changed_with_the_old_one_or_an_sms_code)
     json_decref(page);
 }
 
+TEST(names_others_read_have_a_visible_character)
+{
+    // A name made of blanks shows a payer or a verifier nothing: a merchant's name, a device's
+    // name and a real name are refused like a display name, and the message names the field.
+    struct api_user u;
+    API_MUST(api_user_new(&S_client, S_admin, &u));
+    const struct {
+        const char *path, *body, *field;
+    } blank[] = {
+        {"/v1/merchants", "{\"name\":\"\u3000\"}", "name"},
+        {"/v1/me/devices", "{\"name\":\" \",\"payment_password\":\"135790\"}", "name"},
+        {"/v1/me/kyc", "{\"real_name\":\" \",\"id_number\":\"310115198506154568\"}", "real_name"},
+    };
+    for (size_t i = 0; i < QB_ARRAY_COUNT(blank); i++) {
+        struct client_response res;
+        long status = api_call(&S_client, "POST", blank[i].path, u.token, blank[i].body, &res);
+        const char *message = api_json_str(&res, "message");
+        if (status != 400 || strcmp(api_error_code(&res), "PARAM_ERROR") != 0 ||
+            strncmp(message, blank[i].field, strlen(blank[i].field)) != 0)
+            TEST_FAIL_("POST %s: %ld %s", blank[i].path, status,
+                       res.body.data != NULL ? res.body.data : "");
+        client_response_release(&res);
+    }
+}
+
 TEST(the_account_history_shows_what_happened_to_it)
 {
     // "Was that me?": the user reads what happened to the account, newest first, page by page
@@ -2341,6 +2366,7 @@ int main(void)
     RUN(a_verified_wallet_resets_its_payment_password_with_its_id_number);
     RUN(an_sms_code_logs_in_without_the_password);
     RUN(the_login_password_is_changed_with_the_old_one_or_an_sms_code);
+    RUN(names_others_read_have_a_visible_character);
     RUN(session_lifetime_follows_the_setting);
     RUN(sms_cooldown_is_429_with_retry_after);
     RUN(sms_daily_cap_is_429);
