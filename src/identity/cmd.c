@@ -770,13 +770,22 @@ enum qb_error identity_txn_payment_password_gate(struct ledger_txn *txn,
     *password_missing = false;
     if (!needed)
         return QB_OK;
+    /* A frozen wallet lets nothing more out: not even its owner's settings
+     * (whoever froze it may have done so because someone else holds it). */
+    struct identity_user user;
+    enum qb_error err = identity_txn_user_get(txn, env, user_id, &user);
+    if (err == QB_E_NOT_FOUND || (err == QB_OK && user.status == IDENTITY_FROZEN)) {
+        *outcome = err == QB_OK ? QB_E_ACCOUNT_FROZEN : err;
+        return QB_OK;
+    }
+    if (err != QB_OK)
+        return err;
     if (payment_password[0] == '\0') {
         *outcome = QB_E_PARAM;
         *password_missing = true;
         return QB_OK;
     }
-    enum qb_error err =
-        identity_txn_payment_password_verify(txn, env, user_id, payment_password, tries_left);
+    err = identity_txn_payment_password_verify(txn, env, user_id, payment_password, tries_left);
     if (err == QB_E_PASSWORD_WRONG || err == QB_E_PASSWORD_LOCKED || err == QB_E_PASSWORD_NOT_SET ||
         err == QB_E_NOT_FOUND) {
         *outcome = err;
@@ -871,6 +880,10 @@ static enum qb_error op_kyc_submit(struct ledger_txn *txn, struct identity_cmd *
     if (err != QB_OK) {
         c->outcome = err;
         return err == QB_E_NOT_FOUND ? QB_OK : err;
+    }
+    if (c->user.status == IDENTITY_FROZEN) {
+        c->outcome = QB_E_ACCOUNT_FROZEN; /* whoever holds it may not be its owner */
+        return QB_OK;
     }
     if (c->user.kyc_level != 1) {
         c->outcome = QB_E_CONFLICT;

@@ -445,8 +445,9 @@ QB_MUST_USE enum qb_error identity_txn_payment_password_verify(struct ledger_txn
 /* For a settings change that lets more money out (needed) the payment
  * password, as identity_txn_payment_password_verify checks it: *outcome
  * QB_OK when the change may go on (always when !needed: the password is
- * not checked), PARAM with *password_missing when needed and none was
- * given (""), or the refusal (PASSWORD_WRONG with *tries_left, _LOCKED,
+ * not checked), ACCOUNT_FROZEN while the wallet is frozen (by anyone),
+ * PARAM with *password_missing when needed and none was given (""), or
+ * the refusal (PASSWORD_WRONG with *tries_left, _LOCKED,
  * PAYMENT_PASSWORD_NOT_SET, NOT_FOUND), whose count the caller commits.
  * Answers the ledger result. */
 QB_MUST_USE enum qb_error

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "identity/identity.h"
 #include "merchant/merchant.h"
 
 #define S_COLUMNS                                                                                  \
@@ -211,6 +212,15 @@ static enum qb_error S_create_run(struct ledger_txn *txn, struct ledger_cmd *cmd
     int64_t count = 0;
     enum qb_error err;
     if (m->owner_user_id[0] != '\0') {
+        /* A frozen wallet opens no shop: its owner may not be who holds it. */
+        struct identity_user owner;
+        err = identity_txn_user_get(txn, c->env, m->owner_user_id, &owner);
+        if (err == QB_OK && owner.status == IDENTITY_FROZEN) {
+            c->outcome = QB_E_ACCOUNT_FROZEN;
+            return QB_OK;
+        }
+        if (err != QB_OK && err != QB_E_NOT_FOUND) /* the caller checked that the owner is */
+            return err;
         err = S_count(store, "SELECT count(*) FROM merchants WHERE owner_user_id = $1",
                       m->owner_user_id, &count);
         if (err != QB_OK)

@@ -391,11 +391,25 @@ static enum qb_error S_issue_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
         c->outcome = QB_E_NOT_FOUND;
         return QB_OK;
     }
+    /* A code pays without asking for the password (up to the password-free
+     * amount), so only a wallet that has one gets codes, as a wallet
+     * without one pays nothing at all; and a frozen one gets none. */
+    struct identity_user user;
+    enum qb_error err = identity_txn_user_get(txn, env, c->user_id, &user);
+    if (err == QB_OK && !user.payment_password_set)
+        err = QB_E_PASSWORD_NOT_SET;
+    else if (err == QB_OK && user.status == IDENTITY_FROZEN)
+        err = QB_E_ACCOUNT_FROZEN;
+    if (err == QB_E_NOT_FOUND || err == QB_E_PASSWORD_NOT_SET || err == QB_E_ACCOUNT_FROZEN) {
+        c->outcome = err;
+        return QB_OK;
+    }
+    if (err != QB_OK)
+        return err;
     int64_t now_ms = ledger_txn_now_ms(txn);
     struct store *store = ledger_txn_store(txn);
     struct S_device d;
     uint8_t seed[PAYCODE_SEED_SIZE];
-    enum qb_error err;
     if (c->device_id[0] != '\0') {
         err = S_device_read(store,
                             "SELECT " S_DEVICE_COLUMNS " FROM paycode_devices WHERE id = $1"

@@ -85,7 +85,8 @@ enum path_id {
 enum setup {
     SETUP_NONE,
     SETUP_VICTIM_FROZEN_BY_ADMIN,
-    SETUP_VICTIM_VERIFIED, /* a verified real name: an operator may raise its KYC level */
+    SETUP_VICTIM_VERIFIED,   /* a verified real name: an operator may raise its KYC level */
+    SETUP_PAYMENT_PASSWORDS, /* users A and B and the frozen one have a payment password */
 };
 
 struct matrix_row {
@@ -190,7 +191,8 @@ static const struct matrix_row S_matrix[] = {
     {"POST", "/v1/me/devices", ID_NONE, SETUP_NONE, "{}", USER_ROUTE(400, 400)},
     {"GET", "/v1/me/devices", ID_NONE, SETUP_NONE, NULL, USER_ROUTE(200, 200)},
     {"DELETE", "/v1/me/devices/{id}", ID_NO_TRANSFER, SETUP_NONE, NULL, USER_ROUTE(404, 404)},
-    {"GET", "/v1/me/payment-code", ID_NONE, SETUP_NONE, NULL, USER_ROUTE(200, 200)},
+    /* Codes only for a wallet with a payment password, and none while frozen. */
+    {"GET", "/v1/me/payment-code", ID_NONE, SETUP_PAYMENT_PASSWORDS, NULL, USER_ROUTE(200, 403)},
     {"GET", "/v1/me/payment-code-settings", ID_NONE, SETUP_NONE, NULL, USER_ROUTE(200, 200)},
     {"PUT", "/v1/me/payment-code-settings", ID_NONE, SETUP_NONE, "{}", USER_ROUTE(400, 400)},
     {"GET", "/v1/me/pending-payments", ID_NONE, SETUP_NONE, NULL, USER_ROUTE(200, 200)},
@@ -451,6 +453,11 @@ TEST(every_route_answers_every_caller_as_the_matrix_says)
         client_response_release(&res);
         ASSERT_EQ_INT(api_call(&S_client, "POST", "/v1/me/freeze", frozen.token, NULL, &res), 200);
         client_response_release(&res);
+        if (row->setup == SETUP_PAYMENT_PASSWORDS) {
+            API_MUST(api_payment_password_set(&S_client, S_admin, &a, "135790"));
+            API_MUST(api_payment_password_set(&S_client, S_admin, &b, "135790"));
+            API_MUST(api_payment_password_set(&S_client, S_admin, &frozen, "135790"));
+        }
         const char *id = "";
         char object_id[API_ID_SIZE_MAX] = "";
         if (row->id == ID_CARD_OF_B) {
@@ -528,7 +535,11 @@ TEST(every_route_answers_every_caller_as_the_matrix_says)
                 break;
             }
             int expected = row->status[caller];
-            const char *code = S_status_code(row->pattern, expected);
+            /* A frozen caller with a payment password is refused for the freeze. */
+            const char *code =
+                row->setup == SETUP_PAYMENT_PASSWORDS && caller == CALLER_FROZEN && expected == 403
+                    ? "ACCOUNT_FROZEN"
+                    : S_status_code(row->pattern, expected);
             if (caller == CALLER_MERCHANT)
                 mh_call(&S_client, &S_merchant, row->method, path, row->body, &res);
             else

@@ -283,16 +283,17 @@ TEST(parallel_uses_of_one_code_succeed_once)
 
 TEST(parallel_freezes_and_kyc_apply_once)
 {
-    // State changes under a burst happen once: of ten simultaneous freezes one succeeds and nine
-    // conflict, and likewise for ten KYC submissions.
+    // State changes under a burst happen once: of ten simultaneous KYC submissions one succeeds
+    // and nine conflict, and likewise for ten freezes (after, since a frozen wallet verifies no
+    // real name).
     struct api_user u;
     API_MUST(api_user_new(&S_client, S_admin, &u));
     char id_number[19];
     api_id_number_complete("51010719850617003", id_number);
     static char kyc[128];
     snprintf(kyc, sizeof kyc, "{\"real_name\":\"Zhang San\",\"id_number\":\"%s\"}", id_number);
-    const char *paths[2] = {"/v1/me/freeze", "/v1/me/kyc"};
-    const char *bodies[2] = {NULL, kyc};
+    const char *paths[2] = {"/v1/me/kyc", "/v1/me/freeze"};
+    const char *bodies[2] = {kyc, NULL};
     long ok_status[2] = {200, 200};
     for (int k = 0; k < 2; k++) {
         struct api_parallel_call calls[10];

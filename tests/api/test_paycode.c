@@ -272,6 +272,69 @@ TEST(a_freeze_ends_the_payment_codes_of_a_lost_phone)
     ASSERT_EQ_INT(th_balance(&S_client, &u), 10000 - 500);
 }
 
+TEST(codes_need_a_payment_password_and_a_wallet_that_is_not_frozen)
+{
+    // A code pays up to the password-free amount without asking, so a wallet that has no payment
+    // password (which pays nothing else) gets no codes. A frozen wallet gets none either, and
+    // while frozen may not add a device, raise what codes, transfers or limits let out, open a
+    // merchant or verify a real name: whoever holds it may not be its owner. Lowering stays
+    // allowed. None of it leaves a device behind that pays after the unfreeze.
+    struct api_user bare;
+    API_MUST(api_user_new(&S_client, S_admin, &bare));
+    struct client_response res;
+    ASSERT_EQ_INT(api_call(&S_client, "GET", "/v1/me/payment-code", bare.token, NULL, &res), 403);
+    ASSERT_EQ_STR(api_error_code(&res), "PAYMENT_PASSWORD_NOT_SET");
+    client_response_release(&res);
+
+    struct api_user u;
+    API_MUST(th_user_new(&S_client, S_admin, &u));
+    API_MUST(th_fund(&S_client, S_admin, &u, 10000));
+    ASSERT_EQ_INT(api_call(&S_client, "POST", "/v1/me/freeze", u.token, "{}", &res), 200);
+    client_response_release(&res);
+    const struct {
+        const char *method, *path, *body;
+        long status;
+        const char *code;
+    } frozen[] = {
+        {"GET", "/v1/me/payment-code", NULL, 403, "ACCOUNT_FROZEN"},
+        {"POST", "/v1/me/devices",
+         "{\"name\":\"phone2\",\"payment_password\":\"" TH_PAY_PASSWORD "\"}", 403,
+         "ACCOUNT_FROZEN"},
+        {"PUT", "/v1/me/payment-code-settings", "{\"password_free_limit\":0}", 200, NULL},
+        {"PUT", "/v1/me/payment-code-settings",
+         "{\"password_free_limit\":20000,\"payment_password\":\"" TH_PAY_PASSWORD "\"}", 403,
+         "ACCOUNT_FROZEN"},
+        {"PUT", "/v1/me/limits",
+         "{\"password_free_limit\":20000,\"payment_password\":\"" TH_PAY_PASSWORD "\"}", 403,
+         "ACCOUNT_FROZEN"},
+        {"POST", "/v1/merchants", "{\"name\":\"frozen shop\"}", 403, "ACCOUNT_FROZEN"},
+        {"POST", "/v1/me/kyc", "{\"real_name\":\"张三\",\"id_number\":\"310115198506154568\"}", 403,
+         "ACCOUNT_FROZEN"},
+        {"PUT", "/v1/me/limits", "{\"daily_limit\":1000}", 200, NULL},
+    };
+    for (size_t i = 0; i < QB_ARRAY_COUNT(frozen); i++) {
+        long status =
+            api_call(&S_client, frozen[i].method, frozen[i].path, u.token, frozen[i].body, &res);
+        if (status != frozen[i].status ||
+            (frozen[i].code != NULL && strcmp(api_error_code(&res), frozen[i].code) != 0))
+            TEST_FAIL_("%s %s: %ld %s", frozen[i].method, frozen[i].path, status,
+                       res.body.data != NULL ? res.body.data : "");
+        client_response_release(&res);
+    }
+    char code[API_SMS_CODE_SIZE], body[256];
+    API_MUST(api_sms_code_get_for(&S_client, S_admin, &u, "unfreeze", code));
+    snprintf(body, sizeof body, "{\"password\":\"%s\",\"sms_code\":\"%s\"}", u.password, code);
+    ASSERT_EQ_INT(api_call(&S_client, "POST", "/v1/me/unfreeze", u.token, body, &res), 200);
+    client_response_release(&res);
+    ASSERT_EQ_INT(api_call(&S_client, "GET", "/v1/me/devices", u.token, NULL, &res), 200);
+    json_t *j = api_json(&res);
+    client_response_release(&res);
+    ASSERT_EQ_INT(json_array_size(json_object_get(j, "items")), 0);
+    json_decref(j);
+    ASSERT_EQ_INT(api_call(&S_client, "GET", "/v1/me/payment-code", u.token, NULL, &res), 200);
+    client_response_release(&res);
+}
+
 TEST(a_locked_payment_password_makes_every_code_wait_for_the_payer)
 {
     // Five wrong payment passwords suspend paying without one: a small code that would pay at
@@ -419,10 +482,11 @@ static void *S_till_run(void *arg)
     client_init(&c, S_daemon.base_url);
     char number[40], body[1024];
     snprintf(number, sizeof number, "till-%p", (void *)t);
-    snprintf(body, sizeof body,
-             "{\"appid\":\"%s\",\"mchid\":\"%s\",\"description\":\"x\",\"out_trade_no\":\"t%lld%d\","
-             "\"amount\":{\"total\":700},\"payer\":{\"auth_code\":\"%s\"}}",
-             S_m.appid, S_m.mchid, (long long)S_now_ms() % 100000000, (int)(t->what[0]), t->code);
+    snprintf(
+        body, sizeof body,
+        "{\"appid\":\"%s\",\"mchid\":\"%s\",\"description\":\"x\",\"out_trade_no\":\"t%lld%d\","
+        "\"amount\":{\"total\":700},\"payer\":{\"auth_code\":\"%s\"}}",
+        S_m.appid, S_m.mchid, (long long)S_now_ms() % 100000000, (int)(t->what[0]), t->code);
     struct client_response res;
     pthread_barrier_wait(t->barrier);
     t->status = mh_call(&c, &S_m, "POST", "/v3/pay/transactions/codepay", body, &res);
@@ -693,8 +757,7 @@ TEST(the_password_free_amount_and_count_can_be_lowered)
     S_device_add(&w, "phone", &e);
     struct client_response res;
     ASSERT_EQ_INT(api_call(&S_client, "PUT", "/v1/me/payment-code-settings", w.token,
-                           "{\"password_free_limit\":20001,\"payment_password\":\"135790\"}",
-                           &res),
+                           "{\"password_free_limit\":20001,\"payment_password\":\"135790\"}", &res),
                   400);
     client_response_release(&res);
     ASSERT_EQ_INT(api_call(&S_client, "PUT", "/v1/me/payment-code-settings", w.token,
@@ -816,8 +879,7 @@ TEST(reverse_revokes_and_returns_a_paid_orders_money)
              "{\"appid\":\"%s\",\"mchid\":\"%s\",\"description\":\"x\",\"out_trade_no\":"
              "\"%s\",\"notify_url\":\"https://example.com/n\",\"amount\":{\"total\":100}}",
              S_m.appid, S_m.mchid, number);
-    ASSERT_EQ_INT(mh_call(&S_client, &S_m, "POST", "/v3/pay/transactions/native", body, &res),
-                  200);
+    ASSERT_EQ_INT(mh_call(&S_client, &S_m, "POST", "/v3/pay/transactions/native", body, &res), 200);
     client_response_release(&res);
     ASSERT_EQ_INT(S_reverse(number, what), 400);
     ASSERT_EQ_STR(what, "INVALID_REQUEST");
@@ -902,6 +964,7 @@ int main(void)
         RUN(devices_are_provisioned_with_the_password_and_listed_without_seeds);
         RUN(a_code_pays_once_within_one_step_either_way);
         RUN(a_freeze_ends_the_payment_codes_of_a_lost_phone);
+        RUN(codes_need_a_payment_password_and_a_wallet_that_is_not_frozen);
         RUN(a_locked_payment_password_makes_every_code_wait_for_the_payer);
         RUN(a_low_balance_spends_the_code_and_answers_not_enough);
         RUN(a_retry_of_the_same_request_is_answered_the_same);
