@@ -284,7 +284,8 @@ enum qb_error http_json_parse(const char *content_type, const char *body, size_t
 
     /* Step 4: parse. jansson's error text may quote the input; ours does not. */
     json_error_t error;
-    json_t *root = json_loadb(body, body_size, JSON_REJECT_DUPLICATES, &error);
+    /* Any value, so that null or "x" is told it is no object, as [] is. */
+    json_t *root = json_loadb(body, body_size, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &error);
     if (root == NULL) {
         if (json_error_code(&error) == json_error_duplicate_key)
             snprintf(message, HTTP_JSON_MESSAGE_SIZE_MAX, "the body has a duplicate key");

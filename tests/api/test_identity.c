@@ -1871,6 +1871,8 @@ TEST(bodies_are_validated_strictly)
         {"POST", "/v1/me/kyc", u.token, "\"real_name\":\"w\",\"id_number\":\"110105194912310021\""},
         {"POST", "/v1/me/unfreeze", u.token,
          "\"password\":\"good pass 1\",\"sms_code\":\"123456\""},
+        {"PUT", "/v1/me/password", u.token,
+         "\"password\":\"good pass 2\",\"current_password\":\"good pass 1\""},
         {"PUT", admin_path, S_admin, "\"kyc_level\":2"},
     };
     for (size_t i = 0; i < QB_ARRAY_COUNT(routes); i++) {
@@ -1893,8 +1895,17 @@ TEST(bodies_are_validated_strictly)
         snprintf(body, sizeof body, "{%s,\"unexpected\":1}", routes[i].fields);
         S_expect_on(__LINE__, &S_client, routes[i].method, routes[i].path, routes[i].token, body,
                     400, "PARAM_ERROR");
-        S_expect_on(__LINE__, &S_client, routes[i].method, routes[i].path, routes[i].token,
-                    "\"a string\"", 400, "INVALID_JSON");
+        /* Valid JSON that is no object is told so, whatever value it is. */
+        const char *scalars[] = {"\"a string\"", "null", "12", "[1,2]"};
+        for (size_t k = 0; k < QB_ARRAY_COUNT(scalars); k++) {
+            api_call(&S_client, routes[i].method, routes[i].path, routes[i].token, scalars[k],
+                     &res);
+            if (res.status != 400 || strcmp(api_error_code(&res), "INVALID_JSON") != 0 ||
+                strcmp(api_json_str(&res, "message"), "the body must be a JSON object") != 0)
+                TEST_FAIL_("%s %s with %s: %ld %s", routes[i].method, routes[i].path, scalars[k],
+                           res.status, res.body.data ? res.body.data : "");
+            client_response_release(&res);
+        }
         S_expect_on(__LINE__, &S_client, routes[i].method, routes[i].path, routes[i].token,
                     "{\"x\":\"\xff\xfe\"}", 400, "INVALID_JSON");
         S_expect_on(__LINE__, &S_client, routes[i].method, routes[i].path, routes[i].token,
