@@ -263,10 +263,15 @@ static void S_settings_resume(struct http_request *req, struct ledger_cmd *cmd)
         http_reply_error_message(req, c->outcome,
                                  "payment_password is required to raise the password-free "
                                  "amount or count");
-    else if (c->outcome == QB_E_PARAM)
-        http_reply_error_message(req, c->outcome,
-                                 "the password-free amount and count can only be lowered");
-    else if (c->outcome != QB_OK)
+    else if (c->outcome == QB_E_PARAM) {
+        /* Out of range: the command refuses nothing else as PARAM. */
+        char message[160];
+        snprintf(message, sizeof message,
+                 "password_free_limit must be 0 to %lld and password_free_daily_count 0 to %lld",
+                 (long long)c->env->settings.paycode_free_max_minor,
+                 (long long)c->env->settings.paycode_free_daily_max);
+        http_reply_error_message(req, c->outcome, message);
+    } else if (c->outcome != QB_OK)
         S_password_refusal(req, c->outcome, c->tries_left);
     else
         S_settings_reply(req, &c->settings);

@@ -759,6 +759,8 @@ TEST(the_password_free_amount_and_count_can_be_lowered)
     ASSERT_EQ_INT(api_call(&S_client, "PUT", "/v1/me/payment-code-settings", w.token,
                            "{\"password_free_limit\":20001,\"payment_password\":\"135790\"}", &res),
                   400);
+    /* Above the maximum, which the message says: not "only lowered", which sent users to lower. */
+    ASSERT(strstr(api_json_str(&res, "message"), "password_free_limit must be 0 to 20000") != NULL);
     client_response_release(&res);
     ASSERT_EQ_INT(api_call(&S_client, "PUT", "/v1/me/payment-code-settings", w.token,
                            "{\"password_free_limit\":0,\"payment_password\":\"135790\"}", &res),
