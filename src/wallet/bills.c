@@ -20,6 +20,7 @@
 #include "merchant/merchant.h"
 #include "wallet/bills.h"
 #include "wallet/redpacket.h"
+#include "wallet/transfer.h"
 
 #define S_BATCH 32                 /* entries read per ledger_history_read */
 #define S_CURSOR_VERSION 1
@@ -189,7 +190,7 @@ static enum qb_error S_party_name(struct store *reader, struct bills_counterpart
     if (err == QB_E_NOT_FOUND)
         return QB_OK;
     if (err == QB_OK)
-        bills_name_mask(user.display_name, party->name);
+        wallet_name_mask(user.display_name, party->name, sizeof party->name);
     return err;
 }
 
@@ -703,39 +704,6 @@ enum bills_type bills_type_parse(const char *text)
         if (strcmp(text, bills_type_name((enum bills_type)t)) == 0)
             return (enum bills_type)t;
     return BILLS_ANY;
-}
-
-/* Bytes of the UTF-8 character that starts with lead (1 for a stray byte). */
-static size_t S_utf8_size(unsigned char lead)
-{
-    return lead >= 0xf0 ? 4 : lead >= 0xe0 ? 3 : lead >= 0xc0 ? 2 : 1;
-}
-
-void bills_name_mask(const char *name, char out[BILLS_NAME_SIZE_MAX])
-{
-    size_t size = strnlen(name, BILLS_NAME_SIZE_MAX * 2);
-    size_t starts[BILLS_NAME_SIZE_MAX * 2];
-    size_t count = 0;
-    for (size_t i = 0; i < size; i += S_utf8_size((unsigned char)name[i]))
-        starts[count++] = i;
-    size_t last_size = count > 0 ? size - starts[count - 1] : 0;
-    size_t o = 0;
-    if (count <= 1) {
-        out[o++] = '*';
-    } else {
-        if (count > 2) {
-            size_t first_size = starts[1];
-            memcpy(out + o, name, first_size);
-            o += first_size;
-        }
-        size_t stars = count <= 2 ? 1 : count - 2 > 4 ? 4 : count - 2;
-        for (size_t i = 0; i < stars; i++)
-            out[o++] = '*';
-        memcpy(out + o, name + starts[count - 1], last_size);
-        o += last_size;
-    }
-    QB_ASSERT(o < BILLS_NAME_SIZE_MAX);
-    out[o] = '\0';
 }
 
 /* --- CSV ---------------------------------------------------------------------------- */

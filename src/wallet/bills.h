@@ -226,11 +226,6 @@ bool bills_time_parse(const char *text, bool end_of_day, int64_t *at_ms);
 const char *bills_type_name(enum bills_type type);
 enum bills_type bills_type_parse(const char *text);
 
-/* A display name as a stranger may see it: one character "*", two "*X",
- * more the first and the last with a star for each one between (at most
- * four). Counts UTF-8 characters; out has BILLS_NAME_SIZE_MAX bytes. */
-void bills_name_mask(const char *name, char out[BILLS_NAME_SIZE_MAX]);
-
 /* CSV (RFC 4180: comma-separated, CRLF line ends, fields quoted when they
  * hold a comma, a quote or a line break, quotes doubled). The header row,
  * then one row per line: amounts as decimals (money_format), times as RFC

@@ -25,6 +25,7 @@
 #include "wallet/bills.h"
 #include "wallet/limits.h"
 #include "wallet/redpacket.h"
+#include "wallet/transfer.h"
 
 #define S_PACKET_COLUMNS                                                                           \
     "id, sender_id, type, currency, total_minor, count, greeting, seed_sealed, commitment,"      \
@@ -482,8 +483,8 @@ static json_t *S_created_json(const struct redpacket *p)
 static json_t *S_claim_json(const struct redpacket *p, const struct redpacket_claim *c,
                             const char *sender_name)
 {
-    char masked[BILLS_NAME_SIZE_MAX];
-    bills_name_mask(sender_name, masked);
+    char masked[WALLET_MASKED_NAME_SIZE];
+    wallet_name_mask(sender_name, masked, sizeof masked);
     return json_pack("{s:s, s:s, s:I, s:s, s:I, s:s, s:{s:s}, s:o}", "id", c->id, "packet_id",
                      p->id, "amount", (json_int_t)c->amount_minor, "currency", p->currency->code,
                      "position", (json_int_t)c->position, "greeting", p->greeting, "sender",
@@ -897,8 +898,8 @@ void redpacket_expire_cmd_init(struct redpacket_expire_cmd *c, const struct doma
 
 static json_t *S_masked_json(const char *name)
 {
-    char masked[BILLS_NAME_SIZE_MAX];
-    bills_name_mask(name, masked);
+    char masked[WALLET_MASKED_NAME_SIZE];
+    wallet_name_mask(name, masked, sizeof masked);
     return json_string(masked);
 }
 

@@ -18,36 +18,40 @@
 #include "wallet/limits.h"
 #include "wallet/transfer.h"
 
+/* Bytes of the UTF-8 character that starts with lead (1 for a stray byte). */
+static size_t S_utf8_size(unsigned char lead)
+{
+    return lead >= 0xf0 ? 4 : lead >= 0xe0 ? 3 : lead >= 0xc0 ? 2 : 1;
+}
+
 void wallet_name_mask(const char *name, char *out, size_t out_size)
 {
-    QB_ASSERT(name != NULL && out != NULL && out_size >= 2);
-    size_t size = strlen(name);
-    /* The last character starts at the last byte that is not a UTF-8
-     * continuation byte (10xxxxxx). */
-    size_t last = size;
-    while (last > 0) {
-        last--;
-        if (((unsigned char)name[last] & 0xc0) != 0x80)
-            break;
+    QB_ASSERT(name != NULL && out != NULL && out_size >= WALLET_MASKED_NAME_SIZE);
+    size_t size = strnlen(name, WALLET_NAME_SIZE_MAX);
+    size_t count = 0, second = size, last = 0;
+    for (size_t i = 0; i < size; i += S_utf8_size((unsigned char)name[i])) {
+        if (count == 1)
+            second = i;
+        last = i;
+        count++;
     }
-    size_t stars = 0;
-    for (size_t i = 0; i < last; i++)
-        stars += ((unsigned char)name[i] & 0xc0) != 0x80;
-    size_t at = 0;
-    if (size == 0 || last == 0) {
-        /* One character (or none): nothing of it is shown. */
-        out[at++] = '*';
-        out[at] = '\0';
-        return;
+    size_t o = 0;
+    if (count <= 1) {
+        out[o++] = '*';
+    } else {
+        if (count > 2) {
+            memcpy(out + o, name, second);
+            o += second;
+        }
+        size_t stars = count <= 2 ? 1 : count - 2 > 4 ? 4 : count - 2;
+        for (size_t i = 0; i < stars; i++)
+            out[o++] = '*';
+        size_t last_size = size - last < 4 ? size - last : 4;
+        memcpy(out + o, name + last, last_size);
+        o += last_size;
     }
-    for (size_t i = 0; i < stars && at + 1 < out_size; i++)
-        out[at++] = '*';
-    size_t tail = size - last;
-    if (at + tail < out_size) {
-        memcpy(out + at, name + last, tail);
-        at += tail;
-    }
-    out[at] = '\0';
+    QB_ASSERT(o < out_size);
+    out[o] = '\0';
 }
 
 void wallet_transfer_json(struct json_out *out, const struct wallet_payment *p,

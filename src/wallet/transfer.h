@@ -70,9 +70,14 @@ struct wallet_transfer_cmd {
  * arms idempotency on &c->cmd and submits it; ledger_cmd_release afterwards. */
 void wallet_transfer_cmd_init(struct wallet_transfer_cmd *c, const struct domain_env *env);
 
-/* A display name as shown to the other party: every character but the last
- * replaced by '*' ("小明" → "*明", "Bob" → "**b"); a one-character name is
- * "*". Counts UTF-8 characters; out has size out_size. */
+/* A display name as the other party or a stranger sees it, in a transfer's
+ * answer, a scanned code, bills and red packets alike: one character "*",
+ * two "*四", more the first and the last with a star for each one between,
+ * at most four ("张*丰", "A****r"). Counts UTF-8 characters, never cutting
+ * one; reads at most WALLET_NAME_SIZE_MAX bytes of name; out has out_size
+ * >= WALLET_MASKED_NAME_SIZE bytes. */
+#define WALLET_NAME_SIZE_MAX 256
+#define WALLET_MASKED_NAME_SIZE 16 /* a character, four stars, a character, NUL */
 void wallet_name_mask(const char *name, char *out, size_t out_size);
 
 /* A transfer as the API shows it, as members of the object open in out:

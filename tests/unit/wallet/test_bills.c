@@ -745,22 +745,6 @@ TEST(times_and_months_parse_strictly)
     ASSERT_EQ_INT(bills_type_parse(NULL), BILLS_ANY);
 }
 
-TEST(names_are_masked_by_character)
-{
-    // Strangers see a masked name; masking by byte would cut a Chinese character in half.
-    char out[BILLS_NAME_SIZE_MAX];
-    bills_name_mask("王", out);
-    ASSERT_EQ_STR(out, "*");
-    bills_name_mask("李四", out);
-    ASSERT_EQ_STR(out, "*四");
-    bills_name_mask("张三丰", out);
-    ASSERT_EQ_STR(out, "张*丰");
-    bills_name_mask("Alexander", out);
-    ASSERT_EQ_STR(out, "A****r");
-    bills_name_mask("", out);
-    ASSERT_EQ_STR(out, "*");
-}
-
 TEST(csv_rows_are_rfc4180_and_formula_safe)
 {
     // A downloaded bill is opened in a spreadsheet: quotes and commas must survive, and a memo a
@@ -812,7 +796,6 @@ int main(void)
     RUN(a_tampered_or_foreign_cursor_is_a_param_error);
     RUN(statement_sums_a_month_in_utc8);
     RUN(times_and_months_parse_strictly);
-    RUN(names_are_masked_by_character);
     RUN(csv_rows_are_rfc4180_and_formula_safe);
     return test_summary();
 }

@@ -332,25 +332,27 @@ TEST(a_replayed_key_answers_the_same_bytes_once)
     wx_free(wx);
 }
 
-TEST(names_are_masked_but_for_the_last_character)
+TEST(names_are_masked_by_character)
 {
-    /* The other party sees "*明" for "小明", as WeChat shows it: one star per
-     * hidden character, counted in UTF-8 characters, never half a one. */
-    char out[64];
-    wallet_name_mask("小明", out, sizeof out);
-    ASSERT_EQ_STR(out, "*明");
-    wallet_name_mask("王小明", out, sizeof out);
-    ASSERT_EQ_STR(out, "**明");
-    wallet_name_mask("Bob", out, sizeof out);
-    ASSERT_EQ_STR(out, "**b");
-    wallet_name_mask("明", out, sizeof out);
-    ASSERT_EQ_STR(out, "*");
-    wallet_name_mask("A", out, sizeof out);
-    ASSERT_EQ_STR(out, "*");
-    wallet_name_mask("", out, sizeof out);
-    ASSERT_EQ_STR(out, "*");
-    wallet_name_mask("李😀", out, sizeof out);
-    ASSERT_EQ_STR(out, "*😀");
+    // One mask wherever another party or a stranger sees a name (a transfer's answer, a scanned
+    // code, bills, red packets): the first and last characters, a star for each between, at most
+    // four; counted in UTF-8 characters, since masking by byte would cut a Chinese one in half.
+    static const char *const cases[][2] = {
+        {"王", "*"},
+        {"李四", "*四"},
+        {"张三丰", "张*丰"},
+        {"小明", "*明"},
+        {"Alexander", "A****r"},
+        {"Bob", "B*b"},
+        {"A", "*"},
+        {"", "*"},
+        {"😀😀😀", "😀*😀"},
+    };
+    char out[WALLET_MASKED_NAME_SIZE];
+    for (size_t i = 0; i < QB_ARRAY_COUNT(cases); i++) {
+        wallet_name_mask(cases[i][0], out, sizeof out);
+        ASSERT_EQ_STR(out, cases[i][1]);
+    }
 }
 
 int main(void)
@@ -363,6 +365,6 @@ int main(void)
     RUN(limit_refusal_names_the_limit_and_moves_nothing);
     RUN(password_free_payments_need_the_users_setting);
     RUN(a_replayed_key_answers_the_same_bytes_once);
-    RUN(names_are_masked_but_for_the_last_character);
+    RUN(names_are_masked_by_character);
     return test_summary();
 }
