@@ -388,8 +388,14 @@ void http_handle_me_order_payments_create(struct http_request *req)
                 http_reply_error(req, QB_E_QR_AMOUNT_MISMATCH);
                 goto out;
             }
-            if (!code.has_amount && (amount_member == NULL || amount < 1 ||
-                                     amount > MERCHANT_ORDER_TOTAL_MAX_MINOR)) {
+            if (!code.has_amount && amount_member != NULL && amount < 1) {
+                /* As a transfer of nothing is. */
+                http_reply_error_message(req, QB_E_BAD_AMOUNT,
+                                         "amount must be a positive number of fen");
+                goto out;
+            }
+            if (!code.has_amount &&
+                (amount_member == NULL || amount > MERCHANT_ORDER_TOTAL_MAX_MINOR)) {
                 http_reply_error_message(req, QB_E_PARAM,
                                          "amount (1 to 1000000000000 fen) is required for "
                                          "a till code without one");

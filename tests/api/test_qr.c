@@ -275,6 +275,12 @@ TEST(a_till_code_is_paid_as_one_idempotent_order)
     /* An open till code: the amount is the payer's; without it, refused. */
     EXPECT_POST("/v1/me/order-payments", a.token, "till-2", open_payload,
                 "\"payment_password\":\"" TH_PAY_PASSWORD "\"", 400, "PARAM_ERROR");
+    /* Nothing, or less, is no amount: INVALID_AMOUNT, as for a transfer. */
+    EXPECT_POST("/v1/me/order-payments", a.token, "till-2a", open_payload,
+                "\"amount\":0,\"payment_password\":\"" TH_PAY_PASSWORD "\"", 400, "INVALID_AMOUNT");
+    EXPECT_POST("/v1/me/order-payments", a.token, "till-2b", open_payload,
+                "\"amount\":-5,\"payment_password\":\"" TH_PAY_PASSWORD "\"", 400,
+                "INVALID_AMOUNT");
     EXPECT_POST("/v1/me/order-payments", a.token, "till-3", open_payload,
                 "\"amount\":50000,\"payment_password\":\"" TH_PAY_PASSWORD "\"", 402,
                 "INSUFFICIENT_BALANCE");
