@@ -434,6 +434,11 @@ static enum qb_error S_issue_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
                 c->outcome = err;
                 return QB_OK;
             }
+            /* A device appears in the user's list: the history says when. */
+            char detail[160];
+            snprintf(detail, sizeof detail, "device=%s name=%s", d.id, d.name);
+            if (err == QB_OK)
+                err = S_event(txn, c->user_id, "paycode_device_added", detail);
         }
         if (err != QB_OK)
             return err;

@@ -908,6 +908,11 @@ TEST(an_online_code_from_the_server_pays)
     snprintf(second, sizeof second, "%s", api_json_str(&res, "code"));
     client_response_release(&res);
     ASSERT(strcmp(code, second) != 0);
+    /* The server-held device it made is in the history, as a device added by hand is. */
+    ASSERT_EQ_INT(api_call(&S_client, "GET", "/v1/me/security-events", u.token, NULL, &res), 200);
+    ASSERT(strstr(res.body.data, "\"paycode_device_added\"") != NULL);
+    ASSERT(strstr(res.body.data, " name=online\"") != NULL);
+    client_response_release(&res);
     ASSERT_EQ_INT(S_codepay(code, 300, NULL, what), 200);
     ASSERT_EQ_INT(S_codepay(code, 300, NULL, what), 400);
     ASSERT_EQ_INT(S_codepay(second, 300, NULL, what), 200);
