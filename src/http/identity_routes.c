@@ -75,6 +75,13 @@ static void S_sms_codes_resume(struct http_request *req, struct ledger_cmd *cmd)
     } else if (c->outcome != QB_OK) {
         http_reply_error(req, c->outcome);
     } else {
+        /* Once a phone a day, at most: a stranger who spends a phone's
+         * codes blocks its owner's until midnight (docs/sms.md), and this
+         * line, with the access lines of its request id and peers, is
+         * how an operator sees it. */
+        if (c->daily_cap_reached)
+            log_event(LOG_WARN, "sms.daily_cap_reached", "phone=****%s purpose=%s",
+                      c->phone + strlen(c->phone) - 4, sms_purpose_name(c->purpose));
         int64_t ttl_s = (c->env->settings.sms_code_ttl_ms + 999) / 1000;
         json_t *body = json_pack("{s:I}", "expires_in", (json_int_t)ttl_s);
         http_reply_json(req, 202, body);

@@ -169,11 +169,12 @@ static enum qb_error sms_storage_error(enum qb_error err)
  * and the cooldown's. */
 static enum qb_error sms_limits_check(struct store *store, const struct domain_env *env,
                                       const struct sms_send_cmd *c, int64_t now_ms,
-                                      int64_t *retry_after_ms)
+                                      int64_t *retry_after_ms, int64_t *today_count)
 {
     const struct domain_settings *settings = &env->settings;
     struct store_stmt *st = NULL;
     *retry_after_ms = 0;
+    *today_count = 0;
 
     /* 1. the daily cap, over every purpose */
     int64_t day_start_ms = domain_day_start_ms(now_ms);
@@ -189,10 +190,10 @@ static enum qb_error sms_limits_check(struct store *store, const struct domain_e
         err = rc < 0 ? sms_step_error(rc) : QB_E_INTERNAL;
         goto out;
     }
-    int64_t today_count = store_column_int64(st, 0);
+    *today_count = store_column_int64(st, 0);
     store_finalize(st);
     st = NULL;
-    if (today_count >= settings->sms_daily_max)
+    if (*today_count >= settings->sms_daily_max)
         *retry_after_ms = day_start_ms + SMS_DAY_MS - now_ms;
 
     /* 2. the cooldown, per purpose */
@@ -299,6 +300,7 @@ static enum qb_error sms_send_run(struct ledger_txn *txn, struct ledger_cmd *cmd
     const struct domain_env *env = c->env;
     QB_ASSERT(env != NULL && env->rand != NULL);
     c->retry_after_ms = 0;
+    c->daily_cap_reached = false;
     if (!sms_phone_is_valid(c->phone) || !sms_purpose_is_valid((int64_t)c->purpose) ||
         !sms_target_is_valid(c->target)) {
         c->outcome = QB_E_PARAM;
@@ -311,8 +313,8 @@ static enum qb_error sms_send_run(struct ledger_txn *txn, struct ledger_cmd *cmd
     uint8_t sealed[SMS_CODE_DIGITS + DOMAIN_SEAL_OVERHEAD];
 
     /* 1. the limits, the same for every phone, registered or not */
-    int64_t retry_after_ms = 0;
-    enum qb_error err = sms_limits_check(store, env, c, now_ms, &retry_after_ms);
+    int64_t retry_after_ms = 0, today_count = 0;
+    enum qb_error err = sms_limits_check(store, env, c, now_ms, &retry_after_ms, &today_count);
     if (err != QB_OK)
         goto out;
     if (retry_after_ms > 0) {
@@ -342,6 +344,7 @@ static enum qb_error sms_send_run(struct ledger_txn *txn, struct ledger_cmd *cmd
     err = sms_code_insert(store, c, hash, now_ms, now_ms + env->settings.sms_code_ttl_ms, !live);
     if (err != QB_OK)
         goto out;
+    c->daily_cap_reached = today_count + 1 >= env->settings.sms_daily_max;
 
     /* 4. the message, sealed, in the same transaction */
     if (live) {

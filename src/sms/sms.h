@@ -73,6 +73,7 @@ struct sms_send_cmd {
      * QB_E_RATE_LIMITED (cooldown or daily cap: nothing issued). */
     enum qb_error outcome;
     int64_t retry_after_ms; /* with RATE_LIMITED: how long until allowed */
+    bool daily_cap_reached; /* with QB_OK: this was the phone's last code of the day */
 };
 
 /* Prepares a command that issues a code. The caller fills phone, purpose

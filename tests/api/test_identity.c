@@ -2275,6 +2275,14 @@ TEST(sms_daily_cap_is_429)
     client_response_release(&res);
     char code[API_SMS_CODE_SIZE];
     ASSERT(!api_sms_code_read(&S_limits_client, S_limits_admin, u.phone, "unfreeze", code));
+    /* The request that spent the last code logged it, once: a stranger may be spending the
+     * owner's codes (docs/sms.md). */
+    char line[128];
+    snprintf(line, sizeof line, "event=sms.daily_cap_reached phone=****%s purpose=new_device",
+             u.phone + strlen(u.phone) - 4);
+    ASSERT(test_file_read(S_limits.log_path, S_log, sizeof S_log));
+    const char *at = strstr(S_log, line);
+    ASSERT(at != NULL && strstr(at + 1, line) == NULL);
     /* Another phone is not affected. */
     char other[API_PHONE_SIZE];
     api_phone_new(other);
