@@ -53,14 +53,17 @@
 #define MERCHANT_SERIAL_SIZE 41       /* 40 upper-case hex digits + NUL */
 #define MERCHANT_APIV3_KEY_SIZE 32    /* 32 printable ASCII characters */
 #define MERCHANT_PEM_SIZE_MAX 2048    /* a public key in PEM (RSA-2048: about 450 bytes) */
-#define MERCHANT_KEY_BITS 2048
+#define MERCHANT_KEY_BITS 2048        /* the keys Qianbao makes, and the smallest it takes */
 #define MERCHANT_FEE_PPM_DEFAULT 6000 /* 0.6 % */
 #define MERCHANT_FEE_PPM_MAX 100000   /* 10 %: the highest rate an operator may set */
 #define MERCHANT_PER_OWNER_MAX 10     /* merchants one user may apply for */
 #define MERCHANT_APPS_MAX 5           /* appids one merchant may have */
 #define MERCHANT_CLOCK_SKEW_MS (5 * 60 * 1000)
 #define MERCHANT_NONCE_SIZE_MAX 64    /* bytes of a request's nonce_str */
-#define MERCHANT_SIGNATURE_SIZE_MAX 512 /* base64 of an RSA-2048 signature is 344 */
+#define MERCHANT_KEY_BITS_MAX 4096    /* the largest key a merchant may bring */
+/* Base64 of the signature of the largest key: RSA-4096 signs 512 bytes,
+ * 684 characters (RSA-2048: 344). */
+#define MERCHANT_SIGNATURE_SIZE_MAX (4 * ((MERCHANT_KEY_BITS_MAX / 8 + 2) / 3))
 #define MERCHANT_CERT_VALID_DAYS (5 * 365)
 #define MERCHANT_SEALED_KEY_SIZE (MERCHANT_APIV3_KEY_SIZE + DOMAIN_SEAL_OVERHEAD)
 

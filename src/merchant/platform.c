@@ -214,7 +214,7 @@ static EVP_PKEY *S_public_key_from_b64(const char *b64)
     EVP_PKEY *key = d2i_PUBKEY(NULL, &p, (long)der_size);
     if (key != NULL && (p != der + der_size || EVP_PKEY_get_base_id(key) != EVP_PKEY_RSA ||
                         EVP_PKEY_get_bits(key) < MERCHANT_KEY_BITS ||
-                        EVP_PKEY_get_bits(key) > 4096)) {
+                        EVP_PKEY_get_bits(key) > MERCHANT_KEY_BITS_MAX)) {
         EVP_PKEY_free(key);
         key = NULL;
     }

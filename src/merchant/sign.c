@@ -161,7 +161,7 @@ enum qb_error merchant_rsa_sign(EVP_PKEY *key, const void *message, size_t size,
                                 size_t out_size)
 {
     QB_ASSERT(key != NULL && out != NULL && out_size >= MERCHANT_SIGNATURE_SIZE_MAX + 1);
-    unsigned char sig[512];
+    unsigned char sig[MERCHANT_KEY_BITS_MAX / 8];
     size_t sig_size = sizeof sig;
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
     bool ok = ctx != NULL && EVP_DigestSignInit(ctx, NULL, EVP_sha256(), NULL, key) == 1 &&
@@ -177,7 +177,7 @@ bool merchant_rsa_verify(EVP_PKEY *key, const void *message, size_t size, const 
 {
     if (key == NULL || signature_b64 == NULL)
         return false;
-    unsigned char sig[512];
+    unsigned char sig[MERCHANT_KEY_BITS_MAX / 8];
     size_t sig_size = 0;
     if (sodium_base642bin(sig, sizeof sig, signature_b64, strlen(signature_b64), NULL, &sig_size,
                           NULL, sodium_base64_VARIANT_ORIGINAL) != 0)
@@ -196,9 +196,9 @@ EVP_PKEY *merchant_public_key_parse(const char *pem, size_t pem_size)
     BIO *bio = BIO_new_mem_buf(pem, (int)pem_size);
     EVP_PKEY *key = bio != NULL ? PEM_read_bio_PUBKEY(bio, NULL, NULL, NULL) : NULL;
     BIO_free(bio);
-    if (key != NULL && (EVP_PKEY_get_base_id(key) != EVP_PKEY_RSA ||
-                        EVP_PKEY_get_bits(key) < MERCHANT_KEY_BITS ||
-                        EVP_PKEY_get_bits(key) > 4096)) {
+    if (key != NULL &&
+        (EVP_PKEY_get_base_id(key) != EVP_PKEY_RSA || EVP_PKEY_get_bits(key) < MERCHANT_KEY_BITS ||
+         EVP_PKEY_get_bits(key) > MERCHANT_KEY_BITS_MAX)) {
         EVP_PKEY_free(key);
         key = NULL;
     }

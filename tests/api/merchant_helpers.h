@@ -25,7 +25,7 @@
 #include "api/lib/client.h"
 #include "test.h"
 
-#define MH_SIGNATURE_SIZE 512
+#define MH_SIGNATURE_SIZE 700 /* base64 of an RSA-4096 signature (684) and a NUL */
 
 struct mh_merchant {
     char mchid[16];

@@ -94,6 +94,53 @@ TEST(onboarding_answers_the_credentials_an_sdk_needs)
     client_response_release(&res);
 }
 
+TEST(a_merchant_that_brings_its_own_key_signs_with_it_up_to_4096_bits)
+{
+    // A merchant may bring its own RSA key of 2048 to 4096 bits instead of the one Qianbao makes:
+    // onboarding takes it, and every size it takes must then sign requests that pass. A
+    // 4096-bit key's signature is twice a 2048-bit one's.
+    struct api_user u;
+    API_MUST(api_user_new(&S_client, S_admin, &u));
+    const unsigned bits[] = {2048, 4096};
+    for (size_t i = 0; i < QB_ARRAY_COUNT(bits); i++) {
+        EVP_PKEY *key = EVP_RSA_gen(bits[i]);
+        ASSERT(key != NULL);
+        unsigned char *der = NULL;
+        int der_size = i2d_PUBKEY(key, &der);
+        ASSERT(der_size > 0);
+        char b64[1400], body[1600];
+        ASSERT(EVP_EncodeBlock((unsigned char *)b64, der, der_size) < (int)sizeof b64);
+        OPENSSL_free(der);
+        snprintf(body, sizeof body, "{\"name\":\"自带密钥 %u\",\"public_key\":\"%s\"}", bits[i],
+                 b64);
+        struct client_response res;
+        ASSERT_EQ_INT(api_call(&S_client, "POST", "/v1/merchants", u.token, body, &res), 201);
+        json_t *j = api_json(&res);
+        client_response_release(&res);
+        ASSERT(j != NULL && json_object_get(j, "private_key_pem") == NULL);
+        struct mh_merchant m;
+        memset(&m, 0, sizeof m);
+        snprintf(m.mchid, sizeof m.mchid, "%s", json_string_value(json_object_get(j, "mchid")));
+        snprintf(m.appid, sizeof m.appid, "%s", json_string_value(json_object_get(j, "appid")));
+        snprintf(m.apiv3_key, sizeof m.apiv3_key, "%s",
+                 json_string_value(json_object_get(j, "apiv3_key")));
+        snprintf(m.serial_no, sizeof m.serial_no, "%s",
+                 json_string_value(json_object_get(j, "serial_no")));
+        snprintf(m.platform_serial_no, sizeof m.platform_serial_no, "%s",
+                 json_string_value(json_object_get(j, "platform_serial_no")));
+        m.platform_key =
+            mh_pem_key(json_string_value(json_object_get(j, "platform_public_key_pem")), false);
+        json_decref(j);
+        m.key = key;
+        long status = mh_call(&S_client, &m, "GET", "/v3/certificates", NULL, &res);
+        if (status != 200)
+            TEST_FAIL_("a %u-bit key: %ld %s", bits[i], status, res.body.data ? res.body.data : "");
+        ASSERT(mh_response_verified(&m, &res));
+        client_response_release(&res);
+        mh_release(&m);
+    }
+}
+
 TEST(every_bad_signature_is_sign_error_and_the_answer_is_signed)
 {
     // The signature is the merchant API's only lock: another key, a stale or future timestamp,
@@ -448,6 +495,7 @@ int main(void)
     if (!api_suite_daemon(&suite, &S_daemon, "merchant", NULL, S_admin, &S_client))
         return api_suite_end(&suite);
     RUN(onboarding_answers_the_credentials_an_sdk_needs);
+    RUN(a_merchant_that_brings_its_own_key_signs_with_it_up_to_4096_bits);
     RUN(every_bad_signature_is_sign_error_and_the_answer_is_signed);
     RUN(orders_are_created_queried_retried_and_closed_as_wechat_does);
     RUN(the_platform_certificate_decrypts_with_the_apiv3_key);
