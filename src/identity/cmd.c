@@ -948,6 +948,19 @@ static enum qb_error op_kyc_submit(struct ledger_txn *txn, struct identity_cmd *
     return QB_OK;
 }
 
+/* Ends every live session of c->user_id but c->session_id ("": all of
+ * them), as part of the command. */
+static enum qb_error sessions_end_but(struct ledger_txn *txn, const struct identity_cmd *c)
+{
+    const struct store_param p[] = {STORE_TEXT(c->user_id), STORE_TEXT(c->session_id),
+                                    STORE_INT(ledger_txn_now_ms(txn))};
+    return identity_txn_sessions_revoke(txn, c->env,
+                                        "UPDATE sessions SET revoked_at_ms = $3"
+                                        " WHERE user_id = $1 AND id != $2 AND revoked_at_ms = 0"
+                                        " RETURNING token_hash",
+                                        p, QB_ARRAY_COUNT(p));
+}
+
 /* Sets the user's status and marks the wallet account debit-frozen or not,
  * keeping its other flags; records the change as a security event. A
  * freeze also ends every session but the one that asked for it
@@ -978,15 +991,11 @@ static enum qb_error freeze_apply(struct ledger_txn *txn, struct identity_cmd *c
     if (err == QB_OK && status == IDENTITY_FROZEN && c->env->user_frozen != NULL)
         err = c->env->user_frozen(txn, c->env, c->user_id);
     if (err == QB_OK && status == IDENTITY_FROZEN) {
-        const struct store_param q[] = {STORE_TEXT(c->user_id), STORE_TEXT(c->session_id),
-                                        STORE_INT(ledger_txn_now_ms(txn))};
-        err = identity_txn_sessions_revoke(txn, c->env,
-                                           "UPDATE sessions SET revoked_at_ms = $3"
-                                           " WHERE user_id = $1 AND id != $2 AND revoked_at_ms = 0"
-                                           " RETURNING token_hash",
-                                           q, QB_ARRAY_COUNT(q));
+        err = sessions_end_but(txn, c);
         /* A lost phone's devices are trusted no more: every one but the
          * device of the session that froze (none for an operator's). */
+        const struct store_param q[] = {STORE_TEXT(c->user_id), STORE_TEXT(c->session_id),
+                                        STORE_INT(ledger_txn_now_ms(txn))};
         if (err == QB_OK)
             err = store_run(ledger_txn_store(txn),
                             "UPDATE login_devices SET revoked_at_ms = $3"
@@ -1088,15 +1097,8 @@ static enum qb_error op_password_set(struct ledger_txn *txn, struct identity_cmd
                     "UPDATE users SET password_hash = $2, login_failures = 0,"
                     " login_locked_until_ms = 0 WHERE id = $1",
                     p, QB_ARRAY_COUNT(p));
-    if (err == QB_OK) {
-        const struct store_param q[] = {STORE_TEXT(c->user_id), STORE_TEXT(c->session_id),
-                                        STORE_INT(ledger_txn_now_ms(txn))};
-        err = identity_txn_sessions_revoke(txn, c->env,
-                                           "UPDATE sessions SET revoked_at_ms = $3"
-                                           " WHERE user_id = $1 AND id != $2 AND revoked_at_ms = 0"
-                                           " RETURNING token_hash",
-                                           q, QB_ARRAY_COUNT(q));
-    }
+    if (err == QB_OK)
+        err = sessions_end_but(txn, c);
     if (err == QB_OK)
         err = event_record(txn, c->user_id, "password_changed", by_code ? "sms_code" : "password");
     if (err != QB_OK)
