@@ -227,6 +227,17 @@ TEST(a_code_pays_once_within_one_step_either_way)
     ASSERT_EQ_INT(th_balance(&S_client, &u), 100000 - 1434);
 }
 
+/* Lifts u's own freeze: the login password and an unfreeze code from the outbox. */
+static void S_unfreeze(const struct api_user *u)
+{
+    char code[API_SMS_CODE_SIZE], body[256];
+    API_MUST(api_sms_code_get_for(&S_client, S_admin, u, "unfreeze", code));
+    snprintf(body, sizeof body, "{\"password\":\"%s\",\"sms_code\":\"%s\"}", u->password, code);
+    struct client_response res;
+    ASSERT_EQ_INT(api_call(&S_client, "POST", "/v1/me/unfreeze", u->token, body, &res), 200);
+    client_response_release(&res);
+}
+
 TEST(a_freeze_ends_the_payment_codes_of_a_lost_phone)
 {
     // The phone is lost with the device's seed on it, which makes codes offline: no ended session
@@ -241,11 +252,7 @@ TEST(a_freeze_ends_the_payment_codes_of_a_lost_phone)
     struct client_response res;
     ASSERT_EQ_INT(api_call(&S_client, "POST", "/v1/me/freeze", u.token, "{}", &res), 200);
     client_response_release(&res);
-    char code[API_SMS_CODE_SIZE], body[256];
-    API_MUST(api_sms_code_get_for(&S_client, S_admin, &u, "unfreeze", code));
-    snprintf(body, sizeof body, "{\"password\":\"%s\",\"sms_code\":\"%s\"}", u.password, code);
-    ASSERT_EQ_INT(api_call(&S_client, "POST", "/v1/me/unfreeze", u.token, body, &res), 200);
-    client_response_release(&res);
+    S_unfreeze(&u);
 
     char paycode[PAYCODE_TEXT_SIZE], what[64];
     S_code(&d, S_settle(), 0, paycode);
@@ -321,11 +328,7 @@ TEST(codes_need_a_payment_password_and_a_wallet_that_is_not_frozen)
                        res.body.data != NULL ? res.body.data : "");
         client_response_release(&res);
     }
-    char code[API_SMS_CODE_SIZE], body[256];
-    API_MUST(api_sms_code_get_for(&S_client, S_admin, &u, "unfreeze", code));
-    snprintf(body, sizeof body, "{\"password\":\"%s\",\"sms_code\":\"%s\"}", u.password, code);
-    ASSERT_EQ_INT(api_call(&S_client, "POST", "/v1/me/unfreeze", u.token, body, &res), 200);
-    client_response_release(&res);
+    S_unfreeze(&u);
     ASSERT_EQ_INT(api_call(&S_client, "GET", "/v1/me/devices", u.token, NULL, &res), 200);
     json_t *j = api_json(&res);
     client_response_release(&res);
