@@ -17,6 +17,14 @@
 #include "http/internal.h"
 #include "wallet/bills.h"
 
+/* A cursor's tag covers the account and the filters (bills.c), so a cursor
+ * that fails it may be forged or may be a real one sent with other filters:
+ * the message names both. */
+#define S_CURSOR_REFUSED                                                                           \
+    "cursor is not one this server gave out for these filters (keep the filters of the page it "   \
+    "came with)"
+#define S_MONTH_REFUSED "the month must be YYYY-MM, from 1970-01 to 9999-11"
+
 #define S_CSV_SUFFIX ".csv"
 
 /* The wallet account of user_id (NULL: the caller) and its committed
@@ -134,7 +142,7 @@ static bool S_query(struct http_request *req, bool csv, struct bills_query *q)
         memcpy(q->filter.counterparty_id, counterparty, size + 1);
     }
     if (q->cursor != NULL && strlen(q->cursor) >= BILLS_CURSOR_SIZE_MAX) {
-        http_reply_error_message(req, QB_E_PARAM, "cursor is not one this server gave out");
+        http_reply_error_message(req, QB_E_PARAM, S_CURSOR_REFUSED);
         return false;
     }
     if (!csv)
@@ -214,7 +222,7 @@ static void S_list_reply(struct http_request *req, const char *user_id, struct b
     http_reader_release(req, reader);
     if (err != QB_OK) {
         if (err == QB_E_PARAM)
-            http_reply_error_message(req, err, "cursor is not one this server gave out");
+            http_reply_error_message(req, err, S_CURSOR_REFUSED);
         else
             http_reply_error(req, err);
         goto out;
@@ -367,16 +375,23 @@ void http_handle_me_statement_get(struct http_request *req)
     }
     struct bills_month month;
     if (size >= sizeof month_text) {
-        http_reply_error_message(req, QB_E_PARAM, "the month must be YYYY-MM");
+        http_reply_error_message(req, QB_E_PARAM, S_MONTH_REFUSED);
         return;
     }
     memcpy(month_text, param, size);
     month_text[size] = '\0';
     if (!bills_month_parse(month_text, &month)) {
-        http_reply_error_message(req, QB_E_PARAM, "the month must be YYYY-MM");
+        http_reply_error_message(req, QB_E_PARAM, S_MONTH_REFUSED);
         return;
     }
     csv = csv || S_wants_csv(req);
+    if (!csv && http_request_query(req, "cursor") != NULL) {
+        /* The statement is one answer; only its CSV lines come in pages. */
+        http_reply_error_message(
+            req, QB_E_PARAM,
+            "cursor pages only a statement's CSV lines (.csv or Accept: text/csv)");
+        return;
+    }
     if (csv) {
         /* The month's lines: the list's query with the month as its period. */
         struct bills_query q;
@@ -386,7 +401,7 @@ void http_handle_me_statement_get(struct http_request *req)
         q.limit = BILLS_CSV_LINES_MAX;
         q.cursor = http_request_query(req, "cursor");
         if (q.cursor != NULL && strlen(q.cursor) >= BILLS_CURSOR_SIZE_MAX) {
-            http_reply_error_message(req, QB_E_PARAM, "cursor is not one this server gave out");
+            http_reply_error_message(req, QB_E_PARAM, S_CURSOR_REFUSED);
             return;
         }
         char filename[64];

@@ -125,6 +125,8 @@ TEST(bad_parameters_are_param_errors)
         "/v1/me/statements/2026-13.csv",
         "/v1/me/statements/.csv",
         "/v1/me/statements/2026-11.csv?cursor=junk",
+        /* the statement is one answer: a cursor there is a mistake, not ignored */
+        "/v1/me/statements/2026-11?cursor=junk",
         "/v1/me/statements/2026-11-01",
         "/v1/me/statements/9999-12",
         /* an escaped NUL in a value: not a filter to ignore */
@@ -177,10 +179,47 @@ TEST(bad_parameters_are_param_errors)
     ASSERT(strstr(api_json_str(&res, "message"), "\"tpye\"") != NULL);
     ASSERT(strstr(api_json_str(&res, "message"), "counterparty") != NULL);
     client_response_release(&res);
+    /* A month out of range is told the range, not only the form. */
+    api_call(&S_client, "GET", "/v1/me/statements/1969-12", a.token, NULL, &res);
+    ASSERT(strstr(api_json_str(&res, "message"), "from 1970-01 to 9999-11") != NULL);
+    client_response_release(&res);
     /* An empty cursor is the first page here too, and names are caseless. */
     ASSERT_EQ_INT(
         api_call(&S_client, "GET", "/v1/me/transactions?cursor=&LIMIT=5", a.token, NULL, &res),
         200);
+    client_response_release(&res);
+}
+
+TEST(a_cursor_is_good_only_with_the_filters_that_made_it)
+{
+    // A cursor carries the filters of its page: with other filters it is refused, and the
+    // message says so rather than calling a real cursor forged.
+    struct api_user a, b;
+    API_MUST(th_user_new(&S_client, S_admin, &a));
+    API_MUST(api_user_new(&S_client, S_admin, &b));
+    API_MUST(th_fund(&S_client, S_admin, &a, 1000));
+    char body[256];
+    snprintf(body, sizeof body,
+             "{\"to\":\"%s\",\"amount\":100,\"payment_password\":\"" TH_PAY_PASSWORD "\"}", b.id);
+    struct client_response res;
+    ASSERT_EQ_INT(
+        api_call_idem(&S_client, "POST", "/v1/transfers", a.token, "cursor-filters", body, &res),
+        201);
+    client_response_release(&res);
+
+    ASSERT_EQ_INT(api_call(&S_client, "GET", "/v1/me/transactions?limit=1", a.token, NULL, &res),
+                  200);
+    char cursor[128], path[256];
+    snprintf(cursor, sizeof cursor, "%s", api_json_str(&res, "next_cursor"));
+    ASSERT(cursor[0] != '\0');
+    client_response_release(&res);
+    snprintf(path, sizeof path, "/v1/me/transactions?limit=1&cursor=%s", cursor);
+    ASSERT_EQ_INT(api_call(&S_client, "GET", path, a.token, NULL, &res), 200);
+    client_response_release(&res);
+    snprintf(path, sizeof path, "/v1/me/transactions?limit=1&type=topup&cursor=%s", cursor);
+    ASSERT_EQ_INT(api_call(&S_client, "GET", path, a.token, NULL, &res), 400);
+    ASSERT_EQ_STR(api_error_code(&res), "PARAM_ERROR");
+    ASSERT(strstr(api_json_str(&res, "message"), "filters") != NULL);
     client_response_release(&res);
 }
 
@@ -422,6 +461,7 @@ int main(void)
 
     RUN(an_empty_history_is_an_empty_page);
     RUN(bad_parameters_are_param_errors);
+    RUN(a_cursor_is_good_only_with_the_filters_that_made_it);
     RUN(csv_downloads_carry_their_headers);
     RUN(a_counterpartys_lines_are_the_ones_its_statement_entry_sums);
     RUN(bills_are_the_callers_own);
