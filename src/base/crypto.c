@@ -197,20 +197,20 @@ static enum qb_error crypto_secret_read_fd(int fd, const char *path, uint8_t *ou
 {
     struct stat st;
     if (fstat(fd, &st) != 0) {
-        log_event(LOG_ERROR, "crypto.secret.stat_failed", "path=%s errno=%d", path, errno);
+        log_event(LOG_ERROR, "crypto.secret.stat_failed", "path=\"%s\" errno=%d", path, errno);
         return QB_E_INTERNAL;
     }
     if (!S_ISREG(st.st_mode)) {
-        log_event(LOG_ERROR, "crypto.secret.not_a_file", "path=%s", path);
+        log_event(LOG_ERROR, "crypto.secret.not_a_file", "path=\"%s\"", path);
         return QB_E_INTERNAL;
     }
     if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
-        log_event(LOG_ERROR, "crypto.secret.too_open", "path=%s mode=%04o", path,
+        log_event(LOG_ERROR, "crypto.secret.too_open", "path=\"%s\" mode=%04o", path,
                   (unsigned int)(st.st_mode & 07777));
         return QB_E_FORBIDDEN;
     }
     if (st.st_size < 0 || (uint64_t)st.st_size != (uint64_t)size) {
-        log_event(LOG_ERROR, "crypto.secret.wrong_size", "path=%s size=%lld expected=%zu", path,
+        log_event(LOG_ERROR, "crypto.secret.wrong_size", "path=\"%s\" size=%lld expected=%zu", path,
                   (long long)st.st_size, size);
         return QB_E_INTERNAL;
     }
@@ -221,7 +221,7 @@ static enum qb_error crypto_secret_read_fd(int fd, const char *path, uint8_t *ou
             continue;
         if (n <= 0) {
             crypto_wipe(out, size);
-            log_event(LOG_ERROR, "crypto.secret.read_failed", "path=%s errno=%d", path,
+            log_event(LOG_ERROR, "crypto.secret.read_failed", "path=\"%s\" errno=%d", path,
                       n < 0 ? errno : 0);
             return QB_E_INTERNAL;
         }
@@ -238,7 +238,7 @@ static enum qb_error crypto_secret_create(const char *path, uint8_t *out, size_t
     if (fd < 0) {
         if (errno == EEXIST)
             return QB_E_CONFLICT;
-        log_event(LOG_ERROR, "crypto.secret.create_failed", "path=%s errno=%d", path, errno);
+        log_event(LOG_ERROR, "crypto.secret.create_failed", "path=\"%s\" errno=%d", path, errno);
         return QB_E_INTERNAL;
     }
     randombytes_buf(out, size);
@@ -262,12 +262,12 @@ static enum qb_error crypto_secret_create(const char *path, uint8_t *out, size_t
         err = crypto_sync_parent(path);
     if (err != QB_OK) {
         /* A half-written key must not be found and used at the next start. */
-        log_event(LOG_ERROR, "crypto.secret.write_failed", "path=%s errno=%d", path, errno);
+        log_event(LOG_ERROR, "crypto.secret.write_failed", "path=\"%s\" errno=%d", path, errno);
         unlink(path);
         crypto_wipe(out, size);
         return err;
     }
-    log_event(LOG_INFO, "crypto.secret.created", "path=%s size=%zu", path, size);
+    log_event(LOG_INFO, "crypto.secret.created", "path=\"%s\" size=%zu", path, size);
     return QB_OK;
 }
 
@@ -282,7 +282,7 @@ enum qb_error crypto_secret_load(const char *path, uint8_t *out, size_t size)
             return err;
         }
         if (errno != ENOENT) {
-            log_event(LOG_ERROR, "crypto.secret.open_failed", "path=%s errno=%d", path, errno);
+            log_event(LOG_ERROR, "crypto.secret.open_failed", "path=\"%s\" errno=%d", path, errno);
             return QB_E_INTERNAL;
         }
         enum qb_error err = crypto_secret_create(path, out, size);
@@ -299,7 +299,7 @@ enum qb_error crypto_secret_read(const char *path, uint8_t *out, size_t size)
     if (fd < 0) {
         if (errno == ENOENT)
             return QB_E_NOT_FOUND;
-        log_event(LOG_ERROR, "crypto.secret.open_failed", "path=%s errno=%d", path, errno);
+        log_event(LOG_ERROR, "crypto.secret.open_failed", "path=\"%s\" errno=%d", path, errno);
         return QB_E_INTERNAL;
     }
     enum qb_error err = crypto_secret_read_fd(fd, path, out, size);

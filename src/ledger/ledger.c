@@ -1805,7 +1805,7 @@ static void batch_run(struct ledger *ledger, struct ledger_cmd *batch, size_t ba
         atomic_fetch_add_explicit(&ledger->stat_commit_failures, 1, memory_order_relaxed);
         atomic_store_explicit(&ledger->stat_commit_failed_at_ns, clock_monotonic_ns(),
                               memory_order_relaxed);
-        log_event(LOG_ERROR, "ledger.batch_failed", "commands=%zu error=%s", batch_size,
+        log_event(LOG_ERROR, "ledger.batch_failed", "commands=%zu error=\"%s\"", batch_size,
                   store_last_error(ledger->store));
         ledger->broken = true;
         if (state_load(ledger) == QB_OK)
