@@ -18,7 +18,8 @@
  *      signs with) and platform-cert.pem (its self-signed certificate, whose
  *      serial merchants see in Wechatpay-Serial), admin-token (64 hex
  *      characters). The pepper and the card key are made only together with
- *      a new database (no database file yet, or an empty one), before it:
+ *      a new database (no database file yet, an empty one, or one with no
+ *      schema), before it:
  *      with a database in place a missing one stops the start, naming it,
  *      since a new key would fit none of the stored data. The admin token,
  *      which nothing stored depends on, is made anew then (logged as a
@@ -156,6 +157,23 @@ static bool S_paths_init(struct daemon_paths *paths, const struct config *cfg)
     if (ok && store_url_file(paths->db_url, paths->db_file, sizeof paths->db_file, &why) != QB_OK)
         paths->db_file[0] = '\0';
     return ok;
+}
+
+/* What the start line calls this build: "test" when it reads the
+ * QIANBAO_TEST_* switches (QB_TEST_HOOKS), which break things on purpose,
+ * so that such a build is not mistaken for one fit to hold real money;
+ * "release" otherwise. */
+#ifdef QB_TEST_HOOKS
+#define S_BUILD "test"
+#else
+#define S_BUILD "release"
+#endif
+
+/* path made absolute for the log (under systemd "./data" is "/data"), or
+ * path itself when it cannot be resolved; buf holds PATH_MAX bytes. */
+static const char *S_absolute(const char *path, char *buf)
+{
+    return realpath(path, buf) != NULL ? buf : path;
 }
 
 /* --- settings checked before anything is made ----------------------------- */
@@ -320,7 +338,7 @@ static void S_secret_complain(const char *path, enum qb_error err)
 static bool S_data_dir_prepare(const char *dir)
 {
     if (mkdir(dir, 0700) == 0) {
-        log_event(LOG_INFO, "daemon.data_dir_created", "dir=%s", dir);
+        log_event(LOG_INFO, "daemon.data_dir_created", "dir=\"%s\"", dir);
         return true;
     }
     struct stat st;
@@ -330,7 +348,7 @@ static bool S_data_dir_prepare(const char *dir)
         return false;
     }
     if ((st.st_mode & 077) != 0)
-        log_event(LOG_WARN, "daemon.data_dir_mode", "dir=%s mode=%03o advice=chmod_700", dir,
+        log_event(LOG_WARN, "daemon.data_dir_mode", "dir=\"%s\" mode=%03o advice=chmod_700", dir,
                   (unsigned int)(st.st_mode & 0777));
     return true;
 }
@@ -553,7 +571,7 @@ static bool S_admin_token_ensure(const char *dir, const char *path, bool db_new,
         if (db_new)
             log_event(LOG_INFO, "daemon.secret_created", "file=admin-token");
         else
-            log_event(LOG_WARN, "daemon.admin_token_created", "path=%s reason=missing", path);
+            log_event(LOG_WARN, "daemon.admin_token_created", "path=\"%s\" reason=missing", path);
         err = QB_OK;
     }
     if (err != QB_OK) {
@@ -574,23 +592,37 @@ static bool S_admin_token_ensure(const char *dir, const char *path, bool db_new,
     return ok;
 }
 
-/* Whether the database is new: its file does not exist yet, or is empty
- * (SQLite made it, and a crash came before anything was written). A url
- * that names no file is left to store_open, which refuses it. False, with
- * the reason on stderr, when the file cannot be looked at. */
-static bool S_db_is_new(const struct daemon_paths *paths, bool *db_new)
+/* Whether the database is new: its file does not exist yet, is empty
+ * (SQLite made it, and a crash came before anything was written), or holds
+ * no schema (a crash after SQLite wrote its header, or a copy of a file
+ * whose data was all in its -wal: the mistake operations.md warns of).
+ * *found names which, for the log. A url that names no file is left to
+ * store_open, which refuses it. False, with the reason on stderr, when the
+ * file cannot be looked at. Called under the database's lock. */
+static bool S_db_is_new(const struct daemon_paths *paths, bool *db_new, const char **found)
 {
     *db_new = true;
+    *found = "no_file";
     if (paths->db_file[0] == '\0')
         return true;
     struct stat st;
     if (stat(paths->db_file, &st) == 0) {
         *db_new = st.st_size == 0;
+        *found = "empty_file";
         /* Made by a daemon of before the umask; its -wal and -shm copy
          * its mode. */
         if ((st.st_mode & 077) != 0)
-            log_event(LOG_WARN, "daemon.db_mode", "path=%s mode=%03o advice=chmod_600",
+            log_event(LOG_WARN, "daemon.db_mode", "path=\"%s\" mode=%03o advice=chmod_600",
                       paths->db_file, (unsigned int)(st.st_mode & 0777));
+        struct store *probe = NULL;
+        char err[256];
+        if (!*db_new &&
+            store_open(paths->db_url, STORE_MODE_READ_OFFLINE, &probe, err, sizeof err) == QB_OK) {
+            /* One that does not open is left to store_open, to name why. */
+            *db_new = store_schema_version(probe) == 0;
+            *found = "file_without_schema";
+            store_close(probe);
+        }
         return true;
     }
     if (errno == ENOENT)
@@ -891,7 +923,8 @@ static int S_serve(const struct config *cfg, const struct daemon_paths *paths,
      * Decided under the lock, so that no other daemon makes the database
      * meanwhile. */
     bool db_new = true;
-    if (!S_db_is_new(paths, &db_new) || (!db_new && !S_secrets_present(paths)))
+    const char *db_found = NULL;
+    if (!S_db_is_new(paths, &db_new, &db_found) || (!db_new && !S_secrets_present(paths)))
         goto out;
     unlink(paths->listen_address); /* a stale one would point at a dead port */
     if (!S_secrets_ensure(paths, db_new))
@@ -905,9 +938,12 @@ static int S_serve(const struct config *cfg, const struct daemon_paths *paths,
         fprintf(stderr, "qianbaod: cannot open the database: %s (%s)\n", err, error_name(rc));
         goto out;
     }
-    if (db_new)
-        log_event(LOG_INFO, "daemon.database_created", "path=%s",
-                  paths->db_file[0] != '\0' ? paths->db_file : paths->db_url);
+    if (db_new) { /* a new, empty wallet: worth a look if nobody meant to make one */
+        char where[PATH_MAX];
+        log_event(LOG_WARN, "daemon.database_created", "path=\"%s\" found=%s",
+                  S_absolute(paths->db_file[0] != '\0' ? paths->db_file : paths->db_url, where),
+                  db_found);
+    }
     /* Read while this thread still owns the write connection: once the
      * ledger is open only its writer thread may touch it. */
     int64_t schema_version = store_schema_version(writer);
@@ -1120,11 +1156,14 @@ static int S_serve(const struct config *cfg, const struct daemon_paths *paths,
         snprintf(address_line, sizeof address_line, "%s\n", http_server_address(server));
     if (!S_file_write_atomic(paths->dir, paths->listen_address, address_line, (size_t)address_size,
                              0644))
-        log_event(LOG_WARN, "daemon.listen_address_unwritten", "path=%s", paths->listen_address);
+        log_event(LOG_WARN, "daemon.listen_address_unwritten", "path=\"%s\"",
+                  paths->listen_address);
+    char data_dir[PATH_MAX];
     log_event(LOG_AUDIT, "daemon.start",
-              "version=%s listen=%s data_dir=%s db=%s schema_version=%lld pid=%ld",
-              QIANBAOD_VERSION, http_server_address(server), paths->dir, writer->ops->name,
-              (long long)schema_version, (long)getpid());
+              "version=%s build=%s listen=%s data_dir=\"%s\" db=%s schema_version=%lld pid=%ld",
+              QIANBAOD_VERSION, S_BUILD, http_server_address(server),
+              S_absolute(paths->dir, data_dir), writer->ops->name, (long long)schema_version,
+              (long)getpid());
 
     int signal_number = 0;
     for (;;) {

@@ -841,7 +841,8 @@ TEST(a_lost_secret_stops_the_start_instead_of_being_made_anew)
     ASSERT_EQ_INT(onboarded, 201);
     ASSERT(test_file_read(log_path, S_log, sizeof S_log));
     char created[800];
-    snprintf(created, sizeof created, "event=daemon.database_created path=%s\n", db);
+    snprintf(created, sizeof created,
+             "level=warn req=- event=daemon.database_created path=\"%s\" found=no_file\n", db);
     ASSERT_EQ_INT(S_count(S_log, created), 1);
 
     const char *names[] = {"pepper", "card-key", "platform-key.pem", "platform-cert.pem"};
@@ -921,6 +922,38 @@ TEST(secrets_of_another_installation_stop_the_start)
     long status = S_healthz(&daemon);
     ASSERT_EQ_INT(test_daemon_stop(&daemon), 0);
     ASSERT_EQ_INT(status, 200);
+}
+
+TEST(a_database_file_without_tables_is_reported_as_a_new_wallet)
+{
+    // A copy of qianbao.db taken without its -wal can be an SQLite file with no tables at all:
+    // the daemon then makes a new, empty wallet there, and must say so at warn, naming what it
+    // found, as it does for a missing file, since that line is how a bad restore is noticed.
+    char dir[600], log_path[600], db[700], expected[800];
+    S_path(dir, sizeof dir, "no-tables");
+    S_path(log_path, sizeof log_path, "no-tables.log");
+    snprintf(db, sizeof db, "%s/qianbao.db", dir);
+    struct test_daemon daemon;
+    ASSERT(test_daemon_start(&daemon, dir, log_path, NULL));
+    ASSERT_EQ_INT(test_daemon_stop(&daemon), 0);
+    ASSERT_EQ_INT(unlink(db), 0);
+    ASSERT(test_sqlite(db, true, "PRAGMA journal_mode=WAL;", NULL, NULL));
+    struct stat st;
+    ASSERT_EQ_INT(stat(db, &st), 0);
+    ASSERT(st.st_size > 0);
+    ASSERT_EQ_INT(chmod(db, 0600), 0);
+
+    ASSERT(test_daemon_start(&daemon, dir, log_path, NULL));
+    long status = S_healthz(&daemon);
+    ASSERT_EQ_INT(test_daemon_stop(&daemon), 0);
+    ASSERT_EQ_INT(status, 200);
+    ASSERT(test_file_read(log_path, S_log, sizeof S_log));
+    snprintf(expected, sizeof expected,
+             "level=warn req=- event=daemon.database_created path=\"%s\" "
+             "found=file_without_schema\n",
+             db);
+    if (strstr(S_log, expected) == NULL)
+        TEST_FAIL_("no \"%s\" in the log:\n%s", expected, S_log);
 }
 
 TEST(secrets_nothing_depends_on_yet_are_made_anew)
@@ -1213,6 +1246,7 @@ int main(void)
     RUN(sigterm_stops_cleanly_and_restart_works);
     RUN(a_lost_secret_stops_the_start_instead_of_being_made_anew);
     RUN(secrets_of_another_installation_stop_the_start);
+    RUN(a_database_file_without_tables_is_reported_as_a_new_wallet);
     RUN(secrets_nothing_depends_on_yet_are_made_anew);
     RUN(sighup_is_logged_and_ignored);
     RUN(verify_passes_on_a_fresh_ledger);

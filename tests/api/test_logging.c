@@ -379,6 +379,9 @@ TEST(starts_and_stops_are_logged_at_any_level)
     // an incident: a quieted log keeps those lines too.
     ASSERT(test_file_read(S_quiet.log_path, S_log, sizeof S_log));
     ASSERT(strstr(S_log, "level=audit req=- event=daemon.start ") != NULL);
+    /* This suite's daemons read the test switches, and say so. */
+    ASSERT(strstr(S_log, "event=daemon.start version=") != NULL &&
+           strstr(S_log, " build=test listen=") != NULL);
     ASSERT_EQ_INT(test_daemon_stop(&S_quiet), 0);
     ASSERT(test_file_read(S_quiet.log_path, S_log, sizeof S_log));
     ASSERT(strstr(S_log, "level=audit req=- event=daemon.stopping signal=SIGTERM") != NULL);
