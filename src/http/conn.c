@@ -34,6 +34,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
@@ -903,6 +904,22 @@ void http_conn_away(struct http_conn *c)
     S_list_append(&c->worker->away, c);
 }
 
+/* Counts a connection closed as soon as it was accepted, and warns at most
+ * once a second, with the connections open then and the limit, so that an operator
+ * whose clients are cut off finds why without a line per refusal. */
+static void S_refused(struct http_server *server, enum http_refusal reason, int64_t open)
+{
+    static const char *const names[HTTP_REFUSALS] = {"connection_limit", "no_file_descriptors"};
+    uint64_t count = atomic_fetch_add_explicit(&server->refused[reason], 1, memory_order_relaxed);
+    int64_t now = clock_monotonic_ns();
+    int64_t last = atomic_load_explicit(&server->refused_warned_ns, memory_order_relaxed);
+    if (now - last > 1000000000LL &&
+        atomic_compare_exchange_strong(&server->refused_warned_ns, &last, now))
+        log_event(LOG_WARN, "http.connection_refused",
+                  "reason=%s open=%lld max=%zu refused_total=%" PRIu64, names[reason],
+                  (long long)open, server->connections_max, count + 1);
+}
+
 /* Out of file descriptors: the connection waiting to be accepted would
  * keep the listening socket ready, and every HTTP thread spinning on it.
  * The descriptor kept in reserve for this makes room to accept it and
@@ -917,12 +934,8 @@ static void S_accept_shed(struct http_server *server)
             close(fd);
         server->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     }
-    bool warn = clock_monotonic_ns() - server->reserve_warned_ns > 1000000000LL;
-    if (warn)
-        server->reserve_warned_ns = clock_monotonic_ns();
     pthread_mutex_unlock(&server->reserve_mutex);
-    if (warn)
-        log_event(LOG_WARN, "http.accept_failed", "reason=no_file_descriptors");
+    S_refused(server, HTTP_REFUSAL_FILE_DESCRIPTORS, atomic_load(&server->connections));
 }
 
 static void S_worker_accept(struct http_worker *w)
@@ -940,9 +953,17 @@ static void S_worker_accept(struct http_worker *w)
                 S_accept_shed(server);
             return;
         }
-        if (atomic_load(&server->closing) ||
-            atomic_load(&server->connections) >= (int64_t)server->connections_max) {
+        if (atomic_load(&server->closing)) {
             close(fd);
+            continue;
+        }
+        /* The slot is taken before the check, so that two threads
+         * accepting at once cannot both take the last one. */
+        int64_t open = atomic_fetch_add(&server->connections, 1);
+        if (open >= (int64_t)server->connections_max) {
+            atomic_fetch_sub(&server->connections, 1);
+            close(fd);
+            S_refused(server, HTTP_REFUSAL_LIMIT, open);
             continue;
         }
         int one = 1;
@@ -953,6 +974,7 @@ static void S_worker_accept(struct http_worker *w)
             free(c);
             free(in);
             close(fd);
+            atomic_fetch_sub(&server->connections, 1);
             continue;
         }
         /* Connections go round the threads in turn: whichever thread
@@ -966,7 +988,6 @@ static void S_worker_accept(struct http_worker *w)
         c->state = S_HEAD;
         buf_init(&c->out, S_OUT_SIZE_MAX);
         c->prev = c->next = c;
-        atomic_fetch_add(&server->connections, 1);
         if (owner == w) {
             S_conn_adopt(c);
             continue;

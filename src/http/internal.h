@@ -151,16 +151,27 @@ void http_verification_stop(struct http_verification *v);
 struct http_worker;
 struct http_conn;
 
+/* Why a connection was closed as soon as it was accepted, as /metrics
+ * labels it. */
+enum http_refusal {
+    HTTP_REFUSAL_LIMIT,            /* --http-connections-max were open */
+    HTTP_REFUSAL_FILE_DESCRIPTORS, /* the process had no descriptor left */
+    HTTP_REFUSALS
+};
+
 struct http_server {
     int listen_fd;
     int reserve_fd; /* /dev/null, closed to make room when descriptors run out */
     pthread_mutex_t reserve_mutex;
-    int64_t reserve_warned_ns;
     struct http_worker *workers; /* one epoll loop per HTTP thread (server.c) */
     int worker_count;
     _Atomic uint64_t accept_turn; /* which worker gets the next connection */
     size_t connections_max;
     _Atomic int64_t connections; /* open, over every worker */
+    /* Connections closed as soon as accepted, by reason (http_refusal), and
+     * when the last warning of it was logged (at most one a second). */
+    _Atomic uint64_t refused[HTTP_REFUSALS];
+    _Atomic int64_t refused_warned_ns;
     unsigned int timeout_s;
     atomic_bool stopping; /* the workers leave their loops */
     char address[96];

@@ -477,6 +477,30 @@ static enum qb_error S_render_backlog(struct http_request *req, struct buf *out)
         (long long)notifications, (double)notification_age / 1000.0);
 }
 
+/* The HTTP connections: open now, the limit, and those closed as soon as
+ * they were accepted, by why. */
+static enum qb_error S_render_connections(struct http_server *server, struct buf *out)
+{
+    return buf_printf(
+        out,
+        "# HELP qianbao_http_connections_open HTTP connections open now.\n"
+        "# TYPE qianbao_http_connections_open gauge\n"
+        "qianbao_http_connections_open %lld\n"
+        "# HELP qianbao_http_connections_max The limit on open HTTP connections "
+        "(--http-connections-max).\n"
+        "# TYPE qianbao_http_connections_max gauge\n"
+        "qianbao_http_connections_max %zu\n"
+        "# HELP qianbao_http_connections_refused_total Connections closed as soon as they were "
+        "accepted: the limit was reached, or the process had no file descriptor left.\n"
+        "# TYPE qianbao_http_connections_refused_total counter\n"
+        "qianbao_http_connections_refused_total{reason=\"connection_limit\"} %" PRIu64 "\n"
+        "qianbao_http_connections_refused_total{reason=\"no_file_descriptors\"} %" PRIu64 "\n",
+        (long long)atomic_load(&server->connections), server->connections_max,
+        atomic_load_explicit(&server->refused[HTTP_REFUSAL_LIMIT], memory_order_relaxed),
+        atomic_load_explicit(&server->refused[HTTP_REFUSAL_FILE_DESCRIPTORS],
+                             memory_order_relaxed));
+}
+
 /* GET /metrics: Prometheus text format 0.0.4. During shutdown, once the
  * ledger is detached, only the HTTP families are shown. */
 void http_handle_metrics(struct http_request *req)
@@ -488,6 +512,8 @@ void http_handle_metrics(struct http_request *req)
     buf_init(&text, HTTP_REPLY_SIZE_MAX);
     enum qb_error err =
         http_metrics_render(&server->metrics, server->routes, have_stats ? &stats : NULL, &text);
+    if (err == QB_OK)
+        err = S_render_connections(server, &text);
     if (err == QB_OK && have_stats)
         err = S_render_verification(&server->verification, &text);
     if (err == QB_OK && have_stats)

@@ -8,11 +8,14 @@
  */
 #include <ctype.h>
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -191,6 +194,9 @@ TEST(metrics_are_prometheus_text)
         {"qianbao_http_requests_total", "counter"},
         {"qianbao_http_request_duration_seconds", "histogram"},
         {"qianbao_http_resume_wait_seconds", "histogram"},
+        {"qianbao_http_connections_open", "gauge"},
+        {"qianbao_http_connections_max", "gauge"},
+        {"qianbao_http_connections_refused_total", "counter"},
         {"qianbao_ledger_queue_depth", "gauge"},
         {"qianbao_ledger_batches_total", "counter"},
         {"qianbao_ledger_commands_total", "counter"},
@@ -239,6 +245,102 @@ TEST(metrics_are_prometheus_text)
     ASSERT(strstr(text, "\nqianbao_http_requests_total{method=\"GET\",route=\"/healthz\","
                         "status=\"200\"} ") != NULL);
     client_response_release(&res);
+}
+
+/* A blocking TCP connection to 127.0.0.1 on base_url's port, or -1. */
+static int S_connect(const char *base_url)
+{
+    const char *colon = strrchr(base_url, ':');
+    int fd = colon != NULL ? socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0) : -1;
+    if (fd < 0)
+        return -1;
+    struct sockaddr_in addr;
+    memset(&addr, 0, sizeof addr);
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons((unsigned short)atoi(colon + 1));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    struct timeval tv = {30, 0};
+    (void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    if (connect(fd, (struct sockaddr *)&addr, sizeof addr) != 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+TEST(connections_over_the_limit_are_counted_and_logged)
+{
+    // At --http-connections-max a new connection is closed as soon as it is accepted. Clients see
+    // only a reset; the operator must see why, in /metrics and once in the log, with the open
+    // count and the limit.
+    enum { MAX = 16 };
+    char dir[600], log_path[600];
+    S_path(dir, sizeof dir, "conn-limit");
+    S_path(log_path, sizeof log_path, "conn-limit.log");
+    const char *args[] = {"--http-connections-max", "16", NULL};
+    struct test_daemon daemon;
+    ASSERT(test_daemon_start(&daemon, dir, log_path, args));
+    int fds[MAX];
+    int opened = 0;
+    for (; opened < MAX; opened++) {
+        fds[opened] = S_connect(daemon.base_url);
+        if (fds[opened] < 0)
+            break;
+    }
+    /* Accepted after the MAX before it: the daemon closes it without a word. */
+    int extra = opened == MAX ? S_connect(daemon.base_url) : -1;
+    char byte;
+    ssize_t got = extra >= 0 ? recv(extra, &byte, 1, 0) : 1;
+    bool closed = got == 0 || (got < 0 && errno == ECONNRESET); /* not the 5 s timeout */
+    if (extra >= 0)
+        close(extra);
+    for (int i = 0; i < opened; i++)
+        close(fds[i]);
+    ASSERT_EQ_INT(opened, MAX);
+    if (!closed) {
+        int e = errno;
+        test_file_read(log_path, S_log, sizeof S_log);
+        TEST_FAIL_("the connection past the limit: recv %zd, errno %d; log:\n%s", got, e, S_log);
+    }
+
+    /* The idle ones are gone once the daemon has seen them close. */
+    struct client c;
+    client_init(&c, daemon.base_url);
+    struct client_response res;
+    bool answered = false;
+    for (int i = 0; i < 500 && !answered; i++) {
+        answered = client_request(&c, "GET", "/metrics", NULL, NULL, 0, &res) && res.status == 200;
+        if (!answered) {
+            client_response_release(&res);
+            struct timespec ts = {0, 20 * 1000000L};
+            nanosleep(&ts, NULL);
+        }
+    }
+    ASSERT(answered);
+    /* The tries above may have been refused too, before the idle ones were seen to close. */
+    const char *refused = strstr(
+        res.body.data, "\nqianbao_http_connections_refused_total{reason=\"connection_limit\"} ");
+    long long refused_count = refused != NULL ? atoll(strchr(refused, '}') + 2) : 0;
+    bool counted = refused_count >= 1 &&
+                   strstr(res.body.data, "\nqianbao_http_connections_max 16\n") != NULL &&
+                   strstr(res.body.data, "\nqianbao_http_connections_open ") != NULL;
+    if (!counted)
+        fprintf(stderr, "  /metrics:\n%s\n", res.body.data);
+    client_response_release(&res);
+    client_release(&c);
+    ASSERT_EQ_INT(test_daemon_stop(&daemon), 0);
+    ASSERT(counted);
+    ASSERT(test_file_read(log_path, S_log, sizeof S_log));
+    const char *want = " level=warn req=- event=http.connection_refused reason=connection_limit "
+                       "open=16 max=16 refused_total=1\n";
+    const char *line = strstr(S_log, " event=http.connection_refused ");
+    while (line != NULL && line > S_log && line[-1] != '\n')
+        line--;
+    if (line == NULL)
+        TEST_FAIL_("no http.connection_refused line in the log:\n%s", S_log);
+    const char *after_time = strchr(line, ' ');
+    if (after_time == NULL || strncmp(after_time, want, strlen(want)) != 0)
+        TEST_FAIL_("the first refusal is logged as: %.300s", line);
 }
 
 TEST(request_ids_are_distinct)
@@ -1227,6 +1329,7 @@ int main(void)
 
     RUN(healthz_answers);
     RUN(metrics_are_prometheus_text);
+    RUN(connections_over_the_limit_are_counted_and_logged);
     RUN(request_ids_are_distinct);
     RUN(connections_are_kept_alive);
     RUN(unknown_route_is_404);
