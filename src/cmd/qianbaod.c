@@ -592,6 +592,31 @@ static bool S_admin_token_ensure(const char *dir, const char *path, bool db_new,
     return ok;
 }
 
+/* Whether this process may read and write the database and the -wal and
+ * -shm beside it, those that exist: a restore done as another user (root,
+ * say) otherwise fails later as SQLite's "unable to open database file",
+ * or further on, with no path and no reason. False, with both on stderr. */
+static bool S_db_files_writable(const char *db_file)
+{
+    static const char *const suffixes[] = {"", "-wal", "-shm"};
+    for (size_t i = 0; i < QB_ARRAY_COUNT(suffixes); i++) {
+        char path[CONFIG_PATH_SIZE_MAX + 8];
+        snprintf(path, sizeof path, "%s%s", db_file, suffixes[i]);
+        if (access(path, R_OK | W_OK) == 0 || (i > 0 && errno == ENOENT))
+            continue;
+        if (errno == EACCES)
+            fprintf(stderr,
+                    "qianbaod: permission denied reading and writing \"%s\": run qianbaod as the "
+                    "user that owns the data directory (uid %ld may not), or give its files to "
+                    "that user (chown)\n",
+                    path, (long)geteuid());
+        else
+            fprintf(stderr, "qianbaod: cannot read and write \"%s\": %s\n", path, strerror(errno));
+        return false;
+    }
+    return true;
+}
+
 /* Whether the database is new: its file does not exist yet, is empty
  * (SQLite made it, and a crash came before anything was written), or holds
  * no schema (a crash after SQLite wrote its header, or a copy of a file
@@ -614,6 +639,8 @@ static bool S_db_is_new(const struct daemon_paths *paths, bool *db_new, const ch
         if ((st.st_mode & 077) != 0)
             log_event(LOG_WARN, "daemon.db_mode", "path=\"%s\" mode=%03o advice=chmod_600",
                       paths->db_file, (unsigned int)(st.st_mode & 0777));
+        if (!S_db_files_writable(paths->db_file))
+            return false;
         struct store *probe = NULL;
         char err[256];
         if (!*db_new &&

@@ -1301,6 +1301,45 @@ TEST(verify_says_permission_denied_when_it_is)
     chmod(S_root, 0700);
 }
 
+TEST(a_database_the_daemon_may_not_write_is_named_with_the_reason)
+{
+    // A restore done as root leaves qianbao.db to root: the daemon, run as its own user, said
+    // only "unable to open database file", with no path and no reason. It must name the file,
+    // say permission denied, and say whose it should be.
+    char dir[600], output[600], path[700];
+    S_path(dir, sizeof dir, "not-mine");
+    S_path(output, sizeof output, "not-mine.log");
+    struct test_daemon daemon;
+    ASSERT(test_daemon_start(&daemon, dir, output, NULL));
+    ASSERT_EQ_INT(test_daemon_stop(&daemon), 0);
+    snprintf(path, sizeof path, "%s/qianbao.db", dir);
+    bool root = geteuid() == 0;
+    if (root) {
+        /* The directory and the secrets the daemon's user's, the database root's. */
+        DIR *d = opendir(dir);
+        ASSERT(d != NULL);
+        for (struct dirent *e = readdir(d); e != NULL; e = readdir(d)) {
+            char file[1000];
+            snprintf(file, sizeof file, "%s/%s", dir, e->d_name);
+            if (strcmp(e->d_name, "..") != 0 && strcmp(e->d_name, "qianbao.db") != 0)
+                ASSERT_EQ_INT(chown(file, 65534, 65534), 0);
+        }
+        closedir(d);
+        ASSERT_EQ_INT(chmod(S_root, 0711), 0);
+    }
+    ASSERT_EQ_INT(chmod(path, root ? 0644 : 0400), 0);
+    unlink(output);
+    const char *args[] = {"--data-dir", dir, "--listen", "127.0.0.1:0", NULL};
+    int status = S_run_unprivileged(args, output, 20000);
+    if (root)
+        chmod(S_root, 0700);
+    ASSERT(test_file_read(output, S_log, sizeof S_log));
+    char expected[800];
+    snprintf(expected, sizeof expected, "permission denied reading and writing \"%s\"", path);
+    if (status != 1 || strstr(S_log, expected) == NULL || strstr(S_log, "owns") == NULL)
+        TEST_FAIL_("a database the daemon may not write: exit %d; output:\n%s", status, S_log);
+}
+
 TEST(main_daemon_exits_zero_on_sigterm)
 {
     // The daemon that served every test above must still stop cleanly, draining the ledger.
@@ -1356,6 +1395,7 @@ int main(void)
     RUN(verify_fails_without_a_database);
     RUN(verify_checks_a_backup_without_writing_to_it);
     RUN(verify_says_permission_denied_when_it_is);
+    RUN(a_database_the_daemon_may_not_write_is_named_with_the_reason);
     RUN(main_daemon_exits_zero_on_sigterm);
 
     return api_suite_end(&suite);
