@@ -61,6 +61,13 @@ static enum http_verification_result S_result_kind(enum qb_error result)
     return result == QB_E_INTERNAL ? HTTP_VERIFICATION_FAILED : HTTP_VERIFICATION_ERROR;
 }
 
+/* A finished check's result as the API, /metrics and the log name it. */
+static const char *S_result_name(enum qb_error result)
+{
+    static const char *const names[HTTP_VERIFICATION_RESULTS] = {"ok", "failed", "error"};
+    return names[S_result_kind(result)];
+}
+
 /* Counts a finished check and keeps its verdict for /metrics and /healthz;
  * the caller holds v->mutex. */
 static void S_outcome_record(struct http_verification *v, enum qb_error result, int64_t finished_ms)
@@ -107,8 +114,9 @@ static void *S_run(void *arg)
     pthread_mutex_unlock(&v->mutex);
     log_event(rc == QB_OK ? LOG_INFO : LOG_WARN, "ledger.verified",
               "number=%lld by=%s result=%s entries=%lld accounts=%lld problem=\"%s\"",
-              (long long)number, S_by_name(by), error_name(rc), (long long)report.entries_checked,
-              (long long)report.accounts_checked, report.problem);
+              (long long)number, S_by_name(by), S_result_name(rc),
+              (long long)report.entries_checked, (long long)report.accounts_checked,
+              report.problem);
     return NULL;
 }
 
@@ -249,10 +257,7 @@ enum qb_error http_server_verification_schedule(struct http_server *server, int6
 
 static const char *S_status(const struct http_verification *v)
 {
-    if (v->running)
-        return "running";
-    static const char *const names[HTTP_VERIFICATION_RESULTS] = {"ok", "failed", "error"};
-    return names[S_result_kind(v->result)];
+    return v->running ? "running" : S_result_name(v->result);
 }
 
 /* The state as JSON; the caller holds v->mutex. */

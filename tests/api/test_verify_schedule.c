@@ -101,6 +101,8 @@ TEST(the_daemon_checks_the_books_on_its_own)
     ASSERT(S_log_has(&S_daemon, "event=ledger.verify_scheduled interval_ms=" S_INTERVAL_MS "\n"));
     ASSERT(S_log_has(&S_daemon,
                      "level=audit req=- event=ledger.verify_started number=1 by=schedule\n"));
+    /* The outcome in the words /metrics and the API use, numbered as its start line. */
+    ASSERT(S_log_has(&S_daemon, "event=ledger.verified number=1 by=schedule result=ok "));
     double value = -1;
     ASSERT(S_metric("qianbao_ledger_verifications_total{result=\"ok\"}", &value));
     ASSERT(value >= 1);
