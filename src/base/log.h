@@ -35,7 +35,9 @@ void log_init(FILE *out, enum log_level level_min);
 int log_level_parse(const char *text);
 
 /* The request id of the calling thread, printed as req= on every line it
- * logs (NULL clears it). The HTTP layer sets it per request. */
+ * logs (NULL clears it). The HTTP layer sets it per request, on its own
+ * threads and on an offload thread doing a request's work; the ledger's
+ * writer, for each command that names one (ledger_cmd.log_request_id). */
 void log_set_request_id(const char *request_id);
 
 /* Logs one event. fmt holds the key=value pairs after the event name:

@@ -721,6 +721,7 @@ void http_request_submit(struct http_request *req, struct ledger_cmd *cmd, http_
     req->cmd = cmd;
     req->resume = resume;
     cmd->ctx = req;
+    cmd->log_request_id = req->id;
     cmd->done = S_on_cmd_done;
 
     /* Away before submitting, so that the done callback can never post a
@@ -744,6 +745,7 @@ enum qb_error http_request_execute(struct http_request *req, struct ledger_cmd *
 {
     QB_ASSERT(req->submitted && cmd != req->cmd);
     struct http_server *server = req->server;
+    cmd->log_request_id = req->id;
     /* The read lock keeps the ledger from being detached and closed while
      * the command waits; the writer thread takes no HTTP lock, so the wait
      * always ends. */
@@ -772,7 +774,11 @@ static void *S_offload_main(void *arg)
             server->offload_tail = NULL;
         req->offload_next = NULL;
         pthread_mutex_unlock(&server->offload_mutex);
+        /* What the work logs (a bank's answer, a card bound) carries its
+         * request's id, as the request's own lines do. */
+        log_set_request_id(req->id);
         req->offload(req, req->cmd);
+        log_set_request_id(NULL);
         http_conn_resume(req);
         pthread_mutex_lock(&server->offload_mutex);
     }
@@ -817,6 +823,7 @@ void http_request_offload_first(struct http_request *req, struct ledger_cmd *cmd
     req->resumed = true;
     req->cmd = cmd;
     cmd->ctx = req;
+    cmd->log_request_id = req->id;
     http_conn_away(req->conn);
     http_request_offload(req, work, resume);
 }

@@ -1301,7 +1301,11 @@ static void command_run(struct ledger *ledger, struct ledger_cmd *cmd)
     struct mark mark;
     mark_take(ledger, &mark);
     txn->savepoint_open = false;
+    if (cmd->log_request_id != NULL)
+        log_set_request_id(cmd->log_request_id);
     enum qb_error result = cmd->run(txn, cmd);
+    if (cmd->log_request_id != NULL)
+        log_set_request_id(NULL);
     if (txn->storage_failed)
         result = QB_E_STORAGE;
     if (result == QB_OK) {

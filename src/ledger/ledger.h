@@ -175,6 +175,9 @@ struct ledger_cmd {
     ledger_cmd_run_fn run;
     ledger_cmd_done_fn done; /* NULL when submitted through ledger_execute */
     void *ctx;               /* the submitter's, untouched by the ledger */
+    /* Printed as req= on the lines run logs (log_set_request_id), or NULL;
+     * must outlive the command. */
+    const char *log_request_id;
     /* Optional idempotency: when idem_key is non-NULL, (idem_principal,
      * idem_key) names the request and request_hash fingerprints its body. */
     const char *idem_principal;

@@ -17,6 +17,7 @@
 #include "api/lib/daemon.h"
 #include "api/lib/suite.h"
 #include "api/merchant_helpers.h"
+#include "api/transfer_helpers.h"
 #include "test.h"
 
 #define S_LOG_SIZE_MAX (1 << 20)
@@ -373,6 +374,35 @@ TEST(wrong_login_passwords_are_counted_and_each_lock_logged)
     ASSERT(strstr(S_log, phone) == NULL);
 }
 
+TEST(work_done_off_a_requests_thread_carries_its_request_id)
+{
+    // Binding a card asks the bank on an offload thread and binds it on the ledger's: the lines
+    // that work leaves must carry the request's id, or an operator cannot follow a ticket's
+    // X-Request-Id to the bank call.
+    struct api_user u;
+    API_MUST(th_user_new(&S_client, S_admin, &u));
+    API_MUST(th_fund(&S_client, S_admin, &u, 100));
+    char user[96], line[S_LINE_SIZE_MAX];
+    snprintf(user, sizeof user, "user_id=%s ", u.id);
+    const char *bound[] = {"event=wallet.card.bound ", user, NULL};
+    ASSERT(S_log_line(&S_main, bound, line, sizeof line));
+    const char *req = strstr(line, " req=");
+    ASSERT(req != NULL);
+    char id[128];
+    snprintf(id, sizeof id, "%.*s", (int)strcspn(req + 1, " "), req + 1);
+    if (strcmp(id, "req=-") == 0)
+        TEST_FAIL_("the card's line carries no request id: %s", line);
+    char with_id[160];
+    snprintf(with_id, sizeof with_id, "%s ", id);
+    const char *access[] = {with_id, "event=http.request ", "path=/v1/me/cards ", NULL};
+    if (!S_log_line(&S_main, access, line, sizeof line))
+        TEST_FAIL_("no POST /v1/me/cards access line with %s", id);
+    /* The bank's check ran on an offload thread, the binding on the ledger's. */
+    const char *verified[] = {with_id, "event=wallet.card.verified ", NULL};
+    if (!S_log_line(&S_main, verified, line, sizeof line))
+        TEST_FAIL_("no wallet.card.verified line with %s", id);
+}
+
 TEST(starts_and_stops_are_logged_at_any_level)
 {
     // When the daemon started and stopped, and why, is the first thing an operator reads after
@@ -401,6 +431,7 @@ int main(void)
     RUN(operator_changes_are_logged_at_any_level);
     RUN(access_lines_name_the_peer_and_the_principal);
     RUN(wrong_login_passwords_are_counted_and_each_lock_logged);
+    RUN(work_done_off_a_requests_thread_carries_its_request_id);
     RUN(starts_and_stops_are_logged_at_any_level); /* stops the quiet daemon */
     return api_suite_end(&suite);
 }
