@@ -1185,6 +1185,17 @@ static int S_serve(const struct config *cfg, const struct daemon_paths *paths,
                              0644))
         log_event(LOG_WARN, "daemon.listen_address_unwritten", "path=\"%s\"",
                   paths->listen_address);
+    /* Settings that loosen what a server should hold to, each named at warn
+     * so that one left on from development is seen. */
+    if (cfg->allow_private_notify)
+        log_event(LOG_WARN, "daemon.loose_setting",
+                  "flag=--allow-private-notify effect=merchants_may_notify_private_addresses");
+    if (cfg->trust_new_devices)
+        log_event(LOG_WARN, "daemon.loose_setting",
+                  "flag=--trust-new-devices effect=a_password_alone_logs_in_a_new_device");
+    if (cfg->sms_provider_url[0] == '\0')
+        log_event(LOG_WARN, "daemon.loose_setting",
+                  "flag=--sms-provider-url value=unset effect=codes_stay_in_the_outbox_unsent");
     char data_dir[PATH_MAX];
     log_event(LOG_AUDIT, "daemon.start",
               "version=%s build=%s listen=%s data_dir=\"%s\" db=%s schema_version=%lld pid=%ld",

@@ -403,6 +403,22 @@ TEST(work_done_off_a_requests_thread_carries_its_request_id)
         TEST_FAIL_("no wallet.card.verified line with %s", id);
 }
 
+TEST(settings_that_loosen_the_server_are_named_at_start)
+{
+    // A development setting left on in production (devices trusted on a password alone, codes
+    // kept in the outbox instead of sent) must be seen in the log, and only the ones that are on.
+    const char *trusted[] = {
+        "level=warn req=- event=daemon.loose_setting flag=--trust-new-devices ", NULL};
+    const char *outbox[] = {"level=warn req=- event=daemon.loose_setting "
+                            "flag=--sms-provider-url value=unset ",
+                            NULL};
+    char line[S_LINE_SIZE_MAX];
+    ASSERT(S_log_line(&S_main, trusted, line, sizeof line));
+    ASSERT(S_log_line(&S_main, outbox, line, sizeof line));
+    ASSERT(test_file_read(S_main.log_path, S_log, sizeof S_log));
+    ASSERT(strstr(S_log, "flag=--allow-private-notify") == NULL);
+}
+
 TEST(starts_and_stops_are_logged_at_any_level)
 {
     // When the daemon started and stopped, and why, is the first thing an operator reads after
@@ -422,7 +438,8 @@ int main(void)
 {
     struct api_suite suite;
     api_suite_begin(&suite, S_root, sizeof S_root);
-    if (!api_suite_daemon(&suite, &S_main, "main", NULL, S_admin, &S_client))
+    const char *main_args[] = {"--trust-new-devices", NULL};
+    if (!api_suite_daemon(&suite, &S_main, "main", main_args, S_admin, &S_client))
         return api_suite_end(&suite);
     const char *quiet_args[] = {"--log-level", "warn", NULL};
     if (!api_suite_daemon(&suite, &S_quiet, "quiet", quiet_args, S_quiet_admin, &S_quiet_client))
@@ -432,6 +449,7 @@ int main(void)
     RUN(access_lines_name_the_peer_and_the_principal);
     RUN(wrong_login_passwords_are_counted_and_each_lock_logged);
     RUN(work_done_off_a_requests_thread_carries_its_request_id);
+    RUN(settings_that_loosen_the_server_are_named_at_start);
     RUN(starts_and_stops_are_logged_at_any_level); /* stops the quiet daemon */
     return api_suite_end(&suite);
 }
