@@ -715,10 +715,12 @@ enum qb_error bills_csv_header(struct buf *out)
 }
 
 /* One text cell and its separator: quoted when it must be, with a ' before
- * a formula's first character. */
+ * a formula's first character, also after leading spaces, which a
+ * spreadsheet may trim on import. */
 static enum qb_error S_csv_text(struct buf *out, const char *text, bool last)
 {
-    bool formula = text[0] != '\0' && strchr("=+-@\t\r", text[0]) != NULL;
+    const char *first = text + strspn(text, " ");
+    bool formula = *first != '\0' && strchr("=+-@\t\r", *first) != NULL;
     bool quote = strpbrk(text, ",\"\r\n") != NULL;
     enum qb_error err = QB_OK;
     if (quote)

@@ -775,13 +775,18 @@ TEST(csv_rows_are_rfc4180_and_formula_safe)
     snprintf(line.counterparty.name, sizeof line.counterparty.name, "招商银行");
     snprintf(line.counterparty.last4, sizeof line.counterparty.last4, "6789");
     ASSERT_EQ_INT(bills_csv_line(&out, &line), QB_OK);
+    /* Spaces first: a spreadsheet that trims them on import would see a formula. */
+    snprintf(line.memo, sizeof line.memo, "  =1+1");
+    ASSERT_EQ_INT(bills_csv_line(&out, &line), QB_OK);
     const char *expected =
         "id,created_at,type,direction,amount,fee,currency,counterparty,counterparty_id,memo,"
         "status,balance_after,updated_at\r\n"
         "p_x,2026-11-01T00:00:00+08:00,transfer,out,12.34,0.00,CNY,'=*四,u_y,"
         "\"lunch, \"\"team\"\"\",SUCCESS,1.00,2026-11-01T00:00:00+08:00\r\n"
         "p_x,2026-11-01T00:00:00+08:00,withdrawal,out,12.34,0.05,CNY,招商银行(6789),u_y,"
-        "\"'=HYPERLINK(\"\"http://x\"\")\",SUCCESS,1.00,2026-11-01T00:00:00+08:00\r\n";
+        "\"'=HYPERLINK(\"\"http://x\"\")\",SUCCESS,1.00,2026-11-01T00:00:00+08:00\r\n"
+        "p_x,2026-11-01T00:00:00+08:00,withdrawal,out,12.34,0.05,CNY,招商银行(6789),u_y,"
+        "'  =1+1,SUCCESS,1.00,2026-11-01T00:00:00+08:00\r\n";
     ASSERT_EQ_STR(out.data, expected);
     buf_release(&out);
 }
