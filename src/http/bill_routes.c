@@ -47,9 +47,11 @@ static bool S_account(struct http_request *req, const char *user_id,
  * text/csv against the best of application/json, application/(any) and (any)/(any),
  * the one listed first winning a tie; without text/csv, or with q=0, JSON.
  * "application/json;q=0.1, text/csv" and "text/csv, application/json" ask
- * for CSV. */
+ * for CSV. Says Vary: Accept on the answer. */
 static bool S_wants_csv(struct http_request *req)
 {
+    /* The answer depends on the header: a cache must key on it. */
+    http_reply_header(req, "Vary", "Accept");
     double csv = 0.0, json = 0.0;
     int csv_at = -1, json_at = -1;
     const char *p = http_request_header(req, "Accept");

@@ -226,7 +226,8 @@ TEST(a_cursor_is_good_only_with_the_filters_that_made_it)
 TEST(csv_downloads_carry_their_headers)
 {
     // A download must say it is CSV and name its file, through the .csv path and through an
-    // Accept header alike, and start with the header row even when there are no lines.
+    // Accept header alike, and start with the header row even when there are no lines; the
+    // answer chosen by Accept says it varies by it.
     struct api_user a;
     API_MUST(api_user_new(&S_client, S_admin, &a));
     struct {
@@ -269,6 +270,8 @@ TEST(csv_downloads_carry_their_headers)
         ASSERT_EQ_INT(S_get(&a, "/v1/me/transactions", json_accepts[i], &res), 200);
         if (strncmp(api_header(&res, "Content-Type"), "application/json", 16) != 0)
             TEST_FAIL_("%s: Content-Type %s", json_accepts[i], api_header(&res, "Content-Type"));
+        /* The same URL answers either: a cache must key on Accept. */
+        ASSERT_EQ_STR(api_header(&res, "Vary"), "Accept");
         client_response_release(&res);
     }
 }
