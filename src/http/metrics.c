@@ -477,12 +477,21 @@ static enum qb_error S_render_backlog(struct http_request *req, struct buf *out)
         (long long)notifications, (double)notification_age / 1000.0);
 }
 
-/* The HTTP connections: open now, the limit, and those closed as soon as
- * they were accepted, by why. */
+/* Which daemon this is and since when (a restart shows as a new start
+ * time), then the HTTP connections: open now, the limit, and those closed
+ * as soon as they were accepted, by why. */
 static enum qb_error S_render_connections(struct http_server *server, struct buf *out)
 {
+    int64_t up_ms = (clock_monotonic_ns() - server->started_ns) / 1000000;
+    int64_t started_ms = clock_now_ms(clock_system()) - up_ms;
     return buf_printf(
         out,
+        "# HELP qianbao_build_info The daemon's version, always 1.\n"
+        "# TYPE qianbao_build_info gauge\n"
+        "qianbao_build_info{version=\"%s\"} 1\n"
+        "# HELP qianbao_start_time_seconds When the daemon started, in Unix time.\n"
+        "# TYPE qianbao_start_time_seconds gauge\n"
+        "qianbao_start_time_seconds %lld.%03lld\n"
         "# HELP qianbao_http_connections_open HTTP connections open now.\n"
         "# TYPE qianbao_http_connections_open gauge\n"
         "qianbao_http_connections_open %lld\n"
@@ -495,6 +504,7 @@ static enum qb_error S_render_connections(struct http_server *server, struct buf
         "# TYPE qianbao_http_connections_refused_total counter\n"
         "qianbao_http_connections_refused_total{reason=\"connection_limit\"} %" PRIu64 "\n"
         "qianbao_http_connections_refused_total{reason=\"no_file_descriptors\"} %" PRIu64 "\n",
+        server->version, (long long)(started_ms / 1000), (long long)(started_ms % 1000),
         (long long)atomic_load(&server->connections), server->connections_max,
         atomic_load_explicit(&server->refused[HTTP_REFUSAL_LIMIT], memory_order_relaxed),
         atomic_load_explicit(&server->refused[HTTP_REFUSAL_FILE_DESCRIPTORS],

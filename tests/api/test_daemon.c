@@ -194,6 +194,8 @@ TEST(metrics_are_prometheus_text)
         {"qianbao_http_requests_total", "counter"},
         {"qianbao_http_request_duration_seconds", "histogram"},
         {"qianbao_http_resume_wait_seconds", "histogram"},
+        {"qianbao_build_info", "gauge"},
+        {"qianbao_start_time_seconds", "gauge"},
         {"qianbao_http_connections_open", "gauge"},
         {"qianbao_http_connections_max", "gauge"},
         {"qianbao_http_connections_refused_total", "counter"},
