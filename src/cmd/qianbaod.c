@@ -641,6 +641,14 @@ static bool S_db_is_new(const struct daemon_paths *paths, bool *db_new, const ch
                       paths->db_file, (unsigned int)(st.st_mode & 0777));
         if (!S_db_files_writable(paths->db_file))
             return false;
+        /* A clean stop checkpoints everything and removes the -wal. */
+        char wal[sizeof paths->db_file + 8];
+        snprintf(wal, sizeof wal, "%s-wal", paths->db_file);
+        if (st.st_size > 0 && access(wal, F_OK) == 0)
+            log_event(
+                LOG_WARN, "daemon.unclean_stop",
+                "evidence=wal_left advice=the_last_daemon_was_killed_or_crashed_its_committed_"
+                "work_is_recovered_now");
         struct store *probe = NULL;
         char err[256];
         if (!*db_new &&

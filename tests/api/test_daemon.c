@@ -885,7 +885,7 @@ TEST(help_prints_the_settings)
 TEST(sigterm_stops_cleanly_and_restart_works)
 {
     // Deploys restart the daemon: SIGTERM must exit 0 and the same directory must serve again with
-    // the same secrets.
+    // the same secrets. After a SIGKILL the next start says the last stop was not clean.
     char dir[600];
     char log_path[600];
     S_path(dir, sizeof dir, "restart");
@@ -908,6 +908,15 @@ TEST(sigterm_stops_cleanly_and_restart_works)
     ASSERT_EQ_INT(exit_status, 0);
     ASSERT(test_file_read(token_path, token_after, sizeof token_after));
     ASSERT_EQ_STR(token_after, token_before);
+    /* Only a stop that was not clean is reported as one at the next start. */
+    ASSERT(test_file_read(log_path, S_log, sizeof S_log));
+    ASSERT(strstr(S_log, "event=daemon.unclean_stop ") == NULL);
+    ASSERT(test_daemon_start(&daemon, dir, log_path, NULL));
+    test_daemon_kill(&daemon);
+    ASSERT(test_daemon_start(&daemon, dir, log_path, NULL));
+    ASSERT_EQ_INT(test_daemon_stop(&daemon), 0);
+    ASSERT(test_file_read(log_path, S_log, sizeof S_log));
+    ASSERT(strstr(S_log, "level=warn req=- event=daemon.unclean_stop evidence=wal_left ") != NULL);
 }
 
 /* Occurrences of needle in text. */
