@@ -24,6 +24,15 @@ static long long S_int(const json_t *object, const char *name)
     return (long long)json_integer_value(json_object_get(object, name));
 }
 
+/* The number a person reads for the claim at position (the API's, 0
+ * first): shares are counted from 1 in everything printed for reading
+ * (grab, show, verify), while --json keeps the API's position. A position
+ * no packet has is printed as it came. */
+static long long S_share_number(long long position)
+{
+    return position >= 0 && position < REDPACKET_COUNT_MAX ? position + 1 : position;
+}
+
 /* The packet's id from the command line, checked for its shape. */
 static int S_packet_path(struct cli *cli, const char *id, const char *suffix, char *path,
                          size_t path_size)
@@ -114,10 +123,9 @@ int cli_run_redpacket_grab(struct cli *cli, const struct cli_args *args)
                               cli_json_str(res.json, "currency"), amount, sizeof amount);
         cli_text_clean(cli_json_str(json_object_get(res.json, "sender"), "display_name"), sender,
                        sizeof sender);
-        /* Shares are counted from 1 here; the API's position is from 0. */
         printf("%s %s from %s's red packet (share #%lld)\n",
                res.status == 201 ? "you got" : "you had already got", amount, sender,
-               S_int(res.json, "position") + 1);
+               S_share_number(S_int(res.json, "position")));
     }
     cli_response_release(&res);
     return rc;
@@ -173,8 +181,8 @@ int cli_run_redpacket_show(struct cli *cli, const struct cli_args *args)
         json_t *claim;
         json_array_foreach(json_object_get(p, "claims"), i, claim)
         {
-            char position[16], amount[MONEY_TEXT_SIZE_MAX + 8], who[120];
-            snprintf(position, sizeof position, "%lld", S_int(claim, "position"));
+            char position[24], amount[MONEY_TEXT_SIZE_MAX + 8], who[120];
+            snprintf(position, sizeof position, "%lld", S_share_number(S_int(claim, "position")));
             cli_money_amount_text(json_integer_value(json_object_get(claim, "amount")), currency,
                                   amount, sizeof amount);
             bool me = json_is_true(json_object_get(claim, "me"));
@@ -297,7 +305,7 @@ static int S_verify(struct cli *cli, const json_t *packet)
     cli_table_init(&table, headers, 3);
     for (size_t i = 0; i < amount_count; i++) {
         char position[24], amount[MONEY_TEXT_SIZE_MAX + 8];
-        snprintf(position, sizeof position, "%zu", i + 1);
+        snprintf(position, sizeof position, "%lld", S_share_number((long long)i));
         cli_money_amount_text((json_int_t)amounts[i], S_CURRENCY, amount, sizeof amount);
         /* Shares after the first wrong one are not judged: the split after
          * it depends on what that claim should have taken. */
@@ -323,7 +331,7 @@ static int S_verify(struct cli *cli, const json_t *packet)
         break;
     case REDPACKET_FAIR_SHARE_MISMATCH:
         cli_print_colored(cli, CLI_COLOR_RED, "MISMATCH");
-        printf(": share #%zu should be %s\n", bad + 1, expected_text);
+        printf(": share #%lld should be %s\n", S_share_number((long long)bad), expected_text);
         break;
     case REDPACKET_FAIR_INVALID:
         cli_print_colored(cli, CLI_COLOR_RED, "MISMATCH");

@@ -524,8 +524,8 @@ static const struct cli_command S_commands[] = {
      1,
      1,
      "show a red packet: what is left and who grabbed what",
-     "The claims in the order they were made, names masked, the luckiest marked once the "
-     "packet is finished.",
+     "The claims in the order they were made, numbered from 1 as `grab` numbers your share, "
+     "names masked, the luckiest marked once the packet is finished.",
      {{0}},
      cli_run_redpacket_show},
     {"redpacket verify",
