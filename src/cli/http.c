@@ -196,42 +196,58 @@ static int S_credential(struct cli *cli, enum cli_auth auth, char *token, size_t
     return CLI_EXIT_OK;
 }
 
-/* What a user can do about an error code, or NULL. */
-static const char *S_hint(const char *code)
+/* What a user can do about an error code, or NULL. A LIMIT_EXCEEDED
+ * answer names the limit that refused (docs/api.md): a row with a limit
+ * matches that one only, a row without any, and the first row that matches
+ * wins, so a limit's own row goes before its code's. */
+static const char *S_hint(const char *code, const char *limit)
 {
     static const struct {
         const char *code;
+        const char *limit; /* NULL: whatever the answer names */
         const char *hint;
     } hints[] = {
-        {"SMS_CODE_INVALID", "ask for a new code with `qianbao sms-code PHONE --purpose ...` (for "
-                             "a card: `qianbao card add ... --send-code`)"},
-        {"PASSWORD_TOO_WEAK", "choose one that is harder to guess"},
-        {"PAYMENT_PASSWORD_NOT_SET", "set one with `qianbao payment-password set --code CODE`"},
-        {"PHONE_REGISTERED", "log in with `qianbao login --phone PHONE`"},
-        {"ACCOUNT_FROZEN", "`qianbao me` says who froze the wallet: your own freeze you lift "
-                           "with `qianbao security unfreeze --code CODE`, the operator's only the "
-                           "operator can"},
-        {"IDENTITY_MISMATCH", "check the name and the id number"},
-        {"INSUFFICIENT_BALANCE", "see `qianbao balance`; add money with `qianbao topup CARD_ID "
-                                 "AMOUNT`"},
-        {"PASSWORD_WRONG", "after too many wrong tries the payment password locks for a while"},
-        {"PASSWORD_LOCKED", "wait for the lock to end; a locked login also opens with an SMS "
-                            "code (`qianbao sms-code PHONE --purpose login`, then `qianbao login "
-                            "--login-code CODE`), a locked payment password with a new one "
-                            "(`qianbao sms-code PHONE --purpose reset_payment_password`)"},
-        {"SMS_CODE_REQUIRED", "ask for a code with `qianbao sms-code PHONE --purpose new_device` "
-                              "and log in again with --code CODE"},
-        {"LIMIT_EXCEEDED", "see `qianbao limits`"},
-        {"CARD_INVALID", "a debit card number of 16 to 19 digits of a supported bank"},
-        {"CARD_ALREADY_BOUND", "see `qianbao card list`"},
-        {"CARD_PHONE_MISMATCH", "give the phone the card's bank has for it (the code was used up)"},
-        {"PAYEE_NOT_FOUND", "check the phone number or user id"},
-        {"IDEMPOTENCY_MISMATCH", "this --idempotency-key was used for another request: leave it "
-                                 "out, or choose a new one"},
-        {NULL, NULL},
+        {"SMS_CODE_INVALID", NULL,
+         "ask for a new code with `qianbao sms-code PHONE --purpose ...` (for a card: `qianbao "
+         "card add ... --send-code`)"},
+        {"PASSWORD_TOO_WEAK", NULL, "choose one that is harder to guess"},
+        {"PAYMENT_PASSWORD_NOT_SET", NULL,
+         "set one with `qianbao payment-password set --code CODE`"},
+        {"PHONE_REGISTERED", NULL, "log in with `qianbao login --phone PHONE`"},
+        {"ACCOUNT_FROZEN", NULL,
+         "`qianbao me` says who froze the wallet: your own freeze you lift with `qianbao "
+         "security unfreeze --code CODE`, the operator's only the operator can"},
+        {"IDENTITY_MISMATCH", NULL, "check the name and the id number"},
+        {"INSUFFICIENT_BALANCE", NULL,
+         "see `qianbao balance`; add money with `qianbao topup CARD_ID AMOUNT`"},
+        {"PASSWORD_WRONG", NULL,
+         "after too many wrong tries the payment password locks for a while"},
+        {"PASSWORD_LOCKED", NULL,
+         "wait for the lock to end; a locked login also opens with an SMS code (`qianbao "
+         "sms-code PHONE --purpose login`, then `qianbao login --login-code CODE`), a locked "
+         "payment password with a new one (`qianbao sms-code PHONE --purpose "
+         "reset_payment_password`)"},
+        {"SMS_CODE_REQUIRED", NULL,
+         "ask for a code with `qianbao sms-code PHONE --purpose new_device` and log in again "
+         "with --code CODE"},
+        {"LIMIT_EXCEEDED", "red_packet_max",
+         "a red packet's maximum is the server's, set by its operator (it is none of `qianbao "
+         "limits`): send at most that, or the money in several packets"},
+        {"LIMIT_EXCEEDED", "cards",
+         "unbind a card you no longer use: `qianbao card list`, then `qianbao card remove ID`"},
+        {"LIMIT_EXCEEDED", NULL, "see `qianbao limits`"}, /* the spending limits, which it lists */
+        {"CARD_INVALID", NULL, "a debit card number of 16 to 19 digits of a supported bank"},
+        {"CARD_ALREADY_BOUND", NULL, "see `qianbao card list`"},
+        {"CARD_PHONE_MISMATCH", NULL,
+         "give the phone the card's bank has for it (the code was used up)"},
+        {"PAYEE_NOT_FOUND", NULL, "check the phone number or user id"},
+        {"IDEMPOTENCY_MISMATCH", NULL,
+         "this --idempotency-key was used for another request: leave it out, or choose a new one"},
+        {NULL, NULL, NULL},
     };
     for (size_t i = 0; hints[i].code != NULL; i++) {
-        if (strcmp(hints[i].code, code) == 0)
+        if (strcmp(hints[i].code, code) == 0 &&
+            (hints[i].limit == NULL || strcmp(hints[i].limit, limit) == 0))
             return hints[i].hint;
     }
     return NULL;
@@ -273,7 +289,7 @@ static int S_report(struct cli *cli, enum cli_auth auth, const char *token,
     } else {
         rc = cli_fail(cli, CLI_EXIT_REFUSED, clean_code, "%s: %s (%s)", cli->command->name,
                       clean_message, clean_code);
-        const char *hint = S_hint(clean_code);
+        const char *hint = S_hint(clean_code, cli_json_str(res->json, "limit"));
         size_t digits = strspn(res->retry_after, "0123456789");
         if (digits > 0 && digits <= 9 && res->retry_after[digits] == '\0') {
             char wait[32];

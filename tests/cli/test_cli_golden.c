@@ -1695,6 +1695,10 @@ TEST(red_packets)
            "--password-stdin", NULL);
     S_case("redpacket-send-bad-amount", S_PAY, "redpacket", "send", "0.001", "2",
            "--password-stdin", NULL);
+    /* Over the server's maximum: the hint must not send the user to `qianbao limits`, which
+     * does not show it. */
+    S_case("redpacket-send-over-max", S_PAY, "redpacket", "send", "200.01", "1", "--password-stdin",
+           NULL);
     S_case("redpacket-send-equal", S_PAY, "redpacket", "send", "0.50", "2", "--equal",
            "--greeting", "新年快乐", "--password-stdin", NULL);
     char equal[64];
