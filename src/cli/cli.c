@@ -32,7 +32,8 @@ static const char *const S_exit_lines[][2] = {
     {"2", "usage error: unknown command or option, missing or bad value"},
     {"3", "the server cannot be reached, or it failed (a 5xx answer)"},
     {"4", "not logged in, or the server ended the session: run `qianbao login`"},
-    {"5", "a check ran and found a problem (admin verify: the ledger does not add up)"},
+    {"5", "a check ran and found a problem (admin verify: the ledger does not add up; "
+          "redpacket verify: the packet does not)"},
 };
 
 static const char *const S_global_lines[][2] = {

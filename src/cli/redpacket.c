@@ -6,6 +6,7 @@
  * (src/wallet/redpacket_fair.c): trusting the server's word would prove
  * nothing.
  */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -211,34 +212,59 @@ static bool S_hex32(const json_t *value, uint8_t out[32])
            sodium_hex2bin(out, 32, text, 64, NULL, &size, NULL) == 0 && size == 32;
 }
 
-/* Checks one packet as GET /v1/red-packets/{id} shows it; the exit status:
- * OK when every share is derived from the committed seed, CHECK_FAILED when
- * not, REFUSED when there is nothing to check yet (the seed is revealed
- * once the packet is closed). */
-static int S_verify(struct cli *cli, const json_t *packet)
+/* A packet that cannot be checked because it is none: a field missing or
+ * of the wrong type. A saved file is then a bad --file (exit 2, as one that
+ * is not JSON); an answer of the server, a failure of the server (exit 3).
+ * A packet whose fields are all there but disagree is not this: the check
+ * runs and reports it (exit 5). */
+static int S_not_a_packet(struct cli *cli, bool saved, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int S_not_a_packet(struct cli *cli, bool saved, const char *fmt, ...)
 {
+    char what[160];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    if (saved)
+        return cli_usage_error(cli, "--file: not a saved red packet (%s)", what);
+    return cli_fail(cli, CLI_EXIT_UNAVAILABLE, "NOT_A_RED_PACKET",
+                    "the server's answer is not a red packet (%s)", what);
+}
+
+/* Checks one packet as GET /v1/red-packets/{id} shows it (saved: read from
+ * --file); the exit status: OK when every share is derived from the
+ * committed seed, CHECK_FAILED when not or when the packet's numbers
+ * disagree, REFUSED when there is nothing to check yet (the seed is
+ * revealed once the packet is closed), and S_not_a_packet's when it is no
+ * packet. */
+static int S_verify(struct cli *cli, const json_t *packet, bool saved)
+{
+    /* The shape first: what is missing here makes no packet. */
     const char *id = cli_json_str(packet, "id");
     const char *type = cli_json_str(packet, "type");
     const json_t *total = json_object_get(packet, "total_amount");
     const json_t *count = json_object_get(packet, "count");
     const json_t *claims = json_object_get(packet, "claims");
-    if (!id_is_valid(id, strlen(id), "rp") || type[0] == '\0' || !json_is_integer(total) ||
-        !json_is_integer(count) || !json_is_array(claims) ||
-        json_array_size(claims) > REDPACKET_COUNT_MAX)
-        return cli_fail(cli, CLI_EXIT_UNAVAILABLE, "NOT_A_RED_PACKET",
-                        "the answer is not a red packet");
     bool lucky = strcmp(type, "lucky") == 0;
+    if (!id_is_valid(id, strlen(id), "rp"))
+        return S_not_a_packet(cli, saved, "no red packet id");
+    if (!lucky && strcmp(type, "equal") != 0)
+        return S_not_a_packet(cli, saved, "type is neither lucky nor equal");
+    if (!json_is_integer(total) || !json_is_integer(count))
+        return S_not_a_packet(cli, saved, "total_amount and count must be integers");
+    if (!json_is_array(claims))
+        return S_not_a_packet(cli, saved, "no claims list");
     int64_t amounts[REDPACKET_COUNT_MAX];
-    size_t amount_count = json_array_size(claims);
-    for (size_t i = 0; i < amount_count; i++) {
+    size_t claim_count = json_array_size(claims);
+    size_t amount_count = claim_count < REDPACKET_COUNT_MAX ? claim_count : REDPACKET_COUNT_MAX;
+    for (size_t i = 0; i < claim_count; i++) {
         const json_t *claim = json_array_get(claims, i);
         const json_t *amount = json_object_get(claim, "amount");
-        const json_t *position = json_object_get(claim, "position");
-        if (!json_is_integer(amount) || !json_is_integer(position) ||
-            json_integer_value(position) != (json_int_t)i)
-            return cli_fail(cli, CLI_EXIT_UNAVAILABLE, "NOT_A_RED_PACKET",
-                            "claim %zu of the answer is not in claim order", i);
-        amounts[i] = (int64_t)json_integer_value(amount);
+        if (!json_is_integer(amount) || !json_is_integer(json_object_get(claim, "position")))
+            return S_not_a_packet(cli, saved, "a claim without an integer amount and position");
+        if (i < amount_count)
+            amounts[i] = (int64_t)json_integer_value(amount);
     }
     uint8_t seed[REDPACKET_SEED_SIZE], commitment[CRYPTO_SHA256_SIZE];
     struct redpacket_fair_packet p = {
@@ -253,33 +279,46 @@ static int S_verify(struct cli *cli, const json_t *packet)
     if (lucky) {
         if (strcmp(cli_json_str(fairness, "scheme"), REDPACKET_FAIR_SCHEME) != 0 ||
             !S_hex32(json_object_get(fairness, "commitment"), commitment))
-            return cli_fail(cli, CLI_EXIT_UNAVAILABLE, "NOT_A_RED_PACKET",
-                            "the answer has no %s commitment", REDPACKET_FAIR_SCHEME);
+            return S_not_a_packet(cli, saved, "no %s commitment", REDPACKET_FAIR_SCHEME);
         const json_t *seed_json = json_object_get(fairness, "seed");
         if (seed_json == NULL || json_is_null(seed_json))
             return cli_fail(cli, CLI_EXIT_REFUSED, "NOT_REVEALED",
                             "nothing to verify yet: the seed is revealed once the packet is "
                             "finished or expired");
         if (!S_hex32(seed_json, seed))
-            return cli_fail(cli, CLI_EXIT_UNAVAILABLE, "NOT_A_RED_PACKET",
-                            "the seed is not 64 hex digits");
+            return S_not_a_packet(cli, saved, "the seed is not 64 hex digits");
         p.seed = seed;
         p.commitment = commitment;
     }
+
+    /* Then the numbers, which the check judges. The claims must stand in
+     * claim order (each one's position is its place), the order the split
+     * is derived in. */
+    enum redpacket_fair_verdict verdict = REDPACKET_FAIR_MATCH;
+    char problem[160] = "these numbers cannot be a packet (count, total or claims)";
+    for (size_t i = 0; i < claim_count && verdict == REDPACKET_FAIR_MATCH; i++) {
+        json_int_t position =
+            json_integer_value(json_object_get(json_array_get(claims, i), "position"));
+        if (position != (json_int_t)i) {
+            verdict = REDPACKET_FAIR_INVALID;
+            snprintf(problem, sizeof problem,
+                     "the claims are not in claim order: position %lld stands where %zu belongs",
+                     (long long)position, i);
+        }
+    }
+    if (verdict == REDPACKET_FAIR_MATCH && claim_count > amount_count)
+        verdict = REDPACKET_FAIR_INVALID; /* more claims than any packet has shares */
     size_t bad = 0;
     int64_t expected = 0;
-    enum redpacket_fair_verdict verdict = redpacket_fair_verify(&p, &bad, &expected);
+    if (verdict == REDPACKET_FAIR_MATCH)
+        verdict = redpacket_fair_verify(&p, &bad, &expected);
     char expected_text[MONEY_TEXT_SIZE_MAX + 8];
     cli_money_amount_text((json_int_t)expected, S_CURRENCY, expected_text, sizeof expected_text);
-    const char *outcome = verdict == REDPACKET_FAIR_MATCH ? "match"
-                          : verdict == REDPACKET_FAIR_COMMITMENT_MISMATCH
-                              ? "commitment_mismatch"
-                          : verdict == REDPACKET_FAIR_SHARE_MISMATCH ? "share_mismatch"
-                                                                     : "invalid";
     int rc = verdict == REDPACKET_FAIR_MATCH ? CLI_EXIT_OK : CLI_EXIT_CHECK_FAILED;
     if (cli->json) {
-        json_t *out = json_pack("{s:s, s:s, s:I}", "id", id, "verdict", outcome, "claims_checked",
-                                (json_int_t)amount_count);
+        json_t *out =
+            json_pack("{s:s, s:s, s:I}", "id", id, "verdict", redpacket_fair_verdict_name(verdict),
+                      "claims_checked", (json_int_t)claim_count);
         QB_ASSERT(out != NULL);
         if (verdict == REDPACKET_FAIR_SHARE_MISMATCH)
             QB_ASSERT(json_object_set_new(out, "position", json_integer((json_int_t)bad)) == 0 &&
@@ -294,8 +333,10 @@ static int S_verify(struct cli *cli, const json_t *packet)
     char total_text[MONEY_TEXT_SIZE_MAX + 8];
     cli_money_amount_text(json_integer_value(total), S_CURRENCY, total_text, sizeof total_text);
     long long shares = (long long)json_integer_value(count);
+    char status[32];
+    cli_text_clean(cli_json_str(packet, "status"), status, sizeof status);
     printf("packet %s: %s, %lld share%s, %s, %s, %zu claimed\n", id, type, shares,
-           shares == 1 ? "" : "s", total_text, cli_json_str(packet, "status"), amount_count);
+           shares == 1 ? "" : "s", total_text, status, claim_count);
     if (lucky) {
         cli_print_field(cli, "commitment", cli_json_str(fairness, "commitment"));
         cli_print_field(cli, "seed", cli_json_str(fairness, "seed"));
@@ -335,7 +376,7 @@ static int S_verify(struct cli *cli, const json_t *packet)
         break;
     case REDPACKET_FAIR_INVALID:
         cli_print_colored(cli, CLI_COLOR_RED, "MISMATCH");
-        printf(": these numbers cannot be a packet (count, total or claims)\n");
+        printf(": %s\n", problem);
         break;
     }
     return rc;
@@ -354,7 +395,7 @@ int cli_run_redpacket_verify(struct cli *cli, const struct cli_args *args)
             cli_text_clean(error.text, clean, sizeof clean);
             return cli_usage_error(cli, "--file: not a saved red packet (%s)", clean);
         }
-        int rc = S_verify(cli, packet);
+        int rc = S_verify(cli, packet, true);
         json_decref(packet);
         return rc;
     }
@@ -365,7 +406,7 @@ int cli_run_redpacket_verify(struct cli *cli, const struct cli_args *args)
     struct cli_response res;
     rc = cli_call(cli, "GET", path, CLI_AUTH_USER, NULL, &res);
     if (rc == CLI_EXIT_OK)
-        rc = S_verify(cli, res.json);
+        rc = S_verify(cli, res.json, false);
     cli_response_release(&res);
     return rc;
 }

@@ -1735,6 +1735,78 @@ TEST(red_packets)
     S_END();
 }
 
+/* The test vector of docs/redpacket.md as GET /v1/red-packets/{id} shows
+ * it once every share is claimed: 10.00 CNY in 5 lucky shares. A case
+ * changes what it is about, then saves it with S_packet_save. */
+static json_t *S_vector_packet(void)
+{
+    static const json_int_t shares[] = {149, 376, 120, 296, 59};
+    static const char *const names[] = {"李*四", "王*", "赵*六", "孙*七", "周*八"};
+    const char *at = "2026-11-22T10:00:05+08:00";
+    json_t *claims = json_array();
+    QB_ASSERT(claims != NULL);
+    for (size_t i = 0; i < QB_ARRAY_COUNT(shares); i++)
+        QB_ASSERT(json_array_append_new(claims,
+                                        json_pack("{s:I, s:s, s:I, s:s, s:b}", "position",
+                                                  (json_int_t)i, "display_name", names[i], "amount",
+                                                  shares[i], "claimed_at", at, "me", i == 0)) == 0);
+    json_t *packet = json_pack(
+        "{s:s, s:s, s:s, s:s, s:I, s:I, s:n, s:s, s:{s:s, s:b}, s:I, s:I, s:I, s:s, s:s, s:s,"
+        " s:o, s:I, s:{s:I, s:s, s:I, s:s}, s:{s:s, s:s, s:s}}",
+        "id", "rp_0123456789abcdefghjkmnpqrs", "type", "lucky", "status", "FINISHED", "currency",
+        "CNY", "total_amount", (json_int_t)1000, "count", (json_int_t)5, "amount_per_share",
+        "greeting", "恭喜发财", "sender", "display_name", "张*丰", "me", 0, "remaining_amount",
+        (json_int_t)0, "remaining_count", (json_int_t)0, "refunded_amount", (json_int_t)0,
+        "created_at", "2026-11-22T10:00:00+08:00", "expires_at", "2026-11-23T10:00:00+08:00",
+        "finished_at", at, "claims", claims, "my_claim", shares[0], "luckiest", "position",
+        (json_int_t)1, "display_name", names[1], "amount", shares[1], "claimed_at", at, "fairness",
+        "scheme", "qianbao-redpacket-v1", "commitment",
+        "630dcd2966c4336691125448bbb25b4ff412a49c732db2c8abc1b8581bd710dd", "seed",
+        "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f");
+    QB_ASSERT(packet != NULL);
+    return packet;
+}
+
+/* Writes packet (consumed) to ROOT/NAME.json, its path into path, for
+ * `redpacket verify --file`. */
+static void S_packet_save(json_t *packet, const char *name, char *path, size_t path_size)
+{
+    snprintf(path, path_size, "%s/%s.json", S_root, name);
+    QB_ASSERT(json_dump_file(packet, path, JSON_INDENT(1)) == 0);
+    json_decref(packet);
+}
+
+/* `redpacket verify --file` on saved answers: the test vector as it is,
+ * then changed so that its numbers disagree (the check runs and finds it:
+ * exit 5), or so that it is no packet at all (a bad --file: exit 2). */
+TEST(saved_red_packets)
+{
+    S_BEGIN();
+    char path[700];
+    S_packet_save(S_vector_packet(), "packet", path, sizeof path);
+    S_case("redpacket-verify-file", NULL, "redpacket", "verify", "--file", path, NULL);
+
+    json_t *packet = S_vector_packet();
+    json_t *claims = json_object_get(packet, "claims");
+    json_t *first = json_incref(json_array_get(claims, 0));
+    QB_ASSERT(json_array_remove(claims, 0) == 0 && json_array_insert_new(claims, 1, first) == 0);
+    S_packet_save(packet, "order", path, sizeof path);
+    S_case("redpacket-verify-file-order", NULL, "redpacket", "verify", "--file", path, NULL);
+    S_case("redpacket-verify-file-order-json", NULL, "redpacket", "verify", "--file", path,
+           "--json", NULL);
+
+    packet = S_vector_packet();
+    QB_ASSERT(json_object_del(packet, "total_amount") == 0);
+    S_packet_save(packet, "no-total", path, sizeof path);
+    S_case("redpacket-verify-file-not-a-packet", NULL, "redpacket", "verify", "--file", path, NULL);
+    packet = S_vector_packet();
+    QB_ASSERT(
+        json_object_set_new(json_object_get(packet, "fairness"), "seed", json_string("0001")) == 0);
+    S_packet_save(packet, "short-seed", path, sizeof path);
+    S_case("redpacket-verify-file-bad-seed", NULL, "redpacket", "verify", "--file", path, NULL);
+    S_END();
+}
+
 /* The ledger check: none yet, a sound ledger, then one entry altered behind
  * the daemon's back (the last money-moving case is above). */
 TEST(ledger_check)
@@ -2184,6 +2256,7 @@ int main(void)
     RUN(merchants);
     RUN(lost_answer_retried_with_the_same_key);
     RUN(red_packets);
+    RUN(saved_red_packets);
     RUN(operator);
     RUN(ledger_check);
     RUN(merchant_notifications);
