@@ -232,6 +232,73 @@ static int S_not_a_packet(struct cli *cli, bool saved, const char *fmt, ...)
                     "the server's answer is not a red packet (%s)", what);
 }
 
+static const char *const S_statuses[] = {
+    [REDPACKET_FAIR_ACTIVE] = "ACTIVE",
+    [REDPACKET_FAIR_FINISHED] = "FINISHED",
+    [REDPACKET_FAIR_EXPIRED] = "EXPIRED",
+};
+
+/* The amount in yuan with its currency, into text. */
+static void S_yuan(int64_t amount_minor, char *text, size_t text_size)
+{
+    cli_money_amount_text((json_int_t)amount_minor, S_CURRENCY, text, text_size);
+}
+
+/* What does not add up in p, by the rule step 3 found broken, into
+ * problem: the numbers the rule compares, as the packet has them. */
+static void S_sums_problem(const struct redpacket_fair_packet *p, enum redpacket_fair_sums sums,
+                           char *problem, size_t problem_size)
+{
+    int64_t claimed = 0;
+    for (size_t i = 0; i < p->amount_count; i++)
+        claimed += p->amounts[i];
+    char claimed_text[MONEY_TEXT_SIZE_MAX + 8], remaining[MONEY_TEXT_SIZE_MAX + 8],
+        refunded[MONEY_TEXT_SIZE_MAX + 8], total[MONEY_TEXT_SIZE_MAX + 8],
+        sum[MONEY_TEXT_SIZE_MAX + 8];
+    S_yuan(claimed, claimed_text, sizeof claimed_text);
+    S_yuan(p->remaining_minor, remaining, sizeof remaining);
+    S_yuan(p->refunded_minor, refunded, sizeof refunded);
+    S_yuan(p->total_minor, total, sizeof total);
+    S_yuan(claimed + p->remaining_minor + p->refunded_minor, sum, sizeof sum);
+    const char *status = S_statuses[p->status];
+    long long shares = (long long)p->count, unclaimed = shares - (long long)p->amount_count;
+    switch (sums) {
+    case REDPACKET_FAIR_SUMS_TOTAL:
+        snprintf(problem, problem_size,
+                 "the claims (%s), remaining_amount (%s) and refunded_amount (%s) add up to %s, "
+                 "not the total %s",
+                 claimed_text, remaining, refunded, sum, total);
+        break;
+    case REDPACKET_FAIR_SUMS_FINISHED_OPEN:
+        snprintf(problem, problem_size, "the status is %s, but %zu of the %lld shares were claimed",
+                 status, p->amount_count, shares);
+        break;
+    case REDPACKET_FAIR_SUMS_OPEN_ALL_TAKEN:
+        snprintf(problem, problem_size,
+                 "the status is %s, but all %lld shares were claimed: that is FINISHED", status,
+                 shares);
+        break;
+    case REDPACKET_FAIR_SUMS_ACTIVE_REFUND:
+        snprintf(problem, problem_size,
+                 "the status is %s, but refunded_amount is %s: only an expired packet is refunded",
+                 status, refunded);
+        break;
+    case REDPACKET_FAIR_SUMS_EXPIRED_SPLIT:
+        snprintf(problem, problem_size,
+                 "the status is %s with %s refunded and %s still remaining: the refund takes "
+                 "all that is left at once",
+                 status, refunded, remaining);
+        break;
+    case REDPACKET_FAIR_SUMS_SHARES_LEFT:
+        snprintf(problem, problem_size,
+                 "remaining_count is %lld, but %lld of the %lld shares are unclaimed",
+                 (long long)p->remaining_count, unclaimed, shares);
+        break;
+    case REDPACKET_FAIR_SUMS_OK:
+        QB_UNREACHABLE(); /* called for a rule broken only */
+    }
+}
+
 /* Checks one packet as GET /v1/red-packets/{id} shows it (saved: read from
  * --file); the exit status: OK when every share is derived from the
  * committed seed, CHECK_FAILED when not or when the packet's numbers
@@ -255,6 +322,20 @@ static int S_verify(struct cli *cli, const json_t *packet, bool saved)
         return S_not_a_packet(cli, saved, "total_amount and count must be integers");
     if (!json_is_array(claims))
         return S_not_a_packet(cli, saved, "no claims list");
+    const char *status_text = cli_json_str(packet, "status");
+    size_t status = 0;
+    while (status < QB_ARRAY_COUNT(S_statuses) && strcmp(S_statuses[status], status_text) != 0)
+        status++;
+    if (status == QB_ARRAY_COUNT(S_statuses))
+        return S_not_a_packet(cli, saved, "status is none of ACTIVE, FINISHED, EXPIRED");
+    const json_t *remaining = json_object_get(packet, "remaining_amount");
+    const json_t *remaining_count = json_object_get(packet, "remaining_count");
+    const json_t *refunded = json_object_get(packet, "refunded_amount");
+    if (!json_is_integer(remaining) || !json_is_integer(remaining_count) ||
+        !json_is_integer(refunded))
+        return S_not_a_packet(cli, saved,
+                              "remaining_amount, remaining_count and refunded_amount must be "
+                              "integers");
     int64_t amounts[REDPACKET_COUNT_MAX];
     size_t claim_count = json_array_size(claims);
     size_t amount_count = claim_count < REDPACKET_COUNT_MAX ? claim_count : REDPACKET_COUNT_MAX;
@@ -274,6 +355,10 @@ static int S_verify(struct cli *cli, const json_t *packet, bool saved)
         .count = (int64_t)json_integer_value(count),
         .amounts = amounts,
         .amount_count = amount_count,
+        .status = (enum redpacket_fair_status)status,
+        .remaining_minor = (int64_t)json_integer_value(remaining),
+        .remaining_count = (int64_t)json_integer_value(remaining_count),
+        .refunded_minor = (int64_t)json_integer_value(refunded),
     };
     const json_t *fairness = json_object_get(packet, "fairness");
     if (lucky) {
@@ -295,7 +380,8 @@ static int S_verify(struct cli *cli, const json_t *packet, bool saved)
      * claim order (each one's position is its place), the order the split
      * is derived in. */
     enum redpacket_fair_verdict verdict = REDPACKET_FAIR_MATCH;
-    char problem[160] = "these numbers cannot be a packet (count, total or claims)";
+    char problem[400] = "these numbers cannot be a packet (count, total, claims, status, "
+                        "remaining or refunded)";
     for (size_t i = 0; i < claim_count && verdict == REDPACKET_FAIR_MATCH; i++) {
         json_int_t position =
             json_integer_value(json_object_get(json_array_get(claims, i), "position"));
@@ -308,12 +394,14 @@ static int S_verify(struct cli *cli, const json_t *packet, bool saved)
     }
     if (verdict == REDPACKET_FAIR_MATCH && claim_count > amount_count)
         verdict = REDPACKET_FAIR_INVALID; /* more claims than any packet has shares */
-    size_t bad = 0;
-    int64_t expected = 0;
+    struct redpacket_fair_finding finding = {0};
     if (verdict == REDPACKET_FAIR_MATCH)
-        verdict = redpacket_fair_verify(&p, &bad, &expected);
+        verdict = redpacket_fair_verify(&p, &finding);
+    if (verdict == REDPACKET_FAIR_SUMS_MISMATCH)
+        S_sums_problem(&p, finding.sums, problem, sizeof problem);
+    size_t bad = finding.index;
     char expected_text[MONEY_TEXT_SIZE_MAX + 8];
-    cli_money_amount_text((json_int_t)expected, S_CURRENCY, expected_text, sizeof expected_text);
+    S_yuan(finding.expected_minor, expected_text, sizeof expected_text);
     int rc = verdict == REDPACKET_FAIR_MATCH ? CLI_EXIT_OK : CLI_EXIT_CHECK_FAILED;
     if (cli->json) {
         json_t *out =
@@ -322,7 +410,11 @@ static int S_verify(struct cli *cli, const json_t *packet, bool saved)
         QB_ASSERT(out != NULL);
         if (verdict == REDPACKET_FAIR_SHARE_MISMATCH)
             QB_ASSERT(json_object_set_new(out, "position", json_integer((json_int_t)bad)) == 0 &&
-                      json_object_set_new(out, "expected", json_integer(expected)) == 0);
+                      json_object_set_new(out, "expected", json_integer(finding.expected_minor)) ==
+                          0);
+        if (verdict == REDPACKET_FAIR_SUMS_MISMATCH)
+            QB_ASSERT(json_object_set_new(
+                          out, "rule", json_string(redpacket_fair_sums_name(finding.sums))) == 0);
         char *text = json_dumps(out, JSON_COMPACT);
         if (text != NULL)
             puts(text);
@@ -333,10 +425,8 @@ static int S_verify(struct cli *cli, const json_t *packet, bool saved)
     char total_text[MONEY_TEXT_SIZE_MAX + 8];
     cli_money_amount_text(json_integer_value(total), S_CURRENCY, total_text, sizeof total_text);
     long long shares = (long long)json_integer_value(count);
-    char status[32];
-    cli_text_clean(cli_json_str(packet, "status"), status, sizeof status);
     printf("packet %s: %s, %lld share%s, %s, %s, %zu claimed\n", id, type, shares,
-           shares == 1 ? "" : "s", total_text, status, claim_count);
+           shares == 1 ? "" : "s", total_text, S_statuses[status], claim_count);
     if (lucky) {
         cli_print_field(cli, "commitment", cli_json_str(fairness, "commitment"));
         cli_print_field(cli, "seed", cli_json_str(fairness, "seed"));
@@ -349,9 +439,10 @@ static int S_verify(struct cli *cli, const json_t *packet, bool saved)
         snprintf(position, sizeof position, "%lld", S_share_number((long long)i));
         cli_money_amount_text((json_int_t)amounts[i], S_CURRENCY, amount, sizeof amount);
         /* Shares after the first wrong one are not judged: the split after
-         * it depends on what that claim should have taken. */
+         * it depends on what that claim should have taken. The sums are
+         * checked once every share matched. */
         const char *mark = "-";
-        if (verdict == REDPACKET_FAIR_MATCH)
+        if (verdict == REDPACKET_FAIR_MATCH || verdict == REDPACKET_FAIR_SUMS_MISMATCH)
             mark = "ok";
         else if (verdict == REDPACKET_FAIR_SHARE_MISMATCH)
             mark = i < bad ? "ok" : i == bad ? "MISMATCH" : "-";
@@ -363,8 +454,8 @@ static int S_verify(struct cli *cli, const json_t *packet, bool saved)
     switch (verdict) {
     case REDPACKET_FAIR_MATCH:
         cli_print_colored(cli, CLI_COLOR_GREEN, "match");
-        printf(lucky ? ": every share is what the committed seed derives\n"
-                     : ": every share is the packet's equal share\n");
+        printf(lucky ? ": every share is what the committed seed derives, and the packet adds up\n"
+                     : ": every share is the packet's equal share, and the packet adds up\n");
         break;
     case REDPACKET_FAIR_COMMITMENT_MISMATCH:
         cli_print_colored(cli, CLI_COLOR_RED, "MISMATCH");
@@ -374,6 +465,7 @@ static int S_verify(struct cli *cli, const json_t *packet, bool saved)
         cli_print_colored(cli, CLI_COLOR_RED, "MISMATCH");
         printf(": share #%lld should be %s\n", S_share_number((long long)bad), expected_text);
         break;
+    case REDPACKET_FAIR_SUMS_MISMATCH:
     case REDPACKET_FAIR_INVALID:
         cli_print_colored(cli, CLI_COLOR_RED, "MISMATCH");
         printf(": %s\n", problem);

@@ -535,10 +535,12 @@ static const struct cli_command S_commands[] = {
      "check a lucky packet's split against its commitment",
      "Fetches the packet (or reads a saved answer of GET /v1/red-packets/ID with --file), "
      "checks that SHA-256 of the revealed seed is the commitment published when the packet "
-     "was sent, and recomputes every share from the seed and the claim order here, on your "
-     "machine (docs/redpacket.md). Exit status 0 when every share matches, 5 when one does "
-     "not or the packet's numbers disagree (claims out of claim order), 1 when the seed is not "
-     "revealed yet (the packet is still open), 2 when the --file is no red packet.",
+     "was sent, recomputes every share from the seed and the claim order here, on your "
+     "machine, then checks that what the claims left is what the packet says remains or was "
+     "refunded, as its status allows (docs/redpacket.md). Exit status 0 when all of it holds, "
+     "5 when a share or a sum does not or the packet's numbers disagree (claims out of claim "
+     "order), 1 when the seed is not revealed yet (the packet is still open), 2 when the "
+     "--file is no red packet.",
      {{"file", "FILE", false, NULL, "check a saved answer instead of fetching ID"}},
      cli_run_redpacket_verify},
     {"merchant",

@@ -102,13 +102,57 @@ bool redpacket_fair_split(const uint8_t seed[REDPACKET_SEED_SIZE], const char *p
     return true;
 }
 
+/* Step 3 of p, whose claims step 2 matched to their shares (so they add up
+ * to at most the total): the sums and the status against the claims.
+ * docs/redpacket.md states the rules. */
+static enum redpacket_fair_sums S_sums(const struct redpacket_fair_packet *p)
+{
+    int64_t claimed = 0;
+    for (size_t i = 0; i < p->amount_count; i++)
+        claimed += p->amounts[i];
+    QB_ASSERT(claimed >= 0 && claimed <= p->total_minor);
+    int64_t rest = p->total_minor - claimed;
+    bool all_claimed = p->amount_count == (size_t)p->count;
+    if (p->remaining_minor + p->refunded_minor != rest)
+        return REDPACKET_FAIR_SUMS_TOTAL;
+    switch (p->status) {
+    case REDPACKET_FAIR_FINISHED:
+        if (!all_claimed)
+            return REDPACKET_FAIR_SUMS_FINISHED_OPEN;
+        /* Every share claimed is the whole total: nothing is left. */
+        QB_ASSERT(rest == 0 && p->remaining_minor == 0 && p->refunded_minor == 0);
+        break;
+    case REDPACKET_FAIR_ACTIVE:
+        if (all_claimed)
+            return REDPACKET_FAIR_SUMS_OPEN_ALL_TAKEN;
+        if (p->refunded_minor != 0)
+            return REDPACKET_FAIR_SUMS_ACTIVE_REFUND;
+        break;
+    case REDPACKET_FAIR_EXPIRED:
+        if (all_claimed)
+            return REDPACKET_FAIR_SUMS_OPEN_ALL_TAKEN;
+        /* The refund takes the whole rest at once; until it has run (a
+         * second or so after expires_at) the rest is still remaining. */
+        if (p->refunded_minor != 0 && p->remaining_minor != 0)
+            return REDPACKET_FAIR_SUMS_EXPIRED_SPLIT;
+        break;
+    }
+    if (p->remaining_count != p->count - (int64_t)p->amount_count)
+        return REDPACKET_FAIR_SUMS_SHARES_LEFT;
+    return REDPACKET_FAIR_SUMS_OK;
+}
+
 enum redpacket_fair_verdict redpacket_fair_verify(const struct redpacket_fair_packet *p,
-                                                  size_t *bad_index, int64_t *expected_minor)
+                                                  struct redpacket_fair_finding *finding)
 {
     QB_ASSERT(p != NULL);
     if (p->id == NULL || p->count < 1 || p->count > REDPACKET_COUNT_MAX ||
         p->total_minor < p->count || p->total_minor > REDPACKET_FAIR_TOTAL_MAX_MINOR ||
-        p->amount_count > (size_t)p->count || (p->amount_count > 0 && p->amounts == NULL))
+        p->amount_count > (size_t)p->count || (p->amount_count > 0 && p->amounts == NULL) ||
+        p->status < REDPACKET_FAIR_ACTIVE || p->status > REDPACKET_FAIR_EXPIRED ||
+        p->remaining_minor < 0 || p->remaining_minor > p->total_minor || p->refunded_minor < 0 ||
+        p->refunded_minor > p->total_minor || p->remaining_count < 0 ||
+        p->remaining_count > p->count)
         return REDPACKET_FAIR_INVALID;
     int64_t expected[REDPACKET_COUNT_MAX];
     if (p->lucky) {
@@ -128,14 +172,17 @@ enum redpacket_fair_verdict redpacket_fair_verify(const struct redpacket_fair_pa
     }
     for (size_t i = 0; i < p->amount_count; i++) {
         if (p->amounts[i] != expected[i]) {
-            if (bad_index != NULL)
-                *bad_index = i;
-            if (expected_minor != NULL)
-                *expected_minor = expected[i];
+            if (finding != NULL) {
+                finding->index = i;
+                finding->expected_minor = expected[i];
+            }
             return REDPACKET_FAIR_SHARE_MISMATCH;
         }
     }
-    return REDPACKET_FAIR_MATCH;
+    enum redpacket_fair_sums sums = S_sums(p);
+    if (finding != NULL)
+        finding->sums = sums;
+    return sums == REDPACKET_FAIR_SUMS_OK ? REDPACKET_FAIR_MATCH : REDPACKET_FAIR_SUMS_MISMATCH;
 }
 
 const char *redpacket_fair_verdict_name(enum redpacket_fair_verdict verdict)
@@ -147,8 +194,31 @@ const char *redpacket_fair_verdict_name(enum redpacket_fair_verdict verdict)
         return "commitment_mismatch";
     case REDPACKET_FAIR_SHARE_MISMATCH:
         return "share_mismatch";
+    case REDPACKET_FAIR_SUMS_MISMATCH:
+        return "sums_mismatch";
     case REDPACKET_FAIR_INVALID:
         return "invalid";
+    }
+    return "invalid";
+}
+
+const char *redpacket_fair_sums_name(enum redpacket_fair_sums sums)
+{
+    switch (sums) {
+    case REDPACKET_FAIR_SUMS_OK:
+        return "ok";
+    case REDPACKET_FAIR_SUMS_TOTAL:
+        return "total";
+    case REDPACKET_FAIR_SUMS_FINISHED_OPEN:
+        return "finished_open";
+    case REDPACKET_FAIR_SUMS_OPEN_ALL_TAKEN:
+        return "open_all_taken";
+    case REDPACKET_FAIR_SUMS_ACTIVE_REFUND:
+        return "active_refund";
+    case REDPACKET_FAIR_SUMS_EXPIRED_SPLIT:
+        return "expired_split";
+    case REDPACKET_FAIR_SUMS_SHARES_LEFT:
+        return "shares_left";
     }
     return "invalid";
 }

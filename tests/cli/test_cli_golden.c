@@ -1776,6 +1776,16 @@ static void S_packet_save(json_t *packet, const char *name, char *path, size_t p
     json_decref(packet);
 }
 
+/* Sets the packet's status and the sums around its claims. */
+static void S_packet_sums(json_t *packet, const char *status, json_int_t remaining_minor,
+                          json_int_t remaining_count, json_int_t refunded_minor)
+{
+    QB_ASSERT(json_object_set_new(packet, "status", json_string(status)) == 0 &&
+              json_object_set_new(packet, "remaining_amount", json_integer(remaining_minor)) == 0 &&
+              json_object_set_new(packet, "remaining_count", json_integer(remaining_count)) == 0 &&
+              json_object_set_new(packet, "refunded_amount", json_integer(refunded_minor)) == 0);
+}
+
 /* `redpacket verify --file` on saved answers: the test vector as it is,
  * then changed so that its numbers disagree (the check runs and finds it:
  * exit 5), or so that it is no packet at all (a bad --file: exit 2). */
@@ -1804,6 +1814,45 @@ TEST(saved_red_packets)
         json_object_set_new(json_object_get(packet, "fairness"), "seed", json_string("0001")) == 0);
     S_packet_save(packet, "short-seed", path, sizeof path);
     S_case("redpacket-verify-file-bad-seed", NULL, "redpacket", "verify", "--file", path, NULL);
+    packet = S_vector_packet();
+    QB_ASSERT(json_object_del(packet, "refunded_amount") == 0);
+    S_packet_save(packet, "no-refund", path, sizeof path);
+    S_case("redpacket-verify-file-no-refund", NULL, "redpacket", "verify", "--file", path, NULL);
+
+    /* Step 3: every share right, the money around them not. The last claim dropped and the
+     * packet called EXPIRED with nothing refunded: its 0.59 went nowhere. */
+    packet = S_vector_packet();
+    QB_ASSERT(json_array_remove(json_object_get(packet, "claims"), 4) == 0);
+    S_packet_sums(packet, "EXPIRED", 0, 1, 0);
+    S_packet_save(packet, "expired-short", path, sizeof path);
+    S_case("redpacket-verify-file-expired-short", NULL, "redpacket", "verify", "--file", path,
+           NULL);
+    S_case("redpacket-verify-file-expired-short-json", NULL, "redpacket", "verify", "--file", path,
+           "--json", NULL);
+    /* The same packet as it truly stands just after expiry (the rest still remaining, the
+     * refund about to run) and once refunded. */
+    packet = S_vector_packet();
+    QB_ASSERT(json_array_remove(json_object_get(packet, "claims"), 4) == 0);
+    S_packet_sums(packet, "EXPIRED", 59, 1, 0);
+    S_packet_save(packet, "expired", path, sizeof path);
+    S_case("redpacket-verify-file-expired", NULL, "redpacket", "verify", "--file", path, NULL);
+    packet = S_vector_packet();
+    QB_ASSERT(json_array_remove(json_object_get(packet, "claims"), 4) == 0);
+    S_packet_sums(packet, "EXPIRED", 0, 1, 59);
+    S_packet_save(packet, "refunded", path, sizeof path);
+    S_case("redpacket-verify-file-refunded", NULL, "redpacket", "verify", "--file", path, NULL);
+    /* FINISHED without a claim: with nothing left, and with all of it said to remain. */
+    packet = S_vector_packet();
+    QB_ASSERT(json_array_clear(json_object_get(packet, "claims")) == 0);
+    S_packet_save(packet, "finished-empty", path, sizeof path);
+    S_case("redpacket-verify-file-finished-empty", NULL, "redpacket", "verify", "--file", path,
+           NULL);
+    packet = S_vector_packet();
+    QB_ASSERT(json_array_clear(json_object_get(packet, "claims")) == 0);
+    S_packet_sums(packet, "FINISHED", 1000, 5, 0);
+    S_packet_save(packet, "finished-open", path, sizeof path);
+    S_case("redpacket-verify-file-finished-open", NULL, "redpacket", "verify", "--file", path,
+           NULL);
     S_END();
 }
 

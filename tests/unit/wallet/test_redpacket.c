@@ -383,6 +383,61 @@ TEST(refused_sends_move_nothing)
     S_wx_free(wx);
 }
 
+/* The 32 bytes of the 64 hex digits text into out. */
+static void S_unhex32(const char *text, uint8_t out[32])
+{
+    ASSERT(text != NULL && strlen(text) == 64);
+    for (int i = 0; i < 32; i++) {
+        unsigned int byte;
+        ASSERT(sscanf(text + 2 * i, "%2x", &byte) == 1);
+        out[i] = (uint8_t)byte;
+    }
+}
+
+/* The verifier's verdict on v, the view of a lucky packet whose seed is
+ * revealed, read as `qianbao redpacket verify` reads GET's answer. */
+static enum redpacket_fair_verdict S_view_verdict(const json_t *v)
+{
+    static const char *const statuses[] = {
+        [REDPACKET_FAIR_ACTIVE] = "ACTIVE",
+        [REDPACKET_FAIR_FINISHED] = "FINISHED",
+        [REDPACKET_FAIR_EXPIRED] = "EXPIRED",
+    };
+    const json_t *fair = json_object_get(v, "fairness");
+    uint8_t seed[REDPACKET_SEED_SIZE], commitment[CRYPTO_SHA256_SIZE];
+    S_unhex32(json_string_value(json_object_get(fair, "seed")), seed);
+    S_unhex32(json_string_value(json_object_get(fair, "commitment")), commitment);
+    const json_t *claims = json_object_get(v, "claims");
+    int64_t amounts[REDPACKET_COUNT_MAX];
+    size_t claim_count = json_array_size(claims);
+    ASSERT(claim_count <= REDPACKET_COUNT_MAX);
+    for (size_t i = 0; i < claim_count; i++) {
+        const json_t *claim = json_array_get(claims, i);
+        ASSERT_EQ_INT(json_integer_value(json_object_get(claim, "position")), i);
+        amounts[i] = json_integer_value(json_object_get(claim, "amount"));
+    }
+    const char *status = json_string_value(json_object_get(v, "status"));
+    size_t k = 0;
+    while (k < QB_ARRAY_COUNT(statuses) && strcmp(statuses[k], status) != 0)
+        k++;
+    ASSERT(k < QB_ARRAY_COUNT(statuses));
+    struct redpacket_fair_packet p = {
+        .id = json_string_value(json_object_get(v, "id")),
+        .lucky = true,
+        .total_minor = json_integer_value(json_object_get(v, "total_amount")),
+        .count = json_integer_value(json_object_get(v, "count")),
+        .seed = seed,
+        .commitment = commitment,
+        .amounts = amounts,
+        .amount_count = claim_count,
+        .status = (enum redpacket_fair_status)k,
+        .remaining_minor = json_integer_value(json_object_get(v, "remaining_amount")),
+        .remaining_count = json_integer_value(json_object_get(v, "remaining_count")),
+        .refunded_minor = json_integer_value(json_object_get(v, "refunded_amount")),
+    };
+    return redpacket_fair_verify(&p, NULL);
+}
+
 TEST(expiry_returns_the_rest_once_and_closes_the_packet_to_claims)
 {
     // At expires_at the packet refuses claims; the refund moves exactly the unclaimed rest to
@@ -413,9 +468,27 @@ TEST(expiry_returns_the_rest_once_and_closes_the_packet_to_claims)
     /* b's own claim still answers, expired or not. */
     struct S_claimed again = S_claim(wx, sent.packet.id, &b);
     ASSERT_EQ_INT(again.status, 200);
+    /* Shown EXPIRED before the refund has run, the rest still remaining: a state the
+     * verifier must accept, as it must the refunded one below. */
+    json_t *v = NULL;
+    ASSERT_EQ_INT(redpacket_view_json(wx->reader, &wx->env, sent.packet.id, b.id,
+                                      sent.packet.expires_at_ms, &v),
+                  QB_OK);
+    ASSERT_EQ_STR(json_string_value(json_object_get(v, "status")), "EXPIRED");
+    ASSERT_EQ_INT(json_integer_value(json_object_get(v, "remaining_amount")), 1000 - share);
+    ASSERT_EQ_INT(json_integer_value(json_object_get(v, "refunded_amount")), 0);
+    ASSERT_EQ_INT(S_view_verdict(v), REDPACKET_FAIR_MATCH);
+    json_decref(v);
 
     ASSERT_EQ_INT(redpacket_worker_pass(&wx->env, pool, &refunded), QB_OK);
     ASSERT_EQ_INT(refunded, 1);
+    ASSERT_EQ_INT(redpacket_view_json(wx->reader, &wx->env, sent.packet.id, b.id,
+                                      sent.packet.expires_at_ms, &v),
+                  QB_OK);
+    ASSERT_EQ_INT(json_integer_value(json_object_get(v, "remaining_amount")), 0);
+    ASSERT_EQ_INT(json_integer_value(json_object_get(v, "refunded_amount")), 1000 - share);
+    ASSERT_EQ_INT(S_view_verdict(v), REDPACKET_FAIR_MATCH);
+    json_decref(v);
     struct redpacket p = S_packet(wx, sent.packet.id);
     ASSERT_EQ_INT(p.status, REDPACKET_EXPIRED);
     ASSERT_EQ_INT(p.refunded_minor, 1000 - share);
@@ -518,17 +591,12 @@ TEST(the_view_reveals_the_seed_only_once_closed)
     int64_t a1 = json_integer_value(json_object_get(json_array_get(claims, 1), "amount"));
     ASSERT_EQ_INT(a0 + a1, 1000);
     ASSERT_EQ_INT(json_integer_value(json_object_get(best, "amount")), a0 >= a1 ? a0 : a1);
-    /* The revealed seed verifies the published amounts. */
-    uint8_t seed[REDPACKET_SEED_SIZE];
-    for (int i = 0; i < REDPACKET_SEED_SIZE; i++) {
-        unsigned int byte;
-        ASSERT(sscanf(seed_hex + 2 * i, "%2x", &byte) == 1);
-        seed[i] = (uint8_t)byte;
-    }
-    int64_t amounts[2] = {a0, a1};
-    struct redpacket_fair_packet fp = {sent.packet.id, true, 1000, 2, seed,
-                                       sent.packet.commitment, amounts, 2};
-    ASSERT_EQ_INT(redpacket_fair_verify(&fp, NULL, NULL), REDPACKET_FAIR_MATCH);
+    /* The commitment is the one the sender was given; the revealed seed verifies the
+     * published amounts, and the sums the claims. */
+    uint8_t shown[CRYPTO_SHA256_SIZE];
+    S_unhex32(json_string_value(json_object_get(fair, "commitment")), shown);
+    ASSERT(memcmp(shown, sent.packet.commitment, sizeof shown) == 0);
+    ASSERT_EQ_INT(S_view_verdict(v), REDPACKET_FAIR_MATCH);
     json_decref(v);
     ASSERT_EQ_INT(redpacket_view_json(wx->reader, &wx->env, "rp_0000000000000000000000000a", c.id,
                                       now, &v),

@@ -2,7 +2,8 @@
  * test_redpacket_fair.c — the provably fair split (src/wallet/redpacket_fair.h)
  * on its own: the published test vector, the split's properties over many
  * packets, the equal expectation of every position, and a verifier that
- * catches a tampered share or seed.
+ * catches a tampered share or seed, and sums or a status that disagree
+ * with the claims.
  *
  * Pure functions: no ledger, no clock. Seeds come from SHA-256 of a
  * counter, so every run checks the same packets.
@@ -210,27 +211,42 @@ TEST(the_verifier_accepts_the_truth_and_names_the_first_lie)
     redpacket_fair_commitment(seed, commitment);
     int64_t amounts[10];
     ASSERT(redpacket_fair_split(seed, S_VECTOR_ID, 20000, 10, amounts));
-    struct redpacket_fair_packet p = {S_VECTOR_ID, true, 20000, 10, seed, commitment, amounts, 10};
-    size_t bad = 99;
-    int64_t expected = 0;
-    ASSERT_EQ_INT(redpacket_fair_verify(&p, &bad, &expected), REDPACKET_FAIR_MATCH);
+    struct redpacket_fair_packet p = {
+        .id = S_VECTOR_ID,
+        .lucky = true,
+        .total_minor = 20000,
+        .count = 10,
+        .seed = seed,
+        .commitment = commitment,
+        .amounts = amounts,
+        .amount_count = 10,
+        .status = REDPACKET_FAIR_FINISHED,
+    };
+    struct redpacket_fair_finding finding = {99, 0, REDPACKET_FAIR_SUMS_OK};
+    ASSERT_EQ_INT(redpacket_fair_verify(&p, &finding), REDPACKET_FAIR_MATCH);
     /* An expired packet: fewer claims than shares, still checked one by one. */
     p.amount_count = 4;
-    ASSERT_EQ_INT(redpacket_fair_verify(&p, NULL, NULL), REDPACKET_FAIR_MATCH);
+    p.status = REDPACKET_FAIR_EXPIRED;
+    p.refunded_minor = 20000 - (3749 + 173 + 2653 + 532);
+    p.remaining_count = 6;
+    ASSERT_EQ_INT(redpacket_fair_verify(&p, NULL), REDPACKET_FAIR_MATCH);
     p.amount_count = 10;
+    p.status = REDPACKET_FAIR_FINISHED;
+    p.refunded_minor = 0;
+    p.remaining_count = 0;
 
     /* A tampered share: the sum still adds up, the split does not. */
     amounts[3] += 1;
     amounts[7] -= 1;
-    ASSERT_EQ_INT(redpacket_fair_verify(&p, &bad, &expected), REDPACKET_FAIR_SHARE_MISMATCH);
-    ASSERT_EQ_INT(bad, 3);
-    ASSERT_EQ_INT(expected, 532);
+    ASSERT_EQ_INT(redpacket_fair_verify(&p, &finding), REDPACKET_FAIR_SHARE_MISMATCH);
+    ASSERT_EQ_INT(finding.index, 3);
+    ASSERT_EQ_INT(finding.expected_minor, 532);
     amounts[3] -= 1;
     amounts[7] += 1;
 
     /* Another packet's id derives other shares from the same seed. */
     p.id = "rp_0123456789abcdefghjkmnpqrt";
-    ASSERT_EQ_INT(redpacket_fair_verify(&p, &bad, NULL), REDPACKET_FAIR_SHARE_MISMATCH);
+    ASSERT_EQ_INT(redpacket_fair_verify(&p, NULL), REDPACKET_FAIR_SHARE_MISMATCH);
     p.id = S_VECTOR_ID;
 
     /* A seed that is not the committed one. */
@@ -238,25 +254,122 @@ TEST(the_verifier_accepts_the_truth_and_names_the_first_lie)
     memcpy(other, seed, sizeof other);
     other[31] ^= 1;
     p.seed = other;
-    ASSERT_EQ_INT(redpacket_fair_verify(&p, NULL, NULL), REDPACKET_FAIR_COMMITMENT_MISMATCH);
+    ASSERT_EQ_INT(redpacket_fair_verify(&p, NULL), REDPACKET_FAIR_COMMITMENT_MISMATCH);
     p.seed = seed;
 
     /* Not a packet. */
     p.amount_count = 11;
-    ASSERT_EQ_INT(redpacket_fair_verify(&p, NULL, NULL), REDPACKET_FAIR_INVALID);
+    ASSERT_EQ_INT(redpacket_fair_verify(&p, NULL), REDPACKET_FAIR_INVALID);
     p.amount_count = 10;
     p.total_minor = 9;
-    ASSERT_EQ_INT(redpacket_fair_verify(&p, NULL, NULL), REDPACKET_FAIR_INVALID);
+    ASSERT_EQ_INT(redpacket_fair_verify(&p, NULL), REDPACKET_FAIR_INVALID);
+    p.total_minor = 20000;
+    p.refunded_minor = -1;
+    ASSERT_EQ_INT(redpacket_fair_verify(&p, NULL), REDPACKET_FAIR_INVALID);
+    p.refunded_minor = 0;
+    p.remaining_count = 11;
+    ASSERT_EQ_INT(redpacket_fair_verify(&p, NULL), REDPACKET_FAIR_INVALID);
+    p.remaining_count = 0;
+    ASSERT_EQ_INT(redpacket_fair_verify(&p, NULL), REDPACKET_FAIR_MATCH);
 
     /* Equal packets: every share total / count, no seed. */
     int64_t equal[3] = {500, 500, 500};
-    struct redpacket_fair_packet e = {S_VECTOR_ID, false, 1500, 3, NULL, NULL, equal, 3};
-    ASSERT_EQ_INT(redpacket_fair_verify(&e, NULL, NULL), REDPACKET_FAIR_MATCH);
+    struct redpacket_fair_packet e = {
+        .id = S_VECTOR_ID,
+        .total_minor = 1500,
+        .count = 3,
+        .amounts = equal,
+        .amount_count = 3,
+        .status = REDPACKET_FAIR_FINISHED,
+    };
+    ASSERT_EQ_INT(redpacket_fair_verify(&e, NULL), REDPACKET_FAIR_MATCH);
     equal[2] = 499;
-    ASSERT_EQ_INT(redpacket_fair_verify(&e, &bad, &expected), REDPACKET_FAIR_SHARE_MISMATCH);
-    ASSERT_EQ_INT(bad, 2);
-    ASSERT_EQ_INT(expected, 500);
+    ASSERT_EQ_INT(redpacket_fair_verify(&e, &finding), REDPACKET_FAIR_SHARE_MISMATCH);
+    ASSERT_EQ_INT(finding.index, 2);
+    ASSERT_EQ_INT(finding.expected_minor, 500);
     ASSERT_EQ_STR(redpacket_fair_verdict_name(REDPACKET_FAIR_SHARE_MISMATCH), "share_mismatch");
+}
+
+/* Verifies the vector's 10.00 CNY in 5 shares with the first claim_count
+ * claims, status and the given sums; answers the verdict, *sums the rule. */
+static enum redpacket_fair_verdict
+S_vector_sums(size_t claim_count, enum redpacket_fair_status status, int64_t remaining_minor,
+              int64_t refunded_minor, int64_t remaining_count, enum redpacket_fair_sums *sums)
+{
+    static const int64_t shares[5] = {149, 376, 120, 296, 59};
+    uint8_t seed[REDPACKET_SEED_SIZE], commitment[CRYPTO_SHA256_SIZE];
+    S_vector_seed(seed);
+    redpacket_fair_commitment(seed, commitment);
+    struct redpacket_fair_packet p = {
+        .id = S_VECTOR_ID,
+        .lucky = true,
+        .total_minor = 1000,
+        .count = 5,
+        .seed = seed,
+        .commitment = commitment,
+        .amounts = shares,
+        .amount_count = claim_count,
+        .status = status,
+        .remaining_minor = remaining_minor,
+        .remaining_count = remaining_count,
+        .refunded_minor = refunded_minor,
+    };
+    struct redpacket_fair_finding finding = {0, 0, REDPACKET_FAIR_SUMS_OK};
+    enum redpacket_fair_verdict verdict = redpacket_fair_verify(&p, &finding);
+    *sums = finding.sums;
+    return verdict;
+}
+
+TEST(the_verifier_holds_the_sums_and_the_status_to_the_claims)
+{
+    // Step 3 of docs/redpacket.md: a packet whose every share is right can still lie about
+    // the money around them: a claim dropped from an expired packet and its money gone
+    // nowhere, a FINISHED packet without its claims, a refund of an open packet. Each rule
+    // must catch its lie and let every true state through, the two of an expired packet
+    // (refund still to run, refund made) included.
+    enum redpacket_fair_sums sums;
+    const enum redpacket_fair_verdict match = REDPACKET_FAIR_MATCH;
+    const enum redpacket_fair_verdict mismatch = REDPACKET_FAIR_SUMS_MISMATCH;
+
+    /* The truth, in every state: 1000 = 149 + 376 + 120 + 296 + 59. */
+    ASSERT_EQ_INT(S_vector_sums(5, REDPACKET_FAIR_FINISHED, 0, 0, 0, &sums), match);
+    ASSERT_EQ_INT(S_vector_sums(2, REDPACKET_FAIR_ACTIVE, 475, 0, 3, &sums), match);
+    ASSERT_EQ_INT(S_vector_sums(0, REDPACKET_FAIR_ACTIVE, 1000, 0, 5, &sums), match);
+    ASSERT_EQ_INT(S_vector_sums(4, REDPACKET_FAIR_EXPIRED, 59, 0, 1, &sums), match);
+    ASSERT_EQ_INT(S_vector_sums(4, REDPACKET_FAIR_EXPIRED, 0, 59, 1, &sums), match);
+    ASSERT_EQ_INT(S_vector_sums(0, REDPACKET_FAIR_EXPIRED, 0, 1000, 5, &sums), match);
+
+    /* The last claim dropped, the packet called EXPIRED, its 59 fen nowhere. */
+    ASSERT_EQ_INT(S_vector_sums(4, REDPACKET_FAIR_EXPIRED, 0, 0, 1, &sums), mismatch);
+    ASSERT_EQ_INT(sums, REDPACKET_FAIR_SUMS_TOTAL);
+    /* Money out of nothing: a refund beside the claims of every share. */
+    ASSERT_EQ_INT(S_vector_sums(5, REDPACKET_FAIR_FINISHED, 0, 10, 0, &sums), mismatch);
+    ASSERT_EQ_INT(sums, REDPACKET_FAIR_SUMS_TOTAL);
+    /* FINISHED with no claims, whether the money is said to remain or not. */
+    ASSERT_EQ_INT(S_vector_sums(0, REDPACKET_FAIR_FINISHED, 0, 0, 0, &sums), mismatch);
+    ASSERT_EQ_INT(sums, REDPACKET_FAIR_SUMS_TOTAL);
+    ASSERT_EQ_INT(S_vector_sums(0, REDPACKET_FAIR_FINISHED, 1000, 0, 5, &sums), mismatch);
+    ASSERT_EQ_INT(sums, REDPACKET_FAIR_SUMS_FINISHED_OPEN);
+    /* Every share claimed, yet still open or expired. */
+    ASSERT_EQ_INT(S_vector_sums(5, REDPACKET_FAIR_ACTIVE, 0, 0, 0, &sums), mismatch);
+    ASSERT_EQ_INT(sums, REDPACKET_FAIR_SUMS_OPEN_ALL_TAKEN);
+    ASSERT_EQ_INT(S_vector_sums(5, REDPACKET_FAIR_EXPIRED, 0, 0, 0, &sums), mismatch);
+    ASSERT_EQ_INT(sums, REDPACKET_FAIR_SUMS_OPEN_ALL_TAKEN);
+    /* Refunded while open. */
+    ASSERT_EQ_INT(S_vector_sums(2, REDPACKET_FAIR_ACTIVE, 0, 475, 3, &sums), mismatch);
+    ASSERT_EQ_INT(sums, REDPACKET_FAIR_SUMS_ACTIVE_REFUND);
+    /* Refunded in part: the refund takes the whole rest at once. */
+    ASSERT_EQ_INT(S_vector_sums(4, REDPACKET_FAIR_EXPIRED, 30, 29, 1, &sums), mismatch);
+    ASSERT_EQ_INT(sums, REDPACKET_FAIR_SUMS_EXPIRED_SPLIT);
+    /* The shares left miscounted. */
+    ASSERT_EQ_INT(S_vector_sums(2, REDPACKET_FAIR_ACTIVE, 475, 0, 2, &sums), mismatch);
+    ASSERT_EQ_INT(sums, REDPACKET_FAIR_SUMS_SHARES_LEFT);
+    ASSERT_EQ_INT(S_vector_sums(5, REDPACKET_FAIR_FINISHED, 0, 0, 1, &sums), mismatch);
+    ASSERT_EQ_INT(sums, REDPACKET_FAIR_SUMS_SHARES_LEFT);
+
+    ASSERT_EQ_STR(redpacket_fair_verdict_name(mismatch), "sums_mismatch");
+    ASSERT_EQ_STR(redpacket_fair_sums_name(REDPACKET_FAIR_SUMS_TOTAL), "total");
+    ASSERT_EQ_STR(redpacket_fair_sums_name(REDPACKET_FAIR_SUMS_EXPIRED_SPLIT), "expired_split");
 }
 
 int main(void)
@@ -266,5 +379,6 @@ int main(void)
     RUN(every_split_sums_exactly_and_keeps_each_share_in_its_range);
     RUN(every_position_expects_the_same_amount);
     RUN(the_verifier_accepts_the_truth_and_names_the_first_lie);
+    RUN(the_verifier_holds_the_sums_and_the_status_to_the_claims);
     return test_summary();
 }
