@@ -277,7 +277,12 @@ static int S_report(struct cli *cli, enum cli_auth auth, const char *token,
         if (res->status == 503)
             cli_hint(cli, "nothing was applied; try again shortly");
     } else if (res->status == 401 && token != NULL && res->www_authenticate) {
-        if (auth == CLI_AUTH_ADMIN)
+        if (auth == CLI_AUTH_ADMIN && strcmp(cli->command->name, "login") == 0)
+            rc = cli_fail(cli, CLI_EXIT_NOT_LOGGED_IN, clean_code,
+                          "login: the server refused this admin token (%s): is it the "
+                          "admin-token of the data directory the daemon at %s runs on?",
+                          clean_code, cli->server);
+        else if (auth == CLI_AUTH_ADMIN)
             rc = cli_fail(cli, CLI_EXIT_NOT_LOGGED_IN, clean_code,
                           "%s: the server refused the admin token (%s): run `qianbao login "
                           "--admin-token-file DATA_DIR/admin-token`",

@@ -8,6 +8,7 @@
  * server's answer holds the session token, which is never printed), and
  * otherwise a few aligned lines or a table, amounts as decimals.
  */
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -241,7 +242,8 @@ static int S_admin_token(struct cli *cli, const struct cli_args *args, char *tok
     if (file != NULL) {
         FILE *f = fopen(file, "r");
         if (f == NULL)
-            return cli_usage_error(cli, "cannot read --admin-token-file \"%s\"", file);
+            return cli_usage_error(cli, "cannot read --admin-token-file \"%s\": %s", file,
+                                   strerror(errno));
         bool ok = fgets(token, (int)token_size, f) != NULL;
         fclose(f);
         if (!ok)
@@ -274,7 +276,7 @@ static int S_login_admin(struct cli *cli, const struct cli_args *args)
         return rc;
     /* Check the token before storing it: the cheapest admin read. */
     struct cli_response res;
-    rc = cli_call_token(cli, "GET", "/admin/users?limit=1", CLI_AUTH_NONE, profile.token, NULL,
+    rc = cli_call_token(cli, "GET", "/admin/users?limit=1", CLI_AUTH_ADMIN, profile.token, NULL,
                         &res);
     cli_response_release(&res);
     if (rc != CLI_EXIT_OK) {

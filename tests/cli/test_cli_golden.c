@@ -1648,6 +1648,14 @@ TEST(operator)
     snprintf(token_path, sizeof token_path, "%s/data/admin-token", S_root);
     S_case("admin-login-bad-file", NULL, "login", "--admin-token-file", "/nonexistent/token",
            NULL);
+    /* A token of the right shape that is not this daemon's. */
+    char wrong_path[700];
+    snprintf(wrong_path, sizeof wrong_path, "%s/wrong-admin-token", S_root);
+    FILE *wrong = fopen(wrong_path, "w");
+    ASSERT(wrong != NULL);
+    fputs("00000000000000000000000000000000000000000000000000000000000000ff\n", wrong);
+    fclose(wrong);
+    S_case("admin-login-wrong-token", NULL, "login", "--admin-token-file", wrong_path, NULL);
     S_case("admin-login", NULL, "login", "--admin-token-file", token_path, NULL);
     S_case("admin-users", NULL, "admin", "users", "--phone", S_phone_a, NULL);
     S_case("admin-users-json", NULL, "admin", "users", "--phone", S_phone_a, "--json", NULL);
