@@ -354,7 +354,7 @@ void cli_payment_print(const struct cli *cli, const json_t *p)
     }
     cli_print_field(cli, "created at", cli_json_str(p, "created_at"));
     cli_print_field(cli, "updated at", cli_json_str(p, "updated_at"));
-    if (json_object_get(p, "bank_ref") != NULL) {
+    if (json_is_object(card) && json_object_get(p, "bank_ref") != NULL) { /* the bank's part */
         const char *bank_ref = cli_json_str(p, "bank_ref");
         const char *next = cli_json_str(p, "next_check_at");
         cli_print_field(cli, "bank ref",

@@ -1691,6 +1691,11 @@ TEST(operator)
     S_substitute(bank_ref, "BANK_REF");
     S_case("admin-payment", NULL, "admin", "payment", withdrawal, NULL);
     S_case("admin-payment-unknown", NULL, "admin", "payment", "p_00000000000000000000000000", NULL);
+    /* A payment no bank took part in shows no bank reference. */
+    char transfer[64];
+    S_case(NULL, S_PAY, "send", S_phone_b, "0.01", "--password-stdin", "--json", NULL);
+    S_last_str("id", transfer, sizeof transfer);
+    S_case("admin-payment-transfer", NULL, "admin", "payment", transfer, NULL);
     S_END();
 }
 
