@@ -442,7 +442,8 @@ static int S_verify(struct cli *cli, const json_t *packet, bool saved)
          * it depends on what that claim should have taken. The sums are
          * checked once every share matched. */
         const char *mark = "-";
-        if (verdict == REDPACKET_FAIR_MATCH || verdict == REDPACKET_FAIR_SUMS_MISMATCH)
+        if (verdict == REDPACKET_FAIR_MATCH || verdict == REDPACKET_FAIR_SUMS_MISMATCH ||
+            verdict == REDPACKET_FAIR_SEED_EARLY)
             mark = "ok";
         else if (verdict == REDPACKET_FAIR_SHARE_MISMATCH)
             mark = i < bad ? "ok" : i == bad ? "MISMATCH" : "-";
@@ -464,6 +465,11 @@ static int S_verify(struct cli *cli, const json_t *packet, bool saved)
     case REDPACKET_FAIR_SHARE_MISMATCH:
         cli_print_colored(cli, CLI_COLOR_RED, "MISMATCH");
         printf(": share #%lld should be %s\n", S_share_number((long long)bad), expected_text);
+        break;
+    case REDPACKET_FAIR_SEED_EARLY:
+        cli_print_colored(cli, CLI_COLOR_RED, "MISMATCH");
+        printf(": the packet is still ACTIVE, yet its seed is revealed: anyone could work out "
+               "the shares still to come\n");
         break;
     case REDPACKET_FAIR_SUMS_MISMATCH:
     case REDPACKET_FAIR_INVALID:

@@ -182,7 +182,12 @@ enum redpacket_fair_verdict redpacket_fair_verify(const struct redpacket_fair_pa
     enum redpacket_fair_sums sums = S_sums(p);
     if (finding != NULL)
         finding->sums = sums;
-    return sums == REDPACKET_FAIR_SUMS_OK ? REDPACKET_FAIR_MATCH : REDPACKET_FAIR_SUMS_MISMATCH;
+    if (sums != REDPACKET_FAIR_SUMS_OK)
+        return REDPACKET_FAIR_SUMS_MISMATCH;
+    /* All of it true, but the seed is revealed once the packet is closed,
+     * never before: the shares still to come are no secret now. */
+    return p->lucky && p->status == REDPACKET_FAIR_ACTIVE ? REDPACKET_FAIR_SEED_EARLY
+                                                          : REDPACKET_FAIR_MATCH;
 }
 
 const char *redpacket_fair_verdict_name(enum redpacket_fair_verdict verdict)
@@ -196,6 +201,8 @@ const char *redpacket_fair_verdict_name(enum redpacket_fair_verdict verdict)
         return "share_mismatch";
     case REDPACKET_FAIR_SUMS_MISMATCH:
         return "sums_mismatch";
+    case REDPACKET_FAIR_SEED_EARLY:
+        return "seed_revealed_early";
     case REDPACKET_FAIR_INVALID:
         return "invalid";
     }

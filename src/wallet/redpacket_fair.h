@@ -74,6 +74,8 @@ enum redpacket_fair_verdict {
     REDPACKET_FAIR_COMMITMENT_MISMATCH, /* step 1: SHA-256(seed) is not the commitment */
     REDPACKET_FAIR_SHARE_MISMATCH,      /* step 2: claim finding->index is not finding->expected */
     REDPACKET_FAIR_SUMS_MISMATCH,       /* step 3: finding->sums says what does not add up */
+    REDPACKET_FAIR_SEED_EARLY,          /* all else holds, but a lucky packet still ACTIVE
+                                           shows its seed: the shares to come are known */
     REDPACKET_FAIR_INVALID,             /* not a packet: count, total, more claims than shares,
                                            a status, remaining or refund out of range */
 };
@@ -129,7 +131,7 @@ enum redpacket_fair_verdict redpacket_fair_verify(const struct redpacket_fair_pa
                                                   struct redpacket_fair_finding *finding);
 
 /* "match", "commitment_mismatch", "share_mismatch", "sums_mismatch",
- * "invalid". */
+ * "seed_revealed_early", "invalid". */
 const char *redpacket_fair_verdict_name(enum redpacket_fair_verdict verdict);
 
 /* The rule's name: "ok", "total", "finished_open", "open_all_taken",

@@ -1854,6 +1854,12 @@ TEST(saved_red_packets)
     S_packet_sums(packet, "EXPIRED", 0, 1, 59);
     S_packet_save(packet, "refunded", path, sizeof path);
     S_case("redpacket-verify-file-refunded", NULL, "redpacket", "verify", "--file", path, NULL);
+    /* Still taking claims, with the seed out: every share so far right, and the rest known. */
+    packet = S_vector_packet();
+    QB_ASSERT(json_array_remove(json_object_get(packet, "claims"), 4) == 0);
+    S_packet_sums(packet, "ACTIVE", 59, 1, 0);
+    S_packet_save(packet, "active-seed", path, sizeof path);
+    S_case("redpacket-verify-file-active-seed", NULL, "redpacket", "verify", "--file", path, NULL);
     /* FINISHED without a claim: with nothing left, and with all of it said to remain. */
     packet = S_vector_packet();
     QB_ASSERT(json_array_clear(json_object_get(packet, "claims")) == 0);

@@ -249,6 +249,18 @@ TEST(the_verifier_accepts_the_truth_and_names_the_first_lie)
     ASSERT_EQ_INT(redpacket_fair_verify(&p, NULL), REDPACKET_FAIR_SHARE_MISMATCH);
     p.id = S_VECTOR_ID;
 
+    /* A packet still taking claims whose seed is out: the shares to come are known. */
+    p.amount_count = 4;
+    p.status = REDPACKET_FAIR_ACTIVE;
+    p.remaining_minor = 20000 - (3749 + 173 + 2653 + 532);
+    p.remaining_count = 6;
+    ASSERT_EQ_INT(redpacket_fair_verify(&p, NULL), REDPACKET_FAIR_SEED_EARLY);
+    ASSERT_EQ_STR(redpacket_fair_verdict_name(REDPACKET_FAIR_SEED_EARLY), "seed_revealed_early");
+    p.amount_count = 10;
+    p.status = REDPACKET_FAIR_FINISHED;
+    p.remaining_minor = 0;
+    p.remaining_count = 0;
+
     /* A seed that is not the committed one. */
     uint8_t other[REDPACKET_SEED_SIZE];
     memcpy(other, seed, sizeof other);
@@ -331,10 +343,14 @@ TEST(the_verifier_holds_the_sums_and_the_status_to_the_claims)
     const enum redpacket_fair_verdict match = REDPACKET_FAIR_MATCH;
     const enum redpacket_fair_verdict mismatch = REDPACKET_FAIR_SUMS_MISMATCH;
 
-    /* The truth, in every state: 1000 = 149 + 376 + 120 + 296 + 59. */
+    /* The truth, in every state: 1000 = 149 + 376 + 120 + 296 + 59. (An ACTIVE lucky packet
+     * never shows its seed; shown one, its sums still hold, and only the seed is wrong.) */
+    const enum redpacket_fair_verdict early = REDPACKET_FAIR_SEED_EARLY;
     ASSERT_EQ_INT(S_vector_sums(5, REDPACKET_FAIR_FINISHED, 0, 0, 0, &sums), match);
-    ASSERT_EQ_INT(S_vector_sums(2, REDPACKET_FAIR_ACTIVE, 475, 0, 3, &sums), match);
-    ASSERT_EQ_INT(S_vector_sums(0, REDPACKET_FAIR_ACTIVE, 1000, 0, 5, &sums), match);
+    ASSERT_EQ_INT(S_vector_sums(2, REDPACKET_FAIR_ACTIVE, 475, 0, 3, &sums), early);
+    ASSERT_EQ_INT(sums, REDPACKET_FAIR_SUMS_OK);
+    ASSERT_EQ_INT(S_vector_sums(0, REDPACKET_FAIR_ACTIVE, 1000, 0, 5, &sums), early);
+    ASSERT_EQ_INT(sums, REDPACKET_FAIR_SUMS_OK);
     ASSERT_EQ_INT(S_vector_sums(4, REDPACKET_FAIR_EXPIRED, 59, 0, 1, &sums), match);
     ASSERT_EQ_INT(S_vector_sums(4, REDPACKET_FAIR_EXPIRED, 0, 59, 1, &sums), match);
     ASSERT_EQ_INT(S_vector_sums(0, REDPACKET_FAIR_EXPIRED, 0, 1000, 5, &sums), match);
