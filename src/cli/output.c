@@ -248,10 +248,14 @@ void cli_table_print(const struct cli *cli, const struct cli_table *table)
     }
     putchar('\n');
     for (size_t r = 0; r < table->row_count; r++) {
-        for (size_t c = 0; c < table->column_count; c++) {
+        /* Nor is a cell with only empty ones after it. */
+        size_t last = table->column_count;
+        while (last > 1 && S_cell(table, r, last - 1)[0] == '\0')
+            last--;
+        for (size_t c = 0; c < last; c++) {
             const char *cell = S_cell(table, r, c);
             fputs(cell, stdout);
-            if (c + 1 < table->column_count)
+            if (c + 1 < last)
                 S_pad(widths[c] - cli_text_width(cell) + 2);
         }
         putchar('\n');
