@@ -105,13 +105,17 @@ static void S_bill_row(struct cli_table *table, const json_t *line)
     char counterparty[CLI_TABLE_CELL_SIZE_MAX];
     S_counterparty_text(json_object_get(line, "counterparty"), false, counterparty,
                         sizeof counterparty);
+    /* What the payer wrote tells two transfers to one person apart. */
+    char memo[CLI_TABLE_CELL_SIZE_MAX];
+    cli_text_clean(cli_json_str(line, "memo"), memo, sizeof memo);
     const char *row[] = {cli_json_str(line, "created_at"),
                          cli_json_str(line, "type"),
                          counterparty,
                          text,
                          status,
                          balance,
-                         cli_json_str(line, "id")};
+                         cli_json_str(line, "id"),
+                         memo};
     cli_table_add(table, row);
 }
 
@@ -169,8 +173,8 @@ static int S_bills(struct cli *cli, const struct cli_args *args, const char *bas
     if (csv)
         return S_bills_csv(cli, path, auth, cursor_arg, all);
 
-    static const char *const headers[] = {
-        "TIME", "TYPE", "COUNTERPARTY", "AMOUNT", "STATUS", "BALANCE AFTER", "ID"};
+    static const char *const headers[] = {"TIME",   "TYPE",          "COUNTERPARTY", "AMOUNT",
+                                          "STATUS", "BALANCE AFTER", "ID",           "MEMO"};
     struct cli_table table;
     cli_table_init(&table, headers, QB_ARRAY_COUNT(headers));
     json_t *items = json_array(); /* --json --all: every page's lines */
