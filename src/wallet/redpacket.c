@@ -22,6 +22,7 @@
 #include "base/crash.h"
 #include "base/log.h"
 #include "base/money.h"
+#include "base/text.h"
 #include "wallet/bills.h"
 #include "wallet/limits.h"
 #include "wallet/redpacket.h"
@@ -625,8 +626,10 @@ static enum qb_error S_send_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
     p->currency = cny;
     p->total_minor = total;
     p->count = c->count;
+    /* One that would show nothing, spaces say, is no greeting either. */
+    bool greeting_shows = !text_is_blank(c->greeting, strnlen(c->greeting, sizeof c->greeting));
     snprintf(p->greeting, sizeof p->greeting, "%s",
-             c->greeting[0] != '\0' ? c->greeting : REDPACKET_GREETING_DEFAULT);
+             greeting_shows ? c->greeting : REDPACKET_GREETING_DEFAULT);
     if (p->type == REDPACKET_LUCKY) {
         uint8_t seed[REDPACKET_SEED_SIZE];
         rand_fill(env->rand, seed, sizeof seed);

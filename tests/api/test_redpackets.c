@@ -335,6 +335,29 @@ TEST(send_claim_and_read_a_packet_then_verify_it)
     json_decref(v);
 }
 
+TEST(a_greeting_that_shows_nothing_is_the_default_one)
+{
+    // A packet's greeting is what claimers see first: left out, or only spaces (ASCII and
+    // ideographic), it is the default, never a blank.
+    struct api_user a;
+    API_MUST(th_user_new(&S_client, S_admin, &a));
+    API_MUST(th_fund(&S_client, S_admin, &a, 1000));
+    const char *bodies[] = {
+        "{\"type\":\"lucky\",\"total_amount\":10,\"count\":1,"
+        "\"payment_password\":\"" TH_PAY_PASSWORD "\"}",
+        "{\"type\":\"lucky\",\"total_amount\":10,\"count\":1,\"greeting\":\"   \u3000\","
+        "\"payment_password\":\"" TH_PAY_PASSWORD "\"}",
+    };
+    for (size_t i = 0; i < QB_ARRAY_COUNT(bodies); i++) {
+        char key[32];
+        snprintf(key, sizeof key, "greeting-%zu", i);
+        struct client_response res;
+        S_send_on(__LINE__, &S_client, a.token, key, bodies[i], 201, NULL, &res);
+        ASSERT_EQ_STR(api_json_str(&res, "greeting"), "恭喜发财，大吉大利");
+        client_response_release(&res);
+    }
+}
+
 TEST(a_crowd_of_two_hundred_grabs_ten_shares)
 {
     // Two hundred users claim one 10-share packet at the same moment, each on its own
@@ -539,6 +562,7 @@ int main(void)
 
     RUN(bad_inputs_are_refused_and_move_nothing);
     RUN(send_claim_and_read_a_packet_then_verify_it);
+    RUN(a_greeting_that_shows_nothing_is_the_default_one);
     RUN(a_crowd_of_two_hundred_grabs_ten_shares);
     RUN(packets_appear_in_the_bills_with_their_own_types);
     RUN(expiry_refunds_the_rest_once_even_across_a_restart);
