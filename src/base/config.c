@@ -17,6 +17,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "base/log.h"
 
@@ -320,6 +321,29 @@ enum qb_error config_load(struct config *cfg, int argc, char **argv, char *err, 
             return e;
     }
     return QB_OK;
+}
+
+extern char **environ; /* POSIX: the process's environment */
+
+void config_environment_unknown(void (*report)(const char *name, size_t name_size))
+{
+    static const char prefix[] = "QIANBAO_";
+    static const char *const others[] = {"QIANBAO_SERVER", "QIANBAO_ADMIN_TOKEN"};
+    for (char **e = environ; *e != NULL; e++) {
+        const char *equals = strchr(*e, '=');
+        if (strncmp(*e, prefix, sizeof prefix - 1) != 0 || equals == NULL ||
+            strncmp(*e, "QIANBAO_TEST_", 13) == 0)
+            continue;
+        size_t size = (size_t)(equals - *e);
+        bool known = false;
+        for (size_t i = 0; !known && i < QB_ARRAY_COUNT(config_settings); i++)
+            known = config_settings[i].env != NULL && strlen(config_settings[i].env) == size &&
+                    memcmp(config_settings[i].env, *e, size) == 0;
+        for (size_t i = 0; !known && i < QB_ARRAY_COUNT(others); i++)
+            known = strlen(others[i]) == size && memcmp(others[i], *e, size) == 0;
+        if (!known)
+            report(*e, size);
+    }
 }
 
 void config_usage(FILE *out)

@@ -68,6 +68,12 @@ struct config {
 QB_MUST_USE enum qb_error config_load(struct config *cfg, int argc, char **argv, char *err,
                                       size_t err_size);
 
+/* Calls report for each QIANBAO_* variable of the environment that names
+ * no setting (a typo, QIANBAO_DATADIR, is otherwise silently ignored),
+ * leaving out the test builds' QIANBAO_TEST_* and the CLI's QIANBAO_SERVER
+ * and QIANBAO_ADMIN_TOKEN, which a shared environment may hold. */
+void config_environment_unknown(void (*report)(const char *name, size_t name_size));
+
 /* Writes the usage text, generated from the settings table. */
 void config_usage(FILE *out);
 

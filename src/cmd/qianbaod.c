@@ -178,6 +178,14 @@ static const char *S_absolute(const char *path, char *buf)
 
 /* --- settings checked before anything is made ----------------------------- */
 
+/* A QIANBAO_* variable that names no setting: a typo in a unit file would
+ * otherwise be ignored in silence, the default taken instead. */
+static void S_environment_unknown(const char *name, size_t name_size)
+{
+    log_event(LOG_WARN, "daemon.unknown_environment", "name=%.*s advice=see_qianbaod_--help",
+              (int)(name_size > 64 ? 64 : name_size), name);
+}
+
 /* Reads a --listen value as the HTTP server will; false, with the reason
  * on stderr, for a value it would refuse. */
 static bool S_listen_parse(const char *address, struct sockaddr_storage *addr, socklen_t *addr_size)
@@ -1434,6 +1442,7 @@ int main(int argc, char **argv)
         return 2;
     }
     log_init(stderr, (enum log_level)log_level_parse(cfg.log_level));
+    config_environment_unknown(S_environment_unknown);
     struct daemon_paths paths;
     if (!S_paths_init(&paths, &cfg)) {
         fprintf(stderr, "qianbaod: the data directory path is too long\n");

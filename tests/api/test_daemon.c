@@ -928,6 +928,29 @@ static int S_count(const char *text, const char *needle)
     return count;
 }
 
+TEST(an_unknown_qianbao_variable_is_named_at_start)
+{
+    // QIANBAO_DATADIR for QIANBAO_DATA_DIR in a unit file was ignored in silence and the
+    // default directory used: such a variable is named at warn. The CLI's variables, which a
+    // shared environment may hold, and the test switches are not.
+    char dir[600], log_path[600];
+    S_path(dir, sizeof dir, "unknown-env");
+    S_path(log_path, sizeof log_path, "unknown-env.log");
+    setenv("QIANBAO_DATADIR", "/nowhere", 1);
+    setenv("QIANBAO_SERVER", "http://127.0.0.1:1", 1);
+    struct test_daemon daemon;
+    bool started = test_daemon_start(&daemon, dir, log_path, NULL);
+    unsetenv("QIANBAO_DATADIR");
+    unsetenv("QIANBAO_SERVER");
+    ASSERT(started);
+    ASSERT_EQ_INT(test_daemon_stop(&daemon), 0);
+    ASSERT(test_file_read(log_path, S_log, sizeof S_log));
+    ASSERT(
+        strstr(S_log, "level=warn req=- event=daemon.unknown_environment name=QIANBAO_DATADIR ") !=
+        NULL);
+    ASSERT_EQ_INT(S_count(S_log, "event=daemon.unknown_environment "), 1);
+}
+
 TEST(a_lost_secret_stops_the_start_instead_of_being_made_anew)
 {
     // A new pepper locks every user out, a new card key leaves every stored card unreadable and,
@@ -1395,6 +1418,7 @@ int main(void)
     RUN(bad_settings_are_refused_before_anything_is_made);
     RUN(a_listen_address_that_cannot_be_bound_says_why);
     RUN(access_log_holds_no_secrets);
+    RUN(an_unknown_qianbao_variable_is_named_at_start);
     RUN(help_prints_the_settings);
     RUN(sigterm_stops_cleanly_and_restart_works);
     RUN(a_lost_secret_stops_the_start_instead_of_being_made_anew);
