@@ -604,12 +604,12 @@ static bool S_admin_token_ensure(const char *dir, const char *path, bool db_new,
  * -shm beside it, those that exist: a restore done as another user (root,
  * say) otherwise fails later as SQLite's "unable to open database file",
  * or further on, with no path and no reason. False, with both on stderr. */
-static bool S_db_files_writable(const char *db_file)
+static bool S_db_files_writable(const struct daemon_paths *paths)
 {
     static const char *const suffixes[] = {"", "-wal", "-shm"};
     for (size_t i = 0; i < QB_ARRAY_COUNT(suffixes); i++) {
-        char path[CONFIG_PATH_SIZE_MAX + 8];
-        snprintf(path, sizeof path, "%s%s", db_file, suffixes[i]);
+        char path[sizeof paths->db_file + 8]; /* room for every suffix: never cut */
+        snprintf(path, sizeof path, "%s%s", paths->db_file, suffixes[i]);
         if (access(path, R_OK | W_OK) == 0 || (i > 0 && errno == ENOENT))
             continue;
         if (errno == EACCES)
@@ -647,7 +647,7 @@ static bool S_db_is_new(const struct daemon_paths *paths, bool *db_new, const ch
         if ((st.st_mode & 077) != 0)
             log_event(LOG_WARN, "daemon.db_mode", "path=\"%s\" mode=%03o advice=chmod_600",
                       paths->db_file, (unsigned int)(st.st_mode & 0777));
-        if (!S_db_files_writable(paths->db_file))
+        if (!S_db_files_writable(paths))
             return false;
         /* A clean stop checkpoints everything and removes the -wal. */
         char wal[sizeof paths->db_file + 8];
