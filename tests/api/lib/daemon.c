@@ -249,8 +249,13 @@ bool test_sqlite(const char *db, bool writable, const char *sql, void (*line_fn)
     posix_spawn_file_actions_adddup2(&actions, fds[1], 1);
     posix_spawn_file_actions_addclose(&actions, fds[0]);
     posix_spawn_file_actions_addclose(&actions, fds[1]);
-    char *argv[] = {"sqlite3", writable ? "-bail" : "-readonly", "-separator", " ", (char *)db,
-                    (char *)sql, NULL};
+    // The daemon's writer may hold the database for a moment: wait for it, as the daemon's own
+    // connections do, rather than fail on the first SQLITE_BUSY.
+    char *argv[] = {"sqlite3",    writable ? "-bail" : "-readonly",
+                    "-cmd",       ".timeout 10000",
+                    "-separator", " ",
+                    (char *)db,   (char *)sql,
+                    NULL};
     pid_t pid;
     int rc = posix_spawnp(&pid, "sqlite3", &actions, NULL, argv, environ);
     posix_spawn_file_actions_destroy(&actions);
