@@ -328,13 +328,10 @@ bool http_identity_refused(struct http_request *req, const struct identity_cmd *
     switch (c->outcome) {
     case QB_OK:
         return false;
-    case QB_E_PASSWORD_WRONG: {
-        char message[96];
-        snprintf(message, sizeof message, "the payment password is wrong; %d %s left",
-                 c->tries_left, c->tries_left == 1 ? "try" : "tries");
-        http_reply_error_message(req, QB_E_PASSWORD_WRONG, message);
+    case QB_E_PASSWORD_WRONG:
+    case QB_E_PASSWORD_LOCKED:
+        http_reply_password_refusal(req, c->outcome, &c->password_try);
         return true;
-    }
     case QB_E_PASSWORD_WEAK:
         /* Only a payment password is judged in a command: against the
          * birth date in the user's verified id number. */
@@ -388,6 +385,50 @@ void http_identity_cmd_done(struct identity_cmd *c)
     crypto_wipe(c->device_key, sizeof c->device_key);
     crypto_wipe(c->id_number, sizeof c->id_number);
     ledger_cmd_release(&c->cmd);
+}
+
+/* {"locked_until": RFC 3339} for a lock that ends at locked_until_ms; NULL
+ * when it cannot be made (the refusal then goes without it). */
+static json_t *S_locked_until_json(int64_t locked_until_ms)
+{
+    return locked_until_ms > 0 ? json_pack("{s:o}", "locked_until", http_time_json(locked_until_ms))
+                               : NULL;
+}
+
+void http_reply_password_refusal(struct http_request *req, enum qb_error err,
+                                 const struct identity_password_try *t)
+{
+    char message[192];
+    const char *text = identity_password_refusal_text(err, t, message, sizeof message);
+    json_t *extra = err == QB_E_PASSWORD_LOCKED ? S_locked_until_json(t->locked_until_ms) : NULL;
+    if (extra != NULL)
+        http_reply_error_extra(req, err, text, extra);
+    else if (text != NULL)
+        http_reply_error_message(req, err, text);
+    else
+        http_reply_error(req, err);
+    json_decref(extra);
+}
+
+void http_reply_login_locked(struct http_request *req, int64_t locked_until_ms)
+{
+    const struct domain_env *env = http_request_env(req);
+    int64_t left_ms = env != NULL ? locked_until_ms - clock_now_ms(env->clock) : 0;
+    int64_t retry_after_s = left_ms > 0 ? (left_ms + 999) / 1000 : 1;
+    char value[24];
+    snprintf(value, sizeof value, "%lld", (long long)retry_after_s);
+    http_reply_header(req, "Retry-After", value);
+    json_t *extra = S_locked_until_json(locked_until_ms);
+    char until[48], message[160];
+    snprintf(message, sizeof message,
+             "too many wrong passwords; logging in with the password is locked%s, a login with "
+             "an SMS code is not",
+             identity_lock_end_text(locked_until_ms, until, sizeof until));
+    if (extra != NULL)
+        http_reply_error_extra(req, QB_E_PASSWORD_LOCKED, message, extra);
+    else
+        http_reply_error_message(req, QB_E_PASSWORD_LOCKED, message);
+    json_decref(extra);
 }
 
 void http_login_failure_record(struct http_request *req, const struct identity_cmd *c)

@@ -229,24 +229,11 @@ static void S_dummy_verify(const struct domain_env *env, const char *password)
         (void)identity_password_verify(env, hash, password);
 }
 
-/* 423 PASSWORD_LOCKED with Retry-After: the seconds until logging in opens. */
-static void S_login_locked(struct http_request *req, int64_t locked_until_ms)
-{
-    const struct domain_env *env = http_request_env(req);
-    int64_t left_ms = locked_until_ms - clock_now_ms(env->clock);
-    int64_t retry_after_s = left_ms > 0 ? (left_ms + 999) / 1000 : 1;
-    char value[24];
-    snprintf(value, sizeof value, "%lld", (long long)retry_after_s);
-    http_reply_header(req, "Retry-After", value);
-    http_reply_error_message(req, QB_E_PASSWORD_LOCKED,
-                             "too many wrong passwords; logging in is locked for a while");
-}
-
 static void S_login_resume(struct http_request *req, struct ledger_cmd *cmd)
 {
     struct identity_cmd *c = (struct identity_cmd *)cmd;
     if (cmd->result == QB_OK && c->outcome == QB_E_PASSWORD_LOCKED) {
-        S_login_locked(req, c->user.login_locked_until_ms);
+        http_reply_login_locked(req, c->user.login_locked_until_ms);
     } else if (cmd->result == QB_OK && c->outcome == QB_E_SMS_CODE_REQUIRED) {
         http_reply_error_message(req, QB_E_SMS_CODE_REQUIRED,
                                  "this device is new to the account: ask for an SMS code of "
@@ -272,7 +259,7 @@ static void S_login_failed_resume(struct http_request *req, struct ledger_cmd *c
     if (cmd->result != QB_OK) {
         http_reply_error(req, cmd->result);
     } else if (c->outcome == QB_E_PASSWORD_LOCKED) {
-        S_login_locked(req, clock_now_ms(c->env->clock) + c->env->settings.login_lock_ms);
+        http_reply_login_locked(req, clock_now_ms(c->env->clock) + c->env->settings.login_lock_ms);
     } else {
         http_reply_header(req, "WWW-Authenticate", "Bearer");
         http_reply_error_message(req, QB_E_UNAUTHORIZED, S_login_refused);
@@ -356,7 +343,7 @@ void http_handle_sessions_create(struct http_request *req)
     }
     /* A locked login evaluates no guess at all, registered phone or not. */
     if (locked_until_ms > clock_now_ms(env->clock)) {
-        S_login_locked(req, locked_until_ms);
+        http_reply_login_locked(req, locked_until_ms);
         goto out;
     }
 

@@ -438,6 +438,14 @@ json_t *http_me_limits(struct http_request *req, struct identity_user **user,
  * result when it is not QB_OK, else the outcome when that is not. True when
  * it replied. Says how many tries are left for PASSWORD_WRONG. */
 bool http_identity_refused(struct http_request *req, const struct identity_cmd *c);
+/* The payment password's refusal err (PASSWORD_WRONG, PASSWORD_LOCKED) in the
+ * words and with the "locked_until" member of a command's refusal
+ * (identity_password_refusal_response); any other err as the table has it. */
+void http_reply_password_refusal(struct http_request *req, enum qb_error err,
+                                 const struct identity_password_try *t);
+/* 423 PASSWORD_LOCKED for a login password locked until locked_until_ms:
+ * Retry-After (seconds) and "locked_until". */
+void http_reply_login_locked(struct http_request *req, int64_t locked_until_ms);
 /* A zeroed identity command for op in the request's arena, initialised
  * (identity_cmd_init) with the server's env; NULL after replying
  * PAYLOAD_TOO_LARGE when the arena is full. */

@@ -30,18 +30,13 @@ static bool S_password_shape(struct http_request *req, const char *text)
     return false;
 }
 
-static void S_password_refusal(struct http_request *req, enum qb_error outcome, int tries_left)
+static void S_password_refusal(struct http_request *req, enum qb_error outcome,
+                               const struct identity_password_try *t)
 {
-    if (outcome == QB_E_PASSWORD_WRONG) {
-        char message[96];
-        snprintf(message, sizeof message, "the payment password is wrong; %d %s left", tries_left,
-                 tries_left == 1 ? "try" : "tries");
-        http_reply_error_message(req, outcome, message);
-    } else if (outcome == QB_E_NOT_FOUND) {
+    if (outcome == QB_E_NOT_FOUND)
         http_reply_error(req, QB_E_UNAUTHORIZED); /* a session whose user is gone */
-    } else {
-        http_reply_error(req, outcome);
-    }
+    else
+        http_reply_password_refusal(req, outcome, t);
 }
 
 /* --- devices ---------------------------------------------------------------------- */
@@ -59,7 +54,7 @@ static void S_device_add_resume(struct http_request *req, struct ledger_cmd *cmd
     } else if (c->outcome == QB_E_CONFLICT) {
         http_reply_error_message(req, c->outcome, "revoke a device before adding another");
     } else if (c->outcome != QB_OK) {
-        S_password_refusal(req, c->outcome, c->tries_left);
+        S_password_refusal(req, c->outcome, &c->password_try);
     } else {
         char seed[2 * PAYCODE_SEED_SIZE + 1];
         char slot[8];
@@ -272,7 +267,7 @@ static void S_settings_resume(struct http_request *req, struct ledger_cmd *cmd)
                  (long long)c->env->settings.paycode_free_daily_max);
         http_reply_error_message(req, c->outcome, message);
     } else if (c->outcome != QB_OK)
-        S_password_refusal(req, c->outcome, c->tries_left);
+        S_password_refusal(req, c->outcome, &c->password_try);
     else
         S_settings_reply(req, &c->settings);
     crypto_wipe(c->payment_password, sizeof c->payment_password);

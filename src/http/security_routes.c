@@ -210,7 +210,7 @@ static void S_password_refused_resume(struct http_request *req, struct ledger_cm
     if (cmd->result != QB_OK)
         http_reply_error(req, cmd->result);
     else if (c->outcome == QB_E_PASSWORD_LOCKED)
-        http_reply_error(req, QB_E_PASSWORD_LOCKED);
+        http_reply_login_locked(req, clock_now_ms(c->env->clock) + c->env->settings.login_lock_ms);
     else
         http_reply_error_message(req, QB_E_UNAUTHORIZED, "the password is wrong");
     http_identity_cmd_done(c);
@@ -235,8 +235,10 @@ static bool S_login_password_verified(struct http_request *req, const char *pass
     bool verified = false;
     if (err != QB_OK) {
         http_reply_error(req, err == QB_E_NOT_FOUND ? QB_E_UNAUTHORIZED : err);
-    } else if (env == NULL || user.login_locked_until_ms > clock_now_ms(env->clock)) {
-        http_reply_error(req, env == NULL ? QB_E_INTERNAL : QB_E_PASSWORD_LOCKED);
+    } else if (env == NULL) {
+        http_reply_error(req, QB_E_INTERNAL);
+    } else if (user.login_locked_until_ms > clock_now_ms(env->clock)) {
+        http_reply_login_locked(req, user.login_locked_until_ms);
     } else if (identity_password_verify(env, hash, password)) {
         verified = true;
     } else {

@@ -305,11 +305,8 @@ static void S_limits_set_resume(struct http_request *req, struct ledger_cmd *cmd
     struct wallet_limits_set_cmd *c = (struct wallet_limits_set_cmd *)cmd;
     if (cmd->result != QB_OK) {
         http_reply_error(req, cmd->result);
-    } else if (c->outcome == QB_E_PASSWORD_WRONG) {
-        char message[96];
-        snprintf(message, sizeof message, "the payment password is wrong; %d %s left",
-                 c->tries_left, c->tries_left == 1 ? "try" : "tries");
-        http_reply_error_message(req, QB_E_PASSWORD_WRONG, message);
+    } else if (c->outcome == QB_E_PASSWORD_WRONG || c->outcome == QB_E_PASSWORD_LOCKED) {
+        http_reply_password_refusal(req, c->outcome, &c->password_try);
     } else if (c->outcome == QB_E_NOT_FOUND) {
         http_reply_error(req, QB_E_UNAUTHORIZED); /* a session whose user is gone */
     } else if (c->outcome == QB_E_PARAM && c->password_needed) {

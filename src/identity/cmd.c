@@ -95,12 +95,13 @@ static void payment_password_mac(const struct domain_env *env, const char *user_
 enum qb_error identity_txn_payment_password_verify(struct ledger_txn *txn,
                                                    const struct domain_env *env,
                                                    const char *user_id,
-                                                   const char *payment_password, int *tries_left)
+                                                   const char *payment_password,
+                                                   struct identity_password_try *t)
 {
-    QB_ASSERT(txn != NULL && env != NULL && tries_left != NULL);
+    QB_ASSERT(txn != NULL && env != NULL && t != NULL);
     const int failures_max = (int)env->settings.payment_password_failures_max;
     QB_ASSERT(failures_max > 0);
-    *tries_left = 0;
+    *t = (struct identity_password_try){0, 0};
     if (user_id == NULL || user_id[0] == '\0')
         return QB_E_NOT_FOUND;
     if (payment_password == NULL)
@@ -120,8 +121,10 @@ enum qb_error identity_txn_payment_password_verify(struct ledger_txn *txn,
 
     /* Step 2: a live lock refuses without evaluating the guess. */
     int64_t now_ms = ledger_txn_now_ms(txn);
-    if (locked_until_ms > now_ms)
+    if (locked_until_ms > now_ms) {
+        t->locked_until_ms = locked_until_ms;
         return QB_E_PASSWORD_LOCKED;
+    }
     if (locked_until_ms != 0)
         failures = 0; /* the lock has run out: a fresh set of tries */
 
@@ -131,7 +134,7 @@ enum qb_error identity_txn_payment_password_verify(struct ledger_txn *txn,
     bool right = crypto_equal(mac, stored, sizeof mac);
     crypto_wipe(mac, sizeof mac);
     if (right) {
-        *tries_left = failures_max;
+        t->tries_left = failures_max;
         if (failures == 0 && locked_until_ms == 0)
             return QB_OK;
         const struct store_param p[] = {STORE_TEXT(user_id)};
@@ -154,11 +157,67 @@ enum qb_error identity_txn_payment_password_verify(struct ledger_txn *txn,
         err = event_record(txn, user_id, EVENT_LOCKOUT, "payment_password");
     if (err != QB_OK)
         return err;
-    if (locks)
+    if (locks) {
+        t->locked_until_ms = new_locked_until_ms;
         return QB_E_PASSWORD_LOCKED;
-    *tries_left = (int)(failures_max - failures);
-    QB_ASSERT(*tries_left > 0 && *tries_left < failures_max);
+    }
+    t->tries_left = (int)(failures_max - failures);
+    QB_ASSERT(t->tries_left > 0 && t->tries_left < failures_max);
     return QB_E_PASSWORD_WRONG;
+}
+
+const char *identity_password_refusal_text(enum qb_error err, const struct identity_password_try *t,
+                                           char *out, size_t out_size)
+{
+    QB_ASSERT(t != NULL && out != NULL && out_size > 0);
+    if (err == QB_E_PASSWORD_WRONG) {
+        snprintf(out, out_size, "the payment password is wrong; %d %s left", t->tries_left,
+                 t->tries_left == 1 ? "try" : "tries");
+        return out;
+    }
+    if (err != QB_E_PASSWORD_LOCKED)
+        return NULL;
+    char until[48];
+    snprintf(out, out_size,
+             "too many wrong payment passwords; it is locked%s, or until a new one is set with "
+             "an SMS code",
+             identity_lock_end_text(t->locked_until_ms, until, sizeof until));
+    return out;
+}
+
+const char *identity_lock_end_text(int64_t locked_until_ms, char *out, size_t out_size)
+{
+    QB_ASSERT(out != NULL && out_size >= 48);
+    /* A time, not a wait: an answer kept under an Idempotency-Key and
+     * replayed later stays true. */
+    char at[40];
+    out[0] = '\0';
+    if (locked_until_ms > 0 &&
+        clock_format_rfc3339(locked_until_ms, 8 * 60, at, (int)sizeof at) >= 19) {
+        at[10] = ' ';
+        at[19] = '\0'; /* YYYY-MM-DD HH:MM:SS */
+        snprintf(out, out_size, " until %s (UTC+8)", at);
+    }
+    return out;
+}
+
+enum qb_error identity_password_refusal_response(struct ledger_cmd *cmd, enum qb_error err,
+                                                 const struct identity_password_try *t)
+{
+    char message[192];
+    const char *text = identity_password_refusal_text(err, t, message, sizeof message);
+    json_t *extra = NULL;
+    if (err == QB_E_PASSWORD_LOCKED && t->locked_until_ms > 0) {
+        char until[40];
+        if (clock_format_rfc3339(t->locked_until_ms, 8 * 60, until, (int)sizeof until) <= 0)
+            return QB_E_INTERNAL;
+        extra = json_pack("{s:s}", "locked_until", until);
+        if (extra == NULL)
+            return QB_E_INTERNAL;
+    }
+    enum qb_error result = domain_response_error(cmd, err, text, extra);
+    json_decref(extra);
+    return result;
 }
 
 /* The id number of a KYC'd user, unsealed, for the birth-date check; ""
@@ -764,8 +823,9 @@ enum qb_error identity_txn_payment_password_gate(struct ledger_txn *txn,
                                                  const struct domain_env *env, const char *user_id,
                                                  const char *payment_password, bool needed,
                                                  enum qb_error *outcome, bool *password_missing,
-                                                 int *tries_left)
+                                                 struct identity_password_try *t)
 {
+    *t = (struct identity_password_try){0, 0};
     *outcome = QB_OK;
     *password_missing = false;
     if (!needed)
@@ -785,7 +845,7 @@ enum qb_error identity_txn_payment_password_gate(struct ledger_txn *txn,
         *password_missing = true;
         return QB_OK;
     }
-    err = identity_txn_payment_password_verify(txn, env, user_id, payment_password, tries_left);
+    err = identity_txn_payment_password_verify(txn, env, user_id, payment_password, t);
     if (err == QB_E_PASSWORD_WRONG || err == QB_E_PASSWORD_LOCKED || err == QB_E_PASSWORD_NOT_SET ||
         err == QB_E_NOT_FOUND) {
         *outcome = err;
@@ -863,7 +923,7 @@ static enum qb_error op_payment_password_set(struct ledger_txn *txn, struct iden
 static enum qb_error op_payment_password_verify(struct ledger_txn *txn, struct identity_cmd *c)
 {
     enum qb_error err = identity_txn_payment_password_verify(txn, c->env, c->user_id,
-                                                             c->payment_password, &c->tries_left);
+                                                             c->payment_password, &c->password_try);
     if (err == QB_E_STORAGE || err == QB_E_INTERNAL)
         return err;
     c->outcome = err;
@@ -1162,7 +1222,7 @@ static enum qb_error identity_cmd_run(struct ledger_txn *txn, struct ledger_cmd 
     struct identity_cmd *c = (struct identity_cmd *)cmd;
     QB_ASSERT(c->env != NULL);
     c->outcome = QB_E_INTERNAL; /* until an operation decides */
-    c->tries_left = 0;
+    c->password_try = (struct identity_password_try){0, 0};
     if (!inputs_are_terminated(c)) {
         c->outcome = QB_E_PARAM;
         return QB_OK;

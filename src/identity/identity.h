@@ -180,6 +180,28 @@ static inline bool identity_payment_password_locked(const struct identity_user *
 {
     return user->payment_password_locked_until_ms > now_ms;
 }
+
+/* What a refused payment password tells its payer besides the refusal. */
+struct identity_password_try {
+    int tries_left;          /* PASSWORD_WRONG: tries before it locks */
+    int64_t locked_until_ms; /* PASSWORD_LOCKED: when it opens again (0: not known) */
+};
+
+/* The message of a payment password's refusal err into out, and a pointer
+ * to it: PASSWORD_WRONG says how many tries are left, PASSWORD_LOCKED until
+ * when (UTC+8) and that a new one set with an SMS code lifts the lock. NULL
+ * for any other err (the error table's words serve). */
+const char *identity_password_refusal_text(enum qb_error err, const struct identity_password_try *t,
+                                           char *out, size_t out_size);
+/* " until YYYY-MM-DD HH:MM:SS (UTC+8)" for a lock that ends at
+ * locked_until_ms, "" when it is 0; into out (out_size >= 48). */
+const char *identity_lock_end_text(int64_t locked_until_ms, char *out, size_t out_size);
+/* The refusal err of a payment password as a command's answer
+ * (domain_response_error): its message as above and, when locked, a
+ * "locked_until" member (RFC 3339, UTC+8). Answers the ledger result. */
+QB_MUST_USE enum qb_error identity_password_refusal_response(struct ledger_cmd *cmd,
+                                                             enum qb_error err,
+                                                             const struct identity_password_try *t);
 QB_MUST_USE enum qb_error identity_txn_user_get(struct ledger_txn *txn,
                                                 const struct domain_env *env,
                                                 const char *user_id, struct identity_user *out);
@@ -298,15 +320,15 @@ enum identity_op {
     IDENTITY_OP_SESSION_CREATE, /* in: user_id (its password checked), device_name,
                                  * device_key, sms_code (purpose new_device; "" when none
                                  * was given) → session, token, device_key */
-    IDENTITY_OP_SESSION_CREATE_BY_CODE,  /* in: phone, sms_code (purpose login), device_name,
-                                          * device_key → session, token, device_key */
-    IDENTITY_OP_LOGIN_FAILED,            /* in: user_id, or "" and phone (nobody has it); a
-                                          * wrong login password was given */
-    IDENTITY_OP_SESSION_REVOKE,          /* in: user_id, session_id, forget_device → (NOT_FOUND if
-                                          * not the user's) */
-    IDENTITY_OP_SESSION_TOUCH,           /* in: session_id (last_seen = now) */
-    IDENTITY_OP_PAYMENT_PASSWORD_SET,    /* in: user_id, sms_code, payment_password */
-    IDENTITY_OP_PAYMENT_PASSWORD_VERIFY, /* in: user_id, payment_password → outcome, tries_left */
+    IDENTITY_OP_SESSION_CREATE_BY_CODE, /* in: phone, sms_code (purpose login), device_name,
+                                         * device_key → session, token, device_key */
+    IDENTITY_OP_LOGIN_FAILED,           /* in: user_id, or "" and phone (nobody has it); a
+                                         * wrong login password was given */
+    IDENTITY_OP_SESSION_REVOKE,         /* in: user_id, session_id, forget_device → (NOT_FOUND if
+                                         * not the user's) */
+    IDENTITY_OP_SESSION_TOUCH,          /* in: session_id (last_seen = now) */
+    IDENTITY_OP_PAYMENT_PASSWORD_SET,   /* in: user_id, sms_code, payment_password */
+    IDENTITY_OP_PAYMENT_PASSWORD_VERIFY, /* in: user_id, payment_password → outcome, password_try */
     IDENTITY_OP_KYC_SUBMIT,              /* in: user_id, real_name, id_number → user (level 2) */
     IDENTITY_OP_FREEZE,                  /* in: user_id, session_id (kept; the user's other
                                           * sessions end); by the user (lost phone) → user */
@@ -349,7 +371,7 @@ struct identity_cmd {
      * when it was live, else a new one, shown once. */
     char device_key[IDENTITY_TOKEN_TEXT_SIZE];
     bool forget_device; /* SESSION_REVOKE: the session's device loses its trust too */
-    int tries_left;                        /* PAYMENT_PASSWORD_VERIFY: tries before the lock */
+    struct identity_password_try password_try; /* PAYMENT_PASSWORD_VERIFY's refusals */
 };
 
 /* Zeroes c and prepares its ledger command for op. The caller fills the
@@ -377,7 +399,7 @@ struct identity_cmd {
  *                     the lock does not tell which phones are registered.
  *   SESSION_REVOKE    NOT_FOUND
  *   PAYMENT_PASSWORD_SET   SMS_CODE_INVALID, PASSWORD_WEAK (birth date), NOT_FOUND
- *   PAYMENT_PASSWORD_VERIFY PASSWORD_NOT_SET, PASSWORD_WRONG (tries_left),
+ *   PAYMENT_PASSWORD_VERIFY PASSWORD_NOT_SET, PASSWORD_WRONG (password_try),
  *                     PASSWORD_LOCKED (also for the guess that locks it)
  *   KYC_SUBMIT        PARAM (id number), IDENTITY_MISMATCH (sandbox), CONFLICT (level >= 2),
  *                     ID_NUMBER_IN_USE (settings.kyc_wallets_per_person have it already)
@@ -441,19 +463,20 @@ QB_MUST_USE enum qb_error identity_txn_payment_password_verify(struct ledger_txn
                                                                const struct domain_env *env,
                                                                const char *user_id,
                                                                const char *payment_password,
-                                                               int *tries_left);
+                                                               struct identity_password_try *t);
 /* For a settings change that lets more money out (needed) the payment
  * password, as identity_txn_payment_password_verify checks it: *outcome
  * QB_OK when the change may go on (always when !needed: the password is
  * not checked), ACCOUNT_FROZEN while the wallet is frozen (by anyone),
  * PARAM with *password_missing when needed and none was given (""), or
- * the refusal (PASSWORD_WRONG with *tries_left, _LOCKED,
+ * the refusal (PASSWORD_WRONG, _LOCKED, with *t,
  * PAYMENT_PASSWORD_NOT_SET, NOT_FOUND), whose count the caller commits.
  * Answers the ledger result. */
 QB_MUST_USE enum qb_error
 identity_txn_payment_password_gate(struct ledger_txn *txn, const struct domain_env *env,
                                    const char *user_id, const char *payment_password, bool needed,
-                                   enum qb_error *outcome, bool *password_missing, int *tries_left);
+                                   enum qb_error *outcome, bool *password_missing,
+                                   struct identity_password_try *t);
 
 /* The identity-verification interface (KYC level 2). The sandbox accepts
  * every valid number except the test identities in docs/sandbox.md. */

@@ -217,7 +217,7 @@ struct merchant_order_pay_cmd {
     bool has_payment_password;
     char payment_password[8];
     enum qb_error outcome;
-    int tries_left;
+    struct identity_password_try password_try;
 };
 void merchant_order_pay_cmd_init(struct merchant_order_pay_cmd *c, const struct domain_env *env);
 /* The pay token in a code_url, a prepay_id or an h5_url; false when text is

@@ -24,6 +24,13 @@ static enum qb_error S_refuse(struct merchant_order_pay_cmd *c, enum qb_error er
     return domain_response_error(&c->cmd, err, message, NULL);
 }
 
+/* As S_refuse, for the payment password's PASSWORD_WRONG and _LOCKED. */
+static enum qb_error S_password_refuse(struct merchant_order_pay_cmd *c, enum qb_error err)
+{
+    c->outcome = err;
+    return identity_password_refusal_response(&c->cmd, err, &c->password_try);
+}
+
 /* The money of a payment (order.h): the limits, the balance, the entry, the
  * payer's payments row and the order SUCCESS. Refusals come before any
  * write, so a refused settle leaves the command free to keep its other
@@ -120,7 +127,7 @@ static enum qb_error S_pay_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
     const struct domain_env *env = c->env;
     struct store *store = ledger_txn_store(txn);
     c->outcome = QB_E_INTERNAL;
-    c->tries_left = 0;
+    c->password_try = (struct identity_password_try){0, 0};
     if (memchr(c->payer_id, '\0', sizeof c->payer_id) == NULL ||
         memchr(c->pay_token, '\0', sizeof c->pay_token) == NULL ||
         memchr(c->till_mchid, '\0', sizeof c->till_mchid) == NULL ||
@@ -215,21 +222,21 @@ static enum qb_error S_pay_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
     /* Step 5: the payment password, or the password-free amount. */
     if (c->has_payment_password) {
         err = identity_txn_payment_password_verify(txn, env, payer.id, c->payment_password,
-                                                   &c->tries_left);
-        if (err == QB_E_PASSWORD_WRONG) {
-            char message[96];
-            snprintf(message, sizeof message, "the payment password is wrong; %d %s left",
-                     c->tries_left, c->tries_left == 1 ? "try" : "tries");
-            return S_refuse(c, err, message);
-        }
-        if (err == QB_E_PASSWORD_LOCKED || err == QB_E_PASSWORD_NOT_SET)
+                                                   &c->password_try);
+        if (err == QB_E_PASSWORD_WRONG || err == QB_E_PASSWORD_LOCKED)
+            return S_password_refuse(c, err);
+        if (err == QB_E_PASSWORD_NOT_SET)
             return S_refuse(c, err, NULL);
         if (err != QB_OK)
             return err;
     } else {
         const char *why = NULL;
         err = wallet_txn_password_free_check(txn, env, &payer, o.total_minor, &why);
-        if (err == QB_E_PASSWORD_NOT_SET || err == QB_E_PASSWORD_LOCKED || err == QB_E_PARAM)
+        if (err == QB_E_PASSWORD_LOCKED) {
+            c->password_try.locked_until_ms = payer.payment_password_locked_until_ms;
+            return S_password_refuse(c, err);
+        }
+        if (err == QB_E_PASSWORD_NOT_SET || err == QB_E_PARAM)
             return S_refuse(c, err, why);
         if (err != QB_OK)
             return err;

@@ -248,7 +248,7 @@ static enum qb_error S_device_add_run(struct ledger_txn *txn, struct ledger_cmd 
     struct merchant_device_add_cmd *c = (struct merchant_device_add_cmd *)cmd;
     const struct domain_env *env = c->env;
     c->outcome = QB_E_INTERNAL;
-    c->tries_left = 0;
+    c->password_try = (struct identity_password_try){0, 0};
     if (memchr(c->user_id, '\0', sizeof c->user_id) == NULL ||
         memchr(c->name, '\0', sizeof c->name) == NULL ||
         memchr(c->payment_password, '\0', sizeof c->payment_password) == NULL) {
@@ -259,7 +259,7 @@ static enum qb_error S_device_add_run(struct ledger_txn *txn, struct ledger_cmd 
     /* Step 1: the payment password; a refusal keeps its count. */
     bool missing;
     enum qb_error err = identity_txn_payment_password_gate(
-        txn, env, c->user_id, c->payment_password, true, &c->outcome, &missing, &c->tries_left);
+        txn, env, c->user_id, c->payment_password, true, &c->outcome, &missing, &c->password_try);
     if (err != QB_OK || c->outcome != QB_OK)
         return err;
 
@@ -538,7 +538,7 @@ static enum qb_error S_settings_set_run(struct ledger_txn *txn, struct ledger_cm
     const struct domain_settings *settings = &c->env->settings;
     c->outcome = QB_E_INTERNAL;
     c->password_needed = false;
-    c->tries_left = 0;
+    c->password_try = (struct identity_password_try){0, 0};
     if (memchr(c->user_id, '\0', sizeof c->user_id) == NULL ||
         memchr(c->payment_password, '\0', sizeof c->payment_password) == NULL ||
         c->free_limit_minor < -1 || c->free_limit_minor > settings->paycode_free_max_minor ||
@@ -555,7 +555,7 @@ static enum qb_error S_settings_set_run(struct ledger_txn *txn, struct ledger_cm
     bool raises = c->free_limit_minor > c->settings.free_limit_minor ||
                   c->free_daily_count > c->settings.free_daily_count;
     err = identity_txn_payment_password_gate(txn, c->env, c->user_id, c->payment_password, raises,
-                                             &c->outcome, &c->password_needed, &c->tries_left);
+                                             &c->outcome, &c->password_needed, &c->password_try);
     if (err != QB_OK || c->outcome != QB_OK)
         return err;
     if (c->free_limit_minor >= 0)

@@ -63,10 +63,10 @@ struct merchant_device_add_cmd {
     char user_id[ID_TEXT_SIZE_MAX];
     char name[MERCHANT_DEVICE_NAME_SIZE_MAX];
     char payment_password[8];
-    /* Out: QB_OK, PASSWORD_WRONG (tries_left) / LOCKED / NOT_SET, CONFLICT
+    /* Out: QB_OK, PASSWORD_WRONG (password_try) / LOCKED / NOT_SET, CONFLICT
      * (too many devices), BUSY (no free slot found). */
     enum qb_error outcome;
-    int tries_left;
+    struct identity_password_try password_try;
     char device_id[ID_TEXT_SIZE_MAX];
     uint32_t slot;
     uint8_t seed[PAYCODE_SEED_SIZE]; /* the caller answers it once, then wipes it */
@@ -129,7 +129,7 @@ struct merchant_code_settings_set_cmd {
     enum qb_error outcome;     /* QB_OK, PARAM (above the maximum, or a raise without the
                                 * password: password_needed), the password's refusals */
     bool password_needed;
-    int tries_left;
+    struct identity_password_try password_try;
     struct merchant_code_settings settings; /* after */
 };
 void merchant_code_settings_set_cmd_init(struct merchant_code_settings_set_cmd *c,

@@ -334,7 +334,7 @@ static enum qb_error S_limits_set_run(struct ledger_txn *txn, struct ledger_cmd 
     const struct domain_settings *settings = &c->env->settings;
     c->outcome = QB_E_INTERNAL;
     c->password_needed = false;
-    c->tries_left = 0;
+    c->password_try = (struct identity_password_try){0, 0};
     if (memchr(c->user_id, '\0', sizeof c->user_id) == NULL ||
         memchr(c->payment_password, '\0', sizeof c->payment_password) == NULL) {
         c->outcome = QB_E_PARAM;
@@ -383,7 +383,7 @@ static enum qb_error S_limits_set_run(struct ledger_txn *txn, struct ledger_cmd 
                     (c->daily_limit_minor == 0 || c->daily_limit_minor > daily_now)) ||
                    (c->set_password_free_limit && c->password_free_limit_minor > free_now);
     err = identity_txn_payment_password_gate(txn, c->env, c->user_id, c->payment_password, loosens,
-                                             &c->outcome, &c->password_needed, &c->tries_left);
+                                             &c->outcome, &c->password_needed, &c->password_try);
     if (err != QB_OK || c->outcome != QB_OK)
         return err;
 

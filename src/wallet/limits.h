@@ -177,7 +177,7 @@ QB_MUST_USE enum qb_error wallet_txn_limits_check(struct ledger_txn *txn,
  * settings.limit_daily_minor or negative, a password-free amount above
  * settings.password_free_max_minor or negative, no password for a change
  * that needs it), NOT_FOUND (no such user), and those of
- * identity_txn_payment_password_verify (PASSWORD_WRONG with tries_left,
+ * identity_txn_payment_password_verify (PASSWORD_WRONG with password_try,
  * PASSWORD_LOCKED, PASSWORD_NOT_SET), whose counts commit. */
 struct wallet_limits_set_cmd {
     struct ledger_cmd cmd; /* first: see domain.h */
@@ -194,7 +194,7 @@ struct wallet_limits_set_cmd {
     /* Out, when the ledger result is QB_OK. */
     enum qb_error outcome;
     bool password_needed; /* PARAM: the change needs the payment password */
-    int tries_left;
+    struct identity_password_try password_try;
     struct wallet_spending spending; /* the row after the change */
 };
 

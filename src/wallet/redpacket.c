@@ -523,7 +523,7 @@ static enum qb_error S_send_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
     QB_ASSERT(env != NULL && env->accounts.red_packet_escrow > 0);
     c->outcome = QB_E_INTERNAL;
     c->refused_limit = NULL;
-    c->tries_left = 0;
+    c->password_try = (struct identity_password_try){0, 0};
     memset(&c->packet, 0, sizeof c->packet);
     if (memchr(c->sender_id, '\0', sizeof c->sender_id) == NULL ||
         memchr(c->greeting, '\0', sizeof c->greeting) == NULL ||
@@ -588,14 +588,12 @@ static enum qb_error S_send_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
 
     /* Step 3: the payment password; a wrong one counts. */
     err = identity_txn_payment_password_verify(txn, env, sender.id, c->payment_password,
-                                               &c->tries_left);
-    if (err == QB_E_PASSWORD_WRONG) {
-        char message[96];
-        snprintf(message, sizeof message, "the payment password is wrong; %d %s left",
-                 c->tries_left, c->tries_left == 1 ? "try" : "tries");
-        return S_send_refuse(c, err, message, NULL);
+                                               &c->password_try);
+    if (err == QB_E_PASSWORD_WRONG || err == QB_E_PASSWORD_LOCKED) {
+        c->outcome = err;
+        return identity_password_refusal_response(&c->cmd, err, &c->password_try);
     }
-    if (err == QB_E_PASSWORD_LOCKED || err == QB_E_PASSWORD_NOT_SET)
+    if (err == QB_E_PASSWORD_NOT_SET)
         return S_send_refuse(c, err, NULL, NULL);
     if (err != QB_OK)
         return err;

@@ -181,7 +181,7 @@ struct redpacket_send_cmd {
     /* Out, when the ledger result is QB_OK. */
     enum qb_error outcome;
     const char *refused_limit;
-    int tries_left;
+    struct identity_password_try password_try;
     struct redpacket packet;
 };
 

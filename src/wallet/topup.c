@@ -105,11 +105,8 @@ static enum qb_error pay_refuse(struct wallet_pay_cmd *c, enum qb_error outcome)
 {
     c->outcome = outcome;
     enum qb_error err;
-    if (outcome == QB_E_PASSWORD_WRONG) {
-        char message[96];
-        snprintf(message, sizeof message, "the payment password is wrong; %d %s left",
-                 c->tries_left, c->tries_left == 1 ? "try" : "tries");
-        err = domain_response_error(&c->cmd, outcome, message, NULL);
+    if (outcome == QB_E_PASSWORD_WRONG || outcome == QB_E_PASSWORD_LOCKED) {
+        err = identity_password_refusal_response(&c->cmd, outcome, &c->password_try);
     } else if (outcome == QB_E_LIMIT_EXCEEDED) {
         /* as a transfer's */
         err = wallet_limits_refusal(&c->cmd, outcome,
@@ -185,7 +182,7 @@ static enum qb_error pay_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
 
     /* 2. the payment password, counted */
     err = identity_txn_payment_password_verify(txn, env, c->user_id, c->payment_password,
-                                               &c->tries_left);
+                                               &c->password_try);
     if (err == QB_E_STORAGE || err == QB_E_INTERNAL)
         return err;
     if (err != QB_OK)

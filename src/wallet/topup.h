@@ -44,6 +44,7 @@
 #include <jansson.h>
 
 #include "bank/bank.h"
+#include "identity/identity.h"
 #include "store/pool.h"
 #include "wallet/cards.h"
 #include "wallet/wallet.h"
@@ -99,12 +100,12 @@ struct wallet_pay_cmd {
      * wallet_cards_usable), INVALID_CURRENCY (not CNY), LIMIT_EXCEEDED (over
      * settings.limit_per_payment_minor, or at KYC level 1 over what is left
      * of kyc_lifetime: refused_limit), ACCOUNT_FROZEN, PAYMENT_PASSWORD_NOT_SET,
-     * PASSWORD_WRONG (tries_left), PASSWORD_LOCKED, INSUFFICIENT_BALANCE
+     * PASSWORD_WRONG (password_try), PASSWORD_LOCKED, INSUFFICIENT_BALANCE
      * (withdrawal: amount + fee over the available balance). cmd->response
      * holds the answer: 201 and the payment (PROCESSING), or the refusal. */
     enum qb_error outcome;
     const char *refused_limit; /* LIMIT_EXCEEDED: its name; NULL: per_payment */
-    int tries_left;
+    struct identity_password_try password_try;
     struct wallet_payment payment;
     struct wallet_card card;
 };

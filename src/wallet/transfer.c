@@ -81,6 +81,13 @@ static enum qb_error S_refuse(struct wallet_transfer_cmd *c, enum qb_error err,
     return domain_response_error(&c->cmd, err, message, extra);
 }
 
+/* As S_refuse, for the payment password's PASSWORD_WRONG and _LOCKED. */
+static enum qb_error S_password_refuse(struct wallet_transfer_cmd *c, enum qb_error err)
+{
+    c->outcome = err;
+    return identity_password_refusal_response(&c->cmd, err, &c->password_try);
+}
+
 static enum qb_error S_payee_load(struct ledger_txn *txn, const struct domain_env *env,
                                   const char *to, struct identity_user *out)
 {
@@ -110,7 +117,7 @@ static enum qb_error S_transfer_run(struct ledger_txn *txn, struct ledger_cmd *c
     QB_ASSERT(env != NULL);
     c->outcome = QB_E_INTERNAL;
     c->refused_limit = NULL;
-    c->tries_left = 0;
+    c->password_try = (struct identity_password_try){0, 0};
     memset(&c->payment, 0, sizeof c->payment);
     if (!S_inputs_are_terminated(c))
         return S_refuse(c, QB_E_PARAM, NULL, NULL);
@@ -161,21 +168,21 @@ static enum qb_error S_transfer_run(struct ledger_txn *txn, struct ledger_cmd *c
     /* Step 4: the payment password, or the password-free amount. */
     if (c->has_payment_password) {
         err = identity_txn_payment_password_verify(txn, env, payer.id, c->payment_password,
-                                                   &c->tries_left);
-        if (err == QB_E_PASSWORD_WRONG) {
-            char message[96];
-            snprintf(message, sizeof message, "the payment password is wrong; %d %s left",
-                     c->tries_left, c->tries_left == 1 ? "try" : "tries");
-            return S_refuse(c, err, message, NULL);
-        }
-        if (err == QB_E_PASSWORD_LOCKED || err == QB_E_PASSWORD_NOT_SET)
+                                                   &c->password_try);
+        if (err == QB_E_PASSWORD_WRONG || err == QB_E_PASSWORD_LOCKED)
+            return S_password_refuse(c, err);
+        if (err == QB_E_PASSWORD_NOT_SET)
             return S_refuse(c, err, NULL, NULL);
         if (err != QB_OK)
             return err;
     } else {
         const char *why = NULL;
         err = wallet_txn_password_free_check(txn, env, &payer, c->amount_minor, &why);
-        if (err == QB_E_PASSWORD_NOT_SET || err == QB_E_PASSWORD_LOCKED || err == QB_E_PARAM)
+        if (err == QB_E_PASSWORD_LOCKED) {
+            c->password_try.locked_until_ms = payer.payment_password_locked_until_ms;
+            return S_password_refuse(c, err);
+        }
+        if (err == QB_E_PASSWORD_NOT_SET || err == QB_E_PARAM)
             return S_refuse(c, err, why, NULL);
         if (err != QB_OK)
             return err;

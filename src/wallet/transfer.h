@@ -62,7 +62,7 @@ struct wallet_transfer_cmd {
      * payment; the answer itself is in cmd->response either way. */
     enum qb_error outcome;
     const char *refused_limit; /* LIMIT_EXCEEDED: the limit's name */
-    int tries_left;            /* PASSWORD_WRONG */
+    struct identity_password_try password_try; /* PASSWORD_WRONG, _LOCKED */
     struct wallet_payment payment;
 };
 

@@ -635,6 +635,17 @@ TEST(login_locks_after_five_wrong_passwords)
     }
     json_decref(security);
     ASSERT(checked);
+    /* A change of password, which asks for the current one against the same lock, is refused
+     * the same way: when it ends (Retry-After, locked_until) and how to log in meanwhile. */
+    snprintf(body, sizeof body, "{\"current_password\":\"%s\",\"password\":\"another horse 12\"}",
+             u.password);
+    ASSERT_EQ_INT(api_call(&S_client, "PUT", "/v1/me/password", token, body, &res), 423);
+    ASSERT_EQ_STR(api_error_code(&res), "PASSWORD_LOCKED");
+    retry_after = atoll(api_header(&res, "Retry-After"));
+    ASSERT(retry_after > 14 * 60 && retry_after <= 15 * 60);
+    ASSERT(strlen(api_json_str(&res, "locked_until")) == 25);
+    ASSERT(strstr(api_json_str(&res, "message"), "SMS code") != NULL);
+    client_response_release(&res);
 
     char again[API_TOKEN_SIZE_MAX];
     API_MUST(api_login(&S_client, &other, "test", again));

@@ -8,6 +8,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <jansson.h>
 
@@ -42,6 +43,32 @@ static void S_transfer_on(int line, const char *token, const char *key, const ch
         S_transfer_on(__LINE__, token, key, body, status, code, &r_);                              \
         client_response_release(&r_);                                                              \
     } while (0)
+
+/* A 423 PASSWORD_LOCKED of a payment password that locked about lock_s ago
+ * or less: "locked_until" (RFC 3339, UTC+8) within lock_s of now, and the
+ * message naming the same second and how to lift the lock sooner. */
+static void S_expect_locked_for(const struct client_response *res, long long lock_s)
+{
+    const char *until = api_json_str(res, "locked_until");
+    struct tm tm = {0};
+    int offset_h = 0, offset_m = 0;
+    ASSERT(until != NULL);
+    ASSERT_EQ_INT(sscanf(until, "%4d-%2d-%2dT%2d:%2d:%2d+%2d:%2d", &tm.tm_year, &tm.tm_mon,
+                         &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &offset_h, &offset_m),
+                  8);
+    ASSERT(offset_h == 8 && offset_m == 0);
+    char words[40];
+    snprintf(words, sizeof words, "until %.10s %.8s (UTC+8)", until, until + 11);
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    long long at = (long long)timegm(&tm) - 8 * 3600;
+    long long now = (long long)time(NULL);
+    if (at <= now || at > now + lock_s + 1)
+        TEST_FAIL_("locked_until %s is not within %lld s of now", until, lock_s);
+    const char *message = api_json_str(res, "message");
+    if (strstr(message, words) == NULL || strstr(message, "SMS code") == NULL)
+        TEST_FAIL_("the message does not say %s and how to lift it: %s", words, message);
+}
 
 static long S_get(const char *path, const char *token, struct client_response *res)
 {
@@ -393,7 +420,7 @@ TEST(a_locked_payment_password_stops_password_free_payments_and_limits_tighten_w
     // Five wrong payment passwords may be someone else holding the phone: from then on no
     // payment goes through, a password-free one included (423, nothing moves), while the user
     // can still lower the password-free amount and the daily limit without the password; raising
-    // either needs it.
+    // either needs it. The refusal says until when the lock holds and how to lift it sooner.
     struct api_user a, b;
     API_MUST(th_user_new(&S_client, S_admin, &a));
     API_MUST(api_user_new(&S_client, S_admin, &b));
@@ -414,7 +441,21 @@ TEST(a_locked_payment_password_stops_password_free_payments_and_limits_tighten_w
         ASSERT_EQ_INT(res.status, i < 4 ? 403 : 423);
         client_response_release(&res);
     }
-    EXPECT_TRANSFER(a.token, "free-2", body, 423, "PASSWORD_LOCKED");
+    TRANSFER(a.token, "free-2", body, 423, "PASSWORD_LOCKED", &res);
+    S_expect_locked_for(&res, 3 * 60 * 60);
+    client_response_release(&res);
+    /* With the password, the same; and a retry of the key is answered the same, still true. */
+    snprintf(body, sizeof body,
+             "{\"to\":\"%s\",\"amount\":100,\"payment_password\":\"" TH_PAY_PASSWORD "\"}",
+             b.phone);
+    TRANSFER(a.token, "locked-1", body, 423, "PASSWORD_LOCKED", &res);
+    S_expect_locked_for(&res, 3 * 60 * 60);
+    struct client_response again;
+    TRANSFER(a.token, "locked-1", body, 423, "PASSWORD_LOCKED", &again);
+    ASSERT(res.body.size == again.body.size &&
+           memcmp(res.body.data, again.body.data, res.body.size) == 0);
+    client_response_release(&again);
+    client_response_release(&res);
     ASSERT_EQ_INT(th_balance(&S_client, &b), 100);
 
     /* Raising needs the password, locked or not; lowering needs none. */

@@ -329,7 +329,7 @@ static enum qb_error ix_pay_verify(struct ix *ix, const char *user_id, const cha
     snprintf(c.payment_password, sizeof c.payment_password, "%s", pp);
     enum qb_error outcome = ix_exec(ix, &c);
     if (tries_left != NULL)
-        *tries_left = c.tries_left;
+        *tries_left = c.password_try.tries_left;
     return outcome;
 }
 
@@ -1528,11 +1528,11 @@ TEST(payment_password_lockout_is_atomic)
         ASSERT_EQ_INT(g->cmd.result, QB_OK);
         if (g->outcome == QB_E_PASSWORD_WRONG) {
             wrong++;
-            ASSERT(g->tries_left >= 1 && g->tries_left <= 4);
-            tries_seen |= 1 << g->tries_left;
+            ASSERT(g->password_try.tries_left >= 1 && g->password_try.tries_left <= 4);
+            tries_seen |= 1 << g->password_try.tries_left;
         } else if (g->outcome == QB_E_PASSWORD_LOCKED) {
             locked++;
-            ASSERT_EQ_INT(g->tries_left, 0);
+            ASSERT_EQ_INT(g->password_try.tries_left, 0);
         } else {
             TEST_FAIL_("guess %zu answered %s", i, error_name(g->outcome));
         }

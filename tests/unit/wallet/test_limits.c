@@ -127,7 +127,7 @@ static enum qb_error limits_set(struct wx *wx, const char *user_id, const char *
     if (rc != QB_OK || c.cmd.result != QB_OK)
         TEST_FAIL_("limits_set: %s %s", error_name(rc), error_name(c.cmd.result));
     if (tries_left != NULL)
-        *tries_left = c.tries_left;
+        *tries_left = c.password_try.tries_left;
     return c.outcome;
 }
 

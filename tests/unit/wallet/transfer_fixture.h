@@ -322,7 +322,7 @@ static inline struct wx_answer wx_transfer_args(struct wx *wx, const struct iden
     ans.result = rc != QB_OK ? rc : c.cmd.result;
     ans.outcome = c.outcome;
     ans.replayed = c.cmd.replayed;
-    ans.tries_left = c.tries_left;
+    ans.tries_left = c.password_try.tries_left;
     ans.payment = c.payment;
     if (c.refused_limit != NULL)
         snprintf(ans.refused_limit, sizeof ans.refused_limit, "%s", c.refused_limit);
