@@ -386,6 +386,15 @@ void http_handle_me_statement_get(struct http_request *req)
         http_reply_error_message(req, QB_E_PARAM, S_MONTH_REFUSED);
         return;
     }
+    const struct domain_env *env = http_request_env(req);
+    if (env != NULL && month.start_ms > clock_now_ms(env->clock)) {
+        /* Zeros and "complete" would tell a client that got next month
+         * wrong that nothing happened in it. */
+        char message[96];
+        snprintf(message, sizeof message, "%s has not begun (months run in UTC+8)", month_text);
+        http_reply_error_message(req, QB_E_PARAM, message);
+        return;
+    }
     csv = csv || S_wants_csv(req);
     if (!csv && http_request_query(req, "cursor") != NULL) {
         /* The statement is one answer; only its CSV lines come in pages. */

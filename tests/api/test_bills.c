@@ -10,6 +10,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <jansson.h>
 
@@ -182,6 +183,26 @@ TEST(bad_parameters_are_param_errors)
     /* A month out of range is told the range, not only the form. */
     api_call(&S_client, "GET", "/v1/me/statements/1969-12", a.token, NULL, &res);
     ASSERT(strstr(api_json_str(&res, "message"), "from 1970-01 to 9999-11") != NULL);
+    client_response_release(&res);
+    /* A month that has not begun has no statement, in JSON or CSV, rather than one of zeros
+     * marked complete; this month's is there (UTC+8). */
+    time_t now = time(NULL) + 8 * 3600;
+    struct tm today;
+    gmtime_r(&now, &today);
+    int next_year = today.tm_year + 1900 + (today.tm_mon == 11), next_month = today.tm_mon % 12 + 2;
+    if (next_month == 13)
+        next_month = 1;
+    char path[64];
+    for (int i = 0; i < 2; i++) {
+        snprintf(path, sizeof path, "/v1/me/statements/%04d-%02d%s", next_year, next_month,
+                 i == 0 ? "" : ".csv");
+        ASSERT_EQ_INT(api_call(&S_client, "GET", path, a.token, NULL, &res), 400);
+        ASSERT(strstr(api_json_str(&res, "message"), "has not begun") != NULL);
+        client_response_release(&res);
+    }
+    snprintf(path, sizeof path, "/v1/me/statements/%04d-%02d", today.tm_year + 1900,
+             today.tm_mon + 1);
+    ASSERT_EQ_INT(api_call(&S_client, "GET", path, a.token, NULL, &res), 200);
     client_response_release(&res);
     /* An empty cursor is the first page here too, and names are caseless. */
     ASSERT_EQ_INT(
