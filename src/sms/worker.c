@@ -255,7 +255,7 @@ static void sms_worker_pass(struct sms_worker *w)
         bool opened = row->sealed_size == SMS_SEALED_SIZE &&
                       domain_unseal(w->env, row->sealed, row->sealed_size, code);
         code[SMS_CODE_DIGITS] = '\0';
-        if (!opened || row->purpose < SMS_PURPOSE_REGISTER || row->purpose > SMS_PURPOSE_UNFREEZE) {
+        if (!opened || row->purpose < SMS_PURPOSE_REGISTER || row->purpose > SMS_PURPOSE_LAST) {
             log_event(LOG_ERROR, "sms.outbox.unsendable", "outbox_id=%lld phone=%s",
                       (long long)row->id, masked);
             if (!sms_worker_mark(w, row, SMS_MARK_ABANDONED))

@@ -295,6 +295,47 @@ TEST(code_is_posted_to_the_provider_and_works)
     client_response_release(&res);
 }
 
+TEST(a_code_of_every_purpose_reaches_the_provider)
+{
+    // A purpose the worker does not know is dropped as unsendable: a user who forgot the password
+    // would never get the code that sets a new one. Every purpose a registered user may ask for
+    // must reach the provider, named in the template's {purpose}.
+    char phone[API_PHONE_SIZE];
+    api_phone_new(phone);
+    char code[API_SMS_CODE_SIZE];
+    S_code_delivered(phone, code, 5000);
+    char body[512];
+    snprintf(body, sizeof body,
+             "{\"phone\":\"%s\",\"sms_code\":\"%s\",\"password\":\"good pass 1\","
+             "\"display_name\":\"n\"}",
+             phone, code);
+    struct client_response res;
+    ASSERT_EQ_INT(api_call(&S_client, "POST", "/v1/users", NULL, body, &res), 201);
+    client_response_release(&res);
+    const char *purposes[] = {"login",      "bind_card", "reset_payment_password",
+                              "new_device", "unfreeze",  "reset_password"};
+    for (size_t i = 0; i < sizeof purposes / sizeof purposes[0]; i++) {
+        bool card = strcmp(purposes[i], "bind_card") == 0;
+        ASSERT_EQ_INT(
+            api_sms_request_target(&S_client, phone, purposes[i], card ? "999900******0012" : NULL),
+            202);
+        char kind[64];
+        snprintf(kind, sizeof kind, "\"kind\":\"%s\"", purposes[i]);
+        bool found = false;
+        for (int waited = 0; waited <= 5000 && !found; waited += 20) {
+            pthread_mutex_lock(&S_receiver.lock);
+            for (int j = 0; j < S_receiver.body_count && !found; j++)
+                found = strstr(S_receiver.body[j], phone) != NULL &&
+                        strstr(S_receiver.body[j], kind) != NULL;
+            pthread_mutex_unlock(&S_receiver.lock);
+            if (!found)
+                S_sleep_ms(20);
+        }
+        if (!found)
+            TEST_FAIL_("no %s code for %s reached the provider within 5 s", purposes[i], phone);
+    }
+}
+
 TEST(delivered_code_is_not_kept_in_the_outbox)
 {
     // With a real provider the operator's outbox must not become a second place to read codes
@@ -556,6 +597,7 @@ int main(void)
     memcpy(S_args, args, sizeof args);
     if (api_suite_daemon(&suite, &S_daemon, "provider", args, S_admin, &S_client)) {
         RUN(code_is_posted_to_the_provider_and_works);
+        RUN(a_code_of_every_purpose_reaches_the_provider);
         RUN(delivered_code_is_not_kept_in_the_outbox);
         RUN(undelivered_code_is_not_shown_either);
         RUN(failed_delivery_is_retried);
