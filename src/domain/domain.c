@@ -466,15 +466,15 @@ enum qb_error domain_response_error(struct ledger_cmd *cmd, enum qb_error err, c
     return S_error_write(&cmd->response, err, message, extra);
 }
 
-enum qb_error domain_txn_answer_replace_error(struct ledger_txn *txn, const char *principal,
-                                              const char *key, enum qb_error err,
-                                              const char *message, bool *found)
+enum qb_error domain_txn_answer_set_error(struct ledger_txn *txn, const char *principal,
+                                          const char *key, enum qb_error err, const char *message,
+                                          bool *found)
 {
     struct buf answer;
     buf_init(&answer, LEDGER_RESPONSE_SIZE_MAX);
     enum qb_error rc = S_error_write(&answer, err, message, NULL);
     if (rc == QB_OK)
-        rc = ledger_txn_idem_answer_replace(txn, principal, key, answer.data, answer.size, found);
+        rc = ledger_txn_idem_answer_set(txn, principal, key, answer.data, answer.size, found);
     buf_release(&answer);
     return rc;
 }

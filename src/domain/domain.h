@@ -231,12 +231,12 @@ QB_MUST_USE enum qb_error domain_response_error(struct ledger_cmd *cmd, enum qb_
                                                 const char *message, const json_t *extra);
 /* Inside a command: from now on a retry of the earlier request (principal,
  * key) is answered with the refusal err (message NULL: the table's), not
- * with what it was answered then (ledger_txn_idem_answer_replace). *found:
- * whether that request's answer was kept. QB_E_STORAGE, QB_E_INTERNAL. */
-QB_MUST_USE enum qb_error domain_txn_answer_replace_error(struct ledger_txn *txn,
-                                                          const char *principal, const char *key,
-                                                          enum qb_error err, const char *message,
-                                                          bool *found);
+ * with what it was answered then; with no answer kept, any request under the
+ * key is (ledger_txn_idem_answer_set). *found: whether that request's answer
+ * was kept. QB_E_STORAGE, QB_E_INTERNAL. */
+QB_MUST_USE enum qb_error domain_txn_answer_set_error(struct ledger_txn *txn, const char *principal,
+                                                      const char *key, enum qb_error err,
+                                                      const char *message, bool *found);
 /* Reads back what domain_response_set wrote (fresh or replayed): false when
  * the response is not in that form. *body points into cmd->response. */
 QB_MUST_USE bool domain_response_get(const struct ledger_cmd *cmd, int *status,

@@ -184,6 +184,10 @@ struct ledger_txn {
         void *arg;
     } after[LEDGER_AFTER_BATCH_MAX];
     size_t after_count;
+    /* A record the current command kept (ledger_txn_idem_answer_set), put
+     * in the index once the command has committed: a command rolled back
+     * takes its row with it, and the index names only rows that exist. */
+    int64_t idem_put_fingerprint, idem_put_seq; /* seq 0: none */
 };
 
 struct ledger {
@@ -1094,9 +1098,12 @@ static enum qb_error idem_read(struct ledger_txn *txn, struct ledger_cmd *cmd, c
         if (strcmp(store_column_text(st, 0), principal) == 0 &&
             strcmp(store_column_text(st, 1), cmd->idem_key) == 0) {
             *found = true;
+            /* A record without a request hash answers every request
+             * under its key (ledger_txn_idem_answer_set). */
             const void *hash = store_column_blob(st, 2);
-            if (store_column_size(st, 2) != CRYPTO_SHA256_SIZE ||
-                !crypto_equal(hash, cmd->request_hash, CRYPTO_SHA256_SIZE)) {
+            size_t hash_size = store_column_size(st, 2);
+            if (hash_size != 0 && (hash_size != CRYPTO_SHA256_SIZE ||
+                                   !crypto_equal(hash, cmd->request_hash, CRYPTO_SHA256_SIZE))) {
                 cmd->result = QB_E_IDEMPOTENCY_MISMATCH;
             } else {
                 int64_t result = store_column_int64(st, 3);
@@ -1134,22 +1141,31 @@ static enum qb_error idem_lookup(struct ledger_txn *txn, struct ledger_cmd *cmd,
     return QB_OK;
 }
 
-static enum qb_error idem_record(struct ledger_txn *txn, struct ledger_cmd *cmd)
+/* Keeps a record of (principal, key): the request's hash (hash_size 0: none,
+ * it answers any request under the key), its result and its answer, and
+ * puts it in the index (or, inside a command, leaves that to command_run). */
+static enum qb_error idem_insert(struct ledger_txn *txn, const char *principal, const char *key,
+                                 int64_t fingerprint, const void *hash, size_t hash_size,
+                                 enum qb_error result, const void *response, size_t response_size,
+                                 bool in_command)
 {
     struct ledger *ledger = txn->ledger;
     struct store_stmt *st = ledger->st_idem_put;
-    const char *principal = cmd->idem_principal ? cmd->idem_principal : "";
-    const int64_t fingerprint = cmd->idem_fingerprint;
     const int64_t seq = ledger->idem_next_seq;
+    if (in_command && txn_begin_writes(txn) != QB_OK)
+        return QB_E_STORAGE;
     enum qb_error err = bind_all_ok(txn, store_bind_int64(st, 1, seq));
     if (err == QB_OK) err = bind_all_ok(txn, store_bind_int64(st, 2, fingerprint));
     if (err == QB_OK) err = bind_all_ok(txn, store_bind_text(st, 3, principal, strlen(principal)));
-    if (err == QB_OK) err = bind_all_ok(txn, store_bind_text(st, 4, cmd->idem_key, strlen(cmd->idem_key)));
-    if (err == QB_OK) err = bind_all_ok(txn, store_bind_blob(st, 5, cmd->request_hash, CRYPTO_SHA256_SIZE));
-    if (err == QB_OK) err = bind_all_ok(txn, store_bind_int64(st, 6, cmd->result));
     if (err == QB_OK)
-        err = bind_all_ok(txn, store_bind_blob(st, 7, cmd->response.data ? cmd->response.data : "",
-                                               cmd->response.size));
+        err = bind_all_ok(txn, store_bind_text(st, 4, key, strlen(key)));
+    if (err == QB_OK)
+        err = bind_all_ok(txn, store_bind_blob(st, 5, hash_size > 0 ? hash : "", hash_size));
+    if (err == QB_OK)
+        err = bind_all_ok(txn, store_bind_int64(st, 6, result));
+    if (err == QB_OK)
+        err = bind_all_ok(txn,
+                          store_bind_blob(st, 7, response != NULL ? response : "", response_size));
     if (err == QB_OK) err = bind_all_ok(txn, store_bind_int64(st, 8, txn->now_ms));
     if (err == QB_OK) err = stmt_done(txn, st);
     if (err != QB_OK) {
@@ -1158,14 +1174,27 @@ static enum qb_error idem_record(struct ledger_txn *txn, struct ledger_cmd *cmd)
     }
     /* In the index at once, so a retry later in this batch finds it; a
      * batch that fails to commit rebuilds the index from the database. */
-    ledger_idem_index_put(&ledger->idem, fingerprint, seq);
     ledger->idem_next_seq++;
+    if (in_command) {
+        QB_ASSERT(txn->idem_put_seq == 0); /* one a command */
+        txn->idem_put_fingerprint = fingerprint;
+        txn->idem_put_seq = seq;
+    } else {
+        ledger_idem_index_put(&ledger->idem, fingerprint, seq);
+    }
     return QB_OK;
 }
 
-enum qb_error ledger_txn_idem_answer_replace(struct ledger_txn *txn, const char *principal,
-                                             const char *key, const void *response,
-                                             size_t response_size, bool *found)
+static enum qb_error idem_record(struct ledger_txn *txn, struct ledger_cmd *cmd)
+{
+    return idem_insert(txn, cmd->idem_principal ? cmd->idem_principal : "", cmd->idem_key,
+                       cmd->idem_fingerprint, cmd->request_hash, CRYPTO_SHA256_SIZE, cmd->result,
+                       cmd->response.data, cmd->response.size, false);
+}
+
+enum qb_error ledger_txn_idem_answer_set(struct ledger_txn *txn, const char *principal,
+                                         const char *key, const void *response,
+                                         size_t response_size, bool *found)
 {
     QB_ASSERT(txn != NULL && principal != NULL && key != NULL && found != NULL);
     QB_ASSERT(response != NULL || response_size == 0);
@@ -1191,7 +1220,8 @@ enum qb_error ledger_txn_idem_answer_replace(struct ledger_txn *txn, const char 
         }
     }
     if (!*found)
-        return QB_OK;
+        return idem_insert(txn, principal, key, fingerprint, NULL, 0, QB_OK, response,
+                           response_size, true);
     struct store *store = ledger_txn_store(txn);
     const struct store_param p[] = {STORE_BLOB(response_size > 0 ? response : "", response_size),
                                     STORE_INT(seq)};
@@ -1301,6 +1331,7 @@ static void command_run(struct ledger *ledger, struct ledger_cmd *cmd)
     struct mark mark;
     mark_take(ledger, &mark);
     txn->savepoint_open = false;
+    txn->idem_put_seq = 0;
     if (cmd->log_request_id != NULL)
         log_set_request_id(cmd->log_request_id);
     enum qb_error result = cmd->run(txn, cmd);
@@ -1319,6 +1350,9 @@ static void command_run(struct ledger *ledger, struct ledger_cmd *cmd)
     }
     txn->savepoint_open = false;
     cmd->result = result;
+    if (result == QB_OK && txn->idem_put_seq != 0)
+        ledger_idem_index_put(&ledger->idem, txn->idem_put_fingerprint, txn->idem_put_seq);
+    txn->idem_put_seq = 0;
 
     if (cmd->idem_key != NULL && result_is_final(result) && !txn->storage_failed)
         (void)idem_record(txn, cmd);

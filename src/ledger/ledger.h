@@ -281,15 +281,17 @@ void ledger_txn_after_batch(struct ledger_txn *txn, void (*fn)(void *arg), void 
 
 /* Replaces the answer kept for the request (principal, key), when a record
  * of it is kept, with response (its ledger result and request hash stay):
- * a retry of that request from now on is answered with it. For a command
- * that makes an earlier request's answer untrue, such as a payment-code
- * order reversed after its codepay answered SUCCESS. Part of the command's
+ * a retry of that request from now on is answered with it. When none is
+ * kept, keeps response as the answer to any request under the key from now
+ * on, whatever its body, for the retention. For a command that makes an
+ * earlier request's answer untrue, or closes the key to a request still on
+ * its way, such as a payment-code order reversed after its codepay answered
+ * SUCCESS, or before the codepay arrived. Part of the command's
  * transaction, rolled back with it. *found: whether a record was kept.
  * QB_E_STORAGE. */
-QB_MUST_USE enum qb_error ledger_txn_idem_answer_replace(struct ledger_txn *txn,
-                                                         const char *principal, const char *key,
-                                                         const void *response, size_t response_size,
-                                                         bool *found);
+QB_MUST_USE enum qb_error ledger_txn_idem_answer_set(struct ledger_txn *txn, const char *principal,
+                                                     const char *key, const void *response,
+                                                     size_t response_size, bool *found);
 
 /* Creates an account. QB_E_CONFLICT when (owner, currency, kind) exists,
  * QB_E_PARAM for a bad spec. */

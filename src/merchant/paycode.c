@@ -828,9 +828,20 @@ static enum qb_error S_reverse_run(struct ledger_txn *txn, struct ledger_cmd *cm
     struct merchant_order *o = &c->order;
     c->outcome = QB_E_INTERNAL;
     int64_t now_ms = ledger_txn_now_ms(txn);
+    char principal[MERCHANT_CODEPAY_PRINCIPAL_SIZE];
+    merchant_codepay_principal(c->mchid, principal);
+    bool kept;
     enum qb_error err = merchant_txn_order_by_number(txn, c->mchid, c->out_trade_no, o);
     if (err == QB_E_ORDER_NOT_EXIST) {
-        c->outcome = err;
+        /* A till that timed out may reverse a sale whose codepay has not
+         * arrived yet (still in a queue or a proxy): the number is closed
+         * to it, so that it cannot take the money of a sale the cashier
+         * took as cancelled. */
+        err = domain_txn_answer_set_error(txn, principal, c->out_trade_no, QB_E_ORDER_REVERSED,
+                                          NULL, &kept);
+        if (err != QB_OK)
+            return err;
+        c->outcome = QB_E_ORDER_NOT_EXIST;
         return QB_OK;
     }
     if (err != QB_OK)
@@ -879,11 +890,8 @@ static enum qb_error S_reverse_run(struct ledger_txn *txn, struct ledger_cmd *cm
     }
     /* Also when it was REVOKED already: a reversal after the confirmation
      * time ran out leaves no retry answered USERPAYING either. */
-    char principal[MERCHANT_CODEPAY_PRINCIPAL_SIZE];
-    merchant_codepay_principal(o->mchid, principal);
-    bool kept;
-    err = domain_txn_answer_replace_error(txn, principal, o->out_trade_no, QB_E_ORDER_REVERSED,
-                                          NULL, &kept);
+    err = domain_txn_answer_set_error(txn, principal, o->out_trade_no, QB_E_ORDER_REVERSED, NULL,
+                                      &kept);
     if (err != QB_OK)
         return err;
     c->outcome = QB_OK;

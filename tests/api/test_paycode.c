@@ -471,6 +471,42 @@ TEST(a_retry_after_a_reversal_is_told_the_order_was_reversed)
     ASSERT_EQ_INT(th_balance(&S_client, &u), 50000);
 }
 
+TEST(a_codepay_that_arrives_after_its_reversal_takes_nothing)
+{
+    // A till times out before its codepay has even arrived, and reverses the sale: there is no
+    // order yet (404). The codepay then arrives, late: it must not take the money of a sale the
+    // cashier took as cancelled. Whatever its body, the number answers ORDERREVERSED; the code
+    // it carried is not spent, and the next sale under a new number takes it.
+    struct api_user u;
+    API_MUST(th_user_new(&S_client, S_admin, &u));
+    API_MUST(th_fund(&S_client, S_admin, &u, 5000));
+    struct S_device d;
+    S_device_add(&u, "phone", &d);
+    int64_t step = S_settle();
+    char code[PAYCODE_TEXT_SIZE], body[1024], number[40], what[64];
+    S_code(&d, step, 0, code);
+    snprintf(number, sizeof number, "rev-early-%lld", (long long)S_now_ms() % 100000000);
+    ASSERT_EQ_INT(S_reverse(number, what), 404);
+    ASSERT_EQ_STR(what, "ORDER_NOT_EXIST");
+    for (int i = 0; i < 2; i++) {
+        snprintf(body, sizeof body,
+                 "{\"appid\":\"%s\",\"mchid\":\"%s\",\"description\":\"x\",\"out_trade_no\":"
+                 "\"%s\",\"amount\":{\"total\":%d},\"payer\":{\"auth_code\":\"%s\"}}",
+                 S_m.appid, S_m.mchid, number, 800 + i, code);
+        struct client_response res;
+        ASSERT_EQ_INT(mh_call(&S_client, &S_m, "POST", "/v3/pay/transactions/codepay", body, &res),
+                      400);
+        ASSERT_EQ_STR(api_error_code(&res), "ORDERREVERSED");
+        ASSERT(mh_response_verified(&S_m, &res));
+        client_response_release(&res);
+    }
+    ASSERT_EQ_INT(th_balance(&S_client, &u), 5000);
+    ASSERT_EQ_INT(S_reverse(number, what), 404);
+    ASSERT_EQ_INT(S_codepay(code, 800, NULL, what), 200);
+    ASSERT_EQ_STR(what, "SUCCESS");
+    ASSERT_EQ_INT(th_balance(&S_client, &u), 4200);
+}
+
 struct S_till {
     pthread_barrier_t *barrier;
     const char *code;
@@ -987,6 +1023,7 @@ int main(void)
         RUN(the_password_free_amount_and_count_can_be_lowered);
         RUN(reverse_revokes_and_returns_a_paid_orders_money);
         RUN(a_retry_after_a_reversal_is_told_the_order_was_reversed);
+        RUN(a_codepay_that_arrives_after_its_reversal_takes_nothing);
         RUN(an_online_code_from_the_server_pays);
         RUN(bad_codepay_bodies_are_refused_and_change_nothing);
     }

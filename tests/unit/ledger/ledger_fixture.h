@@ -49,7 +49,7 @@ enum fx_op_kind {
     FX_OP_VOID,
     FX_OP_GET,          /* ledger_txn_account_get and, for comparison, the committed view */
     FX_OP_FAIL,         /* ends the command with `fail_with` */
-    FX_OP_IDEM_REPLACE, /* ledger_txn_idem_answer_replace(principal, key, ref); out_id: found */
+    FX_OP_IDEM_REPLACE, /* ledger_txn_idem_answer_set(principal, key, ref); out_id: found */
 };
 
 struct fx_op {
@@ -151,8 +151,8 @@ static inline enum qb_error fx_op_run(struct ledger_txn *txn, struct fx_script *
         return op->fail_with;
     case FX_OP_IDEM_REPLACE: {
         bool found = false;
-        enum qb_error err = ledger_txn_idem_answer_replace(txn, op->principal, op->key, op->ref,
-                                                           strlen(op->ref), &found);
+        enum qb_error err = ledger_txn_idem_answer_set(txn, op->principal, op->key, op->ref,
+                                                       strlen(op->ref), &found);
         op->out_id = found;
         return err;
     }

@@ -1244,12 +1244,15 @@ TEST(idem_same_request_in_one_batch_replayed)
     fx_free(fx);
 }
 
-TEST(idem_answer_replaced_only_when_the_command_commits)
+TEST(idem_answer_set_only_when_the_command_commits)
 {
     /* A later command may make a kept answer untrue (a reversed payment):
      * it replaces the answer, a retry gets the new one, and a command that
      * fails after replacing leaves the old one. Another principal's key of
-     * the same name is not touched. */
+     * the same name is not touched. A key with no record kept is closed:
+     * any request under it, whatever its body, gets the answer set (a
+     * payment reversed before it arrived), after a restart too, and a
+     * command that fails after closing a key leaves it open. */
     static const char reversed[] = "400\n{\"code\":\"REVERSED\"}";
     struct fx *fx = fx_new();
     int64_t u = fx_user(fx, "user:u_a");
@@ -1262,10 +1265,18 @@ TEST(idem_answer_replaced_only_when_the_command_commits)
     fx_script_init(&s);
     struct fx_op *op = fx_script_add(&s, FX_OP_IDEM_REPLACE);
     op->principal = "user:u_a", op->key = "key-1", op->ref = reversed;
+    op = fx_script_add(&s, FX_OP_IDEM_REPLACE);
+    op->principal = "user:u_a", op->key = "key-open", op->ref = reversed;
     fx_script_add(&s, FX_OP_FAIL)->fail_with = QB_E_CONFLICT;
     ASSERT_ERR(fx_exec(fx, &s), QB_E_CONFLICT);
     ASSERT_EQ_INT(s.ops[0].out_id, 1);
+    ASSERT_EQ_INT(s.ops[1].out_id, 0);
     fx_script_release(&s);
+    struct fx_script open;
+    ASSERT_OK(idem_pay(fx, &open, "user:u_a", "key-open", "{\"amount\":10}", u, m, 10));
+    ASSERT(!open.cmd.replayed);
+    ASSERT_EQ_INT(open.run_count, 1);
+    fx_script_release(&open);
     idem_replays(fx, "user:u_a", "key-1", "{\"amount\":300}", u, m, 300, first.cmd.response.data,
                  first.cmd.response.size);
 
@@ -1278,12 +1289,14 @@ TEST(idem_answer_replaced_only_when_the_command_commits)
     ASSERT_EQ_INT(s.ops[0].out_id, 1);
     ASSERT_EQ_INT(s.ops[1].out_id, 0);
     fx_script_release(&s);
+    idem_replays(fx, "user:u_a", "key-none", "{\"amount\":7}", u, m, 7, "x", 1);
     fx_restart(fx);
     idem_replays(fx, "user:u_a", "key-1", "{\"amount\":300}", u, m, 300, reversed,
                  strlen(reversed));
     idem_replays(fx, "user:u_b", "key-1", "{\"amount\":100}", m, u, 100, other.cmd.response.data,
                  other.cmd.response.size);
-    ASSERT_VIEW(fx, u, 800, 0);
+    idem_replays(fx, "user:u_a", "key-none", "{\"amount\":8}", u, m, 8, "x", 1);
+    ASSERT_VIEW(fx, u, 790, 0);
     fx_script_release(&first);
     fx_script_release(&other);
     fx_verify_ok(fx);
@@ -2514,7 +2527,7 @@ int main(void)
     RUN(hold_capture_to_frozen_payee_refused);
     RUN(idem_same_request_replayed);
     RUN(idem_same_request_in_one_batch_replayed);
-    RUN(idem_answer_replaced_only_when_the_command_commits);
+    RUN(idem_answer_set_only_when_the_command_commits);
     RUN(idem_different_body_refused);
     RUN(idem_keys_scoped_by_principal);
     RUN(idem_refusal_replayed);
