@@ -233,7 +233,7 @@ static void S_login_resume(struct http_request *req, struct ledger_cmd *cmd)
 {
     struct identity_cmd *c = (struct identity_cmd *)cmd;
     if (cmd->result == QB_OK && c->outcome == QB_E_PASSWORD_LOCKED) {
-        http_reply_login_locked(req, c->user.login_locked_until_ms);
+        http_reply_login_locked(req, c->password_try.locked_until_ms);
     } else if (cmd->result == QB_OK && c->outcome == QB_E_SMS_CODE_REQUIRED) {
         http_reply_error_message(req, QB_E_SMS_CODE_REQUIRED,
                                  "this device is new to the account: ask for an SMS code of "
@@ -259,7 +259,7 @@ static void S_login_failed_resume(struct http_request *req, struct ledger_cmd *c
     if (cmd->result != QB_OK) {
         http_reply_error(req, cmd->result);
     } else if (c->outcome == QB_E_PASSWORD_LOCKED) {
-        http_reply_login_locked(req, clock_now_ms(c->env->clock) + c->env->settings.login_lock_ms);
+        http_reply_login_locked(req, c->password_try.locked_until_ms);
     } else {
         http_reply_header(req, "WWW-Authenticate", "Bearer");
         http_reply_error_message(req, QB_E_UNAUTHORIZED, S_login_refused);
@@ -328,10 +328,16 @@ void http_handle_sessions_create(struct http_request *req)
     if (reader == NULL)
         goto out;
     enum qb_error err = identity_user_find_by_phone(reader, phone, user);
-    int64_t locked_until_ms = 0;
+    int64_t locked_until_ms = 0, device_seq = 0;
     if (err == QB_OK) {
         err = identity_user_password_hash(reader, user->id, hash);
-        locked_until_ms = user->login_locked_until_ms;
+        /* A device that holds a live key of the account has a lock of its
+         * own: strangers' guesses do not lock its owner out. */
+        if (err == QB_OK)
+            err = identity_login_device_lock(reader, user->id, device_key != NULL ? device_key : "",
+                                             &device_seq, &locked_until_ms);
+        if (device_seq == 0)
+            locked_until_ms = user->login_locked_until_ms;
     } else if (err == QB_E_NOT_FOUND &&
                identity_login_guess_locked_until(reader, env, phone, &locked_until_ms) != QB_OK) {
         err = QB_E_STORAGE;
@@ -363,6 +369,7 @@ void http_handle_sessions_create(struct http_request *req)
         snprintf(failed->user_id, sizeof failed->user_id, "%s",
                  err == QB_E_NOT_FOUND ? "" : user->id);
         snprintf(failed->phone, sizeof failed->phone, "%s", phone);
+        failed->device_seq = device_seq;
         http_request_submit(req, &failed->cmd, S_login_failed_resume);
         goto out;
     }

@@ -210,7 +210,7 @@ static void S_password_refused_resume(struct http_request *req, struct ledger_cm
     if (cmd->result != QB_OK)
         http_reply_error(req, cmd->result);
     else if (c->outcome == QB_E_PASSWORD_LOCKED)
-        http_reply_login_locked(req, clock_now_ms(c->env->clock) + c->env->settings.login_lock_ms);
+        http_reply_login_locked(req, c->password_try.locked_until_ms);
     else
         http_reply_error_message(req, QB_E_UNAUTHORIZED, "the password is wrong");
     http_identity_cmd_done(c);

@@ -449,6 +449,85 @@ static enum qb_error device_add(struct ledger_txn *txn, const struct identity_cm
 /* Opens a session after its proof: the login password (checked by the
  * caller on its thread; SESSION_CREATE) or an SMS code of purpose login
  * (SESSION_CREATE_BY_CODE). */
+/* A count of wrong login passwords: a user's columns (the passwords from
+ * anywhere but a device the user trusts), a login_devices row (from that
+ * device), or a login_guesses row for a phone nobody registered. */
+struct login_count {
+    int64_t failures;
+    int64_t locked_until_ms;
+    int64_t failed_at_ms;
+};
+
+/* One more wrong password at now_ms: whether it takes the lock. A lock
+ * that has run out, or a last wrong password a window ago, starts a fresh
+ * count. Registered or not, a phone counts the same. */
+static bool login_count_add(const struct domain_settings *settings, struct login_count *n,
+                            int64_t now_ms)
+{
+    if (n->locked_until_ms != 0 || n->failed_at_ms < now_ms - settings->login_failures_window_ms)
+        n->failures = 0;
+    n->failures++;
+    n->failed_at_ms = now_ms;
+    bool locks = n->failures >= settings->login_failures_max;
+    n->locked_until_ms = locks ? now_ms + settings->login_lock_ms : 0;
+    if (locks)
+        n->failures = 0;
+    return locks;
+}
+
+/* The key of a login_guesses row: HMAC of the phone under a pepper subkey. */
+static void login_guess_key(const struct domain_env *env, const char *phone,
+                            uint8_t out[CRYPTO_SHA256_SIZE])
+{
+    domain_keyed_hash(env->login_guess_key, phone, strlen(phone), out);
+}
+
+/* Where a count lives: a user's columns (keyed by the user id), or a
+ * login_guesses row (keyed by login_guess_key). */
+static const struct {
+    const char *select;
+    const char *write; /* $1 the key, $2 failures, $3 locked_until_ms, $4 failed_at_ms */
+} login_counts[] = {
+    {"SELECT login_failures, login_locked_until_ms, login_failed_at_ms FROM users WHERE id = $1",
+     "UPDATE users SET login_failures = $2, login_locked_until_ms = $3, login_failed_at_ms = $4"
+     " WHERE id = $1"},
+    {"SELECT failures, locked_until_ms, failed_at_ms FROM login_guesses WHERE phone_key = $1",
+     "INSERT INTO login_guesses (phone_key, failures, locked_until_ms, failed_at_ms)"
+     " VALUES ($1, $2, $3, $4) ON CONFLICT (phone_key) DO UPDATE SET"
+     " failures = excluded.failures, locked_until_ms = excluded.locked_until_ms,"
+     " failed_at_ms = excluded.failed_at_ms"},
+    {"SELECT login_failures, login_locked_until_ms, login_failed_at_ms FROM login_devices"
+     " WHERE seq = $1 AND revoked_at_ms = 0",
+     "UPDATE login_devices SET login_failures = $2, login_locked_until_ms = $3,"
+     " login_failed_at_ms = $4 WHERE seq = $1"},
+};
+enum { LOGIN_COUNT_USER, LOGIN_COUNT_PHONE, LOGIN_COUNT_DEVICE };
+
+/* The count of key from login_counts[which]; *found false (and n zero)
+ * when it has none. */
+static enum qb_error login_count_load(struct store *store, size_t which,
+                                      const struct store_param *key, struct login_count *n,
+                                      bool *found)
+{
+    memset(n, 0, sizeof *n);
+    *found = false;
+    struct store_stmt *st = NULL;
+    if (store_prepare(store, login_counts[which].select, &st) != QB_OK)
+        return QB_E_STORAGE;
+    enum qb_error err = store_bind_params(st, key, 1);
+    int rc = err == QB_OK ? store_step(st) : -(int)err;
+    if (rc == STORE_STEP_ROW) {
+        n->failures = store_column_int64(st, 0);
+        n->locked_until_ms = store_column_int64(st, 1);
+        n->failed_at_ms = store_column_int64(st, 2);
+        *found = true;
+    } else if (rc != STORE_STEP_DONE) {
+        err = QB_E_STORAGE;
+    }
+    store_finalize(st);
+    return err;
+}
+
 static enum qb_error op_session_create(struct ledger_txn *txn, struct identity_cmd *c)
 {
     const struct domain_env *env = c->env;
@@ -484,12 +563,6 @@ static enum qb_error op_session_create(struct ledger_txn *txn, struct identity_c
             c->outcome = err;
             return err == QB_E_NOT_FOUND ? QB_OK : err;
         }
-        /* Step 0: a lock taken while this password was being checked
-         * wins. */
-        if (c->user.login_locked_until_ms > ledger_txn_now_ms(txn)) {
-            c->outcome = QB_E_PASSWORD_LOCKED;
-            return QB_OK;
-        }
     }
 
     /* Step 1: does the device hold a live key of the user's? A password
@@ -497,12 +570,27 @@ static enum qb_error op_session_create(struct ledger_txn *txn, struct identity_c
      * had one before: the phone must prove it too (its first device came
      * with the code that registered it). A device's name is the client's to
      * choose, so it proves nothing: only its key does. */
-    int64_t device_seq = 0;
+    int64_t device_seq = 0, device_locked_until_ms = 0;
     bool any = false;
     err = device_find(store, c->user_id, c->device_key, &device_seq, &any);
+    if (err == QB_OK && device_seq != 0) {
+        const struct store_param device = STORE_INT(device_seq);
+        struct login_count n;
+        bool found;
+        err = login_count_load(store, LOGIN_COUNT_DEVICE, &device, &n, &found);
+        device_locked_until_ms = n.locked_until_ms;
+    }
     if (err != QB_OK)
         return err;
     const bool known = device_seq != 0;
+    /* A lock taken while this password was being checked wins: the
+     * device's own when the account trusts it, else the account's. */
+    const int64_t locked_until_ms = known ? device_locked_until_ms : c->user.login_locked_until_ms;
+    if (!by_code && locked_until_ms > ledger_txn_now_ms(txn)) {
+        c->outcome = QB_E_PASSWORD_LOCKED;
+        c->password_try.locked_until_ms = locked_until_ms;
+        return QB_OK;
+    }
     if (!by_code && c->sms_code[0] == '\0' && !known && any && env->settings.new_device_code) {
         /* The right password from a device the account does not know:
          * the owner should learn that someone has it. */
@@ -519,13 +607,27 @@ static enum qb_error op_session_create(struct ledger_txn *txn, struct identity_c
             return err;
     }
 
-    /* A session clears the count of wrong passwords before it. */
-    const struct store_param reset[] = {STORE_TEXT(c->user_id)};
-    identity_user_written(txn, c->env, c->user_id);
-    err = store_run(store,
-                    "UPDATE users SET login_failures = 0, login_locked_until_ms = 0"
-                    " WHERE id = $1 AND (login_failures != 0 OR login_locked_until_ms != 0)",
-                    reset, QB_ARRAY_COUNT(reset));
+    /* A session clears the count of wrong passwords before it: the
+     * device's own, or, for a login that proved the phone (a code, or a
+     * device new to the account), the account's too. A trusted device's
+     * login leaves the account's alone, or its owner logging in would
+     * hand whoever guesses from elsewhere a fresh set of tries. */
+    err = QB_OK;
+    if (by_code || !known) {
+        const struct store_param reset[] = {STORE_TEXT(c->user_id)};
+        identity_user_written(txn, c->env, c->user_id);
+        err = store_run(store,
+                        "UPDATE users SET login_failures = 0, login_locked_until_ms = 0"
+                        " WHERE id = $1 AND (login_failures != 0 OR login_locked_until_ms != 0)",
+                        reset, QB_ARRAY_COUNT(reset));
+    }
+    if (err == QB_OK && known) {
+        const struct store_param device[] = {STORE_INT(device_seq)};
+        err = store_run(store,
+                        "UPDATE login_devices SET login_failures = 0, login_locked_until_ms = 0"
+                        " WHERE seq = $1 AND (login_failures != 0 OR login_locked_until_ms != 0)",
+                        device, QB_ARRAY_COUNT(device));
+    }
     if (err != QB_OK)
         return err;
     struct store_stmt *st = NULL;
@@ -588,79 +690,6 @@ static enum qb_error op_session_create(struct ledger_txn *txn, struct identity_c
     return QB_OK;
 }
 
-/* A phone's count of wrong login passwords: a user's columns, or a
- * login_guesses row for a phone nobody registered. */
-struct login_count {
-    int64_t failures;
-    int64_t locked_until_ms;
-    int64_t failed_at_ms;
-};
-
-/* One more wrong password at now_ms: whether it takes the lock. A lock
- * that has run out, or a last wrong password a window ago, starts a fresh
- * count. Registered or not, a phone counts the same. */
-static bool login_count_add(const struct domain_settings *settings, struct login_count *n,
-                            int64_t now_ms)
-{
-    if (n->locked_until_ms != 0 || n->failed_at_ms < now_ms - settings->login_failures_window_ms)
-        n->failures = 0;
-    n->failures++;
-    n->failed_at_ms = now_ms;
-    bool locks = n->failures >= settings->login_failures_max;
-    n->locked_until_ms = locks ? now_ms + settings->login_lock_ms : 0;
-    if (locks)
-        n->failures = 0;
-    return locks;
-}
-
-/* The key of a login_guesses row: HMAC of the phone under a pepper subkey. */
-static void login_guess_key(const struct domain_env *env, const char *phone,
-                            uint8_t out[CRYPTO_SHA256_SIZE])
-{
-    domain_keyed_hash(env->login_guess_key, phone, strlen(phone), out);
-}
-
-/* Where a count lives: a user's columns (keyed by the user id), or a
- * login_guesses row (keyed by login_guess_key). */
-static const struct {
-    const char *select;
-    const char *write; /* $1 the key, $2 failures, $3 locked_until_ms, $4 failed_at_ms */
-} login_counts[] = {
-    {"SELECT login_failures, login_locked_until_ms, login_failed_at_ms FROM users WHERE id = $1",
-     "UPDATE users SET login_failures = $2, login_locked_until_ms = $3, login_failed_at_ms = $4"
-     " WHERE id = $1"},
-    {"SELECT failures, locked_until_ms, failed_at_ms FROM login_guesses WHERE phone_key = $1",
-     "INSERT INTO login_guesses (phone_key, failures, locked_until_ms, failed_at_ms)"
-     " VALUES ($1, $2, $3, $4) ON CONFLICT (phone_key) DO UPDATE SET"
-     " failures = excluded.failures, locked_until_ms = excluded.locked_until_ms,"
-     " failed_at_ms = excluded.failed_at_ms"},
-};
-
-/* The count of key from login_counts[which]; *found false (and n zero)
- * when it has none. */
-static enum qb_error login_count_load(struct store *store, size_t which,
-                                      const struct store_param *key, struct login_count *n,
-                                      bool *found)
-{
-    memset(n, 0, sizeof *n);
-    *found = false;
-    struct store_stmt *st = NULL;
-    if (store_prepare(store, login_counts[which].select, &st) != QB_OK)
-        return QB_E_STORAGE;
-    enum qb_error err = store_bind_params(st, key, 1);
-    int rc = err == QB_OK ? store_step(st) : -(int)err;
-    if (rc == STORE_STEP_ROW) {
-        n->failures = store_column_int64(st, 0);
-        n->locked_until_ms = store_column_int64(st, 1);
-        n->failed_at_ms = store_column_int64(st, 2);
-        *found = true;
-    } else if (rc != STORE_STEP_DONE) {
-        err = QB_E_STORAGE;
-    }
-    store_finalize(st);
-    return err;
-}
-
 enum qb_error identity_login_guess_locked_until(struct store *reader, const struct domain_env *env,
                                                 const char *phone, int64_t *locked_until_ms)
 {
@@ -669,7 +698,24 @@ enum qb_error identity_login_guess_locked_until(struct store *reader, const stru
     const struct store_param param = STORE_BLOB(key, sizeof key);
     struct login_count n;
     bool found;
-    enum qb_error err = login_count_load(reader, 1, &param, &n, &found);
+    enum qb_error err = login_count_load(reader, LOGIN_COUNT_PHONE, &param, &n, &found);
+    *locked_until_ms = n.locked_until_ms;
+    return err;
+}
+
+enum qb_error identity_login_device_lock(struct store *reader, const char *user_id,
+                                         const char *key_hex, int64_t *device_seq,
+                                         int64_t *locked_until_ms)
+{
+    *device_seq = *locked_until_ms = 0;
+    bool any;
+    enum qb_error err = device_find(reader, user_id, key_hex, device_seq, &any);
+    if (err != QB_OK || *device_seq == 0)
+        return err;
+    const struct store_param param = STORE_INT(*device_seq);
+    struct login_count n;
+    bool found;
+    err = login_count_load(reader, LOGIN_COUNT_DEVICE, &param, &n, &found);
     *locked_until_ms = n.locked_until_ms;
     return err;
 }
@@ -685,11 +731,22 @@ static enum qb_error op_login_failed(struct ledger_txn *txn, struct identity_cmd
     uint8_t phone_key[CRYPTO_SHA256_SIZE];
     if (!user)
         login_guess_key(env, c->phone, phone_key);
-    const struct store_param key =
+    size_t which = user ? LOGIN_COUNT_USER : LOGIN_COUNT_PHONE;
+    struct store_param key =
         user ? STORE_TEXT(c->user_id) : STORE_BLOB(phone_key, sizeof phone_key);
     struct login_count n;
-    bool found;
-    enum qb_error err = login_count_load(store, user ? 0 : 1, &key, &n, &found);
+    bool found = false;
+    enum qb_error err = QB_OK;
+    if (user && c->device_seq != 0) {
+        /* From a device the account trusts (the caller found it by its
+         * key): its own count, unless it was revoked since. */
+        const struct store_param device = STORE_INT(c->device_seq);
+        err = login_count_load(store, LOGIN_COUNT_DEVICE, &device, &n, &found);
+        if (found)
+            which = LOGIN_COUNT_DEVICE, key = device;
+    }
+    if (err == QB_OK && !found)
+        err = login_count_load(store, which, &key, &n, &found);
     if (err != QB_OK)
         return err;
     if (user && !found) {
@@ -699,14 +756,16 @@ static enum qb_error op_login_failed(struct ledger_txn *txn, struct identity_cmd
     int64_t now_ms = ledger_txn_now_ms(txn);
     if (n.locked_until_ms > now_ms) {
         c->outcome = QB_E_PASSWORD_LOCKED;
+        c->password_try.locked_until_ms = n.locked_until_ms;
         return QB_OK;
     }
     bool locks = login_count_add(&env->settings, &n, now_ms);
+    c->password_try.locked_until_ms = n.locked_until_ms;
     const struct store_param p[] = {key, STORE_INT(n.failures), STORE_INT(n.locked_until_ms),
                                     STORE_INT(n.failed_at_ms)};
     if (user)
         identity_user_written(txn, env, c->user_id);
-    err = store_run(store, login_counts[user ? 0 : 1].write, p, QB_ARRAY_COUNT(p));
+    err = store_run(store, login_counts[which].write, p, QB_ARRAY_COUNT(p));
     const struct store_param old[] = {STORE_INT(now_ms - env->settings.login_failures_window_ms)};
     if (err == QB_OK && !user)
         err = store_run(store,
@@ -714,7 +773,9 @@ static enum qb_error op_login_failed(struct ledger_txn *txn, struct identity_cmd
                         " login_guesses WHERE failed_at_ms < $1 ORDER BY failed_at_ms LIMIT 8)",
                         old, QB_ARRAY_COUNT(old));
     if (err == QB_OK && user && locks)
-        err = event_record(txn, c->user_id, EVENT_LOCKOUT, "login_password");
+        err =
+            event_record(txn, c->user_id, EVENT_LOCKOUT,
+                         which == LOGIN_COUNT_DEVICE ? "login_password device" : "login_password");
     if (err != QB_OK)
         return err;
     c->outcome = locks ? QB_E_PASSWORD_LOCKED : QB_E_UNAUTHORIZED;

@@ -138,6 +138,14 @@ QB_MUST_USE enum qb_error identity_login_guess_locked_until(struct store *reader
                                                             const struct domain_env *env,
                                                             const char *phone,
                                                             int64_t *locked_until_ms);
+/* The device of user_id that holds the live key key_hex (*device_seq 0: no
+ * such device, or key_hex ""), and when its own login lock ends. A device
+ * the account trusts counts its wrong passwords apart from every other
+ * (IDENTITY_OP_LOGIN_FAILED with device_seq): a stranger's guesses lock the
+ * account's password login, but not its owner's on their own device. */
+QB_MUST_USE enum qb_error identity_login_device_lock(struct store *reader, const char *user_id,
+                                                     const char *key_hex, int64_t *device_seq,
+                                                     int64_t *locked_until_ms);
 QB_MUST_USE enum qb_error identity_user_password_hash(struct store *reader, const char *user_id,
                                                       char out[IDENTITY_PASSWORD_HASH_SIZE_MAX]);
 
@@ -322,8 +330,9 @@ enum identity_op {
                                  * was given) → session, token, device_key */
     IDENTITY_OP_SESSION_CREATE_BY_CODE, /* in: phone, sms_code (purpose login), device_name,
                                          * device_key → session, token, device_key */
-    IDENTITY_OP_LOGIN_FAILED,           /* in: user_id, or "" and phone (nobody has it); a
-                                         * wrong login password was given */
+    IDENTITY_OP_LOGIN_FAILED,           /* in: user_id, or "" and phone (nobody has it),
+                                         * device_seq (the user's trusted device it came
+                                         * from, or 0); a wrong login password was given */
     IDENTITY_OP_SESSION_REVOKE,         /* in: user_id, session_id, forget_device → (NOT_FOUND if
                                          * not the user's) */
     IDENTITY_OP_SESSION_TOUCH,          /* in: session_id (last_seen = now) */
@@ -371,7 +380,10 @@ struct identity_cmd {
      * when it was live, else a new one, shown once. */
     char device_key[IDENTITY_TOKEN_TEXT_SIZE];
     bool forget_device; /* SESSION_REVOKE: the session's device loses its trust too */
-    struct identity_password_try password_try; /* PAYMENT_PASSWORD_VERIFY's refusals */
+    int64_t device_seq; /* LOGIN_FAILED: identity_login_device_lock's, or 0 */
+    /* PAYMENT_PASSWORD_VERIFY's refusals; LOGIN_FAILED's and
+     * SESSION_CREATE's PASSWORD_LOCKED: when the lock it found or took ends. */
+    struct identity_password_try password_try;
 };
 
 /* Zeroes c and prepares its ledger command for op. The caller fills the

@@ -618,6 +618,12 @@ const char *const store_sqlite_migrations[] = {
     ");"
     "CREATE INDEX login_devices_user ON login_devices(user_id) WHERE revoked_at_ms = 0;"
     "ALTER TABLE sessions ADD COLUMN device_seq INTEGER NOT NULL DEFAULT 0;",
+    /* 22: a device that holds a live key of the account counts its wrong
+     * login passwords apart (src/identity/cmd.c): a stranger's guesses lock
+     * the account's password login, not its owner's on their own device. */
+    "ALTER TABLE login_devices ADD COLUMN login_failures INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE login_devices ADD COLUMN login_locked_until_ms INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE login_devices ADD COLUMN login_failed_at_ms INTEGER NOT NULL DEFAULT 0;",
 };
 
 const size_t store_sqlite_migration_count =

@@ -651,6 +651,44 @@ TEST(login_locks_after_five_wrong_passwords)
     API_MUST(api_login(&S_client, &other, "test", again));
 }
 
+TEST(strangers_guesses_do_not_lock_the_owner_out_of_their_own_device)
+{
+    // Anyone who knows a phone number can spend five wrong passwords on it, and its SMS codes too:
+    // if that locked the owner out as well, a stranger could keep anyone out of their wallet. The
+    // guesses lock the password login from everywhere but the device the account trusts (the one
+    // holding its device key): the owner logs in there, the lock stays for everyone else, and
+    // wrong passwords from that device lock that device alone.
+    struct api_user u;
+    API_MUST(api_user_new(&S_client, S_admin, &u));
+    char body[512];
+    snprintf(body, sizeof body, "{\"phone\":\"%s\",\"password\":\"not the password\"}", u.phone);
+    for (int i = 0; i < 4; i++)
+        EXPECT("POST", "/v1/sessions", NULL, body, 401, "UNAUTHORIZED");
+    EXPECT("POST", "/v1/sessions", NULL, body, 423, "PASSWORD_LOCKED");
+    char token[API_TOKEN_SIZE_MAX];
+    API_MUST(api_login(&S_client, &u, "test", token));
+    snprintf(body, sizeof body, "{\"phone\":\"%s\",\"password\":\"%s\"}", u.phone, u.password);
+    EXPECT("POST", "/v1/sessions", NULL, body, 423, "PASSWORD_LOCKED");
+
+    snprintf(body, sizeof body,
+             "{\"phone\":\"%s\",\"password\":\"not the password\",\"device_key\":\"%s\"}", u.phone,
+             u.device_key);
+    for (int i = 0; i < 4; i++)
+        EXPECT("POST", "/v1/sessions", NULL, body, 401, "UNAUTHORIZED");
+    EXPECT("POST", "/v1/sessions", NULL, body, 423, "PASSWORD_LOCKED");
+    snprintf(body, sizeof body, "{\"phone\":\"%s\",\"password\":\"%s\",\"device_key\":\"%s\"}",
+             u.phone, u.password, u.device_key);
+    struct client_response res;
+    ASSERT_EQ_INT(api_call(&S_client, "POST", "/v1/sessions", NULL, body, &res), 423);
+    long long retry_after = atoll(api_header(&res, "Retry-After"));
+    ASSERT(retry_after > 14 * 60 && retry_after <= 15 * 60);
+    client_response_release(&res);
+    /* Each lock is a lockout in the account's history, the device's named as such. */
+    ASSERT_EQ_INT(api_call(&S_client, "GET", "/v1/me/security-events", token, NULL, &res), 200);
+    ASSERT(strstr(res.body.data, "\"login_password device\"") != NULL);
+    client_response_release(&res);
+}
+
 /* 32 wrong passwords for phone at once: every answer 401 or 423, and once
  * five are counted the rest find the lock. */
 static void S_wrong_logins_at_once(const char *phone)
@@ -2364,6 +2402,7 @@ int main(void)
     RUN(register_twice_makes_one_user);
     RUN(login_refuses_unknown_phone_and_wrong_password_alike);
     RUN(login_locks_after_five_wrong_passwords);
+    RUN(strangers_guesses_do_not_lock_the_owner_out_of_their_own_device);
     RUN(parallel_wrong_logins_cannot_outrun_the_lock);
     RUN(an_unknown_phone_locks_as_a_registered_one_does);
     RUN(lists_page_with_cursors);
