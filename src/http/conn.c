@@ -159,17 +159,18 @@ static void S_conn_active(struct http_conn *c)
     S_list_append(&c->worker->idle, c);
 }
 
-/* The unescaped path as it is logged: spaces, quotes, control bytes, '%'
- * and every byte beyond ASCII escaped again (%XX), so that a path stays one
- * value of its line and cannot add a field of its own ("/x%20status=200"),
- * nor turn the line around on an operator's terminal (U+202E). */
+/* The path as sent, as it is logged: its escapes kept as the client wrote
+ * them, and spaces, quotes, control bytes and every byte beyond ASCII
+ * escaped (%XX), so that a path stays one value of its line and cannot add
+ * a field of its own, nor turn the line around on an operator's terminal
+ * (U+202E). */
 static void S_path_for_log(const char *path, char *out, size_t out_size)
 {
     static const char hex[] = "0123456789ABCDEF";
     size_t o = 0;
     for (const unsigned char *p = (const unsigned char *)path; *p != '\0' && o + 4 <= out_size;
          p++) {
-        if (*p <= 0x20 || *p >= 0x7f || *p == '"' || *p == '%') {
+        if (*p <= 0x20 || *p >= 0x7f || *p == '"') {
             out[o++] = '%';
             out[o++] = hex[*p >> 4];
             out[o++] = hex[*p & 15];

@@ -39,8 +39,9 @@ enum http_match http_route_find(const struct http_route *routes, size_t route_co
                                 const char *method, const char *path, size_t *route_index,
                                 char *allow, size_t allow_size);
 /* Fills params with the {name} segments of pattern as they appear in path
- * (which must match it). Values are allocated with http_request_alloc.
- * Returns the count, or -1 when the arena is exhausted. */
+ * (which must match it), unescaped; path must be http_wire_path_is_plain.
+ * Values are allocated with http_request_alloc. Returns the count, or -1
+ * when the arena is exhausted. */
 int http_route_params(struct http_request *req, const char *pattern, const char *path,
                       struct http_param *params);
 /* False (with a message in err) when a route is malformed: no method, a
@@ -234,8 +235,9 @@ struct http_request {
     struct http_conn *conn;
     char id[HTTP_REQUEST_ID_SIZE_MAX];
     char method[16];
-    char path[HTTP_PATH_SIZE_MAX];
+    char path[HTTP_PATH_SIZE_MAX]; /* as sent, without the query */
     bool path_too_long;
+    const char *path_unescaped; /* once routed, when path holds a '%': in the arena */
     int64_t started_ns;
     int64_t resumed_ns; /* when http_conn_resume posted it to its thread */
 
@@ -300,9 +302,10 @@ void http_request_free(struct http_request *req);
  * session, the mchid of a signed merchant request, "admin" for the admin
  * token; NULL when none (an open route, or refused). Never a credential. */
 const char *http_request_principal(const struct http_request *req);
-/* With the head parsed: method, path, query and target as sent. */
+/* With the head parsed: method, path, query and target, all as sent. */
 void http_request_start(struct http_request *req, const struct http_wire_head *head);
-/* Refuses what is too large, finds the route; may reply (404, 405, 413). */
+/* Refuses what is too large, finds the route; may reply (400, 404, 405,
+ * 413). */
 void http_request_route(struct http_request *req);
 /* With the body in: authenticates and runs the handler. */
 void http_request_dispatch(struct http_request *req);

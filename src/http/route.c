@@ -1,7 +1,10 @@
 /*
  * route.c — matching a request's method and path against the route table.
  *
- * Patterns are literal text with whole-segment parameters ("/v1/cards/{id}").
+ * Patterns are literal text with whole-segment parameters ("/v1/cards/{id}"),
+ * matched against the path as sent: a literal segment only as it is written
+ * ("/%61dmin" is not "/admin", so that a proxy that allows or refuses paths
+ * by their text sees the path routed), and a parameter's value unescaped.
  * The table is small and fixed (tens of routes), so matching is a linear walk
  * comparing segment by segment, with no allocation: cheaper and easier to
  * reason about than a trie until the table grows by an order of magnitude.
@@ -12,6 +15,7 @@
 #include <string.h>
 
 #include "http/internal.h"
+#include "http/wire.h"
 
 /* True when path has the shape of pattern. A {param} matches one non-empty
  * segment; http_routes_check guarantees each one fills a whole segment. */
@@ -108,7 +112,9 @@ int http_route_params(struct http_request *req, const char *pattern, const char 
         char *value = http_request_alloc(req, segment_size + 1);
         if (value == NULL)
             return -1;
-        memcpy(value, s, segment_size);
+        /* No longer than the segment; no NUL, the path being plain. */
+        bool unescaped = http_wire_unescape(s, segment_size, false, value, segment_size + 1);
+        QB_ASSERT(unescaped);
         params[count].name = p + 1;
         params[count].name_size = (size_t)(close - (p + 1));
         params[count].value = value;

@@ -219,7 +219,10 @@ bool http_reply_sign(struct http_request *req, struct buf *out)
 
 const char *http_request_id(const struct http_request *req) { return req->id; }
 const char *http_request_method(const struct http_request *req) { return req->method; }
-const char *http_request_path(const struct http_request *req) { return req->path; }
+const char *http_request_path(const struct http_request *req)
+{
+    return req->path_unescaped != NULL ? req->path_unescaped : req->path;
+}
 const struct buf *http_request_body(const struct http_request *req) { return &req->body; }
 struct store_pool *http_request_pool(const struct http_request *req) { return req->server->pool; }
 struct http_server *http_request_server(const struct http_request *req) { return req->server; }
@@ -276,8 +279,9 @@ struct http_request *http_request_new(struct http_server *server, struct http_co
     return req;
 }
 
-/* With the head parsed: the method, the path (unescaped: what routes
- * match), the query string and the target as sent (what a merchant signs). */
+/* With the head parsed: the method, the path as sent (what routes match:
+ * only a route's parameters are unescaped, http_route_params), the query
+ * string and the target as sent (what a merchant signs). */
 void http_request_start(struct http_request *req, const struct http_wire_head *head)
 {
     snprintf(req->method, sizeof req->method, "%s", head->method);
@@ -287,11 +291,12 @@ void http_request_start(struct http_request *req, const struct http_wire_head *h
     size_t path_size = question != NULL ? (size_t)(question - head->target) : strlen(head->target);
     if (question != NULL)
         req->query = question + 1;
-    /* Too long, or an escaped NUL: no route has such a path. */
-    req->path_too_long =
-        !http_wire_unescape(head->target, path_size, false, req->path, sizeof req->path);
+    /* Too long: no route has such a path. */
+    req->path_too_long = path_size >= sizeof req->path;
     if (req->path_too_long)
-        req->path[0] = '\0';
+        path_size = 0;
+    memcpy(req->path, head->target, path_size);
+    req->path[path_size] = '\0';
 }
 
 const char *http_request_uri(const struct http_request *req)
@@ -345,6 +350,13 @@ void http_request_route(struct http_request *req)
         http_reply_error(req, QB_E_NOT_FOUND);
         return;
     }
+    /* A proxy in front may allow or refuse a path by its text as sent; an
+     * escaped slash or NUL would let one text name another path here. */
+    if (!http_wire_path_is_plain(url)) {
+        http_reply_error_message(req, QB_E_PARAM,
+                                 "the path must not hold an escaped slash (%2F) or NUL (%00)");
+        return;
+    }
     char allow[64];
     size_t route_index;
     switch (http_route_find(server->routes, server->route_count, req->method, url, &route_index,
@@ -367,6 +379,20 @@ void http_request_route(struct http_request *req)
         return;
     }
     req->route_index = route_index;
+    /* Handlers key idempotency and list cursors on the path: unescaped, as
+     * its parameters are, so that every spelling of one is the same path.
+     * Only a parameter can hold a '%': literal segments matched as sent. */
+    if (strchr(url, '%') != NULL) {
+        size_t size = strlen(url) + 1;
+        char *unescaped = http_request_alloc(req, size);
+        if (unescaped == NULL) {
+            http_reply_error(req, QB_E_TOO_LARGE);
+            return;
+        }
+        bool unescaped_ok = http_wire_unescape(url, size - 1, false, unescaped, size);
+        QB_ASSERT(unescaped_ok);
+        req->path_unescaped = unescaped;
+    }
     /* A query value is unescaped when a handler asks for it; one holding
      * an escaped NUL cannot be, and would read as absent (a filter that
      * silently matched everything), and of a name given twice the handler

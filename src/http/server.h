@@ -66,7 +66,7 @@ struct domain_env;
 struct identity_session;
 struct merchant;
 
-#define HTTP_PATH_SIZE_MAX 1024                     /* longer paths match no route: 404 */
+#define HTTP_PATH_SIZE_MAX 1024                     /* longer paths (as sent) match no route: 404 */
 #define HTTP_PARAMS_MAX 4                           /* {param} segments in one pattern */
 #define HTTP_REPLY_HEADERS_MAX 8                    /* extra headers on one reply */
 #define HTTP_REPLY_SIZE_MAX (1024 * 1024)           /* bytes of one response body */
@@ -179,6 +179,8 @@ void http_server_stop(struct http_server *server);
 
 const char *http_request_id(const struct http_request *req);
 const char *http_request_method(const struct http_request *req);
+/* The path without the query, its parameters unescaped: the same for every
+ * spelling of them (the literal segments were matched as sent). */
 const char *http_request_path(const struct http_request *req);
 /* The value of {name} in the route's pattern, NUL-terminated; NULL if the
  * pattern has no such parameter. */

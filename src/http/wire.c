@@ -368,6 +368,17 @@ static bool S_query_arg_next(const char **p, struct S_query_arg *a)
     return true;
 }
 
+bool http_wire_path_is_plain(const char *path)
+{
+    for (const char *p = strchr(path, '%'); p != NULL; p = strchr(p + 1, '%')) {
+        if (p[1] == '0' && p[2] == '0')
+            return false;
+        if (p[1] == '2' && (p[2] == 'F' || p[2] == 'f'))
+            return false;
+    }
+    return true;
+}
+
 bool http_wire_query_is_plain(const char *query)
 {
     if (strstr(query, "%00") != NULL)

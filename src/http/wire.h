@@ -112,6 +112,11 @@ bool http_wire_unescape(const char *text, size_t size, bool plus_is_space, char 
  * out_size bytes. */
 bool http_wire_query(const char *query, const char *name, char *out, size_t out_size);
 
+/* True when a path can be read one way only: no escaped slash (%2F,
+ * %2f), which would make one segment of two or two of one, and no escaped
+ * NUL (%00), which would end a segment early. */
+bool http_wire_path_is_plain(const char *path);
+
 #define HTTP_WIRE_QUERY_ARGS_MAX 32
 
 /* True when a query string can be read one way only: no escaped NUL

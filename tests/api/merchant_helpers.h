@@ -43,6 +43,7 @@ struct mh_options {
     long long timestamp_offset_s; /* added to now */
     const char *nonce;            /* NULL: a fresh random one */
     const char *signed_body;      /* NULL: the body sent */
+    const char *signed_path;      /* NULL: the path (and query) sent */
     const char *serial_no;        /* NULL: the merchant's */
 };
 
@@ -154,10 +155,11 @@ static inline long mh_call_opt(struct client *client, const struct mh_merchant *
     }
     long long ts = (long long)time(NULL) + opt->timestamp_offset_s;
     const char *signed_body = opt->signed_body != NULL ? opt->signed_body : (body ? body : "");
-    size_t message_size = strlen(method) + strlen(path) + strlen(signed_body) + 128;
+    const char *signed_path = opt->signed_path != NULL ? opt->signed_path : path;
+    size_t message_size = strlen(method) + strlen(signed_path) + strlen(signed_body) + 128;
     char *message = malloc(message_size);
-    int n = snprintf(message, message_size, "%s\n%s\n%lld\n%s\n%s\n", method, path, ts, nonce,
-                     signed_body);
+    int n = snprintf(message, message_size, "%s\n%s\n%lld\n%s\n%s\n", method, signed_path, ts,
+                     nonce, signed_body);
     char sig[MH_SIGNATURE_SIZE];
     if (!mh_sign(opt->sign_key != NULL ? opt->sign_key : m->key, message, (size_t)n, sig))
         TEST_FAIL_("signing failed");

@@ -282,6 +282,51 @@ TEST(orders_are_created_queried_retried_and_closed_as_wechat_does)
     mh_release(&other);
 }
 
+TEST(an_escaped_out_trade_no_is_found_and_signed_as_sent)
+{
+    // An out_trade_no may hold '|', '*' and '@', which an SDK escapes in the path it signs
+    // ("%7C"). The signature covers the path as sent; the order is found under the unescaped
+    // number. An escaped slash in it is refused, in a signed answer.
+    struct mh_merchant m;
+    API_MUST(mh_onboard(&S_client, S_admin, -1, &m));
+    char body[1024];
+    S_order_body(&m, "esc|a*b@c-0001", 100, NULL, body, sizeof body);
+    struct client_response res;
+    ASSERT_EQ_INT(mh_call(&S_client, &m, "POST", "/v3/pay/transactions/native", body, &res), 200);
+    client_response_release(&res);
+    char path[256];
+    snprintf(path, sizeof path,
+             "/v3/pay/transactions/out-trade-no/esc%%7Ca%%2Ab%%40c-0001?mchid=%s", m.mchid);
+    ASSERT_EQ_INT(mh_call(&S_client, &m, "GET", path, NULL, &res), 200);
+    ASSERT(mh_response_verified(&m, &res));
+    ASSERT_EQ_STR(api_json_str(&res, "out_trade_no"), "esc|a*b@c-0001");
+    client_response_release(&res);
+    /* Signed over the unescaped path instead, it is not the request the merchant signed. */
+    char unescaped[256];
+    snprintf(unescaped, sizeof unescaped,
+             "/v3/pay/transactions/out-trade-no/esc|a*b@c-0001?mchid=%s", m.mchid);
+    struct mh_options opt;
+    memset(&opt, 0, sizeof opt);
+    opt.signed_path = unescaped;
+    ASSERT_EQ_INT(mh_call_opt(&S_client, &m, "GET", path, NULL, &opt, &res), 401);
+    ASSERT_EQ_STR(api_error_code(&res), "SIGN_ERROR");
+    client_response_release(&res);
+
+    snprintf(path, sizeof path, "/v3/pay/transactions/out-trade-no/esc%%2Fa-0001?mchid=%s",
+             m.mchid);
+    ASSERT_EQ_INT(mh_call(&S_client, &m, "GET", path, NULL, &res), 400);
+    ASSERT_EQ_STR(api_error_code(&res), "PARAM_ERROR");
+    ASSERT(mh_response_verified(&m, &res));
+    client_response_release(&res);
+    snprintf(path, sizeof path,
+             "/v3/pay/transactions/out%%2Dtrade-no/esc%%7Ca%%2Ab%%40c-0001?mchid=%s", m.mchid);
+    ASSERT_EQ_INT(mh_call(&S_client, &m, "GET", path, NULL, &res), 404);
+    ASSERT_EQ_STR(api_error_code(&res), "NOT_FOUND");
+    ASSERT(mh_response_verified(&m, &res));
+    client_response_release(&res);
+    mh_release(&m);
+}
+
 TEST(the_platform_certificate_decrypts_with_the_apiv3_key)
 {
     // GET /v3/certificates is how an SDK learns the platform key: the certificate inside must
@@ -498,6 +543,7 @@ int main(void)
     RUN(a_merchant_that_brings_its_own_key_signs_with_it_up_to_4096_bits);
     RUN(every_bad_signature_is_sign_error_and_the_answer_is_signed);
     RUN(orders_are_created_queried_retried_and_closed_as_wechat_does);
+    RUN(an_escaped_out_trade_no_is_found_and_signed_as_sent);
     RUN(the_platform_certificate_decrypts_with_the_apiv3_key);
     RUN(an_order_payment_without_a_payment_password_set_says_so);
     RUN(a_user_pays_a_native_order_once_and_sees_it_in_bills);

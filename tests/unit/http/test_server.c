@@ -238,6 +238,23 @@ TEST(path_params_reach_the_handler)
     json_decref(body);
 }
 
+TEST(path_params_are_unescaped_and_literals_are_not)
+{
+    // A parameter reaches the handler unescaped; a literal segment matches only as written, and
+    // an escaped slash is no path at all.
+    int status = S_http("GET /t/items/tr_a%7Cb%2D1 HTTP/1.1\r\nHost: t\r\n", "", S_response,
+                        sizeof S_response);
+    ASSERT_EQ_INT(status, 200);
+    json_t *body = S_body_json(S_response);
+    ASSERT(body != NULL);
+    ASSERT_EQ_STR(json_string_value(json_object_get(body, "id")), "tr_a|b-1");
+    json_decref(body);
+    status = S_http("GET /t/it%65ms/x HTTP/1.1\r\nHost: t\r\n", "", S_response, sizeof S_response);
+    ASSERT_EQ_INT(status, 404);
+    status = S_http("GET /t/items%2Fx HTTP/1.1\r\nHost: t\r\n", "", S_response, sizeof S_response);
+    ASSERT_EQ_INT(status, 400);
+}
+
 TEST(submitted_request_answers_after_commit)
 {
     // A write is acknowledged only after its batch committed: the account must be readable when the
@@ -653,6 +670,7 @@ int main(void)
     RUN(routes_check_refuses_malformed_tables);
     RUN(route_find_tells_404_from_405);
     RUN(path_params_reach_the_handler);
+    RUN(path_params_are_unescaped_and_literals_are_not);
     RUN(submitted_request_answers_after_commit);
     RUN(failed_command_answers_its_error);
     RUN(one_thread_serves_many_suspended_requests);

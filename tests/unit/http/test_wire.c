@@ -976,6 +976,21 @@ TEST(query_unescapes_values)
     ASSERT(!S_query("v=a%00b", "v", 64));
 }
 
+TEST(path_is_plain_without_an_escaped_slash_or_nul)
+{
+    // An escaped slash or NUL would let one path text name another path: refused, in any case.
+    ASSERT(http_wire_path_is_plain("/"));
+    ASSERT(http_wire_path_is_plain("/v1/me/statements/2026%2D11"));
+    ASSERT(http_wire_path_is_plain("/v3/x/esc%7Ca%2Ab%40c%20%2"));
+    ASSERT(http_wire_path_is_plain("/a%2/b%0"));
+    ASSERT(http_wire_path_is_plain("/a%252Fb%2500"));
+    ASSERT(!http_wire_path_is_plain("/admin%2Fusers"));
+    ASSERT(!http_wire_path_is_plain("/admin%2fusers"));
+    ASSERT(!http_wire_path_is_plain("%2F"));
+    ASSERT(!http_wire_path_is_plain("/v1/me/payments/p_a%00"));
+    ASSERT(!http_wire_path_is_plain("/%%00"));
+}
+
 TEST(query_is_plain_when_each_name_comes_once)
 {
     ASSERT(http_wire_query_is_plain(""));
@@ -1100,6 +1115,7 @@ int main(void)
     RUN(query_matches_whole_names);
     RUN(query_compares_unescaped_names_caselessly);
     RUN(query_unescapes_values);
+    RUN(path_is_plain_without_an_escaped_slash_or_nul);
     RUN(query_is_plain_when_each_name_comes_once);
     RUN(query_names_are_the_routes_own);
     RUN(query_argument_without_equals_is_empty);
