@@ -51,6 +51,8 @@ void domain_settings_default(struct domain_settings *settings)
     settings->paycode_confirm_ms = 30 * 1000;
     settings->paycode_wrong_max = 5;
     settings->paycode_lock_ms = 15LL * 60 * 1000;
+    settings->paycode_merchant_wrong_max = 20;
+    settings->paycode_merchant_window_ms = 10LL * 60 * 1000;
     settings->paycode_devices_max = 5;
 }
 

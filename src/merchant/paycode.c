@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "base/log.h"
 #include "identity/identity.h"
 #include "merchant/paycode.h"
 #include "wallet/limits.h"
@@ -590,6 +591,63 @@ static enum qb_error S_codepay_refuse(struct merchant_codepay_cmd *c, enum qb_er
     return domain_response_error(&c->cmd, err, message, NULL);
 }
 
+/* A merchant's wrong codes in its current window: when the window began
+ * (0: none yet) and how many. */
+struct S_guesses {
+    int64_t window_start_ms;
+    int64_t wrong_count;
+};
+
+static enum qb_error S_guesses_load(struct store *store, const char *mchid, struct S_guesses *g)
+{
+    memset(g, 0, sizeof *g);
+    struct store_stmt *st = NULL;
+    enum qb_error err = store_prepare(store,
+                                      "SELECT window_start_ms, wrong_count FROM"
+                                      " paycode_merchant_guesses WHERE mchid = $1",
+                                      &st);
+    if (err == QB_OK)
+        err = store_bind_text(st, 1, mchid, strlen(mchid));
+    int rc = err == QB_OK ? store_step(st) : STORE_STEP_DONE;
+    if (rc == STORE_STEP_ROW) {
+        g->window_start_ms = store_column_int64(st, 0);
+        g->wrong_count = store_column_int64(st, 1);
+    } else if (rc != STORE_STEP_DONE) {
+        err = QB_E_STORAGE;
+    }
+    store_finalize(st);
+    return err == QB_OK ? QB_OK : QB_E_STORAGE;
+}
+
+/* One more wrong code from the merchant, in its window or a new one, and
+ * the refusal AUTH_CODE_INVALID (message NULL: the table's words, which say
+ * nothing of whether the slot is anyone's). */
+static enum qb_error S_codepay_wrong(struct ledger_txn *txn, struct merchant_codepay_cmd *c,
+                                     struct S_guesses *g, const char *message)
+{
+    const struct domain_settings *settings = &c->env->settings;
+    int64_t now_ms = ledger_txn_now_ms(txn);
+    if (g->window_start_ms == 0 ||
+        now_ms - g->window_start_ms >= settings->paycode_merchant_window_ms)
+        *g = (struct S_guesses){now_ms, 0};
+    g->wrong_count++;
+    const struct store_param p[] = {STORE_TEXT(c->order.mchid), STORE_INT(g->wrong_count),
+                                    STORE_INT(g->window_start_ms)};
+    enum qb_error err = store_run(ledger_txn_store(txn),
+                                  "INSERT INTO paycode_merchant_guesses (mchid, wrong_count,"
+                                  " window_start_ms) VALUES ($1, $2, $3) ON CONFLICT (mchid)"
+                                  " DO UPDATE SET wrong_count = excluded.wrong_count,"
+                                  " window_start_ms = excluded.window_start_ms",
+                                  p, QB_ARRAY_COUNT(p));
+    if (err != QB_OK)
+        return QB_E_STORAGE;
+    if (g->wrong_count == settings->paycode_merchant_wrong_max)
+        log_event(LOG_WARN, "paycode.merchant_guessing", "mchid=%s wrong=%lld window_s=%lld",
+                  c->order.mchid, (long long)g->wrong_count,
+                  (long long)(settings->paycode_merchant_window_ms / 1000));
+    return S_codepay_refuse(c, QB_E_AUTH_CODE_INVALID, message);
+}
+
 /* The order of a used code whose payment was refused: PAYERROR, so that
  * the merchant's query shows what happened. */
 static enum qb_error S_order_failed(struct ledger_txn *txn, struct merchant_order *o)
@@ -637,18 +695,37 @@ static enum qb_error S_codepay_run(struct ledger_txn *txn, struct ledger_cmd *cm
     if (!paycode_parse(c->auth_code, strlen(c->auth_code), &code))
         return S_codepay_refuse(c, QB_E_AUTH_CODE_INVALID,
                                 "101 付款码无效,请重新扫码 (not a Qianbao payment code)");
+    /* A merchant that sent too many wrong codes lately is guessing, or its
+     * tills are broken: no code is looked at for the rest of the window
+     * (§6.1), or it could try every user's slots. */
+    struct S_guesses g;
+    err = S_guesses_load(store, o->mchid, &g);
+    if (err != QB_OK)
+        return err;
+    if (g.window_start_ms != 0 &&
+        now_ms - g.window_start_ms < env->settings.paycode_merchant_window_ms &&
+        g.wrong_count >= env->settings.paycode_merchant_wrong_max) {
+        char until[48], message[160];
+        snprintf(
+            message, sizeof message,
+            "too many wrong payment codes from this merchant; codepay resumes%s",
+            identity_lock_end_text(g.window_start_ms + env->settings.paycode_merchant_window_ms,
+                                   until, sizeof until));
+        return S_codepay_refuse(c, QB_E_RATE_LIMITED, message);
+    }
     struct S_device d;
     err = S_device_read(store,
                         "SELECT " S_DEVICE_COLUMNS " FROM paycode_devices WHERE slot = $1"
                         " AND status = 1",
                         NULL, true, code.slot, &d);
     if (err == QB_E_NOT_FOUND)
-        return S_codepay_refuse(c, QB_E_AUTH_CODE_INVALID, NULL);
+        return S_codepay_wrong(txn, c, &g, NULL);
     if (err != QB_OK)
         return err;
+    /* A locked slot answers as a slot nobody holds: the answer must not
+     * tell a guesser which slots are someone's. */
     if (d.locked_until_ms > now_ms)
-        return S_codepay_refuse(c, QB_E_AUTH_CODE_INVALID,
-                                "too many wrong codes for this payment code; try again later");
+        return S_codepay_wrong(txn, c, &g, NULL);
 
     /* Step 4: the token; a wrong one counts against the slot. */
     uint8_t seed[PAYCODE_SEED_SIZE];
@@ -673,7 +750,7 @@ static enum qb_error S_codepay_run(struct ledger_txn *txn, struct ledger_cmd *cm
         err = S_device_update(txn, &d);
         if (err != QB_OK)
             return err;
-        return S_codepay_refuse(c, QB_E_AUTH_CODE_INVALID, NULL);
+        return S_codepay_wrong(txn, c, &g, NULL);
     }
 
     /* Step 5: once only. */

@@ -624,6 +624,15 @@ const char *const store_sqlite_migrations[] = {
     "ALTER TABLE login_devices ADD COLUMN login_failures INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE login_devices ADD COLUMN login_locked_until_ms INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE login_devices ADD COLUMN login_failed_at_ms INTEGER NOT NULL DEFAULT 0;",
+    /* 23: wrong payment codes a merchant submitted in its current window
+     * (src/merchant/paycode.c): past a few, its codepay stops for the rest
+     * of the window, so that one merchant cannot guess across every user's
+     * slots. */
+    "CREATE TABLE paycode_merchant_guesses ("
+    "  mchid TEXT PRIMARY KEY,"
+    "  wrong_count INTEGER NOT NULL,"
+    "  window_start_ms INTEGER NOT NULL"
+    ") WITHOUT ROWID;",
 };
 
 const size_t store_sqlite_migration_count =

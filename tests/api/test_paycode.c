@@ -95,7 +95,18 @@ static void S_device_add(const struct api_user *u, const char *name, struct S_de
 /* Submits code for total fen under a fresh out_trade_no (into out_trade_no
  * when not NULL); answers the status, the error code or trade_state into
  * what. */
+static long S_codepay_at(struct mh_merchant *m, const char *code, long long total,
+                         char *out_trade_no, char what[64], char *message, size_t message_size);
+
 static long S_codepay(const char *code, long long total, char *out_trade_no, char what[64])
+{
+    return S_codepay_at(&S_m, code, total, out_trade_no, what, NULL, 0);
+}
+
+/* As S_codepay, at merchant m; the error's message into message when not
+ * NULL. */
+static long S_codepay_at(struct mh_merchant *m, const char *code, long long total,
+                         char *out_trade_no, char what[64], char *message, size_t message_size)
 {
     char number[33], body[1024];
     snprintf(number, sizeof number, "pc-%d-%lld", ++S_order_seq, (long long)time(NULL));
@@ -105,14 +116,16 @@ static long S_codepay(const char *code, long long total, char *out_trade_no, cha
              "{\"appid\":\"%s\",\"mchid\":\"%s\",\"description\":\"便利店\","
              "\"out_trade_no\":\"%s\",\"amount\":{\"total\":%lld,\"currency\":\"CNY\"},"
              "\"payer\":{\"auth_code\":\"%s\"},\"scene_info\":{\"device_id\":\"till-1\"}}",
-             S_m.appid, S_m.mchid, number, total, code);
+             m->appid, m->mchid, number, total, code);
     struct client_response res;
-    long status = mh_call(&S_client, &S_m, "POST", "/v3/pay/transactions/codepay", body, &res);
+    long status = mh_call(&S_client, m, "POST", "/v3/pay/transactions/codepay", body, &res);
     const char *s = status == 200   ? api_json_str(&res, "trade_state")
                     : status == 202 ? api_json_str(&res, "code")
                                     : api_error_code(&res);
     snprintf(what, 64, "%s", s != NULL ? s : "");
-    if (status != 0 && !mh_response_verified(&S_m, &res))
+    if (message != NULL)
+        snprintf(message, message_size, "%s", api_json_str(&res, "message"));
+    if (status != 0 && !mh_response_verified(m, &res))
         snprintf(what, 64, "UNSIGNED");
     client_response_release(&res);
     return status;
@@ -627,6 +640,53 @@ TEST(five_wrong_codes_lock_the_slot)
     client_response_release(&res);
 }
 
+TEST(a_merchant_that_guesses_codes_is_stopped)
+{
+    // One merchant trying codes across users' slots: each wrong code counts against the merchant
+    // as well as the slot. Past twenty in ten minutes its codepay stops, for every code, a right
+    // one included, until the window ends, while other merchants go on. A locked slot answers
+    // exactly as a slot nobody holds, so the answers do not tell a guesser which slots are live.
+    struct mh_merchant g;
+    API_MUST(mh_onboard(&S_client, S_admin, -1, &g));
+    struct api_user u, v;
+    API_MUST(th_user_new(&S_client, S_admin, &u));
+    API_MUST(th_user_new(&S_client, S_admin, &v));
+    API_MUST(th_fund(&S_client, S_admin, &v, 10000));
+    struct S_device d, e;
+    S_device_add(&u, "phone", &d);
+    S_device_add(&v, "phone", &e);
+    int64_t step = S_settle();
+    char right[PAYCODE_TEXT_SIZE], wrong[PAYCODE_TEXT_SIZE], what[64];
+    char message[256], locked[256] = "", nobodys[256] = "";
+    S_code(&d, step, 0, right);
+    for (int i = 0; i < 20; i++) {
+        memcpy(wrong, right, sizeof wrong);
+        /* Another token; after the slot locks, other slots too. */
+        wrong[10] = (char)('0' + (right[10] - '0' + 1 + i % 9) % 10);
+        if (i >= 10)
+            wrong[3] = (char)('0' + (right[3] - '0' + 1 + i % 9) % 10);
+        wrong[17] = (char)('0' + luhn_check_digit(wrong, 17));
+        ASSERT_EQ_INT(S_codepay_at(&g, wrong, 100, NULL, what, message, sizeof message), 400);
+        ASSERT_EQ_STR(what, "AUTH_CODE_INVALID");
+        if (i == 6) /* the fifth locked the slot */
+            snprintf(locked, sizeof locked, "%s", message);
+        if (i == 10) /* a slot nobody holds */
+            snprintf(nobodys, sizeof nobodys, "%s", message);
+    }
+    ASSERT_EQ_STR(locked, nobodys);
+    char code[PAYCODE_TEXT_SIZE];
+    S_code(&e, step, 0, code);
+    ASSERT_EQ_INT(S_codepay_at(&g, code, 100, NULL, what, message, sizeof message), 429);
+    ASSERT_EQ_STR(what, "RATE_LIMITED");
+    if (strstr(message, "resumes until") == NULL)
+        TEST_FAIL_("the refusal does not say when codepay resumes: %s", message);
+    ASSERT_EQ_INT(th_balance(&S_client, &v), 10000);
+    ASSERT_EQ_INT(S_codepay(code, 100, NULL, what), 200);
+    ASSERT_EQ_STR(what, "SUCCESS");
+    ASSERT_EQ_INT(th_balance(&S_client, &v), 9900);
+    mh_release(&g);
+}
+
 TEST(above_the_password_free_amount_the_payer_confirms)
 {
     // ¥300 is above the ¥200 password-free amount: the order is USERPAYING until the payer
@@ -1017,6 +1077,7 @@ int main(void)
         RUN(two_tills_submitting_one_code_at_once_pay_once);
         RUN(a_revoked_devices_codes_are_refused);
         RUN(five_wrong_codes_lock_the_slot);
+        RUN(a_merchant_that_guesses_codes_is_stopped);
         RUN(above_the_password_free_amount_the_payer_confirms);
         RUN(codes_and_transfers_share_five_payments_a_day_without_the_password);
         RUN(an_unconfirmed_payment_is_revoked_after_the_confirmation_time);
