@@ -94,7 +94,9 @@
     X(QB_E_SMS_CODE_REQUIRED, 403, "SMS_CODE_REQUIRED",                                            \
       "this needs an SMS code sent to the account's phone")                                        \
     X(QB_E_ORDER_REVERSED, 400, "ORDERREVERSED",                                                   \
-      "the order was reversed (订单已撤销): whatever it took went back to the payer")
+      "the order was reversed (订单已撤销): whatever it took went back to the payer")              \
+    X(QB_E_PAYMENT_CODE_LOCKED, 423, "PAYMENT_CODE_LOCKED",                                        \
+      "this device's payment codes are locked after too many wrong codes at tills")
 
 enum qb_error {
 #define QB_ERROR_ENUM(name, status, code, message) name,

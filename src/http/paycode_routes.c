@@ -168,6 +168,21 @@ static void S_issue_resume(struct http_request *req, struct ledger_cmd *cmd)
     } else if (c->outcome == QB_E_RATE_LIMITED) {
         http_reply_error_message(req, c->outcome,
                                  "ten codes this minute already; wait for the next minute");
+    } else if (c->outcome == QB_E_PASSWORD_LOCKED) {
+        const struct identity_password_try t = {0, c->locked_until_ms};
+        http_reply_password_refusal(req, c->outcome, &t);
+    } else if (c->outcome == QB_E_PAYMENT_CODE_LOCKED) {
+        char until[48], message[256];
+        snprintf(message, sizeof message,
+                 "too many wrong codes at tills: this device's payment codes are locked%s; pay by "
+                 "scanning the shop's code meanwhile, or revoke the device and add another",
+                 identity_lock_end_text(c->locked_until_ms, until, sizeof until));
+        json_t *extra = json_pack("{s:o}", "locked_until", http_time_json(c->locked_until_ms));
+        if (extra != NULL)
+            http_reply_error_extra(req, c->outcome, message, extra);
+        else
+            http_reply_error_message(req, c->outcome, message);
+        json_decref(extra);
     } else if (c->outcome != QB_OK) {
         http_reply_error(req, c->outcome);
     } else {

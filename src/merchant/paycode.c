@@ -408,6 +408,13 @@ static enum qb_error S_issue_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
     if (err != QB_OK)
         return err;
     int64_t now_ms = ledger_txn_now_ms(txn);
+    /* With the payment password locked every code waits for the payer,
+     * who cannot confirm: a code would only keep a till waiting. */
+    if (identity_payment_password_locked(&user, now_ms)) {
+        c->outcome = QB_E_PASSWORD_LOCKED;
+        c->locked_until_ms = user.payment_password_locked_until_ms;
+        return QB_OK;
+    }
     struct store *store = ledger_txn_store(txn);
     struct S_device d;
     uint8_t seed[PAYCODE_SEED_SIZE];
@@ -443,6 +450,13 @@ static enum qb_error S_issue_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
         }
         if (err != QB_OK)
             return err;
+    }
+    /* Every code of a locked slot is refused at the till (§6.1): the user
+     * is told, not handed codes that cannot pay. */
+    if (d.locked_until_ms > now_ms) {
+        c->outcome = QB_E_PAYMENT_CODE_LOCKED;
+        c->locked_until_ms = d.locked_until_ms;
+        return QB_OK;
     }
     int64_t step = paycode_step(now_ms);
     if (d.issue_step != step) {

@@ -98,9 +98,12 @@ struct merchant_code_issue_cmd {
     char user_id[ID_TEXT_SIZE_MAX];
     char device_id[ID_TEXT_SIZE_MAX]; /* in: "" for the server-held device; out: the device */
     /* Out: QB_OK, NOT_FOUND (no such active device of the user),
-     * PAYMENT_PASSWORD_NOT_SET, ACCOUNT_FROZEN, RATE_LIMITED (ten codes
-     * this minute already). */
+     * PAYMENT_PASSWORD_NOT_SET, ACCOUNT_FROZEN, PASSWORD_LOCKED (the payment
+     * password: no code could be paid), PAYMENT_CODE_LOCKED (the device's
+     * slot, after wrong codes at tills), RATE_LIMITED (ten codes this
+     * minute already). */
     enum qb_error outcome;
+    int64_t locked_until_ms; /* the _LOCKED outcomes: when the lock ends */
     char code[PAYCODE_TEXT_SIZE];
     int64_t expires_at_ms;
 };

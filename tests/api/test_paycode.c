@@ -372,6 +372,11 @@ TEST(a_locked_payment_password_makes_every_code_wait_for_the_payer)
     ASSERT_EQ_INT(S_codepay(code, 100, number, what), 202);
     ASSERT_EQ_STR(what, "USERPAYING");
     ASSERT_EQ_INT(th_balance(&S_client, &u), 10000);
+    /* The app gets no code to show meanwhile, but when the lock ends. */
+    ASSERT_EQ_INT(api_call(&S_client, "GET", "/v1/me/payment-code", u.token, NULL, &res), 423);
+    ASSERT_EQ_STR(api_error_code(&res), "PASSWORD_LOCKED");
+    ASSERT(strlen(api_json_str(&res, "locked_until")) == 25);
+    client_response_release(&res);
     /* The user may still lower what codes pay alone, without the password; not raise it. */
     ASSERT_EQ_INT(api_call(&S_client, "PUT", "/v1/me/payment-code-settings", u.token,
                            "{\"password_free_limit\":0}", &res),
@@ -637,6 +642,14 @@ TEST(five_wrong_codes_lock_the_slot)
     ASSERT_EQ_INT(th_balance(&S_client, &u), 10000);
     ASSERT_EQ_INT(api_call(&S_client, "GET", "/v1/me/security", u.token, NULL, &res), 200);
     ASSERT(strstr(res.body.data, "{\"name\":\"no_recent_lockouts\",\"ok\":false") != NULL);
+    client_response_release(&res);
+    /* The app is told, rather than handed codes every till will refuse. */
+    char path[128];
+    snprintf(path, sizeof path, "/v1/me/payment-code?device_id=%s", d.id);
+    ASSERT_EQ_INT(api_call(&S_client, "GET", path, u.token, NULL, &res), 423);
+    ASSERT_EQ_STR(api_error_code(&res), "PAYMENT_CODE_LOCKED");
+    ASSERT(strlen(api_json_str(&res, "locked_until")) == 25);
+    ASSERT(strstr(api_json_str(&res, "message"), "scanning") != NULL);
     client_response_release(&res);
 }
 

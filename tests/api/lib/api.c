@@ -163,10 +163,11 @@ const char *api_error_code(const struct client_response *res)
     const char *text = json_string_value(json_object_get(body, "code"));
     const char *message = json_string_value(json_object_get(body, "message"));
     /* Nothing but the two, or the one member docs/api.md adds to that code. */
-    const char *extra = text == NULL                           ? NULL
-                        : strcmp(text, "LIMIT_EXCEEDED") == 0  ? "limit"
-                        : strcmp(text, "PASSWORD_LOCKED") == 0 ? "locked_until"
-                                                               : NULL;
+    const char *extra = text == NULL                               ? NULL
+                        : strcmp(text, "LIMIT_EXCEEDED") == 0      ? "limit"
+                        : strcmp(text, "PASSWORD_LOCKED") == 0     ? "locked_until"
+                        : strcmp(text, "PAYMENT_CODE_LOCKED") == 0 ? "locked_until"
+                                                                   : NULL;
     size_t size = json_object_size(body);
     if (text != NULL && message != NULL && message[0] != '\0' &&
         (size == 2 || (size == 3 && extra != NULL && json_is_string(json_object_get(body, extra)))))
