@@ -344,6 +344,17 @@ static enum qb_error sms_send_run(struct ledger_txn *txn, struct ledger_cmd *cmd
     err = sms_code_insert(store, c, hash, now_ms, now_ms + env->settings.sms_code_ttl_ms, !live);
     if (err != QB_OK)
         goto out;
+    /* A row counts for a day at most (the cap; a code lives minutes): a
+     * few of the oldest go with each new one once two days old, so that
+     * requests for random phones cannot fill the disk, and the table
+     * holds about two days of sends. */
+    const struct store_param old[] = {STORE_INT(now_ms - 2 * SMS_DAY_MS)};
+    err = store_run(store,
+                    "DELETE FROM sms_codes WHERE id IN (SELECT id FROM sms_codes ORDER BY id"
+                    " LIMIT 8) AND created_at_ms < $1",
+                    old, QB_ARRAY_COUNT(old));
+    if (err != QB_OK)
+        goto out;
     c->daily_cap_reached = today_count + 1 >= env->settings.sms_daily_max;
 
     /* 4. the message, sealed, in the same transaction */

@@ -632,6 +632,35 @@ TEST(daily_cap_is_ten_and_resets_at_midnight_in_china)
     sx_free(sx);
 }
 
+TEST(rows_past_two_days_are_deleted_as_new_ones_come)
+{
+    /* Every request to send leaves a row, decoys for phones nobody has
+     * included: without an end, anyone could fill the disk with requests
+     * for random phones. A row counts for a day at most (the daily cap),
+     * so each send deletes a few rows over two days old, and a table that
+     * stops growing then stays as large as two days of sends. */
+    struct sx *sx = sx_new();
+    char phone[16];
+    for (int i = 0; i < 20; i++) {
+        snprintf(phone, sizeof phone, "1390000%04d", i);
+        ASSERT_EQ_INT(sx_send(sx, phone, SMS_PURPOSE_REGISTER, "", NULL), QB_OK);
+    }
+    ASSERT_EQ_INT(sx_int(sx, "SELECT COUNT(*) FROM sms_codes", -1, NULL), 20);
+    clock_manual_advance(&sx->clock, 2 * SX_DAY_MS);
+    ASSERT_EQ_INT(sx_send(sx, "13700000000", SMS_PURPOSE_REGISTER, "", NULL), QB_OK);
+    ASSERT_EQ_INT(sx_int(sx, "SELECT COUNT(*) FROM sms_codes", -1, NULL), 21);
+    clock_manual_advance(&sx->clock, 1);
+    ASSERT_EQ_INT(sx_send(sx, "13700000001", SMS_PURPOSE_REGISTER, "", NULL), QB_OK);
+    ASSERT_EQ_INT(sx_int(sx, "SELECT COUNT(*) FROM sms_codes", -1, NULL), 22 - 8);
+    for (int i = 2; i < 4; i++) {
+        snprintf(phone, sizeof phone, "1370000%04d", i);
+        ASSERT_EQ_INT(sx_send(sx, phone, SMS_PURPOSE_REGISTER, "", NULL), QB_OK);
+    }
+    /* The twenty old ones gone, the four of today kept. */
+    ASSERT_EQ_INT(sx_int(sx, "SELECT COUNT(*) FROM sms_codes", -1, NULL), 4);
+    sx_free(sx);
+}
+
 TEST(unknown_phone_answers_like_a_known_one)
 {
     /* The send answer must not reveal whether a phone is registered: an
@@ -1020,6 +1049,7 @@ int main(void)
     RUN(newest_code_supersedes_older_ones);
     RUN(cooldown_answers_rate_limited_with_retry_after);
     RUN(daily_cap_is_ten_and_resets_at_midnight_in_china);
+    RUN(rows_past_two_days_are_deleted_as_new_ones_come);
     RUN(unknown_phone_answers_like_a_known_one);
     RUN(code_is_never_stored_in_clear);
     RUN(outbox_list_unseals_newest_first);
