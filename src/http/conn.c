@@ -398,12 +398,16 @@ static void S_reply_start(struct http_conn *c)
     struct buf *out = &c->out;
     buf_reset(out);
     char line[64];
+    /* Nothing is cached unless a route says otherwise, once. */
+    bool cache_control = false;
+    for (int i = 0; i < req->header_count; i++)
+        cache_control = cache_control || strcasecmp(req->headers[i].name, "Cache-Control") == 0;
     bool ok =
         buf_printf(out, "HTTP/1.1 %d %s\r\n", req->status, S_reason(req->status)) == QB_OK &&
         http_head_field(out, "Date", S_date(c->worker)) &&
         http_head_field(out, "X-Request-Id", req->id) &&
         (req->content_type == NULL || http_head_field(out, "Content-Type", req->content_type)) &&
-        http_head_field(out, "Cache-Control", "no-store");
+        (cache_control || http_head_field(out, "Cache-Control", "no-store"));
     for (int i = 0; ok && i < req->header_count; i++)
         ok = http_head_field(out, req->headers[i].name, req->headers[i].value);
     /* A /v3/ reply that cannot be signed is not sent unsigned: the client

@@ -274,7 +274,15 @@ struct S_codepay {
 
 static void S_codepay_resume(struct http_request *req, struct ledger_cmd *cmd)
 {
-    http_reply_stored(req, cmd);
+    if (cmd->result == QB_E_IDEMPOTENCY_MISMATCH)
+        /* A till meets this after a refused code, which keeps its number
+         * too: it sent no Idempotency-Key, its out_trade_no is one. */
+        http_reply_error_message(req, QB_E_IDEMPOTENCY_MISMATCH,
+                                 "this out_trade_no was used with another request (a refused "
+                                 "code keeps its number too): send the sale under a new "
+                                 "out_trade_no");
+    else
+        http_reply_stored(req, cmd);
     ledger_cmd_release(cmd);
 }
 
@@ -327,6 +335,11 @@ void http_handle_v3_codepay(struct http_request *req)
     }
 
     struct S_codepay *t = http_request_alloc(req, sizeof *t);
+    /* The members it ignores are no part of the request: a till's retry
+     * from another device_id is the same sale. */
+    const char *ignored[] = {"goods_tag", "support_fapiao", "detail", "scene_info", "settle_info"};
+    for (size_t i = 0; i < QB_ARRAY_COUNT(ignored); i++)
+        (void)json_object_del(body, ignored[i]);
     char *canonical = json_dumps(body, JSON_COMPACT | JSON_SORT_KEYS);
     if (t == NULL || canonical == NULL) {
         free(canonical);
@@ -372,6 +385,9 @@ static void S_reverse_resume(struct http_request *req, struct ledger_cmd *cmd)
     } else if (c->outcome == QB_E_INVALID_REQUEST) {
         http_reply_error_message(req, c->outcome, "订单的支付场景不支持该请求 (only a payment-code"
                                                   " order that is not refunded can be reversed)");
+    } else if (c->outcome == QB_E_NOT_ENOUGH) {
+        http_reply_error_message(req, c->outcome,
+                                 "商户余额不足 (the merchant's balance cannot return the payment)");
     } else if (c->outcome != QB_OK) {
         http_reply_error(req, c->outcome);
     } else {

@@ -876,7 +876,9 @@ static enum qb_error S_codepay_run(struct ledger_txn *txn, struct ledger_cmd *cm
             return wallet_limits_refusal(&c->cmd, outcome, refused_limit);
         }
         return S_codepay_refuse(c, outcome == QB_E_INSUFFICIENT_BALANCE ? QB_E_NOT_ENOUGH : outcome,
-                                NULL);
+                                outcome == QB_E_INSUFFICIENT_BALANCE
+                                    ? "用户余额不足 (the payer's balance is too low)"
+                                    : NULL);
     }
     cs.day_count++;
     err = S_settings_write(txn, payer.id, &cs);

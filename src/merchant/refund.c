@@ -261,7 +261,8 @@ static enum qb_error S_create_run(struct ledger_txn *txn, struct ledger_cmd *cmd
         return QB_E_INTERNAL;
     if ((merchant_account.flags & (LEDGER_ACCOUNT_DEBIT_FROZEN | LEDGER_ACCOUNT_CLOSED)) != 0 ||
         merchant_account.available_minor < merchant_part)
-        return S_refuse(c, QB_E_NOT_ENOUGH, NULL);
+        return S_refuse(c, QB_E_NOT_ENOUGH,
+                        "商户余额不足 (the merchant's balance cannot return this refund)");
     struct identity_user payer;
     err = identity_txn_user_get(txn, env, o.payer_user_id, &payer);
     if (err != QB_OK)

@@ -162,6 +162,21 @@ static long S_reverse(const char *out_trade_no, char what[64])
     return status;
 }
 
+TEST(a_code_is_sent_with_one_cache_control)
+{
+    // A code must not be kept by any cache, and its answer says so once: two Cache-Control
+    // fields are a malformed header some proxies refuse.
+    struct api_user u;
+    API_MUST(th_user_new(&S_client, S_admin, &u));
+    struct client_response res;
+    ASSERT_EQ_INT(api_call(&S_client, "GET", "/v1/me/payment-code", u.token, NULL, &res), 200);
+    int seen = 0;
+    for (const char *p = res.headers.data; p != NULL && (p = strstr(p, "\nCache-Control:")); p++)
+        seen++;
+    client_response_release(&res);
+    ASSERT_EQ_INT(seen, 1);
+}
+
 TEST(devices_are_provisioned_with_the_password_and_listed_without_seeds)
 {
     // The seed is answered once, only with the payment password; the list never shows it;
@@ -403,8 +418,10 @@ TEST(a_low_balance_spends_the_code_and_answers_not_enough)
     S_device_add(&u, "phone", &d);
     char code[PAYCODE_TEXT_SIZE], what[64], number[33];
     S_code(&d, S_settle(), 0, code);
-    ASSERT_EQ_INT(S_codepay(code, 500, number, what), 403);
+    char message[256];
+    ASSERT_EQ_INT(S_codepay_at(&S_m, code, 500, number, what, message, sizeof message), 403);
     ASSERT_EQ_STR(what, "NOT_ENOUGH");
+    ASSERT(strstr(message, "payer") != NULL); /* whose balance: the cashier must know */
     json_t *o = S_query(number);
     ASSERT_EQ_STR(S_state(o), "PAYERROR");
     json_decref(o);
@@ -487,6 +504,52 @@ TEST(a_retry_after_a_reversal_is_told_the_order_was_reversed)
         client_response_release(&res);
     }
     ASSERT_EQ_INT(th_balance(&S_client, &u), 50000);
+}
+
+TEST(a_sale_resent_from_another_till_is_the_same_sale)
+{
+    // The members codepay ignores are no part of the request: the same sale sent again from
+    // another till (scene_info.device_id) is answered as the first, and pays once. A new code
+    // under a number a refused code used is told to use a new number, in those words.
+    struct api_user u;
+    API_MUST(th_user_new(&S_client, S_admin, &u));
+    API_MUST(th_fund(&S_client, S_admin, &u, 5000));
+    struct S_device d;
+    S_device_add(&u, "phone", &d);
+    int64_t step = S_settle();
+    char code[PAYCODE_TEXT_SIZE], number[40], body[1024];
+    S_code(&d, step, 0, code);
+    snprintf(number, sizeof number, "till-%lld", (long long)S_now_ms() % 100000000);
+    for (int till = 1; till <= 2; till++) {
+        snprintf(body, sizeof body,
+                 "{\"appid\":\"%s\",\"mchid\":\"%s\",\"description\":\"x\",\"out_trade_no\":"
+                 "\"%s\",\"amount\":{\"total\":300},\"payer\":{\"auth_code\":\"%s\"},"
+                 "\"scene_info\":{\"device_id\":\"till-%d\"}}",
+                 S_m.appid, S_m.mchid, number, code, till);
+        struct client_response res;
+        ASSERT_EQ_INT(mh_call(&S_client, &S_m, "POST", "/v3/pay/transactions/codepay", body, &res),
+                      200);
+        ASSERT_EQ_STR(api_json_str(&res, "trade_state"), "SUCCESS");
+        client_response_release(&res);
+    }
+    ASSERT_EQ_INT(th_balance(&S_client, &u), 4700);
+
+    char what[64], refused[40];
+    ASSERT_EQ_INT(S_codepay("134650328919428540", 300, refused, what), 400); /* not ours */
+    ASSERT_EQ_STR(what, "AUTH_CODE_INVALID");
+    S_code(&d, step, 1, code);
+    snprintf(body, sizeof body,
+             "{\"appid\":\"%s\",\"mchid\":\"%s\",\"description\":\"便利店\","
+             "\"out_trade_no\":\"%s\",\"amount\":{\"total\":300,\"currency\":\"CNY\"},"
+             "\"payer\":{\"auth_code\":\"%s\"},\"scene_info\":{\"device_id\":\"till-1\"}}",
+             S_m.appid, S_m.mchid, refused, code);
+    struct client_response res;
+    ASSERT_EQ_INT(mh_call(&S_client, &S_m, "POST", "/v3/pay/transactions/codepay", body, &res),
+                  422);
+    ASSERT(mh_response_verified(&S_m, &res));
+    ASSERT(strstr(api_json_str(&res, "message"), "new out_trade_no") != NULL);
+    client_response_release(&res);
+    ASSERT_EQ_INT(th_balance(&S_client, &u), 4700);
 }
 
 TEST(a_codepay_that_arrives_after_its_reversal_takes_nothing)
@@ -1081,6 +1144,7 @@ int main(void)
         api_suite_daemon(&suite, &S_daemon, "paycode", args, S_admin, &S_client) &&
         api_suite_step(mh_onboard(&S_client, S_admin, -1, &S_m), "onboard a merchant")) {
         RUN(devices_are_provisioned_with_the_password_and_listed_without_seeds);
+        RUN(a_code_is_sent_with_one_cache_control);
         RUN(a_code_pays_once_within_one_step_either_way);
         RUN(a_freeze_ends_the_payment_codes_of_a_lost_phone);
         RUN(codes_need_a_payment_password_and_a_wallet_that_is_not_frozen);
@@ -1098,6 +1162,7 @@ int main(void)
         RUN(reverse_revokes_and_returns_a_paid_orders_money);
         RUN(a_retry_after_a_reversal_is_told_the_order_was_reversed);
         RUN(a_codepay_that_arrives_after_its_reversal_takes_nothing);
+        RUN(a_sale_resent_from_another_till_is_the_same_sale);
         RUN(an_online_code_from_the_server_pays);
         RUN(bad_codepay_bodies_are_refused_and_change_nothing);
     }
