@@ -12,6 +12,7 @@
  * differently is refused, not guessed at.
  */
 #include <string.h>
+#include <strings.h>
 
 #include "base/text.h"
 #include "domain/domain.h"
@@ -45,6 +46,36 @@ static bool utf8_text_is_clean(const char *text, size_t size, bool *single_char)
 
 /* --- login passwords --------------------------------------------------------- */
 
+/* Passwords of eight characters or more that top every published list of
+ * those people choose, here and abroad (pinyin, love numbers, keyboard
+ * walks): whoever guesses tries these first, so with five tries to a lock
+ * they are the ones that fall. Compared without regard to case. */
+static const char *const S_common_passwords[] = {
+    "password",    "password1", "password12", "password123", "passw0rd",   "p@ssw0rd",
+    "p@ssword",    "iloveyou",  "iloveyou1",  "iloveyou520", "woaini1314", "woaini520",
+    "woaini123",   "woaini521", "aini1314",   "aini5201314", "5201314a",   "a5201314",
+    "wo5201314",   "qq123456",  "qq12345678", "qwertyui",    "qwertyuiop", "qwerty123",
+    "qwerty12",    "qwe12345",  "qwe123456",  "qweasdzxc",   "qazwsxedc",  "1qaz2wsx",
+    "1qazxsw2",    "1q2w3e4r",  "1q2w3e4r5t", "q1w2e3r4",    "q1w2e3r4t5", "zaq12wsx",
+    "asdfghjk",    "asdfghjkl", "asdf1234",   "zxcvbnm1",    "zxcv1234",   "qwer1234",
+    "abcdefgh",    "abcdefg1",  "abc12345",   "abc123456",   "abcd1234",   "abcd12345",
+    "a1234567",    "a12345678", "a123456789", "aa123456",    "aa12345678", "aaa12345",
+    "1234abcd",    "12345abc",  "123456aa",   "123456abc",   "123456qq",   "admin123",
+    "admin1234",   "welcome1",  "sunshine",   "princess",    "football",   "baseball",
+    "superman",    "starwars",  "trustno1",   "letmein1",    "qianbao1",   "qianbao123",
+    "qianbao1234", "wang1234",  "wang123456", "zhang123",    "li123456",   "88888888a",
+    "a88888888",   "woshishui", "woaiwojia",  "nihao123",    "nihao1234",
+};
+
+static bool S_password_is_common(const char *password, size_t size)
+{
+    for (size_t i = 0; i < sizeof S_common_passwords / sizeof S_common_passwords[0]; i++)
+        if (strlen(S_common_passwords[i]) == size &&
+            strncasecmp(S_common_passwords[i], password, size) == 0)
+            return true;
+    return false;
+}
+
 enum qb_error identity_password_check(const char *password)
 {
     if (password == NULL)
@@ -61,7 +92,7 @@ enum qb_error identity_password_check(const char *password)
     for (size_t i = 0; i < size; i++)
         if (password[i] < '0' || password[i] > '9')
             all_digits = false;
-    return all_digits ? QB_E_PASSWORD_WEAK : QB_OK;
+    return all_digits || S_password_is_common(password, size) ? QB_E_PASSWORD_WEAK : QB_OK;
 }
 
 bool identity_display_name_is_valid(const char *name)

@@ -460,13 +460,21 @@ TEST(payment_password_birth_date_refused)
 TEST(login_password_rules)
 {
     /* Login passwords: long enough, not all digits, not one character
-     * repeated, valid UTF-8 without control characters, at most 128 bytes. */
+     * repeated, not one of the passwords every guesser tries first (in
+     * any case), valid UTF-8 without control characters, at most 128
+     * bytes. */
     ASSERT_EQ_INT(identity_password_check(LOGIN_PASSWORD), QB_OK);
     ASSERT_EQ_INT(identity_password_check("钱包密码很安全"), QB_OK);
     ASSERT_EQ_INT(identity_password_check("abc1234"), QB_E_PASSWORD_WEAK);
     ASSERT_EQ_INT(identity_password_check("1234567890"), QB_E_PASSWORD_WEAK);
     ASSERT_EQ_INT(identity_password_check("aaaaaaaaaa"), QB_E_PASSWORD_WEAK);
     ASSERT_EQ_INT(identity_password_check("密密密密密密密密"), QB_E_PASSWORD_WEAK);
+    const char *common[] = {"password", "iloveyou",   "woaini1314", "Password1",
+                            "abcdefgh", "QWERTYUIOP", "1qaz2wsx",   "qianbao123"};
+    for (size_t i = 0; i < QB_ARRAY_COUNT(common); i++)
+        if (identity_password_check(common[i]) != QB_E_PASSWORD_WEAK)
+            TEST_FAIL_("\"%s\" is taken", common[i]);
+    ASSERT_EQ_INT(identity_password_check("woaini1314 forever"), QB_OK);
     ASSERT_EQ_INT(identity_password_check("abc\tdefgh"), QB_E_PARAM);
     ASSERT_EQ_INT(identity_password_check("abcdefgh\x7f"), QB_E_PARAM);
     ASSERT_EQ_INT(identity_password_check("abcdefgh\xff"), QB_E_PARAM);
