@@ -829,6 +829,21 @@ static enum qb_error S_codepay_run(struct ledger_txn *txn, struct ledger_cmd *cm
         return err != QB_OK ? err : S_codepay_refuse(c, QB_E_ACCOUNT_FROZEN, NULL);
     }
 
+    /* A payment no limit lets through is refused now, not after the
+     * cashier waited for a password that could not help (the limits are
+     * checked again when it is paid). */
+    const char *limit_refused = NULL;
+    err = wallet_txn_limits_check(txn, env, &payer, o->total_minor, &limit_refused);
+    if (err == QB_E_LIMIT_EXCEEDED || err == QB_E_OVERFLOW) {
+        enum qb_error failed = S_order_failed(txn, o);
+        if (failed != QB_OK)
+            return failed;
+        c->outcome = err;
+        return wallet_limits_refusal(&c->cmd, err, limit_refused);
+    }
+    if (err != QB_OK)
+        return err;
+
     /* Step 8: password-free, or waiting for the payer. */
     struct merchant_code_settings cs;
     err = merchant_code_settings_get(store, &env->settings, payer.id, &cs);

@@ -506,6 +506,32 @@ TEST(a_retry_after_a_reversal_is_told_the_order_was_reversed)
     ASSERT_EQ_INT(th_balance(&S_client, &u), 50000);
 }
 
+TEST(a_code_past_a_limit_is_refused_at_once)
+{
+    // A sale no limit of the payer's lets through must not keep the till waiting thirty seconds
+    // for a password that cannot help: at KYC level 1 the wallet's lifetime limit is ¥1,000, so
+    // ¥2,000 is refused at once (LIMIT_EXCEEDED, naming the limit), the order PAYERROR, the code
+    // spent and nothing waiting in the payer's app.
+    struct api_user u;
+    API_MUST(th_user_new(&S_client, S_admin, &u));
+    API_MUST(th_fund(&S_client, S_admin, &u, 5000));
+    struct S_device d;
+    S_device_add(&u, "phone", &d);
+    char code[PAYCODE_TEXT_SIZE], what[64], number[33];
+    S_code(&d, S_settle(), 0, code);
+    ASSERT_EQ_INT(S_codepay(code, 200000, number, what), 403);
+    ASSERT_EQ_STR(what, "LIMIT_EXCEEDED");
+    json_t *o = S_query(number);
+    ASSERT_EQ_STR(S_state(o), "PAYERROR");
+    json_decref(o);
+    struct client_response res;
+    ASSERT_EQ_INT(api_call(&S_client, "GET", "/v1/me/pending-payments", u.token, NULL, &res), 200);
+    ASSERT(strstr(res.body.data, number) == NULL);
+    client_response_release(&res);
+    ASSERT_EQ_INT(S_codepay(code, 100, NULL, what), 400); /* spent */
+    ASSERT_EQ_INT(th_balance(&S_client, &u), 5000);
+}
+
 TEST(a_sale_resent_from_another_till_is_the_same_sale)
 {
     // The members codepay ignores are no part of the request: the same sale sent again from
@@ -1163,6 +1189,7 @@ int main(void)
         RUN(a_retry_after_a_reversal_is_told_the_order_was_reversed);
         RUN(a_codepay_that_arrives_after_its_reversal_takes_nothing);
         RUN(a_sale_resent_from_another_till_is_the_same_sale);
+        RUN(a_code_past_a_limit_is_refused_at_once);
         RUN(an_online_code_from_the_server_pays);
         RUN(bad_codepay_bodies_are_refused_and_change_nothing);
     }
