@@ -45,12 +45,19 @@ struct text_range {
 /* The code points past the controls that hide or reorder what is shown, in order: Unicode's
  * Default_Ignorable_Code_Point (DerivedCoreProperties.txt) less the joiners and variation
  * selectors, which emoji and some scripts are written with, plus the separators and annotation
- * marks that rearrange lines and the braille blank. Reserved code points in the ignorable ranges
+ * marks that rearrange lines, the format characters that span or arrange the characters after
+ * them (the prepended concatenation marks drawn around the digits that follow, the Egyptian
+ * hieroglyph format controls), and the braille blank. Reserved code points in the ignorable ranges
  * count: a renderer shows them as nothing today, so they may not be text tomorrow. */
 static const struct text_range S_hidden_ranges[] = {
     {0x00AD, 0x00AD},   /* soft hyphen */
     {0x034F, 0x034F},   /* combining grapheme joiner */
+    {0x0600, 0x0605},   /* Arabic number signs: drawn around the digits after them */
     {0x061C, 0x061C},   /* Arabic letter mark */
+    {0x06DD, 0x06DD},   /* Arabic end of ayah, the same */
+    {0x070F, 0x070F},   /* Syriac abbreviation mark, the same */
+    {0x0890, 0x0891},   /* Arabic pound and piastre marks above, the same */
+    {0x08E2, 0x08E2},   /* Arabic disputed end of ayah, the same */
     {0x115F, 0x1160},   /* Hangul fillers */
     {0x17B4, 0x17B5},   /* Khmer inherent vowels */
     {0x180E, 0x180E},   /* Mongolian vowel separator */
@@ -63,6 +70,9 @@ static const struct text_range S_hidden_ranges[] = {
     {0xFEFF, 0xFEFF},   /* BOM */
     {0xFFA0, 0xFFA0},   /* halfwidth Hangul filler */
     {0xFFF0, 0xFFFB},   /* reserved, interlinear annotation */
+    {0x110BD, 0x110BD}, /* Kaithi number sign, the same */
+    {0x110CD, 0x110CD}, /* Kaithi number sign above, the same */
+    {0x13430, 0x1343F}, /* Egyptian hieroglyph format controls: arrange what follows */
     {0x1BCA0, 0x1BCA3}, /* shorthand format controls */
     {0x1D173, 0x1D17A}, /* musical format controls */
     {0xE0000, 0xE00FF}, /* tags, an invisible copy of ASCII (but in a flag, text_is_clean) */

@@ -64,7 +64,10 @@ static bool S_hidden(uint32_t cp)
                      (cp >= 0xE0000 && cp <= 0xE0FFF);
     bool kept = cp == 0x200C || cp == 0x200D || (cp >= 0x180B && cp <= 0x180F && cp != 0x180E) ||
                 (cp >= 0xFE00 && cp <= 0xFE0F) || (cp >= 0xE0100 && cp <= 0xE01EF);
-    bool rearranging = cp == 0x2028 || cp == 0x2029 || (cp >= 0xFFF9 && cp <= 0xFFFB);
+    bool rearranging = cp == 0x2028 || cp == 0x2029 || (cp >= 0xFFF9 && cp <= 0xFFFB) ||
+                       (cp >= 0x0600 && cp <= 0x0605) || cp == 0x06DD || cp == 0x070F ||
+                       cp == 0x0890 || cp == 0x0891 || cp == 0x08E2 || cp == 0x110BD ||
+                       cp == 0x110CD || (cp >= 0x13430 && cp <= 0x1343F);
     bool blank = cp == 0x2800;
     return control || (ignorable && !kept) || rearranging || blank;
 }
