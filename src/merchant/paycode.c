@@ -747,7 +747,19 @@ static enum qb_error S_codepay_run(struct ledger_txn *txn, struct ledger_cmd *cm
         return QB_E_INTERNAL;
     int64_t step = 0;
     bool valid = paycode_verify(seed, &code, paycode_step(now_ms), &step);
+    /* A real code some minutes old (a screenshot, a slow queue) is no
+     * guess: the till is told it expired, and nothing counts it. Steps
+     * 2 to 13 minutes back, three at a time. */
+    bool expired = false;
+    for (int64_t back = 3; !valid && !expired && back <= 12; back += 3)
+        expired = paycode_step(now_ms) - back >= 1 &&
+                  paycode_verify(seed, &code, paycode_step(now_ms) - back, NULL);
     crypto_wipe(seed, sizeof seed);
+    if (expired)
+        return S_codepay_refuse(
+            c, QB_E_AUTH_CODE_INVALID,
+            "101 付款码已过期,请刷新后再试 (the code expired: the payer shows a "
+            "fresh one)");
     if (!valid) {
         d.wrong_count++;
         if (d.wrong_count >= c->env->settings.paycode_wrong_max) {

@@ -506,6 +506,30 @@ TEST(a_retry_after_a_reversal_is_told_the_order_was_reversed)
     ASSERT_EQ_INT(th_balance(&S_client, &u), 50000);
 }
 
+TEST(an_expired_code_is_told_apart_and_counts_nowhere)
+{
+    // A real code some minutes old (a screenshot, a phone that stayed on the old code) is not a
+    // guess: the till is told the code expired, not that it is invalid, and however often it is
+    // scanned the slot does not lock: the fresh code pays.
+    struct api_user u;
+    API_MUST(th_user_new(&S_client, S_admin, &u));
+    API_MUST(th_fund(&S_client, S_admin, &u, 5000));
+    struct S_device d;
+    S_device_add(&u, "phone", &d);
+    int64_t step = S_settle();
+    char old[PAYCODE_TEXT_SIZE], code[PAYCODE_TEXT_SIZE], what[64], message[256];
+    S_code(&d, step - 5, 0, old);
+    for (int i = 0; i < 6; i++) {
+        ASSERT_EQ_INT(S_codepay_at(&S_m, old, 100, NULL, what, message, sizeof message), 400);
+        ASSERT_EQ_STR(what, "AUTH_CODE_INVALID");
+        if (strstr(message, "expired") == NULL)
+            TEST_FAIL_("an old code is not told apart: %s", message);
+    }
+    S_code(&d, step, 0, code);
+    ASSERT_EQ_INT(S_codepay(code, 100, NULL, what), 200);
+    ASSERT_EQ_INT(th_balance(&S_client, &u), 4900);
+}
+
 TEST(a_code_past_a_limit_is_refused_at_once)
 {
     // A sale no limit of the payer's lets through must not keep the till waiting thirty seconds
@@ -1190,6 +1214,7 @@ int main(void)
         RUN(a_codepay_that_arrives_after_its_reversal_takes_nothing);
         RUN(a_sale_resent_from_another_till_is_the_same_sale);
         RUN(a_code_past_a_limit_is_refused_at_once);
+        RUN(an_expired_code_is_told_apart_and_counts_nowhere);
         RUN(an_online_code_from_the_server_pays);
         RUN(bad_codepay_bodies_are_refused_and_change_nothing);
     }
