@@ -397,6 +397,7 @@ int cli_run_merchant_bill(struct cli *cli, const struct cli_args *args);
 int cli_run_merchant_analytics(struct cli *cli, const struct cli_args *args);
 int cli_run_order_show(struct cli *cli, const struct cli_args *args);
 int cli_run_order_close(struct cli *cli, const struct cli_args *args);
+int cli_run_order_reverse(struct cli *cli, const struct cli_args *args);
 int cli_run_refund(struct cli *cli, const struct cli_args *args);
 int cli_run_refund_show(struct cli *cli, const struct cli_args *args);
 int cli_run_merchant_notifications(struct cli *cli, const struct cli_args *args); /* merchant.c */

@@ -322,7 +322,10 @@ int cli_run_order_show(struct cli *cli, const struct cli_args *args)
     return rc;
 }
 
-int cli_run_order_close(struct cli *cli, const struct cli_args *args)
+/* POST …/out-trade-no/{n}/ACTION for the merchant profile's order: close,
+ * or reverse (a payment-code order, its money back to the payer). */
+static int S_order_action(struct cli *cli, const struct cli_args *args, const char *action,
+                          const char *done)
 {
     const char *out_trade_no = args->positionals[0];
     if (!S_out_trade_no_valid(out_trade_no))
@@ -332,7 +335,7 @@ int cli_run_order_close(struct cli *cli, const struct cli_args *args)
     if (rc != CLI_EXIT_OK)
         return rc;
     char path[160];
-    snprintf(path, sizeof path, "/v3/pay/transactions/out-trade-no/%s/close", out_trade_no);
+    snprintf(path, sizeof path, "/v3/pay/transactions/out-trade-no/%s/%s", out_trade_no, action);
     json_t *body = json_pack("{s:s}", "mchid", mchid);
     QB_ASSERT(body != NULL);
     struct cli_response res;
@@ -342,10 +345,20 @@ int cli_run_order_close(struct cli *cli, const struct cli_args *args)
         if (cli->json)
             cli_print_body(&res);
         else
-            printf("closed %s\n", out_trade_no);
+            printf("%s %s\n", done, out_trade_no);
     }
     cli_response_release(&res);
     return rc;
+}
+
+int cli_run_order_close(struct cli *cli, const struct cli_args *args)
+{
+    return S_order_action(cli, args, "close", "closed");
+}
+
+int cli_run_order_reverse(struct cli *cli, const struct cli_args *args)
+{
+    return S_order_action(cli, args, "reverse", "reversed");
 }
 
 /* --- refunds ----------------------------------------------------------------------- */

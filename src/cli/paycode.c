@@ -506,7 +506,11 @@ int cli_run_paycode_limits(struct cli *cli, const struct cli_args *args)
     if (amount_text != NULL) {
         int64_t amount = 0;
         bool none = false;
-        if (cli_amount_or_none_parse(amount_text, currency_find("CNY"), &amount, &none) != QB_OK) {
+        /* 0 is none here, as the help says: no amount without the password.
+         * (A daily limit of 0 is refused: it would read as "pay nothing".) */
+        bool zero = strcmp(amount_text, "0") == 0;
+        if (!zero &&
+            cli_amount_or_none_parse(amount_text, currency_find("CNY"), &amount, &none) != QB_OK) {
             json_decref(body);
             return cli_usage_error(cli, "--password-free is an amount of yuan, or none");
         }

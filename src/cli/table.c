@@ -640,7 +640,7 @@ static const struct cli_command S_commands[] = {
       {"to", "YYYY-MM-DD", true, NULL, "the last day"},
       {"mchid", "MCHID", false, NULL, "which of your merchants, when you own several"}},
      cli_run_merchant_analytics},
-    {"order", "", 0, 0, "look at or close a merchant's order", NULL, {{0}}, NULL},
+    {"order", "", 0, 0, "look at, close or reverse a merchant's order", NULL, {{0}}, NULL},
     {"order show",
      "OUT_TRADE_NO",
      1,
@@ -654,9 +654,22 @@ static const struct cli_command S_commands[] = {
      1,
      1,
      "close an unpaid order",
-     "Closing a closed or expired order succeeds again; a paid one is refused (ORDERPAID).",
+     "Closing a closed or expired order succeeds again; a paid one is refused (ORDERPAID). A "
+     "payment-code order is not closed: reverse it.",
      {{0}},
      cli_run_order_close},
+    {"order reverse",
+     "OUT_TRADE_NO",
+     1,
+     1,
+     "reverse a payment-code sale: its money back to the payer",
+     "For a till that lost the answer to a codepay, or a sale the customer called off: a paid "
+     "order's money goes back to the payer and the order is REVOKED; one waiting for the payer's "
+     "password can no longer be paid. A number no order has yet is closed to a codepay that "
+     "arrives later (refused ORDER_NOT_EXIST all the same, exit 1). Reversing again succeeds "
+     "again.",
+     {{0}},
+     cli_run_order_reverse},
     {"refund",
      "OUT_TRADE_NO AMOUNT",
      2,

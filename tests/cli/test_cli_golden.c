@@ -1080,6 +1080,7 @@ TEST(payment_codes)
     /* What codes pay alone: lowered without the password, raised again with it. */
     S_case("paycode-limits", NULL, "paycode", "limits", NULL);
     S_case("paycode-limits-lower", NULL, "paycode", "limits", "--password-free", "50", NULL);
+    S_case("paycode-limits-zero", NULL, "paycode", "limits", "--password-free", "0", NULL);
     S_case("paycode-limits-raise-no-password", NULL, "paycode", "limits", "--daily-count", "5",
            "--password-free", "200", NULL);
     S_case("paycode-limits-raise", S_PAY, "paycode", "limits", "--password-free", "200",
@@ -1488,6 +1489,8 @@ TEST(merchants)
     S_case("order-close", NULL, "order", "close", "golden-0003", NULL);
     S_case("order-close-json", NULL, "order", "close", "golden-0003", "--json", NULL);
     S_case("order-close-paid", NULL, "order", "close", "golden-0001", NULL);
+    S_case("order-reverse-native", NULL, "order", "reverse", "golden-0001", NULL);
+    S_case("order-reverse-unknown", NULL, "order", "reverse", "golden-9998", NULL);
     S_case("order-show-unknown", NULL, "order", "show", "golden-9999", NULL);
     S_case("order-show-other-merchant", NULL, "--profile", "shop2", "order", "show", "golden-0001", NULL);
     S_case("order-show-bad-number", NULL, "order", "show", "x", NULL);
