@@ -453,7 +453,9 @@ static bool S_query_mchid(struct http_request *req)
     const char *mchid = http_request_query(req, "mchid");
     const struct merchant *m = http_request_merchant(req);
     if (mchid == NULL || m == NULL || strcmp(mchid, m->mchid) != 0) {
-        http_reply_error_message(req, QB_E_PARAM, "mchid must be the signing merchant's");
+        http_reply_error_message(req, QB_E_PARAM,
+                                 mchid == NULL ? "?mchid= is required: the signing merchant's"
+                                               : "mchid must be the signing merchant's");
         return false;
     }
     return true;

@@ -263,6 +263,12 @@ TEST(orders_are_created_queried_retried_and_closed_as_wechat_does)
     ASSERT_EQ_INT(mh_call(&S_client, &other, "GET", path, NULL, &res), 404);
     client_response_release(&res);
     json_decref(j);
+    /* A query without ?mchid= is told it is missing, not that it is someone else's. */
+    ASSERT_EQ_INT(mh_call(&S_client, &m, "GET", "/v3/pay/transactions/out-trade-no/order-life-0001",
+                          NULL, &res),
+                  400);
+    ASSERT(strstr(api_json_str(&res, "message"), "required") != NULL);
+    client_response_release(&res);
 
     /* Close: 204, then CLOSED, and closing again is 204 too. */
     char close_body[64];
