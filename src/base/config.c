@@ -93,6 +93,9 @@ static const struct config_setting config_settings[] = {
                    1048576, "memory of one login-password hash (Argon2id), KiB"),
     CONFIG_INT_ROW("argon2-ops", "QIANBAO_ARGON2_OPS", argon2_ops, 2, 1, 10,
                    "passes of one login-password hash (Argon2id)"),
+    CONFIG_INT_ROW("password-threads", "QIANBAO_PASSWORD_THREADS", password_threads, 1, 1, 16,
+                   "threads hashing and checking login passwords (Argon2id), each using "
+                   "--argon2-memory-kib while it works"),
     CONFIG_INT_ROW("limit-per-payment", "QIANBAO_LIMIT_PER_PAYMENT", limit_per_payment, 2000000, 1,
                    1000000000000, "one payment from the balance at most, in fen"),
     CONFIG_INT_ROW("limit-daily", "QIANBAO_LIMIT_DAILY", limit_daily, 5000000, 1, 1000000000000,

@@ -46,6 +46,7 @@ struct config {
     int64_t payment_password_lock_s;     /* --payment-password-lock-s, 1..86400, default 10800 */
     int64_t argon2_memory_kib;           /* --argon2-memory-kib, 8..1048576, default 65536 */
     int64_t argon2_ops;                  /* --argon2-ops, 1..10, default 2 */
+    int64_t password_threads;            /* --password-threads, 1..16, default 1 */
     int64_t limit_per_payment;           /* --limit-per-payment, fen, default 2000000 (¥20,000) */
     int64_t limit_daily;                 /* --limit-daily, fen, default 5000000 (¥50,000) */
     int64_t withdrawal_fee_ppm;          /* --withdrawal-fee-ppm, 0..100000, default 1000 */

@@ -1164,6 +1164,7 @@ static int S_serve(const struct config *cfg, const struct daemon_paths *paths,
         .admin_token = admin_token,
         .env = &env,
         .version = QIANBAOD_VERSION,
+        .password_threads = (int)cfg->password_threads,
     };
     rc = http_server_start(&http_options, &server, err, sizeof err);
     if (rc != QB_OK) {

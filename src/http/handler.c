@@ -6,6 +6,7 @@
  * Keeping these here means the shape of a user or a time is written once:
  * GET /v1/me, the freeze routes and the admin list cannot drift apart.
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -463,6 +464,124 @@ struct identity_cmd *http_identity_cmd_new(struct http_request *req, enum identi
     }
     identity_cmd_init(c, http_request_env(req), op);
     return c;
+}
+
+/* --- password jobs ---------------------------------------------------------------- */
+
+/* An Argon2id string made with the server's parameters, to verify against
+ * when the phone is unknown: the refusal then costs what a wrong password
+ * costs, so timing does not tell which phones are registered. Made once. */
+static pthread_mutex_t S_dummy_lock = PTHREAD_MUTEX_INITIALIZER;
+static char S_dummy_hash[IDENTITY_PASSWORD_HASH_SIZE_MAX];
+
+static void S_dummy_verify(const struct domain_env *env, const char *password)
+{
+    char hash[IDENTITY_PASSWORD_HASH_SIZE_MAX] = "";
+    pthread_mutex_lock(&S_dummy_lock);
+    if (S_dummy_hash[0] == '\0' &&
+        identity_password_hash(env, "qianbao dummy password", S_dummy_hash) != QB_OK)
+        S_dummy_hash[0] = '\0';
+    memcpy(hash, S_dummy_hash, sizeof hash);
+    pthread_mutex_unlock(&S_dummy_lock);
+    if (hash[0] != '\0')
+        (void)identity_password_verify(env, hash, password);
+}
+
+static void S_password_job_wipe(struct http_password_job *job)
+{
+    crypto_wipe(job->password, sizeof job->password);
+    crypto_wipe(job->hash, sizeof job->hash);
+    crypto_wipe(job->new_password, sizeof job->new_password);
+}
+
+/* Wipes the job and releases the commands that will not answer (all but
+ * keep, which may be NULL). */
+static void S_password_job_release(struct http_password_job *job, const struct identity_cmd *keep)
+{
+    S_password_job_wipe(job);
+    if (job->next != keep)
+        http_identity_cmd_done(job->next);
+    if (job->failed != NULL && job->failed != keep)
+        http_identity_cmd_done(job->failed);
+}
+
+/* On a password thread: the password, the new one's hash, the command. */
+static void S_password_job_run(struct http_request *req, struct ledger_cmd *cmd)
+{
+    struct http_password_job *job = (struct http_password_job *)cmd;
+    const struct domain_env *env = http_request_env(req);
+    bool right = true;
+    if (job->verify && job->hash[0] == '\0') {
+        S_dummy_verify(env, job->password);
+        right = false;
+    } else if (job->verify) {
+        right = identity_password_verify(env, job->hash, job->password);
+    }
+    crypto_wipe(job->password, sizeof job->password);
+    crypto_wipe(job->hash, sizeof job->hash);
+    if (right && job->hash_new) {
+        /* Slow on purpose (Argon2id): here, never on the writer. */
+        job->hash_err = identity_password_hash(env, job->new_password, job->next->password_hash);
+        crypto_wipe(job->new_password, sizeof job->new_password);
+        if (job->hash_err != QB_OK) {
+            log_event(LOG_ERROR, "http.password_hash_failed", "error=%s",
+                      error_name(job->hash_err));
+            return;
+        }
+    }
+    struct identity_cmd *c = right ? job->next : job->failed;
+    enum qb_error err = http_request_execute(req, &c->cmd);
+    if (err != QB_OK)
+        c->cmd.result = err; /* refused, as a submission would have been */
+    job->ran = c;
+}
+
+/* Back on the HTTP thread: the resume function of the command that ran. */
+static void S_password_job_answer(struct http_request *req, struct ledger_cmd *cmd)
+{
+    struct http_password_job *job = (struct http_password_job *)cmd;
+    struct identity_cmd *ran = job->ran;
+    S_password_job_release(job, ran);
+    if (ran == NULL)
+        http_reply_error(req, job->hash_err);
+    else if (ran == job->next)
+        job->next_resume(req, &ran->cmd);
+    else
+        job->failed_resume(req, &ran->cmd);
+}
+
+struct http_password_job *http_password_job_new(struct http_request *req, enum identity_op op,
+                                                bool verify)
+{
+    struct http_password_job *job = http_request_alloc(req, sizeof *job);
+    if (job == NULL) {
+        http_reply_error(req, QB_E_TOO_LARGE);
+        return NULL;
+    }
+    job->verify = verify;
+    job->hash_err = QB_E_INTERNAL;
+    job->next = http_identity_cmd_new(req, op);
+    if (job->next == NULL)
+        return NULL;
+    if (verify) {
+        job->failed = http_identity_cmd_new(req, IDENTITY_OP_LOGIN_FAILED);
+        if (job->failed == NULL) {
+            http_identity_cmd_done(job->next);
+            return NULL;
+        }
+    }
+    return job;
+}
+
+void http_password_job_start(struct http_request *req, struct http_password_job *job,
+                             http_resume_fn next_resume, http_resume_fn failed_resume)
+{
+    QB_ASSERT(job->verify || job->hash_new);
+    QB_ASSERT(next_resume != NULL && (failed_resume != NULL) == job->verify);
+    job->next_resume = next_resume;
+    job->failed_resume = failed_resume;
+    if (!http_request_offload_password(req, &job->hold, S_password_job_run, S_password_job_answer))
+        S_password_job_release(job, NULL);
 }
 
 void http_resume_user(struct http_request *req, struct ledger_cmd *cmd)

@@ -3,18 +3,19 @@
  * about themselves: /v1/sms-codes, /v1/users, /v1/sessions, /v1/me,
  * /v1/me/balances, /v1/me/kyc.
  *
- * Each write validates its body against a field table, does the slow or
- * pure checks on the HTTP thread (Argon2id for registration and login costs
- * about 100 ms there, accepted for these two routes; it must never run on
- * the ledger's writer) and hands one identity or SMS command to the ledger.
- * The resume function answers from the ledger result first, then from the
- * command's outcome (domain.h).
+ * Each write validates its body against a field table, does the pure
+ * checks on the HTTP thread and hands one identity or SMS command to the
+ * ledger. A login password's Argon2id (about 100 ms and 64 MiB, for
+ * registration and login) runs on a password thread, never on an HTTP
+ * thread nor on the ledger's writer: the handler hands a password job
+ * (http_password_job_start) that runs the command once the password is
+ * done. The resume function answers from the ledger result first, then
+ * from the command's outcome (domain.h).
  *
  * Never in a response: a password, its hash, an SMS code, a payment
  * password or an id number. The session token appears exactly once, in the
  * answer to POST /v1/sessions.
  */
-#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -179,21 +180,17 @@ void http_handle_users_create(struct http_request *req)
                                  "display_name must be 1 to 64 bytes with a visible character");
         goto out;
     }
-    struct identity_cmd *c = http_identity_cmd_new(req, IDENTITY_OP_REGISTER);
-    if (c == NULL)
+    /* The password is hashed on a password thread, then the command runs. */
+    struct http_password_job *job = http_password_job_new(req, IDENTITY_OP_REGISTER, false);
+    if (job == NULL)
         goto out;
-    /* Slow on purpose (Argon2id), on this HTTP thread: never on the writer. */
-    enum qb_error err = identity_password_hash(http_request_env(req), password, c->password_hash);
-    if (err != QB_OK) {
-        log_event(LOG_ERROR, "http.password_hash_failed", "error=%s", error_name(err));
-        http_identity_cmd_done(c);
-        http_reply_error(req, err);
-        goto out;
-    }
+    struct identity_cmd *c = job->next;
     snprintf(c->phone, sizeof c->phone, "%s", phone);
     snprintf(c->sms_code, sizeof c->sms_code, "%s", sms_code);
     snprintf(c->display_name, sizeof c->display_name, "%s", display_name);
-    http_request_submit(req, &c->cmd, S_register_resume);
+    job->hash_new = true;
+    snprintf(job->new_password, sizeof job->new_password, "%s", password);
+    http_password_job_start(req, job, S_register_resume, NULL);
 out:
     json_decref(body);
 }
@@ -209,25 +206,6 @@ static const struct http_field S_login_fields[] = {
 };
 
 static const char S_login_refused[] = "phone or password is wrong";
-
-/* An Argon2id string made with the server's parameters, to verify against
- * when the phone is unknown: the refusal then costs what a wrong password
- * costs, so timing does not tell which phones are registered. Made once. */
-static pthread_mutex_t S_dummy_lock = PTHREAD_MUTEX_INITIALIZER;
-static char S_dummy_hash[IDENTITY_PASSWORD_HASH_SIZE_MAX];
-
-static void S_dummy_verify(const struct domain_env *env, const char *password)
-{
-    char hash[IDENTITY_PASSWORD_HASH_SIZE_MAX] = "";
-    pthread_mutex_lock(&S_dummy_lock);
-    if (S_dummy_hash[0] == '\0' &&
-        identity_password_hash(env, "qianbao dummy password", S_dummy_hash) != QB_OK)
-        S_dummy_hash[0] = '\0';
-    memcpy(hash, S_dummy_hash, sizeof hash);
-    pthread_mutex_unlock(&S_dummy_lock);
-    if (hash[0] != '\0')
-        (void)identity_password_verify(env, hash, password);
-}
 
 static void S_login_resume(struct http_request *req, struct ledger_cmd *cmd)
 {
@@ -353,36 +331,25 @@ void http_handle_sessions_create(struct http_request *req)
         goto out;
     }
 
-    /* Step 2: the password, with the same cost for an unknown phone. */
-    bool ok;
-    if (err == QB_E_NOT_FOUND) {
-        S_dummy_verify(env, password);
-        ok = false;
-    } else {
-        ok = identity_password_verify(env, hash, password);
-    }
-    if (!ok) {
-        /* Counted alike for a phone nobody registered (user_id ""). */
-        struct identity_cmd *failed = http_identity_cmd_new(req, IDENTITY_OP_LOGIN_FAILED);
-        if (failed == NULL)
-            goto out;
-        snprintf(failed->user_id, sizeof failed->user_id, "%s",
-                 err == QB_E_NOT_FOUND ? "" : user->id);
-        snprintf(failed->phone, sizeof failed->phone, "%s", phone);
-        failed->device_seq = device_seq;
-        http_request_submit(req, &failed->cmd, S_login_failed_resume);
+    /* Step 2, on a password thread: the password, with the same cost for
+     * an unknown phone (no hash: the dummy's); then the session, or the
+     * wrong password counted, alike for a phone nobody registered
+     * (user_id ""). */
+    struct http_password_job *job = http_password_job_new(req, IDENTITY_OP_SESSION_CREATE, true);
+    if (job == NULL)
         goto out;
-    }
-
-    /* Step 3: the session. */
-    struct identity_cmd *c = http_identity_cmd_new(req, IDENTITY_OP_SESSION_CREATE);
-    if (c == NULL)
-        goto out;
+    snprintf(job->password, sizeof job->password, "%s", password);
+    memcpy(job->hash, hash, sizeof job->hash);
+    struct identity_cmd *failed = job->failed;
+    snprintf(failed->user_id, sizeof failed->user_id, "%s", err == QB_E_NOT_FOUND ? "" : user->id);
+    snprintf(failed->phone, sizeof failed->phone, "%s", phone);
+    failed->device_seq = device_seq;
+    struct identity_cmd *c = job->next;
     snprintf(c->user_id, sizeof c->user_id, "%s", user->id);
     snprintf(c->sms_code, sizeof c->sms_code, "%s", sms_code != NULL ? sms_code : "");
     snprintf(c->device_name, sizeof c->device_name, "%s", device_name != NULL ? device_name : "");
     snprintf(c->device_key, sizeof c->device_key, "%s", device_key != NULL ? device_key : "");
-    http_request_submit(req, &c->cmd, S_login_resume);
+    http_password_job_start(req, job, S_login_resume, S_login_failed_resume);
 out:
     crypto_wipe(hash, sizeof hash);
     json_decref(body);

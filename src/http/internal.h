@@ -152,6 +152,23 @@ void http_verification_stop(struct http_verification *v);
 struct http_worker;
 struct http_conn;
 
+/* A pool of offload threads (server.c) and the requests waiting for one,
+ * first to last, under the mutex. The server has two: the outside world's
+ * (a bank call) and the passwords' (Argon2id), so that neither kind of
+ * work waits behind the other and a flood of one costs only its own. */
+struct http_offload_pool {
+    pthread_mutex_t mutex;
+    pthread_cond_t cond;
+    struct http_request *head;
+    struct http_request *tail;
+    size_t queued_count;     /* waiting in the queue, not yet taken by a thread */
+    size_t queued_count_max; /* more is refused; 0: unbounded (the outside pool's requests are
+                              * bounded by the connections) */
+    bool stopping;
+    int thread_count;
+    pthread_t threads[HTTP_OFFLOAD_THREADS];
+};
+
 /* Why a connection was closed as soon as it was accepted, as /metrics
  * labels it. */
 enum http_refusal {
@@ -206,16 +223,12 @@ struct http_server {
     struct merchant_nonces *nonces; /* of /v3 requests, shared by every thread */
     struct http_verification verification;
 
-    /* Offload threads (http_request_offload): requests waiting for one,
-     * first to last, under the mutex. Stopped before the ledger is
-     * detached; after that an offload runs on the caller's thread. */
-    pthread_mutex_t offload_mutex;
-    pthread_cond_t offload_cond;
-    struct http_request *offload_head;
-    struct http_request *offload_tail;
-    bool offload_stopping;
-    int offload_thread_count;
-    pthread_t offload_threads[HTTP_OFFLOAD_THREADS];
+    /* Offload threads (http_request_offload) and password threads
+     * (http_request_offload_password). Stopped before the ledger is
+     * detached; after that an offload runs on the caller's thread, and a
+     * password's work is refused. */
+    struct http_offload_pool offload;
+    struct http_offload_pool passwords;
 
     _Atomic int64_t requests_in_flight;
     atomic_bool closing; /* quiesced: new connections are closed, replies carry
@@ -361,6 +374,16 @@ void http_request_offload(struct http_request *req, http_offload_fn work, http_r
  * request's commands with http_request_execute. */
 void http_request_offload_first(struct http_request *req, struct ledger_cmd *cmd,
                                 http_offload_fn work, http_resume_fn resume);
+/* From a handler: the same on a password thread (--password-threads), for
+ * a login password's Argon2id (about 64 MiB and 100 ms or more each), which
+ * must never run on an HTTP thread: a flood of logins would hold up every
+ * other request. True when queued. False after replying 503 SYSTEM_BUSY
+ * with Retry-After when HTTP_PASSWORD_QUEUE_MAX requests wait for a thread
+ * already (a flood then costs logins only), or 503 SHUTTING_DOWN once the
+ * threads stopped; work and resume never run then, so the caller wipes
+ * and releases what it prepared for them. */
+QB_MUST_USE bool http_request_offload_password(struct http_request *req, struct ledger_cmd *cmd,
+                                               http_offload_fn work, http_resume_fn resume);
 
 /* --- what handlers share (handler.c) ------------------------------------------ */
 
@@ -486,6 +509,40 @@ void http_identity_cmd_done(struct identity_cmd *c);
  * must not be able to flood the log, nor a user's history of security
  * events, whose lock row the command writes. */
 void http_login_failure_record(struct http_request *req, const struct identity_cmd *c);
+/* A login password's Argon2id work, between a route's checks on its HTTP
+ * thread and its identity command: on a password thread
+ * (http_request_offload_password), which verifies the password given
+ * (verify), hashes a new one into next->password_hash (hash_new), and runs
+ * next when the password was right or failed (IDENTITY_OP_LOGIN_FAILED)
+ * when it was wrong, to completion (http_request_execute). Back on the
+ * HTTP thread, the resume function of the command that ran answers, as if
+ * the handler had submitted it. The copies of the passwords and the
+ * stored hash are wiped as soon as the work is done with them, and on
+ * every other way out. */
+struct http_password_job {
+    struct ledger_cmd hold; /* first: what the offload carries; never submitted */
+    bool verify;            /* password against hash */
+    bool hash_new;          /* new_password into next->password_hash */
+    char password[IDENTITY_PASSWORD_SIZE_MAX + 1];
+    char hash[IDENTITY_PASSWORD_HASH_SIZE_MAX]; /* the user's; "": a phone nobody registered,
+                                                 * verified against a dummy at the same cost */
+    char new_password[IDENTITY_PASSWORD_SIZE_MAX + 1];
+    struct identity_cmd *next;   /* run when the password is right (or none is verified) */
+    struct identity_cmd *failed; /* with verify: run when it is wrong */
+    http_resume_fn next_resume;
+    http_resume_fn failed_resume;
+    struct identity_cmd *ran; /* the command that ran; NULL when hashing failed */
+    enum qb_error hash_err;   /* why hashing failed */
+};
+/* A password job in the request's arena with next (op) and, with verify,
+ * failed initialised (http_identity_cmd_new); NULL after replying. */
+struct http_password_job *http_password_job_new(struct http_request *req, enum identity_op op,
+                                                bool verify);
+/* Hands the filled job to a password thread; next_resume and failed_resume
+ * (NULL without verify) answer once its command ran. When the password
+ * threads refuse it (http_request_offload_password), wipes and releases it. */
+void http_password_job_start(struct http_request *req, struct http_password_job *job,
+                             http_resume_fn next_resume, http_resume_fn failed_resume);
 
 /* The handlers of the daemon's own routes. */
 void http_handle_healthz(struct http_request *req);

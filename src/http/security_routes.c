@@ -7,14 +7,14 @@
  * Payment passwords are checked for shape on the HTTP thread and counted in
  * the writer (identity.h), so parallel guesses are evaluated one at a time.
  * Unfreezing and changing the login password need the login password,
- * verified here with Argon2id before the command is submitted (a new one
- * is hashed here too); a forgotten one is replaced with an SMS code.
+ * verified with Argon2id on a password thread before the command runs (a
+ * new one is hashed there too: http_password_job_start); a forgotten one
+ * is replaced with an SMS code.
  */
 #include <stdio.h>
 #include <string.h>
 
 #include "base/crypto.h"
-#include "base/log.h"
 #include "http/internal.h"
 
 #define S_PAYMENT_PASSWORD_SIZE_MAX 16 /* six digits; longer is refused by shape */
@@ -216,40 +216,37 @@ static void S_password_refused_resume(struct http_request *req, struct ledger_cm
     http_identity_cmd_done(c);
 }
 
-/* The caller's login password, verified on this thread (Argon2id): true
- * when it is right; false after replying (or submitting the count of a
- * wrong one, whose resume replies). Logging in locked answers 423. */
-static bool S_login_password_verified(struct http_request *req, const char *password)
+/* A password job (op next) for the caller's login password: the lock
+ * looked at here (423 when logging in is locked), the password verified on
+ * a password thread. NULL after replying. */
+static struct http_password_job *S_login_password_job(struct http_request *req,
+                                                      const char *password, enum identity_op op)
 {
     const struct identity_session *session = http_request_session(req);
     const struct domain_env *env = http_request_env(req);
     char hash[IDENTITY_PASSWORD_HASH_SIZE_MAX] = "";
     struct store *reader = http_reader_acquire(req);
     if (reader == NULL)
-        return false;
+        return NULL;
     struct identity_user user;
     enum qb_error err = identity_user_get(reader, session->user_id, &user);
     if (err == QB_OK)
         err = identity_user_password_hash(reader, session->user_id, hash);
     http_reader_release(req, reader);
-    bool verified = false;
+    struct http_password_job *job = NULL;
     if (err != QB_OK) {
         http_reply_error(req, err == QB_E_NOT_FOUND ? QB_E_UNAUTHORIZED : err);
     } else if (env == NULL) {
         http_reply_error(req, QB_E_INTERNAL);
     } else if (user.login_locked_until_ms > clock_now_ms(env->clock)) {
         http_reply_login_locked(req, user.login_locked_until_ms);
-    } else if (identity_password_verify(env, hash, password)) {
-        verified = true;
-    } else {
-        struct identity_cmd *failed = http_identity_cmd_new(req, IDENTITY_OP_LOGIN_FAILED);
-        if (failed != NULL) {
-            snprintf(failed->user_id, sizeof failed->user_id, "%s", session->user_id);
-            http_request_submit(req, &failed->cmd, S_password_refused_resume);
-        }
+    } else if ((job = http_password_job_new(req, op, true)) != NULL) {
+        snprintf(job->password, sizeof job->password, "%s", password);
+        memcpy(job->hash, hash, sizeof job->hash);
+        snprintf(job->failed->user_id, sizeof job->failed->user_id, "%s", session->user_id);
     }
     crypto_wipe(hash, sizeof hash);
-    return verified;
+    return job;
 }
 
 void http_handle_me_unfreeze(struct http_request *req)
@@ -259,16 +256,16 @@ void http_handle_me_unfreeze(struct http_request *req)
         return;
     const struct identity_session *session = http_request_session(req);
     const char *sms_code = http_json_string(body, "sms_code");
-    /* Step 1: the login password; step 2: the SMS code and the state
-     * change, in the writer. */
-    if (http_sms_code_check(req, sms_code) &&
-        S_login_password_verified(req, http_json_string(body, "password"))) {
-        struct identity_cmd *c = http_identity_cmd_new(req, IDENTITY_OP_UNFREEZE);
-        if (c != NULL) {
-            snprintf(c->user_id, sizeof c->user_id, "%s", session->user_id);
-            snprintf(c->sms_code, sizeof c->sms_code, "%s", sms_code);
-            http_request_submit(req, &c->cmd, http_resume_user);
-        }
+    /* Step 1: the login password, on a password thread; step 2: the SMS
+     * code and the state change, in the writer. */
+    struct http_password_job *job = NULL;
+    if (http_sms_code_check(req, sms_code))
+        job = S_login_password_job(req, http_json_string(body, "password"), IDENTITY_OP_UNFREEZE);
+    if (job != NULL) {
+        struct identity_cmd *c = job->next;
+        snprintf(c->user_id, sizeof c->user_id, "%s", session->user_id);
+        snprintf(c->sms_code, sizeof c->sms_code, "%s", sms_code);
+        http_password_job_start(req, job, http_resume_user, S_password_refused_resume);
     }
     json_decref(body);
 }
@@ -301,24 +298,23 @@ void http_handle_me_password_set(struct http_request *req)
         goto out;
     }
     if (!http_new_password_check(req, password) ||
-        (sms_code != NULL && !http_sms_code_check(req, sms_code)) ||
-        (current != NULL && !S_login_password_verified(req, current)))
+        (sms_code != NULL && !http_sms_code_check(req, sms_code)))
         goto out;
-    struct identity_cmd *c = http_identity_cmd_new(req, IDENTITY_OP_PASSWORD_SET);
-    if (c == NULL)
+    /* On a password thread: the current password verified (when given),
+     * the new one hashed, then the command. */
+    struct http_password_job *job =
+        current != NULL ? S_login_password_job(req, current, IDENTITY_OP_PASSWORD_SET)
+                        : http_password_job_new(req, IDENTITY_OP_PASSWORD_SET, false);
+    if (job == NULL)
         goto out;
-    /* Slow on purpose (Argon2id), on this HTTP thread: never on the writer. */
-    enum qb_error err = identity_password_hash(http_request_env(req), password, c->password_hash);
-    if (err != QB_OK) {
-        log_event(LOG_ERROR, "http.password_hash_failed", "error=%s", error_name(err));
-        http_identity_cmd_done(c);
-        http_reply_error(req, err);
-        goto out;
-    }
+    struct identity_cmd *c = job->next;
     snprintf(c->user_id, sizeof c->user_id, "%s", session->user_id);
     snprintf(c->session_id, sizeof c->session_id, "%s", session->id);
     snprintf(c->sms_code, sizeof c->sms_code, "%s", sms_code != NULL ? sms_code : "");
-    http_request_submit(req, &c->cmd, http_resume_no_content);
+    job->hash_new = true;
+    snprintf(job->new_password, sizeof job->new_password, "%s", password);
+    http_password_job_start(req, job, http_resume_no_content,
+                            current != NULL ? S_password_refused_resume : NULL);
 out:
     json_decref(body);
 }

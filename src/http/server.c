@@ -787,51 +787,70 @@ enum qb_error http_request_execute(struct http_request *req, struct ledger_cmd *
 
 static void *S_offload_main(void *arg)
 {
-    struct http_server *server = arg;
-    pthread_mutex_lock(&server->offload_mutex);
+    struct http_offload_pool *pool = arg;
+    pthread_mutex_lock(&pool->mutex);
     for (;;) {
-        while (server->offload_head == NULL && !server->offload_stopping)
-            pthread_cond_wait(&server->offload_cond, &server->offload_mutex);
-        struct http_request *req = server->offload_head;
+        while (pool->head == NULL && !pool->stopping)
+            pthread_cond_wait(&pool->cond, &pool->mutex);
+        struct http_request *req = pool->head;
         if (req == NULL)
             break; /* stopping, and nothing left to do */
-        server->offload_head = req->offload_next;
-        if (server->offload_head == NULL)
-            server->offload_tail = NULL;
+        pool->head = req->offload_next;
+        if (pool->head == NULL)
+            pool->tail = NULL;
+        QB_ASSERT(pool->queued_count > 0);
+        pool->queued_count--;
         req->offload_next = NULL;
-        pthread_mutex_unlock(&server->offload_mutex);
+        pthread_mutex_unlock(&pool->mutex);
         /* What the work logs (a bank's answer, a card bound) carries its
          * request's id, as the request's own lines do. */
         log_set_request_id(req->id);
         req->offload(req, req->cmd);
         log_set_request_id(NULL);
         http_conn_resume(req);
-        pthread_mutex_lock(&server->offload_mutex);
+        pthread_mutex_lock(&pool->mutex);
     }
-    pthread_mutex_unlock(&server->offload_mutex);
+    pthread_mutex_unlock(&pool->mutex);
     return NULL;
+}
+
+/* Under the pool's mutex: whether it takes one more request. */
+static enum qb_error S_offload_room(const struct http_offload_pool *pool)
+{
+    if (pool->stopping || pool->thread_count == 0)
+        return QB_E_SHUTTING_DOWN;
+    if (pool->queued_count_max > 0 && pool->queued_count >= pool->queued_count_max)
+        return QB_E_BUSY;
+    return QB_OK;
+}
+
+/* Under the pool's mutex, with its room checked: queues req for a thread. */
+static void S_offload_append(struct http_offload_pool *pool, struct http_request *req)
+{
+    QB_ASSERT(S_offload_room(pool) == QB_OK);
+    if (pool->tail != NULL)
+        pool->tail->offload_next = req;
+    else
+        pool->head = req;
+    pool->tail = req;
+    pool->queued_count++;
+    pthread_cond_signal(&pool->cond);
 }
 
 void http_request_offload(struct http_request *req, http_offload_fn work, http_resume_fn resume)
 {
     QB_ASSERT(req->submitted && req->resumed && !req->replied);
     QB_ASSERT(work != NULL && resume != NULL);
-    struct http_server *server = req->server;
+    struct http_offload_pool *pool = &req->server->offload;
     req->resumed = false;
     req->resume = resume;
     req->offload = work;
     /* The connection is still away (this runs in a resume function). */
-    pthread_mutex_lock(&server->offload_mutex);
-    bool queued = !server->offload_stopping && server->offload_thread_count > 0;
-    if (queued) {
-        if (server->offload_tail != NULL)
-            server->offload_tail->offload_next = req;
-        else
-            server->offload_head = req;
-        server->offload_tail = req;
-        pthread_cond_signal(&server->offload_cond);
-    }
-    pthread_mutex_unlock(&server->offload_mutex);
+    pthread_mutex_lock(&pool->mutex);
+    bool queued = S_offload_room(pool) == QB_OK; /* unbounded: never BUSY */
+    if (queued)
+        S_offload_append(pool, req);
+    pthread_mutex_unlock(&pool->mutex);
     if (!queued) {
         /* Stopping: the work still runs (its command then finds the ledger
          * detached, or not yet), only on this thread. */
@@ -840,8 +859,8 @@ void http_request_offload(struct http_request *req, http_offload_fn work, http_r
     }
 }
 
-void http_request_offload_first(struct http_request *req, struct ledger_cmd *cmd,
-                                http_offload_fn work, http_resume_fn resume)
+/* A handler's request becomes one whose first step is offloaded work. */
+static void S_offload_first_arm(struct http_request *req, struct ledger_cmd *cmd)
 {
     QB_ASSERT(!req->replied && !req->submitted);
     QB_ASSERT(cmd != NULL);
@@ -851,22 +870,82 @@ void http_request_offload_first(struct http_request *req, struct ledger_cmd *cmd
     cmd->ctx = req;
     cmd->log_request_id = req->id;
     http_conn_away(req->conn);
+}
+
+void http_request_offload_first(struct http_request *req, struct ledger_cmd *cmd,
+                                http_offload_fn work, http_resume_fn resume)
+{
+    S_offload_first_arm(req, cmd);
     http_request_offload(req, work, resume);
 }
 
-/* Lets the offload threads finish what is queued, then joins them. */
-static void S_offload_stop(struct http_server *server)
+bool http_request_offload_password(struct http_request *req, struct ledger_cmd *cmd,
+                                   http_offload_fn work, http_resume_fn resume)
 {
-    pthread_mutex_lock(&server->offload_mutex);
-    server->offload_stopping = true;
-    pthread_cond_broadcast(&server->offload_cond);
-    int count = server->offload_thread_count;
-    pthread_mutex_unlock(&server->offload_mutex);
+    QB_ASSERT(!req->replied && !req->submitted);
+    QB_ASSERT(work != NULL && resume != NULL);
+    struct http_offload_pool *pool = &req->server->passwords;
+    /* Room is checked and taken under one lock: the request goes away only
+     * once it is sure to be taken up. */
+    pthread_mutex_lock(&pool->mutex);
+    enum qb_error room = S_offload_room(pool);
+    if (room == QB_OK) {
+        S_offload_first_arm(req, cmd);
+        req->resumed = false;
+        req->resume = resume;
+        req->offload = work;
+        S_offload_append(pool, req);
+    }
+    pthread_mutex_unlock(&pool->mutex);
+    if (room == QB_E_BUSY)
+        http_reply_header(req, "Retry-After", "1");
+    if (room != QB_OK)
+        http_reply_error(req, room);
+    return room == QB_OK;
+}
+
+/* Lets the pool's threads finish what is queued, then joins them. */
+static void S_offload_stop(struct http_offload_pool *pool)
+{
+    pthread_mutex_lock(&pool->mutex);
+    pool->stopping = true;
+    pthread_cond_broadcast(&pool->cond);
+    int count = pool->thread_count;
+    pthread_mutex_unlock(&pool->mutex);
     for (int i = 0; i < count; i++)
-        pthread_join(server->offload_threads[i], NULL);
-    pthread_mutex_lock(&server->offload_mutex);
-    server->offload_thread_count = 0;
-    pthread_mutex_unlock(&server->offload_mutex);
+        pthread_join(pool->threads[i], NULL);
+    pthread_mutex_lock(&pool->mutex);
+    pool->thread_count = 0;
+    pthread_mutex_unlock(&pool->mutex);
+}
+
+/* Starts count threads named name-N; false when one cannot start (those
+ * that did are stopped by S_offload_stop). */
+static bool S_offload_start(struct http_offload_pool *pool, int count, size_t queued_count_max,
+                            const char *name)
+{
+    QB_ASSERT(count >= 1 && count <= HTTP_OFFLOAD_THREADS);
+    pool->queued_count_max = queued_count_max;
+    for (int i = 0; i < count; i++) {
+        if (pthread_create(&pool->threads[i], NULL, S_offload_main, pool) != 0)
+            return false;
+        thread_name(pool->threads[i], "%s-%d", name, i);
+        pool->thread_count++;
+    }
+    return true;
+}
+
+static void S_offload_init(struct http_offload_pool *pool)
+{
+    pthread_mutex_init(&pool->mutex, NULL);
+    pthread_cond_init(&pool->cond, NULL);
+}
+
+static void S_offload_release(struct http_offload_pool *pool)
+{
+    S_offload_stop(pool);
+    pthread_mutex_destroy(&pool->mutex);
+    pthread_cond_destroy(&pool->cond);
 }
 
 bool http_server_ledger_stats(struct http_server *server, struct ledger_stats *out)
@@ -950,9 +1029,8 @@ static void S_server_free(struct http_server *server)
     http_conns_stop(server);
     pthread_mutex_destroy(&server->reserve_mutex);
     http_verification_stop(&server->verification);
-    S_offload_stop(server);
-    pthread_mutex_destroy(&server->offload_mutex);
-    pthread_cond_destroy(&server->offload_cond);
+    S_offload_release(&server->offload);
+    S_offload_release(&server->passwords);
     S_touches_stop(server); /* no ledger by now: whatever is pending is dropped */
     pthread_mutex_destroy(&server->touch_mutex);
     pthread_cond_destroy(&server->touch_cond);
@@ -971,7 +1049,8 @@ enum qb_error http_server_start(const struct http_server_options *options, struc
 {
     *out = NULL;
     if (options->threads < 1 || options->threads > 64 || options->connections_max < 1 ||
-        options->body_size_max < 1 || options->pool == NULL) {
+        options->body_size_max < 1 || options->pool == NULL || options->password_threads < 0 ||
+        options->password_threads > HTTP_OFFLOAD_THREADS) {
         snprintf(err, err_size, "http server options out of range");
         return QB_E_PARAM;
     }
@@ -1009,16 +1088,16 @@ enum qb_error http_server_start(const struct http_server_options *options, struc
     pthread_rwlock_init(&server->ledger_lock, NULL);
     pthread_mutex_init(&server->touch_mutex, NULL);
     pthread_cond_init(&server->touch_cond, NULL);
-    pthread_mutex_init(&server->offload_mutex, NULL);
-    pthread_cond_init(&server->offload_cond, NULL);
+    S_offload_init(&server->offload);
+    S_offload_init(&server->passwords);
     http_verification_init(&server->verification);
-    for (int i = 0; i < HTTP_OFFLOAD_THREADS; i++) {
-        if (pthread_create(&server->offload_threads[i], NULL, S_offload_main, server) != 0) {
-            S_server_free(server);
-            return QB_E_INTERNAL;
-        }
-        thread_name(server->offload_threads[i], "qb-offload-%d", i);
-        server->offload_thread_count++;
+    int password_threads =
+        options->password_threads > 0 ? options->password_threads : HTTP_PASSWORD_THREADS_DEFAULT;
+    if (!S_offload_start(&server->offload, HTTP_OFFLOAD_THREADS, 0, "qb-offload") ||
+        !S_offload_start(&server->passwords, password_threads, HTTP_PASSWORD_QUEUE_MAX,
+                         "qb-password")) {
+        S_server_free(server);
+        return QB_E_INTERNAL;
     }
     if (options->env != NULL) {
         if (pthread_create(&server->touch_thread, NULL, S_touch_flusher, server) != 0) {
@@ -1071,8 +1150,9 @@ void http_server_quiesce(struct http_server *server)
 struct ledger *http_server_detach_ledger(struct http_server *server)
 {
     /* Offloaded work records its outcome through the ledger: it finishes
-     * first (a bank call in flight included). */
-    S_offload_stop(server);
+     * first (a bank call in flight included, and the passwords queued). */
+    S_offload_stop(&server->offload);
+    S_offload_stop(&server->passwords);
     S_touches_stop(server);
     pthread_rwlock_wrlock(&server->ledger_lock);
     struct ledger *ledger = server->ledger;

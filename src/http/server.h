@@ -38,7 +38,8 @@
  * Threads: handlers and resume functions run on HTTP threads, one request at
  * a time per connection; the calling thread's log request id is the
  * request's for the duration of the call, so every line a handler logs
- * carries req=.
+ * carries req=. Nothing slow runs there: a bank call goes to an offload
+ * thread, a login password's Argon2id to a password thread (internal.h).
  *
  * Shutdown, in this order (qianbaod does it on SIGTERM):
  *   http_server_quiesce      close new connections at once
@@ -74,6 +75,10 @@ struct merchant;
 #define HTTP_CONNECTION_TIMEOUT_S 30                /* default: a connection silent this long closes */
 #define HTTP_CONNECTION_MEMORY_SIZE_MAX (16 * 1024) /* per connection: headers, buffers */
 #define HTTP_OFFLOAD_THREADS 16                     /* outside calls (banks) in flight at once */
+#define HTTP_PASSWORD_THREADS_DEFAULT 1 /* Argon2id threads (http_request_offload_password) */
+#define HTTP_PASSWORD_QUEUE_MAX                                                                    \
+    32 /* password checks waiting for a thread (about 5 s of                                       \
+        * work on one at the default cost); more: 503 SYSTEM_BUSY */
 #define HTTP_STOP_WAIT_MS 5000                      /* http_server_stop waits this long */
 #define HTTP_REQUEST_ID_SIZE_MAX 48                 /* "req_" + 26 characters + NUL fits */
 #define HTTP_NONCE_SLOTS (1u << 20) /* /v3 nonces remembered per generation: 3/4 of it per
@@ -146,6 +151,8 @@ struct http_server_options {
     const char *admin_token;      /* NULL: HTTP_AUTH_ADMIN routes answer 401 */
     const struct domain_env *env; /* NULL: HTTP_AUTH_USER routes answer 401 */
     const char *version;          /* shown by /healthz */
+    int password_threads; /* threads hashing and verifying login passwords, 0..HTTP_OFFLOAD_THREADS;
+                           * 0: HTTP_PASSWORD_THREADS_DEFAULT */
 };
 
 /* Binds and starts serving. QB_E_PARAM for a bad listen address or option,

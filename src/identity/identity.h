@@ -10,8 +10,9 @@
  * Secrets:
  *   login password    Argon2id (crypto_pwhash_str) over HMAC(pepper_key,
  *                     password): hashed and verified on the calling thread
- *                     (identity_password_hash / _verify), never on the
- *                     writer; the stored string is useless without the pepper.
+ *                     (identity_password_hash / _verify: the HTTP server's
+ *                     password threads), never on the writer; the stored
+ *                     string is useless without the pepper.
  *   payment password  six digits; HMAC(payment_password_key, user id ||
  *                     digits) — cheap to verify inside a payment command,
  *                     useless offline without the key. Weak ones refused.
