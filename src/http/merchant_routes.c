@@ -394,11 +394,15 @@ void http_handle_me_order_payments_create(struct http_request *req)
                                          "amount must be a positive number of fen");
                 goto out;
             }
-            if (!code.has_amount &&
-                (amount_member == NULL || amount > MERCHANT_ORDER_TOTAL_MAX_MINOR)) {
+            if (!code.has_amount && amount_member == NULL) {
                 http_reply_error_message(req, QB_E_PARAM,
                                          "amount (1 to 1000000000000 fen) is required for "
                                          "a till code without one");
+                goto out;
+            }
+            if (!code.has_amount && amount > MERCHANT_ORDER_TOTAL_MAX_MINOR) {
+                /* As a transfer of too much is. */
+                http_reply_error_message(req, QB_E_OVERFLOW, "amount is above 1000000000000 fen");
                 goto out;
             }
             till_amount_minor = code.has_amount ? code.amount_minor : (int64_t)amount;

@@ -281,6 +281,10 @@ TEST(a_till_code_is_paid_as_one_idempotent_order)
     EXPECT_POST("/v1/me/order-payments", a.token, "till-2b", open_payload,
                 "\"amount\":-5,\"payment_password\":\"" TH_PAY_PASSWORD "\"", 400,
                 "INVALID_AMOUNT");
+    /* Too much is AMOUNT_OVERFLOW, as for a transfer. */
+    EXPECT_POST("/v1/me/order-payments", a.token, "till-2c", open_payload,
+                "\"amount\":1000000000001,\"payment_password\":\"" TH_PAY_PASSWORD "\"", 400,
+                "AMOUNT_OVERFLOW");
     EXPECT_POST("/v1/me/order-payments", a.token, "till-3", open_payload,
                 "\"amount\":50000,\"payment_password\":\"" TH_PAY_PASSWORD "\"", 402,
                 "INSUFFICIENT_BALANCE");
