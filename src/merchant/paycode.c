@@ -662,6 +662,16 @@ static enum qb_error S_codepay_wrong(struct ledger_txn *txn, struct merchant_cod
     return S_codepay_refuse(c, QB_E_AUTH_CODE_INVALID, message);
 }
 
+/* A limit of the payer's refused the sale: the merchant is told so, not which
+ * limit (the payer's own settings and KYC level are none of its business). */
+static enum qb_error S_codepay_limit_refuse(struct merchant_codepay_cmd *c, enum qb_error err)
+{
+    return S_codepay_refuse(c, err,
+                            err == QB_E_LIMIT_EXCEEDED
+                                ? "超出用户支付限额 (a limit of the payer's refuses this payment)"
+                                : NULL);
+}
+
 /* The order of a used code whose payment was refused: PAYERROR, so that
  * the merchant's query shows what happened. */
 static enum qb_error S_order_failed(struct ledger_txn *txn, struct merchant_order *o)
@@ -850,8 +860,7 @@ static enum qb_error S_codepay_run(struct ledger_txn *txn, struct ledger_cmd *cm
         enum qb_error failed = S_order_failed(txn, o);
         if (failed != QB_OK)
             return failed;
-        c->outcome = err;
-        return wallet_limits_refusal(&c->cmd, err, limit_refused);
+        return S_codepay_limit_refuse(c, err);
     }
     if (err != QB_OK)
         return err;
@@ -898,10 +907,8 @@ static enum qb_error S_codepay_run(struct ledger_txn *txn, struct ledger_cmd *cm
         err = S_order_failed(txn, o);
         if (err != QB_OK)
             return err;
-        if (outcome == QB_E_LIMIT_EXCEEDED || outcome == QB_E_OVERFLOW) {
-            c->outcome = outcome;
-            return wallet_limits_refusal(&c->cmd, outcome, refused_limit);
-        }
+        if (outcome == QB_E_LIMIT_EXCEEDED || outcome == QB_E_OVERFLOW)
+            return S_codepay_limit_refuse(c, outcome);
         return S_codepay_refuse(c, outcome == QB_E_INSUFFICIENT_BALANCE ? QB_E_NOT_ENOUGH : outcome,
                                 outcome == QB_E_INSUFFICIENT_BALANCE
                                     ? "用户余额不足 (the payer's balance is too low)"

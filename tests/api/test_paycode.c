@@ -543,8 +543,11 @@ TEST(a_code_past_a_limit_is_refused_at_once)
     S_device_add(&u, "phone", &d);
     char code[PAYCODE_TEXT_SIZE], what[64], number[33];
     S_code(&d, S_settle(), 0, code);
-    ASSERT_EQ_INT(S_codepay(code, 200000, number, what), 403);
+    char message[256];
+    ASSERT_EQ_INT(S_codepay_at(&S_m, code, 200000, number, what, message, sizeof message), 403);
     ASSERT_EQ_STR(what, "LIMIT_EXCEEDED");
+    /* The merchant learns that a limit refused, not the payer's KYC level or settings. */
+    ASSERT(strstr(message, "kyc") == NULL && strstr(message, "payer") != NULL);
     json_t *o = S_query(number);
     ASSERT_EQ_STR(S_state(o), "PAYERROR");
     json_decref(o);
