@@ -510,6 +510,11 @@ static void S_password_job_run(struct http_request *req, struct ledger_cmd *cmd)
 {
     struct http_password_job *job = (struct http_password_job *)cmd;
     const struct domain_env *env = http_request_env(req);
+    if (clock_monotonic_ns() - job->queued_ns > HTTP_PASSWORD_WAIT_MAX_MS * INT64_C(1000000)) {
+        /* Nothing checked or counted: the client is told to come back. */
+        job->hash_err = QB_E_BUSY;
+        return;
+    }
     bool right = true;
     if (job->verify && job->hash[0] == '\0') {
         S_dummy_verify(env, job->password);
@@ -542,6 +547,8 @@ static void S_password_job_answer(struct http_request *req, struct ledger_cmd *c
     struct http_password_job *job = (struct http_password_job *)cmd;
     struct identity_cmd *ran = job->ran;
     S_password_job_release(job, ran);
+    if (ran == NULL && job->hash_err == QB_E_BUSY)
+        http_reply_header(req, "Retry-After", "1");
     if (ran == NULL)
         http_reply_error(req, job->hash_err);
     else if (ran == job->next)
@@ -580,6 +587,7 @@ void http_password_job_start(struct http_request *req, struct http_password_job 
     QB_ASSERT(next_resume != NULL && (failed_resume != NULL) == job->verify);
     job->next_resume = next_resume;
     job->failed_resume = failed_resume;
+    job->queued_ns = clock_monotonic_ns();
     if (!http_request_offload_password(req, &job->hold, S_password_job_run, S_password_job_answer))
         S_password_job_release(job, NULL);
 }

@@ -532,7 +532,8 @@ struct http_password_job {
     http_resume_fn next_resume;
     http_resume_fn failed_resume;
     struct identity_cmd *ran; /* the command that ran; NULL when hashing failed */
-    enum qb_error hash_err;   /* why hashing failed */
+    enum qb_error hash_err;   /* why hashing failed (QB_E_BUSY: the job waited too long) */
+    int64_t queued_ns;        /* when it was handed over (clock_monotonic_ns) */
 };
 /* A password job in the request's arena with next (op) and, with verify,
  * failed initialised (http_identity_cmd_new); NULL after replying. */

@@ -79,6 +79,9 @@ struct merchant;
 #define HTTP_PASSWORD_QUEUE_MAX                                                                    \
     32 /* password checks waiting for a thread (about 5 s of                                       \
         * work on one at the default cost); more: 503 SYSTEM_BUSY */
+#define HTTP_PASSWORD_WAIT_MAX_MS                                                                  \
+    5000 /* a check that waited longer for its thread is answered 503 SYSTEM_BUSY unchecked:       \
+          * its client has likely given up, and the next ones should not wait behind it */
 #define HTTP_STOP_WAIT_MS 5000                      /* http_server_stop waits this long */
 #define HTTP_REQUEST_ID_SIZE_MAX 48                 /* "req_" + 26 characters + NUL fits */
 #define HTTP_NONCE_SLOTS (1u << 20) /* /v3 nonces remembered per generation: 3/4 of it per
