@@ -162,6 +162,16 @@ static long S_reverse(const char *out_trade_no, char what[64])
     return status;
 }
 
+/* A new user with a payment password, fund fen and a device "phone"; the
+ * step to make codes for (S_settle). */
+static int64_t S_payer_new(struct api_user *u, long long fund, struct S_device *d)
+{
+    API_MUST(th_user_new(&S_client, S_admin, u));
+    API_MUST(th_fund(&S_client, S_admin, u, fund));
+    S_device_add(u, "phone", d);
+    return S_settle();
+}
+
 TEST(a_code_is_sent_with_one_cache_control)
 {
     // A code must not be kept by any cache, and its answer says so once: two Cache-Control
@@ -216,11 +226,8 @@ TEST(a_code_pays_once_within_one_step_either_way)
     // even under a new out_trade_no, while a retry of the same request answers the same; codes
     // of the step before and after pay, two steps away do not.
     struct api_user u;
-    API_MUST(th_user_new(&S_client, S_admin, &u));
-    API_MUST(th_fund(&S_client, S_admin, &u, 100000));
     struct S_device d;
-    S_device_add(&u, "phone", &d);
-    int64_t step = S_settle();
+    int64_t step = S_payer_new(&u, 100000, &d);
     char code[PAYCODE_TEXT_SIZE], what[64], number[33];
     S_code(&d, step, 0, code);
     ASSERT_EQ_INT(S_codepay(code, 1234, number, what), 200);
@@ -461,11 +468,8 @@ TEST(a_retry_after_a_reversal_is_told_the_order_was_reversed)
     // client's own retry): it must not read SUCCESS. Paid or waiting, the retry is answered
     // ORDERREVERSED and moves nothing; another body under the number is still a mismatch.
     struct api_user u;
-    API_MUST(th_user_new(&S_client, S_admin, &u));
-    API_MUST(th_fund(&S_client, S_admin, &u, 50000));
     struct S_device d;
-    S_device_add(&u, "phone", &d);
-    int64_t step = S_settle();
+    int64_t step = S_payer_new(&u, 50000, &d);
     const long long totals[] = {800, 30000}; /* within the password-free amount, then above */
     const long statuses[] = {200, 202};
     for (int i = 0; i < 2; i++) {
@@ -512,11 +516,8 @@ TEST(an_expired_code_is_told_apart_and_counts_nowhere)
     // guess: the till is told the code expired, not that it is invalid, and however often it is
     // scanned the slot does not lock: the fresh code pays.
     struct api_user u;
-    API_MUST(th_user_new(&S_client, S_admin, &u));
-    API_MUST(th_fund(&S_client, S_admin, &u, 5000));
     struct S_device d;
-    S_device_add(&u, "phone", &d);
-    int64_t step = S_settle();
+    int64_t step = S_payer_new(&u, 5000, &d);
     char old[PAYCODE_TEXT_SIZE], code[PAYCODE_TEXT_SIZE], what[64], message[256];
     S_code(&d, step - 5, 0, old);
     for (int i = 0; i < 6; i++) {
@@ -565,11 +566,8 @@ TEST(a_sale_resent_from_another_till_is_the_same_sale)
     // another till (scene_info.device_id) is answered as the first, and pays once. A new code
     // under a number a refused code used is told to use a new number, in those words.
     struct api_user u;
-    API_MUST(th_user_new(&S_client, S_admin, &u));
-    API_MUST(th_fund(&S_client, S_admin, &u, 5000));
     struct S_device d;
-    S_device_add(&u, "phone", &d);
-    int64_t step = S_settle();
+    int64_t step = S_payer_new(&u, 5000, &d);
     char code[PAYCODE_TEXT_SIZE], number[40], body[1024];
     S_code(&d, step, 0, code);
     snprintf(number, sizeof number, "till-%lld", (long long)S_now_ms() % 100000000);
@@ -612,11 +610,8 @@ TEST(a_codepay_that_arrives_after_its_reversal_takes_nothing)
     // cashier took as cancelled. Whatever its body, the number answers ORDERREVERSED; the code
     // it carried is not spent, and the next sale under a new number takes it.
     struct api_user u;
-    API_MUST(th_user_new(&S_client, S_admin, &u));
-    API_MUST(th_fund(&S_client, S_admin, &u, 5000));
     struct S_device d;
-    S_device_add(&u, "phone", &d);
-    int64_t step = S_settle();
+    int64_t step = S_payer_new(&u, 5000, &d);
     char code[PAYCODE_TEXT_SIZE], body[1024], number[40], what[64];
     S_code(&d, step, 0, code);
     snprintf(number, sizeof number, "rev-early-%lld", (long long)S_now_ms() % 100000000);
@@ -733,11 +728,8 @@ TEST(five_wrong_codes_lock_the_slot)
     // Guessing: wrong tokens for a device's slot count; the fifth locks the slot, after which
     // even the right code is refused, and the security centre shows the lockout.
     struct api_user u;
-    API_MUST(th_user_new(&S_client, S_admin, &u));
-    API_MUST(th_fund(&S_client, S_admin, &u, 10000));
     struct S_device d;
-    S_device_add(&u, "phone", &d);
-    int64_t step = S_settle();
+    int64_t step = S_payer_new(&u, 10000, &d);
     char right[PAYCODE_TEXT_SIZE], wrong[PAYCODE_TEXT_SIZE], what[64];
     S_code(&d, step, 0, right);
     for (int i = 0; i < 4; i++) {

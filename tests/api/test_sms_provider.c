@@ -267,6 +267,20 @@ static void S_code_delivered(const char *phone, char code[API_SMS_CODE_SIZE], in
     json_decref(json);
 }
 
+/* Registers phone with its register code (POST /v1/users, 201). */
+static void S_register(const char *phone, const char *code)
+{
+    char body[512];
+    snprintf(body, sizeof body,
+             "{\"phone\":\"%s\",\"sms_code\":\"%s\",\"password\":\"good pass 1\","
+             "\"display_name\":\"n\"}",
+             phone, code);
+    struct client_response res;
+    ASSERT_EQ_INT(api_call(&S_client, "POST", "/v1/users", NULL, body, &res), 201);
+    ASSERT_EQ_STR(api_json_str(&res, "phone"), phone);
+    client_response_release(&res);
+}
+
 TEST(code_is_posted_to_the_provider_and_works)
 {
     // In production the code reaches the user only through the provider: it must arrive there in
@@ -284,15 +298,7 @@ TEST(code_is_posted_to_the_provider_and_works)
     ASSERT_EQ_STR(path, "POST /sms/send HTTP/1.1");
     ASSERT(strncmp(content_type, "application/json", 16) == 0);
 
-    char body[512];
-    snprintf(body, sizeof body,
-             "{\"phone\":\"%s\",\"sms_code\":\"%s\",\"password\":\"good pass 1\","
-             "\"display_name\":\"n\"}",
-             phone, code);
-    struct client_response res;
-    ASSERT_EQ_INT(api_call(&S_client, "POST", "/v1/users", NULL, body, &res), 201);
-    ASSERT_EQ_STR(api_json_str(&res, "phone"), phone);
-    client_response_release(&res);
+    S_register(phone, code);
 }
 
 TEST(a_code_of_every_purpose_reaches_the_provider)
@@ -304,14 +310,7 @@ TEST(a_code_of_every_purpose_reaches_the_provider)
     api_phone_new(phone);
     char code[API_SMS_CODE_SIZE];
     S_code_delivered(phone, code, 5000);
-    char body[512];
-    snprintf(body, sizeof body,
-             "{\"phone\":\"%s\",\"sms_code\":\"%s\",\"password\":\"good pass 1\","
-             "\"display_name\":\"n\"}",
-             phone, code);
-    struct client_response res;
-    ASSERT_EQ_INT(api_call(&S_client, "POST", "/v1/users", NULL, body, &res), 201);
-    client_response_release(&res);
+    S_register(phone, code);
     const char *purposes[] = {"login",      "bind_card", "reset_payment_password",
                               "new_device", "unfreeze",  "reset_password"};
     for (size_t i = 0; i < sizeof purposes / sizeof purposes[0]; i++) {
