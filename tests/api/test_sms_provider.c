@@ -415,15 +415,7 @@ TEST(failed_delivery_is_retried)
     int attempts = S_receiver.request_count - before;
     pthread_mutex_unlock(&S_receiver.lock);
     ASSERT(attempts >= 2);
-
-    char body[512];
-    snprintf(body, sizeof body,
-             "{\"phone\":\"%s\",\"sms_code\":\"%s\",\"password\":\"good pass 1\","
-             "\"display_name\":\"n\"}",
-             phone, code);
-    struct client_response res;
-    ASSERT_EQ_INT(api_call(&S_client, "POST", "/v1/users", NULL, body, &res), 201);
-    client_response_release(&res);
+    S_register(phone, code);
 }
 
 TEST(log_never_holds_a_code)
