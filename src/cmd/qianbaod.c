@@ -87,6 +87,7 @@
 #include "base/crypto.h"
 #include "base/log.h"
 #include "base/rand.h"
+#include "base/ratelimit.h"
 #include "base/thread.h"
 #include "domain/domain.h"
 #include "http/server.h"
@@ -119,6 +120,9 @@
 /* Users kept in the writer's memory (identity.h): 256 bytes each, 64 MiB at
  * most; as many as sessions, so that the users of the sessions in use fit. */
 #define S_USER_CACHE_ENTRIES 262144
+/* Users whose look-ups of payees by phone are counted at once (domain.h):
+ * 24 bytes each, 1.5 MiB; more, and the oldest windows are forgotten. */
+#define S_PAYEE_LOOKUP_USERS 65536
 
 struct daemon_paths {
     char dir[CONFIG_PATH_SIZE_MAX];
@@ -1033,6 +1037,7 @@ static int S_serve(const struct config *cfg, const struct daemon_paths *paths,
     settings.sms_cooldown_ms = cfg->sms_cooldown_s * 1000;
     settings.sms_daily_max = cfg->sms_daily_max;
     settings.payment_password_lock_ms = cfg->payment_password_lock_s * 1000;
+    settings.payee_lookups_max = cfg->payee_lookups_per_hour;
     settings.argon2_memory_size = (size_t)cfg->argon2_memory_kib * 1024;
     settings.argon2_ops = (uint64_t)cfg->argon2_ops;
     settings.limit_per_payment_minor = cfg->limit_per_payment;
@@ -1067,9 +1072,12 @@ static int S_serve(const struct config *cfg, const struct daemon_paths *paths,
     rc = identity_session_cache_new(S_SESSION_CACHE_ENTRIES, &env.sessions);
     if (rc == QB_OK)
         rc = identity_user_cache_new(S_USER_CACHE_ENTRIES, &env.users);
+    if (rc == QB_OK &&
+        (env.payee_lookups = ratelimit_new(S_PAYEE_LOOKUP_USERS, settings.payee_lookup_window_ms,
+                                           settings.payee_lookups_max)) == NULL)
+        rc = QB_E_INTERNAL;
     if (rc != QB_OK) {
-        fprintf(stderr, "qianbaod: cannot allocate the session and user caches (%s)\n",
-                error_name(rc));
+        fprintf(stderr, "qianbaod: cannot allocate the caches (%s)\n", error_name(rc));
         goto out;
     }
     const char *stranger = NULL;
@@ -1265,6 +1273,7 @@ out:
     if (env_ready) {
         identity_session_cache_free(env.sessions);
         identity_user_cache_free(env.users);
+        ratelimit_free(env.payee_lookups);
         domain_env_release(&env);
     }
     merchant_platform_free(platform);

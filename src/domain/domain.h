@@ -82,6 +82,8 @@ struct domain_settings {
     int64_t limit_kyc3_yearly_minor;  /* KYC level 3, per calendar year: ¥200,000 */
     int64_t password_free_max_minor;  /* the highest password-free amount a user may set: ¥200 */
     int64_t password_free_daily_max;  /* payments without the password per day (UTC+8) at most: 5 */
+    int64_t payee_lookups_max;        /* phone numbers one user may look up in a window: 50 */
+    int64_t payee_lookup_window_ms;   /* the window: 1 hour */
 
     /* Red packets (src/wallet/redpacket.h). */
     int64_t red_packet_total_max_minor; /* one packet at most: ¥200 */
@@ -115,6 +117,7 @@ struct ledger_txn;     /* src/ledger/ledger.h */
 struct merchant_platform; /* src/merchant/merchant.h */
 struct identity_session_cache; /* src/identity/identity.h */
 struct identity_user_cache; /* src/identity/identity.h */
+struct ratelimit;           /* src/base/ratelimit.h */
 
 struct domain_env {
     struct qb_clock *clock;
@@ -142,6 +145,11 @@ struct domain_env {
     /* Users as commands read them (identity_user_cache_new); the writer's
      * only; set and freed by the daemon, NULL: none. */
     struct identity_user_cache *users;
+    /* Each user's look-ups of payees by phone number (GET /v1/payees, a
+     * transfer to a phone), settings.payee_lookups_max a window
+     * (wallet_payee_lookup_take); set and freed by the daemon, NULL: no
+     * limit. */
+    struct ratelimit *payee_lookups;
     /* Keys derived from DATA_DIR/pepper and DATA_DIR/card-key; never
      * logged, never stored in the database. */
     uint8_t pepper_key[DOMAIN_KEY_SIZE];          /* pre-hash of login passwords */

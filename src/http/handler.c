@@ -411,7 +411,8 @@ void http_reply_password_refusal(struct http_request *req, enum qb_error err,
     json_decref(extra);
 }
 
-void http_reply_login_locked(struct http_request *req, int64_t locked_until_ms)
+void http_reply_locked(struct http_request *req, enum qb_error err, const char *message,
+                       int64_t locked_until_ms)
 {
     const struct domain_env *env = http_request_env(req);
     int64_t left_ms = env != NULL ? locked_until_ms - clock_now_ms(env->clock) : 0;
@@ -420,16 +421,21 @@ void http_reply_login_locked(struct http_request *req, int64_t locked_until_ms)
     snprintf(value, sizeof value, "%lld", (long long)retry_after_s);
     http_reply_header(req, "Retry-After", value);
     json_t *extra = S_locked_until_json(locked_until_ms);
+    if (extra != NULL)
+        http_reply_error_extra(req, err, message, extra);
+    else
+        http_reply_error_message(req, err, message);
+    json_decref(extra);
+}
+
+void http_reply_login_locked(struct http_request *req, int64_t locked_until_ms)
+{
     char until[48], message[160];
     snprintf(message, sizeof message,
              "too many wrong passwords; logging in with the password is locked%s, a login with "
              "an SMS code is not",
              identity_lock_end_text(locked_until_ms, until, sizeof until));
-    if (extra != NULL)
-        http_reply_error_extra(req, QB_E_PASSWORD_LOCKED, message, extra);
-    else
-        http_reply_error_message(req, QB_E_PASSWORD_LOCKED, message);
-    json_decref(extra);
+    http_reply_locked(req, QB_E_PASSWORD_LOCKED, message, locked_until_ms);
 }
 
 void http_login_failure_record(struct http_request *req, const struct identity_cmd *c)

@@ -469,8 +469,11 @@ bool http_identity_refused(struct http_request *req, const struct identity_cmd *
  * (identity_password_refusal_response); any other err as the table has it. */
 void http_reply_password_refusal(struct http_request *req, enum qb_error err,
                                  const struct identity_password_try *t);
-/* 423 PASSWORD_LOCKED for a login password locked until locked_until_ms:
+/* err with message for something refused until locked_until_ms:
  * Retry-After (seconds) and "locked_until". */
+void http_reply_locked(struct http_request *req, enum qb_error err, const char *message,
+                       int64_t locked_until_ms);
+/* 423 PASSWORD_LOCKED for a login password locked until locked_until_ms. */
 void http_reply_login_locked(struct http_request *req, int64_t locked_until_ms);
 /* A zeroed identity command for op in the request's arena, initialised
  * (identity_cmd_init) with the server's env; NULL after replying

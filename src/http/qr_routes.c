@@ -285,6 +285,16 @@ void http_handle_payees_get(struct http_request *req)
                                  "to must be a mobile number or a user id (u_...)");
         return;
     }
+    const struct domain_env *env = http_request_env(req);
+    int64_t until_ms;
+    if (by_phone && env != NULL &&
+        wallet_payee_lookup_take(env, http_request_session(req)->user_id, &until_ms) ==
+            QB_E_RATE_LIMITED) {
+        char message[WALLET_PAYEE_LOOKUP_MESSAGE_SIZE];
+        http_reply_locked(req, QB_E_RATE_LIMITED,
+                          wallet_payee_lookup_refusal(until_ms, message, sizeof message), until_ms);
+        return;
+    }
     struct store *reader = http_reader_acquire(req);
     if (reader == NULL)
         return;

@@ -15,6 +15,7 @@
 
 #include "base/crash.h"
 #include "base/money.h"
+#include "base/ratelimit.h"
 #include "wallet/limits.h"
 #include "wallet/transfer.h"
 
@@ -88,6 +89,28 @@ static enum qb_error S_password_refuse(struct wallet_transfer_cmd *c, enum qb_er
     return identity_password_refusal_response(&c->cmd, err, &c->password_try);
 }
 
+enum qb_error wallet_payee_lookup_take(const struct domain_env *env, const char *user_id,
+                                       int64_t *until_ms)
+{
+    *until_ms = 0;
+    if (env->payee_lookups == NULL)
+        return QB_OK;
+    return ratelimit_take(env->payee_lookups, user_id, clock_now_ms(env->clock), until_ms)
+               ? QB_OK
+               : QB_E_RATE_LIMITED;
+}
+
+const char *wallet_payee_lookup_refusal(int64_t until_ms, char *out, size_t out_size)
+{
+    QB_ASSERT(out_size >= WALLET_PAYEE_LOOKUP_MESSAGE_SIZE);
+    char until[48];
+    snprintf(out, out_size,
+             "too many phone numbers looked up lately; look-ups by phone resume%s. Meanwhile, "
+             "pay by scanning the payee's receive code or to their user id",
+             identity_lock_end_text(until_ms, until, sizeof until));
+    return out;
+}
+
 static enum qb_error S_payee_load(struct ledger_txn *txn, const struct domain_env *env,
                                   const char *to, struct identity_user *out)
 {
@@ -147,7 +170,18 @@ static enum qb_error S_transfer_run(struct ledger_txn *txn, struct ledger_cmd *c
         (payer_account.flags & (LEDGER_ACCOUNT_DEBIT_FROZEN | LEDGER_ACCOUNT_CLOSED)) != 0)
         return S_refuse(c, QB_E_ACCOUNT_FROZEN, NULL, NULL);
 
-    /* Step 3: the payee. */
+    /* Step 3: the payee, and one more phone number looked up. */
+    if (!id_is_valid(c->to, strlen(c->to), "u")) {
+        int64_t until_ms;
+        if (wallet_payee_lookup_take(env, payer.id, &until_ms) == QB_E_RATE_LIMITED) {
+            char message[WALLET_PAYEE_LOOKUP_MESSAGE_SIZE];
+            json_t *extra = json_pack("{s:o}", "locked_until", domain_time_json(until_ms));
+            err = S_refuse(c, QB_E_RATE_LIMITED,
+                           wallet_payee_lookup_refusal(until_ms, message, sizeof message), extra);
+            json_decref(extra);
+            return err;
+        }
+    }
     struct identity_user payee;
     err = S_payee_load(txn, env, c->to, &payee);
     if (err == QB_E_NOT_FOUND)

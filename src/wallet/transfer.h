@@ -66,6 +66,21 @@ struct wallet_transfer_cmd {
     struct wallet_payment payment;
 };
 
+/* Counts one look-up of a payee by phone number by user_id: GET /v1/payees
+ * with a phone, or a transfer to one as it runs (a retry answered from its
+ * Idempotency-Key does not run). Looking a phone up tells whether it has a
+ * wallet and whose (masked), so one account may not test phone numbers in
+ * bulk. QB_OK, or QB_E_RATE_LIMITED past settings.payee_lookups_max in the
+ * user's window, with *until_ms its end, when the user may look up again.
+ * Look-ups by user id or receive code, which name a payee already known, are
+ * not counted. */
+QB_MUST_USE enum qb_error wallet_payee_lookup_take(const struct domain_env *env,
+                                                   const char *user_id, int64_t *until_ms);
+/* The message of that refusal, naming until_ms and what to do meanwhile; into
+ * out (out_size >= WALLET_PAYEE_LOOKUP_MESSAGE_SIZE). */
+#define WALLET_PAYEE_LOOKUP_MESSAGE_SIZE 256
+const char *wallet_payee_lookup_refusal(int64_t until_ms, char *out, size_t out_size);
+
 /* Zeroes c and prepares its ledger command. The caller fills the inputs,
  * arms idempotency on &c->cmd and submits it; ledger_cmd_release afterwards. */
 void wallet_transfer_cmd_init(struct wallet_transfer_cmd *c, const struct domain_env *env);

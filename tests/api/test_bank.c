@@ -73,11 +73,17 @@ extern char **environ;
 #define S_CARD "9999000000000012"    /* the sandbox card that succeeds */
 
 static char S_root[512];
-/* The daily and per-payment caps as high as they go: this test is about the
- * ledger's rules, and limits refusing most transfers would leave few to
- * check (test_limits_race.c tests the caps). */
-static const char *const S_no_caps[] = {"--limit-daily", "1000000000000", "--limit-per-payment",
-                                        "1000000000000", NULL};
+/* The daily and per-payment caps as high as they go, and the look-ups of
+ * payees by phone too: this test is about the ledger's rules, and limits
+ * refusing most transfers would leave few to check (test_limits_race.c
+ * tests the caps, test_transfers.c the look-ups). */
+static const char *const S_no_caps[] = {"--limit-daily",
+                                        "1000000000000",
+                                        "--limit-per-payment",
+                                        "1000000000000",
+                                        "--payee-lookups-per-hour",
+                                        "1000000",
+                                        NULL};
 
 struct account {
     char id[API_ID_SIZE_MAX];

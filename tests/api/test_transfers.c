@@ -256,6 +256,60 @@ TEST(the_payee_is_shown_before_paying)
     client_response_release(&res);
 }
 
+TEST(one_account_cannot_test_phone_numbers_in_bulk)
+{
+    // A look-up by phone tells whether it has a wallet and whose: fifty an hour, by GET
+    // /v1/payees and transfers to a phone together, then 429 naming when they resume. Look-ups
+    // by user id go on, other users are not held, and a transfer made before the limit is
+    // still answered as it was on a retry.
+    struct api_user a, b, c;
+    API_MUST(th_user_new(&S_client, S_admin, &a));
+    API_MUST(api_user_new(&S_client, S_admin, &b));
+    API_MUST(api_user_new(&S_client, S_admin, &c));
+    API_MUST(th_fund(&S_client, S_admin, &a, 10000));
+    char body[256];
+    snprintf(body, sizeof body, "{\"to\":\"%s\",\"amount\":100,\"payment_password\":\"%s\"}",
+             b.phone, TH_PAY_PASSWORD);
+    struct client_response first, res;
+    TRANSFER(a.token, "lookup-before", body, 201, NULL, &first); /* look-up 1 */
+    char phone[16];
+    for (int i = 2; i <= 50; i++) {
+        snprintf(phone, sizeof phone, "1390000%04d", i);
+        long status = S_payee(&a, i % 10 == 0 ? b.phone : phone, &res);
+        if (status != 200 && status != 404)
+            TEST_FAIL_("look-up %d: %ld %.*s", i, status, (int)res.body.size, res.body.data);
+        client_response_release(&res);
+    }
+    ASSERT_EQ_INT(S_payee(&a, b.phone, &res), 429);
+    ASSERT_EQ_STR(api_json_str(&res, "code"), "RATE_LIMITED");
+    long long retry_after = atoll(api_header(&res, "Retry-After"));
+    ASSERT(retry_after > 3500 && retry_after <= 3600);
+    ASSERT(api_json_str(&res, "locked_until") != NULL);
+    ASSERT(strstr(api_json_str(&res, "message"), "receive code") != NULL);
+    client_response_release(&res);
+    // A transfer to a phone is refused the same way, and moves nothing.
+    TRANSFER(a.token, "lookup-after", body, 429, "RATE_LIMITED", &res);
+    ASSERT(api_json_str(&res, "locked_until") != NULL);
+    client_response_release(&res);
+    ASSERT_EQ_INT(th_balance(&S_client, &a), 10000 - 100);
+    // The transfer made before is answered as it was.
+    TRANSFER(a.token, "lookup-before", body, 201, NULL, &res);
+    ASSERT_EQ_INT(res.body.size, first.body.size);
+    ASSERT(memcmp(res.body.data, first.body.data, res.body.size) == 0);
+    client_response_release(&res);
+    client_response_release(&first);
+    // By user id, the payee and the payment still work.
+    ASSERT_EQ_INT(S_payee(&a, b.id, &res), 200);
+    client_response_release(&res);
+    snprintf(body, sizeof body, "{\"to\":\"%s\",\"amount\":100,\"payment_password\":\"%s\"}", b.id,
+             TH_PAY_PASSWORD);
+    EXPECT_TRANSFER(a.token, "lookup-by-id", body, 201, NULL);
+    ASSERT_EQ_INT(th_balance(&S_client, &b), 200);
+    // Another user looks up phones as before.
+    ASSERT_EQ_INT(S_payee(&c, b.phone, &res), 200);
+    client_response_release(&res);
+}
+
 TEST(a_transfer_moves_money_and_both_sides_can_read_it)
 {
     // The whole path: 201 with the masked payee, the balances moved, the payer and the payee
@@ -614,6 +668,7 @@ int main(void)
     RUN(a_locked_payment_password_stops_password_free_payments_and_limits_tighten_without_it);
     RUN(password_free_payments_stop_after_five_a_day);
     RUN(the_payee_is_shown_before_paying);
+    RUN(one_account_cannot_test_phone_numbers_in_bulk);
     RUN(the_kyc_limit_refuses_at_its_edge);
     RUN(each_answer_from_the_ledger_counts_its_wait_for_an_http_thread);
 
