@@ -215,6 +215,21 @@ static void S_peer_format(const struct sockaddr_storage *addr, char *out, size_t
     QB_ASSERT(n > 0 && (size_t)n < out_size);
 }
 
+/* The X-Request-Id a proxy in front (or the client) sent, for the access
+ * line beside the daemon's own id, so that an operator can follow a request
+ * from the proxy's log into this one: when it is 1..128 of [A-Za-z0-9._:-],
+ * which cannot break the line nor pass for another field; NULL otherwise.
+ * It never replaces the daemon's id, which a client cannot choose. */
+#define S_UPSTREAM_ID_SIZE_MAX 128
+static const char *S_upstream_id(const struct http_request *req)
+{
+    const char *id = http_request_header(req, "X-Request-Id");
+    if (id == NULL)
+        return NULL;
+    size_t size = strspn(id, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._:-");
+    return size > 0 && size <= S_UPSTREAM_ID_SIZE_MAX && id[size] == '\0' ? id : NULL;
+}
+
 /* Logs, counts and frees the connection's request; ok is false when the
  * connection ended before the reply was sent. */
 static void S_request_finish(struct http_conn *c, bool ok)
@@ -229,10 +244,12 @@ static void S_request_finish(struct http_conn *c, bool ok)
     char path[3 * HTTP_PATH_SIZE_MAX];
     S_path_for_log(req->path, path, sizeof path);
     const char *principal = http_request_principal(req);
+    const char *upstream = S_upstream_id(req);
     log_event(LOG_INFO, "http.request",
-              "method=%s path=%s status=%d duration_us=%lld peer=%s principal=%s%s", req->method,
-              path, status, (long long)duration_us, c->peer, principal != NULL ? principal : "-",
-              ok ? "" : " closed=1");
+              "method=%s path=%s status=%d duration_us=%lld peer=%s principal=%s%s%s%s",
+              req->method, path, status, (long long)duration_us, c->peer,
+              principal != NULL ? principal : "-", upstream != NULL ? " upstream_req=" : "",
+              upstream != NULL ? upstream : "", ok ? "" : " closed=1");
     log_set_request_id(NULL);
     if (req->queued)
         http_metrics_observe(&req->server->metrics, req->route_index, status, duration_us);

@@ -268,6 +268,38 @@ TEST(access_lines_name_the_peer_and_the_principal)
     ASSERT(strstr(line, u.token) == NULL);
 }
 
+TEST(a_proxys_request_id_is_logged_beside_the_daemons_own)
+{
+    // Behind a proxy, the operator follows a request from the proxy's log by its id: a clean
+    // X-Request-Id is on the access line as upstream_req=, the answer still carries the
+    // daemon's own unguessable id, and an id that could break the line or pass for another
+    // field is left out.
+    char line[S_LINE_SIZE_MAX];
+    char value[256];
+    struct client_response res;
+    const char *clean[] = {"X-Request-Id: 7f3a9c2e-41b0-4d6e-9a51-0c2b8f1e6d44", NULL};
+    ASSERT(client_request(&S_client, "GET", "/healthz", clean, NULL, 0, &res));
+    ASSERT_EQ_INT(res.status, 200);
+    ASSERT(strncmp(api_header(&res, "X-Request-Id"), "req_", 4) == 0);
+    S_access_line(&res, line);
+    client_response_release(&res);
+    ASSERT_EQ_STR(S_field(line, "upstream_req", value, sizeof value),
+                  "7f3a9c2e-41b0-4d6e-9a51-0c2b8f1e6d44");
+
+    char long_id[160] = "X-Request-Id: ";
+    memset(long_id + strlen(long_id), 'a', 129);
+    const char *refused[][2] = {
+        {"X-Request-Id: abc status=500", NULL}, {"X-Request-Id: abc\"def", NULL}, {long_id, NULL}};
+    for (size_t i = 0; i < QB_ARRAY_COUNT(refused); i++) {
+        ASSERT(client_request(&S_client, "GET", "/healthz", refused[i], NULL, 0, &res));
+        ASSERT_EQ_INT(res.status, 200);
+        S_access_line(&res, line);
+        client_response_release(&res);
+        if (strstr(line, "upstream_req") != NULL || strstr(line, "status=500") != NULL)
+            TEST_FAIL_("%s reached the line: %s", refused[i][0], line);
+    }
+}
+
 /* The value of qianbao_login_failures_total{locked=...} on the main daemon. */
 static unsigned long long S_login_failures(bool locked)
 {
@@ -447,6 +479,7 @@ int main(void)
     RUN(user_changes_name_a_kyc_level_only_when_setting_one);
     RUN(operator_changes_are_logged_at_any_level);
     RUN(access_lines_name_the_peer_and_the_principal);
+    RUN(a_proxys_request_id_is_logged_beside_the_daemons_own);
     RUN(wrong_login_passwords_are_counted_and_each_lock_logged);
     RUN(work_done_off_a_requests_thread_carries_its_request_id);
     RUN(settings_that_loosen_the_server_are_named_at_start);
