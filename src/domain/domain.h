@@ -63,7 +63,7 @@ struct domain_settings {
     int64_t payment_password_failures_max; /* 5 */
     int64_t payment_password_lock_ms; /* 3 hours */
     int64_t login_failures_max;       /* 5 wrong login passwords in a row lock logging in */
-    int64_t login_lock_ms;            /* for 15 minutes */
+    int64_t login_lock_ms; /* for 15 minutes, each lock again twice as long (a day at most) */
     int64_t login_failures_window_ms; /* a wrong one counts for a day after the last */
     bool new_device_code;             /* a password login from a device new to an account
                                        * also needs an SMS code: yes (--trust-new-devices: no) */

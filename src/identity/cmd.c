@@ -458,20 +458,30 @@ struct login_count {
     int64_t failed_at_ms;
 };
 
-/* One more wrong password at now_ms: whether it takes the lock. A lock
- * that has run out, or a last wrong password a window ago, starts a fresh
- * count. Registered or not, a phone counts the same. */
+/* The longest a login lock lasts, however many came before it. */
+#define LOGIN_LOCK_MS_MAX (24LL * 60 * 60 * 1000)
+
+/* One more wrong password at now_ms: whether it takes the lock. Every
+ * login_failures_max-th wrong password in a row takes one, and each lasts
+ * twice the one before (login_lock_ms, then twice that, up to a day), so
+ * that a guesser gets tens of tries a day rather than hundreds. A last
+ * wrong password a window ago starts a fresh count; so does a login that
+ * proved the phone (the callers zero the count). Registered or not, a
+ * phone counts the same. */
 static bool login_count_add(const struct domain_settings *settings, struct login_count *n,
                             int64_t now_ms)
 {
-    if (n->locked_until_ms != 0 || n->failed_at_ms < now_ms - settings->login_failures_window_ms)
+    if (n->failed_at_ms < now_ms - settings->login_failures_window_ms)
         n->failures = 0;
     n->failures++;
     n->failed_at_ms = now_ms;
-    bool locks = n->failures >= settings->login_failures_max;
-    n->locked_until_ms = locks ? now_ms + settings->login_lock_ms : 0;
-    if (locks)
-        n->failures = 0;
+    bool locks = n->failures % settings->login_failures_max == 0;
+    int64_t lock_ms = settings->login_lock_ms;
+    for (int64_t i = n->failures / settings->login_failures_max;
+         i > 1 && lock_ms < LOGIN_LOCK_MS_MAX; i--)
+        lock_ms *= 2;
+    n->locked_until_ms =
+        locks ? now_ms + (lock_ms < LOGIN_LOCK_MS_MAX ? lock_ms : LOGIN_LOCK_MS_MAX) : 0;
     return locks;
 }
 

@@ -405,7 +405,8 @@ struct identity_cmd {
  *   LOGIN_FAILED      always a refusal: UNAUTHORIZED, or PASSWORD_LOCKED for
  *                     the wrong password that takes the lock
  *                     (settings.login_failures_max in a row lock logging in
- *                     for settings.login_lock_ms; a success resets the count,
+ *                     for settings.login_lock_ms, each lock again twice as
+ *                     long, up to a day; a success resets the count,
  *                     and a wrong one counts for login_failures_window_ms
  *                     after the last). A phone nobody registered is counted
  *                     and locked the same way (table login_guesses), so that

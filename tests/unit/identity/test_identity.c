@@ -1075,6 +1075,60 @@ TEST(login_lock_counts_wrong_passwords_and_runs_out)
     ix_free(ix);
 }
 
+/* login_failures_max wrong passwords for u; the outcome of the last. */
+static enum qb_error S_wrong_logins(struct ix *ix, const struct identity_user *u)
+{
+    enum qb_error last = QB_OK;
+    for (int64_t i = 0; i < ix->env.settings.login_failures_max; i++) {
+        struct identity_cmd c;
+        identity_cmd_init(&c, &ix->env, IDENTITY_OP_LOGIN_FAILED);
+        snprintf(c.user_id, sizeof c.user_id, "%s", u->id);
+        last = ix_exec(ix, &c);
+        if (i + 1 < ix->env.settings.login_failures_max && last != QB_E_UNAUTHORIZED)
+            return QB_E_INTERNAL;
+    }
+    return last;
+}
+
+TEST(each_login_lock_in_a_row_lasts_twice_the_one_before)
+{
+    /* Five guesses every 15 minutes is 480 a day against a password. Each
+     * lock taken again, with no day free of wrong passwords between, lasts
+     * twice the last, up to a day: 15 and 30 minutes, 1, 2, 4, 8 and 16
+     * hours, then a day. A day with no wrong password starts afresh, and so
+     * does the owner's login. */
+    struct ix *ix = ix_new();
+    const struct domain_settings *set = &ix->env.settings;
+    ASSERT_EQ_INT(set->login_lock_ms, 15 * 60 * 1000);
+    struct identity_user u, got;
+    ix_register(ix, "13800000044", &u);
+    const int64_t minutes[] = {15, 30, 60, 120, 240, 480, 960, 1440, 1440};
+    for (size_t i = 0; i < QB_ARRAY_COUNT(minutes); i++) {
+        ASSERT_EQ_INT(S_wrong_logins(ix, &u), QB_E_PASSWORD_LOCKED);
+        ASSERT_EQ_INT(identity_user_get(ix->reader, u.id, &got), QB_OK);
+        ASSERT_EQ_INT(got.login_locked_until_ms - clock_now_ms(&ix->clock), minutes[i] * 60 * 1000);
+        clock_manual_advance(&ix->clock, minutes[i] * 60 * 1000 - 1);
+        ASSERT_EQ_INT(ix_session(ix, u.id, "laptop", NULL, NULL), QB_E_PASSWORD_LOCKED);
+        clock_manual_advance(&ix->clock, 1);
+    }
+    /* The last lock, a day long, left a day with no wrong password. */
+    clock_manual_advance(&ix->clock, 1);
+    ASSERT_EQ_INT(S_wrong_logins(ix, &u), QB_E_PASSWORD_LOCKED);
+    ASSERT_EQ_INT(identity_user_get(ix->reader, u.id, &got), QB_OK);
+    ASSERT_EQ_INT(got.login_locked_until_ms - clock_now_ms(&ix->clock), set->login_lock_ms);
+    clock_manual_advance(&ix->clock, set->login_lock_ms);
+    ASSERT_EQ_INT(S_wrong_logins(ix, &u), QB_E_PASSWORD_LOCKED);
+    ASSERT_EQ_INT(identity_user_get(ix->reader, u.id, &got), QB_OK);
+    ASSERT_EQ_INT(got.login_locked_until_ms - clock_now_ms(&ix->clock), 2 * set->login_lock_ms);
+    /* The owner logs in once the lock ends: the next guesser starts from 15 minutes. */
+    clock_manual_advance(&ix->clock, 2 * set->login_lock_ms);
+    ASSERT_EQ_INT(ix_session(ix, u.id, "laptop", NULL, NULL), QB_OK);
+    ASSERT_EQ_INT(S_wrong_logins(ix, &u), QB_E_PASSWORD_LOCKED);
+    ASSERT_EQ_INT(identity_user_get(ix->reader, u.id, &got), QB_OK);
+    ASSERT_EQ_INT(got.login_locked_until_ms - clock_now_ms(&ix->clock), set->login_lock_ms);
+    ix_free(ix);
+}
+
 TEST(touches_in_a_batch_move_last_seen_forward_only)
 {
     /* One batch touches several sessions: a live one moves to its time; an
@@ -1946,6 +2000,7 @@ int main(void)
     RUN(session_in_use_outlives_a_short_idle_timeout);
     RUN(sessions_made_before_last_seen_moved_keep_it);
     RUN(login_lock_counts_wrong_passwords_and_runs_out);
+    RUN(each_login_lock_in_a_row_lasts_twice_the_one_before);
     RUN(touches_in_a_batch_move_last_seen_forward_only);
     RUN(session_revoke);
     RUN(session_cache_answers_from_memory_until_the_session_is_revoked);
