@@ -27,6 +27,7 @@
 struct config {
     char data_dir[CONFIG_PATH_SIZE_MAX]; /* --data-dir, QIANBAO_DATA_DIR, "./data" */
     char listen[256];                    /* --listen, QIANBAO_LISTEN, "127.0.0.1:8080" */
+    char admin_listen[256];              /* --admin-listen, QIANBAO_ADMIN_LISTEN, "" (none) */
     char db_url[CONFIG_PATH_SIZE_MAX];   /* --db, QIANBAO_DB, "" = DATA_DIR/qianbao.db */
     char log_level[16];                  /* --log-level, QIANBAO_LOG_LEVEL, "info" */
     int64_t http_threads;                /* --http-threads, 1..64, default 2 */

@@ -133,6 +133,7 @@ struct daemon_paths {
     char platform_cert[CONFIG_PATH_SIZE_MAX + 32];
     char admin_token[CONFIG_PATH_SIZE_MAX + 16];
     char listen_address[CONFIG_PATH_SIZE_MAX + 32];
+    char admin_listen_address[CONFIG_PATH_SIZE_MAX + 32];
     char db_url[CONFIG_PATH_SIZE_MAX + 16];
     char db_file[CONFIG_PATH_SIZE_MAX + 16]; /* the SQLite file db_url names; "" for none */
 };
@@ -150,6 +151,7 @@ static bool S_paths_init(struct daemon_paths *paths, const struct config *cfg)
     S_JOIN(platform_cert, "platform-cert.pem");
     S_JOIN(admin_token, "admin-token");
     S_JOIN(listen_address, "listen-address");
+    S_JOIN(admin_listen_address, "admin-listen-address");
 #undef S_JOIN
     if (cfg->db_url[0] != '\0')
         ok = ok && snprintf(paths->db_url, sizeof paths->db_url, "%s", cfg->db_url) <
@@ -190,14 +192,15 @@ static void S_environment_unknown(const char *name, size_t name_size)
               (int)(name_size > 64 ? 64 : name_size), name);
 }
 
-/* Reads a --listen value as the HTTP server will; false, with the reason
- * on stderr, for a value it would refuse. */
-static bool S_listen_parse(const char *address, struct sockaddr_storage *addr, socklen_t *addr_size)
+/* Reads the address of flag (--listen, --admin-listen) as the HTTP server
+ * will; false, with the reason on stderr, for a value it would refuse. */
+static bool S_listen_parse(const char *flag, const char *address, struct sockaddr_storage *addr,
+                           socklen_t *addr_size)
 {
     char host[S_LISTEN_HOST_SIZE_MAX], err[512];
     if (http_listen_parse(address, addr, addr_size, host, sizeof host, err, sizeof err) == QB_OK)
         return true;
-    fprintf(stderr, "qianbaod: --listen: %s\n", err);
+    fprintf(stderr, "qianbaod: %s: %s\n", flag, err);
     return false;
 }
 
@@ -974,6 +977,7 @@ static int S_serve(const struct config *cfg, const struct daemon_paths *paths,
     if (!S_db_is_new(paths, &db_new, &db_found) || (!db_new && !S_secrets_present(paths)))
         goto out;
     unlink(paths->listen_address); /* a stale one would point at a dead port */
+    unlink(paths->admin_listen_address);
     if (!S_secrets_ensure(paths, db_new))
         goto out;
     S_fd_limit_raise(cfg->http_connections_max);
@@ -1161,6 +1165,7 @@ static int S_serve(const struct config *cfg, const struct daemon_paths *paths,
 
     struct http_server_options http_options = {
         .listen = cfg->listen,
+        .admin_listen = cfg->admin_listen,
         .threads = (int)cfg->http_threads,
         .connections_max = (size_t)cfg->http_connections_max,
         .body_size_max = (size_t)cfg->http_body_size_max,
@@ -1180,8 +1185,11 @@ static int S_serve(const struct config *cfg, const struct daemon_paths *paths,
         /* Taken since main's probe, most likely: say by what, if still. */
         struct sockaddr_storage addr;
         socklen_t addr_size = 0;
-        if (S_listen_parse(cfg->listen, &addr, &addr_size))
+        if (S_listen_parse("--listen", cfg->listen, &addr, &addr_size))
             (void)S_listen_probe(cfg->listen, &addr, addr_size);
+        if (cfg->admin_listen[0] != '\0' &&
+            S_listen_parse("--admin-listen", cfg->admin_listen, &addr, &addr_size))
+            (void)S_listen_probe(cfg->admin_listen, &addr, addr_size);
         goto out;
     }
     int64_t verify_interval_ms = cfg->verify_interval_h * 60 * 60 * 1000;
@@ -1210,6 +1218,14 @@ static int S_serve(const struct config *cfg, const struct daemon_paths *paths,
                              0644))
         log_event(LOG_WARN, "daemon.listen_address_unwritten", "path=\"%s\"",
                   paths->listen_address);
+    const char *admin_address = http_server_admin_address(server);
+    if (admin_address != NULL) {
+        address_size = snprintf(address_line, sizeof address_line, "%s\n", admin_address);
+        if (!S_file_write_atomic(paths->dir, paths->admin_listen_address, address_line,
+                                 (size_t)address_size, 0644))
+            log_event(LOG_WARN, "daemon.listen_address_unwritten", "path=\"%s\"",
+                      paths->admin_listen_address);
+    }
     /* Settings that loosen what a server should hold to, each named at warn
      * so that one left on from development is seen. */
     if (cfg->allow_private_notify)
@@ -1223,10 +1239,11 @@ static int S_serve(const struct config *cfg, const struct daemon_paths *paths,
                   "flag=--sms-provider-url value=unset effect=codes_stay_in_the_outbox_unsent");
     char data_dir[PATH_MAX];
     log_event(LOG_AUDIT, "daemon.start",
-              "version=%s build=%s listen=%s data_dir=\"%s\" db=%s schema_version=%lld pid=%ld",
+              "version=%s build=%s listen=%s admin_listen=%s data_dir=\"%s\" db=%s "
+              "schema_version=%lld pid=%ld",
               QIANBAOD_VERSION, S_BUILD, http_server_address(server),
-              S_absolute(paths->dir, data_dir), writer->ops->name, (long long)schema_version,
-              (long)getpid());
+              admin_address != NULL ? admin_address : "-", S_absolute(paths->dir, data_dir),
+              writer->ops->name, (long long)schema_version, (long)getpid());
 
     int signal_number = 0;
     for (;;) {
@@ -1267,6 +1284,7 @@ out:
     if (server != NULL) {
         http_server_stop(server);
         unlink(paths->listen_address);
+        unlink(paths->admin_listen_address);
     }
     if (sms_gateway != NULL)
         sms_gateway_free(sms_gateway);
@@ -1460,18 +1478,29 @@ int main(int argc, char **argv)
     }
     /* Every setting that can be checked is, before anything is made:
      * bad ones are exit status 2. */
-    struct sockaddr_storage listen_addr;
-    socklen_t listen_addr_size = 0;
+    struct sockaddr_storage listen_addr, admin_addr;
+    socklen_t listen_addr_size = 0, admin_addr_size = 0;
+    bool admin_apart = cfg.admin_listen[0] != '\0';
     if (!S_db_url_check(&paths) ||
-        (!cfg.verify && !S_listen_parse(cfg.listen, &listen_addr, &listen_addr_size)))
+        (!cfg.verify && !S_listen_parse("--listen", cfg.listen, &listen_addr, &listen_addr_size)) ||
+        (!cfg.verify && admin_apart &&
+         !S_listen_parse("--admin-listen", cfg.admin_listen, &admin_addr, &admin_addr_size)))
         return 2;
+    size_t listen_size = strlen(cfg.listen);
+    if (!cfg.verify && admin_apart && strcmp(cfg.listen, cfg.admin_listen) == 0 &&
+        !(listen_size > 2 && strcmp(cfg.listen + listen_size - 2, ":0") == 0)) {
+        fprintf(stderr, "qianbaod: --admin-listen \"%s\" must be another address than --listen\n",
+                cfg.admin_listen);
+        return 2;
+    }
     if (!crypto_init()) {
         fprintf(stderr, "qianbaod: cannot initialise libsodium\n");
         return 1;
     }
     if (cfg.verify)
         return S_verify(&paths);
-    if (!S_listen_probe(cfg.listen, &listen_addr, listen_addr_size))
+    if (!S_listen_probe(cfg.listen, &listen_addr, listen_addr_size) ||
+        (admin_apart && !S_listen_probe(cfg.admin_listen, &admin_addr, admin_addr_size)))
         return 1;
     return S_serve(&cfg, &paths, &signals);
 }

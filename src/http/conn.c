@@ -112,6 +112,7 @@ struct http_conn {
     size_t linger_size;
     int64_t active_ms;             /* last read or sent: the idle timeout counts from here */
     char peer[S_PEER_SIZE_MAX];    /* the TCP peer, "ip:port", for the access line */
+    bool admin;                    /* accepted on the admin listener */
     struct http_conn *prev, *next; /* the worker's idle list (oldest first) or away list */
     struct http_conn *resumed_next;
 };
@@ -946,12 +947,12 @@ static void S_refused(struct http_server *server, enum http_refusal reason, int6
  * keep the listening socket ready, and every HTTP thread spinning on it.
  * The descriptor kept in reserve for this makes room to accept it and
  * close it at once; the client sees the connection close. */
-static void S_accept_shed(struct http_server *server)
+static void S_accept_shed(struct http_server *server, int listen_fd)
 {
     pthread_mutex_lock(&server->reserve_mutex);
     if (server->reserve_fd >= 0) {
         close(server->reserve_fd);
-        int fd = accept4(server->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        int fd = accept4(listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd >= 0)
             close(fd);
         server->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
@@ -960,19 +961,20 @@ static void S_accept_shed(struct http_server *server)
     S_refused(server, HTTP_REFUSAL_FILE_DESCRIPTORS, atomic_load(&server->connections));
 }
 
-static void S_worker_accept(struct http_worker *w)
+/* Accepts what waits on *listen_fd, server->listen_fd or ->admin_fd. */
+static void S_worker_accept(struct http_worker *w, const int *listen_fd)
 {
     struct http_server *server = w->server;
     for (int i = 0; i < S_ACCEPT_BATCH; i++) {
         struct sockaddr_storage peer;
         socklen_t peer_size = sizeof peer;
-        int fd = accept4(server->listen_fd, (struct sockaddr *)&peer, &peer_size,
-                         SOCK_NONBLOCK | SOCK_CLOEXEC);
+        int fd =
+            accept4(*listen_fd, (struct sockaddr *)&peer, &peer_size, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
             if (errno == EINTR || errno == ECONNABORTED)
                 continue;
             if (errno == EMFILE || errno == ENFILE)
-                S_accept_shed(server);
+                S_accept_shed(server, *listen_fd);
             return;
         }
         if (atomic_load(&server->closing)) {
@@ -1006,6 +1008,7 @@ static void S_worker_accept(struct http_worker *w)
         c->worker = owner;
         c->fd = fd;
         c->in = in;
+        c->admin = listen_fd == &server->admin_fd;
         S_peer_format(&peer, c->peer, sizeof c->peer);
         c->state = S_HEAD;
         buf_init(&c->out, S_OUT_SIZE_MAX);
@@ -1059,8 +1062,8 @@ static void *S_worker_main(void *arg)
         int n = epoll_wait(w->epfd, events, S_EVENTS_MAX, timeout_ms);
         for (int i = 0; i < n; i++) {
             void *ptr = events[i].data.ptr;
-            if (ptr == &server->listen_fd) {
-                S_worker_accept(w);
+            if (ptr == &server->listen_fd || ptr == &server->admin_fd) {
+                S_worker_accept(w, ptr);
             } else if (ptr == w) {
                 S_worker_resumed(w);
             } else {
@@ -1077,9 +1080,9 @@ static void *S_worker_main(void *arg)
 
 /* --- listening ------------------------------------------------------------------ */
 
-/* Binds and listens; the actual port into server->port. */
-static enum qb_error S_listen(struct http_server *server, const struct sockaddr_storage *addr,
-                              socklen_t addr_size)
+/* Binds and listens: the socket into *out, the actual port into *port. */
+static enum qb_error S_listen(const struct sockaddr_storage *addr, socklen_t addr_size, int *out,
+                              uint16_t *port)
 {
     int fd = socket(addr->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
@@ -1095,9 +1098,9 @@ static enum qb_error S_listen(struct http_server *server, const struct sockaddr_
         close(fd);
         return QB_E_INTERNAL;
     }
-    server->listen_fd = fd;
-    server->port = ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
-                                                     : ((struct sockaddr_in *)&bound)->sin_port);
+    *out = fd;
+    *port = ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
+                                              : ((struct sockaddr_in *)&bound)->sin_port);
     return QB_OK;
 }
 
@@ -1124,8 +1127,12 @@ static enum qb_error S_workers_start(struct http_server *server, int count)
          * thread, and stays reported until someone accepts it. */
         struct epoll_event listening = {.events = EPOLLIN | EPOLLEXCLUSIVE,
                                         .data.ptr = &server->listen_fd};
+        struct epoll_event admin_listening = {.events = EPOLLIN | EPOLLEXCLUSIVE,
+                                              .data.ptr = &server->admin_fd};
         if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->wake_fd, &wake) != 0 ||
-            epoll_ctl(w->epfd, EPOLL_CTL_ADD, server->listen_fd, &listening) != 0)
+            epoll_ctl(w->epfd, EPOLL_CTL_ADD, server->listen_fd, &listening) != 0 ||
+            (server->admin_fd >= 0 &&
+             epoll_ctl(w->epfd, EPOLL_CTL_ADD, server->admin_fd, &admin_listening) != 0))
             return QB_E_INTERNAL;
     }
     for (int i = 0; i < count; i++) {
@@ -1183,13 +1190,19 @@ static void S_workers_stop(struct http_server *server)
 }
 
 enum qb_error http_conns_start(struct http_server *server, const struct sockaddr_storage *addr,
-                               socklen_t addr_size, int threads)
+                               socklen_t addr_size, const struct sockaddr_storage *admin_addr,
+                               socklen_t admin_addr_size, int threads)
 {
     server->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-    if (server->reserve_fd < 0 || S_listen(server, addr, addr_size) != QB_OK)
+    if (server->reserve_fd < 0 ||
+        S_listen(addr, addr_size, &server->listen_fd, &server->port) != QB_OK ||
+        (admin_addr != NULL &&
+         S_listen(admin_addr, admin_addr_size, &server->admin_fd, &server->admin_port) != QB_OK))
         return QB_E_INTERNAL;
     return S_workers_start(server, threads);
 }
+
+bool http_conn_is_admin(const struct http_conn *conn) { return conn->admin; }
 
 void http_conns_stop(struct http_server *server)
 {
@@ -1197,6 +1210,9 @@ void http_conns_stop(struct http_server *server)
     if (server->listen_fd >= 0)
         close(server->listen_fd);
     server->listen_fd = -1;
+    if (server->admin_fd >= 0)
+        close(server->admin_fd);
+    server->admin_fd = -1;
     if (server->reserve_fd >= 0)
         close(server->reserve_fd);
     server->reserve_fd = -1;

@@ -194,6 +194,12 @@ struct http_server {
     atomic_bool stopping; /* the workers leave their loops */
     char address[96];
     uint16_t port;
+    /* --admin-listen: the operator's routes (/admin, /metrics) are served
+     * on this socket alone, and nothing else but /healthz; -1: none, they
+     * are on listen_fd with the rest. */
+    int admin_fd;
+    char admin_address[96];
+    uint16_t admin_port;
 
     const struct http_route *routes;
     size_t route_count;
@@ -332,7 +338,10 @@ bool http_reply_sign(struct http_request *req, struct buf *out);
  * closes every connection. */
 QB_MUST_USE enum qb_error http_conns_start(struct http_server *server,
                                            const struct sockaddr_storage *addr, socklen_t addr_size,
-                                           int threads);
+                                           const struct sockaddr_storage *admin_addr,
+                                           socklen_t admin_addr_size, int threads);
+/* Whether the connection came in on the admin listener (--admin-listen). */
+bool http_conn_is_admin(const struct http_conn *conn);
 void http_conns_stop(struct http_server *server);
 /* The request's connection goes away (its request to the ledger or an
  * offload thread), and comes back, from any thread, with its request. */

@@ -333,6 +333,13 @@ void http_request_free(struct http_request *req)
     free(req);
 }
 
+/* The operator's paths: /admin and below, /metrics. */
+static bool S_is_admin_path(const char *path)
+{
+    return strcmp(path, "/metrics") == 0 || strcmp(path, "/admin") == 0 ||
+           strncmp(path, "/admin/", 7) == 0;
+}
+
 /* Step 1, with the headers in: refuse what is too large, route. Replies
  * here go out before any of the body is read. */
 void http_request_route(struct http_request *req)
@@ -355,6 +362,14 @@ void http_request_route(struct http_request *req)
     if (!http_wire_path_is_plain(url)) {
         http_reply_error_message(req, QB_E_PARAM,
                                  "the path must not hold an escaped slash (%2F) or NUL (%00)");
+        return;
+    }
+    /* With an admin listener, each listener serves its own routes: the
+     * public one never answers the operator's, nor the admin one anything
+     * else, so that neither can be reached from the other's network. */
+    if (server->admin_fd >= 0 && strcmp(url, "/healthz") != 0 &&
+        S_is_admin_path(url) != http_conn_is_admin(req->conn)) {
+        http_reply_error(req, QB_E_NOT_FOUND);
         return;
     }
     char allow[64];
@@ -1044,6 +1059,14 @@ static void S_server_free(struct http_server *server)
     free(server);
 }
 
+/* "host:port", "[v6]:port" into out. */
+static void S_address_format(const struct sockaddr_storage *addr, const char *host, uint16_t port,
+                             char *out, size_t out_size)
+{
+    snprintf(out, out_size, addr->ss_family == AF_INET6 ? "[%s]:%u" : "%s:%u", host,
+             (unsigned int)port);
+}
+
 enum qb_error http_server_start(const struct http_server_options *options, struct http_server **out,
                                 char *err, size_t err_size)
 {
@@ -1063,6 +1086,16 @@ enum qb_error http_server_start(const struct http_server_options *options, struc
         http_listen_parse(options->listen, &addr, &addr_size, host, sizeof host, err, err_size);
     if (result != QB_OK)
         return result;
+    bool admin_apart = options->admin_listen != NULL && options->admin_listen[0] != '\0';
+    struct sockaddr_storage admin_addr;
+    socklen_t admin_addr_size = 0;
+    char admin_host[64];
+    if (admin_apart) {
+        result = http_listen_parse(options->admin_listen, &admin_addr, &admin_addr_size, admin_host,
+                                   sizeof admin_host, err, err_size);
+        if (result != QB_OK)
+            return result;
+    }
 
     struct http_server *server = calloc(1, sizeof *server);
     if (server == NULL)
@@ -1081,6 +1114,7 @@ enum qb_error http_server_start(const struct http_server_options *options, struc
     atomic_init(&server->connections, 0);
     atomic_init(&server->stopping, false);
     server->listen_fd = -1;
+    server->admin_fd = -1;
     server->reserve_fd = -1;
     pthread_mutex_init(&server->reserve_mutex, NULL);
     server->connections_max = options->connections_max;
@@ -1121,23 +1155,28 @@ enum qb_error http_server_start(const struct http_server_options *options, struc
         return QB_E_INTERNAL;
     }
 
-    if (http_conns_start(server, &addr, addr_size, options->threads) != QB_OK) {
-        snprintf(err, err_size, "cannot listen on \"%s\" (in use, or not an address of this host)",
-                 options->listen);
+    if (http_conns_start(server, &addr, addr_size, admin_apart ? &admin_addr : NULL,
+                         admin_addr_size, options->threads) != QB_OK) {
+        snprintf(err, err_size,
+                 "cannot listen on \"%s\"%s%s%s (in use, or not an address of this host)",
+                 options->listen, admin_apart ? " and \"" : "",
+                 admin_apart ? options->admin_listen : "", admin_apart ? "\"" : "");
         S_server_free(server);
         return QB_E_INTERNAL;
     }
-    if (addr.ss_family == AF_INET6)
-        snprintf(server->address, sizeof server->address, "[%s]:%u", host,
-                 (unsigned int)server->port);
-    else
-        snprintf(server->address, sizeof server->address, "%s:%u", host,
-                 (unsigned int)server->port);
+    S_address_format(&addr, host, server->port, server->address, sizeof server->address);
+    if (admin_apart)
+        S_address_format(&admin_addr, admin_host, server->admin_port, server->admin_address,
+                         sizeof server->admin_address);
     *out = server;
     return QB_OK;
 }
 
 const char *http_server_address(const struct http_server *server) { return server->address; }
+const char *http_server_admin_address(const struct http_server *server)
+{
+    return server->admin_fd >= 0 ? server->admin_address : NULL;
+}
 uint16_t http_server_port(const struct http_server *server) { return server->port; }
 
 /* The listening socket stays open until http_server_stop: a connection

@@ -141,6 +141,10 @@ extern const size_t http_route_count;
 
 struct http_server_options {
     const char *listen;              /* "127.0.0.1:8080", "[::1]:0"; port 0 picks a free one */
+    const char *admin_listen;        /* as listen: the operator's routes (under /admin, and
+                                      * /metrics) are served there alone, and there nothing
+                                      * else but /healthz (404 elsewhere, as for no route);
+                                      * NULL or "": on listen with the rest */
     int threads;                     /* epoll threads, 1..64 */
     size_t connections_max;          /* open connections; more are refused */
     size_t body_size_max;            /* request body bytes; more is 413 PAYLOAD_TOO_LARGE */
@@ -174,6 +178,8 @@ QB_MUST_USE enum qb_error http_server_verification_schedule(struct http_server *
  * port when the options asked for port 0. */
 const char *http_server_address(const struct http_server *server);
 uint16_t http_server_port(const struct http_server *server);
+/* The admin listener's bound address; NULL when there is none. */
+const char *http_server_admin_address(const struct http_server *server);
 /* From now on new connections are closed as soon as they are accepted;
  * open ones are still served. Idempotent. */
 void http_server_quiesce(struct http_server *server);

@@ -24,6 +24,7 @@ void client_init(struct client *client, const char *base_url)
     }
     snprintf(client->base_url, sizeof client->base_url, "%s", base_url);
     client->curl = curl_easy_init();
+    client->openapi_unchecked = false;
 }
 
 void client_release(struct client *client)
@@ -94,7 +95,8 @@ bool client_request(struct client *client, const char *method, const char *path,
     }
     curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &res->status);
     curl_easy_getinfo(curl, CURLINFO_NUM_CONNECTS, &res->connects);
-    openapi_response_check(method, path, res);
+    if (!client->openapi_unchecked)
+        openapi_response_check(method, path, res);
     return true;
 }
 
