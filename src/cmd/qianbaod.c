@@ -409,13 +409,56 @@ static int S_lock_take(const char *lock_path, const char *what)
     return fd;
 }
 
-/* The data directory's lock, DIR/lock: it guards the secrets and the
- * listen-address file. */
-static int S_data_dir_lock(const char *dir, const char *lock_path)
+/* The data directory's lock: it guards the secrets, the database made in
+ * it and the listen-address file. An exclusive flock on the directory
+ * itself, into *dir_fd, which no file removed from it can undo: after a
+ * crash DIR/lock is left behind, naming a dead pid, and an operator who
+ * deleted it to get a start going must not let a second daemon onto a
+ * running one's database. Then DIR/lock, which names the holder's pid for
+ * the message of the one refused. -1 when another daemon holds either. */
+static int S_data_dir_lock(const char *dir, const char *lock_path, int *dir_fd)
 {
     char what[CONFIG_PATH_SIZE_MAX + 32];
     snprintf(what, sizeof what, "the data directory \"%s\"", dir);
-    return S_lock_take(lock_path, what);
+    *dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (*dir_fd < 0) {
+        fprintf(stderr, "qianbaod: cannot open %s: %s\n", what, strerror(errno));
+        return -1;
+    }
+    if (flock(*dir_fd, LOCK_EX | LOCK_NB) != 0) {
+        int flock_errno = errno;
+        close(*dir_fd);
+        *dir_fd = -1;
+        if (flock_errno != EWOULDBLOCK) {
+            fprintf(stderr, "qianbaod: cannot lock %s: %s\n", what, strerror(flock_errno));
+            return -1;
+        }
+        /* Held: the lock file names by whom, unless someone deleted it. */
+        char holder[32] = "";
+        int fd = open(lock_path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        if (fd >= 0) {
+            ssize_t n = pread(fd, holder, sizeof holder - 1, 0);
+            holder[n > 0 ? n : 0] = '\0';
+            holder[strcspn(holder, "\n")] = '\0';
+            close(fd);
+        }
+        if (holder[0] != '\0')
+            fprintf(stderr,
+                    "qianbaod: %s is in use by another qianbaod (pid %s); refusing to start\n",
+                    what, holder);
+        else
+            fprintf(stderr,
+                    "qianbaod: %s is in use by another qianbaod (its lock file was removed; "
+                    "ps -C qianbaod finds it); refusing to start\n",
+                    what);
+        return -1;
+    }
+    int fd = S_lock_take(lock_path, what);
+    if (fd < 0) {
+        close(*dir_fd);
+        *dir_fd = -1;
+    }
+    return fd;
 }
 
 /* The real path of path into real (symbolic links resolved), also of a file
@@ -910,6 +953,7 @@ static int S_serve(const struct config *cfg, const struct daemon_paths *paths,
 {
     int status = 1;
     int lock_fd = -1;
+    int dir_lock_fd = -1;
     int db_lock_fd = -1;
     struct store *writer = NULL;
     struct store_pool *pool = NULL;
@@ -959,7 +1003,7 @@ static int S_serve(const struct config *cfg, const struct daemon_paths *paths,
     }
     if (!S_data_dir_prepare(paths->dir))
         goto out;
-    lock_fd = S_data_dir_lock(paths->dir, paths->lock);
+    lock_fd = S_data_dir_lock(paths->dir, paths->lock, &dir_lock_fd);
     if (lock_fd < 0)
         goto out;
     if (paths->db_file[0] != '\0') {
@@ -1310,6 +1354,8 @@ out:
             log_event(LOG_AUDIT, "daemon.stop", "status=0");
         close(lock_fd);
     }
+    if (dir_lock_fd >= 0)
+        close(dir_lock_fd);
     return status;
 }
 

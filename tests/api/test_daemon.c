@@ -693,6 +693,34 @@ TEST(second_daemon_refuses_the_same_dir)
     client_response_release(&res);
 }
 
+TEST(removing_the_lock_files_does_not_let_a_second_daemon_in)
+{
+    // After a crash the lock file names a dead pid, and an operator may delete it, and the
+    // database's, to get a start going. While a daemon runs, that must not let a second one
+    // onto its database: two writers took payments from a frozen user and left a ledger that
+    // would not start.
+    char dir[600], log_path[600], output[600], path[700];
+    S_path(dir, sizeof dir, "lock-removed");
+    S_path(log_path, sizeof log_path, "lock-removed.log");
+    S_path(output, sizeof output, "lock-removed-second.log");
+    struct test_daemon daemon;
+    ASSERT(test_daemon_start(&daemon, dir, log_path, NULL));
+    snprintf(path, sizeof path, "%s/lock", dir);
+    ASSERT_EQ_INT(unlink(path), 0);
+    snprintf(path, sizeof path, "%s/qianbao.db.lock", dir);
+    ASSERT_EQ_INT(unlink(path), 0);
+    const char *args[] = {"--data-dir", dir, "--listen", "127.0.0.1:0", NULL};
+    ASSERT_EQ_INT(test_daemon_run(args, output, 20000), 1);
+    ASSERT(test_file_read(output, S_log, sizeof S_log));
+    if (strstr(S_log, "in use by another qianbaod (its lock file was removed") == NULL)
+        TEST_FAIL_("the second daemon did not say why it refused:\n%s", S_log);
+    ASSERT_EQ_INT(S_healthz(&daemon), 200);
+    ASSERT_EQ_INT(test_daemon_stop(&daemon), 0);
+    /* Stopped, it lets the next one in. */
+    ASSERT(test_daemon_start(&daemon, dir, log_path, NULL));
+    ASSERT_EQ_INT(test_daemon_stop(&daemon), 0);
+}
+
 /* Copies the file source to target, created with mode. */
 static bool S_file_copy(const char *source, const char *target, mode_t mode)
 {
@@ -1481,6 +1509,7 @@ int main(void)
     RUN(ledger_cpu_runs_the_writer_on_that_cpu_only);
     RUN(ledger_cpu_the_process_may_not_use_is_refused);
     RUN(second_daemon_refuses_the_same_dir);
+    RUN(removing_the_lock_files_does_not_let_a_second_daemon_in);
     RUN(second_daemon_refuses_the_same_database);
     RUN(bad_settings_are_refused_before_anything_is_made);
     RUN(a_listen_address_that_cannot_be_bound_says_why);
