@@ -337,7 +337,7 @@ extern char **environ; /* POSIX: the process's environment */
 void config_environment_unknown(void (*report)(const char *name, size_t name_size))
 {
     static const char prefix[] = "QIANBAO_";
-    static const char *const others[] = {"QIANBAO_SERVER", "QIANBAO_ADMIN_TOKEN"};
+    static const char *const others[] = {"QIANBAO_SERVER", "QIANBAO_ADMIN_TOKEN", "QIANBAO_TOKEN"};
     for (char **e = environ; *e != NULL; e++) {
         const char *equals = strchr(*e, '=');
         if (strncmp(*e, prefix, sizeof prefix - 1) != 0 || equals == NULL ||

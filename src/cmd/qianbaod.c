@@ -1496,6 +1496,15 @@ int main(int argc, char **argv)
     sigaddset(&signals, SIGUSR1); /* arms a storage fault: S_test_signal */
 #endif
     pthread_sigmask(SIG_BLOCK, &signals, NULL);
+    /* A shell starting us in the background (`qianbaod &` in a script)
+     * leaves SIGINT and SIGQUIT ignored, and nohup SIGHUP: an ignored
+     * signal is discarded before sigwait can take it, and SIGQUIT would
+     * dump no core. Each gets its default back (the blocked ones are taken
+     * by sigwait all the same). */
+    signal(SIGTERM, SIG_DFL);
+    signal(SIGINT, SIG_DFL);
+    signal(SIGHUP, SIG_DFL);
+    signal(SIGQUIT, SIG_DFL);
     signal(SIGPIPE, SIG_IGN);
 
     struct config cfg;

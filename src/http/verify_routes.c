@@ -112,7 +112,9 @@ static void *S_run(void *arg)
     int64_t number = v->number;
     enum http_verification_by by = v->by;
     pthread_mutex_unlock(&v->mutex);
-    log_event(rc == QB_OK ? LOG_INFO : LOG_WARN, "ledger.verified",
+    /* Books that disagree are the worst news the daemon can give: error,
+     * which --log-level error still shows. */
+    log_event(rc == QB_OK ? LOG_INFO : LOG_ERROR, "ledger.verified",
               "number=%lld by=%s result=%s entries=%lld accounts=%lld problem=\"%s\"",
               (long long)number, S_by_name(by), S_result_name(rc),
               (long long)report.entries_checked, (long long)report.accounts_checked,

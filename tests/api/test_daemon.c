@@ -1032,10 +1032,12 @@ TEST(an_unknown_qianbao_variable_is_named_at_start)
     S_path(log_path, sizeof log_path, "unknown-env.log");
     setenv("QIANBAO_DATADIR", "/nowhere", 1);
     setenv("QIANBAO_SERVER", "http://127.0.0.1:1", 1);
+    setenv("QIANBAO_TOKEN", "0123", 1);
     struct test_daemon daemon;
     bool started = test_daemon_start(&daemon, dir, log_path, NULL);
     unsetenv("QIANBAO_DATADIR");
     unsetenv("QIANBAO_SERVER");
+    unsetenv("QIANBAO_TOKEN");
     ASSERT(started);
     ASSERT_EQ_INT(test_daemon_stop(&daemon), 0);
     ASSERT(test_file_read(log_path, S_log, sizeof S_log));
@@ -1258,6 +1260,28 @@ TEST(sighup_is_logged_and_ignored)
     ASSERT_EQ_INT(exit_status, 0);
     ASSERT(test_file_read(log_path, S_log, sizeof S_log));
     ASSERT(strstr(S_log, "event=daemon.stopping signal=SIGTERM") != NULL);
+}
+
+TEST(a_daemon_started_in_the_background_still_stops_on_sigint)
+{
+    // A shell script starting `qianbaod &` leaves SIGINT (and SIGQUIT) ignored in it; an ignored
+    // signal never reached sigwait, so Ctrl-C or kill -INT did nothing. The daemon restores the
+    // defaults: SIGINT stops it cleanly.
+    char dir[600], log_path[600];
+    S_path(dir, sizeof dir, "sigint-ignored");
+    S_path(log_path, sizeof log_path, "sigint-ignored.log");
+    struct sigaction ignore = {.sa_handler = SIG_IGN}, before;
+    sigemptyset(&ignore.sa_mask);
+    ASSERT_EQ_INT(sigaction(SIGINT, &ignore, &before), 0);
+    struct test_daemon daemon;
+    bool started = test_daemon_start(&daemon, dir, log_path, NULL);
+    sigaction(SIGINT, &before, NULL);
+    ASSERT(started);
+    ASSERT_EQ_INT(kill(daemon.pid, SIGINT), 0);
+    bool stopped = S_file_wait_for(log_path, "event=daemon.stopping signal=SIGINT");
+    int exit_status = test_daemon_stop(&daemon);
+    ASSERT(stopped);
+    ASSERT_EQ_INT(exit_status, 0);
 }
 
 TEST(verify_passes_on_a_fresh_ledger)
@@ -1522,6 +1546,7 @@ int main(void)
     RUN(a_database_file_without_tables_is_reported_as_a_new_wallet);
     RUN(secrets_nothing_depends_on_yet_are_made_anew);
     RUN(sighup_is_logged_and_ignored);
+    RUN(a_daemon_started_in_the_background_still_stops_on_sigint);
     RUN(verify_passes_on_a_fresh_ledger);
     RUN(verify_fails_without_a_database);
     RUN(verify_checks_a_backup_without_writing_to_it);

@@ -208,6 +208,9 @@ TEST(an_altered_entry_fails_the_check_and_names_it)
     snprintf(want, sizeof want, "hash chain broken at entry %s", last);
     ASSERT(problem != NULL && strcmp(problem, want) == 0);
     json_decref(state);
+    // At level error, which --log-level error still shows.
+    ASSERT(
+        S_log_has("level=error req=- event=ledger.verified number=2 by=operator result=failed "));
 
     // The alerts fire: the books disagree, and the last pass stays the first check's, so that its
     // age keeps growing. /healthz says so but stays 200: there is no other daemon of this database
