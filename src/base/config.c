@@ -278,13 +278,16 @@ enum qb_error config_load(struct config *cfg, int argc, char **argv, char *err, 
     for (size_t i = 0; i < QB_ARRAY_COUNT(config_settings); i++)
         config_set_default(cfg, &config_settings[i]);
 
-    /* Step 2: the environment; an empty variable counts as unset. */
+    /* Step 2: the environment. An empty variable is refused as an empty
+     * flag is, where a value must be given: a blank QIANBAO_DATA_DIR= from
+     * a broken unit file must not quietly start a new, empty wallet in
+     * ./data. */
     for (size_t i = 0; i < QB_ARRAY_COUNT(config_settings); i++) {
         const struct config_setting *s = &config_settings[i];
         if (s->env == NULL)
             continue;
         const char *text = getenv(s->env);
-        if (text == NULL || text[0] == '\0')
+        if (text == NULL)
             continue;
         enum qb_error e = config_set(cfg, s, s->env, text, err, err_size);
         if (e != QB_OK)

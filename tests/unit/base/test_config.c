@@ -132,7 +132,7 @@ TEST(precedence_flag_then_env_then_default)
     clear_env();
     setenv("QIANBAO_HTTP_THREADS", "5", 1);
     setenv("QIANBAO_DATA_DIR", "/env/dir", 1);
-    setenv("QIANBAO_LISTEN", "", 1); /* empty counts as unset */
+    setenv("QIANBAO_DB", "", 1); /* empty is allowed: the default */
     ASSERT_EQ_INT(load(NULL), QB_OK);
     ASSERT_EQ_INT(cfg.http_threads, 5);
     ASSERT_EQ_STR(cfg.data_dir, "/env/dir");
@@ -140,6 +140,24 @@ TEST(precedence_flag_then_env_then_default)
     ASSERT_EQ_INT(load("--http-threads", "7", "--http-threads=9", NULL), QB_OK);
     ASSERT_EQ_INT(cfg.http_threads, 9);
     ASSERT_EQ_STR(cfg.data_dir, "/env/dir");
+    clear_env();
+}
+
+TEST(an_empty_variable_is_refused_where_a_value_is_needed)
+{
+    // QIANBAO_DATA_DIR= from a broken unit file counted as unset and started a new, empty
+    // wallet in ./data. Blank, a variable is refused as the empty flag is, naming it.
+    const char *names[] = {"QIANBAO_DATA_DIR", "QIANBAO_LISTEN", "QIANBAO_HTTP_THREADS"};
+    for (size_t i = 0; i < QB_ARRAY_COUNT(names); i++) {
+        clear_env();
+        setenv(names[i], "", 1);
+        ASSERT_EQ_INT(load(NULL), QB_E_PARAM);
+        ASSERT(strstr(err, names[i]) != NULL);
+    }
+    clear_env();
+    setenv("QIANBAO_ADMIN_LISTEN", "", 1);
+    ASSERT_EQ_INT(load(NULL), QB_OK);
+    ASSERT_EQ_STR(cfg.admin_listen, "");
     clear_env();
 }
 
@@ -330,6 +348,7 @@ int main(void)
     RUN(flags_in_both_forms);
     RUN(value_may_contain_equals_and_start_with_dashes);
     RUN(precedence_flag_then_env_then_default);
+    RUN(an_empty_variable_is_refused_where_a_value_is_needed);
     RUN(every_env_variable_is_read);
     RUN(bounds_are_inclusive_and_enforced);
     RUN(integers_are_strict);
