@@ -343,6 +343,11 @@ static void S_secret_complain(const char *path, enum qb_error err)
                 "qianbaod: secret file \"%s\" is readable by others or not a file; "
                 "fix with: chmod 600 %s\n",
                 path, path);
+    else if (access(path, R_OK) != 0 && errno == EACCES)
+        fprintf(stderr,
+                "qianbaod: permission denied reading \"%s\": run qianbaod as the user that owns "
+                "the data directory (uid %ld may not), or give its files to that user (chown)\n",
+                path, (long)geteuid());
     else
         fprintf(stderr, "qianbaod: cannot read or create secret file \"%s\" (%s)\n", path,
                 error_name(err));
@@ -366,6 +371,25 @@ static bool S_data_dir_prepare(const char *dir)
         log_event(LOG_WARN, "daemon.data_dir_mode", "dir=\"%s\" mode=%03o advice=chmod_700", dir,
                   (unsigned int)(st.st_mode & 0777));
     return true;
+}
+
+/* After the last connection closed: a clean stop folds the -wal into the
+ * database and removes it, unless that final checkpoint could not finish
+ * (a full disk, or another process holding the database open). Nothing is
+ * lost (the next start recovers the file), but an operator who checks for
+ * it before a backup must learn why it is there. */
+static void S_wal_left_report(const struct daemon_paths *paths)
+{
+    if (paths->db_file[0] == '\0')
+        return;
+    char wal[sizeof paths->db_file + 8];
+    snprintf(wal, sizeof wal, "%s-wal", paths->db_file);
+    struct stat st;
+    if (stat(wal, &st) == 0 && st.st_size > 0)
+        log_event(LOG_WARN, "daemon.wal_left",
+                  "bytes=%lld advice=the_final_checkpoint_did_not_finish_a_full_disk_or_another_"
+                  "process_with_the_database_open_the_next_start_recovers_it",
+                  (long long)st.st_size);
 }
 
 /* Takes an exclusive flock on the lock file at lock_path, which guards
@@ -703,10 +727,9 @@ static bool S_db_is_new(const struct daemon_paths *paths, bool *db_new, const ch
         char wal[sizeof paths->db_file + 8];
         snprintf(wal, sizeof wal, "%s-wal", paths->db_file);
         if (st.st_size > 0 && access(wal, F_OK) == 0)
-            log_event(
-                LOG_WARN, "daemon.unclean_stop",
-                "evidence=wal_left advice=the_last_daemon_was_killed_or_crashed_its_committed_"
-                "work_is_recovered_now");
+            log_event(LOG_WARN, "daemon.unclean_stop",
+                      "evidence=wal_left advice=the_last_daemon_was_killed_or_crashed_or_its_final_"
+                      "checkpoint_failed_its_committed_work_is_recovered_now");
         struct store *probe = NULL;
         char err[256];
         if (!*db_new &&
@@ -1343,8 +1366,10 @@ out:
     crypto_wipe(card_key, sizeof card_key);
     if (pool != NULL)
         store_pool_close(pool);
-    if (writer != NULL)
+    if (writer != NULL) {
         store_close(writer);
+        S_wal_left_report(paths);
+    }
     store_horizon_destroy(&horizon);
     crypto_wipe(admin_token, sizeof admin_token);
     if (db_lock_fd >= 0)
@@ -1454,10 +1479,16 @@ static int S_verify(const struct daemon_paths *paths)
            report.entries_checked, report.accounts_checked, report.holds_open, packets);
     /* What the copy holds up to: after a restore or a lost log, the last
      * entry says how much of the books is there. */
+    /* Of a check that stopped at a fault, the copy still holds up to
+     * entries_total; when the last of them was written is unread then. */
     char last_at[40] = "never";
-    if (report.last_entry_at_ms > 0)
+    if (report.entries_checked < report.entries_total)
+        snprintf(last_at, sizeof last_at, "unchecked");
+    else if (report.last_entry_at_ms > 0)
         clock_format_rfc3339(report.last_entry_at_ms, 8 * 60, last_at, (int)sizeof last_at);
-    printf("last_entry=%" PRId64 " written_at=%s\n", report.entries_checked, last_at);
+    int64_t last_entry = report.entries_total > report.entries_checked ? report.entries_total
+                                                                       : report.entries_checked;
+    printf("last_entry=%" PRId64 " written_at=%s\n", last_entry, last_at);
     if (structure != QB_OK)
         printf("verify: FAILED (%s): %s\n",
                structure == QB_E_INTERNAL ? "the database file is damaged"

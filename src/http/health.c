@@ -28,7 +28,10 @@ void http_handle_healthz(struct http_request *req)
 {
     struct http_server *server = http_request_server(req);
     struct ledger_stats stats;
-    if (!http_server_ledger_stats(server, &stats)) {
+    /* Stopping, from the first moment: the workers may take seconds to
+     * stop before the ledger is detached, and a load balancer must move
+     * traffic away meanwhile. */
+    if (atomic_load(&server->closing) || !http_server_ledger_stats(server, &stats)) {
         http_reply_error(req, QB_E_SHUTTING_DOWN);
         return;
     }

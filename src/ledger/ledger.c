@@ -297,6 +297,11 @@ struct ledger {
     _Atomic uint64_t stat_entries;
     _Atomic uint64_t stat_commit_failures;
     _Atomic int64_t stat_commit_failed_at_ns; /* monotonic; 0: none since open */
+    /* The writer's: when ledger.batch_failed was last logged, and the
+     * failed batches since then not logged (at most a line a second: a
+     * full disk fails every batch, hundreds a second). */
+    int64_t batch_failed_logged_ns;
+    int64_t batch_failed_unlogged;
     _Atomic int64_t stat_commit_ok_at_ns;
     _Atomic uint64_t stat_commit_us_buckets[LEDGER_LATENCY_BUCKETS];
     _Atomic uint64_t stat_command_us_buckets[LEDGER_LATENCY_BUCKETS];
@@ -1841,10 +1846,18 @@ static void batch_run(struct ledger *ledger, struct ledger_cmd *batch, size_t ba
          * database, as a restart would, once the batches before it are
          * complete (state_load waits for them). */
         atomic_fetch_add_explicit(&ledger->stat_commit_failures, 1, memory_order_relaxed);
-        atomic_store_explicit(&ledger->stat_commit_failed_at_ns, clock_monotonic_ns(),
-                              memory_order_relaxed);
-        log_event(LOG_ERROR, "ledger.batch_failed", "commands=%zu error=\"%s\"", batch_size,
-                  store_last_error(ledger->store));
+        int64_t failed_ns = clock_monotonic_ns();
+        atomic_store_explicit(&ledger->stat_commit_failed_at_ns, failed_ns, memory_order_relaxed);
+        if (ledger->batch_failed_logged_ns == 0 ||
+            failed_ns - ledger->batch_failed_logged_ns >= 1000000000LL) {
+            log_event(LOG_ERROR, "ledger.batch_failed",
+                      "commands=%zu error=\"%s\" failed_batches_unlogged=%lld", batch_size,
+                      store_last_error(ledger->store), (long long)ledger->batch_failed_unlogged);
+            ledger->batch_failed_logged_ns = failed_ns;
+            ledger->batch_failed_unlogged = 0;
+        } else {
+            ledger->batch_failed_unlogged++;
+        }
         ledger->broken = true;
         if (state_load(ledger) == QB_OK)
             ledger->broken = false;

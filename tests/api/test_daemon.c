@@ -1242,6 +1242,77 @@ static bool S_file_wait_for(const char *path, const char *needle)
     return false;
 }
 
+TEST(a_stop_that_leaves_the_wal_says_so)
+{
+    // A clean stop folds the -wal into the database and removes it; an operator checks for it
+    // before an offline backup. When the final checkpoint cannot finish (a full disk, or here
+    // another process with the database open), the stop still succeeds, but says the -wal is
+    // left and why.
+    char dir[600], log_path[600], db[700];
+    S_path(dir, sizeof dir, "wal-left");
+    S_path(log_path, sizeof log_path, "wal-left.log");
+    struct test_daemon daemon;
+    ASSERT(test_daemon_start(&daemon, dir, log_path, NULL));
+    snprintf(db, sizeof db, "sqlite3 %s/qianbao.db > /dev/null", dir);
+    FILE *reader = popen(db, "w");
+    ASSERT(reader != NULL);
+    fputs("BEGIN; SELECT count(*) FROM entries;\n", reader);
+    fflush(reader);
+    struct timespec ts = {0, 300 * 1000000L};
+    nanosleep(&ts, NULL);
+    int exit_status = test_daemon_stop(&daemon);
+    fputs("COMMIT;\n", reader);
+    pclose(reader);
+    ASSERT_EQ_INT(exit_status, 0);
+    ASSERT(test_file_read(log_path, S_log, sizeof S_log));
+    ASSERT(strstr(S_log, "level=warn req=- event=daemon.wal_left bytes=") != NULL);
+}
+
+TEST(healthz_says_stopping_from_the_first_moment_of_a_stop)
+{
+    // A stop waits for the workers (here the SMS worker, stuck on a provider that never answers)
+    // before the ledger goes; /healthz answered 200 ok meanwhile, on a connection opened before,
+    // and a load balancer kept sending payments. It must say 503 SHUTTING_DOWN at once.
+    int provider = socket(AF_INET, SOCK_STREAM, 0);
+    ASSERT(provider >= 0);
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t addr_size = sizeof addr;
+    ASSERT_EQ_INT(bind(provider, (struct sockaddr *)&addr, sizeof addr), 0);
+    ASSERT_EQ_INT(listen(provider, 16), 0); /* never accepted, never answered */
+    ASSERT_EQ_INT(getsockname(provider, (struct sockaddr *)&addr, &addr_size), 0);
+    char url[64], dir[600], log_path[600];
+    snprintf(url, sizeof url, "http://127.0.0.1:%u/sms", (unsigned int)ntohs(addr.sin_port));
+    S_path(dir, sizeof dir, "stop-healthz");
+    S_path(log_path, sizeof log_path, "stop-healthz.log");
+    const char *args[] = {"--sms-provider-url", url, NULL};
+    struct test_daemon daemon;
+    ASSERT(test_daemon_start(&daemon, dir, log_path, args));
+    struct client c;
+    client_init(&c, daemon.base_url);
+    struct client_response res;
+    ASSERT_EQ_INT(api_call(&c, "POST", "/v1/sms-codes", NULL,
+                           "{\"phone\":\"13900007777\",\"purpose\":\"register\"}", &res),
+                  202);
+    client_response_release(&res);
+    ASSERT(S_file_wait_for(log_path, "event=http.request method=POST path=/v1/sms-codes"));
+    struct timespec ts = {0, 300 * 1000000L}; /* the worker is in its call now */
+    nanosleep(&ts, NULL);
+    ASSERT_EQ_INT(api_call(&c, "GET", "/healthz", NULL, NULL, &res), 200);
+    client_response_release(&res);
+    ASSERT_EQ_INT(kill(daemon.pid, SIGTERM), 0);
+    ASSERT(S_file_wait_for(log_path, "event=daemon.stopping signal=SIGTERM"));
+    long status = api_call(&c, "GET", "/healthz", NULL, NULL, &res);
+    const char *code = status == 503 ? api_error_code(&res) : "";
+    bool stopping = status == 503 && strcmp(code, "SHUTTING_DOWN") == 0;
+    client_response_release(&res);
+    client_release(&c);
+    int exit_status = test_daemon_stop(&daemon);
+    close(provider);
+    if (!stopping)
+        TEST_FAIL_("/healthz during the stop answered %ld %s", status, code);
+    ASSERT_EQ_INT(exit_status, 0);
+}
+
 TEST(sighup_is_logged_and_ignored)
 {
     // An ssh session's hangup or logrotate's HUP killed the daemon with no log line and no clean
@@ -1492,6 +1563,45 @@ TEST(a_database_the_daemon_may_not_write_is_named_with_the_reason)
         TEST_FAIL_("a database the daemon may not write: exit %d; output:\n%s", status, S_log);
 }
 
+TEST(a_secret_the_daemon_may_not_read_is_named_with_the_reason)
+{
+    // The same restore leaving the pepper to root said "cannot read or create secret file
+    // (INTERNAL_ERROR)": the reason, permission, and the way out must be said as for the
+    // database.
+    char dir[600], output[600], path[700];
+    S_path(dir, sizeof dir, "secret-not-mine");
+    S_path(output, sizeof output, "secret-not-mine.log");
+    struct test_daemon daemon;
+    ASSERT(test_daemon_start(&daemon, dir, output, NULL));
+    ASSERT_EQ_INT(test_daemon_stop(&daemon), 0);
+    snprintf(path, sizeof path, "%s/pepper", dir);
+    bool root = geteuid() == 0;
+    if (root) {
+        DIR *d = opendir(dir);
+        ASSERT(d != NULL);
+        for (struct dirent *e = readdir(d); e != NULL; e = readdir(d)) {
+            char file[1000];
+            snprintf(file, sizeof file, "%s/%s", dir, e->d_name);
+            if (strcmp(e->d_name, "..") != 0 && strcmp(e->d_name, "pepper") != 0)
+                ASSERT_EQ_INT(chown(file, 65534, 65534), 0);
+        }
+        closedir(d);
+        ASSERT_EQ_INT(chmod(S_root, 0711), 0);
+    } else {
+        ASSERT_EQ_INT(chmod(path, 0000), 0);
+    }
+    unlink(output);
+    const char *args[] = {"--data-dir", dir, "--listen", "127.0.0.1:0", NULL};
+    int status = S_run_unprivileged(args, output, 20000);
+    if (root)
+        chmod(S_root, 0700);
+    ASSERT(test_file_read(output, S_log, sizeof S_log));
+    char expected[800];
+    snprintf(expected, sizeof expected, "permission denied reading \"%s\"", path);
+    if (status != 1 || strstr(S_log, expected) == NULL || strstr(S_log, "owns") == NULL)
+        TEST_FAIL_("a secret the daemon may not read: exit %d; output:\n%s", status, S_log);
+}
+
 TEST(main_daemon_exits_zero_on_sigterm)
 {
     // The daemon that served every test above must still stop cleanly, draining the ledger.
@@ -1546,12 +1656,15 @@ int main(void)
     RUN(a_database_file_without_tables_is_reported_as_a_new_wallet);
     RUN(secrets_nothing_depends_on_yet_are_made_anew);
     RUN(sighup_is_logged_and_ignored);
+    RUN(healthz_says_stopping_from_the_first_moment_of_a_stop);
+    RUN(a_stop_that_leaves_the_wal_says_so);
     RUN(a_daemon_started_in_the_background_still_stops_on_sigint);
     RUN(verify_passes_on_a_fresh_ledger);
     RUN(verify_fails_without_a_database);
     RUN(verify_checks_a_backup_without_writing_to_it);
     RUN(verify_says_permission_denied_when_it_is);
     RUN(a_database_the_daemon_may_not_write_is_named_with_the_reason);
+    RUN(a_secret_the_daemon_may_not_read_is_named_with_the_reason);
     RUN(main_daemon_exits_zero_on_sigterm);
 
     return api_suite_end(&suite);

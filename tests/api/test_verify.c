@@ -250,6 +250,10 @@ TEST(the_offline_check_says_the_books_disagree_and_where)
              last);
     if (strstr(text, want) == NULL)
         TEST_FAIL_("no \"%s\" in:\n%s", want, text);
+    // How far the copy goes is still its last entry, not the last one before the fault.
+    snprintf(want, sizeof want, "last_entry=%s written_at=unchecked\n", last);
+    if (strstr(text, want) == NULL)
+        TEST_FAIL_("no \"%s\" in:\n%s", want, text);
 }
 
 /* Runs qianbaod --verify on data_dir: its exit status, its output in text. */
