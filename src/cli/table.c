@@ -736,8 +736,9 @@ static const struct cli_command S_commands[] = {
      0,
      0,
      "read the development SMS outbox",
-     "The codes the daemon would have sent, newest first, when it runs without an SMS "
-     "provider.",
+     "The SMS messages, newest first, and what became of each (delivered, retrying, "
+     "given_up, expired: its code expired before it could be sent). Their codes are shown "
+     "only when the daemon runs without an SMS provider.",
      {{"phone", "PHONE", false, NULL, "only messages to PHONE"}, S_LIMIT, S_CURSOR},
      cli_run_admin_sms_outbox},
     {"admin user",

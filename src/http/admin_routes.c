@@ -216,9 +216,11 @@ void http_handle_admin_sms_outbox_list(struct http_request *req)
         count = limit, next = items[limit - 1].id;
     json_t *array = json_array();
     for (size_t i = 0; array != NULL && i < count; i++)
-        http_array_add(&array, json_pack("{s:s, s:s, s:s, s:o}", "phone", items[i].phone, "purpose",
-                                         sms_purpose_name(items[i].purpose), "code", items[i].code,
-                                         "created_at", http_time_json(items[i].created_at_ms)));
+        http_array_add(&array,
+                       json_pack("{s:s, s:s, s:s, s:s, s:o}", "phone", items[i].phone, "purpose",
+                                 sms_purpose_name(items[i].purpose), "code", items[i].code,
+                                 "delivery", sms_delivery_name(items[i].delivery), "created_at",
+                                 http_time_json(items[i].created_at_ms)));
     http_reply_page(req, array, next, QB_OK);
 }
 

@@ -434,10 +434,10 @@ static enum qb_error S_render_backlog(struct http_request *req, struct buf *out)
     if (env == NULL || pool == NULL || store_pool_acquire(pool, 200, &reader) != QB_OK)
         return QB_OK;
     struct wallet_backlog b;
-    int64_t retrying = 0, given_up = 0, notifications = 0, notification_oldest_ms = 0;
+    int64_t retrying = 0, given_up = 0, expired = 0, notifications = 0, notification_oldest_ms = 0;
     enum qb_error read = wallet_backlog_read(reader, &b);
     if (read == QB_OK)
-        read = sms_outbox_undelivered(reader, &retrying, &given_up);
+        read = sms_outbox_undelivered(env, reader, &retrying, &given_up, &expired);
     if (read == QB_OK)
         read = merchant_notify_backlog(reader, &notifications, &notification_oldest_ms);
     store_pool_release(pool, reader);
@@ -460,10 +460,12 @@ static enum qb_error S_render_backlog(struct http_request *req, struct buf *out)
         "# TYPE qianbao_payments_processing_oldest_seconds gauge\n"
         "qianbao_payments_processing_oldest_seconds{type=\"topup\"} %.3f\n"
         "qianbao_payments_processing_oldest_seconds{type=\"withdrawal\"} %.3f\n"
-        "# HELP qianbao_sms_undelivered SMS messages not delivered: still tried, or given up.\n"
+        "# HELP qianbao_sms_undelivered SMS messages not delivered: still tried, given up, or "
+        "not sent because their code expired.\n"
         "# TYPE qianbao_sms_undelivered gauge\n"
         "qianbao_sms_undelivered{state=\"retrying\"} %lld\n"
         "qianbao_sms_undelivered{state=\"given_up\"} %lld\n"
+        "qianbao_sms_undelivered{state=\"expired\"} %lld\n"
         "# HELP qianbao_notifications_undelivered Merchants' payment and refund notifications "
         "not delivered yet and still tried.\n"
         "# TYPE qianbao_notifications_undelivered gauge\n"
@@ -474,7 +476,7 @@ static enum qb_error S_render_backlog(struct http_request *req, struct buf *out)
         "qianbao_notifications_undelivered_oldest_seconds %.3f\n",
         (long long)b.topups, (long long)b.withdrawals, (double)topup_age / 1000.0,
         (double)withdrawal_age / 1000.0, (long long)retrying, (long long)given_up,
-        (long long)notifications, (double)notification_age / 1000.0);
+        (long long)expired, (long long)notifications, (double)notification_age / 1000.0);
 }
 
 /* Which daemon this is and since when (a restart shows as a new start

@@ -30,6 +30,7 @@
 
 #include "base/log.h"
 #include "sms/sms.h"
+#include "sms/sms_int.h"
 
 #define SMS_CODE_HASH_INPUT_SIZE_MAX (SMS_PHONE_SIZE_MAX + 16 + SMS_TARGET_SIZE_MAX + 16)
 #define SMS_DAY_MS (24LL * 60 * 60 * 1000)
@@ -469,6 +470,77 @@ void sms_gateway_free(struct sms_gateway *gateway)
         gateway->ops->free(gateway);
 }
 
+static const char *const sms_delivery_names[] = {
+    [SMS_DELIVERY_RETRYING] = "retrying",
+    [SMS_DELIVERY_DELIVERED] = "delivered",
+    [SMS_DELIVERY_GIVEN_UP] = "given_up",
+    [SMS_DELIVERY_EXPIRED] = "expired",
+};
+
+const char *sms_delivery_name(enum sms_delivery delivery)
+{
+    if (delivery < SMS_DELIVERY_RETRYING || delivery > SMS_DELIVERY_EXPIRED)
+        return "unknown";
+    return sms_delivery_names[delivery];
+}
+
+/* Where a row stands (sms_int.h), as an SQL expression over its columns,
+ * so that the list and the counts cannot disagree. The parameters: the
+ * attempts at which a row is given up, SMS_NEXT_ATTEMPT_NEVER_MS, and the
+ * creation time at or before which a code has expired (now - TTL). */
+#define SMS_DELIVERY_SQL(attempts_max, never, expired_before)                                      \
+    "CASE WHEN delivered_at_ms != 0 THEN 2 WHEN attempts >= " attempts_max " THEN 3"               \
+    " WHEN next_attempt_at_ms = " never " OR created_at_ms <= " expired_before " THEN 4"           \
+    " ELSE 1 END"
+_Static_assert(SMS_DELIVERY_RETRYING == 1 && SMS_DELIVERY_DELIVERED == 2 &&
+                   SMS_DELIVERY_GIVEN_UP == 3 && SMS_DELIVERY_EXPIRED == 4,
+               "SMS_DELIVERY_SQL answers these numbers");
+
+static const char sms_undelivered_sql[] =
+    "SELECT " SMS_DELIVERY_SQL("$1", "$2", "$3") " AS delivery, COUNT(*) FROM sms_outbox"
+                                                 " WHERE delivered_at_ms = 0 GROUP BY delivery";
+/* Newest first, from below $1, at most $2, with $6 = phone in the second. */
+static const char sms_outbox_list_sql[] =
+    "SELECT id, phone, purpose, code_sealed, created_at_ms, delivered_at_ms, " SMS_DELIVERY_SQL(
+        "$3", "$4", "$5") " FROM sms_outbox WHERE id < $1 ORDER BY id DESC LIMIT $2";
+static const char sms_outbox_list_phone_sql[] =
+    "SELECT id, phone, purpose, code_sealed, created_at_ms, delivered_at_ms, " SMS_DELIVERY_SQL(
+        "$3", "$4", "$5") " FROM sms_outbox WHERE id < $1 AND phone = $6"
+                          " ORDER BY id DESC LIMIT $2";
+
+/* The creation time at or before which a code has expired, now. */
+static int64_t sms_expired_before_ms(const struct domain_env *env)
+{
+    QB_ASSERT(env->settings.sms_code_ttl_ms > 0);
+    return clock_now_ms(env->clock) - env->settings.sms_code_ttl_ms;
+}
+
+enum qb_error sms_outbox_undelivered(const struct domain_env *env, struct store *reader,
+                                     int64_t *retrying, int64_t *given_up, int64_t *expired)
+{
+    QB_ASSERT(env != NULL && reader != NULL);
+    *retrying = *given_up = *expired = 0;
+    struct store_stmt *st = NULL;
+    if (store_prepare(reader, sms_undelivered_sql, &st) != QB_OK)
+        return QB_E_STORAGE;
+    const struct store_param params[] = {STORE_INT(SMS_ATTEMPTS_MAX),
+                                         STORE_INT(SMS_NEXT_ATTEMPT_NEVER_MS),
+                                         STORE_INT(sms_expired_before_ms(env))};
+    int rc = store_bind_params(st, params, QB_ARRAY_COUNT(params)) == QB_OK ? STORE_STEP_ROW : -1;
+    while (rc == STORE_STEP_ROW && (rc = store_step(st)) == STORE_STEP_ROW) {
+        int64_t delivery = store_column_int64(st, 0);
+        int64_t count = store_column_int64(st, 1);
+        if (delivery == SMS_DELIVERY_GIVEN_UP)
+            *given_up = count;
+        else if (delivery == SMS_DELIVERY_EXPIRED)
+            *expired = count;
+        else
+            *retrying = count;
+    }
+    store_finalize(st);
+    return rc == STORE_STEP_DONE ? QB_OK : QB_E_STORAGE;
+}
+
 enum qb_error sms_outbox_list(const struct domain_env *env, struct store *reader, const char *phone,
                               int64_t before_id, struct sms_outbox_item *items, size_t count_max, size_t *count)
 {
@@ -483,19 +555,17 @@ enum qb_error sms_outbox_list(const struct domain_env *env, struct store *reader
         count_max = (size_t)INT64_MAX;
 
     struct store_stmt *st = NULL;
-    const char *sql = phone != NULL
-                          ? "SELECT id, phone, purpose, code_sealed, created_at_ms, delivered_at_ms"
-                            " FROM sms_outbox WHERE id < $1 AND phone = $3"
-                            " ORDER BY id DESC LIMIT $2"
-                          : "SELECT id, phone, purpose, code_sealed, created_at_ms, delivered_at_ms"
-                            " FROM sms_outbox WHERE id < $1 ORDER BY id DESC LIMIT $2";
+    const char *sql = phone != NULL ? sms_outbox_list_phone_sql : sms_outbox_list_sql;
     enum qb_error err = store_prepare(reader, sql, &st);
     if (err != QB_OK)
         return err;
-    if ((err = store_bind_int64(st, 1, before_id > 0 ? before_id : INT64_MAX)) != QB_OK ||
-        (err = store_bind_int64(st, 2, (int64_t)count_max)) != QB_OK)
+    const struct store_param params[] = {STORE_INT(before_id > 0 ? before_id : INT64_MAX),
+                                         STORE_INT((int64_t)count_max), STORE_INT(SMS_ATTEMPTS_MAX),
+                                         STORE_INT(SMS_NEXT_ATTEMPT_NEVER_MS),
+                                         STORE_INT(sms_expired_before_ms(env))};
+    if ((err = store_bind_params(st, params, QB_ARRAY_COUNT(params))) != QB_OK)
         goto out;
-    if (phone != NULL && (err = store_bind_text(st, 3, phone, strlen(phone))) != QB_OK)
+    if (phone != NULL && (err = store_bind_text(st, 6, phone, strlen(phone))) != QB_OK)
         goto out;
 
     int rc = STORE_STEP_DONE;
@@ -524,6 +594,9 @@ enum qb_error sms_outbox_list(const struct domain_env *env, struct store *reader
         }
         item->created_at_ms = store_column_int64(st, 4);
         item->delivered_at_ms = store_column_int64(st, 5);
+        item->delivery = (enum sms_delivery)store_column_int64(st, 6);
+        QB_ASSERT(item->delivery >= SMS_DELIVERY_RETRYING &&
+                  item->delivery <= SMS_DELIVERY_EXPIRED);
         (*count)++;
     }
     if (rc < 0)

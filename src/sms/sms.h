@@ -19,7 +19,9 @@
  *   http:  POST to a provider URL with a body made from a template in
  *          which {phone}, {code} and {purpose} are replaced (JSON-escaped).
  *          A 2xx answer is delivered; anything else is retried with backoff
- *          (1 s, 2 s, 4 s ... capped at 5 min, at most 10 attempts).
+ *          (1 s, 2 s, 4 s ... capped at 5 min, at most 10 attempts), but
+ *          only while the code still works: a code past its TTL is never
+ *          sent, and no retry is scheduled at or after the code's expiry.
  *
  * Must never: log a code or put one in any response but the admin outbox.
  */
@@ -103,6 +105,22 @@ QB_MUST_USE enum qb_error sms_txn_code_check(struct ledger_txn *txn, const struc
 
 /* --- the outbox and its delivery ------------------------------------------------ */
 
+#define SMS_ATTEMPTS_MAX 10 /* attempts at a message before it is given up */
+
+/* Where a message stands. A message is given up after SMS_ATTEMPTS_MAX
+ * failed attempts (or at once when its code does not unseal), and expired
+ * when its code's TTL (settings.sms_code_ttl_ms from created_at_ms) ran
+ * out before it was delivered, or would before the next attempt could be
+ * made: either way nobody tries it again. */
+enum sms_delivery {
+    SMS_DELIVERY_RETRYING = 1, /* not delivered yet, still tried (the first time included) */
+    SMS_DELIVERY_DELIVERED,
+    SMS_DELIVERY_GIVEN_UP,
+    SMS_DELIVERY_EXPIRED,
+};
+/* "retrying", "delivered", "given_up", "expired"; "unknown" outside the enum. */
+const char *sms_delivery_name(enum sms_delivery delivery);
+
 struct sms_outbox_item {
     char phone[SMS_PHONE_SIZE_MAX];
     int64_t id;                     /* insertion order: the paging key */
@@ -110,6 +128,7 @@ struct sms_outbox_item {
     char code[SMS_CODE_DIGITS + 1]; /* "" when delivered through a provider (not kept) */
     int64_t created_at_ms;
     int64_t delivered_at_ms;        /* 0 while pending */
+    enum sms_delivery delivery;     /* as of the env's clock at the read */
 };
 
 /* The newest outbox messages for a phone (all phones when phone is NULL),
@@ -120,11 +139,13 @@ QB_MUST_USE enum qb_error sms_outbox_list(const struct domain_env *env, struct s
                                           struct sms_outbox_item *items,
                                           size_t count_max, size_t *count);
 
-/* Messages not delivered yet: still being tried, and given up after the
- * last attempt (sms.outbox.undeliverable), for an operator's metrics.
- * QB_E_STORAGE on read errors. */
-QB_MUST_USE enum qb_error sms_outbox_undelivered(struct store *reader, int64_t *retrying,
-                                                 int64_t *given_up);
+/* Messages not delivered, by where they stand (enum sms_delivery) as of
+ * the env's clock: still being tried, given up (sms.outbox.undeliverable,
+ * sms.outbox.unsendable) and expired (sms.expired_undelivered), for an
+ * operator's metrics. QB_E_STORAGE on read errors. */
+QB_MUST_USE enum qb_error sms_outbox_undelivered(const struct domain_env *env, struct store *reader,
+                                                 int64_t *retrying, int64_t *given_up,
+                                                 int64_t *expired);
 
 struct sms_gateway;
 struct sms_gateway_ops {

@@ -14,7 +14,17 @@
  *              again (the outbox gateway keeps it: it is the delivery);
  *   failed     attempts + 1 and the next attempt after 1 s, 2 s, 4 s ...
  *              capped at SMS_BACKOFF_MAX_MS; after SMS_ATTEMPTS_MAX
- *              attempts the row is left undelivered and logged.
+ *              attempts the row is left undelivered and logged;
+ *   expired    the code's TTL ran out before it was sent, or would before
+ *              the next attempt: the row is marked never to be tried again
+ *              (sms_int.h), its sealed code dropped as a delivered one's,
+ *              and logged once. A code that no longer works only misleads
+ *              the user who receives it, and a retry that could only come
+ *              after the expiry is no retry at all. The check is made with
+ *              the clock just before each send, so a pass that took long
+ *              (each send may block for its timeout) cannot send a code
+ *              that expired meanwhile; a send that starts before the expiry
+ *              goes ahead, whenever the provider answers.
  * Delivery is at least once: a crash between the provider's answer and the
  * command sends that message again.
  *
@@ -32,11 +42,11 @@
 #include "base/log.h"
 #include "base/thread.h"
 #include "sms/sms.h"
+#include "sms/sms_int.h"
 
 #define SMS_WORKER_POLL_MS 200
 #define SMS_WORKER_BATCH_MAX 64
 #define SMS_WORKER_ACQUIRE_WAIT_MS 5000
-#define SMS_ATTEMPTS_MAX 10
 #define SMS_BACKOFF_FIRST_MS 1000
 #define SMS_BACKOFF_MAX_MS (300 * 1000)
 #define SMS_SEALED_SIZE (SMS_CODE_DIGITS + DOMAIN_SEAL_OVERHEAD)
@@ -53,22 +63,6 @@ struct sms_worker {
     atomic_bool stopping;
 };
 
-enum qb_error sms_outbox_undelivered(struct store *reader, int64_t *retrying, int64_t *given_up)
-{
-    *retrying = *given_up = 0;
-    struct store_stmt *st = NULL;
-    if (store_prepare(reader,
-                      "SELECT attempts >= $1, COUNT(*) FROM sms_outbox WHERE delivered_at_ms = 0"
-                      " GROUP BY attempts >= $1",
-                      &st) != QB_OK)
-        return QB_E_STORAGE;
-    int rc = store_bind_int64(st, 1, SMS_ATTEMPTS_MAX) == QB_OK ? STORE_STEP_ROW : -1;
-    while (rc == STORE_STEP_ROW && (rc = store_step(st)) == STORE_STEP_ROW)
-        *(store_column_int64(st, 0) != 0 ? given_up : retrying) = store_column_int64(st, 1);
-    store_finalize(st);
-    return rc == STORE_STEP_DONE ? QB_OK : QB_E_STORAGE;
-}
-
 /* A pending row as read, copied out of the statement. */
 struct sms_pending {
     int64_t id;
@@ -77,12 +71,14 @@ struct sms_pending {
     uint8_t sealed[SMS_SEALED_SIZE];
     size_t sealed_size;
     int64_t attempts;
+    int64_t created_at_ms;
 };
 
 enum sms_mark {
     SMS_MARK_DELIVERED = 1,
     SMS_MARK_FAILED,
     SMS_MARK_ABANDONED, /* cannot ever be sent (the code does not unseal) */
+    SMS_MARK_EXPIRED,   /* never to be sent: the code expired, or will before a retry */
 };
 
 struct sms_mark_cmd {
@@ -90,7 +86,8 @@ struct sms_mark_cmd {
     int64_t outbox_id;
     enum sms_mark mark;
     bool drop_code;
-    int64_t attempts_before;
+    bool attempted;             /* with EXPIRED: after a failed attempt, which counts */
+    int64_t next_attempt_at_ms; /* with FAILED: before the code's expiry */
 };
 
 /* The wait before the attempt after `attempts` failed ones: 1 s doubling,
@@ -136,16 +133,26 @@ static enum qb_error sms_mark_run(struct ledger_txn *txn, struct ledger_cmd *cmd
         }
         break;
     case SMS_MARK_FAILED:
+        QB_ASSERT(c->next_attempt_at_ms > 0 && c->next_attempt_at_ms < SMS_NEXT_ATTEMPT_NEVER_MS);
         err = store_prepare(store,
                             "UPDATE sms_outbox SET attempts = attempts + 1,"
                             " next_attempt_at_ms = $1 WHERE id = $2 AND delivered_at_ms = 0",
                             &st);
-        if (err == QB_OK &&
-            (err = store_bind_int64(st, 1, now_ms + sms_backoff_ms(c->attempts_before + 1))) ==
-                QB_OK &&
+        if (err == QB_OK && (err = store_bind_int64(st, 1, c->next_attempt_at_ms)) == QB_OK &&
             (err = store_bind_int64(st, 2, c->outbox_id)) == QB_OK)
             err = store_step_done(st);
         break;
+    case SMS_MARK_EXPIRED: {
+        const struct store_param params[] = {
+            STORE_INT(c->attempted ? 1 : 0), STORE_INT(SMS_NEXT_ATTEMPT_NEVER_MS),
+            STORE_INT(c->drop_code ? 1 : 0), STORE_BLOB(empty, 0), STORE_INT(c->outbox_id)};
+        err = store_run(store,
+                        "UPDATE sms_outbox SET attempts = attempts + $1, next_attempt_at_ms = $2,"
+                        " code_sealed = CASE WHEN $3 = 1 THEN $4 ELSE code_sealed END"
+                        " WHERE id = $5 AND delivered_at_ms = 0",
+                        params, QB_ARRAY_COUNT(params));
+        break;
+    }
     case SMS_MARK_ABANDONED:
         err = store_prepare(store,
                             "UPDATE sms_outbox SET attempts = $1 WHERE id = $2"
@@ -163,16 +170,22 @@ static enum qb_error sms_mark_run(struct ledger_txn *txn, struct ledger_cmd *cmd
 }
 
 /* Records what happened to one row; false when the ledger did not take it
- * (shutting down, busy, storage), which ends the pass. */
-static bool sms_worker_mark(struct sms_worker *w, const struct sms_pending *row, enum sms_mark mark)
+ * (shutting down, busy, storage), which ends the pass. attempted: with
+ * SMS_MARK_EXPIRED, the row was just tried and failed. next_attempt_at_ms:
+ * with SMS_MARK_FAILED, when to try again (the worker's clock decided that
+ * it comes before the code's expiry; the writer's may read later). */
+static bool sms_worker_mark(struct sms_worker *w, const struct sms_pending *row, enum sms_mark mark,
+                            bool attempted, int64_t next_attempt_at_ms)
 {
+    QB_ASSERT(!attempted || mark == SMS_MARK_EXPIRED);
     struct sms_mark_cmd c;
     memset(&c, 0, sizeof c);
     ledger_cmd_init(&c.cmd, sms_mark_run, w);
     c.outbox_id = row->id;
     c.mark = mark;
     c.drop_code = !w->keeps_code;
-    c.attempts_before = row->attempts;
+    c.attempted = attempted;
+    c.next_attempt_at_ms = next_attempt_at_ms;
     enum qb_error err = ledger_execute(w->env->ledger, &c.cmd);
     if (err == QB_OK)
         err = c.cmd.result;
@@ -185,9 +198,20 @@ static bool sms_worker_mark(struct sms_worker *w, const struct sms_pending *row,
     return true;
 }
 
-/* Reads up to SMS_WORKER_BATCH_MAX due rows into rows, with a read
- * connection borrowed from the pool for this pass only: the worker must not
- * keep one of the few connections HTTP reads share. */
+/* The time at which the row's code stops working: nothing is sent then
+ * or after. The TTL is the one in force now, which is the code's own
+ * unless a restart changed it; an expired row is marked so that a longer
+ * one cannot revive it. */
+static int64_t sms_worker_expires_at_ms(const struct sms_worker *w, const struct sms_pending *row)
+{
+    return row->created_at_ms + w->env->settings.sms_code_ttl_ms;
+}
+
+/* Reads up to SMS_WORKER_BATCH_MAX rows into rows: those due, and those
+ * whose code has expired though their attempt is not due (left by a daemon
+ * before this rule), to be marked. With a read connection borrowed from
+ * the pool for this pass only: the worker must not keep one of the few
+ * connections HTTP reads share. */
 static enum qb_error sms_worker_read(struct sms_worker *w, int64_t now_ms, struct sms_pending *rows,
                                      size_t *count)
 {
@@ -198,19 +222,20 @@ static enum qb_error sms_worker_read(struct sms_worker *w, int64_t now_ms, struc
         return err;
     struct store_stmt *st;
     err = store_prepare(reader,
-                        "SELECT id, phone, purpose, code_sealed, attempts FROM sms_outbox"
-                        " WHERE delivered_at_ms = 0 AND next_attempt_at_ms <= $1"
-                        " AND attempts < $2 ORDER BY id LIMIT $3",
+                        "SELECT id, phone, purpose, code_sealed, attempts, created_at_ms"
+                        " FROM sms_outbox WHERE delivered_at_ms = 0 AND attempts < $2"
+                        " AND next_attempt_at_ms < $4"
+                        " AND (next_attempt_at_ms <= $1 OR created_at_ms <= $5)"
+                        " ORDER BY id LIMIT $3",
                         &st);
     if (err != QB_OK) {
         store_pool_release(w->pool, reader);
         return err;
     }
-    err = store_bind_int64(st, 1, now_ms);
-    if (err == QB_OK)
-        err = store_bind_int64(st, 2, SMS_ATTEMPTS_MAX);
-    if (err == QB_OK)
-        err = store_bind_int64(st, 3, SMS_WORKER_BATCH_MAX);
+    const struct store_param params[] = {
+        STORE_INT(now_ms), STORE_INT(SMS_ATTEMPTS_MAX), STORE_INT(SMS_WORKER_BATCH_MAX),
+        STORE_INT(SMS_NEXT_ATTEMPT_NEVER_MS), STORE_INT(now_ms - w->env->settings.sms_code_ttl_ms)};
+    err = store_bind_params(st, params, QB_ARRAY_COUNT(params));
     int rc = STORE_STEP_DONE;
     while (err == QB_OK && *count < SMS_WORKER_BATCH_MAX &&
            (rc = store_step(st)) == STORE_STEP_ROW) {
@@ -226,6 +251,7 @@ static enum qb_error sms_worker_read(struct sms_worker *w, int64_t now_ms, struc
             row->sealed_size = sealed_size;
         }
         row->attempts = store_column_int64(st, 4);
+        row->created_at_ms = store_column_int64(st, 5);
         (*count)++;
     }
     if (err == QB_OK && rc < 0)
@@ -251,6 +277,18 @@ static void sms_worker_pass(struct sms_worker *w)
         struct sms_pending *row = &rows[i];
         char masked[16];
         log_mask_pan(row->phone, masked, sizeof masked);
+        const char *purpose = sms_purpose_name((enum sms_purpose)row->purpose);
+        int64_t expires_at_ms = sms_worker_expires_at_ms(w, row);
+        /* 1. a code that no longer works is not sent, however the row got here */
+        if (clock_now_ms(w->env->clock) >= expires_at_ms) {
+            log_event(LOG_WARN, "sms.expired_undelivered",
+                      "outbox_id=%lld purpose=%s phone=%s attempts=%lld", (long long)row->id,
+                      purpose, masked, (long long)row->attempts);
+            if (!sms_worker_mark(w, row, SMS_MARK_EXPIRED, false, 0))
+                break;
+            continue;
+        }
+        /* 2. the send */
         char code[SMS_CODE_DIGITS + 1] = "";
         bool opened = row->sealed_size == SMS_SEALED_SIZE &&
                       domain_unseal(w->env, row->sealed, row->sealed_size, code);
@@ -258,7 +296,7 @@ static void sms_worker_pass(struct sms_worker *w)
         if (!opened || row->purpose < SMS_PURPOSE_REGISTER || row->purpose > SMS_PURPOSE_LAST) {
             log_event(LOG_ERROR, "sms.outbox.unsendable", "outbox_id=%lld phone=%s",
                       (long long)row->id, masked);
-            if (!sms_worker_mark(w, row, SMS_MARK_ABANDONED))
+            if (!sms_worker_mark(w, row, SMS_MARK_ABANDONED, false, 0))
                 break;
             continue;
         }
@@ -267,15 +305,27 @@ static void sms_worker_pass(struct sms_worker *w)
         if (err == QB_OK) {
             log_event(LOG_INFO, "sms.delivered", "outbox_id=%lld phone=%s gateway=%s",
                       (long long)row->id, masked, w->gateway->ops->name);
-            if (!sms_worker_mark(w, row, SMS_MARK_DELIVERED))
+            if (!sms_worker_mark(w, row, SMS_MARK_DELIVERED, false, 0))
                 break;
             continue;
         }
-        if (row->attempts + 1 >= SMS_ATTEMPTS_MAX)
+        /* 3. a failure: the last attempt, a retry, or none since the code
+         * would expire first */
+        int64_t attempts = row->attempts + 1;
+        int64_t next_attempt_at_ms = clock_now_ms(w->env->clock) + sms_backoff_ms(attempts);
+        if (attempts >= SMS_ATTEMPTS_MAX) {
             log_event(LOG_ERROR, "sms.outbox.undeliverable",
                       "outbox_id=%lld phone=%s attempts=%lld", (long long)row->id, masked,
-                      (long long)(row->attempts + 1));
-        if (!sms_worker_mark(w, row, SMS_MARK_FAILED))
+                      (long long)attempts);
+        } else if (next_attempt_at_ms >= expires_at_ms) {
+            log_event(LOG_WARN, "sms.expired_undelivered",
+                      "outbox_id=%lld purpose=%s phone=%s attempts=%lld", (long long)row->id,
+                      purpose, masked, (long long)attempts);
+            if (!sms_worker_mark(w, row, SMS_MARK_EXPIRED, true, 0))
+                break;
+            continue;
+        }
+        if (!sms_worker_mark(w, row, SMS_MARK_FAILED, false, next_attempt_at_ms))
             break;
     }
     crypto_wipe(rows, SMS_WORKER_BATCH_MAX * sizeof *rows);

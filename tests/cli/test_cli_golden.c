@@ -1674,6 +1674,27 @@ TEST(operator)
     /* A phone where the id goes: told how to find the id, nothing sent. */
     S_case("admin-freeze-phone", NULL, "admin", "freeze", "13800138000", NULL);
     S_case("admin-sms-outbox", NULL, "admin", "sms-outbox", "--phone", S_phone_a, NULL);
+    {
+        // Messages as a daemon with an SMS provider leaves them (their codes not kept): the
+        // listing must not claim delivery for the one every attempt failed, nor for the one
+        // whose code expired first, and says what became of each.
+        char db[700];
+        snprintf(db, sizeof db, "%s/data/qianbao.db", S_root);
+        ASSERT(test_sqlite(db, true,
+                           "INSERT INTO sms_outbox (phone, purpose, code_sealed, created_at_ms,"
+                           " attempts, next_attempt_at_ms, delivered_at_ms) VALUES"
+                           " ('13900000008', 2, x'', strftime('%s', 'now') * 1000 - 60000, 10,"
+                           " 0, 0),"
+                           " ('13900000008', 2, x'', strftime('%s', 'now') * 1000 - 50000, 1,"
+                           " 0, strftime('%s', 'now') * 1000 - 49000),"
+                           " ('13900000008', 2, x'', strftime('%s', 'now') * 1000 - 3600000, 3,"
+                           " 0, 0)",
+                           NULL, NULL));
+        S_case("admin-sms-outbox-provider", NULL, "admin", "sms-outbox", "--phone", "13900000008",
+               NULL);
+        ASSERT(test_sqlite(db, true, "DELETE FROM sms_outbox WHERE phone = '13900000008'", NULL,
+                           NULL));
+    }
     S_case("user-profile-for-admin", NULL, "--profile", "default", "admin", "users", NULL);
 
     /* "Was that me?" and "where is my money?": the account's history as the user and the

@@ -834,6 +834,7 @@ TEST(outbox_list_unseals_newest_first)
     for (size_t i = 0; i < count; i++) {
         ASSERT_EQ_INT(strlen(items[i].code), SMS_CODE_DIGITS);
         ASSERT_EQ_INT(items[i].delivered_at_ms, 0);
+        ASSERT_EQ_INT(items[i].delivery, SMS_DELIVERY_RETRYING);
     }
     /* the listed codes are the real ones */
     ASSERT_EQ_INT(sx_consume(sx, "13800138000", SMS_PURPOSE_BIND_CARD, "card_a", items[0].code),
@@ -909,6 +910,30 @@ TEST(http_gateway_refuses_bad_settings)
 
 #define SX_ROW_SQL(column) "SELECT " column " FROM sms_outbox WHERE id = $1"
 
+/* Checks the counts an operator's metrics show of the messages not delivered. */
+static void sx_undelivered_expect(struct sx *sx, int64_t retrying, int64_t given_up,
+                                  int64_t expired)
+{
+    int64_t got[3] = {-1, -1, -1};
+    ASSERT_EQ_INT(sms_outbox_undelivered(&sx->env, sx->reader, &got[0], &got[1], &got[2]), QB_OK);
+    if (got[0] != retrying || got[1] != given_up || got[2] != expired)
+        TEST_FAIL_("undelivered: retrying %" PRId64 ", given up %" PRId64 ", expired %" PRId64
+                   "; want %" PRId64 ", %" PRId64 ", %" PRId64,
+                   got[0], got[1], got[2], retrying, given_up, expired);
+}
+
+/* Where the outbox message with this id stands, as the operator's list says. */
+static enum sms_delivery sx_delivery_of(struct sx *sx, int64_t id)
+{
+    struct sms_outbox_item item;
+    size_t count = 0;
+    enum qb_error rc = sms_outbox_list(&sx->env, sx->reader, NULL, id + 1, &item, 1, &count);
+    if (rc != QB_OK || count != 1 || item.id != id)
+        TEST_FAIL_("outbox message %" PRId64 " not listed: %s, count %zu", id, error_name(rc),
+                   count);
+    return item.delivery;
+}
+
 TEST(worker_marks_outbox_rows_delivered)
 {
     /* With the development gateway the row is the message: the worker
@@ -941,6 +966,7 @@ TEST(worker_marks_outbox_rows_delivered)
     for (size_t i = 0; i < count; i++) {
         ASSERT_EQ_INT(strlen(items[i].code), SMS_CODE_DIGITS);
         ASSERT(items[i].delivered_at_ms > 0);
+        ASSERT_EQ_INT(items[i].delivery, SMS_DELIVERY_DELIVERED);
     }
     ASSERT_EQ_INT(sx_int(sx, "SELECT SUM(attempts) FROM sms_outbox", -1, NULL), 0);
     sx_free(sx);
@@ -1029,6 +1055,101 @@ TEST(worker_backoff_is_capped_and_attempts_are_bounded)
     ASSERT_EQ_INT(rx_served(rx), 2);
     ASSERT_EQ_INT(sx_int(sx, SX_ROW_SQL("attempts"), 1, NULL), 10);
     ASSERT_EQ_INT(sx_int(sx, SX_ROW_SQL("delivered_at_ms"), 1, NULL), 0);
+    /* given up, though its code has expired since: the provider's failures are the news */
+    sx_undelivered_expect(sx, 0, 1, 0);
+    ASSERT_EQ_INT(sx_delivery_of(sx, 1), SMS_DELIVERY_GIVEN_UP);
+    sms_gateway_free(gw);
+    rx_stop(rx);
+    sx_free(sx);
+}
+
+TEST(worker_never_sends_an_expired_code)
+{
+    /* A code past its TTL no longer works, so a message carrying it only
+     * misleads its user: a row left by a daemon that stopped (tried once,
+     * due long ago) is given up unsent once its code expired, one 1 ms
+     * from expiry still goes out, and a longer TTL set later (a restart
+     * with another --sms-code-ttl-s) does not bring the expired one back. */
+    const int statuses[] = {200, 200};
+    struct rx *rx = rx_start(statuses, 2);
+    char url[128];
+    rx_url(rx, url, sizeof url);
+    struct sms_gateway *gw = sms_gateway_http_new(url, SX_TEMPLATE, 5000);
+    ASSERT(gw != NULL);
+    struct sx *sx = sx_new();
+    ASSERT_EQ_INT(sx_send(sx, "13900139000", SMS_PURPOSE_REGISTER, "", NULL), QB_OK);
+    sx_sql(sx,
+           "UPDATE sms_outbox SET attempts = 1, next_attempt_at_ms = created_at_ms + 1000"
+           " WHERE phone = $1",
+           "13900139000", NULL);
+    clock_manual_advance(&sx->clock, 1);
+    ASSERT_EQ_INT(sx_send(sx, "13700137000", SMS_PURPOSE_REGISTER, "", NULL), QB_OK);
+    clock_manual_advance(&sx->clock, sx->env.settings.sms_code_ttl_ms - 1);
+    sx_undelivered_expect(sx, 1, 0, 1);
+
+    struct sms_worker *worker = NULL;
+    ASSERT_EQ_INT(sms_worker_start(&sx->env, sx->pool, gw, &worker), QB_OK);
+    sx_wait_int(sx, SX_ROW_SQL("delivered_at_ms"), 2, sx_now(sx));
+    ASSERT_EQ_INT(rx_served(rx), 1);
+    ASSERT(strstr(rx->bodies[0], "13700137000") != NULL);
+    ASSERT_EQ_INT(sx_delivery_of(sx, 1), SMS_DELIVERY_EXPIRED);
+    ASSERT_EQ_INT(sx_delivery_of(sx, 2), SMS_DELIVERY_DELIVERED);
+    sx_undelivered_expect(sx, 0, 0, 1);
+    /* nobody needs the code again: it goes as a delivered one's does */
+    ASSERT_EQ_INT(sx_int(sx, SX_ROW_SQL("length(code_sealed)"), 1, NULL), 0);
+
+    sms_worker_stop(worker);
+    sx->env.settings.sms_code_ttl_ms = 3600 * 1000;
+    ASSERT_EQ_INT(sms_worker_start(&sx->env, sx->pool, gw, &worker), QB_OK);
+    sms_worker_wake(worker);
+    sx_sleep_ms(450);
+    sms_worker_stop(worker);
+    ASSERT_EQ_INT(rx_served(rx), 1);
+    ASSERT_EQ_INT(sx_int(sx, SX_ROW_SQL("delivered_at_ms"), 1, NULL), 0);
+    sx_undelivered_expect(sx, 0, 0, 1);
+    sms_gateway_free(gw);
+    rx_stop(rx);
+    sx_free(sx);
+}
+
+TEST(worker_retries_only_while_the_code_works)
+{
+    /* A retry scheduled past the code's expiry would send a dead code, or
+     * wait for nothing: with the code valid 300 s, a failure at 200 s is
+     * retried 64 s later, but the one at 264 s, whose next wait would be
+     * 128 s, ends the tries at once and the message counts as expired,
+     * not as still being tried. */
+    const int statuses[] = {500, 500, 500};
+    struct rx *rx = rx_start(statuses, 3);
+    char url[128];
+    rx_url(rx, url, sizeof url);
+    struct sms_gateway *gw = sms_gateway_http_new(url, SX_TEMPLATE, 5000);
+    ASSERT(gw != NULL);
+    struct sx *sx = sx_new();
+    int64_t created_at_ms = sx_now(sx);
+    ASSERT_EQ_INT(sx_send(sx, "13900139000", SMS_PURPOSE_REGISTER, "", NULL), QB_OK);
+    sx_sql(sx, "UPDATE sms_outbox SET attempts = 6", NULL, NULL);
+    clock_manual_advance(&sx->clock, 200 * 1000);
+    struct sms_worker *worker = NULL;
+    ASSERT_EQ_INT(sms_worker_start(&sx->env, sx->pool, gw, &worker), QB_OK);
+    sx_wait_int(sx, SX_ROW_SQL("attempts"), 1, 7);
+    ASSERT_EQ_INT(sx_int(sx, SX_ROW_SQL("next_attempt_at_ms"), 1, NULL), sx_now(sx) + 64 * 1000);
+    ASSERT_EQ_INT(sx_delivery_of(sx, 1), SMS_DELIVERY_RETRYING);
+    sx_undelivered_expect(sx, 1, 0, 0);
+
+    clock_manual_advance(&sx->clock, 64 * 1000);
+    sms_worker_wake(worker);
+    sx_wait_int(sx, SX_ROW_SQL("attempts"), 1, 8);
+    ASSERT(sx_now(sx) < created_at_ms + sx->env.settings.sms_code_ttl_ms);
+    ASSERT_EQ_INT(sx_delivery_of(sx, 1), SMS_DELIVERY_EXPIRED);
+    sx_undelivered_expect(sx, 0, 0, 1);
+    clock_manual_advance(&sx->clock, 3600 * 1000);
+    sms_worker_wake(worker);
+    sx_sleep_ms(450);
+    sms_worker_stop(worker);
+    ASSERT_EQ_INT(rx_served(rx), 2);
+    ASSERT_EQ_INT(sx_int(sx, SX_ROW_SQL("attempts"), 1, NULL), 8);
+    sx_undelivered_expect(sx, 0, 0, 1);
     sms_gateway_free(gw);
     rx_stop(rx);
     sx_free(sx);
@@ -1058,5 +1179,7 @@ int main(void)
     RUN(worker_marks_outbox_rows_delivered);
     RUN(worker_retries_http_failures_with_backoff);
     RUN(worker_backoff_is_capped_and_attempts_are_bounded);
+    RUN(worker_never_sends_an_expired_code);
+    RUN(worker_retries_only_while_the_code_works);
     return test_summary();
 }
