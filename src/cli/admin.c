@@ -48,14 +48,56 @@ static void S_balances_text(const json_t *balances, const char *member, char *ou
     }
 }
 
+/* A mainland mobile number as people write it ("+86 138-0013-8000") into
+ * its eleven digits; false for anything else. */
+static bool S_phone_digits(const char *arg, char out[12])
+{
+    char digits[24];
+    size_t n = 0;
+    for (const char *p = arg; *p != '\0'; p++) {
+        if (*p >= '0' && *p <= '9' && n < sizeof digits - 1)
+            digits[n++] = *p;
+        else if (*p != ' ' && *p != '-' && !(*p == '+' && p == arg))
+            return false;
+    }
+    digits[n] = '\0';
+    const char *start = n == 13 && strncmp(digits, "86", 2) == 0 ? digits + 2 : digits;
+    if (strlen(start) != 11 || start[0] != '1')
+        return false;
+    memcpy(out, start, 12);
+    return true;
+}
+
 int cli_user_id_arg(struct cli *cli, const char *arg, char *out, size_t out_size)
 {
-    if (strncmp(arg, "u_", 2) != 0)
-        return cli_usage_error(cli, "ID is a user id (u_...), not a phone or a name: find it with "
-                                    "`qianbao admin users --phone PHONE`");
-    if (!cli_path_escape(arg, out, out_size))
-        return cli_usage_error(cli, "ID is too long");
-    return CLI_EXIT_OK;
+    char phone[12];
+    if (strncmp(arg, "u_", 2) != 0 && !S_phone_digits(arg, phone))
+        return cli_usage_error(cli, "ID is a user id (u_...) or a mobile number, not a name: "
+                                    "find it with `qianbao admin users`");
+    if (strncmp(arg, "u_", 2) == 0) {
+        if (!cli_path_escape(arg, out, out_size))
+            return cli_usage_error(cli, "ID is too long");
+        return CLI_EXIT_OK;
+    }
+    /* A phone, as the operator was given it: the user who has exactly it. */
+    char path[64];
+    snprintf(path, sizeof path, "/admin/users?phone=%s&limit=100", phone);
+    struct cli_response res;
+    int rc = cli_call(cli, "GET", path, CLI_AUTH_ADMIN, NULL, &res);
+    const char *id = NULL;
+    const json_t *items = rc == CLI_EXIT_OK ? json_object_get(res.json, "items") : NULL;
+    for (size_t i = 0; i < json_array_size(items) && id == NULL; i++) {
+        const json_t *user = json_array_get(items, i);
+        if (strcmp(cli_json_str(user, "phone"), phone) == 0)
+            id = cli_json_str(user, "id");
+    }
+    if (rc == CLI_EXIT_OK && id == NULL)
+        rc =
+            cli_fail(cli, CLI_EXIT_REFUSED, "NOT_FOUND", "no user has the mobile number %s", phone);
+    else if (rc == CLI_EXIT_OK && !cli_path_escape(id, out, out_size))
+        rc = cli_fail(cli, CLI_EXIT_UNAVAILABLE, "SYSTEM_ERROR", "the server sent a bad user id");
+    cli_response_release(&res);
+    return rc;
 }
 
 /* Each user with KYC level, status and what the user may spend, and what

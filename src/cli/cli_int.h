@@ -354,8 +354,10 @@ int cli_run_admin_verify(struct cli *cli, const struct cli_args *args);
 int cli_run_admin_security_events(struct cli *cli, const struct cli_args *args);
 int cli_run_admin_user(struct cli *cli, const struct cli_args *args);
 int cli_run_admin_bills(struct cli *cli, const struct cli_args *args);
-/* A user id argument (admin.c): "u_..." escaped into out; a usage error
- * saying how to find the id otherwise. */
+/* A user id argument of an admin command (admin.c): "u_..." escaped into
+ * out, or a mobile number, the id of the user who has it (asked of the
+ * server; NOT_FOUND, exit 1, when nobody does); a usage error for anything
+ * else. */
 int cli_user_id_arg(struct cli *cli, const char *arg, char *out, size_t out_size);
 int cli_run_admin_payments(struct cli *cli, const struct cli_args *args);
 int cli_run_admin_payment(struct cli *cli, const struct cli_args *args);

@@ -712,7 +712,7 @@ static const struct cli_command S_commands[] = {
      1,
      "freeze a user",
      "Stops all money leaving the user's wallet and ends every session of the user. Only an "
-     "operator can lift it.",
+     "operator can lift it. ID is the user's id (u_...) or mobile number.",
      {{0}},
      cli_run_admin_freeze},
     {"admin unfreeze",
@@ -720,7 +720,7 @@ static const struct cli_command S_commands[] = {
      1,
      1,
      "lift any freeze of a user",
-     NULL,
+     "ID is the user's id (u_...) or mobile number.",
      {{0}},
      cli_run_admin_unfreeze},
     {"admin kyc-level",
@@ -728,7 +728,7 @@ static const struct cli_command S_commands[] = {
      2,
      2,
      "set a user's KYC level (1 to 3)",
-     NULL,
+     "ID is the user's id (u_...) or mobile number.",
      {{0}},
      cli_run_admin_kyc_level},
     {"admin sms-outbox",
@@ -746,7 +746,7 @@ static const struct cli_command S_commands[] = {
      1,
      1,
      "show one user: status, balances, whether logging in is locked",
-     "For an operator with a user's id (from `admin users --phone`, a payment or a log line): "
+     "For an operator with a user's id (a payment's or a log line's) or mobile number: "
      "KYC level, who froze the wallet, until when wrong passwords lock logging in, the "
      "payment password, the verified id number's last four characters and the balances.",
      {{0}},
@@ -756,7 +756,8 @@ static const struct cli_command S_commands[] = {
      1,
      1,
      "list a user's bills as the user sees them",
-     "The user's `qianbao bills`, line for line, with the same filters, pages and CSV.",
+     "The user's `qianbao bills`, line for line, with the same filters, pages and CSV."
+     " ID is the user's id (u_...) or mobile number.",
      {S_BILL_OPTION_LIST},
      cli_run_admin_bills},
     {"admin security-events",
@@ -765,7 +766,7 @@ static const struct cli_command S_commands[] = {
      1,
      "list what happened to a user's account",
      "The user's history as `qianbao security events` shows it to the user, newest first, for "
-     "answering \"was that me?\" on the phone.",
+     "answering \"was that me?\" on the phone. ID is the user's id (u_...) or mobile number.",
      {S_LIMIT, S_CURSOR},
      cli_run_admin_security_events},
     {"admin payments",

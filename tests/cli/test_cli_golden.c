@@ -1671,8 +1671,12 @@ TEST(operator)
     S_case("admin-unfreeze-again", NULL, "admin", "unfreeze", S_id_b, NULL);
     S_case("admin-freeze-unknown", NULL, "admin", "freeze", "u_00000000000000000000000000",
            NULL);
-    /* A phone where the id goes: told how to find the id, nothing sent. */
-    S_case("admin-freeze-phone", NULL, "admin", "freeze", "13800138000", NULL);
+    /* A mobile number where the id goes, as an operator is given it on the phone: the user
+     * who has it; one nobody has is NOT_FOUND, and a name is told how to find the id. */
+    S_case("admin-freeze-phone", NULL, "admin", "freeze", S_phone_b, NULL);
+    S_case("admin-unfreeze-phone", NULL, "admin", "unfreeze", S_phone_b, NULL);
+    S_case("admin-freeze-phone-unknown", NULL, "admin", "freeze", "+86 139-0000-0999", NULL);
+    S_case("admin-freeze-name", NULL, "admin", "freeze", "Zhang Wei", NULL);
     S_case("admin-sms-outbox", NULL, "admin", "sms-outbox", "--phone", S_phone_a, NULL);
     {
         // Messages as a daemon with an SMS provider leaves them (their codes not kept): the
@@ -1701,6 +1705,7 @@ TEST(operator)
      * operator read it, what waits on the bank, and one payment with who made it. */
     S_case("security-events", NULL, "security", "events", NULL);
     S_case("admin-security-events", NULL, "admin", "security-events", S_id_a, "--limit", "3", NULL);
+    /* The mobile number serves for the id. */
     S_case("admin-security-events-phone", NULL, "admin", "security-events", S_phone_a, NULL);
     S_case("admin-payments-none", NULL, "admin", "payments", NULL);
     S_case("admin-user", NULL, "admin", "user", S_id_b, NULL);
