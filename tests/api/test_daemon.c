@@ -1524,43 +1524,53 @@ TEST(verify_says_permission_denied_when_it_is)
     chmod(S_root, 0700);
 }
 
-TEST(a_database_the_daemon_may_not_write_is_named_with_the_reason)
+/* A data directory name made by a daemon as root restores leave it: every
+ * file the daemon's user's (65534) but the one named file, root's (when
+ * the tests run as root; otherwise that file loses its permissions). The
+ * daemon, started as that user, must exit 1 with a line holding expected
+ * (a format for the file's path) and "owns", whose it should be. */
+static void S_not_mine(const char *name, const char *file, mode_t root_mode, const char *expected)
 {
-    // A restore done as root leaves qianbao.db to root: the daemon, run as its own user, said
-    // only "unable to open database file", with no path and no reason. It must name the file,
-    // say permission denied, and say whose it should be.
-    char dir[600], output[600], path[700];
-    S_path(dir, sizeof dir, "not-mine");
-    S_path(output, sizeof output, "not-mine.log");
+    char dir[600], output[600], path[700], log_name[64];
+    S_path(dir, sizeof dir, name);
+    snprintf(log_name, sizeof log_name, "%s.log", name);
+    S_path(output, sizeof output, log_name);
     struct test_daemon daemon;
     ASSERT(test_daemon_start(&daemon, dir, output, NULL));
     ASSERT_EQ_INT(test_daemon_stop(&daemon), 0);
-    snprintf(path, sizeof path, "%s/qianbao.db", dir);
+    snprintf(path, sizeof path, "%s/%s", dir, file);
     bool root = geteuid() == 0;
     if (root) {
-        /* The directory and the secrets the daemon's user's, the database root's. */
         DIR *d = opendir(dir);
         ASSERT(d != NULL);
         for (struct dirent *e = readdir(d); e != NULL; e = readdir(d)) {
-            char file[1000];
-            snprintf(file, sizeof file, "%s/%s", dir, e->d_name);
-            if (strcmp(e->d_name, "..") != 0 && strcmp(e->d_name, "qianbao.db") != 0)
-                ASSERT_EQ_INT(chown(file, 65534, 65534), 0);
+            char other[1000];
+            snprintf(other, sizeof other, "%s/%s", dir, e->d_name);
+            if (strcmp(e->d_name, "..") != 0 && strcmp(e->d_name, file) != 0)
+                ASSERT_EQ_INT(chown(other, 65534, 65534), 0);
         }
         closedir(d);
         ASSERT_EQ_INT(chmod(S_root, 0711), 0);
     }
-    ASSERT_EQ_INT(chmod(path, root ? 0644 : 0400), 0);
+    ASSERT_EQ_INT(chmod(path, root ? root_mode : 0000), 0);
     unlink(output);
     const char *args[] = {"--data-dir", dir, "--listen", "127.0.0.1:0", NULL};
     int status = S_run_unprivileged(args, output, 20000);
     if (root)
         chmod(S_root, 0700);
     ASSERT(test_file_read(output, S_log, sizeof S_log));
-    char expected[800];
-    snprintf(expected, sizeof expected, "permission denied reading and writing \"%s\"", path);
-    if (status != 1 || strstr(S_log, expected) == NULL || strstr(S_log, "owns") == NULL)
-        TEST_FAIL_("a database the daemon may not write: exit %d; output:\n%s", status, S_log);
+    char want[800];
+    snprintf(want, sizeof want, expected, path);
+    if (status != 1 || strstr(S_log, want) == NULL || strstr(S_log, "owns") == NULL)
+        TEST_FAIL_("%s: exit %d; output:\n%s", file, status, S_log);
+}
+
+TEST(a_database_the_daemon_may_not_write_is_named_with_the_reason)
+{
+    // A restore done as root leaves qianbao.db to root: the daemon, run as its own user, said
+    // only "unable to open database file", with no path and no reason. It must name the file,
+    // say permission denied, and say whose it should be.
+    S_not_mine("not-mine", "qianbao.db", 0644, "permission denied reading and writing \"%s\"");
 }
 
 TEST(a_secret_the_daemon_may_not_read_is_named_with_the_reason)
@@ -1568,38 +1578,7 @@ TEST(a_secret_the_daemon_may_not_read_is_named_with_the_reason)
     // The same restore leaving the pepper to root said "cannot read or create secret file
     // (INTERNAL_ERROR)": the reason, permission, and the way out must be said as for the
     // database.
-    char dir[600], output[600], path[700];
-    S_path(dir, sizeof dir, "secret-not-mine");
-    S_path(output, sizeof output, "secret-not-mine.log");
-    struct test_daemon daemon;
-    ASSERT(test_daemon_start(&daemon, dir, output, NULL));
-    ASSERT_EQ_INT(test_daemon_stop(&daemon), 0);
-    snprintf(path, sizeof path, "%s/pepper", dir);
-    bool root = geteuid() == 0;
-    if (root) {
-        DIR *d = opendir(dir);
-        ASSERT(d != NULL);
-        for (struct dirent *e = readdir(d); e != NULL; e = readdir(d)) {
-            char file[1000];
-            snprintf(file, sizeof file, "%s/%s", dir, e->d_name);
-            if (strcmp(e->d_name, "..") != 0 && strcmp(e->d_name, "pepper") != 0)
-                ASSERT_EQ_INT(chown(file, 65534, 65534), 0);
-        }
-        closedir(d);
-        ASSERT_EQ_INT(chmod(S_root, 0711), 0);
-    } else {
-        ASSERT_EQ_INT(chmod(path, 0000), 0);
-    }
-    unlink(output);
-    const char *args[] = {"--data-dir", dir, "--listen", "127.0.0.1:0", NULL};
-    int status = S_run_unprivileged(args, output, 20000);
-    if (root)
-        chmod(S_root, 0700);
-    ASSERT(test_file_read(output, S_log, sizeof S_log));
-    char expected[800];
-    snprintf(expected, sizeof expected, "permission denied reading \"%s\"", path);
-    if (status != 1 || strstr(S_log, expected) == NULL || strstr(S_log, "owns") == NULL)
-        TEST_FAIL_("a secret the daemon may not read: exit %d; output:\n%s", status, S_log);
+    S_not_mine("secret-not-mine", "pepper", 0600, "permission denied reading \"%s\"");
 }
 
 TEST(main_daemon_exits_zero_on_sigterm)
