@@ -307,9 +307,15 @@ _qianbao()
         esac
         words='--phone --limit --cursor' ;;
     'admin freeze')
-        words='' ;;
+        case $prev in
+        --reason) return ;;
+        esac
+        words='--reason' ;;
     'admin unfreeze')
-        words='' ;;
+        case $prev in
+        --reason) return ;;
+        esac
+        words='--reason' ;;
     'admin kyc-level')
         words='' ;;
     'admin sms-outbox')

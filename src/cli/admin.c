@@ -159,14 +159,27 @@ static int S_user_action(struct cli *cli, const struct cli_args *args, const cha
     return rc;
 }
 
+/* A freeze or unfreeze, with --reason for the audit line when given. */
+static int S_freeze_action(struct cli *cli, const struct cli_args *args, const char *action,
+                           const char *done)
+{
+    const char *reason = cli_arg(cli, args, "reason");
+    json_t *body = reason != NULL ? json_pack("{s:s}", "reason", reason) : NULL;
+    if (reason != NULL && body == NULL)
+        return cli_usage_error(cli, "--reason must be UTF-8 text");
+    int rc = S_user_action(cli, args, "POST", action, body, done);
+    json_decref(body);
+    return rc;
+}
+
 int cli_run_admin_freeze(struct cli *cli, const struct cli_args *args)
 {
-    return S_user_action(cli, args, "POST", "freeze", NULL, "froze");
+    return S_freeze_action(cli, args, "freeze", "froze");
 }
 
 int cli_run_admin_unfreeze(struct cli *cli, const struct cli_args *args)
 {
-    return S_user_action(cli, args, "POST", "unfreeze", NULL, "unfroze");
+    return S_freeze_action(cli, args, "unfreeze", "unfroze");
 }
 
 int cli_run_admin_kyc_level(struct cli *cli, const struct cli_args *args)

@@ -713,7 +713,7 @@ static const struct cli_command S_commands[] = {
      "freeze a user",
      "Stops all money leaving the user's wallet and ends every session of the user. Only an "
      "operator can lift it. ID is the user's id (u_...) or mobile number.",
-     {{0}},
+     {{"reason", "TEXT", false, NULL, "why, for the audit line: a ticket number, what was said"}},
      cli_run_admin_freeze},
     {"admin unfreeze",
      "ID",
@@ -721,7 +721,7 @@ static const struct cli_command S_commands[] = {
      1,
      "lift any freeze of a user",
      "ID is the user's id (u_...) or mobile number.",
-     {{0}},
+     {{"reason", "TEXT", false, NULL, "why, for the audit line: a ticket number, what was said"}},
      cli_run_admin_unfreeze},
     {"admin kyc-level",
      "ID LEVEL",

@@ -110,30 +110,66 @@ static void S_admin_user_resume(struct http_request *req, struct ledger_cmd *cmd
     const struct identity_cmd *c = (const struct identity_cmd *)cmd;
     enum qb_error outcome = cmd->result != QB_OK ? cmd->result : c->outcome;
     const char *result = outcome == QB_OK ? "ok" : error_api_code(outcome);
-    if (c->op == IDENTITY_OP_ADMIN_SET_KYC_LEVEL)
-        log_event(LOG_AUDIT, "admin.user_changed",
-                  "action=kyc_level user_id=%s kyc_level=%d result=%s", c->user_id, c->kyc_level,
-                  result);
-    else
-        log_event(LOG_AUDIT, "admin.user_changed", "action=%s user_id=%s result=%s",
-                  c->op == IDENTITY_OP_ADMIN_FREEZE ? "freeze" : "unfreeze", c->user_id, result);
+    log_event(LOG_AUDIT, "admin.user_changed", "action=kyc_level user_id=%s kyc_level=%d result=%s",
+              c->user_id, c->kyc_level, result);
     http_resume_user(req, cmd);
 }
+
+/* A freeze or unfreeze, with the operator's reason for the audit trail. */
+#define S_REASON_SIZE_MAX 201 /* 200 bytes of text and a NUL */
+struct S_admin_freeze {
+    struct identity_cmd c; /* first: the server hands back &c.cmd */
+    char reason[S_REASON_SIZE_MAX];
+};
+
+/* The reason as one quoted log value: its text is clean (no controls, no
+ * invisible formatting: HTTP_FIELD_STRING), log_event escapes backslashes,
+ * and a double quote, which would end the value, is written as a single
+ * one. */
+static void S_reason_for_log(const char *reason, char *out, size_t out_size)
+{
+    size_t o = 0;
+    for (const char *p = reason; *p != '\0' && o + 1 < out_size; p++)
+        out[o++] = *p == '"' ? '\'' : *p;
+    out[o] = '\0';
+}
+
+static void S_admin_freeze_resume(struct http_request *req, struct ledger_cmd *cmd)
+{
+    const struct S_admin_freeze *f = (const struct S_admin_freeze *)cmd;
+    enum qb_error outcome = cmd->result != QB_OK ? cmd->result : f->c.outcome;
+    char reason[S_REASON_SIZE_MAX];
+    S_reason_for_log(f->reason, reason, sizeof reason);
+    log_event(LOG_AUDIT, "admin.user_changed", "action=%s user_id=%s result=%s reason=\"%s\"",
+              f->c.op == IDENTITY_OP_ADMIN_FREEZE ? "freeze" : "unfreeze", f->c.user_id,
+              outcome == QB_OK ? "ok" : error_api_code(outcome), reason);
+    http_resume_user(req, cmd);
+}
+
+static const struct http_field S_freeze_fields[] = {
+    {"reason", HTTP_FIELD_STRING, false, S_REASON_SIZE_MAX - 1, 0, 0},
+};
 
 static void S_admin_user_op(struct http_request *req, enum identity_op op)
 {
     const char *id = http_user_id_param(req);
     if (id == NULL)
         return;
-    json_t *body = http_json_body(req, NULL, 0);
+    json_t *body = http_json_body(req, S_freeze_fields, QB_ARRAY_COUNT(S_freeze_fields));
     if (body == NULL)
         return;
-    json_decref(body);
-    struct identity_cmd *c = http_identity_cmd_new(req, op);
-    if (c == NULL)
+    const char *reason = http_json_string(body, "reason");
+    struct S_admin_freeze *f = http_request_alloc(req, sizeof *f);
+    if (f == NULL || http_request_env(req) == NULL) {
+        http_reply_error(req, f == NULL ? QB_E_TOO_LARGE : QB_E_INTERNAL);
+        json_decref(body);
         return;
-    snprintf(c->user_id, sizeof c->user_id, "%s", id);
-    http_request_submit(req, &c->cmd, S_admin_user_resume);
+    }
+    identity_cmd_init(&f->c, http_request_env(req), op);
+    snprintf(f->c.user_id, sizeof f->c.user_id, "%s", id);
+    snprintf(f->reason, sizeof f->reason, "%s", reason != NULL ? reason : "");
+    json_decref(body);
+    http_request_submit(req, &f->c.cmd, S_admin_freeze_resume);
 }
 
 void http_handle_admin_users_freeze(struct http_request *req)

@@ -140,14 +140,29 @@ TEST(operator_changes_are_logged_at_any_level)
     S_admin_change(&S_quiet, &S_quiet_client, S_quiet_admin, "POST", path, NULL, 200,
                    "admin.user_changed", line);
     ASSERT(strstr(line, "level=audit ") != NULL);
-    snprintf(want, sizeof want, "event=admin.user_changed action=freeze user_id=%s result=ok",
-             u.id);
+    snprintf(want, sizeof want,
+             "event=admin.user_changed action=freeze user_id=%s result=ok reason=\"\"", u.id);
     ASSERT(strstr(line, want) != NULL);
 
+    // The operator's reason (a ticket, what the caller said) goes with the change, one value
+    // however it is written.
     snprintf(path, sizeof path, "/admin/users/%s/unfreeze", u.id);
-    S_admin_change(&S_quiet, &S_quiet_client, S_quiet_admin, "POST", path, NULL, 200,
+    S_admin_change(&S_quiet, &S_quiet_client, S_quiet_admin, "POST", path,
+                   "{\"reason\":\"工单 4312: owner called, \\\"found\\\" phone result=ok\"}", 200,
                    "admin.user_changed", line);
     ASSERT(strstr(line, "level=audit ") != NULL);
+    snprintf(want, sizeof want,
+             "action=unfreeze user_id=%s result=ok reason=\"工单 4312: owner called, "
+             "'found' phone result=ok\"",
+             u.id);
+    if (strstr(line, want) == NULL)
+        TEST_FAIL_("no %s in %s", want, line);
+    snprintf(path, sizeof path, "/admin/users/%s/freeze", u.id);
+    struct client_response res;
+    ASSERT_EQ_INT(
+        api_call(&S_quiet_client, "POST", path, S_quiet_admin, "{\"reason\":\"a\\u202eb\"}", &res),
+        400);
+    client_response_release(&res);
 
     snprintf(path, sizeof path, "/admin/users/%s/kyc-level", u.id);
     S_admin_change(&S_quiet, &S_quiet_client, S_quiet_admin, "PUT", path, "{\"kyc_level\":1}", 409,

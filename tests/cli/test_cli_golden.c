@@ -1674,7 +1674,8 @@ TEST(operator)
     /* A mobile number where the id goes, as an operator is given it on the phone: the user
      * who has it; one nobody has is NOT_FOUND, and a name is told how to find the id. */
     S_case("admin-freeze-phone", NULL, "admin", "freeze", S_phone_b, NULL);
-    S_case("admin-unfreeze-phone", NULL, "admin", "unfreeze", S_phone_b, NULL);
+    S_case("admin-unfreeze-phone", NULL, "admin", "unfreeze", S_phone_b, "--reason",
+           "ticket 4312: the owner called back", NULL);
     S_case("admin-freeze-phone-unknown", NULL, "admin", "freeze", "+86 139-0000-0999", NULL);
     S_case("admin-freeze-name", NULL, "admin", "freeze", "Zhang Wei", NULL);
     S_case("admin-sms-outbox", NULL, "admin", "sms-outbox", "--phone", S_phone_a, NULL);
