@@ -42,6 +42,7 @@ struct verify {
     struct ledger_verify_report *report;
     const struct ledger_options *spending; /* NULL: sums not checked */
     int64_t spent_counted_to; /* checkpoints up to this entry hold the upgrade's sums */
+    int64_t replay_from;      /* meta.replay_from: a start replays the journal from here */
     struct verify_account *accounts; /* index = id; [0] unused */
     int64_t account_count;
     struct verify_hold *holds;       /* sorted by id: holds are appended in id order */
@@ -159,6 +160,16 @@ static enum qb_error apply_entry(struct verify *v, const struct ledger_entry *e)
                                 &a->spent))
             return problem(v, "entry %lld overflows the spending of account %lld",
                            (long long)e->id, (long long)po->account_id);
+        /* A start applies an entry to an account only from its checkpoint
+         * on and reads the journal only from replay_from: one between the
+         * two would be lost to it (a checkpoint left behind), and the start
+         * refuses the books that --verify must not pass. */
+        if (e->id > a->ckpt_last_entry_id && e->id < v->replay_from)
+            return problem(v,
+                           "account %lld: entry %lld is after its checkpoint (entry %lld) but "
+                           "before where a start replays from (entry %lld)",
+                           (long long)po->account_id, (long long)e->id,
+                           (long long)a->ckpt_last_entry_id, (long long)v->replay_from);
         a->last_entry_id = e->id;
         if (a->ckpt_last_entry_id == e->id &&
             (a->ckpt_balance_minor != a->balance_minor || a->ckpt_held_minor != a->held_minor))
@@ -248,6 +259,16 @@ static enum qb_error verify_run(struct verify *v, struct store *reader,
         v->spent_counted_to = store_column_int64(meta, 0);
     store_finalize(meta);
     if (meta_rc != STORE_STEP_ROW)
+        return QB_E_STORAGE;
+    /* Absent in a ledger that never checkpointed: a start replays it all. */
+    v->replay_from = 1;
+    if (store_prepare(reader, "SELECT value FROM meta WHERE key = 'replay_from'", &meta) != QB_OK)
+        return QB_E_STORAGE;
+    meta_rc = store_step(meta);
+    if (meta_rc == STORE_STEP_ROW)
+        v->replay_from = store_column_int64(meta, 0);
+    store_finalize(meta);
+    if (meta_rc != STORE_STEP_ROW && meta_rc != STORE_STEP_DONE)
         return QB_E_STORAGE;
     v->report->accounts_checked = v->account_count;
 

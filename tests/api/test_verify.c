@@ -315,6 +315,51 @@ TEST(a_damaged_file_fails_the_offline_check_though_the_books_add_up)
         TEST_FAIL_("the damaged index is not reported alone in:\n%s", text);
 }
 
+TEST(a_checkpoint_a_start_would_not_catch_up_fails_the_offline_check)
+{
+    // Two daemons on one database once left an account's checkpoint behind entries a start no
+    // longer replays: the start refused the books ("balances do not sum to zero") while
+    // --verify, which recomputes every balance from the journal, said ok, and the operator was
+    // stuck. --verify must refuse what a start would, and say which account and entry.
+    struct test_daemon d;
+    char admin[API_TOKEN_SIZE_MAX];
+    API_MUST(api_daemon_start(&d, S_root, "stale-checkpoint", NULL, admin));
+    struct client c;
+    client_init(&c, d.base_url);
+    struct api_user a;
+    ASSERT(th_user_new(&c, admin, &a));
+    ASSERT(th_fund(&c, admin, &a, 5000));
+    client_release(&c);
+    ASSERT_EQ_INT(test_daemon_stop(&d), 0);
+    static char text[64 * 1024];
+    ASSERT_EQ_INT(S_verify_offline(d.data_dir, "verify-before-stale", text, sizeof text), 0);
+
+    /* The funded account's checkpoint as if it had never been written. */
+    char db[TEST_DAEMON_PATH_SIZE_MAX + 16], account[32] = "";
+    snprintf(db, sizeof db, "%s/qianbao.db", d.data_dir);
+    ASSERT(test_sqlite(db, false, "SELECT max(id) FROM accounts WHERE balance_minor = 5000",
+                       S_line_copy, account));
+    ASSERT(account[0] != '\0');
+    char sql[512];
+    snprintf(sql, sizeof sql,
+             "UPDATE accounts SET balance_minor = 0, held_minor = 0, last_entry_id = 0,"
+             " spent_day_start_ms = 0, spent_day_minor = 0, spent_year = 0, spent_year_minor = 0,"
+             " spent_lifetime_minor = 0 WHERE id = %s",
+             account);
+    ASSERT(test_sqlite(db, true, sql, NULL, NULL));
+
+    ASSERT_EQ_INT(S_verify_offline(d.data_dir, "verify-stale", text, sizeof text), 1);
+    char want[128];
+    snprintf(want, sizeof want, "verify: FAILED (the books disagree): account %s: entry ", account);
+    if (strstr(text, want) == NULL || strstr(text, "before where a start replays from") == NULL)
+        TEST_FAIL_("no \"%s… before where a start replays from\" in:\n%s", want, text);
+    /* And the start refuses the same books. */
+    char dir[TEST_DAEMON_PATH_SIZE_MAX], log_path[TEST_DAEMON_PATH_SIZE_MAX];
+    snprintf(dir, sizeof dir, "%s", d.data_dir);
+    snprintf(log_path, sizeof log_path, "%s", d.log_path);
+    ASSERT(!test_daemon_start(&d, dir, log_path, NULL));
+}
+
 int main(void)
 {
     struct api_suite suite;
@@ -327,6 +372,7 @@ int main(void)
     RUN(an_altered_entry_fails_the_check_and_names_it);
     RUN(the_offline_check_says_the_books_disagree_and_where); /* stops the daemon */
     RUN(a_damaged_file_fails_the_offline_check_though_the_books_add_up);
+    RUN(a_checkpoint_a_start_would_not_catch_up_fails_the_offline_check);
 
     return api_suite_end(&suite);
 }
