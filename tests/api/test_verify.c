@@ -268,6 +268,21 @@ static int S_verify_offline(const char *data_dir, const char *name, char *text, 
     return status;
 }
 
+/* A daemon of its own on data directory name, with one user funded with
+ * ¥50.00 from a card, then stopped cleanly: a ledger for an offline check. */
+static bool S_funded_and_stopped(const char *name, struct test_daemon *d)
+{
+    char admin[API_TOKEN_SIZE_MAX];
+    if (!api_daemon_start(d, S_root, name, NULL, admin))
+        return false;
+    struct client c;
+    client_init(&c, d->base_url);
+    struct api_user a;
+    bool funded = th_user_new(&c, admin, &a) && th_fund(&c, admin, &a, 5000);
+    client_release(&c);
+    return test_daemon_stop(d) == 0 && funded;
+}
+
 TEST(a_damaged_file_fails_the_offline_check_though_the_books_add_up)
 {
     // A bad disk may damage a page the ledger check never reads (an index, a payment's row): the
@@ -275,15 +290,7 @@ TEST(a_damaged_file_fails_the_offline_check_though_the_books_add_up)
     // before a restore. The check says how far the books go (the last entry and when it was
     // written), so that an operator sees what a restored copy holds.
     struct test_daemon d;
-    char admin[API_TOKEN_SIZE_MAX];
-    API_MUST(api_daemon_start(&d, S_root, "damaged", NULL, admin));
-    struct client c;
-    client_init(&c, d.base_url);
-    struct api_user a;
-    ASSERT(th_user_new(&c, admin, &a));
-    ASSERT(th_fund(&c, admin, &a, 5000));
-    client_release(&c);
-    ASSERT_EQ_INT(test_daemon_stop(&d), 0);
+    ASSERT(S_funded_and_stopped("damaged", &d));
 
     char db[TEST_DAEMON_PATH_SIZE_MAX + 16], last[32] = "", root[32] = "", page_size[32] = "";
     snprintf(db, sizeof db, "%s/qianbao.db", d.data_dir);
@@ -322,15 +329,7 @@ TEST(a_checkpoint_a_start_would_not_catch_up_fails_the_offline_check)
     // --verify, which recomputes every balance from the journal, said ok, and the operator was
     // stuck. --verify must refuse what a start would, and say which account and entry.
     struct test_daemon d;
-    char admin[API_TOKEN_SIZE_MAX];
-    API_MUST(api_daemon_start(&d, S_root, "stale-checkpoint", NULL, admin));
-    struct client c;
-    client_init(&c, d.base_url);
-    struct api_user a;
-    ASSERT(th_user_new(&c, admin, &a));
-    ASSERT(th_fund(&c, admin, &a, 5000));
-    client_release(&c);
-    ASSERT_EQ_INT(test_daemon_stop(&d), 0);
+    ASSERT(S_funded_and_stopped("stale-checkpoint", &d));
     static char text[64 * 1024];
     ASSERT_EQ_INT(S_verify_offline(d.data_dir, "verify-before-stale", text, sizeof text), 0);
 
