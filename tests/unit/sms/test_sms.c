@@ -372,11 +372,6 @@ static void rx_stop(struct rx *rx)
     free(rx);
 }
 
-static void rx_url(struct rx *rx, char *buf, size_t buf_size)
-{
-    snprintf(buf, buf_size, "http://127.0.0.1:%d/send", rx->port);
-}
-
 /* --- names and numbers --------------------------------------------------------- */
 
 TEST(purpose_names_round_trip)
@@ -863,6 +858,16 @@ TEST(outbox_list_unseals_newest_first)
 #define SX_TEMPLATE                                                                                \
     "{\"mobile\":\"{phone}\",\"text\":\"Code {code} for {purpose}\",\"x\":\"{other}\"}"
 
+/* The daemon's HTTP gateway (5 s a call) to the provider rx plays. */
+static struct sms_gateway *rx_gateway(const struct rx *rx)
+{
+    char url[128];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/send", rx->port);
+    struct sms_gateway *gw = sms_gateway_http_new(url, SX_TEMPLATE, 5000);
+    ASSERT(gw != NULL);
+    return gw;
+}
+
 TEST(http_gateway_posts_the_template)
 {
     /* A provider receives one JSON POST per message with the phone, code
@@ -870,10 +875,7 @@ TEST(http_gateway_posts_the_template)
      * answer is delivery, a 500 is a failure to retry. */
     const int statuses[] = {200, 500, 204};
     struct rx *rx = rx_start(statuses, 3);
-    char url[128];
-    rx_url(rx, url, sizeof url);
-    struct sms_gateway *gw = sms_gateway_http_new(url, SX_TEMPLATE, 5000);
-    ASSERT(gw != NULL);
+    struct sms_gateway *gw = rx_gateway(rx);
     ASSERT_EQ_STR(gw->ops->name, "http");
     ASSERT_EQ_INT(gw->ops->send(gw, "13800138000", SMS_PURPOSE_LOGIN, "493027"), QB_OK);
     ASSERT_NE_INT(gw->ops->send(gw, "13800138000", SMS_PURPOSE_LOGIN, "493027"), QB_OK);
@@ -979,10 +981,7 @@ TEST(worker_retries_http_failures_with_backoff)
      * the sealed code is dropped since nobody needs it again. */
     const int statuses[] = {500, 500, 200};
     struct rx *rx = rx_start(statuses, 3);
-    char url[128];
-    rx_url(rx, url, sizeof url);
-    struct sms_gateway *gw = sms_gateway_http_new(url, SX_TEMPLATE, 5000);
-    ASSERT(gw != NULL);
+    struct sms_gateway *gw = rx_gateway(rx);
     struct sx *sx = sx_new();
     sx_user_add(sx, "u_1", "13800138000");
     ASSERT_EQ_INT(sx_send(sx, "13800138000", SMS_PURPOSE_LOGIN, "", NULL), QB_OK);
@@ -1033,10 +1032,7 @@ TEST(worker_backoff_is_capped_and_attempts_are_bounded)
      * left alone. */
     const int statuses[] = {500, 500, 500};
     struct rx *rx = rx_start(statuses, 3);
-    char url[128];
-    rx_url(rx, url, sizeof url);
-    struct sms_gateway *gw = sms_gateway_http_new(url, SX_TEMPLATE, 5000);
-    ASSERT(gw != NULL);
+    struct sms_gateway *gw = rx_gateway(rx);
     struct sx *sx = sx_new();
     ASSERT_EQ_INT(sx_send(sx, "13900139000", SMS_PURPOSE_REGISTER, "", NULL), QB_OK);
     sx_sql(sx, "UPDATE sms_outbox SET attempts = 8", NULL, NULL);
@@ -1072,10 +1068,7 @@ TEST(worker_never_sends_an_expired_code)
      * with another --sms-code-ttl-s) does not bring the expired one back. */
     const int statuses[] = {200, 200};
     struct rx *rx = rx_start(statuses, 2);
-    char url[128];
-    rx_url(rx, url, sizeof url);
-    struct sms_gateway *gw = sms_gateway_http_new(url, SX_TEMPLATE, 5000);
-    ASSERT(gw != NULL);
+    struct sms_gateway *gw = rx_gateway(rx);
     struct sx *sx = sx_new();
     ASSERT_EQ_INT(sx_send(sx, "13900139000", SMS_PURPOSE_REGISTER, "", NULL), QB_OK);
     sx_sql(sx,
@@ -1121,10 +1114,7 @@ TEST(worker_retries_only_while_the_code_works)
      * not as still being tried. */
     const int statuses[] = {500, 500, 500};
     struct rx *rx = rx_start(statuses, 3);
-    char url[128];
-    rx_url(rx, url, sizeof url);
-    struct sms_gateway *gw = sms_gateway_http_new(url, SX_TEMPLATE, 5000);
-    ASSERT(gw != NULL);
+    struct sms_gateway *gw = rx_gateway(rx);
     struct sx *sx = sx_new();
     int64_t created_at_ms = sx_now(sx);
     ASSERT_EQ_INT(sx_send(sx, "13900139000", SMS_PURPOSE_REGISTER, "", NULL), QB_OK);
