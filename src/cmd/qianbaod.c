@@ -1278,13 +1278,10 @@ static int S_serve(const struct config *cfg, const struct daemon_paths *paths,
                 error_name(rc));
         goto out;
     }
+    /* The admin listener's address first: whoever waits for listen-address
+     * (a script, the tests) then finds both. */
     char address_line[128];
-    int address_size =
-        snprintf(address_line, sizeof address_line, "%s\n", http_server_address(server));
-    if (!S_file_write_atomic(paths->dir, paths->listen_address, address_line, (size_t)address_size,
-                             0644))
-        log_event(LOG_WARN, "daemon.listen_address_unwritten", "path=\"%s\"",
-                  paths->listen_address);
+    int address_size;
     const char *admin_address = http_server_admin_address(server);
     if (admin_address != NULL) {
         address_size = snprintf(address_line, sizeof address_line, "%s\n", admin_address);
@@ -1293,6 +1290,11 @@ static int S_serve(const struct config *cfg, const struct daemon_paths *paths,
             log_event(LOG_WARN, "daemon.listen_address_unwritten", "path=\"%s\"",
                       paths->admin_listen_address);
     }
+    address_size = snprintf(address_line, sizeof address_line, "%s\n", http_server_address(server));
+    if (!S_file_write_atomic(paths->dir, paths->listen_address, address_line, (size_t)address_size,
+                             0644))
+        log_event(LOG_WARN, "daemon.listen_address_unwritten", "path=\"%s\"",
+                  paths->listen_address);
     /* Settings that loosen what a server should hold to, each named at warn
      * so that one left on from development is seen. */
     if (cfg->allow_private_notify)
