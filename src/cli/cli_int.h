@@ -226,6 +226,14 @@ int cli_merchant_profile(struct cli *cli, struct cli_profile *profile);
  * empty body as {}. */
 void cli_print_body(const struct cli_response *res);
 
+/* Now, in Unix milliseconds: the time merchant signatures carry and
+ * answers are checked against, the payment code's step and the day the
+ * demo names. Test builds only:
+ * QIANBAO_TEST_CLOCK_OFFSET_MS=N, as qianbaod reads it (|N| at most 400
+ * days), moves it N ms ahead, so that a test can run the CLI and a daemon
+ * on one clock that is not the machine's. Elsewhere, the system clock. */
+int64_t cli_now_ms(void);
+
 /* Appends "?name=value" or "&name=value" (value URL-escaped) to path. */
 bool cli_query_add(char *path, size_t path_size, const char *name, const char *value);
 /* Escapes one path segment (an id typed by the user) into out. */

@@ -562,7 +562,7 @@ static void S_summary(const struct S_run *run)
         return;
     }
     /* Today in Beijing, for the statement and the analytics. */
-    time_t now = time(NULL) + 8 * 3600;
+    time_t now = (time_t)(cli_now_ms() / 1000) + 8 * 3600;
     struct tm tm;
     gmtime_r(&now, &tm);
     char month[16], today[16];

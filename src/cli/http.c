@@ -543,14 +543,9 @@ static EVP_PKEY *S_key_from_b64(const char *b64, bool private_key)
     return key;
 }
 
-/* The time merchant signatures carry and answers are checked against, in
- * Unix seconds. Test builds only: QIANBAO_TEST_CLOCK_OFFSET_MS=N, as
- * qianbaod reads it (|N| at most 400 days), moves it N ms ahead, so that a
- * test can ask a daemon running a day ahead for the bill of what it did
- * today. Elsewhere, and without the variable, the system clock. */
-static long long S_merchant_now_s(void)
+int64_t cli_now_ms(void)
 {
-    long long now = (long long)time(NULL);
+    int64_t now = clock_now_ms(clock_system());
 #ifdef QB_TEST_HOOKS
     const char *text = getenv("QIANBAO_TEST_CLOCK_OFFSET_MS");
     if (text != NULL && text[0] != '\0') {
@@ -558,7 +553,7 @@ static long long S_merchant_now_s(void)
         long long value = strtoll(text, &end, 10);
         const long long bound = 400LL * 24 * 60 * 60 * 1000;
         if (end != text && *end == '\0' && value >= -bound && value <= bound)
-            now += value / 1000;
+            now += value;
     }
 #endif
     return now;
@@ -573,7 +568,7 @@ static bool S_answer_verified(const struct cli_profile *profile, const struct cl
         return false;
     char *end = NULL;
     long long timestamp = strtoll(res->wechatpay_timestamp, &end, 10);
-    long long now = S_merchant_now_s();
+    long long now = cli_now_ms() / 1000;
     if (end == NULL || *end != '\0' || timestamp < now - S_MERCHANT_CLOCK_SKEW_S ||
         timestamp > now + S_MERCHANT_CLOCK_SKEW_S)
         return false;
@@ -616,7 +611,7 @@ static bool S_merchant_credential(const struct cli_profile *profile, const char 
     char nonce[2 * sizeof raw + 1];
     for (size_t i = 0; i < sizeof raw; i++)
         snprintf(nonce + 2 * i, 3, "%02X", raw[i]);
-    long long timestamp = S_merchant_now_s();
+    long long timestamp = cli_now_ms() / 1000;
     struct buf message;
     buf_init(&message, CLI_RESPONSE_SIZE_MAX);
     bool ok = buf_printf(&message, "%s\n%s\n%lld\n%s\n%s\n", method, path, timestamp, nonce,

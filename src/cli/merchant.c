@@ -163,7 +163,7 @@ static void S_out_trade_no_new(char out[S_OUT_TRADE_NO_SIZE_MAX])
     unsigned char raw[4];
     if (RAND_bytes(raw, sizeof raw) != 1)
         memset(raw, 0, sizeof raw);
-    time_t now = time(NULL);
+    time_t now = (time_t)(cli_now_ms() / 1000);
     struct tm tm;
     gmtime_r(&now, &tm);
     char stamp[16];

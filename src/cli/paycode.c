@@ -246,7 +246,7 @@ int cli_run_paycode(struct cli *cli, const struct cli_args *args)
     if (!S_paths(cli, dir, sizeof dir, path, sizeof path))
         return cli_fail(cli, CLI_EXIT_USAGE, "NO_CONFIG_DIR",
                         "neither XDG_CONFIG_HOME nor HOME is set");
-    int64_t now_ms = clock_now_ms(clock_system());
+    int64_t now_ms = cli_now_ms();
     const char *at = cli_arg(cli, args, "at");
     if (at != NULL) {
         char *end = NULL;

@@ -37,6 +37,11 @@ struct mh_merchant {
     EVP_PKEY *platform_key; /* the platform's public key */
 };
 
+/* Seconds every signed call's timestamp runs ahead of this machine's clock:
+ * a test that runs its daemon on a clock of its own
+ * (QIANBAO_TEST_CLOCK_OFFSET_MS) sets the same here. */
+static long long mh_clock_offset_s;
+
 /* How a signed call deviates from a correct one, to test each refusal. */
 struct mh_options {
     EVP_PKEY *sign_key;           /* NULL: the merchant's own */
@@ -153,7 +158,7 @@ static inline long mh_call_opt(struct client *client, const struct mh_merchant *
         for (size_t i = 0; i < sizeof raw; i++)
             snprintf(nonce + 2 * i, 3, "%02X", raw[i]);
     }
-    long long ts = (long long)time(NULL) + opt->timestamp_offset_s;
+    long long ts = (long long)time(NULL) + mh_clock_offset_s + opt->timestamp_offset_s;
     const char *signed_body = opt->signed_body != NULL ? opt->signed_body : (body ? body : "");
     const char *signed_path = opt->signed_path != NULL ? opt->signed_path : path;
     size_t message_size = strlen(method) + strlen(signed_path) + strlen(signed_body) + 128;

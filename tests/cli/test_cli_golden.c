@@ -81,6 +81,30 @@ extern char **environ;
 static char S_root[512];
 static struct test_daemon S_daemon;
 static struct client S_client;
+
+/* The daemon and every command run on one clock, set at noon in Beijing
+ * (UTC+8) of the day the test starts (QIANBAO_TEST_CLOCK_OFFSET_MS, read
+ * by test builds of both; the signed calls the test makes itself take the
+ * same offset). A day that ends in the middle of a run would turn "today's
+ * bill is not made yet" into a bill, and fail the cases that print it. */
+static long long S_clock_offset_s;
+
+static void S_clock_pin(void)
+{
+    long long now = (long long)time(NULL) + 8 * 3600;
+    long long noon = now - now % 86400 + 12 * 3600;
+    S_clock_offset_s = noon - now;
+    mh_clock_offset_s = S_clock_offset_s;
+    char offset[32];
+    snprintf(offset, sizeof offset, "%lld", S_clock_offset_s * 1000);
+    setenv("QIANBAO_TEST_CLOCK_OFFSET_MS", offset, 1);
+}
+
+/* The test's clock, in Unix milliseconds. */
+static long long S_now_ms(void) { return ((long long)time(NULL) + S_clock_offset_s) * 1000; }
+
+/* The test's clock in Beijing time, as Unix seconds shifted by 8 hours. */
+static time_t S_now_beijing(void) { return (time_t)(S_now_ms() / 1000 + 8 * 3600); }
 static char S_admin[API_TOKEN_SIZE_MAX];
 static bool S_update;
 static int S_mismatch_count;
@@ -1156,7 +1180,7 @@ TEST(bills_and_statement)
 
     // This month in Beijing time (UTC+8), as the server counts it.
     char month[16];
-    time_t now = time(NULL) + 8 * 3600;
+    time_t now = S_now_beijing();
     struct tm tm;
     gmtime_r(&now, &tm);
     strftime(month, sizeof month, "%Y-%m", &tm);
@@ -1683,18 +1707,17 @@ TEST(operator)
         // Messages as a daemon with an SMS provider leaves them (their codes not kept): the
         // listing must not claim delivery for the one every attempt failed, nor for the one
         // whose code expired first, and says what became of each.
-        char db[700];
+        char db[700], sql[512];
         snprintf(db, sizeof db, "%s/data/qianbao.db", S_root);
-        ASSERT(test_sqlite(db, true,
-                           "INSERT INTO sms_outbox (phone, purpose, code_sealed, created_at_ms,"
-                           " attempts, next_attempt_at_ms, delivered_at_ms) VALUES"
-                           " ('13900000008', 2, x'', strftime('%s', 'now') * 1000 - 60000, 10,"
-                           " 0, 0),"
-                           " ('13900000008', 2, x'', strftime('%s', 'now') * 1000 - 50000, 1,"
-                           " 0, strftime('%s', 'now') * 1000 - 49000),"
-                           " ('13900000008', 2, x'', strftime('%s', 'now') * 1000 - 3600000, 3,"
-                           " 0, 0)",
-                           NULL, NULL));
+        long long now_ms = S_now_ms();
+        snprintf(sql, sizeof sql,
+                 "INSERT INTO sms_outbox (phone, purpose, code_sealed, created_at_ms, attempts,"
+                 " next_attempt_at_ms, delivered_at_ms) VALUES"
+                 " ('13900000008', 2, x'', %lld, 10, 0, 0),"
+                 " ('13900000008', 2, x'', %lld, 1, 0, %lld),"
+                 " ('13900000008', 2, x'', %lld, 3, 0, 0)",
+                 now_ms - 60000, now_ms - 50000, now_ms - 49000, now_ms - 3600000);
+        ASSERT(test_sqlite(db, true, sql, NULL, NULL));
         S_case("admin-sms-outbox-provider", NULL, "admin", "sms-outbox", "--phone", "13900000008",
                NULL);
         ASSERT(test_sqlite(db, true, "DELETE FROM sms_outbox WHERE phone = '13900000008'", NULL,
@@ -2011,12 +2034,13 @@ TEST(demo)
     // the made-up phones would get texts: refused before anything is made.
     char db[700];
     snprintf(db, sizeof db, "%s/data/qianbao.db", S_root);
-    ASSERT(test_sqlite(db, true,
-                       "INSERT INTO sms_outbox (phone, purpose, code_sealed, created_at_ms, "
-                       "attempts, next_attempt_at_ms, delivered_at_ms) VALUES ('13900000009', 1, "
-                       "x'', CAST(strftime('%s', 'now') AS INTEGER) * 1000 + 1000, 1, 0, "
-                       "CAST(strftime('%s', 'now') AS INTEGER) * 1000 + 1000)",
-                       NULL, NULL));
+    char sql[256];
+    snprintf(sql, sizeof sql,
+             "INSERT INTO sms_outbox (phone, purpose, code_sealed, created_at_ms, attempts,"
+             " next_attempt_at_ms, delivered_at_ms) VALUES ('13900000009', 1, x'', %lld, 1, 0,"
+             " %lld)",
+             S_now_ms() + 1000, S_now_ms() + 1000);
+    ASSERT(test_sqlite(db, true, sql, NULL, NULL));
     S_case("demo-sms-provider", NULL, "demo", NULL);
     ASSERT(test_sqlite(db, true, "DELETE FROM sms_outbox WHERE phone = '13900000009'", NULL,
                        NULL));
@@ -2158,7 +2182,9 @@ TEST(bills_of_a_day_that_ended)
     snprintf(old_url, sizeof old_url, "%s", S_daemon.base_url);
     ASSERT_EQ_INT(test_daemon_stop(&S_daemon), 0);
     client_release(&S_client);
-    setenv("QIANBAO_TEST_CLOCK_OFFSET_MS", "86400000", 1);
+    char tomorrow[32];
+    snprintf(tomorrow, sizeof tomorrow, "%lld", (S_clock_offset_s + 86400) * 1000);
+    setenv("QIANBAO_TEST_CLOCK_OFFSET_MS", tomorrow, 1);
     const char *daemon_args[] = {"--sms-cooldown-s", "0", "--sms-daily-max", "1000", NULL};
     API_MUST(api_daemon_start(&S_daemon, S_root, "data", daemon_args, S_admin));
     client_init(&S_client, S_daemon.base_url);
@@ -2299,6 +2325,7 @@ int main(void)
     char config[700];
     snprintf(config, sizeof config, "%s/home", S_root);
     mkdir(config, 0700);
+    S_clock_pin();
     /* No SMS cooldown: one phone binds several cards in a row. */
     const char *daemon_args[] = {"--sms-cooldown-s", "0", "--sms-daily-max", "1000", NULL};
     if (!api_daemon_start(&S_daemon, S_root, "data", daemon_args, S_admin)) {
@@ -2327,7 +2354,7 @@ int main(void)
         S_substitute(masked[i], masked_names[i]);
     }
     /* Before the month's substitution (statements): dates of the merchant cases. */
-    time_t now = time(NULL) + 8 * 3600;
+    time_t now = S_now_beijing();
     struct tm tm;
     gmtime_r(&now, &tm);
     strftime(S_today, sizeof S_today, "%Y-%m-%d", &tm);
