@@ -133,6 +133,9 @@ static const struct config_setting config_settings[] = {
                     "log in from a device new to an account with the password alone (no SMS "
                     "code of purpose new_device)"),
     CONFIG_BOOL_ROW("verify", verify, "check the ledger and exit"),
+    CONFIG_BOOL_ROW("rebuild-checkpoints", rebuild_checkpoints,
+                    "rewrite the account checkpoints from a journal that verifies, then check "
+                    "the ledger and exit (the daemon stopped)"),
     CONFIG_BOOL_ROW("help", help, "print this help and exit"),
 };
 

@@ -62,6 +62,7 @@ struct config {
     bool allow_private_notify;           /* --allow-private-notify: notify_urls may be private */
     bool trust_new_devices;              /* --trust-new-devices: no SMS code for a new device */
     bool verify;                         /* --verify: check the ledger and exit */
+    bool rebuild_checkpoints;            /* --rebuild-checkpoints: repair, check, exit */
     bool help;                           /* --help */
 };
 

@@ -3,6 +3,7 @@
  *
  *   qianbaod --data-dir DIR --listen 127.0.0.1:8080   serve
  *   qianbaod --data-dir DIR --verify                  check the ledger, exit 0 or 1
+ *   qianbaod --data-dir DIR --rebuild-checkpoints     repair what a start trusts, then check
  *   qianbaod --help                                   the settings (docs/operations.md)
  *
  * Every setting that can be checked is checked first (the listen address,
@@ -1388,12 +1389,12 @@ out:
 
 /* --- verify ---------------------------------------------------------------------- */
 
+/* Progress on standard error; arg names the tool ("rebuild"), NULL "verify". */
 static bool S_verify_progress(int64_t done, int64_t total, void *arg)
 {
-    (void)arg;
     int64_t percent = total > 0 ? done * 100 / total : 100;
-    fprintf(stderr, "verify: %" PRId64 "/%" PRId64 " entries (%" PRId64 "%%)\n", done, total,
-            percent);
+    fprintf(stderr, "%s: %" PRId64 "/%" PRId64 " entries (%" PRId64 "%%)\n",
+            arg != NULL ? (const char *)arg : "verify", done, total, percent);
     return true;
 }
 
@@ -1425,29 +1426,37 @@ static bool S_db_offline(const char *db_file, int *lock_fd)
 /* Checks the stored ledger read-only: beside a running daemon, or of a
  * database none runs on (a backup, also on read-only media), which it
  * leaves as it found it (STORE_MODE_READ_OFFLINE). */
-static int S_verify(const struct daemon_paths *paths)
+/* Whether the database of paths exists and this user may open it with
+ * mode (R_OK, or R_OK | W_OK), else says why, as what ("verify"). */
+static bool S_db_present(const struct daemon_paths *paths, const char *what, int mode)
 {
     struct stat st;
     int looked = stat(paths->db_file, &st);
-    if (looked == 0 && access(paths->db_file, R_OK) != 0)
+    if (looked == 0 && access(paths->db_file, mode) != 0)
         looked = -1; /* with errno */
-    if (looked != 0) {
-        if (errno == ENOENT)
-            fprintf(stderr,
-                    "qianbaod: verify: there is no database at \"%s\" (has qianbaod run "
-                    "with this data directory?)\n",
-                    paths->db_file);
-        else if (errno == EACCES)
-            fprintf(stderr,
-                    "qianbaod: verify: permission denied reading \"%s\": run the check as the "
-                    "user that owns the data directory (uid %ld may not read it or a directory "
-                    "above it)\n",
-                    paths->db_file, (long)geteuid());
-        else
-            fprintf(stderr, "qianbaod: verify: cannot read \"%s\": %s\n", paths->db_file,
-                    strerror(errno));
+    if (looked == 0)
+        return true;
+    if (errno == ENOENT)
+        fprintf(stderr,
+                "qianbaod: %s: there is no database at \"%s\" (has qianbaod run with this data "
+                "directory?)\n",
+                what, paths->db_file);
+    else if (errno == EACCES)
+        fprintf(stderr,
+                "qianbaod: %s: permission denied %s \"%s\": run it as the user that owns the "
+                "data directory (uid %ld may not %s it or a directory above it)\n",
+                what, mode & W_OK ? "writing" : "reading", paths->db_file, (long)geteuid(),
+                mode & W_OK ? "write" : "read");
+    else
+        fprintf(stderr, "qianbaod: %s: cannot read \"%s\": %s\n", what, paths->db_file,
+                strerror(errno));
+    return false;
+}
+
+static int S_verify(const struct daemon_paths *paths)
+{
+    if (!S_db_present(paths, "verify", R_OK))
         return 1;
-    }
     int lock_fd = -1;
     bool offline = S_db_offline(paths->db_file, &lock_fd);
     char err[512] = "";
@@ -1511,6 +1520,94 @@ static int S_verify(const struct daemon_paths *paths)
     return 1;
 }
 
+/* --- rebuild-checkpoints ---------------------------------------------------------- */
+
+/* The repair of a ledger a start refuses while its journal is whole: a
+ * checkpoint left behind the journal (what --verify names "checkpoint
+ * disagrees", "is after its checkpoint but before where a start replays
+ * from"), a holds table edited or lost, balances a hand raised in the
+ * accounts table. Under the daemon's own locks (no daemon may run, nor
+ * --verify), it checks the file's structure, writes the checkpoints from
+ * the journal (wallet_rebuild_checkpoints), then runs --verify's whole
+ * check. The journal is never written: one that fails its own checks is
+ * refused, for a restore. */
+static int S_rebuild_checkpoints(const struct daemon_paths *paths)
+{
+    if (!S_db_present(paths, "rebuild-checkpoints", R_OK | W_OK))
+        return 1;
+    int dir_lock_fd = -1;
+    int lock_fd = S_data_dir_lock(paths->dir, paths->lock, &dir_lock_fd);
+    if (lock_fd < 0)
+        return 1;
+    int db_lock_fd = S_db_lock(paths->db_file);
+    int status = 1;
+    struct store *writer = NULL;
+    char err[512] = "";
+    if (db_lock_fd < 0)
+        goto out;
+    enum qb_error rc = store_open(paths->db_url, STORE_MODE_WRITE, &writer, err, sizeof err);
+    if (rc != QB_OK) {
+        fprintf(stderr, "qianbaod: rebuild-checkpoints: cannot open the database: %s (%s)\n", err,
+                error_name(rc));
+        goto out;
+    }
+    fprintf(stderr, "rebuild: checking the database file's structure\n");
+    char damage[512];
+    if (store_check_structure(writer, damage, sizeof damage) != QB_OK) {
+        printf("rebuild: REFUSED (the database file is damaged: restore the last backup that "
+               "verifies): %s\n",
+               damage[0] != '\0' ? damage : "no detail");
+        goto out;
+    }
+    fprintf(stderr, "rebuild: replaying the journal\n");
+    struct ledger_rebuild_report report;
+    rc = wallet_rebuild_checkpoints(writer, &report, S_verify_progress, (void *)"rebuild");
+    if (rc != QB_OK) {
+        printf("rebuild: REFUSED (%s): %s\n",
+               rc == QB_E_INTERNAL ? "the journal itself fails its checks: restore the last "
+                                     "backup that verifies; nothing was written"
+                                   : "the database could not be read or written; nothing was "
+                                     "written",
+               report.journal.problem[0] != '\0' ? report.journal.problem : "no detail");
+        goto out;
+    }
+    char accounts[160] = "";
+    size_t used = 0;
+    int64_t shown = report.accounts_rewritten < 8 ? report.accounts_rewritten : 8;
+    for (int64_t i = 0; i < shown && used < sizeof accounts; i++)
+        used += (size_t)snprintf(accounts + used, sizeof accounts - used, "%s%" PRId64,
+                                 i > 0 ? "," : "", report.first_accounts[i]);
+    if (report.accounts_rewritten > shown && used < sizeof accounts)
+        snprintf(accounts + used, sizeof accounts - used, ",...");
+    log_event(LOG_AUDIT, "ledger.checkpoints_rebuilt",
+              "entries=%" PRId64 " accounts_rewritten=%" PRId64 " accounts=%s holds_rewritten=%s "
+              "holds_open=%" PRId64 " replay_from_before=%" PRId64 " replay_from=%" PRId64,
+              report.journal.entries_checked, report.accounts_rewritten,
+              accounts[0] != '\0' ? accounts : "none", report.holds_rewritten ? "yes" : "no",
+              report.journal.holds_open, report.replay_from_before, report.replay_from);
+    printf("rebuild: entries_replayed=%" PRId64 " accounts_rewritten=%" PRId64
+           "%s%s holds_table=%s replay_from=%" PRId64 " (was %" PRId64 ")\n",
+           report.journal.entries_checked, report.accounts_rewritten,
+           accounts[0] != '\0' ? " accounts=" : "", accounts,
+           report.holds_rewritten ? "rewritten" : "unchanged", report.replay_from,
+           report.replay_from_before);
+    store_close(writer); /* folds the -wal in: the check below reads the file alone */
+    writer = NULL;
+    if (db_lock_fd >= 0)
+        close(db_lock_fd);
+    db_lock_fd = -1;
+    fflush(stdout);
+    status = S_verify(paths);
+out:
+    if (writer != NULL)
+        store_close(writer);
+    if (db_lock_fd >= 0)
+        close(db_lock_fd);
+    close(lock_fd);
+    close(dir_lock_fd);
+    return status;
+}
+
 int main(int argc, char **argv)
 {
     /* Every file the daemon makes is its own: the database and its -wal
@@ -1569,13 +1666,14 @@ int main(int argc, char **argv)
     struct sockaddr_storage listen_addr, admin_addr;
     socklen_t listen_addr_size = 0, admin_addr_size = 0;
     bool admin_apart = cfg.admin_listen[0] != '\0';
+    bool serving = !cfg.verify && !cfg.rebuild_checkpoints; /* else a tool that exits */
     if (!S_db_url_check(&paths) ||
-        (!cfg.verify && !S_listen_parse("--listen", cfg.listen, &listen_addr, &listen_addr_size)) ||
-        (!cfg.verify && admin_apart &&
+        (serving && !S_listen_parse("--listen", cfg.listen, &listen_addr, &listen_addr_size)) ||
+        (serving && admin_apart &&
          !S_listen_parse("--admin-listen", cfg.admin_listen, &admin_addr, &admin_addr_size)))
         return 2;
     size_t listen_size = strlen(cfg.listen);
-    if (!cfg.verify && admin_apart && strcmp(cfg.listen, cfg.admin_listen) == 0 &&
+    if (serving && admin_apart && strcmp(cfg.listen, cfg.admin_listen) == 0 &&
         !(listen_size > 2 && strcmp(cfg.listen + listen_size - 2, ":0") == 0)) {
         fprintf(stderr, "qianbaod: --admin-listen \"%s\" must be another address than --listen\n",
                 cfg.admin_listen);
@@ -1585,8 +1683,15 @@ int main(int argc, char **argv)
         fprintf(stderr, "qianbaod: cannot initialise libsodium\n");
         return 1;
     }
+    if (cfg.verify && cfg.rebuild_checkpoints) {
+        fprintf(stderr, "qianbaod: --rebuild-checkpoints checks the ledger itself when it is "
+                        "done: give it without --verify\n");
+        return 2;
+    }
     if (cfg.verify)
         return S_verify(&paths);
+    if (cfg.rebuild_checkpoints)
+        return S_rebuild_checkpoints(&paths);
     if (!S_listen_probe(cfg.listen, &listen_addr, listen_addr_size) ||
         (admin_apart && !S_listen_probe(cfg.admin_listen, &admin_addr, admin_addr_size)))
         return 1;

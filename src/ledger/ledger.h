@@ -443,4 +443,31 @@ QB_MUST_USE enum qb_error ledger_verify(struct store *reader, const struct ledge
                                         struct ledger_verify_report *report,
                                         ledger_verify_progress_fn progress, void *progress_arg);
 
+struct ledger_rebuild_report {
+    struct ledger_verify_report journal; /* the journal's checks, as ledger_verify's */
+    int64_t accounts_rewritten;          /* checkpoints that disagreed with the journal */
+    int64_t first_accounts[8];           /* the first of them, by id */
+    bool holds_rewritten;                /* the holds table was not the open holds */
+    int64_t replay_from_before;
+    int64_t replay_from; /* as written: the entry after the last */
+};
+/* The repair of what a start reads instead of the journal, offline, with
+ * the write connection of a database no ledger has open: replays the whole
+ * journal as ledger_verify does, with the checks of the journal itself
+ * only (the hash chain, every entry, every posting's balance_after and
+ * prev_entry_id, floors, holds, balances summing to zero per currency),
+ * and when they pass writes what they derived in one transaction: every
+ * account checkpoint that disagrees (balance, held, last entry, spending
+ * sums counted by options' rule), the holds table when it is not the open
+ * holds, and replay_from past the last entry. QB_OK with out telling what
+ * changed; QB_E_INTERNAL with out->journal.problem when the journal fails
+ * a check (nothing written: the journal is the record, and a broken one is
+ * for a restore, not a repair); QB_E_STORAGE; QB_E_SHUTTING_DOWN when
+ * progress stops it. */
+QB_MUST_USE enum qb_error ledger_rebuild_checkpoints(struct store *writer,
+                                                     const struct ledger_options *options,
+                                                     struct ledger_rebuild_report *out,
+                                                     ledger_verify_progress_fn progress,
+                                                     void *progress_arg);
+
 #endif

@@ -8,6 +8,10 @@
  * checkpoints with their spending sums, the open holds). It reads through an ordinary read
  * connection, so it can run beside a live daemon (`qianbaod --verify` on a
  * data directory, `qianbao admin verify`).
+ *
+ * ledger_rebuild_checkpoints runs the same replay with the journal's own
+ * checks only, and writes what it derived over everything a start trusts
+ * instead of the journal: the checkpoints, the holds table and replay_from.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -35,11 +39,15 @@ struct verify_hold {
     int64_t debit_account_id;
     int64_t credit_account_id;
     int64_t amount_minor;
+    int64_t expires_at_ms;
     bool open;
 };
 
 struct verify {
     struct ledger_verify_report *report;
+    /* Rebuilding: the journal's checks only; what is derived from it is
+     * about to be written over, and is not compared. */
+    bool rebuild;
     const struct ledger_options *spending; /* NULL: sums not checked */
     int64_t spent_counted_to; /* checkpoints up to this entry hold the upgrade's sums */
     int64_t replay_from;      /* meta.replay_from: a start replays the journal from here */
@@ -164,22 +172,22 @@ static enum qb_error apply_entry(struct verify *v, const struct ledger_entry *e)
          * on and reads the journal only from replay_from: one between the
          * two would be lost to it (a checkpoint left behind), and the start
          * refuses the books that --verify must not pass. */
-        if (e->id > a->ckpt_last_entry_id && e->id < v->replay_from)
+        if (!v->rebuild && e->id > a->ckpt_last_entry_id && e->id < v->replay_from)
             return problem(v,
                            "account %lld: entry %lld is after its checkpoint (entry %lld) but "
                            "before where a start replays from (entry %lld)",
                            (long long)po->account_id, (long long)e->id,
                            (long long)a->ckpt_last_entry_id, (long long)v->replay_from);
         a->last_entry_id = e->id;
-        if (a->ckpt_last_entry_id == e->id &&
+        if (!v->rebuild && a->ckpt_last_entry_id == e->id &&
             (a->ckpt_balance_minor != a->balance_minor || a->ckpt_held_minor != a->held_minor))
             return problem(v, "account %lld: checkpoint disagrees with the journal at entry %lld",
                            (long long)po->account_id, (long long)e->id);
         /* The sums of a checkpoint written since the upgrade that brought
          * them in; older ones hold what the upgrade copied, current as of
          * spent_counted_to, not as of their entry. */
-        if (v->spending != NULL && a->ckpt_last_entry_id == e->id && e->id > v->spent_counted_to &&
-            memcmp(&a->ckpt_spent, &a->spent, sizeof a->spent) != 0)
+        if (!v->rebuild && v->spending != NULL && a->ckpt_last_entry_id == e->id &&
+            e->id > v->spent_counted_to && memcmp(&a->ckpt_spent, &a->spent, sizeof a->spent) != 0)
             return problem(v, "account %lld: spending sums disagree with the journal at entry %lld",
                            (long long)po->account_id, (long long)e->id);
     }
@@ -191,9 +199,12 @@ static enum qb_error apply_entry(struct verify *v, const struct ledger_entry *e)
             v->holds = realloc(v->holds, v->hold_capacity * sizeof *v->holds);
             QB_ASSERT(v->holds != NULL);
         }
-        v->holds[v->hold_count++] = (struct verify_hold){
-            .id = e->id, .debit_account_id = d->account_id, .credit_account_id = c->account_id,
-            .amount_minor = d->held_delta_minor, .open = true};
+        v->holds[v->hold_count++] = (struct verify_hold){.id = e->id,
+                                                         .debit_account_id = d->account_id,
+                                                         .credit_account_id = c->account_id,
+                                                         .amount_minor = d->held_delta_minor,
+                                                         .expires_at_ms = e->expires_at_ms,
+                                                         .open = true};
     } else if (e->kind != LEDGER_ENTRY_TRANSFER) {
         struct verify_hold *h = hold_lookup(v, e->ref_entry_id);
         if (h == NULL)
@@ -322,7 +333,7 @@ static enum qb_error verify_run(struct verify *v, struct store *reader,
 
     /* Checkpoints must not be ahead of the journal, and accounts never
      * posted to must be empty. */
-    for (int64_t id = 1; id <= v->account_count; id++) {
+    for (int64_t id = 1; id <= v->account_count && !v->rebuild; id++) {
         const struct verify_account *a = &v->accounts[id];
         static const struct ledger_spent none;
         if (a->ckpt_last_entry_id >= expect_id ||
@@ -338,6 +349,13 @@ static enum qb_error verify_run(struct verify *v, struct store *reader,
                 sum += v->accounts[id].balance_minor;
         if (sum != 0)
             return problem(v, "balances in %s do not sum to zero", currency_at(ci)->code);
+    }
+    if (v->rebuild) {
+        size_t open_count = 0;
+        for (size_t i = 0; i < v->hold_count; i++)
+            open_count += v->holds[i].open;
+        v->report->holds_open = (int64_t)open_count;
+        return QB_OK;
     }
     return check_holds_table(v, reader);
 }
@@ -364,6 +382,115 @@ enum qb_error ledger_verify(struct store *reader, const struct ledger_options *o
                  (long long)report->entries_checked);
     if (err == QB_E_STORAGE && report->problem[0] == '\0')
         snprintf(report->problem, sizeof report->problem, "storage: %s", store_last_error(reader));
+    free(v.accounts);
+    free(v.holds);
+    return err;
+}
+
+/* Writes over the checkpoints, the holds table and replay_from what v
+ * derived from the journal (verify_run with v->rebuild), in the caller's
+ * transaction. */
+static enum qb_error rebuild_write(struct verify *v, struct store *writer,
+                                   struct ledger_rebuild_report *out)
+{
+    for (int64_t id = 1; id <= v->account_count; id++) {
+        const struct verify_account *a = &v->accounts[id];
+        /* The sums of an account last moved before the upgrade that brought
+         * them in are the ones it copied (verify_run cannot check them); as
+         * the journal counts them otherwise, or none without a rule. */
+        struct ledger_spent spent = a->spent;
+        if (v->spending == NULL || a->last_entry_id <= v->spent_counted_to)
+            spent = a->ckpt_spent;
+        if (a->ckpt_balance_minor == a->balance_minor && a->ckpt_held_minor == a->held_minor &&
+            a->ckpt_last_entry_id == a->last_entry_id &&
+            memcmp(&a->ckpt_spent, &spent, sizeof spent) == 0)
+            continue;
+        const struct store_param params[] = {STORE_INT(a->balance_minor),
+                                             STORE_INT(a->held_minor),
+                                             STORE_INT(a->last_entry_id),
+                                             STORE_INT(spent.day_start_ms),
+                                             STORE_INT(spent.day_minor),
+                                             STORE_INT(spent.year),
+                                             STORE_INT(spent.year_minor),
+                                             STORE_INT(spent.lifetime_minor),
+                                             STORE_INT(id)};
+        if (store_run(
+                writer,
+                "UPDATE accounts SET balance_minor = $1, held_minor = $2, last_entry_id = $3, "
+                "spent_day_start_ms = $4, spent_day_minor = $5, spent_year = $6, "
+                "spent_year_minor = $7, spent_lifetime_minor = $8 WHERE id = $9",
+                params, sizeof params / sizeof params[0]) != QB_OK)
+            return QB_E_STORAGE;
+        if (out->accounts_rewritten <
+            (int64_t)(sizeof out->first_accounts / sizeof out->first_accounts[0]))
+            out->first_accounts[out->accounts_rewritten] = id;
+        out->accounts_rewritten++;
+    }
+
+    /* The holds table: rewritten whole when it is not the journal's open
+     * holds (check_holds_table's refusal, not a fault, says so). */
+    enum qb_error holds = check_holds_table(v, writer);
+    if (holds == QB_E_STORAGE)
+        return QB_E_STORAGE;
+    if (holds != QB_OK) {
+        v->report->problem[0] = '\0';
+        out->holds_rewritten = true;
+        if (store_run(writer, "DELETE FROM holds", NULL, 0) != QB_OK)
+            return QB_E_STORAGE;
+        for (size_t i = 0; i < v->hold_count; i++) {
+            const struct verify_hold *h = &v->holds[i];
+            if (!h->open)
+                continue;
+            const struct store_param params[] = {
+                STORE_INT(h->id), STORE_INT(h->debit_account_id), STORE_INT(h->credit_account_id),
+                STORE_INT(h->amount_minor), STORE_INT(h->expires_at_ms)};
+            if (store_run(writer,
+                          "INSERT INTO holds (id, debit_account_id, credit_account_id, "
+                          "amount_minor, expires_at_ms) VALUES ($1, $2, $3, $4, $5)",
+                          params, sizeof params / sizeof params[0]) != QB_OK)
+                return QB_E_STORAGE;
+        }
+    }
+
+    /* Every checkpoint is now current: a start replays nothing. */
+    out->replay_from_before = v->replay_from;
+    out->replay_from = v->report->entries_checked + 1;
+    const struct store_param replay[] = {STORE_INT(out->replay_from)};
+    if (store_run(writer, "UPDATE meta SET value = $1 WHERE key = 'replay_from'", replay, 1) !=
+        QB_OK)
+        return QB_E_STORAGE;
+    return QB_OK;
+}
+
+enum qb_error ledger_rebuild_checkpoints(struct store *writer, const struct ledger_options *options,
+                                         struct ledger_rebuild_report *out,
+                                         ledger_verify_progress_fn progress, void *progress_arg)
+{
+    memset(out, 0, sizeof *out);
+    struct verify v = {.report = &out->journal, .rebuild = true};
+    if (options != NULL && options->spending_code != NULL)
+        v.spending = options;
+    /* One write transaction: the journal read and what is written from it
+     * are one snapshot, and a failure leaves the database as it was. */
+    enum qb_error err = store_begin(writer);
+    if (err != QB_OK) {
+        err = QB_E_STORAGE;
+    } else {
+        err = verify_run(&v, writer, progress, progress_arg);
+        if (err == QB_OK)
+            err = rebuild_write(&v, writer, out);
+        if (err == QB_OK)
+            err = store_commit(writer) == QB_OK ? QB_OK : QB_E_STORAGE;
+        if (err != QB_OK && store_rollback(writer) != QB_OK)
+            err = QB_E_STORAGE;
+    }
+    if (err == QB_E_STORAGE && out->journal.problem[0] == '\0')
+        snprintf(out->journal.problem, sizeof out->journal.problem, "storage: %s",
+                 store_last_error(writer));
+    if (err != QB_OK) {
+        out->accounts_rewritten = 0;
+        out->holds_rewritten = false;
+    }
     free(v.accounts);
     free(v.holds);
     return err;

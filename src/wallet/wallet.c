@@ -328,3 +328,11 @@ enum qb_error wallet_verify(struct store *reader, struct ledger_verify_report *r
         rc = redpacket_check(reader, red_packets, report->problem, sizeof report->problem);
     return rc;
 }
+
+enum qb_error wallet_rebuild_checkpoints(struct store *writer, struct ledger_rebuild_report *out,
+                                         ledger_verify_progress_fn progress, void *progress_arg)
+{
+    struct ledger_options rule = {0};
+    wallet_ledger_options(&rule);
+    return ledger_rebuild_checkpoints(writer, &rule, out, progress, progress_arg);
+}

@@ -157,5 +157,12 @@ QB_MUST_USE enum qb_error wallet_accounts_setup(struct ledger *ledger, struct do
 QB_MUST_USE enum qb_error wallet_verify(struct store *reader, struct ledger_verify_report *report,
                                         int64_t *red_packets, ledger_verify_progress_fn progress,
                                         void *progress_arg);
+/* The operator's repair of the checkpoints a start trusts instead of the
+ * journal (qianbaod --rebuild-checkpoints): ledger_rebuild_checkpoints,
+ * with the spending sums as the daemon counts them. */
+QB_MUST_USE enum qb_error wallet_rebuild_checkpoints(struct store *writer,
+                                                     struct ledger_rebuild_report *out,
+                                                     ledger_verify_progress_fn progress,
+                                                     void *progress_arg);
 
 #endif

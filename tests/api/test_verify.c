@@ -322,6 +322,9 @@ TEST(a_damaged_file_fails_the_offline_check_though_the_books_add_up)
         TEST_FAIL_("the damaged index is not reported alone in:\n%s", text);
 }
 
+/* The account whose checkpoint the test below leaves behind. */
+static char S_stale_account[32];
+
 TEST(a_checkpoint_a_start_would_not_catch_up_fails_the_offline_check)
 {
     // Two daemons on one database once left an account's checkpoint behind entries a start no
@@ -334,7 +337,8 @@ TEST(a_checkpoint_a_start_would_not_catch_up_fails_the_offline_check)
     ASSERT_EQ_INT(S_verify_offline(d.data_dir, "verify-before-stale", text, sizeof text), 0);
 
     /* The funded account's checkpoint as if it had never been written. */
-    char db[TEST_DAEMON_PATH_SIZE_MAX + 16], account[32] = "";
+    char db[TEST_DAEMON_PATH_SIZE_MAX + 16];
+    char *account = S_stale_account;
     snprintf(db, sizeof db, "%s/qianbao.db", d.data_dir);
     ASSERT(test_sqlite(db, false, "SELECT max(id) FROM accounts WHERE balance_minor = 5000",
                        S_line_copy, account));
@@ -359,6 +363,115 @@ TEST(a_checkpoint_a_start_would_not_catch_up_fails_the_offline_check)
     ASSERT(!test_daemon_start(&d, dir, log_path, NULL));
 }
 
+/* Runs qianbaod --rebuild-checkpoints on data_dir: its exit status, its output in text. */
+static int S_rebuild(const char *data_dir, const char *name, char *text, size_t text_size)
+{
+    char output[TEST_DAEMON_PATH_SIZE_MAX + 32];
+    snprintf(output, sizeof output, "%s/%s.log", S_root, name);
+    const char *args[] = {"--data-dir", data_dir, "--rebuild-checkpoints", NULL};
+    int status = test_daemon_run(args, output, 60000);
+    if (!test_file_read(output, text, text_size))
+        text[0] = '\0';
+    return status;
+}
+
+/* What a start trusts instead of the journal, as one line per row. */
+static void S_derived_state(const char *db, char *out, size_t out_size)
+{
+    out[0] = '\0';
+    char line[4096] = "";
+    if (test_sqlite(db, false,
+                    "SELECT group_concat(id || ':' || balance_minor || ':' || held_minor || ':' ||"
+                    " last_entry_id || ':' || spent_lifetime_minor, ' ') FROM accounts",
+                    S_line_copy, line))
+        snprintf(out, out_size, "%s", line);
+    if (test_sqlite(db, false,
+                    "SELECT (SELECT value FROM meta WHERE key = 'replay_from') || ' holds ' ||"
+                    " (SELECT count(*) FROM holds)",
+                    S_line_copy, line)) {
+        size_t used = strlen(out);
+        snprintf(out + used, out_size - used, " | %s", line);
+    }
+}
+
+TEST(the_repair_rebuilds_what_a_start_trusts_from_the_journal)
+{
+    // The ledger of the test above: a start refuses it, and --verify names the account. The
+    // operator's way back without a restore is --rebuild-checkpoints: the journal verifies, so
+    // every checkpoint, the holds table and replay_from are written from it, and the daemon
+    // starts with the balances the journal says. A balance raised by hand in the accounts table
+    // (the journal does not say so) is put back the same way.
+    struct test_daemon d;
+    char dir[TEST_DAEMON_PATH_SIZE_MAX], log_path[TEST_DAEMON_PATH_SIZE_MAX];
+    snprintf(dir, sizeof dir, "%s/stale-checkpoint", S_root);
+    snprintf(log_path, sizeof log_path, "%s/stale-checkpoint.log", S_root);
+    char db[TEST_DAEMON_PATH_SIZE_MAX + 16], raised[32] = "";
+    const char *funded = S_stale_account;
+    snprintf(db, sizeof db, "%s/qianbao.db", dir);
+    ASSERT(test_sqlite(db, false, "SELECT min(id) FROM accounts WHERE last_entry_id > 0",
+                       S_line_copy, raised));
+    ASSERT(funded[0] != '\0' && raised[0] != '\0');
+    char sql[256];
+    snprintf(sql, sizeof sql,
+             "UPDATE accounts SET balance_minor = balance_minor + 100000 WHERE id = %s", raised);
+    ASSERT(test_sqlite(db, true, sql, NULL, NULL));
+
+    static char text[64 * 1024];
+    ASSERT_EQ_INT(S_rebuild(dir, "rebuild-stale", text, sizeof text), 0);
+    char want[160];
+    snprintf(want, sizeof want, "rebuild: entries_replayed=");
+    if (strstr(text, want) == NULL || strstr(text, " accounts_rewritten=2 accounts=") == NULL ||
+        strstr(text, "verify: ok\n") == NULL)
+        TEST_FAIL_("no rebuild of 2 accounts and \"verify: ok\" in:\n%s", text);
+    if (strstr(text, "level=audit req=- event=ledger.checkpoints_rebuilt ") == NULL)
+        TEST_FAIL_("no audit line in:\n%s", text);
+
+    /* The journal's balances, and a start that takes them. */
+    char balance[32] = "";
+    snprintf(sql, sizeof sql, "SELECT balance_minor FROM accounts WHERE id = %s", funded);
+    ASSERT(test_sqlite(db, false, sql, S_line_copy, balance));
+    ASSERT_EQ_STR(balance, "5000");
+    ASSERT(test_daemon_start(&d, dir, log_path, NULL));
+
+    /* Beside that daemon the repair is refused: it holds the directory. */
+    ASSERT_EQ_INT(S_rebuild(dir, "rebuild-running", text, sizeof text), 1);
+    if (strstr(text, "is in use by another qianbaod") == NULL)
+        TEST_FAIL_("no \"in use\" in:\n%s", text);
+    ASSERT_EQ_INT(test_daemon_stop(&d), 0);
+
+    /* It runs the check itself: asked for both, it says so, exit 2. */
+    char output[TEST_DAEMON_PATH_SIZE_MAX + 32];
+    snprintf(output, sizeof output, "%s/rebuild-and-verify.log", S_root);
+    const char *both[] = {"--data-dir", dir, "--rebuild-checkpoints", "--verify", NULL};
+    ASSERT_EQ_INT(test_daemon_run(both, output, 60000), 2);
+
+    /* A second repair of sound books changes nothing. */
+    ASSERT_EQ_INT(S_rebuild(dir, "rebuild-again", text, sizeof text), 0);
+    if (strstr(text, " accounts_rewritten=0 holds_table=unchanged ") == NULL ||
+        strstr(text, "verify: ok\n") == NULL)
+        TEST_FAIL_("the second repair rewrote something:\n%s", text);
+}
+
+TEST(the_repair_refuses_a_journal_that_fails_its_own_checks)
+{
+    // The main daemon's journal had an entry altered (above): the journal is the record, and the
+    // repair must not write checkpoints from a broken one. It refuses, says to restore, and
+    // leaves everything as it was.
+    char db[TEST_DAEMON_PATH_SIZE_MAX + 16];
+    snprintf(db, sizeof db, "%s/qianbao.db", S_daemon.data_dir);
+    char before[8192], after[8192];
+    S_derived_state(db, before, sizeof before);
+    ASSERT(before[0] != '\0');
+    static char text[64 * 1024];
+    ASSERT_EQ_INT(S_rebuild(S_daemon.data_dir, "rebuild-broken", text, sizeof text), 1);
+    if (strstr(text,
+               "rebuild: REFUSED (the journal itself fails its checks: restore the last "
+               "backup that verifies; nothing was written): hash chain broken at entry ") == NULL)
+        TEST_FAIL_("no refusal naming the broken chain in:\n%s", text);
+    S_derived_state(db, after, sizeof after);
+    ASSERT_EQ_STR(after, before);
+}
+
 int main(void)
 {
     struct api_suite suite;
@@ -372,6 +485,8 @@ int main(void)
     RUN(the_offline_check_says_the_books_disagree_and_where); /* stops the daemon */
     RUN(a_damaged_file_fails_the_offline_check_though_the_books_add_up);
     RUN(a_checkpoint_a_start_would_not_catch_up_fails_the_offline_check);
+    RUN(the_repair_rebuilds_what_a_start_trusts_from_the_journal);
+    RUN(the_repair_refuses_a_journal_that_fails_its_own_checks);
 
     return api_suite_end(&suite);
 }

@@ -2182,6 +2182,125 @@ TEST(spending_counted_by_posting)
     fx_free(fx);
 }
 
+/* Runs sql on the fixture's (stopped) database through a write connection. */
+static void fx_sql(struct fx *fx, const char *sql)
+{
+    char err[256];
+    struct store *s = NULL;
+    enum qb_error rc = store_open(fx->db_path, STORE_MODE_WRITE, &s, err, sizeof err);
+    if (rc != QB_OK)
+        TEST_FAIL_("store_open(write): %s: %s", error_name(rc), err);
+    if (store_exec(s, sql) != QB_OK)
+        TEST_FAIL_("%s: %s", sql, store_last_error(s));
+    store_close(s);
+}
+
+static enum qb_error fx_rebuild(struct fx *fx, struct ledger_rebuild_report *out)
+{
+    char err[256];
+    struct store *s = NULL;
+    enum qb_error rc = store_open(fx->db_path, STORE_MODE_WRITE, &s, err, sizeof err);
+    if (rc != QB_OK)
+        TEST_FAIL_("store_open(write): %s: %s", error_name(rc), err);
+    rc = ledger_rebuild_checkpoints(s, &fx->options, out, NULL, NULL);
+    store_close(s);
+    return rc;
+}
+
+TEST(checkpoints_rebuilt_from_the_journal)
+{
+    /* What a start trusts instead of the journal, lost or edited by hand: a
+     * checkpoint left behind (balance, held and spending sums), a balance
+     * raised, the holds table emptied, replay_from moved past it all. The
+     * start refuses those books and the check names the problem; the repair
+     * writes them all from the journal, after which both pass, the balances
+     * and sums are the journal's, and the open hold can still be captured
+     * (its row back with its deadline, which still fires for the other). */
+    struct fx *fx = fx_new();
+    fx_stop(fx);
+    fx->options.spending_code = spend_code;
+    fx->options.spending_period = spend_period;
+    fx_start(fx);
+    int64_t u = fx_user(fx, "user:u_a");
+    int64_t v = fx_user(fx, "user:u_b");
+    int64_t m = fx_create(fx, "merchant:m_1", fx->cny, LEDGER_ACCOUNT_MERCHANT, 0, 0);
+    fx_fund(fx, u, 10000);
+    ASSERT_OK(spend(fx, u, v, 300, SPEND_CODE));
+    int64_t open_hold = 0, due_hold = 0;
+    ASSERT_OK(fx_hold(fx, u, m, 2000, 0, &open_hold));
+    ASSERT_OK(fx_hold(fx, u, m, 500, FX_START_MS + 60000, &due_hold));
+    ASSERT_VIEW(fx, u, 9700, 2500);
+    ASSERT_SPENT(fx, u, 300, 300, 300);
+    fx_stop(fx);
+
+    char sql[512];
+    snprintf(sql, sizeof sql,
+             "UPDATE accounts SET balance_minor = 0, held_minor = 0, last_entry_id = 0,"
+             " spent_day_start_ms = 0, spent_day_minor = 0, spent_year = 0, spent_year_minor = 0,"
+             " spent_lifetime_minor = 0 WHERE id = %" PRId64 ";"
+             "UPDATE accounts SET balance_minor = balance_minor + 777 WHERE id = %" PRId64 ";"
+             "DELETE FROM holds;"
+             "UPDATE meta SET value = (SELECT max(id) + 1 FROM entries) WHERE key = 'replay_from'",
+             u, v);
+    fx_sql(fx, sql);
+    struct ledger_verify_report report;
+    ASSERT_ERR(fx_verify(fx, &report), QB_E_INTERNAL);
+    ASSERT(report.problem[0] != '\0');
+    ASSERT(fx_start_rc(fx) != QB_OK);
+
+    struct ledger_rebuild_report out;
+    ASSERT_OK(fx_rebuild(fx, &out));
+    ASSERT_EQ_INT(out.accounts_rewritten, 2);
+    ASSERT_EQ_INT(out.first_accounts[0], u);
+    ASSERT_EQ_INT(out.first_accounts[1], v);
+    ASSERT(out.holds_rewritten);
+    ASSERT_EQ_INT(out.journal.holds_open, 2);
+    ASSERT_EQ_INT(out.replay_from, out.journal.entries_checked + 1);
+    fx_verify_ok(fx);
+
+    fx_start(fx);
+    ASSERT_VIEW(fx, u, 9700, 2500);
+    ASSERT_VIEW(fx, v, 300, 0);
+    ASSERT_SPENT(fx, u, 300, 300, 300);
+    clock_manual_advance(&fx->clock, 61000);
+    fx_nudge(fx); /* the deadline of the restored hold fires */
+    ASSERT_VIEW(fx, u, 9700, 2000);
+    int64_t entry = 0;
+    ASSERT_OK(fx_capture(fx, open_hold, 2000, &entry));
+    ASSERT_VIEW(fx, u, 7700, 0);
+    ASSERT_VIEW(fx, m, 2000, 0);
+    fx_verify_ok(fx);
+
+    /* Sound books: a second repair writes nothing. */
+    fx_stop(fx);
+    ASSERT_OK(fx_rebuild(fx, &out));
+    ASSERT_EQ_INT(out.accounts_rewritten, 0);
+    ASSERT(!out.holds_rewritten);
+    fx_start(fx);
+    fx_free(fx);
+}
+
+TEST(checkpoints_not_rebuilt_from_a_journal_that_fails_its_checks)
+{
+    /* The journal is the record: with an entry altered the repair writes
+     * nothing, and says which check failed. */
+    struct fx *fx = fx_new();
+    int64_t u = fx_user(fx, "user:u_a");
+    fx_fund(fx, u, 10000);
+    fx_stop(fx);
+    fx_sql(fx, "UPDATE accounts SET balance_minor = 1 WHERE id = 1;"
+               "UPDATE entries SET ref = ref || 'x' WHERE id = (SELECT max(id) FROM entries)");
+    struct ledger_rebuild_report out;
+    ASSERT_ERR(fx_rebuild(fx, &out), QB_E_INTERNAL);
+    ASSERT(strstr(out.journal.problem, "hash chain broken at entry ") != NULL);
+    ASSERT_EQ_INT(out.accounts_rewritten, 0);
+    struct ledger_verify_report report;
+    ASSERT_ERR(fx_verify(fx, &report), QB_E_INTERNAL);
+    ASSERT(fx_start_rc(fx) != QB_OK); /* the raised balance is still there */
+    test_rmtree(fx->dir);
+    free(fx);
+}
+
 static struct ledger_stats fx_stats(struct fx *fx)
 {
     struct ledger_stats stats;
@@ -2536,6 +2655,8 @@ int main(void)
     RUN(idem_records_expire_after_the_retention);
     RUN(idem_expiry_takes_a_bounded_share_of_each_batch);
     RUN(spending_counted_by_posting);
+    RUN(checkpoints_rebuilt_from_the_journal);
+    RUN(checkpoints_not_rebuilt_from_a_journal_that_fails_its_checks);
     RUN(checkpoints_trickle_while_the_replay_is_within_its_bound);
     RUN(spending_sums_survive_restarts_and_crashes);
     RUN(history_pages_newest_first);
