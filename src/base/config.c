@@ -204,8 +204,8 @@ static enum qb_error config_set(struct config *cfg, const struct config_setting 
             return QB_E_PARAM;
         }
         if (s->text_check != NULL && s->text_check(text) < 0) {
-            config_error(err, err_size, "%s: \"%s\" is not a valid %s", source, text,
-                         s->value_name);
+            config_error(err, err_size, "%s: \"%s\" is not a valid %s (%s)", source, text,
+                         s->value_name, s->help);
             return QB_E_PARAM;
         }
         memcpy(field, text, len);

@@ -279,6 +279,8 @@ TEST(text_values_are_validated)
     expect_refused(load("--listen=", NULL), "--listen");
     expect_refused(load("--log-level=loud", NULL), "loud");
     expect_refused(load("--log-level=INFO", NULL), "--log-level");
+    /* The refusal names the levels there are. */
+    expect_refused(load("--log-level=DEBUG", NULL), "debug, info, warn or error");
 }
 
 TEST(bad_environment_names_the_variable)
