@@ -325,6 +325,11 @@ static void sms_worker_pass(struct sms_worker *w)
                 break;
             continue;
         }
+        if (attempts < SMS_ATTEMPTS_MAX)
+            log_event(LOG_WARN, "sms.retry_scheduled",
+                      "outbox_id=%lld purpose=%s phone=%s attempts=%lld next_attempt_in_ms=%lld",
+                      (long long)row->id, purpose, masked, (long long)attempts,
+                      (long long)sms_backoff_ms(attempts));
         if (!sms_worker_mark(w, row, SMS_MARK_FAILED, false, next_attempt_at_ms))
             break;
     }

@@ -422,6 +422,18 @@ TEST(failed_delivery_is_retried)
     pthread_mutex_unlock(&S_receiver.lock);
     ASSERT(attempts >= 2);
     S_register(phone, code);
+    // The operator can tell which message waits, and for how long: the outbox row and the next
+    // attempt, beside the provider's failure.
+    char masked[16], want[128];
+    snprintf(masked, sizeof masked, "****%s", phone + strlen(phone) - 4);
+    snprintf(want, sizeof want, "purpose=register phone=%s attempts=1 next_attempt_in_ms=1000",
+             masked);
+    ASSERT(test_file_read(S_daemon.log_path, S_log, sizeof S_log));
+    const char *line = strstr(S_log, want);
+    ASSERT(line != NULL);
+    while (line > S_log && line[-1] != '\n')
+        line--;
+    ASSERT(strstr(line, "event=sms.retry_scheduled outbox_id=") != NULL);
 }
 
 TEST(log_never_holds_a_code)
