@@ -877,7 +877,7 @@ static void S_fd_limit_raise(int64_t connections_max)
         if (setrlimit(RLIMIT_NOFILE, &limit) != 0)
             return;
     }
-    if ((uint64_t)connections_max + 64 > (uint64_t)limit.rlim_cur)
+    if ((uint64_t)connections_max + HTTP_ADMIN_CONNECTIONS_RESERVE + 64 > (uint64_t)limit.rlim_cur)
         log_event(LOG_WARN, "daemon.fd_limit", "connections_max=%lld nofile=%llu",
                   (long long)connections_max, (unsigned long long)limit.rlim_cur);
 }

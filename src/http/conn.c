@@ -982,9 +982,13 @@ static void S_worker_accept(struct http_worker *w, const int *listen_fd)
             continue;
         }
         /* The slot is taken before the check, so that two threads
-         * accepting at once cannot both take the last one. */
+         * accepting at once cannot both take the last one. The operator's
+         * listener has a reserve past the limit: a flood of clients that
+         * fills it must not also shut out /metrics and the admin API. */
         int64_t open = atomic_fetch_add(&server->connections, 1);
-        if (open >= (int64_t)server->connections_max) {
+        int64_t limit = (int64_t)server->connections_max +
+                        (listen_fd == &server->admin_fd ? HTTP_ADMIN_CONNECTIONS_RESERVE : 0);
+        if (open >= limit) {
             atomic_fetch_sub(&server->connections, 1);
             close(fd);
             S_refused(server, HTTP_REFUSAL_LIMIT, open);

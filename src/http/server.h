@@ -75,6 +75,9 @@ struct merchant;
 #define HTTP_CONNECTION_TIMEOUT_S 30                /* default: a connection silent this long closes */
 #define HTTP_CONNECTION_MEMORY_SIZE_MAX (16 * 1024) /* per connection: headers, buffers */
 #define HTTP_OFFLOAD_THREADS 16                     /* outside calls (banks) in flight at once */
+/* Connections the admin listener (admin_addr) may open past connections_max:
+ * when clients fill the limit, the operator can still read /metrics and act. */
+#define HTTP_ADMIN_CONNECTIONS_RESERVE 32
 #define HTTP_PASSWORD_THREADS_DEFAULT 1 /* Argon2id threads (http_request_offload_password) */
 #define HTTP_PASSWORD_QUEUE_MAX                                                                    \
     32 /* password checks waiting for a thread (about 5 s of                                       \

@@ -270,18 +270,42 @@ static int S_connect(const char *base_url)
     return fd;
 }
 
+/* The status of method path on base_url with token (NULL: none). Not
+ * checked against docs/openapi.json, which documents one listener: the 404
+ * of a route served on the other is docs/operations.md's. */
+static long S_status_at(const char *base_url, const char *method, const char *path,
+                        const char *token)
+{
+    struct client c;
+    client_init(&c, base_url);
+    c.openapi_unchecked = true;
+    struct client_response res;
+    char authorization[160];
+    snprintf(authorization, sizeof authorization, "Authorization: Bearer %s",
+             token != NULL ? token : "");
+    const char *headers[] = {token != NULL ? authorization : NULL, NULL};
+    long status = client_request(&c, method, path, headers, NULL, 0, &res) ? res.status : 0;
+    client_response_release(&res);
+    client_release(&c);
+    return status;
+}
+
 TEST(connections_over_the_limit_are_counted_and_logged)
 {
     // At --http-connections-max a new connection is closed as soon as it is accepted. Clients see
     // only a reset; the operator must see why, in /metrics and once in the log, with the open
-    // count and the limit.
+    // count and the limit, and must still reach /metrics on the admin listener meanwhile.
     enum { MAX = 16 };
-    char dir[600], log_path[600];
+    char dir[600], log_path[600], path[700], text[128], admin_url[160];
     S_path(dir, sizeof dir, "conn-limit");
     S_path(log_path, sizeof log_path, "conn-limit.log");
-    const char *args[] = {"--http-connections-max", "16", NULL};
+    const char *args[] = {"--http-connections-max", "16", "--admin-listen", "127.0.0.1:0", NULL};
     struct test_daemon daemon;
     ASSERT(test_daemon_start(&daemon, dir, log_path, args));
+    snprintf(path, sizeof path, "%s/admin-listen-address", dir);
+    ASSERT(test_file_read(path, text, sizeof text));
+    text[strcspn(text, "\n")] = '\0';
+    snprintf(admin_url, sizeof admin_url, "http://%s", text);
     int fds[MAX];
     int opened = 0;
     for (; opened < MAX; opened++) {
@@ -296,9 +320,12 @@ TEST(connections_over_the_limit_are_counted_and_logged)
     bool closed = got == 0 || (got < 0 && errno == ECONNRESET); /* not the 5 s timeout */
     if (extra >= 0)
         close(extra);
+    /* The limit full, the operator's listener still answers. */
+    long metrics_status = S_status_at(admin_url, "GET", "/metrics", NULL);
     for (int i = 0; i < opened; i++)
         close(fds[i]);
     ASSERT_EQ_INT(opened, MAX);
+    ASSERT_EQ_INT(metrics_status, 200);
     if (!closed) {
         int e = errno;
         test_file_read(log_path, S_log, sizeof S_log);
@@ -307,7 +334,7 @@ TEST(connections_over_the_limit_are_counted_and_logged)
 
     /* The idle ones are gone once the daemon has seen them close. */
     struct client c;
-    client_init(&c, daemon.base_url);
+    client_init(&c, admin_url);
     struct client_response res;
     bool answered = false;
     for (int i = 0; i < 500 && !answered; i++) {
@@ -816,26 +843,6 @@ TEST(bad_settings_are_refused_before_anything_is_made)
             TEST_FAIL_("%s: the message names neither it nor \"%s\":\n%s", value, cases[i].says,
                        S_log);
     }
-}
-
-/* The status of method path on base_url with token (NULL: none). Not
- * checked against docs/openapi.json, which documents one listener: the 404
- * of a route served on the other is docs/operations.md's. */
-static long S_status_at(const char *base_url, const char *method, const char *path,
-                        const char *token)
-{
-    struct client c;
-    client_init(&c, base_url);
-    c.openapi_unchecked = true;
-    struct client_response res;
-    char authorization[160];
-    snprintf(authorization, sizeof authorization, "Authorization: Bearer %s",
-             token != NULL ? token : "");
-    const char *headers[] = {token != NULL ? authorization : NULL, NULL};
-    long status = client_request(&c, method, path, headers, NULL, 0, &res) ? res.status : 0;
-    client_response_release(&res);
-    client_release(&c);
-    return status;
 }
 
 TEST(the_operators_routes_can_have_a_listener_of_their_own)
