@@ -42,7 +42,8 @@
  *      confirmed;
  *   5. the HTTP server; the bound address goes to DIR/listen-address, so
  *      that whoever started us on port 0 can find the port.
- * SIGHUP is logged and ignored (SIGQUIT keeps its default: a core dump).
+ * SIGHUP reads the admin token file again (a rotation) and goes on serving
+ * (SIGQUIT keeps its default: a core dump).
  * SIGTERM or SIGINT stops in this order: HTTP closes new connections, the SMS,
  * wallet, red packet, notification and payment-code workers stop, the ledger is detached and closed
  * (it drains its queue first, so every request it accepted is answered), then HTTP stops. Exit
@@ -634,33 +635,17 @@ static bool S_platform_load(const struct daemon_paths *paths, struct merchant_pl
  * in memory), so a new one locks out no user and loses no data, only
  * whoever held the old token, who reads the new one from the file. Logged
  * as a warning then, since a token that vanished may also have been taken. */
-static bool S_admin_token_ensure(const char *dir, const char *path, bool db_new,
-                                 char token[S_ADMIN_TOKEN_HEX_SIZE + 1])
+/* The admin token of the file at path into token: NULL when it is one,
+ * else why not (with the file's reading error, if that was it, in
+ * *read_err). */
+static const char *S_admin_token_read(const char *path, char token[S_ADMIN_TOKEN_HEX_SIZE + 1],
+                                      enum qb_error *read_err)
 {
     char text[S_ADMIN_TOKEN_HEX_SIZE + 2];
     size_t size = 0;
-    enum qb_error err = S_secret_file_read(path, text, sizeof text, &size);
-    if (err == QB_E_NOT_FOUND) {
-        uint8_t raw[S_SECRET_SIZE];
-        rand_fill(rand_system(), raw, sizeof raw);
-        crypto_hex(raw, sizeof raw, text);
-        crypto_wipe(raw, sizeof raw);
-        text[S_ADMIN_TOKEN_HEX_SIZE] = '\n';
-        size = S_ADMIN_TOKEN_HEX_SIZE + 1;
-        if (!S_file_write_atomic(dir, path, text, size, 0600)) {
-            fprintf(stderr, "qianbaod: cannot create the admin token \"%s\"\n", path);
-            return false;
-        }
-        if (db_new)
-            log_event(LOG_INFO, "daemon.secret_created", "file=admin-token");
-        else
-            log_event(LOG_WARN, "daemon.admin_token_created", "path=\"%s\" reason=missing", path);
-        err = QB_OK;
-    }
-    if (err != QB_OK) {
-        S_secret_complain(path, err == QB_E_TOO_LARGE ? QB_E_PARAM : err);
-        return false;
-    }
+    *read_err = S_secret_file_read(path, text, sizeof text, &size);
+    if (*read_err != QB_OK)
+        return "unreadable";
     if (size == S_ADMIN_TOKEN_HEX_SIZE + 1 && text[S_ADMIN_TOKEN_HEX_SIZE] == '\n')
         size--;
     bool ok = size == S_ADMIN_TOKEN_HEX_SIZE &&
@@ -668,11 +653,68 @@ static bool S_admin_token_ensure(const char *dir, const char *path, bool db_new,
     if (ok) {
         memcpy(token, text, S_ADMIN_TOKEN_HEX_SIZE);
         token[S_ADMIN_TOKEN_HEX_SIZE] = '\0';
-    } else {
-        fprintf(stderr, "qianbaod: \"%s\" must hold 64 lower-case hex characters\n", path);
     }
     crypto_wipe(text, sizeof text);
-    return ok;
+    return ok ? NULL : "not_64_lower_case_hex_characters";
+}
+
+static bool S_admin_token_ensure(const char *dir, const char *path, bool db_new,
+                                 char token[S_ADMIN_TOKEN_HEX_SIZE + 1])
+{
+    enum qb_error err;
+    const char *why = S_admin_token_read(path, token, &err);
+    if (err == QB_E_NOT_FOUND) {
+        char text[S_ADMIN_TOKEN_HEX_SIZE + 2];
+        uint8_t raw[S_SECRET_SIZE];
+        rand_fill(rand_system(), raw, sizeof raw);
+        crypto_hex(raw, sizeof raw, text);
+        crypto_wipe(raw, sizeof raw);
+        text[S_ADMIN_TOKEN_HEX_SIZE] = '\n';
+        bool written = S_file_write_atomic(dir, path, text, S_ADMIN_TOKEN_HEX_SIZE + 1, 0600);
+        crypto_wipe(text, sizeof text);
+        if (!written) {
+            fprintf(stderr, "qianbaod: cannot create the admin token \"%s\"\n", path);
+            return false;
+        }
+        if (db_new)
+            log_event(LOG_INFO, "daemon.secret_created", "file=admin-token");
+        else
+            log_event(LOG_WARN, "daemon.admin_token_created", "path=\"%s\" reason=missing", path);
+        why = S_admin_token_read(path, token, &err);
+    }
+    if (err != QB_OK) {
+        S_secret_complain(path, err == QB_E_TOO_LARGE ? QB_E_PARAM : err);
+        return false;
+    }
+    if (why != NULL) {
+        fprintf(stderr, "qianbaod: \"%s\" must hold 64 lower-case hex characters\n", path);
+        return false;
+    }
+    return true;
+}
+
+/* SIGHUP: the admin token file read again, so that an operator rotates a
+ * leaked token without stopping payments (write the new one, then send
+ * SIGHUP). A file that is not a token keeps the one in use, and says why. */
+static void S_admin_token_reload(const struct daemon_paths *paths, struct http_server *server,
+                                 char current[S_ADMIN_TOKEN_HEX_SIZE + 1])
+{
+    char token[S_ADMIN_TOKEN_HEX_SIZE + 1];
+    enum qb_error err;
+    const char *why = S_admin_token_read(paths->admin_token, token, &err);
+    if (why != NULL) {
+        log_event(LOG_ERROR, "daemon.reloaded",
+                  "signal=SIGHUP admin_token=kept reason=%s error=%s path=\"%s\"", why,
+                  err != QB_OK ? error_name(err) : "-", paths->admin_token);
+    } else if (crypto_equal(token, current, S_ADMIN_TOKEN_HEX_SIZE)) {
+        log_event(LOG_INFO, "daemon.reloaded", "signal=SIGHUP admin_token=unchanged");
+    } else if (!http_server_admin_token_set(server, token)) {
+        log_event(LOG_ERROR, "daemon.reloaded", "signal=SIGHUP admin_token=kept reason=no_memory");
+    } else {
+        memcpy(current, token, S_ADMIN_TOKEN_HEX_SIZE + 1);
+        log_event(LOG_AUDIT, "daemon.reloaded", "signal=SIGHUP admin_token=rotated");
+    }
+    crypto_wipe(token, sizeof token);
 }
 
 /* Whether this process may read and write the database and the -wal and
@@ -1321,10 +1363,11 @@ static int S_serve(const struct config *cfg, const struct daemon_paths *paths,
             continue;
         if (signal_number != SIGHUP)
             break;
-        /* A hangup of the session that started us (ssh) or logrotate's
-         * HUP: the log is standard error, there is no file to reopen, and
-         * a hangup is no reason to stop taking payments. */
-        log_event(LOG_INFO, "daemon.signal_ignored", "signal=SIGHUP");
+        /* A reload: the admin token, rotated. Also what a hangup of the
+         * session that started us (ssh) or logrotate's HUP comes to: the log
+         * is standard error, there is no file to reopen, and a hangup is no
+         * reason to stop taking payments. */
+        S_admin_token_reload(paths, server, admin_token);
     }
     log_event(LOG_AUDIT, "daemon.stopping", "signal=%s",
               signal_number == SIGTERM ? "SIGTERM" : "SIGINT");
@@ -1621,7 +1664,7 @@ int main(int argc, char **argv)
     sigemptyset(&signals);
     sigaddset(&signals, SIGTERM);
     sigaddset(&signals, SIGINT);
-    sigaddset(&signals, SIGHUP); /* logged and ignored: S_serve */
+    sigaddset(&signals, SIGHUP); /* the admin token read again: S_serve */
 #ifdef QB_TEST_HOOKS
     sigaddset(&signals, SIGUSR1); /* arms a storage fault: S_test_signal */
 #endif

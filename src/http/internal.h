@@ -206,8 +206,9 @@ struct http_server {
     size_t body_size_max;
     struct store_pool *pool;
     const struct domain_env *env; /* NULL when none */
-    char *admin_token;            /* NULL when none */
+    char *admin_token;            /* NULL when none; under admin_token_mutex */
     size_t admin_token_size;
+    pthread_mutex_t admin_token_mutex; /* http_server_admin_token_set swaps it */
     char version[32];
     int64_t started_ns;
 

@@ -677,12 +677,15 @@ static enum qb_error S_authenticate(struct http_request *req, enum http_auth aut
     case HTTP_AUTH_NONE:
         return QB_OK;
     case HTTP_AUTH_ADMIN: {
-        const struct http_server *server = req->server;
+        struct http_server *server = req->server;
         const char *token = S_bearer_token(req);
         if (token == NULL)
             return QB_E_UNAUTHORIZED;
-        if (server->admin_token != NULL && strlen(token) == server->admin_token_size &&
-            crypto_equal(token, server->admin_token, server->admin_token_size)) {
+        pthread_mutex_lock(&server->admin_token_mutex);
+        bool admin = server->admin_token != NULL && strlen(token) == server->admin_token_size &&
+                     crypto_equal(token, server->admin_token, server->admin_token_size);
+        pthread_mutex_unlock(&server->admin_token_mutex);
+        if (admin) {
             req->has_admin = true;
             return QB_OK;
         }
@@ -1055,6 +1058,7 @@ static void S_server_free(struct http_server *server)
         crypto_wipe(server->admin_token, server->admin_token_size);
         free(server->admin_token);
     }
+    pthread_mutex_destroy(&server->admin_token_mutex);
     pthread_rwlock_destroy(&server->ledger_lock);
     free(server);
 }
@@ -1117,6 +1121,7 @@ enum qb_error http_server_start(const struct http_server_options *options, struc
     server->admin_fd = -1;
     server->reserve_fd = -1;
     pthread_mutex_init(&server->reserve_mutex, NULL);
+    pthread_mutex_init(&server->admin_token_mutex, NULL);
     server->connections_max = options->connections_max;
     server->timeout_s = options->timeout_s > 0 ? options->timeout_s : HTTP_CONNECTION_TIMEOUT_S;
     pthread_rwlock_init(&server->ledger_lock, NULL);
@@ -1181,6 +1186,26 @@ uint16_t http_server_port(const struct http_server *server) { return server->por
 
 /* The listening socket stays open until http_server_stop: a connection
  * accepted from now on is closed before any request is read from it. */
+bool http_server_admin_token_set(struct http_server *server, const char *token)
+{
+    size_t size = strlen(token);
+    char *copy = malloc(size + 1);
+    if (copy == NULL)
+        return false;
+    memcpy(copy, token, size + 1);
+    pthread_mutex_lock(&server->admin_token_mutex);
+    char *old = server->admin_token;
+    size_t old_size = server->admin_token_size;
+    server->admin_token = copy;
+    server->admin_token_size = size;
+    pthread_mutex_unlock(&server->admin_token_mutex);
+    if (old != NULL) {
+        crypto_wipe(old, old_size);
+        free(old);
+    }
+    return true;
+}
+
 void http_server_quiesce(struct http_server *server)
 {
     atomic_store(&server->closing, true);

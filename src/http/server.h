@@ -183,6 +183,10 @@ const char *http_server_address(const struct http_server *server);
 uint16_t http_server_port(const struct http_server *server);
 /* The admin listener's bound address; NULL when there is none. */
 const char *http_server_admin_address(const struct http_server *server);
+/* Replaces the admin token (a rotation, SIGHUP): requests that arrive from
+ * now on need the new one; the old one is wiped. Thread-safe. False, with
+ * the old token kept, when memory runs out. */
+bool http_server_admin_token_set(struct http_server *server, const char *token);
 /* From now on new connections are closed as soon as they are accepted;
  * open ones are still served. Idempotent. */
 void http_server_quiesce(struct http_server *server);

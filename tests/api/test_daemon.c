@@ -1320,24 +1320,64 @@ TEST(healthz_says_stopping_from_the_first_moment_of_a_stop)
     ASSERT_EQ_INT(exit_status, 0);
 }
 
-TEST(sighup_is_logged_and_ignored)
+/* Writes text over the file at path, as an operator's editor would. */
+static bool S_file_put(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    if (f == NULL)
+        return false;
+    bool ok = fputs(text, f) >= 0;
+    return fclose(f) == 0 && ok;
+}
+
+TEST(sighup_rotates_the_admin_token_and_goes_on_serving)
 {
     // An ssh session's hangup or logrotate's HUP killed the daemon with no log line and no clean
-    // stop (exit 129). It must say it got the signal, go on serving, and still stop cleanly.
-    char dir[600], log_path[600];
+    // stop (exit 129). It must say it got the signal, go on serving, and still stop cleanly. The
+    // signal also rotates the admin token without a stop: a leaked one is replaced in the file,
+    // and from the SIGHUP on only the new one opens the admin API. A file that holds no token
+    // keeps the one in use.
+    char dir[600], log_path[600], path[700], old_token[API_TOKEN_SIZE_MAX];
     S_path(dir, sizeof dir, "sighup");
     S_path(log_path, sizeof log_path, "sighup.log");
     struct test_daemon daemon;
     ASSERT(test_daemon_start(&daemon, dir, log_path, NULL));
+    ASSERT(test_daemon_admin_token(&daemon, old_token, sizeof old_token));
     ASSERT_EQ_INT(kill(daemon.pid, SIGHUP), 0);
-    bool logged = S_file_wait_for(log_path, "event=daemon.signal_ignored signal=SIGHUP");
+    bool logged =
+        S_file_wait_for(log_path, "event=daemon.reloaded signal=SIGHUP admin_token=unchanged");
     long status = S_healthz(&daemon);
+
+    const char *new_token = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+    snprintf(path, sizeof path, "%s/admin-token", dir);
+    char text[80];
+    snprintf(text, sizeof text, "%s\n", new_token);
+    ASSERT(S_file_put(path, text));
+    ASSERT_EQ_INT(kill(daemon.pid, SIGHUP), 0);
+    bool rotated =
+        S_file_wait_for(log_path, "level=audit req=- event=daemon.reloaded signal=SIGHUP "
+                                  "admin_token=rotated");
+    long old_status = S_status_at(daemon.base_url, "GET", "/admin/users", old_token);
+    long new_status = S_status_at(daemon.base_url, "GET", "/admin/users", new_token);
+
+    ASSERT(S_file_put(path, "not a token\n"));
+    ASSERT_EQ_INT(kill(daemon.pid, SIGHUP), 0);
+    bool kept = S_file_wait_for(log_path, "event=daemon.reloaded signal=SIGHUP admin_token=kept "
+                                          "reason=not_64_lower_case_hex_characters");
+    long kept_status = S_status_at(daemon.base_url, "GET", "/admin/users", new_token);
+
     int exit_status = test_daemon_stop(&daemon);
     ASSERT(logged);
     ASSERT_EQ_INT(status, 200);
+    ASSERT(rotated);
+    ASSERT_EQ_INT(old_status, 401);
+    ASSERT_EQ_INT(new_status, 200);
+    ASSERT(kept);
+    ASSERT_EQ_INT(kept_status, 200);
     ASSERT_EQ_INT(exit_status, 0);
     ASSERT(test_file_read(log_path, S_log, sizeof S_log));
     ASSERT(strstr(S_log, "event=daemon.stopping signal=SIGTERM") != NULL);
+    ASSERT(strstr(S_log, new_token) == NULL && strstr(S_log, old_token) == NULL);
 }
 
 TEST(a_daemon_started_in_the_background_still_stops_on_sigint)
@@ -1641,7 +1681,7 @@ int main(void)
     RUN(secrets_of_another_installation_stop_the_start);
     RUN(a_database_file_without_tables_is_reported_as_a_new_wallet);
     RUN(secrets_nothing_depends_on_yet_are_made_anew);
-    RUN(sighup_is_logged_and_ignored);
+    RUN(sighup_rotates_the_admin_token_and_goes_on_serving);
     RUN(healthz_says_stopping_from_the_first_moment_of_a_stop);
     RUN(a_stop_that_leaves_the_wal_says_so);
     RUN(a_daemon_started_in_the_background_still_stops_on_sigint);
