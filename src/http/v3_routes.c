@@ -75,6 +75,8 @@ static void S_create_resume(struct http_request *req, struct ledger_cmd *cmd)
         http_reply_error(req, cmd->result);
     } else if (t->c.outcome == QB_E_INVALID_REQUEST) {
         http_reply_error_message(req, QB_E_INVALID_REQUEST, "201 商户订单号重复");
+    } else if (t->c.outcome == QB_E_NO_AUTH) {
+        http_reply_error_message(req, QB_E_NO_AUTH, MERCHANT_SUSPENDED_MESSAGE_V3);
     } else if (t->c.outcome != QB_OK) {
         http_reply_error(req, t->c.outcome);
     } else {

@@ -16,11 +16,50 @@
 #define S_COLUMNS                                                                                  \
     "mchid, appid, name, owner_user_id, status, public_key_pem, serial_no, apiv3_key_sealed,"     \
     " fee_ppm, account_id, created_at_ms"
+/* What a read takes: the columns onboarding writes, then those it leaves
+ * to their defaults. */
+#define S_ROW_COLUMNS S_COLUMNS ", seq, suspended_at_ms, suspend_reason"
 
 static bool S_mchid_shape(const char *mchid)
 {
     return mchid != NULL && strlen(mchid) == MERCHANT_MCHID_SIZE - 1 &&
            strspn(mchid, "0123456789") == MERCHANT_MCHID_SIZE - 1;
+}
+
+bool merchant_mchid_is_valid(const char *text) { return S_mchid_shape(text); }
+
+const char *merchant_status_name(enum merchant_status status)
+{
+    return status == MERCHANT_SUSPENDED ? "SUSPENDED" : "ACTIVE";
+}
+
+/* The row st stands on (S_ROW_COLUMNS) into out: QB_E_INTERNAL for one no
+ * writer made. */
+static enum qb_error S_row(struct store_stmt *st, struct merchant *out)
+{
+    enum qb_error err = QB_OK;
+    store_column_text_copy(st, 0, out->mchid, sizeof out->mchid);
+    store_column_text_copy(st, 1, out->appid, sizeof out->appid);
+    store_column_text_copy(st, 2, out->name, sizeof out->name);
+    store_column_text_copy(st, 3, out->owner_user_id, sizeof out->owner_user_id);
+    int64_t status = store_column_int64(st, 4);
+    out->status = (enum merchant_status)status;
+    store_column_text_copy(st, 5, out->public_key_pem, sizeof out->public_key_pem);
+    store_column_text_copy(st, 6, out->serial_no, sizeof out->serial_no);
+    if (store_column_size(st, 7) == sizeof out->apiv3_key_sealed)
+        memcpy(out->apiv3_key_sealed, store_column_blob(st, 7), sizeof out->apiv3_key_sealed);
+    else
+        err = QB_E_INTERNAL;
+    out->fee_ppm = store_column_int64(st, 8);
+    out->account_id = store_column_int64(st, 9);
+    out->created_at_ms = store_column_int64(st, 10);
+    out->seq = store_column_int64(st, 11);
+    out->suspended_at_ms = store_column_int64(st, 12);
+    store_column_text_copy(st, 13, out->suspend_reason, sizeof out->suspend_reason);
+    if (out->fee_ppm < 0 || out->fee_ppm > MERCHANT_FEE_PPM_MAX || out->account_id <= 0 ||
+        out->seq <= 0 || (status != MERCHANT_ACTIVE && status != MERCHANT_SUSPENDED))
+        err = QB_E_INTERNAL;
+    return err;
 }
 
 enum qb_error merchant_get(struct store *reader, const char *mchid, struct merchant *out)
@@ -30,35 +69,75 @@ enum qb_error merchant_get(struct store *reader, const char *mchid, struct merch
     if (!S_mchid_shape(mchid))
         return QB_E_NOT_FOUND;
     struct store_stmt *st = NULL;
-    if (store_prepare(reader, "SELECT " S_COLUMNS " FROM merchants WHERE mchid = $1", &st) != QB_OK)
+    if (store_prepare(reader, "SELECT " S_ROW_COLUMNS " FROM merchants WHERE mchid = $1", &st) !=
+        QB_OK)
         return QB_E_STORAGE;
     enum qb_error err = store_bind_text(st, 1, mchid, strlen(mchid));
     if (err == QB_OK) {
         int rc = store_step(st);
-        if (rc == STORE_STEP_ROW) {
-            store_column_text_copy(st, 0, out->mchid, sizeof out->mchid);
-            store_column_text_copy(st, 1, out->appid, sizeof out->appid);
-            store_column_text_copy(st, 2, out->name, sizeof out->name);
-            store_column_text_copy(st, 3, out->owner_user_id, sizeof out->owner_user_id);
-            out->status = (enum merchant_status)store_column_int64(st, 4);
-            store_column_text_copy(st, 5, out->public_key_pem, sizeof out->public_key_pem);
-            store_column_text_copy(st, 6, out->serial_no, sizeof out->serial_no);
-            if (store_column_size(st, 7) == sizeof out->apiv3_key_sealed)
-                memcpy(out->apiv3_key_sealed, store_column_blob(st, 7), sizeof out->apiv3_key_sealed);
-            else
-                err = QB_E_INTERNAL;
-            out->fee_ppm = store_column_int64(st, 8);
-            out->account_id = store_column_int64(st, 9);
-            out->created_at_ms = store_column_int64(st, 10);
-            if (out->fee_ppm < 0 || out->fee_ppm > MERCHANT_FEE_PPM_MAX || out->account_id <= 0)
-                err = QB_E_INTERNAL;
-        } else {
+        if (rc == STORE_STEP_ROW)
+            err = S_row(st, out);
+        else
             err = rc == STORE_STEP_DONE ? QB_E_NOT_FOUND : QB_E_STORAGE;
-        }
     }
     store_finalize(st);
     if (err != QB_OK)
         memset(out, 0, sizeof *out);
+    return err;
+}
+
+enum qb_error merchant_list(struct store *reader, const char *owner_user_id, int64_t before_seq,
+                            struct merchant_summary *items, size_t count_max, size_t *count)
+{
+    QB_ASSERT(reader != NULL && count != NULL && (items != NULL || count_max == 0));
+    *count = 0;
+    if (count_max == 0)
+        return QB_OK;
+    /* Keyset paging on seq, newest first; an owner's through merchants_owner. */
+#define S_SUMMARY_COLUMNS                                                                          \
+    "SELECT mchid, appid, name, owner_user_id, status, fee_ppm, account_id, created_at_ms, seq"    \
+    " FROM merchants WHERE seq < $2"
+    const char *sql = owner_user_id == NULL ? S_SUMMARY_COLUMNS " ORDER BY seq DESC LIMIT $1"
+                                            : S_SUMMARY_COLUMNS
+                          " AND owner_user_id = $3 ORDER BY seq DESC LIMIT $1";
+#undef S_SUMMARY_COLUMNS
+    struct store_stmt *st = NULL;
+    if (store_prepare(reader, sql, &st) != QB_OK)
+        return QB_E_STORAGE;
+    enum qb_error err = store_bind_int64(st, 1, (int64_t)count_max);
+    if (err == QB_OK)
+        err = store_bind_int64(st, 2, before_seq > 0 ? before_seq : INT64_MAX);
+    if (err == QB_OK && owner_user_id != NULL)
+        err = store_bind_text(st, 3, owner_user_id, strlen(owner_user_id));
+    while (err == QB_OK && *count < count_max) {
+        int rc = store_step(st);
+        if (rc == STORE_STEP_DONE)
+            break;
+        if (rc != STORE_STEP_ROW) {
+            err = QB_E_STORAGE;
+            break;
+        }
+        struct merchant_summary *m = &items[*count];
+        memset(m, 0, sizeof *m);
+        store_column_text_copy(st, 0, m->mchid, sizeof m->mchid);
+        store_column_text_copy(st, 1, m->appid, sizeof m->appid);
+        store_column_text_copy(st, 2, m->name, sizeof m->name);
+        store_column_text_copy(st, 3, m->owner_user_id, sizeof m->owner_user_id);
+        int64_t status = store_column_int64(st, 4);
+        m->status = (enum merchant_status)status;
+        m->fee_ppm = store_column_int64(st, 5);
+        m->account_id = store_column_int64(st, 6);
+        m->created_at_ms = store_column_int64(st, 7);
+        m->seq = store_column_int64(st, 8);
+        if (m->seq <= 0 || m->account_id <= 0 ||
+            (status != MERCHANT_ACTIVE && status != MERCHANT_SUSPENDED))
+            err = QB_E_INTERNAL;
+        else
+            (*count)++;
+    }
+    store_finalize(st);
+    if (err != QB_OK)
+        *count = 0;
     return err;
 }
 
@@ -340,4 +419,58 @@ enum qb_error merchant_owned_get(struct store *reader, const char *owner_user_id
         err = QB_E_NOT_FOUND;
     }
     return err;
+}
+
+/* --- suspension ---------------------------------------------------------------------------- */
+
+static enum qb_error S_status_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
+{
+    struct merchant_status_cmd *c = (struct merchant_status_cmd *)cmd;
+    struct store *store = ledger_txn_store(txn);
+    QB_ASSERT(c->status == MERCHANT_ACTIVE || c->status == MERCHANT_SUSPENDED);
+    QB_ASSERT(memchr(c->reason, '\0', sizeof c->reason) != NULL);
+    c->outcome = QB_E_INTERNAL;
+    c->changed = false;
+    enum qb_error err = merchant_get(store, c->mchid, &c->merchant);
+    if (err == QB_E_NOT_FOUND) {
+        c->outcome = err;
+        return QB_OK;
+    }
+    if (err != QB_OK)
+        return err;
+    /* The same again is the same answer: a second suspension keeps the
+     * first one's time and reason, which say when the money stopped. */
+    if (c->merchant.status == c->status) {
+        c->outcome = QB_OK;
+        return QB_OK;
+    }
+    bool suspend = c->status == MERCHANT_SUSPENDED;
+    const struct store_param params[] = {
+        STORE_TEXT(c->mchid),
+        STORE_INT(c->status),
+        STORE_INT(suspend ? ledger_txn_now_ms(txn) : 0),
+        STORE_TEXT(suspend ? c->reason : ""),
+    };
+    err = store_run(store,
+                    "UPDATE merchants SET status = $2, suspended_at_ms = $3, suspend_reason = $4"
+                    " WHERE mchid = $1",
+                    params, QB_ARRAY_COUNT(params));
+    if (err != QB_OK)
+        return QB_E_STORAGE;
+    err = merchant_get(store, c->mchid, &c->merchant);
+    if (err != QB_OK)
+        return err == QB_E_NOT_FOUND ? QB_E_INTERNAL : err;
+    QB_ASSERT(c->merchant.status == c->status);
+    c->changed = true;
+    c->outcome = QB_OK;
+    return QB_OK;
+}
+
+void merchant_status_cmd_init(struct merchant_status_cmd *c, enum merchant_status status)
+{
+    QB_ASSERT(c != NULL && (status == MERCHANT_ACTIVE || status == MERCHANT_SUSPENDED));
+    memset(c, 0, sizeof *c);
+    ledger_cmd_init(&c->cmd, S_status_run, NULL);
+    c->status = status;
+    c->outcome = QB_E_INTERNAL;
 }

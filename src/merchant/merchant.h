@@ -67,9 +67,23 @@
 #define MERCHANT_CERT_VALID_DAYS (5 * 365)
 #define MERCHANT_SEALED_KEY_SIZE (MERCHANT_APIV3_KEY_SIZE + DOMAIN_SEAL_OVERHEAD)
 
+/* Stored: never renumber. */
 enum merchant_status {
     MERCHANT_ACTIVE = 1,
+    /* An operator's stop (merchant_status_cmd): every command that would
+     * take money for the merchant refuses it (its /v3 order creation and
+     * codepay NO_AUTH, a user's payment of its orders or till code
+     * PAYEE_UNAVAILABLE); its queries, closes, reversals, refunds and bills
+     * go on, so that it can still give back what it took. */
+    MERCHANT_SUSPENDED = 2,
 };
+
+#define MERCHANT_SUSPEND_REASON_SIZE_MAX 201 /* 200 bytes of text and a NUL */
+/* The message of a suspended merchant's refusals: /v3 (NO_AUTH, in
+ * WeChat's manner, Chinese first) and /v1 (PAYEE_UNAVAILABLE). */
+#define MERCHANT_SUSPENDED_MESSAGE_V3                                                              \
+    "商户收款已暂停 (this merchant is suspended: it takes no payments)"
+#define MERCHANT_SUSPENDED_MESSAGE "this merchant is suspended: it takes no payments"
 
 struct merchant {
     char mchid[MERCHANT_MCHID_SIZE];
@@ -83,6 +97,9 @@ struct merchant {
     int64_t fee_ppm;
     int64_t account_id; /* LEDGER_ACCOUNT_MERCHANT, CNY */
     int64_t created_at_ms;
+    int64_t seq;                                           /* its row's: newest is highest */
+    int64_t suspended_at_ms;                               /* 0 unless MERCHANT_SUSPENDED */
+    char suspend_reason[MERCHANT_SUSPEND_REASON_SIZE_MAX]; /* the operator's; "" when none */
 };
 
 /* Reads a merchant by mchid. QB_E_NOT_FOUND (also for text that is no
@@ -95,6 +112,29 @@ QB_MUST_USE enum qb_error merchant_get(struct store *reader, const char *mchid,
  * QB_E_PARAM when mchid is NULL and the user owns several; QB_E_STORAGE. */
 QB_MUST_USE enum qb_error merchant_owned_get(struct store *reader, const char *owner_user_id,
                                              const char *mchid, struct merchant *out);
+/* A merchant as an operator's list shows it: no key, no certificate. */
+struct merchant_summary {
+    char mchid[MERCHANT_MCHID_SIZE];
+    char appid[MERCHANT_APPID_SIZE];
+    char name[MERCHANT_NAME_SIZE_MAX];
+    char owner_user_id[ID_TEXT_SIZE_MAX];
+    enum merchant_status status;
+    int64_t fee_ppm;
+    int64_t account_id;
+    int64_t created_at_ms;
+    int64_t seq;
+};
+/* Merchants newest first: those with seq below before_seq (0: from the
+ * newest), of owner_user_id only unless it is NULL, at most count_max into
+ * items, their number in *count. QB_E_STORAGE, QB_E_INTERNAL for a row no
+ * writer made. */
+QB_MUST_USE enum qb_error merchant_list(struct store *reader, const char *owner_user_id,
+                                        int64_t before_seq, struct merchant_summary *items,
+                                        size_t count_max, size_t *count);
+/* "ACTIVE", "SUSPENDED". */
+const char *merchant_status_name(enum merchant_status status);
+/* Whether text has the shape of an mchid (ten digits). */
+bool merchant_mchid_is_valid(const char *text);
 /* Whether appid is one of mchid's apps (merchant_apps): QB_OK when it is,
  * QB_E_NOT_FOUND when it is not (another merchant's, nobody's, or text
  * that is no appid), QB_E_STORAGE. */
@@ -152,6 +192,26 @@ struct merchant_app_add_cmd {
     int64_t created_at_ms;
 };
 void merchant_app_add_cmd_init(struct merchant_app_add_cmd *c);
+
+/* An operator's suspension of a merchant, or its end: status
+ * MERCHANT_SUSPENDED or MERCHANT_ACTIVE. A suspension keeps when and
+ * reason (clean text of at most MERCHANT_SUSPEND_REASON_SIZE_MAX - 1
+ * bytes, "" for none) on the row; a resume clears both. Asking for the
+ * status the merchant has changes nothing (changed false: the first
+ * suspension's time and reason stay). Payments are refused inside their
+ * own commands on the merchant row this writes, so none runs after the
+ * suspension's answer. outcome: QB_OK (merchant: the row after) or
+ * QB_E_NOT_FOUND. */
+struct merchant_status_cmd {
+    struct ledger_cmd cmd; /* first: see domain.h */
+    char mchid[MERCHANT_MCHID_SIZE];
+    enum merchant_status status;
+    char reason[MERCHANT_SUSPEND_REASON_SIZE_MAX];
+    enum qb_error outcome;
+    bool changed;
+    struct merchant merchant;
+};
+void merchant_status_cmd_init(struct merchant_status_cmd *c, enum merchant_status status);
 
 /* What onboarding makes before the command runs, on the calling thread:
  * a fresh mchid and appid, the API v3 key, and — unless public_key is

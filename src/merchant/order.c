@@ -369,12 +369,23 @@ static enum qb_error S_create_run(struct ledger_txn *txn, struct ledger_cmd *cmd
     c->outcome = QB_E_INTERNAL;
     int64_t now_ms = ledger_txn_now_ms(txn);
 
+    /* A suspended merchant makes no order, not even the same one again:
+     * read here, in the command, so that none is made after the
+     * suspension's answer. */
+    struct merchant m;
+    enum qb_error err = merchant_get(ledger_txn_store(txn), o->mchid, &m);
+    if (err != QB_OK)
+        return err == QB_E_NOT_FOUND ? QB_E_INTERNAL : err;
+    if (m.status == MERCHANT_SUSPENDED) {
+        c->outcome = QB_E_NO_AUTH;
+        return QB_OK;
+    }
+
     /* An earlier order with this number: the same again, or a refusal. */
     struct merchant_order earlier;
-    enum qb_error err = S_read(ledger_txn_store(txn),
-                               "SELECT " S_COLUMNS
-                               " FROM orders WHERE out_trade_no = $1 AND mchid = $2",
-                               o->out_trade_no, o->mchid, &earlier);
+    err = S_read(ledger_txn_store(txn),
+                 "SELECT " S_COLUMNS " FROM orders WHERE out_trade_no = $1 AND mchid = $2",
+                 o->out_trade_no, o->mchid, &earlier);
     if (err == QB_OK) {
         if (!crypto_equal(earlier.request_hash, o->request_hash, sizeof o->request_hash))
             c->outcome = QB_E_INVALID_REQUEST;

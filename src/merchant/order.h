@@ -10,7 +10,8 @@
  *           with sorted keys, plus the trade type) answers the first order
  *           again while it is payable, ORDERPAID once paid, ORDER_CLOSED once
  *           closed or expired; a different body is INVALID_REQUEST
- *           "201 商户订单号重复", as WeChat answers.
+ *           "201 商户订单号重复", as WeChat answers. A suspended merchant
+           (MERCHANT_SUSPENDED) makes none: NO_AUTH, before anything else.
  *   close   (POST …/out-trade-no/{n}/close) — NOTPAY → CLOSED; closing a
  *           closed or expired order is a success again; a paid one ORDERPAID.
  *   pay     (POST /v1/me/order-payments) — one ledger entry: user −total,
@@ -20,7 +21,8 @@
  *           order exists (by its pay token; a jsapi order made for another
  *           user's openid does not exist for this one: ORDER_NOT_EXIST),
  *           is not paid (ORDERPAID), not closed or expired (ORDER_CLOSED),
- *           the merchant can be credited (PAYEE_UNAVAILABLE), the payer is
+ *           the merchant can be credited (PAYEE_UNAVAILABLE: suspended, or
+ *           its account closed to credits), the payer is
  *           not frozen, the payment password (or the password-free amount),
  *           the limits (wallet_txn_limits_check), the balance.
  *
@@ -175,8 +177,8 @@ struct merchant_order_create_cmd {
     const struct domain_env *env;
     struct merchant_order order; /* in: mchid .. payer_openid, expires_at_ms (0: default);
                                   * out: the order (new or the earlier one) */
-    enum qb_error outcome; /* QB_OK (created or the same again), INVALID_REQUEST, ORDERPAID,
-                            * ORDER_CLOSED */
+    enum qb_error outcome;       /* QB_OK (created or the same again), INVALID_REQUEST, ORDERPAID,
+                                  * ORDER_CLOSED, NO_AUTH (the merchant is suspended) */
 };
 void merchant_order_create_cmd_init(struct merchant_order_create_cmd *c,
                                     const struct domain_env *env);

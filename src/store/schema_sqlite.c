@@ -633,6 +633,11 @@ const char *const store_sqlite_migrations[] = {
     "  wrong_count INTEGER NOT NULL,"
     "  window_start_ms INTEGER NOT NULL"
     ") WITHOUT ROWID;",
+    /* 24: an operator may suspend a merchant (src/merchant/merchant.c,
+     * status 2): it takes no money until resumed. When, and the
+     * operator's reason, are kept while it lasts; 0 and '' otherwise. */
+    "ALTER TABLE merchants ADD COLUMN suspended_at_ms INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE merchants ADD COLUMN suspend_reason TEXT NOT NULL DEFAULT '';",
 };
 
 const size_t store_sqlite_migration_count =

@@ -4,6 +4,9 @@
  * MERCHANT_APPS_MAX, a taken appid refused), merchant_app_check and
  * merchant_apps_list, on a real ledger and database; and the migration
  * that gives every merchant made before it its appid as its first app.
+ * The operator's side of merchants too: merchant_list's pages and
+ * merchant_status_cmd (suspend, resume), and the migration that added the
+ * suspension's columns.
  */
 #include <stdio.h>
 #include <string.h>
@@ -187,11 +190,132 @@ TEST(merchants_made_before_the_migration_keep_their_appid)
     test_old_db_close(&old);
 }
 
+/* Runs merchant_status_cmd; answers the outcome, the row after in *m. */
+static enum qb_error S_status(struct wx *wx, const char *mchid, enum merchant_status status,
+                              const char *reason, bool *changed, struct merchant *m)
+{
+    struct merchant_status_cmd c;
+    merchant_status_cmd_init(&c, status);
+    snprintf(c.mchid, sizeof c.mchid, "%s", mchid);
+    snprintf(c.reason, sizeof c.reason, "%s", reason);
+    ASSERT_EQ_INT(ledger_execute(wx->ledger, &c.cmd), QB_OK);
+    ASSERT_EQ_INT(c.cmd.result, QB_OK);
+    enum qb_error outcome = c.outcome;
+    *changed = c.changed;
+    *m = c.merchant;
+    ledger_cmd_release(&c.cmd);
+    return outcome;
+}
+
+TEST(a_suspension_keeps_its_time_and_reason_until_the_resume)
+{
+    // Suspending writes the status, when and why on the row; asking again changes nothing (the
+    // first time and reason stay, so that they say when the money stopped); resuming clears them.
+    struct wx *wx = wx_new();
+    ASSERT_EQ_INT(S_onboard(wx, "1900000001", S_OWNER, "wx00000000000000a1", NULL, 0), QB_OK);
+    struct merchant m, read;
+    bool changed = false;
+    ASSERT_EQ_INT(merchant_get(wx->reader, "1900000001", &read), QB_OK);
+    ASSERT_EQ_INT(read.status, MERCHANT_ACTIVE);
+    ASSERT_EQ_INT((long long)read.suspended_at_ms, 0);
+
+    ASSERT_EQ_INT(S_status(wx, "1900000001", MERCHANT_SUSPENDED, "工单 42: 欺诈", &changed, &m),
+                  QB_OK);
+    ASSERT(changed);
+    ASSERT_EQ_INT(m.status, MERCHANT_SUSPENDED);
+    ASSERT(m.suspended_at_ms > 0);
+    ASSERT_EQ_STR(m.suspend_reason, "工单 42: 欺诈");
+    ASSERT_EQ_INT(merchant_get(wx->reader, "1900000001", &read), QB_OK);
+    ASSERT_EQ_INT(read.status, MERCHANT_SUSPENDED);
+    ASSERT_EQ_INT((long long)read.suspended_at_ms, (long long)m.suspended_at_ms);
+    ASSERT_EQ_STR(read.suspend_reason, "工单 42: 欺诈");
+    ASSERT_EQ_STR(merchant_status_name(read.status), "SUSPENDED");
+
+    int64_t first_at_ms = m.suspended_at_ms;
+    ASSERT_EQ_INT(S_status(wx, "1900000001", MERCHANT_SUSPENDED, "again", &changed, &m), QB_OK);
+    ASSERT(!changed);
+    ASSERT_EQ_INT((long long)m.suspended_at_ms, (long long)first_at_ms);
+    ASSERT_EQ_STR(m.suspend_reason, "工单 42: 欺诈");
+
+    ASSERT_EQ_INT(S_status(wx, "1900000001", MERCHANT_ACTIVE, "cleared", &changed, &m), QB_OK);
+    ASSERT(changed);
+    ASSERT_EQ_INT(m.status, MERCHANT_ACTIVE);
+    ASSERT_EQ_INT((long long)m.suspended_at_ms, 0);
+    ASSERT_EQ_STR(m.suspend_reason, "");
+    ASSERT_EQ_INT(S_status(wx, "1900000001", MERCHANT_ACTIVE, "", &changed, &m), QB_OK);
+    ASSERT(!changed);
+
+    ASSERT_EQ_INT(S_status(wx, "1900000009", MERCHANT_SUSPENDED, "", &changed, &m), QB_E_NOT_FOUND);
+    ASSERT_EQ_INT(S_status(wx, "19", MERCHANT_SUSPENDED, "", &changed, &m), QB_E_NOT_FOUND);
+    wx_free(wx);
+}
+
+TEST(merchants_are_listed_newest_first_a_page_at_a_time)
+{
+    // Keyset pages on seq, newest first, with or without the owner filter.
+    struct wx *wx = wx_new();
+    const char *const ids[] = {"1900000001", "1900000002", "1900000003"};
+    const char *const apps[] = {"wx00000000000000a1", "wx00000000000000a2", "wx00000000000000a3"};
+    const char *const owners[] = {S_OWNER, "", S_OWNER};
+    for (size_t i = 0; i < 3; i++)
+        ASSERT_EQ_INT(S_onboard(wx, ids[i], owners[i], apps[i], NULL, 0), QB_OK);
+    struct merchant_summary items[4];
+    size_t count = 0;
+    ASSERT_EQ_INT(merchant_list(wx->reader, NULL, 0, items, 4, &count), QB_OK);
+    ASSERT_EQ_INT((long long)count, 3);
+    ASSERT_EQ_STR(items[0].mchid, "1900000003");
+    ASSERT_EQ_STR(items[2].mchid, "1900000001");
+    ASSERT(items[0].seq > items[1].seq && items[1].seq > items[2].seq);
+    ASSERT_EQ_INT(merchant_list(wx->reader, NULL, 0, items, 2, &count), QB_OK);
+    ASSERT_EQ_INT((long long)count, 2);
+    ASSERT_EQ_INT(merchant_list(wx->reader, NULL, items[1].seq, items, 4, &count), QB_OK);
+    ASSERT_EQ_INT((long long)count, 1);
+    ASSERT_EQ_STR(items[0].mchid, "1900000001");
+    ASSERT_EQ_INT(merchant_list(wx->reader, S_OWNER, 0, items, 4, &count), QB_OK);
+    ASSERT_EQ_INT((long long)count, 2);
+    ASSERT_EQ_STR(items[0].mchid, "1900000003");
+    ASSERT_EQ_STR(items[1].mchid, "1900000001");
+    ASSERT_EQ_INT(merchant_list(wx->reader, "u_nobody", 0, items, 4, &count), QB_OK);
+    ASSERT_EQ_INT((long long)count, 0);
+    wx_free(wx);
+}
+
+/* The migration that added the suspension's columns (migration 24, index 23). */
+#define S_SUSPEND_MIGRATION 23
+
+TEST(merchants_made_before_suspensions_are_active)
+{
+    // A merchant written before the suspension's columns existed reads back active, with no
+    // time and no reason, and can be listed.
+    struct test_old_db old;
+    test_old_db_open(&old, S_SUSPEND_MIGRATION, "suspend_reason",
+                     "INSERT INTO merchants (mchid, appid, name, public_key_pem,"
+                     " serial_no, apiv3_key_sealed, fee_ppm, account_id, created_at_ms)"
+                     " VALUES ('1900000001', 'wx00000000000000a1', 'a', '', 'AB',"
+                     " zeroblob(72), 6000, 1, 10)");
+    struct merchant m;
+    memset(&m, 0, sizeof m);
+    ASSERT_EQ_INT((long long)sizeof m.apiv3_key_sealed, 72); /* the zeroblob above */
+    ASSERT_EQ_INT(merchant_get(old.store, "1900000001", &m), QB_OK);
+    ASSERT_EQ_INT(m.status, MERCHANT_ACTIVE);
+    ASSERT_EQ_INT((long long)m.suspended_at_ms, 0);
+    ASSERT_EQ_STR(m.suspend_reason, "");
+    struct merchant_summary item;
+    size_t count = 0;
+    ASSERT_EQ_INT(merchant_list(old.store, NULL, 0, &item, 1, &count), QB_OK);
+    ASSERT_EQ_INT((long long)count, 1);
+    ASSERT_EQ_INT(item.status, MERCHANT_ACTIVE);
+    test_old_db_close(&old);
+}
+
 int main(void)
 {
     RUN(onboarding_records_every_appid_and_refuses_a_taken_or_repeated_one);
     RUN(the_owner_adds_apps_up_to_the_limit);
     RUN(appids_have_one_shape);
     RUN(merchants_made_before_the_migration_keep_their_appid);
+    RUN(a_suspension_keeps_its_time_and_reason_until_the_resume);
+    RUN(merchants_are_listed_newest_first_a_page_at_a_time);
+    RUN(merchants_made_before_suspensions_are_active);
     return test_summary();
 }
