@@ -4,10 +4,10 @@
  *
  * Searching users (with their balances), freezing and unfreezing them,
  * setting a KYC level, looking up payments (and listing those the bank has
- * not settled), and reading the development SMS outbox — the only
- * place an SMS code is ever shown, for environments without an SMS
- * provider. User ids in paths that are not well formed answer 404, as
- * unknown ones do.
+ * not settled), listing, reading, suspending and resuming merchants, and
+ * reading the development SMS outbox — the only place an SMS code is ever
+ * shown, for environments without an SMS provider. User ids and mchids in
+ * paths that are not well formed answer 404, as unknown ones do.
  */
 #include <stdio.h>
 #include <string.h>
@@ -180,6 +180,211 @@ void http_handle_admin_users_freeze(struct http_request *req)
 void http_handle_admin_users_unfreeze(struct http_request *req)
 {
     S_admin_user_op(req, IDENTITY_OP_ADMIN_UNFREEZE);
+}
+
+/* --- GET /admin/merchants, GET /admin/merchants/{mchid} ---------------------------------- */
+
+_Static_assert(MERCHANT_SUSPEND_REASON_SIZE_MAX == S_REASON_SIZE_MAX,
+               "a merchant's suspension takes the reason a freeze does");
+
+/* A merchant as operators see it, never its keys: mchid, name,
+ * owner_user_id (null for none), status, fee_rate_ppm, created_at, appid
+ * (the default) and appids (the default first, from apps[count]). */
+static json_t *S_merchant_json(const char *mchid, const char *appid, const char *name,
+                               const char *owner_user_id, enum merchant_status status,
+                               int64_t fee_ppm, int64_t created_at_ms,
+                               char (*apps)[MERCHANT_APPID_SIZE], size_t app_count)
+{
+    json_t *appids = json_array();
+    if (appids != NULL && json_array_append_new(appids, json_string(appid)) != 0) {
+        json_decref(appids);
+        appids = NULL;
+    }
+    for (size_t i = 0; appids != NULL && i < app_count; i++)
+        if (strcmp(apps[i], appid) != 0 &&
+            json_array_append_new(appids, json_string(apps[i])) != 0) {
+            json_decref(appids);
+            appids = NULL;
+        }
+    if (appids == NULL)
+        return NULL;
+    return json_pack("{s:s, s:s, s:o, s:s, s:o, s:s, s:I, s:o}", "mchid", mchid, "appid", appid,
+                     "appids", appids, "name", name, "owner_user_id",
+                     owner_user_id[0] != '\0' ? json_string(owner_user_id) : json_null(), "status",
+                     merchant_status_name(status), "fee_rate_ppm", (json_int_t)fee_ppm,
+                     "created_at", http_time_json(created_at_ms));
+}
+
+void http_handle_admin_merchants_list(struct http_request *req)
+{
+    const char *owner = http_request_query(req, "owner");
+    if (owner != NULL && owner[0] == '\0')
+        owner = NULL;
+    if (owner != NULL && !id_is_valid(owner, strlen(owner), "u")) {
+        http_reply_error_message(req, QB_E_PARAM, "owner must be a user id (u_...)");
+        return;
+    }
+    size_t limit;
+    int64_t before;
+    struct merchant_summary *items = http_list_begin(req, sizeof *items, &limit, &before);
+    char(*apps)[MERCHANT_APPID_SIZE] = http_request_alloc(req, MERCHANT_APPS_MAX * sizeof *apps);
+    if (items == NULL)
+        return;
+    if (apps == NULL) {
+        http_reply_error(req, QB_E_TOO_LARGE);
+        return;
+    }
+    struct store *reader = http_reader_acquire(req);
+    if (reader == NULL)
+        return;
+    size_t count = 0;
+    enum qb_error err = merchant_list(reader, owner, before, items, limit + 1, &count);
+    int64_t next = 0;
+    if (err == QB_OK && count > limit)
+        count = limit, next = items[limit - 1].seq;
+    json_t *array = err == QB_OK ? json_array() : NULL;
+    for (size_t i = 0; array != NULL && i < count; i++) {
+        const struct merchant_summary *m = &items[i];
+        size_t app_count = 0;
+        err = merchant_apps_list(reader, m->mchid, apps, &app_count);
+        http_array_add(&array, err != QB_OK
+                                   ? NULL
+                                   : S_merchant_json(m->mchid, m->appid, m->name, m->owner_user_id,
+                                                     m->status, m->fee_ppm, m->created_at_ms, apps,
+                                                     app_count));
+    }
+    http_reader_release(req, reader);
+    http_reply_page(req, array, next, err);
+}
+
+/* m as the list shows it, with its settlement account's balances
+ * ([{currency, available, pending}]: pending is what withdrawals in
+ * flight hold) and, while suspended, since when and the operator's reason
+ * (suspended_at and suspend_reason, else null). Replies. */
+static void S_merchant_reply(struct http_request *req, const struct merchant *m)
+{
+    char(*apps)[MERCHANT_APPID_SIZE] = http_request_alloc(req, MERCHANT_APPS_MAX * sizeof *apps);
+    if (apps == NULL) {
+        http_reply_error(req, QB_E_TOO_LARGE);
+        return;
+    }
+    struct store *reader = http_reader_acquire(req);
+    if (reader == NULL)
+        return;
+    size_t app_count = 0;
+    enum qb_error err = merchant_apps_list(reader, m->mchid, apps, &app_count);
+    http_reader_release(req, reader);
+    if (err != QB_OK) {
+        http_reply_error(req, err);
+        return;
+    }
+    bool suspended = m->status == MERCHANT_SUSPENDED;
+    json_t *body = S_merchant_json(m->mchid, m->appid, m->name, m->owner_user_id, m->status,
+                                   m->fee_ppm, m->created_at_ms, apps, app_count);
+    json_t *balances = body != NULL ? http_balances_json(req, m->account_id, &err) : NULL;
+    /* set_new takes its value whether or not it fails. */
+    if (balances == NULL || json_object_set_new(body, "balances", balances) != 0 ||
+        json_object_set_new(body, "suspended_at",
+                            suspended ? http_time_json(m->suspended_at_ms) : json_null()) != 0 ||
+        json_object_set_new(body, "suspend_reason",
+                            suspended ? json_string(m->suspend_reason) : json_null()) != 0) {
+        json_decref(body);
+        http_reply_error(req, err != QB_OK ? err : QB_E_INTERNAL);
+        return;
+    }
+    http_reply_json(req, 200, body);
+    json_decref(body);
+}
+
+/* The path's mchid, or NULL after replying 404 for one of the wrong shape. */
+static const char *S_mchid_param(struct http_request *req)
+{
+    const char *mchid = http_request_param(req, "mchid");
+    if (mchid == NULL || !merchant_mchid_is_valid(mchid)) {
+        http_reply_error_message(req, QB_E_NOT_FOUND, "no such merchant");
+        return NULL;
+    }
+    return mchid;
+}
+
+void http_handle_admin_merchants_get(struct http_request *req)
+{
+    const char *mchid = S_mchid_param(req);
+    struct merchant *m = http_request_alloc(req, sizeof *m);
+    if (mchid == NULL)
+        return;
+    if (m == NULL) {
+        http_reply_error(req, QB_E_TOO_LARGE);
+        return;
+    }
+    struct store *reader = http_reader_acquire(req);
+    if (reader == NULL)
+        return;
+    enum qb_error err = merchant_get(reader, mchid, m);
+    http_reader_release(req, reader);
+    if (err == QB_E_NOT_FOUND)
+        http_reply_error_message(req, err, "no such merchant");
+    else if (err != QB_OK)
+        http_reply_error(req, err);
+    else
+        S_merchant_reply(req, m);
+}
+
+/* --- POST /admin/merchants/{mchid}/suspend, /resume ------------------------------------- */
+
+/* As a freeze: the merchant is the answer, and the audit line says what
+ * was done to which merchant, how it ended, whether it changed anything
+ * (the same again does not) and the operator's reason. */
+static void S_merchant_status_resume(struct http_request *req, struct ledger_cmd *cmd)
+{
+    const struct merchant_status_cmd *c = (const struct merchant_status_cmd *)cmd;
+    enum qb_error outcome = cmd->result != QB_OK ? cmd->result : c->outcome;
+    char reason[S_REASON_SIZE_MAX];
+    S_reason_for_log(c->reason, reason, sizeof reason);
+    log_event(LOG_AUDIT, "admin.merchant_changed",
+              "action=%s mchid=%s result=%s changed=%s reason=\"%s\"",
+              c->status == MERCHANT_SUSPENDED ? "suspend" : "resume", c->mchid,
+              outcome == QB_OK ? "ok" : error_api_code(outcome), c->changed ? "true" : "false",
+              reason);
+    if (outcome == QB_E_NOT_FOUND)
+        http_reply_error_message(req, outcome, "no such merchant");
+    else if (outcome != QB_OK)
+        http_reply_error(req, outcome);
+    else
+        S_merchant_reply(req, &c->merchant);
+    ledger_cmd_release(cmd);
+}
+
+static void S_admin_merchant_op(struct http_request *req, enum merchant_status status)
+{
+    const char *mchid = S_mchid_param(req);
+    if (mchid == NULL)
+        return;
+    json_t *body = http_json_body(req, S_freeze_fields, QB_ARRAY_COUNT(S_freeze_fields));
+    if (body == NULL)
+        return;
+    const char *reason = http_json_string(body, "reason");
+    struct merchant_status_cmd *c = http_request_alloc(req, sizeof *c);
+    if (c == NULL) {
+        http_reply_error(req, QB_E_TOO_LARGE);
+        json_decref(body);
+        return;
+    }
+    merchant_status_cmd_init(c, status);
+    snprintf(c->mchid, sizeof c->mchid, "%s", mchid);
+    snprintf(c->reason, sizeof c->reason, "%s", reason != NULL ? reason : "");
+    json_decref(body);
+    http_request_submit(req, &c->cmd, S_merchant_status_resume);
+}
+
+void http_handle_admin_merchants_suspend(struct http_request *req)
+{
+    S_admin_merchant_op(req, MERCHANT_SUSPENDED);
+}
+
+void http_handle_admin_merchants_resume(struct http_request *req)
+{
+    S_admin_merchant_op(req, MERCHANT_ACTIVE);
 }
 
 /* --- PUT /admin/users/{id}/kyc-level ------------------------------------------------------ */

@@ -164,6 +164,13 @@ const struct http_route http_routes[] = {
     {"GET", "/admin/payments", http_handle_admin_payments_list, HTTP_AUTH_ADMIN,
      "status limit cursor"},
     {"GET", "/admin/payments/{id}", http_handle_admin_payments_get, HTTP_AUTH_ADMIN, NULL},
+    {"GET", "/admin/merchants", http_handle_admin_merchants_list, HTTP_AUTH_ADMIN,
+     "limit cursor owner"},
+    {"GET", "/admin/merchants/{mchid}", http_handle_admin_merchants_get, HTTP_AUTH_ADMIN, NULL},
+    {"POST", "/admin/merchants/{mchid}/suspend", http_handle_admin_merchants_suspend,
+     HTTP_AUTH_ADMIN, NULL},
+    {"POST", "/admin/merchants/{mchid}/resume", http_handle_admin_merchants_resume, HTTP_AUTH_ADMIN,
+     NULL},
 
     /* verify_routes.c */
     {"POST", "/admin/ledger/verification", http_handle_admin_verification_start, HTTP_AUTH_ADMIN,

@@ -262,6 +262,12 @@ static const struct matrix_row S_matrix[] = {
     /* Without ?status=PROCESSING nothing is listed (test_topup.c lists real ones). */
     {"GET", "/admin/payments", ID_NONE, SETUP_NONE, NULL, ADMIN_ROUTE(400)},
     {"GET", "/admin/payments/{id}", ID_PAYMENT_OF_B, SETUP_NONE, NULL, ADMIN_ROUTE(200)},
+    {"GET", "/admin/merchants", ID_NONE, SETUP_NONE, NULL, ADMIN_ROUTE(200)},
+    {"GET", "/admin/merchants/{mchid}", ID_MERCHANT_OF_B, SETUP_NONE, NULL, ADMIN_ROUTE(200)},
+    {"POST", "/admin/merchants/{mchid}/suspend", ID_MERCHANT_OF_B, SETUP_NONE, NULL,
+     ADMIN_ROUTE(200)},
+    {"POST", "/admin/merchants/{mchid}/resume", ID_MERCHANT_OF_B, SETUP_NONE, NULL,
+     ADMIN_ROUTE(200)},
     /* The GET row after the POST row: it answers 404 until a check has run. */
     {"POST", "/admin/ledger/verification", ID_NONE, SETUP_NONE, NULL, ADMIN_ROUTE(202)},
     {"GET", "/admin/ledger/verification", ID_NONE, SETUP_NONE, NULL, ADMIN_ROUTE(200)},

@@ -190,6 +190,10 @@ static const struct route_entry S_routes[] = {
     {"GET", "/admin/users/{id}/transactions", "", false, false},
     {"GET", "/admin/users/{id}/transactions.csv", "", false, false},
     {"GET", "/admin/payments/{id}", "", false, false},
+    {"GET", "/admin/merchants", "", false, false},
+    {"GET", "/admin/merchants/{mchid}", "", false, false},
+    {"POST", "/admin/merchants/{mchid}/suspend", "", false, false},
+    {"POST", "/admin/merchants/{mchid}/resume", "", false, false},
     {"POST", "/admin/ledger/verification", "", false, true},
     {"GET", "/admin/ledger/verification", "", false, false},
 };

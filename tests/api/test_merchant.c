@@ -3,7 +3,11 @@
  * merchant API as a WeChat Pay SDK speaks it (requests signed and answers
  * verified with OpenSSL by this test, merchant_helpers.h), every signature
  * refusal, orders created, queried and closed, the platform certificate,
- * and a wallet user paying a native order with its balance.
+ * and a wallet user paying a native order with its balance. The
+ * operator's merchant routes too: listing and reading merchants, and
+ * suspending one, which stops every way it takes money (its orders,
+ * codepay, a user paying an order made before) and none by which it gives
+ * money back, until it is resumed.
  */
 #include <stdio.h>
 #include <string.h>
@@ -11,6 +15,7 @@
 
 #include "api/lib/suite.h"
 #include "api/merchant_helpers.h"
+#include "api/refund_helpers.h"
 #include "api/transfer_helpers.h"
 
 static char S_root[512];
@@ -539,6 +544,298 @@ TEST(a_user_pays_a_native_order_once_and_sees_it_in_bills)
     mh_release(&m);
 }
 
+/* --- the operator's merchant routes ------------------------------------------------- */
+
+/* GET path as the operator: the status must be status, and code the error's when not NULL;
+ * the body (NULL on an error) is the caller's to release. */
+static json_t *S_admin_get(const char *path, long status, const char *code)
+{
+    struct client_response res;
+    ASSERT_EQ_INT(api_call(&S_client, "GET", path, S_admin, NULL, &res), status);
+    if (code != NULL)
+        ASSERT_EQ_STR(api_error_code(&res), code);
+    json_t *j = status == 200 ? api_json(&res) : NULL;
+    /* Never key material, in any answer of these routes. */
+    const char *secret[] = {"apiv3_key", "private_key", "public_key", "certificate", "serial_no"};
+    for (size_t i = 0; i < QB_ARRAY_COUNT(secret); i++)
+        if (res.body.data != NULL && strstr(res.body.data, secret[i]) != NULL)
+            TEST_FAIL_("%s in the answer to %s", secret[i], path);
+    client_response_release(&res);
+    ASSERT(status != 200 || j != NULL);
+    return j;
+}
+
+/* POST /admin/merchants/{mchid}/<action> with body (may be NULL): the status, the error code
+ * when not 200, else the merchant into *out (released by the caller). */
+static void S_merchant_action(const char *mchid, const char *action, const char *body, long status,
+                              const char *code, json_t **out)
+{
+    char path[128];
+    snprintf(path, sizeof path, "/admin/merchants/%s/%s", mchid, action);
+    struct client_response res;
+    ASSERT_EQ_INT(api_call(&S_client, "POST", path, S_admin, body, &res), status);
+    if (code != NULL)
+        ASSERT_EQ_STR(api_error_code(&res), code);
+    if (out != NULL)
+        *out = api_json(&res);
+    client_response_release(&res);
+}
+
+static const char *S_str(const json_t *j, const char *name)
+{
+    const char *s = json_string_value(json_object_get(j, name));
+    return s != NULL ? s : "";
+}
+
+TEST(an_operator_lists_and_reads_merchants_newest_first_without_keys)
+{
+    // GET /admin/merchants pages by cursor as GET /admin/users does, filtered by owner; each
+    // merchant shows its apps, owner, status and fee rate, never a key; one merchant shows its
+    // balance too. Unknown and malformed ids are 404, bad paging and owners 400.
+    struct api_user owner, payer;
+    API_MUST(th_user_new(&S_client, S_admin, &owner));
+    API_MUST(th_user_new(&S_client, S_admin, &payer));
+    API_MUST(th_fund(&S_client, S_admin, &payer, 10000));
+    struct mh_merchant first, second;
+    ASSERT(rh_onboard_owned(&S_client, S_admin, owner.id, &first));
+    ASSERT(rh_onboard_owned(&S_client, S_admin, owner.id, &second));
+    char transaction_id[32];
+    rh_order_paid(&S_client, &second, &payer, "list-0001", 2000, NULL, transaction_id);
+
+    char path[256];
+    snprintf(path, sizeof path, "/admin/merchants?owner=%s&limit=1", owner.id);
+    json_t *page = S_admin_get(path, 200, NULL);
+    json_t *items = json_object_get(page, "items");
+    ASSERT_EQ_INT(json_array_size(items), 1);
+    json_t *item = json_array_get(items, 0);
+    ASSERT_EQ_STR(S_str(item, "mchid"), second.mchid); /* the newest first */
+    ASSERT_EQ_STR(S_str(item, "owner_user_id"), owner.id);
+    ASSERT_EQ_STR(S_str(item, "status"), "ACTIVE");
+    ASSERT_EQ_STR(S_str(item, "name"), "小店");
+    ASSERT_EQ_STR(S_str(item, "appid"), second.appid);
+    ASSERT_EQ_STR(json_string_value(json_array_get(json_object_get(item, "appids"), 0)),
+                  second.appid);
+    ASSERT_EQ_INT(json_integer_value(json_object_get(item, "fee_rate_ppm")), 6000);
+    ASSERT(json_object_get(item, "balances") == NULL);
+    const char *cursor = S_str(page, "next_cursor");
+    ASSERT(cursor[0] != '\0');
+    snprintf(path, sizeof path, "/admin/merchants?owner=%s&limit=1&cursor=%s", owner.id, cursor);
+    json_decref(page);
+    page = S_admin_get(path, 200, NULL);
+    items = json_object_get(page, "items");
+    ASSERT_EQ_INT(json_array_size(items), 1);
+    ASSERT_EQ_STR(S_str(json_array_get(items, 0), "mchid"), first.mchid);
+    ASSERT(json_is_null(json_object_get(page, "next_cursor"))); /* the last page */
+    json_decref(page);
+    /* Unfiltered, the newest is first; an operator's merchant for nobody has no owner. */
+    struct mh_merchant nobodys;
+    ASSERT(mh_onboard(&S_client, S_admin, -1, &nobodys));
+    page = S_admin_get("/admin/merchants?limit=100", 200, NULL);
+    item = json_array_get(json_object_get(page, "items"), 0);
+    ASSERT_EQ_STR(S_str(item, "mchid"), nobodys.mchid);
+    ASSERT(json_is_null(json_object_get(item, "owner_user_id")));
+    json_decref(page);
+    snprintf(path, sizeof path, "/admin/merchants?owner=%s", payer.id); /* owns none */
+    page = S_admin_get(path, 200, NULL);
+    ASSERT_EQ_INT(json_array_size(json_object_get(page, "items")), 0);
+    json_decref(page);
+
+    /* One merchant: its balance in fen (the order less the 0.6 % fee), not suspended. */
+    snprintf(path, sizeof path, "/admin/merchants/%s", second.mchid);
+    json_t *m = S_admin_get(path, 200, NULL);
+    ASSERT_EQ_STR(S_str(m, "status"), "ACTIVE");
+    ASSERT_EQ_STR(S_str(m, "owner_user_id"), owner.id);
+    json_t *balance = json_array_get(json_object_get(m, "balances"), 0);
+    ASSERT_EQ_STR(S_str(balance, "currency"), "CNY");
+    ASSERT_EQ_INT(json_integer_value(json_object_get(balance, "available")), 2000 - 12);
+    ASSERT_EQ_INT(json_integer_value(json_object_get(balance, "pending")), 0);
+    ASSERT(json_is_null(json_object_get(m, "suspended_at")));
+    ASSERT(json_is_null(json_object_get(m, "suspend_reason")));
+    json_decref(m);
+
+    /* Bad input. */
+    S_admin_get("/admin/merchants/1000000000", 404, "NOT_FOUND");
+    S_admin_get("/admin/merchants/19000000001", 404, "NOT_FOUND");
+    S_admin_get("/admin/merchants/abc", 404, "NOT_FOUND");
+    S_admin_get("/admin/merchants?cursor=zzz", 400, "PARAM_ERROR");
+    S_admin_get("/admin/merchants?cursor=-5", 400, "PARAM_ERROR");
+    S_admin_get("/admin/merchants?limit=0", 400, "PARAM_ERROR");
+    S_admin_get("/admin/merchants?limit=101", 400, "PARAM_ERROR");
+    S_admin_get("/admin/merchants?owner=1900000001", 400, "PARAM_ERROR");
+    S_admin_get("/admin/merchants?mchid=1", 400, "PARAM_ERROR");
+    struct client_response res;
+    ASSERT_EQ_INT(api_call(&S_client, "GET", "/admin/merchants", owner.token, NULL, &res), 403);
+    client_response_release(&res);
+    mh_release(&nobodys);
+    mh_release(&second);
+    mh_release(&first);
+}
+
+/* A codepay of the payer's code (the server-held device's, for now) for total fen under
+ * out_trade_no: the status, and the error code or trade_state into what. */
+static long S_codepay(const struct mh_merchant *m, const struct api_user *payer,
+                      const char *out_trade_no, long long total, char what[64])
+{
+    struct client_response res;
+    ASSERT_EQ_INT(api_call(&S_client, "GET", "/v1/me/payment-code", payer->token, NULL, &res), 200);
+    char code[32];
+    snprintf(code, sizeof code, "%s", api_json_str(&res, "code"));
+    client_response_release(&res);
+    char body[1024];
+    snprintf(body, sizeof body,
+             "{\"appid\":\"%s\",\"mchid\":\"%s\",\"description\":\"便利店\","
+             "\"out_trade_no\":\"%s\",\"amount\":{\"total\":%lld,\"currency\":\"CNY\"},"
+             "\"payer\":{\"auth_code\":\"%s\"}}",
+             m->appid, m->mchid, out_trade_no, total, code);
+    long status = mh_call(&S_client, m, "POST", "/v3/pay/transactions/codepay", body, &res);
+    ASSERT(mh_response_verified(m, &res));
+    const char *s = status == 200 ? api_json_str(&res, "trade_state") : api_error_code(&res);
+    snprintf(what, 64, "%s", s != NULL ? s : "");
+    client_response_release(&res);
+    return status;
+}
+
+TEST(a_suspended_merchant_takes_no_money_but_gives_it_back)
+{
+    // While an operator's suspension lasts, the merchant's /v3 orders and codepay are NO_AUTH
+    // and a user paying an order made before it is PAYEE_UNAVAILABLE, with nothing moved; its
+    // queries, closes and refunds go on. Suspending again changes nothing; resuming lets
+    // money in again. Each change is an audit line with the reason.
+    struct api_user u;
+    API_MUST(th_user_new(&S_client, S_admin, &u));
+    API_MUST(th_fund(&S_client, S_admin, &u, 50000));
+    struct mh_merchant m;
+    ASSERT(mh_onboard(&S_client, S_admin, 0, &m));
+    char transaction_id[32];
+    rh_order_paid(&S_client, &m, &u, "susp-paid-1", 3000, NULL, transaction_id);
+    char code_url[128];
+    S_native(&m, "susp-before", 1500, code_url);
+    ASSERT_EQ_INT(S_balance(&u), 50000 - 3000);
+
+    /* Bad input changes nothing. */
+    S_merchant_action(m.mchid, "suspend", "{\"reason\":5}", 400, "PARAM_ERROR", NULL);
+    S_merchant_action(m.mchid, "suspend", "{\"reason\":\"a\\u0007b\"}", 400, "PARAM_ERROR", NULL);
+    char long_reason[260];
+    snprintf(long_reason, sizeof long_reason, "{\"reason\":\"%0201d\"}", 0);
+    S_merchant_action(m.mchid, "suspend", long_reason, 400, "PARAM_ERROR", NULL);
+    S_merchant_action(m.mchid, "suspend", "{\"why\":\"x\"}", 400, "PARAM_ERROR", NULL);
+    S_merchant_action(m.mchid, "suspend", "{", 400, "INVALID_JSON", NULL);
+    S_merchant_action("1000000000", "suspend", NULL, 404, "NOT_FOUND", NULL);
+    S_merchant_action("12345", "resume", NULL, 404, "NOT_FOUND", NULL);
+    char path[128];
+    snprintf(path, sizeof path, "/admin/merchants/%s", m.mchid);
+    json_t *j = S_admin_get(path, 200, NULL);
+    ASSERT_EQ_STR(S_str(j, "status"), "ACTIVE");
+    json_decref(j);
+
+    /* The suspension, and the same again: the first time and reason stay. */
+    S_merchant_action(m.mchid, "suspend", "{\"reason\":\"工单 7: \\\"fraud\\\" reports\"}", 200,
+                      NULL, &j);
+    ASSERT_EQ_STR(S_str(j, "status"), "SUSPENDED");
+    ASSERT_EQ_STR(S_str(j, "suspend_reason"), "工单 7: \"fraud\" reports");
+    char suspended_at[64];
+    snprintf(suspended_at, sizeof suspended_at, "%s", S_str(j, "suspended_at"));
+    ASSERT(suspended_at[0] != '\0');
+    json_decref(j);
+    S_merchant_action(m.mchid, "suspend", "{\"reason\":\"again\"}", 200, NULL, &j);
+    ASSERT_EQ_STR(S_str(j, "status"), "SUSPENDED");
+    ASSERT_EQ_STR(S_str(j, "suspended_at"), suspended_at);
+    ASSERT_EQ_STR(S_str(j, "suspend_reason"), "工单 7: \"fraud\" reports");
+    json_decref(j);
+
+    /* No new order of any kind, not even the same one again, and no codepay. */
+    char body[1024];
+    struct client_response res;
+    const char *const kinds[] = {"native", "h5", "app"};
+    for (size_t i = 0; i < QB_ARRAY_COUNT(kinds); i++) {
+        char kind_path[64];
+        snprintf(kind_path, sizeof kind_path, "/v3/pay/transactions/%s", kinds[i]);
+        S_order_body(&m, "susp-new-1", 1000, NULL, body, sizeof body);
+        ASSERT_EQ_INT(mh_call(&S_client, &m, "POST", kind_path, body, &res), 403);
+        ASSERT(mh_response_verified(&m, &res));
+        ASSERT_EQ_STR(api_error_code(&res), "NO_AUTH");
+        client_response_release(&res);
+    }
+    S_order_body(&m, "susp-before", 1500, NULL, body, sizeof body);
+    ASSERT_EQ_INT(mh_call(&S_client, &m, "POST", "/v3/pay/transactions/native", body, &res), 403);
+    ASSERT_EQ_STR(api_error_code(&res), "NO_AUTH");
+    client_response_release(&res);
+    char what[64];
+    ASSERT_EQ_INT(S_codepay(&m, &u, "susp-code-1", 800, what), 403);
+    ASSERT_EQ_STR(what, "NO_AUTH");
+
+    /* The order made before: the payer cannot pay it, nor the merchant's till code. */
+    char pay[256];
+    snprintf(pay, sizeof pay, "{\"code_url\":\"%s\",\"payment_password\":\"%s\"}", code_url,
+             TH_PAY_PASSWORD);
+    ASSERT_EQ_INT(
+        api_call_idem(&S_client, "POST", "/v1/me/order-payments", u.token, "susp-pay-1", pay, &res),
+        403);
+    ASSERT_EQ_STR(api_error_code(&res), "PAYEE_UNAVAILABLE");
+    client_response_release(&res);
+    ASSERT_EQ_INT(S_balance(&u), 50000 - 3000);
+    j = S_query(&m, "susp-before");
+    ASSERT_EQ_STR(json_string_value(json_object_get(j, "trade_state")), "NOTPAY");
+    json_decref(j);
+
+    /* What gives money back, or only reads, goes on: the paid order is queried and refunded
+     * in part, the unpaid one closed. */
+    j = S_query(&m, "susp-paid-1");
+    ASSERT_EQ_STR(json_string_value(json_object_get(j, "trade_state")), "SUCCESS");
+    json_decref(j);
+    ASSERT_EQ_INT(rh_refund(&S_client, &m, "susp-paid-1", "susp-refund-1", 1000, 3000, NULL, &res),
+                  200);
+    ASSERT_EQ_STR(api_json_str(&res, "status"), "SUCCESS");
+    client_response_release(&res);
+    ASSERT_EQ_INT(S_balance(&u), 50000 - 3000 + 1000);
+    snprintf(path, sizeof path, "/v3/pay/transactions/out-trade-no/%s/close", "susp-before");
+    snprintf(body, sizeof body, "{\"mchid\":\"%s\"}", m.mchid);
+    ASSERT_EQ_INT(mh_call(&S_client, &m, "POST", path, body, &res), 204);
+    client_response_release(&res);
+
+    /* The resume, twice; then money comes in again. */
+    S_merchant_action(m.mchid, "resume", "{\"reason\":\"cleared\"}", 200, NULL, &j);
+    ASSERT_EQ_STR(S_str(j, "status"), "ACTIVE");
+    ASSERT(json_is_null(json_object_get(j, "suspended_at")));
+    ASSERT(json_is_null(json_object_get(j, "suspend_reason")));
+    json_decref(j);
+    S_merchant_action(m.mchid, "resume", NULL, 200, NULL, &j);
+    ASSERT_EQ_STR(S_str(j, "status"), "ACTIVE");
+    json_decref(j);
+    S_native(&m, "susp-after", 700, code_url);
+    snprintf(pay, sizeof pay, "{\"code_url\":\"%s\",\"payment_password\":\"%s\"}", code_url,
+             TH_PAY_PASSWORD);
+    ASSERT_EQ_INT(
+        api_call_idem(&S_client, "POST", "/v1/me/order-payments", u.token, "susp-pay-2", pay, &res),
+        201);
+    client_response_release(&res);
+    ASSERT_EQ_INT(S_codepay(&m, &u, "susp-code-2", 800, what), 200);
+    ASSERT_EQ_STR(what, "SUCCESS");
+    ASSERT_EQ_INT(S_balance(&u), 50000 - 3000 + 1000 - 700 - 800);
+
+    /* Every change, and the one that changed nothing, is an audit line with its reason. */
+    char audit[3][256];
+    snprintf(audit[0], sizeof audit[0],
+             "event=admin.merchant_changed action=suspend mchid=%s result=ok changed=true"
+             " reason=\"工单 7: 'fraud' reports\"",
+             m.mchid);
+    snprintf(audit[1], sizeof audit[1],
+             "event=admin.merchant_changed action=suspend mchid=%s result=ok changed=false"
+             " reason=\"again\"",
+             m.mchid);
+    snprintf(audit[2], sizeof audit[2],
+             "event=admin.merchant_changed action=resume mchid=%s result=ok changed=true"
+             " reason=\"cleared\"",
+             m.mchid);
+    static char log[1 << 20];
+    usleep(100 * 1000);
+    ASSERT(test_file_read(S_daemon.log_path, log, sizeof log));
+    for (size_t i = 0; i < QB_ARRAY_COUNT(audit); i++)
+        if (strstr(log, audit[i]) == NULL)
+            TEST_FAIL_("no audit line \"%s\" in the log", audit[i]);
+    mh_release(&m);
+}
+
 int main(void)
 {
     struct api_suite suite;
@@ -553,5 +850,7 @@ int main(void)
     RUN(the_platform_certificate_decrypts_with_the_apiv3_key);
     RUN(an_order_payment_without_a_payment_password_set_says_so);
     RUN(a_user_pays_a_native_order_once_and_sees_it_in_bills);
+    RUN(an_operator_lists_and_reads_merchants_newest_first_without_keys);
+    RUN(a_suspended_merchant_takes_no_money_but_gives_it_back);
     return api_suite_end(&suite);
 }
