@@ -1,8 +1,8 @@
 /*
- * admin.c — the operator's commands: users, freezing, KYC levels and the
- * development SMS outbox. They authenticate with the admin token (the
- * daemon's DATA_DIR/admin-token), from QIANBAO_ADMIN_TOKEN or the profile
- * written by `qianbao login --admin` ("admin" unless --profile is given).
+ * admin.c — the operator's commands: users, freezing, KYC levels,
+ * merchants and their suspension, and the development SMS outbox. They authenticate with the admin
+ * token (the daemon's DATA_DIR/admin-token), from QIANBAO_ADMIN_TOKEN or the profile written by
+ * `qianbao login --admin` ("admin" unless --profile is given).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -421,4 +421,196 @@ int cli_run_admin_verify(struct cli *cli, const struct cli_args *args)
         rc = S_verify_report(cli, res.json);
     cli_response_release(&res);
     return rc;
+}
+
+/* --- merchants ------------------------------------------------------------------------ */
+
+#define S_MERCHANT_PAGES_MAX 1000 /* --all stops here: 100,000 merchants */
+
+/* Each merchant with its status, owner and apps: never a key. */
+static void S_merchant_row(struct cli_table *table, const json_t *m)
+{
+    char fee[32], apps[24];
+    snprintf(fee, sizeof fee, "%" JSON_INTEGER_FORMAT,
+             json_integer_value(json_object_get(m, "fee_rate_ppm")));
+    snprintf(apps, sizeof apps, "%zu", json_array_size(json_object_get(m, "appids")));
+    const char *owner = cli_json_str(m, "owner_user_id");
+    const char *row[] = {cli_json_str(m, "mchid"),
+                         cli_json_str(m, "name"),
+                         cli_json_str(m, "status"),
+                         owner[0] != '\0' ? owner : "-",
+                         fee,
+                         apps,
+                         cli_json_str(m, "created_at")};
+    cli_table_add(table, row);
+}
+
+int cli_run_admin_merchants(struct cli *cli, const struct cli_args *args)
+{
+    static const char *const headers[] = {"MCHID",   "NAME", "STATUS", "OWNER",
+                                          "FEE PPM", "APPS", "CREATED"};
+    char limit[8], path[512] = "/admin/merchants";
+    int rc = cli_limit_arg(cli, args, limit, sizeof limit);
+    if (rc != CLI_EXIT_OK)
+        return rc;
+    const char *owner = cli_arg(cli, args, "owner");
+    char owner_id[128];
+    if (owner != NULL) {
+        rc = cli_user_id_arg(cli, owner, owner_id, sizeof owner_id);
+        if (rc != CLI_EXIT_OK)
+            return rc;
+    }
+    if ((owner != NULL && !cli_query_add(path, sizeof path, "owner", owner_id)) ||
+        (limit[0] != '\0' && !cli_query_add(path, sizeof path, "limit", limit)))
+        return cli_usage_error(cli, "the options are too long");
+    bool all = cli_arg(cli, args, "all") != NULL;
+    const char *cursor_arg = cli_arg(cli, args, "cursor");
+    if (!all) {
+        if (cursor_arg != NULL && !cli_query_add(path, sizeof path, "cursor", cursor_arg))
+            return cli_usage_error(cli, "the options are too long");
+        return cli_page_show(cli, path, CLI_AUTH_ADMIN, headers, QB_ARRAY_COUNT(headers),
+                             S_merchant_row, "no merchants");
+    }
+    /* --all: every page, one table (or one JSON list). */
+    struct cli_table table;
+    cli_table_init(&table, headers, QB_ARRAY_COUNT(headers));
+    json_t *items = json_array();
+    QB_ASSERT(items != NULL);
+    char cursor[128];
+    snprintf(cursor, sizeof cursor, "%s", cursor_arg != NULL ? cursor_arg : "");
+    for (int page = 0;; page++) {
+        char page_path[640];
+        snprintf(page_path, sizeof page_path, "%s", path);
+        if (cursor[0] != '\0' && !cli_query_add(page_path, sizeof page_path, "cursor", cursor)) {
+            rc = cli_usage_error(cli, "the options are too long");
+            break;
+        }
+        struct cli_response res;
+        rc = cli_call(cli, "GET", page_path, CLI_AUTH_ADMIN, NULL, &res);
+        if (rc != CLI_EXIT_OK) {
+            cli_response_release(&res);
+            break;
+        }
+        size_t index;
+        json_t *item;
+        json_array_foreach(json_object_get(res.json, "items"), index, item)
+        {
+            if (cli->json)
+                QB_ASSERT(json_array_append(items, item) == 0);
+            else
+                S_merchant_row(&table, item);
+        }
+        snprintf(cursor, sizeof cursor, "%s", cli_json_str(res.json, "next_cursor"));
+        cli_response_release(&res);
+        if (cursor[0] == '\0' || page + 1 >= S_MERCHANT_PAGES_MAX) {
+            if (cli->json) {
+                json_t *doc = json_pack("{s:O, s:o}", "items", items, "next_cursor",
+                                        cursor[0] != '\0' ? json_string(cursor) : json_null());
+                QB_ASSERT(doc != NULL);
+                cli_print_json(doc);
+            } else if (json_array_size(items) == 0 && table.row_count == 0) {
+                printf("no merchants\n");
+            } else {
+                cli_table_print(cli, &table);
+            }
+            break;
+        }
+    }
+    json_decref(items);
+    cli_table_release(&table);
+    return rc;
+}
+
+/* The path /admin/merchants/MCHID[/action] of a command's MCHID. */
+static int S_merchant_path(struct cli *cli, const char *mchid, const char *action, char *path,
+                           size_t path_size)
+{
+    if (strlen(mchid) != 10 || strspn(mchid, "0123456789") != 10)
+        return cli_usage_error(cli, "MCHID is a merchant's ten digits: find it with `qianbao "
+                                    "admin merchants`");
+    snprintf(path, path_size, "/admin/merchants/%s%s%s", mchid, action[0] != '\0' ? "/" : "",
+             action);
+    return CLI_EXIT_OK;
+}
+
+/* A merchant as GET /admin/merchants/{mchid} answers it, field by field. */
+static void S_merchant_show(struct cli *cli, const json_t *m)
+{
+    char text[512], available[MONEY_TEXT_SIZE_MAX + 16], pending[MONEY_TEXT_SIZE_MAX + 16];
+    cli_print_field(cli, "merchant", cli_json_str(m, "mchid"));
+    cli_print_field(cli, "name", cli_json_str(m, "name"));
+    const char *owner = cli_json_str(m, "owner_user_id");
+    cli_print_field(cli, "owner", owner[0] != '\0' ? owner : "none");
+    const char *status = cli_json_str(m, "status");
+    if (strcmp(status, "SUSPENDED") == 0) {
+        const char *reason = cli_json_str(m, "suspend_reason");
+        snprintf(text, sizeof text, "SUSPENDED since %s%s%s%s", cli_json_str(m, "suspended_at"),
+                 reason[0] != '\0' ? " (" : "", reason, reason[0] != '\0' ? ")" : "");
+        cli_print_field(cli, "status", text);
+    } else {
+        cli_print_field(cli, "status", status);
+    }
+    snprintf(text, sizeof text, "%" JSON_INTEGER_FORMAT " ppm",
+             json_integer_value(json_object_get(m, "fee_rate_ppm")));
+    cli_print_field(cli, "fee rate", text);
+    size_t i, used = 0;
+    const json_t *app;
+    text[0] = '\0';
+    json_array_foreach(json_object_get(m, "appids"), i, app) if (used < sizeof text) used +=
+        (size_t)snprintf(text + used, sizeof text - used, "%s%s", i > 0 ? ", " : "",
+                         json_string_value(app) != NULL ? json_string_value(app) : "");
+    cli_print_field(cli, "apps", text);
+    const json_t *balances = json_object_get(m, "balances");
+    S_balances_text(balances, "available", available, sizeof available);
+    S_balances_text(balances, "pending", pending, sizeof pending);
+    cli_print_field(cli, "available", available);
+    cli_print_field(cli, "pending", pending);
+    cli_print_field(cli, "created at", cli_json_str(m, "created_at"));
+}
+
+/* method path with body (may be NULL): the merchant, shown or as JSON. */
+static int S_merchant_call(struct cli *cli, const char *method, const char *path,
+                           const json_t *body)
+{
+    struct cli_response res;
+    int rc = cli_call(cli, method, path, CLI_AUTH_ADMIN, body, &res);
+    if (rc == CLI_EXIT_OK && cli->json)
+        cli_print_body(&res);
+    else if (rc == CLI_EXIT_OK)
+        S_merchant_show(cli, res.json);
+    cli_response_release(&res);
+    return rc;
+}
+
+int cli_run_admin_merchant(struct cli *cli, const struct cli_args *args)
+{
+    char path[64];
+    int rc = S_merchant_path(cli, args->positionals[0], "", path, sizeof path);
+    return rc == CLI_EXIT_OK ? S_merchant_call(cli, "GET", path, NULL) : rc;
+}
+
+/* A suspension or its end, with --reason for the audit line when given. */
+static int S_merchant_action(struct cli *cli, const struct cli_args *args, const char *action)
+{
+    char path[64];
+    int rc = S_merchant_path(cli, args->positionals[0], action, path, sizeof path);
+    if (rc != CLI_EXIT_OK)
+        return rc;
+    const char *reason = cli_arg(cli, args, "reason");
+    json_t *body = reason != NULL ? json_pack("{s:s}", "reason", reason) : NULL;
+    if (reason != NULL && body == NULL)
+        return cli_usage_error(cli, "--reason must be UTF-8 text");
+    rc = S_merchant_call(cli, "POST", path, body);
+    json_decref(body);
+    return rc;
+}
+
+int cli_run_admin_merchant_suspend(struct cli *cli, const struct cli_args *args)
+{
+    return S_merchant_action(cli, args, "suspend");
+}
+
+int cli_run_admin_merchant_resume(struct cli *cli, const struct cli_args *args)
+{
+    return S_merchant_action(cli, args, "resume");
 }

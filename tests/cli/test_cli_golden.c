@@ -1749,6 +1749,26 @@ TEST(operator)
     S_case(NULL, S_PAY, "send", S_phone_b, "0.01", "--password-stdin", "--json", NULL);
     S_last_str("id", transfer, sizeof transfer);
     S_case("admin-payment-transfer", NULL, "admin", "payment", transfer, NULL);
+
+    /* "A merchant is taking fraudulent payments": find it by its owner, stop it (its orders are
+     * refused), see it stopped, let it go again. */
+    char mchid[16];
+    S_profile_value("merchant", "mchid", mchid, sizeof mchid);
+    S_case("admin-merchants", NULL, "admin", "merchants", "--owner", S_id_b, NULL);
+    S_case("admin-merchants-all-json", NULL, "admin", "merchants", "--owner", S_phone_b, "--limit",
+           "1", "--all", "--json", NULL);
+    S_case("admin-merchants-bad-owner", NULL, "admin", "merchants", "--owner", "面馆", NULL);
+    S_case("admin-merchant", NULL, "admin", "merchant", mchid, NULL);
+    S_case("admin-merchant-unknown", NULL, "admin", "merchant", "1000000000", NULL);
+    S_case("admin-merchant-bad-id", NULL, "admin", "merchant", "面馆", NULL);
+    S_case("admin-merchant-suspend", NULL, "admin", "merchant-suspend", mchid, "--reason",
+           "ticket 4711: card-testing reports", NULL);
+    S_case("admin-merchant-suspend-again-json", NULL, "admin", "merchant-suspend", mchid, "--json",
+           NULL);
+    S_case("merchant-order-suspended", NULL, "merchant", "order", "native", "1", "--description",
+           "x", "--notify-url", "https://example.com/n", NULL);
+    S_case("admin-merchant-resume", NULL, "admin", "merchant-resume", mchid, "--reason",
+           "ticket 4711: cleared", NULL);
     S_END();
 }
 
