@@ -139,6 +139,14 @@ struct domain_env {
      * fails the freeze. */
     enum qb_error (*user_frozen)(struct ledger_txn *txn, const struct domain_env *env,
                                  const char *user_id);
+    /* Called by the wallet inside a withdrawal from a balance that is not
+     * the user's own, in its command, with that balance's label
+     * ("merchant:<mchid>"): QB_OK when money may leave it for a card,
+     * QB_E_ACCOUNT_FROZEN when it may not (merchant_txn_payout_check: a
+     * suspended merchant's money stays for its refunds), QB_E_STORAGE. Set
+     * by the daemon, NULL: always QB_OK. */
+    enum qb_error (*payout_check)(struct ledger_txn *txn, const struct domain_env *env,
+                                  const char *account_label);
     /* Sessions of recent requests (identity_session_cache_new); set and
      * freed by the daemon, NULL: none. */
     struct identity_session_cache *sessions;

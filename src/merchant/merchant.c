@@ -474,3 +474,19 @@ void merchant_status_cmd_init(struct merchant_status_cmd *c, enum merchant_statu
     c->status = status;
     c->outcome = QB_E_INTERNAL;
 }
+
+enum qb_error merchant_txn_payout_check(struct ledger_txn *txn, const struct domain_env *env,
+                                        const char *account_label)
+{
+    QB_ASSERT(txn != NULL && env != NULL && account_label != NULL);
+    static const char prefix[] = "merchant:";
+    if (strncmp(account_label, prefix, sizeof prefix - 1) != 0)
+        return QB_OK;
+    struct merchant m;
+    enum qb_error err = merchant_get(ledger_txn_store(txn), account_label + sizeof prefix - 1, &m);
+    if (err == QB_E_NOT_FOUND)
+        return QB_OK;
+    if (err != QB_OK)
+        return err;
+    return m.status == MERCHANT_SUSPENDED ? QB_E_ACCOUNT_FROZEN : QB_OK;
+}

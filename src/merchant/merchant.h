@@ -212,6 +212,13 @@ struct merchant_status_cmd {
     struct merchant merchant;
 };
 void merchant_status_cmd_init(struct merchant_status_cmd *c, enum merchant_status status);
+/* domain_env.payout_check: a withdrawal from "merchant:<mchid>"'s balance
+ * to its owner's card is QB_E_ACCOUNT_FROZEN while the merchant is
+ * suspended, so that what it took stays for the refunds; QB_OK otherwise
+ * (another label too); merchant_get's errors. */
+QB_MUST_USE enum qb_error merchant_txn_payout_check(struct ledger_txn *txn,
+                                                    const struct domain_env *env,
+                                                    const char *account_label);
 
 /* What onboarding makes before the command runs, on the calling thread:
  * a fresh mchid and appid, the API v3 key, and — unless public_key is

@@ -179,6 +179,13 @@ static enum qb_error pay_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
                                                      : LEDGER_ACCOUNT_DEBIT_FROZEN);
     if (user.status == IDENTITY_FROZEN || (account.flags & blocking) != 0)
         return pay_refuse(c, QB_E_ACCOUNT_FROZEN);
+    if (c->account_id != 0 && env->payout_check != NULL) {
+        err = env->payout_check(txn, env, c->account_label);
+        if (err == QB_E_ACCOUNT_FROZEN)
+            return pay_refuse(c, err);
+        if (err != QB_OK)
+            return err;
+    }
 
     /* 2. the payment password, counted */
     err = identity_txn_payment_password_verify(txn, env, c->user_id, c->payment_password,

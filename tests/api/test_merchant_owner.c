@@ -310,6 +310,31 @@ TEST(the_owner_withdraws_the_merchants_balance_like_a_user)
     S_merchant_balance(&owner, "", &available, &pending);
     ASSERT_EQ_INT(available, 50000 - 300 - 20000 - fee);
 
+    /* While an operator has the merchant suspended, its money stays for the refunds: the owner
+     * cannot take it out. Resumed, the withdrawal is checked as before (more than there is). */
+    char admin_path[96];
+    snprintf(admin_path, sizeof admin_path, "/admin/merchants/%s/suspend", m.mchid);
+    ASSERT_EQ_INT(api_call(&S_client, "POST", admin_path, S_admin, NULL, &res), 200);
+    client_response_release(&res);
+    snprintf(body, sizeof body,
+             "{\"card_id\":\"%s\",\"amount\":100,\"payment_password\":\"" TH_PAY_PASSWORD "\"}",
+             card_id);
+    ASSERT_EQ_INT(api_call_idem(&S_client, "POST", "/v1/merchants/me/withdrawals", owner.token,
+                                "mw-suspended", body, &res),
+                  403);
+    ASSERT_EQ_STR(api_error_code(&res), "ACCOUNT_FROZEN");
+    client_response_release(&res);
+    S_merchant_balance(&owner, "", &available, &pending);
+    ASSERT_EQ_INT(available, 50000 - 300 - 20000 - fee);
+    ASSERT_EQ_INT(pending, 0);
+    snprintf(admin_path, sizeof admin_path, "/admin/merchants/%s/resume", m.mchid);
+    ASSERT_EQ_INT(api_call(&S_client, "POST", admin_path, S_admin, NULL, &res), 200);
+    client_response_release(&res);
+    snprintf(body, sizeof body,
+             "{\"card_id\":\"%s\",\"amount\":40000,\"payment_password\":\"" TH_PAY_PASSWORD "\"}",
+             card_id);
+    S_expect(&owner, "POST", "/v1/merchants/me/withdrawals", body, 402, "INSUFFICIENT_BALANCE");
+
     /* The quote reads the merchant's balance, not the owner's: the most that can go is what the
      * settlement account holds less the fee; a stranger has no merchant to ask about. */
     char quote_path[160];
