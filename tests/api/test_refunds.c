@@ -286,6 +286,48 @@ TEST(a_refund_of_an_order_with_no_address_sends_no_notification)
     mh_release(&m);
 }
 
+TEST(a_frozen_payer_still_gets_their_refund)
+{
+    // A freeze stops money leaving the wallet and others sending to it; money owed back to it
+    // still arrives, or a lost phone's owner would find their refund stuck at the merchant.
+    struct mh_merchant m;
+    API_MUST(mh_onboard(&S_client, S_admin, -1, &m));
+    struct api_user u, other;
+    API_MUST(th_user_new(&S_client, S_admin, &u));
+    API_MUST(th_user_new(&S_client, S_admin, &other));
+    API_MUST(th_fund(&S_client, S_admin, &u, 50000));
+    API_MUST(th_fund(&S_client, S_admin, &other, 50000));
+    char transaction_id[32];
+    rh_order_paid(&S_client, &m, &u, "frozen-0001", 12000, NULL, transaction_id);
+    struct client_response res; /* "lost phone", from the session the owner still has */
+    ASSERT_EQ_INT(api_call(&S_client, "POST", "/v1/me/freeze", u.token, NULL, &res), 200);
+    client_response_release(&res);
+
+    ASSERT_EQ_INT(rh_refund(&S_client, &m, "frozen-0001", "FR-1", 2000, 12000, NULL, &res), 200);
+    ASSERT_EQ_STR(api_json_str(&res, "status"), "SUCCESS");
+    client_response_release(&res);
+    ASSERT_EQ_INT(S_balance(&u), 50000 - 12000 + 2000);
+
+    /* Nothing leaves it, and nobody else may send to it. */
+    char body[256];
+    snprintf(body, sizeof body,
+             "{\"to\":\"%s\",\"amount\":100,\"payment_password\":\"" TH_PAY_PASSWORD "\"}",
+             other.id);
+    ASSERT_EQ_INT(
+        api_call_idem(&S_client, "POST", "/v1/transfers", u.token, "frozen-out", body, &res), 403);
+    ASSERT_EQ_STR(api_error_code(&res), "ACCOUNT_FROZEN");
+    client_response_release(&res);
+    snprintf(body, sizeof body,
+             "{\"to\":\"%s\",\"amount\":100,\"payment_password\":\"" TH_PAY_PASSWORD "\"}", u.id);
+    ASSERT_EQ_INT(
+        api_call_idem(&S_client, "POST", "/v1/transfers", other.token, "frozen-in", body, &res),
+        403);
+    ASSERT_EQ_STR(api_error_code(&res), "PAYEE_UNAVAILABLE");
+    client_response_release(&res);
+    ASSERT_EQ_INT(S_balance(&u), 50000 - 12000 + 2000);
+    mh_release(&m);
+}
+
 int main(void)
 {
     struct api_suite suite;
@@ -296,5 +338,6 @@ int main(void)
     RUN(nothing_to_refund_is_refused_and_moves_nothing);
     RUN(private_notify_urls_are_refused_without_the_flag);
     RUN(a_refund_of_an_order_with_no_address_sends_no_notification);
+    RUN(a_frozen_payer_still_gets_their_refund);
     return api_suite_end(&suite);
 }
