@@ -2136,20 +2136,28 @@ static struct fx *fx_crash_copy(struct fx *fx)
     return copy;
 }
 
+/* A ledger that counts spending, with two users (u_a, u_b) and a merchant. */
+static struct fx *spend_fx_new(int64_t *u, int64_t *v, int64_t *m)
+{
+    struct fx *fx = fx_new();
+    fx_stop(fx);
+    fx->options.spending_code = spend_code;
+    fx->options.spending_period = spend_period;
+    fx_start(fx);
+    *u = fx_user(fx, "user:u_a");
+    *v = fx_user(fx, "user:u_b");
+    *m = fx_create(fx, "merchant:m_1", fx->cny, LEDGER_ACCOUNT_MERCHANT, 0, 0);
+    return fx;
+}
+
 TEST(spending_counted_by_posting)
 {
     /* A user account's debits by entries of a spending code are summed by
      * day, year and lifetime: nothing else is (credits, other codes, other
      * kinds of account), a new day or year starts from zero, and a command
      * that fails after posting takes its count back with it. */
-    struct fx *fx = fx_new();
-    fx_stop(fx);
-    fx->options.spending_code = spend_code;
-    fx->options.spending_period = spend_period;
-    fx_start(fx);
-    int64_t u = fx_user(fx, "user:u_a");
-    int64_t v = fx_user(fx, "user:u_b");
-    int64_t m = fx_create(fx, "merchant:m_1", fx->cny, LEDGER_ACCOUNT_MERCHANT, 0, 0);
+    int64_t u, v, m;
+    struct fx *fx = spend_fx_new(&u, &v, &m);
     fx_fund(fx, u, 100000);
     fx_fund(fx, m, 100000);
     ASSERT_SPENT(fx, u, 0, 0, 0);
@@ -2216,14 +2224,8 @@ TEST(checkpoints_rebuilt_from_the_journal)
      * writes them all from the journal, after which both pass, the balances
      * and sums are the journal's, and the open hold can still be captured
      * (its row back with its deadline, which still fires for the other). */
-    struct fx *fx = fx_new();
-    fx_stop(fx);
-    fx->options.spending_code = spend_code;
-    fx->options.spending_period = spend_period;
-    fx_start(fx);
-    int64_t u = fx_user(fx, "user:u_a");
-    int64_t v = fx_user(fx, "user:u_b");
-    int64_t m = fx_create(fx, "merchant:m_1", fx->cny, LEDGER_ACCOUNT_MERCHANT, 0, 0);
+    int64_t u, v, m;
+    struct fx *fx = spend_fx_new(&u, &v, &m);
     fx_fund(fx, u, 10000);
     ASSERT_OK(spend(fx, u, v, 300, SPEND_CODE));
     int64_t open_hold = 0, due_hold = 0;
