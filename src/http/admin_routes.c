@@ -110,8 +110,9 @@ static void S_admin_user_resume(struct http_request *req, struct ledger_cmd *cmd
     const struct identity_cmd *c = (const struct identity_cmd *)cmd;
     enum qb_error outcome = cmd->result != QB_OK ? cmd->result : c->outcome;
     const char *result = outcome == QB_OK ? "ok" : error_api_code(outcome);
-    log_event(LOG_AUDIT, "admin.user_changed", "action=kyc_level user_id=%s kyc_level=%d result=%s",
-              c->user_id, c->kyc_level, result);
+    log_event(LOG_AUDIT, "admin.user_changed",
+              "action=kyc_level user_id=%s kyc_level=%d result=%s by=%s", c->user_id, c->kyc_level,
+              result, http_request_by(req));
     http_resume_user(req, cmd);
 }
 
@@ -140,9 +141,9 @@ static void S_admin_freeze_resume(struct http_request *req, struct ledger_cmd *c
     enum qb_error outcome = cmd->result != QB_OK ? cmd->result : f->c.outcome;
     char reason[S_REASON_SIZE_MAX];
     S_reason_for_log(f->reason, reason, sizeof reason);
-    log_event(LOG_AUDIT, "admin.user_changed", "action=%s user_id=%s result=%s reason=\"%s\"",
+    log_event(LOG_AUDIT, "admin.user_changed", "action=%s user_id=%s result=%s by=%s reason=\"%s\"",
               f->c.op == IDENTITY_OP_ADMIN_FREEZE ? "freeze" : "unfreeze", f->c.user_id,
-              outcome == QB_OK ? "ok" : error_api_code(outcome), reason);
+              outcome == QB_OK ? "ok" : error_api_code(outcome), http_request_by(req), reason);
     http_resume_user(req, cmd);
 }
 
@@ -342,10 +343,10 @@ static void S_merchant_status_resume(struct http_request *req, struct ledger_cmd
     char reason[S_REASON_SIZE_MAX];
     S_reason_for_log(c->reason, reason, sizeof reason);
     log_event(LOG_AUDIT, "admin.merchant_changed",
-              "action=%s mchid=%s result=%s changed=%s reason=\"%s\"",
+              "action=%s mchid=%s result=%s changed=%s by=%s reason=\"%s\"",
               c->status == MERCHANT_SUSPENDED ? "suspend" : "resume", c->mchid,
               outcome == QB_OK ? "ok" : error_api_code(outcome), c->changed ? "true" : "false",
-              reason);
+              http_request_by(req), reason);
     if (outcome == QB_E_NOT_FOUND)
         http_reply_error_message(req, outcome, "no such merchant");
     else if (outcome != QB_OK)

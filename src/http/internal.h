@@ -17,6 +17,7 @@
 #include "http/json.h"
 #include "http/server.h"
 #include "identity/identity.h"
+#include "identity/operator.h"
 #include "merchant/merchant.h"
 
 /* --- routing (route.c) ---------------------------------------------------- */
@@ -53,6 +54,8 @@ bool http_routes_check(const struct http_route *routes, size_t route_count, char
 /* --- metrics (metrics.c) -------------------------------------------------- */
 
 /* Request-duration buckets, upper bounds in microseconds; the last is +Inf. */
+/* "admin:" and an operator's name, and a NUL. */
+#define HTTP_ADMIN_PRINCIPAL_SIZE_MAX (6 + IDENTITY_OPERATOR_NAME_SIZE_MAX)
 #define HTTP_DURATION_BUCKETS 16
 /* Response statuses counted under their own label; others count as "other". */
 #define HTTP_STATUS_SLOTS 19
@@ -130,6 +133,8 @@ struct http_verification {
                               * schedule's; the schedule's next is interval_ns after it */
     bool running;
     enum http_verification_by by; /* who started the last check */
+    char by_principal[HTTP_ADMIN_PRINCIPAL_SIZE_MAX]; /* for the log: "schedule" or the
+                                                       * operator's principal */
     int64_t number; /* checks since the daemon started; 0: none */
     int64_t started_ms;
     int64_t finished_ms;
@@ -271,8 +276,12 @@ struct http_request {
     /* HTTP_AUTH_MERCHANT: the merchant, likewise. */
     bool has_merchant;
     struct merchant merchant;
-    /* HTTP_AUTH_ADMIN: the admin token was given. */
+    /* HTTP_AUTH_ADMIN: the admin token was given (has_admin), the root's
+     * from the admin-token file or a named operator's (operator_name not
+     * ""); admin_principal is "admin" or "admin:<name>". */
     bool has_admin;
+    char operator_name[IDENTITY_OPERATOR_NAME_SIZE_MAX];
+    char admin_principal[HTTP_ADMIN_PRINCIPAL_SIZE_MAX];
     /* The request target as sent, and its query string (after '?', NUL
      * when none), both in the connection's buffer for the request's life. */
     const char *uri;
@@ -322,6 +331,13 @@ void http_request_free(struct http_request *req);
  * session, the mchid of a signed merchant request, "admin" for the admin
  * token; NULL when none (an open route, or refused). Never a credential. */
 const char *http_request_principal(const struct http_request *req);
+/* The caller as an audit line's by= names them: http_request_principal,
+ * "-" when there is none. Every operator's audit line carries it, so that
+ * the trail says which operator acted. */
+const char *http_request_by(const struct http_request *req);
+/* Whether the caller holds the root credential (the admin-token file), not
+ * a named operator's token: only the root manages operators. */
+bool http_request_is_root(const struct http_request *req);
 /* With the head parsed: method, path, query and target, all as sent. */
 void http_request_start(struct http_request *req, const struct http_wire_head *head);
 /* Refuses what is too large, finds the route; may reply (400, 404, 405,
@@ -655,6 +671,10 @@ void http_handle_merchant_notifications_list(struct http_request *req);
  * (merchant/notify.h); false after replying PARAM_ERROR. */
 bool http_v3_notify_url_allowed(struct http_request *req, const char *url);
 
+/* operator_routes.c: named operators, for the root token only. */
+void http_handle_admin_operators_list(struct http_request *req);
+void http_handle_admin_operators_create(struct http_request *req);
+void http_handle_admin_operators_revoke(struct http_request *req);
 /* admin_routes.c: the operators' views and actions. */
 void http_handle_admin_users_list(struct http_request *req);
 /* verify_routes.c */

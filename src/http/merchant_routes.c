@@ -120,7 +120,7 @@ static void S_onboard_resume(struct http_request *req, struct ledger_cmd *cmd)
         }
         /* An operator's onboarding (no session: the admin token) is audit. */
         log_event(http_request_session(req) == NULL ? LOG_AUDIT : LOG_INFO, "merchant.created",
-                  "mchid=%s", m->mchid);
+                  "mchid=%s by=%s", m->mchid, http_request_by(req));
     }
     merchant_credentials_release(&o->cred);
     ledger_cmd_release(cmd);
@@ -250,7 +250,7 @@ static void S_app_add_resume(struct http_request *req, struct ledger_cmd *cmd)
             json_decref(body);
         }
         log_event(http_request_session(req) == NULL ? LOG_AUDIT : LOG_INFO, "merchant.app_added",
-                  "mchid=%s appid=%s", c->mchid, c->appid);
+                  "mchid=%s appid=%s by=%s", c->mchid, c->appid, http_request_by(req));
     }
     ledger_cmd_release(cmd);
 }

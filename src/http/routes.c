@@ -146,6 +146,12 @@ const struct http_route http_routes[] = {
     {"GET", "/v3/qianbao/notifications", http_handle_v3_notifications_list, HTTP_AUTH_MERCHANT,
      HTTP_QUERY_ANY},
 
+    /* operator_routes.c */
+    {"GET", "/admin/operators", http_handle_admin_operators_list, HTTP_AUTH_ADMIN, "limit cursor"},
+    {"POST", "/admin/operators", http_handle_admin_operators_create, HTTP_AUTH_ADMIN, NULL},
+    {"POST", "/admin/operators/{name}/revoke", http_handle_admin_operators_revoke, HTTP_AUTH_ADMIN,
+     NULL},
+
     /* admin_routes.c */
     {"GET", "/admin/users", http_handle_admin_users_list, HTTP_AUTH_ADMIN, "limit cursor phone"},
     {"GET", "/admin/users/{id}", http_handle_admin_users_get, HTTP_AUTH_ADMIN, NULL},

@@ -315,7 +315,18 @@ const char *http_request_principal(const struct http_request *req)
         return req->session.user_id;
     if (req->has_merchant)
         return req->merchant.mchid;
-    return req->has_admin ? "admin" : NULL;
+    return req->has_admin ? req->admin_principal : NULL;
+}
+
+const char *http_request_by(const struct http_request *req)
+{
+    const char *principal = http_request_principal(req);
+    return principal != NULL ? principal : "-";
+}
+
+bool http_request_is_root(const struct http_request *req)
+{
+    return req->has_admin && req->operator_name[0] == '\0';
 }
 
 void http_request_free(struct http_request *req)
@@ -624,6 +635,30 @@ static enum qb_error S_session_find(struct http_request *req, const char *token,
     return err == QB_E_BUSY || err == QB_E_STORAGE ? err : QB_E_UNAUTHORIZED;
 }
 
+/* Looks the bearer token up among the operators not revoked. QB_OK sets
+ * the request's admin principal "admin:<name>"; QB_E_UNAUTHORIZED for any
+ * other token; QB_E_BUSY or QB_E_STORAGE when the read could not be made. */
+static enum qb_error S_operator_find(struct http_request *req, const char *token)
+{
+    struct http_server *server = req->server;
+    if (server->pool == NULL || !S_token_is_hex(token))
+        return QB_E_UNAUTHORIZED;
+    struct store *reader;
+    enum qb_error err = store_pool_acquire(server->pool, S_AUTH_POOL_WAIT_MS, &reader);
+    if (err != QB_OK)
+        return err;
+    struct identity_operator op;
+    err = identity_operator_authenticate(reader, token, &op);
+    store_pool_release(server->pool, reader);
+    if (err != QB_OK)
+        return err == QB_E_BUSY || err == QB_E_STORAGE ? err : QB_E_UNAUTHORIZED;
+    QB_ASSERT(identity_operator_name_is_valid(op.name));
+    req->has_admin = true;
+    memcpy(req->operator_name, op.name, sizeof req->operator_name);
+    snprintf(req->admin_principal, sizeof req->admin_principal, "admin:%s", op.name);
+    return QB_OK;
+}
+
 /* The WECHATPAY2-SHA256-RSA2048 check (merchant.h has the rules): the
  * header's shape, the merchant, its serial, the time window, the signature
  * over the request as sent, and last the nonce, so that only a request
@@ -687,8 +722,14 @@ static enum qb_error S_authenticate(struct http_request *req, enum http_auth aut
         pthread_mutex_unlock(&server->admin_token_mutex);
         if (admin) {
             req->has_admin = true;
+            snprintf(req->admin_principal, sizeof req->admin_principal, "admin");
             return QB_OK;
         }
+        /* A named operator's token, read each time: a revocation holds
+         * from the next request on. */
+        enum qb_error err = S_operator_find(req, token);
+        if (err != QB_E_UNAUTHORIZED)
+            return err;
         /* A user who is who they say, but no operator: 403, as the API
          * says for every non-admin token. The session is not touched. */
         bool touch;

@@ -110,15 +110,15 @@ static void *S_run(void *arg)
     v->running = false;
     S_outcome_record(v, rc, finished_ms);
     int64_t number = v->number;
-    enum http_verification_by by = v->by;
+    char by[sizeof v->by_principal];
+    memcpy(by, v->by_principal, sizeof by);
     pthread_mutex_unlock(&v->mutex);
     /* Books that disagree are the worst news the daemon can give: error,
      * which --log-level error still shows. */
     log_event(rc == QB_OK ? LOG_INFO : LOG_ERROR, "ledger.verified",
               "number=%lld by=%s result=%s entries=%lld accounts=%lld problem=\"%s\"",
-              (long long)number, S_by_name(by), S_result_name(rc),
-              (long long)report.entries_checked, (long long)report.accounts_checked,
-              report.problem);
+              (long long)number, by, S_result_name(rc), (long long)report.entries_checked,
+              (long long)report.accounts_checked, report.problem);
     return NULL;
 }
 
@@ -163,7 +163,7 @@ void http_verification_stop(struct http_verification *v)
  * already. QB_E_BUSY when its thread cannot start (the state then says
  * so, as an "error"). */
 static enum qb_error S_start(struct http_server *server, enum http_verification_by by,
-                             bool *started)
+                             const char *by_principal, bool *started)
 {
     struct http_verification *v = &server->verification;
     *started = false;
@@ -185,6 +185,7 @@ static enum qb_error S_start(struct http_server *server, enum http_verification_
     v->number++;
     v->running = true;
     v->by = by;
+    snprintf(v->by_principal, sizeof v->by_principal, "%s", by_principal);
     v->result = QB_OK;
     v->entries_checked = 0;
     v->entries_total = 0;
@@ -203,7 +204,7 @@ static enum qb_error S_start(struct http_server *server, enum http_verification_
     v->thread_started = true;
     *started = true;
     log_event(LOG_AUDIT, "ledger.verify_started", "number=%lld by=%s", (long long)v->number,
-              S_by_name(by));
+              v->by_principal);
     return QB_OK;
 }
 
@@ -229,7 +230,8 @@ static void *S_schedule_main(void *arg)
             continue;
         }
         bool started = false;
-        if (S_start(server, HTTP_VERIFICATION_BY_SCHEDULE, &started) != QB_OK || !started) {
+        if (S_start(server, HTTP_VERIFICATION_BY_SCHEDULE, "schedule", &started) != QB_OK ||
+            !started) {
             /* One was running (it counts), or no thread: an interval on. */
             v->last_started_ns = now_ns;
         }
@@ -313,7 +315,7 @@ void http_handle_admin_verification_start(struct http_request *req)
     struct http_verification *v = &server->verification;
     pthread_mutex_lock(&v->mutex);
     bool started = false;
-    if (S_start(server, HTTP_VERIFICATION_BY_OPERATOR, &started) != QB_OK) {
+    if (S_start(server, HTTP_VERIFICATION_BY_OPERATOR, http_request_by(req), &started) != QB_OK) {
         pthread_mutex_unlock(&v->mutex);
         http_reply_error(req, QB_E_BUSY);
         return;

@@ -638,6 +638,17 @@ const char *const store_sqlite_migrations[] = {
      * operator's reason, are kept while it lasts; 0 and '' otherwise. */
     "ALTER TABLE merchants ADD COLUMN suspended_at_ms INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE merchants ADD COLUMN suspend_reason TEXT NOT NULL DEFAULT '';",
+    /* 25: named operators (src/identity/operator.c): each person who runs
+     * the admin API holds a token of their own, kept as SHA-256 only, so
+     * that the audit trail names them and one can be cut off alone. A
+     * revoked row stays: its name is never given out again. */
+    "CREATE TABLE operators ("
+    "  seq INTEGER PRIMARY KEY,"
+    "  name TEXT NOT NULL UNIQUE,"
+    "  token_hash BLOB NOT NULL UNIQUE,"
+    "  created_at_ms INTEGER NOT NULL,"
+    "  revoked_at_ms INTEGER NOT NULL DEFAULT 0"
+    ");",
 };
 
 const size_t store_sqlite_migration_count =

@@ -68,16 +68,17 @@ static const char *const S_caller_names[CALLER_COUNT] = {
 /* What {id} in a pattern stands for. */
 enum path_id {
     ID_NONE,
-    ID_SESSION_OF_B, /* user B's current session */
-    ID_VICTIM,       /* a third user, the object of an operator's action */
-    ID_MONTH,        /* a calendar month, "2026-11" */
-    ID_NO_TRANSFER,  /* a well-formed transfer id that nobody made */
-    ID_CARD_OF_B,    /* a card user B bound */
-    ID_PAYMENT_OF_B, /* a top-up user B made */
-    ID_APPID,        /* a well-formed appid */
-    ID_ORDER,        /* a well-formed out_trade_no or transaction_id nobody made */
+    ID_SESSION_OF_B,    /* user B's current session */
+    ID_VICTIM,          /* a third user, the object of an operator's action */
+    ID_MONTH,           /* a calendar month, "2026-11" */
+    ID_NO_TRANSFER,     /* a well-formed transfer id that nobody made */
+    ID_CARD_OF_B,       /* a card user B bound */
+    ID_PAYMENT_OF_B,    /* a top-up user B made */
+    ID_APPID,           /* a well-formed appid */
+    ID_ORDER,           /* a well-formed out_trade_no or transaction_id nobody made */
     ID_NO_RED_PACKET,   /* a well-formed red packet id that nobody sent */
     ID_RED_PACKET_OF_B, /* a red packet user B sent */
+    ID_NO_OPERATOR,     /* a well-formed operator name nobody was given */
     ID_MERCHANT_OF_B,   /* the mchid of a merchant user B applied for */
 };
 
@@ -268,6 +269,10 @@ static const struct matrix_row S_matrix[] = {
      ADMIN_ROUTE(200)},
     {"POST", "/admin/merchants/{mchid}/resume", ID_MERCHANT_OF_B, SETUP_NONE, NULL,
      ADMIN_ROUTE(200)},
+    /* The root token's alone (a named operator's is 403: test_logging.c). */
+    {"GET", "/admin/operators", ID_NONE, SETUP_NONE, NULL, ADMIN_ROUTE(200)},
+    {"POST", "/admin/operators", ID_NONE, SETUP_NONE, "{}", ADMIN_ROUTE(400)},
+    {"POST", "/admin/operators/{name}/revoke", ID_NO_OPERATOR, SETUP_NONE, NULL, ADMIN_ROUTE(404)},
     /* The GET row after the POST row: it answers 404 until a check has run. */
     {"POST", "/admin/ledger/verification", ID_NONE, SETUP_NONE, NULL, ADMIN_ROUTE(202)},
     {"GET", "/admin/ledger/verification", ID_NONE, SETUP_NONE, NULL, ADMIN_ROUTE(200)},
@@ -475,6 +480,8 @@ TEST(every_route_answers_every_caller_as_the_matrix_says)
         } else if (row->id == ID_RED_PACKET_OF_B) {
             S_red_packet_make(&b, object_id);
             id = object_id;
+        } else if (row->id == ID_NO_OPERATOR) {
+            id = "nobody";
         } else if (row->id == ID_NO_RED_PACKET) {
             id = "rp_0000000000000000000000000a";
         } else if (row->id == ID_SESSION_OF_B) {

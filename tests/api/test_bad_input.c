@@ -194,6 +194,9 @@ static const struct route_entry S_routes[] = {
     {"GET", "/admin/merchants/{mchid}", "", false, false},
     {"POST", "/admin/merchants/{mchid}/suspend", "", false, false},
     {"POST", "/admin/merchants/{mchid}/resume", "", false, false},
+    {"GET", "/admin/operators", "", false, false},
+    {"POST", "/admin/operators", "", false, false},
+    {"POST", "/admin/operators/{name}/revoke", "", false, true},
     {"POST", "/admin/ledger/verification", "", false, true},
     {"GET", "/admin/ledger/verification", "", false, false},
 };

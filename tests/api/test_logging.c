@@ -141,7 +141,8 @@ TEST(operator_changes_are_logged_at_any_level)
                    "admin.user_changed", line);
     ASSERT(strstr(line, "level=audit ") != NULL);
     snprintf(want, sizeof want,
-             "event=admin.user_changed action=freeze user_id=%s result=ok reason=\"\"", u.id);
+             "event=admin.user_changed action=freeze user_id=%s result=ok by=admin reason=\"\"",
+             u.id);
     ASSERT(strstr(line, want) != NULL);
 
     // The operator's reason (a ticket, what the caller said) goes with the change, one value
@@ -152,7 +153,7 @@ TEST(operator_changes_are_logged_at_any_level)
                    "admin.user_changed", line);
     ASSERT(strstr(line, "level=audit ") != NULL);
     snprintf(want, sizeof want,
-             "action=unfreeze user_id=%s result=ok reason=\"工单 4312: owner called, "
+             "action=unfreeze user_id=%s result=ok by=admin reason=\"工单 4312: owner called, "
              "'found' phone result=ok\"",
              u.id);
     if (strstr(line, want) == NULL)
@@ -281,6 +282,136 @@ TEST(access_lines_name_the_peer_and_the_principal)
     client_response_release(&res);
     ASSERT_EQ_STR(S_field(line, "principal", value, sizeof value), "-");
     ASSERT(strstr(line, u.token) == NULL);
+}
+
+/* The status of method path with token and body, its answer released. */
+static long S_status(const char *method, const char *path, const char *token, const char *body)
+{
+    struct client_response res;
+    long status = api_call(&S_client, method, path, token, body, &res);
+    client_response_release(&res);
+    return status;
+}
+
+TEST(each_operator_has_a_token_of_their_own_and_the_trail_names_them)
+{
+    // An audit must tell which person froze a user, and one operator who leaves must be cut off
+    // alone: the root token (the admin-token file) gives each a token of their own, shown once;
+    // their requests are logged as admin:NAME; only the root manages operators, so a stolen
+    // operator's token cannot make more; a revoked token fails on the very next request; and no
+    // list or log ever shows a token.
+    char line[S_LINE_SIZE_MAX];
+    char value[128];
+    char path[160];
+    struct client_response res;
+
+    ASSERT_EQ_INT(
+        api_call(&S_client, "POST", "/admin/operators", S_admin, "{\"name\":\"li.wei\"}", &res),
+        201);
+    char token[API_TOKEN_SIZE_MAX];
+    snprintf(token, sizeof token, "%s", api_json_str(&res, "token"));
+    ASSERT_EQ_STR(api_json_str(&res, "name"), "li.wei");
+    ASSERT_EQ_INT((long long)strlen(token), 64);
+    ASSERT_EQ_INT((long long)strspn(token, "0123456789abcdef"), 64);
+    ASSERT(S_audit_line(&S_main, &res, "admin.operator_created", line, sizeof line));
+    client_response_release(&res);
+    ASSERT(strstr(line, "level=audit ") != NULL);
+    ASSERT(strstr(line, "name=li.wei by=admin") != NULL);
+
+    /* The operator's token opens the admin API under their own name. */
+    ASSERT_EQ_INT(api_call(&S_client, "GET", "/admin/users", token, NULL, &res), 200);
+    S_access_line(&res, line);
+    client_response_release(&res);
+    ASSERT_EQ_STR(S_field(line, "principal", value, sizeof value), "admin:li.wei");
+    struct api_user u;
+    API_MUST(api_user_new(&S_client, S_admin, &u));
+    snprintf(path, sizeof path, "/admin/users/%s/freeze", u.id);
+    S_admin_change(&S_main, &S_client, token, "POST", path, "{\"reason\":\"ticket 88\"}", 200,
+                   "admin.user_changed", line);
+    char want[256];
+    snprintf(want, sizeof want,
+             "action=freeze user_id=%s result=ok by=admin:li.wei reason=\"ticket 88\"", u.id);
+    if (strstr(line, want) == NULL)
+        TEST_FAIL_("no %s in %s", want, line);
+    /* The root is still the root. */
+    snprintf(path, sizeof path, "/admin/users/%s/unfreeze", u.id);
+    S_admin_change(&S_main, &S_client, S_admin, "POST", path, NULL, 200, "admin.user_changed",
+                   line);
+    ASSERT(strstr(line, " by=admin reason=") != NULL);
+
+    /* Operators are the root's alone. */
+    ASSERT_EQ_INT(S_status("GET", "/admin/operators", token, NULL), 403);
+    ASSERT_EQ_INT(S_status("POST", "/admin/operators", token, "{\"name\":\"mallory\"}"), 403);
+    ASSERT_EQ_INT(S_status("POST", "/admin/operators/li.wei/revoke", token, NULL), 403);
+    struct api_user v; /* the freeze ended u's sessions */
+    API_MUST(api_user_new(&S_client, S_admin, &v));
+    ASSERT_EQ_INT(S_status("POST", "/admin/operators", v.token, "{\"name\":\"mallory\"}"), 403);
+
+    /* One name, one person, for good; and only names that are safe in a log and a path. */
+    ASSERT_EQ_INT(S_status("POST", "/admin/operators", S_admin, "{\"name\":\"li.wei\"}"), 409);
+    const char *bad[] = {"{\"name\":\"\"}",
+                         "{\"name\":\"Li\"}",
+                         "{\"name\":\"1li\"}",
+                         "{\"name\":\"li wei\"}",
+                         "{\"name\":\"li:wei\"}",
+                         "{\"name\":\"abcdefghijklmnopqrstuvwxyz0123456\"}",
+                         "{}",
+                         "{\"name\":7}"};
+    for (size_t i = 0; i < QB_ARRAY_COUNT(bad); i++) {
+        ASSERT_EQ_INT(api_call(&S_client, "POST", "/admin/operators", S_admin, bad[i], &res), 400);
+        ASSERT_EQ_STR(api_json_str(&res, "code"), "PARAM_ERROR");
+        client_response_release(&res);
+    }
+    ASSERT_EQ_INT(S_status("POST", "/admin/operators/nobody/revoke", S_admin, NULL), 404);
+    ASSERT_EQ_INT(S_status("POST", "/admin/operators/No%20One/revoke", S_admin, NULL), 404);
+
+    /* Revoked: the very next request is refused, the list says since when. */
+    ASSERT_EQ_INT(
+        api_call(&S_client, "POST", "/admin/operators/li.wei/revoke", S_admin, NULL, &res), 200);
+    json_t *revoked = api_json(&res);
+    ASSERT(revoked != NULL && json_is_string(json_object_get(revoked, "revoked_at")));
+    char revoked_at[64];
+    snprintf(revoked_at, sizeof revoked_at, "%s",
+             json_string_value(json_object_get(revoked, "revoked_at")));
+    json_decref(revoked);
+    ASSERT(S_audit_line(&S_main, &res, "admin.operator_revoked", line, sizeof line));
+    client_response_release(&res);
+    ASSERT(strstr(line, "name=li.wei result=ok changed=true by=admin") != NULL);
+    ASSERT_EQ_INT(S_status("GET", "/admin/users", token, NULL), 401);
+    ASSERT_EQ_INT(
+        api_call(&S_client, "POST", "/admin/operators/li.wei/revoke", S_admin, NULL, &res), 200);
+    ASSERT_EQ_STR(api_json_str(&res, "revoked_at"), revoked_at);
+    client_response_release(&res);
+    ASSERT_EQ_INT(S_status("POST", "/admin/operators", S_admin, "{\"name\":\"li.wei\"}"), 409);
+
+    ASSERT_EQ_INT(api_call(&S_client, "POST", "/admin/operators", S_admin,
+                           "{\"name\":\"zhang_san-2\"}", &res),
+                  201);
+    char token2[API_TOKEN_SIZE_MAX];
+    snprintf(token2, sizeof token2, "%s", api_json_str(&res, "token"));
+    client_response_release(&res);
+    ASSERT(strcmp(token, token2) != 0);
+    ASSERT_EQ_INT(S_status("GET", "/admin/users", token2, NULL), 200);
+
+    ASSERT_EQ_INT(api_call(&S_client, "GET", "/admin/operators", S_admin, NULL, &res), 200);
+    json_t *page = api_json(&res);
+    ASSERT(page != NULL);
+    json_t *items = json_object_get(page, "items");
+    ASSERT_EQ_INT((long long)json_array_size(items), 2);
+    json_t *newest = json_array_get(items, 0), *first = json_array_get(items, 1);
+    ASSERT_EQ_STR(json_string_value(json_object_get(newest, "name")), "zhang_san-2");
+    ASSERT(json_is_null(json_object_get(newest, "revoked_at")));
+    ASSERT_EQ_STR(json_string_value(json_object_get(first, "name")), "li.wei");
+    ASSERT_EQ_STR(json_string_value(json_object_get(first, "revoked_at")), revoked_at);
+    ASSERT(json_object_get(first, "token") == NULL && json_object_get(first, "token_hash") == NULL);
+    json_decref(page);
+    ASSERT(strstr(res.body.data, token) == NULL && strstr(res.body.data, token2) == NULL);
+    client_response_release(&res);
+
+    /* Neither token is in the log. */
+    ASSERT(test_file_read(S_main.log_path, S_log, sizeof S_log));
+    ASSERT(strstr(S_log, token) == NULL);
+    ASSERT(strstr(S_log, token2) == NULL);
 }
 
 TEST(a_proxys_request_id_is_logged_beside_the_daemons_own)
@@ -494,6 +625,7 @@ int main(void)
     RUN(user_changes_name_a_kyc_level_only_when_setting_one);
     RUN(operator_changes_are_logged_at_any_level);
     RUN(access_lines_name_the_peer_and_the_principal);
+    RUN(each_operator_has_a_token_of_their_own_and_the_trail_names_them);
     RUN(a_proxys_request_id_is_logged_beside_the_daemons_own);
     RUN(wrong_login_passwords_are_counted_and_each_lock_logged);
     RUN(work_done_off_a_requests_thread_carries_its_request_id);

@@ -817,15 +817,15 @@ TEST(a_suspended_merchant_takes_no_money_but_gives_it_back)
     char audit[3][256];
     snprintf(audit[0], sizeof audit[0],
              "event=admin.merchant_changed action=suspend mchid=%s result=ok changed=true"
-             " reason=\"工单 7: 'fraud' reports\"",
+             " by=admin reason=\"工单 7: 'fraud' reports\"",
              m.mchid);
     snprintf(audit[1], sizeof audit[1],
              "event=admin.merchant_changed action=suspend mchid=%s result=ok changed=false"
-             " reason=\"again\"",
+             " by=admin reason=\"again\"",
              m.mchid);
     snprintf(audit[2], sizeof audit[2],
              "event=admin.merchant_changed action=resume mchid=%s result=ok changed=true"
-             " reason=\"cleared\"",
+             " by=admin reason=\"cleared\"",
              m.mchid);
     static char log[1 << 20];
     usleep(100 * 1000);

@@ -172,7 +172,7 @@ TEST(a_sound_ledger_passes_with_every_entry_counted)
     ASSERT(json_object_get(state, "problem") == NULL);
     ASSERT(json_is_string(json_object_get(state, "finished_at")));
     json_decref(state);
-    ASSERT(S_log_has("event=ledger.verify_started number=1 by=operator\n"));
+    ASSERT(S_log_has("event=ledger.verify_started number=1 by=admin\n"));
 
     // What an operator's alerts read: one check passed, just now, and the books agree.
     double value = -1;
@@ -209,8 +209,7 @@ TEST(an_altered_entry_fails_the_check_and_names_it)
     ASSERT(problem != NULL && strcmp(problem, want) == 0);
     json_decref(state);
     // At level error, which --log-level error still shows.
-    ASSERT(
-        S_log_has("level=error req=- event=ledger.verified number=2 by=operator result=failed "));
+    ASSERT(S_log_has("level=error req=- event=ledger.verified number=2 by=admin result=failed "));
 
     // The alerts fire: the books disagree, and the last pass stays the first check's, so that its
     // age keeps growing. /healthz says so but stays 200: there is no other daemon of this database

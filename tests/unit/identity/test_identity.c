@@ -22,6 +22,7 @@
 
 #include "base/money.h"
 #include "identity/identity.h"
+#include "identity/operator.h"
 #include "test.h"
 #include "unit/schema_at.h"
 
@@ -1977,6 +1978,129 @@ TEST(no_secret_is_stored_in_clear)
     ix_free(ix);
 }
 
+/* Runs an operator command; the ledger result must be QB_OK. Answers the outcome. */
+static enum qb_error ix_operator(struct ix *ix, enum identity_operator_op op, const char *name,
+                                 struct identity_operator_cmd *c)
+{
+    identity_operator_cmd_init(c, &ix->env, op);
+    snprintf(c->name, sizeof c->name, "%s", name);
+    enum qb_error rc = ledger_execute(ix->ledger, &c->cmd);
+    ledger_cmd_release(&c->cmd);
+    if (rc != QB_OK || c->cmd.result != QB_OK)
+        TEST_FAIL_("operator op %d: submit %s, ledger result %s", (int)op, error_name(rc),
+                   error_name(c->cmd.result));
+    return c->outcome;
+}
+
+TEST(operator_names_are_safe_in_a_log_and_a_path)
+{
+    /* The name becomes the principal admin:NAME in log lines and a path
+     * segment: letters first, then a-z 0-9 . _ -, 1 to 32 of them. */
+    ASSERT(identity_operator_name_is_valid("a"));
+    ASSERT(identity_operator_name_is_valid("li.wei_2-x"));
+    ASSERT(identity_operator_name_is_valid("abcdefghijklmnopqrstuvwxyz012345"));
+    ASSERT(!identity_operator_name_is_valid("abcdefghijklmnopqrstuvwxyz0123456"));
+    ASSERT(!identity_operator_name_is_valid(""));
+    ASSERT(!identity_operator_name_is_valid(NULL));
+    ASSERT(!identity_operator_name_is_valid("1st"));
+    ASSERT(!identity_operator_name_is_valid(".x"));
+    ASSERT(!identity_operator_name_is_valid("Li"));
+    ASSERT(!identity_operator_name_is_valid("li wei"));
+    ASSERT(!identity_operator_name_is_valid("li:wei"));
+    ASSERT(!identity_operator_name_is_valid("li\"wei"));
+}
+
+TEST(an_operator_token_opens_until_revoked_and_only_its_hash_is_kept)
+{
+    /* A new operator's token is 64 lower-case hex, authenticates on a read
+     * connection, is stored as SHA-256 only, and stops once revoked; a name
+     * is never given twice, revoked or not; revoking again changes nothing. */
+    struct ix *ix = ix_new();
+    struct identity_operator_cmd c;
+    ASSERT_EQ_INT(ix_operator(ix, IDENTITY_OPERATOR_CREATE, "li.wei", &c), QB_OK);
+    ASSERT(c.changed);
+    char token[IDENTITY_TOKEN_TEXT_SIZE];
+    memcpy(token, c.token, sizeof token);
+    ASSERT_EQ_INT((long long)strspn(token, "0123456789abcdef"), 64);
+    ASSERT_EQ_STR(c.operator.name, "li.wei");
+    ASSERT_EQ_INT(c.operator.created_at_ms, clock_now_ms(&ix->clock));
+    ASSERT_EQ_INT(c.operator.revoked_at_ms, 0);
+
+    struct identity_operator op;
+    ASSERT_EQ_INT(identity_operator_authenticate(ix->reader, token, &op), QB_OK);
+    ASSERT_EQ_STR(op.name, "li.wei");
+    uint8_t hash[CRYPTO_SHA256_SIZE];
+    ASSERT(identity_secret_hash(token, hash));
+    char hash_hex[2 * CRYPTO_SHA256_SIZE + 1];
+    crypto_hex(hash, sizeof hash, hash_hex);
+    ASSERT_EQ_INT(ix_query_int(ix,
+                               "SELECT count(*) FROM operators WHERE hex(token_hash) = upper($1)",
+                               hash_hex),
+                  1);
+    ASSERT_EQ_INT(
+        ix_query_int(ix,
+                     "SELECT count(*) FROM operators WHERE instr(lower(hex(token_hash)), $1) > 0"
+                     " OR instr(name, $1) > 0",
+                     token),
+        0);
+    /* An unknown token, a malformed one, and a session's shape with upper case. */
+    char other[IDENTITY_TOKEN_TEXT_SIZE];
+    memcpy(other, token, sizeof other);
+    other[0] = other[0] == 'a' ? 'b' : 'a';
+    ASSERT_EQ_INT(identity_operator_authenticate(ix->reader, other, &op), QB_E_UNAUTHORIZED);
+    ASSERT_EQ_INT(identity_operator_authenticate(ix->reader, "li.wei", &op), QB_E_UNAUTHORIZED);
+
+    ASSERT_EQ_INT(ix_operator(ix, IDENTITY_OPERATOR_CREATE, "li.wei", &c), QB_E_CONFLICT);
+    ASSERT_EQ_INT((long long)strlen(c.token), 0);
+    ASSERT_EQ_INT(ix_operator(ix, IDENTITY_OPERATOR_REVOKE, "nobody", &c), QB_E_NOT_FOUND);
+
+    clock_manual_advance(&ix->clock, MINUTE_MS);
+    ASSERT_EQ_INT(ix_operator(ix, IDENTITY_OPERATOR_REVOKE, "li.wei", &c), QB_OK);
+    ASSERT(c.changed);
+    int64_t revoked_ms = c.operator.revoked_at_ms;
+    ASSERT_EQ_INT(revoked_ms, clock_now_ms(&ix->clock));
+    ASSERT_EQ_INT(identity_operator_authenticate(ix->reader, token, &op), QB_E_UNAUTHORIZED);
+    clock_manual_advance(&ix->clock, MINUTE_MS);
+    ASSERT_EQ_INT(ix_operator(ix, IDENTITY_OPERATOR_REVOKE, "li.wei", &c), QB_OK);
+    ASSERT(!c.changed);
+    ASSERT_EQ_INT(c.operator.revoked_at_ms, revoked_ms);
+    ASSERT_EQ_INT(ix_operator(ix, IDENTITY_OPERATOR_CREATE, "li.wei", &c), QB_E_CONFLICT);
+
+    ASSERT_EQ_INT(ix_operator(ix, IDENTITY_OPERATOR_CREATE, "wang", &c), QB_OK);
+    struct identity_operator list[3];
+    size_t count = 0;
+    ASSERT_EQ_INT(identity_operators_list(ix->reader, 0, list, 3, &count), QB_OK);
+    ASSERT_EQ_INT((long long)count, 2);
+    ASSERT_EQ_STR(list[0].name, "wang");
+    ASSERT_EQ_STR(list[1].name, "li.wei");
+    ASSERT_EQ_INT(list[1].revoked_at_ms, revoked_ms);
+    ASSERT_EQ_INT(identity_operators_list(ix->reader, list[0].seq, list, 3, &count), QB_OK);
+    ASSERT_EQ_INT((long long)count, 1);
+    ASSERT_EQ_STR(list[0].name, "li.wei");
+    ix_free(ix);
+}
+
+/* The migration that added the operators (migration 25, index 24). */
+#define S_OPERATORS_MIGRATION 24
+
+TEST(a_database_from_before_operators_gets_an_empty_table)
+{
+    /* A database written before named operators opens with the table, empty,
+     * and its users as they were. */
+    struct test_old_db old;
+    test_old_db_open(&old, S_OPERATORS_MIGRATION, "CREATE TABLE operators", "SELECT 1");
+    struct identity_operator list[1];
+    size_t count = 7;
+    ASSERT_EQ_INT(identity_operators_list(old.store, 0, list, 1, &count), QB_OK);
+    ASSERT_EQ_INT((long long)count, 0);
+    struct identity_operator op;
+    ASSERT_EQ_INT(
+        identity_operator_authenticate(
+            old.store, "00000000000000000000000000000000000000000000000000000000000000aa", &op),
+        QB_E_UNAUTHORIZED);
+    test_old_db_close(&old);
+}
+
 int main(void)
 {
     if (!crypto_init())
@@ -2016,5 +2140,8 @@ int main(void)
     RUN(security_status_follows_the_checklist);
     RUN(users_search_by_phone_prefix);
     RUN(no_secret_is_stored_in_clear);
+    RUN(operator_names_are_safe_in_a_log_and_a_path);
+    RUN(an_operator_token_opens_until_revoked_and_only_its_hash_is_kept);
+    RUN(a_database_from_before_operators_gets_an_empty_table);
     return test_summary();
 }

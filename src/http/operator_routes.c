@@ -1,0 +1,171 @@
+/*
+ * operator_routes.c — named operators under /admin/operators, for the root
+ * credential alone (the admin-token file): a named operator is refused
+ * with 403 FORBIDDEN, so that a stolen operator's token cannot make more.
+ *
+ * An operator's token appears once, in the 201 answer of its creation, and
+ * is wiped from the request's memory once that answer is written; lists
+ * and revocations show names and times only. Each change is an audit line
+ * (admin.operator_created, admin.operator_revoked) naming the operator,
+ * never the token. Names in paths that are not well formed answer 404, as
+ * unknown ones do.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "base/log.h"
+#include "http/internal.h"
+
+/* Only the root manages operators: false after replying 403. */
+static bool S_root_only(struct http_request *req)
+{
+    if (http_request_is_root(req))
+        return true;
+    http_reply_error_message(req, QB_E_FORBIDDEN,
+                             "operators are managed with the admin-token file's token only");
+    return false;
+}
+
+static json_t *S_operator_json(const struct identity_operator *op)
+{
+    return json_pack("{s:s, s:o, s:o}", "name", op->name, "created_at",
+                     http_time_json(op->created_at_ms), "revoked_at",
+                     op->revoked_at_ms != 0 ? http_time_json(op->revoked_at_ms) : json_null());
+}
+
+/* --- GET /admin/operators ---------------------------------------------------------- */
+
+void http_handle_admin_operators_list(struct http_request *req)
+{
+    if (!S_root_only(req))
+        return;
+    size_t limit;
+    int64_t before;
+    struct identity_operator *ops = http_list_begin(req, sizeof *ops, &limit, &before);
+    if (ops == NULL)
+        return;
+    struct store *reader = http_reader_acquire(req);
+    if (reader == NULL)
+        return;
+    size_t count = 0;
+    enum qb_error err = identity_operators_list(reader, before, ops, limit + 1, &count);
+    http_reader_release(req, reader);
+    if (err != QB_OK) {
+        http_reply_error(req, err);
+        return;
+    }
+    int64_t next = 0;
+    if (count > limit)
+        count = limit, next = ops[limit - 1].seq;
+    json_t *array = json_array();
+    for (size_t i = 0; array != NULL && i < count; i++)
+        http_array_add(&array, S_operator_json(&ops[i]));
+    http_reply_page(req, array, next, err);
+}
+
+/* --- POST /admin/operators --------------------------------------------------------- */
+
+static void S_created_resume(struct http_request *req, struct ledger_cmd *cmd)
+{
+    struct identity_operator_cmd *c = (struct identity_operator_cmd *)cmd;
+    enum qb_error outcome = cmd->result != QB_OK ? cmd->result : c->outcome;
+    if (outcome == QB_E_CONFLICT) {
+        http_reply_error_message(req, outcome, "an operator of that name exists or existed");
+    } else if (outcome != QB_OK) {
+        http_reply_error(req, outcome);
+    } else {
+        json_t *body = json_pack("{s:s, s:s, s:o}", "name", c->operator.name, "token", c->token,
+                                 "created_at", http_time_json(c->operator.created_at_ms));
+        if (body == NULL) {
+            http_reply_error(req, QB_E_INTERNAL);
+        } else {
+            http_reply_json(req, 201, body);
+            /* The answer held the token: wipe the JSON's copy too. */
+            json_t *token = json_object_get(body, "token");
+            crypto_wipe((char *)json_string_value(token), json_string_length(token));
+            json_decref(body);
+        }
+        log_event(LOG_AUDIT, "admin.operator_created", "name=%s by=%s", c->operator.name,
+                  http_request_by(req));
+    }
+    crypto_wipe(c->token, sizeof c->token);
+    ledger_cmd_release(cmd);
+}
+
+static const struct http_field S_create_fields[] = {
+    {"name", HTTP_FIELD_STRING, true, IDENTITY_OPERATOR_NAME_SIZE_MAX - 1, 0, 0},
+};
+
+void http_handle_admin_operators_create(struct http_request *req)
+{
+    if (!S_root_only(req))
+        return;
+    json_t *body = http_json_body(req, S_create_fields, QB_ARRAY_COUNT(S_create_fields));
+    if (body == NULL)
+        return;
+    const char *name = http_json_string(body, "name");
+    if (!identity_operator_name_is_valid(name)) {
+        json_decref(body);
+        http_reply_error_message(req, QB_E_PARAM,
+                                 "name must be 1 to 32 of a-z 0-9 . _ -, starting with a letter");
+        return;
+    }
+    struct identity_operator_cmd *c = http_request_alloc(req, sizeof *c);
+    if (c == NULL) {
+        json_decref(body);
+        http_reply_error(req, QB_E_TOO_LARGE);
+        return;
+    }
+    identity_operator_cmd_init(c, http_request_env(req), IDENTITY_OPERATOR_CREATE);
+    snprintf(c->name, sizeof c->name, "%s", name);
+    json_decref(body);
+    http_request_submit(req, &c->cmd, S_created_resume);
+}
+
+/* --- POST /admin/operators/{name}/revoke ------------------------------------------- */
+
+static void S_revoked_resume(struct http_request *req, struct ledger_cmd *cmd)
+{
+    const struct identity_operator_cmd *c = (const struct identity_operator_cmd *)cmd;
+    enum qb_error outcome = cmd->result != QB_OK ? cmd->result : c->outcome;
+    log_event(LOG_AUDIT, "admin.operator_revoked", "name=%s result=%s changed=%s by=%s", c->name,
+              outcome == QB_OK ? "ok" : error_api_code(outcome), c->changed ? "true" : "false",
+              http_request_by(req));
+    if (outcome == QB_E_NOT_FOUND) {
+        http_reply_error_message(req, outcome, "no such operator");
+    } else if (outcome != QB_OK) {
+        http_reply_error(req, outcome);
+    } else {
+        json_t *body = S_operator_json(&c->operator);
+        if (body == NULL)
+            http_reply_error(req, QB_E_INTERNAL);
+        else
+            http_reply_json(req, 200, body);
+        json_decref(body);
+    }
+    ledger_cmd_release(cmd);
+}
+
+void http_handle_admin_operators_revoke(struct http_request *req)
+{
+    if (!S_root_only(req))
+        return;
+    const char *name = http_request_param(req, "name");
+    if (!identity_operator_name_is_valid(name)) {
+        http_reply_error_message(req, QB_E_NOT_FOUND, "no such operator");
+        return;
+    }
+    /* No fields: an empty body or {} only. */
+    json_t *body = http_json_body(req, NULL, 0);
+    if (body == NULL)
+        return;
+    json_decref(body);
+    struct identity_operator_cmd *c = http_request_alloc(req, sizeof *c);
+    if (c == NULL) {
+        http_reply_error(req, QB_E_TOO_LARGE);
+        return;
+    }
+    identity_operator_cmd_init(c, http_request_env(req), IDENTITY_OPERATOR_REVOKE);
+    snprintf(c->name, sizeof c->name, "%s", name);
+    http_request_submit(req, &c->cmd, S_revoked_resume);
+}
