@@ -614,3 +614,68 @@ int cli_run_admin_merchant_resume(struct cli *cli, const struct cli_args *args)
 {
     return S_merchant_action(cli, args, "resume");
 }
+
+/* --- operators ------------------------------------------------------------------------ */
+
+static void S_operator_row(struct cli_table *table, const json_t *o)
+{
+    const char *revoked = cli_json_str(o, "revoked_at");
+    const char *row[] = {cli_json_str(o, "name"), cli_json_str(o, "created_at"),
+                         revoked[0] != '\0' ? revoked : "-"};
+    cli_table_add(table, row);
+}
+
+int cli_run_admin_operators(struct cli *cli, const struct cli_args *args)
+{
+    static const char *const headers[] = {"NAME", "CREATED", "REVOKED"};
+    char limit[8], path[256] = "/admin/operators";
+    int rc = cli_limit_arg(cli, args, limit, sizeof limit);
+    if (rc != CLI_EXIT_OK)
+        return rc;
+    const char *cursor = cli_arg(cli, args, "cursor");
+    if ((limit[0] != '\0' && !cli_query_add(path, sizeof path, "limit", limit)) ||
+        (cursor != NULL && !cli_query_add(path, sizeof path, "cursor", cursor)))
+        return cli_usage_error(cli, "the options are too long");
+    return cli_page_show(cli, path, CLI_AUTH_ADMIN, headers, QB_ARRAY_COUNT(headers),
+                         S_operator_row, "no operators");
+}
+
+int cli_run_admin_operator_add(struct cli *cli, const struct cli_args *args)
+{
+    json_t *body = json_pack("{s:s}", "name", args->positionals[0]);
+    if (body == NULL)
+        return cli_usage_error(cli, "NAME must be UTF-8 text");
+    struct cli_response res;
+    int rc = cli_call(cli, "POST", "/admin/operators", CLI_AUTH_ADMIN, body, &res);
+    json_decref(body);
+    if (rc == CLI_EXIT_OK && cli->json) {
+        cli_print_body(&res);
+    } else if (rc == CLI_EXIT_OK) {
+        cli_print_field(cli, "operator", cli_json_str(res.json, "name"));
+        cli_print_field(cli, "token", cli_json_str(res.json, "token"));
+        cli_print_field(cli, "created at", cli_json_str(res.json, "created_at"));
+        fprintf(stderr, "hint: the token is shown this once: give it to the operator, who logs in "
+                        "with `qianbao login --admin-token-file FILE`\n");
+    }
+    cli_response_release(&res);
+    return rc;
+}
+
+int cli_run_admin_operator_revoke(struct cli *cli, const struct cli_args *args)
+{
+    char name[64], path[128];
+    if (!cli_path_escape(args->positionals[0], name, sizeof name))
+        return cli_usage_error(cli, "NAME is too long: 1 to 32 of a-z, 0-9, '.', '_' and '-'");
+    snprintf(path, sizeof path, "/admin/operators/%s/revoke", name);
+    struct cli_response res;
+    int rc = cli_call(cli, "POST", path, CLI_AUTH_ADMIN, NULL, &res);
+    if (rc == CLI_EXIT_OK && cli->json) {
+        cli_print_body(&res);
+    } else if (rc == CLI_EXIT_OK) {
+        cli_print_field(cli, "operator", cli_json_str(res.json, "name"));
+        cli_print_field(cli, "created at", cli_json_str(res.json, "created_at"));
+        cli_print_field(cli, "revoked at", cli_json_str(res.json, "revoked_at"));
+    }
+    cli_response_release(&res);
+    return rc;
+}

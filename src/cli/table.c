@@ -797,8 +797,8 @@ static const struct cli_command S_commands[] = {
      "stop a merchant taking money",
      "Its orders, payment-code sales and users' payments of its orders are refused until "
      "`qianbao admin merchant-resume`; its queries, refunds and bills go on, so that it can "
-     "give money back. Its owner's withdrawals are not stopped: freeze the owner for that. "
-     "Suspending a suspended merchant changes nothing.",
+     "give money back, and its owner's withdrawals of its balance are refused, so that the "
+     "money stays for those refunds. Suspending a suspended merchant changes nothing.",
      {{"reason", "TEXT", false, NULL,
        "why, for the audit line and the merchant's record: a ticket number, what was reported"}},
      cli_run_admin_merchant_suspend},
@@ -810,6 +810,35 @@ static const struct cli_command S_commands[] = {
      "Clears the suspension's time and reason. Resuming an active merchant changes nothing.",
      {{"reason", "TEXT", false, NULL, "why, for the audit line: a ticket number, what was said"}},
      cli_run_admin_merchant_resume},
+    {"admin operators",
+     "",
+     0,
+     0,
+     "list the named operators and whether each is revoked",
+     "Each operator's own admin token opens the admin API as `admin:NAME`, the name every "
+     "audit line of theirs carries (`by=`). Managing operators needs the root token, the data "
+     "directory's admin-token.",
+     {S_LIMIT, S_CURSOR},
+     cli_run_admin_operators},
+    {"admin operator-add",
+     "NAME",
+     1,
+     1,
+     "give an operator an admin token of their own",
+     "NAME is 1 to 32 of a-z, 0-9, '.', '_' and '-', starting with a letter, never used "
+     "before. The token is printed this once and never stored in clear: hand it to the "
+     "operator, who logs in with `qianbao login --admin-token-file FILE`.",
+     {{0}},
+     cli_run_admin_operator_add},
+    {"admin operator-revoke",
+     "NAME",
+     1,
+     1,
+     "end an operator's admin token",
+     "From the next request on, the token opens nothing. The name stays taken, so that the "
+     "audit trail keeps meaning one person. Revoking again changes nothing.",
+     {{0}},
+     cli_run_admin_operator_revoke},
     {"admin payments",
      "",
      0,
