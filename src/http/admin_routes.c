@@ -22,6 +22,37 @@
 
 /* --- GET /admin/users ---------------------------------------------------------------- */
 
+static enum qb_error S_users_read(struct http_request *req, struct store *reader,
+                                  const void *prefix, int64_t cursor, void *rows, size_t room,
+                                  size_t *count)
+{
+    (void)req;
+    return identity_users_search(reader, prefix, cursor, rows, room, count);
+}
+
+static json_t *S_users_item(struct http_request *req, struct store *reader, const void *arg,
+                            const void *row, enum qb_error *err)
+{
+    (void)reader, (void)arg;
+    const struct identity_user *user = row;
+    json_t *item = http_user_json(user, true);
+    json_t *balances = http_balances_json(req, user->account_id, err);
+    if (item == NULL || balances == NULL) {
+        json_decref(balances);
+        json_decref(item);
+        return NULL;
+    }
+    if (json_object_set_new(item, "balances", balances) != 0) { /* took balances */
+        json_decref(item);
+        return NULL;
+    }
+    return item;
+}
+
+static const struct http_list S_users = {sizeof(struct identity_user),
+                                         HTTP_LIST_KEY(struct identity_user, seq), S_users_read,
+                                         S_users_item};
+
 void http_handle_admin_users_list(struct http_request *req)
 {
     const char *prefix = http_request_query(req, "phone");
@@ -32,39 +63,7 @@ void http_handle_admin_users_list(struct http_request *req)
         http_reply_error_message(req, QB_E_PARAM, "phone must be up to 11 digits");
         return;
     }
-    size_t limit;
-    int64_t before;
-    struct identity_user *users = http_list_begin(req, sizeof *users, &limit, &before);
-    if (users == NULL)
-        return;
-    struct store *reader = http_reader_acquire(req);
-    if (reader == NULL)
-        return;
-    size_t count = 0;
-    enum qb_error err = identity_users_search(reader, prefix, before, users, limit + 1, &count);
-    http_reader_release(req, reader);
-    if (err != QB_OK) {
-        http_reply_error(req, err);
-        return;
-    }
-    int64_t next = 0;
-    if (count > limit)
-        count = limit, next = users[limit - 1].seq;
-    json_t *array = json_array();
-    for (size_t i = 0; array != NULL && i < count; i++) {
-        json_t *item = http_user_json(&users[i], true);
-        json_t *balances = http_balances_json(req, users[i].account_id, &err);
-        if (item == NULL || balances == NULL) {
-            json_decref(balances);
-            json_decref(item);
-            item = NULL;
-        } else if (json_object_set_new(item, "balances", balances) != 0) { /* took balances */
-            json_decref(item);
-            item = NULL;
-        }
-        http_array_add(&array, item);
-    }
-    http_reply_page(req, array, next, err);
+    http_reply_list(req, &S_users, prefix);
 }
 
 /* --- GET /admin/users/{id} ------------------------------------------------------------ */
@@ -190,12 +189,18 @@ _Static_assert(MERCHANT_SUSPEND_REASON_SIZE_MAX == S_REASON_SIZE_MAX,
 
 /* A merchant as operators see it, never its keys: mchid, name,
  * owner_user_id (null for none), status, fee_rate_ppm, created_at, appid
- * (the default) and appids (the default first, from apps[count]). */
-static json_t *S_merchant_json(const char *mchid, const char *appid, const char *name,
-                               const char *owner_user_id, enum merchant_status status,
-                               int64_t fee_ppm, int64_t created_at_ms,
-                               char (*apps)[MERCHANT_APPID_SIZE], size_t app_count)
+ * (the default) and appids (the default first, read with reader); NULL with
+ * *err set (or QB_OK: out of memory). */
+static json_t *S_merchant_json(struct store *reader, const char *mchid, const char *appid,
+                               const char *name, const char *owner_user_id,
+                               enum merchant_status status, int64_t fee_ppm, int64_t created_at_ms,
+                               enum qb_error *err)
 {
+    char apps[MERCHANT_APPS_MAX][MERCHANT_APPID_SIZE];
+    size_t app_count = 0;
+    *err = merchant_apps_list(reader, mchid, apps, &app_count);
+    if (*err != QB_OK)
+        return NULL;
     json_t *appids = json_array();
     if (appids != NULL && json_array_append_new(appids, json_string(appid)) != 0) {
         json_decref(appids);
@@ -216,6 +221,27 @@ static json_t *S_merchant_json(const char *mchid, const char *appid, const char 
                      "created_at", http_time_json(created_at_ms));
 }
 
+static enum qb_error S_merchants_read(struct http_request *req, struct store *reader,
+                                      const void *owner, int64_t cursor, void *rows, size_t room,
+                                      size_t *count)
+{
+    (void)req;
+    return merchant_list(reader, owner, cursor, rows, room, count);
+}
+
+static json_t *S_merchants_item(struct http_request *req, struct store *reader, const void *arg,
+                                const void *row, enum qb_error *err)
+{
+    (void)req, (void)arg;
+    const struct merchant_summary *m = row;
+    return S_merchant_json(reader, m->mchid, m->appid, m->name, m->owner_user_id, m->status,
+                           m->fee_ppm, m->created_at_ms, err);
+}
+
+static const struct http_list S_merchants = {sizeof(struct merchant_summary),
+                                             HTTP_LIST_KEY(struct merchant_summary, seq),
+                                             S_merchants_read, S_merchants_item};
+
 void http_handle_admin_merchants_list(struct http_request *req)
 {
     const char *owner = http_request_query(req, "owner");
@@ -225,37 +251,7 @@ void http_handle_admin_merchants_list(struct http_request *req)
         http_reply_error_message(req, QB_E_PARAM, "owner must be a user id (u_...)");
         return;
     }
-    size_t limit;
-    int64_t before;
-    struct merchant_summary *items = http_list_begin(req, sizeof *items, &limit, &before);
-    char(*apps)[MERCHANT_APPID_SIZE] = http_request_alloc(req, MERCHANT_APPS_MAX * sizeof *apps);
-    if (items == NULL)
-        return;
-    if (apps == NULL) {
-        http_reply_error(req, QB_E_TOO_LARGE);
-        return;
-    }
-    struct store *reader = http_reader_acquire(req);
-    if (reader == NULL)
-        return;
-    size_t count = 0;
-    enum qb_error err = merchant_list(reader, owner, before, items, limit + 1, &count);
-    int64_t next = 0;
-    if (err == QB_OK && count > limit)
-        count = limit, next = items[limit - 1].seq;
-    json_t *array = err == QB_OK ? json_array() : NULL;
-    for (size_t i = 0; array != NULL && i < count; i++) {
-        const struct merchant_summary *m = &items[i];
-        size_t app_count = 0;
-        err = merchant_apps_list(reader, m->mchid, apps, &app_count);
-        http_array_add(&array, err != QB_OK
-                                   ? NULL
-                                   : S_merchant_json(m->mchid, m->appid, m->name, m->owner_user_id,
-                                                     m->status, m->fee_ppm, m->created_at_ms, apps,
-                                                     app_count));
-    }
-    http_reader_release(req, reader);
-    http_reply_page(req, array, next, err);
+    http_reply_list(req, &S_merchants, owner);
 }
 
 /* m as the list shows it, with its settlement account's balances
@@ -264,24 +260,14 @@ void http_handle_admin_merchants_list(struct http_request *req)
  * (suspended_at and suspend_reason, else null). Replies. */
 static void S_merchant_reply(struct http_request *req, const struct merchant *m)
 {
-    char(*apps)[MERCHANT_APPID_SIZE] = http_request_alloc(req, MERCHANT_APPS_MAX * sizeof *apps);
-    if (apps == NULL) {
-        http_reply_error(req, QB_E_TOO_LARGE);
-        return;
-    }
     struct store *reader = http_reader_acquire(req);
     if (reader == NULL)
         return;
-    size_t app_count = 0;
-    enum qb_error err = merchant_apps_list(reader, m->mchid, apps, &app_count);
+    enum qb_error err;
+    json_t *body = S_merchant_json(reader, m->mchid, m->appid, m->name, m->owner_user_id, m->status,
+                                   m->fee_ppm, m->created_at_ms, &err);
     http_reader_release(req, reader);
-    if (err != QB_OK) {
-        http_reply_error(req, err);
-        return;
-    }
     bool suspended = m->status == MERCHANT_SUSPENDED;
-    json_t *body = S_merchant_json(m->mchid, m->appid, m->name, m->owner_user_id, m->status,
-                                   m->fee_ppm, m->created_at_ms, apps, app_count);
     json_t *balances = body != NULL ? http_balances_json(req, m->account_id, &err) : NULL;
     /* set_new takes its value whether or not it fails. */
     if (balances == NULL || json_object_set_new(body, "balances", balances) != 0 ||
@@ -423,9 +409,33 @@ void http_handle_admin_users_security_events_list(struct http_request *req)
 
 /* --- GET /admin/sms-outbox -------------------------------------------------------------- */
 
-void http_handle_admin_sms_outbox_list(struct http_request *req)
+static enum qb_error S_sms_outbox_read(struct http_request *req, struct store *reader,
+                                       const void *phone, int64_t cursor, void *rows, size_t room,
+                                       size_t *count)
 {
     const struct domain_env *env = http_request_env(req);
+    if (env == NULL)
+        return QB_E_INTERNAL;
+    return sms_outbox_list(env, reader, phone, cursor, rows, room, count);
+}
+
+static json_t *S_sms_outbox_item(struct http_request *req, struct store *reader, const void *arg,
+                                 const void *row, enum qb_error *err)
+{
+    (void)req, (void)reader, (void)arg, (void)err;
+    const struct sms_outbox_item *sms = row;
+    return json_pack("{s:s, s:s, s:s, s:s, s:o}", "phone", sms->phone, "purpose",
+                     sms_purpose_name(sms->purpose), "code", sms->code, "delivery",
+                     sms_delivery_name(sms->delivery), "created_at",
+                     http_time_json(sms->created_at_ms));
+}
+
+static const struct http_list S_sms_outbox = {sizeof(struct sms_outbox_item),
+                                              HTTP_LIST_KEY(struct sms_outbox_item, id),
+                                              S_sms_outbox_read, S_sms_outbox_item};
+
+void http_handle_admin_sms_outbox_list(struct http_request *req)
+{
     const char *phone = http_request_query(req, "phone");
     if (phone != NULL && phone[0] == '\0')
         phone = NULL;
@@ -434,36 +444,7 @@ void http_handle_admin_sms_outbox_list(struct http_request *req)
                                  "phone must be a mainland China mobile number (11 digits)");
         return;
     }
-    if (env == NULL) {
-        http_reply_error(req, QB_E_INTERNAL);
-        return;
-    }
-    size_t limit;
-    int64_t before;
-    struct sms_outbox_item *items = http_list_begin(req, sizeof *items, &limit, &before);
-    if (items == NULL)
-        return;
-    struct store *reader = http_reader_acquire(req);
-    if (reader == NULL)
-        return;
-    size_t count = 0;
-    enum qb_error err = sms_outbox_list(env, reader, phone, before, items, limit + 1, &count);
-    http_reader_release(req, reader);
-    if (err != QB_OK) {
-        http_reply_error(req, err);
-        return;
-    }
-    int64_t next = 0;
-    if (count > limit)
-        count = limit, next = items[limit - 1].id;
-    json_t *array = json_array();
-    for (size_t i = 0; array != NULL && i < count; i++)
-        http_array_add(&array,
-                       json_pack("{s:s, s:s, s:s, s:s, s:o}", "phone", items[i].phone, "purpose",
-                                 sms_purpose_name(items[i].purpose), "code", items[i].code,
-                                 "delivery", sms_delivery_name(items[i].delivery), "created_at",
-                                 http_time_json(items[i].created_at_ms)));
-    http_reply_page(req, array, next, QB_OK);
+    http_reply_list(req, &S_sms_outbox, phone);
 }
 
 /* --- GET /admin/payments?status=PROCESSING, GET /admin/payments/{id} ----------------------- */
@@ -471,9 +452,11 @@ void http_handle_admin_sms_outbox_list(struct http_request *req)
 /* A payment as a user sees it (wallet_payment_json), and what an operator
  * chasing it needs besides: whose it is, to whom, the bank's reference and
  * when the worker asks the bank next. The memo stays the users'. */
-static json_t *S_admin_payment_json(struct store *reader, const struct wallet_payment *p,
-                                    enum qb_error *err)
+static json_t *S_admin_payment_json(struct http_request *req, struct store *reader, const void *arg,
+                                    const void *row, enum qb_error *err)
 {
+    (void)req, (void)arg;
+    const struct wallet_payment *p = row;
     struct wallet_card card;
     memset(&card, 0, sizeof card);
     *err = QB_OK;
@@ -501,6 +484,18 @@ static json_t *S_admin_payment_json(struct store *reader, const struct wallet_pa
     return item;
 }
 
+static enum qb_error S_payments_processing_read(struct http_request *req, struct store *reader,
+                                                const void *arg, int64_t cursor, void *rows,
+                                                size_t room, size_t *count)
+{
+    (void)req, (void)arg;
+    return wallet_payments_processing(reader, cursor, rows, room, count);
+}
+
+static const struct http_list S_payments_processing = {
+    sizeof(struct wallet_payment), HTTP_LIST_KEY(struct wallet_payment, seq),
+    S_payments_processing_read, S_admin_payment_json};
+
 void http_handle_admin_payments_list(struct http_request *req)
 {
     const char *status = http_request_query(req, "status");
@@ -510,24 +505,7 @@ void http_handle_admin_payments_list(struct http_request *req)
                                  "settled); look any other payment up by its id");
         return;
     }
-    size_t limit;
-    int64_t after;
-    struct wallet_payment *payments = http_list_begin(req, sizeof *payments, &limit, &after);
-    if (payments == NULL)
-        return;
-    struct store *reader = http_reader_acquire(req);
-    if (reader == NULL)
-        return;
-    size_t count = 0;
-    enum qb_error err = wallet_payments_processing(reader, after, payments, limit + 1, &count);
-    int64_t next = 0;
-    if (err == QB_OK && count > limit)
-        count = limit, next = payments[limit - 1].seq;
-    json_t *array = err == QB_OK ? json_array() : NULL;
-    for (size_t i = 0; array != NULL && i < count; i++)
-        http_array_add(&array, S_admin_payment_json(reader, &payments[i], &err));
-    http_reader_release(req, reader);
-    http_reply_page(req, array, next, err);
+    http_reply_list(req, &S_payments_processing, NULL);
 }
 
 void http_handle_admin_payments_get(struct http_request *req)
@@ -542,7 +520,7 @@ void http_handle_admin_payments_get(struct http_request *req)
         return;
     struct wallet_payment p;
     enum qb_error err = wallet_payment_get(reader, id, NULL, &p);
-    json_t *body = err == QB_OK ? S_admin_payment_json(reader, &p, &err) : NULL;
+    json_t *body = err == QB_OK ? S_admin_payment_json(req, reader, NULL, &p, &err) : NULL;
     http_reader_release(req, reader);
     if (body != NULL)
         http_reply_json(req, 200, body);

@@ -189,14 +189,33 @@ json_t *http_page_json(struct http_request *req, json_t *items, int64_t next)
     return json_pack("{s:o, s:o}", "items", items, "next_cursor", cursor);
 }
 
-void *http_list_begin(struct http_request *req, size_t row_size, size_t *limit, int64_t *cursor)
+void http_reply_list(struct http_request *req, const struct http_list *list, const void *arg)
 {
-    if (!http_query_limit(req, limit) || !http_query_cursor(req, cursor))
-        return NULL;
-    void *rows = http_request_alloc(req, (*limit + 1) * row_size);
-    if (rows == NULL)
+    size_t limit;
+    int64_t cursor;
+    if (!http_query_limit(req, &limit) || !http_query_cursor(req, &cursor))
+        return;
+    char *rows = http_request_alloc(req, (limit + 1) * list->row_size);
+    if (rows == NULL) {
         http_reply_error(req, QB_E_TOO_LARGE);
-    return rows;
+        return;
+    }
+    struct store *reader = http_reader_acquire(req);
+    if (reader == NULL)
+        return;
+    size_t count = 0;
+    enum qb_error err = list->read(req, reader, arg, cursor, rows, limit + 1, &count);
+    QB_ASSERT(count <= limit + 1);
+    int64_t next = 0;
+    if (err == QB_OK && count > limit) {
+        count = limit;
+        memcpy(&next, rows + (limit - 1) * list->row_size + list->key_offset, sizeof next);
+    }
+    json_t *array = err == QB_OK ? json_array() : NULL;
+    for (size_t i = 0; array != NULL && i < count; i++)
+        http_array_add(&array, list->item(req, reader, arg, rows + i * list->row_size, &err));
+    http_reader_release(req, reader);
+    http_reply_page(req, array, next, err);
 }
 
 void http_array_add(json_t **array, json_t *item)

@@ -11,6 +11,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
 
@@ -461,10 +462,28 @@ bool http_query_cursor(struct http_request *req, int64_t *before);
 /* {"items": items, "next_cursor": a cursor for before = next, or null when
  * next is 0}; takes items. NULL when out of memory. */
 json_t *http_page_json(struct http_request *req, json_t *items, int64_t next);
-/* The first steps of a list: ?limit= and ?cursor= read, and room in the
- * request for limit + 1 rows of row_size (one more than a page, to tell
- * whether another follows); NULL after replying. */
-void *http_list_begin(struct http_request *req, size_t row_size, size_t *limit, int64_t *cursor);
+/* One keyset-paged list, as every GET of a list answers it. */
+struct http_list {
+    size_t row_size;   /* one row, as read() fills it */
+    size_t key_offset; /* where a row keeps its key: HTTP_LIST_KEY */
+    /* Reads up to room rows of the list of arg into rows, *count of them,
+     * in the list's order from just past the key cursor (0: from its
+     * start). */
+    enum qb_error (*read)(struct http_request *req, struct store *reader, const void *arg,
+                          int64_t cursor, void *rows, size_t room, size_t *count);
+    /* A row as the page shows it, with the reader still held; NULL with
+     * *err set (or left QB_OK: out of memory) ends the list in that error. */
+    json_t *(*item)(struct http_request *req, struct store *reader, const void *arg,
+                    const void *row, enum qb_error *err);
+};
+/* The key_offset of a row type's int64_t member field (anything else does
+ * not compile). */
+#define HTTP_LIST_KEY(type, field) _Generic(((type *)0)->field, int64_t : offsetof(type, field))
+/* Replies with one page of list for arg: ?limit= and ?cursor= read, limit +
+ * 1 rows read (one more than a page, to tell whether another follows, when
+ * next_cursor names the key of the last row shown), each made an item; or
+ * with the first error. */
+void http_reply_list(struct http_request *req, const struct http_list *list, const void *arg);
 /* Appends item (taken; NULL: out of memory) to *array; on failure releases
  * both and sets *array to NULL, which ends a loop building a list. */
 void http_array_add(json_t **array, json_t *item);

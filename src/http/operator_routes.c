@@ -35,32 +35,30 @@ static json_t *S_operator_json(const struct identity_operator *op)
 
 /* --- GET /admin/operators ---------------------------------------------------------- */
 
+static enum qb_error S_operators_read(struct http_request *req, struct store *reader,
+                                      const void *arg, int64_t cursor, void *rows, size_t room,
+                                      size_t *count)
+{
+    (void)req, (void)arg;
+    return identity_operators_list(reader, cursor, rows, room, count);
+}
+
+static json_t *S_operators_item(struct http_request *req, struct store *reader, const void *arg,
+                                const void *row, enum qb_error *err)
+{
+    (void)req, (void)reader, (void)arg, (void)err;
+    return S_operator_json(row);
+}
+
+static const struct http_list S_operators = {sizeof(struct identity_operator),
+                                             HTTP_LIST_KEY(struct identity_operator, seq),
+                                             S_operators_read, S_operators_item};
+
 void http_handle_admin_operators_list(struct http_request *req)
 {
     if (!S_root_only(req))
         return;
-    size_t limit;
-    int64_t before;
-    struct identity_operator *ops = http_list_begin(req, sizeof *ops, &limit, &before);
-    if (ops == NULL)
-        return;
-    struct store *reader = http_reader_acquire(req);
-    if (reader == NULL)
-        return;
-    size_t count = 0;
-    enum qb_error err = identity_operators_list(reader, before, ops, limit + 1, &count);
-    http_reader_release(req, reader);
-    if (err != QB_OK) {
-        http_reply_error(req, err);
-        return;
-    }
-    int64_t next = 0;
-    if (count > limit)
-        count = limit, next = ops[limit - 1].seq;
-    json_t *array = json_array();
-    for (size_t i = 0; array != NULL && i < count; i++)
-        http_array_add(&array, S_operator_json(&ops[i]));
-    http_reply_page(req, array, next, err);
+    http_reply_list(req, &S_operators, NULL);
 }
 
 /* --- POST /admin/operators --------------------------------------------------------- */

@@ -124,39 +124,35 @@ out:
 
 /* --- GET /v1/me/sessions, DELETE /v1/me/sessions/{id} ------------------------------ */
 
+static enum qb_error S_sessions_read(struct http_request *req, struct store *reader,
+                                     const void *current, int64_t cursor, void *rows, size_t room,
+                                     size_t *count)
+{
+    (void)req;
+    const struct identity_session *session = current;
+    return identity_sessions_list(reader, session->user_id, cursor, rows, room, count);
+}
+
+static json_t *S_sessions_item(struct http_request *req, struct store *reader, const void *current,
+                               const void *row, enum qb_error *err)
+{
+    (void)req, (void)reader, (void)err;
+    const struct identity_session *session = current;
+    const struct identity_session *s = row;
+    return json_pack("{s:s, s:s, s:o, s:o, s:o, s:b, s:b}", "id", s->id, "device_name",
+                     s->device_name, "created_at", http_time_json(s->created_at_ms), "last_seen_at",
+                     http_time_json(s->last_seen_at_ms), "expires_at",
+                     http_time_json(s->expires_at_ms), "current", strcmp(s->id, session->id) == 0,
+                     "revoked", s->revoked_at_ms != 0);
+}
+
+static const struct http_list S_sessions = {sizeof(struct identity_session),
+                                            HTTP_LIST_KEY(struct identity_session, seq),
+                                            S_sessions_read, S_sessions_item};
+
 void http_handle_me_sessions_list(struct http_request *req)
 {
-    const struct identity_session *session = http_request_session(req);
-    size_t limit;
-    int64_t before;
-    struct identity_session *items = http_list_begin(req, sizeof *items, &limit, &before);
-    if (items == NULL)
-        return;
-    struct store *reader = http_reader_acquire(req);
-    if (reader == NULL)
-        return;
-    size_t count = 0;
-    enum qb_error err =
-        identity_sessions_list(reader, session->user_id, before, items, limit + 1, &count);
-    http_reader_release(req, reader);
-    if (err != QB_OK) {
-        http_reply_error(req, err);
-        return;
-    }
-    int64_t next = 0;
-    if (count > limit)
-        count = limit, next = items[limit - 1].seq;
-    json_t *array = json_array();
-    for (size_t i = 0; array != NULL && i < count; i++) {
-        const struct identity_session *s = &items[i];
-        json_t *item = json_pack("{s:s, s:s, s:o, s:o, s:o, s:b, s:b}", "id", s->id, "device_name",
-                                 s->device_name, "created_at", http_time_json(s->created_at_ms),
-                                 "last_seen_at", http_time_json(s->last_seen_at_ms), "expires_at",
-                                 http_time_json(s->expires_at_ms), "current",
-                                 strcmp(s->id, session->id) == 0, "revoked", s->revoked_at_ms != 0);
-        http_array_add(&array, item);
-    }
-    http_reply_page(req, array, next, QB_OK);
+    http_reply_list(req, &S_sessions, http_request_session(req));
 }
 
 void http_handle_me_sessions_delete(struct http_request *req)
@@ -354,35 +350,34 @@ void http_handle_me_security_get(struct http_request *req)
 
 /* --- GET /v1/me/security-events, GET /admin/users/{id}/security-events -------------------- */
 
-void http_reply_security_events(struct http_request *req, const char *user_id)
+static enum qb_error S_security_events_read(struct http_request *req, struct store *reader,
+                                            const void *user_id, int64_t cursor, void *rows,
+                                            size_t room, size_t *count)
 {
-    size_t limit;
-    int64_t before;
-    struct identity_security_event *events = http_list_begin(req, sizeof *events, &limit, &before);
-    if (events == NULL)
-        return;
-    struct store *reader = http_reader_acquire(req);
-    if (reader == NULL)
-        return;
+    (void)req;
     struct identity_user user;
     enum qb_error err = identity_user_get(reader, user_id, &user);
-    size_t count = 0;
     if (err == QB_OK)
-        err = identity_security_events(reader, user_id, before, events, limit + 1, &count);
-    http_reader_release(req, reader);
-    if (err != QB_OK) {
-        http_reply_error(req, err);
-        return;
-    }
-    int64_t next = 0;
-    if (count > limit)
-        count = limit, next = events[limit - 1].id;
-    json_t *array = json_array();
-    for (size_t i = 0; array != NULL && i < count; i++)
-        http_array_add(&array, json_pack("{s:s, s:s, s:o}", "kind", events[i].kind, "detail",
-                                         events[i].detail, "created_at",
-                                         http_time_json(events[i].created_at_ms)));
-    http_reply_page(req, array, next, QB_OK);
+        err = identity_security_events(reader, user_id, cursor, rows, room, count);
+    return err;
+}
+
+static json_t *S_security_events_item(struct http_request *req, struct store *reader,
+                                      const void *arg, const void *row, enum qb_error *err)
+{
+    (void)req, (void)reader, (void)arg, (void)err;
+    const struct identity_security_event *event = row;
+    return json_pack("{s:s, s:s, s:o}", "kind", event->kind, "detail", event->detail, "created_at",
+                     http_time_json(event->created_at_ms));
+}
+
+static const struct http_list S_security_events = {
+    sizeof(struct identity_security_event), HTTP_LIST_KEY(struct identity_security_event, id),
+    S_security_events_read, S_security_events_item};
+
+void http_reply_security_events(struct http_request *req, const char *user_id)
+{
+    http_reply_list(req, &S_security_events, user_id);
 }
 
 void http_handle_me_security_events_list(struct http_request *req)
