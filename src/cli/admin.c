@@ -621,13 +621,13 @@ static void S_operator_row(struct cli_table *table, const json_t *o)
 {
     const char *revoked = cli_json_str(o, "revoked_at");
     const char *row[] = {cli_json_str(o, "name"), cli_json_str(o, "created_at"),
-                         revoked[0] != '\0' ? revoked : "-"};
+                         cli_json_str(o, "token_issued_at"), revoked[0] != '\0' ? revoked : "-"};
     cli_table_add(table, row);
 }
 
 int cli_run_admin_operators(struct cli *cli, const struct cli_args *args)
 {
-    static const char *const headers[] = {"NAME", "CREATED", "REVOKED"};
+    static const char *const headers[] = {"NAME", "CREATED", "TOKEN ISSUED", "REVOKED"};
     char limit[8], path[256] = "/admin/operators";
     int rc = cli_limit_arg(cli, args, limit, sizeof limit);
     if (rc != CLI_EXIT_OK)
@@ -640,6 +640,22 @@ int cli_run_admin_operators(struct cli *cli, const struct cli_args *args)
                          S_operator_row, "no operators");
 }
 
+/* Prints an answer that gave out an operator's token, and says it is shown
+ * this once. */
+static void S_operator_token_show(struct cli *cli, const struct cli_response *res)
+{
+    if (cli->json) {
+        cli_print_body(res);
+        return;
+    }
+    cli_print_field(cli, "operator", cli_json_str(res->json, "name"));
+    cli_print_field(cli, "token", cli_json_str(res->json, "token"));
+    cli_print_field(cli, "created at", cli_json_str(res->json, "created_at"));
+    cli_print_field(cli, "token issued at", cli_json_str(res->json, "token_issued_at"));
+    fprintf(stderr, "hint: the token is shown this once: give it to the operator, who logs in "
+                    "with `qianbao login --admin-token-file FILE`\n");
+}
+
 int cli_run_admin_operator_add(struct cli *cli, const struct cli_args *args)
 {
     json_t *body = json_pack("{s:s}", "name", args->positionals[0]);
@@ -648,27 +664,48 @@ int cli_run_admin_operator_add(struct cli *cli, const struct cli_args *args)
     struct cli_response res;
     int rc = cli_call(cli, "POST", "/admin/operators", CLI_AUTH_ADMIN, body, &res);
     json_decref(body);
-    if (rc == CLI_EXIT_OK && cli->json) {
-        cli_print_body(&res);
-    } else if (rc == CLI_EXIT_OK) {
-        cli_print_field(cli, "operator", cli_json_str(res.json, "name"));
-        cli_print_field(cli, "token", cli_json_str(res.json, "token"));
-        cli_print_field(cli, "created at", cli_json_str(res.json, "created_at"));
-        fprintf(stderr, "hint: the token is shown this once: give it to the operator, who logs in "
-                        "with `qianbao login --admin-token-file FILE`\n");
+    if (rc == CLI_EXIT_OK)
+        S_operator_token_show(cli, &res);
+    cli_response_release(&res);
+    return rc;
+}
+
+/* The path of the operator command `action` on the NAME argument; false
+ * after a usage error (in *rc). */
+static bool S_operator_path(struct cli *cli, const struct cli_args *args, const char *action,
+                            char *path, size_t path_size, int *rc)
+{
+    char name[64];
+    if (!cli_path_escape(args->positionals[0], name, sizeof name)) {
+        *rc = cli_usage_error(cli, "NAME is too long: 1 to 32 of a-z, 0-9, '.', '_' and '-'");
+        return false;
     }
+    snprintf(path, path_size, "/admin/operators/%s/%s", name, action);
+    return true;
+}
+
+int cli_run_admin_operator_token(struct cli *cli, const struct cli_args *args)
+{
+    char path[128];
+    int rc;
+    if (!S_operator_path(cli, args, "token", path, sizeof path, &rc))
+        return rc;
+    struct cli_response res;
+    rc = cli_call(cli, "POST", path, CLI_AUTH_ADMIN, NULL, &res);
+    if (rc == CLI_EXIT_OK)
+        S_operator_token_show(cli, &res);
     cli_response_release(&res);
     return rc;
 }
 
 int cli_run_admin_operator_revoke(struct cli *cli, const struct cli_args *args)
 {
-    char name[64], path[128];
-    if (!cli_path_escape(args->positionals[0], name, sizeof name))
-        return cli_usage_error(cli, "NAME is too long: 1 to 32 of a-z, 0-9, '.', '_' and '-'");
-    snprintf(path, sizeof path, "/admin/operators/%s/revoke", name);
+    char path[128];
+    int rc;
+    if (!S_operator_path(cli, args, "revoke", path, sizeof path, &rc))
+        return rc;
     struct cli_response res;
-    int rc = cli_call(cli, "POST", path, CLI_AUTH_ADMIN, NULL, &res);
+    rc = cli_call(cli, "POST", path, CLI_AUTH_ADMIN, NULL, &res);
     if (rc == CLI_EXIT_OK && cli->json) {
         cli_print_body(&res);
     } else if (rc == CLI_EXIT_OK) {

@@ -830,6 +830,16 @@ static const struct cli_command S_commands[] = {
      "operator, who logs in with `qianbao login --admin-token-file FILE`.",
      {{0}},
      cli_run_admin_operator_add},
+    {"admin operator-token",
+     "NAME",
+     1,
+     1,
+     "give an operator a new admin token, ending the old one",
+     "For a token that was lost, or is due for rotation: the old token opens nothing from the "
+     "next request on, and the name, which the audit trail carries, stays. The new token is "
+     "printed this once. A revoked operator stays revoked.",
+     {{0}},
+     cli_run_admin_operator_token},
     {"admin operator-revoke",
      "NAME",
      1,

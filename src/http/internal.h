@@ -694,6 +694,7 @@ bool http_v3_notify_url_allowed(struct http_request *req, const char *url);
 void http_handle_admin_operators_list(struct http_request *req);
 void http_handle_admin_operators_create(struct http_request *req);
 void http_handle_admin_operators_revoke(struct http_request *req);
+void http_handle_admin_operators_token_rotate(struct http_request *req);
 /* admin_routes.c: the operators' views and actions. */
 void http_handle_admin_users_list(struct http_request *req);
 /* verify_routes.c */

@@ -3,12 +3,13 @@
  * credential alone (the admin-token file): a named operator is refused
  * with 403 FORBIDDEN, so that a stolen operator's token cannot make more.
  *
- * An operator's token appears once, in the 201 answer of its creation, and
- * is wiped from the request's memory once that answer is written; lists
- * and revocations show names and times only. Each change is an audit line
- * (admin.operator_created, admin.operator_revoked) naming the operator,
- * never the token. Names in paths that are not well formed answer 404, as
- * unknown ones do.
+ * An operator's token appears once, in the answer that gave it out (its
+ * creation's, or a rotation's), and is wiped from the request's memory
+ * once that answer is written; lists and revocations show names and times
+ * only. Each change is an audit line (admin.operator_created,
+ * admin.operator_token_rotated, admin.operator_revoked) naming the
+ * operator, never the token. Names in paths that are not well formed
+ * answer 404, as unknown ones do.
  */
 #include <stdio.h>
 #include <string.h>
@@ -28,8 +29,9 @@ static bool S_root_only(struct http_request *req)
 
 static json_t *S_operator_json(const struct identity_operator *op)
 {
-    return json_pack("{s:s, s:o, s:o}", "name", op->name, "created_at",
-                     http_time_json(op->created_at_ms), "revoked_at",
+    return json_pack("{s:s, s:o, s:o, s:o}", "name", op->name, "created_at",
+                     http_time_json(op->created_at_ms), "token_issued_at",
+                     http_time_json(op->token_issued_at_ms), "revoked_at",
                      op->revoked_at_ms != 0 ? http_time_json(op->revoked_at_ms) : json_null());
 }
 
@@ -63,28 +65,36 @@ void http_handle_admin_operators_list(struct http_request *req)
 
 /* --- POST /admin/operators --------------------------------------------------------- */
 
-static void S_created_resume(struct http_request *req, struct ledger_cmd *cmd)
+/* The answer of a command that gave out a token (CREATE: 201, ROTATE:
+ * 200): the operator as listed, with the token, shown this once. */
+static void S_token_resume(struct http_request *req, struct ledger_cmd *cmd)
 {
     struct identity_operator_cmd *c = (struct identity_operator_cmd *)cmd;
+    bool create = c->op == IDENTITY_OPERATOR_CREATE;
     enum qb_error outcome = cmd->result != QB_OK ? cmd->result : c->outcome;
     if (outcome == QB_E_CONFLICT) {
-        http_reply_error_message(req, outcome, "an operator of that name exists or existed");
+        http_reply_error_message(req, outcome,
+                                 create ? "an operator of that name exists or existed"
+                                        : "that operator was revoked, and stays revoked: "
+                                          "add the person under a new name");
+    } else if (outcome == QB_E_NOT_FOUND) {
+        http_reply_error_message(req, outcome, "no such operator");
     } else if (outcome != QB_OK) {
         http_reply_error(req, outcome);
     } else {
-        json_t *body = json_pack("{s:s, s:s, s:o}", "name", c->operator.name, "token", c->token,
-                                 "created_at", http_time_json(c->operator.created_at_ms));
-        if (body == NULL) {
+        json_t *body = S_operator_json(&c->operator);
+        if (body == NULL || json_object_set_new(body, "token", json_string(c->token)) != 0) {
+            json_decref(body);
             http_reply_error(req, QB_E_INTERNAL);
         } else {
-            http_reply_json(req, 201, body);
+            http_reply_json(req, create ? 201 : 200, body);
             /* The answer held the token: wipe the JSON's copy too. */
             json_t *token = json_object_get(body, "token");
             crypto_wipe((char *)json_string_value(token), json_string_length(token));
             json_decref(body);
         }
-        log_event(LOG_AUDIT, "admin.operator_created", "name=%s by=%s", c->operator.name,
-                  http_request_by(req));
+        log_event(LOG_AUDIT, create ? "admin.operator_created" : "admin.operator_token_rotated",
+                  "name=%s by=%s", c->operator.name, http_request_by(req));
     }
     crypto_wipe(c->token, sizeof c->token);
     ledger_cmd_release(cmd);
@@ -117,7 +127,7 @@ void http_handle_admin_operators_create(struct http_request *req)
     identity_operator_cmd_init(c, http_request_env(req), IDENTITY_OPERATOR_CREATE);
     snprintf(c->name, sizeof c->name, "%s", name);
     json_decref(body);
-    http_request_submit(req, &c->cmd, S_created_resume);
+    http_request_submit(req, &c->cmd, S_token_resume);
 }
 
 /* --- POST /admin/operators/{name}/revoke ------------------------------------------- */
@@ -144,7 +154,10 @@ static void S_revoked_resume(struct http_request *req, struct ledger_cmd *cmd)
     ledger_cmd_release(cmd);
 }
 
-void http_handle_admin_operators_revoke(struct http_request *req)
+/* A command on the operator the path names, which takes no body (empty or
+ * {} only): replies 404 for a name of the wrong shape. */
+static void S_operator_op(struct http_request *req, enum identity_operator_op op,
+                          http_resume_fn resume)
 {
     if (!S_root_only(req))
         return;
@@ -153,7 +166,6 @@ void http_handle_admin_operators_revoke(struct http_request *req)
         http_reply_error_message(req, QB_E_NOT_FOUND, "no such operator");
         return;
     }
-    /* No fields: an empty body or {} only. */
     json_t *body = http_json_body(req, NULL, 0);
     if (body == NULL)
         return;
@@ -163,7 +175,19 @@ void http_handle_admin_operators_revoke(struct http_request *req)
         http_reply_error(req, QB_E_TOO_LARGE);
         return;
     }
-    identity_operator_cmd_init(c, http_request_env(req), IDENTITY_OPERATOR_REVOKE);
+    identity_operator_cmd_init(c, http_request_env(req), op);
     snprintf(c->name, sizeof c->name, "%s", name);
-    http_request_submit(req, &c->cmd, S_revoked_resume);
+    http_request_submit(req, &c->cmd, resume);
+}
+
+void http_handle_admin_operators_revoke(struct http_request *req)
+{
+    S_operator_op(req, IDENTITY_OPERATOR_REVOKE, S_revoked_resume);
+}
+
+/* --- POST /admin/operators/{name}/token -------------------------------------------- */
+
+void http_handle_admin_operators_token_rotate(struct http_request *req)
+{
+    S_operator_op(req, IDENTITY_OPERATOR_ROTATE, S_token_resume);
 }

@@ -149,6 +149,8 @@ const struct http_route http_routes[] = {
     /* operator_routes.c */
     {"GET", "/admin/operators", http_handle_admin_operators_list, HTTP_AUTH_ADMIN, "limit cursor"},
     {"POST", "/admin/operators", http_handle_admin_operators_create, HTTP_AUTH_ADMIN, NULL},
+    {"POST", "/admin/operators/{name}/token", http_handle_admin_operators_token_rotate,
+     HTTP_AUTH_ADMIN, NULL},
     {"POST", "/admin/operators/{name}/revoke", http_handle_admin_operators_revoke, HTTP_AUTH_ADMIN,
      NULL},
 

@@ -1,6 +1,7 @@
 /*
  * operator.c — named operators (operator.h): their tokens, their lookup
- * on each admin request, and the commands that add and revoke them.
+ * on each admin request, and the commands that add them, replace their
+ * tokens and revoke them.
  *
  * The lookup is a read of one row by the token's hash on every request,
  * with no cache: a revocation's answer is sent once its commit is durable,
@@ -12,7 +13,7 @@
 
 #include "identity/operator.h"
 
-#define S_COLUMNS "seq, name, created_at_ms, revoked_at_ms"
+#define S_COLUMNS "seq, name, created_at_ms, token_issued_at_ms, revoked_at_ms"
 
 bool identity_operator_name_is_valid(const char *name)
 {
@@ -32,7 +33,8 @@ static enum qb_error S_row(struct store_stmt *st, struct identity_operator *out)
         return QB_E_STORAGE;
     memcpy(out->name, name, strlen(name) + 1);
     out->created_at_ms = store_column_int64(st, 2);
-    out->revoked_at_ms = store_column_int64(st, 3);
+    out->token_issued_at_ms = store_column_int64(st, 3);
+    out->revoked_at_ms = store_column_int64(st, 4);
     return QB_OK;
 }
 
@@ -108,10 +110,47 @@ enum qb_error identity_operators_list(struct store *reader, int64_t before,
 
 /* --- the commands ------------------------------------------------------------------ */
 
-static enum qb_error S_create(struct ledger_txn *txn, struct identity_operator_cmd *c)
+/* A new token for c, in c->token, and the SHA-256 that is kept of it. */
+static void S_token_new(struct identity_operator_cmd *c, uint8_t hash[CRYPTO_SHA256_SIZE])
+{
+    uint8_t raw[32];
+    rand_fill(c->env->rand, raw, sizeof raw);
+    crypto_hex(raw, sizeof raw, c->token);
+    crypto_sha256(raw, sizeof raw, hash);
+    crypto_wipe(raw, sizeof raw);
+}
+
+/* Runs sql, which writes c's row with $1 name, $2 token hash and $3 now,
+ * with a new token, and reads the row back; QB_OK, or a failure that left
+ * no token in c. */
+static enum qb_error S_write_token(struct ledger_txn *txn, struct identity_operator_cmd *c,
+                                   const char *sql)
 {
     struct store *store = ledger_txn_store(txn);
-    enum qb_error err = S_get_by_name(store, c->name, &c->operator);
+    uint8_t hash[CRYPTO_SHA256_SIZE];
+    S_token_new(c, hash);
+    int64_t now_ms = ledger_txn_now_ms(txn);
+    const struct store_param params[] = {
+        STORE_TEXT(c->name),
+        STORE_BLOB(hash, sizeof hash),
+        STORE_INT(now_ms),
+    };
+    enum qb_error err = store_run(store, sql, params, QB_ARRAY_COUNT(params));
+    if (err == QB_OK)
+        err = S_get_by_name(store, c->name, &c->operator);
+    if (err != QB_OK) {
+        crypto_wipe(c->token, sizeof c->token);
+        return err == QB_E_NOT_FOUND ? QB_E_INTERNAL : QB_E_STORAGE;
+    }
+    QB_ASSERT(c->operator.token_issued_at_ms == now_ms && c->operator.revoked_at_ms == 0);
+    c->changed = true;
+    c->outcome = QB_OK;
+    return QB_OK;
+}
+
+static enum qb_error S_create(struct ledger_txn *txn, struct identity_operator_cmd *c)
+{
+    enum qb_error err = S_get_by_name(ledger_txn_store(txn), c->name, &c->operator);
     if (err == QB_OK) { /* taken, revoked or not: a name names one person */
         memset(&c->operator, 0, sizeof c->operator);
         c->outcome = QB_E_CONFLICT;
@@ -119,31 +158,23 @@ static enum qb_error S_create(struct ledger_txn *txn, struct identity_operator_c
     }
     if (err != QB_E_NOT_FOUND)
         return err;
+    return S_write_token(txn, c,
+                         "INSERT INTO operators (name, token_hash, created_at_ms, "
+                         "token_issued_at_ms) VALUES ($1, $2, $3, $3)");
+}
 
-    uint8_t raw[32], hash[CRYPTO_SHA256_SIZE];
-    rand_fill(c->env->rand, raw, sizeof raw);
-    crypto_hex(raw, sizeof raw, c->token);
-    crypto_sha256(raw, sizeof raw, hash);
-    crypto_wipe(raw, sizeof raw);
-    int64_t now_ms = ledger_txn_now_ms(txn);
-    const struct store_param params[] = {
-        STORE_TEXT(c->name),
-        STORE_BLOB(hash, sizeof hash),
-        STORE_INT(now_ms),
-    };
-    err = store_run(store,
-                    "INSERT INTO operators (name, token_hash, created_at_ms) VALUES ($1, $2, $3)",
-                    params, QB_ARRAY_COUNT(params));
-    if (err == QB_OK)
-        err = S_get_by_name(store, c->name, &c->operator);
-    if (err != QB_OK) {
-        crypto_wipe(c->token, sizeof c->token);
-        return err == QB_E_NOT_FOUND ? QB_E_INTERNAL : QB_E_STORAGE;
+static enum qb_error S_rotate(struct ledger_txn *txn, struct identity_operator_cmd *c)
+{
+    enum qb_error err = S_get_by_name(ledger_txn_store(txn), c->name, &c->operator);
+    if (err == QB_E_NOT_FOUND || (err == QB_OK && c->operator.revoked_at_ms != 0)) {
+        c->outcome = err == QB_OK ? QB_E_CONFLICT : err;
+        return QB_OK;
     }
-    QB_ASSERT(c->operator.created_at_ms == now_ms && c->operator.revoked_at_ms == 0);
-    c->changed = true;
-    c->outcome = QB_OK;
-    return QB_OK;
+    if (err != QB_OK)
+        return err;
+    return S_write_token(txn, c,
+                         "UPDATE operators SET token_hash = $2, token_issued_at_ms = $3"
+                         " WHERE name = $1");
 }
 
 static enum qb_error S_revoke(struct ledger_txn *txn, struct identity_operator_cmd *c)
@@ -180,14 +211,23 @@ static enum qb_error S_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
     QB_ASSERT(identity_operator_name_is_valid(c->name));
     c->outcome = QB_E_INTERNAL;
     c->changed = false;
-    return c->op == IDENTITY_OPERATOR_CREATE ? S_create(txn, c) : S_revoke(txn, c);
+    switch (c->op) {
+    case IDENTITY_OPERATOR_CREATE:
+        return S_create(txn, c);
+    case IDENTITY_OPERATOR_ROTATE:
+        return S_rotate(txn, c);
+    case IDENTITY_OPERATOR_REVOKE:
+        return S_revoke(txn, c);
+    }
+    QB_UNREACHABLE();
 }
 
 void identity_operator_cmd_init(struct identity_operator_cmd *c, const struct domain_env *env,
                                 enum identity_operator_op op)
 {
     QB_ASSERT(c != NULL && env != NULL);
-    QB_ASSERT(op == IDENTITY_OPERATOR_CREATE || op == IDENTITY_OPERATOR_REVOKE);
+    QB_ASSERT(op == IDENTITY_OPERATOR_CREATE || op == IDENTITY_OPERATOR_ROTATE ||
+              op == IDENTITY_OPERATOR_REVOKE);
     memset(c, 0, sizeof *c);
     ledger_cmd_init(&c->cmd, S_run, NULL);
     c->env = env;

@@ -14,6 +14,9 @@
  * name is never given out again, so that "admin:NAME" in an old log line
  * names one person for good.
  *
+ * A live operator's token can be replaced (a lost one, or a rotation
+ * policy): the old one stops at the commit, as a revoked one does.
+ *
  * Writes are ledger commands on the writer thread (identity_operator_cmd);
  * reads take any store (the HTTP threads' read pool).
  */
@@ -32,7 +35,8 @@ struct identity_operator {
     int64_t seq;
     char name[IDENTITY_OPERATOR_NAME_SIZE_MAX];
     int64_t created_at_ms;
-    int64_t revoked_at_ms; /* 0 while it opens the admin API */
+    int64_t token_issued_at_ms; /* when the token in use was given out */
+    int64_t revoked_at_ms;      /* 0 while it opens the admin API */
 };
 
 /* Whether name is 1 to 32 of [a-z0-9._-], starting with a letter: safe in
@@ -51,11 +55,18 @@ QB_MUST_USE enum qb_error identity_operators_list(struct store *reader, int64_t 
                                                   struct identity_operator *out, size_t max,
                                                   size_t *count);
 
-enum identity_operator_op { IDENTITY_OPERATOR_CREATE, IDENTITY_OPERATOR_REVOKE };
+enum identity_operator_op {
+    IDENTITY_OPERATOR_CREATE,
+    IDENTITY_OPERATOR_ROTATE,
+    IDENTITY_OPERATOR_REVOKE,
+};
 
 /* CREATE: a new operator `name` (valid: identity_operator_name_is_valid)
  * and its token, in token only (the caller wipes it once shown); outcome
- * QB_E_CONFLICT when the name was ever used. REVOKE: the operator stops
+ * QB_E_CONFLICT when the name was ever used. ROTATE: a new token for a live
+ * operator, in token as CREATE's, and the old one opens nothing from the
+ * commit on; outcome QB_E_NOT_FOUND for an unknown name, QB_E_CONFLICT for
+ * a revoked one (it stays revoked). REVOKE: the operator stops
  * opening the admin API from the commit on; revoking again changes nothing
  * (changed false); outcome QB_E_NOT_FOUND for an unknown name. outcome
  * QB_OK fills operator with the row after. */
@@ -64,7 +75,7 @@ struct identity_operator_cmd {
     const struct domain_env *env;
     enum identity_operator_op op;
     char name[IDENTITY_OPERATOR_NAME_SIZE_MAX];
-    char token[IDENTITY_TOKEN_TEXT_SIZE]; /* CREATE only: shown once */
+    char token[IDENTITY_TOKEN_TEXT_SIZE]; /* CREATE, ROTATE: shown once */
     enum qb_error outcome;
     bool changed;
     struct identity_operator operator;

@@ -649,6 +649,11 @@ const char *const store_sqlite_migrations[] = {
     "  created_at_ms INTEGER NOT NULL,"
     "  revoked_at_ms INTEGER NOT NULL DEFAULT 0"
     ");",
+    /* 26: an operator's token can be replaced (src/identity/operator.c):
+     * when the one in use was given out, so that a rotation policy can be
+     * checked against the list. */
+    "ALTER TABLE operators ADD COLUMN token_issued_at_ms INTEGER NOT NULL DEFAULT 0;"
+    "UPDATE operators SET token_issued_at_ms = created_at_ms;",
 };
 
 const size_t store_sqlite_migration_count =

@@ -272,6 +272,7 @@ static const struct matrix_row S_matrix[] = {
     /* The root token's alone (a named operator's is 403: test_logging.c). */
     {"GET", "/admin/operators", ID_NONE, SETUP_NONE, NULL, ADMIN_ROUTE(200)},
     {"POST", "/admin/operators", ID_NONE, SETUP_NONE, "{}", ADMIN_ROUTE(400)},
+    {"POST", "/admin/operators/{name}/token", ID_NO_OPERATOR, SETUP_NONE, NULL, ADMIN_ROUTE(404)},
     {"POST", "/admin/operators/{name}/revoke", ID_NO_OPERATOR, SETUP_NONE, NULL, ADMIN_ROUTE(404)},
     /* The GET row after the POST row: it answers 404 until a check has run. */
     {"POST", "/admin/ledger/verification", ID_NONE, SETUP_NONE, NULL, ADMIN_ROUTE(202)},

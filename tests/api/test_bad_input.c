@@ -196,6 +196,7 @@ static const struct route_entry S_routes[] = {
     {"POST", "/admin/merchants/{mchid}/resume", "", false, false},
     {"GET", "/admin/operators", "", false, false},
     {"POST", "/admin/operators", "", false, false},
+    {"POST", "/admin/operators/{name}/token", "", false, true},
     {"POST", "/admin/operators/{name}/revoke", "", false, true},
     {"POST", "/admin/ledger/verification", "", false, true},
     {"GET", "/admin/ledger/verification", "", false, false},

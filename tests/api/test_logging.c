@@ -393,6 +393,32 @@ TEST(each_operator_has_a_token_of_their_own_and_the_trail_names_them)
     ASSERT(strcmp(token, token2) != 0);
     ASSERT_EQ_INT(S_status("GET", "/admin/users", token2, NULL), 200);
 
+    /* A lost or aging token is rotated by the root: the old one fails on the very next request,
+     * the name stays. An operator cannot rotate a token, their own included; a revoked operator
+     * stays revoked. */
+    ASSERT_EQ_INT(S_status("POST", "/admin/operators/zhang_san-2/token", token2, NULL), 403);
+    ASSERT_EQ_INT(
+        api_call(&S_client, "POST", "/admin/operators/zhang_san-2/token", S_admin, NULL, &res),
+        200);
+    char token3[API_TOKEN_SIZE_MAX];
+    snprintf(token3, sizeof token3, "%s", api_json_str(&res, "token"));
+    ASSERT_EQ_STR(api_json_str(&res, "name"), "zhang_san-2");
+    ASSERT_EQ_INT((long long)strspn(token3, "0123456789abcdef"), 64);
+    ASSERT(strcmp(token3, token2) != 0);
+    ASSERT(strlen(api_json_str(&res, "token_issued_at")) == 25);
+    ASSERT(S_audit_line(&S_main, &res, "admin.operator_token_rotated", line, sizeof line));
+    client_response_release(&res);
+    ASSERT(strstr(line, "name=zhang_san-2 by=admin") != NULL);
+    ASSERT_EQ_INT(S_status("GET", "/admin/users", token2, NULL), 401);
+    ASSERT_EQ_INT(api_call(&S_client, "GET", "/admin/users", token3, NULL, &res), 200);
+    S_access_line(&res, line);
+    client_response_release(&res);
+    ASSERT_EQ_STR(S_field(line, "principal", value, sizeof value), "admin:zhang_san-2");
+    ASSERT_EQ_INT(S_status("POST", "/admin/operators/li.wei/token", S_admin, NULL), 409);
+    ASSERT_EQ_INT(S_status("GET", "/admin/users", token, NULL), 401);
+    ASSERT_EQ_INT(S_status("POST", "/admin/operators/nobody/token", S_admin, NULL), 404);
+    ASSERT_EQ_INT(S_status("POST", "/admin/operators/No%20One/token", S_admin, NULL), 404);
+
     ASSERT_EQ_INT(api_call(&S_client, "GET", "/admin/operators", S_admin, NULL, &res), 200);
     json_t *page = api_json(&res);
     ASSERT(page != NULL);
@@ -401,17 +427,21 @@ TEST(each_operator_has_a_token_of_their_own_and_the_trail_names_them)
     json_t *newest = json_array_get(items, 0), *first = json_array_get(items, 1);
     ASSERT_EQ_STR(json_string_value(json_object_get(newest, "name")), "zhang_san-2");
     ASSERT(json_is_null(json_object_get(newest, "revoked_at")));
+    ASSERT(strcmp(json_string_value(json_object_get(newest, "token_issued_at")),
+                  json_string_value(json_object_get(newest, "created_at"))) >= 0);
     ASSERT_EQ_STR(json_string_value(json_object_get(first, "name")), "li.wei");
     ASSERT_EQ_STR(json_string_value(json_object_get(first, "revoked_at")), revoked_at);
     ASSERT(json_object_get(first, "token") == NULL && json_object_get(first, "token_hash") == NULL);
     json_decref(page);
-    ASSERT(strstr(res.body.data, token) == NULL && strstr(res.body.data, token2) == NULL);
+    ASSERT(strstr(res.body.data, token) == NULL && strstr(res.body.data, token2) == NULL &&
+           strstr(res.body.data, token3) == NULL);
     client_response_release(&res);
 
-    /* Neither token is in the log. */
+    /* No token is in the log. */
     ASSERT(test_file_read(S_main.log_path, S_log, sizeof S_log));
     ASSERT(strstr(S_log, token) == NULL);
     ASSERT(strstr(S_log, token2) == NULL);
+    ASSERT(strstr(S_log, token3) == NULL);
 }
 
 TEST(a_proxys_request_id_is_logged_beside_the_daemons_own)

@@ -1770,11 +1770,14 @@ TEST(operator)
     S_case("admin-merchant-resume", NULL, "admin", "merchant-resume", mchid, "--reason",
            "ticket 4711: cleared", NULL);
 
-    /* Each operator a token of their own: made (shown once), listed, refused again, ended. */
+    /* Each operator a token of their own: made (shown once), rotated, listed, refused again,
+     * ended. */
     S_case("admin-operator-add", NULL, "admin", "operator-add", "li.wei", NULL);
     S_case("admin-operator-add-again", NULL, "admin", "operator-add", "li.wei", NULL);
     S_case("admin-operator-add-bad-name", NULL, "admin", "operator-add", "Li Wei", NULL);
+    S_case("admin-operator-token", NULL, "admin", "operator-token", "li.wei", NULL);
     S_case("admin-operator-revoke", NULL, "admin", "operator-revoke", "li.wei", NULL);
+    S_case("admin-operator-token-revoked", NULL, "admin", "operator-token", "li.wei", NULL);
     S_case("admin-operator-revoke-unknown", NULL, "admin", "operator-revoke", "nobody", NULL);
     S_case("admin-operators", NULL, "admin", "operators", NULL);
     S_END();

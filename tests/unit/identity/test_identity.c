@@ -2080,6 +2080,75 @@ TEST(an_operator_token_opens_until_revoked_and_only_its_hash_is_kept)
     ix_free(ix);
 }
 
+TEST(an_operator_token_rotated_opens_and_the_old_one_does_not)
+{
+    /* A rotation gives a live operator a new token and the time it was
+     * given; the old token stops at once; a revoked operator gets none, nor
+     * an unknown one. */
+    struct ix *ix = ix_new();
+    struct identity_operator_cmd c;
+    ASSERT_EQ_INT(ix_operator(ix, IDENTITY_OPERATOR_CREATE, "li.wei", &c), QB_OK);
+    char old_token[IDENTITY_TOKEN_TEXT_SIZE];
+    memcpy(old_token, c.token, sizeof old_token);
+    int64_t created_ms = c.operator.created_at_ms;
+    ASSERT_EQ_INT(c.operator.token_issued_at_ms, created_ms);
+
+    clock_manual_advance(&ix->clock, MINUTE_MS);
+    ASSERT_EQ_INT(ix_operator(ix, IDENTITY_OPERATOR_ROTATE, "li.wei", &c), QB_OK);
+    ASSERT(c.changed);
+    ASSERT_EQ_INT((long long)strspn(c.token, "0123456789abcdef"), 64);
+    ASSERT(strcmp(c.token, old_token) != 0);
+    ASSERT_EQ_INT(c.operator.created_at_ms, created_ms);
+    ASSERT_EQ_INT(c.operator.token_issued_at_ms, clock_now_ms(&ix->clock));
+    struct identity_operator op;
+    ASSERT_EQ_INT(identity_operator_authenticate(ix->reader, old_token, &op), QB_E_UNAUTHORIZED);
+    ASSERT_EQ_INT(identity_operator_authenticate(ix->reader, c.token, &op), QB_OK);
+    ASSERT_EQ_STR(op.name, "li.wei");
+    ASSERT_EQ_INT(ix_query_int(ix, "SELECT count(*) FROM operators WHERE name = $1", "li.wei"), 1);
+
+    ASSERT_EQ_INT(ix_operator(ix, IDENTITY_OPERATOR_ROTATE, "nobody", &c), QB_E_NOT_FOUND);
+    ASSERT_EQ_INT((long long)strlen(c.token), 0);
+    ASSERT_EQ_INT(ix_operator(ix, IDENTITY_OPERATOR_REVOKE, "li.wei", &c), QB_OK);
+    ASSERT_EQ_INT(ix_operator(ix, IDENTITY_OPERATOR_ROTATE, "li.wei", &c), QB_E_CONFLICT);
+    ASSERT_EQ_INT((long long)strlen(c.token), 0);
+    ASSERT_EQ_INT(ix_query_int(ix,
+                               "SELECT count(*) FROM operators WHERE name = $1"
+                               " AND revoked_at_ms > 0",
+                               "li.wei"),
+                  1);
+    ix_free(ix);
+}
+
+/* The migration that added the operators' token times (migration 26,
+ * index 25). */
+#define S_OPERATOR_TOKEN_TIME_MIGRATION 25
+
+TEST(operators_from_before_rotation_keep_their_tokens_issued_at_creation)
+{
+    /* An operator made before tokens could be rotated keeps its token, and
+     * the token's time is the operator's creation. */
+    struct test_old_db old;
+    test_old_db_open(&old, S_OPERATOR_TOKEN_TIME_MIGRATION, "token_issued_at_ms",
+                     "INSERT INTO operators (name, token_hash, created_at_ms)"
+                     " VALUES ('li.wei', x'"
+                     "66687aadf862bd776c8fc18b8e9f8e20089714856ee233b3902a591d0d5f2925"
+                     "', 1700000000000);"); /* SHA-256 of 32 zero bytes */
+    struct identity_operator list[2];
+    size_t count = 0;
+    ASSERT_EQ_INT(identity_operators_list(old.store, 0, list, 2, &count), QB_OK);
+    ASSERT_EQ_INT((long long)count, 1);
+    ASSERT_EQ_STR(list[0].name, "li.wei");
+    ASSERT_EQ_INT(list[0].token_issued_at_ms, 1700000000000);
+    ASSERT_EQ_INT(list[0].revoked_at_ms, 0);
+    struct identity_operator op;
+    ASSERT_EQ_INT(
+        identity_operator_authenticate(
+            old.store, "0000000000000000000000000000000000000000000000000000000000000000", &op),
+        QB_OK);
+    ASSERT_EQ_STR(op.name, "li.wei");
+    test_old_db_close(&old);
+}
+
 /* The migration that added the operators (migration 25, index 24). */
 #define S_OPERATORS_MIGRATION 24
 
@@ -2143,5 +2212,7 @@ int main(void)
     RUN(operator_names_are_safe_in_a_log_and_a_path);
     RUN(an_operator_token_opens_until_revoked_and_only_its_hash_is_kept);
     RUN(a_database_from_before_operators_gets_an_empty_table);
+    RUN(an_operator_token_rotated_opens_and_the_old_one_does_not);
+    RUN(operators_from_before_rotation_keep_their_tokens_issued_at_creation);
     return test_summary();
 }
