@@ -83,6 +83,9 @@ static const struct config_setting config_settings[] = {
                    "a session unused this many seconds ends"),
     CONFIG_INT_ROW("session-absolute-s", "QIANBAO_SESSION_ABSOLUTE_S", session_absolute_s, 604800,
                    300, 2592000, "a session ends this many seconds after login"),
+    CONFIG_INT_ROW("session-recent-s", "QIANBAO_SESSION_RECENT_S", session_recent_s, 900, 60, 86400,
+                   "a session may end the account's other sessions this many seconds after "
+                   "its login, no later"),
     CONFIG_INT_ROW("sms-code-ttl-s", "QIANBAO_SMS_CODE_TTL_S", sms_code_ttl_s, 300, 10, 3600,
                    "an SMS code is valid this many seconds"),
     CONFIG_INT_ROW("sms-cooldown-s", "QIANBAO_SMS_COOLDOWN_S", sms_cooldown_s, 60, 0, 3600,

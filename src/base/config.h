@@ -41,6 +41,7 @@ struct config {
     int64_t read_connections;            /* --read-connections, 1..64, default 4 */
     int64_t session_idle_s;              /* --session-idle-s, 60..86400, default 1800 */
     int64_t session_absolute_s;          /* --session-absolute-s, 300..2592000, default 604800 */
+    int64_t session_recent_s;            /* --session-recent-s, 60..86400, default 900 */
     int64_t sms_code_ttl_s;              /* --sms-code-ttl-s, 10..3600, default 300 */
     int64_t sms_cooldown_s;              /* --sms-cooldown-s, 0..3600, default 60 */
     int64_t sms_daily_max;               /* --sms-daily-max, 1..1000, default 10 */

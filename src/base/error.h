@@ -96,7 +96,9 @@
     X(QB_E_ORDER_REVERSED, 400, "ORDERREVERSED",                                                   \
       "the order was reversed (订单已撤销): whatever it took went back to the payer")              \
     X(QB_E_PAYMENT_CODE_LOCKED, 423, "PAYMENT_CODE_LOCKED",                                        \
-      "this device's payment codes are locked after too many wrong codes at tills")
+      "this device's payment codes are locked after too many wrong codes at tills")                \
+    X(QB_E_RECENT_LOGIN_REQUIRED, 403, "RECENT_LOGIN_REQUIRED",                                    \
+      "this needs a recent login: log in again on this device")
 
 enum qb_error {
 #define QB_ERROR_ENUM(name, status, code, message) name,

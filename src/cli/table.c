@@ -180,7 +180,9 @@ static const struct cli_command S_commands[] = {
      1,
      1,
      "end one session, for a lost device",
-     "Ends the session ID (from `qianbao security sessions`).",
+     "Ends the session ID (from `qianbao security sessions`). Ending another session needs a "
+     "recent login (15 minutes by default): log in again first if it is refused "
+     "RECENT_LOGIN_REQUIRED.",
      {{0}},
      cli_run_security_revoke},
     {"security devices",

@@ -1147,6 +1147,7 @@ static int S_serve(const struct config *cfg, const struct daemon_paths *paths,
     domain_settings_default(&settings);
     settings.session_idle_ms = cfg->session_idle_s * 1000;
     settings.session_absolute_ms = cfg->session_absolute_s * 1000;
+    settings.session_recent_ms = cfg->session_recent_s * 1000;
     settings.sms_code_ttl_ms = cfg->sms_code_ttl_s * 1000;
     settings.sms_cooldown_ms = cfg->sms_cooldown_s * 1000;
     settings.sms_daily_max = cfg->sms_daily_max;

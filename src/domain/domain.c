@@ -18,6 +18,7 @@ void domain_settings_default(struct domain_settings *settings)
 {
     settings->session_idle_ms = 30 * 60 * 1000;
     settings->session_absolute_ms = 7LL * 24 * 60 * 60 * 1000;
+    settings->session_recent_ms = 15 * 60 * 1000;
     settings->session_touch_ms = 60 * 1000;
     settings->sms_code_ttl_ms = 300 * 1000;
     settings->sms_cooldown_ms = 60 * 1000;

@@ -54,6 +54,8 @@
 struct domain_settings {
     int64_t session_idle_ms;          /* 30 min */
     int64_t session_absolute_ms;      /* 7 days */
+    int64_t session_recent_ms;        /* 15 min: a login this recent may end the account's
+                                       * other sessions */
     int64_t session_touch_ms;         /* last_seen is written at most this often: 60 s,
                                        * never more than idle / 10 (domain_env_init) */
     int64_t sms_code_ttl_ms;          /* 300 s */

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "base/clock.h"
 #include "base/crypto.h"
 #include "http/internal.h"
 
@@ -161,6 +162,28 @@ void http_handle_me_sessions_delete(struct http_request *req)
     const char *id = http_request_param(req, "id");
     if (id == NULL || !id_is_valid(id, strlen(id), "s")) {
         http_reply_error(req, QB_E_NOT_FOUND);
+        return;
+    }
+    /* Ending another session forgets its device (below), which then needs
+     * the phone to log in again: a thief holding a phone that stays logged
+     * in could so shut its owner out of every other device, and out of the
+     * freeze. Only a recent login, which needed the password, may. */
+    const struct domain_env *env = http_request_env(req);
+    if (env == NULL) {
+        http_reply_error(req, QB_E_INTERNAL);
+        return;
+    }
+    if (strcmp(id, session->id) != 0 &&
+        clock_now_ms(env->clock) - session->created_at_ms > env->settings.session_recent_ms) {
+        int64_t recent_s = env->settings.session_recent_ms / 1000;
+        bool minutes = recent_s % 60 == 0;
+        long long count = minutes ? recent_s / 60 : recent_s;
+        char message[192];
+        snprintf(message, sizeof message,
+                 "another session may be ended only within %lld %s%s of logging in: log in "
+                 "again on this device, then end it (a freeze needs no new login)",
+                 count, minutes ? "minute" : "second", count == 1 ? "" : "s");
+        http_reply_error_message(req, QB_E_RECENT_LOGIN_REQUIRED, message);
         return;
     }
     struct identity_cmd *c = http_identity_cmd_new(req, IDENTITY_OP_SESSION_REVOKE);

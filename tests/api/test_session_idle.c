@@ -87,6 +87,31 @@ TEST(a_session_in_use_outlives_the_idle_timeout)
     /* Past idle + touch since login: the session nobody used has ended. */
     S_sleep_until_ms(start_ms + (S_IDLE_S + S_TOUCH_S + 1) * 1000LL);
     ASSERT_EQ_INT(S_me_status(idle), 401);
+
+    /* The active session's login is now over a minute old (--session-recent-s 60): it may not
+     * end another session, which would forget that device (a thief holding a phone that stays
+     * logged in must not shut its owner out of the others); a fresh login may, and ending
+     * itself is always allowed. */
+    API_MUST(api_session_id_current(&S_client, &u));
+    struct api_user fresh = u;
+    API_MUST(api_login_new_device(&S_client, S_admin, &u, "fresh", fresh.token));
+    API_MUST(api_session_id_current(&S_client, &fresh));
+    char path[128];
+    snprintf(path, sizeof path, "/v1/me/sessions/%s", fresh.session_id);
+    struct client_response res;
+    ASSERT_EQ_INT(api_call(&S_client, "DELETE", path, u.token, NULL, &res), 403);
+    ASSERT_EQ_STR(api_json_str(&res, "code"), "RECENT_LOGIN_REQUIRED");
+    ASSERT(strstr(api_json_str(&res, "message"), "within 1 minute of logging in") != NULL);
+    client_response_release(&res);
+    ASSERT_EQ_INT(S_me_status(fresh.token), 200);
+    snprintf(path, sizeof path, "/v1/me/sessions/%s", u.session_id);
+    ASSERT_EQ_INT(api_call(&S_client, "DELETE", path, fresh.token, NULL, &res), 204);
+    client_response_release(&res);
+    ASSERT_EQ_INT(S_me_status(u.token), 401);
+    snprintf(path, sizeof path, "/v1/me/sessions/%s", fresh.session_id);
+    ASSERT_EQ_INT(api_call(&S_client, "DELETE", path, fresh.token, NULL, &res), 204);
+    client_response_release(&res);
+    ASSERT_EQ_INT(S_me_status(fresh.token), 401);
 }
 
 #define S_BURST_SESSIONS 600
@@ -147,7 +172,7 @@ TEST(a_burst_of_sessions_is_recorded_whole)
 
     ASSERT_EQ_INT(test_daemon_stop(&S_daemon), 0);
     client_release(&S_client);
-    const char *args[] = {"--session-idle-s", "60", NULL};
+    const char *args[] = {"--session-idle-s", "60", "--session-recent-s", "60", NULL};
     API_MUST(api_daemon_start(&S_daemon, S_root, "idle", args, S_admin));
     client_init(&S_client, S_daemon.base_url);
     int count = 0, seen_later = 0;
@@ -160,7 +185,7 @@ int main(void)
 {
     struct api_suite suite;
     api_suite_begin(&suite, S_root, sizeof S_root);
-    const char *args[] = {"--session-idle-s", "60", NULL};
+    const char *args[] = {"--session-idle-s", "60", "--session-recent-s", "60", NULL};
     if (!api_suite_daemon(&suite, &S_daemon, "idle", args, S_admin, &S_client))
         return api_suite_end(&suite);
 
