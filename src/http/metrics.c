@@ -434,10 +434,11 @@ static enum qb_error S_render_backlog(struct http_request *req, struct buf *out)
     if (env == NULL || pool == NULL || store_pool_acquire(pool, 200, &reader) != QB_OK)
         return QB_OK;
     struct wallet_backlog b;
-    int64_t retrying = 0, given_up = 0, expired = 0, notifications = 0, notification_oldest_ms = 0;
+    int64_t retrying = 0, given_up = 0, expired = 0, sms_oldest_ms = 0;
+    int64_t notifications = 0, notification_oldest_ms = 0;
     enum qb_error read = wallet_backlog_read(reader, &b);
     if (read == QB_OK)
-        read = sms_outbox_undelivered(env, reader, &retrying, &given_up, &expired);
+        read = sms_outbox_undelivered(env, reader, &retrying, &given_up, &expired, &sms_oldest_ms);
     if (read == QB_OK)
         read = merchant_notify_backlog(reader, &notifications, &notification_oldest_ms);
     store_pool_release(pool, reader);
@@ -447,6 +448,7 @@ static enum qb_error S_render_backlog(struct http_request *req, struct buf *out)
     int64_t topup_age = b.topups > 0 && now_ms > b.topup_oldest_ms ? now_ms - b.topup_oldest_ms : 0;
     int64_t withdrawal_age =
         b.withdrawals > 0 && now_ms > b.withdrawal_oldest_ms ? now_ms - b.withdrawal_oldest_ms : 0;
+    int64_t sms_age = retrying > 0 && now_ms > sms_oldest_ms ? now_ms - sms_oldest_ms : 0;
     int64_t notification_age =
         notifications > 0 && now_ms > notification_oldest_ms ? now_ms - notification_oldest_ms : 0;
     return buf_printf(
@@ -466,6 +468,10 @@ static enum qb_error S_render_backlog(struct http_request *req, struct buf *out)
         "qianbao_sms_undelivered{state=\"retrying\"} %lld\n"
         "qianbao_sms_undelivered{state=\"given_up\"} %lld\n"
         "qianbao_sms_undelivered{state=\"expired\"} %lld\n"
+        "# HELP qianbao_sms_undelivered_oldest_seconds Age of the oldest SMS message "
+        "still tried (0: none): codes stuck on the way to their users.\n"
+        "# TYPE qianbao_sms_undelivered_oldest_seconds gauge\n"
+        "qianbao_sms_undelivered_oldest_seconds %.3f\n"
         "# HELP qianbao_notifications_undelivered Merchants' payment and refund notifications "
         "not delivered yet and still tried.\n"
         "# TYPE qianbao_notifications_undelivered gauge\n"
@@ -476,7 +482,8 @@ static enum qb_error S_render_backlog(struct http_request *req, struct buf *out)
         "qianbao_notifications_undelivered_oldest_seconds %.3f\n",
         (long long)b.topups, (long long)b.withdrawals, (double)topup_age / 1000.0,
         (double)withdrawal_age / 1000.0, (long long)retrying, (long long)given_up,
-        (long long)expired, (long long)notifications, (double)notification_age / 1000.0);
+        (long long)expired, (double)sms_age / 1000.0, (long long)notifications,
+        (double)notification_age / 1000.0);
 }
 
 /* Which daemon this is and since when (a restart shows as a new start

@@ -497,8 +497,9 @@ _Static_assert(SMS_DELIVERY_RETRYING == 1 && SMS_DELIVERY_DELIVERED == 2 &&
                "SMS_DELIVERY_SQL answers these numbers");
 
 static const char sms_undelivered_sql[] =
-    "SELECT " SMS_DELIVERY_SQL("$1", "$2", "$3") " AS delivery, COUNT(*) FROM sms_outbox"
-                                                 " WHERE delivered_at_ms = 0 GROUP BY delivery";
+    "SELECT " SMS_DELIVERY_SQL("$1", "$2", "$3") " AS delivery, COUNT(*), MIN(created_at_ms)"
+                                                 " FROM sms_outbox WHERE delivered_at_ms = 0"
+                                                 " GROUP BY delivery";
 /* Newest first, from below $1, at most $2, with $6 = phone in the second. */
 static const char sms_outbox_list_sql[] =
     "SELECT id, phone, purpose, code_sealed, created_at_ms, delivered_at_ms, " SMS_DELIVERY_SQL(
@@ -516,10 +517,11 @@ static int64_t sms_expired_before_ms(const struct domain_env *env)
 }
 
 enum qb_error sms_outbox_undelivered(const struct domain_env *env, struct store *reader,
-                                     int64_t *retrying, int64_t *given_up, int64_t *expired)
+                                     int64_t *retrying, int64_t *given_up, int64_t *expired,
+                                     int64_t *retrying_oldest_created_at_ms)
 {
     QB_ASSERT(env != NULL && reader != NULL);
-    *retrying = *given_up = *expired = 0;
+    *retrying = *given_up = *expired = *retrying_oldest_created_at_ms = 0;
     struct store_stmt *st = NULL;
     if (store_prepare(reader, sms_undelivered_sql, &st) != QB_OK)
         return QB_E_STORAGE;
@@ -534,8 +536,10 @@ enum qb_error sms_outbox_undelivered(const struct domain_env *env, struct store 
             *given_up = count;
         else if (delivery == SMS_DELIVERY_EXPIRED)
             *expired = count;
-        else
+        else {
             *retrying = count;
+            *retrying_oldest_created_at_ms = store_column_int64(st, 2);
+        }
     }
     store_finalize(st);
     return rc == STORE_STEP_DONE ? QB_OK : QB_E_STORAGE;

@@ -141,11 +141,15 @@ QB_MUST_USE enum qb_error sms_outbox_list(const struct domain_env *env, struct s
 
 /* Messages not delivered, by where they stand (enum sms_delivery) as of
  * the env's clock: still being tried, given up (sms.outbox.undeliverable,
- * sms.outbox.unsendable) and expired (sms.expired_undelivered), for an
- * operator's metrics. QB_E_STORAGE on read errors. */
+ * sms.outbox.unsendable) and expired (sms.expired_undelivered), and when
+ * the oldest of those still tried was made (created_at_ms; 0 when none
+ * is), for an operator's metrics: one read. A message still tried is
+ * younger than the code's TTL, or it would count as expired. QB_E_STORAGE
+ * on read errors. */
 QB_MUST_USE enum qb_error sms_outbox_undelivered(const struct domain_env *env, struct store *reader,
                                                  int64_t *retrying, int64_t *given_up,
-                                                 int64_t *expired);
+                                                 int64_t *expired,
+                                                 int64_t *retrying_oldest_created_at_ms);
 
 struct sms_gateway;
 struct sms_gateway_ops {

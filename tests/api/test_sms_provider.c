@@ -405,6 +405,69 @@ TEST(undelivered_code_is_not_shown_either)
     pthread_mutex_unlock(&S_receiver.lock);
 }
 
+/* The value of the gauge line that starts with name in /metrics; -1 when absent. */
+static double S_gauge(const char *name)
+{
+    struct client_response res;
+    ASSERT_EQ_INT(api_call(&S_client, "GET", "/metrics", NULL, NULL, &res), 200);
+    char needle[160];
+    snprintf(needle, sizeof needle, "\n%s ", name);
+    const char *line = strstr(res.body.data, needle);
+    double value = line != NULL ? strtod(line + strlen(needle), NULL) : -1;
+    client_response_release(&res);
+    return value;
+}
+
+#define S_SMS_AGE "qianbao_sms_undelivered_oldest_seconds"
+
+TEST(stuck_code_shows_its_age_in_the_metrics)
+{
+    // An operator woken at night must tell from /metrics whether codes are stuck on the way to
+    // their users: while the provider fails, the age of the oldest message still tried grows
+    // from the moment it was asked for; once the provider takes it, the gauge is 0 again.
+    for (int waited = 0; S_gauge(S_SMS_AGE) != 0; waited += 20) {
+        if (waited > 10000) /* what the tests before left to retry */
+            TEST_FAIL_("%s is not 0 before the test", S_SMS_AGE);
+        S_sleep_ms(20);
+    }
+    pthread_mutex_lock(&S_receiver.lock);
+    S_receiver.fail_count = S_receiver.request_count + 1000;
+    int before = S_receiver.request_count;
+    pthread_mutex_unlock(&S_receiver.lock);
+    char phone[API_PHONE_SIZE];
+    api_phone_new(phone);
+    ASSERT_EQ_INT(api_sms_request(&S_client, phone, "register"), 202);
+    for (int waited = 0;; waited += 10) { /* the first try failed */
+        pthread_mutex_lock(&S_receiver.lock);
+        int tried = S_receiver.request_count - before;
+        pthread_mutex_unlock(&S_receiver.lock);
+        if (tried > 0)
+            break;
+        if (waited > 5000)
+            TEST_FAIL_("no delivery attempt for %s within 5 s", phone);
+        S_sleep_ms(10);
+    }
+    S_sleep_ms(100);
+    double first = S_gauge(S_SMS_AGE);
+    ASSERT(first >= 0.1);
+    ASSERT(first < 300); /* younger than the code's TTL, or it would be expired */
+    S_sleep_ms(200);
+    double later = S_gauge(S_SMS_AGE);
+    ASSERT(later >= first + 0.15);
+
+    pthread_mutex_lock(&S_receiver.lock);
+    S_receiver.fail_count = 0;
+    pthread_mutex_unlock(&S_receiver.lock);
+    char body[2048];
+    if (!S_body_wait(phone, body, sizeof body, 8000))
+        TEST_FAIL_("the provider received nothing for %s within 8 s", phone);
+    double age = -1;
+    for (int waited = 0; (age = S_gauge(S_SMS_AGE)) != 0 && waited <= 5000; waited += 20)
+        S_sleep_ms(20); /* the worker records the delivery after the provider's answer */
+    if (age != 0)
+        TEST_FAIL_("%s is %.3f after the delivery", S_SMS_AGE, age);
+}
+
 TEST(failed_delivery_is_retried)
 {
     // Providers fail now and then: a 500 must be retried (after about 1 s) until the provider
@@ -687,6 +750,7 @@ int main(void)
         RUN(a_code_of_every_purpose_reaches_the_provider);
         RUN(delivered_code_is_not_kept_in_the_outbox);
         RUN(undelivered_code_is_not_shown_either);
+        RUN(stuck_code_shows_its_age_in_the_metrics);
         RUN(failed_delivery_is_retried);
         RUN(undelivered_code_survives_a_crash);
         RUN(expired_code_is_not_sent_after_a_restart);

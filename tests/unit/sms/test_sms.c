@@ -916,8 +916,11 @@ TEST(http_gateway_refuses_bad_settings)
 static void sx_undelivered_expect(struct sx *sx, int64_t retrying, int64_t given_up,
                                   int64_t expired)
 {
-    int64_t got[3] = {-1, -1, -1};
-    ASSERT_EQ_INT(sms_outbox_undelivered(&sx->env, sx->reader, &got[0], &got[1], &got[2]), QB_OK);
+    int64_t got[3] = {-1, -1, -1}, oldest_ms = -1;
+    ASSERT_EQ_INT(
+        sms_outbox_undelivered(&sx->env, sx->reader, &got[0], &got[1], &got[2], &oldest_ms), QB_OK);
+    /* The oldest still tried is known exactly when one is. */
+    ASSERT_EQ_INT(oldest_ms > 0, got[0] > 0);
     if (got[0] != retrying || got[1] != given_up || got[2] != expired)
         TEST_FAIL_("undelivered: retrying %" PRId64 ", given up %" PRId64 ", expired %" PRId64
                    "; want %" PRId64 ", %" PRId64 ", %" PRId64,
