@@ -46,7 +46,9 @@
  * (SIGQUIT keeps its default: a core dump).
  * SIGTERM or SIGINT stops in this order: HTTP closes new connections, the SMS,
  * wallet, red packet, notification and payment-code workers stop, the ledger is detached and closed
- * (it drains its queue first, so every request it accepted is answered), then HTTP stops. Exit
+ * (it drains its queue first, so every request it accepted is answered), then HTTP stops. A
+ * further SIGTERM or SIGINT meanwhile changes nothing but a log line naming the stage the stop
+ * is at (daemon.still_stopping, S_stop_watch). Exit
  * status: 0 after a clean stop, 1 when start-up failed, 2 for bad flags.
  *
  * --verify writes nothing: beside a running daemon it reads through the
@@ -993,6 +995,124 @@ static bool S_test_signal(int signal_number)
     return false;
 }
 
+/* --- the stop, watched ------------------------------------------------------------- */
+
+/* Where a stop is, for the operator who signals again because it seems
+ * stuck: a further SIGTERM or SIGINT (or SIGHUP) during the stop is taken
+ * by the qb-signals thread, which logs daemon.still_stopping with the
+ * stage, and what the stage waits on while it can still be read: the
+ * requests open, the ledger's queue. It never ends the stop sooner: every
+ * payment the ledger acknowledged is answered and checkpointed first.
+ *
+ * The lock orders the stage's objects with their end: the stopping
+ * thread forgets a server or ledger under it before freeing it, the
+ * watcher reads them only under it. */
+enum S_stop_stage {
+    S_STOP_LISTENERS = 1, /* new connections closed from now on: at once */
+    S_STOP_WORKERS,       /* the background workers, each ending its call outside */
+    S_STOP_OFFLOAD,       /* requests' calls outside (a bank) and queued password checks */
+    S_STOP_LEDGER,        /* the ledger runs what was queued, then checkpoints its accounts */
+    S_STOP_HTTP,          /* answers written to the requests still open (at most 5 s) */
+    S_STOP_DATABASE,      /* the read pool and the database closed: a last checkpoint */
+    S_STOP_DONE,
+};
+
+static struct {
+    pthread_mutex_t lock;
+    enum S_stop_stage stage;
+    const char *worker; /* S_STOP_WORKERS: which one */
+    struct http_server *server;
+    struct ledger *ledger;
+    const sigset_t *signals;
+    pthread_t thread;
+    bool watching;
+} S_stop = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+static const char *const S_stop_stage_names[] = {
+    [S_STOP_LISTENERS] = "closing_listeners",
+    [S_STOP_WORKERS] = "workers",
+    [S_STOP_OFFLOAD] = "http_offload",
+    [S_STOP_LEDGER] = "ledger_draining",
+    [S_STOP_HTTP] = "http_draining",
+    [S_STOP_DATABASE] = "closing_database",
+    [S_STOP_DONE] = "done",
+};
+
+static void *S_stop_watch(void *arg)
+{
+    (void)arg;
+    thread_name(pthread_self(), "qb-signals");
+    for (;;) {
+        int signal_number = 0;
+        if (sigwait(S_stop.signals, &signal_number) != 0 || S_test_signal(signal_number))
+            continue;
+        pthread_mutex_lock(&S_stop.lock);
+        enum S_stop_stage stage = S_stop.stage;
+        if (stage == S_STOP_DONE) {
+            pthread_mutex_unlock(&S_stop.lock);
+            return NULL;
+        }
+        char detail[128] = "";
+        size_t used = 0;
+        if (stage == S_STOP_WORKERS)
+            used += (size_t)snprintf(detail, sizeof detail, " worker=%s", S_stop.worker);
+        if (S_stop.server != NULL)
+            used += (size_t)snprintf(detail + used, sizeof detail - used, " requests_open=%lld",
+                                     (long long)http_server_requests_open(S_stop.server));
+        if (S_stop.ledger != NULL) {
+            struct ledger_stats stats;
+            ledger_stats_get(S_stop.ledger, &stats);
+            snprintf(detail + used, sizeof detail - used, " queue_depth=%llu",
+                     (unsigned long long)stats.queue_depth);
+        }
+        log_event(LOG_WARN, "daemon.still_stopping", "signal=%s stage=%s%s",
+                  signal_number == SIGTERM  ? "SIGTERM"
+                  : signal_number == SIGINT ? "SIGINT"
+                                            : "SIGHUP",
+                  S_stop_stage_names[stage], detail);
+        pthread_mutex_unlock(&S_stop.lock);
+    }
+}
+
+/* Takes the signals that come during the stop from now on. */
+static void S_stop_watch_start(const sigset_t *signals, struct http_server *server,
+                               struct ledger *ledger)
+{
+    pthread_mutex_lock(&S_stop.lock);
+    S_stop.signals = signals;
+    S_stop.stage = S_STOP_LISTENERS;
+    S_stop.server = server;
+    S_stop.ledger = ledger;
+    pthread_mutex_unlock(&S_stop.lock);
+    S_stop.watching = thread_start(&S_stop.thread, -1, S_stop_watch, NULL);
+    if (!S_stop.watching)
+        log_event(LOG_WARN, "daemon.stop_unwatched", "reason=no_thread");
+}
+
+/* The stop is at stage now; server and ledger are those alive through it
+ * (NULL: freed during it, or already). */
+static void S_stop_at(enum S_stop_stage stage, const char *worker, struct http_server *server,
+                      struct ledger *ledger)
+{
+    pthread_mutex_lock(&S_stop.lock);
+    S_stop.stage = stage;
+    S_stop.worker = worker;
+    S_stop.server = server;
+    S_stop.ledger = ledger;
+    pthread_mutex_unlock(&S_stop.lock);
+}
+
+static void S_stop_watch_end(void)
+{
+    S_stop_at(S_STOP_DONE, NULL, NULL, NULL);
+    if (!S_stop.watching)
+        return;
+    /* Its sigwait takes a signal sent to it alone, then sees the stop done. */
+    pthread_kill(S_stop.thread, SIGTERM);
+    pthread_join(S_stop.thread, NULL);
+    S_stop.watching = false;
+}
+
 /* The sessions in use and their users, read into the caches before the
  * first request. */
 static enum qb_error S_caches_load(const struct domain_env *env, struct ledger *ledger,
@@ -1373,6 +1493,7 @@ static int S_serve(const struct config *cfg, const struct daemon_paths *paths,
     }
     log_event(LOG_AUDIT, "daemon.stopping", "signal=%s",
               signal_number == SIGTERM ? "SIGTERM" : "SIGINT");
+    S_stop_watch_start(signals, server, ledger);
     status = 0;
 
 out:
@@ -1382,25 +1503,38 @@ out:
      * command it accepted, which resumes their requests. */
     if (server != NULL)
         http_server_quiesce(server);
+    S_stop_at(S_STOP_WORKERS, "sms", server, ledger);
     if (sms_worker != NULL)
         sms_worker_stop(sms_worker);
+    S_stop_at(S_STOP_WORKERS, "wallet", server, ledger);
     if (wallet_worker != NULL)
         wallet_worker_stop(wallet_worker);
+    S_stop_at(S_STOP_WORKERS, "redpacket", server, ledger);
     if (redpacket_worker != NULL)
         redpacket_worker_stop(redpacket_worker);
+    S_stop_at(S_STOP_WORKERS, "notify", server, ledger);
     if (notify_worker != NULL)
         merchant_notify_worker_stop(notify_worker);
+    S_stop_at(S_STOP_WORKERS, "paycode", server, ledger);
     if (paycode_worker != NULL)
         merchant_paycode_worker_stop(paycode_worker);
+    S_stop_at(S_STOP_OFFLOAD, NULL, server, ledger);
     if (server != NULL)
         ledger = http_server_detach_ledger(server);
+    S_stop_at(S_STOP_LEDGER, NULL, server, ledger);
+    if (ledger != NULL)
+        ledger_stop(ledger);
+    S_stop_at(S_STOP_HTTP, NULL, server, NULL);
     if (ledger != NULL)
         ledger_close(ledger);
     if (server != NULL) {
+        http_server_drain(server);
+        S_stop_at(S_STOP_DATABASE, NULL, NULL, NULL);
         http_server_stop(server);
         unlink(paths->listen_address);
         unlink(paths->admin_listen_address);
     }
+    S_stop_at(S_STOP_DATABASE, NULL, NULL, NULL);
     if (sms_gateway != NULL)
         sms_gateway_free(sms_gateway);
     if (env_ready) {
@@ -1420,6 +1554,7 @@ out:
     }
     store_horizon_destroy(&horizon);
     crypto_wipe(admin_token, sizeof admin_token);
+    S_stop_watch_end();
     if (db_lock_fd >= 0)
         close(db_lock_fd); /* once the database is closed */
     if (lock_fd >= 0) {

@@ -244,6 +244,7 @@ struct http_server {
     struct http_offload_pool passwords;
 
     _Atomic int64_t requests_in_flight;
+    bool drained;        /* http_server_drain waited already: the stopping thread's only */
     atomic_bool closing; /* quiesced: new connections are closed, replies carry
                           * Connection: close */
     struct http_metrics metrics;

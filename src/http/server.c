@@ -1266,7 +1266,7 @@ struct ledger *http_server_detach_ledger(struct http_server *server)
     return ledger;
 }
 
-void http_server_stop(struct http_server *server)
+void http_server_drain(struct http_server *server)
 {
     QB_ASSERT(server->ledger == NULL); /* suspended requests would outlive the daemon */
     http_server_quiesce(server);
@@ -1278,5 +1278,17 @@ void http_server_stop(struct http_server *server)
     int64_t left = atomic_load(&server->requests_in_flight);
     if (left > 0)
         log_event(LOG_WARN, "http.stop_abandoned", "requests=%lld", (long long)left);
+    server->drained = true;
+}
+
+int64_t http_server_requests_open(struct http_server *server)
+{
+    return atomic_load(&server->requests_in_flight);
+}
+
+void http_server_stop(struct http_server *server)
+{
+    if (!server->drained)
+        http_server_drain(server);
     S_server_free(server);
 }

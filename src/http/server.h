@@ -194,8 +194,17 @@ void http_server_quiesce(struct http_server *server);
  * Returns the ledger (NULL if none) for the caller to close: closing it
  * completes every submitted command and so resumes every suspended request. */
 struct ledger *http_server_detach_ledger(struct http_server *server);
-/* Waits up to HTTP_STOP_WAIT_MS for requests in flight, closes every
- * connection and frees the server. The ledger must be detached and closed. */
+/* The wait of http_server_stop on its own: closes new connections and
+ * waits up to HTTP_STOP_WAIT_MS for the requests in flight, logging
+ * http.stop_abandoned for those still open then. The ledger must be
+ * detached and closed. Called first, http_server_stop does not wait again. */
+void http_server_drain(struct http_server *server);
+/* Requests received and not answered yet (http.request not logged), now.
+ * Thread-safe while the server lives: a stop reports the requests it waits on. */
+int64_t http_server_requests_open(struct http_server *server);
+/* Waits up to HTTP_STOP_WAIT_MS for requests in flight (unless
+ * http_server_drain did), closes every connection and frees the server.
+ * The ledger must be detached and closed. */
 void http_server_stop(struct http_server *server);
 
 /* --- inside a handler ----------------------------------------------------- */

@@ -271,6 +271,7 @@ struct ledger {
     struct ledger_cmd *queue_tail;
     size_t queue_depth;
     bool stopping;
+    bool stopped; /* ledger_stop ran: its caller's only */
     pthread_t thread;
 
     /* The syncer. pending[head % MAX .. tail % MAX) are committed batches
@@ -2528,6 +2529,15 @@ void ledger_close(struct ledger *ledger)
 {
     if (ledger == NULL)
         return;
+    ledger_stop(ledger);
+    ledger_free(ledger);
+}
+
+void ledger_stop(struct ledger *ledger)
+{
+    if (ledger->stopped)
+        return;
+    ledger->stopped = true;
     pthread_mutex_lock(&ledger->lock);
     ledger->stopping = true;
     pthread_cond_signal(&ledger->nonempty);
@@ -2560,7 +2570,6 @@ void ledger_close(struct ledger *ledger)
     if (store_defer_sync(ledger->store, false) != QB_OK)
         log_event(LOG_WARN, "ledger.close_sync_mode", "error=\"%s\"",
                   store_last_error(ledger->store));
-    ledger_free(ledger);
 }
 
 void ledger_stats_get(struct ledger *ledger, struct ledger_stats *out)

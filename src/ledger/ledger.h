@@ -248,6 +248,11 @@ QB_MUST_USE enum qb_error ledger_open(struct store *writer, const struct ledger_
  * replays nothing, stops the thread and frees the ledger. The store stays
  * open and goes back to the caller. */
 void ledger_close(struct ledger *ledger);
+/* All of ledger_close but the free: afterwards the ledger takes no command
+ * and ledger_stats_get still answers, so that another thread can report
+ * the queue while the stop drains it; ledger_close then only frees.
+ * Idempotent; the caller of ledger_close's only. */
+void ledger_stop(struct ledger *ledger);
 
 /* --- the executor -------------------------------------------------------- */
 

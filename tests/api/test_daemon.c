@@ -1313,11 +1313,19 @@ TEST(healthz_says_stopping_from_the_first_moment_of_a_stop)
     bool stopping = status == 503 && strcmp(code, "SHUTTING_DOWN") == 0;
     client_response_release(&res);
     client_release(&c);
+    // An operator who signals again because the stop seems stuck must learn what it waits on,
+    // and the signal must not cut the stop short: the daemon still ends cleanly.
+    ASSERT_EQ_INT(kill(daemon.pid, SIGTERM), 0);
+    bool said = S_file_wait_for(log_path, "level=warn req=- event=daemon.still_stopping "
+                                          "signal=SIGTERM stage=workers worker=sms requests_open=");
     int exit_status = test_daemon_stop(&daemon);
     close(provider);
     if (!stopping)
         TEST_FAIL_("/healthz during the stop answered %ld %s", status, code);
+    ASSERT(said);
     ASSERT_EQ_INT(exit_status, 0);
+    ASSERT(test_file_read(log_path, S_log, sizeof S_log));
+    ASSERT(strstr(S_log, "event=daemon.stop status=0") != NULL);
 }
 
 /* Writes text over the file at path, as an operator's editor would. */
