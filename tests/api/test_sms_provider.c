@@ -369,26 +369,36 @@ TEST(delivered_code_is_not_kept_in_the_outbox)
     ASSERT_EQ_STR(shown, "");
 }
 
+/* Has the provider fail from now on (until fail_count is reset), asks for a
+ * register code for a new phone (in phone) and waits for the first try,
+ * which failed. */
+static void S_code_failing(char phone[API_PHONE_SIZE])
+{
+    pthread_mutex_lock(&S_receiver.lock);
+    S_receiver.fail_count = S_receiver.request_count + 1000;
+    int before = S_receiver.request_count;
+    pthread_mutex_unlock(&S_receiver.lock);
+    api_phone_new(phone);
+    ASSERT_EQ_INT(api_sms_request(&S_client, phone, "register"), 202);
+    for (int waited = 0;; waited += 10) {
+        pthread_mutex_lock(&S_receiver.lock);
+        int tried = S_receiver.request_count - before;
+        pthread_mutex_unlock(&S_receiver.lock);
+        if (tried > 0)
+            return;
+        if (waited > 5000)
+            TEST_FAIL_("no delivery attempt for %s within 5 s", phone);
+        S_sleep_ms(10);
+    }
+}
+
 TEST(undelivered_code_is_not_shown_either)
 {
     // Nor while the provider fails: a code waiting for its next try (or given up after the
     // last) is listed without it, or the outbox would be a way round the provider for whoever
     // can read /admin.
-    pthread_mutex_lock(&S_receiver.lock);
-    S_receiver.fail_count = S_receiver.request_count + 1000;
-    int before = S_receiver.request_count;
-    pthread_mutex_unlock(&S_receiver.lock);
     char phone[API_PHONE_SIZE];
-    api_phone_new(phone);
-    ASSERT_EQ_INT(api_sms_request(&S_client, phone, "register"), 202);
-    for (int i = 0; i < 200; i++) { /* the first try failed */
-        pthread_mutex_lock(&S_receiver.lock);
-        int tried = S_receiver.request_count - before;
-        pthread_mutex_unlock(&S_receiver.lock);
-        if (tried > 0)
-            break;
-        S_sleep_ms(10);
-    }
+    S_code_failing(phone);
     char path[128];
     snprintf(path, sizeof path, "/admin/sms-outbox?phone=%s", phone);
     struct client_response res;
@@ -430,23 +440,8 @@ TEST(stuck_code_shows_its_age_in_the_metrics)
             TEST_FAIL_("%s is not 0 before the test", S_SMS_AGE);
         S_sleep_ms(20);
     }
-    pthread_mutex_lock(&S_receiver.lock);
-    S_receiver.fail_count = S_receiver.request_count + 1000;
-    int before = S_receiver.request_count;
-    pthread_mutex_unlock(&S_receiver.lock);
     char phone[API_PHONE_SIZE];
-    api_phone_new(phone);
-    ASSERT_EQ_INT(api_sms_request(&S_client, phone, "register"), 202);
-    for (int waited = 0;; waited += 10) { /* the first try failed */
-        pthread_mutex_lock(&S_receiver.lock);
-        int tried = S_receiver.request_count - before;
-        pthread_mutex_unlock(&S_receiver.lock);
-        if (tried > 0)
-            break;
-        if (waited > 5000)
-            TEST_FAIL_("no delivery attempt for %s within 5 s", phone);
-        S_sleep_ms(10);
-    }
+    S_code_failing(phone);
     S_sleep_ms(100);
     double first = S_gauge(S_SMS_AGE);
     ASSERT(first >= 0.1);
