@@ -3,11 +3,11 @@
  * token in DATA_DIR/admin-token; a user's token is refused with 403).
  *
  * Searching users (with their balances), freezing and unfreezing them,
- * setting a KYC level, looking up payments (and listing those the bank has
- * not settled), listing, reading, suspending and resuming merchants, and
- * reading the development SMS outbox — the only place an SMS code is ever
- * shown, for environments without an SMS provider. User ids and mchids in
- * paths that are not well formed answer 404, as unknown ones do.
+ * lifting their login lock, setting a KYC level, looking up payments (and listing those the bank
+ * has not settled), listing, reading, suspending and resuming merchants, and reading the
+ * development SMS outbox — the only place an SMS code is ever shown, for environments without an
+ * SMS provider. User ids and mchids in paths that are not well formed answer 404, as unknown ones
+ * do.
  */
 #include <stdio.h>
 #include <string.h>
@@ -68,22 +68,19 @@ void http_handle_admin_users_list(struct http_request *req)
 
 /* --- GET /admin/users/{id} ------------------------------------------------------------ */
 
-void http_handle_admin_users_get(struct http_request *req)
+/* The user as the list shows it, and whether wrong passwords lock logging
+ * in: "I cannot log in" is a call operators take. Replies 200, or the
+ * error. */
+static void S_admin_user_reply(struct http_request *req, const struct identity_user *user)
 {
-    /* The user as the list shows it, and whether wrong passwords lock
-     * logging in: "I cannot log in" is a call operators take. */
-    const char *id = http_user_id_param(req);
-    struct identity_user user;
-    if (id == NULL || !http_user_load(req, id, &user))
-        return;
     const struct domain_env *env = http_request_env(req);
     enum qb_error err = QB_OK;
-    json_t *body = http_user_json(&user, true);
-    json_t *balances = http_balances_json(req, user.account_id, &err);
-    bool locked = env != NULL && user.login_locked_until_ms > clock_now_ms(env->clock);
+    json_t *body = http_user_json(user, true);
+    json_t *balances = http_balances_json(req, user->account_id, &err);
+    bool locked = env != NULL && user->login_locked_until_ms > clock_now_ms(env->clock);
     if (body == NULL || balances == NULL || json_object_set_new(body, "balances", balances) != 0 ||
         json_object_set_new(body, "login_locked_until",
-                            locked ? http_time_json(user.login_locked_until_ms) : json_null()) !=
+                            locked ? http_time_json(user->login_locked_until_ms) : json_null()) !=
             0) {
         /* set_new took balances whether or not it failed */
         if (body == NULL)
@@ -94,6 +91,14 @@ void http_handle_admin_users_get(struct http_request *req)
     }
     http_reply_json(req, 200, body);
     json_decref(body);
+}
+
+void http_handle_admin_users_get(struct http_request *req)
+{
+    const char *id = http_user_id_param(req);
+    struct identity_user user;
+    if (id != NULL && http_user_load(req, id, &user))
+        S_admin_user_reply(req, &user);
 }
 
 /* --- POST /admin/users/{id}/freeze, /unfreeze ------------------------------------------- */
@@ -115,9 +120,10 @@ static void S_admin_user_resume(struct http_request *req, struct ledger_cmd *cmd
     http_resume_user(req, cmd);
 }
 
-/* A freeze or unfreeze, with the operator's reason for the audit trail. */
+/* An operator's change to a user (a freeze, an unfreeze, a login unlock),
+ * with the operator's reason for the audit trail. */
 #define S_REASON_SIZE_MAX 201 /* 200 bytes of text and a NUL */
-struct S_admin_freeze {
+struct S_admin_reasoned {
     struct identity_cmd c; /* first: the server hands back &c.cmd */
     char reason[S_REASON_SIZE_MAX];
 };
@@ -136,7 +142,7 @@ static void S_reason_for_log(const char *reason, char *out, size_t out_size)
 
 static void S_admin_freeze_resume(struct http_request *req, struct ledger_cmd *cmd)
 {
-    const struct S_admin_freeze *f = (const struct S_admin_freeze *)cmd;
+    const struct S_admin_reasoned *f = (const struct S_admin_reasoned *)cmd;
     enum qb_error outcome = cmd->result != QB_OK ? cmd->result : f->c.outcome;
     char reason[S_REASON_SIZE_MAX];
     S_reason_for_log(f->reason, reason, sizeof reason);
@@ -146,30 +152,63 @@ static void S_admin_freeze_resume(struct http_request *req, struct ledger_cmd *c
     http_resume_user(req, cmd);
 }
 
-static const struct http_field S_freeze_fields[] = {
+/* The bodies of an operator's change: none, {}, or {"reason": "..."};
+ * and one that must say why. */
+static const struct http_field S_reason_fields[] = {
     {"reason", HTTP_FIELD_STRING, false, S_REASON_SIZE_MAX - 1, 0, 0},
 };
+static const struct http_field S_reason_required_fields[] = {
+    {"reason", HTTP_FIELD_STRING, true, S_REASON_SIZE_MAX - 1, 0, 0},
+};
 
-static void S_admin_user_op(struct http_request *req, enum identity_op op)
+/* The operator's reason from the body into reason ("" when none was
+ * given); false after replying PARAM_ERROR or INVALID_JSON. When required,
+ * a reason of nothing but spaces is none. */
+static bool S_reason_read(struct http_request *req, bool required, char reason[S_REASON_SIZE_MAX])
+{
+    json_t *body = required ? http_json_body(req, S_reason_required_fields,
+                                             QB_ARRAY_COUNT(S_reason_required_fields))
+                            : http_json_body(req, S_reason_fields, QB_ARRAY_COUNT(S_reason_fields));
+    if (body == NULL)
+        return false;
+    const char *text = http_json_string(body, "reason");
+    snprintf(reason, S_REASON_SIZE_MAX, "%s", text != NULL ? text : "");
+    json_decref(body);
+    if (required && reason[strspn(reason, " ")] == '\0') {
+        http_reply_error_message(
+            req, QB_E_PARAM, "reason must say why: a ticket number, how the caller was verified");
+        return false;
+    }
+    return true;
+}
+
+/* An identity command of an operator's, with the reason read from the
+ * body, in the request's arena; NULL after replying. */
+static struct S_admin_reasoned *S_admin_reasoned_cmd(struct http_request *req, enum identity_op op,
+                                                     bool reason_required)
 {
     const char *id = http_user_id_param(req);
     if (id == NULL)
-        return;
-    json_t *body = http_json_body(req, S_freeze_fields, QB_ARRAY_COUNT(S_freeze_fields));
-    if (body == NULL)
-        return;
-    const char *reason = http_json_string(body, "reason");
-    struct S_admin_freeze *f = http_request_alloc(req, sizeof *f);
+        return NULL;
+    char reason[S_REASON_SIZE_MAX];
+    if (!S_reason_read(req, reason_required, reason))
+        return NULL;
+    struct S_admin_reasoned *f = http_request_alloc(req, sizeof *f);
     if (f == NULL || http_request_env(req) == NULL) {
         http_reply_error(req, f == NULL ? QB_E_TOO_LARGE : QB_E_INTERNAL);
-        json_decref(body);
-        return;
+        return NULL;
     }
     identity_cmd_init(&f->c, http_request_env(req), op);
     snprintf(f->c.user_id, sizeof f->c.user_id, "%s", id);
-    snprintf(f->reason, sizeof f->reason, "%s", reason != NULL ? reason : "");
-    json_decref(body);
-    http_request_submit(req, &f->c.cmd, S_admin_freeze_resume);
+    memcpy(f->reason, reason, sizeof f->reason);
+    return f;
+}
+
+static void S_admin_user_op(struct http_request *req, enum identity_op op)
+{
+    struct S_admin_reasoned *f = S_admin_reasoned_cmd(req, op, false);
+    if (f != NULL)
+        http_request_submit(req, &f->c.cmd, S_admin_freeze_resume);
 }
 
 void http_handle_admin_users_freeze(struct http_request *req)
@@ -180,6 +219,32 @@ void http_handle_admin_users_freeze(struct http_request *req)
 void http_handle_admin_users_unfreeze(struct http_request *req)
 {
     S_admin_user_op(req, IDENTITY_OP_ADMIN_UNFREEZE);
+}
+
+/* --- POST /admin/users/{id}/login-unlock ------------------------------------------------ */
+
+/* Answered with the user as GET /admin/users/{id} shows it (the lock gone),
+ * after the audit line: who lifted whose lock, how it ended and why (the
+ * operator's reason, which says how the caller was verified). */
+static void S_admin_login_unlock_resume(struct http_request *req, struct ledger_cmd *cmd)
+{
+    struct S_admin_reasoned *f = (struct S_admin_reasoned *)cmd;
+    enum qb_error outcome = cmd->result != QB_OK ? cmd->result : f->c.outcome;
+    char reason[S_REASON_SIZE_MAX];
+    S_reason_for_log(f->reason, reason, sizeof reason);
+    log_event(LOG_AUDIT, "identity.login_unlocked", "user_id=%s result=%s by=%s reason=\"%s\"",
+              f->c.user_id, outcome == QB_OK ? "ok" : error_api_code(outcome), http_request_by(req),
+              reason);
+    if (!http_identity_refused(req, &f->c))
+        S_admin_user_reply(req, &f->c.user);
+    http_identity_cmd_done(&f->c);
+}
+
+void http_handle_admin_users_login_unlock(struct http_request *req)
+{
+    struct S_admin_reasoned *f = S_admin_reasoned_cmd(req, IDENTITY_OP_ADMIN_LOGIN_UNLOCK, true);
+    if (f != NULL)
+        http_request_submit(req, &f->c.cmd, S_admin_login_unlock_resume);
 }
 
 /* --- GET /admin/merchants, GET /admin/merchants/{mchid} ---------------------------------- */
@@ -347,20 +412,17 @@ static void S_admin_merchant_op(struct http_request *req, enum merchant_status s
     const char *mchid = S_mchid_param(req);
     if (mchid == NULL)
         return;
-    json_t *body = http_json_body(req, S_freeze_fields, QB_ARRAY_COUNT(S_freeze_fields));
-    if (body == NULL)
+    char reason[S_REASON_SIZE_MAX];
+    if (!S_reason_read(req, false, reason))
         return;
-    const char *reason = http_json_string(body, "reason");
     struct merchant_status_cmd *c = http_request_alloc(req, sizeof *c);
     if (c == NULL) {
         http_reply_error(req, QB_E_TOO_LARGE);
-        json_decref(body);
         return;
     }
     merchant_status_cmd_init(c, status);
     snprintf(c->mchid, sizeof c->mchid, "%s", mchid);
-    snprintf(c->reason, sizeof c->reason, "%s", reason != NULL ? reason : "");
-    json_decref(body);
+    memcpy(c->reason, reason, sizeof c->reason);
     http_request_submit(req, &c->cmd, S_merchant_status_resume);
 }
 

@@ -370,6 +370,9 @@ bool http_identity_refused(struct http_request *req, const struct identity_cmd *
             : c->op == IDENTITY_OP_ADMIN_FREEZE ? "an operator froze this wallet already"
             : c->op == IDENTITY_OP_UNFREEZE || c->op == IDENTITY_OP_ADMIN_UNFREEZE
                 ? "the wallet is not frozen"
+            : c->op == IDENTITY_OP_ADMIN_LOGIN_UNLOCK
+                ? "logging in is not locked: wrong passwords have not locked it, or the lock "
+                  "ended"
             : c->op != IDENTITY_OP_ADMIN_SET_KYC_LEVEL ? NULL
             : c->user.kyc_level == c->kyc_level        ? "the user is at that KYC level already"
                                                        : "the user has not verified a real name "

@@ -1238,6 +1238,39 @@ static enum qb_error op_password_set(struct ledger_txn *txn, struct identity_cmd
     return QB_OK;
 }
 
+/* An operator lifts the account's login lock for a user support has
+ * verified (the phone an SMS code would go to is lost): the count of wrong
+ * passwords starts over too, so the next lock is the first again, as
+ * after a login that proved the phone. A trusted device's own lock stays
+ * (identity.h). With no lock holding now nothing is written: CONFLICT,
+ * as for an unfreeze of a wallet that is not frozen. */
+static enum qb_error op_admin_login_unlock(struct ledger_txn *txn, struct identity_cmd *c)
+{
+    enum qb_error err = user_load(txn, c->user_id, &c->user);
+    if (err != QB_OK) {
+        c->outcome = err;
+        return err == QB_E_NOT_FOUND ? QB_OK : err;
+    }
+    if (c->user.login_locked_until_ms <= ledger_txn_now_ms(txn)) {
+        c->outcome = QB_E_CONFLICT;
+        return QB_OK;
+    }
+    const struct store_param p[] = {STORE_TEXT(c->user_id)};
+    identity_user_written(txn, c->env, c->user_id);
+    err = store_run(ledger_txn_store(txn),
+                    "UPDATE users SET login_failures = 0, login_locked_until_ms = 0 WHERE id = $1",
+                    p, QB_ARRAY_COUNT(p));
+    if (err == QB_OK)
+        err = event_record(txn, c->user_id, "login_unlocked", "operator");
+    if (err == QB_OK)
+        err = user_load(txn, c->user_id, &c->user);
+    if (err != QB_OK)
+        return QB_E_STORAGE;
+    QB_ASSERT(c->user.login_locked_until_ms == 0);
+    c->outcome = QB_OK;
+    return QB_OK;
+}
+
 static enum qb_error op_admin_set_kyc_level(struct ledger_txn *txn, struct identity_cmd *c)
 {
     if (c->kyc_level < 1 || c->kyc_level > 3) {
@@ -1336,6 +1369,9 @@ static enum qb_error identity_cmd_run(struct ledger_txn *txn, struct ledger_cmd 
         break;
     case IDENTITY_OP_PASSWORD_SET:
         err = op_password_set(txn, c);
+        break;
+    case IDENTITY_OP_ADMIN_LOGIN_UNLOCK:
+        err = op_admin_login_unlock(txn, c);
         break;
     }
     if (err != QB_OK) {

@@ -36,6 +36,13 @@
  * LEDGER_ACCOUNT_DEBIT_FROZEN on their accounts in the same command, so no
  * money leaves; unfreezing by the user needs the login password and an SMS
  * code; an operator's freeze can be lifted only by an operator.
+ *
+ * A login lock (wrong login passwords) ends by itself, at a login with an
+ * SMS code, at a new password set with one, or by an operator's unlock
+ * (IDENTITY_OP_ADMIN_LOGIN_UNLOCK: the user proved who they are to support,
+ * having lost the phone the code goes to). The operator lifts the account's
+ * lock alone: a trusted device's own lock counts the guesses made on that
+ * device, which may be the lost phone in a stranger's hands.
  */
 #ifndef QB_IDENTITY_IDENTITY_H
 #define QB_IDENTITY_IDENTITY_H
@@ -298,7 +305,8 @@ QB_MUST_USE enum qb_error identity_security_status(const struct domain_env *env,
  * the name), "lockout" (detail "payment_password" or "login_password"),
  * "payment_password_set", "kyc_level_2", "freeze" and "unfreeze" (detail
  * who: "user" or "operator"), "kyc_level_set" (by an operator; detail the
- * level); and the merchant module's (src/merchant/paycode.c):
+ * level), "login_unlocked" (an operator lifted the login lock; detail
+ * "operator"); and the merchant module's (src/merchant/paycode.c):
  * "paycode_device_added", "paycode_device_revoked" (detail "device=ID"),
  * "lockout" (detail "paycode device=ID"). */
 #define IDENTITY_EVENT_KIND_SIZE_MAX 24
@@ -350,6 +358,8 @@ enum identity_op {
                                       * sms_code (purpose reset_password; "" when the caller checked
                                       * the current password) → SMS_CODE_INVALID; the login lock
                                       * lifted, every other session ended, event password_changed */
+    IDENTITY_OP_ADMIN_LOGIN_UNLOCK, /* in: user_id → user; the account's login lock lifted and its
+                                     * count of wrong passwords cleared, event login_unlocked */
 };
 
 struct identity_cmd {
@@ -418,7 +428,9 @@ struct identity_cmd {
  *   KYC_SUBMIT        PARAM (id number), IDENTITY_MISMATCH (sandbox), CONFLICT (level >= 2),
  *                     ID_NUMBER_IN_USE (settings.kyc_wallets_per_person have it already)
  *   UNFREEZE          SMS_CODE_INVALID, CONFLICT (not frozen), FORBIDDEN (frozen by an operator)
- *   ADMIN_*           NOT_FOUND, CONFLICT (already in that state), PARAM (level)
+ *   ADMIN_*           NOT_FOUND, CONFLICT (already in that state), PARAM (level);
+ *                     (ADMIN_LOGIN_UNLOCK: logging in is not locked now; nothing is
+ *                     written, as for an unfreeze of a wallet that is not frozen)
  * Clean up with ledger_cmd_release(&c->cmd). */
 void identity_cmd_init(struct identity_cmd *c, const struct domain_env *env, enum identity_op op);
 

@@ -86,8 +86,9 @@ enum path_id {
 enum setup {
     SETUP_NONE,
     SETUP_VICTIM_FROZEN_BY_ADMIN,
-    SETUP_VICTIM_VERIFIED,   /* a verified real name: an operator may raise its KYC level */
-    SETUP_PAYMENT_PASSWORDS, /* users A and B and the frozen one have a payment password */
+    SETUP_VICTIM_VERIFIED,     /* a verified real name: an operator may raise its KYC level */
+    SETUP_VICTIM_LOGIN_LOCKED, /* wrong passwords locked its login: an operator may lift it */
+    SETUP_PAYMENT_PASSWORDS,   /* users A and B and the frozen one have a payment password */
 };
 
 struct matrix_row {
@@ -255,6 +256,8 @@ static const struct matrix_row S_matrix[] = {
      ADMIN_ROUTE(200)},
     {"PUT", "/admin/users/{id}/kyc-level", ID_VICTIM, SETUP_VICTIM_VERIFIED, "{\"kyc_level\":3}",
      ADMIN_ROUTE(200)},
+    {"POST", "/admin/users/{id}/login-unlock", ID_VICTIM, SETUP_VICTIM_LOGIN_LOCKED,
+     "{\"reason\":\"ticket 1: matrix\"}", ADMIN_ROUTE(200)},
     {"GET", "/admin/sms-outbox", ID_NONE, SETUP_NONE, NULL, ADMIN_ROUTE(200)},
     {"GET", "/admin/users/{id}/security-events", ID_VICTIM, SETUP_NONE, NULL, ADMIN_ROUTE(200)},
     {"GET", "/admin/users/{id}", ID_VICTIM, SETUP_NONE, NULL, ADMIN_ROUTE(200)},
@@ -434,6 +437,20 @@ static void S_red_packet_make(const struct api_user *user, char packet_id[API_ID
     client_response_release(&res);
 }
 
+/* Five wrong login passwords for user: logging in to the account is locked. */
+static void S_login_lock(const struct api_user *user)
+{
+    char body[256];
+    snprintf(body, sizeof body, "{\"phone\":\"%s\",\"password\":\"not the password\"}",
+             user->phone);
+    struct client_response res;
+    for (int i = 0; i < 5; i++) {
+        ASSERT_EQ_INT(api_call(&S_client, "POST", "/v1/sessions", NULL, body, &res),
+                      i < 4 ? 401 : 423);
+        client_response_release(&res);
+    }
+}
+
 /* Replaces the "{...}" segment of pattern with id. */
 static void S_path_fill(const char *pattern, const char *id, char *out, size_t out_size)
 {
@@ -493,6 +510,8 @@ TEST(every_route_answers_every_caller_as_the_matrix_says)
             API_MUST(api_user_new(&S_client, S_admin, &victim));
             if (row->setup == SETUP_VICTIM_VERIFIED)
                 API_MUST(api_user_verify(&S_client, &victim, "受害人"));
+            if (row->setup == SETUP_VICTIM_LOGIN_LOCKED)
+                S_login_lock(&victim);
             id = victim.id;
         } else if (row->id == ID_MONTH) {
             id = "2026-11";

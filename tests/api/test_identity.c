@@ -1427,6 +1427,100 @@ TEST(operator_freeze_is_lifted_only_by_an_operator)
     EXPECT("PUT", "/admin/users/13800138000/kyc-level", S_admin, "{\"x\":1}", 404, "NOT_FOUND");
 }
 
+TEST(an_operator_lifts_a_login_lock_after_verifying_the_caller)
+{
+    // A user who lost their phone cannot lift a login lock with an SMS code: they call support,
+    // who verify them and lift it. The operator must say why (the ticket, how the caller was
+    // verified), the answer is the user as the operator's look-up shows it with the lock gone,
+    // the user's history says an operator lifted it, and the audit line names who did it and why.
+    // With no lock there is nothing to lift (409, as an unfreeze of a wallet that is not frozen);
+    // no user is 404.
+    struct api_user u;
+    API_MUST(api_user_new(&S_client, S_admin, &u));
+    char body[320], path[160], admin_path[160];
+    snprintf(body, sizeof body, "{\"phone\":\"%s\",\"password\":\"not the password\"}", u.phone);
+    for (int i = 0; i < 4; i++)
+        EXPECT("POST", "/v1/sessions", NULL, body, 401, "UNAUTHORIZED");
+    EXPECT("POST", "/v1/sessions", NULL, body, 423, "PASSWORD_LOCKED");
+    snprintf(path, sizeof path, "/admin/users/%s/login-unlock", u.id);
+    snprintf(admin_path, sizeof admin_path, "/admin/users/%s", u.id);
+    struct client_response res;
+    ASSERT_EQ_INT(api_call(&S_client, "GET", admin_path, S_admin, NULL, &res), 200);
+    ASSERT(S_is_rfc3339(api_json_str(&res, "login_locked_until")));
+    client_response_release(&res);
+
+    /* No reason, a blank one, one too long, another field: refused, the lock kept. */
+    char long_reason[260];
+    memset(long_reason, 'x', 201);
+    long_reason[201] = '\0';
+    char too_long[300];
+    snprintf(too_long, sizeof too_long, "{\"reason\":\"%s\"}", long_reason);
+    const char *refused[] = {NULL,
+                             "{}",
+                             "{\"reason\":\"   \"}",
+                             "{\"reason\":null}",
+                             too_long,
+                             "{\"reason\":\"x\",\"user\":1}",
+                             "{\"reason\":7}"};
+    for (size_t i = 0; i < QB_ARRAY_COUNT(refused); i++)
+        EXPECT("POST", path, S_admin, refused[i], 400, "PARAM_ERROR");
+    EXPECT("POST", path, u.token, "{\"reason\":\"x\"}", 403, "FORBIDDEN");
+    ASSERT_EQ_INT(api_call(&S_client, "GET", admin_path, S_admin, NULL, &res), 200);
+    ASSERT(S_is_rfc3339(api_json_str(&res, "login_locked_until")));
+    client_response_release(&res);
+    char login[320];
+    snprintf(login, sizeof login, "{\"phone\":\"%s\",\"password\":\"%s\"}", u.phone, u.password);
+    EXPECT("POST", "/v1/sessions", NULL, login, 423, "PASSWORD_LOCKED");
+
+    const char *reason = "{\"reason\":\"ticket 5123: id card shown at the \\\"Xuhui\\\" branch\"}";
+    ASSERT_EQ_INT(api_call(&S_client, "POST", path, S_admin, reason, &res), 200);
+    json_t *user = api_json(&res);
+    client_response_release(&res);
+    ASSERT_EQ_STR(S_str(user, "id"), u.id);
+    ASSERT_EQ_STR(S_str(user, "phone"), u.phone);
+    ASSERT(json_is_null(json_object_get(user, "login_locked_until")));
+    ASSERT(json_is_array(json_object_get(user, "balances")));
+    ASSERT(json_object_get(user, "id_number_last4") != NULL);
+    json_decref(user);
+    /* The user logs in from the new phone: the password opens again, with the code the new SIM
+     * card receives, as for any device new to the account. */
+    EXPECT("POST", "/v1/sessions", NULL, login, 403, "SMS_CODE_REQUIRED");
+    char token[API_TOKEN_SIZE_MAX];
+    API_MUST(api_login_new_device(&S_client, S_admin, &u, "new phone", token));
+    ASSERT_EQ_INT(api_call(&S_client, "GET", "/v1/me/security-events", token, NULL, &res), 200);
+    json_t *events = api_json(&res);
+    client_response_release(&res);
+    bool unlocked = false;
+    for (size_t i = 0; i < json_array_size(json_object_get(events, "items")); i++) {
+        json_t *e = json_array_get(json_object_get(events, "items"), i);
+        if (strcmp(S_str(e, "kind"), "login_unlocked") == 0) {
+            ASSERT_EQ_STR(S_str(e, "detail"), "operator");
+            unlocked = true;
+        }
+    }
+    json_decref(events);
+    ASSERT(unlocked);
+
+    EXPECT("POST", path, S_admin, "{\"reason\":\"again\"}", 409, "CONFLICT");
+    EXPECT("POST", "/admin/users/u_nosuchuser00000000000000/login-unlock", S_admin,
+           "{\"reason\":\"x\"}", 404, "NOT_FOUND");
+    EXPECT("POST", "/admin/users/13800138000/login-unlock", S_admin, "{\"x\":1}", 404, "NOT_FOUND");
+
+    char audit[2][320];
+    snprintf(audit[0], sizeof audit[0],
+             "event=identity.login_unlocked user_id=%s result=ok by=admin"
+             " reason=\"ticket 5123: id card shown at the 'Xuhui' branch\"",
+             u.id);
+    snprintf(audit[1], sizeof audit[1],
+             "event=identity.login_unlocked user_id=%s result=CONFLICT by=admin reason=\"again\"",
+             u.id);
+    S_sleep_ms(100);
+    ASSERT(test_file_read(S_main.log_path, S_log, sizeof S_log));
+    for (size_t i = 0; i < QB_ARRAY_COUNT(audit); i++)
+        if (strstr(S_log, audit[i]) == NULL)
+            TEST_FAIL_("no audit line \"%s\" in the log", audit[i]);
+}
+
 /* POST /v1/sessions with body; its status, the error code (or "") into
  * code_out and the answer into answer_out (512 bytes). */
 static long S_session_post(struct client *client, const char *body, char code_out[64],
@@ -2424,6 +2518,7 @@ int main(void)
     RUN(kyc_sandbox_mismatch_is_identity_mismatch);
     RUN(user_freezes_and_unfreezes);
     RUN(operator_freeze_is_lifted_only_by_an_operator);
+    RUN(an_operator_lifts_a_login_lock_after_verifying_the_caller);
     RUN(admin_finds_users_and_sets_kyc_level);
     RUN(admin_routes_refuse_everyone_else);
     RUN(admin_sms_outbox_lists_newest_first);

@@ -1130,6 +1130,75 @@ TEST(each_login_lock_in_a_row_lasts_twice_the_one_before)
     ix_free(ix);
 }
 
+/* login_failures_max wrong passwords for u from its trusted device named
+ * device; the outcome of the last. */
+static enum qb_error S_wrong_logins_on(struct ix *ix, const struct identity_user *u,
+                                       const char *device)
+{
+    int64_t device_seq = 0, locked_until_ms = 0;
+    if (identity_login_device_lock(ix->reader, u->id, ix_key(ix, u->id, device), &device_seq,
+                                   &locked_until_ms) != QB_OK ||
+        device_seq == 0)
+        return QB_E_INTERNAL;
+    enum qb_error last = QB_OK;
+    for (int64_t i = 0; i < ix->env.settings.login_failures_max; i++) {
+        struct identity_cmd c;
+        identity_cmd_init(&c, &ix->env, IDENTITY_OP_LOGIN_FAILED);
+        snprintf(c.user_id, sizeof c.user_id, "%s", u->id);
+        c.device_seq = device_seq;
+        last = ix_exec(ix, &c);
+    }
+    return last;
+}
+
+TEST(an_operator_lifts_the_accounts_login_lock_and_its_count)
+{
+    /* A user who lost the phone an SMS code goes to cannot lift a login
+     * lock themselves: support verifies them and an operator lifts it. The
+     * count starts over too, so the next lock is a first one again (15
+     * minutes, not 30), and the user's history says who lifted it. A
+     * trusted device's own lock stays: that device may be the lost phone.
+     * With no lock holding there is nothing to lift: CONFLICT, nothing
+     * written. */
+    struct ix *ix = ix_new();
+    const struct domain_settings *set = &ix->env.settings;
+    struct identity_user u, got;
+    ix_register(ix, "13800000045", &u);
+    ASSERT_EQ_INT(ix_session(ix, u.id, "lost phone", NULL, NULL), QB_OK);
+    ASSERT_EQ_INT(ix_user_op(ix, IDENTITY_OP_ADMIN_LOGIN_UNLOCK, u.id, NULL), QB_E_CONFLICT);
+    ASSERT_EQ_INT(ix_user_op(ix, IDENTITY_OP_ADMIN_LOGIN_UNLOCK, "u_nobody", NULL), QB_E_NOT_FOUND);
+
+    ASSERT_EQ_INT(S_wrong_logins(ix, &u), QB_E_PASSWORD_LOCKED);
+    ASSERT_EQ_INT(S_wrong_logins_on(ix, &u, "lost phone"), QB_E_PASSWORD_LOCKED);
+    ASSERT_EQ_INT(ix_session(ix, u.id, "new phone", NULL, NULL), QB_E_PASSWORD_LOCKED);
+    ASSERT_EQ_INT(ix_user_op(ix, IDENTITY_OP_ADMIN_LOGIN_UNLOCK, u.id, &got), QB_OK);
+    ASSERT_EQ_INT(got.login_locked_until_ms, 0);
+    ASSERT_EQ_INT(ix_user(ix, u.id).login_locked_until_ms, 0);
+    struct identity_security_event events[2];
+    size_t count = 0;
+    ASSERT_EQ_INT(identity_security_events(ix->reader, u.id, 0, events, 2, &count), QB_OK);
+    ASSERT_EQ_INT(count, 2);
+    ASSERT_EQ_STR(events[0].kind, "login_unlocked");
+    ASSERT_EQ_STR(events[0].detail, "operator");
+    ASSERT_EQ_INT(ix_user_op(ix, IDENTITY_OP_ADMIN_LOGIN_UNLOCK, u.id, NULL), QB_E_CONFLICT);
+    ASSERT_EQ_INT(identity_security_events(ix->reader, u.id, 0, events, 2, &count), QB_OK);
+    ASSERT_EQ_STR(events[0].kind, "login_unlocked");
+    ASSERT_EQ_STR(events[1].kind, "lockout");
+
+    /* Had the count stayed, these would be the tenth wrong password in a row: 30 minutes. */
+    ASSERT_EQ_INT(S_wrong_logins(ix, &u), QB_E_PASSWORD_LOCKED);
+    ASSERT_EQ_INT(ix_user(ix, u.id).login_locked_until_ms - clock_now_ms(&ix->clock),
+                  set->login_lock_ms);
+    ASSERT_EQ_INT(ix_user_op(ix, IDENTITY_OP_ADMIN_LOGIN_UNLOCK, u.id, NULL), QB_OK);
+    ASSERT_EQ_INT(ix_session(ix, u.id, "lost phone", NULL, NULL), QB_E_PASSWORD_LOCKED);
+    ASSERT_EQ_INT(ix_session(ix, u.id, "new phone", NULL, NULL), QB_OK);
+    /* A lock that ran out is no lock to lift. */
+    ASSERT_EQ_INT(S_wrong_logins(ix, &u), QB_E_PASSWORD_LOCKED);
+    clock_manual_advance(&ix->clock, set->login_lock_ms);
+    ASSERT_EQ_INT(ix_user_op(ix, IDENTITY_OP_ADMIN_LOGIN_UNLOCK, u.id, NULL), QB_E_CONFLICT);
+    ix_free(ix);
+}
+
 TEST(touches_in_a_batch_move_last_seen_forward_only)
 {
     /* One batch touches several sessions: a live one moves to its time; an
@@ -2194,6 +2263,7 @@ int main(void)
     RUN(sessions_made_before_last_seen_moved_keep_it);
     RUN(login_lock_counts_wrong_passwords_and_runs_out);
     RUN(each_login_lock_in_a_row_lasts_twice_the_one_before);
+    RUN(an_operator_lifts_the_accounts_login_lock_and_its_count);
     RUN(touches_in_a_batch_move_last_seen_forward_only);
     RUN(session_revoke);
     RUN(session_cache_answers_from_memory_until_the_session_is_revoked);
