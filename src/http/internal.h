@@ -635,10 +635,11 @@ void http_handle_me_withdrawals_create(struct http_request *req);
 void http_handle_me_withdrawal_quote(struct http_request *req);
 void http_handle_merchants_me_withdrawal_quote(struct http_request *req);
 void http_handle_me_payments_get(struct http_request *req);
-/* redpacket_routes.c: sending, claiming and reading red packets. */
+/* redpacket_routes.c: sending, claiming and reading red packets; an operator's look-up. */
 void http_handle_red_packets_create(struct http_request *req);
 void http_handle_red_packets_claim(struct http_request *req);
 void http_handle_red_packets_get(struct http_request *req);
+void http_handle_admin_red_packets_get(struct http_request *req);
 
 /* merchant_routes.c: onboarding, openids, paying an order. */
 void http_handle_merchants_create(struct http_request *req);

@@ -1,7 +1,9 @@
 /*
  * redpacket_routes.c — red packets: POST /v1/red-packets, POST
- * /v1/red-packets/{id}/claims, GET /v1/red-packets/{id}. Every route is
- * HTTP_AUTH_USER.
+ * /v1/red-packets/{id}/claims, GET /v1/red-packets/{id}, all
+ * HTTP_AUTH_USER; and the operator's GET /admin/red-packets/{id}
+ * (HTTP_AUTH_ADMIN), the same view as the sender's with the user ids, for
+ * a dispute.
  *
  * Sending checks the body's shape here and hands everything else to one
  * redpacket_send_cmd (src/wallet/redpacket.h), armed with the
@@ -14,7 +16,8 @@
  * Who may read a packet: any logged-in user who has its id. A packet is
  * shared in a chat as its id, as WeChat shares it in a group; the ids are
  * unguessable (128 random bits), and the view masks every name and shows
- * no user's id or phone. An id that does not exist is 404.
+ * no user's id or phone (only the operator's shows ids). An id that does
+ * not exist is 404.
  *
  * Never in a response or a log: the payment password; the seed before the
  * packet closed.
@@ -196,11 +199,12 @@ void http_handle_red_packets_claim(struct http_request *req)
     http_request_submit(req, &c->cmd, S_claim_resume);
 }
 
-/* --- GET /v1/red-packets/{id} -------------------------------------------------------- */
+/* --- GET /v1/red-packets/{id}, GET /admin/red-packets/{id} ------------------------------ */
 
-void http_handle_red_packets_get(struct http_request *req)
+/* One view for both: the packet as viewer_id sees it, or (NULL) as an
+ * operator does, which is the sender's view with the user ids. */
+static void S_view_reply(struct http_request *req, const char *viewer_id)
 {
-    const struct identity_session *session = http_request_session(req);
     const struct domain_env *env = http_request_env(req);
     const char *id = S_packet_id(req);
     if (id == NULL)
@@ -213,8 +217,10 @@ void http_handle_red_packets_get(struct http_request *req)
     if (reader == NULL)
         return;
     json_t *body = NULL;
-    enum qb_error err =
-        redpacket_view_json(reader, env, id, session->user_id, clock_now_ms(env->clock), &body);
+    int64_t now_ms = clock_now_ms(env->clock);
+    enum qb_error err = viewer_id != NULL
+                            ? redpacket_view_json(reader, env, id, viewer_id, now_ms, &body)
+                            : redpacket_operator_view_json(reader, env, id, now_ms, &body);
     http_reader_release(req, reader);
     if (err != QB_OK) {
         http_reply_error(req, err == QB_E_NOT_FOUND || err == QB_E_STORAGE ? err : QB_E_INTERNAL);
@@ -223,3 +229,10 @@ void http_handle_red_packets_get(struct http_request *req)
     http_reply_json(req, 200, body);
     json_decref(body);
 }
+
+void http_handle_red_packets_get(struct http_request *req)
+{
+    S_view_reply(req, http_request_session(req)->user_id);
+}
+
+void http_handle_admin_red_packets_get(struct http_request *req) { S_view_reply(req, NULL); }

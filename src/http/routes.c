@@ -76,6 +76,7 @@ const struct http_route http_routes[] = {
     {"POST", "/v1/red-packets", http_handle_red_packets_create, HTTP_AUTH_USER, NULL},
     {"POST", "/v1/red-packets/{id}/claims", http_handle_red_packets_claim, HTTP_AUTH_USER, NULL},
     {"GET", "/v1/red-packets/{id}", http_handle_red_packets_get, HTTP_AUTH_USER, NULL},
+    {"GET", "/admin/red-packets/{id}", http_handle_admin_red_packets_get, HTTP_AUTH_ADMIN, NULL},
 
     /* merchant_routes.c */
     {"POST", "/v1/merchants", http_handle_merchants_create, HTTP_AUTH_USER, NULL},

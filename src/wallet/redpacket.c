@@ -904,16 +904,22 @@ static json_t *S_masked_json(const char *name)
     return json_string(masked);
 }
 
-enum qb_error redpacket_view_json(struct store *reader, const struct domain_env *env,
-                                  const char *packet_id, const char *viewer_id, int64_t now_ms,
-                                  json_t **out)
+/* The one view of a packet, GET /v1/red-packets/{id}'s, as viewer_id sees
+ * it; for an operator (viewer_id NULL) as the sender sees it, with the user
+ * ids and the refund's time the operator's questions need. */
+static enum qb_error S_view_json(struct store *reader, const struct domain_env *env,
+                                 const char *packet_id, const char *viewer_id, int64_t now_ms,
+                                 json_t **out)
 {
-    QB_ASSERT(reader != NULL && env != NULL && viewer_id != NULL && out != NULL);
+    QB_ASSERT(reader != NULL && env != NULL && out != NULL);
     *out = NULL;
     struct redpacket p;
     enum qb_error err = S_packet_read(reader, packet_id, &p);
     if (err != QB_OK)
         return err;
+    const bool for_operator = viewer_id == NULL;
+    if (for_operator)
+        viewer_id = p.sender_id;
     struct redpacket_claim claims[REDPACKET_COUNT_MAX];
     size_t claim_count = 0;
     err = redpacket_claims_list(reader, p.id, claims, &claim_count);
@@ -965,6 +971,11 @@ enum qb_error redpacket_view_json(struct store *reader, const struct domain_env 
                                  "display_name", S_masked_json(claimer), "amount",
                                  (json_int_t)cl->amount_minor, "claimed_at",
                                  domain_time_json(cl->created_at_ms), "me", (int)me);
+        if (item != NULL && for_operator &&
+            json_object_set_new(item, "user_id", json_string(cl->user_id)) != 0) {
+            json_decref(item);
+            item = NULL;
+        }
         if (item == NULL || json_array_append_new(items, item) != 0) {
             json_decref(items);
             items = NULL;
@@ -1005,8 +1016,33 @@ enum qb_error redpacket_view_json(struct store *reader, const struct domain_env 
         json_decref(per_share);
         json_decref(finished_at);
     }
+    /* The operator's: whose packet it is, and while its money is in escrow
+     * (stored ACTIVE, claims or not) when the worker refunds what is left. */
+    if (body != NULL && for_operator &&
+        (json_object_set_new(json_object_get(body, "sender"), "user_id",
+                             json_string(p.sender_id)) != 0 ||
+         json_object_set_new(body, "refund_due_at",
+                             p.status == REDPACKET_ACTIVE ? domain_time_json(p.refund_after_ms)
+                                                          : json_null()) != 0)) {
+        json_decref(body);
+        body = NULL;
+    }
     if (body == NULL)
         return QB_E_INTERNAL;
     *out = body;
     return QB_OK;
+}
+
+enum qb_error redpacket_view_json(struct store *reader, const struct domain_env *env,
+                                  const char *packet_id, const char *viewer_id, int64_t now_ms,
+                                  json_t **out)
+{
+    QB_ASSERT(viewer_id != NULL);
+    return S_view_json(reader, env, packet_id, viewer_id, now_ms, out);
+}
+
+enum qb_error redpacket_operator_view_json(struct store *reader, const struct domain_env *env,
+                                           const char *packet_id, int64_t now_ms, json_t **out)
+{
+    return S_view_json(reader, env, packet_id, NULL, now_ms, out);
 }

@@ -147,6 +147,17 @@ bool redpacket_is_closed(const struct redpacket *p, int64_t now_ms);
 QB_MUST_USE enum qb_error redpacket_view_json(struct store *reader, const struct domain_env *env,
                                               const char *packet_id, const char *viewer_id,
                                               int64_t now_ms, json_t **out);
+/* The packet as an operator's GET /admin/red-packets/{id} shows it, for a
+ * dispute ("nobody got my red packet"): all its sender sees (the view
+ * above, with the sender as viewer), and sender.user_id, each claim's
+ * user_id (the luckiest's too), and refund_due_at: while the packet's
+ * money is in escrow, when the expiry worker refunds what nobody claimed
+ * (an hour later each time the sender's account takes no credit), null
+ * once FINISHED or refunded. The same errors. */
+QB_MUST_USE enum qb_error redpacket_operator_view_json(struct store *reader,
+                                                       const struct domain_env *env,
+                                                       const char *packet_id, int64_t now_ms,
+                                                       json_t **out);
 
 /* --- sending: one idempotent command ---------------------------------------------- */
 

@@ -1,6 +1,7 @@
 /*
  * test_redpackets.c — red packets as clients see them: POST /v1/red-packets,
- * POST /v1/red-packets/{id}/claims, GET /v1/red-packets/{id}, their lines in
+ * POST /v1/red-packets/{id}/claims, GET /v1/red-packets/{id} (and an
+ * operator's GET /admin/red-packets/{id}), their lines in
  * the bills, a crowd of 200 grabbing one packet, the expiry refund (once, across a
  * restart), and the verifier (`qianbao redpacket verify`) run
  * against real answers and a tampered one.
@@ -335,6 +336,116 @@ TEST(send_claim_and_read_a_packet_then_verify_it)
     json_decref(v);
 }
 
+/* GET /admin/red-packets/{id} with the admin token of client's daemon; the
+ * body as JSON (decref it). */
+static json_t *S_admin_get(struct client *client, const char *admin, const char *id)
+{
+    char path[128];
+    snprintf(path, sizeof path, "/admin/red-packets/%s", id);
+    struct client_response res;
+    long status = api_call(client, "GET", path, admin, NULL, &res);
+    json_t *body = api_json(&res);
+    if (status != 200 || body == NULL)
+        TEST_FAIL_("GET %s: %ld %.*s", path, status, (int)res.body.size,
+                   res.body.data != NULL ? res.body.data : "");
+    client_response_release(&res);
+    return body;
+}
+
+/* The operator's view v less what it adds to the sender's (every user_id,
+ * refund_due_at): what must then equal the sender's view. */
+static json_t *S_without_operator_fields(const json_t *v)
+{
+    json_t *copy = json_deep_copy(v);
+    ASSERT(copy != NULL);
+    ASSERT_EQ_INT(json_object_del(copy, "refund_due_at"), 0);
+    ASSERT_EQ_INT(json_object_del(json_object_get(copy, "sender"), "user_id"), 0);
+    size_t i;
+    json_t *claim;
+    json_array_foreach(json_object_get(copy, "claims"), i, claim)
+        ASSERT_EQ_INT(json_object_del(claim, "user_id"), 0);
+    json_t *luckiest = json_object_get(copy, "luckiest");
+    if (json_is_object(luckiest))
+        ASSERT_EQ_INT(json_object_del(luckiest, "user_id"), 0);
+    return copy;
+}
+
+TEST(an_operator_sees_everything_the_sender_sees_and_whose_it_is)
+{
+    // "I sent a red packet and nobody got it": support looks the packet up by its id and sees
+    // all that the sender sees (the same answer, field for field), and besides the sender's
+    // user id, each claimer's user id with the share and its time, and while the money is in
+    // escrow when the refund of the rest is due. A user's token is refused; an id of no packet
+    // is 404.
+    struct api_user a, b, c;
+    API_MUST(th_user_new(&S_client, S_admin, &a));
+    API_MUST(api_user_new(&S_client, S_admin, &b));
+    API_MUST(api_user_new(&S_client, S_admin, &c));
+    API_MUST(th_fund(&S_client, S_admin, &a, 10000));
+    char equal[API_ID_SIZE_MAX], lucky[API_ID_SIZE_MAX];
+    S_packet_new(&S_client, &a, "equal", 100, 3, equal);
+    struct client_response res;
+    ASSERT_EQ_INT(S_claim(&S_client, &b, equal, &res), 201);
+    client_response_release(&res);
+    ASSERT_EQ_INT(S_claim(&S_client, &a, equal, &res), 201);
+    client_response_release(&res);
+
+    json_t *v = S_admin_get(&S_client, S_admin, equal);
+    json_t *sender_view = S_get(&S_client, &a, equal);
+    ASSERT_EQ_STR(json_string_value(json_object_get(json_object_get(v, "sender"), "user_id")),
+                  a.id);
+    ASSERT(json_is_true(json_object_get(json_object_get(v, "sender"), "me")));
+    ASSERT_EQ_STR(json_string_value(json_object_get(v, "status")), "ACTIVE");
+    ASSERT_EQ_STR(json_string_value(json_object_get(v, "refund_due_at")),
+                  json_string_value(json_object_get(v, "expires_at")));
+    json_t *claims = json_object_get(v, "claims");
+    ASSERT_EQ_INT(json_array_size(claims), 2);
+    ASSERT_EQ_STR(json_string_value(json_object_get(json_array_get(claims, 0), "user_id")), b.id);
+    ASSERT_EQ_STR(json_string_value(json_object_get(json_array_get(claims, 1), "user_id")), a.id);
+    ASSERT_EQ_INT(S_int(json_array_get(claims, 0), "amount"), 100);
+    ASSERT(json_string_value(json_object_get(json_array_get(claims, 0), "claimed_at")) != NULL);
+    ASSERT_EQ_INT(S_int(v, "remaining_amount"), 100);
+    json_t *stripped = S_without_operator_fields(v);
+    if (!json_equal(stripped, sender_view)) {
+        char *got = json_dumps(stripped, JSON_SORT_KEYS),
+             *want = json_dumps(sender_view, JSON_SORT_KEYS);
+        TEST_FAIL_("the operator's view is not the sender's:\n  %s\n  %s", got, want);
+    }
+    json_decref(stripped);
+    json_decref(sender_view);
+    json_decref(v);
+
+    /* A finished lucky packet: the luckiest share names its claimer too, and no refund is
+     * due. */
+    S_packet_new(&S_client, &a, "lucky", 300, 1, lucky);
+    ASSERT_EQ_INT(S_claim(&S_client, &c, lucky, &res), 201);
+    client_response_release(&res);
+    v = S_admin_get(&S_client, S_admin, lucky);
+    ASSERT_EQ_STR(json_string_value(json_object_get(v, "status")), "FINISHED");
+    ASSERT(json_is_null(json_object_get(v, "refund_due_at")));
+    ASSERT_EQ_STR(json_string_value(json_object_get(json_object_get(v, "luckiest"), "user_id")),
+                  c.id);
+    ASSERT(json_string_value(json_object_get(json_object_get(v, "fairness"), "seed")) != NULL);
+    sender_view = S_get(&S_client, &a, lucky);
+    stripped = S_without_operator_fields(v);
+    ASSERT(json_equal(stripped, sender_view));
+    json_decref(stripped);
+    json_decref(sender_view);
+    json_decref(v);
+
+    char path[128];
+    snprintf(path, sizeof path, "/admin/red-packets/%s", equal);
+    ASSERT_EQ_INT(api_call(&S_client, "GET", path, a.token, NULL, &res), 403);
+    client_response_release(&res);
+    ASSERT_EQ_INT(api_call(&S_client, "GET", "/admin/red-packets/rp_0000000000000000000000000a",
+                           S_admin, NULL, &res),
+                  404);
+    ASSERT_EQ_STR(api_error_code(&res), "NOT_FOUND");
+    client_response_release(&res);
+    ASSERT_EQ_INT(api_call(&S_client, "GET", "/admin/red-packets/p_1", S_admin, NULL, &res), 404);
+    client_response_release(&res);
+}
+
 TEST(a_greeting_that_shows_nothing_is_the_default_one)
 {
     // A packet's greeting is what claimers see first: left out, or only spaces (ASCII and
@@ -511,6 +622,19 @@ TEST(expiry_refunds_the_rest_once_even_across_a_restart)
     ASSERT_EQ_INT(S_int(v, "refunded_amount"), 1000 - b_amount);
     ASSERT(json_string_value(json_object_get(json_object_get(v, "fairness"), "seed")) != NULL);
     json_decref(v);
+    /* The operator sees it expired with the rest refunded, no refund still due, and who got
+     * the one share. */
+    v = S_admin_get(&client, admin, first);
+    ASSERT_EQ_STR(json_string_value(json_object_get(v, "status")), "EXPIRED");
+    ASSERT_EQ_INT(S_int(v, "refunded_amount"), 1000 - b_amount);
+    ASSERT_EQ_INT(S_int(v, "remaining_amount"), 0);
+    ASSERT(json_is_null(json_object_get(v, "refund_due_at")));
+    ASSERT_EQ_STR(json_string_value(json_object_get(json_object_get(v, "sender"), "user_id")),
+                  a.id);
+    ASSERT_EQ_STR(json_string_value(
+                      json_object_get(json_array_get(json_object_get(v, "claims"), 0), "user_id")),
+                  b.id);
+    json_decref(v);
     ASSERT_EQ_INT(th_balance(&client, &a), 10000 - b_amount);
     ASSERT_EQ_INT(S_claim(&client, &c, first, &res), 409);
     ASSERT_EQ_STR(api_error_code(&res), "RED_PACKET_EXPIRED");
@@ -562,6 +686,7 @@ int main(void)
 
     RUN(bad_inputs_are_refused_and_move_nothing);
     RUN(send_claim_and_read_a_packet_then_verify_it);
+    RUN(an_operator_sees_everything_the_sender_sees_and_whose_it_is);
     RUN(a_greeting_that_shows_nothing_is_the_default_one);
     RUN(a_crowd_of_two_hundred_grabs_ten_shares);
     RUN(packets_appear_in_the_bills_with_their_own_types);
