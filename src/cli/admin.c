@@ -1,8 +1,8 @@
 /*
- * admin.c — the operator's commands: users, freezing, KYC levels,
- * merchants and their suspension, and the development SMS outbox. They authenticate with the admin
- * token (the daemon's DATA_DIR/admin-token), from QIANBAO_ADMIN_TOKEN or the profile written by
- * `qianbao login --admin` ("admin" unless --profile is given).
+ * admin.c — the operator's commands: users, freezing, login locks, KYC levels,
+ * payments and red packets, merchants and their suspension, and the development SMS outbox. They
+ * authenticate with the admin token (the daemon's DATA_DIR/admin-token), from QIANBAO_ADMIN_TOKEN
+ * or the profile written by `qianbao login --admin` ("admin" unless --profile is given).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/rand.h"
 #include "cli/cli_int.h"
 
 /* path plus the filters and paging options given. */
@@ -159,9 +160,10 @@ static int S_user_action(struct cli *cli, const struct cli_args *args, const cha
     return rc;
 }
 
-/* A freeze or unfreeze, with --reason for the audit line when given. */
-static int S_freeze_action(struct cli *cli, const struct cli_args *args, const char *action,
-                           const char *done)
+/* A freeze, an unfreeze or a login unlock, with --reason for the audit
+ * line when given (the unlock's table row requires it). */
+static int S_reasoned_action(struct cli *cli, const struct cli_args *args, const char *action,
+                             const char *done)
 {
     const char *reason = cli_arg(cli, args, "reason");
     json_t *body = reason != NULL ? json_pack("{s:s}", "reason", reason) : NULL;
@@ -174,12 +176,17 @@ static int S_freeze_action(struct cli *cli, const struct cli_args *args, const c
 
 int cli_run_admin_freeze(struct cli *cli, const struct cli_args *args)
 {
-    return S_freeze_action(cli, args, "freeze", "froze");
+    return S_reasoned_action(cli, args, "freeze", "froze");
 }
 
 int cli_run_admin_unfreeze(struct cli *cli, const struct cli_args *args)
 {
-    return S_freeze_action(cli, args, "unfreeze", "unfroze");
+    return S_reasoned_action(cli, args, "unfreeze", "unfroze");
+}
+
+int cli_run_admin_user_unlock(struct cli *cli, const struct cli_args *args)
+{
+    return S_reasoned_action(cli, args, "login-unlock", "lifted the login lock of");
 }
 
 int cli_run_admin_kyc_level(struct cli *cli, const struct cli_args *args)
@@ -247,8 +254,8 @@ int cli_run_admin_user(struct cli *cli, const struct cli_args *args)
         const char *locked = cli_json_str(u, "login_locked_until");
         if (locked[0] != '\0')
             snprintf(text, sizeof text,
-                     "locked by wrong passwords until %s (or with an SMS code "
-                     "of purpose login)",
+                     "locked by wrong passwords until %s (or a login with an SMS "
+                     "code, or `qianbao admin user-unlock`)",
                      locked);
         else
             snprintf(text, sizeof text, "open");
@@ -323,6 +330,23 @@ int cli_run_admin_payment(struct cli *cli, const struct cli_args *args)
         cli_print_body(&res);
     else if (rc == CLI_EXIT_OK)
         cli_payment_print(cli, res.json);
+    cli_response_release(&res);
+    return rc;
+}
+
+int cli_run_admin_red_packet(struct cli *cli, const struct cli_args *args)
+{
+    const char *id = args->positionals[0];
+    if (!id_is_valid(id, strlen(id), "rp"))
+        return cli_usage_error(cli, "ID must be a red packet id (rp_...)");
+    char path[128];
+    snprintf(path, sizeof path, "/admin/red-packets/%s", id);
+    struct cli_response res;
+    int rc = cli_call(cli, "GET", path, CLI_AUTH_ADMIN, NULL, &res);
+    if (rc == CLI_EXIT_OK && cli->json)
+        cli_print_body(&res);
+    else if (rc == CLI_EXIT_OK)
+        cli_redpacket_print(cli, res.json, true);
     cli_response_release(&res);
     return rc;
 }

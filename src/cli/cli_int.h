@@ -373,6 +373,12 @@ int cli_run_redpacket_send(struct cli *cli, const struct cli_args *args);
 int cli_run_redpacket_grab(struct cli *cli, const struct cli_args *args);
 int cli_run_redpacket_show(struct cli *cli, const struct cli_args *args);
 int cli_run_redpacket_verify(struct cli *cli, const struct cli_args *args);
+/* Prints a red packet as GET /v1/red-packets/{id} answers it (redpacket.c),
+ * field by field and its claims as a table; for an operator (GET
+ * /admin/red-packets/{id}) with the sender's and each claimer's user id and
+ * when a refund is due. */
+void cli_redpacket_print(struct cli *cli, const json_t *packet, bool for_operator);
+int cli_run_admin_red_packet(struct cli *cli, const struct cli_args *args);
 int cli_run_statement(struct cli *cli, const struct cli_args *args);
 /* Draws text as a QR symbol on the terminal (qr.c); nothing when it
  * cannot be drawn. Call only when stdout is a terminal. */
@@ -397,6 +403,7 @@ int cli_run_security_revoke_device(struct cli *cli, const struct cli_args *args)
 int cli_run_admin_users(struct cli *cli, const struct cli_args *args);
 int cli_run_admin_freeze(struct cli *cli, const struct cli_args *args);
 int cli_run_admin_unfreeze(struct cli *cli, const struct cli_args *args);
+int cli_run_admin_user_unlock(struct cli *cli, const struct cli_args *args);
 int cli_run_admin_kyc_level(struct cli *cli, const struct cli_args *args);
 int cli_run_admin_sms_outbox(struct cli *cli, const struct cli_args *args);
 int cli_run_admin_merchants(struct cli *cli, const struct cli_args *args);

@@ -134,6 +134,80 @@ int cli_run_redpacket_grab(struct cli *cli, const struct cli_args *args)
 
 /* --- show -------------------------------------------------------------------- */
 
+void cli_redpacket_print(struct cli *cli, const json_t *p, bool for_operator)
+{
+    const char *currency = cli_json_str(p, "currency");
+    const json_t *sender = json_object_get(p, "sender");
+    char text[160], total[MONEY_TEXT_SIZE_MAX + 8], left[MONEY_TEXT_SIZE_MAX + 48];
+    cli_text_clean(cli_json_str(sender, "display_name"), text, sizeof text);
+    if (for_operator) {
+        size_t used = strlen(text);
+        snprintf(text + used, sizeof text - used, " (%s)", cli_json_str(sender, "user_id"));
+    }
+    cli_money_amount_text(json_integer_value(json_object_get(p, "total_amount")), currency, total,
+                          sizeof total);
+    char remaining[MONEY_TEXT_SIZE_MAX + 8];
+    cli_money_amount_text(json_integer_value(json_object_get(p, "remaining_amount")), currency,
+                          remaining, sizeof remaining);
+    if (S_int(p, "refunded_amount") > 0)
+        snprintf(left, sizeof left, "none: %lld of %lld shares went unclaimed, refunded",
+                 S_int(p, "remaining_count"), S_int(p, "count"));
+    else
+        snprintf(left, sizeof left, "%s in %lld of %lld shares", remaining,
+                 S_int(p, "remaining_count"), S_int(p, "count"));
+    cli_print_field(cli, "sender", text);
+    cli_text_clean(cli_json_str(p, "greeting"), text, sizeof text);
+    cli_print_field(cli, "greeting", text);
+    cli_print_field(cli, "type", cli_json_str(p, "type"));
+    cli_print_field(cli, "total", total);
+    cli_print_field(cli, "status", cli_json_str(p, "status"));
+    cli_print_field(cli, "left", left);
+    if (S_int(p, "refunded_amount") > 0) {
+        cli_money_amount_text(json_integer_value(json_object_get(p, "refunded_amount")), currency,
+                              total, sizeof total);
+        cli_print_field(cli, "refunded", total);
+    }
+    if (for_operator) {
+        cli_print_field(cli, "sent", cli_json_str(p, "created_at"));
+        const char *due = cli_json_str(p, "refund_due_at");
+        if (due[0] != '\0')
+            cli_print_field(cli, "refund due", due);
+    }
+    cli_print_field(cli, "expires", cli_json_str(p, "expires_at"));
+    /* The operator reads the sender's view: "you" is the sender there. */
+    static const char *const headers[] = {"#", "WHO", "AMOUNT", "CLAIMED", "USER"};
+    struct cli_table table;
+    cli_table_init(&table, headers, for_operator ? 5 : 4);
+    const char *you = for_operator ? "sender" : "you";
+    const json_t *luckiest = json_object_get(p, "luckiest");
+    size_t i;
+    json_t *claim;
+    json_array_foreach(json_object_get(p, "claims"), i, claim)
+    {
+        char position[24], amount[MONEY_TEXT_SIZE_MAX + 8], who[120];
+        snprintf(position, sizeof position, "%lld", S_share_number(S_int(claim, "position")));
+        cli_money_amount_text(json_integer_value(json_object_get(claim, "amount")), currency,
+                              amount, sizeof amount);
+        bool me = json_is_true(json_object_get(claim, "me"));
+        bool best =
+            json_is_object(luckiest) && S_int(luckiest, "position") == S_int(claim, "position");
+        char mark[32] = "";
+        if (best && me)
+            snprintf(mark, sizeof mark, " (%s, luckiest)", you);
+        else if (best)
+            snprintf(mark, sizeof mark, " (luckiest)");
+        else if (me)
+            snprintf(mark, sizeof mark, " (%s)", you);
+        snprintf(who, sizeof who, "%s%s", cli_json_str(claim, "display_name"), mark);
+        const char *row[] = {position, who, amount, cli_json_str(claim, "claimed_at"),
+                             cli_json_str(claim, "user_id")};
+        cli_table_add(&table, row);
+    }
+    fputc('\n', stdout);
+    cli_table_print(cli, &table);
+    cli_table_release(&table);
+}
+
 int cli_run_redpacket_show(struct cli *cli, const struct cli_args *args)
 {
     char path[128];
@@ -142,62 +216,10 @@ int cli_run_redpacket_show(struct cli *cli, const struct cli_args *args)
         return rc;
     struct cli_response res;
     rc = cli_call(cli, "GET", path, CLI_AUTH_USER, NULL, &res);
-    if (rc == CLI_EXIT_OK && cli->json) {
+    if (rc == CLI_EXIT_OK && cli->json)
         cli_print_body(&res);
-    } else if (rc == CLI_EXIT_OK) {
-        const json_t *p = res.json;
-        const char *currency = cli_json_str(p, "currency");
-        char text[160], total[MONEY_TEXT_SIZE_MAX + 8], left[MONEY_TEXT_SIZE_MAX + 48];
-        cli_text_clean(cli_json_str(json_object_get(p, "sender"), "display_name"), text,
-                       sizeof text);
-        cli_money_amount_text(json_integer_value(json_object_get(p, "total_amount")), currency,
-                              total, sizeof total);
-        char remaining[MONEY_TEXT_SIZE_MAX + 8];
-        cli_money_amount_text(json_integer_value(json_object_get(p, "remaining_amount")),
-                              currency, remaining, sizeof remaining);
-        if (S_int(p, "refunded_amount") > 0)
-            snprintf(left, sizeof left, "none: %lld of %lld shares went unclaimed, refunded",
-                     S_int(p, "remaining_count"), S_int(p, "count"));
-        else
-            snprintf(left, sizeof left, "%s in %lld of %lld shares", remaining,
-                     S_int(p, "remaining_count"), S_int(p, "count"));
-        cli_print_field(cli, "sender", text);
-        cli_text_clean(cli_json_str(p, "greeting"), text, sizeof text);
-        cli_print_field(cli, "greeting", text);
-        cli_print_field(cli, "type", cli_json_str(p, "type"));
-        cli_print_field(cli, "total", total);
-        cli_print_field(cli, "status", cli_json_str(p, "status"));
-        cli_print_field(cli, "left", left);
-        if (S_int(p, "refunded_amount") > 0) {
-            cli_money_amount_text(json_integer_value(json_object_get(p, "refunded_amount")),
-                                  currency, total, sizeof total);
-            cli_print_field(cli, "refunded", total);
-        }
-        cli_print_field(cli, "expires", cli_json_str(p, "expires_at"));
-        static const char *const headers[] = {"#", "WHO", "AMOUNT", "CLAIMED"};
-        struct cli_table table;
-        cli_table_init(&table, headers, 4);
-        const json_t *luckiest = json_object_get(p, "luckiest");
-        size_t i;
-        json_t *claim;
-        json_array_foreach(json_object_get(p, "claims"), i, claim)
-        {
-            char position[24], amount[MONEY_TEXT_SIZE_MAX + 8], who[120];
-            snprintf(position, sizeof position, "%lld", S_share_number(S_int(claim, "position")));
-            cli_money_amount_text(json_integer_value(json_object_get(claim, "amount")), currency,
-                                  amount, sizeof amount);
-            bool me = json_is_true(json_object_get(claim, "me"));
-            bool best = json_is_object(luckiest) &&
-                        S_int(luckiest, "position") == S_int(claim, "position");
-            snprintf(who, sizeof who, "%s%s", cli_json_str(claim, "display_name"),
-                     best && me ? " (you, luckiest)" : best ? " (luckiest)" : me ? " (you)" : "");
-            const char *row[] = {position, who, amount, cli_json_str(claim, "claimed_at")};
-            cli_table_add(&table, row);
-        }
-        fputc('\n', stdout);
-        cli_table_print(cli, &table);
-        cli_table_release(&table);
-    }
+    else if (rc == CLI_EXIT_OK)
+        cli_redpacket_print(cli, res.json, false);
     cli_response_release(&res);
     return rc;
 }

@@ -725,6 +725,18 @@ static const struct cli_command S_commands[] = {
      "ID is the user's id (u_...) or mobile number.",
      {{"reason", "TEXT", false, NULL, "why, for the audit line: a ticket number, what was said"}},
      cli_run_admin_unfreeze},
+    {"admin user-unlock",
+     "ID",
+     1,
+     1,
+     "lift the login lock wrong passwords took",
+     "For a user who cannot lift it with an SMS code, having lost the phone, once support has "
+     "verified who they are. The count of wrong passwords starts over; a lock on one of the "
+     "user's trusted devices stays (it may be the lost phone). `qianbao admin user ID` shows "
+     "whether logging in is locked. ID is the user's id (u_...) or mobile number.",
+     {{"reason", "TEXT", true, NULL,
+       "why, for the audit line: a ticket number, how the caller was verified"}},
+     cli_run_admin_user_unlock},
     {"admin kyc-level",
      "ID LEVEL",
      2,
@@ -869,6 +881,16 @@ static const struct cli_command S_commands[] = {
      "ticket): who made it, its status, the bank's reference and the next check.",
      {{0}},
      cli_run_admin_payment},
+    {"admin red-packet",
+     "ID",
+     1,
+     1,
+     "show a red packet with who sent it and who claimed each share",
+     "What its sender sees (`qianbao redpacket show`), with the user ids of the sender and "
+     "of each claimer, and, while unclaimed money waits in escrow, when it goes back to the "
+     "sender. For \"I sent a red packet and nobody got it\".",
+     {{0}},
+     cli_run_admin_red_packet},
     {"admin verify",
      "",
      0,
