@@ -18,6 +18,10 @@
  *                     could retry with; a wrong code is still counted.
  *   UNFREEZE          the state first (CONFLICT, FORBIDDEN write nothing),
  *                     then the code.
+ *   PHONE_CHANGE      the state and the phone first (write nothing), then
+ *                     the payment password (a wrong one counted, the code
+ *                     left live: the user retries with it), then the code
+ *                     (a wrong one counted), then whether the phone is free.
  *   PAYMENT_PASSWORD_VERIFY  locked → refused before any evaluation; the
  *                     count and the lock are rows, so they survive restarts
  *                     and parallel guesses are evaluated one at a time.
@@ -1271,6 +1275,93 @@ static enum qb_error op_admin_login_unlock(struct ledger_txn *txn, struct identi
     return QB_OK;
 }
 
+/* The user moves the wallet to a new phone: the login, where codes go and
+ * how payers find them. Whoever holds the account's phone can reset the
+ * payment password, so the change asks for both what the owner knows (the
+ * payment password, counted as a payment counts it) and the new phone (a
+ * code sent to it). Sessions and trusted devices stay: the owner moved, the
+ * devices did not. */
+static enum qb_error op_phone_change(struct ledger_txn *txn, struct identity_cmd *c)
+{
+    const struct domain_env *env = c->env;
+    c->phone_before[0] = '\0';
+    if (!sms_phone_is_valid(c->phone)) {
+        c->outcome = QB_E_PARAM;
+        return QB_OK;
+    }
+    enum qb_error err = user_load(txn, c->user_id, &c->user);
+    if (err != QB_OK) {
+        c->outcome = err;
+        return err == QB_E_NOT_FOUND ? QB_OK : err;
+    }
+    if (c->user.status == IDENTITY_FROZEN) {
+        c->outcome = QB_E_ACCOUNT_FROZEN; /* whoever holds it may not be its owner */
+        return QB_OK;
+    }
+    if (strcmp(c->user.phone, c->phone) == 0) {
+        c->outcome = QB_E_PARAM;
+        return QB_OK;
+    }
+
+    /* The password before the code: a wrong one leaves the code live, and
+     * its count commits with the refusal. */
+    err = identity_txn_payment_password_verify(txn, env, c->user_id, c->payment_password,
+                                               &c->password_try);
+    if (err == QB_E_STORAGE || err == QB_E_INTERNAL)
+        return err;
+    if (err != QB_OK) {
+        c->outcome = err;
+        return QB_OK;
+    }
+    err = sms_consume(txn, env, c->phone, SMS_PURPOSE_CHANGE_PHONE, "", c->sms_code);
+    if (err == QB_E_SMS_CODE_INVALID) {
+        c->outcome = err;
+        return QB_OK;
+    }
+    if (err != QB_OK)
+        return err;
+    /* A code goes to a free phone only, so a taken one gets here only when
+     * it was registered after its code was sent. */
+    struct identity_user holder;
+    err = identity_user_find_by_phone(ledger_txn_store(txn), c->phone, &holder);
+    if (err == QB_OK) {
+        c->outcome = QB_E_PHONE_REGISTERED;
+        return QB_OK;
+    }
+    if (err != QB_E_NOT_FOUND)
+        return QB_E_STORAGE;
+
+    if (!sms_phone_is_valid(c->user.phone))
+        return QB_E_STORAGE; /* the database was changed by hand */
+    _Static_assert(sizeof c->phone_before == sizeof c->user.phone, "a phone fits");
+    memcpy(c->phone_before, c->user.phone, sizeof c->phone_before);
+    char detail[IDENTITY_DEVICE_NAME_SIZE_MAX];
+    /* Both valid: 11 digits, the last four from 7 on. */
+    QB_ASSERT(strlen(c->phone_before) == 11 && strlen(c->phone) == 11);
+    int size =
+        snprintf(detail, sizeof detail, "old=****%s new=****%s", c->phone_before + 7, c->phone + 7);
+    QB_ASSERT(size > 0 && (size_t)size < sizeof detail);
+    const struct store_param p[] = {STORE_TEXT(c->user_id), STORE_TEXT(c->phone)};
+    identity_user_written(txn, env, c->user_id);
+    err = store_run(ledger_txn_store(txn), "UPDATE users SET phone = $2 WHERE id = $1", p,
+                    QB_ARRAY_COUNT(p));
+    /* A code the old phone still holds opens nothing, should the phone
+     * be registered by someone else while it lives. */
+    if (err == QB_OK)
+        err = sms_txn_codes_void(txn, c->phone_before);
+    if (err == QB_OK)
+        err = event_record(txn, c->user_id, "phone_changed", detail);
+    if (err == QB_OK)
+        err = user_load(txn, c->user_id, &c->user);
+    if (err != QB_OK) {
+        c->phone_before[0] = '\0';
+        return QB_E_STORAGE;
+    }
+    QB_ASSERT(strcmp(c->user.phone, c->phone) == 0);
+    c->outcome = QB_OK;
+    return QB_OK;
+}
+
 static enum qb_error op_admin_set_kyc_level(struct ledger_txn *txn, struct identity_cmd *c)
 {
     if (c->kyc_level < 1 || c->kyc_level > 3) {
@@ -1372,6 +1463,9 @@ static enum qb_error identity_cmd_run(struct ledger_txn *txn, struct ledger_cmd 
         break;
     case IDENTITY_OP_ADMIN_LOGIN_UNLOCK:
         err = op_admin_login_unlock(txn, c);
+        break;
+    case IDENTITY_OP_PHONE_CHANGE:
+        err = op_phone_change(txn, c);
         break;
     }
     if (err != QB_OK) {

@@ -306,7 +306,8 @@ QB_MUST_USE enum qb_error identity_security_status(const struct domain_env *env,
  * "payment_password_set", "kyc_level_2", "freeze" and "unfreeze" (detail
  * who: "user" or "operator"), "kyc_level_set" (by an operator; detail the
  * level), "login_unlocked" (an operator lifted the login lock; detail
- * "operator"); and the merchant module's (src/merchant/paycode.c):
+ * "operator"), "phone_changed" (detail "old=****1234 new=****5678": the
+ * last four digits only); and the merchant module's (src/merchant/paycode.c):
  * "paycode_device_added", "paycode_device_revoked" (detail "device=ID"),
  * "lockout" (detail "paycode device=ID"). */
 #define IDENTITY_EVENT_KIND_SIZE_MAX 24
@@ -360,6 +361,9 @@ enum identity_op {
                                       * lifted, every other session ended, event password_changed */
     IDENTITY_OP_ADMIN_LOGIN_UNLOCK, /* in: user_id → user; the account's login lock lifted and its
                                      * count of wrong passwords cleared, event login_unlocked */
+    IDENTITY_OP_PHONE_CHANGE,        /* in: user_id, phone (the new one), payment_password,
+                                      * sms_code (purpose change_phone, sent to the new phone)
+                                      * → user, phone_before; event phone_changed */
 };
 
 struct identity_cmd {
@@ -392,9 +396,10 @@ struct identity_cmd {
     char device_key[IDENTITY_TOKEN_TEXT_SIZE];
     bool forget_device; /* SESSION_REVOKE: the session's device loses its trust too */
     int64_t device_seq; /* LOGIN_FAILED: identity_login_device_lock's, or 0 */
-    /* PAYMENT_PASSWORD_VERIFY's refusals; LOGIN_FAILED's and
+    /* PAYMENT_PASSWORD_VERIFY's and PHONE_CHANGE's refusals; LOGIN_FAILED's and
      * SESSION_CREATE's PASSWORD_LOCKED: when the lock it found or took ends. */
     struct identity_password_try password_try;
+    char phone_before[SMS_PHONE_SIZE_MAX]; /* PHONE_CHANGE: the phone it replaced */
 };
 
 /* Zeroes c and prepares its ledger command for op. The caller fills the
@@ -428,6 +433,13 @@ struct identity_cmd {
  *   KYC_SUBMIT        PARAM (id number), IDENTITY_MISMATCH (sandbox), CONFLICT (level >= 2),
  *                     ID_NUMBER_IN_USE (settings.kyc_wallets_per_person have it already)
  *   UNFREEZE          SMS_CODE_INVALID, CONFLICT (not frozen), FORBIDDEN (frozen by an operator)
+ *   PHONE_CHANGE      PARAM (not a mobile number, or the user's phone already),
+ *                     ACCOUNT_FROZEN, then the payment password's refusals as
+ *                     PAYMENT_PASSWORD_VERIFY's (counted; the code is left
+ *                     as it was), then SMS_CODE_INVALID (counted), then
+ *                     PHONE_REGISTERED (someone registered it since the code
+ *                     was sent: no code goes to a registered phone). Every
+ *                     session stays; the old phone's live codes are voided.
  *   ADMIN_*           NOT_FOUND, CONFLICT (already in that state), PARAM (level);
  *                     (ADMIN_LOGIN_UNLOCK: logging in is not locked now; nothing is
  *                     written, as for an unfreeze of a wallet that is not frozen)

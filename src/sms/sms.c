@@ -9,7 +9,8 @@
  *
  * Every accepted request to send leaves one row in sms_codes, whether or not
  * a message goes out. When the purpose does not apply to the phone (a login
- * code for a phone nobody registered, a register code for one somebody did)
+ * code for a phone nobody registered, a register or change_phone code for
+ * one somebody did)
  * the row is a decoy: random bytes for a hash and used = 1, so it can never
  * be consumed, and no outbox row. The decoy counts toward the cooldown and
  * the daily cap exactly like a real code, which is what keeps the answers
@@ -43,6 +44,7 @@ static const char *const sms_purpose_names[] = {
     [SMS_PURPOSE_NEW_DEVICE] = "new_device",
     [SMS_PURPOSE_UNFREEZE] = "unfreeze",
     [SMS_PURPOSE_RESET_PASSWORD] = "reset_password",
+    [SMS_PURPOSE_CHANGE_PHONE] = "change_phone",
 };
 
 static bool sms_purpose_is_valid(int64_t purpose)
@@ -332,7 +334,7 @@ static enum qb_error sms_send_run(struct ledger_txn *txn, struct ledger_cmd *cmd
     bool live = true;
     if (sms_purpose_needs_user(c->purpose))
         live = registered;
-    else if (c->purpose == SMS_PURPOSE_REGISTER)
+    else if (c->purpose == SMS_PURPOSE_REGISTER || c->purpose == SMS_PURPOSE_CHANGE_PHONE)
         live = !registered;
 
     /* 3. a code, or a decoy that counts like one and can never match */
@@ -460,6 +462,17 @@ enum qb_error sms_txn_code_check(struct ledger_txn *txn, const struct domain_env
 out:
     store_finalize(st);
     return sms_storage_error(err);
+}
+
+enum qb_error sms_txn_codes_void(struct ledger_txn *txn, const char *phone)
+{
+    QB_ASSERT(txn != NULL && phone != NULL);
+    const struct store_param p[] = {STORE_TEXT(phone), STORE_INT(ledger_txn_now_ms(txn))};
+    enum qb_error err = store_run(ledger_txn_store(txn),
+                                  "UPDATE sms_codes SET used = 1"
+                                  " WHERE phone = $1 AND used = 0 AND expires_at_ms > $2",
+                                  p, QB_ARRAY_COUNT(p));
+    return err == QB_OK ? QB_OK : QB_E_STORAGE;
 }
 
 /* --- the outbox ------------------------------------------------------------ */

@@ -48,11 +48,13 @@ enum sms_purpose {
     SMS_PURPOSE_NEW_DEVICE = 5,
     SMS_PURPOSE_UNFREEZE = 6,
     SMS_PURPOSE_RESET_PASSWORD = 7, /* the login password, PUT /v1/me/password */
+    SMS_PURPOSE_CHANGE_PHONE = 8,   /* to the new phone, PUT /v1/me/phone */
 };
-#define SMS_PURPOSE_LAST SMS_PURPOSE_RESET_PASSWORD
+#define SMS_PURPOSE_LAST SMS_PURPOSE_CHANGE_PHONE
 
 /* "register", "login", "bind_card", "reset_payment_password", "new_device",
- * "unfreeze", "reset_password" ⇄ the enum. parse answers false for anything else. */
+ * "unfreeze", "reset_password", "change_phone" ⇄ the enum. parse answers
+ * false for anything else. */
 QB_MUST_USE bool sms_purpose_parse(const char *text, enum sms_purpose *out);
 const char *sms_purpose_name(enum sms_purpose purpose);
 
@@ -83,7 +85,8 @@ struct sms_send_cmd {
  * need a registered user (login, reset_payment_password, new_device,
  * unfreeze, reset_password) issue nothing for an unknown phone but answer
  * exactly as if they had, so the answer never tells whether a phone is
- * registered; register issues nothing for a registered phone, likewise. */
+ * registered; register and change_phone (a phone a user moves to) issue
+ * nothing for a registered phone, likewise. */
 void sms_send_cmd_init(struct sms_send_cmd *c, const struct domain_env *env);
 
 /* --- consuming, inside another command --------------------------------------- */
@@ -102,6 +105,12 @@ QB_MUST_USE enum qb_error sms_txn_code_consume(struct ledger_txn *txn, const str
 QB_MUST_USE enum qb_error sms_txn_code_check(struct ledger_txn *txn, const struct domain_env *env,
                                              const char *phone, enum sms_purpose purpose,
                                              const char *target, const char *code, bool consume);
+
+/* Voids every live code of phone, whatever its purpose, as part of txn: a
+ * phone a user moved away from (PUT /v1/me/phone) must open nothing a code
+ * sent to it before could, should someone else register it meanwhile.
+ * QB_E_STORAGE on storage errors. */
+QB_MUST_USE enum qb_error sms_txn_codes_void(struct ledger_txn *txn, const char *phone);
 
 /* --- the outbox and its delivery ------------------------------------------------ */
 

@@ -2239,6 +2239,165 @@ TEST(a_database_from_before_operators_gets_an_empty_table)
     test_old_db_close(&old);
 }
 
+/* --- moving to a new phone ----------------------------------------------------------- */
+
+/* The phone change of user_id to phone, proved by pp and code: its outcome; the
+ * command itself into out when not NULL. */
+static enum qb_error ix_phone_change(struct ix *ix, const char *user_id, const char *phone,
+                                     const char *pp, const char *code, struct identity_cmd *out)
+{
+    struct identity_cmd c;
+    identity_cmd_init(&c, &ix->env, IDENTITY_OP_PHONE_CHANGE);
+    snprintf(c.user_id, sizeof c.user_id, "%s", user_id);
+    snprintf(c.phone, sizeof c.phone, "%s", phone);
+    snprintf(c.payment_password, sizeof c.payment_password, "%s", pp);
+    snprintf(c.sms_code, sizeof c.sms_code, "%s", code);
+    enum qb_error outcome = ix_exec(ix, &c);
+    if (out != NULL)
+        *out = c;
+    return outcome;
+}
+
+/* Whether the newest code of (phone, purpose) is spent or void, and its wrong tries. */
+static int64_t ix_code_used(struct ix *ix, const char *phone, enum sms_purpose purpose)
+{
+    char sql[160];
+    snprintf(sql, sizeof sql,
+             "SELECT used FROM sms_codes WHERE phone = $1 AND purpose = %d ORDER BY id DESC"
+             " LIMIT 1",
+             (int)purpose);
+    return ix_query_int(ix, sql, phone);
+}
+
+static int64_t ix_code_failures(struct ix *ix, const char *phone, enum sms_purpose purpose)
+{
+    char sql[160];
+    snprintf(sql, sizeof sql,
+             "SELECT failures FROM sms_codes WHERE phone = $1 AND purpose = %d ORDER BY id DESC"
+             " LIMIT 1",
+             (int)purpose);
+    return ix_query_int(ix, sql, phone);
+}
+
+/* Whether the outbox holds a message of purpose for phone. */
+static bool ix_outbox_has(struct ix *ix, const char *phone, enum sms_purpose purpose)
+{
+    struct sms_outbox_item items[16];
+    size_t count = 0;
+    ASSERT_EQ_INT(sms_outbox_list(&ix->env, ix->reader, phone, 0, items, 16, &count), QB_OK);
+    for (size_t i = 0; i < count; i++)
+        if (items[i].purpose == purpose)
+            return true;
+    return false;
+}
+
+TEST(a_phone_change_needs_the_payment_password_and_a_code_to_the_new_phone)
+{
+    /* Moving a wallet to a new phone is an account-takeover path: it takes
+     * the payment password (counted as a payment counts it) and a code of
+     * purpose change_phone sent to the new phone, which is never sent to a
+     * registered one. A refusal leaves the phone and the code as they were
+     * (a wrong payment password does not burn the code); the change is seen
+     * at once through the writer's user cache and by phone, the old phone
+     * finds nobody and its live codes are void, sessions stay. */
+    struct ix *ix = ix_new();
+    ASSERT_EQ_INT(identity_user_cache_new(16, &ix->env.users), QB_OK);
+    const char *old_phone = "13800000051", *new_phone = "13800000053";
+    struct identity_user a, b;
+    ix_register(ix, old_phone, &a);
+    ix_register(ix, "13800000052", &b);
+    char token[IDENTITY_TOKEN_TEXT_SIZE];
+    ASSERT_EQ_INT(ix_session(ix, a.id, "phone", token, NULL), QB_OK);
+
+    /* A registered phone gets no change_phone code: the request is a decoy. */
+    struct sms_send_cmd s;
+    sms_send_cmd_init(&s, &ix->env);
+    snprintf(s.phone, sizeof s.phone, "%s", b.phone);
+    s.purpose = SMS_PURPOSE_CHANGE_PHONE;
+    ASSERT_EQ_INT(ledger_execute(ix->ledger, &s.cmd), QB_OK);
+    ledger_cmd_release(&s.cmd);
+    ASSERT_EQ_INT(s.outcome, QB_OK);
+    ASSERT(!ix_outbox_has(ix, b.phone, SMS_PURPOSE_CHANGE_PHONE));
+    ASSERT_EQ_INT(ix_code_used(ix, b.phone, SMS_PURPOSE_CHANGE_PHONE), 1);
+
+    char code[SMS_CODE_DIGITS + 1], bad[SMS_CODE_DIGITS + 1], old_code[SMS_CODE_DIGITS + 1];
+    ix_sms(ix, new_phone, SMS_PURPOSE_CHANGE_PHONE, "", code);
+    wrong_code(code, bad);
+    ASSERT_EQ_INT(ix_phone_change(ix, a.id, new_phone, PAY_PASSWORD, code, NULL),
+                  QB_E_PASSWORD_NOT_SET);
+    ASSERT_EQ_INT(ix_code_used(ix, new_phone, SMS_PURPOSE_CHANGE_PHONE), 0);
+    ASSERT_EQ_INT(ix_pay_set(ix, &a, PAY_PASSWORD), QB_OK);
+    /* The cache holds the user before the change. */
+    ASSERT_EQ_STR(user_read(ix, a.id, NULL, false, false).phone, old_phone);
+
+    /* Refusals: nothing moves, the code stays live. */
+    struct identity_cmd c;
+    ASSERT_EQ_INT(ix_phone_change(ix, a.id, new_phone, "246813", code, &c), QB_E_PASSWORD_WRONG);
+    ASSERT_EQ_INT(c.password_try.tries_left, 4);
+    ASSERT_EQ_INT(ix_user(ix, a.id).payment_password_failures, 1);
+    ASSERT_EQ_INT(ix_code_used(ix, new_phone, SMS_PURPOSE_CHANGE_PHONE), 0);
+    ASSERT_EQ_INT(ix_code_failures(ix, new_phone, SMS_PURPOSE_CHANGE_PHONE), 0);
+    ASSERT_EQ_INT(ix_phone_change(ix, a.id, new_phone, PAY_PASSWORD, bad, NULL),
+                  QB_E_SMS_CODE_INVALID);
+    ASSERT_EQ_INT(ix_code_failures(ix, new_phone, SMS_PURPOSE_CHANGE_PHONE), 1);
+    ASSERT_EQ_INT(ix_user(ix, a.id).payment_password_failures, 0); /* the right one */
+    ASSERT_EQ_INT(ix_phone_change(ix, a.id, old_phone, PAY_PASSWORD, code, NULL), QB_E_PARAM);
+    ASSERT_EQ_INT(ix_phone_change(ix, a.id, "1380000005", PAY_PASSWORD, code, NULL), QB_E_PARAM);
+    ASSERT_EQ_INT(ix_phone_change(ix, "u_nobody", new_phone, PAY_PASSWORD, code, NULL),
+                  QB_E_NOT_FOUND);
+    ASSERT_EQ_STR(ix_user(ix, a.id).phone, old_phone);
+    ASSERT_EQ_STR(user_read(ix, a.id, NULL, false, false).phone, old_phone);
+    ASSERT_EQ_INT(ix_code_used(ix, new_phone, SMS_PURPOSE_CHANGE_PHONE), 0);
+
+    /* A code the old phone holds is void once the wallet has moved. */
+    ix_sms(ix, old_phone, SMS_PURPOSE_LOGIN, "", old_code);
+    ASSERT_EQ_INT(ix_code_used(ix, old_phone, SMS_PURPOSE_LOGIN), 0);
+
+    ASSERT_EQ_INT(ix_phone_change(ix, a.id, new_phone, PAY_PASSWORD, code, &c), QB_OK);
+    ASSERT_EQ_STR(c.user.phone, new_phone);
+    ASSERT_EQ_STR(c.phone_before, old_phone);
+    ASSERT_EQ_INT(ix_code_used(ix, new_phone, SMS_PURPOSE_CHANGE_PHONE), 1);
+    ASSERT_EQ_INT(ix_code_used(ix, old_phone, SMS_PURPOSE_LOGIN), 1);
+    ASSERT_EQ_STR(ix_user(ix, a.id).phone, new_phone);
+    ASSERT_EQ_STR(user_read(ix, a.id, NULL, false, false).phone, new_phone);
+    struct identity_user found;
+    ASSERT_EQ_INT(identity_user_find_by_phone(ix->reader, new_phone, &found), QB_OK);
+    ASSERT_EQ_STR(found.id, a.id);
+    ASSERT_EQ_INT(identity_user_find_by_phone(ix->reader, old_phone, &found), QB_E_NOT_FOUND);
+    struct identity_session got;
+    bool touch;
+    ASSERT_EQ_INT(identity_session_authenticate(&ix->env, ix->reader, token, &got, &touch), QB_OK);
+    ASSERT_EQ_INT(ix_query_int(ix,
+                               "SELECT COUNT(*) FROM security_events WHERE user_id = $1 AND"
+                               " kind = 'phone_changed' AND detail = 'old=****0051 new=****0053'",
+                               a.id),
+                  1);
+    /* The code is spent; the old phone is free for a change_phone code, the new one is not. */
+    ASSERT_EQ_INT(ix_phone_change(ix, a.id, old_phone, PAY_PASSWORD, code, NULL),
+                  QB_E_SMS_CODE_INVALID);
+    ix_sms(ix, old_phone, SMS_PURPOSE_CHANGE_PHONE, "", code);
+
+    /* A frozen wallet does not move, and keeps the code. */
+    ASSERT_EQ_INT(ix_pay_set(ix, &b, PAY_PASSWORD), QB_OK);
+    ASSERT_EQ_INT(ix_user_op(ix, IDENTITY_OP_FREEZE, b.id, NULL), QB_OK);
+    ASSERT_EQ_INT(ix_phone_change(ix, b.id, old_phone, PAY_PASSWORD, code, NULL),
+                  QB_E_ACCOUNT_FROZEN);
+    ASSERT_EQ_INT(ix_code_used(ix, old_phone, SMS_PURPOSE_CHANGE_PHONE), 0);
+    ASSERT_EQ_INT(ix_user(ix, b.id).payment_password_failures, 0);
+
+    /* Registered by someone else after the code was sent: PHONE_REGISTERED. */
+    ASSERT_EQ_INT(ix_user_op(ix, IDENTITY_OP_ADMIN_UNFREEZE, b.id, NULL), QB_OK);
+    struct identity_user d;
+    ix_register(ix, old_phone, &d);
+    ASSERT_EQ_INT(ix_phone_change(ix, b.id, old_phone, PAY_PASSWORD, code, NULL),
+                  QB_E_PHONE_REGISTERED);
+    ASSERT_EQ_STR(ix_user(ix, b.id).phone, "13800000052");
+
+    identity_user_cache_free(ix->env.users);
+    ix->env.users = NULL;
+    ix_free(ix);
+}
+
 int main(void)
 {
     if (!crypto_init())
@@ -2276,6 +2435,7 @@ int main(void)
     RUN(payment_password_refuses_birth_date_after_kyc);
     RUN(freeze_blocks_debits_at_the_ledger);
     RUN(admin_freeze_cannot_be_lifted_by_the_user);
+    RUN(a_phone_change_needs_the_payment_password_and_a_code_to_the_new_phone);
     RUN(security_status_follows_the_checklist);
     RUN(users_search_by_phone_prefix);
     RUN(no_secret_is_stored_in_clear);

@@ -378,13 +378,14 @@ TEST(purpose_names_round_trip)
 {
     /* The HTTP layer parses purposes from JSON by these names; every enum
      * value must parse back to itself and nothing else may parse. */
-    for (int p = SMS_PURPOSE_REGISTER; p <= SMS_PURPOSE_UNFREEZE; p++) {
+    for (int p = SMS_PURPOSE_REGISTER; p <= SMS_PURPOSE_LAST; p++) {
         enum sms_purpose parsed = 0;
         ASSERT(sms_purpose_parse(sms_purpose_name((enum sms_purpose)p), &parsed));
         ASSERT_EQ_INT(parsed, p);
     }
     enum sms_purpose parsed = 0;
     ASSERT_EQ_STR(sms_purpose_name(SMS_PURPOSE_BIND_CARD), "bind_card");
+    ASSERT_EQ_STR(sms_purpose_name(SMS_PURPOSE_CHANGE_PHONE), "change_phone");
     ASSERT(!sms_purpose_parse("Login", &parsed));
     ASSERT(!sms_purpose_parse("", &parsed));
     ASSERT(!sms_purpose_parse(NULL, &parsed));
