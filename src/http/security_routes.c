@@ -9,13 +9,15 @@
  * Unfreezing and changing the login password need the login password,
  * verified with Argon2id on a password thread before the command runs (a
  * new one is hashed there too: http_password_job_start); a forgotten one
- * is replaced with an SMS code.
+ * is replaced with an SMS code. Moving to a new phone needs the payment
+ * password and a code sent to the new phone, both checked in one command.
  */
 #include <stdio.h>
 #include <string.h>
 
 #include "base/clock.h"
 #include "base/crypto.h"
+#include "base/log.h"
 #include "http/internal.h"
 
 #define S_PAYMENT_PASSWORD_SIZE_MAX 16 /* six digits; longer is refused by shape */
@@ -334,6 +336,65 @@ void http_handle_me_password_set(struct http_request *req)
     snprintf(job->new_password, sizeof job->new_password, "%s", password);
     http_password_job_start(req, job, http_resume_no_content,
                             current != NULL ? S_password_refused_resume : NULL);
+out:
+    json_decref(body);
+}
+
+/* --- PUT /v1/me/phone -------------------------------------------------------------- */
+
+/* Room for a number as people write it ("+86 139-0000-0002"): normalised here. */
+#define S_PHONE_TEXT_SIZE_MAX 32
+
+static const struct http_field S_phone_set_fields[] = {
+    {"phone", HTTP_FIELD_STRING, true, S_PHONE_TEXT_SIZE_MAX, 0, 0},
+    {"sms_code", HTTP_FIELD_STRING, true, SMS_CODE_DIGITS + 1, 0, 0},
+    {"payment_password", HTTP_FIELD_STRING, true, S_PAYMENT_PASSWORD_SIZE_MAX, 0, 0},
+};
+
+static void S_phone_set_resume(struct http_request *req, struct ledger_cmd *cmd)
+{
+    struct identity_cmd *c = (struct identity_cmd *)cmd;
+    if (cmd->result == QB_OK && c->outcome == QB_E_PARAM) {
+        http_reply_error_message(req, QB_E_PARAM, "phone is the wallet's phone already");
+        http_identity_cmd_done(c);
+        return;
+    }
+    if (cmd->result == QB_OK && c->outcome == QB_OK) {
+        /* The last four digits only: a log travels further than the table. */
+        size_t before = strlen(c->phone_before), after = strlen(c->user.phone);
+        QB_ASSERT(before >= 4 && after >= 4);
+        log_event(LOG_INFO, "identity.phone_changed", "user_id=%s old=****%s new=****%s",
+                  c->user.id, c->phone_before + before - 4, c->user.phone + after - 4);
+    }
+    http_resume_user(req, cmd);
+}
+
+/* The wallet moves to a new phone: proved by the payment password and a
+ * code of purpose change_phone sent to the new phone. */
+void http_handle_me_phone_set(struct http_request *req)
+{
+    json_t *body = http_json_body(req, S_phone_set_fields, QB_ARRAY_COUNT(S_phone_set_fields));
+    if (body == NULL)
+        return;
+    const struct identity_session *session = http_request_session(req);
+    const char *sms_code = http_json_string(body, "sms_code");
+    const char *payment_password = http_json_string(body, "payment_password");
+    char phone[SMS_PHONE_SIZE_MAX];
+    if (!sms_phone_normalize(http_json_string(body, "phone"), phone)) {
+        http_reply_error_message(req, QB_E_PARAM,
+                                 "phone must be a mainland China mobile number (11 digits)");
+        goto out;
+    }
+    if (!http_sms_code_check(req, sms_code) || !S_payment_password_shape(req, payment_password))
+        goto out;
+    struct identity_cmd *c = http_identity_cmd_new(req, IDENTITY_OP_PHONE_CHANGE);
+    if (c == NULL)
+        goto out;
+    snprintf(c->user_id, sizeof c->user_id, "%s", session->user_id);
+    snprintf(c->phone, sizeof c->phone, "%s", phone);
+    snprintf(c->sms_code, sizeof c->sms_code, "%s", sms_code);
+    snprintf(c->payment_password, sizeof c->payment_password, "%s", payment_password);
+    http_request_submit(req, &c->cmd, S_phone_set_resume);
 out:
     json_decref(body);
 }

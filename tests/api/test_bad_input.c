@@ -115,6 +115,7 @@ static const struct route_entry S_routes[] = {
     {"GET", "/v1/me/balances", "", false, false},
     {"POST", "/v1/me/kyc", "", false, false},
     {"PUT", "/v1/me/password", "", false, false},
+    {"PUT", "/v1/me/phone", "", false, false},
     {"PUT", "/v1/me/payment-password", "", false, false},
     {"POST", "/v1/me/payment-password/verify", "", false, false},
     {"GET", "/v1/me/sessions", "", false, false},

@@ -118,10 +118,10 @@ static const char *S_str(const json_t *object, const char *name)
 
 TEST(sms_code_is_accepted_for_every_purpose)
 {
-    // The seven purposes are the whole vocabulary clients use; each must be accepted with the
+    // The eight purposes are the whole vocabulary clients use; each must be accepted with the
     // code's lifetime, so the app can show a countdown.
-    const char *purposes[] = {"register",   "login",    "bind_card",     "reset_payment_password",
-                              "new_device", "unfreeze", "reset_password"};
+    const char *purposes[] = {"register",   "login",    "bind_card",      "reset_payment_password",
+                              "new_device", "unfreeze", "reset_password", "change_phone"};
     char phone[API_PHONE_SIZE];
     api_phone_new(phone);
     for (size_t i = 0; i < QB_ARRAY_COUNT(purposes); i++) {
@@ -141,11 +141,12 @@ TEST(sms_code_is_accepted_for_every_purpose)
         client_response_release(&res);
         ASSERT_EQ_INT(expires_in, 300); /* the default --sms-code-ttl-s */
     }
-    /* The register code was written to the outbox with six digits; no other
-     * purpose was issued for this unknown phone. */
+    /* The register and change_phone codes were written to the outbox with six digits; no
+     * other purpose was issued for this unknown phone. */
     char code[API_SMS_CODE_SIZE];
     API_MUST(api_sms_code_read(&S_client, S_admin, phone, "register", code));
     ASSERT_EQ_INT(strspn(code, "0123456789"), 6);
+    API_MUST(api_sms_code_read(&S_client, S_admin, phone, "change_phone", code));
     ASSERT(!api_sms_code_read(&S_client, S_admin, phone, "login", code));
 }
 
@@ -2439,6 +2440,219 @@ TEST(sms_daily_cap_is_429)
     ASSERT_EQ_INT(api_sms_request(&S_limits_client, other, "register"), 202);
 }
 
+/* --- moving to a new phone ------------------------------------------------------- */
+
+#define S_MOVER_PAY "371946" /* the payment password of the users who move */
+
+/* The body of PUT /v1/me/phone into out. */
+static void S_phone_body(char *out, size_t out_size, const char *phone, const char *code,
+                         const char *payment_password)
+{
+    snprintf(out, out_size, "{\"phone\":\"%s\",\"sms_code\":\"%s\",\"payment_password\":\"%s\"}",
+             phone, code, payment_password);
+}
+
+/* Whether line (up to its newline) holds text. */
+static bool S_line_has(const char *line, const char *text)
+{
+    size_t line_size = strcspn(line, "\n"), text_size = strlen(text);
+    for (size_t i = 0; i + text_size <= line_size; i++)
+        if (memcmp(line + i, text, text_size) == 0)
+            return true;
+    return false;
+}
+
+/* The whole-word occurrence of six digits in the log, or NULL. */
+static const char *S_log_digits(const char *digits)
+{
+    const char *at = strstr(S_log, digits);
+    while (at != NULL && ((at > S_log && isdigit((unsigned char)at[-1])) ||
+                          isdigit((unsigned char)at[strlen(digits)])))
+        at = strstr(at + 1, digits);
+    return at;
+}
+
+TEST(the_wallet_moves_to_a_new_phone)
+{
+    // A user who changed numbers moves the wallet with the payment password and a code sent to
+    // the new phone. At once the new phone logs in and is paid, the old one finds nobody, every
+    // session stays, the account's history says so, and the log names only last four digits.
+    struct api_user u, payer;
+    API_MUST(api_user_new(&S_client, S_admin, &u));
+    API_MUST(api_user_new(&S_client, S_admin, &payer));
+    API_MUST(api_payment_password_set(&S_client, S_admin, &u, S_MOVER_PAY));
+    API_MUST(api_payment_password_set(&S_client, S_admin, &payer, S_MOVER_PAY));
+    char other[API_TOKEN_SIZE_MAX], old_phone[API_PHONE_SIZE], new_phone[API_PHONE_SIZE];
+    API_MUST(api_login(&S_client, &u, "laptop", other));
+    snprintf(old_phone, sizeof old_phone, "%s", u.phone);
+    api_phone_new(new_phone);
+    char code[API_SMS_CODE_SIZE], written[40], body[256], path[96];
+    API_MUST(api_sms_code_get(&S_client, S_admin, new_phone, "change_phone", code));
+    /* As people write it: normalised as a payee's phone is. */
+    snprintf(written, sizeof written, "+86 %.3s-%.4s-%.4s", new_phone, new_phone + 3,
+             new_phone + 7);
+    S_phone_body(body, sizeof body, written, code, S_MOVER_PAY);
+    struct client_response res;
+    ASSERT_EQ_INT(api_call(&S_client, "PUT", "/v1/me/phone", u.token, body, &res), 200);
+    ASSERT_EQ_STR(api_json_str(&res, "phone"), new_phone);
+    ASSERT_EQ_STR(api_json_str(&res, "id"), u.id);
+    client_response_release(&res);
+    json_t *me = S_me(other);
+    ASSERT_EQ_STR(S_str(me, "phone"), new_phone);
+    json_decref(me);
+
+    /* Payers find the new phone, and nobody at the old one. */
+    snprintf(path, sizeof path, "/v1/payees?to=%s", new_phone);
+    ASSERT_EQ_INT(api_call(&S_client, "GET", path, payer.token, NULL, &res), 200);
+    json_t *found = api_json(&res);
+    client_response_release(&res);
+    ASSERT_EQ_STR(S_str(json_object_get(found, "payee"), "user_id"), u.id);
+    json_decref(found);
+    snprintf(path, sizeof path, "/v1/payees?to=%s", old_phone);
+    EXPECT("GET", path, payer.token, NULL, 404, "PAYEE_NOT_FOUND");
+    const char *transfer = "{\"to\":\"%s\",\"amount\":100,\"currency\":\"CNY\","
+                           "\"payment_password\":\"" S_MOVER_PAY "\"}";
+    snprintf(body, sizeof body, transfer, old_phone);
+    ASSERT_EQ_INT(
+        api_call_idem(&S_client, "POST", "/v1/transfers", payer.token, "move-old", body, &res),
+        404);
+    ASSERT_EQ_STR(api_error_code(&res), "PAYEE_NOT_FOUND");
+    client_response_release(&res);
+    snprintf(body, sizeof body, transfer, new_phone);
+    ASSERT_EQ_INT(
+        api_call_idem(&S_client, "POST", "/v1/transfers", payer.token, "move-new", body, &res),
+        402); /* found; the payer has nothing to send */
+    ASSERT_EQ_STR(api_error_code(&res), "INSUFFICIENT_BALANCE");
+    client_response_release(&res);
+
+    /* The old phone logs in no more; the new one does, on the device the account trusts. */
+    char fresh[API_TOKEN_SIZE_MAX];
+    ASSERT(!api_login(&S_client, &u, "test", fresh));
+    snprintf(u.phone, sizeof u.phone, "%s", new_phone);
+    API_MUST(api_login(&S_client, &u, "test", fresh));
+    EXPECT("GET", "/v1/me", u.token, NULL, 200, NULL);
+    EXPECT("GET", "/v1/me", other, NULL, 200, NULL);
+
+    /* The history has the change, with last four digits only. */
+    json_t *page = S_get_page("/v1/me/security-events?limit=100", fresh);
+    json_t *items = json_object_get(page, "items");
+    char detail[64];
+    snprintf(detail, sizeof detail, "old=****%s new=****%s", old_phone + 7, new_phone + 7);
+    size_t changes = 0;
+    for (size_t i = 0; i < json_array_size(items); i++) {
+        json_t *e = json_array_get(items, i);
+        if (strcmp(S_str(e, "kind"), "phone_changed") == 0) {
+            ASSERT_EQ_STR(S_str(e, "detail"), detail);
+            changes++;
+        }
+    }
+    ASSERT_EQ_INT(changes, 1);
+    json_decref(page);
+
+    /* The log: the change, with the user and last four digits; no code or payment password
+     * anywhere, no full phone in the line. */
+    S_sleep_ms(200);
+    ASSERT(test_file_read(S_main.log_path, S_log, sizeof S_log));
+    const char *line = strstr(S_log, "event=identity.phone_changed");
+    ASSERT(line != NULL);
+    while (line != NULL && !S_line_has(line, u.id))
+        line = strstr(line + 1, "event=identity.phone_changed");
+    ASSERT(line != NULL);
+    char last4[16];
+    snprintf(last4, sizeof last4, "new=****%s", new_phone + 7);
+    ASSERT(S_line_has(line, last4));
+    ASSERT(!S_line_has(line, old_phone) && !S_line_has(line, new_phone));
+    ASSERT(S_log_digits(code) == NULL);
+    ASSERT(S_log_digits(S_MOVER_PAY) == NULL);
+}
+
+TEST(a_phone_change_is_refused_without_its_proofs)
+{
+    // Moving the phone is an account-takeover path, so every proof is checked: a payment
+    // password must be set and right (a wrong one counts towards the same lock a payment's does,
+    // and leaves the code to try again with), the code must be the new phone's change_phone
+    // code, the phone must be free and new, the wallet not frozen; refusals change nothing.
+    struct api_user u;
+    API_MUST(api_user_new(&S_client, S_admin, &u));
+    char phone[API_PHONE_SIZE], code[API_SMS_CODE_SIZE], other_code[API_SMS_CODE_SIZE];
+    char wrong[API_SMS_CODE_SIZE], body[256];
+    api_phone_new(phone);
+    API_MUST(api_sms_code_get(&S_client, S_admin, phone, "change_phone", code));
+    S_phone_body(body, sizeof body, phone, code, S_MOVER_PAY);
+    EXPECT("PUT", "/v1/me/phone", u.token, body, 403, "PAYMENT_PASSWORD_NOT_SET");
+    API_MUST(api_payment_password_set(&S_client, S_admin, &u, S_MOVER_PAY));
+
+    /* Malformed: refused before anything is counted. */
+    const char *bad_phones[] = {"12345", "23800138000", "", "1380013800a", "+1 415 555 0100"};
+    for (size_t i = 0; i < QB_ARRAY_COUNT(bad_phones); i++) {
+        S_phone_body(body, sizeof body, bad_phones[i], code, S_MOVER_PAY);
+        EXPECT("PUT", "/v1/me/phone", u.token, body, 400, "PARAM_ERROR");
+    }
+    S_phone_body(body, sizeof body, phone, "12345", S_MOVER_PAY);
+    EXPECT("PUT", "/v1/me/phone", u.token, body, 400, "PARAM_ERROR");
+    S_phone_body(body, sizeof body, phone, code, "37194");
+    EXPECT("PUT", "/v1/me/phone", u.token, body, 400, "PARAM_ERROR");
+    snprintf(body, sizeof body, "{\"phone\":\"%s\",\"sms_code\":\"%s\"}", phone, code);
+    EXPECT("PUT", "/v1/me/phone", u.token, body, 400, "PARAM_ERROR");
+    S_phone_body(body, sizeof body, u.phone, code, S_MOVER_PAY);
+    EXPECT("PUT", "/v1/me/phone", u.token, body, 400, "PARAM_ERROR"); /* the phone it has */
+
+    /* A wrong payment password: counted with a payment's, the code left live. */
+    S_phone_body(body, sizeof body, phone, code, "371947");
+    struct client_response res;
+    ASSERT_EQ_INT(api_call(&S_client, "PUT", "/v1/me/phone", u.token, body, &res), 403);
+    ASSERT_EQ_STR(api_error_code(&res), "PASSWORD_WRONG");
+    ASSERT(strstr(api_json_str(&res, "message"), "4 tries left") != NULL);
+    client_response_release(&res);
+    ASSERT_EQ_INT(api_call(&S_client, "POST", "/v1/me/payment-password/verify", u.token,
+                           "{\"payment_password\":\"371948\"}", &res),
+                  403);
+    ASSERT(strstr(api_json_str(&res, "message"), "3 tries left") != NULL);
+    client_response_release(&res);
+
+    /* Wrong codes: another number, another purpose, another phone's. */
+    S_code_other(code, 1, wrong);
+    S_phone_body(body, sizeof body, phone, wrong, S_MOVER_PAY);
+    EXPECT("PUT", "/v1/me/phone", u.token, body, 400, "SMS_CODE_INVALID");
+    API_MUST(api_sms_code_get(&S_client, S_admin, phone, "register", other_code));
+    S_phone_body(body, sizeof body, phone, other_code, S_MOVER_PAY);
+    EXPECT("PUT", "/v1/me/phone", u.token, body, 400, "SMS_CODE_INVALID");
+    char third[API_PHONE_SIZE];
+    api_phone_new(third);
+    S_phone_body(body, sizeof body, third, code, S_MOVER_PAY);
+    EXPECT("PUT", "/v1/me/phone", u.token, body, 400, "SMS_CODE_INVALID");
+
+    /* A registered phone gets no change_phone code, and the request says nothing of it. */
+    struct api_user v;
+    API_MUST(api_user_new(&S_client, S_admin, &v));
+    ASSERT_EQ_INT(api_sms_request(&S_client, v.phone, "change_phone"), 202);
+    ASSERT(!api_sms_code_read(&S_client, S_admin, v.phone, "change_phone", other_code));
+
+    /* A frozen wallet does not move. */
+    EXPECT("POST", "/v1/me/freeze", u.token, NULL, 200, NULL);
+    S_phone_body(body, sizeof body, phone, code, S_MOVER_PAY);
+    EXPECT("PUT", "/v1/me/phone", u.token, body, 403, "ACCOUNT_FROZEN");
+    char unfreeze[API_SMS_CODE_SIZE];
+    API_MUST(api_sms_code_get_for(&S_client, S_admin, &u, "unfreeze", unfreeze));
+    snprintf(body, sizeof body, "{\"password\":\"%s\",\"sms_code\":\"%s\"}", u.password, unfreeze);
+    EXPECT("POST", "/v1/me/unfreeze", u.token, body, 200, NULL);
+    json_t *me = S_me(u.token);
+    ASSERT_EQ_STR(S_str(me, "phone"), u.phone);
+    json_decref(me);
+
+    /* Registered by someone else after its code was sent: the right proofs, and 409. */
+    API_MUST(api_sms_code_read(&S_client, S_admin, phone, "register", other_code));
+    snprintf(body, sizeof body,
+             "{\"phone\":\"%s\",\"sms_code\":\"%s\",\"password\":\"%s\",\"display_name\":\"Q\"}",
+             phone, other_code, u.password);
+    EXPECT("POST", "/v1/users", NULL, body, 201, NULL);
+    S_phone_body(body, sizeof body, phone, code, S_MOVER_PAY);
+    EXPECT("PUT", "/v1/me/phone", u.token, body, 409, "PHONE_REGISTERED");
+    me = S_me(u.token);
+    ASSERT_EQ_STR(S_str(me, "phone"), u.phone);
+    json_decref(me);
+}
+
 TEST(sms_code_works_until_it_expires)
 {
     // A code is good for exactly its lifetime (10 s here): used two seconds before the end it
@@ -2451,6 +2665,14 @@ TEST(sms_code_works_until_it_expires)
                                   "reset_payment_password", early_code));
     API_MUST(api_sms_code_get_for(&S_limits_client, S_limits_admin, &late, "reset_payment_password",
                                   late_code));
+    /* A change_phone code, right in all but its age. */
+    struct api_user mover;
+    API_MUST(api_user_new(&S_limits_client, S_limits_admin, &mover));
+    API_MUST(api_payment_password_set(&S_limits_client, S_limits_admin, &mover, S_MOVER_PAY));
+    char move_phone[API_PHONE_SIZE], move_code[API_SMS_CODE_SIZE];
+    api_phone_new(move_phone);
+    API_MUST(
+        api_sms_code_get(&S_limits_client, S_limits_admin, move_phone, "change_phone", move_code));
     char body[128];
     S_sleep_ms((S_LIMITS_CODE_TTL_S - 2) * 1000);
     snprintf(body, sizeof body, "{\"payment_password\":\"260418\",\"sms_code\":\"%s\"}",
@@ -2459,6 +2681,8 @@ TEST(sms_code_works_until_it_expires)
     S_sleep_ms(2500);
     snprintf(body, sizeof body, "{\"payment_password\":\"260418\",\"sms_code\":\"%s\"}", late_code);
     EXPECT_LIMITS("PUT", "/v1/me/payment-password", late.token, body, 400, "SMS_CODE_INVALID");
+    S_phone_body(body, sizeof body, move_phone, move_code, S_MOVER_PAY);
+    EXPECT_LIMITS("PUT", "/v1/me/phone", mover.token, body, 400, "SMS_CODE_INVALID");
 }
 
 TEST(sms_cooldown_covers_every_target)
@@ -2537,6 +2761,8 @@ int main(void)
     RUN(a_verified_wallet_resets_its_payment_password_with_its_id_number);
     RUN(an_sms_code_logs_in_without_the_password);
     RUN(the_login_password_is_changed_with_the_old_one_or_an_sms_code);
+    RUN(the_wallet_moves_to_a_new_phone);
+    RUN(a_phone_change_is_refused_without_its_proofs);
     RUN(names_others_read_have_a_visible_character);
     RUN(session_lifetime_follows_the_setting);
     RUN(sms_cooldown_is_429_with_retry_after);
