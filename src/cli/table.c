@@ -72,10 +72,12 @@ static const struct cli_command S_commands[] = {
      "tells whether a phone is registered. In development (no SMS provider) the operator reads "
      "codes with `qianbao admin sms-outbox`.",
      {{"purpose", "PURPOSE", true,
-       "register reset_payment_password unfreeze login bind_card new_device reset_password",
+       "register reset_payment_password unfreeze login bind_card new_device reset_password "
+       "change_phone",
        "what the code is for: register, reset_payment_password (for `payment-password set`), "
        "reset_password (for `password set`), "
-       "unfreeze (for `security unfreeze`), bind_card (for `card add`)"},
+       "unfreeze (for `security unfreeze`), bind_card (for `card add`), change_phone (to the "
+       "new phone, for `phone-change`)"},
       {"target", "TARGET", false, NULL,
        "what the code authorises, for bind_card the card number masked: its first six and last "
        "four digits with a * for each digit between (999900******0012)"}},
@@ -303,6 +305,20 @@ static const struct cli_command S_commands[] = {
        "read from standard input instead of the terminal, a line each: the current password "
        "(not with --code), then the new one"}},
      cli_run_password_set},
+    {"phone-change",
+     "NEW_PHONE",
+     1,
+     1,
+     "move the wallet to a new phone number",
+     "Ask for a code to the new phone first: `qianbao sms-code NEW_PHONE --purpose "
+     "change_phone` (no code goes to a phone that is registered already). The payment password "
+     "is read from the terminal without echo, or from standard input with --password-stdin; a "
+     "wrong one counts towards its lock, as a payment's does. From then on the wallet logs in, "
+     "gets its codes and is paid with the new phone; the old one finds nobody. Every session "
+     "stays logged in, and the profile takes the new phone.",
+     {{"code", "CODE", true, NULL, "the SMS code of purpose change_phone sent to NEW_PHONE"},
+      S_PAYMENT_PASSWORD_STDIN},
+     cli_run_phone_change},
     {"payment-password", "", 0, 0, "manage the six-digit payment password", NULL, {{0}}, NULL},
     {"payment-password set",
      "",

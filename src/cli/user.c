@@ -1,6 +1,7 @@
 /*
  * user.c — the wallet holder's commands: registering, logging in and out,
- * the user, balances, the security centre, KYC, the payment password.
+ * the user, balances, the security centre, KYC, the payment password, a new
+ * phone number.
  *
  * Each command is one or two API calls (docs/api.md) and two renderings:
  * with --json the server's body as it came (commands whose route answers
@@ -768,6 +769,52 @@ int cli_run_payment_password_set(struct cli *cli, const struct cli_args *args)
         else
             printf("payment password set\n");
     }
+    cli_response_release(&res);
+    return rc;
+}
+
+/* --- a new phone number ------------------------------------------------------ */
+
+int cli_run_phone_change(struct cli *cli, const struct cli_args *args)
+{
+    char digits[CLI_SECRET_SIZE_MAX];
+    int rc = cli_money_payment_password(cli, args, digits, sizeof digits);
+    if (rc != CLI_EXIT_OK)
+        return rc;
+    json_t *body = json_pack("{s:s, s:s, s:s}", "phone", args->positionals[0], "sms_code",
+                             cli_arg(cli, args, "code"), "payment_password", digits);
+    cli_secret_wipe(digits, sizeof digits);
+    if (body == NULL)
+        return cli_usage_error(cli, "NEW_PHONE and --code must be UTF-8 text");
+    struct cli_response res;
+    rc = cli_call(cli, "PUT", "/v1/me/phone", CLI_AUTH_USER, body, &res);
+    json_decref(body);
+    if (rc != CLI_EXIT_OK) {
+        cli_response_release(&res);
+        return rc;
+    }
+    /* The profile logs in, asks for codes and finds its device key by the
+     * phone: it follows the account. */
+    const char *phone = cli_json_str(res.json, "phone");
+    struct cli_profile profile;
+    bool kept = false;
+    if (cli_profile_load(cli->profile, &profile) == QB_OK && profile.kind == CLI_PROFILE_USER &&
+        strcmp(profile.user_id, cli_json_str(res.json, "id")) == 0 &&
+        strlen(phone) < sizeof profile.phone) {
+        snprintf(profile.phone, sizeof profile.phone, "%s", phone);
+        kept = cli_profile_save(cli->profile, &profile) == QB_OK;
+    }
+    cli_secret_wipe(profile.token, sizeof profile.token);
+    if (cli->json) {
+        cli_print_body(&res);
+    } else {
+        char clean[32];
+        cli_text_clean(phone, clean, sizeof clean);
+        printf("the wallet's phone is now %s: log in, get codes and be paid with it\n", clean);
+    }
+    if (!kept)
+        cli_hint(cli, "profile \"%s\" still names the old phone: log in again with the new one",
+                 cli->profile);
     cli_response_release(&res);
     return rc;
 }

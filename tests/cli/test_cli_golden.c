@@ -2362,6 +2362,49 @@ TEST(the_login_password_is_changed)
     S_END();
 }
 
+TEST(the_phone_number_is_changed)
+{
+    // A user who changed numbers asks for a code to the new phone and moves the wallet with the
+    // payment password (a wrong one is a refusal, exit 1; one of the wrong shape a usage error);
+    // the profile follows, so the next code goes to the new phone; the history says so.
+    S_BEGIN();
+    struct api_user u;
+    API_MUST(api_user_new(&S_client, S_admin, &u));
+    API_MUST(api_payment_password_set(&S_client, S_admin, &u, "370415"));
+    char new_phone[API_PHONE_SIZE], last4[API_PHONE_SIZE + 8];
+    api_phone_new(new_phone);
+    S_substitute(u.phone, "PHONE_Q");
+    S_substitute(new_phone, "PHONE_R");
+    snprintf(last4, sizeof last4, "****%.4s", u.phone + 7);
+    S_substitute(last4, "****Q4");
+    snprintf(last4, sizeof last4, "****%.4s", new_phone + 7);
+    S_substitute(last4, "****R4");
+    char name[API_PHONE_SIZE + 8]; /* api_user_new's display name */
+    snprintf(name, sizeof name, "Tester %.4s", u.phone + 7);
+    S_substitute(name, "Tester Q4");
+    char code[API_SMS_CODE_SIZE];
+    S_case(NULL, NULL, "sms-code", u.phone, "--purpose", "login", NULL);
+    S_code(u.phone, "login", code);
+    S_case(NULL, NULL, "--profile", "q", "login", "--phone", u.phone, "--device", "phone",
+           "--login-code", code, NULL);
+    ASSERT_EQ_INT(S_last.exit_status, 0);
+    S_case("sms-code-change-phone", NULL, "sms-code", new_phone, "--purpose", "change_phone", NULL);
+    S_code(new_phone, "change_phone", code);
+    S_case("phone-change-not-six-digits", "37041\n", "--profile", "q", "phone-change", new_phone,
+           "--code", code, "--password-stdin", NULL);
+    S_case("phone-change-wrong-password", "370416\n", "--profile", "q", "phone-change", new_phone,
+           "--code", code, "--password-stdin", NULL);
+    S_case("phone-change", "370415\n", "--profile", "q", "phone-change", new_phone, "--code", code,
+           "--password-stdin", NULL);
+    S_case("phone-change-same-json", "370415\n", "--profile", "q", "phone-change", new_phone,
+           "--code", code, "--password-stdin", "--json", NULL);
+    S_case("phone-change-me", NULL, "--profile", "q", "me", NULL);
+    S_case("phone-change-sms-code-own-phone", NULL, "--profile", "q", "sms-code", "--purpose",
+           "reset_payment_password", NULL);
+    S_case("phone-change-events", NULL, "--profile", "q", "security", "events", NULL);
+    S_END();
+}
+
 TEST(daemon_down)
 {
     // After the daemon stopped: exit 3 and how to start it; version still answers.
@@ -2454,6 +2497,7 @@ int main(void)
     RUN(bills_of_a_day_that_ended);
     RUN(a_new_device_logs_in_with_a_code);
     RUN(the_login_password_is_changed);
+    RUN(the_phone_number_is_changed);
     RUN(daemon_down);
 
     client_release(&S_client);
