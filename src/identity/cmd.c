@@ -289,6 +289,32 @@ enum qb_error identity_real_name_get(struct store *store, const struct domain_en
     return err;
 }
 
+/* Spends c->sms_code, of purpose, for c->phone, and checks that nobody has
+ * the phone. c->outcome QB_OK when it is c's to take; SMS_CODE_INVALID or
+ * PHONE_REGISTERED when not, and the command answers QB_OK then; any other
+ * error is the ledger's. */
+static enum qb_error phone_claim(struct ledger_txn *txn, struct identity_cmd *c,
+                                 enum sms_purpose purpose)
+{
+    enum qb_error err = sms_consume(txn, c->env, c->phone, purpose, "", c->sms_code);
+    if (err == QB_E_SMS_CODE_INVALID) {
+        c->outcome = err;
+        return QB_OK;
+    }
+    if (err != QB_OK)
+        return err;
+    struct identity_user holder;
+    err = identity_user_find_by_phone(ledger_txn_store(txn), c->phone, &holder);
+    if (err == QB_OK) {
+        c->outcome = QB_E_PHONE_REGISTERED;
+        return QB_OK;
+    }
+    if (err != QB_E_NOT_FOUND)
+        return QB_E_STORAGE;
+    c->outcome = QB_OK;
+    return QB_OK;
+}
+
 /* --- the operations ------------------------------------------------------------ */
 
 static enum qb_error op_register(struct ledger_txn *txn, struct identity_cmd *c)
@@ -299,22 +325,9 @@ static enum qb_error op_register(struct ledger_txn *txn, struct identity_cmd *c)
         c->outcome = QB_E_PARAM;
         return QB_OK;
     }
-    enum qb_error err = sms_consume(txn, env, c->phone, SMS_PURPOSE_REGISTER, "", c->sms_code);
-    if (err == QB_E_SMS_CODE_INVALID) {
-        c->outcome = err;
-        return QB_OK;
-    }
-    if (err != QB_OK)
+    enum qb_error err = phone_claim(txn, c, SMS_PURPOSE_REGISTER);
+    if (err != QB_OK || c->outcome != QB_OK)
         return err;
-
-    struct identity_user existing;
-    err = identity_user_find_by_phone(ledger_txn_store(txn), c->phone, &existing);
-    if (err == QB_OK) {
-        c->outcome = QB_E_PHONE_REGISTERED;
-        return QB_OK;
-    }
-    if (err != QB_E_NOT_FOUND)
-        return QB_E_STORAGE;
 
     char id[ID_TEXT_SIZE_MAX], owner[LEDGER_OWNER_SIZE_MAX];
     id_new(env->rand, "u", id, sizeof id);
@@ -1313,23 +1326,11 @@ static enum qb_error op_phone_change(struct ledger_txn *txn, struct identity_cmd
         c->outcome = err;
         return QB_OK;
     }
-    err = sms_consume(txn, env, c->phone, SMS_PURPOSE_CHANGE_PHONE, "", c->sms_code);
-    if (err == QB_E_SMS_CODE_INVALID) {
-        c->outcome = err;
-        return QB_OK;
-    }
-    if (err != QB_OK)
+    /* A code goes to a free phone only, so a taken one is refused here only
+     * when it was registered after its code was sent. */
+    err = phone_claim(txn, c, SMS_PURPOSE_CHANGE_PHONE);
+    if (err != QB_OK || c->outcome != QB_OK)
         return err;
-    /* A code goes to a free phone only, so a taken one gets here only when
-     * it was registered after its code was sent. */
-    struct identity_user holder;
-    err = identity_user_find_by_phone(ledger_txn_store(txn), c->phone, &holder);
-    if (err == QB_OK) {
-        c->outcome = QB_E_PHONE_REGISTERED;
-        return QB_OK;
-    }
-    if (err != QB_E_NOT_FOUND)
-        return QB_E_STORAGE;
 
     if (!sms_phone_is_valid(c->user.phone))
         return QB_E_STORAGE; /* the database was changed by hand */
