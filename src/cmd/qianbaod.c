@@ -1491,6 +1491,9 @@ static int S_serve(const struct config *cfg, const struct daemon_paths *paths,
          * reason to stop taking payments. */
         S_admin_token_reload(paths, server, admin_token);
     }
+    /* Closing before the line says so: whoever reads daemon.stopping finds
+     * /healthz already answering SHUTTING_DOWN. */
+    http_server_quiesce(server);
     log_event(LOG_AUDIT, "daemon.stopping", "signal=%s",
               signal_number == SIGTERM ? "SIGTERM" : "SIGINT");
     S_stop_watch_start(signals, server, ledger);
