@@ -298,20 +298,8 @@ void http_handle_admin_merchant_apps_create(struct http_request *req)
 
 /* --- GET /v1/me/openids/{appid} ------------------------------------------------------ */
 
-void http_handle_me_openid_get(struct http_request *req)
+static void S_openid_reply(struct http_request *req, const char *appid, const char *openid)
 {
-    const struct domain_env *env = http_request_env(req);
-    const char *appid = http_request_param(req, "appid");
-    if (!merchant_appid_is_valid(appid)) {
-        http_reply_error(req, QB_E_NOT_FOUND);
-        return;
-    }
-    if (env == NULL) {
-        http_reply_error(req, QB_E_INTERNAL);
-        return;
-    }
-    char openid[MERCHANT_OPENID_SIZE];
-    merchant_openid(env, appid, http_request_session(req)->user_id, openid);
     json_t *body = json_pack("{s:s, s:s}", "appid", appid, "openid", openid);
     if (body == NULL) {
         http_reply_error(req, QB_E_INTERNAL);
@@ -319,6 +307,60 @@ void http_handle_me_openid_get(struct http_request *req)
     }
     http_reply_json(req, 200, body);
     json_decref(body);
+}
+
+static void S_openid_resume(struct http_request *req, struct ledger_cmd *cmd)
+{
+    struct merchant_openid_issue_cmd *c = (struct merchant_openid_issue_cmd *)cmd;
+    if (cmd->result != QB_OK)
+        http_reply_error(req, cmd->result);
+    else if (c->outcome != QB_OK)
+        http_reply_error_message(req, c->outcome, "no such app");
+    else
+        S_openid_reply(req, c->appid, c->openid);
+    ledger_cmd_release(cmd);
+}
+
+/* An openid already given out is answered from a reader; the first time,
+ * a command checks that the app exists and records it, so that the app's
+ * JSAPI orders may name it (merchant.h). */
+void http_handle_me_openid_get(struct http_request *req)
+{
+    const struct domain_env *env = http_request_env(req);
+    const char *appid = http_request_param(req, "appid");
+    if (!merchant_appid_is_valid(appid)) {
+        http_reply_error_message(req, QB_E_NOT_FOUND, "no such app");
+        return;
+    }
+    if (env == NULL) {
+        http_reply_error(req, QB_E_INTERNAL);
+        return;
+    }
+    const char *user_id = http_request_session(req)->user_id;
+    char openid[MERCHANT_OPENID_SIZE];
+    merchant_openid(env, appid, user_id, openid);
+    struct store *reader = http_reader_acquire(req);
+    if (reader == NULL)
+        return;
+    enum qb_error err = merchant_openid_issued(reader, appid, openid);
+    http_reader_release(req, reader);
+    if (err == QB_OK) {
+        S_openid_reply(req, appid, openid);
+        return;
+    }
+    if (err != QB_E_NOT_FOUND) {
+        http_reply_error(req, err);
+        return;
+    }
+    struct merchant_openid_issue_cmd *c = http_request_alloc(req, sizeof *c);
+    if (c == NULL) {
+        http_reply_error(req, QB_E_TOO_LARGE);
+        return;
+    }
+    merchant_openid_issue_cmd_init(c, env);
+    snprintf(c->appid, sizeof c->appid, "%s", appid);
+    snprintf(c->user_id, sizeof c->user_id, "%s", user_id);
+    http_request_submit(req, &c->cmd, S_openid_resume);
 }
 
 /* --- POST /v1/me/order-payments -------------------------------------------------------- */

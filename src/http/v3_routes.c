@@ -68,6 +68,9 @@ struct S_create {
     struct merchant_order_create_cmd c; /* first */
 };
 
+/* A JSAPI order's openid the app never gave out. */
+#define S_OPENID_UNKNOWN "payer.openid is not an openid of this app"
+
 static void S_create_resume(struct http_request *req, struct ledger_cmd *cmd)
 {
     struct S_create *t = (struct S_create *)cmd;
@@ -77,6 +80,8 @@ static void S_create_resume(struct http_request *req, struct ledger_cmd *cmd)
         http_reply_error_message(req, QB_E_INVALID_REQUEST, "201 商户订单号重复");
     } else if (t->c.outcome == QB_E_NO_AUTH) {
         http_reply_error_message(req, QB_E_NO_AUTH, MERCHANT_SUSPENDED_MESSAGE_V3);
+    } else if (t->c.outcome == QB_E_PARAM) {
+        http_reply_error_message(req, QB_E_PARAM, S_OPENID_UNKNOWN);
     } else if (t->c.outcome != QB_OK) {
         http_reply_error(req, t->c.outcome);
     } else {
@@ -181,8 +186,7 @@ static void S_create(struct http_request *req, enum merchant_trade_type type)
         fail = "payer.openid is required for a JSAPI order";
     else if (openid != NULL && (type != MERCHANT_TRADE_JSAPI ||
                                 strlen(openid) != MERCHANT_OPENID_SIZE - 1))
-        fail = type != MERCHANT_TRADE_JSAPI ? "payer is for JSAPI orders"
-                                            : "payer.openid is not an openid of this app";
+        fail = type != MERCHANT_TRADE_JSAPI ? "payer is for JSAPI orders" : S_OPENID_UNKNOWN;
     else if (time_expire != NULL &&
              (!bills_time_parse(time_expire, false, &expires_at_ms) || strchr(time_expire, 'T') == NULL ||
               expires_at_ms <= now_ms || expires_at_ms > now_ms + MERCHANT_ORDER_TTL_MAX_MS))

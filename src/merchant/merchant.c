@@ -204,6 +204,65 @@ enum qb_error merchant_app_check(struct store *reader, const char *mchid, const 
     return err;
 }
 
+enum qb_error merchant_openid_issued(struct store *store, const char *appid, const char *openid)
+{
+    QB_ASSERT(store != NULL && appid != NULL && openid != NULL);
+    struct store_stmt *st = NULL;
+    if (store_prepare(store, "SELECT 1 FROM openids WHERE appid = $1 AND openid = $2", &st) !=
+        QB_OK)
+        return QB_E_STORAGE;
+    enum qb_error err = store_bind_text(st, 1, appid, strlen(appid));
+    if (err == QB_OK)
+        err = store_bind_text(st, 2, openid, strlen(openid));
+    if (err == QB_OK) {
+        int rc = store_step(st);
+        err = rc == STORE_STEP_ROW ? QB_OK : rc == STORE_STEP_DONE ? QB_E_NOT_FOUND : QB_E_STORAGE;
+    }
+    store_finalize(st);
+    return err;
+}
+
+enum qb_error merchant_txn_openid_record(struct ledger_txn *txn, const char *appid,
+                                         const char *openid, const char *user_id)
+{
+    QB_ASSERT(merchant_appid_is_valid(appid) && strlen(openid) == MERCHANT_OPENID_SIZE - 1);
+    QB_ASSERT(user_id[0] != '\0');
+    const struct store_param params[] = {STORE_TEXT(appid), STORE_TEXT(openid), STORE_TEXT(user_id),
+                                         STORE_INT(ledger_txn_now_ms(txn))};
+    return store_run(ledger_txn_store(txn),
+                     "INSERT INTO openids (appid, openid, user_id, created_at_ms)"
+                     " VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+                     params, QB_ARRAY_COUNT(params)) == QB_OK
+               ? QB_OK
+               : QB_E_STORAGE;
+}
+
+static enum qb_error S_openid_issue_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
+{
+    struct merchant_openid_issue_cmd *c = (struct merchant_openid_issue_cmd *)cmd;
+    c->outcome = QB_E_NOT_FOUND;
+    int64_t apps = 0;
+    enum qb_error err =
+        S_count(ledger_txn_store(txn), "SELECT count(*) FROM merchant_apps WHERE appid = $1",
+                c->appid, &apps);
+    if (err != QB_OK || apps == 0)
+        return err;
+    merchant_openid(c->env, c->appid, c->user_id, c->openid);
+    err = merchant_txn_openid_record(txn, c->appid, c->openid, c->user_id);
+    if (err == QB_OK)
+        c->outcome = QB_OK;
+    return err;
+}
+
+void merchant_openid_issue_cmd_init(struct merchant_openid_issue_cmd *c,
+                                    const struct domain_env *env)
+{
+    QB_ASSERT(c != NULL && env != NULL);
+    memset(c, 0, sizeof *c);
+    ledger_cmd_init(&c->cmd, S_openid_issue_run, NULL);
+    c->env = env;
+}
+
 enum qb_error merchant_apps_list(struct store *reader, const char *mchid,
                                  char out[MERCHANT_APPS_MAX][MERCHANT_APPID_SIZE], size_t *count)
 {

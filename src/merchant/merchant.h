@@ -5,7 +5,8 @@
  * Owns: the merchants table (one row per merchant: mchid, its first appid,
  * name, the merchant's public key and its certificate serial, its API v3
  * key sealed, its fee rate and its settlement account in the ledger), the
- * merchant_apps table (every appid of a merchant, the first included), the platform
+ * merchant_apps table (every appid of a merchant, the first included), the
+ * openids table (the openids given out in each app), the platform
  * signing key and certificate (struct merchant_platform, loaded by the
  * daemon from the data directory), the signature rules of /v3 and the
  * memory of nonces seen. Orders and their payment are in order.h.
@@ -337,6 +338,34 @@ QB_MUST_USE enum qb_error merchant_aead_decrypt(const uint8_t key[32], const cha
 #define MERCHANT_OPENID_SIZE 29
 void merchant_openid(const struct domain_env *env, const char *appid, const char *user_id,
                      char out[MERCHANT_OPENID_SIZE]);
+
+/* The openids given out (the openids table), so that a JSAPI order's
+ * payer.openid is checked when the order is made, not first when someone
+ * tries to pay it: an openid is recorded when its user is shown it
+ * (merchant_openid_issue_cmd, GET /v1/me/openids/{appid}) and when they
+ * pay in the app (merchant_txn_order_settle). Rows are never removed. */
+
+/* Whether openid was given out in appid: QB_OK, QB_E_NOT_FOUND,
+ * QB_E_STORAGE. */
+QB_MUST_USE enum qb_error merchant_openid_issued(struct store *store, const char *appid,
+                                                 const char *openid);
+/* Inside a command: records user_id's openid in appid, once. QB_E_STORAGE. */
+QB_MUST_USE enum qb_error merchant_txn_openid_record(struct ledger_txn *txn, const char *appid,
+                                                     const char *openid, const char *user_id);
+
+/* The command behind GET /v1/me/openids/{appid}: user_id's openid in
+ * appid, recorded. outcome: QB_OK (openid filled), QB_E_NOT_FOUND (appid
+ * is no merchant's app; nothing recorded). */
+struct merchant_openid_issue_cmd {
+    struct ledger_cmd cmd; /* first: see domain.h */
+    const struct domain_env *env;
+    char appid[MERCHANT_APPID_SIZE];
+    char user_id[ID_TEXT_SIZE_MAX];
+    char openid[MERCHANT_OPENID_SIZE]; /* out */
+    enum qb_error outcome;
+};
+void merchant_openid_issue_cmd_init(struct merchant_openid_issue_cmd *c,
+                                    const struct domain_env *env);
 
 /* --- nonces (nonce.c) --------------------------------------------------------------- */
 

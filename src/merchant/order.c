@@ -401,7 +401,18 @@ static enum qb_error S_create_run(struct ledger_txn *txn, struct ledger_cmd *cmd
     if (err != QB_E_ORDER_NOT_EXIST)
         return err;
 
-    /* A new order. */
+    /* A new order. A JSAPI order's openid must be one the app was given:
+     * a mistyped one, or one from another app, is the merchant's error to
+     * hear now, not the payer's at the till. */
+    if (o->trade_type == MERCHANT_TRADE_JSAPI) {
+        err = merchant_openid_issued(ledger_txn_store(txn), o->appid, o->payer_openid);
+        if (err == QB_E_NOT_FOUND) {
+            c->outcome = QB_E_PARAM;
+            return QB_OK;
+        }
+        if (err != QB_OK)
+            return err;
+    }
     merchant_order_ids_new(env, now_ms, o);
     o->fee_minor = o->entry_id = o->success_at_ms = o->closed_at_ms = 0;
     o->payer_user_id[0] = o->payment_id[0] = '\0';

@@ -178,7 +178,8 @@ struct merchant_order_create_cmd {
     struct merchant_order order; /* in: mchid .. payer_openid, expires_at_ms (0: default);
                                   * out: the order (new or the earlier one) */
     enum qb_error outcome;       /* QB_OK (created or the same again), INVALID_REQUEST, ORDERPAID,
-                                  * ORDER_CLOSED, NO_AUTH (the merchant is suspended) */
+                                  * ORDER_CLOSED, NO_AUTH (the merchant is suspended), PARAM
+                                  * (a JSAPI order's openid was never given out in the app) */
 };
 void merchant_order_create_cmd_init(struct merchant_order_create_cmd *c,
                                     const struct domain_env *env);

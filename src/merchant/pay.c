@@ -104,6 +104,9 @@ enum qb_error merchant_txn_order_settle(struct ledger_txn *txn, const struct dom
     err = insert ? merchant_txn_order_insert(txn, o) : merchant_txn_order_update(txn, o);
     if (err != QB_OK)
         return QB_E_STORAGE;
+    /* The app has seen the payer's openid now: its JSAPI orders may name it. */
+    if (merchant_txn_openid_record(txn, o->appid, openid, payer->id) != QB_OK)
+        return QB_E_STORAGE;
     /* The TRANSACTION.SUCCESS notification, in this same transaction, for
      * an order that named where to send it (a till code's and a payment
      * code's name none, as WeChat's payment-code orders do not). */

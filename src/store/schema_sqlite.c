@@ -654,6 +654,21 @@ const char *const store_sqlite_migrations[] = {
      * checked against the list. */
     "ALTER TABLE operators ADD COLUMN token_issued_at_ms INTEGER NOT NULL DEFAULT 0;"
     "UPDATE operators SET token_issued_at_ms = created_at_ms;",
+    /* 27: the openids given out (src/merchant/merchant.c): one row for
+     * each openid a user was shown or paid under in an app, so that a
+     * JSAPI order naming an openid nobody has is refused when it is made.
+     * An openid is a one-way hash: without this table, only the payment
+     * could tell. Openids of payments made before are recorded here. */
+    "CREATE TABLE openids ("
+    "  appid TEXT NOT NULL,"
+    "  openid TEXT NOT NULL,"
+    "  user_id TEXT NOT NULL,"
+    "  created_at_ms INTEGER NOT NULL,"
+    "  PRIMARY KEY (appid, openid)"
+    ") WITHOUT ROWID;"
+    "INSERT INTO openids (appid, openid, user_id, created_at_ms)"
+    "  SELECT appid, payer_openid, min(payer_user_id), min(success_at_ms) FROM orders"
+    "  WHERE payer_openid <> '' AND payer_user_id <> '' GROUP BY appid, payer_openid;",
 };
 
 const size_t store_sqlite_migration_count =

@@ -74,7 +74,7 @@ enum path_id {
     ID_NO_TRANSFER,     /* a well-formed transfer id that nobody made */
     ID_CARD_OF_B,       /* a card user B bound */
     ID_PAYMENT_OF_B,    /* a top-up user B made */
-    ID_APPID,           /* a well-formed appid */
+    ID_APPID,           /* the matrix's merchant's appid */
     ID_ORDER,           /* a well-formed out_trade_no or transaction_id nobody made */
     ID_NO_RED_PACKET,   /* a well-formed red packet id that nobody sent */
     ID_RED_PACKET_OF_B, /* a red packet user B sent */
@@ -518,7 +518,7 @@ TEST(every_route_answers_every_caller_as_the_matrix_says)
         } else if (row->id == ID_MONTH) {
             id = "2026-11";
         } else if (row->id == ID_APPID) {
-            id = "wx0123456789abcdef";
+            id = S_merchant.appid;
         } else if (row->id == ID_ORDER) {
             id = "4200000000000000000000000000";
         } else if (row->id == ID_MERCHANT_OF_B) {

@@ -180,7 +180,8 @@ TEST(orders_take_any_of_the_merchants_appids_and_no_other)
     // An order under the second appid is that app's: its query says so, the user pays its
     // code_url, and the payer's openid is the one in that app. Another merchant's appid,
     // nobody's and a malformed one are APPID_MCHID_NOT_MATCH; a retry with the same
-    // out_trade_no under another appid is a different request.
+    // out_trade_no under another appid is a different request. A jsapi order names an openid
+    // the app gave out, and no other.
     struct mh_merchant m, other;
     API_MUST(mh_onboard(&S_client, S_admin, -1, &m));
     API_MUST(mh_onboard(&S_client, S_admin, -1, &other));
@@ -336,19 +337,41 @@ TEST(orders_take_any_of_the_merchants_appids_and_no_other)
     client_response_release(&res);
 
     /* A jsapi order under the second app naming the user's openid in the FIRST app names
-     * nobody there: the user cannot pay it. */
+     * nobody there, nor does an openid nobody was given: both are refused when the order is
+     * made, so that the merchant hears of its mistake rather than the payer at the till. */
+    const char *refused[] = {openid_first, "oAAAAAAAAAAAAAAAAAAAAAAAAAAA"};
+    for (size_t i = 0; i < 2; i++) {
+        snprintf(extra, sizeof extra, ",\"payer\":{\"openid\":\"%s\"}", refused[i]);
+        S_order_body(&two, second, "two-jsapi-2", 700, extra, body, sizeof body);
+        ASSERT_EQ_INT(mh_call(&S_client, &two, "POST", "/v3/pay/transactions/jsapi", body, &res),
+                      400);
+        ASSERT_EQ_STR(api_error_code(&res), "PARAM_ERROR");
+        ASSERT_EQ_STR(api_json_str(&res, "message"), "payer.openid is not an openid of this app");
+        client_response_release(&res);
+    }
+    snprintf(query, sizeof query, "/v3/pay/transactions/out-trade-no/two-jsapi-2?mchid=%s",
+             two.mchid);
+    ASSERT_EQ_INT(mh_call(&S_client, &two, "GET", query, NULL, &res), 404);
+    client_response_release(&res);
+
+    /* In the first app, which showed the user that openid, the same order is made and paid. */
     snprintf(extra, sizeof extra, ",\"payer\":{\"openid\":\"%s\"}", openid_first);
-    S_order_body(&two, second, "two-jsapi-2", 700, extra, body, sizeof body);
+    S_order_body(&two, two.appid, "two-jsapi-2", 700, extra, body, sizeof body);
     ASSERT_EQ_INT(mh_call(&S_client, &two, "POST", "/v3/pay/transactions/jsapi", body, &res),
                   200);
     snprintf(prepay_id, sizeof prepay_id, "%s", api_json_str(&res, "prepay_id"));
     client_response_release(&res);
     snprintf(pay, sizeof pay, "{\"prepay_id\":\"%s\",\"payment_password\":\"%s\"}", prepay_id,
              TH_PAY_PASSWORD);
-    ASSERT_EQ_INT(api_call_idem(&S_client, "POST", "/v1/me/order-payments", u.token, "apps-3",
-                                pay, &res),
-                  404);
-    ASSERT_EQ_STR(api_error_code(&res), "ORDER_NOT_EXIST");
+    ASSERT_EQ_INT(
+        api_call_idem(&S_client, "POST", "/v1/me/order-payments", u.token, "apps-3", pay, &res),
+        201);
+    client_response_release(&res);
+
+    /* An app nobody has gives out no openid. */
+    ASSERT_EQ_INT(
+        api_call(&S_client, "GET", "/v1/me/openids/wx00000000000000ff", u.token, NULL, &res), 404);
+    ASSERT_EQ_STR(api_error_code(&res), "NOT_FOUND");
     client_response_release(&res);
 
     mh_release(&two);

@@ -190,6 +190,52 @@ TEST(merchants_made_before_the_migration_keep_their_appid)
     test_old_db_close(&old);
 }
 
+/* The migration that made the openids table (migration 27, index 26). */
+#define S_OPENIDS_MIGRATION 26
+
+TEST(openids_paid_under_before_the_migration_are_recorded)
+{
+    // Before the openids table, an openid was on record only on the orders paid under it. The
+    // migration records those (one row for an openid on several orders), and no openid of an
+    // unpaid JSAPI order, which any merchant could have made up.
+    struct test_old_db old;
+    test_old_db_open(&old, S_OPENIDS_MIGRATION, "CREATE TABLE openids",
+                     "INSERT INTO orders (transaction_id, mchid, out_trade_no, appid, trade_type,"
+                     " request_hash, description, notify_url, currency, total_minor, payer_openid,"
+                     " payer_user_id, state, pay_token, created_at_ms, expires_at_ms,"
+                     " success_at_ms, updated_at_ms) VALUES"
+                     " ('t1', '1900000001', 'n1', 'wx00000000000000a1', 1, x'00', 'd', '', 'CNY',"
+                     "  100, 'oPAIDPAIDPAIDPAIDPAIDPAIDPAI', 'u1', 1, 'p1', 10, 99, 30, 30),"
+                     " ('t2', '1900000001', 'n2', 'wx00000000000000a1', 1, x'00', 'd', '', 'CNY',"
+                     "  100, 'oPAIDPAIDPAIDPAIDPAIDPAIDPAI', 'u1', 1, 'p2', 10, 99, 20, 20),"
+                     " ('t3', '1900000001', 'n3', 'wx00000000000000a1', 2, x'00', 'd', '', 'CNY',"
+                     "  100, 'oMADEUPMADEUPMADEUPMADEUPMAD', '', 0, 'p3', 10, 99, 0, 10)");
+    struct store *store = old.store;
+    ASSERT_EQ_INT(store_schema_version(store), (int64_t)store_sqlite_migration_count);
+    ASSERT_EQ_INT(
+        merchant_openid_issued(store, "wx00000000000000a1", "oPAIDPAIDPAIDPAIDPAIDPAIDPAI"), QB_OK);
+    ASSERT_EQ_INT(
+        merchant_openid_issued(store, "wx00000000000000a2", "oPAIDPAIDPAIDPAIDPAIDPAIDPAI"),
+        QB_E_NOT_FOUND);
+    ASSERT_EQ_INT(
+        merchant_openid_issued(store, "wx00000000000000a1", "oMADEUPMADEUPMADEUPMADEUPMAD"),
+        QB_E_NOT_FOUND);
+    struct store_stmt *st = NULL;
+    ASSERT_EQ_INT(store_prepare(store,
+                                "SELECT count(*), min(user_id), min(created_at_ms)"
+                                " FROM openids",
+                                &st),
+                  QB_OK);
+    ASSERT_EQ_INT(store_step(st), STORE_STEP_ROW);
+    ASSERT_EQ_INT(store_column_int64(st, 0), 1);
+    char user[8];
+    store_column_text_copy(st, 1, user, sizeof user);
+    ASSERT_EQ_STR(user, "u1");
+    ASSERT_EQ_INT(store_column_int64(st, 2), 20);
+    store_finalize(st);
+    test_old_db_close(&old);
+}
+
 /* Runs merchant_status_cmd; answers the outcome, the row after in *m. */
 static enum qb_error S_status(struct wx *wx, const char *mchid, enum merchant_status status,
                               const char *reason, bool *changed, struct merchant *m)
@@ -314,6 +360,7 @@ int main(void)
     RUN(the_owner_adds_apps_up_to_the_limit);
     RUN(appids_have_one_shape);
     RUN(merchants_made_before_the_migration_keep_their_appid);
+    RUN(openids_paid_under_before_the_migration_are_recorded);
     RUN(a_suspension_keeps_its_time_and_reason_until_the_resume);
     RUN(merchants_are_listed_newest_first_a_page_at_a_time);
     RUN(merchants_made_before_suspensions_are_active);

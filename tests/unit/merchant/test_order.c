@@ -33,10 +33,29 @@ static struct fx S_fx_new(int64_t fee_ppm)
     return f;
 }
 
-/* Creates (or re-creates) an order; answers the outcome and fills *out. */
-static enum qb_error S_create(struct fx *f, const char *out_trade_no, int64_t total,
-                              enum merchant_trade_type type, uint8_t hash_byte,
-                              int64_t expires_at_ms, struct merchant_order *out)
+/* Gives user their openid in the merchant's app, as GET
+ * /v1/me/openids/{appid} does: answers the outcome, the openid in out. */
+static enum qb_error S_openid_issue(struct fx *f, const char *appid,
+                                    const struct identity_user *user,
+                                    char out[MERCHANT_OPENID_SIZE])
+{
+    struct merchant_openid_issue_cmd c;
+    merchant_openid_issue_cmd_init(&c, &f->wx->env);
+    snprintf(c.appid, sizeof c.appid, "%s", appid);
+    snprintf(c.user_id, sizeof c.user_id, "%s", user->id);
+    ASSERT_EQ_INT(ledger_execute(f->wx->ledger, &c.cmd), QB_OK);
+    ASSERT_EQ_INT(c.cmd.result, QB_OK);
+    snprintf(out, MERCHANT_OPENID_SIZE, "%s", c.openid);
+    enum qb_error outcome = c.outcome;
+    ledger_cmd_release(&c.cmd);
+    return outcome;
+}
+
+/* Creates (or re-creates) an order; answers the outcome and fills *out.
+ * A JSAPI order names openid, or the fixture's payer's when NULL. */
+static enum qb_error S_create_for(struct fx *f, const char *openid, const char *out_trade_no,
+                                  int64_t total, enum merchant_trade_type type, uint8_t hash_byte,
+                                  int64_t expires_at_ms, struct merchant_order *out)
 {
     struct merchant_order_create_cmd c;
     merchant_order_create_cmd_init(&c, &f->wx->env);
@@ -51,7 +70,9 @@ static enum qb_error S_create(struct fx *f, const char *out_trade_no, int64_t to
     o->currency = currency_find("CNY");
     o->total_minor = total;
     o->expires_at_ms = expires_at_ms;
-    if (type == MERCHANT_TRADE_JSAPI)
+    if (type == MERCHANT_TRADE_JSAPI && openid != NULL)
+        snprintf(o->payer_openid, sizeof o->payer_openid, "%s", openid);
+    else if (type == MERCHANT_TRADE_JSAPI)
         merchant_openid(&f->wx->env, f->m.appid, f->payer.id, o->payer_openid);
     ASSERT_EQ_INT(ledger_execute(f->wx->ledger, &c.cmd), QB_OK);
     ASSERT_EQ_INT(c.cmd.result, QB_OK);
@@ -59,6 +80,13 @@ static enum qb_error S_create(struct fx *f, const char *out_trade_no, int64_t to
     enum qb_error outcome = c.outcome;
     ledger_cmd_release(&c.cmd);
     return outcome;
+}
+
+static enum qb_error S_create(struct fx *f, const char *out_trade_no, int64_t total,
+                              enum merchant_trade_type type, uint8_t hash_byte,
+                              int64_t expires_at_ms, struct merchant_order *out)
+{
+    return S_create_for(f, NULL, out_trade_no, total, type, hash_byte, expires_at_ms, out);
 }
 
 /* The payer pays the order; answers the outcome. */
@@ -184,7 +212,10 @@ TEST(a_jsapi_order_is_payable_by_its_openid_only_and_checks_hold)
     // password and a short balance refuse without moving money.
     struct fx f = S_fx_new(0);
     struct merchant_order o;
+    char openid[MERCHANT_OPENID_SIZE];
+    ASSERT_EQ_INT(S_openid_issue(&f, f.m.appid, &f.payer, openid), QB_OK);
     ASSERT_EQ_INT(S_create(&f, "order-0006", 700, MERCHANT_TRADE_JSAPI, 1, 0, &o), QB_OK);
+    ASSERT_EQ_STR(o.payer_openid, openid);
     struct identity_user other = wx_user(f.wx, "小红", true);
     wx_fund(f.wx, other.account_id, 5000);
     ASSERT_EQ_INT(S_pay(&f, &other, &o, WX_PAY_PASSWORD), QB_E_ORDER_NOT_EXIST);
@@ -240,6 +271,47 @@ static int64_t S_order_count(struct fx *f)
     int64_t count = store_column_int64(st, 0);
     store_finalize(st);
     return count;
+}
+
+TEST(a_jsapi_order_names_only_an_openid_the_app_gave_out)
+{
+    // An openid is a one-way hash, so only the openids table can tell a real one from a typo or
+    // one from another app when the order is made. A user is given theirs by the issue command
+    // or by paying in the app; an unknown app gives out none.
+    struct fx f = S_fx_new(0);
+    struct identity_user other = wx_user(f.wx, "小红", true);
+    wx_fund(f.wx, other.account_id, 5000);
+    char openid[MERCHANT_OPENID_SIZE], again[MERCHANT_OPENID_SIZE];
+    merchant_openid(&f.wx->env, f.m.appid, other.id, openid);
+    struct merchant_order o;
+    int64_t orders = S_order_count(&f);
+    ASSERT_EQ_INT(S_create_for(&f, openid, "order-0101", 300, MERCHANT_TRADE_JSAPI, 1, 0, &o),
+                  QB_E_PARAM);
+    ASSERT_EQ_INT(S_create_for(&f, "oAAAAAAAAAAAAAAAAAAAAAAAAAAA", "order-0101", 300,
+                               MERCHANT_TRADE_JSAPI, 1, 0, &o),
+                  QB_E_PARAM);
+    ASSERT_EQ_INT(S_order_count(&f), orders);
+    ASSERT_EQ_INT(merchant_openid_issued(f.wx->reader, f.m.appid, openid), QB_E_NOT_FOUND);
+
+    /* Paying a native order in the app gives the app the payer's openid. */
+    ASSERT_EQ_INT(S_create(&f, "order-0102", 100, MERCHANT_TRADE_NATIVE, 1, 0, &o), QB_OK);
+    ASSERT_EQ_INT(S_pay(&f, &other, &o, WX_PAY_PASSWORD), QB_OK);
+    ASSERT_EQ_INT(merchant_openid_issued(f.wx->reader, f.m.appid, openid), QB_OK);
+    ASSERT_EQ_INT(S_create_for(&f, openid, "order-0101", 300, MERCHANT_TRADE_JSAPI, 1, 0, &o),
+                  QB_OK);
+    ASSERT_EQ_INT(S_pay(&f, &other, &o, WX_PAY_PASSWORD), QB_OK);
+
+    /* The issue command: the same openid each time, and none in an app nobody has. */
+    ASSERT_EQ_INT(S_openid_issue(&f, f.m.appid, &other, again), QB_OK);
+    ASSERT_EQ_STR(again, openid);
+    ASSERT_EQ_INT(S_openid_issue(&f, "wx00000000000000ff", &other, again), QB_E_NOT_FOUND);
+    merchant_openid(&f.wx->env, "wx00000000000000ff", other.id, again);
+    ASSERT_EQ_INT(merchant_openid_issued(f.wx->reader, "wx00000000000000ff", again),
+                  QB_E_NOT_FOUND);
+    /* The payer's openid in this app is not the other user's. */
+    ASSERT_EQ_INT(S_openid_issue(&f, f.m.appid, &f.payer, again), QB_OK);
+    ASSERT(strcmp(again, openid) != 0);
+    wx_free(f.wx);
 }
 
 TEST(a_till_code_payment_makes_its_order_paid_or_none_at_all)
@@ -351,6 +423,7 @@ int main(void)
     RUN(paid_closed_and_expired_orders_are_refused_and_move_nothing);
     RUN(out_trade_no_answers_a_retry_and_refuses_another_body);
     RUN(a_jsapi_order_is_payable_by_its_openid_only_and_checks_hold);
+    RUN(a_jsapi_order_names_only_an_openid_the_app_gave_out);
     RUN(a_till_code_payment_makes_its_order_paid_or_none_at_all);
     RUN(pay_tokens_parse_from_every_form_and_nothing_else);
     RUN(order_json_has_wechats_shape);
