@@ -472,6 +472,15 @@ enum qb_error sms_txn_codes_void(struct ledger_txn *txn, const char *phone)
                                   "UPDATE sms_codes SET used = 1"
                                   " WHERE phone = $1 AND used = 0 AND expires_at_ms > $2",
                                   p, QB_ARRAY_COUNT(p));
+    /* Their messages not sent yet never will be, as if expired (sms_int.h):
+     * a void code only misleads whoever holds the number now. */
+    const struct store_param q[] = {STORE_INT(SMS_NEXT_ATTEMPT_NEVER_MS), STORE_TEXT(phone),
+                                    STORE_INT(SMS_ATTEMPTS_MAX)};
+    if (err == QB_OK)
+        err = store_run(ledger_txn_store(txn),
+                        "UPDATE sms_outbox SET next_attempt_at_ms = $1"
+                        " WHERE phone = $2 AND delivered_at_ms = 0 AND attempts < $3",
+                        q, QB_ARRAY_COUNT(q));
     return err == QB_OK ? QB_OK : QB_E_STORAGE;
 }
 

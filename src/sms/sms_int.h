@@ -7,7 +7,8 @@
  *   given up   attempts >= SMS_ATTEMPTS_MAX (tried that often, or its code
  *              does not unseal);
  *   expired    next_attempt_at_ms = SMS_NEXT_ATTEMPT_NEVER_MS (the worker
- *              found its code expired, or expiring before the next attempt),
+ *              found its code expired, or expiring before the next attempt;
+ *              or the code was voided, sms_txn_codes_void),
  *              or created_at_ms + settings.sms_code_ttl_ms <= now (the
  *              worker has not looked yet: stopped, or busy);
  *   retrying   anything else.

@@ -2291,6 +2291,11 @@ static bool ix_outbox_has(struct ix *ix, const char *phone, enum sms_purpose pur
     return false;
 }
 
+/* A phone's outbox messages the delivery worker would still send. */
+#define S_OUTBOX_DUE                                                                               \
+    "SELECT COUNT(*) FROM sms_outbox WHERE phone = $1 AND delivered_at_ms = 0 AND"                 \
+    " next_attempt_at_ms < 9223372036854775807"
+
 TEST(a_phone_change_needs_the_payment_password_and_a_code_to_the_new_phone)
 {
     /* Moving a wallet to a new phone is an account-takeover path: it takes
@@ -2352,12 +2357,17 @@ TEST(a_phone_change_needs_the_payment_password_and_a_code_to_the_new_phone)
     /* A code the old phone holds is void once the wallet has moved. */
     ix_sms(ix, old_phone, SMS_PURPOSE_LOGIN, "", old_code);
     ASSERT_EQ_INT(ix_code_used(ix, old_phone, SMS_PURPOSE_LOGIN), 0);
+    ASSERT(ix_query_int(ix, S_OUTBOX_DUE, old_phone) > 0);
 
     ASSERT_EQ_INT(ix_phone_change(ix, a.id, new_phone, PAY_PASSWORD, code, &c), QB_OK);
     ASSERT_EQ_STR(c.user.phone, new_phone);
     ASSERT_EQ_STR(c.phone_before, old_phone);
     ASSERT_EQ_INT(ix_code_used(ix, new_phone, SMS_PURPOSE_CHANGE_PHONE), 1);
     ASSERT_EQ_INT(ix_code_used(ix, old_phone, SMS_PURPOSE_LOGIN), 1);
+    /* Nor are the messages still in its outbox (this fixture delivers none) sent to whoever
+     * has the number next. */
+    ASSERT_EQ_INT(ix_query_int(ix, S_OUTBOX_DUE, old_phone), 0);
+    ASSERT_EQ_INT(ix_query_int(ix, S_OUTBOX_DUE, new_phone), 1);
     ASSERT_EQ_STR(ix_user(ix, a.id).phone, new_phone);
     ASSERT_EQ_STR(user_read(ix, a.id, NULL, false, false).phone, new_phone);
     struct identity_user found;
