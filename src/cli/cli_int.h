@@ -427,6 +427,7 @@ int cli_run_order_reverse(struct cli *cli, const struct cli_args *args);
 int cli_run_refund(struct cli *cli, const struct cli_args *args);
 int cli_run_refund_show(struct cli *cli, const struct cli_args *args);
 int cli_run_merchant_notifications(struct cli *cli, const struct cli_args *args); /* merchant.c */
+int cli_run_merchant_notification_resend(struct cli *cli, const struct cli_args *args);
 int cli_run_demo(struct cli *cli, const struct cli_args *args);                   /* demo.c */
 
 /* The base64 body of a PEM (its lines between BEGIN and END, joined) into

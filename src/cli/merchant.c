@@ -672,6 +672,35 @@ static void S_last_result(const json_t *n, char *out, size_t out_size)
         snprintf(out, out_size, "%s", error);
 }
 
+int cli_run_merchant_notification_resend(struct cli *cli, const struct cli_args *args)
+{
+    char mchid[64], id[128];
+    if (!cli_path_escape(args->positionals[0], mchid, sizeof mchid))
+        return cli_usage_error(cli, "MCHID is too long");
+    if (!cli_path_escape(args->positionals[1], id, sizeof id))
+        return cli_usage_error(cli, "ID is too long");
+    char path[256];
+    snprintf(path, sizeof path, "/v1/merchants/%s/notifications/%s/resend", mchid, id);
+    struct cli_response res;
+    int rc = cli_call(cli, "POST", path, CLI_AUTH_USER, NULL, &res);
+    if (rc == CLI_EXIT_OK && cli->json) {
+        cli_print_body(&res);
+    } else if (rc == CLI_EXIT_OK) {
+        char clean_id[64], before[16], next[40];
+        cli_text_clean(cli_json_str(res.json, "id"), clean_id, sizeof clean_id);
+        cli_text_clean(cli_json_str(res.json, "previous_status"), before, sizeof before);
+        cli_text_clean(cli_json_str(res.json, "next_attempt_time"), next, sizeof next);
+        json_int_t count = json_integer_value(json_object_get(res.json, "attempt_count"));
+        printf("notification %s, %s after %" JSON_INTEGER_FORMAT " %s, is due again at %s\n",
+               clean_id, before, count, count == 1 ? "attempt" : "attempts", next);
+        char clean_mchid[64];
+        cli_text_clean(args->positionals[0], clean_mchid, sizeof clean_mchid);
+        cli_hint(cli, "watch it with `qianbao merchant notifications %s`", clean_mchid);
+    }
+    cli_response_release(&res);
+    return rc;
+}
+
 int cli_run_merchant_notifications(struct cli *cli, const struct cli_args *args)
 {
     char mchid[64];

@@ -579,6 +579,17 @@ static const struct cli_command S_commands[] = {
      "Failed attempts are retried 15 s, 15 s, 30 s, 3 m ... 6 h apart, 16 in all.",
      {S_LIMIT, S_CURSOR},
      cli_run_merchant_notifications},
+    {"merchant notification-resend",
+     "MCHID ID",
+     2,
+     2,
+     "send a notification of a merchant you own again now",
+     "Once the merchant's notify_url is mended: a PENDING notification is sent at once instead "
+     "of at the retry ladder's next step; a FAILED one (16 attempts made) gets one attempt "
+     "more, at most 16 more in all. A delivered one is not sent again. ID is the id that "
+     "`qianbao merchant notifications` lists.",
+     {{0}},
+     cli_run_merchant_notification_resend},
     {"merchant create",
      "",
      0,

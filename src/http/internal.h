@@ -689,6 +689,8 @@ void http_handle_v3_refunds_create(struct http_request *req);
 void http_handle_v3_refunds_get(struct http_request *req);
 void http_handle_v3_notifications_list(struct http_request *req);
 void http_handle_merchant_notifications_list(struct http_request *req);
+void http_handle_v3_notifications_resend(struct http_request *req);
+void http_handle_merchant_notifications_resend(struct http_request *req);
 /* A notify_url's host resolved and checked against private addresses
  * (merchant/notify.h); false after replying PARAM_ERROR. */
 bool http_v3_notify_url_allowed(struct http_request *req, const char *url);

@@ -8,6 +8,10 @@
  *        merchant's notifications and every delivery attempt, newest first
  *   GET  /v1/merchants/{mchid}/notifications?limit=&cursor=   the same list
  *        for the merchant's owner, a wallet user (another's merchant: 404)
+ *   POST /v3/qianbao/notifications/{id}/resend     Qianbao's own: send it
+ *        again now (merchant/notify.h)
+ *   POST /v1/merchants/{mchid}/notifications/{id}/resend   the same for the
+ *        owner
  *
  * Every refusal before the command is PARAM_ERROR, as WeChat answers; a
  * refund's fingerprint is its body re-serialised with sorted keys, so a
@@ -17,6 +21,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "base/log.h"
 #include "http/internal.h"
 #include "merchant/notify.h"
 #include "merchant/refund.h"
@@ -247,4 +252,109 @@ void http_handle_merchant_notifications_list(struct http_request *req)
         return;
     }
     S_notifications_reply(req, reader, m->mchid, "items");
+}
+
+/* --- sending a notification again -------------------------------------------------------- */
+
+struct S_resend {
+    struct merchant_notify_resend_cmd c; /* first */
+    bool v3;                             /* the merchant's own route: WeChat's codes */
+};
+
+static void S_resend_resume(struct http_request *req, struct ledger_cmd *cmd)
+{
+    struct S_resend *t = (struct S_resend *)cmd;
+    const struct merchant_notify_resend_cmd *c = &t->c;
+    const char *before = c->status_before == MERCHANT_NOTIFY_FAILED ? "FAILED" : "PENDING";
+    if (cmd->result != QB_OK) {
+        http_reply_error(req, cmd->result);
+    } else if (c->outcome == QB_E_NOT_FOUND) {
+        http_reply_error_message(req, t->v3 ? QB_E_RESOURCE_NOT_EXISTS : QB_E_NOT_FOUND,
+                                 "no such notification");
+    } else if (c->outcome == QB_E_CONFLICT) {
+        http_reply_error_message(req, t->v3 ? QB_E_INVALID_REQUEST : QB_E_CONFLICT,
+                                 c->status_before == MERCHANT_NOTIFY_DELIVERED
+                                     ? "the notification was delivered"
+                                     : "the notification has had every attempt it may have");
+    } else if (c->outcome != QB_OK) {
+        http_reply_error(req, c->outcome);
+    } else {
+        json_t *body =
+            json_pack("{s:s, s:s, s:s, s:I, s:o}", "id", c->id, "status", "PENDING",
+                      "previous_status", before, "attempt_count", (json_int_t)c->attempt_count,
+                      "next_attempt_time", http_time_json(c->next_attempt_at_ms));
+        if (body == NULL) {
+            http_reply_error(req, QB_E_INTERNAL);
+        } else {
+            http_reply_json(req, 200, body);
+            json_decref(body);
+        }
+        log_event(LOG_INFO, "merchant.notify.resend", "mchid=%s id=%s was=%s attempts=%lld by=%s",
+                  c->mchid, c->id, before, (long long)c->attempt_count, http_request_by(req));
+    }
+    ledger_cmd_release(cmd);
+}
+
+/* Submits the resend of the {id} notification of mchid. */
+static void S_resend(struct http_request *req, const char *mchid, bool v3)
+{
+    struct S_resend *t = http_request_alloc(req, sizeof *t);
+    if (t == NULL) {
+        http_reply_error(req, QB_E_TOO_LARGE);
+        return;
+    }
+    merchant_notify_resend_cmd_init(&t->c);
+    t->v3 = v3;
+    snprintf(t->c.mchid, sizeof t->c.mchid, "%s", mchid);
+    /* An id too long for any notification finds none, as a wrong one does. */
+    const char *id = http_request_param(req, "id");
+    if (strlen(id) >= sizeof t->c.id) {
+        http_reply_error_message(req, v3 ? QB_E_RESOURCE_NOT_EXISTS : QB_E_NOT_FOUND,
+                                 "no such notification");
+        return;
+    }
+    snprintf(t->c.id, sizeof t->c.id, "%s", id);
+    http_request_submit(req, &t->c.cmd, S_resend_resume);
+}
+
+void http_handle_v3_notifications_resend(struct http_request *req)
+{
+    /* No fields: an empty body or {} only. */
+    json_t *body = http_v3_json_body(req, NULL, 0);
+    if (body == NULL)
+        return;
+    json_decref(body);
+    const struct merchant *m = http_request_merchant(req);
+    if (m == NULL) {
+        http_reply_error(req, QB_E_INTERNAL);
+        return;
+    }
+    S_resend(req, m->mchid, true);
+}
+
+void http_handle_merchant_notifications_resend(struct http_request *req)
+{
+    json_t *body = http_json_body(req, NULL, 0);
+    if (body == NULL)
+        return;
+    json_decref(body);
+    const struct identity_session *session = http_request_session(req);
+    struct merchant *m = http_request_alloc(req, sizeof *m);
+    if (m == NULL) {
+        http_reply_error(req, QB_E_TOO_LARGE);
+        return;
+    }
+    struct store *reader = http_reader_acquire(req);
+    if (reader == NULL)
+        return;
+    /* Another user's merchant is not there, like one that never was. */
+    enum qb_error err = merchant_get(reader, http_request_param(req, "mchid"), m);
+    http_reader_release(req, reader);
+    if (err == QB_OK && strcmp(m->owner_user_id, session->user_id) != 0)
+        err = QB_E_NOT_FOUND;
+    if (err != QB_OK) {
+        http_reply_error(req, err);
+        return;
+    }
+    S_resend(req, m->mchid, false);
 }

@@ -92,6 +92,8 @@ const struct http_route http_routes[] = {
      HTTP_AUTH_USER, "amount mchid"},
     {"GET", "/v1/merchants/{mchid}/notifications", http_handle_merchant_notifications_list,
      HTTP_AUTH_USER, "limit cursor"}, /* refund_routes.c */
+    {"POST", "/v1/merchants/{mchid}/notifications/{id}/resend",
+     http_handle_merchant_notifications_resend, HTTP_AUTH_USER, NULL}, /* refund_routes.c */
     {"POST", "/admin/merchants", http_handle_admin_merchants_create, HTTP_AUTH_ADMIN, NULL},
     {"POST", "/v1/merchants/{mchid}/apps", http_handle_merchant_apps_create, HTTP_AUTH_USER, NULL},
     {"POST", "/admin/merchants/{mchid}/apps", http_handle_admin_merchant_apps_create,
@@ -147,6 +149,8 @@ const struct http_route http_routes[] = {
      HTTP_AUTH_MERCHANT, HTTP_QUERY_ANY},
     {"GET", "/v3/qianbao/notifications", http_handle_v3_notifications_list, HTTP_AUTH_MERCHANT,
      HTTP_QUERY_ANY},
+    {"POST", "/v3/qianbao/notifications/{id}/resend", http_handle_v3_notifications_resend,
+     HTTP_AUTH_MERCHANT, HTTP_QUERY_ANY},
 
     /* operator_routes.c */
     {"GET", "/admin/operators", http_handle_admin_operators_list, HTTP_AUTH_ADMIN, "limit cursor"},

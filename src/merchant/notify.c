@@ -299,7 +299,7 @@ static enum qb_error S_attempt_run(struct ledger_txn *txn, struct ledger_cmd *cm
 {
     struct merchant_notify_attempt_cmd *c = (struct merchant_notify_attempt_cmd *)cmd;
     struct store *store = ledger_txn_store(txn);
-    QB_ASSERT(c->attempt >= 1 && c->attempt <= MERCHANT_NOTIFY_ATTEMPTS_MAX);
+    QB_ASSERT(c->attempt >= 1 && c->attempt <= MERCHANT_NOTIFY_ATTEMPTS_TOTAL_MAX);
     c->outcome = QB_E_INTERNAL;
     if (memchr(c->id, '\0', sizeof c->id) == NULL || memchr(c->error, '\0', sizeof c->error) == NULL)
         return QB_E_PARAM;
@@ -360,6 +360,59 @@ void merchant_notify_attempt_cmd_init(struct merchant_notify_attempt_cmd *c,
     memset(c, 0, sizeof *c);
     ledger_cmd_init(&c->cmd, S_attempt_run, NULL);
     c->env = env;
+    c->outcome = QB_E_INTERNAL;
+}
+
+/* --- sending again ---------------------------------------------------------------------- */
+
+static enum qb_error S_resend_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
+{
+    struct merchant_notify_resend_cmd *c = (struct merchant_notify_resend_cmd *)cmd;
+    struct store *store = ledger_txn_store(txn);
+    c->outcome = QB_E_NOT_FOUND;
+    if (memchr(c->id, '\0', sizeof c->id) == NULL ||
+        memchr(c->mchid, '\0', sizeof c->mchid) == NULL)
+        return QB_OK;
+    struct store_stmt *st = NULL;
+    if (store_prepare(
+            store, "SELECT status, attempt_count FROM notifications WHERE id = $1 AND mchid = $2",
+            &st) != QB_OK)
+        return QB_E_STORAGE;
+    enum qb_error err = store_bind_text(st, 1, c->id, strlen(c->id));
+    if (err == QB_OK)
+        err = store_bind_text(st, 2, c->mchid, strlen(c->mchid));
+    int rc = err == QB_OK ? store_step(st) : -1;
+    int64_t status = rc == STORE_STEP_ROW ? store_column_int64(st, 0) : 0;
+    int64_t count = rc == STORE_STEP_ROW ? store_column_int64(st, 1) : 0;
+    store_finalize(st);
+    if (rc < 0)
+        return QB_E_STORAGE;
+    if (rc != STORE_STEP_ROW)
+        return QB_OK;
+    c->status_before = (enum merchant_notify_status)status;
+    if (status == MERCHANT_NOTIFY_DELIVERED ||
+        (status == MERCHANT_NOTIFY_FAILED && count >= MERCHANT_NOTIFY_ATTEMPTS_TOTAL_MAX)) {
+        c->outcome = QB_E_CONFLICT;
+        return QB_OK;
+    }
+    QB_ASSERT(status == MERCHANT_NOTIFY_PENDING || status == MERCHANT_NOTIFY_FAILED);
+    c->attempt_count = count;
+    c->next_attempt_at_ms = ledger_txn_now_ms(txn);
+    const struct store_param update[] = {STORE_TEXT(c->id), STORE_INT(MERCHANT_NOTIFY_PENDING),
+                                         STORE_INT(c->next_attempt_at_ms)};
+    if (store_run(store,
+                  "UPDATE notifications SET status = $2, next_attempt_at_ms = $3 WHERE id = $1",
+                  update, QB_ARRAY_COUNT(update)) != QB_OK)
+        return QB_E_STORAGE;
+    c->outcome = QB_OK;
+    return QB_OK;
+}
+
+void merchant_notify_resend_cmd_init(struct merchant_notify_resend_cmd *c)
+{
+    QB_ASSERT(c != NULL);
+    memset(c, 0, sizeof *c);
+    ledger_cmd_init(&c->cmd, S_resend_run, NULL);
     c->outcome = QB_E_INTERNAL;
 }
 

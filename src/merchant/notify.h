@@ -25,7 +25,8 @@
  * delivers; anything else (another status, no answer in
  * MERCHANT_NOTIFY_TIMEOUT_MS, a refused address) is retried after the
  * ladder's next step: 15 s, 15 s, 30 s, 3 m, 10 m, 20 m, 30 m, 30 m, 30 m,
- * 60 m, 3 h, 3 h, 3 h, 6 h, 6 h — sixteen attempts in all, then FAILED.
+ * 60 m, 3 h, 3 h, 3 h, 6 h, 6 h — sixteen attempts in all, then FAILED,
+ * unless the merchant asks for it again (merchant_notify_resend_cmd).
  *
  * The worker never holds a transaction across the network: it reads the
  * due rows with a read connection, delivers outside any command, then
@@ -63,6 +64,9 @@
 
 #define MERCHANT_NOTIFY_ID_SIZE 37          /* a UUID's 36 characters + NUL */
 #define MERCHANT_NOTIFY_ATTEMPTS_MAX 16     /* the first and the ladder's fifteen */
+#define MERCHANT_NOTIFY_RESENDS_MAX 16      /* attempts a merchant may ask for after those */
+#define MERCHANT_NOTIFY_ATTEMPTS_TOTAL_MAX                                                         \
+    (MERCHANT_NOTIFY_ATTEMPTS_MAX + MERCHANT_NOTIFY_RESENDS_MAX)
 #define MERCHANT_NOTIFY_TIMEOUT_MS 5000     /* a merchant must answer within 5 s */
 #define MERCHANT_NOTIFY_BATCH_MAX 16        /* due rows one pass delivers at most */
 #define MERCHANT_NOTIFY_POLL_MS 1000
@@ -156,6 +160,29 @@ struct merchant_notify_attempt_cmd {
 };
 void merchant_notify_attempt_cmd_init(struct merchant_notify_attempt_cmd *c,
                                       const struct domain_env *env);
+
+/* --- sending again ------------------------------------------------------------------ */
+
+/* A merchant's "send it again", once its endpoint is mended: notification
+ * id of mchid becomes due now. A PENDING one keeps its place on the
+ * ladder, only sooner (an attempt on its way when this commits makes the
+ * ladder's next step instead). A FAILED one is PENDING again for one
+ * attempt more, and FAILED again if that fails; at most
+ * MERCHANT_NOTIFY_RESENDS_MAX attempts beyond the ladder's sixteen, so
+ * that its attempts stay bounded. outcome: QB_OK (status_before says what
+ * it was, attempt_count how many were made, next_attempt_at_ms is now);
+ * QB_E_NOT_FOUND (no such notification of mchid); QB_E_CONFLICT
+ * (DELIVERED, or no attempt left: status_before says which). */
+struct merchant_notify_resend_cmd {
+    struct ledger_cmd cmd; /* first: see domain.h */
+    char mchid[MERCHANT_MCHID_SIZE];
+    char id[MERCHANT_NOTIFY_ID_SIZE];
+    enum qb_error outcome;
+    enum merchant_notify_status status_before;
+    int64_t attempt_count;
+    int64_t next_attempt_at_ms;
+};
+void merchant_notify_resend_cmd_init(struct merchant_notify_resend_cmd *c);
 
 /* --- the list a merchant reads ---------------------------------------------------- */
 

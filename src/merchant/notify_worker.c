@@ -90,8 +90,8 @@ static enum qb_error S_read_due(struct store_pool *pool, int64_t now_ms, struct 
         }
         store_column_text_copy(st, 6, r->resource, size + 1);
         int64_t attempts = store_column_int64(st, 7);
-        r->attempt_count = attempts >= 0 && attempts < MERCHANT_NOTIFY_ATTEMPTS_MAX ? (int)attempts
-                                                                                   : -1;
+        r->attempt_count =
+            attempts >= 0 && attempts < MERCHANT_NOTIFY_ATTEMPTS_TOTAL_MAX ? (int)attempts : -1;
         r->created_at_ms = store_column_int64(st, 8);
         if (r->attempt_count < 0) {
             free(r->resource);

@@ -180,6 +180,8 @@ static const struct matrix_row S_matrix[] = {
     /* Nobody's merchant (a merchant's owner is tested in test_notify.c). */
     {"GET", "/v1/merchants/{mchid}/notifications", ID_ORDER, SETUP_NONE, NULL,
      USER_ROUTE(404, 404)},
+    {"POST", "/v1/merchants/{mchid}/notifications/{id}/resend", ID_ORDER, SETUP_NONE, "{}",
+     USER_ROUTE(404, 404)},
     {"POST", "/admin/merchants", ID_NONE, SETUP_NONE, "{}", ADMIN_ROUTE(400)},
     /* Another app for B's merchant: B's alone (the others find no such merchant). */
     {"POST",
@@ -233,6 +235,9 @@ static const struct matrix_row S_matrix[] = {
     {"GET", "/v3/refund/domestic/refunds/{out_refund_no}", ID_ORDER, SETUP_NONE, NULL,
      MERCHANT_ROUTE(404)},
     {"GET", "/v3/qianbao/notifications", ID_NONE, SETUP_NONE, NULL, MERCHANT_ROUTE(200)},
+    /* Nobody's notification: RESOURCE_NOT_EXISTS (test_notify.c resends real ones). */
+    {"POST", "/v3/qianbao/notifications/{id}/resend", ID_ORDER, SETUP_NONE, "{}",
+     MERCHANT_ROUTE(404)},
     {"POST", "/v1/red-packets", ID_NONE, SETUP_NONE, "{}", USER_ROUTE(400, 400)},
     /* Nobody's packet: claiming it finds nothing, frozen or not. */
     {"POST", "/v1/red-packets/{id}/claims", ID_NO_RED_PACKET, SETUP_NONE, NULL,
@@ -369,7 +374,8 @@ static const char *S_status_code(const char *pattern, int status)
 {
     if (strncmp(pattern, "/v3/", 4) == 0 && (status == 401 || status == 403))
         return status == 401 ? "SIGN_ERROR" : "NO_AUTH";
-    if (strncmp(pattern, "/v3/refund/", 11) == 0 && status == 404)
+    if ((strncmp(pattern, "/v3/refund/", 11) == 0 || strncmp(pattern, "/v3/qianbao/", 12) == 0) &&
+        status == 404)
         return "RESOURCE_NOT_EXISTS";
     switch (status) {
     case 400:
@@ -453,15 +459,21 @@ static void S_login_lock(const struct api_user *user)
     }
 }
 
-/* Replaces the "{...}" segment of pattern with id. */
+/* Replaces every "{...}" segment of pattern with id. */
 static void S_path_fill(const char *pattern, const char *id, char *out, size_t out_size)
 {
-    const char *at = strchr(pattern, '{');
-    const char *end = at != NULL ? strchr(at, '}') : NULL;
-    if (end == NULL)
-        snprintf(out, out_size, "%s", pattern);
-    else
-        snprintf(out, out_size, "%.*s%s%s", (int)(at - pattern), pattern, id, end + 1);
+    size_t used = 0;
+    out[0] = '\0';
+    for (const char *at = pattern; *at != '\0' && used < out_size;) {
+        const char *open = strchr(at, '{');
+        const char *end = open != NULL ? strchr(open, '}') : NULL;
+        int n = end == NULL
+                    ? snprintf(out + used, out_size - used, "%s", at)
+                    : snprintf(out + used, out_size - used, "%.*s%s", (int)(open - at), at, id);
+        ASSERT(n >= 0 && (size_t)n < out_size - used);
+        used += (size_t)n;
+        at = end == NULL ? at + strlen(at) : end + 1;
+    }
 }
 
 TEST(every_route_answers_every_caller_as_the_matrix_says)

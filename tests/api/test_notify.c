@@ -547,6 +547,125 @@ TEST(a_crash_between_delivery_and_its_record_delivers_again)
     mh_release(&m);
 }
 
+/* POSTs {} to the owner's or (owner NULL) the merchant's resend route of notification id;
+ * answers the status, the answer in *res. */
+static long S_resend(const struct mh_merchant *m, const struct api_user *owner, const char *id,
+                     struct client_response *res)
+{
+    char path[256];
+    if (owner == NULL) {
+        snprintf(path, sizeof path, "/v3/qianbao/notifications/%s/resend", id);
+        return mh_call(&S_client, m, "POST", path, "{}", res);
+    }
+    snprintf(path, sizeof path, "/v1/merchants/%s/notifications/%s/resend", m->mchid, id);
+    return api_call(&S_client, "POST", path, owner->token, "{}", res);
+}
+
+/* Restarts the suite's daemon with the ladder divided by divisor. */
+static void S_restart(const char *divisor)
+{
+    client_release(&S_client);
+    ASSERT_EQ_INT(test_daemon_stop(&S_daemon), 0);
+    setenv("QIANBAO_TEST_NOTIFY_LADDER_DIVISOR", divisor, 1);
+    API_MUST(api_daemon_start(&S_daemon, S_root, "notify", S_args, S_admin));
+    client_init(&S_client, S_daemon.base_url);
+}
+
+TEST(a_merchant_sends_a_failed_notification_again)
+{
+    // A notify_url that was down for the whole ladder: the notification is FAILED after sixteen
+    // attempts. Once it is mended, the merchant (signed) or its owner (in the wallet) asks for
+    // it again: PENDING at once, one attempt more, delivered. A delivered notification is not
+    // sent again; another merchant's, another user's merchant and an unknown id find nothing.
+    S_restart("100000"); /* the whole ladder in under a second */
+    struct sink probe;
+    S_receiver_start(&probe, 0, NULL, 0);
+    int port = probe.port;
+    S_receiver_stop(&probe); /* connections are refused now */
+    char url[128];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/n", port);
+    struct api_user owner, stranger, payer;
+    API_MUST(th_user_new(&S_client, S_admin, &owner));
+    API_MUST(api_user_new(&S_client, S_admin, &stranger));
+    API_MUST(th_user_new(&S_client, S_admin, &payer));
+    API_MUST(th_fund(&S_client, S_admin, &payer, 5000));
+    struct mh_merchant m, other;
+    API_MUST(rh_onboard_owned(&S_client, S_admin, owner.id, &m));
+    API_MUST(mh_onboard(&S_client, S_admin, -1, &other));
+    char transaction_id[32];
+    rh_order_paid(&S_client, &m, &payer, "resend-0001", 1000, url, transaction_id);
+    json_t *n = S_wait_status(&m, "FAILED");
+    ASSERT_EQ_INT(json_integer_value(json_object_get(n, "attempt_count")), 16);
+    char id[64];
+    snprintf(id, sizeof id, "%s", json_string_value(json_object_get(n, "id")));
+    json_decref(n);
+
+    /* Still down: the one attempt more fails, and it is FAILED again. */
+    struct client_response res;
+    ASSERT_EQ_INT(S_resend(&m, NULL, id, &res), 200);
+    ASSERT(mh_response_verified(&m, &res));
+    ASSERT_EQ_STR(api_json_str(&res, "id"), id);
+    ASSERT_EQ_STR(api_json_str(&res, "status"), "PENDING");
+    ASSERT_EQ_STR(api_json_str(&res, "previous_status"), "FAILED");
+    ASSERT_EQ_INT(api_json_int(&res, "attempt_count", -1), 16);
+    ASSERT(api_json_str(&res, "next_attempt_time") != NULL);
+    client_response_release(&res);
+    for (int waited = 0; waited < S_WAIT_MS; waited += 50) {
+        n = S_newest(&m);
+        if (json_integer_value(json_object_get(n, "attempt_count")) == 17 &&
+            strcmp(json_string_value(json_object_get(n, "status")), "FAILED") == 0)
+            break;
+        json_decref(n);
+        n = NULL;
+        usleep(50 * 1000);
+    }
+    ASSERT(n != NULL);
+    json_decref(n);
+
+    /* Mended: the owner asks, and it arrives. */
+    struct sink rcv;
+    S_receiver_start(&rcv, port, NULL, 0);
+    ASSERT_EQ_INT(S_resend(&m, &stranger, id, &res), 404);
+    ASSERT_EQ_STR(api_error_code(&res), "NOT_FOUND");
+    client_response_release(&res);
+    ASSERT_EQ_INT(S_resend(&m, &owner, id, &res), 200);
+    ASSERT_EQ_STR(api_json_str(&res, "previous_status"), "FAILED");
+    ASSERT_EQ_INT(api_json_int(&res, "attempt_count", -1), 17);
+    client_response_release(&res);
+    ASSERT(S_wait_count(&rcv, 1));
+    json_t *plain = S_open(&m, &rcv.got[0], "TRANSACTION.SUCCESS", "transaction");
+    ASSERT_EQ_STR(json_string_value(json_object_get(plain, "transaction_id")), transaction_id);
+    json_decref(plain);
+    n = S_wait_status(&m, "DELIVERED");
+    ASSERT_EQ_INT(json_integer_value(json_object_get(n, "attempt_count")), 18);
+    json_decref(n);
+
+    /* Delivered: not again, on either route. */
+    ASSERT_EQ_INT(S_resend(&m, NULL, id, &res), 400);
+    ASSERT_EQ_STR(api_error_code(&res), "INVALID_REQUEST");
+    ASSERT_EQ_STR(api_json_str(&res, "message"), "the notification was delivered");
+    client_response_release(&res);
+    ASSERT_EQ_INT(S_resend(&m, &owner, id, &res), 409);
+    ASSERT_EQ_STR(api_error_code(&res), "CONFLICT");
+    client_response_release(&res);
+    /* Another merchant's notification and an unknown id are not there. */
+    ASSERT_EQ_INT(S_resend(&other, NULL, id, &res), 404);
+    ASSERT_EQ_STR(api_error_code(&res), "RESOURCE_NOT_EXISTS");
+    client_response_release(&res);
+    ASSERT_EQ_INT(S_resend(&m, &owner, "00000000-0000-4000-8000-000000000000", &res), 404);
+    ASSERT_EQ_STR(api_error_code(&res), "NOT_FOUND");
+    client_response_release(&res);
+    ASSERT_EQ_INT(S_resend(&m, NULL, "0000000000000000000000000000000000000000000000", &res), 404);
+    ASSERT_EQ_STR(api_error_code(&res), "RESOURCE_NOT_EXISTS");
+    client_response_release(&res);
+    usleep(200 * 1000);
+    ASSERT_EQ_INT(S_count(&rcv), 1);
+    S_receiver_stop(&rcv);
+    mh_release(&m);
+    mh_release(&other);
+    S_restart("150");
+}
+
 int main(void)
 {
     setenv("QIANBAO_TEST_NOTIFY_LADDER_DIVISOR", "150", 1);
@@ -560,5 +679,6 @@ int main(void)
     RUN(the_owner_reads_the_notifications_in_the_wallet);
     RUN(delivery_resumes_after_a_restart);
     RUN(a_crash_between_delivery_and_its_record_delivers_again);
+    RUN(a_merchant_sends_a_failed_notification_again);
     return api_suite_end(&suite);
 }

@@ -2040,6 +2040,7 @@ TEST(merchant_notifications)
                   transaction_id);
     S_substitute(transaction_id, "TRANSACTION_ID");
     bool attempted = false;
+    char notification_id[64] = "";
     for (int waited = 0; waited < 10000 && !attempted; waited += 50) {
         struct client_response res;
         ASSERT_EQ_INT(mh_call(&S_client, &m, "GET", "/v3/qianbao/notifications", NULL, &res), 200);
@@ -2047,7 +2048,9 @@ TEST(merchant_notifications)
         client_response_release(&res);
         json_t *n = json_array_get(json_object_get(j, "data"), 0);
         if (n != NULL && json_integer_value(json_object_get(n, "attempt_count")) >= 1) {
-            S_substitute(json_string_value(json_object_get(n, "id")), "NOTIFICATION_ID");
+            snprintf(notification_id, sizeof notification_id, "%s",
+                     json_string_value(json_object_get(n, "id")));
+            S_substitute(notification_id, "NOTIFICATION_ID");
             attempted = true;
         }
         json_decref(j);
@@ -2060,6 +2063,14 @@ TEST(merchant_notifications)
            NULL);
     S_case("merchant-notifications-bad-limit", NULL, "merchant", "notifications", m.mchid,
            "--limit", "0", NULL);
+    /* Sent again now, rather than at the ladder's next step (once: the worker's next attempt
+     * would change the count); only the owner's, only its own. */
+    S_case("merchant-notification-resend", NULL, "merchant", "notification-resend", m.mchid,
+           notification_id, NULL);
+    S_case("merchant-notification-resend-other", NULL, "merchant", "notification-resend",
+           "1900000000", notification_id, NULL);
+    S_case("merchant-notification-resend-unknown", NULL, "merchant", "notification-resend", m.mchid,
+           "00000000-0000-4000-8000-000000000000", NULL);
     mh_release(&m);
     S_END();
 }

@@ -278,6 +278,95 @@ TEST(attempts_follow_the_ladder_until_delivered_or_failed)
     wx_free(wx);
 }
 
+/* Asks for notification id of mchid to be sent again; answers the outcome. */
+static enum qb_error S_resend(struct wx *wx, const char *mchid, const char *id,
+                              struct merchant_notify_resend_cmd *out)
+{
+    struct merchant_notify_resend_cmd c;
+    merchant_notify_resend_cmd_init(&c);
+    snprintf(c.mchid, sizeof c.mchid, "%s", mchid);
+    snprintf(c.id, sizeof c.id, "%s", id);
+    ASSERT_EQ_INT(ledger_execute(wx->ledger, &c.cmd), QB_OK);
+    ASSERT_EQ_INT(c.cmd.result, QB_OK);
+    ledger_cmd_release(&c.cmd);
+    if (out != NULL)
+        *out = c;
+    return c.outcome;
+}
+
+TEST(a_resend_makes_a_notification_due_now_within_its_bound)
+{
+    // A merchant mends its endpoint and asks again: a PENDING notification far along the ladder
+    // is due at once and keeps its count; a FAILED one gets one attempt more, then FAILED again,
+    // up to MERCHANT_NOTIFY_RESENDS_MAX of them; a DELIVERED one, another merchant's and an
+    // unknown id are refused and change nothing.
+    struct wx *wx = wx_new();
+    struct S_add add = {.env = &wx->env};
+    ledger_cmd_init(&add.cmd, S_add_run, NULL);
+    ASSERT_EQ_INT(ledger_execute(wx->ledger, &add.cmd), QB_OK);
+    ASSERT_EQ_INT(add.cmd.result, QB_OK);
+    ledger_cmd_release(&add.cmd);
+    char id[MERCHANT_NOTIFY_ID_SIZE];
+    int64_t status, attempts, next_ms;
+    S_row(wx, id, &status, &attempts, &next_ms);
+    for (int a = 1; a <= 10; a++)
+        ASSERT_EQ_INT(S_attempt(wx, id, a, 500), QB_OK);
+    S_row(wx, id, &status, &attempts, &next_ms);
+    ASSERT_EQ_INT(next_ms - clock_now_ms(&wx->clock), 3600 * 1000); /* the 11th: in an hour */
+
+    struct merchant_notify_resend_cmd c;
+    ASSERT_EQ_INT(S_resend(wx, "1900009192", id, NULL), QB_E_NOT_FOUND);
+    ASSERT_EQ_INT(S_resend(wx, "1900009191", "00000000-0000-4000-8000-000000000000", NULL),
+                  QB_E_NOT_FOUND);
+    S_row(wx, id, &status, &attempts, &next_ms);
+    ASSERT_EQ_INT(next_ms - clock_now_ms(&wx->clock), 3600 * 1000);
+    clock_manual_advance(&wx->clock, 60 * 1000);
+    ASSERT_EQ_INT(S_resend(wx, "1900009191", id, &c), QB_OK);
+    ASSERT_EQ_INT(c.status_before, MERCHANT_NOTIFY_PENDING);
+    ASSERT_EQ_INT(c.attempt_count, 10);
+    ASSERT_EQ_INT(c.next_attempt_at_ms, clock_now_ms(&wx->clock));
+    S_row(wx, id, &status, &attempts, &next_ms);
+    ASSERT_EQ_INT(status, MERCHANT_NOTIFY_PENDING);
+    ASSERT_EQ_INT(attempts, 10);
+    ASSERT_EQ_INT(next_ms, clock_now_ms(&wx->clock));
+
+    /* Failed to the end of the ladder; each resend buys one attempt. */
+    for (int a = 11; a <= MERCHANT_NOTIFY_ATTEMPTS_MAX; a++)
+        ASSERT_EQ_INT(S_attempt(wx, id, a, 0), QB_OK);
+    for (int a = MERCHANT_NOTIFY_ATTEMPTS_MAX + 1; a <= MERCHANT_NOTIFY_ATTEMPTS_TOTAL_MAX; a++) {
+        S_row(wx, id, &status, &attempts, &next_ms);
+        ASSERT_EQ_INT(status, MERCHANT_NOTIFY_FAILED);
+        ASSERT_EQ_INT(attempts, a - 1);
+        ASSERT_EQ_INT(S_attempt(wx, id, a, 0), QB_E_CONFLICT); /* not due while FAILED */
+        ASSERT_EQ_INT(S_resend(wx, "1900009191", id, &c), QB_OK);
+        ASSERT_EQ_INT(c.status_before, MERCHANT_NOTIFY_FAILED);
+        S_row(wx, id, &status, &attempts, &next_ms);
+        ASSERT_EQ_INT(status, MERCHANT_NOTIFY_PENDING);
+        ASSERT_EQ_INT(next_ms, clock_now_ms(&wx->clock));
+        ASSERT_EQ_INT(S_attempt(wx, id, a, 503), QB_OK);
+    }
+    S_row(wx, id, &status, &attempts, &next_ms);
+    ASSERT_EQ_INT(status, MERCHANT_NOTIFY_FAILED);
+    ASSERT_EQ_INT(attempts, MERCHANT_NOTIFY_ATTEMPTS_TOTAL_MAX);
+    ASSERT_EQ_INT(S_resend(wx, "1900009191", id, &c), QB_E_CONFLICT);
+    ASSERT_EQ_INT(c.status_before, MERCHANT_NOTIFY_FAILED);
+    S_row(wx, id, &status, &attempts, &next_ms);
+    ASSERT_EQ_INT(status, MERCHANT_NOTIFY_FAILED);
+
+    /* A delivered one is not sent again. */
+    add = (struct S_add){.env = &wx->env};
+    ledger_cmd_init(&add.cmd, S_add_run, NULL);
+    ASSERT_EQ_INT(ledger_execute(wx->ledger, &add.cmd), QB_OK);
+    ledger_cmd_release(&add.cmd);
+    S_row(wx, id, &status, &attempts, &next_ms);
+    ASSERT_EQ_INT(S_attempt(wx, id, 1, 200), QB_OK);
+    ASSERT_EQ_INT(S_resend(wx, "1900009191", id, &c), QB_E_CONFLICT);
+    ASSERT_EQ_INT(c.status_before, MERCHANT_NOTIFY_DELIVERED);
+    S_row(wx, id, &status, &attempts, &next_ms);
+    ASSERT_EQ_INT(status, MERCHANT_NOTIFY_DELIVERED);
+    wx_free(wx);
+}
+
 TEST(ipv6_addresses_that_carry_an_ipv4_one_are_judged_by_it)
 {
     // An IPv6 form that reaches an IPv4 host (compatible, mapped, translated, NAT64, 6to4) is
@@ -313,5 +402,6 @@ int main(void)
     RUN(notify_urls_parse_and_private_addresses_are_told_apart);
     RUN(ipv6_addresses_that_carry_an_ipv4_one_are_judged_by_it);
     RUN(attempts_follow_the_ladder_until_delivered_or_failed);
+    RUN(a_resend_makes_a_notification_due_now_within_its_bound);
     return test_summary();
 }
