@@ -142,6 +142,8 @@ const struct http_route http_routes[] = {
      HTTP_QUERY_ANY},
     {"GET", "/v3/billdownload/file", http_handle_v3_billdownload, HTTP_AUTH_MERCHANT,
      HTTP_QUERY_ANY},
+    {"GET", "/v3/merchant/fund/balance/{account_type}", http_handle_v3_fund_balance,
+     HTTP_AUTH_MERCHANT, HTTP_QUERY_ANY},
     /* refund_routes.c */
     {"POST", "/v3/refund/domestic/refunds", http_handle_v3_refunds_create, HTTP_AUTH_MERCHANT,
      HTTP_QUERY_ANY},

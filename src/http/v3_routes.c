@@ -14,6 +14,7 @@
  *   GET  /v3/bill/tradebill?bill_date=                the day's bill: link and SHA-1 (bill.h)
  *   GET  /v3/bill/fundflowbill?bill_date=             the day's fund flow: the same way
  *   GET  /v3/billdownload/file?token=                 the bill itself (CSV, or gzip)
+ *   GET  /v3/merchant/fund/balance/BASIC              the settlement account's balance
  *
  * Bodies: WeChat's fields, strictly validated; a malformed body is
  * PARAM_ERROR (WeChat has no INVALID_JSON). Fields WeChat defines that
@@ -881,6 +882,38 @@ void http_handle_v3_fundflowbill(struct http_request *req)
         return;
     }
     S_bill_answer(req, MERCHANT_BILL_FUNDFLOW, bill_date, tar_type != NULL);
+}
+
+/* GET /v3/merchant/fund/balance/{account_type} — the settlement account
+ * now, WeChat's BASIC account: {available_amount, pending_amount}, the
+ * second held by the owner's withdrawals in flight, the two adding up to
+ * the balance. The same figures as the owner's GET /v1/merchants/me. */
+void http_handle_v3_fund_balance(struct http_request *req)
+{
+    const struct merchant *m = http_request_merchant(req);
+    if (m == NULL) {
+        http_reply_error(req, QB_E_INTERNAL);
+        return;
+    }
+    if (!merchant_fundflow_account_is_valid(http_request_param(req, "account_type"))) {
+        http_reply_error_message(req, QB_E_PARAM, "account_type must be BASIC");
+        return;
+    }
+    struct ledger_account_view view;
+    enum qb_error err = http_request_account_view(req, m->account_id, &view);
+    if (err != QB_OK) {
+        /* The settlement account is made with the merchant. */
+        http_reply_error(req, err == QB_E_NOT_FOUND ? QB_E_INTERNAL : err);
+        return;
+    }
+    json_t *body = json_pack("{s:I, s:I}", "available_amount", (json_int_t)view.available_minor,
+                             "pending_amount", (json_int_t)view.held_minor);
+    if (body == NULL) {
+        http_reply_error(req, QB_E_INTERNAL);
+        return;
+    }
+    http_reply_json(req, 200, body);
+    json_decref(body);
 }
 
 /* GET /v3/billdownload/file?token= — the file. A bill whose file (and

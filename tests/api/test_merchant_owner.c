@@ -84,6 +84,17 @@ static void S_merchant_balance(const struct api_user *owner, const char *query,
     json_decref(j);
 }
 
+/* The merchant API's balance of the settlement account says what the owner's view says. */
+static void S_v3_balance_is(const struct mh_merchant *m, long long available, long long pending)
+{
+    struct client_response res;
+    ASSERT_EQ_INT(mh_call(&S_client, m, "GET", "/v3/merchant/fund/balance/BASIC", NULL, &res), 200);
+    ASSERT(mh_response_verified(m, &res));
+    ASSERT_EQ_INT(api_json_int(&res, "available_amount", -1), available);
+    ASSERT_EQ_INT(api_json_int(&res, "pending_amount", -1), pending);
+    client_response_release(&res);
+}
+
 static void S_today(char out[16])
 {
     time_t t = time(NULL) + 8 * 3600;
@@ -235,6 +246,17 @@ TEST(the_owner_withdraws_the_merchants_balance_like_a_user)
     long long available = -1, pending = -1;
     S_merchant_balance(&owner, "", &available, &pending);
     ASSERT_EQ_INT(available, 50000 - 300);
+    S_v3_balance_is(&m, 50000 - 300, 0);
+    /* WeChat's other account types do not exist here. */
+    const char *bad_types[] = {"OPERATION", "FEES", "basic", "BASIC%20"};
+    for (size_t i = 0; i < 4; i++) {
+        char type_path[96];
+        snprintf(type_path, sizeof type_path, "/v3/merchant/fund/balance/%s", bad_types[i]);
+        struct client_response bad;
+        ASSERT_EQ_INT(mh_call(&S_client, &m, "GET", type_path, NULL, &bad), 400);
+        ASSERT_EQ_STR(api_error_code(&bad), "PARAM_ERROR");
+        client_response_release(&bad);
+    }
 
     struct client_response res;
     ASSERT_EQ_INT(api_call(&S_client, "GET", "/v1/me/cards", owner.token, NULL, &res), 200);
@@ -268,6 +290,7 @@ TEST(the_owner_withdraws_the_merchants_balance_like_a_user)
     S_merchant_balance(&owner, "", &available, &pending);
     ASSERT_EQ_INT(available, 50000 - 300 - 20000 - fee);
     ASSERT_EQ_INT(pending, 0);
+    S_v3_balance_is(&m, available, 0);
     ASSERT_EQ_INT(th_balance(&S_client, &owner), 100);
 
     /* The retry answers the same payment and moves nothing. */
@@ -441,6 +464,59 @@ TEST(an_unverified_owner_cashes_out_within_the_lifetime_limit)
     mh_release(&m);
 }
 
+TEST(the_merchant_api_reads_the_balance_and_what_a_withdrawal_holds)
+{
+    // GET /v3/merchant/fund/balance/BASIC, as WeChat's balance query: what the merchant may
+    // withdraw and what is held, together the balance. A withdrawal the bank confirms late
+    // (sandbox card ...0061, SUCCESS from 3 s on) holds its amount and fee until it does.
+    struct api_user owner, payer;
+    API_MUST(th_user_new(&S_client, S_admin, &owner));
+    API_MUST(th_user_new(&S_client, S_admin, &payer));
+    API_MUST(th_fund(&S_client, S_admin, &payer, 100000));
+    struct mh_merchant m;
+    S_onboard(&owner, "balance-shop", &m);
+    S_v3_balance_is(&m, 0, 0);
+    S_order(&m, &payer, "bal-0001", 30000);
+    S_v3_balance_is(&m, 30000 - 180, 0);
+
+    char phone[API_PHONE_SIZE], code[API_SMS_CODE_SIZE], body[512];
+    api_phone_new(phone);
+    ASSERT_EQ_INT(api_sms_request_target(&S_client, phone, "bind_card", "999900******0061"), 202);
+    API_MUST(api_sms_code_read(&S_client, S_admin, phone, "bind_card", code));
+    snprintf(body, sizeof body,
+             "{\"card_number\":\"9999000000000061\",\"holder_name\":\"张三\",\"phone\":\"%s\","
+             "\"sms_code\":\"%s\"}",
+             phone, code);
+    struct client_response res;
+    ASSERT_EQ_INT(api_call(&S_client, "POST", "/v1/me/cards", owner.token, body, &res), 201);
+    char card_id[64];
+    snprintf(card_id, sizeof card_id, "%s", api_json_str(&res, "id"));
+    client_response_release(&res);
+    snprintf(body, sizeof body,
+             "{\"card_id\":\"%s\",\"amount\":10000,\"payment_password\":\"" TH_PAY_PASSWORD "\"}",
+             card_id);
+    ASSERT_EQ_INT(api_call_idem(&S_client, "POST", "/v1/merchants/me/withdrawals", owner.token,
+                                "bal-w1", body, &res),
+                  201);
+    ASSERT_EQ_STR(api_json_str(&res, "status"), "PROCESSING");
+    long long fee = api_json_int(&res, "fee", -1);
+    ASSERT(fee > 0);
+    client_response_release(&res);
+    long long available = -1, pending = -1;
+    S_merchant_balance(&owner, "", &available, &pending);
+    /* Still at the bank (for 3 s at least): held, not gone. */
+    ASSERT_EQ_INT(pending, 10000 + fee);
+    ASSERT_EQ_INT(available, 30000 - 180 - 10000 - fee);
+    S_v3_balance_is(&m, available, pending);
+    for (int waited = 0; pending != 0 && waited < 15000; waited += 100) {
+        usleep(100 * 1000);
+        S_merchant_balance(&owner, "", &available, &pending);
+    }
+    ASSERT_EQ_INT(pending, 0);
+    S_v3_balance_is(&m, 30000 - 180 - 10000 - fee, 0);
+    mh_release(&m);
+}
+
 int main(void)
 {
     struct api_suite suite;
@@ -450,5 +526,6 @@ int main(void)
     RUN(the_owner_sees_balance_and_analytics_of_real_payments);
     RUN(the_owner_withdraws_the_merchants_balance_like_a_user);
     RUN(an_unverified_owner_cashes_out_within_the_lifetime_limit);
+    RUN(the_merchant_api_reads_the_balance_and_what_a_withdrawal_holds);
     return api_suite_end(&suite);
 }
