@@ -95,6 +95,38 @@ static void S_v3_balance_is(const struct mh_merchant *m, long long available, lo
     client_response_release(&res);
 }
 
+/* The body of a merchant withdrawal of amount to card_id with the right payment password. */
+static void S_withdrawal_body(char body[256], const char *card_id, long long amount)
+{
+    snprintf(body, 256,
+             "{\"card_id\":\"%s\",\"amount\":%lld,\"payment_password\":\"" TH_PAY_PASSWORD "\"}",
+             card_id, amount);
+}
+
+/* POST /v1/merchants/me/withdrawals by owner under key; the status, the answer in res. */
+static long S_withdraw(const struct api_user *owner, const char *card_id, long long amount,
+                       const char *key, struct client_response *res)
+{
+    char body[256];
+    S_withdrawal_body(body, card_id, amount);
+    return api_call_idem(&S_client, "POST", "/v1/merchants/me/withdrawals", owner->token, key, body,
+                         res);
+}
+
+/* The id of the first card owner has bound. */
+static void S_first_card(const struct api_user *owner, char card_id[64])
+{
+    struct client_response res;
+    ASSERT_EQ_INT(api_call(&S_client, "GET", "/v1/me/cards", owner->token, NULL, &res), 200);
+    json_t *cards = api_json(&res);
+    client_response_release(&res);
+    snprintf(card_id, 64, "%s",
+             json_string_value(
+                 json_object_get(json_array_get(json_object_get(cards, "items"), 0), "id")));
+    json_decref(cards);
+    ASSERT(card_id[0] != '\0');
+}
+
 static void S_today(char out[16])
 {
     time_t t = time(NULL) + 8 * 3600;
@@ -259,27 +291,11 @@ TEST(the_owner_withdraws_the_merchants_balance_like_a_user)
     }
 
     struct client_response res;
-    ASSERT_EQ_INT(api_call(&S_client, "GET", "/v1/me/cards", owner.token, NULL, &res), 200);
-    json_t *cards = api_json(&res);
-    client_response_release(&res);
     char card_id[64];
-    snprintf(card_id, sizeof card_id, "%s",
-             json_string_value(json_object_get(
-                 json_array_get(json_object_get(cards, "items") != NULL
-                                    ? json_object_get(cards, "items")
-                                    : json_object_get(cards, "cards"),
-                                0),
-                 "id")));
-    json_decref(cards);
-    ASSERT(card_id[0] != '\0');
+    S_first_card(&owner, card_id);
 
     char body[256];
-    snprintf(body, sizeof body,
-             "{\"card_id\":\"%s\",\"amount\":20000,\"payment_password\":\"" TH_PAY_PASSWORD "\"}",
-             card_id);
-    ASSERT_EQ_INT(api_call_idem(&S_client, "POST", "/v1/merchants/me/withdrawals", owner.token,
-                                "mw-1", body, &res),
-                  201);
+    ASSERT_EQ_INT(S_withdraw(&owner, card_id, 20000, "mw-1", &res), 201);
     ASSERT_EQ_STR(api_json_str(&res, "type"), "withdrawal");
     ASSERT_EQ_STR(api_json_str(&res, "status"), "SUCCESS");
     long long fee = api_json_int(&res, "fee", -1);
@@ -294,9 +310,7 @@ TEST(the_owner_withdraws_the_merchants_balance_like_a_user)
     ASSERT_EQ_INT(th_balance(&S_client, &owner), 100);
 
     /* The retry answers the same payment and moves nothing. */
-    ASSERT_EQ_INT(api_call_idem(&S_client, "POST", "/v1/merchants/me/withdrawals", owner.token,
-                                "mw-1", body, &res),
-                  201);
+    ASSERT_EQ_INT(S_withdraw(&owner, card_id, 20000, "mw-1", &res), 201);
     ASSERT_EQ_STR(api_json_str(&res, "id"), payment_id);
     client_response_release(&res);
     S_merchant_balance(&owner, "", &available, &pending);
@@ -307,9 +321,7 @@ TEST(the_owner_withdraws_the_merchants_balance_like_a_user)
     client_response_release(&res);
 
     /* More than the merchant has; a wrong password; bad input; not the owner. */
-    snprintf(body, sizeof body,
-             "{\"card_id\":\"%s\",\"amount\":40000,\"payment_password\":\"" TH_PAY_PASSWORD "\"}",
-             card_id);
+    S_withdrawal_body(body, card_id, 40000);
     S_expect(&owner, "POST", "/v1/merchants/me/withdrawals", body, 402, "INSUFFICIENT_BALANCE");
     snprintf(body, sizeof body,
              "{\"card_id\":\"%s\",\"amount\":100,\"payment_password\":\"000000\"}", card_id);
@@ -318,12 +330,7 @@ TEST(the_owner_withdraws_the_merchants_balance_like_a_user)
                   403);
     ASSERT_EQ_STR(api_error_code(&res), "PASSWORD_WRONG");
     client_response_release(&res);
-    snprintf(body, sizeof body,
-             "{\"card_id\":\"%s\",\"amount\":0,\"payment_password\":\"" TH_PAY_PASSWORD "\"}",
-             card_id);
-    ASSERT_EQ_INT(api_call_idem(&S_client, "POST", "/v1/merchants/me/withdrawals", owner.token,
-                                "mw-3", body, &res),
-                  400);
+    ASSERT_EQ_INT(S_withdraw(&owner, card_id, 0, "mw-3", &res), 400);
     client_response_release(&res);
     snprintf(body, sizeof body,
              "{\"card_id\":\"%s\",\"amount\":100,\"payment_password\":\"" TH_PAY_PASSWORD
@@ -339,12 +346,7 @@ TEST(the_owner_withdraws_the_merchants_balance_like_a_user)
     snprintf(admin_path, sizeof admin_path, "/admin/merchants/%s/suspend", m.mchid);
     ASSERT_EQ_INT(api_call(&S_client, "POST", admin_path, S_admin, NULL, &res), 200);
     client_response_release(&res);
-    snprintf(body, sizeof body,
-             "{\"card_id\":\"%s\",\"amount\":100,\"payment_password\":\"" TH_PAY_PASSWORD "\"}",
-             card_id);
-    ASSERT_EQ_INT(api_call_idem(&S_client, "POST", "/v1/merchants/me/withdrawals", owner.token,
-                                "mw-suspended", body, &res),
-                  403);
+    ASSERT_EQ_INT(S_withdraw(&owner, card_id, 100, "mw-suspended", &res), 403);
     ASSERT_EQ_STR(api_error_code(&res), "ACCOUNT_FROZEN");
     client_response_release(&res);
     S_merchant_balance(&owner, "", &available, &pending);
@@ -353,9 +355,7 @@ TEST(the_owner_withdraws_the_merchants_balance_like_a_user)
     snprintf(admin_path, sizeof admin_path, "/admin/merchants/%s/resume", m.mchid);
     ASSERT_EQ_INT(api_call(&S_client, "POST", admin_path, S_admin, NULL, &res), 200);
     client_response_release(&res);
-    snprintf(body, sizeof body,
-             "{\"card_id\":\"%s\",\"amount\":40000,\"payment_password\":\"" TH_PAY_PASSWORD "\"}",
-             card_id);
+    S_withdrawal_body(body, card_id, 40000);
     S_expect(&owner, "POST", "/v1/merchants/me/withdrawals", body, 402, "INSUFFICIENT_BALANCE");
 
     /* The quote reads the merchant's balance, not the owner's: the most that can go is what the
@@ -381,12 +381,7 @@ TEST(the_owner_withdraws_the_merchants_balance_like_a_user)
     snprintf(body, sizeof body, "{\"real_name\":\"王五\",\"id_number\":\"%s\"}", id_number);
     ASSERT_EQ_INT(api_call(&S_client, "POST", "/v1/me/kyc", owner.token, body, &res), 200);
     client_response_release(&res);
-    snprintf(body, sizeof body,
-             "{\"card_id\":\"%s\",\"amount\":100,\"payment_password\":\"" TH_PAY_PASSWORD "\"}",
-             card_id);
-    ASSERT_EQ_INT(api_call_idem(&S_client, "POST", "/v1/merchants/me/withdrawals", owner.token,
-                                "mw-4", body, &res),
-                  400);
+    ASSERT_EQ_INT(S_withdraw(&owner, card_id, 100, "mw-4", &res), 400);
     ASSERT_EQ_STR(api_error_code(&res), "CARD_HOLDER_MISMATCH");
     client_response_release(&res);
     S_merchant_balance(&owner, "", &available, &pending);
@@ -411,14 +406,8 @@ TEST(an_unverified_owner_cashes_out_within_the_lifetime_limit)
     S_onboard(&owner, "kyc-shop", &m);
     S_order(&m, &payer, "kyc-0001", 300000);
     struct client_response res;
-    ASSERT_EQ_INT(api_call(&S_client, "GET", "/v1/me/cards", owner.token, NULL, &res), 200);
-    json_t *cards = api_json(&res);
-    client_response_release(&res);
     char card_id[64];
-    snprintf(card_id, sizeof card_id, "%s",
-             json_string_value(
-                 json_object_get(json_array_get(json_object_get(cards, "items"), 0), "id")));
-    json_decref(cards);
+    S_first_card(&owner, card_id);
 
     ASSERT_EQ_INT(api_call(&S_client, "GET", "/v1/merchants/me/withdrawal-quote?amount=250000",
                            owner.token, NULL, &res),
@@ -428,22 +417,11 @@ TEST(an_unverified_owner_cashes_out_within_the_lifetime_limit)
     ASSERT(json_is_false(json_object_get(quote, "payable")));
     json_decref(quote);
     client_response_release(&res);
-    char body[256];
-    snprintf(body, sizeof body,
-             "{\"card_id\":\"%s\",\"amount\":250000,\"payment_password\":\"" TH_PAY_PASSWORD "\"}",
-             card_id);
-    ASSERT_EQ_INT(api_call_idem(&S_client, "POST", "/v1/merchants/me/withdrawals", owner.token,
-                                "kyc-mw-1", body, &res),
-                  403);
+    ASSERT_EQ_INT(S_withdraw(&owner, card_id, 250000, "kyc-mw-1", &res), 403);
     ASSERT_EQ_STR(api_json_str(&res, "code"), "LIMIT_EXCEEDED");
     ASSERT_EQ_STR(api_json_str(&res, "limit"), "kyc_lifetime");
     client_response_release(&res);
-    snprintf(body, sizeof body,
-             "{\"card_id\":\"%s\",\"amount\":60000,\"payment_password\":\"" TH_PAY_PASSWORD "\"}",
-             card_id);
-    ASSERT_EQ_INT(api_call_idem(&S_client, "POST", "/v1/merchants/me/withdrawals", owner.token,
-                                "kyc-mw-2", body, &res),
-                  201);
+    ASSERT_EQ_INT(S_withdraw(&owner, card_id, 60000, "kyc-mw-2", &res), 201);
     client_response_release(&res);
     ASSERT_EQ_INT(api_call(&S_client, "GET", "/v1/me/limits", owner.token, NULL, &res), 200);
     json_t *limits = api_json(&res);
@@ -479,25 +457,10 @@ TEST(the_merchant_api_reads_the_balance_and_what_a_withdrawal_holds)
     S_order(&m, &payer, "bal-0001", 30000);
     S_v3_balance_is(&m, 30000 - 180, 0);
 
-    char phone[API_PHONE_SIZE], code[API_SMS_CODE_SIZE], body[512];
-    api_phone_new(phone);
-    ASSERT_EQ_INT(api_sms_request_target(&S_client, phone, "bind_card", "999900******0061"), 202);
-    API_MUST(api_sms_code_read(&S_client, S_admin, phone, "bind_card", code));
-    snprintf(body, sizeof body,
-             "{\"card_number\":\"9999000000000061\",\"holder_name\":\"张三\",\"phone\":\"%s\","
-             "\"sms_code\":\"%s\"}",
-             phone, code);
+    char card_id[API_ID_SIZE_MAX];
+    API_MUST(th_card_bind(&S_client, S_admin, &owner, "9999000000000061", card_id));
     struct client_response res;
-    ASSERT_EQ_INT(api_call(&S_client, "POST", "/v1/me/cards", owner.token, body, &res), 201);
-    char card_id[64];
-    snprintf(card_id, sizeof card_id, "%s", api_json_str(&res, "id"));
-    client_response_release(&res);
-    snprintf(body, sizeof body,
-             "{\"card_id\":\"%s\",\"amount\":10000,\"payment_password\":\"" TH_PAY_PASSWORD "\"}",
-             card_id);
-    ASSERT_EQ_INT(api_call_idem(&S_client, "POST", "/v1/merchants/me/withdrawals", owner.token,
-                                "bal-w1", body, &res),
-                  201);
+    ASSERT_EQ_INT(S_withdraw(&owner, card_id, 10000, "bal-w1", &res), 201);
     ASSERT_EQ_STR(api_json_str(&res, "status"), "PROCESSING");
     long long fee = api_json_int(&res, "fee", -1);
     ASSERT(fee > 0);

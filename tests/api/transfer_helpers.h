@@ -55,20 +55,20 @@ static inline bool th_user_new(struct client *client, const char *admin, struct 
            api_payment_password_set(client, admin, u, TH_PAY_PASSWORD);
 }
 
-/* Binds a fresh sandbox card to u and tops up amount_minor from it. False
- * (with a message on stderr) when either step is refused. */
-static inline bool th_fund(struct client *client, const char *admin, const struct api_user *u,
-                           long long amount_minor)
+/* Binds the sandbox card number to u after its bind_card code, and keeps
+ * the card's id in card_id. False (with a
+ * message on stderr) when refused. */
+static inline bool th_card_bind(struct client *client, const char *admin, const struct api_user *u,
+                                const char *number, char card_id[API_ID_SIZE_MAX])
 {
-    char number[17], target[17], phone[API_PHONE_SIZE], code[API_SMS_CODE_SIZE];
-    th_card_number_new(number);
+    char target[17], phone[API_PHONE_SIZE], code[API_SMS_CODE_SIZE];
     for (size_t i = 0; i < 16; i++)
         target[i] = i < 6 || i >= 12 ? number[i] : '*';
     target[16] = '\0';
     api_phone_new(phone);
     if (api_sms_request_target(client, phone, "bind_card", target) != 202 ||
         !api_sms_code_read(client, admin, phone, "bind_card", code)) {
-        fprintf(stderr, "  th_fund: no bind_card code: %s\n", api_error());
+        fprintf(stderr, "  th_card_bind: no bind_card code: %s\n", api_error());
         return false;
     }
     char body[512];
@@ -77,21 +77,34 @@ static inline bool th_fund(struct client *client, const char *admin, const struc
              number, phone, code);
     struct client_response res;
     long status = api_call(client, "POST", "/v1/me/cards", u->token, body, &res);
-    char card_id[API_ID_SIZE_MAX];
-    snprintf(card_id, sizeof card_id, "%s", api_json_str(&res, "id"));
+    snprintf(card_id, API_ID_SIZE_MAX, "%s", api_json_str(&res, "id"));
     if (status != 201) {
-        fprintf(stderr, "  th_fund: POST /v1/me/cards: %ld %.*s\n", status, (int)res.body.size,
+        fprintf(stderr, "  th_card_bind: POST /v1/me/cards: %ld %.*s\n", status, (int)res.body.size,
                 res.body.data ? res.body.data : "");
         client_response_release(&res);
         return false;
     }
     client_response_release(&res);
+    return true;
+}
+
+/* Binds a fresh sandbox card to u and tops up amount_minor from it. False
+ * (with a message on stderr) when either step is refused. */
+static inline bool th_fund(struct client *client, const char *admin, const struct api_user *u,
+                           long long amount_minor)
+{
+    char number[17], card_id[API_ID_SIZE_MAX];
+    th_card_number_new(number);
+    if (!th_card_bind(client, admin, u, number, card_id))
+        return false;
+    char body[512];
     snprintf(body, sizeof body,
              "{\"card_id\":\"%s\",\"amount\":%lld,\"payment_password\":\"" TH_PAY_PASSWORD "\"}",
              card_id, amount_minor);
     char key[64];
     snprintf(key, sizeof key, "fund-%s", number);
-    status = api_call_idem(client, "POST", "/v1/me/topups", u->token, key, body, &res);
+    struct client_response res;
+    long status = api_call_idem(client, "POST", "/v1/me/topups", u->token, key, body, &res);
     if (status != 201) {
         fprintf(stderr, "  th_fund: POST /v1/me/topups: %ld %.*s\n", status,
                 (int)res.body.size, res.body.data ? res.body.data : "");
