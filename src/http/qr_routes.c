@@ -180,11 +180,10 @@ void http_handle_merchant_till_code_get(struct http_request *req)
     struct store *reader = http_reader_acquire(req);
     if (reader == NULL)
         return;
-    enum qb_error err = merchant_get(reader, mchid != NULL ? mchid : "", m);
-    http_reader_release(req, reader);
     /* Another user's merchant does not exist for this one. */
-    if (err == QB_OK && strcmp(m->owner_user_id, http_request_session(req)->user_id) != 0)
-        err = QB_E_NOT_FOUND;
+    enum qb_error err = merchant_owned_get(reader, http_request_session(req)->user_id,
+                                           mchid != NULL ? mchid : "", m);
+    http_reader_release(req, reader);
     if (err != QB_OK) {
         http_reply_error(req, err == QB_E_NOT_FOUND || err == QB_E_STORAGE ? err : QB_E_INTERNAL);
         return;
