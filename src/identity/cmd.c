@@ -69,6 +69,22 @@ static enum qb_error user_load(struct ledger_txn *txn, const char *user_id,
     return err == QB_OK || err == QB_E_NOT_FOUND ? err : QB_E_STORAGE;
 }
 
+/* Changes c's user row (sql with p, $1 the user's id), records event with
+ * detail on the user's security events and reloads c->user: the steps of
+ * every change to a user's settings. QB_E_STORAGE when one fails. */
+static enum qb_error user_change(struct ledger_txn *txn, struct identity_cmd *c, const char *sql,
+                                 const struct store_param *p, size_t p_count, const char *event,
+                                 const char *detail)
+{
+    identity_user_written(txn, c->env, c->user_id);
+    enum qb_error err = store_run(ledger_txn_store(txn), sql, p, p_count);
+    if (err == QB_OK)
+        err = event_record(txn, c->user_id, event, detail);
+    if (err == QB_OK)
+        err = user_load(txn, c->user_id, &c->user);
+    return err == QB_OK ? QB_OK : QB_E_STORAGE;
+}
+
 /* Consumes an SMS code. QB_OK when it was valid; QB_E_SMS_CODE_INVALID for
  * every refusal (its count kept when the command commits); QB_E_STORAGE or
  * QB_E_INTERNAL for failures that must roll back. */
@@ -992,18 +1008,13 @@ static enum qb_error op_payment_password_set(struct ledger_txn *txn, struct iden
     uint8_t mac[CRYPTO_SHA256_SIZE];
     payment_password_mac(env, c->user_id, c->payment_password, mac);
     const struct store_param p[] = {STORE_TEXT(c->user_id), STORE_BLOB(mac, sizeof mac)};
-    identity_user_written(txn, env, c->user_id);
-    err = store_run(ledger_txn_store(txn),
-                   "UPDATE users SET payment_password_hash = $2, payment_password_failures = 0,"
-                   " payment_password_locked_until_ms = 0 WHERE id = $1",
-                   p, QB_ARRAY_COUNT(p));
+    err = user_change(txn, c,
+                      "UPDATE users SET payment_password_hash = $2, payment_password_failures = 0,"
+                      " payment_password_locked_until_ms = 0 WHERE id = $1",
+                      p, QB_ARRAY_COUNT(p), "payment_password_set", "");
     crypto_wipe(mac, sizeof mac);
-    if (err == QB_OK)
-        err = event_record(txn, c->user_id, "payment_password_set", "");
-    if (err == QB_OK)
-        err = user_load(txn, c->user_id, &c->user);
     if (err != QB_OK)
-        return QB_E_STORAGE;
+        return err;
     c->outcome = QB_OK;
     return QB_OK;
 }
@@ -1081,17 +1092,13 @@ static enum qb_error op_kyc_submit(struct ledger_txn *txn, struct identity_cmd *
                               STORE_BLOB(number_sealed, number_size + DOMAIN_SEAL_OVERHEAD),
                               STORE_TEXT(c->id_number + number_size - 4),
                               STORE_BLOB(number_hash, sizeof number_hash)};
-    identity_user_written(txn, env, c->user_id);
-    err = store_run(ledger_txn_store(txn),
-                   "UPDATE users SET kyc_level = 2, real_name_sealed = $2, id_number_sealed = $3,"
-                   " id_number_last4 = $4, id_number_hash = $5 WHERE id = $1",
-                   p, QB_ARRAY_COUNT(p));
-    if (err == QB_OK)
-        err = event_record(txn, c->user_id, "kyc_level_2", "");
-    if (err == QB_OK)
-        err = user_load(txn, c->user_id, &c->user);
+    err =
+        user_change(txn, c,
+                    "UPDATE users SET kyc_level = 2, real_name_sealed = $2, id_number_sealed = $3,"
+                    " id_number_last4 = $4, id_number_hash = $5 WHERE id = $1",
+                    p, QB_ARRAY_COUNT(p), "kyc_level_2", "");
     if (err != QB_OK)
-        return QB_E_STORAGE;
+        return err;
     c->outcome = QB_OK;
     return QB_OK;
 }
@@ -1273,16 +1280,11 @@ static enum qb_error op_admin_login_unlock(struct ledger_txn *txn, struct identi
         return QB_OK;
     }
     const struct store_param p[] = {STORE_TEXT(c->user_id)};
-    identity_user_written(txn, c->env, c->user_id);
-    err = store_run(ledger_txn_store(txn),
-                    "UPDATE users SET login_failures = 0, login_locked_until_ms = 0 WHERE id = $1",
-                    p, QB_ARRAY_COUNT(p));
-    if (err == QB_OK)
-        err = event_record(txn, c->user_id, "login_unlocked", "operator");
-    if (err == QB_OK)
-        err = user_load(txn, c->user_id, &c->user);
+    err = user_change(
+        txn, c, "UPDATE users SET login_failures = 0, login_locked_until_ms = 0 WHERE id = $1", p,
+        QB_ARRAY_COUNT(p), "login_unlocked", "operator");
     if (err != QB_OK)
-        return QB_E_STORAGE;
+        return err;
     QB_ASSERT(c->user.login_locked_until_ms == 0);
     c->outcome = QB_OK;
     return QB_OK;
@@ -1343,17 +1345,12 @@ static enum qb_error op_phone_change(struct ledger_txn *txn, struct identity_cmd
         snprintf(detail, sizeof detail, "old=****%s new=****%s", c->phone_before + 7, c->phone + 7);
     QB_ASSERT(size > 0 && (size_t)size < sizeof detail);
     const struct store_param p[] = {STORE_TEXT(c->user_id), STORE_TEXT(c->phone)};
-    identity_user_written(txn, env, c->user_id);
-    err = store_run(ledger_txn_store(txn), "UPDATE users SET phone = $2 WHERE id = $1", p,
-                    QB_ARRAY_COUNT(p));
     /* A code the old phone still holds opens nothing, should the phone
      * be registered by someone else while it lives. */
+    err = sms_txn_codes_void(txn, c->phone_before);
     if (err == QB_OK)
-        err = sms_txn_codes_void(txn, c->phone_before);
-    if (err == QB_OK)
-        err = event_record(txn, c->user_id, "phone_changed", detail);
-    if (err == QB_OK)
-        err = user_load(txn, c->user_id, &c->user);
+        err = user_change(txn, c, "UPDATE users SET phone = $2 WHERE id = $1", p, QB_ARRAY_COUNT(p),
+                          "phone_changed", detail);
     if (err != QB_OK) {
         c->phone_before[0] = '\0';
         return QB_E_STORAGE;
@@ -1386,15 +1383,10 @@ static enum qb_error op_admin_set_kyc_level(struct ledger_txn *txn, struct ident
     int size = snprintf(detail, sizeof detail, "%d", c->kyc_level);
     QB_ASSERT(size > 0 && (size_t)size < sizeof detail);
     const struct store_param p[] = {STORE_TEXT(c->user_id), STORE_INT(c->kyc_level)};
-    identity_user_written(txn, c->env, c->user_id);
-    err = store_run(ledger_txn_store(txn), "UPDATE users SET kyc_level = $2 WHERE id = $1", p,
-                   QB_ARRAY_COUNT(p));
-    if (err == QB_OK)
-        err = event_record(txn, c->user_id, "kyc_level_set", detail);
-    if (err == QB_OK)
-        err = user_load(txn, c->user_id, &c->user);
+    err = user_change(txn, c, "UPDATE users SET kyc_level = $2 WHERE id = $1", p, QB_ARRAY_COUNT(p),
+                      "kyc_level_set", detail);
     if (err != QB_OK)
-        return QB_E_STORAGE;
+        return err;
     c->outcome = QB_OK;
     return QB_OK;
 }
