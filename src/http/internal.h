@@ -685,6 +685,7 @@ void http_handle_v3_tradebill(struct http_request *req);
 void http_handle_v3_fundflowbill(struct http_request *req);
 void http_handle_v3_billdownload(struct http_request *req);
 void http_handle_v3_fund_balance(struct http_request *req);
+void http_handle_v3_fund_dayendbalance(struct http_request *req);
 /* refund_routes.c: refunds and notifications of the merchant API. */
 void http_handle_v3_refunds_create(struct http_request *req);
 void http_handle_v3_refunds_get(struct http_request *req);

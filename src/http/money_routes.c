@@ -498,7 +498,7 @@ static void S_pay_create(struct http_request *req, enum wallet_payment_kind kind
             goto out;
         }
         c->pay.account_id = m->account_id;
-        snprintf(c->pay.account_label, sizeof c->pay.account_label, "merchant:%s", m->mchid);
+        merchant_account_owner(m->mchid, c->pay.account_label, sizeof c->pay.account_label);
     }
     snprintf(c->pay.user_id, sizeof c->pay.user_id, "%s", session->user_id);
     snprintf(c->pay.card_id, sizeof c->pay.card_id, "%s", card_id);

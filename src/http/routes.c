@@ -144,6 +144,8 @@ const struct http_route http_routes[] = {
      HTTP_QUERY_ANY},
     {"GET", "/v3/merchant/fund/balance/{account_type}", http_handle_v3_fund_balance,
      HTTP_AUTH_MERCHANT, HTTP_QUERY_ANY},
+    {"GET", "/v3/merchant/fund/dayendbalance/{account_type}", http_handle_v3_fund_dayendbalance,
+     HTTP_AUTH_MERCHANT, HTTP_QUERY_ANY},
     /* refund_routes.c */
     {"POST", "/v3/refund/domestic/refunds", http_handle_v3_refunds_create, HTTP_AUTH_MERCHANT,
      HTTP_QUERY_ANY},

@@ -15,6 +15,7 @@
  *   GET  /v3/bill/fundflowbill?bill_date=             the day's fund flow: the same way
  *   GET  /v3/billdownload/file?token=                 the bill itself (CSV, or gzip)
  *   GET  /v3/merchant/fund/balance/BASIC              the settlement account's balance
+ *   GET  /v3/merchant/fund/dayendbalance/BASIC?date=  the same at a day's end (bill.h)
  *
  * Bodies: WeChat's fields, strictly validated; a malformed body is
  * PARAM_ERROR (WeChat has no INVALID_JSON). Fields WeChat defines that
@@ -884,6 +885,20 @@ void http_handle_v3_fundflowbill(struct http_request *req)
     S_bill_answer(req, MERCHANT_BILL_FUNDFLOW, bill_date, tar_type != NULL);
 }
 
+/* WeChat's answer of a balance: {available_amount, pending_amount}. */
+static void S_fund_balance_reply(struct http_request *req, int64_t available_minor,
+                                 int64_t pending_minor)
+{
+    json_t *body = json_pack("{s:I, s:I}", "available_amount", (json_int_t)available_minor,
+                             "pending_amount", (json_int_t)pending_minor);
+    if (body == NULL) {
+        http_reply_error(req, QB_E_INTERNAL);
+        return;
+    }
+    http_reply_json(req, 200, body);
+    json_decref(body);
+}
+
 /* GET /v3/merchant/fund/balance/{account_type} — the settlement account
  * now, WeChat's BASIC account: {available_amount, pending_amount}, the
  * second held by the owner's withdrawals in flight, the two adding up to
@@ -906,14 +921,62 @@ void http_handle_v3_fund_balance(struct http_request *req)
         http_reply_error(req, err == QB_E_NOT_FOUND ? QB_E_INTERNAL : err);
         return;
     }
-    json_t *body = json_pack("{s:I, s:I}", "available_amount", (json_int_t)view.available_minor,
-                             "pending_amount", (json_int_t)view.held_minor);
-    if (body == NULL) {
+    S_fund_balance_reply(req, view.available_minor, view.held_minor);
+}
+
+/* GET /v3/merchant/fund/dayendbalance/{account_type}?date= — the
+ * settlement account at the end (24:00 UTC+8) of an ended day within the
+ * bills' three months: {available_amount, pending_amount}, as the balance
+ * query answers them now. WeChat makes a day's figure the next day: today
+ * (and a day before the merchant was made) has none, INVALID_REQUEST. */
+void http_handle_v3_fund_dayendbalance(struct http_request *req)
+{
+    const struct merchant *m = http_request_merchant(req);
+    const char *date = http_request_query(req, "date");
+    if (m == NULL) {
         http_reply_error(req, QB_E_INTERNAL);
         return;
     }
-    http_reply_json(req, 200, body);
-    json_decref(body);
+    if (!merchant_fundflow_account_is_valid(http_request_param(req, "account_type"))) {
+        http_reply_error_message(req, QB_E_PARAM, "account_type must be BASIC");
+        return;
+    }
+    if (date == NULL) {
+        http_reply_error_message(req, QB_E_PARAM, "date is required");
+        return;
+    }
+    int64_t start_ms, end_ms;
+    const char *message = NULL;
+    enum qb_error err = merchant_bill_date_check(date, clock_now_ms(http_request_env(req)->clock),
+                                                 &start_ms, &end_ms, &message);
+    if (err == QB_E_STATEMENT_CREATING) {
+        err = QB_E_INVALID_REQUEST;
+        message = "the day has not ended: its day-end balance is there from the next day";
+    } else if (err == QB_OK && m->created_at_ms >= end_ms) {
+        err = QB_E_INVALID_REQUEST;
+        message = "the merchant did not exist at that day's end";
+    }
+    if (err != QB_OK) {
+        http_reply_error_message(req, err, message);
+        return;
+    }
+    struct ledger_account_view view;
+    err = http_request_account_view(req, m->account_id, &view);
+    if (err != QB_OK) {
+        http_reply_error(req, err == QB_E_NOT_FOUND ? QB_E_INTERNAL : err);
+        return;
+    }
+    struct store *reader = http_reader_acquire(req);
+    if (reader == NULL)
+        return;
+    int64_t available = 0, pending = 0;
+    err = merchant_dayend_balance(reader, m, view.last_entry_id, end_ms, &available, &pending);
+    http_reader_release(req, reader);
+    if (err != QB_OK) {
+        http_reply_error(req, err);
+        return;
+    }
+    S_fund_balance_reply(req, available, pending);
 }
 
 /* GET /v3/billdownload/file?token= — the file. A bill whose file (and

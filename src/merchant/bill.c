@@ -793,8 +793,8 @@ static enum qb_error S_flow_entry(struct merchant_bill_cursor *c, struct store *
  * every entry of the day, so the walk from it reads the day's entries,
  * and only the other movements (withdrawals) between the day's end and
  * that one. */
-static enum qb_error S_flow_start(const struct merchant_bill_cursor *c, struct store *reader,
-                                  int64_t *start)
+static enum qb_error S_flow_start(struct store *reader, const char *mchid, int64_t end_ms,
+                                  int64_t head_entry_id, int64_t *start)
 {
     static const char sql[] =
         "SELECT min(entry_id) FROM ("
@@ -804,13 +804,13 @@ static enum qb_error S_flow_start(const struct merchant_bill_cursor *c, struct s
         "SELECT * FROM (SELECT entry_id FROM refunds WHERE mchid = $1 AND success_at_ms >= $2"
         " AND success_at_ms > 0 AND refund_minor > fee_refund_minor ORDER BY success_at_ms"
         " LIMIT 1))";
-    *start = c->head_entry_id;
+    *start = head_entry_id;
     struct store_stmt *st = NULL;
     if (store_prepare(reader, sql, &st) != QB_OK)
         return QB_E_STORAGE;
-    enum qb_error err = store_bind_text(st, 1, c->mchid, strlen(c->mchid));
+    enum qb_error err = store_bind_text(st, 1, mchid, strlen(mchid));
     if (err == QB_OK)
-        err = store_bind_int64(st, 2, c->end_ms);
+        err = store_bind_int64(st, 2, end_ms);
     if (err == QB_OK) {
         int rc = store_step(st);
         if (rc == STORE_STEP_ROW) {
@@ -834,7 +834,7 @@ static enum qb_error S_flow_plan(struct merchant_bill_cursor *c, struct store *r
                                  struct ledger_entry *batch)
 {
     int64_t next = 0;
-    enum qb_error err = S_flow_start(c, reader, &next);
+    enum qb_error err = S_flow_start(reader, c->mchid, c->end_ms, c->head_entry_id, &next);
     if (err != QB_OK)
         return err;
     while (next > 0) {
@@ -859,6 +859,52 @@ static enum qb_error S_flow_plan(struct merchant_bill_cursor *c, struct store *r
         }
         next = count > 0 ? after : 0;
     }
+    return QB_OK;
+}
+
+enum qb_error merchant_dayend_balance(struct store *reader, const struct merchant *m,
+                                      int64_t head_entry_id, int64_t end_ms,
+                                      int64_t *available_minor, int64_t *pending_minor)
+{
+    QB_ASSERT(m->account_id > 0);
+    *available_minor = *pending_minor = 0;
+    int64_t next = 0, balance = 0;
+    struct ledger_entry *batch = malloc(S_FLOW_BATCH * sizeof *batch);
+    if (batch == NULL)
+        return QB_E_INTERNAL;
+    enum qb_error err = S_flow_start(reader, m->mchid, end_ms, head_entry_id, &next);
+    /* Back to the newest entry before the day's end: the balance after it. */
+    for (bool found = false; err == QB_OK && !found && next > 0;) {
+        size_t count = 0;
+        int64_t after = 0;
+        err = ledger_history_read(reader, m->account_id, next, S_FLOW_BATCH, batch, &count, &after);
+        for (size_t i = 0; err == QB_OK && !found && i < count; i++) {
+            if (batch[i].created_at_ms >= end_ms)
+                continue;
+            const struct ledger_posting *p = ledger_entry_posting(&batch[i], m->account_id);
+            if (p == NULL)
+                err = QB_E_INTERNAL; /* an entry of the chain that does not touch it */
+            else
+                balance = p->balance_after_minor;
+            found = true;
+        }
+        next = count > 0 ? after : 0;
+    }
+    free(batch);
+    if (err != QB_OK)
+        return err == QB_E_PARAM ? QB_E_INTERNAL : err;
+    char owner[LEDGER_OWNER_SIZE_MAX];
+    merchant_account_owner(m->mchid, owner, sizeof owner);
+    int64_t held = 0;
+    err = wallet_withdrawals_held_at(reader, owner, end_ms, &held);
+    if (err != QB_OK)
+        return err;
+    /* A hold never takes more than the balance had: anything else is a
+     * ledger and a payments table that disagree. */
+    if (held < 0 || held > balance)
+        return QB_E_INTERNAL;
+    *available_minor = balance - held;
+    *pending_minor = held;
     return QB_OK;
 }
 

@@ -78,6 +78,20 @@ enum merchant_bill_type {
  * exists in Qianbao; false for anything else. */
 bool merchant_fundflow_account_is_valid(const char *account_type);
 
+/* The settlement account of m at a day's end (end_ms, the next day's UTC+8
+ * midnight), as WeChat's day-end balance (日终余额) tells it: the balance
+ * after the account's newest entry before end_ms, split into what the
+ * merchant could withdraw and *pending_minor, what its withdrawals still
+ * at the bank held then (wallet_withdrawals_held_at). head_entry_id is the
+ * account's newest committed entry (a ledger_account_view's
+ * last_entry_id); the walk back starts from the merchant's first payment
+ * or refund after the day when that is older, as the fund-flow bill's
+ * does. QB_E_STORAGE; QB_E_INTERNAL when the chain or the holds do not add
+ * up. */
+QB_MUST_USE enum qb_error merchant_dayend_balance(struct store *reader, const struct merchant *m,
+                                                  int64_t head_entry_id, int64_t end_ms,
+                                                  int64_t *available_minor, int64_t *pending_minor);
+
 /* "ALL", "SUCCESS", "REFUND" → the type; false for anything else. */
 bool merchant_bill_type_parse(const char *text, enum merchant_bill_type *out);
 const char *merchant_bill_type_name(enum merchant_bill_type type);

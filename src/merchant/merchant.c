@@ -395,7 +395,7 @@ static enum qb_error S_create_run(struct ledger_txn *txn, struct ledger_cmd *cmd
     }
 
     char owner[LEDGER_OWNER_SIZE_MAX];
-    snprintf(owner, sizeof owner, "merchant:%s", m->mchid);
+    merchant_account_owner(m->mchid, owner, sizeof owner);
     struct ledger_account_spec spec = {owner, currency_find("CNY"), LEDGER_ACCOUNT_MERCHANT, 0, 0};
     err = ledger_txn_account_create(txn, &spec, &m->account_id);
     if (err != QB_OK)
@@ -532,6 +532,12 @@ void merchant_status_cmd_init(struct merchant_status_cmd *c, enum merchant_statu
     ledger_cmd_init(&c->cmd, S_status_run, NULL);
     c->status = status;
     c->outcome = QB_E_INTERNAL;
+}
+
+void merchant_account_owner(const char *mchid, char *out, size_t out_size)
+{
+    int size = snprintf(out, out_size, "merchant:%s", mchid);
+    QB_ASSERT(size > 0 && (size_t)size < out_size);
 }
 
 enum qb_error merchant_txn_payout_check(struct ledger_txn *txn, const struct domain_env *env,

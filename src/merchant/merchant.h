@@ -213,6 +213,10 @@ struct merchant_status_cmd {
     struct merchant merchant;
 };
 void merchant_status_cmd_init(struct merchant_status_cmd *c, enum merchant_status status);
+/* The owner text of mchid's settlement account in the ledger, which is
+ * also the account_label of the owner's withdrawals from it (topup.h):
+ * "merchant:<mchid>". out_size must hold it. */
+void merchant_account_owner(const char *mchid, char *out, size_t out_size);
 /* domain_env.payout_check: a withdrawal from "merchant:<mchid>"'s balance
  * to its owner's card is QB_E_ACCOUNT_FROZEN while the merchant is
  * suspended, so that what it took stays for the refunds; QB_OK otherwise

@@ -669,6 +669,13 @@ const char *const store_sqlite_migrations[] = {
     "INSERT INTO openids (appid, openid, user_id, created_at_ms)"
     "  SELECT appid, payer_openid, min(payer_user_id), min(success_at_ms) FROM orders"
     "  WHERE payer_openid <> '' AND payer_user_id <> '' GROUP BY appid, payer_openid;",
+    /* 28: the withdrawals from an account other than a user's balance (a
+     * merchant's settlement account, counterparty_id "merchant:<mchid>")
+     * by the account and time (src/wallet/wallet.c), for what they held at
+     * a day's end: a user's own withdrawals, with no counterparty, stay
+     * out of it. */
+    "CREATE INDEX payments_account_withdrawals ON payments(counterparty_id, created_at_ms)"
+    "  WHERE kind = 2 AND counterparty_id <> '';",
 };
 
 const size_t store_sqlite_migration_count =

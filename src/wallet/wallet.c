@@ -181,6 +181,31 @@ enum qb_error wallet_payments_processing(struct store *reader, int64_t after,
     return err;
 }
 
+enum qb_error wallet_withdrawals_held_at(struct store *reader, const char *account_label,
+                                         int64_t at_ms, int64_t *held_minor)
+{
+    QB_ASSERT(account_label != NULL && account_label[0] != '\0');
+    _Static_assert(WALLET_WITHDRAWAL == 2 && WALLET_PROCESSING == 1, "the SQL's constants");
+    /* The terms of the partial index payments_account_withdrawals, written
+     * out so that SQLite uses it. */
+    static const char sql[] = "SELECT coalesce(sum(amount_minor + fee_minor), 0) FROM payments"
+                              " WHERE kind = 2 AND counterparty_id <> '' AND counterparty_id = $1"
+                              " AND created_at_ms < $2 AND (status = 1 OR updated_at_ms >= $2)";
+    *held_minor = 0;
+    struct store_stmt *st = NULL;
+    if (store_prepare(reader, sql, &st) != QB_OK)
+        return QB_E_STORAGE;
+    enum qb_error err = store_bind_text(st, 1, account_label, strlen(account_label));
+    if (err == QB_OK)
+        err = store_bind_int64(st, 2, at_ms);
+    if (err == QB_OK && store_step(st) == STORE_STEP_ROW)
+        *held_minor = store_column_int64(st, 0);
+    else
+        err = QB_E_STORAGE;
+    store_finalize(st);
+    return err;
+}
+
 enum qb_error wallet_payment_get(struct store *reader, const char *id, const char *user_id,
                                  struct wallet_payment *out)
 {

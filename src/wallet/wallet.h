@@ -122,6 +122,15 @@ QB_MUST_USE enum qb_error wallet_payments_processing(struct store *reader, int64
                                                      struct wallet_payment *out, size_t cap,
                                                      size_t *count);
 
+/* What the withdrawals from the account labelled account_label (a
+ * wallet_pay_cmd's account_label, "merchant:<mchid>") held at at_ms: the
+ * amount and fee of each one made before at_ms and resolved at or after
+ * it, or not resolved yet. A payment's updated_at moves only with its
+ * status, so it is when the hold was captured or released. QB_E_STORAGE. */
+QB_MUST_USE enum qb_error wallet_withdrawals_held_at(struct store *reader,
+                                                     const char *account_label, int64_t at_ms,
+                                                     int64_t *held_minor);
+
 /* Reads a payment. With user_id not NULL, only one that user made or
  * received; another user's is QB_E_NOT_FOUND, like one that never existed. */
 QB_MUST_USE enum qb_error wallet_payment_get(struct store *reader, const char *id,

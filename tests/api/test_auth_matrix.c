@@ -233,6 +233,8 @@ static const struct matrix_row S_matrix[] = {
     /* An account type that is not BASIC (test_merchant_owner.c reads BASIC). */
     {"GET", "/v3/merchant/fund/balance/{account_type}", ID_ORDER, SETUP_NONE, NULL,
      MERCHANT_ROUTE(400)},
+    {"GET", "/v3/merchant/fund/dayendbalance/{account_type}", ID_ORDER, SETUP_NONE, NULL,
+     MERCHANT_ROUTE(400)},
     {"POST", "/v3/refund/domestic/refunds", ID_NONE, SETUP_NONE, "{}", MERCHANT_ROUTE(400)},
     /* Nobody's refund: RESOURCE_NOT_EXISTS. */
     {"GET", "/v3/refund/domestic/refunds/{out_refund_no}", ID_ORDER, SETUP_NONE, NULL,

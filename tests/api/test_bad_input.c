@@ -177,6 +177,7 @@ static const struct route_entry S_routes[] = {
     {"GET", "/v3/bill/fundflowbill", "", false, false},
     {"GET", "/v3/billdownload/file", "", false, false},
     {"GET", "/v3/merchant/fund/balance/{account_type}", "", false, false},
+    {"GET", "/v3/merchant/fund/dayendbalance/{account_type}", "", false, false},
     {"POST", "/v3/refund/domestic/refunds", "", false, false},
     {"GET", "/v3/refund/domestic/refunds/{out_refund_no}", "", false, false},
     {"GET", "/v3/qianbao/notifications", "", false, false},

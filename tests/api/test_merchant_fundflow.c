@@ -36,6 +36,18 @@ static long S_call(const struct mh_merchant *m, const char *path, struct client_
     return mh_call_opt(&S_client, m, "GET", path, NULL, &opt, res);
 }
 
+/* The balance of m now: available and pending together (the late withdrawal's hold is
+ * released or captured soon after the daemon starts). */
+static void S_v3_balance_is(const struct mh_merchant *m, long long balance)
+{
+    struct client_response res;
+    ASSERT_EQ_INT(S_call(m, "/v3/merchant/fund/balance/BASIC", &res), 200);
+    long long available = api_json_int(&res, "available_amount", -1);
+    long long pending = api_json_int(&res, "pending_amount", -1);
+    client_response_release(&res);
+    ASSERT_EQ_INT(available + pending, balance);
+}
+
 /* GET fundflowbill with query, then the file its link names: the bytes into
  * file, the answered hash into hash. */
 static void S_bill(const struct mh_merchant *m, const char *query, struct client_response *file,
@@ -144,6 +156,22 @@ TEST(the_fund_flow_lists_every_movement_with_its_balance_and_the_summary)
     ASSERT(withdrawal_id[0] != '\0');
     client_response_release(&res);
 
+    /* A withdrawal still at the bank when the day ends: sandbox card ...0053, which the bank
+     * never had, as Qianbao learns 5 s on, by then at the daemon's tomorrow. */
+    char late_card[API_ID_SIZE_MAX], late_id[64];
+    API_MUST(th_card_bind(&S_client, S_admin, &owner, "9999000000000053", late_card));
+    snprintf(body, sizeof body,
+             "{\"card_id\":\"%s\",\"amount\":1000,\"payment_password\":\"" TH_PAY_PASSWORD
+             "\",\"mchid\":\"%s\"}",
+             late_card, m.mchid);
+    ASSERT_EQ_INT(api_call_idem(&S_client, "POST", "/v1/merchants/me/withdrawals", owner.token,
+                                "flow-late", body, &res),
+                  201);
+    ASSERT_EQ_STR(api_json_str(&res, "status"), "PROCESSING");
+    ASSERT_EQ_INT(api_json_int(&res, "fee", -1), 10);
+    snprintf(late_id, sizeof late_id, "%s", api_json_str(&res, "id"));
+    client_response_release(&res);
+
     /* Tomorrow, for the daemon. */
     ASSERT_EQ_INT(test_daemon_stop(&S_daemon), 0);
     client_release(&S_client);
@@ -192,6 +220,38 @@ TEST(the_fund_flow_lists_every_movement_with_its_balance_and_the_summary)
     ASSERT_EQ_STR(lines[count - 2], "资金流水总笔数,收入笔数,收入金额,支出笔数,支出金额");
     ASSERT_EQ_STR(lines[count - 1], "`8,`3,`500.60,`5,`403.30");
     free(text);
+
+    /* The day-end balance (日终余额) is the bill's last balance, less what the late withdrawal
+     * held at midnight: all of it, unless the bank was asked before the daemon stopped (a slow
+     * stop, then it was settled within the day); the other merchant's is its own. */
+    char path[160];
+    snprintf(path, sizeof path, "/admin/payments/%s", late_id);
+    ASSERT_EQ_INT(api_call(&S_client, "GET", path, S_admin, NULL, &res), 200);
+    bool settled_that_day = strcmp(api_json_str(&res, "status"), "PROCESSING") != 0 &&
+                            strncmp(api_json_str(&res, "updated_at"), date, 10) == 0;
+    client_response_release(&res);
+    long long held = settled_that_day ? 0 : 1000 + 10;
+    /* A refund today (¥5.00, ¥0.03 of the fee back) moves the balance after the day's end. */
+    struct mh_options today;
+    memset(&today, 0, sizeof today);
+    today.timestamp_offset_s = S_DAY_S;
+    ASSERT_EQ_INT(mh_call_opt(&S_client, &m, "POST", "/v3/refund/domestic/refunds",
+                              "{\"out_trade_no\":\"flow-0002\",\"out_refund_no\":\"R-flow-2\","
+                              "\"amount\":{\"refund\":500,\"total\":20000,\"currency\":\"CNY\"}}",
+                              &today, &res),
+                  200);
+    client_response_release(&res);
+    S_v3_balance_is(&m, 9730 - 500 + 3);
+    snprintf(path, sizeof path, "/v3/merchant/fund/dayendbalance/BASIC?date=%s", date);
+    ASSERT_EQ_INT(S_call(&m, path, &res), 200);
+    ASSERT(mh_response_verified(&m, &res));
+    ASSERT_EQ_INT(api_json_int(&res, "available_amount", -1), 9730 - held);
+    ASSERT_EQ_INT(api_json_int(&res, "pending_amount", -1), held);
+    client_response_release(&res);
+    ASSERT_EQ_INT(S_call(&other, path, &res), 200);
+    ASSERT_EQ_INT(api_json_int(&res, "available_amount", -1), 5000 - 30);
+    ASSERT_EQ_INT(api_json_int(&res, "pending_amount", -1), 0);
+    client_response_release(&res);
 
     /* The gzip form unpacks to the same bytes. */
     struct client_response packed;
@@ -264,6 +324,21 @@ TEST(bad_fund_flow_requests_get_wechats_codes)
     mh_bill_date(0, 0, date); /* a new merchant had no movement */
     snprintf(path, sizeof path, "/v3/bill/fundflowbill?bill_date=%s", date);
     mh_expect_get(&S_client, &m, S_DAY_S, path, 400, "NO_STATEMENT_EXIST");
+
+    /* The day-end balance: a date is required, BASIC only; the daemon's today has none yet, nor
+     * has a day older than three months or before the merchant was made (this one's today). */
+    mh_expect_get(&S_client, &m, S_DAY_S, "/v3/merchant/fund/dayendbalance/BASIC", 400,
+                  "PARAM_ERROR");
+    mh_expect_get(&S_client, &m, S_DAY_S, "/v3/merchant/fund/dayendbalance/BASIC?date=2026-13-01",
+                  400, "PARAM_ERROR");
+    snprintf(path, sizeof path, "/v3/merchant/fund/dayendbalance/OPERATION?date=%s", date);
+    mh_expect_get(&S_client, &m, S_DAY_S, path, 400, "PARAM_ERROR");
+    const int days_ago[] = {-1, 100, 0};
+    for (size_t i = 0; i < QB_ARRAY_COUNT(days_ago); i++) {
+        mh_bill_date(0, days_ago[i], date);
+        snprintf(path, sizeof path, "/v3/merchant/fund/dayendbalance/BASIC?date=%s", date);
+        mh_expect_get(&S_client, &m, S_DAY_S, path, 400, "INVALID_REQUEST");
+    }
     mh_release(&m);
 }
 
