@@ -569,6 +569,48 @@ int cli_run_merchant_bill(struct cli *cli, const struct cli_args *args)
     return rc;
 }
 
+/* --- the balance ------------------------------------------------------------------------ */
+
+/* merchant balance [--date YYYY-MM-DD]: the settlement account now (GET
+ * /v3/merchant/fund/balance/BASIC) or at a day's end (GET
+ * /v3/merchant/fund/dayendbalance/BASIC?date=), signed. */
+int cli_run_merchant_balance(struct cli *cli, const struct cli_args *args)
+{
+    const char *date = cli_arg(cli, args, "date");
+    if (date != NULL && (strlen(date) != 10 || date[4] != '-' || date[7] != '-' ||
+                         strspn(date, "0123456789-") != 10))
+        return cli_usage_error(cli, "the date must be YYYY-MM-DD");
+    char path[128];
+    snprintf(path, sizeof path, "%s",
+             date != NULL ? "/v3/merchant/fund/dayendbalance/BASIC"
+                          : "/v3/merchant/fund/balance/BASIC");
+    if (date != NULL && !cli_query_add(path, sizeof path, "date", date))
+        return cli_usage_error(cli, "the request is too long");
+    struct cli_response res;
+    int rc = cli_call_merchant(cli, "GET", path, NULL, &res);
+    if (rc == CLI_EXIT_OK && cli->json) {
+        cli_print_body(&res);
+    } else if (rc == CLI_EXIT_OK) {
+        json_int_t available = json_integer_value(json_object_get(res.json, "available_amount"));
+        json_int_t pending = json_integer_value(json_object_get(res.json, "pending_amount"));
+        if (date != NULL) {
+            char at[64];
+            snprintf(at, sizeof at, "%s 24:00 (UTC+8)", date);
+            cli_print_field(cli, "at", at);
+        }
+        const char *names[] = {"balance", "available", "pending"};
+        const json_int_t amounts[] = {available + pending, available, pending};
+        for (size_t i = 0; i < QB_ARRAY_COUNT(names); i++) {
+            char amount[MONEY_TEXT_SIZE_MAX + 8], text[MONEY_TEXT_SIZE_MAX + 16];
+            cli_amount_format(amounts[i], S_CURRENCY, amount, sizeof amount);
+            snprintf(text, sizeof text, "%s %s", amount, S_CURRENCY);
+            cli_print_field(cli, names[i], text);
+        }
+    }
+    cli_response_release(&res);
+    return rc;
+}
+
 /* --- analytics (the owner's, /v1) ----------------------------------------------------- */
 
 int cli_run_merchant_analytics(struct cli *cli, const struct cli_args *args)

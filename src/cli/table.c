@@ -643,6 +643,18 @@ static const struct cli_command S_commands[] = {
        "(the fund-flow bill)"},
       {"output", "FILE", false, NULL, "write the bill to FILE instead of standard output"}},
      cli_run_merchant_bill},
+    {"merchant balance",
+     "",
+     0,
+     0,
+     "show the merchant's balance, now or at a day's end",
+     "The settlement account as WeChat's balance query answers it (GET "
+     "/v3/merchant/fund/balance/BASIC): what the merchant may withdraw (available) and what "
+     "withdrawals still at the bank hold (pending); the two make the balance. With --date, the "
+     "same at 24:00 (UTC+8) of that day (GET /v3/merchant/fund/dayendbalance/BASIC), the "
+     "balance the day's fund-flow bill ends with: a day that has ended, within three months.",
+     {{"date", "YYYY-MM-DD", false, NULL, "the day whose end to show, instead of now"}},
+     cli_run_merchant_balance},
     {"merchant till-code",
      "[AMOUNT]",
      0,

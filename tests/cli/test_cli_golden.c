@@ -1562,6 +1562,9 @@ TEST(merchants)
            "FUNDFLOW", NULL);
     S_case("merchant-bill-fundflow-no-movement", NULL, "merchant", "bill", S_yesterday, "--type",
            "FUNDFLOW", NULL);
+    S_case("merchant-balance", NULL, "merchant", "balance", NULL);
+    S_case("merchant-balance-today", NULL, "merchant", "balance", "--date", S_today, NULL);
+    S_case("merchant-balance-bad-date", NULL, "merchant", "balance", "--date", "2026-1-1", NULL);
 
     // Analytics: today's figures (their hours depend on the clock: checked, not golden), then a
     // golden range without sales; several merchants need --mchid.
@@ -2286,6 +2289,11 @@ TEST(bills_of_a_day_that_ended)
     S_substitute(size_text, "SIZE bytes");
     S_case("merchant-bill-fundflow", NULL, "merchant", "bill", S_today, "--type", "FUNDFLOW",
            "--output", flow, NULL);
+
+    /* The day's end: the balance the fund flow ends with. */
+    S_case("merchant-balance-day-end", NULL, "merchant", "balance", "--date", S_today, NULL);
+    S_case("merchant-balance-day-end-json", NULL, "merchant", "balance", "--date", S_today,
+           "--json", NULL);
 
     /* To standard output: the same bytes. */
     S_case(NULL, NULL, "merchant", "bill", S_today, "--type", "FUNDFLOW", NULL);
