@@ -283,6 +283,49 @@ TEST(payments_made_before_they_were_keyed_by_seq_are_found_by_id)
     test_old_db_close(&old);
 }
 
+/* What a merchant's withdrawals held at a moment (a day's end, 10000 here), from a database
+ * made before migration 28 gave them their index: those made before it and settled at or
+ * after it, or not yet. Neither one made at that moment, nor one settled the millisecond
+ * before, nor another merchant's, nor a user's own withdrawal, nor a top-up counts. */
+#define S_HELD_COLUMNS                                                                             \
+    "id, kind, user_id, counterparty_id, card_id, currency, amount_minor, fee_minor, status,"      \
+    " created_at_ms, updated_at_ms"
+TEST(what_withdrawals_held_at_a_days_end)
+{
+    struct test_old_db old;
+    test_old_db_open(&old, 27, "payments_account_withdrawals",
+                     "INSERT INTO payments (" S_HELD_COLUMNS ") VALUES"
+                     " ('p_1', 2, 'u_a', 'merchant:1900000001', 'c_a', 'CNY', 1000, 10, 1, 5000,"
+                     "  5000),"
+                     " ('p_2', 2, 'u_a', 'merchant:1900000001', 'c_a', 'CNY', 2000, 20, 2, 5000,"
+                     "  10000),"
+                     " ('p_3', 2, 'u_a', 'merchant:1900000001', 'c_a', 'CNY', 4000, 40, 3, 5000,"
+                     "  9999),"
+                     " ('p_4', 2, 'u_a', 'merchant:1900000001', 'c_a', 'CNY', 8000, 80, 1, 10000,"
+                     "  10000),"
+                     " ('p_5', 2, 'u_b', 'merchant:1900000002', 'c_b', 'CNY', 16000, 160, 1, 5000,"
+                     "  5000),"
+                     " ('p_6', 2, 'u_a', '', 'c_a', 'CNY', 32000, 320, 1, 5000, 5000),"
+                     " ('p_7', 1, 'u_a', 'merchant:1900000001', 'c_a', 'CNY', 64000, 0, 1, 5000,"
+                     "  5000);");
+    int64_t held = -1;
+    ASSERT_EQ_INT(wallet_withdrawals_held_at(old.store, "merchant:1900000001", 10000, &held),
+                  QB_OK);
+    ASSERT_EQ_INT(held, 1010 + 2020);
+    ASSERT_EQ_INT(wallet_withdrawals_held_at(old.store, "merchant:1900000001", 5000, &held), QB_OK);
+    ASSERT_EQ_INT(held, 0);
+    ASSERT_EQ_INT(wallet_withdrawals_held_at(old.store, "merchant:1900000002", 10000, &held),
+                  QB_OK);
+    ASSERT_EQ_INT(held, 16160);
+    ASSERT_EQ_INT(
+        test_store_int(old.store,
+                       "SELECT count(*) FROM payments INDEXED BY"
+                       " payments_account_withdrawals WHERE kind = 2 AND"
+                       " counterparty_id <> '' AND counterparty_id = 'merchant:1900000001'"),
+        4);
+    test_old_db_close(&old);
+}
+
 int main(void)
 {
     RUN(withdrawal_fee_rounds_up_and_has_a_floor);
@@ -291,5 +334,6 @@ int main(void)
     RUN(sms_target_masks_the_middle);
     RUN(payments_made_before_they_were_keyed_by_id_are_kept);
     RUN(payments_made_before_they_were_keyed_by_seq_are_found_by_id);
+    RUN(what_withdrawals_held_at_a_days_end);
     return test_summary();
 }
