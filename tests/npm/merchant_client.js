@@ -267,6 +267,17 @@ const steps = [
     }));
     check(over.status === 400 && over.data.code === 'INVALID_REQUEST', 'more than the rest refused');
   }],
+  ['the balance query answers what the order and the refund left', async () => {
+    // ¥12.34 paid ¥0.07 of fee (0.6 %); the ¥5.00 refund gave ¥0.03 of it back.
+    const { status, data } = await wxpay.v3.merchant.fund.balance['{account_type}']
+      .get({ account_type: 'BASIC' });
+    check(status === 200 && data.available_amount === 1234 - 7 - 500 + 3 && data.pending_amount === 0,
+      `the balance, got ${JSON.stringify(data)}`);
+    const today = new Date(Date.now() + 8 * 3600 * 1000).toISOString().slice(0, 10);
+    const dayEnd = await refused(wxpay.v3.merchant.fund.dayendbalance['{account_type}']
+      .get({ account_type: 'BASIC', params: { date: today } }));
+    check(dayEnd.status === 400 && dayEnd.data.code === 'INVALID_REQUEST', 'no day-end balance before the day ends');
+  }],
   ['the refund is notified, signed and encrypted', async () => {
     const { event, resource } = await notification('REFUND.SUCCESS');
     check(event.resource.original_type === 'refund' && event.summary === '退款成功', 'a refund resource');
