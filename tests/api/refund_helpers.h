@@ -93,6 +93,23 @@ static inline long rh_refund(struct client *client, const struct mh_merchant *m,
     return mh_call(client, m, "POST", "/v3/refund/domestic/refunds", body, res);
 }
 
+/* The owner's withdrawal of amount from the merchant mchid (NULL: the
+ * owner's only one) to card_id, with the right payment password, under
+ * key: POST /v1/merchants/me/withdrawals. The status; the answer in res. */
+static inline long rh_merchant_withdraw(struct client *client, const struct api_user *owner,
+                                        const char *mchid, const char *card_id, long long amount,
+                                        const char *key, struct client_response *res)
+{
+    char body[256], mchid_field[64] = "";
+    if (mchid != NULL)
+        snprintf(mchid_field, sizeof mchid_field, ",\"mchid\":\"%s\"", mchid);
+    snprintf(body, sizeof body,
+             "{\"card_id\":\"%s\",\"amount\":%lld,\"payment_password\":\"" TH_PAY_PASSWORD "\"%s}",
+             card_id, amount, mchid_field);
+    return api_call_idem(client, "POST", "/v1/merchants/me/withdrawals", owner->token, key, body,
+                         res);
+}
+
 /* Opens a resource {ciphertext, nonce, associated_data} with the API v3
  * key; the plaintext JSON, or NULL when it does not open. */
 static inline json_t *rh_resource_open(const char *apiv3_key, const json_t *resource)

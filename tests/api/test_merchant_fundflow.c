@@ -138,18 +138,14 @@ TEST(the_fund_flow_lists_every_movement_with_its_balance_and_the_summary)
     ASSERT_EQ_INT(api_call(&S_client, "GET", "/v1/me/cards", owner.token, NULL, &res), 200);
     json_t *cards = api_json(&res);
     client_response_release(&res);
-    char card_id[64], body[256];
+    char card_id[64];
     snprintf(card_id, sizeof card_id, "%s",
              json_string_value(
                  json_object_get(json_array_get(json_object_get(cards, "items"), 0), "id")));
     json_decref(cards);
-    snprintf(body, sizeof body,
-             "{\"card_id\":\"%s\",\"amount\":30000,\"payment_password\":\"" TH_PAY_PASSWORD
-             "\",\"mchid\":\"%s\"}",
-             card_id, m.mchid);
-    ASSERT_EQ_INT(api_call_idem(&S_client, "POST", "/v1/merchants/me/withdrawals", owner.token,
-                                "flow-withdrawal", body, &res),
-                  201);
+    ASSERT_EQ_INT(
+        rh_merchant_withdraw(&S_client, &owner, m.mchid, card_id, 30000, "flow-withdrawal", &res),
+        201);
     ASSERT_EQ_STR(api_json_str(&res, "status"), "SUCCESS");
     ASSERT_EQ_INT(api_json_int(&res, "fee", -1), 30);
     snprintf(withdrawal_id, sizeof withdrawal_id, "%s", api_json_str(&res, "id"));
@@ -160,13 +156,8 @@ TEST(the_fund_flow_lists_every_movement_with_its_balance_and_the_summary)
      * never had, as Qianbao learns 5 s on, by then at the daemon's tomorrow. */
     char late_card[API_ID_SIZE_MAX], late_id[64];
     API_MUST(th_card_bind(&S_client, S_admin, &owner, "9999000000000053", late_card));
-    snprintf(body, sizeof body,
-             "{\"card_id\":\"%s\",\"amount\":1000,\"payment_password\":\"" TH_PAY_PASSWORD
-             "\",\"mchid\":\"%s\"}",
-             late_card, m.mchid);
-    ASSERT_EQ_INT(api_call_idem(&S_client, "POST", "/v1/merchants/me/withdrawals", owner.token,
-                                "flow-late", body, &res),
-                  201);
+    ASSERT_EQ_INT(
+        rh_merchant_withdraw(&S_client, &owner, m.mchid, late_card, 1000, "flow-late", &res), 201);
     ASSERT_EQ_STR(api_json_str(&res, "status"), "PROCESSING");
     ASSERT_EQ_INT(api_json_int(&res, "fee", -1), 10);
     snprintf(late_id, sizeof late_id, "%s", api_json_str(&res, "id"));

@@ -107,10 +107,7 @@ static void S_withdrawal_body(char body[256], const char *card_id, long long amo
 static long S_withdraw(const struct api_user *owner, const char *card_id, long long amount,
                        const char *key, struct client_response *res)
 {
-    char body[256];
-    S_withdrawal_body(body, card_id, amount);
-    return api_call_idem(&S_client, "POST", "/v1/merchants/me/withdrawals", owner->token, key, body,
-                         res);
+    return rh_merchant_withdraw(&S_client, owner, NULL, card_id, amount, key, res);
 }
 
 /* The id of the first card owner has bound. */
