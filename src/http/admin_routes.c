@@ -89,8 +89,7 @@ static void S_admin_user_reply(struct http_request *req, const struct identity_u
         http_reply_error(req, err != QB_OK ? err : QB_E_INTERNAL);
         return;
     }
-    http_reply_json(req, 200, body);
-    json_decref(body);
+    http_reply_json_new(req, 200, body);
 }
 
 void http_handle_admin_users_get(struct http_request *req)
@@ -344,8 +343,7 @@ static void S_merchant_reply(struct http_request *req, const struct merchant *m)
         http_reply_error(req, err != QB_OK ? err : QB_E_INTERNAL);
         return;
     }
-    http_reply_json(req, 200, body);
-    json_decref(body);
+    http_reply_json_new(req, 200, body);
 }
 
 /* The path's mchid, or NULL after replying 404 for one of the wrong shape. */

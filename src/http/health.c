@@ -61,10 +61,5 @@ void http_handle_healthz(struct http_request *req)
                              server->version, "schema_version", (json_int_t)schema_version,
                              "uptime_s", (json_int_t)uptime_s, "ledger_queue_depth",
                              (json_int_t)stats.queue_depth, "ledger_check", verdicts[verdict]);
-    if (body == NULL) {
-        http_reply_error(req, QB_E_INTERNAL);
-        return;
-    }
-    http_reply_json(req, 200, body);
-    json_decref(body);
+    http_reply_json_new(req, 200, body);
 }

@@ -85,8 +85,7 @@ static void S_sms_codes_resume(struct http_request *req, struct ledger_cmd *cmd)
                       c->phone + strlen(c->phone) - 4, sms_purpose_name(c->purpose));
         int64_t ttl_s = (c->env->settings.sms_code_ttl_ms + 999) / 1000;
         json_t *body = json_pack("{s:I}", "expires_in", (json_int_t)ttl_s);
-        http_reply_json(req, 202, body);
-        json_decref(body);
+        http_reply_json_new(req, 202, body);
     }
     ledger_cmd_release(cmd);
 }

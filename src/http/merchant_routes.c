@@ -243,12 +243,7 @@ static void S_app_add_resume(struct http_request *req, struct ledger_cmd *cmd)
         json_t *body = json_pack("{s:s, s:s, s:I, s:o}", "mchid", c->mchid, "appid", c->appid,
                                  "app_count", (json_int_t)c->app_count, "created_at",
                                  http_time_json(c->created_at_ms));
-        if (body == NULL) {
-            http_reply_error(req, QB_E_INTERNAL);
-        } else {
-            http_reply_json(req, 201, body);
-            json_decref(body);
-        }
+        http_reply_json_new(req, 201, body);
         log_event(http_request_session(req) == NULL ? LOG_AUDIT : LOG_INFO, "merchant.app_added",
                   "mchid=%s appid=%s by=%s", c->mchid, c->appid, http_request_by(req));
     }
@@ -301,12 +296,7 @@ void http_handle_admin_merchant_apps_create(struct http_request *req)
 static void S_openid_reply(struct http_request *req, const char *appid, const char *openid)
 {
     json_t *body = json_pack("{s:s, s:s}", "appid", appid, "openid", openid);
-    if (body == NULL) {
-        http_reply_error(req, QB_E_INTERNAL);
-        return;
-    }
-    http_reply_json(req, 200, body);
-    json_decref(body);
+    http_reply_json_new(req, 200, body);
 }
 
 static void S_openid_resume(struct http_request *req, struct ledger_cmd *cmd)
@@ -558,12 +548,7 @@ void http_handle_merchants_me_get(struct http_request *req)
     json_t *body = json_pack("{s:s, s:s, s:o, s:s, s:I, s:o, s:o}", "mchid", m->mchid, "appid",
                              m->appid, "appids", appids, "name", m->name, "fee_rate_ppm", (json_int_t)m->fee_ppm,
                              "created_at", http_time_json(m->created_at_ms), "balances", balances);
-    if (body == NULL) {
-        http_reply_error(req, QB_E_INTERNAL);
-        return;
-    }
-    http_reply_json(req, 200, body);
-    json_decref(body);
+    http_reply_json_new(req, 200, body);
 }
 
 static json_t *S_bucket_json(const char *key, json_t *value,
@@ -638,10 +623,5 @@ void http_handle_merchants_me_analytics(struct http_request *req)
                          "by_day", days, "by_hour", hours);
     json_decref(days);
     json_decref(hours);
-    if (body == NULL) {
-        http_reply_error(req, QB_E_INTERNAL);
-        return;
-    }
-    http_reply_json(req, 200, body);
-    json_decref(body);
+    http_reply_json_new(req, 200, body);
 }

@@ -144,12 +144,7 @@ static void S_revoked_resume(struct http_request *req, struct ledger_cmd *cmd)
     } else if (outcome != QB_OK) {
         http_reply_error(req, outcome);
     } else {
-        json_t *body = S_operator_json(&c->operator);
-        if (body == NULL)
-            http_reply_error(req, QB_E_INTERNAL);
-        else
-            http_reply_json(req, 200, body);
-        json_decref(body);
+        http_reply_json_new(req, 200, S_operator_json(&c->operator));
     }
     ledger_cmd_release(cmd);
 }

@@ -64,12 +64,7 @@ static void S_device_add_resume(struct http_request *req, struct ledger_cmd *cmd
                                  c->name, "kind", "device", "slot", slot, "status", "active",
                                  "seed", seed, "created_at", http_time_json(c->created_at_ms));
         crypto_wipe(seed, sizeof seed);
-        if (body == NULL) {
-            http_reply_error(req, QB_E_INTERNAL);
-        } else {
-            http_reply_json(req, 201, body);
-            json_decref(body);
-        }
+        http_reply_json_new(req, 201, body);
     }
     crypto_wipe(c->seed, sizeof c->seed);
     crypto_wipe(c->payment_password, sizeof c->payment_password);
@@ -119,12 +114,7 @@ void http_handle_me_devices_list(struct http_request *req)
         return;
     }
     json_t *body = json_pack("{s:o}", "items", items);
-    if (body == NULL) {
-        http_reply_error(req, QB_E_INTERNAL);
-        return;
-    }
-    http_reply_json(req, 200, body);
-    json_decref(body);
+    http_reply_json_new(req, 200, body);
 }
 
 static void S_device_revoke_resume(struct http_request *req, struct ledger_cmd *cmd)
@@ -188,13 +178,8 @@ static void S_issue_resume(struct http_request *req, struct ledger_cmd *cmd)
     } else {
         json_t *body = json_pack("{s:s, s:s, s:o}", "code", c->code, "device_id", c->device_id,
                                  "expires_at", http_time_json(c->expires_at_ms));
-        if (body == NULL) {
-            http_reply_error(req, QB_E_INTERNAL);
-        } else {
-            http_reply_header(req, "Cache-Control", "no-store");
-            http_reply_json(req, 200, body);
-            json_decref(body);
-        }
+        http_reply_header(req, "Cache-Control", "no-store");
+        http_reply_json_new(req, 200, body);
     }
     crypto_wipe(c->code, sizeof c->code);
     ledger_cmd_release(cmd);
@@ -233,12 +218,7 @@ static void S_settings_reply(struct http_request *req, const struct merchant_cod
                              (json_int_t)env->settings.paycode_free_max_minor,
                              "password_free_daily_count_max",
                              (json_int_t)env->settings.paycode_free_daily_max);
-    if (body == NULL) {
-        http_reply_error(req, QB_E_INTERNAL);
-        return;
-    }
-    http_reply_json(req, 200, body);
-    json_decref(body);
+    http_reply_json_new(req, 200, body);
 }
 
 void http_handle_me_payment_code_settings_get(struct http_request *req)
@@ -340,12 +320,7 @@ void http_handle_me_pending_payments_list(struct http_request *req)
         return;
     }
     json_t *body = json_pack("{s:o}", "items", items);
-    if (body == NULL) {
-        http_reply_error(req, QB_E_INTERNAL);
-        return;
-    }
-    http_reply_json(req, 200, body);
-    json_decref(body);
+    http_reply_json_new(req, 200, body);
 }
 
 static const struct http_field S_confirm_fields[] = {

@@ -88,8 +88,7 @@ static void S_code_reply(struct http_request *req, const struct qr_payload *p, b
         goto out;
     }
     http_reply_header(req, "Cache-Control", "no-store");
-    http_reply_json(req, 200, body);
-    json_decref(body);
+    http_reply_json_new(req, 200, body);
 out:
     json_decref(extra);
     buf_release(&image);
@@ -422,8 +421,7 @@ void http_handle_qr_resolve(struct http_request *req)
         goto out;
     }
     json_decref(body);
-    http_reply_json(req, 200, answer);
-    json_decref(answer);
+    http_reply_json_new(req, 200, answer);
 out:
     json_decref(in);
 }

@@ -226,8 +226,7 @@ static void S_view_reply(struct http_request *req, const char *viewer_id)
         http_reply_error(req, err == QB_E_NOT_FOUND || err == QB_E_STORAGE ? err : QB_E_INTERNAL);
         return;
     }
-    http_reply_json(req, 200, body);
-    json_decref(body);
+    http_reply_json_new(req, 200, body);
 }
 
 void http_handle_red_packets_get(struct http_request *req)

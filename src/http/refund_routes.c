@@ -62,12 +62,7 @@ static const struct http_field S_amount_fields[] = {
 static void S_reply_refund(struct http_request *req, const struct merchant_refund *r)
 {
     json_t *body = merchant_refund_json(r);
-    if (body == NULL) {
-        http_reply_error(req, QB_E_INTERNAL);
-        return;
-    }
-    http_reply_json(req, 200, body);
-    json_decref(body);
+    http_reply_json_new(req, 200, body);
 }
 
 static void S_create_resume(struct http_request *req, struct ledger_cmd *cmd)
@@ -281,12 +276,7 @@ static void S_resend_resume(struct http_request *req, struct ledger_cmd *cmd)
             json_pack("{s:s, s:s, s:s, s:I, s:o}", "id", c->id, "status", "PENDING",
                       "previous_status", before, "attempt_count", (json_int_t)c->attempt_count,
                       "next_attempt_time", http_time_json(c->next_attempt_at_ms));
-        if (body == NULL) {
-            http_reply_error(req, QB_E_INTERNAL);
-        } else {
-            http_reply_json(req, 200, body);
-            json_decref(body);
-        }
+        http_reply_json_new(req, 200, body);
         log_event(LOG_INFO, "merchant.notify.resend", "mchid=%s id=%s was=%s attempts=%lld by=%s",
                   c->mchid, c->id, before, (long long)c->attempt_count, http_request_by(req));
     }

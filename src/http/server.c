@@ -121,6 +121,16 @@ void http_reply_json(struct http_request *req, int status, const json_t *body)
     free(text);
 }
 
+void http_reply_json_new(struct http_request *req, int status, json_t *body)
+{
+    if (body == NULL) {
+        http_reply_error(req, QB_E_INTERNAL);
+        return;
+    }
+    http_reply_json(req, status, body);
+    json_decref(body);
+}
+
 void http_reply_error_message(struct http_request *req, enum qb_error err, const char *message)
 {
     http_reply_error_extra(req, err, message, NULL);

@@ -261,6 +261,9 @@ QB_MUST_USE enum qb_error http_listen_parse(const char *listen, struct sockaddr_
 
 /* status with body serialised compactly; body is not stolen. */
 void http_reply_json(struct http_request *req, int status, const json_t *body);
+/* The same, then releases body: the end of a handler that built its
+ * answer. A NULL body (it could not be built) is 500 INTERNAL. */
+void http_reply_json_new(struct http_request *req, int status, json_t *body);
 /* status with a body of any type (copied). */
 void http_reply_raw(struct http_request *req, int status, const char *content_type,
                     const void *body, size_t body_size);

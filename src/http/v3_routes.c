@@ -88,12 +88,7 @@ static void S_create_resume(struct http_request *req, struct ledger_cmd *cmd)
         http_reply_error(req, t->c.outcome);
     } else {
         json_t *body = merchant_order_create_json(&t->c.order);
-        if (body == NULL) {
-            http_reply_error(req, QB_E_INTERNAL);
-        } else {
-            http_reply_json(req, 200, body);
-            json_decref(body);
-        }
+        http_reply_json_new(req, 200, body);
     }
     ledger_cmd_release(cmd);
 }
@@ -400,12 +395,7 @@ static void S_reverse_resume(struct http_request *req, struct ledger_cmd *cmd)
         http_reply_error(req, c->outcome);
     } else {
         json_t *body = merchant_order_json(&c->order, clock_now_ms(env->clock));
-        if (body == NULL) {
-            http_reply_error(req, QB_E_INTERNAL);
-        } else {
-            http_reply_json(req, 200, body);
-            json_decref(body);
-        }
+        http_reply_json_new(req, 200, body);
     }
     ledger_cmd_release(cmd);
 }
@@ -490,12 +480,7 @@ static void S_query(struct http_request *req, const char *out_trade_no, const ch
         return;
     }
     json_t *body = merchant_order_json(o, clock_now_ms(env->clock));
-    if (body == NULL) {
-        http_reply_error(req, QB_E_INTERNAL);
-        return;
-    }
-    http_reply_json(req, 200, body);
-    json_decref(body);
+    http_reply_json_new(req, 200, body);
 }
 
 void http_handle_v3_query_out_trade_no(struct http_request *req)
@@ -599,12 +584,7 @@ void http_handle_v3_certificates(struct http_request *req)
                          "algorithm", "AEAD_AES_256_GCM", "nonce", nonce, "associated_data",
                          "certificate", "ciphertext", ciphertext.data);
     buf_release(&ciphertext);
-    if (body == NULL) {
-        http_reply_error(req, QB_E_INTERNAL);
-        return;
-    }
-    http_reply_json(req, 200, body);
-    json_decref(body);
+    http_reply_json_new(req, 200, body);
 }
 
 /* --- trade bills -------------------------------------------------------------------------- */
@@ -832,12 +812,7 @@ static void S_bill_answer(struct http_request *req, enum merchant_bill_type type
              host != NULL ? host : "", token);
     json_t *body = json_pack("{s:s, s:s, s:s}", "download_url", url, "hash_type", "SHA1",
                              "hash_value", hash);
-    if (body == NULL) {
-        http_reply_error(req, QB_E_INTERNAL);
-        return;
-    }
-    http_reply_json(req, 200, body);
-    json_decref(body);
+    http_reply_json_new(req, 200, body);
 }
 
 /* GET /v3/bill/tradebill?bill_date=&bill_type=&tar_type= */
@@ -891,12 +866,7 @@ static void S_fund_balance_reply(struct http_request *req, int64_t available_min
 {
     json_t *body = json_pack("{s:I, s:I}", "available_amount", (json_int_t)available_minor,
                              "pending_amount", (json_int_t)pending_minor);
-    if (body == NULL) {
-        http_reply_error(req, QB_E_INTERNAL);
-        return;
-    }
-    http_reply_json(req, 200, body);
-    json_decref(body);
+    http_reply_json_new(req, 200, body);
 }
 
 /* GET /v3/merchant/fund/balance/{account_type} — the settlement account

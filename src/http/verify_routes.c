@@ -296,12 +296,7 @@ static void S_reply_state(struct http_request *req, int status, struct http_veri
 {
     json_t *body = S_state_json(v);
     pthread_mutex_unlock(&v->mutex);
-    if (body == NULL) {
-        http_reply_error(req, QB_E_INTERNAL);
-        return;
-    }
-    http_reply_json(req, status, body);
-    json_decref(body);
+    http_reply_json_new(req, status, body);
 }
 
 void http_handle_admin_verification_start(struct http_request *req)
