@@ -319,6 +319,16 @@ static const struct cli_command S_commands[] = {
      {{"code", "CODE", true, NULL, "the SMS code of purpose change_phone sent to NEW_PHONE"},
       S_PAYMENT_PASSWORD_STDIN},
      cli_run_phone_change},
+    {"name-change",
+     "NAME",
+     1,
+     1,
+     "change the name others see",
+     "The name payers see, masked (张*丰), when they look you up, send you money or a red "
+     "packet, and in their bills: 1 to 64 bytes with a visible character. A frozen wallet keeps "
+     "its name. The change is in `qianbao security events`.",
+     {{0}},
+     cli_run_name_change},
     {"payment-password", "", 0, 0, "manage the six-digit payment password", NULL, {{0}}, NULL},
     {"payment-password set",
      "",

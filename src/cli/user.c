@@ -775,6 +775,25 @@ int cli_run_payment_password_set(struct cli *cli, const struct cli_args *args)
 
 /* --- a new phone number ------------------------------------------------------ */
 
+int cli_run_name_change(struct cli *cli, const struct cli_args *args)
+{
+    json_t *body = json_pack("{s:s}", "display_name", args->positionals[0]);
+    if (body == NULL)
+        return cli_usage_error(cli, "NAME must be UTF-8 text");
+    struct cli_response res;
+    int rc = cli_call(cli, "PUT", "/v1/me/display-name", CLI_AUTH_USER, body, &res);
+    json_decref(body);
+    if (rc == CLI_EXIT_OK && cli->json) {
+        cli_print_body(&res);
+    } else if (rc == CLI_EXIT_OK) {
+        char name[256];
+        cli_text_clean(cli_json_str(res.json, "display_name"), name, sizeof name);
+        printf("your name is now %s: payers see it masked\n", name);
+    }
+    cli_response_release(&res);
+    return rc;
+}
+
 int cli_run_phone_change(struct cli *cli, const struct cli_args *args)
 {
     char digits[CLI_SECRET_SIZE_MAX];

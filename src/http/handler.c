@@ -624,12 +624,7 @@ void http_resume_user(struct http_request *req, struct ledger_cmd *cmd)
 {
     struct identity_cmd *c = (struct identity_cmd *)cmd;
     if (!http_identity_refused(req, c)) {
-        json_t *body = http_user_json(&c->user, false);
-        if (body != NULL)
-            http_reply_json(req, 200, body);
-        else
-            http_reply_error(req, QB_E_INTERNAL);
-        json_decref(body);
+        http_reply_json_new(req, 200, http_user_json(&c->user, false));
     }
     http_identity_cmd_done(c);
 }

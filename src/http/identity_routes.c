@@ -392,6 +392,35 @@ void http_handle_me_get(struct http_request *req)
     json_decref(body);
 }
 
+/* --- PUT /v1/me/display-name ------------------------------------------------------ */
+
+static const struct http_field S_display_name_fields[] = {
+    {"display_name", HTTP_FIELD_STRING, true, S_NAME_SIZE_MAX, 0, 0},
+};
+
+/* The caller's name as others see it (masked): 200 and the user. */
+void http_handle_me_display_name_set(struct http_request *req)
+{
+    json_t *body =
+        http_json_body(req, S_display_name_fields, QB_ARRAY_COUNT(S_display_name_fields));
+    if (body == NULL)
+        return;
+    const char *display_name = http_json_string(body, "display_name");
+    if (!identity_display_name_is_valid(display_name)) {
+        http_reply_error_message(req, QB_E_PARAM,
+                                 "display_name must be 1 to 64 bytes with a visible character");
+        goto out;
+    }
+    struct identity_cmd *c = http_identity_cmd_new(req, IDENTITY_OP_DISPLAY_NAME_SET);
+    if (c == NULL)
+        goto out;
+    snprintf(c->user_id, sizeof c->user_id, "%s", http_request_session(req)->user_id);
+    snprintf(c->display_name, sizeof c->display_name, "%s", display_name);
+    http_request_submit(req, &c->cmd, http_resume_user);
+out:
+    json_decref(body);
+}
+
 void http_handle_me_balances_get(struct http_request *req)
 {
     struct identity_user *user = http_request_alloc(req, sizeof *user);

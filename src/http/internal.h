@@ -604,6 +604,7 @@ void http_handle_users_create(struct http_request *req);
 void http_handle_sessions_create(struct http_request *req);
 void http_handle_sessions_current_delete(struct http_request *req);
 void http_handle_me_get(struct http_request *req);
+void http_handle_me_display_name_set(struct http_request *req);
 void http_handle_me_balances_get(struct http_request *req);
 void http_handle_me_kyc_submit(struct http_request *req);
 

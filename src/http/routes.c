@@ -38,6 +38,7 @@ const struct http_route http_routes[] = {
     {"POST", "/v1/sessions", http_handle_sessions_create, HTTP_AUTH_NONE, NULL},
     {"DELETE", "/v1/sessions/current", http_handle_sessions_current_delete, HTTP_AUTH_USER, NULL},
     {"GET", "/v1/me", http_handle_me_get, HTTP_AUTH_USER, NULL},
+    {"PUT", "/v1/me/display-name", http_handle_me_display_name_set, HTTP_AUTH_USER, NULL},
     {"GET", "/v1/me/balances", http_handle_me_balances_get, HTTP_AUTH_USER, NULL},
     {"POST", "/v1/me/kyc", http_handle_me_kyc_submit, HTTP_AUTH_USER, NULL},
 

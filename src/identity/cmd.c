@@ -1360,6 +1360,37 @@ static enum qb_error op_phone_change(struct ledger_txn *txn, struct identity_cmd
     return QB_OK;
 }
 
+/* The user's name, as payers see it masked at a transfer, a red packet or a
+ * payee look-up (each reads it when it shows it). A frozen account keeps
+ * its name: whoever holds a lost phone must not make it look like someone
+ * else's. */
+static enum qb_error op_display_name_set(struct ledger_txn *txn, struct identity_cmd *c)
+{
+    if (!identity_display_name_is_valid(c->display_name)) {
+        c->outcome = QB_E_PARAM;
+        return QB_OK;
+    }
+    enum qb_error err = user_load(txn, c->user_id, &c->user);
+    if (err != QB_OK) {
+        c->outcome = err;
+        return err == QB_E_NOT_FOUND ? QB_OK : err;
+    }
+    if (c->user.status == IDENTITY_FROZEN) {
+        c->outcome = QB_E_ACCOUNT_FROZEN;
+        return QB_OK;
+    }
+    c->outcome = QB_OK;
+    if (strcmp(c->user.display_name, c->display_name) == 0)
+        return QB_OK;
+    const struct store_param p[] = {STORE_TEXT(c->user_id), STORE_TEXT(c->display_name)};
+    err = user_change(txn, c, "UPDATE users SET display_name = $2 WHERE id = $1", p,
+                      QB_ARRAY_COUNT(p), "display_name_changed", "");
+    if (err != QB_OK)
+        return err;
+    QB_ASSERT(strcmp(c->user.display_name, c->display_name) == 0);
+    return QB_OK;
+}
+
 static enum qb_error op_admin_set_kyc_level(struct ledger_txn *txn, struct identity_cmd *c)
 {
     if (c->kyc_level < 1 || c->kyc_level > 3) {
@@ -1459,6 +1490,9 @@ static enum qb_error identity_cmd_run(struct ledger_txn *txn, struct ledger_cmd 
         break;
     case IDENTITY_OP_PHONE_CHANGE:
         err = op_phone_change(txn, c);
+        break;
+    case IDENTITY_OP_DISPLAY_NAME_SET:
+        err = op_display_name_set(txn, c);
         break;
     }
     if (err != QB_OK) {

@@ -361,9 +361,11 @@ enum identity_op {
                                       * lifted, every other session ended, event password_changed */
     IDENTITY_OP_ADMIN_LOGIN_UNLOCK, /* in: user_id → user; the account's login lock lifted and its
                                      * count of wrong passwords cleared, event login_unlocked */
-    IDENTITY_OP_PHONE_CHANGE,        /* in: user_id, phone (the new one), payment_password,
-                                      * sms_code (purpose change_phone, sent to the new phone)
-                                      * → user, phone_before; event phone_changed */
+    IDENTITY_OP_PHONE_CHANGE,       /* in: user_id, phone (the new one), payment_password,
+                                     * sms_code (purpose change_phone, sent to the new phone)
+                                     * → user, phone_before; event phone_changed */
+    IDENTITY_OP_DISPLAY_NAME_SET,   /* in: user_id, display_name → user; event
+                                     * display_name_changed (none when it is the same) */
 };
 
 struct identity_cmd {

@@ -112,6 +112,7 @@ static const struct route_entry S_routes[] = {
     {"POST", "/v1/sessions", "", false, false},
     {"DELETE", "/v1/sessions/current", "", false, false},
     {"GET", "/v1/me", "", false, false},
+    {"PUT", "/v1/me/display-name", "", false, false},
     {"GET", "/v1/me/balances", "", false, false},
     {"POST", "/v1/me/kyc", "", false, false},
     {"PUT", "/v1/me/password", "", false, false},

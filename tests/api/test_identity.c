@@ -2472,6 +2472,82 @@ static const char *S_log_digits(const char *digits)
     return at;
 }
 
+/* How many of u's security events are of kind. */
+static size_t S_events_of(const struct api_user *u, const char *kind)
+{
+    json_t *page = S_get_page("/v1/me/security-events?limit=100", u->token);
+    size_t i, count = 0;
+    json_t *item;
+    json_array_foreach(json_object_get(page, "items"), i, item)
+    {
+        if (strcmp(S_str(item, "kind"), kind) == 0)
+            count++;
+    }
+    json_decref(page);
+    return count;
+}
+
+/* The masked name payer sees of u at a payee look-up by phone. */
+static void S_payee_name(const struct api_user *payer, const struct api_user *u, char out[64])
+{
+    char path[96];
+    snprintf(path, sizeof path, "/v1/payees?to=%s", u->phone);
+    struct client_response res;
+    ASSERT_EQ_INT(api_call(&S_client, "GET", path, payer->token, NULL, &res), 200);
+    json_t *found = api_json(&res);
+    client_response_release(&res);
+    snprintf(out, 64, "%s", S_str(json_object_get(found, "payee"), "display_name"));
+    json_decref(found);
+}
+
+TEST(the_user_changes_the_name_others_see)
+{
+    // A user renames themselves: the answer and GET /v1/me have the new name, a payer's look-up
+    // shows it masked at once, and the account's history records the change once (the same
+    // name again changes nothing). A bad name is refused and a frozen wallet keeps its name,
+    // each leaving the name as it was.
+    struct api_user u, payer;
+    API_MUST(api_user_new(&S_client, S_admin, &u));
+    API_MUST(api_user_new(&S_client, S_admin, &payer));
+    struct client_response res;
+    ASSERT_EQ_INT(api_call(&S_client, "PUT", "/v1/me/display-name", u.token,
+                           "{\"display_name\":\"欧阳小明\"}", &res),
+                  200);
+    ASSERT_EQ_STR(api_json_str(&res, "display_name"), "欧阳小明");
+    ASSERT_EQ_STR(api_json_str(&res, "id"), u.id);
+    client_response_release(&res);
+    json_t *me = S_me(u.token);
+    ASSERT_EQ_STR(S_str(me, "display_name"), "欧阳小明");
+    json_decref(me);
+    char seen[64];
+    S_payee_name(&payer, &u, seen);
+    ASSERT_EQ_STR(seen, "欧**明");
+    ASSERT_EQ_INT(S_events_of(&u, "display_name_changed"), 1);
+    EXPECT("PUT", "/v1/me/display-name", u.token, "{\"display_name\":\"欧阳小明\"}", 200, NULL);
+    ASSERT_EQ_INT(S_events_of(&u, "display_name_changed"), 1);
+
+    const char *bad[] = {"{}",
+                         "{\"display_name\":\"\"}",
+                         "{\"display_name\":\"   \"}",
+                         "{\"display_name\":\"a\\u0007b\"}",
+                         "{\"display_name\":7}",
+                         "{\"display_name\":\"小明\",\"phone\":\"13900000000\"}",
+                         "{\"display_name\":\"0123456789012345678901234567890123456789012345678901"
+                         "2345678901234\"}"};
+    for (size_t i = 0; i < QB_ARRAY_COUNT(bad); i++)
+        EXPECT("PUT", "/v1/me/display-name", u.token, bad[i], 400, "PARAM_ERROR");
+    EXPECT("PUT", "/v1/me/display-name", u.token, "{\"display_name\":", 400, "INVALID_JSON");
+
+    ASSERT_EQ_INT(api_call(&S_client, "POST", "/v1/me/freeze", u.token, "{}", &res), 200);
+    client_response_release(&res);
+    EXPECT("PUT", "/v1/me/display-name", u.token, "{\"display_name\":\"客服\"}", 403,
+           "ACCOUNT_FROZEN");
+    me = S_me(u.token);
+    ASSERT_EQ_STR(S_str(me, "display_name"), "欧阳小明");
+    json_decref(me);
+    ASSERT_EQ_INT(S_events_of(&u, "display_name_changed"), 1);
+}
+
 TEST(the_wallet_moves_to_a_new_phone)
 {
     // A user who changed numbers moves the wallet with the payment password and a code sent to
@@ -2762,6 +2838,7 @@ int main(void)
     RUN(an_sms_code_logs_in_without_the_password);
     RUN(the_login_password_is_changed_with_the_old_one_or_an_sms_code);
     RUN(the_wallet_moves_to_a_new_phone);
+    RUN(the_user_changes_the_name_others_see);
     RUN(a_phone_change_is_refused_without_its_proofs);
     RUN(names_others_read_have_a_visible_character);
     RUN(session_lifetime_follows_the_setting);

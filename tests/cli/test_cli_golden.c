@@ -2421,6 +2421,12 @@ TEST(the_phone_number_is_changed)
     S_case("phone-change-sms-code-own-phone", NULL, "--profile", "q", "sms-code", "--purpose",
            "reset_payment_password", NULL);
     S_case("phone-change-events", NULL, "--profile", "q", "security", "events", NULL);
+
+    /* The name others see: changed, refused when blank, and what `me` shows. */
+    S_case("name-change", NULL, "--profile", "q", "name-change", "欧阳小明", NULL);
+    S_case("name-change-blank", NULL, "--profile", "q", "name-change", "   ", NULL);
+    S_case("name-change-json", NULL, "--profile", "q", "name-change", "欧阳小明", "--json", NULL);
+    S_case("name-change-me", NULL, "--profile", "q", "me", NULL);
     S_END();
 }
 
