@@ -352,6 +352,7 @@ int cli_run_phone_change(struct cli *cli, const struct cli_args *args);
 int cli_run_name_change(struct cli *cli, const struct cli_args *args);
 int cli_run_card_add(struct cli *cli, const struct cli_args *args);
 int cli_run_card_list(struct cli *cli, const struct cli_args *args);
+int cli_run_payees(struct cli *cli, const struct cli_args *args);
 int cli_run_card_remove(struct cli *cli, const struct cli_args *args);
 int cli_run_topup(struct cli *cli, const struct cli_args *args);
 int cli_run_withdraw(struct cli *cli, const struct cli_args *args);

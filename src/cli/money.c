@@ -297,6 +297,43 @@ int cli_run_card_list(struct cli *cli, const struct cli_args *args)
     return rc;
 }
 
+/* payees [--limit N]: whom the user paid lately (GET /v1/payees/recent). */
+int cli_run_payees(struct cli *cli, const struct cli_args *args)
+{
+    char path[64] = "/v1/payees/recent";
+    const char *limit = cli_arg(cli, args, "limit");
+    if (limit != NULL && !cli_query_add(path, sizeof path, "limit", limit))
+        return cli_usage_error(cli, "--limit is too long");
+    struct cli_response res;
+    int rc = cli_call(cli, "GET", path, CLI_AUTH_USER, NULL, &res);
+    if (rc == CLI_EXIT_OK && cli->json) {
+        cli_print_body(&res);
+    } else if (rc == CLI_EXIT_OK) {
+        static const char *const headers[] = {"NAME", "USER", "LAST PAID", "STATUS"};
+        struct cli_table table;
+        cli_table_init(&table, headers, 4);
+        size_t index;
+        json_t *payee;
+        json_array_foreach(json_object_get(res.json, "items"), index, payee)
+        {
+            bool available = json_is_true(json_object_get(payee, "available"));
+            const char *row[] = {cli_json_str(payee, "display_name"),
+                                 cli_json_str(payee, "user_id"),
+                                 cli_json_str(payee, "last_paid_at"),
+                                 available ? "can be paid" : "cannot be paid now (frozen)"};
+            cli_table_add(&table, row);
+        }
+        cli_table_print(cli, &table);
+        cli_table_release(&table);
+        if (json_is_true(json_object_get(res.json, "partial")))
+            cli_hint(cli, "only your latest payments were read: older payees may be missing");
+        else if (json_array_size(json_object_get(res.json, "items")) > 0)
+            cli_hint(cli, "pay one with `qianbao send USER AMOUNT`");
+    }
+    cli_response_release(&res);
+    return rc;
+}
+
 int cli_run_card_remove(struct cli *cli, const struct cli_args *args)
 {
     char path[192];

@@ -433,6 +433,17 @@ static const struct cli_command S_commands[] = {
       S_PAYMENT_PASSWORD_STDIN,
       S_IDEMPOTENCY_KEY},
      cli_run_send},
+    {"payees",
+     "",
+     0,
+     0,
+     "list whom you paid lately, newest first",
+     "Each user you sent a transfer to, once, with your newest payment to them, their name "
+     "masked as a payer sees it now, and whether they can be paid now (not while frozen). Read "
+     "from your bills: money you received or transfers refused count for nothing. Pay one with "
+     "`qianbao send USER AMOUNT`.",
+     {{"limit", "N", false, NULL, "how many, 1 to 20 (default 10)"}},
+     cli_run_payees},
     {"receive",
      "[AMOUNT]",
      0,

@@ -274,6 +274,123 @@ out:
     free(lines);
 }
 
+/* --- GET /v1/payees/recent ---------------------------------------------------------- */
+
+#define S_RECENT_DEFAULT 10
+#define S_RECENT_MAX 20
+#define S_RECENT_PAGE 100 /* transfer lines read at a time */
+
+/* Who the caller sent money to lately, newest first, each once: what a
+ * transfer page offers before anyone types a phone. Read from the caller's
+ * bills (transfers out), within one page's scan budget (BILLS_SCAN_MAX
+ * entries): partial says it ran out first. Each payee as GET /v1/payees
+ * shows them, now (the name as it is today), with last_paid_at and whether
+ * a transfer would reach them now (available: not frozen, taking credits). */
+void http_handle_payees_recent(struct http_request *req)
+{
+    size_t limit = S_RECENT_DEFAULT;
+    const char *text = http_request_query(req, "limit");
+    if (text != NULL) {
+        size_t size = strlen(text), value = 0;
+        bool ok = size > 0 && size <= 2 && strspn(text, "0123456789") == size;
+        for (size_t i = 0; ok && i < size; i++)
+            value = value * 10 + (size_t)(text[i] - '0');
+        if (!ok || value < 1 || value > S_RECENT_MAX) {
+            http_reply_error_message(req, QB_E_PARAM, "limit must be an integer from 1 to 20");
+            return;
+        }
+        limit = value;
+    }
+    struct ledger_account_view view;
+    if (!S_account(req, NULL, &view))
+        return;
+    const struct domain_env *env = http_request_env(req);
+    struct bills_line *lines = calloc(S_RECENT_PAGE, sizeof *lines);
+    struct {
+        char id[ID_TEXT_SIZE_MAX];
+        int64_t at_ms;
+    } found[S_RECENT_MAX];
+    size_t count = 0, scanned = 0;
+    bool partial = false;
+    uint8_t key[DOMAIN_KEY_SIZE] = {0};
+    struct identity_user *payee = http_request_alloc(req, sizeof *payee);
+    json_t *items = json_array();
+    if (lines == NULL || payee == NULL || items == NULL || env == NULL) {
+        http_reply_error(req, lines == NULL || payee == NULL ? QB_E_BUSY : QB_E_INTERNAL);
+        goto out;
+    }
+    bills_cursor_key(env, key);
+    struct store *reader = http_reader_acquire(req);
+    if (reader == NULL)
+        goto out;
+    struct bills_query q;
+    memset(&q, 0, sizeof q);
+    q.account_id = view.id;
+    q.filter.type = BILLS_TRANSFER;
+    q.filter.direction = BILLS_OUT;
+    q.limit = S_RECENT_PAGE;
+    char cursor[BILLS_CURSOR_SIZE_MAX] = "";
+    enum qb_error err = QB_OK;
+    for (;;) {
+        q.scan_max = BILLS_SCAN_MAX - scanned;
+        q.cursor = cursor;
+        struct bills_page page;
+        err = bills_list(reader, &view, key, &q, lines, &page);
+        if (err != QB_OK)
+            break;
+        scanned += page.scanned;
+        for (size_t i = 0; i < page.count && count < limit; i++) {
+            const struct bills_counterparty *cp = &lines[i].counterparty;
+            bool seen = cp->kind != BILLS_PARTY_USER;
+            for (size_t j = 0; !seen && j < count; j++)
+                seen = strcmp(found[j].id, cp->id) == 0;
+            if (seen)
+                continue;
+            snprintf(found[count].id, sizeof found[count].id, "%s", cp->id);
+            found[count++].at_ms = lines[i].created_at_ms;
+        }
+        snprintf(cursor, sizeof cursor, "%s", page.next_cursor);
+        if (count == limit || cursor[0] == '\0')
+            break;
+        if (scanned >= BILLS_SCAN_MAX) {
+            partial = true;
+            break;
+        }
+    }
+    for (size_t i = 0; err == QB_OK && i < count; i++) {
+        err = identity_user_get(reader, found[i].id, payee);
+        struct ledger_account_view payee_view;
+        if (err == QB_OK)
+            err = http_request_account_view(req, payee->account_id, &payee_view);
+        if (err != QB_OK) {
+            err = err == QB_E_NOT_FOUND ? QB_E_INTERNAL : err; /* users are never deleted */
+            break;
+        }
+        bool available =
+            payee->status != IDENTITY_FROZEN &&
+            (payee_view.flags & (LEDGER_ACCOUNT_CREDIT_FROZEN | LEDGER_ACCOUNT_CLOSED)) == 0;
+        json_t *item = http_payee_json(payee);
+        if (item == NULL ||
+            json_object_set_new(item, "last_paid_at", http_time_json(found[i].at_ms)) != 0 ||
+            json_object_set_new(item, "available", json_boolean(available)) != 0) {
+            json_decref(item);
+            err = QB_E_INTERNAL;
+        } else if (json_array_append_new(items, item) != 0) {
+            err = QB_E_INTERNAL;
+        }
+    }
+    http_reader_release(req, reader);
+    if (err != QB_OK) {
+        http_reply_error(req, err == QB_E_PARAM ? QB_E_INTERNAL : err);
+        goto out;
+    }
+    http_reply_json_new(req, 200, json_pack("{s:O, s:b}", "items", items, "partial", (int)partial));
+out:
+    json_decref(items);
+    crypto_wipe(key, sizeof key);
+    free(lines);
+}
+
 /* --- GET /v1/me/transactions, GET /v1/me/transactions.csv -------------------------- */
 
 void http_handle_me_transactions_list(struct http_request *req)

@@ -621,6 +621,7 @@ void http_handle_me_security_get(struct http_request *req);
 
 /* bill_routes.c: the caller's bills, statements and their CSV form. */
 void http_handle_me_transactions_list(struct http_request *req);
+void http_handle_payees_recent(struct http_request *req);
 void http_handle_me_transactions_csv(struct http_request *req);
 void http_handle_me_statement_get(struct http_request *req);
 /* transfer_routes.c: transfers between users, the spending limits. */
@@ -658,6 +659,9 @@ void http_handle_me_receive_code_get(struct http_request *req);
 void http_handle_merchant_till_code_get(struct http_request *req);
 void http_handle_qr_resolve(struct http_request *req);
 void http_handle_payees_get(struct http_request *req);
+/* {user_id, display_name and phone masked}: a payee as a payer sees them
+ * (GET /v1/payees, a receive code, the recent payees); NULL out of memory. */
+json_t *http_payee_json(const struct identity_user *payee);
 /* A QR payload (src/qr/qr.h) verified under the daemon's key, or false
  * after replying QR_INVALID. */
 struct qr_payload;

@@ -217,6 +217,15 @@ static void S_phone_mask(const char *phone, char out[S_PHONE_MASKED_SIZE_MAX])
         snprintf(out, S_PHONE_MASKED_SIZE_MAX, "****");
 }
 
+json_t *http_payee_json(const struct identity_user *payee)
+{
+    char name[IDENTITY_DISPLAY_NAME_SIZE_MAX * 2];
+    char phone[S_PHONE_MASKED_SIZE_MAX];
+    wallet_name_mask(payee->display_name, name, sizeof name);
+    S_phone_mask(payee->phone, phone);
+    return json_pack("{s:s, s:s, s:s}", "user_id", payee->id, "display_name", name, "phone", phone);
+}
+
 /* The user a transfer to `to` (a user id, or a normalised phone when
  * by_phone) would pay, as the payer sees them before paying, into body:
  * "payee": {user_id, display_name and phone masked}; *self: the caller.
@@ -238,14 +247,8 @@ static enum qb_error S_payee_put(struct http_request *req, struct store *reader,
     if (payee->status == IDENTITY_FROZEN ||
         (view.flags & (LEDGER_ACCOUNT_CREDIT_FROZEN | LEDGER_ACCOUNT_CLOSED)) != 0)
         return QB_E_PAYEE_UNAVAILABLE;
-    char name[IDENTITY_DISPLAY_NAME_SIZE_MAX * 2];
-    char phone[S_PHONE_MASKED_SIZE_MAX];
-    wallet_name_mask(payee->display_name, name, sizeof name);
-    S_phone_mask(payee->phone, phone);
     *self = strcmp(payee->id, http_request_session(req)->user_id) == 0;
-    if (json_object_set_new(body, "payee",
-                            json_pack("{s:s, s:s, s:s}", "user_id", payee->id, "display_name", name,
-                                      "phone", phone)) != 0)
+    if (json_object_set_new(body, "payee", http_payee_json(payee)) != 0)
         return QB_E_INTERNAL;
     return QB_OK;
 }

@@ -119,6 +119,7 @@ const struct http_route http_routes[] = {
      "amount format"},
     {"POST", "/v1/qr/resolve", http_handle_qr_resolve, HTTP_AUTH_USER, NULL},
     {"GET", "/v1/payees", http_handle_payees_get, HTTP_AUTH_USER, "to"},
+    {"GET", "/v1/payees/recent", http_handle_payees_recent, HTTP_AUTH_USER, "limit"},
 
     /* v3_routes.c: the merchant API */
     {"POST", "/v3/pay/transactions/native", http_handle_v3_native, HTTP_AUTH_MERCHANT,

@@ -264,6 +264,7 @@ static const struct matrix_row S_matrix[] = {
     {"POST", "/v1/qr/resolve", ID_NONE, SETUP_NONE, "{}", USER_ROUTE(400, 400)},
     /* Without ?to= nothing is looked up (test_transfers.c looks up real payees). */
     {"GET", "/v1/payees", ID_NONE, SETUP_NONE, NULL, USER_ROUTE(400, 400)},
+    {"GET", "/v1/payees/recent", ID_NONE, SETUP_NONE, NULL, USER_ROUTE(200, 200)},
     {"GET", "/admin/users", ID_NONE, SETUP_NONE, NULL, ADMIN_ROUTE(200)},
     {"POST", "/admin/users/{id}/freeze", ID_VICTIM, SETUP_NONE, NULL, ADMIN_ROUTE(200)},
     {"POST", "/admin/users/{id}/unfreeze", ID_VICTIM, SETUP_VICTIM_FROZEN_BY_ADMIN, NULL,

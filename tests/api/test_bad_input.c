@@ -156,6 +156,7 @@ static const struct route_entry S_routes[] = {
     {"GET", "/v1/merchants/{mchid}/till-code", "", false, false},
     {"POST", "/v1/qr/resolve", "", false, false},
     {"GET", "/v1/payees", "", false, false},
+    {"GET", "/v1/payees/recent", "", false, false},
     {"POST", "/v1/me/devices", "", false, false},
     {"GET", "/v1/me/devices", "", false, false},
     {"DELETE", "/v1/me/devices/{id}", "", false, false},

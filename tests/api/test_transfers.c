@@ -256,6 +256,93 @@ TEST(the_payee_is_shown_before_paying)
     client_response_release(&res);
 }
 
+/* The user ids of u's recent payees (GET /v1/payees/recent with query), newest first, into
+ * ids (up to 4); each item checked for its shape. The count. */
+static size_t S_recent(const struct api_user *u, const char *query, char ids[4][64])
+{
+    char path[96];
+    snprintf(path, sizeof path, "/v1/payees/recent%s", query);
+    struct client_response res;
+    ASSERT_EQ_INT(S_get(path, u->token, &res), 200);
+    json_t *body = api_json(&res);
+    client_response_release(&res);
+    ASSERT(json_is_false(json_object_get(body, "partial")));
+    size_t i;
+    json_t *item;
+    json_array_foreach(json_object_get(body, "items"), i, item)
+    {
+        ASSERT(i < 4);
+        snprintf(ids[i], 64, "%s", json_string_value(json_object_get(item, "user_id")));
+        const char *phone = json_string_value(json_object_get(item, "phone"));
+        ASSERT(phone != NULL && strlen(phone) == 11 && strncmp(phone + 3, "****", 4) == 0);
+        ASSERT(json_is_string(json_object_get(item, "last_paid_at")));
+        ASSERT(json_is_boolean(json_object_get(item, "available")));
+    }
+    size_t count = json_array_size(json_object_get(body, "items"));
+    json_decref(body);
+    return count;
+}
+
+TEST(recent_payees_are_whom_the_user_paid_newest_first)
+{
+    // The transfer page's "recent": each payee once, newest payment first, as GET /v1/payees
+    // shows them now, with whether a transfer reaches them today; money received or refused
+    // transfers make nobody a recent payee.
+    struct api_user a, b, c, d;
+    API_MUST(th_user_new(&S_client, S_admin, &a));
+    API_MUST(th_user_new(&S_client, S_admin, &b));
+    API_MUST(api_user_new(&S_client, S_admin, &c));
+    API_MUST(api_user_new(&S_client, S_admin, &d));
+    API_MUST(th_fund(&S_client, S_admin, &a, 10000));
+    API_MUST(th_fund(&S_client, S_admin, &b, 10000));
+    char ids[4][64];
+    ASSERT_EQ_INT(S_recent(&a, "", ids), 0);
+    const struct api_user *payees[] = {&b, &c, &b};
+    for (size_t i = 0; i < QB_ARRAY_COUNT(payees); i++) {
+        char body[256], key[32];
+        snprintf(body, sizeof body, "{\"to\":\"%s\",\"amount\":100,\"payment_password\":\"%s\"}",
+                 payees[i]->id, TH_PAY_PASSWORD);
+        snprintf(key, sizeof key, "recent-%zu", i);
+        EXPECT_TRANSFER(a.token, key, body, 201, NULL);
+    }
+    char body[256];
+    snprintf(body, sizeof body, "{\"to\":\"%s\",\"amount\":100,\"payment_password\":\"%s\"}", a.id,
+             TH_PAY_PASSWORD);
+    EXPECT_TRANSFER(b.token, "recent-back", body, 201, NULL); /* a receives: no payee of a's */
+    snprintf(body, sizeof body, "{\"to\":\"%s\",\"amount\":50000,\"payment_password\":\"%s\"}",
+             d.id, TH_PAY_PASSWORD);
+    EXPECT_TRANSFER(a.token, "recent-refused", body, 402, "INSUFFICIENT_BALANCE");
+
+    ASSERT_EQ_INT(S_recent(&a, "", ids), 2);
+    ASSERT_EQ_STR(ids[0], b.id);
+    ASSERT_EQ_STR(ids[1], c.id);
+    ASSERT_EQ_INT(S_recent(&a, "?limit=1", ids), 1);
+    ASSERT_EQ_STR(ids[0], b.id);
+    ASSERT_EQ_INT(S_recent(&b, "", ids), 1);
+    ASSERT_EQ_STR(ids[0], a.id);
+
+    /* A frozen payee stays listed, not available. */
+    struct client_response res;
+    ASSERT_EQ_INT(api_call(&S_client, "POST", "/v1/me/freeze", c.token, NULL, &res), 200);
+    client_response_release(&res);
+    ASSERT_EQ_INT(S_get("/v1/payees/recent", a.token, &res), 200);
+    json_t *page = api_json(&res);
+    client_response_release(&res);
+    json_t *items = json_object_get(page, "items");
+    ASSERT(json_is_true(json_object_get(json_array_get(items, 0), "available")));
+    ASSERT(json_is_false(json_object_get(json_array_get(items, 1), "available")));
+    json_decref(page);
+
+    const char *bad[] = {"?limit=0", "?limit=21", "?limit=x", "?limit=", "?to=1"};
+    for (size_t i = 0; i < QB_ARRAY_COUNT(bad); i++) {
+        char path[64];
+        snprintf(path, sizeof path, "/v1/payees/recent%s", bad[i]);
+        ASSERT_EQ_INT(S_get(path, a.token, &res), 400);
+        ASSERT_EQ_STR(api_error_code(&res), "PARAM_ERROR");
+        client_response_release(&res);
+    }
+}
+
 TEST(one_account_cannot_test_phone_numbers_in_bulk)
 {
     // A look-up by phone tells whether it has a wallet and whose: fifty an hour, by GET
@@ -668,6 +755,7 @@ int main(void)
     RUN(a_locked_payment_password_stops_password_free_payments_and_limits_tighten_without_it);
     RUN(password_free_payments_stop_after_five_a_day);
     RUN(the_payee_is_shown_before_paying);
+    RUN(recent_payees_are_whom_the_user_paid_newest_first);
     RUN(one_account_cannot_test_phone_numbers_in_bulk);
     RUN(the_kyc_limit_refuses_at_its_edge);
     RUN(each_answer_from_the_ledger_counts_its_wait_for_an_http_thread);

@@ -866,6 +866,8 @@ TEST(withdrawing_everything)
            "e-send-1", "--password-stdin", NULL);
     S_case("send-key-again", S_PAY, "--profile", "e", "send", S_phone_b, "1",
            "--idempotency-key", "e-send-1", "--password-stdin", NULL);
+    S_case("payees", NULL, "--profile", "e", "payees", NULL);
+    S_case("payees-bad-limit", NULL, "--profile", "e", "payees", "--limit", "21", NULL);
     // A script's re-run under its own key prints the first withdrawal, though the balance it took
     // would now stop a new one before the password; `all` under a key is a usage error.
     S_case("withdraw-key", S_PAY, "--profile", "e", "withdraw", card, "50.05", "--idempotency-key",
