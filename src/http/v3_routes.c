@@ -869,29 +869,39 @@ static void S_fund_balance_reply(struct http_request *req, int64_t available_min
     http_reply_json_new(req, 200, body);
 }
 
+/* The caller's settlement account for both balance queries: the merchant,
+ * with its account's view now, or NULL after replying (an account_type
+ * other than BASIC is PARAM_ERROR). */
+static const struct merchant *S_fund_account(struct http_request *req,
+                                             struct ledger_account_view *view)
+{
+    const struct merchant *m = http_request_merchant(req);
+    if (m == NULL) {
+        http_reply_error(req, QB_E_INTERNAL);
+        return NULL;
+    }
+    if (!merchant_fundflow_account_is_valid(http_request_param(req, "account_type"))) {
+        http_reply_error_message(req, QB_E_PARAM, "account_type must be BASIC");
+        return NULL;
+    }
+    enum qb_error err = http_request_account_view(req, m->account_id, view);
+    if (err != QB_OK) {
+        /* The settlement account is made with the merchant. */
+        http_reply_error(req, err == QB_E_NOT_FOUND ? QB_E_INTERNAL : err);
+        return NULL;
+    }
+    return m;
+}
+
 /* GET /v3/merchant/fund/balance/{account_type} — the settlement account
  * now, WeChat's BASIC account: {available_amount, pending_amount}, the
  * second held by the owner's withdrawals in flight, the two adding up to
  * the balance. The same figures as the owner's GET /v1/merchants/me. */
 void http_handle_v3_fund_balance(struct http_request *req)
 {
-    const struct merchant *m = http_request_merchant(req);
-    if (m == NULL) {
-        http_reply_error(req, QB_E_INTERNAL);
-        return;
-    }
-    if (!merchant_fundflow_account_is_valid(http_request_param(req, "account_type"))) {
-        http_reply_error_message(req, QB_E_PARAM, "account_type must be BASIC");
-        return;
-    }
     struct ledger_account_view view;
-    enum qb_error err = http_request_account_view(req, m->account_id, &view);
-    if (err != QB_OK) {
-        /* The settlement account is made with the merchant. */
-        http_reply_error(req, err == QB_E_NOT_FOUND ? QB_E_INTERNAL : err);
-        return;
-    }
-    S_fund_balance_reply(req, view.available_minor, view.held_minor);
+    if (S_fund_account(req, &view) != NULL)
+        S_fund_balance_reply(req, view.available_minor, view.held_minor);
 }
 
 /* GET /v3/merchant/fund/dayendbalance/{account_type}?date= — the
@@ -901,16 +911,11 @@ void http_handle_v3_fund_balance(struct http_request *req)
  * (and a day before the merchant was made) has none, INVALID_REQUEST. */
 void http_handle_v3_fund_dayendbalance(struct http_request *req)
 {
-    const struct merchant *m = http_request_merchant(req);
+    struct ledger_account_view view;
+    const struct merchant *m = S_fund_account(req, &view);
+    if (m == NULL)
+        return;
     const char *date = http_request_query(req, "date");
-    if (m == NULL) {
-        http_reply_error(req, QB_E_INTERNAL);
-        return;
-    }
-    if (!merchant_fundflow_account_is_valid(http_request_param(req, "account_type"))) {
-        http_reply_error_message(req, QB_E_PARAM, "account_type must be BASIC");
-        return;
-    }
     if (date == NULL) {
         http_reply_error_message(req, QB_E_PARAM, "date is required");
         return;
@@ -928,12 +933,6 @@ void http_handle_v3_fund_dayendbalance(struct http_request *req)
     }
     if (err != QB_OK) {
         http_reply_error_message(req, err, message);
-        return;
-    }
-    struct ledger_account_view view;
-    err = http_request_account_view(req, m->account_id, &view);
-    if (err != QB_OK) {
-        http_reply_error(req, err == QB_E_NOT_FOUND ? QB_E_INTERNAL : err);
         return;
     }
     struct store *reader = http_reader_acquire(req);

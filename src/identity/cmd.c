@@ -85,6 +85,16 @@ static enum qb_error user_change(struct ledger_txn *txn, struct identity_cmd *c,
     return err == QB_OK ? QB_OK : QB_E_STORAGE;
 }
 
+/* Loads c's user for a change only its owner may make: c->outcome
+ * NOT_FOUND, or ACCOUNT_FROZEN (whoever holds a frozen account may not be
+ * its owner), else QB_OK. The command's result: QB_OK, or QB_E_STORAGE. */
+static enum qb_error user_load_unfrozen(struct ledger_txn *txn, struct identity_cmd *c)
+{
+    enum qb_error err = user_load(txn, c->user_id, &c->user);
+    c->outcome = err == QB_OK && c->user.status == IDENTITY_FROZEN ? QB_E_ACCOUNT_FROZEN : err;
+    return err == QB_OK || err == QB_E_NOT_FOUND ? QB_OK : err;
+}
+
 /* Consumes an SMS code. QB_OK when it was valid; QB_E_SMS_CODE_INVALID for
  * every refusal (its count kept when the command commits); QB_E_STORAGE or
  * QB_E_INTERNAL for failures that must roll back. */
@@ -1035,15 +1045,9 @@ static enum qb_error op_payment_password_verify(struct ledger_txn *txn, struct i
 static enum qb_error op_kyc_submit(struct ledger_txn *txn, struct identity_cmd *c)
 {
     const struct domain_env *env = c->env;
-    enum qb_error err = user_load(txn, c->user_id, &c->user);
-    if (err != QB_OK) {
-        c->outcome = err;
-        return err == QB_E_NOT_FOUND ? QB_OK : err;
-    }
-    if (c->user.status == IDENTITY_FROZEN) {
-        c->outcome = QB_E_ACCOUNT_FROZEN; /* whoever holds it may not be its owner */
-        return QB_OK;
-    }
+    enum qb_error err = user_load_unfrozen(txn, c);
+    if (err != QB_OK || c->outcome != QB_OK)
+        return err;
     if (c->user.kyc_level != 1) {
         c->outcome = QB_E_CONFLICT;
         return QB_OK;
@@ -1304,15 +1308,9 @@ static enum qb_error op_phone_change(struct ledger_txn *txn, struct identity_cmd
         c->outcome = QB_E_PARAM;
         return QB_OK;
     }
-    enum qb_error err = user_load(txn, c->user_id, &c->user);
-    if (err != QB_OK) {
-        c->outcome = err;
-        return err == QB_E_NOT_FOUND ? QB_OK : err;
-    }
-    if (c->user.status == IDENTITY_FROZEN) {
-        c->outcome = QB_E_ACCOUNT_FROZEN; /* whoever holds it may not be its owner */
-        return QB_OK;
-    }
+    enum qb_error err = user_load_unfrozen(txn, c);
+    if (err != QB_OK || c->outcome != QB_OK)
+        return err;
     if (strcmp(c->user.phone, c->phone) == 0) {
         c->outcome = QB_E_PARAM;
         return QB_OK;
@@ -1370,15 +1368,9 @@ static enum qb_error op_display_name_set(struct ledger_txn *txn, struct identity
         c->outcome = QB_E_PARAM;
         return QB_OK;
     }
-    enum qb_error err = user_load(txn, c->user_id, &c->user);
-    if (err != QB_OK) {
-        c->outcome = err;
-        return err == QB_E_NOT_FOUND ? QB_OK : err;
-    }
-    if (c->user.status == IDENTITY_FROZEN) {
-        c->outcome = QB_E_ACCOUNT_FROZEN;
-        return QB_OK;
-    }
+    enum qb_error err = user_load_unfrozen(txn, c);
+    if (err != QB_OK || c->outcome != QB_OK)
+        return err;
     c->outcome = QB_OK;
     if (strcmp(c->user.display_name, c->display_name) == 0)
         return QB_OK;
