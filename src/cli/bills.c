@@ -286,9 +286,10 @@ static void S_sum_row(struct cli_table *table, const char *label, const char *cu
 static void S_statement_print(struct cli *cli, const json_t *s)
 {
     char text[256], sums[192];
-    snprintf(text, sizeof text, "%s (%s to %s)", cli_json_str(s, "month"), cli_json_str(s, "from"),
-             cli_json_str(s, "to"));
-    cli_print_field(cli, "month", text);
+    bool year = json_object_get(s, "year") != NULL;
+    snprintf(text, sizeof text, "%s (%s to %s)", cli_json_str(s, year ? "year" : "month"),
+             cli_json_str(s, "from"), cli_json_str(s, "to"));
+    cli_print_field(cli, year ? "year" : "month", text);
     S_sums_text(json_object_get(s, "income"), sums, sizeof sums);
     cli_print_field(cli, "income", sums);
     S_sums_text(json_object_get(s, "expense"), sums, sizeof sums);
@@ -350,12 +351,15 @@ static void S_statement_print(struct cli *cli, const json_t *s)
 int cli_run_statement(struct cli *cli, const struct cli_args *args)
 {
     const char *month = args->positionals[0];
-    if (!cli_month_valid(month)) {
+    bool year =
+        strlen(month) == 4 && strspn(month, "0123456789") == 4 && strcmp(month, "1970") >= 0;
+    if (!year && !cli_month_valid(month)) {
         char clean[64];
         cli_text_clean(month, clean, sizeof clean);
-        return cli_usage_error(
-            cli, "\"%s\" is not a month: YYYY-MM, a year from 1970 and a month from 01 to 12",
-            clean);
+        return cli_usage_error(cli,
+                               "\"%s\" is neither a month nor a year: YYYY-MM, a year from 1970 "
+                               "and a month from 01 to 12, or YYYY",
+                               clean);
     }
     char path[64];
     snprintf(path, sizeof path, "/v1/me/statements/%s", month);

@@ -523,12 +523,13 @@ static const struct cli_command S_commands[] = {
      {S_BILL_OPTION_LIST},
      cli_run_bills},
     {"statement",
-     "YYYY-MM",
+     "YYYY-MM|YYYY",
      1,
      1,
-     "show a month's income, expense and top counterparties",
-     "The month runs from its first midnight to the next month's, Beijing time. Sums count "
-     "only money that moved; withdrawals still processing are counted apart.",
+     "show a month's or a year's income, expense and top counterparties",
+     "The month runs from its first midnight to the next month's, Beijing time; a year (YYYY, "
+     "the annual bill) from January 1 to the next. Sums count only money that moved; "
+     "withdrawals still processing are counted apart.",
      {{0}},
      cli_run_statement},
     {"redpacket", "", 0, 0, "red packets: send, grab, show, verify", NULL, {{0}}, NULL},

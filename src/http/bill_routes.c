@@ -23,7 +23,9 @@
 #define S_CURSOR_REFUSED                                                                           \
     "cursor is not one this server gave out for these filters (keep the filters of the page it "   \
     "came with)"
-#define S_MONTH_REFUSED "the month must be YYYY-MM, from 1970-01 to 9999-11"
+#define S_MONTH_REFUSED                                                                            \
+    "the period must be a month YYYY-MM, from 1970-01 to 9999-11, or a year YYYY, from 1970 to "   \
+    "9998"
 
 #define S_CSV_SUFFIX ".csv"
 
@@ -472,9 +474,9 @@ static json_t *S_statement_json(const char *month_text, const struct bills_state
         return NULL;
     }
     return json_pack("{s:s, s:o, s:o, s:{s:I}, s:{s:I}, s:{s:I}, s:o, s:o, s:o, s:I, s:b}",
-                     "month", month_text, "from", http_time_json(s->month.start_ms), "to",
-                     http_time_json(s->month.end_ms), "income", cur,
-                     (json_int_t)s->total.income_minor, "expense", cur,
+                     s->month.month != 0 ? "month" : "year", month_text, "from",
+                     http_time_json(s->month.start_ms), "to", http_time_json(s->month.end_ms),
+                     "income", cur, (json_int_t)s->total.income_minor, "expense", cur,
                      (json_int_t)s->total.expense_minor, "count", cur, (json_int_t)s->total.count,
                      "by_type", by_type, "by_counterparty", parties, "others",
                      S_sums_json(cur, &s->others), "processing_count",
@@ -499,7 +501,7 @@ void http_handle_me_statement_get(struct http_request *req)
     }
     memcpy(month_text, param, size);
     month_text[size] = '\0';
-    if (!bills_month_parse(month_text, &month)) {
+    if (!bills_month_parse(month_text, &month) && !bills_year_parse(month_text, &month)) {
         http_reply_error_message(req, QB_E_PARAM, S_MONTH_REFUSED);
         return;
     }
@@ -508,7 +510,8 @@ void http_handle_me_statement_get(struct http_request *req)
         /* Zeros and "complete" would tell a client that got next month
          * wrong that nothing happened in it. */
         char message[96];
-        snprintf(message, sizeof message, "%s has not begun (months run in UTC+8)", month_text);
+        snprintf(message, sizeof message, "%s has not begun (months and years run in UTC+8)",
+                 month_text);
         http_reply_error_message(req, QB_E_PARAM, message);
         return;
     }

@@ -468,6 +468,19 @@ bool bills_month_parse(const char *text, struct bills_month *out)
     return true;
 }
 
+bool bills_year_parse(const char *text, struct bills_month *out)
+{
+    memset(out, 0, sizeof *out);
+    int y;
+    if (text == NULL || strlen(text) != 4 || !S_digits(text, 4, &y) || y < 1970 || y > 9998)
+        return false; /* 9999's end, 10000-01-01, has no RFC 3339 form */
+    out->year = y;
+    out->start_ms = S_days_from_civil(y, 1, 1) * S_DAY_MS - S_UTC8_MS;
+    out->end_ms = S_days_from_civil(y + 1, 1, 1) * S_DAY_MS - S_UTC8_MS;
+    QB_ASSERT(out->end_ms > out->start_ms);
+    return true;
+}
+
 bool bills_time_parse(const char *text, bool end_of_day, int64_t *at_ms)
 {
     *at_ms = 0;

@@ -166,11 +166,12 @@ QB_MUST_USE enum qb_error bills_list(struct store *reader, const struct ledger_a
 
 /* --- statements ------------------------------------------------------------- */
 
+/* A statement's period: a month, or a whole year (month 0). */
 struct bills_month {
     int year;     /* 1970..9999 */
-    int month;    /* 1..12 */
-    int64_t start_ms; /* the first midnight of the month, UTC+8 */
-    int64_t end_ms;   /* the first midnight of the next month, UTC+8 */
+    int month;    /* 1..12; 0: the whole year */
+    int64_t start_ms; /* the first midnight of the period, UTC+8 */
+    int64_t end_ms;   /* the first midnight after it, UTC+8 */
 };
 
 struct bills_sums {
@@ -202,6 +203,8 @@ struct bills_statement {
 
 /* "YYYY-MM" (month 01..12, year 1970..9999), or false. */
 bool bills_month_parse(const char *text, struct bills_month *out);
+/* "YYYY" (1970..9998) as the period of that year, or false. */
+bool bills_year_parse(const char *text, struct bills_month *out);
 
 /* The month's statement of the account (view is its view). The
  * counterparties' sums are heap memory freed before returning. QB_E_STORAGE,

@@ -130,6 +130,11 @@ TEST(bad_parameters_are_param_errors)
         "/v1/me/statements/2026-11?cursor=junk",
         "/v1/me/statements/2026-11-01",
         "/v1/me/statements/9999-12",
+        "/v1/me/statements/1969",
+        "/v1/me/statements/9999",
+        "/v1/me/statements/202",
+        "/v1/me/statements/20266",
+        "/v1/me/statements/2026.csv?cursor=junk",
         /* an escaped NUL in a value: not a filter to ignore */
         "/v1/me/transactions?type=topup%00x",
         "/v1/me/transactions?counterparty=u_zzz%00",
@@ -368,6 +373,62 @@ TEST(a_counterpartys_lines_are_the_ones_its_statement_entry_sums)
     json_decref(page);
 }
 
+TEST(a_years_statement_sums_its_months)
+{
+    // The annual bill (年度账单): GET /v1/me/statements/YYYY is the statement of the whole year,
+    // January 1 to January 1 in UTC+8, in the month's shape with "year" for "month"; with all
+    // of a user's payments in one month it says what that month's says. Next year has not begun.
+    struct api_user a, b;
+    API_MUST(th_user_new(&S_client, S_admin, &a));
+    API_MUST(api_user_new(&S_client, S_admin, &b));
+    API_MUST(th_fund(&S_client, S_admin, &a, 10000));
+    struct client_response res;
+    char body[256], month[8], year[8], path[64];
+    snprintf(body, sizeof body, "{\"to\":\"%s\",\"amount\":300,\"payment_password\":\"%s\"}", b.id,
+             TH_PAY_PASSWORD);
+    ASSERT_EQ_INT(api_call_idem(&S_client, "POST", "/v1/transfers", a.token, "year-1", body, &res),
+                  201);
+    snprintf(month, sizeof month, "%.7s", api_json_str(&res, "created_at"));
+    snprintf(year, sizeof year, "%.4s", month);
+    client_response_release(&res);
+
+    snprintf(path, sizeof path, "/v1/me/statements/%s", month);
+    ASSERT_EQ_INT(api_call(&S_client, "GET", path, a.token, NULL, &res), 200);
+    json_t *of_month = api_json(&res);
+    client_response_release(&res);
+    snprintf(path, sizeof path, "/v1/me/statements/%s", year);
+    ASSERT_EQ_INT(api_call(&S_client, "GET", path, a.token, NULL, &res), 200);
+    json_t *of_year = api_json(&res);
+    client_response_release(&res);
+    ASSERT_EQ_STR(json_string_value(json_object_get(of_year, "year")), year);
+    ASSERT(json_object_get(of_year, "month") == NULL);
+    char bound[40];
+    snprintf(bound, sizeof bound, "%s-01-01T00:00:00+08:00", year);
+    ASSERT_EQ_STR(json_string_value(json_object_get(of_year, "from")), bound);
+    snprintf(bound, sizeof bound, "%d-01-01T00:00:00+08:00", atoi(year) + 1);
+    ASSERT_EQ_STR(json_string_value(json_object_get(of_year, "to")), bound);
+    ASSERT(json_is_true(json_object_get(of_year, "complete")));
+    const char *same[] = {"income", "expense", "count", "by_type", "by_counterparty", "others"};
+    for (size_t i = 0; i < QB_ARRAY_COUNT(same); i++)
+        if (!json_equal(json_object_get(of_month, same[i]), json_object_get(of_year, same[i])))
+            TEST_FAIL_("the year's %s is not its only month's", same[i]);
+    ASSERT_EQ_INT(json_integer_value(json_object_get(json_object_get(of_year, "expense"), "CNY")),
+                  300);
+    json_decref(of_month);
+    json_decref(of_year);
+
+    /* Its lines as CSV, named for the year. */
+    snprintf(path, sizeof path, "/v1/me/statements/%s.csv", year);
+    ASSERT_EQ_INT(api_call(&S_client, "GET", path, a.token, NULL, &res), 200);
+    ASSERT(res.body.data != NULL && strstr(res.body.data, "transfer") != NULL);
+    client_response_release(&res);
+
+    snprintf(path, sizeof path, "/v1/me/statements/%d", atoi(year) + 1);
+    ASSERT_EQ_INT(api_call(&S_client, "GET", path, a.token, NULL, &res), 400);
+    ASSERT(strstr(api_json_str(&res, "message"), "has not begun") != NULL);
+    client_response_release(&res);
+}
+
 TEST(bills_are_the_callers_own)
 {
     // There is no way to name another user's bills: the routes take no user, and a cursor or a
@@ -488,6 +549,7 @@ int main(void)
     RUN(a_cursor_is_good_only_with_the_filters_that_made_it);
     RUN(csv_downloads_carry_their_headers);
     RUN(a_counterpartys_lines_are_the_ones_its_statement_entry_sums);
+    RUN(a_years_statement_sums_its_months);
     RUN(bills_are_the_callers_own);
     RUN(an_operator_reads_a_users_account_and_bill_as_the_user_does);
 

@@ -1194,6 +1194,8 @@ TEST(bills_and_statement)
     S_case("statement-json", NULL, "statement", month, "--json", NULL);
     S_case("statement-empty", NULL, "statement", "1999-01", NULL);
     S_case("statement-bad-month", NULL, "statement", "2026-13", NULL);
+    S_case("statement-year-empty", NULL, "statement", "1999", NULL);
+    S_case("statement-bad-year", NULL, "statement", "1969", NULL);
     S_END();
 }
 

@@ -679,6 +679,23 @@ TEST(statement_sums_a_month_in_utc8)
     ASSERT_EQ_INT(s.total.count, 0);
     ASSERT_EQ_INT(s.top_count, 0);
 
+    /* The year 2026, UTC+8 January 1 to January 1: October, November and December together. */
+    ASSERT(bills_year_parse("2026", &m));
+    ASSERT_EQ_INT(m.month, 0);
+    ASSERT_EQ_INT(m.start_ms, INT64_C(1767196800000));
+    ASSERT_EQ_INT(m.end_ms, INT64_C(1798732800000));
+    ASSERT_EQ_INT(bills_statement(bx->reader, &v, a.account, &m, &s), QB_OK);
+    ASSERT(s.complete);
+    ASSERT_EQ_INT(s.total.income_minor, 1000000 + 50000 + 700);
+    ASSERT_EQ_INT(s.total.expense_minor, 3000 + 2000 + 1000 + 10010 + 80 + 99);
+    ASSERT_EQ_INT(s.total.count, 1 + 7 + 1);
+    ASSERT_EQ_INT(s.processing_count, 1);
+    const char *not_years[] = {"1969", "9999", "202", "20261", "2o26", "2026-11", ""};
+    for (size_t i = 0; i < QB_ARRAY_COUNT(not_years); i++)
+        if (bills_year_parse(not_years[i], &m))
+            TEST_FAIL_("\"%s\" read as a year", not_years[i]);
+    ASSERT(!bills_month_parse("2026", &m));
+
     /* The list with the month's dates as from/to gives the same lines. */
     struct bills_filter f = {0};
     ASSERT(bills_time_parse("2026-11-01", false, &f.from_ms));
