@@ -352,7 +352,7 @@ void http_handle_payees_recent(struct http_request *req)
             found[count++].at_ms = lines[i].created_at_ms;
         }
         snprintf(cursor, sizeof cursor, "%s", page.next_cursor);
-        if (count == limit || cursor[0] == '\0')
+        if (count == limit || cursor[0] == '\0' || page.scanned == 0)
             break;
         if (scanned >= BILLS_SCAN_MAX) {
             partial = true;
