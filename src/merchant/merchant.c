@@ -207,19 +207,12 @@ enum qb_error merchant_app_check(struct store *reader, const char *mchid, const 
 enum qb_error merchant_openid_issued(struct store *store, const char *appid, const char *openid)
 {
     QB_ASSERT(store != NULL && appid != NULL && openid != NULL);
-    struct store_stmt *st = NULL;
-    if (store_prepare(store, "SELECT 1 FROM openids WHERE appid = $1 AND openid = $2", &st) !=
-        QB_OK)
-        return QB_E_STORAGE;
-    enum qb_error err = store_bind_text(st, 1, appid, strlen(appid));
-    if (err == QB_OK)
-        err = store_bind_text(st, 2, openid, strlen(openid));
-    if (err == QB_OK) {
-        int rc = store_step(st);
-        err = rc == STORE_STEP_ROW ? QB_OK : rc == STORE_STEP_DONE ? QB_E_NOT_FOUND : QB_E_STORAGE;
-    }
-    store_finalize(st);
-    return err;
+    const struct store_param params[] = {STORE_TEXT(appid), STORE_TEXT(openid)};
+    bool found;
+    enum qb_error err =
+        store_exists(store, "SELECT 1 FROM openids WHERE appid = $1 AND openid = $2", params,
+                     QB_ARRAY_COUNT(params), &found);
+    return err != QB_OK ? err : found ? QB_OK : QB_E_NOT_FOUND;
 }
 
 enum qb_error merchant_txn_openid_record(struct ledger_txn *txn, const char *appid,

@@ -132,6 +132,23 @@ enum qb_error store_run(struct store *store, const char *sql, const struct store
     return err == QB_OK ? QB_OK : QB_E_STORAGE;
 }
 
+enum qb_error store_exists(struct store *store, const char *sql, const struct store_param *params,
+                           size_t count, bool *found)
+{
+    QB_ASSERT(found != NULL);
+    *found = false;
+    struct store_stmt *st = NULL;
+    if (store_prepare(store, sql, &st) != QB_OK)
+        return QB_E_STORAGE;
+    st->borrowed = true;
+    int rc = store_bind_params(st, params, count) == QB_OK ? store_step(st) : -(int)QB_E_STORAGE;
+    store_finalize(st);
+    if (rc != STORE_STEP_ROW && rc != STORE_STEP_DONE)
+        return QB_E_STORAGE;
+    *found = rc == STORE_STEP_ROW;
+    return QB_OK;
+}
+
 void store_column_text_copy(struct store_stmt *stmt, int i, char *dst, size_t dst_size)
 {
     QB_ASSERT(dst != NULL && dst_size > 0);

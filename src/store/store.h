@@ -289,6 +289,11 @@ QB_MUST_USE enum qb_error store_bind_params(struct store_stmt *stmt, const struc
 QB_MUST_USE enum qb_error store_run(struct store *store, const char *sql,
                                     const struct store_param *params, size_t count);
 
+/* Prepares sql, binds params and steps it once: *found whether it returned
+ * a row. QB_OK, or QB_E_STORAGE. For "SELECT 1 ... LIMIT 1" questions. */
+QB_MUST_USE enum qb_error store_exists(struct store *store, const char *sql,
+                                       const struct store_param *params, size_t count, bool *found);
+
 /* The backends, for tests that want one by name. */
 extern const struct store_ops store_sqlite_ops;
 

@@ -262,21 +262,11 @@ static enum qb_error card_count(struct store *store, const char *user_id,
 static enum qb_error card_bound_with_another_phone(struct store *store, const uint8_t *hash,
                                                    const char *phone, bool *other)
 {
-    *other = false;
-    struct store_stmt *st = NULL;
-    if (store_prepare(store,
-                      "SELECT 1 FROM cards WHERE number_hash = $1 AND removed_at_ms = 0"
-                      " AND phone <> $2 LIMIT 1",
-                      &st) != QB_OK)
-        return QB_E_STORAGE;
     const struct store_param params[] = {STORE_BLOB(hash, CRYPTO_SHA256_SIZE), STORE_TEXT(phone)};
-    enum qb_error err = store_bind_params(st, params, QB_ARRAY_COUNT(params));
-    int rc = err == QB_OK ? store_step(st) : -(int)err;
-    store_finalize(st);
-    if (rc != STORE_STEP_ROW && rc != STORE_STEP_DONE)
-        return QB_E_STORAGE;
-    *other = rc == STORE_STEP_ROW;
-    return QB_OK;
+    return store_exists(store,
+                        "SELECT 1 FROM cards WHERE number_hash = $1 AND removed_at_ms = 0"
+                        " AND phone <> $2 LIMIT 1",
+                        params, QB_ARRAY_COUNT(params), other);
 }
 
 static enum qb_error card_bind(struct ledger_txn *txn, struct wallet_card_cmd *c)
@@ -464,20 +454,15 @@ static enum qb_error card_remove(struct ledger_txn *txn, struct wallet_card_cmd 
     /* A top-up or withdrawal the bank has not settled still moves money
      * with this card: the card stays until it is SUCCESS or FAILED, as a
      * bank keeps an account open while a transfer to it is under way. */
-    struct store_stmt *st = NULL;
-    if (store_prepare(store, "SELECT 1 FROM payments WHERE status = $2 AND card_id = $1 LIMIT 1",
-                      &st) != QB_OK)
-        return QB_E_STORAGE;
     const struct store_param pending[] = {STORE_TEXT(c->card.id), STORE_INT(WALLET_PROCESSING)};
-    err = store_bind_params(st, pending, QB_ARRAY_COUNT(pending));
-    int rc = err == QB_OK ? store_step(st) : -(int)err;
-    store_finalize(st);
-    if (rc == STORE_STEP_ROW) {
+    bool in_use;
+    if (store_exists(store, "SELECT 1 FROM payments WHERE status = $2 AND card_id = $1 LIMIT 1",
+                     pending, QB_ARRAY_COUNT(pending), &in_use) != QB_OK)
+        return QB_E_STORAGE;
+    if (in_use) {
         c->outcome = QB_E_CONFLICT;
         return QB_OK;
     }
-    if (rc != STORE_STEP_DONE)
-        return QB_E_STORAGE;
     c->card.removed_at_ms = ledger_txn_now_ms(txn);
     const struct store_param params[] = {STORE_TEXT(c->card.id), STORE_INT(c->card.removed_at_ms)};
     err = store_run(store, "UPDATE cards SET removed_at_ms = $2 WHERE id = $1", params,
