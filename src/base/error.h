@@ -98,7 +98,9 @@
     X(QB_E_PAYMENT_CODE_LOCKED, 423, "PAYMENT_CODE_LOCKED",                                        \
       "this device's payment codes are locked after too many wrong codes at tills")                \
     X(QB_E_RECENT_LOGIN_REQUIRED, 403, "RECENT_LOGIN_REQUIRED",                                    \
-      "this needs a recent login: log in again on this device")
+      "this needs a recent login: log in again on this device")                                    \
+    X(QB_E_ACCOUNT_NOT_EMPTY, 409, "ACCOUNT_NOT_EMPTY",                                            \
+      "the wallet still holds money or has business open; settle it first")
 
 enum qb_error {
 #define QB_ERROR_ENUM(name, status, code, message) name,

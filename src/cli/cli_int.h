@@ -350,6 +350,7 @@ int cli_run_payment_password_set(struct cli *cli, const struct cli_args *args);
 int cli_run_password_set(struct cli *cli, const struct cli_args *args);
 int cli_run_phone_change(struct cli *cli, const struct cli_args *args);
 int cli_run_name_change(struct cli *cli, const struct cli_args *args);
+int cli_run_close_account(struct cli *cli, const struct cli_args *args);
 int cli_run_card_add(struct cli *cli, const struct cli_args *args);
 int cli_run_card_list(struct cli *cli, const struct cli_args *args);
 int cli_run_payees(struct cli *cli, const struct cli_args *args);

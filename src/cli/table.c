@@ -73,11 +73,11 @@ static const struct cli_command S_commands[] = {
      "codes with `qianbao admin sms-outbox`.",
      {{"purpose", "PURPOSE", true,
        "register reset_payment_password unfreeze login bind_card new_device reset_password "
-       "change_phone",
+       "change_phone close_account",
        "what the code is for: register, reset_payment_password (for `payment-password set`), "
        "reset_password (for `password set`), "
        "unfreeze (for `security unfreeze`), bind_card (for `card add`), change_phone (to the "
-       "new phone, for `phone-change`)"},
+       "new phone, for `phone-change`), close_account (for `close-account`)"},
       {"target", "TARGET", false, NULL,
        "what the code authorises, for bind_card the card number masked: its first six and last "
        "four digits with a * for each digit between (999900******0012)"}},
@@ -319,6 +319,20 @@ static const struct cli_command S_commands[] = {
      {{"code", "CODE", true, NULL, "the SMS code of purpose change_phone sent to NEW_PHONE"},
       S_PAYMENT_PASSWORD_STDIN},
      cli_run_phone_change},
+    {"close-account",
+     "",
+     0,
+     0,
+     "close the wallet for good",
+     "Only an empty wallet closes: withdraw the balance first (mind the fee), wait for "
+     "withdrawals still at the bank and for red packets you sent to finish or expire; an owner "
+     "of a merchant cannot close. Ask for a code first: `qianbao sms-code --purpose "
+     "close_account`. The payment password is read from the terminal without echo, or from "
+     "standard input with --password-stdin. Every session ends, cards are unbound, and the phone "
+     "may register a new wallet; the profile is removed.",
+     {{"code", "CODE", true, NULL, "the SMS code of purpose close_account"},
+      S_PAYMENT_PASSWORD_STDIN},
+     cli_run_close_account},
     {"name-change",
      "NAME",
      1,

@@ -794,6 +794,42 @@ int cli_run_name_change(struct cli *cli, const struct cli_args *args)
     return rc;
 }
 
+/* --- closing the wallet --------------------------------------------------------- */
+
+int cli_run_close_account(struct cli *cli, const struct cli_args *args)
+{
+    char digits[CLI_SECRET_SIZE_MAX];
+    int rc = cli_money_payment_password(cli, args, digits, sizeof digits);
+    if (rc != CLI_EXIT_OK)
+        return rc;
+    json_t *body =
+        json_pack("{s:s, s:s}", "sms_code", cli_arg(cli, args, "code"), "payment_password", digits);
+    cli_secret_wipe(digits, sizeof digits);
+    if (body == NULL)
+        return cli_usage_error(cli, "--code must be UTF-8 text");
+    struct cli_response res;
+    rc = cli_call(cli, "POST", "/v1/me/close", CLI_AUTH_USER, body, &res);
+    json_decref(body);
+    if (rc != CLI_EXIT_OK) {
+        cli_response_release(&res);
+        return rc;
+    }
+    if (cli->json)
+        cli_print_body(&res);
+    else
+        printf("the wallet is closed for good; its phone may register a new one\n");
+    cli_response_release(&res);
+    /* The server ended the session and revoked the devices: what is left
+     * is this profile's own, its payment-code seed and its token. */
+    bool revoked, quiet = cli->quiet;
+    cli->quiet = true;
+    rc = cli_paycode_forget(cli, &revoked);
+    cli->quiet = quiet;
+    if (rc == CLI_EXIT_OK && cli_profile_remove(cli->profile) != QB_OK)
+        cli_hint(cli, "cannot remove the profile \"%s\": its session has ended", cli->profile);
+    return rc;
+}
+
 int cli_run_phone_change(struct cli *cli, const struct cli_args *args)
 {
     char digits[CLI_SECRET_SIZE_MAX];

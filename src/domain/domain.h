@@ -141,6 +141,17 @@ struct domain_env {
      * fails the freeze. */
     enum qb_error (*user_frozen)(struct ledger_txn *txn, const struct domain_env *env,
                                  const char *user_id);
+    /* Called by identity inside the command that closes a user's wallet,
+     * in its transaction, for what a layer above keeps for the user
+     * (merchant_txn_user_closing: merchants owned, red packets still
+     * taking claims, cards, payment-code devices). With apply false it
+     * only looks, and writes nothing: *blocker is NULL, or a static name of
+     * what must be settled first ("red_packet", "merchant"). With apply
+     * true (after the user proved who they are, nothing blocking) it ends
+     * what the closed wallet no longer needs. Set by the daemon, NULL:
+     * nothing blocks, nothing to end. Its error fails the command. */
+    enum qb_error (*user_closing)(struct ledger_txn *txn, const struct domain_env *env,
+                                  const char *user_id, bool apply, const char **blocker);
     /* Called by the wallet inside a withdrawal from a balance that is not
      * the user's own, in its command, with that balance's label
      * ("merchant:<mchid>"): QB_OK when money may leave it for a card,

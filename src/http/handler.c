@@ -299,12 +299,20 @@ json_t *http_user_json(const struct identity_user *user, bool with_id_number_las
     const char *frozen_by = user->status != IDENTITY_FROZEN               ? NULL
                             : user->frozen_by == IDENTITY_FROZEN_BY_ADMIN ? "operator"
                                                                           : "self";
-    json_t *body = json_pack(
-        "{s:s, s:s, s:s, s:i, s:s, s:o, s:b, s:o}", "id", user->id, "phone", user->phone,
-        "display_name", user->display_name, "kyc_level", user->kyc_level, "status",
-        user->status == IDENTITY_FROZEN ? "frozen" : "active", "frozen_by",
-        frozen_by != NULL ? json_string(frozen_by) : json_null(), "payment_password_set",
-        (int)user->payment_password_set, "created_at", http_time_json(user->created_at_ms));
+    const char *status = user->status == IDENTITY_FROZEN   ? "frozen"
+                         : user->status == IDENTITY_CLOSED ? "closed"
+                                                           : "active";
+    json_t *body =
+        json_pack("{s:s, s:s, s:s, s:i, s:s, s:o, s:b, s:o}", "id", user->id, "phone", user->phone,
+                  "display_name", user->display_name, "kyc_level", user->kyc_level, "status",
+                  status, "frozen_by", frozen_by != NULL ? json_string(frozen_by) : json_null(),
+                  "payment_password_set", (int)user->payment_password_set, "created_at",
+                  http_time_json(user->created_at_ms));
+    if (body != NULL && user->status == IDENTITY_CLOSED &&
+        json_object_set_new(body, "closed_at", http_time_json(user->closed_at_ms)) != 0) {
+        json_decref(body);
+        return NULL;
+    }
     if (body != NULL && with_id_number_last4) {
         json_t *last4 =
             user->id_number_last4[0] != '\0' ? json_string(user->id_number_last4) : json_null();
@@ -365,7 +373,8 @@ bool http_identity_refused(struct http_request *req, const struct identity_cmd *
         /* Which state stood in the way, in words: "not in a state that
          * allows this" sends a user guessing. */
         const char *message =
-            c->op == IDENTITY_OP_KYC_SUBMIT     ? "the real name is verified already"
+            c->user.status == IDENTITY_CLOSED   ? "the wallet is closed"
+            : c->op == IDENTITY_OP_KYC_SUBMIT   ? "the real name is verified already"
             : c->op == IDENTITY_OP_FREEZE       ? "the wallet is frozen already"
             : c->op == IDENTITY_OP_ADMIN_FREEZE ? "an operator froze this wallet already"
             : c->op == IDENTITY_OP_UNFREEZE || c->op == IDENTITY_OP_ADMIN_UNFREEZE
@@ -382,6 +391,27 @@ bool http_identity_refused(struct http_request *req, const struct identity_cmd *
             http_reply_error_message(req, QB_E_CONFLICT, message);
         else
             http_reply_error(req, c->outcome);
+        return true;
+    }
+    case QB_E_ACCOUNT_NOT_EMPTY: {
+        QB_ASSERT(c->blocker != NULL);
+        static const struct {
+            const char *reason, *message;
+        } blockers[] = {
+            {"balance", "the wallet still has a balance: withdraw it to a card, or spend it"},
+            {"pending", "money is held for a withdrawal the bank has not settled yet: wait for it"},
+            {"red_packet", "a red packet you sent still takes claims: what is left comes back to "
+                           "the wallet when it expires"},
+            {"merchant", "you own a merchant: an operator must settle and hand over its business "
+                         "first"},
+        };
+        const char *message = error_message(c->outcome);
+        for (size_t i = 0; i < QB_ARRAY_COUNT(blockers); i++)
+            if (strcmp(blockers[i].reason, c->blocker) == 0)
+                message = blockers[i].message;
+        json_t *extra = json_pack("{s:s}", "reason", c->blocker);
+        http_reply_error_extra(req, c->outcome, message, extra);
+        json_decref(extra);
         return true;
     }
     case QB_E_FORBIDDEN:

@@ -106,7 +106,7 @@ void http_handle_sms_codes_create(struct http_request *req)
         http_reply_error_message(req, QB_E_PARAM,
                                  "purpose must be one of register, login, bind_card, "
                                  "reset_payment_password, new_device, unfreeze, "
-                                 "reset_password, change_phone");
+                                 "reset_password, change_phone, close_account");
         goto out;
     }
     /* The target is kept with the code: only the masked card number of a

@@ -209,9 +209,11 @@ void http_handle_admin_merchants_create(struct http_request *req)
                                 ? identity_user_get(reader, owner, user)
                                 : QB_E_NOT_FOUND;
         http_reader_release(req, reader);
+        if (err == QB_OK && user->status == IDENTITY_CLOSED)
+            err = QB_E_NOT_FOUND; /* its business ended with it */
         if (err != QB_OK) {
             http_reply_error_message(req, err == QB_E_NOT_FOUND ? QB_E_PARAM : err,
-                                     err == QB_E_NOT_FOUND ? "owner_user_id is no user"
+                                     err == QB_E_NOT_FOUND ? "owner_user_id is no open wallet"
                                                            : error_message(err));
             goto out;
         }

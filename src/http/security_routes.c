@@ -399,6 +399,44 @@ out:
     json_decref(body);
 }
 
+/* --- POST /v1/me/close -------------------------------------------------------------- */
+
+static const struct http_field S_close_fields[] = {
+    {"payment_password", HTTP_FIELD_STRING, true, S_PAYMENT_PASSWORD_SIZE_MAX, 0, 0},
+    {"sms_code", HTTP_FIELD_STRING, true, SMS_CODE_DIGITS + 1, 0, 0},
+};
+
+static void S_close_resume(struct http_request *req, struct ledger_cmd *cmd)
+{
+    struct identity_cmd *c = (struct identity_cmd *)cmd;
+    if (cmd->result == QB_OK && c->outcome == QB_OK)
+        log_event(LOG_INFO, "identity.account_closed", "user_id=%s", c->user.id);
+    http_resume_user(req, cmd);
+}
+
+/* The owner closes an empty wallet for good: proved by the payment password
+ * and a code of purpose close_account sent to the wallet's phone. Every
+ * session ends, this one too. */
+void http_handle_me_close(struct http_request *req)
+{
+    json_t *body = http_json_body(req, S_close_fields, QB_ARRAY_COUNT(S_close_fields));
+    if (body == NULL)
+        return;
+    const char *sms_code = http_json_string(body, "sms_code");
+    const char *payment_password = http_json_string(body, "payment_password");
+    if (!S_payment_password_shape(req, payment_password) || !http_sms_code_check(req, sms_code))
+        goto out;
+    struct identity_cmd *c = http_identity_cmd_new(req, IDENTITY_OP_CLOSE);
+    if (c == NULL)
+        goto out;
+    snprintf(c->user_id, sizeof c->user_id, "%s", http_request_session(req)->user_id);
+    snprintf(c->sms_code, sizeof c->sms_code, "%s", sms_code);
+    snprintf(c->payment_password, sizeof c->payment_password, "%s", payment_password);
+    http_request_submit(req, &c->cmd, S_close_resume);
+out:
+    json_decref(body);
+}
+
 /* --- GET /v1/me/security ------------------------------------------------------------- */
 
 void http_handle_me_security_get(struct http_request *req)

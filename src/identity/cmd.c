@@ -22,6 +22,8 @@
  *                     the payment password (a wrong one counted, the code
  *                     left live: the user retries with it), then the code
  *                     (a wrong one counted), then whether the phone is free.
+ *   CLOSE             the state and what blocks it first (write nothing),
+ *                     then the payment password and the code as PHONE_CHANGE.
  *   PAYMENT_PASSWORD_VERIFY  locked → refused before any evaluation; the
  *                     count and the lock are rows, so they survive restarts
  *                     and parallel guesses are evaluated one at a time.
@@ -86,12 +88,15 @@ static enum qb_error user_change(struct ledger_txn *txn, struct identity_cmd *c,
 }
 
 /* Loads c's user for a change only its owner may make: c->outcome
- * NOT_FOUND, or ACCOUNT_FROZEN (whoever holds a frozen account may not be
- * its owner), else QB_OK. The command's result: QB_OK, or QB_E_STORAGE. */
+ * NOT_FOUND, ACCOUNT_FROZEN (whoever holds a frozen account may not be
+ * its owner), CONFLICT (closed), else QB_OK. The command's result: QB_OK, or QB_E_STORAGE. */
 static enum qb_error user_load_unfrozen(struct ledger_txn *txn, struct identity_cmd *c)
 {
     enum qb_error err = user_load(txn, c->user_id, &c->user);
-    c->outcome = err == QB_OK && c->user.status == IDENTITY_FROZEN ? QB_E_ACCOUNT_FROZEN : err;
+    c->outcome = err != QB_OK                        ? err
+                 : c->user.status == IDENTITY_FROZEN ? QB_E_ACCOUNT_FROZEN
+                 : c->user.status == IDENTITY_CLOSED ? QB_E_CONFLICT
+                                                     : QB_OK;
     return err == QB_OK || err == QB_E_NOT_FOUND ? QB_OK : err;
 }
 
@@ -1067,7 +1072,8 @@ static enum qb_error op_kyc_submit(struct ledger_txn *txn, struct identity_cmd *
     uint8_t number_hash[CRYPTO_SHA256_SIZE];
     domain_keyed_hash(env->id_number_key, c->id_number, strlen(c->id_number), number_hash);
     struct store_stmt *st = NULL;
-    if (store_prepare(ledger_txn_store(txn), "SELECT COUNT(*) FROM users WHERE id_number_hash = $1",
+    if (store_prepare(ledger_txn_store(txn),
+                      "SELECT COUNT(*) FROM users WHERE id_number_hash = $1 AND status <> 3",
                       &st) != QB_OK)
         return QB_E_STORAGE;
     int64_t wallets = 0;
@@ -1182,6 +1188,10 @@ static enum qb_error op_status(struct ledger_txn *txn, struct identity_cmd *c)
     if (err != QB_OK) {
         c->outcome = err;
         return err == QB_E_NOT_FOUND ? QB_OK : err;
+    }
+    if (c->user.status == IDENTITY_CLOSED) {
+        c->outcome = QB_E_CONFLICT; /* for good */
+        return QB_OK;
     }
     bool frozen = c->user.status == IDENTITY_FROZEN;
     switch (c->op) {
@@ -1383,6 +1393,89 @@ static enum qb_error op_display_name_set(struct ledger_txn *txn, struct identity
     return QB_OK;
 }
 
+/* What stands in the way of closing c's user, looked at without writing:
+ * *blocker NULL when nothing does. The ledger account's working state is
+ * read in the command, so no payment of the same batch slips past it. */
+static enum qb_error close_blocker(struct ledger_txn *txn, struct identity_cmd *c,
+                                   const char **blocker)
+{
+    struct ledger_account_view view;
+    if (ledger_txn_account_get(txn, c->user.account_id, &view) != QB_OK)
+        return QB_E_INTERNAL; /* a user without its wallet account */
+    *blocker = view.available_minor != 0 ? "balance" : view.held_minor != 0 ? "pending" : NULL;
+    if (*blocker == NULL && c->env->user_closing != NULL)
+        return c->env->user_closing(txn, c->env, c->user_id, false, blocker);
+    return QB_OK;
+}
+
+/* The owner closes an empty wallet for good. What blocks it is told before
+ * any proof is asked for (nothing written); then the payment password
+ * (counted, the code left live), then an SMS code to the wallet's phone
+ * (counted). The account is closed in the ledger, the layers above end
+ * what they keep for the user, every session and trusted device ends, the
+ * phone's live codes are voided and the phone is freed (identity.h). */
+static enum qb_error op_close(struct ledger_txn *txn, struct identity_cmd *c)
+{
+    c->blocker = NULL;
+    enum qb_error err = user_load_unfrozen(txn, c);
+    if (err != QB_OK || c->outcome != QB_OK)
+        return err;
+    err = close_blocker(txn, c, &c->blocker);
+    if (err != QB_OK)
+        return err;
+    if (c->blocker != NULL) {
+        c->outcome = QB_E_ACCOUNT_NOT_EMPTY;
+        return QB_OK;
+    }
+    err = identity_txn_payment_password_verify(txn, c->env, c->user_id, c->payment_password,
+                                               &c->password_try);
+    if (err == QB_E_STORAGE || err == QB_E_INTERNAL)
+        return err;
+    if (err != QB_OK) {
+        c->outcome = err;
+        return QB_OK;
+    }
+    err = sms_consume(txn, c->env, c->user.phone, SMS_PURPOSE_CLOSE_ACCOUNT, "", c->sms_code);
+    if (err == QB_E_SMS_CODE_INVALID) {
+        c->outcome = err;
+        return QB_OK;
+    }
+    if (err != QB_OK)
+        return err;
+
+    struct ledger_account_view view;
+    err = ledger_txn_account_get(txn, c->user.account_id, &view);
+    if (err == QB_OK)
+        err = ledger_txn_account_set_flags(txn, c->user.account_id,
+                                           view.flags | (uint32_t)LEDGER_ACCOUNT_CLOSED);
+    const char *late = NULL;
+    if (err == QB_OK && c->env->user_closing != NULL)
+        err = c->env->user_closing(txn, c->env, c->user_id, true, &late);
+    if (err != QB_OK)
+        return err;
+    QB_ASSERT(late == NULL); /* the same transaction said nothing blocks */
+    err = sms_txn_codes_void(txn, c->user.phone);
+    if (err == QB_OK)
+        err = sessions_end_but(txn, c); /* c->session_id is "": every one */
+    const struct store_param p[] = {STORE_TEXT(c->user_id), STORE_INT(ledger_txn_now_ms(txn)),
+                                    STORE_INT(IDENTITY_CLOSED)};
+    if (err == QB_OK)
+        err = store_run(ledger_txn_store(txn),
+                        "UPDATE login_devices SET revoked_at_ms = $2"
+                        " WHERE user_id = $1 AND revoked_at_ms = 0",
+                        p, 2);
+    if (err == QB_OK)
+        err = user_change(txn, c,
+                          "UPDATE users SET status = $3, frozen_by = 0, closed_at_ms = $2,"
+                          " closed_phone = phone, phone = 'closed:' || id WHERE id = $1",
+                          p, QB_ARRAY_COUNT(p), "account_closed", "");
+    if (err != QB_OK)
+        return QB_E_STORAGE;
+    QB_ASSERT(c->user.status == IDENTITY_CLOSED);
+    c->outcome = QB_OK;
+    return QB_OK;
+}
+
 static enum qb_error op_admin_set_kyc_level(struct ledger_txn *txn, struct identity_cmd *c)
 {
     if (c->kyc_level < 1 || c->kyc_level > 3) {
@@ -1397,7 +1490,7 @@ static enum qb_error op_admin_set_kyc_level(struct ledger_txn *txn, struct ident
     /* Level 2 and 3 stand on a verified real name (POST /v1/me/kyc): an
      * operator may raise a verified wallet's limits, never skip the
      * verification. */
-    if (c->user.kyc_level == c->kyc_level ||
+    if (c->user.kyc_level == c->kyc_level || c->user.status == IDENTITY_CLOSED ||
         (c->kyc_level >= 2 && c->user.id_number_last4[0] == '\0')) {
         c->outcome = QB_E_CONFLICT;
         return QB_OK;
@@ -1485,6 +1578,9 @@ static enum qb_error identity_cmd_run(struct ledger_txn *txn, struct ledger_cmd 
         break;
     case IDENTITY_OP_DISPLAY_NAME_SET:
         err = op_display_name_set(txn, c);
+        break;
+    case IDENTITY_OP_CLOSE:
+        err = op_close(txn, c);
         break;
     }
     if (err != QB_OK) {

@@ -37,6 +37,14 @@
  * money leaves; unfreezing by the user needs the login password and an SMS
  * code; an operator's freeze can be lifted only by an operator.
  *
+ * Closing (IDENTITY_OP_CLOSE) is the owner's, proved by the payment password
+ * and an SMS code, and only of an empty wallet: no balance, nothing held,
+ * and nothing a layer above still owes or is owed (domain_env.user_closing:
+ * red packets not yet finished, merchants owned). It sets
+ * LEDGER_ACCOUNT_CLOSED in the same command, so no money moves either way
+ * again, ends every session, and frees the phone for a new registration.
+ * It is for good: no operation opens a closed wallet again.
+ *
  * A login lock (wrong login passwords) ends by itself, at a login with an
  * SMS code, at a new password set with one, or by an operator's unlock
  * (IDENTITY_OP_ADMIN_LOGIN_UNLOCK: the user proved who they are to support,
@@ -68,6 +76,7 @@
 enum identity_status {
     IDENTITY_ACTIVE = 1,
     IDENTITY_FROZEN = 2,
+    IDENTITY_CLOSED = 3, /* by its owner (IDENTITY_OP_CLOSE); for good */
 };
 
 enum identity_frozen_by {
@@ -90,6 +99,7 @@ struct identity_user {
     int64_t account_id;                        /* the CNY wallet account */
     int64_t created_at_ms;
     int64_t login_locked_until_ms;             /* 0 when logging in is not locked */
+    int64_t closed_at_ms;                      /* 0 unless IDENTITY_CLOSED */
     int64_t seq;                               /* insertion order: the paging key */
 };
 
@@ -366,6 +376,9 @@ enum identity_op {
                                      * → user, phone_before; event phone_changed */
     IDENTITY_OP_DISPLAY_NAME_SET,   /* in: user_id, display_name → user; event
                                      * display_name_changed (none when it is the same) */
+    IDENTITY_OP_CLOSE,              /* in: user_id, payment_password, sms_code (purpose
+                                     * close_account) → user (closed), or blocker; event
+                                     * account_closed */
 };
 
 struct identity_cmd {
@@ -402,6 +415,9 @@ struct identity_cmd {
      * SESSION_CREATE's PASSWORD_LOCKED: when the lock it found or took ends. */
     struct identity_password_try password_try;
     char phone_before[SMS_PHONE_SIZE_MAX]; /* PHONE_CHANGE: the phone it replaced */
+    /* CLOSE's ACCOUNT_NOT_EMPTY: what stands in the way, a static name
+     * ("balance", "pending", or domain_env.user_closing's). */
+    const char *blocker;
 };
 
 /* Zeroes c and prepares its ledger command for op. The caller fills the
@@ -442,7 +458,16 @@ struct identity_cmd {
  *                     PHONE_REGISTERED (someone registered it since the code
  *                     was sent: no code goes to a registered phone). Every
  *                     session stays; the old phone's live codes are voided.
- *   ADMIN_*           NOT_FOUND, CONFLICT (already in that state), PARAM (level);
+ *   CLOSE             ACCOUNT_FROZEN, ACCOUNT_NOT_EMPTY (blocker: a balance,
+ *                     money held for a withdrawal, or what domain_env.user_closing
+ *                     names; nothing is written), then the payment password's
+ *                     refusals (counted), then SMS_CODE_INVALID (counted). A
+ *                     closed wallet's ledger account is LEDGER_ACCOUNT_CLOSED,
+ *                     every session and trusted device ends, and its phone is
+ *                     free to register again: the user row keeps it apart
+ *                     (closed_phone) and no look-up by phone finds it.
+ *   ADMIN_*           NOT_FOUND, CONFLICT (already in that state, or the
+ *                     wallet is closed), PARAM (level);
  *                     (ADMIN_LOGIN_UNLOCK: logging in is not locked now; nothing is
  *                     written, as for an unfreeze of a wallet that is not frozen)
  * Clean up with ledger_cmd_release(&c->cmd). */

@@ -18,10 +18,11 @@
 
 /* The columns identity_user_row reads, in order. */
 #define USER_COLUMNS                                                                               \
-    "id, phone, display_name, kyc_level, status, frozen_by,"                                       \
-    " CASE WHEN payment_password_hash IS NULL THEN 0 ELSE 1 END,"                                  \
+    "id, CASE status WHEN 3 THEN closed_phone ELSE phone END, display_name, kyc_level, status,"    \
+    " frozen_by, CASE WHEN payment_password_hash IS NULL THEN 0 ELSE 1 END,"                       \
     " payment_password_failures, payment_password_locked_until_ms,"                                \
-    " COALESCE(id_number_last4, ''), account_id, created_at_ms, login_locked_until_ms, seq"
+    " COALESCE(id_number_last4, ''), account_id, created_at_ms, login_locked_until_ms, seq,"       \
+    " closed_at_ms"
 
 static bool text_copy(char *dst, size_t dst_size, const char *src)
 {
@@ -52,10 +53,11 @@ static enum qb_error user_row(struct store_stmt *st, struct identity_user *out)
     out->created_at_ms = store_column_int64(st, 11);
     out->login_locked_until_ms = store_column_int64(st, 12);
     out->seq = store_column_int64(st, 13);
+    out->closed_at_ms = store_column_int64(st, 14);
     return QB_OK;
 }
 
-/* user_row, and column 14, the payment password's fingerprint (zeros when
+/* user_row, and column 15, the payment password's fingerprint (zeros when
  * none is set). */
 static enum qb_error user_row_secret(struct store_stmt *st, struct identity_user *out,
                                      uint8_t hash[CRYPTO_SHA256_SIZE])
@@ -64,9 +66,9 @@ static enum qb_error user_row_secret(struct store_stmt *st, struct identity_user
     enum qb_error err = user_row(st, out);
     if (err != QB_OK || !out->payment_password_set)
         return err;
-    if (store_column_size(st, 14) != CRYPTO_SHA256_SIZE)
+    if (store_column_size(st, 15) != CRYPTO_SHA256_SIZE)
         return QB_E_STORAGE;
-    memcpy(hash, store_column_blob(st, 14), CRYPTO_SHA256_SIZE);
+    memcpy(hash, store_column_blob(st, 15), CRYPTO_SHA256_SIZE);
     return QB_OK;
 }
 

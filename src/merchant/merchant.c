@@ -12,6 +12,8 @@
 
 #include "identity/identity.h"
 #include "merchant/merchant.h"
+#include "merchant/paycode.h"
+#include "wallet/wallet.h"
 
 #define S_COLUMNS                                                                                  \
     "mchid, appid, name, owner_user_id, status, public_key_pem, serial_no, apiv3_key_sealed,"     \
@@ -346,8 +348,9 @@ static enum qb_error S_create_run(struct ledger_txn *txn, struct ledger_cmd *cmd
         /* A frozen wallet opens no shop: its owner may not be who holds it. */
         struct identity_user owner;
         err = identity_txn_user_get(txn, c->env, m->owner_user_id, &owner);
-        if (err == QB_OK && owner.status == IDENTITY_FROZEN) {
-            c->outcome = QB_E_ACCOUNT_FROZEN;
+        if (err == QB_OK && owner.status != IDENTITY_ACTIVE) {
+            /* A closed one was open when the caller looked. */
+            c->outcome = owner.status == IDENTITY_FROZEN ? QB_E_ACCOUNT_FROZEN : QB_E_PARAM;
             return QB_OK;
         }
         if (err != QB_OK && err != QB_E_NOT_FOUND) /* the caller checked that the owner is */
@@ -531,6 +534,26 @@ void merchant_account_owner(const char *mchid, char *out, size_t out_size)
 {
     int size = snprintf(out, out_size, "merchant:%s", mchid);
     QB_ASSERT(size > 0 && (size_t)size < out_size);
+}
+
+enum qb_error merchant_txn_user_closing(struct ledger_txn *txn, const struct domain_env *env,
+                                        const char *user_id, bool apply, const char **blocker)
+{
+    QB_ASSERT(txn != NULL && env != NULL && user_id != NULL && blocker != NULL);
+    const struct store_param p[] = {STORE_TEXT(user_id)};
+    bool owner;
+    if (store_exists(ledger_txn_store(txn),
+                     "SELECT 1 FROM merchants WHERE owner_user_id = $1 LIMIT 1", p,
+                     QB_ARRAY_COUNT(p), &owner) != QB_OK)
+        return QB_E_STORAGE;
+    if (owner) {
+        *blocker = "merchant";
+        return QB_OK;
+    }
+    enum qb_error err = wallet_txn_user_closing(txn, user_id, apply, blocker);
+    if (err == QB_OK && *blocker == NULL && apply)
+        err = merchant_txn_user_frozen(txn, env, user_id);
+    return err;
 }
 
 enum qb_error merchant_txn_payout_check(struct ledger_txn *txn, const struct domain_env *env,

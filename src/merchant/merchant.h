@@ -217,6 +217,15 @@ void merchant_status_cmd_init(struct merchant_status_cmd *c, enum merchant_statu
  * also the account_label of the owner's withdrawals from it (topup.h):
  * "merchant:<mchid>". out_size must hold it. */
 void merchant_account_owner(const char *mchid, char *out, size_t out_size);
+/* domain_env.user_closing: a merchant the user owns blocks closing their
+ * wallet ("merchant": its withdrawals go to the owner's cards, its refunds
+ * are the owner's business), then the wallet's part
+ * (wallet_txn_user_closing); with apply, the payment-code devices are
+ * revoked too (merchant_txn_user_frozen). */
+QB_MUST_USE enum qb_error merchant_txn_user_closing(struct ledger_txn *txn,
+                                                    const struct domain_env *env,
+                                                    const char *user_id, bool apply,
+                                                    const char **blocker);
 /* domain_env.payout_check: a withdrawal from "merchant:<mchid>"'s balance
  * to its owner's card is QB_E_ACCOUNT_FROZEN while the merchant is
  * suspended, so that what it took stays for the refunds; QB_OK otherwise

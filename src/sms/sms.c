@@ -45,6 +45,7 @@ static const char *const sms_purpose_names[] = {
     [SMS_PURPOSE_UNFREEZE] = "unfreeze",
     [SMS_PURPOSE_RESET_PASSWORD] = "reset_password",
     [SMS_PURPOSE_CHANGE_PHONE] = "change_phone",
+    [SMS_PURPOSE_CLOSE_ACCOUNT] = "close_account",
 };
 
 static bool sms_purpose_is_valid(int64_t purpose)
@@ -133,7 +134,7 @@ static bool sms_purpose_needs_user(enum sms_purpose purpose)
 {
     return purpose == SMS_PURPOSE_LOGIN || purpose == SMS_PURPOSE_RESET_PAYMENT_PASSWORD ||
            purpose == SMS_PURPOSE_NEW_DEVICE || purpose == SMS_PURPOSE_UNFREEZE ||
-           purpose == SMS_PURPOSE_RESET_PASSWORD;
+           purpose == SMS_PURPOSE_RESET_PASSWORD || purpose == SMS_PURPOSE_CLOSE_ACCOUNT;
 }
 
 /* HMAC(sms_code_key, phone|purpose|target|code). The phone and purpose

@@ -49,11 +49,12 @@ enum sms_purpose {
     SMS_PURPOSE_UNFREEZE = 6,
     SMS_PURPOSE_RESET_PASSWORD = 7, /* the login password, PUT /v1/me/password */
     SMS_PURPOSE_CHANGE_PHONE = 8,   /* to the new phone, PUT /v1/me/phone */
+    SMS_PURPOSE_CLOSE_ACCOUNT = 9,  /* POST /v1/me/close */
 };
-#define SMS_PURPOSE_LAST SMS_PURPOSE_CHANGE_PHONE
+#define SMS_PURPOSE_LAST SMS_PURPOSE_CLOSE_ACCOUNT
 
 /* "register", "login", "bind_card", "reset_payment_password", "new_device",
- * "unfreeze", "reset_password", "change_phone" ⇄ the enum. parse answers
+ * "unfreeze", "reset_password", "change_phone", "close_account" ⇄ the enum. parse answers
  * false for anything else. */
 QB_MUST_USE bool sms_purpose_parse(const char *text, enum sms_purpose *out);
 const char *sms_purpose_name(enum sms_purpose purpose);

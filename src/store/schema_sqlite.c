@@ -676,6 +676,16 @@ const char *const store_sqlite_migrations[] = {
      * out of it. */
     "CREATE INDEX payments_account_withdrawals ON payments(counterparty_id, created_at_ms)"
     "  WHERE kind = 2 AND counterparty_id <> '';",
+    /* 29: a user may close their wallet (src/identity/cmd.c, status 3).
+     * The phone is freed for a new registration: a closed row's phone
+     * column holds "closed:<id>" (unique, and no look-up by phone finds
+     * it), and the number it had is kept in closed_phone for the record.
+     * Closing asks whether the user has red packets still taking claims,
+     * whose leftover would be refunded to the closed wallet: the active
+     * packets by sender, few at any time. */
+    "ALTER TABLE users ADD COLUMN closed_at_ms INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE users ADD COLUMN closed_phone TEXT NOT NULL DEFAULT '';"
+    "CREATE INDEX red_packets_sender_active ON red_packets(sender_id) WHERE status = 1;",
 };
 
 const size_t store_sqlite_migration_count =

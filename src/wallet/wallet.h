@@ -153,6 +153,13 @@ QB_MUST_USE enum qb_error wallet_txn_payment_insert(struct ledger_txn *txn,
 QB_MUST_USE enum qb_error wallet_txn_payment_update(struct ledger_txn *txn,
                                                     const struct wallet_payment *p);
 
+/* The wallet's part of closing user_id's wallet (domain_env.user_closing):
+ * a red packet of theirs still taking claims blocks it ("red_packet"), as
+ * its leftover would be refunded to the closed wallet; with apply, every
+ * card still bound is unbound. QB_E_STORAGE. */
+QB_MUST_USE enum qb_error wallet_txn_user_closing(struct ledger_txn *txn, const char *user_id,
+                                                  bool apply, const char **blocker);
+
 /* Creates or finds the system accounts (CNY) through one ledger command,
  * and records their ids in env->accounts. Called once at start, before any
  * wallet command runs. */

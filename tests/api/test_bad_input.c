@@ -117,6 +117,7 @@ static const struct route_entry S_routes[] = {
     {"POST", "/v1/me/kyc", "", false, false},
     {"PUT", "/v1/me/password", "", false, false},
     {"PUT", "/v1/me/phone", "", false, false},
+    {"POST", "/v1/me/close", "", false, false},
     {"PUT", "/v1/me/payment-password", "", false, false},
     {"POST", "/v1/me/payment-password/verify", "", false, false},
     {"GET", "/v1/me/sessions", "", false, false},

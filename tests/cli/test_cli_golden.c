@@ -2431,6 +2431,17 @@ TEST(the_phone_number_is_changed)
     S_case("name-change-blank", NULL, "--profile", "q", "name-change", "   ", NULL);
     S_case("name-change-json", NULL, "--profile", "q", "name-change", "欧阳小明", "--json", NULL);
     S_case("name-change-me", NULL, "--profile", "q", "me", NULL);
+
+    /* Closing the (empty) wallet: the code to its own phone, a wrong payment password, then
+     * for good, and the profile is gone with its session. */
+    S_case("close-account-sms-code", NULL, "--profile", "q", "sms-code", "--purpose",
+           "close_account", NULL);
+    S_code(new_phone, "close_account", code);
+    S_case("close-account-wrong-password", "370416\n", "--profile", "q", "close-account", "--code",
+           code, "--password-stdin", NULL);
+    S_case("close-account", "370415\n", "--profile", "q", "close-account", "--code", code,
+           "--password-stdin", NULL);
+    S_case("close-account-me", NULL, "--profile", "q", "me", NULL);
     S_END();
 }
 

@@ -131,7 +131,7 @@ static void ix_env_init(struct domain_env *env, struct ix *ix, uint8_t pepper_by
 
 struct raw_cmd {
     struct ledger_cmd cmd;
-    int kind; /* 1 create system account, 2 set flags, 3 post two legs */
+    int kind; /* 1 create system account, 2 set flags, 3 post two legs, 4 hold */
     int64_t account_id;
     int64_t other_id;
     int64_t amount_minor;
@@ -155,6 +155,9 @@ static enum qb_error raw_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
                                      {r->other_id, r->amount_minor}};
         return ledger_txn_post(txn, 1, "test", legs, 2, &r->out_id);
     }
+    case 4:
+        return ledger_txn_hold(txn, 1, "test", r->account_id, r->other_id, r->amount_minor, 0,
+                               &r->out_id);
     }
     return QB_E_INTERNAL;
 }
@@ -2296,6 +2299,157 @@ static bool ix_outbox_has(struct ix *ix, const char *phone, enum sms_purpose pur
     "SELECT COUNT(*) FROM sms_outbox WHERE phone = $1 AND delivered_at_ms = 0 AND"                 \
     " next_attempt_at_ms < 9223372036854775807"
 
+/* --- closing a wallet --------------------------------------------------------------- */
+
+/* The closing of user_id with pp and code: its outcome; the blocker into
+ * blocker when not NULL. */
+static enum qb_error ix_close(struct ix *ix, const char *user_id, const char *pp, const char *code,
+                              const char **blocker)
+{
+    struct identity_cmd c;
+    identity_cmd_init(&c, &ix->env, IDENTITY_OP_CLOSE);
+    snprintf(c.user_id, sizeof c.user_id, "%s", user_id);
+    snprintf(c.payment_password, sizeof c.payment_password, "%s", pp);
+    snprintf(c.sms_code, sizeof c.sms_code, "%s", code);
+    enum qb_error outcome = ix_exec(ix, &c);
+    if (blocker != NULL)
+        *blocker = c.blocker;
+    return outcome;
+}
+
+/* A layer above that blocks closing while S_closing_blocks, and counts the
+ * calls that apply. */
+static bool S_closing_blocks;
+static int S_closing_applied;
+
+static enum qb_error S_user_closing(struct ledger_txn *txn, const struct domain_env *env,
+                                    const char *user_id, bool apply, const char **blocker)
+{
+    (void)txn, (void)env, (void)user_id;
+    *blocker = S_closing_blocks ? "red_packet" : NULL;
+    if (apply && !S_closing_blocks)
+        S_closing_applied++;
+    return QB_OK;
+}
+
+TEST(a_wallet_closes_empty_for_good_and_frees_its_phone)
+{
+    /* Closing refuses a wallet with money in or held, or what a layer above
+     * names, before any proof (the code stays live, no count); then the
+     * payment password (counted, code live) and the code (counted). Closed:
+     * the ledger account is CLOSED, every session ends, the writer's cache
+     * and look-ups by phone see it at once, the phone registers anew, and
+     * the closed wallet no longer counts against its id number. */
+    struct ix *ix = ix_new();
+    ASSERT_EQ_INT(identity_user_cache_new(16, &ix->env.users), QB_OK);
+    ix->env.settings.kyc_wallets_per_person = 1;
+    ix->env.user_closing = S_user_closing;
+    S_closing_blocks = false;
+    S_closing_applied = 0;
+    const char *phone = "13800000061";
+    struct identity_user a;
+    ix_register(ix, phone, &a);
+    ASSERT_EQ_INT(ix_kyc(ix, a.id, "张三", ID_X, NULL), QB_OK);
+    ASSERT_EQ_INT(ix_pay_set(ix, &a, PAY_PASSWORD), QB_OK);
+    char token[IDENTITY_TOKEN_TEXT_SIZE];
+    ASSERT_EQ_INT(ix_session(ix, a.id, "phone", token, NULL), QB_OK);
+    ASSERT_EQ_STR(user_read(ix, a.id, NULL, false, false).phone, phone); /* now cached */
+
+    char code[SMS_CODE_DIGITS + 1], bad[SMS_CODE_DIGITS + 1];
+    ix_sms(ix, phone, SMS_PURPOSE_CLOSE_ACCOUNT, "", code);
+    wrong_code(code, bad);
+    const char *blocker = NULL;
+    ASSERT_EQ_INT(ix_move(ix, ix->sys_id, a.account_id, 1), QB_OK);
+    ASSERT_EQ_INT(ix_close(ix, a.id, PAY_PASSWORD, code, &blocker), QB_E_ACCOUNT_NOT_EMPTY);
+    ASSERT_EQ_STR(blocker, "balance");
+    ASSERT_EQ_INT(ix_move(ix, a.account_id, ix->sys_id, 1), QB_OK);
+    S_closing_blocks = true;
+    ASSERT_EQ_INT(ix_close(ix, a.id, "246813", bad, &blocker), QB_E_ACCOUNT_NOT_EMPTY);
+    ASSERT_EQ_STR(blocker, "red_packet");
+    ASSERT_EQ_INT(ix_user(ix, a.id).payment_password_failures, 0);
+    ASSERT_EQ_INT(ix_code_failures(ix, phone, SMS_PURPOSE_CLOSE_ACCOUNT), 0);
+    S_closing_blocks = false;
+    ASSERT_EQ_INT(ix_close(ix, a.id, "246813", code, NULL), QB_E_PASSWORD_WRONG);
+    ASSERT_EQ_INT(ix_user(ix, a.id).payment_password_failures, 1);
+    ASSERT_EQ_INT(ix_code_used(ix, phone, SMS_PURPOSE_CLOSE_ACCOUNT), 0);
+    ASSERT_EQ_INT(ix_close(ix, a.id, PAY_PASSWORD, bad, NULL), QB_E_SMS_CODE_INVALID);
+    ASSERT_EQ_INT(ix_code_failures(ix, phone, SMS_PURPOSE_CLOSE_ACCOUNT), 1);
+    ASSERT_EQ_INT(S_closing_applied, 0);
+    ASSERT_EQ_INT(ix_user(ix, a.id).status, IDENTITY_ACTIVE);
+
+    ASSERT_EQ_INT(ix_close(ix, a.id, PAY_PASSWORD, code, NULL), QB_OK);
+    ASSERT_EQ_INT(S_closing_applied, 1);
+    struct identity_user closed = user_read(ix, a.id, NULL, false, false);
+    ASSERT_EQ_INT(closed.status, IDENTITY_CLOSED);
+    ASSERT_EQ_STR(closed.phone, phone); /* the phone it had, for the record */
+    ASSERT_EQ_INT(closed.closed_at_ms, clock_now_ms(&ix->clock));
+    struct ledger_account_view v;
+    ASSERT_EQ_INT(ledger_account_view(ix->ledger, a.account_id, &v), QB_OK);
+    ASSERT(v.flags & LEDGER_ACCOUNT_CLOSED);
+    ASSERT(ix_move(ix, ix->sys_id, a.account_id, 1) != QB_OK);
+    ASSERT_EQ_INT(ix_query_int(ix,
+                               "SELECT COUNT(*) FROM sessions WHERE user_id = $1"
+                               " AND revoked_at_ms = 0",
+                               a.id),
+                  0);
+    ASSERT_EQ_INT(ix_query_int(ix,
+                               "SELECT COUNT(*) FROM login_devices WHERE user_id = $1"
+                               " AND revoked_at_ms = 0",
+                               a.id),
+                  0);
+    struct identity_session session;
+    bool touch;
+    ASSERT_EQ_INT(identity_session_authenticate(&ix->env, ix->reader, token, &session, &touch),
+                  QB_E_UNAUTHORIZED);
+    struct identity_user found;
+    ASSERT_EQ_INT(identity_user_find_by_phone(ix->reader, phone, &found), QB_E_NOT_FOUND);
+    ASSERT_EQ_INT(ix_query_int(ix,
+                               "SELECT COUNT(*) FROM security_events WHERE user_id = $1"
+                               " AND kind = 'account_closed'",
+                               a.id),
+                  1);
+
+    /* For good: neither the owner nor an operator changes it again. */
+    ASSERT_EQ_INT(ix_close(ix, a.id, PAY_PASSWORD, code, NULL), QB_E_CONFLICT);
+    ASSERT_EQ_INT(ix_user_op(ix, IDENTITY_OP_ADMIN_FREEZE, a.id, NULL), QB_E_CONFLICT);
+    ASSERT_EQ_INT(ix_user_op(ix, IDENTITY_OP_ADMIN_UNFREEZE, a.id, NULL), QB_E_CONFLICT);
+    ASSERT_EQ_INT(ix_user(ix, a.id).status, IDENTITY_CLOSED);
+
+    /* The phone is free; the id number verifies the new wallet. */
+    struct identity_user b;
+    ix_register(ix, phone, &b);
+    ASSERT(strcmp(b.id, a.id) != 0);
+    ASSERT_EQ_INT(identity_user_find_by_phone(ix->reader, phone, &found), QB_OK);
+    ASSERT_EQ_STR(found.id, b.id);
+    ASSERT_EQ_INT(ix_kyc(ix, b.id, "张三", ID_X, NULL), QB_OK);
+    identity_user_cache_free(ix->env.users);
+    ix_free(ix);
+}
+
+TEST(a_frozen_wallet_or_one_with_money_held_does_not_close)
+{
+    struct ix *ix = ix_new();
+    struct identity_user a;
+    ix_register(ix, "13800000062", &a);
+    ASSERT_EQ_INT(ix_pay_set(ix, &a, PAY_PASSWORD), QB_OK);
+    char code[SMS_CODE_DIGITS + 1];
+    ix_sms(ix, a.phone, SMS_PURPOSE_CLOSE_ACCOUNT, "", code);
+    ASSERT_EQ_INT(ix_user_op(ix, IDENTITY_OP_FREEZE, a.id, NULL), QB_OK);
+    ASSERT_EQ_INT(ix_close(ix, a.id, PAY_PASSWORD, code, NULL), QB_E_ACCOUNT_FROZEN);
+    ASSERT_EQ_INT(ix_user_op(ix, IDENTITY_OP_ADMIN_UNFREEZE, a.id, NULL), QB_OK);
+
+    /* Everything of the balance held for a withdrawal: nothing available, still not empty. */
+    struct raw_cmd r = {
+        .kind = 4, .account_id = a.account_id, .other_id = ix->sys_id, .amount_minor = 500};
+    ASSERT_EQ_INT(ix_move(ix, ix->sys_id, a.account_id, 500), QB_OK);
+    ASSERT_EQ_INT(raw_exec(ix, &r), QB_OK);
+    const char *blocker = NULL;
+    ASSERT_EQ_INT(ix_close(ix, a.id, PAY_PASSWORD, code, &blocker), QB_E_ACCOUNT_NOT_EMPTY);
+    ASSERT_EQ_STR(blocker, "pending");
+    ASSERT_EQ_INT(ix_code_used(ix, a.phone, SMS_PURPOSE_CLOSE_ACCOUNT), 0);
+    ix_free(ix);
+}
+
 TEST(a_phone_change_needs_the_payment_password_and_a_code_to_the_new_phone)
 {
     /* Moving a wallet to a new phone is an account-takeover path: it takes
@@ -2453,6 +2607,8 @@ int main(void)
     RUN(an_operator_token_opens_until_revoked_and_only_its_hash_is_kept);
     RUN(a_database_from_before_operators_gets_an_empty_table);
     RUN(an_operator_token_rotated_opens_and_the_old_one_does_not);
+    RUN(a_wallet_closes_empty_for_good_and_frees_its_phone);
+    RUN(a_frozen_wallet_or_one_with_money_held_does_not_close);
     RUN(operators_from_before_rotation_keep_their_tokens_issued_at_creation);
     return test_summary();
 }

@@ -1,0 +1,272 @@
+/*
+ * test_close.c — a user closes their wallet (POST /v1/me/close), over HTTP.
+ *
+ * Closing is for good and only of an empty wallet: each thing that still
+ * ties the wallet to money (a balance, a withdrawal the bank has not
+ * settled, a red packet still taking claims, a merchant owned) refuses it
+ * with ACCOUNT_NOT_EMPTY and its reason, before any proof is asked for, so
+ * the SMS code stays live. Once closed, no session of it works, nobody finds
+ * it by phone or pays it by id, an operator sees it closed and can change
+ * nothing, and the phone registers a new wallet.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "api/lib/suite.h"
+#include "api/transfer_helpers.h"
+
+static char S_root[512];
+static struct test_daemon S_daemon;
+static struct client S_client;
+static char S_admin[API_TOKEN_SIZE_MAX];
+
+/* POST /v1/me/close as u; the answer's status, and its error code (or the
+ * user's status) in code. */
+static long S_close(const struct api_user *u, const char *payment_password, const char *sms_code,
+                    char code[32], char reason[32])
+{
+    char body[128];
+    snprintf(body, sizeof body, "{\"payment_password\":\"%s\",\"sms_code\":\"%s\"}",
+             payment_password, sms_code);
+    struct client_response res;
+    long status = api_call(&S_client, "POST", "/v1/me/close", u->token, body, &res);
+    snprintf(code, 32, "%s", status == 200 ? api_json_str(&res, "status") : api_error_code(&res));
+    if (reason != NULL)
+        snprintf(reason, 32, "%s", api_json_str(&res, "reason"));
+    client_response_release(&res);
+    return status;
+}
+
+#define EXPECT_CLOSE(u, password, sms, status, want_code, want_reason)                             \
+    do {                                                                                           \
+        char code_[32], reason_[32];                                                               \
+        ASSERT_EQ_INT(S_close((u), (password), (sms), code_, reason_), (status));                  \
+        ASSERT_EQ_STR(code_, (want_code));                                                         \
+        ASSERT_EQ_STR(reason_, (want_reason));                                                     \
+    } while (0)
+
+static long S_transfer(const struct api_user *from, const char *to, long long amount,
+                       const char *key, char code[32])
+{
+    char body[256];
+    snprintf(body, sizeof body,
+             "{\"to\":\"%s\",\"amount\":%lld,\"currency\":\"CNY\","
+             "\"payment_password\":\"" TH_PAY_PASSWORD "\"}",
+             to, amount);
+    struct client_response res;
+    long status = api_call_idem(&S_client, "POST", "/v1/transfers", from->token, key, body, &res);
+    snprintf(code, 32, "%s", api_error_code(&res));
+    client_response_release(&res);
+    return status;
+}
+
+/* The pending (held) CNY of u, or -1. */
+static long long S_pending(const struct api_user *u)
+{
+    struct client_response res;
+    long long pending = -1;
+    if (api_call(&S_client, "GET", "/v1/me/balances", u->token, NULL, &res) == 200) {
+        json_t *body = api_json(&res);
+        json_t *first = json_array_get(json_object_get(body, "balances"), 0);
+        if (json_is_integer(json_object_get(first, "pending")))
+            pending = json_integer_value(json_object_get(first, "pending"));
+        json_decref(body);
+    }
+    client_response_release(&res);
+    return pending;
+}
+
+TEST(a_wallet_closes_only_once_nothing_ties_it_to_money)
+{
+    // Each tie refuses the closing with its reason and asks for nothing: the same SMS code
+    // closes the wallet at the end. A wrong payment password or code refuses it too.
+    struct api_user u, payer;
+    API_MUST(th_user_new(&S_client, S_admin, &u));
+    API_MUST(th_user_new(&S_client, S_admin, &payer));
+    API_MUST(th_fund(&S_client, S_admin, &payer, 100000));
+    char code[API_SMS_CODE_SIZE], other_code[API_SMS_CODE_SIZE], error[32];
+    API_MUST(api_sms_code_get(&S_client, S_admin, u.phone, "close_account", code));
+    memcpy(other_code, code, sizeof other_code);
+    other_code[5] = code[5] == '9' ? '0' : (char)(code[5] + 1);
+
+    /* A balance. */
+    ASSERT_EQ_INT(S_transfer(&payer, u.id, 200, "close-in-1", error), 201);
+    EXPECT_CLOSE(&u, TH_PAY_PASSWORD, code, 409, "ACCOUNT_NOT_EMPTY", "balance");
+
+    /* A withdrawal of all of it the bank confirms late (...0061, from 3 s on): held. */
+    char card_id[API_ID_SIZE_MAX], body[256];
+    API_MUST(th_card_bind(&S_client, S_admin, &u, "9999000000000061", card_id));
+    snprintf(body, sizeof body,
+             "{\"card_id\":\"%s\",\"amount\":190,\"payment_password\":\"" TH_PAY_PASSWORD "\"}",
+             card_id);
+    struct client_response res;
+    ASSERT_EQ_INT(
+        api_call_idem(&S_client, "POST", "/v1/me/withdrawals", u.token, "close-w", body, &res),
+        201);
+    ASSERT_EQ_STR(api_json_str(&res, "status"), "PROCESSING");
+    ASSERT_EQ_INT(api_json_int(&res, "fee", -1), 10);
+    client_response_release(&res);
+    ASSERT_EQ_INT(th_balance(&S_client, &u), 0);
+    ASSERT_EQ_INT(S_pending(&u), 200);
+    EXPECT_CLOSE(&u, TH_PAY_PASSWORD, code, 409, "ACCOUNT_NOT_EMPTY", "pending");
+    for (int waited = 0; S_pending(&u) != 0 && waited < 15000; waited += 100)
+        usleep(100 * 1000);
+    ASSERT_EQ_INT(S_pending(&u), 0);
+
+    /* A red packet still taking claims: what is left would come back to the wallet. */
+    ASSERT_EQ_INT(S_transfer(&payer, u.id, 300, "close-in-2", error), 201);
+    snprintf(body, sizeof body,
+             "{\"type\":\"lucky\",\"total_amount\":300,\"count\":2,\"greeting\":\"再见\","
+             "\"payment_password\":\"" TH_PAY_PASSWORD "\"}");
+    ASSERT_EQ_INT(
+        api_call_idem(&S_client, "POST", "/v1/red-packets", u.token, "close-rp", body, &res), 201);
+    char packet[API_ID_SIZE_MAX], path[128];
+    snprintf(packet, sizeof packet, "%s", api_json_str(&res, "id"));
+    client_response_release(&res);
+    ASSERT_EQ_INT(th_balance(&S_client, &u), 0);
+    EXPECT_CLOSE(&u, TH_PAY_PASSWORD, code, 409, "ACCOUNT_NOT_EMPTY", "red_packet");
+    /* Both shares claimed: the packet is finished, and owes nothing. */
+    struct api_user friend;
+    API_MUST(th_user_new(&S_client, S_admin, &friend));
+    snprintf(path, sizeof path, "/v1/red-packets/%s/claims", packet);
+    ASSERT_EQ_INT(api_call(&S_client, "POST", path, payer.token, NULL, &res), 201);
+    client_response_release(&res);
+    ASSERT_EQ_INT(api_call(&S_client, "POST", path, friend.token, NULL, &res), 201);
+    client_response_release(&res);
+
+    /* The proofs: a wrong payment password (counted), a wrong code. */
+    EXPECT_CLOSE(&u, "086420", code, 403, "PASSWORD_WRONG", "");
+    EXPECT_CLOSE(&u, TH_PAY_PASSWORD, other_code, 400, "SMS_CODE_INVALID", "");
+    EXPECT_CLOSE(&u, TH_PAY_PASSWORD, "12345", 400, "PARAM_ERROR", "");
+
+    /* Nothing ties it now: the code of the first try closes it. */
+    ASSERT_EQ_INT(api_call(&S_client, "POST", "/v1/me/close", u.token,
+                           "{\"payment_password\":\"" TH_PAY_PASSWORD "\",\"sms_code\":\"000000\"}",
+                           &res),
+                  400); /* not this one */
+    client_response_release(&res);
+    snprintf(body, sizeof body,
+             "{\"payment_password\":\"" TH_PAY_PASSWORD "\",\"sms_code\":\"%s\"}", code);
+    ASSERT_EQ_INT(api_call(&S_client, "POST", "/v1/me/close", u.token, body, &res), 200);
+    ASSERT_EQ_STR(api_json_str(&res, "status"), "closed");
+    ASSERT_EQ_STR(api_json_str(&res, "id"), u.id);
+    ASSERT_EQ_STR(api_json_str(&res, "phone"), u.phone);
+    ASSERT(api_json_str(&res, "closed_at")[0] != '\0');
+    client_response_release(&res);
+}
+
+TEST(a_closed_wallet_is_gone_for_good_and_its_phone_is_free)
+{
+    struct api_user u, payer;
+    API_MUST(th_user_new(&S_client, S_admin, &u));
+    API_MUST(th_user_new(&S_client, S_admin, &payer));
+    API_MUST(th_fund(&S_client, S_admin, &payer, 10000));
+    char laptop[API_TOKEN_SIZE_MAX], code[API_SMS_CODE_SIZE], error[32], path[128];
+    API_MUST(api_login(&S_client, &u, "laptop", laptop));
+    char card_id[API_ID_SIZE_MAX];
+    char number[17];
+    th_card_number_new(number);
+    API_MUST(th_card_bind(&S_client, S_admin, &u, number, card_id));
+    API_MUST(api_sms_code_get(&S_client, S_admin, u.phone, "close_account", code));
+    EXPECT_CLOSE(&u, TH_PAY_PASSWORD, code, 200, "closed", "");
+
+    /* Every session ended, the one that closed it and the laptop's. */
+    struct client_response res;
+    ASSERT_EQ_INT(api_call(&S_client, "GET", "/v1/me", u.token, NULL, &res), 401);
+    client_response_release(&res);
+    ASSERT_EQ_INT(api_call(&S_client, "GET", "/v1/me", laptop, NULL, &res), 401);
+    client_response_release(&res);
+    char fresh[API_TOKEN_SIZE_MAX];
+    ASSERT(!api_login(&S_client, &u, "test", fresh));
+
+    /* Nobody finds it by phone; by id it takes no money. */
+    snprintf(path, sizeof path, "/v1/payees?to=%s", u.phone);
+    ASSERT_EQ_INT(api_call(&S_client, "GET", path, payer.token, NULL, &res), 404);
+    ASSERT_EQ_STR(api_error_code(&res), "PAYEE_NOT_FOUND");
+    client_response_release(&res);
+    ASSERT_EQ_INT(S_transfer(&payer, u.phone, 100, "to-closed-phone", error), 404);
+    ASSERT_EQ_STR(error, "PAYEE_NOT_FOUND");
+    ASSERT_EQ_INT(S_transfer(&payer, u.id, 100, "to-closed-id", error), 403);
+    ASSERT_EQ_STR(error, "PAYEE_UNAVAILABLE");
+    ASSERT_EQ_INT(th_balance(&S_client, &payer), 10000);
+
+    /* An operator sees it closed, with the phone it had, and can change nothing. */
+    snprintf(path, sizeof path, "/admin/users/%s", u.id);
+    ASSERT_EQ_INT(api_call(&S_client, "GET", path, S_admin, NULL, &res), 200);
+    ASSERT_EQ_STR(api_json_str(&res, "status"), "closed");
+    ASSERT_EQ_STR(api_json_str(&res, "phone"), u.phone);
+    client_response_release(&res);
+    snprintf(path, sizeof path, "/admin/users/%s/freeze", u.id);
+    ASSERT_EQ_INT(api_call(&S_client, "POST", path, S_admin, "{}", &res), 409);
+    ASSERT_EQ_STR(api_error_code(&res), "CONFLICT");
+    ASSERT(strstr(api_json_str(&res, "message"), "closed") != NULL);
+    client_response_release(&res);
+
+    /* The phone registers a new wallet, which starts empty, and the card binds to it. */
+    struct api_user again;
+    memset(&again, 0, sizeof again);
+    snprintf(again.phone, sizeof again.phone, "%s", u.phone);
+    snprintf(again.password, sizeof again.password, "%s", u.password);
+    char reg[API_SMS_CODE_SIZE], body[512];
+    API_MUST(api_sms_code_get(&S_client, S_admin, again.phone, "register", reg));
+    snprintf(body, sizeof body,
+             "{\"phone\":\"%s\",\"sms_code\":\"%s\",\"password\":\"%s\",\"display_name\":\"又来\"}",
+             again.phone, reg, again.password);
+    ASSERT_EQ_INT(api_call(&S_client, "POST", "/v1/users", NULL, body, &res), 201);
+    snprintf(again.id, sizeof again.id, "%s", api_json_str(&res, "id"));
+    client_response_release(&res);
+    ASSERT(strcmp(again.id, u.id) != 0);
+    API_MUST(api_login(&S_client, &again, "test", again.token));
+    ASSERT_EQ_INT(th_balance(&S_client, &again), 0);
+    ASSERT_EQ_INT(api_call(&S_client, "GET", "/v1/me/cards", again.token, NULL, &res), 200);
+    json_t *cards = api_json(&res);
+    client_response_release(&res);
+    ASSERT_EQ_INT(json_array_size(json_object_get(cards, "items")), 0);
+    json_decref(cards);
+    ASSERT_EQ_INT(S_transfer(&payer, again.phone, 100, "to-new-phone", error), 201);
+    ASSERT_EQ_INT(th_balance(&S_client, &again), 100);
+}
+
+TEST(a_merchant_owner_or_a_frozen_wallet_does_not_close)
+{
+    struct api_user owner, frozen;
+    API_MUST(th_user_new(&S_client, S_admin, &owner));
+    API_MUST(th_user_new(&S_client, S_admin, &frozen));
+    struct client_response res;
+    ASSERT_EQ_INT(
+        api_call(&S_client, "POST", "/v1/merchants", owner.token, "{\"name\":\"告别小店\"}", &res),
+        201);
+    client_response_release(&res);
+    char code[API_SMS_CODE_SIZE];
+    API_MUST(api_sms_code_get(&S_client, S_admin, owner.phone, "close_account", code));
+    EXPECT_CLOSE(&owner, TH_PAY_PASSWORD, code, 409, "ACCOUNT_NOT_EMPTY", "merchant");
+    ASSERT_EQ_INT(api_call(&S_client, "GET", "/v1/me", owner.token, NULL, &res), 200);
+    ASSERT_EQ_STR(api_json_str(&res, "status"), "active");
+    client_response_release(&res);
+
+    /* Whoever holds a frozen wallet may not be its owner. */
+    API_MUST(api_sms_code_get(&S_client, S_admin, frozen.phone, "close_account", code));
+    ASSERT_EQ_INT(api_call(&S_client, "POST", "/v1/me/freeze", frozen.token, "{}", &res), 200);
+    client_response_release(&res);
+    EXPECT_CLOSE(&frozen, TH_PAY_PASSWORD, code, 403, "ACCOUNT_FROZEN", "");
+    ASSERT_EQ_INT(api_call(&S_client, "GET", "/v1/me", frozen.token, NULL, &res), 200);
+    ASSERT_EQ_STR(api_json_str(&res, "status"), "frozen");
+    client_response_release(&res);
+}
+
+int main(void)
+{
+    struct api_suite suite;
+    api_suite_begin(&suite, S_root, sizeof S_root);
+    /* A phone registers again right after its first registration's code. */
+    const char *args[] = {"--sms-cooldown-s", "0", NULL};
+    if (!api_suite_daemon(&suite, &S_daemon, "close", args, S_admin, &S_client))
+        return api_suite_end(&suite);
+    RUN(a_wallet_closes_only_once_nothing_ties_it_to_money);
+    RUN(a_closed_wallet_is_gone_for_good_and_its_phone_is_free);
+    RUN(a_merchant_owner_or_a_frozen_wallet_does_not_close);
+    return api_suite_end(&suite);
+}
