@@ -100,7 +100,9 @@
     X(QB_E_RECENT_LOGIN_REQUIRED, 403, "RECENT_LOGIN_REQUIRED",                                    \
       "this needs a recent login: log in again on this device")                                    \
     X(QB_E_ACCOUNT_NOT_EMPTY, 409, "ACCOUNT_NOT_EMPTY",                                            \
-      "the wallet still holds money or has business open; settle it first")
+      "the wallet still holds money or has business open; settle it first")                        \
+    X(QB_E_USER_ACCOUNT_ABNORMAL, 403, "USER_ACCOUNT_ABNORMAL",                                    \
+      "the payer's wallet is closed: settle this refund with them (用户帐号注销)")
 
 enum qb_error {
 #define QB_ERROR_ENUM(name, status, code, message) name,

@@ -270,7 +270,13 @@ static enum qb_error S_create_run(struct ledger_txn *txn, struct ledger_cmd *cmd
     struct ledger_account_view payer_account;
     if (ledger_txn_account_get(txn, payer.account_id, &payer_account) != QB_OK)
         return QB_E_INTERNAL;
-    if ((payer_account.flags & (LEDGER_ACCOUNT_CREDIT_FROZEN | LEDGER_ACCOUNT_CLOSED)) != 0)
+    /* WeChat's answer for a payer who closed the wallet: the merchant
+     * settles with them some other way. */
+    if ((payer_account.flags & LEDGER_ACCOUNT_CLOSED) != 0)
+        return S_refuse(c, QB_E_USER_ACCOUNT_ABNORMAL,
+                        "退款请求失败, 用户帐号注销 (the payer closed their wallet: settle this "
+                        "refund with them directly)");
+    if ((payer_account.flags & LEDGER_ACCOUNT_CREDIT_FROZEN) != 0)
         return S_refuse(c, QB_E_ACCOUNT_FROZEN, "the payer's account cannot take the refund");
     QB_ASSERT(payer_account.currency == o.currency && merchant_account.currency == o.currency);
 

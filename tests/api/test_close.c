@@ -16,7 +16,7 @@
 #include <jansson.h>
 
 #include "api/lib/suite.h"
-#include "api/transfer_helpers.h"
+#include "api/refund_helpers.h"
 
 static char S_root[512];
 static struct test_daemon S_daemon;
@@ -257,6 +257,35 @@ TEST(a_merchant_owner_or_a_frozen_wallet_does_not_close)
     client_response_release(&res);
 }
 
+TEST(a_refund_to_a_closed_wallet_is_refused_as_wechat_refuses_it)
+{
+    // The payer spent everything at a merchant and closed the wallet. The merchant's refund
+    // cannot go back to it: 403 USER_ACCOUNT_ABNORMAL (用户帐号注销), WeChat's answer, which tells
+    // the merchant to settle with the payer itself; no money moves.
+    struct api_user payer;
+    API_MUST(th_user_new(&S_client, S_admin, &payer));
+    API_MUST(th_fund(&S_client, S_admin, &payer, 5000));
+    struct mh_merchant m;
+    API_MUST(mh_onboard(&S_client, S_admin, -1, &m));
+    char transaction_id[32];
+    rh_order_paid(&S_client, &m, &payer, "close-0001", 5000, NULL, transaction_id);
+    ASSERT_EQ_INT(th_balance(&S_client, &payer), 0);
+    char code[API_SMS_CODE_SIZE];
+    API_MUST(api_sms_code_get(&S_client, S_admin, payer.phone, "close_account", code));
+    EXPECT_CLOSE(&payer, TH_PAY_PASSWORD, code, 200, "closed", "");
+
+    struct client_response res;
+    ASSERT_EQ_INT(rh_refund(&S_client, &m, "close-0001", "CR-1", 1000, 5000, NULL, &res), 403);
+    ASSERT_EQ_STR(api_error_code(&res), "USER_ACCOUNT_ABNORMAL");
+    client_response_release(&res);
+    char path[160];
+    snprintf(path, sizeof path, "/v3/pay/transactions/out-trade-no/close-0001?mchid=%s", m.mchid);
+    ASSERT_EQ_INT(mh_call(&S_client, &m, "GET", path, NULL, &res), 200);
+    ASSERT_EQ_STR(api_json_str(&res, "trade_state"), "SUCCESS"); /* not REFUND */
+    client_response_release(&res);
+    mh_release(&m);
+}
+
 int main(void)
 {
     struct api_suite suite;
@@ -268,5 +297,6 @@ int main(void)
     RUN(a_wallet_closes_only_once_nothing_ties_it_to_money);
     RUN(a_closed_wallet_is_gone_for_good_and_its_phone_is_free);
     RUN(a_merchant_owner_or_a_frozen_wallet_does_not_close);
+    RUN(a_refund_to_a_closed_wallet_is_refused_as_wechat_refuses_it);
     return api_suite_end(&suite);
 }
