@@ -334,7 +334,8 @@ QB_MUST_USE enum qb_error identity_security_events(struct store *reader, const c
                                                    struct identity_security_event *items,
                                                    size_t count_max, size_t *count);
 
-/* Operators: users whose phone starts with phone_prefix (all when ""),
+/* Operators: users whose phone starts with phone_prefix (all when ""; a
+ * closed wallet's is the phone it had, through its own partial index),
  * newest first, at most count_max, those with seq below before_seq (0: from
  * the newest). */
 QB_MUST_USE enum qb_error identity_users_search(struct store *reader, const char *phone_prefix,

@@ -414,7 +414,8 @@ enum qb_error identity_users_search(struct store *reader, const char *phone_pref
     const char *sql = size == 0 ? "SELECT " USER_COLUMNS " FROM users WHERE seq < $2"
                                   " ORDER BY seq DESC LIMIT $1"
                                 : "SELECT " USER_COLUMNS
-                                  " FROM users WHERE seq < $2 AND phone >= $3 AND phone < $4"
+                                  " FROM users WHERE seq < $2 AND (phone >= $3 AND phone < $4"
+                                  " OR status = 3 AND closed_phone >= $3 AND closed_phone < $4)"
                                   " ORDER BY seq DESC LIMIT $1";
     struct store_stmt *st = NULL;
     if (store_prepare(reader, sql, &st) != QB_OK)

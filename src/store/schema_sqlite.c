@@ -679,12 +679,14 @@ const char *const store_sqlite_migrations[] = {
     /* 29: a user may close their wallet (src/identity/cmd.c, status 3).
      * The phone is freed for a new registration: a closed row's phone
      * column holds "closed:<id>" (unique, and no look-up by phone finds
-     * it), and the number it had is kept in closed_phone for the record.
-     * Closing asks whether the user has red packets still taking claims,
-     * whose leftover would be refunded to the closed wallet: the active
-     * packets by sender, few at any time. */
+     * it), and the number it had is kept in closed_phone for the record,
+     * where an operator's search by phone finds it too. Closing asks
+     * whether the user has red packets still taking claims, whose leftover
+     * would be refunded to the closed wallet: the active packets by
+     * sender, few at any time. */
     "ALTER TABLE users ADD COLUMN closed_at_ms INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE users ADD COLUMN closed_phone TEXT NOT NULL DEFAULT '';"
+    "CREATE INDEX users_closed_phone ON users(closed_phone) WHERE status = 3;"
     "CREATE INDEX red_packets_sender_active ON red_packets(sender_id) WHERE status = 1;",
 };
 

@@ -228,6 +228,19 @@ TEST(a_closed_wallet_is_gone_for_good_and_its_phone_is_free)
     json_decref(cards);
     ASSERT_EQ_INT(S_transfer(&payer, again.phone, 100, "to-new-phone", error), 201);
     ASSERT_EQ_INT(th_balance(&S_client, &again), 100);
+
+    /* An operator looking the phone up finds both: the new wallet, and the closed one. */
+    snprintf(path, sizeof path, "/admin/users?phone=%s", u.phone);
+    ASSERT_EQ_INT(api_call(&S_client, "GET", path, S_admin, NULL, &res), 200);
+    json_t *page = api_json(&res);
+    client_response_release(&res);
+    json_t *items = json_object_get(page, "items");
+    ASSERT_EQ_INT(json_array_size(items), 2);
+    ASSERT_EQ_STR(json_string_value(json_object_get(json_array_get(items, 0), "id")), again.id);
+    ASSERT_EQ_STR(json_string_value(json_object_get(json_array_get(items, 1), "id")), u.id);
+    ASSERT_EQ_STR(json_string_value(json_object_get(json_array_get(items, 1), "status")), "closed");
+    ASSERT_EQ_STR(json_string_value(json_object_get(json_array_get(items, 1), "phone")), u.phone);
+    json_decref(page);
 }
 
 TEST(a_merchant_owner_or_a_frozen_wallet_does_not_close)
