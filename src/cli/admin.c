@@ -80,7 +80,8 @@ int cli_user_id_arg(struct cli *cli, const char *arg, char *out, size_t out_size
             return cli_usage_error(cli, "ID is too long");
         return CLI_EXIT_OK;
     }
-    /* A phone, as the operator was given it: the user who has exactly it. */
+    /* A phone, as the operator was given it: the user who has exactly it,
+     * the newest first: a wallet open on it now, before one closed. */
     char path[64];
     snprintf(path, sizeof path, "/admin/users?phone=%s&limit=100", phone);
     struct cli_response res;
@@ -248,6 +249,9 @@ int cli_run_admin_user(struct cli *cli, const struct cli_args *args)
             snprintf(text, sizeof text, "frozen by %s",
                      strcmp(frozen_by, "self") == 0 ? "the user (lifted with an SMS code)"
                                                     : "an operator");
+        else if (strcmp(cli_json_str(u, "status"), "closed") == 0)
+            snprintf(text, sizeof text, "closed by the user at %s, for good",
+                     cli_json_str(u, "closed_at"));
         else
             snprintf(text, sizeof text, "%s", cli_json_str(u, "status"));
         cli_print_field(cli, "status", text);

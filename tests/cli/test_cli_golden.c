@@ -2442,6 +2442,10 @@ TEST(the_phone_number_is_changed)
     S_case("close-account", "370415\n", "--profile", "q", "close-account", "--code", code,
            "--password-stdin", NULL);
     S_case("close-account-me", NULL, "--profile", "q", "me", NULL);
+    char token_path[700];
+    snprintf(token_path, sizeof token_path, "%s/data/admin-token", S_root);
+    S_case(NULL, NULL, "--profile", "qa", "login", "--admin-token-file", token_path, NULL);
+    S_case("close-account-admin-user", NULL, "--profile", "qa", "admin", "user", u.id, NULL);
     S_END();
 }
 
