@@ -299,6 +299,84 @@ TEST(a_refund_to_a_closed_wallet_is_refused_as_wechat_refuses_it)
     mh_release(&m);
 }
 
+/* The available CNY balance of user_id as an operator reads it, or -1. */
+static long long S_admin_available(const char *user_id)
+{
+    char path[96];
+    snprintf(path, sizeof path, "/admin/users/%s", user_id);
+    struct client_response res;
+    long long available = -1;
+    if (api_call(&S_client, "GET", path, S_admin, NULL, &res) == 200) {
+        json_t *body = api_json(&res);
+        json_t *first = json_array_get(json_object_get(body, "balances"), 0);
+        if (json_is_integer(json_object_get(first, "available")))
+            available = json_integer_value(json_object_get(first, "available"));
+        json_decref(body);
+    }
+    client_response_release(&res);
+    return available;
+}
+
+#define S_RACE_ROUNDS 6
+#define S_RACE_TRANSFERS 8
+
+TEST(a_transfer_racing_the_closing_never_lands_in_a_closed_wallet)
+{
+    // The closing reads the balance inside its command, as the ledger's writer has it: a
+    // transfer committed before it in the same batch makes it refuse (balance), and one after
+    // it is refused (PAYEE_UNAVAILABLE). So whichever wins, a closed wallet holds nothing and
+    // no money sent to it is lost: what the payer lost is what the payee holds.
+    struct api_user payer;
+    API_MUST(th_user_new(&S_client, S_admin, &payer));
+    API_MUST(th_fund(&S_client, S_admin, &payer, 100000));
+    int closed_rounds = 0, refused_rounds = 0;
+    for (int round = 0; round < S_RACE_ROUNDS; round++) {
+        struct api_user u;
+        API_MUST(th_user_new(&S_client, S_admin, &u));
+        char code[API_SMS_CODE_SIZE];
+        API_MUST(api_sms_code_get(&S_client, S_admin, u.phone, "close_account", code));
+        long long payer_before = th_balance(&S_client, &payer);
+        static struct th_call calls[1 + S_RACE_TRANSFERS];
+        static char keys[1 + S_RACE_TRANSFERS][48], bodies[1 + S_RACE_TRANSFERS][256];
+        memset(calls, 0, sizeof calls);
+        snprintf(bodies[0], sizeof bodies[0],
+                 "{\"payment_password\":\"" TH_PAY_PASSWORD "\",\"sms_code\":\"%s\"}", code);
+        calls[0] = (struct th_call){.path = "/v1/me/close", .token = u.token, .body = bodies[0]};
+        for (int i = 1; i <= S_RACE_TRANSFERS; i++) {
+            snprintf(keys[i], sizeof keys[i], "race-%d-%d", round, i);
+            snprintf(bodies[i], sizeof bodies[i],
+                     "{\"to\":\"%s\",\"amount\":1,\"currency\":\"CNY\","
+                     "\"payment_password\":\"" TH_PAY_PASSWORD "\"}",
+                     u.id);
+            calls[i] = (struct th_call){
+                .path = "/v1/transfers", .token = payer.token, .key = keys[i], .body = bodies[i]};
+        }
+        th_burst_run(S_daemon.base_url, calls, QB_ARRAY_COUNT(calls), QB_ARRAY_COUNT(calls));
+        int landed = 0;
+        for (int i = 1; i <= S_RACE_TRANSFERS; i++) {
+            if (calls[i].status == 201) {
+                landed++;
+            } else {
+                ASSERT_EQ_INT(calls[i].status, 403);
+                ASSERT_EQ_STR(calls[i].code, "PAYEE_UNAVAILABLE");
+            }
+        }
+        if (calls[0].status == 200) {
+            closed_rounds++;
+            ASSERT_EQ_INT(landed, 0);
+        } else {
+            refused_rounds++;
+            ASSERT_EQ_INT(calls[0].status, 409);
+            ASSERT_EQ_STR(calls[0].code, "ACCOUNT_NOT_EMPTY");
+            ASSERT(landed > 0);
+        }
+        ASSERT_EQ_INT(S_admin_available(u.id), landed);
+        ASSERT_EQ_INT(th_balance(&S_client, &payer), payer_before - landed);
+    }
+    fprintf(stderr, "  %d rounds closed first, %d refused for a balance\n", closed_rounds,
+            refused_rounds);
+}
+
 int main(void)
 {
     struct api_suite suite;
@@ -311,5 +389,6 @@ int main(void)
     RUN(a_closed_wallet_is_gone_for_good_and_its_phone_is_free);
     RUN(a_merchant_owner_or_a_frozen_wallet_does_not_close);
     RUN(a_refund_to_a_closed_wallet_is_refused_as_wechat_refuses_it);
+    RUN(a_transfer_racing_the_closing_never_lands_in_a_closed_wallet);
     return api_suite_end(&suite);
 }
