@@ -1048,6 +1048,12 @@ enum qb_error ledger_txn_account_set_flags(struct ledger_txn *txn, int64_t accou
     if ((flags & ~(uint32_t)(LEDGER_ACCOUNT_DEBIT_FROZEN | LEDGER_ACCOUNT_CREDIT_FROZEN |
                              LEDGER_ACCOUNT_CLOSED)) != 0)
         return QB_E_PARAM;
+    /* Closed is for good, and only an empty account closes. */
+    bool was_closed = (a->flags & LEDGER_ACCOUNT_CLOSED) != 0;
+    bool closes = (flags & LEDGER_ACCOUNT_CLOSED) != 0;
+    if ((was_closed && !closes) ||
+        (closes && !was_closed && (a->balance_minor != 0 || a->held_minor != 0)))
+        return QB_E_CONFLICT;
     enum qb_error err = txn_begin_writes(txn);
     if (err != QB_OK)
         return err;

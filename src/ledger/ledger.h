@@ -81,7 +81,7 @@ enum ledger_account_kind {
 enum ledger_account_flags {
     LEDGER_ACCOUNT_DEBIT_FROZEN = 1 << 0,  /* no money may leave */
     LEDGER_ACCOUNT_CREDIT_FROZEN = 1 << 1, /* no money may arrive */
-    LEDGER_ACCOUNT_CLOSED = 1 << 2,        /* neither */
+    LEDGER_ACCOUNT_CLOSED = 1 << 2,        /* neither; empty, for good */
 };
 
 enum ledger_entry_kind {
@@ -303,6 +303,10 @@ QB_MUST_USE enum qb_error ledger_txn_idem_answer_set(struct ledger_txn *txn, con
 QB_MUST_USE enum qb_error ledger_txn_account_create(struct ledger_txn *txn,
                                                     const struct ledger_account_spec *spec,
                                                     int64_t *account_id);
+/* Sets an account's flags. LEDGER_ACCOUNT_CLOSED is for good and only for
+ * an empty account: QB_E_CONFLICT when it would be cleared, or set on an
+ * account with a balance or money held (ledger_verify checks that every
+ * closed account ends the journal empty). QB_E_NOT_FOUND, QB_E_PARAM. */
 QB_MUST_USE enum qb_error ledger_txn_account_set_flags(struct ledger_txn *txn, int64_t account_id,
                                                        uint32_t flags);
 /* Whether this ledger counts spending (ledger_options.spending_code). */
@@ -437,8 +441,9 @@ struct ledger_verify_report {
  * any point, each hold resolved at most once and never over-captured, every
  * account's checkpoint equal to its running state at that point (with the
  * spending sums, counted by options' rule, when options has one; NULL: not
- * checked), open holds equal to the holds table, and the sum of all
- * balances per currency zero.
+ * checked), open holds equal to the holds table, every closed account
+ * empty at the journal's end, and the sum of all balances per currency
+ * zero.
  * QB_OK when all hold; QB_E_INTERNAL with report->problem naming the first
  * failure; QB_E_STORAGE on read errors. progress (may be NULL) is called
  * every 65536 entries and once at the end of the journal; when it answers

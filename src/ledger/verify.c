@@ -22,6 +22,7 @@
 
 struct verify_account {
     const struct currency *currency;
+    uint32_t flags; /* as they are now */
     enum ledger_account_kind kind;
     int64_t floor_minor;
     struct ledger_spent ckpt_spent;
@@ -98,10 +99,12 @@ static enum qb_error load_accounts(struct verify *v, struct store *reader)
     v->accounts = calloc((size_t)count + 1, sizeof(struct verify_account));
     QB_ASSERT(v->accounts != NULL);
 
-    err = store_prepare(reader, "SELECT id, currency, floor_minor, balance_minor, held_minor, "
-                                "last_entry_id, kind, spent_day_start_ms, spent_day_minor, "
-                                "spent_year, spent_year_minor, spent_lifetime_minor "
-                                "FROM accounts ORDER BY id", &stmt);
+    err = store_prepare(reader,
+                        "SELECT id, currency, floor_minor, balance_minor, held_minor, "
+                        "last_entry_id, kind, spent_day_start_ms, spent_day_minor, "
+                        "spent_year, spent_year_minor, spent_lifetime_minor, flags "
+                        "FROM accounts ORDER BY id",
+                        &stmt);
     if (err != QB_OK)
         return QB_E_STORAGE;
     int rc;
@@ -125,6 +128,7 @@ static enum qb_error load_accounts(struct verify *v, struct store *reader)
         a->ckpt_spent = (struct ledger_spent){store_column_int64(stmt, 7), store_column_int64(stmt, 8),
                                               store_column_int64(stmt, 9), store_column_int64(stmt, 10),
                                               store_column_int64(stmt, 11)};
+        a->flags = (uint32_t)store_column_int64(stmt, 12);
         v->account_count = id;
     }
     store_finalize(stmt);
@@ -340,6 +344,14 @@ static enum qb_error verify_run(struct verify *v, struct store *reader,
             (a->ckpt_last_entry_id == 0 && (a->ckpt_balance_minor != 0 || a->ckpt_held_minor != 0 ||
                                             memcmp(&a->ckpt_spent, &none, sizeof none) != 0)))
             return problem(v, "account %lld: checkpoint disagrees with the journal", (long long)id);
+    }
+    /* A closed account is empty for good. */
+    for (int64_t id = 1; id <= v->account_count; id++) {
+        const struct verify_account *a = &v->accounts[id];
+        if ((a->flags & LEDGER_ACCOUNT_CLOSED) != 0 &&
+            (a->balance_minor != 0 || a->held_minor != 0))
+            return problem(v, "account %lld is closed but holds %lld (%lld held)", (long long)id,
+                           (long long)a->balance_minor, (long long)a->held_minor);
     }
     /* Money is neither made nor lost: per currency, all balances sum to zero. */
     for (size_t ci = 0; ci < currency_count(); ci++) {

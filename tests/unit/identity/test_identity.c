@@ -1817,7 +1817,8 @@ TEST(freeze_blocks_debits_at_the_ledger)
     struct identity_user u;
     ix_register(ix, "13800000009", &u);
     ASSERT_EQ_INT(ix_move(ix, ix->sys_id, u.account_id, 1000), QB_OK);
-    struct raw_cmd r = {.kind = 2, .account_id = u.account_id, .flags = LEDGER_ACCOUNT_CLOSED};
+    struct raw_cmd r = {
+        .kind = 2, .account_id = u.account_id, .flags = LEDGER_ACCOUNT_CREDIT_FROZEN};
     ASSERT_EQ_INT(raw_exec(ix, &r), QB_OK);
     r.flags = 0;
     ASSERT_EQ_INT(raw_exec(ix, &r), QB_OK);

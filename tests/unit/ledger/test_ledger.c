@@ -251,11 +251,23 @@ TEST(account_credit_frozen)
     ASSERT_VIEW(fx, a, 9700, 0);
     ASSERT_VIEW(fx, b, 300, 0);
 
+    /* Only an empty account closes: not with a balance, nor with money held. */
+    ASSERT_ERR(fx_set_flags(fx, a, LEDGER_ACCOUNT_CLOSED), QB_E_CONFLICT);
+    ASSERT_OK(fx_set_flags(fx, a, 0));
+    int64_t hold = 0;
+    ASSERT_OK(fx_hold(fx, a, b, 9700, 0, &hold));
+    ASSERT_VIEW(fx, a, 9700, 9700);
+    ASSERT_ERR(fx_set_flags(fx, a, LEDGER_ACCOUNT_CLOSED), QB_E_CONFLICT);
+    ASSERT_OK(fx_capture(fx, hold, 9700, &entry));
+    ASSERT_VIEW(fx, a, 0, 0);
     ASSERT_OK(fx_set_flags(fx, a, LEDGER_ACCOUNT_CLOSED));
     ASSERT(fx_transfer(fx, a, b, 1, &entry) != QB_OK);
     ASSERT(fx_transfer(fx, b, a, 1, &entry) != QB_OK);
-    ASSERT_VIEW(fx, a, 9700, 0);
-    ASSERT_VIEW(fx, b, 300, 0);
+    ASSERT_VIEW(fx, a, 0, 0);
+    ASSERT_VIEW(fx, b, 10000, 0);
+    /* For good: the other flags may change, CLOSED stays. */
+    ASSERT_ERR(fx_set_flags(fx, a, 0), QB_E_CONFLICT);
+    ASSERT_OK(fx_set_flags(fx, a, LEDGER_ACCOUNT_CLOSED | LEDGER_ACCOUNT_DEBIT_FROZEN));
     fx_verify_ok(fx);
     fx_free(fx);
 }
@@ -2215,6 +2227,30 @@ static enum qb_error fx_rebuild(struct fx *fx, struct ledger_rebuild_report *out
     return rc;
 }
 
+TEST(the_check_finds_a_closed_account_holding_money)
+{
+    /* A closed account is empty for good; books edited so that one holds
+     * money fail the operator's check, and name the account. */
+    struct fx *fx = fx_new();
+    int64_t a = fx_user(fx, "user:u_a");
+    int64_t b = fx_user(fx, "user:u_b");
+    fx_fund(fx, a, 500);
+    ASSERT_OK(fx_set_flags(fx, b, LEDGER_ACCOUNT_CLOSED));
+    fx_verify_ok(fx);
+    fx_stop(fx);
+    char sql[128];
+    snprintf(sql, sizeof sql, "UPDATE accounts SET flags = %d WHERE id = %" PRId64,
+             (int)LEDGER_ACCOUNT_CLOSED, a);
+    fx_sql(fx, sql);
+    struct ledger_verify_report report;
+    ASSERT_ERR(fx_verify(fx, &report), QB_E_INTERNAL);
+    char want[64];
+    snprintf(want, sizeof want, "account %" PRId64 " is closed", a);
+    ASSERT(strstr(report.problem, want) != NULL);
+    test_rmtree(fx->dir);
+    free(fx);
+}
+
 TEST(checkpoints_rebuilt_from_the_journal)
 {
     /* What a start trusts instead of the journal, lost or edited by hand: a
@@ -2615,6 +2651,7 @@ int main(void)
     RUN(account_debit_frozen);
     RUN(account_credit_frozen);
     RUN(account_flags_refuse_unknown_account);
+    RUN(the_check_finds_a_closed_account_holding_money);
     RUN(account_create_rolled_back_with_command);
     RUN(account_working_state_of_unknown);
     RUN(post_transfer_moves_money);

@@ -95,8 +95,9 @@ TEST(payee_checks_refuse_and_move_nothing)
     ans = wx_transfer(wx, &a, b.phone, 100);
     WX_EXPECT_REFUSAL(ans, QB_E_PAYEE_UNAVAILABLE, 403);
     ASSERT_EQ_INT(wx_user_op(wx, IDENTITY_OP_ADMIN_UNFREEZE, b.id, 0, NULL), QB_OK);
-    wx_flags_set(wx, b.account_id, LEDGER_ACCOUNT_CLOSED);
-    ans = wx_transfer(wx, &a, b.phone, 100);
+    struct identity_user closed = wx_user(wx, "王五", true);
+    wx_flags_set(wx, closed.account_id, LEDGER_ACCOUNT_CLOSED); /* closed for good */
+    ans = wx_transfer(wx, &a, closed.id, 100);
     WX_EXPECT_REFUSAL(ans, QB_E_PAYEE_UNAVAILABLE, 403);
     wx_flags_set(wx, b.account_id, LEDGER_ACCOUNT_CREDIT_FROZEN);
     ans = wx_transfer(wx, &a, b.phone, 100);
