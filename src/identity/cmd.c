@@ -113,6 +113,33 @@ static enum qb_error sms_consume(struct ledger_txn *txn, const struct domain_env
     return QB_E_SMS_CODE_INVALID;
 }
 
+/* Spends c->sms_code of purpose for phone: c->outcome QB_OK when it was
+ * valid, SMS_CODE_INVALID for every refusal (its count kept when the
+ * command commits), the answer QB_OK; QB_E_STORAGE or QB_E_INTERNAL for
+ * failures that must roll back. */
+static enum qb_error code_spend(struct ledger_txn *txn, struct identity_cmd *c, const char *phone,
+                                enum sms_purpose purpose)
+{
+    enum qb_error err = sms_consume(txn, c->env, phone, purpose, "", c->sms_code);
+    if (err != QB_OK && err != QB_E_SMS_CODE_INVALID)
+        return err;
+    c->outcome = err;
+    return QB_OK;
+}
+
+/* Checks c->payment_password as a payment checks it (identity.h): its
+ * refusal, counted, in c->outcome, the answer QB_OK; QB_E_STORAGE or
+ * QB_E_INTERNAL for failures that must roll back. */
+static enum qb_error password_check(struct ledger_txn *txn, struct identity_cmd *c)
+{
+    enum qb_error err = identity_txn_payment_password_verify(txn, c->env, c->user_id,
+                                                             c->payment_password, &c->password_try);
+    if (err == QB_E_STORAGE || err == QB_E_INTERNAL)
+        return err;
+    c->outcome = err;
+    return QB_OK;
+}
+
 /* --- payment passwords ---------------------------------------------------------- */
 
 /* HMAC(payment_password_key, user id || ':' || digits). The user id binds
@@ -327,12 +354,8 @@ enum qb_error identity_real_name_get(struct store *store, const struct domain_en
 static enum qb_error phone_claim(struct ledger_txn *txn, struct identity_cmd *c,
                                  enum sms_purpose purpose)
 {
-    enum qb_error err = sms_consume(txn, c->env, c->phone, purpose, "", c->sms_code);
-    if (err == QB_E_SMS_CODE_INVALID) {
-        c->outcome = err;
-        return QB_OK;
-    }
-    if (err != QB_OK)
+    enum qb_error err = code_spend(txn, c, c->phone, purpose);
+    if (err != QB_OK || c->outcome != QB_OK)
         return err;
     struct identity_user holder;
     err = identity_user_find_by_phone(ledger_txn_store(txn), c->phone, &holder);
@@ -656,12 +679,8 @@ static enum qb_error op_session_create(struct ledger_txn *txn, struct identity_c
         return event_record(txn, c->user_id, "new_device_refused", c->device_name);
     }
     if (!by_code && c->sms_code[0] != '\0') {
-        err = sms_consume(txn, env, c->user.phone, SMS_PURPOSE_NEW_DEVICE, "", c->sms_code);
-        if (err == QB_E_SMS_CODE_INVALID) {
-            c->outcome = err;
-            return QB_OK;
-        }
-        if (err != QB_OK)
+        err = code_spend(txn, c, c->user.phone, SMS_PURPOSE_NEW_DEVICE);
+        if (err != QB_OK || c->outcome != QB_OK)
             return err;
     }
 
@@ -1036,13 +1055,9 @@ static enum qb_error op_payment_password_set(struct ledger_txn *txn, struct iden
 
 static enum qb_error op_payment_password_verify(struct ledger_txn *txn, struct identity_cmd *c)
 {
-    enum qb_error err = identity_txn_payment_password_verify(txn, c->env, c->user_id,
-                                                             c->payment_password, &c->password_try);
-    if (err == QB_E_STORAGE || err == QB_E_INTERNAL)
+    enum qb_error err = password_check(txn, c);
+    if (err != QB_OK || c->outcome == QB_E_NOT_FOUND)
         return err;
-    c->outcome = err;
-    if (err == QB_E_NOT_FOUND)
-        return QB_OK;
     err = user_load(txn, c->user_id, &c->user);
     return err == QB_OK ? QB_OK : QB_E_STORAGE;
 }
@@ -1210,13 +1225,8 @@ static enum qb_error op_status(struct ledger_txn *txn, struct identity_cmd *c)
             c->outcome = QB_E_FORBIDDEN;
             return QB_OK;
         }
-        err =
-            sms_consume(txn, c->env, c->user.phone, SMS_PURPOSE_UNFREEZE, "", c->sms_code);
-        if (err == QB_E_SMS_CODE_INVALID) {
-            c->outcome = err;
-            return QB_OK;
-        }
-        if (err != QB_OK)
+        err = code_spend(txn, c, c->user.phone, SMS_PURPOSE_UNFREEZE);
+        if (err != QB_OK || c->outcome != QB_OK)
             return err;
         return freeze_apply(txn, c, IDENTITY_FROZEN_BY_NONE);
     case IDENTITY_OP_ADMIN_FREEZE:
@@ -1252,12 +1262,8 @@ static enum qb_error op_password_set(struct ledger_txn *txn, struct identity_cmd
     }
     bool by_code = c->sms_code[0] != '\0';
     if (by_code) {
-        err = sms_consume(txn, c->env, c->user.phone, SMS_PURPOSE_RESET_PASSWORD, "", c->sms_code);
-        if (err == QB_E_SMS_CODE_INVALID) {
-            c->outcome = err;
-            return QB_OK;
-        }
-        if (err != QB_OK)
+        err = code_spend(txn, c, c->user.phone, SMS_PURPOSE_RESET_PASSWORD);
+        if (err != QB_OK || c->outcome != QB_OK)
             return err;
     }
     const struct store_param p[] = {STORE_TEXT(c->user_id), STORE_TEXT(c->password_hash)};
@@ -1328,14 +1334,9 @@ static enum qb_error op_phone_change(struct ledger_txn *txn, struct identity_cmd
 
     /* The password before the code: a wrong one leaves the code live, and
      * its count commits with the refusal. */
-    err = identity_txn_payment_password_verify(txn, env, c->user_id, c->payment_password,
-                                               &c->password_try);
-    if (err == QB_E_STORAGE || err == QB_E_INTERNAL)
+    err = password_check(txn, c);
+    if (err != QB_OK || c->outcome != QB_OK)
         return err;
-    if (err != QB_OK) {
-        c->outcome = err;
-        return QB_OK;
-    }
     /* A code goes to a free phone only, so a taken one is refused here only
      * when it was registered after its code was sent. */
     err = phone_claim(txn, c, SMS_PURPOSE_CHANGE_PHONE);
@@ -1427,20 +1428,10 @@ static enum qb_error op_close(struct ledger_txn *txn, struct identity_cmd *c)
         c->outcome = QB_E_ACCOUNT_NOT_EMPTY;
         return QB_OK;
     }
-    err = identity_txn_payment_password_verify(txn, c->env, c->user_id, c->payment_password,
-                                               &c->password_try);
-    if (err == QB_E_STORAGE || err == QB_E_INTERNAL)
-        return err;
-    if (err != QB_OK) {
-        c->outcome = err;
-        return QB_OK;
-    }
-    err = sms_consume(txn, c->env, c->user.phone, SMS_PURPOSE_CLOSE_ACCOUNT, "", c->sms_code);
-    if (err == QB_E_SMS_CODE_INVALID) {
-        c->outcome = err;
-        return QB_OK;
-    }
-    if (err != QB_OK)
+    err = password_check(txn, c);
+    if (err == QB_OK && c->outcome == QB_OK)
+        err = code_spend(txn, c, c->user.phone, SMS_PURPOSE_CLOSE_ACCOUNT);
+    if (err != QB_OK || c->outcome != QB_OK)
         return err;
 
     struct ledger_account_view view;
