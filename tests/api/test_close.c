@@ -63,22 +63,6 @@ static long S_transfer(const struct api_user *from, const char *to, long long am
     return status;
 }
 
-/* The pending (held) CNY of u, or -1. */
-static long long S_pending(const struct api_user *u)
-{
-    struct client_response res;
-    long long pending = -1;
-    if (api_call(&S_client, "GET", "/v1/me/balances", u->token, NULL, &res) == 200) {
-        json_t *body = api_json(&res);
-        json_t *first = json_array_get(json_object_get(body, "balances"), 0);
-        if (json_is_integer(json_object_get(first, "pending")))
-            pending = json_integer_value(json_object_get(first, "pending"));
-        json_decref(body);
-    }
-    client_response_release(&res);
-    return pending;
-}
-
 TEST(a_wallet_closes_only_once_nothing_ties_it_to_money)
 {
     // Each tie refuses the closing with its reason and asks for nothing: the same SMS code
@@ -110,11 +94,12 @@ TEST(a_wallet_closes_only_once_nothing_ties_it_to_money)
     ASSERT_EQ_INT(api_json_int(&res, "fee", -1), 10);
     client_response_release(&res);
     ASSERT_EQ_INT(th_balance(&S_client, &u), 0);
-    ASSERT_EQ_INT(S_pending(&u), 200);
+    ASSERT_EQ_INT(th_balance_of(&S_client, &u, "pending"), 200);
     EXPECT_CLOSE(&u, TH_PAY_PASSWORD, code, 409, "ACCOUNT_NOT_EMPTY", "pending");
-    for (int waited = 0; S_pending(&u) != 0 && waited < 15000; waited += 100)
+    for (int waited = 0; th_balance_of(&S_client, &u, "pending") != 0 && waited < 15000;
+         waited += 100)
         usleep(100 * 1000);
-    ASSERT_EQ_INT(S_pending(&u), 0);
+    ASSERT_EQ_INT(th_balance_of(&S_client, &u, "pending"), 0);
 
     /* A red packet still taking claims: what is left would come back to the wallet. */
     ASSERT_EQ_INT(S_transfer(&payer, u.id, 300, "close-in-2", error), 201);

@@ -115,21 +115,28 @@ static inline bool th_fund(struct client *client, const char *admin, const struc
     return true;
 }
 
-/* The available CNY balance of u, or -1. */
-static inline long long th_balance(struct client *client, const struct api_user *u)
+/* The member name ("available", "pending") of u's CNY balance, or -1. */
+static inline long long th_balance_of(struct client *client, const struct api_user *u,
+                                      const char *name)
 {
     struct client_response res;
-    long long available = -1;
+    long long amount = -1;
     if (api_call(client, "GET", "/v1/me/balances", u->token, NULL, &res) == 200) {
         json_t *body = api_json(&res);
         json_t *first = json_array_get(json_object_get(body, "balances"), 0);
-        json_t *value = json_object_get(first, "available");
+        json_t *value = json_object_get(first, name);
         if (json_is_integer(value))
-            available = json_integer_value(value);
+            amount = json_integer_value(value);
         json_decref(body);
     }
     client_response_release(&res);
-    return available;
+    return amount;
+}
+
+/* The available CNY balance of u, or -1. */
+static inline long long th_balance(struct client *client, const struct api_user *u)
+{
+    return th_balance_of(client, u, "available");
 }
 
 /* --- bursts ------------------------------------------------------------------ */
