@@ -1318,7 +1318,6 @@ static enum qb_error op_admin_login_unlock(struct ledger_txn *txn, struct identi
  * devices did not. */
 static enum qb_error op_phone_change(struct ledger_txn *txn, struct identity_cmd *c)
 {
-    const struct domain_env *env = c->env;
     c->phone_before[0] = '\0';
     if (!sms_phone_is_valid(c->phone)) {
         c->outcome = QB_E_PARAM;
