@@ -2243,6 +2243,34 @@ TEST(a_database_from_before_operators_gets_an_empty_table)
     test_old_db_close(&old);
 }
 
+#define S_CLOSING_MIGRATION 28
+
+TEST(users_from_before_closing_keep_their_phones)
+{
+    /* Users written before wallets could close read as they were: their
+     * phones, found by phone and by the operators' search, none closed. */
+    struct test_old_db old;
+    test_old_db_open(&old, S_CLOSING_MIGRATION, "closed_phone",
+                     "INSERT INTO users (id, phone, display_name, password_hash, status, frozen_by,"
+                     " account_id, created_at_ms) VALUES"
+                     " ('u_0000000000000000000000000a', '13800000071', '张三', 'x', 1, 0, 1, 1),"
+                     " ('u_0000000000000000000000000b', '13800000072', '李四', 'x', 2, 1, 2, 2);");
+    struct identity_user u;
+    ASSERT_EQ_INT(identity_user_find_by_phone(old.store, "13800000072", &u), QB_OK);
+    ASSERT_EQ_STR(u.id, "u_0000000000000000000000000b");
+    ASSERT_EQ_STR(u.phone, "13800000072");
+    ASSERT_EQ_INT(u.status, IDENTITY_FROZEN);
+    ASSERT_EQ_INT(u.closed_at_ms, 0);
+    struct identity_user found[4];
+    size_t count = 0;
+    ASSERT_EQ_INT(identity_users_search(old.store, "1380000007", 0, found, 4, &count), QB_OK);
+    ASSERT_EQ_INT((long long)count, 2);
+    ASSERT_EQ_STR(found[0].phone, "13800000072");
+    ASSERT_EQ_STR(found[1].phone, "13800000071");
+    ASSERT_EQ_INT(found[1].status, IDENTITY_ACTIVE);
+    test_old_db_close(&old);
+}
+
 /* --- moving to a new phone ----------------------------------------------------------- */
 
 /* The phone change of user_id to phone, proved by pp and code: its outcome; the
@@ -2610,6 +2638,7 @@ int main(void)
     RUN(an_operator_token_rotated_opens_and_the_old_one_does_not);
     RUN(a_wallet_closes_empty_for_good_and_frees_its_phone);
     RUN(a_frozen_wallet_or_one_with_money_held_does_not_close);
+    RUN(users_from_before_closing_keep_their_phones);
     RUN(operators_from_before_rotation_keep_their_tokens_issued_at_creation);
     return test_summary();
 }
