@@ -324,13 +324,14 @@ static const struct cli_command S_commands[] = {
      0,
      0,
      "close the wallet for good",
-     "Only an empty wallet closes: withdraw the balance first (mind the fee), wait for "
+     "Without --code, says whether the wallet could close now and lists what stands in the "
+     "way. Only an empty wallet closes: withdraw the balance first (mind the fee), wait for "
      "withdrawals still at the bank and for red packets you sent to finish or expire; an owner "
-     "of a merchant cannot close. Ask for a code first: `qianbao sms-code --purpose "
+     "of a merchant cannot close. Then ask for a code: `qianbao sms-code --purpose "
      "close_account`. The payment password is read from the terminal without echo, or from "
      "standard input with --password-stdin. Every session ends, cards are unbound, and the phone "
      "may register a new wallet; the profile is removed.",
-     {{"code", "CODE", true, NULL, "the SMS code of purpose close_account"},
+     {{"code", "CODE", false, NULL, "the SMS code of purpose close_account: close it now"},
       S_PAYMENT_PASSWORD_STDIN},
      cli_run_close_account},
     {"name-change",

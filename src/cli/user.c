@@ -796,8 +796,52 @@ int cli_run_name_change(struct cli *cli, const struct cli_args *args)
 
 /* --- closing the wallet --------------------------------------------------------- */
 
+/* What stands in the way of closing the wallet, in words. */
+static int S_closing_check(struct cli *cli)
+{
+    static const struct {
+        const char *reason, *text;
+    } texts[] = {
+        {"balance", "money is in the balance: withdraw it to a card (`qianbao withdraw`), or "
+                    "spend it"},
+        {"pending", "a withdrawal is still at the bank: wait until it is done"},
+        {"red_packet", "a red packet you sent still takes claims: what is left comes back when "
+                       "it expires"},
+        {"merchant", "you own a merchant: an operator must settle its business first"},
+        {"frozen", "the wallet is frozen: unfreeze it first (`qianbao security unfreeze`)"},
+        {"payment_password", "no payment password proves it is you: set one "
+                             "(`qianbao payment-password set`)"},
+    };
+    struct cli_response res;
+    int rc = cli_call(cli, "GET", "/v1/me/closing", CLI_AUTH_USER, NULL, &res);
+    if (rc == CLI_EXIT_OK && cli->json) {
+        cli_print_body(&res);
+    } else if (rc == CLI_EXIT_OK) {
+        const json_t *reasons = json_object_get(res.json, "reasons");
+        if (json_array_size(reasons) == 0)
+            printf("nothing stands in the way: ask for a code (`qianbao sms-code --purpose "
+                   "close_account`), then `qianbao close-account --code CODE`\n");
+        else
+            printf("the wallet cannot close yet:\n");
+        for (size_t i = 0; i < json_array_size(reasons); i++) {
+            const char *reason = json_string_value(json_array_get(reasons, i));
+            const char *text = reason;
+            for (size_t t = 0; reason != NULL && t < QB_ARRAY_COUNT(texts); t++)
+                if (strcmp(texts[t].reason, reason) == 0)
+                    text = texts[t].text;
+            char clean[256];
+            cli_text_clean(text != NULL ? text : "", clean, sizeof clean);
+            printf("  - %s\n", clean);
+        }
+    }
+    cli_response_release(&res);
+    return rc;
+}
+
 int cli_run_close_account(struct cli *cli, const struct cli_args *args)
 {
+    if (cli_arg(cli, args, "code") == NULL)
+        return S_closing_check(cli);
     char digits[CLI_SECRET_SIZE_MAX];
     int rc = cli_money_payment_password(cli, args, digits, sizeof digits);
     if (rc != CLI_EXIT_OK)

@@ -1303,7 +1303,8 @@ static int S_serve(const struct config *cfg, const struct daemon_paths *paths,
 
     env.bank = bank_sandbox();
     env.user_frozen = merchant_txn_user_frozen;
-    env.user_closing = merchant_txn_user_closing;
+    env.user_close_blockers = merchant_user_close_blockers;
+    env.user_closed = merchant_txn_user_closed;
     env.payout_check = merchant_txn_payout_check;
     env.sms_provider = cfg->sms_provider_url[0] != '\0';
     rc = identity_session_cache_new(S_SESSION_CACHE_ENTRIES, &env.sessions);

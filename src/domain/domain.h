@@ -114,7 +114,22 @@ struct domain_system_accounts {
                                 * refunded; floor 0, so it can never pay out more */
 };
 
+/* What stands in the way of closing a wallet (IDENTITY_OP_CLOSE,
+ * GET /v1/me/closing), as bits of a set; a refusal names the lowest. */
+enum domain_close_blocker {
+    DOMAIN_CLOSE_BALANCE = 1 << 0,          /* "balance": money available */
+    DOMAIN_CLOSE_PENDING = 1 << 1,          /* "pending": held for a withdrawal at the bank */
+    DOMAIN_CLOSE_RED_PACKET = 1 << 2,       /* "red_packet": one sent still takes claims */
+    DOMAIN_CLOSE_MERCHANT = 1 << 3,         /* "merchant": a merchant owned */
+    DOMAIN_CLOSE_FROZEN = 1 << 4,           /* "frozen": the wallet is frozen */
+    DOMAIN_CLOSE_PAYMENT_PASSWORD = 1 << 5, /* "payment_password": none set, to prove it */
+};
+#define DOMAIN_CLOSE_BLOCKER_COUNT 6
+/* The name of one bit ("balance"...), NULL for anything else. */
+const char *domain_close_blocker_name(uint32_t blocker);
+
 struct bank_connector; /* src/bank/bank.h */
+struct store;          /* src/store/store.h */
 struct ledger_txn;     /* src/ledger/ledger.h */
 struct merchant_platform; /* src/merchant/merchant.h */
 struct identity_session_cache; /* src/identity/identity.h */
@@ -141,17 +156,20 @@ struct domain_env {
      * fails the freeze. */
     enum qb_error (*user_frozen)(struct ledger_txn *txn, const struct domain_env *env,
                                  const char *user_id);
+    /* What a layer above keeps for a user that stands in the way of
+     * closing their wallet (merchant_user_close_blockers: merchants owned,
+     * red packets still taking claims): DOMAIN_CLOSE_* bits added to
+     * *blockers. Reads with store, a command's (ledger_txn_store) or a read
+     * connection; writes nothing. Set by the daemon, NULL: nothing. */
+    enum qb_error (*user_close_blockers)(struct store *store, const char *user_id,
+                                         uint32_t *blockers);
     /* Called by identity inside the command that closes a user's wallet,
-     * in its transaction, for what a layer above keeps for the user
-     * (merchant_txn_user_closing: merchants owned, red packets still
-     * taking claims, cards, payment-code devices). With apply false it
-     * only looks, and writes nothing: *blocker is NULL, or a static name of
-     * what must be settled first ("red_packet", "merchant"). With apply
-     * true (after the user proved who they are, nothing blocking) it ends
-     * what the closed wallet no longer needs. Set by the daemon, NULL:
-     * nothing blocks, nothing to end. Its error fails the command. */
-    enum qb_error (*user_closing)(struct ledger_txn *txn, const struct domain_env *env,
-                                  const char *user_id, bool apply, const char **blocker);
+     * once nothing blocks it, for what a layer above keeps that the closed
+     * wallet no longer needs (merchant_txn_user_closed: cards, payment-code
+     * devices). Set by the daemon, NULL: nothing. Its error fails the
+     * command. */
+    enum qb_error (*user_closed)(struct ledger_txn *txn, const struct domain_env *env,
+                                 const char *user_id);
     /* Called by the wallet inside a withdrawal from a balance that is not
      * the user's own, in its command, with that balance's label
      * ("merchant:<mchid>"): QB_OK when money may leave it for a card,

@@ -618,6 +618,7 @@ void http_handle_me_unfreeze(struct http_request *req);
 void http_handle_me_password_set(struct http_request *req);
 void http_handle_me_phone_set(struct http_request *req);
 void http_handle_me_close(struct http_request *req);
+void http_handle_me_closing_get(struct http_request *req);
 void http_handle_me_security_get(struct http_request *req);
 
 /* bill_routes.c: the caller's bills, statements and their CSV form. */

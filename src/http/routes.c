@@ -46,6 +46,7 @@ const struct http_route http_routes[] = {
     {"PUT", "/v1/me/password", http_handle_me_password_set, HTTP_AUTH_USER, NULL},
     {"PUT", "/v1/me/phone", http_handle_me_phone_set, HTTP_AUTH_USER, NULL},
     {"POST", "/v1/me/close", http_handle_me_close, HTTP_AUTH_USER, NULL},
+    {"GET", "/v1/me/closing", http_handle_me_closing_get, HTTP_AUTH_USER, NULL},
     {"PUT", "/v1/me/payment-password", http_handle_me_payment_password_set, HTTP_AUTH_USER, NULL},
     {"POST", "/v1/me/payment-password/verify", http_handle_me_payment_password_verify,
      HTTP_AUTH_USER, NULL},

@@ -437,6 +437,48 @@ out:
     json_decref(body);
 }
 
+/* --- GET /v1/me/closing ------------------------------------------------------------- */
+
+/* Whether the caller's wallet could close now, and what stands in the way:
+ * all of it, so that a client shows one checklist before asking for a
+ * code. Read from committed state; the closing itself checks again. */
+void http_handle_me_closing_get(struct http_request *req)
+{
+    struct identity_user *user = http_request_alloc(req, sizeof *user);
+    if (user == NULL) {
+        http_reply_error(req, QB_E_TOO_LARGE);
+        return;
+    }
+    if (!http_me_load(req, user))
+        return;
+    struct ledger_account_view view;
+    uint32_t blockers = 0;
+    enum qb_error err = http_request_account_view(req, user->account_id, &view);
+    if (err == QB_OK) {
+        struct store *reader = http_reader_acquire(req);
+        if (reader == NULL)
+            return;
+        err = identity_close_blockers(http_request_env(req), reader, user, &view, &blockers);
+        http_reader_release(req, reader);
+    }
+    if (err != QB_OK) {
+        http_reply_error(req, err);
+        return;
+    }
+    json_t *reasons = json_array();
+    for (size_t i = 0; reasons != NULL && i < DOMAIN_CLOSE_BLOCKER_COUNT; i++)
+        if ((blockers & (uint32_t)1 << i) != 0 &&
+            json_array_append_new(reasons,
+                                  json_string(domain_close_blocker_name((uint32_t)1 << i))) != 0) {
+            json_decref(reasons);
+            reasons = NULL;
+        }
+    http_reply_json_new(
+        req, 200,
+        reasons == NULL ? NULL
+                        : json_pack("{s:b, s:o}", "closable", blockers == 0, "reasons", reasons));
+}
+
 /* --- GET /v1/me/security ------------------------------------------------------------- */
 
 void http_handle_me_security_get(struct http_request *req)

@@ -1393,18 +1393,44 @@ static enum qb_error op_display_name_set(struct ledger_txn *txn, struct identity
     return QB_OK;
 }
 
-/* What stands in the way of closing c's user, looked at without writing:
- * *blocker NULL when nothing does. The ledger account's working state is
- * read in the command, so no payment of the same batch slips past it. */
+enum qb_error identity_close_blockers(const struct domain_env *env, struct store *store,
+                                      const struct identity_user *user,
+                                      const struct ledger_account_view *view, uint32_t *blockers)
+{
+    QB_ASSERT(env != NULL && store != NULL && user != NULL && view != NULL && blockers != NULL);
+    *blockers = 0;
+    if (view->available_minor != 0)
+        *blockers |= DOMAIN_CLOSE_BALANCE;
+    if (view->held_minor != 0)
+        *blockers |= DOMAIN_CLOSE_PENDING;
+    if (user->status == IDENTITY_FROZEN)
+        *blockers |= DOMAIN_CLOSE_FROZEN;
+    if (!user->payment_password_set)
+        *blockers |= DOMAIN_CLOSE_PAYMENT_PASSWORD;
+    if (env->user_close_blockers != NULL)
+        return env->user_close_blockers(store, user->id, blockers);
+    return QB_OK;
+}
+
+/* What stands in the way of closing c's user that the refusal
+ * ACCOUNT_NOT_EMPTY names, looked at without writing: *blocker the first,
+ * NULL when nothing does. The ledger account's working state is read in
+ * the command, so no payment of the same batch slips past it. A frozen
+ * wallet was refused before, and a missing payment password is the
+ * password check's to tell. */
 static enum qb_error close_blocker(struct ledger_txn *txn, struct identity_cmd *c,
                                    const char **blocker)
 {
     struct ledger_account_view view;
     if (ledger_txn_account_get(txn, c->user.account_id, &view) != QB_OK)
         return QB_E_INTERNAL; /* a user without its wallet account */
-    *blocker = view.available_minor != 0 ? "balance" : view.held_minor != 0 ? "pending" : NULL;
-    if (*blocker == NULL && c->env->user_closing != NULL)
-        return c->env->user_closing(txn, c->env, c->user_id, false, blocker);
+    uint32_t blockers;
+    enum qb_error err =
+        identity_close_blockers(c->env, ledger_txn_store(txn), &c->user, &view, &blockers);
+    if (err != QB_OK)
+        return err;
+    blockers &= ~(uint32_t)(DOMAIN_CLOSE_FROZEN | DOMAIN_CLOSE_PAYMENT_PASSWORD);
+    *blocker = blockers == 0 ? NULL : domain_close_blocker_name(blockers & -blockers);
     return QB_OK;
 }
 
@@ -1438,12 +1464,10 @@ static enum qb_error op_close(struct ledger_txn *txn, struct identity_cmd *c)
     if (err == QB_OK)
         err = ledger_txn_account_set_flags(txn, c->user.account_id,
                                            view.flags | (uint32_t)LEDGER_ACCOUNT_CLOSED);
-    const char *late = NULL;
-    if (err == QB_OK && c->env->user_closing != NULL)
-        err = c->env->user_closing(txn, c->env, c->user_id, true, &late);
+    if (err == QB_OK && c->env->user_closed != NULL)
+        err = c->env->user_closed(txn, c->env, c->user_id);
     if (err != QB_OK)
         return err;
-    QB_ASSERT(late == NULL); /* the same transaction said nothing blocks */
     err = sms_txn_codes_void(txn, c->user.phone);
     if (err == QB_OK)
         err = sessions_end_but(txn, c); /* c->session_id is "": every one */

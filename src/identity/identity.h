@@ -39,8 +39,9 @@
  *
  * Closing (IDENTITY_OP_CLOSE) is the owner's, proved by the payment password
  * and an SMS code, and only of an empty wallet: no balance, nothing held,
- * and nothing a layer above still owes or is owed (domain_env.user_closing:
- * red packets not yet finished, merchants owned). It sets
+ * and nothing a layer above still owes or is owed
+ * (domain_env.user_close_blockers: red packets not yet finished, merchants
+ * owned; identity_close_blockers tells them all beforehand). It sets
  * LEDGER_ACCOUNT_CLOSED in the same command, so no money moves either way
  * again, ends every session, and frees the phone for a new registration.
  * It is for good: no operation opens a closed wallet again.
@@ -342,6 +343,16 @@ QB_MUST_USE enum qb_error identity_users_search(struct store *reader, const char
                                                 int64_t before_seq, struct identity_user *items, size_t count_max,
                                                 size_t *count);
 
+/* What stands in the way of closing user's wallet now, whose ledger
+ * account is view: DOMAIN_CLOSE_* bits into *blockers, 0 when the owner may
+ * close it (with the payment password and a code). Reads with store (a
+ * command's, or a read connection) through env->user_close_blockers too.
+ * QB_E_STORAGE. */
+QB_MUST_USE enum qb_error identity_close_blockers(const struct domain_env *env, struct store *store,
+                                                  const struct identity_user *user,
+                                                  const struct ledger_account_view *view,
+                                                  uint32_t *blockers);
+
 /* --- writes: one command type, one operation each -------------------------------- */
 
 enum identity_op {
@@ -416,8 +427,8 @@ struct identity_cmd {
      * SESSION_CREATE's PASSWORD_LOCKED: when the lock it found or took ends. */
     struct identity_password_try password_try;
     char phone_before[SMS_PHONE_SIZE_MAX]; /* PHONE_CHANGE: the phone it replaced */
-    /* CLOSE's ACCOUNT_NOT_EMPTY: what stands in the way, a static name
-     * ("balance", "pending", or domain_env.user_closing's). */
+    /* CLOSE's ACCOUNT_NOT_EMPTY: what stands in the way, the name of its
+     * first DOMAIN_CLOSE_* bit (domain_close_blocker_name). */
     const char *blocker;
 };
 
@@ -460,7 +471,7 @@ struct identity_cmd {
  *                     was sent: no code goes to a registered phone). Every
  *                     session stays; the old phone's live codes are voided.
  *   CLOSE             ACCOUNT_FROZEN, ACCOUNT_NOT_EMPTY (blocker: a balance,
- *                     money held for a withdrawal, or what domain_env.user_closing
+ *                     money held for a withdrawal, or what domain_env.user_close_blockers
  *                     names; nothing is written), then the payment password's
  *                     refusals (counted), then SMS_CODE_INVALID (counted). A
  *                     closed wallet's ledger account is LEDGER_ACCOUNT_CLOSED,

@@ -536,24 +536,25 @@ void merchant_account_owner(const char *mchid, char *out, size_t out_size)
     QB_ASSERT(size > 0 && (size_t)size < out_size);
 }
 
-enum qb_error merchant_txn_user_closing(struct ledger_txn *txn, const struct domain_env *env,
-                                        const char *user_id, bool apply, const char **blocker)
+enum qb_error merchant_user_close_blockers(struct store *store, const char *user_id,
+                                           uint32_t *blockers)
 {
-    QB_ASSERT(txn != NULL && env != NULL && user_id != NULL && blocker != NULL);
+    QB_ASSERT(store != NULL && user_id != NULL && blockers != NULL);
     const struct store_param p[] = {STORE_TEXT(user_id)};
     bool owner;
-    if (store_exists(ledger_txn_store(txn),
-                     "SELECT 1 FROM merchants WHERE owner_user_id = $1 LIMIT 1", p,
+    if (store_exists(store, "SELECT 1 FROM merchants WHERE owner_user_id = $1 LIMIT 1", p,
                      QB_ARRAY_COUNT(p), &owner) != QB_OK)
         return QB_E_STORAGE;
-    if (owner) {
-        *blocker = "merchant";
-        return QB_OK;
-    }
-    enum qb_error err = wallet_txn_user_closing(txn, user_id, apply, blocker);
-    if (err == QB_OK && *blocker == NULL && apply)
-        err = merchant_txn_user_frozen(txn, env, user_id);
-    return err;
+    if (owner)
+        *blockers |= DOMAIN_CLOSE_MERCHANT;
+    return wallet_user_close_blockers(store, user_id, blockers);
+}
+
+enum qb_error merchant_txn_user_closed(struct ledger_txn *txn, const struct domain_env *env,
+                                       const char *user_id)
+{
+    enum qb_error err = wallet_txn_cards_unbind_all(txn, user_id);
+    return err == QB_OK ? merchant_txn_user_frozen(txn, env, user_id) : err;
 }
 
 enum qb_error merchant_txn_payout_check(struct ledger_txn *txn, const struct domain_env *env,

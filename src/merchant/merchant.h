@@ -217,15 +217,17 @@ void merchant_status_cmd_init(struct merchant_status_cmd *c, enum merchant_statu
  * also the account_label of the owner's withdrawals from it (topup.h):
  * "merchant:<mchid>". out_size must hold it. */
 void merchant_account_owner(const char *mchid, char *out, size_t out_size);
-/* domain_env.user_closing: a merchant the user owns blocks closing their
- * wallet ("merchant": its withdrawals go to the owner's cards, its refunds
- * are the owner's business), then the wallet's part
- * (wallet_txn_user_closing); with apply, the payment-code devices are
- * revoked too (merchant_txn_user_frozen). */
-QB_MUST_USE enum qb_error merchant_txn_user_closing(struct ledger_txn *txn,
-                                                    const struct domain_env *env,
-                                                    const char *user_id, bool apply,
-                                                    const char **blocker);
+/* domain_env.user_close_blockers: a merchant the user owns
+ * (DOMAIN_CLOSE_MERCHANT: its withdrawals go to the owner's cards, its
+ * refunds are the owner's business), and the wallet's part
+ * (wallet_user_close_blockers). QB_E_STORAGE. */
+QB_MUST_USE enum qb_error merchant_user_close_blockers(struct store *store, const char *user_id,
+                                                       uint32_t *blockers);
+/* domain_env.user_closed: the closed wallet's cards unbound
+ * (wallet_txn_cards_unbind_all) and payment-code devices revoked
+ * (merchant_txn_user_frozen). */
+QB_MUST_USE enum qb_error
+merchant_txn_user_closed(struct ledger_txn *txn, const struct domain_env *env, const char *user_id);
 /* domain_env.payout_check: a withdrawal from "merchant:<mchid>"'s balance
  * to its owner's card is QB_E_ACCOUNT_FROZEN while the merchant is
  * suspended, so that what it took stays for the refunds; QB_OK otherwise

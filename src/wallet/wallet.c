@@ -206,24 +206,29 @@ enum qb_error wallet_withdrawals_held_at(struct store *reader, const char *accou
     return err;
 }
 
-enum qb_error wallet_txn_user_closing(struct ledger_txn *txn, const char *user_id, bool apply,
-                                      const char **blocker)
+enum qb_error wallet_user_close_blockers(struct store *store, const char *user_id,
+                                         uint32_t *blockers)
 {
-    QB_ASSERT(txn != NULL && user_id != NULL && blocker != NULL);
+    QB_ASSERT(store != NULL && user_id != NULL && blockers != NULL);
     _Static_assert(REDPACKET_ACTIVE == 1, "the SQL's constant");
-    struct store *store = ledger_txn_store(txn);
-    const struct store_param p[] = {STORE_TEXT(user_id), STORE_INT(ledger_txn_now_ms(txn))};
+    const struct store_param p[] = {STORE_TEXT(user_id)};
     bool active;
     /* The terms of the partial index red_packets_sender_active. */
-    enum qb_error err =
-        store_exists(store, "SELECT 1 FROM red_packets WHERE status = 1 AND sender_id = $1 LIMIT 1",
-                     p, 1, &active);
-    *blocker = err == QB_OK && active ? "red_packet" : NULL;
-    if (err == QB_OK && *blocker == NULL && apply)
-        err = store_run(
-            store, "UPDATE cards SET removed_at_ms = $2 WHERE user_id = $1 AND removed_at_ms = 0",
-            p, QB_ARRAY_COUNT(p));
-    return err == QB_OK ? QB_OK : QB_E_STORAGE;
+    if (store_exists(store, "SELECT 1 FROM red_packets WHERE status = 1 AND sender_id = $1 LIMIT 1",
+                     p, QB_ARRAY_COUNT(p), &active) != QB_OK)
+        return QB_E_STORAGE;
+    if (active)
+        *blockers |= DOMAIN_CLOSE_RED_PACKET;
+    return QB_OK;
+}
+
+enum qb_error wallet_txn_cards_unbind_all(struct ledger_txn *txn, const char *user_id)
+{
+    QB_ASSERT(txn != NULL && user_id != NULL);
+    const struct store_param p[] = {STORE_TEXT(user_id), STORE_INT(ledger_txn_now_ms(txn))};
+    return store_run(ledger_txn_store(txn),
+                     "UPDATE cards SET removed_at_ms = $2 WHERE user_id = $1 AND removed_at_ms = 0",
+                     p, QB_ARRAY_COUNT(p));
 }
 
 enum qb_error wallet_payment_get(struct store *reader, const char *id, const char *user_id,

@@ -153,12 +153,15 @@ QB_MUST_USE enum qb_error wallet_txn_payment_insert(struct ledger_txn *txn,
 QB_MUST_USE enum qb_error wallet_txn_payment_update(struct ledger_txn *txn,
                                                     const struct wallet_payment *p);
 
-/* The wallet's part of closing user_id's wallet (domain_env.user_closing):
- * a red packet of theirs still taking claims blocks it ("red_packet"), as
- * its leftover would be refunded to the closed wallet; with apply, every
- * card still bound is unbound. QB_E_STORAGE. */
-QB_MUST_USE enum qb_error wallet_txn_user_closing(struct ledger_txn *txn, const char *user_id,
-                                                  bool apply, const char **blocker);
+/* The wallet's part of what stands in the way of closing user_id's wallet
+ * (domain_env.user_close_blockers): a red packet of theirs still taking
+ * claims, whose rest would be refunded to the closed wallet
+ * (DOMAIN_CLOSE_RED_PACKET, added to *blockers). QB_E_STORAGE. */
+QB_MUST_USE enum qb_error wallet_user_close_blockers(struct store *store, const char *user_id,
+                                                     uint32_t *blockers);
+/* Inside the command that closes user_id's wallet: every card still bound
+ * is unbound. QB_E_STORAGE. */
+QB_MUST_USE enum qb_error wallet_txn_cards_unbind_all(struct ledger_txn *txn, const char *user_id);
 
 /* Creates or finds the system accounts (CNY) through one ledger command,
  * and records their ids in env->accounts. Called once at start, before any

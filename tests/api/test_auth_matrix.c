@@ -134,6 +134,7 @@ static const struct matrix_row S_matrix[] = {
     {"PUT", "/v1/me/password", ID_NONE, SETUP_NONE, "{}", USER_ROUTE(400, 400)},
     {"PUT", "/v1/me/phone", ID_NONE, SETUP_NONE, "{}", USER_ROUTE(400, 400)},
     {"POST", "/v1/me/close", ID_NONE, SETUP_NONE, "{}", USER_ROUTE(400, 400)},
+    {"GET", "/v1/me/closing", ID_NONE, SETUP_NONE, NULL, USER_ROUTE(200, 200)},
     {"PUT", "/v1/me/payment-password", ID_NONE, SETUP_NONE, "{}", USER_ROUTE(400, 400)},
     {"POST", "/v1/me/payment-password/verify", ID_NONE, SETUP_NONE, "{}", USER_ROUTE(400, 400)},
     {"GET", "/v1/me/sessions", ID_NONE, SETUP_NONE, NULL, USER_ROUTE(200, 200)},

@@ -118,6 +118,7 @@ static const struct route_entry S_routes[] = {
     {"PUT", "/v1/me/password", "", false, false},
     {"PUT", "/v1/me/phone", "", false, false},
     {"POST", "/v1/me/close", "", false, false},
+    {"GET", "/v1/me/closing", "", false, false},
     {"PUT", "/v1/me/payment-password", "", false, false},
     {"POST", "/v1/me/payment-password/verify", "", false, false},
     {"GET", "/v1/me/sessions", "", false, false},

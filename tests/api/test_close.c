@@ -48,6 +48,31 @@ static long S_close(const struct api_user *u, const char *payment_password, cons
         ASSERT_EQ_STR(reason_, (want_reason));                                                     \
     } while (0)
 
+/* GET /v1/me/closing as u: its reasons joined with ',' ("" when closable). */
+static void S_closing(const struct api_user *u, char out[128])
+{
+    struct client_response res;
+    ASSERT_EQ_INT(api_call(&S_client, "GET", "/v1/me/closing", u->token, NULL, &res), 200);
+    json_t *body = api_json(&res);
+    client_response_release(&res);
+    json_t *reasons = json_object_get(body, "reasons");
+    out[0] = '\0';
+    for (size_t i = 0; i < json_array_size(reasons); i++) {
+        size_t used = strlen(out);
+        snprintf(out + used, 128 - used, "%s%s", i > 0 ? "," : "",
+                 json_string_value(json_array_get(reasons, i)));
+    }
+    ASSERT_EQ_INT(json_is_true(json_object_get(body, "closable")), out[0] == '\0');
+    json_decref(body);
+}
+
+#define EXPECT_CLOSING(u, want)                                                                    \
+    do {                                                                                           \
+        char reasons_[128];                                                                        \
+        S_closing((u), reasons_);                                                                  \
+        ASSERT_EQ_STR(reasons_, (want));                                                           \
+    } while (0)
+
 static long S_transfer(const struct api_user *from, const char *to, long long amount,
                        const char *key, char code[32])
 {
@@ -77,7 +102,9 @@ TEST(a_wallet_closes_only_once_nothing_ties_it_to_money)
     other_code[5] = code[5] == '9' ? '0' : (char)(code[5] + 1);
 
     /* A balance. */
+    EXPECT_CLOSING(&u, "");
     ASSERT_EQ_INT(S_transfer(&payer, u.id, 200, "close-in-1", error), 201);
+    EXPECT_CLOSING(&u, "balance");
     EXPECT_CLOSE(&u, TH_PAY_PASSWORD, code, 409, "ACCOUNT_NOT_EMPTY", "balance");
 
     /* A withdrawal of all of it the bank confirms late (...0061, from 3 s on): held. */
@@ -95,6 +122,7 @@ TEST(a_wallet_closes_only_once_nothing_ties_it_to_money)
     client_response_release(&res);
     ASSERT_EQ_INT(th_balance(&S_client, &u), 0);
     ASSERT_EQ_INT(th_balance_of(&S_client, &u, "pending"), 200);
+    EXPECT_CLOSING(&u, "pending");
     EXPECT_CLOSE(&u, TH_PAY_PASSWORD, code, 409, "ACCOUNT_NOT_EMPTY", "pending");
     for (int waited = 0; th_balance_of(&S_client, &u, "pending") != 0 && waited < 15000;
          waited += 100)
@@ -112,6 +140,7 @@ TEST(a_wallet_closes_only_once_nothing_ties_it_to_money)
     snprintf(packet, sizeof packet, "%s", api_json_str(&res, "id"));
     client_response_release(&res);
     ASSERT_EQ_INT(th_balance(&S_client, &u), 0);
+    EXPECT_CLOSING(&u, "red_packet");
     EXPECT_CLOSE(&u, TH_PAY_PASSWORD, code, 409, "ACCOUNT_NOT_EMPTY", "red_packet");
     /* Both shares claimed: the packet is finished, and owes nothing. */
     struct api_user friend;
@@ -121,6 +150,8 @@ TEST(a_wallet_closes_only_once_nothing_ties_it_to_money)
     client_response_release(&res);
     ASSERT_EQ_INT(api_call(&S_client, "POST", path, friend.token, NULL, &res), 201);
     client_response_release(&res);
+
+    EXPECT_CLOSING(&u, "");
 
     /* The proofs: a wrong payment password (counted), a wrong code. */
     EXPECT_CLOSE(&u, "086420", code, 403, "PASSWORD_WRONG", "");
@@ -241,6 +272,7 @@ TEST(a_merchant_owner_or_a_frozen_wallet_does_not_close)
     char code[API_SMS_CODE_SIZE];
     API_MUST(api_sms_code_get(&S_client, S_admin, owner.phone, "close_account", code));
     EXPECT_CLOSE(&owner, TH_PAY_PASSWORD, code, 409, "ACCOUNT_NOT_EMPTY", "merchant");
+    EXPECT_CLOSING(&owner, "merchant");
     ASSERT_EQ_INT(api_call(&S_client, "GET", "/v1/me", owner.token, NULL, &res), 200);
     ASSERT_EQ_STR(api_json_str(&res, "status"), "active");
     client_response_release(&res);
@@ -250,6 +282,25 @@ TEST(a_merchant_owner_or_a_frozen_wallet_does_not_close)
     ASSERT_EQ_INT(api_call(&S_client, "POST", "/v1/me/freeze", frozen.token, "{}", &res), 200);
     client_response_release(&res);
     EXPECT_CLOSE(&frozen, TH_PAY_PASSWORD, code, 403, "ACCOUNT_FROZEN", "");
+    EXPECT_CLOSING(&frozen, "frozen");
+
+    /* Everything at once, in the order a refusal names them; and a wallet without a
+     * payment password must set one first. */
+    struct api_user bare, payer;
+    API_MUST(api_user_new(&S_client, S_admin, &bare));
+    EXPECT_CLOSING(&bare, "payment_password");
+    API_MUST(th_user_new(&S_client, S_admin, &payer));
+    API_MUST(th_fund(&S_client, S_admin, &payer, 1000));
+    char error[32];
+    ASSERT_EQ_INT(S_transfer(&payer, owner.id, 300, "close-all-1", error), 201);
+    ASSERT_EQ_INT(api_call_idem(&S_client, "POST", "/v1/red-packets", owner.token, "close-all-rp",
+                                "{\"type\":\"lucky\",\"total_amount\":100,\"count\":2,"
+                                "\"payment_password\":\"" TH_PAY_PASSWORD "\"}",
+                                &res),
+                  201);
+    client_response_release(&res);
+    EXPECT_CLOSING(&owner, "balance,red_packet,merchant");
+    EXPECT_CLOSE(&owner, TH_PAY_PASSWORD, code, 409, "ACCOUNT_NOT_EMPTY", "balance");
     ASSERT_EQ_INT(api_call(&S_client, "GET", "/v1/me", frozen.token, NULL, &res), 200);
     ASSERT_EQ_STR(api_json_str(&res, "status"), "frozen");
     client_response_release(&res);

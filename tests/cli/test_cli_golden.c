@@ -860,6 +860,7 @@ TEST(withdrawing_everything)
     S_user_with_card("e", "PHONE_E", "6222020000000000018", card);
     S_case(NULL, S_PAY, "--profile", "e", "topup", card, "100.10", "--password-stdin", NULL);
     ASSERT_EQ_INT(S_last.exit_status, 0);
+    S_case("close-account-blocked", NULL, "--profile", "e", "close-account", NULL);
     // A re-run of a send under its own key is the server's to answer: no payee lookup that could
     // stop it (the payee may be frozen by now), the first transfer printed.
     S_case("send-key", S_PAY, "--profile", "e", "send", S_phone_b, "1", "--idempotency-key",
@@ -2434,6 +2435,8 @@ TEST(the_phone_number_is_changed)
 
     /* Closing the (empty) wallet: the code to its own phone, a wrong payment password, then
      * for good, and the profile is gone with its session. */
+    S_case("close-account-check", NULL, "--profile", "q", "close-account", NULL);
+    S_case("close-account-check-json", NULL, "--profile", "q", "close-account", "--json", NULL);
     S_case("close-account-sms-code", NULL, "--profile", "q", "sms-code", "--purpose",
            "close_account", NULL);
     S_code(new_phone, "close_account", code);

@@ -2347,17 +2347,25 @@ static enum qb_error ix_close(struct ix *ix, const char *user_id, const char *pp
 }
 
 /* A layer above that blocks closing while S_closing_blocks, and counts the
- * calls that apply. */
+ * closings it is told of. */
 static bool S_closing_blocks;
 static int S_closing_applied;
 
-static enum qb_error S_user_closing(struct ledger_txn *txn, const struct domain_env *env,
-                                    const char *user_id, bool apply, const char **blocker)
+static enum qb_error S_user_close_blockers(struct store *store, const char *user_id,
+                                           uint32_t *blockers)
+{
+    (void)store, (void)user_id;
+    if (S_closing_blocks)
+        *blockers |= DOMAIN_CLOSE_RED_PACKET;
+    return QB_OK;
+}
+
+static enum qb_error S_user_closed(struct ledger_txn *txn, const struct domain_env *env,
+                                   const char *user_id)
 {
     (void)txn, (void)env, (void)user_id;
-    *blocker = S_closing_blocks ? "red_packet" : NULL;
-    if (apply && !S_closing_blocks)
-        S_closing_applied++;
+    ASSERT(!S_closing_blocks);
+    S_closing_applied++;
     return QB_OK;
 }
 
@@ -2372,7 +2380,8 @@ TEST(a_wallet_closes_empty_for_good_and_frees_its_phone)
     struct ix *ix = ix_new();
     ASSERT_EQ_INT(identity_user_cache_new(16, &ix->env.users), QB_OK);
     ix->env.settings.kyc_wallets_per_person = 1;
-    ix->env.user_closing = S_user_closing;
+    ix->env.user_close_blockers = S_user_close_blockers;
+    ix->env.user_closed = S_user_closed;
     S_closing_blocks = false;
     S_closing_applied = 0;
     const char *phone = "13800000061";
@@ -2455,15 +2464,29 @@ TEST(a_wallet_closes_empty_for_good_and_frees_its_phone)
     ix_free(ix);
 }
 
+/* identity_close_blockers of user_id, read as GET /v1/me/closing reads it. */
+static uint32_t S_close_blockers(struct ix *ix, const char *user_id)
+{
+    struct identity_user u = ix_user(ix, user_id);
+    struct ledger_account_view v;
+    ASSERT_EQ_INT(ledger_account_view(ix->ledger, u.account_id, &v), QB_OK);
+    uint32_t blockers = 99;
+    ASSERT_EQ_INT(identity_close_blockers(&ix->env, ix->reader, &u, &v, &blockers), QB_OK);
+    return blockers;
+}
+
 TEST(a_frozen_wallet_or_one_with_money_held_does_not_close)
 {
     struct ix *ix = ix_new();
     struct identity_user a;
     ix_register(ix, "13800000062", &a);
+    ASSERT_EQ_INT(S_close_blockers(ix, a.id), DOMAIN_CLOSE_PAYMENT_PASSWORD);
     ASSERT_EQ_INT(ix_pay_set(ix, &a, PAY_PASSWORD), QB_OK);
+    ASSERT_EQ_INT(S_close_blockers(ix, a.id), 0);
     char code[SMS_CODE_DIGITS + 1];
     ix_sms(ix, a.phone, SMS_PURPOSE_CLOSE_ACCOUNT, "", code);
     ASSERT_EQ_INT(ix_user_op(ix, IDENTITY_OP_FREEZE, a.id, NULL), QB_OK);
+    ASSERT_EQ_INT(S_close_blockers(ix, a.id), DOMAIN_CLOSE_FROZEN);
     ASSERT_EQ_INT(ix_close(ix, a.id, PAY_PASSWORD, code, NULL), QB_E_ACCOUNT_FROZEN);
     ASSERT_EQ_INT(ix_user_op(ix, IDENTITY_OP_ADMIN_UNFREEZE, a.id, NULL), QB_OK);
 
@@ -2473,6 +2496,7 @@ TEST(a_frozen_wallet_or_one_with_money_held_does_not_close)
     ASSERT_EQ_INT(ix_move(ix, ix->sys_id, a.account_id, 500), QB_OK);
     ASSERT_EQ_INT(raw_exec(ix, &r), QB_OK);
     const char *blocker = NULL;
+    ASSERT_EQ_INT(S_close_blockers(ix, a.id), DOMAIN_CLOSE_PENDING);
     ASSERT_EQ_INT(ix_close(ix, a.id, PAY_PASSWORD, code, &blocker), QB_E_ACCOUNT_NOT_EMPTY);
     ASSERT_EQ_STR(blocker, "pending");
     ASSERT_EQ_INT(ix_code_used(ix, a.phone, SMS_PURPOSE_CLOSE_ACCOUNT), 0);
