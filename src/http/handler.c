@@ -718,3 +718,13 @@ bool http_me_load(struct http_request *req, struct identity_user *user)
 {
     return http_user_load(req, NULL, user);
 }
+
+struct identity_user *http_me_new(struct http_request *req)
+{
+    struct identity_user *user = http_request_alloc(req, sizeof *user);
+    if (user == NULL) {
+        http_reply_error(req, QB_E_TOO_LARGE);
+        return NULL;
+    }
+    return http_me_load(req, user) ? user : NULL;
+}

@@ -423,12 +423,8 @@ out:
 
 void http_handle_me_balances_get(struct http_request *req)
 {
-    struct identity_user *user = http_request_alloc(req, sizeof *user);
-    if (user == NULL) {
-        http_reply_error(req, QB_E_TOO_LARGE);
-        return;
-    }
-    if (!http_me_load(req, user))
+    struct identity_user *user = http_me_new(req);
+    if (user == NULL)
         return;
     enum qb_error err;
     json_t *balances = http_balances_json(req, user->account_id, &err);

@@ -539,6 +539,9 @@ bool http_new_password_check(struct http_request *req, const char *password);
 /* The caller's user record (HTTP_AUTH_USER routes), or false after
  * replying. A session whose user is gone is no session: 401. */
 bool http_me_load(struct http_request *req, struct identity_user *user);
+/* The same, in memory of the request's own; NULL after replying (413 when
+ * there is none). */
+struct identity_user *http_me_new(struct http_request *req);
 /* The {id} of the path when it has the shape of a user id; else NULL after
  * replying 404. */
 const char *http_user_id_param(struct http_request *req);

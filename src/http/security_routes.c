@@ -444,12 +444,8 @@ out:
  * code. Read from committed state; the closing itself checks again. */
 void http_handle_me_closing_get(struct http_request *req)
 {
-    struct identity_user *user = http_request_alloc(req, sizeof *user);
-    if (user == NULL) {
-        http_reply_error(req, QB_E_TOO_LARGE);
-        return;
-    }
-    if (!http_me_load(req, user))
+    struct identity_user *user = http_me_new(req);
+    if (user == NULL)
         return;
     struct ledger_account_view view;
     uint32_t blockers = 0;
