@@ -102,7 +102,10 @@
     X(QB_E_ACCOUNT_NOT_EMPTY, 409, "ACCOUNT_NOT_EMPTY",                                            \
       "the wallet still holds money or has business open; settle it first")                        \
     X(QB_E_USER_ACCOUNT_ABNORMAL, 403, "USER_ACCOUNT_ABNORMAL",                                    \
-      "the payer's wallet is closed: settle this refund with them (用户帐号注销)")
+      "the payer's wallet is closed: settle this refund with them (用户帐号注销)")                 \
+    X(QB_E_TRANSFER_RETURNED, 409, "TRANSFER_RETURNED", "this transfer was returned already")      \
+    X(QB_E_TRANSFER_RETURN_EXPIRED, 409, "TRANSFER_RETURN_EXPIRED",                                \
+      "this transfer is too old to return: send the money as a new transfer")
 
 enum qb_error {
 #define QB_ERROR_ENUM(name, status, code, message) name,

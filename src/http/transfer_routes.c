@@ -1,6 +1,7 @@
 /*
  * transfer_routes.c — sending money to another user and the spending
- * limits: POST /v1/transfers, GET /v1/transfers/{id}, GET and PUT
+ * limits: POST /v1/transfers, GET /v1/transfers/{id}, POST
+ * /v1/transfers/{id}/return (its payee sends it back), GET and PUT
  * /v1/me/limits. Every route is HTTP_AUTH_USER.
  *
  * POST /v1/transfers takes the payee as `to` (a phone or a user id) or as
@@ -175,6 +176,56 @@ out:
     json_decref(body);
 }
 
+/* --- POST /v1/transfers/{id}/return ------------------------------------------------ */
+
+struct S_return {
+    struct wallet_transfer_return_cmd c; /* first: the server hands back &c.cmd */
+    char principal[S_PRINCIPAL_SIZE_MAX];
+};
+
+static const struct http_field S_return_fields[] = {
+    {"memo", HTTP_FIELD_STRING, false, WALLET_MEMO_SIZE_MAX - 1, 0, 0},
+};
+
+static void S_return_resume(struct http_request *req, struct ledger_cmd *cmd)
+{
+    if (http_cmd_failure_is_news(cmd->result))
+        log_event(LOG_WARN, "http.transfer_return_failed", "error=%s", error_name(cmd->result));
+    http_reply_stored(req, cmd);
+    ledger_cmd_release(cmd);
+}
+
+void http_handle_transfers_return(struct http_request *req)
+{
+    const struct identity_session *session = http_request_session(req);
+    const struct domain_env *env = http_request_env(req);
+    const char *id = http_request_param(req, "id");
+    json_t *body = http_json_body(req, S_return_fields, QB_ARRAY_COUNT(S_return_fields));
+    if (body == NULL)
+        return;
+    const char *memo = http_json_string(body, "memo");
+    struct S_return *r = http_request_alloc(req, sizeof *r);
+    if (env == NULL || r == NULL) {
+        http_reply_error(req, env == NULL ? QB_E_INTERNAL : QB_E_TOO_LARGE);
+        goto out;
+    }
+    wallet_transfer_return_cmd_init(&r->c, env);
+    snprintf(r->principal, sizeof r->principal, "user:%s", session->user_id);
+    if (!http_idempotency_arm(req, &r->c.cmd, r->principal)) {
+        ledger_cmd_release(&r->c.cmd);
+        goto out;
+    }
+    /* An id of no payment's shape is no transfer: the command says so, and
+     * the answer is kept like any other. */
+    snprintf(r->c.user_id, sizeof r->c.user_id, "%s", session->user_id);
+    snprintf(r->c.transfer_id, sizeof r->c.transfer_id, "%s",
+             id != NULL && id_is_valid(id, strlen(id), "p") ? id : "");
+    snprintf(r->c.memo, sizeof r->c.memo, "%s", memo != NULL ? memo : "");
+    http_request_submit(req, &r->c.cmd, S_return_resume);
+out:
+    json_decref(body);
+}
+
 /* --- GET /v1/transfers/{id} ------------------------------------------------------- */
 
 void http_handle_transfers_get(struct http_request *req)
@@ -188,7 +239,8 @@ void http_handle_transfers_get(struct http_request *req)
     struct wallet_payment *p = http_request_alloc(req, sizeof *p);
     struct identity_user *payer = http_request_alloc(req, sizeof *payer);
     struct identity_user *payee = http_request_alloc(req, sizeof *payee);
-    if (p == NULL || payer == NULL || payee == NULL) {
+    struct wallet_payment *returned = http_request_alloc(req, sizeof *returned);
+    if (p == NULL || payer == NULL || payee == NULL || returned == NULL) {
         http_reply_error(req, QB_E_TOO_LARGE);
         return;
     }
@@ -196,31 +248,55 @@ void http_handle_transfers_get(struct http_request *req)
     if (reader == NULL)
         return;
     enum qb_error err = wallet_payment_get(reader, id, session->user_id, p);
-    if (err == QB_OK && p->kind != WALLET_TRANSFER)
+    bool is_return = err == QB_OK && p->kind == WALLET_TRANSFER_RETURN;
+    if (err == QB_OK && p->kind != WALLET_TRANSFER && !is_return)
         err = QB_E_NOT_FOUND;
     if (err == QB_OK)
         err = identity_user_get(reader, p->user_id, payer);
     if (err == QB_OK)
         err = identity_user_get(reader, p->counterparty_id, payee);
+    char transfer_id[ID_TEXT_SIZE_MAX];
+    if (err == QB_OK && is_return) {
+        err = wallet_transfer_return_origin(reader, p->id, transfer_id);
+    } else if (err == QB_OK) {
+        err = wallet_transfer_return_find(reader, p->id, returned);
+        if (err == QB_E_NOT_FOUND) {
+            returned->id[0] = '\0';
+            err = QB_OK;
+        }
+    }
     http_reader_release(req, reader);
     if (err != QB_OK) {
         http_reply_error(req, err == QB_E_NOT_FOUND || err == QB_E_STORAGE ? err : QB_E_INTERNAL);
         return;
     }
-    /* The POST's answer (wallet_transfer_json), with the payer and the
-     * caller's side. */
+    /* The POST's answer (wallet_transfer_json, or for a return the
+     * return's), with the payer and the caller's side, and a transfer's
+     * return. */
     char masked[IDENTITY_DISPLAY_NAME_SIZE_MAX * 2];
     wallet_name_mask(payer->display_name, masked, sizeof masked);
     struct buf body;
     buf_init(&body, HTTP_REPLY_SIZE_MAX);
     struct json_out out;
     json_out_begin(&out, &body);
-    wallet_transfer_json(&out, p, payee->display_name);
+    if (is_return)
+        wallet_transfer_return_json(&out, p, transfer_id, payee->display_name);
+    else
+        wallet_transfer_json(&out, p, payee->display_name);
     json_out_object(&out, "from");
     json_out_string(&out, "user_id", payer->id);
     json_out_string(&out, "display_name", masked);
     json_out_end(&out);
     json_out_string(&out, "direction", strcmp(p->user_id, session->user_id) == 0 ? "out" : "in");
+    if (!is_return && returned->id[0] == '\0') {
+        json_out_null(&out, "returned");
+    } else if (!is_return) {
+        json_out_object(&out, "returned");
+        json_out_string(&out, "id", returned->id);
+        json_out_string(&out, "memo", returned->memo[0] != '\0' ? returned->memo : NULL);
+        domain_time_out(&out, "created_at", returned->created_at_ms);
+        json_out_end(&out);
+    }
     json_out_end(&out);
     if (json_out_done(&out) != QB_OK)
         http_reply_error(req, QB_E_INTERNAL);

@@ -688,6 +688,14 @@ const char *const store_sqlite_migrations[] = {
     "ALTER TABLE users ADD COLUMN closed_phone TEXT NOT NULL DEFAULT '';"
     "CREATE INDEX users_closed_phone ON users(closed_phone) WHERE status = 3;"
     "CREATE INDEX red_packets_sender_active ON red_packets(sender_id) WHERE status = 1;",
+    /* 30: a transfer its payee sent back (src/wallet/transfer.c): one row
+     * per returned transfer naming its return, so that a transfer goes
+     * back once (the key), and reading it finds its return. */
+    "CREATE TABLE transfer_returns ("
+    "  transfer_id TEXT PRIMARY KEY,"
+    "  return_id TEXT NOT NULL UNIQUE,"
+    "  created_at_ms INTEGER NOT NULL"
+    ") WITHOUT ROWID;",
 };
 
 const size_t store_sqlite_migration_count =

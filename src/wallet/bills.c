@@ -101,6 +101,9 @@ static bool S_classify(const struct ledger_entry *e, const struct ledger_posting
     case WALLET_CODE_TRANSFER:
         *type = BILLS_TRANSFER;
         return e->kind == LEDGER_ENTRY_TRANSFER && po->amount_minor != 0;
+    case WALLET_CODE_TRANSFER_RETURN:
+        *type = BILLS_TRANSFER_RETURN;
+        return e->kind == LEDGER_ENTRY_TRANSFER && po->amount_minor != 0;
     case WALLET_CODE_ORDER_PAYMENT:
         *type = BILLS_ORDER_PAYMENT;
         return e->kind == LEDGER_ENTRY_TRANSFER && po->amount_minor != 0;
@@ -241,6 +244,7 @@ static enum qb_error S_line_fill(struct store *reader, const struct ledger_entry
     int kind = e->code == WALLET_CODE_ORDER_REVERSAL ? WALLET_ORDER_PAYMENT
                : type == BILLS_WITHDRAWAL_REFUND     ? WALLET_WITHDRAWAL
                : type == BILLS_ORDER_REFUND          ? WALLET_ORDER_REFUND
+               : type == BILLS_TRANSFER_RETURN       ? WALLET_TRANSFER_RETURN
                                                      : (int)type;
     if (err == QB_E_NOT_FOUND || (err == QB_OK && (int)p.kind != kind)) {
         log_event(LOG_ERROR, "bills.payment_missing", "entry=%lld", (long long)e->id);
@@ -263,7 +267,7 @@ static enum qb_error S_line_fill(struct store *reader, const struct ledger_entry
     if (type == BILLS_ORDER_PAYMENT || type == BILLS_ORDER_REFUND) {
         party->kind = BILLS_PARTY_MERCHANT;
         S_copy(party->id, sizeof party->id, p.counterparty_id);
-    } else if (type == BILLS_TRANSFER) {
+    } else if (type == BILLS_TRANSFER || type == BILLS_TRANSFER_RETURN) {
         party->kind = BILLS_PARTY_USER;
         S_copy(party->id, sizeof party->id,
                direction == BILLS_OUT ? p.counterparty_id : p.user_id);
@@ -705,6 +709,8 @@ const char *bills_type_name(enum bills_type type)
         return "order_refund";
     case BILLS_WITHDRAWAL_REFUND:
         return "withdrawal_refund";
+    case BILLS_TRANSFER_RETURN:
+        return "transfer_return";
     case BILLS_ANY:
         break;
     }

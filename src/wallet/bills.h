@@ -10,6 +10,9 @@
  * One line per payment:
  *   top-up      its one entry (clearing → user): "in"
  *   transfer    its one entry: "out" for the payer, "in" for the payee
+ *   transfer_return  a transfer its payee sent back (transfer.h), its own
+ *               payment and entry: "out" for the payee, "in" for the
+ *               payer, the memo the return's
  *   withdrawal  the HOLD entry anchors the line: it is when the money left
  *               the user's available balance and what the user did. The
  *               CAPTURE that settles it is walked past (it is no line of
@@ -90,8 +93,9 @@ enum bills_type {
     BILLS_RED_PACKET_REFUND = 8,                /* the unclaimed rest back at expiry: "in" */
     BILLS_ORDER_REFUND = 9,       /* a merchant's refund of an order (payments kind 6): "in" */
     BILLS_WITHDRAWAL_REFUND = 10, /* a failed withdrawal's amount and fee back: "in" */
+    BILLS_TRANSFER_RETURN = 11,   /* a transfer sent back by its payee (payments kind 7) */
 };
-#define BILLS_TYPE_COUNT 11
+#define BILLS_TYPE_COUNT 12
 
 enum bills_direction {
     BILLS_BOTH = 0, /* filters only */
@@ -223,7 +227,8 @@ QB_MUST_USE enum qb_error bills_statement(struct store *reader,
 bool bills_time_parse(const char *text, bool end_of_day, int64_t *at_ms);
 
 /* "topup", "withdrawal", "transfer", "other", "order_payment", "red_packet_sent",
- * "red_packet_received", "red_packet_refund", "order_refund", "withdrawal_refund";
+ * "red_packet_received", "red_packet_refund", "order_refund", "withdrawal_refund",
+ * "transfer_return";
  * bills_type_parse answers
  * BILLS_ANY for none of them (and for NULL). */
 const char *bills_type_name(enum bills_type type);

@@ -55,14 +55,18 @@ void wallet_name_mask(const char *name, char *out, size_t out_size)
     out[o] = '\0';
 }
 
-void wallet_transfer_json(struct json_out *out, const struct wallet_payment *p,
-                          const char *payee_display_name)
+/* A transfer or, with transfer_id not NULL, its return: the money's way
+ * from p's user to p's counterparty, named display_name. */
+static void S_payment_json(struct json_out *out, const struct wallet_payment *p,
+                           const char *transfer_id, const char *display_name)
 {
-    QB_ASSERT(p != NULL && p->currency != NULL && payee_display_name != NULL);
+    QB_ASSERT(p != NULL && p->currency != NULL && display_name != NULL);
     char masked[IDENTITY_DISPLAY_NAME_SIZE_MAX * 2];
-    wallet_name_mask(payee_display_name, masked, sizeof masked);
+    wallet_name_mask(display_name, masked, sizeof masked);
     json_out_string(out, "id", p->id);
     json_out_string(out, "status", wallet_payment_status_name(p->status));
+    if (transfer_id != NULL)
+        json_out_string(out, "transfer_id", transfer_id);
     json_out_int(out, "amount", p->amount_minor);
     json_out_string(out, "currency", p->currency->code);
     json_out_object(out, "to");
@@ -71,6 +75,19 @@ void wallet_transfer_json(struct json_out *out, const struct wallet_payment *p,
     json_out_end(out);
     json_out_string(out, "memo", p->memo[0] != '\0' ? p->memo : NULL);
     domain_time_out(out, "created_at", p->created_at_ms);
+}
+
+void wallet_transfer_json(struct json_out *out, const struct wallet_payment *p,
+                          const char *payee_display_name)
+{
+    S_payment_json(out, p, NULL, payee_display_name);
+}
+
+void wallet_transfer_return_json(struct json_out *out, const struct wallet_payment *p,
+                                 const char *transfer_id, const char *payer_display_name)
+{
+    QB_ASSERT(transfer_id != NULL);
+    S_payment_json(out, p, transfer_id, payer_display_name);
 }
 
 /* Stores the refusal err as the answer and records it as the outcome. The
@@ -278,6 +295,184 @@ void wallet_transfer_cmd_init(struct wallet_transfer_cmd *c, const struct domain
     QB_ASSERT(c != NULL && env != NULL);
     memset(c, 0, sizeof *c);
     ledger_cmd_init(&c->cmd, S_transfer_run, NULL);
+    c->env = env;
+    c->outcome = QB_E_INTERNAL;
+}
+
+/* --- returning a transfer ----------------------------------------------------------- */
+
+/* The other end of a transfer_returns row found by sql from id, into other
+ * (size ID_TEXT_SIZE_MAX), QB_E_NOT_FOUND when none, QB_E_STORAGE. */
+static enum qb_error S_link(struct store *store, const char *sql, const char *id, char *other)
+{
+    struct store_stmt *st = NULL;
+    if (store_prepare(store, sql, &st) != QB_OK)
+        return QB_E_STORAGE;
+    enum qb_error err = store_bind_text(st, 1, id, strlen(id));
+    if (err == QB_OK) {
+        int rc = store_step(st);
+        if (rc == STORE_STEP_ROW)
+            store_column_text_copy(st, 0, other, ID_TEXT_SIZE_MAX);
+        else
+            err = rc == STORE_STEP_DONE ? QB_E_NOT_FOUND : QB_E_STORAGE;
+    }
+    store_finalize(st);
+    return err;
+}
+
+static enum qb_error S_return_id(struct store *store, const char *transfer_id, char *return_id)
+{
+    return S_link(store, "SELECT return_id FROM transfer_returns WHERE transfer_id = $1",
+                  transfer_id, return_id);
+}
+
+enum qb_error wallet_transfer_return_origin(struct store *store, const char *return_id,
+                                            char *transfer_id)
+{
+    enum qb_error err =
+        S_link(store, "SELECT transfer_id FROM transfer_returns WHERE return_id = $1", return_id,
+               transfer_id);
+    return err == QB_E_NOT_FOUND ? QB_E_INTERNAL : err; /* every return has its row */
+}
+
+enum qb_error wallet_transfer_return_find(struct store *store, const char *transfer_id,
+                                          struct wallet_payment *out)
+{
+    memset(out, 0, sizeof *out);
+    char return_id[ID_TEXT_SIZE_MAX];
+    enum qb_error err = S_return_id(store, transfer_id, return_id);
+    if (err == QB_OK) {
+        err = wallet_payment_get(store, return_id, NULL, out);
+        /* The link names a payment that must exist, of its kind. */
+        if (err == QB_E_NOT_FOUND || (err == QB_OK && out->kind != WALLET_TRANSFER_RETURN))
+            err = QB_E_INTERNAL;
+    }
+    return err;
+}
+
+static enum qb_error S_return_refuse(struct wallet_transfer_return_cmd *c, enum qb_error err,
+                                     const char *message, const json_t *extra)
+{
+    c->outcome = err;
+    return domain_response_error(&c->cmd, err, message, extra);
+}
+
+static enum qb_error S_return_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
+{
+    struct wallet_transfer_return_cmd *c = (struct wallet_transfer_return_cmd *)cmd;
+    const struct domain_env *env = c->env;
+    QB_ASSERT(env != NULL);
+    c->outcome = QB_E_INTERNAL;
+    memset(&c->payment, 0, sizeof c->payment);
+    if (memchr(c->user_id, '\0', sizeof c->user_id) == NULL ||
+        memchr(c->transfer_id, '\0', sizeof c->transfer_id) == NULL ||
+        memchr(c->memo, '\0', sizeof c->memo) == NULL)
+        return S_return_refuse(c, QB_E_PARAM, NULL, NULL);
+    struct store *store = ledger_txn_store(txn);
+
+    /* Step 1: the transfer, as its payee sees it. */
+    struct wallet_payment t;
+    enum qb_error err = wallet_txn_payment_get(txn, c->transfer_id, &t);
+    if (err != QB_OK && err != QB_E_NOT_FOUND)
+        return err;
+    if (err == QB_E_NOT_FOUND || t.kind != WALLET_TRANSFER ||
+        (strcmp(t.counterparty_id, c->user_id) != 0 && strcmp(t.user_id, c->user_id) != 0))
+        return S_return_refuse(c, QB_E_NOT_FOUND, "no such transfer", NULL);
+    if (strcmp(t.user_id, c->user_id) == 0)
+        return S_return_refuse(c, QB_E_FORBIDDEN,
+                               "you sent this transfer: only its payee may return it", NULL);
+    QB_ASSERT(t.status == WALLET_SUCCESS && t.amount_minor > 0);
+    char return_id[ID_TEXT_SIZE_MAX];
+    err = S_return_id(store, t.id, return_id);
+    if (err == QB_OK) {
+        json_t *extra = json_pack("{s:s}", "return_id", return_id);
+        err = S_return_refuse(c, QB_E_TRANSFER_RETURNED, NULL, extra);
+        json_decref(extra);
+        return err;
+    }
+    if (err != QB_E_NOT_FOUND)
+        return err;
+    if (ledger_txn_now_ms(txn) - t.created_at_ms > WALLET_TRANSFER_RETURN_WINDOW_MS)
+        return S_return_refuse(c, QB_E_TRANSFER_RETURN_EXPIRED,
+                               "a transfer may be returned within 30 days: send the money as a "
+                               "new transfer",
+                               NULL);
+
+    /* Step 2: the caller. */
+    struct identity_user payee;
+    err = identity_txn_user_get(txn, env, c->user_id, &payee);
+    if (err == QB_E_NOT_FOUND)
+        return S_return_refuse(c, QB_E_UNAUTHORIZED, NULL, NULL);
+    if (err != QB_OK)
+        return QB_E_STORAGE;
+    struct ledger_account_view payee_account;
+    if (ledger_txn_account_get(txn, payee.account_id, &payee_account) != QB_OK)
+        return QB_E_INTERNAL; /* a user without its wallet account */
+    if (payee.status != IDENTITY_ACTIVE ||
+        (payee_account.flags & (LEDGER_ACCOUNT_DEBIT_FROZEN | LEDGER_ACCOUNT_CLOSED)) != 0)
+        return S_return_refuse(c, QB_E_ACCOUNT_FROZEN, NULL, NULL);
+
+    /* Step 3: the payer, who gets the money back. */
+    struct identity_user payer;
+    err = identity_txn_user_get(txn, env, t.user_id, &payer);
+    if (err != QB_OK)
+        return err == QB_E_NOT_FOUND ? QB_E_INTERNAL : QB_E_STORAGE;
+    struct ledger_account_view payer_account;
+    if (ledger_txn_account_get(txn, payer.account_id, &payer_account) != QB_OK)
+        return QB_E_INTERNAL;
+    if (payer.status != IDENTITY_ACTIVE ||
+        (payer_account.flags & (LEDGER_ACCOUNT_CREDIT_FROZEN | LEDGER_ACCOUNT_CLOSED)) != 0)
+        return S_return_refuse(c, QB_E_PAYEE_UNAVAILABLE,
+                               "the sender's wallet cannot take money now", NULL);
+    QB_ASSERT(payee_account.currency == t.currency && payer_account.currency == t.currency);
+
+    /* Step 4: the balance. */
+    if (payee_account.available_minor < t.amount_minor)
+        return S_return_refuse(c, QB_E_INSUFFICIENT_BALANCE, NULL, NULL);
+
+    /* Step 5: the movement, its payment and the link. */
+    struct wallet_payment *p = &c->payment;
+    err = wallet_txn_payment_new(txn, env->rand, p);
+    if (err != QB_OK)
+        return err;
+    p->kind = WALLET_TRANSFER_RETURN;
+    snprintf(p->user_id, sizeof p->user_id, "%s", payee.id);
+    snprintf(p->counterparty_id, sizeof p->counterparty_id, "%s", payer.id);
+    p->currency = t.currency;
+    p->amount_minor = t.amount_minor;
+    snprintf(p->memo, sizeof p->memo, "%s", c->memo);
+    p->status = WALLET_SUCCESS;
+    const struct ledger_leg legs[2] = {{payee.account_id, -t.amount_minor},
+                                       {payer.account_id, t.amount_minor}};
+    err = ledger_txn_post(txn, WALLET_CODE_TRANSFER_RETURN, p->id, legs, 2, &p->entry_id);
+    if (err != QB_OK)
+        return err;
+    QB_ASSERT(p->entry_id > 0);
+    if (wallet_txn_payment_insert(txn, p) != QB_OK)
+        return QB_E_STORAGE;
+    const struct store_param link[3] = {STORE_TEXT(t.id), STORE_TEXT(p->id),
+                                        STORE_INT(p->created_at_ms)};
+    if (store_run(store,
+                  "INSERT INTO transfer_returns (transfer_id, return_id, created_at_ms)"
+                  " VALUES ($1, $2, $3)",
+                  link, 3) != QB_OK)
+        return QB_E_STORAGE;
+    struct json_out out;
+    domain_response_open(&c->cmd, 201, &out);
+    wallet_transfer_return_json(&out, p, t.id, payer.display_name);
+    err = domain_response_close(&c->cmd, &out);
+    if (err != QB_OK)
+        return err;
+    c->outcome = QB_OK;
+    return QB_OK;
+}
+
+void wallet_transfer_return_cmd_init(struct wallet_transfer_return_cmd *c,
+                                     const struct domain_env *env)
+{
+    QB_ASSERT(c != NULL && env != NULL);
+    memset(c, 0, sizeof *c);
+    ledger_cmd_init(&c->cmd, S_return_run, NULL);
     c->env = env;
     c->outcome = QB_E_INTERNAL;
 }

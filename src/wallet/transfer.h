@@ -66,6 +66,62 @@ struct wallet_transfer_cmd {
     struct wallet_payment payment;
 };
 
+/* A transfer its payee sends back (退还): the whole amount, once, to the
+ * wallet it came from, within WALLET_TRANSFER_RETURN_WINDOW_MS of it. One
+ * ledger command, in this order:
+ *
+ *   1. the transfer: one that reached user_id (NOT_FOUND: none, another
+ *      kind, another user's); its payer may not return it (FORBIDDEN);
+ *      returned already (TRANSFER_RETURNED, the answer naming the return);
+ *      too old (TRANSFER_RETURN_EXPIRED);
+ *   2. the caller: not frozen (ACCOUNT_FROZEN);
+ *   3. the payer: not frozen, not closed, takes credits (PAYEE_UNAVAILABLE);
+ *   4. the balance (INSUFFICIENT_BALANCE);
+ *   5. the entry caller → payer (WALLET_CODE_TRANSFER_RETURN, ref the
+ *      return's payment id), the payments row (kind WALLET_TRANSFER_RETURN,
+ *      SUCCESS) and the transfer_returns row linking the two.
+ *
+ * No payment password is asked: the money goes back only where it came
+ * from. It is no spending (no limit is charged), and the payer's spending
+ * is not given back, as a merchant's refund gives none back. The answer
+ * and the refusals are kept as a transfer's are. */
+#define WALLET_TRANSFER_RETURN_WINDOW_MS (30 * INT64_C(86400000))
+
+struct wallet_transfer_return_cmd {
+    struct ledger_cmd cmd; /* first: see domain.h */
+    const struct domain_env *env;
+
+    /* In. */
+    char user_id[ID_TEXT_SIZE_MAX]; /* the caller: the transfer's payee */
+    char transfer_id[ID_TEXT_SIZE_MAX];
+    char memo[WALLET_MEMO_SIZE_MAX]; /* "" for none */
+
+    /* Out, when the ledger result is QB_OK: the outcome and, on success,
+     * the return's payment. */
+    enum qb_error outcome;
+    struct wallet_payment payment;
+};
+
+/* As wallet_transfer_cmd_init. */
+void wallet_transfer_return_cmd_init(struct wallet_transfer_return_cmd *c,
+                                     const struct domain_env *env);
+
+/* The return of the transfer transfer_id into out, QB_E_NOT_FOUND when it
+ * was not returned, QB_E_STORAGE. */
+QB_MUST_USE enum qb_error wallet_transfer_return_find(struct store *store, const char *transfer_id,
+                                                      struct wallet_payment *out);
+
+/* The transfer the return return_id sent back, into transfer_id (size
+ * ID_TEXT_SIZE_MAX). QB_E_STORAGE, or QB_E_INTERNAL when there is no link. */
+QB_MUST_USE enum qb_error wallet_transfer_return_origin(struct store *store, const char *return_id,
+                                                        char *transfer_id);
+
+/* A return as the API shows it, as members of the object open in out: id,
+ * status, transfer_id, amount, currency, to: {user_id, display_name
+ * (masked)}, memo, created_at. */
+void wallet_transfer_return_json(struct json_out *out, const struct wallet_payment *p,
+                                 const char *transfer_id, const char *payer_display_name);
+
 /* Counts one look-up of a payee by phone number by user_id: GET /v1/payees
  * with a phone, or a transfer to one as it runs (a retry answered from its
  * Idempotency-Key does not run). Looking a phone up tells whether it has a

@@ -25,7 +25,8 @@
  *   withdrawal   hold user → clearing for amount + fee; capture on the
  *                bank's confirmation, then clearing → fee income for the
  *                fee; void on failure
- *   transfer     payer → payee, one entry
+ *   transfer     payer → payee, one entry; its return (退还) payee →
+ *                payer, one entry, once
  *   red packet   sender → escrow; escrow → each claimer; escrow → sender
  *                for what is unclaimed at expiry (redpacket.h)
  */
@@ -48,6 +49,9 @@ enum wallet_code {
     WALLET_CODE_WITHDRAWAL = 11,     /* the hold, its capture or void */
     WALLET_CODE_WITHDRAWAL_FEE = 12, /* clearing → fee income, after capture */
     WALLET_CODE_TRANSFER = 20,
+    /* A transfer sent back by its payee (transfer.h): payee → payer, ref
+     * the return's payment id. No spending. */
+    WALLET_CODE_TRANSFER_RETURN = 21,
     /* Merchant orders (src/merchant): one entry user → merchant (amount
      * less the fee) and fee income (the fee). */
     WALLET_CODE_ORDER_PAYMENT = 30,
@@ -55,8 +59,9 @@ enum wallet_code {
      * fee share), fee income −fee share, payer +refund; ref the payer's
      * payment id. */
     WALLET_CODE_ORDER_REFUND = 31,
-    WALLET_CODE_ORDER_REVERSAL = 32,  /* a reversed payment-code order: merchant and fee back to the payer; ref the payment id */
-    WALLET_CODE_RED_PACKET_SEND = 40,   /* sender → escrow; ref the packet id */
+    WALLET_CODE_ORDER_REVERSAL = 32,  /* a reversed payment-code order: merchant and fee back to the
+                                         payer; ref the payment id */
+    WALLET_CODE_RED_PACKET_SEND = 40, /* sender → escrow; ref the packet id */
     WALLET_CODE_RED_PACKET_CLAIM = 41,  /* escrow → claimer; ref the packet id */
     WALLET_CODE_RED_PACKET_REFUND = 42, /* escrow → sender, at expiry; ref the packet id */
 };
@@ -66,8 +71,10 @@ enum wallet_payment_kind {
     WALLET_TOPUP = 1,
     WALLET_WITHDRAWAL = 2,
     WALLET_TRANSFER = 3,
-    WALLET_ORDER_PAYMENT = 5, /* a user paying a merchant order; counterparty_id is the mchid */
-    WALLET_ORDER_REFUND = 6,  /* a merchant refunding the user; counterparty_id is the mchid */
+    WALLET_ORDER_PAYMENT = 5,   /* a user paying a merchant order; counterparty_id is the mchid */
+    WALLET_ORDER_REFUND = 6,    /* a merchant refunding the user; counterparty_id is the mchid */
+    WALLET_TRANSFER_RETURN = 7, /* a payee sending a transfer back: user_id the payee,
+                                 * counterparty_id the transfer's payer */
 };
 
 /* payments.status; stored. The API shows them as the names below. */

@@ -157,6 +157,9 @@ static const struct matrix_row S_matrix[] = {
     {"POST", "/v1/transfers", ID_NONE, SETUP_NONE, "{}", USER_ROUTE(400, 400)},
     /* Nobody's transfer: the same 404 as another user's (test_transfers.c reads real ones). */
     {"GET", "/v1/transfers/{id}", ID_NO_TRANSFER, SETUP_NONE, NULL, USER_ROUTE(404, 404)},
+    /* No Idempotency-Key: refused before the transfer is looked up, frozen or not
+     * (test_transfer_return.c returns real ones). */
+    {"POST", "/v1/transfers/{id}/return", ID_NO_TRANSFER, SETUP_NONE, "{}", USER_ROUTE(400, 400)},
     {"GET", "/v1/me/limits", ID_NONE, SETUP_NONE, NULL, USER_ROUTE(200, 200)},
     {"PUT", "/v1/me/limits", ID_NONE, SETUP_NONE, "{}", USER_ROUTE(400, 400)},
     {"POST", "/v1/me/cards", ID_NONE, SETUP_NONE, "{}", USER_ROUTE(400, 400)},

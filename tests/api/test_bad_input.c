@@ -132,6 +132,7 @@ static const struct route_entry S_routes[] = {
     {"GET", "/v1/me/statements/{month}", "", false, false},
     {"POST", "/v1/transfers", "amount", true, false},
     {"GET", "/v1/transfers/{id}", "", false, false},
+    {"POST", "/v1/transfers/{id}/return", "", true, false},
     {"GET", "/v1/me/limits", "", false, false},
     {"PUT", "/v1/me/limits", "", false, false},
     {"POST", "/v1/me/cards", "", false, false},

@@ -83,8 +83,9 @@ const char *api_json_str(const struct client_response *res, const char *name);
 /* An integer member of the body; fallback when absent or not an integer. */
 long long api_json_int(const struct client_response *res, const char *name, long long fallback);
 /* The "code" of an error body, "" when the body is not {"code","message"}
- * (with LIMIT_EXCEEDED's "limit", or the "locked_until" of PASSWORD_LOCKED or
- * PAYMENT_CODE_LOCKED). */
+ * (with LIMIT_EXCEEDED's "limit", the "locked_until" of PASSWORD_LOCKED or
+ * PAYMENT_CODE_LOCKED, ACCOUNT_NOT_EMPTY's "reason" or TRANSFER_RETURNED's
+ * "return_id"). */
 const char *api_error_code(const struct client_response *res);
 /* The named response header, or "" (a buffer that lives until the next call). */
 const char *api_header(const struct client_response *res, const char *name);

@@ -333,6 +333,137 @@ TEST(a_replayed_key_answers_the_same_bytes_once)
     wx_free(wx);
 }
 
+TEST(a_return_sends_the_transfer_back_once)
+{
+    /* The payee sends a transfer back: one entry coded
+     * WALLET_CODE_TRANSFER_RETURN payee → payer whose ref is the return's
+     * own payment, linked to the transfer; no limit of the payee's is
+     * charged and the payer's spending is not given back. A second return
+     * is refused, naming the first, and moves nothing. */
+    struct wx *wx = wx_new();
+    struct identity_user a = wx_user(wx, "张三", true);
+    struct identity_user b = wx_user(wx, "小明", true);
+    wx_fund(wx, a.account_id, 10000);
+    struct wx_answer t = wx_transfer(wx, &a, b.id, 1234);
+    ASSERT_EQ_INT(t.outcome, QB_OK);
+    struct wallet_payment r;
+    ASSERT_EQ_INT(wallet_transfer_return_find(wx->reader, t.payment.id, &r), QB_E_NOT_FOUND);
+
+    struct wx_answer ans = wx_return(wx, &b, t.payment.id, "转错了");
+    ASSERT_EQ_INT(ans.result, QB_OK);
+    ASSERT_EQ_INT(ans.outcome, QB_OK);
+    ASSERT_EQ_INT(ans.status, 201);
+    ASSERT_EQ_INT(wx_balance(wx, a.account_id), 10000);
+    ASSERT_EQ_INT(wx_balance(wx, b.account_id), 0);
+
+    ASSERT_EQ_INT(wallet_transfer_return_find(wx->reader, t.payment.id, &r), QB_OK);
+    ASSERT_EQ_STR(r.id, ans.payment.id);
+    ASSERT_EQ_INT(r.kind, WALLET_TRANSFER_RETURN);
+    ASSERT_EQ_INT(r.status, WALLET_SUCCESS);
+    ASSERT_EQ_STR(r.user_id, b.id);
+    ASSERT_EQ_STR(r.counterparty_id, a.id);
+    ASSERT_EQ_INT(r.amount_minor, 1234);
+    ASSERT_EQ_STR(r.memo, "转错了");
+    struct ledger_entry e;
+    ASSERT_EQ_INT(ledger_entry_read(wx->reader, r.entry_id, &e), QB_OK);
+    ASSERT_EQ_INT(e.code, WALLET_CODE_TRANSFER_RETURN);
+    ASSERT_EQ_STR(e.ref, r.id);
+    ASSERT_EQ_INT(ledger_entry_posting(&e, b.account_id)->amount_minor, -1234);
+    ASSERT_EQ_INT(ledger_entry_posting(&e, a.account_id)->amount_minor, 1234);
+
+    json_t *body = json_loads(ans.body, 0, NULL);
+    ASSERT(body != NULL);
+    ASSERT_EQ_STR(json_string_value(json_object_get(body, "id")), r.id);
+    ASSERT_EQ_STR(json_string_value(json_object_get(body, "transfer_id")), t.payment.id);
+    ASSERT_EQ_INT(json_integer_value(json_object_get(body, "amount")), 1234);
+    json_t *to = json_object_get(body, "to");
+    ASSERT_EQ_STR(json_string_value(json_object_get(to, "user_id")), a.id);
+    ASSERT_EQ_STR(json_string_value(json_object_get(to, "display_name")), "*三");
+    ASSERT_EQ_STR(json_string_value(json_object_get(body, "memo")), "转错了");
+    json_decref(body);
+
+    struct wallet_spending s;
+    ASSERT_EQ_INT(wallet_spending_get(wx->reader, wx->ledger, &b, &s), QB_OK);
+    ASSERT_EQ_INT(s.day_used_minor, 0);
+    ASSERT_EQ_INT(wallet_spending_get(wx->reader, wx->ledger, &a, &s), QB_OK);
+    ASSERT_EQ_INT(s.day_used_minor, 1234);
+
+    ans = wx_return(wx, &b, t.payment.id, NULL);
+    WX_EXPECT_REFUSAL(ans, QB_E_TRANSFER_RETURNED, 409);
+    body = json_loads(ans.body, 0, NULL);
+    ASSERT_EQ_STR(json_string_value(json_object_get(body, "return_id")), r.id);
+    json_decref(body);
+    ASSERT_EQ_INT(wx_balance(wx, a.account_id), 10000);
+    ASSERT_EQ_INT(wx_balance(wx, b.account_id), 0);
+    wx_free(wx);
+}
+
+TEST(return_refusals_move_nothing)
+{
+    /* Each refusal in the order transfer.h gives, each moving nothing: a
+     * payer, a stranger or an id of no transfer; the payee frozen; the
+     * payer unable to take money; a balance spent meanwhile; the window of
+     * 30 days, to the millisecond. */
+    struct wx *wx = wx_new();
+    struct identity_user a = wx_user(wx, "张三", true);
+    struct identity_user b = wx_user(wx, "李四", true);
+    struct identity_user c = wx_user(wx, "王五", true);
+    wx_fund(wx, a.account_id, 10000);
+    struct wx_answer t = wx_transfer(wx, &a, b.id, 1000);
+    ASSERT_EQ_INT(t.outcome, QB_OK);
+    const char *id = t.payment.id;
+
+    struct wx_answer ans = wx_return(wx, &a, id, NULL);
+    WX_EXPECT_REFUSAL(ans, QB_E_FORBIDDEN, 403);
+    ans = wx_return(wx, &c, id, NULL);
+    WX_EXPECT_REFUSAL(ans, QB_E_NOT_FOUND, 404);
+    ans = wx_return(wx, &b, "p_0000000000000000000000000a", NULL);
+    WX_EXPECT_REFUSAL(ans, QB_E_NOT_FOUND, 404);
+    ans = wx_return(wx, &b, "", NULL);
+    WX_EXPECT_REFUSAL(ans, QB_E_NOT_FOUND, 404);
+
+    ASSERT_EQ_INT(wx_user_op(wx, IDENTITY_OP_FREEZE, b.id, 0, NULL), QB_OK);
+    ans = wx_return(wx, &b, id, NULL);
+    WX_EXPECT_REFUSAL(ans, QB_E_ACCOUNT_FROZEN, 403);
+    ASSERT_EQ_INT(wx_user_op(wx, IDENTITY_OP_ADMIN_UNFREEZE, b.id, 0, NULL), QB_OK);
+    ASSERT_EQ_INT(wx_user_op(wx, IDENTITY_OP_FREEZE, a.id, 0, NULL), QB_OK);
+    ans = wx_return(wx, &b, id, NULL);
+    WX_EXPECT_REFUSAL(ans, QB_E_PAYEE_UNAVAILABLE, 403);
+    ASSERT_EQ_INT(wx_user_op(wx, IDENTITY_OP_ADMIN_UNFREEZE, a.id, 0, NULL), QB_OK);
+    wx_flags_set(wx, a.account_id, LEDGER_ACCOUNT_CREDIT_FROZEN);
+    ans = wx_return(wx, &b, id, NULL);
+    WX_EXPECT_REFUSAL(ans, QB_E_PAYEE_UNAVAILABLE, 403);
+    wx_flags_set(wx, a.account_id, 0);
+
+    ASSERT_EQ_INT(wx_transfer(wx, &b, c.id, 1).outcome, QB_OK);
+    ans = wx_return(wx, &b, id, NULL);
+    WX_EXPECT_REFUSAL(ans, QB_E_INSUFFICIENT_BALANCE, 402);
+    /* The return of c's cent is itself no transfer to return. */
+    struct wx_answer back = wx_return(wx, &c, wx_transfer(wx, &b, c.id, 1).payment.id, NULL);
+    ASSERT_EQ_INT(back.outcome, QB_OK);
+    ans = wx_return(wx, &b, back.payment.id, NULL);
+    WX_EXPECT_REFUSAL(ans, QB_E_NOT_FOUND, 404);
+    ASSERT_EQ_INT(wx_balance(wx, a.account_id), 9000);
+    ASSERT_EQ_INT(wx_balance(wx, b.account_id), 999);
+    struct wallet_payment r;
+    ASSERT_EQ_INT(wallet_transfer_return_find(wx->reader, id, &r), QB_E_NOT_FOUND);
+
+    /* On the window's last millisecond it goes back; a millisecond later,
+     * another does not. */
+    wx_fund(wx, b.account_id, 1);
+    struct wx_answer late = wx_transfer(wx, &a, b.id, 500);
+    ASSERT_EQ_INT(late.outcome, QB_OK);
+    wx_clock_to(wx, t.payment.created_at_ms + WALLET_TRANSFER_RETURN_WINDOW_MS);
+    ans = wx_return(wx, &b, id, NULL);
+    ASSERT_EQ_INT(ans.outcome, QB_OK);
+    wx_clock_to(wx, late.payment.created_at_ms + WALLET_TRANSFER_RETURN_WINDOW_MS + 1);
+    ans = wx_return(wx, &b, late.payment.id, NULL);
+    WX_EXPECT_REFUSAL(ans, QB_E_TRANSFER_RETURN_EXPIRED, 409);
+    ASSERT_EQ_INT(wx_balance(wx, a.account_id), 10000 - 500);
+    ASSERT_EQ_INT(wx_balance(wx, b.account_id), 500);
+    wx_free(wx);
+}
+
 TEST(names_are_masked_by_character)
 {
     // One mask wherever another party or a stranger sees a name (a transfer's answer, a scanned
@@ -366,6 +497,8 @@ int main(void)
     RUN(limit_refusal_names_the_limit_and_moves_nothing);
     RUN(password_free_payments_need_the_users_setting);
     RUN(a_replayed_key_answers_the_same_bytes_once);
+    RUN(a_return_sends_the_transfer_back_once);
+    RUN(return_refusals_move_nothing);
     RUN(names_are_masked_by_character);
     return test_summary();
 }

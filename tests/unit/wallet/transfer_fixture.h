@@ -346,6 +346,34 @@ static inline struct wx_answer wx_transfer(struct wx *wx, const struct identity_
     return wx_transfer_args(wx, payer, &a);
 }
 
+/* payee returns the transfer transfer_id (wallet_transfer_return_cmd),
+ * with memo (NULL: none) and no idempotency. */
+static inline struct wx_answer wx_return(struct wx *wx, const struct identity_user *payee,
+                                         const char *transfer_id, const char *memo)
+{
+    struct wallet_transfer_return_cmd c;
+    wallet_transfer_return_cmd_init(&c, &wx->env);
+    snprintf(c.user_id, sizeof c.user_id, "%s", payee->id);
+    snprintf(c.transfer_id, sizeof c.transfer_id, "%s", transfer_id);
+    snprintf(c.memo, sizeof c.memo, "%s", memo != NULL ? memo : "");
+    struct wx_answer ans;
+    memset(&ans, 0, sizeof ans);
+    enum qb_error rc = ledger_execute(wx->ledger, &c.cmd);
+    ans.result = rc != QB_OK ? rc : c.cmd.result;
+    ans.outcome = c.outcome;
+    ans.payment = c.payment;
+    const char *body;
+    size_t body_size;
+    if (domain_response_get(&c.cmd, &ans.status, &body, &body_size)) {
+        if (body_size >= sizeof ans.body)
+            TEST_FAIL_("answer of %zu bytes", body_size);
+        memcpy(ans.body, body, body_size);
+        ans.body[body_size] = '\0';
+    }
+    ledger_cmd_release(&c.cmd);
+    return ans;
+}
+
 /* The API code of a stored error answer ("" when it is not one). */
 static inline const char *wx_code(const struct wx_answer *ans, char *buf, size_t buf_size)
 {
