@@ -238,6 +238,10 @@ static const char *S_hint(const char *code, const char *limit)
         {"LIMIT_EXCEEDED", NULL, "see `qianbao limits`"}, /* the spending limits, which it lists */
         {"CARD_INVALID", NULL, "a debit card number of 16 to 19 digits of a supported bank"},
         {"CARD_ALREADY_BOUND", NULL, "see `qianbao card list`"},
+        {"TRANSFER_RETURNED", NULL, "`qianbao payment show TRANSFER_ID` shows when it went back"},
+        {"TRANSFER_RETURN_EXPIRED", NULL,
+         "send the money with `qianbao send USER AMOUNT` (the sender's id is in `qianbao "
+         "payment show TRANSFER_ID`)"},
         {"CARD_PHONE_MISMATCH", NULL,
          "give the phone the card's bank has for it (the code was used up)"},
         {"PAYEE_NOT_FOUND", NULL, "check the phone number or user id"},

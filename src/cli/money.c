@@ -406,12 +406,16 @@ static void S_transfer_print(const struct cli *cli, const json_t *t)
 {
     char text[256];
     const char *direction = cli_json_str(t, "direction");
+    const char *transfer_id = cli_json_str(t, "transfer_id"); /* a return's answer */
     cli_print_field(cli, "payment", cli_json_str(t, "id"));
+    const char *type = transfer_id[0] != '\0' ? "transfer_return" : "transfer";
     if (direction[0] != '\0')
-        snprintf(text, sizeof text, "transfer (%s)", direction);
+        snprintf(text, sizeof text, "%s (%s)", type, direction);
     else
-        snprintf(text, sizeof text, "transfer");
+        snprintf(text, sizeof text, "%s", type);
     cli_print_field(cli, "type", text);
+    if (transfer_id[0] != '\0')
+        cli_print_field(cli, "returns", transfer_id);
     cli_print_field(cli, "status", cli_json_str(t, "status"));
     cli_money_amount_text(json_integer_value(json_object_get(t, "amount")), cli_json_str(t, "currency"),
                   text, sizeof text);
@@ -427,6 +431,12 @@ static void S_transfer_print(const struct cli *cli, const json_t *t)
     if (memo[0] != '\0')
         cli_print_field(cli, "memo", memo);
     cli_print_field(cli, "created at", cli_json_str(t, "created_at"));
+    const json_t *returned = json_object_get(t, "returned");
+    if (json_is_object(returned)) {
+        snprintf(text, sizeof text, "by the payee at %s, as %s",
+                 cli_json_str(returned, "created_at"), cli_json_str(returned, "id"));
+        cli_print_field(cli, "sent back", text);
+    }
 }
 
 /* How a top-up's or withdrawal's answer ends the command: the payment
@@ -1063,4 +1073,26 @@ int cli_qr_pay(struct cli *cli, const struct cli_args *args, const char *payload
     cli_secret_wipe(password, sizeof password);
     return cli_money_post(cli, transfer ? "/v1/transfers" : "/v1/me/order-payments", key, body,
                           transfer ? S_transfer_print : cli_order_payment_print);
+}
+
+int cli_run_send_back(struct cli *cli, const struct cli_args *args)
+{
+    char path[192];
+    int rc = cli_id_path(cli, "/v1/transfers", args->positionals[0], path, sizeof path);
+    if (rc != CLI_EXIT_OK)
+        return rc;
+    if (strlen(path) + sizeof "/return" > sizeof path)
+        return cli_usage_error(cli, "TRANSFER_ID is too long");
+    strcat(path, "/return");
+    char key[CLI_IDEMPOTENCY_KEY_SIZE_MAX];
+    if ((rc = cli_money_key_arg(cli, args, key, sizeof key)) != CLI_EXIT_OK)
+        return rc;
+    json_t *body = json_object();
+    const char *memo = cli_arg(cli, args, "memo");
+    if (body == NULL ||
+        (memo != NULL && json_object_set_new(body, "memo", json_string(memo)) != 0)) {
+        json_decref(body);
+        return cli_usage_error(cli, "--memo must be UTF-8 text");
+    }
+    return cli_money_post(cli, path, key, body, S_transfer_print);
 }

@@ -23,20 +23,22 @@
     {"idempotency-key", "KEY", false, NULL,                                                        \
      "send this Idempotency-Key instead of a random one: running the command again with the "      \
      "same KEY answers the first payment instead of paying twice"}
-#define S_MONEY_NOTE                                                                               \
-    "\n\nAMOUNT is in yuan with at most two decimals (12.50). The request carries an "             \
-    "Idempotency-Key (random unless --idempotency-key is given; shown with --verbose) and is "    \
-    "sent once more with the same key when no answer comes, so it never pays twice."
+#define S_KEY_NOTE                                                                                 \
+    "The request carries an Idempotency-Key (random unless --idempotency-key is given; shown "     \
+    "with --verbose) and is sent once more with the same key when no answer comes, so it never "   \
+    "pays twice."
+#define S_MONEY_NOTE "\n\nAMOUNT is in yuan with at most two decimals (12.50). " S_KEY_NOTE
 #define S_CURSOR                                                                                   \
     {"cursor", "CURSOR", false, NULL, "the page after the one that printed this cursor"}
 /* The options of a bill list, the user's own (bills) or an operator's (admin bills). */
 #define S_BILL_OPTION_LIST                                                                         \
     {"type", "TYPE", false,                                                                        \
      "topup withdrawal transfer order_payment order_refund red_packet_sent "                       \
-     "red_packet_received red_packet_refund withdrawal_refund other",                              \
+     "red_packet_received red_packet_refund withdrawal_refund transfer_return other",              \
      "only topup, withdrawal, transfer, order_payment (paying a merchant), order_refund (a "       \
      "merchant's refund), red_packet_sent, red_packet_received, red_packet_refund, "               \
-     "withdrawal_refund (a failed withdrawal's money back) or other"},                             \
+     "withdrawal_refund (a failed withdrawal's money back), transfer_return (a transfer sent "     \
+     "back by its payee) or other"},                                                               \
         {"direction", "DIR", false, "in out", "only money in or out"},                             \
         {"from", "TIME", false, NULL, "lines at or after TIME (YYYY-MM-DD or RFC 3339)"},          \
         {"to", "TIME", false, NULL, "lines before TIME; a date takes in the whole day"},           \
@@ -448,6 +450,18 @@ static const struct cli_command S_commands[] = {
       S_PAYMENT_PASSWORD_STDIN,
       S_IDEMPOTENCY_KEY},
      cli_run_send},
+    {"send-back",
+     "TRANSFER_ID",
+     1,
+     1,
+     "send a transfer you received back to its sender",
+     "Returns all of the transfer TRANSFER_ID (p_..., from `qianbao bills`) to the wallet it came "
+     "from, once, within 30 days: money that reached you by mistake, or that you will not take. "
+     "No payment password is asked, since the money can only go back where it came from, and "
+     "no limit of yours is charged.\n\n" S_KEY_NOTE,
+     {{"memo", "TEXT", false, NULL, "a note shown to both of you, up to 128 bytes"},
+      S_IDEMPOTENCY_KEY},
+     cli_run_send_back},
     {"payees",
      "",
      0,

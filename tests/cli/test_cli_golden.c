@@ -981,6 +981,20 @@ TEST(transfers)
     S_case("send-unknown-payee", S_PAY, "send", S_phone_c, "1", "--password-stdin", NULL);
     S_case("payment-show-transfer", NULL, "payment", "show", transfer, NULL);
 
+    // Its payee sends it back (退还), once; its payer may not, and reads it as sent back.
+    S_case("send-back-own", NULL, "send-back", transfer, NULL);
+    S_case("send-back", NULL, "--profile", "b", "send-back", transfer, "--memo", "转错了", NULL);
+    S_case("send-back-again", NULL, "--profile", "b", "send-back", transfer, NULL);
+    S_case("payment-show-sent-back", NULL, "payment", "show", transfer, NULL);
+    S_case(NULL, NULL, "payment", "show", transfer, "--json", NULL);
+    json_t *shown = S_last_json();
+    char sent_back[64];
+    snprintf(sent_back, sizeof sent_back, "%s",
+             json_string_value(json_object_get(json_object_get(shown, "returned"), "id")));
+    json_decref(shown);
+    ASSERT(strncmp(sent_back, "p_", 2) == 0 && strcmp(sent_back, transfer) != 0);
+    S_case("payment-show-return", NULL, "payment", "show", sent_back, NULL);
+
     // The same Idempotency-Key twice pays once: the second answer is the first payment.
     S_case("send-idempotent", S_PAY, "--verbose", "send", S_phone_b, "2.00",
            "--idempotency-key", "golden-send-1", "--password-stdin", NULL);
