@@ -149,6 +149,22 @@ enum qb_error store_exists(struct store *store, const char *sql, const struct st
     return QB_OK;
 }
 
+enum qb_error store_int64(struct store *store, const char *sql, const struct store_param *params,
+                          size_t count, int64_t *out)
+{
+    QB_ASSERT(out != NULL);
+    *out = 0;
+    struct store_stmt *st = NULL;
+    if (store_prepare(store, sql, &st) != QB_OK)
+        return QB_E_STORAGE;
+    st->borrowed = true;
+    int rc = store_bind_params(st, params, count) == QB_OK ? store_step(st) : -(int)QB_E_STORAGE;
+    if (rc == STORE_STEP_ROW)
+        *out = store_column_int64(st, 0);
+    store_finalize(st);
+    return rc == STORE_STEP_ROW ? QB_OK : rc == STORE_STEP_DONE ? QB_E_NOT_FOUND : QB_E_STORAGE;
+}
+
 void store_column_text_copy(struct store_stmt *stmt, int i, char *dst, size_t dst_size)
 {
     QB_ASSERT(dst != NULL && dst_size > 0);

@@ -293,6 +293,11 @@ QB_MUST_USE enum qb_error store_run(struct store *store, const char *sql,
  * a row. QB_OK, or QB_E_STORAGE. For "SELECT 1 ... LIMIT 1" questions. */
 QB_MUST_USE enum qb_error store_exists(struct store *store, const char *sql,
                                        const struct store_param *params, size_t count, bool *found);
+/* Prepares sql, binds params and steps it once: the first column of its
+ * first row into *out. QB_OK, QB_E_NOT_FOUND when no row came (*out 0), or
+ * QB_E_STORAGE. For "SELECT count(*) ..." and one-number questions. */
+QB_MUST_USE enum qb_error store_int64(struct store *store, const char *sql,
+                                      const struct store_param *params, size_t count, int64_t *out);
 
 /* The backends, for tests that want one by name. */
 extern const struct store_ops store_sqlite_ops;

@@ -253,16 +253,7 @@ static enum qb_error S_check(struct store *reader, int64_t *packets, char *probl
 /* The one integer sql answers. */
 static enum qb_error S_count(struct store *reader, const char *sql, int64_t *out)
 {
-    struct store_stmt *st = NULL;
-    if (store_prepare(reader, sql, &st) != QB_OK)
-        return QB_E_STORAGE;
-    enum qb_error err = QB_E_STORAGE;
-    if (store_step(st) == STORE_STEP_ROW) {
-        *out = store_column_int64(st, 0);
-        err = QB_OK;
-    }
-    store_finalize(st);
-    return err;
+    return store_int64(reader, sql, NULL, 0, out) == QB_OK ? QB_OK : QB_E_STORAGE;
 }
 
 enum qb_error redpacket_check(struct store *reader, int64_t *packets, char *problem,

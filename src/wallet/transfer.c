@@ -10,6 +10,7 @@
  * the refusal stored as the answer, and an error only for a failure that
  * must roll everything back.
  */
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -475,4 +476,82 @@ void wallet_transfer_return_cmd_init(struct wallet_transfer_return_cmd *c,
     ledger_cmd_init(&c->cmd, S_return_run, NULL);
     c->env = env;
     c->outcome = QB_E_INTERNAL;
+}
+
+/* Whether the return r rightly sends back the transfer t, posted as its
+ * entry e. */
+static bool S_return_matches(const struct wallet_payment *t, const struct wallet_payment *r,
+                             const struct ledger_entry *e)
+{
+    return t->kind == WALLET_TRANSFER && r->kind == WALLET_TRANSFER_RETURN &&
+           r->status == WALLET_SUCCESS && r->amount_minor == t->amount_minor &&
+           r->currency == t->currency && strcmp(r->user_id, t->counterparty_id) == 0 &&
+           strcmp(r->counterparty_id, t->user_id) == 0 && r->created_at_ms >= t->created_at_ms &&
+           e->code == WALLET_CODE_TRANSFER_RETURN && strcmp(e->ref, r->id) == 0;
+}
+
+static enum qb_error S_returns_check(struct store *reader, int64_t *returns, char *problem,
+                                     size_t problem_size)
+{
+    struct store_stmt *st = NULL;
+    if (store_prepare(reader, "SELECT transfer_id, return_id FROM transfer_returns", &st) != QB_OK)
+        return QB_E_STORAGE;
+    enum qb_error err = QB_OK;
+    int rc;
+    while (err == QB_OK && (rc = store_step(st)) == STORE_STEP_ROW) {
+        char transfer_id[ID_TEXT_SIZE_MAX], return_id[ID_TEXT_SIZE_MAX];
+        store_column_text_copy(st, 0, transfer_id, sizeof transfer_id);
+        store_column_text_copy(st, 1, return_id, sizeof return_id);
+        struct wallet_payment t, r;
+        struct ledger_entry e;
+        err = wallet_payment_get(reader, transfer_id, NULL, &t);
+        if (err == QB_OK)
+            err = wallet_payment_get(reader, return_id, NULL, &r);
+        if (err == QB_OK)
+            err = ledger_entry_read(reader, r.entry_id, &e);
+        if (err == QB_E_NOT_FOUND || err == QB_E_INTERNAL ||
+            (err == QB_OK && !S_return_matches(&t, &r, &e))) {
+            snprintf(problem, problem_size,
+                     "transfer %s: its return %s does not send it back (a payment or entry "
+                     "missing, or another amount, party, time or entry)",
+                     transfer_id, return_id);
+            err = QB_E_INTERNAL;
+        }
+        if (err == QB_OK)
+            (*returns)++;
+    }
+    if (err == QB_OK && rc != STORE_STEP_DONE)
+        err = QB_E_STORAGE;
+    store_finalize(st);
+    if (err != QB_OK)
+        return err;
+    /* Each row named its own entry (its ref the row's return): an entry
+     * beyond them is a return nobody made. */
+    int64_t posted = 0;
+    const struct store_param code[1] = {STORE_INT(WALLET_CODE_TRANSFER_RETURN)};
+    if (store_int64(reader, "SELECT count(*) FROM entries WHERE code = $1", code, 1, &posted) !=
+        QB_OK)
+        return QB_E_STORAGE;
+    if (posted != *returns) {
+        snprintf(problem, problem_size,
+                 "the journal holds %" PRId64 " transfer returns, the transfers %" PRId64, posted,
+                 *returns);
+        return QB_E_INTERNAL;
+    }
+    return QB_OK;
+}
+
+enum qb_error wallet_transfer_returns_check(struct store *reader, int64_t *returns, char *problem,
+                                            size_t problem_size)
+{
+    QB_ASSERT(reader != NULL && returns != NULL && problem != NULL && problem_size > 0);
+    *returns = 0;
+    problem[0] = '\0';
+    /* One read transaction: one snapshot, even beside a running daemon. */
+    if (store_begin(reader) != QB_OK)
+        return QB_E_STORAGE;
+    enum qb_error err = S_returns_check(reader, returns, problem, problem_size);
+    if (store_rollback(reader) != QB_OK && err == QB_OK)
+        err = QB_E_STORAGE;
+    return err;
 }

@@ -116,6 +116,16 @@ QB_MUST_USE enum qb_error wallet_transfer_return_find(struct store *store, const
 QB_MUST_USE enum qb_error wallet_transfer_return_origin(struct store *store, const char *return_id,
                                                         char *transfer_id);
 
+/* Checks every return against its transfer and the journal (read-only, for
+ * the operator's check, wallet_verify): the transfer a transfer, the return
+ * a return of the same amount and currency from its payee to its payer, no
+ * earlier than it, and posted as the entry its payment names (code
+ * WALLET_CODE_TRANSFER_RETURN, ref the return); and the journal holds no
+ * return entry beyond those. QB_OK, QB_E_STORAGE, or QB_E_INTERNAL with
+ * what is wrong in problem. *returns the number checked. */
+QB_MUST_USE enum qb_error wallet_transfer_returns_check(struct store *reader, int64_t *returns,
+                                                        char *problem, size_t problem_size);
+
 /* A return as the API shows it, as members of the object open in out: id,
  * status, transfer_id, amount, currency, to: {user_id, display_name
  * (masked)}, memo, created_at. */

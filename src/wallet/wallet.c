@@ -6,9 +6,10 @@
  */
 #include <string.h>
 
-#include "wallet/wallet.h"
 #include "wallet/limits.h"
 #include "wallet/redpacket.h"
+#include "wallet/transfer.h"
+#include "wallet/wallet.h"
 
 #define PAYMENT_COLUMNS                                                                            \
     "seq, id, kind, user_id, counterparty_id, card_id, currency, amount_minor, fee_minor, memo,"   \
@@ -379,6 +380,10 @@ enum qb_error wallet_verify(struct store *reader, struct ledger_verify_report *r
     enum qb_error rc = ledger_verify(reader, &rule, report, progress, progress_arg);
     if (rc == QB_OK)
         rc = redpacket_check(reader, red_packets, report->problem, sizeof report->problem);
+    int64_t returns = 0;
+    if (rc == QB_OK)
+        rc = wallet_transfer_returns_check(reader, &returns, report->problem,
+                                           sizeof report->problem);
     return rc;
 }
 

@@ -178,7 +178,8 @@ QB_MUST_USE enum qb_error wallet_accounts_setup(struct ledger *ledger, struct do
 /* The operator's whole check of the books with a read connection: the
  * ledger (ledger_verify, with the spending sums as the daemon counts them),
  * then each red packet against its claims and the journal
- * (redpacket_check). report as ledger_verify's, *red_packets the packets
+ * (redpacket_check), then each returned transfer against its return and
+ * the journal (wallet_transfer_returns_check). report as ledger_verify's, *red_packets the packets
  * checked (0 when the ledger's check failed first). */
 QB_MUST_USE enum qb_error wallet_verify(struct store *reader, struct ledger_verify_report *report,
                                         int64_t *red_packets, ledger_verify_progress_fn progress,

@@ -464,6 +464,57 @@ TEST(return_refusals_move_nothing)
     wx_free(wx);
 }
 
+/* Runs sql on a connection of its own, as an operator editing the books by
+ * hand beside the idle daemon would. */
+static void S_hand_edit(struct wx *wx, const char *sql)
+{
+    struct store *s = NULL;
+    char err[256];
+    ASSERT_EQ_INT(store_open(wx->db_path, STORE_MODE_WRITE, &s, err, sizeof err), QB_OK);
+    ASSERT_EQ_INT(store_exec(s, sql), QB_OK);
+    store_close(s);
+}
+
+static enum qb_error S_returns_check(struct wx *wx, int64_t *returns, char *problem)
+{
+    return wallet_transfer_returns_check(wx->reader, returns, problem, 256);
+}
+
+TEST(the_check_finds_a_return_that_does_not_send_its_transfer_back)
+{
+    /* The operator's check passes the books a return made, and names the
+     * transfer when its return was edited to another amount, or when the
+     * link between them was lost while the journal still holds the
+     * return's entry. */
+    struct wx *wx = wx_new();
+    struct identity_user a = wx_user(wx, "张三", true);
+    struct identity_user b = wx_user(wx, "李四", true);
+    wx_fund(wx, a.account_id, 5000);
+    struct wx_answer t = wx_transfer(wx, &a, b.id, 700);
+    ASSERT_EQ_INT(t.outcome, QB_OK);
+    ASSERT_EQ_INT(wx_transfer(wx, &a, b.id, 300).outcome, QB_OK);
+    ASSERT_EQ_INT(wx_return(wx, &b, t.payment.id, NULL).outcome, QB_OK);
+    int64_t returns = -1;
+    char problem[256];
+    ASSERT_EQ_INT(S_returns_check(wx, &returns, problem), QB_OK);
+    ASSERT_EQ_INT(returns, 1);
+    struct ledger_verify_report report;
+    int64_t packets = 0;
+    ASSERT_EQ_INT(wallet_verify(wx->reader, &report, &packets, NULL, NULL), QB_OK);
+
+    S_hand_edit(wx, "UPDATE payments SET amount_minor = amount_minor - 1 WHERE kind = 7");
+    ASSERT_EQ_INT(S_returns_check(wx, &returns, problem), QB_E_INTERNAL);
+    ASSERT(strstr(problem, t.payment.id) != NULL);
+    ASSERT_EQ_INT(wallet_verify(wx->reader, &report, &packets, NULL, NULL), QB_E_INTERNAL);
+    S_hand_edit(wx, "UPDATE payments SET amount_minor = amount_minor + 1 WHERE kind = 7");
+    ASSERT_EQ_INT(S_returns_check(wx, &returns, problem), QB_OK);
+
+    S_hand_edit(wx, "DELETE FROM transfer_returns");
+    ASSERT_EQ_INT(S_returns_check(wx, &returns, problem), QB_E_INTERNAL);
+    ASSERT(strstr(problem, "journal holds 1 transfer returns") != NULL);
+    wx_free(wx);
+}
+
 TEST(names_are_masked_by_character)
 {
     // One mask wherever another party or a stranger sees a name (a transfer's answer, a scanned
@@ -499,6 +550,7 @@ int main(void)
     RUN(a_replayed_key_answers_the_same_bytes_once);
     RUN(a_return_sends_the_transfer_back_once);
     RUN(return_refusals_move_nothing);
+    RUN(the_check_finds_a_return_that_does_not_send_its_transfer_back);
     RUN(names_are_masked_by_character);
     return test_summary();
 }
