@@ -97,6 +97,8 @@ static void S_bill_row(struct cli_table *table, const json_t *line)
     const char *failure = cli_json_str(line, "failure_code");
     if (failure[0] != '\0')
         snprintf(status, sizeof status, "%s (%s)", cli_json_str(line, "status"), failure);
+    else if (cli_json_str(line, "return_id")[0] != '\0')
+        snprintf(status, sizeof status, "%s (sent back)", cli_json_str(line, "status"));
     else
         snprintf(status, sizeof status, "%s", cli_json_str(line, "status"));
     char balance[S_AMOUNT_TEXT_SIZE];

@@ -185,14 +185,15 @@ static json_t *S_party_json(const struct bills_counterparty *cp)
 static json_t *S_line_json(const struct bills_line *l)
 {
     return json_pack(
-        "{s:s, s:s, s:s, s:I, s:I, s:s, s:o, s:s, s:s, s:o, s:o, s:o, s:I}", "id", l->id, "type",
-        bills_type_name(l->type), "direction", l->direction == BILLS_IN ? "in" : "out", "amount",
-        (json_int_t)l->amount_minor, "fee", (json_int_t)l->fee_minor, "currency",
+        "{s:s, s:s, s:s, s:I, s:I, s:s, s:o, s:s, s:s, s:o, s:o, s:o, s:I, s:o}", "id", l->id,
+        "type", bills_type_name(l->type), "direction", l->direction == BILLS_IN ? "in" : "out",
+        "amount", (json_int_t)l->amount_minor, "fee", (json_int_t)l->fee_minor, "currency",
         l->currency->code, "counterparty", S_party_json(&l->counterparty), "memo", l->memo,
         "status", wallet_payment_status_name(l->status), "failure_code",
         l->failure_code[0] != '\0' ? json_string(l->failure_code) : json_null(), "created_at",
         http_time_json(l->created_at_ms), "updated_at", http_time_json(l->updated_at_ms),
-        "balance_after", (json_int_t)l->balance_after_minor);
+        "balance_after", (json_int_t)l->balance_after_minor, "return_id",
+        l->return_id[0] != '\0' ? json_string(l->return_id) : json_null());
 }
 
 /* Runs q against the caller's account and replies with the page, as JSON

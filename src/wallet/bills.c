@@ -271,6 +271,11 @@ static enum qb_error S_line_fill(struct store *reader, const struct ledger_entry
         party->kind = BILLS_PARTY_USER;
         S_copy(party->id, sizeof party->id,
                direction == BILLS_OUT ? p.counterparty_id : p.user_id);
+        if (type == BILLS_TRANSFER) {
+            err = wallet_transfer_return_id(reader, p.id, line->return_id);
+            if (err != QB_OK && err != QB_E_NOT_FOUND)
+                return err;
+        }
     } else {
         party->kind = BILLS_PARTY_CARD;
         S_copy(party->id, sizeof party->id, p.card_id);

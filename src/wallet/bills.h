@@ -140,6 +140,7 @@ struct bills_line {
     int64_t updated_at_ms;       /* the payment's last change; created_at for "other" */
     int64_t balance_after_minor; /* available balance right after the anchor entry */
     int64_t entry_id;            /* the anchor entry */
+    char return_id[ID_TEXT_SIZE_MAX]; /* a transfer its payee sent back: the return; else "" */
 };
 
 struct bills_query {

@@ -321,7 +321,8 @@ static enum qb_error S_link(struct store *store, const char *sql, const char *id
     return err;
 }
 
-static enum qb_error S_return_id(struct store *store, const char *transfer_id, char *return_id)
+enum qb_error wallet_transfer_return_id(struct store *store, const char *transfer_id,
+                                        char *return_id)
 {
     return S_link(store, "SELECT return_id FROM transfer_returns WHERE transfer_id = $1",
                   transfer_id, return_id);
@@ -341,7 +342,7 @@ enum qb_error wallet_transfer_return_find(struct store *store, const char *trans
 {
     memset(out, 0, sizeof *out);
     char return_id[ID_TEXT_SIZE_MAX];
-    enum qb_error err = S_return_id(store, transfer_id, return_id);
+    enum qb_error err = wallet_transfer_return_id(store, transfer_id, return_id);
     if (err == QB_OK) {
         err = wallet_payment_get(store, return_id, NULL, out);
         /* The link names a payment that must exist, of its kind. */
@@ -384,7 +385,7 @@ static enum qb_error S_return_run(struct ledger_txn *txn, struct ledger_cmd *cmd
                                "you sent this transfer: only its payee may return it", NULL);
     QB_ASSERT(t.status == WALLET_SUCCESS && t.amount_minor > 0);
     char return_id[ID_TEXT_SIZE_MAX];
-    err = S_return_id(store, t.id, return_id);
+    err = wallet_transfer_return_id(store, t.id, return_id);
     if (err == QB_OK) {
         json_t *extra = json_pack("{s:s}", "return_id", return_id);
         err = S_return_refuse(c, QB_E_TRANSFER_RETURNED, NULL, extra);

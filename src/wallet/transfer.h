@@ -111,6 +111,11 @@ void wallet_transfer_return_cmd_init(struct wallet_transfer_return_cmd *c,
 QB_MUST_USE enum qb_error wallet_transfer_return_find(struct store *store, const char *transfer_id,
                                                       struct wallet_payment *out);
 
+/* The id of transfer_id's return into return_id (size ID_TEXT_SIZE_MAX):
+ * QB_OK, QB_E_NOT_FOUND when it was not returned, QB_E_STORAGE. */
+QB_MUST_USE enum qb_error wallet_transfer_return_id(struct store *store, const char *transfer_id,
+                                                    char *return_id);
+
 /* The transfer the return return_id sent back, into transfer_id (size
  * ID_TEXT_SIZE_MAX). QB_E_STORAGE, or QB_E_INTERNAL when there is no link. */
 QB_MUST_USE enum qb_error wallet_transfer_return_origin(struct store *store, const char *return_id,

@@ -196,7 +196,7 @@ static void S_expect_returned(const struct api_user *u, const char *transfer_id,
 static void S_expect_line(const json_t *line, const char *id, const char *type,
                           const char *direction, long long amount_minor,
                           const char *counterparty_id, const char *counterparty_name,
-                          const char *memo, long long balance_after_minor)
+                          const char *memo, long long balance_after_minor, const char *return_id)
 {
     ASSERT(line != NULL);
     ASSERT_EQ_STR(json_string_value(json_object_get(line, "id")), id);
@@ -213,6 +213,12 @@ static void S_expect_line(const json_t *line, const char *id, const char *type,
     if (memo != NULL)
         ASSERT_EQ_STR(json_string_value(json_object_get(line, "memo")), memo);
     ASSERT_EQ_INT(json_integer_value(json_object_get(line, "balance_after")), balance_after_minor);
+    /* A transfer line names its return once there is one; every other is null. */
+    const json_t *returned = json_object_get(line, "return_id");
+    if (return_id == NULL)
+        ASSERT(json_is_null(returned));
+    else
+        ASSERT_EQ_STR(json_string_value(returned), return_id);
 }
 
 /* The CNY {income, expense, count} of by_type[type] in u's statement of the
@@ -277,6 +283,14 @@ TEST(a_return_sends_the_transfer_back_and_both_sides_read_it)
     json_decref(t);
     ASSERT(strncmp(a_masked, "T****", 5) == 0 && strlen(a_masked) == 6);
 
+    /* Before the return, the transfer's bill line names none. */
+    json_t *items;
+    json_t *page = S_bills(&b, "", &items);
+    ASSERT_EQ_INT(json_array_size(items), 1);
+    S_expect_line(json_array_get(items, 0), transfer_id, "transfer", "in", 1234, a.id, a_masked,
+                  "午饭", 1234, NULL);
+    json_decref(page);
+
     struct client_response res;
     RETURN(&b, transfer_id, "happy-r", "{\"memo\":\"wrong number\"}", 201, NULL, &res);
     ASSERT_EQ_STR(api_header(&res, "Idempotent-Replayed"), "");
@@ -307,21 +321,20 @@ TEST(a_return_sends_the_transfer_back_and_both_sides_read_it)
     S_expect_returned(&b, transfer_id, return_id, "wrong number", created_at);
 
     /* The payee's bills: the return out, over the transfer in. */
-    json_t *items;
-    json_t *page = S_bills(&b, "", &items);
+    page = S_bills(&b, "", &items);
     ASSERT_EQ_INT(json_array_size(items), 2);
     S_expect_line(json_array_get(items, 0), return_id, "transfer_return", "out", 1234, a.id,
-                  a_masked, "wrong number", 0);
+                  a_masked, "wrong number", 0, NULL);
     S_expect_line(json_array_get(items, 1), transfer_id, "transfer", "in", 1234, a.id, a_masked,
-                  "午饭", 1234);
+                  "午饭", 1234, return_id);
     json_decref(page);
     /* The payer's: the return in, over the transfer out and the top-up. */
     page = S_bills(&a, "", &items);
     ASSERT_EQ_INT(json_array_size(items), 3);
     S_expect_line(json_array_get(items, 0), return_id, "transfer_return", "in", 1234, b.id,
-                  b_masked, "wrong number", 10000);
+                  b_masked, "wrong number", 10000, NULL);
     S_expect_line(json_array_get(items, 1), transfer_id, "transfer", "out", 1234, b.id, b_masked,
-                  "午饭", 10000 - 1234);
+                  "午饭", 10000 - 1234, return_id);
     ASSERT_EQ_STR(json_string_value(json_object_get(json_array_get(items, 2), "type")), "topup");
     json_decref(page);
 
