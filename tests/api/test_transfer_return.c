@@ -319,6 +319,14 @@ TEST(a_return_sends_the_transfer_back_and_both_sides_read_it)
     ASSERT_EQ_INT(th_balance(&S_client, &b), 0);
     S_expect_returned(&a, transfer_id, return_id, "wrong number", created_at);
     S_expect_returned(&b, transfer_id, return_id, "wrong number", created_at);
+    /* The operator reads the return as a payment of its own kind, from the payee to the payer. */
+    snprintf(path, sizeof path, "/admin/payments/%s", return_id);
+    json_t *seen = S_get_json(path, S_admin);
+    ASSERT_EQ_STR(json_string_value(json_object_get(seen, "type")), "transfer_return");
+    ASSERT_EQ_STR(json_string_value(json_object_get(seen, "user_id")), b.id);
+    ASSERT_EQ_STR(json_string_value(json_object_get(seen, "counterparty_id")), a.id);
+    ASSERT_EQ_INT(json_integer_value(json_object_get(seen, "amount")), 1234);
+    json_decref(seen);
 
     /* The payee's bills: the return out, over the transfer in. */
     page = S_bills(&b, "", &items);
