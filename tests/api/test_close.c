@@ -335,24 +335,6 @@ TEST(a_refund_to_a_closed_wallet_is_refused_as_wechat_refuses_it)
     mh_release(&m);
 }
 
-/* The available CNY balance of user_id as an operator reads it, or -1. */
-static long long S_admin_available(const char *user_id)
-{
-    char path[96];
-    snprintf(path, sizeof path, "/admin/users/%s", user_id);
-    struct client_response res;
-    long long available = -1;
-    if (api_call(&S_client, "GET", path, S_admin, NULL, &res) == 200) {
-        json_t *body = api_json(&res);
-        json_t *first = json_array_get(json_object_get(body, "balances"), 0);
-        if (json_is_integer(json_object_get(first, "available")))
-            available = json_integer_value(json_object_get(first, "available"));
-        json_decref(body);
-    }
-    client_response_release(&res);
-    return available;
-}
-
 #define S_RACE_ROUNDS 6
 #define S_RACE_TRANSFERS 8
 
@@ -406,7 +388,7 @@ TEST(a_transfer_racing_the_closing_never_lands_in_a_closed_wallet)
             ASSERT_EQ_STR(calls[0].code, "ACCOUNT_NOT_EMPTY");
             ASSERT(landed > 0);
         }
-        ASSERT_EQ_INT(S_admin_available(u.id), landed);
+        ASSERT_EQ_INT(th_admin_available(&S_client, S_admin, u.id), landed);
         ASSERT_EQ_INT(th_balance(&S_client, &payer), payer_before - landed);
     }
     fprintf(stderr, "  %d rounds closed first, %d refused for a balance\n", closed_rounds,

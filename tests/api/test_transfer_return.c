@@ -95,25 +95,6 @@ static json_t *S_get_json(const char *path, const char *token)
     return body;
 }
 
-/* The available CNY balance of user_id as an operator reads it, or -1: for a
- * user whose sessions an operator's freeze ended. */
-static long long S_admin_available(const char *user_id)
-{
-    char path[96];
-    snprintf(path, sizeof path, "/admin/users/%s", user_id);
-    struct client_response res;
-    long long available = -1;
-    if (api_call(&S_client, "GET", path, S_admin, NULL, &res) == 200) {
-        json_t *body = api_json(&res);
-        json_t *first = json_array_get(json_object_get(body, "balances"), 0);
-        if (json_is_integer(json_object_get(first, "available")))
-            available = json_integer_value(json_object_get(first, "available"));
-        json_decref(body);
-    }
-    client_response_release(&res);
-    return available;
-}
-
 /* The items of u's bills with query ("" or "?type=…"), checked to be one
  * whole page (the caller decrefs the page; items are borrowed from it). */
 static json_t *S_bills(const struct api_user *u, const char *query, json_t **items)
@@ -647,7 +628,7 @@ TEST(a_frozen_payee_or_an_unavailable_payer_stops_the_return)
         api_call(&S_client, "POST", path, S_admin, "{\"reason\":\"ticket 7: return\"}", &res), 200);
     client_response_release(&res);
     EXPECT_RETURN(&b, t, "frz-1", "{}", 403, "PAYEE_UNAVAILABLE");
-    ASSERT_EQ_INT(S_admin_available(a.id), 2000);
+    ASSERT_EQ_INT(th_admin_available(&S_client, S_admin, a.id), 2000);
     ASSERT_EQ_INT(th_balance(&S_client, &b), 1000);
 
     /* Both frozen: the caller's freeze answers. */
@@ -659,7 +640,7 @@ TEST(a_frozen_payee_or_an_unavailable_payer_stops_the_return)
     client_response_release(&res);
     /* The caller alone frozen. */
     EXPECT_RETURN(&b, t, "frz-3", "{}", 403, "ACCOUNT_FROZEN");
-    ASSERT_EQ_INT(S_admin_available(a.id), 2000);
+    ASSERT_EQ_INT(th_admin_available(&S_client, S_admin, a.id), 2000);
     ASSERT_EQ_INT(th_balance(&S_client, &b), 1000);
     S_expect_returned(&b, t, NULL, NULL, NULL);
     char code[API_SMS_CODE_SIZE], body[160];
@@ -701,7 +682,7 @@ TEST(a_frozen_payee_or_an_unavailable_payer_stops_the_return)
     client_response_release(&res);
     EXPECT_RETURN(&payee, t_gone, "frz-gone-r", "{}", 403, "PAYEE_UNAVAILABLE");
     ASSERT_EQ_INT(th_balance(&S_client, &payee), 800);
-    ASSERT_EQ_INT(S_admin_available(gone.id), 0);
+    ASSERT_EQ_INT(th_admin_available(&S_client, S_admin, gone.id), 0);
 }
 
 TEST(eight_returns_of_one_transfer_at_once_move_it_once)

@@ -139,6 +139,27 @@ static inline long long th_balance(struct client *client, const struct api_user 
     return th_balance_of(client, u, "available");
 }
 
+/* The available CNY balance of user_id as an operator (admin's token) reads
+ * it, or -1: for a user whose sessions ended (an operator's freeze, a
+ * closing). */
+static inline long long th_admin_available(struct client *client, const char *admin,
+                                           const char *user_id)
+{
+    char path[96];
+    snprintf(path, sizeof path, "/admin/users/%s", user_id);
+    struct client_response res;
+    long long available = -1;
+    if (api_call(client, "GET", path, admin, NULL, &res) == 200) {
+        json_t *body = api_json(&res);
+        json_t *first = json_array_get(json_object_get(body, "balances"), 0);
+        if (json_is_integer(json_object_get(first, "available")))
+            available = json_integer_value(json_object_get(first, "available"));
+        json_decref(body);
+    }
+    client_response_release(&res);
+    return available;
+}
+
 /* --- bursts ------------------------------------------------------------------ */
 
 /* One keyed POST of a burst and, afterwards, its answer. */

@@ -295,6 +295,19 @@ struct wx_transfer_args {
     const struct currency *currency;
 };
 
+/* The stored answer of cmd, if any, into ans's status and body. */
+static inline void wx_answer_body(struct ledger_cmd *cmd, struct wx_answer *ans)
+{
+    const char *body;
+    size_t body_size;
+    if (domain_response_get(cmd, &ans->status, &body, &body_size)) {
+        if (body_size >= sizeof ans->body)
+            TEST_FAIL_("answer of %zu bytes", body_size);
+        memcpy(ans->body, body, body_size);
+        ans->body[body_size] = '\0';
+    }
+}
+
 static inline struct wx_answer wx_transfer_args(struct wx *wx, const struct identity_user *payer,
                                          const struct wx_transfer_args *a)
 {
@@ -326,14 +339,7 @@ static inline struct wx_answer wx_transfer_args(struct wx *wx, const struct iden
     ans.payment = c.payment;
     if (c.refused_limit != NULL)
         snprintf(ans.refused_limit, sizeof ans.refused_limit, "%s", c.refused_limit);
-    const char *body;
-    size_t body_size;
-    if (domain_response_get(&c.cmd, &ans.status, &body, &body_size)) {
-        if (body_size >= sizeof ans.body)
-            TEST_FAIL_("answer of %zu bytes", body_size);
-        memcpy(ans.body, body, body_size);
-        ans.body[body_size] = '\0';
-    }
+    wx_answer_body(&c.cmd, &ans);
     ledger_cmd_release(&c.cmd);
     return ans;
 }
@@ -362,14 +368,7 @@ static inline struct wx_answer wx_return(struct wx *wx, const struct identity_us
     ans.result = rc != QB_OK ? rc : c.cmd.result;
     ans.outcome = c.outcome;
     ans.payment = c.payment;
-    const char *body;
-    size_t body_size;
-    if (domain_response_get(&c.cmd, &ans.status, &body, &body_size)) {
-        if (body_size >= sizeof ans.body)
-            TEST_FAIL_("answer of %zu bytes", body_size);
-        memcpy(ans.body, body, body_size);
-        ans.body[body_size] = '\0';
-    }
+    wx_answer_body(&c.cmd, &ans);
     ledger_cmd_release(&c.cmd);
     return ans;
 }
