@@ -61,13 +61,15 @@ struct S_transfer {
     int from, to;
     int64_t amount;
     const char *memo;
+    const char *returned; /* the payee sends it back with this memo; NULL: kept */
 };
 
 static const struct S_transfer S_transfers[] = {
-    {0, 1, 8800, "午饭AA"},
-    {1, 2, 6666, "电影票"},
-    {2, 3, 12000, "生日快乐"},
-    {3, 0, 2550, "奶茶"},
+    {0, 1, 8800, "午饭AA", NULL},
+    {1, 2, 6666, "电影票", NULL},
+    {2, 3, 12000, "生日快乐", NULL},
+    {3, 0, 2550, "奶茶", NULL},
+    {1, 3, 20000, "还你的钱", "转错人了吧"},
 };
 
 struct S_order {
@@ -92,7 +94,7 @@ struct S_run {
     char base[16]; /* "170" and seven digits */
     char mchid[16];
     char packet_id[64];
-    int transfers, orders_paid, orders_closed, refunds;
+    int transfers, transfers_returned, orders_paid, orders_closed, refunds;
 };
 
 /* A progress line (not with --json). */
@@ -373,6 +375,8 @@ static int S_transfers_make(struct S_run *run)
         int rc = S_move(run, &S_users[t->from], "/v1/transfers", "transfer", (int)i + 1, body,
                         &res);
         json_decref(body);
+        char path[128];
+        snprintf(path, sizeof path, "/v1/transfers/%s/return", cli_json_str(res.json, "id"));
         cli_response_release(&res);
         if (rc != CLI_EXIT_OK)
             return rc;
@@ -381,6 +385,19 @@ static int S_transfers_make(struct S_run *run)
         cli_money_amount_text(t->amount, S_CURRENCY, amount, sizeof amount);
         S_say(run, "  %s -> %s  %s  \"%s\"", S_users[t->from].name, S_users[t->to].name, amount,
               t->memo);
+        if (t->returned == NULL)
+            continue;
+        /* The payee did not expect it: back to the payer, whole. */
+        body = json_pack("{s:s}", "memo", t->returned);
+        QB_ASSERT(body != NULL);
+        rc = S_move(run, &S_users[t->to], path, "return", (int)i + 1, body, &res);
+        json_decref(body);
+        cli_response_release(&res);
+        if (rc != CLI_EXIT_OK)
+            return rc;
+        run->transfers_returned++;
+        S_say(run, "  %s sent it back to %s  \"%s\"", S_users[t->to].name, S_users[t->from].name,
+              t->returned);
     }
     return CLI_EXIT_OK;
 }
@@ -553,12 +570,13 @@ static void S_summary(const struct S_run *run)
                                                    S_users[n].phone, "profile",
                                                    S_users[n].profile));
         cli_print_json(json_pack(
-            "{s:o, s:{s:s, s:s, s:s, s:s}, s:s, s:{s:i, s:i, s:i, s:i, s:i, s:i, s:i}}", "users",
-            users, "merchant", "mchid", run->mchid, "name", S_MERCHANT_NAME, "owner",
+            "{s:o, s:{s:s, s:s, s:s, s:s}, s:s, s:{s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i}}",
+            "users", users, "merchant", "mchid", run->mchid, "name", S_MERCHANT_NAME, "owner",
             S_users[0].profile, "profile", S_MERCHANT_PROFILE, "red_packet", run->packet_id,
             "counts", "users", S_USER_COUNT, "topups", S_USER_COUNT, "transfers", run->transfers,
-            "red_packet_claims", S_PACKET_COUNT, "orders_paid", run->orders_paid,
-            "orders_closed", run->orders_closed, "refunds", run->refunds));
+            "transfers_returned", run->transfers_returned, "red_packet_claims", S_PACKET_COUNT,
+            "orders_paid", run->orders_paid, "orders_closed", run->orders_closed, "refunds",
+            run->refunds));
         return;
     }
     /* Today in Beijing, for the statement and the analytics. */

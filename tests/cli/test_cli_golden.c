@@ -2161,7 +2161,8 @@ TEST(demo)
         ASSERT(strcmp(json_string_value(json_object_get(json_array_get(users, 0), "phone")),
                       phone_2) == 0);
         json_t *counts = json_object_get(summary, "counts");
-        ASSERT_EQ_INT(json_integer_value(json_object_get(counts, "transfers")), 4);
+        ASSERT_EQ_INT(json_integer_value(json_object_get(counts, "transfers")), 5);
+        ASSERT_EQ_INT(json_integer_value(json_object_get(counts, "transfers_returned")), 1);
         ASSERT_EQ_INT(json_integer_value(json_object_get(counts, "orders_paid")), 3);
         ASSERT_EQ_INT(json_integer_value(json_object_get(counts, "orders_closed")), 1);
         ASSERT_EQ_INT(json_integer_value(json_object_get(counts, "refunds")), 1);
@@ -2174,10 +2175,14 @@ TEST(demo)
     ASSERT(strstr(S_last.out, "order_refund") != NULL);
     ASSERT(strstr(S_last.out, "+8.00 CNY") != NULL);
     ASSERT(strstr(S_last.out, "red_packet_received") != NULL);
+    // 李娜's 200.00 to 刘洋 came back: the transfer says so, and the return is a line of its own.
+    ASSERT(strstr(S_last.out, "SUCCESS (sent back)") != NULL);
+    ASSERT(strstr(S_last.out, "transfer_return") != NULL);
+    ASSERT(strstr(S_last.out, "+200.00 CNY") != NULL);
     S_case(NULL, NULL, "--profile", "demo-lina", "--json", "bills", NULL);
     {
         json_t *bills = S_last_json();
-        ASSERT_EQ_INT(json_array_size(json_object_get(bills, "items")), 6);
+        ASSERT_EQ_INT(json_array_size(json_object_get(bills, "items")), 8);
         json_decref(bills);
     }
     char mchid[16], order[40];
