@@ -469,8 +469,8 @@ static const struct cli_command S_commands[] = {
      "list whom you paid lately, newest first",
      "Each user you sent a transfer to, once, with your newest payment to them, their name "
      "masked as a payer sees it now, and whether they can be paid now (not while frozen). Read "
-     "from your bills: money you received or transfers refused count for nothing. Pay one with "
-     "`qianbao send USER AMOUNT`.",
+     "from your bills: money you received, transfers refused or sent back count for nothing. Pay "
+     "one with `qianbao send USER AMOUNT`.",
      {{"limit", "N", false, NULL, "how many, 1 to 20 (default 10)"}},
      cli_run_payees},
     {"receive",

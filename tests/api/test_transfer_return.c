@@ -806,6 +806,47 @@ static void S_restart_at(long long offset_ms, struct api_user *users[], size_t c
         S_relogin(users[i]);
 }
 
+/* The user ids of u's recent payees, newest first, joined by commas. */
+static void S_recent(const struct api_user *u, char *out, size_t out_size)
+{
+    json_t *body = S_get_json("/v1/payees/recent", u->token);
+    out[0] = '\0';
+    size_t i;
+    json_t *item;
+    json_array_foreach(json_object_get(body, "items"), i, item)
+    {
+        size_t used = strlen(out);
+        snprintf(out + used, out_size - used, "%s%s", i > 0 ? "," : "",
+                 json_string_value(json_object_get(item, "user_id")));
+    }
+    json_decref(body);
+}
+
+TEST(a_transfer_sent_back_makes_no_recent_payee)
+{
+    // A transfer its payee sent back most likely went to the wrong person: the payer's recent
+    // payees do not offer them again, while one kept still counts.
+    struct api_user a, b, c;
+    API_MUST(th_user_new(&S_client, S_admin, &a));
+    API_MUST(api_user_new(&S_client, S_admin, &b));
+    API_MUST(api_user_new(&S_client, S_admin, &c));
+    API_MUST(th_fund(&S_client, S_admin, &a, 1000));
+    char kept[API_ID_SIZE_MAX], wrong[API_ID_SIZE_MAX], again[API_ID_SIZE_MAX];
+    S_transfer(&a, &b, 100, NULL, "recent-kept", kept);
+    S_transfer(&a, &c, 200, NULL, "recent-wrong", wrong);
+    char recent[256], want[256];
+    S_recent(&a, recent, sizeof recent);
+    snprintf(want, sizeof want, "%s,%s", c.id, b.id);
+    ASSERT_EQ_STR(recent, want);
+    EXPECT_RETURN(&c, wrong, "recent-r", "{}", 201, NULL);
+    S_recent(&a, recent, sizeof recent);
+    ASSERT_EQ_STR(recent, b.id);
+    /* Paid again and kept, c is back, first. */
+    S_transfer(&a, &c, 50, NULL, "recent-again", again);
+    S_recent(&a, recent, sizeof recent);
+    ASSERT_EQ_STR(recent, want);
+}
+
 TEST(a_transfer_goes_back_only_within_thirty_days)
 {
     // Ten minutes short of thirty days a transfer still goes back; two minutes past them it is
@@ -864,6 +905,7 @@ int main(void)
     RUN(a_return_charges_no_limit_of_the_payee);
     RUN(a_frozen_payee_or_an_unavailable_payer_stops_the_return);
     RUN(eight_returns_of_one_transfer_at_once_move_it_once);
+    RUN(a_transfer_sent_back_makes_no_recent_payee);
     RUN(a_transfer_goes_back_only_within_thirty_days);
 
     /* The books balance after all of it. */
