@@ -5,7 +5,7 @@ _qianbao()
 {
     local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]}
     local globals='--server --profile --json --verbose --help'
-    local known='|sms-code|register|login|logout|me|balance|security|security sessions|security events|security revoke|security devices|security revoke-device|security freeze|security unfreeze|device|device add|paycode|paycode pending|paycode limits|paycode confirm|kyc|password|password set|phone-change|close-account|name-change|payment-password|payment-password set|card|card add|card list|card remove|topup|withdraw|payment|payment show|send|send-back|payees|receive|scan|pay|limits|limits set|bills|statement|redpacket|redpacket send|redpacket grab|redpacket show|redpacket verify|merchant|merchant notifications|merchant notification-resend|merchant create|merchant order|merchant order native|merchant order jsapi|merchant order h5|merchant bill|merchant balance|merchant till-code|merchant analytics|order|order show|order close|order reverse|refund|refund show|admin|admin users|admin freeze|admin unfreeze|admin user-unlock|admin kyc-level|admin sms-outbox|admin user|admin bills|admin security-events|admin merchants|admin merchant|admin merchant-suspend|admin merchant-resume|admin operators|admin operator-add|admin operator-token|admin operator-revoke|admin payments|admin payment|admin red-packet|admin verify|demo|version|help|completion|man|'
+    local known='|sms-code|register|login|logout|me|balance|security|security sessions|security events|security revoke|security devices|security revoke-device|security freeze|security unfreeze|device|device add|paycode|paycode pending|paycode limits|paycode confirm|kyc|password|password set|phone-change|close-account|name-change|payment-password|payment-password set|card|card add|card list|card remove|topup|withdraw|payment|payment show|send|send-back|payees|receive|scan|pay|limits|limits set|bills|statement|redpacket|redpacket send|redpacket grab|redpacket show|redpacket verify|merchant|merchant notifications|merchant notification-resend|merchant create|merchant order|merchant order native|merchant order jsapi|merchant order h5|merchant bill|merchant balance|merchant till-code|merchant analytics|merchant close|order|order show|order close|order reverse|refund|refund show|admin|admin users|admin freeze|admin unfreeze|admin user-unlock|admin kyc-level|admin sms-outbox|admin user|admin bills|admin security-events|admin merchants|admin merchant|admin merchant-suspend|admin merchant-resume|admin operators|admin operator-add|admin operator-token|admin operator-revoke|admin payments|admin payment|admin red-packet|admin verify|demo|version|help|completion|man|'
     local cmd='' i w
     for ((i = 1; i < COMP_CWORD; i++)); do
         w=${COMP_WORDS[i]}
@@ -243,7 +243,7 @@ _qianbao()
         esac
         words='--file' ;;
     'merchant')
-        words='notifications notification-resend create order bill balance till-code analytics' ;;
+        words='notifications notification-resend create order bill balance till-code analytics close' ;;
     'merchant notifications')
         case $prev in
         --limit) return ;;
@@ -310,6 +310,11 @@ _qianbao()
         --mchid) return ;;
         esac
         words='--from --to --mchid' ;;
+    'merchant close')
+        case $prev in
+        --mchid) return ;;
+        esac
+        words='--mchid --password-stdin' ;;
     'order')
         words='show close reverse' ;;
     'order show')

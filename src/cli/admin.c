@@ -575,6 +575,10 @@ static void S_merchant_show(struct cli *cli, const json_t *m)
         snprintf(text, sizeof text, "SUSPENDED since %s%s%s%s", cli_json_str(m, "suspended_at"),
                  reason[0] != '\0' ? " (" : "", reason, reason[0] != '\0' ? ")" : "");
         cli_print_field(cli, "status", text);
+    } else if (strcmp(status, "CLOSED") == 0) {
+        snprintf(text, sizeof text, "CLOSED by its owner at %s, for good",
+                 cli_json_str(m, "closed_at"));
+        cli_print_field(cli, "status", text);
     } else {
         cli_print_field(cli, "status", status);
     }

@@ -790,3 +790,36 @@ int cli_run_merchant_notifications(struct cli *cli, const struct cli_args *args)
     cli_response_release(&res);
     return rc;
 }
+
+/* --- close (the owner's, /v1) --------------------------------------------------------- */
+
+int cli_run_merchant_close(struct cli *cli, const struct cli_args *args)
+{
+    char path[128] = "/v1/merchants/me/close";
+    const char *mchid = cli_arg(cli, args, "mchid");
+    if (mchid != NULL && !cli_query_add(path, sizeof path, "mchid", mchid))
+        return cli_usage_error(cli, "the request is too long");
+    char password[CLI_SECRET_SIZE_MAX] = "";
+    int rc = cli_money_payment_password(cli, args, password, sizeof password);
+    if (rc != CLI_EXIT_OK)
+        return rc;
+    json_t *body = json_pack("{s:s}", "payment_password", password);
+    cli_secret_wipe(password, sizeof password);
+    if (body == NULL)
+        return cli_usage_error(cli, "the payment password must be six digits");
+    struct cli_response res;
+    rc = cli_call(cli, "POST", path, CLI_AUTH_USER, body, &res);
+    json_decref(body);
+    if (rc == CLI_EXIT_OK && cli->json) {
+        cli_print_body(&res);
+    } else if (rc == CLI_EXIT_OK) {
+        cli_print_field(cli, "mchid", cli_json_str(res.json, "mchid"));
+        cli_print_field(cli, "name", cli_json_str(res.json, "name"));
+        cli_print_field(cli, "status", cli_json_str(res.json, "status"));
+        cli_print_field(cli, "closed at", cli_json_str(res.json, "closed_at"));
+        cli_hint(cli, "it takes no payment again, and no longer keeps your wallet from closing "
+                      "(`qianbao close-account` tells what else does)");
+    }
+    cli_response_release(&res);
+    return rc;
+}

@@ -732,6 +732,19 @@ static const struct cli_command S_commands[] = {
       {"to", "YYYY-MM-DD", true, NULL, "the last day"},
       {"mchid", "MCHID", false, NULL, "which of your merchants, when you own several"}},
      cli_run_merchant_analytics},
+    {"merchant close",
+     "",
+     0,
+     0,
+     "close your merchant for good (商户注销)",
+     "The owner's view (the user profile): the merchant takes no payment again, and nothing "
+     "opens it again. Only an empty one closes: withdraw its balance first (`qianbao merchant "
+     "balance` shows it) and wait for the bank to settle. Its queries and bills still answer. "
+     "Asks for your payment password. Once it is closed, your own wallet may close too "
+     "(`qianbao close-account`).",
+     {{"mchid", "MCHID", false, NULL, "which of your merchants, when you own several"},
+      S_PAYMENT_PASSWORD_STDIN},
+     cli_run_merchant_close},
     {"order", "", 0, 0, "look at, close or reverse a merchant's order", NULL, {{0}}, NULL},
     {"order show",
      "OUT_TRADE_NO",

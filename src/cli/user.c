@@ -807,7 +807,8 @@ static int S_closing_check(struct cli *cli)
         {"pending", "a withdrawal is still at the bank: wait until it is done"},
         {"red_packet", "a red packet you sent still takes claims: what is left comes back when "
                        "it expires"},
-        {"merchant", "you own a merchant: an operator must settle its business first"},
+        {"merchant", "you own a merchant that is not closed: withdraw its balance, then `qianbao "
+                     "merchant close`"},
         {"frozen", "the wallet is frozen: unfreeze it first (`qianbao security unfreeze`)"},
         {"payment_password", "no payment password proves it is you: set one "
                              "(`qianbao payment-password set`)"},

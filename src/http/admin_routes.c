@@ -321,7 +321,8 @@ void http_handle_admin_merchants_list(struct http_request *req)
 /* m as the list shows it, with its settlement account's balances
  * ([{currency, available, pending}]: pending is what withdrawals in
  * flight hold) and, while suspended, since when and the operator's reason
- * (suspended_at and suspend_reason, else null). Replies. */
+ * (suspended_at and suspend_reason, else null), and when its owner closed
+ * it (closed_at, else null). Replies. */
 static void S_merchant_reply(struct http_request *req, const struct merchant *m)
 {
     struct store *reader = http_reader_acquire(req);
@@ -338,7 +339,10 @@ static void S_merchant_reply(struct http_request *req, const struct merchant *m)
         json_object_set_new(body, "suspended_at",
                             suspended ? http_time_json(m->suspended_at_ms) : json_null()) != 0 ||
         json_object_set_new(body, "suspend_reason",
-                            suspended ? json_string(m->suspend_reason) : json_null()) != 0) {
+                            suspended ? json_string(m->suspend_reason) : json_null()) != 0 ||
+        json_object_set_new(
+            body, "closed_at",
+            http_time_json(m->status == MERCHANT_STATUS_CLOSED ? m->closed_at_ms : 0)) != 0) {
         json_decref(body);
         http_reply_error(req, err != QB_OK ? err : QB_E_INTERNAL);
         return;
@@ -398,6 +402,9 @@ static void S_merchant_status_resume(struct http_request *req, struct ledger_cmd
               http_request_by(req), reason);
     if (outcome == QB_E_NOT_FOUND)
         http_reply_error_message(req, outcome, "no such merchant");
+    else if (outcome == QB_E_CONFLICT)
+        http_reply_error_message(req, outcome,
+                                 "the merchant is closed: its owner closed it for good");
     else if (outcome != QB_OK)
         http_reply_error(req, outcome);
     else

@@ -402,8 +402,8 @@ bool http_identity_refused(struct http_request *req, const struct identity_cmd *
             {"pending", "money is held for a withdrawal the bank has not settled yet: wait for it"},
             {"red_packet", "a red packet you sent still takes claims: what is left comes back to "
                            "the wallet when it expires"},
-            {"merchant", "you own a merchant: an operator must settle and hand over its business "
-                         "first"},
+            {"merchant", "you own a merchant that is not closed: withdraw its balance, then close "
+                         "it (POST /v1/merchants/me/close)"},
         };
         const char *message = error_message(c->outcome);
         for (size_t i = 0; i < QB_ARRAY_COUNT(blockers); i++)

@@ -658,6 +658,7 @@ void http_handle_admin_merchant_apps_create(struct http_request *req);
 void http_handle_me_openid_get(struct http_request *req);
 void http_handle_me_order_payments_create(struct http_request *req);
 void http_handle_merchants_me_get(struct http_request *req);
+void http_handle_merchants_me_close(struct http_request *req);
 void http_handle_merchants_me_analytics(struct http_request *req);
 void http_handle_merchants_me_withdrawals_create(struct http_request *req);
 /* qr_routes.c */

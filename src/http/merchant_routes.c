@@ -510,19 +510,17 @@ static bool S_owned(struct http_request *req, struct merchant *m)
     return err == QB_OK;
 }
 
-/* {mchid, appid, appids, name, fee_rate_ppm, created_at, balances: [{currency,
- * available, pending}]}: the settlement account as the ledger has it now
- * (pending: held by withdrawals in flight). */
-void http_handle_merchants_me_get(struct http_request *req)
+/* Replies 200 with m as its owner sees it: {mchid, appid, appids, name,
+ * status, fee_rate_ppm, created_at, closed_at (null unless CLOSED),
+ * balances: [{currency, available, pending}]}: the settlement account as
+ * the ledger has it now (pending: held by withdrawals in flight). */
+static void S_me_reply(struct http_request *req, const struct merchant *m)
 {
-    struct merchant *m = http_request_alloc(req, sizeof *m);
     char(*apps)[MERCHANT_APPID_SIZE] = http_request_alloc(req, MERCHANT_APPS_MAX * sizeof *apps);
-    if (m == NULL || apps == NULL) {
+    if (apps == NULL) {
         http_reply_error(req, QB_E_TOO_LARGE);
         return;
     }
-    if (!S_owned(req, m))
-        return;
     size_t app_count = 0;
     struct store *reader = http_reader_acquire(req);
     if (reader == NULL)
@@ -547,10 +545,91 @@ void http_handle_merchants_me_get(struct http_request *req)
         http_reply_error(req, appids == NULL ? QB_E_INTERNAL : err);
         return;
     }
-    json_t *body = json_pack("{s:s, s:s, s:o, s:s, s:I, s:o, s:o}", "mchid", m->mchid, "appid",
-                             m->appid, "appids", appids, "name", m->name, "fee_rate_ppm", (json_int_t)m->fee_ppm,
-                             "created_at", http_time_json(m->created_at_ms), "balances", balances);
+    json_t *body = json_pack(
+        "{s:s, s:s, s:o, s:s, s:s, s:I, s:o, s:o, s:o}", "mchid", m->mchid, "appid", m->appid,
+        "appids", appids, "name", m->name, "status", merchant_status_name(m->status),
+        "fee_rate_ppm", (json_int_t)m->fee_ppm, "created_at", http_time_json(m->created_at_ms),
+        "closed_at", http_time_json(m->status == MERCHANT_STATUS_CLOSED ? m->closed_at_ms : 0),
+        "balances", balances);
     http_reply_json_new(req, 200, body);
+}
+
+void http_handle_merchants_me_get(struct http_request *req)
+{
+    struct merchant *m = http_request_alloc(req, sizeof *m);
+    if (m == NULL) {
+        http_reply_error(req, QB_E_TOO_LARGE);
+        return;
+    }
+    if (S_owned(req, m))
+        S_me_reply(req, m);
+}
+
+/* --- POST /v1/merchants/me/close ------------------------------------------------------- */
+
+static const struct http_field S_close_fields[] = {
+    {"payment_password", HTTP_FIELD_STRING, true, 16, 0, 0},
+};
+
+static void S_close_resume(struct http_request *req, struct ledger_cmd *cmd)
+{
+    struct merchant_status_cmd *c = (struct merchant_status_cmd *)cmd;
+    enum qb_error outcome = cmd->result != QB_OK ? cmd->result : c->outcome;
+    crypto_wipe(c->payment_password, sizeof c->payment_password);
+    if (outcome == QB_OK) {
+        log_event(LOG_INFO, "merchant.closed", "mchid=%s by=%s", c->mchid, c->owner_user_id);
+        S_me_reply(req, &c->merchant);
+    } else if (outcome == QB_E_NOT_FOUND) {
+        http_reply_error_message(req, outcome, "no such merchant of yours");
+    } else if (outcome == QB_E_CONFLICT) {
+        http_reply_error_message(req, outcome, "the merchant is closed already");
+    } else if (outcome == QB_E_ACCOUNT_NOT_EMPTY) {
+        bool pending = strcmp(c->not_empty, "pending") == 0;
+        json_t *extra = json_pack("{s:s}", "reason", c->not_empty);
+        http_reply_error_extra(req, outcome,
+                               pending ? "money is held for a withdrawal the bank has not "
+                                         "settled yet: wait for it"
+                                       : "the merchant still has a balance: withdraw it to your "
+                                         "card (POST /v1/merchants/me/withdrawals) first",
+                               extra);
+        json_decref(extra);
+    } else if (outcome == QB_E_PASSWORD_WRONG || outcome == QB_E_PASSWORD_LOCKED) {
+        http_reply_password_refusal(req, outcome, &c->password_try);
+    } else {
+        http_reply_error(req, outcome);
+    }
+    ledger_cmd_release(cmd);
+}
+
+/* The owner closes an empty merchant for good (商户注销): it takes no
+ * payment again, and its owner's wallet may then close. */
+void http_handle_merchants_me_close(struct http_request *req)
+{
+    json_t *body = http_json_body(req, S_close_fields, QB_ARRAY_COUNT(S_close_fields));
+    if (body == NULL)
+        return;
+    const char *payment_password = http_json_string(body, "payment_password");
+    struct merchant *m = http_request_alloc(req, sizeof *m);
+    struct merchant_status_cmd *c = http_request_alloc(req, sizeof *c);
+    const struct domain_env *env = http_request_env(req);
+    if (strlen(payment_password) != 6 || strspn(payment_password, "0123456789") != 6) {
+        http_reply_error_message(req, QB_E_PARAM, "payment_password must be six digits");
+        goto out;
+    }
+    if (m == NULL || c == NULL || env == NULL) {
+        http_reply_error(req, env == NULL ? QB_E_INTERNAL : QB_E_TOO_LARGE);
+        goto out;
+    }
+    if (!S_owned(req, m))
+        goto out;
+    merchant_status_cmd_init(c, MERCHANT_STATUS_CLOSED);
+    c->env = env;
+    snprintf(c->mchid, sizeof c->mchid, "%s", m->mchid);
+    snprintf(c->owner_user_id, sizeof c->owner_user_id, "%s", http_request_session(req)->user_id);
+    snprintf(c->payment_password, sizeof c->payment_password, "%s", payment_password);
+    http_request_submit(req, &c->cmd, S_close_resume);
+out:
+    json_decref(body);
 }
 
 static json_t *S_bucket_json(const char *key, json_t *value,

@@ -81,7 +81,13 @@ static void S_create_resume(struct http_request *req, struct ledger_cmd *cmd)
     } else if (t->c.outcome == QB_E_INVALID_REQUEST) {
         http_reply_error_message(req, QB_E_INVALID_REQUEST, "201 商户订单号重复");
     } else if (t->c.outcome == QB_E_NO_AUTH) {
-        http_reply_error_message(req, QB_E_NO_AUTH, MERCHANT_SUSPENDED_MESSAGE_V3);
+        /* The merchant as it authenticated: closed is for good, so a
+         * merchant read closed then is closed now. */
+        const struct merchant *m = http_request_merchant(req);
+        http_reply_error_message(req, QB_E_NO_AUTH,
+                                 m != NULL && m->status == MERCHANT_STATUS_CLOSED
+                                     ? MERCHANT_CLOSED_MESSAGE_V3
+                                     : MERCHANT_SUSPENDED_MESSAGE_V3);
     } else if (t->c.outcome == QB_E_PARAM) {
         http_reply_error_message(req, QB_E_PARAM, S_OPENID_UNKNOWN);
     } else if (t->c.outcome != QB_OK) {

@@ -20,7 +20,7 @@
     " fee_ppm, account_id, created_at_ms"
 /* What a read takes: the columns onboarding writes, then those it leaves
  * to their defaults. */
-#define S_ROW_COLUMNS S_COLUMNS ", seq, suspended_at_ms, suspend_reason"
+#define S_ROW_COLUMNS S_COLUMNS ", seq, suspended_at_ms, suspend_reason, closed_at_ms"
 
 static bool S_mchid_shape(const char *mchid)
 {
@@ -32,7 +32,9 @@ bool merchant_mchid_is_valid(const char *text) { return S_mchid_shape(text); }
 
 const char *merchant_status_name(enum merchant_status status)
 {
-    return status == MERCHANT_SUSPENDED ? "SUSPENDED" : "ACTIVE";
+    return status == MERCHANT_SUSPENDED       ? "SUSPENDED"
+           : status == MERCHANT_STATUS_CLOSED ? "CLOSED"
+                                              : "ACTIVE";
 }
 
 /* The row st stands on (S_ROW_COLUMNS) into out: QB_E_INTERNAL for one no
@@ -58,8 +60,9 @@ static enum qb_error S_row(struct store_stmt *st, struct merchant *out)
     out->seq = store_column_int64(st, 11);
     out->suspended_at_ms = store_column_int64(st, 12);
     store_column_text_copy(st, 13, out->suspend_reason, sizeof out->suspend_reason);
+    out->closed_at_ms = store_column_int64(st, 14);
     if (out->fee_ppm < 0 || out->fee_ppm > MERCHANT_FEE_PPM_MAX || out->account_id <= 0 ||
-        out->seq <= 0 || (status != MERCHANT_ACTIVE && status != MERCHANT_SUSPENDED))
+        out->seq <= 0 || status < MERCHANT_ACTIVE || status > MERCHANT_STATUS_CLOSED)
         err = QB_E_INTERNAL;
     return err;
 }
@@ -131,8 +134,8 @@ enum qb_error merchant_list(struct store *reader, const char *owner_user_id, int
         m->account_id = store_column_int64(st, 6);
         m->created_at_ms = store_column_int64(st, 7);
         m->seq = store_column_int64(st, 8);
-        if (m->seq <= 0 || m->account_id <= 0 ||
-            (status != MERCHANT_ACTIVE && status != MERCHANT_SUSPENDED))
+        if (m->seq <= 0 || m->account_id <= 0 || status < MERCHANT_ACTIVE ||
+            status > MERCHANT_STATUS_CLOSED)
             err = QB_E_INTERNAL;
         else
             (*count)++;
@@ -478,37 +481,90 @@ enum qb_error merchant_owned_get(struct store *reader, const char *owner_user_id
 
 /* --- suspension ---------------------------------------------------------------------------- */
 
+/* The owner's part of closing c's merchant, read before anything is
+ * written: the settlement account empty, then the payment password.
+ * QB_OK with c->outcome set to a refusal, or to QB_OK when it may close. */
+static enum qb_error S_close_check(struct ledger_txn *txn, struct merchant_status_cmd *c)
+{
+    struct ledger_account_view account;
+    if (ledger_txn_account_get(txn, c->merchant.account_id, &account) != QB_OK)
+        return QB_E_INTERNAL; /* a merchant without its settlement account */
+    c->not_empty = account.balance_minor - account.held_minor != 0 ? "balance"
+                   : account.held_minor != 0                       ? "pending"
+                                                                   : NULL;
+    if (c->not_empty != NULL) {
+        c->outcome = QB_E_ACCOUNT_NOT_EMPTY;
+        return QB_OK;
+    }
+    enum qb_error err = identity_txn_payment_password_verify(txn, c->env, c->owner_user_id,
+                                                             c->payment_password, &c->password_try);
+    if (err == QB_E_PASSWORD_WRONG || err == QB_E_PASSWORD_LOCKED || err == QB_E_PASSWORD_NOT_SET ||
+        err == QB_OK) {
+        c->outcome = err;
+        return QB_OK;
+    }
+    return err;
+}
+
 static enum qb_error S_status_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
 {
     struct merchant_status_cmd *c = (struct merchant_status_cmd *)cmd;
     struct store *store = ledger_txn_store(txn);
-    QB_ASSERT(c->status == MERCHANT_ACTIVE || c->status == MERCHANT_SUSPENDED);
+    QB_ASSERT(c->status >= MERCHANT_ACTIVE && c->status <= MERCHANT_STATUS_CLOSED);
     QB_ASSERT(memchr(c->reason, '\0', sizeof c->reason) != NULL);
+    bool close = c->status == MERCHANT_STATUS_CLOSED;
+    QB_ASSERT(!close ||
+              (c->env != NULL && memchr(c->owner_user_id, '\0', sizeof c->owner_user_id) != NULL &&
+               memchr(c->payment_password, '\0', sizeof c->payment_password) != NULL));
     c->outcome = QB_E_INTERNAL;
     c->changed = false;
+    c->not_empty = NULL;
+    c->password_try = (struct identity_password_try){0, 0};
     enum qb_error err = merchant_get(store, c->mchid, &c->merchant);
+    if (err == QB_OK && close && strcmp(c->merchant.owner_user_id, c->owner_user_id) != 0)
+        err = QB_E_NOT_FOUND; /* another owner's is not found, as one that never was */
     if (err == QB_E_NOT_FOUND) {
         c->outcome = err;
         return QB_OK;
     }
     if (err != QB_OK)
         return err;
+    /* A closed merchant is so for good: nothing changes it. */
+    if (c->merchant.status == MERCHANT_STATUS_CLOSED) {
+        c->outcome = QB_E_CONFLICT;
+        return QB_OK;
+    }
     /* The same again is the same answer: a second suspension keeps the
      * first one's time and reason, which say when the money stopped. */
     if (c->merchant.status == c->status) {
         c->outcome = QB_OK;
         return QB_OK;
     }
+    if (close) {
+        err = S_close_check(txn, c);
+        if (err != QB_OK || c->outcome != QB_OK)
+            return err;
+        c->outcome = QB_E_INTERNAL;
+        err = ledger_txn_account_set_flags(txn, c->merchant.account_id, LEDGER_ACCOUNT_CLOSED);
+        if (err != QB_OK)
+            return err == QB_E_CONFLICT ? QB_E_INTERNAL : err; /* checked empty above */
+    }
     bool suspend = c->status == MERCHANT_SUSPENDED;
+    int64_t now_ms = ledger_txn_now_ms(txn);
     const struct store_param params[] = {
         STORE_TEXT(c->mchid),
         STORE_INT(c->status),
-        STORE_INT(suspend ? ledger_txn_now_ms(txn) : 0),
-        STORE_TEXT(suspend ? c->reason : ""),
+        STORE_INT(suspend ? now_ms
+                  : close ? c->merchant.suspended_at_ms
+                          : 0),
+        STORE_TEXT(suspend ? c->reason
+                   : close ? c->merchant.suspend_reason
+                           : ""),
+        STORE_INT(close ? now_ms : 0),
     };
     err = store_run(store,
-                    "UPDATE merchants SET status = $2, suspended_at_ms = $3, suspend_reason = $4"
-                    " WHERE mchid = $1",
+                    "UPDATE merchants SET status = $2, suspended_at_ms = $3, suspend_reason = $4,"
+                    " closed_at_ms = $5 WHERE mchid = $1",
                     params, QB_ARRAY_COUNT(params));
     if (err != QB_OK)
         return QB_E_STORAGE;
@@ -523,7 +579,7 @@ static enum qb_error S_status_run(struct ledger_txn *txn, struct ledger_cmd *cmd
 
 void merchant_status_cmd_init(struct merchant_status_cmd *c, enum merchant_status status)
 {
-    QB_ASSERT(c != NULL && (status == MERCHANT_ACTIVE || status == MERCHANT_SUSPENDED));
+    QB_ASSERT(c != NULL && status >= MERCHANT_ACTIVE && status <= MERCHANT_STATUS_CLOSED);
     memset(c, 0, sizeof *c);
     ledger_cmd_init(&c->cmd, S_status_run, NULL);
     c->status = status;
@@ -542,7 +598,8 @@ enum qb_error merchant_user_close_blockers(struct store *store, const char *user
     QB_ASSERT(store != NULL && user_id != NULL && blockers != NULL);
     const struct store_param p[] = {STORE_TEXT(user_id)};
     bool owner;
-    if (store_exists(store, "SELECT 1 FROM merchants WHERE owner_user_id = $1 LIMIT 1", p,
+    if (store_exists(store,
+                     "SELECT 1 FROM merchants WHERE owner_user_id = $1 AND status <> 3 LIMIT 1", p,
                      QB_ARRAY_COUNT(p), &owner) != QB_OK)
         return QB_E_STORAGE;
     if (owner)
@@ -570,5 +627,5 @@ enum qb_error merchant_txn_payout_check(struct ledger_txn *txn, const struct dom
         return QB_OK;
     if (err != QB_OK)
         return err;
-    return m.status == MERCHANT_SUSPENDED ? QB_E_ACCOUNT_FROZEN : QB_OK;
+    return m.status != MERCHANT_ACTIVE ? QB_E_ACCOUNT_FROZEN : QB_OK;
 }

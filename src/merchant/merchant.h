@@ -45,6 +45,7 @@
 
 #include "base/buf.h"
 #include "domain/domain.h"
+#include "identity/identity.h"
 #include "ledger/ledger.h"
 #include "store/store.h"
 
@@ -77,6 +78,10 @@ enum merchant_status {
      * PAYEE_UNAVAILABLE); its queries, closes, reversals, refunds and bills
      * go on, so that it can still give back what it took. */
     MERCHANT_SUSPENDED = 2,
+    /* Closed by its owner (merchant_status_cmd), empty, for good: it takes
+     * no payment, as a suspended one, and nothing can open it again; its
+     * settlement account is closed in the ledger. Queries and bills go on. */
+    MERCHANT_STATUS_CLOSED = 3,
 };
 
 #define MERCHANT_SUSPEND_REASON_SIZE_MAX 201 /* 200 bytes of text and a NUL */
@@ -85,6 +90,8 @@ enum merchant_status {
 #define MERCHANT_SUSPENDED_MESSAGE_V3                                                              \
     "商户收款已暂停 (this merchant is suspended: it takes no payments)"
 #define MERCHANT_SUSPENDED_MESSAGE "this merchant is suspended: it takes no payments"
+#define MERCHANT_CLOSED_MESSAGE_V3 "商户已注销 (this merchant is closed: it takes no payments)"
+#define MERCHANT_CLOSED_MESSAGE "this merchant is closed: it takes no payments"
 
 struct merchant {
     char mchid[MERCHANT_MCHID_SIZE];
@@ -101,6 +108,7 @@ struct merchant {
     int64_t seq;                                           /* its row's: newest is highest */
     int64_t suspended_at_ms;                               /* 0 unless MERCHANT_SUSPENDED */
     char suspend_reason[MERCHANT_SUSPEND_REASON_SIZE_MAX]; /* the operator's; "" when none */
+    int64_t closed_at_ms;                                  /* 0 unless MERCHANT_STATUS_CLOSED */
 };
 
 /* Reads a merchant by mchid. QB_E_NOT_FOUND (also for text that is no
@@ -202,14 +210,31 @@ void merchant_app_add_cmd_init(struct merchant_app_add_cmd *c);
  * suspension's time and reason stay). Payments are refused inside their
  * own commands on the merchant row this writes, so none runs after the
  * suspension's answer. outcome: QB_OK (merchant: the row after) or
- * QB_E_NOT_FOUND. */
+ * QB_E_NOT_FOUND; QB_E_CONFLICT for a closed merchant, which nothing
+ * changes.
+ *
+ * MERCHANT_STATUS_CLOSED is its owner's, and needs env, owner_user_id and the
+ * owner's payment_password: NOT_FOUND unless owner_user_id owns mchid;
+ * CONFLICT when closed already; ACCOUNT_NOT_EMPTY with *not_empty
+ * "balance" (money in its settlement account) or "pending" (held for a
+ * withdrawal the bank has not settled), before the password is asked;
+ * then the password as a payment checks it (PASSWORD_WRONG, _LOCKED,
+ * PAYMENT_PASSWORD_NOT_SET; counted). Then, in the same transaction, the
+ * row's status and closed_at, and the settlement account closed in the
+ * ledger (CLOSED), which takes no credit ever again. */
 struct merchant_status_cmd {
     struct ledger_cmd cmd; /* first: see domain.h */
     char mchid[MERCHANT_MCHID_SIZE];
     enum merchant_status status;
     char reason[MERCHANT_SUSPEND_REASON_SIZE_MAX];
+    /* MERCHANT_STATUS_CLOSED only. */
+    const struct domain_env *env;
+    char owner_user_id[ID_TEXT_SIZE_MAX];
+    char payment_password[8];
     enum qb_error outcome;
     bool changed;
+    const char *not_empty;                     /* ACCOUNT_NOT_EMPTY: "balance" or "pending" */
+    struct identity_password_try password_try; /* PASSWORD_WRONG, _LOCKED */
     struct merchant merchant;
 };
 void merchant_status_cmd_init(struct merchant_status_cmd *c, enum merchant_status status);

@@ -369,14 +369,14 @@ static enum qb_error S_create_run(struct ledger_txn *txn, struct ledger_cmd *cmd
     c->outcome = QB_E_INTERNAL;
     int64_t now_ms = ledger_txn_now_ms(txn);
 
-    /* A suspended merchant makes no order, not even the same one again:
+    /* A suspended or closed merchant makes no order, not even the same one again:
      * read here, in the command, so that none is made after the
      * suspension's answer. */
     struct merchant m;
     enum qb_error err = merchant_get(ledger_txn_store(txn), o->mchid, &m);
     if (err != QB_OK)
         return err == QB_E_NOT_FOUND ? QB_E_INTERNAL : err;
-    if (m.status == MERCHANT_SUSPENDED) {
+    if (m.status != MERCHANT_ACTIVE) {
         c->outcome = QB_E_NO_AUTH;
         return QB_OK;
     }

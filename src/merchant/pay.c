@@ -203,8 +203,10 @@ static enum qb_error S_pay_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
     struct ledger_account_view merchant_account;
     if (ledger_txn_account_get(txn, m.account_id, &merchant_account) != QB_OK)
         return QB_E_INTERNAL;
-    if (m.status == MERCHANT_SUSPENDED)
-        return S_refuse(c, QB_E_PAYEE_UNAVAILABLE, MERCHANT_SUSPENDED_MESSAGE);
+    if (m.status == MERCHANT_SUSPENDED || m.status == MERCHANT_STATUS_CLOSED)
+        return S_refuse(c, QB_E_PAYEE_UNAVAILABLE,
+                        m.status == MERCHANT_STATUS_CLOSED ? MERCHANT_CLOSED_MESSAGE
+                                                           : MERCHANT_SUSPENDED_MESSAGE);
     if (m.status != MERCHANT_ACTIVE ||
         (merchant_account.flags & (LEDGER_ACCOUNT_CREDIT_FROZEN | LEDGER_ACCOUNT_CLOSED)) != 0)
         return S_refuse(c, QB_E_PAYEE_UNAVAILABLE, NULL);

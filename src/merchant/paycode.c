@@ -710,8 +710,10 @@ static enum qb_error S_codepay_run(struct ledger_txn *txn, struct ledger_cmd *cm
     struct ledger_account_view merchant_account;
     if (ledger_txn_account_get(txn, m.account_id, &merchant_account) != QB_OK)
         return QB_E_INTERNAL;
-    if (m.status == MERCHANT_SUSPENDED)
-        return S_codepay_refuse(c, QB_E_NO_AUTH, MERCHANT_SUSPENDED_MESSAGE_V3);
+    if (m.status == MERCHANT_SUSPENDED || m.status == MERCHANT_STATUS_CLOSED)
+        return S_codepay_refuse(c, QB_E_NO_AUTH,
+                                m.status == MERCHANT_STATUS_CLOSED ? MERCHANT_CLOSED_MESSAGE_V3
+                                                                   : MERCHANT_SUSPENDED_MESSAGE_V3);
     if (m.status != MERCHANT_ACTIVE ||
         (merchant_account.flags & (LEDGER_ACCOUNT_CREDIT_FROZEN | LEDGER_ACCOUNT_CLOSED)) != 0)
         return S_codepay_refuse(c, QB_E_PAYEE_UNAVAILABLE, NULL);

@@ -696,6 +696,9 @@ const char *const store_sqlite_migrations[] = {
     "  return_id TEXT NOT NULL UNIQUE,"
     "  created_at_ms INTEGER NOT NULL"
     ") WITHOUT ROWID;",
+    /* 31: a merchant its owner closed (src/merchant/merchant.c, status 3):
+     * when, for the record. */
+    "ALTER TABLE merchants ADD COLUMN closed_at_ms INTEGER NOT NULL DEFAULT 0;",
 };
 
 const size_t store_sqlite_migration_count =

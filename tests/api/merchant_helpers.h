@@ -132,6 +132,38 @@ static inline bool mh_onboard(struct client *client, const char *admin, long lon
     return ok;
 }
 
+/* Onboards a merchant named name owned by u through POST /v1/merchants,
+ * as its owner applies. False with a message on stderr when refused. */
+static inline bool mh_owner_onboard(struct client *client, const struct api_user *u,
+                                    const char *name, struct mh_merchant *m)
+{
+    memset(m, 0, sizeof *m);
+    char body[128];
+    snprintf(body, sizeof body, "{\"name\":\"%s\"}", name);
+    struct client_response res;
+    long status = api_call(client, "POST", "/v1/merchants", u->token, body, &res);
+    json_t *j = api_json(&res);
+    bool ok = status == 201 && j != NULL;
+    if (ok) {
+        snprintf(m->mchid, sizeof m->mchid, "%s", json_string_value(json_object_get(j, "mchid")));
+        snprintf(m->appid, sizeof m->appid, "%s", json_string_value(json_object_get(j, "appid")));
+        snprintf(m->serial_no, sizeof m->serial_no, "%s",
+                 json_string_value(json_object_get(j, "serial_no")));
+        snprintf(m->platform_serial_no, sizeof m->platform_serial_no, "%s",
+                 json_string_value(json_object_get(j, "platform_serial_no")));
+        m->key = mh_pem_key(json_string_value(json_object_get(j, "private_key_pem")), true);
+        m->platform_key =
+            mh_pem_key(json_string_value(json_object_get(j, "platform_public_key_pem")), false);
+        ok = m->key != NULL && m->platform_key != NULL;
+    }
+    if (!ok)
+        fprintf(stderr, "  mh_owner_onboard: %ld %.*s\n", status, (int)res.body.size,
+                res.body.data != NULL ? res.body.data : "");
+    json_decref(j);
+    client_response_release(&res);
+    return ok;
+}
+
 static inline void mh_release(struct mh_merchant *m)
 {
     EVP_PKEY_free(m->key);

@@ -153,6 +153,7 @@ static const struct route_entry S_routes[] = {
     {"POST", "/v1/me/order-payments", "", true, false},
     {"GET", "/v1/merchants/me", "", false, false},
     {"GET", "/v1/merchants/me/analytics", "", false, false},
+    {"POST", "/v1/merchants/me/close", "", false, false},
     {"POST", "/v1/merchants/me/withdrawals", "amount", true, false},
     {"GET", "/v1/merchants/me/withdrawal-quote", "", false, false},
     {"GET", "/v1/me/receive-code", "", false, false},

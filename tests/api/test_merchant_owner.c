@@ -22,25 +22,7 @@ static char S_admin[API_TOKEN_SIZE_MAX];
 /* Onboards a merchant owned by u through POST /v1/merchants. */
 static void S_onboard(const struct api_user *u, const char *name, struct mh_merchant *m)
 {
-    memset(m, 0, sizeof *m);
-    char body[128];
-    snprintf(body, sizeof body, "{\"name\":\"%s\"}", name);
-    struct client_response res;
-    ASSERT_EQ_INT(api_call(&S_client, "POST", "/v1/merchants", u->token, body, &res), 201);
-    json_t *j = api_json(&res);
-    client_response_release(&res);
-    ASSERT(j != NULL);
-    snprintf(m->mchid, sizeof m->mchid, "%s", json_string_value(json_object_get(j, "mchid")));
-    snprintf(m->appid, sizeof m->appid, "%s", json_string_value(json_object_get(j, "appid")));
-    snprintf(m->serial_no, sizeof m->serial_no, "%s",
-             json_string_value(json_object_get(j, "serial_no")));
-    snprintf(m->platform_serial_no, sizeof m->platform_serial_no, "%s",
-             json_string_value(json_object_get(j, "platform_serial_no")));
-    m->key = mh_pem_key(json_string_value(json_object_get(j, "private_key_pem")), true);
-    m->platform_key =
-        mh_pem_key(json_string_value(json_object_get(j, "platform_public_key_pem")), false);
-    json_decref(j);
-    ASSERT(m->key != NULL && m->platform_key != NULL);
+    API_MUST(mh_owner_onboard(&S_client, u, name, m));
 }
 
 /* A native order of m for total; paid by payer unless payer is NULL. */

@@ -1605,6 +1605,11 @@ TEST(merchants)
            "--from", "2026-01-03", "--to", "2026-01-01", "--mchid", mchid, NULL);
     S_case("merchant-analytics-not-owner", NULL, "merchant", "analytics", "--from",
            "2026-01-01", "--to", "2026-01-03", "--mchid", mchid, NULL);
+    // Closing it: the owner of several names one, and one with a balance does not close.
+    S_case("merchant-close-several", S_PAY, "--profile", "b", "merchant", "close",
+           "--password-stdin", NULL);
+    S_case("merchant-close-not-empty", S_PAY, "--profile", "b", "merchant", "close", "--mchid",
+           mchid, "--password-stdin", NULL);
 
     // Refunds: 2.00 of the paid order goes back to A, once however often it is asked; more
     // than the rest, an unpaid order, another merchant's order and bad numbers are refused.
@@ -1819,6 +1824,23 @@ TEST(operator)
            "x", "--notify-url", "https://example.com/n", NULL);
     S_case("admin-merchant-resume", NULL, "admin", "merchant-resume", mchid, "--reason",
            "ticket 4711: cleared", NULL);
+
+    /* A shop that never sold closes for good (its owner's doing): the operator sees it closed
+     * and can open it no more. */
+    {
+        const char *create[] = {"merchant",  "create", "--name", "三号店",
+                                "--save-as", "shop3",  "--json", NULL};
+        S_spawn(create, NULL);
+        char mchid3[32];
+        S_profile_value("shop3", "mchid", mchid3, sizeof mchid3);
+        S_substitute(mchid3, "MCHID_3");
+        char appid3[32];
+        S_profile_value("shop3", "appid", appid3, sizeof appid3);
+        S_substitute(appid3, "APPID_3");
+        S_case("merchant-close", S_PAY, "merchant", "close", "--password-stdin", NULL);
+        S_case("admin-merchant-closed", NULL, "admin", "merchant", mchid3, NULL);
+        S_case("admin-merchant-resume-closed", NULL, "admin", "merchant-resume", mchid3, NULL);
+    }
 
     /* Each operator a token of their own: made (shown once), rotated, listed, refused again,
      * ended. */

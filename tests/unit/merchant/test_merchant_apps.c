@@ -295,6 +295,83 @@ TEST(a_suspension_keeps_its_time_and_reason_until_the_resume)
     ASSERT_EQ_INT(S_status(wx, "19", MERCHANT_SUSPENDED, "", &changed, &m), QB_E_NOT_FOUND);
     wx_free(wx);
 }
+/* The owner's closing of mchid with password; the command's outcome, the
+ * row after in *m and the refusal's reason in *not_empty. */
+static enum qb_error S_close(struct wx *wx, const char *mchid, const char *owner,
+                             const char *password, const char **not_empty, struct merchant *m)
+{
+    struct merchant_status_cmd c;
+    merchant_status_cmd_init(&c, MERCHANT_STATUS_CLOSED);
+    c.env = &wx->env;
+    snprintf(c.mchid, sizeof c.mchid, "%s", mchid);
+    snprintf(c.owner_user_id, sizeof c.owner_user_id, "%s", owner);
+    snprintf(c.payment_password, sizeof c.payment_password, "%s", password);
+    ASSERT_EQ_INT(ledger_execute(wx->ledger, &c.cmd), QB_OK);
+    ASSERT_EQ_INT(c.cmd.result, QB_OK);
+    enum qb_error outcome = c.outcome;
+    *not_empty = c.not_empty;
+    *m = c.merchant;
+    ledger_cmd_release(&c.cmd);
+    return outcome;
+}
+
+TEST(an_owner_closes_an_empty_merchant_for_good)
+{
+    // Only its owner, only empty (asked before the password, which is then counted), and then
+    // for good: the settlement account closed in the ledger, nothing changes the row again, and
+    // the owner's wallet is no longer held by it.
+    struct wx *wx = wx_new();
+    struct identity_user owner = wx_user(wx, "店主", true);
+    struct identity_user other = wx_user(wx, "路人", true);
+    ASSERT_EQ_INT(S_onboard(wx, "1900000001", owner.id, "wx00000000000000a1", NULL, 0), QB_OK);
+    struct merchant m;
+    ASSERT_EQ_INT(merchant_get(wx->reader, "1900000001", &m), QB_OK);
+    wx_fund(wx, m.account_id, 500);
+    const char *not_empty = NULL;
+    struct merchant after;
+    bool changed;
+
+    ASSERT_EQ_INT(S_close(wx, "1900000001", other.id, WX_PAY_PASSWORD, &not_empty, &after),
+                  QB_E_NOT_FOUND);
+    ASSERT_EQ_INT(S_close(wx, "1900000001", owner.id, WX_WRONG_PASSWORD, &not_empty, &after),
+                  QB_E_ACCOUNT_NOT_EMPTY);
+    ASSERT_EQ_STR(not_empty, "balance");
+    ASSERT_EQ_INT(wx_user_get(wx, owner.id).payment_password_failures, 0);
+    uint32_t blockers = 0;
+    ASSERT_EQ_INT(merchant_user_close_blockers(wx->reader, owner.id, &blockers), QB_OK);
+    ASSERT(blockers & DOMAIN_CLOSE_MERCHANT);
+
+    struct wx_raw drain = {
+        .kind = 3, .account_id = m.account_id, .other_id = wx->sys_id, .amount_minor = 500};
+    ASSERT_EQ_INT(wx_raw_exec(wx, &drain), QB_OK);
+    ASSERT_EQ_INT(S_close(wx, "1900000001", owner.id, WX_WRONG_PASSWORD, &not_empty, &after),
+                  QB_E_PASSWORD_WRONG);
+    ASSERT_EQ_INT(wx_user_get(wx, owner.id).payment_password_failures, 1);
+    ASSERT_EQ_INT(merchant_get(wx->reader, "1900000001", &after), QB_OK);
+    ASSERT_EQ_INT(after.status, MERCHANT_ACTIVE);
+
+    ASSERT_EQ_INT(S_close(wx, "1900000001", owner.id, WX_PAY_PASSWORD, &not_empty, &after), QB_OK);
+    ASSERT_EQ_INT(after.status, MERCHANT_STATUS_CLOSED);
+    ASSERT(after.closed_at_ms > 0);
+    ASSERT_EQ_STR(merchant_status_name(after.status), "CLOSED");
+    struct ledger_account_view view;
+    ASSERT_EQ_INT(ledger_account_view(wx->ledger, m.account_id, &view), QB_OK);
+    ASSERT(view.flags & LEDGER_ACCOUNT_CLOSED);
+    blockers = 0;
+    ASSERT_EQ_INT(merchant_user_close_blockers(wx->reader, owner.id, &blockers), QB_OK);
+    ASSERT_EQ_INT(blockers & DOMAIN_CLOSE_MERCHANT, 0);
+
+    /* For good: closing again, suspending or resuming changes nothing. */
+    ASSERT_EQ_INT(S_close(wx, "1900000001", owner.id, WX_PAY_PASSWORD, &not_empty, &after),
+                  QB_E_CONFLICT);
+    ASSERT_EQ_INT(S_status(wx, "1900000001", MERCHANT_SUSPENDED, "", &changed, &after),
+                  QB_E_CONFLICT);
+    ASSERT_EQ_INT(S_status(wx, "1900000001", MERCHANT_ACTIVE, "", &changed, &after), QB_E_CONFLICT);
+    ASSERT(!changed);
+    ASSERT_EQ_INT(merchant_get(wx->reader, "1900000001", &after), QB_OK);
+    ASSERT_EQ_INT(after.status, MERCHANT_STATUS_CLOSED);
+    wx_free(wx);
+}
 
 TEST(merchants_are_listed_newest_first_a_page_at_a_time)
 {
@@ -361,6 +438,7 @@ int main(void)
     RUN(appids_have_one_shape);
     RUN(merchants_made_before_the_migration_keep_their_appid);
     RUN(openids_paid_under_before_the_migration_are_recorded);
+    RUN(an_owner_closes_an_empty_merchant_for_good);
     RUN(a_suspension_keeps_its_time_and_reason_until_the_resume);
     RUN(merchants_are_listed_newest_first_a_page_at_a_time);
     RUN(merchants_made_before_suspensions_are_active);

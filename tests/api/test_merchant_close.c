@@ -1,0 +1,273 @@
+/*
+ * test_merchant_close.c — an owner closes their merchant for good
+ * (POST /v1/merchants/me/close, 商户注销), black-box: only an empty one
+ * closes (a balance, then money held for a withdrawal the bank has not
+ * settled, refuse it before the payment password is asked), the password
+ * is checked and counted, and a closed merchant takes no payment again —
+ * no new order, no payment of an order made before — while its queries
+ * still answer, nothing opens it again, and its owner's wallet may close.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "api/lib/suite.h"
+#include "api/merchant_helpers.h"
+#include "api/refund_helpers.h"
+#include "api/transfer_helpers.h"
+
+static char S_root[512];
+static struct test_daemon S_daemon;
+static struct client S_client;
+static char S_admin[API_TOKEN_SIZE_MAX];
+
+/* A native order of m for total; its code_url into code_url. */
+static long S_order(const struct mh_merchant *m, const char *out_trade_no, long long total,
+                    char code_url[256], char message[256])
+{
+    char body[1024];
+    snprintf(body, sizeof body,
+             "{\"appid\":\"%s\",\"mchid\":\"%s\",\"description\":\"d\",\"out_trade_no\":\"%s\","
+             "\"notify_url\":\"https://example.com/n\",\"amount\":{\"total\":%lld}}",
+             m->appid, m->mchid, out_trade_no, total);
+    struct client_response res;
+    long status = mh_call(&S_client, m, "POST", "/v3/pay/transactions/native", body, &res);
+    snprintf(code_url, 256, "%s", api_json_str(&res, "code_url"));
+    snprintf(message, 256, "%s", api_json_str(&res, "message"));
+    client_response_release(&res);
+    return status;
+}
+
+/* payer pays the order whose code is code_url; the status, the error code in code. */
+static long S_pay(const struct api_user *payer, const char *code_url, const char *key,
+                  char code[64])
+{
+    char body[512];
+    snprintf(body, sizeof body, "{\"code_url\":\"%s\",\"payment_password\":\"%s\"}", code_url,
+             TH_PAY_PASSWORD);
+    struct client_response res;
+    long status =
+        api_call_idem(&S_client, "POST", "/v1/me/order-payments", payer->token, key, body, &res);
+    snprintf(code, 64, "%s", status >= 400 ? api_error_code(&res) : "");
+    client_response_release(&res);
+    return status;
+}
+
+/* POST /v1/merchants/me/close as owner (query "" or "?mchid=…") with password; the
+ * status, the error code and reason (or "") into code and reason, the body in *out when
+ * out is not NULL (the caller decrefs). */
+static long S_close(const struct api_user *owner, const char *query, const char *password,
+                    char code[64], char reason[32], json_t **out)
+{
+    char path[128], body[128];
+    snprintf(path, sizeof path, "/v1/merchants/me/close%s", query);
+    snprintf(body, sizeof body, "{\"payment_password\":\"%s\"}", password);
+    struct client_response res;
+    long status = api_call(&S_client, "POST", path, owner->token, body, &res);
+    json_t *j = api_json(&res);
+    snprintf(code, 64, "%s", status >= 400 ? api_error_code(&res) : "");
+    const char *r = json_string_value(json_object_get(j, "reason"));
+    snprintf(reason, 32, "%s", r != NULL ? r : "");
+    client_response_release(&res);
+    if (out != NULL)
+        *out = j;
+    else
+        json_decref(j);
+    return status;
+}
+
+#define EXPECT_CLOSE(owner, query, password, status, want_code, want_reason)                       \
+    do {                                                                                           \
+        char code_[64], reason_[32];                                                               \
+        ASSERT_EQ_INT(S_close((owner), (query), (password), code_, reason_, NULL), (status));      \
+        ASSERT_EQ_STR(code_, (want_code));                                                         \
+        ASSERT_EQ_STR(reason_, (want_reason));                                                     \
+    } while (0)
+
+/* The owner's view of their merchant (GET /v1/merchants/me), decref'd by the caller. */
+static json_t *S_me(const struct api_user *owner)
+{
+    struct client_response res;
+    ASSERT_EQ_INT(api_call(&S_client, "GET", "/v1/merchants/me", owner->token, NULL, &res), 200);
+    json_t *j = api_json(&res);
+    client_response_release(&res);
+    ASSERT(j != NULL);
+    return j;
+}
+
+/* The merchant's balance figure name ("available" or "pending"), as its owner reads it. */
+static long long S_balance(const struct api_user *owner, const char *name)
+{
+    json_t *j = S_me(owner);
+    long long v = json_integer_value(
+        json_object_get(json_array_get(json_object_get(j, "balances"), 0), name));
+    json_decref(j);
+    return v;
+}
+
+/* The reasons GET /v1/me/closing gives, joined by commas. */
+static void S_closing(const struct api_user *u, char *out, size_t out_size)
+{
+    struct client_response res;
+    ASSERT_EQ_INT(api_call(&S_client, "GET", "/v1/me/closing", u->token, NULL, &res), 200);
+    json_t *j = api_json(&res);
+    client_response_release(&res);
+    out[0] = '\0';
+    size_t i;
+    json_t *item;
+    json_array_foreach(json_object_get(j, "reasons"), i, item)
+    {
+        size_t used = strlen(out);
+        snprintf(out + used, out_size - used, "%s%s", i > 0 ? "," : "", json_string_value(item));
+    }
+    json_decref(j);
+}
+
+TEST(an_empty_merchant_closes_for_good_and_then_its_owners_wallet)
+{
+    // The whole path of a shop that stops: sales, the balance withdrawn to a card the bank
+    // confirms late, the closing refused while anything is there (before the password is even
+    // asked), a wrong password counted, then the close; afterwards no order and no payment,
+    // queries still answer, nothing reopens it, and the owner's wallet closes.
+    struct api_user owner, payer;
+    API_MUST(th_user_new(&S_client, S_admin, &owner));
+    API_MUST(th_user_new(&S_client, S_admin, &payer));
+    API_MUST(th_fund(&S_client, S_admin, &payer, 100000));
+    char card_id[API_ID_SIZE_MAX];
+    API_MUST(th_card_bind(&S_client, S_admin, &owner, "9999000000000061", card_id));
+    struct mh_merchant m;
+    API_MUST(mh_owner_onboard(&S_client, &owner, "歇业小店", &m));
+    char code_url[256], message[256], code[64], closing[128];
+    ASSERT_EQ_INT(S_order(&m, "mc-paid", 50000, code_url, message), 200);
+    ASSERT_EQ_INT(S_pay(&payer, code_url, "mc-pay-1", code), 201);
+    char open_url[256];
+    ASSERT_EQ_INT(S_order(&m, "mc-open", 100, open_url, message), 200); /* left unpaid */
+    json_t *me = S_me(&owner);
+    ASSERT_EQ_STR(json_string_value(json_object_get(me, "status")), "ACTIVE");
+    ASSERT(json_is_null(json_object_get(me, "closed_at")));
+    json_decref(me);
+    long long available = S_balance(&owner, "available");
+    ASSERT_EQ_INT(available, 50000 - 300);
+    S_closing(&owner, closing, sizeof closing);
+    ASSERT_EQ_STR(closing, "merchant");
+
+    /* A balance: refused before the password, so a wrong one is not even counted. */
+    EXPECT_CLOSE(&owner, "", "000000", 409, "ACCOUNT_NOT_EMPTY", "balance");
+    EXPECT_CLOSE(&owner, "", TH_PAY_PASSWORD, 409, "ACCOUNT_NOT_EMPTY", "balance");
+
+    /* All of it withdrawn, the bank confirming late (…0061): held, then settled. */
+    struct client_response res;
+    ASSERT_EQ_INT(rh_merchant_withdraw(&S_client, &owner, NULL, card_id, 49650, "mc-w", &res), 201);
+    ASSERT_EQ_STR(api_json_str(&res, "status"), "PROCESSING");
+    ASSERT_EQ_INT(api_json_int(&res, "fee", -1), 50);
+    client_response_release(&res);
+    ASSERT_EQ_INT(S_balance(&owner, "available"), 0);
+    ASSERT_EQ_INT(S_balance(&owner, "pending"), 49700);
+    EXPECT_CLOSE(&owner, "", TH_PAY_PASSWORD, 409, "ACCOUNT_NOT_EMPTY", "pending");
+    for (int waited = 0; S_balance(&owner, "pending") != 0 && waited < 15000; waited += 100)
+        usleep(100 * 1000);
+    ASSERT_EQ_INT(S_balance(&owner, "pending"), 0);
+
+    /* The password, checked and counted. */
+    EXPECT_CLOSE(&owner, "", "000000", 403, "PASSWORD_WRONG", "");
+    me = NULL;
+    char reason[32];
+    ASSERT_EQ_INT(S_close(&owner, "", TH_PAY_PASSWORD, code, reason, &me), 200);
+    ASSERT_EQ_STR(json_string_value(json_object_get(me, "mchid")), m.mchid);
+    ASSERT_EQ_STR(json_string_value(json_object_get(me, "status")), "CLOSED");
+    ASSERT(json_string_value(json_object_get(me, "closed_at")) != NULL);
+    json_decref(me);
+    me = S_me(&owner);
+    ASSERT_EQ_STR(json_string_value(json_object_get(me, "status")), "CLOSED");
+    json_decref(me);
+    EXPECT_CLOSE(&owner, "", TH_PAY_PASSWORD, 409, "CONFLICT", "");
+
+    /* No new order, no payment of the one made before; its queries still answer. */
+    ASSERT_EQ_INT(S_order(&m, "mc-late", 100, code_url, message), 403);
+    ASSERT(strstr(message, "商户已注销") != NULL);
+    ASSERT_EQ_INT(S_order(&m, "mc-open", 100, code_url, message), 403); /* not even the same */
+    long long payer_before = th_balance(&S_client, &payer);
+    ASSERT_EQ_INT(S_pay(&payer, open_url, "mc-pay-2", code), 403);
+    ASSERT_EQ_STR(code, "PAYEE_UNAVAILABLE");
+    char path[160];
+    snprintf(path, sizeof path, "/v3/pay/transactions/out-trade-no/mc-paid?mchid=%s", m.mchid);
+    ASSERT_EQ_INT(mh_call(&S_client, &m, "GET", path, NULL, &res), 200);
+    ASSERT_EQ_STR(api_json_str(&res, "trade_state"), "SUCCESS");
+    client_response_release(&res);
+    snprintf(path, sizeof path, "/v3/pay/transactions/out-trade-no/mc-open?mchid=%s", m.mchid);
+    ASSERT_EQ_INT(mh_call(&S_client, &m, "GET", path, NULL, &res), 200);
+    ASSERT_EQ_STR(api_json_str(&res, "trade_state"), "NOTPAY");
+    client_response_release(&res);
+
+    /* The operator reads it closed and can open it no more. */
+    snprintf(path, sizeof path, "/admin/merchants/%s", m.mchid);
+    ASSERT_EQ_INT(api_call(&S_client, "GET", path, S_admin, NULL, &res), 200);
+    ASSERT_EQ_STR(api_json_str(&res, "status"), "CLOSED");
+    ASSERT(api_json_str(&res, "closed_at")[0] != '\0');
+    client_response_release(&res);
+    snprintf(path, sizeof path, "/admin/merchants/%s/resume", m.mchid);
+    ASSERT_EQ_INT(api_call(&S_client, "POST", path, S_admin, "{}", &res), 409);
+    ASSERT_EQ_STR(api_error_code(&res), "CONFLICT");
+    client_response_release(&res);
+    ASSERT_EQ_INT(th_balance(&S_client, &payer), payer_before);
+
+    /* The owner's wallet is no longer held by the merchant, and closes. */
+    S_closing(&owner, closing, sizeof closing);
+    ASSERT_EQ_STR(closing, "");
+    char sms[API_SMS_CODE_SIZE];
+    API_MUST(api_sms_code_get(&S_client, S_admin, owner.phone, "close_account", sms));
+    char body[128];
+    snprintf(body, sizeof body, "{\"payment_password\":\"%s\",\"sms_code\":\"%s\"}",
+             TH_PAY_PASSWORD, sms);
+    ASSERT_EQ_INT(api_call(&S_client, "POST", "/v1/me/close", owner.token, body, &res), 200);
+    client_response_release(&res);
+    mh_release(&m);
+}
+
+TEST(only_the_owner_closes_a_merchant_and_says_which)
+{
+    // A stranger finds no merchant; an owner of two must name one; a bad body changes nothing.
+    struct api_user owner, stranger;
+    API_MUST(th_user_new(&S_client, S_admin, &owner));
+    API_MUST(th_user_new(&S_client, S_admin, &stranger));
+    struct mh_merchant a, b;
+    API_MUST(mh_owner_onboard(&S_client, &owner, "一号店", &a));
+    API_MUST(mh_owner_onboard(&S_client, &owner, "二号店", &b));
+    char query[64];
+    snprintf(query, sizeof query, "?mchid=%s", a.mchid);
+    EXPECT_CLOSE(&stranger, query, TH_PAY_PASSWORD, 404, "NOT_FOUND", "");
+    EXPECT_CLOSE(&stranger, "", TH_PAY_PASSWORD, 404, "NOT_FOUND", "");
+    EXPECT_CLOSE(&owner, "", TH_PAY_PASSWORD, 400, "PARAM_ERROR", "");
+    EXPECT_CLOSE(&owner, query, "12345", 400, "PARAM_ERROR", "");
+    struct client_response res;
+    ASSERT_EQ_INT(api_call(&S_client, "POST", "/v1/merchants/me/close?mchid=0000000000",
+                           owner.token, "{\"payment_password\":\"" TH_PAY_PASSWORD "\"}", &res),
+                  404);
+    client_response_release(&res);
+    ASSERT_EQ_INT(api_call(&S_client, "POST", "/v1/merchants/me/close", owner.token, "{}", &res),
+                  400);
+    client_response_release(&res);
+
+    /* The one named closes (empty: nothing was sold); the other stays open and takes orders. */
+    EXPECT_CLOSE(&owner, query, TH_PAY_PASSWORD, 200, "", "");
+    char code_url[256], message[256];
+    ASSERT_EQ_INT(S_order(&b, "mc-two-1", 100, code_url, message), 200);
+    ASSERT_EQ_INT(S_order(&a, "mc-one-1", 100, code_url, message), 403);
+    char closing[128];
+    S_closing(&owner, closing, sizeof closing);
+    ASSERT_EQ_STR(closing, "merchant");
+    mh_release(&a);
+    mh_release(&b);
+}
+
+int main(void)
+{
+    struct api_suite suite;
+    api_suite_begin(&suite, S_root, sizeof S_root);
+    const char *args[] = {"--sms-cooldown-s", "0", NULL};
+    if (!api_suite_daemon(&suite, &S_daemon, "merchant_close", args, S_admin, &S_client))
+        return api_suite_end(&suite);
+    RUN(an_empty_merchant_closes_for_good_and_then_its_owners_wallet);
+    RUN(only_the_owner_closes_a_merchant_and_says_which);
+    return api_suite_end(&suite);
+}
