@@ -34,11 +34,12 @@
 #define S_BILL_OPTION_LIST                                                                         \
     {"type", "TYPE", false,                                                                        \
      "topup withdrawal transfer order_payment order_refund red_packet_sent "                       \
-     "red_packet_received red_packet_refund withdrawal_refund transfer_return other",              \
+     "red_packet_received red_packet_refund withdrawal_refund transfer_return "                    \
+     "merchant_remainder other",                                                                   \
      "only topup, withdrawal, transfer, order_payment (paying a merchant), order_refund (a "       \
      "merchant's refund), red_packet_sent, red_packet_received, red_packet_refund, "               \
      "withdrawal_refund (a failed withdrawal's money back), transfer_return (a transfer sent "     \
-     "back by its payee) or other"},                                                               \
+     "back by its payee), merchant_remainder (what was left of your closed merchant) or other"},   \
         {"direction", "DIR", false, "in out", "only money in or out"},                             \
         {"from", "TIME", false, NULL, "lines at or after TIME (YYYY-MM-DD or RFC 3339)"},          \
         {"to", "TIME", false, NULL, "lines before TIME; a date takes in the whole day"},           \
@@ -740,8 +741,9 @@ static const struct cli_command S_commands[] = {
      "The owner's view (the user profile): the merchant takes no payment again, and nothing "
      "opens it again. Only an empty one closes: withdraw its balance first (`qianbao merchant "
      "balance` shows it) and wait for the bank to settle. Its queries and bills still answer. "
-     "Asks for your payment password. Once it is closed, your own wallet may close too "
-     "(`qianbao close-account`).",
+     "What is then left, if too little for any withdrawal, goes to your wallet. Asks for your "
+     "payment password. Once it is closed, your own wallet may close too (`qianbao "
+     "close-account`).",
      {{"mchid", "MCHID", false, NULL, "which of your merchants, when you own several"},
       S_PAYMENT_PASSWORD_STDIN},
      cli_run_merchant_close},

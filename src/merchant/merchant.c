@@ -13,6 +13,7 @@
 #include "identity/identity.h"
 #include "merchant/merchant.h"
 #include "merchant/paycode.h"
+#include "wallet/topup.h"
 #include "wallet/wallet.h"
 
 #define S_COLUMNS                                                                                  \
@@ -489,15 +490,33 @@ static enum qb_error S_close_check(struct ledger_txn *txn, struct merchant_statu
     struct ledger_account_view account;
     if (ledger_txn_account_get(txn, c->merchant.account_id, &account) != QB_OK)
         return QB_E_INTERNAL; /* a merchant without its settlement account */
-    c->not_empty = account.balance_minor - account.held_minor != 0 ? "balance"
-                   : account.held_minor != 0                       ? "pending"
-                                                                   : NULL;
+    /* A remainder no withdrawal can take (less than a fen and its fee)
+     * goes to the owner's wallet instead, if it takes credits: else the
+     * merchant could never be emptied. */
+    int64_t available = account.balance_minor - account.held_minor;
+    int64_t most = 0, fee = 0;
+    wallet_withdrawal_max(&c->env->settings, available, c->env->settings.limit_per_payment_minor,
+                          &most, &fee);
+    struct identity_user owner;
+    enum qb_error err = identity_txn_user_get(txn, c->env, c->owner_user_id, &owner);
+    if (err != QB_OK)
+        return err == QB_E_NOT_FOUND ? QB_E_INTERNAL : err; /* the owner of a merchant */
+    struct ledger_account_view wallet;
+    if (ledger_txn_account_get(txn, owner.account_id, &wallet) != QB_OK)
+        return QB_E_INTERNAL;
+    bool takes = owner.status == IDENTITY_ACTIVE &&
+                 (wallet.flags & (LEDGER_ACCOUNT_CREDIT_FROZEN | LEDGER_ACCOUNT_CLOSED)) == 0;
+    c->not_empty = account.held_minor != 0                  ? "pending"
+                   : available != 0 && (most > 0 || !takes) ? "balance"
+                                                            : NULL;
     if (c->not_empty != NULL) {
         c->outcome = QB_E_ACCOUNT_NOT_EMPTY;
         return QB_OK;
     }
-    enum qb_error err = identity_txn_payment_password_verify(txn, c->env, c->owner_user_id,
-                                                             c->payment_password, &c->password_try);
+    c->remainder_minor = available;
+    c->owner_account_id = owner.account_id;
+    err = identity_txn_payment_password_verify(txn, c->env, c->owner_user_id, c->payment_password,
+                                               &c->password_try);
     if (err == QB_E_PASSWORD_WRONG || err == QB_E_PASSWORD_LOCKED || err == QB_E_PASSWORD_NOT_SET ||
         err == QB_OK) {
         c->outcome = err;
@@ -519,6 +538,8 @@ static enum qb_error S_status_run(struct ledger_txn *txn, struct ledger_cmd *cmd
     c->outcome = QB_E_INTERNAL;
     c->changed = false;
     c->not_empty = NULL;
+    c->remainder_minor = 0;
+    c->owner_account_id = 0;
     c->password_try = (struct identity_password_try){0, 0};
     enum qb_error err = merchant_get(store, c->mchid, &c->merchant);
     if (err == QB_OK && close && strcmp(c->merchant.owner_user_id, c->owner_user_id) != 0)
@@ -545,6 +566,15 @@ static enum qb_error S_status_run(struct ledger_txn *txn, struct ledger_cmd *cmd
         if (err != QB_OK || c->outcome != QB_OK)
             return err;
         c->outcome = QB_E_INTERNAL;
+        if (c->remainder_minor > 0) {
+            const struct ledger_leg legs[2] = {{c->merchant.account_id, -c->remainder_minor},
+                                               {c->owner_account_id, c->remainder_minor}};
+            int64_t entry_id = 0;
+            err =
+                ledger_txn_post(txn, WALLET_CODE_MERCHANT_REMAINDER, c->mchid, legs, 2, &entry_id);
+            if (err != QB_OK)
+                return err;
+        }
         err = ledger_txn_account_set_flags(txn, c->merchant.account_id, LEDGER_ACCOUNT_CLOSED);
         if (err != QB_OK)
             return err == QB_E_CONFLICT ? QB_E_INTERNAL : err; /* checked empty above */

@@ -216,12 +216,16 @@ void merchant_app_add_cmd_init(struct merchant_app_add_cmd *c);
  * MERCHANT_STATUS_CLOSED is its owner's, and needs env, owner_user_id and the
  * owner's payment_password: NOT_FOUND unless owner_user_id owns mchid;
  * CONFLICT when closed already; ACCOUNT_NOT_EMPTY with *not_empty
- * "balance" (money in its settlement account) or "pending" (held for a
- * withdrawal the bank has not settled), before the password is asked;
+ * "pending" (held for a withdrawal the bank has not settled) or "balance"
+ * (money a withdrawal could take, or any when the owner's wallet takes no
+ * credit), before the password is asked;
  * then the password as a payment checks it (PASSWORD_WRONG, _LOCKED,
  * PAYMENT_PASSWORD_NOT_SET; counted). Then, in the same transaction, the
- * row's status and closed_at, and the settlement account closed in the
- * ledger (CLOSED), which takes no credit ever again. */
+ * row's status and closed_at, a remainder too small for any withdrawal
+ * (wallet_withdrawal_max: less than a fen and its fee) moved to the
+ * owner's wallet (WALLET_CODE_MERCHANT_REMAINDER, ref the mchid,
+ * remainder_minor), and the settlement account closed in the ledger
+ * (CLOSED), which takes no credit ever again. */
 struct merchant_status_cmd {
     struct ledger_cmd cmd; /* first: see domain.h */
     char mchid[MERCHANT_MCHID_SIZE];
@@ -234,6 +238,8 @@ struct merchant_status_cmd {
     enum qb_error outcome;
     bool changed;
     const char *not_empty;                     /* ACCOUNT_NOT_EMPTY: "balance" or "pending" */
+    int64_t remainder_minor;                   /* closed: what went to the owner's wallet */
+    int64_t owner_account_id;
     struct identity_password_try password_try; /* PASSWORD_WRONG, _LOCKED */
     struct merchant merchant;
 };

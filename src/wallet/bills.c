@@ -101,6 +101,9 @@ static bool S_classify(const struct ledger_entry *e, const struct ledger_posting
     case WALLET_CODE_TRANSFER:
         *type = BILLS_TRANSFER;
         return e->kind == LEDGER_ENTRY_TRANSFER && po->amount_minor != 0;
+    case WALLET_CODE_MERCHANT_REMAINDER:
+        *type = BILLS_MERCHANT_REMAINDER;
+        return e->kind == LEDGER_ENTRY_TRANSFER && po->amount_minor > 0;
     case WALLET_CODE_TRANSFER_RETURN:
         *type = BILLS_TRANSFER_RETURN;
         return e->kind == LEDGER_ENTRY_TRANSFER && po->amount_minor != 0;
@@ -217,6 +220,11 @@ static enum qb_error S_line_fill(struct store *reader, const struct ledger_entry
     line->entry_id = e->id;
     if (type == BILLS_OTHER)
         return QB_OK;
+    if (type == BILLS_MERCHANT_REMAINDER) {
+        line->counterparty.kind = BILLS_PARTY_MERCHANT;
+        S_copy(line->counterparty.id, sizeof line->counterparty.id, e->ref);
+        return QB_OK;
+    }
     if (type == BILLS_RED_PACKET_SENT || type == BILLS_RED_PACKET_RECEIVED ||
         type == BILLS_RED_PACKET_REFUND) {
         struct redpacket packet;
@@ -716,6 +724,8 @@ const char *bills_type_name(enum bills_type type)
         return "withdrawal_refund";
     case BILLS_TRANSFER_RETURN:
         return "transfer_return";
+    case BILLS_MERCHANT_REMAINDER:
+        return "merchant_remainder";
     case BILLS_ANY:
         break;
     }

@@ -32,6 +32,9 @@
  *               red_packet_received "in" (one share, counterparty the
  *               sender), red_packet_refund "in" (the unclaimed rest); the
  *               memo is the packet's greeting
+ *   merchant_remainder  what was left of the owner's merchant when it
+ *               closed, too little for a withdrawal: "in", id and
+ *               counterparty the merchant (no payment of its own)
  *   other       an entry of a code this module does not know yet (later
  *               modules' orders) that changed the balance: a line of type
  *               "other", so the balances still add up.
@@ -91,11 +94,12 @@ enum bills_type {
     BILLS_RED_PACKET_SENT = 6,                  /* sender → escrow (redpacket.h): "out" */
     BILLS_RED_PACKET_RECEIVED = 7,              /* a claimed share: "in", from the sender */
     BILLS_RED_PACKET_REFUND = 8,                /* the unclaimed rest back at expiry: "in" */
-    BILLS_ORDER_REFUND = 9,       /* a merchant's refund of an order (payments kind 6): "in" */
-    BILLS_WITHDRAWAL_REFUND = 10, /* a failed withdrawal's amount and fee back: "in" */
-    BILLS_TRANSFER_RETURN = 11,   /* a transfer sent back by its payee (payments kind 7) */
+    BILLS_ORDER_REFUND = 9,        /* a merchant's refund of an order (payments kind 6): "in" */
+    BILLS_WITHDRAWAL_REFUND = 10,  /* a failed withdrawal's amount and fee back: "in" */
+    BILLS_TRANSFER_RETURN = 11,    /* a transfer sent back by its payee (payments kind 7) */
+    BILLS_MERCHANT_REMAINDER = 12, /* a closed merchant's remainder to its owner: "in" */
 };
-#define BILLS_TYPE_COUNT 12
+#define BILLS_TYPE_COUNT 13
 
 enum bills_direction {
     BILLS_BOTH = 0, /* filters only */
@@ -229,7 +233,7 @@ bool bills_time_parse(const char *text, bool end_of_day, int64_t *at_ms);
 
 /* "topup", "withdrawal", "transfer", "other", "order_payment", "red_packet_sent",
  * "red_packet_received", "red_packet_refund", "order_refund", "withdrawal_refund",
- * "transfer_return";
+ * "transfer_return", "merchant_remainder";
  * bills_type_parse answers
  * BILLS_ANY for none of them (and for NULL). */
 const char *bills_type_name(enum bills_type type);

@@ -59,9 +59,12 @@ enum wallet_code {
      * fee share), fee income −fee share, payer +refund; ref the payer's
      * payment id. */
     WALLET_CODE_ORDER_REFUND = 31,
-    WALLET_CODE_ORDER_REVERSAL = 32,  /* a reversed payment-code order: merchant and fee back to the
-                                         payer; ref the payment id */
-    WALLET_CODE_RED_PACKET_SEND = 40, /* sender → escrow; ref the packet id */
+    WALLET_CODE_ORDER_REVERSAL = 32, /* a reversed payment-code order: merchant and fee back to the
+                                        payer; ref the payment id */
+    /* A closing merchant's remainder too small for any withdrawal (less
+     * than a fen and its fee), merchant → its owner's wallet; ref the mchid. */
+    WALLET_CODE_MERCHANT_REMAINDER = 33,
+    WALLET_CODE_RED_PACKET_SEND = 40,   /* sender → escrow; ref the packet id */
     WALLET_CODE_RED_PACKET_CLAIM = 41,  /* escrow → claimer; ref the packet id */
     WALLET_CODE_RED_PACKET_REFUND = 42, /* escrow → sender, at expiry; ref the packet id */
 };

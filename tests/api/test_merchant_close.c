@@ -155,14 +155,15 @@ TEST(an_empty_merchant_closes_for_good_and_then_its_owners_wallet)
     EXPECT_CLOSE(&owner, "", "000000", 409, "ACCOUNT_NOT_EMPTY", "balance");
     EXPECT_CLOSE(&owner, "", TH_PAY_PASSWORD, 409, "ACCOUNT_NOT_EMPTY", "balance");
 
-    /* All of it withdrawn, the bank confirming late (…0061): held, then settled. */
+    /* Nearly all of it withdrawn, the bank confirming late (…0061): held, then settled. Ten
+     * fen are left, too little for any withdrawal (a fen and its 10 fen fee). */
     struct client_response res;
-    ASSERT_EQ_INT(rh_merchant_withdraw(&S_client, &owner, NULL, card_id, 49650, "mc-w", &res), 201);
+    ASSERT_EQ_INT(rh_merchant_withdraw(&S_client, &owner, NULL, card_id, 49640, "mc-w", &res), 201);
     ASSERT_EQ_STR(api_json_str(&res, "status"), "PROCESSING");
     ASSERT_EQ_INT(api_json_int(&res, "fee", -1), 50);
     client_response_release(&res);
-    ASSERT_EQ_INT(S_balance(&owner, "available"), 0);
-    ASSERT_EQ_INT(S_balance(&owner, "pending"), 49700);
+    ASSERT_EQ_INT(S_balance(&owner, "available"), 10);
+    ASSERT_EQ_INT(S_balance(&owner, "pending"), 49690);
     EXPECT_CLOSE(&owner, "", TH_PAY_PASSWORD, 409, "ACCOUNT_NOT_EMPTY", "pending");
     for (int waited = 0; S_balance(&owner, "pending") != 0 && waited < 15000; waited += 100)
         usleep(100 * 1000);
@@ -176,7 +177,27 @@ TEST(an_empty_merchant_closes_for_good_and_then_its_owners_wallet)
     ASSERT_EQ_STR(json_string_value(json_object_get(me, "mchid")), m.mchid);
     ASSERT_EQ_STR(json_string_value(json_object_get(me, "status")), "CLOSED");
     ASSERT(json_string_value(json_object_get(me, "closed_at")) != NULL);
+    ASSERT_EQ_INT(json_integer_value(json_object_get(
+                      json_array_get(json_object_get(me, "balances"), 0), "available")),
+                  0);
     json_decref(me);
+    /* The ten fen went to the owner's wallet, a bill line from the merchant. */
+    ASSERT_EQ_INT(th_balance(&S_client, &owner), 10);
+    ASSERT_EQ_INT(api_call(&S_client, "GET", "/v1/me/transactions?type=merchant_remainder",
+                           owner.token, NULL, &res),
+                  200);
+    json_t *bills = api_json(&res);
+    client_response_release(&res);
+    json_t *line = json_array_get(json_object_get(bills, "items"), 0);
+    ASSERT_EQ_INT(json_array_size(json_object_get(bills, "items")), 1);
+    ASSERT_EQ_STR(json_string_value(json_object_get(line, "direction")), "in");
+    ASSERT_EQ_INT(json_integer_value(json_object_get(line, "amount")), 10);
+    ASSERT_EQ_INT(json_integer_value(json_object_get(line, "balance_after")), 10);
+    json_t *party = json_object_get(line, "counterparty");
+    ASSERT_EQ_STR(json_string_value(json_object_get(party, "type")), "merchant");
+    ASSERT_EQ_STR(json_string_value(json_object_get(party, "id")), m.mchid);
+    ASSERT_EQ_STR(json_string_value(json_object_get(party, "name")), "歇业小店");
+    json_decref(bills);
     me = S_me(&owner);
     ASSERT_EQ_STR(json_string_value(json_object_get(me, "status")), "CLOSED");
     json_decref(me);
@@ -211,7 +232,17 @@ TEST(an_empty_merchant_closes_for_good_and_then_its_owners_wallet)
     client_response_release(&res);
     ASSERT_EQ_INT(th_balance(&S_client, &payer), payer_before);
 
-    /* The owner's wallet is no longer held by the merchant, and closes. */
+    /* The owner's wallet is no longer held by the merchant, only by the ten fen; spent, it
+     * closes. */
+    S_closing(&owner, closing, sizeof closing);
+    ASSERT_EQ_STR(closing, "balance");
+    char tbody[256];
+    snprintf(tbody, sizeof tbody,
+             "{\"to\":\"%s\",\"amount\":10,\"payment_password\":\"" TH_PAY_PASSWORD "\"}",
+             payer.id);
+    ASSERT_EQ_INT(
+        api_call_idem(&S_client, "POST", "/v1/transfers", owner.token, "mc-t", tbody, &res), 201);
+    client_response_release(&res);
     S_closing(&owner, closing, sizeof closing);
     ASSERT_EQ_STR(closing, "");
     char sms[API_SMS_CODE_SIZE];

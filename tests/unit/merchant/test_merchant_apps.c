@@ -341,9 +341,16 @@ TEST(an_owner_closes_an_empty_merchant_for_good)
     ASSERT_EQ_INT(merchant_user_close_blockers(wx->reader, owner.id, &blockers), QB_OK);
     ASSERT(blockers & DOMAIN_CLOSE_MERCHANT);
 
+    /* 5 fen are left, which no withdrawal can take (a fen and its fee are 11): they go to the
+     * owner's wallet at the closing, if it takes money. */
     struct wx_raw drain = {
-        .kind = 3, .account_id = m.account_id, .other_id = wx->sys_id, .amount_minor = 500};
+        .kind = 3, .account_id = m.account_id, .other_id = wx->sys_id, .amount_minor = 495};
     ASSERT_EQ_INT(wx_raw_exec(wx, &drain), QB_OK);
+    ASSERT_EQ_INT(wx_user_op(wx, IDENTITY_OP_FREEZE, owner.id, 0, NULL), QB_OK);
+    ASSERT_EQ_INT(S_close(wx, "1900000001", owner.id, WX_PAY_PASSWORD, &not_empty, &after),
+                  QB_E_ACCOUNT_NOT_EMPTY);
+    ASSERT_EQ_STR(not_empty, "balance");
+    ASSERT_EQ_INT(wx_user_op(wx, IDENTITY_OP_ADMIN_UNFREEZE, owner.id, 0, NULL), QB_OK);
     ASSERT_EQ_INT(S_close(wx, "1900000001", owner.id, WX_WRONG_PASSWORD, &not_empty, &after),
                   QB_E_PASSWORD_WRONG);
     ASSERT_EQ_INT(wx_user_get(wx, owner.id).payment_password_failures, 1);
@@ -353,6 +360,8 @@ TEST(an_owner_closes_an_empty_merchant_for_good)
     ASSERT_EQ_INT(S_close(wx, "1900000001", owner.id, WX_PAY_PASSWORD, &not_empty, &after), QB_OK);
     ASSERT_EQ_INT(after.status, MERCHANT_STATUS_CLOSED);
     ASSERT(after.closed_at_ms > 0);
+    ASSERT_EQ_INT(wx_balance(wx, m.account_id), 0);
+    ASSERT_EQ_INT(wx_balance(wx, owner.account_id), 5);
     ASSERT_EQ_STR(merchant_status_name(after.status), "CLOSED");
     struct ledger_account_view view;
     ASSERT_EQ_INT(ledger_account_view(wx->ledger, m.account_id, &view), QB_OK);
