@@ -95,6 +95,25 @@ static inline bool mh_verify(EVP_PKEY *key, const char *message, size_t size, co
     return ok;
 }
 
+/* Fills m from an onboarding's answer j (POST /admin/merchants or
+ * /v1/merchants: the latter gives no API v3 key). False when the keys in it
+ * do not load. */
+static inline bool mh_from_answer(const json_t *j, struct mh_merchant *m)
+{
+    snprintf(m->mchid, sizeof m->mchid, "%s", json_string_value(json_object_get(j, "mchid")));
+    snprintf(m->appid, sizeof m->appid, "%s", json_string_value(json_object_get(j, "appid")));
+    const char *apiv3_key = json_string_value(json_object_get(j, "apiv3_key"));
+    snprintf(m->apiv3_key, sizeof m->apiv3_key, "%s", apiv3_key != NULL ? apiv3_key : "");
+    snprintf(m->serial_no, sizeof m->serial_no, "%s",
+             json_string_value(json_object_get(j, "serial_no")));
+    snprintf(m->platform_serial_no, sizeof m->platform_serial_no, "%s",
+             json_string_value(json_object_get(j, "platform_serial_no")));
+    m->key = mh_pem_key(json_string_value(json_object_get(j, "private_key_pem")), true);
+    m->platform_key =
+        mh_pem_key(json_string_value(json_object_get(j, "platform_public_key_pem")), false);
+    return m->key != NULL && m->platform_key != NULL;
+}
+
 /* Onboards a merchant through POST /admin/merchants (fee_ppm < 0: the
  * default rate). False with a message on stderr when refused. */
 static inline bool mh_onboard(struct client *client, const char *admin, long long fee_ppm,
@@ -110,20 +129,7 @@ static inline bool mh_onboard(struct client *client, const char *admin, long lon
     long status = api_call(client, "POST", "/admin/merchants", admin, body, &res);
     json_t *j = api_json(&res);
     bool ok = status == 201 && j != NULL;
-    if (ok) {
-        snprintf(m->mchid, sizeof m->mchid, "%s", json_string_value(json_object_get(j, "mchid")));
-        snprintf(m->appid, sizeof m->appid, "%s", json_string_value(json_object_get(j, "appid")));
-        snprintf(m->apiv3_key, sizeof m->apiv3_key, "%s",
-                 json_string_value(json_object_get(j, "apiv3_key")));
-        snprintf(m->serial_no, sizeof m->serial_no, "%s",
-                 json_string_value(json_object_get(j, "serial_no")));
-        snprintf(m->platform_serial_no, sizeof m->platform_serial_no, "%s",
-                 json_string_value(json_object_get(j, "platform_serial_no")));
-        m->key = mh_pem_key(json_string_value(json_object_get(j, "private_key_pem")), true);
-        m->platform_key =
-            mh_pem_key(json_string_value(json_object_get(j, "platform_public_key_pem")), false);
-        ok = m->key != NULL && m->platform_key != NULL;
-    }
+    ok = ok && mh_from_answer(j, m);
     if (!ok)
         fprintf(stderr, "  mh_onboard: %ld %.*s\n", status, (int)res.body.size,
                 res.body.data != NULL ? res.body.data : "");
@@ -144,18 +150,7 @@ static inline bool mh_owner_onboard(struct client *client, const struct api_user
     long status = api_call(client, "POST", "/v1/merchants", u->token, body, &res);
     json_t *j = api_json(&res);
     bool ok = status == 201 && j != NULL;
-    if (ok) {
-        snprintf(m->mchid, sizeof m->mchid, "%s", json_string_value(json_object_get(j, "mchid")));
-        snprintf(m->appid, sizeof m->appid, "%s", json_string_value(json_object_get(j, "appid")));
-        snprintf(m->serial_no, sizeof m->serial_no, "%s",
-                 json_string_value(json_object_get(j, "serial_no")));
-        snprintf(m->platform_serial_no, sizeof m->platform_serial_no, "%s",
-                 json_string_value(json_object_get(j, "platform_serial_no")));
-        m->key = mh_pem_key(json_string_value(json_object_get(j, "private_key_pem")), true);
-        m->platform_key =
-            mh_pem_key(json_string_value(json_object_get(j, "platform_public_key_pem")), false);
-        ok = m->key != NULL && m->platform_key != NULL;
-    }
+    ok = ok && mh_from_answer(j, m);
     if (!ok)
         fprintf(stderr, "  mh_owner_onboard: %ld %.*s\n", status, (int)res.body.size,
                 res.body.data != NULL ? res.body.data : "");
@@ -216,6 +211,20 @@ static inline long mh_call(struct client *client, const struct mh_merchant *m, c
                            const char *path, const char *body, struct client_response *res)
 {
     return mh_call_opt(client, m, method, path, body, NULL, res);
+}
+
+/* POST /v3/pay/transactions/native for m: an order out_trade_no of total fen
+ * (description "d", a public notify_url); the status, the answer in res. */
+static inline long mh_native_order(struct client *client, const struct mh_merchant *m,
+                                   const char *out_trade_no, long long total,
+                                   struct client_response *res)
+{
+    char body[1024];
+    snprintf(body, sizeof body,
+             "{\"appid\":\"%s\",\"mchid\":\"%s\",\"description\":\"d\",\"out_trade_no\":\"%s\","
+             "\"notify_url\":\"https://example.com/n\",\"amount\":{\"total\":%lld}}",
+             m->appid, m->mchid, out_trade_no, total);
+    return mh_call(client, m, "POST", "/v3/pay/transactions/native", body, res);
 }
 
 /* True when res carries a valid platform signature, as an SDK checks it. */

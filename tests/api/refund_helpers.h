@@ -26,19 +26,9 @@ static inline bool rh_onboard_owned(struct client *client, const char *admin, co
         json_decref(j);
         return false;
     }
-    snprintf(m->mchid, sizeof m->mchid, "%s", json_string_value(json_object_get(j, "mchid")));
-    snprintf(m->appid, sizeof m->appid, "%s", json_string_value(json_object_get(j, "appid")));
-    snprintf(m->apiv3_key, sizeof m->apiv3_key, "%s",
-             json_string_value(json_object_get(j, "apiv3_key")));
-    snprintf(m->serial_no, sizeof m->serial_no, "%s",
-             json_string_value(json_object_get(j, "serial_no")));
-    snprintf(m->platform_serial_no, sizeof m->platform_serial_no, "%s",
-             json_string_value(json_object_get(j, "platform_serial_no")));
-    m->key = mh_pem_key(json_string_value(json_object_get(j, "private_key_pem")), true);
-    m->platform_key =
-        mh_pem_key(json_string_value(json_object_get(j, "platform_public_key_pem")), false);
+    bool ok = mh_from_answer(j, m);
     json_decref(j);
-    return m->key != NULL && m->platform_key != NULL;
+    return ok;
 }
 
 /* Creates a native order of m described as description (notify_url NULL: a

@@ -25,13 +25,8 @@ static char S_admin[API_TOKEN_SIZE_MAX];
 static long S_order(const struct mh_merchant *m, const char *out_trade_no, long long total,
                     char code_url[256], char message[256])
 {
-    char body[1024];
-    snprintf(body, sizeof body,
-             "{\"appid\":\"%s\",\"mchid\":\"%s\",\"description\":\"d\",\"out_trade_no\":\"%s\","
-             "\"notify_url\":\"https://example.com/n\",\"amount\":{\"total\":%lld}}",
-             m->appid, m->mchid, out_trade_no, total);
     struct client_response res;
-    long status = mh_call(&S_client, m, "POST", "/v3/pay/transactions/native", body, &res);
+    long status = mh_native_order(&S_client, m, out_trade_no, total, &res);
     snprintf(code_url, 256, "%s", api_json_str(&res, "code_url"));
     snprintf(message, 256, "%s", api_json_str(&res, "message"));
     client_response_release(&res);

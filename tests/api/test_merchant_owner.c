@@ -29,13 +29,8 @@ static void S_onboard(const struct api_user *u, const char *name, struct mh_merc
 static void S_order(const struct mh_merchant *m, const struct api_user *payer,
                     const char *out_trade_no, long long total)
 {
-    char body[1024];
-    snprintf(body, sizeof body,
-             "{\"appid\":\"%s\",\"mchid\":\"%s\",\"description\":\"d\",\"out_trade_no\":\"%s\","
-             "\"notify_url\":\"https://example.com/n\",\"amount\":{\"total\":%lld}}",
-             m->appid, m->mchid, out_trade_no, total);
     struct client_response res;
-    ASSERT_EQ_INT(mh_call(&S_client, m, "POST", "/v3/pay/transactions/native", body, &res), 200);
+    ASSERT_EQ_INT(mh_native_order(&S_client, m, out_trade_no, total, &res), 200);
     char pay[256];
     snprintf(pay, sizeof pay, "{\"code_url\":\"%s\",\"payment_password\":\"%s\"}",
              api_json_str(&res, "code_url"), TH_PAY_PASSWORD);
