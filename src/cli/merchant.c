@@ -795,20 +795,20 @@ int cli_run_merchant_notifications(struct cli *cli, const struct cli_args *args)
 
 int cli_run_merchant_close(struct cli *cli, const struct cli_args *args)
 {
-    char path[128] = "/v1/merchants/me/close";
     const char *mchid = cli_arg(cli, args, "mchid");
-    if (mchid != NULL && !cli_query_add(path, sizeof path, "mchid", mchid))
-        return cli_usage_error(cli, "the request is too long");
     char password[CLI_SECRET_SIZE_MAX] = "";
     int rc = cli_money_payment_password(cli, args, password, sizeof password);
     if (rc != CLI_EXIT_OK)
         return rc;
     json_t *body = json_pack("{s:s}", "payment_password", password);
     cli_secret_wipe(password, sizeof password);
-    if (body == NULL)
-        return cli_usage_error(cli, "the payment password must be six digits");
+    if (body == NULL ||
+        (mchid != NULL && json_object_set_new(body, "mchid", json_string(mchid)) != 0)) {
+        json_decref(body);
+        return cli_usage_error(cli, "MCHID must be UTF-8 text");
+    }
     struct cli_response res;
-    rc = cli_call(cli, "POST", path, CLI_AUTH_USER, body, &res);
+    rc = cli_call(cli, "POST", "/v1/merchants/me/close", CLI_AUTH_USER, body, &res);
     json_decref(body);
     if (rc == CLI_EXIT_OK && cli->json) {
         cli_print_body(&res);

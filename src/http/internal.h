@@ -657,6 +657,11 @@ void http_handle_merchant_apps_create(struct http_request *req);
 void http_handle_admin_merchant_apps_create(struct http_request *req);
 void http_handle_me_openid_get(struct http_request *req);
 void http_handle_me_order_payments_create(struct http_request *req);
+/* The caller's merchant named mchid, or with mchid NULL the caller's only
+ * one (or only one not closed: merchant_owned_get), into m; false after
+ * replying (NOT_FOUND for none of the caller's, PARAM_ERROR when the caller
+ * owns several and named none). */
+bool http_merchant_owned(struct http_request *req, const char *mchid, struct merchant *m);
 void http_handle_merchants_me_get(struct http_request *req);
 void http_handle_merchants_me_close(struct http_request *req);
 void http_handle_merchants_me_analytics(struct http_request *req);

@@ -490,16 +490,12 @@ out:
 
 /* --- GET /v1/merchants/me, GET /v1/merchants/me/analytics ----------------------------------- */
 
-/* The caller's merchant named by ?mchid=, or the caller's only one, into
- * m; false after replying (NOT_FOUND for none of the caller's, PARAM_ERROR
- * when the caller owns several and named none). */
-static bool S_owned(struct http_request *req, struct merchant *m)
+bool http_merchant_owned(struct http_request *req, const char *mchid, struct merchant *m)
 {
     struct store *reader = http_reader_acquire(req);
     if (reader == NULL)
         return false;
-    enum qb_error err = merchant_owned_get(reader, http_request_session(req)->user_id,
-                                           http_request_query(req, "mchid"), m);
+    enum qb_error err = merchant_owned_get(reader, http_request_session(req)->user_id, mchid, m);
     http_reader_release(req, reader);
     if (err == QB_E_PARAM)
         http_reply_error_message(req, err, "you own several merchants: name one with mchid");
@@ -508,6 +504,12 @@ static bool S_owned(struct http_request *req, struct merchant *m)
     else if (err != QB_OK)
         http_reply_error(req, err);
     return err == QB_OK;
+}
+
+/* The caller's merchant of the query's mchid (http_merchant_owned). */
+static bool S_owned(struct http_request *req, struct merchant *m)
+{
+    return http_merchant_owned(req, http_request_query(req, "mchid"), m);
 }
 
 /* Replies 200 with m as its owner sees it: {mchid, appid, appids, name,
@@ -569,6 +571,7 @@ void http_handle_merchants_me_get(struct http_request *req)
 
 static const struct http_field S_close_fields[] = {
     {"payment_password", HTTP_FIELD_STRING, true, 16, 0, 0},
+    {"mchid", HTTP_FIELD_STRING, false, MERCHANT_MCHID_SIZE - 1, 0, 0},
 };
 
 static void S_close_resume(struct http_request *req, struct ledger_cmd *cmd)
@@ -620,7 +623,7 @@ void http_handle_merchants_me_close(struct http_request *req)
         http_reply_error(req, env == NULL ? QB_E_INTERNAL : QB_E_TOO_LARGE);
         goto out;
     }
-    if (!S_owned(req, m))
+    if (!http_merchant_owned(req, http_json_string(body, "mchid"), m))
         goto out;
     merchant_status_cmd_init(c, MERCHANT_STATUS_CLOSED);
     c->env = env;

@@ -422,29 +422,6 @@ out:
     wallet_pay_cmd_release(&c->pay);
 }
 
-/* The caller's merchant named mchid, or with mchid NULL the caller's only
- * one; NULL after replying. */
-static const struct merchant *S_owned_merchant(struct http_request *req, const char *mchid)
-{
-    struct merchant *m = http_request_alloc(req, sizeof *m);
-    if (m == NULL) {
-        http_reply_error(req, QB_E_TOO_LARGE);
-        return NULL;
-    }
-    struct store *reader = http_reader_acquire(req);
-    if (reader == NULL)
-        return NULL;
-    enum qb_error err = merchant_owned_get(reader, http_request_session(req)->user_id, mchid, m);
-    http_reader_release(req, reader);
-    if (err == QB_E_PARAM)
-        http_reply_error_message(req, err, "you own several merchants: name one with mchid");
-    else if (err == QB_E_NOT_FOUND)
-        http_reply_error_message(req, err, "no such merchant of yours");
-    else if (err != QB_OK)
-        http_reply_error(req, err);
-    return err == QB_OK ? m : NULL;
-}
-
 /* A top-up or withdrawal of the caller's balance, or with merchant a
  * withdrawal of the balance of a merchant the caller owns (the body's
  * mchid, or the caller's only merchant). */
@@ -492,8 +469,10 @@ static void S_pay_create(struct http_request *req, enum wallet_payment_kind kind
     }
     if (merchant) {
         /* The caller's merchant: its settlement account is the one emptied. */
-        const struct merchant *m = S_owned_merchant(req, http_json_string(body, "mchid"));
-        if (m == NULL) {
+        struct merchant *m = http_request_alloc(req, sizeof *m);
+        if (m == NULL || !http_merchant_owned(req, http_json_string(body, "mchid"), m)) {
+            if (m == NULL)
+                http_reply_error(req, QB_E_TOO_LARGE);
             wallet_pay_cmd_release(&c->pay);
             goto out;
         }
@@ -545,8 +524,12 @@ static void S_withdrawal_quote(struct http_request *req, bool merchant)
     const struct domain_settings *settings = &env->settings;
     int64_t account_id = 0;
     if (merchant) {
-        const struct merchant *m = S_owned_merchant(req, http_request_query(req, "mchid"));
-        if (m == NULL)
+        struct merchant *m = http_request_alloc(req, sizeof *m);
+        if (m == NULL) {
+            http_reply_error(req, QB_E_TOO_LARGE);
+            return;
+        }
+        if (!http_merchant_owned(req, http_request_query(req, "mchid"), m))
             return;
         account_id = m->account_id;
     }

@@ -448,19 +448,23 @@ enum qb_error merchant_owned_get(struct store *reader, const char *owner_user_id
     memset(out, 0, sizeof *out);
     char found[MERCHANT_MCHID_SIZE] = "";
     if (mchid == NULL) {
-        /* The owner's only merchant: two rows are a question to ask back. */
+        /* The owner's only merchant, or the only one not closed: two
+         * rows otherwise are a question to ask back. Open ones first. */
         struct store_stmt *st = NULL;
         if (store_prepare(reader,
-                          "SELECT mchid FROM merchants WHERE owner_user_id = $1 ORDER BY seq"
-                          " LIMIT 2",
+                          "SELECT mchid, status = 3 FROM merchants WHERE owner_user_id = $1"
+                          " ORDER BY status = 3, seq LIMIT 2",
                           &st) != QB_OK)
             return QB_E_STORAGE;
         enum qb_error err = store_bind_text(st, 1, owner_user_id, strlen(owner_user_id));
         int rows = 0;
         int rc = STORE_STEP_DONE;
-        while (err == QB_OK && (rc = store_step(st)) == STORE_STEP_ROW)
-            if (rows++ == 0)
+        bool closed[2] = {false, false};
+        while (err == QB_OK && (rc = store_step(st)) == STORE_STEP_ROW) {
+            if (rows == 0)
                 store_column_text_copy(st, 0, found, sizeof found);
+            closed[rows++] = store_column_int64(st, 1) != 0;
+        }
         if (err == QB_OK && rc != STORE_STEP_DONE)
             err = QB_E_STORAGE;
         store_finalize(st);
@@ -468,7 +472,7 @@ enum qb_error merchant_owned_get(struct store *reader, const char *owner_user_id
             return err;
         if (rows == 0)
             return QB_E_NOT_FOUND;
-        if (rows > 1)
+        if (rows > 1 && (closed[0] || !closed[1]))
             return QB_E_PARAM;
         mchid = found;
     }

@@ -116,9 +116,10 @@ struct merchant {
 QB_MUST_USE enum qb_error merchant_get(struct store *reader, const char *mchid,
                                        struct merchant *out);
 /* The merchant of owner_user_id named mchid, or with mchid NULL the
- * owner's only merchant. QB_E_NOT_FOUND when the user owns no such
- * merchant (another owner's is not found, like one that never was);
- * QB_E_PARAM when mchid is NULL and the user owns several; QB_E_STORAGE. */
+ * owner's only merchant, or the only one not closed. QB_E_NOT_FOUND when
+ * the user owns no such merchant (another owner's is not found, like one
+ * that never was); QB_E_PARAM when mchid is NULL and that does not tell
+ * one; QB_E_STORAGE. */
 QB_MUST_USE enum qb_error merchant_owned_get(struct store *reader, const char *owner_user_id,
                                              const char *mchid, struct merchant *out);
 /* A merchant as an operator's list shows it: no key, no certificate. */
