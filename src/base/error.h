@@ -105,7 +105,11 @@
       "the payer's wallet is closed: settle this refund with them (用户帐号注销)")                 \
     X(QB_E_TRANSFER_RETURNED, 409, "TRANSFER_RETURNED", "this transfer was returned already")      \
     X(QB_E_TRANSFER_RETURN_EXPIRED, 409, "TRANSFER_RETURN_EXPIRED",                                \
-      "this transfer is too old to return: send the money as a new transfer")
+      "this transfer is too old to return: send the money as a new transfer")                      \
+    X(QB_E_TRANSFER_ARRIVED, 409, "TRANSFER_ARRIVED",                                              \
+      "this transfer has arrived: ask its payee to send it back")                                  \
+    X(QB_E_TRANSFER_CANCELLED, 409, "TRANSFER_CANCELLED",                                          \
+      "the payer cancelled this transfer before it arrived")
 
 enum qb_error {
 #define QB_ERROR_ENUM(name, status, code, message) name,

@@ -289,7 +289,8 @@ out:
  * entries): partial says it ran out first. Each payee as GET /v1/payees
  * shows them, now (the name as it is today), with last_paid_at and whether
  * a transfer would reach them now (available: not frozen, taking credits).
- * A transfer its payee sent back counts for nothing. */
+ * A transfer its payee sent back, or one that never arrived, counts for
+ * nothing. */
 void http_handle_payees_recent(struct http_request *req)
 {
     size_t limit = S_RECENT_DEFAULT;
@@ -345,9 +346,11 @@ void http_handle_payees_recent(struct http_request *req)
         scanned += page.scanned;
         for (size_t i = 0; i < page.count && count < limit; i++) {
             const struct bills_counterparty *cp = &lines[i].counterparty;
-            /* A transfer sent back most likely went to the wrong person:
+            /* A transfer sent back most likely went to the wrong person,
+             * and one cancelled before it arrived was thought better of:
              * offering them again would invite the same mistake. */
-            bool seen = cp->kind != BILLS_PARTY_USER || lines[i].return_id[0] != '\0';
+            bool seen = cp->kind != BILLS_PARTY_USER || lines[i].return_id[0] != '\0' ||
+                        lines[i].status == WALLET_FAILED;
             for (size_t j = 0; !seen && j < count; j++)
                 seen = strcmp(found[j].id, cp->id) == 0;
             if (seen)

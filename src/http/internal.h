@@ -632,6 +632,7 @@ void http_handle_me_statement_get(struct http_request *req);
 /* transfer_routes.c: transfers between users, the spending limits. */
 void http_handle_transfers_create(struct http_request *req);
 void http_handle_transfers_get(struct http_request *req);
+void http_handle_transfers_cancel(struct http_request *req);
 void http_handle_transfers_return(struct http_request *req);
 void http_handle_me_limits_get(struct http_request *req);
 void http_handle_me_limits_set(struct http_request *req);

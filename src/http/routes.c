@@ -67,6 +67,7 @@ const struct http_route http_routes[] = {
     {"POST", "/v1/transfers", http_handle_transfers_create, HTTP_AUTH_USER, NULL},
     {"GET", "/v1/transfers/{id}", http_handle_transfers_get, HTTP_AUTH_USER, NULL},
     {"POST", "/v1/transfers/{id}/return", http_handle_transfers_return, HTTP_AUTH_USER, NULL},
+    {"POST", "/v1/transfers/{id}/cancel", http_handle_transfers_cancel, HTTP_AUTH_USER, NULL},
     {"GET", "/v1/me/limits", http_handle_me_limits_get, HTTP_AUTH_USER, NULL},
     {"PUT", "/v1/me/limits", http_handle_me_limits_set, HTTP_AUTH_USER, NULL},
     /* money_routes.c */

@@ -63,6 +63,7 @@ static const struct http_field S_transfer_fields[] = {
     {"currency", HTTP_FIELD_STRING, false, 8, 0, 0},
     {"memo", HTTP_FIELD_STRING, false, WALLET_MEMO_SIZE_MAX - 1, 0, 0},
     {"payment_password", HTTP_FIELD_STRING, false, S_PAYMENT_PASSWORD_SIZE_MAX, 0, 0},
+    {"arrival", HTTP_FIELD_STRING, false, 8, 0, 0},
 };
 
 static void S_transfer_resume(struct http_request *req, struct ledger_cmd *cmd)
@@ -89,9 +90,11 @@ void http_handle_transfers_create(struct http_request *req)
     const char *currency_code = http_json_string(body, "currency");
     const char *memo = http_json_string(body, "memo");
     const char *payment_password = http_json_string(body, "payment_password");
+    const char *arrival_name = http_json_string(body, "arrival");
     const json_t *amount_member = http_json_member(body, "amount");
     json_int_t amount = json_integer_value(amount_member);
     struct qr_payload code;
+    enum wallet_arrival arrival = WALLET_ARRIVAL_INSTANT;
 
     if ((to == NULL) == (payload == NULL)) {
         http_reply_error_message(req, QB_E_PARAM, "give one of to and payload");
@@ -147,6 +150,10 @@ void http_handle_transfers_create(struct http_request *req)
     }
     if (payment_password != NULL && !S_payment_password_shape(req, payment_password))
         goto out;
+    if (arrival_name != NULL && !wallet_arrival_parse(arrival_name, &arrival)) {
+        http_reply_error_message(req, QB_E_PARAM, "arrival must be \"instant\", \"2h\" or \"24h\"");
+        goto out;
+    }
     if (env == NULL) {
         http_reply_error(req, QB_E_INTERNAL);
         goto out;
@@ -167,6 +174,7 @@ void http_handle_transfers_create(struct http_request *req)
     t->c.currency = currency;
     t->c.amount_minor = (int64_t)amount;
     snprintf(t->c.memo, sizeof t->c.memo, "%s", memo != NULL ? memo : "");
+    t->c.arrival = arrival;
     if (payment_password != NULL) {
         t->c.has_payment_password = true;
         snprintf(t->c.payment_password, sizeof t->c.payment_password, "%s", payment_password);
@@ -187,19 +195,40 @@ static const struct http_field S_return_fields[] = {
     {"memo", HTTP_FIELD_STRING, false, WALLET_MEMO_SIZE_MAX - 1, 0, 0},
 };
 
-static void S_return_resume(struct http_request *req, struct ledger_cmd *cmd)
+/* The answer of a command on one transfer (a return, a cancel): kept. */
+static void S_stored_resume(struct http_request *req, struct ledger_cmd *cmd)
 {
     if (http_cmd_failure_is_news(cmd->result))
-        log_event(LOG_WARN, "http.transfer_return_failed", "error=%s", error_name(cmd->result));
+        log_event(LOG_WARN, "http.transfer_command_failed", "error=%s", error_name(cmd->result));
     http_reply_stored(req, cmd);
     ledger_cmd_release(cmd);
 }
 
-void http_handle_transfers_return(struct http_request *req)
+/* Arms cmd, a command of the caller on the transfer of the path's {id},
+ * with the caller's Idempotency-Key under principal, and fills in the
+ * caller's and the transfer's ids. An id of no payment's shape is no
+ * transfer: the command says so, and the answer is kept like any other.
+ * False after replying. */
+static bool S_transfer_cmd_arm(struct http_request *req, struct ledger_cmd *cmd,
+                               char principal[S_PRINCIPAL_SIZE_MAX], char user_id[ID_TEXT_SIZE_MAX],
+                               char transfer_id[ID_TEXT_SIZE_MAX])
 {
     const struct identity_session *session = http_request_session(req);
-    const struct domain_env *env = http_request_env(req);
     const char *id = http_request_param(req, "id");
+    snprintf(principal, S_PRINCIPAL_SIZE_MAX, "user:%s", session->user_id);
+    if (!http_idempotency_arm(req, cmd, principal)) {
+        ledger_cmd_release(cmd);
+        return false;
+    }
+    snprintf(user_id, ID_TEXT_SIZE_MAX, "%s", session->user_id);
+    snprintf(transfer_id, ID_TEXT_SIZE_MAX, "%s",
+             id != NULL && id_is_valid(id, strlen(id), "p") ? id : "");
+    return true;
+}
+
+void http_handle_transfers_return(struct http_request *req)
+{
+    const struct domain_env *env = http_request_env(req);
     json_t *body = http_json_body(req, S_return_fields, QB_ARRAY_COUNT(S_return_fields));
     if (body == NULL)
         return;
@@ -210,18 +239,35 @@ void http_handle_transfers_return(struct http_request *req)
         goto out;
     }
     wallet_transfer_return_cmd_init(&r->c, env);
-    snprintf(r->principal, sizeof r->principal, "user:%s", session->user_id);
-    if (!http_idempotency_arm(req, &r->c.cmd, r->principal)) {
-        ledger_cmd_release(&r->c.cmd);
+    if (!S_transfer_cmd_arm(req, &r->c.cmd, r->principal, r->c.user_id, r->c.transfer_id))
+        goto out;
+    snprintf(r->c.memo, sizeof r->c.memo, "%s", memo != NULL ? memo : "");
+    http_request_submit(req, &r->c.cmd, S_stored_resume);
+out:
+    json_decref(body);
+}
+
+/* --- POST /v1/transfers/{id}/cancel ------------------------------------------------ */
+
+struct S_cancel {
+    struct wallet_transfer_cancel_cmd c; /* first: the server hands back &c.cmd */
+    char principal[S_PRINCIPAL_SIZE_MAX];
+};
+
+void http_handle_transfers_cancel(struct http_request *req)
+{
+    const struct domain_env *env = http_request_env(req);
+    json_t *body = http_json_body(req, NULL, 0);
+    if (body == NULL)
+        return;
+    struct S_cancel *k = http_request_alloc(req, sizeof *k);
+    if (env == NULL || k == NULL) {
+        http_reply_error(req, env == NULL ? QB_E_INTERNAL : QB_E_TOO_LARGE);
         goto out;
     }
-    /* An id of no payment's shape is no transfer: the command says so, and
-     * the answer is kept like any other. */
-    snprintf(r->c.user_id, sizeof r->c.user_id, "%s", session->user_id);
-    snprintf(r->c.transfer_id, sizeof r->c.transfer_id, "%s",
-             id != NULL && id_is_valid(id, strlen(id), "p") ? id : "");
-    snprintf(r->c.memo, sizeof r->c.memo, "%s", memo != NULL ? memo : "");
-    http_request_submit(req, &r->c.cmd, S_return_resume);
+    wallet_transfer_cancel_cmd_init(&k->c, env);
+    if (S_transfer_cmd_arm(req, &k->c.cmd, k->principal, k->c.user_id, k->c.transfer_id))
+        http_request_submit(req, &k->c.cmd, S_stored_resume);
 out:
     json_decref(body);
 }

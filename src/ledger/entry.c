@@ -284,19 +284,24 @@ out:
 }
 
 bool ledger_spent_count(const struct ledger_options *options, enum ledger_account_kind kind,
-                        uint16_t code, int64_t at_ms, int64_t amount_minor,
+                        const struct ledger_entry *e, const struct ledger_posting *po,
                         struct ledger_spent *sp)
 {
-    if (options == NULL || options->spending_code == NULL || amount_minor >= 0 ||
-        kind != LEDGER_ACCOUNT_USER || !options->spending_code(code))
+    /* What leaves the account by this entry: a transfer's debit, or what a
+     * hold reserves. A capture or release of a hold counts nothing: its
+     * hold counted already, and a release gives nothing back. */
+    int64_t amount = e->kind == LEDGER_ENTRY_TRANSFER ? -po->amount_minor
+                     : e->kind == LEDGER_ENTRY_HOLD   ? po->held_delta_minor
+                                                      : 0;
+    if (options == NULL || options->spending_code == NULL || amount <= 0 ||
+        kind != LEDGER_ACCOUNT_USER || !options->spending_code(e->code))
         return true;
     int64_t day_start_ms = 0, year = 0;
-    options->spending_period(at_ms, &day_start_ms, &year);
+    options->spending_period(e->created_at_ms, &day_start_ms, &year);
     if (sp->day_start_ms != day_start_ms)
         sp->day_start_ms = day_start_ms, sp->day_minor = 0;
     if (sp->year != year)
         sp->year = year, sp->year_minor = 0;
-    const int64_t amount = -amount_minor;
     return !__builtin_add_overflow(sp->day_minor, amount, &sp->day_minor) &&
            !__builtin_add_overflow(sp->year_minor, amount, &sp->year_minor) &&
            !__builtin_add_overflow(sp->lifetime_minor, amount, &sp->lifetime_minor);

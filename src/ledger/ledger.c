@@ -760,8 +760,7 @@ static struct ledger_entry *entry_append(struct ledger *ledger, enum ledger_entr
         a->last_entry_id = e->id;
         /* The domain checked its limits against these sums with checked
          * arithmetic before posting. */
-        QB_ASSERT(ledger_spent_count(&ledger->spending, a->kind, code, e->created_at_ms,
-                                     po->amount_minor, &a->spent));
+        QB_ASSERT(ledger_spent_count(&ledger->spending, a->kind, e, po, &a->spent));
     }
     char why[128];
     QB_ASSERT(ledger_entry_is_well_formed(e, why, sizeof why));
@@ -2094,8 +2093,7 @@ static enum qb_error state_load(struct ledger *ledger)
                 __builtin_add_overflow(a->held_minor, po->held_delta_minor, &a->held_minor))
                 return load_fail(ledger, stmt, QB_E_INTERNAL, "account chain broken in replay");
             if (e.id > ledger->spent_counted_to &&
-                !ledger_spent_count(&ledger->spending, a->kind, e.code, e.created_at_ms,
-                                    po->amount_minor, &a->spent))
+                !ledger_spent_count(&ledger->spending, a->kind, &e, po, &a->spent))
                 return load_fail(ledger, stmt, QB_E_INTERNAL, "spending sum overflows in replay");
             a->last_entry_id = e.id;
             if (!a->in_dirty_list) {

@@ -100,7 +100,9 @@ struct ledger_account_spec {
     int64_t floor_minor;  /* lowest allowed balance - held; LEDGER_FLOOR_NONE for none */
 };
 
-/* What a user account has spent: the sums of its debits by entries whose
+/* What a user account has spent: the sums of its debits, and of what its
+ * holds reserve (counted when held: their capture counts nothing, and their
+ * release gives nothing back), by entries whose
  * code counts as spending (ledger_options.spending_code), by the day and the
  * year they fell in (ledger_options.spending_period). The ledger keeps them
  * like balances (in memory, checkpointed with the account, rebuilt from the

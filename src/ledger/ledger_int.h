@@ -80,13 +80,15 @@ int64_t ledger_idem_index_next(const struct ledger_idem_index *ix, int64_t finge
 void ledger_idem_index_expire(struct ledger_idem_index *ix, int64_t floor, size_t records);
 void ledger_idem_index_clear(struct ledger_idem_index *ix);
 
-/* Counts a posting of amount_minor to an account of kind by an entry of
- * code made at at_ms in sp, by the rule of options (nothing when options or
- * its spending_code is NULL, for credits, for other codes and for accounts
- * other than users): the writer, its replay and the verifier count alike.
- * False when a sum would overflow. */
+/* Counts posting po of entry e to an account of kind in sp, by the rule of
+ * options: what leaves the account (a TRANSFER entry's debit, or what a
+ * HOLD entry reserves: a capture or release counts nothing) by an entry
+ * whose code counts as spending, in the day and year of e's time; nothing
+ * when options or its spending_code is NULL, for credits, for other codes
+ * and for accounts other than users. The writer, its replay and the
+ * verifier count alike. False when a sum would overflow. */
 bool ledger_spent_count(const struct ledger_options *options, enum ledger_account_kind kind,
-                        uint16_t code, int64_t at_ms, int64_t amount_minor,
+                        const struct ledger_entry *e, const struct ledger_posting *po,
                         struct ledger_spent *sp);
 
 #endif

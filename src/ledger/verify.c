@@ -168,8 +168,7 @@ static enum qb_error apply_entry(struct verify *v, const struct ledger_entry *e)
         if (a->floor_minor != LEDGER_FLOOR_NONE && a->balance_minor - a->held_minor < a->floor_minor)
             return problem(v, "entry %lld: account %lld below its floor", (long long)e->id,
                            (long long)po->account_id);
-        if (!ledger_spent_count(v->spending, a->kind, e->code, e->created_at_ms, po->amount_minor,
-                                &a->spent))
+        if (!ledger_spent_count(v->spending, a->kind, e, po, &a->spent))
             return problem(v, "entry %lld overflows the spending of account %lld",
                            (long long)e->id, (long long)po->account_id);
         /* A start applies an entry to an account only from its checkpoint

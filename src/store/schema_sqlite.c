@@ -699,6 +699,10 @@ const char *const store_sqlite_migrations[] = {
     /* 31: a merchant its owner closed (src/merchant/merchant.c, status 3):
      * when, for the record. */
     "ALTER TABLE merchants ADD COLUMN closed_at_ms INTEGER NOT NULL DEFAULT 0;",
+    /* 32: a transfer its payer chose to have arrive later (延时到账,
+     * src/wallet/transfer.c): when it arrives, kept after it did. The
+     * worker finds it PROCESSING by next_check_at_ms, as a withdrawal. */
+    "ALTER TABLE payments ADD COLUMN arrives_at_ms INTEGER NOT NULL DEFAULT 0;",
 };
 
 const size_t store_sqlite_migration_count =

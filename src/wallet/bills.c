@@ -99,7 +99,22 @@ static bool S_classify(const struct ledger_entry *e, const struct ledger_posting
         *type = BILLS_TOPUP;
         return e->kind == LEDGER_ENTRY_TRANSFER && po->amount_minor > 0;
     case WALLET_CODE_TRANSFER:
+        /* A delayed transfer (transfer.h): the payer's line is its hold,
+         * the payee's its capture; a release is the payer's money back. */
         *type = BILLS_TRANSFER;
+        if (e->kind == LEDGER_ENTRY_HOLD) {
+            *direction = BILLS_OUT;
+            *amount = po->held_delta_minor;
+            return po->held_delta_minor > 0;
+        }
+        if (e->kind == LEDGER_ENTRY_VOID) {
+            *type = BILLS_TRANSFER_REFUND;
+            *direction = BILLS_IN;
+            *amount = -po->held_delta_minor;
+            return po->held_delta_minor < 0;
+        }
+        if (e->kind == LEDGER_ENTRY_CAPTURE)
+            return po->amount_minor > 0;
         return e->kind == LEDGER_ENTRY_TRANSFER && po->amount_minor != 0;
     case WALLET_CODE_MERCHANT_REMAINDER:
         *type = BILLS_MERCHANT_REMAINDER;
@@ -248,9 +263,11 @@ static enum qb_error S_line_fill(struct store *reader, const struct ledger_entry
     /* A refund's entry names the refund; a reversal's names the payment it
      * reverses, and a withdrawal's void the withdrawal: their lines are
      * that payment's money coming back, done. */
-    bool reversal = e->code == WALLET_CODE_ORDER_REVERSAL || type == BILLS_WITHDRAWAL_REFUND;
+    bool reversal = e->code == WALLET_CODE_ORDER_REVERSAL || type == BILLS_WITHDRAWAL_REFUND ||
+                    type == BILLS_TRANSFER_REFUND;
     int kind = e->code == WALLET_CODE_ORDER_REVERSAL ? WALLET_ORDER_PAYMENT
                : type == BILLS_WITHDRAWAL_REFUND     ? WALLET_WITHDRAWAL
+               : type == BILLS_TRANSFER_REFUND       ? WALLET_TRANSFER
                : type == BILLS_ORDER_REFUND          ? WALLET_ORDER_REFUND
                : type == BILLS_TRANSFER_RETURN       ? WALLET_TRANSFER_RETURN
                                                      : (int)type;
@@ -275,10 +292,12 @@ static enum qb_error S_line_fill(struct store *reader, const struct ledger_entry
     if (type == BILLS_ORDER_PAYMENT || type == BILLS_ORDER_REFUND) {
         party->kind = BILLS_PARTY_MERCHANT;
         S_copy(party->id, sizeof party->id, p.counterparty_id);
-    } else if (type == BILLS_TRANSFER || type == BILLS_TRANSFER_RETURN) {
+    } else if (type == BILLS_TRANSFER || type == BILLS_TRANSFER_RETURN ||
+               type == BILLS_TRANSFER_REFUND) {
         party->kind = BILLS_PARTY_USER;
         S_copy(party->id, sizeof party->id,
-               direction == BILLS_OUT ? p.counterparty_id : p.user_id);
+               direction == BILLS_OUT || type == BILLS_TRANSFER_REFUND ? p.counterparty_id
+                                                                       : p.user_id);
         if (type == BILLS_TRANSFER) {
             err = wallet_transfer_return_id(reader, p.id, line->return_id);
             if (err != QB_OK && err != QB_E_NOT_FOUND)
@@ -625,9 +644,10 @@ enum qb_error bills_statement(struct store *reader, const struct ledger_account_
             break;
         if (line.status == WALLET_PROCESSING)
             out->processing_count++;
-        /* A failed withdrawal moved nothing in the end: neither it nor the
-         * refund of its hold is income or expense. */
-        if (line.status != WALLET_SUCCESS || type == BILLS_WITHDRAWAL_REFUND)
+        /* A failed withdrawal or delayed transfer moved nothing in the
+         * end: neither it nor the refund of its hold is income or expense. */
+        if (line.status != WALLET_SUCCESS || type == BILLS_WITHDRAWAL_REFUND ||
+            type == BILLS_TRANSFER_REFUND)
             continue;
         /* What moved: a withdrawal took its fee out of the balance too. */
         int64_t moved = line.amount_minor;
@@ -726,6 +746,8 @@ const char *bills_type_name(enum bills_type type)
         return "transfer_return";
     case BILLS_MERCHANT_REMAINDER:
         return "merchant_remainder";
+    case BILLS_TRANSFER_REFUND:
+        return "transfer_refund";
     case BILLS_ANY:
         break;
     }

@@ -98,8 +98,10 @@ enum bills_type {
     BILLS_WITHDRAWAL_REFUND = 10,  /* a failed withdrawal's amount and fee back: "in" */
     BILLS_TRANSFER_RETURN = 11,    /* a transfer sent back by its payee (payments kind 7) */
     BILLS_MERCHANT_REMAINDER = 12, /* a closed merchant's remainder to its owner: "in" */
+    BILLS_TRANSFER_REFUND = 13,    /* a delayed transfer's money back to its payer: cancelled, or
+                                    * its payee could not take it ("in", the transfer's id) */
 };
-#define BILLS_TYPE_COUNT 13
+#define BILLS_TYPE_COUNT 14
 
 enum bills_direction {
     BILLS_BOTH = 0, /* filters only */

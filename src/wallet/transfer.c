@@ -15,9 +15,11 @@
 #include <string.h>
 
 #include "base/crash.h"
+#include "base/log.h"
 #include "base/money.h"
 #include "base/ratelimit.h"
 #include "wallet/limits.h"
+#include "wallet/topup.h"
 #include "wallet/transfer.h"
 
 /* Bytes of the UTF-8 character that starts with lead (1 for a stray byte). */
@@ -75,6 +77,10 @@ static void S_payment_json(struct json_out *out, const struct wallet_payment *p,
     json_out_string(out, "display_name", masked);
     json_out_end(out);
     json_out_string(out, "memo", p->memo[0] != '\0' ? p->memo : NULL);
+    if (transfer_id == NULL) {
+        domain_time_out(out, "arrives_at", p->arrives_at_ms);
+        json_out_string(out, "failure_code", p->failure_code[0] != '\0' ? p->failure_code : NULL);
+    }
     domain_time_out(out, "created_at", p->created_at_ms);
 }
 
@@ -105,6 +111,24 @@ static enum qb_error S_password_refuse(struct wallet_transfer_cmd *c, enum qb_er
 {
     c->outcome = err;
     return identity_password_refusal_response(&c->cmd, err, &c->password_try);
+}
+
+bool wallet_arrival_parse(const char *name, enum wallet_arrival *out)
+{
+    static const char *const names[] = {"instant", "2h", "24h"};
+    for (size_t i = 0; i < QB_ARRAY_COUNT(names); i++)
+        if (strcmp(name, names[i]) == 0) {
+            *out = (enum wallet_arrival)i;
+            return true;
+        }
+    return false;
+}
+
+int64_t wallet_arrival_delay_ms(enum wallet_arrival arrival)
+{
+    return arrival == WALLET_ARRIVAL_2H    ? 2 * INT64_C(3600000)
+           : arrival == WALLET_ARRIVAL_24H ? 24 * INT64_C(3600000)
+                                           : 0;
 }
 
 enum qb_error wallet_payee_lookup_take(const struct domain_env *env, const char *user_id,
@@ -266,13 +290,24 @@ static enum qb_error S_transfer_run(struct ledger_txn *txn, struct ledger_cmd *c
     p->currency = cny;
     p->amount_minor = c->amount_minor;
     snprintf(p->memo, sizeof p->memo, "%s", c->memo);
-    p->status = WALLET_SUCCESS;
-    const struct ledger_leg legs[2] = {{payer.account_id, -c->amount_minor},
-                                       {payee.account_id, c->amount_minor}};
-    err = ledger_txn_post(txn, WALLET_CODE_TRANSFER, p->id, legs, 2, &p->entry_id);
-    if (err != QB_OK)
-        return err;
-    QB_ASSERT(p->entry_id > 0);
+    int64_t delay_ms = wallet_arrival_delay_ms(c->arrival);
+    if (delay_ms == 0) {
+        p->status = WALLET_SUCCESS;
+        const struct ledger_leg legs[2] = {{payer.account_id, -c->amount_minor},
+                                           {payee.account_id, c->amount_minor}};
+        err = ledger_txn_post(txn, WALLET_CODE_TRANSFER, p->id, legs, 2, &p->entry_id);
+        if (err != QB_OK)
+            return err;
+        QB_ASSERT(p->entry_id > 0);
+    } else {
+        p->status = WALLET_PROCESSING;
+        p->arrives_at_ms = p->next_check_at_ms = p->created_at_ms + delay_ms;
+        err = ledger_txn_hold(txn, WALLET_CODE_TRANSFER, p->id, payer.account_id, payee.account_id,
+                              c->amount_minor, 0, &p->hold_id);
+        if (err != QB_OK)
+            return err;
+        QB_ASSERT(p->hold_id > 0);
+    }
     if (!c->has_payment_password) {
         err = wallet_txn_password_free_count(txn, payer.id);
         if (err != QB_OK)
@@ -298,6 +333,160 @@ void wallet_transfer_cmd_init(struct wallet_transfer_cmd *c, const struct domain
     ledger_cmd_init(&c->cmd, S_transfer_run, NULL);
     c->env = env;
     c->outcome = QB_E_INTERNAL;
+}
+
+/* --- a delayed transfer's end ------------------------------------------------------- */
+
+/* Releases the hold of PROCESSING transfer p back to its payer: FAILED
+ * with failure, at now_ms. */
+static enum qb_error S_release(struct ledger_txn *txn, struct wallet_payment *p,
+                               enum qb_error failure)
+{
+    QB_ASSERT(p->kind == WALLET_TRANSFER && p->status == WALLET_PROCESSING && p->hold_id > 0);
+    enum qb_error err = ledger_txn_void(txn, p->hold_id, WALLET_CODE_TRANSFER, p->id, &p->entry_id);
+    if (err != QB_OK)
+        return err; /* a PROCESSING transfer's hold is open: anything else is a bug */
+    p->status = WALLET_FAILED;
+    snprintf(p->failure_code, sizeof p->failure_code, "%s", error_api_code(failure));
+    return QB_OK;
+}
+
+/* Writes p's new state, at now_ms, and logs it. */
+static enum qb_error S_transfer_settle(struct ledger_txn *txn, struct wallet_payment *p)
+{
+    p->updated_at_ms = ledger_txn_now_ms(txn);
+    p->next_check_at_ms = 0;
+    enum qb_error err = wallet_txn_payment_update(txn, p);
+    if (err == QB_OK)
+        log_event(LOG_INFO, "wallet.transfer.settled", "payment_id=%s status=%s failure=%s", p->id,
+                  wallet_payment_status_name(p->status), p->failure_code);
+    return err;
+}
+
+static enum qb_error S_cancel_refuse(struct wallet_transfer_cancel_cmd *c, enum qb_error err,
+                                     const char *message)
+{
+    c->outcome = err;
+    return domain_response_error(&c->cmd, err, message, NULL);
+}
+
+static enum qb_error S_cancel_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
+{
+    struct wallet_transfer_cancel_cmd *c = (struct wallet_transfer_cancel_cmd *)cmd;
+    const struct domain_env *env = c->env;
+    QB_ASSERT(env != NULL);
+    c->outcome = QB_E_INTERNAL;
+    memset(&c->payment, 0, sizeof c->payment);
+    if (memchr(c->user_id, '\0', sizeof c->user_id) == NULL ||
+        memchr(c->transfer_id, '\0', sizeof c->transfer_id) == NULL)
+        return S_cancel_refuse(c, QB_E_PARAM, NULL);
+
+    /* Step 1: the transfer, as the caller may see it. */
+    struct wallet_payment *p = &c->payment;
+    enum qb_error err = wallet_txn_payment_get(txn, c->transfer_id, p);
+    if (err != QB_OK && err != QB_E_NOT_FOUND)
+        return err;
+    bool payer = err == QB_OK && strcmp(p->user_id, c->user_id) == 0;
+    bool reached =
+        err == QB_OK && strcmp(p->counterparty_id, c->user_id) == 0 && p->status == WALLET_SUCCESS;
+    if (err == QB_E_NOT_FOUND || p->kind != WALLET_TRANSFER || (!payer && !reached))
+        return S_cancel_refuse(c, QB_E_NOT_FOUND, "no such transfer");
+    if (!payer)
+        return S_cancel_refuse(c, QB_E_FORBIDDEN,
+                               "this transfer was sent to you: only its payer may cancel it");
+
+    /* Steps 2 and 3: its state. */
+    if (p->status == WALLET_SUCCESS)
+        return S_cancel_refuse(c, QB_E_TRANSFER_ARRIVED, NULL);
+    if (p->status == WALLET_PROCESSING) {
+        err = S_release(txn, p, QB_E_TRANSFER_CANCELLED);
+        if (err == QB_OK)
+            err = S_transfer_settle(txn, p);
+        if (err != QB_OK)
+            return err;
+    }
+    struct identity_user payee;
+    err = identity_txn_user_get(txn, env, p->counterparty_id, &payee);
+    if (err != QB_OK)
+        return err == QB_E_NOT_FOUND ? QB_E_INTERNAL : QB_E_STORAGE;
+    struct json_out out;
+    domain_response_open(&c->cmd, 200, &out);
+    wallet_transfer_json(&out, p, payee.display_name);
+    err = domain_response_close(&c->cmd, &out);
+    if (err != QB_OK)
+        return err;
+    c->outcome = QB_OK;
+    return QB_OK;
+}
+
+void wallet_transfer_cancel_cmd_init(struct wallet_transfer_cancel_cmd *c,
+                                     const struct domain_env *env)
+{
+    QB_ASSERT(c != NULL && env != NULL);
+    memset(c, 0, sizeof *c);
+    ledger_cmd_init(&c->cmd, S_cancel_run, NULL);
+    c->env = env;
+    c->outcome = QB_E_INTERNAL;
+}
+
+/* Whether user_id's wallet is frozen (for paying: its account closed to
+ * debits, or the user frozen), or, with credit, closed to credits. */
+static enum qb_error S_user_blocked(struct ledger_txn *txn, const struct domain_env *env,
+                                    const char *user_id, bool credit, bool *blocked)
+{
+    struct identity_user user;
+    enum qb_error err = identity_txn_user_get(txn, env, user_id, &user);
+    if (err != QB_OK)
+        return err == QB_E_NOT_FOUND ? QB_E_INTERNAL : QB_E_STORAGE;
+    struct ledger_account_view account;
+    if (ledger_txn_account_get(txn, user.account_id, &account) != QB_OK)
+        return QB_E_INTERNAL; /* a user without its wallet account */
+    uint32_t flags = credit ? LEDGER_ACCOUNT_CREDIT_FROZEN | LEDGER_ACCOUNT_CLOSED
+                            : LEDGER_ACCOUNT_DEBIT_FROZEN | LEDGER_ACCOUNT_CLOSED;
+    *blocked = user.status != IDENTITY_ACTIVE || (account.flags & flags) != 0;
+    return QB_OK;
+}
+
+static enum qb_error S_arrive_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
+{
+    struct wallet_transfer_arrive_cmd *c = (struct wallet_transfer_arrive_cmd *)cmd;
+    struct wallet_payment *p = &c->payment;
+    enum qb_error err = wallet_txn_payment_get(txn, c->payment_id, p);
+    if (err != QB_OK)
+        return err;
+    int64_t now_ms = ledger_txn_now_ms(txn);
+    if (p->kind != WALLET_TRANSFER || p->status != WALLET_PROCESSING || now_ms < p->arrives_at_ms)
+        return QB_OK; /* cancelled or arrived meanwhile, or not due */
+    bool payer_blocked, payee_blocked;
+    err = S_user_blocked(txn, c->env, p->user_id, false, &payer_blocked);
+    if (err == QB_OK)
+        err = S_user_blocked(txn, c->env, p->counterparty_id, true, &payee_blocked);
+    if (err != QB_OK)
+        return err;
+    if (payer_blocked) {
+        p->next_check_at_ms = now_ms + WALLET_UNPOSTABLE_RETRY_MS;
+        return wallet_txn_payment_update(txn, p);
+    }
+    if (payee_blocked) {
+        err = S_release(txn, p, QB_E_PAYEE_UNAVAILABLE);
+    } else {
+        err = ledger_txn_capture(txn, p->hold_id, p->amount_minor, WALLET_CODE_TRANSFER, p->id,
+                                 &p->entry_id);
+        p->status = WALLET_SUCCESS;
+    }
+    if (err != QB_OK)
+        return err;
+    return S_transfer_settle(txn, p);
+}
+
+void wallet_transfer_arrive_cmd_init(struct wallet_transfer_arrive_cmd *c,
+                                     const struct domain_env *env, const char *payment_id)
+{
+    QB_ASSERT(c != NULL && env != NULL && payment_id != NULL);
+    memset(c, 0, sizeof *c);
+    ledger_cmd_init(&c->cmd, S_arrive_run, NULL);
+    c->env = env;
+    snprintf(c->payment_id, sizeof c->payment_id, "%s", payment_id);
 }
 
 /* --- returning a transfer ----------------------------------------------------------- */
@@ -378,7 +567,8 @@ static enum qb_error S_return_run(struct ledger_txn *txn, struct ledger_cmd *cmd
     if (err != QB_OK && err != QB_E_NOT_FOUND)
         return err;
     if (err == QB_E_NOT_FOUND || t.kind != WALLET_TRANSFER ||
-        (strcmp(t.counterparty_id, c->user_id) != 0 && strcmp(t.user_id, c->user_id) != 0))
+        (strcmp(t.user_id, c->user_id) != 0 &&
+         (strcmp(t.counterparty_id, c->user_id) != 0 || t.status != WALLET_SUCCESS)))
         return S_return_refuse(c, QB_E_NOT_FOUND, "no such transfer", NULL);
     if (strcmp(t.user_id, c->user_id) == 0)
         return S_return_refuse(c, QB_E_FORBIDDEN,
@@ -394,7 +584,8 @@ static enum qb_error S_return_run(struct ledger_txn *txn, struct ledger_cmd *cmd
     }
     if (err != QB_E_NOT_FOUND)
         return err;
-    if (ledger_txn_now_ms(txn) - t.created_at_ms > WALLET_TRANSFER_RETURN_WINDOW_MS)
+    int64_t reached_ms = t.arrives_at_ms != 0 ? t.arrives_at_ms : t.created_at_ms;
+    if (ledger_txn_now_ms(txn) - reached_ms > WALLET_TRANSFER_RETURN_WINDOW_MS)
         return S_return_refuse(c, QB_E_TRANSFER_RETURN_EXPIRED,
                                "a transfer may be returned within 30 days: send the money as a "
                                "new transfer",

@@ -18,7 +18,9 @@
  *      charged so that a refusal writes nothing;
  *   6. the limits (wallet_txn_limits_check: LIMIT_EXCEEDED naming the limit);
  *   7. the entry payer → payee (WALLET_CODE_TRANSFER, ref = the payment id)
- *      and the payments row (kind WALLET_TRANSFER, status SUCCESS).
+ *      and the payments row (kind WALLET_TRANSFER, status SUCCESS); for a
+ *      delayed transfer (wallet_arrival) a hold instead of the entry, and
+ *      the row PROCESSING.
  *
  * The answer, success or refusal, is written into cmd->response
  * (domain_response_set / _error) and kept with the idempotency record, so a
@@ -45,6 +47,38 @@
 #define WALLET_TRANSFER_AMOUNT_MAX_MINOR INT64_C(1000000000000)
 #define WALLET_TRANSFER_TO_SIZE_MAX ID_TEXT_SIZE_MAX /* a phone or "u_..." + NUL */
 
+/* When a transfer arrives (延时到账): at once, or, as its payer chose, 2 or
+ * 24 hours later, a time in which the payer may still cancel it (a payer
+ * talked into paying a fraudster has the time to think again). A delayed
+ * transfer runs every check of an instant one and charges the limits when
+ * it is sent; then, instead of the entry, its money is held on the payer's
+ * balance (WALLET_CODE_TRANSFER, crediting the payee) and the payment is
+ * PROCESSING with arrives_at_ms, until:
+ *
+ *   arrival   (wallet_transfer_arrive_cmd, by the wallet's worker at
+ *             arrives_at_ms) the hold is captured: SUCCESS. A payee who
+ *             cannot take money then (frozen, closed, closed to credits)
+ *             gets none: the hold is released, FAILED with failure_code
+ *             PAYEE_UNAVAILABLE. A payer whose wallet is frozen then
+ *             (freezing stops every payment leaving it) waits: it is
+ *             tried again every WALLET_UNPOSTABLE_RETRY_MS.
+ *   cancel    (wallet_transfer_cancel_cmd, by the payer, before arrival)
+ *             the hold is released: FAILED, failure_code
+ *             TRANSFER_CANCELLED.
+ *
+ * The limits are not given back by a release, as a refund gives none
+ * back. Until it arrives, a transfer is the payer's alone: its payee is
+ * not told of it (wallet_payment_get answers NOT_FOUND to them). */
+enum wallet_arrival {
+    WALLET_ARRIVAL_INSTANT = 0,
+    WALLET_ARRIVAL_2H = 1,
+    WALLET_ARRIVAL_24H = 2,
+};
+/* "instant", "2h", "24h" into *out; false for any other name. */
+QB_MUST_USE bool wallet_arrival_parse(const char *name, enum wallet_arrival *out);
+/* How long after its sending a transfer of arrival arrives: 0, 2 or 24 hours. */
+int64_t wallet_arrival_delay_ms(enum wallet_arrival arrival);
+
 struct wallet_transfer_cmd {
     struct ledger_cmd cmd; /* first: see domain.h */
     const struct domain_env *env;
@@ -57,6 +91,7 @@ struct wallet_transfer_cmd {
     char memo[WALLET_MEMO_SIZE_MAX];           /* "" for none */
     bool has_payment_password;
     char payment_password[8];
+    enum wallet_arrival arrival;
 
     /* Out, when the ledger result is QB_OK: the outcome and, on success, the
      * payment; the answer itself is in cmd->response either way. */
@@ -66,12 +101,54 @@ struct wallet_transfer_cmd {
     struct wallet_payment payment;
 };
 
+/* A delayed transfer's cancel by its payer (撤销), in this order:
+ *
+ *   1. the transfer: one user_id sent (NOT_FOUND: none, another kind, or
+ *      one that was not sent to nor reached user_id); its payee may not
+ *      cancel it (FORBIDDEN, once it reached them);
+ *   2. arrived already, instant ones included (TRANSFER_ARRIVED);
+ *   3. PROCESSING: the hold is released, the payment FAILED with
+ *      failure_code TRANSFER_CANCELLED; FAILED already (cancelled, or its
+ *      payee could not take it): left as it is.
+ *
+ * The answer is 200 and the transfer as it is then. No payment password is
+ * asked, and a frozen wallet may cancel: the money goes back only to the
+ * payer. Kept under the Idempotency-Key as a transfer's answer is. */
+struct wallet_transfer_cancel_cmd {
+    struct ledger_cmd cmd; /* first: see domain.h */
+    const struct domain_env *env;
+    /* In. */
+    char user_id[ID_TEXT_SIZE_MAX];
+    char transfer_id[ID_TEXT_SIZE_MAX];
+    /* Out, when the ledger result is QB_OK: the outcome and, on QB_OK, the
+     * transfer as it is now. */
+    enum qb_error outcome;
+    struct wallet_payment payment;
+};
+void wallet_transfer_cancel_cmd_init(struct wallet_transfer_cancel_cmd *c,
+                                     const struct domain_env *env);
+
+/* A delayed transfer's arrival (wallet_arrival, above), submitted by the
+ * wallet's worker for a PROCESSING transfer whose next_check_at_ms came.
+ * Leaves alone one resolved already, or not due yet. The ledger result is
+ * QB_OK, or a storage or internal failure. */
+struct wallet_transfer_arrive_cmd {
+    struct ledger_cmd cmd; /* first: see domain.h */
+    const struct domain_env *env;
+    char payment_id[ID_TEXT_SIZE_MAX];
+    /* Out: the transfer as it is now. */
+    struct wallet_payment payment;
+};
+void wallet_transfer_arrive_cmd_init(struct wallet_transfer_arrive_cmd *c,
+                                     const struct domain_env *env, const char *payment_id);
+
 /* A transfer its payee sends back (退还): the whole amount, once, to the
  * wallet it came from, within WALLET_TRANSFER_RETURN_WINDOW_MS of it. One
  * ledger command, in this order:
  *
  *   1. the transfer: one that reached user_id (NOT_FOUND: none, another
- *      kind, another user's); its payer may not return it (FORBIDDEN);
+ *      kind, another user's, a delayed one not arrived); its payer may not
+ *      return it (FORBIDDEN);
  *      returned already (TRANSFER_RETURNED, the answer naming the return);
  *      too old (TRANSFER_RETURN_EXPIRED);
  *   2. the caller: not frozen (ACCOUNT_FROZEN);
@@ -168,6 +245,7 @@ void wallet_name_mask(const char *name, char *out, size_t out_size);
 
 /* A transfer as the API shows it, as members of the object open in out:
  * id, status, amount, currency, to: {user_id, display_name (masked)}, memo,
+ * arrives_at (null for an instant one), failure_code (null unless FAILED),
  * created_at. */
 void wallet_transfer_json(struct json_out *out, const struct wallet_payment *p,
                           const char *payee_display_name);

@@ -14,7 +14,7 @@
 #define PAYMENT_COLUMNS                                                                            \
     "seq, id, kind, user_id, counterparty_id, card_id, currency, amount_minor, fee_minor, memo,"   \
     " status, failure_code, hold_id, entry_id, bank_ref, created_at_ms, updated_at_ms,"            \
-    " next_check_at_ms"
+    " next_check_at_ms, arrives_at_ms"
 
 const char *wallet_payment_kind_name(enum wallet_payment_kind kind)
 {
@@ -73,6 +73,7 @@ static enum qb_error payment_row(struct store_stmt *st, struct wallet_payment *o
     out->created_at_ms = store_column_int64(st, 15);
     out->updated_at_ms = store_column_int64(st, 16);
     out->next_check_at_ms = store_column_int64(st, 17);
+    out->arrives_at_ms = store_column_int64(st, 18);
     bool kind_ok = (out->kind >= WALLET_TOPUP && out->kind <= WALLET_TRANSFER) ||
                    out->kind == WALLET_ORDER_PAYMENT || out->kind == WALLET_ORDER_REFUND ||
                    out->kind == WALLET_TRANSFER_RETURN;
@@ -124,8 +125,11 @@ static enum qb_error payment_read(struct store *store, const char *id, const cha
                              " INDEXED BY payments_made_before_seq WHERE id = $2"
                              " AND seq < " PAYMENT_SEQ_BEFORE " AND seq <> $1",
                              seq, id, out);
+    /* A delayed transfer reaches its payee when it arrives: before, or
+     * when it never did, the payee is not told of it. */
     if (err == QB_OK && user_id != NULL && strcmp(out->user_id, user_id) != 0 &&
-        strcmp(out->counterparty_id, user_id) != 0)
+        (strcmp(out->counterparty_id, user_id) != 0 ||
+         (out->kind == WALLET_TRANSFER && out->status != WALLET_SUCCESS)))
         err = QB_E_NOT_FOUND;
     if (err != QB_OK)
         memset(out, 0, sizeof *out);
@@ -299,10 +303,11 @@ enum qb_error wallet_txn_payment_insert(struct ledger_txn *txn, const struct wal
         STORE_INT(p->created_at_ms),
         STORE_INT(p->updated_at_ms),
         STORE_INT(p->next_check_at_ms),
+        STORE_INT(p->arrives_at_ms),
     };
     return store_run(ledger_txn_store(txn),
                      "INSERT INTO payments (" PAYMENT_COLUMNS ") VALUES ($1, $2, $3, $4, $5, $6,"
-                     " $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
+                     " $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)",
                      params, QB_ARRAY_COUNT(params));
 }
 

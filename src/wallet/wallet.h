@@ -26,7 +26,8 @@
  *                bank's confirmation, then clearing → fee income for the
  *                fee; void on failure
  *   transfer     payer → payee, one entry; its return (退还) payee →
- *                payer, one entry, once
+ *                payer, one entry, once. A delayed one (延时到账): hold
+ *                payer → payee; capture at arrival, void on a cancel
  *   red packet   sender → escrow; escrow → each claimer; escrow → sender
  *                for what is unclaimed at expiry (redpacket.h)
  */
@@ -109,6 +110,7 @@ struct wallet_payment {
     int64_t created_at_ms;
     int64_t updated_at_ms;
     int64_t next_check_at_ms;                /* PROCESSING: when the worker asks again */
+    int64_t arrives_at_ms;                   /* a delayed transfer: when it arrives; else 0 */
 };
 
 const char *wallet_payment_kind_name(enum wallet_payment_kind kind);     /* "topup" ... */

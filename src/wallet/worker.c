@@ -1,5 +1,6 @@
 /*
- * worker.c — resolves top-ups and withdrawals the bank has not answered.
+ * worker.c — resolves top-ups and withdrawals the bank has not answered,
+ * and makes delayed transfers arrive (transfer.h: wallet_arrival).
  *
  * One thread. Every WALLET_WORKER_POLL_MS a pass reads up to
  * WALLET_WORKER_BATCH_MAX payments `WHERE status = PROCESSING AND
@@ -25,6 +26,7 @@
 
 #include "base/log.h"
 #include "wallet/topup.h"
+#include "wallet/transfer.h"
 
 #define WALLET_WORKER_BATCH_MAX 32
 #define WALLET_WORKER_ACQUIRE_WAIT_MS 5000
@@ -47,7 +49,7 @@ static enum qb_error worker_due(struct store_pool *pool, int64_t now_ms,
     struct store_stmt *st = NULL;
     err = store_prepare(reader,
                         "SELECT id FROM payments WHERE status = 1 AND next_check_at_ms <= $1"
-                        " AND kind IN (1, 2) ORDER BY next_check_at_ms LIMIT $2",
+                        " AND kind IN (1, 2, 3) ORDER BY next_check_at_ms LIMIT $2",
                         &st);
     if (err == QB_OK)
         err = store_bind_int64(st, 1, now_ms);
@@ -72,8 +74,24 @@ static enum qb_error worker_due(struct store_pool *pool, int64_t now_ms,
     return err;
 }
 
-/* Asks the bank about one payment and submits what it said. False when the
- * ledger refused the command (shutting down, busy, storage): the pass ends. */
+/* Submits c and releases it. False when the ledger refused it (shutting
+ * down, busy, storage): the pass ends. */
+static bool worker_submit(const struct domain_env *env, struct ledger_cmd *cmd, const char *id)
+{
+    enum qb_error err = ledger_execute(env->ledger, cmd);
+    if (err == QB_OK)
+        err = cmd->result;
+    ledger_cmd_release(cmd);
+    if (err != QB_OK) {
+        log_event(LOG_WARN, "wallet.worker.finish_failed", "payment_id=%s error=%s", id,
+                  error_name(err));
+        return false;
+    }
+    return true;
+}
+
+/* Asks the bank about one payment and submits what it said, or makes a
+ * delayed transfer arrive. False as worker_submit's. */
 static bool worker_resolve(const struct domain_env *env, struct store_pool *pool, const char *id)
 {
     struct store *reader;
@@ -86,21 +104,16 @@ static bool worker_resolve(const struct domain_env *env, struct store_pool *pool
         return true; /* resolved meanwhile, or unreadable: nothing to ask */
     }
     store_pool_release(pool, reader);
+    if (p.kind == WALLET_TRANSFER) {
+        struct wallet_transfer_arrive_cmd c;
+        wallet_transfer_arrive_cmd_init(&c, env, id);
+        return worker_submit(env, &c.cmd, id);
+    }
     struct wallet_bank_answer answer;
     wallet_bank_call(env, pool, &p, true, &answer);
-
     struct wallet_finish_cmd c;
     wallet_finish_cmd_init(&c, env, id, &answer);
-    err = ledger_execute(env->ledger, &c.cmd);
-    if (err == QB_OK)
-        err = c.cmd.result;
-    ledger_cmd_release(&c.cmd);
-    if (err != QB_OK) {
-        log_event(LOG_WARN, "wallet.worker.finish_failed", "payment_id=%s error=%s", id,
-                  error_name(err));
-        return false;
-    }
-    return true;
+    return worker_submit(env, &c.cmd, id);
 }
 
 static enum qb_error worker_pass(const struct domain_env *env, struct store_pool *pool,

@@ -160,6 +160,8 @@ static const struct matrix_row S_matrix[] = {
     /* No Idempotency-Key: refused before the transfer is looked up, frozen or not
      * (test_transfer_return.c returns real ones). */
     {"POST", "/v1/transfers/{id}/return", ID_NO_TRANSFER, SETUP_NONE, "{}", USER_ROUTE(400, 400)},
+    /* The same (test_transfer_delayed.c cancels real ones). */
+    {"POST", "/v1/transfers/{id}/cancel", ID_NO_TRANSFER, SETUP_NONE, "{}", USER_ROUTE(400, 400)},
     {"GET", "/v1/me/limits", ID_NONE, SETUP_NONE, NULL, USER_ROUTE(200, 200)},
     {"PUT", "/v1/me/limits", ID_NONE, SETUP_NONE, "{}", USER_ROUTE(400, 400)},
     {"POST", "/v1/me/cards", ID_NONE, SETUP_NONE, "{}", USER_ROUTE(400, 400)},

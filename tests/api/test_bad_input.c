@@ -133,6 +133,7 @@ static const struct route_entry S_routes[] = {
     {"POST", "/v1/transfers", "amount", true, false},
     {"GET", "/v1/transfers/{id}", "", false, false},
     {"POST", "/v1/transfers/{id}/return", "", true, false},
+    {"POST", "/v1/transfers/{id}/cancel", "", true, false},
     {"GET", "/v1/me/limits", "", false, false},
     {"PUT", "/v1/me/limits", "", false, false},
     {"POST", "/v1/me/cards", "", false, false},

@@ -308,8 +308,10 @@ static inline void wx_answer_body(struct ledger_cmd *cmd, struct wx_answer *ans)
     }
 }
 
-static inline struct wx_answer wx_transfer_args(struct wx *wx, const struct identity_user *payer,
-                                         const struct wx_transfer_args *a)
+/* The transfer a describes, arriving as arrival says. */
+static inline struct wx_answer wx_transfer_run(struct wx *wx, const struct identity_user *payer,
+                                               const struct wx_transfer_args *a,
+                                               enum wallet_arrival arrival)
 {
     struct wallet_transfer_cmd c;
     wallet_transfer_cmd_init(&c, &wx->env);
@@ -325,6 +327,7 @@ static inline struct wx_answer wx_transfer_args(struct wx *wx, const struct iden
     c.amount_minor = a->amount_minor;
     c.currency = a->currency;
     snprintf(c.memo, sizeof c.memo, "%s", a->memo != NULL ? a->memo : "");
+    c.arrival = arrival;
     if (a->password != NULL) {
         c.has_payment_password = true;
         snprintf(c.payment_password, sizeof c.payment_password, "%s", a->password);
@@ -342,6 +345,12 @@ static inline struct wx_answer wx_transfer_args(struct wx *wx, const struct iden
     wx_answer_body(&c.cmd, &ans);
     ledger_cmd_release(&c.cmd);
     return ans;
+}
+
+static inline struct wx_answer wx_transfer_args(struct wx *wx, const struct identity_user *payer,
+                                                const struct wx_transfer_args *a)
+{
+    return wx_transfer_run(wx, payer, a, WALLET_ARRIVAL_INSTANT);
 }
 
 /* A transfer with the payment password, without idempotency. */
@@ -371,6 +380,51 @@ static inline struct wx_answer wx_return(struct wx *wx, const struct identity_us
     wx_answer_body(&c.cmd, &ans);
     ledger_cmd_release(&c.cmd);
     return ans;
+}
+
+/* A transfer with the payment password that arrives as arrival says. */
+static inline struct wx_answer wx_transfer_at(struct wx *wx, const struct identity_user *payer,
+                                              const char *to, int64_t amount_minor,
+                                              enum wallet_arrival arrival)
+{
+    struct wx_transfer_args a = {to, amount_minor, WX_PAY_PASSWORD, NULL, NULL, 0, NULL};
+    return wx_transfer_run(wx, payer, &a, arrival);
+}
+
+/* user cancels the transfer transfer_id (wallet_transfer_cancel_cmd). */
+static inline struct wx_answer wx_cancel(struct wx *wx, const struct identity_user *user,
+                                         const char *transfer_id)
+{
+    struct wallet_transfer_cancel_cmd c;
+    wallet_transfer_cancel_cmd_init(&c, &wx->env);
+    snprintf(c.user_id, sizeof c.user_id, "%s", user->id);
+    snprintf(c.transfer_id, sizeof c.transfer_id, "%s", transfer_id);
+    struct wx_answer ans;
+    memset(&ans, 0, sizeof ans);
+    enum qb_error rc = ledger_execute(wx->ledger, &c.cmd);
+    ans.result = rc != QB_OK ? rc : c.cmd.result;
+    ans.outcome = c.outcome;
+    ans.payment = c.payment;
+    wx_answer_body(&c.cmd, &ans);
+    ledger_cmd_release(&c.cmd);
+    return ans;
+}
+
+/* The worker's arrival of payment_id, at the clock's now: the payment as
+ * it is then. */
+static inline struct wallet_payment wx_arrive(struct wx *wx, const char *payment_id)
+{
+    struct wallet_transfer_arrive_cmd c;
+    wallet_transfer_arrive_cmd_init(&c, &wx->env, payment_id);
+    enum qb_error rc = ledger_execute(wx->ledger, &c.cmd);
+    if (rc == QB_OK)
+        rc = c.cmd.result;
+    ledger_cmd_release(&c.cmd);
+    if (rc != QB_OK)
+        TEST_FAIL_("arriving %s: %s", payment_id, error_name(rc));
+    struct wallet_payment p;
+    ASSERT_EQ_INT(wallet_payment_get(wx->reader, payment_id, NULL, &p), QB_OK);
+    return p;
 }
 
 /* The API code of a stored error answer ("" when it is not one). */

@@ -1,0 +1,311 @@
+/*
+ * test_transfer_delayed.c — transfers that arrive 2 or 24 hours later
+ * (延时到账, transfer.h: wallet_arrival) against a real ledger: the money is
+ * held at once and the limits charged then, the payee sees nothing until
+ * the worker's arrival captures it, the payer may cancel before, and a
+ * payee who cannot take money then never gets it.
+ *
+ * Every test ends with wx_free, which runs ledger_verify over the whole
+ * stored journal, spending sums included: the books must balance after
+ * each scenario.
+ */
+#include "transfer_fixture.h"
+
+#include "wallet/bills.h"
+#include "wallet/topup.h"
+
+static struct ledger_account_view S_view(struct wx *wx, int64_t account_id)
+{
+    struct ledger_account_view v;
+    ASSERT_EQ_INT(ledger_account_view(wx->ledger, account_id, &v), QB_OK);
+    return v;
+}
+
+static int64_t S_day_used(struct wx *wx, const struct identity_user *u)
+{
+    struct wallet_spending s;
+    ASSERT_EQ_INT(wallet_spending_get(wx->reader, wx->ledger, u, &s), QB_OK);
+    return s.day_used_minor;
+}
+
+/* The newest bill lines of account_id, up to cap, into lines: their count. */
+static size_t S_bills(struct wx *wx, int64_t account_id, struct bills_line *lines, size_t cap)
+{
+    struct ledger_account_view view = S_view(wx, account_id);
+    uint8_t key[DOMAIN_KEY_SIZE];
+    bills_cursor_key(&wx->env, key);
+    struct bills_query q;
+    memset(&q, 0, sizeof q);
+    q.account_id = account_id;
+    q.limit = cap;
+    q.scan_max = BILLS_SCAN_MAX;
+    q.cursor = "";
+    struct bills_page page;
+    ASSERT_EQ_INT(bills_list(wx->reader, &view, key, &q, lines, &page), QB_OK);
+    return page.count;
+}
+
+TEST(a_delayed_transfer_is_held_then_arrives)
+{
+    /* Sent: the payer's available balance drops by a hold (the balance
+     * itself does not), the payee gets nothing and cannot see it, and the
+     * day's spending counts it. Before its time the worker leaves it; at
+     * its time the hold is captured: SUCCESS, the payee paid, the spending
+     * counted once. Then the payee may send it back. */
+    struct wx *wx = wx_new();
+    struct identity_user a = wx_user(wx, "张三", true);
+    struct identity_user b = wx_user(wx, "小明", true);
+    wx_fund(wx, a.account_id, 10000);
+
+    struct wx_answer t = wx_transfer_at(wx, &a, b.id, 1000, WALLET_ARRIVAL_2H);
+    ASSERT_EQ_INT(t.result, QB_OK);
+    ASSERT_EQ_INT(t.outcome, QB_OK);
+    ASSERT_EQ_INT(t.status, 201);
+    const char *id = t.payment.id;
+    struct wallet_payment p;
+    ASSERT_EQ_INT(wallet_payment_get(wx->reader, id, NULL, &p), QB_OK);
+    ASSERT_EQ_INT(p.status, WALLET_PROCESSING);
+    ASSERT_EQ_INT(p.arrives_at_ms, p.created_at_ms + 2 * WX_HOUR_MS);
+    ASSERT_EQ_INT(p.next_check_at_ms, p.arrives_at_ms);
+    ASSERT(p.hold_id > 0 && p.entry_id == 0);
+    struct ledger_entry e;
+    ASSERT_EQ_INT(ledger_entry_read(wx->reader, p.hold_id, &e), QB_OK);
+    ASSERT_EQ_INT(e.kind, LEDGER_ENTRY_HOLD);
+    ASSERT_EQ_INT(e.code, WALLET_CODE_TRANSFER);
+    ASSERT_EQ_STR(e.ref, id);
+
+    json_t *body = json_loads(t.body, 0, NULL);
+    ASSERT_EQ_STR(json_string_value(json_object_get(body, "status")), "PROCESSING");
+    ASSERT(json_string_value(json_object_get(body, "arrives_at")) != NULL);
+    ASSERT(json_is_null(json_object_get(body, "failure_code")));
+    json_decref(body);
+
+    ASSERT_EQ_INT(S_view(wx, a.account_id).balance_minor, 10000);
+    ASSERT_EQ_INT(S_view(wx, a.account_id).available_minor, 9000);
+    ASSERT_EQ_INT(wx_balance(wx, b.account_id), 0);
+    ASSERT_EQ_INT(S_day_used(wx, &a), 1000);
+    ASSERT_EQ_INT(wallet_payment_get(wx->reader, id, b.id, &p), QB_E_NOT_FOUND);
+    ASSERT_EQ_INT(wallet_payment_get(wx->reader, id, a.id, &p), QB_OK);
+    struct wx_answer r = wx_return(wx, &b, id, NULL);
+    WX_EXPECT_REFUSAL(r, QB_E_NOT_FOUND, 404);
+
+    wx_clock_to(wx, p.arrives_at_ms - 1);
+    ASSERT_EQ_INT(wx_arrive(wx, id).status, WALLET_PROCESSING);
+    ASSERT_EQ_INT(wx_balance(wx, b.account_id), 0);
+
+    wx_clock_to(wx, p.arrives_at_ms);
+    p = wx_arrive(wx, id);
+    ASSERT_EQ_INT(p.status, WALLET_SUCCESS);
+    ASSERT_EQ_INT(p.next_check_at_ms, 0);
+    ASSERT_EQ_INT(p.updated_at_ms, p.arrives_at_ms);
+    ASSERT_EQ_INT(ledger_entry_read(wx->reader, p.entry_id, &e), QB_OK);
+    ASSERT_EQ_INT(e.kind, LEDGER_ENTRY_CAPTURE);
+    ASSERT_EQ_INT(ledger_entry_posting(&e, b.account_id)->amount_minor, 1000);
+    ASSERT_EQ_INT(wx_balance(wx, a.account_id), 9000);
+    ASSERT_EQ_INT(S_view(wx, a.account_id).held_minor, 0);
+    ASSERT_EQ_INT(wx_balance(wx, b.account_id), 1000);
+    ASSERT_EQ_INT(S_day_used(wx, &a), 1000);
+    ASSERT_EQ_INT(wallet_payment_get(wx->reader, id, b.id, &p), QB_OK);
+
+    /* Arriving again moves nothing. */
+    ASSERT_EQ_INT(wx_arrive(wx, id).status, WALLET_SUCCESS);
+    ASSERT_EQ_INT(wx_balance(wx, b.account_id), 1000);
+
+    r = wx_return(wx, &b, id, NULL);
+    ASSERT_EQ_INT(r.outcome, QB_OK);
+    ASSERT_EQ_INT(wx_balance(wx, a.account_id), 10000);
+    wx_free(wx);
+}
+
+TEST(a_delayed_transfer_charges_the_limits_when_sent)
+{
+    /* Held transfers count against the daily cap as they are sent, so that
+     * many of them cannot pass it together; a cancel gives nothing back. */
+    struct wx *wx = wx_new();
+    wx->env.settings.limit_daily_minor = 5000;
+    struct identity_user a = wx_user(wx, "张三", true);
+    struct identity_user b = wx_user(wx, "小明", true);
+    wx_fund(wx, a.account_id, 20000);
+
+    struct wx_answer t1 = wx_transfer_at(wx, &a, b.id, 3000, WALLET_ARRIVAL_24H);
+    ASSERT_EQ_INT(t1.outcome, QB_OK);
+    struct wx_answer t2 = wx_transfer_at(wx, &a, b.id, 3000, WALLET_ARRIVAL_2H);
+    WX_EXPECT_REFUSAL(t2, QB_E_LIMIT_EXCEEDED, 403);
+    ASSERT_EQ_STR(t2.refused_limit, "daily");
+    ASSERT_EQ_INT(wx_cancel(wx, &a, t1.payment.id).outcome, QB_OK);
+    ASSERT_EQ_INT(S_day_used(wx, &a), 3000);
+    t2 = wx_transfer_at(wx, &a, b.id, 3000, WALLET_ARRIVAL_INSTANT);
+    WX_EXPECT_REFUSAL(t2, QB_E_LIMIT_EXCEEDED, 403);
+    ASSERT_EQ_INT(S_view(wx, a.account_id).available_minor, 20000);
+    wx_free(wx);
+}
+
+TEST(the_payer_cancels_before_arrival_and_only_then)
+{
+    /* Each refusal in the order transfer.h gives, each moving nothing: a
+     * stranger, the payee before arrival, an id of no transfer; then the
+     * cancel: FAILED TRANSFER_CANCELLED, the hold released; asked again,
+     * the same state. It never arrives afterwards. An instant transfer and
+     * an arrived one have arrived: TRANSFER_ARRIVED to the payer,
+     * FORBIDDEN to the payee. */
+    struct wx *wx = wx_new();
+    struct identity_user a = wx_user(wx, "张三", true);
+    struct identity_user b = wx_user(wx, "小明", true);
+    struct identity_user c = wx_user(wx, "王五", true);
+    wx_fund(wx, a.account_id, 10000);
+    struct wx_answer t = wx_transfer_at(wx, &a, b.id, 1500, WALLET_ARRIVAL_2H);
+    ASSERT_EQ_INT(t.outcome, QB_OK);
+    const char *id = t.payment.id;
+
+    struct wx_answer k = wx_cancel(wx, &c, id);
+    WX_EXPECT_REFUSAL(k, QB_E_NOT_FOUND, 404);
+    k = wx_cancel(wx, &b, id);
+    WX_EXPECT_REFUSAL(k, QB_E_NOT_FOUND, 404);
+    k = wx_cancel(wx, &a, "p_0000000000000000000000000a");
+    WX_EXPECT_REFUSAL(k, QB_E_NOT_FOUND, 404);
+    ASSERT_EQ_INT(S_view(wx, a.account_id).available_minor, 8500);
+
+    /* A frozen payer may still cancel: the money goes back only to them. */
+    ASSERT_EQ_INT(wx_user_op(wx, IDENTITY_OP_FREEZE, a.id, 0, NULL), QB_OK);
+    k = wx_cancel(wx, &a, id);
+    ASSERT_EQ_INT(k.result, QB_OK);
+    ASSERT_EQ_INT(k.outcome, QB_OK);
+    ASSERT_EQ_INT(k.status, 200);
+    json_t *body = json_loads(k.body, 0, NULL);
+    ASSERT_EQ_STR(json_string_value(json_object_get(body, "status")), "FAILED");
+    ASSERT_EQ_STR(json_string_value(json_object_get(body, "failure_code")), "TRANSFER_CANCELLED");
+    json_decref(body);
+    struct wallet_payment p;
+    ASSERT_EQ_INT(wallet_payment_get(wx->reader, id, NULL, &p), QB_OK);
+    ASSERT_EQ_INT(p.status, WALLET_FAILED);
+    ASSERT_EQ_STR(p.failure_code, "TRANSFER_CANCELLED");
+    struct ledger_entry e;
+    ASSERT_EQ_INT(ledger_entry_read(wx->reader, p.entry_id, &e), QB_OK);
+    ASSERT_EQ_INT(e.kind, LEDGER_ENTRY_VOID);
+    ASSERT_EQ_INT(S_view(wx, a.account_id).available_minor, 10000);
+    ASSERT_EQ_INT(S_view(wx, a.account_id).held_minor, 0);
+    ASSERT_EQ_INT(wx_user_op(wx, IDENTITY_OP_ADMIN_UNFREEZE, a.id, 0, NULL), QB_OK);
+
+    struct wx_answer again = wx_cancel(wx, &a, id);
+    ASSERT_EQ_INT(again.outcome, QB_OK);
+    ASSERT_EQ_INT(again.status, 200);
+    ASSERT_EQ_STR(again.body, k.body);
+    wx_clock_to(wx, p.arrives_at_ms + 1);
+    ASSERT_EQ_INT(wx_arrive(wx, id).status, WALLET_FAILED);
+    ASSERT_EQ_INT(wx_balance(wx, b.account_id), 0);
+    ASSERT_EQ_INT(wx_balance(wx, a.account_id), 10000);
+
+    struct wx_answer instant = wx_transfer(wx, &a, b.id, 100);
+    k = wx_cancel(wx, &a, instant.payment.id);
+    WX_EXPECT_REFUSAL(k, QB_E_TRANSFER_ARRIVED, 409);
+    k = wx_cancel(wx, &b, instant.payment.id);
+    WX_EXPECT_REFUSAL(k, QB_E_FORBIDDEN, 403);
+    struct wx_answer later = wx_transfer_at(wx, &a, b.id, 200, WALLET_ARRIVAL_2H);
+    wx_clock_to(wx, later.payment.arrives_at_ms);
+    ASSERT_EQ_INT(wx_arrive(wx, later.payment.id).status, WALLET_SUCCESS);
+    k = wx_cancel(wx, &a, later.payment.id);
+    WX_EXPECT_REFUSAL(k, QB_E_TRANSFER_ARRIVED, 409);
+    ASSERT_EQ_INT(wx_balance(wx, b.account_id), 300);
+    wx_free(wx);
+}
+
+TEST(arrival_waits_for_a_frozen_payer_and_skips_a_payee_who_cannot_take_it)
+{
+    /* A payer frozen at arrival time: the transfer waits, asked again a
+     * minute later, and arrives once unfrozen. A payee frozen, or whose
+     * account takes no credits: the money goes back, FAILED
+     * PAYEE_UNAVAILABLE. */
+    struct wx *wx = wx_new();
+    struct identity_user a = wx_user(wx, "张三", true);
+    struct identity_user b = wx_user(wx, "小明", true);
+    struct identity_user c = wx_user(wx, "王五", true);
+    wx_fund(wx, a.account_id, 10000);
+    struct wx_answer t1 = wx_transfer_at(wx, &a, b.id, 1000, WALLET_ARRIVAL_2H);
+    struct wx_answer t2 = wx_transfer_at(wx, &a, b.id, 2000, WALLET_ARRIVAL_2H);
+    struct wx_answer t3 = wx_transfer_at(wx, &a, c.id, 3000, WALLET_ARRIVAL_2H);
+    ASSERT(t1.outcome == QB_OK && t2.outcome == QB_OK && t3.outcome == QB_OK);
+
+    ASSERT_EQ_INT(wx_user_op(wx, IDENTITY_OP_FREEZE, a.id, 0, NULL), QB_OK);
+    wx_clock_to(wx, t1.payment.arrives_at_ms);
+    struct wallet_payment p = wx_arrive(wx, t1.payment.id);
+    ASSERT_EQ_INT(p.status, WALLET_PROCESSING);
+    ASSERT_EQ_INT(p.next_check_at_ms, t1.payment.arrives_at_ms + WALLET_UNPOSTABLE_RETRY_MS);
+    ASSERT_EQ_INT(wx_balance(wx, b.account_id), 0);
+    ASSERT_EQ_INT(wx_user_op(wx, IDENTITY_OP_ADMIN_UNFREEZE, a.id, 0, NULL), QB_OK);
+    wx_clock_to(wx, p.next_check_at_ms);
+    ASSERT_EQ_INT(wx_arrive(wx, t1.payment.id).status, WALLET_SUCCESS);
+    ASSERT_EQ_INT(wx_balance(wx, b.account_id), 1000);
+
+    ASSERT_EQ_INT(wx_user_op(wx, IDENTITY_OP_ADMIN_FREEZE, b.id, 0, NULL), QB_OK);
+    p = wx_arrive(wx, t2.payment.id);
+    ASSERT_EQ_INT(p.status, WALLET_FAILED);
+    ASSERT_EQ_STR(p.failure_code, "PAYEE_UNAVAILABLE");
+    ASSERT_EQ_INT(wx_balance(wx, b.account_id), 1000);
+
+    wx_flags_set(wx, c.account_id, LEDGER_ACCOUNT_CREDIT_FROZEN);
+    p = wx_arrive(wx, t3.payment.id);
+    ASSERT_EQ_INT(p.status, WALLET_FAILED);
+    ASSERT_EQ_STR(p.failure_code, "PAYEE_UNAVAILABLE");
+    ASSERT_EQ_INT(wx_balance(wx, c.account_id), 0);
+    ASSERT_EQ_INT(S_view(wx, a.account_id).available_minor, 9000);
+    ASSERT_EQ_INT(S_view(wx, a.account_id).held_minor, 0);
+    wx_free(wx);
+}
+
+TEST(bills_show_the_hold_the_refund_and_the_arrival)
+{
+    /* The payer's line is the hold (PROCESSING, then what became of it),
+     * with a transfer_refund line when the money came back; the payee's
+     * line is the arrival alone. balance_after is the available balance. */
+    struct wx *wx = wx_new();
+    struct identity_user a = wx_user(wx, "张三", true);
+    struct identity_user b = wx_user(wx, "小明", true);
+    wx_fund(wx, a.account_id, 10000);
+    struct wx_answer t1 = wx_transfer_at(wx, &a, b.id, 1000, WALLET_ARRIVAL_2H);
+    struct wx_answer t2 = wx_transfer_at(wx, &a, b.id, 2000, WALLET_ARRIVAL_2H);
+    ASSERT(t1.outcome == QB_OK && t2.outcome == QB_OK);
+    struct bills_line lines[8];
+    ASSERT_EQ_INT(S_bills(wx, a.account_id, lines, 8), 3); /* two holds and the funding */
+    ASSERT_EQ_INT(lines[0].type, BILLS_TRANSFER);
+    ASSERT_EQ_INT(lines[0].direction, BILLS_OUT);
+    ASSERT_EQ_INT(lines[0].status, WALLET_PROCESSING);
+    ASSERT_EQ_INT(lines[0].amount_minor, 2000);
+    ASSERT_EQ_INT(lines[0].balance_after_minor, 7000);
+    ASSERT_EQ_INT(S_bills(wx, b.account_id, lines, 8), 0);
+
+    ASSERT_EQ_INT(wx_cancel(wx, &a, t2.payment.id).outcome, QB_OK);
+    wx_clock_to(wx, t1.payment.arrives_at_ms);
+    ASSERT_EQ_INT(wx_arrive(wx, t1.payment.id).status, WALLET_SUCCESS);
+
+    ASSERT_EQ_INT(S_bills(wx, a.account_id, lines, 8), 4);
+    ASSERT_EQ_INT(lines[0].type, BILLS_TRANSFER_REFUND);
+    ASSERT_EQ_INT(lines[0].direction, BILLS_IN);
+    ASSERT_EQ_INT(lines[0].status, WALLET_SUCCESS);
+    ASSERT_EQ_INT(lines[0].amount_minor, 2000);
+    ASSERT_EQ_INT(lines[0].balance_after_minor, 9000);
+    ASSERT_EQ_STR(lines[0].id, t2.payment.id);
+    ASSERT_EQ_STR(lines[0].counterparty.id, b.id);
+    ASSERT_EQ_INT(lines[1].status, WALLET_FAILED);
+    ASSERT_EQ_STR(lines[1].failure_code, "TRANSFER_CANCELLED");
+    ASSERT_EQ_INT(lines[2].status, WALLET_SUCCESS);
+    ASSERT_EQ_STR(lines[2].id, t1.payment.id);
+
+    ASSERT_EQ_INT(S_bills(wx, b.account_id, lines, 8), 1);
+    ASSERT_EQ_INT(lines[0].type, BILLS_TRANSFER);
+    ASSERT_EQ_INT(lines[0].direction, BILLS_IN);
+    ASSERT_EQ_INT(lines[0].amount_minor, 1000);
+    ASSERT_EQ_INT(lines[0].balance_after_minor, 1000);
+    ASSERT_EQ_INT(lines[0].created_at_ms, t1.payment.arrives_at_ms);
+    ASSERT_EQ_STR(lines[0].counterparty.id, a.id);
+    wx_free(wx);
+}
+
+int main(void)
+{
+    RUN(a_delayed_transfer_is_held_then_arrives);
+    RUN(a_delayed_transfer_charges_the_limits_when_sent);
+    RUN(the_payer_cancels_before_arrival_and_only_then);
+    RUN(arrival_waits_for_a_frozen_payer_and_skips_a_payee_who_cannot_take_it);
+    RUN(bills_show_the_hold_the_refund_and_the_arrival);
+    return test_summary();
+}
