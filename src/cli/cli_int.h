@@ -360,6 +360,7 @@ int cli_run_withdraw(struct cli *cli, const struct cli_args *args);
 int cli_run_payment_show(struct cli *cli, const struct cli_args *args);
 int cli_run_send(struct cli *cli, const struct cli_args *args);
 int cli_run_send_back(struct cli *cli, const struct cli_args *args);
+int cli_run_cancel_transfer(struct cli *cli, const struct cli_args *args);
 int cli_run_limits(struct cli *cli, const struct cli_args *args);
 int cli_run_limits_set(struct cli *cli, const struct cli_args *args);
 int cli_run_bills(struct cli *cli, const struct cli_args *args);

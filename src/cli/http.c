@@ -242,6 +242,8 @@ static const char *S_hint(const char *code, const char *limit)
         {"TRANSFER_RETURN_EXPIRED", NULL,
          "send the money with `qianbao send USER AMOUNT` (the sender's id is in `qianbao "
          "payment show TRANSFER_ID`)"},
+        {"TRANSFER_ARRIVED", NULL,
+         "the payee has the money: they can send it back with `qianbao send-back TRANSFER_ID`"},
         {"CARD_PHONE_MISMATCH", NULL,
          "give the phone the card's bank has for it (the code was used up)"},
         {"PAYEE_NOT_FOUND", NULL, "check the phone number or user id"},

@@ -431,6 +431,19 @@ static void S_transfer_print(const struct cli *cli, const json_t *t)
     if (memo[0] != '\0')
         cli_print_field(cli, "memo", memo);
     cli_print_field(cli, "created at", cli_json_str(t, "created_at"));
+    const char *arrives_at = cli_json_str(t, "arrives_at");
+    if (arrives_at[0] != '\0')
+        cli_print_field(
+            cli, strcmp(cli_json_str(t, "status"), "PROCESSING") == 0 ? "arrives at" : "was due at",
+            arrives_at);
+    const char *failure = cli_json_str(t, "failure_code");
+    if (failure[0] != '\0')
+        cli_print_field(cli, "failure",
+                        strcmp(failure, "TRANSFER_CANCELLED") == 0
+                            ? "cancelled by the payer; the money went back"
+                        : strcmp(failure, "PAYEE_UNAVAILABLE") == 0
+                            ? "the payee could not take it; the money went back"
+                            : failure);
     const json_t *returned = json_object_get(t, "returned");
     if (json_is_object(returned)) {
         snprintf(text, sizeof text, "by the payee at %s, as %s",
@@ -803,6 +816,13 @@ int cli_run_send(struct cli *cli, const struct cli_args *args)
         cli_secret_wipe(password, sizeof password);
         return cli_usage_error(cli, "--memo must be UTF-8 text");
     }
+    /* The server says which are good: its refusal names them. */
+    const char *arrival = cli_arg(cli, args, "arrival");
+    if (arrival != NULL && json_object_set_new(body, "arrival", json_string(arrival)) != 0) {
+        json_decref(body);
+        cli_secret_wipe(password, sizeof password);
+        return cli_usage_error(cli, "--arrival is instant, 2h or 24h");
+    }
     if (needed)
         QB_ASSERT(json_object_set_new(body, "payment_password", json_string(password)) == 0);
     cli_secret_wipe(password, sizeof password);
@@ -1075,24 +1095,37 @@ int cli_qr_pay(struct cli *cli, const struct cli_args *args, const char *payload
                           transfer ? S_transfer_print : cli_order_payment_print);
 }
 
-int cli_run_send_back(struct cli *cli, const struct cli_args *args)
+/* POST /v1/transfers/TRANSFER_ID/action, with --memo when memo. */
+static int S_transfer_action(struct cli *cli, const struct cli_args *args, const char *action,
+                             bool memo_arg)
 {
     char path[192];
     int rc = cli_id_path(cli, "/v1/transfers", args->positionals[0], path, sizeof path);
     if (rc != CLI_EXIT_OK)
         return rc;
-    if (strlen(path) + sizeof "/return" > sizeof path)
+    if (strlen(path) + 1 + strlen(action) + 1 > sizeof path)
         return cli_usage_error(cli, "TRANSFER_ID is too long");
-    strcat(path, "/return");
+    strcat(path, "/");
+    strcat(path, action);
     char key[CLI_IDEMPOTENCY_KEY_SIZE_MAX];
     if ((rc = cli_money_key_arg(cli, args, key, sizeof key)) != CLI_EXIT_OK)
         return rc;
     json_t *body = json_object();
-    const char *memo = cli_arg(cli, args, "memo");
+    const char *memo = memo_arg ? cli_arg(cli, args, "memo") : NULL;
     if (body == NULL ||
         (memo != NULL && json_object_set_new(body, "memo", json_string(memo)) != 0)) {
         json_decref(body);
         return cli_usage_error(cli, "--memo must be UTF-8 text");
     }
     return cli_money_post(cli, path, key, body, S_transfer_print);
+}
+
+int cli_run_send_back(struct cli *cli, const struct cli_args *args)
+{
+    return S_transfer_action(cli, args, "return", true);
+}
+
+int cli_run_cancel_transfer(struct cli *cli, const struct cli_args *args)
+{
+    return S_transfer_action(cli, args, "cancel", false);
 }

@@ -446,11 +446,26 @@ static const struct cli_command S_commands[] = {
      "TO is the payee's mobile number or user id: `qianbao send 13800000000 12.50`. Whom it "
      "reaches is said before anything is asked; nobody, a frozen payee or yourself stops there. "
      "The payment password is asked unless AMOUNT is within your password-free amount and "
-     "fewer than five payments went without it today (`qianbao limits`)." S_MONEY_NOTE,
+     "fewer than five payments went without it today (`qianbao limits`). With --arrival 2h or "
+     "24h the money is held on your balance and reaches the payee that much later; until then "
+     "`qianbao cancel-transfer` brings it back: time to think again when someone presses you "
+     "to pay." S_MONEY_NOTE,
      {{"memo", "TEXT", false, NULL, "a note shown to both of you, up to 128 bytes"},
+      {"arrival", "WHEN", false, NULL, "instant (the default), 2h or 24h: when the money arrives"},
       S_PAYMENT_PASSWORD_STDIN,
       S_IDEMPOTENCY_KEY},
      cli_run_send},
+    {"cancel-transfer",
+     "TRANSFER_ID",
+     1,
+     1,
+     "cancel a transfer you sent with --arrival before it arrives",
+     "Brings the money of the delayed transfer TRANSFER_ID (p_..., from `qianbao send` or "
+     "`qianbao bills`) back to your balance; its payee never gets it. The limits it charged "
+     "stay charged. A transfer that arrived cannot be cancelled: ask its payee to send it "
+     "back.\n\n" S_KEY_NOTE,
+     {S_IDEMPOTENCY_KEY},
+     cli_run_cancel_transfer},
     {"send-back",
      "TRANSFER_ID",
      1,

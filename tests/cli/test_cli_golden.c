@@ -995,6 +995,19 @@ TEST(transfers)
     ASSERT(strncmp(sent_back, "p_", 2) == 0 && strcmp(sent_back, transfer) != 0);
     S_case("payment-show-return", NULL, "payment", "show", sent_back, NULL);
 
+    // A transfer that arrives 2 hours later (延时到账): held, then cancelled by its payer, whose
+    // payee never saw it; one that arrived cannot be.
+    S_case("send-bad-arrival", S_PAY, "send", S_phone_b, "3.00", "--arrival", "1h",
+           "--password-stdin", NULL);
+    S_case("send-later", S_PAY, "send", S_phone_b, "3.00", "--arrival", "2h", "--password-stdin",
+           "--json", NULL);
+    char later[64];
+    S_last_str("id", later, sizeof later);
+    S_case("payment-show-later", NULL, "payment", "show", later, NULL);
+    S_case("cancel-transfer-payee", NULL, "--profile", "b", "cancel-transfer", later, NULL);
+    S_case("cancel-transfer", NULL, "cancel-transfer", later, NULL);
+    S_case("cancel-transfer-arrived", NULL, "cancel-transfer", transfer, NULL);
+
     // The same Idempotency-Key twice pays once: the second answer is the first payment.
     S_case("send-idempotent", S_PAY, "--verbose", "send", S_phone_b, "2.00",
            "--idempotency-key", "golden-send-1", "--password-stdin", NULL);
