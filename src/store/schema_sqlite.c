@@ -701,8 +701,11 @@ const char *const store_sqlite_migrations[] = {
     "ALTER TABLE merchants ADD COLUMN closed_at_ms INTEGER NOT NULL DEFAULT 0;",
     /* 32: a transfer its payer chose to have arrive later (延时到账,
      * src/wallet/transfer.c): when it arrives, kept after it did. The
-     * worker finds it PROCESSING by next_check_at_ms, as a withdrawal. */
-    "ALTER TABLE payments ADD COLUMN arrives_at_ms INTEGER NOT NULL DEFAULT 0;",
+     * worker finds it PROCESSING by next_check_at_ms, as a withdrawal; the
+     * operator's check reads every one (those with a hold) against its
+     * hold, by payments_delayed. */
+    "ALTER TABLE payments ADD COLUMN arrives_at_ms INTEGER NOT NULL DEFAULT 0;"
+    "CREATE INDEX payments_delayed ON payments(seq) WHERE kind = 3 AND hold_id <> 0;",
 };
 
 const size_t store_sqlite_migration_count =

@@ -733,6 +733,109 @@ static enum qb_error S_returns_check(struct store *reader, int64_t *returns, cha
     return QB_OK;
 }
 
+/* Whether delayed transfer p is held by hold (payer → payee, its amount,
+ * its code and ref) and, by its status, still open (open), captured whole
+ * to its payee, or released, by end (its entry_id's). */
+static bool S_delayed_matches(const struct wallet_payment *p, const struct ledger_entry *hold,
+                              const struct ledger_entry *end, bool open, int64_t payer_account,
+                              int64_t payee_account)
+{
+    const struct ledger_posting *debit = ledger_entry_posting(hold, payer_account);
+    const struct ledger_posting *credit = ledger_entry_posting(hold, payee_account);
+    if (hold->kind != LEDGER_ENTRY_HOLD || hold->code != WALLET_CODE_TRANSFER ||
+        strcmp(hold->ref, p->id) != 0 || debit == NULL || credit == NULL ||
+        debit->held_delta_minor != p->amount_minor || p->arrives_at_ms <= p->created_at_ms)
+        return false;
+    if (p->status == WALLET_PROCESSING)
+        return open && p->entry_id == 0;
+    if (open || end->ref_entry_id != hold->id || end->code != WALLET_CODE_TRANSFER ||
+        strcmp(end->ref, p->id) != 0)
+        return false;
+    const struct ledger_posting *paid = ledger_entry_posting(end, payee_account);
+    if (p->status == WALLET_SUCCESS)
+        return end->kind == LEDGER_ENTRY_CAPTURE && paid != NULL &&
+               paid->amount_minor == p->amount_minor;
+    return end->kind == LEDGER_ENTRY_VOID && p->failure_code[0] != '\0';
+}
+
+/* Reads what S_delayed_matches compares for the payment of row seq. */
+static enum qb_error S_delayed_one(struct store *reader, const char *id, bool *ok)
+{
+    struct wallet_payment p;
+    struct identity_user payer, payee;
+    struct ledger_entry hold, end;
+    memset(&end, 0, sizeof end);
+    enum qb_error err = wallet_payment_get(reader, id, NULL, &p);
+    if (err == QB_OK)
+        err = identity_user_get(reader, p.user_id, &payer);
+    if (err == QB_OK)
+        err = identity_user_get(reader, p.counterparty_id, &payee);
+    if (err == QB_OK)
+        err = ledger_entry_read(reader, p.hold_id, &hold);
+    if (err == QB_OK && p.entry_id != 0)
+        err = ledger_entry_read(reader, p.entry_id, &end);
+    bool open = false;
+    const struct store_param held[1] = {STORE_INT(p.hold_id)};
+    if (err == QB_OK &&
+        store_exists(reader, "SELECT 1 FROM holds WHERE id = $1", held, 1, &open) != QB_OK)
+        err = QB_E_STORAGE;
+    *ok = err == QB_OK && p.kind == WALLET_TRANSFER &&
+          S_delayed_matches(&p, &hold, &end, open, payer.account_id, payee.account_id);
+    return err == QB_E_NOT_FOUND || err == QB_E_INTERNAL ? QB_OK : err;
+}
+
+enum qb_error wallet_delayed_transfers_check(struct store *reader, int64_t *transfers,
+                                             char *problem, size_t problem_size)
+{
+    QB_ASSERT(reader != NULL && transfers != NULL && problem != NULL);
+    *transfers = 0;
+    _Static_assert(WALLET_TRANSFER == 3, "the SQL's constant");
+    struct store_stmt *st = NULL;
+    /* The terms of the partial index payments_delayed. */
+    if (store_prepare(reader, "SELECT id FROM payments WHERE kind = 3 AND hold_id <> 0", &st) !=
+        QB_OK)
+        return QB_E_STORAGE;
+    enum qb_error err = QB_OK;
+    int rc;
+    while (err == QB_OK && (rc = store_step(st)) == STORE_STEP_ROW) {
+        char id[ID_TEXT_SIZE_MAX];
+        store_column_text_copy(st, 0, id, sizeof id);
+        bool ok = false;
+        err = S_delayed_one(reader, id, &ok);
+        if (err == QB_OK && !ok) {
+            snprintf(problem, problem_size,
+                     "delayed transfer %s: its hold, or the capture or release its status "
+                     "says, is not in the journal as it should be (a payment, user or entry "
+                     "missing, another amount, party or entry, or a hold open or closed "
+                     "against its status)",
+                     id);
+            err = QB_E_INTERNAL;
+        }
+        if (err == QB_OK)
+            (*transfers)++;
+    }
+    if (err == QB_OK && rc != STORE_STEP_DONE)
+        err = QB_E_STORAGE;
+    store_finalize(st);
+    if (err != QB_OK)
+        return err;
+    /* Each row named its own hold (its ref the row): a hold beyond them is
+     * a transfer nobody made. */
+    int64_t held = 0;
+    const struct store_param terms[2] = {STORE_INT(WALLET_CODE_TRANSFER),
+                                         STORE_INT(LEDGER_ENTRY_HOLD)};
+    if (store_int64(reader, "SELECT count(*) FROM entries WHERE code = $1 AND kind = $2", terms, 2,
+                    &held) != QB_OK)
+        return QB_E_STORAGE;
+    if (held != *transfers) {
+        snprintf(problem, problem_size,
+                 "the journal holds %" PRId64 " delayed transfers' holds, the payments %" PRId64,
+                 held, *transfers);
+        return QB_E_INTERNAL;
+    }
+    return QB_OK;
+}
+
 enum qb_error wallet_transfer_returns_check(struct store *reader, int64_t *returns, char *problem,
                                             size_t problem_size)
 {

@@ -208,6 +208,16 @@ QB_MUST_USE enum qb_error wallet_transfer_return_origin(struct store *store, con
 QB_MUST_USE enum qb_error wallet_transfer_returns_check(struct store *reader, int64_t *returns,
                                                         char *problem, size_t problem_size);
 
+/* Checks every delayed transfer against the journal (read-only, for the
+ * operator's check, wallet_verify): its hold (WALLET_CODE_TRANSFER, ref the
+ * payment, the payer's account holding its amount for the payee's), and by
+ * its status the hold still open (PROCESSING), captured whole to the payee
+ * (SUCCESS) or released (FAILED) by the entry the payment names; and the
+ * journal holds no such hold beyond those. QB_OK, QB_E_STORAGE, or
+ * QB_E_INTERNAL with what is wrong in problem. *transfers: those checked. */
+QB_MUST_USE enum qb_error wallet_delayed_transfers_check(struct store *reader, int64_t *transfers,
+                                                         char *problem, size_t problem_size);
+
 /* A return as the API shows it, as members of the object open in out: id,
  * status, transfer_id, amount, currency, to: {user_id, display_name
  * (masked)}, memo, created_at. */

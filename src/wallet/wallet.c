@@ -168,10 +168,11 @@ enum qb_error wallet_payments_processing(struct store *reader, int64_t after,
     *count = 0;
     struct store_stmt *st = NULL;
     /* status = 1 as a literal: the PROCESSING rows are payments_pending's
-     * (partial index), a few among millions of settled ones. */
+     * (partial index), a few among millions of settled ones. Kinds 1 and 2:
+     * what waits on the bank (a delayed transfer waits on its time). */
     if (store_prepare(reader,
                       "SELECT " PAYMENT_COLUMNS " FROM payments INDEXED BY payments_pending"
-                      " WHERE status = 1 AND seq > $1 ORDER BY seq LIMIT $2",
+                      " WHERE status = 1 AND kind IN (1, 2) AND seq > $1 ORDER BY seq LIMIT $2",
                       &st) != QB_OK)
         return QB_E_STORAGE;
     enum qb_error err = store_bind_int64(st, 1, after);
@@ -389,6 +390,10 @@ enum qb_error wallet_verify(struct store *reader, struct ledger_verify_report *r
     if (rc == QB_OK)
         rc = wallet_transfer_returns_check(reader, &returns, report->problem,
                                            sizeof report->problem);
+    int64_t delayed = 0;
+    if (rc == QB_OK)
+        rc = wallet_delayed_transfers_check(reader, &delayed, report->problem,
+                                            sizeof report->problem);
     return rc;
 }
 

@@ -126,7 +126,8 @@ struct wallet_backlog {
     int64_t withdrawal_oldest_ms;
 };
 QB_MUST_USE enum qb_error wallet_backlog_read(struct store *reader, struct wallet_backlog *out);
-/* The same payments themselves, for an operator chasing the bank: those
+/* The same payments themselves (delayed transfers are not the bank's), for
+ * an operator chasing the bank: those
  * with a seq above after (0: from the first), oldest first, up to cap into
  * out, their number in *count. QB_E_STORAGE, or QB_E_INTERNAL for a row
  * that is not a payment. */
@@ -184,7 +185,9 @@ QB_MUST_USE enum qb_error wallet_accounts_setup(struct ledger *ledger, struct do
  * ledger (ledger_verify, with the spending sums as the daemon counts them),
  * then each red packet against its claims and the journal
  * (redpacket_check), then each returned transfer against its return and
- * the journal (wallet_transfer_returns_check). report as ledger_verify's, *red_packets the packets
+ * the journal (wallet_transfer_returns_check), then each delayed transfer
+ * against its hold (wallet_delayed_transfers_check). report as
+ * ledger_verify's, *red_packets the packets
  * checked (0 when the ledger's check failed first). */
 QB_MUST_USE enum qb_error wallet_verify(struct store *reader, struct ledger_verify_report *report,
                                         int64_t *red_packets, ledger_verify_progress_fn progress,

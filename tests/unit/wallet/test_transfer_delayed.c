@@ -300,6 +300,89 @@ TEST(bills_show_the_hold_the_refund_and_the_arrival)
     wx_free(wx);
 }
 
+static void S_hand_edit(struct wx *wx, const char *sql)
+{
+    struct store *s = NULL;
+    char err[256];
+    ASSERT_EQ_INT(store_open(wx->db_path, STORE_MODE_WRITE, &s, err, sizeof err), QB_OK);
+    ASSERT_EQ_INT(store_exec(s, sql), QB_OK);
+    store_close(s);
+}
+
+TEST(the_check_finds_a_delayed_transfer_its_journal_does_not_bear_out)
+{
+    /* The operator's check passes the books of a delayed transfer pending,
+     * one arrived and one cancelled, and names the transfer when its
+     * payment was edited (another amount, a status its hold does not
+     * say), or counts the holds when a payment lost its hold. None of them
+     * is a payment the bank owes: the operator's list of those is empty. */
+    struct wx *wx = wx_new();
+    struct identity_user a = wx_user(wx, "张三", true);
+    struct identity_user b = wx_user(wx, "李四", true);
+    wx_fund(wx, a.account_id, 5000);
+    struct wx_answer pending = wx_transfer_at(wx, &a, b.id, 100, WALLET_ARRIVAL_24H);
+    struct wx_answer arrived = wx_transfer_at(wx, &a, b.id, 200, WALLET_ARRIVAL_2H);
+    struct wx_answer cancelled = wx_transfer_at(wx, &a, b.id, 300, WALLET_ARRIVAL_2H);
+    ASSERT(pending.outcome == QB_OK && arrived.outcome == QB_OK && cancelled.outcome == QB_OK);
+    ASSERT_EQ_INT(wx_transfer(wx, &a, b.id, 400).outcome, QB_OK);
+    ASSERT_EQ_INT(wx_cancel(wx, &a, cancelled.payment.id).outcome, QB_OK);
+    wx_clock_to(wx, arrived.payment.arrives_at_ms);
+    ASSERT_EQ_INT(wx_arrive(wx, arrived.payment.id).status, WALLET_SUCCESS);
+
+    struct wallet_payment owed[4];
+    size_t owed_count = 99;
+    ASSERT_EQ_INT(wallet_payments_processing(wx->reader, 0, owed, 4, &owed_count), QB_OK);
+    ASSERT_EQ_INT(owed_count, 0);
+
+    int64_t checked = -1;
+    char problem[256];
+    ASSERT_EQ_INT(wallet_delayed_transfers_check(wx->reader, &checked, problem, sizeof problem),
+                  QB_OK);
+    ASSERT_EQ_INT(checked, 3);
+    struct ledger_verify_report report;
+    int64_t packets = 0;
+    ASSERT_EQ_INT(wallet_verify(wx->reader, &report, &packets, NULL, NULL), QB_OK);
+
+    char sql[256];
+    snprintf(sql, sizeof sql, "UPDATE payments SET amount_minor = amount_minor + 1 WHERE id = '%s'",
+             arrived.payment.id);
+    S_hand_edit(wx, sql);
+    ASSERT_EQ_INT(wallet_delayed_transfers_check(wx->reader, &checked, problem, sizeof problem),
+                  QB_E_INTERNAL);
+    ASSERT(strstr(problem, arrived.payment.id) != NULL);
+    ASSERT_EQ_INT(wallet_verify(wx->reader, &report, &packets, NULL, NULL), QB_E_INTERNAL);
+    snprintf(sql, sizeof sql, "UPDATE payments SET amount_minor = amount_minor - 1 WHERE id = '%s'",
+             arrived.payment.id);
+    S_hand_edit(wx, sql);
+
+    /* Said to have arrived while its hold is still open. */
+    snprintf(sql, sizeof sql, "UPDATE payments SET status = 2 WHERE id = '%s'", pending.payment.id);
+    S_hand_edit(wx, sql);
+    ASSERT_EQ_INT(wallet_delayed_transfers_check(wx->reader, &checked, problem, sizeof problem),
+                  QB_E_INTERNAL);
+    ASSERT(strstr(problem, pending.payment.id) != NULL);
+    snprintf(sql, sizeof sql, "UPDATE payments SET status = 1 WHERE id = '%s'", pending.payment.id);
+    S_hand_edit(wx, sql);
+    /* Said to have been cancelled while it arrived. */
+    snprintf(sql, sizeof sql, "UPDATE payments SET status = 3 WHERE id = '%s'", arrived.payment.id);
+    S_hand_edit(wx, sql);
+    ASSERT_EQ_INT(wallet_delayed_transfers_check(wx->reader, &checked, problem, sizeof problem),
+                  QB_E_INTERNAL);
+    ASSERT(strstr(problem, arrived.payment.id) != NULL);
+    snprintf(sql, sizeof sql, "UPDATE payments SET status = 2 WHERE id = '%s'", arrived.payment.id);
+    S_hand_edit(wx, sql);
+    ASSERT_EQ_INT(wallet_delayed_transfers_check(wx->reader, &checked, problem, sizeof problem),
+                  QB_OK);
+
+    snprintf(sql, sizeof sql, "UPDATE payments SET hold_id = 0 WHERE id = '%s'",
+             cancelled.payment.id);
+    S_hand_edit(wx, sql);
+    ASSERT_EQ_INT(wallet_delayed_transfers_check(wx->reader, &checked, problem, sizeof problem),
+                  QB_E_INTERNAL);
+    ASSERT(strstr(problem, "journal holds 3 delayed transfers' holds, the payments 2") != NULL);
+    wx_free(wx);
+}
+
 int main(void)
 {
     RUN(a_delayed_transfer_is_held_then_arrives);
@@ -307,5 +390,6 @@ int main(void)
     RUN(the_payer_cancels_before_arrival_and_only_then);
     RUN(arrival_waits_for_a_frozen_payer_and_skips_a_payee_who_cannot_take_it);
     RUN(bills_show_the_hold_the_refund_and_the_arrival);
+    RUN(the_check_finds_a_delayed_transfer_its_journal_does_not_bear_out);
     return test_summary();
 }
