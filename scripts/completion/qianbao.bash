@@ -216,8 +216,9 @@ _qianbao()
         case $prev in
         --daily) return ;;
         --password-free) return ;;
+        --arrival) return ;;
         esac
-        words='--daily --password-free --password-stdin' ;;
+        words='--daily --password-free --arrival --password-stdin' ;;
     'bills')
         case $prev in
         --type) COMPREPLY=($(compgen -W 'topup withdrawal transfer order_payment order_refund red_packet_sent red_packet_received red_packet_refund withdrawal_refund transfer_return merchant_remainder other' -- "$cur")); return ;;

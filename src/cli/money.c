@@ -889,6 +889,13 @@ static void S_limits_print(const struct cli *cli, const json_t *limits, const js
         snprintf(text, sizeof text, "off for transfers and orders (may be up to %s)", max);
     }
     cli_print_field(cli, "password-free", text);
+    const char *arrival = cli_json_str(limits, "transfer_arrival");
+    if (arrival[0] != '\0')
+        cli_print_field(cli, "transfers arrive",
+                        strcmp(arrival, "instant") == 0 ? "at once (instant)"
+                        : strcmp(arrival, "2h") == 0    ? "2 hours later, unless cancelled (2h)"
+                        : strcmp(arrival, "24h") == 0   ? "24 hours later, unless cancelled (24h)"
+                                                        : arrival);
     /* Payment codes have their own amount (`qianbao paycode limits`), on by
      * default: a reader of "off" above must not think codes wait too. */
     if (codes != NULL) {
@@ -963,9 +970,21 @@ static int S_limit_option(struct cli *cli, const struct cli_args *args, const ch
     return CLI_EXIT_OK;
 }
 
+/* How soon transfers arrive by name: 0 instant, 1 2h, 2 24h (later is
+ * safer); -1 for another name. */
+static int S_arrival_rank(const char *name)
+{
+    static const char *const names[] = {"instant", "2h", "24h"};
+    for (size_t i = 0; name != NULL && i < QB_ARRAY_COUNT(names); i++)
+        if (strcmp(name, names[i]) == 0)
+            return (int)i;
+    return -1;
+}
+
 /* Whether the change in body lets more money out than the limits in force
  * (GET /v1/me/limits): a daily limit raised or removed, the password-free
- * amount raised. Only such a change needs the payment password. */
+ * amount raised, transfers made to arrive sooner. Only such a change needs
+ * the payment password. */
 static int S_limits_loosen(struct cli *cli, const json_t *body, bool *loosens)
 {
     struct cli_response res;
@@ -975,10 +994,14 @@ static int S_limits_loosen(struct cli *cli, const json_t *body, bool *loosens)
         const json_t *daily = json_object_get(body, "daily_limit");
         const json_t *free = json_object_get(body, "password_free_limit");
         json_int_t free_now = json_integer_value(json_object_get(res.json, "password_free_limit"));
+        const char *arrival = json_string_value(json_object_get(body, "transfer_arrival"));
         *loosens =
             (daily != NULL && json_is_integer(daily_now) &&
              (json_is_null(daily) || json_integer_value(daily) > json_integer_value(daily_now))) ||
-            (free != NULL && json_integer_value(free) > free_now);
+            (free != NULL && json_integer_value(free) > free_now) ||
+            (arrival != NULL &&
+             S_arrival_rank(arrival) <
+                 S_arrival_rank(json_string_value(json_object_get(res.json, "transfer_arrival"))));
     }
     cli_response_release(&res);
     return rc;
@@ -986,13 +1009,19 @@ static int S_limits_loosen(struct cli *cli, const json_t *body, bool *loosens)
 
 int cli_run_limits_set(struct cli *cli, const struct cli_args *args)
 {
-    if (cli_arg(cli, args, "daily") == NULL && cli_arg(cli, args, "password-free") == NULL)
-        return cli_usage_error(cli, "give --daily, --password-free or both");
+    const char *arrival = cli_arg(cli, args, "arrival");
+    if (cli_arg(cli, args, "daily") == NULL && cli_arg(cli, args, "password-free") == NULL &&
+        arrival == NULL)
+        return cli_usage_error(cli, "give --daily, --password-free, --arrival or several");
+    if (arrival != NULL && S_arrival_rank(arrival) < 0)
+        return cli_usage_error(cli, "--arrival is instant, 2h or 24h");
     json_t *body = json_object();
     QB_ASSERT(body != NULL);
     int rc = S_limit_option(cli, args, "daily", "daily_limit", body);
     if (rc == CLI_EXIT_OK)
         rc = S_limit_option(cli, args, "password-free", "password_free_limit", body);
+    if (arrival != NULL)
+        QB_ASSERT(json_object_set_new(body, "transfer_arrival", json_string(arrival)) == 0);
     /* Tightening needs no password (a locked one included); with
      * --password-stdin the line is read and sent whatever the change. */
     bool needed = true;

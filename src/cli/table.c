@@ -546,14 +546,17 @@ static const struct cli_command S_commands[] = {
      "",
      0,
      0,
-     "set your own daily limit and password-free amount",
-     "Needs the payment password to raise or remove a limit; lowering one, or turning "
-     "password-free payments off, needs none (even while the password is locked). `none` "
-     "removes your daily limit or turns password-free payments off: `qianbao limits set "
-     "--daily 500 --password-free none`.",
+     "set your own daily limit, password-free amount and when transfers arrive",
+     "Needs the payment password to raise or remove a limit, or to make transfers arrive "
+     "sooner; lowering one, turning password-free payments off, or making transfers arrive "
+     "later needs none (even while the password is locked). `none` removes your daily limit or "
+     "turns password-free payments off: `qianbao limits set --daily 500 --password-free none "
+     "--arrival 24h`.",
      {{"daily", "AMOUNT", false, NULL, "your daily limit, or none"},
       {"password-free", "AMOUNT", false, NULL,
        "payments up to this amount need no payment password, five a day; none turns it off"},
+      {"arrival", "WHEN", false, NULL,
+       "instant, 2h or 24h: when your transfers arrive unless `send --arrival` says"},
       S_PAYMENT_PASSWORD_STDIN},
      cli_run_limits_set},
     {"bills",

@@ -174,6 +174,7 @@ void http_handle_transfers_create(struct http_request *req)
     t->c.currency = currency;
     t->c.amount_minor = (int64_t)amount;
     snprintf(t->c.memo, sizeof t->c.memo, "%s", memo != NULL ? memo : "");
+    t->c.has_arrival = arrival_name != NULL;
     t->c.arrival = arrival;
     if (payment_password != NULL) {
         t->c.has_payment_password = true;
@@ -401,12 +402,13 @@ static void S_limits_reply(struct http_request *req)
     json_t *daily = s.user_daily_limit_minor > 0 ? json_integer(s.user_daily_limit_minor)
                                                  : json_null();
     json_t *body =
-        json_pack("{s:s, s:o, s:o, s:I, s:I, s:I, s:I}", "currency", "CNY", "limits", array,
+        json_pack("{s:s, s:o, s:o, s:I, s:I, s:I, s:I, s:s}", "currency", "CNY", "limits", array,
                   "daily_limit", daily, "password_free_limit",
                   (json_int_t)wallet_password_free_limit(&env->settings, &s), "password_free_max",
                   (json_int_t)env->settings.password_free_max_minor, "password_free_daily_max",
                   (json_int_t)env->settings.password_free_daily_max, "password_free_used_today",
-                  (json_int_t)wallet_password_free_used_today(&s, clock_now_ms(env->clock)));
+                  (json_int_t)wallet_password_free_used_today(&s, clock_now_ms(env->clock)),
+                  "transfer_arrival", wallet_arrival_name(s.transfer_arrival));
     if (body != NULL)
         http_reply_json(req, 200, body);
     else
@@ -419,6 +421,7 @@ void http_handle_me_limits_get(struct http_request *req) { S_limits_reply(req); 
 static const struct http_field S_limits_set_fields[] = {
     {"daily_limit", HTTP_FIELD_INTEGER, false, 0, 0, 0},
     {"password_free_limit", HTTP_FIELD_INTEGER, false, 0, 0, 0},
+    {"transfer_arrival", HTTP_FIELD_STRING, false, 8, 0, 0},
     {"payment_password", HTTP_FIELD_STRING, false, S_PAYMENT_PASSWORD_SIZE_MAX, 0, 0},
 };
 
@@ -433,7 +436,8 @@ static void S_limits_set_resume(struct http_request *req, struct ledger_cmd *cmd
         http_reply_error(req, QB_E_UNAUTHORIZED); /* a session whose user is gone */
     } else if (c->outcome == QB_E_PARAM && c->password_needed) {
         http_reply_error_message(req, QB_E_PARAM,
-                                 "payment_password is required to raise or remove a limit");
+                                 "payment_password is required to raise or remove a limit, or "
+                                 "to make transfers arrive sooner");
     } else if (c->outcome != QB_OK) {
         http_reply_error(req, c->outcome);
     } else {
@@ -487,9 +491,17 @@ void http_handle_me_limits_set(struct http_request *req)
         !S_limit_member(req, body, "password_free_limit", env->settings.password_free_max_minor,
                         &set_free, &free_minor))
         goto out;
-    if (!set_daily && !set_free) {
+    const char *arrival_name = http_json_string(body, "transfer_arrival");
+    enum wallet_arrival arrival = WALLET_ARRIVAL_INSTANT;
+    if (arrival_name != NULL && !wallet_arrival_parse(arrival_name, &arrival)) {
         http_reply_error_message(req, QB_E_PARAM,
-                                 "give daily_limit, password_free_limit or both");
+                                 "transfer_arrival must be \"instant\", \"2h\" or \"24h\"");
+        goto out;
+    }
+    if (!set_daily && !set_free && arrival_name == NULL) {
+        http_reply_error_message(req, QB_E_PARAM,
+                                 "give daily_limit, password_free_limit, transfer_arrival or "
+                                 "several");
         goto out;
     }
     struct wallet_limits_set_cmd *c = http_request_alloc(req, sizeof *c);
@@ -505,6 +517,8 @@ void http_handle_me_limits_set(struct http_request *req)
     c->daily_limit_minor = daily_minor;
     c->set_password_free_limit = set_free;
     c->password_free_limit_minor = free_minor;
+    c->set_transfer_arrival = arrival_name != NULL;
+    c->transfer_arrival = arrival;
     http_request_submit(req, &c->cmd, S_limits_set_resume);
 out:
     json_decref(body);

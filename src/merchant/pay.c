@@ -51,7 +51,8 @@ enum qb_error merchant_txn_order_settle(struct ledger_txn *txn, const struct dom
         return QB_E_INTERNAL;
 
     /* Step 1: the limits, before the balance, as for a transfer. */
-    enum qb_error err = wallet_txn_limits_check(txn, env, payer, o->total_minor, refused_limit);
+    enum qb_error err =
+        wallet_txn_limits_check(txn, env, payer, o->total_minor, refused_limit, NULL);
     if (err == QB_E_LIMIT_EXCEEDED || err == QB_E_OVERFLOW) {
         *outcome = err;
         return QB_OK;

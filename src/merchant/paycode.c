@@ -859,7 +859,7 @@ static enum qb_error S_codepay_run(struct ledger_txn *txn, struct ledger_cmd *cm
      * cashier waited for a password that could not help (the limits are
      * checked again when it is paid). */
     const char *limit_refused = NULL;
-    err = wallet_txn_limits_check(txn, env, &payer, o->total_minor, &limit_refused);
+    err = wallet_txn_limits_check(txn, env, &payer, o->total_minor, &limit_refused, NULL);
     if (err == QB_E_LIMIT_EXCEEDED || err == QB_E_OVERFLOW) {
         enum qb_error failed = S_order_failed(txn, o);
         if (failed != QB_OK)

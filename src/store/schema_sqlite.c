@@ -706,6 +706,10 @@ const char *const store_sqlite_migrations[] = {
      * hold, by payments_delayed. */
     "ALTER TABLE payments ADD COLUMN arrives_at_ms INTEGER NOT NULL DEFAULT 0;"
     "CREATE INDEX payments_delayed ON payments(seq) WHERE kind = 3 AND hold_id <> 0;",
+    /* 33: when a user's transfers arrive unless a transfer says
+     * (src/wallet/limits.c; enum wallet_arrival: 0 instant, 1 in 2 hours,
+     * 2 in 24), set with their limits. */
+    "ALTER TABLE spending ADD COLUMN transfer_arrival INTEGER NOT NULL DEFAULT 0;",
 };
 
 const size_t store_sqlite_migration_count =

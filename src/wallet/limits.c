@@ -65,7 +65,7 @@ static enum qb_error S_spending_read(struct store *store, const char *user_id,
     struct store_stmt *st = NULL;
     if (store_prepare(store,
                       "SELECT user_daily_limit_minor, password_free_limit_minor,"
-                      " free_day_start_ms, free_day_count, withdrawn_minor"
+                      " free_day_start_ms, free_day_count, withdrawn_minor, transfer_arrival"
                       " FROM spending WHERE user_id = $1",
                       &st) != QB_OK)
         return QB_E_STORAGE;
@@ -78,6 +78,11 @@ static enum qb_error S_spending_read(struct store *store, const char *user_id,
             out->free_day_start_ms = store_column_int64(st, 2);
             out->free_day_count = store_column_int64(st, 3);
             out->withdrawn_minor = store_column_int64(st, 4);
+            int64_t arrival = store_column_int64(st, 5);
+            out->transfer_arrival =
+                arrival >= WALLET_ARRIVAL_INSTANT && arrival <= WALLET_ARRIVAL_24H
+                    ? (enum wallet_arrival)arrival
+                    : WALLET_ARRIVAL_24H; /* unknown: the safest */
         } else if (rc != STORE_STEP_DONE) {
             err = QB_E_STORAGE;
         }
@@ -187,14 +192,16 @@ static enum qb_error S_settings_write(struct ledger_txn *txn, const char *user_i
         STORE_TEXT(user_id),
         STORE_INT(s->user_daily_limit_minor),
         STORE_INT(s->password_free_limit_minor),
+        STORE_INT(s->transfer_arrival),
     };
     enum qb_error err = store_run(
         ledger_txn_store(txn),
-        "INSERT INTO spending (user_id, user_daily_limit_minor, password_free_limit_minor)"
-        " VALUES ($1, $2, $3)"
+        "INSERT INTO spending (user_id, user_daily_limit_minor, password_free_limit_minor,"
+        " transfer_arrival) VALUES ($1, $2, $3, $4)"
         " ON CONFLICT (user_id) DO UPDATE SET"
         " user_daily_limit_minor = excluded.user_daily_limit_minor,"
-        " password_free_limit_minor = excluded.password_free_limit_minor",
+        " password_free_limit_minor = excluded.password_free_limit_minor,"
+        " transfer_arrival = excluded.transfer_arrival",
         p, QB_ARRAY_COUNT(p));
     return err == QB_OK ? QB_OK : QB_E_STORAGE;
 }
@@ -294,7 +301,7 @@ int64_t wallet_password_free_limit(const struct domain_settings *settings,
 
 enum qb_error wallet_txn_limits_check(struct ledger_txn *txn, const struct domain_env *env,
                                       const struct identity_user *user, int64_t amount_minor,
-                                      const char **refused_limit)
+                                      const char **refused_limit, struct wallet_spending *spending)
 {
     QB_ASSERT(txn != NULL && env != NULL && user != NULL && refused_limit != NULL);
     QB_ASSERT(amount_minor > 0);
@@ -303,6 +310,8 @@ enum qb_error wallet_txn_limits_check(struct ledger_txn *txn, const struct domai
     enum qb_error err = wallet_txn_spending_get(txn, user, &s);
     if (err != QB_OK)
         return err;
+    if (spending != NULL)
+        *spending = s;
 
     /* Every limit must allow the amount on top of what it counts; the
      * sums it will be added to must hold it (the ledger asserts they do). */
@@ -381,7 +390,8 @@ static enum qb_error S_limits_set_run(struct ledger_txn *txn, struct ledger_cmd 
      * close the door. */
     bool loosens = (c->set_daily_limit && daily_now != 0 &&
                     (c->daily_limit_minor == 0 || c->daily_limit_minor > daily_now)) ||
-                   (c->set_password_free_limit && c->password_free_limit_minor > free_now);
+                   (c->set_password_free_limit && c->password_free_limit_minor > free_now) ||
+                   (c->set_transfer_arrival && c->transfer_arrival < c->spending.transfer_arrival);
     err = identity_txn_payment_password_gate(txn, c->env, c->user_id, c->payment_password, loosens,
                                              &c->outcome, &c->password_needed, &c->password_try);
     if (err != QB_OK || c->outcome != QB_OK)
@@ -392,6 +402,8 @@ static enum qb_error S_limits_set_run(struct ledger_txn *txn, struct ledger_cmd 
         c->spending.user_daily_limit_minor = c->daily_limit_minor;
     if (c->set_password_free_limit)
         c->spending.password_free_limit_minor = c->password_free_limit_minor;
+    if (c->set_transfer_arrival)
+        c->spending.transfer_arrival = c->transfer_arrival;
     err = S_settings_write(txn, c->user_id, &c->spending);
     if (err != QB_OK)
         return err;

@@ -54,6 +54,7 @@
 #include "domain/domain.h"
 #include "identity/identity.h"
 #include "store/store.h"
+#include "wallet/wallet.h"
 
 /* The limits a user has: per_payment, daily, user_daily (when set) and one
  * KYC limit. */
@@ -74,6 +75,8 @@ struct wallet_spending {
     int64_t withdrawn_minor;           /* withdrawn to the user's own cards in the account's
                                         * lifetime, processing or done (a failed one is taken
                                         * back off) */
+    enum wallet_arrival transfer_arrival; /* when the user's transfers arrive unless a transfer
+                                           * says (transfer.h); instant by default */
 };
 
 /* One limit as the user sees it at a moment. */
@@ -155,7 +158,9 @@ QB_MUST_USE enum qb_error wallet_txn_password_free_count(struct ledger_txn *txn,
  * limit of user. Answers QB_OK (the command may post it: its entry counts
  * it), QB_E_LIMIT_EXCEEDED with *refused_limit naming the first limit that
  * refused (in the order of wallet_limits_list), QB_E_OVERFLOW when a sum
- * would not fit, or QB_E_STORAGE. Writes nothing. */
+ * would not fit, or QB_E_STORAGE. Writes nothing. spending, when not NULL,
+ * gets what was read (the user's settings: a paying command needs no second
+ * read for them). */
 /* Stores the refusal of a charge that answered LIMIT_EXCEEDED (403 with
  * "limit": the refused limit's name) or OVERFLOW as cmd's answer
  * (domain_response_error), for the paying command to keep. */
@@ -164,14 +169,15 @@ QB_MUST_USE enum qb_error wallet_limits_refusal(struct ledger_cmd *cmd, enum qb_
 QB_MUST_USE enum qb_error wallet_txn_limits_check(struct ledger_txn *txn,
                                                   const struct domain_env *env,
                                                   const struct identity_user *user,
-                                                  int64_t amount_minor,
-                                                  const char **refused_limit);
+                                                  int64_t amount_minor, const char **refused_limit,
+                                                  struct wallet_spending *spending);
 
 /* --- the user's own settings: one command ------------------------------------ */
 
-/* Sets the user's daily limit and password-free amount (PUT /v1/me/limits),
- * checking the payment password when the change lets more money out (a
- * daily limit raised or removed, a password-free amount raised); one that
+/* Sets the user's daily limit, password-free amount and default transfer
+ * arrival (PUT /v1/me/limits), checking the payment password when the
+ * change lets more money out (a daily limit raised or removed, a
+ * password-free amount raised, transfers made to arrive sooner); one that
  * only tightens needs none, and a password given with it is not checked.
  * Outcomes besides QB_OK: PARAM (a daily limit above
  * settings.limit_daily_minor or negative, a password-free amount above
@@ -190,6 +196,8 @@ struct wallet_limits_set_cmd {
     int64_t daily_limit_minor;       /* 0: remove it */
     bool set_password_free_limit;    /* false: keep the password-free amount */
     int64_t password_free_limit_minor; /* 0: off */
+    bool set_transfer_arrival;         /* false: keep the default arrival */
+    enum wallet_arrival transfer_arrival;
 
     /* Out, when the ledger result is QB_OK. */
     enum qb_error outcome;

@@ -591,7 +591,7 @@ static enum qb_error S_send_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
 
     /* Step 4: the limits (a red packet is a payment from the balance),
      * before the balance, as for a transfer. */
-    err = wallet_txn_limits_check(txn, env, &sender, total, &c->refused_limit);
+    err = wallet_txn_limits_check(txn, env, &sender, total, &c->refused_limit, NULL);
     if (err == QB_E_LIMIT_EXCEEDED || err == QB_E_OVERFLOW) {
         c->outcome = err;
         return wallet_limits_refusal(&c->cmd, err, c->refused_limit);

@@ -113,15 +113,21 @@ static enum qb_error S_password_refuse(struct wallet_transfer_cmd *c, enum qb_er
     return identity_password_refusal_response(&c->cmd, err, &c->password_try);
 }
 
+static const char *const S_arrival_names[] = {"instant", "2h", "24h"};
+
 bool wallet_arrival_parse(const char *name, enum wallet_arrival *out)
 {
-    static const char *const names[] = {"instant", "2h", "24h"};
-    for (size_t i = 0; i < QB_ARRAY_COUNT(names); i++)
-        if (strcmp(name, names[i]) == 0) {
+    for (size_t i = 0; i < QB_ARRAY_COUNT(S_arrival_names); i++)
+        if (strcmp(name, S_arrival_names[i]) == 0) {
             *out = (enum wallet_arrival)i;
             return true;
         }
     return false;
+}
+
+const char *wallet_arrival_name(enum wallet_arrival arrival)
+{
+    return (size_t)arrival < QB_ARRAY_COUNT(S_arrival_names) ? S_arrival_names[arrival] : "instant";
 }
 
 int64_t wallet_arrival_delay_ms(enum wallet_arrival arrival)
@@ -266,7 +272,8 @@ static enum qb_error S_transfer_run(struct ledger_txn *txn, struct ledger_cmd *c
 
     /* Step 5: the limits, before the balance: no top-up gets a payment
      * past a limit, so the refusal says what would. */
-    err = wallet_txn_limits_check(txn, env, &payer, c->amount_minor, &c->refused_limit);
+    struct wallet_spending spending;
+    err = wallet_txn_limits_check(txn, env, &payer, c->amount_minor, &c->refused_limit, &spending);
     if (err == QB_E_LIMIT_EXCEEDED || err == QB_E_OVERFLOW) {
         c->outcome = err;
         return wallet_limits_refusal(&c->cmd, err, c->refused_limit);
@@ -290,6 +297,8 @@ static enum qb_error S_transfer_run(struct ledger_txn *txn, struct ledger_cmd *c
     p->currency = cny;
     p->amount_minor = c->amount_minor;
     snprintf(p->memo, sizeof p->memo, "%s", c->memo);
+    if (!c->has_arrival)
+        c->arrival = spending.transfer_arrival;
     int64_t delay_ms = wallet_arrival_delay_ms(c->arrival);
     if (delay_ms == 0) {
         p->status = WALLET_SUCCESS;

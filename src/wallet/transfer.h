@@ -66,16 +66,14 @@
  *             the hold is released: FAILED, failure_code
  *             TRANSFER_CANCELLED.
  *
- * The limits are not given back by a release, as a refund gives none
- * back. Until it arrives, a transfer is the payer's alone: its payee is
- * not told of it (wallet_payment_get answers NOT_FOUND to them). */
-enum wallet_arrival {
-    WALLET_ARRIVAL_INSTANT = 0,
-    WALLET_ARRIVAL_2H = 1,
-    WALLET_ARRIVAL_24H = 2,
-};
-/* "instant", "2h", "24h" into *out; false for any other name. */
+ * A transfer that names no arrival takes the payer's own default (their
+ * spending row's, PUT /v1/me/limits: limits.h). The limits are not given
+ * back by a release, as a refund gives none back. Until it arrives, a transfer is the payer's
+ * alone: its payee is not told of it (wallet_payment_get answers NOT_FOUND to them). */
+/* (enum wallet_arrival: wallet.h.) "instant", "2h", "24h" into *out; false
+ * for any other name. */
 QB_MUST_USE bool wallet_arrival_parse(const char *name, enum wallet_arrival *out);
+const char *wallet_arrival_name(enum wallet_arrival arrival);
 /* How long after its sending a transfer of arrival arrives: 0, 2 or 24 hours. */
 int64_t wallet_arrival_delay_ms(enum wallet_arrival arrival);
 
@@ -91,6 +89,7 @@ struct wallet_transfer_cmd {
     char memo[WALLET_MEMO_SIZE_MAX];           /* "" for none */
     bool has_payment_password;
     char payment_password[8];
+    bool has_arrival; /* false: the payer's default */
     enum wallet_arrival arrival;
 
     /* Out, when the ledger result is QB_OK: the outcome and, on success, the

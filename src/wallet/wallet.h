@@ -81,6 +81,14 @@ enum wallet_payment_kind {
                                  * counterparty_id the transfer's payer */
 };
 
+/* When a transfer arrives (延时到账, transfer.h); stored (a user's default,
+ * spending.transfer_arrival), in this order: a larger one is later. */
+enum wallet_arrival {
+    WALLET_ARRIVAL_INSTANT = 0,
+    WALLET_ARRIVAL_2H = 1,
+    WALLET_ARRIVAL_24H = 2,
+};
+
 /* payments.status; stored. The API shows them as the names below. */
 enum wallet_payment_status {
     WALLET_PROCESSING = 1,

@@ -790,6 +790,76 @@ TEST(refusals_move_nothing)
     EXPECT_STATE(&a, t.id, "PROCESSING", NULL, t.arrives_at);
 }
 
+/* PUT /v1/me/limits {"transfer_arrival": arrival} as u, with the payment
+ * password when password: the status, and the error code or the default in
+ * force after it into out. */
+static long S_default_set(const struct api_user *u, const char *arrival, bool password,
+                          char out[32])
+{
+    char body[128];
+    snprintf(body, sizeof body, "{\"transfer_arrival\":\"%s\"%s}", arrival,
+             password ? ",\"payment_password\":\"" TH_PAY_PASSWORD "\"" : "");
+    struct client_response res;
+    long status = api_call(&S_client, "PUT", "/v1/me/limits", u->token, body, &res);
+    json_t *answer = api_json(&res);
+    const char *text = status == 200
+                           ? json_string_value(json_object_get(answer, "transfer_arrival"))
+                           : api_error_code(&res);
+    snprintf(out, 32, "%s", text != NULL ? text : "");
+    json_decref(answer);
+    client_response_release(&res);
+    return status;
+}
+
+TEST(the_payers_default_arrival_holds_a_transfer_that_names_none)
+{
+    // A payer who set 24h (no password: it only makes money leave later) has a transfer that
+    // names no arrival held for a day; one that says instant arrives at once. Back to instant
+    // needs the payment password; a value not among the three is 400 and changes nothing.
+    struct api_user a, b;
+    API_MUST(th_user_new(&S_client, S_admin, &a));
+    API_MUST(api_user_new(&S_client, S_admin, &b));
+    API_MUST(th_fund(&S_client, S_admin, &a, 5000));
+    char got[32];
+    json_t *limits = S_get_json("/v1/me/limits", a.token);
+    ASSERT_EQ_STR(json_string_value(json_object_get(limits, "transfer_arrival")), "instant");
+    json_decref(limits);
+    ASSERT_EQ_INT(S_default_set(&a, "24h", false, got), 200);
+    ASSERT_EQ_STR(got, "24h");
+
+    struct s_sent held, now;
+    struct client_response res;
+    S_send_on(__LINE__, &a, &b, 700, NULL, TH_PAY_PASSWORD, "default-1", 201, NULL, &res);
+    json_t *t = api_json(&res);
+    client_response_release(&res);
+    S_expect_sent(t, &b, 700, S_DAY_MS, &held);
+    json_decref(t);
+    S_send_on(__LINE__, &a, &b, 300, "\"instant\"", TH_PAY_PASSWORD, "default-2", 201, NULL, &res);
+    t = api_json(&res);
+    client_response_release(&res);
+    S_expect_sent(t, &b, 300, 0, &now);
+    json_decref(t);
+    ASSERT_EQ_INT(th_balance(&S_client, &b), 300);
+    EXPECT_HIDDEN(&b, held.id);
+
+    ASSERT_EQ_INT(S_default_set(&a, "1h", true, got), 400);
+    ASSERT_EQ_STR(got, "PARAM_ERROR");
+    ASSERT_EQ_INT(S_default_set(&a, "instant", false, got), 400);
+    ASSERT_EQ_STR(got, "PARAM_ERROR");
+    limits = S_get_json("/v1/me/limits", a.token);
+    ASSERT_EQ_STR(json_string_value(json_object_get(limits, "transfer_arrival")), "24h");
+    json_decref(limits);
+    ASSERT_EQ_INT(S_default_set(&a, "instant", true, got), 200);
+    ASSERT_EQ_STR(got, "instant");
+    S_send_on(__LINE__, &a, &b, 100, NULL, TH_PAY_PASSWORD, "default-3", 201, NULL, &res);
+    t = api_json(&res);
+    client_response_release(&res);
+    struct s_sent after;
+    S_expect_sent(t, &b, 100, 0, &after);
+    json_decref(t);
+    ASSERT_EQ_INT(th_balance(&S_client, &b), 400);
+}
+
 TEST(the_payer_cannot_close_while_a_transfer_is_pending)
 {
     // A payer who sent all they had in 2 h holds nothing available, but the transfer still
@@ -1145,6 +1215,7 @@ int main(void)
     RUN(a_delayed_transfer_is_held_and_hidden_from_its_payee);
     RUN(a_cancel_gives_the_money_back_and_keeps_the_limit_used);
     RUN(refusals_move_nothing);
+    RUN(the_payers_default_arrival_holds_a_transfer_that_names_none);
     RUN(the_payer_cannot_close_while_a_transfer_is_pending);
     RUN(a_payee_frozen_or_closed_by_arrival_set_up);
     RUN(a_payer_frozen_by_arrival_set_up);

@@ -1046,6 +1046,11 @@ TEST(limits)
            "--password-stdin", NULL);
     // Lowering a limit reads no password (stdin is not a terminal here: it would fail).
     S_case("limits-set-lower", NULL, "limits", "set", "--daily", "999", NULL);
+    // Transfers made to arrive later need no password either; sooner again, the password.
+    S_case("limits-set-later", NULL, "limits", "set", "--arrival", "24h", NULL);
+    S_case("limits-set-bad-arrival", NULL, "limits", "set", "--arrival", "1h", NULL);
+    S_case("limits-set-sooner", S_PAY, "limits", "set", "--arrival", "instant", "--password-stdin",
+           NULL);
     // Within the password-free amount no password is read (stdin is not a terminal here).
     S_case("send-password-free", NULL, "send", S_phone_b, "5", NULL);
     S_case("send-above-password-free", NULL, "send", S_phone_b, "50.01", NULL);

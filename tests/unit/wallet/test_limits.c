@@ -31,7 +31,7 @@ static enum qb_error charge_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
 {
     struct charge_cmd *c = (struct charge_cmd *)cmd;
     enum qb_error err =
-        wallet_txn_limits_check(txn, c->env, &c->user, c->amount_minor, &c->refused_limit);
+        wallet_txn_limits_check(txn, c->env, &c->user, c->amount_minor, &c->refused_limit, NULL);
     c->outcome = err;
     if (err != QB_OK)
         return err == QB_E_LIMIT_EXCEEDED || err == QB_E_OVERFLOW ? QB_OK : err;

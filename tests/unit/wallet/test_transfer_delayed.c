@@ -300,6 +300,60 @@ TEST(bills_show_the_hold_the_refund_and_the_arrival)
     wx_free(wx);
 }
 
+/* Sets user's default arrival with password (NULL: none): the outcome. */
+static enum qb_error S_default_set(struct wx *wx, const struct identity_user *user,
+                                   enum wallet_arrival arrival, const char *password)
+{
+    struct wallet_limits_set_cmd c;
+    wallet_limits_set_cmd_init(&c, &wx->env);
+    snprintf(c.user_id, sizeof c.user_id, "%s", user->id);
+    snprintf(c.payment_password, sizeof c.payment_password, "%s", password != NULL ? password : "");
+    c.set_transfer_arrival = true;
+    c.transfer_arrival = arrival;
+    enum qb_error rc = ledger_execute(wx->ledger, &c.cmd);
+    if (rc == QB_OK)
+        rc = c.cmd.result;
+    ledger_cmd_release(&c.cmd);
+    return rc == QB_OK ? c.outcome : rc;
+}
+
+TEST(the_payers_default_applies_and_only_a_password_makes_it_sooner)
+{
+    /* A payer who set 24 hours as their default: a transfer that names no
+     * arrival is held for 24 hours, one that says instant arrives at once.
+     * Making it later needs no password (a phone's thief cannot use that);
+     * making it sooner needs the right one, a wrong one counted. */
+    struct wx *wx = wx_new();
+    struct identity_user a = wx_user(wx, "张三", true);
+    struct identity_user b = wx_user(wx, "小明", true);
+    wx_fund(wx, a.account_id, 10000);
+    ASSERT_EQ_INT(S_default_set(wx, &a, WALLET_ARRIVAL_24H, NULL), QB_OK);
+    struct wallet_spending s;
+    ASSERT_EQ_INT(wallet_spending_get(wx->reader, wx->ledger, &a, &s), QB_OK);
+    ASSERT_EQ_INT(s.transfer_arrival, WALLET_ARRIVAL_24H);
+
+    struct wx_answer t = wx_transfer(wx, &a, b.id, 100);
+    ASSERT_EQ_INT(t.outcome, QB_OK);
+    ASSERT_EQ_INT(t.payment.status, WALLET_PROCESSING);
+    ASSERT_EQ_INT(t.payment.arrives_at_ms, t.payment.created_at_ms + 24 * WX_HOUR_MS);
+    t = wx_transfer_at(wx, &a, b.id, 200, WALLET_ARRIVAL_INSTANT);
+    ASSERT_EQ_INT(t.payment.status, WALLET_SUCCESS);
+    ASSERT_EQ_INT(wx_balance(wx, b.account_id), 200);
+
+    ASSERT_EQ_INT(S_default_set(wx, &a, WALLET_ARRIVAL_2H, NULL), QB_E_PARAM);
+    ASSERT_EQ_INT(S_default_set(wx, &a, WALLET_ARRIVAL_INSTANT, WX_WRONG_PASSWORD),
+                  QB_E_PASSWORD_WRONG);
+    ASSERT_EQ_INT(wx_user_get(wx, a.id).payment_password_failures, 1);
+    ASSERT_EQ_INT(S_default_set(wx, &a, WALLET_ARRIVAL_2H, WX_PAY_PASSWORD), QB_OK);
+    t = wx_transfer(wx, &a, b.id, 300);
+    ASSERT_EQ_INT(t.payment.arrives_at_ms, t.payment.created_at_ms + 2 * WX_HOUR_MS);
+    ASSERT_EQ_INT(S_default_set(wx, &a, WALLET_ARRIVAL_INSTANT, WX_PAY_PASSWORD), QB_OK);
+    t = wx_transfer(wx, &a, b.id, 400);
+    ASSERT_EQ_INT(t.payment.status, WALLET_SUCCESS);
+    ASSERT_EQ_INT(wx_balance(wx, b.account_id), 600);
+    wx_free(wx);
+}
+
 static void S_hand_edit(struct wx *wx, const char *sql)
 {
     struct store *s = NULL;
@@ -391,5 +445,6 @@ int main(void)
     RUN(arrival_waits_for_a_frozen_payer_and_skips_a_payee_who_cannot_take_it);
     RUN(bills_show_the_hold_the_refund_and_the_arrival);
     RUN(the_check_finds_a_delayed_transfer_its_journal_does_not_bear_out);
+    RUN(the_payers_default_applies_and_only_a_password_makes_it_sooner);
     return test_summary();
 }

@@ -308,10 +308,11 @@ static inline void wx_answer_body(struct ledger_cmd *cmd, struct wx_answer *ans)
     }
 }
 
-/* The transfer a describes, arriving as arrival says. */
+/* The transfer a describes, arriving as arrival says (NULL: the payer's
+ * default). */
 static inline struct wx_answer wx_transfer_run(struct wx *wx, const struct identity_user *payer,
                                                const struct wx_transfer_args *a,
-                                               enum wallet_arrival arrival)
+                                               const enum wallet_arrival *arrival)
 {
     struct wallet_transfer_cmd c;
     wallet_transfer_cmd_init(&c, &wx->env);
@@ -327,7 +328,8 @@ static inline struct wx_answer wx_transfer_run(struct wx *wx, const struct ident
     c.amount_minor = a->amount_minor;
     c.currency = a->currency;
     snprintf(c.memo, sizeof c.memo, "%s", a->memo != NULL ? a->memo : "");
-    c.arrival = arrival;
+    c.has_arrival = arrival != NULL;
+    c.arrival = arrival != NULL ? *arrival : WALLET_ARRIVAL_INSTANT;
     if (a->password != NULL) {
         c.has_payment_password = true;
         snprintf(c.payment_password, sizeof c.payment_password, "%s", a->password);
@@ -350,7 +352,7 @@ static inline struct wx_answer wx_transfer_run(struct wx *wx, const struct ident
 static inline struct wx_answer wx_transfer_args(struct wx *wx, const struct identity_user *payer,
                                                 const struct wx_transfer_args *a)
 {
-    return wx_transfer_run(wx, payer, a, WALLET_ARRIVAL_INSTANT);
+    return wx_transfer_run(wx, payer, a, NULL);
 }
 
 /* A transfer with the payment password, without idempotency. */
@@ -388,7 +390,7 @@ static inline struct wx_answer wx_transfer_at(struct wx *wx, const struct identi
                                               enum wallet_arrival arrival)
 {
     struct wx_transfer_args a = {to, amount_minor, WX_PAY_PASSWORD, NULL, NULL, 0, NULL};
-    return wx_transfer_run(wx, payer, &a, arrival);
+    return wx_transfer_run(wx, payer, &a, &arrival);
 }
 
 /* user cancels the transfer transfer_id (wallet_transfer_cancel_cmd). */
