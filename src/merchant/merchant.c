@@ -359,7 +359,9 @@ static enum qb_error S_create_run(struct ledger_txn *txn, struct ledger_cmd *cmd
         }
         if (err != QB_OK && err != QB_E_NOT_FOUND) /* the caller checked that the owner is */
             return err;
-        err = S_count(store, "SELECT count(*) FROM merchants WHERE owner_user_id = $1",
+        /* Open ones: a merchant closed for good takes no place. */
+        err = S_count(store,
+                      "SELECT count(*) FROM merchants WHERE owner_user_id = $1 AND status <> 3",
                       m->owner_user_id, &count);
         if (err != QB_OK)
             return err;

@@ -58,7 +58,7 @@
 #define MERCHANT_KEY_BITS 2048        /* the keys Qianbao makes, and the smallest it takes */
 #define MERCHANT_FEE_PPM_DEFAULT 6000 /* 0.6 % */
 #define MERCHANT_FEE_PPM_MAX 100000   /* 10 %: the highest rate an operator may set */
-#define MERCHANT_PER_OWNER_MAX 10     /* merchants one user may apply for */
+#define MERCHANT_PER_OWNER_MAX 10     /* merchants one user may have open (not closed) */
 #define MERCHANT_APPS_MAX 5           /* appids one merchant may have */
 #define MERCHANT_CLOCK_SKEW_MS (5 * 60 * 1000)
 #define MERCHANT_NONCE_SIZE_MAX 64    /* bytes of a request's nonce_str */

@@ -382,6 +382,29 @@ TEST(an_owner_closes_an_empty_merchant_for_good)
     wx_free(wx);
 }
 
+TEST(an_owner_may_keep_ten_open_merchants_and_one_closed_frees_a_place)
+{
+    // Ten merchants open at a time: the eleventh application is CONFLICT, and once one of the
+    // ten is closed for good another may be opened.
+    struct wx *wx = wx_new();
+    struct identity_user owner = wx_user(wx, "店主", true);
+    char mchid[16], appid[24];
+    for (int i = 0; i < MERCHANT_PER_OWNER_MAX; i++) {
+        snprintf(mchid, sizeof mchid, "19000000%02d", i);
+        snprintf(appid, sizeof appid, "wx00000000000000%02d", i);
+        ASSERT_EQ_INT(S_onboard(wx, mchid, owner.id, appid, NULL, 0), QB_OK);
+    }
+    ASSERT_EQ_INT(S_onboard(wx, "1900000099", owner.id, "wx0000000000000099", NULL, 0),
+                  QB_E_CONFLICT);
+    const char *not_empty = NULL;
+    struct merchant after;
+    ASSERT_EQ_INT(S_close(wx, "1900000003", owner.id, WX_PAY_PASSWORD, &not_empty, &after), QB_OK);
+    ASSERT_EQ_INT(S_onboard(wx, "1900000099", owner.id, "wx0000000000000099", NULL, 0), QB_OK);
+    ASSERT_EQ_INT(S_onboard(wx, "1900000098", owner.id, "wx0000000000000098", NULL, 0),
+                  QB_E_CONFLICT);
+    wx_free(wx);
+}
+
 TEST(merchants_are_listed_newest_first_a_page_at_a_time)
 {
     // Keyset pages on seq, newest first, with or without the owner filter.
@@ -448,6 +471,7 @@ int main(void)
     RUN(merchants_made_before_the_migration_keep_their_appid);
     RUN(openids_paid_under_before_the_migration_are_recorded);
     RUN(an_owner_closes_an_empty_merchant_for_good);
+    RUN(an_owner_may_keep_ten_open_merchants_and_one_closed_frees_a_place);
     RUN(a_suspension_keeps_its_time_and_reason_until_the_resume);
     RUN(merchants_are_listed_newest_first_a_page_at_a_time);
     RUN(merchants_made_before_suspensions_are_active);
