@@ -241,25 +241,12 @@ static void S_return_on(int line, const struct api_user *u, const char *transfer
 #define EXPECT_RETURN(u, transfer_id, key, status, code)                                           \
     S_return_on(__LINE__, u, transfer_id, key, status, code)
 
-/* GET path as token, expected 200; its JSON (the caller decrefs). */
-static json_t *S_get_json(const char *path, const char *token)
-{
-    struct client_response res;
-    long status = api_call(&S_client, "GET", path, token, NULL, &res);
-    json_t *body = api_json(&res);
-    if (status != 200 || body == NULL)
-        TEST_FAIL_("GET %s: %ld %.*s", path, status, (int)res.body.size,
-                   res.body.data != NULL ? res.body.data : "");
-    client_response_release(&res);
-    return body;
-}
-
 /* GET /v1/transfers/{transfer_id} as u, expected 200 (the caller decrefs). */
 static json_t *S_transfer_get(const struct api_user *u, const char *transfer_id)
 {
     char path[128];
     snprintf(path, sizeof path, "/v1/transfers/%s", transfer_id);
-    return S_get_json(path, u->token);
+    return th_get_json(&S_client, path, u->token);
 }
 
 /* GET /v1/transfers/{transfer_id} as u is 404 NOT_FOUND. */
@@ -322,20 +309,6 @@ static void S_wait_settled(const struct api_user *u, const char *transfer_id, ch
     }
 }
 
-/* The items of u's bills with query ("" or "?type=…"), checked to be one
- * whole page (the caller decrefs the page; items are borrowed from it). */
-static json_t *S_bills(const struct api_user *u, const char *query, json_t **items)
-{
-    char path[256];
-    snprintf(path, sizeof path, "/v1/me/transactions%s", query);
-    json_t *page = S_get_json(path, u->token);
-    ASSERT(json_is_false(json_object_get(page, "partial")));
-    ASSERT(json_is_null(json_object_get(page, "next_cursor")));
-    *items = json_object_get(page, "items");
-    ASSERT(json_is_array(*items));
-    return page;
-}
-
 /* One bill line of a transfer: its id, type, direction, amount, the user
  * counterparty (its name too unless NULL), status, failure_code (NULL:
  * null) and balance_after. */
@@ -387,23 +360,6 @@ static void S_expect_line_on(int line_no, const json_t *line, const char *id, co
     S_expect_line_on(__LINE__, line, id, type, direction, amount, cp_id, cp_name, status,          \
                      failure_code, balance_after)
 
-/* The "used" of u's limit named name (GET /v1/me/limits), or -1. */
-static long long S_limit_used(const struct api_user *u, const char *name)
-{
-    json_t *body = S_get_json("/v1/me/limits", u->token);
-    long long used = -1;
-    size_t i;
-    json_t *limit;
-    json_array_foreach(json_object_get(body, "limits"), i, limit)
-    {
-        const char *limit_name = json_string_value(json_object_get(limit, "name"));
-        if (limit_name != NULL && strcmp(limit_name, name) == 0)
-            used = json_integer_value(json_object_get(limit, "used"));
-    }
-    json_decref(body);
-    return used;
-}
-
 /* POST /v1/me/close as u with a fresh close_account code: the status, and
  * the error code and reason (or "" and "") into code and reason. */
 static long S_close(const struct api_user *u, char code[32], char reason[32])
@@ -439,30 +395,6 @@ static void S_unfreeze_self(const struct api_user *u)
     long status = api_call(&S_client, "POST", "/v1/me/unfreeze", u->token, body, &res);
     client_response_release(&res);
     ASSERT_EQ_INT(status, 200);
-}
-
-/* Logs u in again (after a restart whose clock moved past its session). */
-static void S_relogin(struct api_user *u)
-{
-    if (!api_login(&S_client, u, "test", u->token))
-        API_MUST(api_login_new_device(&S_client, S_admin, u, "test", u->token));
-}
-
-/* Stops the daemon and starts it again with its clock offset_ms ahead of
- * the real one; logs the remembered users in again. */
-static void S_restart_at(long long offset_ms)
-{
-    ASSERT_EQ_INT(test_daemon_stop(&S_daemon), 0);
-    client_release(&S_client);
-    char offset[32];
-    snprintf(offset, sizeof offset, "%lld", offset_ms);
-    setenv("QIANBAO_TEST_CLOCK_OFFSET_MS", offset, 1);
-    bool started = api_daemon_start(&S_daemon, S_root, "main", NULL, S_admin);
-    unsetenv("QIANBAO_TEST_CLOCK_OFFSET_MS");
-    client_init(&S_client, S_daemon.base_url);
-    API_MUST(started);
-    for (size_t i = 0; i < S_user_count; i++)
-        S_relogin(S_users[i]);
 }
 
 /* --- the state the clock's cases hand on ------------------------------------------ */
@@ -577,7 +509,7 @@ TEST(a_delayed_transfer_is_held_and_hidden_from_its_payee)
     API_MUST(th_user_new(&S_client, S_admin, a));
     API_MUST(th_user_new(&S_client, S_admin, b));
     API_MUST(th_fund(&S_client, S_admin, a, 10000));
-    ASSERT_EQ_INT(S_limit_used(a, "daily"), 0);
+    ASSERT_EQ_INT(th_limit_used(&S_client, a, "daily"), 0);
 
     struct client_response first, again;
     S_send_on(__LINE__, a, b, 1234, "\"2h\"", TH_PAY_PASSWORD, "held-2h", 201, NULL, &first);
@@ -609,17 +541,17 @@ TEST(a_delayed_transfer_is_held_and_hidden_from_its_payee)
 
     /* The bills: the payer's transfer line at once, the payee's nothing. */
     json_t *items;
-    json_t *page = S_bills(a, "", &items);
+    json_t *page = th_bills(&S_client, a, "", &items);
     ASSERT_EQ_INT(json_array_size(items), 2);
     EXPECT_LINE(json_array_get(items, 0), S_held.t2h.id, "transfer", "out", 1234, b->id,
                 S_held.t2h.to_name, "PROCESSING", NULL, 10000 - 1234);
     ASSERT_EQ_STR(json_string_value(json_object_get(json_array_get(items, 1), "type")), "topup");
     json_decref(page);
-    page = S_bills(b, "", &items);
+    page = th_bills(&S_client, b, "", &items);
     ASSERT_EQ_INT(json_array_size(items), 0);
     json_decref(page);
-    ASSERT_EQ_INT(S_limit_used(a, "daily"), 1234);
-    ASSERT_EQ_INT(S_limit_used(a, "kyc_lifetime"), 1234);
+    ASSERT_EQ_INT(th_limit_used(&S_client, a, "daily"), 1234);
+    ASSERT_EQ_INT(th_limit_used(&S_client, a, "kyc_lifetime"), 1234);
 
     /* A day's. */
     S_send_delayed(a, b, 2000, "24h", S_DAY_MS, "held-24h", &S_held.t24h);
@@ -627,12 +559,12 @@ TEST(a_delayed_transfer_is_held_and_hidden_from_its_payee)
     ASSERT_EQ_INT(th_balance(&S_client, b), 0);
     EXPECT_STATE(a, S_held.t24h.id, "PROCESSING", NULL, S_held.t24h.arrives_at);
     EXPECT_HIDDEN(b, S_held.t24h.id);
-    page = S_bills(a, "", &items);
+    page = th_bills(&S_client, a, "", &items);
     ASSERT_EQ_INT(json_array_size(items), 3);
     EXPECT_LINE(json_array_get(items, 0), S_held.t24h.id, "transfer", "out", 2000, b->id, NULL,
                 "PROCESSING", NULL, 10000 - 1234 - 2000);
     json_decref(page);
-    ASSERT_EQ_INT(S_limit_used(a, "daily"), 1234 + 2000);
+    ASSERT_EQ_INT(th_limit_used(&S_client, a, "daily"), 1234 + 2000);
     S_remember(a);
     S_remember(b);
     S_held.ready = true;
@@ -655,7 +587,7 @@ TEST(a_cancel_gives_the_money_back_and_keeps_the_limit_used)
     S_send_delayed(a, b, 1500, "2h", 2 * S_HOUR_MS, "cxl-t", t);
     S_send_delayed(a, b, 500, "2h", 2 * S_HOUR_MS, "cxl-other", &other);
     ASSERT_EQ_INT(th_balance(&S_client, a), 3000);
-    long long used = S_limit_used(a, "daily");
+    long long used = th_limit_used(&S_client, a, "daily");
     ASSERT_EQ_INT(used, 2000);
 
     struct client_response first, again;
@@ -669,7 +601,7 @@ TEST(a_cancel_gives_the_money_back_and_keeps_the_limit_used)
 
     /* The bills: the refund line above the transfer's. */
     json_t *items;
-    json_t *page = S_bills(a, "", &items);
+    json_t *page = th_bills(&S_client, a, "", &items);
     ASSERT_EQ_INT(json_array_size(items), 4);
     EXPECT_LINE(json_array_get(items, 0), t->id, "transfer_refund", "in", 1500, b->id, t->to_name,
                 "SUCCESS", NULL, 4500);
@@ -678,10 +610,10 @@ TEST(a_cancel_gives_the_money_back_and_keeps_the_limit_used)
     EXPECT_LINE(json_array_get(items, 2), t->id, "transfer", "out", 1500, b->id, t->to_name,
                 "FAILED", "TRANSFER_CANCELLED", 3500);
     json_decref(page);
-    page = S_bills(a, "?type=transfer_refund", &items);
+    page = th_bills(&S_client, a, "?type=transfer_refund", &items);
     ASSERT_EQ_INT(json_array_size(items), 1);
     json_decref(page);
-    page = S_bills(b, "", &items);
+    page = th_bills(&S_client, b, "", &items);
     ASSERT_EQ_INT(json_array_size(items), 0);
     json_decref(page);
 
@@ -703,12 +635,12 @@ TEST(a_cancel_gives_the_money_back_and_keeps_the_limit_used)
     client_response_release(&res);
     ASSERT_EQ_INT(th_balance(&S_client, a), 4500);
     ASSERT_EQ_INT(th_balance(&S_client, b), 0);
-    page = S_bills(a, "", &items);
+    page = th_bills(&S_client, a, "", &items);
     ASSERT_EQ_INT(json_array_size(items), 4);
     json_decref(page);
 
     /* The limits do not give the cancel back. */
-    ASSERT_EQ_INT(S_limit_used(a, "daily"), used);
+    ASSERT_EQ_INT(th_limit_used(&S_client, a, "daily"), used);
 
     /* A frozen payer cancels the other: no password asked, the money back to them. */
     S_freeze_self(a);
@@ -716,9 +648,9 @@ TEST(a_cancel_gives_the_money_back_and_keeps_the_limit_used)
     S_expect_failed_answer(&res, other.id, 500, "TRANSFER_CANCELLED");
     client_response_release(&res);
     ASSERT_EQ_INT(th_balance(&S_client, a), 5000);
-    ASSERT_EQ_INT(S_limit_used(a, "daily"), used);
+    ASSERT_EQ_INT(th_limit_used(&S_client, a, "daily"), used);
     S_unfreeze_self(a);
-    page = S_bills(a, "", &items);
+    page = th_bills(&S_client, a, "", &items);
     ASSERT_EQ_INT(json_array_size(items), 5);
     EXPECT_LINE(json_array_get(items, 0), other.id, "transfer_refund", "in", 500, b->id, NULL,
                 "SUCCESS", NULL, 5000);
@@ -743,7 +675,7 @@ TEST(refusals_move_nothing)
     struct s_sent t;
     S_send_delayed(&a, &b, 1000, "2h", 2 * S_HOUR_MS, "ref-t", &t);
     json_t *items;
-    json_t *page = S_bills(&a, "?type=topup", &items);
+    json_t *page = th_bills(&S_client, &a, "?type=topup", &items);
     char topup_id[API_ID_SIZE_MAX];
     snprintf(topup_id, sizeof topup_id, "%s",
              json_string_value(json_object_get(json_array_get(items, 0), "id")));
@@ -783,8 +715,8 @@ TEST(refusals_move_nothing)
     EXPECT_SEND(&a, &b, 2001, "\"24h\"", "ref-poor", 402, "INSUFFICIENT_BALANCE");
     ASSERT_EQ_INT(th_balance(&S_client, &a), 2000);
     ASSERT_EQ_INT(th_balance(&S_client, &b), 0);
-    ASSERT_EQ_INT(S_limit_used(&a, "daily"), 1000);
-    page = S_bills(&a, "", &items);
+    ASSERT_EQ_INT(th_limit_used(&S_client, &a, "daily"), 1000);
+    page = th_bills(&S_client, &a, "", &items);
     ASSERT_EQ_INT(json_array_size(items), 2);
     json_decref(page);
     EXPECT_STATE(&a, t.id, "PROCESSING", NULL, t.arrives_at);
@@ -821,7 +753,7 @@ TEST(the_payers_default_arrival_holds_a_transfer_that_names_none)
     API_MUST(api_user_new(&S_client, S_admin, &b));
     API_MUST(th_fund(&S_client, S_admin, &a, 5000));
     char got[32];
-    json_t *limits = S_get_json("/v1/me/limits", a.token);
+    json_t *limits = th_get_json(&S_client, "/v1/me/limits", a.token);
     ASSERT_EQ_STR(json_string_value(json_object_get(limits, "transfer_arrival")), "instant");
     json_decref(limits);
     ASSERT_EQ_INT(S_default_set(&a, "24h", false, got), 200);
@@ -846,7 +778,7 @@ TEST(the_payers_default_arrival_holds_a_transfer_that_names_none)
     ASSERT_EQ_STR(got, "PARAM_ERROR");
     ASSERT_EQ_INT(S_default_set(&a, "instant", false, got), 400);
     ASSERT_EQ_STR(got, "PARAM_ERROR");
-    limits = S_get_json("/v1/me/limits", a.token);
+    limits = th_get_json(&S_client, "/v1/me/limits", a.token);
     ASSERT_EQ_STR(json_string_value(json_object_get(limits, "transfer_arrival")), "24h");
     json_decref(limits);
     ASSERT_EQ_INT(S_default_set(&a, "instant", true, got), 200);
@@ -939,7 +871,8 @@ TEST(the_clock_moves_two_hours_on)
     // one is not. The worker settles the due ones within seconds (each is polled here, so
     // that the cases after read a settled state); then a moment more, for the one whose payer
     // is frozen to have been tried.
-    S_restart_at(2 * S_HOUR_MS + S_MINUTE_MS);
+    th_restart_at(&S_daemon, &S_client, S_root, S_admin, 2 * S_HOUR_MS + S_MINUTE_MS, S_users,
+                  S_user_count);
     S_two_hours_on = true;
     char status[32];
     if (S_held.ready)
@@ -981,7 +914,7 @@ TEST(a_delayed_transfer_arrives_two_hours_later)
 
     /* The bills of both. */
     json_t *items;
-    json_t *page = S_bills(b, "", &items);
+    json_t *page = th_bills(&S_client, b, "", &items);
     ASSERT_EQ_INT(json_array_size(items), 1);
     EXPECT_LINE(json_array_get(items, 0), S_held.t2h.id, "transfer", "in", 1234, a->id, a_name,
                 "SUCCESS", NULL, 1234);
@@ -990,7 +923,7 @@ TEST(a_delayed_transfer_arrives_two_hours_later)
         TEST_FAIL_("the payee's line is dated %s, before the arrival %s", dated ? dated : "(none)",
                    S_held.t2h.arrives_at);
     json_decref(page);
-    page = S_bills(a, "", &items);
+    page = th_bills(&S_client, a, "", &items);
     ASSERT_EQ_INT(json_array_size(items), 3);
     EXPECT_LINE(json_array_get(items, 0), S_held.t24h.id, "transfer", "out", 2000, b->id, NULL,
                 "PROCESSING", NULL, 10000 - 1234 - 2000);
@@ -1020,10 +953,10 @@ TEST(a_cancelled_transfer_never_arrives)
     ASSERT_EQ_INT(th_balance(&S_client, a), 5000);
     ASSERT_EQ_INT(th_balance(&S_client, b), 0);
     json_t *items;
-    json_t *page = S_bills(b, "", &items);
+    json_t *page = th_bills(&S_client, b, "", &items);
     ASSERT_EQ_INT(json_array_size(items), 0);
     json_decref(page);
-    page = S_bills(a, "", &items);
+    page = th_bills(&S_client, a, "", &items);
     ASSERT_EQ_INT(json_array_size(items), 5);
     json_decref(page);
     EXPECT_CANCEL(a, S_cancelled.t.id, "cxl-late", 200, NULL);
@@ -1053,7 +986,7 @@ TEST(a_payee_frozen_or_closed_at_arrival_gets_nothing)
 
     /* The payer's bills: two refunds above the two transfers (sent b's first). */
     json_t *items;
-    json_t *page = S_bills(a, "", &items);
+    json_t *page = th_bills(&S_client, a, "", &items);
     ASSERT_EQ_INT(json_array_size(items), 5);
     const json_t *newer = json_array_get(items, 0);
     bool frozen_newer = strcmp(json_string_value(json_object_get(newer, "id")), frozen->id) == 0;
@@ -1078,7 +1011,7 @@ TEST(a_payee_frozen_or_closed_at_arrival_gets_nothing)
     S_expect_failed_answer(&res, frozen->id, 1000, "PAYEE_UNAVAILABLE");
     client_response_release(&res);
     ASSERT_EQ_INT(th_balance(&S_client, a), 3000);
-    page = S_bills(a, "", &items);
+    page = th_bills(&S_client, a, "", &items);
     ASSERT_EQ_INT(json_array_size(items), 5);
     json_decref(page);
 }
@@ -1095,7 +1028,7 @@ TEST(a_transfer_of_a_frozen_payer_waits)
     ASSERT_EQ_INT(th_balance(&S_client, a), 1200);
     ASSERT_EQ_INT(th_balance(&S_client, b), 0);
     json_t *items;
-    json_t *page = S_bills(b, "", &items);
+    json_t *page = th_bills(&S_client, b, "", &items);
     ASSERT_EQ_INT(json_array_size(items), 0);
     json_decref(page);
     S_unfreeze_self(a);
@@ -1130,7 +1063,8 @@ TEST(the_clock_moves_a_day_on)
         S_held.a_before_day_minor = th_balance(&S_client, &S_held.a);
         S_held.b_before_day_minor = th_balance(&S_client, &S_held.b);
     }
-    S_restart_at(S_DAY_MS + S_MINUTE_MS);
+    th_restart_at(&S_daemon, &S_client, S_root, S_admin, S_DAY_MS + S_MINUTE_MS, S_users,
+                  S_user_count);
     S_a_day_on = true;
 }
 
@@ -1149,7 +1083,7 @@ TEST(a_24h_transfer_arrives_a_day_later)
     ASSERT_EQ_INT(th_balance(&S_client, a), S_held.a_before_day_minor);
     ASSERT_EQ_INT(th_balance(&S_client, b), S_held.b_before_day_minor + 2000);
     json_t *items;
-    json_t *page = S_bills(b, "?type=transfer", &items);
+    json_t *page = th_bills(&S_client, b, "?type=transfer", &items);
     EXPECT_LINE(json_array_get(items, 0), S_held.t24h.id, "transfer", "in", 2000, a->id, NULL,
                 "SUCCESS", NULL, S_held.b_before_day_minor + 2000);
     const char *dated = json_string_value(json_object_get(json_array_get(items, 0), "created_at"));
@@ -1157,7 +1091,7 @@ TEST(a_24h_transfer_arrives_a_day_later)
         TEST_FAIL_("the payee's line is dated %s, before the arrival %s", dated ? dated : "(none)",
                    S_held.t24h.arrives_at);
     json_decref(page);
-    page = S_bills(a, "?type=transfer", &items);
+    page = th_bills(&S_client, a, "?type=transfer", &items);
     EXPECT_LINE(json_array_get(items, 0), S_held.t24h.id, "transfer", "out", 2000, b->id,
                 S_held.t24h.to_name, "SUCCESS", NULL, 10000 - 1234 - 2000);
     json_decref(page);
@@ -1180,12 +1114,12 @@ TEST(a_frozen_payer_s_transfer_arrives_after_the_unfreeze)
     ASSERT_EQ_INT(th_balance(&S_client, a), 1200);
     ASSERT_EQ_INT(th_balance(&S_client, b), 800);
     json_t *items;
-    json_t *page = S_bills(b, "", &items);
+    json_t *page = th_bills(&S_client, b, "", &items);
     ASSERT_EQ_INT(json_array_size(items), 1);
     EXPECT_LINE(json_array_get(items, 0), S_payer_frozen.t.id, "transfer", "in", 800, a->id, NULL,
                 "SUCCESS", NULL, 800);
     json_decref(page);
-    page = S_bills(a, "", &items);
+    page = th_bills(&S_client, a, "", &items);
     ASSERT_EQ_INT(json_array_size(items), 2);
     EXPECT_LINE(json_array_get(items, 0), S_payer_frozen.t.id, "transfer", "out", 800, b->id,
                 S_payer_frozen.t.to_name, "SUCCESS", NULL, 1200);

@@ -82,50 +82,6 @@ static void S_return_on(int line, const struct api_user *u, const char *transfer
         client_response_release(&r_);                                                              \
     } while (0)
 
-/* GET path as token, expected 200; its JSON (the caller decrefs). */
-static json_t *S_get_json(const char *path, const char *token)
-{
-    struct client_response res;
-    long status = api_call(&S_client, "GET", path, token, NULL, &res);
-    json_t *body = api_json(&res);
-    if (status != 200 || body == NULL)
-        TEST_FAIL_("GET %s: %ld %.*s", path, status, (int)res.body.size,
-                   res.body.data != NULL ? res.body.data : "");
-    client_response_release(&res);
-    return body;
-}
-
-/* The items of u's bills with query ("" or "?type=…"), checked to be one
- * whole page (the caller decrefs the page; items are borrowed from it). */
-static json_t *S_bills(const struct api_user *u, const char *query, json_t **items)
-{
-    char path[256];
-    snprintf(path, sizeof path, "/v1/me/transactions%s", query);
-    json_t *page = S_get_json(path, u->token);
-    ASSERT(json_is_false(json_object_get(page, "partial")));
-    ASSERT(json_is_null(json_object_get(page, "next_cursor")));
-    *items = json_object_get(page, "items");
-    ASSERT(json_is_array(*items));
-    return page;
-}
-
-/* The "used" of u's limit named name (GET /v1/me/limits), or -1. */
-static long long S_limit_used(const struct api_user *u, const char *name)
-{
-    json_t *body = S_get_json("/v1/me/limits", u->token);
-    long long used = -1;
-    size_t i;
-    json_t *limit;
-    json_array_foreach(json_object_get(body, "limits"), i, limit)
-    {
-        const char *limit_name = json_string_value(json_object_get(limit, "name"));
-        if (limit_name != NULL && strcmp(limit_name, name) == 0)
-            used = json_integer_value(json_object_get(limit, "used"));
-    }
-    json_decref(body);
-    return used;
-}
-
 /* The month in progress, UTC+8 ("2026-12"). */
 static void S_month_now(char month[8])
 {
@@ -133,13 +89,6 @@ static void S_month_now(char month[8])
     struct tm tm;
     gmtime_r(&now, &tm);
     ASSERT(strftime(month, 8, "%Y-%m", &tm) == 7);
-}
-
-/* Logs u in again (after a restart whose clock moved past its session). */
-static void S_relogin(struct api_user *u)
-{
-    if (!api_login(&S_client, u, "test", u->token))
-        API_MUST(api_login_new_device(&S_client, S_admin, u, "test", u->token));
 }
 
 /* --- checks ---------------------------------------------------------------------- */
@@ -151,7 +100,7 @@ static void S_expect_returned(const struct api_user *u, const char *transfer_id,
 {
     char path[128];
     snprintf(path, sizeof path, "/v1/transfers/%s", transfer_id);
-    json_t *t = S_get_json(path, u->token);
+    json_t *t = th_get_json(&S_client, path, u->token);
     ASSERT_EQ_STR(json_string_value(json_object_get(t, "id")), transfer_id);
     ASSERT_EQ_STR(json_string_value(json_object_get(t, "status")), "SUCCESS");
     json_t *returned = json_object_get(t, "returned");
@@ -211,7 +160,7 @@ static void S_expect_statement(const struct api_user *u, long long return_income
     char month[8], path[64];
     S_month_now(month);
     snprintf(path, sizeof path, "/v1/me/statements/%s", month);
-    json_t *s = S_get_json(path, u->token);
+    json_t *s = th_get_json(&S_client, path, u->token);
     json_t *cny =
         json_object_get(json_object_get(json_object_get(s, "by_type"), "transfer_return"), "CNY");
     if (cny == NULL)
@@ -248,15 +197,15 @@ TEST(a_return_sends_the_transfer_back_and_both_sides_read_it)
     ASSERT_EQ_INT(th_balance(&S_client, &b), 1234);
     S_expect_returned(&a, transfer_id, NULL, NULL, NULL);
     S_expect_returned(&b, transfer_id, NULL, NULL, NULL);
-    long long a_used = S_limit_used(&a, "daily");
+    long long a_used = th_limit_used(&S_client, &a, "daily");
     ASSERT_EQ_INT(a_used, 1234);
-    ASSERT_EQ_INT(S_limit_used(&b, "daily"), 0);
-    ASSERT_EQ_INT(S_limit_used(&b, "kyc_lifetime"), 0);
+    ASSERT_EQ_INT(th_limit_used(&S_client, &b, "daily"), 0);
+    ASSERT_EQ_INT(th_limit_used(&S_client, &b, "kyc_lifetime"), 0);
 
     /* The names each side is shown of the other, as the transfer shows them. */
     char path[128], a_masked[64], b_masked[64];
     snprintf(path, sizeof path, "/v1/transfers/%s", transfer_id);
-    json_t *t = S_get_json(path, b.token);
+    json_t *t = th_get_json(&S_client, path, b.token);
     snprintf(a_masked, sizeof a_masked, "%s",
              json_string_value(json_object_get(json_object_get(t, "from"), "display_name")));
     snprintf(b_masked, sizeof b_masked, "%s",
@@ -266,7 +215,7 @@ TEST(a_return_sends_the_transfer_back_and_both_sides_read_it)
 
     /* Before the return, the transfer's bill line names none. */
     json_t *items;
-    json_t *page = S_bills(&b, "", &items);
+    json_t *page = th_bills(&S_client, &b, "", &items);
     ASSERT_EQ_INT(json_array_size(items), 1);
     S_expect_line(json_array_get(items, 0), transfer_id, "transfer", "in", 1234, a.id, a_masked,
                   "午饭", 1234, NULL);
@@ -302,7 +251,7 @@ TEST(a_return_sends_the_transfer_back_and_both_sides_read_it)
     S_expect_returned(&b, transfer_id, return_id, "wrong number", created_at);
     /* The operator reads the return as a payment of its own kind, from the payee to the payer. */
     snprintf(path, sizeof path, "/admin/payments/%s", return_id);
-    json_t *seen = S_get_json(path, S_admin);
+    json_t *seen = th_get_json(&S_client, path, S_admin);
     ASSERT_EQ_STR(json_string_value(json_object_get(seen, "type")), "transfer_return");
     ASSERT_EQ_STR(json_string_value(json_object_get(seen, "user_id")), b.id);
     ASSERT_EQ_STR(json_string_value(json_object_get(seen, "counterparty_id")), a.id);
@@ -310,7 +259,7 @@ TEST(a_return_sends_the_transfer_back_and_both_sides_read_it)
     json_decref(seen);
 
     /* The payee's bills: the return out, over the transfer in. */
-    page = S_bills(&b, "", &items);
+    page = th_bills(&S_client, &b, "", &items);
     ASSERT_EQ_INT(json_array_size(items), 2);
     S_expect_line(json_array_get(items, 0), return_id, "transfer_return", "out", 1234, a.id,
                   a_masked, "wrong number", 0, NULL);
@@ -318,7 +267,7 @@ TEST(a_return_sends_the_transfer_back_and_both_sides_read_it)
                   "午饭", 1234, return_id);
     json_decref(page);
     /* The payer's: the return in, over the transfer out and the top-up. */
-    page = S_bills(&a, "", &items);
+    page = th_bills(&S_client, &a, "", &items);
     ASSERT_EQ_INT(json_array_size(items), 3);
     S_expect_line(json_array_get(items, 0), return_id, "transfer_return", "in", 1234, b.id,
                   b_masked, "wrong number", 10000, NULL);
@@ -343,7 +292,7 @@ TEST(a_return_sends_the_transfer_back_and_both_sides_read_it)
         {&a, "?type=transfer", transfer_id},
     };
     for (size_t i = 0; i < QB_ARRAY_COUNT(filters); i++) {
-        page = S_bills(filters[i].u, filters[i].query, &items);
+        page = th_bills(&S_client, filters[i].u, filters[i].query, &items);
         if (json_array_size(items) != (filters[i].want_id != NULL ? 1u : 0u))
             TEST_FAIL_("%s: %zu lines", filters[i].query, json_array_size(items));
         if (filters[i].want_id != NULL)
@@ -354,7 +303,7 @@ TEST(a_return_sends_the_transfer_back_and_both_sides_read_it)
     /* The counterparty filter takes lines of every kind: both of them. */
     char query[128];
     snprintf(query, sizeof query, "?counterparty=%s", a.id);
-    page = S_bills(&b, query, &items);
+    page = th_bills(&S_client, &b, query, &items);
     ASSERT_EQ_INT(json_array_size(items), 2);
     json_decref(page);
     /* And the CSV form names the type. */
@@ -370,9 +319,9 @@ TEST(a_return_sends_the_transfer_back_and_both_sides_read_it)
     S_expect_statement(&a, 1234, 0, 10000 + 1234, 1234, 3);
 
     /* No limit of the payee's is charged, and the payer's spending stays counted. */
-    ASSERT_EQ_INT(S_limit_used(&b, "daily"), 0);
-    ASSERT_EQ_INT(S_limit_used(&b, "kyc_lifetime"), 0);
-    ASSERT_EQ_INT(S_limit_used(&a, "daily"), a_used);
+    ASSERT_EQ_INT(th_limit_used(&S_client, &b, "daily"), 0);
+    ASSERT_EQ_INT(th_limit_used(&S_client, &b, "kyc_lifetime"), 0);
+    ASSERT_EQ_INT(th_limit_used(&S_client, &a, "daily"), a_used);
 }
 
 TEST(a_retry_is_answered_the_same_and_a_second_return_is_refused)
@@ -440,7 +389,7 @@ TEST(a_retry_is_answered_the_same_and_a_second_return_is_refused)
     ASSERT_EQ_INT(th_balance(&S_client, &a), 5000);
     ASSERT_EQ_INT(th_balance(&S_client, &b), 0);
     json_t *items;
-    json_t *page = S_bills(&b, "?type=transfer_return", &items);
+    json_t *page = th_bills(&S_client, &b, "?type=transfer_return", &items);
     ASSERT_EQ_INT(json_array_size(items), 2);
     json_decref(page);
 }
@@ -458,7 +407,7 @@ TEST(only_the_payee_finds_a_transfer_to_return)
     char t[API_ID_SIZE_MAX];
     S_transfer(&a, &b, 1000, NULL, "who-t", t);
     json_t *items;
-    json_t *page = S_bills(&a, "?type=topup", &items);
+    json_t *page = th_bills(&S_client, &a, "?type=topup", &items);
     char topup_id[API_ID_SIZE_MAX];
     snprintf(topup_id, sizeof topup_id, "%s",
              json_string_value(json_object_get(json_array_get(items, 0), "id")));
@@ -596,12 +545,12 @@ TEST(a_return_charges_no_limit_of_the_payee)
     API_MUST(th_fund(&S_client, S_admin, &b, 100000));
     char spent[API_ID_SIZE_MAX], t[API_ID_SIZE_MAX];
     S_transfer(&b, &c, 100000, NULL, "lim-spend", spent);
-    ASSERT_EQ_INT(S_limit_used(&b, "kyc_lifetime"), 100000);
+    ASSERT_EQ_INT(th_limit_used(&S_client, &b, "kyc_lifetime"), 100000);
     S_transfer(&a, &b, 500, NULL, "lim-t", t);
     EXPECT_RETURN(&b, t, "lim-r", "{}", 201, NULL);
-    ASSERT_EQ_INT(S_limit_used(&b, "kyc_lifetime"), 100000);
-    ASSERT_EQ_INT(S_limit_used(&b, "daily"), 100000);
-    ASSERT_EQ_INT(S_limit_used(&a, "kyc_lifetime"), 500);
+    ASSERT_EQ_INT(th_limit_used(&S_client, &b, "kyc_lifetime"), 100000);
+    ASSERT_EQ_INT(th_limit_used(&S_client, &b, "daily"), 100000);
+    ASSERT_EQ_INT(th_limit_used(&S_client, &a, "kyc_lifetime"), 500);
     ASSERT_EQ_INT(th_balance(&S_client, &a), 500);
     ASSERT_EQ_INT(th_balance(&S_client, &b), 0);
 }
@@ -738,12 +687,12 @@ TEST(eight_returns_of_one_transfer_at_once_move_it_once)
         ASSERT_EQ_INT(th_balance(&S_client, &b), b_before - 300);
         char get_path[128];
         snprintf(get_path, sizeof get_path, "/v1/transfers/%s", t);
-        json_t *transfer = S_get_json(get_path, a.token);
+        json_t *transfer = th_get_json(&S_client, get_path, a.token);
         json_t *returned = json_object_get(transfer, "returned");
         ASSERT_EQ_STR(json_string_value(json_object_get(returned, "id")), return_id);
         json_decref(transfer);
         json_t *items;
-        json_t *page = S_bills(&b, "?type=transfer_return", &items);
+        json_t *page = th_bills(&S_client, &b, "?type=transfer_return", &items);
         ASSERT_EQ_INT(json_array_size(items), round + 1);
         ASSERT_EQ_STR(json_string_value(json_object_get(json_array_get(items, 0), "id")),
                       return_id);
@@ -789,27 +738,10 @@ TEST(eight_returns_of_one_transfer_at_once_move_it_once)
     S_expect_returned(&b, won % 2 == 0 ? t2 : t1, NULL, NULL, NULL);
 }
 
-/* Stops the daemon and starts it again with its clock offset_ms ahead;
- * logs the users in again. */
-static void S_restart_at(long long offset_ms, struct api_user *users[], size_t count)
-{
-    ASSERT_EQ_INT(test_daemon_stop(&S_daemon), 0);
-    client_release(&S_client);
-    char offset[32];
-    snprintf(offset, sizeof offset, "%lld", offset_ms);
-    setenv("QIANBAO_TEST_CLOCK_OFFSET_MS", offset, 1);
-    bool started = api_daemon_start(&S_daemon, S_root, "main", NULL, S_admin);
-    unsetenv("QIANBAO_TEST_CLOCK_OFFSET_MS");
-    client_init(&S_client, S_daemon.base_url);
-    API_MUST(started);
-    for (size_t i = 0; i < count; i++)
-        S_relogin(users[i]);
-}
-
 /* The user ids of u's recent payees, newest first, joined by commas. */
 static void S_recent(const struct api_user *u, char *out, size_t out_size)
 {
-    json_t *body = S_get_json("/v1/payees/recent", u->token);
+    json_t *body = th_get_json(&S_client, "/v1/payees/recent", u->token);
     out[0] = '\0';
     size_t i;
     json_t *item;
@@ -862,13 +794,13 @@ TEST(a_transfer_goes_back_only_within_thirty_days)
     S_transfer(&a, &b, 1000, NULL, "win-t2", t2);
     struct api_user *users[] = {&a, &b};
 
-    S_restart_at(30 * S_DAY_MS - 10 * 60 * 1000, users, 2);
+    th_restart_at(&S_daemon, &S_client, S_root, S_admin, 30 * S_DAY_MS - 10 * 60 * 1000, users, 2);
     struct client_response first;
     RETURN(&b, t1, "win-r1", "{}", 201, NULL, &first);
     ASSERT_EQ_INT(th_balance(&S_client, &a), 2000);
     ASSERT_EQ_INT(th_balance(&S_client, &b), 1000);
 
-    S_restart_at(30 * S_DAY_MS + 2 * 60 * 1000, users, 2);
+    th_restart_at(&S_daemon, &S_client, S_root, S_admin, 30 * S_DAY_MS + 2 * 60 * 1000, users, 2);
     EXPECT_RETURN(&b, t2, "win-r2", "{}", 409, "TRANSFER_RETURN_EXPIRED");
     EXPECT_RETURN(&b, t2, "win-r2b", "{\"memo\":\"late\"}", 409, "TRANSFER_RETURN_EXPIRED");
     EXPECT_RETURN(&a, t2, "win-payer", "{}", 403, "FORBIDDEN");

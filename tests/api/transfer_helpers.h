@@ -238,4 +238,78 @@ static inline void th_burst_run(const char *base_url, struct th_call *calls, siz
     pthread_barrier_destroy(&b.start);
 }
 
+/* GET path as token, expected 200 with a JSON body (the caller decrefs). */
+static inline json_t *th_get_json(struct client *client, const char *path, const char *token)
+{
+    struct client_response res;
+    long status = api_call(client, "GET", path, token, NULL, &res);
+    json_t *body = api_json(&res);
+    if (status != 200 || body == NULL)
+        TEST_FAIL_("GET %s: %ld %.*s", path, status, (int)res.body.size,
+                   res.body.data != NULL ? res.body.data : "");
+    client_response_release(&res);
+    return body;
+}
+
+/* The items of u's bills with query ("" or "?type=…"), checked to be one
+ * whole page (the caller decrefs the page; items are borrowed from it). */
+static inline json_t *th_bills(struct client *client, const struct api_user *u, const char *query,
+                               json_t **items)
+{
+    char path[256];
+    snprintf(path, sizeof path, "/v1/me/transactions%s", query);
+    json_t *page = th_get_json(client, path, u->token);
+    ASSERT(json_is_false(json_object_get(page, "partial")));
+    ASSERT(json_is_null(json_object_get(page, "next_cursor")));
+    *items = json_object_get(page, "items");
+    ASSERT(json_is_array(*items));
+    return page;
+}
+
+/* The "used" of u's limit named name (GET /v1/me/limits), or -1. */
+static inline long long th_limit_used(struct client *client, const struct api_user *u,
+                                      const char *name)
+{
+    json_t *body = th_get_json(client, "/v1/me/limits", u->token);
+    long long used = -1;
+    size_t i;
+    json_t *limit;
+    json_array_foreach(json_object_get(body, "limits"), i, limit)
+    {
+        const char *limit_name = json_string_value(json_object_get(limit, "name"));
+        if (limit_name != NULL && strcmp(limit_name, name) == 0)
+            used = json_integer_value(json_object_get(limit, "used"));
+    }
+    json_decref(body);
+    return used;
+}
+
+/* Logs u in again (after a restart whose clock moved past its session). */
+static inline void th_relogin(struct client *client, const char *admin, struct api_user *u)
+{
+    if (!api_login(client, u, "test", u->token))
+        API_MUST(api_login_new_device(client, admin, u, "test", u->token));
+}
+
+/* Stops daemon and starts it again (named "main", under root) with its
+ * clock offset_ms ahead of the real one (QIANBAO_TEST_CLOCK_OFFSET_MS, test
+ * builds); client follows it, admin gets the operator's token again, and
+ * users log in again. */
+static inline void th_restart_at(struct test_daemon *daemon, struct client *client,
+                                 const char *root, char admin[API_TOKEN_SIZE_MAX],
+                                 long long offset_ms, struct api_user *const users[], size_t count)
+{
+    ASSERT_EQ_INT(test_daemon_stop(daemon), 0);
+    client_release(client);
+    char offset[32];
+    snprintf(offset, sizeof offset, "%lld", offset_ms);
+    setenv("QIANBAO_TEST_CLOCK_OFFSET_MS", offset, 1);
+    bool started = api_daemon_start(daemon, root, "main", NULL, admin);
+    unsetenv("QIANBAO_TEST_CLOCK_OFFSET_MS");
+    client_init(client, daemon->base_url);
+    API_MUST(started);
+    for (size_t i = 0; i < count; i++)
+        th_relogin(client, admin, users[i]);
+}
+
 #endif
