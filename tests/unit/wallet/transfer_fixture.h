@@ -363,6 +363,23 @@ static inline struct wx_answer wx_transfer(struct wx *wx, const struct identity_
     return wx_transfer_args(wx, payer, &a);
 }
 
+/* Runs cmd, a command on one transfer, and releases it: what it answered,
+ * with the outcome and payment it left in *outcome and *payment. */
+static inline struct wx_answer wx_command_answer(struct wx *wx, struct ledger_cmd *cmd,
+                                                 const enum qb_error *outcome,
+                                                 const struct wallet_payment *payment)
+{
+    struct wx_answer ans;
+    memset(&ans, 0, sizeof ans);
+    enum qb_error rc = ledger_execute(wx->ledger, cmd);
+    ans.result = rc != QB_OK ? rc : cmd->result;
+    ans.outcome = *outcome;
+    ans.payment = *payment;
+    wx_answer_body(cmd, &ans);
+    ledger_cmd_release(cmd);
+    return ans;
+}
+
 /* payee returns the transfer transfer_id (wallet_transfer_return_cmd),
  * with memo (NULL: none) and no idempotency. */
 static inline struct wx_answer wx_return(struct wx *wx, const struct identity_user *payee,
@@ -373,15 +390,7 @@ static inline struct wx_answer wx_return(struct wx *wx, const struct identity_us
     snprintf(c.user_id, sizeof c.user_id, "%s", payee->id);
     snprintf(c.transfer_id, sizeof c.transfer_id, "%s", transfer_id);
     snprintf(c.memo, sizeof c.memo, "%s", memo != NULL ? memo : "");
-    struct wx_answer ans;
-    memset(&ans, 0, sizeof ans);
-    enum qb_error rc = ledger_execute(wx->ledger, &c.cmd);
-    ans.result = rc != QB_OK ? rc : c.cmd.result;
-    ans.outcome = c.outcome;
-    ans.payment = c.payment;
-    wx_answer_body(&c.cmd, &ans);
-    ledger_cmd_release(&c.cmd);
-    return ans;
+    return wx_command_answer(wx, &c.cmd, &c.outcome, &c.payment);
 }
 
 /* A transfer with the payment password that arrives as arrival says. */
@@ -401,15 +410,7 @@ static inline struct wx_answer wx_cancel(struct wx *wx, const struct identity_us
     wallet_transfer_cancel_cmd_init(&c, &wx->env);
     snprintf(c.user_id, sizeof c.user_id, "%s", user->id);
     snprintf(c.transfer_id, sizeof c.transfer_id, "%s", transfer_id);
-    struct wx_answer ans;
-    memset(&ans, 0, sizeof ans);
-    enum qb_error rc = ledger_execute(wx->ledger, &c.cmd);
-    ans.result = rc != QB_OK ? rc : c.cmd.result;
-    ans.outcome = c.outcome;
-    ans.payment = c.payment;
-    wx_answer_body(&c.cmd, &ans);
-    ledger_cmd_release(&c.cmd);
-    return ans;
+    return wx_command_answer(wx, &c.cmd, &c.outcome, &c.payment);
 }
 
 /* The worker's arrival of payment_id, at the clock's now: the payment as
