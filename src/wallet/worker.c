@@ -3,11 +3,13 @@
  * and makes delayed transfers arrive (transfer.h: wallet_arrival).
  *
  * One thread. Every WALLET_WORKER_POLL_MS a pass reads up to
- * WALLET_WORKER_BATCH_MAX payments `WHERE status = PROCESSING AND
- * next_check_at_ms <= now` (the partial index payments_pending holds only
- * PROCESSING rows, so the scan costs what is pending, not the table), with
- * a read connection borrowed for the read alone: none is held across the
- * bank's network round trips. Then for each: query the bank
+ * WALLET_WORKER_BATCH_MAX delayed transfers, then as many top-ups and
+ * withdrawals, `WHERE status = PROCESSING AND next_check_at_ms <= now` (the
+ * partial index payments_pending holds only PROCESSING rows, so the scan
+ * costs what is pending, not the table), with a read connection borrowed
+ * for the read alone: none is held across the bank's network round trips.
+ * Then for each transfer its arrival (wallet_transfer_arrive_cmd), which
+ * needs no bank; for each of the others: query the bank
  * (wallet_bank_call), and submit a wallet_finish_cmd with the answer, which
  * applies it only if the payment is still PROCESSING. A PENDING or absent
  * answer moves next_check_at_ms on by settings.withdrawal_check_ms, so an
@@ -37,8 +39,10 @@ struct wallet_worker {
     struct domain_worker *loop;
 };
 
-/* The ids of up to WALLET_WORKER_BATCH_MAX due payments, oldest check first. */
-static enum qb_error worker_due(struct store_pool *pool, int64_t now_ms,
+/* The ids of up to WALLET_WORKER_BATCH_MAX due payments, oldest check
+ * first: delayed transfers (transfers) or the bank's top-ups and
+ * withdrawals. */
+static enum qb_error worker_due(struct store_pool *pool, int64_t now_ms, bool transfers,
                                 char ids[][ID_TEXT_SIZE_MAX], size_t *count)
 {
     *count = 0;
@@ -48,8 +52,12 @@ static enum qb_error worker_due(struct store_pool *pool, int64_t now_ms,
         return err;
     struct store_stmt *st = NULL;
     err = store_prepare(reader,
-                        "SELECT id FROM payments WHERE status = 1 AND next_check_at_ms <= $1"
-                        " AND kind IN (1, 2, 3) ORDER BY next_check_at_ms LIMIT $2",
+                        transfers ? "SELECT id FROM payments WHERE status = 1"
+                                    " AND next_check_at_ms <= $1 AND kind = 3"
+                                    " ORDER BY next_check_at_ms LIMIT $2"
+                                  : "SELECT id FROM payments WHERE status = 1"
+                                    " AND next_check_at_ms <= $1 AND kind IN (1, 2)"
+                                    " ORDER BY next_check_at_ms LIMIT $2",
                         &st);
     if (err == QB_OK)
         err = store_bind_int64(st, 1, now_ms);
@@ -123,14 +131,20 @@ static enum qb_error worker_pass(const struct domain_env *env, struct store_pool
     char (*ids)[ID_TEXT_SIZE_MAX] = calloc(WALLET_WORKER_BATCH_MAX, ID_TEXT_SIZE_MAX);
     if (ids == NULL)
         return QB_E_INTERNAL;
-    size_t count = 0;
-    enum qb_error err = worker_due(pool, clock_now_ms(env->clock), ids, &count);
-    for (size_t i = 0; err == QB_OK && i < count; i++) {
-        if (stopping != NULL && atomic_load(stopping))
-            break;
-        if (!worker_resolve(env, pool, ids[i]))
-            break;
-        (*resolved)++;
+    /* Delayed transfers first, each a command of the ledger's alone: a
+     * bank that does not answer (BANK_CALL_TIMEOUT_MS a call) must not
+     * hold back money that is due to arrive. */
+    enum qb_error err = QB_OK;
+    bool go_on = true;
+    for (int transfers = 1; go_on && err == QB_OK && transfers >= 0; transfers--) {
+        size_t count = 0;
+        err = worker_due(pool, clock_now_ms(env->clock), transfers == 1, ids, &count);
+        for (size_t i = 0; go_on && err == QB_OK && i < count; i++) {
+            go_on =
+                (stopping == NULL || !atomic_load(stopping)) && worker_resolve(env, pool, ids[i]);
+            if (go_on)
+                (*resolved)++;
+        }
     }
     free(ids);
     return err;

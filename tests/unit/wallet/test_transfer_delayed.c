@@ -11,6 +11,7 @@
  */
 #include "transfer_fixture.h"
 
+#include "store/pool.h"
 #include "wallet/bills.h"
 #include "wallet/topup.h"
 
@@ -437,6 +438,45 @@ TEST(the_check_finds_a_delayed_transfer_its_journal_does_not_bear_out)
     wx_free(wx);
 }
 
+TEST(a_due_transfer_arrives_before_the_bank_is_asked_about_anything)
+{
+    /* A pass of the wallet's worker takes up to 32 payments of a kind.
+     * Forty top-ups wait on a bank that does not answer, all due before
+     * the transfer: the transfer still arrives in the first pass, since a
+     * bank call may take seconds and the transfer needs none. */
+    struct wx *wx = wx_new();
+    struct identity_user a = wx_user(wx, "张三", true);
+    struct identity_user b = wx_user(wx, "小明", true);
+    wx_fund(wx, a.account_id, 1000);
+    struct wx_answer t = wx_transfer_at(wx, &a, b.id, 500, WALLET_ARRIVAL_2H);
+    ASSERT_EQ_INT(t.outcome, QB_OK);
+    for (int64_t seq = 1; seq <= 40; seq++) {
+        char id[ID_TEXT_SIZE_MAX], sql[512];
+        id_new_sequenced(&wx->rand, seq, "p", id, sizeof id);
+        snprintf(sql, sizeof sql,
+                 "INSERT INTO payments (seq, id, kind, user_id, counterparty_id, card_id,"
+                 " currency, amount_minor, fee_minor, memo, status, failure_code, hold_id,"
+                 " entry_id, bank_ref, created_at_ms, updated_at_ms, next_check_at_ms)"
+                 " VALUES (%lld, '%s', 1, '%s', '', 'c_none', 'CNY', 100, 0, '', 1, '', 0, 0,"
+                 " '', 1, 1, %lld)",
+                 (long long)seq, id, a.id, (long long)seq);
+        S_hand_edit(wx, sql);
+    }
+    wx_clock_to(wx, t.payment.arrives_at_ms);
+    struct store_pool *pool = NULL;
+    char err[256];
+    ASSERT_EQ_INT(store_pool_open(wx->db_path, 1, &pool, err, sizeof err), QB_OK);
+    size_t resolved = 0;
+    ASSERT_EQ_INT(wallet_worker_pass(&wx->env, pool, &resolved), QB_OK);
+    store_pool_close(pool);
+    struct wallet_payment p;
+    ASSERT_EQ_INT(wallet_payment_get(wx->reader, t.payment.id, NULL, &p), QB_OK);
+    ASSERT_EQ_INT(p.status, WALLET_SUCCESS);
+    ASSERT_EQ_INT(wx_balance(wx, b.account_id), 500);
+    ASSERT_EQ_INT(resolved, 33); /* the transfer, then a batch of the bank's */
+    wx_free(wx);
+}
+
 int main(void)
 {
     RUN(a_delayed_transfer_is_held_then_arrives);
@@ -446,5 +486,6 @@ int main(void)
     RUN(bills_show_the_hold_the_refund_and_the_arrival);
     RUN(the_check_finds_a_delayed_transfer_its_journal_does_not_bear_out);
     RUN(the_payers_default_applies_and_only_a_password_makes_it_sooner);
+    RUN(a_due_transfer_arrives_before_the_bank_is_asked_about_anything);
     return test_summary();
 }
