@@ -1,7 +1,8 @@
 /*
  * demo.c — `qianbao demo`: fills a fresh daemon with a small world a
  * newcomer can look around in: four users (registered, verified, with a
- * payment password, a sandbox card and a top-up), transfers between them,
+ * payment password, a sandbox card and a top-up), transfers between them
+ * (one sent back, one to arrive the next day),
  * a lucky red packet, and a merchant with paid, closed and refunded orders.
  *
  * It goes through the public HTTP API only, as any client would, acting
@@ -62,14 +63,16 @@ struct S_transfer {
     int64_t amount;
     const char *memo;
     const char *returned; /* the payee sends it back with this memo; NULL: kept */
+    const char *arrival;  /* "24h": held for a day, cancellable (延时到账); NULL: at once */
 };
 
 static const struct S_transfer S_transfers[] = {
-    {0, 1, 8800, "午饭AA", NULL},
-    {1, 2, 6666, "电影票", NULL},
-    {2, 3, 12000, "生日快乐", NULL},
-    {3, 0, 2550, "奶茶", NULL},
-    {1, 3, 20000, "还你的钱", "转错人了吧"},
+    {0, 1, 8800, "午饭AA", NULL, NULL},
+    {1, 2, 6666, "电影票", NULL, NULL},
+    {2, 3, 12000, "生日快乐", NULL, NULL},
+    {3, 0, 2550, "奶茶", NULL, NULL},
+    {1, 3, 20000, "还你的钱", "转错人了吧", NULL},
+    {2, 0, 10000, "装修定金", NULL, "24h"},
 };
 
 struct S_order {
@@ -371,6 +374,8 @@ static int S_transfers_make(struct S_run *run)
                                  "amount", (json_int_t)t->amount, "currency", S_CURRENCY, "memo",
                                  t->memo, "payment_password", S_PAYMENT_PASSWORD);
         QB_ASSERT(body != NULL);
+        if (t->arrival != NULL)
+            QB_ASSERT(json_object_set_new(body, "arrival", json_string(t->arrival)) == 0);
         struct cli_response res;
         int rc = S_move(run, &S_users[t->from], "/v1/transfers", "transfer", (int)i + 1, body,
                         &res);
@@ -383,8 +388,13 @@ static int S_transfers_make(struct S_run *run)
         run->transfers++;
         char amount[64];
         cli_money_amount_text(t->amount, S_CURRENCY, amount, sizeof amount);
-        S_say(run, "  %s -> %s  %s  \"%s\"", S_users[t->from].name, S_users[t->to].name, amount,
-              t->memo);
+        if (t->arrival != NULL)
+            S_say(run, "  %s -> %s  %s  \"%s\"  arrives in %s unless %s cancels it",
+                  S_users[t->from].name, S_users[t->to].name, amount, t->memo, t->arrival,
+                  S_users[t->from].name);
+        else
+            S_say(run, "  %s -> %s  %s  \"%s\"", S_users[t->from].name, S_users[t->to].name, amount,
+                  t->memo);
         if (t->returned == NULL)
             continue;
         /* The payee did not expect it: back to the payer, whole. */
