@@ -3,7 +3,8 @@
  * and makes delayed transfers arrive (transfer.h: wallet_arrival).
  *
  * One thread. Every WALLET_WORKER_POLL_MS a pass reads up to
- * WALLET_WORKER_BATCH_MAX delayed transfers, then as many top-ups and
+ * WALLET_WORKER_BATCH_MAX delayed transfers (again while a batch comes
+ * full, up to WALLET_WORKER_TRANSFER_BATCHES), then as many top-ups and
  * withdrawals, `WHERE status = PROCESSING AND next_check_at_ms <= now` (the
  * partial index payments_pending holds only PROCESSING rows, so the scan
  * costs what is pending, not the table), with a read connection borrowed
@@ -31,6 +32,7 @@
 #include "wallet/transfer.h"
 
 #define WALLET_WORKER_BATCH_MAX 32
+#define WALLET_WORKER_TRANSFER_BATCHES 8 /* of delayed transfers in one pass, at most */
 #define WALLET_WORKER_ACQUIRE_WAIT_MS 5000
 
 struct wallet_worker {
@@ -124,6 +126,22 @@ static bool worker_resolve(const struct domain_env *env, struct store_pool *pool
     return worker_submit(env, &c.cmd, id);
 }
 
+/* Resolves one batch of due payments (transfers: delayed transfers; else
+ * the bank's): *count is how many were due. False when the pass must end
+ * (stopping, or the ledger refused a command). */
+static bool worker_batch(const struct domain_env *env, struct store_pool *pool,
+                         const atomic_bool *stopping, bool transfers, char ids[][ID_TEXT_SIZE_MAX],
+                         size_t *count, size_t *resolved, enum qb_error *err)
+{
+    *err = worker_due(pool, clock_now_ms(env->clock), transfers, ids, count);
+    for (size_t i = 0; *err == QB_OK && i < *count; i++) {
+        if ((stopping != NULL && atomic_load(stopping)) || !worker_resolve(env, pool, ids[i]))
+            return false;
+        (*resolved)++;
+    }
+    return *err == QB_OK;
+}
+
 static enum qb_error worker_pass(const struct domain_env *env, struct store_pool *pool,
                                  const atomic_bool *stopping, size_t *resolved)
 {
@@ -133,19 +151,17 @@ static enum qb_error worker_pass(const struct domain_env *env, struct store_pool
         return QB_E_INTERNAL;
     /* Delayed transfers first, each a command of the ledger's alone: a
      * bank that does not answer (BANK_CALL_TIMEOUT_MS a call) must not
-     * hold back money that is due to arrive. */
+     * hold back money that is due to arrive. Batch after batch while they
+     * come full, up to WALLET_WORKER_TRANSFER_BATCHES: the transfers sent
+     * in a busy hour arrive in the same hour a day later. */
     enum qb_error err = QB_OK;
+    size_t count = WALLET_WORKER_BATCH_MAX;
     bool go_on = true;
-    for (int transfers = 1; go_on && err == QB_OK && transfers >= 0; transfers--) {
-        size_t count = 0;
-        err = worker_due(pool, clock_now_ms(env->clock), transfers == 1, ids, &count);
-        for (size_t i = 0; go_on && err == QB_OK && i < count; i++) {
-            go_on =
-                (stopping == NULL || !atomic_load(stopping)) && worker_resolve(env, pool, ids[i]);
-            if (go_on)
-                (*resolved)++;
-        }
-    }
+    for (int b = 0; go_on && count == WALLET_WORKER_BATCH_MAX && b < WALLET_WORKER_TRANSFER_BATCHES;
+         b++)
+        go_on = worker_batch(env, pool, stopping, true, ids, &count, resolved, &err);
+    if (go_on)
+        (void)worker_batch(env, pool, stopping, false, ids, &count, resolved, &err);
     free(ids);
     return err;
 }
