@@ -221,15 +221,16 @@ _qianbao()
         words='--daily --password-free --arrival --password-stdin' ;;
     'bills')
         case $prev in
-        --type) COMPREPLY=($(compgen -W 'topup withdrawal transfer order_payment order_refund red_packet_sent red_packet_received red_packet_refund withdrawal_refund transfer_return merchant_remainder other' -- "$cur")); return ;;
+        --type) COMPREPLY=($(compgen -W 'topup withdrawal transfer order_payment order_refund red_packet_sent red_packet_received red_packet_refund withdrawal_refund transfer_return merchant_remainder transfer_refund other' -- "$cur")); return ;;
         --direction) COMPREPLY=($(compgen -W 'in out' -- "$cur")); return ;;
         --from) return ;;
         --to) return ;;
         --counterparty) return ;;
+        --search) return ;;
         --limit) return ;;
         --cursor) return ;;
         esac
-        words='--type --direction --from --to --counterparty --limit --cursor --all --csv' ;;
+        words='--type --direction --from --to --counterparty --search --limit --cursor --all --csv' ;;
     'statement')
         words='' ;;
     'redpacket')
@@ -376,15 +377,16 @@ _qianbao()
         words='' ;;
     'admin bills')
         case $prev in
-        --type) COMPREPLY=($(compgen -W 'topup withdrawal transfer order_payment order_refund red_packet_sent red_packet_received red_packet_refund withdrawal_refund transfer_return merchant_remainder other' -- "$cur")); return ;;
+        --type) COMPREPLY=($(compgen -W 'topup withdrawal transfer order_payment order_refund red_packet_sent red_packet_received red_packet_refund withdrawal_refund transfer_return merchant_remainder transfer_refund other' -- "$cur")); return ;;
         --direction) COMPREPLY=($(compgen -W 'in out' -- "$cur")); return ;;
         --from) return ;;
         --to) return ;;
         --counterparty) return ;;
+        --search) return ;;
         --limit) return ;;
         --cursor) return ;;
         esac
-        words='--type --direction --from --to --counterparty --limit --cursor --all --csv' ;;
+        words='--type --direction --from --to --counterparty --search --limit --cursor --all --csv' ;;
     'admin security-events')
         case $prev in
         --limit) return ;;

@@ -23,11 +23,9 @@
 static int S_filters(struct cli *cli, const struct cli_args *args, bool csv, char *path,
                      size_t path_size)
 {
-    static const char *const options[][2] = {{"type", "type"},
-                                             {"direction", "direction"},
-                                             {"from", "from"},
-                                             {"to", "to"},
-                                             {"counterparty", "counterparty"}};
+    static const char *const options[][2] = {
+        {"type", "type"}, {"direction", "direction"},       {"from", "from"},
+        {"to", "to"},     {"counterparty", "counterparty"}, {"search", "q"}};
     for (size_t i = 0; i < QB_ARRAY_COUNT(options); i++) {
         const char *value = cli_arg(cli, args, options[i][0]);
         if (value != NULL && !cli_query_add(path, path_size, options[i][1], value))

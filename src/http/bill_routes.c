@@ -14,6 +14,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "base/text.h"
 #include "http/internal.h"
 #include "wallet/bills.h"
 
@@ -100,6 +101,7 @@ static bool S_query(struct http_request *req, bool csv, struct bills_query *q)
     const char *from = http_request_query(req, "from");
     const char *to = http_request_query(req, "to");
     const char *counterparty = http_request_query(req, "counterparty");
+    const char *search = http_request_query(req, "q");
     const char *limit = http_request_query(req, "limit");
     q->cursor = http_request_query(req, "cursor");
 
@@ -131,6 +133,16 @@ static bool S_query(struct http_request *req, bool csv, struct bills_query *q)
     if (q->filter.from_ms != 0 && q->filter.to_ms != 0 && q->filter.from_ms >= q->filter.to_ms) {
         http_reply_error_message(req, QB_E_PARAM, "from must be before to");
         return false;
+    }
+    if (search != NULL) {
+        size_t size = strlen(search);
+        if (size == 0 || size >= sizeof q->filter.search || !text_is_clean(search, size) ||
+            text_is_blank(search, size)) {
+            http_reply_error_message(req, QB_E_PARAM,
+                                     "q must be 1 to 64 bytes of text (UTF-8), not blank");
+            return false;
+        }
+        memcpy(q->filter.search, search, size + 1);
     }
     if (counterparty != NULL) {
         size_t size = strlen(counterparty);

@@ -26,7 +26,7 @@
 #include "http/internal.h"
 
 /* The bills' filters, paging included (docs/api.md). */
-#define S_BILLS_QUERY "type direction from to counterparty limit cursor"
+#define S_BILLS_QUERY "type direction from to counterparty q limit cursor"
 
 const struct http_route http_routes[] = {
     {"GET", "/healthz", http_handle_healthz, HTTP_AUTH_NONE, NULL},

@@ -191,6 +191,24 @@ static enum qb_error S_card_read(struct store *reader, struct bills_counterparty
     return err;
 }
 
+/* Whether text holds needle (not empty), ASCII letters in either case:
+ * bytes compared, so UTF-8 matches whole characters. */
+static bool S_contains(const char *text, const char *needle)
+{
+    size_t size = strlen(needle);
+    for (; *text != '\0'; text++) {
+        size_t i = 0;
+        while (i < size && text[i] != '\0' &&
+               (text[i] == needle[i] ||
+                ((unsigned char)(text[i] | 0x20) >= 'a' && (unsigned char)(text[i] | 0x20) <= 'z' &&
+                 (text[i] | 0x20) == (needle[i] | 0x20))))
+            i++;
+        if (i == size)
+            return true;
+    }
+    return false;
+}
+
 /* Fills the counterparty's name: a user's masked display name, a card's
  * bank and last four digits. */
 static enum qb_error S_party_name(struct store *reader, struct bills_counterparty *party)
@@ -323,7 +341,8 @@ static void S_cursor_tag(const uint8_t key[DOMAIN_KEY_SIZE], int64_t account_id,
                          const struct bills_filter *f, const unsigned char *payload,
                          unsigned char tag[S_CURSOR_TAG_SIZE])
 {
-    unsigned char msg[16 + 8 + 2 + 16 + ID_TEXT_SIZE_MAX + S_CURSOR_PAYLOAD_SIZE];
+    unsigned char
+        msg[16 + 8 + 2 + 16 + ID_TEXT_SIZE_MAX + BILLS_SEARCH_SIZE_MAX + S_CURSOR_PAYLOAD_SIZE];
     unsigned char *p = msg;
     memcpy(p, "qianbao.bills.1", 16); /* with its NUL */
     p += 16;
@@ -338,6 +357,10 @@ static void S_cursor_tag(const uint8_t key[DOMAIN_KEY_SIZE], int64_t account_id,
     size_t id_size = strnlen(f->counterparty_id, ID_TEXT_SIZE_MAX - 1);
     memcpy(p, f->counterparty_id, id_size);
     p += id_size;
+    *p++ = '\0';
+    size_t search_size = strnlen(f->search, BILLS_SEARCH_SIZE_MAX - 1);
+    memcpy(p, f->search, search_size);
+    p += search_size;
     *p++ = '\0';
     memcpy(p, payload, S_CURSOR_PAYLOAD_SIZE);
     p += S_CURSOR_PAYLOAD_SIZE;
@@ -438,6 +461,9 @@ enum qb_error bills_list(struct store *reader, const struct ledger_account_view 
         err = S_party_name(reader, &line->counterparty);
         if (err != QB_OK)
             break;
+        if (f->search[0] != '\0' && !S_contains(line->memo, f->search) &&
+            !S_contains(line->counterparty.name, f->search))
+            continue;
         page->count++;
     }
     if (err != QB_OK)

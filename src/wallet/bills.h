@@ -82,6 +82,7 @@
 #define BILLS_NAME_SIZE_MAX 72         /* a masked display name or a bank's name */
 #define BILLS_TOP_COUNTERPARTIES 10    /* by_counterparty in a statement */
 #define BILLS_COUNTERPARTIES_MAX 512   /* told apart in one statement; the rest are "others" */
+#define BILLS_SEARCH_SIZE_MAX 65       /* a search text: 64 bytes of UTF-8 + NUL */
 
 /* The type of a line; the first three are enum wallet_payment_kind's values. */
 enum bills_type {
@@ -115,6 +116,10 @@ struct bills_filter {
     int64_t from_ms;                /* inclusive; 0: the beginning */
     int64_t to_ms;                  /* exclusive; 0: now */
     char counterparty_id[ID_TEXT_SIZE_MAX]; /* a user, card or merchant id; "": anyone */
+    /* Lines whose memo or counterparty name (as the line shows it: a
+     * merchant's name, a card's bank, a user's masked name) holds this
+     * text, ASCII letters in either case; "": any. Clean UTF-8. */
+    char search[BILLS_SEARCH_SIZE_MAX];
 };
 
 enum bills_counterparty_kind {

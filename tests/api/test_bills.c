@@ -114,6 +114,12 @@ TEST(bad_parameters_are_param_errors)
         "/v1/me/transactions?counterparty=bogus",
         "/v1/me/transactions?counterparty=123456789",
         "/v1/me/transactions?counterparty=p_00000000000000000000000000",
+        "/v1/me/transactions?q=",
+        "/v1/me/transactions?q=%20%20",
+        "/v1/me/transactions?q=%E5%A5",
+        "/v1/me/transactions?q=a%0Ab",
+        "/v1/me/transactions?q=0123456789012345678901234567890123456789012345678901234567890123x",
+        "/v1/me/transactions.csv?q=",
         "/v1/me/transactions.csv?limit=0",
         "/v1/me/transactions.csv?limit=1001",
         "/v1/me/transactions.csv?type=bogus",
@@ -373,6 +379,93 @@ TEST(a_counterpartys_lines_are_the_ones_its_statement_entry_sums)
     json_decref(page);
 }
 
+TEST(a_search_finds_lines_by_memo_and_counterparty_name)
+{
+    // q finds lines by their memo or by the name their counterparty shows, in any kind of line,
+    // ASCII letters in either case and Chinese by its characters; its cursor carries it; the
+    // CSV form filters alike.
+    struct api_user a, b;
+    API_MUST(th_user_new(&S_client, S_admin, &a));
+    API_MUST(api_user_new(&S_client, S_admin, &b));
+    API_MUST(th_fund(&S_client, S_admin, &a, 10000));
+    const char *memos[] = {"奶茶 Milk Tea", "午饭", "两杯奶茶"};
+    for (size_t i = 0; i < 3; i++) {
+        char body[256], key[32];
+        snprintf(body, sizeof body,
+                 "{\"to\":\"%s\",\"amount\":%zu,\"memo\":\"%s\","
+                 "\"payment_password\":\"" TH_PAY_PASSWORD "\"}",
+                 b.id, 100 + i, memos[i]);
+        snprintf(key, sizeof key, "search-%zu", i);
+        struct client_response res;
+        ASSERT_EQ_INT(api_call_idem(&S_client, "POST", "/v1/transfers", a.token, key, body, &res),
+                      201);
+        client_response_release(&res);
+    }
+    struct {
+        const char *query;
+        const char *amounts; /* of the lines found, newest first */
+    } cases[] = {
+        {"?q=%E5%A5%B6%E8%8C%B6", "102,100"}, /* 奶茶 */
+        {"?q=milk%20TEA", "100"},
+        {"?q=%E5%8D%88%E9%A5%AD", "101"}, /* 午饭 */
+        {"?q=coffee", ""},
+        {"?q=%E6%B2%99%E7%AE%B1", "10000"},       /* 沙箱: the top-up's card's bank */
+        {"?q=%E5%A5%B6%E8%8C%B6&type=topup", ""}, /* with the other filters */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        json_t *items;
+        json_t *page = th_bills(&S_client, &a, cases[i].query, &items);
+        char got[128] = "";
+        for (size_t j = 0; j < json_array_size(items); j++) {
+            size_t used = strlen(got);
+            snprintf(
+                got + used, sizeof got - used, "%s%lld", j > 0 ? "," : "",
+                (long long)json_integer_value(json_object_get(json_array_get(items, j), "amount")));
+        }
+        if (strcmp(got, cases[i].amounts) != 0)
+            TEST_FAIL_("bills%s: amounts %s, expected %s", cases[i].query, got, cases[i].amounts);
+        json_decref(page);
+    }
+    /* The payee finds the same lines by the same memo. */
+    json_t *items;
+    json_t *page = th_bills(&S_client, &b, "?q=%E5%A5%B6%E8%8C%B6", &items);
+    ASSERT_EQ_INT(json_array_size(items), 2);
+    json_decref(page);
+
+    /* A cursor made with a search goes on with it and with nothing else. */
+    struct client_response res;
+    ASSERT_EQ_INT(api_call(&S_client, "GET", "/v1/me/transactions?q=%E5%A5%B6%E8%8C%B6&limit=1",
+                           a.token, NULL, &res),
+                  200);
+    char cursor[128], path[256];
+    snprintf(cursor, sizeof cursor, "%s", api_json_str(&res, "next_cursor"));
+    client_response_release(&res);
+    ASSERT(cursor[0] != '\0');
+    snprintf(path, sizeof path, "/v1/me/transactions?q=%%E5%%A5%%B6%%E8%%8C%%B6&limit=1&cursor=%s",
+             cursor);
+    ASSERT_EQ_INT(api_call(&S_client, "GET", path, a.token, NULL, &res), 200);
+    json_t *next = api_json(&res);
+    client_response_release(&res);
+    ASSERT_EQ_INT(json_array_size(json_object_get(next, "items")), 1);
+    ASSERT_EQ_INT(json_integer_value(
+                      json_object_get(json_array_get(json_object_get(next, "items"), 0), "amount")),
+                  100);
+    json_decref(next);
+    snprintf(path, sizeof path, "/v1/me/transactions?limit=1&cursor=%s", cursor);
+    ASSERT_EQ_INT(api_call(&S_client, "GET", path, a.token, NULL, &res), 400);
+    client_response_release(&res);
+
+    /* The CSV: a header and the two lines. */
+    ASSERT_EQ_INT(api_call(&S_client, "GET", "/v1/me/transactions.csv?q=%E5%A5%B6%E8%8C%B6",
+                           a.token, NULL, &res),
+                  200);
+    size_t rows = 0;
+    for (size_t i = 0; i < res.body.size; i++)
+        rows += res.body.data[i] == '\n';
+    ASSERT_EQ_INT(rows, 3);
+    client_response_release(&res);
+}
+
 TEST(a_years_statement_sums_its_months)
 {
     // The annual bill (年度账单): GET /v1/me/statements/YYYY is the statement of the whole year,
@@ -549,6 +642,7 @@ int main(void)
     RUN(a_cursor_is_good_only_with_the_filters_that_made_it);
     RUN(csv_downloads_carry_their_headers);
     RUN(a_counterpartys_lines_are_the_ones_its_statement_entry_sums);
+    RUN(a_search_finds_lines_by_memo_and_counterparty_name);
     RUN(a_years_statement_sums_its_months);
     RUN(bills_are_the_callers_own);
     RUN(an_operator_reads_a_users_account_and_bill_as_the_user_does);

@@ -1205,6 +1205,8 @@ TEST(bills_and_statement)
     S_case("bills-transfers-out", NULL, "bills", "--type", "transfer", "--direction", "out",
            NULL);
     S_case("bills-counterparty", NULL, "bills", "--counterparty", S_id_b, "--limit", "2", NULL);
+    S_case("bills-search", NULL, "bills", "--search", "LUNCH", NULL);
+    S_case("bills-search-refund", NULL, "bills", "--type", "transfer_refund", NULL);
     S_case("bills-page", NULL, "bills", "--limit", "2", NULL);
     S_case("bills-all", NULL, "bills", "--limit", "2", "--all", NULL);
     S_case("bills-all-json", NULL, "bills", "--type", "topup", "--limit", "1", "--all", "--json",
