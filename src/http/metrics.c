@@ -448,6 +448,9 @@ static enum qb_error S_render_backlog(struct http_request *req, struct buf *out)
     int64_t topup_age = b.topups > 0 && now_ms > b.topup_oldest_ms ? now_ms - b.topup_oldest_ms : 0;
     int64_t withdrawal_age =
         b.withdrawals > 0 && now_ms > b.withdrawal_oldest_ms ? now_ms - b.withdrawal_oldest_ms : 0;
+    int64_t transfer_late = b.transfers_delayed > 0 && now_ms > b.transfer_next_check_ms
+                                ? now_ms - b.transfer_next_check_ms
+                                : 0;
     int64_t sms_age = retrying > 0 && now_ms > sms_oldest_ms ? now_ms - sms_oldest_ms : 0;
     int64_t notification_age =
         notifications > 0 && now_ms > notification_oldest_ms ? now_ms - notification_oldest_ms : 0;
@@ -462,6 +465,14 @@ static enum qb_error S_render_backlog(struct http_request *req, struct buf *out)
         "# TYPE qianbao_payments_processing_oldest_seconds gauge\n"
         "qianbao_payments_processing_oldest_seconds{type=\"topup\"} %.3f\n"
         "qianbao_payments_processing_oldest_seconds{type=\"withdrawal\"} %.3f\n"
+        "# HELP qianbao_transfers_delayed Transfers sent to arrive later (2h, 24h) that have not "
+        "arrived yet.\n"
+        "# TYPE qianbao_transfers_delayed gauge\n"
+        "qianbao_transfers_delayed %lld\n"
+        "# HELP qianbao_transfers_delayed_late_seconds How long the most overdue of them has "
+        "waited for the worker past its time (0: none due).\n"
+        "# TYPE qianbao_transfers_delayed_late_seconds gauge\n"
+        "qianbao_transfers_delayed_late_seconds %.3f\n"
         "# HELP qianbao_sms_undelivered SMS messages not delivered: still tried, given up, or "
         "not sent because their code expired.\n"
         "# TYPE qianbao_sms_undelivered gauge\n"
@@ -481,7 +492,8 @@ static enum qb_error S_render_backlog(struct http_request *req, struct buf *out)
         "# TYPE qianbao_notifications_undelivered_oldest_seconds gauge\n"
         "qianbao_notifications_undelivered_oldest_seconds %.3f\n",
         (long long)b.topups, (long long)b.withdrawals, (double)topup_age / 1000.0,
-        (double)withdrawal_age / 1000.0, (long long)retrying, (long long)given_up,
+        (double)withdrawal_age / 1000.0, (long long)b.transfers_delayed,
+        (double)transfer_late / 1000.0, (long long)retrying, (long long)given_up,
         (long long)expired, (double)sms_age / 1000.0, (long long)notifications,
         (double)notification_age / 1000.0);
 }

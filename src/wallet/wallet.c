@@ -142,8 +142,8 @@ enum qb_error wallet_backlog_read(struct store *reader, struct wallet_backlog *o
     struct store_stmt *st = NULL;
     /* The PROCESSING rows are the worker's partial index (payments_pending). */
     if (store_prepare(reader,
-                      "SELECT kind, COUNT(*), MIN(created_at_ms) FROM payments"
-                      " WHERE status = 1 GROUP BY kind",
+                      "SELECT kind, COUNT(*), MIN(created_at_ms), MIN(next_check_at_ms)"
+                      " FROM payments WHERE status = 1 GROUP BY kind",
                       &st) != QB_OK)
         return QB_E_STORAGE;
     int rc;
@@ -155,6 +155,9 @@ enum qb_error wallet_backlog_read(struct store *reader, struct wallet_backlog *o
         } else if (kind == WALLET_WITHDRAWAL) {
             out->withdrawals = store_column_int64(st, 1);
             out->withdrawal_oldest_ms = store_column_int64(st, 2);
+        } else if (kind == WALLET_TRANSFER) {
+            out->transfers_delayed = store_column_int64(st, 1);
+            out->transfer_next_check_ms = store_column_int64(st, 3);
         }
     }
     store_finalize(st);

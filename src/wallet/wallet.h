@@ -125,13 +125,17 @@ const char *wallet_payment_kind_name(enum wallet_payment_kind kind);     /* "top
 const char *wallet_payment_status_name(enum wallet_payment_status status); /* "PROCESSING" ... */
 
 /* Top-ups and withdrawals the bank has not settled (PROCESSING): how many
- * of each kind and when the oldest was made (0 when none), for an
- * operator's metrics. QB_E_STORAGE on read errors. */
+ * of each kind and when the oldest was made (0 when none); and the delayed
+ * transfers not arrived, with the earliest time the worker is to take one
+ * up (a late one says the worker is behind), for an operator's metrics.
+ * QB_E_STORAGE on read errors. */
 struct wallet_backlog {
     int64_t topups;
     int64_t topup_oldest_ms;
     int64_t withdrawals;
     int64_t withdrawal_oldest_ms;
+    int64_t transfers_delayed;      /* delayed transfers not arrived (PROCESSING) */
+    int64_t transfer_next_check_ms; /* the earliest time the worker is to take one up */
 };
 QB_MUST_USE enum qb_error wallet_backlog_read(struct store *reader, struct wallet_backlog *out);
 /* The same payments themselves (delayed transfers are not the bank's), for

@@ -384,6 +384,13 @@ TEST(the_check_finds_a_delayed_transfer_its_journal_does_not_bear_out)
     wx_clock_to(wx, arrived.payment.arrives_at_ms);
     ASSERT_EQ_INT(wx_arrive(wx, arrived.payment.id).status, WALLET_SUCCESS);
 
+    /* The operator's backlog: one waiting, to be taken up at its time. */
+    struct wallet_backlog backlog;
+    ASSERT_EQ_INT(wallet_backlog_read(wx->reader, &backlog), QB_OK);
+    ASSERT_EQ_INT(backlog.transfers_delayed, 1);
+    ASSERT_EQ_INT(backlog.transfer_next_check_ms, pending.payment.arrives_at_ms);
+    ASSERT_EQ_INT(backlog.topups + backlog.withdrawals, 0);
+
     struct wallet_payment owed[4];
     size_t owed_count = 99;
     ASSERT_EQ_INT(wallet_payments_processing(wx->reader, 0, owed, 4, &owed_count), QB_OK);
