@@ -767,12 +767,15 @@ static bool S_delayed_matches(const struct wallet_payment *p, const struct ledge
     return end->kind == LEDGER_ENTRY_VOID && p->failure_code[0] != '\0';
 }
 
-/* Reads what S_delayed_matches compares for the payment of row seq. */
+/* Reads what S_delayed_matches compares for the delayed transfer id: *ok
+ * false when it does not hold, or something it names is missing. */
 static enum qb_error S_delayed_one(struct store *reader, const char *id, bool *ok)
 {
     struct wallet_payment p;
     struct identity_user payer, payee;
     struct ledger_entry hold, end;
+    memset(&payer, 0, sizeof payer);
+    memset(&payee, 0, sizeof payee);
     memset(&end, 0, sizeof end);
     enum qb_error err = wallet_payment_get(reader, id, NULL, &p);
     if (err == QB_OK)
