@@ -161,8 +161,9 @@ static int S_user_action(struct cli *cli, const struct cli_args *args, const cha
     return rc;
 }
 
-/* A freeze, an unfreeze or a login unlock, with --reason for the audit
- * line when given (the unlock's table row requires it). */
+/* A freeze, an unfreeze, a login unlock or a closing, with --reason for the
+ * audit line when given (the unlock's and the closing's table rows require
+ * it). */
 static int S_reasoned_action(struct cli *cli, const struct cli_args *args, const char *action,
                              const char *done)
 {
@@ -188,6 +189,11 @@ int cli_run_admin_unfreeze(struct cli *cli, const struct cli_args *args)
 int cli_run_admin_user_unlock(struct cli *cli, const struct cli_args *args)
 {
     return S_reasoned_action(cli, args, "login-unlock", "lifted the login lock of");
+}
+
+int cli_run_admin_user_close(struct cli *cli, const struct cli_args *args)
+{
+    return S_reasoned_action(cli, args, "close", "closed");
 }
 
 int cli_run_admin_kyc_level(struct cli *cli, const struct cli_args *args)
@@ -250,8 +256,7 @@ int cli_run_admin_user(struct cli *cli, const struct cli_args *args)
                      strcmp(frozen_by, "self") == 0 ? "the user (lifted with an SMS code)"
                                                     : "an operator");
         else if (strcmp(cli_json_str(u, "status"), "closed") == 0)
-            snprintf(text, sizeof text, "closed by the user at %s, for good",
-                     cli_json_str(u, "closed_at"));
+            snprintf(text, sizeof text, "closed at %s, for good", cli_json_str(u, "closed_at"));
         else
             snprintf(text, sizeof text, "%s", cli_json_str(u, "status"));
         cli_print_field(cli, "status", text);

@@ -409,6 +409,7 @@ int cli_run_security_revoke_device(struct cli *cli, const struct cli_args *args)
 int cli_run_admin_users(struct cli *cli, const struct cli_args *args);
 int cli_run_admin_freeze(struct cli *cli, const struct cli_args *args);
 int cli_run_admin_unfreeze(struct cli *cli, const struct cli_args *args);
+int cli_run_admin_user_close(struct cli *cli, const struct cli_args *args);
 int cli_run_admin_user_unlock(struct cli *cli, const struct cli_args *args);
 int cli_run_admin_kyc_level(struct cli *cli, const struct cli_args *args);
 int cli_run_admin_sms_outbox(struct cli *cli, const struct cli_args *args);

@@ -863,6 +863,18 @@ static const struct cli_command S_commands[] = {
      {{"reason", "TEXT", true, NULL,
        "why, for the audit line: a ticket number, how the caller was verified"}},
      cli_run_admin_user_unlock},
+    {"admin user-close",
+     "ID",
+     1,
+     1,
+     "close an empty wallet for its owner (注销)",
+     "For an owner who cannot close it themselves, having lost the phone and its number, once "
+     "support has verified who they are. Only an empty wallet closes (the refusal says what "
+     "ties it to money); a frozen one does too. For good: sessions end, cards unbind, the phone "
+     "is freed. ID is the user's id (u_...) or mobile number.",
+     {{"reason", "TEXT", true, NULL,
+       "why, for the audit line: a ticket number, how the owner was verified"}},
+     cli_run_admin_user_close},
     {"admin kyc-level",
      "ID LEVEL",
      2,

@@ -220,6 +220,32 @@ void http_handle_admin_users_unfreeze(struct http_request *req)
     S_admin_user_op(req, IDENTITY_OP_ADMIN_UNFREEZE);
 }
 
+/* --- POST /admin/users/{id}/close ------------------------------------------------------ */
+
+/* Answered with the user as GET /admin/users/{id} shows it (closed), after
+ * the audit line: who closed whose wallet, how it ended and why (the
+ * operator's reason, which says how the owner proved who they are). */
+static void S_admin_close_resume(struct http_request *req, struct ledger_cmd *cmd)
+{
+    struct S_admin_reasoned *f = (struct S_admin_reasoned *)cmd;
+    enum qb_error outcome = cmd->result != QB_OK ? cmd->result : f->c.outcome;
+    char reason[S_REASON_SIZE_MAX];
+    S_reason_for_log(f->reason, reason, sizeof reason);
+    log_event(LOG_AUDIT, "admin.user_changed",
+              "action=close user_id=%s result=%s by=%s reason=\"%s\"", f->c.user_id,
+              outcome == QB_OK ? "ok" : error_api_code(outcome), http_request_by(req), reason);
+    if (!http_identity_refused(req, &f->c))
+        S_admin_user_reply(req, &f->c.user);
+    http_identity_cmd_done(&f->c);
+}
+
+void http_handle_admin_users_close(struct http_request *req)
+{
+    struct S_admin_reasoned *f = S_admin_reasoned_cmd(req, IDENTITY_OP_ADMIN_CLOSE, true);
+    if (f != NULL)
+        http_request_submit(req, &f->c.cmd, S_admin_close_resume);
+}
+
 /* --- POST /admin/users/{id}/login-unlock ------------------------------------------------ */
 
 /* Answered with the user as GET /admin/users/{id} shows it (the lock gone),

@@ -726,6 +726,7 @@ void http_handle_admin_users_list(struct http_request *req);
 void http_handle_admin_verification_start(struct http_request *req);
 void http_handle_admin_verification_get(struct http_request *req);
 void http_handle_admin_users_freeze(struct http_request *req);
+void http_handle_admin_users_close(struct http_request *req);
 void http_handle_admin_users_unfreeze(struct http_request *req);
 void http_handle_admin_users_login_unlock(struct http_request *req);
 void http_handle_admin_users_kyc_level_set(struct http_request *req);

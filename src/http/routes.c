@@ -180,6 +180,7 @@ const struct http_route http_routes[] = {
      HTTP_AUTH_ADMIN, S_BILLS_QUERY},
     {"POST", "/admin/users/{id}/freeze", http_handle_admin_users_freeze, HTTP_AUTH_ADMIN, NULL},
     {"POST", "/admin/users/{id}/unfreeze", http_handle_admin_users_unfreeze, HTTP_AUTH_ADMIN, NULL},
+    {"POST", "/admin/users/{id}/close", http_handle_admin_users_close, HTTP_AUTH_ADMIN, NULL},
     {"POST", "/admin/users/{id}/login-unlock", http_handle_admin_users_login_unlock,
      HTTP_AUTH_ADMIN, NULL},
     {"PUT", "/admin/users/{id}/kyc-level", http_handle_admin_users_kyc_level_set, HTTP_AUTH_ADMIN,

@@ -1434,6 +1434,43 @@ static enum qb_error close_blocker(struct ledger_txn *txn, struct identity_cmd *
     return QB_OK;
 }
 
+/* The closing itself, for c's user, who may be closed (close_blocker found
+ * nothing): the ledger account closed, the layers above told, the phone's
+ * codes voided, every session and trusted device ended, the phone freed;
+ * event account_closed with detail. */
+static enum qb_error close_apply(struct ledger_txn *txn, struct identity_cmd *c, const char *detail)
+{
+    struct ledger_account_view view;
+    enum qb_error err = ledger_txn_account_get(txn, c->user.account_id, &view);
+    if (err == QB_OK)
+        err = ledger_txn_account_set_flags(txn, c->user.account_id,
+                                           view.flags | (uint32_t)LEDGER_ACCOUNT_CLOSED);
+    if (err == QB_OK && c->env->user_closed != NULL)
+        err = c->env->user_closed(txn, c->env, c->user_id);
+    if (err != QB_OK)
+        return err;
+    err = sms_txn_codes_void(txn, c->user.phone);
+    if (err == QB_OK)
+        err = sessions_end_but(txn, c); /* c->session_id is "": every one */
+    const struct store_param p[] = {STORE_TEXT(c->user_id), STORE_INT(ledger_txn_now_ms(txn)),
+                                    STORE_INT(IDENTITY_CLOSED)};
+    if (err == QB_OK)
+        err = store_run(ledger_txn_store(txn),
+                        "UPDATE login_devices SET revoked_at_ms = $2"
+                        " WHERE user_id = $1 AND revoked_at_ms = 0",
+                        p, 2);
+    if (err == QB_OK)
+        err = user_change(txn, c,
+                          "UPDATE users SET status = $3, frozen_by = 0, closed_at_ms = $2,"
+                          " closed_phone = phone, phone = 'closed:' || id WHERE id = $1",
+                          p, QB_ARRAY_COUNT(p), "account_closed", detail);
+    if (err != QB_OK)
+        return QB_E_STORAGE;
+    QB_ASSERT(c->user.status == IDENTITY_CLOSED);
+    c->outcome = QB_OK;
+    return QB_OK;
+}
+
 /* The owner closes an empty wallet for good. What blocks it is told before
  * any proof is asked for (nothing written); then the payment password
  * (counted, the code left live), then an SMS code to the wallet's phone
@@ -1458,36 +1495,33 @@ static enum qb_error op_close(struct ledger_txn *txn, struct identity_cmd *c)
         err = code_spend(txn, c, c->user.phone, SMS_PURPOSE_CLOSE_ACCOUNT);
     if (err != QB_OK || c->outcome != QB_OK)
         return err;
+    return close_apply(txn, c, "");
+}
 
-    struct ledger_account_view view;
-    err = ledger_txn_account_get(txn, c->user.account_id, &view);
-    if (err == QB_OK)
-        err = ledger_txn_account_set_flags(txn, c->user.account_id,
-                                           view.flags | (uint32_t)LEDGER_ACCOUNT_CLOSED);
-    if (err == QB_OK && c->env->user_closed != NULL)
-        err = c->env->user_closed(txn, c->env, c->user_id);
+/* An operator closes an empty wallet for its owner, frozen or not: the
+ * same blockers refuse it, and the same closing follows; no proof is
+ * asked here (the owner gave it to support: the operator's reason says
+ * how). */
+static enum qb_error op_admin_close(struct ledger_txn *txn, struct identity_cmd *c)
+{
+    c->blocker = NULL;
+    enum qb_error err = user_load(txn, c->user_id, &c->user);
+    if (err != QB_OK) {
+        c->outcome = err;
+        return err == QB_E_NOT_FOUND ? QB_OK : err;
+    }
+    if (c->user.status == IDENTITY_CLOSED) {
+        c->outcome = QB_E_CONFLICT;
+        return QB_OK;
+    }
+    err = close_blocker(txn, c, &c->blocker);
     if (err != QB_OK)
         return err;
-    err = sms_txn_codes_void(txn, c->user.phone);
-    if (err == QB_OK)
-        err = sessions_end_but(txn, c); /* c->session_id is "": every one */
-    const struct store_param p[] = {STORE_TEXT(c->user_id), STORE_INT(ledger_txn_now_ms(txn)),
-                                    STORE_INT(IDENTITY_CLOSED)};
-    if (err == QB_OK)
-        err = store_run(ledger_txn_store(txn),
-                        "UPDATE login_devices SET revoked_at_ms = $2"
-                        " WHERE user_id = $1 AND revoked_at_ms = 0",
-                        p, 2);
-    if (err == QB_OK)
-        err = user_change(txn, c,
-                          "UPDATE users SET status = $3, frozen_by = 0, closed_at_ms = $2,"
-                          " closed_phone = phone, phone = 'closed:' || id WHERE id = $1",
-                          p, QB_ARRAY_COUNT(p), "account_closed", "");
-    if (err != QB_OK)
-        return QB_E_STORAGE;
-    QB_ASSERT(c->user.status == IDENTITY_CLOSED);
-    c->outcome = QB_OK;
-    return QB_OK;
+    if (c->blocker != NULL) {
+        c->outcome = QB_E_ACCOUNT_NOT_EMPTY;
+        return QB_OK;
+    }
+    return close_apply(txn, c, "operator");
 }
 
 static enum qb_error op_admin_set_kyc_level(struct ledger_txn *txn, struct identity_cmd *c)
@@ -1595,6 +1629,9 @@ static enum qb_error identity_cmd_run(struct ledger_txn *txn, struct ledger_cmd 
         break;
     case IDENTITY_OP_CLOSE:
         err = op_close(txn, c);
+        break;
+    case IDENTITY_OP_ADMIN_CLOSE:
+        err = op_admin_close(txn, c);
         break;
     }
     if (err != QB_OK) {

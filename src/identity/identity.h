@@ -44,7 +44,11 @@
  * owned; identity_close_blockers tells them all beforehand). It sets
  * LEDGER_ACCOUNT_CLOSED in the same command, so no money moves either way
  * again, ends every session, and frees the phone for a new registration.
- * It is for good: no operation opens a closed wallet again.
+ * It is for good: no operation opens a closed wallet again. An operator
+ * may close an empty wallet for an owner who proved who they are to
+ * support but can no longer prove it here (IDENTITY_OP_ADMIN_CLOSE: the
+ * phone lost with its number), a frozen one too; the same blockers refuse
+ * it, and the same closing follows.
  *
  * A login lock (wrong login passwords) ends by itself, at a login with an
  * SMS code, at a new password set with one, or by an operator's unlock
@@ -391,6 +395,8 @@ enum identity_op {
     IDENTITY_OP_CLOSE,              /* in: user_id, payment_password, sms_code (purpose
                                      * close_account) → user (closed), or blocker; event
                                      * account_closed */
+    IDENTITY_OP_ADMIN_CLOSE,        /* in: user_id → user (closed), or blocker; event
+                                     * account_closed, detail "operator" */
 };
 
 struct identity_cmd {

@@ -283,6 +283,8 @@ static const struct matrix_row S_matrix[] = {
      ADMIN_ROUTE(200)},
     {"POST", "/admin/users/{id}/login-unlock", ID_VICTIM, SETUP_VICTIM_LOGIN_LOCKED,
      "{\"reason\":\"ticket 1: matrix\"}", ADMIN_ROUTE(200)},
+    /* No reason: refused before the user is read (test_close.c closes real ones). */
+    {"POST", "/admin/users/{id}/close", ID_VICTIM, SETUP_NONE, "{}", ADMIN_ROUTE(400)},
     {"GET", "/admin/sms-outbox", ID_NONE, SETUP_NONE, NULL, ADMIN_ROUTE(200)},
     {"GET", "/admin/users/{id}/security-events", ID_VICTIM, SETUP_NONE, NULL, ADMIN_ROUTE(200)},
     {"GET", "/admin/users/{id}", ID_VICTIM, SETUP_NONE, NULL, ADMIN_ROUTE(200)},

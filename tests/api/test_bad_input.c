@@ -195,6 +195,7 @@ static const struct route_entry S_routes[] = {
     {"POST", "/admin/users/{id}/freeze", "", false, false},
     {"POST", "/admin/users/{id}/unfreeze", "", false, false},
     {"POST", "/admin/users/{id}/login-unlock", "", false, false},
+    {"POST", "/admin/users/{id}/close", "", false, false},
     {"PUT", "/admin/users/{id}/kyc-level", "", false, false},
     {"GET", "/admin/sms-outbox", "", false, false},
     {"GET", "/admin/payments", "", false, false},

@@ -259,6 +259,72 @@ TEST(a_closed_wallet_is_gone_for_good_and_its_phone_is_free)
     json_decref(page);
 }
 
+/* POST /admin/users/{u}/close with body: the status, and the error code and
+ * reason (or the user's status and "") into code and reason. */
+static long S_admin_close(const struct api_user *u, const char *body, char code[32],
+                          char reason[32])
+{
+    char path[128];
+    snprintf(path, sizeof path, "/admin/users/%s/close", u->id);
+    struct client_response res;
+    long status = api_call(&S_client, "POST", path, S_admin, body, &res);
+    snprintf(code, 32, "%s", status == 200 ? api_json_str(&res, "status") : api_error_code(&res));
+    snprintf(reason, 32, "%s", api_json_str(&res, "reason"));
+    client_response_release(&res);
+    return status;
+}
+
+#define EXPECT_ADMIN_CLOSE(u, body, status, want_code, want_reason)                                \
+    do {                                                                                           \
+        char code_[32], reason_[32];                                                               \
+        ASSERT_EQ_INT(S_admin_close((u), (body), code_, reason_), (status));                       \
+        ASSERT_EQ_STR(code_, (want_code));                                                         \
+        ASSERT_EQ_STR(reason_, (want_reason));                                                     \
+    } while (0)
+
+TEST(an_operator_closes_an_empty_wallet_for_an_owner_who_lost_the_phone)
+{
+    // Support closes the wallet of an owner who proved who they are there and can no longer get
+    // a code here: a reason is required, the same blockers refuse it (a balance), a wallet an
+    // operator froze closes too, and the closing is the owner's own: sessions end, the phone
+    // frees, nothing pays it, and closing again is CONFLICT.
+    struct api_user u, payer;
+    API_MUST(th_user_new(&S_client, S_admin, &u));
+    API_MUST(th_user_new(&S_client, S_admin, &payer));
+    API_MUST(th_fund(&S_client, S_admin, &payer, 1000));
+    const char *why = "{\"reason\":\"ticket 4713: id card seen at the counter, phone lost\"}";
+    EXPECT_ADMIN_CLOSE(&u, "{}", 400, "PARAM_ERROR", "");
+    EXPECT_ADMIN_CLOSE(&u, "{\"reason\":\"   \"}", 400, "PARAM_ERROR", "");
+    char error[32];
+    ASSERT_EQ_INT(S_transfer(&payer, u.id, 300, "admin-close-1", error), 201);
+    EXPECT_ADMIN_CLOSE(&u, why, 409, "ACCOUNT_NOT_EMPTY", "balance");
+    ASSERT_EQ_INT(th_balance(&S_client, &u), 300);
+    /* The owner spends it back, then an operator freezes the wallet: it still closes. */
+    ASSERT_EQ_INT(S_transfer(&u, payer.id, 300, "admin-close-2", error), 201);
+    char path[128];
+    snprintf(path, sizeof path, "/admin/users/%s/freeze", u.id);
+    struct client_response res;
+    ASSERT_EQ_INT(api_call(&S_client, "POST", path, S_admin, "{}", &res), 200);
+    client_response_release(&res);
+    EXPECT_ADMIN_CLOSE(&u, why, 200, "closed", "");
+    EXPECT_ADMIN_CLOSE(&u, why, 409, "CONFLICT", "");
+
+    char fresh[API_TOKEN_SIZE_MAX];
+    ASSERT(!api_login(&S_client, &u, "test", fresh));
+    ASSERT_EQ_INT(S_transfer(&payer, u.id, 100, "admin-close-3", error), 403);
+    ASSERT_EQ_STR(error, "PAYEE_UNAVAILABLE");
+    ASSERT_EQ_INT(th_balance(&S_client, &payer), 1000);
+    snprintf(path, sizeof path, "/v1/payees?to=%s", u.phone);
+    ASSERT_EQ_INT(api_call(&S_client, "GET", path, payer.token, NULL, &res), 404);
+    client_response_release(&res);
+    /* The security event says an operator closed it. */
+    snprintf(path, sizeof path, "/admin/users/%s/security-events", u.id);
+    ASSERT_EQ_INT(api_call(&S_client, "GET", path, S_admin, NULL, &res), 200);
+    ASSERT(strstr(res.body.data, "account_closed") != NULL);
+    ASSERT(strstr(res.body.data, "operator") != NULL);
+    client_response_release(&res);
+}
+
 TEST(a_merchant_owner_or_a_frozen_wallet_does_not_close)
 {
     struct api_user owner, frozen;
@@ -406,6 +472,7 @@ int main(void)
     RUN(a_wallet_closes_only_once_nothing_ties_it_to_money);
     RUN(a_closed_wallet_is_gone_for_good_and_its_phone_is_free);
     RUN(a_merchant_owner_or_a_frozen_wallet_does_not_close);
+    RUN(an_operator_closes_an_empty_wallet_for_an_owner_who_lost_the_phone);
     RUN(a_refund_to_a_closed_wallet_is_refused_as_wechat_refuses_it);
     RUN(a_transfer_racing_the_closing_never_lands_in_a_closed_wallet);
     return api_suite_end(&suite);

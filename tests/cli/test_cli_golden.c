@@ -1803,6 +1803,10 @@ TEST(operator)
            "ticket 5123: id card checked at the branch", NULL);
     S_case("admin-user-unlock-again-json", NULL, "admin", "user-unlock", S_id_b, "--reason",
            "ticket 5123", "--json", NULL);
+    /* Closing a wallet for its owner: not without a reason, not while money is in it. */
+    S_case("admin-user-close-no-reason", NULL, "admin", "user-close", S_id_b, NULL);
+    S_case("admin-user-close-not-empty", NULL, "admin", "user-close", S_id_b, "--reason",
+           "ticket 5124: phone lost", NULL);
     /* "I sent a red packet and nobody got it": who sent it and who claimed each share. */
     S_case("admin-red-packet", NULL, "admin", "red-packet", S_packet_claimed, NULL);
     S_case("admin-red-packet-json", NULL, "admin", "red-packet", S_packet_claimed, "--json", NULL);
