@@ -775,6 +775,17 @@ static int S_payee_show(struct cli *cli, const char *to, bool rerun)
     return rc;
 }
 
+/* How soon transfers arrive by name: 0 instant, 1 2h, 2 24h (later is
+ * safer); -1 for another name. */
+static int S_arrival_rank(const char *name)
+{
+    static const char *const names[] = {"instant", "2h", "24h"};
+    for (size_t i = 0; name != NULL && i < QB_ARRAY_COUNT(names); i++)
+        if (strcmp(name, names[i]) == 0)
+            return (int)i;
+    return -1;
+}
+
 int cli_run_send(struct cli *cli, const struct cli_args *args)
 {
     const char *to = args->positionals[0];
@@ -791,6 +802,9 @@ int cli_run_send(struct cli *cli, const struct cli_args *args)
     int rc = cli_money_amount_arg(cli, args->positionals[1], &amount);
     if (rc != CLI_EXIT_OK)
         return rc;
+    const char *arrival = cli_arg(cli, args, "arrival");
+    if (arrival != NULL && S_arrival_rank(arrival) < 0)
+        return cli_usage_error(cli, "--arrival is instant, 2h or 24h");
     char key[CLI_IDEMPOTENCY_KEY_SIZE_MAX];
     if ((rc = cli_money_key_arg(cli, args, key, sizeof key)) != CLI_EXIT_OK)
         return rc;
@@ -816,13 +830,8 @@ int cli_run_send(struct cli *cli, const struct cli_args *args)
         cli_secret_wipe(password, sizeof password);
         return cli_usage_error(cli, "--memo must be UTF-8 text");
     }
-    /* The server says which are good: its refusal names them. */
-    const char *arrival = cli_arg(cli, args, "arrival");
-    if (arrival != NULL && json_object_set_new(body, "arrival", json_string(arrival)) != 0) {
-        json_decref(body);
-        cli_secret_wipe(password, sizeof password);
-        return cli_usage_error(cli, "--arrival is instant, 2h or 24h");
-    }
+    if (arrival != NULL)
+        QB_ASSERT(json_object_set_new(body, "arrival", json_string(arrival)) == 0);
     if (needed)
         QB_ASSERT(json_object_set_new(body, "payment_password", json_string(password)) == 0);
     cli_secret_wipe(password, sizeof password);
@@ -968,17 +977,6 @@ static int S_limit_option(struct cli *cli, const struct cli_args *args, const ch
     }
     QB_ASSERT(json_object_set_new(body, field, none ? json_null() : json_integer(amount)) == 0);
     return CLI_EXIT_OK;
-}
-
-/* How soon transfers arrive by name: 0 instant, 1 2h, 2 24h (later is
- * safer); -1 for another name. */
-static int S_arrival_rank(const char *name)
-{
-    static const char *const names[] = {"instant", "2h", "24h"};
-    for (size_t i = 0; name != NULL && i < QB_ARRAY_COUNT(names); i++)
-        if (strcmp(name, names[i]) == 0)
-            return (int)i;
-    return -1;
 }
 
 /* Whether the change in body lets more money out than the limits in force
