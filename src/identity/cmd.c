@@ -1413,14 +1413,16 @@ enum qb_error identity_close_blockers(const struct domain_env *env, struct store
 }
 
 /* What stands in the way of closing c's user that the refusal
- * ACCOUNT_NOT_EMPTY names, looked at without writing: *blocker the first,
- * NULL when nothing does. The ledger account's working state is read in
- * the command, so no payment of the same batch slips past it. A frozen
- * wallet was refused before, and a missing payment password is the
- * password check's to tell. */
-static enum qb_error close_blocker(struct ledger_txn *txn, struct identity_cmd *c,
-                                   const char **blocker)
+ * ACCOUNT_NOT_EMPTY names, looked at without writing: the first into
+ * c->blocker, with c->outcome ACCOUNT_NOT_EMPTY; c->blocker NULL when
+ * nothing does. The ledger account's working state is read in the
+ * command, so no payment of the same batch slips past it. A frozen wallet
+ * is the caller's to judge (the owner's closing refuses it before, an
+ * operator's takes it), and a missing payment password is the password
+ * check's to tell. */
+static enum qb_error close_blocker(struct ledger_txn *txn, struct identity_cmd *c)
 {
+    c->blocker = NULL;
     struct ledger_account_view view;
     if (ledger_txn_account_get(txn, c->user.account_id, &view) != QB_OK)
         return QB_E_INTERNAL; /* a user without its wallet account */
@@ -1430,7 +1432,10 @@ static enum qb_error close_blocker(struct ledger_txn *txn, struct identity_cmd *
     if (err != QB_OK)
         return err;
     blockers &= ~(uint32_t)(DOMAIN_CLOSE_FROZEN | DOMAIN_CLOSE_PAYMENT_PASSWORD);
-    *blocker = blockers == 0 ? NULL : domain_close_blocker_name(blockers & -blockers);
+    if (blockers != 0) {
+        c->blocker = domain_close_blocker_name(blockers & -blockers);
+        c->outcome = QB_E_ACCOUNT_NOT_EMPTY;
+    }
     return QB_OK;
 }
 
@@ -1481,15 +1486,10 @@ static enum qb_error op_close(struct ledger_txn *txn, struct identity_cmd *c)
 {
     c->blocker = NULL;
     enum qb_error err = user_load_unfrozen(txn, c);
+    if (err == QB_OK && c->outcome == QB_OK)
+        err = close_blocker(txn, c);
     if (err != QB_OK || c->outcome != QB_OK)
         return err;
-    err = close_blocker(txn, c, &c->blocker);
-    if (err != QB_OK)
-        return err;
-    if (c->blocker != NULL) {
-        c->outcome = QB_E_ACCOUNT_NOT_EMPTY;
-        return QB_OK;
-    }
     err = password_check(txn, c);
     if (err == QB_OK && c->outcome == QB_OK)
         err = code_spend(txn, c, c->user.phone, SMS_PURPOSE_CLOSE_ACCOUNT);
@@ -1514,13 +1514,10 @@ static enum qb_error op_admin_close(struct ledger_txn *txn, struct identity_cmd 
         c->outcome = QB_E_CONFLICT;
         return QB_OK;
     }
-    err = close_blocker(txn, c, &c->blocker);
-    if (err != QB_OK)
+    c->outcome = QB_OK;
+    err = close_blocker(txn, c);
+    if (err != QB_OK || c->outcome != QB_OK)
         return err;
-    if (c->blocker != NULL) {
-        c->outcome = QB_E_ACCOUNT_NOT_EMPTY;
-        return QB_OK;
-    }
     return close_apply(txn, c, "operator");
 }
 

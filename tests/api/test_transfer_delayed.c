@@ -186,15 +186,7 @@ static void S_cancel_on(int line, const struct api_user *u, const char *transfer
                         const char *key, const char *body, long status, const char *code,
                         struct client_response *res)
 {
-    char path[256];
-    snprintf(path, sizeof path, "/v1/transfers/%s/cancel", transfer_id);
-    api_call_idem(&S_client, "POST", path, u->token, key, body, res);
-    const char *got = res->status >= 400 ? api_error_code(res) : "";
-    if (res->status != status || (code != NULL && strcmp(got, code) != 0))
-        TEST_FAIL_("line %d: cancel of %s by %s under %s: expected %ld %s, got %ld %.*s", line,
-                   transfer_id, u->id, key != NULL ? key : "(no key)", status,
-                   code != NULL ? code : "", res->status, (int)res->body.size,
-                   res->body.data != NULL ? res->body.data : "");
+    th_transfer_action(&S_client, line, u, transfer_id, "cancel", key, body, status, code, res);
 }
 
 #define CANCEL(u, transfer_id, key, status, code, res)                                             \
@@ -226,15 +218,8 @@ static void S_expect_failed_answer(const struct client_response *res, const char
 static void S_return_on(int line, const struct api_user *u, const char *transfer_id,
                         const char *key, long status, const char *code)
 {
-    char path[256];
-    snprintf(path, sizeof path, "/v1/transfers/%s/return", transfer_id);
     struct client_response res;
-    api_call_idem(&S_client, "POST", path, u->token, key, "{}", &res);
-    const char *got = res.status >= 400 ? api_error_code(&res) : "";
-    if (res.status != status || (code != NULL && strcmp(got, code) != 0))
-        TEST_FAIL_("line %d: return of %s by %s: expected %ld %s, got %ld %.*s", line, transfer_id,
-                   u->id, status, code != NULL ? code : "", res.status, (int)res.body.size,
-                   res.body.data != NULL ? res.body.data : "");
+    th_transfer_action(&S_client, line, u, transfer_id, "return", key, "{}", status, code, &res);
     client_response_release(&res);
 }
 

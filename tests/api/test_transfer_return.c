@@ -61,15 +61,7 @@ static void S_return_on(int line, const struct api_user *u, const char *transfer
                         const char *key, const char *body, long status, const char *code,
                         struct client_response *res)
 {
-    char path[256];
-    snprintf(path, sizeof path, "/v1/transfers/%s/return", transfer_id);
-    api_call_idem(&S_client, "POST", path, u->token, key, body, res);
-    const char *got = res->status >= 400 ? api_error_code(res) : "";
-    if (res->status != status || (code != NULL && strcmp(got, code) != 0))
-        TEST_FAIL_("line %d: return of %s under %s with %s: expected %ld %s, got %ld %.*s", line,
-                   transfer_id, key != NULL ? key : "(no key)", body != NULL ? body : "(no body)",
-                   status, code != NULL ? code : "", res->status, (int)res->body.size,
-                   res->body.data != NULL ? res->body.data : "");
+    th_transfer_action(&S_client, line, u, transfer_id, "return", key, body, status, code, res);
 }
 
 #define RETURN(u, transfer_id, key, body, status, code, res)                                       \

@@ -238,6 +238,27 @@ static inline void th_burst_run(const char *base_url, struct th_call *calls, siz
     pthread_barrier_destroy(&b.start);
 }
 
+/* POST /v1/transfers/{transfer_id}/{action} ("return", "cancel") as u
+ * under key (NULL: none) with body (NULL: none); checks the status and,
+ * when code is not NULL, the error code (an error body of exactly its
+ * documented members: api_error_code), failing with the caller's line. The
+ * answer stays in res (release it). */
+static inline void th_transfer_action(struct client *client, int line, const struct api_user *u,
+                                      const char *transfer_id, const char *action, const char *key,
+                                      const char *body, long status, const char *code,
+                                      struct client_response *res)
+{
+    char path[256];
+    snprintf(path, sizeof path, "/v1/transfers/%s/%s", transfer_id, action);
+    api_call_idem(client, "POST", path, u->token, key, body, res);
+    const char *got = res->status >= 400 ? api_error_code(res) : "";
+    if (res->status != status || (code != NULL && strcmp(got, code) != 0))
+        TEST_FAIL_("line %d: %s of %s by %s under %s with %s: expected %ld %s, got %ld %.*s", line,
+                   action, transfer_id, u->id, key != NULL ? key : "(no key)",
+                   body != NULL ? body : "(no body)", status, code != NULL ? code : "", res->status,
+                   (int)res->body.size, res->body.data != NULL ? res->body.data : "");
+}
+
 /* GET path as token, expected 200 with a JSON body (the caller decrefs). */
 static inline json_t *th_get_json(struct client *client, const char *path, const char *token)
 {
