@@ -342,14 +342,7 @@ static json_t *S_admin_get(struct client *client, const char *admin, const char 
 {
     char path[128];
     snprintf(path, sizeof path, "/admin/red-packets/%s", id);
-    struct client_response res;
-    long status = api_call(client, "GET", path, admin, NULL, &res);
-    json_t *body = api_json(&res);
-    if (status != 200 || body == NULL)
-        TEST_FAIL_("GET %s: %ld %.*s", path, status, (int)res.body.size,
-                   res.body.data != NULL ? res.body.data : "");
-    client_response_release(&res);
-    return body;
+    return th_get_json(client, path, admin);
 }
 
 /* The operator's view v less what it adds to the sender's (every user_id,
