@@ -109,7 +109,9 @@
     X(QB_E_TRANSFER_ARRIVED, 409, "TRANSFER_ARRIVED",                                              \
       "this transfer has arrived: ask its payee to send it back")                                  \
     X(QB_E_TRANSFER_CANCELLED, 409, "TRANSFER_CANCELLED",                                          \
-      "the payer cancelled this transfer before it arrived")
+      "the payer cancelled this transfer before it arrived")                                       \
+    X(QB_E_TRANSFER_STOPPED, 409, "TRANSFER_STOPPED",                                              \
+      "stopped by Qianbao before it arrived, on a report of fraud")
 
 enum qb_error {
 #define QB_ERROR_ENUM(name, status, code, message) name,

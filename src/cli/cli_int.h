@@ -375,6 +375,7 @@ int cli_run_admin_bills(struct cli *cli, const struct cli_args *args);
 int cli_user_id_arg(struct cli *cli, const char *arg, char *out, size_t out_size);
 int cli_run_admin_payments(struct cli *cli, const struct cli_args *args);
 int cli_run_admin_payment(struct cli *cli, const struct cli_args *args);
+int cli_run_admin_transfer_cancel(struct cli *cli, const struct cli_args *args);
 int cli_run_redpacket_send(struct cli *cli, const struct cli_args *args);
 int cli_run_redpacket_grab(struct cli *cli, const struct cli_args *args);
 int cli_run_redpacket_show(struct cli *cli, const struct cli_args *args);

@@ -357,6 +357,27 @@ int cli_run_card_remove(struct cli *cli, const struct cli_args *args)
 
 /* --- top-ups, withdrawals and payments ------------------------------------------ */
 
+/* A delayed transfer's (p's) arrival and, when it failed, why, in words. */
+static void S_arrival_print(const struct cli *cli, const json_t *p)
+{
+    const char *arrives_at = cli_json_str(p, "arrives_at");
+    if (arrives_at[0] != '\0')
+        cli_print_field(
+            cli, strcmp(cli_json_str(p, "status"), "PROCESSING") == 0 ? "arrives at" : "was due at",
+            arrives_at);
+    const char *failure = cli_json_str(p, "failure_code");
+    const char *why = strcmp(failure, "TRANSFER_CANCELLED") == 0
+                          ? "cancelled by the payer; the money went back"
+                      : strcmp(failure, "TRANSFER_STOPPED") == 0
+                          ? "stopped by Qianbao on a report of fraud; the money went back"
+                      : strcmp(failure, "PAYEE_UNAVAILABLE") == 0
+                          ? "the payee could not take it; the money went back"
+                      : failure[0] != '\0' ? failure
+                                           : NULL;
+    if (why != NULL)
+        cli_print_field(cli, "failure", why);
+}
+
 void cli_payment_print(const struct cli *cli, const json_t *p)
 {
     char text[256];
@@ -391,6 +412,8 @@ void cli_payment_print(const struct cli *cli, const json_t *p)
     }
     cli_print_field(cli, "created at", cli_json_str(p, "created_at"));
     cli_print_field(cli, "updated at", cli_json_str(p, "updated_at"));
+    if (strcmp(cli_json_str(p, "type"), "transfer") == 0)
+        S_arrival_print(cli, p);
     if (json_is_object(card) && json_object_get(p, "bank_ref") != NULL) { /* the bank's part */
         const char *bank_ref = cli_json_str(p, "bank_ref");
         const char *next = cli_json_str(p, "next_check_at");
@@ -431,19 +454,7 @@ static void S_transfer_print(const struct cli *cli, const json_t *t)
     if (memo[0] != '\0')
         cli_print_field(cli, "memo", memo);
     cli_print_field(cli, "created at", cli_json_str(t, "created_at"));
-    const char *arrives_at = cli_json_str(t, "arrives_at");
-    if (arrives_at[0] != '\0')
-        cli_print_field(
-            cli, strcmp(cli_json_str(t, "status"), "PROCESSING") == 0 ? "arrives at" : "was due at",
-            arrives_at);
-    const char *failure = cli_json_str(t, "failure_code");
-    if (failure[0] != '\0')
-        cli_print_field(cli, "failure",
-                        strcmp(failure, "TRANSFER_CANCELLED") == 0
-                            ? "cancelled by the payer; the money went back"
-                        : strcmp(failure, "PAYEE_UNAVAILABLE") == 0
-                            ? "the payee could not take it; the money went back"
-                            : failure);
+    S_arrival_print(cli, t);
     const json_t *returned = json_object_get(t, "returned");
     if (json_is_object(returned)) {
         snprintf(text, sizeof text, "by the payee at %s, as %s",

@@ -1019,6 +1019,18 @@ static const struct cli_command S_commands[] = {
      "ticket): who made it, its status, the bank's reference and the next check.",
      {{0}},
      cli_run_admin_payment},
+    {"admin transfer-cancel",
+     "ID",
+     1,
+     1,
+     "stop a delayed transfer before it arrives, on a report of fraud",
+     "For a payer talked into paying a fraudster, or a stop the police asked for: a transfer "
+     "sent to arrive later (p_..., PROCESSING) goes back to its payer at once, FAILED with "
+     "TRANSFER_STOPPED, and its payee is never told of it. One that arrived is refused "
+     "(TRANSFER_ARRIVED): its payee alone can send it back.",
+     {{"reason", "TEXT", true, NULL,
+       "why, for the audit line: a ticket number, who reported the fraud"}},
+     cli_run_admin_transfer_cancel},
     {"admin red-packet",
      "ID",
      1,

@@ -16,6 +16,7 @@
 #include "http/internal.h"
 #include "wallet/cards.h"
 #include "wallet/topup.h"
+#include "wallet/transfer.h"
 #include "wallet/wallet.h"
 
 #define S_PHONE_PREFIX_SIZE_MAX 11
@@ -569,7 +570,8 @@ static json_t *S_admin_payment_json(struct http_request *req, struct store *read
         json_object_set_new(item, "bank_ref",
                             p->bank_ref[0] != '\0' ? json_string(p->bank_ref) : json_null()) != 0 ||
         json_object_set_new(item, "next_check_at",
-                            http_time_json(processing ? p->next_check_at_ms : 0)) != 0) {
+                            http_time_json(processing ? p->next_check_at_ms : 0)) != 0 ||
+        json_object_set_new(item, "arrives_at", http_time_json(p->arrives_at_ms)) != 0) {
         json_decref(item);
         *err = QB_E_INTERNAL;
         return NULL;
@@ -620,4 +622,60 @@ void http_handle_admin_payments_get(struct http_request *req)
     else
         http_reply_error(req, err != QB_OK ? err : QB_E_INTERNAL);
     json_decref(body);
+}
+
+/* --- POST /admin/transfers/{id}/cancel -------------------------------------------------- */
+
+/* An operator stops a delayed transfer before it arrives, on a report of
+ * fraud (the payer's, or the police's): the money goes back to the payer
+ * at once, FAILED with failure_code TRANSFER_STOPPED, and the payee is
+ * never told of it. The reason is required, and the audit line keeps it. */
+struct S_admin_transfer_stop {
+    struct wallet_transfer_cancel_cmd c; /* first: the server hands back &c.cmd */
+    char reason[S_REASON_SIZE_MAX];
+};
+
+/* Answered with the transfer as GET /admin/payments/{id} shows it; a
+ * refusal as the command wrote it. */
+static void S_admin_transfer_stop_resume(struct http_request *req, struct ledger_cmd *cmd)
+{
+    struct S_admin_transfer_stop *s = (struct S_admin_transfer_stop *)cmd;
+    enum qb_error outcome = cmd->result != QB_OK ? cmd->result : s->c.outcome;
+    char reason[S_REASON_SIZE_MAX];
+    S_reason_for_log(s->reason, reason, sizeof reason);
+    log_event(LOG_AUDIT, "admin.transfer_changed",
+              "action=cancel payment_id=%s result=%s by=%s reason=\"%s\"", s->c.transfer_id,
+              outcome == QB_OK ? "ok" : error_api_code(outcome), http_request_by(req), reason);
+    if (outcome != QB_OK) {
+        http_reply_stored(req, cmd);
+    } else {
+        enum qb_error err;
+        json_t *body = S_admin_payment_json(req, NULL, NULL, &s->c.payment, &err);
+        if (body != NULL)
+            http_reply_json(req, 200, body);
+        else
+            http_reply_error(req, err != QB_OK ? err : QB_E_INTERNAL);
+        json_decref(body);
+    }
+    ledger_cmd_release(cmd);
+}
+
+void http_handle_admin_transfers_cancel(struct http_request *req)
+{
+    const char *id = http_request_param(req, "id");
+    char reason[S_REASON_SIZE_MAX];
+    if (!S_reason_read(req, true, reason))
+        return;
+    struct S_admin_transfer_stop *s = http_request_alloc(req, sizeof *s);
+    if (s == NULL || http_request_env(req) == NULL) {
+        http_reply_error(req, s == NULL ? QB_E_TOO_LARGE : QB_E_INTERNAL);
+        return;
+    }
+    wallet_transfer_cancel_cmd_init(&s->c, http_request_env(req));
+    s->c.by_operator = true;
+    /* An id of no payment's shape is no transfer: the command says so. */
+    snprintf(s->c.transfer_id, sizeof s->c.transfer_id, "%s",
+             id != NULL && id_is_valid(id, strlen(id), "p") ? id : "");
+    memcpy(s->reason, reason, sizeof s->reason);
+    http_request_submit(req, &s->c.cmd, S_admin_transfer_stop_resume);
 }

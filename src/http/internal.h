@@ -745,5 +745,6 @@ void http_handle_me_security_events_list(struct http_request *req);
  * 404 when there is no such user. */
 void http_reply_security_events(struct http_request *req, const char *user_id);
 void http_handle_admin_payments_get(struct http_request *req);
+void http_handle_admin_transfers_cancel(struct http_request *req);
 
 #endif

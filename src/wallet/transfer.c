@@ -387,7 +387,8 @@ static enum qb_error S_cancel_run(struct ledger_txn *txn, struct ledger_cmd *cmd
     c->outcome = QB_E_INTERNAL;
     memset(&c->payment, 0, sizeof c->payment);
     if (memchr(c->user_id, '\0', sizeof c->user_id) == NULL ||
-        memchr(c->transfer_id, '\0', sizeof c->transfer_id) == NULL)
+        memchr(c->transfer_id, '\0', sizeof c->transfer_id) == NULL ||
+        (c->by_operator && c->user_id[0] != '\0'))
         return S_cancel_refuse(c, QB_E_PARAM, NULL);
 
     /* Step 1: the transfer, as the caller may see it. */
@@ -395,7 +396,7 @@ static enum qb_error S_cancel_run(struct ledger_txn *txn, struct ledger_cmd *cmd
     enum qb_error err = wallet_txn_payment_get(txn, c->transfer_id, p);
     if (err != QB_OK && err != QB_E_NOT_FOUND)
         return err;
-    bool payer = err == QB_OK && strcmp(p->user_id, c->user_id) == 0;
+    bool payer = err == QB_OK && (c->by_operator || strcmp(p->user_id, c->user_id) == 0);
     bool reached =
         err == QB_OK && strcmp(p->counterparty_id, c->user_id) == 0 && p->status == WALLET_SUCCESS;
     if (err == QB_E_NOT_FOUND || p->kind != WALLET_TRANSFER || (!payer && !reached))
@@ -408,7 +409,7 @@ static enum qb_error S_cancel_run(struct ledger_txn *txn, struct ledger_cmd *cmd
     if (p->status == WALLET_SUCCESS)
         return S_cancel_refuse(c, QB_E_TRANSFER_ARRIVED, NULL);
     if (p->status == WALLET_PROCESSING) {
-        err = S_release(txn, p, QB_E_TRANSFER_CANCELLED);
+        err = S_release(txn, p, c->by_operator ? QB_E_TRANSFER_STOPPED : QB_E_TRANSFER_CANCELLED);
         if (err == QB_OK)
             err = S_transfer_settle(txn, p);
         if (err != QB_OK)

@@ -64,7 +64,8 @@
  *             tried again every WALLET_UNPOSTABLE_RETRY_MS.
  *   cancel    (wallet_transfer_cancel_cmd, by the payer, before arrival)
  *             the hold is released: FAILED, failure_code
- *             TRANSFER_CANCELLED.
+ *             TRANSFER_CANCELLED; by an operator, on a report of fraud,
+ *             the same with failure_code TRANSFER_STOPPED.
  *
  * A transfer that names no arrival takes the payer's own default (their
  * spending row's, PUT /v1/me/limits: limits.h). The limits are not given
@@ -116,11 +117,15 @@ struct wallet_transfer_cmd {
 struct wallet_transfer_cancel_cmd {
     struct ledger_cmd cmd; /* first: see domain.h */
     const struct domain_env *env;
-    /* In. */
+    /* In: the payer's cancel (user_id), or an operator's (by_operator,
+     * user_id ""), which needs no party and is refused NOT_FOUND only for
+     * an id of no transfer. A transfer cancelled or stopped already, or
+     * failed at arrival, is answered as it is, either way. */
     char user_id[ID_TEXT_SIZE_MAX];
     char transfer_id[ID_TEXT_SIZE_MAX];
+    bool by_operator;
     /* Out, when the ledger result is QB_OK: the outcome and, on QB_OK, the
-     * transfer as it is now. */
+     * transfer as it is now (the payer's view of it is the answer). */
     enum qb_error outcome;
     struct wallet_payment payment;
 };

@@ -293,6 +293,9 @@ static const struct matrix_row S_matrix[] = {
     /* Without ?status=PROCESSING nothing is listed (test_topup.c lists real ones). */
     {"GET", "/admin/payments", ID_NONE, SETUP_NONE, NULL, ADMIN_ROUTE(400)},
     {"GET", "/admin/payments/{id}", ID_PAYMENT_OF_B, SETUP_NONE, NULL, ADMIN_ROUTE(200)},
+    /* A top-up is no transfer (test_transfer_delayed.c stops real ones). */
+    {"POST", "/admin/transfers/{id}/cancel", ID_PAYMENT_OF_B, SETUP_NONE,
+     "{\"reason\":\"ticket 2: matrix\"}", ADMIN_ROUTE(404)},
     {"GET", "/admin/red-packets/{id}", ID_RED_PACKET_OF_B, SETUP_NONE, NULL, ADMIN_ROUTE(200)},
     {"GET", "/admin/merchants", ID_NONE, SETUP_NONE, NULL, ADMIN_ROUTE(200)},
     {"GET", "/admin/merchants/{mchid}", ID_MERCHANT_OF_B, SETUP_NONE, NULL, ADMIN_ROUTE(200)},

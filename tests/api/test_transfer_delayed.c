@@ -418,6 +418,14 @@ static struct {
     bool unfrozen; /* a_transfer_of_a_frozen_payer_waits lifted the freeze */
 } S_payer_frozen;
 
+/* an_operator_stops_a_transfer_on_a_report_of_fraud: a's ¥10 to b,
+ * stopped; a has ¥30 again (and ¥5 to b cancelled by a). */
+static struct {
+    bool ready;
+    struct api_user a, b;
+    struct s_sent t;
+} S_stopped;
+
 /* the_payer_cannot_close_while_a_transfer_is_pending: a sent all of their
  * ¥5 to b in 2 h. */
 static struct {
@@ -720,6 +728,149 @@ TEST(refusals_move_nothing)
     EXPECT_STATE(&a, t.id, "PROCESSING", NULL, t.arrives_at);
 }
 
+/* POST /admin/transfers/{transfer_id}/cancel with body (NULL: none) as the
+ * operator: checks the status and, when code is not NULL, the error code.
+ * The answer stays in res (release it). */
+static void S_stop_on(int line, const char *transfer_id, const char *body, long status,
+                      const char *code, struct client_response *res)
+{
+    char path[256];
+    snprintf(path, sizeof path, "/admin/transfers/%s/cancel", transfer_id);
+    api_call(&S_client, "POST", path, S_admin, body, res);
+    const char *got = res->status >= 400 ? api_error_code(res) : "";
+    if (res->status != status || (code != NULL && strcmp(got, code) != 0))
+        TEST_FAIL_("line %d: operator's cancel of %s with %s: expected %ld %s, got %ld %.*s", line,
+                   transfer_id, body != NULL ? body : "(no body)", status, code != NULL ? code : "",
+                   res->status, (int)res->body.size, res->body.data != NULL ? res->body.data : "");
+}
+
+#define EXPECT_STOP(transfer_id, body, status, code)                                               \
+    do {                                                                                           \
+        struct client_response r_;                                                                 \
+        S_stop_on(__LINE__, transfer_id, body, status, code, &r_);                                 \
+        client_response_release(&r_);                                                              \
+    } while (0)
+
+/* An operator's 200: the transfer as GET /admin/payments/{id} shows it,
+ * FAILED with failure_code, from a to b, due at sent's arrives_at. */
+static void S_expect_stopped_answer(const struct client_response *res, const struct s_sent *sent,
+                                    const struct api_user *a, const struct api_user *b,
+                                    long long amount_minor, const char *failure_code)
+{
+    json_t *t = api_json(res);
+    ASSERT(t != NULL);
+    ASSERT_EQ_STR(json_string_value(json_object_get(t, "id")), sent->id);
+    ASSERT_EQ_STR(json_string_value(json_object_get(t, "type")), "transfer");
+    ASSERT_EQ_STR(json_string_value(json_object_get(t, "status")), "FAILED");
+    ASSERT_EQ_STR(json_string_value(json_object_get(t, "failure_code")), failure_code);
+    ASSERT_EQ_INT(json_integer_value(json_object_get(t, "amount")), amount_minor);
+    ASSERT_EQ_STR(json_string_value(json_object_get(t, "user_id")), a->id);
+    ASSERT_EQ_STR(json_string_value(json_object_get(t, "counterparty_id")), b->id);
+    ASSERT_EQ_STR(json_string_value(json_object_get(t, "arrives_at")), sent->arrives_at);
+    ASSERT(json_is_null(json_object_get(t, "next_check_at")));
+    json_decref(t);
+}
+
+TEST(an_operator_stops_a_transfer_on_a_report_of_fraud)
+{
+    // A payer talked into paying a stranger calls support: the operator stops the 2 h transfer
+    // (a reason required): 200 FAILED TRANSFER_STOPPED as GET /admin/payments/{id} shows it,
+    // the money back in the payer's balance with a transfer_refund line, the payee told of
+    // nothing, the limit kept as used. Stopping again, or the payer's cancel after, answers it
+    // as it is; one the payer cancelled stays TRANSFER_CANCELLED. One that arrived is 409
+    // TRANSFER_ARRIVED; an id of no transfer 404; none of them moves money. That it never
+    // arrives is checked after the clock moves (a_stopped_transfer_never_arrives).
+    struct api_user *a = &S_stopped.a, *b = &S_stopped.b;
+    API_MUST(th_user_new(&S_client, S_admin, a));
+    API_MUST(api_user_new(&S_client, S_admin, b));
+    API_MUST(th_fund(&S_client, S_admin, a, 3000));
+    struct s_sent *t = &S_stopped.t, mine;
+    S_send_delayed(a, b, 1000, "2h", 2 * S_HOUR_MS, "stop-t", t);
+    S_send_delayed(a, b, 500, "2h", 2 * S_HOUR_MS, "stop-mine", &mine);
+    EXPECT_SEND(a, b, 200, NULL, "stop-now", 201, NULL);
+    ASSERT_EQ_INT(th_balance(&S_client, a), 1300);
+    ASSERT_EQ_INT(th_balance(&S_client, b), 200);
+    json_t *items;
+    json_t *page = th_bills(&S_client, b, "", &items);
+    char arrived[API_ID_SIZE_MAX];
+    snprintf(arrived, sizeof arrived, "%s",
+             json_string_value(json_object_get(json_array_get(items, 0), "id")));
+    json_decref(page);
+    long long used = th_limit_used(&S_client, a, "daily");
+    ASSERT_EQ_INT(used, 1700);
+
+    /* The operator reads it: when it arrives. */
+    char path[128];
+    snprintf(path, sizeof path, "/admin/payments/%s", t->id);
+    json_t *before = th_get_json(&S_client, path, S_admin);
+    ASSERT_EQ_STR(json_string_value(json_object_get(before, "status")), "PROCESSING");
+    ASSERT_EQ_STR(json_string_value(json_object_get(before, "arrives_at")), t->arrives_at);
+    json_decref(before);
+
+    /* No reason, a reason of spaces, no JSON: 400, and nothing moves. */
+    EXPECT_STOP(t->id, NULL, 400, NULL);
+    EXPECT_STOP(t->id, "{}", 400, "PARAM_ERROR");
+    EXPECT_STOP(t->id, "{\"reason\":\"   \"}", 400, "PARAM_ERROR");
+    EXPECT_STOP(t->id, "{\"reason\":7}", 400, "PARAM_ERROR");
+    EXPECT_STATE(a, t->id, "PROCESSING", NULL, t->arrives_at);
+
+    /* Stopped. */
+    const char *reason = "{\"reason\":\"ticket 5200: the payer reported fraud\"}";
+    struct client_response res;
+    S_stop_on(__LINE__, t->id, reason, 200, NULL, &res);
+    S_expect_stopped_answer(&res, t, a, b, 1000, "TRANSFER_STOPPED");
+    client_response_release(&res);
+    ASSERT_EQ_INT(th_balance(&S_client, a), 2300);
+    ASSERT_EQ_INT(th_balance(&S_client, b), 200);
+    EXPECT_STATE(a, t->id, "FAILED", "TRANSFER_STOPPED", t->arrives_at);
+    EXPECT_HIDDEN(b, t->id);
+    page = th_bills(&S_client, a, "", &items);
+    EXPECT_LINE(json_array_get(items, 0), t->id, "transfer_refund", "in", 1000, b->id, t->to_name,
+                "SUCCESS", NULL, 2300);
+    EXPECT_LINE(json_array_get(items, 3), t->id, "transfer", "out", 1000, b->id, t->to_name,
+                "FAILED", "TRANSFER_STOPPED", 2000);
+    json_decref(page);
+    page = th_bills(&S_client, b, "", &items);
+    ASSERT_EQ_INT(json_array_size(items), 1);
+    json_decref(page);
+    ASSERT_EQ_INT(th_limit_used(&S_client, a, "daily"), used);
+
+    /* Again, by the operator or by the payer: as it is. */
+    S_stop_on(__LINE__, t->id, reason, 200, NULL, &res);
+    S_expect_stopped_answer(&res, t, a, b, 1000, "TRANSFER_STOPPED");
+    client_response_release(&res);
+    CANCEL(a, t->id, "stop-cxl", 200, NULL, &res);
+    S_expect_failed_answer(&res, t->id, 1000, "TRANSFER_STOPPED");
+    client_response_release(&res);
+
+    /* One its payer cancelled stays theirs. */
+    EXPECT_CANCEL(a, mine.id, "stop-cxl-mine", 200, NULL);
+    S_stop_on(__LINE__, mine.id, reason, 200, NULL, &res);
+    S_expect_stopped_answer(&res, &mine, a, b, 500, "TRANSFER_CANCELLED");
+    client_response_release(&res);
+    ASSERT_EQ_INT(th_balance(&S_client, a), 2800);
+
+    /* One that arrived; ids of no transfer: a top-up, none at all, another kind of id. */
+    EXPECT_STOP(arrived, reason, 409, "TRANSFER_ARRIVED");
+    page = th_bills(&S_client, a, "?type=topup", &items);
+    char topup_id[API_ID_SIZE_MAX];
+    snprintf(topup_id, sizeof topup_id, "%s",
+             json_string_value(json_object_get(json_array_get(items, 0), "id")));
+    json_decref(page);
+    EXPECT_STOP(topup_id, reason, 404, "NOT_FOUND");
+    const char *nothing[] = {"p_0000000000000000000000000a", "p_nonsense", a->id, "p_"};
+    for (size_t i = 0; i < QB_ARRAY_COUNT(nothing); i++)
+        EXPECT_STOP(nothing[i], reason, 404, "NOT_FOUND");
+    ASSERT_EQ_INT(th_balance(&S_client, a), 2800);
+    ASSERT_EQ_INT(th_balance(&S_client, b), 200);
+    page = th_bills(&S_client, a, "", &items);
+    ASSERT_EQ_INT(json_array_size(items), 6);
+    json_decref(page);
+    S_remember(a);
+    S_remember(b);
+    S_stopped.ready = true;
+}
+
 /* PUT /v1/me/limits {"transfer_arrival": arrival} as u, with the payment
  * password when password: the status, and the error code or the default in
  * force after it into out. */
@@ -970,6 +1121,18 @@ TEST(a_cancelled_transfer_never_arrives)
     ASSERT_EQ_INT(th_balance(&S_client, b), 0);
 }
 
+TEST(a_stopped_transfer_never_arrives)
+{
+    // Past its arrives_at, the transfer an operator stopped is still FAILED TRANSFER_STOPPED:
+    // the payer keeps the money, the payee got nothing of it and sees nothing of it.
+    REQUIRE(S_stopped.ready && S_two_hours_on);
+    struct api_user *a = &S_stopped.a, *b = &S_stopped.b;
+    EXPECT_STATE(a, S_stopped.t.id, "FAILED", "TRANSFER_STOPPED", S_stopped.t.arrives_at);
+    EXPECT_HIDDEN(b, S_stopped.t.id);
+    ASSERT_EQ_INT(th_balance(&S_client, a), 2800);
+    ASSERT_EQ_INT(th_balance(&S_client, b), 200);
+}
+
 TEST(a_payee_frozen_or_closed_at_arrival_gets_nothing)
 {
     // Both transfers are FAILED PAYEE_UNAVAILABLE: the money is back with the payer, each as a
@@ -1153,6 +1316,7 @@ int main(void)
     RUN(a_delayed_transfer_is_held_and_hidden_from_its_payee);
     RUN(a_cancel_gives_the_money_back_and_keeps_the_limit_used);
     RUN(refusals_move_nothing);
+    RUN(an_operator_stops_a_transfer_on_a_report_of_fraud);
     RUN(the_payers_default_arrival_holds_a_transfer_that_names_none);
     RUN(the_payer_cannot_close_while_a_transfer_is_pending);
     RUN(a_payee_frozen_or_closed_by_arrival_set_up);
@@ -1161,6 +1325,7 @@ int main(void)
     RUN(the_clock_moves_two_hours_on);
     RUN(a_delayed_transfer_arrives_two_hours_later);
     RUN(a_cancelled_transfer_never_arrives);
+    RUN(a_stopped_transfer_never_arrives);
     RUN(a_payee_frozen_or_closed_at_arrival_gets_nothing);
     RUN(a_transfer_of_a_frozen_payer_waits);
     RUN(the_payer_closes_once_it_arrived);

@@ -1828,6 +1828,19 @@ TEST(operator)
     S_case(NULL, S_PAY, "send", S_phone_b, "0.01", "--password-stdin", "--json", NULL);
     S_last_str("id", transfer, sizeof transfer);
     S_case("admin-payment-transfer", NULL, "admin", "payment", transfer, NULL);
+    /* "I was talked into paying a stranger": a transfer sent to arrive 2 hours later is
+     * stopped, not without a reason, and the money goes back; one that arrived is not. */
+    char later[64];
+    S_case(NULL, S_PAY, "send", S_phone_b, "0.02", "--arrival", "2h", "--password-stdin", "--json",
+           NULL);
+    S_last_str("id", later, sizeof later);
+    S_case("admin-payment-later", NULL, "admin", "payment", later, NULL);
+    S_case("admin-transfer-cancel-no-reason", NULL, "admin", "transfer-cancel", later, NULL);
+    S_case("admin-transfer-cancel", NULL, "admin", "transfer-cancel", later, "--reason",
+           "ticket 5200: the payer reported fraud", NULL);
+    S_case("admin-transfer-cancel-arrived", NULL, "admin", "transfer-cancel", transfer, "--reason",
+           "ticket 5201", NULL);
+    S_case("payment-show-stopped", NULL, "payment", "show", later, NULL);
 
     /* "A merchant is taking fraudulent payments": find it by its owner, stop it (its orders are
      * refused), see it stopped, let it go again. */

@@ -210,6 +210,71 @@ TEST(the_payer_cancels_before_arrival_and_only_then)
     wx_free(wx);
 }
 
+TEST(an_operator_stops_a_transfer_of_any_payer_before_arrival)
+{
+    /* An operator's cancel needs no party: FAILED TRANSFER_STOPPED, the
+     * hold released to the payer, the payee given nothing, at arrival
+     * either; asked again, or by the payer, as it is. One the payer
+     * cancelled stays TRANSFER_CANCELLED; an arrived one is
+     * TRANSFER_ARRIVED, a top-up NOT_FOUND. An operator's command that
+     * names a user is a caller's bug: PARAM. The books check out. */
+    struct wx *wx = wx_new();
+    struct identity_user a = wx_user(wx, "张三", true);
+    struct identity_user b = wx_user(wx, "小明", true);
+    wx_fund(wx, a.account_id, 10000);
+    struct wx_answer t = wx_transfer_at(wx, &a, b.id, 1500, WALLET_ARRIVAL_24H);
+    struct wx_answer mine = wx_transfer_at(wx, &a, b.id, 500, WALLET_ARRIVAL_2H);
+    ASSERT_EQ_INT(t.outcome, QB_OK);
+    ASSERT_EQ_INT(mine.outcome, QB_OK);
+    ASSERT_EQ_INT(S_view(wx, a.account_id).available_minor, 8000);
+
+    struct wallet_transfer_cancel_cmd bad;
+    wallet_transfer_cancel_cmd_init(&bad, &wx->env);
+    bad.by_operator = true;
+    snprintf(bad.user_id, sizeof bad.user_id, "%s", a.id);
+    snprintf(bad.transfer_id, sizeof bad.transfer_id, "%s", t.payment.id);
+    struct wx_answer k = wx_command_answer(wx, &bad.cmd, &bad.outcome, &bad.payment);
+    WX_EXPECT_REFUSAL(k, QB_E_PARAM, 400);
+
+    k = wx_cancel(wx, NULL, t.payment.id);
+    ASSERT_EQ_INT(k.outcome, QB_OK);
+    ASSERT_EQ_INT(k.status, 200);
+    struct wallet_payment p;
+    ASSERT_EQ_INT(wallet_payment_get(wx->reader, t.payment.id, NULL, &p), QB_OK);
+    ASSERT_EQ_INT(p.status, WALLET_FAILED);
+    ASSERT_EQ_STR(p.failure_code, "TRANSFER_STOPPED");
+    ASSERT_EQ_INT(S_view(wx, a.account_id).available_minor, 9500);
+    ASSERT_EQ_INT(S_view(wx, a.account_id).held_minor, 500);
+    struct wx_answer again = wx_cancel(wx, NULL, t.payment.id);
+    ASSERT_EQ_INT(again.outcome, QB_OK);
+    ASSERT_EQ_STR(again.body, k.body);
+    again = wx_cancel(wx, &a, t.payment.id);
+    ASSERT_EQ_INT(again.outcome, QB_OK);
+    ASSERT_EQ_STR(again.body, k.body);
+
+    ASSERT_EQ_INT(wx_cancel(wx, &a, mine.payment.id).outcome, QB_OK);
+    k = wx_cancel(wx, NULL, mine.payment.id);
+    ASSERT_EQ_INT(k.outcome, QB_OK);
+    ASSERT_EQ_INT(wallet_payment_get(wx->reader, mine.payment.id, NULL, &p), QB_OK);
+    ASSERT_EQ_STR(p.failure_code, "TRANSFER_CANCELLED");
+
+    wx_clock_to(wx, t.payment.arrives_at_ms + 1);
+    ASSERT_EQ_INT(wx_arrive(wx, t.payment.id).status, WALLET_FAILED);
+    ASSERT_EQ_INT(wx_balance(wx, b.account_id), 0);
+    ASSERT_EQ_INT(wx_balance(wx, a.account_id), 10000);
+
+    struct wx_answer instant = wx_transfer(wx, &a, b.id, 100);
+    k = wx_cancel(wx, NULL, instant.payment.id);
+    WX_EXPECT_REFUSAL(k, QB_E_TRANSFER_ARRIVED, 409);
+    k = wx_cancel(wx, NULL, "p_0000000000000000000000000a");
+    WX_EXPECT_REFUSAL(k, QB_E_NOT_FOUND, 404);
+    ASSERT_EQ_INT(wx_balance(wx, b.account_id), 100);
+    struct ledger_verify_report report;
+    int64_t packets = 0;
+    ASSERT_EQ_INT(wallet_verify(wx->reader, &report, &packets, NULL, NULL), QB_OK);
+    wx_free(wx);
+}
+
 TEST(arrival_waits_for_a_frozen_payer_and_skips_a_payee_who_cannot_take_it)
 {
     /* A payer frozen at arrival time: the transfer waits, asked again a
@@ -491,6 +556,7 @@ int main(void)
     RUN(a_delayed_transfer_is_held_then_arrives);
     RUN(a_delayed_transfer_charges_the_limits_when_sent);
     RUN(the_payer_cancels_before_arrival_and_only_then);
+    RUN(an_operator_stops_a_transfer_of_any_payer_before_arrival);
     RUN(arrival_waits_for_a_frozen_payer_and_skips_a_payee_who_cannot_take_it);
     RUN(bills_show_the_hold_the_refund_and_the_arrival);
     RUN(the_check_finds_a_delayed_transfer_its_journal_does_not_bear_out);

@@ -402,13 +402,15 @@ static inline struct wx_answer wx_transfer_at(struct wx *wx, const struct identi
     return wx_transfer_run(wx, payer, &a, &arrival);
 }
 
-/* user cancels the transfer transfer_id (wallet_transfer_cancel_cmd). */
+/* user (NULL: an operator) cancels the transfer transfer_id
+ * (wallet_transfer_cancel_cmd). */
 static inline struct wx_answer wx_cancel(struct wx *wx, const struct identity_user *user,
                                          const char *transfer_id)
 {
     struct wallet_transfer_cancel_cmd c;
     wallet_transfer_cancel_cmd_init(&c, &wx->env);
-    snprintf(c.user_id, sizeof c.user_id, "%s", user->id);
+    c.by_operator = user == NULL;
+    snprintf(c.user_id, sizeof c.user_id, "%s", user != NULL ? user->id : "");
     snprintf(c.transfer_id, sizeof c.transfer_id, "%s", transfer_id);
     return wx_command_answer(wx, &c.cmd, &c.outcome, &c.payment);
 }
