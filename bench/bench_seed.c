@@ -29,6 +29,16 @@
  * command (the development outbox's delivery is the row itself, and every
  * code was read), so that the daemon's SMS worker has nothing left to do
  * during the benchmark. FILE gets one line per user: "USER_ID TOKEN PHONE".
+ *
+ * With --arrivals N it measures, on the users it seeded, how fast delayed
+ * transfers (延时到账) arrive: its clock is then a manual one, started at the
+ * system's time. It sends 2N transfers of 0.01 to arrive in 2 hours (user i
+ * pays user i + 1), moves the clock 2 hours and a minute on, and makes them
+ * arrive: N one command at a time, each waited for (one durable commit
+ * each, as the wallet's worker did them before), then N through the
+ * worker's passes (wallet_worker_pass, a batch's arrivals submitted
+ * together), timed apart, with no poll interval between passes. The data
+ * directory is left with every transfer arrived.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -49,8 +59,11 @@
 #include "identity/identity.h"
 #include "ledger/ledger.h"
 #include "sms/sms.h"
+#include "store/pool.h"
 #include "store/store.h"
 #include "wallet/limits.h"
+#include "wallet/topup.h"
+#include "wallet/transfer.h"
 #include "wallet/wallet.h"
 
 #define S_CHUNK_USERS 8192
@@ -77,41 +90,13 @@ static double seconds_since(int64_t start_ns)
 
 /* --- waves of commands --------------------------------------------------------- */
 
-struct wave {
-    pthread_mutex_t lock;
-    pthread_cond_t cond;
-    size_t pending;
-};
-
-static void wave_done(struct ledger_cmd *cmd)
-{
-    struct wave *w = cmd->ctx;
-    pthread_mutex_lock(&w->lock);
-    if (--w->pending == 0)
-        pthread_cond_signal(&w->cond);
-    pthread_mutex_unlock(&w->lock);
-}
-
 /* Submits every command at once and waits for all: they share batches. The
  * ledger's result of each is in cmd->result. */
 static void wave_run(struct ledger *ledger, struct ledger_cmd **cmds, size_t count)
 {
-    struct wave w = {.pending = count};
-    pthread_mutex_init(&w.lock, NULL);
-    pthread_cond_init(&w.cond, NULL);
-    for (size_t i = 0; i < count; i++) {
-        cmds[i]->ctx = &w;
-        cmds[i]->done = wave_done;
-        enum qb_error err = ledger_submit(ledger, cmds[i]);
-        if (err != QB_OK)
-            die("ledger_submit", error_name(err));
-    }
-    pthread_mutex_lock(&w.lock);
-    while (w.pending > 0)
-        pthread_cond_wait(&w.cond, &w.lock);
-    pthread_mutex_unlock(&w.lock);
-    pthread_mutex_destroy(&w.lock);
-    pthread_cond_destroy(&w.cond);
+    enum qb_error err = ledger_execute_all(ledger, cmds, count);
+    if (err != QB_OK)
+        die("ledger_submit", error_name(err));
     for (size_t i = 0; i < count; i++)
         if (cmds[i]->result != QB_OK)
             die("a seeding command", error_name(cmds[i]->result));
@@ -261,12 +246,102 @@ static enum qb_error outbox_delivered_run(struct ledger_txn *txn, struct ledger_
                      params, 1);
 }
 
+/* --- delayed transfers' arrivals (--arrivals) --------------------------------------- */
+
+/* Sends count transfers of 0.01 to arrive in 2 hours, the k-th (from first)
+ * from user k % user_count to the next one, and keeps their ids. */
+static void delayed_wave(struct ledger *ledger, const struct domain_env *env,
+                         const struct seed_user *users, size_t user_count, size_t first,
+                         size_t count, const char *payment_password, char (*ids)[ID_TEXT_SIZE_MAX])
+{
+    struct wallet_transfer_cmd *c = calloc(count, sizeof *c);
+    struct ledger_cmd **cmds = calloc(count, sizeof *cmds);
+    if (c == NULL || cmds == NULL)
+        die("calloc", "out of memory");
+    for (size_t i = 0; i < count; i++) {
+        size_t k = first + i;
+        wallet_transfer_cmd_init(&c[i], env);
+        snprintf(c[i].payer_id, sizeof c[i].payer_id, "%s", users[k % user_count].id);
+        snprintf(c[i].to, sizeof c[i].to, "%s", users[(k + 1) % user_count].id);
+        c[i].amount_minor = 1;
+        c[i].has_payment_password = true;
+        snprintf(c[i].payment_password, sizeof c[i].payment_password, "%s", payment_password);
+        c[i].has_arrival = true;
+        c[i].arrival = WALLET_ARRIVAL_2H;
+        cmds[i] = &c[i].cmd;
+    }
+    wave_run(ledger, cmds, count);
+    for (size_t i = 0; i < count; i++) {
+        if (c[i].outcome != QB_OK || c[i].payment.status != WALLET_PROCESSING)
+            die("a delayed transfer", error_name(c[i].outcome));
+        snprintf(ids[first + i], ID_TEXT_SIZE_MAX, "%s", c[i].payment.id);
+        ledger_cmd_release(&c[i].cmd);
+    }
+    crypto_wipe(c, count * sizeof *c);
+    free(cmds);
+    free(c);
+}
+
+static void arrivals_measure(struct ledger *ledger, const struct domain_env *env,
+                             struct qb_clock *clock, const char *db_path,
+                             const struct seed_user *users, size_t user_count, size_t arrivals,
+                             const char *payment_password)
+{
+    size_t total = 2 * arrivals;
+    char(*ids)[ID_TEXT_SIZE_MAX] = calloc(total, ID_TEXT_SIZE_MAX);
+    if (ids == NULL)
+        die("calloc", "out of memory");
+    int64_t start_ns = clock_monotonic_ns();
+    for (size_t first = 0; first < total; first += S_CHUNK_USERS)
+        delayed_wave(ledger, env, users, user_count, first,
+                     total - first < S_CHUNK_USERS ? total - first : S_CHUNK_USERS,
+                     payment_password, ids);
+    printf("bench_seed: %zu delayed transfers sent in %.1f s\n", total, seconds_since(start_ns));
+    clock_manual_advance(clock, wallet_arrival_delay_ms(WALLET_ARRIVAL_2H) + 60 * 1000);
+
+    /* One command at a time, each waited for. */
+    start_ns = clock_monotonic_ns();
+    for (size_t i = 0; i < arrivals; i++) {
+        struct wallet_transfer_arrive_cmd c;
+        wallet_transfer_arrive_cmd_init(&c, env, ids[i]);
+        enum qb_error err = ledger_execute(ledger, &c.cmd);
+        ledger_cmd_release(&c.cmd);
+        if (err != QB_OK || c.payment.status != WALLET_SUCCESS)
+            die("an arrival", error_name(err));
+    }
+    double one_s = seconds_since(start_ns);
+
+    /* The worker's passes. */
+    char err_text[512] = "";
+    struct store_pool *pool = NULL;
+    if (store_pool_open(db_path, 2, &pool, err_text, sizeof err_text) != QB_OK)
+        die("store_pool_open", err_text);
+    start_ns = clock_monotonic_ns();
+    size_t arrived = 0, passes = 0, resolved = 0;
+    do {
+        enum qb_error err = wallet_worker_pass(env, pool, &resolved);
+        if (err != QB_OK)
+            die("wallet_worker_pass", error_name(err));
+        arrived += resolved;
+        passes++;
+    } while (resolved > 0);
+    double batched_s = seconds_since(start_ns);
+    store_pool_close(pool);
+    if (arrived != arrivals)
+        die("the worker's passes", "made another number of transfers arrive");
+    printf("bench_seed: arrivals, one command at a time: %zu in %.2f s, %.0f/s\n", arrivals, one_s,
+           (double)arrivals / one_s);
+    printf("bench_seed: arrivals, the worker's passes:   %zu in %.2f s, %.0f/s (%zu passes)\n",
+           arrivals, batched_s, (double)arrivals / batched_s, passes);
+    free(ids);
+}
+
 /* --- main -------------------------------------------------------------------------- */
 
 static void usage(void)
 {
     fprintf(stderr, "usage: bench_seed --data-dir DIR --users N --out FILE [--balance MINOR] "
-                    "[--payment-password DIGITS]\n");
+                    "[--payment-password DIGITS] [--arrivals N]\n");
     exit(2);
 }
 
@@ -289,7 +364,7 @@ static void secret_path(char *out, size_t size, const char *dir, const char *nam
 int main(int argc, char **argv)
 {
     const char *dir = NULL, *out_path = NULL, *payment_password = "258147";
-    int64_t user_count = 0, balance_minor = 100000000;
+    int64_t user_count = 0, balance_minor = 100000000, arrivals = 0;
     for (int i = 1; i < argc; i++) {
         if (i + 1 >= argc)
             usage();
@@ -303,6 +378,8 @@ int main(int argc, char **argv)
             balance_minor = parse_count(argv[++i], INT64_C(1000000000000));
         else if (strcmp(argv[i], "--payment-password") == 0)
             payment_password = argv[++i];
+        else if (strcmp(argv[i], "--arrivals") == 0)
+            arrivals = parse_count(argv[++i], S_USERS_MAX);
         else
             usage();
     }
@@ -333,7 +410,12 @@ int main(int argc, char **argv)
         store_open(path, STORE_MODE_READ, &reader, err_text, sizeof err_text) != QB_OK)
         die("store_open", err_text);
     struct ledger *ledger = NULL;
-    struct ledger_options options = {.queue_max = 4 * S_CHUNK_USERS, .batch_max = S_CHUNK_USERS};
+    /* --arrivals moves time on: a manual clock, from the system's now. */
+    struct qb_clock manual;
+    clock_manual_init(&manual, clock_now_ms(clock_system()));
+    struct qb_clock *clock = arrivals > 0 ? &manual : clock_system();
+    struct ledger_options options = {
+        .clock = clock, .queue_max = 4 * S_CHUNK_USERS, .batch_max = S_CHUNK_USERS};
     wallet_ledger_options(&options); /* as the daemon counts spending */
     enum qb_error err = ledger_open(writer, &options, &ledger);
     if (err != QB_OK)
@@ -345,7 +427,7 @@ int main(int argc, char **argv)
     settings.argon2_memory_size = crypto_pwhash_MEMLIMIT_MIN;
     settings.sms_cooldown_ms = 0;
     struct domain_env env;
-    domain_env_init(&env, clock_system(), rand_system(), ledger, &settings, pepper, card_key);
+    domain_env_init(&env, clock, rand_system(), ledger, &settings, pepper, card_key);
     crypto_wipe(pepper, sizeof pepper);
     crypto_wipe(card_key, sizeof card_key);
     err = wallet_accounts_setup(ledger, &env);
@@ -400,6 +482,9 @@ int main(int argc, char **argv)
         fprintf(out, "%s %s %s\n", users[i].id, users[i].token, users[i].phone);
     if (fclose(out) != 0)
         die("writing", out_path);
+    if (arrivals > 0)
+        arrivals_measure(ledger, &env, clock, path, users, (size_t)user_count, (size_t)arrivals,
+                         payment_password);
     crypto_wipe(users, (size_t)user_count * sizeof *users);
     free(users);
 

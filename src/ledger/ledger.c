@@ -2271,38 +2271,63 @@ enum qb_error ledger_submit(struct ledger *ledger, struct ledger_cmd *cmd)
 struct waiter {
     pthread_mutex_t lock;
     pthread_cond_t cond;
-    bool done;
+    size_t pending; /* commands submitted and not done yet */
 };
 
 static void waiter_done(struct ledger_cmd *cmd)
 {
     struct waiter *w = cmd->waiter;
     pthread_mutex_lock(&w->lock);
-    w->done = true;
-    pthread_cond_signal(&w->cond);
+    QB_ASSERT(w->pending > 0);
+    if (--w->pending == 0)
+        pthread_cond_signal(&w->cond);
     pthread_mutex_unlock(&w->lock);
+}
+
+enum qb_error ledger_execute_all(struct ledger *ledger, struct ledger_cmd *const *cmds,
+                                 size_t count)
+{
+    struct waiter w = {.pending = 0};
+    pthread_mutex_init(&w.lock, NULL);
+    pthread_cond_init(&w.cond, NULL);
+    enum qb_error first_err = QB_OK;
+    for (size_t i = 0; i < count; i++) {
+        struct ledger_cmd *cmd = cmds[i];
+        if (first_err != QB_OK) {
+            cmd->result = first_err; /* not submitted */
+            continue;
+        }
+        cmd->done = waiter_done;
+        cmd->waiter = &w;
+        pthread_mutex_lock(&w.lock);
+        w.pending++;
+        pthread_mutex_unlock(&w.lock);
+        enum qb_error err = ledger_submit(ledger, cmd);
+        if (err != QB_OK) {
+            pthread_mutex_lock(&w.lock);
+            w.pending--;
+            pthread_mutex_unlock(&w.lock);
+            cmd->result = err;
+            first_err = err;
+        }
+    }
+    pthread_mutex_lock(&w.lock);
+    while (w.pending > 0)
+        pthread_cond_wait(&w.cond, &w.lock);
+    pthread_mutex_unlock(&w.lock);
+    for (size_t i = 0; i < count; i++) {
+        cmds[i]->done = NULL;
+        cmds[i]->waiter = NULL;
+    }
+    pthread_mutex_destroy(&w.lock);
+    pthread_cond_destroy(&w.cond);
+    return first_err;
 }
 
 enum qb_error ledger_execute(struct ledger *ledger, struct ledger_cmd *cmd)
 {
-    struct waiter w = {.done = false};
-    pthread_mutex_init(&w.lock, NULL);
-    pthread_cond_init(&w.cond, NULL);
-    cmd->done = waiter_done;
-    cmd->waiter = &w;
-    enum qb_error err = ledger_submit(ledger, cmd);
-    if (err == QB_OK) {
-        pthread_mutex_lock(&w.lock);
-        while (!w.done)
-            pthread_cond_wait(&w.cond, &w.lock);
-        pthread_mutex_unlock(&w.lock);
-        err = cmd->result;
-    }
-    cmd->done = NULL;
-    cmd->waiter = NULL;
-    pthread_mutex_destroy(&w.lock);
-    pthread_cond_destroy(&w.cond);
-    return err;
+    enum qb_error err = ledger_execute_all(ledger, &cmd, 1);
+    return err != QB_OK ? err : cmd->result;
 }
 
 /* --- lifetime ------------------------------------------------------------------ */

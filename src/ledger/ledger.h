@@ -268,6 +268,13 @@ QB_MUST_USE enum qb_error ledger_submit(struct ledger *ledger, struct ledger_cmd
  * error). For tests, tools and background workers; HTTP threads use
  * ledger_submit with a done callback so that no thread waits. */
 QB_MUST_USE enum qb_error ledger_execute(struct ledger *ledger, struct ledger_cmd *cmd);
+/* Submits every one of cmds at once, so that they share batches and their
+ * durable commits, and waits for all: each one's answer is its result.
+ * Answers QB_OK when all were taken; else the first submit error (BUSY,
+ * SHUTTING_DOWN), which the commands from the refused one on also hold as
+ * their result, never submitted (the ones before it were, and ran). */
+QB_MUST_USE enum qb_error ledger_execute_all(struct ledger *ledger, struct ledger_cmd *const *cmds,
+                                             size_t count);
 
 /* --- inside a command (writer thread only) ------------------------------ */
 

@@ -3,14 +3,17 @@
  * and makes delayed transfers arrive (transfer.h: wallet_arrival).
  *
  * One thread. Every WALLET_WORKER_POLL_MS a pass reads up to
- * WALLET_WORKER_BATCH_MAX delayed transfers (again while a batch comes
- * full, up to WALLET_WORKER_TRANSFER_BATCHES), then as many top-ups and
- * withdrawals, `WHERE status = PROCESSING AND next_check_at_ms <= now` (the
+ * WALLET_WORKER_ARRIVALS_MAX delayed transfers (again while a batch comes
+ * full, up to WALLET_WORKER_TRANSFER_BATCHES), then up to
+ * WALLET_WORKER_BATCH_MAX top-ups and withdrawals,
+ * `WHERE status = PROCESSING AND next_check_at_ms <= now` (the
  * partial index payments_pending holds only PROCESSING rows, so the scan
  * costs what is pending, not the table), with a read connection borrowed
  * for the read alone: none is held across the bank's network round trips.
  * Then for each transfer its arrival (wallet_transfer_arrive_cmd), which
- * needs no bank; for each of the others: query the bank
+ * needs no bank: a batch's arrivals are submitted together
+ * (ledger_execute_all), so they share the ledger's durable commits rather
+ * than wait for one each; for each of the others, in turn: query the bank
  * (wallet_bank_call), and submit a wallet_finish_cmd with the answer, which
  * applies it only if the payment is still PROCESSING. A PENDING or absent
  * answer moves next_check_at_ms on by settings.withdrawal_check_ms, so an
@@ -31,7 +34,8 @@
 #include "wallet/topup.h"
 #include "wallet/transfer.h"
 
-#define WALLET_WORKER_BATCH_MAX 32
+#define WALLET_WORKER_BATCH_MAX 32       /* the bank's payments a batch: a call each */
+#define WALLET_WORKER_ARRIVALS_MAX 256   /* delayed transfers a batch: submitted together */
 #define WALLET_WORKER_TRANSFER_BATCHES 8 /* of delayed transfers in one pass, at most */
 #define WALLET_WORKER_ACQUIRE_WAIT_MS 5000
 
@@ -41,11 +45,10 @@ struct wallet_worker {
     struct domain_worker *loop;
 };
 
-/* The ids of up to WALLET_WORKER_BATCH_MAX due payments, oldest check
- * first: delayed transfers (transfers) or the bank's top-ups and
- * withdrawals. */
+/* The ids of up to max due payments, oldest check first: delayed
+ * transfers (transfers) or the bank's top-ups and withdrawals. */
 static enum qb_error worker_due(struct store_pool *pool, int64_t now_ms, bool transfers,
-                                char ids[][ID_TEXT_SIZE_MAX], size_t *count)
+                                char ids[][ID_TEXT_SIZE_MAX], size_t max, size_t *count)
 {
     *count = 0;
     struct store *reader;
@@ -64,10 +67,9 @@ static enum qb_error worker_due(struct store_pool *pool, int64_t now_ms, bool tr
     if (err == QB_OK)
         err = store_bind_int64(st, 1, now_ms);
     if (err == QB_OK)
-        err = store_bind_int64(st, 2, WALLET_WORKER_BATCH_MAX);
+        err = store_bind_int64(st, 2, (int64_t)max);
     int rc = STORE_STEP_DONE;
-    while (err == QB_OK && *count < WALLET_WORKER_BATCH_MAX &&
-           (rc = store_step(st)) == STORE_STEP_ROW) {
+    while (err == QB_OK && *count < max && (rc = store_step(st)) == STORE_STEP_ROW) {
         const char *id = store_column_text(st, 0);
         size_t size = id != NULL ? store_column_size(st, 0) : 0;
         if (size == 0 || size >= ID_TEXT_SIZE_MAX)
@@ -80,17 +82,15 @@ static enum qb_error worker_due(struct store_pool *pool, int64_t now_ms, bool tr
         err = QB_E_STORAGE;
     store_finalize(st);
     store_pool_release(pool, reader);
-    QB_ASSERT(*count <= WALLET_WORKER_BATCH_MAX);
+    QB_ASSERT(*count <= max);
     return err;
 }
 
-/* Submits c and releases it. False when the ledger refused it (shutting
- * down, busy, storage): the pass ends. */
-static bool worker_submit(const struct domain_env *env, struct ledger_cmd *cmd, const char *id)
+/* Whether err, the ledger's answer to cmd of payment id, says it ran
+ * (not shutting down, busy or failing storage); logs why not. Releases
+ * cmd. */
+static bool worker_done(struct ledger_cmd *cmd, enum qb_error err, const char *id)
 {
-    enum qb_error err = ledger_execute(env->ledger, cmd);
-    if (err == QB_OK)
-        err = cmd->result;
     ledger_cmd_release(cmd);
     if (err != QB_OK) {
         log_event(LOG_WARN, "wallet.worker.finish_failed", "payment_id=%s error=%s", id,
@@ -100,8 +100,36 @@ static bool worker_submit(const struct domain_env *env, struct ledger_cmd *cmd, 
     return true;
 }
 
-/* Asks the bank about one payment and submits what it said, or makes a
- * delayed transfer arrive. False as worker_submit's. */
+/* Makes the count due transfers of ids arrive, every command submitted at
+ * once: each one checks the transfer itself (one cancelled meanwhile is
+ * left alone). False when one of them failed: the pass ends. */
+static bool worker_arrive(const struct domain_env *env, char ids[][ID_TEXT_SIZE_MAX], size_t count,
+                          size_t *resolved)
+{
+    struct wallet_transfer_arrive_cmd *c = calloc(count, sizeof *c);
+    struct ledger_cmd **cmds = calloc(count, sizeof *cmds);
+    bool ok = c != NULL && cmds != NULL;
+    for (size_t i = 0; ok && i < count; i++) {
+        wallet_transfer_arrive_cmd_init(&c[i], env, ids[i]);
+        cmds[i] = &c[i].cmd;
+    }
+    if (ok) {
+        /* A refused submit is in the result of each command it left out. */
+        ok = ledger_execute_all(env->ledger, cmds, count) == QB_OK;
+        for (size_t i = 0; i < count; i++) {
+            if (worker_done(cmds[i], cmds[i]->result, ids[i]))
+                (*resolved)++;
+            else
+                ok = false;
+        }
+    }
+    free(cmds);
+    free(c);
+    return ok;
+}
+
+/* Asks the bank about one top-up or withdrawal and submits what it said.
+ * False as worker_done's. */
 static bool worker_resolve(const struct domain_env *env, struct store_pool *pool, const char *id)
 {
     struct store *reader;
@@ -114,16 +142,12 @@ static bool worker_resolve(const struct domain_env *env, struct store_pool *pool
         return true; /* resolved meanwhile, or unreadable: nothing to ask */
     }
     store_pool_release(pool, reader);
-    if (p.kind == WALLET_TRANSFER) {
-        struct wallet_transfer_arrive_cmd c;
-        wallet_transfer_arrive_cmd_init(&c, env, id);
-        return worker_submit(env, &c.cmd, id);
-    }
     struct wallet_bank_answer answer;
     wallet_bank_call(env, pool, &p, true, &answer);
     struct wallet_finish_cmd c;
     wallet_finish_cmd_init(&c, env, id, &answer);
-    return worker_submit(env, &c.cmd, id);
+    err = ledger_execute(env->ledger, &c.cmd);
+    return worker_done(&c.cmd, err, id);
 }
 
 /* Resolves one batch of due payments (transfers: delayed transfers; else
@@ -133,8 +157,13 @@ static bool worker_batch(const struct domain_env *env, struct store_pool *pool,
                          const atomic_bool *stopping, bool transfers, char ids[][ID_TEXT_SIZE_MAX],
                          size_t *count, size_t *resolved, enum qb_error *err)
 {
-    *err = worker_due(pool, clock_now_ms(env->clock), transfers, ids, count);
-    for (size_t i = 0; *err == QB_OK && i < *count; i++) {
+    *err = worker_due(pool, clock_now_ms(env->clock), transfers, ids,
+                      transfers ? WALLET_WORKER_ARRIVALS_MAX : WALLET_WORKER_BATCH_MAX, count);
+    if (*err != QB_OK || (stopping != NULL && atomic_load(stopping)))
+        return false;
+    if (transfers)
+        return *count == 0 || worker_arrive(env, ids, *count, resolved);
+    for (size_t i = 0; i < *count; i++) {
         if ((stopping != NULL && atomic_load(stopping)) || !worker_resolve(env, pool, ids[i]))
             return false;
         (*resolved)++;
@@ -146,19 +175,19 @@ static enum qb_error worker_pass(const struct domain_env *env, struct store_pool
                                  const atomic_bool *stopping, size_t *resolved)
 {
     *resolved = 0;
-    char (*ids)[ID_TEXT_SIZE_MAX] = calloc(WALLET_WORKER_BATCH_MAX, ID_TEXT_SIZE_MAX);
+    char(*ids)[ID_TEXT_SIZE_MAX] = calloc(WALLET_WORKER_ARRIVALS_MAX, ID_TEXT_SIZE_MAX);
     if (ids == NULL)
         return QB_E_INTERNAL;
-    /* Delayed transfers first, each a command of the ledger's alone: a
-     * bank that does not answer (BANK_CALL_TIMEOUT_MS a call) must not
-     * hold back money that is due to arrive. Batch after batch while they
-     * come full, up to WALLET_WORKER_TRANSFER_BATCHES: the transfers sent
-     * in a busy hour arrive in the same hour a day later. */
+    /* Delayed transfers first, the ledger's commands alone: a bank that
+     * does not answer (BANK_CALL_TIMEOUT_MS a call) must not hold back
+     * money that is due to arrive. Batch after batch while they come full,
+     * up to WALLET_WORKER_TRANSFER_BATCHES: the transfers sent in a busy
+     * hour arrive in the same hour a day later. */
     enum qb_error err = QB_OK;
-    size_t count = WALLET_WORKER_BATCH_MAX;
+    size_t count = WALLET_WORKER_ARRIVALS_MAX;
     bool go_on = true;
-    for (int b = 0; go_on && count == WALLET_WORKER_BATCH_MAX && b < WALLET_WORKER_TRANSFER_BATCHES;
-         b++)
+    for (int b = 0;
+         go_on && count == WALLET_WORKER_ARRIVALS_MAX && b < WALLET_WORKER_TRANSFER_BATCHES; b++)
         go_on = worker_batch(env, pool, stopping, true, ids, &count, resolved, &err);
     if (go_on)
         (void)worker_batch(env, pool, stopping, false, ids, &count, resolved, &err);

@@ -822,6 +822,59 @@ TEST(full_queue_answers_busy_at_once)
     free(g);
 }
 
+TEST(execute_all_shares_commits_and_answers_each)
+{
+    /* Commands submitted together (ledger_execute_all, as the wallet's
+     * worker makes a batch of delayed transfers arrive) share batches, and
+     * each gets its own answer: one that fails is rolled back alone. Once
+     * the ledger stops, none is taken, and each says so. */
+    struct books *b = books_new(NULL);
+    int64_t entries_before = entry_count(b);
+    enum { COUNT = 200 };
+    struct op *ops = calloc(COUNT, sizeof *ops);
+    struct ledger_cmd **cmds = calloc(COUNT, sizeof *cmds);
+    ASSERT(ops != NULL && cmds != NULL);
+    for (int i = 0; i < COUNT; i++) {
+        char ref[REF_SIZE];
+        snprintf(ref, sizeof ref, "all-%d", i);
+        op_prepare(&ops[i], i % 7 == 3 ? OP_POST_THEN_FAIL : OP_TRANSFER, b->user_ids[0],
+                   b->user_ids[1], 1, ref);
+        cmds[i] = &ops[i].cmd;
+    }
+    struct ledger_stats before, after;
+    ledger_stats_get(b->ledger, &before);
+    ASSERT_EQ_INT(ledger_execute_all(b->ledger, cmds, COUNT), QB_OK);
+    ledger_stats_get(b->ledger, &after);
+    int64_t posted = 0;
+    for (int i = 0; i < COUNT; i++) {
+        enum qb_error expected = ops[i].kind == OP_POST_THEN_FAIL ? QB_E_CONFLICT : QB_OK;
+        ASSERT_EQ_INT(ops[i].cmd.result, expected);
+        ASSERT_EQ_INT(atomic_load(&ops[i].run_count), 1);
+        posted += expected == QB_OK;
+    }
+    uint64_t batches = after.batches_total - before.batches_total;
+    fprintf(stderr, "  %d commands in %" PRIu64 " batches\n", COUNT, batches);
+    ASSERT(batches > 0 && batches < COUNT);
+    ASSERT_EQ_INT(entry_count(b), entries_before + posted);
+    ASSERT_EQ_INT(books_balance(b, b->user_ids[1]), FUND_MINOR + posted);
+
+    ledger_stop(b->ledger);
+    for (int i = 0; i < 3; i++) {
+        ledger_cmd_release(&ops[i].cmd);
+        op_prepare(&ops[i], OP_TRANSFER, b->user_ids[0], b->user_ids[1], 1, "after-stop");
+    }
+    ASSERT_EQ_INT(ledger_execute_all(b->ledger, cmds, 3), QB_E_SHUTTING_DOWN);
+    for (int i = 0; i < 3; i++) {
+        ASSERT_EQ_INT(ops[i].cmd.result, QB_E_SHUTTING_DOWN);
+        ASSERT_EQ_INT(atomic_load(&ops[i].run_count), 0);
+    }
+    for (int i = 0; i < COUNT; i++)
+        ledger_cmd_release(&ops[i].cmd);
+    books_free(b);
+    free(cmds);
+    free(ops);
+}
+
 struct closer {
     struct ledger *ledger;
     _Atomic bool returned;
@@ -1318,6 +1371,7 @@ int main(void)
     RUN(submit_from_many_threads_completes_each_command_once);
     RUN(concurrent_submitters_share_commits);
     RUN(full_queue_answers_busy_at_once);
+    RUN(execute_all_shares_commits_and_answers_each);
     RUN(close_refuses_new_commands_and_drains_the_queue);
     RUN(failing_command_rolls_back_alone_in_its_batch);
     RUN(same_idempotency_key_from_many_threads_runs_once);

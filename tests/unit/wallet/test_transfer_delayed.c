@@ -512,11 +512,13 @@ TEST(the_check_finds_a_delayed_transfer_its_journal_does_not_bear_out)
 
 TEST(due_transfers_arrive_before_the_bank_is_asked_about_anything)
 {
-    /* A pass of the wallet's worker takes 32 payments of a kind at a time.
-     * Forty top-ups wait on a bank that does not answer, all due before
-     * forty transfers: the transfers still all arrive in the first pass,
-     * batch after batch, since a bank call may take seconds and a transfer
-     * needs none; then one batch of the bank's is asked about. */
+    /* A pass of the wallet's worker takes up to 256 delayed transfers at a
+     * time, batch after batch, and 32 of the bank's payments. Forty top-ups
+     * wait on a bank that does not answer, all due before forty transfers:
+     * the transfers still all arrive in the first pass, since a bank call
+     * may take seconds and a transfer needs none, and they are submitted
+     * together, sharing the ledger's commits (a batch each would be 40);
+     * then one batch of the bank's is asked about, a payment at a time. */
     struct wx *wx = wx_new();
     struct identity_user a = wx_user(wx, "张三", true);
     struct identity_user b = wx_user(wx, "小明", true);
@@ -543,9 +545,14 @@ TEST(due_transfers_arrive_before_the_bank_is_asked_about_anything)
     char err[256];
     ASSERT_EQ_INT(store_pool_open(wx->db_path, 1, &pool, err, sizeof err), QB_OK);
     size_t resolved = 0;
+    struct ledger_stats before, after;
+    ledger_stats_get(wx->ledger, &before);
     ASSERT_EQ_INT(wallet_worker_pass(&wx->env, pool, &resolved), QB_OK);
+    ledger_stats_get(wx->ledger, &after);
     store_pool_close(pool);
     ASSERT_EQ_INT(resolved, 40 + 32);
+    ASSERT_EQ_INT(after.commands_total - before.commands_total, 40 + 32);
+    ASSERT(after.batches_total - before.batches_total <= 32 + 8);
     ASSERT_EQ_INT(wx_balance(wx, b.account_id), 40 * 500);
     ASSERT_EQ_INT(S_view(wx, a.account_id).held_minor, 0);
     wx_free(wx);
