@@ -47,6 +47,13 @@ struct config_setting {
 #define CONFIG_BOOL_ROW(flag, field, help) \
     {flag, NULL, CONFIG_BOOL, offsetof(struct config, field), 0, NULL, false, NULL, 0, 0, 1, NULL, help}
 
+int config_platform_key_step(const char *text)
+{
+    return strcmp(text, "begin") == 0 || strcmp(text, "finish") == 0 || strcmp(text, "cancel") == 0
+               ? 0
+               : -1;
+}
+
 static const struct config_setting config_settings[] = {
     CONFIG_TEXT_ROW("data-dir", "QIANBAO_DATA_DIR", data_dir, "./data", false, NULL, "DIR",
                     "directory for the database and secret files"),
@@ -139,6 +146,11 @@ static const struct config_setting config_settings[] = {
     CONFIG_BOOL_ROW("rebuild-checkpoints", rebuild_checkpoints,
                     "rewrite the account checkpoints from a journal that verifies, then check "
                     "the ledger and exit (the daemon stopped)"),
+    CONFIG_TEXT_ROW("platform-key-rotate", NULL, platform_key_rotate, "", true,
+                    config_platform_key_step, "STEP",
+                    "rotate the merchant API's platform key (the daemon stopped), then exit: "
+                    "begin (a next key, published at /v3/certificates), finish (it signs from "
+                    "then on), cancel"),
     CONFIG_BOOL_ROW("help", help, "print this help and exit"),
 };
 

@@ -64,8 +64,13 @@ struct config {
     bool trust_new_devices;              /* --trust-new-devices: no SMS code for a new device */
     bool verify;                         /* --verify: check the ledger and exit */
     bool rebuild_checkpoints;            /* --rebuild-checkpoints: repair, check, exit */
+    char platform_key_rotate[16];        /* --platform-key-rotate begin|finish|cancel, "" */
     bool help;                           /* --help */
 };
+
+/* 0 for a step of --platform-key-rotate ("begin", "finish", "cancel"),
+ * -1 for anything else. */
+int config_platform_key_step(const char *text);
 
 /* Fills cfg with defaults, then the environment, then argv. On a bad flag or
  * value writes one line naming it into err (err_size bytes) and returns

@@ -4,6 +4,7 @@
  *   qianbaod --data-dir DIR --listen 127.0.0.1:8080   serve
  *   qianbaod --data-dir DIR --verify                  check the ledger, exit 0 or 1
  *   qianbaod --data-dir DIR --rebuild-checkpoints     repair what a start trusts, then check
+ *   qianbaod --data-dir DIR --platform-key-rotate S   begin, finish or cancel a new platform key
  *   qianbaod --help                                   the settings (docs/operations.md)
  *
  * Every setting that can be checked is checked first (the listen address,
@@ -135,6 +136,10 @@ struct daemon_paths {
     char card_key[CONFIG_PATH_SIZE_MAX + 16];
     char platform_key[CONFIG_PATH_SIZE_MAX + 32];
     char platform_cert[CONFIG_PATH_SIZE_MAX + 32];
+    char platform_key_next[CONFIG_PATH_SIZE_MAX + 32]; /* during a rotation */
+    char platform_cert_next[CONFIG_PATH_SIZE_MAX + 32];
+    char platform_key_retired[CONFIG_PATH_SIZE_MAX + 32]; /* the one before the last rotation */
+    char platform_cert_retired[CONFIG_PATH_SIZE_MAX + 32];
     char admin_token[CONFIG_PATH_SIZE_MAX + 16];
     char listen_address[CONFIG_PATH_SIZE_MAX + 32];
     char admin_listen_address[CONFIG_PATH_SIZE_MAX + 32];
@@ -153,6 +158,10 @@ static bool S_paths_init(struct daemon_paths *paths, const struct config *cfg)
     S_JOIN(card_key, "card-key");
     S_JOIN(platform_key, "platform-key.pem");
     S_JOIN(platform_cert, "platform-cert.pem");
+    S_JOIN(platform_key_next, "platform-key-next.pem");
+    S_JOIN(platform_cert_next, "platform-cert-next.pem");
+    S_JOIN(platform_key_retired, "platform-key-retired.pem");
+    S_JOIN(platform_cert_retired, "platform-cert-retired.pem");
     S_JOIN(admin_token, "admin-token");
     S_JOIN(listen_address, "listen-address");
     S_JOIN(admin_listen_address, "admin-listen-address");
@@ -552,6 +561,7 @@ static int S_db_lock(const char *db_file)
  * it when it is missing (S_platform_check says when it may be). */
 static bool S_platform_key_ensure(const char *dir, const char *path)
 {
+    const char *name = strrchr(path, '/') != NULL ? strrchr(path, '/') + 1 : path;
     char pem[S_PEM_SIZE_MAX];
     size_t pem_size = 0;
     enum qb_error err = S_secret_file_read(path, pem, sizeof pem, &pem_size);
@@ -587,37 +597,38 @@ static bool S_platform_key_ensure(const char *dir, const char *path)
         fprintf(stderr, "qianbaod: cannot create the platform key \"%s\"\n", path);
         return false;
     }
-    log_event(LOG_INFO, "daemon.secret_created", "file=platform-key.pem");
+    log_event(LOG_INFO, "daemon.secret_created", "file=%s", name);
     return true;
 }
 
-/* Loads the platform signing key and its certificate, making the
- * certificate when it is missing (S_platform_check says when it may be). */
-static bool S_platform_load(const struct daemon_paths *paths, struct merchant_platform **out)
+/* Loads a platform signing key (key_path) and its certificate (cert_path),
+ * making the certificate when it is missing (S_platform_check says when it
+ * may be, for the key that signs). */
+static bool S_platform_load(const char *dir, const char *key_path, const char *cert_path,
+                            struct merchant_platform **out)
 {
     *out = NULL;
     char key[S_PEM_SIZE_MAX];
     char cert[S_PEM_SIZE_MAX];
     size_t key_size = 0;
     size_t cert_size = 0;
-    enum qb_error err = S_secret_file_read(paths->platform_key, key, sizeof key, &key_size);
+    enum qb_error err = S_secret_file_read(key_path, key, sizeof key, &key_size);
     if (err != QB_OK) {
-        S_secret_complain(paths->platform_key, err);
+        S_secret_complain(key_path, err);
         return false;
     }
-    err = S_secret_file_read(paths->platform_cert, cert, sizeof cert, &cert_size);
+    err = S_secret_file_read(cert_path, cert, sizeof cert, &cert_size);
     if (err == QB_E_NOT_FOUND) {
         struct buf made;
         buf_init(&made, sizeof cert);
         err = merchant_platform_certificate_make(key, key_size, rand_system(),
                                                  clock_now_ms(clock_system()), &made);
-        if (err == QB_OK &&
-            !S_file_write_atomic(paths->dir, paths->platform_cert, made.data, made.size, 0600))
+        if (err == QB_OK && !S_file_write_atomic(dir, cert_path, made.data, made.size, 0600))
             err = QB_E_INTERNAL;
         if (err == QB_OK) {
             memcpy(cert, made.data, made.size);
             cert_size = made.size;
-            log_event(LOG_INFO, "daemon.secret_created", "file=platform-cert.pem");
+            log_event(LOG_INFO, "daemon.secret_created", "file=%s", strrchr(cert_path, '/') + 1);
         }
         buf_release(&made);
     }
@@ -626,8 +637,31 @@ static bool S_platform_load(const struct daemon_paths *paths, struct merchant_pl
     OPENSSL_cleanse(key, sizeof key);
     if (err != QB_OK)
         fprintf(stderr, "qianbaod: cannot load the platform certificate \"%s\" for \"%s\" (%s)\n",
-                paths->platform_cert, paths->platform_key, error_name(err));
+                cert_path, key_path, error_name(err));
     return err == QB_OK;
+}
+
+static bool S_file_missing(const char *path);
+
+/* The next platform key of a rotation under way, into *out (NULL when none
+ * is: neither of its files is there); its certificate made when missing. A
+ * certificate without its key stops the start, as the signing one's does. */
+static bool S_platform_next_load(const struct daemon_paths *paths, struct merchant_platform **out)
+{
+    *out = NULL;
+    bool key_missing = S_file_missing(paths->platform_key_next);
+    if (key_missing && S_file_missing(paths->platform_cert_next))
+        return true;
+    if (key_missing) {
+        fprintf(stderr,
+                "qianbaod: the next platform certificate \"%s\" is there without its key \"%s\": "
+                "restore the key from the backup of the data directory, or remove the "
+                "certificate (qianbaod --platform-key-rotate cancel)\n",
+                paths->platform_cert_next, paths->platform_key_next);
+        return false;
+    }
+    return S_platform_key_ensure(paths->dir, paths->platform_key_next) &&
+           S_platform_load(paths->dir, paths->platform_key_next, paths->platform_cert_next, out);
 }
 
 /* Reads the admin token (64 lower-case hex characters and a newline) into
@@ -1152,7 +1186,7 @@ static int S_serve(const struct config *cfg, const struct daemon_paths *paths,
     struct sms_gateway *sms_gateway = NULL;
     struct sms_worker *sms_worker = NULL;
     struct wallet_worker *wallet_worker = NULL;
-    struct merchant_platform *platform = NULL;
+    struct merchant_platform *platform = NULL, *platform_next = NULL;
     struct redpacket_worker *redpacket_worker = NULL;
     struct merchant_notify_worker *notify_worker = NULL;
     struct merchant_paycode_worker *paycode_worker = NULL;
@@ -1230,7 +1264,8 @@ static int S_serve(const struct config *cfg, const struct daemon_paths *paths,
     int64_t schema_version = store_schema_version(writer);
     if (!S_platform_check(paths, db_new, writer) ||
         !S_platform_key_ensure(paths->dir, paths->platform_key) ||
-        !S_platform_load(paths, &platform) ||
+        !S_platform_load(paths->dir, paths->platform_key, paths->platform_cert, &platform) ||
+        !S_platform_next_load(paths, &platform_next) ||
         !S_admin_token_ensure(paths->dir, paths->admin_token, db_new, admin_token))
         goto out;
     struct ledger_options ledger_options = {
@@ -1340,6 +1375,7 @@ static int S_serve(const struct config *cfg, const struct daemon_paths *paths,
         goto out;
     }
     env.platform = platform;
+    env.platform_next = platform_next;
     rc = wallet_accounts_setup(ledger, &env);
     if (rc != QB_OK) {
         fprintf(stderr, "qianbaod: cannot set up the system accounts (%s)\n", error_name(rc));
@@ -1549,6 +1585,7 @@ out:
         domain_env_release(&env);
     }
     merchant_platform_free(platform);
+    merchant_platform_free(platform_next);
     crypto_wipe(pepper, sizeof pepper);
     crypto_wipe(card_key, sizeof card_key);
     if (pool != NULL)
@@ -1793,6 +1830,144 @@ out:
     return status;
 }
 
+/* --- platform-key-rotate -------------------------------------------------------- */
+
+/* Copies the secret file from to to (written atomically, 0600). */
+static bool S_secret_copy(const char *dir, const char *from, const char *to)
+{
+    char pem[S_PEM_SIZE_MAX];
+    size_t size = 0;
+    enum qb_error err = S_secret_file_read(from, pem, sizeof pem, &size);
+    bool ok = err == QB_OK && S_file_write_atomic(dir, to, pem, size, 0600);
+    OPENSSL_cleanse(pem, sizeof pem);
+    if (err != QB_OK)
+        S_secret_complain(from, err);
+    else if (!ok)
+        fprintf(stderr, "qianbaod: cannot write \"%s\": %s\n", to, strerror(errno));
+    return ok;
+}
+
+/* Renames from to to and syncs the directory. */
+static bool S_secret_move(const char *dir, const char *from, const char *to)
+{
+    if (rename(from, to) != 0) {
+        fprintf(stderr, "qianbaod: cannot rename \"%s\" to \"%s\": %s\n", from, to,
+                strerror(errno));
+        return false;
+    }
+    int dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dir_fd >= 0) {
+        fsync(dir_fd);
+        close(dir_fd);
+    }
+    return true;
+}
+
+/* A new platform key without a moment when merchants cannot check what
+ * Qianbao signs, as WeChat Pay rotates its platform certificates, in
+ * three steps with the daemon stopped (this takes the data directory's
+ * lock):
+ *   begin   makes platform-key-next.pem and its certificate; from the next
+ *           start GET /v3/certificates lists it after the signing one,
+ *           which still signs everything;
+ *   finish  once merchants' SDKs have fetched it: the signing key and
+ *           certificate are kept as platform-*-retired.pem (replacing
+ *           older ones), the next ones take their names and sign from the
+ *           next start. Interrupted between its two renames, running it
+ *           again completes it;
+ *   cancel  removes the next key and certificate.
+ * Each step logs daemon.platform_key_rotated at level audit. Exit 0, or 1
+ * when the step cannot be taken (nothing changed, or said what did). */
+static int S_platform_rotate(const struct daemon_paths *paths, const char *step)
+{
+    int dir_lock_fd = -1;
+    int lock_fd = S_data_dir_lock(paths->dir, paths->lock, &dir_lock_fd);
+    if (lock_fd < 0)
+        return 1;
+    int status = 1;
+    struct merchant_platform *current = NULL, *next = NULL;
+    bool next_key = !S_file_missing(paths->platform_key_next);
+    bool next_cert = !S_file_missing(paths->platform_cert_next);
+    if (S_file_missing(paths->platform_key) ||
+        (S_file_missing(paths->platform_cert) && !(strcmp(step, "finish") == 0 && next_cert))) {
+        fprintf(stderr,
+                "qianbaod: platform-key-rotate: there is no platform key and "
+                "certificate (\"%s\", \"%s\") to rotate (the first start makes them)\n",
+                paths->platform_key, paths->platform_cert);
+        goto out;
+    }
+    if (strcmp(step, "cancel") == 0) {
+        if ((next_key && unlink(paths->platform_key_next) != 0) ||
+            (next_cert && unlink(paths->platform_cert_next) != 0)) {
+            fprintf(stderr, "qianbaod: platform-key-rotate: cannot remove the next key: %s\n",
+                    strerror(errno));
+            goto out;
+        }
+        log_event(LOG_AUDIT, "daemon.platform_key_rotated", "step=cancel removed=%s",
+                  next_key || next_cert ? "yes" : "none");
+        printf("platform-key-rotate: %s\n", next_key || next_cert
+                                                ? "cancelled: the next key and certificate are "
+                                                  "removed; the signing key is unchanged"
+                                                : "no rotation was under way; nothing changed");
+        status = 0;
+        goto out;
+    }
+    if (strcmp(step, "begin") == 0) {
+        if (next_key || next_cert) {
+            fprintf(stderr,
+                    "qianbaod: platform-key-rotate: a rotation is under way (\"%s\"): "
+                    "finish it, or cancel it\n",
+                    next_key ? paths->platform_key_next : paths->platform_cert_next);
+            goto out;
+        }
+        if (!S_platform_load(paths->dir, paths->platform_key, paths->platform_cert, &current) ||
+            !S_platform_key_ensure(paths->dir, paths->platform_key_next) ||
+            !S_platform_load(paths->dir, paths->platform_key_next, paths->platform_cert_next,
+                             &next))
+            goto out;
+        log_event(LOG_AUDIT, "daemon.platform_key_rotated", "step=begin serial=%s next_serial=%s",
+                  current->serial_no, next->serial_no);
+        printf("platform-key-rotate: begun: the next certificate %s is published at "
+               "/v3/certificates from the next start; %s signs until "
+               "--platform-key-rotate finish\n",
+               next->serial_no, current->serial_no);
+        status = 0;
+        goto out;
+    }
+    QB_ASSERT(strcmp(step, "finish") == 0);
+    if (!next_key && next_cert) {
+        /* An interrupted finish: the key moved, its certificate did not. */
+        if (!S_platform_load(paths->dir, paths->platform_key, paths->platform_cert_next, &next))
+            goto out;
+    } else if (!next_key) {
+        fprintf(stderr, "qianbaod: platform-key-rotate: no rotation is under way: begin one "
+                        "first\n");
+        goto out;
+    } else {
+        if (!S_platform_load(paths->dir, paths->platform_key, paths->platform_cert, &current) ||
+            !S_platform_load(paths->dir, paths->platform_key_next, paths->platform_cert_next,
+                             &next) ||
+            !S_secret_copy(paths->dir, paths->platform_key, paths->platform_key_retired) ||
+            !S_secret_copy(paths->dir, paths->platform_cert, paths->platform_cert_retired) ||
+            !S_secret_move(paths->dir, paths->platform_key_next, paths->platform_key))
+            goto out;
+    }
+    if (!S_secret_move(paths->dir, paths->platform_cert_next, paths->platform_cert))
+        goto out;
+    log_event(LOG_AUDIT, "daemon.platform_key_rotated", "step=finish serial=%s retired=%s",
+              next->serial_no, current != NULL ? current->serial_no : "(kept before)");
+    printf("platform-key-rotate: finished: %s signs from the next start; the key before it is "
+           "kept as platform-key-retired.pem and platform-cert-retired.pem\n",
+           next->serial_no);
+    status = 0;
+out:
+    merchant_platform_free(current);
+    merchant_platform_free(next);
+    close(lock_fd);
+    close(dir_lock_fd);
+    return status;
+}
+
 int main(int argc, char **argv)
 {
     /* Every file the daemon makes is its own: the database and its -wal
@@ -1851,7 +2026,8 @@ int main(int argc, char **argv)
     struct sockaddr_storage listen_addr, admin_addr;
     socklen_t listen_addr_size = 0, admin_addr_size = 0;
     bool admin_apart = cfg.admin_listen[0] != '\0';
-    bool serving = !cfg.verify && !cfg.rebuild_checkpoints; /* else a tool that exits */
+    bool rotating = cfg.platform_key_rotate[0] != '\0';
+    bool serving = !cfg.verify && !cfg.rebuild_checkpoints && !rotating; /* else a tool */
     if (!S_db_url_check(&paths) ||
         (serving && !S_listen_parse("--listen", cfg.listen, &listen_addr, &listen_addr_size)) ||
         (serving && admin_apart &&
@@ -1873,6 +2049,13 @@ int main(int argc, char **argv)
                         "done: give it without --verify\n");
         return 2;
     }
+    if (rotating && (cfg.verify || cfg.rebuild_checkpoints)) {
+        fprintf(stderr, "qianbaod: --platform-key-rotate is a step of its own: give it without "
+                        "--verify or --rebuild-checkpoints\n");
+        return 2;
+    }
+    if (rotating)
+        return S_platform_rotate(&paths, cfg.platform_key_rotate);
     if (cfg.verify)
         return S_verify(&paths);
     if (cfg.rebuild_checkpoints)

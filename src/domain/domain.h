@@ -149,6 +149,10 @@ struct domain_env {
     /* The platform's signing key and certificate (the merchant API signs
      * its responses with it); set by the daemon, NULL when absent. */
     const struct merchant_platform *platform;
+    /* The next one during a rotation (qianbaod --platform-key-rotate):
+     * published at /v3/certificates beside it, signing nothing yet; NULL
+     * when none is under way. */
+    const struct merchant_platform *platform_next;
     /* Called by identity inside the command that freezes a user, in its
      * transaction, for what a layer above keeps that a lost phone could
      * still use (merchant_txn_user_frozen: payment-code devices, whose

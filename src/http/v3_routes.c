@@ -552,24 +552,13 @@ out:
 
 /* --- certificates ------------------------------------------------------------------------- */
 
-/* WeChat's answer: {"data": [{serial_no, effective_time, expire_time,
- * encrypt_certificate: {algorithm, nonce, associated_data, ciphertext}}]},
- * the certificate's PEM encrypted under the merchant's API v3 key. */
-void http_handle_v3_certificates(struct http_request *req)
+/* One platform certificate as WeChat lists it: {serial_no, effective_time,
+ * expire_time, encrypt_certificate: {algorithm, nonce, associated_data,
+ * ciphertext}}, its PEM encrypted under the merchant's API v3 key; NULL
+ * when it cannot be. */
+static json_t *S_certificate_json(const struct domain_env *env, const char *key,
+                                  const struct merchant_platform *platform)
 {
-    const struct domain_env *env = http_request_env(req);
-    const struct merchant *m = http_request_merchant(req);
-    if (env == NULL || env->platform == NULL || m == NULL) {
-        http_reply_error(req, QB_E_INTERNAL);
-        return;
-    }
-    const struct merchant_platform *platform = env->platform;
-    char key[MERCHANT_APIV3_KEY_SIZE + 1];
-    if (!merchant_apiv3_key(env, m, key)) {
-        log_event(LOG_ERROR, "merchant.apiv3_key_unsealed", "mchid=%s", m->mchid);
-        http_reply_error(req, QB_E_INTERNAL);
-        return;
-    }
     static const char alphabet[] = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
     char nonce[13];
     for (size_t i = 0; i < 12; i++)
@@ -580,16 +569,45 @@ void http_handle_v3_certificates(struct http_request *req)
     enum qb_error err = merchant_aead_encrypt((const uint8_t *)key, nonce, "certificate",
                                               platform->certificate_pem.data,
                                               platform->certificate_pem.size, &ciphertext);
-    crypto_wipe(key, sizeof key);
-    json_t *body = NULL;
+    json_t *item = NULL;
     if (err == QB_OK)
-        body = json_pack("{s:[{s:s, s:o, s:o, s:{s:s, s:s, s:s, s:s}}]}", "data", "serial_no",
-                         platform->serial_no, "effective_time",
-                         http_time_json(platform->not_before_ms), "expire_time",
-                         http_time_json(platform->not_after_ms), "encrypt_certificate",
-                         "algorithm", "AEAD_AES_256_GCM", "nonce", nonce, "associated_data",
-                         "certificate", "ciphertext", ciphertext.data);
+        item =
+            json_pack("{s:s, s:o, s:o, s:{s:s, s:s, s:s, s:s}}", "serial_no", platform->serial_no,
+                      "effective_time", http_time_json(platform->not_before_ms), "expire_time",
+                      http_time_json(platform->not_after_ms), "encrypt_certificate", "algorithm",
+                      "AEAD_AES_256_GCM", "nonce", nonce, "associated_data", "certificate",
+                      "ciphertext", ciphertext.data);
     buf_release(&ciphertext);
+    return item;
+}
+
+/* WeChat's answer: {"data": [certificate]}: the one that signs and, during
+ * a rotation (qianbaod --platform-key-rotate), the next one after it, so
+ * that an SDK has it before it signs. */
+void http_handle_v3_certificates(struct http_request *req)
+{
+    const struct domain_env *env = http_request_env(req);
+    const struct merchant *m = http_request_merchant(req);
+    if (env == NULL || env->platform == NULL || m == NULL) {
+        http_reply_error(req, QB_E_INTERNAL);
+        return;
+    }
+    char key[MERCHANT_APIV3_KEY_SIZE + 1];
+    if (!merchant_apiv3_key(env, m, key)) {
+        log_event(LOG_ERROR, "merchant.apiv3_key_unsealed", "mchid=%s", m->mchid);
+        http_reply_error(req, QB_E_INTERNAL);
+        return;
+    }
+    json_t *data = json_array();
+    const struct merchant_platform *platforms[] = {env->platform, env->platform_next};
+    bool ok = data != NULL;
+    for (size_t i = 0; ok && i < QB_ARRAY_COUNT(platforms); i++)
+        if (platforms[i] != NULL)
+            ok = json_array_append_new(data, S_certificate_json(env, key, platforms[i])) == 0;
+    crypto_wipe(key, sizeof key);
+    json_t *body = ok ? json_pack("{s:o}", "data", data) : NULL;
+    if (!ok)
+        json_decref(data);
     http_reply_json_new(req, 200, body);
 }
 

@@ -286,4 +286,45 @@ static inline void mh_expect_get(struct client *client, const struct mh_merchant
     client_response_release(&res);
 }
 
+/* The PEM of one certificate of GET /v3/certificates (an item of its
+ * "data"), decrypted with m's API v3 key as an SDK does (AES-256-GCM, the
+ * item's nonce and associated data), into pem (NUL-terminated); false
+ * when it does not decrypt. */
+static inline bool mh_certificate_decrypt(const struct mh_merchant *m, const json_t *item,
+                                          char *pem, size_t pem_size)
+{
+    json_t *enc = json_object_get(item, "encrypt_certificate");
+    const char *algorithm = json_string_value(json_object_get(enc, "algorithm"));
+    const char *nonce = json_string_value(json_object_get(enc, "nonce"));
+    const char *aad = json_string_value(json_object_get(enc, "associated_data"));
+    const char *b64 = json_string_value(json_object_get(enc, "ciphertext"));
+    if (algorithm == NULL || strcmp(algorithm, "AEAD_AES_256_GCM") != 0 || nonce == NULL ||
+        aad == NULL || b64 == NULL || strlen(b64) > 10000)
+        return false;
+    unsigned char raw[8192];
+    int n = EVP_DecodeBlock(raw, (const unsigned char *)b64, (int)strlen(b64));
+    if (n <= 16)
+        return false;
+    size_t size = (size_t)n;
+    for (const char *p = b64 + strlen(b64); p > b64 && p[-1] == '='; p--)
+        size--;
+    size -= 16;
+    if (size + 1 > pem_size)
+        return false;
+    int len = 0, fin = 0;
+    EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+    bool ok =
+        ctx != NULL && EVP_DecryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, NULL, NULL) == 1 &&
+        EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, (int)strlen(nonce), NULL) == 1 &&
+        EVP_DecryptInit_ex(ctx, NULL, NULL, (const unsigned char *)m->apiv3_key,
+                           (const unsigned char *)nonce) == 1 &&
+        EVP_DecryptUpdate(ctx, NULL, &len, (const unsigned char *)aad, (int)strlen(aad)) == 1 &&
+        EVP_DecryptUpdate(ctx, (unsigned char *)pem, &len, raw, (int)size) == 1 &&
+        EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, 16, raw + size) == 1 &&
+        EVP_DecryptFinal_ex(ctx, (unsigned char *)pem + len, &fin) == 1;
+    EVP_CIPHER_CTX_free(ctx);
+    pem[ok ? len + fin : 0] = '\0';
+    return ok;
+}
+
 #endif

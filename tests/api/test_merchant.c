@@ -349,33 +349,11 @@ TEST(the_platform_certificate_decrypts_with_the_apiv3_key)
     json_t *j = api_json(&res);
     client_response_release(&res);
     json_t *item = json_array_get(json_object_get(j, "data"), 0);
+    ASSERT_EQ_INT(json_array_size(json_object_get(j, "data")), 1);
     ASSERT_EQ_STR(json_string_value(json_object_get(item, "serial_no")), m.platform_serial_no);
-    json_t *enc = json_object_get(item, "encrypt_certificate");
-    ASSERT_EQ_STR(json_string_value(json_object_get(enc, "algorithm")), "AEAD_AES_256_GCM");
-    const char *nonce = json_string_value(json_object_get(enc, "nonce"));
-    const char *aad = json_string_value(json_object_get(enc, "associated_data"));
-    const char *b64 = json_string_value(json_object_get(enc, "ciphertext"));
-    unsigned char raw[8192];
-    int n = EVP_DecodeBlock(raw, (const unsigned char *)b64, (int)strlen(b64));
-    ASSERT(n > 16);
-    size_t size = (size_t)n;
-    for (const char *p = b64 + strlen(b64); p > b64 && p[-1] == '='; p--)
-        size--;
-    size -= 16;
-    unsigned char plain[8192];
-    int len = 0, fin = 0;
-    EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
-    ASSERT(EVP_DecryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, NULL, NULL) == 1);
-    ASSERT(EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, (int)strlen(nonce), NULL) == 1);
-    ASSERT(EVP_DecryptInit_ex(ctx, NULL, NULL, (const unsigned char *)m.apiv3_key,
-                              (const unsigned char *)nonce) == 1);
-    ASSERT(EVP_DecryptUpdate(ctx, NULL, &len, (const unsigned char *)aad, (int)strlen(aad)) == 1);
-    ASSERT(EVP_DecryptUpdate(ctx, plain, &len, raw, (int)size) == 1);
-    ASSERT(EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, 16, raw + size) == 1);
-    ASSERT(EVP_DecryptFinal_ex(ctx, plain + len, &fin) == 1);
-    EVP_CIPHER_CTX_free(ctx);
-    plain[len + fin] = '\0';
-    ASSERT(strncmp((char *)plain, "-----BEGIN CERTIFICATE-----", 27) == 0);
+    char plain[8192];
+    ASSERT(mh_certificate_decrypt(&m, item, plain, sizeof plain));
+    ASSERT(strncmp(plain, "-----BEGIN CERTIFICATE-----", 27) == 0);
     json_decref(j);
     mh_release(&m);
 }

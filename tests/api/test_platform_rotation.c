@@ -1,0 +1,318 @@
+/*
+ * test_platform_rotation.c — a new platform key for the merchant API,
+ * rotated as WeChat Pay rotates its platform certificates, so that no
+ * merchant's SDK ever meets a signature it cannot check:
+ *
+ *   qianbaod --platform-key-rotate begin    (the daemon stopped) a next key,
+ *                                           listed at GET /v3/certificates
+ *                                           after the one that still signs;
+ *   qianbaod --platform-key-rotate finish   the next one signs from the next
+ *                                           start, the old one kept as
+ *                                           platform-*-retired.pem;
+ *   qianbaod --platform-key-rotate cancel   the next one removed.
+ *
+ * One daemon, stopped and started around each step; a merchant onboarded
+ * before the rotation checks every answer as its SDK would, with the
+ * certificate it fetched.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <jansson.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
+#include "api/lib/suite.h"
+#include "api/merchant_helpers.h"
+
+#define S_PEM_SIZE 8192
+
+static char S_root[512];
+static struct test_daemon S_daemon;
+static struct client S_client;
+static char S_admin[API_TOKEN_SIZE_MAX];
+static struct mh_merchant S_merchant; /* onboarded before any rotation */
+static char S_first_serial[48];       /* the serial that signed first */
+static char S_next_serial[48];        /* the one begun */
+
+/* qianbaod --data-dir DATA --platform-key-rotate step: its exit status,
+ * its output into text. */
+static int S_rotate(const char *step, char *text, size_t text_size)
+{
+    char output[TEST_DAEMON_PATH_SIZE_MAX + 64];
+    snprintf(output, sizeof output, "%s/rotate-%s.log", S_root, step);
+    remove(output);
+    const char *args[] = {"--data-dir", S_daemon.data_dir, "--platform-key-rotate", step, NULL};
+    int status = test_daemon_run(args, output, 60000);
+    if (!test_file_read(output, text, text_size))
+        text[0] = '\0';
+    return status;
+}
+
+#define EXPECT_ROTATE(step, status, said)                                                          \
+    do {                                                                                           \
+        char text_[4096];                                                                          \
+        int got_ = S_rotate(step, text_, sizeof text_);                                            \
+        if (got_ != (status) || strstr(text_, said) == NULL)                                       \
+            TEST_FAIL_("--platform-key-rotate %s: expected %d saying \"%s\", got %d: %s", step,    \
+                       status, said, got_, text_);                                                 \
+    } while (0)
+
+static void S_stop(void) { ASSERT_EQ_INT(test_daemon_stop(&S_daemon), 0); }
+
+static void S_start(void)
+{
+    client_release(&S_client);
+    API_MUST(api_daemon_start(&S_daemon, S_root, "main", NULL, S_admin));
+    client_init(&S_client, S_daemon.base_url);
+}
+
+/* The data directory's file name: whether it is there, 0600. */
+static bool S_file_private(const char *name)
+{
+    char path[TEST_DAEMON_PATH_SIZE_MAX + 64];
+    snprintf(path, sizeof path, "%s/%s", S_daemon.data_dir, name);
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return false;
+    ASSERT_EQ_INT(st.st_mode & 0777, 0600);
+    return true;
+}
+
+/* GET /v3/certificates as m, its answer checked with m's platform key and
+ * serial; the list's serials into serials (count of them into *count) and
+ * the public keys of the certificates, decrypted, into keys (the caller
+ * frees them). */
+static void S_certificates(const struct mh_merchant *m, char serials[2][48], EVP_PKEY *keys[2],
+                           size_t *count)
+{
+    struct client_response res;
+    ASSERT_EQ_INT(mh_call(&S_client, m, "GET", "/v3/certificates", NULL, &res), 200);
+    ASSERT(mh_response_verified(m, &res));
+    json_t *j = api_json(&res);
+    client_response_release(&res);
+    json_t *data = json_object_get(j, "data");
+    *count = json_array_size(data);
+    ASSERT(*count >= 1 && *count <= 2);
+    for (size_t i = 0; i < *count; i++) {
+        json_t *item = json_array_get(data, i);
+        const char *serial = json_string_value(json_object_get(item, "serial_no"));
+        ASSERT(serial != NULL && strlen(serial) < 48);
+        snprintf(serials[i], 48, "%s", serial);
+        char pem[S_PEM_SIZE];
+        ASSERT(mh_certificate_decrypt(m, item, pem, sizeof pem));
+        BIO *bio = BIO_new_mem_buf(pem, -1);
+        X509 *cert = PEM_read_bio_X509(bio, NULL, NULL, NULL);
+        BIO_free(bio);
+        ASSERT(cert != NULL);
+        keys[i] = X509_get_pubkey(cert);
+        /* The serial listed is the certificate's own, as an SDK reads it. */
+        char hex[64];
+        BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get_serialNumber(cert), NULL);
+        char *text = BN_bn2hex(bn);
+        snprintf(hex, sizeof hex, "%s", text);
+        OPENSSL_free(text);
+        BN_free(bn);
+        X509_free(cert);
+        ASSERT(keys[i] != NULL);
+        ASSERT(strcasecmp(hex, serial) == 0);
+    }
+    json_decref(j);
+}
+
+static void S_keys_free(EVP_PKEY *keys[2], size_t count)
+{
+    for (size_t i = 0; i < count; i++)
+        EVP_PKEY_free(keys[i]);
+}
+
+TEST(one_certificate_signs_before_any_rotation)
+{
+    // Before any rotation the list holds the one certificate that signs, and no step but begin
+    // and cancel has anything to act on; none may run beside the daemon.
+    API_MUST(mh_onboard(&S_client, S_admin, -1, &S_merchant));
+    snprintf(S_first_serial, sizeof S_first_serial, "%s", S_merchant.platform_serial_no);
+    char serials[2][48];
+    EVP_PKEY *keys[2];
+    size_t count = 0;
+    S_certificates(&S_merchant, serials, keys, &count);
+    ASSERT_EQ_INT(count, 1);
+    ASSERT_EQ_STR(serials[0], S_first_serial);
+    S_keys_free(keys, count);
+    EXPECT_ROTATE("begin", 1, "in use by another qianbaod");
+    ASSERT(!S_file_private("platform-key-next.pem"));
+    S_stop();
+    EXPECT_ROTATE("finish", 1, "no rotation is under way");
+    EXPECT_ROTATE("cancel", 0, "no rotation was under way");
+    char text[sizeof S_root + 32];
+    const char *args[] = {"--data-dir", S_daemon.data_dir, "--platform-key-rotate", "later", NULL};
+    snprintf(text, sizeof text, "%s/rotate-bad.log", S_root);
+    ASSERT_EQ_INT(test_daemon_run(args, text, 60000), 2);
+    S_start();
+}
+
+TEST(a_begun_rotation_lists_the_next_certificate_while_the_old_one_signs)
+{
+    // begin makes the next key and certificate (0600); from the next start the list has the
+    // signing certificate first and the next one after it, each decrypting with the API v3 key
+    // to a certificate of its own serial; every answer is still signed by the first. Beginning
+    // again is refused.
+    S_stop();
+    EXPECT_ROTATE("begin", 0, "begun");
+    ASSERT(S_file_private("platform-key-next.pem"));
+    ASSERT(S_file_private("platform-cert-next.pem"));
+    EXPECT_ROTATE("begin", 1, "a rotation is under way");
+    S_start();
+    char serials[2][48];
+    EVP_PKEY *keys[2];
+    size_t count = 0;
+    S_certificates(&S_merchant, serials, keys, &count);
+    ASSERT_EQ_INT(count, 2);
+    ASSERT_EQ_STR(serials[0], S_first_serial);
+    ASSERT(strcmp(serials[1], S_first_serial) != 0);
+    snprintf(S_next_serial, sizeof S_next_serial, "%s", serials[1]);
+    /* The first certificate's key is the one the merchant was given. */
+    ASSERT_EQ_INT(EVP_PKEY_eq(keys[0], S_merchant.platform_key), 1);
+    ASSERT(EVP_PKEY_eq(keys[1], S_merchant.platform_key) != 1);
+    S_keys_free(keys, count);
+}
+
+TEST(a_finished_rotation_signs_with_the_next_key)
+{
+    // finish, the daemon stopped: from the next start the list holds the new certificate alone
+    // and every answer is signed under its serial, which the merchant checks with the key it
+    // fetched during the rotation, and no longer with the old one. The old key and certificate
+    // are kept as platform-*-retired.pem; the next files are gone; a merchant onboarded now is
+    // given the new key.
+    S_stop();
+    EXPECT_ROTATE("finish", 0, "finished");
+    ASSERT(!S_file_private("platform-key-next.pem"));
+    ASSERT(!S_file_private("platform-cert-next.pem"));
+    ASSERT(S_file_private("platform-key-retired.pem"));
+    ASSERT(S_file_private("platform-cert-retired.pem"));
+    S_start();
+
+    struct client_response res;
+    ASSERT_EQ_INT(mh_call(&S_client, &S_merchant, "GET", "/v3/certificates", NULL, &res), 200);
+    ASSERT(!mh_response_verified(&S_merchant, &res)); /* the old serial and key */
+    char serial[64];
+    ASSERT(client_response_header(&res, "Wechatpay-Serial", serial, sizeof serial) != NULL);
+    ASSERT_EQ_STR(serial, S_next_serial);
+    json_t *j = api_json(&res);
+    client_response_release(&res);
+    json_t *data = json_object_get(j, "data");
+    ASSERT_EQ_INT(json_array_size(data), 1);
+    char pem[S_PEM_SIZE];
+    ASSERT(mh_certificate_decrypt(&S_merchant, json_array_get(data, 0), pem, sizeof pem));
+    json_decref(j);
+    BIO *bio = BIO_new_mem_buf(pem, -1);
+    X509 *cert = PEM_read_bio_X509(bio, NULL, NULL, NULL);
+    BIO_free(bio);
+    ASSERT(cert != NULL);
+    /* The SDK's turn: the certificate it fetched checks the new signatures. */
+    struct mh_merchant rotated = S_merchant;
+    rotated.platform_key = X509_get_pubkey(cert);
+    X509_free(cert);
+    snprintf(rotated.platform_serial_no, sizeof rotated.platform_serial_no, "%s", S_next_serial);
+    char serials[2][48];
+    EVP_PKEY *keys[2];
+    size_t count = 0;
+    S_certificates(&rotated, serials, keys, &count);
+    ASSERT_EQ_INT(count, 1);
+    ASSERT_EQ_STR(serials[0], S_next_serial);
+    S_keys_free(keys, count);
+    EVP_PKEY_free(rotated.platform_key);
+
+    struct mh_merchant late;
+    API_MUST(mh_onboard(&S_client, S_admin, -1, &late));
+    ASSERT_EQ_STR(late.platform_serial_no, S_next_serial);
+    S_certificates(&late, serials, keys, &count);
+    ASSERT_EQ_INT(count, 1);
+    S_keys_free(keys, count);
+    mh_release(&late);
+}
+
+TEST(a_cancelled_rotation_leaves_the_signing_key_alone)
+{
+    // begin, then cancel: the next files are gone, and the list and the signatures are as
+    // before the begin. A next certificate whose key is lost stops the start, as the signing
+    // one's does, until the rotation is cancelled.
+    S_stop();
+    EXPECT_ROTATE("begin", 0, "begun");
+    char path[TEST_DAEMON_PATH_SIZE_MAX + 64];
+    snprintf(path, sizeof path, "%s/platform-key-next.pem", S_daemon.data_dir);
+    ASSERT_EQ_INT(remove(path), 0);
+    struct test_daemon refused;
+    memset(&refused, 0, sizeof refused);
+    char log_path[sizeof S_root + 32];
+    snprintf(log_path, sizeof log_path, "%s/refused.log", S_root);
+    ASSERT(!test_daemon_start(&refused, S_daemon.data_dir, log_path, NULL));
+    char log[65536];
+    ASSERT(test_file_read(log_path, log, sizeof log));
+    ASSERT(strstr(log, "platform-cert-next.pem\" is there without its key") != NULL);
+    EXPECT_ROTATE("cancel", 0, "cancelled");
+    ASSERT(!S_file_private("platform-key-next.pem"));
+    ASSERT(!S_file_private("platform-cert-next.pem"));
+    S_start();
+    struct mh_merchant late;
+    API_MUST(mh_onboard(&S_client, S_admin, -1, &late));
+    ASSERT_EQ_STR(late.platform_serial_no, S_next_serial);
+    char serials[2][48];
+    EVP_PKEY *keys[2];
+    size_t count = 0;
+    S_certificates(&late, serials, keys, &count);
+    ASSERT_EQ_INT(count, 1);
+    ASSERT_EQ_STR(serials[0], S_next_serial);
+    S_keys_free(keys, count);
+    mh_release(&late);
+}
+
+TEST(a_finish_cut_short_completes_when_run_again)
+{
+    // A finish stopped between its two renames leaves the next key where the signing one was
+    // and its certificate still apart: the daemon refuses to start on a key that does not
+    // match its certificate, and finish, run again, completes the rotation.
+    S_stop();
+    EXPECT_ROTATE("begin", 0, "begun");
+    char from[TEST_DAEMON_PATH_SIZE_MAX + 64], to[TEST_DAEMON_PATH_SIZE_MAX + 64];
+    snprintf(from, sizeof from, "%s/platform-key-next.pem", S_daemon.data_dir);
+    snprintf(to, sizeof to, "%s/platform-key.pem", S_daemon.data_dir);
+    ASSERT_EQ_INT(rename(from, to), 0);
+    struct test_daemon refused;
+    memset(&refused, 0, sizeof refused);
+    char log_path[sizeof S_root + 32];
+    snprintf(log_path, sizeof log_path, "%s/refused-half.log", S_root);
+    ASSERT(!test_daemon_start(&refused, S_daemon.data_dir, log_path, NULL));
+    EXPECT_ROTATE("finish", 0, "finished");
+    ASSERT(!S_file_private("platform-cert-next.pem"));
+    S_start();
+    struct mh_merchant late;
+    API_MUST(mh_onboard(&S_client, S_admin, -1, &late));
+    ASSERT(strcmp(late.platform_serial_no, S_next_serial) != 0);
+    char serials[2][48];
+    EVP_PKEY *keys[2];
+    size_t count = 0;
+    S_certificates(&late, serials, keys, &count);
+    ASSERT_EQ_INT(count, 1);
+    ASSERT_EQ_STR(serials[0], late.platform_serial_no);
+    S_keys_free(keys, count);
+    mh_release(&late);
+}
+
+int main(void)
+{
+    struct api_suite suite;
+    api_suite_begin(&suite, S_root, sizeof S_root);
+    if (!api_suite_daemon(&suite, &S_daemon, "main", NULL, S_admin, &S_client))
+        return api_suite_end(&suite);
+
+    RUN(one_certificate_signs_before_any_rotation);
+    RUN(a_begun_rotation_lists_the_next_certificate_while_the_old_one_signs);
+    RUN(a_finished_rotation_signs_with_the_next_key);
+    RUN(a_cancelled_rotation_leaves_the_signing_key_alone);
+    RUN(a_finish_cut_short_completes_when_run_again);
+
+    mh_release(&S_merchant);
+    return api_suite_end(&suite);
+}
