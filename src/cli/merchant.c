@@ -793,6 +793,57 @@ int cli_run_merchant_notifications(struct cli *cli, const struct cli_args *args)
 
 /* --- close (the owner's, /v1) --------------------------------------------------------- */
 
+int cli_run_merchant_apiv3_key_reset(struct cli *cli, const struct cli_args *args)
+{
+    const char *name = cli_arg(cli, args, "merchant-profile");
+    struct cli_profile *profile = calloc(1, sizeof *profile);
+    QB_ASSERT(profile != NULL);
+    int rc = CLI_EXIT_OK;
+    if (!cli_profile_name_valid(name) || cli_profile_load(name, profile) != QB_OK ||
+        profile->kind != CLI_PROFILE_MERCHANT) {
+        free(profile);
+        return cli_usage_error(cli, "--merchant-profile must name a merchant profile (made by "
+                                    "`qianbao merchant create --save-as NAME`)");
+    }
+    char password[CLI_SECRET_SIZE_MAX] = "";
+    rc = cli_money_payment_password(cli, args, password, sizeof password);
+    json_t *body = rc == CLI_EXIT_OK ? json_pack("{s:s, s:s}", "payment_password", password,
+                                                 "mchid", profile->mchid)
+                                     : NULL;
+    cli_secret_wipe(password, sizeof password);
+    struct cli_response res = {0};
+    if (rc == CLI_EXIT_OK) {
+        QB_ASSERT(body != NULL);
+        rc = cli_call(cli, "POST", "/v1/merchants/me/apiv3-key", CLI_AUTH_USER, body, &res);
+    }
+    json_decref(body);
+    if (rc == CLI_EXIT_OK) {
+        const char *key = cli_json_str(res.json, "apiv3_key");
+        snprintf(profile->apiv3_key, sizeof profile->apiv3_key, "%s", key);
+        if (strlen(key) != 32 || cli_profile_save(name, profile) != QB_OK)
+            rc = cli_fail(cli, CLI_EXIT_UNAVAILABLE, "PROFILE_UNWRITABLE",
+                          "merchant apiv3-key-reset: the key of merchant %s was reset but the "
+                          "profile \"%s\" cannot be written: reset it again",
+                          profile->mchid, name);
+    }
+    if (rc == CLI_EXIT_OK && cli->json) {
+        cli_print_json(json_pack("{s:s, s:s}", "mchid", profile->mchid, "profile", name));
+    } else if (rc == CLI_EXIT_OK) {
+        cli_print_field(cli, "mchid", profile->mchid);
+        cli_print_field(cli, "profile", name);
+        cli_hint(cli, "the new API v3 key is in the profile and nowhere else; the old one "
+                      "decrypts nothing from now on: give the new one to every server that "
+                      "decrypts this merchant's notifications");
+    }
+    cli_secret_wipe(profile->private_key, sizeof profile->private_key);
+    cli_secret_wipe(profile->apiv3_key, sizeof profile->apiv3_key);
+    free(profile);
+    if (res.body.data != NULL)
+        cli_secret_wipe((char *)res.body.data, res.body.size);
+    cli_response_release(&res);
+    return rc;
+}
+
 int cli_run_merchant_close(struct cli *cli, const struct cli_args *args)
 {
     const char *mchid = cli_arg(cli, args, "mchid");

@@ -768,6 +768,18 @@ static const struct cli_command S_commands[] = {
      {{"mchid", "MCHID", false, NULL, "which of your merchants, when you own several"},
       S_PAYMENT_PASSWORD_STDIN},
      cli_run_merchant_close},
+    {"merchant apiv3-key-reset",
+     "",
+     0,
+     0,
+     "give a merchant a new API v3 key (重置APIv3密钥)",
+     "The owner's view (the user profile), when the key leaked: it decrypts the merchant's "
+     "notifications and certificates, and from the moment of the reset the old one decrypts "
+     "nothing new. The new key goes into the merchant profile named (its mchid says which "
+     "merchant) and is printed nowhere. Asks for your payment password.",
+     {{"merchant-profile", "NAME", true, NULL, "the merchant's profile, written with the new key"},
+      S_PAYMENT_PASSWORD_STDIN},
+     cli_run_merchant_apiv3_key_reset},
     {"order", "", 0, 0, "look at, close or reverse a merchant's order", NULL, {{0}}, NULL},
     {"order show",
      "OUT_TRADE_NO",

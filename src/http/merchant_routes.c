@@ -569,10 +569,31 @@ void http_handle_merchants_me_get(struct http_request *req)
 
 /* --- POST /v1/merchants/me/close ------------------------------------------------------- */
 
-static const struct http_field S_close_fields[] = {
+/* The body of an owner's action on a merchant: the owner's payment
+ * password, and which of their merchants (http_merchant_owned). */
+static const struct http_field S_owner_action_fields[] = {
     {"payment_password", HTTP_FIELD_STRING, true, 16, 0, 0},
     {"mchid", HTTP_FIELD_STRING, false, MERCHANT_MCHID_SIZE - 1, 0, 0},
 };
+
+/* Reads that body: the merchant into m, the password (six digits) into
+ * password. NULL after replying; else the body (the caller decrefs). */
+static json_t *S_owner_action_read(struct http_request *req, struct merchant *m, char password[8])
+{
+    json_t *body =
+        http_json_body(req, S_owner_action_fields, QB_ARRAY_COUNT(S_owner_action_fields));
+    if (body == NULL)
+        return NULL;
+    const char *given = http_json_string(body, "payment_password");
+    if (strlen(given) != 6 || strspn(given, "0123456789") != 6) {
+        http_reply_error_message(req, QB_E_PARAM, "payment_password must be six digits");
+    } else if (http_merchant_owned(req, http_json_string(body, "mchid"), m)) {
+        snprintf(password, 8, "%s", given);
+        return body;
+    }
+    json_decref(body);
+    return NULL;
+}
 
 static void S_close_resume(struct http_request *req, struct ledger_cmd *cmd)
 {
@@ -608,31 +629,77 @@ static void S_close_resume(struct http_request *req, struct ledger_cmd *cmd)
  * payment again, and its owner's wallet may then close. */
 void http_handle_merchants_me_close(struct http_request *req)
 {
-    json_t *body = http_json_body(req, S_close_fields, QB_ARRAY_COUNT(S_close_fields));
-    if (body == NULL)
-        return;
-    const char *payment_password = http_json_string(body, "payment_password");
     struct merchant *m = http_request_alloc(req, sizeof *m);
     struct merchant_status_cmd *c = http_request_alloc(req, sizeof *c);
     const struct domain_env *env = http_request_env(req);
-    if (strlen(payment_password) != 6 || strspn(payment_password, "0123456789") != 6) {
-        http_reply_error_message(req, QB_E_PARAM, "payment_password must be six digits");
-        goto out;
-    }
     if (m == NULL || c == NULL || env == NULL) {
         http_reply_error(req, env == NULL ? QB_E_INTERNAL : QB_E_TOO_LARGE);
-        goto out;
+        return;
     }
-    if (!http_merchant_owned(req, http_json_string(body, "mchid"), m))
-        goto out;
     merchant_status_cmd_init(c, MERCHANT_STATUS_CLOSED);
+    json_t *body = S_owner_action_read(req, m, c->payment_password);
+    if (body == NULL)
+        return;
+    json_decref(body);
     c->env = env;
     snprintf(c->mchid, sizeof c->mchid, "%s", m->mchid);
     snprintf(c->owner_user_id, sizeof c->owner_user_id, "%s", http_request_session(req)->user_id);
-    snprintf(c->payment_password, sizeof c->payment_password, "%s", payment_password);
     http_request_submit(req, &c->cmd, S_close_resume);
-out:
+}
+
+/* --- POST /v1/merchants/me/apiv3-key ------------------------------------------------ */
+
+struct S_apiv3_key {
+    struct merchant_apiv3_key_cmd c;       /* first: the server hands back &c.cmd */
+    char key[MERCHANT_APIV3_KEY_SIZE + 1]; /* the new key, to answer once */
+};
+
+/* Answers the new key once; the audit line says whose was reset, by whom. */
+static void S_apiv3_key_resume(struct http_request *req, struct ledger_cmd *cmd)
+{
+    struct S_apiv3_key *k = (struct S_apiv3_key *)cmd;
+    struct merchant_apiv3_key_cmd *c = &k->c;
+    enum qb_error outcome = cmd->result != QB_OK ? cmd->result : c->outcome;
+    crypto_wipe(c->payment_password, sizeof c->payment_password);
+    char *key = k->key;
+    log_event(LOG_AUDIT, "merchant.apiv3_key_reset", "mchid=%s by=%s result=%s", c->mchid,
+              c->owner_user_id, outcome == QB_OK ? "ok" : error_api_code(outcome));
+    if (outcome == QB_OK) {
+        json_t *body = json_pack("{s:s, s:s}", "mchid", c->mchid, "apiv3_key", key);
+        http_reply_json_new(req, 200, body);
+    } else if (outcome == QB_E_NOT_FOUND) {
+        http_reply_error_message(req, outcome, "no such merchant of yours");
+    } else if (outcome == QB_E_PASSWORD_WRONG || outcome == QB_E_PASSWORD_LOCKED) {
+        http_reply_password_refusal(req, outcome, &c->password_try);
+    } else {
+        http_reply_error(req, outcome);
+    }
+    crypto_wipe(key, MERCHANT_APIV3_KEY_SIZE + 1);
+    ledger_cmd_release(cmd);
+}
+
+/* The owner resets a merchant's API v3 key (重置APIv3密钥), which decrypts
+ * its certificates and notifications, after it leaked: a new one, shown
+ * once, replaces it at once. */
+void http_handle_merchants_me_apiv3_key(struct http_request *req)
+{
+    struct merchant *m = http_request_alloc(req, sizeof *m);
+    struct S_apiv3_key *k = http_request_alloc(req, sizeof *k);
+    const struct domain_env *env = http_request_env(req);
+    if (m == NULL || k == NULL || env == NULL) {
+        http_reply_error(req, env == NULL ? QB_E_INTERNAL : QB_E_TOO_LARGE);
+        return;
+    }
+    struct merchant_apiv3_key_cmd *c = &k->c;
+    merchant_apiv3_key_cmd_init(c, env);
+    json_t *body = S_owner_action_read(req, m, c->payment_password);
+    if (body == NULL)
+        return;
     json_decref(body);
+    snprintf(c->mchid, sizeof c->mchid, "%s", m->mchid);
+    snprintf(c->owner_user_id, sizeof c->owner_user_id, "%s", http_request_session(req)->user_id);
+    merchant_apiv3_key_new(env, k->key, c->apiv3_key_sealed);
+    http_request_submit(req, &c->cmd, S_apiv3_key_resume);
 }
 
 static json_t *S_bucket_json(const char *key, json_t *value,

@@ -622,6 +622,54 @@ void merchant_status_cmd_init(struct merchant_status_cmd *c, enum merchant_statu
     c->outcome = QB_E_INTERNAL;
 }
 
+static enum qb_error S_apiv3_key_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
+{
+    struct merchant_apiv3_key_cmd *c = (struct merchant_apiv3_key_cmd *)cmd;
+    struct store *store = ledger_txn_store(txn);
+    QB_ASSERT(c->env != NULL && memchr(c->owner_user_id, '\0', sizeof c->owner_user_id) != NULL &&
+              memchr(c->payment_password, '\0', sizeof c->payment_password) != NULL);
+    c->outcome = QB_E_INTERNAL;
+    c->password_try = (struct identity_password_try){0, 0};
+    enum qb_error err = merchant_get(store, c->mchid, &c->merchant);
+    if (err == QB_OK && strcmp(c->merchant.owner_user_id, c->owner_user_id) != 0)
+        err = QB_E_NOT_FOUND; /* another owner's is not found, as one that never was */
+    if (err == QB_E_NOT_FOUND) {
+        c->outcome = err;
+        return QB_OK;
+    }
+    if (err != QB_OK)
+        return err;
+    err = identity_txn_payment_password_verify(txn, c->env, c->owner_user_id, c->payment_password,
+                                               &c->password_try);
+    if (err == QB_E_PASSWORD_WRONG || err == QB_E_PASSWORD_LOCKED || err == QB_E_PASSWORD_NOT_SET) {
+        c->outcome = err; /* a wrong one stays counted */
+        return QB_OK;
+    }
+    if (err != QB_OK)
+        return err;
+    const struct store_param params[] = {
+        STORE_TEXT(c->mchid),
+        STORE_BLOB(c->apiv3_key_sealed, sizeof c->apiv3_key_sealed),
+    };
+    if (store_run(store, "UPDATE merchants SET apiv3_key_sealed = $2 WHERE mchid = $1", params,
+                  QB_ARRAY_COUNT(params)) != QB_OK)
+        return QB_E_STORAGE;
+    err = merchant_get(store, c->mchid, &c->merchant);
+    if (err != QB_OK)
+        return err == QB_E_NOT_FOUND ? QB_E_INTERNAL : err;
+    c->outcome = QB_OK;
+    return QB_OK;
+}
+
+void merchant_apiv3_key_cmd_init(struct merchant_apiv3_key_cmd *c, const struct domain_env *env)
+{
+    QB_ASSERT(c != NULL && env != NULL);
+    memset(c, 0, sizeof *c);
+    ledger_cmd_init(&c->cmd, S_apiv3_key_run, NULL);
+    c->env = env;
+    c->outcome = QB_E_INTERNAL;
+}
+
 void merchant_account_owner(const char *mchid, char *out, size_t out_size)
 {
     int size = snprintf(out, out_size, "merchant:%s", mchid);

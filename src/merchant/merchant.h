@@ -245,6 +245,32 @@ struct merchant_status_cmd {
     struct merchant merchant;
 };
 void merchant_status_cmd_init(struct merchant_status_cmd *c, enum merchant_status status);
+/* The owner's reset of a merchant's API v3 key (重置APIv3密钥), the key
+ * having leaked: NOT_FOUND unless owner_user_id owns mchid (any status:
+ * a closed merchant's queries and bills still answer under it); then the
+ * owner's payment password as a payment checks it (PASSWORD_WRONG,
+ * _LOCKED, PAYMENT_PASSWORD_NOT_SET; counted). Then apiv3_key_sealed
+ * (merchant_apiv3_key_new, by the caller) replaces the merchant's: from
+ * the commit on, the certificates and every notification (each attempt
+ * encrypts anew, those waiting too) are encrypted under the new key.
+ * outcome; merchant: the row after. */
+struct merchant_apiv3_key_cmd {
+    struct ledger_cmd cmd; /* first: see domain.h */
+    const struct domain_env *env;
+    char mchid[MERCHANT_MCHID_SIZE];
+    char owner_user_id[ID_TEXT_SIZE_MAX];
+    char payment_password[8];
+    uint8_t apiv3_key_sealed[MERCHANT_SEALED_KEY_SIZE];
+    enum qb_error outcome;
+    struct identity_password_try password_try; /* PASSWORD_WRONG, _LOCKED */
+    struct merchant merchant;
+};
+void merchant_apiv3_key_cmd_init(struct merchant_apiv3_key_cmd *c, const struct domain_env *env);
+/* A fresh API v3 key (32 letters and digits, as WeChat's, and a NUL) into
+ * key, sealed (domain_seal) into sealed. Wipe key after use. */
+void merchant_apiv3_key_new(const struct domain_env *env, char key[MERCHANT_APIV3_KEY_SIZE + 1],
+                            uint8_t sealed[MERCHANT_SEALED_KEY_SIZE]);
+
 /* The owner text of mchid's settlement account in the ledger, which is
  * also the account_label of the owner's withdrawals from it (topup.h):
  * "merchant:<mchid>". out_size must hold it. */

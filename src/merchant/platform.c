@@ -195,6 +195,15 @@ static void S_random_text(struct qb_rand *rand, const char *alphabet, size_t siz
     out[size] = '\0';
 }
 
+void merchant_apiv3_key_new(const struct domain_env *env, char key[MERCHANT_APIV3_KEY_SIZE + 1],
+                            uint8_t sealed[MERCHANT_SEALED_KEY_SIZE])
+{
+    QB_ASSERT(env != NULL && key != NULL && sealed != NULL);
+    S_random_text(env->rand, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789",
+                  MERCHANT_APIV3_KEY_SIZE, key);
+    domain_seal(env, key, MERCHANT_APIV3_KEY_SIZE, sealed);
+}
+
 void merchant_appid_new(const struct domain_env *env, char out[MERCHANT_APPID_SIZE])
 {
     QB_ASSERT(env != NULL && out != NULL);
@@ -231,10 +240,7 @@ enum qb_error merchant_credentials_make(const struct domain_env *env, const char
     S_random_text(env->rand, "123456789", 1, m->mchid);
     S_random_text(env->rand, "0123456789", MERCHANT_MCHID_SIZE - 2, m->mchid + 1);
     merchant_appid_new(env, m->appid);
-    /* The API v3 key: 32 characters of letters and digits, as WeChat's. */
-    S_random_text(env->rand, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789",
-                  MERCHANT_APIV3_KEY_SIZE, cred->apiv3_key);
-    domain_seal(env, cred->apiv3_key, MERCHANT_APIV3_KEY_SIZE, m->apiv3_key_sealed);
+    merchant_apiv3_key_new(env, cred->apiv3_key, m->apiv3_key_sealed);
 
     EVP_PKEY *key = NULL;
     enum qb_error err = QB_OK;

@@ -3,7 +3,9 @@
  * the merchant's balance (GET /v1/merchants/me), its sales analytics
  * (GET /v1/merchants/me/analytics) computed from real paid orders, and the
  * owner withdrawing the merchant's balance to a bound card through the same
- * machinery as a user's withdrawal (POST /v1/merchants/me/withdrawals).
+ * machinery as a user's withdrawal (POST /v1/merchants/me/withdrawals), and
+ * the owner resetting the merchant's API v3 key (POST
+ * /v1/merchants/me/apiv3-key).
  */
 #include <stdio.h>
 #include <string.h>
@@ -454,6 +456,93 @@ TEST(the_merchant_api_reads_the_balance_and_what_a_withdrawal_holds)
     mh_release(&m);
 }
 
+/* GET /v3/certificates as m: whether its certificate decrypts with key. */
+static bool S_certificate_opens(const struct mh_merchant *m, const char *key)
+{
+    struct client_response res;
+    ASSERT_EQ_INT(mh_call(&S_client, m, "GET", "/v3/certificates", NULL, &res), 200);
+    ASSERT(mh_response_verified(m, &res));
+    json_t *j = api_json(&res);
+    client_response_release(&res);
+    struct mh_merchant with = *m;
+    snprintf(with.apiv3_key, sizeof with.apiv3_key, "%s", key);
+    char pem[8192];
+    bool opens = mh_certificate_decrypt(&with, json_array_get(json_object_get(j, "data"), 0), pem,
+                                        sizeof pem);
+    json_decref(j);
+    return opens;
+}
+
+/* POST /v1/merchants/me/apiv3-key as u with body: the status and code. */
+static long S_key_reset(const struct api_user *u, const char *body, const char *code,
+                        struct client_response *res)
+{
+    long status = api_call(&S_client, "POST", "/v1/merchants/me/apiv3-key", u->token, body, res);
+    ASSERT_EQ_STR(api_error_code(res), code);
+    return status;
+}
+
+TEST(the_owner_resets_a_leaked_apiv3_key)
+{
+    // The API v3 key decrypts the merchant's certificates and notifications; after a leak the
+    // owner asks for a new one with the payment password: 200 with the new key, shown once,
+    // and from then on /v3/certificates opens with it and not with the old. A wrong password
+    // (counted), a malformed one, another's merchant, or none, change nothing.
+    struct api_user owner, other;
+    API_MUST(th_user_new(&S_client, S_admin, &owner));
+    API_MUST(th_user_new(&S_client, S_admin, &other));
+    struct mh_merchant m, m2;
+    S_onboard(&owner, "key-shop", &m);
+    ASSERT(S_certificate_opens(&m, m.apiv3_key));
+    char body[160];
+    struct client_response res;
+    snprintf(body, sizeof body, "{\"payment_password\":\"000000\",\"mchid\":\"%s\"}", m.mchid);
+    ASSERT_EQ_INT(S_key_reset(&owner, body, "PASSWORD_WRONG", &res), 403);
+    client_response_release(&res);
+    ASSERT_EQ_INT(S_key_reset(&owner, "{\"payment_password\":\"12345\"}", "PARAM_ERROR", &res),
+                  400);
+    client_response_release(&res);
+    ASSERT_EQ_INT(S_key_reset(&owner, "{}", "PARAM_ERROR", &res), 400);
+    client_response_release(&res);
+    snprintf(body, sizeof body, "{\"payment_password\":\"%s\",\"mchid\":\"%s\"}", TH_PAY_PASSWORD,
+             m.mchid);
+    ASSERT_EQ_INT(S_key_reset(&other, body, "NOT_FOUND", &res), 404);
+    client_response_release(&res);
+    snprintf(body, sizeof body, "{\"payment_password\":\"%s\"}", TH_PAY_PASSWORD);
+    ASSERT_EQ_INT(S_key_reset(&other, body, "NOT_FOUND", &res), 404);
+    client_response_release(&res);
+    ASSERT(S_certificate_opens(&m, m.apiv3_key));
+
+    /* The owner's only merchant needs no mchid. */
+    ASSERT_EQ_INT(S_key_reset(&owner, body, "", &res), 200);
+    json_t *j = api_json(&res);
+    client_response_release(&res);
+    ASSERT_EQ_INT(json_object_size(j), 2);
+    ASSERT_EQ_STR(json_string_value(json_object_get(j, "mchid")), m.mchid);
+    const char *key = json_string_value(json_object_get(j, "apiv3_key"));
+    ASSERT(key != NULL && strlen(key) == 32 &&
+           strspn(key, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklm"
+                       "nopqrstuvwxyz0123456789") == 32);
+    ASSERT(strcmp(key, m.apiv3_key) != 0);
+    ASSERT(S_certificate_opens(&m, key));
+    ASSERT(!S_certificate_opens(&m, m.apiv3_key));
+
+    /* With two merchants, the one named; the other keeps its key. */
+    S_onboard(&owner, "key-shop-2", &m2);
+    ASSERT_EQ_INT(S_key_reset(&owner, body, "PARAM_ERROR", &res), 400);
+    client_response_release(&res);
+    snprintf(body, sizeof body, "{\"payment_password\":\"%s\",\"mchid\":\"%s\"}", TH_PAY_PASSWORD,
+             m2.mchid);
+    ASSERT_EQ_INT(S_key_reset(&owner, body, "", &res), 200);
+    ASSERT_EQ_STR(api_json_str(&res, "mchid"), m2.mchid);
+    client_response_release(&res);
+    ASSERT(S_certificate_opens(&m, key));
+    ASSERT(!S_certificate_opens(&m2, m2.apiv3_key));
+    json_decref(j);
+    mh_release(&m);
+    mh_release(&m2);
+}
+
 int main(void)
 {
     struct api_suite suite;
@@ -464,5 +553,6 @@ int main(void)
     RUN(the_owner_withdraws_the_merchants_balance_like_a_user);
     RUN(an_unverified_owner_cashes_out_within_the_lifetime_limit);
     RUN(the_merchant_api_reads_the_balance_and_what_a_withdrawal_holds);
+    RUN(the_owner_resets_a_leaked_apiv3_key);
     return api_suite_end(&suite);
 }

@@ -575,8 +575,9 @@ TEST(a_merchant_sends_a_failed_notification_again)
 {
     // A notify_url that was down for the whole ladder: the notification is FAILED after sixteen
     // attempts. Once it is mended, the merchant (signed) or its owner (in the wallet) asks for
-    // it again: PENDING at once, one attempt more, delivered. A delivered notification is not
-    // sent again; another merchant's, another user's merchant and an unknown id find nothing.
+    // it again: PENDING at once, one attempt more, delivered, encrypted under the API v3 key the
+    // owner reset meanwhile. A delivered notification is not sent again; another merchant's,
+    // another user's merchant and an unknown id find nothing.
     S_restart("100000"); /* the whole ladder in under a second */
     struct sink probe;
     S_receiver_start(&probe, 0, NULL, 0);
@@ -622,6 +623,19 @@ TEST(a_merchant_sends_a_failed_notification_again)
     ASSERT(n != NULL);
     json_decref(n);
 
+    /* Its owner resets the API v3 key meanwhile (it leaked): what arrives from now on opens
+     * with the new key alone, this notification, made before the reset, too. */
+    char old_key[sizeof m.apiv3_key];
+    snprintf(old_key, sizeof old_key, "%s", m.apiv3_key);
+    char body[128];
+    snprintf(body, sizeof body, "{\"payment_password\":\"%s\",\"mchid\":\"%s\"}", TH_PAY_PASSWORD,
+             m.mchid);
+    ASSERT_EQ_INT(
+        api_call(&S_client, "POST", "/v1/merchants/me/apiv3-key", owner.token, body, &res), 200);
+    snprintf(m.apiv3_key, sizeof m.apiv3_key, "%s", api_json_str(&res, "apiv3_key"));
+    client_response_release(&res);
+    ASSERT(strcmp(m.apiv3_key, old_key) != 0);
+
     /* Mended: the owner asks, and it arrives. */
     struct sink rcv;
     S_receiver_start(&rcv, port, NULL, 0);
@@ -636,6 +650,9 @@ TEST(a_merchant_sends_a_failed_notification_again)
     json_t *plain = S_open(&m, &rcv.got[0], "TRANSACTION.SUCCESS", "transaction");
     ASSERT_EQ_STR(json_string_value(json_object_get(plain, "transaction_id")), transaction_id);
     json_decref(plain);
+    json_t *envelope = json_loads(rcv.got[0].body, 0, NULL);
+    ASSERT(rh_resource_open(old_key, json_object_get(envelope, "resource")) == NULL);
+    json_decref(envelope);
     n = S_wait_status(&m, "DELIVERED");
     ASSERT_EQ_INT(json_integer_value(json_object_get(n, "attempt_count")), 18);
     json_decref(n);

@@ -1874,6 +1874,17 @@ TEST(operator)
         char appid3[32];
         S_profile_value("shop3", "appid", appid3, sizeof appid3);
         S_substitute(appid3, "APPID_3");
+        // A leaked API v3 key: its owner resets it into the merchant's profile, and only
+        // there; a profile that is no merchant's is refused.
+        char old_key[64], new_key[64];
+        S_profile_value("shop3", "apiv3_key", old_key, sizeof old_key);
+        S_case("merchant-apiv3-key-reset-not-merchant", S_PAY, "merchant", "apiv3-key-reset",
+               "--merchant-profile", "default", "--password-stdin", NULL);
+        S_case("merchant-apiv3-key-reset", S_PAY, "merchant", "apiv3-key-reset",
+               "--merchant-profile", "shop3", "--password-stdin", NULL);
+        S_profile_value("shop3", "apiv3_key", new_key, sizeof new_key);
+        ASSERT_EQ_INT(strlen(new_key), 32);
+        ASSERT(strcmp(new_key, old_key) != 0);
         S_case("merchant-close", S_PAY, "merchant", "close", "--password-stdin", NULL);
         S_case("admin-merchant-closed", NULL, "admin", "merchant", mchid3, NULL);
         S_case("admin-merchant-resume-closed", NULL, "admin", "merchant-resume", mchid3, NULL);
