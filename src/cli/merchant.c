@@ -793,12 +793,15 @@ int cli_run_merchant_notifications(struct cli *cli, const struct cli_args *args)
 
 /* --- close (the owner's, /v1) --------------------------------------------------------- */
 
-int cli_run_merchant_apiv3_key_reset(struct cli *cli, const struct cli_args *args)
+/* An owner's replacement of one of a merchant's keys (path), written into
+ * the merchant profile --merchant-profile names, whose mchid says which
+ * merchant: the API v3 key, or the key pair and serial. Printed nowhere. */
+static int S_keys_replace(struct cli *cli, const struct cli_args *args, const char *path,
+                          bool apiv3)
 {
     const char *name = cli_arg(cli, args, "merchant-profile");
     struct cli_profile *profile = calloc(1, sizeof *profile);
     QB_ASSERT(profile != NULL);
-    int rc = CLI_EXIT_OK;
     if (!cli_profile_name_valid(name) || cli_profile_load(name, profile) != QB_OK ||
         profile->kind != CLI_PROFILE_MERCHANT) {
         free(profile);
@@ -806,7 +809,7 @@ int cli_run_merchant_apiv3_key_reset(struct cli *cli, const struct cli_args *arg
                                     "`qianbao merchant create --save-as NAME`)");
     }
     char password[CLI_SECRET_SIZE_MAX] = "";
-    rc = cli_money_payment_password(cli, args, password, sizeof password);
+    int rc = cli_money_payment_password(cli, args, password, sizeof password);
     json_t *body = rc == CLI_EXIT_OK ? json_pack("{s:s, s:s}", "payment_password", password,
                                                  "mchid", profile->mchid)
                                      : NULL;
@@ -814,26 +817,41 @@ int cli_run_merchant_apiv3_key_reset(struct cli *cli, const struct cli_args *arg
     struct cli_response res = {0};
     if (rc == CLI_EXIT_OK) {
         QB_ASSERT(body != NULL);
-        rc = cli_call(cli, "POST", "/v1/merchants/me/apiv3-key", CLI_AUTH_USER, body, &res);
+        rc = cli_call(cli, "POST", path, CLI_AUTH_USER, body, &res);
     }
     json_decref(body);
     if (rc == CLI_EXIT_OK) {
-        const char *key = cli_json_str(res.json, "apiv3_key");
-        snprintf(profile->apiv3_key, sizeof profile->apiv3_key, "%s", key);
-        if (strlen(key) != 32 || cli_profile_save(name, profile) != QB_OK)
+        bool ok;
+        if (apiv3) {
+            const char *key = cli_json_str(res.json, "apiv3_key");
+            snprintf(profile->apiv3_key, sizeof profile->apiv3_key, "%s", key);
+            ok = strlen(key) == 32;
+        } else {
+            snprintf(profile->serial_no, sizeof profile->serial_no, "%s",
+                     cli_json_str(res.json, "serial_no"));
+            ok = profile->serial_no[0] != '\0' &&
+                 cli_pem_body(cli_json_str(res.json, "private_key_pem"), profile->private_key,
+                              sizeof profile->private_key);
+        }
+        if (!ok || cli_profile_save(name, profile) != QB_OK)
             rc = cli_fail(cli, CLI_EXIT_UNAVAILABLE, "PROFILE_UNWRITABLE",
-                          "merchant apiv3-key-reset: the key of merchant %s was reset but the "
-                          "profile \"%s\" cannot be written: reset it again",
-                          profile->mchid, name);
+                          "%s: the key of merchant %s was replaced but the profile \"%s\" "
+                          "cannot be written: replace it again",
+                          cli->command->name, profile->mchid, name);
     }
     if (rc == CLI_EXIT_OK && cli->json) {
         cli_print_json(json_pack("{s:s, s:s}", "mchid", profile->mchid, "profile", name));
     } else if (rc == CLI_EXIT_OK) {
         cli_print_field(cli, "mchid", profile->mchid);
+        if (!apiv3)
+            cli_print_field(cli, "serial_no", profile->serial_no);
         cli_print_field(cli, "profile", name);
-        cli_hint(cli, "the new API v3 key is in the profile and nowhere else; the old one "
-                      "decrypts nothing from now on: give the new one to every server that "
-                      "decrypts this merchant's notifications");
+        cli_hint(cli, apiv3 ? "the new API v3 key is in the profile and nowhere else; the old "
+                              "one decrypts nothing from now on: give the new one to every "
+                              "server that decrypts this merchant's notifications"
+                            : "the new private key is in the profile and nowhere else; "
+                              "requests signed with the old one are refused from now on: give "
+                              "the new one to every server that calls the merchant API");
     }
     cli_secret_wipe(profile->private_key, sizeof profile->private_key);
     cli_secret_wipe(profile->apiv3_key, sizeof profile->apiv3_key);
@@ -842,6 +860,16 @@ int cli_run_merchant_apiv3_key_reset(struct cli *cli, const struct cli_args *arg
         cli_secret_wipe((char *)res.body.data, res.body.size);
     cli_response_release(&res);
     return rc;
+}
+
+int cli_run_merchant_apiv3_key_reset(struct cli *cli, const struct cli_args *args)
+{
+    return S_keys_replace(cli, args, "/v1/merchants/me/apiv3-key", true);
+}
+
+int cli_run_merchant_certificate_replace(struct cli *cli, const struct cli_args *args)
+{
+    return S_keys_replace(cli, args, "/v1/merchants/me/certificate", false);
 }
 
 int cli_run_merchant_close(struct cli *cli, const struct cli_args *args)

@@ -780,6 +780,19 @@ static const struct cli_command S_commands[] = {
      {{"merchant-profile", "NAME", true, NULL, "the merchant's profile, written with the new key"},
       S_PAYMENT_PASSWORD_STDIN},
      cli_run_merchant_apiv3_key_reset},
+    {"merchant certificate-replace",
+     "",
+     0,
+     0,
+     "give a merchant a new API key pair and certificate (商户API证书)",
+     "The owner's view (the user profile), when the merchant's private key leaked: it signs the "
+     "merchant's requests, refunds among them, and from the moment of the replacement the old "
+     "one signs nothing. The new private key and serial go into the merchant profile named "
+     "(its mchid says which merchant) and are printed nowhere but the serial. Asks for your "
+     "payment password.",
+     {{"merchant-profile", "NAME", true, NULL, "the merchant's profile, written with the new key"},
+      S_PAYMENT_PASSWORD_STDIN},
+     cli_run_merchant_certificate_replace},
     {"order", "", 0, 0, "look at, close or reverse a merchant's order", NULL, {{0}}, NULL},
     {"order show",
      "OUT_TRADE_NO",

@@ -666,6 +666,7 @@ bool http_merchant_owned(struct http_request *req, const char *mchid, struct mer
 void http_handle_merchants_me_get(struct http_request *req);
 void http_handle_merchants_me_close(struct http_request *req);
 void http_handle_merchants_me_apiv3_key(struct http_request *req);
+void http_handle_merchants_me_certificate(struct http_request *req);
 void http_handle_merchants_me_analytics(struct http_request *req);
 void http_handle_merchants_me_withdrawals_create(struct http_request *req);
 /* qr_routes.c */

@@ -576,12 +576,20 @@ static const struct http_field S_owner_action_fields[] = {
     {"mchid", HTTP_FIELD_STRING, false, MERCHANT_MCHID_SIZE - 1, 0, 0},
 };
 
-/* Reads that body: the merchant into m, the password (six digits) into
- * password. NULL after replying; else the body (the caller decrefs). */
-static json_t *S_owner_action_read(struct http_request *req, struct merchant *m, char password[8])
+/* A new certificate takes the owner's own public key too, as onboarding. */
+static const struct http_field S_certificate_fields[] = {
+    {"payment_password", HTTP_FIELD_STRING, true, 16, 0, 0},
+    {"mchid", HTTP_FIELD_STRING, false, MERCHANT_MCHID_SIZE - 1, 0, 0},
+    {"public_key", HTTP_FIELD_STRING, false, S_PUBLIC_KEY_B64_SIZE_MAX, 0, 0},
+};
+
+/* Reads such a body (fields, count: the two above and maybe more): the
+ * merchant into m, the password (six digits) into password. NULL after
+ * replying; else the body (the caller decrefs). */
+static json_t *S_owner_action_read(struct http_request *req, const struct http_field *fields,
+                                   size_t count, struct merchant *m, char password[8])
 {
-    json_t *body =
-        http_json_body(req, S_owner_action_fields, QB_ARRAY_COUNT(S_owner_action_fields));
+    json_t *body = http_json_body(req, fields, count);
     if (body == NULL)
         return NULL;
     const char *given = http_json_string(body, "payment_password");
@@ -637,7 +645,8 @@ void http_handle_merchants_me_close(struct http_request *req)
         return;
     }
     merchant_status_cmd_init(c, MERCHANT_STATUS_CLOSED);
-    json_t *body = S_owner_action_read(req, m, c->payment_password);
+    json_t *body = S_owner_action_read(
+        req, S_owner_action_fields, QB_ARRAY_COUNT(S_owner_action_fields), m, c->payment_password);
     if (body == NULL)
         return;
     json_decref(body);
@@ -647,26 +656,51 @@ void http_handle_merchants_me_close(struct http_request *req)
     http_request_submit(req, &c->cmd, S_close_resume);
 }
 
-/* --- POST /v1/merchants/me/apiv3-key ------------------------------------------------ */
+/* --- POST /v1/merchants/me/apiv3-key, POST /v1/merchants/me/certificate ------------ */
 
-struct S_apiv3_key {
-    struct merchant_apiv3_key_cmd c;       /* first: the server hands back &c.cmd */
-    char key[MERCHANT_APIV3_KEY_SIZE + 1]; /* the new key, to answer once */
+/* An owner's replacement of a merchant's keys, and what it made to answer
+ * once. */
+struct S_keys {
+    struct merchant_keys_cmd c;                  /* first: the server hands back &c.cmd */
+    char apiv3_key[MERCHANT_APIV3_KEY_SIZE + 1]; /* apiv3 */
+    struct merchant_credentials cred;            /* certificate: the certificate, the private key */
 };
 
-/* Answers the new key once; the audit line says whose was reset, by whom. */
-static void S_apiv3_key_resume(struct http_request *req, struct ledger_cmd *cmd)
+/* Answers what was made, once, and wipes it; the audit line says whose
+ * keys were replaced, which, by whom. */
+static void S_keys_resume(struct http_request *req, struct ledger_cmd *cmd)
 {
-    struct S_apiv3_key *k = (struct S_apiv3_key *)cmd;
-    struct merchant_apiv3_key_cmd *c = &k->c;
+    struct S_keys *k = (struct S_keys *)cmd;
+    struct merchant_keys_cmd *c = &k->c;
     enum qb_error outcome = cmd->result != QB_OK ? cmd->result : c->outcome;
     crypto_wipe(c->payment_password, sizeof c->payment_password);
-    char *key = k->key;
-    log_event(LOG_AUDIT, "merchant.apiv3_key_reset", "mchid=%s by=%s result=%s", c->mchid,
-              c->owner_user_id, outcome == QB_OK ? "ok" : error_api_code(outcome));
+    log_event(LOG_AUDIT, c->apiv3 ? "merchant.apiv3_key_reset" : "merchant.certificate_replaced",
+              "mchid=%s by=%s result=%s", c->mchid, c->owner_user_id,
+              outcome == QB_OK ? "ok" : error_api_code(outcome));
     if (outcome == QB_OK) {
-        json_t *body = json_pack("{s:s, s:s}", "mchid", c->mchid, "apiv3_key", key);
-        http_reply_json_new(req, 200, body);
+        json_t *body =
+            c->apiv3 ? json_pack("{s:s, s:s}", "mchid", c->mchid, "apiv3_key", k->apiv3_key)
+                     : json_pack("{s:s, s:s, s:s}", "mchid", c->mchid, "serial_no", c->serial_no,
+                                 "certificate_pem", k->cred.certificate_pem.data);
+        if (body != NULL && k->cred.private_key_pem.size > 0 &&
+            json_object_set_new(body, "private_key_pem",
+                                json_string(k->cred.private_key_pem.data)) != 0) {
+            json_decref(body);
+            body = NULL;
+        }
+        if (body != NULL) {
+            http_reply_json(req, 200, body);
+            /* The answer held a secret: wipe the JSON's copy too. */
+            const char *secrets[] = {"apiv3_key", "private_key_pem"};
+            for (size_t i = 0; i < QB_ARRAY_COUNT(secrets); i++) {
+                json_t *secret = json_object_get(body, secrets[i]);
+                if (secret != NULL)
+                    crypto_wipe((char *)json_string_value(secret), json_string_length(secret));
+            }
+            json_decref(body);
+        } else {
+            http_reply_error(req, QB_E_INTERNAL);
+        }
     } else if (outcome == QB_E_NOT_FOUND) {
         http_reply_error_message(req, outcome, "no such merchant of yours");
     } else if (outcome == QB_E_PASSWORD_WRONG || outcome == QB_E_PASSWORD_LOCKED) {
@@ -674,33 +708,72 @@ static void S_apiv3_key_resume(struct http_request *req, struct ledger_cmd *cmd)
     } else {
         http_reply_error(req, outcome);
     }
-    crypto_wipe(key, MERCHANT_APIV3_KEY_SIZE + 1);
+    crypto_wipe(k->apiv3_key, sizeof k->apiv3_key);
+    merchant_credentials_release(&k->cred);
     ledger_cmd_release(cmd);
 }
 
-/* The owner resets a merchant's API v3 key (重置APIv3密钥), which decrypts
- * its certificates and notifications, after it leaked: a new one, shown
- * once, replaces it at once. */
-void http_handle_merchants_me_apiv3_key(struct http_request *req)
+/* Both routes: the owner's body, then what replaces the merchant's, made
+ * here (a key pair takes tens of milliseconds), then the command. */
+static void S_keys_replace(struct http_request *req, bool apiv3)
 {
     struct merchant *m = http_request_alloc(req, sizeof *m);
-    struct S_apiv3_key *k = http_request_alloc(req, sizeof *k);
+    struct S_keys *k = http_request_alloc(req, sizeof *k);
     const struct domain_env *env = http_request_env(req);
     if (m == NULL || k == NULL || env == NULL) {
         http_reply_error(req, env == NULL ? QB_E_INTERNAL : QB_E_TOO_LARGE);
         return;
     }
-    struct merchant_apiv3_key_cmd *c = &k->c;
-    merchant_apiv3_key_cmd_init(c, env);
-    json_t *body = S_owner_action_read(req, m, c->payment_password);
-    if (body == NULL)
+    struct merchant_keys_cmd *c = &k->c;
+    merchant_keys_cmd_init(c, env);
+    merchant_credentials_init(&k->cred);
+    json_t *body =
+        apiv3 ? S_owner_action_read(req, S_owner_action_fields,
+                                    QB_ARRAY_COUNT(S_owner_action_fields), m, c->payment_password)
+              : S_owner_action_read(req, S_certificate_fields, QB_ARRAY_COUNT(S_certificate_fields),
+                                    m, c->payment_password);
+    if (body == NULL) {
+        merchant_credentials_release(&k->cred);
+        ledger_cmd_release(&c->cmd);
         return;
-    json_decref(body);
+    }
     snprintf(c->mchid, sizeof c->mchid, "%s", m->mchid);
     snprintf(c->owner_user_id, sizeof c->owner_user_id, "%s", http_request_session(req)->user_id);
-    merchant_apiv3_key_new(env, k->key, c->apiv3_key_sealed);
-    http_request_submit(req, &c->cmd, S_apiv3_key_resume);
+    enum qb_error err = QB_OK;
+    if (apiv3) {
+        c->apiv3 = true;
+        merchant_apiv3_key_new(env, k->apiv3_key, c->apiv3_key_sealed);
+    } else {
+        c->certificate = true;
+        err = merchant_certificate_make(env, http_json_string(body, "public_key"), m, &k->cred);
+        snprintf(c->public_key_pem, sizeof c->public_key_pem, "%s", m->public_key_pem);
+        snprintf(c->serial_no, sizeof c->serial_no, "%s", m->serial_no);
+    }
+    json_decref(body);
+    if (err != QB_OK) {
+        crypto_wipe(c->payment_password, sizeof c->payment_password);
+        merchant_credentials_release(&k->cred);
+        ledger_cmd_release(&c->cmd);
+        if (err == QB_E_PARAM)
+            http_reply_error_message(req, QB_E_PARAM,
+                                     "public_key must be base64 DER of an RSA public key of "
+                                     "2048 to 4096 bits");
+        else
+            http_reply_error(req, err);
+        return;
+    }
+    http_request_submit(req, &c->cmd, S_keys_resume);
 }
+
+/* The owner resets a merchant's API v3 key (重置APIv3密钥), which decrypts
+ * its certificates and notifications, after it leaked: a new one, shown
+ * once, replaces it at once. */
+void http_handle_merchants_me_apiv3_key(struct http_request *req) { S_keys_replace(req, true); }
+
+/* The owner replaces a merchant's API certificate (商户API证书), whose
+ * private key signs its /v3 requests, after it leaked: the old key signs
+ * nothing from then on. */
+void http_handle_merchants_me_certificate(struct http_request *req) { S_keys_replace(req, false); }
 
 static json_t *S_bucket_json(const char *key, json_t *value,
                              const struct merchant_analytics_bucket *b)

@@ -92,6 +92,8 @@ const struct http_route http_routes[] = {
     {"POST", "/v1/merchants/me/close", http_handle_merchants_me_close, HTTP_AUTH_USER, NULL},
     {"POST", "/v1/merchants/me/apiv3-key", http_handle_merchants_me_apiv3_key, HTTP_AUTH_USER,
      NULL},
+    {"POST", "/v1/merchants/me/certificate", http_handle_merchants_me_certificate, HTTP_AUTH_USER,
+     NULL},
     {"GET", "/v1/merchants/me/analytics", http_handle_merchants_me_analytics, HTTP_AUTH_USER,
      "mchid from to"},
     {"POST", "/v1/merchants/me/withdrawals", http_handle_merchants_me_withdrawals_create,

@@ -622,12 +622,16 @@ void merchant_status_cmd_init(struct merchant_status_cmd *c, enum merchant_statu
     c->outcome = QB_E_INTERNAL;
 }
 
-static enum qb_error S_apiv3_key_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
+static enum qb_error S_keys_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
 {
-    struct merchant_apiv3_key_cmd *c = (struct merchant_apiv3_key_cmd *)cmd;
+    struct merchant_keys_cmd *c = (struct merchant_keys_cmd *)cmd;
     struct store *store = ledger_txn_store(txn);
     QB_ASSERT(c->env != NULL && memchr(c->owner_user_id, '\0', sizeof c->owner_user_id) != NULL &&
-              memchr(c->payment_password, '\0', sizeof c->payment_password) != NULL);
+              memchr(c->payment_password, '\0', sizeof c->payment_password) != NULL &&
+              (c->apiv3 || c->certificate));
+    QB_ASSERT(!c->certificate ||
+              (memchr(c->public_key_pem, '\0', sizeof c->public_key_pem) != NULL &&
+               memchr(c->serial_no, '\0', sizeof c->serial_no) != NULL && c->serial_no[0] != '\0'));
     c->outcome = QB_E_INTERNAL;
     c->password_try = (struct identity_password_try){0, 0};
     enum qb_error err = merchant_get(store, c->mchid, &c->merchant);
@@ -647,12 +651,22 @@ static enum qb_error S_apiv3_key_run(struct ledger_txn *txn, struct ledger_cmd *
     }
     if (err != QB_OK)
         return err;
-    const struct store_param params[] = {
+    const struct store_param key[] = {
         STORE_TEXT(c->mchid),
         STORE_BLOB(c->apiv3_key_sealed, sizeof c->apiv3_key_sealed),
     };
-    if (store_run(store, "UPDATE merchants SET apiv3_key_sealed = $2 WHERE mchid = $1", params,
-                  QB_ARRAY_COUNT(params)) != QB_OK)
+    if (c->apiv3 && store_run(store, "UPDATE merchants SET apiv3_key_sealed = $2 WHERE mchid = $1",
+                              key, QB_ARRAY_COUNT(key)) != QB_OK)
+        return QB_E_STORAGE;
+    const struct store_param certificate[] = {
+        STORE_TEXT(c->mchid),
+        STORE_TEXT(c->public_key_pem),
+        STORE_TEXT(c->serial_no),
+    };
+    if (c->certificate &&
+        store_run(store,
+                  "UPDATE merchants SET public_key_pem = $2, serial_no = $3 WHERE mchid = $1",
+                  certificate, QB_ARRAY_COUNT(certificate)) != QB_OK)
         return QB_E_STORAGE;
     err = merchant_get(store, c->mchid, &c->merchant);
     if (err != QB_OK)
@@ -661,11 +675,11 @@ static enum qb_error S_apiv3_key_run(struct ledger_txn *txn, struct ledger_cmd *
     return QB_OK;
 }
 
-void merchant_apiv3_key_cmd_init(struct merchant_apiv3_key_cmd *c, const struct domain_env *env)
+void merchant_keys_cmd_init(struct merchant_keys_cmd *c, const struct domain_env *env)
 {
     QB_ASSERT(c != NULL && env != NULL);
     memset(c, 0, sizeof *c);
-    ledger_cmd_init(&c->cmd, S_apiv3_key_run, NULL);
+    ledger_cmd_init(&c->cmd, S_keys_run, NULL);
     c->env = env;
     c->outcome = QB_E_INTERNAL;
 }

@@ -245,27 +245,35 @@ struct merchant_status_cmd {
     struct merchant merchant;
 };
 void merchant_status_cmd_init(struct merchant_status_cmd *c, enum merchant_status status);
-/* The owner's reset of a merchant's API v3 key (重置APIv3密钥), the key
- * having leaked: NOT_FOUND unless owner_user_id owns mchid (any status:
- * a closed merchant's queries and bills still answer under it); then the
- * owner's payment password as a payment checks it (PASSWORD_WRONG,
- * _LOCKED, PAYMENT_PASSWORD_NOT_SET; counted). Then apiv3_key_sealed
- * (merchant_apiv3_key_new, by the caller) replaces the merchant's: from
- * the commit on, the certificates and every notification (each attempt
- * encrypts anew, those waiting too) are encrypted under the new key.
+/* The owner's replacement of a merchant's keys, one having leaked:
+ * NOT_FOUND unless owner_user_id owns mchid (any status: a closed
+ * merchant's queries and bills still answer under them); then the owner's
+ * payment password as a payment checks it (PASSWORD_WRONG, _LOCKED,
+ * PAYMENT_PASSWORD_NOT_SET; counted). Then what the caller made replaces
+ * the merchant's, from the commit on:
+ *   apiv3        the API v3 key (重置APIv3密钥; merchant_apiv3_key_new):
+ *                the certificates and every notification (each attempt
+ *                encrypts anew, those waiting too) are encrypted under it;
+ *   certificate  the public key and certificate serial its /v3 requests
+ *                are checked against (商户API证书; merchant_certificate_make):
+ *                a request signed with the old key is SIGN_ERROR.
  * outcome; merchant: the row after. */
-struct merchant_apiv3_key_cmd {
+struct merchant_keys_cmd {
     struct ledger_cmd cmd; /* first: see domain.h */
     const struct domain_env *env;
     char mchid[MERCHANT_MCHID_SIZE];
     char owner_user_id[ID_TEXT_SIZE_MAX];
     char payment_password[8];
+    bool apiv3;
     uint8_t apiv3_key_sealed[MERCHANT_SEALED_KEY_SIZE];
+    bool certificate;
+    char public_key_pem[MERCHANT_PEM_SIZE_MAX];
+    char serial_no[MERCHANT_SERIAL_SIZE];
     enum qb_error outcome;
     struct identity_password_try password_try; /* PASSWORD_WRONG, _LOCKED */
     struct merchant merchant;
 };
-void merchant_apiv3_key_cmd_init(struct merchant_apiv3_key_cmd *c, const struct domain_env *env);
+void merchant_keys_cmd_init(struct merchant_keys_cmd *c, const struct domain_env *env);
 /* A fresh API v3 key (32 letters and digits, as WeChat's, and a NUL) into
  * key, sealed (domain_seal) into sealed. Wipe key after use. */
 void merchant_apiv3_key_new(const struct domain_env *env, char key[MERCHANT_APIV3_KEY_SIZE + 1],
@@ -314,6 +322,12 @@ void merchant_credentials_release(struct merchant_credentials *cred);
 QB_MUST_USE enum qb_error merchant_credentials_make(const struct domain_env *env,
                                                     const char *public_key,
                                                     struct merchant *m,
+                                                    struct merchant_credentials *cred);
+/* The key pair and certificate part of it alone, for m (its mchid set):
+ * m's public_key_pem and serial_no, cred's private_key_pem (unless
+ * public_key was given) and certificate_pem. */
+QB_MUST_USE enum qb_error merchant_certificate_make(const struct domain_env *env,
+                                                    const char *public_key, struct merchant *m,
                                                     struct merchant_credentials *cred);
 
 /* --- the platform key --------------------------------------------------------- */

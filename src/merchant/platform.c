@@ -241,7 +241,15 @@ enum qb_error merchant_credentials_make(const struct domain_env *env, const char
     S_random_text(env->rand, "0123456789", MERCHANT_MCHID_SIZE - 2, m->mchid + 1);
     merchant_appid_new(env, m->appid);
     merchant_apiv3_key_new(env, cred->apiv3_key, m->apiv3_key_sealed);
+    return merchant_certificate_make(env, public_key, m, cred);
+}
 
+enum qb_error merchant_certificate_make(const struct domain_env *env, const char *public_key,
+                                        struct merchant *m, struct merchant_credentials *cred)
+{
+    QB_ASSERT(env != NULL && m != NULL && cred != NULL && merchant_mchid_is_valid(m->mchid));
+    if (env->platform == NULL)
+        return QB_E_INTERNAL;
     EVP_PKEY *key = NULL;
     enum qb_error err = QB_OK;
     if (public_key != NULL) {

@@ -156,6 +156,7 @@ static const struct route_entry S_routes[] = {
     {"GET", "/v1/merchants/me/analytics", "", false, false},
     {"POST", "/v1/merchants/me/close", "", false, false},
     {"POST", "/v1/merchants/me/apiv3-key", "", false, false},
+    {"POST", "/v1/merchants/me/certificate", "", false, false},
     {"POST", "/v1/merchants/me/withdrawals", "amount", true, false},
     {"GET", "/v1/merchants/me/withdrawal-quote", "", false, false},
     {"GET", "/v1/me/receive-code", "", false, false},

@@ -4,8 +4,9 @@
  * (GET /v1/merchants/me/analytics) computed from real paid orders, and the
  * owner withdrawing the merchant's balance to a bound card through the same
  * machinery as a user's withdrawal (POST /v1/merchants/me/withdrawals), and
- * the owner resetting the merchant's API v3 key (POST
- * /v1/merchants/me/apiv3-key).
+ * the owner replacing a leaked key: the merchant's API v3 key (POST
+ * /v1/merchants/me/apiv3-key) and its API certificate (POST
+ * /v1/merchants/me/certificate).
  */
 #include <stdio.h>
 #include <string.h>
@@ -543,6 +544,105 @@ TEST(the_owner_resets_a_leaked_apiv3_key)
     mh_release(&m2);
 }
 
+/* GET /v3/merchant/fund/balance/BASIC signed as m: the status. */
+static long S_signed_status(const struct mh_merchant *m)
+{
+    struct client_response res;
+    long status = mh_call(&S_client, m, "GET", "/v3/merchant/fund/balance/BASIC", NULL, &res);
+    if (status != 200)
+        ASSERT_EQ_STR(api_error_code(&res), "SIGN_ERROR");
+    client_response_release(&res);
+    return status;
+}
+
+/* POST /v1/merchants/me/certificate as u with body: the status; the answer
+ * stays in res (release it). */
+static long S_certificate_replace(const struct api_user *u, const char *body,
+                                  struct client_response *res)
+{
+    return api_call(&S_client, "POST", "/v1/merchants/me/certificate", u->token, body, res);
+}
+
+TEST(the_owner_replaces_a_leaked_api_certificate)
+{
+    // The merchant's private key signs its /v3 requests, refunds among them. After a leak the
+    // owner asks for a new certificate with the payment password: 200 with a new serial, the
+    // certificate and a new private key (or none, when the owner brings a public key of their
+    // own), and from then on a request signed with the old key is 401 SIGN_ERROR while the new
+    // one's pass. A wrong password, a key that is none, another's merchant change nothing.
+    struct api_user owner, other;
+    API_MUST(th_user_new(&S_client, S_admin, &owner));
+    API_MUST(th_user_new(&S_client, S_admin, &other));
+    struct mh_merchant m;
+    S_onboard(&owner, "cert-shop", &m);
+    ASSERT_EQ_INT(S_signed_status(&m), 200);
+    char body[2048];
+    struct client_response res;
+    snprintf(body, sizeof body, "{\"payment_password\":\"000000\"}");
+    ASSERT_EQ_INT(S_certificate_replace(&owner, body, &res), 403);
+    ASSERT_EQ_STR(api_error_code(&res), "PASSWORD_WRONG");
+    client_response_release(&res);
+    snprintf(body, sizeof body, "{\"payment_password\":\"%s\",\"public_key\":\"bm90IGEga2V5\"}",
+             TH_PAY_PASSWORD);
+    ASSERT_EQ_INT(S_certificate_replace(&owner, body, &res), 400);
+    ASSERT_EQ_STR(api_error_code(&res), "PARAM_ERROR");
+    client_response_release(&res);
+    snprintf(body, sizeof body, "{\"payment_password\":\"%s\",\"mchid\":\"%s\"}", TH_PAY_PASSWORD,
+             m.mchid);
+    ASSERT_EQ_INT(S_certificate_replace(&other, body, &res), 404);
+    ASSERT_EQ_STR(api_error_code(&res), "NOT_FOUND");
+    client_response_release(&res);
+    ASSERT_EQ_INT(S_signed_status(&m), 200);
+
+    /* Replaced: the new key signs, the old one no longer does. */
+    ASSERT_EQ_INT(S_certificate_replace(&owner, body, &res), 200);
+    json_t *j = api_json(&res);
+    client_response_release(&res);
+    ASSERT_EQ_INT(json_object_size(j), 4);
+    ASSERT_EQ_STR(json_string_value(json_object_get(j, "mchid")), m.mchid);
+    const char *serial = json_string_value(json_object_get(j, "serial_no"));
+    ASSERT(serial != NULL && strlen(serial) == 40 && strcmp(serial, m.serial_no) != 0);
+    const char *cert = json_string_value(json_object_get(j, "certificate_pem"));
+    ASSERT(cert != NULL && strncmp(cert, "-----BEGIN CERTIFICATE-----", 27) == 0);
+    struct mh_merchant renewed = m;
+    snprintf(renewed.serial_no, sizeof renewed.serial_no, "%s", serial);
+    renewed.key = mh_pem_key(json_string_value(json_object_get(j, "private_key_pem")), true);
+    ASSERT(renewed.key != NULL);
+    json_decref(j);
+    ASSERT_EQ_INT(S_signed_status(&m), 401);
+    ASSERT_EQ_INT(S_signed_status(&renewed), 200);
+    /* The old key under the new serial is no better. */
+    struct mh_merchant mixed = renewed;
+    mixed.key = m.key;
+    ASSERT_EQ_INT(S_signed_status(&mixed), 401);
+
+    /* A key of the owner's own: no private key in the answer, and it signs. */
+    EVP_PKEY *own = EVP_RSA_gen(2048);
+    ASSERT(own != NULL);
+    unsigned char *der = NULL;
+    int der_size = i2d_PUBKEY(own, &der);
+    ASSERT(der_size > 0);
+    char b64[1400];
+    ASSERT(EVP_EncodeBlock((unsigned char *)b64, der, der_size) < (int)sizeof b64);
+    OPENSSL_free(der);
+    snprintf(body, sizeof body, "{\"payment_password\":\"%s\",\"public_key\":\"%s\"}",
+             TH_PAY_PASSWORD, b64);
+    ASSERT_EQ_INT(S_certificate_replace(&owner, body, &res), 200);
+    j = api_json(&res);
+    client_response_release(&res);
+    ASSERT(json_object_get(j, "private_key_pem") == NULL);
+    struct mh_merchant brought = renewed;
+    snprintf(brought.serial_no, sizeof brought.serial_no, "%s",
+             json_string_value(json_object_get(j, "serial_no")));
+    brought.key = own;
+    json_decref(j);
+    ASSERT_EQ_INT(S_signed_status(&renewed), 401);
+    ASSERT_EQ_INT(S_signed_status(&brought), 200);
+    EVP_PKEY_free(own);
+    EVP_PKEY_free(renewed.key);
+    mh_release(&m);
+}
+
 int main(void)
 {
     struct api_suite suite;
@@ -554,5 +654,6 @@ int main(void)
     RUN(an_unverified_owner_cashes_out_within_the_lifetime_limit);
     RUN(the_merchant_api_reads_the_balance_and_what_a_withdrawal_holds);
     RUN(the_owner_resets_a_leaked_apiv3_key);
+    RUN(the_owner_replaces_a_leaked_api_certificate);
     return api_suite_end(&suite);
 }

@@ -1885,6 +1885,16 @@ TEST(operator)
         S_profile_value("shop3", "apiv3_key", new_key, sizeof new_key);
         ASSERT_EQ_INT(strlen(new_key), 32);
         ASSERT(strcmp(new_key, old_key) != 0);
+        // So with a leaked private key: a new key pair into the profile, which still signs.
+        char old_serial[64], new_serial[64];
+        S_profile_value("shop3", "serial_no", old_serial, sizeof old_serial);
+        S_case(NULL, S_PAY, "merchant", "certificate-replace", "--merchant-profile", "shop3",
+               "--password-stdin", "--json", NULL);
+        S_profile_value("shop3", "serial_no", new_serial, sizeof new_serial);
+        ASSERT_EQ_INT(strlen(new_serial), 40);
+        ASSERT(strcmp(new_serial, old_serial) != 0);
+        S_case("merchant-balance-new-certificate", NULL, "--profile", "shop3", "merchant",
+               "balance", NULL);
         S_case("merchant-close", S_PAY, "merchant", "close", "--password-stdin", NULL);
         S_case("admin-merchant-closed", NULL, "admin", "merchant", mchid3, NULL);
         S_case("admin-merchant-resume-closed", NULL, "admin", "merchant-resume", mchid3, NULL);
