@@ -48,6 +48,18 @@ bool cli_pem_body(const char *pem, char *out, size_t out_size)
     return used > 0;
 }
 
+/* Wipes and frees a merchant profile that held keys, and the answer that
+ * brought them, before their memory goes back. */
+static void S_keys_forget(struct cli_profile *profile, struct cli_response *res)
+{
+    cli_secret_wipe(profile->private_key, sizeof profile->private_key);
+    cli_secret_wipe(profile->apiv3_key, sizeof profile->apiv3_key);
+    free(profile);
+    if (res->body.data != NULL)
+        cli_secret_wipe((char *)res->body.data, res->body.size);
+    cli_response_release(res);
+}
+
 /* --- merchant create ------------------------------------------------------------- */
 
 int cli_run_merchant_create(struct cli *cli, const struct cli_args *args)
@@ -145,13 +157,7 @@ int cli_run_merchant_create(struct cli *cli, const struct cli_args *args)
                           "nowhere else: keep it safe");
         }
     }
-    cli_secret_wipe(profile->private_key, sizeof profile->private_key);
-    cli_secret_wipe(profile->apiv3_key, sizeof profile->apiv3_key);
-    free(profile);
-    /* The answer held the keys: wipe it before its memory goes back. */
-    if (res.body.data != NULL)
-        cli_secret_wipe((char *)res.body.data, res.body.size);
-    cli_response_release(&res);
+    S_keys_forget(profile, &res);
     return rc;
 }
 
@@ -853,12 +859,7 @@ static int S_keys_replace(struct cli *cli, const struct cli_args *args, const ch
                               "requests signed with the old one are refused from now on: give "
                               "the new one to every server that calls the merchant API");
     }
-    cli_secret_wipe(profile->private_key, sizeof profile->private_key);
-    cli_secret_wipe(profile->apiv3_key, sizeof profile->apiv3_key);
-    free(profile);
-    if (res.body.data != NULL)
-        cli_secret_wipe((char *)res.body.data, res.body.size);
-    cli_response_release(&res);
+    S_keys_forget(profile, &res);
     return rc;
 }
 

@@ -84,6 +84,21 @@ static void S_payment_json(struct json_out *out, const struct wallet_payment *p,
     domain_time_out(out, "created_at", p->created_at_ms);
 }
 
+/* Answers status with p (with transfer_id, the return of that transfer) as
+ * its payer sees it, and records QB_OK as the command's outcome. */
+static enum qb_error S_answer(struct ledger_cmd *cmd, enum qb_error *outcome, int status,
+                              const struct wallet_payment *p, const char *transfer_id,
+                              const char *display_name)
+{
+    struct json_out out;
+    domain_response_open(cmd, status, &out);
+    S_payment_json(&out, p, transfer_id, display_name);
+    enum qb_error err = domain_response_close(cmd, &out);
+    if (err == QB_OK)
+        *outcome = QB_OK;
+    return err;
+}
+
 void wallet_transfer_json(struct json_out *out, const struct wallet_payment *p,
                           const char *payee_display_name)
 {
@@ -325,14 +340,7 @@ static enum qb_error S_transfer_run(struct ledger_txn *txn, struct ledger_cmd *c
     err = wallet_txn_payment_insert(txn, p);
     if (err != QB_OK)
         return QB_E_STORAGE;
-    struct json_out out;
-    domain_response_open(&c->cmd, 201, &out);
-    wallet_transfer_json(&out, p, payee.display_name);
-    err = domain_response_close(&c->cmd, &out);
-    if (err != QB_OK)
-        return err;
-    c->outcome = QB_OK;
-    return QB_OK;
+    return S_answer(&c->cmd, &c->outcome, 201, p, NULL, payee.display_name);
 }
 
 void wallet_transfer_cmd_init(struct wallet_transfer_cmd *c, const struct domain_env *env)
@@ -419,14 +427,7 @@ static enum qb_error S_cancel_run(struct ledger_txn *txn, struct ledger_cmd *cmd
     err = identity_txn_user_get(txn, env, p->counterparty_id, &payee);
     if (err != QB_OK)
         return err == QB_E_NOT_FOUND ? QB_E_INTERNAL : QB_E_STORAGE;
-    struct json_out out;
-    domain_response_open(&c->cmd, 200, &out);
-    wallet_transfer_json(&out, p, payee.display_name);
-    err = domain_response_close(&c->cmd, &out);
-    if (err != QB_OK)
-        return err;
-    c->outcome = QB_OK;
-    return QB_OK;
+    return S_answer(&c->cmd, &c->outcome, 200, p, NULL, payee.display_name);
 }
 
 void wallet_transfer_cancel_cmd_init(struct wallet_transfer_cancel_cmd *c,
@@ -660,14 +661,7 @@ static enum qb_error S_return_run(struct ledger_txn *txn, struct ledger_cmd *cmd
                   " VALUES ($1, $2, $3)",
                   link, 3) != QB_OK)
         return QB_E_STORAGE;
-    struct json_out out;
-    domain_response_open(&c->cmd, 201, &out);
-    wallet_transfer_return_json(&out, p, t.id, payer.display_name);
-    err = domain_response_close(&c->cmd, &out);
-    if (err != QB_OK)
-        return err;
-    c->outcome = QB_OK;
-    return QB_OK;
+    return S_answer(&c->cmd, &c->outcome, 201, p, t.id, payer.display_name);
 }
 
 void wallet_transfer_return_cmd_init(struct wallet_transfer_return_cmd *c,
