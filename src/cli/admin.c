@@ -623,6 +623,16 @@ static void S_merchant_show(struct cli *cli, const json_t *m)
     cli_print_field(cli, "available", available);
     cli_print_field(cli, "pending", pending);
     cli_print_field(cli, "created at", cli_json_str(m, "created_at"));
+    /* What a merchant refused SIGN_ERROR after replacing its keys must name. */
+    const char *replaced = cli_json_str(m, "certificate_replaced_at");
+    snprintf(text, sizeof text, "%s%s%s", cli_json_str(m, "serial_no"),
+             replaced[0] != '\0' ? ", replaced at " : "", replaced);
+    cli_print_field(cli, "certificate", text);
+    const char *reset = cli_json_str(m, "apiv3_key_reset_at");
+    if (reset[0] != '\0') {
+        snprintf(text, sizeof text, "reset at %s", reset);
+        cli_print_field(cli, "API v3 key", text);
+    }
 }
 
 /* method path with body (may be NULL): the merchant, shown or as JSON. */

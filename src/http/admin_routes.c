@@ -369,7 +369,8 @@ static void S_merchant_reply(struct http_request *req, const struct merchant *m)
                             suspended ? json_string(m->suspend_reason) : json_null()) != 0 ||
         json_object_set_new(
             body, "closed_at",
-            http_time_json(m->status == MERCHANT_STATUS_CLOSED ? m->closed_at_ms : 0)) != 0) {
+            http_time_json(m->status == MERCHANT_STATUS_CLOSED ? m->closed_at_ms : 0)) != 0 ||
+        !http_merchant_keys_json(body, m)) {
         json_decref(body);
         http_reply_error(req, err != QB_OK ? err : QB_E_INTERNAL);
         return;

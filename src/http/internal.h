@@ -667,6 +667,12 @@ void http_handle_merchants_me_get(struct http_request *req);
 void http_handle_merchants_me_close(struct http_request *req);
 void http_handle_merchants_me_apiv3_key(struct http_request *req);
 void http_handle_merchants_me_certificate(struct http_request *req);
+/* Adds to body what a merchant's owner and an operator read of m's keys:
+ * serial_no (its certificate's, which /v3 requests must name), and when
+ * its owner last replaced the API v3 key and the certificate
+ * (apiv3_key_reset_at, certificate_replaced_at; null: never). False when
+ * it could not. */
+bool http_merchant_keys_json(json_t *body, const struct merchant *m);
 void http_handle_merchants_me_analytics(struct http_request *req);
 void http_handle_merchants_me_withdrawals_create(struct http_request *req);
 /* qr_routes.c */

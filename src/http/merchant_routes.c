@@ -553,6 +553,10 @@ static void S_me_reply(struct http_request *req, const struct merchant *m)
         "fee_rate_ppm", (json_int_t)m->fee_ppm, "created_at", http_time_json(m->created_at_ms),
         "closed_at", http_time_json(m->status == MERCHANT_STATUS_CLOSED ? m->closed_at_ms : 0),
         "balances", balances);
+    if (body != NULL && !http_merchant_keys_json(body, m)) {
+        json_decref(body);
+        body = NULL;
+    }
     http_reply_json_new(req, 200, body);
 }
 
@@ -657,6 +661,15 @@ void http_handle_merchants_me_close(struct http_request *req)
 }
 
 /* --- POST /v1/merchants/me/apiv3-key, POST /v1/merchants/me/certificate ------------ */
+
+bool http_merchant_keys_json(json_t *body, const struct merchant *m)
+{
+    return json_object_set_new(body, "serial_no", json_string(m->serial_no)) == 0 &&
+           json_object_set_new(body, "apiv3_key_reset_at",
+                               http_time_json(m->apiv3_key_reset_at_ms)) == 0 &&
+           json_object_set_new(body, "certificate_replaced_at",
+                               http_time_json(m->certificate_replaced_at_ms)) == 0;
+}
 
 /* An owner's replacement of a merchant's keys, and what it made to answer
  * once. */

@@ -21,7 +21,9 @@
     " fee_ppm, account_id, created_at_ms"
 /* What a read takes: the columns onboarding writes, then those it leaves
  * to their defaults. */
-#define S_ROW_COLUMNS S_COLUMNS ", seq, suspended_at_ms, suspend_reason, closed_at_ms"
+#define S_ROW_COLUMNS                                                                              \
+    S_COLUMNS ", seq, suspended_at_ms, suspend_reason, closed_at_ms, apiv3_key_reset_at_ms,"       \
+              " certificate_replaced_at_ms"
 
 static bool S_mchid_shape(const char *mchid)
 {
@@ -62,6 +64,8 @@ static enum qb_error S_row(struct store_stmt *st, struct merchant *out)
     out->suspended_at_ms = store_column_int64(st, 12);
     store_column_text_copy(st, 13, out->suspend_reason, sizeof out->suspend_reason);
     out->closed_at_ms = store_column_int64(st, 14);
+    out->apiv3_key_reset_at_ms = store_column_int64(st, 15);
+    out->certificate_replaced_at_ms = store_column_int64(st, 16);
     if (out->fee_ppm < 0 || out->fee_ppm > MERCHANT_FEE_PPM_MAX || out->account_id <= 0 ||
         out->seq <= 0 || status < MERCHANT_ACTIVE || status > MERCHANT_STATUS_CLOSED)
         err = QB_E_INTERNAL;
@@ -651,22 +655,27 @@ static enum qb_error S_keys_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
     }
     if (err != QB_OK)
         return err;
+    int64_t now_ms = ledger_txn_now_ms(txn);
     const struct store_param key[] = {
         STORE_TEXT(c->mchid),
         STORE_BLOB(c->apiv3_key_sealed, sizeof c->apiv3_key_sealed),
+        STORE_INT(now_ms),
     };
-    if (c->apiv3 && store_run(store, "UPDATE merchants SET apiv3_key_sealed = $2 WHERE mchid = $1",
+    if (c->apiv3 && store_run(store,
+                              "UPDATE merchants SET apiv3_key_sealed = $2,"
+                              " apiv3_key_reset_at_ms = $3 WHERE mchid = $1",
                               key, QB_ARRAY_COUNT(key)) != QB_OK)
         return QB_E_STORAGE;
     const struct store_param certificate[] = {
         STORE_TEXT(c->mchid),
         STORE_TEXT(c->public_key_pem),
         STORE_TEXT(c->serial_no),
+        STORE_INT(now_ms),
     };
-    if (c->certificate &&
-        store_run(store,
-                  "UPDATE merchants SET public_key_pem = $2, serial_no = $3 WHERE mchid = $1",
-                  certificate, QB_ARRAY_COUNT(certificate)) != QB_OK)
+    if (c->certificate && store_run(store,
+                                    "UPDATE merchants SET public_key_pem = $2, serial_no = $3,"
+                                    " certificate_replaced_at_ms = $4 WHERE mchid = $1",
+                                    certificate, QB_ARRAY_COUNT(certificate)) != QB_OK)
         return QB_E_STORAGE;
     err = merchant_get(store, c->mchid, &c->merchant);
     if (err != QB_OK)

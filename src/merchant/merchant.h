@@ -109,6 +109,8 @@ struct merchant {
     int64_t suspended_at_ms;                               /* 0 unless MERCHANT_SUSPENDED */
     char suspend_reason[MERCHANT_SUSPEND_REASON_SIZE_MAX]; /* the operator's; "" when none */
     int64_t closed_at_ms;                                  /* 0 unless MERCHANT_STATUS_CLOSED */
+    int64_t apiv3_key_reset_at_ms;      /* when its owner last reset it; 0: never */
+    int64_t certificate_replaced_at_ms; /* likewise the key pair and certificate */
 };
 
 /* Reads a merchant by mchid. QB_E_NOT_FOUND (also for text that is no
@@ -257,6 +259,7 @@ void merchant_status_cmd_init(struct merchant_status_cmd *c, enum merchant_statu
  *   certificate  the public key and certificate serial its /v3 requests
  *                are checked against (商户API证书; merchant_certificate_make):
  *                a request signed with the old key is SIGN_ERROR.
+ * Each keeps when (apiv3_key_reset_at_ms, certificate_replaced_at_ms).
  * outcome; merchant: the row after. */
 struct merchant_keys_cmd {
     struct ledger_cmd cmd; /* first: see domain.h */

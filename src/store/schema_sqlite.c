@@ -710,6 +710,10 @@ const char *const store_sqlite_migrations[] = {
      * (src/wallet/limits.c; enum wallet_arrival: 0 instant, 1 in 2 hours,
      * 2 in 24), set with their limits. */
     "ALTER TABLE spending ADD COLUMN transfer_arrival INTEGER NOT NULL DEFAULT 0;",
+    /* 34: when its owner last replaced a merchant's API v3 key and its API
+     * certificate (src/merchant/merchant.c, merchant_keys_cmd); 0: never. */
+    "ALTER TABLE merchants ADD COLUMN apiv3_key_reset_at_ms INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE merchants ADD COLUMN certificate_replaced_at_ms INTEGER NOT NULL DEFAULT 0;",
 };
 
 const size_t store_sqlite_migration_count =

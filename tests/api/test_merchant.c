@@ -533,8 +533,10 @@ static json_t *S_admin_get(const char *path, long status, const char *code)
     if (code != NULL)
         ASSERT_EQ_STR(api_error_code(&res), code);
     json_t *j = status == 200 ? api_json(&res) : NULL;
-    /* Never key material, in any answer of these routes. */
-    const char *secret[] = {"apiv3_key", "private_key", "public_key", "certificate", "serial_no"};
+    /* Never key material, in any answer of these routes (the certificate's serial is none: every
+     * request names it, and an operator reads it to tell a merchant which one is current). */
+    const char *secret[] = {"\"apiv3_key\"", "private_key", "public_key", "certificate_pem",
+                            "BEGIN"};
     for (size_t i = 0; i < QB_ARRAY_COUNT(secret); i++)
         if (res.body.data != NULL && strstr(res.body.data, secret[i]) != NULL)
             TEST_FAIL_("%s in the answer to %s", secret[i], path);

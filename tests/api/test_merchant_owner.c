@@ -474,6 +474,29 @@ static bool S_certificate_opens(const struct mh_merchant *m, const char *key)
     return opens;
 }
 
+/* m's keys as its owner u and an operator read them (GET /v1/merchants/me,
+ * GET /admin/merchants/{mchid}): the serial, and whether the API v3 key and
+ * the certificate were ever replaced. */
+static void S_keys_read(const struct api_user *u, const struct mh_merchant *m, const char *serial,
+                        bool apiv3_reset, bool certificate_replaced)
+{
+    char path[128];
+    snprintf(path, sizeof path, "/v1/merchants/me?mchid=%s", m->mchid);
+    json_t *views[2];
+    views[0] = th_get_json(&S_client, path, u->token);
+    snprintf(path, sizeof path, "/admin/merchants/%s", m->mchid);
+    views[1] = th_get_json(&S_client, path, S_admin);
+    for (size_t i = 0; i < 2; i++) {
+        ASSERT_EQ_STR(json_string_value(json_object_get(views[i], "serial_no")), serial);
+        ASSERT(apiv3_reset ? json_is_string(json_object_get(views[i], "apiv3_key_reset_at"))
+                           : json_is_null(json_object_get(views[i], "apiv3_key_reset_at")));
+        ASSERT(certificate_replaced
+                   ? json_is_string(json_object_get(views[i], "certificate_replaced_at"))
+                   : json_is_null(json_object_get(views[i], "certificate_replaced_at")));
+        json_decref(views[i]);
+    }
+}
+
 /* POST /v1/merchants/me/apiv3-key as u with body: the status and code. */
 static long S_key_reset(const struct api_user *u, const char *body, const char *code,
                         struct client_response *res)
@@ -495,6 +518,7 @@ TEST(the_owner_resets_a_leaked_apiv3_key)
     struct mh_merchant m, m2;
     S_onboard(&owner, "key-shop", &m);
     ASSERT(S_certificate_opens(&m, m.apiv3_key));
+    S_keys_read(&owner, &m, m.serial_no, false, false);
     char body[160];
     struct client_response res;
     snprintf(body, sizeof body, "{\"payment_password\":\"000000\",\"mchid\":\"%s\"}", m.mchid);
@@ -527,6 +551,7 @@ TEST(the_owner_resets_a_leaked_apiv3_key)
     ASSERT(strcmp(key, m.apiv3_key) != 0);
     ASSERT(S_certificate_opens(&m, key));
     ASSERT(!S_certificate_opens(&m, m.apiv3_key));
+    S_keys_read(&owner, &m, m.serial_no, true, false);
 
     /* With two merchants, the one named; the other keeps its key. */
     S_onboard(&owner, "key-shop-2", &m2);
@@ -576,6 +601,7 @@ TEST(the_owner_replaces_a_leaked_api_certificate)
     struct mh_merchant m;
     S_onboard(&owner, "cert-shop", &m);
     ASSERT_EQ_INT(S_signed_status(&m), 200);
+    S_keys_read(&owner, &m, m.serial_no, false, false);
     char body[2048];
     struct client_response res;
     snprintf(body, sizeof body, "{\"payment_password\":\"000000\"}");
@@ -611,6 +637,7 @@ TEST(the_owner_replaces_a_leaked_api_certificate)
     json_decref(j);
     ASSERT_EQ_INT(S_signed_status(&m), 401);
     ASSERT_EQ_INT(S_signed_status(&renewed), 200);
+    S_keys_read(&owner, &m, renewed.serial_no, false, true);
     /* The old key under the new serial is no better. */
     struct mh_merchant mixed = renewed;
     mixed.key = m.key;

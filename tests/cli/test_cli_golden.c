@@ -1893,6 +1893,7 @@ TEST(operator)
         S_profile_value("shop3", "serial_no", new_serial, sizeof new_serial);
         ASSERT_EQ_INT(strlen(new_serial), 40);
         ASSERT(strcmp(new_serial, old_serial) != 0);
+        S_substitute(new_serial, "SERIAL_NO_3");
         S_case("merchant-balance-new-certificate", NULL, "--profile", "shop3", "merchant",
                "balance", NULL);
         S_case("merchant-close", S_PAY, "merchant", "close", "--password-stdin", NULL);
