@@ -126,6 +126,18 @@ static void S_onboard_resume(struct http_request *req, struct ledger_cmd *cmd)
     ledger_cmd_release(cmd);
 }
 
+/* Why the keys of a merchant could not be made: a public_key given that is
+ * none (PARAM_ERROR), or err. */
+static void S_key_refusal(struct http_request *req, enum qb_error err)
+{
+    if (err == QB_E_PARAM)
+        http_reply_error_message(req, QB_E_PARAM,
+                                 "public_key must be base64 DER of an RSA public key of "
+                                 "2048 to 4096 bits");
+    else
+        http_reply_error(req, err);
+}
+
 /* Both onboarding routes: the body's checks, the keys, the command. */
 static void S_onboard(struct http_request *req, json_t *body, const char *owner_user_id,
                       int64_t fee_ppm)
@@ -164,12 +176,7 @@ static void S_onboard(struct http_request *req, json_t *body, const char *owner_
     if (err != QB_OK) {
         merchant_credentials_release(&o->cred);
         ledger_cmd_release(&o->c.cmd);
-        if (err == QB_E_PARAM)
-            http_reply_error_message(req, QB_E_PARAM,
-                                     "public_key must be base64 DER of an RSA public key of "
-                                     "2048 to 4096 bits");
-        else
-            http_reply_error(req, err);
+        S_key_refusal(req, err);
         return;
     }
     http_request_submit(req, &o->c.cmd, S_onboard_resume);
@@ -767,12 +774,7 @@ static void S_keys_replace(struct http_request *req, bool apiv3)
         crypto_wipe(c->payment_password, sizeof c->payment_password);
         merchant_credentials_release(&k->cred);
         ledger_cmd_release(&c->cmd);
-        if (err == QB_E_PARAM)
-            http_reply_error_message(req, QB_E_PARAM,
-                                     "public_key must be base64 DER of an RSA public key of "
-                                     "2048 to 4096 bits");
-        else
-            http_reply_error(req, err);
+        S_key_refusal(req, err);
         return;
     }
     http_request_submit(req, &c->cmd, S_keys_resume);
