@@ -327,14 +327,17 @@ int cli_run_admin_payments(struct cli *cli, const struct cli_args *args)
                : rc;
 }
 
-int cli_run_admin_payment(struct cli *cli, const struct cli_args *args)
+/* method /admin/<what>/ID<tail> with body (may be NULL): the payment it
+ * answers, shown or as JSON. */
+static int S_payment_call(struct cli *cli, const char *method, const char *what, const char *id_arg,
+                          const char *tail, const json_t *body)
 {
-    char id[128], path[192];
-    if (!cli_path_escape(args->positionals[0], id, sizeof id))
+    char id[128], path[224];
+    if (!cli_path_escape(id_arg, id, sizeof id))
         return cli_usage_error(cli, "ID is too long");
-    snprintf(path, sizeof path, "/admin/payments/%s", id);
+    snprintf(path, sizeof path, "/admin/%s/%s%s", what, id, tail);
     struct cli_response res;
-    int rc = cli_call(cli, "GET", path, CLI_AUTH_ADMIN, NULL, &res);
+    int rc = cli_call(cli, method, path, CLI_AUTH_ADMIN, body, &res);
     if (rc == CLI_EXIT_OK && cli->json)
         cli_print_body(&res);
     else if (rc == CLI_EXIT_OK)
@@ -343,23 +346,18 @@ int cli_run_admin_payment(struct cli *cli, const struct cli_args *args)
     return rc;
 }
 
+int cli_run_admin_payment(struct cli *cli, const struct cli_args *args)
+{
+    return S_payment_call(cli, "GET", "payments", args->positionals[0], "", NULL);
+}
+
 int cli_run_admin_transfer_cancel(struct cli *cli, const struct cli_args *args)
 {
-    char id[128], path[192];
-    if (!cli_path_escape(args->positionals[0], id, sizeof id))
-        return cli_usage_error(cli, "ID is too long");
-    snprintf(path, sizeof path, "/admin/transfers/%s/cancel", id);
     json_t *body = json_pack("{s:s}", "reason", cli_arg(cli, args, "reason"));
     if (body == NULL)
         return cli_usage_error(cli, "--reason must be UTF-8 text");
-    struct cli_response res;
-    int rc = cli_call(cli, "POST", path, CLI_AUTH_ADMIN, body, &res);
+    int rc = S_payment_call(cli, "POST", "transfers", args->positionals[0], "/cancel", body);
     json_decref(body);
-    if (rc == CLI_EXIT_OK && cli->json)
-        cli_print_body(&res);
-    else if (rc == CLI_EXIT_OK)
-        cli_payment_print(cli, res.json);
-    cli_response_release(&res);
     return rc;
 }
 

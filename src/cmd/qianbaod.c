@@ -277,6 +277,16 @@ static bool S_db_url_check(const struct daemon_paths *paths)
 
 /* --- files ----------------------------------------------------------------- */
 
+/* Makes the directory's entries durable: a rename in it, a file made. */
+static void S_dir_sync(const char *dir)
+{
+    int dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dir_fd >= 0) {
+        fsync(dir_fd);
+        close(dir_fd);
+    }
+}
+
 /* Writes data to path through a temporary file, fsync and rename, so that a
  * crash leaves either the old file or the whole new one, never a torn one. */
 static bool S_file_write_atomic(const char *dir, const char *path, const void *data, size_t size,
@@ -308,11 +318,7 @@ static bool S_file_write_atomic(const char *dir, const char *path, const void *d
         unlink(tmp);
         return false;
     }
-    int dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dir_fd >= 0) {
-        fsync(dir_fd);
-        close(dir_fd);
-    }
+    S_dir_sync(dir);
     return true;
 }
 
@@ -1855,11 +1861,7 @@ static bool S_secret_move(const char *dir, const char *from, const char *to)
                 strerror(errno));
         return false;
     }
-    int dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dir_fd >= 0) {
-        fsync(dir_fd);
-        close(dir_fd);
-    }
+    S_dir_sync(dir);
     return true;
 }
 
