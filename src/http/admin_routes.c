@@ -221,56 +221,47 @@ void http_handle_admin_users_unfreeze(struct http_request *req)
     S_admin_user_op(req, IDENTITY_OP_ADMIN_UNFREEZE);
 }
 
-/* --- POST /admin/users/{id}/close ------------------------------------------------------ */
+/* --- POST /admin/users/{id}/close, POST /admin/users/{id}/login-unlock ------------------- */
 
-/* Answered with the user as GET /admin/users/{id} shows it (closed), after
- * the audit line: who closed whose wallet, how it ended and why (the
- * operator's reason, which says how the owner proved who they are). */
-static void S_admin_close_resume(struct http_request *req, struct ledger_cmd *cmd)
+/* Answered with the user as GET /admin/users/{id} shows it (closed, or the
+ * lock gone), after the audit line: who closed whose wallet or lifted
+ * whose lock, how it ended and why (the operator's reason, which says how
+ * the owner or caller proved who they are). */
+static void S_admin_reasoned_resume(struct http_request *req, struct ledger_cmd *cmd)
 {
     struct S_admin_reasoned *f = (struct S_admin_reasoned *)cmd;
     enum qb_error outcome = cmd->result != QB_OK ? cmd->result : f->c.outcome;
+    const char *result = outcome == QB_OK ? "ok" : error_api_code(outcome);
     char reason[S_REASON_SIZE_MAX];
     S_reason_for_log(f->reason, reason, sizeof reason);
-    log_event(LOG_AUDIT, "admin.user_changed",
-              "action=close user_id=%s result=%s by=%s reason=\"%s\"", f->c.user_id,
-              outcome == QB_OK ? "ok" : error_api_code(outcome), http_request_by(req), reason);
+    if (f->c.op == IDENTITY_OP_ADMIN_CLOSE)
+        log_event(LOG_AUDIT, "admin.user_changed",
+                  "action=close user_id=%s result=%s by=%s reason=\"%s\"", f->c.user_id, result,
+                  http_request_by(req), reason);
+    else
+        log_event(LOG_AUDIT, "identity.login_unlocked", "user_id=%s result=%s by=%s reason=\"%s\"",
+                  f->c.user_id, result, http_request_by(req), reason);
     if (!http_identity_refused(req, &f->c))
         S_admin_user_reply(req, &f->c.user);
     http_identity_cmd_done(&f->c);
+}
+
+/* An operator's change to a user that must say why. */
+static void S_admin_reasoned_op(struct http_request *req, enum identity_op op)
+{
+    struct S_admin_reasoned *f = S_admin_reasoned_cmd(req, op, true);
+    if (f != NULL)
+        http_request_submit(req, &f->c.cmd, S_admin_reasoned_resume);
 }
 
 void http_handle_admin_users_close(struct http_request *req)
 {
-    struct S_admin_reasoned *f = S_admin_reasoned_cmd(req, IDENTITY_OP_ADMIN_CLOSE, true);
-    if (f != NULL)
-        http_request_submit(req, &f->c.cmd, S_admin_close_resume);
-}
-
-/* --- POST /admin/users/{id}/login-unlock ------------------------------------------------ */
-
-/* Answered with the user as GET /admin/users/{id} shows it (the lock gone),
- * after the audit line: who lifted whose lock, how it ended and why (the
- * operator's reason, which says how the caller was verified). */
-static void S_admin_login_unlock_resume(struct http_request *req, struct ledger_cmd *cmd)
-{
-    struct S_admin_reasoned *f = (struct S_admin_reasoned *)cmd;
-    enum qb_error outcome = cmd->result != QB_OK ? cmd->result : f->c.outcome;
-    char reason[S_REASON_SIZE_MAX];
-    S_reason_for_log(f->reason, reason, sizeof reason);
-    log_event(LOG_AUDIT, "identity.login_unlocked", "user_id=%s result=%s by=%s reason=\"%s\"",
-              f->c.user_id, outcome == QB_OK ? "ok" : error_api_code(outcome), http_request_by(req),
-              reason);
-    if (!http_identity_refused(req, &f->c))
-        S_admin_user_reply(req, &f->c.user);
-    http_identity_cmd_done(&f->c);
+    S_admin_reasoned_op(req, IDENTITY_OP_ADMIN_CLOSE);
 }
 
 void http_handle_admin_users_login_unlock(struct http_request *req)
 {
-    struct S_admin_reasoned *f = S_admin_reasoned_cmd(req, IDENTITY_OP_ADMIN_LOGIN_UNLOCK, true);
-    if (f != NULL)
-        http_request_submit(req, &f->c.cmd, S_admin_login_unlock_resume);
+    S_admin_reasoned_op(req, IDENTITY_OP_ADMIN_LOGIN_UNLOCK);
 }
 
 /* --- GET /admin/merchants, GET /admin/merchants/{mchid} ---------------------------------- */
