@@ -63,6 +63,10 @@ const struct http_route http_routes[] = {
     {"GET", "/v1/me/transactions.csv", http_handle_me_transactions_csv, HTTP_AUTH_USER,
      S_BILLS_QUERY},
     {"GET", "/v1/me/statements/{month}", http_handle_me_statement_get, HTTP_AUTH_USER, "cursor"},
+    /* notice_routes.c */
+    {"GET", "/v1/me/notices", http_handle_me_notices_list, HTTP_AUTH_USER, "limit cursor"},
+    {"GET", "/v1/me/notices/unread", http_handle_me_notices_unread, HTTP_AUTH_USER, NULL},
+    {"POST", "/v1/me/notices/read", http_handle_me_notices_mark_read, HTTP_AUTH_USER, NULL},
     /* transfer_routes.c */
     {"POST", "/v1/transfers", http_handle_transfers_create, HTTP_AUTH_USER, NULL},
     {"GET", "/v1/transfers/{id}", http_handle_transfers_get, HTTP_AUTH_USER, NULL},

@@ -13,6 +13,7 @@
 #include "identity/identity.h"
 #include "merchant/notify.h"
 #include "merchant/refund.h"
+#include "wallet/notice.h"
 
 #define S_COLUMNS                                                                                  \
     "refund_id, mchid, out_refund_no, transaction_id, out_trade_no, request_hash, reason,"       \
@@ -307,6 +308,9 @@ static enum qb_error S_create_run(struct ledger_txn *txn, struct ledger_cmd *cmd
     err = wallet_txn_payment_insert(txn, &p);
     if (err != QB_OK)
         return QB_E_STORAGE;
+    err = wallet_txn_notice_payment(txn, env->rand, payer.id, WALLET_NOTICE_ORDER_REFUNDED, &p);
+    if (err != QB_OK)
+        return err;
 
     /* The refund row: "50", the UTC+8 date, 19 random digits. */
     char stamp[40];

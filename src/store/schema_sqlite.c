@@ -714,6 +714,25 @@ const char *const store_sqlite_migrations[] = {
      * certificate (src/merchant/merchant.c, merchant_keys_cmd); 0: never. */
     "ALTER TABLE merchants ADD COLUMN apiv3_key_reset_at_ms INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE merchants ADD COLUMN certificate_replaced_at_ms INTEGER NOT NULL DEFAULT 0;",
+    /* 35: a user's notices (src/wallet/notice.c): what became of their
+     * money after they were answered, written in the command that did it;
+     * read newest first by user, and how far each user has read them. */
+    "CREATE TABLE notices ("
+    "  seq INTEGER PRIMARY KEY,"
+    "  id TEXT NOT NULL,"
+    "  user_id TEXT NOT NULL,"
+    "  type INTEGER NOT NULL,"
+    "  ref TEXT NOT NULL,"
+    "  currency TEXT NOT NULL,"
+    "  amount_minor INTEGER NOT NULL,"
+    "  failure_code TEXT NOT NULL,"
+    "  created_at_ms INTEGER NOT NULL"
+    ");"
+    "CREATE INDEX notices_user ON notices(user_id, seq);"
+    "CREATE TABLE notice_reads ("
+    "  user_id TEXT PRIMARY KEY,"
+    "  read_seq INTEGER NOT NULL"
+    ") WITHOUT ROWID;",
 };
 
 const size_t store_sqlite_migration_count =

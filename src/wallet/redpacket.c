@@ -25,6 +25,7 @@
 #include "base/text.h"
 #include "wallet/bills.h"
 #include "wallet/limits.h"
+#include "wallet/notice.h"
 #include "wallet/redpacket.h"
 #include "wallet/transfer.h"
 
@@ -871,6 +872,10 @@ static enum qb_error S_expire_run(struct ledger_txn *txn, struct ledger_cmd *cmd
     QB_ASSERT(p->claimed_minor + p->refunded_minor == p->total_minor);
     if (S_packet_update(txn, p) != QB_OK)
         return QB_E_STORAGE;
+    err = wallet_txn_notice_add(txn, env->rand, sender.id, WALLET_NOTICE_RED_PACKET_REFUNDED, p->id,
+                                p->currency, remaining, "");
+    if (err != QB_OK)
+        return err;
     c->outcome = QB_OK;
     return QB_OK;
 }

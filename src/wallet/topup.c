@@ -24,6 +24,7 @@
 #include "base/log.h"
 #include "identity/identity.h"
 #include "wallet/limits.h"
+#include "wallet/notice.h"
 #include "wallet/topup.h"
 
 bool wallet_withdrawal_fee(const struct domain_settings *settings, int64_t amount_minor,
@@ -428,6 +429,13 @@ static enum qb_error finish_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
     if (p->status != WALLET_PROCESSING)
         p->updated_at_ms = now_ms;
     err = wallet_txn_payment_update(txn, p);
+    if (err == QB_OK && c->by_worker && p->status != WALLET_PROCESSING) {
+        bool topup = p->kind == WALLET_TOPUP, ok = p->status == WALLET_SUCCESS;
+        enum wallet_notice_type type =
+            topup ? (ok ? WALLET_NOTICE_TOPUP_SUCCEEDED : WALLET_NOTICE_TOPUP_FAILED)
+                  : (ok ? WALLET_NOTICE_WITHDRAWAL_SUCCEEDED : WALLET_NOTICE_WITHDRAWAL_FAILED);
+        err = wallet_txn_notice_payment(txn, env->rand, p->user_id, type, p);
+    }
     if (err == QB_OK && p->status != WALLET_PROCESSING)
         log_event(LOG_INFO, "wallet.payment.finished", "payment_id=%s type=%s status=%s failure=%s",
                   p->id, wallet_payment_kind_name(p->kind), wallet_payment_status_name(p->status),

@@ -139,6 +139,9 @@ struct wallet_finish_cmd {
     const struct domain_env *env;
     char payment_id[ID_TEXT_SIZE_MAX];
     struct wallet_bank_answer answer;
+    /* Set by the worker: the payment's user was answered PROCESSING, and
+     * is told how it ended by a notice (notice.h). */
+    bool by_worker;
     /* Out, when the ledger result is QB_OK: the payment as it is now. */
     struct wallet_payment payment;
 };

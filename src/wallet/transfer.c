@@ -19,6 +19,7 @@
 #include "base/money.h"
 #include "base/ratelimit.h"
 #include "wallet/limits.h"
+#include "wallet/notice.h"
 #include "wallet/topup.h"
 #include "wallet/transfer.h"
 
@@ -368,16 +369,24 @@ static enum qb_error S_release(struct ledger_txn *txn, struct wallet_payment *p,
     return QB_OK;
 }
 
-/* Writes p's new state, at now_ms, and logs it. */
-static enum qb_error S_transfer_settle(struct ledger_txn *txn, struct wallet_payment *p)
+/* Writes p's new state, at now_ms, logs it and tells the payer by a
+ * notice, unless they cancelled it themselves. */
+static enum qb_error S_transfer_settle(struct ledger_txn *txn, const struct domain_env *env,
+                                       struct wallet_payment *p)
 {
     p->updated_at_ms = ledger_txn_now_ms(txn);
     p->next_check_at_ms = 0;
     enum qb_error err = wallet_txn_payment_update(txn, p);
-    if (err == QB_OK)
-        log_event(LOG_INFO, "wallet.transfer.settled", "payment_id=%s status=%s failure=%s", p->id,
-                  wallet_payment_status_name(p->status), p->failure_code);
-    return err;
+    if (err != QB_OK)
+        return err;
+    log_event(LOG_INFO, "wallet.transfer.settled", "payment_id=%s status=%s failure=%s", p->id,
+              wallet_payment_status_name(p->status), p->failure_code);
+    if (p->status == WALLET_SUCCESS)
+        return wallet_txn_notice_payment(txn, env->rand, p->user_id, WALLET_NOTICE_TRANSFER_ARRIVED,
+                                         p);
+    if (strcmp(p->failure_code, error_api_code(QB_E_TRANSFER_CANCELLED)) == 0)
+        return QB_OK;
+    return wallet_txn_notice_payment(txn, env->rand, p->user_id, WALLET_NOTICE_TRANSFER_FAILED, p);
 }
 
 static enum qb_error S_cancel_refuse(struct wallet_transfer_cancel_cmd *c, enum qb_error err,
@@ -419,7 +428,7 @@ static enum qb_error S_cancel_run(struct ledger_txn *txn, struct ledger_cmd *cmd
     if (p->status == WALLET_PROCESSING) {
         err = S_release(txn, p, c->by_operator ? QB_E_TRANSFER_STOPPED : QB_E_TRANSFER_CANCELLED);
         if (err == QB_OK)
-            err = S_transfer_settle(txn, p);
+            err = S_transfer_settle(txn, env, p);
         if (err != QB_OK)
             return err;
     }
@@ -487,7 +496,7 @@ static enum qb_error S_arrive_run(struct ledger_txn *txn, struct ledger_cmd *cmd
     }
     if (err != QB_OK)
         return err;
-    return S_transfer_settle(txn, p);
+    return S_transfer_settle(txn, c->env, p);
 }
 
 void wallet_transfer_arrive_cmd_init(struct wallet_transfer_arrive_cmd *c,
@@ -661,6 +670,9 @@ static enum qb_error S_return_run(struct ledger_txn *txn, struct ledger_cmd *cmd
                   " VALUES ($1, $2, $3)",
                   link, 3) != QB_OK)
         return QB_E_STORAGE;
+    err = wallet_txn_notice_payment(txn, env->rand, payer.id, WALLET_NOTICE_TRANSFER_RETURNED, p);
+    if (err != QB_OK)
+        return err;
     return S_answer(&c->cmd, &c->outcome, 201, p, t.id, payer.display_name);
 }
 

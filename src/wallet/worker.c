@@ -146,6 +146,7 @@ static bool worker_resolve(const struct domain_env *env, struct store_pool *pool
     wallet_bank_call(env, pool, &p, true, &answer);
     struct wallet_finish_cmd c;
     wallet_finish_cmd_init(&c, env, id, &answer);
+    c.by_worker = true;
     err = ledger_execute(env->ledger, &c.cmd);
     return worker_done(&c.cmd, err, id);
 }

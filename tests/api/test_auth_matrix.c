@@ -154,6 +154,10 @@ static const struct matrix_row S_matrix[] = {
     {"GET", "/v1/me/transactions", ID_NONE, SETUP_NONE, NULL, USER_ROUTE(200, 200)},
     {"GET", "/v1/me/transactions.csv", ID_NONE, SETUP_NONE, NULL, USER_ROUTE(200, 200)},
     {"GET", "/v1/me/statements/{month}", ID_MONTH, SETUP_NONE, NULL, USER_ROUTE(200, 200)},
+    /* Notices too; marking them read moves no money: a frozen user may. */
+    {"GET", "/v1/me/notices", ID_NONE, SETUP_NONE, NULL, USER_ROUTE(200, 200)},
+    {"GET", "/v1/me/notices/unread", ID_NONE, SETUP_NONE, NULL, USER_ROUTE(200, 200)},
+    {"POST", "/v1/me/notices/read", ID_NONE, SETUP_NONE, "{}", USER_ROUTE(400, 400)},
     {"POST", "/v1/transfers", ID_NONE, SETUP_NONE, "{}", USER_ROUTE(400, 400)},
     /* Nobody's transfer: the same 404 as another user's (test_transfers.c reads real ones). */
     {"GET", "/v1/transfers/{id}", ID_NO_TRANSFER, SETUP_NONE, NULL, USER_ROUTE(404, 404)},

@@ -558,6 +558,126 @@ static int64_t S_now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* GET path as u: 200, its body. */
+static json_t *S_get(const struct api_user *u, const char *path)
+{
+    struct client_response res;
+    long status = api_call(&S_client, "GET", path, u->token, NULL, &res);
+    json_t *body = api_json(&res);
+    client_response_release(&res);
+    if (status != 200 || body == NULL)
+        TEST_FAIL_("GET %s: %ld", path, status);
+    return body;
+}
+
+/* POST /v1/me/notices/read as u with body: the status, and the unread count of a 200 (else -1). */
+static long S_notices_mark(const struct api_user *u, const char *body, long long *unread,
+                           char code[40])
+{
+    struct client_response res;
+    long status = api_call(&S_client, "POST", "/v1/me/notices/read", u->token, body, &res);
+    *unread = status == 200 ? api_json_int(&res, "unread", -1) : -1;
+    snprintf(code, 40, "%s", status == 200 ? "" : api_error_code(&res));
+    client_response_release(&res);
+    return status;
+}
+
+static long long S_unread(const struct api_user *u)
+{
+    json_t *body = S_get(u, "/v1/me/notices/unread");
+    long long unread = json_integer_value(json_object_get(body, "unread"));
+    json_decref(body);
+    return unread;
+}
+
+/* The notices the worker wrote for the payments ids, one each, of the types named, read two at
+ * a time; then marked read: up to one of them, and then up to the newest. Nobody else sees
+ * them. */
+static void S_notices_check(const struct api_user *u, char ids[4][API_ID_SIZE_MAX],
+                            const char *const types[4], const long long amounts[4],
+                            const char *const failures[4])
+{
+    ASSERT_EQ_INT(S_unread(u), 4);
+    json_t *first = S_get(u, "/v1/me/notices?limit=2");
+    const char *next = json_string_value(json_object_get(first, "next_cursor"));
+    ASSERT(next != NULL);
+    char path[256];
+    snprintf(path, sizeof path, "/v1/me/notices?limit=2&cursor=%s", next);
+    json_t *second = S_get(u, path);
+    ASSERT(json_is_null(json_object_get(second, "next_cursor")));
+    json_t *all = json_array();
+    json_array_extend(all, json_object_get(first, "items"));
+    json_array_extend(all, json_object_get(second, "items"));
+    json_decref(first);
+    json_decref(second);
+    ASSERT_EQ_INT((long long)json_array_size(all), 4); /* the top-up answered at once: none */
+    bool seen[4] = {false, false, false, false};
+    size_t i;
+    json_t *n;
+    json_array_foreach(all, i, n)
+    {
+        const char *payment = json_string_value(json_object_get(n, "payment_id"));
+        ASSERT(payment != NULL);
+        size_t k = 0;
+        while (k < 4 && strcmp(ids[k], payment) != 0)
+            k++;
+        ASSERT(k < 4 && !seen[k]);
+        seen[k] = true;
+        ASSERT_EQ_STR(json_string_value(json_object_get(n, "type")), types[k]);
+        ASSERT_EQ_INT(json_integer_value(json_object_get(n, "amount")), amounts[k]);
+        ASSERT_EQ_STR(json_string_value(json_object_get(n, "currency")), "CNY");
+        const char *failure = json_string_value(json_object_get(n, "failure_code"));
+        ASSERT_EQ_STR(failure != NULL ? failure : "", failures[k]);
+        ASSERT(json_is_false(json_object_get(n, "read")));
+        ASSERT(strncmp(json_string_value(json_object_get(n, "id")), "n_", 2) == 0);
+        ASSERT(json_is_string(json_object_get(n, "created_at")));
+    }
+    char older[API_ID_SIZE_MAX], newest[API_ID_SIZE_MAX];
+    snprintf(newest, sizeof newest, "%s",
+             json_string_value(json_object_get(json_array_get(all, 0), "id")));
+    snprintf(older, sizeof older, "%s",
+             json_string_value(json_object_get(json_array_get(all, 2), "id")));
+    json_decref(all);
+
+    /* Someone else's notice, or no notice, is not found, and marks nothing. */
+    struct api_user other;
+    S_user(&other);
+    long long unread;
+    char code[40], body[128];
+    snprintf(body, sizeof body, "{\"up_to\":\"%s\"}", newest);
+    ASSERT_EQ_INT(S_notices_mark(&other, body, &unread, code), 404);
+    ASSERT_EQ_STR(code, "NOT_FOUND");
+    ASSERT_EQ_INT(S_notices_mark(u, "{\"up_to\":\"n_0\"}", &unread, code), 404);
+    ASSERT_EQ_INT(S_notices_mark(u, "{\"up_to\":7}", &unread, code), 400);
+    ASSERT_EQ_STR(code, "PARAM_ERROR");
+    json_t *theirs = S_get(&other, "/v1/me/notices");
+    ASSERT_EQ_INT((long long)json_array_size(json_object_get(theirs, "items")), 0);
+    json_decref(theirs);
+    ASSERT_EQ_INT(S_unread(&other), 0);
+    ASSERT_EQ_INT(S_unread(u), 4);
+
+    /* Read up to the third newest: the two newer stay unread; marking an older one changes
+     * nothing; then all. */
+    snprintf(body, sizeof body, "{\"up_to\":\"%s\"}", older);
+    ASSERT_EQ_INT(S_notices_mark(u, body, &unread, code), 200);
+    ASSERT_EQ_INT(unread, 2);
+    json_t *page = S_get(u, "/v1/me/notices");
+    json_t *items = json_object_get(page, "items");
+    for (size_t k = 0; k < 4; k++)
+        ASSERT(json_is_boolean(json_object_get(json_array_get(items, k), "read")) &&
+               json_is_true(json_object_get(json_array_get(items, k), "read")) == (k >= 2));
+    json_decref(page);
+    ASSERT_EQ_INT(S_notices_mark(u, "{}", &unread, code), 400);
+    ASSERT_EQ_INT(S_unread(u), 2);
+    snprintf(body, sizeof body, "{\"up_to\":\"%s\"}", newest);
+    ASSERT_EQ_INT(S_notices_mark(u, body, &unread, code), 200);
+    ASSERT_EQ_INT(unread, 0);
+    snprintf(body, sizeof body, "{\"up_to\":\"%s\"}", older);
+    ASSERT_EQ_INT(S_notices_mark(u, body, &unread, code), 200);
+    ASSERT_EQ_INT(unread, 0);
+    ASSERT_EQ_INT(S_unread(u), 0);
+}
+
 TEST(slow_banks_are_resolved_by_the_worker)
 {
     // The bank confirms a withdrawal 3 s later, fails another 3 s later, and two top-ups time
@@ -634,6 +754,12 @@ TEST(slow_banks_are_resolved_by_the_worker)
     ASSERT_EQ_INT(available, 100000 - 20020 + 7000);
     ASSERT_EQ_INT(api_call(&S_client, "DELETE", card_path, u.token, NULL, &res), 204);
     client_response_release(&res);
+    /* Each of them, answered PROCESSING, ended without the user: each is a notice. */
+    static const char *const types[4] = {"withdrawal_succeeded", "withdrawal_failed",
+                                         "topup_succeeded", "topup_failed"};
+    static const char *const failures[4] = {"", "CARD_DECLINED", "", "BANK_UNAVAILABLE"};
+    const long long amounts[4] = {20000, 30000, 7000, 9000};
+    S_notices_check(&u, ids, types, amounts, failures);
 }
 
 /* The items of every page of GET /admin/payments?status=PROCESSING, limit

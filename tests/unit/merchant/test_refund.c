@@ -139,6 +139,14 @@ TEST(partial_and_repeated_refunds_move_money_up_to_the_total)
     ASSERT_EQ_INT(S_count(&f, "SELECT COUNT(*) FROM notifications"
                               " WHERE event_type = 'REFUND.SUCCESS' AND original_type = 'refund'"),
                   3);
+    /* The payer is told of each refund, of its payment; the refused ones told nothing. */
+    char notices[512], want[512];
+    wx_notices(f.wx, f.payer.id, notices, sizeof notices);
+    ASSERT_EQ_INT(S_count(&f, "SELECT COUNT(*) FROM notices"), 3);
+    snprintf(want, sizeof want, "order_refunded %s 5000; order_refunded p_", r.payment_id);
+    ASSERT(strncmp(notices, want, strlen(want)) == 0);
+    ASSERT(strstr(notices, " 7000; order_refunded p_") != NULL);
+    ASSERT(strcmp(notices + strlen(notices) - 4, " 345") == 0);
     wx_free(f.wx);
 }
 

@@ -502,6 +502,11 @@ TEST(expiry_returns_the_rest_once_and_closes_the_packet_to_claims)
     ASSERT_EQ_INT(redpacket_worker_pass(&wx->env, pool, &refunded), QB_OK);
     ASSERT_EQ_INT(refunded, 0);
     ASSERT_EQ_INT(S_expire(wx, p.id, NULL), QB_E_CONFLICT);
+    /* The sender is told once of the rest coming back; the claimer of nothing. */
+    char notices[256], want[256];
+    snprintf(want, sizeof want, "red_packet_refunded %s %" PRId64, p.id, 1000 - share);
+    ASSERT_EQ_STR(wx_notices(wx, a.id, notices, sizeof notices), want);
+    ASSERT_EQ_STR(wx_notices(wx, b.id, notices, sizeof notices), "");
     late = S_claim(wx, p.id, &c);
     S_EXPECT_REFUSAL(late, QB_E_RED_PACKET_EXPIRED, 409);
     ASSERT_EQ_INT(wx_balance(wx, a.account_id), 5000 - share);

@@ -93,6 +93,8 @@ TEST(a_delayed_transfer_is_held_then_arrives)
     wx_clock_to(wx, p.arrives_at_ms - 1);
     ASSERT_EQ_INT(wx_arrive(wx, id).status, WALLET_PROCESSING);
     ASSERT_EQ_INT(wx_balance(wx, b.account_id), 0);
+    char notices[512], want[512];
+    ASSERT_EQ_STR(wx_notices(wx, a.id, notices, sizeof notices), "");
 
     wx_clock_to(wx, p.arrives_at_ms);
     p = wx_arrive(wx, id);
@@ -108,13 +110,22 @@ TEST(a_delayed_transfer_is_held_then_arrives)
     ASSERT_EQ_INT(S_day_used(wx, &a), 1000);
     ASSERT_EQ_INT(wallet_payment_get(wx->reader, id, b.id, &p), QB_OK);
 
-    /* Arriving again moves nothing. */
+    /* Arriving again moves nothing, and tells nobody again. The payer is
+     * told it arrived; the payee, as of any money received, by the bills. */
     ASSERT_EQ_INT(wx_arrive(wx, id).status, WALLET_SUCCESS);
     ASSERT_EQ_INT(wx_balance(wx, b.account_id), 1000);
+    snprintf(want, sizeof want, "transfer_arrived %s 1000", id);
+    ASSERT_EQ_STR(wx_notices(wx, a.id, notices, sizeof notices), want);
+    ASSERT_EQ_STR(wx_notices(wx, b.id, notices, sizeof notices), "");
 
+    /* Sent back: the payer is told, of the return's payment. */
     r = wx_return(wx, &b, id, NULL);
     ASSERT_EQ_INT(r.outcome, QB_OK);
     ASSERT_EQ_INT(wx_balance(wx, a.account_id), 10000);
+    snprintf(want, sizeof want, "transfer_arrived %s 1000; transfer_returned %s 1000", id,
+             r.payment.id);
+    ASSERT_EQ_STR(wx_notices(wx, a.id, notices, sizeof notices), want);
+    ASSERT_EQ_STR(wx_notices(wx, b.id, notices, sizeof notices), "");
     wx_free(wx);
 }
 
@@ -269,6 +280,12 @@ TEST(an_operator_stops_a_transfer_of_any_payer_before_arrival)
     k = wx_cancel(wx, NULL, "p_0000000000000000000000000a");
     WX_EXPECT_REFUSAL(k, QB_E_NOT_FOUND, 404);
     ASSERT_EQ_INT(wx_balance(wx, b.account_id), 100);
+    /* The payer is told of the operator's stop, once; not of their own
+     * cancel, nor of what they were answered at once. */
+    char notices[512], want[512];
+    snprintf(want, sizeof want, "transfer_failed %s 1500 TRANSFER_STOPPED", t.payment.id);
+    ASSERT_EQ_STR(wx_notices(wx, a.id, notices, sizeof notices), want);
+    ASSERT_EQ_STR(wx_notices(wx, b.id, notices, sizeof notices), "");
     struct ledger_verify_report report;
     int64_t packets = 0;
     ASSERT_EQ_INT(wallet_verify(wx->reader, &report, &packets, NULL, NULL), QB_OK);
@@ -315,6 +332,15 @@ TEST(arrival_waits_for_a_frozen_payer_and_skips_a_payee_who_cannot_take_it)
     ASSERT_EQ_INT(wx_balance(wx, c.account_id), 0);
     ASSERT_EQ_INT(S_view(wx, a.account_id).available_minor, 9000);
     ASSERT_EQ_INT(S_view(wx, a.account_id).held_minor, 0);
+    /* A wait tells nobody; each end, the payer. */
+    char notices[512], want[512];
+    snprintf(want, sizeof want,
+             "transfer_arrived %s 1000; transfer_failed %s 2000 PAYEE_UNAVAILABLE; "
+             "transfer_failed %s 3000 PAYEE_UNAVAILABLE",
+             t1.payment.id, t2.payment.id, t3.payment.id);
+    ASSERT_EQ_STR(wx_notices(wx, a.id, notices, sizeof notices), want);
+    ASSERT_EQ_STR(wx_notices(wx, b.id, notices, sizeof notices), "");
+    ASSERT_EQ_STR(wx_notices(wx, c.id, notices, sizeof notices), "");
     wx_free(wx);
 }
 

@@ -24,9 +24,10 @@
 
 #include "base/money.h"
 #include "identity/identity.h"
-#include "wallet/limits.h"
-#include "wallet/transfer.h"
 #include "test.h"
+#include "wallet/limits.h"
+#include "wallet/notice.h"
+#include "wallet/transfer.h"
 
 #define WX_START_MS INT64_C(1790000000000) /* 2026-09-21 22:13:20 +08:00 */
 #define WX_HOUR_MS INT64_C(3600000)
@@ -109,6 +110,23 @@ static inline int64_t wx_balance(struct wx *wx, int64_t account_id)
     struct ledger_account_view v;
     ASSERT_EQ_INT(ledger_account_view(wx->ledger, account_id, &v), QB_OK);
     return v.balance_minor;
+}
+
+/* user_id's notices, oldest first, as "type ref amount failure_code" lines joined by "; " into out:
+ * what a test compares whole. */
+static inline const char *wx_notices(struct wx *wx, const char *user_id, char *out, size_t size)
+{
+    struct wallet_notice n[16];
+    size_t count = 0;
+    ASSERT_EQ_INT(wallet_notices(wx->reader, user_id, 0, n, 16, &count), QB_OK);
+    size_t used = 0;
+    out[0] = '\0';
+    for (size_t i = count; i-- > 0 && used < size;)
+        used += (size_t)snprintf(out + used, size - used, "%s%s %s %" PRId64 "%s%s",
+                                 used > 0 ? "; " : "", wallet_notice_type_name(n[i].type), n[i].ref,
+                                 n[i].amount_minor, n[i].failure_code[0] != '\0' ? " " : "",
+                                 n[i].failure_code);
+    return out;
 }
 
 /* --- lifetime -------------------------------------------------------------------- */
