@@ -374,3 +374,68 @@ int cli_run_statement(struct cli *cli, const struct cli_args *args)
     cli_response_release(&res);
     return rc;
 }
+
+/* --- notices ------------------------------------------------------------------------ */
+
+/* What a notice's type means, in words. */
+static const char *S_notice_text(const char *type)
+{
+    static const char *const texts[][2] = {
+        {"topup_succeeded", "top-up went through"},
+        {"topup_failed", "top-up failed"},
+        {"withdrawal_succeeded", "withdrawal paid to the card"},
+        {"withdrawal_failed", "withdrawal failed, money back"},
+        {"transfer_arrived", "delayed transfer arrived"},
+        {"transfer_failed", "delayed transfer failed, money back"},
+        {"transfer_returned", "transfer sent back to you"},
+        {"order_refunded", "refund from a merchant"},
+        {"red_packet_refunded", "red packet's unclaimed rest back"},
+    };
+    for (size_t i = 0; i < QB_ARRAY_COUNT(texts); i++)
+        if (strcmp(texts[i][0], type) == 0)
+            return texts[i][1];
+    return type;
+}
+
+static void S_notice_row(struct cli_table *table, const json_t *notice)
+{
+    char amount[S_AMOUNT_TEXT_SIZE];
+    cli_money_amount_text(json_integer_value(json_object_get(notice, "amount")),
+                          cli_json_str(notice, "currency"), amount, sizeof amount);
+    const char *about = cli_json_str(notice, "payment_id");
+    const char *row[] = {json_is_true(json_object_get(notice, "read")) ? "" : "*",
+                         cli_json_str(notice, "created_at"),
+                         S_notice_text(cli_json_str(notice, "type")),
+                         amount,
+                         cli_json_str(notice, "failure_code"),
+                         about[0] != '\0' ? about : cli_json_str(notice, "red_packet_id")};
+    cli_table_add(table, row);
+}
+
+int cli_run_notices(struct cli *cli, const struct cli_args *args)
+{
+    static const char *const headers[] = {"NEW", "WHEN", "WHAT", "AMOUNT", "WHY", "ABOUT"};
+    char path[S_PATH_SIZE_MAX] = "/v1/me/notices";
+    int rc = cli_page_path(cli, args, path, sizeof path);
+    if (rc != CLI_EXIT_OK)
+        return rc;
+    struct cli_response res;
+    rc = cli_call(cli, "GET", path, CLI_AUTH_USER, NULL, &res);
+    if (rc == CLI_EXIT_OK)
+        cli_page_print(cli, &res, headers, QB_ARRAY_COUNT(headers), S_notice_row, "no notices");
+    /* Read up to the newest shown: one written since stays unread. */
+    const json_t *newest = json_array_get(json_object_get(res.json, "items"), 0);
+    if (rc == CLI_EXIT_OK && cli_arg(cli, args, "mark-read") != NULL && newest != NULL) {
+        json_t *body = json_object();
+        json_object_set(body, "up_to", json_object_get(newest, "id"));
+        struct cli_response marked;
+        rc = cli_call(cli, "POST", "/v1/me/notices/read", CLI_AUTH_USER, body, &marked);
+        if (rc == CLI_EXIT_OK && !cli->json)
+            printf("marked read; %lld unread\n",
+                   (long long)json_integer_value(json_object_get(marked.json, "unread")));
+        cli_response_release(&marked);
+        json_decref(body);
+    }
+    cli_response_release(&res);
+    return rc;
+}

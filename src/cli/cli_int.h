@@ -10,7 +10,7 @@
  *   prompt.c    secrets from a terminal without echo, or from stdin
  *   user.c      the wallet holder's commands
  *   money.c     cards, top-ups, withdrawals, transfers, limits
- *   bills.c     bills (list and CSV) and monthly statements
+ *   bills.c     bills (list and CSV), monthly statements and notices
  *   redpacket.c red packets: send, grab, show, verify the split
  *   admin.c     the operator's commands
  *   qr.c        receive codes, scanning and paying QR codes (docs/qr.md)
@@ -364,6 +364,7 @@ int cli_run_cancel_transfer(struct cli *cli, const struct cli_args *args);
 int cli_run_limits(struct cli *cli, const struct cli_args *args);
 int cli_run_limits_set(struct cli *cli, const struct cli_args *args);
 int cli_run_bills(struct cli *cli, const struct cli_args *args);
+int cli_run_notices(struct cli *cli, const struct cli_args *args);
 int cli_run_admin_verify(struct cli *cli, const struct cli_args *args);
 int cli_run_admin_security_events(struct cli *cli, const struct cli_args *args);
 int cli_run_admin_user(struct cli *cli, const struct cli_args *args);
@@ -477,6 +478,10 @@ int cli_security_events_show(struct cli *cli, const char *path, enum cli_auth au
 int cli_page_show(struct cli *cli, const char *path, enum cli_auth auth, const char *const *headers,
                   size_t column_count, void (*row)(struct cli_table *table, const json_t *item),
                   const char *empty);
+/* The same for a page already read into res. */
+void cli_page_print(struct cli *cli, const struct cli_response *res, const char *const *headers,
+                    size_t column_count, void (*row)(struct cli_table *table, const json_t *item),
+                    const char *empty);
 /* Prints a JSON value built by the CLI on stdout and releases it. */
 void cli_print_json(json_t *value);
 

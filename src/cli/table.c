@@ -573,6 +573,18 @@ static const struct cli_command S_commands[] = {
      "hold fewer lines than --limit when the filter is narrow: follow the cursor.",
      {S_BILL_OPTION_LIST},
      cli_run_bills},
+    {"notices",
+     "",
+     0,
+     0,
+     "list notices: what became of your money after you were answered",
+     "Newest first, unread ones marked *: a top-up or withdrawal the bank settled later, a "
+     "delayed transfer that arrived or failed, a transfer sent back to you, a merchant's "
+     "refund, a red packet's unclaimed rest back. ABOUT is the payment (`qianbao payment "
+     "show ID`) or the red packet. With --mark-read the page's notices and every older one "
+     "become read; one that came after the page stays unread.",
+     {S_LIMIT, S_CURSOR, {"mark-read", NULL, false, NULL, "mark the notices shown read"}},
+     cli_run_notices},
     {"statement",
      "YYYY-MM|YYYY",
      1,

@@ -105,28 +105,36 @@ void cli_next_page_hint(struct cli *cli, const json_t *page)
     cli_hint(cli, "more rows: run `qianbao %s%s --cursor %s`", cli->command->name, line, clean);
 }
 
+void cli_page_print(struct cli *cli, const struct cli_response *res, const char *const *headers,
+                    size_t column_count, void (*row)(struct cli_table *table, const json_t *item),
+                    const char *empty)
+{
+    if (cli->json) {
+        cli_print_body(res);
+        return;
+    }
+    const json_t *items = json_object_get(res->json, "items");
+    struct cli_table table;
+    cli_table_init(&table, headers, column_count);
+    size_t index;
+    const json_t *item;
+    json_array_foreach(items, index, item) row(&table, item);
+    if (json_array_size(items) == 0 && empty != NULL)
+        printf("%s\n", empty);
+    else
+        cli_table_print(cli, &table);
+    cli_table_release(&table);
+    cli_next_page_hint(cli, res->json);
+}
+
 int cli_page_show(struct cli *cli, const char *path, enum cli_auth auth, const char *const *headers,
                   size_t column_count, void (*row)(struct cli_table *table, const json_t *item),
                   const char *empty)
 {
     struct cli_response res;
     int rc = cli_call(cli, "GET", path, auth, NULL, &res);
-    if (rc == CLI_EXIT_OK && cli->json) {
-        cli_print_body(&res);
-    } else if (rc == CLI_EXIT_OK) {
-        const json_t *items = json_object_get(res.json, "items");
-        struct cli_table table;
-        cli_table_init(&table, headers, column_count);
-        size_t index;
-        const json_t *item;
-        json_array_foreach(items, index, item) row(&table, item);
-        if (json_array_size(items) == 0 && empty != NULL)
-            printf("%s\n", empty);
-        else
-            cli_table_print(cli, &table);
-        cli_table_release(&table);
-        cli_next_page_hint(cli, res.json);
-    }
+    if (rc == CLI_EXIT_OK)
+        cli_page_print(cli, &res, headers, column_count, row, empty);
     cli_response_release(&res);
     return rc;
 }

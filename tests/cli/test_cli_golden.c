@@ -953,6 +953,15 @@ TEST(topups_and_withdrawals)
     S_case("payment-show-unknown", NULL, "payment", "show", "p_00000000000000000000000000",
            NULL);
     S_case("balance-after-topups", NULL, "balance", NULL);
+    // The withdrawal to the slow card settles 3 s after it was made; wait for it so that the
+    // notices and bills below are the same on every run.
+    for (int i = 0; i < 30; i++) {
+        S_case(NULL, NULL, "payment", "show", S_withdrawal_slow, "--json", NULL);
+        if (strstr(S_last.out, "\"PROCESSING\"") == NULL)
+            break;
+        S_sleep_ms(500);
+    }
+    ASSERT(strstr(S_last.out, "\"SUCCESS\"") != NULL);
     S_END();
 }
 
@@ -1191,15 +1200,13 @@ TEST(payment_codes)
 TEST(bills_and_statement)
 {
     S_BEGIN();
-    // The withdrawal to the slow card settles 3 s after it was made; wait for it so that the
-    // bills below are the same on every run.
-    for (int i = 0; i < 30; i++) {
-        S_case(NULL, NULL, "payment", "show", S_withdrawal_slow, "--json", NULL);
-        if (strstr(S_last.out, "\"PROCESSING\"") == NULL)
-            break;
-        S_sleep_ms(500);
-    }
-    ASSERT(strstr(S_last.out, "\"SUCCESS\"") != NULL);
+    // The slow top-up and withdrawal the worker settled, and the transfer sent back: notices.
+    S_case("notices", NULL, "notices", NULL);
+    S_case("notices-json", NULL, "notices", "--limit", "1", "--json", NULL);
+    S_case("notices-bad-limit", NULL, "notices", "--limit", "0", NULL);
+    S_case("notices-mark-read", NULL, "notices", "--limit", "2", "--mark-read", NULL);
+    S_case("notices-read", NULL, "notices", NULL);
+    S_case("notices-none", NULL, "--profile", "b", "notices", "--mark-read", NULL);
     S_case("bills", NULL, "bills", NULL);
     S_case("bills-json", NULL, "bills", "--limit", "3", "--json", NULL);
     S_case("bills-transfers-out", NULL, "bills", "--type", "transfer", "--direction", "out",
