@@ -402,11 +402,14 @@ static void S_notice_row(struct cli_table *table, const json_t *notice)
     char amount[S_AMOUNT_TEXT_SIZE];
     cli_money_amount_text(json_integer_value(json_object_get(notice, "amount")),
                           cli_json_str(notice, "currency"), amount, sizeof amount);
+    char with[256];
+    S_counterparty_text(json_object_get(notice, "counterparty"), false, with, sizeof with);
     const char *about = cli_json_str(notice, "payment_id");
     const char *row[] = {json_is_true(json_object_get(notice, "read")) ? "" : "*",
                          cli_json_str(notice, "created_at"),
                          S_notice_text(cli_json_str(notice, "type")),
                          amount,
+                         with,
                          cli_json_str(notice, "failure_code"),
                          about[0] != '\0' ? about : cli_json_str(notice, "red_packet_id")};
     cli_table_add(table, row);
@@ -414,7 +417,7 @@ static void S_notice_row(struct cli_table *table, const json_t *notice)
 
 int cli_run_notices(struct cli *cli, const struct cli_args *args)
 {
-    static const char *const headers[] = {"NEW", "WHEN", "WHAT", "AMOUNT", "WHY", "ABOUT"};
+    static const char *const headers[] = {"NEW", "WHEN", "WHAT", "AMOUNT", "WITH", "WHY", "ABOUT"};
     char path[S_PATH_SIZE_MAX] = "/v1/me/notices";
     int rc = cli_page_path(cli, args, path, sizeof path);
     if (rc != CLI_EXIT_OK)

@@ -178,7 +178,7 @@ static bool S_query(struct http_request *req, bool csv, struct bills_query *q)
     return true;
 }
 
-static json_t *S_party_json(const struct bills_counterparty *cp)
+json_t *http_bills_party_json(const struct bills_counterparty *cp)
 {
     switch (cp->kind) {
     case BILLS_PARTY_USER:
@@ -200,7 +200,7 @@ static json_t *S_line_json(const struct bills_line *l)
         "{s:s, s:s, s:s, s:I, s:I, s:s, s:o, s:s, s:s, s:o, s:o, s:o, s:I, s:o}", "id", l->id,
         "type", bills_type_name(l->type), "direction", l->direction == BILLS_IN ? "in" : "out",
         "amount", (json_int_t)l->amount_minor, "fee", (json_int_t)l->fee_minor, "currency",
-        l->currency->code, "counterparty", S_party_json(&l->counterparty), "memo", l->memo,
+        l->currency->code, "counterparty", http_bills_party_json(&l->counterparty), "memo", l->memo,
         "status", wallet_payment_status_name(l->status), "failure_code",
         l->failure_code[0] != '\0' ? json_string(l->failure_code) : json_null(), "created_at",
         http_time_json(l->created_at_ms), "updated_at", http_time_json(l->updated_at_ms),
@@ -477,11 +477,10 @@ static json_t *S_statement_json(const char *month_text, const struct bills_state
     json_t *parties = json_array();
     for (size_t i = 0; parties != NULL && i < s->top_count; i++) {
         const struct bills_party_sums *p = &s->top[i];
-        json_t *item = json_pack("{s:o, s:s, s:I, s:I, s:I}", "counterparty",
-                                 S_party_json(&p->counterparty), "currency", cur, "income",
-                                 (json_int_t)p->sums.income_minor, "expense",
-                                 (json_int_t)p->sums.expense_minor, "count",
-                                 (json_int_t)p->sums.count);
+        json_t *item = json_pack(
+            "{s:o, s:s, s:I, s:I, s:I}", "counterparty", http_bills_party_json(&p->counterparty),
+            "currency", cur, "income", (json_int_t)p->sums.income_minor, "expense",
+            (json_int_t)p->sums.expense_minor, "count", (json_int_t)p->sums.count);
         if (item == NULL || json_array_append_new(parties, item) != 0) {
             json_decref(parties);
             parties = NULL;

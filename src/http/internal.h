@@ -494,6 +494,10 @@ void http_array_add(json_t **array, json_t *item);
 void http_reply_page(struct http_request *req, json_t *items, int64_t next, enum qb_error err);
 /* at_ms as RFC 3339 in UTC+8, as a JSON string; JSON null for 0. */
 json_t *http_time_json(int64_t at_ms);
+struct bills_counterparty; /* wallet/bills.h */
+/* A bill's counterparty as the API shows it ({type, id, name} or a card's
+ * {type, id, bank, last4}; JSON null for none), in bill_routes.c. */
+json_t *http_bills_party_json(const struct bills_counterparty *cp);
 /* A user as the API shows it: id, phone, display_name, kyc_level, status,
  * payment_password_set, created_at, and id_number_last4 when asked. */
 json_t *http_user_json(const struct identity_user *user, bool with_id_number_last4);

@@ -21,18 +21,24 @@ static enum qb_error S_notices_read(struct http_request *req, struct store *read
     return wallet_notices(reader, user_id, cursor, rows, room, count);
 }
 
-static json_t *S_notice_item(struct http_request *req, struct store *reader, const void *arg,
+static json_t *S_notice_item(struct http_request *req, struct store *reader, const void *user_id,
                              const void *row, enum qb_error *err)
 {
-    (void)req, (void)reader, (void)arg, (void)err;
+    (void)req;
     const struct wallet_notice *n = row;
+    struct bills_counterparty party;
+    char memo[WALLET_MEMO_SIZE_MAX];
+    *err = wallet_notice_detail(reader, n, user_id, &party, memo, sizeof memo);
+    if (*err != QB_OK)
+        return NULL;
     const char *ref_name =
         n->type == WALLET_NOTICE_RED_PACKET_REFUNDED ? "red_packet_id" : "payment_id";
-    return json_pack("{s:s, s:s, s:s, s:I, s:s, s:o, s:o, s:b}", "id", n->id, "type",
+    return json_pack("{s:s, s:s, s:s, s:I, s:s, s:o, s:o, s:s, s:o, s:b}", "id", n->id, "type",
                      wallet_notice_type_name(n->type), ref_name, n->ref, "amount",
                      (json_int_t)n->amount_minor, "currency", n->currency->code, "failure_code",
                      n->failure_code[0] != '\0' ? json_string(n->failure_code) : json_null(),
-                     "created_at", http_time_json(n->created_at_ms), "read", (int)n->read);
+                     "counterparty", http_bills_party_json(&party), "memo", memo, "created_at",
+                     http_time_json(n->created_at_ms), "read", (int)n->read);
 }
 
 static const struct http_list S_notices = {sizeof(struct wallet_notice),

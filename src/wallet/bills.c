@@ -209,9 +209,7 @@ static bool S_contains(const char *text, const char *needle)
     return false;
 }
 
-/* Fills the counterparty's name: a user's masked display name, a card's
- * bank and last four digits. */
-static enum qb_error S_party_name(struct store *reader, struct bills_counterparty *party)
+enum qb_error bills_counterparty_name(struct store *reader, struct bills_counterparty *party)
 {
     if (party->kind == BILLS_PARTY_CARD)
         return S_card_read(reader, party);
@@ -458,7 +456,7 @@ enum qb_error bills_list(struct store *reader, const struct ledger_account_view 
             break;
         if (f->counterparty_id[0] != '\0' && strcmp(line->counterparty.id, f->counterparty_id) != 0)
             continue;
-        err = S_party_name(reader, &line->counterparty);
+        err = bills_counterparty_name(reader, &line->counterparty);
         if (err != QB_OK)
             break;
         if (f->search[0] != '\0' && !S_contains(line->memo, f->search) &&
@@ -720,7 +718,7 @@ enum qb_error bills_statement(struct store *reader, const struct ledger_account_
         struct bills_party_sums *top = &out->top[out->top_count++];
         top->counterparty = parties[i].counterparty;
         top->sums = parties[i].sums;
-        err = S_party_name(reader, &top->counterparty);
+        err = bills_counterparty_name(reader, &top->counterparty);
         if (err != QB_OK)
             goto out;
     }

@@ -251,6 +251,11 @@ enum bills_type bills_type_parse(const char *text);
  * then one row per line: amounts as decimals (money_format), times as RFC
  * 3339 in UTC+8. A text cell starting with = + - @, a tab or a carriage
  * return gets a leading ' so that a spreadsheet never runs it as a formula. */
+/* Fills party's name from its kind and id: a user's masked display name, a
+ * merchant's name, a card's bank and last four digits (left "" for one that
+ * is gone). QB_E_STORAGE. */
+QB_MUST_USE enum qb_error bills_counterparty_name(struct store *reader,
+                                                  struct bills_counterparty *party);
 QB_MUST_USE enum qb_error bills_csv_header(struct buf *out);
 QB_MUST_USE enum qb_error bills_csv_line(struct buf *out, const struct bills_line *line);
 

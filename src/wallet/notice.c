@@ -1,9 +1,12 @@
 /*
  * notice.c — a user's notices and how far they have read them (notice.h).
  */
+#include <stdio.h>
 #include <string.h>
 
+#include "base/log.h"
 #include "wallet/notice.h"
+#include "wallet/redpacket.h"
 
 const char *wallet_notice_type_name(enum wallet_notice_type type)
 {
@@ -104,6 +107,45 @@ enum qb_error wallet_notices(struct store *reader, const char *user_id, int64_t 
     store_finalize(st);
     if (err == QB_OK && rc != STORE_STEP_DONE && rc != STORE_STEP_ROW)
         err = QB_E_STORAGE;
+    return err;
+}
+
+enum qb_error wallet_notice_detail(struct store *reader, const struct wallet_notice *n,
+                                   const char *user_id, struct bills_counterparty *party,
+                                   char *memo, size_t memo_size)
+{
+    QB_ASSERT(reader != NULL && n != NULL && user_id != NULL && party != NULL && memo_size > 0);
+    memset(party, 0, sizeof *party);
+    memo[0] = '\0';
+    enum qb_error err;
+    if (n->type == WALLET_NOTICE_RED_PACKET_REFUNDED) {
+        struct redpacket packet;
+        err = redpacket_get(reader, n->ref, &packet);
+        if (err == QB_OK)
+            snprintf(memo, memo_size, "%s", packet.greeting);
+    } else {
+        struct wallet_payment p;
+        err = wallet_payment_get(reader, n->ref, user_id, &p);
+        if (err == QB_OK) {
+            snprintf(memo, memo_size, "%s", p.memo);
+            bool mine = strcmp(p.user_id, user_id) == 0;
+            if (p.kind == WALLET_TOPUP || p.kind == WALLET_WITHDRAWAL) {
+                party->kind = BILLS_PARTY_CARD;
+                snprintf(party->id, sizeof party->id, "%s", p.card_id);
+            } else if (p.kind == WALLET_ORDER_REFUND || p.kind == WALLET_ORDER_PAYMENT) {
+                party->kind = BILLS_PARTY_MERCHANT;
+                snprintf(party->id, sizeof party->id, "%s", p.counterparty_id);
+            } else {
+                party->kind = BILLS_PARTY_USER;
+                snprintf(party->id, sizeof party->id, "%s", mine ? p.counterparty_id : p.user_id);
+            }
+            err = bills_counterparty_name(reader, party);
+        }
+    }
+    if (err == QB_E_NOT_FOUND) {
+        log_event(LOG_ERROR, "wallet.notice.ref_missing", "notice=%s ref=%s", n->id, n->ref);
+        return QB_E_INTERNAL;
+    }
     return err;
 }
 

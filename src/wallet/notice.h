@@ -42,6 +42,7 @@
 #include "domain/domain.h"
 #include "ledger/ledger.h"
 #include "store/store.h"
+#include "wallet/bills.h"
 #include "wallet/wallet.h"
 
 /* notices.type; stored. */
@@ -93,6 +94,15 @@ QB_MUST_USE enum qb_error wallet_txn_notice_add(struct ledger_txn *txn, struct q
  * first, up to cap into out, their number in *count. QB_E_STORAGE. */
 QB_MUST_USE enum qb_error wallet_notices(struct store *reader, const char *user_id, int64_t before,
                                          struct wallet_notice *out, size_t cap, size_t *count);
+/* What notice n of user_id tells of its payment or red packet: the other
+ * side as the bills show it (the card, the other user, the merchant; none
+ * for a red packet), its name filled, into *party; the payment's memo or
+ * the packet's greeting into memo. QB_E_STORAGE, or QB_E_INTERNAL for a
+ * notice whose payment or packet is gone. */
+QB_MUST_USE enum qb_error wallet_notice_detail(struct store *reader, const struct wallet_notice *n,
+                                               const char *user_id,
+                                               struct bills_counterparty *party, char *memo,
+                                               size_t memo_size);
 /* How many of user_id's notices are unread, counted up to
  * WALLET_NOTICES_UNREAD_MAX. QB_E_STORAGE. */
 QB_MUST_USE enum qb_error wallet_notices_unread(struct store *reader, const char *user_id,

@@ -595,7 +595,8 @@ static long long S_unread(const struct api_user *u)
  * them. */
 static void S_notices_check(const struct api_user *u, char ids[4][API_ID_SIZE_MAX],
                             const char *const types[4], const long long amounts[4],
-                            const char *const failures[4])
+                            const char *const failures[4], const char *const cards[4],
+                            const char *const numbers[4])
 {
     ASSERT_EQ_INT(S_unread(u), 4);
     json_t *first = S_get(u, "/v1/me/notices?limit=2");
@@ -628,6 +629,11 @@ static void S_notices_check(const struct api_user *u, char ids[4][API_ID_SIZE_MA
         ASSERT_EQ_STR(json_string_value(json_object_get(n, "currency")), "CNY");
         const char *failure = json_string_value(json_object_get(n, "failure_code"));
         ASSERT_EQ_STR(failure != NULL ? failure : "", failures[k]);
+        json_t *party = json_object_get(n, "counterparty");
+        ASSERT_EQ_STR(json_string_value(json_object_get(party, "type")), "card");
+        ASSERT_EQ_STR(json_string_value(json_object_get(party, "id")), cards[k]);
+        ASSERT_EQ_STR(json_string_value(json_object_get(party, "last4")), numbers[k] + 12);
+        ASSERT_EQ_STR(json_string_value(json_object_get(n, "memo")), "");
         ASSERT(json_is_false(json_object_get(n, "read")));
         ASSERT(strncmp(json_string_value(json_object_get(n, "id")), "n_", 2) == 0);
         ASSERT(json_is_string(json_object_get(n, "created_at")));
@@ -759,7 +765,10 @@ TEST(slow_banks_are_resolved_by_the_worker)
                                          "topup_succeeded", "topup_failed"};
     static const char *const failures[4] = {"", "CARD_DECLINED", "", "BANK_UNAVAILABLE"};
     const long long amounts[4] = {20000, 30000, 7000, 9000};
-    S_notices_check(&u, ids, types, amounts, failures);
+    const char *const cards[4] = {ok, fail, done, lost};
+    static const char *const numbers[4] = {CARD_LATE_OK, CARD_LATE_FAIL, CARD_TIMEOUT_DONE,
+                                           CARD_TIMEOUT_LOST};
+    S_notices_check(&u, ids, types, amounts, failures, cards, numbers);
 }
 
 /* The items of every page of GET /admin/payments?status=PROCESSING, limit

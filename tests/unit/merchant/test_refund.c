@@ -147,6 +147,9 @@ TEST(partial_and_repeated_refunds_move_money_up_to_the_total)
     ASSERT(strncmp(notices, want, strlen(want)) == 0);
     ASSERT(strstr(notices, " 7000; order_refunded p_") != NULL);
     ASSERT(strcmp(notices + strlen(notices) - 4, " 345") == 0);
+    snprintf(want, sizeof want, "3 %s %s | ", f.m.mchid, f.m.name);
+    wx_notice_detail(f.wx, f.payer.id, notices, sizeof notices);
+    ASSERT(strncmp(notices, want, strlen(want)) == 0);
     wx_free(f.wx);
 }
 

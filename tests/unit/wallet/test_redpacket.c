@@ -507,6 +507,8 @@ TEST(expiry_returns_the_rest_once_and_closes_the_packet_to_claims)
     snprintf(want, sizeof want, "red_packet_refunded %s %" PRId64, p.id, 1000 - share);
     ASSERT_EQ_STR(wx_notices(wx, a.id, notices, sizeof notices), want);
     ASSERT_EQ_STR(wx_notices(wx, b.id, notices, sizeof notices), "");
+    snprintf(want, sizeof want, "0   | %s", p.greeting);
+    ASSERT_EQ_STR(wx_notice_detail(wx, a.id, notices, sizeof notices), want);
     late = S_claim(wx, p.id, &c);
     S_EXPECT_REFUSAL(late, QB_E_RED_PACKET_EXPIRED, 409);
     ASSERT_EQ_INT(wx_balance(wx, a.account_id), 5000 - share);

@@ -116,15 +116,19 @@ TEST(a_delayed_transfer_is_held_then_arrives)
     ASSERT_EQ_INT(wx_balance(wx, b.account_id), 1000);
     snprintf(want, sizeof want, "transfer_arrived %s 1000", id);
     ASSERT_EQ_STR(wx_notices(wx, a.id, notices, sizeof notices), want);
+    snprintf(want, sizeof want, "1 %s *明 | ", b.id);
+    ASSERT_EQ_STR(wx_notice_detail(wx, a.id, notices, sizeof notices), want);
     ASSERT_EQ_STR(wx_notices(wx, b.id, notices, sizeof notices), "");
 
     /* Sent back: the payer is told, of the return's payment. */
-    r = wx_return(wx, &b, id, NULL);
+    r = wx_return(wx, &b, id, "转错了");
     ASSERT_EQ_INT(r.outcome, QB_OK);
     ASSERT_EQ_INT(wx_balance(wx, a.account_id), 10000);
     snprintf(want, sizeof want, "transfer_arrived %s 1000; transfer_returned %s 1000", id,
              r.payment.id);
     ASSERT_EQ_STR(wx_notices(wx, a.id, notices, sizeof notices), want);
+    snprintf(want, sizeof want, "1 %s *明 | 转错了", b.id); /* who sent it back, and why */
+    ASSERT_EQ_STR(wx_notice_detail(wx, a.id, notices, sizeof notices), want);
     ASSERT_EQ_STR(wx_notices(wx, b.id, notices, sizeof notices), "");
     wx_free(wx);
 }

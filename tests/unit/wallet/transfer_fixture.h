@@ -129,6 +129,22 @@ static inline const char *wx_notices(struct wx *wx, const char *user_id, char *o
     return out;
 }
 
+/* What user_id's newest notice tells of its payment or packet: "kind id name | memo", kind 0
+ * none, 1 a user, 2 a card, 3 a merchant (bills.h). */
+static inline const char *wx_notice_detail(struct wx *wx, const char *user_id, char *out,
+                                           size_t size)
+{
+    struct wallet_notice n;
+    size_t count = 0;
+    ASSERT_EQ_INT(wallet_notices(wx->reader, user_id, 0, &n, 1, &count), QB_OK);
+    ASSERT_EQ_INT(count, 1);
+    struct bills_counterparty party;
+    char memo[WALLET_MEMO_SIZE_MAX];
+    ASSERT_EQ_INT(wallet_notice_detail(wx->reader, &n, user_id, &party, memo, sizeof memo), QB_OK);
+    snprintf(out, size, "%d %s %s | %s", (int)party.kind, party.id, party.name, memo);
+    return out;
+}
+
 /* --- lifetime -------------------------------------------------------------------- */
 
 static inline struct wx *wx_new(void)
