@@ -596,7 +596,7 @@ static void S_summary(const struct S_run *run)
     char month[16], today[16];
     strftime(month, sizeof month, "%Y-%m", &tm);
     strftime(today, sizeof today, "%Y-%m-%d", &tm);
-    char lines[10][2][160];
+    char lines[11][2][160];
     size_t count = 0;
 #define S_TRY(note, ...)                                                                           \
     do {                                                                                           \
@@ -606,6 +606,7 @@ static void S_summary(const struct S_run *run)
     } while (0)
     S_TRY("张伟's payments in and out", "qianbao --profile demo-zhangwei bills");
     S_TRY("李娜's balance", "qianbao --profile demo-lina balance");
+    S_TRY("what 李娜 was told: a refund, money sent back", "qianbao --profile demo-lina notices");
     S_TRY("王芳's month", "qianbao --profile demo-wangfang statement %s", month);
     S_TRY("who grabbed what", "qianbao --profile demo-lina redpacket show %s", run->packet_id);
     S_TRY("check the lucky split", "qianbao --profile demo-lina redpacket verify %s",

@@ -2271,6 +2271,8 @@ TEST(demo)
     S_case(NULL, NULL, "--profile", "demo-wangfang", "bills", "--type", "transfer", NULL);
     ASSERT_EQ_INT(S_last.exit_status, 0);
     ASSERT(strstr(S_last.out, "-100.00 CNY") != NULL && strstr(S_last.out, "PROCESSING") != NULL);
+    // 李娜 was told of the transfer sent back and of the merchant's refund.
+    S_case("demo-notices", NULL, "--profile", "demo-lina", "notices", NULL);
     S_case(NULL, NULL, "--profile", "demo-lina", "--json", "bills", NULL);
     {
         json_t *bills = S_last_json();
