@@ -18,6 +18,9 @@
 
 #include "cli/cli_int.h"
 
+/* GET /v1/me/notices/unread counts up to 100 (docs/api.md). */
+#define S_UNREAD_COUNTED_MAX 100
+
 void cli_print_json(json_t *value)
 {
     QB_ASSERT(value != NULL);
@@ -464,6 +467,24 @@ int cli_run_me(struct cli *cli, const struct cli_args *args)
     return rc;
 }
 
+/* "hint: N unread notices" after the balance, when there are: asked
+ * quietly, a failure says nothing (the balance was the question). */
+static void S_unread_hint(struct cli *cli)
+{
+    struct cli_response res;
+    cli->quiet = true;
+    int rc = cli_call(cli, "GET", "/v1/me/notices/unread", CLI_AUTH_USER, NULL, &res);
+    cli->quiet = false;
+    json_int_t unread =
+        rc == CLI_EXIT_OK ? json_integer_value(json_object_get(res.json, "unread")) : 0;
+    cli_response_release(&res);
+    if (unread >= S_UNREAD_COUNTED_MAX)
+        cli_hint(cli, "%d or more unread notices: `qianbao notices`", S_UNREAD_COUNTED_MAX);
+    else if (unread > 0)
+        cli_hint(cli, "%lld unread notice%s: `qianbao notices`", (long long)unread,
+                 unread == 1 ? "" : "s");
+}
+
 int cli_run_balance(struct cli *cli, const struct cli_args *args)
 {
     (void)args;
@@ -490,6 +511,7 @@ int cli_run_balance(struct cli *cli, const struct cli_args *args)
         }
         cli_table_print(cli, &table);
         cli_table_release(&table);
+        S_unread_hint(cli);
     }
     cli_response_release(&res);
     return rc;
