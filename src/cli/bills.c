@@ -415,9 +415,25 @@ static void S_notice_row(struct cli_table *table, const json_t *notice)
     cli_table_add(table, row);
 }
 
+static const char *const S_notice_headers[] = {"NEW",  "WHEN", "WHAT", "AMOUNT",
+                                               "WITH", "WHY",  "ABOUT"};
+
+int cli_run_admin_notices(struct cli *cli, const struct cli_args *args)
+{
+    char id[128], path[S_PATH_SIZE_MAX];
+    int rc = cli_user_id_arg(cli, args->positionals[0], id, sizeof id);
+    if (rc != CLI_EXIT_OK)
+        return rc;
+    snprintf(path, sizeof path, "/admin/users/%s/notices", id);
+    rc = cli_page_path(cli, args, path, sizeof path);
+    return rc == CLI_EXIT_OK
+               ? cli_page_show(cli, path, CLI_AUTH_ADMIN, S_notice_headers,
+                               QB_ARRAY_COUNT(S_notice_headers), S_notice_row, "no notices")
+               : rc;
+}
+
 int cli_run_notices(struct cli *cli, const struct cli_args *args)
 {
-    static const char *const headers[] = {"NEW", "WHEN", "WHAT", "AMOUNT", "WITH", "WHY", "ABOUT"};
     char path[S_PATH_SIZE_MAX] = "/v1/me/notices";
     int rc = cli_page_path(cli, args, path, sizeof path);
     if (rc != CLI_EXIT_OK)
@@ -425,7 +441,8 @@ int cli_run_notices(struct cli *cli, const struct cli_args *args)
     struct cli_response res;
     rc = cli_call(cli, "GET", path, CLI_AUTH_USER, NULL, &res);
     if (rc == CLI_EXIT_OK)
-        cli_page_print(cli, &res, headers, QB_ARRAY_COUNT(headers), S_notice_row, "no notices");
+        cli_page_print(cli, &res, S_notice_headers, QB_ARRAY_COUNT(S_notice_headers), S_notice_row,
+                       "no notices");
     /* Read up to the newest shown: one written since stays unread. */
     const json_t *newest = json_array_get(json_object_get(res.json, "items"), 0);
     if (rc == CLI_EXIT_OK && cli_arg(cli, args, "mark-read") != NULL && newest != NULL) {

@@ -367,6 +367,7 @@ int cli_run_bills(struct cli *cli, const struct cli_args *args);
 int cli_run_notices(struct cli *cli, const struct cli_args *args);
 int cli_run_admin_verify(struct cli *cli, const struct cli_args *args);
 int cli_run_admin_security_events(struct cli *cli, const struct cli_args *args);
+int cli_run_admin_notices(struct cli *cli, const struct cli_args *args);
 int cli_run_admin_user(struct cli *cli, const struct cli_args *args);
 int cli_run_admin_bills(struct cli *cli, const struct cli_args *args);
 /* A user id argument of an admin command (admin.c): "u_..." escaped into

@@ -960,6 +960,16 @@ static const struct cli_command S_commands[] = {
      "answering \"was that me?\" on the phone. ID is the user's id (u_...) or mobile number.",
      {S_LIMIT, S_CURSOR},
      cli_run_admin_security_events},
+    {"admin notices",
+     "ID",
+     1,
+     1,
+     "list what a user was told about their money",
+     "The user's notices as `qianbao notices` shows them to the user (read or not), newest "
+     "first, for answering \"what was I told?\". ID is the user's id (u_...) or mobile "
+     "number.",
+     {S_LIMIT, S_CURSOR},
+     cli_run_admin_notices},
     {"admin merchants",
      "",
      0,

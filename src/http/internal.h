@@ -762,5 +762,6 @@ void http_handle_admin_transfers_cancel(struct http_request *req);
 void http_handle_me_notices_list(struct http_request *req);
 void http_handle_me_notices_unread(struct http_request *req);
 void http_handle_me_notices_mark_read(struct http_request *req);
+void http_handle_admin_users_notices_list(struct http_request *req);
 
 #endif

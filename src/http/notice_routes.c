@@ -2,8 +2,9 @@
  * notice_routes.c — the caller's notices (src/wallet/notice.h): the list,
  * how many are unread, and marking them read.
  *
- * Every route here is HTTP_AUTH_USER and reaches only the caller's own
- * notices; another user's notice id is answered as one that never existed.
+ * The user's routes reach only the caller's own notices; another user's
+ * notice id is answered as one that never existed. The operator reads any
+ * user's list as the user does (GET /admin/users/{id}/notices).
  */
 #include <stdio.h>
 #include <string.h>
@@ -18,7 +19,11 @@ static enum qb_error S_notices_read(struct http_request *req, struct store *read
                                     size_t *count)
 {
     (void)req;
-    return wallet_notices(reader, user_id, cursor, rows, room, count);
+    struct identity_user user; /* the operator's: no such user is 404 */
+    enum qb_error err = identity_user_get(reader, user_id, &user);
+    if (err == QB_OK)
+        err = wallet_notices(reader, user_id, cursor, rows, room, count);
+    return err;
 }
 
 static json_t *S_notice_item(struct http_request *req, struct store *reader, const void *user_id,
@@ -48,6 +53,13 @@ static const struct http_list S_notices = {sizeof(struct wallet_notice),
 void http_handle_me_notices_list(struct http_request *req)
 {
     http_reply_list(req, &S_notices, http_request_session(req)->user_id);
+}
+
+void http_handle_admin_users_notices_list(struct http_request *req)
+{
+    const char *id = http_user_id_param(req);
+    if (id != NULL)
+        http_reply_list(req, &S_notices, id);
 }
 
 /* --- GET /v1/me/notices/unread, POST /v1/me/notices/read ------------------------------------- */

@@ -195,6 +195,8 @@ const struct http_route http_routes[] = {
      NULL},
     {"GET", "/admin/users/{id}/security-events", http_handle_admin_users_security_events_list,
      HTTP_AUTH_ADMIN, "limit cursor"},
+    {"GET", "/admin/users/{id}/notices", http_handle_admin_users_notices_list, HTTP_AUTH_ADMIN,
+     "limit cursor"},
     {"GET", "/admin/sms-outbox", http_handle_admin_sms_outbox_list, HTTP_AUTH_ADMIN,
      "limit cursor phone"},
     {"GET", "/admin/payments", http_handle_admin_payments_list, HTTP_AUTH_ADMIN,

@@ -293,6 +293,7 @@ static const struct matrix_row S_matrix[] = {
     {"POST", "/admin/users/{id}/close", ID_VICTIM, SETUP_NONE, "{}", ADMIN_ROUTE(400)},
     {"GET", "/admin/sms-outbox", ID_NONE, SETUP_NONE, NULL, ADMIN_ROUTE(200)},
     {"GET", "/admin/users/{id}/security-events", ID_VICTIM, SETUP_NONE, NULL, ADMIN_ROUTE(200)},
+    {"GET", "/admin/users/{id}/notices", ID_VICTIM, SETUP_NONE, NULL, ADMIN_ROUTE(200)},
     {"GET", "/admin/users/{id}", ID_VICTIM, SETUP_NONE, NULL, ADMIN_ROUTE(200)},
     {"GET", "/admin/users/{id}/transactions", ID_VICTIM, SETUP_NONE, NULL, ADMIN_ROUTE(200)},
     {"GET", "/admin/users/{id}/transactions.csv", ID_VICTIM, SETUP_NONE, NULL, ADMIN_ROUTE(200)},

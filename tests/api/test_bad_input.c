@@ -205,6 +205,7 @@ static const struct route_entry S_routes[] = {
     {"GET", "/admin/sms-outbox", "", false, false},
     {"GET", "/admin/payments", "", false, false},
     {"GET", "/admin/users/{id}/security-events", "", false, false},
+    {"GET", "/admin/users/{id}/notices", "", false, false},
     {"GET", "/admin/users/{id}", "", false, false},
     {"GET", "/admin/users/{id}/transactions", "", false, false},
     {"GET", "/admin/users/{id}/transactions.csv", "", false, false},

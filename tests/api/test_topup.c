@@ -638,6 +638,25 @@ static void S_notices_check(const struct api_user *u, char ids[4][API_ID_SIZE_MA
         ASSERT(strncmp(json_string_value(json_object_get(n, "id")), "n_", 2) == 0);
         ASSERT(json_is_string(json_object_get(n, "created_at")));
     }
+    /* The operator reads the same list; a user nobody is is 404. */
+    char path_admin[128];
+    snprintf(path_admin, sizeof path_admin, "/admin/users/%s/notices", u->id);
+    struct client_response res;
+    ASSERT_EQ_INT(api_call(&S_client, "GET", path_admin, S_admin, NULL, &res), 200);
+    json_t *theirs_admin = api_json(&res);
+    client_response_release(&res);
+    json_t *operator_items = json_object_get(theirs_admin, "items");
+    ASSERT_EQ_INT((long long)json_array_size(operator_items), 4);
+    for (size_t k = 0; k < 4; k++)
+        ASSERT(json_equal(json_array_get(operator_items, k), json_array_get(all, k)));
+    json_decref(theirs_admin);
+    ASSERT_EQ_INT(api_call(&S_client, "GET", "/admin/users/u_00000000000000000000000000/notices",
+                           S_admin, NULL, &res),
+                  404);
+    client_response_release(&res);
+    ASSERT_EQ_INT(api_call(&S_client, "GET", path_admin, u->token, NULL, &res), 403);
+    client_response_release(&res);
+
     char older[API_ID_SIZE_MAX], newest[API_ID_SIZE_MAX];
     snprintf(newest, sizeof newest, "%s",
              json_string_value(json_object_get(json_array_get(all, 0), "id")));

@@ -1788,6 +1788,8 @@ TEST(operator)
     S_case("admin-security-events", NULL, "admin", "security-events", S_id_a, "--limit", "3", NULL);
     /* The mobile number serves for the id. */
     S_case("admin-security-events-phone", NULL, "admin", "security-events", S_phone_a, NULL);
+    S_case("admin-notices", NULL, "admin", "notices", S_phone_a, NULL);
+    S_case("admin-notices-unknown", NULL, "admin", "notices", "u_00000000000000000000000000", NULL);
     S_case("admin-payments-none", NULL, "admin", "payments", NULL);
     S_case("admin-user", NULL, "admin", "user", S_id_b, NULL);
     S_case("admin-user-phone", NULL, "admin", "user", S_phone_b, NULL);
