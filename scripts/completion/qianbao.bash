@@ -221,7 +221,7 @@ _qianbao()
         words='--daily --password-free --arrival --password-stdin' ;;
     'bills')
         case $prev in
-        --type) COMPREPLY=($(compgen -W 'topup withdrawal transfer order_payment order_refund red_packet_sent red_packet_received red_packet_refund withdrawal_refund transfer_return merchant_remainder transfer_refund other' -- "$cur")); return ;;
+        --type) COMPREPLY=($(compgen -W 'topup withdrawal transfer order_payment order_refund red_packet_sent red_packet_received red_packet_refund withdrawal_refund transfer_return merchant_remainder transfer_refund merchant_payout other' -- "$cur")); return ;;
         --direction) COMPREPLY=($(compgen -W 'in out' -- "$cur")); return ;;
         --from) return ;;
         --to) return ;;
@@ -398,7 +398,7 @@ _qianbao()
         words='' ;;
     'admin bills')
         case $prev in
-        --type) COMPREPLY=($(compgen -W 'topup withdrawal transfer order_payment order_refund red_packet_sent red_packet_received red_packet_refund withdrawal_refund transfer_return merchant_remainder transfer_refund other' -- "$cur")); return ;;
+        --type) COMPREPLY=($(compgen -W 'topup withdrawal transfer order_payment order_refund red_packet_sent red_packet_received red_packet_refund withdrawal_refund transfer_return merchant_remainder transfer_refund merchant_payout other' -- "$cur")); return ;;
         --direction) COMPREPLY=($(compgen -W 'in out' -- "$cur")); return ;;
         --from) return ;;
         --to) return ;;

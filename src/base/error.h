@@ -111,7 +111,9 @@
     X(QB_E_TRANSFER_CANCELLED, 409, "TRANSFER_CANCELLED",                                          \
       "the payer cancelled this transfer before it arrived")                                       \
     X(QB_E_TRANSFER_STOPPED, 409, "TRANSFER_STOPPED",                                              \
-      "stopped by Qianbao before it arrived, on a report of fraud")
+      "stopped by Qianbao before it arrived, on a report of fraud")                                \
+    X(QB_E_PAYOUT_CLOSED, 409, "PAYOUT_CLOSED",                                                    \
+      "the merchant cancelled this transfer, or it was not confirmed in time")
 
 enum qb_error {
 #define QB_ERROR_ENUM(name, status, code, message) name,

@@ -35,12 +35,13 @@
     {"type", "TYPE", false,                                                                        \
      "topup withdrawal transfer order_payment order_refund red_packet_sent "                       \
      "red_packet_received red_packet_refund withdrawal_refund transfer_return "                    \
-     "merchant_remainder transfer_refund other",                                                   \
+     "merchant_remainder transfer_refund merchant_payout other",                                   \
      "only topup, withdrawal, transfer, order_payment (paying a merchant), order_refund (a "       \
      "merchant's refund), red_packet_sent, red_packet_received, red_packet_refund, "               \
      "withdrawal_refund (a failed withdrawal's money back), transfer_return (a transfer sent "     \
      "back by its payee), merchant_remainder (what was left of your closed merchant), "            \
-     "transfer_refund (a delayed transfer's money back: cancelled, or not taken) or other"},       \
+     "transfer_refund (a delayed transfer's money back: cancelled, or not taken), "                \
+     "merchant_payout (a merchant's transfer you took) or other"},                                 \
         {"direction", "DIR", false, "in out", "only money in or out"},                             \
         {"from", "TIME", false, NULL, "lines at or after TIME (YYYY-MM-DD or RFC 3339)"},          \
         {"to", "TIME", false, NULL, "lines before TIME; a date takes in the whole day"},           \

@@ -727,6 +727,15 @@ void http_handle_merchant_notifications_resend(struct http_request *req);
  * (merchant/notify.h); false after replying PARAM_ERROR. */
 bool http_v3_notify_url_allowed(struct http_request *req, const char *url);
 
+/* payout_routes.c: merchants paying users (商家转账), both sides. */
+void http_handle_v3_payouts_create(struct http_request *req);
+void http_handle_v3_payouts_cancel(struct http_request *req);
+void http_handle_v3_payouts_get_by_out_bill_no(struct http_request *req);
+void http_handle_v3_payouts_get_by_transfer_bill_no(struct http_request *req);
+void http_handle_me_payouts_list(struct http_request *req);
+void http_handle_payouts_get(struct http_request *req);
+void http_handle_payouts_confirm(struct http_request *req);
+
 /* operator_routes.c: named operators, for the root token only. */
 void http_handle_admin_operators_list(struct http_request *req);
 void http_handle_admin_operators_create(struct http_request *req);

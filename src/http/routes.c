@@ -72,6 +72,10 @@ const struct http_route http_routes[] = {
     {"GET", "/v1/transfers/{id}", http_handle_transfers_get, HTTP_AUTH_USER, NULL},
     {"POST", "/v1/transfers/{id}/return", http_handle_transfers_return, HTTP_AUTH_USER, NULL},
     {"POST", "/v1/transfers/{id}/cancel", http_handle_transfers_cancel, HTTP_AUTH_USER, NULL},
+    /* payout_routes.c */
+    {"GET", "/v1/me/payouts", http_handle_me_payouts_list, HTTP_AUTH_USER, "limit cursor"},
+    {"GET", "/v1/payouts/{id}", http_handle_payouts_get, HTTP_AUTH_USER, NULL},
+    {"POST", "/v1/payouts/{id}/confirm", http_handle_payouts_confirm, HTTP_AUTH_USER, NULL},
     {"GET", "/v1/me/limits", http_handle_me_limits_get, HTTP_AUTH_USER, NULL},
     {"PUT", "/v1/me/limits", http_handle_me_limits_set, HTTP_AUTH_USER, NULL},
     /* money_routes.c */
@@ -168,6 +172,15 @@ const struct http_route http_routes[] = {
      HTTP_AUTH_MERCHANT, HTTP_QUERY_ANY},
     {"GET", "/v3/qianbao/notifications", http_handle_v3_notifications_list, HTTP_AUTH_MERCHANT,
      HTTP_QUERY_ANY},
+    /* payout_routes.c */
+    {"POST", "/v3/fund-app/mch-transfer/transfer-bills", http_handle_v3_payouts_create,
+     HTTP_AUTH_MERCHANT, HTTP_QUERY_ANY},
+    {"POST", "/v3/fund-app/mch-transfer/transfer-bills/out-bill-no/{out_bill_no}/cancel",
+     http_handle_v3_payouts_cancel, HTTP_AUTH_MERCHANT, HTTP_QUERY_ANY},
+    {"GET", "/v3/fund-app/mch-transfer/transfer-bills/out-bill-no/{out_bill_no}",
+     http_handle_v3_payouts_get_by_out_bill_no, HTTP_AUTH_MERCHANT, HTTP_QUERY_ANY},
+    {"GET", "/v3/fund-app/mch-transfer/transfer-bills/transfer-bill-no/{transfer_bill_no}",
+     http_handle_v3_payouts_get_by_transfer_bill_no, HTTP_AUTH_MERCHANT, HTTP_QUERY_ANY},
     {"POST", "/v3/qianbao/notifications/{id}/resend", http_handle_v3_notifications_resend,
      HTTP_AUTH_MERCHANT, HTTP_QUERY_ANY},
 

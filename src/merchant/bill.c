@@ -30,6 +30,7 @@
 #include "base/crypto.h"
 #include "merchant/bill.h"
 #include "merchant/order.h"
+#include "merchant/payout.h"
 #include "merchant/refund.h"
 #include "wallet/wallet.h"
 
@@ -777,6 +778,8 @@ static enum qb_error S_flow_entry(struct merchant_bill_cursor *c, struct store *
         }
         return S_flow_line(c, out, e, &ids, 1, "提现", "提现", false, -amount, after);
     }
+    if (e->code == WALLET_CODE_MERCHANT_PAYOUT && amount < 0) /* its id the transfer_bill_no */
+        return S_flow_line(c, out, e, &ids, 1, "商家转账", "商家转账", false, -amount, after);
     return amount > 0 ? S_flow_line(c, out, e, &ids, 1, "其他", "其他", true, amount, after)
                       : S_flow_line(c, out, e, &ids, 1, "其他", "其他", false, -amount, after);
 }
@@ -897,8 +900,13 @@ enum qb_error merchant_dayend_balance(struct store *reader, const struct merchan
     merchant_account_owner(m->mchid, owner, sizeof owner);
     int64_t held = 0;
     err = wallet_withdrawals_held_at(reader, owner, end_ms, &held);
+    int64_t payouts = 0; /* and what its payouts to users held */
+    if (err == QB_OK)
+        err = merchant_payouts_held_at(reader, m->mchid, end_ms, &payouts);
     if (err != QB_OK)
         return err;
+    if (!money_add(held, payouts, &held))
+        return QB_E_INTERNAL;
     /* A hold never takes more than the balance had: anything else is a
      * ledger and a payments table that disagree. */
     if (held < 0 || held > balance)

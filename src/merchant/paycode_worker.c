@@ -1,6 +1,7 @@
 /*
  * paycode_worker.c — writes REVOKED into payment-code orders nobody
- * confirmed in time (paycode.h).
+ * confirmed in time (paycode.h), and closes the payouts to users nobody
+ * confirmed in time (payout.h: merchant_payouts_close_due, the same way).
  *
  * One thread. Every MERCHANT_PAYCODE_WORKER_POLL_MS a pass reads up to
  * S_BATCH_MAX transaction ids `WHERE state = USERPAYING AND expires_at_ms
@@ -16,6 +17,7 @@
 
 #include "base/log.h"
 #include "merchant/paycode.h"
+#include "merchant/payout.h"
 
 #define S_BATCH_MAX 64
 #define S_ACQUIRE_WAIT_MS 5000
@@ -93,7 +95,9 @@ static enum qb_error S_pass(const struct domain_env *env, struct store_pool *poo
         }
     }
     free(ids);
-    return err;
+    size_t closed = 0;
+    enum qb_error payouts = merchant_payouts_close_due(env, pool, stopping, &closed);
+    return err != QB_OK ? err : payouts;
 }
 
 enum qb_error merchant_paycode_worker_pass(const struct domain_env *env, struct store_pool *pool,

@@ -733,6 +733,38 @@ const char *const store_sqlite_migrations[] = {
     "  user_id TEXT PRIMARY KEY,"
     "  read_seq INTEGER NOT NULL"
     ") WITHOUT ROWID;",
+    /* 36: merchants paying users (src/merchant/payout.c, 商家转账): one row
+     * per payout, keyed by its user's payment id (its transfer_bill_no);
+     * found by the merchant's number, by the worker when its window ends,
+     * by its user while it waits, and by the merchant and the time for
+     * what it held at a day's end. */
+    "CREATE TABLE payouts ("
+    "  payment_id TEXT PRIMARY KEY,"
+    "  seq INTEGER NOT NULL,"
+    "  mchid TEXT NOT NULL,"
+    "  out_bill_no TEXT NOT NULL,"
+    "  request_hash BLOB NOT NULL,"
+    "  appid TEXT NOT NULL,"
+    "  openid TEXT NOT NULL,"
+    "  user_id TEXT NOT NULL,"
+    "  scene_id TEXT NOT NULL,"
+    "  perception TEXT NOT NULL,"
+    "  currency TEXT NOT NULL,"
+    "  amount_minor INTEGER NOT NULL,"
+    "  remark TEXT NOT NULL,"
+    "  notify_url TEXT NOT NULL,"
+    "  state INTEGER NOT NULL,"
+    "  fail_reason TEXT NOT NULL,"
+    "  hold_id INTEGER NOT NULL,"
+    "  entry_id INTEGER NOT NULL,"
+    "  created_at_ms INTEGER NOT NULL,"
+    "  updated_at_ms INTEGER NOT NULL,"
+    "  expires_at_ms INTEGER NOT NULL,"
+    "  UNIQUE (mchid, out_bill_no)"
+    ") WITHOUT ROWID;"
+    "CREATE INDEX payouts_due ON payouts(expires_at_ms) WHERE state = 1;"
+    "CREATE INDEX payouts_user ON payouts(user_id, seq) WHERE state = 1;"
+    "CREATE INDEX payouts_merchant ON payouts(mchid, created_at_ms);",
 };
 
 const size_t store_sqlite_migration_count =

@@ -119,6 +119,11 @@ static bool S_classify(const struct ledger_entry *e, const struct ledger_posting
     case WALLET_CODE_MERCHANT_REMAINDER:
         *type = BILLS_MERCHANT_REMAINDER;
         return e->kind == LEDGER_ENTRY_TRANSFER && po->amount_minor > 0;
+    case WALLET_CODE_MERCHANT_PAYOUT:
+        /* The user's line is the capture: a payout nobody confirmed never
+         * reached them. */
+        *type = BILLS_MERCHANT_PAYOUT;
+        return e->kind == LEDGER_ENTRY_CAPTURE && po->amount_minor > 0;
     case WALLET_CODE_TRANSFER_RETURN:
         *type = BILLS_TRANSFER_RETURN;
         return e->kind == LEDGER_ENTRY_TRANSFER && po->amount_minor != 0;
@@ -286,6 +291,7 @@ static enum qb_error S_line_fill(struct store *reader, const struct ledger_entry
                : type == BILLS_TRANSFER_REFUND       ? WALLET_TRANSFER
                : type == BILLS_ORDER_REFUND          ? WALLET_ORDER_REFUND
                : type == BILLS_TRANSFER_RETURN       ? WALLET_TRANSFER_RETURN
+               : type == BILLS_MERCHANT_PAYOUT       ? WALLET_MERCHANT_PAYOUT
                                                      : (int)type;
     if (err == QB_E_NOT_FOUND || (err == QB_OK && (int)p.kind != kind)) {
         log_event(LOG_ERROR, "bills.payment_missing", "entry=%lld", (long long)e->id);
@@ -305,7 +311,8 @@ static enum qb_error S_line_fill(struct store *reader, const struct ledger_entry
         line->fee_minor = p.fee_minor;
     }
     struct bills_counterparty *party = &line->counterparty;
-    if (type == BILLS_ORDER_PAYMENT || type == BILLS_ORDER_REFUND) {
+    if (type == BILLS_ORDER_PAYMENT || type == BILLS_ORDER_REFUND ||
+        type == BILLS_MERCHANT_PAYOUT) {
         party->kind = BILLS_PARTY_MERCHANT;
         S_copy(party->id, sizeof party->id, p.counterparty_id);
     } else if (type == BILLS_TRANSFER || type == BILLS_TRANSFER_RETURN ||
@@ -772,6 +779,8 @@ const char *bills_type_name(enum bills_type type)
         return "merchant_remainder";
     case BILLS_TRANSFER_REFUND:
         return "transfer_refund";
+    case BILLS_MERCHANT_PAYOUT:
+        return "merchant_payout";
     case BILLS_ANY:
         break;
     }

@@ -101,8 +101,9 @@ enum bills_type {
     BILLS_MERCHANT_REMAINDER = 12, /* a closed merchant's remainder to its owner: "in" */
     BILLS_TRANSFER_REFUND = 13,    /* a delayed transfer's money back to its payer: cancelled, or
                                     * its payee could not take it ("in", the transfer's id) */
+    BILLS_MERCHANT_PAYOUT = 14,    /* a merchant's transfer the user confirmed (payments kind 8) */
 };
-#define BILLS_TYPE_COUNT 14
+#define BILLS_TYPE_COUNT 15
 
 enum bills_direction {
     BILLS_BOTH = 0, /* filters only */

@@ -31,6 +31,8 @@ const char *wallet_payment_kind_name(enum wallet_payment_kind kind)
         return "order_refund";
     case WALLET_TRANSFER_RETURN:
         return "transfer_return";
+    case WALLET_MERCHANT_PAYOUT:
+        return "merchant_payout";
     }
     return "unknown";
 }
@@ -76,7 +78,7 @@ static enum qb_error payment_row(struct store_stmt *st, struct wallet_payment *o
     out->arrives_at_ms = store_column_int64(st, 18);
     bool kind_ok = (out->kind >= WALLET_TOPUP && out->kind <= WALLET_TRANSFER) ||
                    out->kind == WALLET_ORDER_PAYMENT || out->kind == WALLET_ORDER_REFUND ||
-                   out->kind == WALLET_TRANSFER_RETURN;
+                   out->kind == WALLET_TRANSFER_RETURN || out->kind == WALLET_MERCHANT_PAYOUT;
     bool status_ok = out->status >= WALLET_PROCESSING && out->status <= WALLET_FAILED;
     return out->currency != NULL && kind_ok && status_ok ? QB_OK : QB_E_INTERNAL;
 }

@@ -30,6 +30,9 @@
  *                payer → payee; capture at arrival, void on a cancel
  *   red packet   sender → escrow; escrow → each claimer; escrow → sender
  *                for what is unclaimed at expiry (redpacket.h)
+ *   payout       a merchant paying a user (merchant/payout.h): hold
+ *                merchant → user; capture when the user confirms, void
+ *                on the merchant's cancel or after 24 hours
  */
 #ifndef QB_WALLET_WALLET_H
 #define QB_WALLET_WALLET_H
@@ -65,6 +68,11 @@ enum wallet_code {
     /* A closing merchant's remainder too small for any withdrawal (less
      * than a fen and its fee), merchant → its owner's wallet; ref the mchid. */
     WALLET_CODE_MERCHANT_REMAINDER = 33,
+    /* A merchant paying a user (merchant/payout.h): the hold merchant →
+     * user, its capture when the user confirms, its release when the
+     * merchant cancels or nobody confirmed in time; ref the user's payment
+     * id. No fee, no spending. */
+    WALLET_CODE_MERCHANT_PAYOUT = 34,
     WALLET_CODE_RED_PACKET_SEND = 40,   /* sender → escrow; ref the packet id */
     WALLET_CODE_RED_PACKET_CLAIM = 41,  /* escrow → claimer; ref the packet id */
     WALLET_CODE_RED_PACKET_REFUND = 42, /* escrow → sender, at expiry; ref the packet id */
@@ -79,6 +87,8 @@ enum wallet_payment_kind {
     WALLET_ORDER_REFUND = 6,    /* a merchant refunding the user; counterparty_id is the mchid */
     WALLET_TRANSFER_RETURN = 7, /* a payee sending a transfer back: user_id the payee,
                                  * counterparty_id the transfer's payer */
+    WALLET_MERCHANT_PAYOUT = 8, /* a merchant paying the user (merchant/payout.h);
+                                 * counterparty_id is the mchid */
 };
 
 /* When a transfer arrives (延时到账, transfer.h); stored (a user's default,

@@ -166,6 +166,10 @@ static const struct matrix_row S_matrix[] = {
     {"POST", "/v1/transfers/{id}/return", ID_NO_TRANSFER, SETUP_NONE, "{}", USER_ROUTE(400, 400)},
     /* The same (test_transfer_delayed.c cancels real ones). */
     {"POST", "/v1/transfers/{id}/cancel", ID_NO_TRANSFER, SETUP_NONE, "{}", USER_ROUTE(400, 400)},
+    {"GET", "/v1/me/payouts", ID_NONE, SETUP_NONE, NULL, USER_ROUTE(200, 200)},
+    /* Nobody's payout: the same 404 as another user's (test_payouts.c takes real ones). */
+    {"GET", "/v1/payouts/{id}", ID_NO_TRANSFER, SETUP_NONE, NULL, USER_ROUTE(404, 404)},
+    {"POST", "/v1/payouts/{id}/confirm", ID_NO_TRANSFER, SETUP_NONE, "{}", USER_ROUTE(404, 404)},
     {"GET", "/v1/me/limits", ID_NONE, SETUP_NONE, NULL, USER_ROUTE(200, 200)},
     {"PUT", "/v1/me/limits", ID_NONE, SETUP_NONE, "{}", USER_ROUTE(400, 400)},
     {"POST", "/v1/me/cards", ID_NONE, SETUP_NONE, "{}", USER_ROUTE(400, 400)},
@@ -259,6 +263,15 @@ static const struct matrix_row S_matrix[] = {
     {"GET", "/v3/refund/domestic/refunds/{out_refund_no}", ID_ORDER, SETUP_NONE, NULL,
      MERCHANT_ROUTE(404)},
     {"GET", "/v3/qianbao/notifications", ID_NONE, SETUP_NONE, NULL, MERCHANT_ROUTE(200)},
+    {"POST", "/v3/fund-app/mch-transfer/transfer-bills", ID_NONE, SETUP_NONE, "{}",
+     MERCHANT_ROUTE(400)},
+    /* Nobody's payout: NOT_FOUND (test_payouts.c reads and cancels real ones). */
+    {"POST", "/v3/fund-app/mch-transfer/transfer-bills/out-bill-no/{out_bill_no}/cancel", ID_ORDER,
+     SETUP_NONE, "{}", MERCHANT_ROUTE(404)},
+    {"GET", "/v3/fund-app/mch-transfer/transfer-bills/out-bill-no/{out_bill_no}", ID_ORDER,
+     SETUP_NONE, NULL, MERCHANT_ROUTE(404)},
+    {"GET", "/v3/fund-app/mch-transfer/transfer-bills/transfer-bill-no/{transfer_bill_no}",
+     ID_ORDER, SETUP_NONE, NULL, MERCHANT_ROUTE(404)},
     /* Nobody's notification: RESOURCE_NOT_EXISTS (test_notify.c resends real ones). */
     {"POST", "/v3/qianbao/notifications/{id}/resend", ID_ORDER, SETUP_NONE, "{}",
      MERCHANT_ROUTE(404)},

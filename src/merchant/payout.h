@@ -1,0 +1,196 @@
+/*
+ * payout.h — a merchant paying a user (商家转账: WeChat Pay's
+ * /v3/fund-app/mch-transfer/transfer-bills): cashback, a reward, a gig
+ * worker's pay, a refund made outside an order.
+ *
+ * Owns: the payouts table and four commands. The money never leaves the
+ * merchant's settlement account until its user says yes:
+ *
+ *   create   (the merchant) a hold on the merchant's balance for the user
+ *            (WALLET_CODE_MERCHANT_PAYOUT, ref the payment id), the user's
+ *            payments row (WALLET_MERCHANT_PAYOUT, PROCESSING) and the
+ *            payout row, WAIT_USER_CONFIRM. Its transfer_bill_no is the
+ *            payment's id; package_info, which the merchant's app hands to
+ *            the wallet app to open the confirmation, is the same text.
+ *   confirm  (the user, POST /v1/payouts/{id}/confirm) the hold captured:
+ *            the money is in the user's balance, the payment SUCCESS, the
+ *            payout SUCCESS.
+ *   cancel   (the merchant, before the user confirms) the hold released:
+ *            CANCELLED.
+ *   close    (the merchant worker, MERCHANT_PAYOUT_CONFIRM_WINDOW_MS after
+ *            the payout was made) the hold released: FAIL with fail_reason
+ *            OVERDUE_CLOSE, as WeChat closes one nobody confirmed in 24 h.
+ *
+ * Each of the last three ends the payout and, in the same command, queues
+ * its MCHTRANSFER.BILL.FINISHED notification (notify.h, original_type
+ * "mch_payment") when the payout named a notify_url. The user's payment
+ * ends with it (SUCCESS, or FAILED with failure_code PAYOUT_CLOSED), and
+ * the user's bills show the money when it arrives (the capture), never a
+ * payout that did not.
+ *
+ * The create command's checks, in order, each a refusal that writes
+ * nothing:
+ *   1. out_bill_no seen before for this merchant: the same body
+ *      (request_hash) answers the payout as it is now; another body is
+ *      INVALID_REQUEST.
+ *   2. the merchant: ACTIVE (NO_AUTH: suspended or closed);
+ *   3. the appid one of the merchant's (APPID_MCHID_NOT_MATCH);
+ *   4. the openid one given out in that app (INVALID_REQUEST): the user;
+ *   5. the user's wallet takes money: not closed (USER_ACCOUNT_ABNORMAL),
+ *      not frozen (ACCOUNT_FROZEN);
+ *   6. the merchant's available balance covers the amount (NOT_ENOUGH).
+ * No fee is taken: a payout moves the amount from the merchant to the user.
+ *
+ * The confirm command's, in order: the payout is the user's (NOT_FOUND
+ * otherwise, another user's alike); SUCCESS already answers it as it is;
+ * CANCELLED, FAIL, or past its window while the worker has not closed it
+ * yet: PAYOUT_CLOSED; the user's wallet not frozen (ACCOUNT_FROZEN: the
+ * payout waits, and the user may confirm once it is unfrozen, within the
+ * window).
+ *
+ * The cancel command's: the payout is the merchant's (NOT_FOUND); CANCELLED
+ * already answers it as it is; SUCCESS (the user took it) and FAIL are
+ * INVALID_REQUEST.
+ */
+#ifndef QB_MERCHANT_PAYOUT_H
+#define QB_MERCHANT_PAYOUT_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "merchant/merchant.h"
+#include "merchant/order.h"
+#include "store/pool.h"
+#include "wallet/wallet.h"
+
+#define MERCHANT_OUT_BILL_NO_SIZE_MAX 33    /* 5..32 of [0-9A-Za-z] + NUL, as WeChat's */
+#define MERCHANT_SCENE_ID_SIZE_MAX 37       /* transfer_scene_id: up to 36 digits + NUL */
+#define MERCHANT_PAYOUT_REMARK_CHARS_MAX 32 /* transfer_remark: characters, not bytes */
+#define MERCHANT_PAYOUT_REMARK_SIZE_MAX WALLET_MEMO_SIZE_MAX
+#define MERCHANT_PERCEPTION_SIZE_MAX 65 /* user_recv_perception: 64 bytes + NUL */
+#define MERCHANT_FAIL_REASON_SIZE_MAX 32
+/* The smallest payout, ¥0.10, and the largest one without the user's name
+ * (user_name, which Qianbao does not take: WeChat asks for it from ¥2,000). */
+#define MERCHANT_PAYOUT_MIN_MINOR 10
+#define MERCHANT_PAYOUT_MAX_MINOR (INT64_C(200000) - 1)
+/* How long a user has to confirm: 24 hours. */
+#define MERCHANT_PAYOUT_CONFIRM_WINDOW_MS (INT64_C(24) * 60 * 60 * 1000)
+#define MERCHANT_PAYOUT_PAGE_MAX 100 /* waiting payouts one page of a user's list holds */
+
+/* Stored: never renumber. The API's names are WeChat's. */
+enum merchant_payout_state {
+    MERCHANT_PAYOUT_WAIT_USER_CONFIRM = 1,
+    MERCHANT_PAYOUT_SUCCESS = 2,
+    MERCHANT_PAYOUT_CANCELLED = 3,
+    MERCHANT_PAYOUT_FAIL = 4,
+};
+
+struct merchant_payout {
+    char transfer_bill_no[ID_TEXT_SIZE_MAX]; /* the user's payment id ("p_...") */
+    int64_t seq;                             /* the payment's seq: the user's list's key */
+    char mchid[MERCHANT_MCHID_SIZE];
+    char out_bill_no[MERCHANT_OUT_BILL_NO_SIZE_MAX];
+    uint8_t request_hash[CRYPTO_SHA256_SIZE];
+    char appid[MERCHANT_APPID_SIZE];
+    char openid[MERCHANT_OPENID_SIZE];
+    char user_id[ID_TEXT_SIZE_MAX];
+    char scene_id[MERCHANT_SCENE_ID_SIZE_MAX];
+    char perception[MERCHANT_PERCEPTION_SIZE_MAX]; /* "" for none */
+    const struct currency *currency;
+    int64_t amount_minor;
+    char remark[MERCHANT_PAYOUT_REMARK_SIZE_MAX];
+    char notify_url[MERCHANT_NOTIFY_URL_SIZE_MAX]; /* "" for none */
+    enum merchant_payout_state state;
+    char fail_reason[MERCHANT_FAIL_REASON_SIZE_MAX]; /* FAIL: "OVERDUE_CLOSE"; else "" */
+    int64_t hold_id;
+    int64_t entry_id; /* the capture or release; 0 while waiting */
+    int64_t created_at_ms;
+    int64_t updated_at_ms;
+    int64_t expires_at_ms;
+};
+
+/* "WAIT_USER_CONFIRM", "SUCCESS", "CANCELLED", "FAIL". */
+const char *merchant_payout_state_name(enum merchant_payout_state state);
+/* True when text is a valid out_bill_no: 5 to 32 ASCII letters and digits. */
+bool merchant_out_bill_no_is_valid(const char *text);
+/* True when text is a valid transfer_scene_id: 1 to 36 digits. */
+bool merchant_scene_id_is_valid(const char *text);
+
+/* Reads a payout: merchant mchid's by out_bill_no, or with out_bill_no
+ * NULL by transfer_bill_no (mchid NULL: anyone's, for the user's routes,
+ * which check the user themselves). QB_E_NOT_FOUND for none (another
+ * merchant's alike), QB_E_STORAGE, QB_E_INTERNAL for a row no writer made. */
+QB_MUST_USE enum qb_error merchant_payout_get(struct store *reader, const char *mchid,
+                                              const char *out_bill_no, const char *transfer_bill_no,
+                                              struct merchant_payout *out);
+
+/* user_id's payouts waiting for them (WAIT_USER_CONFIRM), newest first:
+ * those with a seq below before_seq (0: from the newest), at most room into
+ * rows, their number in *count. QB_E_STORAGE, QB_E_INTERNAL. */
+QB_MUST_USE enum qb_error merchant_payouts_waiting(struct store *reader, const char *user_id,
+                                                   int64_t before_seq, struct merchant_payout *rows,
+                                                   size_t room, size_t *count);
+
+/* What the payouts of mchid held at at_ms: made before it and ended at or
+ * after it, or not ended yet (a payout's updated_at moves only when it
+ * ends). For the day-end balance, beside what withdrawals held. */
+QB_MUST_USE enum qb_error merchant_payouts_held_at(struct store *reader, const char *mchid,
+                                                   int64_t at_ms, int64_t *held_minor);
+
+/* WeChat's transfer bill, as the queries answer it: mch_id, out_bill_no,
+ * transfer_bill_no, appid, state, transfer_amount, transfer_remark,
+ * fail_reason (FAIL only), openid, create_time, update_time. NULL when out
+ * of memory. */
+json_t *merchant_payout_json(const struct merchant_payout *p);
+
+/* The merchant's create. in: payout.mchid, out_bill_no, request_hash,
+ * appid, openid, scene_id, perception, amount_minor, remark, notify_url;
+ * out: the payout (new, or the earlier one). */
+struct merchant_payout_create_cmd {
+    struct ledger_cmd cmd; /* first: see domain.h */
+    const struct domain_env *env;
+    struct merchant_payout payout;
+    enum qb_error outcome;
+    const char *message; /* a static text for the refusal, or NULL */
+};
+void merchant_payout_create_cmd_init(struct merchant_payout_create_cmd *c,
+                                     const struct domain_env *env);
+
+/* The end of a payout: the user's confirm (user_id), the merchant's cancel
+ * (mchid and out_bill_no), or the worker's close (transfer_bill_no, by
+ * nobody: it closes only a payout still waiting and past its window, and
+ * leaves any other alone with outcome QB_E_CONFLICT). in: as said;
+ * out: the payout as it is now. */
+enum merchant_payout_end {
+    MERCHANT_PAYOUT_CONFIRM = 1,
+    MERCHANT_PAYOUT_CANCEL = 2,
+    MERCHANT_PAYOUT_CLOSE = 3,
+};
+struct merchant_payout_end_cmd {
+    struct ledger_cmd cmd; /* first: see domain.h */
+    const struct domain_env *env;
+    enum merchant_payout_end end;
+    char user_id[ID_TEXT_SIZE_MAX];                  /* CONFIRM */
+    char mchid[MERCHANT_MCHID_SIZE];                 /* CANCEL */
+    char out_bill_no[MERCHANT_OUT_BILL_NO_SIZE_MAX]; /* CANCEL */
+    char transfer_bill_no[ID_TEXT_SIZE_MAX];         /* CONFIRM, CLOSE */
+    enum qb_error outcome;
+    const char *message; /* a static text for the refusal, or NULL */
+    struct merchant_payout payout;
+    char merchant_name[MERCHANT_NAME_SIZE_MAX]; /* the payout's merchant's, as it is now */
+};
+void merchant_payout_end_cmd_init(struct merchant_payout_end_cmd *c, const struct domain_env *env,
+                                  enum merchant_payout_end end);
+
+/* The worker's part: closes up to a batch of payouts past their window,
+ * one command each, *closed of them. QB_E_STORAGE, or the ledger's
+ * refusal. (Run by the payment-code worker's thread, paycode_worker.c.) */
+QB_MUST_USE enum qb_error merchant_payouts_close_due(const struct domain_env *env,
+                                                     struct store_pool *pool,
+                                                     const atomic_bool *stopping, size_t *closed);
+
+#endif

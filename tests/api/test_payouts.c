@@ -1,0 +1,335 @@
+/*
+ * test_payouts.c — merchants paying users (商家转账) over HTTP, black-box:
+ * the merchant's side signed as a WeChat Pay SDK signs it and its answers
+ * verified (merchant_helpers.h), the user's side as the wallet app calls
+ * it. A payout held until its user confirms, then in their balance and
+ * bills once; a retry and another body under one out_bill_no; the
+ * merchant's cancel; the refusals, each moving nothing; and who may see
+ * and take what. The close after 24 hours is the unit test's
+ * (tests/unit/merchant/test_payout.c), on a clock it can move.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "api/lib/suite.h"
+#include "api/refund_helpers.h"
+
+static char S_root[512];
+static struct test_daemon S_daemon;
+static struct client S_client;
+static char S_admin[API_TOKEN_SIZE_MAX];
+
+#define S_BILLS "/v3/fund-app/mch-transfer/transfer-bills"
+
+/* A merchant with money: u pays it an order of total, less the fee. */
+static void S_merchant_funded(struct mh_merchant *m, long long total)
+{
+    API_MUST(mh_onboard(&S_client, S_admin, 0, m));
+    struct api_user payer;
+    API_MUST(th_user_new(&S_client, S_admin, &payer));
+    API_MUST(th_fund(&S_client, S_admin, &payer, total));
+    char transaction_id[32], out_trade_no[32];
+    snprintf(out_trade_no, sizeof out_trade_no, "fund-%s", m->mchid);
+    rh_order_paid(&S_client, m, &payer, out_trade_no, total, NULL, transaction_id);
+}
+
+/* u's openid in m's app. */
+static void S_openid(const struct mh_merchant *m, const struct api_user *u, char openid[64])
+{
+    char path[128];
+    snprintf(path, sizeof path, "/v1/me/openids/%s", m->appid);
+    struct client_response res;
+    ASSERT_EQ_INT(api_call(&S_client, "GET", path, u->token, NULL, &res), 200);
+    snprintf(openid, 64, "%s", api_json_str(&res, "openid"));
+    client_response_release(&res);
+}
+
+/* POST transfer-bills of amount to openid under out_bill_no (extra: more
+ * members, starting with a comma, or ""); the status, the answer in res. */
+static long S_create(const struct mh_merchant *m, const char *out_bill_no, const char *openid,
+                     long long amount, const char *extra, struct client_response *res)
+{
+    char body[1024];
+    snprintf(body, sizeof body,
+             "{\"appid\":\"%s\",\"out_bill_no\":\"%s\",\"transfer_scene_id\":\"1000\","
+             "\"openid\":\"%s\",\"transfer_amount\":%lld,\"transfer_remark\":\"新会员奖励\","
+             "\"user_recv_perception\":\"现金奖励\",\"transfer_scene_report_infos\":"
+             "[{\"info_type\":\"活动名称\",\"info_content\":\"新会员有礼\"}]%s}",
+             m->appid, out_bill_no, openid, amount, extra);
+    return mh_call(&S_client, m, "POST", S_BILLS, body, res);
+}
+
+static long long S_available(const struct mh_merchant *m)
+{
+    struct client_response res;
+    ASSERT_EQ_INT(mh_call(&S_client, m, "GET", "/v3/merchant/fund/balance/BASIC", NULL, &res), 200);
+    json_t *j = api_json(&res);
+    client_response_release(&res);
+    long long available = (long long)json_integer_value(json_object_get(j, "available_amount"));
+    json_decref(j);
+    return available;
+}
+
+/* The user's call on payout id: "GET" or "confirm". */
+static long S_user(const struct api_user *u, const char *id, bool confirm,
+                   struct client_response *res)
+{
+    char path[128];
+    snprintf(path, sizeof path, confirm ? "/v1/payouts/%s/confirm" : "/v1/payouts/%s", id);
+    return api_call(&S_client, confirm ? "POST" : "GET", path, u->token, confirm ? "{}" : NULL,
+                    res);
+}
+
+TEST(a_payout_is_held_until_its_user_takes_it_then_arrives_once)
+{
+    struct mh_merchant m;
+    S_merchant_funded(&m, 50000);
+    ASSERT_EQ_INT(S_available(&m), 50000);
+    struct api_user u, stranger;
+    API_MUST(th_user_new(&S_client, S_admin, &u));
+    API_MUST(th_user_new(&S_client, S_admin, &stranger));
+    char openid[64];
+    S_openid(&m, &u, openid);
+
+    // Created: WAIT_USER_CONFIRM, the package the app hands on, the amount held, nothing moved.
+    struct client_response res;
+    ASSERT_EQ_INT(S_create(&m, "BONUS00001", openid, 1288,
+                           ",\"notify_url\":\"https://www.weixin.qq.com/wxpay/pay.php\"", &res),
+                  200);
+    ASSERT(mh_response_verified(&m, &res));
+    ASSERT_EQ_STR(api_json_str(&res, "state"), "WAIT_USER_CONFIRM");
+    ASSERT_EQ_STR(api_json_str(&res, "out_bill_no"), "BONUS00001");
+    char id[64];
+    snprintf(id, sizeof id, "%s", api_json_str(&res, "transfer_bill_no"));
+    ASSERT_EQ_STR(api_json_str(&res, "package_info"), id);
+    client_response_release(&res);
+    ASSERT_EQ_INT(S_available(&m), 50000 - 1288);
+    ASSERT_EQ_INT(th_balance(&S_client, &u), 0);
+
+    // A retry of the same body, its keys in another order, is the same bill; another body under
+    // the number is refused.
+    char body[1024];
+    snprintf(body, sizeof body,
+             "{\"transfer_scene_report_infos\":[{\"info_content\":\"新会员有礼\","
+             "\"info_type\":\"活动名称\"}],\"user_recv_perception\":\"现金奖励\","
+             "\"transfer_remark\":\"新会员奖励\",\"transfer_amount\":1288,\"openid\":\"%s\","
+             "\"transfer_scene_id\":\"1000\",\"out_bill_no\":\"BONUS00001\",\"appid\":\"%s\","
+             "\"notify_url\":\"https://www.weixin.qq.com/wxpay/pay.php\"}",
+             openid, m.appid);
+    ASSERT_EQ_INT(mh_call(&S_client, &m, "POST", S_BILLS, body, &res), 200);
+    ASSERT_EQ_STR(api_json_str(&res, "transfer_bill_no"), id);
+    client_response_release(&res);
+    ASSERT_EQ_INT(S_create(&m, "BONUS00001", openid, 1289, "", &res), 400);
+    ASSERT_EQ_STR(api_error_code(&res), "INVALID_REQUEST");
+    client_response_release(&res);
+    ASSERT_EQ_INT(S_available(&m), 50000 - 1288);
+
+    // The user finds it waiting, with the merchant's name; nobody else sees or takes it.
+    ASSERT_EQ_INT(api_call(&S_client, "GET", "/v1/me/payouts", u.token, NULL, &res), 200);
+    json_t *j = api_json(&res);
+    client_response_release(&res);
+    json_t *items = json_object_get(j, "items");
+    ASSERT_EQ_INT(json_array_size(items), 1);
+    json_t *item = json_array_get(items, 0);
+    ASSERT_EQ_STR(json_string_value(json_object_get(item, "id")), id);
+    ASSERT_EQ_INT(json_integer_value(json_object_get(item, "amount")), 1288);
+    ASSERT_EQ_STR(json_string_value(json_object_get(item, "remark")), "新会员奖励");
+    ASSERT_EQ_STR(json_string_value(json_object_get(item, "perception")), "现金奖励");
+    ASSERT_EQ_STR(json_string_value(json_object_get(json_object_get(item, "merchant"), "mchid")),
+                  m.mchid);
+    json_decref(j);
+    ASSERT_EQ_INT(S_user(&stranger, id, false, &res), 404);
+    client_response_release(&res);
+    ASSERT_EQ_INT(S_user(&stranger, id, true, &res), 404);
+    ASSERT_EQ_STR(api_error_code(&res), "NOT_FOUND");
+    client_response_release(&res);
+    ASSERT_EQ_INT(api_call(&S_client, "GET", "/v1/me/payouts", stranger.token, NULL, &res), 200);
+    j = api_json(&res);
+    client_response_release(&res);
+    ASSERT_EQ_INT(json_array_size(json_object_get(j, "items")), 0);
+    json_decref(j);
+
+    // Taken: in the balance once, however often confirmed.
+    ASSERT_EQ_INT(S_user(&u, id, true, &res), 200);
+    ASSERT_EQ_STR(api_json_str(&res, "state"), "SUCCESS");
+    client_response_release(&res);
+    ASSERT_EQ_INT(S_user(&u, id, true, &res), 200);
+    ASSERT_EQ_STR(api_json_str(&res, "state"), "SUCCESS");
+    client_response_release(&res);
+    ASSERT_EQ_INT(th_balance(&S_client, &u), 1288);
+    ASSERT_EQ_INT(S_available(&m), 50000 - 1288);
+    ASSERT_EQ_INT(S_user(&u, id, false, &res), 200);
+    ASSERT_EQ_STR(api_json_str(&res, "state"), "SUCCESS");
+    client_response_release(&res);
+
+    // The merchant reads it by either number, and can no longer cancel it.
+    char path[256];
+    snprintf(path, sizeof path, S_BILLS "/out-bill-no/BONUS00001");
+    ASSERT_EQ_INT(mh_call(&S_client, &m, "GET", path, NULL, &res), 200);
+    ASSERT(mh_response_verified(&m, &res));
+    ASSERT_EQ_STR(api_json_str(&res, "state"), "SUCCESS");
+    ASSERT_EQ_STR(api_json_str(&res, "openid"), openid);
+    ASSERT_EQ_STR(api_json_str(&res, "mch_id"), m.mchid);
+    client_response_release(&res);
+    snprintf(path, sizeof path, S_BILLS "/transfer-bill-no/%s", id);
+    ASSERT_EQ_INT(mh_call(&S_client, &m, "GET", path, NULL, &res), 200);
+    ASSERT_EQ_STR(api_json_str(&res, "out_bill_no"), "BONUS00001");
+    client_response_release(&res);
+    ASSERT_EQ_INT(
+        mh_call(&S_client, &m, "POST", S_BILLS "/out-bill-no/BONUS00001/cancel", NULL, &res), 400);
+    ASSERT_EQ_STR(api_error_code(&res), "INVALID_REQUEST");
+    client_response_release(&res);
+
+    // The user's bill line names the merchant; the merchant is told.
+    ASSERT_EQ_INT(
+        api_call(&S_client, "GET", "/v1/me/transactions?type=merchant_payout", u.token, NULL, &res),
+        200);
+    j = api_json(&res);
+    client_response_release(&res);
+    items = json_object_get(j, "items");
+    ASSERT_EQ_INT(json_array_size(items), 1);
+    item = json_array_get(items, 0);
+    ASSERT_EQ_STR(json_string_value(json_object_get(item, "id")), id);
+    ASSERT_EQ_STR(json_string_value(json_object_get(item, "direction")), "in");
+    ASSERT_EQ_INT(json_integer_value(json_object_get(item, "amount")), 1288);
+    ASSERT_EQ_STR(json_string_value(json_object_get(item, "memo")), "新会员奖励");
+    json_t *party = json_object_get(item, "counterparty");
+    ASSERT_EQ_STR(json_string_value(json_object_get(party, "type")), "merchant");
+    ASSERT_EQ_STR(json_string_value(json_object_get(party, "id")), m.mchid);
+    json_decref(j);
+    ASSERT_EQ_INT(mh_call(&S_client, &m, "GET", "/v3/qianbao/notifications", NULL, &res), 200);
+    j = api_json(&res);
+    client_response_release(&res);
+    json_t *data = json_object_get(j, "data");
+    size_t told = 0;
+    for (size_t i = 0; i < json_array_size(data); i++)
+        told += strcmp(json_string_value(json_object_get(json_array_get(data, i), "event_type")),
+                       "MCHTRANSFER.BILL.FINISHED") == 0;
+    ASSERT_EQ_INT(told, 1);
+    json_decref(j);
+    mh_release(&m);
+}
+
+TEST(a_cancelled_payout_gives_the_money_back_and_cannot_be_taken)
+{
+    struct mh_merchant m;
+    S_merchant_funded(&m, 20000);
+    struct api_user u;
+    API_MUST(th_user_new(&S_client, S_admin, &u));
+    char openid[64];
+    S_openid(&m, &u, openid);
+    struct client_response res;
+    ASSERT_EQ_INT(S_create(&m, "BONUS00002", openid, 5000, "", &res), 200);
+    char id[64];
+    snprintf(id, sizeof id, "%s", api_json_str(&res, "transfer_bill_no"));
+    client_response_release(&res);
+    ASSERT_EQ_INT(S_available(&m), 15000);
+    for (int i = 0; i < 2; i++) { /* a second cancel answers it as it is */
+        ASSERT_EQ_INT(
+            mh_call(&S_client, &m, "POST", S_BILLS "/out-bill-no/BONUS00002/cancel", "{}", &res),
+            200);
+        ASSERT(mh_response_verified(&m, &res));
+        ASSERT_EQ_STR(api_json_str(&res, "state"), "CANCELLED");
+        ASSERT_EQ_STR(api_json_str(&res, "transfer_bill_no"), id);
+        client_response_release(&res);
+    }
+    ASSERT_EQ_INT(S_available(&m), 20000);
+    ASSERT_EQ_INT(S_user(&u, id, true, &res), 409);
+    ASSERT_EQ_STR(api_error_code(&res), "PAYOUT_CLOSED");
+    client_response_release(&res);
+    ASSERT_EQ_INT(S_user(&u, id, false, &res), 200);
+    ASSERT_EQ_STR(api_json_str(&res, "state"), "CANCELLED");
+    client_response_release(&res);
+    ASSERT_EQ_INT(th_balance(&S_client, &u), 0);
+    ASSERT_EQ_INT(api_call(&S_client, "GET", "/v1/me/transactions", u.token, NULL, &res), 200);
+    json_t *j = api_json(&res);
+    client_response_release(&res);
+    ASSERT_EQ_INT(json_array_size(json_object_get(j, "items")), 0);
+    json_decref(j);
+    mh_release(&m);
+}
+
+TEST(refused_payouts_hold_nothing)
+{
+    struct mh_merchant m, other;
+    S_merchant_funded(&m, 10000);
+    API_MUST(mh_onboard(&S_client, S_admin, 0, &other));
+    struct api_user u;
+    API_MUST(th_user_new(&S_client, S_admin, &u));
+    char openid[64], other_openid[64];
+    S_openid(&m, &u, openid);
+    S_openid(&other, &u, other_openid);
+    struct client_response res;
+    const struct {
+        const char *out_bill_no;
+        const char *openid;
+        long long amount;
+        const char *extra;
+        long status;
+        const char *code;
+    } cases[] = {
+        {"BAD0000001", openid, 9, "", 400, "PARAM_ERROR"},      /* below 0.10 yuan */
+        {"BAD0000002", openid, 200000, "", 400, "PARAM_ERROR"}, /* 2,000 yuan: a name */
+        {"BAD0000003", openid, 100, ",\"user_name\":\"x\"", 400, "PARAM_ERROR"},
+        {"BAD-000004", openid, 100, "", 400, "PARAM_ERROR"},           /* not letters and digits */
+        {"BAD0000005", other_openid, 100, "", 400, "INVALID_REQUEST"}, /* another app's */
+        {"BAD0000006", openid, 10001, "", 403, "NOT_ENOUGH"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        ASSERT_EQ_INT(S_create(&m, cases[i].out_bill_no, cases[i].openid, cases[i].amount,
+                               cases[i].extra, &res),
+                      cases[i].status);
+        ASSERT_EQ_STR(api_error_code(&res), cases[i].code);
+        client_response_release(&res);
+    }
+    // A remark of 33 characters; another merchant's appid.
+    char body[512];
+    snprintf(body, sizeof body,
+             "{\"appid\":\"%s\",\"out_bill_no\":\"BAD0000007\",\"transfer_scene_id\":\"1000\","
+             "\"openid\":\"%s\",\"transfer_amount\":100,\"transfer_remark\":"
+             "\"一二三四五六七八九十一二三四五六七八九十一二三四五六七八九十一二三\"}",
+             m.appid, openid);
+    ASSERT_EQ_INT(mh_call(&S_client, &m, "POST", S_BILLS, body, &res), 400);
+    ASSERT_EQ_STR(api_error_code(&res), "PARAM_ERROR");
+    client_response_release(&res);
+    snprintf(body, sizeof body,
+             "{\"appid\":\"%s\",\"out_bill_no\":\"BAD0000008\",\"transfer_scene_id\":\"1000\","
+             "\"openid\":\"%s\",\"transfer_amount\":100,\"transfer_remark\":\"奖励\"}",
+             other.appid, other_openid);
+    ASSERT_EQ_INT(mh_call(&S_client, &m, "POST", S_BILLS, body, &res), 400);
+    ASSERT_EQ_STR(api_error_code(&res), "APPID_MCHID_NOT_MATCH");
+    client_response_release(&res);
+    ASSERT_EQ_INT(mh_call(&S_client, &m, "GET", S_BILLS "/out-bill-no/BAD0000006", NULL, &res),
+                  404);
+    ASSERT_EQ_STR(api_error_code(&res), "NOT_FOUND");
+    client_response_release(&res);
+
+    // A frozen wallet takes nothing; a suspended merchant pays nothing.
+    ASSERT_EQ_INT(api_call(&S_client, "POST", "/v1/me/freeze", u.token, NULL, &res), 200);
+    client_response_release(&res);
+    ASSERT_EQ_INT(S_create(&m, "BAD0000009", openid, 100, "", &res), 403);
+    ASSERT_EQ_STR(api_error_code(&res), "ACCOUNT_FROZEN");
+    client_response_release(&res);
+    char path[128];
+    snprintf(path, sizeof path, "/admin/merchants/%s/suspend", m.mchid);
+    ASSERT_EQ_INT(api_call(&S_client, "POST", path, S_admin, "{\"reason\":\"检查\"}", &res), 200);
+    client_response_release(&res);
+    ASSERT_EQ_INT(S_create(&m, "BAD0000010", openid, 100, "", &res), 403);
+    ASSERT_EQ_STR(api_error_code(&res), "NO_AUTH");
+    client_response_release(&res);
+    ASSERT_EQ_INT(S_available(&m), 10000);
+    mh_release(&m);
+    mh_release(&other);
+}
+
+int main(void)
+{
+    struct api_suite suite;
+    api_suite_begin(&suite, S_root, sizeof S_root);
+    if (!api_suite_daemon(&suite, &S_daemon, "payouts", NULL, S_admin, &S_client))
+        return api_suite_end(&suite);
+    RUN(a_payout_is_held_until_its_user_takes_it_then_arrives_once);
+    RUN(a_cancelled_payout_gives_the_money_back_and_cannot_be_taken);
+    RUN(refused_payouts_hold_nothing);
+    return api_suite_end(&suite);
+}

@@ -1,0 +1,255 @@
+/*
+ * test_payout.c — merchants paying users (src/merchant/payout.c) on a real
+ * ledger: the hold while the payout waits, the user's confirm capturing it
+ * once, the merchant's cancel and the worker's close after 24 hours each
+ * releasing it, the user's payment following the payout, one outbox row
+ * for each end, out_bill_no answering a retry and refusing another body,
+ * and every refusal moving nothing.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "merchant/payout.h"
+#include "unit/merchant/merchant_fixture.h"
+
+#define S_APPID "wx0123456789abcdef"
+
+struct fx {
+    struct wx *wx;
+    struct merchant m;
+    struct identity_user user;
+    char openid[MERCHANT_OPENID_SIZE];
+};
+
+static struct fx S_fx_new(void)
+{
+    struct fx f;
+    memset(&f, 0, sizeof f);
+    f.wx = wx_new();
+    ASSERT_EQ_INT(wallet_accounts_setup(f.wx->ledger, &f.wx->env), QB_OK);
+    f.m = mx_merchant(f.wx, "1900009191", S_APPID, "奶茶店", 0);
+    wx_fund(f.wx, f.m.account_id, 100000);
+    f.user = wx_user(f.wx, "小明", true);
+    struct merchant_openid_issue_cmd c;
+    merchant_openid_issue_cmd_init(&c, &f.wx->env);
+    snprintf(c.appid, sizeof c.appid, "%s", S_APPID);
+    snprintf(c.user_id, sizeof c.user_id, "%s", f.user.id);
+    ASSERT_EQ_INT(ledger_execute(f.wx->ledger, &c.cmd), QB_OK);
+    ASSERT_EQ_INT(c.outcome, QB_OK);
+    snprintf(f.openid, sizeof f.openid, "%s", c.openid);
+    ledger_cmd_release(&c.cmd);
+    return f;
+}
+
+/* Creates a payout of amount to openid under out_bill_no (hash_byte stands
+ * for the body): the outcome, and the payout into *out when not NULL. */
+static enum qb_error S_create(struct fx *f, const char *out_bill_no, const char *openid,
+                              int64_t amount, uint8_t hash_byte, struct merchant_payout *out)
+{
+    struct merchant_payout_create_cmd c;
+    merchant_payout_create_cmd_init(&c, &f->wx->env);
+    struct merchant_payout *p = &c.payout;
+    snprintf(p->mchid, sizeof p->mchid, "%s", f->m.mchid);
+    snprintf(p->out_bill_no, sizeof p->out_bill_no, "%s", out_bill_no);
+    memset(p->request_hash, hash_byte, sizeof p->request_hash);
+    snprintf(p->appid, sizeof p->appid, "%s", S_APPID);
+    snprintf(p->openid, sizeof p->openid, "%s", openid);
+    snprintf(p->scene_id, sizeof p->scene_id, "1000");
+    snprintf(p->remark, sizeof p->remark, "新会员奖励");
+    snprintf(p->notify_url, sizeof p->notify_url, "https://shop.example.com/notify");
+    p->amount_minor = amount;
+    ASSERT_EQ_INT(ledger_execute(f->wx->ledger, &c.cmd), QB_OK);
+    ASSERT_EQ_INT(c.cmd.result, QB_OK);
+    if (out != NULL)
+        *out = c.payout;
+    enum qb_error outcome = c.outcome;
+    ledger_cmd_release(&c.cmd);
+    return outcome;
+}
+
+/* Ends payout transfer_bill_no as end says (the confirm by user_id, the
+ * cancel by the fixture's merchant): the outcome; the payout into *out. */
+static enum qb_error S_end(struct fx *f, enum merchant_payout_end end, const char *user_id,
+                           const struct merchant_payout *p, struct merchant_payout *out)
+{
+    struct merchant_payout_end_cmd c;
+    merchant_payout_end_cmd_init(&c, &f->wx->env, end);
+    snprintf(c.user_id, sizeof c.user_id, "%s", user_id != NULL ? user_id : "");
+    snprintf(c.mchid, sizeof c.mchid, "%s", f->m.mchid);
+    snprintf(c.out_bill_no, sizeof c.out_bill_no, "%s", p->out_bill_no);
+    snprintf(c.transfer_bill_no, sizeof c.transfer_bill_no, "%s", p->transfer_bill_no);
+    ASSERT_EQ_INT(ledger_execute(f->wx->ledger, &c.cmd), QB_OK);
+    ASSERT_EQ_INT(c.cmd.result, QB_OK);
+    if (out != NULL)
+        *out = c.payout;
+    enum qb_error outcome = c.outcome;
+    ledger_cmd_release(&c.cmd);
+    return outcome;
+}
+
+static int64_t S_available(struct fx *f, int64_t account_id)
+{
+    struct ledger_account_view v;
+    ASSERT_EQ_INT(ledger_account_view(f->wx->ledger, account_id, &v), QB_OK);
+    return v.available_minor;
+}
+
+static int64_t S_count(struct fx *f, const char *sql)
+{
+    int64_t n = -1;
+    ASSERT_EQ_INT(store_int64(f->wx->reader, sql, NULL, 0, &n), QB_OK);
+    return n;
+}
+
+static struct wallet_payment S_payment(struct fx *f, const char *id)
+{
+    struct wallet_payment p;
+    ASSERT_EQ_INT(wallet_payment_get(f->wx->reader, id, f->user.id, &p), QB_OK);
+    return p;
+}
+
+TEST(a_payout_waits_on_a_hold_and_arrives_once_its_user_confirms)
+{
+    // The merchant's money is held, not moved, until the user says yes; then it is in the user's
+    // balance once, the payment SUCCESS, and a second confirm answers the same without moving
+    // anything. The merchant may no longer cancel it.
+    struct fx f = S_fx_new();
+    struct merchant_payout p, now;
+    ASSERT_EQ_INT(S_create(&f, "PAYOUT0001", f.openid, 1500, 1, &p), QB_OK);
+    ASSERT_EQ_INT(p.state, MERCHANT_PAYOUT_WAIT_USER_CONFIRM);
+    ASSERT_EQ_STR(p.user_id, f.user.id);
+    ASSERT_EQ_INT(p.expires_at_ms - p.created_at_ms, MERCHANT_PAYOUT_CONFIRM_WINDOW_MS);
+    ASSERT_EQ_INT(wx_balance(f.wx, f.m.account_id), 100000);
+    ASSERT_EQ_INT(S_available(&f, f.m.account_id), 100000 - 1500);
+    ASSERT_EQ_INT(wx_balance(f.wx, f.user.account_id), 0);
+    ASSERT_EQ_INT(S_payment(&f, p.transfer_bill_no).status, WALLET_PROCESSING);
+
+    struct merchant_payout waiting[4];
+    size_t count = 0;
+    ASSERT_EQ_INT(merchant_payouts_waiting(f.wx->reader, f.user.id, 0, waiting, 4, &count), QB_OK);
+    ASSERT_EQ_INT(count, 1);
+    ASSERT_EQ_STR(waiting[0].transfer_bill_no, p.transfer_bill_no);
+
+    // Only its user may take it.
+    struct identity_user other = wx_user(f.wx, "小红", true);
+    ASSERT_EQ_INT(S_end(&f, MERCHANT_PAYOUT_CONFIRM, other.id, &p, NULL), QB_E_NOT_FOUND);
+    ASSERT_EQ_INT(S_end(&f, MERCHANT_PAYOUT_CONFIRM, f.user.id, &p, &now), QB_OK);
+    ASSERT_EQ_INT(now.state, MERCHANT_PAYOUT_SUCCESS);
+    ASSERT(now.entry_id > 0);
+    ASSERT_EQ_INT(wx_balance(f.wx, f.user.account_id), 1500);
+    ASSERT_EQ_INT(wx_balance(f.wx, f.m.account_id), 100000 - 1500);
+    ASSERT_EQ_INT(S_available(&f, f.m.account_id), 100000 - 1500);
+    struct wallet_payment pay = S_payment(&f, p.transfer_bill_no);
+    ASSERT_EQ_INT(pay.status, WALLET_SUCCESS);
+    ASSERT_EQ_INT(pay.kind, WALLET_MERCHANT_PAYOUT);
+    ASSERT_EQ_STR(pay.counterparty_id, f.m.mchid);
+    ASSERT_EQ_INT(pay.entry_id, now.entry_id);
+
+    ASSERT_EQ_INT(S_end(&f, MERCHANT_PAYOUT_CONFIRM, f.user.id, &p, &now), QB_OK);
+    ASSERT_EQ_INT(now.state, MERCHANT_PAYOUT_SUCCESS);
+    ASSERT_EQ_INT(wx_balance(f.wx, f.user.account_id), 1500);
+    ASSERT_EQ_INT(S_end(&f, MERCHANT_PAYOUT_CANCEL, NULL, &p, NULL), QB_E_INVALID_REQUEST);
+    ASSERT_EQ_INT(merchant_payouts_waiting(f.wx->reader, f.user.id, 0, waiting, 4, &count), QB_OK);
+    ASSERT_EQ_INT(count, 0);
+    ASSERT_EQ_INT(S_count(&f, "SELECT count(*) FROM notifications"
+                              " WHERE event_type = 'MCHTRANSFER.BILL.FINISHED'"),
+                  1);
+    wx_free(f.wx);
+}
+
+TEST(a_cancel_and_the_close_after_a_day_give_the_money_back)
+{
+    // The merchant's cancel releases the hold at once; a payout nobody confirms is closed by the
+    // worker once its 24 hours pass (FAIL, OVERDUE_CLOSE), not a moment before. Neither may be
+    // confirmed after, and each tells the merchant once.
+    struct fx f = S_fx_new();
+    struct merchant_payout a, b, now;
+    ASSERT_EQ_INT(S_create(&f, "PAYOUT0002", f.openid, 2000, 2, &a), QB_OK);
+    ASSERT_EQ_INT(S_create(&f, "PAYOUT0003", f.openid, 3000, 3, &b), QB_OK);
+    ASSERT_EQ_INT(S_available(&f, f.m.account_id), 100000 - 5000);
+
+    ASSERT_EQ_INT(S_end(&f, MERCHANT_PAYOUT_CANCEL, NULL, &a, &now), QB_OK);
+    ASSERT_EQ_INT(now.state, MERCHANT_PAYOUT_CANCELLED);
+    ASSERT_EQ_INT(S_available(&f, f.m.account_id), 100000 - 3000);
+    ASSERT_EQ_INT(S_end(&f, MERCHANT_PAYOUT_CANCEL, NULL, &a, &now), QB_OK); /* as it is */
+    ASSERT_EQ_INT(now.state, MERCHANT_PAYOUT_CANCELLED);
+    ASSERT_EQ_INT(S_end(&f, MERCHANT_PAYOUT_CONFIRM, f.user.id, &a, NULL), QB_E_PAYOUT_CLOSED);
+    struct wallet_payment pay = S_payment(&f, a.transfer_bill_no);
+    ASSERT_EQ_INT(pay.status, WALLET_FAILED);
+    ASSERT_EQ_STR(pay.failure_code, "PAYOUT_CLOSED");
+
+    char err[256];
+    struct store_pool *pool = NULL;
+    ASSERT_EQ_INT(store_pool_open(f.wx->db_path, 1, &pool, err, sizeof err), QB_OK);
+    size_t closed = 0;
+    wx_clock_to(f.wx, b.expires_at_ms - 1);
+    ASSERT_EQ_INT(merchant_payouts_close_due(&f.wx->env, pool, NULL, &closed), QB_OK);
+    ASSERT_EQ_INT(closed, 0);
+    ASSERT_EQ_INT(S_end(&f, MERCHANT_PAYOUT_CLOSE, NULL, &b, NULL), QB_E_CONFLICT);
+    wx_clock_to(f.wx, b.expires_at_ms);
+    // Past its window, the user is too late even before the worker comes.
+    ASSERT_EQ_INT(S_end(&f, MERCHANT_PAYOUT_CONFIRM, f.user.id, &b, NULL), QB_E_PAYOUT_CLOSED);
+    ASSERT_EQ_INT(merchant_payouts_close_due(&f.wx->env, pool, NULL, &closed), QB_OK);
+    ASSERT_EQ_INT(closed, 1);
+    ASSERT_EQ_INT(merchant_payouts_close_due(&f.wx->env, pool, NULL, &closed), QB_OK);
+    ASSERT_EQ_INT(closed, 0);
+    store_pool_close(pool);
+    ASSERT_EQ_INT(merchant_payout_get(f.wx->reader, f.m.mchid, "PAYOUT0003", NULL, &now), QB_OK);
+    ASSERT_EQ_INT(now.state, MERCHANT_PAYOUT_FAIL);
+    ASSERT_EQ_STR(now.fail_reason, "OVERDUE_CLOSE");
+    ASSERT_EQ_INT(S_end(&f, MERCHANT_PAYOUT_CANCEL, NULL, &b, NULL), QB_E_INVALID_REQUEST);
+    ASSERT_EQ_INT(wx_balance(f.wx, f.m.account_id), 100000);
+    ASSERT_EQ_INT(S_available(&f, f.m.account_id), 100000);
+    ASSERT_EQ_INT(wx_balance(f.wx, f.user.account_id), 0);
+    ASSERT_EQ_INT(S_count(&f, "SELECT count(*) FROM notifications"
+                              " WHERE event_type = 'MCHTRANSFER.BILL.FINISHED'"),
+                  2);
+    wx_free(f.wx);
+}
+
+TEST(out_bill_no_answers_a_retry_and_refusals_move_nothing)
+{
+    // A retry of the same body answers the payout as it is; another body under its number, an
+    // openid nobody was given, a frozen or closed wallet, a merchant short of money or suspended:
+    // each is refused and nothing is held.
+    struct fx f = S_fx_new();
+    struct merchant_payout p, again;
+    ASSERT_EQ_INT(S_create(&f, "PAYOUT0004", f.openid, 1000, 4, &p), QB_OK);
+    ASSERT_EQ_INT(S_create(&f, "PAYOUT0004", f.openid, 1000, 4, &again), QB_OK);
+    ASSERT_EQ_STR(again.transfer_bill_no, p.transfer_bill_no);
+    ASSERT_EQ_INT(S_create(&f, "PAYOUT0004", f.openid, 1000, 5, NULL), QB_E_INVALID_REQUEST);
+    ASSERT_EQ_INT(S_available(&f, f.m.account_id), 100000 - 1000);
+
+    ASSERT_EQ_INT(S_create(&f, "PAYOUT0005", "oNOBODYnobodyNOBODYnobodyNOB", 1000, 6, NULL),
+                  QB_E_INVALID_REQUEST);
+    ASSERT_EQ_INT(S_create(&f, "PAYOUT0006", f.openid, 100000, 7, NULL), QB_E_NOT_ENOUGH);
+    wx_flags_set(f.wx, f.user.account_id, LEDGER_ACCOUNT_CREDIT_FROZEN);
+    ASSERT_EQ_INT(S_create(&f, "PAYOUT0007", f.openid, 1000, 8, NULL), QB_E_ACCOUNT_FROZEN);
+    // A wallet that takes nothing cannot take the one waiting either; it waits.
+    ASSERT_EQ_INT(S_end(&f, MERCHANT_PAYOUT_CONFIRM, f.user.id, &p, NULL), QB_E_ACCOUNT_FROZEN);
+    wx_flags_set(f.wx, f.user.account_id, 0);
+
+    struct merchant_status_cmd s;
+    merchant_status_cmd_init(&s, MERCHANT_SUSPENDED);
+    snprintf(s.mchid, sizeof s.mchid, "%s", f.m.mchid);
+    ASSERT_EQ_INT(ledger_execute(f.wx->ledger, &s.cmd), QB_OK);
+    ASSERT_EQ_INT(s.outcome, QB_OK);
+    ledger_cmd_release(&s.cmd);
+    ASSERT_EQ_INT(S_create(&f, "PAYOUT0008", f.openid, 1000, 9, NULL), QB_E_NO_AUTH);
+    ASSERT_EQ_INT(S_available(&f, f.m.account_id), 100000 - 1000);
+    ASSERT_EQ_INT(S_count(&f, "SELECT count(*) FROM payouts"), 1);
+    ASSERT_EQ_INT(S_count(&f, "SELECT count(*) FROM payments WHERE kind = 8"), 1);
+
+    // What it took is still the user's to take.
+    ASSERT_EQ_INT(S_end(&f, MERCHANT_PAYOUT_CONFIRM, f.user.id, &p, NULL), QB_OK);
+    ASSERT_EQ_INT(wx_balance(f.wx, f.user.account_id), 1000);
+    wx_free(f.wx);
+}
+
+int main(void)
+{
+    RUN(a_payout_waits_on_a_hold_and_arrives_once_its_user_confirms);
+    RUN(a_cancel_and_the_close_after_a_day_give_the_money_back);
+    RUN(out_bill_no_answers_a_retry_and_refusals_move_nothing);
+    return test_summary();
+}
