@@ -483,6 +483,123 @@ int cli_run_refund_show(struct cli *cli, const struct cli_args *args)
     return rc;
 }
 
+/* --- transfers to users (商家转账) -------------------------------------------------- */
+
+#define S_TRANSFER_BILLS "/v3/fund-app/mch-transfer/transfer-bills"
+
+static bool S_out_bill_no_valid(const char *text)
+{
+    size_t size = strlen(text);
+    return size >= 5 && size <= 32 &&
+           strspn(text, "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz") == size;
+}
+
+/* A transfer bill (any of the answers: created, cancelled, queried), human
+ * or --json. */
+static void S_transfer_bill_print(struct cli *cli, const struct cli_response *res)
+{
+    if (cli->json) {
+        cli_print_body(res);
+        return;
+    }
+    const json_t *b = res->json;
+    char text[256];
+    cli_text_clean(cli_json_str(b, "out_bill_no"), text, sizeof text);
+    cli_print_field(cli, "out_bill_no", text);
+    cli_print_field(cli, "transfer_bill_no", cli_json_str(b, "transfer_bill_no"));
+    cli_print_field(cli, "state", cli_json_str(b, "state"));
+    const json_t *amount = json_object_get(b, "transfer_amount");
+    if (amount != NULL) {
+        char yuan[MONEY_TEXT_SIZE_MAX + 8];
+        cli_amount_format(json_integer_value(amount), S_CURRENCY, yuan, sizeof yuan);
+        snprintf(text, sizeof text, "%s %s", yuan, S_CURRENCY);
+        cli_print_field(cli, "amount", text);
+        cli_print_field(cli, "openid", cli_json_str(b, "openid"));
+        cli_text_clean(cli_json_str(b, "transfer_remark"), text, sizeof text);
+        cli_print_field(cli, "remark", text);
+    }
+    const char *reason = cli_json_str(b, "fail_reason");
+    if (reason[0] != '\0')
+        cli_print_field(cli, "fail_reason", reason);
+    const char *package = cli_json_str(b, "package_info");
+    if (package[0] != '\0')
+        cli_print_field(cli, "package_info", package);
+    const char *time = cli_json_str(b, "update_time");
+    cli_print_field(cli, time[0] != '\0' ? "update_time" : "create_time",
+                    time[0] != '\0' ? time : cli_json_str(b, "create_time"));
+}
+
+int cli_run_transfer_bill(struct cli *cli, const struct cli_args *args)
+{
+    int64_t amount;
+    char clean[64];
+    cli_text_clean(args->positionals[1], clean, sizeof clean);
+    if (cli_amount_parse(args->positionals[1], currency_find(S_CURRENCY), &amount) != QB_OK)
+        return cli_usage_error(cli,
+                               "\"%s\" is not a valid amount: a positive number of yuan with at "
+                               "most two decimals, such as 12.50, 0.01 or 3",
+                               clean);
+    const char *out_bill_no = cli_arg(cli, args, "out-bill-no");
+    if (!S_out_bill_no_valid(out_bill_no))
+        return cli_usage_error(cli, "--out-bill-no must be 5 to 32 of 0-9 A-Z a-z");
+    const char *scene = cli_arg(cli, args, "scene");
+    const char *perception = cli_arg(cli, args, "perception");
+    const char *notify_url = cli_arg(cli, args, "notify-url");
+    struct cli_profile *profile = calloc(1, sizeof *profile);
+    QB_ASSERT(profile != NULL);
+    int rc = cli_merchant_profile(cli, profile);
+    json_t *body = NULL;
+    if (rc == CLI_EXIT_OK) {
+        body = json_pack("{s:s, s:s, s:s, s:s, s:I, s:s}", "appid", profile->appid, "out_bill_no",
+                         out_bill_no, "transfer_scene_id", scene != NULL ? scene : "1000", "openid",
+                         args->positionals[0], "transfer_amount", (json_int_t)amount,
+                         "transfer_remark", cli_arg(cli, args, "remark"));
+        QB_ASSERT(body != NULL);
+        if (perception != NULL)
+            json_object_set_new(body, "user_recv_perception", json_string(perception));
+        if (notify_url != NULL)
+            json_object_set_new(body, "notify_url", json_string(notify_url));
+    }
+    cli_secret_wipe(profile->private_key, sizeof profile->private_key);
+    free(profile);
+    if (rc != CLI_EXIT_OK)
+        return rc;
+    struct cli_response res;
+    rc = cli_call_merchant(cli, "POST", S_TRANSFER_BILLS, body, &res);
+    json_decref(body);
+    if (rc == CLI_EXIT_OK)
+        S_transfer_bill_print(cli, &res);
+    cli_response_release(&res);
+    return rc;
+}
+
+/* transfer-bill show|cancel OUT_BILL_NO. */
+static int S_transfer_bill_action(struct cli *cli, const struct cli_args *args, bool cancel)
+{
+    const char *out_bill_no = args->positionals[0];
+    if (!S_out_bill_no_valid(out_bill_no))
+        return cli_usage_error(cli, "OUT_BILL_NO must be 5 to 32 of 0-9 A-Z a-z");
+    char path[160];
+    snprintf(path, sizeof path, S_TRANSFER_BILLS "/out-bill-no/%s%s", out_bill_no,
+             cancel ? "/cancel" : "");
+    struct cli_response res;
+    int rc = cli_call_merchant(cli, cancel ? "POST" : "GET", path, NULL, &res);
+    if (rc == CLI_EXIT_OK)
+        S_transfer_bill_print(cli, &res);
+    cli_response_release(&res);
+    return rc;
+}
+
+int cli_run_transfer_bill_show(struct cli *cli, const struct cli_args *args)
+{
+    return S_transfer_bill_action(cli, args, false);
+}
+
+int cli_run_transfer_bill_cancel(struct cli *cli, const struct cli_args *args)
+{
+    return S_transfer_bill_action(cli, args, true);
+}
+
 /* --- the trade bill and the fund-flow bill ----------------------------------------- */
 
 /* merchant bill DATE [--type ALL|SUCCESS|REFUND|FUNDFLOW]: the trade bill

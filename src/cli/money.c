@@ -1167,3 +1167,57 @@ int cli_run_cancel_transfer(struct cli *cli, const struct cli_args *args)
 {
     return S_transfer_action(cli, args, "cancel", false);
 }
+
+/* --- merchants' transfers to you (商家转账) -------------------------------------- */
+
+static void S_payout_row(struct cli_table *table, const json_t *p)
+{
+    char amount[64], from[256], remark[160];
+    cli_money_amount_text(json_integer_value(json_object_get(p, "amount")),
+                          cli_json_str(p, "currency"), amount, sizeof amount);
+    const json_t *m = json_object_get(p, "merchant");
+    snprintf(from, sizeof from, "%s (%s)", cli_json_str(m, "name"), cli_json_str(m, "mchid"));
+    cli_text_clean(cli_json_str(p, "remark"), remark, sizeof remark);
+    const char *row[] = {cli_json_str(p, "id"), from, amount, remark,
+                         cli_json_str(p, "expires_at")};
+    cli_table_add(table, row);
+}
+
+int cli_run_payouts(struct cli *cli, const struct cli_args *args)
+{
+    static const char *const headers[] = {"ID", "FROM", "AMOUNT", "REMARK", "TAKE BEFORE"};
+    char path[512] = "/v1/me/payouts";
+    int rc = cli_page_path(cli, args, path, sizeof path);
+    return rc == CLI_EXIT_OK ? cli_page_show(cli, path, CLI_AUTH_USER, headers, 5, S_payout_row,
+                                             "no transfers from merchants wait for you")
+                             : rc;
+}
+
+int cli_run_accept_payout(struct cli *cli, const struct cli_args *args)
+{
+    char path[192];
+    int rc = cli_id_path(cli, "/v1/payouts", args->positionals[0], path, sizeof path);
+    if (rc != CLI_EXIT_OK)
+        return rc;
+    if (strlen(path) + sizeof "/confirm" > sizeof path)
+        return cli_usage_error(cli, "PAYOUT_ID is too long");
+    strcat(path, "/confirm");
+    json_t *body = json_object();
+    struct cli_response res;
+    rc = cli_call(cli, "POST", path, CLI_AUTH_USER, body, &res);
+    json_decref(body);
+    if (rc == CLI_EXIT_OK && cli->json) {
+        cli_print_body(&res);
+    } else if (rc == CLI_EXIT_OK) {
+        char amount[64], name[160], remark[160];
+        cli_money_amount_text(json_integer_value(json_object_get(res.json, "amount")),
+                              cli_json_str(res.json, "currency"), amount, sizeof amount);
+        cli_text_clean(cli_json_str(json_object_get(res.json, "merchant"), "name"), name,
+                       sizeof name);
+        cli_text_clean(cli_json_str(res.json, "remark"), remark, sizeof remark);
+        printf("took %s from %s: %s\n", amount, name, remark);
+        cli_print_field(cli, "payout", cli_json_str(res.json, "id"));
+    }
+    cli_response_release(&res);
+    return rc;
+}

@@ -470,6 +470,26 @@ static const struct cli_command S_commands[] = {
      "back.\n\n" S_KEY_NOTE,
      {S_IDEMPOTENCY_KEY},
      cli_run_cancel_transfer},
+    {"payouts",
+     "",
+     0,
+     0,
+     "list the transfers merchants sent you that wait for you to take them",
+     "A merchant paying you (a reward, cashback, your pay: 商家转账) holds the money until you "
+     "take it with `qianbao accept-payout ID`, within 24 hours; then it goes back to the "
+     "merchant.",
+     {S_LIMIT, S_CURSOR},
+     cli_run_payouts},
+    {"accept-payout",
+     "PAYOUT_ID",
+     1,
+     1,
+     "take a merchant's transfer into your balance (确认收款)",
+     "PAYOUT_ID (p_..., from `qianbao payouts`, or the package a merchant's app gave you). "
+     "Taking one already taken says so again; one the merchant cancelled, or one older than "
+     "24 hours, is closed.",
+     {{0}},
+     cli_run_accept_payout},
     {"send-back",
      "TRANSFER_ID",
      1,
@@ -865,6 +885,41 @@ static const struct cli_command S_commands[] = {
      "fee returned.",
      {{0}},
      cli_run_refund_show},
+    {"transfer-bill",
+     "OPENID AMOUNT",
+     2,
+     2,
+     "pay a user from the merchant's balance, once they take it (商家转账)",
+     "Sends AMOUNT (in yuan: 0.10 up to 1999.99) of the merchant profile's balance to the user "
+     "OPENID (their openid in the profile's app), signed as a WeChat Pay v3 merchant signs it "
+     "(POST /v3/fund-app/mch-transfer/transfer-bills). The money is held until the user takes "
+     "it (`qianbao accept-payout` with the package_info printed), for 24 hours; "
+     "`qianbao transfer-bill cancel` gives it back before. The out_bill_no is the transfer's "
+     "idempotency key: the same number and body answer the same bill again.",
+     {{"out-bill-no", "N", true, NULL, "the merchant's number, 5 to 32 of 0-9 A-Z a-z"},
+      {"remark", "TEXT", true, NULL, "what the user is shown, 1 to 32 characters"},
+      {"scene", "ID", false, NULL, "the transfer scene, digits (default 1000, 现金营销)"},
+      {"perception", "TEXT", false, NULL, "what the user is told the money is (现金奖励...)"},
+      {"notify-url", "URL", false, NULL, "where MCHTRANSFER.BILL.FINISHED goes when it ends"}},
+     cli_run_transfer_bill},
+    {"transfer-bill show",
+     "OUT_BILL_NO",
+     1,
+     1,
+     "show a transfer bill of the merchant profile",
+     "The bill as WeChat's query answers it: WAIT_USER_CONFIRM, SUCCESS (taken), CANCELLED or "
+     "FAIL (OVERDUE_CLOSE: not taken in 24 hours).",
+     {{0}},
+     cli_run_transfer_bill_show},
+    {"transfer-bill cancel",
+     "OUT_BILL_NO",
+     1,
+     1,
+     "cancel a transfer bill its user has not taken",
+     "The held amount goes back to the merchant's available balance at once. Cancelling again "
+     "answers CANCELLED again; a bill the user took cannot be cancelled.",
+     {{0}},
+     cli_run_transfer_bill_cancel},
     {"admin", "", 0, 0, "operator commands (need `qianbao login --admin`)", NULL, {{0}}, NULL},
     {"admin users",
      "",

@@ -219,7 +219,8 @@ void merchant_app_add_cmd_init(struct merchant_app_add_cmd *c);
  * MERCHANT_STATUS_CLOSED is its owner's, and needs env, owner_user_id and the
  * owner's payment_password: NOT_FOUND unless owner_user_id owns mchid;
  * CONFLICT when closed already; ACCOUNT_NOT_EMPTY with *not_empty
- * "pending" (held for a withdrawal the bank has not settled) or "balance"
+ * "pending" (held for a withdrawal the bank has not settled, or a transfer
+ * to a user not taken yet) or "balance"
  * (money a withdrawal could take, or any when the owner's wallet takes no
  * credit), before the password is asked;
  * then the password as a payment checks it (PASSWORD_WRONG, _LOCKED,

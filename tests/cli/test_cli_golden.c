@@ -2136,6 +2136,46 @@ TEST(ledger_check)
     S_END();
 }
 
+TEST(merchant_transfers)
+{
+    // The merchant profile pays user A (商家转账): the bill waits, A lists and takes it, taking it
+    // again says the same, and the merchant can no longer cancel it; a second one cancelled
+    // before A takes it is closed to A.
+    S_BEGIN();
+    char token[300], appid[64], path[128];
+    S_profile_value("default", "token", token, sizeof token);
+    S_profile_value("merchant", "appid", appid, sizeof appid);
+    snprintf(path, sizeof path, "/v1/me/openids/%s", appid);
+    struct client_response res;
+    ASSERT_EQ_INT(api_call(&S_client, "GET", path, token, NULL, &res), 200);
+    char openid[64];
+    snprintf(openid, sizeof openid, "%s", api_json_str(&res, "openid"));
+    client_response_release(&res);
+    S_substitute(openid, "OPENID_A");
+    S_case("payouts-none", NULL, "payouts", NULL);
+    S_RUN("transfer-bill-json", NULL, "transfer-bill", openid, "1.00", "--out-bill-no",
+          "GOLDEN00001", "--remark", "新会员奖励", "--perception", "现金奖励", "--json");
+    char id[64];
+    S_last_str("package_info", id, sizeof id);
+    ASSERT_EQ_INT(strncmp(id, "p_", 2), 0);
+    S_RUN("payouts", NULL, "payouts");
+    S_RUN("accept-payout", NULL, "accept-payout", id);
+    S_RUN("accept-payout-again-json", NULL, "accept-payout", id, "--json");
+    S_RUN("transfer-bill-show", NULL, "transfer-bill", "show", "GOLDEN00001");
+    S_case("transfer-bill-cancel-taken", NULL, "transfer-bill", "cancel", "GOLDEN00001", NULL);
+    S_RUN("transfer-bill", NULL, "transfer-bill", openid, "0.50", "--out-bill-no", "GOLDEN00002",
+          "--remark", "返现");
+    S_RUN("transfer-bill-cancel", NULL, "transfer-bill", "cancel", "GOLDEN00002");
+    S_RUN("transfer-bill-show-json", NULL, "transfer-bill", "show", "GOLDEN00002", "--json");
+    S_last_str("transfer_bill_no", id, sizeof id);
+    S_case("accept-payout-cancelled", NULL, "accept-payout", id, NULL);
+    S_case("transfer-bill-bad-number", NULL, "transfer-bill", openid, "1", "--out-bill-no", "a-b",
+           "--remark", "x", NULL);
+    S_case("transfer-bill-too-much", NULL, "transfer-bill", openid, "2000", "--out-bill-no",
+           "GOLDEN00003", "--remark", "x", NULL);
+    S_END();
+}
+
 TEST(merchant_notifications)
 {
     // A merchant's owner reads its notifications: one whose host never resolves (.invalid) is
@@ -2403,7 +2443,20 @@ TEST(bills_of_a_day_that_ended)
     ASSERT(strstr(text, want) != NULL && strstr(text, "`退款,`退款,`支出,`2.00,") != NULL);
     snprintf(want, sizeof want, ",`REF%s\r\n", transaction_id);
     ASSERT(strstr(text, want) != NULL);
-    ASSERT(strstr(text, "`p_") == NULL);
+    /* Payment ids only as a transfer's transfer_bill_no (merchant_transfers paid one today). */
+    size_t transfers = 0;
+    for (const char *line = text; *line != '\0';) {
+        const char *end = strstr(line, "\r\n");
+        size_t len = end != NULL ? (size_t)(end - line) : strlen(line);
+        char one[600];
+        snprintf(one, sizeof one, "%.*s", (int)(len < sizeof one ? len : sizeof one - 1), line);
+        if (strstr(one, "`p_") != NULL) {
+            ASSERT(strstr(one, "`商家转账,`商家转账,`支出,`1.00,") != NULL);
+            transfers++;
+        }
+        line += len + (end != NULL ? 2 : 0);
+    }
+    ASSERT_EQ_INT(transfers, 1);
     S_substitute(sha1, "SHA1");
     snprintf(size_text, sizeof size_text, "%zu bytes", size);
     S_substitute(size_text, "SIZE bytes");
@@ -2650,6 +2703,7 @@ int main(void)
     RUN(operator);
     RUN(ledger_check);
     RUN(merchant_notifications);
+    RUN(merchant_transfers);
     RUN(a_card_in_another_name_is_listed_as_not_usable);
     RUN(withdrawing_everything);
     RUN(withdrawing_past_the_lifetime_limit);
