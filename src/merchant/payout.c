@@ -9,6 +9,7 @@
  * can no longer be refused: an error there returns to the ledger and rolls
  * back all.
  */
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -542,6 +543,129 @@ void merchant_payout_end_cmd_init(struct merchant_payout_end_cmd *c, const struc
     c->env = env;
     c->end = end;
     c->outcome = QB_E_INTERNAL;
+}
+
+/* --- the operator's check ------------------------------------------------------------- */
+
+/* Whether payout r, its payment p and its entries (end: entry_id's, when
+ * it ended) agree, with open whether its hold is open. */
+static bool S_payout_matches(const struct merchant_payout *r, const struct wallet_payment *p,
+                             const struct ledger_entry *hold, const struct ledger_entry *end,
+                             bool open, int64_t merchant_account, int64_t user_account)
+{
+    const struct ledger_posting *debit = ledger_entry_posting(hold, merchant_account);
+    const struct ledger_posting *credit = ledger_entry_posting(hold, user_account);
+    if (p->kind != WALLET_MERCHANT_PAYOUT || strcmp(p->user_id, r->user_id) != 0 ||
+        strcmp(p->counterparty_id, r->mchid) != 0 || p->amount_minor != r->amount_minor ||
+        p->hold_id != r->hold_id || p->entry_id != r->entry_id || hold->kind != LEDGER_ENTRY_HOLD ||
+        hold->code != WALLET_CODE_MERCHANT_PAYOUT || strcmp(hold->ref, p->id) != 0 ||
+        debit == NULL || credit == NULL || debit->held_delta_minor != r->amount_minor)
+        return false;
+    if (r->state == MERCHANT_PAYOUT_WAIT_USER_CONFIRM)
+        return open && r->entry_id == 0 && p->status == WALLET_PROCESSING;
+    if (open || end->ref_entry_id != hold->id || end->code != WALLET_CODE_MERCHANT_PAYOUT ||
+        strcmp(end->ref, p->id) != 0)
+        return false;
+    if (r->state == MERCHANT_PAYOUT_SUCCESS) {
+        const struct ledger_posting *paid = ledger_entry_posting(end, user_account);
+        return p->status == WALLET_SUCCESS && end->kind == LEDGER_ENTRY_CAPTURE && paid != NULL &&
+               paid->amount_minor == r->amount_minor;
+    }
+    return p->status == WALLET_FAILED && end->kind == LEDGER_ENTRY_VOID;
+}
+
+/* Reads what S_payout_matches compares for the payout of row st: *ok false
+ * when it does not hold, or something it names is missing. */
+static enum qb_error S_check_one(struct store *reader, struct store_stmt *st, bool *ok,
+                                 char id[ID_TEXT_SIZE_MAX])
+{
+    struct merchant_payout r;
+    struct wallet_payment p;
+    struct merchant m;
+    struct identity_user user;
+    struct ledger_entry hold, end;
+    memset(&end, 0, sizeof end);
+    *ok = false;
+    enum qb_error err = S_row(st, &r);
+    snprintf(id, ID_TEXT_SIZE_MAX, "%s", r.transfer_bill_no);
+    if (err == QB_OK)
+        err = wallet_payment_get(reader, r.transfer_bill_no, NULL, &p);
+    if (err == QB_OK)
+        err = merchant_get(reader, r.mchid, &m);
+    if (err == QB_OK)
+        err = identity_user_get(reader, r.user_id, &user);
+    if (err == QB_OK)
+        err = ledger_entry_read(reader, r.hold_id, &hold);
+    if (err == QB_OK && r.entry_id != 0)
+        err = ledger_entry_read(reader, r.entry_id, &end);
+    bool open = false;
+    const struct store_param held[1] = {STORE_INT(r.hold_id)};
+    if (err == QB_OK &&
+        store_exists(reader, "SELECT 1 FROM holds WHERE id = $1", held, 1, &open) != QB_OK)
+        err = QB_E_STORAGE;
+    *ok =
+        err == QB_OK && S_payout_matches(&r, &p, &hold, &end, open, m.account_id, user.account_id);
+    return err == QB_E_NOT_FOUND || err == QB_E_INTERNAL ? QB_OK : err;
+}
+
+static enum qb_error S_check(struct store *reader, int64_t *payouts, char *problem,
+                             size_t problem_size)
+{
+    struct store_stmt *st = NULL;
+    if (store_prepare(reader, "SELECT " S_COLUMNS " FROM payouts", &st) != QB_OK)
+        return QB_E_STORAGE;
+    enum qb_error err = QB_OK;
+    int rc;
+    while (err == QB_OK && (rc = store_step(st)) == STORE_STEP_ROW) {
+        bool ok = false;
+        char id[ID_TEXT_SIZE_MAX];
+        err = S_check_one(reader, st, &ok, id);
+        if (err == QB_OK && !ok) {
+            snprintf(problem, problem_size,
+                     "merchant transfer %s: its payment, its hold, or the capture or release "
+                     "its state says is not as it should be (a row or entry missing, another "
+                     "amount, party or entry, or a hold open or closed against its state)",
+                     id);
+            err = QB_E_INTERNAL;
+        }
+        if (err == QB_OK)
+            (*payouts)++;
+    }
+    if (err == QB_OK && rc != STORE_STEP_DONE)
+        err = QB_E_STORAGE;
+    store_finalize(st);
+    if (err != QB_OK)
+        return err;
+    /* Each row named its own hold (its ref the row's payment): a hold
+     * beyond them is a transfer nobody made. */
+    int64_t held = 0;
+    const struct store_param terms[2] = {STORE_INT(WALLET_CODE_MERCHANT_PAYOUT),
+                                         STORE_INT(LEDGER_ENTRY_HOLD)};
+    if (store_int64(reader, "SELECT count(*) FROM entries WHERE code = $1 AND kind = $2", terms, 2,
+                    &held) != QB_OK)
+        return QB_E_STORAGE;
+    if (held != *payouts) {
+        snprintf(problem, problem_size,
+                 "the journal holds %" PRId64 " merchant transfers' holds, the payouts %" PRId64,
+                 held, *payouts);
+        return QB_E_INTERNAL;
+    }
+    return QB_OK;
+}
+
+enum qb_error merchant_payouts_check(struct store *reader, int64_t *payouts, char *problem,
+                                     size_t problem_size)
+{
+    QB_ASSERT(reader != NULL && payouts != NULL && problem != NULL && problem_size > 0);
+    *payouts = 0;
+    problem[0] = '\0';
+    /* One read transaction: one snapshot, even beside a running daemon. */
+    if (store_begin(reader) != QB_OK)
+        return QB_E_STORAGE;
+    enum qb_error err = S_check(reader, payouts, problem, problem_size);
+    if (store_rollback(reader) != QB_OK && err == QB_OK)
+        err = QB_E_STORAGE;
+    return err;
 }
 
 /* --- the worker's pass ------------------------------------------------------------------ */

@@ -186,6 +186,19 @@ struct merchant_payout_end_cmd {
 void merchant_payout_end_cmd_init(struct merchant_payout_end_cmd *c, const struct domain_env *env,
                                   enum merchant_payout_end end);
 
+/* Checks every payout against the user's payment and the journal
+ * (read-only, for the operator's check, wallet_verify): the payment its
+ * user's, of kind WALLET_MERCHANT_PAYOUT and its amount; its hold
+ * (WALLET_CODE_MERCHANT_PAYOUT, ref the payment, the merchant's account
+ * holding the amount for the user's); and by its state the hold still
+ * open (WAIT_USER_CONFIRM, the payment PROCESSING), captured whole to the
+ * user (SUCCESS) or released (CANCELLED, FAIL; the payment FAILED) by the
+ * entry both rows name; and no such hold in the journal beyond those.
+ * QB_OK, QB_E_STORAGE, or QB_E_INTERNAL with what is wrong in problem.
+ * *payouts: those checked. */
+QB_MUST_USE enum qb_error merchant_payouts_check(struct store *reader, int64_t *payouts,
+                                                 char *problem, size_t problem_size);
+
 /* The worker's part: closes up to a batch of payouts past their window,
  * one command each, *closed of them. QB_E_STORAGE, or the ledger's
  * refusal. (Run by the payment-code worker's thread, paycode_worker.c.) */

@@ -6,6 +6,7 @@
  */
 #include <string.h>
 
+#include "merchant/payout.h"
 #include "wallet/limits.h"
 #include "wallet/redpacket.h"
 #include "wallet/transfer.h"
@@ -399,6 +400,9 @@ enum qb_error wallet_verify(struct store *reader, struct ledger_verify_report *r
     if (rc == QB_OK)
         rc = wallet_delayed_transfers_check(reader, &delayed, report->problem,
                                             sizeof report->problem);
+    int64_t payouts = 0;
+    if (rc == QB_OK)
+        rc = merchant_payouts_check(reader, &payouts, report->problem, sizeof report->problem);
     return rc;
 }
 

@@ -208,7 +208,8 @@ QB_MUST_USE enum qb_error wallet_accounts_setup(struct ledger *ledger, struct do
  * then each red packet against its claims and the journal
  * (redpacket_check), then each returned transfer against its return and
  * the journal (wallet_transfer_returns_check), then each delayed transfer
- * against its hold (wallet_delayed_transfers_check). report as
+ * against its hold (wallet_delayed_transfers_check), then each merchant's
+ * transfer to a user against its payment and hold (merchant_payouts_check). report as
  * ledger_verify's, *red_packets the packets
  * checked (0 when the ledger's check failed first). */
 QB_MUST_USE enum qb_error wallet_verify(struct store *reader, struct ledger_verify_report *report,

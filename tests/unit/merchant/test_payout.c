@@ -246,10 +246,62 @@ TEST(out_bill_no_answers_a_retry_and_refusals_move_nothing)
     wx_free(f.wx);
 }
 
+TEST(the_check_finds_a_payout_its_journal_does_not_bear_out)
+{
+    // The operator's check passes a payout waiting, one taken and one cancelled, and names the
+    // payout when its row or its payment was edited (a state its hold does not say, another
+    // amount), or counts the holds when a row went missing.
+    struct fx f = S_fx_new();
+    struct merchant_payout waiting, taken, cancelled;
+    ASSERT_EQ_INT(S_create(&f, "CHECK00001", f.openid, 100, 1, &waiting), QB_OK);
+    ASSERT_EQ_INT(S_create(&f, "CHECK00002", f.openid, 200, 2, &taken), QB_OK);
+    ASSERT_EQ_INT(S_create(&f, "CHECK00003", f.openid, 300, 3, &cancelled), QB_OK);
+    ASSERT_EQ_INT(S_end(&f, MERCHANT_PAYOUT_CONFIRM, f.user.id, &taken, NULL), QB_OK);
+    ASSERT_EQ_INT(S_end(&f, MERCHANT_PAYOUT_CANCEL, NULL, &cancelled, NULL), QB_OK);
+    int64_t checked = -1;
+    char problem[256];
+    ASSERT_EQ_INT(merchant_payouts_check(f.wx->reader, &checked, problem, sizeof problem), QB_OK);
+    ASSERT_EQ_INT(checked, 3);
+    struct ledger_verify_report report;
+    int64_t packets = 0;
+    ASSERT_EQ_INT(wallet_verify(f.wx->reader, &report, &packets, NULL, NULL), QB_OK);
+
+    const struct {
+        const char *edit, *undo, *named;
+    } cases[] = {
+        /* Said to be taken while its hold is open; said to be cancelled while it was taken. */
+        {"UPDATE payouts SET state = 2 WHERE out_bill_no = 'CHECK00001'",
+         "UPDATE payouts SET state = 1 WHERE out_bill_no = 'CHECK00001'", waiting.transfer_bill_no},
+        {"UPDATE payouts SET state = 3 WHERE out_bill_no = 'CHECK00002'",
+         "UPDATE payouts SET state = 2 WHERE out_bill_no = 'CHECK00002'", taken.transfer_bill_no},
+        /* Its payment says it failed while the user took it; another amount. */
+        {"UPDATE payments SET status = 3 WHERE kind = 8 AND amount_minor = 200",
+         "UPDATE payments SET status = 2 WHERE kind = 8 AND amount_minor = 200",
+         taken.transfer_bill_no},
+        {"UPDATE payouts SET amount_minor = 301 WHERE out_bill_no = 'CHECK00003'",
+         "UPDATE payouts SET amount_minor = 300 WHERE out_bill_no = 'CHECK00003'",
+         cancelled.transfer_bill_no},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        wx_hand_edit(f.wx, cases[i].edit);
+        ASSERT_EQ_INT(merchant_payouts_check(f.wx->reader, &checked, problem, sizeof problem),
+                      QB_E_INTERNAL);
+        ASSERT(strstr(problem, cases[i].named) != NULL);
+        ASSERT_EQ_INT(wallet_verify(f.wx->reader, &report, &packets, NULL, NULL), QB_E_INTERNAL);
+        wx_hand_edit(f.wx, cases[i].undo);
+    }
+    wx_hand_edit(f.wx, "DELETE FROM payouts WHERE out_bill_no = 'CHECK00003'");
+    ASSERT_EQ_INT(merchant_payouts_check(f.wx->reader, &checked, problem, sizeof problem),
+                  QB_E_INTERNAL);
+    ASSERT(strstr(problem, "the journal holds 3 merchant transfers' holds, the payouts 2") != NULL);
+    wx_free(f.wx);
+}
+
 int main(void)
 {
     RUN(a_payout_waits_on_a_hold_and_arrives_once_its_user_confirms);
     RUN(a_cancel_and_the_close_after_a_day_give_the_money_back);
     RUN(out_bill_no_answers_a_retry_and_refusals_move_nothing);
+    RUN(the_check_finds_a_payout_its_journal_does_not_bear_out);
     return test_summary();
 }

@@ -450,15 +450,6 @@ TEST(the_payers_default_applies_and_only_a_password_makes_it_sooner)
     wx_free(wx);
 }
 
-static void S_hand_edit(struct wx *wx, const char *sql)
-{
-    struct store *s = NULL;
-    char err[256];
-    ASSERT_EQ_INT(store_open(wx->db_path, STORE_MODE_WRITE, &s, err, sizeof err), QB_OK);
-    ASSERT_EQ_INT(store_exec(s, sql), QB_OK);
-    store_close(s);
-}
-
 TEST(the_check_finds_a_delayed_transfer_its_journal_does_not_bear_out)
 {
     /* The operator's check passes the books of a delayed transfer pending,
@@ -503,37 +494,37 @@ TEST(the_check_finds_a_delayed_transfer_its_journal_does_not_bear_out)
     char sql[256];
     snprintf(sql, sizeof sql, "UPDATE payments SET amount_minor = amount_minor + 1 WHERE id = '%s'",
              arrived.payment.id);
-    S_hand_edit(wx, sql);
+    wx_hand_edit(wx, sql);
     ASSERT_EQ_INT(wallet_delayed_transfers_check(wx->reader, &checked, problem, sizeof problem),
                   QB_E_INTERNAL);
     ASSERT(strstr(problem, arrived.payment.id) != NULL);
     ASSERT_EQ_INT(wallet_verify(wx->reader, &report, &packets, NULL, NULL), QB_E_INTERNAL);
     snprintf(sql, sizeof sql, "UPDATE payments SET amount_minor = amount_minor - 1 WHERE id = '%s'",
              arrived.payment.id);
-    S_hand_edit(wx, sql);
+    wx_hand_edit(wx, sql);
 
     /* Said to have arrived while its hold is still open. */
     snprintf(sql, sizeof sql, "UPDATE payments SET status = 2 WHERE id = '%s'", pending.payment.id);
-    S_hand_edit(wx, sql);
+    wx_hand_edit(wx, sql);
     ASSERT_EQ_INT(wallet_delayed_transfers_check(wx->reader, &checked, problem, sizeof problem),
                   QB_E_INTERNAL);
     ASSERT(strstr(problem, pending.payment.id) != NULL);
     snprintf(sql, sizeof sql, "UPDATE payments SET status = 1 WHERE id = '%s'", pending.payment.id);
-    S_hand_edit(wx, sql);
+    wx_hand_edit(wx, sql);
     /* Said to have been cancelled while it arrived. */
     snprintf(sql, sizeof sql, "UPDATE payments SET status = 3 WHERE id = '%s'", arrived.payment.id);
-    S_hand_edit(wx, sql);
+    wx_hand_edit(wx, sql);
     ASSERT_EQ_INT(wallet_delayed_transfers_check(wx->reader, &checked, problem, sizeof problem),
                   QB_E_INTERNAL);
     ASSERT(strstr(problem, arrived.payment.id) != NULL);
     snprintf(sql, sizeof sql, "UPDATE payments SET status = 2 WHERE id = '%s'", arrived.payment.id);
-    S_hand_edit(wx, sql);
+    wx_hand_edit(wx, sql);
     ASSERT_EQ_INT(wallet_delayed_transfers_check(wx->reader, &checked, problem, sizeof problem),
                   QB_OK);
 
     snprintf(sql, sizeof sql, "UPDATE payments SET hold_id = 0 WHERE id = '%s'",
              cancelled.payment.id);
-    S_hand_edit(wx, sql);
+    wx_hand_edit(wx, sql);
     ASSERT_EQ_INT(wallet_delayed_transfers_check(wx->reader, &checked, problem, sizeof problem),
                   QB_E_INTERNAL);
     ASSERT(strstr(problem, "journal holds 3 delayed transfers' holds, the payments 2") != NULL);
@@ -568,7 +559,7 @@ TEST(due_transfers_arrive_before_the_bank_is_asked_about_anything)
                  " VALUES (%lld, '%s', 1, '%s', '', 'c_none', 'CNY', 100, 0, '', 1, '', 0, 0,"
                  " '', 1, 1, %lld)",
                  (long long)seq, id, a.id, (long long)seq);
-        S_hand_edit(wx, sql);
+        wx_hand_edit(wx, sql);
     }
     wx_clock_to(wx, t.payment.arrives_at_ms);
     struct store_pool *pool = NULL;
