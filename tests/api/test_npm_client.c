@@ -8,7 +8,8 @@
  * environment and files (mode 0600), and checks node's verdict and the money
  * it moved. The daemon runs with --allow-private-notify: the orders'
  * notify_url is the script's own receiver on loopback, which verifies and
- * decrypts the payment's and the refund's notifications. And
+ * decrypts the payment's, the refund's and a transfer to the user's
+ * (商家转账, which the user takes through the wallet API) notifications. And
  * tests/npm/openapi_lint.js has a real OpenAPI tool (@apidevtools/
  * swagger-parser) validate docs/openapi.json, as a client generator reads
  * it. Without node, npm or a reachable registry it is skipped (77).
@@ -79,8 +80,9 @@ TEST(a_wechatpay_axios_plugin_merchant_works_unchanged)
     int status = system(command);
     ASSERT(WIFEXITED(status));
     ASSERT_EQ_INT(WEXITSTATUS(status), 0);
-    /* Exactly the native order was paid, and 5.00 of it came back. */
-    ASSERT_EQ_INT(th_balance(&S_client, &u), 10000 - 1234 + 500);
+    /* Exactly the native order was paid, 5.00 of it came back, and the merchant's transfer of
+     * 1.00 was taken once. */
+    ASSERT_EQ_INT(th_balance(&S_client, &u), 10000 - 1234 + 500 + 100);
 }
 
 TEST(an_openapi_tool_reads_the_document_as_valid_openapi_3_1)

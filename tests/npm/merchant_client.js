@@ -54,6 +54,7 @@ const stamp = Date.now().toString(36);
 const nativeNo = `npm-native-${stamp}`;
 const jsapiNo = `npm-jsapi-${stamp}`;
 const refundNo = `npm-refund-${stamp}`;
+const transferNo = `npmtransfer${stamp}`;
 const state = {};
 
 // The notification receiver: every POST, verified and decrypted, by event type.
@@ -298,6 +299,37 @@ const steps = [
     const ids = received.map((n) => n.event.id);
     check(list.data.every((n) => ids.includes(n.id) && n.notify_url === notifyUrl), 'the ones received');
     check(refusedNotifications.length === 0, `no refused notification, got ${JSON.stringify(refusedNotifications)}`);
+  }],
+  ['a transfer to the user (商家转账) waits for them, then reaches them once', async () => {
+    const bills = wxpay.v3['fund-app']['mch-transfer']['transfer-bills'];
+    const { status, data } = await bills.post({
+      appid,
+      out_bill_no: transferNo,
+      transfer_scene_id: '1000',
+      openid: state.openid,
+      transfer_amount: 100,
+      transfer_remark: '新会员奖励',
+      notify_url: notifyUrl,
+      user_recv_perception: '现金奖励',
+      transfer_scene_report_infos: [{ info_type: '活动名称', info_content: '新会员有礼' }],
+    });
+    check(status === 200 && data.state === 'WAIT_USER_CONFIRM' && data.package_info, 'a bill waiting');
+    check(data.out_bill_no === transferNo && data.transfer_bill_no === data.package_info, 'its numbers');
+    const held = await wxpay.v3.merchant.fund.balance['{account_type}'].get({ account_type: 'BASIC' });
+    check(held.data.available_amount === 730 - 100 && held.data.pending_amount === 100, 'the amount held');
+    const taken = await wallet('POST', `/v1/payouts/${data.package_info}/confirm`, {});
+    check(taken.status === 200 && taken.data.state === 'SUCCESS' && taken.data.amount === 100, 'taken');
+    const read = await bills['out-bill-no']['{out_bill_no}'].get({ out_bill_no: transferNo });
+    check(read.data.state === 'SUCCESS' && read.data.openid === state.openid
+      && read.data.transfer_amount === 100 && read.data.mch_id === mchid, 'SUCCESS by out_bill_no');
+    const late = await refused(bills['out-bill-no']['{out_bill_no}'].cancel.post({}, {
+      out_bill_no: transferNo,
+    }));
+    check(late.status === 400 && late.data.code === 'INVALID_REQUEST', 'no cancel once taken');
+    const { event, resource } = await notification('MCHTRANSFER.BILL.FINISHED');
+    check(event.resource.original_type === 'mch_payment' && event.summary === '商家转账单据终态通知', 'the event');
+    check(resource.out_bill_no === transferNo && resource.transfer_bill_no === data.transfer_bill_no
+      && resource.state === 'SUCCESS' && resource.transfer_amount === 100, 'the bill');
   }],
 ];
 
