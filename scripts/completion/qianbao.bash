@@ -370,9 +370,10 @@ _qianbao()
         --remark) return ;;
         --scene) return ;;
         --perception) return ;;
+        --user-name) return ;;
         --notify-url) return ;;
         esac
-        words='show cancel --out-bill-no --remark --scene --perception --notify-url' ;;
+        words='show cancel --out-bill-no --remark --scene --perception --user-name --notify-url' ;;
     'transfer-bill show')
         words='' ;;
     'transfer-bill cancel')

@@ -210,6 +210,12 @@ int cli_call_token_idem(struct cli *cli, const char *path, const char *token,
  * the profile's platform key), else exit UNAVAILABLE with
  * SIGNATURE_INVALID. Otherwise as cli_call. No retry: an order's
  * out_trade_no is its idempotency key, and the caller may run it again. */
+/* text sealed for the platform as a WeChat SDK seals a sensitive field (a
+ * payee's user_name): RSA-OAEP (SHA-1) under the profile's platform public
+ * key, in base64, into out. False when the key or the size does not allow
+ * it. A merchant call names that key in Wechatpay-Serial. */
+bool cli_merchant_seal(const struct cli_profile *profile, const char *text, char *out,
+                       size_t out_size);
 int cli_call_merchant(struct cli *cli, const char *method, const char *path, const json_t *body,
                       struct cli_response *res);
 /* The same for a trade bill's download, whose caller checks the body

@@ -28,6 +28,7 @@
 #include <curl/curl.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
+#include <openssl/rsa.h>
 #include <openssl/x509.h>
 
 #include "base/clock.h"
@@ -316,9 +317,11 @@ static int S_report(struct cli *cli, enum cli_auth auth, const char *token,
 
 /* Sends one request; answers curl's result (CURLE_OK when an answer came,
  * whatever its status), with res filled. */
+/* A header line of its own: "Idempotency-Key: …" of a wallet call, or
+ * "Wechatpay-Serial: …" of a merchant call. */
 static CURLcode S_perform(struct cli *cli, const char *url, const char *method,
-                          const char *credential, const char *idempotency_key,
-                          const char *body_text, struct cli_response *res, bool *too_large)
+                          const char *credential, const char *extra_header, const char *body_text,
+                          struct cli_response *res, bool *too_large)
 {
     struct curl_slist *headers = NULL;
     char authorization[2048] = "";
@@ -326,11 +329,8 @@ static CURLcode S_perform(struct cli *cli, const char *url, const char *method,
         snprintf(authorization, sizeof authorization, "Authorization: %s", credential);
         headers = curl_slist_append(headers, authorization);
     }
-    char key_header[CLI_IDEMPOTENCY_KEY_SIZE_MAX + 32];
-    if (idempotency_key != NULL) {
-        snprintf(key_header, sizeof key_header, "Idempotency-Key: %s", idempotency_key);
-        headers = curl_slist_append(headers, key_header);
-    }
+    if (extra_header != NULL)
+        headers = curl_slist_append(headers, extra_header);
     if (body_text != NULL)
         headers = curl_slist_append(headers, "Content-Type: application/json");
     headers = curl_slist_append(headers, "Accept: application/json");
@@ -360,8 +360,8 @@ static CURLcode S_perform(struct cli *cli, const char *url, const char *method,
     }
     if (cli->verbose && !cli->quiet) {
         fprintf(stderr, "> %s %s\n", method, url);
-        if (idempotency_key != NULL)
-            fprintf(stderr, "> Idempotency-Key: %s\n", idempotency_key);
+        if (extra_header != NULL)
+            fprintf(stderr, "> %s\n", extra_header);
     }
     CURLcode code = curl_easy_perform(curl);
     if (code == CURLE_OK)
@@ -404,9 +404,13 @@ static int S_request(struct cli *cli, const char *method, const char *path, enum
     char credential[CLI_TOKEN_SIZE_MAX + 16];
     if (token != NULL)
         snprintf(credential, sizeof credential, "Bearer %s", token);
+    char key_header[CLI_IDEMPOTENCY_KEY_SIZE_MAX + 32];
+    if (idempotency_key != NULL)
+        snprintf(key_header, sizeof key_header, "Idempotency-Key: %s", idempotency_key);
+    const char *extra = idempotency_key != NULL ? key_header : NULL;
     bool too_large = false;
-    CURLcode code = S_perform(cli, url, method, token != NULL ? credential : NULL,
-                              idempotency_key, body_text, res, &too_large);
+    CURLcode code = S_perform(cli, url, method, token != NULL ? credential : NULL, extra, body_text,
+                              res, &too_large);
     if (code != CURLE_OK && !too_large && idempotency_key != NULL) {
         if (!cli->quiet) {
             char reason[128];
@@ -421,8 +425,8 @@ static int S_request(struct cli *cli, const char *method, const char *path, enum
         buf_init(&res->body, CLI_RESPONSE_SIZE_MAX);
         struct timespec pause = {1, 0};
         nanosleep(&pause, NULL);
-        code = S_perform(cli, url, method, token != NULL ? credential : NULL, idempotency_key,
-                         body_text, res, &too_large);
+        code = S_perform(cli, url, method, token != NULL ? credential : NULL, extra, body_text, res,
+                         &too_large);
     }
     cli_secret_wipe(credential, sizeof credential);
     if (body_text != NULL)
@@ -667,9 +671,12 @@ static int S_call_merchant(struct cli *cli, const char *method, const char *path
                       "the merchant profile's private key cannot sign: run `qianbao merchant "
                       "create` again");
     if (rc == CLI_EXIT_OK) {
+        /* As WeChat's SDKs send it: which platform key sealed a field of
+         * the body (cli_merchant_seal), if one is. */
+        char serial[sizeof profile->platform_serial_no + 32];
+        snprintf(serial, sizeof serial, "Wechatpay-Serial: %s", profile->platform_serial_no);
         bool too_large = false;
-        CURLcode code =
-            S_perform(cli, url, method, credential, NULL, body_text, res, &too_large);
+        CURLcode code = S_perform(cli, url, method, credential, serial, body_text, res, &too_large);
         bool unsigned_200 = unsigned_ok && res->status == 200 &&
                             res->wechatpay_signature[0] == '\0';
         if (code == CURLE_OK && !unsigned_200 && !S_answer_verified(profile, res))
@@ -696,4 +703,24 @@ int cli_call_merchant(struct cli *cli, const char *method, const char *path, con
 int cli_call_merchant_download(struct cli *cli, const char *path, struct cli_response *res)
 {
     return S_call_merchant(cli, "GET", path, NULL, true, res);
+}
+
+bool cli_merchant_seal(const struct cli_profile *profile, const char *text, char *out,
+                       size_t out_size)
+{
+    EVP_PKEY *key = S_key_from_b64(profile->platform_public_key, false);
+    EVP_PKEY_CTX *ctx = key != NULL ? EVP_PKEY_CTX_new(key, NULL) : NULL;
+    unsigned char sealed[1024];
+    size_t size = sizeof sealed;
+    bool ok =
+        ctx != NULL && EVP_PKEY_encrypt_init(ctx) == 1 &&
+        EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_OAEP_PADDING) == 1 &&
+        EVP_PKEY_CTX_set_rsa_oaep_md(ctx, EVP_sha1()) == 1 &&
+        EVP_PKEY_encrypt(ctx, sealed, &size, (const unsigned char *)text, strlen(text)) == 1 &&
+        4 * ((size + 2) / 3) < out_size;
+    EVP_PKEY_CTX_free(ctx);
+    EVP_PKEY_free(key);
+    if (ok)
+        EVP_EncodeBlock((unsigned char *)out, sealed, (int)size);
+    return ok;
 }

@@ -545,6 +545,7 @@ int cli_run_transfer_bill(struct cli *cli, const struct cli_args *args)
     const char *scene = cli_arg(cli, args, "scene");
     const char *perception = cli_arg(cli, args, "perception");
     const char *notify_url = cli_arg(cli, args, "notify-url");
+    const char *user_name = cli_arg(cli, args, "user-name");
     struct cli_profile *profile = calloc(1, sizeof *profile);
     QB_ASSERT(profile != NULL);
     int rc = cli_merchant_profile(cli, profile);
@@ -559,11 +560,20 @@ int cli_run_transfer_bill(struct cli *cli, const struct cli_args *args)
             json_object_set_new(body, "user_recv_perception", json_string(perception));
         if (notify_url != NULL)
             json_object_set_new(body, "notify_url", json_string(notify_url));
+        char sealed[1024];
+        if (user_name != NULL && !cli_merchant_seal(profile, user_name, sealed, sizeof sealed))
+            rc = cli_usage_error(cli, "--user-name cannot be sealed with the merchant "
+                                      "profile's platform key: run `qianbao merchant create` "
+                                      "again");
+        else if (user_name != NULL)
+            json_object_set_new(body, "user_name", json_string(sealed));
     }
     cli_secret_wipe(profile->private_key, sizeof profile->private_key);
     free(profile);
-    if (rc != CLI_EXIT_OK)
+    if (rc != CLI_EXIT_OK) {
+        json_decref(body);
         return rc;
+    }
     struct cli_response res;
     rc = cli_call_merchant(cli, "POST", S_TRANSFER_BILLS, body, &res);
     json_decref(body);

@@ -890,9 +890,10 @@ static const struct cli_command S_commands[] = {
      2,
      2,
      "pay a user from the merchant's balance, once they take it (商家转账)",
-     "Sends AMOUNT (in yuan: 0.10 up to 1999.99) of the merchant profile's balance to the user "
-     "OPENID (their openid in the profile's app), signed as a WeChat Pay v3 merchant signs it "
-     "(POST /v3/fund-app/mch-transfer/transfer-bills). The money is held until the user takes "
+     "Sends AMOUNT (in yuan: 0.10 up to 200000; from 2000, --user-name) of the merchant "
+     "profile's balance to the user OPENID (their openid in the profile's app), signed as a "
+     "WeChat Pay v3 merchant signs it (POST /v3/fund-app/mch-transfer/transfer-bills). The "
+     "money is held until the user takes "
      "it (`qianbao accept-payout` with the package_info printed), for 24 hours; "
      "`qianbao transfer-bill cancel` gives it back before. The out_bill_no is the transfer's "
      "idempotency key: the same number and body answer the same bill again.",
@@ -900,6 +901,8 @@ static const struct cli_command S_commands[] = {
       {"remark", "TEXT", true, NULL, "what the user is shown, 1 to 32 characters"},
       {"scene", "ID", false, NULL, "the transfer scene, digits (default 1000, 现金营销)"},
       {"perception", "TEXT", false, NULL, "what the user is told the money is (现金奖励...)"},
+      {"user-name", "NAME", false, NULL,
+       "the payee's verified real name, sealed for the platform; required from 2000"},
       {"notify-url", "URL", false, NULL, "where MCHTRANSFER.BILL.FINISHED goes when it ends"}},
      cli_run_transfer_bill},
     {"transfer-bill show",

@@ -19,7 +19,10 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <sodium.h>
+
 #include "base/log.h"
+#include "base/text.h"
 #include "http/internal.h"
 #include "merchant/notify.h"
 #include "merchant/payout.h"
@@ -31,7 +34,7 @@ static const struct http_field S_create_fields[] = {
     {"out_bill_no", HTTP_FIELD_STRING, true, 32, 0, 0},
     {"transfer_scene_id", HTTP_FIELD_STRING, true, 36, 0, 0},
     {"openid", HTTP_FIELD_STRING, true, 64, 0, 0},
-    {"user_name", HTTP_FIELD_STRING, false, 1024, 0, 0},
+    {"user_name", HTTP_FIELD_STRING, false, MERCHANT_SEALED_FIELD_SIZE_MAX, 0, 0},
     {"transfer_amount", HTTP_FIELD_INTEGER, true, 0, 1, INT64_C(1000000000000)},
     {"transfer_remark", HTTP_FIELD_STRING, true, MERCHANT_PAYOUT_REMARK_SIZE_MAX - 1, 0, 0},
     {"notify_url", HTTP_FIELD_STRING, false, MERCHANT_NOTIFY_URL_SIZE_MAX - 1, 0, 0},
@@ -67,14 +70,13 @@ static const char *S_create_refusal(const json_t *body, char message[HTTP_JSON_M
         return "appid is not an appid";
     if (!merchant_scene_id_is_valid(http_json_string(body, "transfer_scene_id")))
         return "transfer_scene_id must be digits";
-    if (json_object_get(body, "user_name") != NULL)
-        return "user_name is not taken: Qianbao checks no payee's name, so a transfer must be "
-               "below 2,000 yuan and name nobody";
     if (amount < MERCHANT_PAYOUT_MIN_MINOR)
         return "transfer_amount must be at least 10 (0.10 yuan)";
     if (amount > MERCHANT_PAYOUT_MAX_MINOR)
-        return "transfer_amount must be below 200000 (2,000 yuan): from there the payee's name "
-               "is asked, which Qianbao does not take";
+        return "transfer_amount must be at most 20000000 (200,000 yuan)";
+    if (amount >= MERCHANT_PAYOUT_NAMED_MIN_MINOR && json_object_get(body, "user_name") == NULL)
+        return "user_name is required from 200000 (2,000 yuan): the payee's real name, "
+               "encrypted under the platform certificate";
     if (remark[0] == '\0' || S_chars(remark) > MERCHANT_PAYOUT_REMARK_CHARS_MAX)
         return "transfer_remark must be 1 to 32 characters";
     if (notify_url != NULL && !merchant_notify_url_parse(notify_url, host, &port))
@@ -92,10 +94,36 @@ static const char *S_create_refusal(const json_t *body, char message[HTTP_JSON_M
     return NULL;
 }
 
+/* Opens user_name (b64) into name with the platform key the request's
+ * Wechatpay-Serial names (the current one, or the next during a rotation):
+ * NULL, or why not. */
+static const char *S_user_name_open(struct http_request *req, const struct domain_env *env,
+                                    const char *b64, char name[IDENTITY_REAL_NAME_SIZE_MAX])
+{
+    const char *serial = http_request_header(req, "Wechatpay-Serial");
+    const struct merchant_platform *platform = NULL;
+    if (serial != NULL && env->platform != NULL && strcmp(serial, env->platform->serial_no) == 0)
+        platform = env->platform;
+    else if (serial != NULL && env->platform_next != NULL &&
+             strcmp(serial, env->platform_next->serial_no) == 0)
+        platform = env->platform_next;
+    if (platform == NULL)
+        return "Wechatpay-Serial must name the platform certificate user_name is encrypted for";
+    if (merchant_platform_decrypt(platform, b64, name, IDENTITY_REAL_NAME_SIZE_MAX) != QB_OK)
+        return "user_name does not open with the platform key: RSA-OAEP (SHA-1) of the name, "
+               "in base64";
+    if (name[0] == '\0' || !text_is_clean(name, strlen(name))) {
+        sodium_memzero(name, IDENTITY_REAL_NAME_SIZE_MAX);
+        return "user_name is not a name";
+    }
+    return NULL;
+}
+
 static void S_create_resume(struct http_request *req, struct ledger_cmd *cmd)
 {
     struct merchant_payout_create_cmd *c = (struct merchant_payout_create_cmd *)cmd;
     const struct merchant_payout *p = &c->payout;
+    sodium_memzero(c->user_name, sizeof c->user_name); /* a refusal before its check kept it */
     if (cmd->result != QB_OK) {
         http_reply_error(req, cmd->result);
     } else if (c->outcome != QB_OK) {
@@ -148,13 +176,29 @@ void http_handle_v3_payouts_create(struct http_request *req)
         goto out;
 
     struct merchant_payout_create_cmd *c = http_request_alloc(req, sizeof *c);
-    char *canonical = json_dumps(body, JSON_COMPACT | JSON_SORT_KEYS);
-    if (c == NULL || canonical == NULL) {
-        free(canonical);
-        http_reply_error(req, c == NULL ? QB_E_TOO_LARGE : QB_E_INTERNAL);
+    if (c == NULL) {
+        http_reply_error(req, QB_E_TOO_LARGE);
         goto out;
     }
     merchant_payout_create_cmd_init(c, env);
+    /* The payee's name, opened here, off the writer; the body's fingerprint
+     * takes the name, not its ciphertext, which a retry encrypts anew. */
+    if (json_object_get(body, "user_name") != NULL) {
+        fail = S_user_name_open(req, env, http_json_string(body, "user_name"), c->user_name);
+        if (fail != NULL ||
+            json_object_set_new(body, "user_name", json_string(c->user_name)) != 0) {
+            sodium_memzero(c->user_name, sizeof c->user_name);
+            http_reply_error_message(req, QB_E_PARAM,
+                                     fail != NULL ? fail : "user_name is not UTF-8 text");
+            goto out;
+        }
+    }
+    char *canonical = json_dumps(body, JSON_COMPACT | JSON_SORT_KEYS);
+    if (canonical == NULL) {
+        sodium_memzero(c->user_name, sizeof c->user_name);
+        http_reply_error(req, QB_E_INTERNAL);
+        goto out;
+    }
     struct merchant_payout *p = &c->payout;
     uint8_t digest[CRYPTO_SHA256_SIZE];
     crypto_sha256(canonical, strlen(canonical), digest);

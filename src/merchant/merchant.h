@@ -359,6 +359,15 @@ QB_MUST_USE enum qb_error merchant_platform_open(const char *key_pem, size_t key
                                                  const char *cert_pem, size_t cert_pem_size,
                                                  struct merchant_platform **out);
 void merchant_platform_free(struct merchant_platform *platform);
+/* Opens a field a merchant encrypted under the platform certificate's
+ * public key, as WeChat's sensitive fields are (a payee's user_name):
+ * base64 of RSA-OAEP with SHA-1 and MGF1-SHA-1, at most
+ * MERCHANT_SEALED_FIELD_SIZE_MAX characters. The plaintext, NUL-ended, into
+ * out; QB_E_PARAM when b64 is no such ciphertext under this key, or the
+ * plaintext holds a NUL or does not fit in out_size. The caller wipes out. */
+#define MERCHANT_SEALED_FIELD_SIZE_MAX 1024
+QB_MUST_USE enum qb_error merchant_platform_decrypt(const struct merchant_platform *platform,
+                                                    const char *b64, char *out, size_t out_size);
 
 /* --- signatures (pure; sign.c) ---------------------------------------------------- */
 

@@ -14,6 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sodium.h>
+
 #include "base/log.h"
 #include "identity/identity.h"
 #include "merchant/notify.h"
@@ -329,6 +331,23 @@ static enum qb_error S_create_run(struct ledger_txn *txn, struct ledger_cmd *cmd
     if (user.status == IDENTITY_FROZEN || (user_account.flags & LEDGER_ACCOUNT_CREDIT_FROZEN) != 0)
         return S_create_refuse(c, QB_E_ACCOUNT_FROZEN,
                                "用户账户冻结 (the user's wallet cannot take money now)");
+    if (c->user_name[0] != '\0') {
+        char verified[IDENTITY_REAL_NAME_SIZE_MAX];
+        err = identity_txn_real_name(txn, env, user.id, verified);
+        bool same = err == QB_OK && strcmp(verified, c->user_name) == 0;
+        bool none = err == QB_OK && verified[0] == '\0';
+        sodium_memzero(verified, sizeof verified);
+        sodium_memzero(c->user_name, sizeof c->user_name);
+        if (err != QB_OK)
+            return err == QB_E_NOT_FOUND ? QB_E_INTERNAL : err;
+        if (none)
+            return S_create_refuse(c, QB_E_INVALID_REQUEST,
+                                   "用户未实名 (the user has verified no real name)");
+        if (!same)
+            return S_create_refuse(c, QB_E_INVALID_REQUEST,
+                                   "收款用户姓名校验不通过 (user_name is not the user's "
+                                   "verified name)");
+    }
     if ((merchant_account.flags & (LEDGER_ACCOUNT_DEBIT_FROZEN | LEDGER_ACCOUNT_CLOSED)) != 0 ||
         merchant_account.available_minor < r->amount_minor)
         return S_create_refuse(c, QB_E_NOT_ENOUGH,

@@ -38,6 +38,9 @@
  *   4. the openid one given out in that app (INVALID_REQUEST): the user;
  *   5. the user's wallet takes money: not closed (USER_ACCOUNT_ABNORMAL),
  *      not frozen (ACCOUNT_FROZEN);
+ *   5a. with user_name (the route decrypted it): the user's verified real
+ *      name is that name, byte for byte (INVALID_REQUEST: the user verified
+ *      none, or another; the name is compared and forgotten, never kept);
  *   6. the merchant's available balance covers the amount (NOT_ENOUGH).
  * No fee is taken: a payout moves the amount from the merchant to the user.
  *
@@ -62,6 +65,7 @@
 
 #include <jansson.h>
 
+#include "identity/identity.h"
 #include "merchant/merchant.h"
 #include "merchant/order.h"
 #include "store/pool.h"
@@ -73,10 +77,12 @@
 #define MERCHANT_PAYOUT_REMARK_SIZE_MAX WALLET_MEMO_SIZE_MAX
 #define MERCHANT_PERCEPTION_SIZE_MAX 65 /* user_recv_perception: 64 bytes + NUL */
 #define MERCHANT_FAIL_REASON_SIZE_MAX 32
-/* The smallest payout, ¥0.10, and the largest one without the user's name
- * (user_name, which Qianbao does not take: WeChat asks for it from ¥2,000). */
+/* The smallest payout, ¥0.10; from ¥2,000 the payee's name (user_name) is
+ * required, as WeChat requires it; the largest, ¥200,000, Qianbao's cap on
+ * one transfer to a user. */
 #define MERCHANT_PAYOUT_MIN_MINOR 10
-#define MERCHANT_PAYOUT_MAX_MINOR (INT64_C(200000) - 1)
+#define MERCHANT_PAYOUT_NAMED_MIN_MINOR INT64_C(200000)
+#define MERCHANT_PAYOUT_MAX_MINOR INT64_C(20000000)
 /* How long a user has to confirm: 24 hours. */
 #define MERCHANT_PAYOUT_CONFIRM_WINDOW_MS (INT64_C(24) * 60 * 60 * 1000)
 #define MERCHANT_PAYOUT_PAGE_MAX 100 /* waiting payouts one page of a user's list holds */
@@ -148,12 +154,14 @@ QB_MUST_USE enum qb_error merchant_payouts_held_at(struct store *reader, const c
 json_t *merchant_payout_json(const struct merchant_payout *p);
 
 /* The merchant's create. in: payout.mchid, out_bill_no, request_hash,
- * appid, openid, scene_id, perception, amount_minor, remark, notify_url;
- * out: the payout (new, or the earlier one). */
+ * appid, openid, scene_id, perception, amount_minor, remark, notify_url,
+ * and user_name ("" for none; the command wipes it); out: the payout (new,
+ * or the earlier one). */
 struct merchant_payout_create_cmd {
     struct ledger_cmd cmd; /* first: see domain.h */
     const struct domain_env *env;
     struct merchant_payout payout;
+    char user_name[IDENTITY_REAL_NAME_SIZE_MAX];
     enum qb_error outcome;
     const char *message; /* a static text for the refusal, or NULL */
 };

@@ -16,7 +16,9 @@
 #include <openssl/bio.h>
 #include <openssl/bn.h>
 #include <openssl/buffer.h>
+#include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <openssl/rsa.h>
 #include <openssl/x509.h>
 #include <sodium.h>
 
@@ -300,4 +302,36 @@ enum qb_error merchant_certificate_make(const struct domain_env *env, const char
     }
     EVP_PKEY_free(key);
     return err;
+}
+
+enum qb_error merchant_platform_decrypt(const struct merchant_platform *platform, const char *b64,
+                                        char *out, size_t out_size)
+{
+    QB_ASSERT(platform != NULL && b64 != NULL && out != NULL && out_size > 0);
+    out[0] = '\0';
+    size_t size = strlen(b64);
+    if (size == 0 || size > MERCHANT_SEALED_FIELD_SIZE_MAX || size % 4 != 0)
+        return QB_E_PARAM;
+    unsigned char raw[MERCHANT_SEALED_FIELD_SIZE_MAX / 4 * 3];
+    int n = EVP_DecodeBlock(raw, (const unsigned char *)b64, (int)size);
+    for (size_t i = size; n > 0 && i > 0 && b64[i - 1] == '='; i--)
+        n--; /* EVP_DecodeBlock counts the padding as bytes */
+    if (n <= 0)
+        return QB_E_PARAM;
+    unsigned char plain[MERCHANT_SEALED_FIELD_SIZE_MAX / 4 * 3];
+    size_t plain_size = sizeof plain;
+    EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new(platform->key, NULL);
+    bool ok = ctx != NULL && EVP_PKEY_decrypt_init(ctx) == 1 &&
+              EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_OAEP_PADDING) == 1 &&
+              EVP_PKEY_CTX_set_rsa_oaep_md(ctx, EVP_sha1()) == 1 &&
+              EVP_PKEY_CTX_set_rsa_mgf1_md(ctx, EVP_sha1()) == 1 &&
+              EVP_PKEY_decrypt(ctx, plain, &plain_size, raw, (size_t)n) == 1;
+    EVP_PKEY_CTX_free(ctx);
+    ok = ok && plain_size < out_size && memchr(plain, '\0', plain_size) == NULL;
+    if (ok) {
+        memcpy(out, plain, plain_size);
+        out[plain_size] = '\0';
+    }
+    sodium_memzero(plain, sizeof plain);
+    return ok ? QB_OK : QB_E_PARAM;
 }

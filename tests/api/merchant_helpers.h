@@ -50,6 +50,8 @@ struct mh_options {
     const char *signed_body;      /* NULL: the body sent */
     const char *signed_path;      /* NULL: the path (and query) sent */
     const char *serial_no;        /* NULL: the merchant's */
+    const char *wechatpay_serial; /* a Wechatpay-Serial header (the platform's, for a body
+                                   * with encrypted fields); NULL: none */
 };
 
 static inline EVP_PKEY *mh_pem_key(const char *pem, bool private_key)
@@ -201,8 +203,18 @@ static inline long mh_call_opt(struct client *client, const struct mh_merchant *
              "Authorization: WECHATPAY2-SHA256-RSA2048 mchid=\"%s\",nonce_str=\"%s\","
              "timestamp=\"%lld\",serial_no=\"%s\",signature=\"%s\"",
              m->mchid, nonce, ts, opt->serial_no != NULL ? opt->serial_no : m->serial_no, sig);
-    const char *headers[] = {auth, "Accept: application/json",
-                             body != NULL ? "Content-Type: application/json" : NULL, NULL};
+    char serial[128] = "";
+    if (opt->wechatpay_serial != NULL)
+        snprintf(serial, sizeof serial, "Wechatpay-Serial: %s", opt->wechatpay_serial);
+    const char *headers[5];
+    size_t count = 0;
+    headers[count++] = auth;
+    headers[count++] = "Accept: application/json";
+    if (body != NULL)
+        headers[count++] = "Content-Type: application/json";
+    if (serial[0] != '\0')
+        headers[count++] = serial;
+    headers[count] = NULL;
     client_request(client, method, path, headers, body, body != NULL ? strlen(body) : 0, res);
     return res->status;
 }

@@ -25,12 +25,27 @@ static char S_admin[API_TOKEN_SIZE_MAX];
 static void S_merchant_funded(struct mh_merchant *m, long long total)
 {
     API_MUST(mh_onboard(&S_client, S_admin, 0, m));
-    struct api_user payer;
+    struct api_user payer; /* verified: a level-1 wallet may pay 1,000 yuan in its lifetime */
     API_MUST(th_user_new(&S_client, S_admin, &payer));
+    API_MUST(api_user_verify(&S_client, &payer, "张三")); /* th_fund's card's holder */
     API_MUST(th_fund(&S_client, S_admin, &payer, total));
     char transaction_id[32], out_trade_no[32];
     snprintf(out_trade_no, sizeof out_trade_no, "fund-%s", m->mchid);
     rh_order_paid(&S_client, m, &payer, out_trade_no, total, NULL, transaction_id);
+}
+
+/* name encrypted as a WeChat SDK encrypts a sensitive field for the
+ * platform: RSA-OAEP (SHA-1) under the platform's public key, in base64. */
+static void S_seal(const struct mh_merchant *m, const char *name, char out[1024])
+{
+    unsigned char sealed[512];
+    size_t size = sizeof sealed;
+    EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new(m->platform_key, NULL);
+    ASSERT(ctx != NULL && EVP_PKEY_encrypt_init(ctx) == 1 &&
+           EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_OAEP_PADDING) == 1 &&
+           EVP_PKEY_encrypt(ctx, sealed, &size, (const unsigned char *)name, strlen(name)) == 1);
+    EVP_PKEY_CTX_free(ctx);
+    ASSERT(EVP_EncodeBlock((unsigned char *)out, sealed, (int)size) > 0);
 }
 
 /* u's openid in m's app. */
@@ -270,7 +285,7 @@ TEST(refused_payouts_hold_nothing)
     } cases[] = {
         {"BAD0000001", openid, 9, "", 400, "PARAM_ERROR"},      /* below 0.10 yuan */
         {"BAD0000002", openid, 200000, "", 400, "PARAM_ERROR"}, /* 2,000 yuan: a name */
-        {"BAD0000003", openid, 100, ",\"user_name\":\"x\"", 400, "PARAM_ERROR"},
+        {"BAD0000003", openid, 100, ",\"user_name\":\"x\"", 400, "PARAM_ERROR"}, /* no serial */
         {"BAD-000004", openid, 100, "", 400, "PARAM_ERROR"},           /* not letters and digits */
         {"BAD0000005", other_openid, 100, "", 400, "INVALID_REQUEST"}, /* another app's */
         {"BAD0000006", openid, 10001, "", 403, "NOT_ENOUGH"},
@@ -322,6 +337,79 @@ TEST(refused_payouts_hold_nothing)
     mh_release(&other);
 }
 
+TEST(from_two_thousand_yuan_the_payee_is_named_and_checked)
+{
+    // From 2,000 yuan the merchant names the payee, encrypted for the platform as WeChat's SDKs
+    // do: without a name, with another name, without the platform's serial or with a ciphertext
+    // that does not open it is refused; the right name pays, and a retry encrypted anew is the
+    // same transfer.
+    struct mh_merchant m;
+    S_merchant_funded(&m, 500000);
+    struct api_user u;
+    API_MUST(th_user_new(&S_client, S_admin, &u));
+    API_MUST(api_user_verify(&S_client, &u, "李四"));
+    char openid[64];
+    S_openid(&m, &u, openid);
+    struct client_response res;
+    ASSERT_EQ_INT(S_create(&m, "NAMED00001", openid, 300000, "", &res), 400);
+    ASSERT_EQ_STR(api_error_code(&res), "PARAM_ERROR");
+    client_response_release(&res);
+
+    struct mh_options opt;
+    memset(&opt, 0, sizeof opt);
+    opt.wechatpay_serial = m.platform_serial_no;
+    char sealed[1024], extra[1200], body[2048];
+    const struct {
+        const char *name;
+        const char *serial;
+        long status;
+        const char *code;
+    } cases[] = {
+        {"张三", m.platform_serial_no, 400, "INVALID_REQUEST"}, /* another name */
+        {"李四", NULL, 400, "PARAM_ERROR"},                     /* no Wechatpay-Serial */
+        {"李四", "0123456789ABCDEF", 400, "PARAM_ERROR"},       /* not the platform's */
+        {NULL, m.platform_serial_no, 400, "PARAM_ERROR"},       /* does not open */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        if (cases[i].name != NULL)
+            S_seal(&m, cases[i].name, sealed);
+        else
+            snprintf(sealed, sizeof sealed, "bm90IGEgY2lwaGVydGV4dA==");
+        snprintf(body, sizeof body,
+                 "{\"appid\":\"%s\",\"out_bill_no\":\"NAMED00002\",\"transfer_scene_id\":\"1005\","
+                 "\"openid\":\"%s\",\"transfer_amount\":300000,\"transfer_remark\":\"劳务报酬\","
+                 "\"user_name\":\"%s\"}",
+                 m.appid, openid, sealed);
+        opt.wechatpay_serial = cases[i].serial;
+        ASSERT_EQ_INT(mh_call_opt(&S_client, &m, "POST", S_BILLS, body, &opt, &res),
+                      cases[i].status);
+        ASSERT_EQ_STR(api_error_code(&res), cases[i].code);
+        client_response_release(&res);
+    }
+    ASSERT_EQ_INT(S_available(&m), 500000);
+
+    opt.wechatpay_serial = m.platform_serial_no;
+    char id[64] = "";
+    for (int attempt = 0; attempt < 2; attempt++) { /* each sealed anew: other bytes */
+        S_seal(&m, "李四", sealed);
+        snprintf(extra, sizeof extra, ",\"user_name\":\"%s\"", sealed);
+        snprintf(body, sizeof body,
+                 "{\"appid\":\"%s\",\"out_bill_no\":\"NAMED00003\",\"transfer_scene_id\":\"1005\","
+                 "\"openid\":\"%s\",\"transfer_amount\":300000,\"transfer_remark\":\"劳务报酬\"%s}",
+                 m.appid, openid, extra);
+        ASSERT_EQ_INT(mh_call_opt(&S_client, &m, "POST", S_BILLS, body, &opt, &res), 200);
+        if (attempt == 0)
+            snprintf(id, sizeof id, "%s", api_json_str(&res, "transfer_bill_no"));
+        ASSERT_EQ_STR(api_json_str(&res, "transfer_bill_no"), id);
+        client_response_release(&res);
+    }
+    ASSERT_EQ_INT(S_available(&m), 500000 - 300000);
+    ASSERT_EQ_INT(S_user(&u, id, true, &res), 200);
+    client_response_release(&res);
+    ASSERT_EQ_INT(th_balance(&S_client, &u), 300000);
+    mh_release(&m);
+}
+
 int main(void)
 {
     struct api_suite suite;
@@ -331,5 +419,6 @@ int main(void)
     RUN(a_payout_is_held_until_its_user_takes_it_then_arrives_once);
     RUN(a_cancelled_payout_gives_the_money_back_and_cannot_be_taken);
     RUN(refused_payouts_hold_nothing);
+    RUN(from_two_thousand_yuan_the_payee_is_named_and_checked);
     return api_suite_end(&suite);
 }

@@ -2171,8 +2171,14 @@ TEST(merchant_transfers)
     S_case("accept-payout-cancelled", NULL, "accept-payout", id, NULL);
     S_case("transfer-bill-bad-number", NULL, "transfer-bill", openid, "1", "--out-bill-no", "a-b",
            "--remark", "x", NULL);
-    S_case("transfer-bill-too-much", NULL, "transfer-bill", openid, "2000", "--out-bill-no",
+    S_case("transfer-bill-no-name", NULL, "transfer-bill", openid, "2000", "--out-bill-no",
            "GOLDEN00003", "--remark", "x", NULL);
+    // From 2,000 yuan A's name, sealed for the platform: another name is refused; A's own passes
+    // the check, and the merchant's balance, too small, refuses it next.
+    S_case("transfer-bill-wrong-name", NULL, "transfer-bill", openid, "2000", "--out-bill-no",
+           "GOLDEN00004", "--remark", "劳务报酬", "--user-name", "李四", NULL);
+    S_case("transfer-bill-named", NULL, "transfer-bill", openid, "2000", "--out-bill-no",
+           "GOLDEN00005", "--remark", "劳务报酬", "--user-name", "张三", NULL);
     S_END();
 }
 

@@ -42,12 +42,15 @@ static struct fx S_fx_new(void)
 }
 
 /* Creates a payout of amount to openid under out_bill_no (hash_byte stands
- * for the body): the outcome, and the payout into *out when not NULL. */
-static enum qb_error S_create(struct fx *f, const char *out_bill_no, const char *openid,
-                              int64_t amount, uint8_t hash_byte, struct merchant_payout *out)
+ * for the body), naming the payee user_name (NULL: nobody): the outcome, and
+ * the payout into *out when not NULL. */
+static enum qb_error S_create_named(struct fx *f, const char *out_bill_no, const char *openid,
+                                    int64_t amount, uint8_t hash_byte, const char *user_name,
+                                    struct merchant_payout *out)
 {
     struct merchant_payout_create_cmd c;
     merchant_payout_create_cmd_init(&c, &f->wx->env);
+    snprintf(c.user_name, sizeof c.user_name, "%s", user_name != NULL ? user_name : "");
     struct merchant_payout *p = &c.payout;
     snprintf(p->mchid, sizeof p->mchid, "%s", f->m.mchid);
     snprintf(p->out_bill_no, sizeof p->out_bill_no, "%s", out_bill_no);
@@ -63,8 +66,17 @@ static enum qb_error S_create(struct fx *f, const char *out_bill_no, const char 
     if (out != NULL)
         *out = c.payout;
     enum qb_error outcome = c.outcome;
+    /* Compared and forgotten. */
+    for (size_t i = 0; i < sizeof c.user_name; i++)
+        ASSERT_EQ_INT(c.user_name[i], 0);
     ledger_cmd_release(&c.cmd);
     return outcome;
+}
+
+static enum qb_error S_create(struct fx *f, const char *out_bill_no, const char *openid,
+                              int64_t amount, uint8_t hash_byte, struct merchant_payout *out)
+{
+    return S_create_named(f, out_bill_no, openid, amount, hash_byte, NULL, out);
 }
 
 /* Ends payout transfer_bill_no as end says (the confirm by user_id, the
@@ -297,11 +309,31 @@ TEST(the_check_finds_a_payout_its_journal_does_not_bear_out)
     wx_free(f.wx);
 }
 
+TEST(a_named_payee_must_be_the_users_verified_name)
+{
+    // From 2,000 yuan the merchant names the payee: the user's verified real name, exactly. A
+    // user who verified none, or another name, is refused and nothing is held.
+    struct fx f = S_fx_new();
+    wx_fund(f.wx, f.m.account_id, 500000);
+    ASSERT_EQ_INT(S_create_named(&f, "NAMED00001", f.openid, 300000, 1, "小明", NULL),
+                  QB_E_INVALID_REQUEST); /* not verified yet */
+    ASSERT_EQ_INT(wx_user_verify(f.wx, f.user.id, "王小明", "11010519491231002X"), QB_OK);
+    ASSERT_EQ_INT(S_create_named(&f, "NAMED00002", f.openid, 300000, 2, "王小", NULL),
+                  QB_E_INVALID_REQUEST);
+    ASSERT_EQ_INT(S_available(&f, f.m.account_id), 600000);
+    struct merchant_payout p;
+    ASSERT_EQ_INT(S_create_named(&f, "NAMED00003", f.openid, 300000, 3, "王小明", &p), QB_OK);
+    ASSERT_EQ_INT(S_end(&f, MERCHANT_PAYOUT_CONFIRM, f.user.id, &p, NULL), QB_OK);
+    ASSERT_EQ_INT(wx_balance(f.wx, f.user.account_id), 300000);
+    wx_free(f.wx);
+}
+
 int main(void)
 {
     RUN(a_payout_waits_on_a_hold_and_arrives_once_its_user_confirms);
     RUN(a_cancel_and_the_close_after_a_day_give_the_money_back);
     RUN(out_bill_no_answers_a_retry_and_refusals_move_nothing);
     RUN(the_check_finds_a_payout_its_journal_does_not_bear_out);
+    RUN(a_named_payee_must_be_the_users_verified_name);
     return test_summary();
 }
