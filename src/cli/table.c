@@ -153,7 +153,9 @@ static const struct cli_command S_commands[] = {
      0,
      0,
      "show the balance of each currency",
-     "Available is what may be spent now; pending is reserved by payments in progress.",
+     "Available is what may be spent now; pending is reserved by payments in progress. A hint "
+     "below says when notices are unread, and when a merchant's transfer waits for you to take "
+     "it.",
      {{0}},
      cli_run_balance},
     {"security",

@@ -485,6 +485,31 @@ static void S_unread_hint(struct cli *cli)
                  unread == 1 ? "" : "s");
 }
 
+/* "hint: ... waits for you to take it" after the balance, when a merchant's
+ * transfer does (GET /v1/me/payouts, one item: the newest; another page
+ * says there are more): asked quietly like the notices. */
+static void S_payouts_hint(struct cli *cli)
+{
+    struct cli_response res;
+    cli->quiet = true;
+    int rc = cli_call(cli, "GET", "/v1/me/payouts?limit=1", CLI_AUTH_USER, NULL, &res);
+    cli->quiet = false;
+    const json_t *newest =
+        rc == CLI_EXIT_OK ? json_array_get(json_object_get(res.json, "items"), 0) : NULL;
+    if (newest != NULL && json_is_string(json_object_get(res.json, "next_cursor"))) {
+        cli_hint(cli, "transfers from merchants wait for you to take them: `qianbao payouts`");
+    } else if (newest != NULL) {
+        char amount[MONEY_TEXT_SIZE_MAX + 8], name[160];
+        cli_amount_format(json_integer_value(json_object_get(newest, "amount")),
+                          cli_json_str(newest, "currency"), amount, sizeof amount);
+        cli_text_clean(cli_json_str(json_object_get(newest, "merchant"), "name"), name,
+                       sizeof name);
+        cli_hint(cli, "%s %s from %s waits for you to take it: `qianbao accept-payout %s`", amount,
+                 cli_json_str(newest, "currency"), name, cli_json_str(newest, "id"));
+    }
+    cli_response_release(&res);
+}
+
 int cli_run_balance(struct cli *cli, const struct cli_args *args)
 {
     (void)args;
@@ -512,6 +537,7 @@ int cli_run_balance(struct cli *cli, const struct cli_args *args)
         cli_table_print(cli, &table);
         cli_table_release(&table);
         S_unread_hint(cli);
+        S_payouts_hint(cli);
     }
     cli_response_release(&res);
     return rc;

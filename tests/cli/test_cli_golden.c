@@ -2159,6 +2159,7 @@ TEST(merchant_transfers)
     S_last_str("package_info", id, sizeof id);
     ASSERT_EQ_INT(strncmp(id, "p_", 2), 0);
     S_RUN("payouts", NULL, "payouts");
+    S_RUN("balance-payout-waiting", NULL, "balance");
     S_RUN("accept-payout", NULL, "accept-payout", id);
     S_RUN("accept-payout-again-json", NULL, "accept-payout", id, "--json");
     S_RUN("transfer-bill-show", NULL, "transfer-bill", "show", "GOLDEN00001");
