@@ -310,6 +310,15 @@ QB_MUST_USE enum qb_error domain_worker_start(const char *name, int poll_ms,
                                               struct domain_worker **out);
 /* Wakes the worker, waits for the pass in progress and frees it. */
 void domain_worker_stop(struct domain_worker *worker);
+/* What a worker's pass takes up: the first column of sql's rows, sql
+ * binding $1 to now_ms and $2 to max (`... WHERE due <= $1 ORDER BY due
+ * LIMIT $2`), read with a connection borrowed from pool for this read
+ * alone. Each value of 1 .. id_size - 1 bytes goes NUL-ended into the next
+ * of ids' max slots of id_size bytes; another (no id a command wrote) is
+ * skipped. *count of them. QB_E_STORAGE (logged), or the pool's refusal. */
+struct store_pool;
+QB_MUST_USE enum qb_error domain_due_ids(struct store_pool *pool, const char *sql, int64_t now_ms,
+                                         char *ids, size_t id_size, size_t max, size_t *count);
 
 /* Midnight (UTC+8, the calendar day of Qianbao's users) at or before at_ms. */
 int64_t domain_day_start_ms(int64_t at_ms);

@@ -17,6 +17,9 @@
 #include "base/log.h"
 #include "base/thread.h"
 #include "domain/domain.h"
+#include "store/pool.h"
+
+#define S_ACQUIRE_WAIT_MS 5000
 
 struct domain_worker {
     char name[32];
@@ -98,4 +101,40 @@ void domain_worker_stop(struct domain_worker *w)
     pthread_cond_destroy(&w->cond);
     pthread_mutex_destroy(&w->mutex);
     free(w);
+}
+
+enum qb_error domain_due_ids(struct store_pool *pool, const char *sql, int64_t now_ms, char *ids,
+                             size_t id_size, size_t max, size_t *count)
+{
+    QB_ASSERT(pool != NULL && sql != NULL && ids != NULL && id_size > 1 && count != NULL);
+    *count = 0;
+    struct store *reader;
+    enum qb_error err = store_pool_acquire(pool, S_ACQUIRE_WAIT_MS, &reader);
+    if (err != QB_OK)
+        return err;
+    struct store_stmt *st = NULL;
+    err = store_prepare(reader, sql, &st);
+    if (err == QB_OK)
+        err = store_bind_int64(st, 1, now_ms);
+    if (err == QB_OK)
+        err = store_bind_int64(st, 2, (int64_t)max);
+    int rc = STORE_STEP_DONE;
+    while (err == QB_OK && *count < max && (rc = store_step(st)) == STORE_STEP_ROW) {
+        const char *id = store_column_text(st, 0);
+        size_t size = id != NULL ? store_column_size(st, 0) : 0;
+        if (size == 0 || size >= id_size)
+            continue;
+        memcpy(ids + *count * id_size, id, size);
+        ids[*count * id_size + size] = '\0';
+        (*count)++;
+    }
+    if (err == QB_OK && rc < 0)
+        err = QB_E_STORAGE;
+    if (err != QB_OK) /* the pass's failure names the worker */
+        log_event(LOG_WARN, "worker.due_read_failed", "error=%s detail=\"%s\"", error_name(err),
+                  store_last_error(reader));
+    store_finalize(st);
+    store_pool_release(pool, reader);
+    QB_ASSERT(*count <= max);
+    return err;
 }

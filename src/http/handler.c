@@ -338,6 +338,18 @@ json_t *http_balances_json(struct http_request *req, int64_t account_id, enum qb
     return balances;
 }
 
+bool http_reply_refusal(struct http_request *req, const struct ledger_cmd *cmd,
+                        enum qb_error outcome, const char *message)
+{
+    if (cmd->result != QB_OK)
+        http_reply_error(req, cmd->result);
+    else if (outcome != QB_OK && message != NULL)
+        http_reply_error_message(req, outcome, message);
+    else if (outcome != QB_OK)
+        http_reply_error(req, outcome);
+    return cmd->result != QB_OK || outcome != QB_OK;
+}
+
 bool http_cmd_failure_is_news(enum qb_error result)
 {
     return result != QB_OK && result != QB_E_IDEMPOTENCY_MISMATCH && result != QB_E_BUSY &&

@@ -454,6 +454,12 @@ void http_reply_stored(struct http_request *req, const struct ledger_cmd *cmd);
  * once for its whole batch: under a full disk, a line a request would
  * flood the log). */
 bool http_cmd_failure_is_news(enum qb_error result);
+/* Replies with what refused cmd, if anything did: the ledger's result (a
+ * storage or internal failure), else the command's outcome, with message
+ * when it is not NULL. False, having replied nothing, when the command did
+ * what was asked. */
+bool http_reply_refusal(struct http_request *req, const struct ledger_cmd *cmd,
+                        enum qb_error outcome, const char *message);
 /* Keyset paging. A list asks its domain function for limit + 1 rows below
  * the cursor's key; when limit + 1 came back, next_cursor names the key of
  * the last row shown. ?cursor= absent or empty: *before is 0 (from the newest);

@@ -124,14 +124,7 @@ static void S_create_resume(struct http_request *req, struct ledger_cmd *cmd)
     struct merchant_payout_create_cmd *c = (struct merchant_payout_create_cmd *)cmd;
     const struct merchant_payout *p = &c->payout;
     sodium_memzero(c->user_name, sizeof c->user_name); /* a refusal before its check kept it */
-    if (cmd->result != QB_OK) {
-        http_reply_error(req, cmd->result);
-    } else if (c->outcome != QB_OK) {
-        if (c->message != NULL)
-            http_reply_error_message(req, c->outcome, c->message);
-        else
-            http_reply_error(req, c->outcome);
-    } else {
+    if (!http_reply_refusal(req, cmd, c->outcome, c->message)) {
         json_t *body =
             json_pack("{s:s, s:s, s:o, s:s}", "out_bill_no", p->out_bill_no, "transfer_bill_no",
                       p->transfer_bill_no, "create_time", http_time_json(p->created_at_ms), "state",
@@ -227,13 +220,7 @@ static void S_cancel_resume(struct http_request *req, struct ledger_cmd *cmd)
 {
     struct merchant_payout_end_cmd *c = (struct merchant_payout_end_cmd *)cmd;
     const struct merchant_payout *p = &c->payout;
-    if (cmd->result != QB_OK)
-        http_reply_error(req, cmd->result);
-    else if (c->outcome != QB_OK && c->message != NULL)
-        http_reply_error_message(req, c->outcome, c->message);
-    else if (c->outcome != QB_OK)
-        http_reply_error(req, c->outcome);
-    else
+    if (!http_reply_refusal(req, cmd, c->outcome, c->message))
         http_reply_json_new(req, 200,
                             json_pack("{s:s, s:s, s:s, s:o}", "out_bill_no", p->out_bill_no,
                                       "transfer_bill_no", p->transfer_bill_no, "state",
@@ -383,13 +370,7 @@ static void S_confirm_resume(struct http_request *req, struct ledger_cmd *cmd)
     struct merchant_payout_end_cmd *c = (struct merchant_payout_end_cmd *)cmd;
     if (http_cmd_failure_is_news(cmd->result))
         log_event(LOG_WARN, "http.payout_command_failed", "error=%s", error_name(cmd->result));
-    if (cmd->result != QB_OK)
-        http_reply_error(req, cmd->result);
-    else if (c->outcome != QB_OK && c->message != NULL)
-        http_reply_error_message(req, c->outcome, c->message);
-    else if (c->outcome != QB_OK)
-        http_reply_error(req, c->outcome);
-    else
+    if (!http_reply_refusal(req, cmd, c->outcome, c->message))
         http_reply_json_new(req, 200, S_user_json(&c->payout, c->merchant_name));
     ledger_cmd_release(cmd);
 }

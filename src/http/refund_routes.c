@@ -68,13 +68,7 @@ static void S_reply_refund(struct http_request *req, const struct merchant_refun
 static void S_create_resume(struct http_request *req, struct ledger_cmd *cmd)
 {
     struct merchant_refund_create_cmd *c = (struct merchant_refund_create_cmd *)cmd;
-    if (cmd->result != QB_OK)
-        http_reply_error(req, cmd->result);
-    else if (c->outcome != QB_OK && c->message != NULL)
-        http_reply_error_message(req, c->outcome, c->message);
-    else if (c->outcome != QB_OK)
-        http_reply_error(req, c->outcome);
-    else
+    if (!http_reply_refusal(req, cmd, c->outcome, c->message))
         S_reply_refund(req, &c->refund);
     ledger_cmd_release(cmd);
 }

@@ -20,49 +20,12 @@
 #include "merchant/payout.h"
 
 #define S_BATCH_MAX 64
-#define S_ACQUIRE_WAIT_MS 5000
 
 struct merchant_paycode_worker {
     const struct domain_env *env;
     struct store_pool *pool;
     struct domain_worker *loop;
 };
-
-static enum qb_error S_due(struct store_pool *pool, int64_t now_ms,
-                           char ids[][MERCHANT_TRANSACTION_ID_SIZE], size_t *count)
-{
-    *count = 0;
-    struct store *reader;
-    enum qb_error err = store_pool_acquire(pool, S_ACQUIRE_WAIT_MS, &reader);
-    if (err != QB_OK)
-        return err;
-    struct store_stmt *st = NULL;
-    err = store_prepare(reader,
-                        "SELECT transaction_id FROM orders WHERE state = 5 AND expires_at_ms <= $1"
-                        " ORDER BY expires_at_ms LIMIT $2",
-                        &st);
-    if (err == QB_OK)
-        err = store_bind_int64(st, 1, now_ms);
-    if (err == QB_OK)
-        err = store_bind_int64(st, 2, S_BATCH_MAX);
-    int rc = STORE_STEP_DONE;
-    while (err == QB_OK && *count < S_BATCH_MAX && (rc = store_step(st)) == STORE_STEP_ROW) {
-        const char *id = store_column_text(st, 0);
-        size_t size = id != NULL ? store_column_size(st, 0) : 0;
-        if (size != MERCHANT_TRANSACTION_ID_SIZE - 1)
-            continue;
-        memcpy(ids[*count], id, size + 1);
-        (*count)++;
-    }
-    if (err == QB_OK && rc < 0)
-        err = QB_E_STORAGE;
-    if (err != QB_OK)
-        log_event(LOG_WARN, "paycode.worker.read_failed", "error=%s", error_name(err));
-    store_finalize(st);
-    store_pool_release(pool, reader);
-    QB_ASSERT(*count <= S_BATCH_MAX);
-    return err;
-}
 
 static enum qb_error S_pass(const struct domain_env *env, struct store_pool *pool,
                             const atomic_bool *stopping, size_t *revoked)
@@ -72,7 +35,11 @@ static enum qb_error S_pass(const struct domain_env *env, struct store_pool *poo
     if (ids == NULL)
         return QB_E_INTERNAL;
     size_t count = 0;
-    enum qb_error err = S_due(pool, clock_now_ms(env->clock), ids, &count);
+    enum qb_error err = domain_due_ids(pool,
+                                       "SELECT transaction_id FROM orders WHERE state = 5"
+                                       " AND expires_at_ms <= $1 ORDER BY expires_at_ms LIMIT $2",
+                                       clock_now_ms(env->clock), ids[0],
+                                       MERCHANT_TRANSACTION_ID_SIZE, S_BATCH_MAX, &count);
     for (size_t i = 0; err == QB_OK && i < count; i++) {
         if (stopping != NULL && atomic_load(stopping))
             break;

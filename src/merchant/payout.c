@@ -27,7 +27,6 @@
     " entry_id, created_at_ms, updated_at_ms, expires_at_ms"
 #define S_OVERDUE_CLOSE "OVERDUE_CLOSE"
 #define S_BATCH_MAX 64
-#define S_ACQUIRE_WAIT_MS 5000
 
 const char *merchant_payout_state_name(enum merchant_payout_state state)
 {
@@ -689,40 +688,6 @@ enum qb_error merchant_payouts_check(struct store *reader, int64_t *payouts, cha
 
 /* --- the worker's pass ------------------------------------------------------------------ */
 
-static enum qb_error S_due(struct store_pool *pool, int64_t now_ms, char ids[][ID_TEXT_SIZE_MAX],
-                           size_t *count)
-{
-    *count = 0;
-    struct store *reader;
-    enum qb_error err = store_pool_acquire(pool, S_ACQUIRE_WAIT_MS, &reader);
-    if (err != QB_OK)
-        return err;
-    struct store_stmt *st = NULL;
-    err = store_prepare(reader,
-                        "SELECT payment_id FROM payouts WHERE state = 1 AND expires_at_ms <= $1"
-                        " ORDER BY expires_at_ms LIMIT $2",
-                        &st);
-    if (err == QB_OK)
-        err = store_bind_int64(st, 1, now_ms);
-    if (err == QB_OK)
-        err = store_bind_int64(st, 2, S_BATCH_MAX);
-    int rc = STORE_STEP_DONE;
-    while (err == QB_OK && *count < S_BATCH_MAX && (rc = store_step(st)) == STORE_STEP_ROW) {
-        const char *id = store_column_text(st, 0);
-        size_t size = id != NULL ? store_column_size(st, 0) : 0;
-        if (size == 0 || size >= ID_TEXT_SIZE_MAX)
-            continue;
-        memcpy(ids[*count], id, size);
-        ids[*count][size] = '\0';
-        (*count)++;
-    }
-    if (err == QB_OK && rc < 0)
-        err = QB_E_STORAGE;
-    store_finalize(st);
-    store_pool_release(pool, reader);
-    return err;
-}
-
 enum qb_error merchant_payouts_close_due(const struct domain_env *env, struct store_pool *pool,
                                          const atomic_bool *stopping, size_t *closed)
 {
@@ -732,9 +697,11 @@ enum qb_error merchant_payouts_close_due(const struct domain_env *env, struct st
     if (ids == NULL)
         return QB_E_INTERNAL;
     size_t count = 0;
-    enum qb_error err = S_due(pool, clock_now_ms(env->clock), ids, &count);
-    if (err != QB_OK)
-        log_event(LOG_WARN, "merchant.payout.read_failed", "error=%s", error_name(err));
+    enum qb_error err =
+        domain_due_ids(pool,
+                       "SELECT payment_id FROM payouts WHERE state = 1"
+                       " AND expires_at_ms <= $1 ORDER BY expires_at_ms LIMIT $2",
+                       clock_now_ms(env->clock), ids[0], ID_TEXT_SIZE_MAX, S_BATCH_MAX, &count);
     for (size_t i = 0; err == QB_OK && i < count; i++) {
         if (stopping != NULL && atomic_load(stopping))
             break;

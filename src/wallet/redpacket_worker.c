@@ -29,52 +29,12 @@
 #include "wallet/redpacket.h"
 
 #define S_BATCH_MAX 64
-#define S_ACQUIRE_WAIT_MS 5000
 
 struct redpacket_worker {
     const struct domain_env *env;
     struct store_pool *pool;
     struct domain_worker *loop;
 };
-
-/* The ids of up to S_BATCH_MAX due packets, the longest due first. */
-static enum qb_error S_due(struct store_pool *pool, int64_t now_ms, char ids[][ID_TEXT_SIZE_MAX],
-                           size_t *count)
-{
-    *count = 0;
-    struct store *reader;
-    enum qb_error err = store_pool_acquire(pool, S_ACQUIRE_WAIT_MS, &reader);
-    if (err != QB_OK)
-        return err;
-    struct store_stmt *st = NULL;
-    err = store_prepare(reader,
-                        "SELECT id FROM red_packets WHERE status = 1 AND refund_after_ms <= $1"
-                        " ORDER BY refund_after_ms LIMIT $2",
-                        &st);
-    if (err == QB_OK)
-        err = store_bind_int64(st, 1, now_ms);
-    if (err == QB_OK)
-        err = store_bind_int64(st, 2, S_BATCH_MAX);
-    int rc = STORE_STEP_DONE;
-    while (err == QB_OK && *count < S_BATCH_MAX && (rc = store_step(st)) == STORE_STEP_ROW) {
-        const char *id = store_column_text(st, 0);
-        size_t size = id != NULL ? store_column_size(st, 0) : 0;
-        if (size == 0 || size >= ID_TEXT_SIZE_MAX)
-            continue; /* not an id the send command wrote */
-        memcpy(ids[*count], id, size);
-        ids[*count][size] = '\0';
-        (*count)++;
-    }
-    if (err == QB_OK && rc < 0)
-        err = QB_E_STORAGE;
-    if (err != QB_OK)
-        log_event(LOG_WARN, "redpacket.worker.read_failed", "error=%s detail=\"%s\"",
-                  error_name(err), store_last_error(reader));
-    store_finalize(st);
-    store_pool_release(pool, reader);
-    QB_ASSERT(*count <= S_BATCH_MAX);
-    return err;
-}
 
 /* Refunds one packet. False when the ledger refused the command (shutting
  * down, busy, storage): the pass ends and the next one tries again. */
@@ -110,7 +70,12 @@ static enum qb_error S_pass(const struct domain_env *env, struct store_pool *poo
     if (ids == NULL)
         return QB_E_INTERNAL;
     size_t count = 0;
-    enum qb_error err = S_due(pool, clock_now_ms(env->clock), ids, &count);
+    enum qb_error err =
+        domain_due_ids(pool,
+                       "SELECT id FROM red_packets WHERE status = 1"
+                       " AND refund_after_ms <= $1 ORDER BY refund_after_ms"
+                       " LIMIT $2",
+                       clock_now_ms(env->clock), ids[0], ID_TEXT_SIZE_MAX, S_BATCH_MAX, &count);
     for (size_t i = 0; err == QB_OK && i < count; i++) {
         if (stopping != NULL && atomic_load(stopping))
             break;

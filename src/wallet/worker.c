@@ -45,47 +45,6 @@ struct wallet_worker {
     struct domain_worker *loop;
 };
 
-/* The ids of up to max due payments, oldest check first: delayed
- * transfers (transfers) or the bank's top-ups and withdrawals. */
-static enum qb_error worker_due(struct store_pool *pool, int64_t now_ms, bool transfers,
-                                char ids[][ID_TEXT_SIZE_MAX], size_t max, size_t *count)
-{
-    *count = 0;
-    struct store *reader;
-    enum qb_error err = store_pool_acquire(pool, WALLET_WORKER_ACQUIRE_WAIT_MS, &reader);
-    if (err != QB_OK)
-        return err;
-    struct store_stmt *st = NULL;
-    err = store_prepare(reader,
-                        transfers ? "SELECT id FROM payments WHERE status = 1"
-                                    " AND next_check_at_ms <= $1 AND kind = 3"
-                                    " ORDER BY next_check_at_ms LIMIT $2"
-                                  : "SELECT id FROM payments WHERE status = 1"
-                                    " AND next_check_at_ms <= $1 AND kind IN (1, 2)"
-                                    " ORDER BY next_check_at_ms LIMIT $2",
-                        &st);
-    if (err == QB_OK)
-        err = store_bind_int64(st, 1, now_ms);
-    if (err == QB_OK)
-        err = store_bind_int64(st, 2, (int64_t)max);
-    int rc = STORE_STEP_DONE;
-    while (err == QB_OK && *count < max && (rc = store_step(st)) == STORE_STEP_ROW) {
-        const char *id = store_column_text(st, 0);
-        size_t size = id != NULL ? store_column_size(st, 0) : 0;
-        if (size == 0 || size >= ID_TEXT_SIZE_MAX)
-            continue; /* not an id this module wrote */
-        memcpy(ids[*count], id, size);
-        ids[*count][size] = '\0';
-        (*count)++;
-    }
-    if (err == QB_OK && rc < 0)
-        err = QB_E_STORAGE;
-    store_finalize(st);
-    store_pool_release(pool, reader);
-    QB_ASSERT(*count <= max);
-    return err;
-}
-
 /* Whether err, the ledger's answer to cmd of payment id, says it ran
  * (not shutting down, busy or failing storage); logs why not. Releases
  * cmd. */
@@ -158,8 +117,16 @@ static bool worker_batch(const struct domain_env *env, struct store_pool *pool,
                          const atomic_bool *stopping, bool transfers, char ids[][ID_TEXT_SIZE_MAX],
                          size_t *count, size_t *resolved, enum qb_error *err)
 {
-    *err = worker_due(pool, clock_now_ms(env->clock), transfers, ids,
-                      transfers ? WALLET_WORKER_ARRIVALS_MAX : WALLET_WORKER_BATCH_MAX, count);
+    /* Due payments, the oldest check first. */
+    *err = domain_due_ids(pool,
+                          transfers ? "SELECT id FROM payments WHERE status = 1"
+                                      " AND next_check_at_ms <= $1 AND kind = 3"
+                                      " ORDER BY next_check_at_ms LIMIT $2"
+                                    : "SELECT id FROM payments WHERE status = 1"
+                                      " AND next_check_at_ms <= $1 AND kind IN (1, 2)"
+                                      " ORDER BY next_check_at_ms LIMIT $2",
+                          clock_now_ms(env->clock), ids[0], ID_TEXT_SIZE_MAX,
+                          transfers ? WALLET_WORKER_ARRIVALS_MAX : WALLET_WORKER_BATCH_MAX, count);
     if (*err != QB_OK || (stopping != NULL && atomic_load(stopping)))
         return false;
     if (transfers)
