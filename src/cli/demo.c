@@ -89,6 +89,8 @@ static const struct S_order S_orders[] = {
 };
 #define S_REFUND_ORDER 0
 #define S_REFUND_AMOUNT 800
+#define S_PAYOUT_USER 1 /* the merchant rewards 李娜, who takes it when she likes */
+#define S_PAYOUT_AMOUNT 666
 #define S_PACKET_TOTAL 10000
 #define S_PACKET_COUNT 3
 
@@ -97,7 +99,8 @@ struct S_run {
     char base[16]; /* "170" and seven digits */
     char mchid[16];
     char packet_id[64];
-    int transfers, transfers_returned, orders_paid, orders_closed, refunds;
+    char payout_id[64];
+    int transfers, transfers_returned, orders_paid, orders_closed, refunds, payouts;
 };
 
 /* A progress line (not with --json). */
@@ -564,6 +567,36 @@ static int S_merchant_make(struct S_run *run)
                   out_trade_no, S_users[o->payer].name);
         }
     }
+    if (rc == CLI_EXIT_OK) {
+        /* A reward to a regular (商家转账): held until she takes it. */
+        const struct S_user *u = &S_users[S_PAYOUT_USER];
+        char path[64], openid[64], out_bill_no[64], amount[64];
+        snprintf(path, sizeof path, "/v1/me/openids/%s", appid);
+        rc = S_as(run, u, "GET", path, NULL, &res);
+        snprintf(openid, sizeof openid, "%s", cli_json_str(res.json, "openid"));
+        cli_response_release(&res);
+        snprintf(out_bill_no, sizeof out_bill_no, "demo%sreward1", run->mchid);
+        body = rc == CLI_EXIT_OK
+                   ? json_pack("{s:s, s:s, s:s, s:s, s:I, s:s, s:s}", "appid", appid, "out_bill_no",
+                               out_bill_no, "transfer_scene_id", "1000", "openid", openid,
+                               "transfer_amount", (json_int_t)S_PAYOUT_AMOUNT, "transfer_remark",
+                               "老顾客回馈", "user_recv_perception", "现金奖励")
+                   : NULL;
+        if (body != NULL) {
+            rc = cli_call_merchant(cli, "POST", "/v3/fund-app/mch-transfer/transfer-bills", body,
+                                   &res);
+            json_decref(body);
+            snprintf(run->payout_id, sizeof run->payout_id, "%s",
+                     cli_json_str(res.json, "transfer_bill_no"));
+            cli_response_release(&res);
+        }
+        if (rc == CLI_EXIT_OK) {
+            run->payouts++;
+            cli_money_amount_text(S_PAYOUT_AMOUNT, S_CURRENCY, amount, sizeof amount);
+            S_say(run, "  transfer %s  %s to %s, waiting for her to take it", out_bill_no, amount,
+                  u->name);
+        }
+    }
     snprintf(cli->profile, sizeof cli->profile, "%s", saved_profile);
     cli->profile_explicit = saved_explicit;
     return rc;
@@ -580,13 +613,14 @@ static void S_summary(const struct S_run *run)
                                                    S_users[n].phone, "profile",
                                                    S_users[n].profile));
         cli_print_json(json_pack(
-            "{s:o, s:{s:s, s:s, s:s, s:s}, s:s, s:{s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i}}",
+            "{s:o, s:{s:s, s:s, s:s, s:s}, s:s, s:s, s:{s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, "
+            "s:i}}",
             "users", users, "merchant", "mchid", run->mchid, "name", S_MERCHANT_NAME, "owner",
             S_users[0].profile, "profile", S_MERCHANT_PROFILE, "red_packet", run->packet_id,
-            "counts", "users", S_USER_COUNT, "topups", S_USER_COUNT, "transfers", run->transfers,
-            "transfers_returned", run->transfers_returned, "red_packet_claims", S_PACKET_COUNT,
-            "orders_paid", run->orders_paid, "orders_closed", run->orders_closed, "refunds",
-            run->refunds));
+            "payout", run->payout_id, "counts", "users", S_USER_COUNT, "topups", S_USER_COUNT,
+            "transfers", run->transfers, "transfers_returned", run->transfers_returned,
+            "red_packet_claims", S_PACKET_COUNT, "orders_paid", run->orders_paid, "orders_closed",
+            run->orders_closed, "refunds", run->refunds, "payouts", run->payouts));
         return;
     }
     /* Today in Beijing, for the statement and the analytics. */
@@ -596,7 +630,7 @@ static void S_summary(const struct S_run *run)
     char month[16], today[16];
     strftime(month, sizeof month, "%Y-%m", &tm);
     strftime(today, sizeof today, "%Y-%m-%d", &tm);
-    char lines[11][2][160];
+    char lines[12][2][160];
     size_t count = 0;
 #define S_TRY(note, ...)                                                                           \
     do {                                                                                           \
@@ -605,7 +639,8 @@ static void S_summary(const struct S_run *run)
         count++;                                                                                   \
     } while (0)
     S_TRY("张伟's payments in and out", "qianbao --profile demo-zhangwei bills");
-    S_TRY("李娜's balance", "qianbao --profile demo-lina balance");
+    S_TRY("李娜's balance, and the reward waiting for her", "qianbao --profile demo-lina balance");
+    S_TRY("take the reward", "qianbao --profile demo-lina accept-payout %s", run->payout_id);
     S_TRY("what 李娜 was told: a refund, money sent back", "qianbao --profile demo-lina notices");
     S_TRY("王芳's month", "qianbao --profile demo-wangfang statement %s", month);
     S_TRY("who grabbed what", "qianbao --profile demo-lina redpacket show %s", run->packet_id);
