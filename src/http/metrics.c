@@ -20,6 +20,7 @@
 #include "base/log.h"
 #include "http/internal.h"
 #include "merchant/notify.h"
+#include "merchant/payout.h"
 #include "sms/sms.h"
 #include "wallet/wallet.h"
 
@@ -435,12 +436,14 @@ static enum qb_error S_render_backlog(struct http_request *req, struct buf *out)
         return QB_OK;
     struct wallet_backlog b;
     int64_t retrying = 0, given_up = 0, expired = 0, sms_oldest_ms = 0;
-    int64_t notifications = 0, notification_oldest_ms = 0;
+    int64_t notifications = 0, notification_oldest_ms = 0, payouts = 0, payout_close_ms = 0;
     enum qb_error read = wallet_backlog_read(reader, &b);
     if (read == QB_OK)
         read = sms_outbox_undelivered(env, reader, &retrying, &given_up, &expired, &sms_oldest_ms);
     if (read == QB_OK)
         read = merchant_notify_backlog(reader, &notifications, &notification_oldest_ms);
+    if (read == QB_OK)
+        read = merchant_payouts_backlog(reader, &payouts, &payout_close_ms);
     store_pool_release(pool, reader);
     if (read != QB_OK)
         return QB_OK;
@@ -452,6 +455,7 @@ static enum qb_error S_render_backlog(struct http_request *req, struct buf *out)
                                 ? now_ms - b.transfer_next_check_ms
                                 : 0;
     int64_t sms_age = retrying > 0 && now_ms > sms_oldest_ms ? now_ms - sms_oldest_ms : 0;
+    int64_t payout_late = payouts > 0 && now_ms > payout_close_ms ? now_ms - payout_close_ms : 0;
     int64_t notification_age =
         notifications > 0 && now_ms > notification_oldest_ms ? now_ms - notification_oldest_ms : 0;
     return buf_printf(
@@ -490,12 +494,20 @@ static enum qb_error S_render_backlog(struct http_request *req, struct buf *out)
         "# HELP qianbao_notifications_undelivered_oldest_seconds Age of the oldest of them (0: "
         "none).\n"
         "# TYPE qianbao_notifications_undelivered_oldest_seconds gauge\n"
-        "qianbao_notifications_undelivered_oldest_seconds %.3f\n",
+        "qianbao_notifications_undelivered_oldest_seconds %.3f\n"
+        "# HELP qianbao_payouts_waiting Merchants' transfers to users (商家转账) held until "
+        "their users take them.\n"
+        "# TYPE qianbao_payouts_waiting gauge\n"
+        "qianbao_payouts_waiting %lld\n"
+        "# HELP qianbao_payouts_waiting_late_seconds How long the most overdue of them has "
+        "waited past its 24 hours for the worker to close it (0: none due).\n"
+        "# TYPE qianbao_payouts_waiting_late_seconds gauge\n"
+        "qianbao_payouts_waiting_late_seconds %.3f\n",
         (long long)b.topups, (long long)b.withdrawals, (double)topup_age / 1000.0,
         (double)withdrawal_age / 1000.0, (long long)b.transfers_delayed,
         (double)transfer_late / 1000.0, (long long)retrying, (long long)given_up,
         (long long)expired, (double)sms_age / 1000.0, (long long)notifications,
-        (double)notification_age / 1000.0);
+        (double)notification_age / 1000.0, (long long)payouts, (double)payout_late / 1000.0);
 }
 
 /* Which daemon this is and since when (a restart shows as a new start

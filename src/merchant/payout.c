@@ -170,6 +170,27 @@ enum qb_error merchant_payouts_held_at(struct store *reader, const char *mchid, 
                        params, QB_ARRAY_COUNT(params), held_minor);
 }
 
+enum qb_error merchant_payouts_backlog(struct store *reader, int64_t *waiting,
+                                       int64_t *next_close_ms)
+{
+    *waiting = *next_close_ms = 0;
+    struct store_stmt *st = NULL;
+    /* state = 1 as a literal: the partial index payouts_due's. */
+    if (store_prepare(reader,
+                      "SELECT count(*), COALESCE(min(expires_at_ms), 0) FROM payouts"
+                      " WHERE state = 1",
+                      &st) != QB_OK)
+        return QB_E_STORAGE;
+    enum qb_error err = QB_E_STORAGE;
+    if (store_step(st) == STORE_STEP_ROW) {
+        *waiting = store_column_int64(st, 0);
+        *next_close_ms = store_column_int64(st, 1);
+        err = QB_OK;
+    }
+    store_finalize(st);
+    return err;
+}
+
 json_t *merchant_payout_json(const struct merchant_payout *p)
 {
     json_t *body = json_pack(

@@ -147,6 +147,12 @@ QB_MUST_USE enum qb_error merchant_payouts_waiting(struct store *reader, const c
 QB_MUST_USE enum qb_error merchant_payouts_held_at(struct store *reader, const char *mchid,
                                                    int64_t at_ms, int64_t *held_minor);
 
+/* The payouts waiting for their users (WAIT_USER_CONFIRM), and the earliest
+ * time one of them closes (0: none), for an operator's metrics: one past
+ * it says the worker that closes them is behind. QB_E_STORAGE. */
+QB_MUST_USE enum qb_error merchant_payouts_backlog(struct store *reader, int64_t *waiting,
+                                                   int64_t *next_close_ms);
+
 /* WeChat's transfer bill, as the queries answer it: mch_id, out_bill_no,
  * transfer_bill_no, appid, state, transfer_amount, transfer_remark,
  * fail_reason (FAIL only), openid, create_time, update_time. NULL when out

@@ -120,6 +120,9 @@ TEST(a_payout_is_held_until_its_user_takes_it_then_arrives_once)
     client_response_release(&res);
     ASSERT_EQ_INT(S_available(&m), 50000 - 1288);
     ASSERT_EQ_INT(th_balance(&S_client, &u), 0);
+    ASSERT(api_metric(&S_client, "qianbao_payouts_waiting") >= 1);
+    ASSERT(api_metric(&S_client, "qianbao_payouts_waiting_late_seconds") ==
+           0); /* none due for a day */
 
     // A retry of the same body, its keys in another order, is the same bill; another body under
     // the number is refused.

@@ -445,19 +445,6 @@ static bool S_two_hours_on, S_a_day_on;
 
 /* --- the cases with no clock ------------------------------------------------------- */
 
-/* The value of the unlabelled gauge name in /metrics; -1 when absent. */
-static double S_gauge(const char *name)
-{
-    struct client_response res;
-    ASSERT_EQ_INT(api_call(&S_client, "GET", "/metrics", NULL, NULL, &res), 200);
-    char needle[96];
-    snprintf(needle, sizeof needle, "\n%s ", name);
-    const char *at = res.body.data != NULL ? strstr(res.body.data, needle) : NULL;
-    double value = at != NULL ? atof(at + strlen(needle)) : -1;
-    client_response_release(&res);
-    return value;
-}
-
 TEST(an_instant_transfer_says_it_arrived_and_cannot_be_cancelled)
 {
     // Every transfer now carries arrives_at and failure_code: null for an instant one, with no
@@ -1091,8 +1078,8 @@ TEST(a_delayed_transfer_arrives_two_hours_later)
     EXPECT_CANCEL(a, S_held.t2h.id, "held-late-3", 409, "TRANSFER_ARRIVED");
 
     /* The operator's gauges: the 24 h transfer still waits, and nothing due is late. */
-    ASSERT(S_gauge("qianbao_transfers_delayed") >= 1);
-    double late = S_gauge("qianbao_transfers_delayed_late_seconds");
+    ASSERT(api_metric(&S_client, "qianbao_transfers_delayed") >= 1);
+    double late = api_metric(&S_client, "qianbao_transfers_delayed_late_seconds");
     if (late < 0 || late > 5)
         TEST_FAIL_("qianbao_transfers_delayed_late_seconds %.3f", late);
 }

@@ -451,3 +451,15 @@ void api_call_parallel(const char *base_url, struct api_parallel_call *calls, si
         pthread_join(threads[i], NULL);
     pthread_barrier_destroy(&start);
 }
+
+double api_metric(struct client *client, const char *name)
+{
+    struct client_response res;
+    long status = api_call(client, "GET", "/metrics", NULL, NULL, &res);
+    char needle[128];
+    snprintf(needle, sizeof needle, "\n%s ", name);
+    const char *at = status == 200 && res.body.data != NULL ? strstr(res.body.data, needle) : NULL;
+    double value = at != NULL ? atof(at + strlen(needle)) : -1;
+    client_response_release(&res);
+    return value;
+}

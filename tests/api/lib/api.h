@@ -157,4 +157,8 @@ void api_id_number_complete(const char *body17, char out[19]);
  * digits: distinct for distinct phones). False with api_error() set. */
 bool api_user_verify(struct client *client, const struct api_user *user, const char *real_name);
 
+/* The value of an unlabelled gauge or counter of GET /metrics; -1 when the
+ * page does not have it (or did not answer 200). */
+double api_metric(struct client *client, const char *name);
+
 #endif
