@@ -211,6 +211,31 @@ enum qb_error ledger_entry_read(struct store *reader, int64_t entry_id, struct l
     return err;
 }
 
+enum qb_error ledger_hold_read(struct store *reader, int64_t hold_id, int64_t end_id,
+                               struct ledger_entry *hold, struct ledger_entry *end, bool *open)
+{
+    memset(end, 0, sizeof *end);
+    *open = false;
+    enum qb_error err = ledger_entry_read(reader, hold_id, hold);
+    if (err == QB_OK && end_id != 0)
+        err = ledger_entry_read(reader, end_id, end);
+    const struct store_param held[1] = {STORE_INT(hold_id)};
+    if (err == QB_OK &&
+        store_exists(reader, "SELECT 1 FROM holds WHERE id = $1", held, 1, open) != QB_OK)
+        err = QB_E_STORAGE;
+    return err;
+}
+
+enum qb_error ledger_entries_count(struct store *reader, uint16_t code, enum ledger_entry_kind kind,
+                                   int64_t *count)
+{
+    const struct store_param terms[2] = {STORE_INT(code), STORE_INT(kind)};
+    return store_int64(reader, "SELECT count(*) FROM entries WHERE code = $1 AND kind = $2", terms,
+                       2, count) == QB_OK
+               ? QB_OK
+               : QB_E_STORAGE;
+}
+
 enum qb_error ledger_history(struct ledger *ledger, struct store *reader, int64_t account_id,
                              int64_t cursor, size_t limit, struct ledger_entry *entries,
                              size_t *count, int64_t *next_cursor)

@@ -361,6 +361,17 @@ QB_MUST_USE enum qb_error ledger_account_find(struct store *reader, const char *
 /* Reads one committed entry. QB_E_NOT_FOUND. */
 QB_MUST_USE enum qb_error ledger_entry_read(struct store *reader, int64_t entry_id,
                                             struct ledger_entry *out);
+/* A hold as a domain's check of its own rows reads it: its HOLD entry
+ * hold_id, the entry that ended it (end_id; 0: none, *end zeroed) and
+ * whether it is still open (in the holds table). QB_E_NOT_FOUND when an
+ * entry is missing, QB_E_STORAGE. */
+QB_MUST_USE enum qb_error ledger_hold_read(struct store *reader, int64_t hold_id, int64_t end_id,
+                                           struct ledger_entry *hold, struct ledger_entry *end,
+                                           bool *open);
+/* How many entries of code and kind the journal holds, for a domain's
+ * check that each is one of its rows. QB_E_STORAGE. */
+QB_MUST_USE enum qb_error ledger_entries_count(struct store *reader, uint16_t code,
+                                               enum ledger_entry_kind kind, int64_t *count);
 /* A page of an account's history, newest first: up to limit entries starting
  * at entry `cursor` (0: the newest). *next_cursor is the entry to ask for
  * next, 0 when the history is exhausted. A walk back along the account's

@@ -623,7 +623,7 @@ static enum qb_error S_check_one(struct store *reader, struct store_stmt *st, bo
     struct merchant m;
     struct identity_user user;
     struct ledger_entry hold, end;
-    memset(&end, 0, sizeof end);
+    bool open = false;
     *ok = false;
     enum qb_error err = S_row(st, &r);
     snprintf(id, ID_TEXT_SIZE_MAX, "%s", r.transfer_bill_no);
@@ -634,14 +634,7 @@ static enum qb_error S_check_one(struct store *reader, struct store_stmt *st, bo
     if (err == QB_OK)
         err = identity_user_get(reader, r.user_id, &user);
     if (err == QB_OK)
-        err = ledger_entry_read(reader, r.hold_id, &hold);
-    if (err == QB_OK && r.entry_id != 0)
-        err = ledger_entry_read(reader, r.entry_id, &end);
-    bool open = false;
-    const struct store_param held[1] = {STORE_INT(r.hold_id)};
-    if (err == QB_OK &&
-        store_exists(reader, "SELECT 1 FROM holds WHERE id = $1", held, 1, &open) != QB_OK)
-        err = QB_E_STORAGE;
+        err = ledger_hold_read(reader, r.hold_id, r.entry_id, &hold, &end, &open);
     *ok =
         err == QB_OK && S_payout_matches(&r, &p, &hold, &end, open, m.account_id, user.account_id);
     return err == QB_E_NOT_FOUND || err == QB_E_INTERNAL ? QB_OK : err;
@@ -678,10 +671,8 @@ static enum qb_error S_check(struct store *reader, int64_t *payouts, char *probl
     /* Each row named its own hold (its ref the row's payment): a hold
      * beyond them is a transfer nobody made. */
     int64_t held = 0;
-    const struct store_param terms[2] = {STORE_INT(WALLET_CODE_MERCHANT_PAYOUT),
-                                         STORE_INT(LEDGER_ENTRY_HOLD)};
-    if (store_int64(reader, "SELECT count(*) FROM entries WHERE code = $1 AND kind = $2", terms, 2,
-                    &held) != QB_OK)
+    if (ledger_entries_count(reader, WALLET_CODE_MERCHANT_PAYOUT, LEDGER_ENTRY_HOLD, &held) !=
+        QB_OK)
         return QB_E_STORAGE;
     if (held != *payouts) {
         snprintf(problem, problem_size,

@@ -783,21 +783,14 @@ static enum qb_error S_delayed_one(struct store *reader, const char *id, bool *o
     struct ledger_entry hold, end;
     memset(&payer, 0, sizeof payer);
     memset(&payee, 0, sizeof payee);
-    memset(&end, 0, sizeof end);
+    bool open = false;
     enum qb_error err = wallet_payment_get(reader, id, NULL, &p);
     if (err == QB_OK)
         err = identity_user_get(reader, p.user_id, &payer);
     if (err == QB_OK)
         err = identity_user_get(reader, p.counterparty_id, &payee);
     if (err == QB_OK)
-        err = ledger_entry_read(reader, p.hold_id, &hold);
-    if (err == QB_OK && p.entry_id != 0)
-        err = ledger_entry_read(reader, p.entry_id, &end);
-    bool open = false;
-    const struct store_param held[1] = {STORE_INT(p.hold_id)};
-    if (err == QB_OK &&
-        store_exists(reader, "SELECT 1 FROM holds WHERE id = $1", held, 1, &open) != QB_OK)
-        err = QB_E_STORAGE;
+        err = ledger_hold_read(reader, p.hold_id, p.entry_id, &hold, &end, &open);
     *ok = err == QB_OK && p.kind == WALLET_TRANSFER &&
           S_delayed_matches(&p, &hold, &end, open, payer.account_id, payee.account_id);
     return err == QB_E_NOT_FOUND || err == QB_E_INTERNAL ? QB_OK : err;
@@ -841,10 +834,7 @@ enum qb_error wallet_delayed_transfers_check(struct store *reader, int64_t *tran
     /* Each row named its own hold (its ref the row): a hold beyond them is
      * a transfer nobody made. */
     int64_t held = 0;
-    const struct store_param terms[2] = {STORE_INT(WALLET_CODE_TRANSFER),
-                                         STORE_INT(LEDGER_ENTRY_HOLD)};
-    if (store_int64(reader, "SELECT count(*) FROM entries WHERE code = $1 AND kind = $2", terms, 2,
-                    &held) != QB_OK)
+    if (ledger_entries_count(reader, WALLET_CODE_TRANSFER, LEDGER_ENTRY_HOLD, &held) != QB_OK)
         return QB_E_STORAGE;
     if (held != *transfers) {
         snprintf(problem, problem_size,
