@@ -179,9 +179,17 @@ TEST(a_payout_is_held_until_its_user_takes_it_then_arrives_once)
     ASSERT_EQ_INT(S_user(&u, id, false, &res), 200);
     ASSERT_EQ_STR(api_json_str(&res, "state"), "SUCCESS");
     client_response_release(&res);
+    // An operator asked about it reads its payment: the user's, from the merchant.
+    char path[256];
+    snprintf(path, sizeof path, "/admin/payments/%s", id);
+    ASSERT_EQ_INT(api_call(&S_client, "GET", path, S_admin, NULL, &res), 200);
+    ASSERT_EQ_STR(api_json_str(&res, "type"), "merchant_payout");
+    ASSERT_EQ_STR(api_json_str(&res, "status"), "SUCCESS");
+    ASSERT_EQ_STR(api_json_str(&res, "user_id"), u.id);
+    ASSERT_EQ_STR(api_json_str(&res, "counterparty_id"), m.mchid);
+    client_response_release(&res);
 
     // The merchant reads it by either number, and can no longer cancel it.
-    char path[256];
     snprintf(path, sizeof path, S_BILLS "/out-bill-no/BONUS00001");
     ASSERT_EQ_INT(mh_call(&S_client, &m, "GET", path, NULL, &res), 200);
     ASSERT(mh_response_verified(&m, &res));
