@@ -361,6 +361,24 @@ int cli_run_admin_transfer_cancel(struct cli *cli, const struct cli_args *args)
     return rc;
 }
 
+int cli_run_admin_payout_cancel(struct cli *cli, const struct cli_args *args)
+{
+    char id[128], path[224];
+    if (!cli_path_escape(args->positionals[0], id, sizeof id))
+        return cli_usage_error(cli, "ID is too long");
+    snprintf(path, sizeof path, "/admin/payouts/%s/cancel", id);
+    json_t *body = json_pack("{s:s}", "reason", cli_arg(cli, args, "reason"));
+    if (body == NULL)
+        return cli_usage_error(cli, "--reason must be UTF-8 text");
+    struct cli_response res;
+    int rc = cli_call(cli, "POST", path, CLI_AUTH_ADMIN, body, &res);
+    json_decref(body);
+    if (rc == CLI_EXIT_OK)
+        cli_transfer_bill_print(cli, &res);
+    cli_response_release(&res);
+    return rc;
+}
+
 int cli_run_admin_red_packet(struct cli *cli, const struct cli_args *args)
 {
     const char *id = args->positionals[0];

@@ -368,7 +368,11 @@ int cli_run_send(struct cli *cli, const struct cli_args *args);
 int cli_run_send_back(struct cli *cli, const struct cli_args *args);
 int cli_run_cancel_transfer(struct cli *cli, const struct cli_args *args);
 int cli_run_payouts(struct cli *cli, const struct cli_args *args);
+/* A transfer bill (商家转账: created, cancelled, queried, or an operator's
+ * stop), human or --json (merchant.c). */
+void cli_transfer_bill_print(struct cli *cli, const struct cli_response *res);
 int cli_run_transfer_bill(struct cli *cli, const struct cli_args *args);
+int cli_run_admin_payout_cancel(struct cli *cli, const struct cli_args *args);
 int cli_run_transfer_bill_show(struct cli *cli, const struct cli_args *args);
 int cli_run_transfer_bill_cancel(struct cli *cli, const struct cli_args *args);
 int cli_run_accept_payout(struct cli *cli, const struct cli_args *args);

@@ -494,9 +494,7 @@ static bool S_out_bill_no_valid(const char *text)
            strspn(text, "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz") == size;
 }
 
-/* A transfer bill (any of the answers: created, cancelled, queried), human
- * or --json. */
-static void S_transfer_bill_print(struct cli *cli, const struct cli_response *res)
+void cli_transfer_bill_print(struct cli *cli, const struct cli_response *res)
 {
     if (cli->json) {
         cli_print_body(res);
@@ -515,6 +513,9 @@ static void S_transfer_bill_print(struct cli *cli, const struct cli_response *re
         snprintf(text, sizeof text, "%s %s", yuan, S_CURRENCY);
         cli_print_field(cli, "amount", text);
         cli_print_field(cli, "openid", cli_json_str(b, "openid"));
+        const char *user_id = cli_json_str(b, "user_id"); /* an operator's answer */
+        if (user_id[0] != '\0')
+            cli_print_field(cli, "user_id", user_id);
         cli_text_clean(cli_json_str(b, "transfer_remark"), text, sizeof text);
         cli_print_field(cli, "remark", text);
     }
@@ -578,7 +579,7 @@ int cli_run_transfer_bill(struct cli *cli, const struct cli_args *args)
     rc = cli_call_merchant(cli, "POST", S_TRANSFER_BILLS, body, &res);
     json_decref(body);
     if (rc == CLI_EXIT_OK)
-        S_transfer_bill_print(cli, &res);
+        cli_transfer_bill_print(cli, &res);
     cli_response_release(&res);
     return rc;
 }
@@ -595,7 +596,7 @@ static int S_transfer_bill_action(struct cli *cli, const struct cli_args *args, 
     struct cli_response res;
     int rc = cli_call_merchant(cli, cancel ? "POST" : "GET", path, NULL, &res);
     if (rc == CLI_EXIT_OK)
-        S_transfer_bill_print(cli, &res);
+        cli_transfer_bill_print(cli, &res);
     cli_response_release(&res);
     return rc;
 }

@@ -1141,6 +1141,18 @@ static const struct cli_command S_commands[] = {
      {{"reason", "TEXT", true, NULL,
        "why, for the audit line: a ticket number, who reported the fraud"}},
      cli_run_admin_transfer_cancel},
+    {"admin payout-cancel",
+     "ID",
+     1,
+     1,
+     "stop a merchant's transfer to a user before it is taken, on a report of fraud",
+     "For a merchant whose key was stolen to pay mules, or a user tricked into taking money to "
+     "pass on: a transfer bill (p_..., WAIT_USER_CONFIRM) goes back to the merchant at once, "
+     "FAIL with TRANSFER_RISK, and its user can no longer take it. One taken, cancelled or "
+     "closed is refused (CONFLICT).",
+     {{"reason", "TEXT", true, NULL,
+       "why, for the audit line: a ticket number, who reported the fraud"}},
+     cli_run_admin_payout_cancel},
     {"admin red-packet",
      "ID",
      1,

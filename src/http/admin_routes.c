@@ -4,7 +4,8 @@
  *
  * Searching users (with their balances), freezing and unfreezing them,
  * lifting their login lock, setting a KYC level, looking up payments (and listing those the bank
- * has not settled), listing, reading, suspending and resuming merchants, and reading the
+ * has not settled), stopping a delayed transfer or a merchant's transfer to a user on a report
+ * of fraud, listing, reading, suspending and resuming merchants, and reading the
  * development SMS outbox — the only place an SMS code is ever shown, for environments without an
  * SMS provider. User ids and mchids in paths that are not well formed answer 404, as unknown ones
  * do.
@@ -14,6 +15,7 @@
 
 #include "base/log.h"
 #include "http/internal.h"
+#include "merchant/payout.h"
 #include "wallet/cards.h"
 #include "wallet/topup.h"
 #include "wallet/transfer.h"
@@ -670,4 +672,53 @@ void http_handle_admin_transfers_cancel(struct http_request *req)
              id != NULL && id_is_valid(id, strlen(id), "p") ? id : "");
     memcpy(s->reason, reason, sizeof s->reason);
     http_request_submit(req, &s->c.cmd, S_admin_transfer_stop_resume);
+}
+
+/* --- POST /admin/payouts/{id}/cancel (merchant/payout.h: MERCHANT_PAYOUT_STOP) ------------ */
+
+struct S_admin_payout_stop {
+    struct merchant_payout_end_cmd c; /* first: the server hands back &c.cmd */
+    char reason[S_REASON_SIZE_MAX];
+};
+
+/* Answered with the payout as the merchant's query shows it, and its user. */
+static void S_admin_payout_stop_resume(struct http_request *req, struct ledger_cmd *cmd)
+{
+    struct S_admin_payout_stop *s = (struct S_admin_payout_stop *)cmd;
+    enum qb_error outcome = cmd->result != QB_OK ? cmd->result : s->c.outcome;
+    char reason[S_REASON_SIZE_MAX];
+    S_reason_for_log(s->reason, reason, sizeof reason);
+    log_event(LOG_AUDIT, "admin.payout_changed",
+              "action=cancel transfer_bill_no=%s result=%s by=%s reason=\"%s\"",
+              s->c.transfer_bill_no, outcome == QB_OK ? "ok" : error_api_code(outcome),
+              http_request_by(req), reason);
+    if (!http_reply_refusal(req, cmd, s->c.outcome, s->c.message)) {
+        json_t *body = merchant_payout_json(&s->c.payout);
+        if (body != NULL &&
+            json_object_set_new(body, "user_id", json_string(s->c.payout.user_id)) != 0) {
+            json_decref(body);
+            body = NULL;
+        }
+        http_reply_json_new(req, 200, body);
+    }
+    ledger_cmd_release(cmd);
+}
+
+void http_handle_admin_payouts_cancel(struct http_request *req)
+{
+    const char *id = http_request_param(req, "id");
+    char reason[S_REASON_SIZE_MAX];
+    if (!S_reason_read(req, true, reason))
+        return;
+    struct S_admin_payout_stop *s = http_request_alloc(req, sizeof *s);
+    if (s == NULL || http_request_env(req) == NULL) {
+        http_reply_error(req, s == NULL ? QB_E_TOO_LARGE : QB_E_INTERNAL);
+        return;
+    }
+    merchant_payout_end_cmd_init(&s->c, http_request_env(req), MERCHANT_PAYOUT_STOP);
+    /* An id of no payment's shape is no payout: the command says so. */
+    snprintf(s->c.transfer_bill_no, sizeof s->c.transfer_bill_no, "%s",
+             id != NULL && id_is_valid(id, strlen(id), "p") ? id : "");
+    memcpy(s->reason, reason, sizeof s->reason);
+    http_request_submit(req, &s->c.cmd, S_admin_payout_stop_resume);
 }

@@ -26,6 +26,7 @@
     " perception, currency, amount_minor, remark, notify_url, state, fail_reason, hold_id,"        \
     " entry_id, created_at_ms, updated_at_ms, expires_at_ms"
 #define S_OVERDUE_CLOSE "OVERDUE_CLOSE"
+#define S_TRANSFER_RISK "TRANSFER_RISK" /* an operator's stop */
 #define S_BATCH_MAX 64
 
 const char *merchant_payout_state_name(enum merchant_payout_state state)
@@ -432,6 +433,7 @@ static enum qb_error S_end_refuse(struct merchant_payout_end_cmd *c, enum qb_err
 
 #define S_CLOSED_MESSAGE                                                                           \
     "the merchant cancelled this transfer, or it was not confirmed within 24 hours"
+#define S_STOPPED_MESSAGE "stopped by Qianbao before it was taken, on a report of fraud"
 
 /* Whether c's caller may act on p, and the answer for a payout it may act
  * on that has ended already; false with the refusal set otherwise.
@@ -449,7 +451,9 @@ static bool S_end_allowed(struct merchant_payout_end_cmd *c, const struct mercha
         if (p->state == MERCHANT_PAYOUT_SUCCESS)
             return true;
         if (p->state != MERCHANT_PAYOUT_WAIT_USER_CONFIRM || now_ms >= p->expires_at_ms) {
-            (void)S_end_refuse(c, QB_E_PAYOUT_CLOSED, S_CLOSED_MESSAGE);
+            (void)S_end_refuse(c, QB_E_PAYOUT_CLOSED,
+                               strcmp(p->fail_reason, S_TRANSFER_RISK) == 0 ? S_STOPPED_MESSAGE
+                                                                            : S_CLOSED_MESSAGE);
             return false;
         }
         break;
@@ -470,6 +474,15 @@ static bool S_end_allowed(struct merchant_payout_end_cmd *c, const struct mercha
     case MERCHANT_PAYOUT_CLOSE:
         if (p->state != MERCHANT_PAYOUT_WAIT_USER_CONFIRM || now_ms < p->expires_at_ms) {
             (void)S_end_refuse(c, QB_E_CONFLICT, NULL);
+            return false;
+        }
+        break;
+    case MERCHANT_PAYOUT_STOP:
+        if (p->state == MERCHANT_PAYOUT_FAIL && strcmp(p->fail_reason, S_TRANSFER_RISK) == 0)
+            return true;
+        if (p->state != MERCHANT_PAYOUT_WAIT_USER_CONFIRM) {
+            (void)S_end_refuse(c, QB_E_CONFLICT,
+                               "this transfer has ended already: taken, cancelled or closed");
             return false;
         }
         break;
@@ -548,10 +561,13 @@ static enum qb_error S_end_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
             return err;
         r->state =
             c->end == MERCHANT_PAYOUT_CANCEL ? MERCHANT_PAYOUT_CANCELLED : MERCHANT_PAYOUT_FAIL;
-        if (c->end == MERCHANT_PAYOUT_CLOSE)
-            snprintf(r->fail_reason, sizeof r->fail_reason, "%s", S_OVERDUE_CLOSE);
+        if (r->state == MERCHANT_PAYOUT_FAIL)
+            snprintf(r->fail_reason, sizeof r->fail_reason, "%s",
+                     c->end == MERCHANT_PAYOUT_STOP ? S_TRANSFER_RISK : S_OVERDUE_CLOSE);
         p.status = WALLET_FAILED;
-        snprintf(p.failure_code, sizeof p.failure_code, "%s", error_api_code(QB_E_PAYOUT_CLOSED));
+        snprintf(p.failure_code, sizeof p.failure_code, "%s",
+                 error_api_code(c->end == MERCHANT_PAYOUT_STOP ? QB_E_TRANSFER_STOPPED
+                                                               : QB_E_PAYOUT_CLOSED));
     }
     QB_ASSERT(r->entry_id > 0);
     r->updated_at_ms = p.updated_at_ms = now_ms;

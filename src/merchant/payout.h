@@ -54,6 +54,13 @@
  * The cancel command's: the payout is the merchant's (NOT_FOUND); CANCELLED
  * already answers it as it is; SUCCESS (the user took it) and FAIL are
  * INVALID_REQUEST.
+ *
+ * An operator's stop, on a report of fraud (a merchant's key stolen to pay
+ * mules, a user tricked into taking money to pass on): a payout still
+ * waiting ends FAIL with fail_reason TRANSFER_RISK (WeChat's 转账存在风险),
+ * the money back to the merchant, the user's payment FAILED with
+ * TRANSFER_STOPPED; one stopped already is answered as it is; any other end
+ * is CONFLICT (taken, cancelled or closed: nothing to stop).
  */
 #ifndef QB_MERCHANT_PAYOUT_H
 #define QB_MERCHANT_PAYOUT_H
@@ -183,6 +190,7 @@ enum merchant_payout_end {
     MERCHANT_PAYOUT_CONFIRM = 1,
     MERCHANT_PAYOUT_CANCEL = 2,
     MERCHANT_PAYOUT_CLOSE = 3,
+    MERCHANT_PAYOUT_STOP = 4, /* an operator's, by transfer_bill_no */
 };
 struct merchant_payout_end_cmd {
     struct ledger_cmd cmd; /* first: see domain.h */
@@ -191,7 +199,7 @@ struct merchant_payout_end_cmd {
     char user_id[ID_TEXT_SIZE_MAX];                  /* CONFIRM */
     char mchid[MERCHANT_MCHID_SIZE];                 /* CANCEL */
     char out_bill_no[MERCHANT_OUT_BILL_NO_SIZE_MAX]; /* CANCEL */
-    char transfer_bill_no[ID_TEXT_SIZE_MAX];         /* CONFIRM, CLOSE */
+    char transfer_bill_no[ID_TEXT_SIZE_MAX];         /* CONFIRM, CLOSE, STOP */
     enum qb_error outcome;
     const char *message; /* a static text for the refusal, or NULL */
     struct merchant_payout payout;

@@ -263,6 +263,37 @@ TEST(a_cancelled_payout_gives_the_money_back_and_cannot_be_taken)
     ASSERT_EQ_INT(S_user(&u, id, true, &res), 409);
     ASSERT_EQ_STR(api_error_code(&res), "PAYOUT_CLOSED");
     client_response_release(&res);
+
+    // An operator stops another on a report of fraud: the merchant reads FAIL, TRANSFER_RISK;
+    // the user can no longer take it; a cancelled one has nothing to stop; a reason is required.
+    ASSERT_EQ_INT(S_create(&m, "BONUS00003", openid, 3000, "", &res), 200);
+    char stopped[64];
+    snprintf(stopped, sizeof stopped, "%s", api_json_str(&res, "transfer_bill_no"));
+    client_response_release(&res);
+    char path[128];
+    snprintf(path, sizeof path, "/admin/payouts/%s/cancel", stopped);
+    ASSERT_EQ_INT(api_call(&S_client, "POST", path, S_admin, "{}", &res), 400);
+    client_response_release(&res);
+    ASSERT_EQ_INT(api_call(&S_client, "POST", path, S_admin,
+                           "{\"reason\":\"ticket 7: the merchant reports a stolen key\"}", &res),
+                  200);
+    ASSERT_EQ_STR(api_json_str(&res, "state"), "FAIL");
+    ASSERT_EQ_STR(api_json_str(&res, "fail_reason"), "TRANSFER_RISK");
+    ASSERT_EQ_STR(api_json_str(&res, "user_id"), u.id);
+    client_response_release(&res);
+    ASSERT_EQ_INT(S_available(&m), 20000);
+    ASSERT_EQ_INT(mh_call(&S_client, &m, "GET", S_BILLS "/out-bill-no/BONUS00003", NULL, &res),
+                  200);
+    ASSERT_EQ_STR(api_json_str(&res, "fail_reason"), "TRANSFER_RISK");
+    client_response_release(&res);
+    ASSERT_EQ_INT(S_user(&u, stopped, true, &res), 409);
+    ASSERT_EQ_STR(api_error_code(&res), "PAYOUT_CLOSED");
+    client_response_release(&res);
+    snprintf(path, sizeof path, "/admin/payouts/%s/cancel", id);
+    ASSERT_EQ_INT(api_call(&S_client, "POST", path, S_admin, "{\"reason\":\"ticket 8\"}", &res),
+                  409);
+    ASSERT_EQ_STR(api_error_code(&res), "CONFLICT");
+    client_response_release(&res);
     ASSERT_EQ_INT(S_user(&u, id, false, &res), 200);
     ASSERT_EQ_STR(api_json_str(&res, "state"), "CANCELLED");
     client_response_release(&res);

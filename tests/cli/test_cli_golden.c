@@ -2170,6 +2170,15 @@ TEST(merchant_transfers)
     S_RUN("transfer-bill-show-json", NULL, "transfer-bill", "show", "GOLDEN00002", "--json");
     S_last_str("transfer_bill_no", id, sizeof id);
     S_case("accept-payout-cancelled", NULL, "accept-payout", id, NULL);
+    // The operator stops a third on a report of fraud; the cancelled one has nothing to stop.
+    S_case(NULL, NULL, "transfer-bill", openid, "0.30", "--out-bill-no", "GOLDEN00006", "--remark",
+           "返现", "--json", NULL);
+    char stop[64];
+    S_last_str("transfer_bill_no", stop, sizeof stop);
+    S_RUN("admin-payout-cancel", NULL, "admin", "payout-cancel", stop, "--reason",
+          "ticket 42: key stolen");
+    S_case("admin-payout-cancel-ended", NULL, "admin", "payout-cancel", id, "--reason", "ticket 43",
+           NULL);
     S_case("transfer-bill-bad-number", NULL, "transfer-bill", openid, "1", "--out-bill-no", "a-b",
            "--remark", "x", NULL);
     S_case("transfer-bill-no-name", NULL, "transfer-bill", openid, "2000", "--out-bill-no",

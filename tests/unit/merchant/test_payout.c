@@ -328,6 +328,34 @@ TEST(a_named_payee_must_be_the_users_verified_name)
     wx_free(f.wx);
 }
 
+TEST(an_operator_stops_a_waiting_payout_and_only_that)
+{
+    // On a report of fraud an operator stops a payout still waiting: FAIL with TRANSFER_RISK,
+    // the money back to the merchant, the user's payment TRANSFER_STOPPED, and too late for the
+    // user; stopping again answers it as it is; one the user took has nothing to stop.
+    struct fx f = S_fx_new();
+    struct merchant_payout waiting, taken, now;
+    ASSERT_EQ_INT(S_create(&f, "STOP000001", f.openid, 700, 1, &waiting), QB_OK);
+    ASSERT_EQ_INT(S_create(&f, "STOP000002", f.openid, 800, 2, &taken), QB_OK);
+    ASSERT_EQ_INT(S_end(&f, MERCHANT_PAYOUT_CONFIRM, f.user.id, &taken, NULL), QB_OK);
+    for (int i = 0; i < 2; i++) {
+        ASSERT_EQ_INT(S_end(&f, MERCHANT_PAYOUT_STOP, NULL, &waiting, &now), QB_OK);
+        ASSERT_EQ_INT(now.state, MERCHANT_PAYOUT_FAIL);
+        ASSERT_EQ_STR(now.fail_reason, "TRANSFER_RISK");
+    }
+    ASSERT_EQ_INT(S_available(&f, f.m.account_id), 100000 - 800);
+    ASSERT_EQ_STR(S_payment(&f, waiting.transfer_bill_no).failure_code, "TRANSFER_STOPPED");
+    ASSERT_EQ_INT(S_end(&f, MERCHANT_PAYOUT_CONFIRM, f.user.id, &waiting, NULL),
+                  QB_E_PAYOUT_CLOSED);
+    ASSERT_EQ_INT(S_end(&f, MERCHANT_PAYOUT_STOP, NULL, &taken, NULL), QB_E_CONFLICT);
+    ASSERT_EQ_INT(wx_balance(f.wx, f.user.account_id), 800);
+    int64_t checked = -1;
+    char problem[256];
+    ASSERT_EQ_INT(merchant_payouts_check(f.wx->reader, &checked, problem, sizeof problem), QB_OK);
+    ASSERT_EQ_INT(checked, 2);
+    wx_free(f.wx);
+}
+
 int main(void)
 {
     RUN(a_payout_waits_on_a_hold_and_arrives_once_its_user_confirms);
@@ -335,5 +363,6 @@ int main(void)
     RUN(out_bill_no_answers_a_retry_and_refusals_move_nothing);
     RUN(the_check_finds_a_payout_its_journal_does_not_bear_out);
     RUN(a_named_payee_must_be_the_users_verified_name);
+    RUN(an_operator_stops_a_waiting_payout_and_only_that);
     return test_summary();
 }
