@@ -214,15 +214,26 @@ enum qb_error merchant_app_check(struct store *reader, const char *mchid, const 
     return err;
 }
 
-enum qb_error merchant_openid_issued(struct store *store, const char *appid, const char *openid)
+enum qb_error merchant_openid_issued(struct store *store, const char *appid, const char *openid,
+                                     char *user_id)
 {
     QB_ASSERT(store != NULL && appid != NULL && openid != NULL);
-    const struct store_param params[] = {STORE_TEXT(appid), STORE_TEXT(openid)};
-    bool found;
-    enum qb_error err =
-        store_exists(store, "SELECT 1 FROM openids WHERE appid = $1 AND openid = $2", params,
-                     QB_ARRAY_COUNT(params), &found);
-    return err != QB_OK ? err : found ? QB_OK : QB_E_NOT_FOUND;
+    struct store_stmt *st = NULL;
+    if (store_prepare(store, "SELECT user_id FROM openids WHERE appid = $1 AND openid = $2", &st) !=
+        QB_OK)
+        return QB_E_STORAGE;
+    enum qb_error err = store_bind_text(st, 1, appid, strlen(appid));
+    if (err == QB_OK)
+        err = store_bind_text(st, 2, openid, strlen(openid));
+    if (err == QB_OK) {
+        int rc = store_step(st);
+        if (rc == STORE_STEP_ROW && user_id != NULL)
+            store_column_text_copy(st, 0, user_id, ID_TEXT_SIZE_MAX);
+        else if (rc != STORE_STEP_ROW)
+            err = rc == STORE_STEP_DONE ? QB_E_NOT_FOUND : QB_E_STORAGE;
+    }
+    store_finalize(st);
+    return err;
 }
 
 enum qb_error merchant_txn_openid_record(struct ledger_txn *txn, const char *appid,

@@ -445,10 +445,11 @@ void merchant_openid(const struct domain_env *env, const char *appid, const char
  * (merchant_openid_issue_cmd, GET /v1/me/openids/{appid}) and when they
  * pay in the app (merchant_txn_order_settle). Rows are never removed. */
 
-/* Whether openid was given out in appid: QB_OK, QB_E_NOT_FOUND,
- * QB_E_STORAGE. */
+/* Whether openid was given out in appid: QB_OK, with the user it was
+ * given to in user_id (ID_TEXT_SIZE_MAX bytes; NULL: not wanted),
+ * QB_E_NOT_FOUND, QB_E_STORAGE. */
 QB_MUST_USE enum qb_error merchant_openid_issued(struct store *store, const char *appid,
-                                                 const char *openid);
+                                                 const char *openid, char *user_id);
 /* Inside a command: records user_id's openid in appid, once. QB_E_STORAGE. */
 QB_MUST_USE enum qb_error merchant_txn_openid_record(struct ledger_txn *txn, const char *appid,
                                                      const char *openid, const char *user_id);

@@ -235,29 +235,6 @@ static enum qb_error S_create_refuse(struct merchant_payout_create_cmd *c, enum 
     return QB_OK;
 }
 
-/* The user an openid of appid was given out to, into user_id:
- * QB_E_NOT_FOUND for none. */
-static enum qb_error S_openid_user(struct store *store, const char *appid, const char *openid,
-                                   char user_id[ID_TEXT_SIZE_MAX])
-{
-    struct store_stmt *st = NULL;
-    if (store_prepare(store, "SELECT user_id FROM openids WHERE appid = $1 AND openid = $2", &st) !=
-        QB_OK)
-        return QB_E_STORAGE;
-    enum qb_error err = store_bind_text(st, 1, appid, strlen(appid));
-    if (err == QB_OK)
-        err = store_bind_text(st, 2, openid, strlen(openid));
-    if (err == QB_OK) {
-        int rc = store_step(st);
-        if (rc == STORE_STEP_ROW)
-            store_column_text_copy(st, 0, user_id, ID_TEXT_SIZE_MAX);
-        else
-            err = rc == STORE_STEP_DONE ? QB_E_NOT_FOUND : QB_E_STORAGE;
-    }
-    store_finalize(st);
-    return err;
-}
-
 static enum qb_error S_insert(struct store *store, const struct merchant_payout *p)
 {
     const struct store_param params[] = {
@@ -330,7 +307,7 @@ static enum qb_error S_create_run(struct ledger_txn *txn, struct ledger_cmd *cmd
         return S_create_refuse(c, QB_E_APPID_MCHID_NOT_MATCH, NULL);
     if (err != QB_OK)
         return err;
-    err = S_openid_user(store, r->appid, r->openid, r->user_id);
+    err = merchant_openid_issued(store, r->appid, r->openid, r->user_id);
     if (err == QB_E_NOT_FOUND)
         return S_create_refuse(c, QB_E_INVALID_REQUEST,
                                "openid is no user of this appid (OpenID与AppID不匹配)");

@@ -213,12 +213,13 @@ TEST(openids_paid_under_before_the_migration_are_recorded)
     struct store *store = old.store;
     ASSERT_EQ_INT(store_schema_version(store), (int64_t)store_sqlite_migration_count);
     ASSERT_EQ_INT(
-        merchant_openid_issued(store, "wx00000000000000a1", "oPAIDPAIDPAIDPAIDPAIDPAIDPAI"), QB_OK);
+        merchant_openid_issued(store, "wx00000000000000a1", "oPAIDPAIDPAIDPAIDPAIDPAIDPAI", NULL),
+        QB_OK);
     ASSERT_EQ_INT(
-        merchant_openid_issued(store, "wx00000000000000a2", "oPAIDPAIDPAIDPAIDPAIDPAIDPAI"),
+        merchant_openid_issued(store, "wx00000000000000a2", "oPAIDPAIDPAIDPAIDPAIDPAIDPAI", NULL),
         QB_E_NOT_FOUND);
     ASSERT_EQ_INT(
-        merchant_openid_issued(store, "wx00000000000000a1", "oMADEUPMADEUPMADEUPMADEUPMAD"),
+        merchant_openid_issued(store, "wx00000000000000a1", "oMADEUPMADEUPMADEUPMADEUPMAD", NULL),
         QB_E_NOT_FOUND);
     struct store_stmt *st = NULL;
     ASSERT_EQ_INT(store_prepare(store,

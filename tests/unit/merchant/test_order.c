@@ -291,12 +291,12 @@ TEST(a_jsapi_order_names_only_an_openid_the_app_gave_out)
                                MERCHANT_TRADE_JSAPI, 1, 0, &o),
                   QB_E_PARAM);
     ASSERT_EQ_INT(S_order_count(&f), orders);
-    ASSERT_EQ_INT(merchant_openid_issued(f.wx->reader, f.m.appid, openid), QB_E_NOT_FOUND);
+    ASSERT_EQ_INT(merchant_openid_issued(f.wx->reader, f.m.appid, openid, NULL), QB_E_NOT_FOUND);
 
     /* Paying a native order in the app gives the app the payer's openid. */
     ASSERT_EQ_INT(S_create(&f, "order-0102", 100, MERCHANT_TRADE_NATIVE, 1, 0, &o), QB_OK);
     ASSERT_EQ_INT(S_pay(&f, &other, &o, WX_PAY_PASSWORD), QB_OK);
-    ASSERT_EQ_INT(merchant_openid_issued(f.wx->reader, f.m.appid, openid), QB_OK);
+    ASSERT_EQ_INT(merchant_openid_issued(f.wx->reader, f.m.appid, openid, NULL), QB_OK);
     ASSERT_EQ_INT(S_create_for(&f, openid, "order-0101", 300, MERCHANT_TRADE_JSAPI, 1, 0, &o),
                   QB_OK);
     ASSERT_EQ_INT(S_pay(&f, &other, &o, WX_PAY_PASSWORD), QB_OK);
@@ -306,7 +306,7 @@ TEST(a_jsapi_order_names_only_an_openid_the_app_gave_out)
     ASSERT_EQ_STR(again, openid);
     ASSERT_EQ_INT(S_openid_issue(&f, "wx00000000000000ff", &other, again), QB_E_NOT_FOUND);
     merchant_openid(&f.wx->env, "wx00000000000000ff", other.id, again);
-    ASSERT_EQ_INT(merchant_openid_issued(f.wx->reader, "wx00000000000000ff", again),
+    ASSERT_EQ_INT(merchant_openid_issued(f.wx->reader, "wx00000000000000ff", again, NULL),
                   QB_E_NOT_FOUND);
     /* The payer's openid in this app is not the other user's. */
     ASSERT_EQ_INT(S_openid_issue(&f, f.m.appid, &f.payer, again), QB_OK);
