@@ -390,6 +390,8 @@ static const char *S_notice_text(const char *type)
         {"transfer_returned", "transfer sent back to you"},
         {"order_refunded", "refund from a merchant"},
         {"red_packet_refunded", "red packet's unclaimed rest back"},
+        {"payout_waiting", "merchant's transfer to accept"},
+        {"payout_failed", "merchant's transfer closed, not taken"},
     };
     for (size_t i = 0; i < QB_ARRAY_COUNT(texts); i++)
         if (strcmp(texts[i][0], type) == 0)

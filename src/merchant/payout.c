@@ -20,6 +20,7 @@
 #include "identity/identity.h"
 #include "merchant/notify.h"
 #include "merchant/payout.h"
+#include "wallet/notice.h"
 
 #define S_COLUMNS                                                                                  \
     "payment_id, seq, mchid, out_bill_no, request_hash, appid, openid, user_id, scene_id,"         \
@@ -371,6 +372,9 @@ static enum qb_error S_create_run(struct ledger_txn *txn, struct ledger_cmd *cmd
     QB_ASSERT(p.hold_id > 0);
     if (wallet_txn_payment_insert(txn, &p) != QB_OK)
         return QB_E_STORAGE;
+    err = wallet_txn_notice_payment(txn, env->rand, user.id, WALLET_NOTICE_PAYOUT_WAITING, &p);
+    if (err != QB_OK)
+        return err;
     snprintf(r->transfer_bill_no, sizeof r->transfer_bill_no, "%s", p.id);
     r->seq = p.seq;
     r->currency = p.currency;
@@ -551,6 +555,12 @@ static enum qb_error S_end_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
     p.entry_id = r->entry_id;
     if (wallet_txn_payment_update(txn, &p) != QB_OK || S_update(store, r) != QB_OK)
         return QB_E_STORAGE;
+    if (c->end != MERCHANT_PAYOUT_CONFIRM) {
+        err =
+            wallet_txn_notice_payment(txn, env->rand, r->user_id, WALLET_NOTICE_PAYOUT_FAILED, &p);
+        if (err != QB_OK)
+            return err;
+    }
     json_t *resource = S_notify_json(r);
     if (resource == NULL)
         return QB_E_INTERNAL;

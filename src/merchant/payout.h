@@ -26,7 +26,11 @@
  * "mch_payment") when the payout named a notify_url. The user's payment
  * ends with it (SUCCESS, or FAILED with failure_code PAYOUT_CLOSED), and
  * the user's bills show the money when it arrives (the capture), never a
- * payout that did not.
+ * payout that did not. The user is told (notice.h) in the command that
+ * makes it: payout_waiting at the create, so a transfer nobody opened the
+ * merchant's app for is still found; payout_failed at a cancel, a close
+ * or an operator's stop, the money never theirs; nothing at their own
+ * confirm.
  *
  * The create command's checks, in order, each a refusal that writes
  * nothing:

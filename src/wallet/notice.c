@@ -29,6 +29,10 @@ const char *wallet_notice_type_name(enum wallet_notice_type type)
         return "order_refunded";
     case WALLET_NOTICE_RED_PACKET_REFUNDED:
         return "red_packet_refunded";
+    case WALLET_NOTICE_PAYOUT_WAITING:
+        return "payout_waiting";
+    case WALLET_NOTICE_PAYOUT_FAILED:
+        return "payout_failed";
     }
     return "unknown";
 }
@@ -132,7 +136,8 @@ enum qb_error wallet_notice_detail(struct store *reader, const struct wallet_not
             if (p.kind == WALLET_TOPUP || p.kind == WALLET_WITHDRAWAL) {
                 party->kind = BILLS_PARTY_CARD;
                 snprintf(party->id, sizeof party->id, "%s", p.card_id);
-            } else if (p.kind == WALLET_ORDER_REFUND || p.kind == WALLET_ORDER_PAYMENT) {
+            } else if (p.kind == WALLET_ORDER_REFUND || p.kind == WALLET_ORDER_PAYMENT ||
+                       p.kind == WALLET_MERCHANT_PAYOUT) {
                 party->kind = BILLS_PARTY_MERCHANT;
                 snprintf(party->id, sizeof party->id, "%s", p.counterparty_id);
             } else {

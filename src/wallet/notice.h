@@ -22,6 +22,11 @@
  *   order_refunded                        a merchant refunded an order
  *   red_packet_refunded                   a red packet's unclaimed rest came
  *                                         back at its expiry
+ *   payout_waiting                        a merchant's transfer (商家转账)
+ *                                         waits for the user to take it
+ *   payout_failed                         one they did not take will not
+ *                                         come: the merchant cancelled it, its
+ *                                         day passed, or an operator stopped it
  *
  * Money received is not a notice: the bills show it, and a transfer's
  * payee writes no row more than its payment (the transfer is the hot path).
@@ -56,6 +61,8 @@ enum wallet_notice_type {
     WALLET_NOTICE_TRANSFER_RETURNED = 7,
     WALLET_NOTICE_ORDER_REFUNDED = 8,
     WALLET_NOTICE_RED_PACKET_REFUNDED = 9,
+    WALLET_NOTICE_PAYOUT_WAITING = 10,
+    WALLET_NOTICE_PAYOUT_FAILED = 11,
 };
 
 /* "topup_succeeded" ... as the API shows a type. */

@@ -166,6 +166,20 @@ TEST(a_payout_is_held_until_its_user_takes_it_then_arrives_once)
     client_response_release(&res);
     ASSERT_EQ_INT(json_array_size(json_object_get(j, "items")), 0);
     json_decref(j);
+    // A notice tells the user, though they never opened the merchant's app.
+    ASSERT_EQ_INT(api_call(&S_client, "GET", "/v1/me/notices", u.token, NULL, &res), 200);
+    j = api_json(&res);
+    client_response_release(&res);
+    items = json_object_get(j, "items");
+    ASSERT_EQ_INT(json_array_size(items), 1);
+    item = json_array_get(items, 0);
+    ASSERT_EQ_STR(json_string_value(json_object_get(item, "type")), "payout_waiting");
+    ASSERT_EQ_STR(json_string_value(json_object_get(item, "payment_id")), id);
+    ASSERT_EQ_INT(json_integer_value(json_object_get(item, "amount")), 1288);
+    ASSERT_EQ_STR(json_string_value(json_object_get(item, "memo")), "新会员奖励");
+    ASSERT_EQ_STR(json_string_value(json_object_get(json_object_get(item, "counterparty"), "id")),
+                  m.mchid);
+    json_decref(j);
 
     // Taken: in the balance once, however often confirmed.
     ASSERT_EQ_INT(S_user(&u, id, true, &res), 200);
@@ -302,6 +316,27 @@ TEST(a_cancelled_payout_gives_the_money_back_and_cannot_be_taken)
     json_t *j = api_json(&res);
     client_response_release(&res);
     ASSERT_EQ_INT(json_array_size(json_object_get(j, "items")), 0);
+    json_decref(j);
+    // No money, but the user is told each will not come, and why: newest first.
+    ASSERT_EQ_INT(api_call(&S_client, "GET", "/v1/me/notices", u.token, NULL, &res), 200);
+    j = api_json(&res);
+    client_response_release(&res);
+    const char *want[][3] = {{"payout_failed", stopped, "TRANSFER_STOPPED"},
+                             {"payout_waiting", stopped, NULL},
+                             {"payout_failed", id, "PAYOUT_CLOSED"},
+                             {"payout_waiting", id, NULL}};
+    json_t *items = json_object_get(j, "items");
+    ASSERT_EQ_INT(json_array_size(items), QB_ARRAY_COUNT(want));
+    for (size_t i = 0; i < QB_ARRAY_COUNT(want); i++) {
+        json_t *item = json_array_get(items, i);
+        ASSERT_EQ_STR(json_string_value(json_object_get(item, "type")), want[i][0]);
+        ASSERT_EQ_STR(json_string_value(json_object_get(item, "payment_id")), want[i][1]);
+        json_t *code = json_object_get(item, "failure_code");
+        if (want[i][2] == NULL)
+            ASSERT(json_is_null(code));
+        else
+            ASSERT_EQ_STR(json_string_value(code), want[i][2]);
+    }
     json_decref(j);
     mh_release(&m);
 }

@@ -3,7 +3,8 @@
  * ledger: the hold while the payout waits, the user's confirm capturing it
  * once, the merchant's cancel and the worker's close after 24 hours each
  * releasing it, the user's payment following the payout, one outbox row
- * for each end, out_bill_no answering a retry and refusing another body,
+ * for each end, the user's notices (one waiting, one closed when they did
+ * not take it), out_bill_no answering a retry and refusing another body,
  * and every refusal moving nothing.
  */
 #include <stdio.h>
@@ -141,6 +142,12 @@ TEST(a_payout_waits_on_a_hold_and_arrives_once_its_user_confirms)
     ASSERT_EQ_INT(merchant_payouts_waiting(f.wx->reader, f.user.id, 0, waiting, 4, &count), QB_OK);
     ASSERT_EQ_INT(count, 1);
     ASSERT_EQ_STR(waiting[0].transfer_bill_no, p.transfer_bill_no);
+    // The user is told it waits, by whom and for what; their own confirm tells them nothing.
+    char notices[512], want[512];
+    snprintf(want, sizeof want, "payout_waiting %s 1500", p.transfer_bill_no);
+    ASSERT_EQ_STR(wx_notices(f.wx, f.user.id, notices, sizeof notices), want);
+    snprintf(want, sizeof want, "3 %s 奶茶店 | 新会员奖励", f.m.mchid);
+    ASSERT_EQ_STR(wx_notice_detail(f.wx, f.user.id, notices, sizeof notices), want);
 
     // Only its user may take it.
     struct identity_user other = wx_user(f.wx, "小红", true);
@@ -161,6 +168,7 @@ TEST(a_payout_waits_on_a_hold_and_arrives_once_its_user_confirms)
     ASSERT_EQ_INT(now.state, MERCHANT_PAYOUT_SUCCESS);
     ASSERT_EQ_INT(wx_balance(f.wx, f.user.account_id), 1500);
     ASSERT_EQ_INT(S_end(&f, MERCHANT_PAYOUT_CANCEL, NULL, &p, NULL), QB_E_INVALID_REQUEST);
+    ASSERT_EQ_INT(S_count(&f, "SELECT count(*) FROM notices"), 1);
     ASSERT_EQ_INT(merchant_payouts_waiting(f.wx->reader, f.user.id, 0, waiting, 4, &count), QB_OK);
     ASSERT_EQ_INT(count, 0);
     ASSERT_EQ_INT(S_count(&f, "SELECT count(*) FROM notifications"
@@ -216,6 +224,13 @@ TEST(a_cancel_and_the_close_after_a_day_give_the_money_back)
     ASSERT_EQ_INT(S_count(&f, "SELECT count(*) FROM notifications"
                               " WHERE event_type = 'MCHTRANSFER.BILL.FINISHED'"),
                   2);
+    // The user is told each is gone, once, with why.
+    char notices[512], want[512];
+    snprintf(want, sizeof want,
+             "payout_waiting %s 2000; payout_waiting %s 3000; payout_failed %s 2000 PAYOUT_CLOSED;"
+             " payout_failed %s 3000 PAYOUT_CLOSED",
+             a.transfer_bill_no, b.transfer_bill_no, a.transfer_bill_no, b.transfer_bill_no);
+    ASSERT_EQ_STR(wx_notices(f.wx, f.user.id, notices, sizeof notices), want);
     wx_free(f.wx);
 }
 
@@ -250,6 +265,7 @@ TEST(out_bill_no_answers_a_retry_and_refusals_move_nothing)
     ASSERT_EQ_INT(S_create(&f, "PAYOUT0008", f.openid, 1000, 9, NULL), QB_E_NO_AUTH);
     ASSERT_EQ_INT(S_available(&f, f.m.account_id), 100000 - 1000);
     ASSERT_EQ_INT(S_count(&f, "SELECT count(*) FROM payouts"), 1);
+    ASSERT_EQ_INT(S_count(&f, "SELECT count(*) FROM notices"), 1);
     ASSERT_EQ_INT(S_count(&f, "SELECT count(*) FROM payments WHERE kind = 8"), 1);
 
     // What it took is still the user's to take.
@@ -345,6 +361,11 @@ TEST(an_operator_stops_a_waiting_payout_and_only_that)
     }
     ASSERT_EQ_INT(S_available(&f, f.m.account_id), 100000 - 800);
     ASSERT_EQ_STR(S_payment(&f, waiting.transfer_bill_no).failure_code, "TRANSFER_STOPPED");
+    char notices[512], want[512];
+    snprintf(want, sizeof want,
+             "payout_waiting %s 700; payout_waiting %s 800; payout_failed %s 700 TRANSFER_STOPPED",
+             waiting.transfer_bill_no, taken.transfer_bill_no, waiting.transfer_bill_no);
+    ASSERT_EQ_STR(wx_notices(f.wx, f.user.id, notices, sizeof notices), want);
     ASSERT_EQ_INT(S_end(&f, MERCHANT_PAYOUT_CONFIRM, f.user.id, &waiting, NULL),
                   QB_E_PAYOUT_CLOSED);
     ASSERT_EQ_INT(S_end(&f, MERCHANT_PAYOUT_STOP, NULL, &taken, NULL), QB_E_CONFLICT);
