@@ -672,6 +672,39 @@ int cli_run_admin_merchant(struct cli *cli, const struct cli_args *args)
     return rc == CLI_EXIT_OK ? S_merchant_call(cli, "GET", path, NULL) : rc;
 }
 
+static void S_merchant_payout_row(struct cli_table *table, const json_t *p)
+{
+    char amount[MONEY_TEXT_SIZE_MAX + 16];
+    cli_money_amount_text(json_integer_value(json_object_get(p, "transfer_amount")), "CNY", amount,
+                          sizeof amount);
+    const char *row[] = {cli_json_str(p, "transfer_bill_no"),
+                         cli_json_str(p, "out_bill_no"),
+                         cli_json_str(p, "state"),
+                         cli_json_str(p, "user_id"),
+                         amount,
+                         cli_json_str(p, "create_time")};
+    cli_table_add(table, row);
+}
+
+int cli_run_admin_merchant_payouts(struct cli *cli, const struct cli_args *args)
+{
+    static const char *const headers[] = {"ID",   "OUT BILL NO", "STATE",
+                                          "USER", "AMOUNT",      "CREATED"};
+    bool waiting = cli_arg(cli, args, "waiting") != NULL;
+    char path[512];
+    int rc = S_merchant_path(cli, args->positionals[0], "payouts", path, sizeof path);
+    if (rc == CLI_EXIT_OK && waiting &&
+        !cli_query_add(path, sizeof path, "state", "WAIT_USER_CONFIRM"))
+        rc = cli_usage_error(cli, "the options are too long");
+    if (rc == CLI_EXIT_OK)
+        rc = cli_page_path(cli, args, path, sizeof path);
+    return rc == CLI_EXIT_OK ? cli_page_show(cli, path, CLI_AUTH_ADMIN, headers,
+                                             QB_ARRAY_COUNT(headers), S_merchant_payout_row,
+                                             waiting ? "no transfer of this merchant is waiting"
+                                                     : "this merchant has made no transfer")
+                             : rc;
+}
+
 /* A suspension or its end, with --reason for the audit line when given. */
 static int S_merchant_action(struct cli *cli, const struct cli_args *args, const char *action)
 {

@@ -1072,6 +1072,18 @@ static const struct cli_command S_commands[] = {
      "Clears the suspension's time and reason. Resuming an active merchant changes nothing.",
      {{"reason", "TEXT", false, NULL, "why, for the audit line: a ticket number, what was said"}},
      cli_run_admin_merchant_resume},
+    {"admin merchant-payouts",
+     "MCHID",
+     1,
+     1,
+     "list a merchant's transfers to users, newest first",
+     "Each transfer bill with its user, for a report that the merchant's key was stolen to pay "
+     "mules: suspend the merchant (`qianbao admin merchant-suspend`), then stop each one still "
+     "waiting (`qianbao admin payout-cancel ID`) and look at the users who took the others.",
+     {{"waiting", NULL, false, NULL, "only the ones still waiting for their users"},
+      S_LIMIT,
+      S_CURSOR},
+     cli_run_admin_merchant_payouts},
     {"admin operators",
      "",
      0,

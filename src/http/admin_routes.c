@@ -5,10 +5,10 @@
  * Searching users (with their balances), freezing and unfreezing them,
  * lifting their login lock, setting a KYC level, looking up payments (and listing those the bank
  * has not settled), stopping a delayed transfer or a merchant's transfer to a user on a report
- * of fraud, listing, reading, suspending and resuming merchants, and reading the
- * development SMS outbox — the only place an SMS code is ever shown, for environments without an
- * SMS provider. User ids and mchids in paths that are not well formed answer 404, as unknown ones
- * do.
+ * of fraud (and listing a merchant's transfers, to find the ones to stop), listing, reading,
+ * suspending and resuming merchants, and reading the development SMS outbox — the only place an SMS
+ * code is ever shown, for environments without an SMS provider. User ids and mchids in paths that
+ * are not well formed answer 404, as unknown ones do.
  */
 #include <stdio.h>
 #include <string.h>
@@ -681,7 +681,19 @@ struct S_admin_payout_stop {
     char reason[S_REASON_SIZE_MAX];
 };
 
-/* Answered with the payout as the merchant's query shows it, and its user. */
+/* A payout as the merchant's query shows it, and its user: NULL when out
+ * of memory. */
+static json_t *S_admin_payout_json(const struct merchant_payout *p)
+{
+    json_t *body = merchant_payout_json(p);
+    if (body != NULL && json_object_set_new(body, "user_id", json_string(p->user_id)) != 0) {
+        json_decref(body);
+        body = NULL;
+    }
+    return body;
+}
+
+/* Answered with the payout as an operator sees it (S_admin_payout_json). */
 static void S_admin_payout_stop_resume(struct http_request *req, struct ledger_cmd *cmd)
 {
     struct S_admin_payout_stop *s = (struct S_admin_payout_stop *)cmd;
@@ -692,15 +704,8 @@ static void S_admin_payout_stop_resume(struct http_request *req, struct ledger_c
               "action=cancel transfer_bill_no=%s result=%s by=%s reason=\"%s\"",
               s->c.transfer_bill_no, outcome == QB_OK ? "ok" : error_api_code(outcome),
               http_request_by(req), reason);
-    if (!http_reply_refusal(req, cmd, s->c.outcome, s->c.message)) {
-        json_t *body = merchant_payout_json(&s->c.payout);
-        if (body != NULL &&
-            json_object_set_new(body, "user_id", json_string(s->c.payout.user_id)) != 0) {
-            json_decref(body);
-            body = NULL;
-        }
-        http_reply_json_new(req, 200, body);
-    }
+    if (!http_reply_refusal(req, cmd, s->c.outcome, s->c.message))
+        http_reply_json_new(req, 200, S_admin_payout_json(&s->c.payout));
     ledger_cmd_release(cmd);
 }
 
@@ -721,4 +726,52 @@ void http_handle_admin_payouts_cancel(struct http_request *req)
              id != NULL && id_is_valid(id, strlen(id), "p") ? id : "");
     memcpy(s->reason, reason, sizeof s->reason);
     http_request_submit(req, &s->c.cmd, S_admin_payout_stop_resume);
+}
+
+/* --- GET /admin/merchants/{mchid}/payouts?state=WAIT_USER_CONFIRM ------------------------ */
+
+/* Which of a merchant's payouts a page lists. */
+struct S_payouts_of {
+    const char *mchid;
+    bool waiting_only;
+};
+
+static enum qb_error S_payouts_of_read(struct http_request *req, struct store *reader,
+                                       const void *arg, int64_t cursor, void *rows, size_t room,
+                                       size_t *count)
+{
+    (void)req;
+    const struct S_payouts_of *of = arg;
+    struct merchant m; /* no such merchant is 404, not an empty list */
+    enum qb_error err = merchant_get(reader, of->mchid, &m);
+    if (err == QB_OK)
+        err = merchant_payouts_of(reader, of->mchid, of->waiting_only, cursor, rows, room, count);
+    return err;
+}
+
+static json_t *S_payouts_of_item(struct http_request *req, struct store *reader, const void *arg,
+                                 const void *row, enum qb_error *err)
+{
+    (void)req, (void)reader, (void)arg, (void)err;
+    return S_admin_payout_json(row);
+}
+
+static const struct http_list S_payouts_of = {sizeof(struct merchant_payout),
+                                              HTTP_LIST_KEY(struct merchant_payout, seq),
+                                              S_payouts_of_read, S_payouts_of_item};
+
+void http_handle_admin_merchants_payouts_list(struct http_request *req)
+{
+    struct S_payouts_of of = {S_mchid_param(req), false};
+    if (of.mchid == NULL)
+        return;
+    const char *state = http_request_query(req, "state");
+    if (state != NULL && strcmp(state, "WAIT_USER_CONFIRM") != 0) {
+        http_reply_error_message(req, QB_E_PARAM,
+                                 "state must be WAIT_USER_CONFIRM (the ones a stop can still "
+                                 "reach), or absent for all");
+        return;
+    }
+    of.waiting_only = state != NULL;
+    http_reply_list(req, &S_payouts_of, &of);
 }

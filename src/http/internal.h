@@ -741,8 +741,10 @@ void http_handle_v3_payouts_get_by_transfer_bill_no(struct http_request *req);
 void http_handle_me_payouts_list(struct http_request *req);
 void http_handle_payouts_get(struct http_request *req);
 void http_handle_payouts_confirm(struct http_request *req);
-/* admin_routes.c: an operator's stop of one, on a report of fraud. */
+/* admin_routes.c: an operator's stop of one, on a report of fraud, and a
+ * merchant's list, to find the ones to stop. */
 void http_handle_admin_payouts_cancel(struct http_request *req);
+void http_handle_admin_merchants_payouts_list(struct http_request *req);
 
 /* operator_routes.c: named operators, for the root token only. */
 void http_handle_admin_operators_list(struct http_request *req);

@@ -221,6 +221,8 @@ const struct http_route http_routes[] = {
     {"GET", "/admin/merchants", http_handle_admin_merchants_list, HTTP_AUTH_ADMIN,
      "limit cursor owner"},
     {"GET", "/admin/merchants/{mchid}", http_handle_admin_merchants_get, HTTP_AUTH_ADMIN, NULL},
+    {"GET", "/admin/merchants/{mchid}/payouts", http_handle_admin_merchants_payouts_list,
+     HTTP_AUTH_ADMIN, "limit cursor state"},
     {"POST", "/admin/merchants/{mchid}/suspend", http_handle_admin_merchants_suspend,
      HTTP_AUTH_ADMIN, NULL},
     {"POST", "/admin/merchants/{mchid}/resume", http_handle_admin_merchants_resume, HTTP_AUTH_ADMIN,

@@ -132,20 +132,18 @@ enum qb_error merchant_payout_get(struct store *reader, const char *mchid, const
     return err;
 }
 
-enum qb_error merchant_payouts_waiting(struct store *reader, const char *user_id,
-                                       int64_t before_seq, struct merchant_payout *rows,
-                                       size_t room, size_t *count)
+/* The rows sql (one of key's, seq below $2, newest first, at most $3)
+ * selects, as merchant_payouts_waiting. */
+static enum qb_error S_list(struct store *reader, const char *sql, const char *key,
+                            int64_t before_seq, struct merchant_payout *rows, size_t room,
+                            size_t *count)
 {
-    QB_ASSERT(reader != NULL && user_id != NULL && count != NULL);
+    QB_ASSERT(reader != NULL && key != NULL && count != NULL);
     *count = 0;
     struct store_stmt *st = NULL;
-    /* state = 1 as a literal: the partial index payouts_user's. */
-    if (store_prepare(reader,
-                      "SELECT " S_COLUMNS " FROM payouts WHERE user_id = $1 AND state = 1"
-                      " AND seq < $2 ORDER BY seq DESC LIMIT $3",
-                      &st) != QB_OK)
+    if (store_prepare(reader, sql, &st) != QB_OK)
         return QB_E_STORAGE;
-    enum qb_error err = store_bind_text(st, 1, user_id, strlen(user_id));
+    enum qb_error err = store_bind_text(st, 1, key, strlen(key));
     if (err == QB_OK)
         err = store_bind_int64(st, 2, before_seq > 0 ? before_seq : INT64_MAX);
     if (err == QB_OK)
@@ -160,6 +158,30 @@ enum qb_error merchant_payouts_waiting(struct store *reader, const char *user_id
         err = QB_E_STORAGE;
     store_finalize(st);
     return err;
+}
+
+/* state = 1 as a literal below: the partial indexes'. */
+
+enum qb_error merchant_payouts_waiting(struct store *reader, const char *user_id,
+                                       int64_t before_seq, struct merchant_payout *rows,
+                                       size_t room, size_t *count)
+{
+    return S_list(reader,
+                  "SELECT " S_COLUMNS " FROM payouts WHERE user_id = $1 AND state = 1"
+                  " AND seq < $2 ORDER BY seq DESC LIMIT $3",
+                  user_id, before_seq, rows, room, count);
+}
+
+enum qb_error merchant_payouts_of(struct store *reader, const char *mchid, bool waiting_only,
+                                  int64_t before_seq, struct merchant_payout *rows, size_t room,
+                                  size_t *count)
+{
+    return S_list(reader,
+                  waiting_only ? "SELECT " S_COLUMNS " FROM payouts WHERE mchid = $1"
+                                 " AND state = 1 AND seq < $2 ORDER BY seq DESC LIMIT $3"
+                               : "SELECT " S_COLUMNS " FROM payouts WHERE mchid = $1"
+                                 " AND seq < $2 ORDER BY seq DESC LIMIT $3",
+                  mchid, before_seq, rows, room, count);
 }
 
 enum qb_error merchant_payouts_held_at(struct store *reader, const char *mchid, int64_t at_ms,

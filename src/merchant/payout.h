@@ -151,6 +151,13 @@ QB_MUST_USE enum qb_error merchant_payout_get(struct store *reader, const char *
 QB_MUST_USE enum qb_error merchant_payouts_waiting(struct store *reader, const char *user_id,
                                                    int64_t before_seq, struct merchant_payout *rows,
                                                    size_t room, size_t *count);
+/* The same for mchid's payouts, in every state or (waiting_only) only
+ * WAIT_USER_CONFIRM: what an operator reads of a merchant whose key may be
+ * in a thief's hands. */
+QB_MUST_USE enum qb_error merchant_payouts_of(struct store *reader, const char *mchid,
+                                              bool waiting_only, int64_t before_seq,
+                                              struct merchant_payout *rows, size_t room,
+                                              size_t *count);
 
 /* What the payouts of mchid held at at_ms: made before it and ended at or
  * after it, or not ended yet (a payout's updated_at moves only when it

@@ -765,6 +765,14 @@ const char *const store_sqlite_migrations[] = {
     "CREATE INDEX payouts_due ON payouts(expires_at_ms) WHERE state = 1;"
     "CREATE INDEX payouts_user ON payouts(user_id, seq) WHERE state = 1;"
     "CREATE INDEX payouts_merchant ON payouts(mchid, created_at_ms);",
+    /* 37: an operator reads a merchant's payouts newest first, all of them
+     * or only the ones waiting (GET /admin/merchants/{mchid}/payouts): the
+     * merchant's index is by seq, the pages' key, and the waiting ones have
+     * their own, few among many. A day's end still finds its merchant's
+     * rows through the first. */
+    "DROP INDEX payouts_merchant;"
+    "CREATE INDEX payouts_merchant ON payouts(mchid, seq);"
+    "CREATE INDEX payouts_merchant_waiting ON payouts(mchid, seq) WHERE state = 1;",
 };
 
 const size_t store_sqlite_migration_count =

@@ -322,6 +322,8 @@ static const struct matrix_row S_matrix[] = {
     {"GET", "/admin/red-packets/{id}", ID_RED_PACKET_OF_B, SETUP_NONE, NULL, ADMIN_ROUTE(200)},
     {"GET", "/admin/merchants", ID_NONE, SETUP_NONE, NULL, ADMIN_ROUTE(200)},
     {"GET", "/admin/merchants/{mchid}", ID_MERCHANT_OF_B, SETUP_NONE, NULL, ADMIN_ROUTE(200)},
+    {"GET", "/admin/merchants/{mchid}/payouts", ID_MERCHANT_OF_B, SETUP_NONE, NULL,
+     ADMIN_ROUTE(200)},
     {"POST", "/admin/merchants/{mchid}/suspend", ID_MERCHANT_OF_B, SETUP_NONE, NULL,
      ADMIN_ROUTE(200)},
     {"POST", "/admin/merchants/{mchid}/resume", ID_MERCHANT_OF_B, SETUP_NONE, NULL,

@@ -224,6 +224,7 @@ static const struct route_entry S_routes[] = {
     {"GET", "/admin/red-packets/{id}", "", false, false},
     {"GET", "/admin/merchants", "", false, false},
     {"GET", "/admin/merchants/{mchid}", "", false, false},
+    {"GET", "/admin/merchants/{mchid}/payouts", "", false, false},
     {"POST", "/admin/merchants/{mchid}/suspend", "", false, false},
     {"POST", "/admin/merchants/{mchid}/resume", "", false, false},
     {"GET", "/admin/operators", "", false, false},

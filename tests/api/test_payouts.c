@@ -250,6 +250,30 @@ TEST(a_payout_is_held_until_its_user_takes_it_then_arrives_once)
     mh_release(&m);
 }
 
+/* Asserts the page GET /admin/merchants/{mchid}/payouts{query} answers is
+ * want: its rows as "transfer_bill_no state user_id", joined by "; ". */
+static void S_admin_payouts(const struct mh_merchant *m, const char *query, const char *want)
+{
+    char got[512] = "", path[256];
+    snprintf(path, sizeof path, "/admin/merchants/%s/payouts%s", m->mchid, query);
+    struct client_response res;
+    ASSERT_EQ_INT(api_call(&S_client, "GET", path, S_admin, NULL, &res), 200);
+    json_t *j = api_json(&res);
+    client_response_release(&res);
+    json_t *items = json_object_get(j, "items");
+    size_t used = 0;
+    for (size_t i = 0; i < json_array_size(items) && used < sizeof got; i++) {
+        json_t *item = json_array_get(items, i);
+        ASSERT_EQ_STR(json_string_value(json_object_get(item, "mch_id")), m->mchid);
+        used += (size_t)snprintf(got + used, sizeof got - used, "%s%s %s %s", i > 0 ? "; " : "",
+                                 json_string_value(json_object_get(item, "transfer_bill_no")),
+                                 json_string_value(json_object_get(item, "state")),
+                                 json_string_value(json_object_get(item, "user_id")));
+    }
+    json_decref(j);
+    ASSERT_EQ_STR(got, want);
+}
+
 TEST(a_cancelled_payout_gives_the_money_back_and_cannot_be_taken)
 {
     struct mh_merchant m;
@@ -285,6 +309,10 @@ TEST(a_cancelled_payout_gives_the_money_back_and_cannot_be_taken)
     snprintf(stopped, sizeof stopped, "%s", api_json_str(&res, "transfer_bill_no"));
     client_response_release(&res);
     char path[128];
+    // The operator finds what the merchant still has waiting: that one, not the cancelled one.
+    char want[512];
+    snprintf(want, sizeof want, "%s WAIT_USER_CONFIRM %s", stopped, u.id);
+    S_admin_payouts(&m, "?state=WAIT_USER_CONFIRM", want);
     snprintf(path, sizeof path, "/admin/payouts/%s/cancel", stopped);
     ASSERT_EQ_INT(api_call(&S_client, "POST", path, S_admin, "{}", &res), 400);
     client_response_release(&res);
@@ -302,6 +330,19 @@ TEST(a_cancelled_payout_gives_the_money_back_and_cannot_be_taken)
     client_response_release(&res);
     ASSERT_EQ_INT(S_user(&u, stopped, true, &res), 409);
     ASSERT_EQ_STR(api_error_code(&res), "PAYOUT_CLOSED");
+    client_response_release(&res);
+    S_admin_payouts(&m, "?state=WAIT_USER_CONFIRM", "");
+    snprintf(want, sizeof want, "%s FAIL %s", stopped, u.id);
+    S_admin_payouts(&m, "?limit=1", want);
+    snprintf(want, sizeof want, "%s FAIL %s; %s CANCELLED %s", stopped, u.id, id, u.id);
+    S_admin_payouts(&m, "", want);
+    ASSERT_EQ_INT(
+        api_call(&S_client, "GET", "/admin/merchants/1999999999/payouts", S_admin, NULL, &res),
+        404);
+    client_response_release(&res);
+    snprintf(path, sizeof path, "/admin/merchants/%s/payouts?state=FAIL", m.mchid);
+    ASSERT_EQ_INT(api_call(&S_client, "GET", path, S_admin, NULL, &res), 400);
+    ASSERT_EQ_STR(api_error_code(&res), "PARAM_ERROR");
     client_response_release(&res);
     snprintf(path, sizeof path, "/admin/payouts/%s/cancel", id);
     ASSERT_EQ_INT(api_call(&S_client, "POST", path, S_admin, "{\"reason\":\"ticket 8\"}", &res),
@@ -321,21 +362,21 @@ TEST(a_cancelled_payout_gives_the_money_back_and_cannot_be_taken)
     ASSERT_EQ_INT(api_call(&S_client, "GET", "/v1/me/notices", u.token, NULL, &res), 200);
     j = api_json(&res);
     client_response_release(&res);
-    const char *want[][3] = {{"payout_failed", stopped, "TRANSFER_STOPPED"},
+    const char *told[][3] = {{"payout_failed", stopped, "TRANSFER_STOPPED"},
                              {"payout_waiting", stopped, NULL},
                              {"payout_failed", id, "PAYOUT_CLOSED"},
                              {"payout_waiting", id, NULL}};
     json_t *items = json_object_get(j, "items");
-    ASSERT_EQ_INT(json_array_size(items), QB_ARRAY_COUNT(want));
-    for (size_t i = 0; i < QB_ARRAY_COUNT(want); i++) {
+    ASSERT_EQ_INT(json_array_size(items), QB_ARRAY_COUNT(told));
+    for (size_t i = 0; i < QB_ARRAY_COUNT(told); i++) {
         json_t *item = json_array_get(items, i);
-        ASSERT_EQ_STR(json_string_value(json_object_get(item, "type")), want[i][0]);
-        ASSERT_EQ_STR(json_string_value(json_object_get(item, "payment_id")), want[i][1]);
+        ASSERT_EQ_STR(json_string_value(json_object_get(item, "type")), told[i][0]);
+        ASSERT_EQ_STR(json_string_value(json_object_get(item, "payment_id")), told[i][1]);
         json_t *code = json_object_get(item, "failure_code");
-        if (want[i][2] == NULL)
+        if (told[i][2] == NULL)
             ASSERT(json_is_null(code));
         else
-            ASSERT_EQ_STR(json_string_value(code), want[i][2]);
+            ASSERT_EQ_STR(json_string_value(code), told[i][2]);
     }
     json_decref(j);
     mh_release(&m);

@@ -2179,6 +2179,12 @@ TEST(merchant_transfers)
           "ticket 42: key stolen");
     S_case("admin-payout-cancel-ended", NULL, "admin", "payout-cancel", id, "--reason", "ticket 43",
            NULL);
+    // The operator lists the merchant's transfers: all three, none of them waiting now.
+    char mchid[32];
+    S_profile_value("merchant", "mchid", mchid, sizeof mchid);
+    S_RUN("admin-merchant-payouts", NULL, "admin", "merchant-payouts", mchid);
+    S_case("admin-merchant-payouts-waiting", NULL, "admin", "merchant-payouts", mchid, "--waiting",
+           NULL);
     S_case("transfer-bill-bad-number", NULL, "transfer-bill", openid, "1", "--out-bill-no", "a-b",
            "--remark", "x", NULL);
     S_case("transfer-bill-no-name", NULL, "transfer-bill", openid, "2000", "--out-bill-no",
