@@ -113,7 +113,10 @@
     X(QB_E_TRANSFER_STOPPED, 409, "TRANSFER_STOPPED",                                              \
       "stopped by Qianbao before it arrived, on a report of fraud")                                \
     X(QB_E_PAYOUT_CLOSED, 409, "PAYOUT_CLOSED",                                                    \
-      "the merchant cancelled this transfer, or it was not confirmed in time")
+      "the merchant cancelled this transfer, or it was not confirmed in time")                     \
+    X(QB_E_COLLECTION_CLOSED, 409, "COLLECTION_CLOSED",                                            \
+      "this collection takes no more payments: closed, paid in full, or past its time")            \
+    X(QB_E_COLLECTION_PAID, 409, "COLLECTION_PAID", "you paid this collection already")
 
 enum qb_error {
 #define QB_ERROR_ENUM(name, status, code, message) name,

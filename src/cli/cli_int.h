@@ -12,6 +12,7 @@
  *   money.c     cards, top-ups, withdrawals, transfers, limits
  *   bills.c     bills (list and CSV), monthly statements and notices
  *   redpacket.c red packets: send, grab, show, verify the split
+ *   collection.c group collections (群收款): ask, list, show, pay, close
  *   admin.c     the operator's commands
  *   qr.c        receive codes, scanning and paying QR codes (docs/qr.md)
  *   scan.c      finding a QR code in a PNG or JPEG file (libzbar)
@@ -323,6 +324,8 @@ void cli_payment_print(const struct cli *cli, const json_t *payment);
  * replayed answer noted either way. */
 int cli_money_post(struct cli *cli, const char *path, const char *key, json_t *body,
                    void (*print)(const struct cli *cli, const json_t *answer));
+/* A transfer (or its return) as POST /v1/transfers answers it, field by field. */
+void cli_transfer_print(const struct cli *cli, const json_t *t);
 /* An order payment as POST /v1/me/order-payments answers it, field by field. */
 void cli_order_payment_print(const struct cli *cli, const json_t *p);
 /* The payment password: six digits from the terminal or --password-stdin. */
@@ -393,6 +396,11 @@ int cli_user_id_arg(struct cli *cli, const char *arg, char *out, size_t out_size
 int cli_run_admin_payments(struct cli *cli, const struct cli_args *args);
 int cli_run_admin_payment(struct cli *cli, const struct cli_args *args);
 int cli_run_admin_transfer_cancel(struct cli *cli, const struct cli_args *args);
+int cli_run_collect(struct cli *cli, const struct cli_args *args);
+int cli_run_collections(struct cli *cli, const struct cli_args *args);
+int cli_run_collection_show(struct cli *cli, const struct cli_args *args);
+int cli_run_collection_pay(struct cli *cli, const struct cli_args *args);
+int cli_run_collection_close(struct cli *cli, const struct cli_args *args);
 int cli_run_redpacket_send(struct cli *cli, const struct cli_args *args);
 int cli_run_redpacket_grab(struct cli *cli, const struct cli_args *args);
 int cli_run_redpacket_show(struct cli *cli, const struct cli_args *args);

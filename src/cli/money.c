@@ -425,7 +425,7 @@ void cli_payment_print(const struct cli *cli, const json_t *p)
 }
 
 /* A transfer of POST /v1/transfers or GET /v1/transfers/{id}. */
-static void S_transfer_print(const struct cli *cli, const json_t *t)
+void cli_transfer_print(const struct cli *cli, const json_t *t)
 {
     char text[256];
     const char *direction = cli_json_str(t, "direction");
@@ -725,7 +725,7 @@ int cli_run_payment_show(struct cli *cli, const struct cli_args *args)
         if (cli->json)
             cli_print_body(&res);
         else if (transfer)
-            S_transfer_print(cli, res.json);
+            cli_transfer_print(cli, res.json);
         else
             cli_payment_print(cli, res.json);
     }
@@ -846,7 +846,7 @@ int cli_run_send(struct cli *cli, const struct cli_args *args)
     if (needed)
         QB_ASSERT(json_object_set_new(body, "payment_password", json_string(password)) == 0);
     cli_secret_wipe(password, sizeof password);
-    return cli_money_post(cli, "/v1/transfers", key, body, S_transfer_print);
+    return cli_money_post(cli, "/v1/transfers", key, body, cli_transfer_print);
 }
 
 /* --- limits ------------------------------------------------------------------- */
@@ -1130,7 +1130,7 @@ int cli_qr_pay(struct cli *cli, const struct cli_args *args, const char *payload
         QB_ASSERT(json_object_set_new(body, "payment_password", json_string(password)) == 0);
     cli_secret_wipe(password, sizeof password);
     return cli_money_post(cli, transfer ? "/v1/transfers" : "/v1/me/order-payments", key, body,
-                          transfer ? S_transfer_print : cli_order_payment_print);
+                          transfer ? cli_transfer_print : cli_order_payment_print);
 }
 
 /* POST /v1/transfers/TRANSFER_ID/action, with --memo when memo. */
@@ -1155,7 +1155,7 @@ static int S_transfer_action(struct cli *cli, const struct cli_args *args, const
         json_decref(body);
         return cli_usage_error(cli, "--memo must be UTF-8 text");
     }
-    return cli_money_post(cli, path, key, body, S_transfer_print);
+    return cli_money_post(cli, path, key, body, cli_transfer_print);
 }
 
 int cli_run_send_back(struct cli *cli, const struct cli_args *args)

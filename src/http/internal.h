@@ -655,6 +655,13 @@ void http_handle_me_withdrawals_create(struct http_request *req);
 void http_handle_me_withdrawal_quote(struct http_request *req);
 void http_handle_merchants_me_withdrawal_quote(struct http_request *req);
 void http_handle_me_payments_get(struct http_request *req);
+/* collection_routes.c: group collections (群收款): asking, the asker's list,
+ * reading one, paying one, closing one. */
+void http_handle_collections_create(struct http_request *req);
+void http_handle_me_collections_list(struct http_request *req);
+void http_handle_collections_get(struct http_request *req);
+void http_handle_collections_pay(struct http_request *req);
+void http_handle_collections_close(struct http_request *req);
 /* redpacket_routes.c: sending, claiming and reading red packets; an operator's look-up. */
 void http_handle_red_packets_create(struct http_request *req);
 void http_handle_red_packets_claim(struct http_request *req);

@@ -86,6 +86,12 @@ const struct http_route http_routes[] = {
     {"POST", "/v1/me/withdrawals", http_handle_me_withdrawals_create, HTTP_AUTH_USER, NULL},
     {"GET", "/v1/me/withdrawal-quote", http_handle_me_withdrawal_quote, HTTP_AUTH_USER, "amount"},
     {"GET", "/v1/me/payments/{id}", http_handle_me_payments_get, HTTP_AUTH_USER, NULL},
+    /* collection_routes.c */
+    {"POST", "/v1/collections", http_handle_collections_create, HTTP_AUTH_USER, NULL},
+    {"GET", "/v1/me/collections", http_handle_me_collections_list, HTTP_AUTH_USER, "limit cursor"},
+    {"GET", "/v1/collections/{id}", http_handle_collections_get, HTTP_AUTH_USER, NULL},
+    {"POST", "/v1/collections/{id}/payments", http_handle_collections_pay, HTTP_AUTH_USER, NULL},
+    {"POST", "/v1/collections/{id}/close", http_handle_collections_close, HTTP_AUTH_USER, NULL},
     /* redpacket_routes.c */
     {"POST", "/v1/red-packets", http_handle_red_packets_create, HTTP_AUTH_USER, NULL},
     {"POST", "/v1/red-packets/{id}/claims", http_handle_red_packets_claim, HTTP_AUTH_USER, NULL},

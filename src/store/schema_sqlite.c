@@ -773,6 +773,36 @@ const char *const store_sqlite_migrations[] = {
     "DROP INDEX payouts_merchant;"
     "CREATE INDEX payouts_merchant ON payouts(mchid, seq);"
     "CREATE INDEX payouts_merchant_waiting ON payouts(mchid, seq) WHERE state = 1;",
+    /* 38: group collections (src/wallet/collection.c, 群收款): one row per
+     * collection, keyed by the seq its id carries, found by its asker's
+     * list; one row per payment, keyed by collection and payer (one each),
+     * read in the order paid. */
+    "CREATE TABLE collections ("
+    "  seq INTEGER PRIMARY KEY,"
+    "  id TEXT NOT NULL UNIQUE,"
+    "  creator_id TEXT NOT NULL,"
+    "  title TEXT NOT NULL,"
+    "  currency TEXT NOT NULL,"
+    "  amount_minor INTEGER NOT NULL,"
+    "  count INTEGER NOT NULL,"
+    "  paid_count INTEGER NOT NULL,"
+    "  paid_minor INTEGER NOT NULL,"
+    "  state INTEGER NOT NULL,"
+    "  created_at_ms INTEGER NOT NULL,"
+    "  expires_at_ms INTEGER NOT NULL,"
+    "  closed_at_ms INTEGER NOT NULL"
+    ");"
+    "CREATE INDEX collections_creator ON collections(creator_id, seq);"
+    "CREATE TABLE collection_payments ("
+    "  collection_id TEXT NOT NULL,"
+    "  payer_id TEXT NOT NULL,"
+    "  payment_id TEXT NOT NULL UNIQUE,"
+    "  amount_minor INTEGER NOT NULL,"
+    "  position INTEGER NOT NULL,"
+    "  paid_at_ms INTEGER NOT NULL,"
+    "  PRIMARY KEY (collection_id, payer_id),"
+    "  UNIQUE (collection_id, position)"
+    ") WITHOUT ROWID;",
 };
 
 const size_t store_sqlite_migration_count =

@@ -196,10 +196,9 @@ static bool S_inputs_are_terminated(const struct wallet_transfer_cmd *c)
            memchr(c->payment_password, '\0', sizeof c->payment_password) != NULL;
 }
 
-static enum qb_error S_transfer_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
+enum qb_error wallet_transfer_txn(struct ledger_txn *txn, struct wallet_transfer_cmd *c)
 {
     QB_CRASH_POINT("transfer.in_command");
-    struct wallet_transfer_cmd *c = (struct wallet_transfer_cmd *)cmd;
     const struct domain_env *env = c->env;
     QB_ASSERT(env != NULL);
     c->outcome = QB_E_INTERNAL;
@@ -342,6 +341,11 @@ static enum qb_error S_transfer_run(struct ledger_txn *txn, struct ledger_cmd *c
     if (err != QB_OK)
         return QB_E_STORAGE;
     return S_answer(&c->cmd, &c->outcome, 201, p, NULL, payee.display_name);
+}
+
+static enum qb_error S_transfer_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
+{
+    return wallet_transfer_txn(txn, (struct wallet_transfer_cmd *)cmd);
 }
 
 void wallet_transfer_cmd_init(struct wallet_transfer_cmd *c, const struct domain_env *env)

@@ -246,6 +246,12 @@ const char *wallet_payee_lookup_refusal(int64_t until_ms, char *out, size_t out_
 /* Zeroes c and prepares its ledger command. The caller fills the inputs,
  * arms idempotency on &c->cmd and submits it; ledger_cmd_release afterwards. */
 void wallet_transfer_cmd_init(struct wallet_transfer_cmd *c, const struct domain_env *env);
+/* The transfer command's steps for c, inside another command that makes a
+ * transfer part of its own (a collection's payment: collection.h): the
+ * answer in c->cmd.response, the outcome and the payment in c, the ledger
+ * result returned. */
+QB_MUST_USE enum qb_error wallet_transfer_txn(struct ledger_txn *txn,
+                                              struct wallet_transfer_cmd *c);
 
 /* A display name as the other party or a stranger sees it, in a transfer's
  * answer, a scanned code, bills and red packets alike: one character "*",

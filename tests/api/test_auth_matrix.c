@@ -80,6 +80,7 @@ enum path_id {
     ID_RED_PACKET_OF_B, /* a red packet user B sent */
     ID_NO_OPERATOR,     /* a well-formed operator name nobody was given */
     ID_MERCHANT_OF_B,   /* the mchid of a merchant user B applied for */
+    ID_COLLECTION_OF_B, /* a group collection user B asked for */
 };
 
 /* How the victim is prepared before the row runs. */
@@ -275,6 +276,19 @@ static const struct matrix_row S_matrix[] = {
     /* Nobody's notification: RESOURCE_NOT_EXISTS (test_notify.c resends real ones). */
     {"POST", "/v3/qianbao/notifications/{id}/resend", ID_ORDER, SETUP_NONE, "{}",
      MERCHANT_ROUTE(404)},
+    /* Group collections: shared by id as a red packet is; paying needs an Idempotency-Key
+     * (none here: 400 to everyone logged in); only B, who asked, closes B's. */
+    {"POST", "/v1/collections", ID_NONE, SETUP_NONE, "{}", USER_ROUTE(400, 400)},
+    {"GET", "/v1/me/collections", ID_NONE, SETUP_NONE, NULL, USER_ROUTE(200, 200)},
+    {"GET", "/v1/collections/{id}", ID_COLLECTION_OF_B, SETUP_NONE, NULL, USER_ROUTE(200, 200)},
+    {"POST", "/v1/collections/{id}/payments", ID_COLLECTION_OF_B, SETUP_NONE, "{}",
+     USER_ROUTE(400, 400)},
+    {"POST",
+     "/v1/collections/{id}/close",
+     ID_COLLECTION_OF_B,
+     SETUP_NONE,
+     NULL,
+     {401, 404, 200, 401, 401, 401, 404, 401}},
     {"POST", "/v1/red-packets", ID_NONE, SETUP_NONE, "{}", USER_ROUTE(400, 400)},
     /* Nobody's packet: claiming it finds nothing, frozen or not. */
     {"POST", "/v1/red-packets/{id}/claims", ID_NO_RED_PACKET, SETUP_NONE, NULL,
@@ -560,6 +574,14 @@ TEST(every_route_answers_every_caller_as_the_matrix_says)
             id = object_id;
         } else if (row->id == ID_RED_PACKET_OF_B) {
             S_red_packet_make(&b, object_id);
+            id = object_id;
+        } else if (row->id == ID_COLLECTION_OF_B) {
+            struct client_response made;
+            ASSERT_EQ_INT(api_call(&S_client, "POST", "/v1/collections", b.token,
+                                   "{\"title\":\"矩阵\",\"amount\":100,\"count\":3}", &made),
+                          201);
+            snprintf(object_id, sizeof object_id, "%s", api_json_str(&made, "id"));
+            client_response_release(&made);
             id = object_id;
         } else if (row->id == ID_NO_OPERATOR) {
             id = "nobody";

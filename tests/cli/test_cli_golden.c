@@ -1973,6 +1973,33 @@ TEST(red_packets)
     S_END();
 }
 
+TEST(group_collections)
+{
+    // B asks two friends for 0.20 each; A pays once (again is refused), B reads who paid and
+    // lists it; B closes another before anyone pays, and A's payment of it is refused.
+    S_BEGIN();
+    S_case("collect-bad-count", NULL, "--profile", "b", "collect", "0.20", "0", "--title", "x",
+           NULL);
+    S_case("collect-no-title", NULL, "--profile", "b", "collect", "0.20", "2", NULL);
+    S_case("collect", NULL, "--profile", "b", "collect", "0.20", "2", "--title", "周五火锅 AA",
+           NULL);
+    char id[64], other[64];
+    S_case(NULL, NULL, "--profile", "b", "collect", "0.30", "3", "--title", "奶茶", "--json", NULL);
+    S_last_str("id", id, sizeof id);
+    S_case(NULL, NULL, "--profile", "b", "collect", "0.40", "2", "--title", "电影", "--json", NULL);
+    S_last_str("id", other, sizeof other);
+    S_case("collection-pay", S_PAY, "collection", "pay", id, "--password-stdin", NULL);
+    S_case("collection-pay-again", S_PAY, "collection", "pay", id, "--password-stdin", NULL);
+    S_case("collection-show", NULL, "--profile", "b", "collection", "show", id, NULL);
+    S_case("collection-show-payer", NULL, "collection", "show", id, NULL);
+    S_case("collection-close-not-mine", NULL, "collection", "close", other, NULL);
+    S_case("collection-close", NULL, "--profile", "b", "collection", "close", other, NULL);
+    S_case("collection-pay-closed", S_PAY, "collection", "pay", other, "--password-stdin", NULL);
+    S_case("collection-show-bad-id", NULL, "collection", "show", "rp_1", NULL);
+    S_case("collections", NULL, "--profile", "b", "collections", NULL);
+    S_END();
+}
+
 /* The test vector of docs/redpacket.md as GET /v1/red-packets/{id} shows
  * it once every share is claimed: 10.00 CNY in 5 lucky shares. A case
  * changes what it is about, then saves it with S_packet_save. */
@@ -2721,6 +2748,7 @@ int main(void)
     RUN(merchants);
     RUN(lost_answer_retried_with_the_same_key);
     RUN(red_packets);
+    RUN(group_collections);
     RUN(saved_red_packets);
     RUN(operator);
     RUN(ledger_check);

@@ -419,6 +419,7 @@ static inline struct wx_answer wx_command_answer(struct wx *wx, struct ledger_cm
     enum qb_error rc = ledger_execute(wx->ledger, cmd);
     ans.result = rc != QB_OK ? rc : cmd->result;
     ans.outcome = *outcome;
+    ans.replayed = cmd->replayed;
     ans.payment = *payment;
     wx_answer_body(cmd, &ans);
     ledger_cmd_release(cmd);
@@ -488,13 +489,15 @@ static inline const char *wx_code(const struct wx_answer *ans, char *buf, size_t
     return buf;
 }
 
+/* ans is evaluated once: it may be the command's run itself. */
 #define WX_EXPECT_REFUSAL(ans, err, http_status)                                                   \
     do {                                                                                           \
         char code_[64];                                                                            \
-        ASSERT_EQ_INT((ans).result, QB_OK);                                                        \
-        ASSERT_EQ_INT((ans).outcome, (err));                                                       \
-        ASSERT_EQ_INT((ans).status, (http_status));                                                \
-        ASSERT_EQ_STR(wx_code(&(ans), code_, sizeof code_), error_api_code(err));                  \
+        const struct wx_answer ans_ = (ans);                                                       \
+        ASSERT_EQ_INT(ans_.result, QB_OK);                                                         \
+        ASSERT_EQ_INT(ans_.outcome, (err));                                                        \
+        ASSERT_EQ_INT(ans_.status, (http_status));                                                 \
+        ASSERT_EQ_STR(wx_code(&ans_, code_, sizeof code_), error_api_code(err));                   \
     } while (0)
 
 #endif

@@ -1,0 +1,180 @@
+/*
+ * collection.c — group collections (群收款): ask friends for the same amount
+ * each (`collect`), list one's own (`collections`), and a collection's
+ * show, pay and close.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/rand.h"
+#include "cli/cli_int.h"
+
+#define S_CURRENCY "CNY"
+#define S_COUNT_MAX 100
+
+static long long S_int(const json_t *object, const char *name)
+{
+    return (long long)json_integer_value(json_object_get(object, name));
+}
+
+/* /v1/collections/ID<suffix>, the id checked for its shape. */
+static int S_path(struct cli *cli, const char *id, const char *suffix, char *path, size_t size)
+{
+    if (!id_is_valid(id, strlen(id), "gc"))
+        return cli_usage_error(cli, "ID must be a collection id (gc_...)");
+    snprintf(path, size, "/v1/collections/%s%s", id, suffix);
+    return CLI_EXIT_OK;
+}
+
+/* A collection as GET /v1/collections/{id} answers it, with who paid. */
+static void S_print(struct cli *cli, const json_t *c)
+{
+    const char *currency = cli_json_str(c, "currency");
+    char text[256], each[MONEY_TEXT_SIZE_MAX + 8], paid[MONEY_TEXT_SIZE_MAX + 8];
+    cli_print_field(cli, "collection", cli_json_str(c, "id"));
+    cli_text_clean(cli_json_str(c, "title"), text, sizeof text);
+    cli_print_field(cli, "title", text);
+    cli_print_field(cli, "status", cli_json_str(c, "status"));
+    cli_money_amount_text(json_integer_value(json_object_get(c, "amount")), currency, each,
+                          sizeof each);
+    cli_money_amount_text(json_integer_value(json_object_get(c, "paid_amount")), currency, paid,
+                          sizeof paid);
+    snprintf(text, sizeof text, "%s each from %lld", each, S_int(c, "count"));
+    cli_print_field(cli, "asked", text);
+    snprintf(text, sizeof text, "%lld of %lld, %s", S_int(c, "paid_count"), S_int(c, "count"),
+             paid);
+    cli_print_field(cli, "paid", text);
+    const json_t *creator = json_object_get(c, "creator");
+    char name[160];
+    cli_text_clean(cli_json_str(creator, "display_name"), name, sizeof name);
+    snprintf(text, sizeof text, "%s%s", name,
+             json_is_true(json_object_get(creator, "me")) ? " (you)" : "");
+    cli_print_field(cli, "asker", text);
+    cli_print_field(cli, "expires", cli_json_str(c, "expires_at"));
+    const char *closed = cli_json_str(c, "closed_at");
+    if (closed[0] != '\0')
+        cli_print_field(cli, "closed", closed);
+    const json_t *payments = json_object_get(c, "payments");
+    if (json_array_size(payments) == 0)
+        return;
+    static const char *const headers[] = {"#", "WHO", "AMOUNT", "PAID"};
+    struct cli_table table;
+    cli_table_init(&table, headers, QB_ARRAY_COUNT(headers));
+    size_t i;
+    json_t *p;
+    json_array_foreach(payments, i, p)
+    {
+        char number[24], amount[MONEY_TEXT_SIZE_MAX + 8], who[200];
+        snprintf(number, sizeof number, "%zu", i + 1);
+        cli_money_amount_text(json_integer_value(json_object_get(p, "amount")), currency, amount,
+                              sizeof amount);
+        cli_text_clean(cli_json_str(p, "display_name"), name, sizeof name);
+        snprintf(who, sizeof who, "%s%s", name,
+                 json_is_true(json_object_get(p, "me")) ? " (you)" : "");
+        const char *row[] = {number, who, amount, cli_json_str(p, "paid_at")};
+        cli_table_add(&table, row);
+    }
+    fputc('\n', stdout);
+    cli_table_print(cli, &table);
+    cli_table_release(&table);
+}
+
+/* method path (a collection's), the collection it answers printed. */
+static int S_collection_call(struct cli *cli, const char *method, const char *path)
+{
+    struct cli_response res;
+    int rc = cli_call(cli, method, path, CLI_AUTH_USER, NULL, &res);
+    if (rc == CLI_EXIT_OK && cli->json)
+        cli_print_body(&res);
+    else if (rc == CLI_EXIT_OK)
+        S_print(cli, res.json);
+    cli_response_release(&res);
+    return rc;
+}
+
+int cli_run_collect(struct cli *cli, const struct cli_args *args)
+{
+    int64_t amount;
+    int rc = cli_money_amount_arg(cli, args->positionals[0], &amount);
+    if (rc != CLI_EXIT_OK)
+        return rc;
+    const char *count_text = args->positionals[1];
+    size_t count_size = strlen(count_text);
+    if (count_size == 0 || count_size > 3 || strspn(count_text, "0123456789") != count_size ||
+        count_text[0] == '0' || strtol(count_text, NULL, 10) > S_COUNT_MAX)
+        return cli_usage_error(cli, "COUNT must be how many are to pay, 1 to %d", S_COUNT_MAX);
+    json_t *body = json_pack("{s:s?, s:I, s:i, s:s}", "title", cli_arg(cli, args, "title"),
+                             "amount", (json_int_t)amount, "count",
+                             (int)strtol(count_text, NULL, 10), "currency", S_CURRENCY);
+    if (body == NULL)
+        return cli_usage_error(cli, "--title must be UTF-8 text");
+    struct cli_response res;
+    rc = cli_call(cli, "POST", "/v1/collections", CLI_AUTH_USER, body, &res);
+    json_decref(body);
+    if (rc == CLI_EXIT_OK && cli->json) {
+        cli_print_body(&res);
+    } else if (rc == CLI_EXIT_OK) {
+        S_print(cli, res.json);
+        char id[64];
+        cli_text_clean(cli_json_str(res.json, "id"), id, sizeof id);
+        cli_hint(cli, "share the id; friends pay with `qianbao collection pay %s`", id);
+    }
+    cli_response_release(&res);
+    return rc;
+}
+
+static void S_row(struct cli_table *table, const json_t *c)
+{
+    char title[160], each[MONEY_TEXT_SIZE_MAX + 8], paid[48];
+    cli_text_clean(cli_json_str(c, "title"), title, sizeof title);
+    cli_money_amount_text(json_integer_value(json_object_get(c, "amount")),
+                          cli_json_str(c, "currency"), each, sizeof each);
+    snprintf(paid, sizeof paid, "%lld/%lld", S_int(c, "paid_count"), S_int(c, "count"));
+    const char *row[] = {cli_json_str(c, "id"),        title, cli_json_str(c, "status"), each, paid,
+                         cli_json_str(c, "created_at")};
+    cli_table_add(table, row);
+}
+
+int cli_run_collections(struct cli *cli, const struct cli_args *args)
+{
+    static const char *const headers[] = {"ID", "TITLE", "STATUS", "EACH", "PAID", "CREATED"};
+    char path[512] = "/v1/me/collections";
+    int rc = cli_page_path(cli, args, path, sizeof path);
+    return rc == CLI_EXIT_OK
+               ? cli_page_show(cli, path, CLI_AUTH_USER, headers, QB_ARRAY_COUNT(headers), S_row,
+                               "you have asked nobody for money")
+               : rc;
+}
+
+int cli_run_collection_show(struct cli *cli, const struct cli_args *args)
+{
+    char path[128];
+    int rc = S_path(cli, args->positionals[0], "", path, sizeof path);
+    return rc == CLI_EXIT_OK ? S_collection_call(cli, "GET", path) : rc;
+}
+
+int cli_run_collection_close(struct cli *cli, const struct cli_args *args)
+{
+    char path[128];
+    int rc = S_path(cli, args->positionals[0], "/close", path, sizeof path);
+    return rc == CLI_EXIT_OK ? S_collection_call(cli, "POST", path) : rc;
+}
+
+int cli_run_collection_pay(struct cli *cli, const struct cli_args *args)
+{
+    char path[128];
+    int rc = S_path(cli, args->positionals[0], "/payments", path, sizeof path);
+    if (rc != CLI_EXIT_OK)
+        return rc;
+    char key[CLI_IDEMPOTENCY_KEY_SIZE_MAX];
+    if ((rc = cli_money_key_arg(cli, args, key, sizeof key)) != CLI_EXIT_OK)
+        return rc;
+    char password[CLI_SECRET_SIZE_MAX] = "";
+    if ((rc = cli_money_payment_password(cli, args, password, sizeof password)) != CLI_EXIT_OK)
+        return rc;
+    json_t *body = json_pack("{s:s}", "payment_password", password);
+    cli_secret_wipe(password, sizeof password);
+    QB_ASSERT(body != NULL);
+    return cli_money_post(cli, path, key, body, cli_transfer_print);
+}

@@ -1,0 +1,375 @@
+/*
+ * collection.c — group collections (collection.h).
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "base/log.h"
+#include "base/text.h"
+#include "wallet/collection.h"
+
+#define S_COLUMNS                                                                                  \
+    "seq, id, creator_id, title, currency, amount_minor, count, paid_count, paid_minor, state,"    \
+    " created_at_ms, expires_at_ms, closed_at_ms"
+
+enum wallet_collection_state wallet_collection_state(const struct wallet_collection *c,
+                                                     int64_t now_ms)
+{
+    QB_ASSERT(c != NULL);
+    if (c->state == WALLET_COLLECTION_OPEN && now_ms >= c->expires_at_ms)
+        return WALLET_COLLECTION_EXPIRED;
+    return c->state;
+}
+
+const char *wallet_collection_state_name(enum wallet_collection_state state)
+{
+    switch (state) {
+    case WALLET_COLLECTION_OPEN:
+        return "OPEN";
+    case WALLET_COLLECTION_COMPLETED:
+        return "COMPLETED";
+    case WALLET_COLLECTION_CLOSED:
+        return "CLOSED";
+    case WALLET_COLLECTION_EXPIRED:
+        return "EXPIRED";
+    }
+    return "UNKNOWN";
+}
+
+bool wallet_collection_title_is_valid(const char *title)
+{
+    size_t size = title != NULL ? strlen(title) : 0;
+    return size >= 1 && size < WALLET_COLLECTION_TITLE_SIZE_MAX && text_is_clean(title, size) &&
+           !text_is_blank(title, size);
+}
+
+/* --- rows ---------------------------------------------------------------------------- */
+
+static enum qb_error S_row(struct store_stmt *st, struct wallet_collection *c)
+{
+    memset(c, 0, sizeof *c);
+    c->seq = store_column_int64(st, 0);
+    store_column_text_copy(st, 1, c->id, sizeof c->id);
+    store_column_text_copy(st, 2, c->creator_id, sizeof c->creator_id);
+    store_column_text_copy(st, 3, c->title, sizeof c->title);
+    char currency[8];
+    store_column_text_copy(st, 4, currency, sizeof currency);
+    c->currency = currency_find(currency);
+    c->amount_minor = store_column_int64(st, 5);
+    c->count = store_column_int64(st, 6);
+    c->paid_count = store_column_int64(st, 7);
+    c->paid_minor = store_column_int64(st, 8);
+    c->state = (enum wallet_collection_state)store_column_int64(st, 9);
+    c->created_at_ms = store_column_int64(st, 10);
+    c->expires_at_ms = store_column_int64(st, 11);
+    c->closed_at_ms = store_column_int64(st, 12);
+    bool ok = c->currency != NULL && c->amount_minor > 0 && c->count >= 1 &&
+              c->count <= WALLET_COLLECTION_COUNT_MAX && c->paid_count >= 0 &&
+              c->paid_count <= c->count && c->paid_minor == c->paid_count * c->amount_minor &&
+              c->state >= WALLET_COLLECTION_OPEN && c->state <= WALLET_COLLECTION_CLOSED &&
+              (c->state == WALLET_COLLECTION_COMPLETED) == (c->paid_count == c->count);
+    return ok ? QB_OK : QB_E_INTERNAL;
+}
+
+/* The rows sql selects (S_COLUMNS, bound to params), at most room. */
+static enum qb_error S_rows(struct store *store, const char *sql, const struct store_param *params,
+                            size_t param_count, struct wallet_collection *rows, size_t room,
+                            size_t *count)
+{
+    *count = 0;
+    struct store_stmt *st = NULL;
+    if (store_prepare(store, sql, &st) != QB_OK)
+        return QB_E_STORAGE;
+    enum qb_error err = store_bind_params(st, params, param_count);
+    int rc = STORE_STEP_DONE;
+    while (err == QB_OK && *count < room && (rc = store_step(st)) == STORE_STEP_ROW) {
+        err = S_row(st, &rows[*count]);
+        if (err == QB_OK)
+            (*count)++;
+    }
+    if (err == QB_OK && rc < 0)
+        err = QB_E_STORAGE;
+    store_finalize(st);
+    return err;
+}
+
+enum qb_error wallet_collection_get(struct store *reader, const char *id,
+                                    struct wallet_collection *out)
+{
+    QB_ASSERT(reader != NULL && id != NULL && out != NULL);
+    memset(out, 0, sizeof *out);
+    int64_t seq = id_sequence(id, strlen(id), "gc");
+    if (seq <= 0)
+        return QB_E_NOT_FOUND;
+    const struct store_param params[] = {STORE_INT(seq), STORE_TEXT(id)};
+    size_t count = 0;
+    enum qb_error err =
+        S_rows(reader, "SELECT " S_COLUMNS " FROM collections WHERE seq = $1 AND id = $2", params,
+               QB_ARRAY_COUNT(params), out, 1, &count);
+    return err == QB_OK && count == 0 ? QB_E_NOT_FOUND : err;
+}
+
+enum qb_error wallet_collections_of(struct store *reader, const char *creator_id,
+                                    int64_t before_seq, struct wallet_collection *rows, size_t room,
+                                    size_t *count)
+{
+    QB_ASSERT(reader != NULL && creator_id != NULL && count != NULL);
+    const struct store_param params[] = {STORE_TEXT(creator_id),
+                                         STORE_INT(before_seq > 0 ? before_seq : INT64_MAX),
+                                         STORE_INT((int64_t)room)};
+    return S_rows(reader,
+                  "SELECT " S_COLUMNS " FROM collections WHERE creator_id = $1 AND seq < $2"
+                  " ORDER BY seq DESC LIMIT $3",
+                  params, QB_ARRAY_COUNT(params), rows, room, count);
+}
+
+enum qb_error wallet_collection_payments(struct store *reader, const char *id,
+                                         struct wallet_collection_payment *rows, size_t room,
+                                         size_t *count)
+{
+    QB_ASSERT(reader != NULL && id != NULL && count != NULL);
+    *count = 0;
+    struct store_stmt *st = NULL;
+    if (store_prepare(reader,
+                      "SELECT payer_id, payment_id, amount_minor, paid_at_ms"
+                      " FROM collection_payments WHERE collection_id = $1 ORDER BY position"
+                      " LIMIT $2",
+                      &st) != QB_OK)
+        return QB_E_STORAGE;
+    const struct store_param params[] = {STORE_TEXT(id), STORE_INT((int64_t)room)};
+    enum qb_error err = store_bind_params(st, params, QB_ARRAY_COUNT(params));
+    int rc = STORE_STEP_DONE;
+    while (err == QB_OK && *count < room && (rc = store_step(st)) == STORE_STEP_ROW) {
+        struct wallet_collection_payment *p = &rows[*count];
+        memset(p, 0, sizeof *p);
+        store_column_text_copy(st, 0, p->payer_id, sizeof p->payer_id);
+        store_column_text_copy(st, 1, p->payment_id, sizeof p->payment_id);
+        p->amount_minor = store_column_int64(st, 2);
+        p->paid_at_ms = store_column_int64(st, 3);
+        (*count)++;
+    }
+    if (err == QB_OK && rc < 0)
+        err = QB_E_STORAGE;
+    store_finalize(st);
+    return err;
+}
+
+/* --- create --------------------------------------------------------------------------- */
+
+static enum qb_error S_create_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
+{
+    struct wallet_collection_create_cmd *c = (struct wallet_collection_create_cmd *)cmd;
+    struct wallet_collection *r = &c->collection;
+    c->outcome = QB_E_INTERNAL;
+    if (memchr(c->creator_id, '\0', sizeof c->creator_id) == NULL || c->creator_id[0] == '\0' ||
+        memchr(c->title, '\0', sizeof c->title) == NULL ||
+        !wallet_collection_title_is_valid(c->title) || c->count < 1 ||
+        c->count > WALLET_COLLECTION_COUNT_MAX || c->amount_minor <= 0 ||
+        c->amount_minor > WALLET_TRANSFER_AMOUNT_MAX_MINOR) {
+        c->outcome = QB_E_PARAM;
+        return QB_OK;
+    }
+    struct store *store = ledger_txn_store(txn);
+    int64_t last = 0;
+    if (store_int64(store, "SELECT coalesce(max(seq), 0) FROM collections", NULL, 0, &last) !=
+        QB_OK)
+        return QB_E_STORAGE;
+    if (last == INT64_MAX)
+        return QB_E_OVERFLOW;
+    memset(r, 0, sizeof *r);
+    r->seq = last + 1;
+    id_new_sequenced(c->env->rand, r->seq, "gc", r->id, sizeof r->id);
+    snprintf(r->creator_id, sizeof r->creator_id, "%s", c->creator_id);
+    snprintf(r->title, sizeof r->title, "%s", c->title);
+    r->currency = currency_find("CNY");
+    QB_ASSERT(r->currency != NULL);
+    r->amount_minor = c->amount_minor;
+    r->count = c->count;
+    r->state = WALLET_COLLECTION_OPEN;
+    r->created_at_ms = ledger_txn_now_ms(txn);
+    r->expires_at_ms = r->created_at_ms + WALLET_COLLECTION_OPEN_MS;
+    const struct store_param params[] = {
+        STORE_INT(r->seq),
+        STORE_TEXT(r->id),
+        STORE_TEXT(r->creator_id),
+        STORE_TEXT(r->title),
+        STORE_TEXT(r->currency->code),
+        STORE_INT(r->amount_minor),
+        STORE_INT(r->count),
+        STORE_INT(r->state),
+        STORE_INT(r->created_at_ms),
+        STORE_INT(r->expires_at_ms),
+    };
+    if (store_run(store,
+                  "INSERT INTO collections (seq, id, creator_id, title, currency, amount_minor,"
+                  " count, paid_count, paid_minor, state, created_at_ms, expires_at_ms,"
+                  " closed_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, 0, 0, $8, $9, $10, 0)",
+                  params, QB_ARRAY_COUNT(params)) != QB_OK)
+        return QB_E_STORAGE;
+    c->outcome = QB_OK;
+    return QB_OK;
+}
+
+void wallet_collection_create_cmd_init(struct wallet_collection_create_cmd *c,
+                                       const struct domain_env *env)
+{
+    QB_ASSERT(c != NULL && env != NULL);
+    memset(c, 0, sizeof *c);
+    ledger_cmd_init(&c->cmd, S_create_run, NULL);
+    c->env = env;
+    c->outcome = QB_E_INTERNAL;
+}
+
+/* --- close ---------------------------------------------------------------------------- */
+
+/* Writes c's state, counts and closed_at_ms back to its row. */
+static enum qb_error S_update(struct store *store, const struct wallet_collection *c)
+{
+    const struct store_param params[] = {STORE_INT(c->seq), STORE_INT(c->paid_count),
+                                         STORE_INT(c->paid_minor), STORE_INT(c->state),
+                                         STORE_INT(c->closed_at_ms)};
+    return store_run(store,
+                     "UPDATE collections SET paid_count = $2, paid_minor = $3, state = $4,"
+                     " closed_at_ms = $5 WHERE seq = $1",
+                     params, QB_ARRAY_COUNT(params)) == QB_OK
+               ? QB_OK
+               : QB_E_STORAGE;
+}
+
+static enum qb_error S_close_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
+{
+    struct wallet_collection_close_cmd *c = (struct wallet_collection_close_cmd *)cmd;
+    c->outcome = QB_E_INTERNAL;
+    struct store *store = ledger_txn_store(txn);
+    enum qb_error err = memchr(c->id, '\0', sizeof c->id) != NULL
+                            ? wallet_collection_get(store, c->id, &c->collection)
+                            : QB_E_NOT_FOUND;
+    if (err == QB_OK && strcmp(c->collection.creator_id, c->creator_id) != 0)
+        err = QB_E_NOT_FOUND; /* another user's is none of theirs */
+    if (err == QB_E_NOT_FOUND) {
+        c->outcome = err;
+        return QB_OK;
+    }
+    if (err != QB_OK)
+        return err;
+    if (wallet_collection_state(&c->collection, ledger_txn_now_ms(txn)) == WALLET_COLLECTION_OPEN) {
+        c->collection.state = WALLET_COLLECTION_CLOSED;
+        c->collection.closed_at_ms = ledger_txn_now_ms(txn);
+        err = S_update(store, &c->collection);
+        if (err != QB_OK)
+            return err;
+    }
+    c->outcome = QB_OK;
+    return QB_OK;
+}
+
+void wallet_collection_close_cmd_init(struct wallet_collection_close_cmd *c,
+                                      const struct domain_env *env)
+{
+    QB_ASSERT(c != NULL && env != NULL);
+    memset(c, 0, sizeof *c);
+    ledger_cmd_init(&c->cmd, S_close_run, NULL);
+    c->env = env;
+    c->outcome = QB_E_INTERNAL;
+}
+
+/* --- pay ------------------------------------------------------------------------------ */
+
+/* Stores the refusal err (with extra) as the transfer's answer. */
+static enum qb_error S_pay_refuse(struct wallet_collection_pay_cmd *c, enum qb_error err,
+                                  const json_t *extra)
+{
+    c->transfer.outcome = err;
+    return domain_response_error(&c->transfer.cmd, err, NULL, extra);
+}
+
+static enum qb_error S_pay_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
+{
+    struct wallet_collection_pay_cmd *c = (struct wallet_collection_pay_cmd *)cmd;
+    struct wallet_transfer_cmd *t = &c->transfer;
+    struct store *store = ledger_txn_store(txn);
+    t->outcome = QB_E_INTERNAL;
+    if (memchr(c->collection_id, '\0', sizeof c->collection_id) == NULL ||
+        memchr(t->payer_id, '\0', sizeof t->payer_id) == NULL)
+        return S_pay_refuse(c, QB_E_PARAM, NULL);
+
+    /* The collection, open, another's, not paid by this payer yet. */
+    struct wallet_collection r;
+    enum qb_error err = wallet_collection_get(store, c->collection_id, &r);
+    if (err == QB_E_NOT_FOUND)
+        return S_pay_refuse(c, QB_E_NOT_FOUND, NULL);
+    if (err != QB_OK)
+        return err;
+    if (wallet_collection_state(&r, ledger_txn_now_ms(txn)) != WALLET_COLLECTION_OPEN)
+        return S_pay_refuse(c, QB_E_COLLECTION_CLOSED, NULL);
+    if (strcmp(r.creator_id, t->payer_id) == 0)
+        return S_pay_refuse(c, QB_E_SELF_TRANSFER, NULL);
+    char earlier[ID_TEXT_SIZE_MAX] = "";
+    struct store_stmt *st = NULL;
+    if (store_prepare(store,
+                      "SELECT payment_id FROM collection_payments"
+                      " WHERE collection_id = $1 AND payer_id = $2",
+                      &st) != QB_OK)
+        return QB_E_STORAGE;
+    const struct store_param mine[] = {STORE_TEXT(r.id), STORE_TEXT(t->payer_id)};
+    err = store_bind_params(st, mine, QB_ARRAY_COUNT(mine));
+    int rc = err == QB_OK ? store_step(st) : STORE_STEP_DONE;
+    if (rc == STORE_STEP_ROW)
+        store_column_text_copy(st, 0, earlier, sizeof earlier);
+    store_finalize(st);
+    if (err != QB_OK || rc < 0)
+        return QB_E_STORAGE;
+    if (earlier[0] != '\0') {
+        json_t *extra = json_pack("{s:s}", "payment_id", earlier);
+        if (extra == NULL)
+            return QB_E_INTERNAL;
+        err = S_pay_refuse(c, QB_E_COLLECTION_PAID, extra);
+        json_decref(extra);
+        return err;
+    }
+
+    /* The transfer to the asker: every check of one, and its answer. */
+    snprintf(t->to, sizeof t->to, "%s", r.creator_id);
+    t->currency = r.currency;
+    t->amount_minor = r.amount_minor;
+    snprintf(t->memo, sizeof t->memo, "%s", r.title);
+    t->has_arrival = true;
+    t->arrival = WALLET_ARRIVAL_INSTANT;
+    err = wallet_transfer_txn(txn, t);
+    if (err != QB_OK || t->outcome != QB_OK)
+        return err;
+    QB_ASSERT(t->payment.status == WALLET_SUCCESS && t->payment.amount_minor == r.amount_minor);
+
+    /* The payer's row and the counts. */
+    const struct store_param row[] = {
+        STORE_TEXT(r.id),          STORE_TEXT(t->payer_id),     STORE_TEXT(t->payment.id),
+        STORE_INT(r.amount_minor), STORE_INT(r.paid_count + 1), STORE_INT(t->payment.created_at_ms),
+    };
+    if (store_run(store,
+                  "INSERT INTO collection_payments (collection_id, payer_id, payment_id,"
+                  " amount_minor, position, paid_at_ms) VALUES ($1, $2, $3, $4, $5, $6)",
+                  row, QB_ARRAY_COUNT(row)) != QB_OK)
+        return QB_E_STORAGE;
+    r.paid_count++;
+    r.paid_minor += r.amount_minor;
+    QB_ASSERT(r.paid_count <= r.count);
+    if (r.paid_count == r.count) {
+        r.state = WALLET_COLLECTION_COMPLETED;
+        r.closed_at_ms = t->payment.created_at_ms;
+    }
+    err = S_update(store, &r);
+    if (err != QB_OK)
+        return err;
+    log_event(LOG_INFO, "wallet.collection_paid", "collection=%s payment=%s paid=%lld/%lld", r.id,
+              t->payment.id, (long long)r.paid_count, (long long)r.count);
+    return QB_OK;
+}
+
+void wallet_collection_pay_cmd_init(struct wallet_collection_pay_cmd *c,
+                                    const struct domain_env *env)
+{
+    QB_ASSERT(c != NULL && env != NULL);
+    memset(c, 0, sizeof *c);
+    wallet_transfer_cmd_init(&c->transfer, env);
+    c->transfer.cmd.run = S_pay_run; /* the transfer's steps, within the collection's */
+}

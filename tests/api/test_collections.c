@@ -1,0 +1,238 @@
+/*
+ * test_collections.c — group collections (群收款) as clients see them: POST
+ * /v1/collections, GET /v1/me/collections, GET /v1/collections/{id}, POST
+ * /v1/collections/{id}/payments and /close, over HTTP: each payment a
+ * transfer to the asker, one per payer and no more than asked, a retry
+ * under its key answered the same, the bills of both, and every refusal
+ * moving nothing.
+ */
+#include <string.h>
+
+#include <jansson.h>
+
+#include "api/lib/suite.h"
+#include "api/transfer_helpers.h"
+
+static char S_root[512];
+static struct test_daemon S_daemon;
+static struct client S_client;
+static char S_admin[API_TOKEN_SIZE_MAX];
+
+#define S_PAY_BODY "{\"payment_password\":\"" TH_PAY_PASSWORD "\"}"
+
+/* u asks for amount each from count payers: the collection's id into id. */
+static void S_ask(const struct api_user *u, const char *title, long long amount, int count,
+                  char id[API_ID_SIZE_MAX])
+{
+    char body[256];
+    snprintf(body, sizeof body, "{\"title\":\"%s\",\"amount\":%lld,\"count\":%d}", title, amount,
+             count);
+    struct client_response res;
+    ASSERT_EQ_INT(api_call(&S_client, "POST", "/v1/collections", u->token, body, &res), 201);
+    ASSERT_EQ_STR(api_json_str(&res, "status"), "OPEN");
+    snprintf(id, API_ID_SIZE_MAX, "%s", api_json_str(&res, "id"));
+    client_response_release(&res);
+}
+
+/* u pays collection id under key: the status; the answer stays in res. */
+static long S_pay(const struct api_user *u, const char *id, const char *key,
+                  struct client_response *res)
+{
+    char path[128];
+    snprintf(path, sizeof path, "/v1/collections/%s/payments", id);
+    return api_call_idem(&S_client, "POST", path, u->token, key, S_PAY_BODY, res);
+}
+
+/* GET /v1/collections/{id} as u: the body as JSON (decref it). */
+static json_t *S_get(const struct api_user *u, const char *id)
+{
+    char path[128];
+    snprintf(path, sizeof path, "/v1/collections/%s", id);
+    struct client_response res;
+    ASSERT_EQ_INT(api_call(&S_client, "GET", path, u->token, NULL, &res), 200);
+    json_t *j = api_json(&res);
+    client_response_release(&res);
+    return j;
+}
+
+static long long S_int(const json_t *j, const char *name)
+{
+    return (long long)json_integer_value(json_object_get(j, name));
+}
+
+TEST(a_group_pays_its_share_each_once_and_the_last_completes_it)
+{
+    struct api_user asker, a, b, c;
+    API_MUST(th_user_new(&S_client, S_admin, &asker));
+    API_MUST(th_user_new(&S_client, S_admin, &a));
+    API_MUST(th_user_new(&S_client, S_admin, &b));
+    API_MUST(th_user_new(&S_client, S_admin, &c));
+    API_MUST(th_fund(&S_client, S_admin, &a, 10000));
+    API_MUST(th_fund(&S_client, S_admin, &b, 10000));
+    API_MUST(th_fund(&S_client, S_admin, &c, 10000));
+    char id[API_ID_SIZE_MAX];
+    S_ask(&asker, "周五火锅 AA", 5000, 2, id);
+
+    // The first payer's transfer to the asker, the title its memo; a retry under the key is
+    // the same answer; another key is refused naming the payment.
+    struct client_response res;
+    ASSERT_EQ_INT(S_pay(&a, id, "aa-0001", &res), 201);
+    char payment[API_ID_SIZE_MAX], first[4096];
+    snprintf(payment, sizeof payment, "%s", api_json_str(&res, "id"));
+    snprintf(first, sizeof first, "%.*s", (int)res.body.size, res.body.data);
+    ASSERT_EQ_STR(api_json_str(&res, "status"), "SUCCESS");
+    ASSERT_EQ_STR(api_json_str(&res, "memo"), "周五火锅 AA");
+    json_t *j = api_json(&res);
+    ASSERT_EQ_STR(json_string_value(json_object_get(json_object_get(j, "to"), "user_id")),
+                  asker.id);
+    ASSERT_EQ_INT(S_int(j, "amount"), 5000);
+    json_decref(j);
+    client_response_release(&res);
+    ASSERT_EQ_INT(S_pay(&a, id, "aa-0001", &res), 201);
+    ASSERT_EQ_STR(api_header(&res, "Idempotent-Replayed"), "true");
+    ASSERT_EQ_INT((long)res.body.size, (long)strlen(first));
+    ASSERT(memcmp(res.body.data, first, res.body.size) == 0);
+    client_response_release(&res);
+    ASSERT_EQ_INT(S_pay(&a, id, "aa-0002", &res), 409);
+    ASSERT_EQ_STR(api_json_str(&res, "code"), "COLLECTION_PAID"); /* with payment_id */
+    ASSERT_EQ_STR(api_json_str(&res, "payment_id"), payment);
+    client_response_release(&res);
+    ASSERT_EQ_INT(th_balance(&S_client, &a), 5000);
+    ASSERT_EQ_INT(th_balance(&S_client, &asker), 5000);
+
+    // Anyone with the id reads it: names masked, the caller's own payment marked.
+    j = S_get(&a, id);
+    ASSERT_EQ_INT(S_int(j, "paid_count"), 1);
+    ASSERT_EQ_INT(S_int(j, "paid_amount"), 5000);
+    ASSERT_EQ_STR(json_string_value(json_object_get(j, "my_payment_id")), payment);
+    json_t *paid = json_object_get(j, "payments");
+    ASSERT_EQ_INT(json_array_size(paid), 1);
+    ASSERT(json_is_true(json_object_get(json_array_get(paid, 0), "me")));
+    ASSERT(json_is_false(json_object_get(json_object_get(j, "creator"), "me")));
+    json_decref(j);
+    j = S_get(&c, id);
+    ASSERT(json_is_null(json_object_get(j, "my_payment_id")));
+    ASSERT(json_is_false(json_object_get(json_array_get(json_object_get(j, "payments"), 0), "me")));
+    json_decref(j);
+
+    // The second completes it; a third is too late and pays nothing.
+    ASSERT_EQ_INT(S_pay(&b, id, "aa-0003", &res), 201);
+    client_response_release(&res);
+    ASSERT_EQ_INT(S_pay(&c, id, "aa-0004", &res), 409);
+    ASSERT_EQ_STR(api_error_code(&res), "COLLECTION_CLOSED");
+    client_response_release(&res);
+    ASSERT_EQ_INT(th_balance(&S_client, &c), 10000);
+    ASSERT_EQ_INT(th_balance(&S_client, &asker), 10000);
+    j = S_get(&asker, id);
+    ASSERT_EQ_STR(json_string_value(json_object_get(j, "status")), "COMPLETED");
+    ASSERT(json_is_true(json_object_get(json_object_get(j, "creator"), "me")));
+    ASSERT(json_is_string(json_object_get(j, "closed_at")));
+    json_decref(j);
+
+    // The asker's list, and their bills: two transfers in, the title as memo.
+    ASSERT_EQ_INT(api_call(&S_client, "GET", "/v1/me/collections", asker.token, NULL, &res), 200);
+    j = api_json(&res);
+    client_response_release(&res);
+    json_t *items = json_object_get(j, "items");
+    ASSERT_EQ_INT(json_array_size(items), 1);
+    ASSERT_EQ_STR(json_string_value(json_object_get(json_array_get(items, 0), "id")), id);
+    ASSERT(json_object_get(json_array_get(items, 0), "payments") == NULL);
+    json_decref(j);
+    ASSERT_EQ_INT(
+        api_call(&S_client, "GET", "/v1/me/transactions?type=transfer", asker.token, NULL, &res),
+        200);
+    j = api_json(&res);
+    client_response_release(&res);
+    items = json_object_get(j, "items");
+    ASSERT_EQ_INT(json_array_size(items), 2);
+    for (size_t i = 0; i < 2; i++) {
+        json_t *line = json_array_get(items, i);
+        ASSERT_EQ_STR(json_string_value(json_object_get(line, "direction")), "in");
+        ASSERT_EQ_STR(json_string_value(json_object_get(line, "memo")), "周五火锅 AA");
+    }
+    json_decref(j);
+}
+
+TEST(refusals_move_nothing)
+{
+    struct api_user asker, a, other;
+    API_MUST(th_user_new(&S_client, S_admin, &asker));
+    API_MUST(th_user_new(&S_client, S_admin, &a));
+    API_MUST(th_user_new(&S_client, S_admin, &other));
+    API_MUST(th_fund(&S_client, S_admin, &a, 3000));
+    static const struct {
+        const char *body;
+        long status;
+        const char *code;
+    } asks[] = {
+        {"{\"title\":\"   \",\"amount\":100,\"count\":2}", 400, "PARAM_ERROR"},
+        {"{\"title\":\"x\",\"amount\":0,\"count\":2}", 400, "INVALID_AMOUNT"},
+        {"{\"title\":\"x\",\"amount\":100,\"count\":0}", 400, "PARAM_ERROR"},
+        {"{\"title\":\"x\",\"amount\":100,\"count\":101}", 400, "PARAM_ERROR"},
+        {"{\"title\":\"x\",\"amount\":100,\"count\":2,\"currency\":\"USD\"}", 400,
+         "INVALID_CURRENCY"},
+        {"{\"amount\":100,\"count\":2}", 400, "PARAM_ERROR"},
+    };
+    struct client_response res;
+    for (size_t i = 0; i < QB_ARRAY_COUNT(asks); i++) {
+        ASSERT_EQ_INT(
+            api_call(&S_client, "POST", "/v1/collections", asker.token, asks[i].body, &res),
+            asks[i].status);
+        ASSERT_EQ_STR(api_error_code(&res), asks[i].code);
+        client_response_release(&res);
+    }
+    ASSERT_EQ_INT(api_call(&S_client, "GET", "/v1/me/collections", asker.token, NULL, &res), 200);
+    json_t *j = api_json(&res);
+    client_response_release(&res);
+    ASSERT_EQ_INT(json_array_size(json_object_get(j, "items")), 0);
+    json_decref(j);
+
+    char id[API_ID_SIZE_MAX];
+    S_ask(&asker, "电影票", 4500, 3, id);
+    ASSERT_EQ_INT(S_pay(&a, id, NULL, &res), 400); /* no key */
+    client_response_release(&res);
+    ASSERT_EQ_INT(S_pay(&asker, id, "own-0001", &res), 400);
+    ASSERT_EQ_STR(api_error_code(&res), "SELF_TRANSFER");
+    client_response_release(&res);
+    ASSERT_EQ_INT(S_pay(&a, id, "poor-0001", &res), 402);
+    ASSERT_EQ_STR(api_error_code(&res), "INSUFFICIENT_BALANCE");
+    client_response_release(&res);
+    ASSERT_EQ_INT(S_pay(&a, "gc_00000000000000000000000000", "none-0001", &res), 404);
+    client_response_release(&res);
+    ASSERT_EQ_INT(S_pay(&a, "rp_00000000000000000000000000", "none-0002", &res), 404);
+    client_response_release(&res);
+
+    // Only its asker closes it; then it takes nothing.
+    char path[128];
+    snprintf(path, sizeof path, "/v1/collections/%s/close", id);
+    ASSERT_EQ_INT(api_call(&S_client, "POST", path, other.token, NULL, &res), 404);
+    client_response_release(&res);
+    ASSERT_EQ_INT(api_call(&S_client, "POST", path, asker.token, NULL, &res), 200);
+    ASSERT_EQ_STR(api_json_str(&res, "status"), "CLOSED");
+    client_response_release(&res);
+    API_MUST(th_fund(&S_client, S_admin, &a, 3000));
+    ASSERT_EQ_INT(S_pay(&a, id, "late-0001", &res), 409);
+    ASSERT_EQ_STR(api_error_code(&res), "COLLECTION_CLOSED");
+    client_response_release(&res);
+    ASSERT_EQ_INT(th_balance(&S_client, &a), 6000);
+    ASSERT_EQ_INT(th_balance(&S_client, &asker), 0);
+    j = S_get(&other, id);
+    ASSERT_EQ_INT(S_int(j, "paid_count"), 0);
+    ASSERT_EQ_INT(json_array_size(json_object_get(j, "payments")), 0);
+    json_decref(j);
+}
+
+int main(void)
+{
+    struct api_suite suite;
+    api_suite_begin(&suite, S_root, sizeof S_root);
+    if (!api_suite_daemon(&suite, &S_daemon, "main", NULL, S_admin, &S_client))
+        return api_suite_end(&suite);
+
+    RUN(a_group_pays_its_share_each_once_and_the_last_completes_it);
+    RUN(refusals_move_nothing);
+
+    api_suite_stop(&suite);
+    api_suite_verify_ledger(&suite, &S_daemon);
+    return api_suite_end(&suite);
+}

@@ -1,0 +1,212 @@
+/*
+ * test_collection.c — group collections (群收款, src/wallet/collection.c)
+ * against a real ledger: each payment a transfer to the asker with the
+ * title as its memo, one from each payer and no more than asked, the last
+ * completing it; a refused transfer leaving the collection as it was; a
+ * retry under the same key answered the same; the asker's close and the
+ * end of its time refusing more.
+ *
+ * Every test ends with wx_free, which verifies the whole journal.
+ */
+#include "transfer_fixture.h"
+
+#include "wallet/collection.h"
+
+/* creator asks count payers for amount each: the collection. */
+static struct wallet_collection S_create(struct wx *wx, const struct identity_user *creator,
+                                         const char *title, int64_t amount, int64_t count)
+{
+    struct wallet_collection_create_cmd c;
+    wallet_collection_create_cmd_init(&c, &wx->env);
+    snprintf(c.creator_id, sizeof c.creator_id, "%s", creator->id);
+    snprintf(c.title, sizeof c.title, "%s", title);
+    c.amount_minor = amount;
+    c.count = count;
+    ASSERT_EQ_INT(ledger_execute(wx->ledger, &c.cmd), QB_OK);
+    ASSERT_EQ_INT(c.cmd.result, QB_OK);
+    ASSERT_EQ_INT(c.outcome, QB_OK);
+    struct wallet_collection r = c.collection;
+    ledger_cmd_release(&c.cmd);
+    return r;
+}
+
+/* payer pays collection id with password (NULL: none) under key (NULL:
+ * none): what the command answered. */
+static struct wx_answer S_pay_key(struct wx *wx, const struct identity_user *payer, const char *id,
+                                  const char *password, const char *key)
+{
+    struct wallet_collection_pay_cmd c;
+    wallet_collection_pay_cmd_init(&c, &wx->env);
+    char principal[64];
+    snprintf(principal, sizeof principal, "user:%s", payer->id);
+    if (key != NULL) {
+        c.transfer.cmd.idem_principal = principal;
+        c.transfer.cmd.idem_key = key;
+        memset(c.transfer.cmd.request_hash, 7, sizeof c.transfer.cmd.request_hash);
+    }
+    snprintf(c.collection_id, sizeof c.collection_id, "%s", id);
+    snprintf(c.transfer.payer_id, sizeof c.transfer.payer_id, "%s", payer->id);
+    if (password != NULL) {
+        c.transfer.has_payment_password = true;
+        snprintf(c.transfer.payment_password, sizeof c.transfer.payment_password, "%s", password);
+    }
+    return wx_command_answer(wx, &c.transfer.cmd, &c.transfer.outcome, &c.transfer.payment);
+}
+
+static struct wx_answer S_pay(struct wx *wx, const struct identity_user *payer, const char *id)
+{
+    return S_pay_key(wx, payer, id, WX_PAY_PASSWORD, NULL);
+}
+
+static struct wallet_collection S_get(struct wx *wx, const char *id)
+{
+    struct wallet_collection r;
+    ASSERT_EQ_INT(wallet_collection_get(wx->reader, id, &r), QB_OK);
+    return r;
+}
+
+/* creator closes collection id: the outcome. */
+static enum qb_error S_close(struct wx *wx, const struct identity_user *creator, const char *id)
+{
+    struct wallet_collection_close_cmd c;
+    wallet_collection_close_cmd_init(&c, &wx->env);
+    snprintf(c.creator_id, sizeof c.creator_id, "%s", creator->id);
+    snprintf(c.id, sizeof c.id, "%s", id);
+    ASSERT_EQ_INT(ledger_execute(wx->ledger, &c.cmd), QB_OK);
+    ASSERT_EQ_INT(c.cmd.result, QB_OK);
+    enum qb_error outcome = c.outcome;
+    ledger_cmd_release(&c.cmd);
+    return outcome;
+}
+
+TEST(each_payer_pays_once_and_the_last_completes_it)
+{
+    // Two friends are asked for 50.00 each: each pays it to the asker as a transfer with the
+    // title as memo; a second payment from one is refused naming the first; the asker cannot pay
+    // their own; the second payer completes it, and a third is refused.
+    struct wx *wx = wx_new();
+    struct identity_user asker = wx_user(wx, "张伟", true);
+    struct identity_user a = wx_user(wx, "李娜", true), b = wx_user(wx, "王芳", true),
+                         c = wx_user(wx, "刘洋", true);
+    wx_fund(wx, a.account_id, 10000);
+    wx_fund(wx, b.account_id, 10000);
+    wx_fund(wx, c.account_id, 10000);
+    struct wallet_collection r = S_create(wx, &asker, "周五火锅", 5000, 2);
+    ASSERT_EQ_STR(wallet_collection_state_name(wallet_collection_state(&r, r.created_at_ms)),
+                  "OPEN");
+    ASSERT_EQ_INT(r.expires_at_ms - r.created_at_ms, WALLET_COLLECTION_OPEN_MS);
+
+    struct wx_answer first = S_pay(wx, &a, r.id);
+    ASSERT_EQ_INT(first.outcome, QB_OK);
+    ASSERT_EQ_INT(first.status, 201);
+    ASSERT_EQ_INT(first.payment.kind, WALLET_TRANSFER);
+    ASSERT_EQ_STR(first.payment.counterparty_id, asker.id);
+    ASSERT_EQ_STR(first.payment.memo, "周五火锅");
+    ASSERT_EQ_INT(wx_balance(wx, a.account_id), 5000);
+    ASSERT_EQ_INT(wx_balance(wx, asker.account_id), 5000);
+
+    struct wx_answer again = S_pay(wx, &a, r.id);
+    WX_EXPECT_REFUSAL(again, QB_E_COLLECTION_PAID, 409);
+    ASSERT(strstr(again.body, first.payment.id) != NULL);
+    WX_EXPECT_REFUSAL(S_pay(wx, &asker, r.id), QB_E_SELF_TRANSFER, 400);
+    ASSERT_EQ_INT(S_get(wx, r.id).paid_count, 1);
+
+    struct wx_answer second = S_pay(wx, &b, r.id);
+    ASSERT_EQ_INT(second.outcome, QB_OK);
+    struct wallet_collection now = S_get(wx, r.id);
+    ASSERT_EQ_INT(now.state, WALLET_COLLECTION_COMPLETED);
+    ASSERT_EQ_INT(now.paid_count, 2);
+    ASSERT_EQ_INT(now.paid_minor, 10000);
+    ASSERT_EQ_INT(now.closed_at_ms, second.payment.created_at_ms);
+    WX_EXPECT_REFUSAL(S_pay(wx, &c, r.id), QB_E_COLLECTION_CLOSED, 409);
+    ASSERT_EQ_INT(wx_balance(wx, c.account_id), 10000);
+    ASSERT_EQ_INT(wx_balance(wx, asker.account_id), 10000);
+
+    struct wallet_collection_payment paid[4];
+    size_t count = 0;
+    ASSERT_EQ_INT(wallet_collection_payments(wx->reader, r.id, paid, 4, &count), QB_OK);
+    ASSERT_EQ_INT(count, 2);
+    ASSERT_EQ_STR(paid[0].payer_id, a.id);
+    ASSERT_EQ_STR(paid[0].payment_id, first.payment.id);
+    ASSERT_EQ_STR(paid[1].payer_id, b.id);
+    ASSERT_EQ_INT(paid[1].amount_minor, 5000);
+    wx_free(wx);
+}
+
+TEST(a_refused_transfer_leaves_it_as_it_was_and_a_retry_is_answered_the_same)
+{
+    // The transfer's own checks refuse as they refuse a transfer, and leave no payer's row: a
+    // wrong payment password, a balance too low. The same key again answers the same bytes and
+    // moves nothing more.
+    struct wx *wx = wx_new();
+    struct identity_user asker = wx_user(wx, "张伟", true), a = wx_user(wx, "李娜", true);
+    struct wallet_collection r = S_create(wx, &asker, "电影票", 4500, 3);
+    WX_EXPECT_REFUSAL(S_pay(wx, &a, r.id), QB_E_INSUFFICIENT_BALANCE, 402);
+    wx_fund(wx, a.account_id, 4500);
+    WX_EXPECT_REFUSAL(S_pay_key(wx, &a, r.id, "999999", NULL), QB_E_PASSWORD_WRONG, 403);
+    ASSERT_EQ_INT(S_get(wx, r.id).paid_count, 0);
+
+    struct wx_answer ok = S_pay_key(wx, &a, r.id, WX_PAY_PASSWORD, "collect-0001");
+    ASSERT_EQ_INT(ok.outcome, QB_OK);
+    struct wx_answer replay = S_pay_key(wx, &a, r.id, WX_PAY_PASSWORD, "collect-0001");
+    ASSERT(replay.replayed);
+    ASSERT_EQ_STR(replay.body, ok.body);
+    ASSERT_EQ_INT(wx_balance(wx, a.account_id), 0);
+    ASSERT_EQ_INT(wx_balance(wx, asker.account_id), 4500);
+    struct wallet_collection now = S_get(wx, r.id);
+    ASSERT_EQ_INT(now.paid_count, 1);
+    ASSERT_EQ_INT(now.state, WALLET_COLLECTION_OPEN);
+    wx_free(wx);
+}
+
+TEST(the_askers_close_and_the_end_of_its_time_take_no_more)
+{
+    // Only its asker closes a collection (another user finds none); a closed one, and an open
+    // one past its 30 days, refuse payments; closing again changes nothing.
+    struct wx *wx = wx_new();
+    struct identity_user asker = wx_user(wx, "张伟", true), a = wx_user(wx, "李娜", true);
+    wx_fund(wx, a.account_id, 10000);
+    struct wallet_collection r = S_create(wx, &asker, "团建", 1000, 5);
+    struct wallet_collection later = S_create(wx, &asker, "礼物", 2000, 5);
+    ASSERT(later.seq > r.seq);
+
+    ASSERT_EQ_INT(S_close(wx, &a, r.id), QB_E_NOT_FOUND);
+    ASSERT_EQ_INT(S_close(wx, &asker, "gc_nothing"), QB_E_NOT_FOUND);
+    ASSERT_EQ_INT(S_close(wx, &asker, r.id), QB_OK);
+    struct wallet_collection closed = S_get(wx, r.id);
+    ASSERT_EQ_INT(closed.state, WALLET_COLLECTION_CLOSED);
+    ASSERT(closed.closed_at_ms > 0);
+    ASSERT_EQ_INT(S_close(wx, &asker, r.id), QB_OK);
+    ASSERT_EQ_INT(S_get(wx, r.id).closed_at_ms, closed.closed_at_ms);
+    WX_EXPECT_REFUSAL(S_pay(wx, &a, r.id), QB_E_COLLECTION_CLOSED, 409);
+
+    wx_clock_to(wx, later.expires_at_ms - 1);
+    ASSERT_EQ_INT(S_pay(wx, &a, later.id).outcome, QB_OK);
+    wx_clock_to(wx, later.expires_at_ms);
+    struct identity_user b = wx_user(wx, "王芳", true);
+    wx_fund(wx, b.account_id, 10000);
+    WX_EXPECT_REFUSAL(S_pay(wx, &b, later.id), QB_E_COLLECTION_CLOSED, 409);
+    ASSERT_EQ_INT(wallet_collection_state(&later, later.expires_at_ms), WALLET_COLLECTION_EXPIRED);
+    WX_EXPECT_REFUSAL(S_pay(wx, &a, "gc_nothing"), QB_E_NOT_FOUND, 404);
+
+    // The asker's list, newest first, in pages.
+    struct wallet_collection rows[4];
+    size_t count = 0;
+    ASSERT_EQ_INT(wallet_collections_of(wx->reader, asker.id, 0, rows, 1, &count), QB_OK);
+    ASSERT_EQ_INT(count, 1);
+    ASSERT_EQ_STR(rows[0].id, later.id);
+    ASSERT_EQ_INT(wallet_collections_of(wx->reader, asker.id, rows[0].seq, rows, 4, &count), QB_OK);
+    ASSERT_EQ_INT(count, 1);
+    ASSERT_EQ_STR(rows[0].id, r.id);
+    ASSERT_EQ_INT(wallet_collections_of(wx->reader, a.id, 0, rows, 4, &count), QB_OK);
+    ASSERT_EQ_INT(count, 0);
+    wx_free(wx);
+}
+
+int main(void)
+{
+    RUN(each_payer_pays_once_and_the_last_completes_it);
+    RUN(a_refused_transfer_leaves_it_as_it_was_and_a_retry_is_answered_the_same);
+    RUN(the_askers_close_and_the_end_of_its_time_take_no_more);
+    return test_summary();
+}
