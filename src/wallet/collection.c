@@ -154,6 +154,79 @@ enum qb_error wallet_collection_payments(struct store *reader, const char *id,
     return err;
 }
 
+/* --- the operator's check -------------------------------------------------------------- */
+
+enum qb_error wallet_collections_check(struct store *reader, int64_t *collections, char *problem,
+                                       size_t problem_size)
+{
+    QB_ASSERT(reader != NULL && collections != NULL && problem != NULL && problem_size > 0);
+    *collections = 0;
+    /* Every row read through S_row (its own figures consistent), and its
+     * figures against its payments' rows. */
+    struct store_stmt *st = NULL;
+    if (store_prepare(reader,
+                      "SELECT " S_COLUMNS ", (SELECT count(*) FROM collection_payments p"
+                      " WHERE p.collection_id = c.id), (SELECT coalesce(sum(amount_minor), 0)"
+                      " FROM collection_payments p WHERE p.collection_id = c.id)"
+                      " FROM collections c",
+                      &st) != QB_OK)
+        return QB_E_STORAGE;
+    enum qb_error err = QB_OK;
+    int rc;
+    while (err == QB_OK && (rc = store_step(st)) == STORE_STEP_ROW) {
+        struct wallet_collection r;
+        err = S_row(st, &r);
+        if (err == QB_OK && (store_column_int64(st, 13) != r.paid_count ||
+                             store_column_int64(st, 14) != r.paid_minor))
+            err = QB_E_INTERNAL;
+        if (err == QB_E_INTERNAL)
+            snprintf(problem, problem_size,
+                     "collection %s: its figures are not the count and sum of its payments", r.id);
+        if (err == QB_OK)
+            (*collections)++;
+    }
+    if (err == QB_OK && rc != STORE_STEP_DONE)
+        err = QB_E_STORAGE;
+    store_finalize(st);
+    if (err != QB_OK)
+        return err;
+    /* Each payment's row against the transfer it names. */
+    if (store_prepare(reader,
+                      "SELECT p.payment_id, p.payer_id, p.amount_minor, c.creator_id,"
+                      " c.amount_minor, c.title, c.id FROM collection_payments p"
+                      " JOIN collections c ON c.id = p.collection_id",
+                      &st) != QB_OK)
+        return QB_E_STORAGE;
+    while (err == QB_OK && (rc = store_step(st)) == STORE_STEP_ROW) {
+        char payment_id[ID_TEXT_SIZE_MAX], payer[ID_TEXT_SIZE_MAX], creator[ID_TEXT_SIZE_MAX];
+        char title[WALLET_COLLECTION_TITLE_SIZE_MAX], id[ID_TEXT_SIZE_MAX];
+        store_column_text_copy(st, 0, payment_id, sizeof payment_id);
+        store_column_text_copy(st, 1, payer, sizeof payer);
+        store_column_text_copy(st, 3, creator, sizeof creator);
+        store_column_text_copy(st, 5, title, sizeof title);
+        store_column_text_copy(st, 6, id, sizeof id);
+        int64_t amount = store_column_int64(st, 4);
+        struct wallet_payment t;
+        err = wallet_payment_get(reader, payment_id, NULL, &t);
+        if (err == QB_E_STORAGE)
+            break;
+        if (err != QB_OK || store_column_int64(st, 2) != amount || t.kind != WALLET_TRANSFER ||
+            t.status != WALLET_SUCCESS || t.amount_minor != amount ||
+            strcmp(t.user_id, payer) != 0 || strcmp(t.counterparty_id, creator) != 0 ||
+            strcmp(t.memo, title) != 0) {
+            snprintf(problem, problem_size,
+                     "collection %s: payment %s is not a transfer of its amount from its payer "
+                     "to its asker",
+                     id, payment_id);
+            err = QB_E_INTERNAL;
+        }
+    }
+    if (err == QB_OK && rc != STORE_STEP_DONE)
+        err = QB_E_STORAGE;
+    store_finalize(st);
+    return err;
+}
+
 /* --- create --------------------------------------------------------------------------- */
 
 static enum qb_error S_create_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
@@ -170,14 +243,10 @@ static enum qb_error S_create_run(struct ledger_txn *txn, struct ledger_cmd *cmd
         return QB_OK;
     }
     struct store *store = ledger_txn_store(txn);
-    int64_t last = 0;
-    if (store_int64(store, "SELECT coalesce(max(seq), 0) FROM collections", NULL, 0, &last) !=
-        QB_OK)
-        return QB_E_STORAGE;
-    if (last == INT64_MAX)
-        return QB_E_OVERFLOW;
     memset(r, 0, sizeof *r);
-    r->seq = last + 1;
+    enum qb_error err = wallet_txn_seq_new(txn, "SELECT max(seq) FROM collections", &r->seq);
+    if (err != QB_OK)
+        return err;
     id_new_sequenced(c->env->rand, r->seq, "gc", r->id, sizeof r->id);
     snprintf(r->creator_id, sizeof r->creator_id, "%s", c->creator_id);
     snprintf(r->title, sizeof r->title, "%s", c->title);

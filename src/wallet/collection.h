@@ -108,6 +108,15 @@ QB_MUST_USE enum qb_error wallet_collection_payments(struct store *reader, const
                                                      struct wallet_collection_payment *rows,
                                                      size_t room, size_t *count);
 
+/* The operator's check (run by wallet_verify): every collection's figures
+ * are the count and sum of its payments' rows, and each row names a
+ * transfer SUCCESS of the collection's amount from its payer to the
+ * collection's asker, the title its memo. QB_OK, QB_E_STORAGE, or
+ * QB_E_INTERNAL with what is wrong in problem. *collections the number
+ * checked. */
+QB_MUST_USE enum qb_error wallet_collections_check(struct store *reader, int64_t *collections,
+                                                   char *problem, size_t problem_size);
+
 /* Creates a collection; outcome PARAM (a bad title, count or amount: the
  * route checks them first) or QB_OK with the collection. */
 struct wallet_collection_create_cmd {

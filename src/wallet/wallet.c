@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "merchant/payout.h"
+#include "wallet/collection.h"
 #include "wallet/limits.h"
 #include "wallet/redpacket.h"
 #include "wallet/transfer.h"
@@ -260,30 +261,39 @@ enum qb_error wallet_txn_payment_get(struct ledger_txn *txn, const char *id,
     return payment_read(ledger_txn_store(txn), id, NULL, out);
 }
 
-enum qb_error wallet_txn_payment_new(struct ledger_txn *txn, struct qb_rand *rand,
-                                     struct wallet_payment *p)
+enum qb_error wallet_txn_seq_new(struct ledger_txn *txn, const char *last_sql, int64_t *seq)
 {
-    QB_ASSERT(txn != NULL && rand != NULL && p != NULL);
-    memset(p, 0, sizeof *p);
+    QB_ASSERT(txn != NULL && last_sql != NULL && seq != NULL);
     int64_t now_ms = ledger_txn_now_ms(txn);
     QB_ASSERT(now_ms >= 0 && now_ms < (1LL << (63 - PAYMENT_SEQ_TIME_SHIFT)));
     int64_t last = 0;
     struct store_stmt *st = NULL;
-    if (store_prepare(ledger_txn_store(txn), "SELECT max(seq) FROM payments", &st) != QB_OK)
+    if (store_prepare(ledger_txn_store(txn), last_sql, &st) != QB_OK)
         return QB_E_STORAGE;
     int rc = store_step(st);
     if (rc == STORE_STEP_ROW)
-        last = store_column_int64(st, 0); /* NULL, no payment yet: 0 */
+        last = store_column_int64(st, 0); /* NULL, no row yet: 0 */
     store_finalize(st);
     if (rc != STORE_STEP_ROW)
         return QB_E_STORAGE;
     if (last == INT64_MAX)
         return QB_E_OVERFLOW;
-    p->seq = now_ms << PAYMENT_SEQ_TIME_SHIFT;
-    if (p->seq <= last)
-        p->seq = last + 1;
+    *seq = now_ms << PAYMENT_SEQ_TIME_SHIFT;
+    if (*seq <= last)
+        *seq = last + 1;
+    return QB_OK;
+}
+
+enum qb_error wallet_txn_payment_new(struct ledger_txn *txn, struct qb_rand *rand,
+                                     struct wallet_payment *p)
+{
+    QB_ASSERT(txn != NULL && rand != NULL && p != NULL);
+    memset(p, 0, sizeof *p);
+    enum qb_error err = wallet_txn_seq_new(txn, "SELECT max(seq) FROM payments", &p->seq);
+    if (err != QB_OK)
+        return err;
     id_new_sequenced(rand, p->seq, "p", p->id, sizeof p->id);
-    p->created_at_ms = p->updated_at_ms = now_ms;
+    p->created_at_ms = p->updated_at_ms = ledger_txn_now_ms(txn);
     return QB_OK;
 }
 
@@ -403,6 +413,10 @@ enum qb_error wallet_verify(struct store *reader, struct ledger_verify_report *r
     int64_t payouts = 0;
     if (rc == QB_OK)
         rc = merchant_payouts_check(reader, &payouts, report->problem, sizeof report->problem);
+    int64_t collections = 0;
+    if (rc == QB_OK)
+        rc =
+            wallet_collections_check(reader, &collections, report->problem, sizeof report->problem);
     return rc;
 }
 

@@ -180,6 +180,14 @@ QB_MUST_USE enum qb_error wallet_txn_payment_get(struct ledger_txn *txn, const c
  * end of the table. QB_E_STORAGE, or QB_E_OVERFLOW past the last seq. */
 QB_MUST_USE enum qb_error wallet_txn_payment_new(struct ledger_txn *txn, struct qb_rand *rand,
                                                  struct wallet_payment *p);
+/* Inside a command: the seq of a new row made now, as a payment's is made:
+ * now in milliseconds shifted left by 15, or one more than the last when
+ * that is larger, so that rows go at the end and an id carrying the seq
+ * tells nothing of how many came before. last_sql reads the table's last
+ * ("SELECT max(seq) FROM payments": a literal, so its statement is found
+ * by its address). QB_E_STORAGE, or QB_E_OVERFLOW past the last seq. */
+QB_MUST_USE enum qb_error wallet_txn_seq_new(struct ledger_txn *txn, const char *last_sql,
+                                             int64_t *seq);
 /* Inside a command: inserts p (id, times and all) / writes its mutable
  * fields (status, failure_code, hold_id, entry_id, bank_ref, updated_at,
  * next_check_at). */
@@ -209,7 +217,9 @@ QB_MUST_USE enum qb_error wallet_accounts_setup(struct ledger *ledger, struct do
  * (redpacket_check), then each returned transfer against its return and
  * the journal (wallet_transfer_returns_check), then each delayed transfer
  * against its hold (wallet_delayed_transfers_check), then each merchant's
- * transfer to a user against its payment and hold (merchant_payouts_check). report as
+ * transfer to a user against its payment and hold (merchant_payouts_check),
+ * then each group collection against its payments and their transfers
+ * (wallet_collections_check). report as
  * ledger_verify's, *red_packets the packets
  * checked (0 when the ledger's check failed first). */
 QB_MUST_USE enum qb_error wallet_verify(struct store *reader, struct ledger_verify_report *report,

@@ -203,10 +203,46 @@ TEST(the_askers_close_and_the_end_of_its_time_take_no_more)
     wx_free(wx);
 }
 
+TEST(the_check_finds_figures_or_payments_that_do_not_add_up)
+{
+    // The operator's check holds each collection to its payments' rows and each row to the
+    // transfer it names: a sum edited by hand, a row naming another payment, are found.
+    struct wx *wx = wx_new();
+    struct identity_user asker = wx_user(wx, "张伟", true), a = wx_user(wx, "李娜", true);
+    wx_fund(wx, a.account_id, 10000);
+    struct wallet_collection r = S_create(wx, &asker, "团建", 1000, 3);
+    struct wx_answer paid = S_pay(wx, &a, r.id);
+    ASSERT_EQ_INT(paid.outcome, QB_OK);
+    struct wx_answer other = wx_transfer(wx, &a, asker.id, 1000); /* not the collection's */
+    ASSERT_EQ_INT(other.outcome, QB_OK);
+    int64_t checked = -1;
+    char problem[256] = "";
+    ASSERT_EQ_INT(wallet_collections_check(wx->reader, &checked, problem, sizeof problem), QB_OK);
+    ASSERT_EQ_INT(checked, 1);
+
+    char sql[256];
+    snprintf(sql, sizeof sql, "UPDATE collection_payments SET payment_id = '%s'", other.payment.id);
+    wx_hand_edit(wx, sql);
+    ASSERT_EQ_INT(wallet_collections_check(wx->reader, &checked, problem, sizeof problem),
+                  QB_E_INTERNAL);
+    ASSERT(strstr(problem, other.payment.id) != NULL);
+    snprintf(sql, sizeof sql, "UPDATE collection_payments SET payment_id = '%s'", paid.payment.id);
+    wx_hand_edit(wx, sql);
+    ASSERT_EQ_INT(wallet_collections_check(wx->reader, &checked, problem, sizeof problem), QB_OK);
+
+    wx_hand_edit(wx, "UPDATE collections SET paid_count = 2, paid_minor = 2000");
+    ASSERT_EQ_INT(wallet_collections_check(wx->reader, &checked, problem, sizeof problem),
+                  QB_E_INTERNAL);
+    ASSERT(strstr(problem, r.id) != NULL);
+    wx_hand_edit(wx, "UPDATE collections SET paid_count = 1, paid_minor = 1000");
+    wx_free(wx);
+}
+
 int main(void)
 {
     RUN(each_payer_pays_once_and_the_last_completes_it);
     RUN(a_refused_transfer_leaves_it_as_it_was_and_a_retry_is_answered_the_same);
     RUN(the_askers_close_and_the_end_of_its_time_take_no_more);
+    RUN(the_check_finds_figures_or_payments_that_do_not_add_up);
     return test_summary();
 }
