@@ -728,7 +728,7 @@ enum qb_error merchant_user_close_blockers(struct store *store, const char *user
 enum qb_error merchant_txn_user_closed(struct ledger_txn *txn, const struct domain_env *env,
                                        const char *user_id)
 {
-    enum qb_error err = wallet_txn_cards_unbind_all(txn, user_id);
+    enum qb_error err = wallet_txn_user_closed(txn, user_id);
     return err == QB_OK ? merchant_txn_user_frozen(txn, env, user_id) : err;
 }
 

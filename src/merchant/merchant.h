@@ -293,8 +293,8 @@ void merchant_account_owner(const char *mchid, char *out, size_t out_size);
  * (wallet_user_close_blockers). QB_E_STORAGE. */
 QB_MUST_USE enum qb_error merchant_user_close_blockers(struct store *store, const char *user_id,
                                                        uint32_t *blockers);
-/* domain_env.user_closed: the closed wallet's cards unbound
- * (wallet_txn_cards_unbind_all) and payment-code devices revoked
+/* domain_env.user_closed: the closed wallet's cards unbound and its open
+ * collections closed (wallet_txn_user_closed), its payment-code devices revoked
  * (merchant_txn_user_frozen). */
 QB_MUST_USE enum qb_error
 merchant_txn_user_closed(struct ledger_txn *txn, const struct domain_env *env, const char *user_id);

@@ -342,6 +342,20 @@ void wallet_collection_close_cmd_init(struct wallet_collection_close_cmd *c,
     c->outcome = QB_E_INTERNAL;
 }
 
+enum qb_error wallet_txn_collections_close_all(struct ledger_txn *txn, const char *creator_id)
+{
+    QB_ASSERT(txn != NULL && creator_id != NULL);
+    const struct store_param p[] = {STORE_TEXT(creator_id), STORE_INT(ledger_txn_now_ms(txn)),
+                                    STORE_INT(WALLET_COLLECTION_CLOSED)};
+    /* state = 1 as a literal: WALLET_COLLECTION_OPEN. */
+    return store_run(ledger_txn_store(txn),
+                     "UPDATE collections SET state = $3, closed_at_ms = $2"
+                     " WHERE creator_id = $1 AND state = 1 AND expires_at_ms > $2",
+                     p, QB_ARRAY_COUNT(p)) == QB_OK
+               ? QB_OK
+               : QB_E_STORAGE;
+}
+
 /* --- pay ------------------------------------------------------------------------------ */
 
 /* Stores the refusal err (with extra) as the transfer's answer. */

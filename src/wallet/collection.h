@@ -117,6 +117,11 @@ QB_MUST_USE enum qb_error wallet_collection_payments(struct store *reader, const
 QB_MUST_USE enum qb_error wallet_collections_check(struct store *reader, int64_t *collections,
                                                    char *problem, size_t problem_size);
 
+/* Inside the command that closes creator_id's wallet: every collection of
+ * theirs still open is CLOSED, at now. QB_E_STORAGE. */
+QB_MUST_USE enum qb_error wallet_txn_collections_close_all(struct ledger_txn *txn,
+                                                           const char *creator_id);
+
 /* Creates a collection; outcome PARAM (a bad title, count or amount: the
  * route checks them first) or QB_OK with the collection. */
 struct wallet_collection_create_cmd {

@@ -238,13 +238,15 @@ enum qb_error wallet_user_close_blockers(struct store *store, const char *user_i
     return QB_OK;
 }
 
-enum qb_error wallet_txn_cards_unbind_all(struct ledger_txn *txn, const char *user_id)
+enum qb_error wallet_txn_user_closed(struct ledger_txn *txn, const char *user_id)
 {
     QB_ASSERT(txn != NULL && user_id != NULL);
     const struct store_param p[] = {STORE_TEXT(user_id), STORE_INT(ledger_txn_now_ms(txn))};
-    return store_run(ledger_txn_store(txn),
-                     "UPDATE cards SET removed_at_ms = $2 WHERE user_id = $1 AND removed_at_ms = 0",
-                     p, QB_ARRAY_COUNT(p));
+    enum qb_error err =
+        store_run(ledger_txn_store(txn),
+                  "UPDATE cards SET removed_at_ms = $2 WHERE user_id = $1 AND removed_at_ms = 0", p,
+                  QB_ARRAY_COUNT(p));
+    return err == QB_OK ? wallet_txn_collections_close_all(txn, user_id) : QB_E_STORAGE;
 }
 
 enum qb_error wallet_payment_get(struct store *reader, const char *id, const char *user_id,

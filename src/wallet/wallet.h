@@ -202,9 +202,10 @@ QB_MUST_USE enum qb_error wallet_txn_payment_update(struct ledger_txn *txn,
  * (DOMAIN_CLOSE_RED_PACKET, added to *blockers). QB_E_STORAGE. */
 QB_MUST_USE enum qb_error wallet_user_close_blockers(struct store *store, const char *user_id,
                                                      uint32_t *blockers);
-/* Inside the command that closes user_id's wallet: every card still bound
- * is unbound. QB_E_STORAGE. */
-QB_MUST_USE enum qb_error wallet_txn_cards_unbind_all(struct ledger_txn *txn, const char *user_id);
+/* Inside the command that closes user_id's wallet, the wallet's part:
+ * every card still bound is unbound, and every group collection of theirs
+ * still open is closed (nobody can pay a closed wallet). QB_E_STORAGE. */
+QB_MUST_USE enum qb_error wallet_txn_user_closed(struct ledger_txn *txn, const char *user_id);
 
 /* Creates or finds the system accounts (CNY) through one ledger command,
  * and records their ids in env->accounts. Called once at start, before any

@@ -186,11 +186,18 @@ TEST(a_closed_wallet_is_gone_for_good_and_its_phone_is_free)
     char number[17];
     th_card_number_new(number);
     API_MUST(th_card_bind(&S_client, S_admin, &u, number, card_id));
+    /* A collection still open does not stop the closing; the closing ends it. */
+    struct client_response res;
+    ASSERT_EQ_INT(api_call(&S_client, "POST", "/v1/collections", u.token,
+                           "{\"title\":\"聚餐\",\"amount\":100,\"count\":2}", &res),
+                  201);
+    char collection[API_ID_SIZE_MAX];
+    snprintf(collection, sizeof collection, "%s", api_json_str(&res, "id"));
+    client_response_release(&res);
     API_MUST(api_sms_code_get(&S_client, S_admin, u.phone, "close_account", code));
     EXPECT_CLOSE(&u, TH_PAY_PASSWORD, code, 200, "closed", "");
 
     /* Every session ended, the one that closed it and the laptop's. */
-    struct client_response res;
     ASSERT_EQ_INT(api_call(&S_client, "GET", "/v1/me", u.token, NULL, &res), 401);
     client_response_release(&res);
     ASSERT_EQ_INT(api_call(&S_client, "GET", "/v1/me", laptop, NULL, &res), 401);
@@ -207,6 +214,12 @@ TEST(a_closed_wallet_is_gone_for_good_and_its_phone_is_free)
     ASSERT_EQ_STR(error, "PAYEE_NOT_FOUND");
     ASSERT_EQ_INT(S_transfer(&payer, u.id, 100, "to-closed-id", error), 403);
     ASSERT_EQ_STR(error, "PAYEE_UNAVAILABLE");
+    snprintf(path, sizeof path, "/v1/collections/%s/payments", collection);
+    ASSERT_EQ_INT(api_call_idem(&S_client, "POST", path, payer.token, "to-closed-collection",
+                                "{\"payment_password\":\"" TH_PAY_PASSWORD "\"}", &res),
+                  409);
+    ASSERT_EQ_STR(api_error_code(&res), "COLLECTION_CLOSED");
+    client_response_release(&res);
     ASSERT_EQ_INT(th_balance(&S_client, &payer), 10000);
 
     /* An operator sees it closed, with the phone it had, and can change nothing. */
