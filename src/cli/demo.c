@@ -3,7 +3,8 @@
  * newcomer can look around in: four users (registered, verified, with a
  * payment password, a sandbox card and a top-up), transfers between them
  * (one sent back, one to arrive the next day),
- * a lucky red packet, and a merchant with paid, closed and refunded orders.
+ * a lucky red packet, a group collection for a hot pot two of three have
+ * paid, and a merchant with paid, closed and refunded orders.
  *
  * It goes through the public HTTP API only, as any client would, acting
  * as each user in turn with the session it opened for them, and as the
@@ -93,6 +94,9 @@ static const struct S_order S_orders[] = {
 #define S_PAYOUT_AMOUNT 666
 #define S_PACKET_TOTAL 10000
 #define S_PACKET_COUNT 3
+#define S_COLLECTION_ASKER 2 /* 王芳 paid the hot pot and asks the other three for a share */
+#define S_COLLECTION_AMOUNT 8800
+#define S_COLLECTION_PAYERS 2 /* 张伟 and 李娜 pay; 刘洋's share waits for him */
 
 struct S_run {
     struct cli *cli;
@@ -100,6 +104,7 @@ struct S_run {
     char mchid[16];
     char packet_id[64];
     char payout_id[64];
+    char collection_id[64];
     int transfers, transfers_returned, orders_paid, orders_closed, refunds, payouts;
 };
 
@@ -449,6 +454,46 @@ static int S_packet_make(struct S_run *run)
     return CLI_EXIT_OK;
 }
 
+/* 王芳 asks the three others for a share of the hot pot (群收款); two pay. */
+static int S_collection_make(struct S_run *run)
+{
+    const struct S_user *asker = &S_users[S_COLLECTION_ASKER];
+    json_t *body = json_pack("{s:s, s:I, s:i, s:s}", "title", "周五火锅 AA", "amount",
+                             (json_int_t)S_COLLECTION_AMOUNT, "count", S_USER_COUNT - 1, "currency",
+                             S_CURRENCY);
+    QB_ASSERT(body != NULL);
+    struct cli_response res;
+    int rc = S_as(run, asker, "POST", "/v1/collections", body, &res);
+    json_decref(body);
+    snprintf(run->collection_id, sizeof run->collection_id, "%s",
+             rc == CLI_EXIT_OK ? cli_json_str(res.json, "id") : "");
+    cli_response_release(&res);
+    if (rc != CLI_EXIT_OK)
+        return rc;
+    char amount[64], path[128], payments[192];
+    cli_money_amount_text(S_COLLECTION_AMOUNT, S_CURRENCY, amount, sizeof amount);
+    S_say(run, "  %s asked the other three for %s each for the hot pot: %s", asker->name, amount,
+          run->collection_id);
+    if (!cli_path_escape(run->collection_id, path, sizeof path))
+        return cli_fail(run->cli, CLI_EXIT_UNAVAILABLE, "BAD_ANSWER",
+                        "demo: the server answered a collection without a usable id");
+    snprintf(payments, sizeof payments, "/v1/collections/%s/payments", path);
+    for (int n = 0, paid = 0; n < S_USER_COUNT && paid < S_COLLECTION_PAYERS; n++) {
+        if (n == S_COLLECTION_ASKER)
+            continue;
+        body = json_pack("{s:s}", "payment_password", S_PAYMENT_PASSWORD);
+        QB_ASSERT(body != NULL);
+        rc = S_move(run, &S_users[n], payments, "collection", n, body, &res);
+        json_decref(body);
+        cli_response_release(&res);
+        if (rc != CLI_EXIT_OK)
+            return rc;
+        S_say(run, "  %s paid their share", S_users[n].name);
+        paid++;
+    }
+    return CLI_EXIT_OK;
+}
+
 /* Onboards the merchant for user 0 into the profile demo-merchant. */
 static int S_merchant_make(struct S_run *run)
 {
@@ -613,13 +658,14 @@ static void S_summary(const struct S_run *run)
                                                    S_users[n].phone, "profile",
                                                    S_users[n].profile));
         cli_print_json(json_pack(
-            "{s:o, s:{s:s, s:s, s:s, s:s}, s:s, s:s, s:{s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, "
-            "s:i}}",
+            "{s:o, s:{s:s, s:s, s:s, s:s}, s:s, s:s, s:s, s:{s:i, s:i, s:i, s:i, s:i, s:i, s:i, "
+            "s:i, s:i, s:i}}",
             "users", users, "merchant", "mchid", run->mchid, "name", S_MERCHANT_NAME, "owner",
             S_users[0].profile, "profile", S_MERCHANT_PROFILE, "red_packet", run->packet_id,
-            "payout", run->payout_id, "counts", "users", S_USER_COUNT, "topups", S_USER_COUNT,
-            "transfers", run->transfers, "transfers_returned", run->transfers_returned,
-            "red_packet_claims", S_PACKET_COUNT, "orders_paid", run->orders_paid, "orders_closed",
+            "collection", run->collection_id, "payout", run->payout_id, "counts", "users",
+            S_USER_COUNT, "topups", S_USER_COUNT, "transfers", run->transfers, "transfers_returned",
+            run->transfers_returned, "red_packet_claims", S_PACKET_COUNT, "collection_payments",
+            S_COLLECTION_PAYERS, "orders_paid", run->orders_paid, "orders_closed",
             run->orders_closed, "refunds", run->refunds, "payouts", run->payouts));
         return;
     }
@@ -630,7 +676,7 @@ static void S_summary(const struct S_run *run)
     char month[16], today[16];
     strftime(month, sizeof month, "%Y-%m", &tm);
     strftime(today, sizeof today, "%Y-%m-%d", &tm);
-    char lines[12][2][160];
+    char lines[13][2][160];
     size_t count = 0;
 #define S_TRY(note, ...)                                                                           \
     do {                                                                                           \
@@ -646,6 +692,8 @@ static void S_summary(const struct S_run *run)
     S_TRY("who grabbed what", "qianbao --profile demo-lina redpacket show %s", run->packet_id);
     S_TRY("check the lucky split", "qianbao --profile demo-lina redpacket verify %s",
           run->packet_id);
+    S_TRY("pay 刘洋's share of the hot pot", "qianbao --profile demo-liuyang collection pay %s",
+          run->collection_id);
     S_TRY("pay 张伟 5.00 back", "qianbao --profile demo-liuyang send %s 5", S_users[0].phone);
     S_TRY("the refunded order", "qianbao --profile demo-merchant order show demo%s-1",
           run->mchid);
@@ -694,6 +742,10 @@ int cli_run_demo(struct cli *cli, const struct cli_args *args)
     if (rc == CLI_EXIT_OK) {
         S_say(&run, "Red packet:");
         rc = S_packet_make(&run);
+    }
+    if (rc == CLI_EXIT_OK) {
+        S_say(&run, "Group collection:");
+        rc = S_collection_make(&run);
     }
     if (rc == CLI_EXIT_OK) {
         S_say(&run, "Merchant:");

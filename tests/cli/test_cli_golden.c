@@ -2345,6 +2345,7 @@ TEST(demo)
         ASSERT_EQ_INT(json_integer_value(json_object_get(counts, "orders_paid")), 3);
         ASSERT_EQ_INT(json_integer_value(json_object_get(counts, "orders_closed")), 1);
         ASSERT_EQ_INT(json_integer_value(json_object_get(counts, "refunds")), 1);
+        ASSERT_EQ_INT(json_integer_value(json_object_get(counts, "collection_payments")), 2);
         json_decref(summary);
     }
     // The profiles work: 张伟's bills hold no random amount (he grabs no share).
@@ -2358,16 +2359,20 @@ TEST(demo)
     ASSERT(strstr(S_last.out, "SUCCESS (sent back)") != NULL);
     ASSERT(strstr(S_last.out, "transfer_return") != NULL);
     ASSERT(strstr(S_last.out, "+200.00 CNY") != NULL);
-    // 王芳's 100.00 to 张伟 waits a day: hers a PROCESSING line, none of his yet.
+    // 王芳's 100.00 to 张伟 waits a day: hers a PROCESSING line, none of his yet. Her hot pot
+    // collection brought two shares in, the title their memo; 刘洋's waits.
     S_case(NULL, NULL, "--profile", "demo-wangfang", "bills", "--type", "transfer", NULL);
     ASSERT_EQ_INT(S_last.exit_status, 0);
     ASSERT(strstr(S_last.out, "-100.00 CNY") != NULL && strstr(S_last.out, "PROCESSING") != NULL);
+    ASSERT(strstr(S_last.out, "+88.00 CNY") != NULL && strstr(S_last.out, "周五火锅 AA") != NULL);
+    S_case(NULL, NULL, "--profile", "demo-wangfang", "collections", NULL);
+    ASSERT(strstr(S_last.out, "OPEN") != NULL && strstr(S_last.out, "2/3") != NULL);
     // 李娜 was told of the transfer sent back and of the merchant's refund.
     S_case("demo-notices", NULL, "--profile", "demo-lina", "notices", NULL);
     S_case(NULL, NULL, "--profile", "demo-lina", "--json", "bills", NULL);
     {
         json_t *bills = S_last_json();
-        ASSERT_EQ_INT(json_array_size(json_object_get(bills, "items")), 8);
+        ASSERT_EQ_INT(json_array_size(json_object_get(bills, "items")), 9); /* hot pot too */
         json_decref(bills);
     }
     char mchid[16], order[40];
