@@ -311,6 +311,10 @@ void cli_secret_wipe(char *secret, size_t size);
 /* AMOUNT typed by the user (yuan, at most two decimals) into fen; a usage
  * error saying what a valid amount is otherwise. */
 int cli_money_amount_arg(struct cli *cli, const char *text, int64_t *amount);
+/* COUNT typed by the user: a whole number 1..max without leading zeros (a
+ * red packet's shares, a collection's payers) into *count; a usage error
+ * "COUNT must be <what>, 1 to max" otherwise. */
+int cli_money_count_arg(struct cli *cli, const char *text, int max, const char *what, int *count);
 /* "12.50 CNY" */
 void cli_money_amount_text(json_int_t amount, const char *currency, char *out, size_t out_size);
 /* The --idempotency-key given (checked), or a fresh one. */

@@ -4,14 +4,13 @@
  * show, pay and close.
  */
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "base/rand.h"
 #include "cli/cli_int.h"
 
 #define S_CURRENCY "CNY"
-#define S_COUNT_MAX 100
+#define S_COUNT_MAX 100 /* WALLET_COLLECTION_COUNT_MAX */
 
 static long long S_int(const json_t *object, const char *name)
 {
@@ -99,14 +98,12 @@ int cli_run_collect(struct cli *cli, const struct cli_args *args)
     int rc = cli_money_amount_arg(cli, args->positionals[0], &amount);
     if (rc != CLI_EXIT_OK)
         return rc;
-    const char *count_text = args->positionals[1];
-    size_t count_size = strlen(count_text);
-    if (count_size == 0 || count_size > 3 || strspn(count_text, "0123456789") != count_size ||
-        count_text[0] == '0' || strtol(count_text, NULL, 10) > S_COUNT_MAX)
-        return cli_usage_error(cli, "COUNT must be how many are to pay, 1 to %d", S_COUNT_MAX);
+    int count;
+    rc = cli_money_count_arg(cli, args->positionals[1], S_COUNT_MAX, "how many are to pay", &count);
+    if (rc != CLI_EXIT_OK)
+        return rc;
     json_t *body = json_pack("{s:s?, s:I, s:i, s:s}", "title", cli_arg(cli, args, "title"),
-                             "amount", (json_int_t)amount, "count",
-                             (int)strtol(count_text, NULL, 10), "currency", S_CURRENCY);
+                             "amount", (json_int_t)amount, "count", count, "currency", S_CURRENCY);
     if (body == NULL)
         return cli_usage_error(cli, "--title must be UTF-8 text");
     struct cli_response res;

@@ -53,6 +53,16 @@ int cli_money_amount_arg(struct cli *cli, const char *text, int64_t *amount)
     return CLI_EXIT_OK;
 }
 
+int cli_money_count_arg(struct cli *cli, const char *text, int max, const char *what, int *count)
+{
+    size_t size = strlen(text);
+    if (size == 0 || size > 3 || strspn(text, "0123456789") != size || text[0] == '0' ||
+        strtol(text, NULL, 10) > max)
+        return cli_usage_error(cli, "COUNT must be %s, 1 to %d", what, max);
+    *count = (int)strtol(text, NULL, 10);
+    return CLI_EXIT_OK;
+}
+
 /* "12.50 CNY" */
 void cli_money_amount_text(json_int_t amount, const char *currency, char *out, size_t out_size)
 {

@@ -52,13 +52,11 @@ int cli_run_redpacket_send(struct cli *cli, const struct cli_args *args)
     int rc = cli_money_amount_arg(cli, args->positionals[0], &amount);
     if (rc != CLI_EXIT_OK)
         return rc;
-    const char *count_text = args->positionals[1];
-    size_t count_size = strlen(count_text);
-    if (count_size == 0 || count_size > 3 || strspn(count_text, "0123456789") != count_size ||
-        count_text[0] == '0' || strtol(count_text, NULL, 10) > REDPACKET_COUNT_MAX)
-        return cli_usage_error(cli, "COUNT must be a whole number of shares, 1 to %d",
-                               REDPACKET_COUNT_MAX);
-    long count = strtol(count_text, NULL, 10);
+    int count;
+    rc = cli_money_count_arg(cli, args->positionals[1], REDPACKET_COUNT_MAX,
+                             "a whole number of shares", &count);
+    if (rc != CLI_EXIT_OK)
+        return rc;
     bool equal = cli_arg(cli, args, "equal") != NULL;
     char key[CLI_IDEMPOTENCY_KEY_SIZE_MAX];
     if ((rc = cli_money_key_arg(cli, args, key, sizeof key)) != CLI_EXIT_OK)
@@ -68,8 +66,7 @@ int cli_run_redpacket_send(struct cli *cli, const struct cli_args *args)
         return rc;
     json_t *body = json_pack("{s:s, s:I, s:i, s:s, s:s}", "type", equal ? "equal" : "lucky",
                              equal ? "amount_per_share" : "total_amount", (json_int_t)amount,
-                             "count", (int)count, "currency", S_CURRENCY, "payment_password",
-                             password);
+                             "count", count, "currency", S_CURRENCY, "payment_password", password);
     cli_secret_wipe(password, sizeof password);
     QB_ASSERT(body != NULL);
     const char *greeting = cli_arg(cli, args, "greeting");

@@ -261,10 +261,8 @@ void http_handle_collections_pay(struct http_request *req)
     const char *id = S_collection_id(req);
     if (id == NULL)
         goto out;
-    if (password != NULL && (strlen(password) != 6 || strspn(password, "0123456789") != 6)) {
-        http_reply_error_message(req, QB_E_PARAM, "payment_password must be six digits");
+    if (password != NULL && !http_payment_password_check(req, password))
         goto out;
-    }
     if (env == NULL) {
         http_reply_error(req, QB_E_INTERNAL);
         goto out;

@@ -680,6 +680,14 @@ bool http_sms_code_check(struct http_request *req, const char *code)
     return false;
 }
 
+bool http_payment_password_check(struct http_request *req, const char *text)
+{
+    if (text != NULL && strlen(text) == 6 && strspn(text, "0123456789") == 6)
+        return true;
+    http_reply_error_message(req, QB_E_PARAM, "payment_password must be six digits");
+    return false;
+}
+
 bool http_new_password_check(struct http_request *req, const char *password)
 {
     enum qb_error err = identity_password_check(password);

@@ -543,6 +543,9 @@ void http_resume_no_content(struct http_request *req, struct ledger_cmd *cmd);
 /* An SMS code of the right shape (6 digits), or false after replying
  * PARAM_ERROR. */
 bool http_sms_code_check(struct http_request *req, const char *code);
+/* A payment password of the right shape (exactly six ASCII digits; NULL is
+ * none), or false after replying PARAM_ERROR. */
+bool http_payment_password_check(struct http_request *req, const char *text);
 /* A new login password that identity_password_check takes, or false after
  * replying (PARAM_ERROR, PASSWORD_TOO_WEAK). */
 bool http_new_password_check(struct http_request *req, const char *password);

@@ -461,11 +461,8 @@ void http_handle_me_order_payments_create(struct http_request *req)
                                                   : "prepay_id is not a Qianbao prepay id");
         goto out;
     }
-    if (payment_password != NULL &&
-        (strlen(payment_password) != 6 || strspn(payment_password, "0123456789") != 6)) {
-        http_reply_error_message(req, QB_E_PARAM, "payment_password must be six digits");
+    if (payment_password != NULL && !http_payment_password_check(req, payment_password))
         goto out;
-    }
     if (env == NULL) {
         http_reply_error(req, QB_E_INTERNAL);
         goto out;
@@ -604,9 +601,8 @@ static json_t *S_owner_action_read(struct http_request *req, const struct http_f
     if (body == NULL)
         return NULL;
     const char *given = http_json_string(body, "payment_password");
-    if (strlen(given) != 6 || strspn(given, "0123456789") != 6) {
-        http_reply_error_message(req, QB_E_PARAM, "payment_password must be six digits");
-    } else if (http_merchant_owned(req, http_json_string(body, "mchid"), m)) {
+    if (http_payment_password_check(req, given) &&
+        http_merchant_owned(req, http_json_string(body, "mchid"), m)) {
         snprintf(password, 8, "%s", given);
         return body;
     }

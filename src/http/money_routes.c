@@ -452,10 +452,8 @@ static void S_pay_create(struct http_request *req, enum wallet_payment_kind kind
         http_reply_error_message(req, QB_E_BAD_CURRENCY, "only CNY moves through bank cards");
         goto out;
     }
-    if (strlen(payment_password) != 6 || strspn(payment_password, "0123456789") != 6) {
-        http_reply_error_message(req, QB_E_PARAM, "payment_password must be six digits");
+    if (!http_payment_password_check(req, payment_password))
         goto out;
-    }
     struct S_pay *c = http_request_alloc(req, sizeof *c);
     if (c == NULL) {
         http_reply_error(req, QB_E_TOO_LARGE);

@@ -22,14 +22,6 @@
 #include "http/internal.h"
 #include "merchant/paycode.h"
 
-static bool S_password_shape(struct http_request *req, const char *text)
-{
-    if (text != NULL && strlen(text) == 6 && strspn(text, "0123456789") == 6)
-        return true;
-    http_reply_error_message(req, QB_E_PARAM, "payment_password must be six digits");
-    return false;
-}
-
 static void S_password_refusal(struct http_request *req, enum qb_error outcome,
                                const struct identity_password_try *t)
 {
@@ -79,7 +71,7 @@ void http_handle_me_devices_create(struct http_request *req)
     const struct domain_env *env = http_request_env(req);
     const char *name = http_json_string(body, "name");
     const char *password = http_json_string(body, "payment_password");
-    if (!S_password_shape(req, password))
+    if (!http_payment_password_check(req, password))
         goto out;
     if (name[0] == '\0' || text_is_blank(name, strlen(name))) {
         http_reply_error_message(req, QB_E_PARAM,
@@ -278,7 +270,7 @@ void http_handle_me_payment_code_settings_set(struct http_request *req)
     const char *password = http_json_string(body, "payment_password");
     const json_t *limit = json_object_get(body, "password_free_limit");
     const json_t *count = json_object_get(body, "password_free_daily_count");
-    if (password != NULL && !S_password_shape(req, password))
+    if (password != NULL && !http_payment_password_check(req, password))
         goto out;
     if (limit == NULL && count == NULL) {
         http_reply_error_message(req, QB_E_PARAM,
@@ -348,7 +340,7 @@ void http_handle_me_pending_payments_confirm(struct http_request *req)
     const struct domain_env *env = http_request_env(req);
     const char *id = http_request_param(req, "id");
     const char *password = http_json_string(body, "payment_password");
-    if (!S_password_shape(req, password))
+    if (!http_payment_password_check(req, password))
         goto out;
     if (id == NULL || strlen(id) != MERCHANT_PAY_TOKEN_SIZE - 1 ||
         strspn(id, "0123456789abcdef") != MERCHANT_PAY_TOKEN_SIZE - 1) {

@@ -131,10 +131,8 @@ void http_handle_red_packets_create(struct http_request *req)
         http_reply_error(req, QB_E_BAD_CURRENCY);
         goto out;
     }
-    if (strlen(payment_password) != 6 || strspn(payment_password, "0123456789") != 6) {
-        http_reply_error_message(req, QB_E_PARAM, "payment_password must be six digits");
+    if (!http_payment_password_check(req, payment_password))
         goto out;
-    }
     if (env == NULL) {
         http_reply_error(req, QB_E_INTERNAL);
         goto out;

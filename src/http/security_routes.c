@@ -25,15 +25,6 @@
 _Static_assert(sizeof(((struct identity_cmd *)0)->payment_password) == 8,
                "six digits and a NUL fit the command");
 
-/* Exactly six ASCII digits, or false after replying PARAM_ERROR. */
-static bool S_payment_password_shape(struct http_request *req, const char *text)
-{
-    if (strlen(text) == 6 && strspn(text, "0123456789") == 6)
-        return true;
-    http_reply_error_message(req, QB_E_PARAM, "payment_password must be six digits");
-    return false;
-}
-
 /* --- PUT /v1/me/payment-password ------------------------------------------------- */
 
 static const struct http_field S_payment_password_set_fields[] = {
@@ -73,7 +64,7 @@ void http_handle_me_payment_password_set(struct http_request *req)
     const char *payment_password = http_json_string(body, "payment_password");
     const char *sms_code = http_json_string(body, "sms_code");
     const char *id_number = http_json_string(body, "id_number");
-    if (!S_payment_password_shape(req, payment_password) || !http_sms_code_check(req, sms_code))
+    if (!http_payment_password_check(req, payment_password) || !http_sms_code_check(req, sms_code))
         goto out;
     if (id_number != NULL && strlen(id_number) != IDENTITY_ID_NUMBER_SIZE - 1) {
         http_reply_error_message(req, QB_E_PARAM, "id_number must be 18 characters");
@@ -113,7 +104,7 @@ void http_handle_me_payment_password_verify(struct http_request *req)
         return;
     const struct identity_session *session = http_request_session(req);
     const char *payment_password = http_json_string(body, "payment_password");
-    if (!S_payment_password_shape(req, payment_password))
+    if (!http_payment_password_check(req, payment_password))
         goto out;
     struct identity_cmd *c = http_identity_cmd_new(req, IDENTITY_OP_PAYMENT_PASSWORD_VERIFY);
     if (c == NULL)
@@ -385,7 +376,7 @@ void http_handle_me_phone_set(struct http_request *req)
                                  "phone must be a mainland China mobile number (11 digits)");
         goto out;
     }
-    if (!http_sms_code_check(req, sms_code) || !S_payment_password_shape(req, payment_password))
+    if (!http_sms_code_check(req, sms_code) || !http_payment_password_check(req, payment_password))
         goto out;
     struct identity_cmd *c = http_identity_cmd_new(req, IDENTITY_OP_PHONE_CHANGE);
     if (c == NULL)
@@ -424,7 +415,7 @@ void http_handle_me_close(struct http_request *req)
         return;
     const char *sms_code = http_json_string(body, "sms_code");
     const char *payment_password = http_json_string(body, "payment_password");
-    if (!S_payment_password_shape(req, payment_password) || !http_sms_code_check(req, sms_code))
+    if (!http_payment_password_check(req, payment_password) || !http_sms_code_check(req, sms_code))
         goto out;
     struct identity_cmd *c = http_identity_cmd_new(req, IDENTITY_OP_CLOSE);
     if (c == NULL)

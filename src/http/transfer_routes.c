@@ -40,15 +40,6 @@ _Static_assert(sizeof(((struct wallet_transfer_cmd *)0)->payment_password) == 8,
 _Static_assert(sizeof(((struct wallet_limits_set_cmd *)0)->payment_password) == 8,
                "six digits and a NUL fit the limits command");
 
-/* Exactly six ASCII digits, or false after replying PARAM_ERROR. */
-static bool S_payment_password_shape(struct http_request *req, const char *text)
-{
-    if (strlen(text) == 6 && strspn(text, "0123456789") == 6)
-        return true;
-    http_reply_error_message(req, QB_E_PARAM, "payment_password must be six digits");
-    return false;
-}
-
 /* --- POST /v1/transfers ----------------------------------------------------------- */
 
 struct S_transfer {
@@ -148,7 +139,7 @@ void http_handle_transfers_create(struct http_request *req)
                                  "to must be a mobile number or a user id (u_...)");
         goto out;
     }
-    if (payment_password != NULL && !S_payment_password_shape(req, payment_password))
+    if (payment_password != NULL && !http_payment_password_check(req, payment_password))
         goto out;
     if (arrival_name != NULL && !wallet_arrival_parse(arrival_name, &arrival)) {
         http_reply_error_message(req, QB_E_PARAM, "arrival must be \"instant\", \"2h\" or \"24h\"");
@@ -478,7 +469,7 @@ void http_handle_me_limits_set(struct http_request *req)
     const struct identity_session *session = http_request_session(req);
     const struct domain_env *env = http_request_env(req);
     const char *payment_password = http_json_string(body, "payment_password");
-    if (payment_password != NULL && !S_payment_password_shape(req, payment_password))
+    if (payment_password != NULL && !http_payment_password_check(req, payment_password))
         goto out;
     if (env == NULL) {
         http_reply_error(req, QB_E_INTERNAL);
