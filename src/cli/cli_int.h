@@ -415,6 +415,7 @@ int cli_run_redpacket_verify(struct cli *cli, const struct cli_args *args);
  * when a refund is due. */
 void cli_redpacket_print(struct cli *cli, const json_t *packet, bool for_operator);
 int cli_run_admin_red_packet(struct cli *cli, const struct cli_args *args);
+int cli_run_admin_collection(struct cli *cli, const struct cli_args *args);
 int cli_run_statement(struct cli *cli, const struct cli_args *args);
 /* Draws text as a QR symbol on the terminal (qr.c); nothing when it
  * cannot be drawn. Call only when stdout is a terminal. */

@@ -26,8 +26,9 @@ static int S_path(struct cli *cli, const char *id, const char *suffix, char *pat
     return CLI_EXIT_OK;
 }
 
-/* A collection as GET /v1/collections/{id} answers it, with who paid. */
-static void S_print(struct cli *cli, const json_t *c)
+/* A collection as GET /v1/collections/{id} answers it, with who paid; as
+ * GET /admin/collections/{id} does, with the user ids (for_operator). */
+static void S_print(struct cli *cli, const json_t *c, bool for_operator)
 {
     const char *currency = cli_json_str(c, "currency");
     char text[256], each[MONEY_TEXT_SIZE_MAX + 8], paid[MONEY_TEXT_SIZE_MAX + 8];
@@ -47,8 +48,11 @@ static void S_print(struct cli *cli, const json_t *c)
     const json_t *creator = json_object_get(c, "creator");
     char name[160];
     cli_text_clean(cli_json_str(creator, "display_name"), name, sizeof name);
-    snprintf(text, sizeof text, "%s%s", name,
-             json_is_true(json_object_get(creator, "me")) ? " (you)" : "");
+    if (for_operator)
+        snprintf(text, sizeof text, "%s (%s)", name, cli_json_str(creator, "user_id"));
+    else
+        snprintf(text, sizeof text, "%s%s", name,
+                 json_is_true(json_object_get(creator, "me")) ? " (you)" : "");
     cli_print_field(cli, "asker", text);
     cli_print_field(cli, "expires", cli_json_str(c, "expires_at"));
     const char *closed = cli_json_str(c, "closed_at");
@@ -57,9 +61,9 @@ static void S_print(struct cli *cli, const json_t *c)
     const json_t *payments = json_object_get(c, "payments");
     if (json_array_size(payments) == 0)
         return;
-    static const char *const headers[] = {"#", "WHO", "AMOUNT", "PAID"};
+    static const char *const headers[] = {"#", "WHO", "AMOUNT", "PAID", "USER", "PAYMENT"};
     struct cli_table table;
-    cli_table_init(&table, headers, QB_ARRAY_COUNT(headers));
+    cli_table_init(&table, headers, for_operator ? 6 : 4);
     size_t i;
     json_t *p;
     json_array_foreach(payments, i, p)
@@ -70,8 +74,13 @@ static void S_print(struct cli *cli, const json_t *c)
                               sizeof amount);
         cli_text_clean(cli_json_str(p, "display_name"), name, sizeof name);
         snprintf(who, sizeof who, "%s%s", name,
-                 json_is_true(json_object_get(p, "me")) ? " (you)" : "");
-        const char *row[] = {number, who, amount, cli_json_str(p, "paid_at")};
+                 !for_operator && json_is_true(json_object_get(p, "me")) ? " (you)" : "");
+        const char *row[] = {number,
+                             who,
+                             amount,
+                             cli_json_str(p, "paid_at"),
+                             cli_json_str(p, "user_id"),
+                             cli_json_str(p, "payment_id")};
         cli_table_add(&table, row);
     }
     fputc('\n', stdout);
@@ -79,15 +88,16 @@ static void S_print(struct cli *cli, const json_t *c)
     cli_table_release(&table);
 }
 
-/* method path (a collection's), the collection it answers printed. */
-static int S_collection_call(struct cli *cli, const char *method, const char *path)
+/* method path (a collection's) as auth, the collection it answers printed. */
+static int S_collection_call(struct cli *cli, const char *method, const char *path,
+                             enum cli_auth auth)
 {
     struct cli_response res;
-    int rc = cli_call(cli, method, path, CLI_AUTH_USER, NULL, &res);
+    int rc = cli_call(cli, method, path, auth, NULL, &res);
     if (rc == CLI_EXIT_OK && cli->json)
         cli_print_body(&res);
     else if (rc == CLI_EXIT_OK)
-        S_print(cli, res.json);
+        S_print(cli, res.json, auth == CLI_AUTH_ADMIN);
     cli_response_release(&res);
     return rc;
 }
@@ -112,7 +122,7 @@ int cli_run_collect(struct cli *cli, const struct cli_args *args)
     if (rc == CLI_EXIT_OK && cli->json) {
         cli_print_body(&res);
     } else if (rc == CLI_EXIT_OK) {
-        S_print(cli, res.json);
+        S_print(cli, res.json, false);
         char id[64];
         cli_text_clean(cli_json_str(res.json, "id"), id, sizeof id);
         cli_hint(cli, "share the id; friends pay with `qianbao collection pay %s`", id);
@@ -148,14 +158,25 @@ int cli_run_collection_show(struct cli *cli, const struct cli_args *args)
 {
     char path[128];
     int rc = S_path(cli, args->positionals[0], "", path, sizeof path);
-    return rc == CLI_EXIT_OK ? S_collection_call(cli, "GET", path) : rc;
+    return rc == CLI_EXIT_OK ? S_collection_call(cli, "GET", path, CLI_AUTH_USER) : rc;
+}
+
+int cli_run_admin_collection(struct cli *cli, const struct cli_args *args)
+{
+    char path[128];
+    int rc = S_path(cli, args->positionals[0], "", path, sizeof path);
+    if (rc != CLI_EXIT_OK)
+        return rc;
+    char admin[160];
+    snprintf(admin, sizeof admin, "/admin%s", path + strlen("/v1"));
+    return S_collection_call(cli, "GET", admin, CLI_AUTH_ADMIN);
 }
 
 int cli_run_collection_close(struct cli *cli, const struct cli_args *args)
 {
     char path[128];
     int rc = S_path(cli, args->positionals[0], "/close", path, sizeof path);
-    return rc == CLI_EXIT_OK ? S_collection_call(cli, "POST", path) : rc;
+    return rc == CLI_EXIT_OK ? S_collection_call(cli, "POST", path, CLI_AUTH_USER) : rc;
 }
 
 int cli_run_collection_pay(struct cli *cli, const struct cli_args *args)

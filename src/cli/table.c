@@ -1225,6 +1225,16 @@ static const struct cli_command S_commands[] = {
      "sender. For \"I sent a red packet and nobody got it\".",
      {{0}},
      cli_run_admin_red_packet},
+    {"admin collection",
+     "ID",
+     1,
+     1,
+     "show a group collection with who asked and who paid, by user id",
+     "What its asker sees (`qianbao collection show`), with the user ids of the asker and of "
+     "each payer and each payment's id (`qianbao admin payment ID`). For \"I paid my share "
+     "and it says I did not\".",
+     {{0}},
+     cli_run_admin_collection},
     {"admin verify",
      "",
      0,

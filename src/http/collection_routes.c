@@ -1,12 +1,14 @@
 /*
  * collection_routes.c — group collections (群收款, src/wallet/collection.h),
- * every route HTTP_AUTH_USER:
+ * every route HTTP_AUTH_USER but the operator's:
  *
  *   POST /v1/collections                  ask: title, amount each, count
  *   GET  /v1/me/collections               the caller's, newest first
  *   GET  /v1/collections/{id}             one, with who paid
  *   POST /v1/collections/{id}/payments    pay it (Idempotency-Key)
  *   POST /v1/collections/{id}/close       its asker ends it
+ *   GET  /admin/collections/{id}          an operator's look-up (HTTP_AUTH_ADMIN):
+ *                                         the asker's view with user and payment ids
  *
  * Who may read one: any logged-in user who has its id, as a red packet: it
  * is shared in a chat as its id (128 random bits), and the view masks
@@ -50,12 +52,24 @@ static enum qb_error S_masked_name(struct store *reader, const char *user_id, ch
     return QB_OK;
 }
 
-/* r as viewer_id sees it; with its payments when with_payments. NULL with
- * *err set, or QB_OK when out of memory. */
+/* id, with its value, into object when ids (an operator's view); true when
+ * not asked or set. */
+static bool S_id_add(json_t *object, bool ids, const char *key, const char *id)
+{
+    return object != NULL && (!ids || json_object_set_new(object, key, json_string(id)) == 0);
+}
+
+/* r as viewer_id sees it, or (NULL) as an operator does: its asker's view
+ * with the asker's and each payer's user_id and each payment's id. With
+ * its payments when with_payments. NULL with *err set, or QB_OK when out
+ * of memory. */
 static json_t *S_collection_json(struct store *reader, const struct wallet_collection *r,
                                  const char *viewer_id, int64_t now_ms, bool with_payments,
                                  enum qb_error *err)
 {
+    bool ids = viewer_id == NULL;
+    if (ids)
+        viewer_id = r->creator_id;
     char creator[IDENTITY_DISPLAY_NAME_SIZE_MAX * 2];
     *err = S_masked_name(reader, r->creator_id, creator, sizeof creator);
     if (*err != QB_OK)
@@ -69,7 +83,11 @@ static json_t *S_collection_json(struct store *reader, const struct wallet_colle
         "creator", "display_name", creator, "me", strcmp(r->creator_id, viewer_id) == 0,
         "created_at", http_time_json(r->created_at_ms), "expires_at",
         http_time_json(r->expires_at_ms), "closed_at", http_time_json(r->closed_at_ms));
-    if (body == NULL || !with_payments)
+    if (!S_id_add(json_object_get(body, "creator"), ids, "user_id", r->creator_id)) {
+        json_decref(body);
+        return NULL;
+    }
+    if (!with_payments)
         return body;
     struct wallet_collection_payment rows[WALLET_COLLECTION_COUNT_MAX];
     size_t count = 0;
@@ -87,9 +105,15 @@ static json_t *S_collection_json(struct store *reader, const struct wallet_colle
         bool me = strcmp(rows[i].payer_id, viewer_id) == 0;
         if (me)
             mine = rows[i].payment_id;
-        http_array_add(&payments, json_pack("{s:s, s:I, s:o, s:b}", "display_name", name, "amount",
-                                            (json_int_t)rows[i].amount_minor, "paid_at",
-                                            http_time_json(rows[i].paid_at_ms), "me", me));
+        json_t *item = json_pack("{s:s, s:I, s:o, s:b}", "display_name", name, "amount",
+                                 (json_int_t)rows[i].amount_minor, "paid_at",
+                                 http_time_json(rows[i].paid_at_ms), "me", me);
+        if (!S_id_add(item, ids, "user_id", rows[i].payer_id) ||
+            !S_id_add(item, ids, "payment_id", rows[i].payment_id)) {
+            json_decref(item);
+            item = NULL;
+        }
+        http_array_add(&payments, item);
     }
     if (payments == NULL ||
         json_object_set_new(body, "my_payment_id",
@@ -101,9 +125,10 @@ static json_t *S_collection_json(struct store *reader, const struct wallet_colle
     return body;
 }
 
-/* Replies 200 (or status) with collection id as the caller sees it now. */
+/* Replies status with collection id (known: as the command left it) as
+ * viewer_id sees it now (NULL: an operator). */
 static void S_reply(struct http_request *req, int status, const struct wallet_collection *known,
-                    const char *id)
+                    const char *id, const char *viewer_id)
 {
     const struct domain_env *env = http_request_env(req);
     struct store *reader = http_reader_acquire(req);
@@ -117,8 +142,7 @@ static void S_reply(struct http_request *req, int status, const struct wallet_co
         err = wallet_collection_get(reader, id, &r);
     json_t *body = NULL;
     if (err == QB_OK)
-        body = S_collection_json(reader, &r, http_request_session(req)->user_id,
-                                 clock_now_ms(env->clock), true, &err);
+        body = S_collection_json(reader, &r, viewer_id, clock_now_ms(env->clock), true, &err);
     http_reader_release(req, reader);
     if (body == NULL) {
         http_reply_error(req, err == QB_OK ? QB_E_INTERNAL : err);
@@ -144,7 +168,7 @@ static void S_create_resume(struct http_request *req, struct ledger_cmd *cmd)
     else if (c->outcome != QB_OK)
         http_reply_error(req, c->outcome);
     else
-        S_reply(req, 201, &c->collection, NULL);
+        S_reply(req, 201, &c->collection, NULL, c->creator_id);
     ledger_cmd_release(cmd);
 }
 
@@ -216,9 +240,9 @@ void http_handle_me_collections_list(struct http_request *req)
     http_reply_list(req, &S_mine, http_request_session(req)->user_id);
 }
 
-/* --- GET /v1/collections/{id} ------------------------------------------------------------ */
+/* --- GET /v1/collections/{id}, GET /admin/collections/{id} ------------------------------ */
 
-void http_handle_collections_get(struct http_request *req)
+static void S_view(struct http_request *req, const char *viewer_id)
 {
     const char *id = S_collection_id(req);
     if (id == NULL)
@@ -227,8 +251,15 @@ void http_handle_collections_get(struct http_request *req)
         http_reply_error(req, QB_E_INTERNAL);
         return;
     }
-    S_reply(req, 200, NULL, id);
+    S_reply(req, 200, NULL, id, viewer_id);
 }
+
+void http_handle_collections_get(struct http_request *req)
+{
+    S_view(req, http_request_session(req)->user_id);
+}
+
+void http_handle_admin_collections_get(struct http_request *req) { S_view(req, NULL); }
 
 /* --- POST /v1/collections/{id}/payments -------------------------------------------------- */
 
@@ -301,7 +332,7 @@ static void S_close_resume(struct http_request *req, struct ledger_cmd *cmd)
     else if (c->outcome != QB_OK)
         http_reply_error(req, c->outcome);
     else
-        S_reply(req, 200, &c->collection, NULL);
+        S_reply(req, 200, &c->collection, NULL, c->creator_id);
     ledger_cmd_release(cmd);
 }
 

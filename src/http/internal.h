@@ -665,6 +665,7 @@ void http_handle_me_collections_list(struct http_request *req);
 void http_handle_collections_get(struct http_request *req);
 void http_handle_collections_pay(struct http_request *req);
 void http_handle_collections_close(struct http_request *req);
+void http_handle_admin_collections_get(struct http_request *req);
 /* redpacket_routes.c: sending, claiming and reading red packets; an operator's look-up. */
 void http_handle_red_packets_create(struct http_request *req);
 void http_handle_red_packets_claim(struct http_request *req);

@@ -92,6 +92,7 @@ const struct http_route http_routes[] = {
     {"GET", "/v1/collections/{id}", http_handle_collections_get, HTTP_AUTH_USER, NULL},
     {"POST", "/v1/collections/{id}/payments", http_handle_collections_pay, HTTP_AUTH_USER, NULL},
     {"POST", "/v1/collections/{id}/close", http_handle_collections_close, HTTP_AUTH_USER, NULL},
+    {"GET", "/admin/collections/{id}", http_handle_admin_collections_get, HTTP_AUTH_ADMIN, NULL},
     /* redpacket_routes.c */
     {"POST", "/v1/red-packets", http_handle_red_packets_create, HTTP_AUTH_USER, NULL},
     {"POST", "/v1/red-packets/{id}/claims", http_handle_red_packets_claim, HTTP_AUTH_USER, NULL},

@@ -334,6 +334,7 @@ static const struct matrix_row S_matrix[] = {
     {"POST", "/admin/transfers/{id}/cancel", ID_PAYMENT_OF_B, SETUP_NONE,
      "{\"reason\":\"ticket 2: matrix\"}", ADMIN_ROUTE(404)},
     {"GET", "/admin/red-packets/{id}", ID_RED_PACKET_OF_B, SETUP_NONE, NULL, ADMIN_ROUTE(200)},
+    {"GET", "/admin/collections/{id}", ID_COLLECTION_OF_B, SETUP_NONE, NULL, ADMIN_ROUTE(200)},
     {"GET", "/admin/merchants", ID_NONE, SETUP_NONE, NULL, ADMIN_ROUTE(200)},
     {"GET", "/admin/merchants/{mchid}", ID_MERCHANT_OF_B, SETUP_NONE, NULL, ADMIN_ROUTE(200)},
     {"GET", "/admin/merchants/{mchid}/payouts", ID_MERCHANT_OF_B, SETUP_NONE, NULL,

@@ -227,6 +227,7 @@ static const struct route_entry S_routes[] = {
     {"POST", "/admin/payouts/{id}/cancel", "", false, false},
     {"POST", "/admin/transfers/{id}/cancel", "", false, false},
     {"GET", "/admin/red-packets/{id}", "", false, false},
+    {"GET", "/admin/collections/{id}", "", false, false},
     {"GET", "/admin/merchants", "", false, false},
     {"GET", "/admin/merchants/{mchid}", "", false, false},
     {"GET", "/admin/merchants/{mchid}/payouts", "", false, false},

@@ -123,7 +123,21 @@ TEST(a_group_pays_its_share_each_once_and_the_last_completes_it)
     client_response_release(&res);
     ASSERT_EQ_INT(th_balance(&S_client, &c), 10000);
     ASSERT_EQ_INT(th_balance(&S_client, &asker), 10000);
+    // An operator asked about it sees who asked and who paid, by id; the users see no ids.
+    char path[128];
+    snprintf(path, sizeof path, "/admin/collections/%s", id);
+    ASSERT_EQ_INT(api_call(&S_client, "GET", path, S_admin, NULL, &res), 200);
+    j = api_json(&res);
+    client_response_release(&res);
+    ASSERT_EQ_STR(json_string_value(json_object_get(json_object_get(j, "creator"), "user_id")),
+                  asker.id);
+    json_t *first_paid = json_array_get(json_object_get(j, "payments"), 0);
+    ASSERT_EQ_STR(json_string_value(json_object_get(first_paid, "user_id")), a.id);
+    ASSERT_EQ_STR(json_string_value(json_object_get(first_paid, "payment_id")), payment);
+    json_decref(j);
     j = S_get(&asker, id);
+    ASSERT(json_object_get(json_object_get(j, "creator"), "user_id") == NULL);
+    ASSERT(json_object_get(json_array_get(json_object_get(j, "payments"), 0), "user_id") == NULL);
     ASSERT_EQ_STR(json_string_value(json_object_get(j, "status")), "COMPLETED");
     ASSERT(json_is_true(json_object_get(json_object_get(j, "creator"), "me")));
     ASSERT(json_is_string(json_object_get(j, "closed_at")));

@@ -507,6 +507,8 @@ static char S_id_a[64], S_id_b[64];
 /* A red packet the red packet cases leave behind, claimed by b and by its
  * sender, for the operator's look-up. */
 static char S_packet_claimed[64];
+/* A collection group_collections made and A paid, for the operator's look-up. */
+static char S_collection_paid[64];
 
 /* Reads the newest code for phone and purpose from the outbox, and has it
  * normalised to CODE. */
@@ -1819,6 +1821,7 @@ TEST(operator)
     /* "I sent a red packet and nobody got it": who sent it and who claimed each share. */
     S_case("admin-red-packet", NULL, "admin", "red-packet", S_packet_claimed, NULL);
     S_case("admin-red-packet-json", NULL, "admin", "red-packet", S_packet_claimed, "--json", NULL);
+    S_case("admin-collection", NULL, "admin", "collection", S_collection_paid, NULL);
     S_case("admin-red-packet-unknown", NULL, "admin", "red-packet", "rp_00000000000000000000000000",
            NULL);
     S_case("admin-red-packet-bad-id", NULL, "admin", "red-packet", "p_1", NULL);
@@ -1997,6 +2000,7 @@ TEST(group_collections)
     S_case("collection-pay-closed", S_PAY, "collection", "pay", other, "--password-stdin", NULL);
     S_case("collection-show-bad-id", NULL, "collection", "show", "rp_1", NULL);
     S_case("collections", NULL, "--profile", "b", "collections", NULL);
+    snprintf(S_collection_paid, sizeof S_collection_paid, "%s", id);
     S_END();
 }
 
