@@ -603,9 +603,11 @@ static const struct cli_command S_commands[] = {
      "list notices: what became of your money after you were answered",
      "Newest first, unread ones marked *: a top-up or withdrawal the bank settled later, a "
      "delayed transfer that arrived or failed, a transfer sent back to you, a merchant's "
-     "refund, a red packet's unclaimed rest back. WITH is the other side (the card, the "
-     "other user, the merchant). ABOUT is the payment (`qianbao payment show ID` for a top-up, "
-     "a withdrawal or a transfer; a refund is in `qianbao bills`) or the red packet. With "
+     "refund, a red packet's unclaimed rest back, a merchant's transfer waiting for you to "
+     "accept it or closed before you did. WITH is the other side (the card, the other user, "
+     "the merchant). ABOUT is the payment (`qianbao payment show ID` for a top-up, a withdrawal "
+     "or a transfer; `qianbao accept-payout ID` takes a merchant's transfer; a refund is in "
+     "`qianbao bills`) or the red packet. With "
      "--mark-read the page's notices and every older one become read; one that came after "
      "the page stays unread.",
      {S_LIMIT, S_CURSOR, {"mark-read", NULL, false, NULL, "mark the notices shown read"}},
