@@ -116,7 +116,9 @@
       "the merchant cancelled this transfer, or it was not confirmed in time")                     \
     X(QB_E_COLLECTION_CLOSED, 409, "COLLECTION_CLOSED",                                            \
       "this collection takes no more payments: closed, paid in full, or past its time")            \
-    X(QB_E_COLLECTION_PAID, 409, "COLLECTION_PAID", "you paid this collection already")
+    X(QB_E_COLLECTION_PAID, 409, "COLLECTION_PAID", "you paid this collection already")            \
+    X(QB_E_MERCHANT_SUSPENDED, 403, "MERCHANT_SUSPENDED",                                          \
+      "the merchant is suspended: its transfer waits until it is resumed, or closes")
 
 enum qb_error {
 #define QB_ERROR_ENUM(name, status, code, message) name,

@@ -552,6 +552,12 @@ static enum qb_error S_end_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
         if (user.status != IDENTITY_ACTIVE ||
             (account.flags & (LEDGER_ACCOUNT_CREDIT_FROZEN | LEDGER_ACCOUNT_CLOSED)) != 0)
             return S_end_refuse(c, QB_E_ACCOUNT_FROZEN, NULL);
+        /* A suspended merchant's balance stays for its refunds: what it
+         * promised waits, to be taken once resumed or to close. A closed
+         * merchant has no payout waiting (it could not close with one). */
+        QB_ASSERT(m.status != MERCHANT_STATUS_CLOSED);
+        if (m.status == MERCHANT_SUSPENDED)
+            return S_end_refuse(c, QB_E_MERCHANT_SUSPENDED, NULL);
         err = ledger_txn_capture(txn, r->hold_id, r->amount_minor, WALLET_CODE_MERCHANT_PAYOUT,
                                  p.id, &r->entry_id);
         if (err != QB_OK)

@@ -53,7 +53,8 @@
  * CANCELLED, FAIL, or past its window while the worker has not closed it
  * yet: PAYOUT_CLOSED; the user's wallet not frozen (ACCOUNT_FROZEN: the
  * payout waits, and the user may confirm once it is unfrozen, within the
- * window).
+ * window); the merchant not suspended (MERCHANT_SUSPENDED: it waits alike,
+ * as nothing leaves a suspended merchant's balance but its refunds).
  *
  * The cancel command's: the payout is the merchant's (NOT_FOUND); CANCELLED
  * already answers it as it is; SUCCESS (the user took it) and FAIL are

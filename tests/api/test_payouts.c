@@ -455,6 +455,46 @@ TEST(refused_payouts_hold_nothing)
     mh_release(&other);
 }
 
+TEST(a_suspended_merchants_payout_waits_for_its_resumption)
+{
+    // A merchant suspended (a stolen key, a fraud report) keeps its balance for refunds: nothing
+    // leaves it, the payouts it made before included. The user's confirm is refused and moves
+    // nothing; the payout still waits, and the user takes it once an operator resumes the merchant.
+    struct mh_merchant m;
+    S_merchant_funded(&m, 10000);
+    struct api_user u;
+    API_MUST(th_user_new(&S_client, S_admin, &u));
+    char openid[64];
+    S_openid(&m, &u, openid);
+    struct client_response res;
+    ASSERT_EQ_INT(S_create(&m, "WAIT000001", openid, 700, "", &res), 200);
+    char id[64];
+    snprintf(id, sizeof id, "%s", api_json_str(&res, "transfer_bill_no"));
+    client_response_release(&res);
+    char path[128];
+    snprintf(path, sizeof path, "/admin/merchants/%s/suspend", m.mchid);
+    ASSERT_EQ_INT(api_call(&S_client, "POST", path, S_admin, "{\"reason\":\"ticket 9\"}", &res),
+                  200);
+    client_response_release(&res);
+    ASSERT_EQ_INT(S_user(&u, id, true, &res), 403);
+    ASSERT_EQ_STR(api_error_code(&res), "MERCHANT_SUSPENDED");
+    client_response_release(&res);
+    ASSERT_EQ_INT(th_balance(&S_client, &u), 0);
+    ASSERT_EQ_INT(S_available(&m), 10000 - 700);
+    ASSERT_EQ_INT(S_user(&u, id, false, &res), 200);
+    ASSERT_EQ_STR(api_json_str(&res, "state"), "WAIT_USER_CONFIRM");
+    client_response_release(&res);
+    snprintf(path, sizeof path, "/admin/merchants/%s/resume", m.mchid);
+    ASSERT_EQ_INT(api_call(&S_client, "POST", path, S_admin, "{\"reason\":\"cleared\"}", &res),
+                  200);
+    client_response_release(&res);
+    ASSERT_EQ_INT(S_user(&u, id, true, &res), 200);
+    ASSERT_EQ_STR(api_json_str(&res, "state"), "SUCCESS");
+    client_response_release(&res);
+    ASSERT_EQ_INT(th_balance(&S_client, &u), 700);
+    mh_release(&m);
+}
+
 TEST(from_two_thousand_yuan_the_payee_is_named_and_checked)
 {
     // From 2,000 yuan the merchant names the payee, encrypted for the platform as WeChat's SDKs
@@ -537,6 +577,7 @@ int main(void)
     RUN(a_payout_is_held_until_its_user_takes_it_then_arrives_once);
     RUN(a_cancelled_payout_gives_the_money_back_and_cannot_be_taken);
     RUN(refused_payouts_hold_nothing);
+    RUN(a_suspended_merchants_payout_waits_for_its_resumption);
     RUN(from_two_thousand_yuan_the_payee_is_named_and_checked);
     return api_suite_end(&suite);
 }

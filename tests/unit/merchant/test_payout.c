@@ -268,7 +268,15 @@ TEST(out_bill_no_answers_a_retry_and_refusals_move_nothing)
     ASSERT_EQ_INT(S_count(&f, "SELECT count(*) FROM notices"), 1);
     ASSERT_EQ_INT(S_count(&f, "SELECT count(*) FROM payments WHERE kind = 8"), 1);
 
-    // What it took is still the user's to take.
+    // What it promised waits while it is suspended, and is the user's to take once resumed.
+    ASSERT_EQ_INT(S_end(&f, MERCHANT_PAYOUT_CONFIRM, f.user.id, &p, NULL),
+                  QB_E_MERCHANT_SUSPENDED);
+    ASSERT_EQ_INT(wx_balance(f.wx, f.user.account_id), 0);
+    merchant_status_cmd_init(&s, MERCHANT_ACTIVE);
+    snprintf(s.mchid, sizeof s.mchid, "%s", f.m.mchid);
+    ASSERT_EQ_INT(ledger_execute(f.wx->ledger, &s.cmd), QB_OK);
+    ASSERT_EQ_INT(s.outcome, QB_OK);
+    ledger_cmd_release(&s.cmd);
     ASSERT_EQ_INT(S_end(&f, MERCHANT_PAYOUT_CONFIRM, f.user.id, &p, NULL), QB_OK);
     ASSERT_EQ_INT(wx_balance(f.wx, f.user.account_id), 1000);
     wx_free(f.wx);
