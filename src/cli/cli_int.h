@@ -421,6 +421,7 @@ int cli_run_statement(struct cli *cli, const struct cli_args *args);
  * cannot be drawn. Call only when stdout is a terminal. */
 void cli_qr_draw(const char *text);
 int cli_run_receive(struct cli *cli, const struct cli_args *args);
+int cli_run_collection_code(struct cli *cli, const struct cli_args *args);
 int cli_run_merchant_till_code(struct cli *cli, const struct cli_args *args);
 int cli_run_scan(struct cli *cli, const struct cli_args *args);
 int cli_run_pay(struct cli *cli, const struct cli_args *args);

@@ -1125,7 +1125,23 @@ int cli_qr_pay(struct cli *cli, const struct cli_args *args, const char *payload
     char password[CLI_SECRET_SIZE_MAX] = "";
     if (needed && (rc = cli_money_payment_password(cli, args, password, sizeof password)) != CLI_EXIT_OK)
         return rc;
-    json_t *body = json_pack("{s:s}", "payload", payload);
+    /* A collection's code is paid by the id it resolved to; the others by
+     * their payload. */
+    bool collection = strcmp(kind, "collection") == 0;
+    char path[128] = "/v1/me/order-payments";
+    if (transfer)
+        snprintf(path, sizeof path, "/v1/transfers");
+    if (collection) {
+        char id[64];
+        if (!cli_path_escape(cli_json_str(json_object_get(resolved, "collection"), "id"), id,
+                             sizeof id)) {
+            cli_secret_wipe(password, sizeof password);
+            return cli_fail(cli, CLI_EXIT_UNAVAILABLE, "BAD_ANSWER",
+                            "the server named no collection");
+        }
+        snprintf(path, sizeof path, "/v1/collections/%s/payments", id);
+    }
+    json_t *body = collection ? json_object() : json_pack("{s:s}", "payload", payload);
     QB_ASSERT(body != NULL);
     /* The code's own amount is the server's to apply; an open one needs ours. */
     if (!json_is_integer(fixed))
@@ -1139,8 +1155,8 @@ int cli_qr_pay(struct cli *cli, const struct cli_args *args, const char *payload
     if (needed)
         QB_ASSERT(json_object_set_new(body, "payment_password", json_string(password)) == 0);
     cli_secret_wipe(password, sizeof password);
-    return cli_money_post(cli, transfer ? "/v1/transfers" : "/v1/me/order-payments", key, body,
-                          transfer ? cli_transfer_print : cli_order_payment_print);
+    return cli_money_post(cli, path, key, body,
+                          transfer || collection ? cli_transfer_print : cli_order_payment_print);
 }
 
 /* POST /v1/transfers/TRANSFER_ID/action, with --memo when memo. */

@@ -1,6 +1,7 @@
 /*
  * qr.c — QR codes in the CLI (docs/qr.md): `qianbao receive` shows the
- * user's receive code, `qianbao scan IMAGE` reads a code from a picture and
+ * user's receive code (`merchant till-code` a shop's, `collection code` a
+ * group collection's), `qianbao scan IMAGE` reads a code from a picture and
  * says what it is, `qianbao pay PAYLOAD` pays one.
  *
  * Nothing here checks a code's signature: the client has no key and needs
@@ -12,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "base/rand.h"
 #include "cli/cli_int.h"
 #include "qr/qr.h"
 
@@ -35,10 +37,17 @@ static void S_resolved_print(const struct cli *cli, const json_t *r)
     char text[256];
     const char *kind = cli_json_str(r, "kind");
     const json_t *payee = json_object_get(r, "payee");
+    const json_t *collection = json_object_get(r, "collection");
     if (strcmp(kind, "transfer") == 0) {
         cli_print_field(cli, "code", "a person's receive code (pay = transfer)");
         snprintf(text, sizeof text, "%s %s (%s)", cli_json_str(payee, "display_name"),
                  cli_json_str(payee, "phone"), cli_json_str(payee, "user_id"));
+    } else if (strcmp(kind, "collection") == 0) {
+        cli_print_field(cli, "code", "a group collection (pay = your share, a transfer)");
+        cli_print_field(cli, "collection", cli_json_str(collection, "id"));
+        cli_print_field(cli, "title", cli_json_str(collection, "title"));
+        snprintf(text, sizeof text, "%s",
+                 cli_json_str(json_object_get(collection, "creator"), "display_name"));
     } else {
         cli_print_field(cli, "code",
                         strcmp(kind, "order") == 0
@@ -56,8 +65,19 @@ static void S_resolved_print(const struct cli *cli, const json_t *r)
     const char *description = cli_json_str(r, "description");
     if (description[0] != '\0')
         cli_print_field(cli, "description", description);
-    if (json_is_true(json_object_get(r, "self")))
+    if (collection != NULL) {
+        snprintf(text, sizeof text, "%lld of %lld",
+                 (long long)json_integer_value(json_object_get(collection, "paid_count")),
+                 (long long)json_integer_value(json_object_get(collection, "count")));
+        cli_print_field(cli, "paid", text);
+    }
+    const char *mine = cli_json_str(collection, "my_payment_id");
+    if (mine[0] != '\0') {
+        snprintf(text, sizeof text, "you paid your share already (%s)", mine);
+        cli_print_field(cli, "note", text);
+    } else if (json_is_true(json_object_get(r, "self"))) {
         cli_print_field(cli, "note", "this is your own code");
+    }
 }
 
 /* POST /v1/qr/resolve {payload}; answers an exit code, res filled on OK. */
@@ -85,16 +105,17 @@ void cli_qr_draw(const char *text)
     buf_release(&drawing);
 }
 
-/* Shows the code GET path answers (a receive code, a till code) with the
- * AMOUNT argument, the --png option and, when memo, the --memo option. */
-static int S_code_show(struct cli *cli, const struct cli_args *args, bool memo_option, char *path,
-                       size_t path_size)
+/* Shows the code GET path answers (a receive code, a till code, a
+ * collection's) for amount_text (the AMOUNT argument; NULL: none), with the
+ * --png option and, when memo, the --memo option. */
+static int S_code_show(struct cli *cli, const struct cli_args *args, const char *amount_text,
+                       bool memo_option, char *path, size_t path_size)
 {
-    if (args->positional_count > 0) {
+    if (amount_text != NULL) {
         int64_t amount;
         char clean[64];
-        cli_text_clean(args->positionals[0], clean, sizeof clean);
-        enum qb_error err = cli_amount_parse(args->positionals[0], currency_find("CNY"), &amount);
+        cli_text_clean(amount_text, clean, sizeof clean);
+        enum qb_error err = cli_amount_parse(amount_text, currency_find("CNY"), &amount);
         if (err != QB_OK)
             return cli_usage_error(cli,
                                    "\"%s\" is not a valid amount: a positive number of yuan with "
@@ -149,6 +170,9 @@ static int S_code_show(struct cli *cli, const struct cli_args *args, bool memo_o
         printf("%s\n", payload);
     } else {
         cli_qr_draw(payload);
+        const char *title = cli_json_str(res.json, "title");
+        if (title[0] != '\0')
+            cli_print_field(cli, "title", title);
         char text[96];
         S_amount_text(res.json, text, sizeof text);
         cli_print_field(cli, "amount", text);
@@ -160,10 +184,26 @@ static int S_code_show(struct cli *cli, const struct cli_args *args, bool memo_o
     return CLI_EXIT_OK;
 }
 
+/* The AMOUNT argument of receive and till-code, or NULL. */
+static const char *S_amount_arg(const struct cli_args *args)
+{
+    return args->positional_count > 0 ? args->positionals[0] : NULL;
+}
+
 int cli_run_receive(struct cli *cli, const struct cli_args *args)
 {
     char path[512] = "/v1/me/receive-code";
-    return S_code_show(cli, args, true, path, sizeof path);
+    return S_code_show(cli, args, S_amount_arg(args), true, path, sizeof path);
+}
+
+int cli_run_collection_code(struct cli *cli, const struct cli_args *args)
+{
+    const char *id = args->positionals[0];
+    if (!id_is_valid(id, strlen(id), "gc"))
+        return cli_usage_error(cli, "ID must be a collection id (gc_...)");
+    char path[512];
+    snprintf(path, sizeof path, "/v1/collections/%s/code", id);
+    return S_code_show(cli, args, NULL, false, path, sizeof path);
 }
 
 int cli_run_merchant_till_code(struct cli *cli, const struct cli_args *args)
@@ -185,7 +225,7 @@ int cli_run_merchant_till_code(struct cli *cli, const struct cli_args *args)
         return cli_fail(cli, CLI_EXIT_UNAVAILABLE, "BAD_ANSWER", "the server named no merchant");
     char path[512];
     snprintf(path, sizeof path, "/v1/merchants/%s/till-code", escaped);
-    return S_code_show(cli, args, false, path, sizeof path);
+    return S_code_show(cli, args, S_amount_arg(args), false, path, sizeof path);
 }
 
 /* --- pay and scan ------------------------------------------------------------------ */

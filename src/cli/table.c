@@ -536,7 +536,8 @@ static const struct cli_command S_commands[] = {
      1,
      "read a QR code from a picture and offer to pay it",
      "IMAGE is a PNG or JPEG file holding a Qianbao QR code: a person's receive code, a "
-     "merchant's till code or an order's code_url. The server says what it is and who is paid; "
+     "merchant's till code, an order's code_url or a group collection's code. The server says what "
+     "it is and who is paid; "
      "an altered code is refused. With --pay it is paid at once (as `qianbao pay`); on a "
      "terminal you are asked first; otherwise it is only shown." S_MONEY_NOTE,
      {{"pay", NULL, false, NULL, "pay the code without asking"},
@@ -552,8 +553,9 @@ static const struct cli_command S_commands[] = {
      "pay a QR code's payload or an order's code_url",
      "PAYLOAD is the text of a Qianbao QR code (qianbao://pay?...), as `qianbao receive` prints "
      "it or a merchant's code_url. It is shown as the server resolves it, then paid: a "
-     "person's receive code as a transfer, a till code or code_url as an order payment. A code "
-     "with an amount is paid for exactly that amount; one without needs --amount." S_MONEY_NOTE,
+     "person's receive code as a transfer, a till code or code_url as an order payment, a group "
+     "collection's code as your share of it. A code with an amount is paid for exactly that "
+     "amount; one without needs --amount." S_MONEY_NOTE,
      {{"amount", "AMOUNT", false, NULL, "the amount to pay, for a code that has none"},
       {"memo", "TEXT", false, NULL, "a note for a person's receive code, up to 128 bytes"},
       S_PAYMENT_PASSWORD_STDIN,
@@ -643,7 +645,7 @@ static const struct cli_command S_commands[] = {
      "Each with its status (OPEN, COMPLETED, CLOSED, EXPIRED) and how many of those asked paid.",
      {S_LIMIT, S_CURSOR},
      cli_run_collections},
-    {"collection", "", 0, 0, "a group collection: show, pay, close", NULL, {{0}}, NULL},
+    {"collection", "", 0, 0, "a group collection: show, code, pay, close", NULL, {{0}}, NULL},
     {"collection show",
      "ID",
      1,
@@ -652,6 +654,19 @@ static const struct cli_command S_commands[] = {
      "Anyone with the id may read it; names are masked.",
      {{0}},
      cli_run_collection_show},
+    {"collection code",
+     "ID",
+     1,
+     1,
+     "show a collection's QR code for friends to scan",
+     "Draws the collection's code in the terminal: friends at the table scan it with their "
+     "Qianbao app, or pay it with `qianbao scan` or `qianbao pay PAYLOAD`, each their share. "
+     "Anyone with the id may show it. A collection completed, closed or expired has none "
+     "(COLLECTION_CLOSED). When standard output is not a terminal only the payload "
+     "(qianbao://pay?...) is printed; --json prints the server's answer, with the code as SVG.",
+     {{"png", "FILE", false, NULL,
+       "save the code as a PNG image in FILE (to print or send) instead of showing it"}},
+     cli_run_collection_code},
     {"collection pay",
      "ID",
      1,

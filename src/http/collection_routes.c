@@ -29,9 +29,7 @@
 
 #define S_PRINCIPAL_SIZE_MAX (5 + ID_TEXT_SIZE_MAX)
 
-/* The {id} of the path when it has the shape of a collection id, else NULL
- * after replying NOT_FOUND. */
-static const char *S_collection_id(struct http_request *req)
+const char *http_collection_id(struct http_request *req)
 {
     const char *id = http_request_param(req, "id");
     if (id != NULL && id_is_valid(id, strlen(id), "gc"))
@@ -59,13 +57,9 @@ static bool S_id_add(json_t *object, bool ids, const char *key, const char *id)
     return object != NULL && (!ids || json_object_set_new(object, key, json_string(id)) == 0);
 }
 
-/* r as viewer_id sees it, or (NULL) as an operator does: its asker's view
- * with the asker's and each payer's user_id and each payment's id. With
- * its payments when with_payments. NULL with *err set, or QB_OK when out
- * of memory. */
-static json_t *S_collection_json(struct store *reader, const struct wallet_collection *r,
-                                 const char *viewer_id, int64_t now_ms, bool with_payments,
-                                 enum qb_error *err)
+json_t *http_collection_json(struct store *reader, const struct wallet_collection *r,
+                             const char *viewer_id, int64_t now_ms, bool with_payments,
+                             enum qb_error *err)
 {
     bool ids = viewer_id == NULL;
     if (ids)
@@ -142,7 +136,7 @@ static void S_reply(struct http_request *req, int status, const struct wallet_co
         err = wallet_collection_get(reader, id, &r);
     json_t *body = NULL;
     if (err == QB_OK)
-        body = S_collection_json(reader, &r, viewer_id, clock_now_ms(env->clock), true, &err);
+        body = http_collection_json(reader, &r, viewer_id, clock_now_ms(env->clock), true, &err);
     http_reader_release(req, reader);
     if (body == NULL) {
         http_reply_error(req, err == QB_OK ? QB_E_INTERNAL : err);
@@ -224,7 +218,7 @@ static json_t *S_mine_item(struct http_request *req, struct store *reader, const
                            const void *row, enum qb_error *err)
 {
     const struct domain_env *env = http_request_env(req);
-    return S_collection_json(reader, row, user_id, clock_now_ms(env->clock), false, err);
+    return http_collection_json(reader, row, user_id, clock_now_ms(env->clock), false, err);
 }
 
 static const struct http_list S_mine = {sizeof(struct wallet_collection),
@@ -244,7 +238,7 @@ void http_handle_me_collections_list(struct http_request *req)
 
 static void S_view(struct http_request *req, const char *viewer_id)
 {
-    const char *id = S_collection_id(req);
+    const char *id = http_collection_id(req);
     if (id == NULL)
         return;
     if (http_request_env(req) == NULL) {
@@ -289,7 +283,7 @@ void http_handle_collections_pay(struct http_request *req)
         return;
     const struct domain_env *env = http_request_env(req);
     const char *password = http_json_string(body, "payment_password");
-    const char *id = S_collection_id(req);
+    const char *id = http_collection_id(req);
     if (id == NULL)
         goto out;
     if (password != NULL && !http_payment_password_check(req, password))
@@ -343,7 +337,7 @@ void http_handle_collections_close(struct http_request *req)
         return;
     json_decref(body);
     const struct domain_env *env = http_request_env(req);
-    const char *id = S_collection_id(req);
+    const char *id = http_collection_id(req);
     if (id == NULL)
         return;
     struct wallet_collection_close_cmd *c = env != NULL ? http_request_alloc(req, sizeof *c) : NULL;

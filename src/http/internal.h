@@ -666,6 +666,17 @@ void http_handle_collections_get(struct http_request *req);
 void http_handle_collections_pay(struct http_request *req);
 void http_handle_collections_close(struct http_request *req);
 void http_handle_admin_collections_get(struct http_request *req);
+/* The {id} of the path when it has the shape of a collection id, else NULL
+ * after replying NOT_FOUND. */
+const char *http_collection_id(struct http_request *req);
+/* r as viewer_id sees it (the Collection of docs/api.md), or (NULL) as an
+ * operator does: its asker's view with the asker's and each payer's user_id
+ * and each payment's id. With its payments when with_payments. NULL with
+ * *err set, or QB_OK when out of memory. */
+struct wallet_collection;
+json_t *http_collection_json(struct store *reader, const struct wallet_collection *r,
+                             const char *viewer_id, int64_t now_ms, bool with_payments,
+                             enum qb_error *err);
 /* redpacket_routes.c: sending, claiming and reading red packets; an operator's look-up. */
 void http_handle_red_packets_create(struct http_request *req);
 void http_handle_red_packets_claim(struct http_request *req);
@@ -699,6 +710,7 @@ void http_handle_merchants_me_withdrawals_create(struct http_request *req);
 /* qr_routes.c */
 void http_handle_me_receive_code_get(struct http_request *req);
 void http_handle_merchant_till_code_get(struct http_request *req);
+void http_handle_collection_code_get(struct http_request *req);
 void http_handle_qr_resolve(struct http_request *req);
 void http_handle_payees_get(struct http_request *req);
 /* {user_id, display_name and phone masked}: a payee as a payer sees them

@@ -1,10 +1,13 @@
 /*
  * qr_routes.c — QR codes: a user's receive code (GET /v1/me/receive-code),
  * a merchant's static till code (GET /v1/merchants/{mchid}/till-code, for
- * its owner) and what a scanned payload is (POST /v1/qr/resolve). Every
- * route is HTTP_AUTH_USER. Paying a code is not here: a receive code is a
- * transfer (transfer_routes.c), a till code or code_url an order payment
- * (merchant_routes.c); both read the payload with http_qr_payload.
+ * its owner), a group collection's (GET /v1/collections/{id}/code, for
+ * anyone with its id) and what a scanned payload is (POST /v1/qr/resolve).
+ * Every route is HTTP_AUTH_USER. Paying a code is not here: a receive code
+ * is a transfer (transfer_routes.c), a till code or code_url an order
+ * payment (merchant_routes.c), both reading the payload with
+ * http_qr_payload; a collection's is paid by its id
+ * (collection_routes.c), which the resolve answers.
  *
  * The payloads are made and checked by src/qr/qr.h under the daemon's QR
  * key; docs/qr.md has the format. A code is not stored anywhere: it is
@@ -14,7 +17,8 @@
  * user's display name and phone masked, a merchant's name, an order's
  * amount and description. An unknown payee is PAYEE_NOT_FOUND, a frozen or
  * closed one PAYEE_UNAVAILABLE, an order that cannot be paid ORDER_CLOSED,
- * ORDERPAID or ORDER_NOT_EXIST, a payload that does not verify QR_INVALID.
+ * ORDERPAID or ORDER_NOT_EXIST, a collection that takes no more payments
+ * COLLECTION_CLOSED, a payload that does not verify QR_INVALID.
  */
 #include <stdio.h>
 #include <string.h>
@@ -22,6 +26,7 @@
 #include "http/internal.h"
 #include "merchant/order.h"
 #include "qr/qr.h"
+#include "wallet/collection.h"
 #include "wallet/transfer.h"
 
 #define S_SVG_MODULE_PX 8
@@ -197,6 +202,59 @@ void http_handle_merchant_till_code_get(struct http_request *req)
         json_object_set_new(extra, "merchant",
                             json_pack("{s:s, s:s}", "mchid", m->mchid, "name", m->name));
     S_code_reply(req, &p, png, extra);
+}
+
+/* --- GET /v1/collections/{id}/code ----------------------------------------------------- */
+
+/* The collection id names, into c, when it still takes payments: NOT_FOUND,
+ * COLLECTION_CLOSED (closed, completed or past its time), QB_E_STORAGE. */
+static enum qb_error S_collection_open(struct http_request *req, struct store *reader,
+                                       const char *id, struct wallet_collection *c)
+{
+    enum qb_error err = wallet_collection_get(reader, id, c);
+    if (err != QB_OK)
+        return err == QB_E_NOT_FOUND || err == QB_E_STORAGE ? err : QB_E_INTERNAL;
+    int64_t now_ms = clock_now_ms(http_request_env(req)->clock);
+    return wallet_collection_state(c, now_ms) == WALLET_COLLECTION_OPEN ? QB_OK
+                                                                        : QB_E_COLLECTION_CLOSED;
+}
+
+/* Anyone with the id may show its code, as anyone with it may pay: the
+ * asker at the table, or a friend passing it on. A code for one that takes
+ * no more payments would only lead to a refusal. */
+void http_handle_collection_code_get(struct http_request *req)
+{
+    const char *id = http_collection_id(req);
+    bool png;
+    if (id == NULL || !S_query_png(req, &png))
+        return;
+    if (http_request_env(req) == NULL) {
+        http_reply_error(req, QB_E_INTERNAL);
+        return;
+    }
+    struct wallet_collection *c = http_request_alloc(req, sizeof *c);
+    if (c == NULL) {
+        http_reply_error(req, QB_E_TOO_LARGE);
+        return;
+    }
+    struct store *reader = http_reader_acquire(req);
+    if (reader == NULL)
+        return;
+    enum qb_error err = S_collection_open(req, reader, id, c);
+    http_reader_release(req, reader);
+    if (err != QB_OK) {
+        http_reply_error(req, err);
+        return;
+    }
+    struct qr_payload p;
+    memset(&p, 0, sizeof p);
+    p.kind = QR_KIND_COLLECTION;
+    size_t id_size = strnlen(c->id, sizeof c->id);
+    QB_ASSERT(id_size < sizeof p.payee); /* found by an id of the shape: 29 bytes */
+    memcpy(p.payee, c->id, id_size + 1);
+    S_code_reply(req, &p, png,
+                 json_pack("{s:s, s:s, s:I, s:s}", "collection_id", c->id, "title", c->title,
+                           "amount", (json_int_t)c->amount_minor, "currency", c->currency->code));
 }
 
 /* --- POST /v1/qr/resolve ------------------------------------------------------------------ */
@@ -395,6 +453,32 @@ static json_t *S_resolve_order(struct http_request *req, const struct qr_payload
     return body;
 }
 
+/* What a collection's code pays: its amount to its asker, and the
+ * collection as the caller sees it (who paid, the caller's own payment). */
+static json_t *S_resolve_collection(struct http_request *req, const struct qr_payload *p,
+                                    struct store *reader, enum qb_error *err)
+{
+    struct wallet_collection *c = http_request_alloc(req, sizeof *c);
+    if (c == NULL) {
+        *err = QB_E_TOO_LARGE;
+        return NULL;
+    }
+    *err = S_collection_open(req, reader, p->payee, c);
+    if (*err != QB_OK)
+        return NULL;
+    const char *me = http_request_session(req)->user_id;
+    json_t *view =
+        http_collection_json(reader, c, me, clock_now_ms(http_request_env(req)->clock), true, err);
+    json_t *body = view != NULL
+                       ? json_pack("{s:I, s:s, s:b, s:o}", "amount", (json_int_t)c->amount_minor,
+                                   "currency", c->currency->code, "self",
+                                   strcmp(c->creator_id, me) == 0, "collection", view)
+                       : NULL;
+    if (body == NULL && *err == QB_OK)
+        *err = QB_E_INTERNAL;
+    return body;
+}
+
 void http_handle_qr_resolve(struct http_request *req)
 {
     json_t *in = http_json_body(req, S_resolve_fields, QB_ARRAY_COUNT(S_resolve_fields));
@@ -407,9 +491,10 @@ void http_handle_qr_resolve(struct http_request *req)
     if (reader == NULL)
         goto out;
     enum qb_error err = QB_E_INTERNAL;
-    json_t *body = p.kind == QR_KIND_TRANSFER   ? S_resolve_transfer(req, &p, reader, &err)
-                   : p.kind == QR_KIND_MERCHANT ? S_resolve_merchant(req, &p, reader, &err)
-                                                : S_resolve_order(req, &p, reader, &err);
+    json_t *body = p.kind == QR_KIND_TRANSFER     ? S_resolve_transfer(req, &p, reader, &err)
+                   : p.kind == QR_KIND_MERCHANT   ? S_resolve_merchant(req, &p, reader, &err)
+                   : p.kind == QR_KIND_COLLECTION ? S_resolve_collection(req, &p, reader, &err)
+                                                  : S_resolve_order(req, &p, reader, &err);
     http_reader_release(req, reader);
     if (body == NULL) {
         http_reply_error(req, err);

@@ -141,6 +141,7 @@ const struct http_route http_routes[] = {
      "amount currency memo format"},
     {"GET", "/v1/merchants/{mchid}/till-code", http_handle_merchant_till_code_get, HTTP_AUTH_USER,
      "amount format"},
+    {"GET", "/v1/collections/{id}/code", http_handle_collection_code_get, HTTP_AUTH_USER, "format"},
     {"POST", "/v1/qr/resolve", http_handle_qr_resolve, HTTP_AUTH_USER, NULL},
     {"GET", "/v1/payees", http_handle_payees_get, HTTP_AUTH_USER, "to"},
     {"GET", "/v1/payees/recent", http_handle_payees_recent, HTTP_AUTH_USER, "limit"},

@@ -30,6 +30,8 @@ const char *qr_kind_name(enum qr_kind kind)
         return "merchant";
     case QR_KIND_ORDER:
         return "order";
+    case QR_KIND_COLLECTION:
+        return "collection";
     }
     return "unknown";
 }
@@ -64,8 +66,16 @@ static bool S_payee_ok(enum qr_kind kind, const char *s, size_t size)
         return size == 10 && S_is_digits(s, size) && s[0] != '0';
     case QR_KIND_ORDER:
         return size == 32 && S_is_lower_hex(s, size);
+    case QR_KIND_COLLECTION:
+        return id_is_valid(s, size, "gc") != 0;
     }
     return false;
+}
+
+/* The k= letter of a signed kind. */
+static const char *S_kind_letter(enum qr_kind kind)
+{
+    return kind == QR_KIND_TRANSFER ? "u" : kind == QR_KIND_MERCHANT ? "m" : "g";
 }
 
 static void S_mac(const uint8_t key[QR_KEY_SIZE], const char *text, size_t size,
@@ -103,13 +113,15 @@ enum qb_error qr_payload_encode(const uint8_t key[QR_KEY_SIZE], const struct qr_
     if (p->kind == QR_KIND_MERCHANT &&
         (memo_size > 0 || (p->has_amount && strcmp(p->currency->code, "CNY") != 0)))
         return QB_E_PARAM;
+    if (p->kind == QR_KIND_COLLECTION && (p->has_amount || memo_size > 0))
+        return QB_E_PARAM; /* the collection names both */
     if (!text_is_clean((const char *)p->memo, memo_size))
         return QB_E_PARAM;
 
     char text[QR_PAYLOAD_SIZE_MAX];
     size_t size = 0;
     int n = snprintf(text, sizeof text, QR_SCHEME "v=%d&k=%s&id=%s", QR_VERSION,
-                     p->kind == QR_KIND_TRANSFER ? "u" : "m", p->payee);
+                     S_kind_letter(p->kind), p->payee);
     QB_ASSERT(n > 0 && (size_t)n < sizeof text);
     size = (size_t)n;
     if (p->has_amount) {
@@ -232,13 +244,15 @@ static bool S_parse(const uint8_t key[QR_KEY_SIZE], const char *text, size_t siz
         return true;
     }
 
-    /* The signed kinds: v, k, id, [a, c], [m], s. */
+    /* The signed kinds: v, k, id, [a, c] (not g), [m] (u only), s. */
     if (!S_take(&c, QR_SCHEME "v=1&k="))
         return false;
     if (S_take(&c, "u"))
         out->kind = QR_KIND_TRANSFER;
     else if (S_take(&c, "m"))
         out->kind = QR_KIND_MERCHANT;
+    else if (S_take(&c, "g"))
+        out->kind = QR_KIND_COLLECTION;
     else
         return false;
     if (!S_take(&c, "&id=") || !S_value(&c, &value, &value_size) ||
@@ -249,7 +263,7 @@ static bool S_parse(const uint8_t key[QR_KEY_SIZE], const char *text, size_t siz
 
     const char *amount = NULL, *currency = NULL, *memo = NULL;
     size_t amount_size = 0, currency_size = 0, memo_size = 0;
-    if (S_take(&c, "&a=")) {
+    if (out->kind != QR_KIND_COLLECTION && S_take(&c, "&a=")) {
         if (!S_value(&c, &amount, &amount_size) || !S_take(&c, "&c=") ||
             !S_value(&c, &currency, &currency_size))
             return false;

@@ -3,7 +3,7 @@
  *
  * Owns: the text a Qianbao QR code carries (docs/qr.md has the format) and
  * the rendering of any text as a QR symbol: SVG, PNG and UTF-8 half blocks
- * for a terminal. Three kinds of payload share the scheme "qianbao://pay?":
+ * for a terminal. Four kinds of payload share the scheme "qianbao://pay?":
  *
  *   transfer  a user's receive code (收款码): the payee's user id, an
  *             optional amount and currency, an optional memo; signed.
@@ -13,6 +13,9 @@
  *             128-bit random reference to an order whose payee and amount
  *             live on the server only, so there is nothing in it to alter;
  *             unsigned, and kept as merchants already print it.
+ *   collection  a group collection (群收款): its id, nothing more (the
+ *             collection holds the asker, the amount and the title);
+ *             signed.
  *
  * A signed payload ends in "&s=" and the first 16 bytes of
  * HMAC-SHA-256(key, everything before "&s="), base64url without padding.
@@ -57,25 +60,27 @@ enum qr_kind {
     QR_KIND_TRANSFER = 1,
     QR_KIND_MERCHANT = 2,
     QR_KIND_ORDER = 3,
+    QR_KIND_COLLECTION = 4,
 };
 
 struct qr_payload {
     enum qr_kind kind;
-    char payee[QR_PAYEE_SIZE_MAX];   /* user id, mchid, or the order's pay token */
-    bool has_amount;                 /* transfer, merchant: fixed amount; order: never */
+    char payee[QR_PAYEE_SIZE_MAX]; /* user id, mchid, the order's pay token, collection id */
+    bool has_amount;               /* transfer, merchant: fixed amount; order, collection: never */
     int64_t amount_minor;            /* 1..QR_AMOUNT_MAX_MINOR when has_amount */
     const struct currency *currency; /* with the amount; NULL without */
     char memo[QR_MEMO_SIZE_MAX];     /* transfer only; "" for none */
 };
 
-/* "transfer", "merchant", "order". */
+/* "transfer", "merchant", "order", "collection". */
 const char *qr_kind_name(enum qr_kind kind);
 
 /* Writes p's payload into out (out_size >= QR_PAYLOAD_SIZE_MAX suffices),
  * signed with key (ignored for an order). QB_E_PARAM when p breaks a rule
  * the parser would refuse (a payee of the wrong shape, an amount out of
  * range, an unknown currency, a memo too long, not UTF-8 or with control
- * characters, a memo on a merchant code, an amount on an order). */
+ * characters, a memo on a merchant code, an amount on an order or a
+ * collection). */
 QB_MUST_USE enum qb_error qr_payload_encode(const uint8_t key[QR_KEY_SIZE],
                                             const struct qr_payload *p, char *out, size_t out_size);
 

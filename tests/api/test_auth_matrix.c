@@ -281,6 +281,8 @@ static const struct matrix_row S_matrix[] = {
     {"POST", "/v1/collections", ID_NONE, SETUP_NONE, "{}", USER_ROUTE(400, 400)},
     {"GET", "/v1/me/collections", ID_NONE, SETUP_NONE, NULL, USER_ROUTE(200, 200)},
     {"GET", "/v1/collections/{id}", ID_COLLECTION_OF_B, SETUP_NONE, NULL, USER_ROUTE(200, 200)},
+    {"GET", "/v1/collections/{id}/code", ID_COLLECTION_OF_B, SETUP_NONE, NULL,
+     USER_ROUTE(200, 200)},
     {"POST", "/v1/collections/{id}/payments", ID_COLLECTION_OF_B, SETUP_NONE, "{}",
      USER_ROUTE(400, 400)},
     {"POST",

@@ -152,6 +152,7 @@ static const struct route_entry S_routes[] = {
     {"POST", "/v1/collections", "", false, false},
     {"GET", "/v1/me/collections", "", false, false},
     {"GET", "/v1/collections/{id}", "", false, false},
+    {"GET", "/v1/collections/{id}/code", "", false, false},
     {"POST", "/v1/collections/{id}/payments", "", true, false},
     {"POST", "/v1/collections/{id}/close", "", false, false},
     {"POST", "/v1/red-packets", "total_amount", true, false},

@@ -236,6 +236,74 @@ TEST(refusals_move_nothing)
     json_decref(j);
 }
 
+TEST(a_collections_code_is_scanned_resolved_and_paid_by_its_id)
+{
+    // The asker shows the collection's QR code at the table; a friend scans it, sees what it is
+    // and who asks, and pays the collection it names. Once paid in full its code is refused.
+    struct api_user asker, a;
+    API_MUST(th_user_new(&S_client, S_admin, &asker));
+    API_MUST(th_user_new(&S_client, S_admin, &a));
+    API_MUST(th_fund(&S_client, S_admin, &a, 5000));
+    char id[API_ID_SIZE_MAX];
+    S_ask(&asker, "KTV 唱歌", 3300, 1, id);
+    char path[128];
+    snprintf(path, sizeof path, "/v1/collections/%s/code", id);
+    struct client_response res;
+    ASSERT_EQ_INT(api_call(&S_client, "GET", path, asker.token, NULL, &res), 200);
+    ASSERT_EQ_STR(api_json_str(&res, "kind"), "collection");
+    ASSERT_EQ_STR(api_json_str(&res, "collection_id"), id);
+    ASSERT_EQ_STR(api_json_str(&res, "title"), "KTV 唱歌");
+    ASSERT(strncmp(api_json_str(&res, "svg"), "<svg", 4) == 0);
+    char payload[512];
+    snprintf(payload, sizeof payload, "%s", api_json_str(&res, "payload"));
+    client_response_release(&res);
+    char want[128];
+    snprintf(want, sizeof want, "qianbao://pay?v=1&k=g&id=%s&s=", id);
+    ASSERT(strncmp(payload, want, strlen(want)) == 0);
+    char png_path[160];
+    snprintf(png_path, sizeof png_path, "%s?format=png", path);
+    ASSERT_EQ_INT(api_call(&S_client, "GET", png_path, a.token, NULL, &res), 200);
+    ASSERT(res.body.size > 100 && memcmp(res.body.data, "\x89PNG\r\n\x1a\n", 8) == 0);
+    client_response_release(&res);
+
+    char body[768];
+    snprintf(body, sizeof body, "{\"payload\":\"%s\"}", payload);
+    ASSERT_EQ_INT(api_call(&S_client, "POST", "/v1/qr/resolve", a.token, body, &res), 200);
+    json_t *j = api_json(&res);
+    client_response_release(&res);
+    ASSERT_EQ_STR(json_string_value(json_object_get(j, "kind")), "collection");
+    ASSERT_EQ_INT(S_int(j, "amount"), 3300);
+    ASSERT(json_is_false(json_object_get(j, "self")));
+    json_t *collection = json_object_get(j, "collection");
+    ASSERT_EQ_STR(json_string_value(json_object_get(collection, "id")), id);
+    ASSERT(json_is_null(json_object_get(collection, "my_payment_id")));
+    json_decref(j);
+    ASSERT_EQ_INT(api_call(&S_client, "POST", "/v1/qr/resolve", asker.token, body, &res), 200);
+    j = api_json(&res);
+    client_response_release(&res);
+    ASSERT(json_is_true(json_object_get(j, "self")));
+    json_decref(j);
+    ASSERT_EQ_INT(S_pay(&a, id, "scan-0001", &res), 201);
+    client_response_release(&res);
+    ASSERT_EQ_INT(th_balance(&S_client, &asker), 3300);
+
+    // Paid in full: neither the code nor the resolve leads anyone to a refusal at the till.
+    ASSERT_EQ_INT(api_call(&S_client, "POST", "/v1/qr/resolve", a.token, body, &res), 409);
+    ASSERT_EQ_STR(api_error_code(&res), "COLLECTION_CLOSED");
+    client_response_release(&res);
+    ASSERT_EQ_INT(api_call(&S_client, "GET", path, asker.token, NULL, &res), 409);
+    ASSERT_EQ_STR(api_error_code(&res), "COLLECTION_CLOSED");
+    client_response_release(&res);
+    ASSERT_EQ_INT(api_call(&S_client, "GET", "/v1/collections/gc_00000000000000000000000000/code",
+                           a.token, NULL, &res),
+                  404);
+    client_response_release(&res);
+    snprintf(png_path, sizeof png_path, "%s?format=gif", path);
+    ASSERT_EQ_INT(api_call(&S_client, "GET", png_path, a.token, NULL, &res), 400);
+    ASSERT_EQ_STR(api_error_code(&res), "PARAM_ERROR");
+    client_response_release(&res);
+}
+
 int main(void)
 {
     struct api_suite suite;
@@ -245,6 +313,7 @@ int main(void)
 
     RUN(a_group_pays_its_share_each_once_and_the_last_completes_it);
     RUN(refusals_move_nothing);
+    RUN(a_collections_code_is_scanned_resolved_and_paid_by_its_id);
 
     api_suite_stop(&suite);
     api_suite_verify_ledger(&suite, &S_daemon);

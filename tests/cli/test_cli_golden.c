@@ -1978,8 +1978,8 @@ TEST(red_packets)
 
 TEST(group_collections)
 {
-    // B asks two friends for 0.20 each; A pays once (again is refused), B reads who paid and
-    // lists it; B closes another before anyone pays, and A's payment of it is refused.
+    // B asks two friends for 0.20 each; A pays once by its code (again is refused), B reads who
+    // paid and lists it; B closes another before anyone pays, and A's payment of it is refused.
     S_BEGIN();
     S_case("collect-bad-count", NULL, "--profile", "b", "collect", "0.20", "0", "--title", "x",
            NULL);
@@ -1991,13 +1991,22 @@ TEST(group_collections)
     S_last_str("id", id, sizeof id);
     S_case(NULL, NULL, "--profile", "b", "collect", "0.40", "2", "--title", "电影", "--json", NULL);
     S_last_str("id", other, sizeof other);
-    S_case("collection-pay", S_PAY, "collection", "pay", id, "--password-stdin", NULL);
+    // B shows the first one's code; A pays the payload it carries, then is told before paying
+    // again, by the code or by the id, and refused.
+    S_case("collection-code-piped", NULL, "--profile", "b", "collection", "code", id, NULL);
+    char payload[512];
+    snprintf(payload, sizeof payload, "%.*s", (int)strcspn(S_last.out, "\n"), S_last.out);
+    ASSERT(strncmp(payload, "qianbao://pay?v=1&k=g&id=gc_", 28) == 0);
+    S_case("collection-code-bad-id", NULL, "collection", "code", "u_1", NULL);
+    S_case("pay-collection", S_PAY, "pay", payload, "--password-stdin", NULL);
+    S_case("pay-collection-again", S_PAY, "pay", payload, "--password-stdin", NULL);
     S_case("collection-pay-again", S_PAY, "collection", "pay", id, "--password-stdin", NULL);
     S_case("collection-show", NULL, "--profile", "b", "collection", "show", id, NULL);
     S_case("collection-show-payer", NULL, "collection", "show", id, NULL);
     S_case("collection-close-not-mine", NULL, "collection", "close", other, NULL);
     S_case("collection-close", NULL, "--profile", "b", "collection", "close", other, NULL);
     S_case("collection-pay-closed", S_PAY, "collection", "pay", other, "--password-stdin", NULL);
+    S_case("collection-code-closed", NULL, "--profile", "b", "collection", "code", other, NULL);
     S_case("collection-show-bad-id", NULL, "collection", "show", "rp_1", NULL);
     S_case("collections", NULL, "--profile", "b", "collections", NULL);
     snprintf(S_collection_paid, sizeof S_collection_paid, "%s", id);

@@ -15,6 +15,7 @@ static const uint8_t S_key[QR_KEY_SIZE] = {1,  2,  3,  4,  5,  6,  7,  8,  9,  1
                                            12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22,
                                            23, 24, 25, 26, 27, 28, 29, 30, 31, 32};
 #define S_USER "u_0123456789abcdefghjkmnpqrs"
+#define S_COLLECTION "gc_0123456789abcdefghjkmnpqrs"
 
 static struct qr_payload S_transfer(bool amount, const char *memo)
 {
@@ -84,6 +85,15 @@ TEST(round_trip_of_every_kind)
     ASSERT_EQ_INT(S_parse(text, &back), QB_OK);
     ASSERT(back.kind == QR_KIND_ORDER);
     ASSERT_EQ_STR(back.payee, p.payee);
+
+    memset(&p, 0, sizeof p);
+    p.kind = QR_KIND_COLLECTION;
+    snprintf(p.payee, sizeof p.payee, "%s", S_COLLECTION);
+    ASSERT_EQ_INT(qr_payload_encode(S_key, &p, text, sizeof text), QB_OK);
+    ASSERT_EQ_INT(S_parse(text, &back), QB_OK);
+    ASSERT(back.kind == QR_KIND_COLLECTION && !back.has_amount && back.memo[0] == '\0');
+    ASSERT_EQ_STR(back.payee, S_COLLECTION);
+    ASSERT_EQ_STR(qr_kind_name(back.kind), "collection");
 }
 
 /* The test vectors of docs/qr.md, so that the page and the code agree. */
@@ -106,6 +116,11 @@ TEST(the_documented_test_vectors)
     ASSERT_EQ_INT(qr_payload_encode(S_key, &p, text, sizeof text), QB_OK);
     ASSERT_EQ_STR(text,
                   "qianbao://pay?v=1&k=m&id=1900000109&a=2500&c=CNY&s=ID2DgR3cQ4h2CfXBjWv2Gw");
+    memset(&p, 0, sizeof p);
+    p.kind = QR_KIND_COLLECTION;
+    snprintf(p.payee, sizeof p.payee, "%s", S_COLLECTION);
+    ASSERT_EQ_INT(qr_payload_encode(S_key, &p, text, sizeof text), QB_OK);
+    ASSERT_EQ_STR(text, "qianbao://pay?v=1&k=g&id=" S_COLLECTION "&s=ydgSqJ_5BNn1UpyFdFkC9Q");
 }
 
 /* Changing, dropping or adding any single byte of a signed payload is
@@ -180,22 +195,26 @@ TEST(signed_but_non_canonical_is_refused)
         "qianbao://pay?v=1&k=u&id=" S_USER "&a=0&c=CNY",             /* zero */
         "qianbao://pay?v=1&k=u&id=" S_USER "&a=1000000000001&c=CNY", /* past the max */
         "qianbao://pay?v=1&k=u&id=" S_USER "&a=99999999999999999999&c=CNY",
-        "qianbao://pay?v=1&k=u&id=" S_USER "&a=12",          /* amount without currency */
-        "qianbao://pay?v=1&k=u&id=" S_USER "&a=12&c=cny",    /* currency case */
-        "qianbao://pay?v=1&k=u&id=" S_USER "&a=12&c=XXX",    /* unknown currency */
-        "qianbao://pay?v=1&k=m&id=1900000109&a=12&c=USD",    /* merchants: CNY */
-        "qianbao://pay?v=1&k=m&id=1900000109&m=hi",          /* no memo on a till code */
-        "qianbao://pay?v=1&k=u&id=" S_USER "&m=%41",         /* escaped unreserved */
-        "qianbao://pay?v=1&k=u&id=" S_USER "&m=%e5%8d%88",   /* lower-case escape */
-        "qianbao://pay?v=1&k=u&id=" S_USER "&m=a+b",         /* '+' is not a space */
-        "qianbao://pay?v=1&k=u&id=" S_USER "&m=%0A",         /* control character */
-        "qianbao://pay?v=1&k=u&id=" S_USER "&m=%C0%80",      /* overlong UTF-8 */
-        "qianbao://pay?v=1&k=u&id=" S_USER "&m=%ED%A0%80",   /* surrogate */
-        "qianbao://pay?v=1&k=u&id=" S_USER "&m=%E5",         /* truncated UTF-8 */
-        "qianbao://pay?v=1&k=u&id=" S_USER "&m=",            /* empty member */
-        "qianbao://pay?v=1&k=u&id=" S_USER "&c=CNY",         /* currency without amount */
-        "qianbao://pay?v=1&k=u&id=" S_USER "&m=x&a=1&c=CNY", /* order of members */
-        "qianbao://pay?v=1&k=u&id=" S_USER "&x=1",           /* unknown member */
+        "qianbao://pay?v=1&k=u&id=" S_USER "&a=12",             /* amount without currency */
+        "qianbao://pay?v=1&k=u&id=" S_USER "&a=12&c=cny",       /* currency case */
+        "qianbao://pay?v=1&k=u&id=" S_USER "&a=12&c=XXX",       /* unknown currency */
+        "qianbao://pay?v=1&k=m&id=1900000109&a=12&c=USD",       /* merchants: CNY */
+        "qianbao://pay?v=1&k=m&id=1900000109&m=hi",             /* no memo on a till code */
+        "qianbao://pay?v=1&k=g&id=" S_COLLECTION "&a=12&c=CNY", /* the collection's amount */
+        "qianbao://pay?v=1&k=g&id=" S_COLLECTION "&m=hi",       /* nor a memo */
+        "qianbao://pay?v=1&k=g&id=" S_USER,                     /* a user is no collection */
+        "qianbao://pay?v=1&k=u&id=" S_COLLECTION,               /* nor the other way */
+        "qianbao://pay?v=1&k=u&id=" S_USER "&m=%41",            /* escaped unreserved */
+        "qianbao://pay?v=1&k=u&id=" S_USER "&m=%e5%8d%88",      /* lower-case escape */
+        "qianbao://pay?v=1&k=u&id=" S_USER "&m=a+b",            /* '+' is not a space */
+        "qianbao://pay?v=1&k=u&id=" S_USER "&m=%0A",            /* control character */
+        "qianbao://pay?v=1&k=u&id=" S_USER "&m=%C0%80",         /* overlong UTF-8 */
+        "qianbao://pay?v=1&k=u&id=" S_USER "&m=%ED%A0%80",      /* surrogate */
+        "qianbao://pay?v=1&k=u&id=" S_USER "&m=%E5",            /* truncated UTF-8 */
+        "qianbao://pay?v=1&k=u&id=" S_USER "&m=",               /* empty member */
+        "qianbao://pay?v=1&k=u&id=" S_USER "&c=CNY",            /* currency without amount */
+        "qianbao://pay?v=1&k=u&id=" S_USER "&m=x&a=1&c=CNY",    /* order of members */
+        "qianbao://pay?v=1&k=u&id=" S_USER "&x=1",              /* unknown member */
         "qianbao://pay?k=u&v=1&id=" S_USER,
         "QIANBAO://pay?v=1&k=u&id=" S_USER,
         "qianbao://pay?v=1&k=u&id=" S_USER "&a=1&a=1&c=CNY",
@@ -239,6 +258,18 @@ TEST(encoder_bounds)
     ASSERT_EQ_INT(qr_payload_encode(S_key, &p, text, sizeof text), QB_E_PARAM);
     p = S_transfer(false, "");
     snprintf(p.payee, sizeof p.payee, "13800138000");
+    ASSERT_EQ_INT(qr_payload_encode(S_key, &p, text, sizeof text), QB_E_PARAM);
+    /* A collection's code carries its id alone. */
+    memset(&p, 0, sizeof p);
+    p.kind = QR_KIND_COLLECTION;
+    snprintf(p.payee, sizeof p.payee, "%s", S_COLLECTION);
+    p.has_amount = true;
+    p.amount_minor = 100;
+    p.currency = currency_find("CNY");
+    ASSERT_EQ_INT(qr_payload_encode(S_key, &p, text, sizeof text), QB_E_PARAM);
+    p.has_amount = false;
+    p.currency = NULL;
+    snprintf(p.memo, sizeof p.memo, "AA");
     ASSERT_EQ_INT(qr_payload_encode(S_key, &p, text, sizeof text), QB_E_PARAM);
     /* 64 bytes that all need escaping: the longest payload. */
     p = S_transfer(true, "");
