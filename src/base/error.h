@@ -118,7 +118,9 @@
       "this collection takes no more payments: closed, paid in full, or past its time")            \
     X(QB_E_COLLECTION_PAID, 409, "COLLECTION_PAID", "you paid this collection already")            \
     X(QB_E_MERCHANT_SUSPENDED, 403, "MERCHANT_SUSPENDED",                                          \
-      "the merchant is suspended: its transfer waits until it is resumed, or closes")
+      "the merchant is suspended: its transfer waits until it is resumed, or closes")              \
+    X(QB_E_FREQUENCY_LIMITED, 429, "FREQUENCY_LIMITED",                                            \
+      "too many tries of this; try later (频率超限)")
 
 enum qb_error {
 #define QB_ERROR_ENUM(name, status, code, message) name,

@@ -67,21 +67,47 @@ static bool S_live(const struct ratelimit *limit, const struct S_slot *slot, int
     return slot->tag != 0 && now_ms - slot->started_ms < limit->window_ms;
 }
 
-bool ratelimit_take(struct ratelimit *limit, const char *key, int64_t now_ms, int64_t *until_ms)
+/* key's tag: its keyed hash, never 0 (the empty slot's). */
+static uint64_t S_tag(const struct ratelimit *limit, const char *key)
 {
-    QB_ASSERT(limit != NULL && key != NULL);
     uint8_t digest[crypto_shorthash_BYTES];
     crypto_shorthash(digest, (const unsigned char *)key, strlen(key), limit->hash_key);
     uint64_t tag;
     memcpy(&tag, digest, sizeof tag);
-    tag |= 1; /* never 0, the empty slot's */
+    return tag | 1;
+}
+
+/* The live slot of tag, or NULL; under the mutex. */
+static struct S_slot *S_find(struct ratelimit *limit, uint64_t tag, int64_t now_ms)
+{
+    struct S_slot *set = &limit->slots[((size_t)(tag >> 32) & limit->set_mask) * S_WAYS];
+    for (int i = 0; i < S_WAYS; i++)
+        if (set[i].tag == tag && S_live(limit, &set[i], now_ms))
+            return &set[i];
+    return NULL;
+}
+
+bool ratelimit_spent(struct ratelimit *limit, const char *key, int64_t now_ms, int64_t *until_ms)
+{
+    QB_ASSERT(limit != NULL && key != NULL);
+    uint64_t tag = S_tag(limit, key);
+    pthread_mutex_lock(&limit->mutex);
+    const struct S_slot *slot = S_find(limit, tag, now_ms);
+    bool spent = slot != NULL && slot->count >= limit->max;
+    if (spent && until_ms != NULL)
+        *until_ms = slot->started_ms + limit->window_ms;
+    pthread_mutex_unlock(&limit->mutex);
+    return spent;
+}
+
+bool ratelimit_take(struct ratelimit *limit, const char *key, int64_t now_ms, int64_t *until_ms)
+{
+    QB_ASSERT(limit != NULL && key != NULL);
+    uint64_t tag = S_tag(limit, key);
 
     pthread_mutex_lock(&limit->mutex);
     struct S_slot *set = &limit->slots[((size_t)(tag >> 32) & limit->set_mask) * S_WAYS];
-    struct S_slot *slot = NULL;
-    for (int i = 0; i < S_WAYS && slot == NULL; i++)
-        if (set[i].tag == tag && S_live(limit, &set[i], now_ms))
-            slot = &set[i];
+    struct S_slot *slot = S_find(limit, tag, now_ms);
     if (slot == NULL) {
         /* A slot whose window ended, or else the window that began first. */
         slot = &set[0];

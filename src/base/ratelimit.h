@@ -38,4 +38,10 @@ void ratelimit_free(struct ratelimit *limit);
  * given, the time its window ends and the key may act again. */
 bool ratelimit_take(struct ratelimit *limit, const char *key, int64_t now_ms, int64_t *until_ms);
 
+/* Whether key has used up its window at now_ms, counting nothing: true
+ * when its next ratelimit_take would be refused, with *until_ms (when
+ * given) the window's end. For limits on failures: the caller asks before
+ * it tries, and takes only when the try fails. */
+bool ratelimit_spent(struct ratelimit *limit, const char *key, int64_t now_ms, int64_t *until_ms);
+
 #endif

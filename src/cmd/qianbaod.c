@@ -101,6 +101,7 @@
 #include "merchant/merchant.h"
 #include "merchant/notify.h"
 #include "merchant/paycode.h"
+#include "merchant/payout.h"
 #include "sms/sms.h"
 #include "store/fault_vfs.h"
 #include "store/pool.h"
@@ -128,6 +129,7 @@
 /* Users whose look-ups of payees by phone are counted at once (domain.h):
  * 24 bytes each, 1.5 MiB; more, and the oldest windows are forgotten. */
 #define S_PAYEE_LOOKUP_USERS 65536
+#define S_PAYOUT_NAME_MISSES 16384 /* merchants' users named wrongly in a day */
 
 struct daemon_paths {
     char dir[CONFIG_PATH_SIZE_MAX];
@@ -1355,6 +1357,10 @@ static int S_serve(const struct config *cfg, const struct daemon_paths *paths,
         (env.payee_lookups = ratelimit_new(S_PAYEE_LOOKUP_USERS, settings.payee_lookup_window_ms,
                                            settings.payee_lookups_max)) == NULL)
         rc = QB_E_INTERNAL;
+    if (rc == QB_OK && (env.payout_name_misses =
+                            ratelimit_new(S_PAYOUT_NAME_MISSES, MERCHANT_PAYOUT_NAME_WINDOW_MS,
+                                          MERCHANT_PAYOUT_NAME_MISSES_MAX)) == NULL)
+        rc = QB_E_INTERNAL;
     if (rc != QB_OK) {
         fprintf(stderr, "qianbaod: cannot allocate the caches (%s)\n", error_name(rc));
         goto out;
@@ -1588,6 +1594,7 @@ out:
         identity_session_cache_free(env.sessions);
         identity_user_cache_free(env.users);
         ratelimit_free(env.payee_lookups);
+        ratelimit_free(env.payout_name_misses);
         domain_env_release(&env);
     }
     merchant_platform_free(platform);

@@ -193,6 +193,11 @@ struct domain_env {
      * (wallet_payee_lookup_take); set and freed by the daemon, NULL: no
      * limit. */
     struct ratelimit *payee_lookups;
+    /* Each merchant's wrong names of each user in its transfers
+     * (merchant_payout_create_cmd: MERCHANT_PAYOUT_NAME_MISSES_MAX a
+     * window, keyed "mchid:user id"); set and freed by the daemon, NULL:
+     * no limit. */
+    struct ratelimit *payout_name_misses;
     /* Keys derived from DATA_DIR/pepper and DATA_DIR/card-key; never
      * logged, never stored in the database. */
     uint8_t pepper_key[DOMAIN_KEY_SIZE];          /* pre-hash of login passwords */

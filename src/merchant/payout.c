@@ -17,6 +17,7 @@
 #include <sodium.h>
 
 #include "base/log.h"
+#include "base/ratelimit.h"
 #include "identity/identity.h"
 #include "merchant/notify.h"
 #include "merchant/payout.h"
@@ -353,6 +354,15 @@ static enum qb_error S_create_run(struct ledger_txn *txn, struct ledger_cmd *cmd
         return S_create_refuse(c, QB_E_ACCOUNT_FROZEN,
                                "用户账户冻结 (the user's wallet cannot take money now)");
     if (c->user_name[0] != '\0') {
+        char key[MERCHANT_MCHID_SIZE + 1 + ID_TEXT_SIZE_MAX];
+        snprintf(key, sizeof key, "%s:%s", m.mchid, user.id);
+        if (env->payout_name_misses != NULL &&
+            ratelimit_spent(env->payout_name_misses, key, now_ms, NULL)) {
+            sodium_memzero(c->user_name, sizeof c->user_name);
+            return S_create_refuse(c, QB_E_FREQUENCY_LIMITED,
+                                   "频率超限: this user was named wrongly five times in 24 "
+                                   "hours; check the name with them");
+        }
         char verified[IDENTITY_REAL_NAME_SIZE_MAX];
         err = identity_txn_real_name(txn, env, user.id, verified);
         bool same = err == QB_OK && strcmp(verified, c->user_name) == 0;
@@ -364,6 +374,8 @@ static enum qb_error S_create_run(struct ledger_txn *txn, struct ledger_cmd *cmd
         if (none)
             return S_create_refuse(c, QB_E_INVALID_REQUEST,
                                    "用户未实名 (the user has verified no real name)");
+        if (!same && env->payout_name_misses != NULL)
+            (void)ratelimit_take(env->payout_name_misses, key, now_ms, NULL);
         if (!same)
             return S_create_refuse(c, QB_E_INVALID_REQUEST,
                                    "收款用户姓名校验不通过 (user_name is not the user's "

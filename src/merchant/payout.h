@@ -42,9 +42,14 @@
  *   4. the openid one given out in that app (INVALID_REQUEST): the user;
  *   5. the user's wallet takes money: not closed (USER_ACCOUNT_ABNORMAL),
  *      not frozen (ACCOUNT_FROZEN);
- *   5a. with user_name (the route decrypted it): the user's verified real
- *      name is that name, byte for byte (INVALID_REQUEST: the user verified
- *      none, or another; the name is compared and forgotten, never kept);
+ *   5a. with user_name (the route decrypted it): the merchant has not
+ *      named this user wrongly MERCHANT_PAYOUT_NAME_MISSES_MAX times in the
+ *      window (FREQUENCY_LIMITED, before any comparison: env's
+ *      payout_name_misses); the user's verified real name is that name,
+ *      byte for byte (INVALID_REQUEST: the user verified none, or another,
+ *      which counts a miss; the name is compared and forgotten, never
+ *      kept). The refusal tells a merchant whether a name is a user's, so
+ *      it may not guess one name after another;
  *   6. the merchant's available balance covers the amount (NOT_ENOUGH).
  * No fee is taken: a payout moves the amount from the merchant to the user.
  *
@@ -95,6 +100,10 @@
 #define MERCHANT_PAYOUT_MIN_MINOR 10
 #define MERCHANT_PAYOUT_NAMED_MIN_MINOR INT64_C(200000)
 #define MERCHANT_PAYOUT_MAX_MINOR INT64_C(20000000)
+/* A merchant may name one user wrongly this many times in a window, then
+ * names no user of its in that window: enough for a typo or two. */
+#define MERCHANT_PAYOUT_NAME_MISSES_MAX 5
+#define MERCHANT_PAYOUT_NAME_WINDOW_MS (INT64_C(24) * 60 * 60 * 1000)
 /* How long a user has to confirm: 24 hours. */
 #define MERCHANT_PAYOUT_CONFIRM_WINDOW_MS (INT64_C(24) * 60 * 60 * 1000)
 #define MERCHANT_PAYOUT_PAGE_MAX 100 /* waiting payouts one page of a user's list holds */

@@ -568,6 +568,56 @@ TEST(from_two_thousand_yuan_the_payee_is_named_and_checked)
     mh_release(&m);
 }
 
+TEST(a_merchant_may_not_guess_a_users_name)
+{
+    // A refusal says whether a name is a user's verified one, so a merchant could guess one name
+    // after another. After five wrong names of one user in a day it names that user no more,
+    // not even rightly (the answer would confirm the guess); its other users are not held up.
+    struct mh_merchant m;
+    S_merchant_funded(&m, 500000);
+    struct api_user u, v;
+    API_MUST(th_user_new(&S_client, S_admin, &u));
+    API_MUST(api_user_verify(&S_client, &u, "李四"));
+    API_MUST(th_user_new(&S_client, S_admin, &v));
+    API_MUST(api_user_verify(&S_client, &v, "王五"));
+    char openid_u[64], openid_v[64];
+    S_openid(&m, &u, openid_u);
+    S_openid(&m, &v, openid_v);
+    struct mh_options opt;
+    memset(&opt, 0, sizeof opt);
+    opt.wechatpay_serial = m.platform_serial_no;
+    static const char *const guesses[] = {"张三", "王二", "赵六", "孙七", "周八", "李四"};
+    struct client_response res;
+    char sealed[1024], body[2048];
+    for (size_t i = 0; i <= QB_ARRAY_COUNT(guesses); i++) {
+        bool last = i == QB_ARRAY_COUNT(guesses);
+        S_seal(&m, last ? "王五" : guesses[i], sealed);
+        snprintf(body, sizeof body,
+                 "{\"appid\":\"%s\",\"out_bill_no\":\"GUESS%05zu\",\"transfer_scene_id\":"
+                 "\"1005\",\"openid\":\"%s\",\"transfer_amount\":200000,\"transfer_remark\":"
+                 "\"劳务报酬\",\"user_name\":\"%s\"}",
+                 m.appid, i, last ? openid_v : openid_u, sealed);
+        long status = mh_call_opt(&S_client, &m, "POST", S_BILLS, body, &opt, &res);
+        if (last) {
+            ASSERT_EQ_INT(status, 200);
+        } else if (i < 5) {
+            ASSERT_EQ_INT(status, 400);
+            ASSERT_EQ_STR(api_error_code(&res), "INVALID_REQUEST");
+        } else {
+            ASSERT_EQ_INT(status, 429);
+            ASSERT_EQ_STR(api_error_code(&res), "FREQUENCY_LIMITED");
+        }
+        client_response_release(&res);
+    }
+    ASSERT_EQ_INT(S_available(&m), 500000 - 200000);
+    ASSERT_EQ_INT(api_call(&S_client, "GET", "/v1/me/payouts", u.token, NULL, &res), 200);
+    json_t *j = api_json(&res);
+    client_response_release(&res);
+    ASSERT_EQ_INT(json_array_size(json_object_get(j, "items")), 0);
+    json_decref(j);
+    mh_release(&m);
+}
+
 int main(void)
 {
     struct api_suite suite;
@@ -579,5 +629,6 @@ int main(void)
     RUN(refused_payouts_hold_nothing);
     RUN(a_suspended_merchants_payout_waits_for_its_resumption);
     RUN(from_two_thousand_yuan_the_payee_is_named_and_checked);
+    RUN(a_merchant_may_not_guess_a_users_name);
     return api_suite_end(&suite);
 }

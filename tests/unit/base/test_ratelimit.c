@@ -34,6 +34,25 @@ TEST(a_key_gets_max_events_in_its_window_then_waits_for_its_end)
     ratelimit_free(limit);
 }
 
+TEST(asking_whether_a_window_is_spent_counts_nothing)
+{
+    // A limit on failures asks before each try and counts only the tries that fail: asking
+    // must neither count nor start a window, and says spent exactly when a take would fail.
+    struct ratelimit *limit = ratelimit_new(64, 1000, 2);
+    int64_t until = 0;
+    for (int i = 0; i < 10; i++)
+        ASSERT(!ratelimit_spent(limit, "m:u", 100, &until));
+    ASSERT(ratelimit_take(limit, "m:u", 200, NULL));
+    ASSERT(!ratelimit_spent(limit, "m:u", 300, NULL));
+    ASSERT(ratelimit_take(limit, "m:u", 400, NULL));
+    ASSERT(ratelimit_spent(limit, "m:u", 500, &until));
+    ASSERT_EQ_INT(until, 1200); /* the window began with the first take, not the first ask */
+    ASSERT(!ratelimit_spent(limit, "m:other", 500, NULL));
+    ASSERT(!ratelimit_spent(limit, "m:u", 1200, NULL));
+    ASSERT(ratelimit_take(limit, "m:u", 1200, NULL));
+    ratelimit_free(limit);
+}
+
 TEST(refused_events_do_not_lengthen_the_wait)
 {
     // A caller that keeps trying while refused must still get in when the window ends.
@@ -89,6 +108,7 @@ TEST(many_keys_in_a_large_table_each_keep_their_own_count)
 int main(void)
 {
     RUN(a_key_gets_max_events_in_its_window_then_waits_for_its_end);
+    RUN(asking_whether_a_window_is_spent_counts_nothing);
     RUN(refused_events_do_not_lengthen_the_wait);
     RUN(a_full_table_forgets_the_oldest_window_and_keeps_counting_the_rest);
     RUN(many_keys_in_a_large_table_each_keep_their_own_count);
