@@ -676,7 +676,7 @@ static void S_summary(const struct S_run *run)
     char month[16], today[16];
     strftime(month, sizeof month, "%Y-%m", &tm);
     strftime(today, sizeof today, "%Y-%m-%d", &tm);
-    char lines[13][2][160];
+    char lines[14][2][160];
     size_t count = 0;
 #define S_TRY(note, ...)                                                                           \
     do {                                                                                           \
@@ -692,6 +692,8 @@ static void S_summary(const struct S_run *run)
     S_TRY("who grabbed what", "qianbao --profile demo-lina redpacket show %s", run->packet_id);
     S_TRY("check the lucky split", "qianbao --profile demo-lina redpacket verify %s",
           run->packet_id);
+    S_TRY("the hot pot's code, for the table to scan",
+          "qianbao --profile demo-wangfang collection code %s", run->collection_id);
     S_TRY("pay 刘洋's share of the hot pot", "qianbao --profile demo-liuyang collection pay %s",
           run->collection_id);
     S_TRY("pay 张伟 5.00 back", "qianbao --profile demo-liuyang send %s 5", S_users[0].phone);

@@ -2380,6 +2380,19 @@ TEST(demo)
     ASSERT(strstr(S_last.out, "+88.00 CNY") != NULL && strstr(S_last.out, "周五火锅 AA") != NULL);
     S_case(NULL, NULL, "--profile", "demo-wangfang", "collections", NULL);
     ASSERT(strstr(S_last.out, "OPEN") != NULL && strstr(S_last.out, "2/3") != NULL);
+    // Its code, as the demo suggests showing it: the payload, piped.
+    S_case(NULL, NULL, "--profile", "demo-wangfang", "collections", "--json", NULL);
+    {
+        json_t *list = S_last_json();
+        char code_of[64];
+        snprintf(code_of, sizeof code_of, "%s",
+                 json_string_value(
+                     json_object_get(json_array_get(json_object_get(list, "items"), 0), "id")));
+        json_decref(list);
+        S_case(NULL, NULL, "--profile", "demo-wangfang", "collection", "code", code_of, NULL);
+        ASSERT_EQ_INT(S_last.exit_status, 0);
+        ASSERT(strncmp(S_last.out, "qianbao://pay?v=1&k=g&id=gc_", 28) == 0);
+    }
     // 李娜 was told of the transfer sent back and of the merchant's refund.
     S_case("demo-notices", NULL, "--profile", "demo-lina", "notices", NULL);
     S_case(NULL, NULL, "--profile", "demo-lina", "--json", "bills", NULL);
