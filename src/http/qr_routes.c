@@ -284,12 +284,11 @@ json_t *http_payee_json(const struct identity_user *payee)
     return json_pack("{s:s, s:s, s:s}", "user_id", payee->id, "display_name", name, "phone", phone);
 }
 
-/* The user a transfer to `to` (a user id, or a normalised phone when
- * by_phone) would pay, as the payer sees them before paying, into body:
- * "payee": {user_id, display_name and phone masked}; *self: the caller.
+/* The user `to` (a user id, or a normalised phone when by_phone) when a
+ * transfer could reach them now, into *out (the request's memory):
  * PAYEE_NOT_FOUND, PAYEE_UNAVAILABLE (frozen, or closed to credits). */
-static enum qb_error S_payee_put(struct http_request *req, struct store *reader, const char *to,
-                                 bool by_phone, json_t *body, bool *self)
+static enum qb_error S_payee_payable(struct http_request *req, struct store *reader, const char *to,
+                                     bool by_phone, struct identity_user **out)
 {
     struct identity_user *payee = http_request_alloc(req, sizeof *payee);
     if (payee == NULL)
@@ -305,6 +304,20 @@ static enum qb_error S_payee_put(struct http_request *req, struct store *reader,
     if (payee->status == IDENTITY_FROZEN ||
         (view.flags & (LEDGER_ACCOUNT_CREDIT_FROZEN | LEDGER_ACCOUNT_CLOSED)) != 0)
         return QB_E_PAYEE_UNAVAILABLE;
+    *out = payee;
+    return QB_OK;
+}
+
+/* The user a transfer to `to` would pay (S_payee_payable), as the payer
+ * sees them before paying, into body: "payee": {user_id, display_name and
+ * phone masked}; *self: the caller. */
+static enum qb_error S_payee_put(struct http_request *req, struct store *reader, const char *to,
+                                 bool by_phone, json_t *body, bool *self)
+{
+    struct identity_user *payee;
+    enum qb_error err = S_payee_payable(req, reader, to, by_phone, &payee);
+    if (err != QB_OK)
+        return err;
     *self = strcmp(payee->id, http_request_session(req)->user_id) == 0;
     if (json_object_set_new(body, "payee", http_payee_json(payee)) != 0)
         return QB_E_INTERNAL;
@@ -464,6 +477,13 @@ static json_t *S_resolve_collection(struct http_request *req, const struct qr_pa
         return NULL;
     }
     *err = S_collection_open(req, reader, p->payee, c);
+    /* Its payments go to its asker: one who cannot take money now is
+     * refused here as a receive code's payee is. */
+    struct identity_user *asker;
+    if (*err == QB_OK)
+        *err = S_payee_payable(req, reader, c->creator_id, false, &asker);
+    if (*err == QB_E_PAYEE_NOT_FOUND)
+        *err = QB_E_INTERNAL; /* a collection's asker is a user */
     if (*err != QB_OK)
         return NULL;
     const char *me = http_request_session(req)->user_id;

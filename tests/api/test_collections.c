@@ -302,6 +302,18 @@ TEST(a_collections_code_is_scanned_resolved_and_paid_by_its_id)
     ASSERT_EQ_INT(api_call(&S_client, "GET", png_path, a.token, NULL, &res), 400);
     ASSERT_EQ_STR(api_error_code(&res), "PARAM_ERROR");
     client_response_release(&res);
+
+    // An asker whose wallet takes no money now: the scan says so, as a receive code's would.
+    S_ask(&asker, "奶茶", 1500, 2, id);
+    snprintf(path, sizeof path, "/v1/collections/%s/code", id);
+    ASSERT_EQ_INT(api_call(&S_client, "GET", path, asker.token, NULL, &res), 200);
+    snprintf(body, sizeof body, "{\"payload\":\"%s\"}", api_json_str(&res, "payload"));
+    client_response_release(&res);
+    ASSERT_EQ_INT(api_call(&S_client, "POST", "/v1/me/freeze", asker.token, NULL, &res), 200);
+    client_response_release(&res);
+    ASSERT_EQ_INT(api_call(&S_client, "POST", "/v1/qr/resolve", a.token, body, &res), 403);
+    ASSERT_EQ_STR(api_error_code(&res), "PAYEE_UNAVAILABLE");
+    client_response_release(&res);
 }
 
 int main(void)
