@@ -374,8 +374,14 @@ static enum qb_error S_create_run(struct ledger_txn *txn, struct ledger_cmd *cmd
         if (none)
             return S_create_refuse(c, QB_E_INVALID_REQUEST,
                                    "用户未实名 (the user has verified no real name)");
-        if (!same && env->payout_name_misses != NULL)
+        if (!same && env->payout_name_misses != NULL) {
             (void)ratelimit_take(env->payout_name_misses, key, now_ms, NULL);
+            /* The miss that uses the window up: someone may be guessing. */
+            if (ratelimit_spent(env->payout_name_misses, key, now_ms, NULL))
+                log_event(LOG_WARN, "merchant.payout_names_limited",
+                          "mchid=%s user_id=%s misses=%d", m.mchid, user.id,
+                          MERCHANT_PAYOUT_NAME_MISSES_MAX);
+        }
         if (!same)
             return S_create_refuse(c, QB_E_INVALID_REQUEST,
                                    "收款用户姓名校验不通过 (user_name is not the user's "

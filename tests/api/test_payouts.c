@@ -610,6 +610,16 @@ TEST(a_merchant_may_not_guess_a_users_name)
         client_response_release(&res);
     }
     ASSERT_EQ_INT(S_available(&m), 500000 - 200000);
+    // The operator's log names who guessed whose name, once, and never a name.
+    static char log[1 << 20];
+    ASSERT(test_file_read(S_daemon.log_path, log, sizeof log));
+    char line[160];
+    snprintf(line, sizeof line, "event=merchant.payout_names_limited mchid=%s user_id=%s misses=5",
+             m.mchid, u.id);
+    const char *at = strstr(log, line);
+    ASSERT(at != NULL && strstr(at + 1, line) == NULL);
+    for (size_t i = 0; i < QB_ARRAY_COUNT(guesses); i++)
+        ASSERT(strstr(log, guesses[i]) == NULL);
     ASSERT_EQ_INT(api_call(&S_client, "GET", "/v1/me/payouts", u.token, NULL, &res), 200);
     json_t *j = api_json(&res);
     client_response_release(&res);
