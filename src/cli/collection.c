@@ -125,7 +125,10 @@ int cli_run_collect(struct cli *cli, const struct cli_args *args)
         S_print(cli, res.json, false);
         char id[64];
         cli_text_clean(cli_json_str(res.json, "id"), id, sizeof id);
-        cli_hint(cli, "share the id; friends pay with `qianbao collection pay %s`", id);
+        cli_hint(cli,
+                 "share the id, or show its code (`qianbao collection code %s`); friends pay with "
+                 "`qianbao collection pay %s`",
+                 id, id);
     }
     cli_response_release(&res);
     return rc;

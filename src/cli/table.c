@@ -629,8 +629,9 @@ static const struct cli_command S_commands[] = {
      2,
      2,
      "ask COUNT friends for AMOUNT each (群收款, AA)",
-     "Creates a group collection: share its id in your chat, and each friend pays their share "
-     "once with `qianbao collection pay ID`, a transfer to you with the title as its memo. "
+     "Creates a group collection: share its id in your chat (or show its QR code at the table, "
+     "`qianbao collection code ID`), and each friend pays their share once with `qianbao "
+     "collection pay ID`, a transfer to you with the title as its memo. "
      "The COUNT-th payment completes it; `qianbao collection close ID` ends it sooner; after "
      "30 days it takes no more. Nothing moves until a friend pays. COUNT is 1 to 100."
      "\n\nAMOUNT is in yuan with at most two decimals (12.50).",
