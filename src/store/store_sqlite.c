@@ -592,9 +592,11 @@ static void *sqlite_checkpointer_main(void *arg)
      * from the ledger's writer, whose commits then waited for a CPU. Under
      * the transfer benchmark at half load, commits over 4 ms fell from 12 to
      * 21 in 15 s to 3 to 5 (docs/performance.md). On Linux a thread's nice
-     * value is its own; raising it needs no privilege. */
-    thread_name(pthread_self(), "%s", STORE_SQLITE_CHECKPOINTER_NAME);
+     * value is its own; raising it needs no privilege. The nice value is
+     * set before the name, so that whoever sees the name sees the nice
+     * value too (the tests find the thread by its name). */
     (void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), STORE_SQLITE_CHECKPOINTER_NICE);
+    thread_name(pthread_self(), "%s", STORE_SQLITE_CHECKPOINTER_NAME);
     pthread_mutex_lock(&ck->mutex);
     while (!ck->stopping) {
         if (!ck->drain_wanted && (ck->handover_wanted || !ck->checkpoint_wanted)) {
