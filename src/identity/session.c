@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/bigmem.h"
 #include "identity/identity.h"
 
 #define SESSION_COLUMNS                                                                            \
@@ -123,10 +124,12 @@ enum qb_error identity_session_cache_new(size_t entries, struct identity_session
     if (cache == NULL)
         return QB_E_INTERNAL;
     cache->tags = aligned_alloc(_Alignof(struct cache_tags), bucket_count * sizeof *cache->tags);
-    cache->entries = calloc(bucket_count * IDENTITY_SESSION_CACHE_WAYS, sizeof *cache->entries);
+    cache->entries =
+        bigmem_alloc(bucket_count * IDENTITY_SESSION_CACHE_WAYS, sizeof *cache->entries);
     if (cache->tags == NULL || cache->entries == NULL) {
         free(cache->tags);
-        free(cache->entries);
+        bigmem_free(cache->entries, bucket_count * IDENTITY_SESSION_CACHE_WAYS,
+                    sizeof *cache->entries);
         free(cache);
         return QB_E_INTERNAL;
     }
@@ -146,9 +149,9 @@ void identity_session_cache_free(struct identity_session_cache *cache)
         return;
     for (size_t i = 0; i < CACHE_STRIPES; i++)
         pthread_mutex_destroy(&cache->stripes[i]);
-    crypto_wipe(cache->entries,
-                cache->bucket_count * IDENTITY_SESSION_CACHE_WAYS * sizeof *cache->entries);
-    free(cache->entries);
+    /* The kernel takes the entries back and zeroes them: nothing to wipe. */
+    bigmem_free(cache->entries, cache->bucket_count * IDENTITY_SESSION_CACHE_WAYS,
+                sizeof *cache->entries);
     free(cache->tags);
     free(cache->doomed);
     free(cache);

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/bigmem.h"
 #include "identity/identity.h"
 
 /* The columns identity_user_row reads, in order. */
@@ -138,10 +139,10 @@ enum qb_error identity_user_cache_new(size_t entries, struct identity_user_cache
         return QB_E_INTERNAL;
     cache->keys = aligned_alloc(_Alignof(struct user_bucket_keys),
                                 bucket_count * sizeof *cache->keys);
-    cache->entries = calloc(bucket_count * USER_CACHE_WAYS, sizeof *cache->entries);
+    cache->entries = bigmem_alloc(bucket_count * USER_CACHE_WAYS, sizeof *cache->entries);
     if (cache->keys == NULL || cache->entries == NULL) {
         free(cache->keys);
-        free(cache->entries);
+        bigmem_free(cache->entries, bucket_count * USER_CACHE_WAYS, sizeof *cache->entries);
         free(cache);
         return QB_E_INTERNAL;
     }
@@ -155,8 +156,8 @@ void identity_user_cache_free(struct identity_user_cache *cache)
 {
     if (cache == NULL)
         return;
-    crypto_wipe(cache->entries, cache->bucket_count * USER_CACHE_WAYS * sizeof *cache->entries);
-    free(cache->entries);
+    /* The kernel takes the entries back and zeroes them: nothing to wipe. */
+    bigmem_free(cache->entries, cache->bucket_count * USER_CACHE_WAYS, sizeof *cache->entries);
     free(cache->keys);
     free(cache);
 }

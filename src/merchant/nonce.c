@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/bigmem.h"
 #include "merchant/merchant.h"
 
 #define S_SPAN_MS (2 * MERCHANT_CLOCK_SKEW_MS)
@@ -40,7 +41,7 @@ struct merchant_nonces {
 
 static bool S_table_init(struct S_table *t, size_t capacity, int64_t now_ms)
 {
-    t->slots = calloc(capacity, S_KEY_SIZE);
+    t->slots = bigmem_alloc(capacity, S_KEY_SIZE);
     t->count = 0;
     t->started_ms = now_ms;
     return t->slots != NULL;
@@ -55,8 +56,8 @@ struct merchant_nonces *merchant_nonces_new(size_t capacity)
         return NULL;
     n->capacity = capacity;
     if (!S_table_init(&n->current, capacity, 0) || !S_table_init(&n->previous, capacity, 0)) {
-        free(n->current.slots);
-        free(n->previous.slots);
+        bigmem_free(n->current.slots, capacity, S_KEY_SIZE);
+        bigmem_free(n->previous.slots, capacity, S_KEY_SIZE);
         free(n);
         return NULL;
     }
@@ -69,8 +70,8 @@ void merchant_nonces_free(struct merchant_nonces *nonces)
     if (nonces == NULL)
         return;
     pthread_mutex_destroy(&nonces->lock);
-    free(nonces->current.slots);
-    free(nonces->previous.slots);
+    bigmem_free(nonces->current.slots, nonces->capacity, S_KEY_SIZE);
+    bigmem_free(nonces->previous.slots, nonces->capacity, S_KEY_SIZE);
     free(nonces);
 }
 
@@ -112,7 +113,7 @@ enum qb_error merchant_nonces_claim(struct merchant_nonces *nonces, const char *
         /* Rotate: the previous generation is older than the window. */
         struct S_table dropped = nonces->previous;
         nonces->previous = nonces->current;
-        memset(dropped.slots, 0, nonces->capacity * S_KEY_SIZE);
+        bigmem_zero(dropped.slots, nonces->capacity, S_KEY_SIZE);
         dropped.count = 0;
         dropped.started_ms = now_ms;
         nonces->current = dropped;

@@ -359,7 +359,7 @@ TEST(one_account_cannot_test_phone_numbers_in_bulk)
              b.phone, TH_PAY_PASSWORD);
     struct client_response first, res;
     TRANSFER(a.token, "lookup-before", body, 201, NULL, &first); /* look-up 1 */
-    char phone[16];
+    char phone[24]; /* room for any int the format could print */
     for (int i = 2; i <= 50; i++) {
         snprintf(phone, sizeof phone, "1390000%04d", i);
         long status = S_payee(&a, i % 10 == 0 ? b.phone : phone, &res);

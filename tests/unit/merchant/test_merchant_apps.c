@@ -389,7 +389,7 @@ TEST(an_owner_may_keep_ten_open_merchants_and_one_closed_frees_a_place)
     // ten is closed for good another may be opened.
     struct wx *wx = wx_new();
     struct identity_user owner = wx_user(wx, "店主", true);
-    char mchid[16], appid[24];
+    char mchid[24], appid[32]; /* room for any int the formats could print */
     for (int i = 0; i < MERCHANT_PER_OWNER_MAX; i++) {
         snprintf(mchid, sizeof mchid, "19000000%02d", i);
         snprintf(appid, sizeof appid, "wx00000000000000%02d", i);

@@ -636,7 +636,7 @@ TEST(rows_past_two_days_are_deleted_as_new_ones_come)
      * so each send deletes a few rows over two days old, and a table that
      * stops growing then stays as large as two days of sends. */
     struct sx *sx = sx_new();
-    char phone[16];
+    char phone[24]; /* room for any int the format could print */
     for (int i = 0; i < 20; i++) {
         snprintf(phone, sizeof phone, "1390000%04d", i);
         ASSERT_EQ_INT(sx_send(sx, phone, SMS_PURPOSE_REGISTER, "", NULL), QB_OK);
