@@ -2,8 +2,9 @@
  * schema.h — the versioned migrations of each backend.
  *
  * Owns: the table definitions. Migration N takes a database from schema
- * version N-1 to N; store_open applies the missing ones in order, each in
- * its own transaction, and records the version (SQLite: PRAGMA user_version).
+ * version N-1 to N; store_open applies the missing ones in order, all in one
+ * transaction (a database is at its old version or the newest, never in
+ * between), and records the version (SQLite: PRAGMA user_version).
  * A database newer than the newest migration is refused.
  *
  * To add a migration: 1) append one string to each backend's array (never

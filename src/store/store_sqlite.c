@@ -801,45 +801,39 @@ static enum qb_error sqlite_pragma_ensure(struct sqlite_store *s, const char *na
     return QB_OK;
 }
 
-/* Applies the missing migrations, one transaction each. The version is read
- * inside the transaction so two processes opening one file cannot both
- * apply the same migration. */
+/* Applies the missing migrations, all in one transaction: a database is
+ * either at its old version or at the newest, never in between, and a
+ * fresh one costs one commit (one fsync) rather than one per migration.
+ * The version is read inside the transaction so two processes opening one
+ * file cannot both apply the same migration. */
 static enum qb_error sqlite_migrate(struct sqlite_store *s)
 {
     const int64_t newest = (int64_t)store_sqlite_migration_count;
-    for (int64_t round = 0; round <= newest; round++) {
-        enum qb_error err = sqlite_exec_sql(s, "BEGIN IMMEDIATE", "migration begin");
-        if (err != QB_OK)
-            return err;
-        int64_t version = 0;
-        err = sqlite_query_int64(s, "PRAGMA user_version", &version);
-        if (err == QB_OK && version > newest)
-            err = sqlite_refuse(s, QB_E_STORAGE,
-                                "refusing the database: schema version %lld is newer than the "
-                                "newest this program knows (%lld)",
-                                (long long)version, (long long)newest);
-        if (err == QB_OK && version < 0)
-            err = sqlite_refuse(s, QB_E_STORAGE, "refusing the database: schema version %lld",
-                                (long long)version);
-        if (err == QB_OK && version == newest) {
-            return sqlite_exec_sql(s, "COMMIT", "migration commit");
-        }
-        if (err == QB_OK)
-            err = sqlite_exec_sql(s, store_sqlite_migrations[version], "migration");
-        if (err == QB_OK) {
-            char sql[64];
-            snprintf(sql, sizeof sql, "PRAGMA user_version=%lld", (long long)(version + 1));
-            err = sqlite_exec_sql(s, sql, "migration version");
-        }
-        if (err == QB_OK)
-            err = sqlite_exec_sql(s, "COMMIT", "migration commit");
-        if (err != QB_OK) {
-            if (!sqlite3_get_autocommit(s->db))
-                (void)sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
-            return err;
-        }
+    enum qb_error err = sqlite_exec_sql(s, "BEGIN IMMEDIATE", "migration begin");
+    if (err != QB_OK)
+        return err;
+    int64_t version = 0;
+    err = sqlite_query_int64(s, "PRAGMA user_version", &version);
+    if (err == QB_OK && version > newest)
+        err = sqlite_refuse(s, QB_E_STORAGE,
+                            "refusing the database: schema version %lld is newer than the "
+                            "newest this program knows (%lld)",
+                            (long long)version, (long long)newest);
+    if (err == QB_OK && version < 0)
+        err = sqlite_refuse(s, QB_E_STORAGE, "refusing the database: schema version %lld",
+                            (long long)version);
+    for (int64_t v = version; err == QB_OK && v < newest; v++)
+        err = sqlite_exec_sql(s, store_sqlite_migrations[v], "migration");
+    if (err == QB_OK && version < newest) {
+        char sql[64];
+        snprintf(sql, sizeof sql, "PRAGMA user_version=%lld", (long long)newest);
+        err = sqlite_exec_sql(s, sql, "migration version");
     }
-    QB_UNREACHABLE(); /* each round raises the version by one */
+    if (err == QB_OK)
+        err = sqlite_exec_sql(s, "COMMIT", "migration commit");
+    if (err != QB_OK && !sqlite3_get_autocommit(s->db))
+        (void)sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    return err;
 }
 
 static enum qb_error sqlite_open_write(struct sqlite_store *s)

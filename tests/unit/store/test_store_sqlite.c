@@ -103,6 +103,41 @@ TEST(refuses_newer_schema)
     test_rmtree(dir);
 }
 
+/* One integer from the file, read with SQLite itself. */
+static int64_t raw_int(const char *sql)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    int64_t value = -1;
+    if (sqlite3_open(db_path, &db) == SQLITE_OK &&
+        sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+        value = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return value;
+}
+
+TEST(a_failed_migration_leaves_the_old_version_whole)
+{
+    // The missing migrations run in one transaction: when one fails, the database stays at the
+    // version it had, with none of the earlier ones half kept, so the next start (or an older
+    // qianbaod) finds it as it was. The last migration fails here, on a table in its way.
+    fresh_dir();
+    raw_exec("CREATE TABLE collection_payments (x INTEGER)");
+    char err[256] = "";
+    struct store *store = NULL;
+    ASSERT_EQ_INT(store_open(db_path, STORE_MODE_WRITE, &store, err, sizeof err), QB_E_STORAGE);
+    ASSERT(store == NULL);
+    ASSERT_EQ_INT(raw_int("PRAGMA user_version"), 0);
+    ASSERT_EQ_INT(raw_int("SELECT count(*) FROM sqlite_schema WHERE name = 'accounts'"), 0);
+    // Out of the way, the same file migrates to the newest version.
+    raw_exec("DROP TABLE collection_payments");
+    store = open_or_fail(db_path, STORE_MODE_WRITE);
+    ASSERT_EQ_INT(store_schema_version(store), (int64_t)store_sqlite_migration_count);
+    store_close(store);
+    test_rmtree(dir);
+}
+
 TEST(durability_pragmas_read_back)
 {
     // A payment is acknowledged after commit, so the writer must really run WAL with an fsync per
@@ -687,6 +722,7 @@ TEST(pool_acquire_times_out_busy)
 int main(void)
 {
     RUN(refuses_newer_schema);
+    RUN(a_failed_migration_leaves_the_old_version_whole);
     RUN(durability_pragmas_read_back);
     RUN(refuses_a_database_without_wal);
     RUN(urls);
