@@ -7,8 +7,8 @@
  * once.
  *
  * Eight users are registered, raised to KYC level 3 and funded over HTTP
- * (sandbox card and top-up). Then 20 rounds (QIANBAO_CRASH_ROUNDS for the
- * longer mode, scripts/crash-long): eight clients (a thread and a
+ * (sandbox card and top-up). Then 20 rounds (QB_CRASH_ROUNDS for the
+ * longer mode, scripts/crash-long; the sanitizer presets run 8): eight clients (a thread and a
  * keep-alive connection each) send transfers with distinct keys — most of
  * them valid, some refused by design (more than all the money there is; to
  * oneself) — and at a random moment the daemon gets SIGKILL. Each request
@@ -1476,11 +1476,11 @@ static void N_check(int round)
                N_pending, N_WAIT_MS);
 }
 
-/* QIANBAO_CRASH_ROUNDS, or C_ROUNDS_DEFAULT; 0 for a value that is not a
+/* QB_CRASH_ROUNDS, or C_ROUNDS_DEFAULT; 0 for a value that is not a
  * decimal in 1..C_ROUNDS_MAX. */
 static int C_rounds(void)
 {
-    const char *text = getenv("QIANBAO_CRASH_ROUNDS");
+    const char *text = getenv("QB_CRASH_ROUNDS");
     if (text == NULL || text[0] == '\0')
         return C_ROUNDS_DEFAULT;
     long long value = 0;
@@ -1543,7 +1543,7 @@ TEST(sigkill_under_load_loses_nothing_and_doubles_nothing)
     // there once, what was refused is not, and retries resolve whatever the crash left unknown.
     int rounds = C_rounds();
     if (rounds == 0)
-        TEST_FAIL_("QIANBAO_CRASH_ROUNDS must be a number of rounds in 1..%d", C_ROUNDS_MAX);
+        TEST_FAIL_("QB_CRASH_ROUNDS must be a number of rounds in 1..%d", C_ROUNDS_MAX);
     uint64_t seed = test_seed();
     int64_t budget_max_minor = C_AMOUNT_BUDGET_MINOR / rounds;
     if (budget_max_minor < C_amount_max_minor)
