@@ -804,6 +804,8 @@ static enum qb_error sqlite_pragma_ensure(struct sqlite_store *s, const char *na
 /* Applies the missing migrations, all in one transaction: a database is
  * either at its old version or at the newest, never in between, and a
  * fresh one costs one commit (one fsync) rather than one per migration.
+ * An empty file gets the fresh schema (schema.h) instead, the same result
+ * made at once.
  * The version is read inside the transaction so two processes opening one
  * file cannot both apply the same migration. */
 static enum qb_error sqlite_migrate(struct sqlite_store *s)
@@ -822,8 +824,18 @@ static enum qb_error sqlite_migrate(struct sqlite_store *s)
     if (err == QB_OK && version < 0)
         err = sqlite_refuse(s, QB_E_STORAGE, "refusing the database: schema version %lld",
                             (long long)version);
-    for (int64_t v = version; err == QB_OK && v < newest; v++)
-        err = sqlite_exec_sql(s, store_sqlite_migrations[v], "migration");
+    int64_t objects = 0;
+    if (err == QB_OK && version == 0)
+        err = sqlite_query_int64(s, "SELECT count(*) FROM sqlite_schema", &objects);
+    if (err == QB_OK && version == 0 && objects == 0) {
+        /* An empty file: what the migrations would make, at once. */
+        QB_ASSERT(store_sqlite_fresh_version == store_sqlite_migration_count);
+        for (size_t i = 0; err == QB_OK && i < store_sqlite_fresh_statement_count; i++)
+            err = sqlite_exec_sql(s, store_sqlite_fresh_schema[i], "fresh schema");
+    } else {
+        for (int64_t v = version; err == QB_OK && v < newest; v++)
+            err = sqlite_exec_sql(s, store_sqlite_migrations[v], "migration");
+    }
     if (err == QB_OK && version < newest) {
         char sql[64];
         snprintf(sql, sizeof sql, "PRAGMA user_version=%lld", (long long)newest);

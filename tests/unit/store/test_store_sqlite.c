@@ -16,6 +16,7 @@
 
 #include <sqlite3.h>
 
+#include "base/buf.h"
 #include "store/pool.h"
 #include "store/schema.h"
 #include "store/store.h"
@@ -115,6 +116,88 @@ static int64_t raw_int(const char *sql)
     sqlite3_finalize(st);
     sqlite3_close(db);
     return value;
+}
+
+/* Everything a database holds, as text: each object's type, name, table and
+ * statement (sorted by name), then every row of every table in SQLite's
+ * literal form, then the schema version. */
+static void S_describe(sqlite3 *db, struct buf *out)
+{
+    sqlite3_stmt *st = NULL;
+    ASSERT_EQ_INT(sqlite3_prepare_v2(db,
+                                     "SELECT type, name, tbl_name, coalesce(sql, '') FROM "
+                                     "sqlite_schema ORDER BY name",
+                                     -1, &st, NULL),
+                  SQLITE_OK);
+    while (sqlite3_step(st) == SQLITE_ROW)
+        for (int i = 0; i < 4; i++)
+            ASSERT_EQ_INT(buf_printf(out, "%s%c", (const char *)sqlite3_column_text(st, i),
+                                     i == 3 ? '\n' : '|'),
+                          QB_OK);
+    sqlite3_finalize(st);
+    ASSERT_EQ_INT(sqlite3_prepare_v2(db,
+                                     "SELECT name FROM sqlite_schema WHERE type = 'table' "
+                                     "ORDER BY name",
+                                     -1, &st, NULL),
+                  SQLITE_OK);
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        char sql[256];
+        snprintf(sql, sizeof sql, "SELECT * FROM \"%s\" ORDER BY 1, 2",
+                 (const char *)sqlite3_column_text(st, 0));
+        sqlite3_stmt *rows = NULL;
+        ASSERT_EQ_INT(sqlite3_prepare_v2(db, sql, -1, &rows, NULL), SQLITE_OK);
+        while (sqlite3_step(rows) == SQLITE_ROW) {
+            ASSERT_EQ_INT(buf_printf(out, "%s:", (const char *)sqlite3_column_text(st, 0)), QB_OK);
+            for (int i = 0; i < sqlite3_column_count(rows); i++) {
+                const char *v = (const char *)sqlite3_column_text(rows, i);
+                ASSERT_EQ_INT(
+                    buf_printf(out, " %d:%s", sqlite3_column_type(rows, i), v != NULL ? v : "NULL"),
+                    QB_OK);
+            }
+            ASSERT_EQ_INT(buf_append_str(out, "\n"), QB_OK);
+        }
+        sqlite3_finalize(rows);
+    }
+    sqlite3_finalize(st);
+    ASSERT_EQ_INT(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL), SQLITE_OK);
+    ASSERT_EQ_INT(sqlite3_step(st), SQLITE_ROW);
+    ASSERT_EQ_INT(buf_printf(out, "version %lld\n", (long long)sqlite3_column_int64(st, 0)), QB_OK);
+    sqlite3_finalize(st);
+}
+
+TEST(a_fresh_database_is_what_the_migrations_make)
+{
+    // store_open makes an empty file with the fresh schema, written at build time from the
+    // migrations; every other database is migrated. Both must give the same tables, indexes,
+    // rows and version, or a new installation would differ from an upgraded one.
+    fresh_dir();
+    struct store *store = open_or_fail(db_path, STORE_MODE_WRITE);
+    store_close(store);
+    sqlite3 *fresh = NULL, *migrated = NULL;
+    ASSERT_EQ_INT(sqlite3_open(db_path, &fresh), SQLITE_OK);
+    ASSERT_EQ_INT(sqlite3_open(":memory:", &migrated), SQLITE_OK);
+    for (size_t i = 0; i < store_sqlite_migration_count; i++)
+        ASSERT_EQ_INT(sqlite3_exec(migrated, store_sqlite_migrations[i], NULL, NULL, NULL),
+                      SQLITE_OK);
+    char pragma[64];
+    snprintf(pragma, sizeof pragma, "PRAGMA user_version=%zu", store_sqlite_migration_count);
+    ASSERT_EQ_INT(sqlite3_exec(migrated, pragma, NULL, NULL, NULL), SQLITE_OK);
+    struct buf a, b;
+    buf_init(&a, 1 << 20);
+    buf_init(&b, 1 << 20);
+    S_describe(fresh, &a);
+    S_describe(migrated, &b);
+    sqlite3_close(fresh);
+    sqlite3_close(migrated);
+    ASSERT(a.size > 1000);
+    ASSERT(strstr(a.data, "collection_payments") != NULL);
+    ASSERT(strstr(a.data, "meta: 3:replay_from 1:1") != NULL);
+    if (a.size != b.size || memcmp(a.data, b.data, a.size) != 0)
+        TEST_FAIL_("the fresh schema differs from the migrations'\nfresh:\n%s\nmigrated:\n%s",
+                   a.data, b.data);
+    buf_release(&a);
+    buf_release(&b);
+    test_rmtree(dir);
 }
 
 TEST(a_failed_migration_leaves_the_old_version_whole)
@@ -723,6 +806,7 @@ int main(void)
 {
     RUN(refuses_newer_schema);
     RUN(a_failed_migration_leaves_the_old_version_whole);
+    RUN(a_fresh_database_is_what_the_migrations_make);
     RUN(durability_pragmas_read_back);
     RUN(refuses_a_database_without_wal);
     RUN(urls);
