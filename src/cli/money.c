@@ -463,6 +463,9 @@ void cli_transfer_print(const struct cli *cli, const json_t *t)
     const char *memo = cli_json_str(t, "memo");
     if (memo[0] != '\0')
         cli_print_field(cli, "memo", memo);
+    const char *collection = cli_json_str(t, "collection_id");
+    if (collection[0] != '\0')
+        cli_print_field(cli, "collection", collection);
     cli_print_field(cli, "created at", cli_json_str(t, "created_at"));
     S_arrival_print(cli, t);
     const json_t *returned = json_object_get(t, "returned");

@@ -293,13 +293,19 @@ void http_handle_transfers_get(struct http_request *req)
         err = identity_user_get(reader, p->user_id, payer);
     if (err == QB_OK)
         err = identity_user_get(reader, p->counterparty_id, payee);
-    char transfer_id[ID_TEXT_SIZE_MAX];
+    char transfer_id[ID_TEXT_SIZE_MAX], collection_id[ID_TEXT_SIZE_MAX] = "";
     if (err == QB_OK && is_return) {
         err = wallet_transfer_return_origin(reader, p->id, transfer_id);
     } else if (err == QB_OK) {
         err = wallet_transfer_return_find(reader, p->id, returned);
         if (err == QB_E_NOT_FOUND) {
             returned->id[0] = '\0';
+            err = QB_OK;
+        }
+        if (err == QB_OK)
+            err = wallet_transfer_collection_id(reader, p->id, collection_id);
+        if (err == QB_E_NOT_FOUND) {
+            collection_id[0] = '\0';
             err = QB_OK;
         }
     }
@@ -326,6 +332,8 @@ void http_handle_transfers_get(struct http_request *req)
     json_out_string(&out, "display_name", masked);
     json_out_end(&out);
     json_out_string(&out, "direction", strcmp(p->user_id, session->user_id) == 0 ? "out" : "in");
+    if (!is_return)
+        json_out_string(&out, "collection_id", collection_id[0] != '\0' ? collection_id : NULL);
     if (!is_return && returned->id[0] == '\0') {
         json_out_null(&out, "returned");
     } else if (!is_return) {

@@ -541,6 +541,13 @@ enum qb_error wallet_transfer_return_id(struct store *store, const char *transfe
                   transfer_id, return_id);
 }
 
+enum qb_error wallet_transfer_collection_id(struct store *store, const char *transfer_id,
+                                            char *collection_id)
+{
+    return S_link(store, "SELECT collection_id FROM collection_payments WHERE payment_id = $1",
+                  transfer_id, collection_id);
+}
+
 enum qb_error wallet_transfer_return_origin(struct store *store, const char *return_id,
                                             char *transfer_id)
 {

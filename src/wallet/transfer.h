@@ -197,6 +197,12 @@ QB_MUST_USE enum qb_error wallet_transfer_return_find(struct store *store, const
 QB_MUST_USE enum qb_error wallet_transfer_return_id(struct store *store, const char *transfer_id,
                                                     char *return_id);
 
+/* The group collection (群收款) transfer_id paid, its id into collection_id
+ * (size ID_TEXT_SIZE_MAX): QB_OK, QB_E_NOT_FOUND for a transfer that paid
+ * none, QB_E_STORAGE. */
+QB_MUST_USE enum qb_error
+wallet_transfer_collection_id(struct store *store, const char *transfer_id, char *collection_id);
+
 /* The transfer the return return_id sent back, into transfer_id (size
  * ID_TEXT_SIZE_MAX). QB_E_STORAGE, or QB_E_INTERNAL when there is no link. */
 QB_MUST_USE enum qb_error wallet_transfer_return_origin(struct store *store, const char *return_id,

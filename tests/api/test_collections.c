@@ -110,6 +110,16 @@ TEST(a_group_pays_its_share_each_once_and_the_last_completes_it)
     ASSERT(json_is_true(json_object_get(json_array_get(paid, 0), "me")));
     ASSERT(json_is_false(json_object_get(json_object_get(j, "creator"), "me")));
     json_decref(j);
+    // The transfer names the collection it paid, for its payer and for the asker.
+    char path[128];
+    snprintf(path, sizeof path, "/v1/transfers/%s", payment);
+    j = th_get_json(&S_client, path, a.token);
+    ASSERT_EQ_STR(json_string_value(json_object_get(j, "collection_id")), id);
+    json_decref(j);
+    j = th_get_json(&S_client, path, asker.token);
+    ASSERT_EQ_STR(json_string_value(json_object_get(j, "collection_id")), id);
+    ASSERT_EQ_STR(json_string_value(json_object_get(j, "direction")), "in");
+    json_decref(j);
     j = S_get(&c, id);
     ASSERT(json_is_null(json_object_get(j, "my_payment_id")));
     ASSERT(json_is_false(json_object_get(json_array_get(json_object_get(j, "payments"), 0), "me")));
@@ -124,7 +134,6 @@ TEST(a_group_pays_its_share_each_once_and_the_last_completes_it)
     ASSERT_EQ_INT(th_balance(&S_client, &c), 10000);
     ASSERT_EQ_INT(th_balance(&S_client, &asker), 10000);
     // An operator asked about it sees who asked and who paid, by id; the users see no ids.
-    char path[128];
     snprintf(path, sizeof path, "/admin/collections/%s", id);
     ASSERT_EQ_INT(api_call(&S_client, "GET", path, S_admin, NULL, &res), 200);
     j = api_json(&res);

@@ -434,6 +434,9 @@ TEST(a_transfer_moves_money_and_both_sides_can_read_it)
     ASSERT_EQ_INT(S_get(path, a.token, &res), 200);
     ASSERT_EQ_STR(api_json_str(&res, "direction"), "out");
     ASSERT_EQ_STR(api_json_str(&res, "id"), id);
+    json_t *read = api_json(&res);
+    ASSERT(json_is_null(json_object_get(read, "collection_id"))); /* it paid no collection */
+    json_decref(read);
     client_response_release(&res);
     ASSERT_EQ_INT(S_get(path, b.token, &res), 200);
     ASSERT_EQ_STR(api_json_str(&res, "direction"), "in");

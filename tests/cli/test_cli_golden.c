@@ -2003,6 +2003,11 @@ TEST(group_collections)
     S_case("collection-pay-again", S_PAY, "collection", "pay", id, "--password-stdin", NULL);
     S_case("collection-show", NULL, "--profile", "b", "collection", "show", id, NULL);
     S_case("collection-show-payer", NULL, "collection", "show", id, NULL);
+    // A's payment, read as a payment, names the collection it paid.
+    S_case(NULL, NULL, "collection", "show", id, "--json", NULL);
+    char paid[64];
+    S_last_str("my_payment_id", paid, sizeof paid);
+    S_case("payment-show-collection", NULL, "payment", "show", paid, NULL);
     S_case("collection-close-not-mine", NULL, "collection", "close", other, NULL);
     S_case("collection-close", NULL, "--profile", "b", "collection", "close", other, NULL);
     S_case("collection-pay-closed", S_PAY, "collection", "pay", other, "--password-stdin", NULL);
