@@ -747,6 +747,16 @@ static void S_last_str(const char *name, char *out, size_t out_size)
     json_decref(value);
 }
 
+/* The id of the first item of the last output's list ({"items": [...]}). */
+static void S_last_first_id(char *out, size_t out_size)
+{
+    json_t *list = S_last_json();
+    const char *text =
+        json_string_value(json_object_get(json_array_get(json_object_get(list, "items"), 0), "id"));
+    snprintf(out, out_size, "%s", text != NULL ? text : "");
+    json_decref(list);
+}
+
 TEST(cards)
 {
     // Binding a card: the code goes to the card's phone and is bound to the masked number.
@@ -1140,12 +1150,8 @@ TEST(payment_codes)
                   202);
     client_response_release(&res);
     S_case(NULL, NULL, "paycode", "pending", "--json", NULL);
-    json_t *pending = S_last_json();
     char pending_id[40];
-    snprintf(pending_id, sizeof pending_id, "%s",
-             json_string_value(
-                 json_object_get(json_array_get(json_object_get(pending, "items"), 0), "id")));
-    json_decref(pending);
+    S_last_first_id(pending_id, sizeof pending_id);
     S_substitute(pending_id, "PENDING_ID");
     S_case("paycode-pending", NULL, "paycode", "pending", NULL);
     S_case("paycode-confirm", S_PAY, "paycode", "confirm", pending_id, "--password-stdin", NULL);
@@ -2388,12 +2394,8 @@ TEST(demo)
     // Its code, as the demo suggests showing it: the payload, piped.
     S_case(NULL, NULL, "--profile", "demo-wangfang", "collections", "--json", NULL);
     {
-        json_t *list = S_last_json();
         char code_of[64];
-        snprintf(code_of, sizeof code_of, "%s",
-                 json_string_value(
-                     json_object_get(json_array_get(json_object_get(list, "items"), 0), "id")));
-        json_decref(list);
+        S_last_first_id(code_of, sizeof code_of);
         S_case(NULL, NULL, "--profile", "demo-wangfang", "collection", "code", code_of, NULL);
         ASSERT_EQ_INT(S_last.exit_status, 0);
         ASSERT(strncmp(S_last.out, "qianbao://pay?v=1&k=g&id=gc_", 28) == 0);
