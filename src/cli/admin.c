@@ -420,6 +420,44 @@ static long long S_int(const json_t *object, const char *name)
     return (long long)json_integer_value(json_object_get(object, name));
 }
 
+/* The trial balance a passing check proved: each currency's kinds of
+ * account, and under the system kind its accounts by name. */
+static void S_trial_print(struct cli *cli, const json_t *trial)
+{
+    static const char *const headers[] = {"ACCOUNTS", "COUNT", "BALANCE", "HELD"};
+    struct cli_table table;
+    cli_table_init(&table, headers, QB_ARRAY_COUNT(headers));
+    size_t i, k, n;
+    const json_t *currency, *kind, *named;
+    json_array_foreach(trial, i, currency)
+    {
+        const char *code = cli_json_str(currency, "currency");
+        json_array_foreach(json_object_get(currency, "kinds"), k, kind)
+        {
+            char count[24], balance[48], held[48];
+            snprintf(count, sizeof count, "%lld", S_int(kind, "accounts"));
+            cli_money_amount_text(S_int(kind, "balance"), code, balance, sizeof balance);
+            cli_money_amount_text(S_int(kind, "held"), code, held, sizeof held);
+            const char *row[] = {cli_json_str(kind, "kind"), count, balance, held};
+            cli_table_add(&table, row);
+            if (strcmp(cli_json_str(kind, "kind"), "system") != 0)
+                continue;
+            json_array_foreach(json_object_get(currency, "system_accounts"), n, named)
+            {
+                char owner[128];
+                snprintf(owner, sizeof owner, "  %s", cli_json_str(named, "owner"));
+                cli_money_amount_text(S_int(named, "balance"), code, balance, sizeof balance);
+                cli_money_amount_text(S_int(named, "held"), code, held, sizeof held);
+                const char *line[] = {owner, "", balance, held};
+                cli_table_add(&table, line);
+            }
+        }
+    }
+    printf("\nthe trial balance it proved (the kinds' balances sum to zero in each currency):\n");
+    cli_table_print(cli, &table);
+    cli_table_release(&table);
+}
+
 /* The final state in words, and the exit status it means. */
 static int S_verify_report(struct cli *cli, const json_t *state)
 {
@@ -449,6 +487,7 @@ static int S_verify_report(struct cli *cli, const json_t *state)
         printf(": %lld entries, %lld accounts, %lld holds open\n",
                S_int(state, "entries_checked"), S_int(state, "accounts_checked"),
                S_int(state, "holds_open"));
+        S_trial_print(cli, json_object_get(state, "trial_balance"));
     } else if (rc == CLI_EXIT_CHECK_FAILED) {
         cli_print_colored(cli, CLI_COLOR_RED, "ledger check FAILED");
         printf(" after %lld entries: %s\n", S_int(state, "entries_checked"), problem);

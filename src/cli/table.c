@@ -1262,7 +1262,10 @@ static const struct cli_command S_commands[] = {
      "entry summing to zero, every balance and checkpoint, the open holds, and all balances "
      "summing to zero per currency. The check reads one snapshot beside the running daemon "
      "and this command waits for it, with a progress bar on a terminal. Exit status 0 when "
-     "the ledger adds up, 5 when it does not (the first problem is printed). If a check is "
+     "the ledger adds up, 5 when it does not (the first problem is printed). A check that "
+     "passes prints the trial balance it proved: each currency's kinds of account with their "
+     "balances and what is held, and each system account (the negative of "
+     "system:bank_clearing is what the banks should hold). If a check is "
      "running already, this one follows it instead of starting another.",
      {{"detach", NULL, false, NULL,
        "start the check and return at once; `qianbao admin verify --status` reads it later"},

@@ -1688,6 +1688,28 @@ static bool S_db_present(const struct daemon_paths *paths, const char *what, int
     return false;
 }
 
+/* The trial balance the check proved, a line per currency and kind of
+ * account and per system account, amounts as decimals. */
+static void S_trial_print(const struct ledger_trial_balance *t)
+{
+    char balance[MONEY_TEXT_SIZE_MAX], held[MONEY_TEXT_SIZE_MAX];
+    for (size_t i = 0; i < t->line_count; i++) {
+        const struct ledger_trial_line *line = &t->lines[i];
+        money_format(line->balance_minor, line->currency, balance, sizeof balance);
+        money_format(line->held_minor, line->currency, held, sizeof held);
+        printf("trial currency=%s kind=%s accounts=%" PRId64 " balance=%s held=%s\n",
+               line->currency->code, ledger_account_kind_name(line->kind), line->accounts, balance,
+               held);
+    }
+    for (size_t i = 0; i < t->system_count; i++) {
+        const struct ledger_trial_account *named = &t->system[i];
+        money_format(named->balance_minor, named->currency, balance, sizeof balance);
+        money_format(named->held_minor, named->currency, held, sizeof held);
+        printf("trial currency=%s account=%s balance=%s held=%s\n", named->currency->code,
+               named->owner, balance, held);
+    }
+}
+
 static int S_verify(const struct daemon_paths *paths)
 {
     if (!S_db_present(paths, "verify", R_OK))
@@ -1741,6 +1763,7 @@ static int S_verify(const struct daemon_paths *paths)
                                           : "the database file could not be checked",
                damage[0] != '\0' ? damage : "no detail");
     if (rc == QB_OK && structure == QB_OK) {
+        S_trial_print(&report.trial);
         printf("verify: ok\n");
         return 0;
     }

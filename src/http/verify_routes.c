@@ -264,6 +264,45 @@ static const char *S_status(const struct http_verification *v)
     return v->running ? "running" : S_result_name(v->result);
 }
 
+/* The trial balance a passing check proved: per currency, its kinds of
+ * account and its system accounts (minor units). */
+static json_t *S_trial_json(const struct ledger_trial_balance *t)
+{
+    json_t *currencies = json_array();
+    json_t *kinds = NULL; /* the array of the currency being written */
+    int rc = currencies == NULL ? -1 : 0;
+    for (size_t i = 0; rc == 0 && i < t->line_count; i++) {
+        const struct ledger_trial_line *line = &t->lines[i];
+        if (i == 0 || t->lines[i - 1].currency != line->currency) {
+            json_t *systems = json_array();
+            for (size_t k = 0; k < t->system_count; k++)
+                if (t->system[k].currency == line->currency)
+                    rc |= json_array_append_new(
+                        systems, json_pack("{s:s, s:I, s:I}", "owner", t->system[k].owner,
+                                           "balance", (json_int_t)t->system[k].balance_minor,
+                                           "held", (json_int_t)t->system[k].held_minor));
+            kinds = json_array();
+            json_t *one = json_object();
+            rc |= json_object_set_new(one, "currency", json_string(line->currency->code));
+            rc |= json_object_set_new(one, "kinds", kinds);
+            rc |= json_object_set_new(one, "system_accounts", systems);
+            rc |= json_array_append_new(currencies, one);
+            if (rc != 0)
+                break; /* kinds may be gone with one */
+        }
+        rc |= json_array_append_new(kinds, json_pack("{s:s, s:I, s:I, s:I}", "kind",
+                                                     ledger_account_kind_name(line->kind),
+                                                     "accounts", (json_int_t)line->accounts,
+                                                     "balance", (json_int_t)line->balance_minor,
+                                                     "held", (json_int_t)line->held_minor));
+    }
+    if (rc != 0) {
+        json_decref(currencies);
+        return NULL;
+    }
+    return currencies;
+}
+
 /* The state as JSON; the caller holds v->mutex. */
 static json_t *S_state_json(const struct http_verification *v)
 {
@@ -281,6 +320,11 @@ static json_t *S_state_json(const struct http_verification *v)
     rc |= json_object_set_new(body, "finished_at", http_time_json(v->finished_ms));
     rc |= json_object_set_new(body, "duration_ms",
                               json_integer((json_int_t)(v->finished_ms - v->started_ms)));
+    rc |= json_object_set_new(
+        body, "last_entry_at",
+        v->report.last_entry_at_ms > 0 ? http_time_json(v->report.last_entry_at_ms) : json_null());
+    if (v->result == QB_OK)
+        rc |= json_object_set_new(body, "trial_balance", S_trial_json(&v->report.trial));
     if (v->result != QB_OK)
         rc |= json_object_set_new(body, "problem", json_string(v->report.problem));
     if (v->result != QB_OK && v->result != QB_E_INTERNAL)

@@ -447,6 +447,37 @@ int64_t ledger_latency_bucket_us(int i);
  * at least us. The HTTP layer keeps its own waits in the same buckets. */
 int ledger_latency_bucket(uint64_t us);
 
+/* "user", "merchant", "system", "credit"; NULL for anything else. */
+const char *ledger_account_kind_name(enum ledger_account_kind kind);
+
+/* The trial balance (试算表) a passing check proves, as of its last entry:
+ * for each currency and kind of account that has accounts, how many and
+ * the sums of their balances and held amounts (the kinds of a currency sum
+ * to zero, as every balance does), and each system account on its own, the
+ * books' named lines (the money at the banks, fees earned, escrow), the
+ * first LEDGER_TRIAL_SYSTEM_MAX by id. */
+#define LEDGER_TRIAL_LINES_MAX (CURRENCY_COUNT_MAX * 4)
+#define LEDGER_TRIAL_SYSTEM_MAX 32
+struct ledger_trial_line {
+    const struct currency *currency;
+    enum ledger_account_kind kind;
+    int64_t accounts;
+    int64_t balance_minor;
+    int64_t held_minor;
+};
+struct ledger_trial_account {
+    char owner[LEDGER_OWNER_SIZE_MAX]; /* "system:bank_clearing" */
+    const struct currency *currency;
+    int64_t balance_minor;
+    int64_t held_minor;
+};
+struct ledger_trial_balance {
+    size_t line_count; /* by currency (the table's order), then kind */
+    struct ledger_trial_line lines[LEDGER_TRIAL_LINES_MAX];
+    size_t system_count;
+    struct ledger_trial_account system[LEDGER_TRIAL_SYSTEM_MAX];
+};
+
 struct ledger_verify_report {
     int64_t entries_total; /* entries in the journal's snapshot */
     int64_t entries_checked;  /* entries 1 to this one, in order */
@@ -454,6 +485,7 @@ struct ledger_verify_report {
     int64_t accounts_checked;
     int64_t holds_open;
     char problem[256]; /* the first problem found, "" when none */
+    struct ledger_trial_balance trial; /* filled when the check passes */
 };
 /* Checks a stored ledger from the start of the journal with a read
  * connection: the hash chain, each entry summing to zero per currency, each
@@ -463,7 +495,7 @@ struct ledger_verify_report {
  * spending sums, counted by options' rule, when options has one; NULL: not
  * checked), open holds equal to the holds table, every closed account
  * empty at the journal's end, and the sum of all balances per currency
- * zero.
+ * zero; then sums the trial balance into report->trial.
  * QB_OK when all hold; QB_E_INTERNAL with report->problem naming the first
  * failure; QB_E_STORAGE on read errors. progress (may be NULL) is called
  * every 65536 entries and once at the end of the journal; when it answers

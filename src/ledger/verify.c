@@ -54,6 +54,7 @@ struct verify {
     int64_t replay_from;      /* meta.replay_from: a start replays the journal from here */
     struct verify_account *accounts; /* index = id; [0] unused */
     int64_t account_count;
+    int64_t system_ids[LEDGER_TRIAL_SYSTEM_MAX]; /* report->trial.system's accounts */
     struct verify_hold *holds;       /* sorted by id: holds are appended in id order */
     size_t hold_count;
     size_t hold_capacity;
@@ -102,7 +103,7 @@ static enum qb_error load_accounts(struct verify *v, struct store *reader)
     err = store_prepare(reader,
                         "SELECT id, currency, floor_minor, balance_minor, held_minor, "
                         "last_entry_id, kind, spent_day_start_ms, spent_day_minor, "
-                        "spent_year, spent_year_minor, spent_lifetime_minor, flags "
+                        "spent_year, spent_year_minor, spent_lifetime_minor, flags, owner "
                         "FROM accounts ORDER BY id",
                         &stmt);
     if (err != QB_OK)
@@ -125,14 +126,88 @@ static enum qb_error load_accounts(struct verify *v, struct store *reader)
         a->ckpt_held_minor = store_column_int64(stmt, 4);
         a->ckpt_last_entry_id = store_column_int64(stmt, 5);
         a->kind = (enum ledger_account_kind)store_column_int64(stmt, 6);
+        if (ledger_account_kind_name(a->kind) == NULL) {
+            store_finalize(stmt);
+            return problem(v, "account %lld has an unknown kind", (long long)id);
+        }
         a->ckpt_spent = (struct ledger_spent){store_column_int64(stmt, 7), store_column_int64(stmt, 8),
                                               store_column_int64(stmt, 9), store_column_int64(stmt, 10),
                                               store_column_int64(stmt, 11)};
         a->flags = (uint32_t)store_column_int64(stmt, 12);
+        struct ledger_trial_balance *trial = &v->report->trial;
+        if (a->kind == LEDGER_ACCOUNT_SYSTEM && trial->system_count < LEDGER_TRIAL_SYSTEM_MAX) {
+            struct ledger_trial_account *named = &trial->system[trial->system_count];
+            snprintf(named->owner, sizeof named->owner, "%s", store_column_text(stmt, 13));
+            named->currency = a->currency;
+            v->system_ids[trial->system_count++] = id;
+        }
         v->account_count = id;
     }
     store_finalize(stmt);
     return rc == STORE_STEP_DONE ? QB_OK : QB_E_STORAGE;
+}
+
+const char *ledger_account_kind_name(enum ledger_account_kind kind)
+{
+    switch (kind) {
+    case LEDGER_ACCOUNT_USER:
+        return "user";
+    case LEDGER_ACCOUNT_MERCHANT:
+        return "merchant";
+    case LEDGER_ACCOUNT_SYSTEM:
+        return "system";
+    case LEDGER_ACCOUNT_CREDIT:
+        return "credit";
+    }
+    return NULL;
+}
+
+/* The trial balance of the replayed accounts, once every check passed:
+ * a line per currency and kind with accounts, and the system accounts'
+ * balances. A sum past int64 is a problem: no real ledger holds that much. */
+static enum qb_error trial_sum(struct verify *v)
+{
+    enum { KINDS = LEDGER_ACCOUNT_CREDIT };
+    struct {
+        int64_t accounts;
+        ledger_int128 balance, held;
+    } *sums = calloc(CURRENCY_COUNT_MAX * KINDS, sizeof *sums);
+    QB_ASSERT(sums != NULL);
+    for (int64_t id = 1; id <= v->account_count; id++) {
+        const struct verify_account *a = &v->accounts[id];
+        QB_ASSERT(a->kind >= LEDGER_ACCOUNT_USER && a->kind <= LEDGER_ACCOUNT_CREDIT);
+        size_t at = (size_t)a->currency->index * KINDS + (size_t)(a->kind - 1);
+        sums[at].accounts++;
+        sums[at].balance += a->balance_minor;
+        sums[at].held += a->held_minor;
+    }
+    struct ledger_trial_balance *trial = &v->report->trial;
+    enum qb_error err = QB_OK;
+    for (size_t at = 0; at < CURRENCY_COUNT_MAX * KINDS && err == QB_OK; at++) {
+        const struct currency *currency = currency_at(at / KINDS);
+        enum ledger_account_kind kind = (enum ledger_account_kind)(at % KINDS + 1);
+        if (sums[at].accounts == 0)
+            continue;
+        if (sums[at].balance > INT64_MAX || sums[at].balance < INT64_MIN ||
+            sums[at].held > INT64_MAX) {
+            err = problem(v, "the %s accounts' balances in %s sum past 2^63",
+                          ledger_account_kind_name(kind), currency->code);
+            break;
+        }
+        trial->lines[trial->line_count++] = (struct ledger_trial_line){
+            .currency = currency,
+            .kind = kind,
+            .accounts = sums[at].accounts,
+            .balance_minor = (int64_t)sums[at].balance,
+            .held_minor = (int64_t)sums[at].held,
+        };
+    }
+    free(sums);
+    for (size_t i = 0; i < trial->system_count; i++) {
+        trial->system[i].balance_minor = v->accounts[v->system_ids[i]].balance_minor;
+        trial->system[i].held_minor = v->accounts[v->system_ids[i]].held_minor;
+    }
+    return err;
 }
 
 /* Checks one entry against the running state and applies it. */
@@ -368,7 +443,8 @@ static enum qb_error verify_run(struct verify *v, struct store *reader,
         v->report->holds_open = (int64_t)open_count;
         return QB_OK;
     }
-    return check_holds_table(v, reader);
+    err = check_holds_table(v, reader);
+    return err == QB_OK ? trial_sum(v) : err;
 }
 
 enum qb_error ledger_verify(struct store *reader, const struct ledger_options *options,
@@ -388,6 +464,8 @@ enum qb_error ledger_verify(struct store *reader, const struct ledger_options *o
     } else {
         err = QB_E_STORAGE;
     }
+    if (err != QB_OK)
+        memset(&report->trial, 0, sizeof report->trial);
     if (err == QB_E_SHUTTING_DOWN)
         snprintf(report->problem, sizeof report->problem, "stopped after %lld entries",
                  (long long)report->entries_checked);

@@ -157,6 +157,18 @@ TEST(a_sound_ledger_passes_with_every_entry_counted)
                                 &res),
                   201);
     client_response_release(&res);
+    /* 10.00 out to a card, and its fee of 0.10. */
+    char number[17], card_id[API_ID_SIZE_MAX];
+    th_card_number_new(number);
+    ASSERT(th_card_bind(&S_client, S_admin, &a, number, card_id));
+    snprintf(body, sizeof body,
+             "{\"card_id\":\"%s\",\"amount\":1000,\"payment_password\":\"" TH_PAY_PASSWORD "\"}",
+             card_id);
+    ASSERT_EQ_INT(
+        api_call_idem(&S_client, "POST", "/v1/me/withdrawals", a.token, "verify-w1", body, &res),
+        201);
+    ASSERT_EQ_STR(api_json_str(&res, "status"), "SUCCESS");
+    client_response_release(&res);
 
     int64_t before_s = (int64_t)time(NULL);
     json_t *state = NULL;
@@ -171,6 +183,38 @@ TEST(a_sound_ledger_passes_with_every_entry_counted)
     ASSERT(S_int(state, "duration_ms") >= 0);
     ASSERT(json_object_get(state, "problem") == NULL);
     ASSERT(json_is_string(json_object_get(state, "finished_at")));
+    ASSERT(json_is_string(json_object_get(state, "last_entry_at")));
+    /* The books it proved: the two wallets hold what came in from the
+     * banks less what went out and the fee, which the fee income holds. */
+    json_t *trial = json_object_get(state, "trial_balance");
+    ASSERT_EQ_INT(json_array_size(trial), 1);
+    json_t *cny = json_array_get(trial, 0);
+    ASSERT_EQ_STR(json_string_value(json_object_get(cny, "currency")), "CNY");
+    json_t *kinds = json_object_get(cny, "kinds");
+    ASSERT_EQ_INT(json_array_size(kinds), 2);
+    json_t *users = json_array_get(kinds, 0), *system = json_array_get(kinds, 1);
+    ASSERT_EQ_STR(json_string_value(json_object_get(users, "kind")), "user");
+    ASSERT_EQ_INT(S_int(users, "accounts"), 3); /* with the first test's, who has nothing */
+    ASSERT_EQ_INT(S_int(users, "balance"), 5000 - 1000 - 10);
+    ASSERT_EQ_INT(S_int(users, "held"), 0);
+    ASSERT_EQ_STR(json_string_value(json_object_get(system, "kind")), "system");
+    ASSERT_EQ_INT(S_int(system, "balance"), -(5000 - 1000 - 10));
+    json_t *named = json_object_get(cny, "system_accounts");
+    ASSERT_EQ_INT(json_array_size(named), (size_t)S_int(system, "accounts"));
+    long long clearing = -1, fees = -1, escrow = -1;
+    for (size_t i = 0; i < json_array_size(named); i++) {
+        json_t *line = json_array_get(named, i);
+        const char *owner = json_string_value(json_object_get(line, "owner"));
+        if (strcmp(owner, "system:bank_clearing") == 0)
+            clearing = S_int(line, "balance");
+        else if (strcmp(owner, "system:fee_income") == 0)
+            fees = S_int(line, "balance");
+        else if (strcmp(owner, "system:red_packet_escrow") == 0)
+            escrow = S_int(line, "balance");
+    }
+    ASSERT_EQ_INT(clearing, -(5000 - 1000));
+    ASSERT_EQ_INT(fees, 10);
+    ASSERT_EQ_INT(escrow, 0);
     json_decref(state);
     ASSERT(S_log_has("event=ledger.verify_started number=1 by=admin\n"));
 
@@ -300,6 +344,12 @@ TEST(a_damaged_file_fails_the_offline_check_though_the_books_add_up)
     snprintf(want, sizeof want, "last_entry=%s written_at=20", last);
     if (strstr(text, "verify: ok\n") == NULL || strstr(text, want) == NULL)
         TEST_FAIL_("no \"verify: ok\" and \"%s\" in:\n%s", want, text);
+    // And the trial balance it proved: the one wallet's 50.00, in from the bank.
+    if (strstr(text, "trial currency=CNY kind=user accounts=1 balance=50.00 held=0.00\n") == NULL ||
+        strstr(text,
+               "trial currency=CNY account=system:bank_clearing balance=-50.00 held=0.00\n") ==
+            NULL)
+        TEST_FAIL_("no trial balance of the one wallet's 50.00 in:\n%s", text);
 
     ASSERT(test_sqlite(db, false, "SELECT rootpage FROM sqlite_schema WHERE name = 'sessions_user'",
                        S_line_copy, root));

@@ -1938,6 +1938,71 @@ TEST(verify_passes_on_healthy_ledger)
     fx_free(fx);
 }
 
+TEST(verify_sums_the_trial_balance)
+{
+    /* A passing check gives the books it proved: per currency and kind the
+     * accounts and their balances' and held amounts' sums, and each system
+     * account by name; every currency's kinds sum to zero. */
+    struct fx *fx = fx_new();
+    int64_t a = fx_user(fx, "user:u_a");
+    int64_t b = fx_user(fx, "user:u_b");
+    int64_t m = fx_create(fx, "merchant:m_1", fx->cny, LEDGER_ACCOUNT_MERCHANT, 0, 0);
+    int64_t fees =
+        fx_create(fx, "system:fee_income", fx->cny, LEDGER_ACCOUNT_SYSTEM, 0, LEDGER_FLOOR_NONE);
+    int64_t usd_sys =
+        fx_create(fx, "system:bank_clearing", fx->usd, LEDGER_ACCOUNT_SYSTEM, 0, LEDGER_FLOOR_NONE);
+    int64_t usd_user = fx_create(fx, "user:u_a", fx->usd, LEDGER_ACCOUNT_USER, 0, 0);
+    int64_t h = 0;
+    char tamper[96];
+    snprintf(tamper, sizeof tamper,
+             "UPDATE accounts SET balance_minor = balance_minor + 1 WHERE id = %" PRId64, a);
+    fx_fund(fx, a, 10000);
+    fx_fund(fx, b, 2500);
+    ASSERT_OK(fx_transfer(fx, a, m, 3000, NULL));
+    ASSERT_OK(fx_transfer(fx, m, fees, 18, NULL));
+    ASSERT_OK(fx_hold(fx, b, m, 700, 0, &h));
+    ASSERT_OK(fx_transfer(fx, usd_sys, usd_user, 99, NULL));
+
+    struct ledger_verify_report report;
+    ASSERT_OK(fx_verify(fx, &report));
+    const struct ledger_trial_balance *t = &report.trial;
+    /* CNY comes before USD in the currency table; kinds in their order. */
+    ASSERT_EQ_INT(t->line_count, 5);
+    const struct ledger_trial_line want[] = {
+        {fx->cny, LEDGER_ACCOUNT_USER, 2, 10000 - 3000 + 2500, 700},
+        {fx->cny, LEDGER_ACCOUNT_MERCHANT, 1, 3000 - 18, 0},
+        {fx->cny, LEDGER_ACCOUNT_SYSTEM, 2, -12500 + 18, 0},
+        {fx->usd, LEDGER_ACCOUNT_USER, 1, 99, 0},
+        {fx->usd, LEDGER_ACCOUNT_SYSTEM, 1, -99, 0},
+    };
+    for (size_t i = 0; i < QB_ARRAY_COUNT(want); i++) {
+        ASSERT(t->lines[i].currency == want[i].currency);
+        ASSERT_EQ_INT(t->lines[i].kind, want[i].kind);
+        ASSERT_EQ_INT(t->lines[i].accounts, want[i].accounts);
+        ASSERT_EQ_INT(t->lines[i].balance_minor, want[i].balance_minor);
+        ASSERT_EQ_INT(t->lines[i].held_minor, want[i].held_minor);
+    }
+    ASSERT_EQ_INT(t->system_count, 3);
+    ASSERT_EQ_STR(t->system[0].owner, "system:bank_clearing");
+    ASSERT(t->system[0].currency == fx->cny);
+    ASSERT_EQ_INT(t->system[0].balance_minor, -12500);
+    ASSERT_EQ_STR(t->system[1].owner, "system:fee_income");
+    ASSERT_EQ_INT(t->system[1].balance_minor, 18);
+    ASSERT(t->system[2].currency == fx->usd);
+    ASSERT_EQ_INT(t->system[2].balance_minor, -99);
+    ASSERT_EQ_INT(ledger_account_kind_name(LEDGER_ACCOUNT_CREDIT)[0], 'c');
+    ASSERT(ledger_account_kind_name((enum ledger_account_kind)0) == NULL);
+
+    /* A check that fails gives no books. */
+    fx_stop(fx);
+    raw_exec(fx, tamper);
+    ASSERT_ERR(fx_verify(fx, &report), QB_E_INTERNAL);
+    ASSERT_EQ_INT(report.trial.line_count, 0);
+    ASSERT_EQ_INT(report.trial.system_count, 0);
+    test_rmtree(fx->dir);
+    free(fx);
+}
+
 TEST(verify_detects_tampered_amount)
 {
     /* Changing an amount inside a stored entry (a payment made larger after
@@ -2703,6 +2768,7 @@ int main(void)
     RUN(history_read_walks_without_the_ledger);
     RUN(history_balances_and_chain);
     RUN(verify_passes_on_healthy_ledger);
+    RUN(verify_sums_the_trial_balance);
     RUN(verify_detects_tampered_amount);
     RUN(verify_detects_tampered_ref);
     RUN(open_refuses_tampered_newest_entry);
