@@ -508,10 +508,11 @@ _qianbao()
         words='' ;;
     'admin payments')
         case $prev in
+        --date) return ;;
         --limit) return ;;
         --cursor) return ;;
         esac
-        words='--limit --cursor' ;;
+        words='--date --limit --cursor' ;;
     'admin payment')
         words='' ;;
     'admin transfer-cancel')

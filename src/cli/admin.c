@@ -315,16 +315,57 @@ static void S_payment_row(struct cli_table *table, const json_t *p)
     cli_table_add(table, row);
 }
 
+/* A day's payment, to reconcile with the bank: its status and fee instead
+ * of its card and next check. */
+static void S_day_payment_row(struct cli_table *table, const json_t *p)
+{
+    char amount[MONEY_TEXT_SIZE_MAX + 16], fee[MONEY_TEXT_SIZE_MAX + 16];
+    const char *currency = cli_json_str(p, "currency");
+    cli_money_amount_text(json_integer_value(json_object_get(p, "amount")), currency, amount,
+                          sizeof amount);
+    cli_money_amount_text(json_integer_value(json_object_get(p, "fee")), currency, fee, sizeof fee);
+    const char *bank_ref = cli_json_str(p, "bank_ref");
+    const char *row[] = {cli_json_str(p, "id"),
+                         cli_json_str(p, "type"),
+                         cli_json_str(p, "status"),
+                         cli_json_str(p, "user_id"),
+                         amount,
+                         fee,
+                         bank_ref[0] != '\0' ? bank_ref : "-",
+                         cli_json_str(p, "created_at")};
+    cli_table_add(table, row);
+}
+
 int cli_run_admin_payments(struct cli *cli, const struct cli_args *args)
 {
     static const char *const headers[] = {"ID",   "TYPE",     "USER",    "AMOUNT",
                                           "CARD", "BANK REF", "CREATED", "NEXT CHECK"};
-    char path[512] = "/admin/payments?status=PROCESSING";
+    static const char *const day_headers[] = {"ID",     "TYPE", "STATUS",   "USER",
+                                              "AMOUNT", "FEE",  "BANK REF", "CREATED"};
+    const char *date = cli_arg(cli, args, "date");
+    char path[512] = "/admin/payments?status=PROCESSING", day[16];
+    if (date != NULL && (strcmp(date, "today") == 0 || strcmp(date, "yesterday") == 0)) {
+        /* The day in UTC+8, as the server counts its days. */
+        time_t at = time(NULL) + 8 * 60 * 60 - (strcmp(date, "yesterday") == 0 ? 24 * 60 * 60 : 0);
+        struct tm tm;
+        gmtime_r(&at, &tm);
+        strftime(day, sizeof day, "%Y-%m-%d", &tm);
+        date = day;
+    }
+    if (date != NULL) {
+        char escaped[64];
+        if (!cli_path_escape(date, escaped, sizeof escaped))
+            return cli_usage_error(cli, "--date must be a date as YYYY-MM-DD");
+        snprintf(path, sizeof path, "/admin/payments?date=%s", escaped);
+    }
     int rc = cli_page_path(cli, args, path, sizeof path);
-    return rc == CLI_EXIT_OK
-               ? cli_page_show(cli, path, CLI_AUTH_ADMIN, headers, QB_ARRAY_COUNT(headers),
-                               S_payment_row, "no top-up or withdrawal is waiting on the bank")
-               : rc;
+    if (rc != CLI_EXIT_OK)
+        return rc;
+    if (date != NULL)
+        return cli_page_show(cli, path, CLI_AUTH_ADMIN, day_headers, QB_ARRAY_COUNT(day_headers),
+                             S_day_payment_row, "no top-up or withdrawal was made that day");
+    return cli_page_show(cli, path, CLI_AUTH_ADMIN, headers, QB_ARRAY_COUNT(headers), S_payment_row,
+                         "no top-up or withdrawal is waiting on the bank");
 }
 
 /* method /admin/<what>/ID<tail> with body (may be NULL): the payment it

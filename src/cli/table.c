@@ -1195,10 +1195,16 @@ static const struct cli_command S_commands[] = {
      "",
      0,
      0,
-     "list the top-ups and withdrawals waiting on the bank, oldest first",
+     "list the top-ups and withdrawals waiting on the bank, or made on a day, oldest first",
      "Each with its user, card, the reference the bank knows it by and when Qianbao asks the "
-     "bank again. `qianbao admin payment ID` shows one payment of any kind.",
-     {S_LIMIT, S_CURSOR},
+     "bank again. With --date, every top-up and withdrawal made that day (UTC+8) whatever its "
+     "status, with its fee: what Qianbao asked of the bank, to reconcile with the bank's "
+     "statement. `qianbao admin payment ID` shows one payment of any kind.",
+     {{"date", "YYYY-MM-DD", false, NULL,
+       "the top-ups and withdrawals made that day (UTC+8), every status; also today or "
+       "yesterday"},
+      S_LIMIT,
+      S_CURSOR},
      cli_run_admin_payments},
     {"admin payment",
      "ID",

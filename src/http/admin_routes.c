@@ -16,6 +16,7 @@
 #include "base/log.h"
 #include "http/internal.h"
 #include "merchant/payout.h"
+#include "wallet/bills.h"
 #include "wallet/cards.h"
 #include "wallet/topup.h"
 #include "wallet/transfer.h"
@@ -585,16 +586,52 @@ static const struct http_list S_payments_processing = {
     sizeof(struct wallet_payment), HTTP_LIST_KEY(struct wallet_payment, seq),
     S_payments_processing_read, S_admin_payment_json};
 
+/* The day's bounds [0] to [1], UTC+8 midnights. */
+static enum qb_error S_bank_payments_read(struct http_request *req, struct store *reader,
+                                          const void *arg, int64_t cursor, void *rows, size_t room,
+                                          size_t *count)
+{
+    (void)req;
+    const int64_t *day = arg;
+    return wallet_bank_payments(reader, day[0], day[1], cursor, rows, room, count);
+}
+
+static const struct http_list S_bank_payments = {sizeof(struct wallet_payment),
+                                                 HTTP_LIST_KEY(struct wallet_payment, seq),
+                                                 S_bank_payments_read, S_admin_payment_json};
+
 void http_handle_admin_payments_list(struct http_request *req)
 {
     const char *status = http_request_query(req, "status");
-    if (status == NULL || strcmp(status, "PROCESSING") != 0) {
+    const char *date = http_request_query(req, "date");
+    if ((status == NULL) == (date == NULL)) {
+        http_reply_error_message(req, QB_E_PARAM,
+                                 "give status=PROCESSING (the payments the bank has not settled) "
+                                 "or date=YYYY-MM-DD (the top-ups and withdrawals made that day), "
+                                 "one of them");
+        return;
+    }
+    if (status != NULL && strcmp(status, "PROCESSING") != 0) {
         http_reply_error_message(req, QB_E_PARAM,
                                  "status must be PROCESSING (the payments the bank has not "
                                  "settled); look any other payment up by its id");
         return;
     }
-    http_reply_list(req, &S_payments_processing, NULL);
+    if (status != NULL) {
+        http_reply_list(req, &S_payments_processing, NULL);
+        return;
+    }
+    int64_t *day = http_request_alloc(req, 2 * sizeof *day);
+    if (day == NULL) {
+        http_reply_error(req, QB_E_TOO_LARGE);
+        return;
+    }
+    if (strlen(date) != 10 || !bills_time_parse(date, false, &day[0]) ||
+        !bills_time_parse(date, true, &day[1])) {
+        http_reply_error_message(req, QB_E_PARAM, "date must be a date as YYYY-MM-DD (UTC+8)");
+        return;
+    }
+    http_reply_list(req, &S_bank_payments, day);
 }
 
 void http_handle_admin_payments_get(struct http_request *req)

@@ -803,6 +803,10 @@ const char *const store_sqlite_migrations[] = {
     "  PRIMARY KEY (collection_id, payer_id),"
     "  UNIQUE (collection_id, position)"
     ") WITHOUT ROWID;",
+    /* 39: an operator reconciles a day with the bank (GET /admin/payments
+     * ?date=): the top-ups and withdrawals made that day, by the seq their
+     * id carries, found among the transfers that outnumber them. */
+    "CREATE INDEX payments_bank ON payments(seq) WHERE kind IN (1, 2);",
 };
 
 const size_t store_sqlite_migration_count =

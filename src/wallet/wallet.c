@@ -168,6 +168,23 @@ enum qb_error wallet_backlog_read(struct store *reader, struct wallet_backlog *o
     return rc == STORE_STEP_DONE ? QB_OK : QB_E_STORAGE;
 }
 
+/* Steps st (bound, or err from its binding) into out, up to cap rows,
+ * their number in *count, and finalizes it. */
+static enum qb_error payments_rows(struct store_stmt *st, enum qb_error err,
+                                   struct wallet_payment *out, size_t cap, size_t *count)
+{
+    int rc = STORE_STEP_DONE;
+    while (err == QB_OK && *count < cap && (rc = store_step(st)) == STORE_STEP_ROW) {
+        err = payment_row(st, &out[*count]);
+        if (err == QB_OK)
+            (*count)++;
+    }
+    store_finalize(st);
+    if (err == QB_OK && rc != STORE_STEP_DONE && rc != STORE_STEP_ROW)
+        err = QB_E_STORAGE;
+    return err;
+}
+
 enum qb_error wallet_payments_processing(struct store *reader, int64_t after,
                                          struct wallet_payment *out, size_t cap, size_t *count)
 {
@@ -185,16 +202,33 @@ enum qb_error wallet_payments_processing(struct store *reader, int64_t after,
     enum qb_error err = store_bind_int64(st, 1, after);
     if (err == QB_OK)
         err = store_bind_int64(st, 2, (int64_t)cap);
-    int rc = STORE_STEP_DONE;
-    while (err == QB_OK && *count < cap && (rc = store_step(st)) == STORE_STEP_ROW) {
-        err = payment_row(st, &out[*count]);
-        if (err == QB_OK)
-            (*count)++;
-    }
-    store_finalize(st);
-    if (err == QB_OK && rc != STORE_STEP_DONE && rc != STORE_STEP_ROW)
-        err = QB_E_STORAGE;
-    return err;
+    return payments_rows(st, err, out, cap, count);
+}
+
+enum qb_error wallet_bank_payments(struct store *reader, int64_t from_ms, int64_t to_ms,
+                                   int64_t after, struct wallet_payment *out, size_t cap,
+                                   size_t *count)
+{
+    QB_ASSERT(reader != NULL && out != NULL && count != NULL && after >= 0);
+    QB_ASSERT(from_ms >= 0 && from_ms <= to_ms && to_ms < (1LL << (63 - PAYMENT_SEQ_TIME_SHIFT)));
+    *count = 0;
+    struct store_stmt *st = NULL;
+    /* kind IN (1, 2) as literals: the terms of the partial index
+     * payments_bank, written out so that SQLite uses it. */
+    if (store_prepare(reader,
+                      "SELECT " PAYMENT_COLUMNS " FROM payments INDEXED BY payments_bank"
+                      " WHERE kind IN (1, 2) AND seq > $1 AND seq >= $2 AND seq < $3"
+                      " ORDER BY seq LIMIT $4",
+                      &st) != QB_OK)
+        return QB_E_STORAGE;
+    enum qb_error err = store_bind_int64(st, 1, after);
+    if (err == QB_OK)
+        err = store_bind_int64(st, 2, from_ms << PAYMENT_SEQ_TIME_SHIFT);
+    if (err == QB_OK)
+        err = store_bind_int64(st, 3, to_ms << PAYMENT_SEQ_TIME_SHIFT);
+    if (err == QB_OK)
+        err = store_bind_int64(st, 4, (int64_t)cap);
+    return payments_rows(st, err, out, cap, count);
 }
 
 enum qb_error wallet_withdrawals_held_at(struct store *reader, const char *account_label,

@@ -157,6 +157,16 @@ QB_MUST_USE enum qb_error wallet_payments_processing(struct store *reader, int64
                                                      struct wallet_payment *out, size_t cap,
                                                      size_t *count);
 
+/* The bank's payments (top-ups and withdrawals, a user's or a merchant's)
+ * made from from_ms to before to_ms by the time their id carries, every
+ * status, for an operator reconciling a day with the bank's statement:
+ * those with a seq above after (0: from the first), oldest first, up to cap
+ * into out, their number in *count. QB_E_STORAGE, or QB_E_INTERNAL for a
+ * row that is not a payment. */
+QB_MUST_USE enum qb_error wallet_bank_payments(struct store *reader, int64_t from_ms, int64_t to_ms,
+                                               int64_t after, struct wallet_payment *out,
+                                               size_t cap, size_t *count);
+
 /* What the withdrawals from the account labelled account_label (a
  * wallet_pay_cmd's account_label, "merchant:<mchid>") held at at_ms: the
  * amount and fee of each one made before at_ms and resolved at or after

@@ -919,6 +919,117 @@ TEST(an_operator_sees_what_waits_on_the_bank)
     client_response_release(&res);
 }
 
+/* Today's date in UTC+8 ("2026-12-04"). */
+static void S_today(char date[16])
+{
+    time_t now = time(NULL) + 8 * 60 * 60;
+    struct tm day;
+    gmtime_r(&now, &day);
+    strftime(date, 16, "%Y-%m-%d", &day);
+}
+
+/* The items of every page of GET /admin/payments?date=, limit at a time,
+ * that user_id made, appended to mine. */
+static void S_bank_day_of(const char *date, const char *user_id, int limit, json_t *mine)
+{
+    char cursor[128] = "";
+    for (int pages = 0; pages < 1000; pages++) {
+        char path[256];
+        snprintf(path, sizeof path, "/admin/payments?date=%s&limit=%d&cursor=%s", date, limit,
+                 cursor);
+        struct client_response res;
+        ASSERT_EQ_INT(api_call(&S_client, "GET", path, S_admin, NULL, &res), 200);
+        json_t *page = api_json(&res);
+        client_response_release(&res);
+        json_t *items = json_object_get(page, "items");
+        ASSERT((int)json_array_size(items) <= limit);
+        size_t i;
+        json_t *item;
+        json_array_foreach(items, i, item)
+        {
+            const char *type = json_string_value(json_object_get(item, "type"));
+            ASSERT(strcmp(type, "topup") == 0 || strcmp(type, "withdrawal") == 0);
+            if (strcmp(json_string_value(json_object_get(item, "user_id")), user_id) == 0)
+                json_array_append(mine, item);
+        }
+        const char *next = json_string_value(json_object_get(page, "next_cursor"));
+        snprintf(cursor, sizeof cursor, "%s", next != NULL ? next : "");
+        json_decref(page);
+        if (cursor[0] == '\0')
+            return;
+    }
+    TEST_FAIL_("GET /admin/payments?date= never ends");
+}
+
+TEST(an_operator_lists_a_days_bank_payments_to_reconcile)
+{
+    // Each day the operator compares what the bank booked with what Qianbao asked of it: the
+    // day's top-ups and withdrawals, every status, oldest first, page by page, with the bank's
+    // reference and the card; transfers stay out, and a day without payments is empty.
+    struct api_user u, v;
+    S_user(&u);
+    S_user(&v);
+    char ok[API_ID_SIZE_MAX], declined[API_ID_SIZE_MAX];
+    S_card(&u, CARD_OK, ok);
+    S_card(&u, CARD_DECLINE, declined);
+    char first[16], last[16];
+    S_today(first);
+    const char *paths[] = {"/v1/me/topups", "/v1/me/topups", "/v1/me/withdrawals"};
+    const char *cards[] = {ok, declined, ok};
+    const long long amounts[] = {50000, 2000, 10000};
+    const char *statuses[] = {"SUCCESS", "FAILED", "SUCCESS"};
+    char ids[3][API_ID_SIZE_MAX];
+    struct client_response res;
+    for (size_t i = 0; i < 3; i++) {
+        ASSERT_EQ_INT(S_pay(&u, paths[i], cards[i], amounts[i], S_PAY, NULL, &res), 201);
+        ASSERT_EQ_STR(api_json_str(&res, "status"), statuses[i]);
+        snprintf(ids[i], sizeof ids[i], "%s", api_json_str(&res, "id"));
+        client_response_release(&res);
+    }
+    char body[256];
+    snprintf(body, sizeof body, "{\"to\":\"%s\",\"amount\":100,\"payment_password\":\"%s\"}",
+             v.phone, S_PAY);
+    ASSERT_EQ_INT(api_call_idem(&S_client, "POST", "/v1/transfers", u.token, "reconcile-transfer",
+                                body, &res),
+                  201);
+    client_response_release(&res);
+    S_today(last);
+
+    json_t *mine = json_array();
+    S_bank_day_of(first, u.id, 1, mine);
+    if (strcmp(first, last) != 0) /* made across midnight (UTC+8) */
+        S_bank_day_of(last, u.id, 1, mine);
+    ASSERT_EQ_INT(json_array_size(mine), 3);
+    for (size_t i = 0; i < 3; i++) {
+        json_t *p = json_array_get(mine, i);
+        ASSERT_EQ_STR(json_string_value(json_object_get(p, "id")), ids[i]);
+        ASSERT_EQ_STR(json_string_value(json_object_get(p, "status")), statuses[i]);
+        ASSERT_EQ_INT(json_integer_value(json_object_get(p, "amount")), amounts[i]);
+        ASSERT(json_is_string(json_object_get(p, "bank_ref")));
+        ASSERT(json_is_object(json_object_get(p, "card")));
+    }
+    ASSERT_EQ_INT(json_integer_value(json_object_get(json_array_get(mine, 2), "fee")), 10);
+    json_decref(mine);
+
+    mine = json_array();
+    S_bank_day_of("2000-01-01", u.id, 100, mine);
+    ASSERT_EQ_INT(json_array_size(mine), 0);
+    json_decref(mine);
+    char both[96];
+    snprintf(both, sizeof both, "/admin/payments?status=PROCESSING&date=%s", first);
+    const char *refused[] = {both, "/admin/payments?date=2026-02-30",
+                             "/admin/payments?date=2026-12-04T00:00:00Z",
+                             "/admin/payments?date=20261204", "/admin/payments?date="};
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        ASSERT_EQ_INT(api_call(&S_client, "GET", refused[i], S_admin, NULL, &res), 400);
+        ASSERT_EQ_STR(api_error_code(&res), "PARAM_ERROR");
+        client_response_release(&res);
+    }
+    snprintf(both, sizeof both, "/admin/payments?date=%s", first);
+    ASSERT_EQ_INT(api_call(&S_client, "GET", both, u.token, NULL, &res), 403);
+    client_response_release(&res);
+}
+
 /* One slow top-up on its own connection (a thread each). */
 struct S_slow {
     const struct api_user *user;
@@ -1190,6 +1301,7 @@ int main(void)
     RUN(withdrawal_over_the_balance_is_402_and_changes_nothing);
     RUN(slow_banks_are_resolved_by_the_worker);
     RUN(an_operator_sees_what_waits_on_the_bank);
+    RUN(an_operator_lists_a_days_bank_payments_to_reconcile);
     RUN(a_slow_bank_holds_up_no_other_request);
     RUN(payments_of_others_are_not_found);
     RUN(pending_withdrawal_is_resolved_after_a_restart);

@@ -1799,6 +1799,30 @@ TEST(operator)
     S_case("admin-notices", NULL, "admin", "notices", S_phone_a, NULL);
     S_case("admin-notices-unknown", NULL, "admin", "notices", "u_00000000000000000000000000", NULL);
     S_case("admin-payments-none", NULL, "admin", "payments", NULL);
+    /* Reconciling a day with the bank: what Qianbao asked of it today, every status (the
+     * bank's references carry the payment's id, each one its own BANK_REF). */
+    {
+        S_case(NULL, NULL, "admin", "payments", "--date", "today", "--limit", "100", "--json",
+               NULL);
+        json_t *page = S_last_json();
+        json_t *items = json_object_get(page, "items");
+        ASSERT(json_array_size(items) >= 3);
+        size_t i, failed = 0, withdrawals = 0;
+        json_t *item;
+        json_array_foreach(items, i, item)
+        {
+            const char *type = json_string_value(json_object_get(item, "type"));
+            ASSERT(strcmp(type, "topup") == 0 || strcmp(type, "withdrawal") == 0);
+            failed += strcmp(json_string_value(json_object_get(item, "status")), "FAILED") == 0;
+            withdrawals += strcmp(type, "withdrawal") == 0;
+            S_substitute(json_string_value(json_object_get(item, "bank_ref")), "BANK_REF");
+        }
+        ASSERT(failed >= 1 && withdrawals >= 1);
+        json_decref(page);
+    }
+    S_case("admin-payments-day", NULL, "admin", "payments", "--date", "today", NULL);
+    S_case("admin-payments-day-none", NULL, "admin", "payments", "--date", "2026-01-01", NULL);
+    S_case("admin-payments-day-bad", NULL, "admin", "payments", "--date", "2026-02-30", NULL);
     S_case("admin-user", NULL, "admin", "user", S_id_b, NULL);
     S_case("admin-user-phone", NULL, "admin", "user", S_phone_b, NULL);
     /* "I lost my phone and cannot log in": five wrong passwords lock b's login; the operator
