@@ -315,6 +315,23 @@ static void S_payment_row(struct cli_table *table, const json_t *p)
     cli_table_add(table, row);
 }
 
+int cli_day_arg(struct cli *cli, const char *text, char out[16])
+{
+    if (strcmp(text, "today") == 0 || strcmp(text, "yesterday") == 0) {
+        /* The day in UTC+8, as the server counts its days. */
+        time_t at = time(NULL) + 8 * 60 * 60 - (strcmp(text, "yesterday") == 0 ? 24 * 60 * 60 : 0);
+        struct tm tm;
+        gmtime_r(&at, &tm);
+        strftime(out, 16, "%Y-%m-%d", &tm);
+        return CLI_EXIT_OK;
+    }
+    /* The shape here; whether it is a real date, the server's answer. */
+    if (strlen(text) != 10 || strspn(text, "0123456789-") != 10 || text[4] != '-' || text[7] != '-')
+        return cli_usage_error(cli, "DATE must be YYYY-MM-DD, today or yesterday");
+    snprintf(out, 16, "%s", text);
+    return CLI_EXIT_OK;
+}
+
 /* A day's payment, to reconcile with the bank: its status and fee instead
  * of its card and next check. */
 static void S_day_payment_row(struct cli_table *table, const json_t *p)
@@ -344,19 +361,11 @@ int cli_run_admin_payments(struct cli *cli, const struct cli_args *args)
                                               "AMOUNT", "FEE",  "BANK REF", "CREATED"};
     const char *date = cli_arg(cli, args, "date");
     char path[512] = "/admin/payments?status=PROCESSING", day[16];
-    if (date != NULL && (strcmp(date, "today") == 0 || strcmp(date, "yesterday") == 0)) {
-        /* The day in UTC+8, as the server counts its days. */
-        time_t at = time(NULL) + 8 * 60 * 60 - (strcmp(date, "yesterday") == 0 ? 24 * 60 * 60 : 0);
-        struct tm tm;
-        gmtime_r(&at, &tm);
-        strftime(day, sizeof day, "%Y-%m-%d", &tm);
-        date = day;
-    }
     if (date != NULL) {
-        char escaped[64];
-        if (!cli_path_escape(date, escaped, sizeof escaped))
-            return cli_usage_error(cli, "--date must be a date as YYYY-MM-DD");
-        snprintf(path, sizeof path, "/admin/payments?date=%s", escaped);
+        int rc = cli_day_arg(cli, date, day);
+        if (rc != CLI_EXIT_OK)
+            return rc;
+        snprintf(path, sizeof path, "/admin/payments?date=%s", day);
     }
     int rc = cli_page_path(cli, args, path, sizeof path);
     if (rc != CLI_EXIT_OK)

@@ -33,6 +33,7 @@ static const char *const S_exit_lines[][2] = {
     {"3", "the server cannot be reached, or it failed (a 5xx answer)"},
     {"4", "not logged in, or the server ended the session: run `qianbao login`"},
     {"5", "a check ran and found a problem (admin verify: the ledger does not add up; "
+          "admin reconcile: the bank's statement and the day's payments differ; "
           "redpacket verify: the packet does not)"},
 };
 

@@ -34,7 +34,7 @@ enum cli_exit {
     CLI_EXIT_UNAVAILABLE = 3,   /* the server cannot be reached, or failed (5xx) */
     CLI_EXIT_NOT_LOGGED_IN = 4, /* no stored credential, or the server ended it */
     CLI_EXIT_CHECK_FAILED =
-        5, /* a check ran and found a problem (admin verify, redpacket verify) */
+        5, /* a check ran and found a problem (admin verify, admin reconcile, redpacket verify) */
 };
 
 /* Runs `qianbao argv[1..]`; answers the exit status. Writes to stdout and

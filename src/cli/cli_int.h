@@ -398,6 +398,10 @@ int cli_run_admin_bills(struct cli *cli, const struct cli_args *args);
  * else. */
 int cli_user_id_arg(struct cli *cli, const char *arg, char *out, size_t out_size);
 int cli_run_admin_payments(struct cli *cli, const struct cli_args *args);
+int cli_run_admin_reconcile(struct cli *cli, const struct cli_args *args);
+/* A day as the server takes it into out: YYYY-MM-DD as given (its shape
+ * checked), or today or yesterday in UTC+8; answers an exit code. */
+int cli_day_arg(struct cli *cli, const char *text, char out[16]);
 int cli_run_admin_payment(struct cli *cli, const struct cli_args *args);
 int cli_run_admin_transfer_cancel(struct cli *cli, const struct cli_args *args);
 int cli_run_collect(struct cli *cli, const struct cli_args *args);

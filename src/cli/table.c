@@ -1206,6 +1206,22 @@ static const struct cli_command S_commands[] = {
       S_LIMIT,
       S_CURSOR},
      cli_run_admin_payments},
+    {"admin reconcile",
+     "STATEMENT",
+     1,
+     1,
+     "match a day's top-ups and withdrawals with the bank's statement",
+     "Reads the bank's statement of the day, a CSV file with a header row naming at least "
+     "bank_ref, type (debit: the card was debited, a top-up; credit: it was credited, a "
+     "withdrawal) and amount (yuan, 12.50), and matches each line by its reference with the "
+     "top-ups and withdrawals Qianbao made that day. Prints how many matched and every "
+     "difference: a line of no payment of the day, a payment the bank booked that Qianbao has "
+     "as FAILED, another type or amount, a reference booked twice, a SUCCESS payment the "
+     "statement has not. Payments still waiting on the bank are listed, not counted. Exit "
+     "status 0 when nothing differs, 5 when something does.",
+     {{"date", "YYYY-MM-DD", false, NULL,
+       "the day of the statement (UTC+8): YYYY-MM-DD, today or yesterday (the default)"}},
+     cli_run_admin_reconcile},
     {"admin payment",
      "ID",
      1,

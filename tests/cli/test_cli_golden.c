@@ -1733,6 +1733,65 @@ TEST(lost_answer_retried_with_the_same_key)
     S_END();
 }
 
+/* Writes text to ROOT/name. */
+static void S_root_file(const char *name, const char *text)
+{
+    char path[700];
+    snprintf(path, sizeof path, "%s/%s", S_root, name);
+    FILE *f = fopen(path, "w");
+    ASSERT(f != NULL);
+    fputs(text, f);
+    ASSERT(fclose(f) == 0);
+}
+
+/* The bank's statements of the day's payments (items, GET
+ * /admin/payments?date=): statement-ok.csv books every SUCCESS one as the
+ * bank would; statement-bad.csv leaves the first out, books the second
+ * twice and the third for a fen more, books a FAILED one, and a reference
+ * of no payment. Two that cannot be read as well. */
+static void S_statements(const json_t *items)
+{
+    struct buf ok, bad;
+    buf_init(&ok, 64 * 1024);
+    buf_init(&bad, 64 * 1024);
+    ASSERT(buf_printf(&ok, "\xEF\xBB\xBF"
+                           "booked_at,bank_ref,type,amount,\"memo\"\r\n") == QB_OK);
+    ASSERT(buf_printf(&bad, "bank_ref,type,amount\n") == QB_OK);
+    size_t i, success = 0;
+    const json_t *p;
+    json_array_foreach(items, i, p)
+    {
+        const char *ref = json_string_value(json_object_get(p, "bank_ref"));
+        const char *type = strcmp(json_string_value(json_object_get(p, "type")), "topup") == 0
+                               ? "debit"
+                               : "credit";
+        long long amount = json_integer_value(json_object_get(p, "amount"));
+        if (strcmp(json_string_value(json_object_get(p, "status")), "FAILED") == 0) {
+            ASSERT(buf_printf(&bad, "%s,%s,%lld.%02lld\n", ref, type, amount / 100, amount % 100) ==
+                   QB_OK);
+            continue;
+        }
+        ASSERT(buf_printf(
+                   &ok, "2026-01-01 10:00:00,\"%s\",%s,\"%lld.%02lld\",\"a \"\"memo\"\", too\"\r\n",
+                   ref, type, amount / 100, amount % 100) == QB_OK);
+        success++;
+        if (success == 1)
+            continue; /* not booked */
+        long long booked = success == 3 ? amount + 1 : amount;
+        for (int times = success == 2 ? 2 : 1; times > 0; times--)
+            ASSERT(buf_printf(&bad, "%s,%s,%lld.%02lld\n", ref, type, booked / 100, booked % 100) ==
+                   QB_OK);
+    }
+    ASSERT(success >= 3);
+    ASSERT(buf_printf(&bad, "sbx_d_unknown,debit,5.00\n") == QB_OK);
+    S_root_file("statement-ok.csv", ok.data);
+    S_root_file("statement-bad.csv", bad.data);
+    S_root_file("statement-no-type.csv", "bank_ref,amount\nsbx_d_unknown,5.00\n");
+    S_root_file("statement-bad-line.csv", "bank_ref,type,amount\nsbx_d_unknown,refund,5.00\n");
+    buf_release(&ok);
+    buf_release(&bad);
+}
+
 TEST(operator)
 {
     S_BEGIN();
@@ -1818,9 +1877,33 @@ TEST(operator)
             S_substitute(json_string_value(json_object_get(item, "bank_ref")), "BANK_REF");
         }
         ASSERT(failed >= 1 && withdrawals >= 1);
+        S_statements(items);
         json_decref(page);
     }
     S_case("admin-payments-day", NULL, "admin", "payments", "--date", "today", NULL);
+    /* The bank's statement of the day, matched line by line: as the bank would send it (a
+     * byte order mark, quoted fields, its own columns, CR LF), then with one of each kind of
+     * difference; and statements that cannot be read. */
+    {
+        char path[700];
+        snprintf(path, sizeof path, "%s/statement-ok.csv", S_root);
+        S_case("admin-reconcile", NULL, "admin", "reconcile", "--date", "today", path, NULL);
+        snprintf(path, sizeof path, "%s/statement-bad.csv", S_root);
+        S_case("admin-reconcile-differences", NULL, "admin", "reconcile", "--date", "today", path,
+               NULL);
+        S_case("admin-reconcile-differences-json", NULL, "admin", "reconcile", "--date", "today",
+               path, "--json", NULL);
+        S_case("admin-reconcile-yesterday", NULL, "admin", "reconcile", path, NULL);
+        snprintf(path, sizeof path, "%s/statement-no-type.csv", S_root);
+        S_case("admin-reconcile-no-column", NULL, "admin", "reconcile", path, NULL);
+        snprintf(path, sizeof path, "%s/statement-bad-line.csv", S_root);
+        S_case("admin-reconcile-bad-line", NULL, "admin", "reconcile", "--date", "today", path,
+               NULL);
+        S_case("admin-reconcile-missing", NULL, "admin", "reconcile", "/nonexistent/statement.csv",
+               NULL);
+        S_case("admin-reconcile-bad-date", NULL, "admin", "reconcile", "--date", "5 Dec", path,
+               NULL);
+    }
     S_case("admin-payments-day-none", NULL, "admin", "payments", "--date", "2026-01-01", NULL);
     S_case("admin-payments-day-bad", NULL, "admin", "payments", "--date", "2026-02-30", NULL);
     S_case("admin-user", NULL, "admin", "user", S_id_b, NULL);

@@ -1,0 +1,358 @@
+/*
+ * reconcile.c — `qianbao admin reconcile STATEMENT`: a day's top-ups and
+ * withdrawals as Qianbao made them (GET /admin/payments?date=, every page)
+ * matched with the bank's statement of the same day, line by line, by the
+ * reference the bank knows each payment by (对账).
+ *
+ * The statement is CSV with a header row naming at least the columns
+ * bank_ref, type and amount, in any order (other columns are ignored):
+ * type is debit (the bank debited the card: a top-up) or credit (it
+ * credited the card: a withdrawal), amount is in yuan ("12.50"). A field
+ * may be quoted, with "" for a quote inside; a blank line is skipped.
+ *
+ * A line matches a payment of the day with its reference, of its type and
+ * amount, that Qianbao has as SUCCESS; one Qianbao still has PROCESSING is
+ * waiting on the bank's answer (the worker settles it), not a difference.
+ * Everything else is: a line of no payment of the day, a payment the bank
+ * booked that Qianbao has as FAILED, another type or amount, a reference
+ * booked twice, and a SUCCESS payment the statement does not have (often a
+ * withdrawal the bank booked after midnight: it matches the next day).
+ * Exit status 0 when nothing differs, 5 (a check that found a problem)
+ * otherwise.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli_int.h"
+
+#define S_PAGES_MAX 10000    /* a million payments in a day */
+#define S_LINE_SIZE_MAX 4096 /* one line of the statement */
+#define S_FIELDS_MAX 64
+#define S_REF_SIZE_MAX 64
+
+/* One of the day's payments, found by its bank reference. */
+struct S_payment {
+    const char *bank_ref;
+    const json_t *item;
+    bool booked; /* a line of the statement names it */
+};
+
+struct S_run {
+    struct S_payment *payments; /* sorted by bank_ref */
+    size_t payment_count;
+    json_t *differences; /* [{kind, bank_ref, payment_id, detail}] */
+    json_t *pending;     /* the ids of those waiting on the bank */
+    int64_t matched, debits_minor, credits_minor;
+};
+
+static int S_by_ref(const void *a, const void *b)
+{
+    return strcmp(((const struct S_payment *)a)->bank_ref, ((const struct S_payment *)b)->bank_ref);
+}
+
+static struct S_payment *S_find(struct S_run *run, const char *bank_ref)
+{
+    struct S_payment key = {.bank_ref = bank_ref};
+    return bsearch(&key, run->payments, run->payment_count, sizeof key, S_by_ref);
+}
+
+static void S_differ(struct S_run *run, const char *kind, const char *bank_ref,
+                     const char *payment_id, const char *detail)
+{
+    json_t *d = json_pack("{s:s, s:s, s:s?, s:s}", "kind", kind, "bank_ref", bank_ref, "payment_id",
+                          payment_id, "detail", detail);
+    QB_ASSERT(d != NULL && json_array_append_new(run->differences, d) == 0);
+}
+
+/* Every page of GET path into items; answers an exit code. */
+static int S_fetch(struct cli *cli, const char *path, json_t *items)
+{
+    char cursor[128] = "";
+    for (int page = 0; page < S_PAGES_MAX; page++) {
+        char page_path[640];
+        snprintf(page_path, sizeof page_path, "%s", path);
+        if (cursor[0] != '\0' && !cli_query_add(page_path, sizeof page_path, "cursor", cursor))
+            return cli_usage_error(cli, "the options are too long");
+        struct cli_response res;
+        int rc = cli_call(cli, "GET", page_path, CLI_AUTH_ADMIN, NULL, &res);
+        if (rc == CLI_EXIT_OK) {
+            QB_ASSERT(json_array_extend(items, json_object_get(res.json, "items")) == 0);
+            snprintf(cursor, sizeof cursor, "%s", cli_json_str(res.json, "next_cursor"));
+        }
+        cli_response_release(&res);
+        if (rc != CLI_EXIT_OK || cursor[0] == '\0')
+            return rc;
+    }
+    fprintf(stderr, "qianbao: admin reconcile: more than %d pages of payments\n", S_PAGES_MAX);
+    return CLI_EXIT_UNAVAILABLE;
+}
+
+/* Splits one CSV line into fields (in place); false when a quote is left
+ * open or there are too many. */
+static bool S_fields(char *line, char **fields, size_t *count)
+{
+    *count = 0;
+    char *in = line, *out = line;
+    for (;;) {
+        if (*count == S_FIELDS_MAX)
+            return false;
+        fields[(*count)++] = out;
+        if (*in == '"') {
+            for (in++;; in++) {
+                if (*in == '\0')
+                    return false;
+                if (*in == '"' && in[1] == '"')
+                    *out++ = *in++;
+                else if (*in == '"')
+                    break;
+                else
+                    *out++ = *in;
+            }
+            in++;
+            if (*in != ',' && *in != '\0')
+                return false;
+        } else {
+            while (*in != ',' && *in != '\0')
+                *out++ = *in++;
+        }
+        if (*in == '\0') {
+            *out = '\0';
+            return true;
+        }
+        *out++ = '\0';
+        in++;
+    }
+}
+
+/* The line's CR LF or LF gone; false when it did not fit. */
+static bool S_chomp(char *line)
+{
+    size_t size = strlen(line);
+    if (size == 0 || line[size - 1] != '\n')
+        return false;
+    line[--size] = '\0';
+    if (size > 0 && line[size - 1] == '\r')
+        line[--size] = '\0';
+    return true;
+}
+
+/* One line of the statement against the day's payments. */
+static void S_line(struct S_run *run, const char *bank_ref, bool debit, int64_t amount_minor)
+{
+    char detail[256], here[MONEY_TEXT_SIZE_MAX + 8], there[MONEY_TEXT_SIZE_MAX + 8];
+    struct S_payment *p = S_find(run, bank_ref);
+    if (p == NULL) {
+        S_differ(run, "not_at_qianbao", bank_ref, NULL,
+                 "the bank booked it; no top-up or withdrawal of the day has this reference");
+        return;
+    }
+    const char *id = cli_json_str(p->item, "id");
+    if (p->booked) {
+        S_differ(run, "booked_twice", bank_ref, id, "the statement has this reference twice");
+        return;
+    }
+    p->booked = true;
+    const char *type = cli_json_str(p->item, "type");
+    const char *status = cli_json_str(p->item, "status");
+    int64_t amount = (int64_t)json_integer_value(json_object_get(p->item, "amount"));
+    if (debit != (strcmp(type, "topup") == 0)) {
+        snprintf(detail, sizeof detail, "the bank %s the card; Qianbao has a %s",
+                 debit ? "debited" : "credited", type);
+        S_differ(run, "type", bank_ref, id, detail);
+    } else if (amount != amount_minor) {
+        cli_money_amount_text(amount_minor, "CNY", there, sizeof there);
+        cli_money_amount_text(amount, cli_json_str(p->item, "currency"), here, sizeof here);
+        snprintf(detail, sizeof detail, "the bank booked %s; Qianbao's %s is %s", there, type,
+                 here);
+        S_differ(run, "amount", bank_ref, id, detail);
+    } else if (strcmp(status, "PROCESSING") == 0) {
+        QB_ASSERT(json_array_append_new(run->pending, json_string(id)) == 0);
+    } else if (strcmp(status, "SUCCESS") != 0) {
+        snprintf(detail, sizeof detail, "the bank booked it; Qianbao has the %s as %s (%s)", type,
+                 status, cli_json_str(p->item, "failure_code"));
+        S_differ(run, "failed_at_qianbao", bank_ref, id, detail);
+    } else {
+        run->matched++;
+        if (debit)
+            run->debits_minor += amount;
+        else
+            run->credits_minor += amount;
+    }
+}
+
+/* Reads the statement at path line by line into run; answers an exit code. */
+static int S_statement(struct cli *cli, const char *path, struct S_run *run)
+{
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return cli_usage_error(cli, "cannot read %s: %s", path, strerror(errno));
+    static char line[S_LINE_SIZE_MAX];
+    char *fields[S_FIELDS_MAX];
+    size_t count = 0, columns[3] = {SIZE_MAX, SIZE_MAX, SIZE_MAX};
+    static const char *const names[] = {"bank_ref", "type", "amount"};
+    int rc = CLI_EXIT_OK;
+    long number = 0;
+    while (rc == CLI_EXIT_OK && fgets(line, sizeof line, f) != NULL) {
+        number++;
+        if (!S_chomp(line) && !feof(f)) {
+            rc = cli_usage_error(cli, "%s, line %ld: longer than %d bytes", path, number,
+                                 S_LINE_SIZE_MAX - 2);
+            break;
+        }
+        /* A byte order mark before the header, as spreadsheets write it. */
+        char *text = number == 1 && strncmp(line, "\xEF\xBB\xBF", 3) == 0 ? line + 3 : line;
+        if (text[0] == '\0')
+            continue;
+        if (!S_fields(text, fields, &count)) {
+            rc = cli_usage_error(cli,
+                                 "%s, line %ld: not CSV (a quote left open, or more than %d "
+                                 "fields)",
+                                 path, number, S_FIELDS_MAX);
+            break;
+        }
+        if (columns[0] == SIZE_MAX) {
+            for (size_t c = 0; c < 3; c++)
+                for (size_t i = 0; i < count && columns[c] == SIZE_MAX; i++)
+                    if (strcmp(fields[i], names[c]) == 0)
+                        columns[c] = i;
+            for (size_t c = 0; c < 3 && rc == CLI_EXIT_OK; c++)
+                if (columns[c] == SIZE_MAX)
+                    rc = cli_usage_error(cli,
+                                         "%s: the header row names no %s column (it needs "
+                                         "bank_ref, type and amount)",
+                                         path, names[c]);
+            continue;
+        }
+        const char *bank_ref = columns[0] < count ? fields[columns[0]] : "";
+        const char *type = columns[1] < count ? fields[columns[1]] : "";
+        const char *amount = columns[2] < count ? fields[columns[2]] : "";
+        int64_t amount_minor = 0;
+        if (bank_ref[0] == '\0' || strlen(bank_ref) >= S_REF_SIZE_MAX)
+            rc = cli_usage_error(cli, "%s, line %ld: bank_ref must be 1 to %d characters", path,
+                                 number, S_REF_SIZE_MAX - 1);
+        else if (strcmp(type, "debit") != 0 && strcmp(type, "credit") != 0)
+            rc = cli_usage_error(cli, "%s, line %ld: type must be debit or credit", path, number);
+        else if (money_parse(amount, strlen(amount), currency_find("CNY"), &amount_minor) !=
+                     QB_OK ||
+                 amount_minor <= 0)
+            rc = cli_usage_error(cli, "%s, line %ld: amount must be yuan above zero (12.50)", path,
+                                 number);
+        else
+            S_line(run, bank_ref, strcmp(type, "debit") == 0, amount_minor);
+    }
+    if (rc == CLI_EXIT_OK && ferror(f))
+        rc = cli_usage_error(cli, "cannot read %s: %s", path, strerror(errno));
+    if (rc == CLI_EXIT_OK && columns[0] == SIZE_MAX)
+        rc = cli_usage_error(cli, "%s: no header row (bank_ref, type, amount)", path);
+    fclose(f);
+    return rc;
+}
+
+/* What the day has that the statement has not: SUCCESS payments no line
+ * named, and PROCESSING ones waiting. */
+static void S_unbooked(struct S_run *run)
+{
+    for (size_t i = 0; i < run->payment_count; i++) {
+        const struct S_payment *p = &run->payments[i];
+        const char *status = cli_json_str(p->item, "status");
+        const char *id = cli_json_str(p->item, "id");
+        if (p->booked || strcmp(status, "FAILED") == 0)
+            continue;
+        if (strcmp(status, "PROCESSING") == 0) {
+            QB_ASSERT(json_array_append_new(run->pending, json_string(id)) == 0);
+            continue;
+        }
+        char detail[160];
+        snprintf(detail, sizeof detail,
+                 "Qianbao has the %s as SUCCESS; the statement has not booked it (a withdrawal "
+                 "booked after midnight is on the next day's)",
+                 cli_json_str(p->item, "type"));
+        S_differ(run, "not_at_bank", p->bank_ref, id, detail);
+    }
+}
+
+static void S_print(struct cli *cli, const char *date, const struct S_run *run)
+{
+    char debits[MONEY_TEXT_SIZE_MAX + 8], credits[MONEY_TEXT_SIZE_MAX + 8];
+    cli_money_amount_text(run->debits_minor, "CNY", debits, sizeof debits);
+    cli_money_amount_text(run->credits_minor, "CNY", credits, sizeof credits);
+    size_t differ = json_array_size(run->differences);
+    cli_print_colored(cli, differ == 0 ? CLI_COLOR_GREEN : CLI_COLOR_RED,
+                      differ == 0 ? "reconciled" : "differences");
+    printf(": %s, %lld payments matched (debits %s, credits %s), %zu different, %zu waiting on "
+           "the bank\n",
+           date, (long long)run->matched, debits, credits, differ, json_array_size(run->pending));
+    if (differ > 0) {
+        static const char *const headers[] = {"BANK REF", "PAYMENT", "KIND", "DETAIL"};
+        struct cli_table table;
+        cli_table_init(&table, headers, QB_ARRAY_COUNT(headers));
+        size_t i;
+        const json_t *d;
+        json_array_foreach(run->differences, i, d)
+        {
+            const char *id = cli_json_str(d, "payment_id");
+            const char *row[] = {cli_json_str(d, "bank_ref"), id[0] != '\0' ? id : "-",
+                                 cli_json_str(d, "kind"), cli_json_str(d, "detail")};
+            cli_table_add(&table, row);
+        }
+        cli_table_print(cli, &table);
+    }
+    size_t i;
+    const json_t *id;
+    json_array_foreach(run->pending, i, id)
+        printf("waiting on the bank: %s\n", json_string_value(id));
+    if (differ > 0)
+        cli_hint(cli, "`qianbao admin payment ID` shows a payment; docs/operations.md, "
+                      "\"Reconciling a day with the bank\", says what each kind means");
+}
+
+int cli_run_admin_reconcile(struct cli *cli, const struct cli_args *args)
+{
+    char date[16], path[128];
+    const char *date_arg = cli_arg(cli, args, "date");
+    int rc = cli_day_arg(cli, date_arg != NULL ? date_arg : "yesterday", date);
+    if (rc != CLI_EXIT_OK)
+        return rc;
+    snprintf(path, sizeof path, "/admin/payments?date=%s&limit=100", date);
+    json_t *items = json_array();
+    QB_ASSERT(items != NULL);
+    struct S_run run = {.differences = json_array(), .pending = json_array()};
+    QB_ASSERT(run.differences != NULL && run.pending != NULL);
+    rc = S_fetch(cli, path, items);
+    if (rc == CLI_EXIT_OK) {
+        run.payments = calloc(json_array_size(items) + 1, sizeof *run.payments);
+        QB_ASSERT(run.payments != NULL);
+        size_t i;
+        const json_t *item;
+        /* One not yet sent to the bank has no reference: it waits. */
+        json_array_foreach(items, i, item)
+        {
+            const char *ref = cli_json_str(item, "bank_ref");
+            if (ref[0] != '\0')
+                run.payments[run.payment_count++] = (struct S_payment){ref, item, false};
+            else
+                QB_ASSERT(
+                    json_array_append_new(run.pending, json_string(cli_json_str(item, "id"))) == 0);
+        }
+        qsort(run.payments, run.payment_count, sizeof *run.payments, S_by_ref);
+        rc = S_statement(cli, args->positionals[0], &run);
+    }
+    if (rc == CLI_EXIT_OK) {
+        S_unbooked(&run);
+        if (cli->json)
+            cli_print_json(json_pack(
+                "{s:s, s:I, s:I, s:I, s:O, s:O}", "date", date, "matched", (json_int_t)run.matched,
+                "debits", (json_int_t)run.debits_minor, "credits", (json_int_t)run.credits_minor,
+                "differences", run.differences, "pending", run.pending));
+        else
+            S_print(cli, date, &run);
+        rc = json_array_size(run.differences) == 0 ? CLI_EXIT_OK : CLI_EXIT_CHECK_FAILED;
+    }
+    free(run.payments);
+    json_decref(run.differences);
+    json_decref(run.pending);
+    json_decref(items);
+    return rc;
+}
