@@ -790,16 +790,16 @@ TEST(slow_banks_are_resolved_by_the_worker)
     S_notices_check(&u, ids, types, amounts, failures, cards, numbers);
 }
 
-/* The items of every page of GET /admin/payments?status=PROCESSING, limit
- * at a time, that user_id made, into a new array. */
-static json_t *S_processing_of(const char *user_id, int limit)
+/* The items of every page of GET /admin/payments?query, limit at a time,
+ * that user_id made, appended to mine; check (may be NULL) asserts what
+ * every item of the list, anyone's, must be. */
+static void S_admin_payments_of(const char *query, const char *user_id, int limit, json_t *mine,
+                                void (*check)(const json_t *item))
 {
-    json_t *mine = json_array();
     char cursor[128] = "";
     for (int pages = 0; pages < 1000; pages++) {
         char path[256];
-        snprintf(path, sizeof path, "/admin/payments?status=PROCESSING&limit=%d&cursor=%s", limit,
-                 cursor);
+        snprintf(path, sizeof path, "/admin/payments?%s&limit=%d&cursor=%s", query, limit, cursor);
         struct client_response res;
         ASSERT_EQ_INT(api_call(&S_client, "GET", path, S_admin, NULL, &res), 200);
         json_t *page = api_json(&res);
@@ -810,7 +810,8 @@ static json_t *S_processing_of(const char *user_id, int limit)
         json_t *item;
         json_array_foreach(items, i, item)
         {
-            ASSERT_EQ_STR(json_string_value(json_object_get(item, "status")), "PROCESSING");
+            if (check != NULL)
+                check(item);
             if (strcmp(json_string_value(json_object_get(item, "user_id")), user_id) == 0)
                 json_array_append(mine, item);
         }
@@ -818,9 +819,22 @@ static json_t *S_processing_of(const char *user_id, int limit)
         snprintf(cursor, sizeof cursor, "%s", next != NULL ? next : "");
         json_decref(page);
         if (cursor[0] == '\0')
-            return mine;
+            return;
     }
-    TEST_FAIL_("GET /admin/payments never ends");
+    TEST_FAIL_("GET /admin/payments?%s never ends", query);
+}
+
+static void S_processing_check(const json_t *item)
+{
+    ASSERT_EQ_STR(json_string_value(json_object_get(item, "status")), "PROCESSING");
+}
+
+/* What waits on the bank that user_id made, into a new array. */
+static json_t *S_processing_of(const char *user_id, int limit)
+{
+    json_t *mine = json_array();
+    S_admin_payments_of("status=PROCESSING", user_id, limit, mine, S_processing_check);
+    return mine;
 }
 
 TEST(an_operator_sees_what_waits_on_the_bank)
@@ -928,37 +942,18 @@ static void S_today(char date[16])
     strftime(date, 16, "%Y-%m-%d", &day);
 }
 
-/* The items of every page of GET /admin/payments?date=, limit at a time,
- * that user_id made, appended to mine. */
+static void S_bank_check(const json_t *item)
+{
+    const char *type = json_string_value(json_object_get(item, "type"));
+    ASSERT(strcmp(type, "topup") == 0 || strcmp(type, "withdrawal") == 0);
+}
+
+/* A day's top-ups and withdrawals that user_id made, appended to mine. */
 static void S_bank_day_of(const char *date, const char *user_id, int limit, json_t *mine)
 {
-    char cursor[128] = "";
-    for (int pages = 0; pages < 1000; pages++) {
-        char path[256];
-        snprintf(path, sizeof path, "/admin/payments?date=%s&limit=%d&cursor=%s", date, limit,
-                 cursor);
-        struct client_response res;
-        ASSERT_EQ_INT(api_call(&S_client, "GET", path, S_admin, NULL, &res), 200);
-        json_t *page = api_json(&res);
-        client_response_release(&res);
-        json_t *items = json_object_get(page, "items");
-        ASSERT((int)json_array_size(items) <= limit);
-        size_t i;
-        json_t *item;
-        json_array_foreach(items, i, item)
-        {
-            const char *type = json_string_value(json_object_get(item, "type"));
-            ASSERT(strcmp(type, "topup") == 0 || strcmp(type, "withdrawal") == 0);
-            if (strcmp(json_string_value(json_object_get(item, "user_id")), user_id) == 0)
-                json_array_append(mine, item);
-        }
-        const char *next = json_string_value(json_object_get(page, "next_cursor"));
-        snprintf(cursor, sizeof cursor, "%s", next != NULL ? next : "");
-        json_decref(page);
-        if (cursor[0] == '\0')
-            return;
-    }
-    TEST_FAIL_("GET /admin/payments?date= never ends");
+    char query[64];
+    snprintf(query, sizeof query, "date=%s", date);
+    S_admin_payments_of(query, user_id, limit, mine, S_bank_check);
 }
 
 TEST(an_operator_lists_a_days_bank_payments_to_reconcile)
