@@ -298,6 +298,7 @@ static void S_print(struct cli *cli, const char *date, const struct S_run *run)
             cli_table_add(&table, row);
         }
         cli_table_print(cli, &table);
+        cli_table_release(&table);
     }
     size_t i;
     const json_t *id;
