@@ -472,7 +472,7 @@ static long long S_int(const json_t *object, const char *name)
 
 /* The trial balance a passing check proved: each currency's kinds of
  * account, and under the system kind its accounts by name. */
-static void S_trial_print(struct cli *cli, const json_t *trial)
+static void S_trial_print(struct cli *cli, const char *heading, const json_t *trial)
 {
     static const char *const headers[] = {"ACCOUNTS", "COUNT", "BALANCE", "HELD"};
     struct cli_table table;
@@ -503,7 +503,7 @@ static void S_trial_print(struct cli *cli, const json_t *trial)
             }
         }
     }
-    printf("\nthe trial balance it proved (the kinds' balances sum to zero in each currency):\n");
+    printf("\n%s:\n", heading);
     cli_table_print(cli, &table);
     cli_table_release(&table);
 }
@@ -537,7 +537,19 @@ static int S_verify_report(struct cli *cli, const json_t *state)
         printf(": %lld entries, %lld accounts, %lld holds open\n",
                S_int(state, "entries_checked"), S_int(state, "accounts_checked"),
                S_int(state, "holds_open"));
-        S_trial_print(cli, json_object_get(state, "trial_balance"));
+        S_trial_print(cli,
+                      "the trial balance it proved (the kinds' balances sum to zero in each "
+                      "currency)",
+                      json_object_get(state, "trial_balance"));
+        const json_t *close = json_object_get(state, "day_close");
+        char heading[160];
+        snprintf(heading, sizeof heading, "the books at the day's close, %s (entry %lld)",
+                 cli_json_str(close, "at"), S_int(close, "last_entry"));
+        if (S_int(close, "last_entry") > 0)
+            S_trial_print(cli, heading, json_object_get(close, "trial_balance"));
+        else
+            printf("\nthe books at the day's close, %s: empty, no entry was written before it\n",
+                   cli_json_str(close, "at"));
     } else if (rc == CLI_EXIT_CHECK_FAILED) {
         cli_print_colored(cli, CLI_COLOR_RED, "ledger check FAILED");
         printf(" after %lld entries: %s\n", S_int(state, "entries_checked"), problem);

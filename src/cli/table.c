@@ -1287,7 +1287,8 @@ static const struct cli_command S_commands[] = {
      "the ledger adds up, 5 when it does not (the first problem is printed). A check that "
      "passes prints the trial balance it proved: each currency's kinds of account with their "
      "balances and what is held, and each system account (the negative of "
-     "system:bank_clearing is what the banks should hold). If a check is "
+     "system:bank_clearing is what the banks should hold), and the same at the day's close, "
+     "the last midnight. If a check is "
      "running already, this one follows it instead of starting another.",
      {{"detach", NULL, false, NULL,
        "start the check and return at once; `qianbao admin verify --status` reads it later"},

@@ -1690,14 +1690,14 @@ static bool S_db_present(const struct daemon_paths *paths, const char *what, int
 
 /* The trial balance the check proved, a line per currency and kind of
  * account and per system account, amounts as decimals. */
-static void S_trial_print(const struct ledger_trial_balance *t)
+static void S_trial_print(const char *what, const struct ledger_trial_balance *t)
 {
     char balance[MONEY_TEXT_SIZE_MAX], held[MONEY_TEXT_SIZE_MAX];
     for (size_t i = 0; i < t->line_count; i++) {
         const struct ledger_trial_line *line = &t->lines[i];
         money_format(line->balance_minor, line->currency, balance, sizeof balance);
         money_format(line->held_minor, line->currency, held, sizeof held);
-        printf("trial currency=%s kind=%s accounts=%" PRId64 " balance=%s held=%s\n",
+        printf("%s currency=%s kind=%s accounts=%" PRId64 " balance=%s held=%s\n", what,
                line->currency->code, ledger_account_kind_name(line->kind), line->accounts, balance,
                held);
     }
@@ -1705,7 +1705,7 @@ static void S_trial_print(const struct ledger_trial_balance *t)
         const struct ledger_trial_account *named = &t->system[i];
         money_format(named->balance_minor, named->currency, balance, sizeof balance);
         money_format(named->held_minor, named->currency, held, sizeof held);
-        printf("trial currency=%s account=%s balance=%s held=%s\n", named->currency->code,
+        printf("%s currency=%s account=%s balance=%s held=%s\n", what, named->currency->code,
                named->owner, balance, held);
     }
 }
@@ -1738,7 +1738,8 @@ static int S_verify(const struct daemon_paths *paths)
     struct ledger_verify_report report;
     memset(&report, 0, sizeof report);
     int64_t packets = 0;
-    rc = wallet_verify(reader, &report, &packets, S_verify_progress, NULL);
+    rc = wallet_verify(reader, domain_day_start_ms(clock_now_ms(clock_system())), &report, &packets,
+                       S_verify_progress, NULL);
     store_close(reader);
     if (lock_fd >= 0)
         close(lock_fd);
@@ -1763,7 +1764,13 @@ static int S_verify(const struct daemon_paths *paths)
                                           : "the database file could not be checked",
                damage[0] != '\0' ? damage : "no detail");
     if (rc == QB_OK && structure == QB_OK) {
-        S_trial_print(&report.trial);
+        S_trial_print("trial", &report.trial);
+        /* The day's close: the books at the last midnight, for the day's
+         * reconciliation with the bank. */
+        char close_at[40];
+        clock_format_rfc3339(report.close_at_ms, 8 * 60, close_at, (int)sizeof close_at);
+        printf("close at=%s last_entry=%" PRId64 "\n", close_at, report.close_entry_id);
+        S_trial_print("close", &report.close);
         printf("verify: ok\n");
         return 0;
     }

@@ -93,7 +93,10 @@ static void *S_run(void *arg)
     struct store *reader = NULL;
     enum qb_error rc = store_pool_open_extra(server->pool, &reader, err, sizeof err);
     if (rc == QB_OK) {
-        rc = wallet_verify(reader, &report, &red_packets, S_progress, v);
+        /* The books at the last midnight too: the day's close, to
+         * reconcile with the bank's statement of the day. */
+        rc = wallet_verify(reader, domain_day_start_ms(clock_now_ms(clock_system())), &report,
+                           &red_packets, S_progress, v);
         store_pool_close_extra(server->pool, reader);
     } else {
         /* The reason cut to what fits after the prefix. */
@@ -323,8 +326,14 @@ static json_t *S_state_json(const struct http_verification *v)
     rc |= json_object_set_new(
         body, "last_entry_at",
         v->report.last_entry_at_ms > 0 ? http_time_json(v->report.last_entry_at_ms) : json_null());
-    if (v->result == QB_OK)
+    if (v->result == QB_OK) {
         rc |= json_object_set_new(body, "trial_balance", S_trial_json(&v->report.trial));
+        rc |= json_object_set_new(body, "day_close",
+                                  json_pack("{s:o, s:I, s:o}", "at",
+                                            http_time_json(v->report.close_at_ms), "last_entry",
+                                            (json_int_t)v->report.close_entry_id, "trial_balance",
+                                            S_trial_json(&v->report.close)));
+    }
     if (v->result != QB_OK)
         rc |= json_object_set_new(body, "problem", json_string(v->report.problem));
     if (v->result != QB_OK && v->result != QB_E_INTERNAL)

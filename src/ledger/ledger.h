@@ -485,7 +485,13 @@ struct ledger_verify_report {
     int64_t accounts_checked;
     int64_t holds_open;
     char problem[256]; /* the first problem found, "" when none */
-    struct ledger_trial_balance trial; /* filled when the check passes */
+    struct ledger_trial_balance trial; /* as of the last entry; when the check passes */
+    /* The books at a moment asked for (a day's end), when the check passes:
+     * as of close_entry_id, the last entry written before close_at_ms (0:
+     * none, the books were empty). */
+    int64_t close_at_ms;
+    int64_t close_entry_id;
+    struct ledger_trial_balance close;
 };
 /* Checks a stored ledger from the start of the journal with a read
  * connection: the hash chain, each entry summing to zero per currency, each
@@ -495,14 +501,16 @@ struct ledger_verify_report {
  * spending sums, counted by options' rule, when options has one; NULL: not
  * checked), open holds equal to the holds table, every closed account
  * empty at the journal's end, and the sum of all balances per currency
- * zero; then sums the trial balance into report->trial.
+ * zero; then sums the trial balance into report->trial, and with
+ * close_at_ms > 0 the one of the last entry written before then into
+ * report->close (a day's closing books).
  * QB_OK when all hold; QB_E_INTERNAL with report->problem naming the first
  * failure; QB_E_STORAGE on read errors. progress (may be NULL) is called
  * every 65536 entries and once at the end of the journal; when it answers
  * false the check stops there with QB_E_SHUTTING_DOWN (a daemon stopping). */
 typedef bool (*ledger_verify_progress_fn)(int64_t done, int64_t total, void *arg);
 QB_MUST_USE enum qb_error ledger_verify(struct store *reader, const struct ledger_options *options,
-                                        struct ledger_verify_report *report,
+                                        int64_t close_at_ms, struct ledger_verify_report *report,
                                         ledger_verify_progress_fn progress, void *progress_arg);
 
 struct ledger_rebuild_report {

@@ -33,6 +33,7 @@ struct verify_account {
     int64_t balance_minor;
     int64_t held_minor;
     int64_t last_entry_id;
+    int64_t created_at_ms;
 };
 
 struct verify_hold {
@@ -103,8 +104,8 @@ static enum qb_error load_accounts(struct verify *v, struct store *reader)
     err = store_prepare(reader,
                         "SELECT id, currency, floor_minor, balance_minor, held_minor, "
                         "last_entry_id, kind, spent_day_start_ms, spent_day_minor, "
-                        "spent_year, spent_year_minor, spent_lifetime_minor, flags, owner "
-                        "FROM accounts ORDER BY id",
+                        "spent_year, spent_year_minor, spent_lifetime_minor, flags, owner, "
+                        "created_at_ms FROM accounts ORDER BY id",
                         &stmt);
     if (err != QB_OK)
         return QB_E_STORAGE;
@@ -134,6 +135,7 @@ static enum qb_error load_accounts(struct verify *v, struct store *reader)
                                               store_column_int64(stmt, 9), store_column_int64(stmt, 10),
                                               store_column_int64(stmt, 11)};
         a->flags = (uint32_t)store_column_int64(stmt, 12);
+        a->created_at_ms = store_column_int64(stmt, 14);
         struct ledger_trial_balance *trial = &v->report->trial;
         if (a->kind == LEDGER_ACCOUNT_SYSTEM && trial->system_count < LEDGER_TRIAL_SYSTEM_MAX) {
             struct ledger_trial_account *named = &trial->system[trial->system_count];
@@ -162,10 +164,12 @@ const char *ledger_account_kind_name(enum ledger_account_kind kind)
     return NULL;
 }
 
-/* The trial balance of the replayed accounts, once every check passed:
- * a line per currency and kind with accounts, and the system accounts'
- * balances. A sum past int64 is a problem: no real ledger holds that much. */
-static enum qb_error trial_sum(struct verify *v)
+/* The trial balance of the replayed accounts as they stand into trial:
+ * a line per currency and kind with accounts made before before_ms, and
+ * the system accounts' balances. A sum past int64 is a problem: no real
+ * ledger holds that much. */
+static enum qb_error trial_sum(struct verify *v, struct ledger_trial_balance *trial,
+                               int64_t before_ms)
 {
     enum { KINDS = LEDGER_ACCOUNT_CREDIT };
     struct {
@@ -176,12 +180,15 @@ static enum qb_error trial_sum(struct verify *v)
     for (int64_t id = 1; id <= v->account_count; id++) {
         const struct verify_account *a = &v->accounts[id];
         QB_ASSERT(a->kind >= LEDGER_ACCOUNT_USER && a->kind <= LEDGER_ACCOUNT_CREDIT);
+        if (a->created_at_ms >= before_ms && a->balance_minor == 0 && a->held_minor == 0)
+            continue; /* made after the close: not in its books */
         size_t at = (size_t)a->currency->index * KINDS + (size_t)(a->kind - 1);
         sums[at].accounts++;
         sums[at].balance += a->balance_minor;
         sums[at].held += a->held_minor;
     }
-    struct ledger_trial_balance *trial = &v->report->trial;
+    memset(trial->lines, 0, sizeof trial->lines);
+    trial->line_count = 0;
     enum qb_error err = QB_OK;
     for (size_t at = 0; at < CURRENCY_COUNT_MAX * KINDS && err == QB_OK; at++) {
         const struct currency *currency = currency_at(at / KINDS);
@@ -203,10 +210,20 @@ static enum qb_error trial_sum(struct verify *v)
         };
     }
     free(sums);
-    for (size_t i = 0; i < trial->system_count; i++) {
-        trial->system[i].balance_minor = v->accounts[v->system_ids[i]].balance_minor;
-        trial->system[i].held_minor = v->accounts[v->system_ids[i]].held_minor;
+    /* The owners were read at load, into the report's own trial; this may
+     * be that one. */
+    const struct ledger_trial_balance *named = &v->report->trial;
+    size_t count = 0;
+    for (size_t i = 0; i < named->system_count; i++) {
+        const struct verify_account *a = &v->accounts[v->system_ids[i]];
+        if (a->created_at_ms >= before_ms && a->balance_minor == 0 && a->held_minor == 0)
+            continue;
+        struct ledger_trial_account line = named->system[i];
+        line.balance_minor = a->balance_minor;
+        line.held_minor = a->held_minor;
+        trial->system[count++] = line;
     }
+    trial->system_count = count;
     return err;
 }
 
@@ -374,6 +391,7 @@ static enum qb_error verify_run(struct verify *v, struct store *reader,
         return QB_E_STORAGE;
     uint8_t prev_hash[CRYPTO_SHA256_SIZE] = {0};
     int64_t expect_id = 1;
+    bool closed = false; /* report->close taken */
     int rc;
     struct ledger_entry e;
     while (err == QB_OK && (rc = store_step(stmt)) == STORE_STEP_ROW) {
@@ -393,6 +411,14 @@ static enum qb_error verify_run(struct verify *v, struct store *reader,
             break;
         }
         memcpy(prev_hash, e.hash, CRYPTO_SHA256_SIZE);
+        /* The books before the first entry of the close. */
+        if (v->report->close_at_ms > 0 && !closed && e.created_at_ms >= v->report->close_at_ms) {
+            closed = true;
+            v->report->close_entry_id = e.id - 1;
+            err = trial_sum(v, &v->report->close, v->report->close_at_ms);
+            if (err != QB_OK)
+                break;
+        }
         err = apply_entry(v, &e);
         expect_id++;
         v->report->entries_checked++;
@@ -444,14 +470,23 @@ static enum qb_error verify_run(struct verify *v, struct store *reader,
         return QB_OK;
     }
     err = check_holds_table(v, reader);
-    return err == QB_OK ? trial_sum(v) : err;
+    if (err == QB_OK)
+        err = trial_sum(v, &v->report->trial, INT64_MAX);
+    /* A close after the last entry: the books as they end. */
+    if (err == QB_OK && v->report->close_at_ms > 0 && !closed) {
+        v->report->close_entry_id = expect_id - 1;
+        v->report->close = v->report->trial;
+    }
+    return err;
 }
 
 enum qb_error ledger_verify(struct store *reader, const struct ledger_options *options,
-                            struct ledger_verify_report *report,
+                            int64_t close_at_ms, struct ledger_verify_report *report,
                             ledger_verify_progress_fn progress, void *progress_arg)
 {
+    QB_ASSERT(close_at_ms >= 0);
     memset(report, 0, sizeof *report);
+    report->close_at_ms = close_at_ms;
     struct verify v = {.report = report};
     if (options != NULL && options->spending_code != NULL)
         v.spending = options;
@@ -464,8 +499,11 @@ enum qb_error ledger_verify(struct store *reader, const struct ledger_options *o
     } else {
         err = QB_E_STORAGE;
     }
-    if (err != QB_OK)
+    if (err != QB_OK) {
         memset(&report->trial, 0, sizeof report->trial);
+        memset(&report->close, 0, sizeof report->close);
+        report->close_entry_id = 0;
+    }
     if (err == QB_E_SHUTTING_DOWN)
         snprintf(report->problem, sizeof report->problem, "stopped after %lld entries",
                  (long long)report->entries_checked);

@@ -427,15 +427,15 @@ enum qb_error wallet_accounts_setup(struct ledger *ledger, struct domain_env *en
 
 /* --- the operator's check ------------------------------------------------------ */
 
-enum qb_error wallet_verify(struct store *reader, struct ledger_verify_report *report,
-                            int64_t *red_packets, ledger_verify_progress_fn progress,
-                            void *progress_arg)
+enum qb_error wallet_verify(struct store *reader, int64_t close_at_ms,
+                            struct ledger_verify_report *report, int64_t *red_packets,
+                            ledger_verify_progress_fn progress, void *progress_arg)
 {
     QB_ASSERT(reader != NULL && report != NULL && red_packets != NULL);
     *red_packets = 0;
     struct ledger_options rule = {0};
     wallet_ledger_options(&rule); /* the spending sums as the daemon counts them */
-    enum qb_error rc = ledger_verify(reader, &rule, report, progress, progress_arg);
+    enum qb_error rc = ledger_verify(reader, &rule, close_at_ms, report, progress, progress_arg);
     if (rc == QB_OK)
         rc = redpacket_check(reader, red_packets, report->problem, sizeof report->problem);
     int64_t returns = 0;

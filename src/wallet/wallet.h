@@ -230,12 +230,13 @@ QB_MUST_USE enum qb_error wallet_accounts_setup(struct ledger *ledger, struct do
  * against its hold (wallet_delayed_transfers_check), then each merchant's
  * transfer to a user against its payment and hold (merchant_payouts_check),
  * then each group collection against its payments and their transfers
- * (wallet_collections_check). report as
- * ledger_verify's, *red_packets the packets
+ * (wallet_collections_check). report as ledger_verify's, with the day's
+ * closing books as of close_at_ms (0: none; the daemon and --verify ask for
+ * the last midnight, UTC+8, before the check), *red_packets the packets
  * checked (0 when the ledger's check failed first). */
-QB_MUST_USE enum qb_error wallet_verify(struct store *reader, struct ledger_verify_report *report,
-                                        int64_t *red_packets, ledger_verify_progress_fn progress,
-                                        void *progress_arg);
+QB_MUST_USE enum qb_error wallet_verify(struct store *reader, int64_t close_at_ms,
+                                        struct ledger_verify_report *report, int64_t *red_packets,
+                                        ledger_verify_progress_fn progress, void *progress_arg);
 /* The operator's repair of the checkpoints a start trusts instead of the
  * journal (qianbaod --rebuild-checkpoints): ledger_rebuild_checkpoints,
  * with the spending sums as the daemon counts them. */

@@ -142,6 +142,15 @@ TEST(before_any_check_there_is_nothing_to_read)
     client_response_release(&res);
 }
 
+/* The last midnight in UTC+8 as the API writes a time: "2026-12-04T00:00:00+08:00". */
+static void S_midnight(char out[40])
+{
+    time_t now = time(NULL) + 8 * 60 * 60;
+    struct tm day;
+    gmtime_r(&now, &day);
+    strftime(out, 40, "%Y-%m-%dT00:00:00+08:00", &day);
+}
+
 TEST(a_sound_ledger_passes_with_every_entry_counted)
 {
     struct api_user a, b;
@@ -215,6 +224,14 @@ TEST(a_sound_ledger_passes_with_every_entry_counted)
     ASSERT_EQ_INT(clearing, -(5000 - 1000));
     ASSERT_EQ_INT(fees, 10);
     ASSERT_EQ_INT(escrow, 0);
+    /* And the books at the day's close, the last midnight (UTC+8): this daemon's journal
+     * begins after it, so they are empty. */
+    json_t *close = json_object_get(state, "day_close");
+    char midnight[40];
+    S_midnight(midnight);
+    ASSERT_EQ_STR(json_string_value(json_object_get(close, "at")), midnight);
+    ASSERT_EQ_INT(S_int(close, "last_entry"), 0);
+    ASSERT_EQ_INT(json_array_size(json_object_get(close, "trial_balance")), 0);
     json_decref(state);
     ASSERT(S_log_has("event=ledger.verify_started number=1 by=admin\n"));
 
@@ -350,6 +367,11 @@ TEST(a_damaged_file_fails_the_offline_check_though_the_books_add_up)
                "trial currency=CNY account=system:bank_clearing balance=-50.00 held=0.00\n") ==
             NULL)
         TEST_FAIL_("no trial balance of the one wallet's 50.00 in:\n%s", text);
+    char midnight[40], close[80];
+    S_midnight(midnight);
+    snprintf(close, sizeof close, "close at=%s last_entry=0\n", midnight);
+    if (strstr(text, close) == NULL)
+        TEST_FAIL_("no \"%s\" in:\n%s", close, text);
 
     ASSERT(test_sqlite(db, false, "SELECT rootpage FROM sqlite_schema WHERE name = 'sessions_user'",
                        S_line_copy, root));

@@ -120,6 +120,7 @@ struct fx {
     const struct currency *cny;
     const struct currency *usd;
     int64_t sys_id; /* a CNY system account with no floor, for funding */
+    int64_t close_at_ms; /* fx_verify's close (0: none) */
 };
 
 /* --- the run function ---------------------------------------------------- */
@@ -555,7 +556,7 @@ static inline enum qb_error fx_verify(struct fx *fx, struct ledger_verify_report
     if (rc != QB_OK)
         TEST_FAIL_("store_open(read) for verify: %s: %s", error_name(rc), err);
     memset(report, 0, sizeof *report);
-    rc = ledger_verify(reader, &fx->options, report, NULL, NULL);
+    rc = ledger_verify(reader, &fx->options, fx->close_at_ms, report, NULL, NULL);
     store_close(reader);
     return rc;
 }

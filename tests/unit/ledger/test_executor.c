@@ -271,7 +271,7 @@ static void verify_ok(const char *db_path, int64_t entries_expected)
     if (rc != QB_OK)
         TEST_FAIL_("store_open(read) for verify: %s: %s", error_name(rc), err);
     struct ledger_verify_report report;
-    rc = ledger_verify(reader, NULL, &report, NULL, NULL);
+    rc = ledger_verify(reader, NULL, 0, &report, NULL, NULL);
     store_close(reader);
     if (rc != QB_OK || report.problem[0] != '\0')
         TEST_FAIL_("ledger_verify: %s: \"%s\"", error_name(rc), report.problem);

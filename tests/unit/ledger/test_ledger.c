@@ -1949,9 +1949,6 @@ TEST(verify_sums_the_trial_balance)
     int64_t m = fx_create(fx, "merchant:m_1", fx->cny, LEDGER_ACCOUNT_MERCHANT, 0, 0);
     int64_t fees =
         fx_create(fx, "system:fee_income", fx->cny, LEDGER_ACCOUNT_SYSTEM, 0, LEDGER_FLOOR_NONE);
-    int64_t usd_sys =
-        fx_create(fx, "system:bank_clearing", fx->usd, LEDGER_ACCOUNT_SYSTEM, 0, LEDGER_FLOOR_NONE);
-    int64_t usd_user = fx_create(fx, "user:u_a", fx->usd, LEDGER_ACCOUNT_USER, 0, 0);
     int64_t h = 0;
     char tamper[96];
     snprintf(tamper, sizeof tamper,
@@ -1959,6 +1956,14 @@ TEST(verify_sums_the_trial_balance)
     fx_fund(fx, a, 10000);
     fx_fund(fx, b, 2500);
     ASSERT_OK(fx_transfer(fx, a, m, 3000, NULL));
+    /* The day closes here: what follows, and the accounts made after, are
+     * not in its books. */
+    clock_manual_advance(&fx->clock, 1000);
+    fx->close_at_ms = clock_now_ms(&fx->clock);
+    clock_manual_advance(&fx->clock, 1);
+    int64_t usd_sys =
+        fx_create(fx, "system:bank_clearing", fx->usd, LEDGER_ACCOUNT_SYSTEM, 0, LEDGER_FLOOR_NONE);
+    int64_t usd_user = fx_create(fx, "user:u_a", fx->usd, LEDGER_ACCOUNT_USER, 0, 0);
     ASSERT_OK(fx_transfer(fx, m, fees, 18, NULL));
     ASSERT_OK(fx_hold(fx, b, m, 700, 0, &h));
     ASSERT_OK(fx_transfer(fx, usd_sys, usd_user, 99, NULL));
@@ -1990,15 +1995,50 @@ TEST(verify_sums_the_trial_balance)
     ASSERT_EQ_INT(t->system[1].balance_minor, 18);
     ASSERT(t->system[2].currency == fx->usd);
     ASSERT_EQ_INT(t->system[2].balance_minor, -99);
+    /* The day's close: the three entries before it, CNY alone. */
+    const struct ledger_trial_balance *c = &report.close;
+    ASSERT_EQ_INT(report.close_at_ms, fx->close_at_ms);
+    ASSERT_EQ_INT(report.close_entry_id, 3);
+    ASSERT_EQ_INT(c->line_count, 3);
+    const struct ledger_trial_line closed[] = {
+        {fx->cny, LEDGER_ACCOUNT_USER, 2, 10000 - 3000 + 2500, 0},
+        {fx->cny, LEDGER_ACCOUNT_MERCHANT, 1, 3000, 0},
+        {fx->cny, LEDGER_ACCOUNT_SYSTEM, 2, -12500, 0},
+    };
+    for (size_t i = 0; i < QB_ARRAY_COUNT(closed); i++) {
+        ASSERT(c->lines[i].currency == closed[i].currency);
+        ASSERT_EQ_INT(c->lines[i].kind, closed[i].kind);
+        ASSERT_EQ_INT(c->lines[i].accounts, closed[i].accounts);
+        ASSERT_EQ_INT(c->lines[i].balance_minor, closed[i].balance_minor);
+        ASSERT_EQ_INT(c->lines[i].held_minor, closed[i].held_minor);
+    }
+    ASSERT_EQ_INT(c->system_count, 2);
+    ASSERT_EQ_STR(c->system[0].owner, "system:bank_clearing");
+    ASSERT_EQ_INT(c->system[0].balance_minor, -12500);
+    ASSERT_EQ_STR(c->system[1].owner, "system:fee_income");
+    ASSERT_EQ_INT(c->system[1].balance_minor, 0);
+    /* A close after the last entry is the books as they end; none asked,
+     * none given. */
+    fx->close_at_ms = clock_now_ms(&fx->clock) + 1;
+    ASSERT_OK(fx_verify(fx, &report));
+    ASSERT_EQ_INT(report.close_entry_id, report.entries_checked);
+    ASSERT(memcmp(&report.close, &report.trial, sizeof report.trial) == 0);
+    fx->close_at_ms = 0;
+    ASSERT_OK(fx_verify(fx, &report));
+    ASSERT_EQ_INT(report.close_entry_id, 0);
+    ASSERT_EQ_INT(report.close.line_count, 0);
     ASSERT_EQ_INT(ledger_account_kind_name(LEDGER_ACCOUNT_CREDIT)[0], 'c');
     ASSERT(ledger_account_kind_name((enum ledger_account_kind)0) == NULL);
 
     /* A check that fails gives no books. */
     fx_stop(fx);
     raw_exec(fx, tamper);
+    fx->close_at_ms = clock_now_ms(&fx->clock);
     ASSERT_ERR(fx_verify(fx, &report), QB_E_INTERNAL);
     ASSERT_EQ_INT(report.trial.line_count, 0);
     ASSERT_EQ_INT(report.trial.system_count, 0);
+    ASSERT_EQ_INT(report.close.line_count, 0);
+    ASSERT_EQ_INT(report.close_entry_id, 0);
     test_rmtree(fx->dir);
     free(fx);
 }

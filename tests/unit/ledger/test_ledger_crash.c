@@ -554,7 +554,7 @@ static void verify_child_main(void *arg)
     ASSERT_EQ_INT(users_total, USER_COUNT * FUND_MINOR);
 
     struct ledger_verify_report report;
-    rc = ledger_verify(reader, NULL, &report, NULL, NULL);
+    rc = ledger_verify(reader, NULL, 0, &report, NULL, NULL);
     if (rc != QB_OK || report.problem[0] != '\0')
         TEST_FAIL_("ledger_verify: %s: \"%s\"", error_name(rc), report.problem);
     ASSERT_EQ_INT(report.entries_checked, max_id);

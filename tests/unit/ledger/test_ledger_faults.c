@@ -239,7 +239,7 @@ static void verify_ok(struct world *w)
     char err[256];
     ASSERT_EQ_INT(store_open(w->db, STORE_MODE_READ, &reader, err, sizeof err), QB_OK);
     struct ledger_verify_report report;
-    enum qb_error rc = ledger_verify(reader, NULL, &report, NULL, NULL);
+    enum qb_error rc = ledger_verify(reader, NULL, 0, &report, NULL, NULL);
     if (rc != QB_OK)
         fprintf(stderr, "  verify: %s\n", report.problem);
     store_close(reader);

@@ -500,12 +500,12 @@ TEST(the_check_finds_a_return_that_does_not_send_its_transfer_back)
     ASSERT_EQ_INT(returns, 1);
     struct ledger_verify_report report;
     int64_t packets = 0;
-    ASSERT_EQ_INT(wallet_verify(wx->reader, &report, &packets, NULL, NULL), QB_OK);
+    ASSERT_EQ_INT(wallet_verify(wx->reader, 0, &report, &packets, NULL, NULL), QB_OK);
 
     S_hand_edit(wx, "UPDATE payments SET amount_minor = amount_minor - 1 WHERE kind = 7");
     ASSERT_EQ_INT(S_returns_check(wx, &returns, problem), QB_E_INTERNAL);
     ASSERT(strstr(problem, t.payment.id) != NULL);
-    ASSERT_EQ_INT(wallet_verify(wx->reader, &report, &packets, NULL, NULL), QB_E_INTERNAL);
+    ASSERT_EQ_INT(wallet_verify(wx->reader, 0, &report, &packets, NULL, NULL), QB_E_INTERNAL);
     S_hand_edit(wx, "UPDATE payments SET amount_minor = amount_minor + 1 WHERE kind = 7");
     ASSERT_EQ_INT(S_returns_check(wx, &returns, problem), QB_OK);
 

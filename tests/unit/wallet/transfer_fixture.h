@@ -187,7 +187,7 @@ static inline void wx_free(struct wx *wx)
 {
     ledger_close(wx->ledger);
     struct ledger_verify_report report;
-    enum qb_error rc = ledger_verify(wx->reader, &wx->options, &report, NULL, NULL);
+    enum qb_error rc = ledger_verify(wx->reader, &wx->options, 0, &report, NULL, NULL);
     if (rc != QB_OK)
         TEST_FAIL_("ledger_verify: %s: %s", error_name(rc), report.problem);
     store_close(wx->writer);
