@@ -646,6 +646,8 @@ static const char *S_event_text(const char *kind)
         {"kyc_level_set", "KYC level set by the operator"},
         {"paycode_device_added", "payment-code device added"},
         {"paycode_device_revoked", "payment-code device revoked"},
+        {"merchant_suspended", "merchant suspended by the operator"},
+        {"merchant_resumed", "merchant resumed by the operator"},
     };
     for (size_t i = 0; i < QB_ARRAY_COUNT(texts); i++)
         if (strcmp(texts[i][0], kind) == 0)

@@ -43,15 +43,16 @@
 
 /* --- statements ------------------------------------------------------------- */
 
-static enum qb_error event_record(struct ledger_txn *txn, const char *user_id, const char *kind,
-                                  const char *detail)
+enum qb_error identity_txn_security_event(struct ledger_txn *txn, const char *user_id,
+                                          const char *kind, const char *detail)
 {
     const struct store_param p[] = {STORE_TEXT(user_id), STORE_TEXT(kind), STORE_TEXT(detail),
-                              STORE_INT(ledger_txn_now_ms(txn))};
-    return store_run(ledger_txn_store(txn),
-                    "INSERT INTO security_events (user_id, kind, detail, created_at_ms)"
-                    " VALUES ($1, $2, $3, $4)",
-                    p, QB_ARRAY_COUNT(p));
+                                    STORE_INT(ledger_txn_now_ms(txn))};
+    enum qb_error err = store_run(ledger_txn_store(txn),
+                                  "INSERT INTO security_events (user_id, kind, detail,"
+                                  " created_at_ms) VALUES ($1, $2, $3, $4)",
+                                  p, QB_ARRAY_COUNT(p));
+    return err == QB_OK ? QB_OK : QB_E_STORAGE;
 }
 
 static bool text_copy(char *dst, size_t dst_size, const char *src)
@@ -81,7 +82,7 @@ static enum qb_error user_change(struct ledger_txn *txn, struct identity_cmd *c,
     identity_user_written(txn, c->env, c->user_id);
     enum qb_error err = store_run(ledger_txn_store(txn), sql, p, p_count);
     if (err == QB_OK)
-        err = event_record(txn, c->user_id, event, detail);
+        err = identity_txn_security_event(txn, c->user_id, event, detail);
     if (err == QB_OK)
         err = user_load(txn, c->user_id, &c->user);
     return err == QB_OK ? QB_OK : QB_E_STORAGE;
@@ -216,7 +217,7 @@ enum qb_error identity_txn_payment_password_verify(struct ledger_txn *txn,
                    " payment_password_locked_until_ms = $3 WHERE id = $1",
                    p, QB_ARRAY_COUNT(p));
     if (err == QB_OK && locks)
-        err = event_record(txn, user_id, EVENT_LOCKOUT, "payment_password");
+        err = identity_txn_security_event(txn, user_id, EVENT_LOCKOUT, "payment_password");
     if (err != QB_OK)
         return err;
     if (locks) {
@@ -676,7 +677,7 @@ static enum qb_error op_session_create(struct ledger_txn *txn, struct identity_c
         /* The right password from a device the account does not know:
          * the owner should learn that someone has it. */
         c->outcome = QB_E_SMS_CODE_REQUIRED;
-        return event_record(txn, c->user_id, "new_device_refused", c->device_name);
+        return identity_txn_security_event(txn, c->user_id, "new_device_refused", c->device_name);
     }
     if (!by_code && c->sms_code[0] != '\0') {
         err = code_spend(txn, c, c->user.phone, SMS_PURPOSE_NEW_DEVICE);
@@ -757,7 +758,7 @@ static enum qb_error op_session_create(struct ledger_txn *txn, struct identity_c
                         seen_at, QB_ARRAY_COUNT(seen_at));
     }
     if (err == QB_OK && !known)
-        err = event_record(txn, c->user_id, EVENT_NEW_DEVICE, c->device_name);
+        err = identity_txn_security_event(txn, c->user_id, EVENT_NEW_DEVICE, c->device_name);
     if (err != QB_OK) {
         crypto_wipe(c->token, sizeof c->token);
         crypto_wipe(c->device_key, sizeof c->device_key);
@@ -850,9 +851,9 @@ static enum qb_error op_login_failed(struct ledger_txn *txn, struct identity_cmd
                         " login_guesses WHERE failed_at_ms < $1 ORDER BY failed_at_ms LIMIT 8)",
                         old, QB_ARRAY_COUNT(old));
     if (err == QB_OK && user && locks)
-        err =
-            event_record(txn, c->user_id, EVENT_LOCKOUT,
-                         which == LOGIN_COUNT_DEVICE ? "login_password device" : "login_password");
+        err = identity_txn_security_event(txn, c->user_id, EVENT_LOCKOUT,
+                                          which == LOGIN_COUNT_DEVICE ? "login_password device"
+                                                                      : "login_password");
     if (err != QB_OK)
         return err;
     c->outcome = locks ? QB_E_PASSWORD_LOCKED : QB_E_UNAUTHORIZED;
@@ -1184,10 +1185,11 @@ static enum qb_error freeze_apply(struct ledger_txn *txn, struct identity_cmd *c
                             q, QB_ARRAY_COUNT(q));
     }
     if (err == QB_OK)
-        err = event_record(txn, c->user_id, status == IDENTITY_FROZEN ? "freeze" : "unfreeze",
-                           c->op == IDENTITY_OP_ADMIN_FREEZE || c->op == IDENTITY_OP_ADMIN_UNFREEZE
-                               ? "operator"
-                               : "user"); /* who acted */
+        err = identity_txn_security_event(
+            txn, c->user_id, status == IDENTITY_FROZEN ? "freeze" : "unfreeze",
+            c->op == IDENTITY_OP_ADMIN_FREEZE || c->op == IDENTITY_OP_ADMIN_UNFREEZE
+                ? "operator"
+                : "user"); /* who acted */
     if (err == QB_OK)
         err = user_load(txn, c->user_id, &c->user);
     if (err != QB_OK)
@@ -1275,7 +1277,8 @@ static enum qb_error op_password_set(struct ledger_txn *txn, struct identity_cmd
     if (err == QB_OK)
         err = sessions_end_but(txn, c);
     if (err == QB_OK)
-        err = event_record(txn, c->user_id, "password_changed", by_code ? "sms_code" : "password");
+        err = identity_txn_security_event(txn, c->user_id, "password_changed",
+                                          by_code ? "sms_code" : "password");
     if (err != QB_OK)
         return QB_E_STORAGE;
     c->outcome = QB_OK;

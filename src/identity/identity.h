@@ -324,7 +324,9 @@ QB_MUST_USE enum qb_error identity_security_status(const struct domain_env *env,
  * "operator"), "phone_changed" (detail "old=****1234 new=****5678": the
  * last four digits only); and the merchant module's (src/merchant/paycode.c):
  * "paycode_device_added", "paycode_device_revoked" (detail "device=ID"),
- * "lockout" (detail "paycode device=ID"). */
+ * "lockout" (detail "paycode device=ID"), and "merchant_suspended",
+ * "merchant_resumed" (an operator stopped a merchant the user owns taking
+ * money, or let it again; detail "mchid=N", src/merchant/merchant.c). */
 #define IDENTITY_EVENT_KIND_SIZE_MAX 24
 struct identity_security_event {
     int64_t id;
@@ -332,6 +334,10 @@ struct identity_security_event {
     char detail[IDENTITY_DEVICE_NAME_SIZE_MAX];
     int64_t created_at_ms;
 };
+/* Inside a command: records an event of kind with detail in user_id's
+ * history, at the command's time. QB_E_STORAGE. */
+QB_MUST_USE enum qb_error identity_txn_security_event(struct ledger_txn *txn, const char *user_id,
+                                                      const char *kind, const char *detail);
 /* user_id's events, newest first, at most count_max, those with id below
  * before_id (0: from the newest). */
 QB_MUST_USE enum qb_error identity_security_events(struct store *reader, const char *user_id,

@@ -623,6 +623,19 @@ static enum qb_error S_status_run(struct ledger_txn *txn, struct ledger_cmd *cmd
     if (err != QB_OK)
         return err == QB_E_NOT_FOUND ? QB_E_INTERNAL : err;
     QB_ASSERT(c->merchant.status == c->status);
+    /* The owner is told in their account's history: their till stopped
+     * taking money, or takes it again (the operator's reason is the
+     * operator's). Their own close is their own doing; an operator's
+     * merchant for nobody has nobody to tell. */
+    if (!close && c->merchant.owner_user_id[0] != '\0') {
+        char detail[16 + MERCHANT_MCHID_SIZE];
+        snprintf(detail, sizeof detail, "mchid=%s", c->mchid);
+        err = identity_txn_security_event(txn, c->merchant.owner_user_id,
+                                          suspend ? "merchant_suspended" : "merchant_resumed",
+                                          detail);
+        if (err != QB_OK)
+            return err;
+    }
     c->changed = true;
     c->outcome = QB_OK;
     return QB_OK;

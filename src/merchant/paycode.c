@@ -44,18 +44,6 @@ struct S_device {
     int64_t last_used_at_ms;
 };
 
-static enum qb_error S_event(struct ledger_txn *txn, const char *user_id, const char *kind,
-                             const char *detail)
-{
-    const struct store_param p[] = {STORE_TEXT(user_id), STORE_TEXT(kind), STORE_TEXT(detail),
-                                    STORE_INT(ledger_txn_now_ms(txn))};
-    enum qb_error err = store_run(ledger_txn_store(txn),
-                                  "INSERT INTO security_events (user_id, kind, detail,"
-                                  " created_at_ms) VALUES ($1, $2, $3, $4)",
-                                  p, QB_ARRAY_COUNT(p));
-    return err == QB_OK ? QB_OK : QB_E_STORAGE;
-}
-
 static enum qb_error S_device_row(struct store_stmt *st, struct S_device *d)
 {
     memset(d, 0, sizeof *d);
@@ -288,7 +276,7 @@ static enum qb_error S_device_add_run(struct ledger_txn *txn, struct ledger_cmd 
         return err;
     char detail[160];
     snprintf(detail, sizeof detail, "device=%s name=%s", d.id, d.name);
-    err = S_event(txn, c->user_id, "paycode_device_added", detail);
+    err = identity_txn_security_event(txn, c->user_id, "paycode_device_added", detail);
     if (err != QB_OK)
         return err;
     snprintf(c->device_id, sizeof c->device_id, "%s", d.id);
@@ -335,7 +323,7 @@ static enum qb_error S_device_revoke_run(struct ledger_txn *txn, struct ledger_c
             return err;
         char detail[96];
         snprintf(detail, sizeof detail, "device=%s", d.id);
-        err = S_event(txn, c->user_id, "paycode_device_revoked", detail);
+        err = identity_txn_security_event(txn, c->user_id, "paycode_device_revoked", detail);
         if (err != QB_OK)
             return err;
     }
@@ -446,7 +434,7 @@ static enum qb_error S_issue_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
             char detail[160];
             snprintf(detail, sizeof detail, "device=%s name=%s", d.id, d.name);
             if (err == QB_OK)
-                err = S_event(txn, c->user_id, "paycode_device_added", detail);
+                err = identity_txn_security_event(txn, c->user_id, "paycode_device_added", detail);
         }
         if (err != QB_OK)
             return err;
@@ -783,7 +771,7 @@ static enum qb_error S_codepay_run(struct ledger_txn *txn, struct ledger_cmd *cm
              * counts it (identity's no_recent_lockouts). */
             char detail[96];
             snprintf(detail, sizeof detail, "paycode device=%s", d.id);
-            err = S_event(txn, d.user_id, "lockout", detail);
+            err = identity_txn_security_event(txn, d.user_id, "lockout", detail);
             if (err != QB_OK)
                 return err;
         }

@@ -332,6 +332,22 @@ TEST(the_owner_withdraws_the_merchants_balance_like_a_user)
     snprintf(admin_path, sizeof admin_path, "/admin/merchants/%s/resume", m.mchid);
     ASSERT_EQ_INT(api_call(&S_client, "POST", admin_path, S_admin, NULL, &res), 200);
     client_response_release(&res);
+    /* The owner was told of both in the account's history, newest first, naming the merchant;
+     * the operator's reason is not theirs. */
+    ASSERT_EQ_INT(
+        api_call(&S_client, "GET", "/v1/me/security-events?limit=2", owner.token, NULL, &res), 200);
+    json_t *page = api_json(&res);
+    client_response_release(&res);
+    json_t *events = json_object_get(page, "items");
+    char mchid_detail[32];
+    snprintf(mchid_detail, sizeof mchid_detail, "mchid=%s", m.mchid);
+    const char *kinds[] = {"merchant_resumed", "merchant_suspended"};
+    for (size_t i = 0; i < 2; i++) {
+        json_t *e = json_array_get(events, i);
+        ASSERT_EQ_STR(json_string_value(json_object_get(e, "kind")), kinds[i]);
+        ASSERT_EQ_STR(json_string_value(json_object_get(e, "detail")), mchid_detail);
+    }
+    json_decref(page);
     S_withdrawal_body(body, card_id, 40000);
     S_expect(&owner, "POST", "/v1/merchants/me/withdrawals", body, 402, "INSUFFICIENT_BALANCE");
 
