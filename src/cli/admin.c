@@ -506,6 +506,33 @@ static void S_trial_print(struct cli *cli, const char *heading, const json_t *tr
     printf("\n%s:\n", heading);
     cli_table_print(cli, &table);
     cli_table_release(&table);
+    /* What the banks should hold, and whose it is: all but the fees earned
+     * is the customers' (docs/operations.md, "Reading the trial balance"). */
+    json_array_foreach(trial, i, currency)
+    {
+        const char *code = cli_json_str(currency, "currency");
+        json_int_t clearing = 0, fees = 0;
+        bool known = false;
+        json_array_foreach(json_object_get(currency, "system_accounts"), n, named)
+        {
+            if (strcmp(cli_json_str(named, "owner"), "system:bank_clearing") == 0) {
+                clearing = S_int(named, "balance");
+                known = true;
+            } else if (strcmp(cli_json_str(named, "owner"), "system:fee_income") == 0) {
+                fees = S_int(named, "balance");
+            }
+        }
+        json_int_t customers_minor;
+        if (!known || clearing == INT64_MIN ||
+            __builtin_sub_overflow(-clearing, fees, &customers_minor))
+            continue;
+        char held[48], customers[48], own[48];
+        cli_money_amount_text(-clearing, code, held, sizeof held);
+        cli_money_amount_text(customers_minor, code, customers, sizeof customers);
+        cli_money_amount_text(fees, code, own, sizeof own);
+        printf("the banks should hold %s: %s of customers', %s of fees earned\n", held, customers,
+               own);
+    }
 }
 
 /* The final state in words, and the exit status it means. */
