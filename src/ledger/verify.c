@@ -472,10 +472,11 @@ static enum qb_error verify_run(struct verify *v, struct store *reader,
     err = check_holds_table(v, reader);
     if (err == QB_OK)
         err = trial_sum(v, &v->report->trial, INT64_MAX);
-    /* A close after the last entry: the books as they end. */
+    /* A close after the last entry: the books as they end, of the accounts
+     * made by then. */
     if (err == QB_OK && v->report->close_at_ms > 0 && !closed) {
         v->report->close_entry_id = expect_id - 1;
-        v->report->close = v->report->trial;
+        err = trial_sum(v, &v->report->close, v->report->close_at_ms);
     }
     return err;
 }
