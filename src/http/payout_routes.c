@@ -119,6 +119,36 @@ static const char *S_user_name_open(struct http_request *req, const struct domai
     return NULL;
 }
 
+/* Whether m may name the user of body's openid no more (it named them
+ * wrongly too often), replied to if so: asked before the name is opened,
+ * as the platform key's RSA is the request's dearest step. A retry of a
+ * bill made before is the command's to answer as it was; the command asks
+ * the limit again, at its own time. */
+static bool S_names_limited(struct http_request *req, const struct domain_env *env,
+                            const struct merchant *m, const json_t *body)
+{
+    struct store *reader = http_reader_acquire(req);
+    if (reader == NULL)
+        return true;
+    char user_id[ID_TEXT_SIZE_MAX], key[MERCHANT_PAYOUT_NAME_KEY_SIZE];
+    struct merchant_payout *earlier = http_request_alloc(req, sizeof *earlier);
+    enum qb_error err =
+        earlier == NULL ? QB_E_TOO_LARGE
+                        : merchant_payout_get(reader, m->mchid,
+                                              http_json_string(body, "out_bill_no"), NULL, earlier);
+    if (err == QB_E_NOT_FOUND)
+        err = merchant_openid_issued(reader, http_json_string(body, "appid"),
+                                     http_json_string(body, "openid"), user_id);
+    else
+        err = QB_E_CONFLICT; /* made before, or not known: the command answers */
+    http_reader_release(req, reader);
+    if (err != QB_OK ||
+        !merchant_payout_names_limited(env, m->mchid, user_id, clock_now_ms(env->clock), key))
+        return false; /* no such user, or a storage fault: the command answers it */
+    http_reply_error_message(req, QB_E_FREQUENCY_LIMITED, MERCHANT_PAYOUT_NAMES_LIMITED_MESSAGE);
+    return true;
+}
+
 static void S_create_resume(struct http_request *req, struct ledger_cmd *cmd)
 {
     struct merchant_payout_create_cmd *c = (struct merchant_payout_create_cmd *)cmd;
@@ -177,6 +207,8 @@ void http_handle_v3_payouts_create(struct http_request *req)
     /* The payee's name, opened here, off the writer; the body's fingerprint
      * takes the name, not its ciphertext, which a retry encrypts anew. */
     if (json_object_get(body, "user_name") != NULL) {
+        if (S_names_limited(req, env, m, body))
+            goto out;
         fail = S_user_name_open(req, env, http_json_string(body, "user_name"), c->user_name);
         if (fail != NULL ||
             json_object_set_new(body, "user_name", json_string(c->user_name)) != 0) {

@@ -251,6 +251,15 @@ static json_t *S_notify_json(const struct merchant_payout *p)
 
 /* --- create --------------------------------------------------------------------------- */
 
+bool merchant_payout_names_limited(const struct domain_env *env, const char *mchid,
+                                   const char *user_id, int64_t now_ms,
+                                   char key[MERCHANT_PAYOUT_NAME_KEY_SIZE])
+{
+    snprintf(key, MERCHANT_PAYOUT_NAME_KEY_SIZE, "%s:%s", mchid, user_id);
+    return env->payout_name_misses != NULL &&
+           ratelimit_spent(env->payout_name_misses, key, now_ms, NULL);
+}
+
 static enum qb_error S_create_refuse(struct merchant_payout_create_cmd *c, enum qb_error err,
                                      const char *message)
 {
@@ -354,14 +363,11 @@ static enum qb_error S_create_run(struct ledger_txn *txn, struct ledger_cmd *cmd
         return S_create_refuse(c, QB_E_ACCOUNT_FROZEN,
                                "用户账户冻结 (the user's wallet cannot take money now)");
     if (c->user_name[0] != '\0') {
-        char key[MERCHANT_MCHID_SIZE + 1 + ID_TEXT_SIZE_MAX];
-        snprintf(key, sizeof key, "%s:%s", m.mchid, user.id);
-        if (env->payout_name_misses != NULL &&
-            ratelimit_spent(env->payout_name_misses, key, now_ms, NULL)) {
+        char key[MERCHANT_PAYOUT_NAME_KEY_SIZE];
+        if (merchant_payout_names_limited(env, m.mchid, user.id, now_ms, key)) {
             sodium_memzero(c->user_name, sizeof c->user_name);
             return S_create_refuse(c, QB_E_FREQUENCY_LIMITED,
-                                   "频率超限: this user was named wrongly five times in 24 "
-                                   "hours; check the name with them");
+                                   MERCHANT_PAYOUT_NAMES_LIMITED_MESSAGE);
         }
         char verified[IDENTITY_REAL_NAME_SIZE_MAX];
         err = identity_txn_real_name(txn, env, user.id, verified);

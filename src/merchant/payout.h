@@ -103,6 +103,18 @@
 /* A merchant may name one user wrongly this many times in a window, then
  * names no user of its in that window: enough for a typo or two. */
 #define MERCHANT_PAYOUT_NAME_MISSES_MAX 5
+/* The refusal of a merchant that named the user wrongly too often. */
+#define MERCHANT_PAYOUT_NAMES_LIMITED_MESSAGE                                                      \
+    "频率超限: this user was named wrongly five times in 24 hours; check the name with them"
+/* Whether mchid has named user_id wrongly MERCHANT_PAYOUT_NAME_MISSES_MAX
+ * times in the window at now_ms (env->payout_name_misses), so that it may
+ * name them no more: the command asks before it compares a name, and the
+ * HTTP layer before it opens one (the platform key's RSA is the request's
+ * dearest step); *key (MERCHANT_PAYOUT_NAME_KEY_SIZE) the limit's key. */
+#define MERCHANT_PAYOUT_NAME_KEY_SIZE (MERCHANT_MCHID_SIZE + 1 + ID_TEXT_SIZE_MAX)
+bool merchant_payout_names_limited(const struct domain_env *env, const char *mchid,
+                                   const char *user_id, int64_t now_ms,
+                                   char key[MERCHANT_PAYOUT_NAME_KEY_SIZE]);
 #define MERCHANT_PAYOUT_NAME_WINDOW_MS (INT64_C(24) * 60 * 60 * 1000)
 /* How long a user has to confirm: 24 hours. */
 #define MERCHANT_PAYOUT_CONFIRM_WINDOW_MS (INT64_C(24) * 60 * 60 * 1000)

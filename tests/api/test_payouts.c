@@ -628,6 +628,62 @@ TEST(a_merchant_may_not_guess_a_users_name)
     mh_release(&m);
 }
 
+/* POST a named transfer bill of 2,000 yuan to openid, out_bill_no bill_no, user_name as given
+ * (sealed or not): the status, the answer in res. */
+static long S_named_bill(struct mh_merchant *m, const char *bill_no, const char *openid,
+                         const char *user_name, struct client_response *res)
+{
+    struct mh_options opt;
+    memset(&opt, 0, sizeof opt);
+    opt.wechatpay_serial = m->platform_serial_no;
+    char body[2048];
+    snprintf(body, sizeof body,
+             "{\"appid\":\"%s\",\"out_bill_no\":\"%s\",\"transfer_scene_id\":\"1005\","
+             "\"openid\":\"%s\",\"transfer_amount\":200000,\"transfer_remark\":\"劳务报酬\","
+             "\"user_name\":\"%s\"}",
+             m->appid, bill_no, openid, user_name);
+    return mh_call_opt(&S_client, m, "POST", S_BILLS, body, &opt, res);
+}
+
+TEST(a_merchant_limited_from_naming_a_user_is_told_before_the_name_is_opened)
+{
+    // Opening a name is an RSA decryption with the platform key, the dearest step of a request:
+    // a merchant that may name this user no more is refused before it, whatever it sent as the
+    // name. A retry of a bill it made before is still answered as that bill was.
+    struct mh_merchant m;
+    S_merchant_funded(&m, 500000);
+    struct api_user u;
+    API_MUST(th_user_new(&S_client, S_admin, &u));
+    API_MUST(api_user_verify(&S_client, &u, "周九"));
+    char openid[64], sealed[1024], bill_no[32];
+    S_openid(&m, &u, openid);
+    struct client_response res;
+    S_seal(&m, "周九", sealed);
+    ASSERT_EQ_INT(S_named_bill(&m, "NAMEDOK01", openid, sealed, &res), 200);
+    char transfer_bill_no[64];
+    snprintf(transfer_bill_no, sizeof transfer_bill_no, "%s",
+             api_json_str(&res, "transfer_bill_no"));
+    client_response_release(&res);
+    for (int i = 0; i < 5; i++) { /* five wrong names in a day */
+        S_seal(&m, "吴十", sealed);
+        snprintf(bill_no, sizeof bill_no, "NAMEDNO%02d", i);
+        ASSERT_EQ_INT(S_named_bill(&m, bill_no, openid, sealed, &res), 400);
+        ASSERT_EQ_STR(api_error_code(&res), "INVALID_REQUEST");
+        client_response_release(&res);
+    }
+    /* Not a ciphertext at all: refused for the limit, not for the name. */
+    ASSERT_EQ_INT(S_named_bill(&m, "NAMEDNO99", openid, "bm90IGEgY2lwaGVydGV4dA==", &res), 429);
+    ASSERT_EQ_STR(api_error_code(&res), "FREQUENCY_LIMITED");
+    client_response_release(&res);
+    /* The first bill again, its name sealed anew: the same bill. */
+    S_seal(&m, "周九", sealed);
+    ASSERT_EQ_INT(S_named_bill(&m, "NAMEDOK01", openid, sealed, &res), 200);
+    ASSERT_EQ_STR(api_json_str(&res, "transfer_bill_no"), transfer_bill_no);
+    client_response_release(&res);
+    ASSERT_EQ_INT(S_available(&m), 500000 - 200000);
+    mh_release(&m);
+}
+
 int main(void)
 {
     struct api_suite suite;
@@ -640,5 +696,6 @@ int main(void)
     RUN(a_suspended_merchants_payout_waits_for_its_resumption);
     RUN(from_two_thousand_yuan_the_payee_is_named_and_checked);
     RUN(a_merchant_may_not_guess_a_users_name);
+    RUN(a_merchant_limited_from_naming_a_user_is_told_before_the_name_is_opened);
     return api_suite_end(&suite);
 }
