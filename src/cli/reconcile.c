@@ -4,7 +4,8 @@
  * matched with the bank's statement of the same day, line by line, by the
  * reference the bank knows each payment by (对账).
  *
- * The statement is CSV with a header row naming at least the columns
+ * The statement (a file, or "-" for standard input) is CSV with a header
+ * row naming at least the columns
  * bank_ref, type and amount, in any order (other columns are ignored):
  * type is debit (the bank debited the card: a top-up) or credit (it
  * credited the card: a withdrawal), amount is in yuan ("12.50"). A field
@@ -182,12 +183,16 @@ static void S_line(struct S_run *run, const char *bank_ref, bool debit, int64_t 
     }
 }
 
-/* Reads the statement at path line by line into run; answers an exit code. */
+/* Reads the statement at path ("-": standard input) line by line into run;
+ * answers an exit code. */
 static int S_statement(struct cli *cli, const char *path, struct S_run *run)
 {
-    FILE *f = fopen(path, "r");
+    bool piped = strcmp(path, "-") == 0;
+    FILE *f = piped ? stdin : fopen(path, "r");
     if (f == NULL)
         return cli_usage_error(cli, "cannot read %s: %s", path, strerror(errno));
+    if (piped)
+        path = "standard input";
     static char line[S_LINE_SIZE_MAX];
     char *fields[S_FIELDS_MAX];
     size_t count = 0, columns[3] = {SIZE_MAX, SIZE_MAX, SIZE_MAX};
@@ -246,7 +251,8 @@ static int S_statement(struct cli *cli, const char *path, struct S_run *run)
         rc = cli_usage_error(cli, "cannot read %s: %s", path, strerror(errno));
     if (rc == CLI_EXIT_OK && columns[0] == SIZE_MAX)
         rc = cli_usage_error(cli, "%s: no header row (bank_ref, type, amount)", path);
-    fclose(f);
+    if (!piped)
+        fclose(f);
     return rc;
 }
 

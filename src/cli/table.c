@@ -1211,7 +1211,8 @@ static const struct cli_command S_commands[] = {
      1,
      1,
      "match a day's top-ups and withdrawals with the bank's statement",
-     "Reads the bank's statement of the day, a CSV file with a header row naming at least "
+     "Reads the bank's statement of the day (STATEMENT is a file, or - for standard input), a "
+     "CSV file with a header row naming at least "
      "bank_ref, type (debit: the card was debited, a top-up; credit: it was credited, a "
      "withdrawal) and amount (yuan, 12.50), and matches each line by its reference with the "
      "top-ups and withdrawals Qianbao made that day. Prints how many matched and every "

@@ -1749,6 +1749,8 @@ static void S_root_file(const char *name, const char *text)
  * bank would; statement-bad.csv leaves the first out, books the second
  * twice and the third for a fen more, books a FAILED one, and a reference
  * of no payment. Two that cannot be read as well. */
+static struct buf S_statement_ok; /* statement-ok.csv's text, for standard input */
+
 static void S_statements(const json_t *items)
 {
     struct buf ok, bad;
@@ -1786,6 +1788,8 @@ static void S_statements(const json_t *items)
     ASSERT(buf_printf(&bad, "sbx_d_unknown,debit,5.00\n") == QB_OK);
     S_root_file("statement-ok.csv", ok.data);
     S_root_file("statement-bad.csv", bad.data);
+    buf_init(&S_statement_ok, 64 * 1024);
+    ASSERT(buf_append(&S_statement_ok, ok.data, ok.size) == QB_OK);
     S_root_file("statement-no-type.csv", "bank_ref,amount\nsbx_d_unknown,5.00\n");
     S_root_file("statement-bad-line.csv", "bank_ref,type,amount\nsbx_d_unknown,refund,5.00\n");
     buf_release(&ok);
@@ -1888,6 +1892,9 @@ TEST(operator)
         char path[700];
         snprintf(path, sizeof path, "%s/statement-ok.csv", S_root);
         S_case("admin-reconcile", NULL, "admin", "reconcile", "--date", "today", path, NULL);
+        S_case("admin-reconcile-stdin", S_statement_ok.data, "admin", "reconcile", "--date",
+               "today", "-", NULL);
+        buf_release(&S_statement_ok);
         snprintf(path, sizeof path, "%s/statement-bad.csv", S_root);
         S_case("admin-reconcile-differences", NULL, "admin", "reconcile", "--date", "today", path,
                NULL);
