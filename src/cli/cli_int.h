@@ -399,6 +399,11 @@ int cli_run_admin_bills(struct cli *cli, const struct cli_args *args);
 int cli_user_id_arg(struct cli *cli, const char *arg, char *out, size_t out_size);
 int cli_run_admin_payments(struct cli *cli, const struct cli_args *args);
 int cli_run_admin_reconcile(struct cli *cli, const struct cli_args *args);
+/* Splits one line of CSV (its line end gone) into at most max fields, in
+ * place: a field may be quoted, with "" for a quote inside and commas kept.
+ * False when a quote is left open, text follows a closing quote, or there
+ * are more than max (reconcile.c). */
+bool cli_csv_fields(char *line, char **fields, size_t max, size_t *count);
 /* A day as the server takes it into out: YYYY-MM-DD as given (its shape
  * checked), or today or yesterday in UTC+8; answers an exit code. */
 int cli_day_arg(struct cli *cli, const char *text, char out[16]);

@@ -90,14 +90,12 @@ static int S_fetch(struct cli *cli, const char *path, json_t *items)
     return CLI_EXIT_UNAVAILABLE;
 }
 
-/* Splits one CSV line into fields (in place); false when a quote is left
- * open or there are too many. */
-static bool S_fields(char *line, char **fields, size_t *count)
+bool cli_csv_fields(char *line, char **fields, size_t max, size_t *count)
 {
     *count = 0;
     char *in = line, *out = line;
     for (;;) {
-        if (*count == S_FIELDS_MAX)
+        if (*count == max)
             return false;
         fields[(*count)++] = out;
         if (*in == '"') {
@@ -210,7 +208,7 @@ static int S_statement(struct cli *cli, const char *path, struct S_run *run)
         char *text = number == 1 && strncmp(line, "\xEF\xBB\xBF", 3) == 0 ? line + 3 : line;
         if (text[0] == '\0')
             continue;
-        if (!S_fields(text, fields, &count)) {
+        if (!cli_csv_fields(text, fields, S_FIELDS_MAX, &count)) {
             rc = cli_usage_error(cli,
                                  "%s, line %ld: not CSV (a quote left open, or more than %d "
                                  "fields)",

@@ -216,6 +216,36 @@ TEST(months)
     }
 }
 
+TEST(csv_lines_split_into_fields)
+{
+    char *fields[4];
+    size_t count = 0;
+    char plain[] = "p_1,debit,12.50";
+    ASSERT(cli_csv_fields(plain, fields, 4, &count));
+    ASSERT_EQ_INT(count, 3);
+    ASSERT_EQ_STR(fields[0], "p_1");
+    ASSERT_EQ_STR(fields[2], "12.50");
+    char quoted[] = "\"a, \"\"b\"\"\",,\"\"";
+    ASSERT(cli_csv_fields(quoted, fields, 4, &count));
+    ASSERT_EQ_INT(count, 3);
+    ASSERT_EQ_STR(fields[0], "a, \"b\"");
+    ASSERT_EQ_STR(fields[1], "");
+    ASSERT_EQ_STR(fields[2], "");
+    char trailing[] = "x,";
+    ASSERT(cli_csv_fields(trailing, fields, 4, &count));
+    ASSERT_EQ_INT(count, 2);
+    ASSERT_EQ_STR(fields[1], "");
+    char open_quote[] = "\"never closed,x";
+    ASSERT(!cli_csv_fields(open_quote, fields, 4, &count));
+    char after_quote[] = "\"a\"b,c";
+    ASSERT(!cli_csv_fields(after_quote, fields, 4, &count));
+    char too_many[] = "1,2,3,4,5";
+    ASSERT(!cli_csv_fields(too_many, fields, 4, &count));
+    char just_enough[] = "1,2,3,4";
+    ASSERT(cli_csv_fields(just_enough, fields, 4, &count));
+    ASSERT_EQ_INT(count, 4);
+}
+
 TEST(idempotency_keys)
 {
     // A fresh key is a version-4 UUID, different every time; a given one is printable ASCII.
@@ -255,6 +285,7 @@ int main(void)
     RUN(signed_amounts);
     RUN(card_masks);
     RUN(months);
+    RUN(csv_lines_split_into_fields);
     RUN(idempotency_keys);
     RUN(profile_names);
     RUN(profile_round_trip_is_private);
