@@ -1938,6 +1938,20 @@ TEST(verify_passes_on_healthy_ledger)
     fx_free(fx);
 }
 
+/* t's lines are exactly want's. */
+static void trial_lines_are(const struct ledger_trial_balance *t,
+                            const struct ledger_trial_line *want, size_t count)
+{
+    ASSERT_EQ_INT(t->line_count, count);
+    for (size_t i = 0; i < count; i++) {
+        ASSERT(t->lines[i].currency == want[i].currency);
+        ASSERT_EQ_INT(t->lines[i].kind, want[i].kind);
+        ASSERT_EQ_INT(t->lines[i].accounts, want[i].accounts);
+        ASSERT_EQ_INT(t->lines[i].balance_minor, want[i].balance_minor);
+        ASSERT_EQ_INT(t->lines[i].held_minor, want[i].held_minor);
+    }
+}
+
 TEST(verify_sums_the_trial_balance)
 {
     /* A passing check gives the books it proved: per currency and kind the
@@ -1972,7 +1986,6 @@ TEST(verify_sums_the_trial_balance)
     ASSERT_OK(fx_verify(fx, &report));
     const struct ledger_trial_balance *t = &report.trial;
     /* CNY comes before USD in the currency table; kinds in their order. */
-    ASSERT_EQ_INT(t->line_count, 5);
     const struct ledger_trial_line want[] = {
         {fx->cny, LEDGER_ACCOUNT_USER, 2, 10000 - 3000 + 2500, 700},
         {fx->cny, LEDGER_ACCOUNT_MERCHANT, 1, 3000 - 18, 0},
@@ -1980,13 +1993,7 @@ TEST(verify_sums_the_trial_balance)
         {fx->usd, LEDGER_ACCOUNT_USER, 1, 99, 0},
         {fx->usd, LEDGER_ACCOUNT_SYSTEM, 1, -99, 0},
     };
-    for (size_t i = 0; i < QB_ARRAY_COUNT(want); i++) {
-        ASSERT(t->lines[i].currency == want[i].currency);
-        ASSERT_EQ_INT(t->lines[i].kind, want[i].kind);
-        ASSERT_EQ_INT(t->lines[i].accounts, want[i].accounts);
-        ASSERT_EQ_INT(t->lines[i].balance_minor, want[i].balance_minor);
-        ASSERT_EQ_INT(t->lines[i].held_minor, want[i].held_minor);
-    }
+    trial_lines_are(t, want, QB_ARRAY_COUNT(want));
     ASSERT_EQ_INT(t->system_count, 3);
     ASSERT_EQ_STR(t->system[0].owner, "system:bank_clearing");
     ASSERT(t->system[0].currency == fx->cny);
@@ -1999,19 +2006,12 @@ TEST(verify_sums_the_trial_balance)
     const struct ledger_trial_balance *c = &report.close;
     ASSERT_EQ_INT(report.close_at_ms, fx->close_at_ms);
     ASSERT_EQ_INT(report.close_entry_id, 3);
-    ASSERT_EQ_INT(c->line_count, 3);
     const struct ledger_trial_line closed[] = {
         {fx->cny, LEDGER_ACCOUNT_USER, 2, 10000 - 3000 + 2500, 0},
         {fx->cny, LEDGER_ACCOUNT_MERCHANT, 1, 3000, 0},
         {fx->cny, LEDGER_ACCOUNT_SYSTEM, 2, -12500, 0},
     };
-    for (size_t i = 0; i < QB_ARRAY_COUNT(closed); i++) {
-        ASSERT(c->lines[i].currency == closed[i].currency);
-        ASSERT_EQ_INT(c->lines[i].kind, closed[i].kind);
-        ASSERT_EQ_INT(c->lines[i].accounts, closed[i].accounts);
-        ASSERT_EQ_INT(c->lines[i].balance_minor, closed[i].balance_minor);
-        ASSERT_EQ_INT(c->lines[i].held_minor, closed[i].held_minor);
-    }
+    trial_lines_are(c, closed, QB_ARRAY_COUNT(closed));
     ASSERT_EQ_INT(c->system_count, 2);
     ASSERT_EQ_STR(c->system[0].owner, "system:bank_clearing");
     ASSERT_EQ_INT(c->system[0].balance_minor, -12500);
