@@ -495,6 +495,25 @@ TEST(a_suspended_merchants_payout_waits_for_its_resumption)
     mh_release(&m);
 }
 
+/* POST a transfer bill of amount fen to openid naming its payee (user_name, sealed or not),
+ * out_bill_no bill_no, with serial in Wechatpay-Serial (NULL: none): the status, the answer in
+ * res. */
+static long S_named_bill(const struct mh_merchant *m, const char *bill_no, const char *openid,
+                         long long amount, const char *serial, const char *user_name,
+                         struct client_response *res)
+{
+    struct mh_options opt;
+    memset(&opt, 0, sizeof opt);
+    opt.wechatpay_serial = serial;
+    char body[2048];
+    snprintf(body, sizeof body,
+             "{\"appid\":\"%s\",\"out_bill_no\":\"%s\",\"transfer_scene_id\":\"1005\","
+             "\"openid\":\"%s\",\"transfer_amount\":%lld,\"transfer_remark\":\"劳务报酬\","
+             "\"user_name\":\"%s\"}",
+             m->appid, bill_no, openid, amount, user_name);
+    return mh_call_opt(&S_client, m, "POST", S_BILLS, body, &opt, res);
+}
+
 TEST(from_two_thousand_yuan_the_payee_is_named_and_checked)
 {
     // From 2,000 yuan the merchant names the payee, encrypted for the platform as WeChat's SDKs
@@ -513,10 +532,7 @@ TEST(from_two_thousand_yuan_the_payee_is_named_and_checked)
     ASSERT_EQ_STR(api_error_code(&res), "PARAM_ERROR");
     client_response_release(&res);
 
-    struct mh_options opt;
-    memset(&opt, 0, sizeof opt);
-    opt.wechatpay_serial = m.platform_serial_no;
-    char sealed[1024], extra[1200], body[2048];
+    char sealed[1024];
     const struct {
         const char *name;
         const char *serial;
@@ -533,29 +549,19 @@ TEST(from_two_thousand_yuan_the_payee_is_named_and_checked)
             S_seal(&m, cases[i].name, sealed);
         else
             snprintf(sealed, sizeof sealed, "bm90IGEgY2lwaGVydGV4dA==");
-        snprintf(body, sizeof body,
-                 "{\"appid\":\"%s\",\"out_bill_no\":\"NAMED00002\",\"transfer_scene_id\":\"1005\","
-                 "\"openid\":\"%s\",\"transfer_amount\":300000,\"transfer_remark\":\"劳务报酬\","
-                 "\"user_name\":\"%s\"}",
-                 m.appid, openid, sealed);
-        opt.wechatpay_serial = cases[i].serial;
-        ASSERT_EQ_INT(mh_call_opt(&S_client, &m, "POST", S_BILLS, body, &opt, &res),
+        ASSERT_EQ_INT(S_named_bill(&m, "NAMED00002", openid, 300000, cases[i].serial, sealed, &res),
                       cases[i].status);
         ASSERT_EQ_STR(api_error_code(&res), cases[i].code);
         client_response_release(&res);
     }
     ASSERT_EQ_INT(S_available(&m), 500000);
 
-    opt.wechatpay_serial = m.platform_serial_no;
     char id[64] = "";
     for (int attempt = 0; attempt < 2; attempt++) { /* each sealed anew: other bytes */
         S_seal(&m, "李四", sealed);
-        snprintf(extra, sizeof extra, ",\"user_name\":\"%s\"", sealed);
-        snprintf(body, sizeof body,
-                 "{\"appid\":\"%s\",\"out_bill_no\":\"NAMED00003\",\"transfer_scene_id\":\"1005\","
-                 "\"openid\":\"%s\",\"transfer_amount\":300000,\"transfer_remark\":\"劳务报酬\"%s}",
-                 m.appid, openid, extra);
-        ASSERT_EQ_INT(mh_call_opt(&S_client, &m, "POST", S_BILLS, body, &opt, &res), 200);
+        ASSERT_EQ_INT(
+            S_named_bill(&m, "NAMED00003", openid, 300000, m.platform_serial_no, sealed, &res),
+            200);
         if (attempt == 0)
             snprintf(id, sizeof id, "%s", api_json_str(&res, "transfer_bill_no"));
         ASSERT_EQ_STR(api_json_str(&res, "transfer_bill_no"), id);
@@ -583,21 +589,15 @@ TEST(a_merchant_may_not_guess_a_users_name)
     char openid_u[64], openid_v[64];
     S_openid(&m, &u, openid_u);
     S_openid(&m, &v, openid_v);
-    struct mh_options opt;
-    memset(&opt, 0, sizeof opt);
-    opt.wechatpay_serial = m.platform_serial_no;
     static const char *const guesses[] = {"张三", "王二", "赵六", "孙七", "周八", "李四"};
     struct client_response res;
-    char sealed[1024], body[2048];
+    char sealed[1024], bill_no[32];
     for (size_t i = 0; i <= QB_ARRAY_COUNT(guesses); i++) {
         bool last = i == QB_ARRAY_COUNT(guesses);
         S_seal(&m, last ? "王五" : guesses[i], sealed);
-        snprintf(body, sizeof body,
-                 "{\"appid\":\"%s\",\"out_bill_no\":\"GUESS%05zu\",\"transfer_scene_id\":"
-                 "\"1005\",\"openid\":\"%s\",\"transfer_amount\":200000,\"transfer_remark\":"
-                 "\"劳务报酬\",\"user_name\":\"%s\"}",
-                 m.appid, i, last ? openid_v : openid_u, sealed);
-        long status = mh_call_opt(&S_client, &m, "POST", S_BILLS, body, &opt, &res);
+        snprintf(bill_no, sizeof bill_no, "GUESS%05zu", i);
+        long status = S_named_bill(&m, bill_no, last ? openid_v : openid_u, 200000,
+                                   m.platform_serial_no, sealed, &res);
         if (last) {
             ASSERT_EQ_INT(status, 200);
         } else if (i < 5) {
@@ -628,23 +628,6 @@ TEST(a_merchant_may_not_guess_a_users_name)
     mh_release(&m);
 }
 
-/* POST a named transfer bill of 2,000 yuan to openid, out_bill_no bill_no, user_name as given
- * (sealed or not): the status, the answer in res. */
-static long S_named_bill(struct mh_merchant *m, const char *bill_no, const char *openid,
-                         const char *user_name, struct client_response *res)
-{
-    struct mh_options opt;
-    memset(&opt, 0, sizeof opt);
-    opt.wechatpay_serial = m->platform_serial_no;
-    char body[2048];
-    snprintf(body, sizeof body,
-             "{\"appid\":\"%s\",\"out_bill_no\":\"%s\",\"transfer_scene_id\":\"1005\","
-             "\"openid\":\"%s\",\"transfer_amount\":200000,\"transfer_remark\":\"劳务报酬\","
-             "\"user_name\":\"%s\"}",
-             m->appid, bill_no, openid, user_name);
-    return mh_call_opt(&S_client, m, "POST", S_BILLS, body, &opt, res);
-}
-
 TEST(a_merchant_limited_from_naming_a_user_is_told_before_the_name_is_opened)
 {
     // Opening a name is an RSA decryption with the platform key, the dearest step of a request:
@@ -659,7 +642,8 @@ TEST(a_merchant_limited_from_naming_a_user_is_told_before_the_name_is_opened)
     S_openid(&m, &u, openid);
     struct client_response res;
     S_seal(&m, "周九", sealed);
-    ASSERT_EQ_INT(S_named_bill(&m, "NAMEDOK01", openid, sealed, &res), 200);
+    ASSERT_EQ_INT(S_named_bill(&m, "NAMEDOK01", openid, 200000, m.platform_serial_no, sealed, &res),
+                  200);
     char transfer_bill_no[64];
     snprintf(transfer_bill_no, sizeof transfer_bill_no, "%s",
              api_json_str(&res, "transfer_bill_no"));
@@ -667,17 +651,21 @@ TEST(a_merchant_limited_from_naming_a_user_is_told_before_the_name_is_opened)
     for (int i = 0; i < 5; i++) { /* five wrong names in a day */
         S_seal(&m, "吴十", sealed);
         snprintf(bill_no, sizeof bill_no, "NAMEDNO%02d", i);
-        ASSERT_EQ_INT(S_named_bill(&m, bill_no, openid, sealed, &res), 400);
+        ASSERT_EQ_INT(S_named_bill(&m, bill_no, openid, 200000, m.platform_serial_no, sealed, &res),
+                      400);
         ASSERT_EQ_STR(api_error_code(&res), "INVALID_REQUEST");
         client_response_release(&res);
     }
     /* Not a ciphertext at all: refused for the limit, not for the name. */
-    ASSERT_EQ_INT(S_named_bill(&m, "NAMEDNO99", openid, "bm90IGEgY2lwaGVydGV4dA==", &res), 429);
+    ASSERT_EQ_INT(S_named_bill(&m, "NAMEDNO99", openid, 200000, m.platform_serial_no,
+                               "bm90IGEgY2lwaGVydGV4dA==", &res),
+                  429);
     ASSERT_EQ_STR(api_error_code(&res), "FREQUENCY_LIMITED");
     client_response_release(&res);
     /* The first bill again, its name sealed anew: the same bill. */
     S_seal(&m, "周九", sealed);
-    ASSERT_EQ_INT(S_named_bill(&m, "NAMEDOK01", openid, sealed, &res), 200);
+    ASSERT_EQ_INT(S_named_bill(&m, "NAMEDOK01", openid, 200000, m.platform_serial_no, sealed, &res),
+                  200);
     ASSERT_EQ_STR(api_json_str(&res, "transfer_bill_no"), transfer_bill_no);
     client_response_release(&res);
     ASSERT_EQ_INT(S_available(&m), 500000 - 200000);
