@@ -111,9 +111,11 @@ struct http_conn {
     bool stream_chunked; /* HTTP/1.1: chunked; HTTP/1.0: the close ends the body */
     size_t linger_size;
     int64_t active_ms;             /* last read or sent: the idle timeout counts from here */
+    int64_t park_due_ms;           /* parked (http_conn_park): when its wait ends */
     char peer[S_PEER_SIZE_MAX];    /* the TCP peer, "ip:port", for the access line */
     bool admin;                    /* accepted on the admin listener */
-    struct http_conn *prev, *next; /* the worker's idle list (oldest first) or away list */
+    struct http_conn *prev, *next; /* the worker's idle list (oldest first), away list or
+                                    * parked list (by park_due_ms) */
     struct http_conn *resumed_next;
 };
 
@@ -128,8 +130,9 @@ struct http_worker {
     struct http_conn *resumed_tail;
     struct http_conn *incoming; /* accepted by another thread, for this one */
     bool wake_pending;
-    struct http_conn idle; /* sentinels of the two lists */
+    struct http_conn idle; /* sentinels of the three lists */
     struct http_conn away;
+    struct http_conn parked;
     struct http_conn *closed; /* to free at the end of the loop's turn */
     int64_t date_s;
     char date[40];
@@ -885,6 +888,25 @@ void http_conn_resume(struct http_request *req)
     S_worker_unlock_and_wake(w);
 }
 
+/* A request back from the ledger, an offload thread or its wait: its
+ * resume function answers it, or sends it away again. */
+static void S_conn_resumed(struct http_conn *c)
+{
+    QB_ASSERT(c->state == S_AWAY && c->req != NULL);
+    /* Off the parked list, if it waited there: a reply that cannot be sent
+     * at once must not look like a wait that ended. */
+    S_list_unlink(c);
+    S_list_append(&c->worker->away, c);
+    struct http_request *req = c->req;
+    log_set_request_id(req->id);
+    http_request_resumed(req);
+    log_set_request_id(NULL);
+    if (req->replied) {
+        S_reply_start(c);
+        S_conn_run(c);
+    }
+}
+
 static void S_worker_resumed(struct http_worker *w)
 {
     uint64_t count;
@@ -905,16 +927,8 @@ static void S_worker_resumed(struct http_worker *w)
     }
     while (c != NULL) {
         struct http_conn *next = c->resumed_next;
-        QB_ASSERT(c->state == S_AWAY && c->req != NULL);
-        struct http_request *req = c->req;
-        http_metrics_resumed(&w->server->metrics, (now_ns - req->resumed_ns) / 1000);
-        log_set_request_id(req->id);
-        http_request_resumed(req);
-        log_set_request_id(NULL);
-        if (req->replied) {
-            S_reply_start(c);
-            S_conn_run(c);
-        }
+        http_metrics_resumed(&w->server->metrics, (now_ns - c->req->resumed_ns) / 1000);
+        S_conn_resumed(c);
         c = next;
     }
 }
@@ -925,6 +939,22 @@ void http_conn_away(struct http_conn *c)
     c->state = S_AWAY;
     S_list_unlink(c);
     S_list_append(&c->worker->away, c);
+}
+
+void http_conn_park(struct http_conn *c, int64_t due_ms)
+{
+    struct http_worker *w = c->worker;
+    c->state = S_AWAY;
+    c->park_due_ms = due_ms;
+    S_list_unlink(c);
+    /* Most wait as long as the one parked before them: from the end. */
+    struct http_conn *after = w->parked.prev;
+    while (after != &w->parked && after->park_due_ms > due_ms)
+        after = after->prev;
+    c->prev = after;
+    c->next = after->next;
+    after->next->prev = c;
+    after->next = c;
 }
 
 /* Counts a connection closed as soon as it was accepted, and warns at most
@@ -1028,22 +1058,37 @@ static void S_worker_accept(struct http_worker *w, const int *listen_fd)
     }
 }
 
-/* Closes connections silent past the timeout; answers how long until the
- * next one would be, at most S_POLL_MS_MAX. */
+/* Takes up the parked requests whose wait has ended, and closes the
+ * connections silent past the timeout; answers how long until the next of
+ * either, at most S_POLL_MS_MAX. */
 static int S_worker_expire(struct http_worker *w)
 {
     int64_t now_ms = clock_monotonic_ns() / 1000000;
+    int64_t wait_ms = S_POLL_MS_MAX;
+    while (w->parked.next != &w->parked) {
+        struct http_conn *c = w->parked.next;
+        if (c->park_due_ms > now_ms) {
+            wait_ms = c->park_due_ms - now_ms;
+            break;
+        }
+        S_list_unlink(c);
+        S_list_append(&w->away, c);
+        if (http_request_unwatch(c->req))
+            S_conn_resumed(c);
+        /* else news took it first: it is on the resumed list */
+    }
     int64_t timeout_ms = (int64_t)w->server->timeout_s * 1000;
     while (w->idle.next != &w->idle) {
         struct http_conn *c = w->idle.next;
         int64_t due_ms = c->active_ms + timeout_ms;
         if (due_ms > now_ms) {
-            int64_t wait_ms = due_ms - now_ms;
-            return wait_ms < S_POLL_MS_MAX ? (int)wait_ms : S_POLL_MS_MAX;
+            if (due_ms - now_ms < wait_ms)
+                wait_ms = due_ms - now_ms;
+            break;
         }
         S_conn_close(c);
     }
-    return S_POLL_MS_MAX;
+    return wait_ms < S_POLL_MS_MAX ? (int)wait_ms : S_POLL_MS_MAX;
 }
 
 static void S_worker_reap(struct http_worker *w)
@@ -1121,6 +1166,7 @@ static enum qb_error S_workers_start(struct http_server *server, int count)
         w->wake_fd = -1;
         w->idle.prev = w->idle.next = &w->idle;
         w->away.prev = w->away.next = &w->away;
+        w->parked.prev = w->parked.next = &w->parked;
         pthread_mutex_init(&w->mutex, NULL);
         w->epfd = epoll_create1(EPOLL_CLOEXEC);
         w->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -1168,6 +1214,14 @@ static void S_workers_stop(struct http_server *server)
         struct http_worker *w = &server->workers[i];
         while (w->idle.next != &w->idle)
             S_conn_close(w->idle.next);
+        while (w->parked.next != &w->parked) {
+            /* The stop's close resumed every waiter: none is left but
+             * one that raced it. */
+            struct http_conn *c = w->parked.next;
+            (void)http_request_unwatch(c->req);
+            S_list_unlink(c);
+            S_list_append(&w->away, c);
+        }
         while (w->away.next != &w->away) {
             /* Its command never came back (the ledger is closed by now,
              * so this is a request left after the stop's wait). */

@@ -157,6 +157,39 @@ void http_verification_stop(struct http_verification *v);
 
 struct http_worker;
 struct http_conn;
+struct http_request;
+
+/* Requests waiting for news of a wallet (wait.c): a waiter per request,
+ * in shards by key. */
+#define HTTP_WATCH_SHARDS 256
+#define HTTP_WAITS_PER_KEY_MAX 8 /* a user's requests waiting at once */
+struct http_waiter {
+    uint64_t key; /* ledger_owner_key of the owner waited for */
+    struct http_request *req;
+    struct http_waiter *prev, *next;
+    bool fired; /* taken out of its list: by news, its deadline or the stop */
+    void *ctx;  /* the waiting route's own state, for its resume function */
+};
+struct http_watch_shard {
+    pthread_mutex_t mutex;
+    struct http_waiter head; /* sentinel */
+    _Atomic int count;
+    bool closed; /* the server stops: nobody waits any more */
+};
+struct http_watch {
+    struct http_watch_shard shards[HTTP_WATCH_SHARDS];
+    _Atomic int64_t waiting;
+};
+void http_watch_init(struct http_watch *watch);
+void http_watch_release(struct http_watch *watch);
+/* The ledger's watcher (ledger_watch_fn): resumes every request waiting
+ * for one of keys. arg is the watch. */
+void http_watch_fire(void *arg, const uint64_t *keys, size_t count);
+/* The server stops: resumes every waiting request, and no request waits
+ * from now on. */
+void http_watch_close(struct http_watch *watch);
+/* Requests waiting now. */
+int64_t http_watch_waiting(struct http_watch *watch);
 
 /* A pool of offload threads (server.c) and the requests waiting for one,
  * first to last, under the mutex. The server has two: the outside world's
@@ -235,6 +268,7 @@ struct http_server {
     pthread_t touch_thread;
     struct merchant_nonces *nonces; /* of /v3 requests, shared by every thread */
     struct http_verification verification;
+    struct http_watch watch; /* requests waiting for news (wait.c) */
 
     /* Offload threads (http_request_offload) and password threads
      * (http_request_offload_password). Stopped before the ledger is
@@ -320,6 +354,8 @@ struct http_request {
     void *stream_ctx;
     struct http_header_field headers[HTTP_REPLY_HEADERS_MAX];
     int header_count;
+    /* http_request_watch: its place among the waiters. */
+    struct http_waiter waiter;
 };
 
 /* Between conn.c (connections) and server.c (requests). */
@@ -381,6 +417,27 @@ struct http_server *http_request_server(const struct http_request *req);
  * QB_E_NOT_FOUND. */
 QB_MUST_USE enum qb_error http_request_account_view(struct http_request *req, int64_t account_id,
                                                     struct ledger_account_view *out);
+
+/* Waiting for news (wait.c). From a handler or a resume function, before
+ * reading the state the request compares: registers it under key (a
+ * ledger_owner_key). QB_OK; QB_E_SHUTTING_DOWN once the server stops;
+ * QB_E_RATE_LIMITED when HTTP_WAITS_PER_KEY_MAX wait under key already.
+ * Then either http_request_unwatch, when it answers at once, or
+ * http_request_park. */
+QB_MUST_USE enum qb_error http_request_watch(struct http_request *req, uint64_t key);
+/* Takes the registration back. True when it was still registered (the
+ * request may answer); false when news took it meanwhile: the request is
+ * on its way back to its thread, and must be parked (http_request_park)
+ * to wait for it. */
+bool http_request_unwatch(struct http_request *req);
+/* Parks the registered request's connection until news, due_ms (monotonic)
+ * or the server's stop, whichever first: then resume runs on its thread
+ * (the waiter out of its list), which answers or waits again. */
+void http_request_park(struct http_request *req, int64_t due_ms, http_resume_fn resume);
+/* conn.c: the connection waits, away, on its thread's list of parked
+ * connections (by due_ms); at due_ms the thread takes it up itself
+ * (http_request_unwatch), unless news took it first. */
+void http_conn_park(struct http_conn *conn, int64_t due_ms);
 
 /* From a resume function: runs a second command to completion on this
  * thread (ledger_execute) and answers its ledger error, QB_E_SHUTTING_DOWN
@@ -803,6 +860,7 @@ void http_handle_admin_transfers_cancel(struct http_request *req);
 /* notice_routes.c */
 void http_handle_me_notices_list(struct http_request *req);
 void http_handle_me_notices_unread(struct http_request *req);
+void http_handle_me_changes(struct http_request *req);
 void http_handle_me_notices_mark_read(struct http_request *req);
 void http_handle_admin_users_notices_list(struct http_request *req);
 

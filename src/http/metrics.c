@@ -532,6 +532,10 @@ static enum qb_error S_render_connections(struct http_server *server, struct buf
         "(--http-connections-max).\n"
         "# TYPE qianbao_http_connections_max gauge\n"
         "qianbao_http_connections_max %zu\n"
+        "# HELP qianbao_http_requests_waiting Requests waiting for news of a wallet now "
+        "(GET /v1/me/changes with a wait).\n"
+        "# TYPE qianbao_http_requests_waiting gauge\n"
+        "qianbao_http_requests_waiting %lld\n"
         "# HELP qianbao_http_connections_refused_total Connections closed as soon as they were "
         "accepted: the limit was reached, or the process had no file descriptor left.\n"
         "# TYPE qianbao_http_connections_refused_total counter\n"
@@ -539,6 +543,7 @@ static enum qb_error S_render_connections(struct http_server *server, struct buf
         "qianbao_http_connections_refused_total{reason=\"no_file_descriptors\"} %" PRIu64 "\n",
         server->version, (long long)(started_ms / 1000), (long long)(started_ms % 1000),
         (long long)atomic_load(&server->connections), server->connections_max,
+        (long long)http_watch_waiting(&server->watch),
         atomic_load_explicit(&server->refused[HTTP_REFUSAL_LIMIT], memory_order_relaxed),
         atomic_load_explicit(&server->refused[HTTP_REFUSAL_FILE_DESCRIPTORS],
                              memory_order_relaxed));

@@ -67,6 +67,7 @@ const struct http_route http_routes[] = {
     {"GET", "/v1/me/notices", http_handle_me_notices_list, HTTP_AUTH_USER, "limit cursor"},
     {"GET", "/v1/me/notices/unread", http_handle_me_notices_unread, HTTP_AUTH_USER, NULL},
     {"POST", "/v1/me/notices/read", http_handle_me_notices_mark_read, HTTP_AUTH_USER, NULL},
+    {"GET", "/v1/me/changes", http_handle_me_changes, HTTP_AUTH_USER, "since wait"},
     /* transfer_routes.c */
     {"POST", "/v1/transfers", http_handle_transfers_create, HTTP_AUTH_USER, NULL},
     {"GET", "/v1/transfers/{id}", http_handle_transfers_get, HTTP_AUTH_USER, NULL},

@@ -1098,6 +1098,7 @@ static void S_server_free(struct http_server *server)
     http_conns_stop(server);
     pthread_mutex_destroy(&server->reserve_mutex);
     http_verification_stop(&server->verification);
+    http_watch_release(&server->watch);
     S_offload_release(&server->offload);
     S_offload_release(&server->passwords);
     S_touches_stop(server); /* no ledger by now: whatever is pending is dropped */
@@ -1181,6 +1182,7 @@ enum qb_error http_server_start(const struct http_server_options *options, struc
     S_offload_init(&server->offload);
     S_offload_init(&server->passwords);
     http_verification_init(&server->verification);
+    http_watch_init(&server->watch);
     int password_threads =
         options->password_threads > 0 ? options->password_threads : HTTP_PASSWORD_THREADS_DEFAULT;
     if (!S_offload_start(&server->offload, HTTP_OFFLOAD_THREADS, 0, "qb-offload") ||
@@ -1220,6 +1222,8 @@ enum qb_error http_server_start(const struct http_server_options *options, struc
         S_server_free(server);
         return QB_E_INTERNAL;
     }
+    if (server->ledger != NULL)
+        ledger_watch_set(server->ledger, http_watch_fire, &server->watch);
     S_address_format(&addr, host, server->port, server->address, sizeof server->address);
     if (admin_apart)
         S_address_format(&admin_addr, admin_host, server->admin_port, server->admin_address,
@@ -1260,6 +1264,9 @@ bool http_server_admin_token_set(struct http_server *server, const char *token)
 void http_server_quiesce(struct http_server *server)
 {
     atomic_store(&server->closing, true);
+    /* Requests waiting for news answer now, so that the stop does not wait
+     * for them. */
+    http_watch_close(&server->watch);
 }
 
 struct ledger *http_server_detach_ledger(struct http_server *server)
@@ -1272,6 +1279,8 @@ struct ledger *http_server_detach_ledger(struct http_server *server)
     pthread_rwlock_wrlock(&server->ledger_lock);
     struct ledger *ledger = server->ledger;
     server->ledger = NULL;
+    if (ledger != NULL)
+        ledger_watch_set(ledger, NULL, NULL);
     pthread_rwlock_unlock(&server->ledger_lock);
     return ledger;
 }

@@ -79,6 +79,7 @@ struct account {
     const struct currency *currency;
     enum ledger_account_kind kind;
     int64_t floor_minor;
+    uint64_t owner_key; /* ledger_owner_key of its owner: what a watcher is told */
 
     /* Working state: the writer thread only. */
     uint32_t flags;
@@ -165,6 +166,10 @@ struct pending {
     size_t account_count;
     size_t account_capacity;
     int64_t account_total; /* accounts readers may see once it is durable */
+    /* ledger_txn_owner_changed's keys, of the commands that committed */
+    uint64_t *keys;
+    size_t key_count;
+    size_t key_capacity;
 };
 
 /* Batches committed and not yet complete, at most. The syncer takes all of
@@ -231,7 +236,17 @@ struct ledger {
     struct undo *undo;
     size_t undo_count;
     size_t undo_capacity;
+    uint64_t *keys; /* ledger_txn_owner_changed, this batch */
+    size_t key_count;
+    size_t key_capacity;
     struct ledger_txn txn;
+
+    /* The watcher (ledger_watch_set), told each durable batch's owners
+     * in watch_keys by the one thread that publishes it. */
+    _Atomic(ledger_watch_fn) watch_fn;
+    void *_Atomic watch_arg;
+    uint64_t *watch_keys;
+    size_t watch_key_capacity;
 
     /* Accounts whose checkpoint row is behind, oldest first. */
     struct account *dirty_head;
@@ -396,15 +411,18 @@ static struct account *account_append(struct ledger *ledger)
  * what readers already see. False when a reloaded row disagrees. */
 static bool account_identity_set(struct ledger *ledger, struct account *a,
                                  const struct currency *currency, enum ledger_account_kind kind,
-                                 int64_t floor_minor)
+                                 int64_t floor_minor, const char *owner)
 {
+    uint64_t owner_key = ledger_owner_key(owner);
     if (a->id > atomic_load_explicit(&ledger->committed_count, memory_order_relaxed)) {
         a->currency = currency;
         a->kind = kind;
         a->floor_minor = floor_minor;
+        a->owner_key = owner_key;
         return true;
     }
-    return a->currency == currency && a->kind == kind && a->floor_minor == floor_minor;
+    return a->currency == currency && a->kind == kind && a->floor_minor == floor_minor &&
+           a->owner_key == owner_key;
 }
 
 static struct account_state account_capture(struct account *a)
@@ -595,6 +613,7 @@ static void undo_account(struct ledger *ledger, struct account *a)
 /* A position to roll back to: everything a command did after it. */
 struct mark {
     size_t undo_count;
+    size_t key_count;
     size_t entry_count;
     int64_t next_entry_id;
     uint8_t head_hash[CRYPTO_SHA256_SIZE];
@@ -603,6 +622,7 @@ struct mark {
 static void mark_take(struct ledger *ledger, struct mark *m)
 {
     m->undo_count = ledger->undo_count;
+    m->key_count = ledger->key_count;
     m->entry_count = ledger->entry_count;
     m->next_entry_id = ledger->next_entry_id;
     memcpy(m->head_hash, ledger->head_hash, CRYPTO_SHA256_SIZE);
@@ -610,6 +630,7 @@ static void mark_take(struct ledger *ledger, struct mark *m)
 
 static void mark_rollback(struct ledger *ledger, const struct mark *m)
 {
+    ledger->key_count = m->key_count;
     while (ledger->undo_count > m->undo_count) {
         struct undo *u = &ledger->undo[--ledger->undo_count];
         switch (u->kind) {
@@ -690,6 +711,30 @@ struct store *ledger_txn_store(struct ledger_txn *txn)
 }
 
 int64_t ledger_txn_now_ms(struct ledger_txn *txn) { return txn->now_ms; }
+
+uint64_t ledger_owner_key(const char *owner)
+{
+    /* FNV-1a: a key shared by two owners only wakes a watcher for nothing. */
+    uint64_t h = 0xcbf29ce484222325ULL;
+    for (const unsigned char *c = (const unsigned char *)owner; *c != '\0'; c++)
+        h = (h ^ *c) * 0x100000001b3ULL;
+    return h;
+}
+
+void ledger_watch_set(struct ledger *ledger, ledger_watch_fn fn, void *arg)
+{
+    atomic_store_explicit(&ledger->watch_arg, arg, memory_order_relaxed);
+    atomic_store_explicit(&ledger->watch_fn, fn, memory_order_release);
+}
+
+void ledger_txn_owner_changed(struct ledger_txn *txn, const char *owner)
+{
+    struct ledger *ledger = txn->ledger;
+    if (ledger->key_count == ledger->key_capacity)
+        ledger->keys =
+            grow(ledger->keys, &ledger->key_capacity, ledger->key_count, sizeof *ledger->keys);
+    ledger->keys[ledger->key_count++] = ledger_owner_key(owner);
+}
 
 void ledger_txn_after_batch(struct ledger_txn *txn, void (*fn)(void *arg), void *arg)
 {
@@ -1029,7 +1074,8 @@ enum qb_error ledger_txn_account_create(struct ledger_txn *txn, const struct led
         return err == QB_E_CONFLICT ? QB_E_CONFLICT : QB_E_STORAGE;
 
     struct account *a = account_append(ledger);
-    bool fresh = account_identity_set(ledger, a, spec->currency, spec->kind, spec->floor_minor);
+    bool fresh =
+        account_identity_set(ledger, a, spec->currency, spec->kind, spec->floor_minor, spec->owner);
     QB_ASSERT(fresh); /* a new id is past every published one */
     a->flags = spec->flags;
     a->touched_batch = ledger->batch_number;
@@ -1563,6 +1609,12 @@ static void batch_capture(struct ledger *ledger, struct pending *p)
         capture_push(p, account_at(ledger, id));
     ledger->captured_count = ledger->account_count;
     p->account_total = ledger->account_count;
+    p->key_count = 0;
+    while (ledger->key_count > p->key_capacity)
+        p->keys = grow(p->keys, &p->key_capacity, p->key_capacity, sizeof *p->keys);
+    if (ledger->key_count > 0)
+        memcpy(p->keys, ledger->keys, ledger->key_count * sizeof *p->keys);
+    p->key_count = ledger->key_count;
 }
 
 static int bucket_of(uint64_t value, int shift)
@@ -1701,6 +1753,24 @@ static void sync_through(struct ledger *ledger, uint64_t last)
     store_horizon_advance(ledger->horizon, last);
 }
 
+/* Tells the watcher, if any, whose accounts the durable batch p changed
+ * and whom its commands named (ledger_txn_owner_changed). */
+static void pending_watch(struct ledger *ledger, const struct pending *p)
+{
+    ledger_watch_fn fn = atomic_load_explicit(&ledger->watch_fn, memory_order_acquire);
+    if (fn == NULL)
+        return;
+    size_t count = p->account_count + p->key_count;
+    while (count > ledger->watch_key_capacity)
+        ledger->watch_keys = grow(ledger->watch_keys, &ledger->watch_key_capacity,
+                                  ledger->watch_key_capacity, sizeof *ledger->watch_keys);
+    for (size_t k = 0; k < p->account_count; k++)
+        ledger->watch_keys[k] = p->accounts[k].account->owner_key;
+    if (p->key_count > 0)
+        memcpy(ledger->watch_keys + p->account_count, p->keys, p->key_count * sizeof *p->keys);
+    fn(atomic_load_explicit(&ledger->watch_arg, memory_order_relaxed), ledger->watch_keys, count);
+}
+
 /* A synced batch: its accounts published, its commands completed. One
  * thread at a time publishes (see pending_inline). */
 static void pending_complete(struct ledger *ledger, struct pending *p, int64_t synced_ns)
@@ -1715,6 +1785,7 @@ static void pending_complete(struct ledger *ledger, struct pending *p, int64_t s
         atomic_store_explicit(&ledger->stat_commit_us_max, commit_us, memory_order_relaxed);
     commands_complete(ledger, p->cmds);
     p->cmds = NULL;
+    pending_watch(ledger, p);
 }
 
 /* True when the writer should sync the batch it just committed itself:
@@ -1779,6 +1850,7 @@ static void batch_run(struct ledger *ledger, struct ledger_cmd *batch, size_t ba
     ledger->batch_first_entry_id = ledger->next_entry_id;
     ledger->entry_count = 0;
     ledger->undo_count = 0;
+    ledger->key_count = 0;
     txn->now_ms = clock_now_ms(ledger->clock);
     txn->storage_failed = false;
     txn->savepoint_open = false;
@@ -1944,10 +2016,12 @@ static enum qb_error state_load(struct ledger *ledger)
     state_clear(ledger);
 
     /* Accounts. Ids are dense from 1: the ledger assigns them. */
-    if (store_prepare(s, "SELECT id, currency, kind, flags, floor_minor, balance_minor, "
-                         "held_minor, last_entry_id, spent_day_start_ms, spent_day_minor, "
-                         "spent_year, spent_year_minor, spent_lifetime_minor "
-                         "FROM accounts ORDER BY id", &stmt) != QB_OK)
+    if (store_prepare(s,
+                      "SELECT id, currency, kind, flags, floor_minor, balance_minor, "
+                      "held_minor, last_entry_id, spent_day_start_ms, spent_day_minor, "
+                      "spent_year, spent_year_minor, spent_lifetime_minor, owner "
+                      "FROM accounts ORDER BY id",
+                      &stmt) != QB_OK)
         return load_fail(ledger, stmt, QB_E_STORAGE, "prepare accounts");
     while ((rc = store_step(stmt)) == STORE_STEP_ROW) {
         struct account *a = account_append(ledger);
@@ -1956,8 +2030,11 @@ static enum qb_error state_load(struct ledger *ledger)
         if (store_column_int64(stmt, 0) != a->id || currency == NULL ||
             kind < LEDGER_ACCOUNT_USER || kind > LEDGER_ACCOUNT_CREDIT)
             return load_fail(ledger, stmt, QB_E_INTERNAL, "account row malformed");
+        const char *owner = store_column_text(stmt, 13);
+        if (owner == NULL)
+            return load_fail(ledger, stmt, QB_E_INTERNAL, "account row malformed");
         if (!account_identity_set(ledger, a, currency, (enum ledger_account_kind)kind,
-                                  store_column_int64(stmt, 4)))
+                                  store_column_int64(stmt, 4), owner))
             return load_fail(ledger, stmt, QB_E_INTERNAL, "account row changed under a reader");
         a->flags = (uint32_t)store_column_int64(stmt, 3);
         a->balance_minor = store_column_int64(stmt, 5);
@@ -2385,8 +2462,12 @@ static void ledger_free(struct ledger *ledger)
     free(ledger->expiries.items);
     free(ledger->entries);
     free(ledger->undo);
-    for (size_t i = 0; i < LEDGER_PENDING_MAX; i++)
+    free(ledger->keys);
+    free(ledger->watch_keys);
+    for (size_t i = 0; i < LEDGER_PENDING_MAX; i++) {
         free(ledger->pending[i].accounts);
+        free(ledger->pending[i].keys);
+    }
     pthread_mutex_destroy(&ledger->lock);
     pthread_cond_destroy(&ledger->nonempty);
     pthread_mutex_destroy(&ledger->sync_lock);

@@ -293,6 +293,27 @@ struct store *ledger_txn_store(struct ledger_txn *txn);
 #define LEDGER_AFTER_BATCH_MAX 8
 void ledger_txn_after_batch(struct ledger_txn *txn, void (*fn)(void *arg), void *arg);
 
+/* --- watching owners -------------------------------------------------------------- */
+
+/* A 64-bit key of an owner's text ("user:u_…"), as a watcher is told it.
+ * Two owners may share one (rarely): a watcher woken for the other finds
+ * nothing new and waits on. */
+uint64_t ledger_owner_key(const char *owner);
+/* Told, once a batch is durable and its commands completed, the owner keys
+ * of every account the batch changed and of every owner its commands named
+ * (ledger_txn_owner_changed); a key may come more than once. Runs on the
+ * thread that publishes batches (the syncer, or the writer): it must be
+ * quick and never wait on the ledger. */
+typedef void (*ledger_watch_fn)(void *arg, const uint64_t *keys, size_t count);
+/* Sets the watcher (NULL: none), from any thread; arg must outlive the
+ * ledger's threads (ledger_close). */
+void ledger_watch_set(struct ledger *ledger, ledger_watch_fn fn, void *arg);
+/* Inside a command: owner changed in a way none of its accounts shows (a
+ * notice written for them, a payment waiting for their confirmation), to
+ * be told to the watcher with the batch; forgotten when the command rolls
+ * back. */
+void ledger_txn_owner_changed(struct ledger_txn *txn, const char *owner);
+
 /* Replaces the answer kept for the request (principal, key), when a record
  * of it is kept, with response (its ledger result and request hash stay):
  * a retry of that request from now on is answered with it. When none is

@@ -199,8 +199,22 @@ enum qb_error merchant_txn_order_by_token(struct ledger_txn *txn, const char *to
                   token, NULL, out);
 }
 
+/* A payment-code order names its payer once it waits for them: whatever
+ * becomes of it changes the payer's waiting payments (GET
+ * /v1/me/pending-payments), which a watcher of their wallet is told. */
+static void S_payer_changed(struct ledger_txn *txn, const struct merchant_order *o)
+{
+    if (o->trade_type != MERCHANT_TRADE_MICROPAY || o->payer_user_id[0] == '\0')
+        return;
+    char owner[LEDGER_OWNER_SIZE_MAX];
+    int size = snprintf(owner, sizeof owner, "user:%s", o->payer_user_id);
+    QB_ASSERT(size > 0 && (size_t)size < sizeof owner);
+    ledger_txn_owner_changed(txn, owner);
+}
+
 enum qb_error merchant_txn_order_update(struct ledger_txn *txn, const struct merchant_order *o)
 {
+    S_payer_changed(txn, o);
     const struct store_param params[] = {
         STORE_TEXT(o->transaction_id), STORE_INT(o->state),          STORE_INT(o->fee_minor),
         STORE_TEXT(o->payer_openid),   STORE_TEXT(o->payer_user_id), STORE_TEXT(o->payment_id),
@@ -311,6 +325,7 @@ enum qb_error merchant_txn_order_insert(struct ledger_txn *txn, const struct mer
 {
     QB_ASSERT(merchant_out_trade_no_is_valid(o->out_trade_no) && o->total_minor > 0);
     QB_ASSERT(o->currency != NULL && o->transaction_id[0] != '\0' && o->pay_token[0] != '\0');
+    S_payer_changed(txn, o);
     const struct store_param params[] = {
         STORE_TEXT(o->transaction_id),
         STORE_TEXT(o->mchid),

@@ -1066,6 +1066,20 @@ void merchant_userpaying_revoke_cmd_init(struct merchant_userpaying_revoke_cmd *
 
 /* --- pending payments ---------------------------------------------------------------- */
 
+enum qb_error merchant_pending_newest(struct store *reader, const char *user_id, int64_t now_ms,
+                                      int64_t *expires_at_ms)
+{
+    QB_ASSERT(reader != NULL && user_id != NULL && expires_at_ms != NULL);
+    const struct store_param params[] = {STORE_TEXT(user_id), STORE_INT(MERCHANT_USERPAYING),
+                                         STORE_INT(now_ms)};
+    enum qb_error err =
+        store_int64(reader,
+                    "SELECT coalesce(max(expires_at_ms), 0) FROM orders"
+                    " WHERE payer_user_id = $1 AND state = $2 AND expires_at_ms > $3",
+                    params, QB_ARRAY_COUNT(params), expires_at_ms);
+    return err == QB_OK ? QB_OK : QB_E_STORAGE;
+}
+
 enum qb_error merchant_pending_list(struct store *reader, const char *user_id, int64_t now_ms,
                                     json_t **out)
 {

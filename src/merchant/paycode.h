@@ -207,5 +207,9 @@ QB_MUST_USE enum qb_error merchant_paycode_worker_pass(const struct domain_env *
  * out_trade_no, created_at, expires_at}] — id is the order's pay token. */
 QB_MUST_USE enum qb_error merchant_pending_list(struct store *reader, const char *user_id,
                                                 int64_t now_ms, json_t **out);
+/* The latest expiry among the user's orders waiting for confirmation at
+ * now_ms (0: none): it changes whenever one comes or goes. QB_E_STORAGE. */
+QB_MUST_USE enum qb_error merchant_pending_newest(struct store *reader, const char *user_id,
+                                                  int64_t now_ms, int64_t *expires_at_ms);
 
 #endif

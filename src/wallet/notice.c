@@ -53,6 +53,10 @@ enum qb_error wallet_txn_notice_add(struct ledger_txn *txn, struct qb_rand *rand
         return QB_E_OVERFLOW;
     char id[ID_TEXT_SIZE_MAX];
     id_new_sequenced(rand, last + 1, "n", id, sizeof id);
+    char owner[LEDGER_OWNER_SIZE_MAX];
+    int size = snprintf(owner, sizeof owner, "user:%s", user_id);
+    QB_ASSERT(size > 0 && (size_t)size < sizeof owner);
+    ledger_txn_owner_changed(txn, owner);
     const struct store_param params[] = {
         STORE_INT(last + 1),     STORE_TEXT(id),           STORE_TEXT(user_id),
         STORE_INT(type),         STORE_TEXT(ref),          STORE_TEXT(currency->code),
@@ -164,6 +168,16 @@ enum qb_error wallet_notices_unread(struct store *reader, const char *user_id, i
                     " coalesce((SELECT read_seq FROM notice_reads WHERE user_id = $1), 0)"
                     " LIMIT $2)",
                     params, QB_ARRAY_COUNT(params), count);
+    return err == QB_OK ? QB_OK : QB_E_STORAGE;
+}
+
+enum qb_error wallet_notices_newest(struct store *reader, const char *user_id, int64_t *seq)
+{
+    QB_ASSERT(reader != NULL && user_id != NULL && seq != NULL);
+    const struct store_param params[] = {STORE_TEXT(user_id)};
+    enum qb_error err =
+        store_int64(reader, "SELECT coalesce(max(seq), 0) FROM notices WHERE user_id = $1", params,
+                    QB_ARRAY_COUNT(params), seq);
     return err == QB_OK ? QB_OK : QB_E_STORAGE;
 }
 

@@ -114,6 +114,9 @@ QB_MUST_USE enum qb_error wallet_notice_detail(struct store *reader, const struc
  * WALLET_NOTICES_UNREAD_MAX. QB_E_STORAGE. */
 QB_MUST_USE enum qb_error wallet_notices_unread(struct store *reader, const char *user_id,
                                                 int64_t *count);
+/* The seq of user_id's newest notice (0: none). QB_E_STORAGE. */
+QB_MUST_USE enum qb_error wallet_notices_newest(struct store *reader, const char *user_id,
+                                                int64_t *seq);
 
 /* Marks user_id's notices read up to the notice up_to_id: the newest the
  * user has seen, so that one written meanwhile stays unread. Outcome

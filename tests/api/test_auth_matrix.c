@@ -158,6 +158,7 @@ static const struct matrix_row S_matrix[] = {
     /* Notices too; marking them read moves no money: a frozen user may. */
     {"GET", "/v1/me/notices", ID_NONE, SETUP_NONE, NULL, USER_ROUTE(200, 200)},
     {"GET", "/v1/me/notices/unread", ID_NONE, SETUP_NONE, NULL, USER_ROUTE(200, 200)},
+    {"GET", "/v1/me/changes", ID_NONE, SETUP_NONE, NULL, USER_ROUTE(200, 200)},
     {"POST", "/v1/me/notices/read", ID_NONE, SETUP_NONE, "{}", USER_ROUTE(400, 400)},
     {"POST", "/v1/transfers", ID_NONE, SETUP_NONE, "{}", USER_ROUTE(400, 400)},
     /* Nobody's transfer: the same 404 as another user's (test_transfers.c reads real ones). */

@@ -133,6 +133,7 @@ static const struct route_entry S_routes[] = {
     {"GET", "/v1/me/notices", "", false, false},
     {"GET", "/v1/me/notices/unread", "", false, false},
     {"POST", "/v1/me/notices/read", "", false, false},
+    {"GET", "/v1/me/changes", "", false, false},
     {"POST", "/v1/transfers", "amount", true, false},
     {"GET", "/v1/transfers/{id}", "", false, false},
     {"POST", "/v1/transfers/{id}/return", "", true, false},

@@ -926,7 +926,19 @@ TEST(an_unconfirmed_payment_is_revoked_after_the_confirmation_time)
     S_device_add(&u, "phone", &d);
     char code[PAYCODE_TEXT_SIZE], what[64], number[33];
     S_code(&d, S_settle(), 0, code);
+    // The payer's app, waiting for news of the wallet while the code is shown, hears of the
+    // payment to confirm at once (nothing else changed), and later of its revocation.
+    char cursor[TH_CURSOR_SIZE], shown[TH_CURSOR_SIZE], revoked[TH_CURSOR_SIZE], changed[128];
+    th_changes_cursor(&S_client, &u, cursor);
+    struct th_wait w;
+    th_wait_start(&w, S_daemon.base_url, &u, cursor, 15);
+    ASSERT(th_waiting_is(&S_client, 1));
     ASSERT_EQ_INT(S_codepay(code, 25000, number, what), 202);
+    th_wait_join(&w, shown, changed, sizeof changed);
+    ASSERT_EQ_STR(changed, "pending_payments");
+    if (w.seconds >= 10)
+        TEST_FAIL_("the payment to confirm was heard of after %.1f s", w.seconds);
+    th_wait_start(&w, S_daemon.base_url, &u, shown, 15);
     struct client_response res;
     ASSERT_EQ_INT(api_call(&S_client, "GET", "/v1/me/pending-payments", u.token, NULL, &res), 200);
     json_t *list = api_json(&res);
@@ -936,7 +948,12 @@ TEST(an_unconfirmed_payment_is_revoked_after_the_confirmation_time)
              json_string_value(
                  json_object_get(json_array_get(json_object_get(list, "items"), 0), "id")));
     json_decref(list);
-    usleep((S_CONFIRM_S * 1000 + 700) * 1000);
+    th_wait_join(&w, revoked, changed, sizeof changed);
+    ASSERT_EQ_STR(changed, "pending_payments");
+    ASSERT_EQ_STR(revoked, cursor); /* as before the payment: nothing waits, nothing moved */
+    if (w.seconds >= S_CONFIRM_S + 5)
+        TEST_FAIL_("the revocation was heard of after %.1f s", w.seconds);
+    usleep(700 * 1000);
     json_t *o = S_query(number);
     ASSERT_EQ_STR(S_state(o), "REVOKED");
     json_decref(o);

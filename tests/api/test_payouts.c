@@ -107,10 +107,21 @@ TEST(a_payout_is_held_until_its_user_takes_it_then_arrives_once)
     S_openid(&m, &u, openid);
 
     // Created: WAIT_USER_CONFIRM, the package the app hands on, the amount held, nothing moved.
+    // The user's app, waiting for news, hears of it: a notice, and the hold's entry on the
+    // wallet's account (the amount held for the user).
+    char cursor[TH_CURSOR_SIZE], changed[128];
+    th_changes_cursor(&S_client, &u, cursor);
+    struct th_wait w;
+    th_wait_start(&w, S_daemon.base_url, &u, cursor, 15);
+    ASSERT(th_waiting_is(&S_client, 1));
     struct client_response res;
     ASSERT_EQ_INT(S_create(&m, "BONUS00001", openid, 1288,
                            ",\"notify_url\":\"https://www.weixin.qq.com/wxpay/pay.php\"", &res),
                   200);
+    th_wait_join(&w, cursor, changed, sizeof changed);
+    ASSERT_EQ_STR(changed, "bills,notices");
+    if (w.seconds >= 10)
+        TEST_FAIL_("the payout waiting was heard of after %.1f s", w.seconds);
     ASSERT(mh_response_verified(&m, &res));
     ASSERT_EQ_STR(api_json_str(&res, "state"), "WAIT_USER_CONFIRM");
     ASSERT_EQ_STR(api_json_str(&res, "out_bill_no"), "BONUS00001");

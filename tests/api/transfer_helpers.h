@@ -333,4 +333,112 @@ static inline void th_restart_at(struct test_daemon *daemon, struct client *clie
         th_relogin(client, admin, users[i]);
 }
 
+/* --- waiting for news: GET /v1/me/changes ------------------------------------------------- */
+
+#define TH_CURSOR_SIZE 64
+
+/* An answer of GET /v1/me/changes: its cursor and its "changed" list
+ * joined with commas ("" for none). False unless it was a 200 of that
+ * shape. */
+static inline bool th_changes_parse(const char *body, size_t size, char cursor[TH_CURSOR_SIZE],
+                                    char *changed, size_t changed_size)
+{
+    json_t *j = json_loadb(body, size, 0, NULL);
+    const char *c = json_string_value(json_object_get(j, "cursor"));
+    json_t *list = json_object_get(j, "changed");
+    bool ok = c != NULL && json_is_array(list);
+    if (ok) {
+        snprintf(cursor, TH_CURSOR_SIZE, "%s", c);
+        changed[0] = '\0';
+        size_t i;
+        json_t *item;
+        json_array_foreach(list, i, item)
+        {
+            size_t used = strlen(changed);
+            snprintf(changed + used, changed_size - used, "%s%s", i > 0 ? "," : "",
+                     json_string_value(item));
+        }
+    }
+    json_decref(j);
+    return ok;
+}
+
+/* u's cursor now: GET /v1/me/changes without since, which answers at once
+ * with nothing changed. */
+static inline void th_changes_cursor(struct client *client, const struct api_user *u,
+                                     char cursor[TH_CURSOR_SIZE])
+{
+    struct client_response res;
+    ASSERT_EQ_INT(api_call(client, "GET", "/v1/me/changes", u->token, NULL, &res), 200);
+    char changed[128];
+    ASSERT(th_changes_parse(res.body.data, res.body.size, cursor, changed, sizeof changed));
+    ASSERT_EQ_STR(changed, "");
+    client_response_release(&res);
+}
+
+/* A request waiting for news on a thread of its own (its own connection). */
+struct th_wait {
+    char base_url[128];
+    char token[API_TOKEN_SIZE_MAX];
+    char path[256];
+    pthread_t thread;
+    long status;
+    char body[TH_BODY_SIZE_MAX];
+    size_t body_size;
+    double seconds; /* from sending to the answer */
+};
+
+static inline void *th_wait_main(void *arg)
+{
+    struct th_wait *w = arg;
+    struct client client;
+    client_init(&client, w->base_url);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    struct client_response res;
+    w->status = api_call(&client, "GET", w->path, w->token, NULL, &res);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    w->seconds = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    w->body_size = res.body.size < TH_BODY_SIZE_MAX - 1 ? res.body.size : TH_BODY_SIZE_MAX - 1;
+    if (w->body_size > 0)
+        memcpy(w->body, res.body.data, w->body_size);
+    w->body[w->body_size] = '\0';
+    client_response_release(&res);
+    client_release(&client);
+    return NULL;
+}
+
+/* Sends GET /v1/me/changes?since=cursor&wait=wait_s as u, on its thread. */
+static inline void th_wait_start(struct th_wait *w, const char *base_url, const struct api_user *u,
+                                 const char *cursor, int wait_s)
+{
+    memset(w, 0, sizeof *w);
+    snprintf(w->base_url, sizeof w->base_url, "%s", base_url);
+    snprintf(w->token, sizeof w->token, "%s", u->token);
+    snprintf(w->path, sizeof w->path, "/v1/me/changes?since=%s&wait=%d", cursor, wait_s);
+    QB_ASSERT(pthread_create(&w->thread, NULL, th_wait_main, w) == 0);
+}
+
+/* Waits for the answer; then its cursor and changed list (th_changes_parse),
+ * which must be a 200. */
+static inline void th_wait_join(struct th_wait *w, char cursor[TH_CURSOR_SIZE], char *changed,
+                                size_t changed_size)
+{
+    pthread_join(w->thread, NULL);
+    if (w->status != 200)
+        TEST_FAIL_("%s: %ld %s", w->path, w->status, w->body);
+    ASSERT(th_changes_parse(w->body, w->body_size, cursor, changed, changed_size));
+}
+
+/* Polls /metrics until qianbao_http_requests_waiting is n, for at most 10 s. */
+static inline bool th_waiting_is(struct client *client, double n)
+{
+    for (int i = 0; i < 1000; i++) {
+        if (api_metric(client, "qianbao_http_requests_waiting") == n)
+            return true;
+        usleep(10000);
+    }
+    return false;
+}
+
 #endif

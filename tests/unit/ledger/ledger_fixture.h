@@ -47,9 +47,10 @@ enum fx_op_kind {
     FX_OP_HOLD,
     FX_OP_CAPTURE,
     FX_OP_VOID,
-    FX_OP_GET,          /* ledger_txn_account_get and, for comparison, the committed view */
-    FX_OP_FAIL,         /* ends the command with `fail_with` */
-    FX_OP_IDEM_REPLACE, /* ledger_txn_idem_answer_set(principal, key, ref); out_id: found */
+    FX_OP_GET,           /* ledger_txn_account_get and, for comparison, the committed view */
+    FX_OP_FAIL,          /* ends the command with `fail_with` */
+    FX_OP_IDEM_REPLACE,  /* ledger_txn_idem_answer_set(principal, key, ref); out_id: found */
+    FX_OP_OWNER_CHANGED, /* ledger_txn_owner_changed(ref) */
 };
 
 struct fx_op {
@@ -150,6 +151,9 @@ static inline enum qb_error fx_op_run(struct ledger_txn *txn, struct fx_script *
         return ledger_txn_account_get(txn, op->account_id, &op->working);
     case FX_OP_FAIL:
         return op->fail_with;
+    case FX_OP_OWNER_CHANGED:
+        ledger_txn_owner_changed(txn, op->ref);
+        return QB_OK;
     case FX_OP_IDEM_REPLACE: {
         bool found = false;
         enum qb_error err = ledger_txn_idem_answer_set(txn, op->principal, op->key, op->ref,

@@ -8,14 +8,15 @@
  * a manual clock, so hold expiry is exact and no test sleeps.
  */
 #include <inttypes.h>
+#include <pthread.h>
 #include <sched.h>
 #include <sqlite3.h>
 #include <stdatomic.h>
 #include <stdint.h>
-#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "ledger_fixture.h"
 #include "test.h"
@@ -1917,6 +1918,116 @@ static void expect_verify_fails(struct fx *fx)
     fprintf(stderr, "  verify reports: %s\n", report.problem);
 }
 
+/* --- watching owners --------------------------------------------------------------------- */
+
+/* What a watcher was told, batch after batch. */
+struct watch_log {
+    pthread_mutex_t mutex;
+    pthread_cond_t cond;
+    uint64_t keys[256];
+    size_t count;
+    size_t calls;
+};
+
+static void watch_record(void *arg, const uint64_t *keys, size_t count)
+{
+    struct watch_log *w = arg;
+    pthread_mutex_lock(&w->mutex);
+    for (size_t i = 0; i < count && w->count < 256; i++)
+        w->keys[w->count++] = keys[i];
+    w->calls++;
+    pthread_cond_broadcast(&w->cond);
+    pthread_mutex_unlock(&w->mutex);
+}
+
+/* Whether owner's key was told since the log was last cleared, waiting up to
+ * 5 s for it when wait is set (the watcher is told right after the batch's
+ * commands are completed, on the ledger's thread). */
+static bool watch_told(struct watch_log *w, const char *owner, bool wait)
+{
+    uint64_t key = ledger_owner_key(owner);
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += 5;
+    pthread_mutex_lock(&w->mutex);
+    bool found = false;
+    for (;;) {
+        for (size_t i = 0; i < w->count && !found; i++)
+            found = w->keys[i] == key;
+        if (found || !wait || pthread_cond_timedwait(&w->cond, &w->mutex, &deadline) != 0)
+            break;
+    }
+    pthread_mutex_unlock(&w->mutex);
+    return found;
+}
+
+static void watch_clear(struct watch_log *w)
+{
+    pthread_mutex_lock(&w->mutex);
+    w->count = 0;
+    pthread_mutex_unlock(&w->mutex);
+}
+
+TEST(a_watcher_is_told_the_owners_of_each_durable_batch)
+{
+    /* The owners of the accounts a batch changed, and those its commands
+     * named; not those of a command rolled back; and after a restart, which
+     * reloads each account's owner, the same. */
+    struct fx *fx = fx_new();
+    int64_t a = fx_user(fx, "user:u_a");
+    int64_t b = fx_user(fx, "user:u_b");
+    fx_fund(fx, a, 1000);
+    struct watch_log w = {.count = 0};
+    pthread_mutex_init(&w.mutex, NULL);
+    pthread_cond_init(&w.cond, NULL);
+    ledger_watch_set(fx->ledger, watch_record, &w);
+
+    int64_t entry_id = 0;
+    ASSERT_OK(fx_transfer(fx, a, b, 100, &entry_id));
+    ASSERT(watch_told(&w, "user:u_b", true));
+    ASSERT(watch_told(&w, "user:u_a", false));
+    ASSERT(!watch_told(&w, "user:u_c", false));
+    ASSERT(ledger_owner_key("user:u_a") != ledger_owner_key("user:u_b"));
+
+    /* A command that names an owner and fails: neither it nor its accounts. */
+    watch_clear(&w);
+    struct fx_script s;
+    fx_script_init(&s);
+    fx_script_add(&s, FX_OP_OWNER_CHANGED)->ref = "user:u_gone";
+    fx_script_post2(&s, a, b, 5);
+    fx_script_add(&s, FX_OP_FAIL)->fail_with = QB_E_RISK_REJECTED;
+    ASSERT_ERR(fx_exec(fx, &s), QB_E_RISK_REJECTED);
+    fx_script_release(&s);
+    /* Then one that names an owner and commits, changing no account. */
+    fx_script_init(&s);
+    fx_script_add(&s, FX_OP_OWNER_CHANGED)->ref = "user:u_c";
+    ASSERT_OK(fx_exec(fx, &s));
+    fx_script_release(&s);
+    ASSERT(watch_told(&w, "user:u_c", true));
+    ASSERT(!watch_told(&w, "user:u_gone", false));
+    ASSERT(!watch_told(&w, "user:u_a", false));
+
+    fx_restart(fx);
+    ledger_watch_set(fx->ledger, watch_record, &w);
+    watch_clear(&w);
+    ASSERT_OK(fx_transfer(fx, b, a, 40, &entry_id));
+    ASSERT(watch_told(&w, "user:u_a", true));
+    ASSERT(watch_told(&w, "user:u_b", false));
+
+    /* No watcher: nobody is told. */
+    ledger_watch_set(fx->ledger, NULL, NULL);
+    pthread_mutex_lock(&w.mutex);
+    size_t calls = w.calls;
+    pthread_mutex_unlock(&w.mutex);
+    ASSERT_OK(fx_transfer(fx, a, b, 10, &entry_id));
+    fx_stop(fx);
+    ASSERT_EQ_INT(w.calls, calls);
+    fx_start(fx);
+    fx_free(fx);
+    pthread_cond_destroy(&w.cond);
+    pthread_mutex_destroy(&w.mutex);
+}
+
 TEST(verify_passes_on_healthy_ledger)
 {
     /* ledger_verify must accept a ledger built only through the ledger,
@@ -2807,6 +2918,7 @@ int main(void)
     RUN(history_empty_account);
     RUN(history_read_walks_without_the_ledger);
     RUN(history_balances_and_chain);
+    RUN(a_watcher_is_told_the_owners_of_each_durable_batch);
     RUN(verify_passes_on_healthy_ledger);
     RUN(verify_sums_the_trial_balance);
     RUN(verify_detects_tampered_amount);

@@ -1,0 +1,311 @@
+/*
+ * test_changes.c — GET /v1/me/changes as an app uses it: it waits for news
+ * of its wallet instead of asking every few seconds.
+ *
+ * Each waiting request runs on a thread and connection of its own; the
+ * test knows it is parked from /metrics (qianbao_http_requests_waiting)
+ * before it makes the news. A request woken by news answers long before its
+ * wait would have ended; one with nothing new answers at its end, with its
+ * cursor unchanged. Money sent and received, a notice, news that came
+ * before the request, another user's news, the limit on one wallet's
+ * waiting requests, bad parameters, and a daemon that stops while requests
+ * wait. (The payment waiting for confirmation at a till is in test_paycode.)
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "api/lib/suite.h"
+#include "api/transfer_helpers.h"
+
+#define S_WAIT_S 15      /* a wait that news must cut short (the client gives up at 20 s) */
+#define S_WOKEN_S_MAX 10 /* answered well before it: woken, not timed out */
+
+static char S_root[512];
+static struct test_daemon S_daemon;
+static struct client S_client;
+static char S_admin[API_TOKEN_SIZE_MAX];
+
+/* A transfer of amount_minor from `from` to `to`, expected to succeed; its
+ * id into id (may be NULL). */
+static void S_transfer(const struct api_user *from, const struct api_user *to,
+                       long long amount_minor, char *id)
+{
+    static int serial;
+    char body[256], key[32];
+    snprintf(body, sizeof body,
+             "{\"to\":\"%s\",\"amount\":%lld,\"payment_password\":\"" TH_PAY_PASSWORD "\"}", to->id,
+             amount_minor);
+    snprintf(key, sizeof key, "changes-%d", ++serial);
+    struct client_response res;
+    long status = api_call_idem(&S_client, "POST", "/v1/transfers", from->token, key, body, &res);
+    if (status != 201)
+        TEST_FAIL_("transfer: %ld %.*s", status, (int)res.body.size,
+                   res.body.data != NULL ? res.body.data : "");
+    if (id != NULL)
+        snprintf(id, API_ID_SIZE_MAX, "%s", api_json_str(&res, "id"));
+    client_response_release(&res);
+}
+
+/* GET path as u: the status, and the error code when it is not 200. */
+static long S_get(const struct api_user *u, const char *path, char code[64])
+{
+    struct client_response res;
+    long status = api_call(&S_client, "GET", path, u->token, NULL, &res);
+    snprintf(code, 64, "%s", status != 200 ? api_error_code(&res) : "");
+    client_response_release(&res);
+    return status;
+}
+
+TEST(without_since_the_cursor_comes_at_once)
+{
+    struct api_user u;
+    API_MUST(th_user_new(&S_client, S_admin, &u));
+    char cursor[TH_CURSOR_SIZE];
+    th_changes_cursor(&S_client, &u, cursor);
+    /* Three numbers: the wallet account's newest entry (its opening one),
+     * no notice, no payment waiting. */
+    long long e = -1, n = -1, p = -1;
+    int used = 0;
+    ASSERT(sscanf(cursor, "%lld.%lld.%lld%n", &e, &n, &p, &used) == 3);
+    ASSERT_EQ_INT(used, (long long)strlen(cursor));
+    ASSERT(e >= 0);
+    ASSERT_EQ_INT(n, 0);
+    ASSERT_EQ_INT(p, 0);
+    /* Asked again with it and no wait: nothing changed, at once. */
+    char path[128], code[64];
+    snprintf(path, sizeof path, "/v1/me/changes?since=%s", cursor);
+    struct client_response res;
+    ASSERT_EQ_INT(api_call(&S_client, "GET", path, u.token, NULL, &res), 200);
+    char again[TH_CURSOR_SIZE], changed[128];
+    ASSERT(th_changes_parse(res.body.data, res.body.size, again, changed, sizeof changed));
+    client_response_release(&res);
+    ASSERT_EQ_STR(again, cursor);
+    ASSERT_EQ_STR(changed, "");
+    (void)code;
+}
+
+TEST(money_sent_and_received_wakes_both_wallets)
+{
+    struct api_user a, b;
+    API_MUST(th_user_new(&S_client, S_admin, &a));
+    API_MUST(th_user_new(&S_client, S_admin, &b));
+    API_MUST(th_fund(&S_client, S_admin, &a, 10000));
+    char a_cursor[TH_CURSOR_SIZE], b_cursor[TH_CURSOR_SIZE];
+    th_changes_cursor(&S_client, &a, a_cursor);
+    th_changes_cursor(&S_client, &b, b_cursor);
+    struct th_wait wa, wb;
+    th_wait_start(&wa, S_daemon.base_url, &a, a_cursor, S_WAIT_S);
+    th_wait_start(&wb, S_daemon.base_url, &b, b_cursor, S_WAIT_S);
+    ASSERT(th_waiting_is(&S_client, 2));
+    S_transfer(&a, &b, 250, NULL);
+
+    char cursor[TH_CURSOR_SIZE], changed[128];
+    th_wait_join(&wa, cursor, changed, sizeof changed);
+    ASSERT_EQ_STR(changed, "bills");
+    ASSERT(strcmp(cursor, a_cursor) != 0);
+    if (wa.seconds >= S_WOKEN_S_MAX)
+        TEST_FAIL_("the payer's wait answered after %.1f s: not woken by the transfer", wa.seconds);
+    th_wait_join(&wb, cursor, changed, sizeof changed);
+    ASSERT_EQ_STR(changed, "bills");
+    if (wb.seconds >= S_WOKEN_S_MAX)
+        TEST_FAIL_("the payee's wait answered after %.1f s: not woken by the transfer", wb.seconds);
+    /* The cursor it answered is the wallet's now: the bills show the transfer. */
+    char now[TH_CURSOR_SIZE];
+    th_changes_cursor(&S_client, &b, now);
+    ASSERT_EQ_STR(cursor, now);
+    ASSERT_EQ_INT(th_balance(&S_client, &b), 250);
+    ASSERT(th_waiting_is(&S_client, 0));
+}
+
+TEST(a_wait_with_nothing_new_ends_with_the_same_cursor)
+{
+    struct api_user u;
+    API_MUST(th_user_new(&S_client, S_admin, &u));
+    char cursor[TH_CURSOR_SIZE], after[TH_CURSOR_SIZE], changed[128];
+    th_changes_cursor(&S_client, &u, cursor);
+    struct th_wait w;
+    th_wait_start(&w, S_daemon.base_url, &u, cursor, 1);
+    th_wait_join(&w, after, changed, sizeof changed);
+    ASSERT_EQ_STR(after, cursor);
+    ASSERT_EQ_STR(changed, "");
+    if (w.seconds < 0.9)
+        TEST_FAIL_("a wait of 1 s with nothing new answered after %.3f s", w.seconds);
+}
+
+TEST(news_from_before_the_request_answers_at_once)
+{
+    struct api_user a, b;
+    API_MUST(th_user_new(&S_client, S_admin, &a));
+    API_MUST(th_user_new(&S_client, S_admin, &b));
+    API_MUST(th_fund(&S_client, S_admin, &a, 10000));
+    char old[TH_CURSOR_SIZE], cursor[TH_CURSOR_SIZE], changed[128];
+    th_changes_cursor(&S_client, &b, old);
+    S_transfer(&a, &b, 100, NULL); /* while b's app was not asking */
+    struct th_wait w;
+    th_wait_start(&w, S_daemon.base_url, &b, old, S_WAIT_S);
+    th_wait_join(&w, cursor, changed, sizeof changed);
+    ASSERT_EQ_STR(changed, "bills");
+    if (w.seconds >= S_WOKEN_S_MAX)
+        TEST_FAIL_("news from before the request was answered after %.1f s", w.seconds);
+}
+
+TEST(another_wallets_news_leaves_a_wait_alone)
+{
+    struct api_user a, b, c;
+    API_MUST(th_user_new(&S_client, S_admin, &a));
+    API_MUST(th_user_new(&S_client, S_admin, &b));
+    API_MUST(th_user_new(&S_client, S_admin, &c));
+    API_MUST(th_fund(&S_client, S_admin, &a, 10000));
+    char c_cursor[TH_CURSOR_SIZE], cursor[TH_CURSOR_SIZE], changed[128];
+    th_changes_cursor(&S_client, &c, c_cursor);
+    struct th_wait w;
+    th_wait_start(&w, S_daemon.base_url, &c, c_cursor, 2);
+    ASSERT(th_waiting_is(&S_client, 1));
+    S_transfer(&a, &b, 100, NULL);
+    th_wait_join(&w, cursor, changed, sizeof changed);
+    ASSERT_EQ_STR(cursor, c_cursor);
+    ASSERT_EQ_STR(changed, "");
+    if (w.seconds < 1.9)
+        TEST_FAIL_("a wait of 2 s answered after %.3f s with nothing new", w.seconds);
+}
+
+TEST(a_notice_is_news)
+{
+    // The payee sends a transfer back: the payer gets the money and a notice
+    // (transfer_returned), and the payer's waiting app hears of both.
+    struct api_user a, b;
+    API_MUST(th_user_new(&S_client, S_admin, &a));
+    API_MUST(th_user_new(&S_client, S_admin, &b));
+    API_MUST(th_fund(&S_client, S_admin, &a, 10000));
+    char id[API_ID_SIZE_MAX];
+    S_transfer(&a, &b, 300, id);
+    char a_cursor[TH_CURSOR_SIZE], cursor[TH_CURSOR_SIZE], changed[128];
+    th_changes_cursor(&S_client, &a, a_cursor);
+    struct th_wait w;
+    th_wait_start(&w, S_daemon.base_url, &a, a_cursor, S_WAIT_S);
+    ASSERT(th_waiting_is(&S_client, 1));
+    struct client_response res;
+    th_transfer_action(&S_client, __LINE__, &b, id, "return", "changes-return", "{}", 201, NULL,
+                       &res);
+    client_response_release(&res);
+    th_wait_join(&w, cursor, changed, sizeof changed);
+    ASSERT_EQ_STR(changed, "bills,notices");
+    if (w.seconds >= S_WOKEN_S_MAX)
+        TEST_FAIL_("the return was heard after %.1f s", w.seconds);
+    long long e = 0, n = 0, p = 0;
+    ASSERT(sscanf(cursor, "%lld.%lld.%lld", &e, &n, &p) == 3);
+    ASSERT(n > 0);
+}
+
+TEST(one_wallet_has_eight_requests_waiting_at_most)
+{
+    struct api_user a, b;
+    API_MUST(th_user_new(&S_client, S_admin, &a));
+    API_MUST(th_user_new(&S_client, S_admin, &b));
+    API_MUST(th_fund(&S_client, S_admin, &a, 10000));
+    char b_cursor[TH_CURSOR_SIZE], cursor[TH_CURSOR_SIZE], changed[128], code[64];
+    th_changes_cursor(&S_client, &b, b_cursor);
+    struct th_wait waits[8];
+    for (int i = 0; i < 8; i++)
+        th_wait_start(&waits[i], S_daemon.base_url, &b, b_cursor, S_WAIT_S);
+    ASSERT(th_waiting_is(&S_client, 8));
+    char path[128];
+    snprintf(path, sizeof path, "/v1/me/changes?since=%s&wait=5", b_cursor);
+    ASSERT_EQ_INT(S_get(&b, path, code), 429);
+    ASSERT_EQ_STR(code, "RATE_LIMITED");
+    /* Without a wait it is answered as ever; another wallet waits as ever. */
+    snprintf(path, sizeof path, "/v1/me/changes?since=%s", b_cursor);
+    ASSERT_EQ_INT(S_get(&b, path, code), 200);
+    S_transfer(&a, &b, 100, NULL);
+    for (int i = 0; i < 8; i++) {
+        th_wait_join(&waits[i], cursor, changed, sizeof changed);
+        ASSERT_EQ_STR(changed, "bills");
+    }
+    ASSERT(th_waiting_is(&S_client, 0));
+    snprintf(path, sizeof path, "/v1/me/changes?since=%s&wait=1", cursor);
+    ASSERT_EQ_INT(S_get(&b, path, code), 200);
+}
+
+TEST(bad_cursors_and_waits_are_refused)
+{
+    struct api_user u;
+    API_MUST(th_user_new(&S_client, S_admin, &u));
+    static const char *const queries[] = {
+        "since=",
+        "since=abc",
+        "since=1.2",
+        "since=1.2.3.4",
+        "since=01.2.3",
+        "since=1.2.-3",
+        "since=1..2",
+        "since=1.2.3.",
+        "since=99999999999999999999.0.0",
+        "since=9223372036854775808.0.0",
+        "since=1.2.3&wait=31",
+        "since=1.2.3&wait=-1",
+        "since=1.2.3&wait=x",
+        "since=1.2.3&wait=01",
+        "since=1.2.3&wait=",
+        "since=1.2.3&wait=100",
+        "wait=31",
+    };
+    char path[256], code[64];
+    for (size_t i = 0; i < sizeof queries / sizeof queries[0]; i++) {
+        snprintf(path, sizeof path, "/v1/me/changes?%s", queries[i]);
+        long status = S_get(&u, path, code);
+        if (status != 400 || strcmp(code, "PARAM_ERROR") != 0)
+            TEST_FAIL_("%s: %ld %s, not 400 PARAM_ERROR", path, status, code);
+    }
+    /* The largest of each is a cursor; a wait of 0 and of 30 are waits. */
+    ASSERT_EQ_INT(S_get(&u, "/v1/me/changes?since=9223372036854775807.0.0&wait=0", code), 200);
+    ASSERT_EQ_INT(S_get(&u, "/v1/me/changes?wait=30", code), 200);
+    ASSERT_EQ_INT(S_get(&u, "/v1/me/changes?since=0.0.0", code), 200);
+}
+
+TEST(a_stopping_daemon_answers_its_waiting_requests_at_once)
+{
+    struct test_daemon d;
+    struct client client;
+    char admin[API_TOKEN_SIZE_MAX];
+    API_MUST(api_daemon_start(&d, S_root, "stop", NULL, admin));
+    client_init(&client, d.base_url);
+    struct api_user u;
+    API_MUST(th_user_new(&client, admin, &u));
+    char cursor[TH_CURSOR_SIZE], after[TH_CURSOR_SIZE], changed[128];
+    th_changes_cursor(&client, &u, cursor);
+    struct th_wait w;
+    th_wait_start(&w, d.base_url, &u, cursor, S_WAIT_S);
+    ASSERT(th_waiting_is(&client, 1));
+    client_release(&client);
+    ASSERT_EQ_INT(test_daemon_stop(&d), 0);
+    th_wait_join(&w, after, changed, sizeof changed);
+    ASSERT_EQ_STR(after, cursor);
+    ASSERT_EQ_STR(changed, "");
+    if (w.seconds >= S_WOKEN_S_MAX)
+        TEST_FAIL_("the stop kept a waiting request for %.1f s", w.seconds);
+}
+
+int main(void)
+{
+    struct api_suite suite;
+    api_suite_begin(&suite, S_root, sizeof S_root);
+    if (!api_suite_daemon(&suite, &S_daemon, "main", NULL, S_admin, &S_client))
+        return api_suite_end(&suite);
+
+    RUN(without_since_the_cursor_comes_at_once);
+    RUN(money_sent_and_received_wakes_both_wallets);
+    RUN(a_wait_with_nothing_new_ends_with_the_same_cursor);
+    RUN(news_from_before_the_request_answers_at_once);
+    RUN(another_wallets_news_leaves_a_wait_alone);
+    RUN(a_notice_is_news);
+    RUN(one_wallet_has_eight_requests_waiting_at_most);
+    RUN(bad_cursors_and_waits_are_refused);
+    RUN(a_stopping_daemon_answers_its_waiting_requests_at_once);
+
+    api_suite_stop(&suite);
+    api_suite_verify_ledger(&suite, &S_daemon);
+    return api_suite_end(&suite);
+}
