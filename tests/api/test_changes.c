@@ -59,6 +59,37 @@ static long S_get(const struct api_user *u, const char *path, char code[64])
     return status;
 }
 
+/* Two users, the first with ¥100. */
+static void S_pair(struct api_user *a, struct api_user *b)
+{
+    API_MUST(th_user_new(&S_client, S_admin, a));
+    API_MUST(th_user_new(&S_client, S_admin, b));
+    API_MUST(th_fund(&S_client, S_admin, a, 10000));
+}
+
+/* The waiting request w answers want (th_wait_join's list) long before
+ * its wait would have ended: woken by the news. Its cursor into cursor. */
+static void S_expect_news(struct th_wait *w, const char *want, char cursor[TH_CURSOR_SIZE])
+{
+    char changed[128];
+    th_wait_join(w, cursor, changed, sizeof changed);
+    ASSERT_EQ_STR(changed, want);
+    if (w->seconds >= S_WOKEN_S_MAX)
+        TEST_FAIL_("%s: the news came after %.1f s, not at once", w->path, w->seconds);
+}
+
+/* The waiting request w answers nothing new, its cursor unchanged, after
+ * at_least_s seconds: its wait ended. */
+static void S_expect_quiet(struct th_wait *w, const char *cursor, double at_least_s)
+{
+    char after[TH_CURSOR_SIZE], changed[128];
+    th_wait_join(w, after, changed, sizeof changed);
+    ASSERT_EQ_STR(after, cursor);
+    ASSERT_EQ_STR(changed, "");
+    if (w->seconds < at_least_s)
+        TEST_FAIL_("%s: nothing new answered after %.3f s", w->path, w->seconds);
+}
+
 TEST(without_since_the_cursor_comes_at_once)
 {
     struct api_user u;
@@ -75,7 +106,7 @@ TEST(without_since_the_cursor_comes_at_once)
     ASSERT_EQ_INT(n, 0);
     ASSERT_EQ_INT(p, 0);
     /* Asked again with it and no wait: nothing changed, at once. */
-    char path[128], code[64];
+    char path[128];
     snprintf(path, sizeof path, "/v1/me/changes?since=%s", cursor);
     struct client_response res;
     ASSERT_EQ_INT(api_call(&S_client, "GET", path, u.token, NULL, &res), 200);
@@ -84,16 +115,13 @@ TEST(without_since_the_cursor_comes_at_once)
     client_response_release(&res);
     ASSERT_EQ_STR(again, cursor);
     ASSERT_EQ_STR(changed, "");
-    (void)code;
 }
 
 TEST(money_sent_and_received_wakes_both_wallets)
 {
     struct api_user a, b;
-    API_MUST(th_user_new(&S_client, S_admin, &a));
-    API_MUST(th_user_new(&S_client, S_admin, &b));
-    API_MUST(th_fund(&S_client, S_admin, &a, 10000));
-    char a_cursor[TH_CURSOR_SIZE], b_cursor[TH_CURSOR_SIZE];
+    S_pair(&a, &b);
+    char a_cursor[TH_CURSOR_SIZE], b_cursor[TH_CURSOR_SIZE], cursor[TH_CURSOR_SIZE];
     th_changes_cursor(&S_client, &a, a_cursor);
     th_changes_cursor(&S_client, &b, b_cursor);
     struct th_wait wa, wb;
@@ -101,17 +129,9 @@ TEST(money_sent_and_received_wakes_both_wallets)
     th_wait_start(&wb, S_daemon.base_url, &b, b_cursor, S_WAIT_S);
     ASSERT(th_waiting_is(&S_client, 2));
     S_transfer(&a, &b, 250, NULL);
-
-    char cursor[TH_CURSOR_SIZE], changed[128];
-    th_wait_join(&wa, cursor, changed, sizeof changed);
-    ASSERT_EQ_STR(changed, "bills");
+    S_expect_news(&wa, "bills", cursor);
     ASSERT(strcmp(cursor, a_cursor) != 0);
-    if (wa.seconds >= S_WOKEN_S_MAX)
-        TEST_FAIL_("the payer's wait answered after %.1f s: not woken by the transfer", wa.seconds);
-    th_wait_join(&wb, cursor, changed, sizeof changed);
-    ASSERT_EQ_STR(changed, "bills");
-    if (wb.seconds >= S_WOKEN_S_MAX)
-        TEST_FAIL_("the payee's wait answered after %.1f s: not woken by the transfer", wb.seconds);
+    S_expect_news(&wb, "bills", cursor);
     /* The cursor it answered is the wallet's now: the bills show the transfer. */
     char now[TH_CURSOR_SIZE];
     th_changes_cursor(&S_client, &b, now);
@@ -124,52 +144,37 @@ TEST(a_wait_with_nothing_new_ends_with_the_same_cursor)
 {
     struct api_user u;
     API_MUST(th_user_new(&S_client, S_admin, &u));
-    char cursor[TH_CURSOR_SIZE], after[TH_CURSOR_SIZE], changed[128];
+    char cursor[TH_CURSOR_SIZE];
     th_changes_cursor(&S_client, &u, cursor);
     struct th_wait w;
     th_wait_start(&w, S_daemon.base_url, &u, cursor, 1);
-    th_wait_join(&w, after, changed, sizeof changed);
-    ASSERT_EQ_STR(after, cursor);
-    ASSERT_EQ_STR(changed, "");
-    if (w.seconds < 0.9)
-        TEST_FAIL_("a wait of 1 s with nothing new answered after %.3f s", w.seconds);
+    S_expect_quiet(&w, cursor, 0.9);
 }
 
 TEST(news_from_before_the_request_answers_at_once)
 {
     struct api_user a, b;
-    API_MUST(th_user_new(&S_client, S_admin, &a));
-    API_MUST(th_user_new(&S_client, S_admin, &b));
-    API_MUST(th_fund(&S_client, S_admin, &a, 10000));
-    char old[TH_CURSOR_SIZE], cursor[TH_CURSOR_SIZE], changed[128];
+    S_pair(&a, &b);
+    char old[TH_CURSOR_SIZE], cursor[TH_CURSOR_SIZE];
     th_changes_cursor(&S_client, &b, old);
     S_transfer(&a, &b, 100, NULL); /* while b's app was not asking */
     struct th_wait w;
     th_wait_start(&w, S_daemon.base_url, &b, old, S_WAIT_S);
-    th_wait_join(&w, cursor, changed, sizeof changed);
-    ASSERT_EQ_STR(changed, "bills");
-    if (w.seconds >= S_WOKEN_S_MAX)
-        TEST_FAIL_("news from before the request was answered after %.1f s", w.seconds);
+    S_expect_news(&w, "bills", cursor);
 }
 
 TEST(another_wallets_news_leaves_a_wait_alone)
 {
     struct api_user a, b, c;
-    API_MUST(th_user_new(&S_client, S_admin, &a));
-    API_MUST(th_user_new(&S_client, S_admin, &b));
+    S_pair(&a, &b);
     API_MUST(th_user_new(&S_client, S_admin, &c));
-    API_MUST(th_fund(&S_client, S_admin, &a, 10000));
-    char c_cursor[TH_CURSOR_SIZE], cursor[TH_CURSOR_SIZE], changed[128];
+    char c_cursor[TH_CURSOR_SIZE];
     th_changes_cursor(&S_client, &c, c_cursor);
     struct th_wait w;
     th_wait_start(&w, S_daemon.base_url, &c, c_cursor, 2);
     ASSERT(th_waiting_is(&S_client, 1));
     S_transfer(&a, &b, 100, NULL);
-    th_wait_join(&w, cursor, changed, sizeof changed);
-    ASSERT_EQ_STR(cursor, c_cursor);
-    ASSERT_EQ_STR(changed, "");
-    if (w.seconds < 1.9)
-        TEST_FAIL_("a wait of 2 s answered after %.3f s with nothing new", w.seconds);
+    S_expect_quiet(&w, c_cursor, 1.9);
 }
 
 TEST(a_notice_is_news)
@@ -177,12 +182,10 @@ TEST(a_notice_is_news)
     // The payee sends a transfer back: the payer gets the money and a notice
     // (transfer_returned), and the payer's waiting app hears of both.
     struct api_user a, b;
-    API_MUST(th_user_new(&S_client, S_admin, &a));
-    API_MUST(th_user_new(&S_client, S_admin, &b));
-    API_MUST(th_fund(&S_client, S_admin, &a, 10000));
+    S_pair(&a, &b);
     char id[API_ID_SIZE_MAX];
     S_transfer(&a, &b, 300, id);
-    char a_cursor[TH_CURSOR_SIZE], cursor[TH_CURSOR_SIZE], changed[128];
+    char a_cursor[TH_CURSOR_SIZE], cursor[TH_CURSOR_SIZE];
     th_changes_cursor(&S_client, &a, a_cursor);
     struct th_wait w;
     th_wait_start(&w, S_daemon.base_url, &a, a_cursor, S_WAIT_S);
@@ -191,10 +194,7 @@ TEST(a_notice_is_news)
     th_transfer_action(&S_client, __LINE__, &b, id, "return", "changes-return", "{}", 201, NULL,
                        &res);
     client_response_release(&res);
-    th_wait_join(&w, cursor, changed, sizeof changed);
-    ASSERT_EQ_STR(changed, "bills,notices");
-    if (w.seconds >= S_WOKEN_S_MAX)
-        TEST_FAIL_("the return was heard after %.1f s", w.seconds);
+    S_expect_news(&w, "bills,notices", cursor);
     long long e = 0, n = 0, p = 0;
     ASSERT(sscanf(cursor, "%lld.%lld.%lld", &e, &n, &p) == 3);
     ASSERT(n > 0);
@@ -203,10 +203,8 @@ TEST(a_notice_is_news)
 TEST(one_wallet_has_eight_requests_waiting_at_most)
 {
     struct api_user a, b;
-    API_MUST(th_user_new(&S_client, S_admin, &a));
-    API_MUST(th_user_new(&S_client, S_admin, &b));
-    API_MUST(th_fund(&S_client, S_admin, &a, 10000));
-    char b_cursor[TH_CURSOR_SIZE], cursor[TH_CURSOR_SIZE], changed[128], code[64];
+    S_pair(&a, &b);
+    char b_cursor[TH_CURSOR_SIZE], cursor[TH_CURSOR_SIZE], code[64];
     th_changes_cursor(&S_client, &b, b_cursor);
     struct th_wait waits[8];
     for (int i = 0; i < 8; i++)
@@ -216,14 +214,12 @@ TEST(one_wallet_has_eight_requests_waiting_at_most)
     snprintf(path, sizeof path, "/v1/me/changes?since=%s&wait=5", b_cursor);
     ASSERT_EQ_INT(S_get(&b, path, code), 429);
     ASSERT_EQ_STR(code, "RATE_LIMITED");
-    /* Without a wait it is answered as ever; another wallet waits as ever. */
+    /* Without a wait it is answered as ever. */
     snprintf(path, sizeof path, "/v1/me/changes?since=%s", b_cursor);
     ASSERT_EQ_INT(S_get(&b, path, code), 200);
     S_transfer(&a, &b, 100, NULL);
-    for (int i = 0; i < 8; i++) {
-        th_wait_join(&waits[i], cursor, changed, sizeof changed);
-        ASSERT_EQ_STR(changed, "bills");
-    }
+    for (int i = 0; i < 8; i++)
+        S_expect_news(&waits[i], "bills", cursor);
     ASSERT(th_waiting_is(&S_client, 0));
     snprintf(path, sizeof path, "/v1/me/changes?since=%s&wait=1", cursor);
     ASSERT_EQ_INT(S_get(&b, path, code), 200);
@@ -274,16 +270,14 @@ TEST(a_stopping_daemon_answers_its_waiting_requests_at_once)
     client_init(&client, d.base_url);
     struct api_user u;
     API_MUST(th_user_new(&client, admin, &u));
-    char cursor[TH_CURSOR_SIZE], after[TH_CURSOR_SIZE], changed[128];
+    char cursor[TH_CURSOR_SIZE];
     th_changes_cursor(&client, &u, cursor);
     struct th_wait w;
     th_wait_start(&w, d.base_url, &u, cursor, S_WAIT_S);
     ASSERT(th_waiting_is(&client, 1));
     client_release(&client);
     ASSERT_EQ_INT(test_daemon_stop(&d), 0);
-    th_wait_join(&w, after, changed, sizeof changed);
-    ASSERT_EQ_STR(after, cursor);
-    ASSERT_EQ_STR(changed, "");
+    S_expect_quiet(&w, cursor, 0);
     if (w.seconds >= S_WOKEN_S_MAX)
         TEST_FAIL_("the stop kept a waiting request for %.1f s", w.seconds);
 }
