@@ -461,3 +461,68 @@ int cli_run_notices(struct cli *cli, const struct cli_args *args)
     cli_response_release(&res);
     return rc;
 }
+
+/* --- watch ------------------------------------------------------------------------------ */
+
+#define S_WATCH_WAIT_S_MAX 25 /* under the CLI's 30 s request timeout */
+
+/* What each part of GET /v1/me/changes means to the holder, and where to look. */
+static const struct {
+    const char *part;
+    const char *text;
+} S_watch_parts[] = {
+    {"bills", "new in your bills: `qianbao bills`"},
+    {"notices", "a new notice: `qianbao notices`"},
+    {"pending_payments", "a payment waiting for your confirmation came or went: "
+                         "`qianbao paycode pending`"},
+};
+
+int cli_run_watch(struct cli *cli, const struct cli_args *args)
+{
+    const char *wait = cli_arg(cli, args, "wait");
+    long wait_s = 25;
+    if (wait != NULL) {
+        char *end = NULL;
+        wait_s = strtol(wait, &end, 10);
+        if (wait[0] < '0' || wait[0] > '9' || *end != '\0' || wait_s < 1 ||
+            wait_s > S_WATCH_WAIT_S_MAX)
+            return cli_usage_error(cli, "--wait must be seconds from 1 to 25");
+    }
+    bool once = cli_arg(cli, args, "once") != NULL;
+    char cursor[128] = "";
+    const char *since = cli_arg(cli, args, "since");
+    if (since != NULL)
+        snprintf(cursor, sizeof cursor, "%s", since);
+    for (;;) {
+        char path[256] = "/v1/me/changes", seconds[8];
+        snprintf(seconds, sizeof seconds, "%ld", wait_s);
+        if (cursor[0] != '\0' && (!cli_query_add(path, sizeof path, "since", cursor) ||
+                                  !cli_query_add(path, sizeof path, "wait", seconds)))
+            return cli_usage_error(cli, "--since is too long");
+        struct cli_response res;
+        int rc = cli_call(cli, "GET", path, CLI_AUTH_USER, NULL, &res);
+        if (rc != CLI_EXIT_OK) {
+            cli_response_release(&res);
+            return rc;
+        }
+        const json_t *changed = json_object_get(res.json, "changed");
+        bool news = json_array_size(changed) > 0;
+        if (news && cli->json) {
+            cli_print_body(&res);
+        } else if (news) {
+            size_t i;
+            const json_t *part;
+            json_array_foreach(changed, i, part)
+            {
+                for (size_t k = 0; k < QB_ARRAY_COUNT(S_watch_parts); k++)
+                    if (strcmp(json_string_value(part), S_watch_parts[k].part) == 0)
+                        printf("%s\n", S_watch_parts[k].text);
+            }
+        }
+        fflush(stdout);
+        snprintf(cursor, sizeof cursor, "%s", cli_json_str(res.json, "cursor"));
+        cli_response_release(&res);
+        if (news && once)
+            return CLI_EXIT_OK;
+    }
+}

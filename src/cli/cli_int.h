@@ -387,6 +387,7 @@ int cli_run_limits(struct cli *cli, const struct cli_args *args);
 int cli_run_limits_set(struct cli *cli, const struct cli_args *args);
 int cli_run_bills(struct cli *cli, const struct cli_args *args);
 int cli_run_notices(struct cli *cli, const struct cli_args *args);
+int cli_run_watch(struct cli *cli, const struct cli_args *args);
 int cli_run_admin_verify(struct cli *cli, const struct cli_args *args);
 int cli_run_admin_security_events(struct cli *cli, const struct cli_args *args);
 int cli_run_admin_notices(struct cli *cli, const struct cli_args *args);

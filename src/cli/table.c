@@ -614,6 +614,21 @@ static const struct cli_command S_commands[] = {
      "the page stays unread.",
      {S_LIMIT, S_CURSOR, {"mark-read", NULL, false, NULL, "mark the notices shown read"}},
      cli_run_notices},
+    {"watch",
+     "",
+     0,
+     0,
+     "wait for news of your wallet: money in or out, notices, payments to confirm",
+     "Prints a line for each kind of news as soon as the server has it (GET /v1/me/changes), "
+     "saying where to look, and waits for more until interrupted; with --once it exits after "
+     "the first news. Each request waits up to --wait seconds (default 25) and is asked again "
+     "when nothing came. --since is a cursor a --json answer gave: news since then is shown at "
+     "once; without it, news from now on. With --json each answer with news is printed as the "
+     "server sent it: {cursor, changed}.",
+     {{"once", NULL, false, NULL, "exit after the first news"},
+      {"wait", "SECONDS", false, NULL, "how long one request waits, 1..25 (default 25)"},
+      {"since", "CURSOR", false, NULL, "show what came since this cursor first"}},
+     cli_run_watch},
     {"statement",
      "YYYY-MM|YYYY",
      1,

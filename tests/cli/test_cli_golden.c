@@ -1215,6 +1215,10 @@ TEST(bills_and_statement)
     S_case("notices-mark-read", NULL, "notices", "--limit", "2", "--mark-read", NULL);
     S_case("notices-read", NULL, "notices", NULL);
     S_case("notices-none", NULL, "--profile", "b", "notices", "--mark-read", NULL);
+    /* News since the wallet's first cursor: its bills and its notices, at once. */
+    S_case("watch-once", NULL, "watch", "--once", "--since", "0.0.0", NULL);
+    S_case("watch-bad-wait", NULL, "watch", "--wait", "26", NULL);
+    S_case("watch-bad-since", NULL, "watch", "--once", "--since", "yesterday", NULL);
     S_case("bills", NULL, "bills", NULL);
     S_case("bills-json", NULL, "bills", "--limit", "3", "--json", NULL);
     S_case("bills-transfers-out", NULL, "bills", "--type", "transfer", "--direction", "out",
