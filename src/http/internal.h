@@ -268,7 +268,6 @@ struct http_server {
     pthread_t touch_thread;
     struct merchant_nonces *nonces; /* of /v3 requests, shared by every thread */
     struct http_verification verification;
-    struct http_watch watch; /* requests waiting for news (wait.c) */
 
     /* Offload threads (http_request_offload) and password threads
      * (http_request_offload_password). Stopped before the ledger is
@@ -282,6 +281,9 @@ struct http_server {
     atomic_bool closing; /* quiesced: new connections are closed, replies carry
                           * Connection: close */
     struct http_metrics metrics;
+    /* Requests waiting for news (wait.c); last, away from the fields every
+     * request touches. */
+    struct http_watch watch;
 };
 
 struct http_arena_block;

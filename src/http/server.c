@@ -1223,7 +1223,7 @@ enum qb_error http_server_start(const struct http_server_options *options, struc
         return QB_E_INTERNAL;
     }
     if (server->ledger != NULL)
-        ledger_watch_set(server->ledger, http_watch_fire, &server->watch);
+        ledger_watch_set(server->ledger, http_watch_fire, &server->watch, &server->watch.waiting);
     S_address_format(&addr, host, server->port, server->address, sizeof server->address);
     if (admin_apart)
         S_address_format(&admin_addr, admin_host, server->admin_port, server->admin_address,
@@ -1280,7 +1280,7 @@ struct ledger *http_server_detach_ledger(struct http_server *server)
     struct ledger *ledger = server->ledger;
     server->ledger = NULL;
     if (ledger != NULL)
-        ledger_watch_set(ledger, NULL, NULL);
+        ledger_watch_set(ledger, NULL, NULL, NULL);
     pthread_rwlock_unlock(&server->ledger_lock);
     return ledger;
 }

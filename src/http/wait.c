@@ -8,9 +8,10 @@
  * then its resume function runs on its HTTP thread like any other. The
  * registration comes before the caller reads the state it compares, and
  * the ledger tells only after a batch is durable and visible to readers,
- * so news can never fall between the read and the park (the two fences
- * below: the waiter's registration, then its read of the state; the
- * ledger's publication of the state, then its look at the waiters).
+ * so news can never fall between the read and the park (two fences: the
+ * waiter's after its registration, before its read of the state; the
+ * ledger's after its publication of the state, before it looks at
+ * `waiting`).
  *
  * The waiters are in shards of lists under their own mutexes. The ledger's
  * publishing thread takes a shard's mutex for a key only when the shard
@@ -88,8 +89,8 @@ enum qb_error http_request_watch(struct http_request *req, uint64_t key)
         }
     }
     pthread_mutex_unlock(&shard->mutex);
-    /* Pairs with http_watch_fire's: either the caller's read that follows
-     * sees the ledger's news, or the ledger sees this waiter. */
+    /* Pairs with the ledger's (ledger_watch_set): either the caller's read
+     * that follows sees the ledger's news, or the ledger sees this waiter. */
     atomic_thread_fence(memory_order_seq_cst);
     return err;
 }
@@ -138,10 +139,7 @@ static void S_fire_locked(struct http_watch *watch, struct http_watch_shard *sha
 
 void http_watch_fire(void *arg, const uint64_t *keys, size_t count)
 {
-    struct http_watch *watch = arg;
-    atomic_thread_fence(memory_order_seq_cst); /* see http_request_watch */
-    if (atomic_load_explicit(&watch->waiting, memory_order_relaxed) == 0)
-        return;
+    struct http_watch *watch = arg; /* the ledger saw waiters (ledger_watch_set) */
     for (size_t i = 0; i < count; i++) {
         struct http_watch_shard *shard = S_shard(watch, keys[i]);
         if (atomic_load_explicit(&shard->count, memory_order_relaxed) == 0)

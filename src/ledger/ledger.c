@@ -245,6 +245,7 @@ struct ledger {
      * in watch_keys by the one thread that publishes it. */
     _Atomic(ledger_watch_fn) watch_fn;
     void *_Atomic watch_arg;
+    const _Atomic int64_t *_Atomic watch_waiting;
     uint64_t *watch_keys;
     size_t watch_key_capacity;
 
@@ -721,8 +722,11 @@ uint64_t ledger_owner_key(const char *owner)
     return h;
 }
 
-void ledger_watch_set(struct ledger *ledger, ledger_watch_fn fn, void *arg)
+void ledger_watch_set(struct ledger *ledger, ledger_watch_fn fn, void *arg,
+                      const _Atomic int64_t *waiting)
 {
+    QB_ASSERT(fn == NULL || waiting != NULL);
+    atomic_store_explicit(&ledger->watch_waiting, waiting, memory_order_relaxed);
     atomic_store_explicit(&ledger->watch_arg, arg, memory_order_relaxed);
     atomic_store_explicit(&ledger->watch_fn, fn, memory_order_release);
 }
@@ -1759,6 +1763,12 @@ static void pending_watch(struct ledger *ledger, const struct pending *p)
 {
     ledger_watch_fn fn = atomic_load_explicit(&ledger->watch_fn, memory_order_acquire);
     if (fn == NULL)
+        return;
+    /* The batch is published: see ledger_watch_set. */
+    atomic_thread_fence(memory_order_seq_cst);
+    const _Atomic int64_t *waiting =
+        atomic_load_explicit(&ledger->watch_waiting, memory_order_relaxed);
+    if (atomic_load_explicit(waiting, memory_order_relaxed) == 0)
         return;
     size_t count = p->account_count + p->key_count;
     while (count > ledger->watch_key_capacity)

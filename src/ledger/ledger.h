@@ -48,6 +48,7 @@
 #ifndef QB_LEDGER_LEDGER_H
 #define QB_LEDGER_LEDGER_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -305,9 +306,14 @@ uint64_t ledger_owner_key(const char *owner);
  * thread that publishes batches (the syncer, or the writer): it must be
  * quick and never wait on the ledger. */
 typedef void (*ledger_watch_fn)(void *arg, const uint64_t *keys, size_t count);
-/* Sets the watcher (NULL: none), from any thread; arg must outlive the
- * ledger's threads (ledger_close). */
-void ledger_watch_set(struct ledger *ledger, ledger_watch_fn fn, void *arg);
+/* Sets the watcher (NULL: none), from any thread; arg and waiting must
+ * outlive the ledger's threads (ledger_close). The watcher is told only
+ * while *waiting is not 0: a watcher raises it before it reads the state it
+ * waits on, then issues a sequentially consistent fence; the ledger issues
+ * one after it publishes a batch and before it reads *waiting, so that
+ * either the watcher's read sees the batch or the ledger sees the watcher. */
+void ledger_watch_set(struct ledger *ledger, ledger_watch_fn fn, void *arg,
+                      const _Atomic int64_t *waiting);
 /* Inside a command: owner changed in a way none of its accounts shows (a
  * notice written for them, a payment waiting for their confirmation), to
  * be told to the watcher with the batch; forgotten when the command rolls

@@ -1927,6 +1927,7 @@ struct watch_log {
     uint64_t keys[256];
     size_t count;
     size_t calls;
+    _Atomic int64_t waiting; /* told only while not 0 */
 };
 
 static void watch_record(void *arg, const uint64_t *keys, size_t count)
@@ -1978,9 +1979,10 @@ TEST(a_watcher_is_told_the_owners_of_each_durable_batch)
     int64_t b = fx_user(fx, "user:u_b");
     fx_fund(fx, a, 1000);
     struct watch_log w = {.count = 0};
+    atomic_init(&w.waiting, 1);
     pthread_mutex_init(&w.mutex, NULL);
     pthread_cond_init(&w.cond, NULL);
-    ledger_watch_set(fx->ledger, watch_record, &w);
+    ledger_watch_set(fx->ledger, watch_record, &w, &w.waiting);
 
     int64_t entry_id = 0;
     ASSERT_OK(fx_transfer(fx, a, b, 100, &entry_id));
@@ -2008,17 +2010,20 @@ TEST(a_watcher_is_told_the_owners_of_each_durable_batch)
     ASSERT(!watch_told(&w, "user:u_a", false));
 
     fx_restart(fx);
-    ledger_watch_set(fx->ledger, watch_record, &w);
+    ledger_watch_set(fx->ledger, watch_record, &w, &w.waiting);
     watch_clear(&w);
     ASSERT_OK(fx_transfer(fx, b, a, 40, &entry_id));
     ASSERT(watch_told(&w, "user:u_a", true));
     ASSERT(watch_told(&w, "user:u_b", false));
 
-    /* No watcher: nobody is told. */
-    ledger_watch_set(fx->ledger, NULL, NULL);
+    /* Nobody waiting, then no watcher: the watcher is not told. */
+    atomic_store(&w.waiting, 0);
     pthread_mutex_lock(&w.mutex);
     size_t calls = w.calls;
     pthread_mutex_unlock(&w.mutex);
+    ASSERT_OK(fx_transfer(fx, a, b, 10, &entry_id));
+    ledger_watch_set(fx->ledger, NULL, NULL, NULL);
+    atomic_store(&w.waiting, 1);
     ASSERT_OK(fx_transfer(fx, a, b, 10, &entry_id));
     fx_stop(fx);
     ASSERT_EQ_INT(w.calls, calls);
