@@ -1,24 +1,31 @@
 /*
- * changes_routes.c — GET /v1/me/changes: waiting for news of one's wallet
- * (a long poll).
+ * changes_routes.c — waiting for news (a long poll): GET /v1/me/changes for
+ * a wallet, GET /v1/merchants/me/changes for the shop of its owner.
  *
  * An app shows a wallet's balance and bills, its notices and the code
- * payments waiting for the user's confirmation. Instead of asking for each
- * every few seconds it asks here: the answer comes as soon as any of them
- * differs from what the app last saw (its cursor), or when the wait it asked
- * for has passed with nothing new. The cursor is the state itself, three
- * numbers: the newest journal entry of the user's wallet account, the
- * newest notice, and the latest expiry among the payments waiting for them.
- * It is read afresh at each answer, so an answer is never older than the
- * request, and news between two requests is never lost: the next request's
- * cursor is already behind.
+ * payments waiting for the user's confirmation; a shopkeeper's phone shows
+ * the shop's balance and the payments it took (收款到账). Instead of asking
+ * for each every few seconds the app asks here: the answer comes as soon
+ * as any of them differs from what the app last saw (its cursor), or when
+ * the wait it asked for has passed with nothing new. The cursor is the
+ * state itself, a few numbers read afresh at each answer, so an answer is
+ * never older than the request, and news between two requests is never
+ * lost: the next request's cursor is already behind.
  *
- * While nothing is new the request parks (wait.c) under the user's owner
- * key, which the ledger tells after every durable batch that changed the
- * user's accounts, wrote them a notice or changed a payment waiting for
- * them (ledger_txn_owner_changed). A wake-up with nothing new for this
- * cursor (another owner with the same key, a change the cursor does not
- * show) parks it again until its deadline.
+ *   wallet    "e.n.p": the newest journal entry of the user's wallet
+ *             account (bills), the newest notice (notices), the latest
+ *             expiry among the payments waiting for them (pending_payments)
+ *   merchant  "e.o": the newest journal entry of the merchant's settlement
+ *             account (balance), the payment entry of its newest paid
+ *             order (payments)
+ *
+ * While nothing is new the request parks (wait.c) under the owner key of
+ * what it watches ("user:<id>", "merchant:<mchid>"), which the ledger tells
+ * after every durable batch that changed that owner's accounts, wrote them
+ * a notice or changed a payment waiting for them (ledger_txn_owner_changed).
+ * A wake-up with nothing new for this cursor (another owner with the same
+ * key, a change the cursor does not show) parks it again until its
+ * deadline.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -26,29 +33,43 @@
 
 #include "base/clock.h"
 #include "http/internal.h"
+#include "merchant/order.h"
 #include "merchant/paycode.h"
 #include "store/pool.h"
 #include "wallet/notice.h"
 
 #define S_WAIT_S_MAX 30
-#define S_PARTS 3
-#define S_CURSOR_SIZE_MAX (S_PARTS * 20 + S_PARTS) /* "e.n.p" and its NUL */
+#define S_PARTS_MAX 3
+#define S_CURSOR_SIZE_MAX (S_PARTS_MAX * 20 + S_PARTS_MAX) /* "e.n.p" and its NUL */
+#define S_PAYMENTS_MAX 20 /* payments in a merchant's answer; more are listed */
 
-static const char *const S_part_names[S_PARTS] = {"bills", "notices", "pending_payments"};
+struct S_wait;
 
-struct S_wait {
-    bool has_since;
-    int64_t since[S_PARTS];
-    int64_t due_ms; /* monotonic */
-    int64_t account_id;
-    uint64_t key; /* ledger_owner_key("user:<id>") */
+/* What a cursor holds, and how it is read. */
+struct S_kind {
+    int parts; /* 1..S_PARTS_MAX */
+    const char *names[S_PARTS_MAX];
+    enum qb_error (*state)(struct http_request *req, const struct S_wait *w, int64_t *now);
+    /* What else the answer for state now holds, set into body; NULL: nothing. */
+    enum qb_error (*more)(struct http_request *req, const struct S_wait *w, const int64_t *now,
+                          json_t *body);
 };
 
-/* "e.n.p": three decimals of 0..INT64_MAX without leading zeros. */
-static bool S_cursor_parse(const char *text, int64_t out[S_PARTS])
+struct S_wait {
+    const struct S_kind *kind;
+    bool has_since;
+    int64_t since[S_PARTS_MAX];
+    int64_t due_ms; /* monotonic */
+    int64_t account_id;
+    uint64_t key;                    /* ledger_owner_key of the account's owner */
+    char mchid[MERCHANT_MCHID_SIZE]; /* a merchant's: its mchid */
+};
+
+/* "e.n.p": parts decimals of 0..INT64_MAX without leading zeros. */
+static bool S_cursor_parse(const char *text, int parts, int64_t *out)
 {
     const char *p = text;
-    for (int i = 0; i < S_PARTS; i++) {
+    for (int i = 0; i < parts; i++) {
         size_t digits = strspn(p, "0123456789");
         if (digits == 0 || digits > 19 || (digits > 1 && p[0] == '0'))
             return false;
@@ -59,25 +80,39 @@ static bool S_cursor_parse(const char *text, int64_t out[S_PARTS])
             return false;
         out[i] = (int64_t)value;
         p += digits;
-        if (*p != (i + 1 < S_PARTS ? '.' : '\0'))
+        if (*p != (i + 1 < parts ? '.' : '\0'))
             return false;
         p++;
     }
     return true;
 }
 
-/* The wallet's state now, as a cursor holds it. */
-static enum qb_error S_state(struct http_request *req, const struct S_wait *w, int64_t now[S_PARTS])
+/* The account's newest entry into now[0], then a read connection for the
+ * rest (NULL with *err set when none). */
+static struct store *S_state_begin(struct http_request *req, const struct S_wait *w, int64_t *now,
+                                   enum qb_error *err)
 {
     struct ledger_account_view view;
-    enum qb_error err = http_request_account_view(req, w->account_id, &view);
-    if (err != QB_OK)
-        return err;
+    *err = http_request_account_view(req, w->account_id, &view);
+    if (*err != QB_OK)
+        return NULL;
     now[0] = view.last_entry_id;
     struct store *reader = NULL;
-    err = store_pool_acquire(http_request_pool(req), 200, &reader);
-    if (err != QB_OK)
-        return err == QB_E_BUSY ? QB_E_BUSY : QB_E_STORAGE;
+    *err = store_pool_acquire(http_request_pool(req), 200, &reader);
+    if (*err != QB_OK) {
+        *err = *err == QB_E_BUSY ? QB_E_BUSY : QB_E_STORAGE;
+        return NULL;
+    }
+    return reader;
+}
+
+/* The wallet's state now, as a cursor holds it. */
+static enum qb_error S_wallet_state(struct http_request *req, const struct S_wait *w, int64_t *now)
+{
+    enum qb_error err;
+    struct store *reader = S_state_begin(req, w, now, &err);
+    if (reader == NULL)
+        return err;
     const char *user_id = http_request_session(req)->user_id;
     err = wallet_notices_newest(reader, user_id, &now[1]);
     if (err == QB_OK)
@@ -87,23 +122,81 @@ static enum qb_error S_state(struct http_request *req, const struct S_wait *w, i
     return err;
 }
 
-static void S_reply(struct http_request *req, const struct S_wait *w, const int64_t now[S_PARTS])
+/* The merchant's state now, as a cursor holds it. */
+static enum qb_error S_merchant_state(struct http_request *req, const struct S_wait *w,
+                                      int64_t *now)
+{
+    enum qb_error err;
+    struct store *reader = S_state_begin(req, w, now, &err);
+    if (reader == NULL)
+        return err;
+    err = merchant_orders_paid_newest(reader, w->mchid, &now[1]);
+    store_pool_release(http_request_pool(req), reader);
+    return err;
+}
+
+/* The payments taken after since's and up to now's newest (so that no
+ * payment is in two answers), newest first, S_PAYMENTS_MAX at most: the
+ * shop's phone announces each without asking again (收款到账). */
+static enum qb_error S_merchant_payments(struct http_request *req, const struct S_wait *w,
+                                         const int64_t *now, json_t *body)
+{
+    json_t *items = json_array();
+    enum qb_error err = QB_OK;
+    if (items != NULL && w->has_since && now[1] > w->since[1]) {
+        struct merchant_order *rows = http_request_alloc(req, S_PAYMENTS_MAX * sizeof *rows);
+        struct store *reader = NULL;
+        if (rows == NULL)
+            err = QB_E_TOO_LARGE;
+        else if ((err = store_pool_acquire(http_request_pool(req), 200, &reader)) != QB_OK)
+            err = err == QB_E_BUSY ? QB_E_BUSY : QB_E_STORAGE;
+        size_t count = 0;
+        if (err == QB_OK)
+            err = merchant_orders_paid(reader, w->mchid, w->since[1], now[1] + 1, rows,
+                                       S_PAYMENTS_MAX, &count);
+        for (size_t i = 0; err == QB_OK && items != NULL && i < count; i++)
+            http_array_add(&items, http_merchant_payment_json(req, reader, &rows[i], &err));
+        if (reader != NULL)
+            store_pool_release(http_request_pool(req), reader);
+    }
+    if (err == QB_OK && (items == NULL || json_object_set_new(body, "payments", items) != 0))
+        return QB_E_INTERNAL;
+    if (err != QB_OK)
+        json_decref(items);
+    return err;
+}
+
+static const struct S_kind S_wallet = {
+    3, {"bills", "notices", "pending_payments"}, S_wallet_state, NULL};
+static const struct S_kind S_merchant = {
+    2, {"balance", "payments"}, S_merchant_state, S_merchant_payments};
+
+static void S_reply(struct http_request *req, const struct S_wait *w, const int64_t *now)
 {
     char cursor[S_CURSOR_SIZE_MAX];
-    snprintf(cursor, sizeof cursor, "%" PRId64 ".%" PRId64 ".%" PRId64, now[0], now[1], now[2]);
+    size_t used = 0;
+    for (int i = 0; i < w->kind->parts; i++) {
+        int size =
+            snprintf(cursor + used, sizeof cursor - used, "%s%" PRId64, i > 0 ? "." : "", now[i]);
+        QB_ASSERT(size > 0 && (size_t)size < sizeof cursor - used);
+        used += (size_t)size;
+    }
     json_t *changed = json_array();
-    for (int i = 0; changed != NULL && i < S_PARTS; i++)
+    for (int i = 0; changed != NULL && i < w->kind->parts; i++)
         if (w->has_since && now[i] != w->since[i] &&
-            json_array_append_new(changed, json_string(S_part_names[i])) != 0) {
+            json_array_append_new(changed, json_string(w->kind->names[i])) != 0) {
             json_decref(changed);
             changed = NULL;
         }
     json_t *body =
         changed != NULL ? json_pack("{s:s, s:o}", "cursor", cursor, "changed", changed) : NULL;
-    if (body != NULL)
+    enum qb_error err = body != NULL ? QB_OK : QB_E_INTERNAL;
+    if (err == QB_OK && w->kind->more != NULL)
+        err = w->kind->more(req, w, now, body);
+    if (err == QB_OK)
         http_reply_json(req, 200, body);
     else
-        http_reply_error(req, QB_E_INTERNAL);
+        http_reply_error(req, err);
     json_decref(body);
 }
 
@@ -117,15 +210,18 @@ static void S_answer_or_wait(struct http_request *req, struct S_wait *w, bool fi
     if (w->has_since && clock_monotonic_ns() / 1000000 < w->due_ms) {
         enum qb_error err = http_request_watch(req, w->key);
         if (err == QB_E_RATE_LIMITED && first) {
-            http_reply_error_message(req, err, "too many requests of this wallet are waiting");
+            http_reply_error_message(req, err,
+                                     w->kind == &S_wallet
+                                         ? "too many requests of this wallet are waiting"
+                                         : "too many requests of this merchant are waiting");
             return;
         }
         watching = err == QB_OK; /* else the server stops: answer now */
     }
-    int64_t now[S_PARTS] = {0};
-    enum qb_error err = S_state(req, w, now);
+    int64_t now[S_PARTS_MAX] = {0};
+    enum qb_error err = w->kind->state(req, w, now);
     bool news = err != QB_OK;
-    for (int i = 0; !news && i < S_PARTS; i++)
+    for (int i = 0; !news && i < w->kind->parts; i++)
         news = now[i] != w->since[i];
     if (watching && !news) {
         http_request_park(req, w->due_ms, S_resume);
@@ -148,22 +244,14 @@ static void S_resume(struct http_request *req, struct ledger_cmd *cmd)
     S_answer_or_wait(req, req->waiter.ctx, false);
 }
 
-void http_handle_me_changes(struct http_request *req)
+/* since and wait of the query into w: false when replied (400). */
+static bool S_query(struct http_request *req, struct S_wait *w)
 {
-    struct S_wait *w = http_request_alloc(req, sizeof *w);
-    struct identity_user *user = http_me_new(req);
-    if (user == NULL)
-        return;
-    if (w == NULL) {
-        http_reply_error(req, QB_E_TOO_LARGE);
-        return;
-    }
-    memset(w, 0, sizeof *w);
     const char *since = http_request_query(req, "since");
     if (since != NULL) {
-        if (!S_cursor_parse(since, w->since)) {
+        if (!S_cursor_parse(since, w->kind->parts, w->since)) {
             http_reply_error_message(req, QB_E_PARAM, "since must be a cursor this API gave out");
-            return;
+            return false;
         }
         w->has_since = true;
     }
@@ -177,14 +265,57 @@ void http_handle_me_changes(struct http_request *req)
             wait_s = wait_s * 10 + (wait[i] - '0');
         if (!ok || wait_s > S_WAIT_S_MAX) {
             http_reply_error_message(req, QB_E_PARAM, "wait must be seconds from 0 to 30");
-            return;
+            return false;
         }
     }
     w->due_ms = clock_monotonic_ns() / 1000000 + wait_s * 1000;
+    return true;
+}
+
+static struct S_wait *S_wait_new(struct http_request *req, const struct S_kind *kind)
+{
+    struct S_wait *w = http_request_alloc(req, sizeof *w);
+    if (w == NULL) {
+        http_reply_error(req, QB_E_TOO_LARGE);
+        return NULL;
+    }
+    memset(w, 0, sizeof *w);
+    w->kind = kind;
+    req->waiter.ctx = w;
+    return w;
+}
+
+void http_handle_me_changes(struct http_request *req)
+{
+    struct identity_user *user = http_me_new(req);
+    if (user == NULL)
+        return;
+    struct S_wait *w = S_wait_new(req, &S_wallet);
+    if (w == NULL || !S_query(req, w))
+        return;
     w->account_id = user->account_id;
     char owner[LEDGER_OWNER_SIZE_MAX];
     snprintf(owner, sizeof owner, "user:%s", user->id);
     w->key = ledger_owner_key(owner);
-    req->waiter.ctx = w;
+    S_answer_or_wait(req, w, true);
+}
+
+void http_handle_merchants_me_changes(struct http_request *req)
+{
+    struct merchant *m = http_request_alloc(req, sizeof *m);
+    if (m == NULL) {
+        http_reply_error(req, QB_E_TOO_LARGE);
+        return;
+    }
+    if (!http_merchant_owned(req, http_request_query(req, "mchid"), m))
+        return;
+    struct S_wait *w = S_wait_new(req, &S_merchant);
+    if (w == NULL || !S_query(req, w))
+        return;
+    w->account_id = m->account_id;
+    snprintf(w->mchid, sizeof w->mchid, "%s", m->mchid);
+    char owner[LEDGER_OWNER_SIZE_MAX];
+    merchant_account_owner(m->mchid, owner, sizeof owner);
+    w->key = ledger_owner_key(owner);
     S_answer_or_wait(req, w, true);
 }

@@ -754,6 +754,14 @@ void http_handle_me_order_payments_create(struct http_request *req);
  * replying (NOT_FOUND for none of the caller's, PARAM_ERROR when the caller
  * owns several and named none). */
 bool http_merchant_owned(struct http_request *req, const char *mchid, struct merchant *m);
+struct merchant_order;
+/* A paid order as its merchant's owner sees it (GET /v1/merchants/me/payments,
+ * the payments of GET /v1/merchants/me/changes): {transaction_id,
+ * out_trade_no, trade_type, trade_state (as now), description, amount, fee,
+ * refunded, currency, payer_name (masked), success_time}, read with
+ * reader. NULL with *err set, or left QB_OK when out of memory. */
+json_t *http_merchant_payment_json(struct http_request *req, struct store *reader,
+                                   const struct merchant_order *o, enum qb_error *err);
 void http_handle_merchants_me_get(struct http_request *req);
 void http_handle_merchants_me_close(struct http_request *req);
 void http_handle_merchants_me_apiv3_key(struct http_request *req);
@@ -863,6 +871,8 @@ void http_handle_admin_transfers_cancel(struct http_request *req);
 void http_handle_me_notices_list(struct http_request *req);
 void http_handle_me_notices_unread(struct http_request *req);
 void http_handle_me_changes(struct http_request *req);
+void http_handle_merchants_me_changes(struct http_request *req);
+void http_handle_merchants_me_payments_list(struct http_request *req);
 void http_handle_me_notices_mark_read(struct http_request *req);
 void http_handle_admin_users_notices_list(struct http_request *req);
 

@@ -5,8 +5,10 @@
  * for a merchant (POST /v1/merchants/{mchid}/apps, its owner;
  * POST /admin/merchants/{mchid}/apps, an operator) and a user
  * paying an order (POST /v1/me/order-payments), and the owner's view of
- * a merchant: GET /v1/merchants/me (its balance) and
- * GET /v1/merchants/me/analytics (analytics.h). The owner's withdrawal of
+ * a merchant: GET /v1/merchants/me (its balance),
+ * GET /v1/merchants/me/payments (the payments it took, newest first) and
+ * GET /v1/merchants/me/analytics (analytics.h). Waiting for the next
+ * payment is changes_routes.c's. The owner's withdrawal of
  * a merchant's balance is in money_routes.c, beside the user's own.
  *
  * Onboarding makes the merchant's keys on this HTTP thread before the
@@ -34,7 +36,9 @@
 #include "http/internal.h"
 #include "merchant/analytics.h"
 #include "merchant/order.h"
+#include "merchant/refund.h"
 #include "qr/qr.h"
+#include "wallet/transfer.h"
 
 #define S_PRINCIPAL_SIZE_MAX (5 + ID_TEXT_SIZE_MAX)
 #define S_PUBLIC_KEY_B64_SIZE_MAX 1024 /* base64 DER of an RSA-4096 public key: about 736 */
@@ -859,4 +863,62 @@ void http_handle_merchants_me_analytics(struct http_request *req)
     json_decref(days);
     json_decref(hours);
     http_reply_json_new(req, 200, body);
+}
+
+/* --- GET /v1/merchants/me/payments ----------------------------------------------------- */
+
+static enum qb_error S_payments_read(struct http_request *req, struct store *reader,
+                                     const void *arg, int64_t cursor, void *rows, size_t room,
+                                     size_t *count)
+{
+    (void)req;
+    const struct merchant *m = arg;
+    return merchant_orders_paid(reader, m->mchid, 0, cursor, rows, room, count);
+}
+
+json_t *http_merchant_payment_json(struct http_request *req, struct store *reader,
+                                   const struct merchant_order *o, enum qb_error *err)
+{
+    int64_t refund_count = 0, refunded = 0;
+    *err = merchant_refunded(reader, o->transaction_id, &refund_count, &refunded);
+    if (*err != QB_OK)
+        return NULL;
+    struct identity_user payer;
+    char masked[WALLET_MASKED_NAME_SIZE] = "";
+    *err = identity_user_get(reader, o->payer_user_id, &payer);
+    if (*err == QB_OK)
+        wallet_name_mask(payer.display_name, masked, sizeof masked);
+    else if (*err != QB_E_NOT_FOUND)
+        return NULL;
+    *err = QB_OK;
+    int64_t now_ms = clock_now_ms(http_request_env(req)->clock);
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:s, s:s, s:o}", "transaction_id",
+                     o->transaction_id, "out_trade_no", o->out_trade_no, "trade_type",
+                     merchant_trade_type_name(o->trade_type), "trade_state",
+                     merchant_trade_state_name(merchant_order_state_at(o, now_ms)), "description",
+                     o->description, "amount", (json_int_t)o->total_minor, "fee",
+                     (json_int_t)o->fee_minor, "refunded", (json_int_t)refunded, "currency",
+                     o->currency->code, "payer_name", masked, "success_time",
+                     http_time_json(o->success_at_ms));
+}
+
+static json_t *S_payment_item(struct http_request *req, struct store *reader, const void *arg,
+                              const void *row, enum qb_error *err)
+{
+    (void)arg;
+    return http_merchant_payment_json(req, reader, row, err);
+}
+
+void http_handle_merchants_me_payments_list(struct http_request *req)
+{
+    static const struct http_list list = {sizeof(struct merchant_order),
+                                          HTTP_LIST_KEY(struct merchant_order, entry_id),
+                                          S_payments_read, S_payment_item};
+    struct merchant *m = http_request_alloc(req, sizeof *m);
+    if (m == NULL) {
+        http_reply_error(req, QB_E_TOO_LARGE);
+        return;
+    }
+    if (S_owned(req, m))
+        http_reply_list(req, &list, m);
 }

@@ -112,6 +112,10 @@ const struct http_route http_routes[] = {
      NULL},
     {"GET", "/v1/merchants/me/analytics", http_handle_merchants_me_analytics, HTTP_AUTH_USER,
      "mchid from to"},
+    {"GET", "/v1/merchants/me/payments", http_handle_merchants_me_payments_list, HTTP_AUTH_USER,
+     "mchid limit cursor"},
+    {"GET", "/v1/merchants/me/changes", http_handle_merchants_me_changes, HTTP_AUTH_USER,
+     "mchid since wait"}, /* changes_routes.c */
     {"POST", "/v1/merchants/me/withdrawals", http_handle_merchants_me_withdrawals_create,
      HTTP_AUTH_USER, NULL},
     {"GET", "/v1/merchants/me/withdrawal-quote", http_handle_merchants_me_withdrawal_quote,

@@ -185,6 +185,48 @@ enum qb_error merchant_order_get(struct store *reader, const char *mchid, const 
                   transaction_id, mchid, out);
 }
 
+enum qb_error merchant_orders_paid(struct store *reader, const char *mchid, int64_t after_entry,
+                                   int64_t before_entry, struct merchant_order *rows, size_t room,
+                                   size_t *count)
+{
+    QB_ASSERT(reader != NULL && mchid != NULL && rows != NULL && count != NULL && after_entry >= 0);
+    *count = 0;
+    struct store_stmt *st = NULL;
+    /* entry_id > 0 as a literal: the partial index orders_paid_entry's. */
+    if (store_prepare(reader,
+                      "SELECT " S_COLUMNS " FROM orders WHERE mchid = $1 AND entry_id > 0"
+                      " AND entry_id > $2 AND entry_id < $3 ORDER BY entry_id DESC LIMIT $4",
+                      &st) != QB_OK)
+        return QB_E_STORAGE;
+    const struct store_param params[] = {STORE_TEXT(mchid), STORE_INT(after_entry),
+                                         STORE_INT(before_entry > 0 ? before_entry : INT64_MAX),
+                                         STORE_INT((int64_t)room)};
+    enum qb_error err = store_bind_params(st, params, QB_ARRAY_COUNT(params));
+    int rc = STORE_STEP_DONE;
+    while (err == QB_OK && *count < room && (rc = store_step(st)) == STORE_STEP_ROW) {
+        err = S_row(st, &rows[*count]);
+        if (err == QB_OK)
+            (*count)++;
+    }
+    if (err == QB_OK && rc < 0)
+        err = QB_E_STORAGE;
+    store_finalize(st);
+    return err;
+}
+
+enum qb_error merchant_orders_paid_newest(struct store *reader, const char *mchid,
+                                          int64_t *entry_id)
+{
+    const struct store_param params[] = {STORE_TEXT(mchid)};
+    /* One seek to the end of the merchant's range, where max() would
+     * read the whole range. */
+    enum qb_error err = store_int64(reader,
+                                    "SELECT entry_id FROM orders WHERE mchid = $1 AND entry_id > 0"
+                                    " ORDER BY entry_id DESC LIMIT 1",
+                                    params, QB_ARRAY_COUNT(params), entry_id);
+    return err == QB_E_NOT_FOUND ? QB_OK : err;
+}
+
 enum qb_error merchant_order_by_token(struct store *reader, const char *token,
                                       struct merchant_order *out)
 {

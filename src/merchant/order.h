@@ -121,6 +121,19 @@ QB_MUST_USE enum qb_error merchant_order_get(struct store *reader, const char *m
                                              const char *out_trade_no, const char *transaction_id,
                                              struct merchant_order *out);
 
+/* A page of merchant mchid's paid orders, newest payment first: those
+ * whose payment entry is newer than after_entry and older than
+ * before_entry (0: from the newest), at most room of them
+ * (orders_paid_entry: a range of the merchant's own). A paid order keeps
+ * its payment's entry when refunded or reversed, so its place in the list
+ * never moves. QB_OK or QB_E_STORAGE. */
+QB_MUST_USE enum qb_error merchant_orders_paid(struct store *reader, const char *mchid,
+                                               int64_t after_entry, int64_t before_entry,
+                                               struct merchant_order *rows, size_t room,
+                                               size_t *count);
+/* The payment entry of merchant mchid's newest paid order; 0 for none. */
+QB_MUST_USE enum qb_error merchant_orders_paid_newest(struct store *reader, const char *mchid,
+                                                      int64_t *entry_id);
 /* An order by its pay token, for a reader (a QR code's resolution):
  * ORDER_NOT_EXIST, STORAGE. */
 QB_MUST_USE enum qb_error merchant_order_by_token(struct store *reader, const char *token,

@@ -172,8 +172,7 @@ static enum qb_error S_refuse(struct merchant_refund_create_cmd *c, enum qb_erro
     return QB_OK;
 }
 
-/* The count and sums of an order's refunds so far. */
-static enum qb_error S_refunded(struct store *store, const char *transaction_id, int64_t *count,
+enum qb_error merchant_refunded(struct store *store, const char *transaction_id, int64_t *count,
                                 int64_t *refund_minor)
 {
     struct store_stmt *st = NULL;
@@ -239,7 +238,7 @@ static enum qb_error S_create_run(struct ledger_txn *txn, struct ledger_cmd *cmd
 
     /* 6. How many, 7. how much. */
     int64_t count = 0, refunded = 0;
-    err = S_refunded(store, o.transaction_id, &count, &refunded);
+    err = merchant_refunded(store, o.transaction_id, &count, &refunded);
     if (err != QB_OK)
         return err;
     QB_ASSERT(refunded >= 0 && refunded <= o.total_minor);

@@ -84,6 +84,11 @@ bool merchant_out_refund_no_is_valid(const char *text);
 int64_t merchant_fee_refund(int64_t fee_minor, int64_t total_minor, int64_t refunded_minor,
                             int64_t refund_minor);
 
+/* The count and the sum of an order's refunds so far (refunds_order). Any
+ * store: a reader, or a command's. QB_OK or QB_E_STORAGE. */
+QB_MUST_USE enum qb_error merchant_refunded(struct store *store, const char *transaction_id,
+                                            int64_t *count, int64_t *refund_minor);
+
 /* Reads merchant mchid's refund by out_refund_no: RESOURCE_NOT_EXISTS for
  * none (another merchant's alike), QB_E_STORAGE. */
 QB_MUST_USE enum qb_error merchant_refund_get(struct store *reader, const char *mchid,

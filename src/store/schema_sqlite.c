@@ -807,6 +807,11 @@ const char *const store_sqlite_migrations[] = {
      * ?date=): the top-ups and withdrawals made that day, by the seq their
      * id carries, found among the transfers that outnumber them. */
     "CREATE INDEX payments_bank ON payments(seq) WHERE kind IN (1, 2);",
+    /* 40: a merchant's owner reads its payments newest first, and waits
+     * for the next (GET /v1/merchants/me/payments, …/changes): its paid
+     * orders by the ledger entry of their payment, which orders them as
+     * the money arrived and never changes. */
+    "CREATE INDEX orders_paid_entry ON orders(mchid, entry_id) WHERE entry_id > 0;",
 };
 
 const size_t store_sqlite_migration_count =

@@ -227,6 +227,8 @@ static const struct matrix_row S_matrix[] = {
      * reads real ones); a missing range or body is refused before anything is looked up. */
     {"GET", "/v1/merchants/me", ID_NONE, SETUP_NONE, NULL, USER_ROUTE(404, 404)},
     {"GET", "/v1/merchants/me/analytics", ID_NONE, SETUP_NONE, NULL, USER_ROUTE(400, 400)},
+    {"GET", "/v1/merchants/me/payments", ID_NONE, SETUP_NONE, NULL, USER_ROUTE(404, 404)},
+    {"GET", "/v1/merchants/me/changes", ID_NONE, SETUP_NONE, NULL, USER_ROUTE(404, 404)},
     /* No payment password: refused before the merchant is looked up (test_merchant_close.c
      * closes real ones). */
     {"POST", "/v1/merchants/me/close", ID_NONE, SETUP_NONE, "{}", USER_ROUTE(400, 400)},

@@ -167,6 +167,8 @@ static const struct route_entry S_routes[] = {
     {"POST", "/v1/me/order-payments", "", true, false},
     {"GET", "/v1/merchants/me", "", false, false},
     {"GET", "/v1/merchants/me/analytics", "", false, false},
+    {"GET", "/v1/merchants/me/payments", "", false, false},
+    {"GET", "/v1/merchants/me/changes", "", false, false},
     {"POST", "/v1/merchants/me/close", "", false, false},
     {"POST", "/v1/merchants/me/apiv3-key", "", false, false},
     {"POST", "/v1/merchants/me/certificate", "", false, false},

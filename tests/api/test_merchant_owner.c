@@ -3,12 +3,15 @@
  * the merchant's balance (GET /v1/merchants/me), its sales analytics
  * (GET /v1/merchants/me/analytics) computed from real paid orders, and the
  * owner withdrawing the merchant's balance to a bound card through the same
- * machinery as a user's withdrawal (POST /v1/merchants/me/withdrawals), and
+ * machinery as a user's withdrawal (POST /v1/merchants/me/withdrawals), the
+ * owner's phone hearing of each payment (GET /v1/merchants/me/changes, a
+ * long poll) and listing them (GET /v1/merchants/me/payments), and
  * the owner replacing a leaked key: the merchant's API v3 key (POST
  * /v1/merchants/me/apiv3-key) and its API certificate (POST
  * /v1/merchants/me/certificate).
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -686,6 +689,166 @@ TEST(the_owner_replaces_a_leaked_api_certificate)
     mh_release(&m);
 }
 
+/* The payments the owner's phone lists as GET path (a page of
+ * /v1/merchants/me/payments) shows them: "out_trade_no state amount/fee/
+ * refunded payer" joined with "; ", and the page's next cursor ("" for
+ * none). */
+static void S_payments(const struct api_user *owner, const char *path, char *out, size_t out_size,
+                       char next[128])
+{
+    struct client_response res;
+    ASSERT_EQ_INT(api_call(&S_client, "GET", path, owner->token, NULL, &res), 200);
+    json_t *j = api_json(&res);
+    client_response_release(&res);
+    out[0] = '\0';
+    size_t i;
+    json_t *item;
+    json_array_foreach(json_object_get(j, "items"), i, item)
+    {
+        ASSERT_EQ_STR(json_string_value(json_object_get(item, "trade_type")), "NATIVE");
+        ASSERT_EQ_STR(json_string_value(json_object_get(item, "currency")), "CNY");
+        ASSERT(json_string_value(json_object_get(item, "success_time")) != NULL);
+        ASSERT_EQ_INT(strlen(json_string_value(json_object_get(item, "transaction_id"))), 28);
+        size_t used = strlen(out);
+        snprintf(out + used, out_size - used, "%s%s %s %lld/%lld/%lld %s", i > 0 ? "; " : "",
+                 json_string_value(json_object_get(item, "out_trade_no")),
+                 json_string_value(json_object_get(item, "trade_state")),
+                 (long long)json_integer_value(json_object_get(item, "amount")),
+                 (long long)json_integer_value(json_object_get(item, "fee")),
+                 (long long)json_integer_value(json_object_get(item, "refunded")),
+                 json_string_value(json_object_get(item, "payer_name")));
+    }
+    const char *cursor = json_string_value(json_object_get(j, "next_cursor"));
+    snprintf(next, 128, "%s", cursor != NULL ? cursor : "");
+    json_decref(j);
+}
+
+/* The payments of a merchant's changes answer: "out_trade_no amount
+ * payer" joined with "; ". */
+static void S_announced(const char *body, size_t size, char *out, size_t out_size)
+{
+    json_t *j = json_loadb(body, size, 0, NULL);
+    json_t *payments = json_object_get(j, "payments");
+    ASSERT(json_is_array(payments));
+    out[0] = '\0';
+    size_t i;
+    json_t *item;
+    json_array_foreach(payments, i, item)
+    {
+        size_t used = strlen(out);
+        snprintf(out + used, out_size - used, "%s%s %lld %s", i > 0 ? "; " : "",
+                 json_string_value(json_object_get(item, "out_trade_no")),
+                 (long long)json_integer_value(json_object_get(item, "amount")),
+                 json_string_value(json_object_get(item, "payer_name")));
+    }
+    json_decref(j);
+}
+
+/* The owner's waiting request w answers want long before its wait would
+ * have ended: woken by the payment, which it announces as payments says
+ * (S_announced). Its cursor into cursor. */
+static void S_expect_woken(struct th_wait *w, const char *want, const char *payments,
+                           char cursor[TH_CURSOR_SIZE])
+{
+    char changed[128], announced[512];
+    th_wait_join(w, cursor, changed, sizeof changed);
+    ASSERT_EQ_STR(changed, want);
+    if (w->seconds >= 10)
+        TEST_FAIL_("%s: the news came after %.1f s, not at once", w->path, w->seconds);
+    S_announced(w->body, w->body_size, announced, sizeof announced);
+    ASSERT_EQ_STR(announced, payments);
+}
+
+TEST(the_owners_phone_hears_of_each_payment_and_lists_it)
+{
+    // 收款到账: the shopkeeper's phone waits for news of the shop and is woken by a payment as
+    // soon as it is durable, then lists the shop's payments, newest first, each with its payer's
+    // masked name; a refund is news of the balance alone; nobody else sees any of it.
+    struct api_user owner, payer, stranger;
+    API_MUST(th_user_new(&S_client, S_admin, &owner));
+    API_MUST(th_user_new(&S_client, S_admin, &payer));
+    API_MUST(th_user_new(&S_client, S_admin, &stranger));
+    API_MUST(th_fund(&S_client, S_admin, &payer, 100000));
+    struct client_response res;
+    ASSERT_EQ_INT(api_call(&S_client, "PUT", "/v1/me/display-name", payer.token,
+                           "{\"display_name\":\"王小明\"}", &res),
+                  200);
+    client_response_release(&res);
+    struct mh_merchant m;
+    S_onboard(&owner, "till-shop", &m);
+    char list[1024], next[128];
+    S_payments(&owner, "/v1/merchants/me/payments", list, sizeof list, next);
+    ASSERT_EQ_STR(list, "");
+    ASSERT_EQ_STR(next, "");
+
+    /* "e.o": no payment yet. */
+    const char *changes = "/v1/merchants/me/changes";
+    char cursor[TH_CURSOR_SIZE], woken[TH_CURSOR_SIZE];
+    th_changes_cursor_at(&S_client, &owner, changes, cursor);
+    long long e = -1, o = -1;
+    int used = 0;
+    ASSERT(sscanf(cursor, "%lld.%lld%n", &e, &o, &used) == 2);
+    ASSERT_EQ_INT(used, (long long)strlen(cursor));
+    ASSERT_EQ_INT(o, 0);
+    struct th_wait w;
+    th_wait_start_at(&w, S_daemon.base_url, &owner, changes, cursor, 15);
+    ASSERT(th_waiting_is(&S_client, 1));
+    S_order(&m, &payer, "rc-0001", 1234);
+    S_expect_woken(&w, "balance,payments", "rc-0001 1234 王*明", woken);
+    S_payments(&owner, "/v1/merchants/me/payments", list, sizeof list, next);
+    ASSERT_EQ_STR(list, "rc-0001 SUCCESS 1234/7/0 王*明");
+
+    /* An order made and not paid moves no money: the wait ends quiet. */
+    th_wait_start_at(&w, S_daemon.base_url, &owner, changes, woken, 1);
+    ASSERT(th_waiting_is(&S_client, 1));
+    S_order(&m, NULL, "rc-0000", 500);
+    char after[TH_CURSOR_SIZE], changed[128];
+    th_wait_join(&w, after, changed, sizeof changed);
+    ASSERT_EQ_STR(changed, "");
+    ASSERT_EQ_STR(after, woken);
+
+    S_order(&m, &payer, "rc-0002", 2000);
+    S_order(&m, &payer, "rc-0003", 345);
+    /* Payments while the phone was not asking: the next request announces both at once. */
+    th_wait_start_at(&w, S_daemon.base_url, &owner, changes, woken, 15);
+    S_expect_woken(&w, "balance,payments", "rc-0003 345 王*明; rc-0002 2000 王*明", woken);
+    /* Newest first, two to a page; the cursor goes on. */
+    S_payments(&owner, "/v1/merchants/me/payments?limit=2", list, sizeof list, next);
+    ASSERT_EQ_STR(list, "rc-0003 SUCCESS 345/2/0 王*明; rc-0002 SUCCESS 2000/12/0 王*明");
+    ASSERT(next[0] != '\0');
+    char path[256];
+    snprintf(path, sizeof path, "/v1/merchants/me/payments?limit=2&cursor=%s", next);
+    S_payments(&owner, path, list, sizeof list, next);
+    ASSERT_EQ_STR(list, "rc-0001 SUCCESS 1234/7/0 王*明");
+    ASSERT_EQ_STR(next, "");
+
+    /* A refund is news of the balance; the payment keeps its place and shows it. */
+    th_changes_cursor_at(&S_client, &owner, changes, cursor);
+    th_wait_start_at(&w, S_daemon.base_url, &owner, changes, cursor, 15);
+    ASSERT(th_waiting_is(&S_client, 1));
+    ASSERT_EQ_INT(rh_refund(&S_client, &m, "rc-0002", "rc-r1", 500, 2000, NULL, &res), 200);
+    client_response_release(&res);
+    S_expect_woken(&w, "balance", "", woken);
+    snprintf(path, sizeof path, "/v1/merchants/me/payments?mchid=%s", m.mchid);
+    S_payments(&owner, path, list, sizeof list, next);
+    ASSERT_EQ_STR(list, "rc-0003 SUCCESS 345/2/0 王*明; rc-0002 REFUND 2000/12/500 王*明; "
+                        "rc-0001 SUCCESS 1234/7/0 王*明");
+
+    /* The shop is its owner's alone; a cursor is for its list; a cursor has two parts. */
+    S_expect(&stranger, "GET", "/v1/merchants/me/payments", NULL, 404, "NOT_FOUND");
+    S_expect(&stranger, "GET", path, NULL, 404, "NOT_FOUND");
+    S_expect(&stranger, "GET", "/v1/merchants/me/changes", NULL, 404, "NOT_FOUND");
+    snprintf(path, sizeof path, "/v1/merchants/me/changes?mchid=%s", m.mchid);
+    S_expect(&stranger, "GET", path, NULL, 404, "NOT_FOUND");
+    S_expect(&owner, "GET", "/v1/merchants/me/payments?limit=0", NULL, 400, "PARAM_ERROR");
+    S_expect(&owner, "GET", "/v1/merchants/me/payments?cursor=k1.0000000000000000", NULL, 400,
+             "PARAM_ERROR");
+    S_expect(&owner, "GET", "/v1/merchants/me/changes?since=1.2.3", NULL, 400, "PARAM_ERROR");
+    S_expect(&owner, "GET", "/v1/merchants/me/changes?since=1", NULL, 400, "PARAM_ERROR");
+    S_expect(&owner, "GET", "/v1/merchants/me/changes?since=1.2&wait=31", NULL, 400, "PARAM_ERROR");
+    mh_release(&m);
+}
+
 int main(void)
 {
     struct api_suite suite;
@@ -698,5 +861,6 @@ int main(void)
     RUN(the_merchant_api_reads_the_balance_and_what_a_withdrawal_holds);
     RUN(the_owner_resets_a_leaked_apiv3_key);
     RUN(the_owner_replaces_a_leaked_api_certificate);
+    RUN(the_owners_phone_hears_of_each_payment_and_lists_it);
     return api_suite_end(&suite);
 }

@@ -363,17 +363,24 @@ static inline bool th_changes_parse(const char *body, size_t size, char cursor[T
     return ok;
 }
 
-/* u's cursor now: GET /v1/me/changes without since, which answers at once
- * with nothing changed. */
-static inline void th_changes_cursor(struct client *client, const struct api_user *u,
-                                     char cursor[TH_CURSOR_SIZE])
+/* u's cursor now at a changes route (GET /v1/me/changes, or a merchant's
+ * /v1/merchants/me/changes): asked without since, it answers at once with
+ * nothing changed. */
+static inline void th_changes_cursor_at(struct client *client, const struct api_user *u,
+                                        const char *path, char cursor[TH_CURSOR_SIZE])
 {
     struct client_response res;
-    ASSERT_EQ_INT(api_call(client, "GET", "/v1/me/changes", u->token, NULL, &res), 200);
+    ASSERT_EQ_INT(api_call(client, "GET", path, u->token, NULL, &res), 200);
     char changed[128];
     ASSERT(th_changes_parse(res.body.data, res.body.size, cursor, changed, sizeof changed));
     ASSERT_EQ_STR(changed, "");
     client_response_release(&res);
+}
+
+static inline void th_changes_cursor(struct client *client, const struct api_user *u,
+                                     char cursor[TH_CURSOR_SIZE])
+{
+    th_changes_cursor_at(client, u, "/v1/me/changes", cursor);
 }
 
 /* A request waiting for news on a thread of its own (its own connection). */
@@ -408,15 +415,25 @@ static inline void *th_wait_main(void *arg)
     return NULL;
 }
 
-/* Sends GET /v1/me/changes?since=cursor&wait=wait_s as u, on its thread. */
-static inline void th_wait_start(struct th_wait *w, const char *base_url, const struct api_user *u,
-                                 const char *cursor, int wait_s)
+/* Sends GET path?since=cursor&wait=wait_s as u, on its thread; path a
+ * changes route, with a query of its own or none. */
+static inline void th_wait_start_at(struct th_wait *w, const char *base_url,
+                                    const struct api_user *u, const char *path, const char *cursor,
+                                    int wait_s)
 {
     memset(w, 0, sizeof *w);
     snprintf(w->base_url, sizeof w->base_url, "%s", base_url);
     snprintf(w->token, sizeof w->token, "%s", u->token);
-    snprintf(w->path, sizeof w->path, "/v1/me/changes?since=%s&wait=%d", cursor, wait_s);
+    snprintf(w->path, sizeof w->path, "%s%ssince=%s&wait=%d", path,
+             strchr(path, '?') != NULL ? "&" : "?", cursor, wait_s);
     QB_ASSERT(pthread_create(&w->thread, NULL, th_wait_main, w) == 0);
+}
+
+/* Sends GET /v1/me/changes?since=cursor&wait=wait_s as u, on its thread. */
+static inline void th_wait_start(struct th_wait *w, const char *base_url, const struct api_user *u,
+                                 const char *cursor, int wait_s)
+{
+    th_wait_start_at(w, base_url, u, "/v1/me/changes", cursor, wait_s);
 }
 
 /* Waits for the answer; then its cursor and changed list (th_changes_parse),
