@@ -477,7 +477,22 @@ static const struct {
                          "`qianbao paycode pending`"},
 };
 
-int cli_run_watch(struct cli *cli, const struct cli_args *args)
+/* A line for each part of a wallet's answer with news. */
+static void S_watch_print(struct cli *cli, const json_t *answer)
+{
+    (void)cli;
+    size_t i;
+    const json_t *part;
+    json_array_foreach(json_object_get(answer, "changed"), i, part)
+    {
+        for (size_t k = 0; k < QB_ARRAY_COUNT(S_watch_parts); k++)
+            if (strcmp(json_string_value(part), S_watch_parts[k].part) == 0)
+                printf("%s\n", S_watch_parts[k].text);
+    }
+}
+
+int cli_watch(struct cli *cli, const struct cli_args *args, const char *route,
+              void (*print)(struct cli *cli, const json_t *answer))
 {
     const char *wait = cli_arg(cli, args, "wait");
     long wait_s = 25;
@@ -494,7 +509,8 @@ int cli_run_watch(struct cli *cli, const struct cli_args *args)
     if (since != NULL)
         snprintf(cursor, sizeof cursor, "%s", since);
     for (;;) {
-        char path[256] = "/v1/me/changes", seconds[8];
+        char path[512], seconds[8];
+        snprintf(path, sizeof path, "%s", route);
         snprintf(seconds, sizeof seconds, "%ld", wait_s);
         if (cursor[0] != '\0' && (!cli_query_add(path, sizeof path, "since", cursor) ||
                                   !cli_query_add(path, sizeof path, "wait", seconds)))
@@ -505,24 +521,20 @@ int cli_run_watch(struct cli *cli, const struct cli_args *args)
             cli_response_release(&res);
             return rc;
         }
-        const json_t *changed = json_object_get(res.json, "changed");
-        bool news = json_array_size(changed) > 0;
-        if (news && cli->json) {
+        bool news = json_array_size(json_object_get(res.json, "changed")) > 0;
+        if (news && cli->json)
             cli_print_body(&res);
-        } else if (news) {
-            size_t i;
-            const json_t *part;
-            json_array_foreach(changed, i, part)
-            {
-                for (size_t k = 0; k < QB_ARRAY_COUNT(S_watch_parts); k++)
-                    if (strcmp(json_string_value(part), S_watch_parts[k].part) == 0)
-                        printf("%s\n", S_watch_parts[k].text);
-            }
-        }
+        else if (news)
+            print(cli, res.json);
         fflush(stdout);
         snprintf(cursor, sizeof cursor, "%s", cli_json_str(res.json, "cursor"));
         cli_response_release(&res);
         if (news && once)
             return CLI_EXIT_OK;
     }
+}
+
+int cli_run_watch(struct cli *cli, const struct cli_args *args)
+{
+    return cli_watch(cli, args, "/v1/me/changes", S_watch_print);
 }

@@ -388,6 +388,13 @@ int cli_run_limits_set(struct cli *cli, const struct cli_args *args);
 int cli_run_bills(struct cli *cli, const struct cli_args *args);
 int cli_run_notices(struct cli *cli, const struct cli_args *args);
 int cli_run_watch(struct cli *cli, const struct cli_args *args);
+/* Waits for news at route (a changes route: GET /v1/me/changes, a
+ * merchant's /v1/merchants/me/changes, with a query of its own or none)
+ * again and again: print for each answer with news (its body with --json),
+ * until the first with --once. Options read: wait, once, since. Answers an
+ * exit code. */
+int cli_watch(struct cli *cli, const struct cli_args *args, const char *route,
+              void (*print)(struct cli *cli, const json_t *answer));
 int cli_run_admin_verify(struct cli *cli, const struct cli_args *args);
 int cli_run_admin_security_events(struct cli *cli, const struct cli_args *args);
 int cli_run_admin_notices(struct cli *cli, const struct cli_args *args);
@@ -471,6 +478,8 @@ int cli_run_merchant_order_h5(struct cli *cli, const struct cli_args *args);
 int cli_run_merchant_bill(struct cli *cli, const struct cli_args *args);
 int cli_run_merchant_balance(struct cli *cli, const struct cli_args *args);
 int cli_run_merchant_analytics(struct cli *cli, const struct cli_args *args);
+int cli_run_merchant_payments(struct cli *cli, const struct cli_args *args);
+int cli_run_merchant_watch(struct cli *cli, const struct cli_args *args);
 int cli_run_merchant_close(struct cli *cli, const struct cli_args *args);
 int cli_run_merchant_apiv3_key_reset(struct cli *cli, const struct cli_args *args);
 int cli_run_merchant_certificate_replace(struct cli *cli, const struct cli_args *args);

@@ -1,7 +1,8 @@
 /*
  * merchant.c — the merchant's commands: onboarding into a merchant profile,
  * orders in the WeChat Pay v3 dialect (native, jsapi, h5; show; close),
- * refunds (create, show), the daily trade bill with its SHA-1 checked, and the owner's analytics.
+ * refunds (create, show), the daily trade bill with its SHA-1 checked, and the owner's analytics,
+ * payments taken and watch for the next (收款到账).
  *
  * Onboarding (`merchant create`) is a user's request (POST /v1/merchants
  * with the user profile's session); its answer — the private key and the
@@ -923,6 +924,83 @@ int cli_run_merchant_notifications(struct cli *cli, const struct cli_args *args)
     }
     cli_response_release(&res);
     return rc;
+}
+
+/* --- payments and watch (the owner's, /v1) ------------------------------------------------ */
+
+#define S_ANNOUNCED_MAX 20 /* payments in one changes answer; more are listed */
+
+/* The owner's route path with ?mchid= when --mchid was given: false when
+ * too long. */
+static bool S_owner_path(struct cli *cli, const struct cli_args *args, char *path, size_t path_size,
+                         const char *route)
+{
+    const char *mchid = cli_arg(cli, args, "mchid");
+    snprintf(path, path_size, "%s", route);
+    return mchid == NULL || cli_query_add(path, path_size, "mchid", mchid);
+}
+
+static void S_payment_row(struct cli_table *table, const json_t *p)
+{
+    const char *currency = cli_json_str(p, "currency");
+    char amount[MONEY_TEXT_SIZE_MAX + 8], fee[MONEY_TEXT_SIZE_MAX + 8],
+        refunded[MONEY_TEXT_SIZE_MAX + 8], payer[64], order[80], description[160];
+    cli_money_amount_text(json_integer_value(json_object_get(p, "amount")), currency, amount,
+                          sizeof amount);
+    cli_money_amount_text(json_integer_value(json_object_get(p, "fee")), currency, fee, sizeof fee);
+    cli_money_amount_text(json_integer_value(json_object_get(p, "refunded")), currency, refunded,
+                          sizeof refunded);
+    cli_text_clean(cli_json_str(p, "payer_name"), payer, sizeof payer);
+    cli_text_clean(cli_json_str(p, "out_trade_no"), order, sizeof order);
+    cli_text_clean(cli_json_str(p, "description"), description, sizeof description);
+    const char *row[] = {cli_json_str(p, "success_time"), order, amount,     fee, refunded,
+                         cli_json_str(p, "trade_state"),  payer, description};
+    cli_table_add(table, row);
+}
+
+int cli_run_merchant_payments(struct cli *cli, const struct cli_args *args)
+{
+    static const char *const headers[] = {"PAID",     "ORDER", "AMOUNT", "FEE",
+                                          "REFUNDED", "STATE", "PAYER",  "DESCRIPTION"};
+    char path[512];
+    if (!S_owner_path(cli, args, path, sizeof path, "/v1/merchants/me/payments"))
+        return cli_usage_error(cli, "--mchid is too long");
+    int rc = cli_page_path(cli, args, path, sizeof path);
+    return rc == CLI_EXIT_OK
+               ? cli_page_show(cli, path, CLI_AUTH_USER, headers, QB_ARRAY_COUNT(headers),
+                               S_payment_row, "no payments yet")
+               : rc;
+}
+
+/* 收款到账: a line for each payment an answer announces, oldest first as
+ * they came; a line when only the balance moved. */
+static void S_watch_print(struct cli *cli, const json_t *answer)
+{
+    const json_t *payments = json_object_get(answer, "payments");
+    for (size_t i = json_array_size(payments); i > 0; i--) {
+        const json_t *p = json_array_get(payments, i - 1);
+        char amount[MONEY_TEXT_SIZE_MAX + 8], payer[64], order[80], description[160];
+        cli_money_amount_text(json_integer_value(json_object_get(p, "amount")),
+                              cli_json_str(p, "currency"), amount, sizeof amount);
+        cli_text_clean(cli_json_str(p, "payer_name"), payer, sizeof payer);
+        cli_text_clean(cli_json_str(p, "out_trade_no"), order, sizeof order);
+        cli_text_clean(cli_json_str(p, "description"), description, sizeof description);
+        printf("received %s from %s: order %s, %s\n", amount, payer[0] != '\0' ? payer : "?", order,
+               description);
+    }
+    if (json_array_size(payments) >= S_ANNOUNCED_MAX)
+        cli_hint(cli, "more payments came: `qianbao merchant payments` lists them");
+    if (json_array_size(payments) == 0)
+        printf("the balance moved (a refund, a withdrawal or a transfer): `qianbao merchant "
+               "payments`\n");
+}
+
+int cli_run_merchant_watch(struct cli *cli, const struct cli_args *args)
+{
+    char route[256];
+    if (!S_owner_path(cli, args, route, sizeof route, "/v1/merchants/me/changes"))
+        return cli_usage_error(cli, "--mchid is too long");
+    return cli_watch(cli, args, route, S_watch_print);
 }
 
 /* --- close (the owner's, /v1) --------------------------------------------------------- */

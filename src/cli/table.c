@@ -758,7 +758,7 @@ static const struct cli_command S_commands[] = {
      "",
      0,
      0,
-     "a merchant's commands: onboarding, orders, bills, analytics",
+     "a merchant's commands: onboarding, orders, bills, payments, analytics",
      NULL,
      {{0}},
      NULL},
@@ -874,6 +874,34 @@ static const struct cli_command S_commands[] = {
       {"to", "YYYY-MM-DD", true, NULL, "the last day"},
       {"mchid", "MCHID", false, NULL, "which of your merchants, when you own several"}},
      cli_run_merchant_analytics},
+    {"merchant payments",
+     "",
+     0,
+     0,
+     "list the payments your merchant took (收款记录)",
+     "The owner's view (the user profile): newest first, each with its order number, amount, "
+     "fee, what was refunded of it, its state and the payer's masked name.",
+     {{"mchid", "MCHID", false, NULL, "which of your merchants, when you own several"},
+      S_LIMIT,
+      S_CURSOR},
+     cli_run_merchant_payments},
+    {"merchant watch",
+     "",
+     0,
+     0,
+     "announce each payment to your merchant as it lands (收款到账)",
+     "The owner's view (the user profile), for the phone by the till: a line for each payment as "
+     "soon as it is durable (GET /v1/merchants/me/changes), its amount, payer and order, and a "
+     "line when only the balance moved (a refund, a withdrawal); it waits for more until "
+     "interrupted, with --once it exits after the first news. Each request waits up to --wait "
+     "seconds (default 25). --since is a cursor a --json answer gave: what came since then is "
+     "shown at once; without it, from now on. With --json each answer with news is printed as "
+     "the server sent it: {cursor, changed, payments}.",
+     {{"mchid", "MCHID", false, NULL, "which of your merchants, when you own several"},
+      {"once", NULL, false, NULL, "exit after the first news"},
+      {"wait", "SECONDS", false, NULL, "how long one request waits, 1..25 (default 25)"},
+      {"since", "CURSOR", false, NULL, "show what came since this cursor first"}},
+     cli_run_merchant_watch},
     {"merchant close",
      "",
      0,

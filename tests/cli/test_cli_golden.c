@@ -1684,6 +1684,21 @@ TEST(merchants)
            "--out-refund-no", "golden-r6", NULL);
     ASSERT_EQ_INT(S_available(), before + 200);
 
+    // The owner's payments (收款记录), and the phone by the till that announces each (收款到账):
+    // asked since the shop's beginning, it announces the paid order at once.
+    S_case("merchant-payments", NULL, "--profile", "b", "merchant", "payments", "--mchid", mchid,
+           NULL);
+    S_case("merchant-payments-json", NULL, "--profile", "b", "merchant", "payments", "--mchid",
+           mchid, "--limit", "1", "--json", NULL);
+    S_case("merchant-payments-several", NULL, "--profile", "b", "merchant", "payments", NULL);
+    S_case("merchant-payments-not-owner", NULL, "merchant", "payments", "--mchid", mchid, NULL);
+    S_case("merchant-watch-once", NULL, "--profile", "b", "merchant", "watch", "--once", "--since",
+           "0.0", "--mchid", mchid, NULL);
+    S_case("merchant-watch-bad-wait", NULL, "--profile", "b", "merchant", "watch", "--wait", "0",
+           "--mchid", mchid, NULL);
+    S_case("merchant-watch-bad-since", NULL, "--profile", "b", "merchant", "watch", "--once",
+           "--since", "0.0.0", "--mchid", mchid, NULL);
+
     /* The owner's till code, for the second shop (B owns two: which one must be said); user A
      * scans and pays it. */
     S_case("merchant-till-code-which", NULL, "--profile", "b", "merchant", "till-code", "8.80",
