@@ -302,12 +302,8 @@ void http_handle_me_changes(struct http_request *req)
 
 void http_handle_merchants_me_changes(struct http_request *req)
 {
-    struct merchant *m = http_request_alloc(req, sizeof *m);
-    if (m == NULL) {
-        http_reply_error(req, QB_E_TOO_LARGE);
-        return;
-    }
-    if (!http_merchant_owned(req, http_request_query(req, "mchid"), m))
+    const struct merchant *m = http_merchant_owned_query(req);
+    if (m == NULL)
         return;
     struct S_wait *w = S_wait_new(req, &S_merchant);
     if (w == NULL || !S_query(req, w))

@@ -754,6 +754,9 @@ void http_handle_me_order_payments_create(struct http_request *req);
  * replying (NOT_FOUND for none of the caller's, PARAM_ERROR when the caller
  * owns several and named none). */
 bool http_merchant_owned(struct http_request *req, const char *mchid, struct merchant *m);
+/* The same for the query's mchid, into a merchant of the request's memory;
+ * NULL after replying. */
+struct merchant *http_merchant_owned_query(struct http_request *req);
 struct merchant_order;
 /* A paid order as its merchant's owner sees it (GET /v1/merchants/me/payments,
  * the payments of GET /v1/merchants/me/changes): {transaction_id,

@@ -514,10 +514,14 @@ bool http_merchant_owned(struct http_request *req, const char *mchid, struct mer
     return err == QB_OK;
 }
 
-/* The caller's merchant of the query's mchid (http_merchant_owned). */
-static bool S_owned(struct http_request *req, struct merchant *m)
+struct merchant *http_merchant_owned_query(struct http_request *req)
 {
-    return http_merchant_owned(req, http_request_query(req, "mchid"), m);
+    struct merchant *m = http_request_alloc(req, sizeof *m);
+    if (m == NULL) {
+        http_reply_error(req, QB_E_TOO_LARGE);
+        return NULL;
+    }
+    return http_merchant_owned(req, http_request_query(req, "mchid"), m) ? m : NULL;
 }
 
 /* Replies 200 with m as its owner sees it: {mchid, appid, appids, name,
@@ -570,12 +574,8 @@ static void S_me_reply(struct http_request *req, const struct merchant *m)
 
 void http_handle_merchants_me_get(struct http_request *req)
 {
-    struct merchant *m = http_request_alloc(req, sizeof *m);
-    if (m == NULL) {
-        http_reply_error(req, QB_E_TOO_LARGE);
-        return;
-    }
-    if (S_owned(req, m))
+    struct merchant *m = http_merchant_owned_query(req);
+    if (m != NULL)
         S_me_reply(req, m);
 }
 
@@ -809,9 +809,8 @@ void http_handle_merchants_me_analytics(struct http_request *req)
 {
     const char *from = http_request_query(req, "from");
     const char *to = http_request_query(req, "to");
-    struct merchant *m = http_request_alloc(req, sizeof *m);
     struct merchant_analytics *a = http_request_alloc(req, sizeof *a);
-    if (m == NULL || a == NULL) {
+    if (a == NULL) {
         http_reply_error(req, QB_E_TOO_LARGE);
         return;
     }
@@ -819,7 +818,8 @@ void http_handle_merchants_me_analytics(struct http_request *req)
         http_reply_error_message(req, QB_E_PARAM, "from and to are required (YYYY-MM-DD)");
         return;
     }
-    if (!S_owned(req, m))
+    const struct merchant *m = http_merchant_owned_query(req);
+    if (m == NULL)
         return;
     struct store *reader = http_reader_acquire(req);
     if (reader == NULL)
@@ -914,11 +914,7 @@ void http_handle_merchants_me_payments_list(struct http_request *req)
     static const struct http_list list = {sizeof(struct merchant_order),
                                           HTTP_LIST_KEY(struct merchant_order, entry_id),
                                           S_payments_read, S_payment_item};
-    struct merchant *m = http_request_alloc(req, sizeof *m);
-    if (m == NULL) {
-        http_reply_error(req, QB_E_TOO_LARGE);
-        return;
-    }
-    if (S_owned(req, m))
+    const struct merchant *m = http_merchant_owned_query(req);
+    if (m != NULL)
         http_reply_list(req, &list, m);
 }

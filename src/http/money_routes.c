@@ -522,12 +522,8 @@ static void S_withdrawal_quote(struct http_request *req, bool merchant)
     const struct domain_settings *settings = &env->settings;
     int64_t account_id = 0;
     if (merchant) {
-        struct merchant *m = http_request_alloc(req, sizeof *m);
-        if (m == NULL) {
-            http_reply_error(req, QB_E_TOO_LARGE);
-            return;
-        }
-        if (!http_merchant_owned(req, http_request_query(req, "mchid"), m))
+        const struct merchant *m = http_merchant_owned_query(req);
+        if (m == NULL)
             return;
         account_id = m->account_id;
     }
