@@ -876,6 +876,7 @@ void http_handle_me_notices_unread(struct http_request *req);
 void http_handle_me_changes(struct http_request *req);
 void http_handle_merchants_me_changes(struct http_request *req);
 void http_handle_merchants_me_payments_list(struct http_request *req);
+void http_handle_merchants_me_refunds_create(struct http_request *req);
 void http_handle_me_notices_mark_read(struct http_request *req);
 void http_handle_admin_users_notices_list(struct http_request *req);
 

@@ -3,6 +3,9 @@
  * (docs/merchant.md, "Refunds" and "Notifications").
  *
  *   POST /v3/refund/domestic/refunds                  merchant/refund.h
+ *   POST /v1/merchants/me/refunds     the same refund by the merchant's
+ *        owner from the shop's phone, with the payment password and an
+ *        Idempotency-Key (a /v1 money-moving POST: its answer is kept)
  *   GET  /v3/refund/domestic/refunds/{out_refund_no}
  *   GET  /v3/qianbao/notifications?limit=&cursor=     Qianbao's own: the
  *        merchant's notifications and every delivery attempt, newest first
@@ -147,6 +150,83 @@ void http_handle_v3_refunds_create(struct http_request *req)
     r->refund_minor = (int64_t)json_integer_value(json_object_get(amount, "refund"));
     r->total_minor = (int64_t)json_integer_value(json_object_get(amount, "total"));
     http_request_submit(req, &c->cmd, S_create_resume);
+out:
+    json_decref(body);
+}
+
+/* --- the owner's refund ------------------------------------------------------------------ */
+
+static const struct http_field S_owner_refund_fields[] = {
+    {"mchid", HTTP_FIELD_STRING, false, 32, 0, 0},
+    {"transaction_id", HTTP_FIELD_STRING, true, 32, 0, 0},
+    {"amount", HTTP_FIELD_INTEGER, true, 0, 1, MERCHANT_ORDER_TOTAL_MAX_MINOR},
+    {"reason", HTTP_FIELD_STRING, false, MERCHANT_REASON_SIZE_MAX - 1, 0, 0},
+    {"payment_password", HTTP_FIELD_STRING, true, 16, 0, 0},
+};
+
+struct S_owner_refund {
+    struct merchant_refund_create_cmd c; /* first: the server hands back &c.cmd */
+    char principal[ID_TEXT_SIZE_MAX + 8];
+};
+
+static void S_owner_refund_resume(struct http_request *req, struct ledger_cmd *cmd)
+{
+    struct S_owner_refund *o = (struct S_owner_refund *)cmd;
+    if (http_cmd_failure_is_news(cmd->result))
+        log_event(LOG_WARN, "http.owner_refund_failed", "error=%s", error_name(cmd->result));
+    if (cmd->result == QB_OK && o->c.outcome == QB_OK)
+        log_event(LOG_INFO, "merchant.owner_refund", "mchid=%s by=%s refund=%s amount=%lld",
+                  o->c.refund.mchid, o->c.owner_user_id, o->c.refund.refund_id,
+                  (long long)o->c.refund.refund_minor);
+    http_reply_stored(req, cmd);
+    crypto_wipe(o->c.payment_password, sizeof o->c.payment_password);
+    ledger_cmd_release(cmd);
+}
+
+void http_handle_merchants_me_refunds_create(struct http_request *req)
+{
+    json_t *body =
+        http_json_body(req, S_owner_refund_fields, QB_ARRAY_COUNT(S_owner_refund_fields));
+    if (body == NULL)
+        return;
+    const struct domain_env *env = http_request_env(req);
+    const char *password = http_json_string(body, "payment_password");
+    const char *transaction_id = http_json_string(body, "transaction_id");
+    const char *reason = http_json_string(body, "reason");
+    int64_t amount = (int64_t)json_integer_value(json_object_get(body, "amount"));
+    struct merchant *m = http_request_alloc(req, sizeof *m);
+    struct S_owner_refund *o = http_request_alloc(req, sizeof *o);
+    if (env == NULL || m == NULL || o == NULL) {
+        http_reply_error(req, env == NULL ? QB_E_INTERNAL : QB_E_TOO_LARGE);
+        goto out;
+    }
+    if (!http_payment_password_check(req, password) ||
+        !http_merchant_owned(req, http_json_string(body, "mchid"), m))
+        goto out;
+    merchant_refund_create_cmd_init(&o->c, env);
+    const char *user_id = http_request_session(req)->user_id;
+    snprintf(o->principal, sizeof o->principal, "user:%s", user_id);
+    if (!http_idempotency_arm(req, &o->c.cmd, o->principal)) {
+        ledger_cmd_release(&o->c.cmd);
+        goto out;
+    }
+    struct merchant_refund *r = &o->c.refund;
+    snprintf(o->c.owner_user_id, sizeof o->c.owner_user_id, "%s", user_id);
+    snprintf(o->c.payment_password, sizeof o->c.payment_password, "%s", password);
+    snprintf(r->mchid, sizeof r->mchid, "%s", m->mchid);
+    /* An id of the wrong shape finds no order (ORDER_NOT_EXIST). */
+    snprintf(r->transaction_id, sizeof r->transaction_id, "%s",
+             strlen(transaction_id) < sizeof r->transaction_id ? transaction_id : "0");
+    snprintf(r->reason, sizeof r->reason, "%s", reason != NULL ? reason : "");
+    r->refund_minor = amount;
+    /* The row's fingerprint: what was asked, never the password; a retry
+     * is the Idempotency-Key's. */
+    char asked[128];
+    snprintf(asked, sizeof asked, "owner-refund %s %lld", r->transaction_id, (long long)amount);
+    uint8_t digest[CRYPTO_SHA256_SIZE];
+    crypto_sha256(asked, strlen(asked), digest);
+    domain_request_fingerprint(env, digest, r->request_hash);
+    http_request_submit(req, &o->c.cmd, S_owner_refund_resume);
 out:
     json_decref(body);
 }

@@ -114,6 +114,8 @@ const struct http_route http_routes[] = {
      "mchid from to"},
     {"GET", "/v1/merchants/me/payments", http_handle_merchants_me_payments_list, HTTP_AUTH_USER,
      "mchid limit cursor"},
+    {"POST", "/v1/merchants/me/refunds", http_handle_merchants_me_refunds_create, HTTP_AUTH_USER,
+     NULL}, /* refund_routes.c */
     {"GET", "/v1/merchants/me/changes", http_handle_merchants_me_changes, HTTP_AUTH_USER,
      "mchid since wait"}, /* changes_routes.c */
     {"POST", "/v1/merchants/me/withdrawals", http_handle_merchants_me_withdrawals_create,

@@ -164,12 +164,19 @@ static json_t *S_notify_json(const struct merchant_refund *r)
 
 /* --- create --------------------------------------------------------------------------- */
 
+/* A refusal: the outcome for the merchant API's answer; for the owner's,
+ * in /v1's code, the stored answer. */
 static enum qb_error S_refuse(struct merchant_refund_create_cmd *c, enum qb_error err,
                               const char *message)
 {
+    if (c->owner_user_id[0] != '\0')
+        err = err == QB_E_RESOURCE_NOT_EXISTS ? QB_E_ORDER_NOT_EXIST
+              : err == QB_E_INVALID_REQUEST   ? QB_E_CONFLICT
+              : err == QB_E_NOT_ENOUGH        ? QB_E_INSUFFICIENT_BALANCE
+                                              : err;
     c->outcome = err;
     c->message = message;
-    return QB_OK;
+    return c->owner_user_id[0] != '\0' ? domain_response_error(&c->cmd, err, message, NULL) : QB_OK;
 }
 
 enum qb_error merchant_refunded(struct store *store, const char *transaction_id, int64_t *count,
@@ -200,24 +207,30 @@ static enum qb_error S_create_run(struct ledger_txn *txn, struct ledger_cmd *cmd
     struct merchant_refund *r = &c->refund;
     const struct domain_env *env = c->env;
     struct store *store = ledger_txn_store(txn);
-    QB_ASSERT(merchant_out_refund_no_is_valid(r->out_refund_no) && r->refund_minor > 0);
+    bool owner = c->owner_user_id[0] != '\0';
+    QB_ASSERT((owner || merchant_out_refund_no_is_valid(r->out_refund_no)) && r->refund_minor > 0);
+    QB_ASSERT(memchr(c->payment_password, '\0', sizeof c->payment_password) != NULL);
     c->outcome = QB_E_INTERNAL;
     c->message = NULL;
+    c->password_try = (struct identity_password_try){0, 0};
     int64_t now_ms = ledger_txn_now_ms(txn);
 
     /* 1. The same number again. */
-    struct merchant_refund earlier;
-    enum qb_error err = merchant_refund_get(store, r->mchid, r->out_refund_no, &earlier);
-    if (err == QB_OK) {
-        if (!crypto_equal(earlier.request_hash, r->request_hash, sizeof r->request_hash))
-            return S_refuse(c, QB_E_INVALID_REQUEST,
-                            "out_refund_no was used for another refund (商户退款单号重复)");
-        *r = earlier;
-        c->outcome = QB_OK;
-        return QB_OK;
+    enum qb_error err;
+    if (!owner) {
+        struct merchant_refund earlier;
+        err = merchant_refund_get(store, r->mchid, r->out_refund_no, &earlier);
+        if (err == QB_OK) {
+            if (!crypto_equal(earlier.request_hash, r->request_hash, sizeof r->request_hash))
+                return S_refuse(c, QB_E_INVALID_REQUEST,
+                                "out_refund_no was used for another refund (商户退款单号重复)");
+            *r = earlier;
+            c->outcome = QB_OK;
+            return QB_OK;
+        }
+        if (err != QB_E_RESOURCE_NOT_EXISTS)
+            return err;
     }
-    if (err != QB_E_RESOURCE_NOT_EXISTS)
-        return err;
 
     /* 2. The order, 3. paid, 4. its total, 5. in time. */
     struct merchant_order o;
@@ -230,6 +243,8 @@ static enum qb_error S_create_run(struct ledger_txn *txn, struct ledger_cmd *cmd
     enum merchant_trade_state state = merchant_order_state_at(&o, now_ms);
     if (state != MERCHANT_SUCCESS && state != MERCHANT_REFUND)
         return S_refuse(c, QB_E_INVALID_REQUEST, "the order is not paid (订单未支付)");
+    if (owner)
+        r->total_minor = o.total_minor;
     if (r->total_minor != o.total_minor)
         return S_refuse(c, QB_E_PARAM, "amount.total must be the order's total");
     if (now_ms - o.success_at_ms > MERCHANT_REFUND_WINDOW_MS)
@@ -278,6 +293,27 @@ static enum qb_error S_create_run(struct ledger_txn *txn, struct ledger_cmd *cmd
                         "refund with them directly)");
     if ((payer_account.flags & LEDGER_ACCOUNT_CREDIT_FROZEN) != 0)
         return S_refuse(c, QB_E_ACCOUNT_FROZEN, "the payer's account cannot take the refund");
+    if (owner) {
+        /* The owner's word moves the shop's money: not while their wallet
+         * is frozen, and only with their payment password. */
+        struct identity_user holder;
+        err = identity_txn_user_get(txn, env, c->owner_user_id, &holder);
+        if (err != QB_OK)
+            return err == QB_E_NOT_FOUND ? QB_E_INTERNAL : QB_E_STORAGE;
+        if (holder.status != IDENTITY_ACTIVE)
+            return S_refuse(c, QB_E_ACCOUNT_FROZEN,
+                            "your wallet is frozen: unfreeze it to refund from it");
+        err = identity_txn_payment_password_verify(txn, env, c->owner_user_id, c->payment_password,
+                                                   &c->password_try);
+        if (err == QB_E_PASSWORD_WRONG || err == QB_E_PASSWORD_LOCKED) {
+            c->outcome = err;
+            return identity_password_refusal_response(&c->cmd, err, &c->password_try);
+        }
+        if (err == QB_E_PASSWORD_NOT_SET)
+            return S_refuse(c, err, NULL);
+        if (err != QB_OK)
+            return err;
+    }
     QB_ASSERT(payer_account.currency == o.currency && merchant_account.currency == o.currency);
 
     /* The entry and the payer's payment row. */
@@ -322,6 +358,8 @@ static enum qb_error S_create_run(struct ledger_txn *txn, struct ledger_cmd *cmd
     for (size_t i = 10; i < MERCHANT_REFUND_ID_SIZE - 1; i++)
         id[i] = (char)('0' + rand_below(env->rand, 10));
     id[MERCHANT_REFUND_ID_SIZE - 1] = '\0';
+    if (owner)
+        snprintf(r->out_refund_no, sizeof r->out_refund_no, "QB%s", r->refund_id);
     snprintf(r->transaction_id, sizeof r->transaction_id, "%s", o.transaction_id);
     snprintf(r->out_trade_no, sizeof r->out_trade_no, "%s", o.out_trade_no);
     r->currency = o.currency;
@@ -373,7 +411,12 @@ static enum qb_error S_create_run(struct ledger_txn *txn, struct ledger_cmd *cmd
     if (err != QB_OK)
         return err;
     c->outcome = QB_OK;
-    return QB_OK;
+    if (!owner)
+        return QB_OK;
+    json_t *answer = merchant_refund_json(r);
+    err = answer != NULL ? domain_response_set(&c->cmd, 200, answer) : QB_E_INTERNAL;
+    json_decref(answer);
+    return err;
 }
 
 void merchant_refund_create_cmd_init(struct merchant_refund_create_cmd *c,

@@ -31,6 +31,17 @@
  * F, F × R / T rounded half up has been returned in all, so each refund's
  * share is that figure minus what earlier refunds returned, and a full
  * refund returns exactly F. Integer arithmetic only (128-bit product).
+ *
+ * The owner's refund (POST /v1/merchants/me/refunds, from the shop's phone:
+ * a till-code shop has no server to call /v3 from) is the same command with
+ * owner_user_id set: no out_refund_no is given (a retry is the /v1
+ * Idempotency-Key's), so check 1 is skipped and the number is "QB" and
+ * the refund id; amount.total is the order's (check 4 is skipped); the
+ * owner is not frozen (ACCOUNT_FROZEN), and after the reads, before any
+ * write, the owner's payment password (its failure count commits). Every
+ * answer, refusals too, is written as the /v1 answer (domain_response_*),
+ * in /v1's codes: ORDER_NOT_EXIST for 2, CONFLICT for 3, 5, 6 and 7,
+ * INSUFFICIENT_BALANCE for 8.
  */
 #ifndef QB_MERCHANT_REFUND_H
 #define QB_MERCHANT_REFUND_H
@@ -109,6 +120,11 @@ struct merchant_refund_create_cmd {
      * ""), request_hash, reason, notify_url, total_minor, refund_minor;
      * out: the refund (new, or the earlier one). */
     struct merchant_refund refund;
+    /* The owner's refund (above): the owner, their payment password; ""
+     * for the merchant API's. */
+    char owner_user_id[ID_TEXT_SIZE_MAX];
+    char payment_password[8];
+    struct identity_password_try password_try; /* out: a refused password's */
     enum qb_error outcome;
     const char *message; /* a static text for the refusal, or NULL */
 };

@@ -235,6 +235,7 @@ static const struct matrix_row S_matrix[] = {
     {"POST", "/v1/merchants/me/apiv3-key", ID_NONE, SETUP_NONE, "{}", USER_ROUTE(400, 400)},
     {"POST", "/v1/merchants/me/certificate", ID_NONE, SETUP_NONE, "{}", USER_ROUTE(400, 400)},
     {"POST", "/v1/merchants/me/withdrawals", ID_NONE, SETUP_NONE, "{}", USER_ROUTE(400, 400)},
+    {"POST", "/v1/merchants/me/refunds", ID_NONE, SETUP_NONE, "{}", USER_ROUTE(400, 400)},
     /* The matrix's users own no merchant: nothing to quote. */
     {"GET", "/v1/merchants/me/withdrawal-quote", ID_NONE, SETUP_NONE, NULL, USER_ROUTE(404, 404)},
     /* The merchant API: a query without ?mchid= and a body of "{}" are

@@ -168,6 +168,7 @@ static const struct route_entry S_routes[] = {
     {"GET", "/v1/merchants/me", "", false, false},
     {"GET", "/v1/merchants/me/analytics", "", false, false},
     {"GET", "/v1/merchants/me/payments", "", false, false},
+    {"POST", "/v1/merchants/me/refunds", "amount", true, false},
     {"GET", "/v1/merchants/me/changes", "", false, false},
     {"POST", "/v1/merchants/me/close", "", false, false},
     {"POST", "/v1/merchants/me/apiv3-key", "", false, false},

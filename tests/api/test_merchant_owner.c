@@ -849,6 +849,160 @@ TEST(the_owners_phone_hears_of_each_payment_and_lists_it)
     mh_release(&m);
 }
 
+/* The transaction_id of m's order out_trade_no, as the merchant API answers it. */
+static void S_transaction_id(const struct mh_merchant *m, const char *out_trade_no, char out[64])
+{
+    char path[192];
+    snprintf(path, sizeof path, "/v3/pay/transactions/out-trade-no/%s?mchid=%s", out_trade_no,
+             m->mchid);
+    struct client_response res;
+    ASSERT_EQ_INT(mh_call(&S_client, m, "GET", path, NULL, &res), 200);
+    snprintf(out, 64, "%s", api_json_str(&res, "transaction_id"));
+    client_response_release(&res);
+}
+
+/* POST /v1/merchants/me/refunds as owner under key: the status, and the error code unless 200. */
+static long S_owner_refund(const struct api_user *owner, const char *key, const char *body,
+                           char code[64])
+{
+    struct client_response res;
+    long status =
+        api_call_idem(&S_client, "POST", "/v1/merchants/me/refunds", owner->token, key, body, &res);
+    snprintf(code, 64, "%s", status != 200 ? api_error_code(&res) : "");
+    client_response_release(&res);
+    return status;
+}
+
+TEST(the_owner_refunds_a_payment_from_the_phone)
+{
+    // A till-code shop has no server to call the merchant API from: its owner refunds a payment
+    // from the phone, with the payment password, once for each Idempotency-Key, within what is
+    // left of it; the shop pays its part less the fee's share, the payer gets all of it back.
+    struct api_user owner, payer, stranger;
+    API_MUST(th_user_new(&S_client, S_admin, &owner));
+    API_MUST(th_user_new(&S_client, S_admin, &payer));
+    API_MUST(th_user_new(&S_client, S_admin, &stranger));
+    API_MUST(th_fund(&S_client, S_admin, &payer, 10000));
+    struct mh_merchant m;
+    S_onboard(&owner, "refund-shop", &m);
+    S_order(&m, &payer, "of-0001", 2000); /* fee 12 */
+    S_order(&m, NULL, "of-0002", 300);
+    S_order(&m, &payer, "of-0003", 1000); /* fee 6 */
+    long long shop = -1, pending = -1;
+    S_merchant_balance(&owner, "", &shop, &pending);
+    ASSERT_EQ_INT(shop, 2000 - 12 + 1000 - 6);
+    ASSERT_EQ_INT(th_balance(&S_client, &payer), 10000 - 3000);
+    struct client_response res;
+    char tx[64], unpaid_tx[64], other_tx[64];
+    S_transaction_id(&m, "of-0001", tx);
+    S_transaction_id(&m, "of-0002", unpaid_tx);
+    S_transaction_id(&m, "of-0003", other_tx);
+
+    char body[512], code[64];
+    snprintf(body, sizeof body,
+             "{\"transaction_id\":\"%s\",\"amount\":500,\"reason\":\"少了一碗\","
+             "\"payment_password\":\"" TH_PAY_PASSWORD "\"}",
+             tx);
+    ASSERT_EQ_INT(api_call_idem(&S_client, "POST", "/v1/merchants/me/refunds", owner.token, "or-1",
+                                body, &res),
+                  200);
+    json_t *first = api_json(&res);
+    client_response_release(&res);
+    ASSERT_EQ_STR(json_string_value(json_object_get(first, "status")), "SUCCESS");
+    ASSERT_EQ_STR(json_string_value(json_object_get(first, "transaction_id")), tx);
+    ASSERT_EQ_STR(json_string_value(json_object_get(first, "out_trade_no")), "of-0001");
+    ASSERT(strncmp(json_string_value(json_object_get(first, "out_refund_no")), "QB", 2) == 0);
+    json_t *amount = json_object_get(first, "amount");
+    ASSERT_EQ_INT(json_integer_value(json_object_get(amount, "refund")), 500);
+    ASSERT_EQ_INT(json_integer_value(json_object_get(amount, "total")), 2000);
+    ASSERT_EQ_INT(json_integer_value(json_object_get(amount, "refund_fee")), 3);
+    /* A retry is the same answer, byte for byte, and moves nothing more. */
+    char *first_text = json_dumps(first, JSON_COMPACT | JSON_SORT_KEYS);
+    ASSERT_EQ_INT(api_call_idem(&S_client, "POST", "/v1/merchants/me/refunds", owner.token, "or-1",
+                                body, &res),
+                  200);
+    ASSERT_EQ_STR(api_header(&res, "Idempotent-Replayed"), "true");
+    json_t *again = api_json(&res);
+    client_response_release(&res);
+    char *again_text = json_dumps(again, JSON_COMPACT | JSON_SORT_KEYS);
+    ASSERT_EQ_STR(again_text, first_text);
+    free(first_text);
+    free(again_text);
+    json_decref(again);
+    /* The merchant API sees it as a refund of its own, by its number. */
+    char path[256];
+    snprintf(path, sizeof path, "/v3/refund/domestic/refunds/%s",
+             json_string_value(json_object_get(first, "out_refund_no")));
+    ASSERT_EQ_INT(mh_call(&S_client, &m, "GET", path, NULL, &res), 200);
+    ASSERT(mh_response_verified(&m, &res));
+    client_response_release(&res);
+    json_decref(first);
+    ASSERT_EQ_INT(th_balance(&S_client, &payer), 10000 - 3000 + 500);
+    S_merchant_balance(&owner, "", &shop, &pending);
+    ASSERT_EQ_INT(shop, 2000 - 12 + 994 - 497);
+
+    /* Refusals move nothing: the same key with another amount, a wrong password, more than is
+     * left, an unpaid order, no such order, a stranger; a frozen owner. */
+    snprintf(body, sizeof body,
+             "{\"transaction_id\":\"%s\",\"amount\":600,"
+             "\"payment_password\":\"" TH_PAY_PASSWORD "\"}",
+             tx);
+    ASSERT_EQ_INT(S_owner_refund(&owner, "or-1", body, code), 422);
+    ASSERT_EQ_STR(code, "IDEMPOTENCY_MISMATCH");
+    snprintf(body, sizeof body,
+             "{\"transaction_id\":\"%s\",\"amount\":100,\"payment_password\":\"000000\"}", tx);
+    ASSERT_EQ_INT(S_owner_refund(&owner, "or-2", body, code), 403);
+    ASSERT_EQ_STR(code, "PASSWORD_WRONG");
+    snprintf(body, sizeof body,
+             "{\"transaction_id\":\"%s\",\"amount\":1501,"
+             "\"payment_password\":\"" TH_PAY_PASSWORD "\"}",
+             tx);
+    ASSERT_EQ_INT(S_owner_refund(&owner, "or-3", body, code), 409);
+    ASSERT_EQ_STR(code, "CONFLICT");
+    snprintf(body, sizeof body,
+             "{\"transaction_id\":\"%s\",\"amount\":100,"
+             "\"payment_password\":\"" TH_PAY_PASSWORD "\"}",
+             unpaid_tx);
+    ASSERT_EQ_INT(S_owner_refund(&owner, "or-4", body, code), 409);
+    ASSERT_EQ_STR(code, "CONFLICT");
+    snprintf(body, sizeof body,
+             "{\"transaction_id\":\"4200000000000000000000000000\",\"amount\":100,"
+             "\"payment_password\":\"" TH_PAY_PASSWORD "\"}");
+    ASSERT_EQ_INT(S_owner_refund(&owner, "or-5", body, code), 404);
+    ASSERT_EQ_STR(code, "ORDER_NOT_EXIST");
+    snprintf(body, sizeof body,
+             "{\"transaction_id\":\"%s\",\"amount\":100,"
+             "\"payment_password\":\"" TH_PAY_PASSWORD "\"}",
+             tx);
+    ASSERT_EQ_INT(S_owner_refund(&stranger, "or-6", body, code), 404);
+    ASSERT_EQ_STR(code, "NOT_FOUND");
+    ASSERT_EQ_INT(th_balance(&S_client, &payer), 10000 - 3000 + 500);
+    S_merchant_balance(&owner, "", &shop, &pending);
+    ASSERT_EQ_INT(shop, 2000 - 12 + 994 - 497);
+    /* The rest of it: the whole fee comes back with the last of it. */
+    snprintf(body, sizeof body,
+             "{\"transaction_id\":\"%s\",\"amount\":1500,"
+             "\"payment_password\":\"" TH_PAY_PASSWORD "\"}",
+             tx);
+    ASSERT_EQ_INT(S_owner_refund(&owner, "or-7", body, code), 200);
+    ASSERT_EQ_INT(th_balance(&S_client, &payer), 10000 - 1000);
+    S_merchant_balance(&owner, "", &shop, &pending);
+    ASSERT_EQ_INT(shop, 994);
+    /* A frozen owner refunds nothing. */
+    ASSERT_EQ_INT(api_call(&S_client, "POST", "/v1/me/freeze", owner.token, NULL, &res), 200);
+    client_response_release(&res);
+    snprintf(body, sizeof body,
+             "{\"transaction_id\":\"%s\",\"amount\":100,"
+             "\"payment_password\":\"" TH_PAY_PASSWORD "\"}",
+             other_tx);
+    ASSERT_EQ_INT(S_owner_refund(&owner, "or-8", body, code), 403);
+    ASSERT_EQ_STR(code, "ACCOUNT_FROZEN");
+    ASSERT_EQ_INT(th_balance(&S_client, &payer), 10000 - 1000);
+    S_merchant_balance(&owner, "", &shop, &pending);
+    ASSERT_EQ_INT(shop, 994);
+    mh_release(&m);
+}
+
 int main(void)
 {
     struct api_suite suite;
@@ -862,5 +1016,6 @@ int main(void)
     RUN(the_owner_resets_a_leaked_apiv3_key);
     RUN(the_owner_replaces_a_leaked_api_certificate);
     RUN(the_owners_phone_hears_of_each_payment_and_lists_it);
+    RUN(the_owner_refunds_a_payment_from_the_phone);
     return api_suite_end(&suite);
 }
