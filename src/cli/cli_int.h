@@ -480,6 +480,7 @@ int cli_run_merchant_balance(struct cli *cli, const struct cli_args *args);
 int cli_run_merchant_analytics(struct cli *cli, const struct cli_args *args);
 int cli_run_merchant_payments(struct cli *cli, const struct cli_args *args);
 int cli_run_merchant_watch(struct cli *cli, const struct cli_args *args);
+int cli_run_merchant_refund(struct cli *cli, const struct cli_args *args);
 int cli_run_merchant_close(struct cli *cli, const struct cli_args *args);
 int cli_run_merchant_apiv3_key_reset(struct cli *cli, const struct cli_args *args);
 int cli_run_merchant_certificate_replace(struct cli *cli, const struct cli_args *args);

@@ -382,13 +382,9 @@ static bool S_out_refund_no_valid(const char *text)
 }
 
 /* A refund object (WeChat's, as POST and GET answer it), human or --json. */
-static void S_refund_print(struct cli *cli, const struct cli_response *res)
+/* A refund in the merchant API's shape, field by field. */
+static void S_refund_fields(const struct cli *cli, const json_t *r)
 {
-    if (cli->json) {
-        cli_print_body(res);
-        return;
-    }
-    const json_t *r = res->json;
     const json_t *amount = json_object_get(r, "amount");
     const char *currency = cli_json_str(amount, "currency");
     char refund[MONEY_TEXT_SIZE_MAX + 8], total[MONEY_TEXT_SIZE_MAX + 8],
@@ -415,6 +411,14 @@ static void S_refund_print(struct cli *cli, const struct cli_response *res)
     const char *success = cli_json_str(r, "success_time");
     if (success[0] != '\0')
         cli_print_field(cli, "success_time", success);
+}
+
+static void S_refund_print(struct cli *cli, const struct cli_response *res)
+{
+    if (cli->json)
+        cli_print_body(res);
+    else
+        S_refund_fields(cli, res->json);
 }
 
 int cli_run_refund(struct cli *cli, const struct cli_args *args)
@@ -970,6 +974,36 @@ int cli_run_merchant_payments(struct cli *cli, const struct cli_args *args)
                ? cli_page_show(cli, path, CLI_AUTH_USER, headers, QB_ARRAY_COUNT(headers),
                                S_payment_row, "no payments yet")
                : rc;
+}
+
+int cli_run_merchant_refund(struct cli *cli, const struct cli_args *args)
+{
+    const char *order = args->positionals[0];
+    if (!S_out_trade_no_valid(order))
+        return cli_usage_error(cli, "ORDER must be 6 to 32 of 0-9 A-Z a-z _ - | * @");
+    int64_t refund;
+    int rc = cli_money_amount_arg(cli, args->positionals[1], &refund);
+    if (rc != CLI_EXIT_OK)
+        return rc;
+    const char *reason = cli_arg(cli, args, "reason");
+    const char *mchid = cli_arg(cli, args, "mchid");
+    char key[CLI_IDEMPOTENCY_KEY_SIZE_MAX];
+    if ((rc = cli_money_key_arg(cli, args, key, sizeof key)) != CLI_EXIT_OK)
+        return rc;
+    char password[CLI_SECRET_SIZE_MAX] = "";
+    rc = cli_money_payment_password(cli, args, password, sizeof password);
+    if (rc != CLI_EXIT_OK)
+        return rc;
+    json_t *body = json_pack("{s:s, s:I, s:s}", "out_trade_no", order, "amount", (json_int_t)refund,
+                             "payment_password", password);
+    cli_secret_wipe(password, sizeof password);
+    if (body == NULL ||
+        (reason != NULL && json_object_set_new(body, "reason", json_string(reason)) != 0) ||
+        (mchid != NULL && json_object_set_new(body, "mchid", json_string(mchid)) != 0)) {
+        json_decref(body);
+        return cli_usage_error(cli, "--reason and --mchid must be UTF-8 text");
+    }
+    return cli_money_post(cli, "/v1/merchants/me/refunds", key, body, S_refund_fields);
 }
 
 /* 收款到账: a line for each payment an answer announces, oldest first as

@@ -885,6 +885,22 @@ static const struct cli_command S_commands[] = {
       S_LIMIT,
       S_CURSOR},
      cli_run_merchant_payments},
+    {"merchant refund",
+     "ORDER AMOUNT",
+     2,
+     2,
+     "give a customer's money back from your merchant (退款)",
+     "The owner's view (the user profile), for a shop with no server of its own: refunds AMOUNT "
+     "(yuan) of the paid order ORDER (its number in `qianbao merchant payments`) to its payer "
+     "at once (POST /v1/merchants/me/refunds). The merchant's balance pays it less the fee's "
+     "share, which comes back; refunds of an order add up to at most what was paid. Asks for "
+     "your payment password. " S_KEY_NOTE,
+     {{"reason", "TEXT", false, NULL,
+       "why the money goes back, 1 to 80 bytes (on the payer's bill)"},
+      {"mchid", "MCHID", false, NULL, "which of your merchants, when you own several"},
+      S_IDEMPOTENCY_KEY,
+      S_PAYMENT_PASSWORD_STDIN},
+     cli_run_merchant_refund},
     {"merchant watch",
      "",
      0,

@@ -158,7 +158,8 @@ out:
 
 static const struct http_field S_owner_refund_fields[] = {
     {"mchid", HTTP_FIELD_STRING, false, 32, 0, 0},
-    {"transaction_id", HTTP_FIELD_STRING, true, 32, 0, 0},
+    {"transaction_id", HTTP_FIELD_STRING, false, 32, 0, 0},
+    {"out_trade_no", HTTP_FIELD_STRING, false, 32, 0, 0},
     {"amount", HTTP_FIELD_INTEGER, true, 0, 1, MERCHANT_ORDER_TOTAL_MAX_MINOR},
     {"reason", HTTP_FIELD_STRING, false, MERCHANT_REASON_SIZE_MAX - 1, 0, 0},
     {"payment_password", HTTP_FIELD_STRING, true, 16, 0, 0},
@@ -192,12 +193,17 @@ void http_handle_merchants_me_refunds_create(struct http_request *req)
     const struct domain_env *env = http_request_env(req);
     const char *password = http_json_string(body, "payment_password");
     const char *transaction_id = http_json_string(body, "transaction_id");
+    const char *out_trade_no = http_json_string(body, "out_trade_no");
     const char *reason = http_json_string(body, "reason");
     int64_t amount = (int64_t)json_integer_value(json_object_get(body, "amount"));
     struct merchant *m = http_request_alloc(req, sizeof *m);
     struct S_owner_refund *o = http_request_alloc(req, sizeof *o);
     if (env == NULL || m == NULL || o == NULL) {
         http_reply_error(req, env == NULL ? QB_E_INTERNAL : QB_E_TOO_LARGE);
+        goto out;
+    }
+    if ((transaction_id != NULL) == (out_trade_no != NULL)) {
+        http_reply_error_message(req, QB_E_PARAM, "give one of transaction_id and out_trade_no");
         goto out;
     }
     if (!http_payment_password_check(req, password) ||
@@ -215,14 +221,18 @@ void http_handle_merchants_me_refunds_create(struct http_request *req)
     snprintf(o->c.payment_password, sizeof o->c.payment_password, "%s", password);
     snprintf(r->mchid, sizeof r->mchid, "%s", m->mchid);
     /* An id of the wrong shape finds no order (ORDER_NOT_EXIST). */
-    snprintf(r->transaction_id, sizeof r->transaction_id, "%s",
-             strlen(transaction_id) < sizeof r->transaction_id ? transaction_id : "0");
+    if (transaction_id != NULL)
+        snprintf(r->transaction_id, sizeof r->transaction_id, "%s",
+                 strlen(transaction_id) < sizeof r->transaction_id ? transaction_id : "0");
+    else
+        snprintf(r->out_trade_no, sizeof r->out_trade_no, "%s", out_trade_no);
     snprintf(r->reason, sizeof r->reason, "%s", reason != NULL ? reason : "");
     r->refund_minor = amount;
     /* The row's fingerprint: what was asked, never the password; a retry
      * is the Idempotency-Key's. */
     char asked[128];
-    snprintf(asked, sizeof asked, "owner-refund %s %lld", r->transaction_id, (long long)amount);
+    snprintf(asked, sizeof asked, "owner-refund %s %s %lld", r->transaction_id, r->out_trade_no,
+             (long long)amount);
     uint8_t digest[CRYPTO_SHA256_SIZE];
     crypto_sha256(asked, strlen(asked), digest);
     domain_request_fingerprint(env, digest, r->request_hash);

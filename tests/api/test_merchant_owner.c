@@ -979,11 +979,21 @@ TEST(the_owner_refunds_a_payment_from_the_phone)
     ASSERT_EQ_INT(th_balance(&S_client, &payer), 10000 - 3000 + 500);
     S_merchant_balance(&owner, "", &shop, &pending);
     ASSERT_EQ_INT(shop, 2000 - 12 + 994 - 497);
-    /* The rest of it: the whole fee comes back with the last of it. */
+    ASSERT_EQ_INT(S_owner_refund(&owner, "or-9",
+                                 "{\"amount\":100,\"payment_password\":\"" TH_PAY_PASSWORD "\"}",
+                                 code),
+                  400);
+    ASSERT_EQ_STR(code, "PARAM_ERROR");
     snprintf(body, sizeof body,
-             "{\"transaction_id\":\"%s\",\"amount\":1500,"
+             "{\"transaction_id\":\"%s\",\"out_trade_no\":\"of-0001\",\"amount\":100,"
              "\"payment_password\":\"" TH_PAY_PASSWORD "\"}",
              tx);
+    ASSERT_EQ_INT(S_owner_refund(&owner, "or-10", body, code), 400);
+    ASSERT_EQ_STR(code, "PARAM_ERROR");
+    /* The rest of it, by the order's number: the whole fee comes back with the last of it. */
+    snprintf(body, sizeof body,
+             "{\"out_trade_no\":\"of-0001\",\"amount\":1500,"
+             "\"payment_password\":\"" TH_PAY_PASSWORD "\"}");
     ASSERT_EQ_INT(S_owner_refund(&owner, "or-7", body, code), 200);
     ASSERT_EQ_INT(th_balance(&S_client, &payer), 10000 - 1000);
     S_merchant_balance(&owner, "", &shop, &pending);

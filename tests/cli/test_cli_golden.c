@@ -1698,6 +1698,30 @@ TEST(merchants)
            "--mchid", mchid, NULL);
     S_case("merchant-watch-bad-since", NULL, "--profile", "b", "merchant", "watch", "--once",
            "--since", "0.0.0", "--mchid", mchid, NULL);
+    // The owner gives 1.00 more of it back from the phone, once for its key; too much is refused.
+    // B (verified) sets a payment password for it.
+    char b_code[API_SMS_CODE_SIZE];
+    S_case(NULL, NULL, "--profile", "b", "sms-code", "--purpose", "reset_payment_password", NULL);
+    S_code(S_phone_b, "reset_payment_password", b_code);
+    S_case(NULL, S_PAY, "--profile", "b", "payment-password", "set", "--code", b_code,
+           "--id-number", "11010519491231002X", "--password-stdin", NULL);
+    ASSERT_EQ_INT(S_last.exit_status, 0);
+    long long before_owner_refund = S_available();
+    S_RUN("merchant-refund", S_PAY, "--profile", "b", "merchant", "refund", "golden-0001", "1.00",
+          "--reason", "退一碗", "--mchid", mchid, "--idempotency-key", "golden-owner-refund",
+          "--password-stdin");
+    S_RUN("merchant-refund-again", S_PAY, "--profile", "b", "merchant", "refund", "golden-0001",
+          "1.00", "--reason", "退一碗", "--mchid", mchid, "--idempotency-key",
+          "golden-owner-refund", "--password-stdin");
+    ASSERT_EQ_INT(S_available(), before_owner_refund + 100);
+    S_RUN("merchant-refund-too-much", S_PAY, "--profile", "b", "merchant", "refund", "golden-0001",
+          "20.00", "--mchid", mchid, "--password-stdin");
+    S_case("merchant-refund-bad-order", NULL, "--profile", "b", "merchant", "refund", "a b", "1.00",
+           NULL);
+    S_case("merchant-refund-bad-amount", NULL, "--profile", "b", "merchant", "refund",
+           "golden-0001", "0", NULL);
+    ASSERT_EQ_INT(S_available(), before_owner_refund + 100);
+    before += 100; /* A's, by the owner's refund */
 
     /* The owner's till code, for the second shop (B owns two: which one must be said); user A
      * scans and pays it. */
