@@ -676,10 +676,11 @@ static void S_summary(const struct S_run *run)
     char month[16], today[16];
     strftime(month, sizeof month, "%Y-%m", &tm);
     strftime(today, sizeof today, "%Y-%m-%d", &tm);
-    char lines[14][2][160];
+    char lines[15][2][160];
     size_t count = 0;
 #define S_TRY(note, ...)                                                                           \
     do {                                                                                           \
+        QB_ASSERT(count < QB_ARRAY_COUNT(lines));                                                  \
         snprintf(lines[count][0], sizeof lines[count][0], __VA_ARGS__);                            \
         snprintf(lines[count][1], sizeof lines[count][1], "%s", note);                             \
         count++;                                                                                   \
@@ -699,6 +700,8 @@ static void S_summary(const struct S_run *run)
     S_TRY("pay 张伟 5.00 back", "qianbao --profile demo-liuyang send %s 5", S_users[0].phone);
     S_TRY("the refunded order", "qianbao --profile demo-merchant order show demo%s-1",
           run->mchid);
+    S_TRY("the shop's payments, as its owner's phone lists them",
+          "qianbao --profile demo-zhangwei merchant payments");
     S_TRY("the merchant's day",
           "qianbao --profile demo-zhangwei merchant analytics --from %s --to %s", today, today);
     S_TRY("every user, as the operator", "qianbao admin users");
