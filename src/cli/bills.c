@@ -477,14 +477,30 @@ static const struct {
                          "`qianbao paycode pending`"},
 };
 
-/* A line for each part of a wallet's answer with news. */
+/* A line for each bill line an answer carries, oldest first as they came
+ * (收款到账 for a personal receive code), then one for each other part of
+ * its news; "new in your bills" when the bills changed with no line. */
 static void S_watch_print(struct cli *cli, const json_t *answer)
 {
     (void)cli;
+    const json_t *bills = json_object_get(answer, "bills");
+    for (size_t i = json_array_size(bills); i > 0; i--) {
+        const json_t *l = json_array_get(bills, i - 1);
+        char amount[MONEY_TEXT_SIZE_MAX + 8], raw[160], party[160];
+        cli_money_amount_text(json_integer_value(json_object_get(l, "amount")),
+                              cli_json_str(l, "currency"), amount, sizeof amount);
+        S_counterparty_text(json_object_get(l, "counterparty"), false, raw, sizeof raw);
+        cli_text_clean(strcmp(raw, "-") != 0 ? raw : "", party, sizeof party);
+        bool in = strcmp(cli_json_str(l, "direction"), "in") == 0;
+        printf("%s %s%s%s (%s)\n", in ? "received" : "paid", amount,
+               party[0] != '\0' ? (in ? " from " : " to ") : "", party, cli_json_str(l, "type"));
+    }
     size_t i;
     const json_t *part;
     json_array_foreach(json_object_get(answer, "changed"), i, part)
     {
+        if (strcmp(json_string_value(part), "bills") == 0 && json_array_size(bills) > 0)
+            continue;
         for (size_t k = 0; k < QB_ARRAY_COUNT(S_watch_parts); k++)
             if (strcmp(json_string_value(part), S_watch_parts[k].part) == 0)
                 printf("%s\n", S_watch_parts[k].text);

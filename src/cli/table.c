@@ -619,7 +619,8 @@ static const struct cli_command S_commands[] = {
      0,
      0,
      "wait for news of your wallet: money in or out, notices, payments to confirm",
-     "Prints a line for each kind of news as soon as the server has it (GET /v1/me/changes), "
+     "Prints a line for each payment in or out as soon as the server has it (GET "
+     "/v1/me/changes), its amount and the other party, and a line for each other kind of news "
      "saying where to look, and waits for more until interrupted; with --once it exits after "
      "the first news. Each request waits up to --wait seconds (default 25) and is asked again "
      "when nothing came. --since is a cursor a --json answer gave: news since then is shown at "

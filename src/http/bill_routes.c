@@ -194,7 +194,7 @@ json_t *http_bills_party_json(const struct bills_counterparty *cp)
     return json_null();
 }
 
-static json_t *S_line_json(const struct bills_line *l)
+json_t *http_bills_line_json(const struct bills_line *l)
 {
     return json_pack(
         "{s:s, s:s, s:s, s:I, s:I, s:s, s:o, s:s, s:s, s:o, s:o, s:o, s:I, s:o}", "id", l->id,
@@ -267,7 +267,7 @@ static void S_list_reply(struct http_request *req, const char *user_id, struct b
     }
     json_t *items = json_array();
     for (size_t i = 0; items != NULL && i < page.count; i++) {
-        json_t *item = S_line_json(&lines[i]);
+        json_t *item = http_bills_line_json(&lines[i]);
         if (item == NULL || json_array_append_new(items, item) != 0) {
             json_decref(items);
             items = NULL;

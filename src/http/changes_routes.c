@@ -14,7 +14,8 @@
  *
  *   wallet    "e.n.p": the newest journal entry of the user's wallet
  *             account (bills), the newest notice (notices), the latest
- *             expiry among the payments waiting for them (pending_payments)
+ *             expiry among the payments waiting for them (pending_payments);
+ *             the answer carries the bill lines since since's entry
  *   merchant  "e.o": the newest journal entry of the merchant's settlement
  *             account (balance), the payment entry of its newest paid
  *             order (payments)
@@ -36,12 +37,14 @@
 #include "merchant/order.h"
 #include "merchant/paycode.h"
 #include "store/pool.h"
+#include "wallet/bills.h"
 #include "wallet/notice.h"
 
 #define S_WAIT_S_MAX 30
 #define S_PARTS_MAX 3
 #define S_CURSOR_SIZE_MAX (S_PARTS_MAX * 20 + S_PARTS_MAX) /* "e.n.p" and its NUL */
-#define S_PAYMENTS_MAX 20 /* payments in a merchant's answer; more are listed */
+#define S_NEWS_MAX 20        /* bill lines or payments in an answer; more are listed */
+#define S_BILLS_SCAN_MAX 200 /* entries one answer reads for its bill lines */
 
 struct S_wait;
 
@@ -49,7 +52,7 @@ struct S_wait;
 struct S_kind {
     int parts; /* 1..S_PARTS_MAX */
     const char *names[S_PARTS_MAX];
-    enum qb_error (*state)(struct http_request *req, const struct S_wait *w, int64_t *now);
+    enum qb_error (*state)(struct http_request *req, struct S_wait *w, int64_t *now);
     /* What else the answer for state now holds, set into body; NULL: nothing. */
     enum qb_error (*more)(struct http_request *req, const struct S_wait *w, const int64_t *now,
                           json_t *body);
@@ -63,6 +66,7 @@ struct S_wait {
     int64_t account_id;
     uint64_t key;                    /* ledger_owner_key of the account's owner */
     char mchid[MERCHANT_MCHID_SIZE]; /* a merchant's: its mchid */
+    struct ledger_account_view view; /* the account as the last state read it */
 };
 
 /* "e.n.p": parts decimals of 0..INT64_MAX without leading zeros. */
@@ -89,14 +93,13 @@ static bool S_cursor_parse(const char *text, int parts, int64_t *out)
 
 /* The account's newest entry into now[0], then a read connection for the
  * rest (NULL with *err set when none). */
-static struct store *S_state_begin(struct http_request *req, const struct S_wait *w, int64_t *now,
+static struct store *S_state_begin(struct http_request *req, struct S_wait *w, int64_t *now,
                                    enum qb_error *err)
 {
-    struct ledger_account_view view;
-    *err = http_request_account_view(req, w->account_id, &view);
+    *err = http_request_account_view(req, w->account_id, &w->view);
     if (*err != QB_OK)
         return NULL;
-    now[0] = view.last_entry_id;
+    now[0] = w->view.last_entry_id;
     struct store *reader = NULL;
     *err = store_pool_acquire(http_request_pool(req), 200, &reader);
     if (*err != QB_OK) {
@@ -107,7 +110,7 @@ static struct store *S_state_begin(struct http_request *req, const struct S_wait
 }
 
 /* The wallet's state now, as a cursor holds it. */
-static enum qb_error S_wallet_state(struct http_request *req, const struct S_wait *w, int64_t *now)
+static enum qb_error S_wallet_state(struct http_request *req, struct S_wait *w, int64_t *now)
 {
     enum qb_error err;
     struct store *reader = S_state_begin(req, w, now, &err);
@@ -123,8 +126,7 @@ static enum qb_error S_wallet_state(struct http_request *req, const struct S_wai
 }
 
 /* The merchant's state now, as a cursor holds it. */
-static enum qb_error S_merchant_state(struct http_request *req, const struct S_wait *w,
-                                      int64_t *now)
+static enum qb_error S_merchant_state(struct http_request *req, struct S_wait *w, int64_t *now)
 {
     enum qb_error err;
     struct store *reader = S_state_begin(req, w, now, &err);
@@ -136,7 +138,7 @@ static enum qb_error S_merchant_state(struct http_request *req, const struct S_w
 }
 
 /* The payments taken after since's and up to now's newest (so that no
- * payment is in two answers), newest first, S_PAYMENTS_MAX at most: the
+ * payment is in two answers), newest first, S_NEWS_MAX at most: the
  * shop's phone announces each without asking again (收款到账). */
 static enum qb_error S_merchant_payments(struct http_request *req, const struct S_wait *w,
                                          const int64_t *now, json_t *body)
@@ -144,7 +146,7 @@ static enum qb_error S_merchant_payments(struct http_request *req, const struct 
     json_t *items = json_array();
     enum qb_error err = QB_OK;
     if (items != NULL && w->has_since && now[1] > w->since[1]) {
-        struct merchant_order *rows = http_request_alloc(req, S_PAYMENTS_MAX * sizeof *rows);
+        struct merchant_order *rows = http_request_alloc(req, S_NEWS_MAX * sizeof *rows);
         struct store *reader = NULL;
         if (rows == NULL)
             err = QB_E_TOO_LARGE;
@@ -152,8 +154,8 @@ static enum qb_error S_merchant_payments(struct http_request *req, const struct 
             err = err == QB_E_BUSY ? QB_E_BUSY : QB_E_STORAGE;
         size_t count = 0;
         if (err == QB_OK)
-            err = merchant_orders_paid(reader, w->mchid, w->since[1], now[1] + 1, rows,
-                                       S_PAYMENTS_MAX, &count);
+            err = merchant_orders_paid(reader, w->mchid, w->since[1], now[1] + 1, rows, S_NEWS_MAX,
+                                       &count);
         for (size_t i = 0; err == QB_OK && items != NULL && i < count; i++)
             http_array_add(&items, http_merchant_payment_json(req, reader, &rows[i], &err));
         if (reader != NULL)
@@ -166,8 +168,48 @@ static enum qb_error S_merchant_payments(struct http_request *req, const struct 
     return err;
 }
 
+/* The bill lines since since's entry, up to the view the cursor was read
+ * from (so that none is in two answers), newest first, S_NEWS_MAX at most
+ * within S_BILLS_SCAN_MAX entries: an app shows the money that came (a
+ * personal receive code's 收款到账) without asking again. */
+static enum qb_error S_wallet_bills(struct http_request *req, const struct S_wait *w,
+                                    const int64_t *now, json_t *body)
+{
+    json_t *items = json_array();
+    enum qb_error err = QB_OK;
+    if (items != NULL && w->has_since && now[0] > w->since[0]) {
+        struct bills_line *lines = http_request_alloc(req, S_NEWS_MAX * sizeof *lines);
+        struct bills_query q = {.account_id = w->account_id,
+                                .limit = S_NEWS_MAX,
+                                .scan_max = S_BILLS_SCAN_MAX,
+                                .cursor = NULL};
+        struct bills_page page;
+        uint8_t key[DOMAIN_KEY_SIZE];
+        struct store *reader = NULL;
+        if (lines == NULL)
+            err = QB_E_TOO_LARGE;
+        else if ((err = store_pool_acquire(http_request_pool(req), 200, &reader)) != QB_OK)
+            err = err == QB_E_BUSY ? QB_E_BUSY : QB_E_STORAGE;
+        if (err == QB_OK) {
+            QB_ASSERT(w->view.last_entry_id == now[0]);
+            bills_cursor_key(http_request_env(req), key);
+            err = bills_list(reader, &w->view, key, &q, lines, &page);
+            crypto_wipe(key, sizeof key);
+            store_pool_release(http_request_pool(req), reader);
+        }
+        for (size_t i = 0; err == QB_OK && items != NULL && i < page.count; i++)
+            if (lines[i].entry_id > w->since[0])
+                http_array_add(&items, http_bills_line_json(&lines[i]));
+    }
+    if (err == QB_OK && (items == NULL || json_object_set_new(body, "bills", items) != 0))
+        return QB_E_INTERNAL;
+    if (err != QB_OK)
+        json_decref(items);
+    return err;
+}
+
 static const struct S_kind S_wallet = {
-    3, {"bills", "notices", "pending_payments"}, S_wallet_state, NULL};
+    3, {"bills", "notices", "pending_payments"}, S_wallet_state, S_wallet_bills};
 static const struct S_kind S_merchant = {
     2, {"balance", "payments"}, S_merchant_state, S_merchant_payments};
 

@@ -563,6 +563,9 @@ struct bills_counterparty; /* wallet/bills.h */
 /* A bill's counterparty as the API shows it ({type, id, name} or a card's
  * {type, id, bank, last4}; JSON null for none), in bill_routes.c. */
 json_t *http_bills_party_json(const struct bills_counterparty *cp);
+struct bills_line; /* wallet/bills.h */
+/* A bill line as GET /v1/me/transactions shows it; NULL when out of memory. */
+json_t *http_bills_line_json(const struct bills_line *l);
 /* A user as the API shows it: id, phone, display_name, kyc_level, status,
  * payment_password_set, created_at, and id_number_last4 when asked. */
 json_t *http_user_json(const struct identity_user *user, bool with_id_number_last4);

@@ -67,6 +67,36 @@ static void S_pair(struct api_user *a, struct api_user *b)
     API_MUST(th_fund(&S_client, S_admin, a, 10000));
 }
 
+/* The bill lines a changes answer carries: "type direction amount
+ * counterparty-id" joined with "; ", newest first. */
+static void S_bills_of(const struct th_wait *w, char *out, size_t out_size)
+{
+    json_t *j = json_loadb(w->body, w->body_size, 0, NULL);
+    json_t *bills = json_object_get(j, "bills");
+    ASSERT(json_is_array(bills));
+    out[0] = '\0';
+    size_t i;
+    json_t *line;
+    json_array_foreach(bills, i, line)
+    {
+        size_t used = strlen(out);
+        snprintf(out + used, out_size - used, "%s%s %s %lld %s", i > 0 ? "; " : "",
+                 json_string_value(json_object_get(line, "type")),
+                 json_string_value(json_object_get(line, "direction")),
+                 (long long)json_integer_value(json_object_get(line, "amount")),
+                 json_string_value(json_object_get(json_object_get(line, "counterparty"), "id")));
+    }
+    json_decref(j);
+}
+
+/* S_bills_of(w) is want. */
+static void S_bills_are(const struct th_wait *w, const char *want)
+{
+    char got[1024];
+    S_bills_of(w, got, sizeof got);
+    ASSERT_EQ_STR(got, want);
+}
+
 /* The waiting request w answers want (th_wait_join's list) long before
  * its wait would have ended: woken by the news. Its cursor into cursor. */
 static void S_expect_news(struct th_wait *w, const char *want, char cursor[TH_CURSOR_SIZE])
@@ -86,6 +116,7 @@ static void S_expect_quiet(struct th_wait *w, const char *cursor, double at_leas
     th_wait_join(w, after, changed, sizeof changed);
     ASSERT_EQ_STR(after, cursor);
     ASSERT_EQ_STR(changed, "");
+    S_bills_are(w, "");
     if (w->seconds < at_least_s)
         TEST_FAIL_("%s: nothing new answered after %.3f s", w->path, w->seconds);
 }
@@ -131,7 +162,12 @@ TEST(money_sent_and_received_wakes_both_wallets)
     S_transfer(&a, &b, 250, NULL);
     S_expect_news(&wa, "bills", cursor);
     ASSERT(strcmp(cursor, a_cursor) != 0);
+    char want[512];
+    snprintf(want, sizeof want, "transfer out 250 %s", b.id);
+    S_bills_are(&wa, want); /* the answer carries the line */
     S_expect_news(&wb, "bills", cursor);
+    snprintf(want, sizeof want, "transfer in 250 %s", a.id);
+    S_bills_are(&wb, want);
     /* The cursor it answered is the wallet's now: the bills show the transfer. */
     char now[TH_CURSOR_SIZE];
     th_changes_cursor(&S_client, &b, now);
@@ -158,9 +194,13 @@ TEST(news_from_before_the_request_answers_at_once)
     char old[TH_CURSOR_SIZE], cursor[TH_CURSOR_SIZE];
     th_changes_cursor(&S_client, &b, old);
     S_transfer(&a, &b, 100, NULL); /* while b's app was not asking */
+    S_transfer(&a, &b, 120, NULL);
     struct th_wait w;
     th_wait_start(&w, S_daemon.base_url, &b, old, S_WAIT_S);
     S_expect_news(&w, "bills", cursor);
+    char want[512];
+    snprintf(want, sizeof want, "transfer in 120 %s; transfer in 100 %s", a.id, a.id);
+    S_bills_are(&w, want); /* both, and only they */
 }
 
 TEST(another_wallets_news_leaves_a_wait_alone)
@@ -195,6 +235,9 @@ TEST(a_notice_is_news)
                        &res);
     client_response_release(&res);
     S_expect_news(&w, "bills,notices", cursor);
+    char want[512];
+    snprintf(want, sizeof want, "transfer_return in 300 %s", b.id);
+    S_bills_are(&w, want);
     long long e = 0, n = 0, p = 0;
     ASSERT(sscanf(cursor, "%lld.%lld.%lld", &e, &n, &p) == 3);
     ASSERT(n > 0);
