@@ -71,22 +71,9 @@ static void S_pair(struct api_user *a, struct api_user *b)
  * counterparty-id" joined with "; ", newest first. */
 static void S_bills_of(const struct th_wait *w, char *out, size_t out_size)
 {
-    json_t *j = json_loadb(w->body, w->body_size, 0, NULL);
-    json_t *bills = json_object_get(j, "bills");
-    ASSERT(json_is_array(bills));
-    out[0] = '\0';
-    size_t i;
-    json_t *line;
-    json_array_foreach(bills, i, line)
-    {
-        size_t used = strlen(out);
-        snprintf(out + used, out_size - used, "%s%s %s %lld %s", i > 0 ? "; " : "",
-                 json_string_value(json_object_get(line, "type")),
-                 json_string_value(json_object_get(line, "direction")),
-                 (long long)json_integer_value(json_object_get(line, "amount")),
-                 json_string_value(json_object_get(json_object_get(line, "counterparty"), "id")));
-    }
-    json_decref(j);
+    static const char *const fields[] = {"type", "direction", "amount", "counterparty.id"};
+    ASSERT(th_json_items(w->body, w->body_size, "bills", fields, QB_ARRAY_COUNT(fields), out,
+                         out_size));
 }
 
 /* S_bills_of(w) is want. */

@@ -727,21 +727,8 @@ static void S_payments(const struct api_user *owner, const char *path, char *out
  * payer" joined with "; ". */
 static void S_announced(const char *body, size_t size, char *out, size_t out_size)
 {
-    json_t *j = json_loadb(body, size, 0, NULL);
-    json_t *payments = json_object_get(j, "payments");
-    ASSERT(json_is_array(payments));
-    out[0] = '\0';
-    size_t i;
-    json_t *item;
-    json_array_foreach(payments, i, item)
-    {
-        size_t used = strlen(out);
-        snprintf(out + used, out_size - used, "%s%s %lld %s", i > 0 ? "; " : "",
-                 json_string_value(json_object_get(item, "out_trade_no")),
-                 (long long)json_integer_value(json_object_get(item, "amount")),
-                 json_string_value(json_object_get(item, "payer_name")));
-    }
-    json_decref(j);
+    static const char *const fields[] = {"out_trade_no", "amount", "payer_name"};
+    ASSERT(th_json_items(body, size, "payments", fields, QB_ARRAY_COUNT(fields), out, out_size));
 }
 
 /* The owner's waiting request w answers want long before its wait would

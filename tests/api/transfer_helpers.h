@@ -363,6 +363,45 @@ static inline bool th_changes_parse(const char *body, size_t size, char cursor[T
     return ok;
 }
 
+/* The items of member (an array) of a JSON answer, summarised: for each
+ * the values of fields ("a.b": member b of member a; a string as it is, an
+ * integer in decimal) joined with spaces, the items newest first as the
+ * answer has them, joined with "; ". False unless member is an array. */
+static inline bool th_json_items(const char *body, size_t size, const char *member,
+                                 const char *const *fields, size_t field_count, char *out,
+                                 size_t out_size)
+{
+    json_t *j = json_loadb(body, size, 0, NULL);
+    json_t *items = json_object_get(j, member);
+    bool ok = json_is_array(items);
+    out[0] = '\0';
+    size_t i;
+    json_t *item;
+    json_array_foreach(ok ? items : NULL, i, item)
+    {
+        for (size_t f = 0; f < field_count; f++) {
+            char name[64];
+            snprintf(name, sizeof name, "%s", fields[f]);
+            char *dot = strchr(name, '.');
+            if (dot != NULL)
+                *dot = '\0';
+            json_t *v = json_object_get(item, name);
+            if (dot != NULL)
+                v = json_object_get(v, dot + 1);
+            size_t used = strlen(out);
+            const char *sep = f > 0 ? " " : i > 0 ? "; " : "";
+            if (json_is_integer(v))
+                snprintf(out + used, out_size - used, "%s%lld", sep,
+                         (long long)json_integer_value(v));
+            else
+                snprintf(out + used, out_size - used, "%s%s", sep,
+                         json_is_string(v) ? json_string_value(v) : "null");
+        }
+    }
+    json_decref(j);
+    return ok;
+}
+
 /* u's cursor now at a changes route (GET /v1/me/changes, or a merchant's
  * /v1/merchants/me/changes): asked without since, it answers at once with
  * nothing changed. */
