@@ -190,6 +190,24 @@ TEST(news_from_before_the_request_answers_at_once)
     S_bills_are(&w, want); /* both, and only they */
 }
 
+TEST(an_answer_carries_the_newest_twenty_lines)
+{
+    // More came than an answer carries: the newest 20 lines, the rest for the bills to show.
+    struct api_user a, b;
+    S_pair(&a, &b);
+    char old[TH_CURSOR_SIZE], cursor[TH_CURSOR_SIZE];
+    th_changes_cursor(&S_client, &b, old);
+    for (int i = 1; i <= 21; i++)
+        S_transfer(&a, &b, i, NULL);
+    struct th_wait w;
+    th_wait_start(&w, S_daemon.base_url, &b, old, S_WAIT_S);
+    S_expect_news(&w, "bills", cursor);
+    static const char *const amounts[] = {"amount"};
+    char got[512];
+    ASSERT(th_json_items(w.body, w.body_size, "bills", amounts, 1, got, sizeof got));
+    ASSERT_EQ_STR(got, "21; 20; 19; 18; 17; 16; 15; 14; 13; 12; 11; 10; 9; 8; 7; 6; 5; 4; 3; 2");
+}
+
 TEST(another_wallets_news_leaves_a_wait_alone)
 {
     struct api_user a, b, c;
@@ -323,6 +341,7 @@ int main(void)
     RUN(money_sent_and_received_wakes_both_wallets);
     RUN(a_wait_with_nothing_new_ends_with_the_same_cursor);
     RUN(news_from_before_the_request_answers_at_once);
+    RUN(an_answer_carries_the_newest_twenty_lines);
     RUN(another_wallets_news_leaves_a_wait_alone);
     RUN(a_notice_is_news);
     RUN(one_wallet_has_eight_requests_waiting_at_most);

@@ -336,6 +336,7 @@ static inline void th_restart_at(struct test_daemon *daemon, struct client *clie
 /* --- waiting for news: GET /v1/me/changes ------------------------------------------------- */
 
 #define TH_CURSOR_SIZE 64
+#define TH_WAIT_BODY_SIZE_MAX 32768 /* a changes answer carries up to 20 bill lines */
 
 /* An answer of GET /v1/me/changes: its cursor and its "changed" list
  * joined with commas ("" for none). False unless it was a 200 of that
@@ -429,7 +430,7 @@ struct th_wait {
     char path[256];
     pthread_t thread;
     long status;
-    char body[TH_BODY_SIZE_MAX];
+    char body[TH_WAIT_BODY_SIZE_MAX];
     size_t body_size;
     double seconds; /* from sending to the answer */
 };
@@ -445,7 +446,8 @@ static inline void *th_wait_main(void *arg)
     w->status = api_call(&client, "GET", w->path, w->token, NULL, &res);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     w->seconds = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
-    w->body_size = res.body.size < TH_BODY_SIZE_MAX - 1 ? res.body.size : TH_BODY_SIZE_MAX - 1;
+    w->body_size =
+        res.body.size < TH_WAIT_BODY_SIZE_MAX - 1 ? res.body.size : TH_WAIT_BODY_SIZE_MAX - 1;
     if (w->body_size > 0)
         memcpy(w->body, res.body.data, w->body_size);
     w->body[w->body_size] = '\0';
