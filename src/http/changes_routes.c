@@ -91,6 +91,14 @@ static bool S_cursor_parse(const char *text, int parts, int64_t *out)
     return true;
 }
 
+/* A read connection into *reader: QB_OK, BUSY or STORAGE. */
+static enum qb_error S_reader(struct http_request *req, struct store **reader)
+{
+    *reader = NULL;
+    enum qb_error err = store_pool_acquire(http_request_pool(req), 200, reader);
+    return err == QB_OK || err == QB_E_BUSY ? err : QB_E_STORAGE;
+}
+
 /* The account's newest entry into now[0], then a read connection for the
  * rest (NULL with *err set when none). */
 static struct store *S_state_begin(struct http_request *req, struct S_wait *w, int64_t *now,
@@ -100,12 +108,8 @@ static struct store *S_state_begin(struct http_request *req, struct S_wait *w, i
     if (*err != QB_OK)
         return NULL;
     now[0] = w->view.last_entry_id;
-    struct store *reader = NULL;
-    *err = store_pool_acquire(http_request_pool(req), 200, &reader);
-    if (*err != QB_OK) {
-        *err = *err == QB_E_BUSY ? QB_E_BUSY : QB_E_STORAGE;
-        return NULL;
-    }
+    struct store *reader;
+    *err = S_reader(req, &reader);
     return reader;
 }
 
@@ -148,10 +152,7 @@ static enum qb_error S_merchant_payments(struct http_request *req, const struct 
     if (items != NULL && w->has_since && now[1] > w->since[1]) {
         struct merchant_order *rows = http_request_alloc(req, S_NEWS_MAX * sizeof *rows);
         struct store *reader = NULL;
-        if (rows == NULL)
-            err = QB_E_TOO_LARGE;
-        else if ((err = store_pool_acquire(http_request_pool(req), 200, &reader)) != QB_OK)
-            err = err == QB_E_BUSY ? QB_E_BUSY : QB_E_STORAGE;
+        err = rows != NULL ? S_reader(req, &reader) : QB_E_TOO_LARGE;
         size_t count = 0;
         if (err == QB_OK)
             err = merchant_orders_paid(reader, w->mchid, w->since[1], now[1] + 1, rows, S_NEWS_MAX,
@@ -186,10 +187,7 @@ static enum qb_error S_wallet_bills(struct http_request *req, const struct S_wai
         struct bills_page page;
         uint8_t key[DOMAIN_KEY_SIZE];
         struct store *reader = NULL;
-        if (lines == NULL)
-            err = QB_E_TOO_LARGE;
-        else if ((err = store_pool_acquire(http_request_pool(req), 200, &reader)) != QB_OK)
-            err = err == QB_E_BUSY ? QB_E_BUSY : QB_E_STORAGE;
+        err = lines != NULL ? S_reader(req, &reader) : QB_E_TOO_LARGE;
         if (err == QB_OK) {
             QB_ASSERT(w->view.last_entry_id == now[0]);
             bills_cursor_key(http_request_env(req), key);
