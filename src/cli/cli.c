@@ -97,11 +97,17 @@ static void S_wrap(FILE *out, const char *text, size_t indent, size_t first_colu
     fputc('\n', out);
 }
 
-/* "  label     text", the text wrapped and aligned at column width + 4. */
+/* "  label     text", the text wrapped and aligned at column width + 4; a
+ * label that leaves fewer than two spaces before that column has the text
+ * begin on the next line. */
 static void S_labelled(FILE *out, const char *label, const char *text, size_t width)
 {
     fprintf(out, "  %s", label);
     size_t column = 2 + strlen(label);
+    if (column + 2 > width + 4) {
+        fputc('\n', out);
+        column = 0;
+    }
     for (; column < width + 4; column++)
         fputc(' ', out);
     S_wrap(out, text, width + 4, column);
