@@ -303,8 +303,8 @@ static void S_statement_print(struct cli *cli, const json_t *s)
     cli_print_field(cli, "payments", text);
     json_int_t processing = json_integer_value(json_object_get(s, "processing_count"));
     if (processing > 0) {
-        snprintf(text, sizeof text, "%" JSON_INTEGER_FORMAT " withdrawal%s, not counted yet",
-                 processing, processing == 1 ? "" : "s");
+        snprintf(text, sizeof text, "%" JSON_INTEGER_FORMAT " payment%s on %s way, not counted yet",
+                 processing, processing == 1 ? "" : "s", processing == 1 ? "its" : "their");
         cli_print_field(cli, "processing", text);
     }
 

@@ -637,7 +637,7 @@ static const struct cli_command S_commands[] = {
      "show a month's or a year's income, expense and top counterparties",
      "The month runs from its first midnight to the next month's, Beijing time; a year (YYYY, "
      "the annual bill) from January 1 to the next. Sums count only money that moved; "
-     "withdrawals still processing are counted apart.",
+     "withdrawals and delayed transfers still on their way are counted apart.",
      {{0}},
      cli_run_statement},
     {"collect",

@@ -105,6 +105,7 @@ static long long S_now_ms(void) { return ((long long)time(NULL) + S_clock_offset
 
 /* The test's clock in Beijing time, as Unix seconds shifted by 8 hours. */
 static time_t S_now_beijing(void) { return (time_t)(S_now_ms() / 1000 + 8 * 3600); }
+static char S_month[16]; /* this month in Beijing time, as the server counts it: MONTH */
 static char S_admin[API_TOKEN_SIZE_MAX];
 static bool S_update;
 static int S_mismatch_count;
@@ -1025,6 +1026,7 @@ TEST(transfers)
     char later[64];
     S_last_str("id", later, sizeof later);
     S_case("payment-show-later", NULL, "payment", "show", later, NULL);
+    S_case("statement-later", NULL, "statement", S_month, NULL);
     S_case("cancel-transfer-payee", NULL, "--profile", "b", "cancel-transfer", later, NULL);
     S_case("cancel-transfer", NULL, "cancel-transfer", later, NULL);
     S_case("cancel-transfer-arrived", NULL, "cancel-transfer", transfer, NULL);
@@ -1237,15 +1239,8 @@ TEST(bills_and_statement)
     S_case("bills-csv-json", NULL, "bills", "--csv", "--json", NULL);
     S_case("bills-bad-limit", NULL, "bills", "--limit", "101", NULL);
 
-    // This month in Beijing time (UTC+8), as the server counts it.
-    char month[16];
-    time_t now = S_now_beijing();
-    struct tm tm;
-    gmtime_r(&now, &tm);
-    strftime(month, sizeof month, "%Y-%m", &tm);
-    S_substitute(month, "MONTH");
-    S_case("statement", NULL, "statement", month, NULL);
-    S_case("statement-json", NULL, "statement", month, "--json", NULL);
+    S_case("statement", NULL, "statement", S_month, NULL);
+    S_case("statement-json", NULL, "statement", S_month, "--json", NULL);
     S_case("statement-empty", NULL, "statement", "1999-01", NULL);
     S_case("statement-bad-month", NULL, "statement", "2026-13", NULL);
     S_case("statement-year-empty", NULL, "statement", "1999", NULL);
@@ -2920,11 +2915,13 @@ int main(void)
     struct tm tm;
     gmtime_r(&now, &tm);
     strftime(S_today, sizeof S_today, "%Y-%m-%d", &tm);
+    strftime(S_month, sizeof S_month, "%Y-%m", &tm);
     now -= 86400;
     gmtime_r(&now, &tm);
     strftime(S_yesterday, sizeof S_yesterday, "%Y-%m-%d", &tm);
     S_substitute(S_today, "TODAY");
     S_substitute(S_yesterday, "YESTERDAY");
+    S_substitute(S_month, "MONTH"); /* statements: this month, Beijing time */
 
     RUN(help_and_usage_errors);
     RUN(not_logged_in);
