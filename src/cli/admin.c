@@ -30,25 +30,6 @@ static int S_list_path(struct cli *cli, const struct cli_args *args, char *path,
     return CLI_EXIT_OK;
 }
 
-/* One column of a user's balances: member ("available" or "pending") of
- * each currency, joined, "12.50 CNY". */
-static void S_balances_text(const json_t *balances, const char *member, char *out, size_t out_size)
-{
-    size_t i, used = 0;
-    const json_t *b;
-    out[0] = '\0';
-    json_array_foreach(balances, i, b)
-    {
-        char amount[MONEY_TEXT_SIZE_MAX + 8];
-        const char *currency = cli_json_str(b, "currency");
-        cli_amount_format(json_integer_value(json_object_get(b, member)), currency, amount,
-                          sizeof amount);
-        if (used < out_size)
-            used += (size_t)snprintf(out + used, out_size - used, "%s%s %s", i > 0 ? ", " : "",
-                                     amount, currency);
-    }
-}
-
 /* A mainland mobile number as people write it ("+86 138-0013-8000") into
  * its eleven digits; false for anything else. */
 static bool S_phone_digits(const char *arg, char out[12])
@@ -111,8 +92,8 @@ static void S_user_row(struct cli_table *table, const json_t *user)
     snprintf(kyc, sizeof kyc, "%" JSON_INTEGER_FORMAT,
              json_integer_value(json_object_get(user, "kyc_level")));
     const json_t *balances = json_object_get(user, "balances");
-    S_balances_text(balances, "available", available, sizeof available);
-    S_balances_text(balances, "pending", pending, sizeof pending);
+    cli_balances_text(balances, "available", available, sizeof available);
+    cli_balances_text(balances, "pending", pending, sizeof pending);
     const char *row[] = {cli_json_str(user, "id"),
                          cli_json_str(user, "phone"),
                          cli_json_str(user, "display_name"),
@@ -275,8 +256,8 @@ int cli_run_admin_user(struct cli *cli, const struct cli_args *args)
         const char *last4 = cli_json_str(u, "id_number_last4");
         cli_print_field(cli, "id number", last4[0] != '\0' ? last4 : "not verified");
         const json_t *balances = json_object_get(u, "balances");
-        S_balances_text(balances, "available", available, sizeof available);
-        S_balances_text(balances, "pending", pending, sizeof pending);
+        cli_balances_text(balances, "available", available, sizeof available);
+        cli_balances_text(balances, "pending", pending, sizeof pending);
         cli_print_field(cli, "available", available);
         cli_print_field(cli, "pending", pending);
         cli_print_field(cli, "created at", cli_json_str(u, "created_at"));
@@ -731,53 +712,6 @@ static int S_merchant_path(struct cli *cli, const char *mchid, const char *actio
 }
 
 /* A merchant as GET /admin/merchants/{mchid} answers it, field by field. */
-static void S_merchant_show(struct cli *cli, const json_t *m)
-{
-    char text[512], available[MONEY_TEXT_SIZE_MAX + 16], pending[MONEY_TEXT_SIZE_MAX + 16];
-    cli_print_field(cli, "merchant", cli_json_str(m, "mchid"));
-    cli_print_field(cli, "name", cli_json_str(m, "name"));
-    const char *owner = cli_json_str(m, "owner_user_id");
-    cli_print_field(cli, "owner", owner[0] != '\0' ? owner : "none");
-    const char *status = cli_json_str(m, "status");
-    if (strcmp(status, "SUSPENDED") == 0) {
-        const char *reason = cli_json_str(m, "suspend_reason");
-        snprintf(text, sizeof text, "SUSPENDED since %s%s%s%s", cli_json_str(m, "suspended_at"),
-                 reason[0] != '\0' ? " (" : "", reason, reason[0] != '\0' ? ")" : "");
-        cli_print_field(cli, "status", text);
-    } else if (strcmp(status, "CLOSED") == 0) {
-        snprintf(text, sizeof text, "CLOSED by its owner at %s, for good",
-                 cli_json_str(m, "closed_at"));
-        cli_print_field(cli, "status", text);
-    } else {
-        cli_print_field(cli, "status", status);
-    }
-    snprintf(text, sizeof text, "%" JSON_INTEGER_FORMAT " ppm",
-             json_integer_value(json_object_get(m, "fee_rate_ppm")));
-    cli_print_field(cli, "fee rate", text);
-    size_t i, used = 0;
-    const json_t *app;
-    text[0] = '\0';
-    json_array_foreach(json_object_get(m, "appids"), i, app) if (used < sizeof text) used +=
-        (size_t)snprintf(text + used, sizeof text - used, "%s%s", i > 0 ? ", " : "",
-                         json_string_value(app) != NULL ? json_string_value(app) : "");
-    cli_print_field(cli, "apps", text);
-    const json_t *balances = json_object_get(m, "balances");
-    S_balances_text(balances, "available", available, sizeof available);
-    S_balances_text(balances, "pending", pending, sizeof pending);
-    cli_print_field(cli, "available", available);
-    cli_print_field(cli, "pending", pending);
-    cli_print_field(cli, "created at", cli_json_str(m, "created_at"));
-    /* What a merchant refused SIGN_ERROR after replacing its keys must name. */
-    const char *replaced = cli_json_str(m, "certificate_replaced_at");
-    snprintf(text, sizeof text, "%s%s%s", cli_json_str(m, "serial_no"),
-             replaced[0] != '\0' ? ", replaced at " : "", replaced);
-    cli_print_field(cli, "certificate", text);
-    const char *reset = cli_json_str(m, "apiv3_key_reset_at");
-    if (reset[0] != '\0') {
-        snprintf(text, sizeof text, "reset at %s", reset);
-        cli_print_field(cli, "API v3 key", text);
-    }
-}
 
 /* method path with body (may be NULL): the merchant, shown or as JSON. */
 static int S_merchant_call(struct cli *cli, const char *method, const char *path,
@@ -788,7 +722,7 @@ static int S_merchant_call(struct cli *cli, const char *method, const char *path
     if (rc == CLI_EXIT_OK && cli->json)
         cli_print_body(&res);
     else if (rc == CLI_EXIT_OK)
-        S_merchant_show(cli, res.json);
+        cli_merchant_print(cli, res.json);
     cli_response_release(&res);
     return rc;
 }

@@ -131,6 +131,9 @@ void cli_print_colored(const struct cli *cli, enum cli_color color, const char *
 
 /* Aligned "label  value" lines. */
 void cli_print_field(const struct cli *cli, const char *label, const char *value);
+/* One column of a "balances" array (a user's, a merchant's): member
+ * ("available" or "pending") of each currency, joined, "12.50 CNY". */
+void cli_balances_text(const json_t *balances, const char *member, char *out, size_t out_size);
 
 #define CLI_TABLE_COLUMNS_MAX 8
 #define CLI_TABLE_ROWS_MAX 100000 /* bills --all: 1,000 pages of 100 */
@@ -482,6 +485,11 @@ int cli_run_merchant_payments(struct cli *cli, const struct cli_args *args);
 int cli_run_merchant_watch(struct cli *cli, const struct cli_args *args);
 int cli_run_merchant_refund(struct cli *cli, const struct cli_args *args);
 int cli_run_merchant_close(struct cli *cli, const struct cli_args *args);
+int cli_run_merchant_show(struct cli *cli, const struct cli_args *args);
+int cli_run_merchant_withdraw(struct cli *cli, const struct cli_args *args); /* money.c */
+/* A merchant as GET /admin/merchants/{mchid} or the owner's GET
+ * /v1/merchants/me answers it: its status, apps, balance, certificate. */
+void cli_merchant_print(struct cli *cli, const json_t *m);
 int cli_run_merchant_apiv3_key_reset(struct cli *cli, const struct cli_args *args);
 int cli_run_merchant_certificate_replace(struct cli *cli, const struct cli_args *args);
 int cli_run_order_show(struct cli *cli, const struct cli_args *args);

@@ -1113,6 +1113,75 @@ int cli_run_merchant_certificate_replace(struct cli *cli, const struct cli_args 
     return S_keys_replace(cli, args, "/v1/merchants/me/certificate", false);
 }
 
+void cli_merchant_print(struct cli *cli, const json_t *m)
+{
+    char text[512], available[MONEY_TEXT_SIZE_MAX + 16], pending[MONEY_TEXT_SIZE_MAX + 16];
+    cli_print_field(cli, "merchant", cli_json_str(m, "mchid"));
+    cli_print_field(cli, "name", cli_json_str(m, "name"));
+    if (json_object_get(m, "owner_user_id") != NULL) { /* the operator's view */
+        const char *owner = cli_json_str(m, "owner_user_id");
+        cli_print_field(cli, "owner", owner[0] != '\0' ? owner : "none");
+    }
+    const char *status = cli_json_str(m, "status");
+    if (strcmp(status, "SUSPENDED") == 0) {
+        const char *reason = cli_json_str(m, "suspend_reason");
+        const char *since = cli_json_str(m, "suspended_at");
+        if (since[0] != '\0')
+            snprintf(text, sizeof text, "SUSPENDED since %s%s%s%s", since,
+                     reason[0] != '\0' ? " (" : "", reason, reason[0] != '\0' ? ")" : "");
+        else /* the owner's view */
+            snprintf(text, sizeof text, "SUSPENDED: the operator stopped it taking money");
+        cli_print_field(cli, "status", text);
+    } else if (strcmp(status, "CLOSED") == 0) {
+        snprintf(text, sizeof text, "CLOSED by its owner at %s, for good",
+                 cli_json_str(m, "closed_at"));
+        cli_print_field(cli, "status", text);
+    } else {
+        cli_print_field(cli, "status", status);
+    }
+    snprintf(text, sizeof text, "%" JSON_INTEGER_FORMAT " ppm",
+             json_integer_value(json_object_get(m, "fee_rate_ppm")));
+    cli_print_field(cli, "fee rate", text);
+    size_t i, used = 0;
+    const json_t *app;
+    text[0] = '\0';
+    json_array_foreach(json_object_get(m, "appids"), i, app) if (used < sizeof text) used +=
+        (size_t)snprintf(text + used, sizeof text - used, "%s%s", i > 0 ? ", " : "",
+                         json_string_value(app) != NULL ? json_string_value(app) : "");
+    cli_print_field(cli, "apps", text);
+    const json_t *balances = json_object_get(m, "balances");
+    cli_balances_text(balances, "available", available, sizeof available);
+    cli_balances_text(balances, "pending", pending, sizeof pending);
+    cli_print_field(cli, "available", available);
+    cli_print_field(cli, "pending", pending);
+    cli_print_field(cli, "created at", cli_json_str(m, "created_at"));
+    /* What a merchant refused SIGN_ERROR after replacing its keys must name. */
+    const char *replaced = cli_json_str(m, "certificate_replaced_at");
+    snprintf(text, sizeof text, "%s%s%s", cli_json_str(m, "serial_no"),
+             replaced[0] != '\0' ? ", replaced at " : "", replaced);
+    cli_print_field(cli, "certificate", text);
+    const char *reset = cli_json_str(m, "apiv3_key_reset_at");
+    if (reset[0] != '\0') {
+        snprintf(text, sizeof text, "reset at %s", reset);
+        cli_print_field(cli, "API v3 key", text);
+    }
+}
+
+int cli_run_merchant_show(struct cli *cli, const struct cli_args *args)
+{
+    char path[256];
+    if (!S_owner_path(cli, args, path, sizeof path, "/v1/merchants/me"))
+        return cli_usage_error(cli, "--mchid is too long");
+    struct cli_response res;
+    int rc = cli_call(cli, "GET", path, CLI_AUTH_USER, NULL, &res);
+    if (rc == CLI_EXIT_OK && cli->json)
+        cli_print_body(&res);
+    else if (rc == CLI_EXIT_OK)
+        cli_merchant_print(cli, res.json);
+    cli_response_release(&res);
+    return rc;
+}
+
 int cli_run_merchant_close(struct cli *cli, const struct cli_args *args)
 {
     const char *mchid = cli_arg(cli, args, "mchid");

@@ -574,6 +574,21 @@ static int S_refuse_here(struct cli *cli, const char *code, const char *message,
     return CLI_EXIT_REFUSED;
 }
 
+/* Where a card payment goes: the wallet's own top-ups and withdrawals, or
+ * the owner's withdrawals of a merchant's balance (--mchid). */
+struct S_card_route {
+    const char *post;    /* the POST route */
+    const char *quote;   /* a withdrawal's quote route; NULL: a top-up, no quote */
+    const char *command; /* what the hints name */
+    bool merchant;       /* the owner's merchant: --mchid goes with it */
+};
+
+static const struct S_card_route S_topup = {"/v1/me/topups", NULL, "topup", false};
+static const struct S_card_route S_withdrawal = {"/v1/me/withdrawals", "/v1/me/withdrawal-quote",
+                                                 "withdraw", false};
+static const struct S_card_route S_merchant_withdrawal = {
+    "/v1/merchants/me/withdrawals", "/v1/merchants/me/withdrawal-quote", "merchant withdraw", true};
+
 /* A withdrawal's quote, before the password is asked: amount_text, or
  * "all" for the most the balance covers with its fee, into *amount; says
  * on stderr what will leave the balance, and stops an amount the server
@@ -582,7 +597,8 @@ static int S_refuse_here(struct cli *cli, const char *code, const char *message,
  * it repeats may have taken the balance the quote would read, and only the
  * server can answer it (`all` is a usage error then: the amount it works
  * out changes once it is paid). */
-static int S_withdrawal_quote(struct cli *cli, const char *amount_text, bool rerun, int64_t *amount)
+static int S_withdrawal_quote(struct cli *cli, const struct S_card_route *route, const char *mchid,
+                              const char *amount_text, bool rerun, int64_t *amount)
 {
     bool all = strcmp(amount_text, "all") == 0;
     if (all && rerun)
@@ -595,11 +611,13 @@ static int S_withdrawal_quote(struct cli *cli, const char *amount_text, bool rer
         if (rc != CLI_EXIT_OK || rerun)
             return rc;
     }
-    char path[96];
-    if (all || *amount > S_QUOTE_AMOUNT_MAX)
-        snprintf(path, sizeof path, "/v1/me/withdrawal-quote");
-    else
-        snprintf(path, sizeof path, "/v1/me/withdrawal-quote?amount=%" PRId64, *amount);
+    char path[256], amount_query[24];
+    snprintf(path, sizeof path, "%s", route->quote);
+    snprintf(amount_query, sizeof amount_query, "%" PRId64, *amount);
+    if ((mchid != NULL && !cli_query_add(path, sizeof path, "mchid", mchid)) ||
+        (!all && *amount <= S_QUOTE_AMOUNT_MAX &&
+         !cli_query_add(path, sizeof path, "amount", amount_query)))
+        return cli_usage_error(cli, "--mchid is too long");
     struct cli_response res;
     int rc = cli_call(cli, "GET", path, CLI_AUTH_USER, NULL, &res);
     if (rc != CLI_EXIT_OK) {
@@ -640,40 +658,44 @@ static int S_withdrawal_quote(struct cli *cli, const char *amount_text, bool rer
     } else if (*amount > per_payment) {
         char cap[64];
         cli_money_amount_text(per_payment, currency, cap, sizeof cap);
-        rc = S_refuse_here(cli, "LIMIT_EXCEEDED", "the per_payment limit refused this payment",
-                           "per_payment", "one withdrawal takes at most %s%s%s%s", cap,
-                           max_amount > 0 ? "; at most " : "", max_amount > 0 ? max_text : "",
-                           max_amount > 0 ? " can go now: `qianbao withdraw CARD_ID all`" : "");
+        rc = S_refuse_here(
+            cli, "LIMIT_EXCEEDED", "the per_payment limit refused this payment", "per_payment",
+            "one withdrawal takes at most %s%s%s%s%s%s", cap, max_amount > 0 ? "; at most " : "",
+            max_amount > 0 ? max_text : "", max_amount > 0 ? " can go now: `qianbao " : "",
+            max_amount > 0 ? route->command : "", max_amount > 0 ? " CARD_ID all`" : "");
     } else if (*amount > max_amount) {
         if (max_amount > 0)
             rc = S_refuse_here(cli, "INSUFFICIENT_BALANCE", "the balance is too low", NULL,
                                "%s and its fee of %s are more than the available %s; at most %s "
-                               "can go now: `qianbao withdraw CARD_ID all`",
-                               amount_out, fee_text, available_text, max_text);
+                               "can go now: `qianbao %s CARD_ID all`",
+                               amount_out, fee_text, available_text, max_text, route->command);
         else
             rc = S_refuse_here(cli, "INSUFFICIENT_BALANCE", "the balance is too low", NULL,
-                               "%s and its fee of %s are more than the available %s; add money "
-                               "with `qianbao topup CARD_ID AMOUNT`",
-                               amount_out, fee_text, available_text);
+                               "%s and its fee of %s are more than the available %s%s", amount_out,
+                               fee_text, available_text,
+                               route->merchant ? ""
+                                               : "; add money with `qianbao topup CARD_ID AMOUNT`");
     } else if (has_fee) {
         int64_t total = 0;
         if (money_add(*amount, (int64_t)fee, &total)) {
             cli_money_amount_text((json_int_t)total, currency, total_text, sizeof total_text);
-            fprintf(stderr, "withdrawing %s for a fee of %s: %s leaves the balance\n", amount_out,
-                    fee_text, total_text);
+            fprintf(stderr, "withdrawing %s for a fee of %s: %s leaves the %sbalance\n", amount_out,
+                    fee_text, total_text, route->merchant ? "merchant's " : "");
         }
     }
     cli_response_release(&res);
     return rc;
 }
 
-static int S_card_payment(struct cli *cli, const struct cli_args *args, const char *path)
+static int S_card_payment(struct cli *cli, const struct cli_args *args,
+                          const struct S_card_route *route)
 {
     const char *card_id = args->positionals[0];
+    const char *mchid = route->merchant ? cli_arg(cli, args, "mchid") : NULL;
     int64_t amount;
     bool rerun = cli_arg(cli, args, "idempotency-key") != NULL;
-    int rc = strcmp(path, "/v1/me/withdrawals") == 0
-                 ? S_withdrawal_quote(cli, args->positionals[1], rerun, &amount)
+    int rc = route->quote != NULL
+                 ? S_withdrawal_quote(cli, route, mchid, args->positionals[1], rerun, &amount)
                  : cli_money_amount_arg(cli, args->positionals[1], &amount);
     if (rc != CLI_EXIT_OK)
         return rc;
@@ -687,10 +709,13 @@ static int S_card_payment(struct cli *cli, const struct cli_args *args, const ch
         json_pack("{s:s, s:I, s:s, s:s}", "card_id", card_id, "amount", (json_int_t)amount,
                   "currency", S_CURRENCY, "payment_password", password);
     cli_secret_wipe(password, sizeof password);
-    if (body == NULL)
-        return cli_usage_error(cli, "CARD_ID must be UTF-8 text");
+    if (body == NULL ||
+        (mchid != NULL && json_object_set_new(body, "mchid", json_string(mchid)) != 0)) {
+        json_decref(body);
+        return cli_usage_error(cli, "CARD_ID and MCHID must be UTF-8 text");
+    }
     struct cli_response res;
-    rc = cli_call_idem(cli, path, key, body, &res);
+    rc = cli_call_idem(cli, route->post, key, body, &res);
     json_decref(body);
     if (rc == CLI_EXIT_OK) {
         cli_money_replayed_note(cli, &res);
@@ -706,12 +731,17 @@ static int S_card_payment(struct cli *cli, const struct cli_args *args, const ch
 
 int cli_run_topup(struct cli *cli, const struct cli_args *args)
 {
-    return S_card_payment(cli, args, "/v1/me/topups");
+    return S_card_payment(cli, args, &S_topup);
 }
 
 int cli_run_withdraw(struct cli *cli, const struct cli_args *args)
 {
-    return S_card_payment(cli, args, "/v1/me/withdrawals");
+    return S_card_payment(cli, args, &S_withdrawal);
+}
+
+int cli_run_merchant_withdraw(struct cli *cli, const struct cli_args *args)
+{
+    return S_card_payment(cli, args, &S_merchant_withdrawal);
 }
 
 int cli_run_payment_show(struct cli *cli, const struct cli_args *args)

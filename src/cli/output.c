@@ -195,6 +195,23 @@ void cli_print_field(const struct cli *cli, const char *label, const char *value
     printf("%s\n", clean);
 }
 
+void cli_balances_text(const json_t *balances, const char *member, char *out, size_t out_size)
+{
+    size_t i, used = 0;
+    const json_t *b;
+    out[0] = '\0';
+    json_array_foreach(balances, i, b)
+    {
+        char amount[MONEY_TEXT_SIZE_MAX + 8];
+        const char *currency = cli_json_str(b, "currency");
+        cli_amount_format(json_integer_value(json_object_get(b, member)), currency, amount,
+                          sizeof amount);
+        if (used < out_size)
+            used += (size_t)snprintf(out + used, out_size - used, "%s%s %s", i > 0 ? ", " : "",
+                                     amount, currency);
+    }
+}
+
 void cli_table_init(struct cli_table *table, const char *const *headers, size_t column_count)
 {
     QB_ASSERT(column_count > 0 && column_count <= CLI_TABLE_COLUMNS_MAX);

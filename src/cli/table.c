@@ -886,6 +886,32 @@ static const struct cli_command S_commands[] = {
       S_LIMIT,
       S_CURSOR},
      cli_run_merchant_payments},
+    {"merchant show",
+     "",
+     0,
+     0,
+     "show your merchant: status, balance, apps, certificate",
+     "The owner's view (the user profile; GET /v1/merchants/me): whether it takes money, its "
+     "fee rate, what of its balance may be withdrawn (available) and what withdrawals at the "
+     "bank hold (pending), its apps, and the serial of the certificate its /v3 requests name.",
+     {{"mchid", "MCHID", false, NULL, "which of your merchants, when you own several"}},
+     cli_run_merchant_show},
+    {"merchant withdraw",
+     "CARD_ID AMOUNT|all",
+     2,
+     2,
+     "pay your merchant's takings out to your bound card",
+     "The owner's view (the user profile): pays AMOUNT of the merchant's balance to your card "
+     "CARD_ID (POST /v1/merchants/me/withdrawals), as `qianbao withdraw` does from your own "
+     "balance: the same fee, also taken from the merchant's balance, shown before your payment "
+     "password is asked; `all` pays the most the merchant's balance covers with its fee. Your "
+     "own balance is not touched; your own limits apply." S_MONEY_NOTE,
+     {{"mchid", "MCHID", false, NULL, "which of your merchants, when you own several"},
+      S_PAYMENT_PASSWORD_STDIN,
+      {"wait", NULL, false, NULL,
+       "wait (up to 120 s) until the bank has answered: SUCCESS or FAILED"},
+      S_IDEMPOTENCY_KEY},
+     cli_run_merchant_withdraw},
     {"merchant refund",
      "ORDER AMOUNT",
      2,
@@ -926,7 +952,8 @@ static const struct cli_command S_commands[] = {
      "close your merchant for good (商户注销)",
      "The owner's view (the user profile): the merchant takes no payment again, and nothing "
      "opens it again. Only an empty one closes: withdraw its balance first (`qianbao merchant "
-     "balance` shows it) and wait for the bank to settle. Its queries and bills still answer. "
+     "withdraw CARD_ID all`; `qianbao merchant show` shows it) and wait for the bank to settle. "
+     "Its queries and bills still answer. "
      "What is then left, if too little for any withdrawal, goes to your wallet. Asks for your "
      "payment password. Once it is closed, your own wallet may close too (`qianbao "
      "close-account`).",

@@ -1737,6 +1737,33 @@ TEST(merchants)
     }
     ASSERT_EQ_INT(S_last.exit_status, 0);
     ASSERT_EQ_INT(S_available(), before + 200 - 880);
+
+    /* The owner sees the first shop from the phone and takes 0.50 of its takings out to a card
+     * of B's own (B is 王五, verified), for a fee of 0.10; more than its balance stops before
+     * the password is asked. A stranger sees no such merchant. */
+    char b_card[64];
+    {
+        char code[API_SMS_CODE_SIZE];
+        S_case(NULL, NULL, "--profile", "b", "card", "add", "--number", "9999000000001002",
+               "--holder", "王五", "--phone", S_phone_b, "--send-code", NULL);
+        ASSERT_EQ_INT(S_last.exit_status, 0);
+        S_code(S_phone_b, "bind_card", code);
+        S_case(NULL, NULL, "--profile", "b", "card", "add", "--number", "9999000000001002",
+               "--holder", "王五", "--phone", S_phone_b, "--code", code, "--json", NULL);
+        ASSERT_EQ_INT(S_last.exit_status, 0);
+        S_last_str("id", b_card, sizeof b_card);
+    }
+    S_case("merchant-show", NULL, "--profile", "b", "merchant", "show", "--mchid", mchid, NULL);
+    S_case("merchant-show-several", NULL, "--profile", "b", "merchant", "show", NULL);
+    S_case("merchant-show-not-owner", NULL, "merchant", "show", "--mchid", mchid, NULL);
+    S_case("merchant-withdraw", S_PAY, "--profile", "b", "merchant", "withdraw", b_card, "0.50",
+           "--mchid", mchid, "--password-stdin", NULL);
+    S_case("merchant-show-withdrawn", NULL, "--profile", "b", "merchant", "show", "--mchid", mchid,
+           "--json", NULL);
+    S_case("merchant-withdraw-too-much", NULL, "--profile", "b", "merchant", "withdraw", b_card,
+           "900", "--mchid", mchid, NULL);
+    S_case("merchant-withdraw-not-owner", NULL, "merchant", "withdraw", b_card, "0.50", "--mchid",
+           mchid, NULL);
     S_END();
 }
 
@@ -2682,20 +2709,26 @@ TEST(bills_of_a_day_that_ended)
     ASSERT(strstr(text, want) != NULL && strstr(text, "`退款,`退款,`支出,`2.00,") != NULL);
     snprintf(want, sizeof want, ",`REF%s\r\n", transaction_id);
     ASSERT(strstr(text, want) != NULL);
-    /* Payment ids only as a transfer's transfer_bill_no (merchant_transfers paid one today). */
-    size_t transfers = 0;
+    /* Payment ids only as a transfer's transfer_bill_no (merchant_transfers paid one today) and
+     * a withdrawal's (the owner took 0.50 out, for a fee of 0.10, in merchants). */
+    size_t transfers = 0, withdrawals = 0;
     for (const char *line = text; *line != '\0';) {
         const char *end = strstr(line, "\r\n");
         size_t len = end != NULL ? (size_t)(end - line) : strlen(line);
         char one[600];
         snprintf(one, sizeof one, "%.*s", (int)(len < sizeof one ? len : sizeof one - 1), line);
-        if (strstr(one, "`p_") != NULL) {
+        if (strstr(one, "`p_") != NULL && strstr(one, "`提现") != NULL) {
+            ASSERT(strstr(one, "`提现,`提现,`支出,`0.50,") != NULL ||
+                   strstr(one, "`提现手续费,`提现手续费,`支出,`0.10,") != NULL);
+            withdrawals++;
+        } else if (strstr(one, "`p_") != NULL) {
             ASSERT(strstr(one, "`商家转账,`商家转账,`支出,`1.00,") != NULL);
             transfers++;
         }
         line += len + (end != NULL ? 2 : 0);
     }
     ASSERT_EQ_INT(transfers, 1);
+    ASSERT_EQ_INT(withdrawals, 2);
     S_substitute(sha1, "SHA1");
     snprintf(size_text, sizeof size_text, "%zu bytes", size);
     S_substitute(size_text, "SIZE bytes");
