@@ -335,7 +335,8 @@ static const struct cli_command S_commands[] = {
      "close the wallet for good",
      "Without --code, says whether the wallet could close now and lists what stands in the "
      "way. Only an empty wallet closes: withdraw the balance first (mind the fee), wait for "
-     "withdrawals still at the bank and for red packets you sent to finish or expire; an owner "
+     "top-ups and withdrawals still at the bank, delayed transfers and for red packets you sent to "
+     "finish or expire; an owner "
      "of a merchant cannot close. Then ask for a code: `qianbao sms-code --purpose "
      "close_account`. The payment password is read from the terminal without echo, or from "
      "standard input with --password-stdin. Every session ends, cards are unbound, and the phone "

@@ -862,7 +862,8 @@ static int S_closing_check(struct cli *cli)
     } texts[] = {
         {"balance", "money is in the balance: withdraw it to a card (`qianbao withdraw`), or "
                     "spend it"},
-        {"pending", "a withdrawal is still at the bank: wait until it is done"},
+        {"pending", "a top-up, withdrawal or delayed transfer is on its way: wait until it is "
+                    "done, or cancel the transfer"},
         {"red_packet", "a red packet you sent still takes claims: what is left comes back when "
                        "it expires"},
         {"merchant", "you own a merchant that is not closed: withdraw its balance, then `qianbao "

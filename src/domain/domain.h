@@ -118,7 +118,7 @@ struct domain_system_accounts {
  * GET /v1/me/closing), as bits of a set; a refusal names the lowest. */
 enum domain_close_blocker {
     DOMAIN_CLOSE_BALANCE = 1 << 0,          /* "balance": money available */
-    DOMAIN_CLOSE_PENDING = 1 << 1,          /* "pending": held for a withdrawal at the bank */
+    DOMAIN_CLOSE_PENDING = 1 << 1,          /* "pending": held, or a payment at the bank */
     DOMAIN_CLOSE_RED_PACKET = 1 << 2,       /* "red_packet": one sent still takes claims */
     DOMAIN_CLOSE_MERCHANT = 1 << 3,         /* "merchant": a merchant owned */
     DOMAIN_CLOSE_FROZEN = 1 << 4,           /* "frozen": the wallet is frozen */

@@ -269,6 +269,16 @@ enum qb_error wallet_user_close_blockers(struct store *store, const char *user_i
         return QB_E_STORAGE;
     if (active)
         *blockers |= DOMAIN_CLOSE_RED_PACKET;
+    /* A payment still at the bank: a withdrawal holds its money, but a
+     * top-up holds nothing, and its money, once the bank confirms, could
+     * never reach a closed account. */
+    _Static_assert(WALLET_PROCESSING == 1, "the SQL's constant");
+    bool processing;
+    if (store_exists(store, "SELECT 1 FROM payments WHERE status = 1 AND user_id = $1 LIMIT 1", p,
+                     QB_ARRAY_COUNT(p), &processing) != QB_OK)
+        return QB_E_STORAGE;
+    if (processing)
+        *blockers |= DOMAIN_CLOSE_PENDING;
     return QB_OK;
 }
 

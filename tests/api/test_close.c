@@ -2,8 +2,8 @@
  * test_close.c — a user closes their wallet (POST /v1/me/close), over HTTP.
  *
  * Closing is for good and only of an empty wallet: each thing that still
- * ties the wallet to money (a balance, a withdrawal the bank has not
- * settled, a red packet still taking claims, a merchant owned) refuses it
+ * ties the wallet to money (a balance, a top-up or withdrawal the bank has
+ * not settled, a red packet still taking claims, a merchant owned) refuses it
  * with ACCOUNT_NOT_EMPTY and its reason, before any proof is asked for, so
  * the SMS code stays live. Once closed, no session of it works, nobody finds
  * it by phone or pays it by id, an operator sees it closed and can change
@@ -338,6 +338,45 @@ TEST(an_operator_closes_an_empty_wallet_for_an_owner_who_lost_the_phone)
     client_response_release(&res);
 }
 
+TEST(a_top_up_the_bank_has_not_confirmed_keeps_the_wallet_open)
+{
+    // A top-up holds nothing on the wallet, but its money is on its way from the card: closed
+    // meanwhile, the wallet could never take it, and the card's money would stay at the bank
+    // clearing account. Neither the owner nor an operator closes it until the bank answers;
+    // then its money is a balance like any other.
+    struct api_user u;
+    API_MUST(th_user_new(&S_client, S_admin, &u));
+    char card_id[API_ID_SIZE_MAX], body[256], code[API_SMS_CODE_SIZE], path[128];
+    /* The sandbox's card that answers PROCESSING, then SUCCESS 3 s after creation. */
+    ASSERT(th_card_bind(&S_client, S_admin, &u, "9999000000000061", card_id));
+    snprintf(body, sizeof body,
+             "{\"card_id\":\"%s\",\"amount\":500,\"payment_password\":\"" TH_PAY_PASSWORD "\"}",
+             card_id);
+    struct client_response res;
+    ASSERT_EQ_INT(
+        api_call_idem(&S_client, "POST", "/v1/me/topups", u.token, "close-topup-1", body, &res),
+        201);
+    ASSERT_EQ_STR(api_json_str(&res, "status"), "PROCESSING");
+    snprintf(path, sizeof path, "/v1/me/payments/%s", api_json_str(&res, "id"));
+    client_response_release(&res);
+    EXPECT_CLOSING(&u, "pending");
+    API_MUST(api_sms_code_get(&S_client, S_admin, u.phone, "close_account", code));
+    EXPECT_CLOSE(&u, TH_PAY_PASSWORD, code, 409, "ACCOUNT_NOT_EMPTY", "pending");
+    EXPECT_ADMIN_CLOSE(&u, "{\"reason\":\"ticket 4714\"}", 409, "ACCOUNT_NOT_EMPTY", "pending");
+    /* The bank answers; the worker settles it within seconds. */
+    char status[32] = "";
+    for (int i = 0; i < 150 && strcmp(status, "SUCCESS") != 0; i++) {
+        usleep(100 * 1000);
+        ASSERT_EQ_INT(api_call(&S_client, "GET", path, u.token, NULL, &res), 200);
+        snprintf(status, sizeof status, "%s", api_json_str(&res, "status"));
+        client_response_release(&res);
+    }
+    ASSERT_EQ_STR(status, "SUCCESS");
+    ASSERT_EQ_INT(th_balance(&S_client, &u), 500);
+    EXPECT_CLOSING(&u, "balance");
+    EXPECT_CLOSE(&u, TH_PAY_PASSWORD, code, 409, "ACCOUNT_NOT_EMPTY", "balance");
+}
+
 TEST(a_merchant_owner_or_a_frozen_wallet_does_not_close)
 {
     struct api_user owner, frozen;
@@ -485,6 +524,7 @@ int main(void)
     RUN(a_wallet_closes_only_once_nothing_ties_it_to_money);
     RUN(a_closed_wallet_is_gone_for_good_and_its_phone_is_free);
     RUN(a_merchant_owner_or_a_frozen_wallet_does_not_close);
+    RUN(a_top_up_the_bank_has_not_confirmed_keeps_the_wallet_open);
     RUN(an_operator_closes_an_empty_wallet_for_an_owner_who_lost_the_phone);
     RUN(a_refund_to_a_closed_wallet_is_refused_as_wechat_refuses_it);
     RUN(a_transfer_racing_the_closing_never_lands_in_a_closed_wallet);
