@@ -301,6 +301,14 @@ void wallet_bank_call(const struct domain_env *env, struct store_pool *pool,
     store_pool_release(pool, reader);
     if (read != QB_OK)
         return;
+    int64_t now_ms = clock_now_ms(env->clock);
+    if (!query && now_ms - p->created_at_ms > WALLET_BANK_SUBMIT_WINDOW_MS) {
+        /* Too late to be over before the worker's first query (topup.h). */
+        crypto_wipe(number, sizeof number);
+        log_event(LOG_WARN, "wallet.bank.not_called", "payment_id=%s reason=late waited_ms=%lld",
+                  p->id, (long long)(now_ms - p->created_at_ms));
+        return;
+    }
     struct bank_request req = {
         .op = p->kind == WALLET_TOPUP ? BANK_OP_DEBIT : BANK_OP_CREDIT,
         .ref = p->id,
@@ -308,7 +316,7 @@ void wallet_bank_call(const struct domain_env *env, struct store_pool *pool,
         .currency = p->currency,
         .amount_minor = p->amount_minor, /* the card gets the amount; Qianbao keeps the fee */
         .created_at_ms = p->created_at_ms,
-        .now_ms = clock_now_ms(env->clock),
+        .now_ms = now_ms,
     };
     enum qb_error err = query ? env->bank->ops->query(env->bank, &req, &out->result)
                               : env->bank->ops->submit(env->bank, &req, &out->result);

@@ -11,9 +11,9 @@
  *      amount + fee on the balance, so the money is spoken for at once.
  *      It is the idempotent command of the request.
  *   2. the bank (wallet_bank_call, on an offload thread of the HTTP server
- *      or the worker's, never the writer's nor an HTTP thread): debit (top-up) or credit (withdrawal) the card, named by
- *      the payment id, which is the bank's idempotency key; the number is
- *      opened for this call alone.
+ *      or the worker's, never the writer's nor an HTTP thread): debit (top-up) or credit
+ * (withdrawal) the card, named by the payment id, which is the bank's idempotency key; the number
+ * is opened for this call alone.
  *   3. finish (wallet_finish_cmd): applies the bank's answer if the payment
  *      is still PROCESSING — SUCCEEDED posts bank clearing → user (top-up)
  *      or captures the hold and posts the fee to fee income (withdrawal);
@@ -26,8 +26,12 @@
  * A new payment's first check is WALLET_BANK_GRACE_MS after its creation,
  * and again after a call that got no answer: longer than any connector call
  * (BANK_CALL_TIMEOUT_MS), so the worker's query never overtakes a
- * submission still on its way. While the bank says PENDING the worker asks
- * every settings.withdrawal_check_ms.
+ * submission still on its way. That holds for a submission that starts
+ * within WALLET_BANK_SUBMIT_WINDOW_MS of the creation; one that would start
+ * later (every thread that calls banks busy with a slow one, no read
+ * connection) is not made at all: the worker's query then finds nothing at
+ * the bank and fails the payment, rather than fail one the bank then pays. While the bank says
+ * PENDING the worker asks every settings.withdrawal_check_ms.
  *
  * A top-up the bank confirmed but the balance cannot take (the account was
  * credit-frozen in between) stays PROCESSING and is retried every
@@ -49,7 +53,8 @@
 #include "wallet/cards.h"
 #include "wallet/wallet.h"
 
-#define WALLET_BANK_GRACE_MS (BANK_CALL_TIMEOUT_MS + 1000)
+#define WALLET_BANK_SUBMIT_WINDOW_MS 2000
+#define WALLET_BANK_GRACE_MS (BANK_CALL_TIMEOUT_MS + WALLET_BANK_SUBMIT_WINDOW_MS)
 #define WALLET_UNPOSTABLE_RETRY_MS (60 * 1000)
 
 /* The fee of a withdrawal of amount_minor (> 0):

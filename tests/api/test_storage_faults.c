@@ -38,6 +38,7 @@
 
 #define S_TRIES 10
 #define S_WAIT_MS 5000
+#define S_WORKER_WAIT_MS 12000 /* a bank payment's first check: 6 s after creation, then a poll */
 #define S_LOG_SIZE_MAX (4 * 1024 * 1024)
 
 static char S_root[512];
@@ -296,7 +297,7 @@ static bool S_route_under_failed_sync(struct route *r, int attempt, long long be
     /* A top-up the stop caught before its bank call is resolved by the
      * wallet worker after the restart (PROCESSING until then). */
     long long after = th_balance(&S_client, r->payer);
-    for (int waited = 0; r->moves != 0 && after != before - r->moves && waited < S_WAIT_MS;
+    for (int waited = 0; r->moves != 0 && after != before - r->moves && waited < S_WORKER_WAIT_MS;
          waited += 20) {
         S_sleep_ms(20);
         after = th_balance(&S_client, r->payer);
