@@ -444,11 +444,12 @@ static enum qb_error S_create_run(struct ledger_txn *txn, struct ledger_cmd *cmd
                  "SELECT " S_COLUMNS " FROM orders WHERE out_trade_no = $1 AND mchid = $2",
                  o->out_trade_no, o->mchid, &earlier);
     if (err == QB_OK) {
+        enum merchant_trade_state state = merchant_order_state_at(&earlier, now_ms);
         if (!crypto_equal(earlier.request_hash, o->request_hash, sizeof o->request_hash))
             c->outcome = QB_E_INVALID_REQUEST;
-        else if (merchant_order_state_at(&earlier, now_ms) == MERCHANT_SUCCESS)
+        else if (state == MERCHANT_SUCCESS || state == MERCHANT_REFUND) /* paid, refunded or not */
             c->outcome = QB_E_ORDER_PAID;
-        else if (merchant_order_state_at(&earlier, now_ms) != MERCHANT_NOTPAY)
+        else if (state != MERCHANT_NOTPAY)
             c->outcome = QB_E_ORDER_CLOSED;
         else
             c->outcome = QB_OK;

@@ -43,6 +43,23 @@ TEST(partial_repeated_and_over_refunds_as_wechat_answers)
     ASSERT_EQ_STR(json_string_value(json_object_get(j, "status")), "SUCCESS");
     ASSERT_EQ_STR(json_string_value(json_object_get(j, "channel")), "ORIGINAL");
     ASSERT_EQ_STR(json_string_value(json_object_get(j, "out_refund_no")), "R-1");
+    {
+        /* The till asks again to create the order it sent (the same body): partly refunded,
+         * it is still an order that was paid, ORDERPAID as before the refund, never
+         * ORDER_CLOSED, which would tell the till the customer never paid. */
+        char body[1024];
+        snprintf(body, sizeof body,
+                 "{\"appid\":\"%s\",\"mchid\":\"%s\",\"description\":\"牛肉面\","
+                 "\"out_trade_no\":\"refund-0001\","
+                 "\"notify_url\":\"https://www.weixin.qq.com/wxpay/pay.php\","
+                 "\"amount\":{\"total\":12345,\"currency\":\"CNY\"}}",
+                 m.appid, m.mchid);
+        struct client_response again;
+        ASSERT_EQ_INT(mh_call(&S_client, &m, "POST", "/v3/pay/transactions/native", body, &again),
+                      400);
+        ASSERT_EQ_STR(api_error_code(&again), "ORDERPAID");
+        client_response_release(&again);
+    }
     ASSERT_EQ_STR(json_string_value(json_object_get(j, "out_trade_no")), "refund-0001");
     ASSERT_EQ_STR(json_string_value(json_object_get(j, "transaction_id")), transaction_id);
     ASSERT_EQ_STR(json_string_value(json_object_get(j, "funds_account")), "AVAILABLE");
