@@ -391,6 +391,10 @@ static void S_reverse_resume(struct http_request *req, struct ledger_cmd *cmd)
     const struct domain_env *env = http_request_env(req);
     if (cmd->result != QB_OK) {
         http_reply_error(req, cmd->result);
+    } else if (c->outcome == QB_E_INVALID_REQUEST && c->too_old) {
+        http_reply_error_message(req, c->outcome,
+                                 "订单已超过撤销期限 (an order made more than 7 "
+                                 "days ago is refunded, not reversed)");
     } else if (c->outcome == QB_E_INVALID_REQUEST) {
         http_reply_error_message(req, c->outcome, "订单的支付场景不支持该请求 (only a payment-code"
                                                   " order that is not refunded can be reversed)");

@@ -970,6 +970,12 @@ static enum qb_error S_reverse_run(struct ledger_txn *txn, struct ledger_cmd *cm
         c->outcome = QB_E_INVALID_REQUEST;
         return QB_OK;
     }
+    if (state != MERCHANT_REVOKED && now_ms - o->created_at_ms > MERCHANT_REVERSE_WINDOW_MS) {
+        /* Older sales are refunded, under the refund's rules. */
+        c->outcome = QB_E_INVALID_REQUEST;
+        c->too_old = true;
+        return QB_OK;
+    }
     if (state == MERCHANT_SUCCESS) {
         /* The money back in one entry: merchant and fee income to the payer. */
         struct merchant m;

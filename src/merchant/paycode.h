@@ -160,8 +160,10 @@ void merchant_codepay_cmd_init(struct merchant_codepay_cmd *c, const struct doma
  * (WALLET_CODE_ORDER_REVERSAL) and becomes REVOKED; REVOKED again is a
  * success. A retry of the order's codepay is answered ORDERREVERSED from
  * then on, never its first answer: a till that reversed a sale must not
- * take a replayed SUCCESS for a new one. Outcomes: QB_OK (order: the order after), ORDER_NOT_EXIST,
- * INVALID_REQUEST (not a payment-code order, or refunded), NOT_ENOUGH (the
+ * take a replayed SUCCESS for a new one. Only an order made within
+ * MERCHANT_REVERSE_WINDOW_MS is reversed, as WeChat's 7 days: an older sale
+ * is refunded. Outcomes: QB_OK (order: the order after), ORDER_NOT_EXIST,
+ * INVALID_REQUEST (not a payment-code order, or refunded, or too_old), NOT_ENOUGH (the
  * merchant's balance cannot return it), ACCOUNT_FROZEN (the merchant's or
  * the payer's account refuses the movement). */
 struct merchant_reverse_cmd {
@@ -170,8 +172,10 @@ struct merchant_reverse_cmd {
     char mchid[MERCHANT_MCHID_SIZE];
     char out_trade_no[MERCHANT_OUT_TRADE_NO_SIZE_MAX];
     enum qb_error outcome;
+    bool too_old; /* INVALID_REQUEST: made more than MERCHANT_REVERSE_WINDOW_MS ago */
     struct merchant_order order;
 };
+#define MERCHANT_REVERSE_WINDOW_MS (INT64_C(7) * 24 * 60 * 60 * 1000)
 void merchant_reverse_cmd_init(struct merchant_reverse_cmd *c, const struct domain_env *env);
 
 /* Writes REVOKED into a USERPAYING order (by transaction_id) whose

@@ -19,6 +19,7 @@
 
 #include "api/lib/suite.h"
 #include "api/merchant_helpers.h"
+#include "api/refund_helpers.h"
 #include "api/transfer_helpers.h"
 #include "base/crypto.h"
 #include "base/luhn.h"
@@ -1195,6 +1196,44 @@ TEST(bad_codepay_bodies_are_refused_and_change_nothing)
     ASSERT_EQ_STR(what, "PARAM_ERROR");
 }
 
+TEST(a_sale_older_than_seven_days_is_refunded_not_reversed)
+{
+    // WeChat reverses an order within 7 days of its making; an older sale is refunded. A
+    // reversal has none of a refund's rules (its window, its notification, its bill line), so
+    // it must not reach past them: with the daemon's clock 8 days on, the reversal is refused
+    // and moves nothing, and the refund gives the money back.
+    struct api_user u;
+    struct S_device d;
+    int64_t step = S_payer_new(&u, 50000, &d);
+    char code[PAYCODE_TEXT_SIZE], what[64], paid[33];
+    S_code(&d, step, 0, code);
+    ASSERT_EQ_INT(S_codepay(code, 1999, paid, what), 200);
+    ASSERT_EQ_INT(th_balance(&S_client, &u), 50000 - 1999);
+
+    ASSERT_EQ_INT(test_daemon_stop(&S_daemon), 0);
+    client_release(&S_client);
+    char confirm[8], offset[32];
+    snprintf(confirm, sizeof confirm, "%d", S_CONFIRM_S);
+    snprintf(offset, sizeof offset, "%lld", 8LL * 86400 * 1000);
+    const char *args[] = {"--paycode-confirm-s", confirm, NULL};
+    setenv("QIANBAO_TEST_CLOCK_OFFSET_MS", offset, 1);
+    bool started = api_daemon_start(&S_daemon, S_root, "paycode", args, S_admin);
+    unsetenv("QIANBAO_TEST_CLOCK_OFFSET_MS");
+    client_init(&S_client, S_daemon.base_url);
+    API_MUST(started);
+    mh_clock_offset_s = 8LL * 86400;
+    th_relogin(&S_client, S_admin, &u);
+
+    ASSERT_EQ_INT(S_reverse(paid, what), 400);
+    ASSERT_EQ_STR(what, "INVALID_REQUEST");
+    ASSERT_EQ_INT(th_balance(&S_client, &u), 50000 - 1999);
+    struct client_response res;
+    ASSERT_EQ_INT(rh_refund(&S_client, &S_m, paid, "old-sale-r1", 1999, 1999, NULL, &res), 200);
+    client_response_release(&res);
+    ASSERT_EQ_INT(th_balance(&S_client, &u), 50000);
+    mh_clock_offset_s = 0;
+}
+
 int main(void)
 {
     struct api_suite suite;
@@ -1229,6 +1268,7 @@ int main(void)
         RUN(an_expired_code_is_told_apart_and_counts_nowhere);
         RUN(an_online_code_from_the_server_pays);
         RUN(bad_codepay_bodies_are_refused_and_change_nothing);
+        RUN(a_sale_older_than_seven_days_is_refunded_not_reversed); /* moves the clock: last */
     }
     mh_release(&S_m);
     return api_suite_end(&suite);
