@@ -224,7 +224,7 @@ int cli_run_admin_user(struct cli *cli, const struct cli_args *args)
         cli_print_body(&res);
     } else if (rc == CLI_EXIT_OK) {
         const json_t *u = res.json;
-        char text[256], available[MONEY_TEXT_SIZE_MAX + 16], pending[MONEY_TEXT_SIZE_MAX + 16];
+        char text[256];
         cli_print_field(cli, "user", cli_json_str(u, "id"));
         cli_print_field(cli, "phone", cli_json_str(u, "phone"));
         cli_print_field(cli, "name", cli_json_str(u, "display_name"));
@@ -255,11 +255,7 @@ int cli_run_admin_user(struct cli *cli, const struct cli_args *args)
                                                                                  : "not set");
         const char *last4 = cli_json_str(u, "id_number_last4");
         cli_print_field(cli, "id number", last4[0] != '\0' ? last4 : "not verified");
-        const json_t *balances = json_object_get(u, "balances");
-        cli_balances_text(balances, "available", available, sizeof available);
-        cli_balances_text(balances, "pending", pending, sizeof pending);
-        cli_print_field(cli, "available", available);
-        cli_print_field(cli, "pending", pending);
+        cli_print_balances(cli, json_object_get(u, "balances"));
         cli_print_field(cli, "created at", cli_json_str(u, "created_at"));
     }
     cli_response_release(&res);

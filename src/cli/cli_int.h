@@ -134,6 +134,8 @@ void cli_print_field(const struct cli *cli, const char *label, const char *value
 /* One column of a "balances" array (a user's, a merchant's): member
  * ("available" or "pending") of each currency, joined, "12.50 CNY". */
 void cli_balances_text(const json_t *balances, const char *member, char *out, size_t out_size);
+/* Its "available" and "pending" lines, as cli_print_field's. */
+void cli_print_balances(const struct cli *cli, const json_t *balances);
 
 #define CLI_TABLE_COLUMNS_MAX 8
 #define CLI_TABLE_ROWS_MAX 100000 /* bills --all: 1,000 pages of 100 */

@@ -524,11 +524,16 @@ int cli_merchant_profile(struct cli *cli, struct cli_profile *profile)
         return cli_fail(cli, CLI_EXIT_NOT_LOGGED_IN, "NOT_LOGGED_IN",
                         "no merchant profile \"%s\": run `qianbao merchant create --name NAME`",
                         name);
-    if (err != QB_OK || profile->kind != CLI_PROFILE_MERCHANT)
-        return cli_fail(cli, CLI_EXIT_NOT_LOGGED_IN, "NOT_LOGGED_IN",
-                        "the profile \"%s\" is not a merchant's: run `qianbao merchant create`, "
-                        "or pass --profile",
-                        name);
+    if (err != QB_OK || profile->kind != CLI_PROFILE_MERCHANT) {
+        int rc = cli_fail(cli, CLI_EXIT_NOT_LOGGED_IN, "NOT_LOGGED_IN",
+                          "the profile \"%s\" is not a merchant's: run `qianbao merchant create`, "
+                          "or pass --profile",
+                          name);
+        if (err == QB_OK && profile->kind == CLI_PROFILE_USER)
+            cli_hint(cli, "a merchant you own, from your own profile: `qianbao merchant show`, "
+                          "`merchant payments`, `merchant withdraw`");
+        return rc;
+    }
     if (strcmp(profile->server, cli->server) != 0)
         return cli_fail(cli, CLI_EXIT_NOT_LOGGED_IN, "NOT_LOGGED_IN",
                         "the merchant profile \"%s\" is for %s, not %s: pass --server %s", name,

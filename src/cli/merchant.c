@@ -1115,7 +1115,7 @@ int cli_run_merchant_certificate_replace(struct cli *cli, const struct cli_args 
 
 void cli_merchant_print(struct cli *cli, const json_t *m)
 {
-    char text[512], available[MONEY_TEXT_SIZE_MAX + 16], pending[MONEY_TEXT_SIZE_MAX + 16];
+    char text[512];
     cli_print_field(cli, "merchant", cli_json_str(m, "mchid"));
     cli_print_field(cli, "name", cli_json_str(m, "name"));
     if (json_object_get(m, "owner_user_id") != NULL) { /* the operator's view */
@@ -1149,11 +1149,7 @@ void cli_merchant_print(struct cli *cli, const json_t *m)
         (size_t)snprintf(text + used, sizeof text - used, "%s%s", i > 0 ? ", " : "",
                          json_string_value(app) != NULL ? json_string_value(app) : "");
     cli_print_field(cli, "apps", text);
-    const json_t *balances = json_object_get(m, "balances");
-    cli_balances_text(balances, "available", available, sizeof available);
-    cli_balances_text(balances, "pending", pending, sizeof pending);
-    cli_print_field(cli, "available", available);
-    cli_print_field(cli, "pending", pending);
+    cli_print_balances(cli, json_object_get(m, "balances"));
     cli_print_field(cli, "created at", cli_json_str(m, "created_at"));
     /* What a merchant refused SIGN_ERROR after replacing its keys must name. */
     const char *replaced = cli_json_str(m, "certificate_replaced_at");

@@ -212,6 +212,15 @@ void cli_balances_text(const json_t *balances, const char *member, char *out, si
     }
 }
 
+void cli_print_balances(const struct cli *cli, const json_t *balances)
+{
+    char available[MONEY_TEXT_SIZE_MAX + 16], pending[MONEY_TEXT_SIZE_MAX + 16];
+    cli_balances_text(balances, "available", available, sizeof available);
+    cli_balances_text(balances, "pending", pending, sizeof pending);
+    cli_print_field(cli, "available", available);
+    cli_print_field(cli, "pending", pending);
+}
+
 void cli_table_init(struct cli_table *table, const char *const *headers, size_t column_count)
 {
     QB_ASSERT(column_count > 0 && column_count <= CLI_TABLE_COLUMNS_MAX);
