@@ -14,9 +14,16 @@
  * ledger or an offload thread leaves its connection away: nothing is read
  * from it and no timeout runs. Whoever finishes with it puts it on its
  * thread's resumed list and wakes the thread once for all that came back
- * together (http_conn_resume). A reply becomes bytes in one place,
- * S_reply_start; S_request_finish writes the access-log line, counts the
- * request and frees it.
+ * together (http_conn_resume). A request parked to wait for news (wait.c)
+ * is away too, but its client may leave meanwhile: when its connection
+ * reports the client's close (or a half-close: nothing more will come),
+ * the thread takes the waiter back and closes the connection at once, so
+ * that neither the wallet's place among its waiters nor the connection
+ * stays taken until the wait's end (S_conn_left). A request with the
+ * ledger or an offload thread waits for them whatever its client does: it
+ * is answered, into the void, then closed. A reply becomes bytes in one
+ * place, S_reply_start; S_request_finish writes the access-log line,
+ * counts the request and frees it.
  *
  * The access line names the TCP peer as accepted (never a header such as
  * X-Forwarded-For, which anyone can send) and the authenticated principal:
@@ -86,7 +93,9 @@ struct http_conn {
     int fd;
     enum S_state state;
     bool unread;      /* the socket may hold bytes not read yet */
+    bool hup;         /* epoll told of the client's close, or half-close, or a failure */
     bool peer_closed; /* the client sent its last byte (or the socket failed) */
+    bool parked;      /* away on the parked list (http_conn_park), not yet taken up */
     bool keep_alive;  /* another request may follow the current one */
     bool linger;      /* after the reply: half-close and drain, don't close at once */
     char *in;         /* S_IN_SIZE bytes */
@@ -577,6 +586,27 @@ static void S_refuse(struct http_conn *c, enum qb_error err, const char *message
     S_reply_start(c);
 }
 
+/* A parked request whose client left (c->hup): takes its waiter back and
+ * closes the connection, the request unanswered, so that its place among
+ * the waiters and the connection are free at once. When news (or the
+ * stop) took the waiter first, the request is on its way back to this
+ * thread and must come back to it: S_conn_resumed looks again if it parks
+ * anew. Nothing for a request that is not parked: one with the ledger or
+ * an offload thread is theirs until they hand it back. */
+static void S_conn_left(struct http_conn *c)
+{
+    if (!c->parked || !c->hup)
+        return;
+    QB_ASSERT(c->state == S_AWAY && c->req != NULL);
+    if (!http_request_unwatch(c->req))
+        return;
+    /* Out of the waiters' list: no other thread can reach the request, so
+     * it is no longer away, and the connection may close. */
+    c->parked = false;
+    c->state = S_HEAD;
+    S_conn_close(c);
+}
+
 /* Hands the request to its route. */
 static void S_conn_dispatch(struct http_conn *c)
 {
@@ -584,9 +614,13 @@ static void S_conn_dispatch(struct http_conn *c)
     log_set_request_id(req->id);
     http_request_dispatch(req);
     log_set_request_id(NULL);
-    if (req->replied && !req->submitted)
+    if (req->replied && !req->submitted) {
         S_reply_start(c);
-    /* else: submitted, and S_AWAY until it comes back */
+        return;
+    }
+    /* Away until it comes back; but a wait whose client's close came with
+     * the request ends here: its client has left already. */
+    S_conn_left(c);
 }
 
 /* A complete head at the start of the buffer: parse it, make the request,
@@ -897,6 +931,7 @@ static void S_conn_resumed(struct http_conn *c)
      * at once must not look like a wait that ended. */
     S_list_unlink(c);
     S_list_append(&c->worker->away, c);
+    c->parked = false;
     struct http_request *req = c->req;
     log_set_request_id(req->id);
     http_request_resumed(req);
@@ -904,6 +939,8 @@ static void S_conn_resumed(struct http_conn *c)
     if (req->replied) {
         S_reply_start(c);
         S_conn_run(c);
+    } else {
+        S_conn_left(c); /* parked again, by a client that left meanwhile */
     }
 }
 
@@ -944,7 +981,9 @@ void http_conn_away(struct http_conn *c)
 void http_conn_park(struct http_conn *c, int64_t due_ms)
 {
     struct http_worker *w = c->worker;
+    QB_ASSERT(!c->parked && c->req != NULL);
     c->state = S_AWAY;
+    c->parked = true;
     c->park_due_ms = due_ms;
     S_list_unlink(c);
     /* Most wait as long as the one parked before them: from the end. */
@@ -1073,6 +1112,7 @@ static int S_worker_expire(struct http_worker *w)
         }
         S_list_unlink(c);
         S_list_append(&w->away, c);
+        c->parked = false;
         if (http_request_unwatch(c->req))
             S_conn_resumed(c);
         /* else news took it first: it is on the resumed list */
@@ -1117,8 +1157,12 @@ static void *S_worker_main(void *arg)
                 S_worker_resumed(w);
             } else {
                 struct http_conn *c = ptr;
-                if (events[i].events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+                uint32_t got = events[i].events;
+                if (got & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
                     c->unread = true;
+                if (got & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+                    c->hup = true;
+                S_conn_left(c);
                 S_conn_run(c);
             }
         }
@@ -1221,6 +1265,7 @@ static void S_workers_stop(struct http_server *server)
             (void)http_request_unwatch(c->req);
             S_list_unlink(c);
             S_list_append(&w->away, c);
+            c->parked = false;
         }
         while (w->away.next != &w->away) {
             /* Its command never came back (the ledger is closed by now,

@@ -167,7 +167,7 @@ struct http_waiter {
     uint64_t key; /* ledger_owner_key of the owner waited for */
     struct http_request *req;
     struct http_waiter *prev, *next;
-    bool fired; /* taken out of its list: by news, its deadline or the stop */
+    bool fired; /* taken out of its list: by news, its deadline, its client's leaving or the stop */
     void *ctx;  /* the waiting route's own state, for its resume function */
 };
 struct http_watch_shard {

@@ -18,7 +18,9 @@
  * has waiters, and resumes each waiter of the key from under it (the lock
  * order is shard, then HTTP thread). Whoever takes a waiter out of its list
  * first (news, the deadline on the HTTP thread, the server stopping) is the
- * one that resumes it: `fired` says which.
+ * one that resumes it: `fired` says which. A waiter whose client left is
+ * taken out by its HTTP thread (conn.c's S_conn_left), which closes the
+ * connection instead of resuming it when it comes first.
  *
  * Threads: http_watch_fire on the ledger's publishing thread; the rest on
  * the request's HTTP thread, but http_watch_close (the daemon's stop).

@@ -8,12 +8,21 @@
  * wait would have ended; one with nothing new answers at its end, with its
  * cursor unchanged. Money sent and received, a notice, news that came
  * before the request, another user's news, the limit on one wallet's
- * waiting requests, bad parameters, and a daemon that stops while requests
- * wait. (The payment waiting for confirmation at a till is in test_paycode.)
+ * waiting requests, bad parameters, clients that leave while their requests
+ * wait (on raw sockets: a library client cannot close mid-request), and a
+ * daemon that stops while requests wait. (The payment waiting for
+ * confirmation at a till is in test_paycode.)
  */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
@@ -22,6 +31,7 @@
 
 #define S_WAIT_S 15      /* a wait that news must cut short (the client gives up at 20 s) */
 #define S_WOKEN_S_MAX 10 /* answered well before it: woken, not timed out */
+#define S_CLOSE_WAIT_MS 2000 /* a close due at once: far below any wait */
 
 static char S_root[512];
 static struct test_daemon S_daemon;
@@ -273,6 +283,106 @@ TEST(one_wallet_has_eight_requests_waiting_at_most)
     ASSERT_EQ_INT(S_get(&b, path, code), 200);
 }
 
+/* A raw loopback connection that sent GET /v1/me/changes?since=cursor&wait=wait_s as u and
+ * reads nothing yet: a client that can leave while its request waits. -1 when it cannot be
+ * made. */
+static int S_raw_wait(const struct api_user *u, const char *cursor, int wait_s)
+{
+    const char *colon = strrchr(S_daemon.address, ':');
+    QB_ASSERT(colon != NULL);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0)
+        return -1;
+    struct sockaddr_in addr;
+    memset(&addr, 0, sizeof addr);
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons((unsigned short)strtoul(colon + 1, NULL, 10));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    char request[512];
+    int size = snprintf(request, sizeof request,
+                        "GET /v1/me/changes?since=%s&wait=%d HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                        "Authorization: Bearer %s\r\n\r\n",
+                        cursor, wait_s, u->token);
+    QB_ASSERT(size > 0 && (size_t)size < sizeof request);
+    if (connect(fd, (struct sockaddr *)&addr, sizeof addr) != 0 ||
+        send(fd, request, (size_t)size, MSG_NOSIGNAL) != size) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* True when the daemon closes fd within S_CLOSE_WAIT_MS without answering. */
+static bool S_raw_closed(int fd)
+{
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (;;) {
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        long long left_ms = S_CLOSE_WAIT_MS - ((long long)(t1.tv_sec - t0.tv_sec) * 1000 +
+                                               (t1.tv_nsec - t0.tv_nsec) / 1000000);
+        struct pollfd pfd = {.fd = fd, .events = POLLIN};
+        if (left_ms <= 0 || poll(&pfd, 1, (int)left_ms) <= 0)
+            return false;
+        char byte;
+        ssize_t n = recv(fd, &byte, 1, 0);
+        if (n == 0 || (n < 0 && errno != EINTR))
+            return true;
+        if (n > 0)
+            return false; /* an answer: it was not dropped */
+    }
+}
+
+TEST(a_client_that_leaves_frees_its_place_at_once)
+{
+    // Eight requests wait for one wallet, each on its raw connection. Six clients close their
+    // connections, two shut down only their sending side: every wait ends at once, unanswered
+    // (the daemon closes the two), and the places and connections are free well before the
+    // waits' end (30 s), so the wallet's next wait is taken, not refused 429. A request sent
+    // with its client's shutdown right behind it is closed unanswered too.
+    struct api_user u;
+    API_MUST(th_user_new(&S_client, S_admin, &u));
+    char cursor[TH_CURSOR_SIZE], code[64];
+    th_changes_cursor(&S_client, &u, cursor);
+    double open = api_metric(&S_client, "qianbao_http_connections_open");
+    int fds[8];
+    for (int i = 0; i < 8; i++) {
+        fds[i] = S_raw_wait(&u, cursor, 30);
+        ASSERT(fds[i] >= 0);
+    }
+    ASSERT(th_waiting_is(&S_client, 8));
+    for (int i = 0; i < 6; i++)
+        close(fds[i]);
+    for (int i = 6; i < 8; i++)
+        ASSERT(shutdown(fds[i], SHUT_WR) == 0);
+    bool closed = S_raw_closed(fds[6]) && S_raw_closed(fds[7]);
+    close(fds[6]);
+    close(fds[7]);
+    if (!closed)
+        TEST_FAIL_("a wait whose client shut down its side was not closed within %d ms",
+                   S_CLOSE_WAIT_MS);
+    ASSERT(th_waiting_is(&S_client, 0));
+    /* Connections of the tests before may still be closing: at most as many as before. */
+    bool freed = false;
+    for (int i = 0; i < 200 && !freed; i++) {
+        freed = api_metric(&S_client, "qianbao_http_connections_open") <= open;
+        if (!freed)
+            usleep(10000);
+    }
+    ASSERT(freed);
+    char path[128];
+    snprintf(path, sizeof path, "/v1/me/changes?since=%s&wait=1", cursor);
+    ASSERT_EQ_INT(S_get(&u, path, code), 200);
+    /* A client that shuts down its side with its request has left before the wait begins. */
+    int fd = S_raw_wait(&u, cursor, 30);
+    ASSERT(fd >= 0);
+    ASSERT(shutdown(fd, SHUT_WR) == 0);
+    closed = S_raw_closed(fd);
+    close(fd);
+    ASSERT(closed);
+    ASSERT(th_waiting_is(&S_client, 0));
+}
+
 TEST(bad_cursors_and_waits_are_refused)
 {
     struct api_user u;
@@ -345,6 +455,7 @@ int main(void)
     RUN(another_wallets_news_leaves_a_wait_alone);
     RUN(a_notice_is_news);
     RUN(one_wallet_has_eight_requests_waiting_at_most);
+    RUN(a_client_that_leaves_frees_its_place_at_once);
     RUN(bad_cursors_and_waits_are_refused);
     RUN(a_stopping_daemon_answers_its_waiting_requests_at_once);
 
