@@ -313,8 +313,11 @@ static void S_conn_read(struct http_conn *c)
     if (n > 0) {
         c->in_size += (size_t)n;
         /* A short read emptied the socket: the next byte to come brings
-         * another edge from epoll. */
-        c->unread = (size_t)n == space;
+         * another edge from epoll. After the client's close (hup) nothing
+         * comes and no edge will: its end stays to be read, as a read of 0,
+         * so that the connection closes once its last request is answered
+         * instead of at the idle timeout. */
+        c->unread = (size_t)n == space || c->hup;
         S_conn_active(c);
     } else if (n == 0) {
         c->unread = false;

@@ -11,7 +11,9 @@
  * framing header repeated on a second line), or that is not HTTP/1.x, is
  * 400 MALFORMED_REQUEST as JSON and ends the connection; on a payment it
  * moves no money and leaves its Idempotency-Key unused.
- * Requests on one connection are answered in order, each exactly once.
+ * Requests on one connection are answered in order, each exactly once; a
+ * client that half-closes after its requests gets them answered, then the
+ * close at once.
  *
  * The cases speak raw HTTP on loopback sockets and read the replies byte
  * for byte: a stray body byte after a HEAD, or an answer out of order,
@@ -862,6 +864,35 @@ TEST(connection_close_is_honoured)
     }
 }
 
+TEST(a_half_closed_connection_closes_after_its_replies)
+{
+    // A client that shuts down its sending side right behind its request (nothing more will
+    // come) gets its answer, then the close at once, not at the idle timeout (30 s): the
+    // close that came with the request is not forgotten once the request is read. Then two
+    // pipelined requests and the shutdown: both answered, in order, then the close. Three
+    // times each: the close comes with the requests, or just after the daemon read them.
+    static const char health[] = "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+    for (int round = 0; round < 6; round++) {
+        int requests = 1 + round % 2;
+        struct S_conn c;
+        struct S_reply r;
+        char both[256];
+        snprintf(both, sizeof both, "%s%s", health, requests == 2 ? health : "");
+        ASSERT(S_open(&c));
+        ASSERT(S_send_text(&c, both));
+        ASSERT(shutdown(c.fd, SHUT_WR) == 0);
+        for (int i = 0; i < requests; i++) {
+            S_MUST_REPLY(&c, false, &r);
+            ASSERT_EQ_INT(r.status, 200);
+            ASSERT(strstr(r.body, "\"status\":\"ok\"") != NULL);
+        }
+        bool closed = S_closed(&c);
+        S_close(&c);
+        if (!closed)
+            TEST_FAIL_("%d request(s), then a half-close: %s", requests, S_why);
+    }
+}
+
 TEST(a_chunked_payment_moves_money_once)
 {
     // A payment whose body comes chunked — three chunks, one size in upper case, extensions
@@ -1058,6 +1089,7 @@ int main(void)
     RUN(head_has_the_length_and_no_body);
     RUN(http_1_0_closes_unless_kept_alive);
     RUN(connection_close_is_honoured);
+    RUN(a_half_closed_connection_closes_after_its_replies);
     RUN(a_chunked_payment_moves_money_once);
     RUN(escapes_in_path_parameters_and_queries_are_decoded);
     RUN(escaped_paths_do_not_reach_the_routes_they_decode_to);
