@@ -26,7 +26,8 @@
  * a notice or changed a payment waiting for them (ledger_txn_owner_changed).
  * A wake-up with nothing new for this cursor (another owner with the same
  * key, a change the cursor does not show) parks it again until its
- * deadline.
+ * deadline. Each wake-up looks the session up again first: one revoked
+ * meanwhile is answered 401, as its token's next request would be.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -278,9 +279,15 @@ static void S_answer_or_wait(struct http_request *req, struct S_wait *w, bool fi
         S_reply(req, w, now);
 }
 
+/* Back from a wait (news, its deadline, the stop). The session was checked
+ * when the request came, maybe 30 s ago: one revoked since (a logout, a
+ * lost device's) ends the wait with the 401 the token's next request would
+ * get, not with the wallet's news. */
 static void S_resume(struct http_request *req, struct ledger_cmd *cmd)
 {
     (void)cmd;
+    if (!http_request_session_live(req))
+        return;
     S_answer_or_wait(req, req->waiter.ctx, false);
 }
 

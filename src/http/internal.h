@@ -611,6 +611,13 @@ bool http_payment_password_check(struct http_request *req, const char *text);
 /* A new login password that identity_password_check takes, or false after
  * replying (PARAM_ERROR, PASSWORD_TOO_WEAK). */
 bool http_new_password_check(struct http_request *req, const char *password);
+/* Whether the session the request authenticated with (HTTP_AUTH_USER) is
+ * still live, looked up again as authentication does: for a request that
+ * answers long after it came (a wait for news), so that a revocation
+ * meanwhile (a logout) holds for it as for the token's next request. False
+ * after replying 401 UNAUTHORIZED (or 503 when the table could not be
+ * read). */
+bool http_request_session_live(struct http_request *req);
 /* The caller's user record (HTTP_AUTH_USER routes), or false after
  * replying. A session whose user is gone is no session: 401. */
 bool http_me_load(struct http_request *req, struct identity_user *user);

@@ -620,29 +620,47 @@ static void S_touches_stop(struct http_server *server)
     S_touches_submit(server, batch);
 }
 
-/* Looks the bearer token up as a user session. QB_OK fills req->session;
+/* Looks the bearer token up as a user session. QB_OK fills *out;
  * QB_E_UNAUTHORIZED for any token that is not a live session (one answer
  * for all); QB_E_BUSY when no read connection is free. */
-static enum qb_error S_session_find(struct http_request *req, const char *token, bool *touch)
+static enum qb_error S_session_find(struct http_request *req, const char *token,
+                                    struct identity_session *out, bool *touch)
 {
     struct http_server *server = req->server;
     *touch = false;
     if (server->env == NULL || token == NULL || !S_token_is_hex(token))
         return QB_E_UNAUTHORIZED;
-    enum qb_error err = identity_session_authenticate_cached(server->env, token, &req->session, touch);
+    enum qb_error err = identity_session_authenticate_cached(server->env, token, out, touch);
     if (err != QB_E_NOT_FOUND)
         return err;
     struct store *reader;
     err = store_pool_acquire(server->pool, S_AUTH_POOL_WAIT_MS, &reader);
     if (err != QB_OK)
         return err;
-    err = identity_session_authenticate(server->env, reader, token, &req->session, touch);
+    err = identity_session_authenticate(server->env, reader, token, out, touch);
     store_pool_release(server->pool, reader);
     if (err == QB_OK)
         return QB_OK;
-    memset(&req->session, 0, sizeof req->session);
+    memset(out, 0, sizeof *out);
     *touch = false;
     return err == QB_E_BUSY || err == QB_E_STORAGE ? err : QB_E_UNAUTHORIZED;
+}
+
+bool http_request_session_live(struct http_request *req)
+{
+    QB_ASSERT(req->has_session);
+    struct identity_session now;
+    bool touch;
+    enum qb_error err = S_session_find(req, S_bearer_token(req), &now, &touch);
+    if (err == QB_OK) {
+        /* The same token is the same session row. */
+        QB_ASSERT(strcmp(now.id, req->session.id) == 0);
+        return true;
+    }
+    if (err == QB_E_UNAUTHORIZED)
+        http_reply_header(req, "WWW-Authenticate", "Bearer");
+    http_reply_error(req, err);
+    return false;
 }
 
 /* Looks the bearer token up among the operators not revoked. QB_OK sets
@@ -743,7 +761,7 @@ static enum qb_error S_authenticate(struct http_request *req, enum http_auth aut
         /* A user who is who they say, but no operator: 403, as the API
          * says for every non-admin token. The session is not touched. */
         bool touch;
-        if (S_session_find(req, token, &touch) == QB_OK) {
+        if (S_session_find(req, token, &req->session, &touch) == QB_OK) {
             memset(&req->session, 0, sizeof req->session);
             return QB_E_FORBIDDEN;
         }
@@ -754,7 +772,7 @@ static enum qb_error S_authenticate(struct http_request *req, enum http_auth aut
     case HTTP_AUTH_USER: {
         bool touch;
         const char *token = S_bearer_token(req);
-        enum qb_error err = S_session_find(req, token, &touch);
+        enum qb_error err = S_session_find(req, token, &req->session, &touch);
         if (err != QB_OK)
             return err;
         req->has_session = true;

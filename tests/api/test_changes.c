@@ -9,8 +9,9 @@
  * cursor unchanged. Money sent and received, a notice, news that came
  * before the request, another user's news, the limit on one wallet's
  * waiting requests, bad parameters, clients that leave while their requests
- * wait (on raw sockets: a library client cannot close mid-request), and a
- * daemon that stops while requests wait. (The payment waiting for
+ * wait (on raw sockets: a library client cannot close mid-request), a
+ * session logged out while its request waits, and a daemon that stops while
+ * requests wait. (The payment waiting for
  * confirmation at a till is in test_paycode.)
  */
 #include <arpa/inet.h>
@@ -383,6 +384,50 @@ TEST(a_client_that_leaves_frees_its_place_at_once)
     ASSERT(th_waiting_is(&S_client, 0));
 }
 
+/* The waiting request w, answered (joined), was 401 UNAUTHORIZED and nothing of the wallet. */
+static void S_expect_unauthorized(const struct th_wait *w)
+{
+    json_t *body = json_loadb(w->body, w->body_size, 0, NULL);
+    const char *code = json_string_value(json_object_get(body, "code"));
+    bool ok = w->status == 401 && code != NULL && strcmp(code, "UNAUTHORIZED") == 0 &&
+              json_object_get(body, "cursor") == NULL && json_object_get(body, "bills") == NULL;
+    json_decref(body);
+    if (!ok)
+        TEST_FAIL_("%s: %ld %s, not 401 UNAUTHORIZED", w->path, w->status, w->body);
+}
+
+TEST(a_wait_ends_401_once_its_session_is_logged_out)
+{
+    // A request waits; its session is logged out from another connection, then money comes:
+    // the wait answers 401 UNAUTHORIZED, as any request with that token would, not the news
+    // (the money's bill line) it would have shown whoever held the token. A wait that ends with
+    // nothing new after its session's logout is 401 too.
+    struct api_user a, b, c;
+    S_pair(&a, &b);
+    API_MUST(th_user_new(&S_client, S_admin, &c));
+    char b_cursor[TH_CURSOR_SIZE], c_cursor[TH_CURSOR_SIZE];
+    th_changes_cursor(&S_client, &b, b_cursor);
+    th_changes_cursor(&S_client, &c, c_cursor);
+    struct th_wait wb, wc;
+    th_wait_start(&wb, S_daemon.base_url, &b, b_cursor, S_WAIT_S);
+    th_wait_start(&wc, S_daemon.base_url, &c, c_cursor, 3);
+    ASSERT(th_waiting_is(&S_client, 2));
+    struct client_response res;
+    ASSERT_EQ_INT(api_call(&S_client, "DELETE", "/v1/sessions/current", b.token, NULL, &res), 204);
+    client_response_release(&res);
+    ASSERT_EQ_INT(api_call(&S_client, "DELETE", "/v1/sessions/current", c.token, NULL, &res), 204);
+    client_response_release(&res);
+    S_transfer(&a, &b, 100, NULL);
+    pthread_join(wb.thread, NULL);
+    pthread_join(wc.thread, NULL);
+    S_expect_unauthorized(&wb);
+    if (wb.seconds >= S_WOKEN_S_MAX)
+        TEST_FAIL_("the news came after %.1f s, not at once", wb.seconds);
+    S_expect_unauthorized(&wc);
+    if (wc.seconds < 2.9)
+        TEST_FAIL_("the wait ended after %.3f s, before its end", wc.seconds);
+}
+
 TEST(bad_cursors_and_waits_are_refused)
 {
     struct api_user u;
@@ -456,6 +501,7 @@ int main(void)
     RUN(a_notice_is_news);
     RUN(one_wallet_has_eight_requests_waiting_at_most);
     RUN(a_client_that_leaves_frees_its_place_at_once);
+    RUN(a_wait_ends_401_once_its_session_is_logged_out);
     RUN(bad_cursors_and_waits_are_refused);
     RUN(a_stopping_daemon_answers_its_waiting_requests_at_once);
 
