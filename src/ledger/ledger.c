@@ -2012,6 +2012,88 @@ static enum qb_error load_fail(struct ledger *ledger, struct store_stmt *stmt, e
     return err;
 }
 
+struct checkpoint_ref {
+    int64_t entry_id;
+    int64_t account_id;
+};
+
+static int checkpoint_ref_cmp(const void *a, const void *b)
+{
+    int64_t x = ((const struct checkpoint_ref *)a)->entry_id;
+    int64_t y = ((const struct checkpoint_ref *)b)->entry_id;
+    return (x > y) - (x < y);
+}
+
+/* Checks each loaded checkpoint against its own entry, which must post to
+ * its account with the balance it holds (an account never posted to is
+ * empty). The replay skips every entry up to a checkpoint, and balances
+ * moved between two checkpoints still sum to zero: without this a
+ * checkpoint naming an entry of other accounts, or with money moved into
+ * it, would be loaded as it stands and could be paid out before the next
+ * verify. One read of an entry per account ever posted to: in the order of
+ * the journal, so that each of its pages is read once rather than sought
+ * for every account, and in one transaction, so that SQLite does not take
+ * and check its locks again for each. */
+static enum qb_error checkpoints_check(struct ledger *ledger)
+{
+    struct checkpoint_ref *refs =
+        xcalloc((size_t)ledger->account_count + 1, sizeof(struct checkpoint_ref));
+    size_t ref_count = 0;
+    for (int64_t id = 1; id <= ledger->account_count; id++) {
+        const struct account *a = account_at(ledger, id);
+        if (a->last_entry_id == 0 && (a->balance_minor != 0 || a->held_minor != 0)) {
+            free(refs);
+            return load_fail(ledger, NULL, QB_E_INTERNAL, "checkpoint without an entry not empty");
+        }
+        if (a->last_entry_id != 0)
+            refs[ref_count++] = (struct checkpoint_ref){a->last_entry_id, id};
+    }
+    qsort(refs, ref_count, sizeof *refs, checkpoint_ref_cmp);
+    struct store_stmt *stmt = NULL;
+    enum qb_error err = QB_OK;
+    const char *what = NULL;
+    if (store_begin(ledger->store) != QB_OK ||
+        store_prepare(ledger->store, "SELECT " LEDGER_ENTRY_COLUMNS " FROM entries WHERE id = $1",
+                      &stmt) != QB_OK) {
+        err = QB_E_STORAGE;
+        what = "prepare checkpoint entries";
+    }
+    struct ledger_entry e = {.id = 0};
+    for (size_t i = 0; i < ref_count && err == QB_OK; i++) {
+        const struct account *a = account_at(ledger, refs[i].account_id);
+        if (refs[i].entry_id != e.id) {
+            int rc = STORE_STEP_DONE;
+            if (store_bind_int64(stmt, 1, refs[i].entry_id) != QB_OK ||
+                ((rc = store_step(stmt)) != STORE_STEP_ROW && rc != STORE_STEP_DONE)) {
+                err = QB_E_STORAGE;
+                what = "read checkpoint entries";
+                break;
+            }
+            if (rc == STORE_STEP_DONE || ledger_entry_from_row(stmt, &e) != QB_OK ||
+                e.id != refs[i].entry_id) {
+                err = QB_E_INTERNAL;
+                what = "checkpoint names no entry of the journal";
+                break;
+            }
+            store_reset(stmt);
+        }
+        const struct ledger_posting *po = ledger_entry_posting(&e, refs[i].account_id);
+        if (po == NULL || po->balance_after_minor != a->balance_minor) {
+            err = QB_E_INTERNAL;
+            what = "checkpoint disagrees with its entry";
+        }
+    }
+    free(refs);
+    if (err != QB_OK)
+        err = load_fail(ledger, stmt, err, what);
+    else
+        store_finalize(stmt);
+    /* It wrote nothing: a failure to end it is the storage's. */
+    if (store_rollback(ledger->store) != QB_OK && err == QB_OK)
+        err = load_fail(ledger, NULL, QB_E_STORAGE, "end of checkpoint entries");
+    return err;
+}
+
 /* Rebuilds the writer's state from the database: accounts from their
  * checkpoint rows, open holds, then the journal from meta.replay_from on.
  * Runs at open and after a failed commit. */
@@ -2058,6 +2140,10 @@ static enum qb_error state_load(struct ledger *ledger)
         return load_fail(ledger, stmt, QB_E_STORAGE, "read accounts");
     store_finalize(stmt);
     stmt = NULL;
+
+    enum qb_error checked = checkpoints_check(ledger);
+    if (checked != QB_OK)
+        return checked;
 
     /* Open holds. */
     if (store_prepare(s, "SELECT id, debit_account_id, credit_account_id, amount_minor, "

@@ -240,10 +240,13 @@ struct ledger_options {
  * thread. Fails with QB_E_STORAGE on I/O errors and QB_E_INTERNAL (the
  * daemon must not start then) when what it reads is inconsistent: the
  * journal it replays (from the checkpoint on) or the newest entry before it
- * fails the hash chain, an account's chain does not continue, or the open
- * holds disagree with the held amounts. It does not re-read older history:
- * that would make every restart grow with the journal. The whole chain and
- * every checkpoint are ledger_verify's to check (qianbaod --verify). */
+ * fails the hash chain, an account's checkpoint names an entry that does
+ * not post to it or disagrees with that entry's balance, an account's
+ * chain does not continue, or the open holds disagree with the held
+ * amounts. Beyond the entry each checkpoint names it does not re-read older
+ * history: that would make every restart grow with the journal. The whole
+ * chain and every checkpoint's running state are ledger_verify's to check
+ * (qianbaod --verify). */
 QB_MUST_USE enum qb_error ledger_open(struct store *writer, const struct ledger_options *options,
                                       struct ledger **out);
 /* Stops taking commands (new submissions answer QB_E_SHUTTING_DOWN), runs
@@ -524,8 +527,9 @@ struct ledger_verify_report {
  * connection: the hash chain, each entry summing to zero per currency, each
  * posting's balance_after and prev_entry_id, no balance below its floor at
  * any point, each hold resolved at most once and never over-captured, every
- * account's checkpoint equal to its running state at that point (with the
- * spending sums, counted by options' rule, when options has one; NULL: not
+ * account's checkpoint naming an entry that posts to it (or none, 0, when
+ * it is empty) and equal to its running state there (with the spending
+ * sums, counted by options' rule, when options has one; NULL: not
  * checked), open holds equal to the holds table, every closed account
  * empty at the journal's end, and the sum of all balances per currency
  * zero; then sums the trial balance into report->trial, and with

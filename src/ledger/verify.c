@@ -30,6 +30,7 @@ struct verify_account {
     int64_t ckpt_balance_minor;
     int64_t ckpt_held_minor;
     int64_t ckpt_last_entry_id;
+    bool ckpt_entry_seen; /* the entry at ckpt_last_entry_id posts to it */
     int64_t balance_minor;
     int64_t held_minor;
     int64_t last_entry_id;
@@ -274,6 +275,7 @@ static enum qb_error apply_entry(struct verify *v, const struct ledger_entry *e)
                            (long long)po->account_id, (long long)e->id,
                            (long long)a->ckpt_last_entry_id, (long long)v->replay_from);
         a->last_entry_id = e->id;
+        a->ckpt_entry_seen = a->ckpt_entry_seen || a->ckpt_last_entry_id == e->id;
         if (!v->rebuild && a->ckpt_last_entry_id == e->id &&
             (a->ckpt_balance_minor != a->balance_minor || a->ckpt_held_minor != a->held_minor))
             return problem(v, "account %lld: checkpoint disagrees with the journal at entry %lld",
@@ -444,6 +446,13 @@ static enum qb_error verify_run(struct verify *v, struct store *reader,
             (a->ckpt_last_entry_id == 0 && (a->ckpt_balance_minor != 0 || a->ckpt_held_minor != 0 ||
                                             memcmp(&a->ckpt_spent, &none, sizeof none) != 0)))
             return problem(v, "account %lld: checkpoint disagrees with the journal", (long long)id);
+        /* A checkpoint is compared with the journal only at its own entry:
+         * one naming an entry of other accounts would never be, and a start
+         * would load its balance as it stands. */
+        if (a->ckpt_last_entry_id != 0 && !a->ckpt_entry_seen)
+            return problem(v,
+                           "account %lld: checkpoint names entry %lld, which does not post to it",
+                           (long long)id, (long long)a->ckpt_last_entry_id);
     }
     /* A closed account is empty for good. */
     for (int64_t id = 1; id <= v->account_count; id++) {

@@ -2271,6 +2271,62 @@ TEST(verify_detects_tampered_checkpoint)
     free(fx);
 }
 
+TEST(verify_detects_checkpoint_naming_another_accounts_entry)
+{
+    /* A checkpoint is compared with the journal at its last_entry_id. One
+     * that names an entry of other accounts would never be compared: money
+     * moved between two checkpoints pointed at such an entry (the balances
+     * still sum to zero) must be caught by verify, and refused by a start
+     * before it can be paid out. */
+    struct fx *fx = fx_new();
+    int64_t u, m;
+    chain_setup(fx, &u, &m);
+    int64_t x = fx_user(fx, "user:u_x");
+    int64_t y = fx_user(fx, "user:u_y");
+    fx_fund(fx, x, 1000);
+    int64_t other = 0;
+    ASSERT_OK(fx_transfer(fx, x, y, 10, &other)); /* neither u's nor the system account's */
+    fx_stop(fx);
+    fx_verify_ok(fx);
+    char sql[256];
+    snprintf(sql, sizeof sql,
+             "UPDATE accounts SET balance_minor = balance_minor + 100000, last_entry_id = %" PRId64
+             " WHERE id = %" PRId64,
+             other, u);
+    raw_exec(fx, sql);
+    snprintf(sql, sizeof sql,
+             "UPDATE accounts SET balance_minor = balance_minor - 100000, last_entry_id = %" PRId64
+             " WHERE id = %" PRId64,
+             other, fx->sys_id);
+    raw_exec(fx, sql);
+    struct ledger_verify_report report;
+    ASSERT_ERR(fx_verify(fx, &report), QB_E_INTERNAL);
+    fprintf(stderr, "  verify reports: %s\n", report.problem);
+    ASSERT(strstr(report.problem, "does not post to it") != NULL);
+    expect_open_refused(fx, "a checkpoint naming another account's entry");
+}
+
+TEST(open_refuses_checkpoint_disagreeing_with_its_entry)
+{
+    /* A start trusts the checkpoints it reads instead of the journal: money
+     * moved between two of them (so that the balances still sum to zero)
+     * must stop it, not be paid out until the next verify. */
+    struct fx *fx = fx_new();
+    int64_t u, m;
+    chain_setup(fx, &u, &m);
+    fx_stop(fx);
+    char sql[160];
+    snprintf(sql, sizeof sql,
+             "UPDATE accounts SET balance_minor = balance_minor + 100000 WHERE id = %" PRId64, u);
+    raw_exec(fx, sql);
+    snprintf(sql, sizeof sql,
+             "UPDATE accounts SET balance_minor = balance_minor - 100000 WHERE id = %" PRId64,
+             fx->sys_id);
+    raw_exec(fx, sql);
+    expect_verify_fails(fx);
+    expect_open_refused(fx, "money moved between two checkpoints");
+}
+
 TEST(verify_detects_tampered_held)
 {
     /* The checkpointed held amount gates spending as much as the balance:
@@ -2932,6 +2988,8 @@ int main(void)
     RUN(verify_detects_tampered_old_entry_after_clean_close);
     RUN(verify_detects_deleted_entry);
     RUN(verify_detects_tampered_checkpoint);
+    RUN(verify_detects_checkpoint_naming_another_accounts_entry);
+    RUN(open_refuses_checkpoint_disagreeing_with_its_entry);
     RUN(verify_detects_tampered_held);
     RUN(verify_detects_deleted_hold_row);
     RUN(restart_keeps_state);
