@@ -1056,7 +1056,7 @@ enum qb_error ledger_txn_account_create(struct ledger_txn *txn, const struct led
         spec->kind < LEDGER_ACCOUNT_USER || spec->kind > LEDGER_ACCOUNT_CREDIT ||
         (spec->flags & ~(uint32_t)(LEDGER_ACCOUNT_DEBIT_FROZEN | LEDGER_ACCOUNT_CREDIT_FROZEN |
                                    LEDGER_ACCOUNT_CLOSED)) != 0 ||
-        (spec->floor_minor != LEDGER_FLOOR_NONE && spec->floor_minor > 0))
+        !ledger_account_floor_allowed(spec->kind, spec->floor_minor))
         return QB_E_PARAM;
     if ((uint64_t)ledger->account_count >= (uint64_t)ACCOUNT_CHUNK_COUNT_MAX * ACCOUNT_CHUNK_SIZE)
         return QB_E_LIMIT_EXCEEDED;
@@ -2125,6 +2125,11 @@ static enum qb_error state_load(struct ledger *ledger)
         const char *owner = store_column_text(stmt, 13);
         if (owner == NULL)
             return load_fail(ledger, stmt, QB_E_INTERNAL, "account row malformed");
+        /* Outside the hash chain like the checkpoint: a floor lowered by
+         * hand would let the account overdraw. */
+        if (!ledger_account_floor_allowed((enum ledger_account_kind)kind,
+                                          store_column_int64(stmt, 4)))
+            return load_fail(ledger, stmt, QB_E_INTERNAL, "account floor its kind does not allow");
         if (!account_identity_set(ledger, a, currency, (enum ledger_account_kind)kind,
                                   store_column_int64(stmt, 4), owner))
             return load_fail(ledger, stmt, QB_E_INTERNAL, "account row changed under a reader");

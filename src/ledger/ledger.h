@@ -11,8 +11,9 @@
  *
  *   account   owner text, one currency, a kind, flags (debit/credit frozen)
  *             and a floor: the lowest balance - held it may reach (0 for a
- *             user balance; -limit for a credit line; LEDGER_FLOOR_NONE for
- *             system accounts such as bank clearing).
+ *             user or merchant balance; -limit for a credit line;
+ *             LEDGER_FLOOR_NONE for system accounts such as bank clearing,
+ *             or 0 for one such as escrow: ledger_account_floor_allowed).
  *   entry     one journal row: id (dense, increasing), kind, a domain code and
  *             reference, and 2..LEDGER_POSTINGS_MAX postings whose amounts
  *             sum to zero per currency. Append-only. Each entry stores
@@ -240,13 +241,14 @@ struct ledger_options {
  * thread. Fails with QB_E_STORAGE on I/O errors and QB_E_INTERNAL (the
  * daemon must not start then) when what it reads is inconsistent: the
  * journal it replays (from the checkpoint on) or the newest entry before it
- * fails the hash chain, an account's checkpoint names an entry that does
- * not post to it or disagrees with that entry's balance, an account's
- * chain does not continue, or the open holds disagree with the held
- * amounts. Beyond the entry each checkpoint names it does not re-read older
- * history: that would make every restart grow with the journal. The whole
- * chain and every checkpoint's running state are ledger_verify's to check
- * (qianbaod --verify). */
+ * fails the hash chain, an account's floor is not one its kind allows
+ * (ledger_account_floor_allowed), an account's checkpoint names an entry
+ * that does not post to it or disagrees with that entry's balance, an
+ * account's chain does not continue, or the open holds disagree with the
+ * held amounts. Beyond the entry each checkpoint names it does not re-read
+ * older history: that would make every restart grow with the journal. The
+ * whole chain and every checkpoint's running state are ledger_verify's to
+ * check (qianbaod --verify). */
 QB_MUST_USE enum qb_error ledger_open(struct store *writer, const struct ledger_options *options,
                                       struct ledger **out);
 /* Stops taking commands (new submissions answer QB_E_SHUTTING_DOWN), runs
@@ -479,6 +481,12 @@ int ledger_latency_bucket(uint64_t us);
 
 /* "user", "merchant", "system", "credit"; NULL for anything else. */
 const char *ledger_account_kind_name(enum ledger_account_kind kind);
+/* Whether an account of this kind may have this floor: 0 for a user or a
+ * merchant account, 0 or below for a system account (LEDGER_FLOOR_NONE
+ * included), below or at 0 but not LEDGER_FLOOR_NONE for a credit line.
+ * ledger_txn_account_create refuses any other, and the start and
+ * ledger_verify refuse a stored one. */
+bool ledger_account_floor_allowed(enum ledger_account_kind kind, int64_t floor_minor);
 
 /* The trial balance (试算表) a passing check proves, as of its last entry:
  * for each currency and kind of account that has accounts, how many and
@@ -524,13 +532,14 @@ struct ledger_verify_report {
     struct ledger_trial_balance close;
 };
 /* Checks a stored ledger from the start of the journal with a read
- * connection: the hash chain, each entry summing to zero per currency, each
- * posting's balance_after and prev_entry_id, no balance below its floor at
- * any point, each hold resolved at most once and never over-captured, every
- * account's checkpoint naming an entry that posts to it (or none, 0, when
- * it is empty) and equal to its running state there (with the spending
- * sums, counted by options' rule, when options has one; NULL: not
- * checked), open holds equal to the holds table, every closed account
+ * connection: every account's floor one its kind allows, the hash chain,
+ * each entry summing to zero per currency, each posting's balance_after and
+ * prev_entry_id, no balance below its floor at any point, each hold
+ * resolved at most once and never over-captured, every account's
+ * checkpoint naming an entry that posts to it (or none, 0, when it is
+ * empty) and equal to its running state there (with the spending sums,
+ * counted by options' rule, when options has one; NULL: not checked), open
+ * holds equal to the holds table, every closed account
  * empty at the journal's end, and the sum of all balances per currency
  * zero; then sums the trial balance into report->trial, and with
  * close_at_ms > 0 the one of the last entry written before then into

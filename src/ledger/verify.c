@@ -132,6 +132,14 @@ static enum qb_error load_accounts(struct verify *v, struct store *reader)
             store_finalize(stmt);
             return problem(v, "account %lld has an unknown kind", (long long)id);
         }
+        /* The floor is the row's, outside the hash chain: one lowered by
+         * hand would pass every overdraft it allows as within the floor. */
+        if (!ledger_account_floor_allowed(a->kind, a->floor_minor)) {
+            store_finalize(stmt);
+            return problem(v, "account %lld has a floor its kind (%s) does not allow: %lld",
+                           (long long)id, ledger_account_kind_name(a->kind),
+                           (long long)a->floor_minor);
+        }
         a->ckpt_spent = (struct ledger_spent){store_column_int64(stmt, 7), store_column_int64(stmt, 8),
                                               store_column_int64(stmt, 9), store_column_int64(stmt, 10),
                                               store_column_int64(stmt, 11)};
@@ -163,6 +171,20 @@ const char *ledger_account_kind_name(enum ledger_account_kind kind)
         return "credit";
     }
     return NULL;
+}
+
+bool ledger_account_floor_allowed(enum ledger_account_kind kind, int64_t floor_minor)
+{
+    switch (kind) {
+    case LEDGER_ACCOUNT_USER:
+    case LEDGER_ACCOUNT_MERCHANT:
+        return floor_minor == 0; /* their holders' own money, never a debt */
+    case LEDGER_ACCOUNT_SYSTEM:
+        return floor_minor <= 0; /* LEDGER_FLOOR_NONE too: the outside world */
+    case LEDGER_ACCOUNT_CREDIT:
+        return floor_minor != LEDGER_FLOOR_NONE && floor_minor <= 0; /* its limit */
+    }
+    return false;
 }
 
 /* The trial balance of the replayed accounts as they stand into trial:

@@ -150,9 +150,12 @@ TEST(account_duplicate_conflicts)
     struct ledger_account_spec spec = {"user:u_dup", fx->cny, LEDGER_ACCOUNT_USER, 0, 0};
     int64_t again = -1;
     ASSERT_ERR(fx_create_rc(fx, &spec, &again), QB_E_CONFLICT);
-    /* A different floor or flags does not make it a different account. */
-    spec.floor_minor = -100;
+    /* Different flags do not make it a different account, nor does a
+     * different floor (a credit line's: a user's is always 0). */
     spec.flags = LEDGER_ACCOUNT_DEBIT_FROZEN;
+    ASSERT_ERR(fx_create_rc(fx, &spec, &again), QB_E_CONFLICT);
+    int64_t credit = fx_create(fx, "user:u_dup", fx->cny, LEDGER_ACCOUNT_CREDIT, 0, -5000);
+    spec = (struct ledger_account_spec){"user:u_dup", fx->cny, LEDGER_ACCOUNT_CREDIT, 0, -100};
     ASSERT_ERR(fx_create_rc(fx, &spec, &again), QB_E_CONFLICT);
     spec = (struct ledger_account_spec){"user:u_dup", fx->usd, LEDGER_ACCOUNT_USER, 0, 0};
     int64_t usd = 0;
@@ -160,19 +163,21 @@ TEST(account_duplicate_conflicts)
     spec = (struct ledger_account_spec){"user:u_dup", fx->cny, LEDGER_ACCOUNT_MERCHANT, 0, 0};
     int64_t merchant = 0;
     ASSERT_OK(fx_create_rc(fx, &spec, &merchant));
-    ASSERT(usd != id && merchant != id && usd != merchant);
-    /* The refused creation left the first account as it was. */
+    ASSERT(usd != id && merchant != id && usd != merchant && credit != id);
+    /* The refused creations left the first accounts as they were. */
     struct ledger_account_view v = fx_view(fx, id);
     ASSERT_EQ_INT(v.flags, 0);
     ASSERT_EQ_INT(v.floor_minor, 0);
+    ASSERT_EQ_INT(fx_view(fx, credit).floor_minor, -5000);
     fx_free(fx);
 }
 
 TEST(account_bad_spec_refused)
 {
-    /* A spec without a currency, with no owner, an over-long owner or an
-     * unknown kind is a programming or input error the ledger must refuse
-     * with PARAM rather than store. */
+    /* A spec without a currency, with no owner, an over-long owner, an
+     * unknown kind or a floor its kind does not allow is a programming or
+     * input error the ledger must refuse with PARAM rather than store (the
+     * check would refuse the books that hold it). */
     struct fx *fx = fx_new();
     int64_t id = -1;
     struct ledger_account_spec spec = {"user:u_x", NULL, LEDGER_ACCOUNT_USER, 0, 0};
@@ -187,6 +192,18 @@ TEST(account_bad_spec_refused)
     spec = (struct ledger_account_spec){long_owner, fx->cny, LEDGER_ACCOUNT_USER, 0, 0};
     ASSERT_ERR(fx_create_rc(fx, &spec, &id), QB_E_PARAM);
     spec = (struct ledger_account_spec){"user:u_x", fx->cny, (enum ledger_account_kind)99, 0, 0};
+    ASSERT_ERR(fx_create_rc(fx, &spec, &id), QB_E_PARAM);
+    spec = (struct ledger_account_spec){"user:u_x", fx->cny, LEDGER_ACCOUNT_USER, 0, -1};
+    ASSERT_ERR(fx_create_rc(fx, &spec, &id), QB_E_PARAM);
+    spec = (struct ledger_account_spec){"user:u_x", fx->cny, LEDGER_ACCOUNT_USER, 0,
+                                        LEDGER_FLOOR_NONE};
+    ASSERT_ERR(fx_create_rc(fx, &spec, &id), QB_E_PARAM);
+    spec = (struct ledger_account_spec){"merchant:m_x", fx->cny, LEDGER_ACCOUNT_MERCHANT, 0, -1};
+    ASSERT_ERR(fx_create_rc(fx, &spec, &id), QB_E_PARAM);
+    spec = (struct ledger_account_spec){"user:u_x", fx->cny, LEDGER_ACCOUNT_CREDIT, 0,
+                                        LEDGER_FLOOR_NONE};
+    ASSERT_ERR(fx_create_rc(fx, &spec, &id), QB_E_PARAM);
+    spec = (struct ledger_account_spec){"system:s_x", fx->cny, LEDGER_ACCOUNT_SYSTEM, 0, 1};
     ASSERT_ERR(fx_create_rc(fx, &spec, &id), QB_E_PARAM);
     /* Nothing was stored by the refusals. */
     ASSERT_ERR(ledger_account_find(fx->reader, "user:u_x", fx->cny, LEDGER_ACCOUNT_USER, &id),
@@ -2327,6 +2344,34 @@ TEST(open_refuses_checkpoint_disagreeing_with_its_entry)
     expect_open_refused(fx, "money moved between two checkpoints");
 }
 
+TEST(verify_detects_a_floor_its_kind_does_not_allow)
+{
+    /* floor_minor is read from the accounts row, which the hash chain does
+     * not cover: a user's floor lowered by hand would let the wallet
+     * overdraw without a single entry breaking a rule. Verify must report
+     * it and a start refuse it before anyone can spend below zero; the
+     * floors the ledger makes (none or 0 for a system account, below zero
+     * for a credit line) stay valid. */
+    struct fx *fx = fx_new();
+    int64_t u, m;
+    chain_setup(fx, &u, &m);
+    int64_t escrow = fx_create(fx, "system:escrow", fx->cny, LEDGER_ACCOUNT_SYSTEM, 0, 0);
+    int64_t credit = fx_create(fx, "user:u_a", fx->cny, LEDGER_ACCOUNT_CREDIT, 0, -5000);
+    ASSERT_OK(fx_transfer(fx, u, escrow, 100, NULL));
+    ASSERT_OK(fx_transfer(fx, credit, m, 4000, NULL));
+    fx_stop(fx);
+    fx_verify_ok(fx);
+    char sql[160];
+    snprintf(sql, sizeof sql, "UPDATE accounts SET floor_minor = -100000000 WHERE id = %" PRId64,
+             u);
+    raw_exec(fx, sql);
+    struct ledger_verify_report report;
+    ASSERT_ERR(fx_verify(fx, &report), QB_E_INTERNAL);
+    fprintf(stderr, "  verify reports: %s\n", report.problem);
+    ASSERT(strstr(report.problem, "floor") != NULL);
+    expect_open_refused(fx, "a user account's floor below zero");
+}
+
 TEST(verify_detects_tampered_held)
 {
     /* The checkpointed held amount gates spending as much as the balance:
@@ -2990,6 +3035,7 @@ int main(void)
     RUN(verify_detects_tampered_checkpoint);
     RUN(verify_detects_checkpoint_naming_another_accounts_entry);
     RUN(open_refuses_checkpoint_disagreeing_with_its_entry);
+    RUN(verify_detects_a_floor_its_kind_does_not_allow);
     RUN(verify_detects_tampered_held);
     RUN(verify_detects_deleted_hold_row);
     RUN(restart_keeps_state);
