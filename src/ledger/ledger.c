@@ -2012,43 +2012,69 @@ static enum qb_error load_fail(struct ledger *ledger, struct store_stmt *stmt, e
     return err;
 }
 
-struct checkpoint_ref {
+struct named_entry {
     int64_t entry_id;
-    int64_t account_id;
+    int64_t account_id; /* whose checkpoint names it; 0: an open hold's HOLD entry */
 };
 
-static int checkpoint_ref_cmp(const void *a, const void *b)
+static int named_entry_cmp(const void *a, const void *b)
 {
-    int64_t x = ((const struct checkpoint_ref *)a)->entry_id;
-    int64_t y = ((const struct checkpoint_ref *)b)->entry_id;
+    int64_t x = ((const struct named_entry *)a)->entry_id;
+    int64_t y = ((const struct named_entry *)b)->entry_id;
     return (x > y) - (x < y);
 }
 
-/* Checks each loaded checkpoint against its own entry, which must post to
- * its account with the balance it holds (an account never posted to is
- * empty). The replay skips every entry up to a checkpoint, and balances
+/* Whether the entry e a loaded row names agrees with it: a checkpoint's
+ * must post to its account with the balance it holds, an open hold's must
+ * be the HOLD that made it, with its accounts, amount and deadline. */
+static bool named_entry_agrees(struct ledger *ledger, const struct named_entry *named,
+                               const struct ledger_entry *e)
+{
+    if (named->account_id != 0) {
+        const struct account *a = account_at(ledger, named->account_id);
+        const struct ledger_posting *po = ledger_entry_posting(e, named->account_id);
+        return po != NULL && po->balance_after_minor == a->balance_minor;
+    }
+    const struct hold *h = hold_find(&ledger->holds, named->entry_id);
+    QB_ASSERT(h != NULL); /* named from the map */
+    return e->kind == LEDGER_ENTRY_HOLD && e->posting_count == 2 &&
+           e->postings[0].account_id == h->debit_account_id &&
+           e->postings[1].account_id == h->credit_account_id &&
+           e->postings[0].held_delta_minor == h->amount_minor &&
+           e->expires_at_ms == h->expires_at_ms;
+}
+
+/* Checks the loaded checkpoints and open holds against the entries they
+ * name. A checkpoint's entry must post to its account with the balance it
+ * holds (an account never posted to is empty); an open hold's must be its
+ * HOLD. The replay skips every entry up to a checkpoint, and balances
  * moved between two checkpoints still sum to zero: without this a
  * checkpoint naming an entry of other accounts, or with money moved into
  * it, would be loaded as it stands and could be paid out before the next
- * verify. One read of an entry per account ever posted to: in the order of
- * the journal, so that each of its pages is read once rather than sought
- * for every account, and in one transaction, so that SQLite does not take
- * and check its locks again for each. */
-static enum qb_error checkpoints_check(struct ledger *ledger)
+ * verify, and a hold's row changed (its deadline) would be obeyed. One
+ * read of an entry per account ever posted to and per open hold: in the
+ * order of the journal, so that each of its pages is read once rather than
+ * sought for every row, and in one transaction, so that SQLite does not
+ * take and check its locks again for each. */
+static enum qb_error named_entries_check(struct ledger *ledger)
 {
-    struct checkpoint_ref *refs =
-        xcalloc((size_t)ledger->account_count + 1, sizeof(struct checkpoint_ref));
-    size_t ref_count = 0;
+    size_t named_max = (size_t)ledger->account_count + ledger->holds.count + 1;
+    struct named_entry *named = xcalloc(named_max, sizeof(struct named_entry));
+    size_t named_count = 0;
     for (int64_t id = 1; id <= ledger->account_count; id++) {
         const struct account *a = account_at(ledger, id);
         if (a->last_entry_id == 0 && (a->balance_minor != 0 || a->held_minor != 0)) {
-            free(refs);
+            free(named);
             return load_fail(ledger, NULL, QB_E_INTERNAL, "checkpoint without an entry not empty");
         }
         if (a->last_entry_id != 0)
-            refs[ref_count++] = (struct checkpoint_ref){a->last_entry_id, id};
+            named[named_count++] = (struct named_entry){a->last_entry_id, id};
     }
-    qsort(refs, ref_count, sizeof *refs, checkpoint_ref_cmp);
+    for (size_t i = 0; i < ledger->holds.capacity; i++)
+        if (ledger->holds.slots[i].id != 0)
+            named[named_count++] = (struct named_entry){ledger->holds.slots[i].id, 0};
+    QB_ASSERT(named_count < named_max);
+    qsort(named, named_count, sizeof *named, named_entry_cmp);
     struct store_stmt *stmt = NULL;
     enum qb_error err = QB_OK;
     const char *what = NULL;
@@ -2056,41 +2082,41 @@ static enum qb_error checkpoints_check(struct ledger *ledger)
         store_prepare(ledger->store, "SELECT " LEDGER_ENTRY_COLUMNS " FROM entries WHERE id = $1",
                       &stmt) != QB_OK) {
         err = QB_E_STORAGE;
-        what = "prepare checkpoint entries";
+        what = "prepare named entries";
     }
     struct ledger_entry e = {.id = 0};
-    for (size_t i = 0; i < ref_count && err == QB_OK; i++) {
-        const struct account *a = account_at(ledger, refs[i].account_id);
-        if (refs[i].entry_id != e.id) {
+    for (size_t i = 0; i < named_count && err == QB_OK; i++) {
+        if (named[i].entry_id != e.id) {
             int rc = STORE_STEP_DONE;
-            if (store_bind_int64(stmt, 1, refs[i].entry_id) != QB_OK ||
+            if (store_bind_int64(stmt, 1, named[i].entry_id) != QB_OK ||
                 ((rc = store_step(stmt)) != STORE_STEP_ROW && rc != STORE_STEP_DONE)) {
                 err = QB_E_STORAGE;
-                what = "read checkpoint entries";
+                what = "read named entries";
                 break;
             }
             if (rc == STORE_STEP_DONE || ledger_entry_from_row(stmt, &e) != QB_OK ||
-                e.id != refs[i].entry_id) {
+                e.id != named[i].entry_id) {
                 err = QB_E_INTERNAL;
-                what = "checkpoint names no entry of the journal";
+                what = named[i].account_id != 0 ? "checkpoint names no entry of the journal"
+                                                : "hold row names no entry of the journal";
                 break;
             }
             store_reset(stmt);
         }
-        const struct ledger_posting *po = ledger_entry_posting(&e, refs[i].account_id);
-        if (po == NULL || po->balance_after_minor != a->balance_minor) {
+        if (!named_entry_agrees(ledger, &named[i], &e)) {
             err = QB_E_INTERNAL;
-            what = "checkpoint disagrees with its entry";
+            what = named[i].account_id != 0 ? "checkpoint disagrees with its entry"
+                                            : "hold row disagrees with its entry";
         }
     }
-    free(refs);
+    free(named);
     if (err != QB_OK)
         err = load_fail(ledger, stmt, err, what);
     else
         store_finalize(stmt);
     /* It wrote nothing: a failure to end it is the storage's. */
     if (store_rollback(ledger->store) != QB_OK && err == QB_OK)
-        err = load_fail(ledger, NULL, QB_E_STORAGE, "end of checkpoint entries");
+        err = load_fail(ledger, NULL, QB_E_STORAGE, "end of named entries");
     return err;
 }
 
@@ -2146,10 +2172,6 @@ static enum qb_error state_load(struct ledger *ledger)
     store_finalize(stmt);
     stmt = NULL;
 
-    enum qb_error checked = checkpoints_check(ledger);
-    if (checked != QB_OK)
-        return checked;
-
     /* Open holds. */
     if (store_prepare(s, "SELECT id, debit_account_id, credit_account_id, amount_minor, "
                          "expires_at_ms FROM holds", &stmt) != QB_OK)
@@ -2172,6 +2194,10 @@ static enum qb_error state_load(struct ledger *ledger)
         return load_fail(ledger, stmt, QB_E_STORAGE, "read holds");
     store_finalize(stmt);
     stmt = NULL;
+
+    enum qb_error checked = named_entries_check(ledger);
+    if (checked != QB_OK)
+        return checked;
 
     /* Idempotency records: the index from their fingerprints. */
     if (store_prepare(s, "SELECT seq, fingerprint FROM idempotency_records "

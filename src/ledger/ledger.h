@@ -243,12 +243,13 @@ struct ledger_options {
  * journal it replays (from the checkpoint on) or the newest entry before it
  * fails the hash chain, an account's floor is not one its kind allows
  * (ledger_account_floor_allowed), an account's checkpoint names an entry
- * that does not post to it or disagrees with that entry's balance, an
+ * that does not post to it or disagrees with that entry's balance, an open
+ * hold's row disagrees with its HOLD entry (accounts, amount, deadline), an
  * account's chain does not continue, or the open holds disagree with the
- * held amounts. Beyond the entry each checkpoint names it does not re-read
- * older history: that would make every restart grow with the journal. The
- * whole chain and every checkpoint's running state are ledger_verify's to
- * check (qianbaod --verify). */
+ * held amounts. Beyond the entries the checkpoints and open holds name it
+ * does not re-read older history: that would make every restart grow with
+ * the journal. The whole chain and every checkpoint's running state are
+ * ledger_verify's to check (qianbaod --verify). */
 QB_MUST_USE enum qb_error ledger_open(struct store *writer, const struct ledger_options *options,
                                       struct ledger **out);
 /* Stops taking commands (new submissions answer QB_E_SHUTTING_DOWN), runs
@@ -539,7 +540,7 @@ struct ledger_verify_report {
  * checkpoint naming an entry that posts to it (or none, 0, when it is
  * empty) and equal to its running state there (with the spending sums,
  * counted by options' rule, when options has one; NULL: not checked), open
- * holds equal to the holds table, every closed account
+ * holds equal to the holds table (deadlines included), every closed account
  * empty at the journal's end, and the sum of all balances per currency
  * zero; then sums the trial balance into report->trial, and with
  * close_at_ms > 0 the one of the last entry written before then into

@@ -344,17 +344,22 @@ static enum qb_error apply_entry(struct verify *v, const struct ledger_entry *e)
 static enum qb_error check_holds_table(struct verify *v, struct store *reader)
 {
     struct store_stmt *stmt;
-    if (store_prepare(reader, "SELECT id, debit_account_id, credit_account_id, amount_minor "
-                              "FROM holds ORDER BY id", &stmt) != QB_OK)
+    if (store_prepare(reader,
+                      "SELECT id, debit_account_id, credit_account_id, amount_minor, "
+                      "expires_at_ms FROM holds ORDER BY id",
+                      &stmt) != QB_OK)
         return QB_E_STORAGE;
     size_t table_count = 0;
     int rc;
     enum qb_error err = QB_OK;
     while (err == QB_OK && (rc = store_step(stmt)) == STORE_STEP_ROW) {
         struct verify_hold *h = hold_lookup(v, store_column_int64(stmt, 0));
+        /* A start takes the deadline from the row too: one moved would
+         * release the hold at another time than its entry says. */
         if (h == NULL || !h->open || h->debit_account_id != store_column_int64(stmt, 1) ||
             h->credit_account_id != store_column_int64(stmt, 2) ||
-            h->amount_minor != store_column_int64(stmt, 3))
+            h->amount_minor != store_column_int64(stmt, 3) ||
+            h->expires_at_ms != store_column_int64(stmt, 4))
             err = problem(v, "holds table row %lld is not an open hold of the journal",
                           (long long)store_column_int64(stmt, 0));
         table_count++;

@@ -2388,6 +2388,25 @@ TEST(verify_detects_tampered_held)
     free(fx);
 }
 
+TEST(verify_detects_tampered_hold_expiry)
+{
+    /* A hold's deadline is in its HOLD entry, but a start takes it from the
+     * holds table: one moved by hand would release a reservation (a delayed
+     * transfer, a merchant's payout) at another time than it was made with,
+     * or never. Verify must report it and a start refuse it. */
+    struct fx *fx = fx_new();
+    int64_t u, m;
+    chain_setup(fx, &u, &m);
+    fx_stop(fx);
+    fx_verify_ok(fx);
+    raw_exec(fx, "UPDATE holds SET expires_at_ms = 1 WHERE amount_minor = 222");
+    struct ledger_verify_report report;
+    ASSERT_ERR(fx_verify(fx, &report), QB_E_INTERNAL);
+    fprintf(stderr, "  verify reports: %s\n", report.problem);
+    ASSERT(strstr(report.problem, "holds table row") != NULL);
+    expect_open_refused(fx, "a hold's deadline moved");
+}
+
 TEST(verify_detects_deleted_hold_row)
 {
     /* The holds table is what a restart reloads open holds from: a hold row
@@ -3038,6 +3057,7 @@ int main(void)
     RUN(verify_detects_a_floor_its_kind_does_not_allow);
     RUN(verify_detects_tampered_held);
     RUN(verify_detects_deleted_hold_row);
+    RUN(verify_detects_tampered_hold_expiry);
     RUN(restart_keeps_state);
     RUN(restart_without_activity);
     RUN(close_runs_queued_commands);
