@@ -167,11 +167,18 @@ static bool S_classify(const struct ledger_entry *e, const struct ledger_posting
     }
 }
 
+_Static_assert(BILLS_NAME_SIZE_MAX >= MERCHANT_NAME_SIZE_MAX, "a merchant's name fits whole");
+
+/* src into dst; a text too long is cut before a whole character, never
+ * inside one (an answer carries UTF-8 only). */
 static void S_copy(char *dst, size_t dst_size, const char *src)
 {
     size_t size = strlen(src);
-    if (size >= dst_size)
+    if (size >= dst_size) {
         size = dst_size - 1;
+        while (size > 0 && ((unsigned char)src[size] & 0xC0) == 0x80)
+            size--;
+    }
     memcpy(dst, src, size);
     dst[size] = '\0';
 }

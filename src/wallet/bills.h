@@ -79,7 +79,7 @@
 #define BILLS_CSV_SCAN_MAX 20000       /* entries one CSV answer may read */
 #define BILLS_STATEMENT_SCAN_MAX 200000 /* entries one statement may read */
 #define BILLS_CURSOR_SIZE_MAX 64       /* 44 characters + NUL, with room */
-#define BILLS_NAME_SIZE_MAX 72         /* a masked display name or a bank's name */
+#define BILLS_NAME_SIZE_MAX 129        /* a merchant's name (MERCHANT_NAME_SIZE_MAX), the longest */
 #define BILLS_TOP_COUNTERPARTIES 10    /* by_counterparty in a statement */
 #define BILLS_COUNTERPARTIES_MAX 512   /* told apart in one statement; the rest are "others" */
 #define BILLS_SEARCH_SIZE_MAX 65       /* a search text: 64 bytes of UTF-8 + NUL */

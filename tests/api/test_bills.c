@@ -18,6 +18,7 @@
 #include "api/lib/client.h"
 #include "api/lib/daemon.h"
 #include "api/lib/suite.h"
+#include "api/refund_helpers.h"
 #include "api/transfer_helpers.h"
 #include "test.h"
 
@@ -630,6 +631,44 @@ TEST(an_operator_reads_a_users_account_and_bill_as_the_user_does)
     client_response_release(&res);
 }
 
+TEST(a_merchant_with_a_long_chinese_name_is_named_whole)
+{
+    // A company's registered name runs long: thirty characters of Chinese are 90 bytes of UTF-8,
+    // within a merchant name's 128. Its customer's bill line, statement and refund notice name
+    // it whole; a name cut inside a character is no UTF-8, which no answer can carry.
+    struct api_user owner, payer;
+    API_MUST(th_user_new(&S_client, S_admin, &owner));
+    API_MUST(th_user_new(&S_client, S_admin, &payer));
+    API_MUST(th_fund(&S_client, S_admin, &payer, 10000));
+    char name[128] = "";
+    for (int i = 0; i < 30; i++)
+        strcat(name, "面");
+    struct mh_merchant m;
+    API_MUST(mh_owner_onboard(&S_client, &owner, name, &m));
+    char transaction_id[32];
+    rh_order_paid(&S_client, &m, &payer, "long-name-1", 1234, NULL, transaction_id);
+    struct client_response res;
+    ASSERT_EQ_INT(rh_refund(&S_client, &m, "long-name-1", "long-name-r1", 234, 1234, NULL, &res),
+                  200);
+    client_response_release(&res);
+
+    const char *paths[] = {"/v1/me/transactions", "/v1/me/notices", "/v1/me/transactions.csv"};
+    for (size_t i = 0; i < QB_ARRAY_COUNT(paths); i++) {
+        ASSERT_EQ_INT(api_call(&S_client, "GET", paths[i], payer.token, NULL, &res), 200);
+        ASSERT(strstr(res.body.data, name) != NULL);
+        client_response_release(&res);
+    }
+    char path[64];
+    time_t now = time(NULL) + 8 * 3600;
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(path, sizeof path, "/v1/me/statements/%Y-%m", &tm);
+    ASSERT_EQ_INT(api_call(&S_client, "GET", path, payer.token, NULL, &res), 200);
+    ASSERT(strstr(res.body.data, name) != NULL);
+    client_response_release(&res);
+    mh_release(&m);
+}
+
 int main(void)
 {
     struct api_suite suite;
@@ -646,6 +685,7 @@ int main(void)
     RUN(a_years_statement_sums_its_months);
     RUN(bills_are_the_callers_own);
     RUN(an_operator_reads_a_users_account_and_bill_as_the_user_does);
+    RUN(a_merchant_with_a_long_chinese_name_is_named_whole);
 
     return api_suite_end(&suite);
 }

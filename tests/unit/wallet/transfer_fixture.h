@@ -141,7 +141,8 @@ static inline const char *wx_notice_detail(struct wx *wx, const char *user_id, c
     struct bills_counterparty party;
     char memo[WALLET_MEMO_SIZE_MAX];
     ASSERT_EQ_INT(wallet_notice_detail(wx->reader, &n, user_id, &party, memo, sizeof memo), QB_OK);
-    snprintf(out, size, "%d %s %s | %s", (int)party.kind, party.id, party.name, memo);
+    int written = snprintf(out, size, "%d %s %s | %s", (int)party.kind, party.id, party.name, memo);
+    ASSERT(written > 0 && (size_t)written < size);
     return out;
 }
 
