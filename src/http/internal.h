@@ -796,10 +796,16 @@ void http_handle_payees_get(struct http_request *req);
 /* {user_id, display_name and phone masked}: a payee as a payer sees them
  * (GET /v1/payees, a receive code, the recent payees); NULL out of memory. */
 json_t *http_payee_json(const struct identity_user *payee);
-/* A QR payload (src/qr/qr.h) verified under the daemon's key, or false
- * after replying QR_INVALID. */
+/* A QR payload (src/qr/qr.h) verified under the daemon's key and of one
+ * of the kinds the route pays (a mask of HTTP_QR_* bits), or false after
+ * replying QR_INVALID: one of another kind with the route that pays it. */
 struct qr_payload;
-bool http_qr_payload(struct http_request *req, const char *text, struct qr_payload *out);
+#define HTTP_QR_TRANSFER (1u << 1)   /* QR_KIND_TRANSFER: a person's receive code */
+#define HTTP_QR_MERCHANT (3u << 2)   /* QR_KIND_MERCHANT, QR_KIND_ORDER: a till code, a code_url */
+#define HTTP_QR_COLLECTION (1u << 4) /* QR_KIND_COLLECTION */
+#define HTTP_QR_ANY (HTTP_QR_TRANSFER | HTTP_QR_MERCHANT | HTTP_QR_COLLECTION)
+bool http_qr_payload(struct http_request *req, const char *text, unsigned kinds,
+                     struct qr_payload *out);
 /* v3_routes.c: the merchant API (HTTP_AUTH_MERCHANT). */
 void http_handle_v3_native(struct http_request *req);
 void http_handle_v3_jsapi(struct http_request *req);

@@ -414,21 +414,15 @@ void http_handle_me_order_payments_create(struct http_request *req)
         /* A scanned code (docs/qr.md): an order's code_url, or a merchant's
          * static till code, whose order is made and paid in one command. */
         struct qr_payload code;
-        if (!http_qr_payload(req, payload, &code))
+        if (!http_qr_payload(req, payload, HTTP_QR_MERCHANT, &code))
             goto out;
-        if (code.kind == QR_KIND_TRANSFER) {
-            http_reply_error_message(req, QB_E_QR_INVALID,
-                                     "this is a person's receive code: pay it with "
-                                     "POST /v1/transfers");
-            goto out;
-        }
         if (code.kind == QR_KIND_ORDER) {
             if (amount_member != NULL) {
                 http_reply_error(req, QB_E_QR_AMOUNT_MISMATCH);
                 goto out;
             }
             code_url = payload;
-        } else {
+        } else { /* QR_KIND_MERCHANT: a till code */
             if (code.has_amount && amount_member != NULL && amount != code.amount_minor) {
                 http_reply_error(req, QB_E_QR_AMOUNT_MISMATCH);
                 goto out;

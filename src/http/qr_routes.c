@@ -33,7 +33,13 @@
 #define S_PNG_MODULE_PX 8
 #define S_PHONE_MASKED_SIZE_MAX 32
 
-bool http_qr_payload(struct http_request *req, const char *text, struct qr_payload *out)
+_Static_assert(HTTP_QR_TRANSFER == 1u << QR_KIND_TRANSFER &&
+                   HTTP_QR_MERCHANT == ((1u << QR_KIND_MERCHANT) | (1u << QR_KIND_ORDER)) &&
+                   HTTP_QR_COLLECTION == 1u << QR_KIND_COLLECTION,
+               "a kind's bit is 1 << its value");
+
+bool http_qr_payload(struct http_request *req, const char *text, unsigned kinds,
+                     struct qr_payload *out)
 {
     const struct domain_env *env = http_request_env(req);
     if (env == NULL) {
@@ -44,7 +50,17 @@ bool http_qr_payload(struct http_request *req, const char *text, struct qr_paylo
         http_reply_error(req, QB_E_QR_INVALID);
         return false;
     }
-    return true;
+    if ((kinds & (1u << out->kind)) != 0)
+        return true;
+    http_reply_error_message(
+        req, QB_E_QR_INVALID,
+        out->kind == QR_KIND_TRANSFER
+            ? "this is a person's receive code: pay it with POST /v1/transfers"
+        : out->kind == QR_KIND_COLLECTION
+            ? "this is a group collection's code: pay a share with "
+              "POST /v1/collections/{id}/payments (POST /v1/qr/resolve names the collection)"
+            : "this is a merchant's code: pay it with POST /v1/me/order-payments");
+    return false;
 }
 
 /* ?format=: svg (the default: JSON with the SVG inside) or png; false
@@ -505,7 +521,7 @@ void http_handle_qr_resolve(struct http_request *req)
     if (in == NULL)
         return;
     struct qr_payload p;
-    if (!http_qr_payload(req, http_json_string(in, "payload"), &p))
+    if (!http_qr_payload(req, http_json_string(in, "payload"), HTTP_QR_ANY, &p))
         goto out;
     struct store *reader = http_reader_acquire(req);
     if (reader == NULL)

@@ -104,14 +104,8 @@ void http_handle_transfers_create(struct http_request *req)
     if (payload != NULL) {
         /* A receive code (docs/qr.md): the payee from it, and its amount
          * when it fixes one; a different amount or currency is refused. */
-        if (!http_qr_payload(req, payload, &code))
+        if (!http_qr_payload(req, payload, HTTP_QR_TRANSFER, &code))
             goto out;
-        if (code.kind != QR_KIND_TRANSFER) {
-            http_reply_error_message(req, QB_E_QR_INVALID,
-                                     "this is a merchant's code: pay it with "
-                                     "POST /v1/me/order-payments");
-            goto out;
-        }
         if (code.has_amount) {
             if ((amount_member != NULL && amount != code.amount_minor) ||
                 (currency != NULL && currency != code.currency)) {

@@ -292,6 +292,25 @@ TEST(a_collections_code_is_scanned_resolved_and_paid_by_its_id)
     client_response_release(&res);
     ASSERT(json_is_true(json_object_get(j, "self")));
     json_decref(j);
+    /* Sent where a till code or a receive code is paid, it is refused as a code of another
+     * kind, with the route that pays it: not taken for a merchant or a person, and nothing is
+     * kept under the keys. */
+    const char *wrong[][2] = {{"/v1/me/order-payments", ""},
+                              {"/v1/me/order-payments", ",\"amount\":3300"},
+                              {"/v1/transfers", ",\"amount\":3300"}};
+    for (size_t i = 0; i < QB_ARRAY_COUNT(wrong); i++) {
+        char key[32], wrong_body[900];
+        snprintf(key, sizeof key, "scan-wrong-%zu", i);
+        snprintf(wrong_body, sizeof wrong_body,
+                 "{\"payload\":\"%s\"%s,\"payment_password\":\"" TH_PAY_PASSWORD "\"}", payload,
+                 wrong[i][1]);
+        ASSERT_EQ_INT(api_call_idem(&S_client, "POST", wrong[i][0], a.token, key, wrong_body, &res),
+                      400);
+        ASSERT_EQ_STR(api_error_code(&res), "QR_INVALID");
+        ASSERT(strstr(res.body.data, "/v1/collections/") != NULL);
+        client_response_release(&res);
+    }
+    ASSERT_EQ_INT(th_balance(&S_client, &a), 5000);
     ASSERT_EQ_INT(S_pay(&a, id, "scan-0001", &res), 201);
     client_response_release(&res);
     ASSERT_EQ_INT(th_balance(&S_client, &asker), 3300);
