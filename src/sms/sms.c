@@ -251,16 +251,17 @@ out:
     return err;
 }
 
+/* The new code's row id into *id. */
 static enum qb_error sms_code_insert(struct store *store, const struct sms_send_cmd *c,
                                      const uint8_t hash[CRYPTO_SHA256_SIZE], int64_t now_ms,
-                                     int64_t expires_at_ms, bool used)
+                                     int64_t expires_at_ms, bool used, int64_t *id)
 {
     struct store_stmt *st = NULL;
-    enum qb_error err =
-        store_prepare(store,
-                      "INSERT INTO sms_codes (phone, purpose, target, code_hash, created_at_ms,"
-                      " expires_at_ms, failures, used) VALUES ($1, $2, $3, $4, $5, $6, 0, $7)",
-                      &st);
+    enum qb_error err = store_prepare(
+        store,
+        "INSERT INTO sms_codes (phone, purpose, target, code_hash, created_at_ms,"
+        " expires_at_ms, failures, used) VALUES ($1, $2, $3, $4, $5, $6, 0, $7) RETURNING id",
+        &st);
     if (err != QB_OK)
         return err;
     if ((err = store_bind_text(st, 1, c->phone, strlen(c->phone))) == QB_OK &&
@@ -269,27 +270,34 @@ static enum qb_error sms_code_insert(struct store *store, const struct sms_send_
         (err = store_bind_blob(st, 4, hash, CRYPTO_SHA256_SIZE)) == QB_OK &&
         (err = store_bind_int64(st, 5, now_ms)) == QB_OK &&
         (err = store_bind_int64(st, 6, expires_at_ms)) == QB_OK &&
-        (err = store_bind_int64(st, 7, used ? 1 : 0)) == QB_OK)
-        err = store_step_done(st);
+        (err = store_bind_int64(st, 7, used ? 1 : 0)) == QB_OK) {
+        int rc = store_step(st);
+        if (rc == STORE_STEP_ROW)
+            *id = store_column_int64(st, 0);
+        else
+            err = rc < 0 ? sms_step_error(rc) : QB_E_STORAGE;
+    }
     store_finalize(st);
     return err;
 }
 
 static enum qb_error sms_outbox_insert(struct store *store, const struct sms_send_cmd *c,
-                                       const uint8_t *sealed, size_t sealed_size, int64_t now_ms)
+                                       const uint8_t *sealed, size_t sealed_size, int64_t now_ms,
+                                       int64_t code_id)
 {
     struct store_stmt *st = NULL;
     enum qb_error err = store_prepare(
         store,
         "INSERT INTO sms_outbox (phone, purpose, code_sealed, created_at_ms, attempts,"
-        " next_attempt_at_ms, delivered_at_ms) VALUES ($1, $2, $3, $4, 0, $4, 0)",
+        " next_attempt_at_ms, delivered_at_ms, code_id) VALUES ($1, $2, $3, $4, 0, $4, 0, $5)",
         &st);
     if (err != QB_OK)
         return err;
     if ((err = store_bind_text(st, 1, c->phone, strlen(c->phone))) == QB_OK &&
         (err = store_bind_int64(st, 2, (int64_t)c->purpose)) == QB_OK &&
         (err = store_bind_blob(st, 3, sealed, sealed_size)) == QB_OK &&
-        (err = store_bind_int64(st, 4, now_ms)) == QB_OK)
+        (err = store_bind_int64(st, 4, now_ms)) == QB_OK &&
+        (err = store_bind_int64(st, 5, code_id)) == QB_OK)
         err = store_step_done(st);
     store_finalize(st);
     return err;
@@ -345,7 +353,9 @@ static enum qb_error sms_send_run(struct ledger_txn *txn, struct ledger_cmd *cmd
         sms_code_hash(env, c->phone, c->purpose, c->target, code, hash);
     else
         rand_fill(env->rand, hash, sizeof hash);
-    err = sms_code_insert(store, c, hash, now_ms, now_ms + env->settings.sms_code_ttl_ms, !live);
+    int64_t code_id = 0;
+    err = sms_code_insert(store, c, hash, now_ms, now_ms + env->settings.sms_code_ttl_ms, !live,
+                          &code_id);
     if (err != QB_OK)
         goto out;
     /* A row counts for a day at most (the cap; a code lives minutes): a
@@ -364,7 +374,7 @@ static enum qb_error sms_send_run(struct ledger_txn *txn, struct ledger_cmd *cmd
     /* 4. the message, sealed, in the same transaction */
     if (live) {
         domain_seal(env, code, SMS_CODE_DIGITS, sealed);
-        err = sms_outbox_insert(store, c, sealed, sizeof sealed, now_ms);
+        err = sms_outbox_insert(store, c, sealed, sizeof sealed, now_ms, code_id);
         if (err != QB_OK)
             goto out;
     }

@@ -72,13 +72,15 @@ struct sms_pending {
     size_t sealed_size;
     int64_t attempts;
     int64_t created_at_ms;
+    bool live; /* its code still works: the newest of its kind, not used, not locked */
 };
 
 enum sms_mark {
     SMS_MARK_DELIVERED = 1,
     SMS_MARK_FAILED,
     SMS_MARK_ABANDONED, /* cannot ever be sent (the code does not unseal) */
-    SMS_MARK_EXPIRED,   /* never to be sent: the code expired, or will before a retry */
+    SMS_MARK_EXPIRED,   /* never to be sent: the code expired, or will before a retry, or no
+                         * longer works (replaced, used, locked) */
 };
 
 struct sms_mark_cmd {
@@ -221,20 +223,31 @@ static enum qb_error sms_worker_read(struct sms_worker *w, int64_t now_ms, struc
     if (err != QB_OK)
         return err;
     struct store_stmt *st;
+    /* live: the message's code is the newest of its phone, purpose and
+     * target (sms_txn_code_check reads that one alone), not used, and not
+     * locked by wrong tries; a message from before codes were named (0)
+     * counts as live. */
     err = store_prepare(reader,
-                        "SELECT id, phone, purpose, code_sealed, attempts, created_at_ms"
-                        " FROM sms_outbox WHERE delivered_at_ms = 0 AND attempts < $2"
-                        " AND next_attempt_at_ms < $4"
-                        " AND (next_attempt_at_ms <= $1 OR created_at_ms <= $5)"
-                        " ORDER BY id LIMIT $3",
+                        "SELECT o.id, o.phone, o.purpose, o.code_sealed, o.attempts,"
+                        " o.created_at_ms, o.code_id = 0 OR EXISTS (SELECT 1 FROM sms_codes c"
+                        "  WHERE c.id = o.code_id AND c.used = 0 AND c.failures < $6"
+                        "  AND NOT EXISTS (SELECT 1 FROM sms_codes n WHERE n.phone = c.phone"
+                        "   AND n.purpose = c.purpose AND n.target = c.target AND n.id > c.id))"
+                        " FROM sms_outbox o WHERE o.delivered_at_ms = 0 AND o.attempts < $2"
+                        " AND o.next_attempt_at_ms < $4"
+                        " AND (o.next_attempt_at_ms <= $1 OR o.created_at_ms <= $5)"
+                        " ORDER BY o.id LIMIT $3",
                         &st);
     if (err != QB_OK) {
         store_pool_release(w->pool, reader);
         return err;
     }
-    const struct store_param params[] = {
-        STORE_INT(now_ms), STORE_INT(SMS_ATTEMPTS_MAX), STORE_INT(SMS_WORKER_BATCH_MAX),
-        STORE_INT(SMS_NEXT_ATTEMPT_NEVER_MS), STORE_INT(now_ms - w->env->settings.sms_code_ttl_ms)};
+    const struct store_param params[] = {STORE_INT(now_ms),
+                                         STORE_INT(SMS_ATTEMPTS_MAX),
+                                         STORE_INT(SMS_WORKER_BATCH_MAX),
+                                         STORE_INT(SMS_NEXT_ATTEMPT_NEVER_MS),
+                                         STORE_INT(now_ms - w->env->settings.sms_code_ttl_ms),
+                                         STORE_INT(w->env->settings.sms_failures_max)};
     err = store_bind_params(st, params, QB_ARRAY_COUNT(params));
     int rc = STORE_STEP_DONE;
     while (err == QB_OK && *count < SMS_WORKER_BATCH_MAX &&
@@ -252,6 +265,7 @@ static enum qb_error sms_worker_read(struct sms_worker *w, int64_t now_ms, struc
         }
         row->attempts = store_column_int64(st, 4);
         row->created_at_ms = store_column_int64(st, 5);
+        row->live = store_column_int64(st, 6) != 0;
         (*count)++;
     }
     if (err == QB_OK && rc < 0)
@@ -282,6 +296,18 @@ static void sms_worker_pass(struct sms_worker *w)
         /* 1. a code that no longer works is not sent, however the row got here */
         if (clock_now_ms(w->env->clock) >= expires_at_ms) {
             log_event(LOG_WARN, "sms.expired_undelivered",
+                      "outbox_id=%lld purpose=%s phone=%s attempts=%lld", (long long)row->id,
+                      purpose, masked, (long long)row->attempts);
+            if (!sms_worker_mark(w, row, SMS_MARK_EXPIRED, false, 0))
+                break;
+            continue;
+        }
+        /* nor one a newer code replaced, or that was used: it would come after
+         * the live one and be typed in, spending that one's tries. (The
+         * outbox gateway, which keeps the code, sends nothing: its row is the
+         * message an operator reads, there the moment it is written.) */
+        if (!row->live && !w->keeps_code) {
+            log_event(LOG_INFO, "sms.superseded_undelivered",
                       "outbox_id=%lld purpose=%s phone=%s attempts=%lld", (long long)row->id,
                       purpose, masked, (long long)row->attempts);
             if (!sms_worker_mark(w, row, SMS_MARK_EXPIRED, false, 0))

@@ -812,6 +812,10 @@ const char *const store_sqlite_migrations[] = {
      * orders by the ledger entry of their payment, which orders them as
      * the money arrived and never changes. */
     "CREATE INDEX orders_paid_entry ON orders(mchid, entry_id) WHERE entry_id > 0;",
+    /* 41: an SMS message names its code, so that the worker sends it only
+     * while that code works: not once a newer one replaced it, nor once it
+     * was used (0: a message from before, sent as it was). */
+    "ALTER TABLE sms_outbox ADD COLUMN code_id INTEGER NOT NULL DEFAULT 0;",
 };
 
 const size_t store_sqlite_migration_count =

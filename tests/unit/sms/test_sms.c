@@ -1149,6 +1149,52 @@ TEST(worker_retries_only_while_the_code_works)
     sx_free(sx);
 }
 
+TEST(worker_sends_only_a_code_that_still_works)
+{
+    /* A message is worth sending while its code works: one whose code a
+     * newer one replaced (asked again while the provider failed) would
+     * arrive after the newer and be typed in, failing and spending a try of
+     * the live one; one whose code was used already misleads. Both are given
+     * up unsent, counted as expired; the live one goes out. */
+    const int statuses[] = {200, 200, 200};
+    struct rx *rx = rx_start(statuses, 3);
+    struct sms_gateway *gw = rx_gateway(rx);
+    struct sx *sx = sx_new();
+    ASSERT_EQ_INT(sx_send(sx, "13900139000", SMS_PURPOSE_REGISTER, "", NULL), QB_OK);
+    /* Tried once and failed, due again a second after. */
+    sx_sql(sx,
+           "UPDATE sms_outbox SET attempts = 1, next_attempt_at_ms = created_at_ms + 1000"
+           " WHERE phone = $1",
+           "13900139000", NULL);
+    clock_manual_advance(&sx->clock, 60 * 1000);
+    ASSERT_EQ_INT(sx_send(sx, "13900139000", SMS_PURPOSE_REGISTER, "", NULL), QB_OK);
+    char live[SMS_CODE_DIGITS + 1], used[SMS_CODE_DIGITS + 1];
+    sx_code_of(sx, "13900139000", live);
+    sx_user_add(sx, "u_1", "13800138000");
+    ASSERT_EQ_INT(sx_send(sx, "13800138000", SMS_PURPOSE_LOGIN, "", NULL), QB_OK);
+    sx_code_of(sx, "13800138000", used);
+    ASSERT_EQ_INT(sx_consume(sx, "13800138000", SMS_PURPOSE_LOGIN, "", used), QB_OK);
+    sx_undelivered_expect(sx, 3, 0, 0);
+
+    struct sms_worker *worker = NULL;
+    ASSERT_EQ_INT(sms_worker_start(&sx->env, sx->pool, gw, &worker), QB_OK);
+    sx_wait_int(sx, SX_ROW_SQL("delivered_at_ms"), 2, sx_now(sx));
+    for (int waited = 0; sx_delivery_of(sx, 3) != SMS_DELIVERY_EXPIRED && waited < 5000;
+         waited += 10)
+        sx_sleep_ms(10);
+    sms_worker_stop(worker);
+    ASSERT_EQ_INT(rx_served(rx), 1);
+    ASSERT(strstr(rx->bodies[0], live) != NULL);
+    ASSERT_EQ_INT(sx_delivery_of(sx, 1), SMS_DELIVERY_EXPIRED);
+    ASSERT_EQ_INT(sx_delivery_of(sx, 3), SMS_DELIVERY_EXPIRED);
+    sx_undelivered_expect(sx, 0, 0, 2);
+    /* The live code still works. */
+    ASSERT_EQ_INT(sx_consume(sx, "13900139000", SMS_PURPOSE_REGISTER, "", live), QB_OK);
+    sms_gateway_free(gw);
+    rx_stop(rx);
+    sx_free(sx);
+}
+
 int main(void)
 {
     if (!crypto_init())
@@ -1175,5 +1221,6 @@ int main(void)
     RUN(worker_backoff_is_capped_and_attempts_are_bounded);
     RUN(worker_never_sends_an_expired_code);
     RUN(worker_retries_only_while_the_code_works);
+    RUN(worker_sends_only_a_code_that_still_works);
     return test_summary();
 }
