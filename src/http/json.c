@@ -118,6 +118,7 @@ static const char *S_type_name(enum http_field_type type)
     case HTTP_FIELD_SECRET:
         return "a string";
     case HTTP_FIELD_INTEGER:
+    case HTTP_FIELD_INTEGER_OR_NULL:
         return "an integer";
     case HTTP_FIELD_BOOLEAN:
         return "true or false";
@@ -155,7 +156,8 @@ static enum qb_error S_field_check(const struct http_field *field, const json_t 
         }
         return QB_OK;
     }
-    case HTTP_FIELD_INTEGER: {
+    case HTTP_FIELD_INTEGER:
+    case HTTP_FIELD_INTEGER_OR_NULL: {
         if (!json_is_integer(value))
             break;
         json_int_t number = json_integer_value(value);
@@ -190,8 +192,8 @@ static enum qb_error S_field_check(const struct http_field *field, const json_t 
     return QB_E_PARAM;
 }
 
-enum qb_error http_json_object(const json_t *object, const struct http_field *fields,
-                               size_t field_count, char *message)
+enum qb_error http_json_object(json_t *object, const struct http_field *fields, size_t field_count,
+                               char *message)
 {
     QB_ASSERT(message != NULL);
     QB_ASSERT(fields != NULL || field_count == 0);
@@ -204,7 +206,7 @@ enum qb_error http_json_object(const json_t *object, const struct http_field *fi
     /* Step 1: every member must be a field of the table. */
     const char *key;
     json_t *value;
-    json_object_foreach((json_t *)object, key, value)
+    json_object_foreach(object, key, value)
     {
         bool known = false;
         for (size_t i = 0; i < field_count && !known; i++)
@@ -239,6 +241,14 @@ enum qb_error http_json_object(const json_t *object, const struct http_field *fi
         if (err != QB_OK)
             return err;
     }
+
+    /* Step 3: an optional field given as null is not given: drop it, so
+     * that no route can take a null for a value (json_object_get answers
+     * it, not NULL) and a body's fingerprint is the same either way. */
+    for (size_t i = 0; i < field_count; i++)
+        if (fields[i].type != HTTP_FIELD_INTEGER_OR_NULL &&
+            json_is_null(json_object_get(object, fields[i].name)))
+            json_object_del(object, fields[i].name);
     return QB_OK;
 }
 
@@ -308,12 +318,6 @@ enum qb_error http_json_parse(const char *content_type, const char *body, size_t
     }
     *out = root;
     return QB_OK;
-}
-
-const json_t *http_json_member(const json_t *object, const char *name)
-{
-    const json_t *value = json_object_get(object, name);
-    return json_is_null(value) ? NULL : value;
 }
 
 const char *http_json_string(const json_t *object, const char *name)

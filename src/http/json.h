@@ -39,6 +39,8 @@ enum http_field_type {
                            invisible formatting characters kept, as a password set before the
                            rule for shown text may hold one */
     HTTP_FIELD_INTEGER, /* a JSON integer (no fraction, no exponent) */
+    HTTP_FIELD_INTEGER_OR_NULL, /* the same, or null, which the route gives a meaning (a limit
+                                   removed): the one type whose null is kept */
     HTTP_FIELD_BOOLEAN,
     HTTP_FIELD_OBJECT, /* checked for type only; validate its members with http_json_object */
     HTTP_FIELD_ARRAY,
@@ -61,14 +63,14 @@ QB_MUST_USE enum qb_error http_json_parse(const char *content_type, const char *
                                           size_t body_size, const struct http_field *fields,
                                           size_t field_count, json_t **out, char *message);
 
-/* Validates an object already parsed (a nested member) the same way. */
-QB_MUST_USE enum qb_error http_json_object(const json_t *object, const struct http_field *fields,
+/* Validates an object already parsed (a nested member) the same way. Both
+ * drop the members given as null but for the fields that keep it: an
+ * optional field's null is its absence, as client libraries write an
+ * unset one, so no route can take a null for a value. */
+QB_MUST_USE enum qb_error http_json_object(json_t *object, const struct http_field *fields,
                                            size_t field_count, char *message);
 
 /* The string member `name` of object, or NULL when absent or null. */
 const char *http_json_string(const json_t *object, const char *name);
-/* The member `name` of object, or NULL when absent or null: an optional
- * field given as null is not given. */
-const json_t *http_json_member(const json_t *object, const char *name);
 
 #endif

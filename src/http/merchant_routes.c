@@ -401,7 +401,7 @@ void http_handle_me_order_payments_create(struct http_request *req)
     const char *prepay_id = http_json_string(body, "prepay_id");
     const char *payload = http_json_string(body, "payload");
     const char *payment_password = http_json_string(body, "payment_password");
-    const json_t *amount_member = http_json_member(body, "amount");
+    const json_t *amount_member = json_object_get(body, "amount");
     json_int_t amount = json_integer_value(amount_member);
     char token[MERCHANT_PAY_TOKEN_SIZE] = "";
     char till_mchid[MERCHANT_MCHID_SIZE] = "";

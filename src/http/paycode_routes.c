@@ -231,8 +231,8 @@ void http_handle_me_payment_code_settings_get(struct http_request *req)
 }
 
 static const struct http_field S_settings_fields[] = {
-    {"password_free_limit", HTTP_FIELD_INTEGER, false, 0, 0, INT64_C(1000000000000)},
-    {"password_free_daily_count", HTTP_FIELD_INTEGER, false, 0, 0, 1000},
+    {"password_free_limit", HTTP_FIELD_INTEGER_OR_NULL, false, 0, 0, INT64_C(1000000000000)},
+    {"password_free_daily_count", HTTP_FIELD_INTEGER_OR_NULL, false, 0, 0, 1000},
     {"payment_password", HTTP_FIELD_STRING, false, 16, 0, 0},
 };
 

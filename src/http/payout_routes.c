@@ -81,9 +81,9 @@ static const char *S_create_refusal(const json_t *body, char message[HTTP_JSON_M
         return "transfer_remark must be 1 to 32 characters";
     if (notify_url != NULL && !merchant_notify_url_parse(notify_url, host, &port))
         return "notify_url must be an http or https URL";
-    const json_t *infos = json_object_get(body, "transfer_scene_report_infos");
+    json_t *infos = json_object_get(body, "transfer_scene_report_infos");
     size_t i;
-    const json_t *info;
+    json_t *info;
     json_array_foreach(infos, i, info)
     {
         if (!json_is_object(info) ||

@@ -87,8 +87,8 @@ void http_handle_red_packets_create(struct http_request *req)
     const struct identity_session *session = http_request_session(req);
     const struct domain_env *env = http_request_env(req);
     const char *type = http_json_string(body, "type");
-    const json_t *total = http_json_member(body, "total_amount");
-    const json_t *per_share = http_json_member(body, "amount_per_share");
+    const json_t *total = json_object_get(body, "total_amount");
+    const json_t *per_share = json_object_get(body, "amount_per_share");
     const char *greeting = http_json_string(body, "greeting");
     const char *currency_code = http_json_string(body, "currency");
     const char *payment_password = http_json_string(body, "payment_password");

@@ -83,7 +83,7 @@ void http_handle_v3_refunds_create(struct http_request *req)
         return;
     const struct domain_env *env = http_request_env(req);
     const struct merchant *m = http_request_merchant(req);
-    const json_t *amount = json_object_get(body, "amount");
+    json_t *amount = json_object_get(body, "amount");
     const char *transaction_id = http_json_string(body, "transaction_id");
     const char *out_trade_no = http_json_string(body, "out_trade_no");
     const char *notify_url = http_json_string(body, "notify_url");

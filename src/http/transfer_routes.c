@@ -82,7 +82,7 @@ void http_handle_transfers_create(struct http_request *req)
     const char *memo = http_json_string(body, "memo");
     const char *payment_password = http_json_string(body, "payment_password");
     const char *arrival_name = http_json_string(body, "arrival");
-    const json_t *amount_member = http_json_member(body, "amount");
+    const json_t *amount_member = json_object_get(body, "amount");
     json_int_t amount = json_integer_value(amount_member);
     struct qr_payload code;
     enum wallet_arrival arrival = WALLET_ARRIVAL_INSTANT;
@@ -412,8 +412,8 @@ static void S_limits_reply(struct http_request *req)
 void http_handle_me_limits_get(struct http_request *req) { S_limits_reply(req); }
 
 static const struct http_field S_limits_set_fields[] = {
-    {"daily_limit", HTTP_FIELD_INTEGER, false, 0, 0, 0},
-    {"password_free_limit", HTTP_FIELD_INTEGER, false, 0, 0, 0},
+    {"daily_limit", HTTP_FIELD_INTEGER_OR_NULL, false, 0, 0, 0},
+    {"password_free_limit", HTTP_FIELD_INTEGER_OR_NULL, false, 0, 0, 0},
     {"transfer_arrival", HTTP_FIELD_STRING, false, 8, 0, 0},
     {"payment_password", HTTP_FIELD_STRING, false, S_PAYMENT_PASSWORD_SIZE_MAX, 0, 0},
 };

@@ -142,8 +142,8 @@ static void S_create(struct http_request *req, enum merchant_trade_type type)
         return;
     const struct domain_env *env = http_request_env(req);
     const struct merchant *m = http_request_merchant(req);
-    const json_t *amount = json_object_get(body, "amount");
-    const json_t *payer = http_json_member(body, "payer");
+    json_t *amount = json_object_get(body, "amount");
+    json_t *payer = json_object_get(body, "payer"); /* a null one is dropped */
     char message[HTTP_JSON_MESSAGE_SIZE_MAX];
     const char *fail = NULL;
     enum qb_error fail_err = QB_E_PARAM;
@@ -307,8 +307,8 @@ void http_handle_v3_codepay(struct http_request *req)
         return;
     const struct domain_env *env = http_request_env(req);
     const struct merchant *m = http_request_merchant(req);
-    const json_t *amount = json_object_get(body, "amount");
-    const json_t *payer = json_object_get(body, "payer");
+    json_t *amount = json_object_get(body, "amount");
+    json_t *payer = json_object_get(body, "payer");
     char message[HTTP_JSON_MESSAGE_SIZE_MAX];
     if (http_json_object(amount, S_amount_fields, QB_ARRAY_COUNT(S_amount_fields), message) !=
             QB_OK ||

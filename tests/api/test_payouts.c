@@ -542,6 +542,25 @@ TEST(from_two_thousand_yuan_the_payee_is_named_and_checked)
     ASSERT_EQ_INT(S_create(&m, "NAMED00001", openid, 300000, "", &res), 400);
     ASSERT_EQ_STR(api_error_code(&res), "PARAM_ERROR");
     client_response_release(&res);
+    // A name sent as null is no name, as every optional field's null is: refused for its
+    // absence (not opened as a ciphertext), with or without the platform's serial.
+    struct mh_options opt;
+    memset(&opt, 0, sizeof opt);
+    opt.wechatpay_serial = m.platform_serial_no;
+    char body[1024];
+    snprintf(body, sizeof body,
+             "{\"appid\":\"%s\",\"out_bill_no\":\"NAMED00001\",\"transfer_scene_id\":\"1005\","
+             "\"openid\":\"%s\",\"transfer_amount\":300000,\"transfer_remark\":\"劳务报酬\","
+             "\"user_name\":null}",
+             m.appid, openid);
+    for (int with_serial = 1; with_serial >= 0; with_serial--) {
+        ASSERT_EQ_INT(
+            mh_call_opt(&S_client, &m, "POST", S_BILLS, body, with_serial ? &opt : NULL, &res),
+            400);
+        ASSERT_EQ_STR(api_error_code(&res), "PARAM_ERROR");
+        ASSERT(strstr(api_json_str(&res, "message"), "user_name is required") != NULL);
+        client_response_release(&res);
+    }
 
     char sealed[1024];
     const struct {

@@ -14,10 +14,15 @@
 #define CT "application/json"
 
 static const struct http_field S_fields[] = {
-    {"phone", HTTP_FIELD_STRING, true, 11, 0, 0},    {"name", HTTP_FIELD_STRING, false, 0, 0, 0},
-    {"count", HTTP_FIELD_INTEGER, false, 0, 1, 100}, {"any", HTTP_FIELD_INTEGER, false, 0, 0, 0},
-    {"flag", HTTP_FIELD_BOOLEAN, false, 0, 0, 0},    {"obj", HTTP_FIELD_OBJECT, false, 0, 0, 0},
-    {"list", HTTP_FIELD_ARRAY, false, 3, 0, 0},      {"secret", HTTP_FIELD_SECRET, false, 0, 0, 0},
+    {"phone", HTTP_FIELD_STRING, true, 11, 0, 0},
+    {"name", HTTP_FIELD_STRING, false, 0, 0, 0},
+    {"count", HTTP_FIELD_INTEGER, false, 0, 1, 100},
+    {"any", HTTP_FIELD_INTEGER, false, 0, 0, 0},
+    {"flag", HTTP_FIELD_BOOLEAN, false, 0, 0, 0},
+    {"obj", HTTP_FIELD_OBJECT, false, 0, 0, 0},
+    {"list", HTTP_FIELD_ARRAY, false, 3, 0, 0},
+    {"secret", HTTP_FIELD_SECRET, false, 0, 0, 0},
+    {"limit", HTTP_FIELD_INTEGER_OR_NULL, false, 0, 0, 10},
 };
 #define S_FIELD_COUNT (sizeof S_fields / sizeof S_fields[0])
 
@@ -284,9 +289,35 @@ TEST(nested_objects_validate_alike)
     json_decref(array);
 }
 
+TEST(a_null_is_dropped_but_where_it_means_something)
+{
+    /* A handler asks json_object_get whether an optional field was given:
+     * null, as client libraries write an unset field, must read as absent,
+     * nested too; an INTEGER_OR_NULL's null (a limit removed) is kept. */
+    json_t *out = NULL;
+    const char *body = "{\"phone\":\"1\",\"name\":null,\"count\":null,\"obj\":null,"
+                       "\"limit\":null}";
+    ASSERT_EQ_INT(http_json_parse(CT, body, strlen(body), S_fields, S_FIELD_COUNT, &out, S_message),
+                  QB_OK);
+    ASSERT(json_object_get(out, "name") == NULL);
+    ASSERT(json_object_get(out, "count") == NULL);
+    ASSERT(json_object_get(out, "obj") == NULL);
+    ASSERT(json_is_null(json_object_get(out, "limit")));
+    ASSERT_EQ_INT((long long)json_object_size(out), 2);
+    json_decref(out);
+    ASSERT_EQ_INT(S_parse("{\"phone\":\"1\",\"limit\":11}"), QB_E_PARAM);
+    ASSERT_EQ_INT(S_parse("{\"phone\":\"1\",\"limit\":\"1\"}"), QB_E_PARAM);
+    static const struct http_field inner[] = {{"total", HTTP_FIELD_INTEGER, false, 0, 1, 10}};
+    json_t *obj = json_pack("{s:n}", "total");
+    ASSERT_EQ_INT(http_json_object(obj, inner, 1, S_message), QB_OK);
+    ASSERT(json_object_get(obj, "total") == NULL);
+    json_decref(obj);
+}
+
 int main(void)
 {
     RUN(accepts_a_valid_body);
+    RUN(a_null_is_dropped_but_where_it_means_something);
     RUN(content_type_must_be_json);
     RUN(empty_body_is_an_empty_object);
     RUN(refuses_what_is_not_json);
