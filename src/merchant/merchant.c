@@ -650,6 +650,21 @@ void merchant_status_cmd_init(struct merchant_status_cmd *c, enum merchant_statu
     c->outcome = QB_E_INTERNAL;
 }
 
+enum qb_error merchant_txn_owner_pays(struct ledger_txn *txn, const struct domain_env *env,
+                                      const struct merchant *m, bool *pays)
+{
+    QB_ASSERT(txn != NULL && env != NULL && m != NULL && pays != NULL);
+    *pays = true;
+    if (m->owner_user_id[0] == '\0')
+        return QB_OK;
+    struct identity_user owner;
+    enum qb_error err = identity_txn_user_get(txn, env, m->owner_user_id, &owner);
+    if (err != QB_OK)
+        return err == QB_E_NOT_FOUND ? QB_E_INTERNAL : err; /* the owner of a merchant */
+    *pays = owner.status == IDENTITY_ACTIVE;
+    return QB_OK;
+}
+
 static enum qb_error S_keys_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
 {
     struct merchant_keys_cmd *c = (struct merchant_keys_cmd *)cmd;
@@ -671,6 +686,14 @@ static enum qb_error S_keys_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
     }
     if (err != QB_OK)
         return err;
+    bool pays = true;
+    err = merchant_txn_owner_pays(txn, c->env, &c->merchant, &pays);
+    if (err != QB_OK)
+        return err;
+    if (!pays) {
+        c->outcome = QB_E_ACCOUNT_FROZEN;
+        return QB_OK;
+    }
     err = identity_txn_payment_password_verify(txn, c->env, c->owner_user_id, c->payment_password,
                                                &c->password_try);
     if (err == QB_E_PASSWORD_WRONG || err == QB_E_PASSWORD_LOCKED || err == QB_E_PASSWORD_NOT_SET) {

@@ -124,6 +124,20 @@ QB_MUST_USE enum qb_error merchant_get(struct store *reader, const char *mchid,
  * one; QB_E_STORAGE. */
 QB_MUST_USE enum qb_error merchant_owned_get(struct store *reader, const char *owner_user_id,
                                              const char *mchid, struct merchant *out);
+/* Whether money may leave m as its owner's wallet stands: *pays false
+ * while the user who owns it is frozen (a merchant is not its owner's
+ * wallet, so it keeps taking payments and giving refunds, but whoever holds
+ * a frozen owner's phone must not pay its balance out, nor replace the
+ * keys that would). A merchant without an owner pays. In a ledger command;
+ * QB_E_STORAGE, QB_E_INTERNAL for an owner that is not there. */
+struct ledger_txn;
+QB_MUST_USE enum qb_error merchant_txn_owner_pays(struct ledger_txn *txn,
+                                                  const struct domain_env *env,
+                                                  const struct merchant *m, bool *pays);
+#define MERCHANT_OWNER_FROZEN_MESSAGE_V3                                                             \
+    "商户资金已冻结 (the owner's wallet is frozen: nothing leaves this merchant until it is " \
+    "unfrozen)"
+
 /* A merchant as an operator's list shows it: no key, no certificate. */
 struct merchant_summary {
     char mchid[MERCHANT_MCHID_SIZE];

@@ -335,6 +335,12 @@ static enum qb_error S_create_run(struct ledger_txn *txn, struct ledger_cmd *cmd
         return S_create_refuse(c, QB_E_NO_AUTH,
                                m.status == MERCHANT_STATUS_CLOSED ? MERCHANT_CLOSED_MESSAGE_V3
                                                                   : MERCHANT_SUSPENDED_MESSAGE_V3);
+    bool pays = true;
+    err = merchant_txn_owner_pays(txn, c->env, &m, &pays);
+    if (err != QB_OK)
+        return err;
+    if (!pays)
+        return S_create_refuse(c, QB_E_NO_AUTH, MERCHANT_OWNER_FROZEN_MESSAGE_V3);
     err = merchant_app_check(store, m.mchid, r->appid);
     if (err == QB_E_NOT_FOUND)
         return S_create_refuse(c, QB_E_APPID_MCHID_NOT_MATCH, NULL);
@@ -582,6 +588,16 @@ static enum qb_error S_end_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
         QB_ASSERT(m.status != MERCHANT_STATUS_CLOSED);
         if (m.status == MERCHANT_SUSPENDED)
             return S_end_refuse(c, QB_E_MERCHANT_SUSPENDED, NULL);
+        /* Nor does a merchant whose owner's wallet is frozen pay: the
+         * payout waits the same way, for the freeze to be lifted. */
+        bool pays = true;
+        err = merchant_txn_owner_pays(txn, env, &m, &pays);
+        if (err != QB_OK)
+            return err;
+        if (!pays)
+            return S_end_refuse(c, QB_E_MERCHANT_SUSPENDED,
+                                "this merchant cannot pay now: the transfer waits, and may be "
+                                "taken once it can, within its time");
         err = ledger_txn_capture(txn, r->hold_id, r->amount_minor, WALLET_CODE_MERCHANT_PAYOUT,
                                  p.id, &r->entry_id);
         if (err != QB_OK)

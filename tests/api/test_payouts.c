@@ -702,6 +702,63 @@ TEST(a_merchant_limited_from_naming_a_user_is_told_before_the_name_is_opened)
     mh_release(&m);
 }
 
+TEST(nothing_leaves_the_merchant_of_a_frozen_owner)
+{
+    // A merchant a user owns keeps taking payments while its owner's wallet is frozen, but no
+    // money leaves it: not a new transfer to a user, not one waiting to be taken (it waits, as
+    // for a suspended merchant), and the owner cannot replace its API keys meanwhile, which
+    // would let whoever holds the phone pay out through the API. Lifted, all is as before.
+    struct api_user owner, payer, payee;
+    API_MUST(th_user_new(&S_client, S_admin, &owner));
+    API_MUST(th_user_new(&S_client, S_admin, &payer));
+    API_MUST(api_user_verify(&S_client, &payer, "张三"));
+    API_MUST(th_fund(&S_client, S_admin, &payer, 10100));
+    API_MUST(th_user_new(&S_client, S_admin, &payee));
+    struct mh_merchant m;
+    API_MUST(mh_owner_onboard(&S_client, &owner, "frozen-owner-shop", &m));
+    char transaction_id[32];
+    rh_order_paid(&S_client, &m, &payer, "frozen-owner-1", 10000, NULL, transaction_id);
+    long long available = S_available(&m);
+    char openid[64];
+    S_openid(&m, &payee, openid);
+    struct client_response res;
+    ASSERT_EQ_INT(S_create(&m, "FROZEN0001", openid, 500, "", &res), 200);
+    char id[64];
+    snprintf(id, sizeof id, "%s", api_json_str(&res, "transfer_bill_no"));
+    client_response_release(&res);
+    available -= 500;
+
+    ASSERT_EQ_INT(api_call(&S_client, "POST", "/v1/me/freeze", owner.token, NULL, &res), 200);
+    client_response_release(&res);
+    ASSERT_EQ_INT(S_create(&m, "FROZEN0002", openid, 500, "", &res), 403);
+    ASSERT_EQ_STR(api_error_code(&res), "NO_AUTH");
+    client_response_release(&res);
+    ASSERT_EQ_INT(S_user(&payee, id, true, &res), 403);
+    ASSERT_EQ_STR(api_error_code(&res), "MERCHANT_SUSPENDED");
+    client_response_release(&res);
+    char body[160];
+    snprintf(body, sizeof body, "{\"payment_password\":\"%s\"}", TH_PAY_PASSWORD);
+    ASSERT_EQ_INT(
+        api_call(&S_client, "POST", "/v1/merchants/me/apiv3-key", owner.token, body, &res), 403);
+    ASSERT_EQ_STR(api_error_code(&res), "ACCOUNT_FROZEN");
+    client_response_release(&res);
+    ASSERT_EQ_INT(S_available(&m), available);
+    ASSERT_EQ_INT(th_balance(&S_client, &payee), 0);
+    // Payments still come in.
+    rh_order_paid(&S_client, &m, &payer, "frozen-owner-2", 100, NULL, transaction_id);
+
+    char path[128];
+    snprintf(path, sizeof path, "/admin/users/%s/unfreeze", owner.id);
+    ASSERT_EQ_INT(api_call(&S_client, "POST", path, S_admin, NULL, &res), 200);
+    client_response_release(&res);
+    ASSERT_EQ_INT(S_user(&payee, id, true, &res), 200);
+    client_response_release(&res);
+    ASSERT_EQ_INT(th_balance(&S_client, &payee), 500);
+    ASSERT_EQ_INT(S_create(&m, "FROZEN0002", openid, 500, "", &res), 200);
+    client_response_release(&res);
+    mh_release(&m);
+}
+
 int main(void)
 {
     struct api_suite suite;
@@ -711,6 +768,7 @@ int main(void)
     RUN(a_payout_is_held_until_its_user_takes_it_then_arrives_once);
     RUN(a_cancelled_payout_gives_the_money_back_and_cannot_be_taken);
     RUN(refused_payouts_hold_nothing);
+    RUN(nothing_leaves_the_merchant_of_a_frozen_owner);
     RUN(a_suspended_merchants_payout_waits_for_its_resumption);
     RUN(from_two_thousand_yuan_the_payee_is_named_and_checked);
     RUN(a_merchant_may_not_guess_a_users_name);
