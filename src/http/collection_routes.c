@@ -129,14 +129,21 @@ static void S_reply(struct http_request *req, int status, const struct wallet_co
     if (reader == NULL)
         return;
     struct wallet_collection r;
-    enum qb_error err = QB_OK;
-    if (known != NULL)
+    /* One read transaction: the collection's count and its payments as
+     * of one moment, though payers pay meanwhile. */
+    enum qb_error err = store_begin(reader) == QB_OK ? QB_OK : QB_E_STORAGE;
+    if (err == QB_OK && known != NULL)
         r = *known;
-    else
+    else if (err == QB_OK)
         err = wallet_collection_get(reader, id, &r);
     json_t *body = NULL;
     if (err == QB_OK)
         body = http_collection_json(reader, &r, viewer_id, clock_now_ms(env->clock), true, &err);
+    if (store_rollback(reader) != QB_OK && body != NULL) {
+        json_decref(body);
+        body = NULL;
+        err = QB_E_STORAGE;
+    }
     http_reader_release(req, reader);
     if (body == NULL) {
         http_reply_error(req, err == QB_OK ? QB_E_INTERNAL : err);

@@ -420,9 +420,9 @@ static enum qb_error S_cursor_decode(const uint8_t key[DOMAIN_KEY_SIZE], int64_t
 
 /* --- a page of lines ------------------------------------------------------------- */
 
-enum qb_error bills_list(struct store *reader, const struct ledger_account_view *view,
-                         const uint8_t key[DOMAIN_KEY_SIZE], const struct bills_query *query,
-                         struct bills_line *lines, struct bills_page *page)
+static enum qb_error S_list(struct store *reader, const struct ledger_account_view *view,
+                            const uint8_t key[DOMAIN_KEY_SIZE], const struct bills_query *query,
+                            struct bills_line *lines, struct bills_page *page)
 {
     QB_ASSERT(query->limit >= 1 && query->scan_max >= 1 && view->id == query->account_id);
     memset(page, 0, sizeof *page);
@@ -639,9 +639,9 @@ static int S_party_compare(const void *a, const void *b)
     return strcmp(x->counterparty.id, y->counterparty.id);
 }
 
-enum qb_error bills_statement(struct store *reader, const struct ledger_account_view *view,
-                              int64_t account_id, const struct bills_month *month,
-                              struct bills_statement *out)
+static enum qb_error S_statement(struct store *reader, const struct ledger_account_view *view,
+                                 int64_t account_id, const struct bills_month *month,
+                                 struct bills_statement *out)
 {
     QB_ASSERT(view->id == account_id && month->end_ms > month->start_ms);
     memset(out, 0, sizeof *out);
@@ -876,5 +876,32 @@ enum qb_error bills_csv_line(struct buf *out, const struct bills_line *line)
         err = S_csv_amount(out, line->balance_after_minor, line->currency);
     if (err == QB_OK)
         err = S_csv_text(out, updated, true);
+    return err;
+}
+
+/* Each in one read transaction: a page of lines and what each names (its
+ * payment, its red packet, its counterparty) as of one moment, or a claim
+ * or a capture committed between two reads makes them disagree. */
+enum qb_error bills_list(struct store *reader, const struct ledger_account_view *view,
+                         const uint8_t key[DOMAIN_KEY_SIZE], const struct bills_query *query,
+                         struct bills_line *lines, struct bills_page *page)
+{
+    if (store_begin(reader) != QB_OK)
+        return QB_E_STORAGE;
+    enum qb_error err = S_list(reader, view, key, query, lines, page);
+    if (store_rollback(reader) != QB_OK && err == QB_OK)
+        err = QB_E_STORAGE;
+    return err;
+}
+
+enum qb_error bills_statement(struct store *reader, const struct ledger_account_view *view,
+                              int64_t account_id, const struct bills_month *month,
+                              struct bills_statement *out)
+{
+    if (store_begin(reader) != QB_OK)
+        return QB_E_STORAGE;
+    enum qb_error err = S_statement(reader, view, account_id, month, out);
+    if (store_rollback(reader) != QB_OK && err == QB_OK)
+        err = QB_E_STORAGE;
     return err;
 }

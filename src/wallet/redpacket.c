@@ -1029,16 +1029,37 @@ static enum qb_error S_view_json(struct store *reader, const struct domain_env *
     return QB_OK;
 }
 
+/* S_view_json in one read transaction: the packet's row, its claims and
+ * the names, read as of one moment. Read one by one, a claim committed
+ * between two of the reads made the packet disagree with its claims (one
+ * more listed than counted, or ACTIVE with every share gone): a 500 to
+ * whoever refreshed a packet being grabbed. */
+static enum qb_error S_view_snapshot(struct store *reader, const struct domain_env *env,
+                                     const char *packet_id, const char *viewer_id, int64_t now_ms,
+                                     json_t **out)
+{
+    *out = NULL;
+    if (store_begin(reader) != QB_OK)
+        return QB_E_STORAGE;
+    enum qb_error err = S_view_json(reader, env, packet_id, viewer_id, now_ms, out);
+    if (store_rollback(reader) != QB_OK && err == QB_OK) {
+        json_decref(*out);
+        *out = NULL;
+        err = QB_E_STORAGE;
+    }
+    return err;
+}
+
 enum qb_error redpacket_view_json(struct store *reader, const struct domain_env *env,
                                   const char *packet_id, const char *viewer_id, int64_t now_ms,
                                   json_t **out)
 {
     QB_ASSERT(viewer_id != NULL);
-    return S_view_json(reader, env, packet_id, viewer_id, now_ms, out);
+    return S_view_snapshot(reader, env, packet_id, viewer_id, now_ms, out);
 }
 
 enum qb_error redpacket_operator_view_json(struct store *reader, const struct domain_env *env,
                                            const char *packet_id, int64_t now_ms, json_t **out)
 {
-    return S_view_json(reader, env, packet_id, NULL, now_ms, out);
+    return S_view_snapshot(reader, env, packet_id, NULL, now_ms, out);
 }

@@ -516,6 +516,46 @@ TEST(a_crowd_of_two_hundred_grabs_ten_shares)
     ASSERT_EQ_INT(S_verify_run(S_daemon.base_url, a.token, id, NULL, out, sizeof out), 0);
 }
 
+TEST(reading_a_packet_while_a_crowd_grabs_it_always_answers)
+{
+    // While a crowd claims a packet, its sender refreshes it and their bills: each read is one
+    // moment of it, never a 500 from a claim that landed between two of its reads (the packet
+    // said it had one claim fewer than the claims listed, or was still ACTIVE with every share
+    // gone).
+    enum { S_CLAIMERS = 100, S_READS = 100, S_ROUNDS = 3 };
+    struct api_user a;
+    API_MUST(th_user_new(&S_client, S_admin, &a));
+    API_MUST(th_fund(&S_client, S_admin, &a, 20000 * S_ROUNDS));
+    static struct api_user users[S_CLAIMERS];
+    for (int i = 0; i < S_CLAIMERS; i++)
+        API_MUST(api_user_new(&S_client, S_admin, &users[i]));
+    for (int round = 0; round < S_ROUNDS; round++) {
+        char id[API_ID_SIZE_MAX];
+        S_packet_new(&S_client, &a, "lucky", 20000, S_CLAIMERS, id);
+        char claim_path[128], read_path[128];
+        snprintf(claim_path, sizeof claim_path, "/v1/red-packets/%s/claims", id);
+        snprintf(read_path, sizeof read_path, "/v1/red-packets/%s", id);
+        static struct api_parallel_call calls[S_CLAIMERS + S_READS];
+        size_t n = 0;
+        for (int i = 0; i < S_CLAIMERS; i++) {
+            calls[n++] =
+                (struct api_parallel_call){"POST", claim_path, users[i].token, NULL, 0, ""};
+            if (i < S_READS)
+                calls[n++] = (struct api_parallel_call){
+                    "GET",   i % 4 == 3 ? "/v1/me/transactions?type=red_packet_sent" : read_path,
+                    a.token, NULL,
+                    0,       ""};
+        }
+        api_call_parallel(S_daemon.base_url, calls, n);
+        for (size_t i = 0; i < n; i++) {
+            long want = strcmp(calls[i].method, "POST") == 0 ? 201 : 200;
+            if (calls[i].status != want)
+                TEST_FAIL_("round %d: %s %s: %ld %s", round, calls[i].method, calls[i].path,
+                           calls[i].status, calls[i].code);
+        }
+    }
+}
+
 /* The bill lines of u of the given type (?type=), as a JSON array (decref). */
 static json_t *S_bills(struct client *client, const struct api_user *u, const char *type)
 {
@@ -682,6 +722,7 @@ int main(void)
     RUN(an_operator_sees_everything_the_sender_sees_and_whose_it_is);
     RUN(a_greeting_that_shows_nothing_is_the_default_one);
     RUN(a_crowd_of_two_hundred_grabs_ten_shares);
+    RUN(reading_a_packet_while_a_crowd_grabs_it_always_answers);
     RUN(packets_appear_in_the_bills_with_their_own_types);
     RUN(expiry_refunds_the_rest_once_even_across_a_restart);
 
