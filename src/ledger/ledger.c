@@ -1373,6 +1373,13 @@ static void command_run(struct ledger *ledger, struct ledger_cmd *cmd)
     struct ledger_txn *txn = &ledger->txn;
     cmd->replayed = false;
     buf_reset(&cmd->response);
+    /* Each command at the time it runs: a batch takes in commands for as
+     * long as the syncer writes the one before, and one that arrived after
+     * a deadline (a red packet's expiry, a day's end) must not be judged
+     * and stamped by the time the batch began. Never backwards. */
+    int64_t now_ms = clock_now_ms(ledger->clock);
+    if (now_ms > txn->now_ms)
+        txn->now_ms = now_ms;
 
     if (cmd->idem_key != NULL) {
         size_t key_size = strlen(cmd->idem_key);

@@ -285,6 +285,9 @@ QB_MUST_USE enum qb_error ledger_execute_all(struct ledger *ledger, struct ledge
 
 /* --- inside a command (writer thread only) ------------------------------ */
 
+/* The time the running command runs at (wall clock, ms): read as each
+ * command starts, never earlier than the command before it in the batch.
+ * Its entries are stamped with it and its deadlines judged by it. */
 int64_t ledger_txn_now_ms(struct ledger_txn *txn);
 /* The write connection, for the command's own domain tables: the writes are
  * part of the batch transaction and rolled back with the command. */

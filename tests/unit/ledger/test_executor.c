@@ -822,6 +822,73 @@ TEST(full_queue_answers_busy_at_once)
     free(g);
 }
 
+/* A command that reads the batch's time, and may move the clock on first. */
+struct clocked {
+    struct ledger_cmd cmd;
+    struct qb_clock *clock;
+    int64_t advance_ms;
+    int64_t now_ms; /* out: ledger_txn_now_ms as it ran */
+    _Atomic int done_count;
+};
+
+static enum qb_error clocked_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
+{
+    struct clocked *c = cmd->ctx;
+    if (c->advance_ms > 0)
+        clock_manual_advance(c->clock, c->advance_ms);
+    c->now_ms = ledger_txn_now_ms(txn);
+    return QB_OK;
+}
+
+static void clocked_done(struct ledger_cmd *cmd)
+{
+    struct clocked *c = cmd->ctx;
+    atomic_fetch_add(&c->done_count, 1);
+}
+
+TEST(a_command_runs_at_the_time_it_runs_not_when_its_batch_began)
+{
+    /* A batch takes in commands for as long as the syncer writes the one
+     * before (a disk's stall, at worst): each must see the time it runs at,
+     * or a claim arriving after a red packet's expiry would be taken under
+     * the batch's older time, and stamped before it. Three commands queued
+     * behind the held writer run in one batch; the first moves the clock
+     * on, and the others see the new time. */
+    struct qb_clock clock;
+    clock_manual_init(&clock, INT64_C(1767225600000));
+    struct ledger_options options = {.clock = &clock};
+    struct books *b = books_new(&options);
+    struct gate *g = calloc(1, sizeof *g);
+    ASSERT(g != NULL);
+    gate_close_writer(g, b->ledger);
+    struct clocked c[3];
+    for (int i = 0; i < 3; i++) {
+        memset(&c[i], 0, sizeof c[i]);
+        ledger_cmd_init(&c[i].cmd, clocked_run, &c[i]);
+        c[i].cmd.done = clocked_done;
+        c[i].clock = &clock;
+        c[i].advance_ms = i == 0 ? 5000 : 0;
+    }
+    for (int i = 0; i < 3; i++)
+        ASSERT_EQ_INT(ledger_submit(b->ledger, &c[i].cmd), QB_OK);
+    int64_t start_ms = clock_now_ms(&clock);
+    gate_open(g);
+    gate_finish(g);
+    int64_t start_ns = clock_monotonic_ns();
+    for (int i = 0; i < 3; i++)
+        while (atomic_load(&c[i].done_count) == 0) {
+            ASSERT((clock_monotonic_ns() - start_ns) / 1000000 < WAIT_MS_MAX);
+            sleep_ms(1);
+        }
+    ASSERT_EQ_INT(c[0].now_ms, start_ms);
+    ASSERT_EQ_INT(c[1].now_ms, start_ms + 5000);
+    ASSERT_EQ_INT(c[2].now_ms, start_ms + 5000);
+    for (int i = 0; i < 3; i++)
+        ledger_cmd_release(&c[i].cmd);
+    free(g);
+    books_free(b);
+}
+
 TEST(execute_all_shares_commits_and_answers_each)
 {
     /* Commands submitted together (ledger_execute_all, as the wallet's
@@ -1371,6 +1438,7 @@ int main(void)
     RUN(submit_from_many_threads_completes_each_command_once);
     RUN(concurrent_submitters_share_commits);
     RUN(full_queue_answers_busy_at_once);
+    RUN(a_command_runs_at_the_time_it_runs_not_when_its_batch_began);
     RUN(execute_all_shares_commits_and_answers_each);
     RUN(close_refuses_new_commands_and_drains_the_queue);
     RUN(failing_command_rolls_back_alone_in_its_batch);
