@@ -295,6 +295,15 @@ enum qb_error wallet_transfer_txn(struct ledger_txn *txn, struct wallet_transfer
     }
     if (err != QB_OK)
         return err;
+    /* A payer's default arrival is a day (or two hours) to think again,
+     * which a password-free transfer must not undo: whoever holds the phone
+     * would name "instant", or pay a collection, which always is. */
+    if (!c->has_payment_password && c->has_arrival &&
+        wallet_arrival_delay_ms(c->arrival) < wallet_arrival_delay_ms(spending.transfer_arrival))
+        return S_refuse(c, QB_E_PARAM,
+                        "a transfer that arrives sooner than your default arrival needs the "
+                        "payment password",
+                        NULL);
 
     /* Step 6: the balance, before anything is charged. */
     if (payer_account.available_minor < c->amount_minor)

@@ -910,6 +910,41 @@ TEST(the_payers_default_arrival_holds_a_transfer_that_names_none)
     ASSERT_EQ_INT(th_balance(&S_client, &b), 300);
     EXPECT_HIDDEN(&b, held.id);
 
+    // Without the password (a password-free amount), a transfer arrives no sooner than the
+    // default: whoever holds the phone must not undo the payer's day to think again by naming
+    // "instant", nor by paying a collection (which always arrives at once).
+    ASSERT_EQ_INT(api_call(&S_client, "PUT", "/v1/me/limits", a.token,
+                           "{\"password_free_limit\":200,\"payment_password\":\"" TH_PAY_PASSWORD
+                           "\"}",
+                           &res),
+                  200);
+    client_response_release(&res);
+    S_send_on(__LINE__, &a, &b, 100, "\"instant\"", NULL, "default-free-1", 400, "PARAM_ERROR",
+              &res);
+    ASSERT(strstr(api_json_str(&res, "message"), "payment password") != NULL);
+    client_response_release(&res);
+    S_send_on(__LINE__, &a, &b, 100, "\"2h\"", NULL, "default-free-2", 400, "PARAM_ERROR", &res);
+    client_response_release(&res);
+    ASSERT_EQ_INT(api_call_idem(&S_client, "POST", "/v1/collections", b.token, "default-coll",
+                                "{\"amount\":100,\"count\":1,\"title\":\"AA\"}", &res),
+                  201);
+    char pay_path[128];
+    snprintf(pay_path, sizeof pay_path, "/v1/collections/%s/payments", api_json_str(&res, "id"));
+    client_response_release(&res);
+    ASSERT_EQ_INT(
+        api_call_idem(&S_client, "POST", pay_path, a.token, "default-coll-pay", "{}", &res), 400);
+    ASSERT_EQ_STR(api_error_code(&res), "PARAM_ERROR");
+    client_response_release(&res);
+    S_send_on(__LINE__, &a, &b, 100, "\"24h\"", NULL, "default-free-3", 201, NULL, &res);
+    client_response_release(&res);
+    S_send_on(__LINE__, &a, &b, 100, NULL, NULL, "default-free-4", 201, NULL, &res);
+    t = api_json(&res);
+    client_response_release(&res);
+    struct s_sent free_held;
+    S_expect_sent(t, &b, 100, S_DAY_MS, &free_held);
+    json_decref(t);
+    ASSERT_EQ_INT(th_balance(&S_client, &b), 300);
+
     ASSERT_EQ_INT(S_default_set(&a, "1h", true, got), 400);
     ASSERT_EQ_STR(got, "PARAM_ERROR");
     ASSERT_EQ_INT(S_default_set(&a, "instant", false, got), 400);
@@ -926,6 +961,10 @@ TEST(the_payers_default_arrival_holds_a_transfer_that_names_none)
     S_expect_sent(t, &b, 100, 0, &after);
     json_decref(t);
     ASSERT_EQ_INT(th_balance(&S_client, &b), 400);
+    // Instant by default, a password-free transfer arrives at once as before.
+    S_send_on(__LINE__, &a, &b, 100, NULL, NULL, "default-free-5", 201, NULL, &res);
+    client_response_release(&res);
+    ASSERT_EQ_INT(th_balance(&S_client, &b), 500);
 }
 
 TEST(the_payer_cannot_close_while_a_transfer_is_pending)
