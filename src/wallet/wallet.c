@@ -271,11 +271,16 @@ enum qb_error wallet_user_close_blockers(struct store *store, const char *user_i
         *blockers |= DOMAIN_CLOSE_RED_PACKET;
     /* A payment still at the bank: a withdrawal holds its money, but a
      * top-up holds nothing, and its money, once the bank confirms, could
-     * never reach a closed account. */
-    _Static_assert(WALLET_PROCESSING == 1, "the SQL's constant");
+     * never reach a closed account. Not a merchant's transfer waiting for
+     * the user to take it: no route lets them refuse it, so a merchant
+     * could keep the wallet open for ever; it goes back to the merchant at
+     * its end (merchant/payout.h). */
+    _Static_assert(WALLET_PROCESSING == 1 && WALLET_MERCHANT_PAYOUT == 8, "the SQL's constants");
     bool processing;
-    if (store_exists(store, "SELECT 1 FROM payments WHERE status = 1 AND user_id = $1 LIMIT 1", p,
-                     QB_ARRAY_COUNT(p), &processing) != QB_OK)
+    if (store_exists(store,
+                     "SELECT 1 FROM payments WHERE status = 1 AND user_id = $1 AND kind != 8 "
+                     "LIMIT 1",
+                     p, QB_ARRAY_COUNT(p), &processing) != QB_OK)
         return QB_E_STORAGE;
     if (processing)
         *blockers |= DOMAIN_CLOSE_PENDING;

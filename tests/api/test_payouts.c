@@ -759,6 +759,36 @@ TEST(nothing_leaves_the_merchant_of_a_frozen_owner)
     mh_release(&m);
 }
 
+TEST(a_payout_waiting_for_its_user_does_not_keep_the_wallet_open)
+{
+    // Money a merchant offers is not the user's until taken, and no route lets them refuse it:
+    // a user closing their wallet leaves it, and it goes back to the merchant at its end (here
+    // the merchant's cancel). Otherwise any merchant holding the user's openid could keep the
+    // wallet from closing for ever by sending ¥0.10 a day.
+    struct mh_merchant m;
+    S_merchant_funded(&m, 10000);
+    struct api_user u;
+    API_MUST(th_user_new(&S_client, S_admin, &u));
+    char openid[64];
+    S_openid(&m, &u, openid);
+    struct client_response res;
+    ASSERT_EQ_INT(S_create(&m, "CLOSING001", openid, 500, "", &res), 200);
+    client_response_release(&res);
+    char code[API_SMS_CODE_SIZE];
+    API_MUST(api_sms_code_get(&S_client, S_admin, u.phone, "close_account", code));
+    char body[128];
+    snprintf(body, sizeof body, "{\"payment_password\":\"%s\",\"sms_code\":\"%s\"}",
+             TH_PAY_PASSWORD, code);
+    ASSERT_EQ_INT(api_call(&S_client, "POST", "/v1/me/close", u.token, body, &res), 200);
+    client_response_release(&res);
+    ASSERT_EQ_INT(S_available(&m), 10000 - 500);
+    ASSERT_EQ_INT(
+        mh_call(&S_client, &m, "POST", S_BILLS "/out-bill-no/CLOSING001/cancel", NULL, &res), 200);
+    client_response_release(&res);
+    ASSERT_EQ_INT(S_available(&m), 10000);
+    mh_release(&m);
+}
+
 int main(void)
 {
     struct api_suite suite;
@@ -769,6 +799,7 @@ int main(void)
     RUN(a_cancelled_payout_gives_the_money_back_and_cannot_be_taken);
     RUN(refused_payouts_hold_nothing);
     RUN(nothing_leaves_the_merchant_of_a_frozen_owner);
+    RUN(a_payout_waiting_for_its_user_does_not_keep_the_wallet_open);
     RUN(a_suspended_merchants_payout_waits_for_its_resumption);
     RUN(from_two_thousand_yuan_the_payee_is_named_and_checked);
     RUN(a_merchant_may_not_guess_a_users_name);
