@@ -624,7 +624,10 @@ static enum qb_error S_return_run(struct ledger_txn *txn, struct ledger_cmd *cmd
     }
     if (err != QB_E_NOT_FOUND)
         return err;
-    int64_t reached_ms = t.arrives_at_ms != 0 ? t.arrives_at_ms : t.created_at_ms;
+    /* From when it reached the payee: a settled transfer's row last
+     * changed then (at once for an instant one; for a delayed one, at its
+     * arrival, or later when its payer's freeze held it back). */
+    int64_t reached_ms = t.updated_at_ms;
     if (ledger_txn_now_ms(txn) - reached_ms > WALLET_TRANSFER_RETURN_WINDOW_MS)
         return S_return_refuse(c, QB_E_TRANSFER_RETURN_EXPIRED,
                                "a transfer may be returned within 30 days: send the money as a "

@@ -348,6 +348,33 @@ TEST(arrival_waits_for_a_frozen_payer_and_skips_a_payee_who_cannot_take_it)
     wx_free(wx);
 }
 
+TEST(the_return_window_runs_from_when_the_money_reached_the_payee)
+{
+    /* A payee may send a transfer back within 30 days of it reaching
+     * them. A delayed transfer held back by its payer's freeze reaches
+     * them when the freeze is lifted, not at the arrival it was given:
+     * a month's freeze must not leave them no time at all. */
+    struct wx *wx = wx_new();
+    struct identity_user a = wx_user(wx, "张三", true);
+    struct identity_user b = wx_user(wx, "小明", true);
+    wx_fund(wx, a.account_id, 10000);
+    struct wx_answer t = wx_transfer_at(wx, &a, b.id, 1000, WALLET_ARRIVAL_2H);
+    ASSERT_EQ_INT(t.outcome, QB_OK);
+    ASSERT_EQ_INT(wx_user_op(wx, IDENTITY_OP_FREEZE, a.id, 0, NULL), QB_OK);
+    wx_clock_to(wx, t.payment.arrives_at_ms);
+    ASSERT_EQ_INT(wx_arrive(wx, t.payment.id).status, WALLET_PROCESSING);
+    int64_t unfrozen_at_ms = t.payment.arrives_at_ms + WALLET_TRANSFER_RETURN_WINDOW_MS;
+    wx_clock_to(wx, unfrozen_at_ms);
+    ASSERT_EQ_INT(wx_user_op(wx, IDENTITY_OP_ADMIN_UNFREEZE, a.id, 0, NULL), QB_OK);
+    ASSERT_EQ_INT(wx_arrive(wx, t.payment.id).status, WALLET_SUCCESS);
+    ASSERT_EQ_INT(wx_balance(wx, b.account_id), 1000);
+    wx_clock_to(wx, unfrozen_at_ms + 3600 * 1000);
+    struct wx_answer r = wx_return(wx, &b, t.payment.id, NULL);
+    ASSERT_EQ_INT(r.outcome, QB_OK);
+    ASSERT_EQ_INT(wx_balance(wx, b.account_id), 0);
+    wx_free(wx);
+}
+
 TEST(bills_show_the_hold_the_refund_and_the_arrival)
 {
     /* The payer's line is the hold (PROCESSING, then what became of it),
@@ -586,6 +613,7 @@ int main(void)
     RUN(the_payer_cancels_before_arrival_and_only_then);
     RUN(an_operator_stops_a_transfer_of_any_payer_before_arrival);
     RUN(arrival_waits_for_a_frozen_payer_and_skips_a_payee_who_cannot_take_it);
+    RUN(the_return_window_runs_from_when_the_money_reached_the_payee);
     RUN(bills_show_the_hold_the_refund_and_the_arrival);
     RUN(the_check_finds_a_delayed_transfer_its_journal_does_not_bear_out);
     RUN(the_payers_default_applies_and_only_a_password_makes_it_sooner);
