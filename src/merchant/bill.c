@@ -859,6 +859,9 @@ static enum qb_error S_flow_plan(struct merchant_bill_cursor *c, struct store *r
                 c->pages[c->page_count++] = e->id;
             }
             c->day_entries++;
+            const struct ledger_posting *p = ledger_entry_posting(e, c->account_id);
+            if (p != NULL && p->amount_minor != 0)
+                c->day_moves++;
         }
         next = count > 0 ? after : 0;
     }
@@ -945,7 +948,9 @@ static enum qb_error S_flow_next(struct merchant_bill_cursor *c, struct store *r
     enum qb_error err = QB_OK;
     if (!c->planned) {
         err = S_flow_plan(c, reader, batch);
-        if (err == QB_OK && c->day_entries == 0)
+        /* Money only held or released that day: the balance did not
+         * move, and there is no line to list. */
+        if (err == QB_OK && c->day_moves == 0)
             err = QB_E_NO_STATEMENT_EXIST;
         if (err == QB_OK) {
             c->planned = true;

@@ -131,6 +131,7 @@ struct merchant_bill_cursor {
     bool planned;
     size_t page_count, page_next;
     int64_t day_entries;
+    int64_t day_moves; /* those of them that moved the balance (not a hold): none, no bill */
     int64_t walked; /* entries the walk read, both passes: the cost of the bill */
     int64_t pages[MERCHANT_FUNDFLOW_PAGES_MAX];
     int64_t income_count, income_minor, expense_count, expense_minor;

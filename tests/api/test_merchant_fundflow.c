@@ -106,6 +106,65 @@ static void S_line_check(const char *line, const char *date, const struct S_line
     ASSERT_EQ_STR(fields[10] + 1, want->voucher);
 }
 
+/* A merchant paid today (the first day), whose only change the next day is money held for a
+ * transfer to a user: held_only_day_has_no_statement reads that next day's bill. */
+static struct mh_merchant S_held;
+static char S_held_openid[64];
+
+TEST(a_merchant_is_paid_on_the_first_day)
+{
+    struct api_user payer;
+    API_MUST(th_user_new(&S_client, S_admin, &payer));
+    API_MUST(th_fund(&S_client, S_admin, &payer, 10000));
+    struct api_user payee;
+    API_MUST(th_user_new(&S_client, S_admin, &payee));
+    API_MUST(mh_onboard(&S_client, S_admin, -1, &S_held));
+    char transaction_id[32];
+    rh_order_paid(&S_client, &S_held, &payer, "held-0001", 10000, NULL, transaction_id);
+    char path[160];
+    snprintf(path, sizeof path, "/v1/me/openids/%s", S_held.appid);
+    struct client_response res;
+    ASSERT_EQ_INT(api_call(&S_client, "GET", path, payee.token, NULL, &res), 200);
+    snprintf(S_held_openid, sizeof S_held_openid, "%s", api_json_str(&res, "openid"));
+    client_response_release(&res);
+}
+
+TEST(a_day_of_money_only_held_has_no_statement)
+{
+    // The next day (the daemon's today) the merchant offers a transfer to a user, which holds
+    // money and moves none; the day after, that day's fund flow is NO_STATEMENT_EXIST, as for
+    // any day the account did not move, not an empty file; the first day's is there.
+    char path[160], body[512];
+    struct client_response res;
+    snprintf(body, sizeof body,
+             "{\"appid\":\"%s\",\"out_bill_no\":\"HELD000001\",\"transfer_scene_id\":\"1000\","
+             "\"openid\":\"%s\",\"transfer_amount\":500,\"transfer_remark\":\"奖励\"}",
+             S_held.appid, S_held_openid);
+    struct mh_options opt;
+    memset(&opt, 0, sizeof opt);
+    opt.timestamp_offset_s = S_DAY_S;
+    ASSERT_EQ_INT(mh_call_opt(&S_client, &S_held, "POST",
+                              "/v3/fund-app/mch-transfer/transfer-bills", body, &opt, &res),
+                  200);
+    client_response_release(&res);
+
+    ASSERT_EQ_INT(test_daemon_stop(&S_daemon), 0);
+    client_release(&S_client);
+    setenv("QIANBAO_TEST_CLOCK_OFFSET_MS", "172800000", 1);
+    API_MUST(api_daemon_start(&S_daemon, S_root, "flow", NULL, S_admin));
+    client_init(&S_client, S_daemon.base_url);
+    char date[16];
+    mh_bill_date(0, -1, date); /* the day of the hold, the daemon's yesterday */
+    snprintf(path, sizeof path, "/v3/bill/fundflowbill?bill_date=%s", date);
+    mh_expect_get(&S_client, &S_held, 2 * S_DAY_S, path, 400, "NO_STATEMENT_EXIST");
+    mh_bill_date(0, 0, date); /* the first day */
+    snprintf(path, sizeof path, "/v3/bill/fundflowbill?bill_date=%s", date);
+    opt.timestamp_offset_s = 2 * S_DAY_S;
+    ASSERT_EQ_INT(mh_call_opt(&S_client, &S_held, "GET", path, NULL, &opt, &res), 200);
+    client_response_release(&res);
+    mh_release(&S_held);
+}
+
 TEST(the_fund_flow_lists_every_movement_with_its_balance_and_the_summary)
 {
     // Two payments (¥300.00 and ¥200.00 at 0.6 %), a refund of ¥100.00 (¥0.60 of the fee
@@ -340,7 +399,9 @@ int main(void)
     unsetenv("QIANBAO_TEST_CLOCK_OFFSET_MS");
     if (!api_suite_daemon(&suite, &S_daemon, "flow", NULL, S_admin, &S_client))
         return api_suite_end(&suite);
+    RUN(a_merchant_is_paid_on_the_first_day);
     RUN(the_fund_flow_lists_every_movement_with_its_balance_and_the_summary);
     RUN(bad_fund_flow_requests_get_wechats_codes);
+    RUN(a_day_of_money_only_held_has_no_statement);
     return api_suite_end(&suite);
 }
