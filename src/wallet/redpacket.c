@@ -338,6 +338,42 @@ static enum qb_error S_check(struct store *reader, int64_t *packets, char *probl
                  stored, posted, matched);
         return QB_E_INTERNAL;
     }
+    /* Likewise one send entry per packet, and one refund entry per packet
+     * refunded, each the entry its row names: a rest paid back twice (out
+     * of what other packets hold in escrow) or a send lost is caught here,
+     * not once the escrow runs dry. */
+    const struct {
+        const char *what;
+        const char *column;
+        enum wallet_code code;
+    } moves[] = {
+        {"send", "entry_id", WALLET_CODE_RED_PACKET_SEND},
+        {"refund", "refund_entry_id", WALLET_CODE_RED_PACKET_REFUND},
+    };
+    for (size_t i = 0; i < QB_ARRAY_COUNT(moves); i++) {
+        int64_t rows = 0;
+        snprintf(sql, sizeof sql, "SELECT count(*) FROM red_packets WHERE %s != 0",
+                 moves[i].column);
+        if (S_count(reader, sql, &rows) != QB_OK)
+            return QB_E_STORAGE;
+        snprintf(sql, sizeof sql, "SELECT count(*) FROM entries WHERE code = %d",
+                 (int)moves[i].code);
+        if (S_count(reader, sql, &posted) != QB_OK)
+            return QB_E_STORAGE;
+        snprintf(sql, sizeof sql,
+                 "SELECT count(*) FROM red_packets p JOIN entries e ON e.id = p.%s"
+                 " WHERE e.code = %d AND e.ref = p.id",
+                 moves[i].column, (int)moves[i].code);
+        if (S_count(reader, sql, &matched) != QB_OK)
+            return QB_E_STORAGE;
+        if (posted != rows || matched != rows) {
+            snprintf(problem, problem_size,
+                     "red packets and the journal disagree: %" PRId64 " packets with a %s, %" PRId64
+                     " %s entries, %" PRId64 " packets naming their %s's entry",
+                     rows, moves[i].what, posted, moves[i].what, matched, moves[i].what);
+            return QB_E_INTERNAL;
+        }
+    }
     return QB_OK;
 }
 

@@ -32,7 +32,10 @@
  *     0, 1, ... without gaps (the key);
  *   - every share is at least 1 fen;
  *   - a packet is refunded at most once: only an ACTIVE packet past its
- *     expiry is, and the refund makes it EXPIRED in the same command.
+ *     expiry is, and the refund makes it EXPIRED in the same command;
+ *   - the journal bears the rows out: one claim entry per claim row, one
+ *     send entry per packet and one refund entry per packet refunded, each
+ *     the entry its row names (redpacket_check counts them).
  *
  * No locks: the three commands run on the ledger's single writer thread
  * (as WeChat serialises a hot packet on one server), each reading the

@@ -711,6 +711,45 @@ TEST(claims_that_break_a_packets_rules_are_caught)
     wx_free(wx); /* not S_wx_free: the ledger's escrow no longer matches the claims */
 }
 
+TEST(a_send_or_refund_entry_the_packets_do_not_bear_out_is_caught)
+{
+    // Each packet has one send entry, its row naming it; an expired one refunded has one
+    // refund entry, its row naming it; no other entry of either code is in the journal. A
+    // second refund of a packet (a bug paying its rest twice, out of what other packets hold
+    // in escrow) or one missing is caught by the verifier, not only once escrow runs dry.
+    struct wx *wx = S_wx_new();
+    struct identity_user a = wx_user(wx, "张三", true);
+    wx_fund(wx, a.account_id, 10000);
+    struct S_sent kept = S_send(wx, &a, REDPACKET_LUCKY, 1000, 5);
+    struct S_sent sent = S_send(wx, &a, REDPACKET_LUCKY, 500, 5);
+    ASSERT(kept.outcome == QB_OK && sent.outcome == QB_OK);
+    wx_clock_to(wx, sent.packet.expires_at_ms);
+    ASSERT_EQ_INT(S_expire(wx, sent.packet.id, NULL), QB_OK);
+    char problem[256] = "";
+    ASSERT_EQ_INT(S_check(wx, problem, sizeof problem), QB_OK);
+
+    struct wx_raw twice = {.kind = 3,
+                           .account_id = wx->env.accounts.red_packet_escrow,
+                           .other_id = a.account_id,
+                           .amount_minor = 500,
+                           .code = WALLET_CODE_RED_PACKET_REFUND,
+                           .ref = sent.packet.id};
+    ASSERT_EQ_INT(wx_raw_exec(wx, &twice), QB_OK);
+    ASSERT_EQ_INT(S_check(wx, problem, sizeof problem), QB_E_INTERNAL);
+    ASSERT(strstr(problem, "refund") != NULL);
+    /* And a second send of the other packet: a send too many. */
+    struct wx_raw again = {.kind = 3,
+                           .account_id = a.account_id,
+                           .other_id = wx->env.accounts.red_packet_escrow,
+                           .amount_minor = 1000,
+                           .code = WALLET_CODE_RED_PACKET_SEND,
+                           .ref = kept.packet.id};
+    ASSERT_EQ_INT(wx_raw_exec(wx, &again), QB_OK);
+    ASSERT_EQ_INT(S_check(wx, problem, sizeof problem), QB_E_INTERNAL);
+    ASSERT(strstr(problem, "send") != NULL);
+    wx_free(wx); /* not S_wx_free: escrow paid a rest twice */
+}
+
 /* Migration 12 keys the claims by (packet_id, position) and drops the
  * packet's stored sums; a database made before it keeps every claim, and
  * the sums read after it are the claims'. */
@@ -765,6 +804,7 @@ int main(void)
     RUN(expiry_and_the_last_claim_never_both_take_the_money);
     RUN(the_view_reveals_the_seed_only_once_closed);
     RUN(claims_that_break_a_packets_rules_are_caught);
+    RUN(a_send_or_refund_entry_the_packets_do_not_bear_out_is_caught);
     RUN(claims_made_before_they_were_keyed_by_packet_keep_their_sums);
     return test_summary();
 }

@@ -58,6 +58,8 @@ struct wx_raw {
     int64_t other_id;
     int64_t amount_minor;
     uint32_t flags;
+    int code; /* 3: the entry's code and ref; 0 and NULL: 1 and "test" */
+    const char *ref;
     int64_t out_id;
 };
 
@@ -75,7 +77,8 @@ static inline enum qb_error wx_raw_run(struct ledger_txn *txn, struct ledger_cmd
     case 3: {
         struct ledger_leg legs[2] = {{r->account_id, -r->amount_minor},
                                      {r->other_id, r->amount_minor}};
-        return ledger_txn_post(txn, 1, "test", legs, 2, &r->out_id);
+        return ledger_txn_post(txn, (uint16_t)(r->code != 0 ? r->code : 1),
+                               r->ref != NULL ? r->ref : "test", legs, 2, &r->out_id);
     }
     }
     return QB_E_INTERNAL;
