@@ -427,6 +427,26 @@ bool http_identity_refused(struct http_request *req, const struct identity_cmd *
         json_decref(extra);
         return true;
     }
+    case QB_E_ACCOUNT_FROZEN:
+        /* A code proves only the phone, which a frozen wallet's owner may
+         * have lost: say what still works. */
+        if (c->op == IDENTITY_OP_PASSWORD_SET) {
+            http_reply_error_message(req, QB_E_ACCOUNT_FROZEN,
+                                     "the wallet is frozen: its login password is changed only "
+                                     "with the current one (current_password), not with an SMS "
+                                     "code; if you forgot it, ask the wallet's operator (support) "
+                                     "to lift the freeze");
+            return true;
+        }
+        if (c->op == IDENTITY_OP_PAYMENT_PASSWORD_SET) {
+            http_reply_error_message(req, QB_E_ACCOUNT_FROZEN,
+                                     "the wallet is frozen: its payment password is set once the "
+                                     "freeze is lifted (POST /v1/me/unfreeze with the login "
+                                     "password, or by the wallet's operator)");
+            return true;
+        }
+        http_reply_error(req, c->outcome);
+        return true;
     case QB_E_FORBIDDEN:
         if (c->op == IDENTITY_OP_UNFREEZE) {
             http_reply_error_message(req, QB_E_FORBIDDEN,

@@ -9,7 +9,8 @@
  * Unfreezing and changing the login password need the login password,
  * verified with Argon2id on a password thread before the command runs (a
  * new one is hashed there too: http_password_job_start); a forgotten one
- * is replaced with an SMS code. Moving to a new phone needs the payment
+ * is replaced with an SMS code, except while the wallet is frozen (the
+ * code may reach whoever holds the lost phone: identity.h). Moving to a new phone needs the payment
  * password and a code sent to the new phone, both checked in one command.
  */
 #include <stdio.h>

@@ -13,7 +13,8 @@
  * Order matters where a refusal counts:
  *   REGISTER          the SMS code first (a wrong one is counted even for a
  *                     taken phone), then the phone, then the user and wallet.
- *   PAYMENT_PASSWORD_SET  the shape and birth-date checks first, then the
+ *   PAYMENT_PASSWORD_SET  a frozen wallet refused first (writes nothing);
+ *                     the shape and birth-date checks next, then the
  *                     code: a weak choice must not burn a valid code the user
  *                     could retry with; a wrong code is still counted.
  *   UNFREEZE          the state first (CONFLICT, FORBIDDEN write nothing),
@@ -1002,6 +1003,12 @@ static enum qb_error op_payment_password_set(struct ledger_txn *txn, struct iden
         c->outcome = err;
         return err == QB_E_NOT_FOUND ? QB_OK : err;
     }
+    /* The code proves the phone only, which a frozen wallet's owner may
+     * have lost: its payment password waits for the unfreeze. */
+    if (user.status == IDENTITY_FROZEN) {
+        c->outcome = QB_E_ACCOUNT_FROZEN;
+        return QB_OK;
+    }
     char id_number[IDENTITY_ID_NUMBER_SIZE] = "";
     if (user.kyc_level >= 2) {
         err = id_number_load(txn, env, c->user_id, id_number);
@@ -1251,7 +1258,8 @@ static enum qb_error op_status(struct ledger_txn *txn, struct identity_cmd *c)
 }
 
 /* A new login password: with an SMS code of purpose reset_password, or
- * with the current password checked by the caller (sms_code ""). The
+ * with the current password checked by the caller (sms_code ""); while the
+ * wallet is frozen (by anyone), with the current password only. The
  * count of wrong passwords and its lock start over, and every session but
  * the caller's ends: whoever knew the old password is logged out. The
  * devices keep their trust: the next login still needs the new password. */
@@ -1263,6 +1271,12 @@ static enum qb_error op_password_set(struct ledger_txn *txn, struct identity_cmd
         return err == QB_E_NOT_FOUND ? QB_OK : err;
     }
     bool by_code = c->sms_code[0] != '\0';
+    if (by_code && c->user.status == IDENTITY_FROZEN) {
+        /* Whoever holds a frozen wallet's phone gets its codes: a password
+         * they set with one would lift the freeze. The code stays live. */
+        c->outcome = QB_E_ACCOUNT_FROZEN;
+        return QB_OK;
+    }
     if (by_code) {
         err = code_spend(txn, c, c->user.phone, SMS_PURPOSE_RESET_PASSWORD);
         if (err != QB_OK || c->outcome != QB_OK)

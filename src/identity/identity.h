@@ -35,7 +35,11 @@
  * Freezing ("lost phone") marks the user frozen and sets
  * LEDGER_ACCOUNT_DEBIT_FROZEN on their accounts in the same command, so no
  * money leaves; unfreezing by the user needs the login password and an SMS
- * code; an operator's freeze can be lifted only by an operator.
+ * code; an operator's freeze can be lifted only by an operator. Whoever
+ * holds a lost phone receives its codes, so while the wallet is frozen
+ * neither password is reset with a code: the login password is changed
+ * only with the current one, the payment password waits for the unfreeze,
+ * and an owner who forgot the login password goes to an operator.
  *
  * Closing (IDENTITY_OP_CLOSE) is the owner's, proved by the payment password
  * and an SMS code, and only of an empty wallet: no balance, nothing held,
@@ -389,7 +393,8 @@ enum identity_op {
     IDENTITY_OP_ADMIN_SET_KYC_LEVEL, /* in: user_id, kyc_level (1..3) → user */
     IDENTITY_OP_PASSWORD_SET,        /* in: user_id, session_id (kept), password_hash (the new one),
                                       * sms_code (purpose reset_password; "" when the caller checked
-                                      * the current password) → SMS_CODE_INVALID; the login lock
+                                      * the current password) → ACCOUNT_FROZEN (a code while frozen),
+                                      * SMS_CODE_INVALID; the login lock
                                       * lifted, every other session ended, event password_changed */
     IDENTITY_OP_ADMIN_LOGIN_UNLOCK, /* in: user_id → user; the account's login lock lifted and its
                                      * count of wrong passwords cleared, event login_unlocked */
@@ -469,7 +474,10 @@ struct identity_cmd {
  *                     and locked the same way (table login_guesses), so that
  *                     the lock does not tell which phones are registered.
  *   SESSION_REVOKE    NOT_FOUND
- *   PAYMENT_PASSWORD_SET   SMS_CODE_INVALID, PASSWORD_WEAK (birth date), NOT_FOUND
+ *   PAYMENT_PASSWORD_SET   ACCOUNT_FROZEN (nothing is written, the code stays
+ *                     live), SMS_CODE_INVALID, PASSWORD_WEAK (birth date), NOT_FOUND
+ *   PASSWORD_SET      ACCOUNT_FROZEN (with a code, while frozen by anyone:
+ *                     nothing is written, the code stays live), SMS_CODE_INVALID
  *   PAYMENT_PASSWORD_VERIFY PASSWORD_NOT_SET, PASSWORD_WRONG (password_try),
  *                     PASSWORD_LOCKED (also for the guess that locks it)
  *   KYC_SUBMIT        PARAM (id number), IDENTITY_MISMATCH (sandbox), CONFLICT (level >= 2),

@@ -2164,6 +2164,91 @@ TEST(parallel_registrations_with_one_code_make_one_user)
     json_decref(list);
 }
 
+TEST(a_lost_phone_cannot_lift_its_owners_freeze)
+{
+    // The thief holds the lost phone and its SIM: SMS codes reach them, and a code alone logs in.
+    // Were a code also enough to set a new login password, the thief would set one and, with it
+    // and an unfreeze code, lift the freeze the owner put on the wallet. While the wallet is
+    // frozen the passwords are not reset by a code (the refusal tells a forgetful owner to go to
+    // an operator, and spends no code), so the unfreeze still needs the password only the owner
+    // knows, and the owner, who knows it, still unfreezes, and may still change it with it.
+    struct api_user u;
+    API_MUST(api_user_new(&S_client, S_admin, &u));
+    EXPECT("POST", "/v1/me/freeze", u.token, NULL, 200, NULL);
+
+    /* The thief: a new device, logged in with a code. */
+    char code[API_SMS_CODE_SIZE], body[256], thief[API_TOKEN_SIZE_MAX];
+    API_MUST(api_sms_code_get_for(&S_client, S_admin, &u, "login", code));
+    snprintf(body, sizeof body, "{\"phone\":\"%s\",\"sms_code\":\"%s\"}", u.phone, code);
+    struct client_response res;
+    ASSERT_EQ_INT(api_call(&S_client, "POST", "/v1/sessions", NULL, body, &res), 201);
+    snprintf(thief, sizeof thief, "%s", api_json_str(&res, "token"));
+    client_response_release(&res);
+
+    char reset[API_SMS_CODE_SIZE];
+    API_MUST(api_sms_code_get_for(&S_client, S_admin, &u, "reset_password", reset));
+    snprintf(body, sizeof body, "{\"password\":\"the thief's own 1\",\"sms_code\":\"%s\"}", reset);
+    ASSERT_EQ_INT(api_call(&S_client, "PUT", "/v1/me/password", thief, body, &res), 403);
+    ASSERT_EQ_STR(api_error_code(&res), "ACCOUNT_FROZEN");
+    ASSERT(strstr(api_json_str(&res, "message"), "operator") != NULL);
+    client_response_release(&res);
+    API_MUST(api_sms_code_get_for(&S_client, S_admin, &u, "reset_payment_password", code));
+    snprintf(body, sizeof body, "{\"payment_password\":\"482915\",\"sms_code\":\"%s\"}", code);
+    EXPECT("PUT", "/v1/me/payment-password", thief, body, 403, "ACCOUNT_FROZEN");
+
+    char unfreeze[API_SMS_CODE_SIZE];
+    API_MUST(api_sms_code_get_for(&S_client, S_admin, &u, "unfreeze", unfreeze));
+    snprintf(body, sizeof body, "{\"password\":\"the thief's own 1\",\"sms_code\":\"%s\"}",
+             unfreeze);
+    EXPECT("POST", "/v1/me/unfreeze", thief, body, 401, "UNAUTHORIZED");
+    json_t *me = S_me(thief);
+    ASSERT_EQ_STR(S_str(me, "status"), "frozen");
+    json_decref(me);
+
+    /* The owner changes the password with the current one, which ends the thief's session, and
+     * unfreezes with the new one. */
+    snprintf(body, sizeof body, "{\"password\":\"the owner's new 2\",\"current_password\":\"%s\"}",
+             u.password);
+    EXPECT("PUT", "/v1/me/password", u.token, body, 204, NULL);
+    EXPECT("GET", "/v1/me", thief, NULL, 401, "UNAUTHORIZED");
+    snprintf(body, sizeof body, "{\"password\":\"the owner's new 2\",\"sms_code\":\"%s\"}",
+             unfreeze);
+    ASSERT_EQ_INT(api_call(&S_client, "POST", "/v1/me/unfreeze", u.token, body, &res), 200);
+    ASSERT_EQ_STR(api_json_str(&res, "status"), "active");
+    client_response_release(&res);
+
+    /* Unfrozen, a code resets the password again: the refused one was not spent. */
+    snprintf(body, sizeof body, "{\"password\":\"the owner's newer 3\",\"sms_code\":\"%s\"}",
+             reset);
+    EXPECT("PUT", "/v1/me/password", u.token, body, 204, NULL);
+}
+
+TEST(an_operators_freeze_keeps_the_passwords_from_a_code_too)
+{
+    // An operator freezes a wallet someone else may hold, as its owner would: a code does not
+    // reset its login password either, and the operator's unfreeze, which needs no password,
+    // lifts it; then a code resets the password again.
+    struct api_user u;
+    API_MUST(api_user_new(&S_client, S_admin, &u));
+    char path[160];
+    snprintf(path, sizeof path, "/admin/users/%s/freeze", u.id);
+    EXPECT("POST", path, S_admin, NULL, 200, NULL);
+    char code[API_SMS_CODE_SIZE], body[256], token[API_TOKEN_SIZE_MAX];
+    API_MUST(api_sms_code_get_for(&S_client, S_admin, &u, "login", code));
+    snprintf(body, sizeof body, "{\"phone\":\"%s\",\"sms_code\":\"%s\"}", u.phone, code);
+    struct client_response res;
+    ASSERT_EQ_INT(api_call(&S_client, "POST", "/v1/sessions", NULL, body, &res), 201);
+    snprintf(token, sizeof token, "%s", api_json_str(&res, "token"));
+    client_response_release(&res);
+    API_MUST(api_sms_code_get_for(&S_client, S_admin, &u, "reset_password", code));
+    snprintf(body, sizeof body, "{\"password\":\"a new one 4\",\"sms_code\":\"%s\"}", code);
+    EXPECT("PUT", "/v1/me/password", token, body, 403, "ACCOUNT_FROZEN");
+
+    snprintf(path, sizeof path, "/admin/users/%s/unfreeze", u.id);
+    EXPECT("POST", path, S_admin, NULL, 200, NULL);
+    EXPECT("PUT", "/v1/me/password", token, body, 204, NULL);
+}
+
 TEST(operator_takes_over_and_lifts_a_users_own_freeze)
 {
     // Support must be able to act on a self-frozen wallet both ways: an operator's unfreeze lifts
@@ -2830,6 +2915,8 @@ int main(void)
     RUN(admin_sees_last4_and_balances_never_the_id_number);
     RUN(log_holds_no_secrets);
     RUN(frozen_user_logs_in_on_a_new_device_and_unfreezes);
+    RUN(a_lost_phone_cannot_lift_its_owners_freeze);
+    RUN(an_operators_freeze_keeps_the_passwords_from_a_code_too);
     RUN(the_account_history_shows_what_happened_to_it);
     RUN(a_new_device_needs_a_code_sent_to_the_phone);
     RUN(a_verified_wallet_resets_its_payment_password_with_its_id_number);
