@@ -370,7 +370,13 @@ bool http_identity_refused(struct http_request *req, const struct identity_cmd *
         return false;
     case QB_E_PASSWORD_WRONG:
     case QB_E_PASSWORD_LOCKED:
-        http_reply_password_refusal(req, c->outcome, &c->password_try);
+        /* The login password's lock (taken while the right password was
+         * being checked), or the payment password's refusal. */
+        if (c->outcome == QB_E_PASSWORD_LOCKED &&
+            (c->op == IDENTITY_OP_UNFREEZE || c->op == IDENTITY_OP_PASSWORD_SET))
+            http_reply_login_locked(req, c->password_try.locked_until_ms);
+        else
+            http_reply_password_refusal(req, c->outcome, &c->password_try);
         return true;
     case QB_E_PASSWORD_WEAK:
         /* Only a payment password is judged in a command: against the

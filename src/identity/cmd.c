@@ -17,8 +17,9 @@
  *                     the shape and birth-date checks next, then the
  *                     code: a weak choice must not burn a valid code the user
  *                     could retry with; a wrong code is still counted.
- *   UNFREEZE          the state first (CONFLICT, FORBIDDEN write nothing),
- *                     then the code.
+ *   UNFREEZE          the login lock first (a lock taken while the password
+ *                     was checked wins, as at a login), then the state
+ *                     (CONFLICT, FORBIDDEN write nothing), then the code.
  *   PHONE_CHANGE      the state and the phone first (write nothing), then
  *                     the payment password (a wrong one counted, the code
  *                     left live: the user retries with it), then the code
@@ -611,6 +612,23 @@ static enum qb_error login_count_load(struct store *store, size_t which,
     return err;
 }
 
+/* For a command that follows a login password the caller checked (a login,
+ * an unfreeze, a change with the current password): true, with c->outcome
+ * PASSWORD_LOCKED and when the lock ends, when the lock that counts that
+ * password's wrong tries (locked_until_ms) holds now. The caller looked at
+ * it before the check, but a lock taken meanwhile wins: the guesses queued
+ * for the password threads behind the one that took it were let in
+ * unlocked, and none of them may be evaluated as right. */
+static bool login_lock_holds(struct ledger_txn *txn, struct identity_cmd *c,
+                             int64_t locked_until_ms)
+{
+    if (locked_until_ms <= ledger_txn_now_ms(txn))
+        return false;
+    c->outcome = QB_E_PASSWORD_LOCKED;
+    c->password_try.locked_until_ms = locked_until_ms;
+    return true;
+}
+
 static enum qb_error op_session_create(struct ledger_txn *txn, struct identity_cmd *c)
 {
     const struct domain_env *env = c->env;
@@ -666,14 +684,11 @@ static enum qb_error op_session_create(struct ledger_txn *txn, struct identity_c
     if (err != QB_OK)
         return err;
     const bool known = device_seq != 0;
-    /* A lock taken while this password was being checked wins: the
-     * device's own when the account trusts it, else the account's. */
-    const int64_t locked_until_ms = known ? device_locked_until_ms : c->user.login_locked_until_ms;
-    if (!by_code && locked_until_ms > ledger_txn_now_ms(txn)) {
-        c->outcome = QB_E_PASSWORD_LOCKED;
-        c->password_try.locked_until_ms = locked_until_ms;
+    /* The password's lock: the device's own when the account trusts it,
+     * else the account's. */
+    if (!by_code &&
+        login_lock_holds(txn, c, known ? device_locked_until_ms : c->user.login_locked_until_ms))
         return QB_OK;
-    }
     if (!by_code && c->sms_code[0] == '\0' && !known && any && env->settings.new_device_code) {
         /* The right password from a device the account does not know:
          * the owner should learn that someone has it. */
@@ -1226,6 +1241,9 @@ static enum qb_error op_status(struct ledger_txn *txn, struct identity_cmd *c)
         }
         return freeze_apply(txn, c, IDENTITY_FROZEN_BY_USER);
     case IDENTITY_OP_UNFREEZE:
+        /* The login password was checked against the account's lock. */
+        if (login_lock_holds(txn, c, c->user.login_locked_until_ms))
+            return QB_OK;
         if (!frozen) {
             c->outcome = QB_E_CONFLICT;
             return QB_OK;
@@ -1271,6 +1289,10 @@ static enum qb_error op_password_set(struct ledger_txn *txn, struct identity_cmd
         return err == QB_E_NOT_FOUND ? QB_OK : err;
     }
     bool by_code = c->sms_code[0] != '\0';
+    /* The current password was checked against the account's lock; a
+     * code lifts it. */
+    if (!by_code && login_lock_holds(txn, c, c->user.login_locked_until_ms))
+        return QB_OK;
     if (by_code && c->user.status == IDENTITY_FROZEN) {
         /* Whoever holds a frozen wallet's phone gets its codes: a password
          * they set with one would lift the freeze. The code stays live. */

@@ -476,13 +476,15 @@ struct identity_cmd {
  *   SESSION_REVOKE    NOT_FOUND
  *   PAYMENT_PASSWORD_SET   ACCOUNT_FROZEN (nothing is written, the code stays
  *                     live), SMS_CODE_INVALID, PASSWORD_WEAK (birth date), NOT_FOUND
- *   PASSWORD_SET      ACCOUNT_FROZEN (with a code, while frozen by anyone:
- *                     nothing is written, the code stays live), SMS_CODE_INVALID
+ *   PASSWORD_SET      PASSWORD_LOCKED (without a code: as SESSION_CREATE's, the
+ *                     account's lock), ACCOUNT_FROZEN (with a code, while frozen by
+ *                     anyone: nothing is written, the code stays live), SMS_CODE_INVALID
  *   PAYMENT_PASSWORD_VERIFY PASSWORD_NOT_SET, PASSWORD_WRONG (password_try),
  *                     PASSWORD_LOCKED (also for the guess that locks it)
  *   KYC_SUBMIT        PARAM (id number), IDENTITY_MISMATCH (sandbox), CONFLICT (level >= 2),
  *                     ID_NUMBER_IN_USE (settings.kyc_wallets_per_person have it already)
- *   UNFREEZE          SMS_CODE_INVALID, CONFLICT (not frozen), FORBIDDEN (frozen by an operator)
+ *   UNFREEZE          PASSWORD_LOCKED (as SESSION_CREATE's, the account's lock),
+ *                     SMS_CODE_INVALID, CONFLICT (not frozen), FORBIDDEN (frozen by an operator)
  *   PHONE_CHANGE      PARAM (not a mobile number, or the user's phone already),
  *                     ACCOUNT_FROZEN, then the payment password's refusals as
  *                     PAYMENT_PASSWORD_VERIFY's (counted; the code is left

@@ -15,6 +15,13 @@
  * The same single-writer argument covers the other counters and one-shot
  * state changes, so bursts are also fired at an SMS code's wrong tries, at
  * one code used ten times, and at freezing and KYC.
+ *
+ * The login lock is looked at on the HTTP thread, the login password checked
+ * on a password thread: guesses queued behind the fifth wrong one found no
+ * lock when they were let in. A third daemon, with Argon2id at its default
+ * cost and one password thread, queues five wrong passwords and then the
+ * right one, so that the right one waits while the fifth takes the lock,
+ * at each route that asks for the login password again.
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -36,9 +43,11 @@
 static char S_root[512];
 static struct test_daemon S_daemon;
 static struct test_daemon S_short;
+static struct test_daemon S_slow;
 static struct client S_client;
 static char S_admin[API_TOKEN_SIZE_MAX];
 static char S_short_admin[API_TOKEN_SIZE_MAX];
+static char S_slow_admin[API_TOKEN_SIZE_MAX];
 static struct api_user S_user;
 
 static void S_sleep_ms(long ms)
@@ -314,13 +323,134 @@ TEST(parallel_freezes_and_kyc_apply_once)
     }
 }
 
+/* One request sent delay_ms after the start, on its own connection. */
+struct timed_call {
+    pthread_t thread;
+    const char *base_url;
+    long delay_ms;
+    const char *method, *path, *token;
+    char body[256];
+    long status;
+    char code[64];
+};
+
+static void *S_timed_run(void *arg)
+{
+    struct timed_call *t = arg;
+    S_sleep_ms(t->delay_ms);
+    struct client c;
+    client_init(&c, t->base_url);
+    struct client_response res;
+    t->status = api_call(&c, t->method, t->path, t->token, t->body, &res);
+    snprintf(t->code, sizeof t->code, "%s", api_error_code(&res));
+    client_response_release(&res);
+    client_release(&c);
+    return NULL;
+}
+
+#define S_LOGIN_WRONG_COUNT 5 /* the daemon's login_failures_max */
+
+/* Sends, 20 ms apart, S_LOGIN_WRONG_COUNT bodies of wrong_format (its %d
+ * the try) and then right_body to method path as token, on the slow daemon:
+ * each is let in before the fifth wrong one is checked (each check takes
+ * tens of milliseconds, one at a time), and they are checked in that order.
+ * Fails unless four wrong ones were told so and the fifth took the lock;
+ * the right one's answer into *right. */
+static void S_login_password_race(const char *method, const char *path, const char *token,
+                                  const char *wrong_format, const char *right_body,
+                                  struct timed_call *right)
+{
+    static struct timed_call calls[S_LOGIN_WRONG_COUNT + 1];
+    for (int i = 0; i <= S_LOGIN_WRONG_COUNT; i++) {
+        struct timed_call *t = &calls[i];
+        memset(t, 0, sizeof *t);
+        *t = (struct timed_call){.base_url = S_slow.base_url,
+                                 .delay_ms = 20L * i,
+                                 .method = method,
+                                 .path = path,
+                                 .token = token};
+        if (i < S_LOGIN_WRONG_COUNT)
+            snprintf(t->body, sizeof t->body, wrong_format, i);
+        else
+            snprintf(t->body, sizeof t->body, "%s", right_body);
+        ASSERT_EQ_INT(pthread_create(&t->thread, NULL, S_timed_run, t), 0);
+    }
+    for (int i = 0; i <= S_LOGIN_WRONG_COUNT; i++)
+        pthread_join(calls[i].thread, NULL);
+    int wrong = 0, locked = 0;
+    for (int i = 0; i < S_LOGIN_WRONG_COUNT; i++) {
+        if (calls[i].status == 401 && strcmp(calls[i].code, "UNAUTHORIZED") == 0)
+            wrong++;
+        else if (calls[i].status == 423 && strcmp(calls[i].code, "PASSWORD_LOCKED") == 0)
+            locked++;
+        else
+            TEST_FAIL_("%s %s: wrong password %d answered %ld %s", method, path, i, calls[i].status,
+                       calls[i].code);
+    }
+    if (wrong != S_LOGIN_WRONG_COUNT - 1 || locked != 1)
+        TEST_FAIL_("%s %s: %d wrong, %d locked", method, path, wrong, locked);
+    *right = calls[S_LOGIN_WRONG_COUNT];
+}
+
+TEST(a_right_login_password_queued_behind_the_lock_is_refused_at_unfreeze)
+{
+    // Five wrong passwords lock logging in, and every route that asks for the login password
+    // counts against that lock. The right password queued behind the fifth wrong one was let in
+    // before the lock was taken; were it not looked at again once checked, any of up to 32 queued
+    // guesses would lift the owner's freeze with a right guess after the fifth wrong one.
+    struct client c;
+    client_init(&c, S_slow.base_url);
+    struct api_user u;
+    API_MUST(api_user_new(&c, S_slow_admin, &u));
+    struct client_response res;
+    ASSERT_EQ_INT(api_call(&c, "POST", "/v1/me/freeze", u.token, NULL, &res), 200);
+    client_response_release(&res);
+    char code[API_SMS_CODE_SIZE];
+    API_MUST(api_sms_code_get_for(&c, S_slow_admin, &u, "unfreeze", code));
+    char wrong[128], right[256];
+    snprintf(wrong, sizeof wrong, "{\"password\":\"not it %%d\",\"sms_code\":\"%s\"}", code);
+    snprintf(right, sizeof right, "{\"password\":\"%s\",\"sms_code\":\"%s\"}", u.password, code);
+    struct timed_call last;
+    S_login_password_race("POST", "/v1/me/unfreeze", u.token, wrong, right, &last);
+    if (last.status != 423 || strcmp(last.code, "PASSWORD_LOCKED") != 0)
+        TEST_FAIL_("the right password after the lock answered %ld %s", last.status, last.code);
+    ASSERT_EQ_INT(api_call(&c, "GET", "/v1/me", u.token, NULL, &res), 200);
+    ASSERT_EQ_STR(api_json_str(&res, "status"), "frozen");
+    client_response_release(&res);
+    client_release(&c);
+}
+
+TEST(a_right_login_password_queued_behind_the_lock_is_refused_at_a_password_change)
+{
+    // The same at PUT /v1/me/password with current_password, where a right guess would also have
+    // lifted the lock itself and logged the owner out everywhere else.
+    struct client c;
+    client_init(&c, S_slow.base_url);
+    struct api_user u;
+    API_MUST(api_user_new(&c, S_slow_admin, &u));
+    char right[256];
+    snprintf(right, sizeof right, "{\"password\":\"a new one 1\",\"current_password\":\"%s\"}",
+             u.password);
+    struct timed_call last;
+    S_login_password_race("PUT", "/v1/me/password", u.token,
+                          "{\"password\":\"a new one 1\",\"current_password\":\"not it %d\"}",
+                          right, &last);
+    if (last.status != 423 || strcmp(last.code, "PASSWORD_LOCKED") != 0)
+        TEST_FAIL_("the right password after the lock answered %ld %s", last.status, last.code);
+    client_release(&c);
+}
+
 int main(void)
 {
     struct api_suite suite;
     api_suite_begin(&suite, S_root, sizeof S_root);
     const char *short_args[] = {"--payment-password-lock-s", "5", NULL};
+    /* Argon2id at its default cost (over the suite's cheap one), one thread. */
+    const char *slow_args[] = {
+        "--argon2-memory-kib", "65536", "--argon2-ops", "2", "--password-threads", "1", NULL};
     if (!api_suite_daemon(&suite, &S_daemon, "race", NULL, S_admin, &S_client) ||
-        !api_suite_daemon(&suite, &S_short, "short", short_args, S_short_admin, NULL))
+        !api_suite_daemon(&suite, &S_short, "short", short_args, S_short_admin, NULL) ||
+        !api_suite_daemon(&suite, &S_slow, "slow", slow_args, S_slow_admin, NULL))
         return api_suite_end(&suite);
 
     RUN(parallel_wrong_guesses_lock_after_at_most_five);
@@ -330,6 +460,8 @@ int main(void)
     RUN(parallel_wrong_sms_codes_void_the_code);
     RUN(parallel_uses_of_one_code_succeed_once);
     RUN(parallel_freezes_and_kyc_apply_once);
+    RUN(a_right_login_password_queued_behind_the_lock_is_refused_at_unfreeze);
+    RUN(a_right_login_password_queued_behind_the_lock_is_refused_at_a_password_change);
 
     return api_suite_end(&suite);
 }
