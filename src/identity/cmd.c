@@ -705,9 +705,12 @@ static enum qb_error op_session_create(struct ledger_txn *txn, struct identity_c
      * device's own, or, for a login that proved the phone (a code, or a
      * device new to the account), the account's too. A trusted device's
      * login leaves the account's alone, or its owner logging in would
-     * hand whoever guesses from elsewhere a fresh set of tries. */
+     * hand whoever guesses from elsewhere a fresh set of tries; so does
+     * any login to a frozen wallet, whose phone may be the thief's: each
+     * login code would give them fresh guesses at the password that lifts
+     * the freeze. */
     err = QB_OK;
-    if (by_code || !known) {
+    if ((by_code || !known) && c->user.status == IDENTITY_ACTIVE) {
         const struct store_param reset[] = {STORE_TEXT(c->user_id)};
         identity_user_written(txn, c->env, c->user_id);
         err = store_run(store,

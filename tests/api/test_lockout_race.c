@@ -440,11 +440,56 @@ TEST(a_right_login_password_queued_behind_the_lock_is_refused_at_a_password_chan
     client_release(&c);
 }
 
+/* POST /v1/sessions on c with a new login code of u's: the new session's token. */
+static void S_code_login(struct client *c, const char *admin, const struct api_user *u,
+                         char token[API_TOKEN_SIZE_MAX])
+{
+    char code[API_SMS_CODE_SIZE], body[256];
+    API_MUST(api_sms_code_get_for(c, admin, u, "login", code));
+    snprintf(body, sizeof body, "{\"phone\":\"%s\",\"sms_code\":\"%s\"}", u->phone, code);
+    struct client_response res;
+    ASSERT_EQ_INT(api_call(c, "POST", "/v1/sessions", NULL, body, &res), 201);
+    snprintf(token, API_TOKEN_SIZE_MAX, "%s", api_json_str(&res, "token"));
+    client_response_release(&res);
+}
+
+TEST(a_new_code_login_gives_no_fresh_guesses_at_a_frozen_wallets_password)
+{
+    // A login that proves the phone clears the count of wrong passwords, for an owner who
+    // forgot theirs; but while the wallet is frozen the phone may be the thief's, whose guesses
+    // at the password that lifts the freeze would start afresh with each login code. Frozen,
+    // the lock the guesses took stays; unfrozen, a code login clears it as before.
+    struct client c;
+    client_init(&c, S_short.base_url);
+    struct api_user u;
+    API_MUST(api_user_new(&c, S_short_admin, &u));
+    struct client_response res;
+    ASSERT_EQ_INT(api_call(&c, "POST", "/v1/me/freeze", u.token, NULL, &res), 200);
+    client_response_release(&res);
+    char thief[API_TOKEN_SIZE_MAX], unfreeze[API_SMS_CODE_SIZE], body[256];
+    S_code_login(&c, S_short_admin, &u, thief);
+    API_MUST(api_sms_code_get_for(&c, S_short_admin, &u, "unfreeze", unfreeze));
+    snprintf(body, sizeof body, "{\"password\":\"a guess 12345\",\"sms_code\":\"%s\"}", unfreeze);
+    long status = 0;
+    for (int guess = 0; guess < 10 && status != 423; guess++) {
+        status = api_call(&c, "POST", "/v1/me/unfreeze", thief, body, &res);
+        client_response_release(&res);
+    }
+    ASSERT_EQ_INT(status, 423);
+    S_sleep_ms(1100); /* the daemon's code cooldown */
+    S_code_login(&c, S_short_admin, &u, thief);
+    snprintf(body, sizeof body, "{\"password\":\"%s\",\"sms_code\":\"%s\"}", u.password, unfreeze);
+    ASSERT_EQ_INT(api_call(&c, "POST", "/v1/me/unfreeze", thief, body, &res), 423);
+    ASSERT_EQ_STR(api_error_code(&res), "PASSWORD_LOCKED");
+    client_response_release(&res);
+    client_release(&c);
+}
+
 int main(void)
 {
     struct api_suite suite;
     api_suite_begin(&suite, S_root, sizeof S_root);
-    const char *short_args[] = {"--payment-password-lock-s", "5", NULL};
+    const char *short_args[] = {"--payment-password-lock-s", "5", "--sms-cooldown-s", "1", NULL};
     /* Argon2id at its default cost (over the suite's cheap one), one thread. */
     const char *slow_args[] = {
         "--argon2-memory-kib", "65536", "--argon2-ops", "2", "--password-threads", "1", NULL};
@@ -462,6 +507,7 @@ int main(void)
     RUN(parallel_freezes_and_kyc_apply_once);
     RUN(a_right_login_password_queued_behind_the_lock_is_refused_at_unfreeze);
     RUN(a_right_login_password_queued_behind_the_lock_is_refused_at_a_password_change);
+    RUN(a_new_code_login_gives_no_fresh_guesses_at_a_frozen_wallets_password);
 
     return api_suite_end(&suite);
 }
