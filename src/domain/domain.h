@@ -305,11 +305,15 @@ json_t *domain_time_json(int64_t at_ms);
 /* The same as a member written with json_out. */
 void domain_time_out(struct json_out *out, const char *key, int64_t at_ms);
 
-/* A background thread running pass(arg, stopping) every poll_ms until
- * stopped (worker.c). A pass should end early once *stopping is true; an
- * error is logged and the next pass runs as usual. */
+/* A background thread running pass(arg, stopping, more) every poll_ms
+ * until stopped (worker.c). A pass should end early once *stopping is true;
+ * an error is logged and the next pass runs as usual. A pass that stopped
+ * at its batch's limit with work left sets *more (false on entry): the next
+ * pass then runs at once instead of after poll_ms, so that a backlog drains
+ * at the rate the work allows, not one batch per poll (ignored after an
+ * error, so that a failing pass cannot spin). */
 struct domain_worker;
-typedef enum qb_error (*domain_worker_pass_fn)(void *arg, const atomic_bool *stopping);
+typedef enum qb_error (*domain_worker_pass_fn)(void *arg, const atomic_bool *stopping, bool *more);
 QB_MUST_USE enum qb_error domain_worker_start(const char *name, int poll_ms,
                                               domain_worker_pass_fn pass, void *arg,
                                               struct domain_worker **out);

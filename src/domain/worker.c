@@ -3,10 +3,12 @@
  *
  * The workers that finish what the request path left open (pending bank
  * operations, red packets due for their refund) share this loop: run a
- * pass, sleep poll_ms on a monotonic clock, repeat until stopped. Stopping
- * wakes the sleep at once and waits for the pass in progress; a pass sees
- * the stop flag and may end early. Nothing is kept between passes, so what
- * a pass did not finish is found again by the next one or after a restart.
+ * pass, sleep poll_ms on a monotonic clock, repeat until stopped. A pass
+ * that filled its batch says it has more, and the next runs at once: the
+ * sleep is for an idle worker, never a cap on its rate. Stopping wakes the
+ * sleep at once and waits for the pass in progress; a pass sees the stop
+ * flag and may end early. Nothing is kept between passes, so what a pass
+ * did not finish is found again by the next one or after a restart.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -36,10 +38,13 @@ static void *worker_main(void *arg)
 {
     struct domain_worker *w = arg;
     while (!atomic_load(&w->stopping)) {
-        enum qb_error err = w->pass(w->arg, &w->stopping);
+        bool more = false;
+        enum qb_error err = w->pass(w->arg, &w->stopping, &more);
         if (err != QB_OK)
             log_event(LOG_WARN, "worker.pass_failed", "worker=%s error=%s", w->name,
                       error_name(err));
+        if (err == QB_OK && more)
+            continue;
         struct timespec deadline;
         clock_gettime(CLOCK_MONOTONIC, &deadline);
         deadline.tv_sec += w->poll_ms / 1000;

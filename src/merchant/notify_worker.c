@@ -9,7 +9,10 @@
  * signs the body with the platform key, resolves and checks the host and
  * POSTs to the pinned address with libcurl (no redirects, http and https
  * only, MERCHANT_NOTIFY_TIMEOUT_MS); then submits a
- * merchant_notify_attempt_cmd with the outcome and waits for it.
+ * merchant_notify_attempt_cmd with the outcome and waits for it. A pass
+ * that read a full batch and attempted all of it says it has more, and the
+ * loop runs the next at once: a backlog goes out at the rate the merchants
+ * answer, not one batch per MERCHANT_NOTIFY_POLL_MS.
  *
  * Must never: log the body, the key or the resource; hold a read
  * connection or a command across the network.
@@ -297,7 +300,8 @@ static bool S_deliver(const struct domain_env *env, struct store_pool *pool, con
     return true;
 }
 
-static enum qb_error S_pass(void *arg, const atomic_bool *stopping)
+/* A full batch, every row of it attempted: there may be more due at once. */
+static enum qb_error S_pass(void *arg, const atomic_bool *stopping, bool *more)
 {
     struct merchant_notify_worker *w = arg;
     struct S_due *rows = calloc(MERCHANT_NOTIFY_BATCH_MAX, sizeof *rows);
@@ -305,13 +309,16 @@ static enum qb_error S_pass(void *arg, const atomic_bool *stopping)
         return QB_E_INTERNAL;
     size_t count = 0;
     size_t delivered = 0;
+    size_t attempted = 0;
     enum qb_error err = S_read_due(w->pool, clock_now_ms(w->env->clock), rows, &count);
     for (size_t i = 0; err == QB_OK && i < count; i++) {
         if (atomic_load(stopping))
             break;
         if (!S_deliver(w->env, w->pool, &rows[i], &delivered))
             break;
+        attempted++;
     }
+    *more = err == QB_OK && count == MERCHANT_NOTIFY_BATCH_MAX && attempted == count;
     S_due_release(rows, count);
     free(rows);
     return err;

@@ -74,8 +74,9 @@ enum qb_error merchant_paycode_worker_pass(const struct domain_env *env, struct 
     return S_pass(env, pool, NULL, revoked);
 }
 
-static enum qb_error S_main(void *arg, const atomic_bool *stopping)
+static enum qb_error S_main(void *arg, const atomic_bool *stopping, bool *more)
 {
+    (void)more;
     struct merchant_paycode_worker *w = arg;
     size_t revoked = 0;
     return S_pass(w->env, w->pool, stopping, &revoked);

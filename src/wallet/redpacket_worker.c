@@ -93,8 +93,9 @@ enum qb_error redpacket_worker_pass(const struct domain_env *env, struct store_p
     return S_pass(env, pool, NULL, refunded);
 }
 
-static enum qb_error S_main(void *arg, const atomic_bool *stopping)
+static enum qb_error S_main(void *arg, const atomic_bool *stopping, bool *more)
 {
+    (void)more;
     struct redpacket_worker *w = arg;
     size_t refunded = 0;
     return S_pass(w->env, w->pool, stopping, &refunded);

@@ -170,8 +170,9 @@ enum qb_error wallet_worker_pass(const struct domain_env *env, struct store_pool
     return worker_pass(env, pool, NULL, resolved);
 }
 
-static enum qb_error worker_main(void *arg, const atomic_bool *stopping)
+static enum qb_error worker_main(void *arg, const atomic_bool *stopping, bool *more)
 {
+    (void)more;
     struct wallet_worker *w = arg;
     size_t resolved = 0;
     return worker_pass(w->env, w->pool, stopping, &resolved);

@@ -1,7 +1,10 @@
 /*
- * test_domain.c — the domain environment: key separation, sealing, days.
+ * test_domain.c — the domain environment: key separation, sealing, days,
+ * and the background workers' loop.
  */
+#include <stdatomic.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "domain/domain.h"
 #include "test.h"
@@ -74,6 +77,53 @@ TEST(day_starts_at_midnight_in_china)
     ASSERT_EQ_INT(domain_day_start_ms(-1), -8LL * 3600 * 1000);
 }
 
+/* A pass that says it has more until it ran more_count times, failing
+ * from the fail_from'th on (0: never). */
+struct pass_script {
+    atomic_int passes;
+    int more_count;
+    int fail_from;
+};
+
+static enum qb_error script_pass(void *arg, const atomic_bool *stopping, bool *more)
+{
+    (void)stopping;
+    struct pass_script *s = arg;
+    int pass = atomic_fetch_add(&s->passes, 1) + 1;
+    *more = pass < s->more_count;
+    return s->fail_from > 0 && pass >= s->fail_from ? QB_E_STORAGE : QB_OK;
+}
+
+/* Waits up to 2 s for the script's passes to reach count; then how many ran. */
+static int passes_after(struct pass_script *s, int count)
+{
+    for (int waited = 0; waited < 2000 && atomic_load(&s->passes) < count; waited += 5)
+        usleep(5 * 1000);
+    return atomic_load(&s->passes);
+}
+
+TEST(a_pass_with_more_is_followed_at_once)
+{
+    /* A worker polling once a minute whose pass filled its batch runs the
+     * next pass at once, until one says it is done; then it sleeps. A pass
+     * that failed sleeps too, whatever it said, so that a failure cannot
+     * spin the thread. */
+    struct pass_script s = {.more_count = 5};
+    struct domain_worker *w = NULL;
+    ASSERT(domain_worker_start("test", 60000, script_pass, &s, &w) == QB_OK);
+    ASSERT_EQ_INT(passes_after(&s, 5), 5);
+    usleep(100 * 1000);
+    ASSERT_EQ_INT(atomic_load(&s.passes), 5);
+    domain_worker_stop(w);
+
+    struct pass_script failing = {.more_count = 100, .fail_from = 2};
+    ASSERT(domain_worker_start("test", 60000, script_pass, &failing, &w) == QB_OK);
+    ASSERT_EQ_INT(passes_after(&failing, 2), 2);
+    usleep(100 * 1000);
+    ASSERT_EQ_INT(atomic_load(&failing.passes), 2);
+    domain_worker_stop(w);
+}
+
 int main(void)
 {
     if (!crypto_init())
@@ -83,6 +133,7 @@ int main(void)
     RUN(seal_round_trips_and_detects_tampering);
     RUN(keyed_hash_depends_on_the_key);
     RUN(day_starts_at_midnight_in_china);
+    RUN(a_pass_with_more_is_followed_at_once);
     domain_env_release(&env);
     return test_summary();
 }
