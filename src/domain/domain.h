@@ -317,6 +317,11 @@ typedef enum qb_error (*domain_worker_pass_fn)(void *arg, const atomic_bool *sto
 QB_MUST_USE enum qb_error domain_worker_start(const char *name, int poll_ms,
                                               domain_worker_pass_fn pass, void *arg,
                                               struct domain_worker **out);
+/* Ends the worker's sleep: the next pass runs at once, or right after the
+ * one in progress. For a worker whose pass hands work to threads of its
+ * own, which call this when they take more (a thread free again). Safe
+ * from any thread until domain_worker_stop. */
+void domain_worker_wake(struct domain_worker *worker);
 /* Wakes the worker, waits for the pass in progress and frees it. */
 void domain_worker_stop(struct domain_worker *worker);
 /* What a worker's pass takes up: the first column of sql's rows, sql

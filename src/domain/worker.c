@@ -5,7 +5,8 @@
  * operations, red packets due for their refund) share this loop: run a
  * pass, sleep poll_ms on a monotonic clock, repeat until stopped. A pass
  * that filled its batch says it has more, and the next runs at once: the
- * sleep is for an idle worker, never a cap on its rate. Stopping wakes the
+ * sleep is for an idle worker, never a cap on its rate; a worker's own
+ * threads may end it early too (domain_worker_wake). Stopping wakes the
  * sleep at once and waits for the pass in progress; a pass sees the stop
  * flag and may end early. Nothing is kept between passes, so what a pass
  * did not finish is found again by the next one or after a restart.
@@ -30,14 +31,18 @@ struct domain_worker {
     void *arg;
     pthread_t thread;
     pthread_mutex_t mutex;
-    pthread_cond_t cond; /* on CLOCK_MONOTONIC; signalled to stop */
+    pthread_cond_t cond; /* on CLOCK_MONOTONIC; signalled to stop or wake */
     atomic_bool stopping;
+    bool woken; /* under mutex: domain_worker_wake since the last pass began */
 };
 
 static void *worker_main(void *arg)
 {
     struct domain_worker *w = arg;
     while (!atomic_load(&w->stopping)) {
+        pthread_mutex_lock(&w->mutex);
+        w->woken = false; /* a wake from now on asks for the pass after this one */
+        pthread_mutex_unlock(&w->mutex);
         bool more = false;
         enum qb_error err = w->pass(w->arg, &w->stopping, &more);
         if (err != QB_OK)
@@ -54,7 +59,7 @@ static void *worker_main(void *arg)
             deadline.tv_nsec -= 1000000000L;
         }
         pthread_mutex_lock(&w->mutex);
-        while (!atomic_load(&w->stopping)) {
+        while (!atomic_load(&w->stopping) && !w->woken) {
             if (pthread_cond_timedwait(&w->cond, &w->mutex, &deadline) == ETIMEDOUT)
                 break;
         }
@@ -92,6 +97,15 @@ enum qb_error domain_worker_start(const char *name, int poll_ms, domain_worker_p
     log_event(LOG_INFO, "worker.start", "worker=%s poll_ms=%d", w->name, poll_ms);
     *out = w;
     return QB_OK;
+}
+
+void domain_worker_wake(struct domain_worker *w)
+{
+    QB_ASSERT(w != NULL);
+    pthread_mutex_lock(&w->mutex);
+    w->woken = true;
+    pthread_cond_signal(&w->cond);
+    pthread_mutex_unlock(&w->mutex);
 }
 
 void domain_worker_stop(struct domain_worker *w)

@@ -5,8 +5,8 @@
  *
  * The outbox row is written by the paying or refunding command itself, so
  * a notification can neither be lost after the money moved nor sent for
- * money that did not. Everything slow (DNS, the POST) happens on the
- * worker's thread between two reads and one small command.
+ * money that did not. Everything slow (DNS, the POST) happens on one of
+ * the worker's delivery threads between two reads and one small command.
  */
 #include <arpa/inet.h>
 #include <netdb.h>

@@ -32,7 +32,11 @@
  * due rows with a read connection, delivers outside any command, then
  * records the attempt in a small command (merchant_notify_attempt_cmd)
  * that re-reads the row and writes only when the row is still at the
- * attempt the worker saw. A restart loses nothing: the schedule is in the
+ * attempt the worker saw. Up to MERCHANT_NOTIFY_THREADS attempts are on
+ * their way at once, at most MERCHANT_NOTIFY_MERCHANT_IN_FLIGHT_MAX of one
+ * merchant's and never two of one notification: a merchant whose endpoint
+ * takes its full timeout holds up its own notifications, not the others'.
+ * A restart loses nothing: the schedule is in the
  * database, and a row due while no daemon ran is due at the first pass.
  * An attempt cut short by a crash after the POST but before its record is
  * made again: a merchant may see a notification twice, as WeChat warns.
@@ -68,7 +72,9 @@
 #define MERCHANT_NOTIFY_ATTEMPTS_TOTAL_MAX                                                         \
     (MERCHANT_NOTIFY_ATTEMPTS_MAX + MERCHANT_NOTIFY_RESENDS_MAX)
 #define MERCHANT_NOTIFY_TIMEOUT_MS 5000     /* a merchant must answer within 5 s */
-#define MERCHANT_NOTIFY_BATCH_MAX 16        /* due rows one pass delivers at most */
+#define MERCHANT_NOTIFY_BATCH_MAX 16        /* due rows one pass hands out at most */
+#define MERCHANT_NOTIFY_THREADS 16          /* attempts on their way at once, all merchants */
+#define MERCHANT_NOTIFY_MERCHANT_IN_FLIGHT_MAX 2 /* of them, one merchant's at most */
 #define MERCHANT_NOTIFY_POLL_MS 1000
 #define MERCHANT_NOTIFY_RESOURCE_SIZE_MAX 8192
 #define MERCHANT_NOTIFY_ERROR_SIZE_MAX 128
@@ -204,10 +210,16 @@ QB_MUST_USE enum qb_error merchant_notify_backlog(struct store *reader, int64_t 
 /* --- the worker (notify_worker.c) --------------------------------------------------- */
 
 struct merchant_notify_worker;
-/* Starts the delivery thread (env->platform must be set). */
+/* Starts the delivery threads (env->platform must be set): the loop's
+ * (qb-notify), which reads what is due and hands it out, and
+ * MERCHANT_NOTIFY_THREADS that each make one attempt at a time
+ * (qb-notify-N). */
 QB_MUST_USE enum qb_error merchant_notify_worker_start(const struct domain_env *env,
                                                        struct store_pool *pool,
                                                        struct merchant_notify_worker **out);
+/* Waits for the attempts on their way (each MERCHANT_NOTIFY_TIMEOUT_MS at
+ * most, then its record: the ledger must still run) and frees w. A row
+ * handed out but not yet attempted is left due, for the next start. */
 void merchant_notify_worker_stop(struct merchant_notify_worker *w);
 
 #endif

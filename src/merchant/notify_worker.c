@@ -1,22 +1,42 @@
 /*
  * notify_worker.c — delivers the notification outbox (notify.h).
  *
- * One thread on the shared worker loop. A pass reads up to
- * MERCHANT_NOTIFY_BATCH_MAX due rows (`status = PENDING AND
- * next_attempt_at_ms <= now`, the partial index notifications_due) with a
- * read connection held for that read alone; then, for each, outside any
- * transaction: unseals the merchant's API v3 key, encrypts the resource,
- * signs the body with the platform key, resolves and checks the host and
- * POSTs to the pinned address with libcurl (no redirects, http and https
- * only, MERCHANT_NOTIFY_TIMEOUT_MS); then submits a
- * merchant_notify_attempt_cmd with the outcome and waits for it. A pass
- * that read a full batch and attempted all of it says it has more, and the
- * loop runs the next at once: a backlog goes out at the rate the merchants
- * answer, not one batch per MERCHANT_NOTIFY_POLL_MS.
+ * A dispatcher on the shared worker loop (qb-notify) and
+ * MERCHANT_NOTIFY_THREADS delivery threads (qb-notify-N), each with one
+ * slot. A pass reads the due rows (`status = PENDING AND
+ * next_attempt_at_ms <= now`, the partial index notifications_due), as
+ * many as there are free slots and at most MERCHANT_NOTIFY_BATCH_MAX, with
+ * a read connection held for that read alone, leaving out the rows in a
+ * slot and the merchants that have MERCHANT_NOTIFY_MERCHANT_IN_FLIGHT_MAX
+ * in slots; it puts each row in a free slot, skipping a merchant's beyond
+ * that cap. So a merchant whose endpoint never answers holds at most its
+ * cap of threads, each MERCHANT_NOTIFY_TIMEOUT_MS, and the others' rows
+ * go to the rest; its own wait in the database, on their ladder.
+ *
+ * A delivery thread, for its row, outside any transaction: reads it again
+ * (a record committed after the pass's read but before the slot was free
+ * would otherwise be attempted twice), unseals the merchant's API v3 key,
+ * encrypts the resource, signs the body with the platform key, resolves
+ * and checks the host and POSTs to the pinned address with libcurl (no
+ * redirects, http and https only, MERCHANT_NOTIFY_TIMEOUT_MS); then submits
+ * a merchant_notify_attempt_cmd with the outcome, waits for it, frees the
+ * slot and wakes the loop, so that a free thread takes the next due row at
+ * once. A pass that filled its read says it has more, and the loop runs the
+ * next at once: a backlog goes out at the rate the merchants answer, not
+ * one read per MERCHANT_NOTIFY_POLL_MS. A record the ledger refused (busy,
+ * stopping) pauses the hand-out for a poll, so that a ledger that cannot
+ * record is not answered by POSTing the same rows again and again.
+ *
+ * No notification is attempted twice at once: only the pass fills slots,
+ * and its read leaves out the rows in them. Nothing is kept that the
+ * database does not have: a row in a slot is still PENDING and due there,
+ * so after a restart the first pass finds it again.
  *
  * Must never: log the body, the key or the resource; hold a read
- * connection or a command across the network.
+ * connection or a command across the network; hold the slots' lock across
+ * a read or the network.
  */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,15 +44,10 @@
 
 #include "base/crash.h"
 #include "base/log.h"
+#include "base/thread.h"
 #include "merchant/notify.h"
 
 #define S_ACQUIRE_WAIT_MS 5000
-
-struct merchant_notify_worker {
-    const struct domain_env *env;
-    struct store_pool *pool;
-    struct domain_worker *loop;
-};
 
 /* What a delivery needs of one row. */
 struct S_due {
@@ -49,32 +64,99 @@ struct S_due {
 
 static void S_due_release(struct S_due *rows, size_t count)
 {
-    for (size_t i = 0; i < count; i++)
+    for (size_t i = 0; i < count; i++) {
         free(rows[i].resource);
+        rows[i].resource = NULL;
+    }
 }
 
-static enum qb_error S_read_due(struct store_pool *pool, int64_t now_ms, struct S_due *rows,
-                                size_t *count)
+/* One delivery thread's work: a row handed to it, waiting or on its way. */
+struct S_slot {
+    bool busy;
+    struct S_due row;
+};
+
+/* One delivery thread's argument. */
+struct S_thread {
+    struct merchant_notify_worker *w;
+    size_t index;
+};
+
+/* At most this many merchants can be at their cap at once. */
+#define S_CAPPED_MAX (MERCHANT_NOTIFY_THREADS / MERCHANT_NOTIFY_MERCHANT_IN_FLIGHT_MAX)
+
+struct merchant_notify_worker {
+    const struct domain_env *env;
+    struct store_pool *pool;
+    char due_sql[1024]; /* S_read_due's, made at start */
+    pthread_t threads[MERCHANT_NOTIFY_THREADS];
+    struct S_thread args[MERCHANT_NOTIFY_THREADS];
+    size_t thread_count;  /* started */
+    pthread_mutex_t lock; /* guards what follows */
+    pthread_cond_t work;  /* a slot was filled, or stopping */
+    struct domain_worker *loop;
+    bool stopping;
+    int64_t paused_until_ms; /* monotonic: no hand-out before (a record refused) */
+    struct S_slot slots[MERCHANT_NOTIFY_THREADS];
+};
+
+/* The due rows SQL: $1 now, $2 the limit, then MERCHANT_NOTIFY_THREADS ids
+ * and S_CAPPED_MAX mchids left out ('' where there are fewer: no row has
+ * it). */
+static void S_due_sql(char *out, size_t out_size)
 {
+    struct buf sql;
+    buf_init(&sql, out_size - 1);
+    enum qb_error err = buf_append_str(
+        &sql, "SELECT id, mchid, event_type, original_type, summary, notify_url, resource,"
+              " attempt_count, created_at_ms FROM notifications"
+              " WHERE status = 1 AND next_attempt_at_ms <= $1 AND id NOT IN (");
+    int param = 3;
+    for (size_t i = 0; err == QB_OK && i < MERCHANT_NOTIFY_THREADS; i++)
+        err = buf_printf(&sql, i == 0 ? "$%d" : ", $%d", param++);
+    if (err == QB_OK)
+        err = buf_append_str(&sql, ") AND mchid NOT IN (");
+    for (size_t i = 0; err == QB_OK && i < S_CAPPED_MAX; i++)
+        err = buf_printf(&sql, i == 0 ? "$%d" : ", $%d", param++);
+    if (err == QB_OK)
+        err = buf_append_str(&sql, ") ORDER BY next_attempt_at_ms LIMIT $2");
+    QB_ASSERT(err == QB_OK && sql.size < out_size);
+    memcpy(out, sql.data, sql.size);
+    out[sql.size] = '\0';
+    buf_release(&sql);
+}
+
+/* Up to limit due rows into rows, *count of them, none of whose id is in
+ * ids (in_flight_count of them) nor whose mchid is in mchids (capped_count). */
+static enum qb_error S_read_due(struct merchant_notify_worker *w, int64_t now_ms, size_t limit,
+                                char ids[][MERCHANT_NOTIFY_ID_SIZE], size_t in_flight_count,
+                                char mchids[][MERCHANT_MCHID_SIZE], size_t capped_count,
+                                struct S_due *rows, size_t *count)
+{
+    QB_ASSERT(limit >= 1 && limit <= MERCHANT_NOTIFY_BATCH_MAX);
+    QB_ASSERT(in_flight_count <= MERCHANT_NOTIFY_THREADS && capped_count <= S_CAPPED_MAX);
     *count = 0;
     struct store *reader = NULL;
-    enum qb_error err = store_pool_acquire(pool, S_ACQUIRE_WAIT_MS, &reader);
+    enum qb_error err = store_pool_acquire(w->pool, S_ACQUIRE_WAIT_MS, &reader);
     if (err != QB_OK)
         return err;
     struct store_stmt *st = NULL;
-    err = store_prepare(reader,
-                        "SELECT id, mchid, event_type, original_type, summary, notify_url,"
-                        " resource, attempt_count, created_at_ms FROM notifications"
-                        " WHERE status = 1 AND next_attempt_at_ms <= $1"
-                        " ORDER BY next_attempt_at_ms LIMIT $2",
-                        &st);
+    err = store_prepare(reader, w->due_sql, &st);
     if (err == QB_OK)
         err = store_bind_int64(st, 1, now_ms);
     if (err == QB_OK)
-        err = store_bind_int64(st, 2, MERCHANT_NOTIFY_BATCH_MAX);
+        err = store_bind_int64(st, 2, (int64_t)limit);
+    int param = 3;
+    for (size_t i = 0; err == QB_OK && i < MERCHANT_NOTIFY_THREADS; i++) {
+        const char *id = i < in_flight_count ? ids[i] : "";
+        err = store_bind_text(st, param++, id, strlen(id));
+    }
+    for (size_t i = 0; err == QB_OK && i < S_CAPPED_MAX; i++) {
+        const char *mchid = i < capped_count ? mchids[i] : "";
+        err = store_bind_text(st, param++, mchid, strlen(mchid));
+    }
     int rc = STORE_STEP_DONE;
-    while (err == QB_OK && *count < MERCHANT_NOTIFY_BATCH_MAX &&
-           (rc = store_step(st)) == STORE_STEP_ROW) {
+    while (err == QB_OK && *count < limit && (rc = store_step(st)) == STORE_STEP_ROW) {
         struct S_due *r = &rows[*count];
         memset(r, 0, sizeof *r);
         store_column_text_copy(st, 0, r->id, sizeof r->id);
@@ -98,6 +180,7 @@ static enum qb_error S_read_due(struct store_pool *pool, int64_t now_ms, struct 
         r->created_at_ms = store_column_int64(st, 8);
         if (r->attempt_count < 0) {
             free(r->resource);
+            r->resource = NULL;
             continue;
         }
         (*count)++;
@@ -108,7 +191,8 @@ static enum qb_error S_read_due(struct store_pool *pool, int64_t now_ms, struct 
         log_event(LOG_WARN, "merchant.notify.read_failed", "error=%s detail=\"%s\"",
                   error_name(err), store_last_error(reader));
     store_finalize(st);
-    store_pool_release(pool, reader);
+    store_pool_release(w->pool, reader);
+    QB_ASSERT(*count <= limit);
     return err;
 }
 
@@ -239,10 +323,34 @@ static bool S_build(const struct domain_env *env, const struct merchant *m, cons
     return true;
 }
 
-/* One attempt at one row, then its record. False when the ledger refused
- * the record (shutting down, busy): the pass ends. */
-static bool S_deliver(const struct domain_env *env, struct store_pool *pool, const struct S_due *r,
-                      size_t *delivered)
+/* Whether row r is still PENDING at the attempt count the pass read: a
+ * record committed after the pass's read (the slot of that attempt free
+ * again by now) has moved it on. QB_E_STORAGE. */
+static enum qb_error S_still_due(struct store *reader, const struct S_due *r, bool *due)
+{
+    *due = false;
+    struct store_stmt *st = NULL;
+    if (store_prepare(reader, "SELECT status, attempt_count FROM notifications WHERE id = $1",
+                      &st) != QB_OK)
+        return QB_E_STORAGE;
+    enum qb_error err = store_bind_text(st, 1, r->id, strlen(r->id));
+    int rc = err == QB_OK ? store_step(st) : -1;
+    if (rc == STORE_STEP_ROW)
+        *due = store_column_int64(st, 0) == MERCHANT_NOTIFY_PENDING &&
+               store_column_int64(st, 1) == r->attempt_count;
+    store_finalize(st);
+    return rc < 0 ? QB_E_STORAGE : QB_OK;
+}
+
+enum S_outcome {
+    S_RECORDED, /* attempted and recorded (or found recorded by another) */
+    S_MOVED_ON, /* not attempted: the row is no longer where the pass read it */
+    S_REFUSED,  /* a read or the record failed (busy, stopping): still due */
+};
+
+/* One attempt at one row, then its record. */
+static enum S_outcome S_deliver(const struct domain_env *env, struct store_pool *pool,
+                                const struct S_due *r)
 {
     struct merchant_notify_attempt_cmd c;
     merchant_notify_attempt_cmd_init(&c, env);
@@ -255,11 +363,16 @@ static bool S_deliver(const struct domain_env *env, struct store_pool *pool, con
     struct store *reader = NULL;
     enum qb_error err = store_pool_acquire(pool, S_ACQUIRE_WAIT_MS, &reader);
     if (err != QB_OK)
-        return false;
-    err = merchant_get(reader, r->mchid, &m);
+        return S_REFUSED;
+    bool due = false;
+    err = S_still_due(reader, r, &due);
+    if (err == QB_OK && due)
+        err = merchant_get(reader, r->mchid, &m);
     store_pool_release(pool, reader);
+    if (err == QB_OK && !due)
+        return S_MOVED_ON;
     if (err != QB_OK && err != QB_E_NOT_FOUND)
-        return false;
+        return S_REFUSED;
 
     struct buf body;
     buf_init(&body, 8 * MERCHANT_NOTIFY_RESOURCE_SIZE_MAX);
@@ -289,39 +402,144 @@ static bool S_deliver(const struct domain_env *env, struct store_pool *pool, con
     if (err != QB_OK) {
         log_event(LOG_WARN, "merchant.notify.record_failed", "id=%s error=%s", r->id,
                   error_name(err));
-        return false;
+        return S_REFUSED;
     }
     bool ok = c.http_status >= 200 && c.http_status <= 299;
-    if (ok)
-        (*delivered)++;
     log_event(ok ? LOG_INFO : LOG_WARN, ok ? "merchant.notify.delivered" : "merchant.notify.failed",
               "id=%s mchid=%s attempt=%d status=%d duration_ms=%lld error=\"%s\"", r->id, r->mchid,
               c.attempt, c.http_status, (long long)c.duration_ms, c.error);
-    return true;
+    return S_RECORDED;
 }
 
-/* A full batch, every row of it attempted: there may be more due at once. */
+/* A delivery thread: the row in its slot, one at a time, until stopping.
+ * A row still waiting in the slot at the stop is left to the database. */
+static void *S_thread_main(void *arg)
+{
+    struct S_thread *t = arg;
+    struct merchant_notify_worker *w = t->w;
+    struct S_slot *slot = &w->slots[t->index];
+    pthread_mutex_lock(&w->lock);
+    for (;;) {
+        while (!w->stopping && !slot->busy)
+            pthread_cond_wait(&w->work, &w->lock);
+        if (w->stopping)
+            break;
+        struct S_due row = slot->row; /* the slot stays busy: its id is in flight */
+        pthread_mutex_unlock(&w->lock);
+
+        enum S_outcome outcome = S_deliver(w->env, w->pool, &row);
+
+        pthread_mutex_lock(&w->lock);
+        QB_ASSERT(slot->busy && strcmp(slot->row.id, row.id) == 0);
+        free(slot->row.resource);
+        memset(slot, 0, sizeof *slot);
+        if (outcome == S_REFUSED)
+            w->paused_until_ms = clock_monotonic_ns() / 1000000 + MERCHANT_NOTIFY_POLL_MS;
+        /* A free slot: the loop hands out the next due row at once. */
+        domain_worker_wake(w->loop);
+    }
+    pthread_mutex_unlock(&w->lock);
+    return NULL;
+}
+
+/* One pass of the dispatcher: due rows into the free slots, each merchant's
+ * up to its cap. More when it read as many rows as it asked for: one it
+ * skipped for its merchant's cap, or another merchant's beyond them, may
+ * be due. */
 static enum qb_error S_pass(void *arg, const atomic_bool *stopping, bool *more)
 {
     struct merchant_notify_worker *w = arg;
+    char(*ids)[MERCHANT_NOTIFY_ID_SIZE] = calloc(MERCHANT_NOTIFY_THREADS, sizeof *ids);
+    char(*mchids)[MERCHANT_MCHID_SIZE] = calloc(S_CAPPED_MAX, sizeof *mchids);
     struct S_due *rows = calloc(MERCHANT_NOTIFY_BATCH_MAX, sizeof *rows);
-    if (rows == NULL)
-        return QB_E_INTERNAL;
-    size_t count = 0;
-    size_t delivered = 0;
-    size_t attempted = 0;
-    enum qb_error err = S_read_due(w->pool, clock_now_ms(w->env->clock), rows, &count);
-    for (size_t i = 0; err == QB_OK && i < count; i++) {
-        if (atomic_load(stopping))
-            break;
-        if (!S_deliver(w->env, w->pool, &rows[i], &delivered))
-            break;
-        attempted++;
+    enum qb_error err = ids != NULL && mchids != NULL && rows != NULL ? QB_OK : QB_E_INTERNAL;
+
+    /* What is in flight, and which merchants are at their cap. */
+    size_t free_count = 0, in_flight_count = 0, capped_count = 0;
+    pthread_mutex_lock(&w->lock);
+    bool paused = w->paused_until_ms > clock_monotonic_ns() / 1000000;
+    for (size_t i = 0; err == QB_OK && i < MERCHANT_NOTIFY_THREADS; i++) {
+        const struct S_slot *slot = &w->slots[i];
+        if (!slot->busy) {
+            free_count++;
+            continue;
+        }
+        memcpy(ids[in_flight_count++], slot->row.id, MERCHANT_NOTIFY_ID_SIZE);
+        size_t same = 0; /* the merchant's slots, counted at its first */
+        bool first = true;
+        for (size_t j = 0; j < MERCHANT_NOTIFY_THREADS; j++) {
+            if (!w->slots[j].busy || strcmp(w->slots[j].row.mchid, slot->row.mchid) != 0)
+                continue;
+            first = first && j >= i;
+            same++;
+        }
+        if (first && same >= MERCHANT_NOTIFY_MERCHANT_IN_FLIGHT_MAX) {
+            QB_ASSERT(capped_count < S_CAPPED_MAX);
+            memcpy(mchids[capped_count++], slot->row.mchid, MERCHANT_MCHID_SIZE);
+        }
     }
-    *more = err == QB_OK && count == MERCHANT_NOTIFY_BATCH_MAX && attempted == count;
+    bool stopped = w->stopping;
+    pthread_mutex_unlock(&w->lock);
+    QB_ASSERT(free_count + in_flight_count == MERCHANT_NOTIFY_THREADS || err != QB_OK);
+    if (err != QB_OK || stopped || paused || free_count == 0 || atomic_load(stopping))
+        goto out; /* a slot coming free wakes the loop; a pause ends at a later poll */
+
+    size_t limit = free_count < MERCHANT_NOTIFY_BATCH_MAX ? free_count : MERCHANT_NOTIFY_BATCH_MAX;
+    size_t count = 0;
+    err = S_read_due(w, clock_now_ms(w->env->clock), limit, ids, in_flight_count, mchids,
+                     capped_count, rows, &count);
+
+    /* Each row into a free slot, unless its merchant reached its cap here. */
+    pthread_mutex_lock(&w->lock);
+    for (size_t r = 0; err == QB_OK && r < count && !w->stopping; r++) {
+        size_t same = 0, free_index = MERCHANT_NOTIFY_THREADS;
+        for (size_t i = 0; i < MERCHANT_NOTIFY_THREADS; i++) {
+            const struct S_slot *slot = &w->slots[i];
+            if (!slot->busy) {
+                free_index = free_index < i ? free_index : i;
+                continue;
+            }
+            /* Only this pass fills slots, and its read left out theirs. */
+            QB_ASSERT(strcmp(slot->row.id, rows[r].id) != 0);
+            same += strcmp(slot->row.mchid, rows[r].mchid) == 0;
+        }
+        if (same >= MERCHANT_NOTIFY_MERCHANT_IN_FLIGHT_MAX)
+            continue;                                    /* the next pass leaves its merchant out */
+        QB_ASSERT(free_index < MERCHANT_NOTIFY_THREADS); /* slots only came free since */
+        w->slots[free_index].row = rows[r];
+        w->slots[free_index].busy = true;
+        rows[r].resource = NULL; /* the slot's now */
+    }
+    pthread_cond_broadcast(&w->work);
+    pthread_mutex_unlock(&w->lock);
+    *more = err == QB_OK && count == limit;
     S_due_release(rows, count);
+out:
     free(rows);
+    free(mchids);
+    free(ids);
     return err;
+}
+
+/* Stops and joins the delivery threads, and frees the rows left in slots. */
+static void S_threads_stop(struct merchant_notify_worker *w)
+{
+    pthread_mutex_lock(&w->lock);
+    w->stopping = true;
+    pthread_cond_broadcast(&w->work);
+    pthread_mutex_unlock(&w->lock);
+    for (size_t i = 0; i < w->thread_count; i++)
+        pthread_join(w->threads[i], NULL);
+    for (size_t i = 0; i < MERCHANT_NOTIFY_THREADS; i++)
+        free(w->slots[i].row.resource);
+}
+
+static void S_free(struct merchant_notify_worker *w)
+{
+    pthread_cond_destroy(&w->work);
+    pthread_mutex_destroy(&w->lock);
+    free(w);
+    curl_global_cleanup();
 }
 
 enum qb_error merchant_notify_worker_start(const struct domain_env *env, struct store_pool *pool,
@@ -341,12 +559,29 @@ enum qb_error merchant_notify_worker_start(const struct domain_env *env, struct 
     }
     w->env = env;
     w->pool = pool;
+    S_due_sql(w->due_sql, sizeof w->due_sql);
+    pthread_mutex_init(&w->lock, NULL);
+    pthread_cond_init(&w->work, NULL);
+    /* The loop first, paused by the lock until the threads it wakes exist. */
+    pthread_mutex_lock(&w->lock);
     /* A shrunk ladder (tests) is polled more often, so its steps hold. */
     int poll_ms = env->settings.notify_ladder_divisor > 1 ? 50 : MERCHANT_NOTIFY_POLL_MS;
     enum qb_error err = domain_worker_start("notify", poll_ms, S_pass, w, &w->loop);
+    for (size_t i = 0; err == QB_OK && i < MERCHANT_NOTIFY_THREADS; i++) {
+        w->args[i] = (struct S_thread){w, i};
+        if (pthread_create(&w->threads[i], NULL, S_thread_main, &w->args[i]) != 0) {
+            err = QB_E_INTERNAL;
+            break;
+        }
+        thread_name(w->threads[i], "qb-notify-%zu", i);
+        w->thread_count++;
+    }
+    pthread_mutex_unlock(&w->lock);
     if (err != QB_OK) {
-        free(w);
-        curl_global_cleanup();
+        S_threads_stop(w);
+        if (w->loop != NULL)
+            domain_worker_stop(w->loop);
+        S_free(w);
         return err;
     }
     *out = w;
@@ -357,7 +592,8 @@ void merchant_notify_worker_stop(struct merchant_notify_worker *w)
 {
     if (w == NULL)
         return;
+    /* The threads first: they wake the loop until they end. */
+    S_threads_stop(w);
     domain_worker_stop(w->loop);
-    free(w);
-    curl_global_cleanup();
+    S_free(w);
 }

@@ -9,12 +9,16 @@
  * watched through the attempts the merchant can list, across a restart.
  */
 #define _GNU_SOURCE /* strndup */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -691,6 +695,78 @@ static int64_t S_now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* A notify_url whose host takes connections and never answers (a blackhole): a
+ * listening socket nobody accepts from, where the kernel completes each handshake and
+ * keeps what the daemon sends. Its port into *port; close the answer to end it. */
+static int S_blackhole_start(int *port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    ASSERT(fd >= 0);
+    struct sockaddr_in addr;
+    memset(&addr, 0, sizeof addr);
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof addr;
+    ASSERT(bind(fd, (struct sockaddr *)&addr, sizeof addr) == 0);
+    ASSERT(listen(fd, 64) == 0);
+    ASSERT(getsockname(fd, (struct sockaddr *)&addr, &len) == 0);
+    *port = ntohs(addr.sin_port);
+    return fd;
+}
+
+TEST(a_dead_endpoint_does_not_hold_up_other_merchants)
+{
+    // One merchant's notify_url that never answers costs each attempt the full 5 s. Its
+    // notifications must not queue every other merchant's behind them: merchant A pays 8
+    // orders to a blackhole, then merchant B's one notification arrives within 2 s (one
+    // delivery at a time, it waited 40 s or more), while A has two attempts on their way,
+    // its share, and its other six wait.
+    int dead_port = 0;
+    int dead = S_blackhole_start(&dead_port);
+    char dead_url[128];
+    snprintf(dead_url, sizeof dead_url, "http://127.0.0.1:%d/n", dead_port);
+    struct sink rcv;
+    S_receiver_start(&rcv, 0, NULL, 0);
+    char url[128];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/n", rcv.port);
+    struct mh_merchant a, b;
+    API_MUST(mh_onboard(&S_client, S_admin, -1, &a));
+    API_MUST(mh_onboard(&S_client, S_admin, -1, &b));
+    struct api_user u;
+    API_MUST(th_user_new(&S_client, S_admin, &u));
+    API_MUST(th_fund(&S_client, S_admin, &u, 10000));
+    char transaction_id[32];
+    for (int i = 0; i < 8; i++) {
+        char out_trade_no[32];
+        snprintf(out_trade_no, sizeof out_trade_no, "dead-%04d", i);
+        rh_order_paid(&S_client, &a, &u, out_trade_no, 1, dead_url, transaction_id);
+    }
+    usleep(200 * 1000); /* A's attempts are on their way */
+    rh_order_paid(&S_client, &b, &u, "alive-0001", 100, url, transaction_id);
+    int64_t paid_ms = S_now_ms();
+    while (S_count(&rcv) == 0 && S_now_ms() - paid_ms < 2000)
+        usleep(10 * 1000);
+    int64_t took_ms = S_now_ms() - paid_ms;
+    /* A's attempts so far, none of them over yet: its share, two. */
+    int connections[16];
+    size_t connection_count = 0;
+    for (struct pollfd p = {dead, POLLIN, 0};
+         connection_count < 16 && poll(&p, 1, 0) == 1 && (p.revents & POLLIN) != 0;)
+        connections[connection_count++] = accept(dead, NULL, NULL);
+    for (size_t i = 0; i < connection_count; i++)
+        close(connections[i]);
+    close(dead); /* A's attempts are refused from now on, whatever happens below */
+    if (S_count(&rcv) == 0)
+        TEST_FAIL_("merchant B's notification did not arrive within %lld ms", (long long)took_ms);
+    ASSERT_EQ_INT(connection_count, 2);
+    json_t *plain = S_open(&b, &rcv.got[0], "TRANSACTION.SUCCESS", "transaction");
+    ASSERT_EQ_STR(json_string_value(json_object_get(plain, "transaction_id")), transaction_id);
+    json_decref(plain);
+    S_receiver_stop(&rcv);
+    mh_release(&a);
+    mh_release(&b);
+}
+
 TEST(a_backlog_is_delivered_without_waiting_between_passes)
 {
     // The worker at its production poll (1 s): a merchant's endpoint stalls on its first
@@ -737,6 +813,7 @@ int main(void)
     RUN(delivery_resumes_after_a_restart);
     RUN(a_crash_between_delivery_and_its_record_delivers_again);
     RUN(a_merchant_sends_a_failed_notification_again);
+    RUN(a_dead_endpoint_does_not_hold_up_other_merchants);
     RUN(a_backlog_is_delivered_without_waiting_between_passes);
     return api_suite_end(&suite);
 }

@@ -2,8 +2,9 @@
  * receiver.h — a merchant's notify_url in the test process: a small HTTP
  * server on the loopback that the daemon's notification worker POSTs to.
  *
- * One thread accepts one connection at a time (the worker delivers one
- * notification at a time), reads one request — its header lines and a
+ * One thread accepts one connection at a time (the daemon's worker sends
+ * one merchant at most two at once: the second waits in the listen queue
+ * until the first is answered), reads one request — its header lines and a
  * Content-Length body, RECEIVER_REQUEST_SIZE_MAX bytes in all, waiting
  * RECEIVER_READ_TIMEOUT_MS at most for the next bytes — and hands it to the
  * test's handler, on the receiver's thread. The handler's status is the

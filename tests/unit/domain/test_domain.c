@@ -83,6 +83,7 @@ struct pass_script {
     atomic_int passes;
     int more_count;
     int fail_from;
+    int pass_ms; /* how long each pass takes */
 };
 
 static enum qb_error script_pass(void *arg, const atomic_bool *stopping, bool *more)
@@ -90,6 +91,8 @@ static enum qb_error script_pass(void *arg, const atomic_bool *stopping, bool *m
     (void)stopping;
     struct pass_script *s = arg;
     int pass = atomic_fetch_add(&s->passes, 1) + 1;
+    if (s->pass_ms > 0)
+        usleep((useconds_t)s->pass_ms * 1000);
     *more = pass < s->more_count;
     return s->fail_from > 0 && pass >= s->fail_from ? QB_E_STORAGE : QB_OK;
 }
@@ -124,6 +127,26 @@ TEST(a_pass_with_more_is_followed_at_once)
     domain_worker_stop(w);
 }
 
+TEST(a_woken_worker_runs_its_next_pass_at_once)
+{
+    /* A worker polling once a minute runs its next pass at once when woken
+     * (its delivery threads do so as one comes free), and a wake that came
+     * during a pass is not lost: the pass after it runs without a sleep. */
+    struct pass_script s = {.pass_ms = 100};
+    struct domain_worker *w = NULL;
+    ASSERT(domain_worker_start("test", 60000, script_pass, &s, &w) == QB_OK);
+    ASSERT_EQ_INT(passes_after(&s, 1), 1);
+    usleep(250 * 1000);
+    ASSERT_EQ_INT(atomic_load(&s.passes), 1);
+    domain_worker_wake(w); /* asleep */
+    ASSERT_EQ_INT(passes_after(&s, 2), 2);
+    domain_worker_wake(w); /* during pass 2: pass 3 follows it */
+    ASSERT_EQ_INT(passes_after(&s, 3), 3);
+    usleep(250 * 1000);
+    ASSERT_EQ_INT(atomic_load(&s.passes), 3);
+    domain_worker_stop(w);
+}
+
 int main(void)
 {
     if (!crypto_init())
@@ -134,6 +157,7 @@ int main(void)
     RUN(keyed_hash_depends_on_the_key);
     RUN(day_starts_at_midnight_in_china);
     RUN(a_pass_with_more_is_followed_at_once);
+    RUN(a_woken_worker_runs_its_next_pass_at_once);
     domain_env_release(&env);
     return test_summary();
 }
