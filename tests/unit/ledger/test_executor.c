@@ -885,6 +885,7 @@ TEST(a_command_runs_at_the_time_it_runs_not_when_its_batch_began)
     ASSERT_EQ_INT(c[2].now_ms, start_ms + 5000);
     for (int i = 0; i < 3; i++)
         ledger_cmd_release(&c[i].cmd);
+    ledger_cmd_release(&g->cmd);
     free(g);
     books_free(b);
 }
