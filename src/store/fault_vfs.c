@@ -1,8 +1,8 @@
 /*
  * fault_vfs.c — the failing VFS of fault_vfs.h: a shim (sqlite_shim.h) that
- * consults the armed count on xWrite and xSync, and on xOpen before
- * opening. Journal, WAL and database files alike: the caller does not
- * choose which file fails, as a disk does not.
+ * consults the armed count on xWrite and xSync, on xShmMap growing the
+ * WAL index, and on xOpen before opening. Journal, WAL and database files alike: the caller does
+ * not choose which file fails, as a disk does not.
  */
 #include "store/fault_vfs.h"
 
@@ -34,6 +34,7 @@ static bool S_fail(enum store_fault_kind kind)
                       kind == STORE_FAULT_WRITE  ? "write"
                       : kind == STORE_FAULT_FULL ? "full"
                       : kind == STORE_FAULT_SYNC ? "sync"
+                      : kind == STORE_FAULT_SHM  ? "shm"
                                                  : "open");
             return true;
         }
@@ -57,6 +58,14 @@ static int S_sync(sqlite3_file *f, int flags)
     return sqlite_shim_sync(f, flags);
 }
 
+/* Only a new region: the first is mapped when a connection opens. */
+static int S_shm_map(sqlite3_file *f, int page, int page_size, int extend, void volatile **out)
+{
+    if (extend && page >= 1 && S_fail(STORE_FAULT_SHM))
+        return SQLITE_IOERR_SHMMAP;
+    return sqlite_shim_shm_map(f, page, page_size, extend, out);
+}
+
 static int S_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *file, int flags,
                   int *out_flags)
 {
@@ -77,6 +86,8 @@ bool store_fault_kind_parse(const char *text, enum store_fault_kind *out)
         *out = STORE_FAULT_OPEN;
     else if (strcmp(text, "full") == 0)
         *out = STORE_FAULT_FULL;
+    else if (strcmp(text, "shm") == 0)
+        *out = STORE_FAULT_SHM;
     else
         return false;
     return true;
@@ -89,6 +100,7 @@ bool store_fault_install(enum store_fault_kind kind)
     S_kind = kind;
     S_shim.methods.xWrite = S_write;
     S_shim.methods.xSync = S_sync;
+    S_shim.methods.xShmMap = S_shm_map;
     S_shim.vfs.xOpen = S_open;
     return sqlite3_vfs_register(&S_shim.vfs, 1) == SQLITE_OK;
 }

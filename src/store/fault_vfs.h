@@ -5,7 +5,9 @@
  * A SQLite VFS over the default one ("unix") that forwards every call,
  * except that once armed it fails the next N calls of one kind: a write
  * (SQLITE_IOERR_WRITE), a sync (SQLITE_IOERR_FSYNC), an open
- * (SQLITE_CANTOPEN) or a write into a full disk (SQLITE_FULL). qianbaod installs it when QIANBAO_TEST_FAULT names the
+ * (SQLITE_CANTOPEN), a write into a full disk (SQLITE_FULL) or a new region
+ * of the WAL index (SQLITE_IOERR_SHMMAP, which a commit meets after its
+ * frames are written). qianbaod installs it when QIANBAO_TEST_FAULT names the
  * kind, and arms one failure per SIGUSR1 (tests/api/test_storage_faults.c).
  * Release builds compile none of it.
  */
@@ -16,9 +18,16 @@
 
 #ifdef QB_TEST_HOOKS
 
-enum store_fault_kind { STORE_FAULT_WRITE, STORE_FAULT_SYNC, STORE_FAULT_OPEN, STORE_FAULT_FULL };
+enum store_fault_kind {
+    STORE_FAULT_WRITE,
+    STORE_FAULT_SYNC,
+    STORE_FAULT_OPEN,
+    STORE_FAULT_FULL,
+    STORE_FAULT_SHM, /* growing the WAL index (xShmMap of a new region): SQLITE_IOERR_SHMMAP,
+                        which a commit meets after its frames are in the WAL */
+};
 
-/* Parses "write", "sync", "open" or "full". */
+/* Parses "write", "sync", "open", "full" or "shm". */
 bool store_fault_kind_parse(const char *text, enum store_fault_kind *out);
 /* Registers the VFS as SQLite's default; before any connection opens.
  * False when SQLite refuses. */

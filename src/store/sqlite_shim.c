@@ -38,6 +38,9 @@ static sqlite3_vfs *S_real_vfs(sqlite3_vfs *vfs)
 #define S_FRAME_HEADER_SIZE 24
 #define S_HELD_SIZE_MAX 0x1ffff
 static _Thread_local struct sqlite_shim_file *S_holder;
+static _Thread_local uint64_t S_commits_written;
+
+uint64_t sqlite_shim_commits_written(void) { return S_commits_written; }
 
 /* Writes what this thread holds, if anything. */
 static int S_release(void)
@@ -113,7 +116,12 @@ int sqlite_shim_write(sqlite3_file *file, const void *buf, int amount, sqlite3_i
     bool commit_page = f->commit_header_held && !header;
     f->header_held = header;
     f->commit_header_held = S_commit_header(buf, amount);
-    return commit_page ? S_release() : SQLITE_OK;
+    if (!commit_page)
+        return SQLITE_OK;
+    int rc = S_release();
+    if (rc == SQLITE_OK)
+        S_commits_written++;
+    return rc;
 }
 static int S_truncate(sqlite3_file *f, sqlite3_int64 size)
 {
@@ -155,7 +163,7 @@ static int S_device_characteristics(sqlite3_file *f)
 {
     return S_REAL(f)->pMethods->xDeviceCharacteristics(S_REAL(f));
 }
-static int S_shm_map(sqlite3_file *f, int page, int page_size, int extend, void volatile **out)
+int sqlite_shim_shm_map(sqlite3_file *f, int page, int page_size, int extend, void volatile **out)
 {
     S_RELEASE_OR_RETURN();
     return S_REAL(f)->pMethods->xShmMap(S_REAL(f), page, page_size, extend, out);
@@ -271,7 +279,7 @@ bool sqlite_shim_init(struct sqlite_shim *shim, const char *name, size_t own_fil
                 .xFileControl = S_file_control,
                 .xSectorSize = S_sector_size,
                 .xDeviceCharacteristics = S_device_characteristics,
-                .xShmMap = S_shm_map,
+                .xShmMap = sqlite_shim_shm_map,
                 .xShmLock = S_shm_lock,
                 .xShmBarrier = S_shm_barrier,
                 .xShmUnmap = S_shm_unmap,

@@ -24,6 +24,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <sqlite3.h>
 
@@ -67,5 +68,13 @@ int sqlite_shim_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *file, int
                      int *out_flags);
 int sqlite_shim_write(sqlite3_file *file, const void *buf, int amount, sqlite3_int64 offset);
 int sqlite_shim_sync(sqlite3_file *file, int flags);
+int sqlite_shim_shm_map(sqlite3_file *file, int page, int page_size, int extend,
+                        void volatile **out);
+
+/* How many commits' last WAL frames the calling thread has written through
+ * a shim that gathers WAL writes. A COMMIT that fails after this moved
+ * failed after the commit was in the WAL: a restart's recovery may find
+ * it whole, so its outcome is not known (store.h, store_commit). */
+uint64_t sqlite_shim_commits_written(void);
 
 #endif

@@ -181,7 +181,12 @@ QB_MUST_USE enum qb_error store_url_file(const char *url, char *out, size_t out_
  * NULL; pointers from column_text/column_blob live until the next step,
  * reset or finalize. store_reset also clears every binding, so a value never
  * carries over to the next use (an unbound parameter reads as NULL).
- * store_rollback answers QB_OK when no transaction is open. */
+ * store_rollback answers QB_OK when no transaction is open. A failed
+ * store_commit did not happen, and nothing of it is ever found; one whose
+ * outcome cannot be known (it failed after it reached the disk, where a
+ * restart's recovery may find it) stops the process instead of answering:
+ * no caller could tell anyone "done" or "failed", and the restart has
+ * whatever the disk kept, as after a failed sync. */
 static inline QB_MUST_USE enum qb_error store_begin(struct store *s) { return s->ops->begin(s); }
 static inline QB_MUST_USE enum qb_error store_commit(struct store *s) { return s->ops->commit(s); }
 static inline QB_MUST_USE enum qb_error store_rollback(struct store *s) { return s->ops->rollback(s); }

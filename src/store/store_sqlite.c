@@ -1155,7 +1155,21 @@ static enum qb_error sqlite_commit(struct store *store)
     if (!sqlite_in_transaction(s))
         return sqlite_refuse(s, QB_E_STORAGE, "commit: no transaction is open (it was rolled "
                                               "back after an error)");
+    uint64_t written = sqlite_shim_commits_written();
     enum qb_error err = sqlite_control(s, &s->st_commit, "COMMIT", "commit");
+    if (err != QB_OK && sqlite_shim_commits_written() != written) {
+        /* It failed after its last frame was in the WAL (growing the WAL
+         * index, with the disk full): not visible now, but a restart's
+         * recovery finds it whole. Neither "done" nor "failed" is true, so
+         * nobody is told either: stop, as a failed sync does, and the
+         * restart has what the disk kept (store.h, store_commit). */
+        log_event(LOG_ERROR, "store.commit_unknown",
+                  "action=stop error=\"%s\" reason=\"the commit failed after it reached the WAL: "
+                  "a restart recovers it or not\"",
+                  sqlite3_errmsg(s->db));
+        fflush(NULL);
+        _exit(EXIT_FAILURE);
+    }
     (void)sqlite_in_transaction(s);
     if (err == QB_OK)
         s->savepoint_depth = 0;

@@ -11,12 +11,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <sqlite3.h>
 
 #include "base/buf.h"
+#include "store/fault_vfs.h"
 #include "store/pool.h"
 #include "store/schema.h"
 #include "store/store.h"
@@ -74,6 +76,52 @@ static int64_t file_size(const char *path)
 {
     struct stat st;
     return stat(path, &st) == 0 ? (int64_t)st.st_size : 0;
+}
+
+TEST(a_commit_that_failed_once_in_the_wal_stops_the_process)
+{
+    /* A COMMIT can fail after its frames, the last one too, are in the
+     * WAL: growing the WAL index for them (a new region of the -shm every
+     * 4,096 frames or so) fails with the disk full. The commit is not
+     * visible, but a restart's recovery finds its frames whole and applies
+     * them: its outcome is unknown, and answering "failed" (a payment that
+     * moved nothing, to be made again) would be a lie after a crash. So the
+     * store stops the process, as the ledger does when a sync fails; the
+     * restart has whatever the disk kept. Run first: the child must set up
+     * the failing file system before this process opens any database. */
+    fresh_dir();
+    pid_t pid = fork();
+    ASSERT(pid >= 0);
+    if (pid == 0) {
+        if (!store_fault_install(STORE_FAULT_SHM))
+            _exit(10);
+        char err[256];
+        struct store *store = NULL;
+        if (store_open(db_path, STORE_MODE_WRITE, &store, err, sizeof err) != QB_OK ||
+            store_exec(store, "CREATE TABLE big (b BLOB)") != QB_OK || store_begin(store) != QB_OK)
+            _exit(11);
+        /* About 5,000 pages in one commit: its frames need the index's second region. */
+        if (store_exec(store,
+                       "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n"
+                       " WHERE i < 5000) INSERT INTO big SELECT zeroblob(3000) FROM n") != QB_OK)
+            _exit(12);
+        store_fault_arm(1);
+        enum qb_error rc = store_commit(store);
+        _exit(rc == QB_OK ? 13 : store_fault_injected() == 1 ? 14 : 15);
+    }
+    int status = 0;
+    ASSERT_EQ_INT(waitpid(pid, &status, 0), pid);
+    ASSERT(WIFEXITED(status));
+    ASSERT_EQ_INT(WEXITSTATUS(status), 1);
+    /* And the commit was indeed in the WAL: recovery applies it. */
+    sqlite3 *db = NULL;
+    ASSERT_EQ_INT(sqlite3_open(db_path, &db), SQLITE_OK);
+    sqlite3_stmt *st = NULL;
+    ASSERT_EQ_INT(sqlite3_prepare_v2(db, "SELECT count(*) FROM big", -1, &st, NULL), SQLITE_OK);
+    ASSERT_EQ_INT(sqlite3_step(st), SQLITE_ROW);
+    ASSERT_EQ_INT(sqlite3_column_int(st, 0), 5000);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
 }
 
 TEST(refuses_newer_schema)
@@ -804,6 +852,7 @@ TEST(pool_acquire_times_out_busy)
 
 int main(void)
 {
+    RUN(a_commit_that_failed_once_in_the_wal_stops_the_process);
     RUN(refuses_newer_schema);
     RUN(a_failed_migration_leaves_the_old_version_whole);
     RUN(a_fresh_database_is_what_the_migrations_make);
