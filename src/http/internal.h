@@ -414,6 +414,9 @@ bool http_head_field(struct buf *out, const char *name, const char *value);
 bool http_server_ledger_stats(struct http_server *server, struct ledger_stats *out);
 struct http_server *http_request_server(const struct http_request *req);
 
+/* The time as of which a handler judges rows by the clock (ledger.h,
+ * ledger_settled_ms), under the ledger lock: read it before the rows. */
+int64_t http_request_settled_ms(struct http_request *req);
 /* The committed state of an account, read under the ledger lock so that it
  * never touches a closed ledger: QB_E_SHUTTING_DOWN once detached,
  * QB_E_NOT_FOUND. */

@@ -453,6 +453,7 @@ static json_t *S_resolve_order(struct http_request *req, const struct qr_payload
         *err = QB_E_TOO_LARGE;
         return NULL;
     }
+    int64_t settled_ms = http_request_settled_ms(req); /* before the row: ledger.h */
     *err = merchant_order_by_token(reader, p->payee, o);
     if (*err != QB_OK)
         return NULL;
@@ -463,7 +464,7 @@ static json_t *S_resolve_order(struct http_request *req, const struct qr_payload
         *err = QB_E_ORDER_NOT_EXIST;
         return NULL;
     }
-    enum merchant_trade_state state = merchant_order_state_at(o, clock_now_ms(env->clock));
+    enum merchant_trade_state state = merchant_order_state_at(o, settled_ms);
     if (state == MERCHANT_SUCCESS || state == MERCHANT_REFUND)
         *err = QB_E_ORDER_PAID;
     else if (state != MERCHANT_NOTPAY)

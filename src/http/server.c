@@ -1057,6 +1057,16 @@ enum qb_error http_request_account_view(struct http_request *req, int64_t accoun
     return err;
 }
 
+int64_t http_request_settled_ms(struct http_request *req)
+{
+    struct http_server *server = req->server;
+    pthread_rwlock_rdlock(&server->ledger_lock);
+    int64_t settled_ms = server->ledger != NULL ? ledger_settled_ms(server->ledger)
+                                                : clock_now_ms(server->env->clock);
+    pthread_rwlock_unlock(&server->ledger_lock);
+    return settled_ms;
+}
+
 /* --- the server ---------------------------------------------------------------- */
 
 enum qb_error http_listen_parse(const char *listen, struct sockaddr_storage *addr,

@@ -479,6 +479,10 @@ static void S_query(struct http_request *req, const char *out_trade_no, const ch
         http_reply_error(req, o == NULL ? QB_E_TOO_LARGE : QB_E_INTERNAL);
         return;
     }
+    /* Judged as of a time every command before which has committed: a
+     * payment confirmed just before the deadline, still committing, must
+     * not read REVOKED (a till takes that as final) and then be SUCCESS. */
+    int64_t settled_ms = http_request_settled_ms(req);
     struct store *reader = http_reader_acquire(req);
     if (reader == NULL)
         return;
@@ -489,7 +493,7 @@ static void S_query(struct http_request *req, const char *out_trade_no, const ch
         http_reply_error(req, err);
         return;
     }
-    json_t *body = merchant_order_json(o, clock_now_ms(env->clock));
+    json_t *body = merchant_order_json(o, settled_ms);
     http_reply_json_new(req, 200, body);
 }
 
@@ -630,7 +634,8 @@ static bool S_bill_day(struct http_request *req, const char *bill_date, int64_t 
         return false;
     }
     const char *message = NULL;
-    enum qb_error err = merchant_bill_date_check(bill_date, clock_now_ms(env->clock), start_ms,
+    /* A day is over once every command that ran in it has committed. */
+    enum qb_error err = merchant_bill_date_check(bill_date, http_request_settled_ms(req), start_ms,
                                                  end_ms, &message);
     if (err != QB_OK) {
         http_reply_error_message(req, err, message);
@@ -950,8 +955,8 @@ void http_handle_v3_fund_dayendbalance(struct http_request *req)
     }
     int64_t start_ms, end_ms;
     const char *message = NULL;
-    enum qb_error err = merchant_bill_date_check(date, clock_now_ms(http_request_env(req)->clock),
-                                                 &start_ms, &end_ms, &message);
+    enum qb_error err =
+        merchant_bill_date_check(date, http_request_settled_ms(req), &start_ms, &end_ms, &message);
     if (err == QB_E_STATEMENT_CREATING) {
         err = QB_E_INVALID_REQUEST;
         message = "the day has not ended: its day-end balance is there from the next day";

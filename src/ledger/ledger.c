@@ -320,6 +320,11 @@ struct ledger {
     int64_t batch_failed_logged_ns;
     int64_t batch_failed_unlogged;
     _Atomic int64_t stat_commit_ok_at_ns;
+    /* ledger_settled_ms: whether a batch runs (from before its first
+     * command reads the clock until its commit has returned), and the
+     * time the last finished batch stopped taking commands. */
+    _Atomic bool batch_running;
+    _Atomic int64_t settled_ms;
     _Atomic uint64_t stat_commit_us_buckets[LEDGER_LATENCY_BUCKETS];
     _Atomic uint64_t stat_command_us_buckets[LEDGER_LATENCY_BUCKETS];
     _Atomic uint64_t stat_command_us_sum;
@@ -712,6 +717,18 @@ struct store *ledger_txn_store(struct ledger_txn *txn)
 }
 
 int64_t ledger_txn_now_ms(struct ledger_txn *txn) { return txn->now_ms; }
+
+int64_t ledger_settled_ms(struct ledger *ledger)
+{
+    /* The clock first: a batch that starts after the flag is read below
+     * stamps its commands with the clock read after it, no earlier than
+     * now_ms. */
+    int64_t now_ms = clock_now_ms(ledger->clock);
+    if (!atomic_load(&ledger->batch_running))
+        return now_ms;
+    int64_t settled = atomic_load(&ledger->settled_ms);
+    return settled < now_ms ? settled : now_ms;
+}
 
 uint64_t ledger_owner_key(const char *owner)
 {
@@ -1868,7 +1885,9 @@ static void batch_run(struct ledger *ledger, struct ledger_cmd *batch, size_t ba
     ledger->entry_count = 0;
     ledger->undo_count = 0;
     ledger->key_count = 0;
+    atomic_store(&ledger->batch_running, true); /* before any command reads the clock */
     txn->now_ms = clock_now_ms(ledger->clock);
+    int64_t closed_ms = txn->now_ms;
     txn->storage_failed = false;
     txn->savepoint_open = false;
     txn->after_count = 0;
@@ -1913,6 +1932,7 @@ static void batch_run(struct ledger *ledger, struct ledger_cmd *batch, size_t ba
                 last = cmd;
             }
         }
+        closed_ms = clock_now_ms(ledger->clock); /* no command of this batch runs later */
         if (!txn->storage_failed && entries_write(ledger) == QB_OK &&
             checkpoint_flush(ledger, flush_budget(ledger)) == QB_OK && !txn->storage_failed) {
             commit_ns = clock_monotonic_ns();
@@ -1965,6 +1985,10 @@ static void batch_run(struct ledger *ledger, struct ledger_cmd *batch, size_t ba
             buf_reset(&cmd->response);
         }
     }
+    /* Every command that ran before closed_ms is committed (visible to a
+     * snapshot taken from now on) or failed: ledger_settled_ms. */
+    atomic_store(&ledger->settled_ms, closed_ms);
+    atomic_store(&ledger->batch_running, false);
     ledger->undo_count = 0;
     ledger->entry_count = 0;
     int64_t lag = ledger->next_entry_id - ledger->replay_from;

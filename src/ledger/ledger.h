@@ -387,6 +387,16 @@ QB_MUST_USE enum qb_error ledger_txn_void(struct ledger_txn *txn, int64_t hold_i
 
 /* --- reading (any thread) ------------------------------------------------ */
 
+/* A time before which every command has run and either committed or
+ * failed: now, when no batch runs; else when the last finished batch
+ * stopped taking commands (a command runs at the time it reads,
+ * ledger_txn_now_ms). A reader that judges rows by the clock (an order
+ * past its deadline reads CLOSED or REVOKED; a day's bill is complete once
+ * the day has ended) asks this BEFORE it reads the rows, and judges them
+ * as of it: a command that ran before the deadline may still be
+ * committing, and its row would say otherwise a moment later. */
+int64_t ledger_settled_ms(struct ledger *ledger);
+
 /* The committed state of an account, without locks. QB_E_NOT_FOUND. */
 QB_MUST_USE enum qb_error ledger_account_view(struct ledger *ledger, int64_t account_id,
                                               struct ledger_account_view *out);

@@ -27,7 +27,9 @@
  *           the limits (wallet_txn_limits_check), the balance.
  *
  * Expiry: an unpaid order past expires_at_ms is CLOSED to every reader
- * (merchant_order_state_at) and refused by pay; no worker rewrites it. The
+ * (merchant_order_state_at, judged as of ledger_settled_ms: a payment that
+ * began before then may still be committing) and refused by pay; no
+ * worker rewrites it. The
  * stored state stays NOTPAY until something writes the order.
  *
  * The fee is total × fee_ppm / 1,000,000 rounded half up, in fen.

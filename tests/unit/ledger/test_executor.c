@@ -890,6 +890,36 @@ TEST(a_command_runs_at_the_time_it_runs_not_when_its_batch_began)
     books_free(b);
 }
 
+TEST(settled_time_waits_for_the_batch_that_runs)
+{
+    /* ledger_settled_ms: with no batch running, now; while one runs, the
+     * time the one before it stopped taking commands, however far the
+     * clock goes meanwhile, since a command of the running batch may have
+     * run before the reader's deadline and not be committed yet; once it
+     * is, now again. */
+    struct qb_clock clock;
+    clock_manual_init(&clock, INT64_C(1767225600000));
+    struct ledger_options options = {.clock = &clock};
+    struct books *b = books_new(&options);
+    int64_t start_ms = clock_now_ms(&clock);
+    ASSERT_EQ_INT(ledger_settled_ms(b->ledger), start_ms);
+    struct gate *g = calloc(1, sizeof *g);
+    ASSERT(g != NULL);
+    gate_close_writer(g, b->ledger); /* the writer is inside a batch, in the gate */
+    clock_manual_advance(&clock, 5000);
+    ASSERT_EQ_INT(ledger_settled_ms(b->ledger), start_ms);
+    gate_open(g);
+    gate_finish(g);
+    int64_t start_ns = clock_monotonic_ns();
+    while (ledger_settled_ms(b->ledger) != start_ms + 5000) {
+        ASSERT((clock_monotonic_ns() - start_ns) / 1000000 < WAIT_MS_MAX);
+        sleep_ms(1);
+    }
+    ledger_cmd_release(&g->cmd);
+    free(g);
+    books_free(b);
+}
+
 TEST(execute_all_shares_commits_and_answers_each)
 {
     /* Commands submitted together (ledger_execute_all, as the wallet's
@@ -1440,6 +1470,7 @@ int main(void)
     RUN(concurrent_submitters_share_commits);
     RUN(full_queue_answers_busy_at_once);
     RUN(a_command_runs_at_the_time_it_runs_not_when_its_batch_began);
+    RUN(settled_time_waits_for_the_batch_that_runs);
     RUN(execute_all_shares_commits_and_answers_each);
     RUN(close_refuses_new_commands_and_drains_the_queue);
     RUN(failing_command_rolls_back_alone_in_its_batch);
