@@ -318,59 +318,43 @@ static enum qb_error S_check(struct store *reader, int64_t *packets, char *probl
                  stored - claims, stored, claims);
         return QB_E_INTERNAL;
     }
-    /* And the journal has one claim entry per claim row, each the entry its
-     * row names, for its packet: a claim row lost or made up is caught. */
-    char sql[256];
-    snprintf(sql, sizeof sql, "SELECT count(*) FROM entries WHERE code = %d",
-             (int)WALLET_CODE_RED_PACKET_CLAIM);
-    if (S_count(reader, sql, &posted) != QB_OK)
-        return QB_E_STORAGE;
-    snprintf(sql, sizeof sql,
-             "SELECT count(*) FROM red_packet_claims c JOIN entries e ON e.id = c.entry_id"
-             " WHERE e.code = %d AND e.ref = c.packet_id",
-             (int)WALLET_CODE_RED_PACKET_CLAIM);
-    if (S_count(reader, sql, &matched) != QB_OK)
-        return QB_E_STORAGE;
-    if (posted != stored || matched != stored) {
-        snprintf(problem, problem_size,
-                 "red packet claims and the journal disagree: %" PRId64 " claim rows, %" PRId64
-                 " claim entries, %" PRId64 " rows naming their packet's entry",
-                 stored, posted, matched);
-        return QB_E_INTERNAL;
-    }
-    /* Likewise one send entry per packet, and one refund entry per packet
-     * refunded, each the entry its row names: a rest paid back twice (out
-     * of what other packets hold in escrow) or a send lost is caught here,
-     * not once the escrow runs dry. */
+    /* And the journal has one entry per claim row, one send entry per
+     * packet and one refund entry per packet refunded, each the entry its
+     * row names, for its packet: a claim row lost or made up, a rest paid
+     * back twice (out of what other packets hold in escrow) or a send lost
+     * is caught here, not once the escrow runs dry. */
     const struct {
         const char *what;
-        const char *column;
+        const char *table;  /* the rows */
+        const char *entry;  /* their column naming the entry; 0: none (yet) */
+        const char *packet; /* their column naming the packet, the entry's ref */
         enum wallet_code code;
     } moves[] = {
-        {"send", "entry_id", WALLET_CODE_RED_PACKET_SEND},
-        {"refund", "refund_entry_id", WALLET_CODE_RED_PACKET_REFUND},
+        {"claim", "red_packet_claims", "entry_id", "packet_id", WALLET_CODE_RED_PACKET_CLAIM},
+        {"send", "red_packets", "entry_id", "id", WALLET_CODE_RED_PACKET_SEND},
+        {"refund", "red_packets", "refund_entry_id", "id", WALLET_CODE_RED_PACKET_REFUND},
     };
+    char sql[256];
     for (size_t i = 0; i < QB_ARRAY_COUNT(moves); i++) {
-        int64_t rows = 0;
-        snprintf(sql, sizeof sql, "SELECT count(*) FROM red_packets WHERE %s != 0",
-                 moves[i].column);
-        if (S_count(reader, sql, &rows) != QB_OK)
+        snprintf(sql, sizeof sql, "SELECT count(*) FROM %s WHERE %s != 0", moves[i].table,
+                 moves[i].entry);
+        if (S_count(reader, sql, &stored) != QB_OK)
             return QB_E_STORAGE;
         snprintf(sql, sizeof sql, "SELECT count(*) FROM entries WHERE code = %d",
                  (int)moves[i].code);
         if (S_count(reader, sql, &posted) != QB_OK)
             return QB_E_STORAGE;
         snprintf(sql, sizeof sql,
-                 "SELECT count(*) FROM red_packets p JOIN entries e ON e.id = p.%s"
-                 " WHERE e.code = %d AND e.ref = p.id",
-                 moves[i].column, (int)moves[i].code);
+                 "SELECT count(*) FROM %s r JOIN entries e ON e.id = r.%s"
+                 " WHERE e.code = %d AND e.ref = r.%s",
+                 moves[i].table, moves[i].entry, (int)moves[i].code, moves[i].packet);
         if (S_count(reader, sql, &matched) != QB_OK)
             return QB_E_STORAGE;
-        if (posted != rows || matched != rows) {
+        if (posted != stored || matched != stored) {
             snprintf(problem, problem_size,
-                     "red packets and the journal disagree: %" PRId64 " packets with a %s, %" PRId64
-                     " %s entries, %" PRId64 " packets naming their %s's entry",
-                     rows, moves[i].what, posted, moves[i].what, matched, moves[i].what);
+                     "red packet %ss and the journal disagree: %" PRId64 " rows, %" PRId64
+                     " %s entries, %" PRId64 " rows naming their packet's entry",
+                     moves[i].what, stored, posted, moves[i].what, matched);
             return QB_E_INTERNAL;
         }
     }
