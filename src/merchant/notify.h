@@ -34,8 +34,10 @@
  * that re-reads the row and writes only when the row is still at the
  * attempt the worker saw. Up to MERCHANT_NOTIFY_THREADS attempts are on
  * their way at once, at most MERCHANT_NOTIFY_MERCHANT_IN_FLIGHT_MAX of one
- * merchant's and never two of one notification: a merchant whose endpoint
- * takes its full timeout holds up its own notifications, not the others'.
+ * merchant's (of one user's merchants together, when a user owns them: any
+ * user may open several) and never two of one notification: a merchant
+ * whose endpoint takes its full timeout holds up its own notifications,
+ * not the others'.
  * A restart loses nothing: the schedule is in the
  * database, and a row due while no daemon ran is due at the first pass.
  * An attempt cut short by a crash after the POST but before its record is
@@ -74,7 +76,8 @@
 #define MERCHANT_NOTIFY_TIMEOUT_MS 5000     /* a merchant must answer within 5 s */
 #define MERCHANT_NOTIFY_BATCH_MAX 16        /* due rows one pass hands out at most */
 #define MERCHANT_NOTIFY_THREADS 16          /* attempts on their way at once, all merchants */
-#define MERCHANT_NOTIFY_MERCHANT_IN_FLIGHT_MAX 2 /* of them, one merchant's at most */
+#define MERCHANT_NOTIFY_MERCHANT_IN_FLIGHT_MAX 2 /* of them, one merchant's (or owner's) at most   \
+                                                  */
 #define MERCHANT_NOTIFY_POLL_MS 1000
 #define MERCHANT_NOTIFY_RESOURCE_SIZE_MAX 8192
 #define MERCHANT_NOTIFY_ERROR_SIZE_MAX 128

@@ -7,11 +7,13 @@
  * next_attempt_at_ms <= now`, the partial index notifications_due), as
  * many as there are free slots and at most MERCHANT_NOTIFY_BATCH_MAX, with
  * a read connection held for that read alone, leaving out the rows in a
- * slot and the merchants that have MERCHANT_NOTIFY_MERCHANT_IN_FLIGHT_MAX
- * in slots; it puts each row in a free slot, skipping a merchant's beyond
- * that cap. So a merchant whose endpoint never answers holds at most its
- * cap of threads, each MERCHANT_NOTIFY_TIMEOUT_MS, and the others' rows
- * go to the rest; its own wait in the database, on their ladder.
+ * slot and the shares that have MERCHANT_NOTIFY_MERCHANT_IN_FLIGHT_MAX in
+ * slots (a row's share is its merchant's owner, whose merchants share one,
+ * or the merchant when no user owns it: any user may open several); it
+ * puts each row in a free slot, skipping a share's beyond that cap. So a
+ * merchant whose endpoint never answers holds at most its cap of threads,
+ * each MERCHANT_NOTIFY_TIMEOUT_MS, and the others' rows go to the rest;
+ * its own wait in the database, on their ladder.
  *
  * A delivery thread, for its row, outside any transaction: reads it again
  * (a record committed after the pass's read but before the slot was free
@@ -53,6 +55,9 @@
 struct S_due {
     char id[MERCHANT_NOTIFY_ID_SIZE];
     char mchid[MERCHANT_MCHID_SIZE];
+    /* Whose share of the threads it takes: its merchant's owner, whose
+     * merchants share one, or the merchant when it has none. */
+    char share[ID_TEXT_SIZE_MAX];
     char event_type[32];
     char original_type[16];
     char summary[64];
@@ -82,7 +87,7 @@ struct S_thread {
     size_t index;
 };
 
-/* At most this many merchants can be at their cap at once. */
+/* At most this many shares can be at their cap at once. */
 #define S_CAPPED_MAX (MERCHANT_NOTIFY_THREADS / MERCHANT_NOTIFY_MERCHANT_IN_FLIGHT_MAX)
 
 struct merchant_notify_worker {
@@ -100,26 +105,30 @@ struct merchant_notify_worker {
     struct S_slot slots[MERCHANT_NOTIFY_THREADS];
 };
 
+/* A row's share (struct S_due), in SQL. */
+#define S_SHARE_SQL " coalesce(nullif(m.owner_user_id, ''), n.mchid)"
+
 /* The due rows SQL: $1 now, $2 the limit, then MERCHANT_NOTIFY_THREADS ids
- * and S_CAPPED_MAX mchids left out ('' where there are fewer: no row has
+ * and S_CAPPED_MAX shares left out ('' where there are fewer: no row has
  * it). */
 static void S_due_sql(char *out, size_t out_size)
 {
     struct buf sql;
     buf_init(&sql, out_size - 1);
     enum qb_error err = buf_append_str(
-        &sql, "SELECT id, mchid, event_type, original_type, summary, notify_url, resource,"
-              " attempt_count, created_at_ms FROM notifications"
-              " WHERE status = 1 AND next_attempt_at_ms <= $1 AND id NOT IN (");
+        &sql, "SELECT n.id, n.mchid, n.event_type, n.original_type, n.summary, n.notify_url,"
+              " n.resource, n.attempt_count, n.created_at_ms," S_SHARE_SQL
+              " FROM notifications n LEFT JOIN merchants m ON m.mchid = n.mchid"
+              " WHERE n.status = 1 AND n.next_attempt_at_ms <= $1 AND n.id NOT IN (");
     int param = 3;
     for (size_t i = 0; err == QB_OK && i < MERCHANT_NOTIFY_THREADS; i++)
         err = buf_printf(&sql, i == 0 ? "$%d" : ", $%d", param++);
     if (err == QB_OK)
-        err = buf_append_str(&sql, ") AND mchid NOT IN (");
+        err = buf_append_str(&sql, ") AND" S_SHARE_SQL " NOT IN (");
     for (size_t i = 0; err == QB_OK && i < S_CAPPED_MAX; i++)
         err = buf_printf(&sql, i == 0 ? "$%d" : ", $%d", param++);
     if (err == QB_OK)
-        err = buf_append_str(&sql, ") ORDER BY next_attempt_at_ms LIMIT $2");
+        err = buf_append_str(&sql, ") ORDER BY n.next_attempt_at_ms LIMIT $2");
     QB_ASSERT(err == QB_OK && sql.size < out_size);
     memcpy(out, sql.data, sql.size);
     out[sql.size] = '\0';
@@ -127,10 +136,10 @@ static void S_due_sql(char *out, size_t out_size)
 }
 
 /* Up to limit due rows into rows, *count of them, none of whose id is in
- * ids (in_flight_count of them) nor whose mchid is in mchids (capped_count). */
+ * ids (in_flight_count of them) nor whose share is in shares (capped_count). */
 static enum qb_error S_read_due(struct merchant_notify_worker *w, int64_t now_ms, size_t limit,
                                 char ids[][MERCHANT_NOTIFY_ID_SIZE], size_t in_flight_count,
-                                char mchids[][MERCHANT_MCHID_SIZE], size_t capped_count,
+                                char shares[][ID_TEXT_SIZE_MAX], size_t capped_count,
                                 struct S_due *rows, size_t *count)
 {
     QB_ASSERT(limit >= 1 && limit <= MERCHANT_NOTIFY_BATCH_MAX);
@@ -152,8 +161,8 @@ static enum qb_error S_read_due(struct merchant_notify_worker *w, int64_t now_ms
         err = store_bind_text(st, param++, id, strlen(id));
     }
     for (size_t i = 0; err == QB_OK && i < S_CAPPED_MAX; i++) {
-        const char *mchid = i < capped_count ? mchids[i] : "";
-        err = store_bind_text(st, param++, mchid, strlen(mchid));
+        const char *share = i < capped_count ? shares[i] : "";
+        err = store_bind_text(st, param++, share, strlen(share));
     }
     int rc = STORE_STEP_DONE;
     while (err == QB_OK && *count < limit && (rc = store_step(st)) == STORE_STEP_ROW) {
@@ -178,6 +187,7 @@ static enum qb_error S_read_due(struct merchant_notify_worker *w, int64_t now_ms
         r->attempt_count =
             attempts >= 0 && attempts < MERCHANT_NOTIFY_ATTEMPTS_TOTAL_MAX ? (int)attempts : -1;
         r->created_at_ms = store_column_int64(st, 8);
+        store_column_text_copy(st, 9, r->share, sizeof r->share);
         if (r->attempt_count < 0) {
             free(r->resource);
             r->resource = NULL;
@@ -442,17 +452,17 @@ static void *S_thread_main(void *arg)
     return NULL;
 }
 
-/* One pass of the dispatcher: due rows into the free slots, each merchant's
+/* One pass of the dispatcher: due rows into the free slots, each share's
  * up to its cap. More when it read as many rows as it asked for: one it
- * skipped for its merchant's cap, or another merchant's beyond them, may
+ * skipped for its share's cap, or another share's beyond them, may
  * be due. */
 static enum qb_error S_pass(void *arg, const atomic_bool *stopping, bool *more)
 {
     struct merchant_notify_worker *w = arg;
     char(*ids)[MERCHANT_NOTIFY_ID_SIZE] = calloc(MERCHANT_NOTIFY_THREADS, sizeof *ids);
-    char(*mchids)[MERCHANT_MCHID_SIZE] = calloc(S_CAPPED_MAX, sizeof *mchids);
+    char(*shares)[ID_TEXT_SIZE_MAX] = calloc(S_CAPPED_MAX, sizeof *shares);
     struct S_due *rows = calloc(MERCHANT_NOTIFY_BATCH_MAX, sizeof *rows);
-    enum qb_error err = ids != NULL && mchids != NULL && rows != NULL ? QB_OK : QB_E_INTERNAL;
+    enum qb_error err = ids != NULL && shares != NULL && rows != NULL ? QB_OK : QB_E_INTERNAL;
 
     /* What is in flight, and which merchants are at their cap. */
     size_t free_count = 0, in_flight_count = 0, capped_count = 0;
@@ -465,17 +475,17 @@ static enum qb_error S_pass(void *arg, const atomic_bool *stopping, bool *more)
             continue;
         }
         memcpy(ids[in_flight_count++], slot->row.id, MERCHANT_NOTIFY_ID_SIZE);
-        size_t same = 0; /* the merchant's slots, counted at its first */
+        size_t same = 0; /* the share's slots, counted at its first */
         bool first = true;
         for (size_t j = 0; j < MERCHANT_NOTIFY_THREADS; j++) {
-            if (!w->slots[j].busy || strcmp(w->slots[j].row.mchid, slot->row.mchid) != 0)
+            if (!w->slots[j].busy || strcmp(w->slots[j].row.share, slot->row.share) != 0)
                 continue;
             first = first && j >= i;
             same++;
         }
         if (first && same >= MERCHANT_NOTIFY_MERCHANT_IN_FLIGHT_MAX) {
             QB_ASSERT(capped_count < S_CAPPED_MAX);
-            memcpy(mchids[capped_count++], slot->row.mchid, MERCHANT_MCHID_SIZE);
+            memcpy(shares[capped_count++], slot->row.share, ID_TEXT_SIZE_MAX);
         }
     }
     bool stopped = w->stopping;
@@ -486,10 +496,10 @@ static enum qb_error S_pass(void *arg, const atomic_bool *stopping, bool *more)
 
     size_t limit = free_count < MERCHANT_NOTIFY_BATCH_MAX ? free_count : MERCHANT_NOTIFY_BATCH_MAX;
     size_t count = 0;
-    err = S_read_due(w, clock_now_ms(w->env->clock), limit, ids, in_flight_count, mchids,
+    err = S_read_due(w, clock_now_ms(w->env->clock), limit, ids, in_flight_count, shares,
                      capped_count, rows, &count);
 
-    /* Each row into a free slot, unless its merchant reached its cap here. */
+    /* Each row into a free slot, unless its share reached its cap here. */
     pthread_mutex_lock(&w->lock);
     for (size_t r = 0; err == QB_OK && r < count && !w->stopping; r++) {
         size_t same = 0, free_index = MERCHANT_NOTIFY_THREADS;
@@ -501,10 +511,10 @@ static enum qb_error S_pass(void *arg, const atomic_bool *stopping, bool *more)
             }
             /* Only this pass fills slots, and its read left out theirs. */
             QB_ASSERT(strcmp(slot->row.id, rows[r].id) != 0);
-            same += strcmp(slot->row.mchid, rows[r].mchid) == 0;
+            same += strcmp(slot->row.share, rows[r].share) == 0;
         }
         if (same >= MERCHANT_NOTIFY_MERCHANT_IN_FLIGHT_MAX)
-            continue;                                    /* the next pass leaves its merchant out */
+            continue;                                    /* the next pass leaves its share out */
         QB_ASSERT(free_index < MERCHANT_NOTIFY_THREADS); /* slots only came free since */
         w->slots[free_index].row = rows[r];
         w->slots[free_index].busy = true;
@@ -516,7 +526,7 @@ static enum qb_error S_pass(void *arg, const atomic_bool *stopping, bool *more)
     S_due_release(rows, count);
 out:
     free(rows);
-    free(mchids);
+    free(shares);
     free(ids);
     return err;
 }

@@ -767,6 +767,44 @@ TEST(a_dead_endpoint_does_not_hold_up_other_merchants)
     mh_release(&b);
 }
 
+TEST(one_owners_merchants_share_one_share)
+{
+    // Any user may open merchants, up to ten at once and more over time: a share per merchant
+    // would let one person with a few blackholed shops take every delivery thread. A user's
+    // merchants share the share of one: two of them paying 4 orders each to a blackhole have
+    // two attempts on their way between them, not four.
+    int dead_port = 0;
+    int dead = S_blackhole_start(&dead_port);
+    char dead_url[128];
+    snprintf(dead_url, sizeof dead_url, "http://127.0.0.1:%d/n", dead_port);
+    struct api_user owner, u;
+    API_MUST(th_user_new(&S_client, S_admin, &owner));
+    API_MUST(th_user_new(&S_client, S_admin, &u));
+    API_MUST(th_fund(&S_client, S_admin, &u, 10000));
+    struct mh_merchant m[2];
+    char transaction_id[32];
+    for (int k = 0; k < 2; k++) {
+        API_MUST(rh_onboard_owned(&S_client, S_admin, owner.id, &m[k]));
+        for (int i = 0; i < 4; i++) {
+            char out_trade_no[32];
+            snprintf(out_trade_no, sizeof out_trade_no, "shared-%d-%04d", k, i);
+            rh_order_paid(&S_client, &m[k], &u, out_trade_no, 1, dead_url, transaction_id);
+        }
+    }
+    usleep(500 * 1000); /* the attempts the share allows are on their way */
+    int connections[16];
+    size_t connection_count = 0;
+    for (struct pollfd p = {dead, POLLIN, 0};
+         connection_count < 16 && poll(&p, 1, 0) == 1 && (p.revents & POLLIN) != 0;)
+        connections[connection_count++] = accept(dead, NULL, NULL);
+    for (size_t i = 0; i < connection_count; i++)
+        close(connections[i]);
+    close(dead);
+    ASSERT_EQ_INT(connection_count, 2);
+    mh_release(&m[0]);
+    mh_release(&m[1]);
+}
+
 TEST(a_backlog_is_delivered_without_waiting_between_passes)
 {
     // The worker at its production poll (1 s): a merchant's endpoint stalls on its first
@@ -814,6 +852,7 @@ int main(void)
     RUN(a_crash_between_delivery_and_its_record_delivers_again);
     RUN(a_merchant_sends_a_failed_notification_again);
     RUN(a_dead_endpoint_does_not_hold_up_other_merchants);
+    RUN(one_owners_merchants_share_one_share);
     RUN(a_backlog_is_delivered_without_waiting_between_passes);
     return api_suite_end(&suite);
 }
