@@ -16,6 +16,7 @@
 #include "identity/identity.h"
 #include "merchant/paycode.h"
 #include "wallet/limits.h"
+#include "wallet/notice.h"
 
 #define S_DEVICE_COLUMNS                                                                           \
     "id, user_id, name, kind, slot, seed_sealed, status, wrong_count, locked_until_ms,"           \
@@ -1004,6 +1005,13 @@ static enum qb_error S_reverse_run(struct ledger_txn *txn, struct ledger_cmd *cm
             c->outcome = err == QB_E_INSUFFICIENT_BALANCE ? QB_E_NOT_ENOUGH : err;
             return QB_OK;
         }
+        if (err != QB_OK)
+            return err;
+        /* The money came back without the payer: the notice a refund of
+         * the whole order gives, about the payment it returns (which the
+         * bills' line of the reversal names too). */
+        err = wallet_txn_notice_add(txn, env->rand, payer.id, WALLET_NOTICE_ORDER_REFUNDED,
+                                    o->payment_id, o->currency, o->total_minor, "");
         if (err != QB_OK)
             return err;
     }

@@ -157,7 +157,8 @@ void merchant_codepay_cmd_init(struct merchant_codepay_cmd *c, const struct doma
 
 /* Revokes a payment-code order: USERPAYING or PAYERROR become REVOKED; a
  * SUCCESS one returns the money to the payer in one entry
- * (WALLET_CODE_ORDER_REVERSAL) and becomes REVOKED; REVOKED again is a
+ * (WALLET_CODE_ORDER_REVERSAL), tells the payer so (notice order_refunded
+ * about the order's payment, for its total) and becomes REVOKED; REVOKED again is a
  * success. A retry of the order's codepay is answered ORDERREVERSED from
  * then on, never its first answer: a till that reversed a sale must not
  * take a replayed SUCCESS for a new one. Only an order made within

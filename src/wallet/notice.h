@@ -19,7 +19,8 @@
  *                                         take it, or an operator stopped it
  *                                         (not the payer's own cancel)
  *   transfer_returned                     the payee sent a transfer back
- *   order_refunded                        a merchant refunded an order
+ *   order_refunded                        a merchant refunded an order, or
+ *                                         reversed a paid payment-code order
  *   red_packet_refunded                   a red packet's unclaimed rest came
  *                                         back at its expiry
  *   payout_waiting                        a merchant's transfer (商家转账)

@@ -1036,6 +1036,24 @@ TEST(reverse_revokes_and_returns_a_paid_orders_money)
     ASSERT_EQ_STR(what, "REVOKED");
     ASSERT_EQ_INT(th_balance(&S_client, &u), 50000);
 
+    /* The money came back without the payer: one order_refunded notice for all of it, as a
+     * refund gives, naming the payment it returns and the merchant; the second reversal, which
+     * moved nothing, wrote none. */
+    struct client_response notices;
+    ASSERT_EQ_INT(api_call(&S_client, "GET", "/v1/me/notices", u.token, NULL, &notices), 200);
+    json_t *notices_body = api_json(&notices);
+    client_response_release(&notices);
+    json_t *notice_items = json_object_get(notices_body, "items");
+    ASSERT_EQ_INT(json_array_size(notice_items), 1);
+    json_t *notice = json_array_get(notice_items, 0);
+    ASSERT_EQ_STR(json_string_value(json_object_get(notice, "type")), "order_refunded");
+    ASSERT_EQ_INT(json_integer_value(json_object_get(notice, "amount")), 1999);
+    ASSERT_EQ_STR(json_string_value(json_object_get(notice, "currency")), "CNY");
+    ASSERT_EQ_STR(json_string_value(json_object_get(json_object_get(notice, "counterparty"), "id")),
+                  S_m.mchid);
+    const char *notice_payment = json_string_value(json_object_get(notice, "payment_id"));
+    ASSERT(notice_payment != NULL && strncmp(notice_payment, "p_", 2) == 0);
+
     /* The payer's bills: the money back is a refund from the merchant, named, found by the
      * merchant's filter, and the statement's line for the merchant nets to zero. */
     struct client_response bills;
@@ -1055,6 +1073,9 @@ TEST(reverse_revokes_and_returns_a_paid_orders_money)
     ASSERT_EQ_INT(json_integer_value(json_object_get(back, "balance_after")), 50000);
     ASSERT_EQ_STR(json_string_value(json_object_get(json_array_get(items, 1), "type")),
                   "order_payment");
+    /* The notice names the payment the bills' line for the money back carries. */
+    ASSERT_EQ_STR(json_string_value(json_object_get(back, "id")), notice_payment);
+    json_decref(notices_body);
     json_decref(bills_body);
     client_response_release(&bills);
     time_t beijing = time(NULL) + 8 * 3600;
