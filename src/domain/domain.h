@@ -100,7 +100,9 @@ struct domain_settings {
     int64_t paycode_confirm_ms;         /* a USERPAYING order waits for its payer: 30 s */
     int64_t paycode_wrong_max;          /* wrong codes in a row that lock a slot: 5 */
     int64_t paycode_lock_ms;            /* for: 15 min */
-    int64_t paycode_merchant_wrong_max; /* wrong codes one merchant may submit in a window: 20 */
+    int64_t paycode_merchant_wrong_max; /* wrong codes a merchant's owner (all their
+                                         * merchants), or a merchant without one, may
+                                         * submit in a window: 20 */
     int64_t paycode_merchant_window_ms; /* the window: 10 min */
     int64_t paycode_devices_max;        /* active devices per user: 5 */
 };

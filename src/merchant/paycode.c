@@ -594,23 +594,34 @@ static enum qb_error S_codepay_refuse(struct merchant_codepay_cmd *c, enum qb_er
     return domain_response_error(&c->cmd, err, message, NULL);
 }
 
-/* A merchant's wrong codes in its current window: when the window began
- * (0: none yet) and how many. */
+/* The wrong codes of whoever controls a merchant, in their current window:
+ * whose they are (the guesser), when the window began (0: none yet) and
+ * how many. The guesser is the merchant's owner, "user:<id>", whose
+ * merchants all share one count, closed ones too: opening a merchant
+ * takes only a session, so a count per merchant would give one person as
+ * many as they open. A merchant an operator onboarded for nobody is
+ * "merchant:<mchid>". */
 struct S_guesses {
+    char guesser[16 + ID_TEXT_SIZE_MAX];
     int64_t window_start_ms;
     int64_t wrong_count;
 };
 
-static enum qb_error S_guesses_load(struct store *store, const char *mchid, struct S_guesses *g)
+static enum qb_error S_guesses_load(struct store *store, const struct merchant *m,
+                                    struct S_guesses *g)
 {
     memset(g, 0, sizeof *g);
+    int size = m->owner_user_id[0] != '\0'
+                   ? snprintf(g->guesser, sizeof g->guesser, "user:%s", m->owner_user_id)
+                   : snprintf(g->guesser, sizeof g->guesser, "merchant:%s", m->mchid);
+    QB_ASSERT(size > 0 && (size_t)size < sizeof g->guesser);
     struct store_stmt *st = NULL;
     enum qb_error err = store_prepare(store,
                                       "SELECT window_start_ms, wrong_count FROM"
-                                      " paycode_merchant_guesses WHERE mchid = $1",
+                                      " paycode_guesses WHERE guesser = $1",
                                       &st);
     if (err == QB_OK)
-        err = store_bind_text(st, 1, mchid, strlen(mchid));
+        err = store_bind_text(st, 1, g->guesser, strlen(g->guesser));
     int rc = err == QB_OK ? store_step(st) : STORE_STEP_DONE;
     if (rc == STORE_STEP_ROW) {
         g->window_start_ms = store_column_int64(st, 0);
@@ -622,31 +633,34 @@ static enum qb_error S_guesses_load(struct store *store, const char *mchid, stru
     return err == QB_OK ? QB_OK : QB_E_STORAGE;
 }
 
-/* One more wrong code from the merchant, in its window or a new one, and
- * the refusal AUTH_CODE_INVALID (message NULL: the table's words, which say
- * nothing of whether the slot is anyone's). */
+/* One more wrong code from the merchant, counted against its guesser in
+ * their window or a new one, and the refusal AUTH_CODE_INVALID (message NULL: the table's words,
+ * which say nothing of whether the slot is anyone's). */
 static enum qb_error S_codepay_wrong(struct ledger_txn *txn, struct merchant_codepay_cmd *c,
                                      struct S_guesses *g, const char *message)
 {
     const struct domain_settings *settings = &c->env->settings;
     int64_t now_ms = ledger_txn_now_ms(txn);
     if (g->window_start_ms == 0 ||
-        now_ms - g->window_start_ms >= settings->paycode_merchant_window_ms)
-        *g = (struct S_guesses){now_ms, 0};
+        now_ms - g->window_start_ms >= settings->paycode_merchant_window_ms) {
+        g->window_start_ms = now_ms;
+        g->wrong_count = 0;
+    }
     g->wrong_count++;
-    const struct store_param p[] = {STORE_TEXT(c->order.mchid), STORE_INT(g->wrong_count),
+    const struct store_param p[] = {STORE_TEXT(g->guesser), STORE_INT(g->wrong_count),
                                     STORE_INT(g->window_start_ms)};
     enum qb_error err = store_run(ledger_txn_store(txn),
-                                  "INSERT INTO paycode_merchant_guesses (mchid, wrong_count,"
-                                  " window_start_ms) VALUES ($1, $2, $3) ON CONFLICT (mchid)"
+                                  "INSERT INTO paycode_guesses (guesser, wrong_count,"
+                                  " window_start_ms) VALUES ($1, $2, $3) ON CONFLICT (guesser)"
                                   " DO UPDATE SET wrong_count = excluded.wrong_count,"
                                   " window_start_ms = excluded.window_start_ms",
                                   p, QB_ARRAY_COUNT(p));
     if (err != QB_OK)
         return QB_E_STORAGE;
     if (g->wrong_count == settings->paycode_merchant_wrong_max)
-        log_event(LOG_WARN, "paycode.merchant_guessing", "mchid=%s wrong=%lld window_s=%lld",
-                  c->order.mchid, (long long)g->wrong_count,
+        log_event(LOG_WARN, "paycode.merchant_guessing",
+                  "mchid=%s guesser=%s wrong=%lld window_s=%lld", c->order.mchid, g->guesser,
+                  (long long)g->wrong_count,
                   (long long)(settings->paycode_merchant_window_ms / 1000));
     return S_codepay_refuse(c, QB_E_AUTH_CODE_INVALID, message);
 }
@@ -714,9 +728,10 @@ static enum qb_error S_codepay_run(struct ledger_txn *txn, struct ledger_cmd *cm
                                 "101 付款码无效,请重新扫码 (not a Qianbao payment code)");
     /* A merchant that sent too many wrong codes lately is guessing, or its
      * tills are broken: no code is looked at for the rest of the window
-     * (§6.1), or it could try every user's slots. */
+     * (§6.1), or it could try every user's slots. The count is its
+     * owner's, over all their merchants (S_guesses). */
     struct S_guesses g;
-    err = S_guesses_load(store, o->mchid, &g);
+    err = S_guesses_load(store, &m, &g);
     if (err != QB_OK)
         return err;
     if (g.window_start_ms != 0 &&
@@ -725,7 +740,8 @@ static enum qb_error S_codepay_run(struct ledger_txn *txn, struct ledger_cmd *cm
         char until[48], message[160];
         snprintf(
             message, sizeof message,
-            "too many wrong payment codes from this merchant; codepay resumes%s",
+            "too many wrong payment codes from this merchant%s; codepay resumes%s",
+            m.owner_user_id[0] != '\0' ? " or another of its owner's" : "",
             identity_lock_end_text(g.window_start_ms + env->settings.paycode_merchant_window_ms,
                                    until, sizeof until));
         return S_codepay_refuse(c, QB_E_RATE_LIMITED, message);

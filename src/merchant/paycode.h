@@ -3,7 +3,9 @@
  * the codepay order, its confirmation and its reversal.
  *
  * Owns: the paycode_devices, paycode_used and paycode_settings tables
- * (migration 6). The code itself — layout, token, check digit — is
+ * (migration 6) and paycode_guesses (migration 42: the wrong codes of each
+ * merchant's owner, over all their merchants, or of a merchant without
+ * one). The code itself — layout, token, check digit — is
  * src/base/paycode.h after docs/paycode.md; this module keeps what only
  * the server knows: which slot is whose device, the sealed seeds, which
  * codes were used, the guess count of each slot and the user's

@@ -816,6 +816,25 @@ const char *const store_sqlite_migrations[] = {
      * while that code works: not once a newer one replaced it, nor once it
      * was used (0: a message from before, sent as it was). */
     "ALTER TABLE sms_outbox ADD COLUMN code_id INTEGER NOT NULL DEFAULT 0;",
+    /* 42: wrong payment codes count against whoever controls the merchant
+     * (src/merchant/paycode.c): its owner, over all their merchants and
+     * closed ones too ('user:<id>'), since opening one takes only a
+     * session; a merchant an operator onboarded for nobody on its own
+     * ('merchant:<mchid>'). An owner's merchants' windows become one, with
+     * all their wrong codes in the latest: it may stop them a little early,
+     * never late. */
+    "CREATE TABLE paycode_guesses ("
+    "  guesser TEXT PRIMARY KEY,"
+    "  wrong_count INTEGER NOT NULL,"
+    "  window_start_ms INTEGER NOT NULL"
+    ") WITHOUT ROWID;"
+    "INSERT INTO paycode_guesses (guesser, wrong_count, window_start_ms)"
+    "  SELECT CASE m.owner_user_id WHEN '' THEN 'merchant:' || g.mchid"
+    "  ELSE 'user:' || m.owner_user_id END,"
+    "  sum(g.wrong_count), max(g.window_start_ms)"
+    "  FROM paycode_merchant_guesses g JOIN merchants m ON m.mchid = g.mchid"
+    "  GROUP BY 1;"
+    "DROP TABLE paycode_merchant_guesses;",
 };
 
 const size_t store_sqlite_migration_count =

@@ -809,6 +809,72 @@ TEST(a_merchant_that_guesses_codes_is_stopped)
     mh_release(&g);
 }
 
+/* POST /v1/merchants/me/close: owner closes their empty merchant mchid for good. */
+static void S_merchant_close(const struct api_user *owner, const char *mchid)
+{
+    char body[160];
+    snprintf(body, sizeof body, "{\"payment_password\":\"%s\",\"mchid\":\"%s\"}", TH_PAY_PASSWORD,
+             mchid);
+    struct client_response res;
+    ASSERT_EQ_INT(api_call(&S_client, "POST", "/v1/merchants/me/close", owner->token, body, &res),
+                  200);
+    client_response_release(&res);
+}
+
+TEST(a_merchants_owner_has_one_budget_of_wrong_codes)
+{
+    // Opening a merchant takes a session and no more, so a budget of wrong codes per merchant
+    // would be one per shop its owner opens: ten at once, and without end by closing one and
+    // opening another. The budget is its owner's: once one shop spent it, every shop of that
+    // owner is stopped, an open one and one opened after closing the first, while another
+    // owner's shop takes the same payer's right code.
+    struct api_user owner, other, u, v;
+    API_MUST(th_user_new(&S_client, S_admin, &owner));
+    API_MUST(th_user_new(&S_client, S_admin, &other));
+    API_MUST(th_user_new(&S_client, S_admin, &u));
+    API_MUST(th_user_new(&S_client, S_admin, &v));
+    API_MUST(th_fund(&S_client, S_admin, &v, 10000));
+    struct mh_merchant m1, m2, m3, n;
+    API_MUST(mh_owner_onboard(&S_client, &owner, "猜码一店", &m1));
+    API_MUST(mh_owner_onboard(&S_client, &owner, "猜码二店", &m2));
+    API_MUST(mh_owner_onboard(&S_client, &other, "隔壁小店", &n));
+    struct S_device d, e;
+    S_device_add(&u, "phone", &d);
+    S_device_add(&v, "phone", &e);
+    int64_t step = S_settle();
+    char right[PAYCODE_TEXT_SIZE], wrong[PAYCODE_TEXT_SIZE], code[PAYCODE_TEXT_SIZE], what[64];
+    S_code(&d, step, 0, right);
+    for (int i = 0; i < 20; i++) {
+        memcpy(wrong, right, sizeof wrong);
+        wrong[10] = (char)('0' + (right[10] - '0' + 1 + i % 9) % 10);
+        if (i >= 10)
+            wrong[3] = (char)('0' + (right[3] - '0' + 1 + i % 9) % 10);
+        wrong[17] = (char)('0' + luhn_check_digit(wrong, 17));
+        ASSERT_EQ_INT(S_codepay_at(&m1, wrong, 100, NULL, what, NULL, 0), 400);
+        ASSERT_EQ_STR(what, "AUTH_CODE_INVALID");
+    }
+    S_code(&e, step, 0, code);
+    ASSERT_EQ_INT(S_codepay_at(&m1, code, 100, NULL, what, NULL, 0), 429);
+    ASSERT_EQ_STR(what, "RATE_LIMITED");
+    /* The owner's other shop, with no wrong code of its own. */
+    ASSERT_EQ_INT(S_codepay_at(&m2, code, 100, NULL, what, NULL, 0), 429);
+    ASSERT_EQ_STR(what, "RATE_LIMITED");
+    /* A shop opened after closing the first starts with nothing left either. */
+    S_merchant_close(&owner, m1.mchid);
+    API_MUST(mh_owner_onboard(&S_client, &owner, "猜码三店", &m3));
+    ASSERT_EQ_INT(S_codepay_at(&m3, code, 100, NULL, what, NULL, 0), 429);
+    ASSERT_EQ_STR(what, "RATE_LIMITED");
+    ASSERT_EQ_INT(th_balance(&S_client, &v), 10000);
+    /* Another owner's shop is not stopped. */
+    ASSERT_EQ_INT(S_codepay_at(&n, code, 100, NULL, what, NULL, 0), 200);
+    ASSERT_EQ_STR(what, "SUCCESS");
+    ASSERT_EQ_INT(th_balance(&S_client, &v), 9900);
+    mh_release(&m1);
+    mh_release(&m2);
+    mh_release(&m3);
+    mh_release(&n);
+}
+
 TEST(above_the_password_free_amount_the_payer_confirms)
 {
     // ¥300 is above the ¥200 password-free amount: the order is USERPAYING until the payer
@@ -1277,6 +1343,7 @@ int main(void)
         RUN(a_revoked_devices_codes_are_refused);
         RUN(five_wrong_codes_lock_the_slot);
         RUN(a_merchant_that_guesses_codes_is_stopped);
+        RUN(a_merchants_owner_has_one_budget_of_wrong_codes);
         RUN(above_the_password_free_amount_the_payer_confirms);
         RUN(codes_and_transfers_share_five_payments_a_day_without_the_password);
         RUN(an_unconfirmed_payment_is_revoked_after_the_confirmation_time);

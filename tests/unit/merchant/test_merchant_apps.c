@@ -464,6 +464,67 @@ TEST(merchants_made_before_suspensions_are_active)
     test_old_db_close(&old);
 }
 
+#define S_GUESSES_MIGRATION 41
+
+/* The wrong codes counted for guesser ("" when none) into *count, its window's start into
+ * *start. */
+static void S_guesses(struct store *store, const char *guesser, int64_t *count, int64_t *start)
+{
+    const struct store_param p[] = {STORE_TEXT(guesser)};
+    *count = *start = 0;
+    enum qb_error err = store_int64(store,
+                                    "SELECT wrong_count FROM paycode_guesses"
+                                    " WHERE guesser = $1",
+                                    p, 1, count);
+    if (err == QB_E_NOT_FOUND)
+        return;
+    ASSERT_EQ_INT(err, QB_OK);
+    ASSERT_EQ_INT(store_int64(store,
+                              "SELECT window_start_ms FROM paycode_guesses"
+                              " WHERE guesser = $1",
+                              p, 1, start),
+                  QB_OK);
+}
+
+TEST(wrong_codes_counted_before_the_migration_become_their_owners)
+{
+    // The wrong payment codes counted per merchant before the budget became its owner's are
+    // not lost by the move: an owner's merchants' counts add up in one window, the latest,
+    // which can only stop them sooner; a merchant without an owner keeps its own.
+    struct test_old_db old;
+    test_old_db_open(&old, S_GUESSES_MIGRATION, "paycode_guesses",
+                     "INSERT INTO merchants (mchid, appid, name, public_key_pem, serial_no,"
+                     " apiv3_key_sealed, fee_ppm, account_id, created_at_ms, owner_user_id)"
+                     " VALUES ('1900000001', 'wx00000000000000a1', 'a', '', 'AB', zeroblob(72),"
+                     " 6000, 1, 10, '" S_OWNER "'),"
+                     " ('1900000002', 'wx00000000000000a2', 'b', '', 'AC', zeroblob(72),"
+                     " 6000, 2, 10, '" S_OWNER "'),"
+                     " ('1900000003', 'wx00000000000000a3', 'c', '', 'AD', zeroblob(72),"
+                     " 6000, 3, 10, '');"
+                     "INSERT INTO paycode_merchant_guesses (mchid, wrong_count, window_start_ms)"
+                     " VALUES ('1900000001', 3, 1000), ('1900000002', 4, 2000),"
+                     " ('1900000003', 5, 3000)");
+    int64_t count, start;
+    S_guesses(old.store, "user:" S_OWNER, &count, &start);
+    ASSERT_EQ_INT(count, 7);
+    ASSERT_EQ_INT(start, 2000);
+    S_guesses(old.store, "merchant:1900000003", &count, &start);
+    ASSERT_EQ_INT(count, 5);
+    ASSERT_EQ_INT(start, 3000);
+    int64_t rows = 0;
+    ASSERT_EQ_INT(store_int64(old.store, "SELECT count(*) FROM paycode_guesses", NULL, 0, &rows),
+                  QB_OK);
+    ASSERT_EQ_INT(rows, 2);
+    bool gone = false;
+    ASSERT_EQ_INT(
+        store_exists(old.store,
+                     "SELECT 1 FROM sqlite_master WHERE name = 'paycode_merchant_guesses'", NULL, 0,
+                     &gone),
+        QB_OK);
+    ASSERT(!gone);
+    test_old_db_close(&old);
+}
+
 int main(void)
 {
     RUN(onboarding_records_every_appid_and_refuses_a_taken_or_repeated_one);
@@ -476,5 +537,6 @@ int main(void)
     RUN(a_suspension_keeps_its_time_and_reason_until_the_resume);
     RUN(merchants_are_listed_newest_first_a_page_at_a_time);
     RUN(merchants_made_before_suspensions_are_active);
+    RUN(wrong_codes_counted_before_the_migration_become_their_owners);
     return test_summary();
 }
