@@ -13,8 +13,8 @@
  * lost: the next request's cursor is already behind.
  *
  *   wallet    "e.n.p": the newest journal entry of the user's wallet
- *             account (bills), the newest notice (notices), the latest
- *             expiry among the payments waiting for them (pending_payments);
+ *             account (bills), the newest notice (notices), the count of
+ *             payments that came to wait for them or left (pending_payments);
  *             the answer carries the bill lines since since's entry
  *   merchant  "e.o": the newest journal entry of the merchant's settlement
  *             account (balance), the payment entry of its newest paid
@@ -124,8 +124,7 @@ static enum qb_error S_wallet_state(struct http_request *req, struct S_wait *w, 
     const char *user_id = http_request_session(req)->user_id;
     err = wallet_notices_newest(reader, user_id, &now[1]);
     if (err == QB_OK)
-        err = merchant_pending_newest(reader, user_id, clock_now_ms(http_request_env(req)->clock),
-                                      &now[2]);
+        err = merchant_pending_changes(reader, user_id, &now[2]);
     store_pool_release(http_request_pool(req), reader);
     return err;
 }

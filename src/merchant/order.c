@@ -254,9 +254,44 @@ static void S_payer_changed(struct ledger_txn *txn, const struct merchant_order 
     ledger_txn_owner_changed(txn, owner);
 }
 
+/* The payer's count of changes to their waiting payments
+ * (paycode_pending_changes), which GET /v1/me/changes shows: one more each
+ * time a payment-code order comes to wait for them or leaves waiting
+ * (paid, reversed, revoked). A count and not a time or an expiry, so that
+ * every change shows, one leaving while a later one still waits too. With
+ * leaves, the order's stored state is read: only one that waited leaves. */
+static enum qb_error S_pending_changed(struct ledger_txn *txn, const struct merchant_order *o,
+                                       bool leaves)
+{
+    if (o->trade_type != MERCHANT_TRADE_MICROPAY || o->payer_user_id[0] == '\0')
+        return QB_OK;
+    enum qb_error err;
+    if (!leaves) {
+        const struct store_param p[] = {STORE_TEXT(o->payer_user_id)};
+        err =
+            store_run(ledger_txn_store(txn),
+                      "INSERT INTO paycode_pending_changes (user_id, seq) VALUES ($1, 1)"
+                      " ON CONFLICT (user_id) DO UPDATE SET seq = paycode_pending_changes.seq + 1",
+                      p, QB_ARRAY_COUNT(p));
+    } else {
+        const struct store_param p[] = {STORE_TEXT(o->transaction_id),
+                                        STORE_INT(MERCHANT_USERPAYING)};
+        err =
+            store_run(ledger_txn_store(txn),
+                      "INSERT INTO paycode_pending_changes (user_id, seq)"
+                      " SELECT payer_user_id, 1 FROM orders WHERE transaction_id = $1"
+                      " AND state = $2 AND payer_user_id <> ''"
+                      " ON CONFLICT (user_id) DO UPDATE SET seq = paycode_pending_changes.seq + 1",
+                      p, QB_ARRAY_COUNT(p));
+    }
+    return err == QB_OK ? QB_OK : QB_E_STORAGE;
+}
+
 enum qb_error merchant_txn_order_update(struct ledger_txn *txn, const struct merchant_order *o)
 {
     S_payer_changed(txn, o);
+    if (o->state != MERCHANT_USERPAYING && S_pending_changed(txn, o, true) != QB_OK)
+        return QB_E_STORAGE;
     const struct store_param params[] = {
         STORE_TEXT(o->transaction_id), STORE_INT(o->state),          STORE_INT(o->fee_minor),
         STORE_TEXT(o->payer_openid),   STORE_TEXT(o->payer_user_id), STORE_TEXT(o->payment_id),
@@ -368,6 +403,8 @@ enum qb_error merchant_txn_order_insert(struct ledger_txn *txn, const struct mer
     QB_ASSERT(merchant_out_trade_no_is_valid(o->out_trade_no) && o->total_minor > 0);
     QB_ASSERT(o->currency != NULL && o->transaction_id[0] != '\0' && o->pay_token[0] != '\0');
     S_payer_changed(txn, o);
+    if (o->state == MERCHANT_USERPAYING && S_pending_changed(txn, o, false) != QB_OK)
+        return QB_E_STORAGE;
     const struct store_param params[] = {
         STORE_TEXT(o->transaction_id),
         STORE_TEXT(o->mchid),

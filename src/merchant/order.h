@@ -147,7 +147,11 @@ QB_MUST_USE enum qb_error merchant_txn_order_by_token(struct ledger_txn *txn, co
                                                       struct merchant_order *out);
 QB_MUST_USE enum qb_error merchant_txn_order_update(struct ledger_txn *txn,
                                                    const struct merchant_order *o);
-/* Inside a command: a new order row, every column as o has it. */
+/* Inside a command: a new order row, every column as o has it. This and
+ * the update count a payment-code order that comes to wait for its payer
+ * (written USERPAYING) or leaves waiting (updated from a stored USERPAYING)
+ * in the payer's paycode_pending_changes (paycode.h); so an order is
+ * written once its command knows whether it waits. */
 QB_MUST_USE enum qb_error merchant_txn_order_insert(struct ledger_txn *txn,
                                                    const struct merchant_order *o);
 /* A new order's transaction_id and pay_token from env's randomness. */

@@ -675,13 +675,13 @@ static enum qb_error S_codepay_limit_refuse(struct merchant_codepay_cmd *c, enum
                                 : NULL);
 }
 
-/* The order of a used code whose payment was refused: PAYERROR, so that
- * the merchant's query shows what happened. */
+/* The order of a used code whose payment was refused: written PAYERROR, so
+ * that the merchant's query shows what happened. */
 static enum qb_error S_order_failed(struct ledger_txn *txn, struct merchant_order *o)
 {
     o->state = MERCHANT_PAYERROR;
     o->closed_at_ms = o->updated_at_ms = ledger_txn_now_ms(txn);
-    return merchant_txn_order_update(txn, o) == QB_OK ? QB_OK : QB_E_STORAGE;
+    return merchant_txn_order_insert(txn, o) == QB_OK ? QB_OK : QB_E_STORAGE;
 }
 
 static enum qb_error S_codepay_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
@@ -821,7 +821,10 @@ static enum qb_error S_codepay_run(struct ledger_txn *txn, struct ledger_cmd *cm
     if (used != 0)
         return S_codepay_refuse(c, QB_E_AUTH_CODE_INVALID, "101 每个二维码仅限使用一次,请刷新再试");
 
-    /* Step 6: the order, and the code's use, kept whatever follows. */
+    /* Step 6: the order, and the code's use, kept whatever follows. The
+     * order is written once, in the state this command leaves it (PAYERROR,
+     * USERPAYING or SUCCESS): only one left USERPAYING came to wait for
+     * its payer, which their waiting payments count (order.c). */
     struct identity_user payer;
     err = identity_txn_user_get(txn, env, d.user_id, &payer);
     if (err != QB_OK)
@@ -835,8 +838,6 @@ static enum qb_error S_codepay_run(struct ledger_txn *txn, struct ledger_cmd *cm
     merchant_order_ids_new(env, now_ms, o);
     o->created_at_ms = o->updated_at_ms = now_ms;
     o->expires_at_ms = now_ms + env->settings.paycode_confirm_ms;
-    if (merchant_txn_order_insert(txn, o) != QB_OK)
-        return QB_E_STORAGE;
     const struct store_param up[] = {STORE_TEXT(d.id), STORE_INT(step), STORE_INT(code.counter),
                                      STORE_TEXT(o->transaction_id), STORE_INT(now_ms)};
     if (store_run(store,
@@ -894,6 +895,8 @@ static enum qb_error S_codepay_run(struct ledger_txn *txn, struct ledger_cmd *cm
         wallet_password_free_used_today(&spending, now_ms) >=
             env->settings.password_free_daily_max ||
         identity_payment_password_locked(&payer, now_ms)) {
+        if (merchant_txn_order_insert(txn, o) != QB_OK)
+            return QB_E_STORAGE;
         json_t *body = json_pack("{s:s, s:s, s:s, s:s}", "code", "USERPAYING", "message",
                                  "需要用户输入支付密码", "out_trade_no", o->out_trade_no,
                                  "transaction_id", o->transaction_id);
@@ -908,8 +911,8 @@ static enum qb_error S_codepay_run(struct ledger_txn *txn, struct ledger_cmd *cm
     }
     const char *refused_limit = NULL;
     enum qb_error outcome = QB_E_INTERNAL;
-    err = merchant_txn_order_settle(txn, env, o, &m, &payer, openid, false, &outcome,
-                                    &refused_limit);
+    err =
+        merchant_txn_order_settle(txn, env, o, &m, &payer, openid, true, &outcome, &refused_limit);
     if (err != QB_OK)
         return err;
     if (outcome != QB_OK) {
@@ -1096,17 +1099,18 @@ void merchant_userpaying_revoke_cmd_init(struct merchant_userpaying_revoke_cmd *
 
 /* --- pending payments ---------------------------------------------------------------- */
 
-enum qb_error merchant_pending_newest(struct store *reader, const char *user_id, int64_t now_ms,
-                                      int64_t *expires_at_ms)
+enum qb_error merchant_pending_changes(struct store *reader, const char *user_id, int64_t *count)
 {
-    QB_ASSERT(reader != NULL && user_id != NULL && expires_at_ms != NULL);
-    const struct store_param params[] = {STORE_TEXT(user_id), STORE_INT(MERCHANT_USERPAYING),
-                                         STORE_INT(now_ms)};
+    QB_ASSERT(reader != NULL && user_id != NULL && count != NULL);
+    const struct store_param params[] = {STORE_TEXT(user_id)};
     enum qb_error err =
-        store_int64(reader,
-                    "SELECT coalesce(max(expires_at_ms), 0) FROM orders"
-                    " WHERE payer_user_id = $1 AND state = $2 AND expires_at_ms > $3",
-                    params, QB_ARRAY_COUNT(params), expires_at_ms);
+        store_int64(reader, "SELECT seq FROM paycode_pending_changes WHERE user_id = $1", params,
+                    QB_ARRAY_COUNT(params), count);
+    if (err == QB_E_NOT_FOUND) {
+        *count = 0;
+        return QB_OK;
+    }
+    QB_ASSERT(err != QB_OK || *count > 0);
     return err == QB_OK ? QB_OK : QB_E_STORAGE;
 }
 

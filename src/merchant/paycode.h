@@ -3,9 +3,11 @@
  * the codepay order, its confirmation and its reversal.
  *
  * Owns: the paycode_devices, paycode_used and paycode_settings tables
- * (migration 6) and paycode_guesses (migration 42: the wrong codes of each
+ * (migration 6), paycode_guesses (migration 42: the wrong codes of each
  * merchant's owner, over all their merchants, or of a merchant without
- * one). The code itself — layout, token, check digit — is
+ * one) and paycode_pending_changes (migration 43: each payer's count of
+ * orders come to wait for them or gone, written by order.c's writes of an
+ * order). The code itself — layout, token, check digit — is
  * src/base/paycode.h after docs/paycode.md; this module keeps what only
  * the server knows: which slot is whose device, the sealed seeds, which
  * codes were used, the guess count of each slot and the user's
@@ -214,9 +216,11 @@ QB_MUST_USE enum qb_error merchant_paycode_worker_pass(const struct domain_env *
  * out_trade_no, created_at, expires_at}] — id is the order's pay token. */
 QB_MUST_USE enum qb_error merchant_pending_list(struct store *reader, const char *user_id,
                                                 int64_t now_ms, json_t **out);
-/* The latest expiry among the user's orders waiting for confirmation at
- * now_ms (0: none): it changes whenever one comes or goes. QB_E_STORAGE. */
-QB_MUST_USE enum qb_error merchant_pending_newest(struct store *reader, const char *user_id,
-                                                  int64_t now_ms, int64_t *expires_at_ms);
+/* How many times an order came to wait for the user's confirmation or left
+ * waiting (paid, reversed, or revoked once its time passed: by the worker,
+ * within a poll of it) into *count (0: never): it changes whenever one
+ * comes or goes, and only then. One read of a key. QB_E_STORAGE. */
+QB_MUST_USE enum qb_error merchant_pending_changes(struct store *reader, const char *user_id,
+                                                   int64_t *count);
 
 #endif

@@ -835,6 +835,15 @@ const char *const store_sqlite_migrations[] = {
     "  FROM paycode_merchant_guesses g JOIN merchants m ON m.mchid = g.mchid"
     "  GROUP BY 1;"
     "DROP TABLE paycode_merchant_guesses;",
+    /* 43: each payer's count of payment-code orders that came to wait for
+     * their confirmation or left waiting (src/merchant/order.c), the part
+     * of GET /v1/me/changes's cursor that tells an app to read its waiting
+     * payments again: the latest expiry among them, which it replaces, did
+     * not change when one left while a later one still waited. No row: 0. */
+    "CREATE TABLE paycode_pending_changes ("
+    "  user_id TEXT PRIMARY KEY,"
+    "  seq INTEGER NOT NULL"
+    ") WITHOUT ROWID;",
 };
 
 const size_t store_sqlite_migration_count =

@@ -982,6 +982,15 @@ TEST(codes_and_transfers_share_five_payments_a_day_without_the_password)
     client_response_release(&res);
 }
 
+/* Changes cursors ("e.n.p") a and b agree on their bills' and notices' parts. */
+static void S_cursor_parts_same(const char *a, const char *b)
+{
+    const char *a_end = strrchr(a, '.'), *b_end = strrchr(b, '.');
+    ASSERT(a_end != NULL && b_end != NULL);
+    if (a_end - a != b_end - b || strncmp(a, b, (size_t)(a_end - a)) != 0)
+        TEST_FAIL_("cursors %s and %s differ before their last part", a, b);
+}
+
 TEST(an_unconfirmed_payment_is_revoked_after_the_confirmation_time)
 {
     // Nobody confirms: after the confirmation time the order reads REVOKED, leaves the pending
@@ -1017,7 +1026,9 @@ TEST(an_unconfirmed_payment_is_revoked_after_the_confirmation_time)
     json_decref(list);
     th_wait_join(&w, revoked, changed, sizeof changed);
     ASSERT_EQ_STR(changed, "pending_payments");
-    ASSERT_EQ_STR(revoked, cursor); /* as before the payment: nothing waits, nothing moved */
+    /* Nothing moved and nothing was noticed: only the waiting payments' part differs. */
+    S_cursor_parts_same(revoked, cursor);
+    ASSERT(strcmp(revoked, shown) != 0 && strcmp(shown, cursor) != 0);
     if (w.seconds >= S_CONFIRM_S + 5)
         TEST_FAIL_("the revocation was heard of after %.1f s", w.seconds);
     usleep(700 * 1000);
@@ -1033,6 +1044,43 @@ TEST(an_unconfirmed_payment_is_revoked_after_the_confirmation_time)
     ASSERT_EQ_STR(api_error_code(&res), "ORDER_CLOSED");
     client_response_release(&res);
     ASSERT_EQ_INT(th_balance(&S_client, &u), 50000);
+}
+
+TEST(a_waiting_payment_that_leaves_before_a_later_one_is_news)
+{
+    // Two code payments wait for one payer; the merchant reverses the one that would expire
+    // first. It left the payer's list while the other still waits, so the app waiting for news
+    // of the wallet is told at once that its payments to confirm changed (else it would go on
+    // showing one that can only be refused ORDER_CLOSED), and nothing else: no money moved.
+    struct api_user u;
+    API_MUST(th_user_new(&S_client, S_admin, &u));
+    API_MUST(th_fund(&S_client, S_admin, &u, 90000));
+    struct S_device d;
+    S_device_add(&u, "phone", &d);
+    char code[PAYCODE_TEXT_SIZE], what[64], first[33], second[33];
+    int64_t step = S_settle();
+    S_code(&d, step, 0, code);
+    ASSERT_EQ_INT(S_codepay(code, 30000, first, what), 202);
+    S_code(&d, step, 1, code);
+    ASSERT_EQ_INT(S_codepay(code, 31000, second, what), 202);
+    char cursor[TH_CURSOR_SIZE], after[TH_CURSOR_SIZE], changed[128];
+    th_changes_cursor(&S_client, &u, cursor);
+    struct th_wait w;
+    th_wait_start(&w, S_daemon.base_url, &u, cursor, 2);
+    ASSERT(th_waiting_is(&S_client, 1));
+    ASSERT_EQ_INT(S_reverse(first, what), 200);
+    ASSERT_EQ_STR(what, "REVOKED");
+    th_wait_join(&w, after, changed, sizeof changed);
+    ASSERT_EQ_STR(changed, "pending_payments");
+    if (w.seconds >= 1.5)
+        TEST_FAIL_("the reversal was heard of after %.1f s", w.seconds);
+    /* The bills' and the notices' parts are as they were. */
+    S_cursor_parts_same(after, cursor);
+    struct client_response res;
+    ASSERT_EQ_INT(api_call(&S_client, "GET", "/v1/me/pending-payments", u.token, NULL, &res), 200);
+    ASSERT(strstr(res.body.data, first) == NULL && strstr(res.body.data, second) != NULL);
+    client_response_release(&res);
+    ASSERT_EQ_INT(th_balance(&S_client, &u), 90000);
 }
 
 TEST(the_password_free_amount_and_count_can_be_lowered)
@@ -1347,6 +1395,7 @@ int main(void)
         RUN(above_the_password_free_amount_the_payer_confirms);
         RUN(codes_and_transfers_share_five_payments_a_day_without_the_password);
         RUN(an_unconfirmed_payment_is_revoked_after_the_confirmation_time);
+        RUN(a_waiting_payment_that_leaves_before_a_later_one_is_news);
         RUN(the_password_free_amount_and_count_can_be_lowered);
         RUN(reverse_revokes_and_returns_a_paid_orders_money);
         RUN(a_retry_after_a_reversal_is_told_the_order_was_reversed);

@@ -238,6 +238,84 @@ TEST(a_low_balance_spends_the_code_and_fails_the_order)
     wx_free(f.wx);
 }
 
+/* The payer's count of waiting payments that came or went (merchant_pending_changes). */
+static int64_t S_pending(struct mx_shop *f)
+{
+    int64_t count = -1;
+    ASSERT_EQ_INT(merchant_pending_changes(f->wx->reader, f->payer.id, &count), QB_OK);
+    return count;
+}
+
+static void S_reverse(struct mx_shop *f, const char *out_trade_no)
+{
+    struct merchant_reverse_cmd r;
+    merchant_reverse_cmd_init(&r, &f->wx->env);
+    snprintf(r.mchid, sizeof r.mchid, "%s", f->m.mchid);
+    snprintf(r.out_trade_no, sizeof r.out_trade_no, "%s", out_trade_no);
+    ASSERT_EQ_INT(ledger_execute(f->wx->ledger, &r.cmd), QB_OK);
+    ASSERT_EQ_INT(r.outcome, QB_OK);
+    ledger_cmd_release(&r.cmd);
+}
+
+TEST(the_waiting_payments_count_changes_when_one_comes_or_goes_and_only_then)
+{
+    // The part of the wallet's changes cursor for payments waiting at a till: one more for each
+    // order that comes to wait and each that leaves (confirmed, reversed, revoked by the
+    // worker), so that one leaving while a later one waits shows; none for a code paid at once
+    // or refused, which never waited, nor for a reversal of one revoked already.
+    struct mx_shop f;
+    mx_shop_open(&f, "便利店", 100000);
+    enum qb_error outcome;
+    struct merchant_order first, second, third, o;
+    int64_t s = paycode_step(S_now(&f));
+    ASSERT_EQ_INT(S_pending(&f), 0);
+    ASSERT_EQ_INT(S_codepay(&f, s, 0, 100, &outcome, &o), 200);
+    ASSERT_EQ_INT(S_pending(&f), 0);
+    ASSERT_EQ_INT(S_codepay(&f, s, 1, 30000, &outcome, &first), 202);
+    ASSERT_EQ_INT(S_codepay(&f, s, 2, 31000, &outcome, &second), 202);
+    ASSERT_EQ_INT(S_pending(&f), 2);
+    S_reverse(&f, first.out_trade_no); /* the earlier leaves, the later waits */
+    ASSERT_EQ_INT(S_pending(&f), 3);
+    S_reverse(&f, first.out_trade_no);
+    ASSERT_EQ_INT(S_pending(&f), 3);
+
+    struct merchant_order_pay_cmd c;
+    merchant_order_pay_cmd_init(&c, &f.wx->env);
+    snprintf(c.payer_id, sizeof c.payer_id, "%s", f.payer.id);
+    snprintf(c.pay_token, sizeof c.pay_token, "%s", second.pay_token);
+    c.has_payment_password = true;
+    snprintf(c.payment_password, sizeof c.payment_password, WX_PAY_PASSWORD);
+    ASSERT_EQ_INT(ledger_execute(f.wx->ledger, &c.cmd), QB_OK);
+    ASSERT_EQ_INT(c.outcome, QB_OK);
+    ledger_cmd_release(&c.cmd);
+    ASSERT_EQ_INT(S_pending(&f), 4);
+
+    ASSERT_EQ_INT(S_codepay(&f, s, 3, 32000, &outcome, &third), 202);
+    ASSERT_EQ_INT(S_pending(&f), 5);
+    char err[256];
+    struct store_pool *pool = NULL;
+    ASSERT_EQ_INT(store_pool_open(f.wx->db_path, 1, &pool, err, sizeof err), QB_OK);
+    size_t revoked = 0;
+    wx_clock_to(f.wx, third.expires_at_ms);
+    ASSERT_EQ_INT(merchant_paycode_worker_pass(&f.wx->env, pool, &revoked), QB_OK);
+    ASSERT_EQ_INT(revoked, 1);
+    store_pool_close(pool);
+    ASSERT_EQ_INT(S_pending(&f), 6);
+    S_reverse(&f, third.out_trade_no);
+    ASSERT_EQ_INT(S_pending(&f), 6);
+
+    struct wx_raw drain = {.kind = 3,
+                           .account_id = f.payer.account_id,
+                           .other_id = f.wx->sys_id,
+                           .amount_minor = wx_balance(f.wx, f.payer.account_id)};
+    ASSERT_EQ_INT(wx_raw_exec(f.wx, &drain), QB_OK);
+    s = paycode_step(S_now(&f));
+    ASSERT_EQ_INT(S_codepay(&f, s, 4, 100, &outcome, &o), 403);
+    ASSERT_EQ_INT(outcome, QB_E_NOT_ENOUGH);
+    ASSERT_EQ_INT(S_pending(&f), 6);
+    wx_free(f.wx);
+}
+
 int main(void)
 {
     RUN(the_window_holds_to_the_millisecond);
@@ -247,5 +325,6 @@ int main(void)
     RUN(an_unconfirmed_order_is_revoked_at_its_deadline_on_read_and_by_the_worker);
     RUN(reversal_returns_every_fen_in_one_entry);
     RUN(a_low_balance_spends_the_code_and_fails_the_order);
+    RUN(the_waiting_payments_count_changes_when_one_comes_or_goes_and_only_then);
     return test_summary();
 }
