@@ -141,7 +141,12 @@ struct ratelimit;           /* src/base/ratelimit.h */
 struct domain_env {
     struct qb_clock *clock;
     struct qb_rand *rand;
-    struct ledger *ledger;            /* for submitting commands */
+    /* For the start and the workers, all done before the ledger closes.
+     * Never used on an HTTP thread: a stop closes the ledger while those
+     * still answer, so they submit and read through the server
+     * (http_request_execute, http_request_account_view), which detaches
+     * it first. */
+    struct ledger *ledger;
     struct domain_settings settings;
     struct domain_system_accounts accounts;
     struct bank_connector *bank;      /* top-ups and withdrawals; set by the daemon */

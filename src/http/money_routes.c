@@ -537,10 +537,16 @@ static void S_withdrawal_quote(struct http_request *req, bool merchant)
     }
     if (!http_me_load(req, user))
         return;
+    struct ledger_account_view user_account;
+    enum qb_error err = http_request_account_view(req, user->account_id, &user_account);
+    if (err != QB_OK) {
+        http_reply_error(req, err == QB_E_NOT_FOUND ? QB_E_INTERNAL : err);
+        return;
+    }
     struct store *reader = http_reader_acquire(req);
     if (reader == NULL)
         return;
-    enum qb_error err = wallet_spending_get(reader, env->ledger, user, spending);
+    err = wallet_spending_get(reader, &user_account, user, spending);
     http_reader_release(req, reader);
     if (err != QB_OK) {
         http_reply_error(req, err);

@@ -359,10 +359,16 @@ json_t *http_me_limits(struct http_request *req, struct identity_user **user,
     }
     if (!http_me_load(req, *user))
         return NULL;
+    struct ledger_account_view account;
+    enum qb_error err = http_request_account_view(req, (*user)->account_id, &account);
+    if (err != QB_OK) {
+        http_reply_error(req, err == QB_E_NOT_FOUND ? QB_E_INTERNAL : err);
+        return NULL;
+    }
     struct store *reader = http_reader_acquire(req);
     if (reader == NULL)
         return NULL;
-    enum qb_error err = wallet_spending_get(reader, env->ledger, *user, s);
+    err = wallet_spending_get(reader, &account, *user, s);
     http_reader_release(req, reader);
     if (err != QB_OK) {
         http_reply_error(req, err);

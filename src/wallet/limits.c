@@ -102,14 +102,12 @@ static enum qb_error S_spending_read(struct store *store, const char *user_id,
     return QB_OK;
 }
 
-enum qb_error wallet_spending_get(struct store *reader, struct ledger *ledger,
+enum qb_error wallet_spending_get(struct store *reader, const struct ledger_account_view *account,
                                   const struct identity_user *user, struct wallet_spending *out)
 {
-    QB_ASSERT(reader != NULL && ledger != NULL && user != NULL && out != NULL);
-    struct ledger_account_view account;
-    if (ledger_account_view(ledger, user->account_id, &account) != QB_OK)
-        return QB_E_INTERNAL; /* a user without its wallet account */
-    return S_spending_read(reader, user->id, &account.spent, out);
+    QB_ASSERT(reader != NULL && account != NULL && user != NULL && out != NULL);
+    QB_ASSERT(account->id == user->account_id);
+    return S_spending_read(reader, user->id, &account->spent, out);
 }
 
 enum qb_error wallet_txn_spending_get(struct ledger_txn *txn, const struct identity_user *user,

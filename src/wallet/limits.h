@@ -98,9 +98,13 @@ void wallet_spending_period(int64_t at_ms, int64_t *day_start_ms, int64_t *year)
 /* Sets options->spending_code and spending_period to the two above. */
 void wallet_ledger_options(struct ledger_options *options);
 
-/* A user's spending: the committed sums of their account and their settings
- * read with a read connection. QB_E_STORAGE on read errors. */
-QB_MUST_USE enum qb_error wallet_spending_get(struct store *reader, struct ledger *ledger,
+/* A user's spending: the committed sums of their account, from account
+ * (the ledger's view of user->account_id, which the caller read: on an HTTP
+ * thread through http_request_account_view, which never touches a ledger
+ * closed by a stop), and their settings read with a read connection.
+ * QB_E_STORAGE on read errors. */
+QB_MUST_USE enum qb_error wallet_spending_get(struct store *reader,
+                                              const struct ledger_account_view *account,
                                               const struct identity_user *user,
                                               struct wallet_spending *out);
 /* The same inside a command: the working sums, from the write connection. */

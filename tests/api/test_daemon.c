@@ -1275,6 +1275,79 @@ TEST(a_stop_that_leaves_the_wal_says_so)
     ASSERT(strstr(S_log, "level=warn req=- event=daemon.wal_left bytes=") != NULL);
 }
 
+/* Sends all of text on fd. */
+static bool S_send_all(int fd, const char *text)
+{
+    size_t size = strlen(text);
+    for (size_t sent = 0; sent < size;) {
+        ssize_t n = send(fd, text + sent, size - sent, MSG_NOSIGNAL);
+        if (n <= 0)
+            return false;
+        sent += (size_t)n;
+    }
+    return true;
+}
+
+/* Reads what fd answers until the peer closes it or out is full (out is
+ * left "" when nothing came). */
+static void S_read_until_closed(int fd, char *out, size_t out_size)
+{
+    size_t used = 0;
+    ssize_t n;
+    while (used + 1 < out_size && (n = recv(fd, out + used, out_size - 1 - used, 0)) > 0)
+        used += (size_t)n;
+    out[used] = '\0';
+}
+
+TEST(a_request_on_a_kept_alive_connection_during_the_stop_reads_no_closed_ledger)
+{
+    // A stop closes the ledger while requests in flight finish; a client's kept-alive connection
+    // can send another request meanwhile. GET /v1/me read the spending sums straight from the
+    // ledger, freed by then. It must be answered 503 SHUTTING_DOWN (or the connection closed),
+    // and the daemon must stop cleanly.
+    char admin_token[API_TOKEN_SIZE_MAX], request[400], answer[8192];
+    struct test_daemon daemon;
+    ASSERT(api_daemon_start(&daemon, S_root, "stop-kept-alive", NULL, admin_token));
+    struct client c;
+    client_init(&c, daemon.base_url);
+    struct api_user u;
+    API_MUST(api_user_new(&c, admin_token, &u));
+    client_release(&c);
+    snprintf(request, sizeof request,
+             "GET /v1/me HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer %s\r\n\r\n", u.token);
+
+    /* B: kept alive after one answer, then idle. */
+    int b = S_connect(daemon.base_url);
+    ASSERT(b >= 0);
+    ASSERT(S_send_all(b, request));
+    ssize_t n = recv(b, answer, sizeof answer - 1, 0);
+    ASSERT(n > 0);
+    answer[n] = '\0';
+    ASSERT(strncmp(answer, "HTTP/1.1 200", 12) == 0);
+    /* A: a request in flight, half its body sent, so that the stop waits for it. */
+    int a = S_connect(daemon.base_url);
+    ASSERT(a >= 0);
+    ASSERT(S_send_all(a, "POST /v1/transfers HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                         "Content-Type: application/json\r\nContent-Length: 40\r\n\r\n"
+                         "{\"amount\": 1,"));
+    struct timespec ts = {0, 100 * 1000000L};
+    nanosleep(&ts, NULL);
+
+    ASSERT_EQ_INT(kill(daemon.pid, SIGTERM), 0);
+    /* The workers stop and the ledger closes meanwhile; A's request holds the connections. */
+    ts.tv_nsec = 500 * 1000000L;
+    nanosleep(&ts, NULL);
+    bool sent = S_send_all(b, request);
+    S_read_until_closed(b, answer, sizeof answer);
+    close(b);
+    close(a);
+    int exit_status = test_daemon_stop(&daemon);
+    if (sent && answer[0] != '\0' &&
+        (strncmp(answer, "HTTP/1.1 503", 12) != 0 || strstr(answer, "SHUTTING_DOWN") == NULL))
+        TEST_FAIL_("GET /v1/me during the stop answered:\n%.300s", answer);
+    ASSERT_EQ_INT(exit_status, 0);
+}
+
 TEST(healthz_says_stopping_from_the_first_moment_of_a_stop)
 {
     // A stop waits for the workers (here the SMS worker, stuck on a provider that never answers)
@@ -1691,6 +1764,7 @@ int main(void)
     RUN(secrets_nothing_depends_on_yet_are_made_anew);
     RUN(sighup_rotates_the_admin_token_and_goes_on_serving);
     RUN(healthz_says_stopping_from_the_first_moment_of_a_stop);
+    RUN(a_request_on_a_kept_alive_connection_during_the_stop_reads_no_closed_ledger);
     RUN(a_stop_that_leaves_the_wal_says_so);
     RUN(a_daemon_started_in_the_background_still_stops_on_sigint);
     RUN(verify_passes_on_a_fresh_ledger);

@@ -79,7 +79,7 @@ static struct wallet_spending spending(struct wx *wx, const char *user_id)
 {
     struct wallet_spending s;
     struct identity_user user = wx_user_get(wx, user_id);
-    ASSERT_EQ_INT(wallet_spending_get(wx->reader, wx->ledger, &user, &s), QB_OK);
+    ASSERT_EQ_INT(wx_spending(wx, &user, &s), QB_OK);
     return s;
 }
 

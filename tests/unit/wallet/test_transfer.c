@@ -197,7 +197,7 @@ TEST(insufficient_balance_charges_no_limit)
     struct wx_answer ans = wx_transfer(wx, &a, b.phone, 501);
     WX_EXPECT_REFUSAL(ans, QB_E_INSUFFICIENT_BALANCE, 402);
     struct wallet_spending s;
-    ASSERT_EQ_INT(wallet_spending_get(wx->reader, wx->ledger, &a, &s), QB_OK);
+    ASSERT_EQ_INT(wx_spending(wx, &a, &s), QB_OK);
     ASSERT_EQ_INT(s.day_used_minor, 0);
     ASSERT_EQ_INT(s.lifetime_used_minor, 0);
 
@@ -207,7 +207,7 @@ TEST(insufficient_balance_charges_no_limit)
     ASSERT_EQ_INT(wx_balance(wx, a.account_id), 0);
     ans = wx_transfer(wx, &a, b.phone, 1);
     WX_EXPECT_REFUSAL(ans, QB_E_INSUFFICIENT_BALANCE, 402);
-    ASSERT_EQ_INT(wallet_spending_get(wx->reader, wx->ledger, &a, &s), QB_OK);
+    ASSERT_EQ_INT(wx_spending(wx, &a, &s), QB_OK);
     ASSERT_EQ_INT(s.day_used_minor, 500);
     wx_free(wx);
 }
@@ -383,9 +383,9 @@ TEST(a_return_sends_the_transfer_back_once)
     json_decref(body);
 
     struct wallet_spending s;
-    ASSERT_EQ_INT(wallet_spending_get(wx->reader, wx->ledger, &b, &s), QB_OK);
+    ASSERT_EQ_INT(wx_spending(wx, &b, &s), QB_OK);
     ASSERT_EQ_INT(s.day_used_minor, 0);
-    ASSERT_EQ_INT(wallet_spending_get(wx->reader, wx->ledger, &a, &s), QB_OK);
+    ASSERT_EQ_INT(wx_spending(wx, &a, &s), QB_OK);
     ASSERT_EQ_INT(s.day_used_minor, 1234);
 
     ans = wx_return(wx, &b, t.payment.id, NULL);

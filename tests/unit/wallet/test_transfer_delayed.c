@@ -25,7 +25,7 @@ static struct ledger_account_view S_view(struct wx *wx, int64_t account_id)
 static int64_t S_day_used(struct wx *wx, const struct identity_user *u)
 {
     struct wallet_spending s;
-    ASSERT_EQ_INT(wallet_spending_get(wx->reader, wx->ledger, u, &s), QB_OK);
+    ASSERT_EQ_INT(wx_spending(wx, u, &s), QB_OK);
     return s.day_used_minor;
 }
 
@@ -452,7 +452,7 @@ TEST(the_payers_default_applies_and_only_a_password_makes_it_sooner)
     wx_fund(wx, a.account_id, 10000);
     ASSERT_EQ_INT(S_default_set(wx, &a, WALLET_ARRIVAL_24H, NULL), QB_OK);
     struct wallet_spending s;
-    ASSERT_EQ_INT(wallet_spending_get(wx->reader, wx->ledger, &a, &s), QB_OK);
+    ASSERT_EQ_INT(wx_spending(wx, &a, &s), QB_OK);
     ASSERT_EQ_INT(s.transfer_arrival, WALLET_ARRIVAL_24H);
 
     struct wx_answer t = wx_transfer(wx, &a, b.id, 100);

@@ -115,6 +115,15 @@ static inline int64_t wx_balance(struct wx *wx, int64_t account_id)
     return v.balance_minor;
 }
 
+/* u's spending as the HTTP routes read it: the ledger's view of u's account, then the settings. */
+static inline enum qb_error wx_spending(struct wx *wx, const struct identity_user *u,
+                                        struct wallet_spending *out)
+{
+    struct ledger_account_view v;
+    ASSERT_EQ_INT(ledger_account_view(wx->ledger, u->account_id, &v), QB_OK);
+    return wallet_spending_get(wx->reader, &v, u, out);
+}
+
 /* user_id's notices, oldest first, as "type ref amount failure_code" lines joined by "; " into out:
  * what a test compares whole. */
 static inline const char *wx_notices(struct wx *wx, const char *user_id, char *out, size_t size)
