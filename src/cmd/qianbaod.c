@@ -413,6 +413,43 @@ static void S_wal_left_report(const struct daemon_paths *paths)
                   (long long)st.st_size);
 }
 
+/* Says on stderr why the exclusive flock on fd (the file at path), which
+ * guards what, was refused with flock_errno: --verify holds it shared, or
+ * another daemon holds it, named by the pid in the lock file at lock_path
+ * (or said to be found with ps when someone removed that file). */
+static void S_lock_refused(int fd, int flock_errno, const char *path, const char *what,
+                           const char *lock_path)
+{
+    if (flock_errno != EWOULDBLOCK) {
+        fprintf(stderr, "qianbaod: cannot lock \"%s\": %s\n", path, strerror(flock_errno));
+        return;
+    }
+    if (flock(fd, LOCK_SH | LOCK_NB) == 0) {
+        /* Only --verify takes it shared (S_db_offline). */
+        fprintf(stderr,
+                "qianbaod: %s is being checked by qianbaod --verify; start again once it is "
+                "done\n",
+                what);
+        return;
+    }
+    char holder[32] = "";
+    int lock_fd = open(lock_path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (lock_fd >= 0) {
+        ssize_t n = pread(lock_fd, holder, sizeof holder - 1, 0);
+        holder[n > 0 ? n : 0] = '\0';
+        holder[strcspn(holder, "\n")] = '\0';
+        close(lock_fd);
+    }
+    if (holder[0] != '\0')
+        fprintf(stderr, "qianbaod: %s is in use by another qianbaod (pid %s); refusing to start\n",
+                what, holder);
+    else
+        fprintf(stderr,
+                "qianbaod: %s is in use by another qianbaod (its lock file was removed; "
+                "ps -C qianbaod finds it); refusing to start\n",
+                what);
+}
+
 /* Takes an exclusive flock on the lock file at lock_path, which guards
  * what ("the data directory \"DIR\"", "the database \"PATH\""); -1 when
  * another daemon holds it. The lock file names the holder's pid, for the
@@ -426,24 +463,7 @@ static int S_lock_take(const char *lock_path, const char *what)
         return -1;
     }
     if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
-        int flock_errno = errno;
-        if (flock_errno == EWOULDBLOCK && flock(fd, LOCK_SH | LOCK_NB) == 0) {
-            /* Only --verify takes it shared (S_db_offline). */
-            fprintf(stderr,
-                    "qianbaod: %s is being checked by qianbaod --verify; start again once it "
-                    "is done\n",
-                    what);
-        } else if (flock_errno == EWOULDBLOCK) {
-            char holder[32] = "";
-            ssize_t n = pread(fd, holder, sizeof holder - 1, 0);
-            holder[n > 0 ? n : 0] = '\0';
-            holder[strcspn(holder, "\n")] = '\0';
-            fprintf(stderr,
-                    "qianbaod: %s is in use by another qianbaod (pid %s); refusing to start\n",
-                    what, holder[0] != '\0' ? holder : "unknown");
-        } else {
-            fprintf(stderr, "qianbaod: cannot lock \"%s\": %s\n", lock_path, strerror(flock_errno));
-        }
+        S_lock_refused(fd, errno, lock_path, what, lock_path);
         close(fd);
         return -1;
     }
@@ -539,30 +559,79 @@ static bool S_path_real(const char *path, char real[PATH_MAX])
     return true;
 }
 
-/* The database's own lock, "DB.lock" beside the database file: --db can
- * point daemons with data directories of their own at one database, and the
- * data directory's lock cannot see that. A file of its own, never the
- * database file itself: SQLite locks that with fcntl locks, which a process
- * loses on closing any descriptor of the file, and which NFS mixes with
- * flock; a lock file is safe from both. Named after the database's real
- * path (SQLite too follows symbolic links to find its -wal), so that every
- * path to one database names one lock. -1 when it cannot be taken. */
-static int S_db_lock(const char *db_file)
+/* The database's real path into real (SQLite too follows symbolic links to
+ * find its -wal, so every path to one database names one file), its lock
+ * file's path into lock_path and "the database \"REAL\"" into what. False,
+ * with the reason on stderr, when the path cannot be found. */
+static bool S_db_lock_paths(const char *db_file, char real[PATH_MAX], char *lock_path,
+                            size_t lock_path_size, char *what, size_t what_size)
 {
-    char real[PATH_MAX];
-    char lock_path[PATH_MAX + 8];
     if (!S_path_real(db_file, real)) {
         fprintf(stderr, "qianbaod: cannot find the database \"%s\": %s\n", db_file,
                 strerror(errno));
-        return -1;
+        return false;
     }
-    if (snprintf(lock_path, sizeof lock_path, "%s.lock", real) >= (int)sizeof lock_path) {
+    if (snprintf(lock_path, lock_path_size, "%s.lock", real) >= (int)lock_path_size) {
         fprintf(stderr, "qianbaod: the database path \"%s\" is too long\n", real);
-        return -1;
+        return false;
     }
-    char what[PATH_MAX + 32];
-    snprintf(what, sizeof what, "the database \"%s\"", real);
-    return S_lock_take(lock_path, what);
+    snprintf(what, what_size, "the database \"%s\"", real);
+    return true;
+}
+
+/* An exclusive flock on the database file itself, into *fd: what stops a
+ * second daemon when the first one's lock file was deleted while it runs
+ * (the first then holds its lock on a file no path names, and a new lock
+ * file is a new file), since nobody removes a running wallet's database.
+ * It does not touch SQLite's locks: on Linux flock and the fcntl locks
+ * SQLite takes are independent, and the descriptor stays open until the
+ * database is closed, so closing it never drops one of SQLite's. (On NFS
+ * flock is emulated with fcntl locks and would clash with them; SQLite's
+ * WAL, which needs memory shared on one machine, does not run there.)
+ * True with *fd -1 when the file is not made yet and missing_ok: the
+ * daemon takes it once store_open made it. False, with the reason on
+ * stderr, when it cannot be taken. */
+static bool S_db_file_lock(const char *db_file, bool missing_ok, int *fd)
+{
+    *fd = -1;
+    char real[PATH_MAX], lock_path[PATH_MAX + 8], what[PATH_MAX + 32];
+    if (!S_db_lock_paths(db_file, real, lock_path, sizeof lock_path, what, sizeof what))
+        return false;
+    int db_fd = open(real, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (db_fd < 0) {
+        if (errno == ENOENT && missing_ok)
+            return true;
+        fprintf(stderr, "qianbaod: cannot open %s: %s\n", what, strerror(errno));
+        return false;
+    }
+    if (flock(db_fd, LOCK_EX | LOCK_NB) != 0) {
+        S_lock_refused(db_fd, errno, real, what, lock_path);
+        close(db_fd);
+        return false;
+    }
+    *fd = db_fd;
+    return true;
+}
+
+/* The database's own locks: --db can point daemons with data directories
+ * of their own at one database, and the data directory's lock cannot see
+ * that. First the database file itself (S_db_file_lock; *db_fd -1 while
+ * the file is not made yet), then "DB.lock" beside it, which names the
+ * holder's pid and guards a database not made yet. The lock file's
+ * descriptor, or -1 (nothing held) when either cannot be taken. */
+static int S_db_lock(const char *db_file, int *db_fd)
+{
+    if (!S_db_file_lock(db_file, true, db_fd))
+        return -1;
+    char real[PATH_MAX], lock_path[PATH_MAX + 8], what[PATH_MAX + 32];
+    int fd = -1;
+    if (S_db_lock_paths(db_file, real, lock_path, sizeof lock_path, what, sizeof what))
+        fd = S_lock_take(lock_path, what);
+    if (fd < 0 && *db_fd >= 0) {
+        close(*db_fd);
+        *db_fd = -1;
+    }
+    return fd;
 }
 
 /* Makes sure the platform's RSA-2048 signing key exists and parses, making
@@ -1183,6 +1252,7 @@ static int S_serve(const struct config *cfg, const struct daemon_paths *paths,
     int lock_fd = -1;
     int dir_lock_fd = -1;
     int db_lock_fd = -1;
+    int db_file_lock_fd = -1;
     struct store *writer = NULL;
     struct store_pool *pool = NULL;
     /* How far the ledger's commits are durable: the ledger advances it, the
@@ -1235,7 +1305,7 @@ static int S_serve(const struct config *cfg, const struct daemon_paths *paths,
     if (lock_fd < 0)
         goto out;
     if (paths->db_file[0] != '\0') {
-        db_lock_fd = S_db_lock(paths->db_file);
+        db_lock_fd = S_db_lock(paths->db_file, &db_file_lock_fd);
         if (db_lock_fd < 0)
             goto out;
     }
@@ -1261,6 +1331,11 @@ static int S_serve(const struct config *cfg, const struct daemon_paths *paths,
         fprintf(stderr, "qianbaod: cannot open the database: %s (%s)\n", err, error_name(rc));
         goto out;
     }
+    /* A database made just now is locked as soon as it exists (its lock
+     * file kept everyone else out meanwhile). */
+    if (db_lock_fd >= 0 && db_file_lock_fd < 0 &&
+        !S_db_file_lock(paths->db_file, false, &db_file_lock_fd))
+        goto out;
     if (db_new) { /* a new, empty wallet: worth a look if nobody meant to make one */
         char where[PATH_MAX];
         log_event(LOG_WARN, "daemon.database_created", "path=\"%s\" found=%s",
@@ -1610,8 +1685,10 @@ out:
     store_horizon_destroy(&horizon);
     crypto_wipe(admin_token, sizeof admin_token);
     S_stop_watch_end();
+    if (db_file_lock_fd >= 0)
+        close(db_file_lock_fd); /* once the database is closed */
     if (db_lock_fd >= 0)
-        close(db_lock_fd); /* once the database is closed */
+        close(db_lock_fd);
     if (lock_fd >= 0) {
         if (status == 0)
             log_event(LOG_AUDIT, "daemon.stop", "status=0");
@@ -1633,28 +1710,42 @@ static bool S_verify_progress(int64_t done, int64_t total, void *arg)
     return true;
 }
 
-/* Whether the database is offline: no daemon holds its DB.lock
- * (S_db_lock). Then a shared lock on it goes into *lock_fd, so that no
- * daemon starts until the check is over (-1 when there is no lock file: a
- * backup copied without it, which nothing then guards). False while a
- * daemon holds it, and when this user may not open it: the check then
- * reads as beside a daemon, which is safe either way. */
-static bool S_db_offline(const char *db_file, int *lock_fd)
+/* Whether the database is offline: no daemon holds the database file or
+ * its DB.lock (S_db_lock). Then shared locks on them go into *db_fd and
+ * *lock_fd, so that no daemon starts until the check is over (*lock_fd -1
+ * when there is no lock file: a backup copied without it). False while a
+ * daemon holds either, and when this user may not open them: the check
+ * then reads as beside a daemon, which is safe either way. */
+static bool S_db_offline(const char *db_file, int *lock_fd, int *db_fd)
 {
     *lock_fd = -1;
+    *db_fd = -1;
     char real[PATH_MAX];
     char lock_path[PATH_MAX + 8];
     if (!S_path_real(db_file, real) ||
         snprintf(lock_path, sizeof lock_path, "%s.lock", real) >= (int)sizeof lock_path)
         return false;
+    /* The database file itself first: a daemon holds it also when its
+     * lock file was deleted (S_db_file_lock). */
+    int file_fd = open(real, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (file_fd < 0)
+        return false;
+    if (flock(file_fd, LOCK_SH | LOCK_NB) != 0) {
+        close(file_fd);
+        return false;
+    }
     int fd = open(lock_path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0)
+    if (fd < 0) {
+        *db_fd = file_fd;
         return errno == ENOENT;
+    }
     if (flock(fd, LOCK_SH | LOCK_NB) != 0) {
         close(fd);
+        close(file_fd);
         return false;
     }
     *lock_fd = fd;
+    *db_fd = file_fd;
     return true;
 }
 
@@ -1714,8 +1805,8 @@ static int S_verify(const struct daemon_paths *paths)
 {
     if (!S_db_present(paths, "verify", R_OK))
         return 1;
-    int lock_fd = -1;
-    bool offline = S_db_offline(paths->db_file, &lock_fd);
+    int lock_fd = -1, db_lock_fd = -1;
+    bool offline = S_db_offline(paths->db_file, &lock_fd, &db_lock_fd);
     char err[512] = "";
     struct store *reader = NULL;
     enum qb_error rc =
@@ -1724,6 +1815,8 @@ static int S_verify(const struct daemon_paths *paths)
     if (rc != QB_OK) {
         if (lock_fd >= 0)
             close(lock_fd);
+        if (db_lock_fd >= 0)
+            close(db_lock_fd);
         fprintf(stderr, "qianbaod: verify: cannot open the database: %s (%s)\n", err,
                 error_name(rc));
         return 1;
@@ -1743,6 +1836,8 @@ static int S_verify(const struct daemon_paths *paths)
     store_close(reader);
     if (lock_fd >= 0)
         close(lock_fd);
+    if (db_lock_fd >= 0)
+        close(db_lock_fd); /* once the database is closed */
     printf("entries_checked=%" PRId64 " accounts_checked=%" PRId64 " holds_open=%" PRId64
            " red_packets_checked=%" PRId64 "\n",
            report.entries_checked, report.accounts_checked, report.holds_open, packets);
@@ -1804,7 +1899,8 @@ static int S_rebuild_checkpoints(const struct daemon_paths *paths)
     int lock_fd = S_data_dir_lock(paths->dir, paths->lock, &dir_lock_fd);
     if (lock_fd < 0)
         return 1;
-    int db_lock_fd = S_db_lock(paths->db_file);
+    int db_file_lock_fd = -1;
+    int db_lock_fd = S_db_lock(paths->db_file, &db_file_lock_fd);
     int status = 1;
     struct store *writer = NULL;
     char err[512] = "";
@@ -1858,6 +1954,9 @@ static int S_rebuild_checkpoints(const struct daemon_paths *paths)
            report.replay_from_before);
     store_close(writer); /* folds the -wal in: the check below reads the file alone */
     writer = NULL;
+    if (db_file_lock_fd >= 0)
+        close(db_file_lock_fd);
+    db_file_lock_fd = -1;
     if (db_lock_fd >= 0)
         close(db_lock_fd);
     db_lock_fd = -1;
@@ -1866,6 +1965,8 @@ static int S_rebuild_checkpoints(const struct daemon_paths *paths)
 out:
     if (writer != NULL)
         store_close(writer);
+    if (db_file_lock_fd >= 0)
+        close(db_file_lock_fd);
     if (db_lock_fd >= 0)
         close(db_lock_fd);
     close(lock_fd);

@@ -768,6 +768,24 @@ static bool S_file_copy(const char *source, const char *target, mode_t mode)
     return ok;
 }
 
+/* Makes the directory target with copies of the secrets of the data
+ * directory source. */
+static bool S_secrets_copy(const char *source_dir, const char *target_dir)
+{
+    if (mkdir(target_dir, 0700) != 0)
+        return false;
+    const char *secrets[] = {"pepper", "card-key", "platform-key.pem", "platform-cert.pem",
+                             "admin-token"};
+    for (size_t i = 0; i < QB_ARRAY_COUNT(secrets); i++) {
+        char source[1100], target[1100];
+        snprintf(source, sizeof source, "%s/%s", source_dir, secrets[i]);
+        snprintf(target, sizeof target, "%s/%s", target_dir, secrets[i]);
+        if (!S_file_copy(source, target, 0600))
+            return false;
+    }
+    return true;
+}
+
 TEST(second_daemon_refuses_the_same_database)
 {
     // --db can point a daemon with a data directory of its own at another daemon's database; two
@@ -778,15 +796,7 @@ TEST(second_daemon_refuses_the_same_database)
     S_path(dir, sizeof dir, "same-db");
     S_path(output, sizeof output, "same-db.log");
     snprintf(db, sizeof db, "%s/qianbao.db", S_main.data_dir);
-    ASSERT_EQ_INT(mkdir(dir, 0700), 0);
-    const char *secrets[] = {"pepper", "card-key", "platform-key.pem", "platform-cert.pem",
-                             "admin-token"};
-    for (size_t i = 0; i < QB_ARRAY_COUNT(secrets); i++) {
-        char source[1100], target[700];
-        snprintf(source, sizeof source, "%s/%s", S_main.data_dir, secrets[i]);
-        snprintf(target, sizeof target, "%s/%s", dir, secrets[i]);
-        ASSERT(S_file_copy(source, target, 0600));
-    }
+    ASSERT(S_secrets_copy(S_main.data_dir, dir));
     const char *args[] = {"--data-dir", dir, "--db", db, "--listen", "127.0.0.1:0", NULL};
     int status = test_daemon_run(args, output, 10000);
     ASSERT(test_file_read(output, S_log, sizeof S_log));
@@ -796,6 +806,37 @@ TEST(second_daemon_refuses_the_same_database)
     ASSERT(strstr(S_log, expected) != NULL);
     ASSERT(strstr(S_log, db) != NULL);
     ASSERT_EQ_INT(S_healthz(&S_main), 200);
+}
+
+TEST(removing_the_database_lock_file_does_not_let_a_second_daemon_onto_it)
+{
+    // An operator who deleted qianbao.db.lock (it names a dead pid after a crash) while a daemon
+    // runs must not let a daemon of another data directory whose --db names that database onto
+    // it: a new lock file is a new file, and two writers fork the ledger.
+    char dir[600], log_path[600], second_dir[600], output[600], db[700], lock[720];
+    S_path(dir, sizeof dir, "db-lock-removed");
+    S_path(log_path, sizeof log_path, "db-lock-removed.log");
+    S_path(second_dir, sizeof second_dir, "db-lock-removed-second");
+    S_path(output, sizeof output, "db-lock-removed-second.log");
+    struct test_daemon daemon;
+    ASSERT(test_daemon_start(&daemon, dir, log_path, NULL));
+    ASSERT(S_secrets_copy(dir, second_dir));
+    snprintf(db, sizeof db, "%s/qianbao.db", dir);
+    snprintf(lock, sizeof lock, "%s.lock", db);
+    ASSERT_EQ_INT(unlink(lock), 0);
+    const char *args[] = {"--data-dir", second_dir, "--db", db, "--listen", "127.0.0.1:0", NULL};
+    int status = test_daemon_run(args, output, 10000);
+    ASSERT(test_file_read(output, S_log, sizeof S_log));
+    if (status != 1)
+        TEST_FAIL_("a second daemon on the database: exit %d; output:\n%s", status, S_log);
+    if (strstr(S_log, "in use by another qianbaod (its lock file was removed") == NULL ||
+        strstr(S_log, db) == NULL)
+        TEST_FAIL_("the second daemon did not say why it refused:\n%s", S_log);
+    ASSERT_EQ_INT(S_healthz(&daemon), 200);
+    ASSERT_EQ_INT(test_daemon_stop(&daemon), 0);
+    /* Stopped, it lets the next one in. */
+    ASSERT(test_daemon_start(&daemon, dir, log_path, NULL));
+    ASSERT_EQ_INT(test_daemon_stop(&daemon), 0);
 }
 
 TEST(bad_settings_are_refused_before_anything_is_made)
@@ -1752,6 +1793,7 @@ int main(void)
     RUN(second_daemon_refuses_the_same_dir);
     RUN(removing_the_lock_files_does_not_let_a_second_daemon_in);
     RUN(second_daemon_refuses_the_same_database);
+    RUN(removing_the_database_lock_file_does_not_let_a_second_daemon_onto_it);
     RUN(bad_settings_are_refused_before_anything_is_made);
     RUN(a_listen_address_that_cannot_be_bound_says_why);
     RUN(access_log_holds_no_secrets);
