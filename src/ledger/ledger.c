@@ -32,7 +32,9 @@
  *
  * If the commit fails nothing is acknowledged: every command of the batch
  * fails with QB_E_STORAGE and the writer waits for the batches before it to
- * complete, then reloads its state from the database, as a restart would.
+ * complete, moves the horizon past the failed commit (readers have nothing
+ * of it to wait for), then reloads its state from the database, as a
+ * restart would.
  *
  * Journal entries are buffered in memory during the batch and written just
  * before commit; a command that fails simply drops its buffered entries, so
@@ -1959,7 +1961,7 @@ static void batch_run(struct ledger *ledger, struct ledger_cmd *batch, size_t ba
         /* Nothing of this batch is acknowledged. The in-memory state may
          * hold changes the database does not: rebuild it from the
          * database, as a restart would, once the batches before it are
-         * complete (state_load waits for them). */
+         * complete. */
         atomic_fetch_add_explicit(&ledger->stat_commit_failures, 1, memory_order_relaxed);
         int64_t failed_ns = clock_monotonic_ns();
         atomic_store_explicit(&ledger->stat_commit_failed_at_ns, failed_ns, memory_order_relaxed);
@@ -1974,11 +1976,17 @@ static void batch_run(struct ledger *ledger, struct ledger_cmd *batch, size_t ba
             ledger->batch_failed_unlogged++;
         }
         ledger->broken = true;
-        if (state_load(ledger) == QB_OK)
-            ledger->broken = false;
-        /* A failed commit left nothing for readers to wait for. */
+        /* A failed commit left nothing for readers to wait for: once the
+         * batches before it are durable, the horizon passes it, before the
+         * reload. Every read connection's release waits on the horizon,
+         * and a reload takes a while on a big ledger: with a full disk
+         * failing every batch, reads and /healthz would wait for one
+         * reload after another. */
+        pending_drain(ledger);
         if (commit != 0)
             store_horizon_advance(ledger->horizon, commit);
+        if (state_load(ledger) == QB_OK)
+            ledger->broken = false;
         for (struct ledger_cmd *cmd = batch; cmd != NULL; cmd = cmd->next) {
             cmd->result = QB_E_STORAGE;
             cmd->replayed = false;

@@ -32,6 +32,8 @@ struct faulty {
     _Atomic uint64_t commits;    /* commits that returned QB_OK */
     _Atomic uint64_t synced;     /* commits the last returned sync covered */
     _Atomic int sync_hold_ms;    /* each sync waits this long first */
+    _Atomic int reload_hold_ms;  /* the next reload of the accounts waits this long first */
+    _Atomic bool reload_holding; /* ... and is waiting now */
 };
 
 static struct faulty *faulty_of(struct store *s) { return (struct faulty *)s; }
@@ -91,9 +93,20 @@ static enum qb_error f_savepoint(struct store *s)
 }
 static enum qb_error f_release(struct store *s) { return store_release(faulty_of(s)->inner); }
 static enum qb_error f_rollback_to(struct store *s) { return store_rollback_to(faulty_of(s)->inner); }
+/* Holds the next reload of the ledger's state (its first statement reads
+ * every account) when reload_hold_ms says so: a big ledger's. */
 static enum qb_error f_prepare(struct store *s, const char *sql, struct store_stmt **out)
 {
-    return store_prepare(faulty_of(s)->inner, sql, out);
+    struct faulty *f = faulty_of(s);
+    int hold_ms = strstr(sql, "FROM accounts ORDER BY id") != NULL
+                      ? atomic_exchange(&f->reload_hold_ms, 0)
+                      : 0;
+    if (hold_ms > 0) {
+        atomic_store(&f->reload_holding, true);
+        nanosleep(&(struct timespec){.tv_nsec = (long)hold_ms * 1000000L}, NULL);
+        atomic_store(&f->reload_holding, false);
+    }
+    return store_prepare(f->inner, sql, out);
 }
 static enum qb_error f_exec(struct store *s, const char *sql) { return store_exec(faulty_of(s)->inner, sql); }
 static int64_t f_schema_version(struct store *s) { return store_schema_version(faulty_of(s)->inner); }
@@ -499,6 +512,55 @@ TEST(commands_complete_only_once_a_sync_covers_their_batch)
     test_rmtree(w.dir);
 }
 
+static void counted_done(struct ledger_cmd *cmd)
+{
+    atomic_fetch_add(((struct op *)cmd)->completed, 1);
+}
+
+TEST(a_failed_commit_does_not_hold_readers_for_the_reload)
+{
+    /* After a failed commit the writer rebuilds its state from the
+     * database, which takes a while on a big ledger. The failed commit
+     * left nothing for readers to wait for: a reader's wait on the horizon
+     * (every read connection's release, /healthz's included) must return
+     * at once, not when the reload is done. With a full disk every batch
+     * fails and reloads, and the daemon could answer nothing. */
+    struct world w;
+    world_new(&w);
+    atomic_store(&w.store->reload_hold_ms, 600);
+    atomic_store(&w.store->fail_commits, 1);
+    _Atomic int completed = 0;
+    struct op op = {.kind = 2,
+                    .from_id = w.alice,
+                    .to_id = w.bob,
+                    .amount_minor = 100,
+                    .completed = &completed};
+    ledger_cmd_init(&op.cmd, op_run, NULL);
+    op.cmd.done = counted_done;
+    ASSERT_EQ_INT(ledger_submit(w.ledger, &op.cmd), QB_OK);
+    while (!atomic_load(&w.store->reload_holding) && atomic_load(&completed) == 0)
+        nanosleep(&(struct timespec){.tv_nsec = 200 * 1000}, NULL);
+    ASSERT(atomic_load(&w.store->reload_holding)); /* the reload is under way */
+
+    int64_t started_ns = clock_monotonic_ns();
+    store_horizon_wait(&w.horizon);
+    int64_t waited_ms = (clock_monotonic_ns() - started_ns) / 1000000;
+    if (waited_ms >= 200)
+        TEST_FAIL_("a reader waited %lld ms for the reload after a failed commit",
+                   (long long)waited_ms);
+
+    while (atomic_load(&completed) == 0)
+        nanosleep(&(struct timespec){.tv_nsec = 1000 * 1000}, NULL);
+    ASSERT_EQ_INT(op.cmd.result, QB_E_STORAGE);
+    ledger_cmd_release(&op.cmd);
+    ASSERT_EQ_INT(balance(&w, w.alice), 10000);
+    ASSERT_EQ_INT(run_op(w.ledger, 2, NULL, w.alice, w.bob, 100, NULL), QB_OK);
+    ASSERT_EQ_INT(balance(&w, w.bob), 100);
+    world_close(&w);
+    verify_ok(&w);
+    test_rmtree(w.dir);
+}
+
 int main(void)
 {
     if (!crypto_init())
@@ -511,5 +573,6 @@ int main(void)
     RUN(failed_savepoint_fails_the_batch_not_just_the_command);
     RUN(restart_after_failures_sees_only_what_was_acknowledged);
     RUN(commands_complete_only_once_a_sync_covers_their_batch);
+    RUN(a_failed_commit_does_not_hold_readers_for_the_reload);
     return test_summary();
 }
