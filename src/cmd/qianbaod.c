@@ -491,31 +491,10 @@ static int S_data_dir_lock(const char *dir, const char *lock_path, int *dir_fd)
         return -1;
     }
     if (flock(*dir_fd, LOCK_EX | LOCK_NB) != 0) {
-        int flock_errno = errno;
+        /* Held: the lock file names by whom, unless someone deleted it. */
+        S_lock_refused(*dir_fd, errno, dir, what, lock_path);
         close(*dir_fd);
         *dir_fd = -1;
-        if (flock_errno != EWOULDBLOCK) {
-            fprintf(stderr, "qianbaod: cannot lock %s: %s\n", what, strerror(flock_errno));
-            return -1;
-        }
-        /* Held: the lock file names by whom, unless someone deleted it. */
-        char holder[32] = "";
-        int fd = open(lock_path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-        if (fd >= 0) {
-            ssize_t n = pread(fd, holder, sizeof holder - 1, 0);
-            holder[n > 0 ? n : 0] = '\0';
-            holder[strcspn(holder, "\n")] = '\0';
-            close(fd);
-        }
-        if (holder[0] != '\0')
-            fprintf(stderr,
-                    "qianbaod: %s is in use by another qianbaod (pid %s); refusing to start\n",
-                    what, holder);
-        else
-            fprintf(stderr,
-                    "qianbaod: %s is in use by another qianbaod (its lock file was removed; "
-                    "ps -C qianbaod finds it); refusing to start\n",
-                    what);
         return -1;
     }
     int fd = S_lock_take(lock_path, what);
