@@ -714,6 +714,21 @@ static int S_blackhole_start(int *port)
     return fd;
 }
 
+/* Ends the blackhole dead: the attempts waiting in it so far (at most 16), each
+ * still on its way, are counted, and from now on attempts are refused. */
+static size_t S_blackhole_stop(int dead)
+{
+    int connections[16];
+    size_t count = 0;
+    for (struct pollfd p = {dead, POLLIN, 0};
+         count < 16 && poll(&p, 1, 0) == 1 && (p.revents & POLLIN) != 0;)
+        connections[count++] = accept(dead, NULL, NULL);
+    for (size_t i = 0; i < count; i++)
+        close(connections[i]);
+    close(dead);
+    return count;
+}
+
 TEST(a_dead_endpoint_does_not_hold_up_other_merchants)
 {
     // One merchant's notify_url that never answers costs each attempt the full 5 s. Its
@@ -748,14 +763,7 @@ TEST(a_dead_endpoint_does_not_hold_up_other_merchants)
         usleep(10 * 1000);
     int64_t took_ms = S_now_ms() - paid_ms;
     /* A's attempts so far, none of them over yet: its share, two. */
-    int connections[16];
-    size_t connection_count = 0;
-    for (struct pollfd p = {dead, POLLIN, 0};
-         connection_count < 16 && poll(&p, 1, 0) == 1 && (p.revents & POLLIN) != 0;)
-        connections[connection_count++] = accept(dead, NULL, NULL);
-    for (size_t i = 0; i < connection_count; i++)
-        close(connections[i]);
-    close(dead); /* A's attempts are refused from now on, whatever happens below */
+    size_t connection_count = S_blackhole_stop(dead); /* refused from now on */
     if (S_count(&rcv) == 0)
         TEST_FAIL_("merchant B's notification did not arrive within %lld ms", (long long)took_ms);
     ASSERT_EQ_INT(connection_count, 2);
@@ -792,14 +800,7 @@ TEST(one_owners_merchants_share_one_share)
         }
     }
     usleep(500 * 1000); /* the attempts the share allows are on their way */
-    int connections[16];
-    size_t connection_count = 0;
-    for (struct pollfd p = {dead, POLLIN, 0};
-         connection_count < 16 && poll(&p, 1, 0) == 1 && (p.revents & POLLIN) != 0;)
-        connections[connection_count++] = accept(dead, NULL, NULL);
-    for (size_t i = 0; i < connection_count; i++)
-        close(connections[i]);
-    close(dead);
+    size_t connection_count = S_blackhole_stop(dead);
     ASSERT_EQ_INT(connection_count, 2);
     mh_release(&m[0]);
     mh_release(&m[1]);
