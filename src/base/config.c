@@ -126,6 +126,10 @@ static const struct config_setting config_settings[] = {
                    1, 604800, "seconds after sending when a red packet's unclaimed money returns"),
     CONFIG_INT_ROW("paycode-confirm-s", "QIANBAO_PAYCODE_CONFIRM_S", paycode_confirm_s, 30, 1, 600,
                    "seconds a payment-code order waits for its payer's password"),
+    CONFIG_INT_ROW("v3-signed-per-s", "QIANBAO_V3_SIGNED_PER_S", v3_signed_per_s, 2600, 1, 50000,
+                   "signed /v3 requests a second, kept up for ten minutes, whose nonces the "
+                   "daemon remembers, for all merchants (about 25 KiB of memory for each, "
+                   "taken as used); one merchant may use half of what is free"),
     CONFIG_INT_ROW("verify-interval-h", "QIANBAO_VERIFY_INTERVAL_H", verify_interval_h, 24, 0, 168,
                    "hours between the daemon's own checks of the ledger, the first this long "
                    "after start (0: only when an operator asks)"),

@@ -207,6 +207,17 @@ static void S_environment_unknown(const char *name, size_t name_size)
               (int)(name_size > 64 ? 64 : name_size), name);
 }
 
+/* The /v3 nonce memory's slots for --v3-signed-per-s: a generation takes
+ * 3/4 of its slots in ten minutes (merchant.h), so the next power of two
+ * of 800 a request a second. */
+static size_t S_nonce_slots(int64_t signed_per_s)
+{
+    size_t slots = 16;
+    while (slots < (size_t)signed_per_s * 800)
+        slots *= 2;
+    return slots;
+}
+
 /* Reads the address of flag (--listen, --admin-listen) as the HTTP server
  * will; false, with the reason on stderr, for a value it would refuse. */
 static bool S_listen_parse(const char *flag, const char *address, struct sockaddr_storage *addr,
@@ -1514,6 +1525,7 @@ static int S_serve(const struct config *cfg, const struct daemon_paths *paths,
         .env = &env,
         .version = QIANBAOD_VERSION,
         .password_threads = (int)cfg->password_threads,
+        .v3_nonce_slots = S_nonce_slots(cfg->v3_signed_per_s),
     };
     rc = http_server_start(&http_options, &server, err, sizeof err);
     if (rc != QB_OK) {

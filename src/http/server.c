@@ -1157,7 +1157,10 @@ enum qb_error http_server_start(const struct http_server_options *options, struc
     *out = NULL;
     if (options->threads < 1 || options->threads > 64 || options->connections_max < 1 ||
         options->body_size_max < 1 || options->pool == NULL || options->password_threads < 0 ||
-        options->password_threads > HTTP_OFFLOAD_THREADS) {
+        options->password_threads > HTTP_OFFLOAD_THREADS ||
+        (options->v3_nonce_slots != 0 &&
+         (options->v3_nonce_slots < 16 ||
+          (options->v3_nonce_slots & (options->v3_nonce_slots - 1)) != 0))) {
         snprintf(err, err_size, "http server options out of range");
         return QB_E_PARAM;
     }
@@ -1233,7 +1236,8 @@ enum qb_error http_server_start(const struct http_server_options *options, struc
         if (server->admin_token != NULL)
             memcpy(server->admin_token, options->admin_token, server->admin_token_size + 1);
     }
-    server->nonces = merchant_nonces_new(HTTP_NONCE_SLOTS);
+    server->nonces =
+        merchant_nonces_new(options->v3_nonce_slots != 0 ? options->v3_nonce_slots : 1u << 21);
     if (server->nonces == NULL ||
         (options->admin_token != NULL && server->admin_token == NULL) ||
         http_metrics_init(&server->metrics, options->route_count) != QB_OK) {

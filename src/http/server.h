@@ -87,8 +87,6 @@ struct merchant;
           * its client has likely given up, and the next ones should not wait behind it */
 #define HTTP_STOP_WAIT_MS 5000                      /* http_server_stop waits this long */
 #define HTTP_REQUEST_ID_SIZE_MAX 48                 /* "req_" + 26 characters + NUL fits */
-#define HTTP_NONCE_SLOTS (1u << 20) /* /v3 nonces remembered per generation: 3/4 of it per
-                                     * ten minutes (about 1,300 signed requests a second) */
 
 struct http_server;
 struct http_request;
@@ -163,6 +161,9 @@ struct http_server_options {
     const char *version;          /* shown by /healthz */
     int password_threads; /* threads hashing and verifying login passwords, 0..HTTP_OFFLOAD_THREADS;
                            * 0: HTTP_PASSWORD_THREADS_DEFAULT */
+    size_t v3_nonce_slots; /* /v3 nonces remembered per generation (a power of two, >= 16):
+                            * 3/4 of it per ten minutes, for all merchants; 0: 2^21 (about
+                            * 2,600 signed requests a second) */
 };
 
 /* Binds and starts serving. QB_E_PARAM for a bad listen address or option,

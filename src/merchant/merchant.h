@@ -498,7 +498,9 @@ struct merchant_nonces *merchant_nonces_new(size_t capacity);
 void merchant_nonces_free(struct merchant_nonces *nonces);
 /* Records (mchid, nonce) as seen at now_ms: QB_OK the first time,
  * QB_E_CONFLICT when it was seen within the window, QB_E_BUSY when the
- * table is full. */
+ * table is full, QB_E_FREQUENCY_LIMITED when this merchant already holds
+ * as much of the current generation as is left free (one merchant's flood
+ * leaves the rest of the room to the others; nonce.c). */
 QB_MUST_USE enum qb_error merchant_nonces_claim(struct merchant_nonces *nonces, const char *mchid,
                                                 const char *nonce, int64_t now_ms);
 

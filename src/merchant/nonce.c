@@ -15,26 +15,43 @@
  * no deletion. A table stops taking entries at 3/4 load: the claim answers
  * QB_E_BUSY, so that a flood can slow merchants down but never make a
  * replay pass.
+ *
+ * The room is shared fairly: a merchant may hold no more of the current
+ * table than is still free (QB_E_FREQUENCY_LIMITED past that). One
+ * merchant's flood, a retry loop gone wrong, stops at half the room and
+ * leaves the other half to everyone else; k merchants flooding together
+ * leave 1/(k+1) of it. What a merchant holds is counted as a count-min
+ * sketch (two rows of counters, each merchant's two chosen by SipHash under
+ * a random key, its count the smaller): a count is never under the truth,
+ * and is over it only for a merchant both of whose counters another
+ * merchant shares.
  */
 #include <pthread.h>
+#include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "base/bigmem.h"
+#include "base/rand.h"
 #include "merchant/merchant.h"
 
 #define S_SPAN_MS (2 * MERCHANT_CLOCK_SKEW_MS)
 #define S_KEY_SIZE 16
+#define S_SHARE_COLUMNS 4096 /* counters in each of the sketch's two rows */
+
+_Static_assert(crypto_shorthash_BYTES == sizeof(uint64_t), "SipHash gives 64 bits");
 
 struct S_table {
     uint8_t (*slots)[S_KEY_SIZE];
     size_t count;
     int64_t started_ms;
+    uint32_t held[2][S_SHARE_COLUMNS]; /* the merchants' entries, a count-min sketch */
 };
 
 struct merchant_nonces {
     pthread_mutex_t lock;
     size_t capacity;
+    uint8_t share_key[crypto_shorthash_KEYBYTES];
     struct S_table current;
     struct S_table previous;
 };
@@ -55,6 +72,7 @@ struct merchant_nonces *merchant_nonces_new(size_t capacity)
     if (n == NULL)
         return NULL;
     n->capacity = capacity;
+    rand_fill(rand_system(), n->share_key, sizeof n->share_key);
     if (!S_table_init(&n->current, capacity, 0) || !S_table_init(&n->previous, capacity, 0)) {
         bigmem_free(n->current.slots, capacity, S_KEY_SIZE);
         bigmem_free(n->previous.slots, capacity, S_KEY_SIZE);
@@ -107,6 +125,12 @@ enum qb_error merchant_nonces_claim(struct merchant_nonces *nonces, const char *
     uint8_t key[S_KEY_SIZE];
     memcpy(key, digest, S_KEY_SIZE);
     key[S_KEY_SIZE - 1] |= 1; /* never the empty key */
+    uint8_t share_digest[crypto_shorthash_BYTES];
+    crypto_shorthash(share_digest, (const unsigned char *)mchid, strlen(mchid), nonces->share_key);
+    uint64_t share;
+    memcpy(&share, share_digest, sizeof share);
+    size_t column[2] = {(size_t)(share % S_SHARE_COLUMNS),
+                        (size_t)((share >> 32) % S_SHARE_COLUMNS)};
 
     pthread_mutex_lock(&nonces->lock);
     if (now_ms - nonces->current.started_ms >= S_SPAN_MS) {
@@ -116,18 +140,26 @@ enum qb_error merchant_nonces_claim(struct merchant_nonces *nonces, const char *
         bigmem_zero(dropped.slots, nonces->capacity, S_KEY_SIZE);
         dropped.count = 0;
         dropped.started_ms = now_ms;
+        memset(dropped.held, 0, sizeof dropped.held);
         nonces->current = dropped;
     }
+    struct S_table *cur = &nonces->current;
+    size_t room = nonces->capacity / 4 * 3;
+    uint32_t held = cur->held[0][column[0]] < cur->held[1][column[1]] ? cur->held[0][column[0]]
+                                                                      : cur->held[1][column[1]];
     enum qb_error err = QB_OK;
-    if (S_has(&nonces->previous, nonces->capacity, key) ||
-        S_has(&nonces->current, nonces->capacity, key)) {
+    if (S_has(&nonces->previous, nonces->capacity, key) || S_has(cur, nonces->capacity, key)) {
         err = QB_E_CONFLICT;
-    } else if (nonces->current.count >= nonces->capacity / 4 * 3) {
+    } else if (cur->count >= room) {
         err = QB_E_BUSY;
+    } else if (held >= room - cur->count) {
+        err = QB_E_FREQUENCY_LIMITED;
     } else {
-        size_t at = S_find(&nonces->current, nonces->capacity, key);
-        memcpy(nonces->current.slots[at], key, S_KEY_SIZE);
-        nonces->current.count++;
+        size_t at = S_find(cur, nonces->capacity, key);
+        memcpy(cur->slots[at], key, S_KEY_SIZE);
+        cur->count++;
+        cur->held[0][column[0]]++;
+        cur->held[1][column[1]]++;
     }
     pthread_mutex_unlock(&nonces->lock);
     return err;

@@ -211,6 +211,54 @@ TEST(every_bad_signature_is_sign_error_and_the_answer_is_signed)
     mh_release(&other);
 }
 
+TEST(one_merchants_flood_of_signed_requests_does_not_shut_out_the_others)
+{
+    // A merchant's retry loop gone wrong signs and sends as fast as it can. The daemon's memory
+    // of nonces (room here for one signed request a second over ten minutes: 768) is shared:
+    // the flood is told 429 FREQUENCY_LIMITED once it holds half, and another merchant is still
+    // served, where before the flood filled it and every merchant got 503 SYSTEM_BUSY.
+    const char *args[] = {"--v3-signed-per-s", "1", NULL};
+    struct test_daemon d;
+    char admin[API_TOKEN_SIZE_MAX];
+    API_MUST(api_daemon_start(&d, S_root, "nonces", args, admin));
+    struct client c;
+    client_init(&c, d.base_url);
+    struct mh_merchant flood, other;
+    API_MUST(mh_onboard(&c, admin, -1, &flood));
+    API_MUST(mh_onboard(&c, admin, -1, &other));
+    char path[256];
+    snprintf(path, sizeof path, "/v3/pay/transactions/out-trade-no/flood-1?mchid=%s", flood.mchid);
+    struct client_response res;
+    long status = 404;
+    int served = 0;
+    while (status == 404 && served < 1000) {
+        status = mh_call(&c, &flood, "GET", path, NULL, &res);
+        if (status != 404)
+            break;
+        served++;
+        client_response_release(&res);
+    }
+    ASSERT_EQ_INT(status, 429);
+    ASSERT_EQ_STR(api_error_code(&res), "FREQUENCY_LIMITED");
+    ASSERT(mh_response_verified(&flood, &res));
+    client_response_release(&res);
+    ASSERT_EQ_INT(served, 384);
+    /* The other merchant goes on: an order made and read back. */
+    char body[1024];
+    S_order_body(&other, "not-flooded-1", 100, NULL, body, sizeof body);
+    ASSERT_EQ_INT(mh_call(&c, &other, "POST", "/v3/pay/transactions/native", body, &res), 200);
+    client_response_release(&res);
+    snprintf(path, sizeof path, "/v3/pay/transactions/out-trade-no/not-flooded-1?mchid=%s",
+             other.mchid);
+    ASSERT_EQ_INT(mh_call(&c, &other, "GET", path, NULL, &res), 200);
+    ASSERT_EQ_STR(api_json_str(&res, "trade_state"), "NOTPAY");
+    client_response_release(&res);
+    mh_release(&flood);
+    mh_release(&other);
+    client_release(&c);
+    ASSERT_EQ_INT(test_daemon_stop(&d), 0);
+}
+
 TEST(orders_are_created_queried_retried_and_closed_as_wechat_does)
 {
     // The order life cycle a merchant drives: create each kind, the same body again answers the
@@ -825,6 +873,7 @@ int main(void)
     RUN(onboarding_answers_the_credentials_an_sdk_needs);
     RUN(a_merchant_that_brings_its_own_key_signs_with_it_up_to_4096_bits);
     RUN(every_bad_signature_is_sign_error_and_the_answer_is_signed);
+    RUN(one_merchants_flood_of_signed_requests_does_not_shut_out_the_others);
     RUN(orders_are_created_queried_retried_and_closed_as_wechat_does);
     RUN(an_escaped_out_trade_no_is_found_and_signed_as_sent);
     RUN(the_platform_certificate_decrypts_with_the_apiv3_key);

@@ -85,6 +85,7 @@ TEST(defaults)
     ASSERT_EQ_INT(cfg.executor_batch_max, 8192);
     ASSERT_EQ_INT(cfg.read_connections, 4);
     ASSERT_EQ_INT(cfg.verify_interval_h, 24);
+    ASSERT_EQ_INT(cfg.v3_signed_per_s, 2600);
     ASSERT(!cfg.verify);
     ASSERT(!cfg.help);
 }

@@ -236,15 +236,62 @@ TEST(a_nonce_is_refused_again_within_the_window_and_per_merchant)
     /* A full generation refuses instead of forgetting. */
     int busy = 0;
     for (int i = 0; i < 100; i++) {
-        char nonce[16];
+        char mchid[16], nonce[16];
+        snprintf(mchid, sizeof mchid, "19%08d", i);
         snprintf(nonce, sizeof nonce, "n%d", i);
-        enum qb_error err = merchant_nonces_claim(n, "1900009191", nonce, t + 3 * window);
+        enum qb_error err = merchant_nonces_claim(n, mchid, nonce, t + 3 * window);
         ASSERT(err == QB_OK || err == QB_E_BUSY);
         busy += err == QB_E_BUSY;
     }
     ASSERT(busy > 0);
     merchant_nonces_free(n);
     ASSERT(merchant_nonces_new(100) == NULL); /* not a power of two */
+}
+
+TEST(one_merchants_flood_of_signed_requests_leaves_room_for_the_others)
+{
+    // A merchant's retry loop gone wrong sends validly signed requests as fast as it can: it is
+    // told to slow down (FREQUENCY_LIMITED) once it holds half the memory of nonces, and every
+    // other merchant goes on being served, each also up to what is still free.
+    struct merchant_nonces *n = merchant_nonces_new(1024); /* room for 768 */
+    ASSERT(n != NULL);
+    int64_t t = INT64_C(1790000000000);
+    char nonce[16];
+    int taken = 0;
+    enum qb_error err = QB_OK;
+    while (err == QB_OK) {
+        snprintf(nonce, sizeof nonce, "a%d", taken);
+        err = merchant_nonces_claim(n, "1900009191", nonce, t);
+        taken += err == QB_OK;
+    }
+    ASSERT_EQ_INT(err, QB_E_FREQUENCY_LIMITED);
+    ASSERT_EQ_INT(taken, 384);
+    /* Refused, the nonce was not used up; a replay is still a replay. */
+    ASSERT_EQ_INT(merchant_nonces_claim(n, "1900009191", "a0", t), QB_E_CONFLICT);
+    /* The others are served: 100 merchants, 3 requests each. */
+    for (int m = 0; m < 100; m++) {
+        char mchid[16];
+        snprintf(mchid, sizeof mchid, "18%08d", m);
+        for (int i = 0; i < 3; i++) {
+            snprintf(nonce, sizeof nonce, "b%d", i);
+            ASSERT_EQ_INT(merchant_nonces_claim(n, mchid, nonce, t + 1), QB_OK);
+        }
+    }
+    /* A second flooder stops where it holds what is left: (768 - 684) / 2. */
+    taken = 0;
+    err = QB_OK;
+    while (err == QB_OK) {
+        snprintf(nonce, sizeof nonce, "c%d", taken);
+        err = merchant_nonces_claim(n, "1700000001", nonce, t + 2);
+        taken += err == QB_OK;
+    }
+    ASSERT_EQ_INT(err, QB_E_FREQUENCY_LIMITED);
+    ASSERT(taken <= 42 && taken >= 42 - 3); /* less only if both its counters are shared */
+    ASSERT_EQ_INT(merchant_nonces_claim(n, "1600000001", "d", t + 3), QB_OK);
+    /* The next generation gives the first one room again. */
+    ASSERT_EQ_INT(merchant_nonces_claim(n, "1900009191", "e", t + 2 * MERCHANT_CLOCK_SKEW_MS),
+                  QB_OK);
+    merchant_nonces_free(n);
 }
 
 TEST(aead_matches_the_known_answer_and_refuses_tampering)
@@ -305,6 +352,7 @@ int main(void)
     RUN(request_message_and_signature_match_the_known_answer);
     RUN(request_verify_checks_serial_window_and_signature);
     RUN(a_nonce_is_refused_again_within_the_window_and_per_merchant);
+    RUN(one_merchants_flood_of_signed_requests_leaves_room_for_the_others);
     RUN(aead_matches_the_known_answer_and_refuses_tampering);
     RUN(openid_is_stable_per_app_and_differs_between_apps);
     return test_summary();
