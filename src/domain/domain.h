@@ -105,6 +105,8 @@ struct domain_settings {
                                          * submit in a window: 20 */
     int64_t paycode_merchant_window_ms; /* the window: 10 min */
     int64_t paycode_devices_max;        /* active devices per user: 5 */
+    int64_t paycode_device_adds_max;    /* devices a user may add, by hand or the server-held
+                                         * one, in 24 hours (a revoked slot's quarantine): 10 */
 };
 
 /* The system accounts money enters and leaves through (CNY), created on

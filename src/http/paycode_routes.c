@@ -33,6 +33,21 @@ static void S_password_refusal(struct http_request *req, enum qb_error outcome,
 
 /* --- devices ---------------------------------------------------------------------- */
 
+/* 429 RATE_LIMITED for a device that would be added past the day's count
+ * (docs/paycode.md §5), until until_ms; what the caller can do meanwhile
+ * follows in after. */
+static void S_device_adds_refusal(struct http_request *req, int64_t until_ms, const char *after)
+{
+    const struct domain_env *env = http_request_env(req);
+    char until[48], message[320];
+    snprintf(message, sizeof message,
+             "%lld payment-code devices were added in the last 24 hours, the most a day allows: "
+             "no more may be added%s; %s",
+             (long long)(env != NULL ? env->settings.paycode_device_adds_max : 0),
+             identity_lock_end_text(until_ms, until, sizeof until), after);
+    http_reply_locked(req, QB_E_RATE_LIMITED, message, until_ms);
+}
+
 static const struct http_field S_device_fields[] = {
     {"name", HTTP_FIELD_STRING, true, MERCHANT_DEVICE_NAME_SIZE_MAX - 1, 0, 0},
     {"payment_password", HTTP_FIELD_STRING, true, 16, 0, 0},
@@ -45,6 +60,8 @@ static void S_device_add_resume(struct http_request *req, struct ledger_cmd *cmd
         http_reply_error(req, cmd->result);
     } else if (c->outcome == QB_E_CONFLICT) {
         http_reply_error_message(req, c->outcome, "revoke a device before adding another");
+    } else if (c->outcome == QB_E_RATE_LIMITED) {
+        S_device_adds_refusal(req, c->locked_until_ms, "the devices already added keep working");
     } else if (c->outcome != QB_OK) {
         S_password_refusal(req, c->outcome, &c->password_try);
     } else {
@@ -147,6 +164,10 @@ static void S_issue_resume(struct http_request *req, struct ledger_cmd *cmd)
     struct merchant_code_issue_cmd *c = (struct merchant_code_issue_cmd *)cmd;
     if (cmd->result != QB_OK) {
         http_reply_error(req, cmd->result);
+    } else if (c->outcome == QB_E_RATE_LIMITED && c->device_adds_spent) {
+        S_device_adds_refusal(req, c->locked_until_ms,
+                              "the server-held device for online codes is made again then, and a "
+                              "device already added gives codes meanwhile (?device_id=)");
     } else if (c->outcome == QB_E_RATE_LIMITED) {
         http_reply_error_message(req, c->outcome,
                                  "ten codes this minute already; wait for the next minute");

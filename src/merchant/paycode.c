@@ -24,6 +24,11 @@
 #define S_ACTIVE 1
 #define S_REVOKED 2
 #define S_SLOT_QUARANTINE_MS (24LL * 60 * 60 * 1000)
+/* A user's additions are counted over as long as a revoked slot stays out
+ * of the pool, so that the slots one user keeps out of it at any time are
+ * bounded: the devices active a day before (paycode_devices_max and the
+ * server-held one) and those added since (paycode_device_adds_max). */
+#define S_DEVICE_ADDS_WINDOW_MS S_SLOT_QUARANTINE_MS
 #define S_SLOT_DRAWS_MAX 32
 #define S_SEALED_SIZE (PAYCODE_SEED_SIZE + DOMAIN_SEAL_OVERHEAD)
 #define S_PENDING_MAX 20
@@ -175,16 +180,62 @@ enum qb_error merchant_devices_list(struct store *reader, const char *user_id, j
     return QB_OK;
 }
 
+/* Whether user_id may add a device at now_ms: QB_OK, or RATE_LIMITED when
+ * settings.paycode_device_adds_max devices of theirs, of either kind, were
+ * added in the S_DEVICE_ADDS_WINDOW_MS before, with *until_ms the time the
+ * oldest of those leaves the window; QB_E_STORAGE. It counts the devices'
+ * own rows, which are never deleted, in the command's transaction: the
+ * count is as durable as the slots it protects, and no restart resets it. */
+static enum qb_error S_device_adds_check(struct store *store, const struct domain_env *env,
+                                         const char *user_id, int64_t now_ms, int64_t *until_ms)
+{
+    QB_ASSERT(env->settings.paycode_device_adds_max >= 1);
+    *until_ms = 0;
+    /* The window holds max additions exactly while the max-th newest is in it. */
+    struct store_stmt *st = NULL;
+    if (store_prepare(store,
+                      "SELECT created_at_ms FROM paycode_devices WHERE user_id = $1"
+                      " AND created_at_ms > $2 ORDER BY created_at_ms DESC LIMIT 1 OFFSET $3",
+                      &st) != QB_OK)
+        return QB_E_STORAGE;
+    enum qb_error err = store_bind_text(st, 1, user_id, strlen(user_id));
+    if (err == QB_OK)
+        err = store_bind_int64(st, 2, now_ms - S_DEVICE_ADDS_WINDOW_MS);
+    if (err == QB_OK)
+        err = store_bind_int64(st, 3, env->settings.paycode_device_adds_max - 1);
+    if (err == QB_OK) {
+        int rc = store_step(st);
+        if (rc == STORE_STEP_ROW) {
+            *until_ms = store_column_int64(st, 0) + S_DEVICE_ADDS_WINDOW_MS;
+            err = QB_E_RATE_LIMITED;
+        } else if (rc != STORE_STEP_DONE) {
+            err = QB_E_STORAGE;
+        }
+    } else {
+        err = QB_E_STORAGE;
+    }
+    store_finalize(st);
+    QB_ASSERT(err != QB_E_RATE_LIMITED || *until_ms > now_ms);
+    return err;
+}
+
 /* Inserts a new active device of user_id: a random slot that no active
  * device holds and none revoked in the last day, and a fresh seed (into
- * seed), sealed. BUSY when no free slot was drawn. */
+ * seed), sealed. Every device, whoever asks for it, is added here, so that
+ * the day's count of additions cannot be passed by: RATE_LIMITED (with
+ * *until_ms, S_device_adds_check) when it is spent; BUSY when no free slot
+ * was drawn. */
 static enum qb_error S_device_insert(struct ledger_txn *txn, const struct domain_env *env,
                                      const char *user_id, const char *name, int kind,
-                                     struct S_device *d, uint8_t seed[PAYCODE_SEED_SIZE])
+                                     struct S_device *d, uint8_t seed[PAYCODE_SEED_SIZE],
+                                     int64_t *until_ms)
 {
     struct store *store = ledger_txn_store(txn);
     int64_t now_ms = ledger_txn_now_ms(txn);
     memset(d, 0, sizeof *d);
+    enum qb_error spent = S_device_adds_check(store, env, user_id, now_ms, until_ms);
+    if (spent != QB_OK)
+        return spent;
     bool found = false;
     for (int i = 0; i < S_SLOT_DRAWS_MAX && !found; i++) {
         uint32_t slot = (uint32_t)rand_below(env->rand, (uint64_t)PAYCODE_SLOT_MAX + 1);
@@ -239,6 +290,7 @@ static enum qb_error S_device_add_run(struct ledger_txn *txn, struct ledger_cmd 
     const struct domain_env *env = c->env;
     c->outcome = QB_E_INTERNAL;
     c->password_try = (struct identity_password_try){0, 0};
+    c->locked_until_ms = 0;
     if (memchr(c->user_id, '\0', sizeof c->user_id) == NULL ||
         memchr(c->name, '\0', sizeof c->name) == NULL ||
         memchr(c->payment_password, '\0', sizeof c->payment_password) == NULL) {
@@ -266,10 +318,11 @@ static enum qb_error S_device_add_run(struct ledger_txn *txn, struct ledger_cmd 
         return QB_OK;
     }
 
-    /* Step 3: the device, and the event. */
+    /* Step 3: the device, within the day's additions, and the event. */
     struct S_device d;
-    err = S_device_insert(txn, env, c->user_id, c->name, MERCHANT_DEVICE_USER, &d, c->seed);
-    if (err == QB_E_BUSY) {
+    err = S_device_insert(txn, env, c->user_id, c->name, MERCHANT_DEVICE_USER, &d, c->seed,
+                          &c->locked_until_ms);
+    if (err == QB_E_BUSY || err == QB_E_RATE_LIMITED) {
         c->outcome = err;
         return QB_OK;
     }
@@ -376,6 +429,8 @@ static enum qb_error S_issue_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
     struct merchant_code_issue_cmd *c = (struct merchant_code_issue_cmd *)cmd;
     const struct domain_env *env = c->env;
     c->outcome = QB_E_INTERNAL;
+    c->device_adds_spent = false;
+    c->locked_until_ms = 0;
     if (memchr(c->user_id, '\0', sizeof c->user_id) == NULL ||
         memchr(c->device_id, '\0', sizeof c->device_id) == NULL) {
         c->outcome = QB_E_NOT_FOUND;
@@ -424,10 +479,13 @@ static enum qb_error S_issue_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
                             " AND status = $2 AND kind = 2 ORDER BY created_at_ms DESC LIMIT 1",
                             c->user_id, true, S_ACTIVE, &d);
         if (err == QB_E_NOT_FOUND) {
-            err = S_device_insert(txn, env, c->user_id, "online", MERCHANT_DEVICE_SERVER, &d,
-                                  seed);
+            /* Revoking it and asking again makes another: an addition like
+             * any other, within the same day's count. */
+            err = S_device_insert(txn, env, c->user_id, "online", MERCHANT_DEVICE_SERVER, &d, seed,
+                                  &c->locked_until_ms);
             crypto_wipe(seed, sizeof seed);
-            if (err == QB_E_BUSY) {
+            if (err == QB_E_BUSY || err == QB_E_RATE_LIMITED) {
+                c->device_adds_spent = err == QB_E_RATE_LIMITED;
                 c->outcome = err;
                 return QB_OK;
             }

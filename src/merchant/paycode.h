@@ -14,14 +14,17 @@
  * password-free settings for codes.
  *
  * Commands (each one ledger command, on the writer thread):
- *   device add     POST /v1/me/devices: payment password, a random free
- *                  slot, a fresh seed sealed at rest (answered once),
- *                  security event paycode_device_added
+ *   device add     POST /v1/me/devices: payment password, at most
+ *                  settings.paycode_device_adds_max additions in 24 hours
+ *                  (counted from the devices' rows, so a restart forgets
+ *                  nothing), a random free slot, a fresh seed sealed at
+ *                  rest (answered once), security event paycode_device_added
  *   device revoke  DELETE /v1/me/devices/{id}: every code of it refused
  *                  from then on; security event paycode_device_revoked
  *   issue          GET /v1/me/payment-code: a code for now from the
- *                  server-held device (made on first use) or a named one,
- *                  with a counter the server hands out once
+ *                  server-held device (made on first use, an addition like
+ *                  any other) or a named one, with a counter the server
+ *                  hands out once
  *   settings set   PUT /v1/me/payment-code-settings (payment password)
  *   codepay        POST /v3/pay/transactions/codepay: the order of checks
  *                  is docs/paycode.md §6; the code's use is written in the
@@ -32,7 +35,8 @@
  *   reverse        POST /v3/pay/transactions/out-trade-no/{n}/reverse
  *
  * Must never: show a seed after the add answered it; keep a seed in clear
- * in the database or the log.
+ * in the database or the log; add a device past the day's count: slots are
+ * one pool for every wallet, and a revoked one stays out of it for a day.
  */
 #ifndef QB_MERCHANT_PAYCODE_H
 #define QB_MERCHANT_PAYCODE_H
@@ -67,10 +71,13 @@ struct merchant_device_add_cmd {
     char user_id[ID_TEXT_SIZE_MAX];
     char name[MERCHANT_DEVICE_NAME_SIZE_MAX];
     char payment_password[8];
-    /* Out: QB_OK, PASSWORD_WRONG (password_try) / LOCKED / NOT_SET, CONFLICT
-     * (too many devices), BUSY (no free slot found). */
+    /* Out: QB_OK, PASSWORD_WRONG (password_try) / LOCKED / NOT_SET,
+     * RATE_LIMITED (settings.paycode_device_adds_max devices added in the
+     * last 24 hours: locked_until_ms), CONFLICT (too many devices), BUSY
+     * (no free slot found). */
     enum qb_error outcome;
     struct identity_password_try password_try;
+    int64_t locked_until_ms; /* RATE_LIMITED: when the next device may be added */
     char device_id[ID_TEXT_SIZE_MAX];
     uint32_t slot;
     uint8_t seed[PAYCODE_SEED_SIZE]; /* the caller answers it once, then wipes it */
@@ -105,9 +112,12 @@ struct merchant_code_issue_cmd {
      * PAYMENT_PASSWORD_NOT_SET, ACCOUNT_FROZEN, PASSWORD_LOCKED (the payment
      * password: no code could be paid), PAYMENT_CODE_LOCKED (the device's
      * slot, after wrong codes at tills), RATE_LIMITED (ten codes this
-     * minute already). */
+     * minute already; or, device_adds_spent, the server-held device is to
+     * be made again but the user added settings.paycode_device_adds_max
+     * devices in the last 24 hours). */
     enum qb_error outcome;
-    int64_t locked_until_ms; /* the _LOCKED outcomes: when the lock ends */
+    bool device_adds_spent;
+    int64_t locked_until_ms; /* the _LOCKED outcomes and device_adds_spent: when it ends */
     char code[PAYCODE_TEXT_SIZE];
     int64_t expires_at_ms;
 };

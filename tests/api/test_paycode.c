@@ -13,6 +13,7 @@
  */
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -33,6 +34,7 @@ static struct client S_client;
 static char S_admin[API_TOKEN_SIZE_MAX];
 static struct mh_merchant S_m;
 static int S_order_seq;
+static int64_t S_clock_offset_ms; /* how far the daemon's clock is ahead of the real one */
 
 struct S_device {
     char id[API_ID_SIZE_MAX];
@@ -1346,6 +1348,7 @@ static void S_restart(int64_t offset_ms)
     unsetenv("QIANBAO_TEST_CLOCK_OFFSET_MS");
     client_init(&S_client, S_daemon.base_url);
     API_MUST(started);
+    S_clock_offset_ms = offset_ms;
 }
 
 TEST(a_sale_older_than_seven_days_is_refunded_not_reversed)
@@ -1374,6 +1377,95 @@ TEST(a_sale_older_than_seven_days_is_refunded_not_reversed)
     client_response_release(&res);
     ASSERT_EQ_INT(th_balance(&S_client, &u), 50000);
     mh_clock_offset_s = 0;
+}
+
+/* GET /v1/me/payment-code of u (device_id NULL: the server-held device): the status, the
+ * device's id into device_id when it answered 200, else the error code into what, and the
+ * Retry-After header into retry_after_s (0: none) and locked_until into locked_until. */
+static long S_issue(const struct api_user *u, const char *device_id, char out_id[API_ID_SIZE_MAX],
+                    char what[64], long long *retry_after_s, char locked_until[64])
+{
+    char path[128];
+    if (device_id != NULL)
+        snprintf(path, sizeof path, "/v1/me/payment-code?device_id=%s", device_id);
+    else
+        snprintf(path, sizeof path, "/v1/me/payment-code");
+    struct client_response res;
+    long status = api_call(&S_client, "GET", path, u->token, NULL, &res);
+    const char *s = status == 200 ? api_json_str(&res, "device_id") : api_error_code(&res);
+    if (status == 200)
+        snprintf(out_id, API_ID_SIZE_MAX, "%s", s != NULL ? s : "");
+    snprintf(what, 64, "%s", s != NULL ? s : "");
+    *retry_after_s = atoll(api_header(&res, "Retry-After"));
+    const char *until = status == 200 ? NULL : api_json_str(&res, "locked_until");
+    snprintf(locked_until, 64, "%s", until != NULL ? until : "");
+    client_response_release(&res);
+    return status;
+}
+
+static void S_device_revoke(const struct api_user *u, const char *device_id)
+{
+    char path[128];
+    snprintf(path, sizeof path, "/v1/me/devices/%s", device_id);
+    struct client_response res;
+    ASSERT_EQ_INT(api_call(&S_client, "DELETE", path, u->token, NULL, &res), 204);
+    client_response_release(&res);
+}
+
+TEST(a_wallet_adds_at_most_ten_devices_a_day)
+{
+    // Every device added takes a slot of the one pool of ten million that all wallets' codes
+    // share, and a revoked device's slot stays out of it for 24 hours. Revoking the server-held
+    // device and asking for a code made another, without the payment password, as often as one
+    // liked: one wallet could take slots until every wallet's new devices were refused
+    // (SYSTEM_BUSY). Additions of either kind are counted over the last 24 hours in the
+    // database: the eleventh is 429 RATE_LIMITED with when the next may come, a restart does not
+    // forget it, a device already there still makes codes, and 24 hours on it is allowed again.
+    struct api_user u;
+    API_MUST(th_user_new(&S_client, S_admin, &u));
+    struct S_device d;
+    S_device_add(&u, "phone", &d);
+    char id[API_ID_SIZE_MAX], what[64], until[64];
+    long long retry_after_s;
+    for (int i = 1; i < 10; i++) {
+        ASSERT_EQ_INT(S_issue(&u, NULL, id, what, &retry_after_s, until), 200);
+        ASSERT(strcmp(id, d.id) != 0);
+        S_device_revoke(&u, id);
+    }
+
+    ASSERT_EQ_INT(S_issue(&u, NULL, id, what, &retry_after_s, until), 429);
+    ASSERT_EQ_STR(what, "RATE_LIMITED");
+    /* The next addition is allowed when the first of the ten is 24 hours old. */
+    ASSERT(retry_after_s > 86400 - 120 && retry_after_s <= 86400);
+    ASSERT(strlen(until) > 6 && strcmp(until + strlen(until) - 6, "+08:00") == 0);
+    char body[256];
+    snprintf(body, sizeof body, "{\"name\":\"watch\",\"payment_password\":\"%s\"}",
+             TH_PAY_PASSWORD);
+    struct client_response res;
+    ASSERT_EQ_INT(api_call(&S_client, "POST", "/v1/me/devices", u.token, body, &res), 429);
+    ASSERT_EQ_STR(api_error_code(&res), "RATE_LIMITED");
+    ASSERT(atoll(api_header(&res, "Retry-After")) > 86400 - 120);
+    ASSERT(api_json_str(&res, "locked_until") != NULL);
+    client_response_release(&res);
+    ASSERT_EQ_INT(S_issue(&u, d.id, id, what, &retry_after_s, until), 200);
+    ASSERT_EQ_STR(id, d.id);
+    ASSERT_EQ_INT(api_call(&S_client, "GET", "/v1/me/devices", u.token, NULL, &res), 200);
+    json_t *j = api_json(&res);
+    client_response_release(&res);
+    ASSERT_EQ_INT(json_array_size(json_object_get(j, "items")), 10);
+    json_decref(j);
+
+    /* Durable: a restart gives no fresh day. */
+    int64_t offset_ms = S_clock_offset_ms;
+    S_restart(offset_ms);
+    th_relogin(&S_client, S_admin, &u);
+    ASSERT_EQ_INT(S_issue(&u, NULL, id, what, &retry_after_s, until), 429);
+    ASSERT_EQ_STR(what, "RATE_LIMITED");
+
+    S_restart(offset_ms + 86400LL * 1000 + 60 * 1000);
+    th_relogin(&S_client, S_admin, &u);
+    ASSERT_EQ_INT(S_issue(&u, NULL, id, what, &retry_after_s, until), 200);
+    ASSERT_EQ_INT(retry_after_s, 0);
 }
 
 int main(void)
@@ -1412,7 +1504,8 @@ int main(void)
         RUN(an_expired_code_is_told_apart_and_counts_nowhere);
         RUN(an_online_code_from_the_server_pays);
         RUN(bad_codepay_bodies_are_refused_and_change_nothing);
-        RUN(a_sale_older_than_seven_days_is_refunded_not_reversed); /* moves the clock: last */
+        RUN(a_sale_older_than_seven_days_is_refunded_not_reversed); /* moves the clock */
+        RUN(a_wallet_adds_at_most_ten_devices_a_day); /* moves it a day further: last */
     }
     mh_release(&S_m);
     return api_suite_end(&suite);

@@ -167,6 +167,7 @@ const char *api_error_code(const struct client_response *res)
                         : strcmp(text, "LIMIT_EXCEEDED") == 0      ? "limit"
                         : strcmp(text, "PASSWORD_LOCKED") == 0     ? "locked_until"
                         : strcmp(text, "PAYMENT_CODE_LOCKED") == 0 ? "locked_until"
+                        : strcmp(text, "RATE_LIMITED") == 0        ? "locked_until"
                         : strcmp(text, "ACCOUNT_NOT_EMPTY") == 0   ? "reason"
                         : strcmp(text, "TRANSFER_RETURNED") == 0   ? "return_id"
                                                                    : NULL;

@@ -3,8 +3,9 @@
  * a real ledger with the manual clock: the window to the millisecond at
  * step boundaries, the lock expiring after its time, the password-free
  * count rolling over at midnight, a USERPAYING order revoked exactly at
- * its deadline (on read and by the worker), and reversal's one entry,
- * after which the whole stored ledger still verifies (wx_free).
+ * its deadline (on read and by the worker), reversal's one entry, after
+ * which the whole stored ledger still verifies (wx_free), and the day's
+ * count of devices added ending to the millisecond.
  */
 #include <stdio.h>
 #include <string.h>
@@ -316,6 +317,84 @@ TEST(the_waiting_payments_count_changes_when_one_comes_or_goes_and_only_then)
     wx_free(f.wx);
 }
 
+/* A code from the payer's server-held device, made anew when none is
+ * active: the outcome, the device into device_id, when the count ends into
+ * *until_ms. */
+static enum qb_error S_issue(struct mx_shop *f, char device_id[ID_TEXT_SIZE_MAX], int64_t *until_ms)
+{
+    struct merchant_code_issue_cmd c;
+    merchant_code_issue_cmd_init(&c, &f->wx->env);
+    snprintf(c.user_id, sizeof c.user_id, "%s", f->payer.id);
+    ASSERT_EQ_INT(ledger_execute(f->wx->ledger, &c.cmd), QB_OK);
+    ASSERT_EQ_INT(c.cmd.result, QB_OK);
+    snprintf(device_id, ID_TEXT_SIZE_MAX, "%s", c.device_id);
+    ASSERT_EQ_INT(c.device_adds_spent, c.outcome == QB_E_RATE_LIMITED);
+    *until_ms = c.locked_until_ms;
+    enum qb_error outcome = c.outcome;
+    ledger_cmd_release(&c.cmd);
+    return outcome;
+}
+
+static void S_revoke(struct mx_shop *f, const char *device_id)
+{
+    struct merchant_device_revoke_cmd c;
+    merchant_device_revoke_cmd_init(&c, &f->wx->env);
+    snprintf(c.user_id, sizeof c.user_id, "%s", f->payer.id);
+    snprintf(c.device_id, sizeof c.device_id, "%s", device_id);
+    ASSERT_EQ_INT(ledger_execute(f->wx->ledger, &c.cmd), QB_OK);
+    ASSERT_EQ_INT(c.outcome, QB_OK);
+    ledger_cmd_release(&c.cmd);
+}
+
+/* POST /v1/me/devices for the payer: the outcome, *until_ms as issued. */
+static enum qb_error S_device_add(struct mx_shop *f, int64_t *until_ms)
+{
+    struct merchant_device_add_cmd c;
+    merchant_device_add_cmd_init(&c, &f->wx->env);
+    snprintf(c.user_id, sizeof c.user_id, "%s", f->payer.id);
+    snprintf(c.name, sizeof c.name, "watch");
+    snprintf(c.payment_password, sizeof c.payment_password, WX_PAY_PASSWORD);
+    ASSERT_EQ_INT(ledger_execute(f->wx->ledger, &c.cmd), QB_OK);
+    ASSERT_EQ_INT(c.cmd.result, QB_OK);
+    *until_ms = c.locked_until_ms;
+    enum qb_error outcome = c.outcome;
+    ledger_cmd_release(&c.cmd);
+    return outcome;
+}
+
+TEST(device_additions_are_counted_over_24_hours_to_the_millisecond)
+{
+    // Each device added takes a slot that stays out of every wallet's pool for a day after its
+    // revocation, so a user adds at most ten in any 24 hours, by hand and server-held together:
+    // the eleventh is refused until the millisecond the oldest of the ten is 24 hours old, and
+    // then only that one leaves the count.
+    struct mx_shop f;
+    mx_shop_open(&f, "便利店", 100000); /* the first addition, by hand */
+    int64_t first_ms = S_now(&f);
+    wx_clock_to(f.wx, first_ms + WX_HOUR_MS);
+    char id[ID_TEXT_SIZE_MAX];
+    int64_t until_ms;
+    for (int i = 1; i < 10; i++) {
+        ASSERT_EQ_INT(S_issue(&f, id, &until_ms), QB_OK);
+        ASSERT_EQ_INT(until_ms, 0);
+        S_revoke(&f, id);
+    }
+    ASSERT_EQ_INT(S_issue(&f, id, &until_ms), QB_E_RATE_LIMITED);
+    ASSERT_EQ_INT(until_ms, first_ms + WX_DAY_MS);
+    ASSERT_EQ_INT(S_device_add(&f, &until_ms), QB_E_RATE_LIMITED);
+    ASSERT_EQ_INT(until_ms, first_ms + WX_DAY_MS);
+
+    wx_clock_to(f.wx, first_ms + WX_DAY_MS - 1);
+    ASSERT_EQ_INT(S_device_add(&f, &until_ms), QB_E_RATE_LIMITED);
+    wx_clock_to(f.wx, first_ms + WX_DAY_MS);
+    ASSERT_EQ_INT(S_device_add(&f, &until_ms), QB_OK);
+    ASSERT_EQ_INT(S_issue(&f, id, &until_ms), QB_E_RATE_LIMITED);
+    ASSERT_EQ_INT(until_ms, first_ms + WX_HOUR_MS + WX_DAY_MS);
+    wx_clock_to(f.wx, first_ms + WX_HOUR_MS + WX_DAY_MS);
+    ASSERT_EQ_INT(S_issue(&f, id, &until_ms), QB_OK);
+    wx_free(f.wx);
+}
+
 int main(void)
 {
     RUN(the_window_holds_to_the_millisecond);
@@ -326,5 +405,6 @@ int main(void)
     RUN(reversal_returns_every_fen_in_one_entry);
     RUN(a_low_balance_spends_the_code_and_fails_the_order);
     RUN(the_waiting_payments_count_changes_when_one_comes_or_goes_and_only_then);
+    RUN(device_additions_are_counted_over_24_hours_to_the_millisecond);
     return test_summary();
 }
