@@ -722,6 +722,10 @@ static enum qb_error S_merchant_authenticate(struct http_request *req)
         if (err == QB_E_CONFLICT) {
             reason = "nonce reused";
             err = QB_E_SIGN_ERROR;
+        } else if (err == QB_E_FREQUENCY_LIMITED) {
+            reason = "its share of the nonce memory is spent";
+        } else if (err == QB_E_BUSY) {
+            reason = "the nonce memory is full";
         }
     }
     if (err != QB_OK) {

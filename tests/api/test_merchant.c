@@ -253,6 +253,13 @@ TEST(one_merchants_flood_of_signed_requests_does_not_shut_out_the_others)
     ASSERT_EQ_INT(mh_call(&c, &other, "GET", path, NULL, &res), 200);
     ASSERT_EQ_STR(api_json_str(&res, "trade_state"), "NOTPAY");
     client_response_release(&res);
+    /* The operator reads why, and whose. */
+    static char log[1 << 20];
+    char line[128];
+    snprintf(line, sizeof line, "mchid=%s reason=\"its share of the nonce memory is spent\"",
+             flood.mchid);
+    ASSERT(test_file_read(d.log_path, log, sizeof log));
+    ASSERT(strstr(log, line) != NULL);
     mh_release(&flood);
     mh_release(&other);
     client_release(&c);
