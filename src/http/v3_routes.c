@@ -135,6 +135,27 @@ static enum qb_error S_appid_check(struct http_request *req, const struct mercha
     return err == QB_E_NOT_FOUND ? QB_E_APPID_MCHID_NOT_MATCH : err;
 }
 
+/* The fingerprint of an order request: the trade type and the body with
+ * sorted keys, so that a retry serialised in another key order is still
+ * the same; false when out of memory. */
+static bool S_order_fingerprint(const struct domain_env *env, enum merchant_trade_type type,
+                                const json_t *body, uint8_t out[CRYPTO_SHA256_SIZE])
+{
+    char *canonical = json_dumps(body, JSON_COMPACT | JSON_SORT_KEYS);
+    if (canonical == NULL)
+        return false;
+    struct crypto_sha256_state st;
+    unsigned char type_byte = (unsigned char)type;
+    crypto_sha256_begin(&st);
+    crypto_sha256_update(&st, &type_byte, 1);
+    crypto_sha256_update(&st, canonical, strlen(canonical));
+    uint8_t digest[CRYPTO_SHA256_SIZE];
+    crypto_sha256_end(&st, digest);
+    domain_request_fingerprint(env, digest, out);
+    free(canonical);
+    return true;
+}
+
 static void S_create(struct http_request *req, enum merchant_trade_type type)
 {
     json_t *body = http_v3_json_body(req, S_order_fields, QB_ARRAY_COUNT(S_order_fields));
@@ -203,25 +224,34 @@ static void S_create(struct http_request *req, enum merchant_trade_type type)
     }
 
     struct S_create *t = http_request_alloc(req, sizeof *t);
-    char *canonical = json_dumps(body, JSON_COMPACT | JSON_SORT_KEYS);
-    if (t == NULL || canonical == NULL) {
-        free(canonical);
-        http_reply_error(req, t == NULL ? QB_E_TOO_LARGE : QB_E_INTERNAL);
+    if (t == NULL) {
+        http_reply_error(req, QB_E_TOO_LARGE);
         goto out;
     }
     merchant_order_create_cmd_init(&t->c, env);
     struct merchant_order *o = &t->c.order;
-    /* The fingerprint: the trade type and the body with sorted keys, so
-     * that a retry serialised in another key order is still the same. */
-    struct crypto_sha256_state st;
-    unsigned char type_byte = (unsigned char)type;
-    crypto_sha256_begin(&st);
-    crypto_sha256_update(&st, &type_byte, 1);
-    crypto_sha256_update(&st, canonical, strlen(canonical));
-    uint8_t digest[CRYPTO_SHA256_SIZE];
-    crypto_sha256_end(&st, digest);
-    domain_request_fingerprint(env, digest, o->request_hash);
-    free(canonical);
+    /* The fingerprint leaves out the payer's IP, the one member WeChat lets
+     * a retry change (a phone between Wi-Fi and mobile data): a retry is the
+     * same order. Orders made before this rule stored the whole body's. */
+    json_t *scene = json_object_get(body, "scene_info");
+    bool has_ip = json_object_get(scene, "payer_client_ip") != NULL;
+    if (has_ip && !S_order_fingerprint(env, type, body, t->c.legacy_request_hash)) {
+        http_reply_error(req, QB_E_INTERNAL);
+        ledger_cmd_release(&t->c.cmd);
+        goto out;
+    }
+    t->c.has_legacy_hash = has_ip;
+    json_t *without_ip = has_ip ? json_deep_copy(body) : json_incref(body);
+    if (has_ip && without_ip != NULL)
+        (void)json_object_del(json_object_get(without_ip, "scene_info"), "payer_client_ip");
+    bool fingerprinted =
+        without_ip != NULL && S_order_fingerprint(env, type, without_ip, o->request_hash);
+    json_decref(without_ip);
+    if (!fingerprinted) {
+        http_reply_error(req, QB_E_INTERNAL);
+        ledger_cmd_release(&t->c.cmd);
+        goto out;
+    }
     snprintf(o->mchid, sizeof o->mchid, "%s", m->mchid);
     snprintf(o->appid, sizeof o->appid, "%s", http_json_string(body, "appid"));
     snprintf(o->out_trade_no, sizeof o->out_trade_no, "%s", http_json_string(body, "out_trade_no"));

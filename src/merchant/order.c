@@ -482,7 +482,11 @@ static enum qb_error S_create_run(struct ledger_txn *txn, struct ledger_cmd *cmd
                  o->out_trade_no, o->mchid, &earlier);
     if (err == QB_OK) {
         enum merchant_trade_state state = merchant_order_state_at(&earlier, now_ms);
-        if (!crypto_equal(earlier.request_hash, o->request_hash, sizeof o->request_hash))
+        bool same =
+            crypto_equal(earlier.request_hash, o->request_hash, sizeof o->request_hash) ||
+            (c->has_legacy_hash && crypto_equal(earlier.request_hash, c->legacy_request_hash,
+                                                sizeof c->legacy_request_hash));
+        if (!same)
             c->outcome = QB_E_INVALID_REQUEST;
         else if (state == MERCHANT_SUCCESS || state == MERCHANT_REFUND) /* paid, refunded or not */
             c->outcome = QB_E_ORDER_PAID;

@@ -196,6 +196,11 @@ struct merchant_order_create_cmd {
     const struct domain_env *env;
     struct merchant_order order; /* in: mchid .. payer_openid, expires_at_ms (0: default);
                                   * out: the order (new or the earlier one) */
+    /* The fingerprint of the whole body, the payer's IP in it, when the body named one
+     * (scene_info.payer_client_ip, which order.request_hash leaves out): what orders made
+     * before that rule stored, so that their retries are still the same request. */
+    bool has_legacy_hash;
+    uint8_t legacy_request_hash[CRYPTO_SHA256_SIZE];
     enum qb_error outcome;       /* QB_OK (created or the same again), INVALID_REQUEST, ORDERPAID,
                                   * ORDER_CLOSED, NO_AUTH (the merchant is suspended), PARAM
                                   * (a JSAPI order's openid was never given out in the app) */

@@ -348,6 +348,47 @@ TEST(orders_are_created_queried_retried_and_closed_as_wechat_does)
     mh_release(&other);
 }
 
+TEST(a_retried_order_from_another_client_ip_is_the_same_order)
+{
+    // WeChat lets a retried order differ from the first request in the payer's IP alone
+    // (scene_info.payer_client_ip): a phone that moved from Wi-Fi to mobile data between two
+    // taps on "pay" gets the same h5_url again, not "201 商户订单号重复". Any other member that
+    // changes, an optional one too, is still another request under the number.
+    struct mh_merchant m;
+    API_MUST(mh_onboard(&S_client, S_admin, -1, &m));
+    char body[1024];
+    struct client_response res;
+    S_order_body(&m, "retry-ip-0001", 100,
+                 ",\"scene_info\":{\"payer_client_ip\":\"203.0.113.7\","
+                 "\"h5_info\":{\"type\":\"Wap\"}}",
+                 body, sizeof body);
+    ASSERT_EQ_INT(mh_call(&S_client, &m, "POST", "/v3/pay/transactions/h5", body, &res), 200);
+    char h5_url[128];
+    snprintf(h5_url, sizeof h5_url, "%s", api_json_str(&res, "h5_url"));
+    client_response_release(&res);
+    S_order_body(&m, "retry-ip-0001", 100,
+                 ",\"scene_info\":{\"h5_info\":{\"type\":\"Wap\"},"
+                 "\"payer_client_ip\":\"198.51.100.23\"}",
+                 body, sizeof body);
+    ASSERT_EQ_INT(mh_call(&S_client, &m, "POST", "/v3/pay/transactions/h5", body, &res), 200);
+    ASSERT(mh_response_verified(&m, &res));
+    ASSERT_EQ_STR(api_json_str(&res, "h5_url"), h5_url);
+    client_response_release(&res);
+
+    S_order_body(&m, "retry-ip-0001", 100,
+                 ",\"scene_info\":{\"payer_client_ip\":\"203.0.113.7\","
+                 "\"h5_info\":{\"type\":\"iOS\"}}",
+                 body, sizeof body);
+    ASSERT_EQ_INT(mh_call(&S_client, &m, "POST", "/v3/pay/transactions/h5", body, &res), 400);
+    ASSERT_EQ_STR(api_error_code(&res), "INVALID_REQUEST");
+    client_response_release(&res);
+    S_order_body(&m, "retry-ip-0001", 100, NULL, body, sizeof body);
+    ASSERT_EQ_INT(mh_call(&S_client, &m, "POST", "/v3/pay/transactions/h5", body, &res), 400);
+    ASSERT_EQ_STR(api_error_code(&res), "INVALID_REQUEST");
+    client_response_release(&res);
+    mh_release(&m);
+}
+
 TEST(an_escaped_out_trade_no_is_found_and_signed_as_sent)
 {
     // An out_trade_no may hold '|', '*' and '@', which an SDK escapes in the path it signs
@@ -882,6 +923,7 @@ int main(void)
     RUN(every_bad_signature_is_sign_error_and_the_answer_is_signed);
     RUN(one_merchants_flood_of_signed_requests_does_not_shut_out_the_others);
     RUN(orders_are_created_queried_retried_and_closed_as_wechat_does);
+    RUN(a_retried_order_from_another_client_ip_is_the_same_order);
     RUN(an_escaped_out_trade_no_is_found_and_signed_as_sent);
     RUN(the_platform_certificate_decrypts_with_the_apiv3_key);
     RUN(an_order_payment_without_a_payment_password_set_says_so);

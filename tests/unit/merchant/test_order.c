@@ -206,6 +206,32 @@ TEST(out_trade_no_answers_a_retry_and_refuses_another_body)
     wx_free(f.wx);
 }
 
+TEST(a_retry_of_an_order_fingerprinted_whole_is_still_the_same_order)
+{
+    // Orders made before the payer's IP was left out of the fingerprint stored the whole body's.
+    // A retry carries both (the route makes the old one when the body names an IP): either
+    // matching is the same order, neither is another request under the number.
+    struct fx f = S_fx_new(6000);
+    struct merchant_order a, b;
+    ASSERT_EQ_INT(S_create(&f, "order-0006", 500, MERCHANT_TRADE_H5, 0x11, 0, &a), QB_OK);
+    struct merchant_order_create_cmd c;
+    for (int legacy = 0x11; legacy <= 0x33; legacy += 0x22) {
+        merchant_order_create_cmd_init(&c, &f.wx->env);
+        c.order = a;
+        memset(c.order.request_hash, 0x22, sizeof c.order.request_hash);
+        c.has_legacy_hash = true;
+        memset(c.legacy_request_hash, legacy, sizeof c.legacy_request_hash);
+        ASSERT_EQ_INT(ledger_execute(f.wx->ledger, &c.cmd), QB_OK);
+        ASSERT_EQ_INT(c.outcome, legacy == 0x11 ? QB_OK : QB_E_INVALID_REQUEST);
+        ASSERT_EQ_STR(c.order.pay_token, a.pay_token);
+        ledger_cmd_release(&c.cmd);
+    }
+    /* Without the old fingerprint, the new one alone decides. */
+    ASSERT_EQ_INT(S_create(&f, "order-0006", 500, MERCHANT_TRADE_H5, 0x22, 0, &b),
+                  QB_E_INVALID_REQUEST);
+    wx_free(f.wx);
+}
+
 TEST(a_jsapi_order_is_payable_by_its_openid_only_and_checks_hold)
 {
     // A JSAPI order names its payer by openid; for any other user it does not exist. A wrong
@@ -422,6 +448,7 @@ int main(void)
     RUN(paying_moves_the_total_less_fee_to_the_merchant_and_the_fee_to_income);
     RUN(paid_closed_and_expired_orders_are_refused_and_move_nothing);
     RUN(out_trade_no_answers_a_retry_and_refuses_another_body);
+    RUN(a_retry_of_an_order_fingerprinted_whole_is_still_the_same_order);
     RUN(a_jsapi_order_is_payable_by_its_openid_only_and_checks_hold);
     RUN(a_jsapi_order_names_only_an_openid_the_app_gave_out);
     RUN(a_till_code_payment_makes_its_order_paid_or_none_at_all);
