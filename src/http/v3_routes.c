@@ -315,11 +315,12 @@ static void S_codepay_resume(struct http_request *req, struct ledger_cmd *cmd)
 {
     if (cmd->result == QB_E_IDEMPOTENCY_MISMATCH)
         /* A till meets this after a refused code, which keeps its number
-         * too: it sent no Idempotency-Key, its out_trade_no is one. */
-        http_reply_error_message(req, QB_E_IDEMPOTENCY_MISMATCH,
-                                 "this out_trade_no was used with another request (a refused "
-                                 "code keeps its number too): send the sale under a new "
-                                 "out_trade_no");
+         * too: it sent no Idempotency-Key, its out_trade_no is one. Told in
+         * WeChat's words, as an order create is, which a till knows. */
+        http_reply_error_message(req, QB_E_INVALID_REQUEST,
+                                 "201 商户订单号重复: this out_trade_no was used with another "
+                                 "request (a refused code keeps its number too): send the sale "
+                                 "under a new out_trade_no");
     else
         http_reply_stored(req, cmd);
     ledger_cmd_release(cmd);
@@ -328,8 +329,8 @@ static void S_codepay_resume(struct http_request *req, struct ledger_cmd *cmd)
 /* The merchant submits a scanned payment code. Idempotent under the
  * merchant and its out_trade_no: the same body again (any key order) is
  * answered from the first answer, byte for byte; another body under a
- * used number is IDEMPOTENCY_MISMATCH, or INVALID_REQUEST when the number
- * belongs to an order of another trade type. */
+ * used number is INVALID_REQUEST "201 商户订单号重复", as is the number of
+ * an order of another trade type. */
 void http_handle_v3_codepay(struct http_request *req)
 {
     json_t *body = http_v3_json_body(req, S_codepay_fields, QB_ARRAY_COUNT(S_codepay_fields));
