@@ -370,6 +370,8 @@ bool merchant_pay_token_parse(const char *text, char out[MERCHANT_PAY_TOKEN_SIZE
         token = text + h5_prefix + 2;
     else if (strncmp(text, "wx", 2) == 0)
         token = text + 2;
+    else if (strncmp(text, "prepay_id=wx", 12) == 0) /* the JSAPI package, as SDKs build it */
+        token = text + 12;
     if (token == NULL || strlen(token) != MERCHANT_PAY_TOKEN_SIZE - 1 ||
         strspn(token, "0123456789abcdef") != MERCHANT_PAY_TOKEN_SIZE - 1)
         return false;

@@ -247,8 +247,8 @@ struct merchant_order_pay_cmd {
     struct identity_password_try password_try;
 };
 void merchant_order_pay_cmd_init(struct merchant_order_pay_cmd *c, const struct domain_env *env);
-/* The pay token in a code_url, a prepay_id or an h5_url; false when text is
- * none of them. */
+/* The pay token in a code_url, a prepay_id (bare, or as the JSAPI package
+ * "prepay_id=wx…") or an h5_url; false when text is none of them. */
 bool merchant_pay_token_parse(const char *text, char out[MERCHANT_PAY_TOKEN_SIZE]);
 
 #endif

@@ -390,6 +390,12 @@ TEST(pay_tokens_parse_from_every_form_and_nothing_else)
     ASSERT(merchant_pay_token_parse(text, token));
     snprintf(text, sizeof text, "%swx%s", MERCHANT_H5_URL_PREFIX, t);
     ASSERT(merchant_pay_token_parse(text, token));
+    /* The package a WeChat SDK's JSAPI helper builds for the payment sheet. */
+    snprintf(text, sizeof text, "prepay_id=wx%s", t);
+    ASSERT(merchant_pay_token_parse(text, token));
+    ASSERT_EQ_STR(token, t);
+    snprintf(text, sizeof text, "prepay_id=%s", t);
+    ASSERT(!merchant_pay_token_parse(text, token));
     ASSERT(!merchant_pay_token_parse(t, token));
     ASSERT(!merchant_pay_token_parse("wx0123", token));
     snprintf(text, sizeof text, "wx%sff", t);
