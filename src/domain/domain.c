@@ -58,6 +58,7 @@ void domain_settings_default(struct domain_settings *settings)
     settings->paycode_merchant_window_ms = 10LL * 60 * 1000;
     settings->paycode_devices_max = 5;
     settings->paycode_device_adds_max = 10;
+    settings->worker_poll_ms = 0;
 }
 
 /* Contexts are exactly crypto_kdf_CONTEXTBYTES (8) characters. */

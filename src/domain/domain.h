@@ -107,6 +107,9 @@ struct domain_settings {
     int64_t paycode_devices_max;        /* active devices per user: 5 */
     int64_t paycode_device_adds_max;    /* devices a user may add, by hand or the server-held
                                          * one, in 24 hours (a revoked slot's quarantine): 10 */
+    /* The background workers (domain_worker_poll_ms). */
+    int64_t worker_poll_ms; /* how long an idle worker sleeps: 0, each its own (tests: an
+                             * hour, so that a sleep with work left cannot pass unseen) */
 };
 
 /* The system accounts money enters and leaves through (CNY), created on
@@ -326,6 +329,9 @@ typedef enum qb_error (*domain_worker_pass_fn)(void *arg, const atomic_bool *sto
 QB_MUST_USE enum qb_error domain_worker_start(const char *name, int poll_ms,
                                               domain_worker_pass_fn pass, void *arg,
                                               struct domain_worker **out);
+/* The poll_ms a worker whose own interval is own_poll_ms starts with: the
+ * settings' worker_poll_ms when set, else its own. */
+int domain_worker_poll_ms(const struct domain_env *env, int own_poll_ms);
 /* Ends the worker's sleep: the next pass runs at once, or right after the
  * one in progress. For a worker whose pass hands work to threads of its
  * own, which call this when they take more (a thread free again). Safe

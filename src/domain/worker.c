@@ -12,6 +12,7 @@
  * did not finish is found again by the next one or after a restart.
  */
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -97,6 +98,14 @@ enum qb_error domain_worker_start(const char *name, int poll_ms, domain_worker_p
     log_event(LOG_INFO, "worker.start", "worker=%s poll_ms=%d", w->name, poll_ms);
     *out = w;
     return QB_OK;
+}
+
+int domain_worker_poll_ms(const struct domain_env *env, int own_poll_ms)
+{
+    QB_ASSERT(env != NULL && own_poll_ms > 0);
+    int64_t poll_ms = env->settings.worker_poll_ms;
+    QB_ASSERT(poll_ms >= 0 && poll_ms <= INT_MAX);
+    return poll_ms > 0 ? (int)poll_ms : own_poll_ms;
 }
 
 void domain_worker_wake(struct domain_worker *w)

@@ -94,8 +94,9 @@ enum qb_error merchant_paycode_worker_start(const struct domain_env *env, struct
         return QB_E_INTERNAL;
     w->env = env;
     w->pool = pool;
-    enum qb_error err = domain_worker_start("paycode", MERCHANT_PAYCODE_WORKER_POLL_MS, S_main, w,
-                                            &w->loop);
+    enum qb_error err =
+        domain_worker_start("paycode", domain_worker_poll_ms(env, MERCHANT_PAYCODE_WORKER_POLL_MS),
+                            S_main, w, &w->loop);
     if (err != QB_OK) {
         free(w);
         return err;

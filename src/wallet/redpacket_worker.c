@@ -114,7 +114,8 @@ enum qb_error redpacket_worker_start(const struct domain_env *env, struct store_
         return QB_E_INTERNAL;
     w->env = env;
     w->pool = pool;
-    enum qb_error err = domain_worker_start("redpacket", REDPACKET_WORKER_POLL_MS, S_main, w, &w->loop);
+    enum qb_error err = domain_worker_start(
+        "redpacket", domain_worker_poll_ms(env, REDPACKET_WORKER_POLL_MS), S_main, w, &w->loop);
     if (err != QB_OK) {
         free(w);
         return err;

@@ -190,7 +190,8 @@ enum qb_error wallet_worker_start(const struct domain_env *env, struct store_poo
         return QB_E_INTERNAL;
     w->env = env;
     w->pool = pool;
-    enum qb_error err = domain_worker_start("wallet", WALLET_WORKER_POLL_MS, worker_main, w, &w->loop);
+    enum qb_error err = domain_worker_start(
+        "wallet", domain_worker_poll_ms(env, WALLET_WORKER_POLL_MS), worker_main, w, &w->loop);
     if (err != QB_OK) {
         free(w);
         return err;
