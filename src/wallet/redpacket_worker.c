@@ -6,6 +6,10 @@
  * partial index red_packets_due holds only ACTIVE rows: a pass costs what
  * is due, not the table) with a read connection borrowed for that read
  * alone, then submits one redpacket_expire_cmd per packet and waits for it.
+ * A pass that read a full batch and took all of it up says it has more,
+ * and the loop runs the next at once (domain_worker_start): a burst of
+ * packets expiring in the same second comes back at the rate the ledger
+ * refunds, not one batch per poll.
  *
  * The worker decides nothing: the command re-reads the packet on the
  * writer thread and refunds only an ACTIVE packet that is due, setting it
@@ -62,10 +66,15 @@ static bool S_refund(const struct domain_env *env, const char *id, size_t *refun
     return true;
 }
 
+/* Refunds up to S_BATCH_MAX due packets. *more: it read a full batch and
+ * took every packet of it up, so more may be due at once (a packet taken
+ * up leaves the due ones: refunded, FINISHED meanwhile, or, its sender's
+ * account barred, due again only after REDPACKET_RETRY_MS). */
 static enum qb_error S_pass(const struct domain_env *env, struct store_pool *pool,
-                            const atomic_bool *stopping, size_t *refunded)
+                            const atomic_bool *stopping, size_t *refunded, bool *more)
 {
     *refunded = 0;
+    *more = false;
     char (*ids)[ID_TEXT_SIZE_MAX] = calloc(S_BATCH_MAX, ID_TEXT_SIZE_MAX);
     if (ids == NULL)
         return QB_E_INTERNAL;
@@ -76,12 +85,16 @@ static enum qb_error S_pass(const struct domain_env *env, struct store_pool *poo
                        " AND refund_after_ms <= $1 ORDER BY refund_after_ms"
                        " LIMIT $2",
                        clock_now_ms(env->clock), ids[0], ID_TEXT_SIZE_MAX, S_BATCH_MAX, &count);
+    size_t taken = 0;
     for (size_t i = 0; err == QB_OK && i < count; i++) {
         if (stopping != NULL && atomic_load(stopping))
             break;
         if (!S_refund(env, ids[i], refunded))
             break;
+        taken++;
     }
+    QB_ASSERT(taken <= count && count <= S_BATCH_MAX);
+    *more = err == QB_OK && count == S_BATCH_MAX && taken == count;
     free(ids);
     return err;
 }
@@ -90,15 +103,15 @@ enum qb_error redpacket_worker_pass(const struct domain_env *env, struct store_p
                                     size_t *refunded)
 {
     QB_ASSERT(env != NULL && pool != NULL && refunded != NULL);
-    return S_pass(env, pool, NULL, refunded);
+    bool more = false;
+    return S_pass(env, pool, NULL, refunded, &more);
 }
 
 static enum qb_error S_main(void *arg, const atomic_bool *stopping, bool *more)
 {
-    (void)more;
     struct redpacket_worker *w = arg;
     size_t refunded = 0;
-    return S_pass(w->env, w->pool, stopping, &refunded);
+    return S_pass(w->env, w->pool, stopping, &refunded, more);
 }
 
 enum qb_error redpacket_worker_start(const struct domain_env *env, struct store_pool *pool,

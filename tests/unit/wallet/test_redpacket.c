@@ -9,6 +9,8 @@
  * stored journal, and checks the escrow account against the packets: what
  * escrow holds is what the packets have neither paid out nor refunded.
  */
+#include <unistd.h>
+
 #include "transfer_fixture.h"
 #include "unit/schema_at.h"
 #include "store/pool.h"
@@ -794,6 +796,57 @@ TEST(claims_made_before_they_were_keyed_by_packet_keep_their_sums)
     test_old_db_close(&old);
 }
 
+/* How many packets are still ACTIVE (not refunded). */
+static int64_t S_active_count(struct wx *wx)
+{
+    struct store_stmt *st = NULL;
+    ASSERT_EQ_INT(
+        store_prepare(wx->reader, "SELECT count(*) FROM red_packets WHERE status = 1", &st), QB_OK);
+    ASSERT_EQ_INT(store_step(st), STORE_STEP_ROW);
+    int64_t count = store_column_int64(st, 0);
+    store_finalize(st);
+    return count;
+}
+
+TEST(a_backlog_of_expired_packets_is_refunded_without_waiting_between_passes)
+{
+    // 200 packets expire in the same second (a burst, or a daemon that was stopped meanwhile):
+    // more than three of the worker's batches (64). The worker polls once an hour here, so all
+    // of them come back only if each full pass is followed at once; one batch per poll would
+    // leave 136 senders waiting an hour (in production a poll each 0.5 s per 64 packets, so a
+    // burst of 10,000 took over a minute). Nothing here waits on the poll: the wait below
+    // ends at the last refund, and a sleep with work left would outlast it by far.
+    struct wx *wx = S_wx_new();
+    struct identity_user a = wx_user(wx, "张三", true);
+    wx_fund(wx, a.account_id, 200 * 100);
+    struct S_sent sent;
+    for (int i = 0; i < 200; i++) {
+        sent = S_send(wx, &a, REDPACKET_LUCKY, 100, 1);
+        ASSERT_EQ_INT(sent.outcome, QB_OK);
+    }
+    ASSERT_EQ_INT(wx_balance(wx, a.account_id), 0);
+    wx_clock_to(wx, sent.packet.expires_at_ms);
+
+    struct store_pool *pool = NULL;
+    char err[256];
+    ASSERT_EQ_INT(store_pool_open(wx->db_path, 1, &pool, err, sizeof err), QB_OK);
+    wx->env.settings.worker_poll_ms = 3600 * 1000;
+    struct redpacket_worker *w = NULL;
+    ASSERT_EQ_INT(redpacket_worker_start(&wx->env, pool, &w), QB_OK);
+    int64_t active = S_active_count(wx);
+    for (int waited_ms = 0; active > 0 && waited_ms < 30 * 1000; waited_ms += 10) {
+        usleep(10 * 1000);
+        active = S_active_count(wx);
+    }
+    redpacket_worker_stop(w);
+    store_pool_close(pool);
+    if (active != 0)
+        TEST_FAIL_("%lld of 200 expired packets still wait for their refund after 30 s",
+                   (long long)active);
+    ASSERT_EQ_INT(wx_balance(wx, a.account_id), 200 * 100);
+    S_wx_free(wx);
+}
+
 int main(void)
 {
     RUN(a_lucky_packet_moves_through_escrow_as_the_fair_split_says);
@@ -806,5 +859,6 @@ int main(void)
     RUN(claims_that_break_a_packets_rules_are_caught);
     RUN(a_send_or_refund_entry_the_packets_do_not_bear_out_is_caught);
     RUN(claims_made_before_they_were_keyed_by_packet_keep_their_sums);
+    RUN(a_backlog_of_expired_packets_is_refunded_without_waiting_between_passes);
     return test_summary();
 }
