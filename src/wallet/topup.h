@@ -156,10 +156,12 @@ void wallet_finish_cmd_init(struct wallet_finish_cmd *c, const struct domain_env
 
 /* --- the worker -------------------------------------------------------------------- */
 
-/* One thread that, every WALLET_WORKER_POLL_MS, reads PROCESSING top-ups and
- * withdrawals whose next_check_at_ms has come (the payments_pending partial
- * index), asks the bank about each and submits its wallet_finish_cmd
- * through env->ledger. It resolves what a restart or a timeout left open. */
+/* One thread that, every WALLET_WORKER_POLL_MS, makes the delayed transfers
+ * that are due arrive, then reads PROCESSING top-ups and withdrawals whose
+ * next_check_at_ms has come (the payments_pending partial index), asks the
+ * bank about each and submits its wallet_finish_cmd through env->ledger.
+ * It resolves what a restart or a timeout left open; a pass that found a
+ * full batch is followed at once, not after the poll. */
 #define WALLET_WORKER_POLL_MS 200
 struct wallet_worker;
 QB_MUST_USE enum qb_error wallet_worker_start(const struct domain_env *env, struct store_pool *pool,

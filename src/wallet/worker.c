@@ -17,7 +17,11 @@
  * (wallet_bank_call), and submit a wallet_finish_cmd with the answer, which
  * applies it only if the payment is still PROCESSING. A PENDING or absent
  * answer moves next_check_at_ms on by settings.withdrawal_check_ms, so an
- * unreachable bank is asked at that pace, not in a loop.
+ * unreachable bank is asked at that pace, not in a loop. A pass whose
+ * last batch of transfers, or whose batch of the bank's, came full says it
+ * has more, and the loop runs the next at once (domain_worker_start): a
+ * backlog after a restart or a busy hour drains at the rate the ledger
+ * and the bank allow, not one pass per WALLET_WORKER_POLL_MS.
  *
  * Nothing here is kept in memory between passes: after a restart the
  * payments table says everything, which is how pending payments survive one.
@@ -88,9 +92,12 @@ static bool worker_arrive(const struct domain_env *env, char ids[][ID_TEXT_SIZE_
 }
 
 /* Asks the bank about one top-up or withdrawal and submits what it said.
- * False as worker_done's. */
-static bool worker_resolve(const struct domain_env *env, struct store_pool *pool, const char *id)
+ * False as worker_done's. *unread: the payment could not be read, so it
+ * is still due as it was. */
+static bool worker_resolve(const struct domain_env *env, struct store_pool *pool, const char *id,
+                           bool *unread)
 {
+    *unread = false;
     struct store *reader;
     if (store_pool_acquire(pool, WALLET_WORKER_ACQUIRE_WAIT_MS, &reader) != QB_OK)
         return false;
@@ -98,6 +105,7 @@ static bool worker_resolve(const struct domain_env *env, struct store_pool *pool
     enum qb_error err = wallet_payment_get(reader, id, NULL, &p);
     if (err != QB_OK || p.status != WALLET_PROCESSING) {
         store_pool_release(pool, reader);
+        *unread = err != QB_OK;
         return true; /* resolved meanwhile, or unreadable: nothing to ask */
     }
     store_pool_release(pool, reader);
@@ -111,12 +119,16 @@ static bool worker_resolve(const struct domain_env *env, struct store_pool *pool
 }
 
 /* Resolves one batch of due payments (transfers: delayed transfers; else
- * the bank's): *count is how many were due. False when the pass must end
+ * the bank's): *count is how many were due, *full whether they filled the
+ * batch and every one was taken up (resolved, or put off to its next
+ * check), so that more may be due at once. False when the pass must end
  * (stopping, or the ledger refused a command). */
 static bool worker_batch(const struct domain_env *env, struct store_pool *pool,
                          const atomic_bool *stopping, bool transfers, char ids[][ID_TEXT_SIZE_MAX],
-                         size_t *count, size_t *resolved, enum qb_error *err)
+                         size_t *count, bool *full, size_t *resolved, enum qb_error *err)
 {
+    size_t max = transfers ? WALLET_WORKER_ARRIVALS_MAX : WALLET_WORKER_BATCH_MAX;
+    *full = false;
     /* Due payments, the oldest check first. */
     *err = domain_due_ids(pool,
                           transfers ? "SELECT id FROM payments WHERE status = 1"
@@ -125,40 +137,57 @@ static bool worker_batch(const struct domain_env *env, struct store_pool *pool,
                                     : "SELECT id FROM payments WHERE status = 1"
                                       " AND next_check_at_ms <= $1 AND kind IN (1, 2)"
                                       " ORDER BY next_check_at_ms LIMIT $2",
-                          clock_now_ms(env->clock), ids[0], ID_TEXT_SIZE_MAX,
-                          transfers ? WALLET_WORKER_ARRIVALS_MAX : WALLET_WORKER_BATCH_MAX, count);
+                          clock_now_ms(env->clock), ids[0], ID_TEXT_SIZE_MAX, max, count);
     if (*err != QB_OK || (stopping != NULL && atomic_load(stopping)))
         return false;
-    if (transfers)
-        return *count == 0 || worker_arrive(env, ids, *count, resolved);
-    for (size_t i = 0; i < *count; i++) {
-        if ((stopping != NULL && atomic_load(stopping)) || !worker_resolve(env, pool, ids[i]))
+    QB_ASSERT(*count <= max);
+    if (transfers) {
+        /* Each arrival that ran took its transfer up: arrived, released, or
+         * put off for a frozen payer. */
+        if (*count > 0 && !worker_arrive(env, ids, *count, resolved))
             return false;
+        *full = *count == max;
+        return true;
+    }
+    bool all_read = true;
+    for (size_t i = 0; i < *count; i++) {
+        bool unread = false;
+        if ((stopping != NULL && atomic_load(stopping)) ||
+            !worker_resolve(env, pool, ids[i], &unread))
+            return false;
+        all_read = all_read && !unread;
         (*resolved)++;
     }
-    return *err == QB_OK;
+    *full = *count == max && all_read;
+    return true;
 }
 
+/* One pass: *more when its last batch of transfers or its batch of the
+ * bank's payments came full and was taken up, so that the loop runs the
+ * next at once. */
 static enum qb_error worker_pass(const struct domain_env *env, struct store_pool *pool,
-                                 const atomic_bool *stopping, size_t *resolved)
+                                 const atomic_bool *stopping, size_t *resolved, bool *more)
 {
     *resolved = 0;
+    *more = false;
     char(*ids)[ID_TEXT_SIZE_MAX] = calloc(WALLET_WORKER_ARRIVALS_MAX, ID_TEXT_SIZE_MAX);
     if (ids == NULL)
         return QB_E_INTERNAL;
     /* Delayed transfers first, the ledger's commands alone: a bank that
      * does not answer (BANK_CALL_TIMEOUT_MS a call) must not hold back
      * money that is due to arrive. Batch after batch while they come full,
-     * up to WALLET_WORKER_TRANSFER_BATCHES: the transfers sent in a busy
-     * hour arrive in the same hour a day later. */
+     * up to WALLET_WORKER_TRANSFER_BATCHES for each batch of the bank's:
+     * the transfers sent in a busy hour arrive in the same hour a day
+     * later, however slowly the bank answers. */
     enum qb_error err = QB_OK;
-    size_t count = WALLET_WORKER_ARRIVALS_MAX;
-    bool go_on = true;
-    for (int b = 0;
-         go_on && count == WALLET_WORKER_ARRIVALS_MAX && b < WALLET_WORKER_TRANSFER_BATCHES; b++)
-        go_on = worker_batch(env, pool, stopping, true, ids, &count, resolved, &err);
+    size_t count = 0;
+    bool transfers_full = true, bank_full = false, go_on = true;
+    for (int b = 0; go_on && transfers_full && b < WALLET_WORKER_TRANSFER_BATCHES; b++)
+        go_on =
+            worker_batch(env, pool, stopping, true, ids, &count, &transfers_full, resolved, &err);
     if (go_on)
-        (void)worker_batch(env, pool, stopping, false, ids, &count, resolved, &err);
+        go_on = worker_batch(env, pool, stopping, false, ids, &count, &bank_full, resolved, &err);
+    *more = err == QB_OK && go_on && (transfers_full || bank_full);
     free(ids);
     return err;
 }
@@ -167,15 +196,15 @@ enum qb_error wallet_worker_pass(const struct domain_env *env, struct store_pool
                                  size_t *resolved)
 {
     QB_ASSERT(env != NULL && pool != NULL && resolved != NULL);
-    return worker_pass(env, pool, NULL, resolved);
+    bool more = false;
+    return worker_pass(env, pool, NULL, resolved, &more);
 }
 
 static enum qb_error worker_main(void *arg, const atomic_bool *stopping, bool *more)
 {
-    (void)more;
     struct wallet_worker *w = arg;
     size_t resolved = 0;
-    return worker_pass(w->env, w->pool, stopping, &resolved);
+    return worker_pass(w->env, w->pool, stopping, &resolved, more);
 }
 
 enum qb_error wallet_worker_start(const struct domain_env *env, struct store_pool *pool,
