@@ -10,7 +10,11 @@
  * waits for it. The worker decides nothing: the command re-reads the order
  * on the writer thread and revokes only one still USERPAYING and due, so a
  * confirmation that won the race, a second worker or a repeated pass
- * changes nothing. Nothing lives in memory between passes.
+ * changes nothing. A pass whose batch of orders, or of payouts, came full
+ * says it has more, and the loop runs the next at once (domain_worker_start):
+ * a burst of orders or payouts falling due together is taken up at the
+ * ledger's pace, not one batch per MERCHANT_PAYCODE_WORKER_POLL_MS.
+ * Nothing lives in memory between passes.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -27,10 +31,15 @@ struct merchant_paycode_worker {
     struct domain_worker *loop;
 };
 
+/* Revokes up to S_BATCH_MAX due orders, then closes up to a batch of
+ * overdue payouts. *more: either batch came full and was all taken up (a
+ * revoke that ran leaves the order REVOKED, or finds it confirmed or
+ * reversed meanwhile), so more may be due at once. */
 static enum qb_error S_pass(const struct domain_env *env, struct store_pool *pool,
-                            const atomic_bool *stopping, size_t *revoked)
+                            const atomic_bool *stopping, size_t *revoked, bool *more)
 {
     *revoked = 0;
+    *more = false;
     char (*ids)[MERCHANT_TRANSACTION_ID_SIZE] = calloc(S_BATCH_MAX, MERCHANT_TRANSACTION_ID_SIZE);
     if (ids == NULL)
         return QB_E_INTERNAL;
@@ -40,6 +49,7 @@ static enum qb_error S_pass(const struct domain_env *env, struct store_pool *poo
                                        " AND expires_at_ms <= $1 ORDER BY expires_at_ms LIMIT $2",
                                        clock_now_ms(env->clock), ids[0],
                                        MERCHANT_TRANSACTION_ID_SIZE, S_BATCH_MAX, &count);
+    size_t taken = 0;
     for (size_t i = 0; err == QB_OK && i < count; i++) {
         if (stopping != NULL && atomic_load(stopping))
             break;
@@ -60,10 +70,15 @@ static enum qb_error S_pass(const struct domain_env *env, struct store_pool *poo
             log_event(LOG_INFO, "paycode.order_revoked", "transaction_id=%s reason=unconfirmed",
                       ids[i]);
         }
+        taken++;
     }
+    QB_ASSERT(taken <= count && count <= S_BATCH_MAX);
+    bool orders_more = err == QB_OK && count == S_BATCH_MAX && taken == count;
     free(ids);
     size_t closed = 0;
-    enum qb_error payouts = merchant_payouts_close_due(env, pool, stopping, &closed);
+    bool payouts_more = false;
+    enum qb_error payouts = merchant_payouts_close_due(env, pool, stopping, &closed, &payouts_more);
+    *more = orders_more || payouts_more;
     return err != QB_OK ? err : payouts;
 }
 
@@ -71,15 +86,15 @@ enum qb_error merchant_paycode_worker_pass(const struct domain_env *env, struct 
                                            size_t *revoked)
 {
     QB_ASSERT(env != NULL && pool != NULL && revoked != NULL);
-    return S_pass(env, pool, NULL, revoked);
+    bool more = false;
+    return S_pass(env, pool, NULL, revoked, &more);
 }
 
 static enum qb_error S_main(void *arg, const atomic_bool *stopping, bool *more)
 {
-    (void)more;
     struct merchant_paycode_worker *w = arg;
     size_t revoked = 0;
-    return S_pass(w->env, w->pool, stopping, &revoked);
+    return S_pass(w->env, w->pool, stopping, &revoked, more);
 }
 
 enum qb_error merchant_paycode_worker_start(const struct domain_env *env, struct store_pool *pool,

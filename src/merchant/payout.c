@@ -772,10 +772,11 @@ enum qb_error merchant_payouts_check(struct store *reader, int64_t *payouts, cha
 /* --- the worker's pass ------------------------------------------------------------------ */
 
 enum qb_error merchant_payouts_close_due(const struct domain_env *env, struct store_pool *pool,
-                                         const atomic_bool *stopping, size_t *closed)
+                                         const atomic_bool *stopping, size_t *closed, bool *more)
 {
-    QB_ASSERT(env != NULL && pool != NULL && closed != NULL);
+    QB_ASSERT(env != NULL && pool != NULL && closed != NULL && more != NULL);
     *closed = 0;
+    *more = false;
     char(*ids)[ID_TEXT_SIZE_MAX] = calloc(S_BATCH_MAX, ID_TEXT_SIZE_MAX);
     if (ids == NULL)
         return QB_E_INTERNAL;
@@ -785,6 +786,7 @@ enum qb_error merchant_payouts_close_due(const struct domain_env *env, struct st
                        "SELECT payment_id FROM payouts WHERE state = 1"
                        " AND expires_at_ms <= $1 ORDER BY expires_at_ms LIMIT $2",
                        clock_now_ms(env->clock), ids[0], ID_TEXT_SIZE_MAX, S_BATCH_MAX, &count);
+    size_t taken = 0;
     for (size_t i = 0; err == QB_OK && i < count; i++) {
         if (stopping != NULL && atomic_load(stopping))
             break;
@@ -800,7 +802,11 @@ enum qb_error merchant_payouts_close_due(const struct domain_env *env, struct st
         if (err != QB_OK)
             log_event(LOG_WARN, "merchant.payout.close_failed", "transfer_bill_no=%s error=%s",
                       ids[i], error_name(err));
+        else
+            taken++;
     }
+    QB_ASSERT(taken <= count && count <= S_BATCH_MAX);
+    *more = err == QB_OK && count == S_BATCH_MAX && taken == count;
     free(ids);
     return err;
 }

@@ -9,7 +9,9 @@
  */
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "merchant/paycode.h"
 #include "merchant/payout.h"
 #include "unit/merchant/merchant_fixture.h"
 
@@ -202,16 +204,17 @@ TEST(a_cancel_and_the_close_after_a_day_give_the_money_back)
     struct store_pool *pool = NULL;
     ASSERT_EQ_INT(store_pool_open(f.wx->db_path, 1, &pool, err, sizeof err), QB_OK);
     size_t closed = 0;
+    bool more = true;
     wx_clock_to(f.wx, b.expires_at_ms - 1);
-    ASSERT_EQ_INT(merchant_payouts_close_due(&f.wx->env, pool, NULL, &closed), QB_OK);
+    ASSERT_EQ_INT(merchant_payouts_close_due(&f.wx->env, pool, NULL, &closed, &more), QB_OK);
     ASSERT_EQ_INT(closed, 0);
     ASSERT_EQ_INT(S_end(&f, MERCHANT_PAYOUT_CLOSE, NULL, &b, NULL), QB_E_CONFLICT);
     wx_clock_to(f.wx, b.expires_at_ms);
     // Past its window, the user is too late even before the worker comes.
     ASSERT_EQ_INT(S_end(&f, MERCHANT_PAYOUT_CONFIRM, f.user.id, &b, NULL), QB_E_PAYOUT_CLOSED);
-    ASSERT_EQ_INT(merchant_payouts_close_due(&f.wx->env, pool, NULL, &closed), QB_OK);
+    ASSERT_EQ_INT(merchant_payouts_close_due(&f.wx->env, pool, NULL, &closed, &more), QB_OK);
     ASSERT_EQ_INT(closed, 1);
-    ASSERT_EQ_INT(merchant_payouts_close_due(&f.wx->env, pool, NULL, &closed), QB_OK);
+    ASSERT_EQ_INT(merchant_payouts_close_due(&f.wx->env, pool, NULL, &closed, &more), QB_OK);
     ASSERT_EQ_INT(closed, 0);
     store_pool_close(pool);
     ASSERT_EQ_INT(merchant_payout_get(f.wx->reader, f.m.mchid, "PAYOUT0003", NULL, &now), QB_OK);
@@ -385,6 +388,44 @@ TEST(an_operator_stops_a_waiting_payout_and_only_that)
     wx_free(f.wx);
 }
 
+TEST(a_backlog_of_overdue_payouts_is_closed_without_waiting_between_passes)
+{
+    // 150 payouts pass their 24 hours in the same second (a merchant's campaign nobody took
+    // up, or a daemon that was stopped): more than two of the worker's batches (64). The
+    // payment-code worker polls once an hour here, so the merchant has all its money back
+    // only if each full pass is followed at once; one batch per poll would hold 86 of them an
+    // hour (in production a second per 64). Nothing waits on the poll: the wait ends at the
+    // last close, and a sleep with work left would outlast it by far.
+    struct fx f = S_fx_new();
+    struct merchant_payout p;
+    for (int i = 0; i < 150; i++) {
+        char out_bill_no[32];
+        snprintf(out_bill_no, sizeof out_bill_no, "BURST%04d", i);
+        ASSERT_EQ_INT(S_create(&f, out_bill_no, f.openid, 100, (uint8_t)i, &p), QB_OK);
+    }
+    ASSERT_EQ_INT(S_available(&f, f.m.account_id), 100000 - 150 * 100);
+    wx_clock_to(f.wx, p.expires_at_ms);
+
+    char err[256];
+    struct store_pool *pool = NULL;
+    ASSERT_EQ_INT(store_pool_open(f.wx->db_path, 1, &pool, err, sizeof err), QB_OK);
+    f.wx->env.settings.worker_poll_ms = 3600 * 1000;
+    struct merchant_paycode_worker *w = NULL;
+    ASSERT_EQ_INT(merchant_paycode_worker_start(&f.wx->env, pool, &w), QB_OK);
+    int64_t available = S_available(&f, f.m.account_id);
+    for (int waited_ms = 0; available < 100000 && waited_ms < 30 * 1000; waited_ms += 10) {
+        usleep(10 * 1000);
+        available = S_available(&f, f.m.account_id);
+    }
+    merchant_paycode_worker_stop(w);
+    store_pool_close(pool);
+    if (available != 100000)
+        TEST_FAIL_("%lld of 150 overdue payouts still hold the merchant's money after 30 s",
+                   (long long)((100000 - available) / 100));
+    ASSERT_EQ_INT(S_count(&f, "SELECT count(*) FROM payouts WHERE state = 1"), 0);
+    wx_free(f.wx);
+}
+
 int main(void)
 {
     RUN(a_payout_waits_on_a_hold_and_arrives_once_its_user_confirms);
@@ -393,5 +434,6 @@ int main(void)
     RUN(the_check_finds_a_payout_its_journal_does_not_bear_out);
     RUN(a_named_payee_must_be_the_users_verified_name);
     RUN(an_operator_stops_a_waiting_payout_and_only_that);
+    RUN(a_backlog_of_overdue_payouts_is_closed_without_waiting_between_passes);
     return test_summary();
 }
