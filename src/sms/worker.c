@@ -1,10 +1,11 @@
 /*
  * worker.c — the SMS delivery worker: outbox rows to the gateway, with retries.
  *
- * One thread with its own read connection (taken from the pool for the
- * worker's whole life). Every SMS_WORKER_POLL_MS, or at once when woken, a
- * pass reads up to SMS_WORKER_BATCH_MAX pending rows (not delivered, due,
- * fewer than SMS_ATTEMPTS_MAX attempts) in id order, then for each row:
+ * One thread, on the workers' shared loop (domain_worker_start), with a
+ * read connection borrowed from the pool for each pass's read. Every
+ * SMS_WORKER_POLL_MS, or at once when woken, a pass reads up to
+ * SMS_WORKER_BATCH_MAX pending rows (not delivered, due, fewer than
+ * SMS_ATTEMPTS_MAX attempts) in id order, then for each row:
  * unseals the code, hands it to the gateway (which may block up to its own
  * timeout; the read statement is reset before, so no snapshot is held
  * across the network), and records the result with a small command through
@@ -31,16 +32,12 @@
  * Time comes from env->clock, as the ledger's does, so tests drive the
  * backoff with a manual clock.
  */
-#include <errno.h>
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "base/log.h"
-#include "base/thread.h"
 #include "sms/sms.h"
 #include "sms/sms_int.h"
 
@@ -56,11 +53,7 @@ struct sms_worker {
     struct store_pool *pool;
     struct sms_gateway *gateway;
     bool keeps_code; /* the outbox gateway: the row is the message */
-    pthread_t thread;
-    pthread_mutex_t mutex;
-    pthread_cond_t cond; /* on CLOCK_MONOTONIC */
-    bool woken;          /* under mutex */
-    atomic_bool stopping;
+    struct domain_worker *loop;
 };
 
 /* A pending row as read, copied out of the statement. */
@@ -276,18 +269,18 @@ static enum qb_error sms_worker_read(struct sms_worker *w, int64_t now_ms, struc
     return err;
 }
 
-/* One pass over the due rows. */
-static void sms_worker_pass(struct sms_worker *w)
+/* One pass over the due rows (domain_worker_pass_fn). */
+static enum qb_error sms_worker_pass(void *arg, const atomic_bool *stopping, bool *more)
 {
+    (void)more;
+    struct sms_worker *w = arg;
     struct sms_pending *rows = calloc(SMS_WORKER_BATCH_MAX, sizeof *rows);
     if (rows == NULL)
-        return;
+        return QB_E_INTERNAL;
     size_t count = 0;
     enum qb_error err = sms_worker_read(w, clock_now_ms(w->env->clock), rows, &count);
-    if (err != QB_OK)
-        log_event(LOG_WARN, "sms.worker.read_failed", "error=%s", error_name(err));
 
-    for (size_t i = 0; i < count && !atomic_load(&w->stopping); i++) {
+    for (size_t i = 0; i < count && !atomic_load(stopping); i++) {
         struct sms_pending *row = &rows[i];
         char masked[16];
         log_mask_pan(row->phone, masked, sizeof masked);
@@ -361,33 +354,7 @@ static void sms_worker_pass(struct sms_worker *w)
     }
     crypto_wipe(rows, SMS_WORKER_BATCH_MAX * sizeof *rows);
     free(rows);
-}
-
-static void *sms_worker_main(void *arg)
-{
-    struct sms_worker *w = arg;
-    pthread_mutex_lock(&w->mutex);
-    while (!atomic_load(&w->stopping)) {
-        w->woken = false;
-        pthread_mutex_unlock(&w->mutex);
-        sms_worker_pass(w);
-        pthread_mutex_lock(&w->mutex);
-        if (w->woken || atomic_load(&w->stopping))
-            continue;
-        struct timespec deadline;
-        clock_gettime(CLOCK_MONOTONIC, &deadline);
-        deadline.tv_nsec += (long)SMS_WORKER_POLL_MS * 1000000L;
-        if (deadline.tv_nsec >= 1000000000L) {
-            deadline.tv_sec++;
-            deadline.tv_nsec -= 1000000000L;
-        }
-        while (!w->woken && !atomic_load(&w->stopping)) {
-            if (pthread_cond_timedwait(&w->cond, &w->mutex, &deadline) == ETIMEDOUT)
-                break;
-        }
-    }
-    pthread_mutex_unlock(&w->mutex);
-    return NULL;
+    return err;
 }
 
 enum qb_error sms_worker_start(const struct domain_env *env, struct store_pool *pool,
@@ -405,49 +372,27 @@ enum qb_error sms_worker_start(const struct domain_env *env, struct store_pool *
     w->pool = pool;
     w->gateway = gateway;
     w->keeps_code = strcmp(gateway->ops->name, "outbox") == 0;
-    atomic_init(&w->stopping, false);
-
-    enum qb_error err;
-    pthread_condattr_t attr;
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&w->cond, &attr);
-    pthread_condattr_destroy(&attr);
-    pthread_mutex_init(&w->mutex, NULL);
-    if (pthread_create(&w->thread, NULL, sms_worker_main, w) != 0) {
-        pthread_cond_destroy(&w->cond);
-        pthread_mutex_destroy(&w->mutex);
-        err = QB_E_INTERNAL;
-        goto fail;
+    enum qb_error err = domain_worker_start("sms", domain_worker_poll_ms(env, SMS_WORKER_POLL_MS),
+                                            sms_worker_pass, w, &w->loop);
+    if (err != QB_OK) {
+        free(w);
+        return err;
     }
-    thread_name(w->thread, "qb-sms");
     log_event(LOG_INFO, "sms.worker.start", "gateway=%s", gateway->ops->name);
     *out = w;
     return QB_OK;
-fail:
-    free(w);
-    return err;
 }
 
 void sms_worker_wake(struct sms_worker *worker)
 {
     QB_ASSERT(worker != NULL);
-    pthread_mutex_lock(&worker->mutex);
-    worker->woken = true;
-    pthread_cond_signal(&worker->cond);
-    pthread_mutex_unlock(&worker->mutex);
+    domain_worker_wake(worker->loop);
 }
 
 void sms_worker_stop(struct sms_worker *worker)
 {
     if (worker == NULL)
         return;
-    pthread_mutex_lock(&worker->mutex);
-    atomic_store(&worker->stopping, true);
-    pthread_cond_signal(&worker->cond);
-    pthread_mutex_unlock(&worker->mutex);
-    pthread_join(worker->thread, NULL);
-    pthread_cond_destroy(&worker->cond);
-    pthread_mutex_destroy(&worker->mutex);
+    domain_worker_stop(worker->loop);
     free(worker);
 }
