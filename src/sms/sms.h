@@ -185,9 +185,10 @@ struct sms_gateway *sms_gateway_http_new(const char *url, const char *body_templ
 void sms_gateway_free(struct sms_gateway *gateway);
 
 /* The delivery worker: one thread that polls the outbox (every 200 ms, or
- * at once after sms_worker_wake), sends pending messages through gateway
- * and records the result with a command through env->ledger. With the
- * outbox gateway a message is delivered the moment it is written. */
+ * at once after sms_worker_wake or a pass that found a full batch), sends
+ * pending messages through gateway and records the result with a command
+ * through env->ledger. With the outbox gateway a message is delivered the
+ * moment it is written. */
 struct sms_worker;
 QB_MUST_USE enum qb_error sms_worker_start(const struct domain_env *env, struct store_pool *pool,
                                            struct sms_gateway *gateway, struct sms_worker **out);

@@ -26,6 +26,10 @@
  *              (each send may block for its timeout) cannot send a code
  *              that expired meanwhile; a send that starts before the expiry
  *              goes ahead, whenever the provider answers.
+ * A pass that read a full batch and recorded every row of it says it has
+ * more, and the loop runs the next at once: a burst of codes goes out at
+ * the rate the provider answers, not one batch per SMS_WORKER_POLL_MS,
+ * while the codes still work.
  * Delivery is at least once: a crash between the provider's answer and the
  * command sends that message again.
  *
@@ -269,10 +273,12 @@ static enum qb_error sms_worker_read(struct sms_worker *w, int64_t now_ms, struc
     return err;
 }
 
-/* One pass over the due rows (domain_worker_pass_fn). */
+/* One pass over the due rows (domain_worker_pass_fn). *more: it read a full
+ * batch and recorded what became of every row, each of which thereby left
+ * the due ones (delivered, never to be tried again, or tried again no
+ * sooner than a second on), so more may be due at once. */
 static enum qb_error sms_worker_pass(void *arg, const atomic_bool *stopping, bool *more)
 {
-    (void)more;
     struct sms_worker *w = arg;
     struct sms_pending *rows = calloc(SMS_WORKER_BATCH_MAX, sizeof *rows);
     if (rows == NULL)
@@ -280,7 +286,8 @@ static enum qb_error sms_worker_pass(void *arg, const atomic_bool *stopping, boo
     size_t count = 0;
     enum qb_error err = sms_worker_read(w, clock_now_ms(w->env->clock), rows, &count);
 
-    for (size_t i = 0; i < count && !atomic_load(stopping); i++) {
+    size_t i = 0; /* after the loop: the rows recorded */
+    for (; i < count && !atomic_load(stopping); i++) {
         struct sms_pending *row = &rows[i];
         char masked[16];
         log_mask_pan(row->phone, masked, sizeof masked);
@@ -352,6 +359,8 @@ static enum qb_error sms_worker_pass(void *arg, const atomic_bool *stopping, boo
         if (!sms_worker_mark(w, row, SMS_MARK_FAILED, false, next_attempt_at_ms))
             break;
     }
+    QB_ASSERT(i <= count && count <= SMS_WORKER_BATCH_MAX);
+    *more = err == QB_OK && count == SMS_WORKER_BATCH_MAX && i == count;
     crypto_wipe(rows, SMS_WORKER_BATCH_MAX * sizeof *rows);
     free(rows);
     return err;

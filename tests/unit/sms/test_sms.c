@@ -1195,6 +1195,40 @@ TEST(worker_sends_only_a_code_that_still_works)
     sx_free(sx);
 }
 
+TEST(worker_sends_a_backlog_without_waiting_between_passes)
+{
+    /* 150 codes wait in the outbox at once (a burst of registrations, or
+     * a daemon that was stopped): more than two of the worker's batches
+     * (64). The worker polls once an hour here, so every code goes out
+     * only if each full pass is followed at once; one batch per poll
+     * would keep 86 users waiting for a code that expires in minutes. The
+     * wait ends at the last delivery; a sleep with work left would outlast
+     * it by far. */
+    struct sx *sx = sx_new();
+    for (int i = 0; i < 150; i++) {
+        char phone[16];
+        snprintf(phone, sizeof phone, "1370000%04d", i);
+        ASSERT_EQ_INT(sx_send(sx, phone, SMS_PURPOSE_REGISTER, "", NULL), QB_OK);
+    }
+    ASSERT_EQ_INT(sx_int(sx, "SELECT count(*) FROM sms_outbox", -1, NULL), 150);
+    struct sms_gateway *gw = sms_gateway_outbox_new();
+    ASSERT(gw != NULL);
+    sx->env.settings.worker_poll_ms = 3600 * 1000;
+    struct sms_worker *worker = NULL;
+    ASSERT_EQ_INT(sms_worker_start(&sx->env, sx->pool, gw, &worker), QB_OK);
+    const char *sql = "SELECT count(*) FROM sms_outbox WHERE delivered_at_ms = 0";
+    int64_t waiting = sx_int(sx, sql, -1, NULL);
+    for (int waited_ms = 0; waiting > 0 && waited_ms < 30 * 1000; waited_ms += 10) {
+        sx_sleep_ms(10);
+        waiting = sx_int(sx, sql, -1, NULL);
+    }
+    sms_worker_stop(worker);
+    sms_gateway_free(gw);
+    if (waiting != 0)
+        TEST_FAIL_("%" PRId64 " of 150 codes still wait in the outbox after 30 s", waiting);
+    sx_free(sx);
+}
+
 int main(void)
 {
     if (!crypto_init())
@@ -1222,5 +1256,6 @@ int main(void)
     RUN(worker_never_sends_an_expired_code);
     RUN(worker_retries_only_while_the_code_works);
     RUN(worker_sends_only_a_code_that_still_works);
+    RUN(worker_sends_a_backlog_without_waiting_between_passes);
     return test_summary();
 }
