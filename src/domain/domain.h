@@ -323,7 +323,15 @@ void domain_time_out(struct json_out *out, const char *key, int64_t at_ms);
  * at its batch's limit with work left sets *more (false on entry): the next
  * pass then runs at once instead of after poll_ms, so that a backlog drains
  * at the rate the work allows, not one batch per poll (ignored after an
- * error, so that a failing pass cannot spin). */
+ * error, so that a failing pass cannot spin).
+ *
+ * To add a worker: 1) read what is due with domain_due_ids, at most a
+ * batch; 2) set *more only when the batch came full and every row of it
+ * was taken up so that it left the due ones (done, or put off to a later
+ * time): a row that stays due would have the loop spin on it; 3) start
+ * with domain_worker_poll_ms(env, its own poll), so that a test can set
+ * the poll to an hour; 4) test that a backlog of a few batches drains
+ * under that hour's poll. */
 struct domain_worker;
 typedef enum qb_error (*domain_worker_pass_fn)(void *arg, const atomic_bool *stopping, bool *more);
 QB_MUST_USE enum qb_error domain_worker_start(const char *name, int poll_ms,

@@ -1,9 +1,11 @@
 /*
  * worker.c — a background thread that runs one pass of work at an interval.
  *
- * The workers that finish what the request path left open (pending bank
- * operations, red packets due for their refund) share this loop: run a
- * pass, sleep poll_ms on a monotonic clock, repeat until stopped. A pass
+ * Every worker that finishes what the request path left open shares this
+ * loop: the wallet's (delayed transfers, pending bank operations), the red
+ * packets' refunds, the payment-code orders and payouts past their time,
+ * the merchant notifications and the SMS outbox. Run a pass, sleep
+ * poll_ms on a monotonic clock, repeat until stopped. A pass
  * that filled its batch says it has more, and the next runs at once: the
  * sleep is for an idle worker, never a cap on its rate; a worker's own
  * threads may end it early too (domain_worker_wake). Stopping wakes the
