@@ -282,9 +282,14 @@ static enum qb_error card_bind(struct ledger_txn *txn, struct wallet_card_cmd *c
         return QB_OK;
     }
 
-    /* 1. the user: present and not frozen */
+    /* 1. the user: present, not closed and not frozen. A wallet closed
+     * while its bank was asked is gone: its closing ended its cards, and
+     * a card bound to it now would stay live for good, holding the card's
+     * phone against every other wallet. */
     struct identity_user user;
     enum qb_error err = identity_user_get(store, c->user_id, &user);
+    if (err == QB_OK && user.status == IDENTITY_CLOSED)
+        err = QB_E_NOT_FOUND;
     if (err != QB_OK) {
         c->outcome = err;
         return err == QB_E_NOT_FOUND ? QB_OK : err;

@@ -128,7 +128,8 @@ struct wallet_card_cmd {
     /* Out, when the ledger result is QB_OK. Outcomes besides QB_OK:
      *   BIND    CARD_INVALID, CARD_ALREADY_BOUND, SMS_CODE_INVALID (the wrong
      *           guess counted), LIMIT_EXCEEDED (WALLET_CARDS_PER_USER_MAX),
-     *           ACCOUNT_FROZEN (the user is frozen), NOT_FOUND (no user),
+     *           ACCOUNT_FROZEN (the user is frozen), NOT_FOUND (no user, or
+     *           a closed one),
      *           CARD_HOLDER_MISMATCH (not the verified name, or not the
      *           bank's), CARD_PHONE_MISMATCH (not the bank's phone for the
      *           card, or not the phone of its other bindings), CARD_DECLINED
