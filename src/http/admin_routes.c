@@ -631,6 +631,10 @@ void http_handle_admin_payments_list(struct http_request *req)
         http_reply_error_message(req, QB_E_PARAM, "date must be a date as YYYY-MM-DD (UTC+8)");
         return;
     }
+    /* 1970-01-01 began in UTC+8 eight hours before the epoch, where no
+     * payment was made and no payment id's time can point. */
+    if (day[0] < 0)
+        day[0] = 0;
     http_reply_list(req, &S_bank_payments, day);
 }
 
