@@ -89,9 +89,11 @@ struct bank_card_check {
 struct bank_connector;
 struct bank_connector_ops {
     /* QB_OK with out->status SUCCEEDED (the bank's records name this holder
-     * and this phone), or FAILED with out->failure CARD_PHONE_MISMATCH or
-     * CARD_HOLDER_MISMATCH; QB_E_BANK_UNAVAILABLE when the bank did not
-     * answer (nothing happened: ask again). */
+     * and this phone), or FAILED with out->failure CARD_PHONE_MISMATCH,
+     * CARD_HOLDER_MISMATCH or CARD_DECLINED (the bank will not have the
+     * card bound: closed, unknown to it; any other failure is taken as
+     * this one, wallet_card_verify); QB_E_BANK_UNAVAILABLE when the bank
+     * did not answer (nothing happened: ask again). */
     enum qb_error (*verify)(struct bank_connector *bank, const struct bank_card_check *check,
                             struct bank_result *out);
     /* QB_OK with out filled; QB_E_BANK_UNAVAILABLE when the bank did not
