@@ -767,6 +767,9 @@ void http_handle_me_order_payments_create(struct http_request *req);
  * replying (NOT_FOUND for none of the caller's, PARAM_ERROR when the caller
  * owns several and named none). */
 bool http_merchant_owned(struct http_request *req, const char *mchid, struct merchant *m);
+/* What http_merchant_owned tells for merchant_owned_get's err: the message
+ * of NOT_FOUND or PARAM_ERROR, NULL for any other. */
+const char *http_merchant_owned_message(enum qb_error err);
 /* The same for the query's mchid, into a merchant of the request's memory;
  * NULL after replying. */
 struct merchant *http_merchant_owned_query(struct http_request *req);

@@ -492,6 +492,13 @@ out:
 
 /* --- GET /v1/merchants/me, GET /v1/merchants/me/analytics ----------------------------------- */
 
+const char *http_merchant_owned_message(enum qb_error err)
+{
+    return err == QB_E_PARAM       ? "you own several merchants: name one with mchid"
+           : err == QB_E_NOT_FOUND ? "no such merchant of yours"
+                                   : NULL;
+}
+
 bool http_merchant_owned(struct http_request *req, const char *mchid, struct merchant *m)
 {
     struct store *reader = http_reader_acquire(req);
@@ -499,12 +506,8 @@ bool http_merchant_owned(struct http_request *req, const char *mchid, struct mer
         return false;
     enum qb_error err = merchant_owned_get(reader, http_request_session(req)->user_id, mchid, m);
     http_reader_release(req, reader);
-    if (err == QB_E_PARAM)
-        http_reply_error_message(req, err, "you own several merchants: name one with mchid");
-    else if (err == QB_E_NOT_FOUND)
-        http_reply_error_message(req, err, "no such merchant of yours");
-    else if (err != QB_OK)
-        http_reply_error(req, err);
+    if (err != QB_OK)
+        http_reply_error_message(req, err, http_merchant_owned_message(err));
     return err == QB_OK;
 }
 

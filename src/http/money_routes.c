@@ -466,16 +466,32 @@ static void S_pay_create(struct http_request *req, enum wallet_payment_kind kind
         goto out;
     }
     if (merchant) {
-        /* The caller's merchant: its settlement account is the one emptied. */
+        /* The caller's merchant: its settlement account is the one emptied.
+         * None to be had is the command's refusal, not one given here: a
+         * retry under the key must find the first request's answer, even
+         * once the owner's merchants changed (topup.h). */
         struct merchant *m = http_request_alloc(req, sizeof *m);
-        if (m == NULL || !http_merchant_owned(req, http_json_string(body, "mchid"), m)) {
+        struct store *reader = m != NULL ? http_reader_acquire(req) : NULL;
+        if (reader == NULL) {
             if (m == NULL)
                 http_reply_error(req, QB_E_TOO_LARGE);
             wallet_pay_cmd_release(&c->pay);
             goto out;
         }
-        c->pay.account_id = m->account_id;
-        merchant_account_owner(m->mchid, c->pay.account_label, sizeof c->pay.account_label);
+        enum qb_error owned =
+            merchant_owned_get(reader, session->user_id, http_json_string(body, "mchid"), m);
+        http_reader_release(req, reader);
+        if (owned == QB_E_NOT_FOUND || owned == QB_E_PARAM) {
+            c->pay.account_refused = owned;
+            c->pay.account_refused_message = http_merchant_owned_message(owned);
+        } else if (owned != QB_OK) {
+            http_reply_error(req, owned);
+            wallet_pay_cmd_release(&c->pay);
+            goto out;
+        } else {
+            c->pay.account_id = m->account_id;
+            merchant_account_owner(m->mchid, c->pay.account_label, sizeof c->pay.account_label);
+        }
     }
     snprintf(c->pay.user_id, sizeof c->pay.user_id, "%s", session->user_id);
     snprintf(c->pay.card_id, sizeof c->pay.card_id, "%s", card_id);

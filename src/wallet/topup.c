@@ -132,6 +132,12 @@ static enum qb_error pay_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
     struct store *store = ledger_txn_store(txn);
     c->outcome = QB_E_INTERNAL;
 
+    /* 0. the merchant the caller could not name (topup.h) */
+    if (c->account_refused != QB_OK) {
+        c->outcome = c->account_refused;
+        return domain_response_error(cmd, c->account_refused, c->account_refused_message, NULL);
+    }
+
     /* 1. the user, the card, the amount: refusals that cost no try */
     struct identity_user user;
     enum qb_error err = identity_user_get(store, c->user_id, &user);

@@ -98,15 +98,23 @@ struct wallet_pay_cmd {
      * payment password, status and limit of one payment apply as ever. */
     int64_t account_id;
     char account_label[ID_TEXT_SIZE_MAX];
+    /* A merchant's withdrawal whose merchant the caller could not be given
+     * (NOT_FOUND: none of theirs by that mchid; PARAM: they own several and
+     * named none), with account_refused_message: the command refuses with
+     * it, kept under the key like its other refusals. Refused here rather
+     * than before the command, so that a retry is answered from the key
+     * as its first request was, also once the owner's merchants changed
+     * (a second one opened since). QB_OK otherwise. */
+    enum qb_error account_refused;
+    const char *account_refused_message;
     /* Out, when the ledger result is QB_OK and the command ran (not
-     * replayed). Outcomes besides QB_OK: NOT_FOUND (no such card of the
-     * user, or removed), CARD_HOLDER_MISMATCH (the wallet's real name is
-     * verified and the card, bound before, is in another name:
-     * wallet_cards_usable), INVALID_CURRENCY (not CNY), LIMIT_EXCEEDED (over
-     * settings.limit_per_payment_minor, or at KYC level 1 over what is left
-     * of kyc_lifetime: refused_limit), ACCOUNT_FROZEN, PAYMENT_PASSWORD_NOT_SET,
-     * PASSWORD_WRONG (password_try), PASSWORD_LOCKED, INSUFFICIENT_BALANCE
-     * (withdrawal: amount + fee over the available balance). cmd->response
+     * replayed). Outcomes besides QB_OK: account_refused when set, first;
+     * NOT_FOUND (no such card of the user, or removed), CARD_HOLDER_MISMATCH (the wallet's real
+     * name is verified and the card, bound before, is in another name: wallet_cards_usable),
+     * INVALID_CURRENCY (not CNY), LIMIT_EXCEEDED (over settings.limit_per_payment_minor, or at KYC
+     * level 1 over what is left of kyc_lifetime: refused_limit), ACCOUNT_FROZEN,
+     * PAYMENT_PASSWORD_NOT_SET, PASSWORD_WRONG (password_try), PASSWORD_LOCKED,
+     * INSUFFICIENT_BALANCE (withdrawal: amount + fee over the available balance). cmd->response
      * holds the answer: 201 and the payment (PROCESSING), or the refusal. */
     enum qb_error outcome;
     const char *refused_limit; /* LIMIT_EXCEEDED: its name; NULL: per_payment */

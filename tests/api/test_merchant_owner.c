@@ -438,6 +438,31 @@ TEST(an_unverified_owner_cashes_out_within_the_lifetime_limit)
     mh_release(&m);
 }
 
+TEST(a_withdrawal_retried_after_a_second_merchant_opened_answers_as_first)
+{
+    // A withdrawal that names no merchant takes the owner's only one. Retried under its key
+    // with the same body after the owner opened a second merchant, it is the same request:
+    // it answers what it answered, not that the owner must now name one.
+    struct api_user owner;
+    API_MUST(th_user_new(&S_client, S_admin, &owner));
+    API_MUST(th_fund(&S_client, S_admin, &owner, 100)); /* binds the owner's card */
+    struct mh_merchant first, second;
+    S_onboard(&owner, "first-shop", &first);
+    char card_id[64];
+    S_first_card(&owner, card_id);
+    struct client_response res;
+    ASSERT_EQ_INT(S_withdraw(&owner, card_id, 100, "mw-second-shop", &res), 402);
+    ASSERT_EQ_STR(api_error_code(&res), "INSUFFICIENT_BALANCE");
+    client_response_release(&res);
+    S_onboard(&owner, "second-shop", &second);
+    ASSERT_EQ_INT(S_withdraw(&owner, card_id, 100, "mw-second-shop", &res), 402);
+    ASSERT_EQ_STR(api_error_code(&res), "INSUFFICIENT_BALANCE");
+    ASSERT_EQ_STR(api_header(&res, "Idempotent-Replayed"), "true");
+    client_response_release(&res);
+    mh_release(&first);
+    mh_release(&second);
+}
+
 TEST(the_merchant_api_reads_the_balance_and_what_a_withdrawal_holds)
 {
     // GET /v3/merchant/fund/balance/BASIC, as WeChat's balance query: what the merchant may
@@ -1009,6 +1034,7 @@ int main(void)
     RUN(the_owner_sees_balance_and_analytics_of_real_payments);
     RUN(the_owner_withdraws_the_merchants_balance_like_a_user);
     RUN(an_unverified_owner_cashes_out_within_the_lifetime_limit);
+    RUN(a_withdrawal_retried_after_a_second_merchant_opened_answers_as_first);
     RUN(the_merchant_api_reads_the_balance_and_what_a_withdrawal_holds);
     RUN(the_owner_resets_a_leaked_apiv3_key);
     RUN(the_owner_replaces_a_leaked_api_certificate);
