@@ -169,7 +169,10 @@ void wallet_finish_cmd_init(struct wallet_finish_cmd *c, const struct domain_env
  * next_check_at_ms has come (the payments_pending partial index), asks the
  * bank about each and submits its wallet_finish_cmd through env->ledger.
  * It resolves what a restart or a timeout left open; a pass that found a
- * full batch is followed at once, not after the poll. */
+ * full batch is followed at once, not after the poll. A payment whose own
+ * command fails (a damaged row, a bug: logged at error) is passed over and
+ * stays due; only the ledger's refusal (stopping, busy, storage) ends a
+ * pass. */
 #define WALLET_WORKER_POLL_MS 200
 struct wallet_worker;
 QB_MUST_USE enum qb_error wallet_worker_start(const struct domain_env *env, struct store_pool *pool,
@@ -177,7 +180,8 @@ QB_MUST_USE enum qb_error wallet_worker_start(const struct domain_env *env, stru
 /* Stops and joins the thread; call before closing the ledger. */
 void wallet_worker_stop(struct wallet_worker *worker);
 /* One pass, on the calling thread (for tests): resolves what is due at
- * now. *resolved counts the payments a finishing command was submitted for. */
+ * now. *resolved counts the payments taken up: arrived, finished, put off
+ * to their next check, or found finished already. */
 QB_MUST_USE enum qb_error wallet_worker_pass(const struct domain_env *env, struct store_pool *pool,
                                              size_t *resolved);
 

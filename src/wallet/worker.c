@@ -49,26 +49,32 @@ struct wallet_worker {
     struct domain_worker *loop;
 };
 
-/* Whether err, the ledger's answer to cmd of payment id, says it ran
- * (not shutting down, busy or failing storage); logs why not. Releases
- * cmd. */
-static bool worker_done(struct ledger_cmd *cmd, enum qb_error err, const char *id)
+/* The ledger's answer err to cmd of payment id: whether the pass may go on
+ * (*ran: whether the command ran). A command that failed on its own (a
+ * damaged row, a bug) is logged and passed over, its payment left due as
+ * it was: one that fails every time must hold up no other payment. The
+ * pass ends only when the ledger could not run it at all (stopping, busy,
+ * failing storage). Releases cmd. */
+static bool worker_done(struct ledger_cmd *cmd, enum qb_error err, const char *id, bool *ran)
 {
     ledger_cmd_release(cmd);
-    if (err != QB_OK) {
-        log_event(LOG_WARN, "wallet.worker.finish_failed", "payment_id=%s error=%s", id,
-                  error_name(err));
-        return false;
-    }
-    return true;
+    *ran = err == QB_OK;
+    if (err == QB_OK)
+        return true;
+    bool ledger_down = err == QB_E_SHUTTING_DOWN || err == QB_E_BUSY || err == QB_E_STORAGE;
+    log_event(ledger_down ? LOG_WARN : LOG_ERROR, "wallet.worker.finish_failed",
+              "payment_id=%s error=%s", id, error_name(err));
+    return !ledger_down;
 }
 
 /* Makes the count due transfers of ids arrive, every command submitted at
  * once: each one checks the transfer itself (one cancelled meanwhile is
- * left alone). False when one of them failed: the pass ends. */
+ * left alone). False when the pass must end (worker_done); *all_ran
+ * whether every one ran. */
 static bool worker_arrive(const struct domain_env *env, char ids[][ID_TEXT_SIZE_MAX], size_t count,
-                          size_t *resolved)
+                          size_t *resolved, bool *all_ran)
 {
+    *all_ran = true;
     struct wallet_transfer_arrive_cmd *c = calloc(count, sizeof *c);
     struct ledger_cmd **cmds = calloc(count, sizeof *cmds);
     bool ok = c != NULL && cmds != NULL;
@@ -80,10 +86,11 @@ static bool worker_arrive(const struct domain_env *env, char ids[][ID_TEXT_SIZE_
         /* A refused submit is in the result of each command it left out. */
         ok = ledger_execute_all(env->ledger, cmds, count) == QB_OK;
         for (size_t i = 0; i < count; i++) {
-            if (worker_done(cmds[i], cmds[i]->result, ids[i]))
-                (*resolved)++;
-            else
+            bool ran = false;
+            if (!worker_done(cmds[i], cmds[i]->result, ids[i], &ran))
                 ok = false;
+            *resolved += ran;
+            *all_ran = *all_ran && ran;
         }
     }
     free(cmds);
@@ -92,12 +99,13 @@ static bool worker_arrive(const struct domain_env *env, char ids[][ID_TEXT_SIZE_
 }
 
 /* Asks the bank about one top-up or withdrawal and submits what it said.
- * False as worker_done's. *unread: the payment could not be read, so it
- * is still due as it was. */
+ * False as worker_done's. *taken: the payment was taken up (resolved, or
+ * put off to its next check); else it could not be read, or its command
+ * failed, and it is still due as it was. */
 static bool worker_resolve(const struct domain_env *env, struct store_pool *pool, const char *id,
-                           bool *unread)
+                           bool *taken)
 {
-    *unread = false;
+    *taken = false;
     struct store *reader;
     if (store_pool_acquire(pool, WALLET_WORKER_ACQUIRE_WAIT_MS, &reader) != QB_OK)
         return false;
@@ -105,7 +113,7 @@ static bool worker_resolve(const struct domain_env *env, struct store_pool *pool
     enum qb_error err = wallet_payment_get(reader, id, NULL, &p);
     if (err != QB_OK || p.status != WALLET_PROCESSING) {
         store_pool_release(pool, reader);
-        *unread = err != QB_OK;
+        *taken = err == QB_OK;
         return true; /* resolved meanwhile, or unreadable: nothing to ask */
     }
     store_pool_release(pool, reader);
@@ -115,7 +123,7 @@ static bool worker_resolve(const struct domain_env *env, struct store_pool *pool
     wallet_finish_cmd_init(&c, env, id, &answer);
     c.by_worker = true;
     err = ledger_execute(env->ledger, &c.cmd);
-    return worker_done(&c.cmd, err, id);
+    return worker_done(&c.cmd, err, id, taken);
 }
 
 /* Resolves one batch of due payments (transfers: delayed transfers; else
@@ -144,21 +152,22 @@ static bool worker_batch(const struct domain_env *env, struct store_pool *pool,
     if (transfers) {
         /* Each arrival that ran took its transfer up: arrived, released, or
          * put off for a frozen payer. */
-        if (*count > 0 && !worker_arrive(env, ids, *count, resolved))
+        bool all_ran = true;
+        if (*count > 0 && !worker_arrive(env, ids, *count, resolved, &all_ran))
             return false;
-        *full = *count == max;
+        *full = *count == max && all_ran;
         return true;
     }
-    bool all_read = true;
+    bool all_taken = true;
     for (size_t i = 0; i < *count; i++) {
-        bool unread = false;
+        bool taken = false;
         if ((stopping != NULL && atomic_load(stopping)) ||
-            !worker_resolve(env, pool, ids[i], &unread))
+            !worker_resolve(env, pool, ids[i], &taken))
             return false;
-        all_read = all_read && !unread;
-        (*resolved)++;
+        all_taken = all_taken && taken;
+        *resolved += taken;
     }
-    *full = *count == max && all_read;
+    *full = *count == max && all_taken;
     return true;
 }
 

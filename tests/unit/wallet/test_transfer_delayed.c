@@ -608,6 +608,54 @@ TEST(due_transfers_arrive_before_the_bank_is_asked_about_anything)
     wx_free(wx);
 }
 
+TEST(one_transfer_that_cannot_arrive_holds_up_nothing_else)
+{
+    /* A delayed transfer whose arrival fails in its own command every time
+     * (a row damaged by hand here; a bug, in life) is logged and passed
+     * over: the transfers due with it arrive, and the bank's payments are
+     * still asked about in the same pass. Before, it ended every pass: a
+     * top-up or withdrawal would never be resolved again. */
+    struct wx *wx = wx_new();
+    struct identity_user a = wx_user(wx, "张三", true);
+    struct identity_user b = wx_user(wx, "小明", true);
+    wx_fund(wx, a.account_id, 1000);
+    struct wx_answer bad = wx_transfer_at(wx, &a, b.id, 100, WALLET_ARRIVAL_2H);
+    ASSERT_EQ_INT(bad.outcome, QB_OK);
+    struct wx_answer good = wx_transfer_at(wx, &a, b.id, 200, WALLET_ARRIVAL_2H);
+    ASSERT_EQ_INT(good.outcome, QB_OK);
+    char sql[512], topup[ID_TEXT_SIZE_MAX];
+    snprintf(sql, sizeof sql,
+             "UPDATE payments SET hold_id = hold_id + 1000000, next_check_at_ms ="
+             " next_check_at_ms - 1 WHERE id = '%s'",
+             bad.payment.id);
+    wx_hand_edit(wx, sql);
+    id_new_sequenced(&wx->rand, 1000, "p", topup, sizeof topup);
+    snprintf(sql, sizeof sql,
+             "INSERT INTO payments (seq, id, kind, user_id, counterparty_id, card_id,"
+             " currency, amount_minor, fee_minor, memo, status, failure_code, hold_id,"
+             " entry_id, bank_ref, created_at_ms, updated_at_ms, next_check_at_ms)"
+             " VALUES (1000, '%s', 1, '%s', '', 'c_none', 'CNY', 100, 0, '', 1, '', 0, 0,"
+             " '', 1, 1, 1)",
+             topup, a.id);
+    wx_hand_edit(wx, sql);
+    wx_clock_to(wx, good.payment.arrives_at_ms);
+    struct store_pool *pool = NULL;
+    char err[256];
+    ASSERT_EQ_INT(store_pool_open(wx->db_path, 1, &pool, err, sizeof err), QB_OK);
+    size_t resolved = 0;
+    ASSERT_EQ_INT(wallet_worker_pass(&wx->env, pool, &resolved), QB_OK);
+    ASSERT_EQ_INT(resolved, 2); /* the good transfer, and the top-up asked about */
+    ASSERT_EQ_INT(wx_balance(wx, b.account_id), 200);
+    /* Mended, it arrives at the next pass. */
+    snprintf(sql, sizeof sql, "UPDATE payments SET hold_id = hold_id - 1000000 WHERE id = '%s'",
+             bad.payment.id);
+    wx_hand_edit(wx, sql);
+    ASSERT_EQ_INT(wallet_worker_pass(&wx->env, pool, &resolved), QB_OK);
+    ASSERT_EQ_INT(wx_balance(wx, b.account_id), 300);
+    store_pool_close(pool);
+    wx_free(wx);
+}
+
 TEST(a_backlog_of_due_transfers_arrives_without_waiting_between_passes)
 {
     /* 2,148 delayed transfers come due in the same second (a busy hour's,
@@ -664,6 +712,7 @@ int main(void)
     RUN(the_check_finds_a_delayed_transfer_its_journal_does_not_bear_out);
     RUN(the_payers_default_applies_and_only_a_password_makes_it_sooner);
     RUN(due_transfers_arrive_before_the_bank_is_asked_about_anything);
+    RUN(one_transfer_that_cannot_arrive_holds_up_nothing_else);
     RUN(a_backlog_of_due_transfers_arrives_without_waiting_between_passes);
     return test_summary();
 }
