@@ -331,7 +331,9 @@ void domain_time_out(struct json_out *out, const char *key, int64_t at_ms);
  * time): a row that stays due would have the loop spin on it; 3) start
  * with domain_worker_poll_ms(env, its own poll), so that a test can set
  * the poll to an hour; 4) test that a backlog of a few batches drains
- * under that hour's poll. */
+ * under that hour's poll; 5) when a row's command fails, end the pass only
+ * if domain_worker_pass_ends says so, else log it and go on to the next
+ * row (it is not taken up). */
 struct domain_worker;
 typedef enum qb_error (*domain_worker_pass_fn)(void *arg, const atomic_bool *stopping, bool *more);
 QB_MUST_USE enum qb_error domain_worker_start(const char *name, int poll_ms,
@@ -340,6 +342,14 @@ QB_MUST_USE enum qb_error domain_worker_start(const char *name, int poll_ms,
 /* The poll_ms a worker whose own interval is own_poll_ms starts with: the
  * settings' worker_poll_ms when set, else its own. */
 int domain_worker_poll_ms(const struct domain_env *env, int own_poll_ms);
+/* Whether err, the ledger's answer to the command of one row of a worker's
+ * pass, ends the pass: the ledger could not run it (stopping, busy,
+ * failing storage), and the next pass tries again. A command that failed
+ * on its own (a damaged row, a bug) does not: its row stays due, and the
+ * rows after it are taken up, so that one failing every time holds up no
+ * other. Logs it (event, at warn, or error when the row failed on its own,
+ * with what names the row). */
+bool domain_worker_pass_ends(enum qb_error err, const char *event, const char *row);
 /* Ends the worker's sleep: the next pass runs at once, or right after the
  * one in progress. For a worker whose pass hands work to threads of its
  * own, which call this when they take more (a thread free again). Safe

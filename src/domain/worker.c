@@ -110,6 +110,14 @@ int domain_worker_poll_ms(const struct domain_env *env, int own_poll_ms)
     return poll_ms > 0 ? (int)poll_ms : own_poll_ms;
 }
 
+bool domain_worker_pass_ends(enum qb_error err, const char *event, const char *row)
+{
+    QB_ASSERT(err != QB_OK && event != NULL && row != NULL);
+    bool ledger_down = err == QB_E_SHUTTING_DOWN || err == QB_E_BUSY || err == QB_E_STORAGE;
+    log_event(ledger_down ? LOG_WARN : LOG_ERROR, event, "%s error=%s", row, error_name(err));
+    return ledger_down;
+}
+
 void domain_worker_wake(struct domain_worker *w)
 {
     QB_ASSERT(w != NULL);

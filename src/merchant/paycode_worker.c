@@ -61,9 +61,11 @@ static enum qb_error S_pass(const struct domain_env *env, struct store_pool *poo
         enum qb_error outcome = c.outcome;
         ledger_cmd_release(&c.cmd);
         if (rc != QB_OK) {
-            log_event(LOG_WARN, "paycode.worker.revoke_failed", "transaction_id=%s error=%s",
-                      ids[i], error_name(rc));
-            break;
+            char row[MERCHANT_TRANSACTION_ID_SIZE + 32];
+            snprintf(row, sizeof row, "transaction_id=%s", ids[i]);
+            if (domain_worker_pass_ends(rc, "paycode.worker.revoke_failed", row))
+                break;
+            continue;
         }
         if (outcome == QB_OK) {
             (*revoked)++;

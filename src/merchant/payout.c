@@ -793,17 +793,22 @@ enum qb_error merchant_payouts_close_due(const struct domain_env *env, struct st
         struct merchant_payout_end_cmd c;
         merchant_payout_end_cmd_init(&c, env, MERCHANT_PAYOUT_CLOSE);
         snprintf(c.transfer_bill_no, sizeof c.transfer_bill_no, "%s", ids[i]);
-        err = ledger_execute(env->ledger, &c.cmd);
-        if (err == QB_OK)
-            err = c.cmd.result;
-        if (err == QB_OK && c.outcome == QB_OK)
+        enum qb_error rc = ledger_execute(env->ledger, &c.cmd);
+        if (rc == QB_OK)
+            rc = c.cmd.result;
+        if (rc == QB_OK && c.outcome == QB_OK)
             (*closed)++;
         ledger_cmd_release(&c.cmd);
-        if (err != QB_OK)
-            log_event(LOG_WARN, "merchant.payout.close_failed", "transfer_bill_no=%s error=%s",
-                      ids[i], error_name(err));
-        else
+        if (rc == QB_OK) {
             taken++;
+            continue;
+        }
+        char row[ID_TEXT_SIZE_MAX + 32];
+        snprintf(row, sizeof row, "transfer_bill_no=%s", ids[i]);
+        if (domain_worker_pass_ends(rc, "merchant.payout.close_failed", row)) {
+            err = rc;
+            break;
+        }
     }
     QB_ASSERT(taken <= count && count <= S_BATCH_MAX);
     *more = err == QB_OK && count == S_BATCH_MAX && taken == count;

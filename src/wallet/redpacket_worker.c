@@ -40,9 +40,9 @@ struct redpacket_worker {
     struct domain_worker *loop;
 };
 
-/* Refunds one packet. False when the ledger refused the command (shutting
- * down, busy, storage): the pass ends and the next one tries again. */
-static bool S_refund(const struct domain_env *env, const char *id, size_t *refunded)
+/* Refunds one packet (*taken when its command ran). False when the pass
+ * ends (domain_worker_pass_ends) and the next one tries again. */
+static bool S_refund(const struct domain_env *env, const char *id, size_t *refunded, bool *taken)
 {
     struct redpacket_expire_cmd c;
     redpacket_expire_cmd_init(&c, env, id);
@@ -50,10 +50,11 @@ static bool S_refund(const struct domain_env *env, const char *id, size_t *refun
     if (err == QB_OK)
         err = c.cmd.result;
     ledger_cmd_release(&c.cmd);
+    *taken = err == QB_OK;
     if (err != QB_OK) {
-        log_event(LOG_WARN, "redpacket.worker.refund_failed", "packet_id=%s error=%s", id,
-                  error_name(err));
-        return false;
+        char row[ID_TEXT_SIZE_MAX + 16];
+        snprintf(row, sizeof row, "packet_id=%s", id);
+        return !domain_worker_pass_ends(err, "redpacket.worker.refund_failed", row);
     }
     if (c.outcome == QB_OK) {
         QB_CRASH_POINT("redpacket.refund_committed");
@@ -89,9 +90,10 @@ static enum qb_error S_pass(const struct domain_env *env, struct store_pool *poo
     for (size_t i = 0; err == QB_OK && i < count; i++) {
         if (stopping != NULL && atomic_load(stopping))
             break;
-        if (!S_refund(env, ids[i], refunded))
+        bool this_taken = false;
+        if (!S_refund(env, ids[i], refunded, &this_taken))
             break;
-        taken++;
+        taken += this_taken;
     }
     QB_ASSERT(taken <= count && count <= S_BATCH_MAX);
     *more = err == QB_OK && count == S_BATCH_MAX && taken == count;

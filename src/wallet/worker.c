@@ -50,21 +50,16 @@ struct wallet_worker {
 };
 
 /* The ledger's answer err to cmd of payment id: whether the pass may go on
- * (*ran: whether the command ran). A command that failed on its own (a
- * damaged row, a bug) is logged and passed over, its payment left due as
- * it was: one that fails every time must hold up no other payment. The
- * pass ends only when the ledger could not run it at all (stopping, busy,
- * failing storage). Releases cmd. */
+ * (domain_worker_pass_ends; *ran: whether the command ran). Releases cmd. */
 static bool worker_done(struct ledger_cmd *cmd, enum qb_error err, const char *id, bool *ran)
 {
     ledger_cmd_release(cmd);
     *ran = err == QB_OK;
     if (err == QB_OK)
         return true;
-    bool ledger_down = err == QB_E_SHUTTING_DOWN || err == QB_E_BUSY || err == QB_E_STORAGE;
-    log_event(ledger_down ? LOG_WARN : LOG_ERROR, "wallet.worker.finish_failed",
-              "payment_id=%s error=%s", id, error_name(err));
-    return !ledger_down;
+    char row[ID_TEXT_SIZE_MAX + 16];
+    snprintf(row, sizeof row, "payment_id=%s", id);
+    return !domain_worker_pass_ends(err, "wallet.worker.finish_failed", row);
 }
 
 /* Makes the count due transfers of ids arrive, every command submitted at
