@@ -85,6 +85,61 @@ TEST(an_empty_history_is_an_empty_page)
     client_response_release(&res);
 }
 
+TEST(the_first_and_last_days_a_bill_can_name_answer)
+{
+    // 1970-01-01 is a day bills accept, and in UTC+8 it began eight hours before the epoch: a
+    // time before zero. Every bill route that takes a day or a month answers at either end of
+    // the range, for a user with money moved (the walk of a real chain) and for the operator.
+    struct api_user a, b;
+    API_MUST(th_user_new(&S_client, S_admin, &a));
+    API_MUST(api_user_new(&S_client, S_admin, &b));
+    API_MUST(th_fund(&S_client, S_admin, &a, 500));
+    struct client_response res;
+    char body[256];
+    snprintf(body, sizeof body, "{\"to\":\"%s\",\"amount\":100,\"payment_password\":\"%s\"}", b.id,
+             TH_PAY_PASSWORD);
+    ASSERT_EQ_INT(api_call_idem(&S_client, "POST", "/v1/transfers", a.token, "edge-1", body, &res),
+                  201);
+    client_response_release(&res);
+    const char *paths[] = {
+        "/v1/me/transactions?from=1970-01-01",
+        "/v1/me/transactions?to=1970-01-01",
+        "/v1/me/transactions?from=1970-01-01&to=1970-01-01",
+        "/v1/me/transactions?from=1970-01-01T00:00:00%2B08:00&to=1970-01-01T07:59:59%2B08:00",
+        "/v1/me/transactions?to=1970-01-01T00:00:00Z",
+        "/v1/me/transactions?from=9999-12-31",
+        "/v1/me/transactions?from=9999-12-31T23:59:59.999-12:00",
+        "/v1/me/transactions.csv?from=1970-01-01&to=1970-01-01",
+        "/v1/me/statements/1970-01",
+        "/v1/me/statements/1970",
+        "/v1/me/statements/1970-01.csv",
+        "/v1/me/statements/9999-11",
+        "/v1/me/statements/9998",
+    };
+    char path[256];
+    for (size_t i = 0; i < 2 * QB_ARRAY_COUNT(paths); i++) {
+        /* The user's own, then an operator's look at the same. */
+        const char *p = paths[i % QB_ARRAY_COUNT(paths)];
+        if (i < QB_ARRAY_COUNT(paths))
+            snprintf(path, sizeof path, "%s", p);
+        else if (strncmp(p, "/v1/me/transactions", 19) == 0)
+            snprintf(path, sizeof path, "/admin/users/%s/%s", a.id, p + strlen("/v1/me/"));
+        else
+            continue; /* an operator reads a user's statement through the lines */
+        long status = api_call(&S_client, "GET", path,
+                               i < QB_ARRAY_COUNT(paths) ? a.token : S_admin, NULL, &res);
+        if (status != 200 && !(status == 400 && strcmp(api_error_code(&res), "PARAM_ERROR") == 0))
+            TEST_FAIL_("GET %s: %ld %.200s", path, status,
+                       res.body.data != NULL ? res.body.data : "");
+        client_response_release(&res);
+    }
+    ASSERT_EQ_INT(
+        api_call(&S_client, "GET", "/admin/payments?date=1970-01-01", S_admin, NULL, &res), 200);
+    client_response_release(&res);
+    ASSERT_EQ_INT(api_call(&S_client, "GET", "/healthz", NULL, NULL, &res), 200);
+    client_response_release(&res);
+}
+
 TEST(bad_parameters_are_param_errors)
 {
     // Every query a client can get wrong answers 400 PARAM_ERROR, never a 5xx and never a page
@@ -677,6 +732,7 @@ int main(void)
         return api_suite_end(&suite);
 
     RUN(an_empty_history_is_an_empty_page);
+    RUN(the_first_and_last_days_a_bill_can_name_answer);
     RUN(bad_parameters_are_param_errors);
     RUN(a_cursor_is_good_only_with_the_filters_that_made_it);
     RUN(csv_downloads_carry_their_headers);
