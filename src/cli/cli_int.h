@@ -171,6 +171,7 @@ struct cli_response {
     bool www_authenticate; /* the answer carried WWW-Authenticate */
     bool replayed;         /* Idempotent-Replayed: true: the stored answer of an earlier try */
     char next_cursor[128]; /* X-Next-Cursor (CSV pages), or "" */
+    char content_type[128]; /* Content-Type, or "" */
     /* The platform's signature of a /v3 answer (merchant calls). */
     char wechatpay_timestamp[24];
     char wechatpay_nonce[80];
@@ -182,11 +183,13 @@ void cli_response_release(struct cli_response *res);
 
 /* Sends method path (with its query) to the server, with the credential
  * auth asks for (read from the profile) and body (may be NULL; not
- * consumed). Answers CLI_EXIT_OK when the answer is a 2xx, with res filled;
- * otherwise prints what went wrong and what to do (the server's error code
- * included; with --json the server's error body on stdout) and answers the
- * exit code: REFUSED for a 4xx, NOT_LOGGED_IN for a missing or ended
- * credential, UNAVAILABLE for no answer or a 5xx. Always release res. */
+ * consumed). Answers CLI_EXIT_OK when the answer is a 2xx whose body is
+ * empty, a JSON object (res->json) or a file (CSV, PNG, gzip: res->body),
+ * with res filled; otherwise prints what went wrong and what to do (the
+ * server's error code included; with --json the server's error body on
+ * stdout) and answers the exit code: REFUSED for a 4xx, NOT_LOGGED_IN for a
+ * missing or ended credential, UNAVAILABLE for no answer, a 5xx or a 2xx
+ * that is none of those (BAD_ANSWER). Always release res. */
 int cli_call(struct cli *cli, const char *method, const char *path, enum cli_auth auth,
              const json_t *body, struct cli_response *res);
 /* The same with a token given by the caller instead of the profile's

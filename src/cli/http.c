@@ -80,6 +80,7 @@ static size_t S_on_header(char *data, size_t size, size_t count, void *user)
         t->res->request_id[0] = '\0';
         t->res->retry_after[0] = '\0';
         t->res->next_cursor[0] = '\0';
+        t->res->content_type[0] = '\0';
         t->res->wechatpay_timestamp[0] = '\0';
         t->res->wechatpay_nonce[0] = '\0';
         t->res->wechatpay_serial[0] = '\0';
@@ -91,6 +92,7 @@ static size_t S_on_header(char *data, size_t size, size_t count, void *user)
     S_header_value(data, n, "X-Request-Id", t->res->request_id, sizeof t->res->request_id);
     S_header_value(data, n, "Retry-After", t->res->retry_after, sizeof t->res->retry_after);
     S_header_value(data, n, "X-Next-Cursor", t->res->next_cursor, sizeof t->res->next_cursor);
+    S_header_value(data, n, "Content-Type", t->res->content_type, sizeof t->res->content_type);
     S_header_value(data, n, "Wechatpay-Timestamp", t->res->wechatpay_timestamp,
                    sizeof t->res->wechatpay_timestamp);
     S_header_value(data, n, "Wechatpay-Nonce", t->res->wechatpay_nonce,
@@ -435,6 +437,21 @@ static int S_request(struct cli *cli, const char *method, const char *path, enum
     return S_answer(cli, auth, token, idempotency_key, code, too_large, res);
 }
 
+/* Whether a successful answer of this Content-Type is a file its caller
+ * reads as bytes (bills --csv, a QR code's PNG, a merchant's bill) rather
+ * than a JSON object. */
+static bool S_file_type(const char *content_type)
+{
+    static const char *const types[] = {"text/csv", "image/png", "application/gzip"};
+    for (size_t i = 0; i < QB_ARRAY_COUNT(types); i++) {
+        size_t size = strlen(types[i]);
+        if (strncasecmp(content_type, types[i], size) == 0 &&
+            (content_type[size] == '\0' || content_type[size] == ';'))
+            return true;
+    }
+    return false;
+}
+
 /* What a request's outcome means: no answer, a 2xx, or a refusal. */
 static int S_answer(struct cli *cli, enum cli_auth auth, const char *token,
                     const char *idempotency_key, CURLcode code, bool too_large,
@@ -463,8 +480,20 @@ static int S_answer(struct cli *cli, enum cli_auth auth, const char *token,
     }
     if (res->body.size > 0)
         res->json = json_loadb(res->body.data, res->body.size, 0, NULL);
-    if (res->status >= 200 && res->status < 300)
-        return CLI_EXIT_OK;
+    if (res->status >= 200 && res->status < 300) {
+        if (res->body.size == 0 || json_is_object(res->json) || S_file_type(res->content_type))
+            return CLI_EXIT_OK;
+        /* A body cut short, a captive portal's page: no answer of Qianbao's,
+         * which a command would print as empty fields, and exit 0. */
+        char type[sizeof res->content_type];
+        cli_text_clean(res->content_type[0] != '\0' ? res->content_type : "no Content-Type", type,
+                       sizeof type);
+        return cli_fail(cli, CLI_EXIT_UNAVAILABLE, "BAD_ANSWER",
+                        "%s: the answer from %s is not JSON (HTTP %ld, %s, %zu bytes, request id "
+                        "%s): nothing it says was read",
+                        cli->command->name, cli->server, res->status, type, res->body.size,
+                        res->request_id[0] != '\0' ? res->request_id : "none");
+    }
     return S_report(cli, auth, token, res);
 }
 

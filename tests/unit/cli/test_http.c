@@ -1,0 +1,208 @@
+/*
+ * test_http.c — what the client makes of answers no healthy qianbaod gives:
+ * a body cut short, a proxy's error page, a redirect. A one-answer server
+ * on loopback plays the odd server; cli_main runs in this process with its
+ * stdout and stderr caught in files, so each case sees the exit status and
+ * both streams as a script would.
+ */
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "cli/cli.h"
+#include "cli/cli_int.h"
+#include "test.h"
+
+#define S_OUTPUT_SIZE_MAX 16384
+
+static char S_root[512];
+
+/* The odd server: answers every request with S_server.answer, whole. */
+static struct {
+    int listen_fd;
+    char url[64];
+    const char *_Atomic answer;
+    atomic_bool stop;
+    pthread_t thread;
+} S_server;
+
+static void *S_server_run(void *unused)
+{
+    (void)unused;
+    char request[16384];
+    while (!atomic_load(&S_server.stop)) {
+        struct pollfd pfd = {S_server.listen_fd, POLLIN, 0};
+        if (poll(&pfd, 1, 50) <= 0)
+            continue;
+        int client = accept(S_server.listen_fd, NULL, NULL);
+        if (client < 0)
+            continue;
+        /* The request's head (and the small body that follows it). */
+        size_t size = 0;
+        while (size + 1 < sizeof request) {
+            ssize_t n = read(client, request + size, sizeof request - 1 - size);
+            if (n <= 0)
+                break;
+            size += (size_t)n;
+            request[size] = '\0';
+            if (strstr(request, "\r\n\r\n") != NULL)
+                break;
+        }
+        const char *answer = atomic_load(&S_server.answer);
+        for (size_t at = 0, total = strlen(answer); at < total;) {
+            ssize_t n = write(client, answer + at, total - at);
+            if (n <= 0)
+                break;
+            at += (size_t)n;
+        }
+        close(client);
+    }
+    return NULL;
+}
+
+static void S_server_start(void)
+{
+    S_server.listen_fd = socket(AF_INET, SOCK_STREAM, 0);
+    QB_ASSERT(S_server.listen_fd >= 0);
+    struct sockaddr_in addr = {0};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t addr_size = sizeof addr;
+    QB_ASSERT(bind(S_server.listen_fd, (struct sockaddr *)&addr, sizeof addr) == 0);
+    QB_ASSERT(listen(S_server.listen_fd, 16) == 0);
+    QB_ASSERT(getsockname(S_server.listen_fd, (struct sockaddr *)&addr, &addr_size) == 0);
+    snprintf(S_server.url, sizeof S_server.url, "http://127.0.0.1:%d", ntohs(addr.sin_port));
+    QB_ASSERT(pthread_create(&S_server.thread, NULL, S_server_run, NULL) == 0);
+}
+
+static void S_server_stop(void)
+{
+    atomic_store(&S_server.stop, true);
+    pthread_join(S_server.thread, NULL);
+    close(S_server.listen_fd);
+}
+
+/* What one run of the client printed, and its exit status. */
+static struct {
+    int rc;
+    char out[S_OUTPUT_SIZE_MAX];
+    char err[S_OUTPUT_SIZE_MAX];
+} S_last;
+
+static void S_file_read(const char *path, char *out, size_t out_size)
+{
+    FILE *f = fopen(path, "r");
+    QB_ASSERT(f != NULL);
+    size_t n = fread(out, 1, out_size - 1, f);
+    out[n] = '\0';
+    fclose(f);
+}
+
+/* Runs `qianbao --server URL ARGS...` (NULL-terminated) against the odd
+ * server, which answers with answer. */
+static void S_run(const char *answer, ...)
+{
+    atomic_store(&S_server.answer, answer);
+    char *argv[16];
+    int argc = 0;
+    argv[argc++] = "qianbao";
+    argv[argc++] = "--server";
+    argv[argc++] = S_server.url;
+    va_list ap;
+    va_start(ap, answer);
+    for (char *arg; (arg = va_arg(ap, char *)) != NULL;) {
+        QB_ASSERT(argc < 15);
+        argv[argc++] = arg;
+    }
+    va_end(ap);
+    argv[argc] = NULL;
+
+    char out_path[600], err_path[600];
+    snprintf(out_path, sizeof out_path, "%s/out", S_root);
+    snprintf(err_path, sizeof err_path, "%s/err", S_root);
+    fflush(stdout);
+    fflush(stderr);
+    int saved_out = dup(STDOUT_FILENO), saved_err = dup(STDERR_FILENO);
+    int out = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    int err = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    QB_ASSERT(saved_out >= 0 && saved_err >= 0 && out >= 0 && err >= 0);
+    dup2(out, STDOUT_FILENO);
+    dup2(err, STDERR_FILENO);
+    S_last.rc = cli_main(argc, argv);
+    fflush(stdout);
+    fflush(stderr);
+    dup2(saved_out, STDOUT_FILENO);
+    dup2(saved_err, STDERR_FILENO);
+    close(out);
+    close(err);
+    close(saved_out);
+    close(saved_err);
+    S_file_read(out_path, S_last.out, sizeof S_last.out);
+    S_file_read(err_path, S_last.err, sizeof S_last.err);
+}
+
+/* Fails the case unless stdout is one JSON object whose code is code. */
+static void S_assert_json_error(const char *code)
+{
+    json_error_t error;
+    json_t *doc = json_loads(S_last.out, 0, &error);
+    if (!json_is_object(doc))
+        TEST_FAIL_("stdout is not one JSON object: \"%s\"", S_last.out);
+    const char *got = json_string_value(json_object_get(doc, "code"));
+    char copy[64];
+    snprintf(copy, sizeof copy, "%s", got != NULL ? got : "(none)");
+    json_decref(doc);
+    ASSERT_EQ_STR(copy, code);
+}
+
+#define S_JSON_200_CUT                                                                             \
+    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 37\r\n"                  \
+    "Connection: close\r\n\r\n"                                                                    \
+    "{\"balances\":[{\"currency\":\"CNY\",\"avail"
+
+#define S_HTML_200                                                                                 \
+    "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 27\r\n"                         \
+    "Connection: close\r\n\r\n"                                                                    \
+    "<html>captive portal</html>"
+
+TEST(an_answer_that_is_not_json_is_no_success)
+{
+    // A body cut short, or a captive portal's page, is no balance: a script must not read
+    // "(none)" and exit 0 as if the wallet were empty.
+    S_run(S_JSON_200_CUT, "balance", NULL);
+    ASSERT_EQ_INT(S_last.rc, CLI_EXIT_UNAVAILABLE);
+    ASSERT_EQ_STR(S_last.out, "");
+    ASSERT(strstr(S_last.err, "not JSON") != NULL);
+    S_run(S_JSON_200_CUT, "balance", "--json", NULL);
+    ASSERT_EQ_INT(S_last.rc, CLI_EXIT_UNAVAILABLE);
+    S_assert_json_error("BAD_ANSWER");
+    S_run(S_HTML_200, "admin", "users", NULL);
+    ASSERT_EQ_INT(S_last.rc, CLI_EXIT_UNAVAILABLE);
+    ASSERT(strstr(S_last.err, "text/html") != NULL);
+}
+
+int main(void)
+{
+    test_tmpdir(S_root, sizeof S_root);
+    char config[600];
+    snprintf(config, sizeof config, "%s/config", S_root);
+    setenv("XDG_CONFIG_HOME", config, 1);
+    setenv("QIANBAO_TOKEN", "a-user-token", 1);
+    setenv("QIANBAO_ADMIN_TOKEN", "an-admin-token", 1);
+    unsetenv("QIANBAO_SERVER");
+    S_server_start();
+    RUN(an_answer_that_is_not_json_is_no_success);
+    S_server_stop();
+    test_rmtree(S_root);
+    return test_summary();
+}
