@@ -262,10 +262,32 @@ static const char *S_hint(const char *code, const char *limit)
     return NULL;
 }
 
+/* Reports an error answer that carries no error of Qianbao's (a proxy's
+ * page, another server): there is no body to show with --json, so the
+ * client's own error object stands for it. Answers its exit code. */
+static int S_report_foreign(struct cli *cli, const struct cli_response *res)
+{
+    char type[sizeof res->content_type];
+    cli_text_clean(res->content_type[0] != '\0' ? res->content_type : "no Content-Type", type,
+                   sizeof type);
+    const char *request_id = res->request_id[0] != '\0' ? res->request_id : "none";
+    if (res->status >= 500)
+        return cli_fail(cli, CLI_EXIT_UNAVAILABLE, "BAD_ANSWER",
+                        "%s: the server failed: HTTP %ld, with no error of Qianbao's (%s, "
+                        "request id %s): a proxy's page, with no qianbaod answering behind it?",
+                        cli->command->name, res->status, type, request_id);
+    return cli_fail(cli, CLI_EXIT_REFUSED, "BAD_ANSWER",
+                    "%s: HTTP %ld, with no error of Qianbao's (%s, request id %s): is %s a "
+                    "qianbaod?",
+                    cli->command->name, res->status, type, request_id, cli->server);
+}
+
 /* Reports an answer that is not a 2xx; answers its exit code. */
 static int S_report(struct cli *cli, enum cli_auth auth, const char *token,
                     const struct cli_response *res)
 {
+    if (!json_is_string(json_object_get(res->json, "code")))
+        return S_report_foreign(cli, res);
     const char *code = cli_json_str(res->json, "code");
     const char *message = cli_json_str(res->json, "message");
     char clean_message[512];

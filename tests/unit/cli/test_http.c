@@ -191,6 +191,30 @@ TEST(an_answer_that_is_not_json_is_no_success)
     ASSERT(strstr(S_last.err, "text/html") != NULL);
 }
 
+#define S_HTML_502                                                                                 \
+    "HTTP/1.1 502 Bad Gateway\r\nContent-Type: text/html\r\nContent-Length: 50\r\n"                \
+    "Connection: close\r\n\r\n"                                                                    \
+    "<html><body><h1>502 Bad Gateway</h1></body></html>"
+
+#define S_HTML_404                                                                                 \
+    "HTTP/1.1 404 Not Found\r\nContent-Type: text/html\r\nContent-Length: 22\r\n"                  \
+    "Connection: close\r\n\r\n"                                                                    \
+    "<html>not found</html>"
+
+TEST(an_error_page_still_answers_one_json_document)
+{
+    // With --json, stdout is one JSON document whatever happens (docs/cli.md): a proxy's HTML
+    // page in front of the daemon must not reach a script's JSON parser in its place.
+    S_run(S_HTML_502, "balance", "--json", NULL);
+    ASSERT_EQ_INT(S_last.rc, CLI_EXIT_UNAVAILABLE);
+    S_assert_json_error("BAD_ANSWER");
+    ASSERT(strstr(S_last.err, "HTTP 502") != NULL);
+    S_run(S_HTML_404, "me", "--json", NULL);
+    ASSERT_EQ_INT(S_last.rc, CLI_EXIT_REFUSED);
+    S_assert_json_error("BAD_ANSWER");
+    ASSERT(strstr(S_last.err, "HTTP 404") != NULL);
+}
+
 int main(void)
 {
     test_tmpdir(S_root, sizeof S_root);
@@ -202,6 +226,7 @@ int main(void)
     unsetenv("QIANBAO_SERVER");
     S_server_start();
     RUN(an_answer_that_is_not_json_is_no_success);
+    RUN(an_error_page_still_answers_one_json_document);
     S_server_stop();
     test_rmtree(S_root);
     return test_summary();
