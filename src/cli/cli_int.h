@@ -172,6 +172,7 @@ struct cli_response {
     bool replayed;         /* Idempotent-Replayed: true: the stored answer of an earlier try */
     char next_cursor[128]; /* X-Next-Cursor (CSV pages), or "" */
     char content_type[128]; /* Content-Type, or "" */
+    char location[256];     /* Location (a redirect, never followed), or "" */
     /* The platform's signature of a /v3 answer (merchant calls). */
     char wechatpay_timestamp[24];
     char wechatpay_nonce[80];

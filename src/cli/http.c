@@ -81,6 +81,7 @@ static size_t S_on_header(char *data, size_t size, size_t count, void *user)
         t->res->retry_after[0] = '\0';
         t->res->next_cursor[0] = '\0';
         t->res->content_type[0] = '\0';
+        t->res->location[0] = '\0';
         t->res->wechatpay_timestamp[0] = '\0';
         t->res->wechatpay_nonce[0] = '\0';
         t->res->wechatpay_serial[0] = '\0';
@@ -93,6 +94,7 @@ static size_t S_on_header(char *data, size_t size, size_t count, void *user)
     S_header_value(data, n, "Retry-After", t->res->retry_after, sizeof t->res->retry_after);
     S_header_value(data, n, "X-Next-Cursor", t->res->next_cursor, sizeof t->res->next_cursor);
     S_header_value(data, n, "Content-Type", t->res->content_type, sizeof t->res->content_type);
+    S_header_value(data, n, "Location", t->res->location, sizeof t->res->location);
     S_header_value(data, n, "Wechatpay-Timestamp", t->res->wechatpay_timestamp,
                    sizeof t->res->wechatpay_timestamp);
     S_header_value(data, n, "Wechatpay-Nonce", t->res->wechatpay_nonce,
@@ -502,6 +504,18 @@ static int S_answer(struct cli *cli, enum cli_auth auth, const char *token,
     }
     if (res->body.size > 0)
         res->json = json_loadb(res->body.data, res->body.size, 0, NULL);
+    if (res->status >= 300 && res->status < 400) {
+        /* Not followed: the credential goes only to the server named. A
+         * plain-http --server before an https site is the usual cause. */
+        char location[sizeof res->location];
+        cli_text_clean(res->location[0] != '\0' ? res->location : "nowhere named", location,
+                       sizeof location);
+        return cli_fail(cli, CLI_EXIT_UNAVAILABLE, "BAD_ANSWER",
+                        "%s: %s answers with a redirect (HTTP %ld) to %s, which is not followed "
+                        "(credentials go only to the server named): pass --server with the "
+                        "daemon's own address",
+                        cli->command->name, cli->server, res->status, location);
+    }
     if (res->status >= 200 && res->status < 300) {
         if (res->body.size == 0 || json_is_object(res->json) || S_file_type(res->content_type))
             return CLI_EXIT_OK;

@@ -215,6 +215,22 @@ TEST(an_error_page_still_answers_one_json_document)
     ASSERT(strstr(S_last.err, "HTTP 404") != NULL);
 }
 
+#define S_REDIRECT                                                                                 \
+    "HTTP/1.1 301 Moved Permanently\r\nLocation: https://wallet.example/v1/me/balances\r\n"        \
+    "Content-Length: 0\r\nConnection: close\r\n\r\n"
+
+TEST(a_redirect_says_where_it_points)
+{
+    // A plain-http --server in front of an https site answers 301: no refusal by Qianbao (exit
+    // 1), but a server to be named differently, and where the redirect points says how.
+    S_run(S_REDIRECT, "balance", NULL);
+    ASSERT_EQ_INT(S_last.rc, CLI_EXIT_UNAVAILABLE);
+    ASSERT(strstr(S_last.err, "https://wallet.example/v1/me/balances") != NULL);
+    S_run(S_REDIRECT, "balance", "--json", NULL);
+    ASSERT_EQ_INT(S_last.rc, CLI_EXIT_UNAVAILABLE);
+    S_assert_json_error("BAD_ANSWER");
+}
+
 int main(void)
 {
     test_tmpdir(S_root, sizeof S_root);
@@ -227,6 +243,7 @@ int main(void)
     S_server_start();
     RUN(an_answer_that_is_not_json_is_no_success);
     RUN(an_error_page_still_answers_one_json_document);
+    RUN(a_redirect_says_where_it_points);
     S_server_stop();
     test_rmtree(S_root);
     return test_summary();
