@@ -331,13 +331,15 @@ int cli_run_admin_reconcile(struct cli *cli, const struct cli_args *args)
         QB_ASSERT(run.payments != NULL);
         size_t i;
         const json_t *item;
-        /* One not yet sent to the bank has no reference: it waits. */
+        /* One not yet sent to the bank has no reference: it waits. One that
+         * failed without a reference never reached the bank (BANK_UNAVAILABLE):
+         * no line of the statement is its, and it waits for nothing. */
         json_array_foreach(items, i, item)
         {
             const char *ref = cli_json_str(item, "bank_ref");
             if (ref[0] != '\0')
                 run.payments[run.payment_count++] = (struct S_payment){ref, item, false};
-            else
+            else if (strcmp(cli_json_str(item, "status"), "FAILED") != 0)
                 QB_ASSERT(
                     json_array_append_new(run.pending, json_string(cli_json_str(item, "id"))) == 0);
         }
