@@ -631,6 +631,7 @@ static int S_main(struct cli *cli, int argc, char **argv)
             rest[rest_count++] = argv[i];
         }
     }
+    cli->server_explicit = server != NULL;
     if (server == NULL)
         server = getenv("QIANBAO_SERVER");
     if (server == NULL || server[0] == '\0')

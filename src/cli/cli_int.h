@@ -85,6 +85,7 @@ struct cli_args {
 
 struct cli {
     char server[CLI_URL_SIZE_MAX]; /* no trailing slash */
+    bool server_explicit;          /* --server was given (not $QIANBAO_SERVER) */
     char profile[CLI_PROFILE_NAME_SIZE_MAX];
     bool profile_explicit; /* --profile was given */
     bool json;
@@ -531,8 +532,9 @@ int cli_limit_arg_max(struct cli *cli, const struct cli_args *args, long max, ch
 /* path plus ?limit= and ?cursor= from the options; answers an exit code. */
 int cli_page_path(struct cli *cli, const struct cli_args *args, char *path, size_t path_size);
 /* "hint: more rows: run `qianbao COMMAND ARGS --cursor C`" when page has a
- * next_cursor (not with --json): the command as given, its arguments and
- * options (filters, --limit) included, with the next cursor. */
+ * next_cursor (not with --json): the command as given, --server and
+ * --profile when they were, its arguments and options (filters, --limit)
+ * included, with the next cursor. */
 void cli_next_page_hint(struct cli *cli, const json_t *page);
 /* GETs path (a page of security events: /v1/me/security-events or an
  * operator's /admin/users/{id}/security-events) and prints it (user.c). */

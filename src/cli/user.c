@@ -87,8 +87,19 @@ void cli_next_page_hint(struct cli *cli, const json_t *page)
     const char *cursor = cli_json_str(page, "next_cursor");
     if (cursor[0] == '\0' || cli->json)
         return;
-    char line[1024] = "";
+    char globals[1024] = "", line[1024] = "";
     size_t used = 0;
+    /* The cursor is good only on this server for this caller: the command
+     * to run next names them as this one did. */
+    if (cli->server_explicit) {
+        S_word_add(globals, sizeof globals, &used, "--server");
+        S_word_add(globals, sizeof globals, &used, cli->server);
+    }
+    if (cli->profile_explicit) {
+        S_word_add(globals, sizeof globals, &used, "--profile");
+        S_word_add(globals, sizeof globals, &used, cli->profile);
+    }
+    used = 0;
     const struct cli_args *args = cli->args;
     for (size_t i = 0; args != NULL && i < args->positional_count; i++)
         S_word_add(line, sizeof line, &used, args->positionals[i]);
@@ -105,7 +116,8 @@ void cli_next_page_hint(struct cli *cli, const json_t *page)
     }
     char clean[128];
     cli_text_clean(cursor, clean, sizeof clean);
-    cli_hint(cli, "more rows: run `qianbao %s%s --cursor %s`", cli->command->name, line, clean);
+    cli_hint(cli, "more rows: run `qianbao%s %s%s --cursor %s`", globals, cli->command->name, line,
+             clean);
 }
 
 void cli_page_print(struct cli *cli, const struct cli_response *res, const char *const *headers,

@@ -1894,6 +1894,10 @@ TEST(operator)
     S_case("admin-users", NULL, "admin", "users", "--phone", S_phone_a, NULL);
     S_case("admin-users-json", NULL, "admin", "users", "--phone", S_phone_a, "--json", NULL);
     S_case("admin-users-page", NULL, "admin", "users", "--limit", "1", NULL);
+    /* The next page's command is this one's: against the same server, with the same profile
+     * (a cursor is good only for the server and the caller that gave it out). */
+    S_case("admin-users-page-profile", NULL, "--server", S_daemon.base_url, "--profile", "admin",
+           "admin", "users", "--limit", "1", NULL);
     S_case("admin-kyc-level", NULL, "admin", "kyc-level", S_id_a, "3", NULL);
     S_case("admin-freeze", NULL, "admin", "freeze", S_id_b, NULL);
     S_case("me-session-ended", NULL, "--profile", "b", "me", NULL);
