@@ -133,16 +133,48 @@ void cli_text_clean(const char *text, char *out, size_t out_size)
 }
 
 /* Is this code point East Asian Wide or Fullwidth (two columns)? The ranges
- * of Unicode's EastAsianWidth W and F that names and messages use. */
+ * of Unicode's EastAsianWidth W and F that names, memos and greetings use:
+ * Han, kana, Hangul, fullwidth forms, and the emoji (those of the BMP that
+ * are W, and the blocks of pictographs above it). */
 static bool S_wide(unsigned long cp)
 {
+    static const unsigned long bmp_emoji[][2] = {
+        {0x231a, 0x231b}, {0x23e9, 0x23ec}, {0x23f0, 0x23f0}, {0x23f3, 0x23f3}, {0x25fd, 0x25fe},
+        {0x2614, 0x2615}, {0x2648, 0x2653}, {0x267f, 0x267f}, {0x2693, 0x2693}, {0x26a1, 0x26a1},
+        {0x26aa, 0x26ab}, {0x26bd, 0x26be}, {0x26c4, 0x26c5}, {0x26ce, 0x26ce}, {0x26d4, 0x26d4},
+        {0x26ea, 0x26ea}, {0x26f2, 0x26f3}, {0x26f5, 0x26f5}, {0x26fa, 0x26fa}, {0x26fd, 0x26fd},
+        {0x2705, 0x2705}, {0x270a, 0x270b}, {0x2728, 0x2728}, {0x274c, 0x274c}, {0x274e, 0x274e},
+        {0x2753, 0x2755}, {0x2757, 0x2757}, {0x2795, 0x2797}, {0x27b0, 0x27b0}, {0x27bf, 0x27bf},
+        {0x2b1b, 0x2b1c}, {0x2b50, 0x2b50}, {0x2b55, 0x2b55},
+    };
+    if (cp >= 0x231a && cp <= 0x2b55) {
+        for (size_t i = 0; i < QB_ARRAY_COUNT(bmp_emoji); i++)
+            if (cp >= bmp_emoji[i][0] && cp <= bmp_emoji[i][1])
+                return true;
+        return false;
+    }
     return (cp >= 0x1100 && cp <= 0x115f) || (cp >= 0x2e80 && cp <= 0x303e) ||
            (cp >= 0x3041 && cp <= 0x33ff) || (cp >= 0x3400 && cp <= 0x4dbf) ||
            (cp >= 0x4e00 && cp <= 0x9fff) || (cp >= 0xa000 && cp <= 0xa4cf) ||
            (cp >= 0xac00 && cp <= 0xd7a3) || (cp >= 0xf900 && cp <= 0xfaff) ||
            (cp >= 0xfe30 && cp <= 0xfe4f) || (cp >= 0xff00 && cp <= 0xff60) ||
-           (cp >= 0xffe0 && cp <= 0xffe6) || (cp >= 0x1f300 && cp <= 0x1f64f) ||
+           (cp >= 0xffe0 && cp <= 0xffe6) || cp == 0x1f004 || cp == 0x1f0cf || cp == 0x1f18e ||
+           (cp >= 0x1f191 && cp <= 0x1f19a) || (cp >= 0x1f200 && cp <= 0x1f64f) ||
+           (cp >= 0x1f680 && cp <= 0x1f6ff) || (cp >= 0x1f7e0 && cp <= 0x1f7eb) ||
+           (cp >= 0x1f900 && cp <= 0x1f9ff) || (cp >= 0x1fa70 && cp <= 0x1faff) ||
            (cp >= 0x20000 && cp <= 0x3fffd);
+}
+
+/* Does this code point take no column of its own: a combining mark drawn
+ * over the one before, a joiner, a variation selector (an emoji's U+FE0F)
+ * or a tag? */
+static bool S_zero_width(unsigned long cp)
+{
+    return (cp >= 0x0300 && cp <= 0x036f) || (cp >= 0x1ab0 && cp <= 0x1aff) ||
+           (cp >= 0x1dc0 && cp <= 0x1dff) || (cp >= 0x20d0 && cp <= 0x20ff) ||
+           (cp >= 0xfe20 && cp <= 0xfe2f) || cp == 0x200c || cp == 0x200d ||
+           (cp >= 0xfe00 && cp <= 0xfe0f) || (cp >= 0xe0020 && cp <= 0xe007f) ||
+           (cp >= 0xe0100 && cp <= 0xe01ef);
 }
 
 size_t cli_text_width(const char *text)
@@ -171,7 +203,7 @@ size_t cli_text_width(const char *text)
             cp = '?';
             length = 1;
         }
-        width += S_wide(cp) ? 2 : 1;
+        width += S_zero_width(cp) ? 0 : S_wide(cp) ? 2 : 1;
         p += length;
     }
     return width;

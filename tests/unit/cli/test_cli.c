@@ -70,6 +70,15 @@ TEST(text_width_counts_wide_characters_twice)
     ASSERT_EQ_INT(cli_text_width("张三"), 4);
     ASSERT_EQ_INT(cli_text_width("é"), 1);
     ASSERT_EQ_INT(cli_text_width("\xff"), 1);
+    // Emoji take two columns too, beyond the first block of them: a red packet's 🧧
+    // (U+1F9E7), a rocket (U+1F680), hot coffee (U+2615); a combining accent and an emoji's
+    // variation selector take none, so names and greetings with them keep columns aligned.
+    ASSERT_EQ_INT(cli_text_width("\xf0\x9f\xa7\xa7"), 2);
+    ASSERT_EQ_INT(cli_text_width("\xe7\xba\xa2\xe5\x8c\x85\xf0\x9f\xa7\xa7"), 6);
+    ASSERT_EQ_INT(cli_text_width("\xf0\x9f\x9a\x80"), 2);
+    ASSERT_EQ_INT(cli_text_width("\xe2\x98\x95"), 2);
+    ASSERT_EQ_INT(cli_text_width("e\xcc\x81"), 1);
+    ASSERT_EQ_INT(cli_text_width("\xf0\x9f\x8e\x89\xef\xb8\x8f"), 2);
 }
 
 TEST(text_clean_neutralises_control_characters)
