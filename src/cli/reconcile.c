@@ -78,8 +78,13 @@ static int S_fetch(struct cli *cli, const char *path, json_t *items)
             return cli_usage_error(cli, "the options are too long");
         struct cli_response res;
         int rc = cli_call(cli, "GET", page_path, CLI_AUTH_ADMIN, NULL, &res);
+        json_t *listed = json_object_get(res.json, "items");
+        if (rc == CLI_EXIT_OK && !json_is_array(listed))
+            rc = cli_fail(cli, CLI_EXIT_UNAVAILABLE, "BAD_ANSWER",
+                          "admin reconcile: a page of the day's payments from %s has no items",
+                          cli->server);
         if (rc == CLI_EXIT_OK) {
-            QB_ASSERT(json_array_extend(items, json_object_get(res.json, "items")) == 0);
+            QB_ASSERT(json_array_extend(items, listed) == 0);
             snprintf(cursor, sizeof cursor, "%s", cli_json_str(res.json, "next_cursor"));
         }
         cli_response_release(&res);

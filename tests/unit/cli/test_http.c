@@ -231,6 +231,31 @@ TEST(a_redirect_says_where_it_points)
     S_assert_json_error("BAD_ANSWER");
 }
 
+/* An answer of status 200 with body, JSON. */
+static char S_answer[4096];
+static const char *S_json_200(const char *body)
+{
+    snprintf(S_answer, sizeof S_answer,
+             "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
+             "Connection: close\r\n\r\n%s",
+             strlen(body), body);
+    return S_answer;
+}
+
+TEST(a_page_without_its_items_stops_reconcile_without_a_crash)
+{
+    // A page of the day's payments that lacks "items" (another server, another version) is a
+    // server's failure, exit 3: the reconciliation must not abort on it and leave no answer.
+    char path[600];
+    snprintf(path, sizeof path, "%s/statement.csv", S_root);
+    FILE *f = fopen(path, "w");
+    QB_ASSERT(f != NULL && fputs("bank_ref,type,amount\n", f) >= 0 && fclose(f) == 0);
+    S_run(S_json_200("{\"next_cursor\":null}"), "admin", "reconcile", "--date", "2026-01-01", path,
+          NULL);
+    ASSERT_EQ_INT(S_last.rc, CLI_EXIT_UNAVAILABLE);
+    ASSERT(strstr(S_last.err, "items") != NULL);
+}
+
 int main(void)
 {
     test_tmpdir(S_root, sizeof S_root);
@@ -244,6 +269,7 @@ int main(void)
     RUN(an_answer_that_is_not_json_is_no_success);
     RUN(an_error_page_still_answers_one_json_document);
     RUN(a_redirect_says_where_it_points);
+    RUN(a_page_without_its_items_stops_reconcile_without_a_crash);
     S_server_stop();
     test_rmtree(S_root);
     return test_summary();
