@@ -125,14 +125,12 @@ int cli_run_merchant_create(struct cli *cli, const struct cli_args *args)
         (void)cli_profile_path(save_as, path, sizeof path);
         if (cli->json) {
             json_t *appids = json_object_get(res.json, "appids");
-            cli_print_json(json_pack("{s:s, s:s, s:O, s:s, s:s, s:O, s:s, s:s}", "mchid",
-                                     profile->mchid, "appid", profile->appid, "appids",
-                                     json_is_array(appids) ? appids : json_null(), "name",
-                                     cli_json_str(res.json, "name"), "serial_no",
-                                     profile->serial_no, "fee_rate_ppm",
-                                     json_object_get(res.json, "fee_rate_ppm"),
-                                     "platform_serial_no", profile->platform_serial_no,
-                                     "profile", save_as));
+            cli_print_json(json_pack(
+                "{s:s, s:s, s:O, s:s, s:s, s:O?, s:s, s:s}", "mchid", profile->mchid, "appid",
+                profile->appid, "appids", json_is_array(appids) ? appids : json_null(), "name",
+                cli_json_str(res.json, "name"), "serial_no", profile->serial_no, "fee_rate_ppm",
+                json_object_get(res.json, "fee_rate_ppm"), "platform_serial_no",
+                profile->platform_serial_no, "profile", save_as));
         } else {
             char clean[160];
             cli_text_clean(cli_json_str(res.json, "name"), clean, sizeof clean);

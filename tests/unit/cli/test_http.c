@@ -256,6 +256,24 @@ TEST(a_page_without_its_items_stops_reconcile_without_a_crash)
     ASSERT(strstr(S_last.err, "items") != NULL);
 }
 
+TEST(a_merchant_answered_without_its_fee_rate_is_still_printed)
+{
+    // merchant create --json builds its own summary of the answer: a member the answer lacks
+    // is null there, not an abort after the keys were saved.
+    S_run(S_json_200("{\"mchid\":\"1900000001\",\"appid\":\"wx0000000000000001\","
+                     "\"name\":\"Shop\",\"serial_no\":\"AB12\",\"apiv3_key\":\"k\","
+                     "\"platform_serial_no\":\"CD34\",\"private_key_pem\":\"-----BEGIN PRIVATE "
+                     "KEY-----\\nAAAA\\n-----END PRIVATE KEY-----\\n\",\"platform_public_key_pem\":"
+                     "\"-----BEGIN PUBLIC KEY-----\\nBBBB\\n-----END PUBLIC KEY-----\\n\"}"),
+          "merchant", "create", "--name", "Shop", "--save-as", "shop", "--json", NULL);
+    ASSERT_EQ_INT(S_last.rc, CLI_EXIT_OK);
+    json_t *doc = json_loads(S_last.out, 0, NULL);
+    ASSERT(json_is_object(doc));
+    ASSERT(json_is_null(json_object_get(doc, "fee_rate_ppm")));
+    ASSERT_EQ_STR(json_string_value(json_object_get(doc, "mchid")), "1900000001");
+    json_decref(doc);
+}
+
 int main(void)
 {
     test_tmpdir(S_root, sizeof S_root);
@@ -270,6 +288,7 @@ int main(void)
     RUN(an_error_page_still_answers_one_json_document);
     RUN(a_redirect_says_where_it_points);
     RUN(a_page_without_its_items_stops_reconcile_without_a_crash);
+    RUN(a_merchant_answered_without_its_fee_rate_is_still_printed);
     S_server_stop();
     test_rmtree(S_root);
     return test_summary();
