@@ -386,6 +386,32 @@ int cli_run_login(struct cli *cli, const struct cli_args *args)
         cli_response_release(&res);
         return rc;
     }
+    /* What the profile keeps must be one line of printable text each, as it
+     * reads them back: else the next command finds it unreadable, or a
+     * newline gives it lines of the server's choosing. */
+    static const struct {
+        const char *name;
+        size_t size_max; /* the profile's field, with its NUL */
+        bool optional;
+    } kept[] = {{"token", sizeof((struct cli_profile *)0)->token, false},
+                {"user_id", sizeof((struct cli_profile *)0)->user_id, false},
+                {"expires_at", sizeof((struct cli_profile *)0)->expires_at, false},
+                {"device_key", sizeof((struct cli_profile *)0)->device_key, true}};
+    for (size_t i = 0; i < QB_ARRAY_COUNT(kept); i++) {
+        const char *value = cli_json_str(res.json, kept[i].name);
+        size_t size = strlen(value);
+        bool printable = size < kept[i].size_max && (size > 0 || kept[i].optional);
+        for (size_t k = 0; printable && k < size; k++)
+            printable = value[k] > 0x20 && value[k] < 0x7f;
+        if (!printable) {
+            cli_secret_wipe(res.body.data, res.body.size);
+            cli_response_release(&res);
+            return cli_fail(cli, CLI_EXIT_UNAVAILABLE, "BAD_ANSWER",
+                            "login: the answer from %s holds no usable %s; nothing was stored "
+                            "(a session it opened ends when it expires)",
+                            cli->server, kept[i].name);
+        }
+    }
     struct cli_profile profile;
     memset(&profile, 0, sizeof profile);
     profile.kind = CLI_PROFILE_USER;

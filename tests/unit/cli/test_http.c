@@ -108,6 +108,9 @@ static void S_file_read(const char *path, char *out, size_t out_size)
     fclose(f);
 }
 
+/* What the next run reads on standard input ("" for nothing). */
+static const char *S_stdin_text = "";
+
 /* Runs `qianbao --server URL ARGS...` (NULL-terminated) against the odd
  * server, which answers with answer. */
 static void S_run(const char *answer, ...)
@@ -127,26 +130,38 @@ static void S_run(const char *answer, ...)
     va_end(ap);
     argv[argc] = NULL;
 
-    char out_path[600], err_path[600];
+    char out_path[600], err_path[600], in_path[600];
     snprintf(out_path, sizeof out_path, "%s/out", S_root);
     snprintf(err_path, sizeof err_path, "%s/err", S_root);
+    snprintf(in_path, sizeof in_path, "%s/in", S_root);
+    FILE *in_file = fopen(in_path, "w");
+    QB_ASSERT(in_file != NULL && fputs(S_stdin_text, in_file) >= 0 && fclose(in_file) == 0);
     fflush(stdout);
     fflush(stderr);
+    int saved_in = dup(STDIN_FILENO);
     int saved_out = dup(STDOUT_FILENO), saved_err = dup(STDERR_FILENO);
+    int in = open(in_path, O_RDONLY);
     int out = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
     int err = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    QB_ASSERT(saved_out >= 0 && saved_err >= 0 && out >= 0 && err >= 0);
+    QB_ASSERT(saved_out >= 0 && saved_err >= 0 && out >= 0 && err >= 0 && in >= 0);
+    dup2(in, STDIN_FILENO);
     dup2(out, STDOUT_FILENO);
     dup2(err, STDERR_FILENO);
+    clearerr(stdin);
     S_last.rc = cli_main(argc, argv);
     fflush(stdout);
     fflush(stderr);
+    dup2(saved_in, STDIN_FILENO);
     dup2(saved_out, STDOUT_FILENO);
     dup2(saved_err, STDERR_FILENO);
+    clearerr(stdin);
+    close(in);
     close(out);
     close(err);
+    close(saved_in);
     close(saved_out);
     close(saved_err);
+    S_stdin_text = "";
     S_file_read(out_path, S_last.out, sizeof S_last.out);
     S_file_read(err_path, S_last.err, sizeof S_last.err);
 }
@@ -274,6 +289,28 @@ TEST(a_merchant_answered_without_its_fee_rate_is_still_printed)
     json_decref(doc);
 }
 
+TEST(a_session_answered_without_a_usable_token_is_no_login)
+{
+    // A login whose answer holds no token, or one that is not one line of printable text,
+    // must neither say "logged in" and exit 0 nor write a profile that the next command finds
+    // unreadable (or that a newline in the token would give lines of the server's choosing).
+    char path[700];
+    snprintf(path, sizeof path, "%s/config/qianbao/default", S_root);
+    S_stdin_text = "correct horse 9\n";
+    S_run(S_json_200("{\"user_id\":\"u_x\",\"expires_at\":\"2026-12-31T00:00:00Z\"}"), "login",
+          "--phone", "13800138000", "--password-stdin", NULL);
+    ASSERT_EQ_INT(S_last.rc, CLI_EXIT_UNAVAILABLE);
+    ASSERT(strstr(S_last.err, "token") != NULL);
+    ASSERT(access(path, F_OK) != 0);
+    S_stdin_text = "correct horse 9\n";
+    S_run(S_json_200("{\"token\":\"t\\nkind=admin\",\"user_id\":\"u_x\","
+                     "\"expires_at\":\"2026-12-31T00:00:00Z\"}"),
+          "login", "--phone", "13800138000", "--password-stdin", "--json", NULL);
+    ASSERT_EQ_INT(S_last.rc, CLI_EXIT_UNAVAILABLE);
+    S_assert_json_error("BAD_ANSWER");
+    ASSERT(access(path, F_OK) != 0);
+}
+
 int main(void)
 {
     test_tmpdir(S_root, sizeof S_root);
@@ -289,6 +326,7 @@ int main(void)
     RUN(a_redirect_says_where_it_points);
     RUN(a_page_without_its_items_stops_reconcile_without_a_crash);
     RUN(a_merchant_answered_without_its_fee_rate_is_still_printed);
+    RUN(a_session_answered_without_a_usable_token_is_no_login);
     S_server_stop();
     test_rmtree(S_root);
     return test_summary();
