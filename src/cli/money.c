@@ -478,8 +478,10 @@ void cli_transfer_print(const struct cli *cli, const json_t *t)
 
 /* How a top-up's or withdrawal's answer ends the command: the payment
  * printed (the body with --json), then exit 1 when it FAILED, a hint when
- * it is still PROCESSING. */
-static int S_payment_outcome(struct cli *cli, const struct cli_response *res, bool waited)
+ * it is still PROCESSING (exit 3 after --wait: waited; lost, when not
+ * empty, says why the wait stopped before its time). */
+static int S_payment_outcome(struct cli *cli, const struct cli_response *res, bool waited,
+                             const char *lost)
 {
     if (cli->json)
         cli_print_body(res);
@@ -509,7 +511,15 @@ static int S_payment_outcome(struct cli *cli, const struct cli_response *res, bo
         if (waited) {
             bool json = cli->json;
             cli->json = false;
-            int rc = cli_fail(cli, CLI_EXIT_UNAVAILABLE, "PROCESSING",
+            int rc;
+            if (lost[0] != '\0')
+                rc = cli_fail(cli, CLI_EXIT_UNAVAILABLE, "PROCESSING",
+                              "%s: payment %s was made and is PROCESSING, but looking at it "
+                              "again got %s; Qianbao keeps asking the bank: see `qianbao "
+                              "payment show %s` (do not pay again)",
+                              cli->command->name, id, lost, id);
+            else
+                rc = cli_fail(cli, CLI_EXIT_UNAVAILABLE, "PROCESSING",
                               "%s: payment %s is still PROCESSING after %d s; Qianbao keeps "
                               "asking the bank: see `qianbao payment show %s`",
                               cli->command->name, id, S_WAIT_S, id);
@@ -525,8 +535,10 @@ static int S_payment_outcome(struct cli *cli, const struct cli_response *res, bo
 }
 
 /* --wait: looks at the payment until the bank has answered, at most
- * S_WAIT_S seconds; res holds its latest state. */
-static int S_payment_wait(struct cli *cli, struct cli_response *res)
+ * S_WAIT_S seconds; res holds its latest state. A look that fails (no
+ * answer, an error) stops the wait with res as last seen and lost saying
+ * what the look got: the payment was made, and is still to be shown. */
+static int S_payment_wait(struct cli *cli, struct cli_response *res, char *lost, size_t lost_size)
 {
     char path[192];
     int rc = cli_id_path(cli, "/v1/me/payments", cli_json_str(res->json, "id"), path, sizeof path);
@@ -541,10 +553,25 @@ static int S_payment_wait(struct cli *cli, struct cli_response *res)
             told = true;
         }
         S_sleep_ms(S_WAIT_POLL_MS);
+        struct cli_response next;
+        bool quiet = cli->quiet;
+        cli->quiet = true;
+        rc = cli_call(cli, "GET", path, CLI_AUTH_USER, NULL, &next);
+        cli->quiet = quiet;
+        if (rc != CLI_EXIT_OK) {
+            if (next.status == 0)
+                snprintf(lost, lost_size, "no answer from %s", cli->server);
+            else
+                snprintf(lost, lost_size, "HTTP %ld (%s)", next.status,
+                         cli_json_str(next.json, "code")[0] != '\0'
+                             ? cli_json_str(next.json, "code")
+                             : "no error of Qianbao's");
+            cli_text_clean(lost, lost, lost_size);
+            cli_response_release(&next);
+            return CLI_EXIT_OK;
+        }
         cli_response_release(res);
-        rc = cli_call(cli, "GET", path, CLI_AUTH_USER, NULL, res);
-        if (rc != CLI_EXIT_OK)
-            return rc;
+        *res = next;
     }
     return CLI_EXIT_OK;
 }
@@ -720,10 +747,11 @@ static int S_card_payment(struct cli *cli, const struct cli_args *args,
     if (rc == CLI_EXIT_OK) {
         cli_money_replayed_note(cli, &res);
         bool wait = cli_arg(cli, args, "wait") != NULL;
+        char lost[CLI_URL_SIZE_MAX + 64] = "";
         if (wait)
-            rc = S_payment_wait(cli, &res);
+            rc = S_payment_wait(cli, &res, lost, sizeof lost);
         if (rc == CLI_EXIT_OK)
-            rc = S_payment_outcome(cli, &res, wait);
+            rc = S_payment_outcome(cli, &res, wait, lost);
     }
     cli_response_release(&res);
     return rc;

@@ -27,11 +27,15 @@
 
 static char S_root[512];
 
-/* The odd server: answers every request with S_server.answer, whole. */
+/* The odd server: answers every request with S_server.answer, whole; or,
+ * while S_server.then is set, the first with answer and every later one
+ * with then ("" closes the connection without a word, as when an answer is
+ * lost). */
 static struct {
     int listen_fd;
     char url[64];
     const char *_Atomic answer;
+    const char *_Atomic then;
     atomic_bool stop;
     pthread_t thread;
 } S_server;
@@ -59,6 +63,9 @@ static void *S_server_run(void *unused)
                 break;
         }
         const char *answer = atomic_load(&S_server.answer);
+        const char *then = atomic_load(&S_server.then);
+        if (then != NULL)
+            atomic_store(&S_server.answer, then);
         for (size_t at = 0, total = strlen(answer); at < total;) {
             ssize_t n = write(client, answer + at, total - at);
             if (n <= 0)
@@ -162,6 +169,7 @@ static void S_run(const char *answer, ...)
     close(saved_out);
     close(saved_err);
     S_stdin_text = "";
+    atomic_store(&S_server.then, NULL);
     S_file_read(out_path, S_last.out, sizeof S_last.out);
     S_file_read(err_path, S_last.err, sizeof S_last.err);
 }
@@ -311,6 +319,27 @@ TEST(a_session_answered_without_a_usable_token_is_no_login)
     ASSERT(access(path, F_OK) != 0);
 }
 
+TEST(a_payment_made_but_not_looked_at_again_is_shown)
+{
+    // `topup --wait` made the payment (PROCESSING: the bank answers later), then its next look
+    // at it got no answer. The command must still show the payment it made, with exit 3 as for
+    // a wait that ran out, not only "cannot reach the server": else a script that reads exit 3
+    // and no payment tops up again, and the card pays twice.
+    static const char processing[] =
+        "{\"id\":\"p_made\",\"type\":\"topup\",\"status\":\"PROCESSING\",\"amount\":2000,"
+        "\"currency\":\"CNY\"}";
+    atomic_store(&S_server.then, "");
+    S_stdin_text = "258036\n";
+    S_run(S_json_200(processing), "topup", "c_card", "20", "--password-stdin", "--wait", "--json",
+          NULL);
+    ASSERT_EQ_INT(S_last.rc, CLI_EXIT_UNAVAILABLE);
+    json_t *doc = json_loads(S_last.out, 0, NULL);
+    ASSERT(json_is_object(doc));
+    ASSERT_EQ_STR(json_string_value(json_object_get(doc, "id")), "p_made");
+    json_decref(doc);
+    ASSERT(strstr(S_last.err, "p_made") != NULL);
+}
+
 int main(void)
 {
     test_tmpdir(S_root, sizeof S_root);
@@ -327,6 +356,7 @@ int main(void)
     RUN(a_page_without_its_items_stops_reconcile_without_a_crash);
     RUN(a_merchant_answered_without_its_fee_rate_is_still_printed);
     RUN(a_session_answered_without_a_usable_token_is_no_login);
+    RUN(a_payment_made_but_not_looked_at_again_is_shown);
     S_server_stop();
     test_rmtree(S_root);
     return test_summary();
