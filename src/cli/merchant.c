@@ -49,6 +49,30 @@ bool cli_pem_body(const char *pem, char *out, size_t out_size)
     return used > 0;
 }
 
+/* A usage error naming the first option or argument of the running
+ * command given with text that is not UTF-8, which no JSON body can carry
+ * (a GBK terminal's 张记); CLI_EXIT_OK when all are UTF-8. For the commands
+ * whose every option and argument goes into the body: called before it is
+ * packed, so that no field is left out of a request and no pack fails. */
+static int S_utf8_args(struct cli *cli, const struct cli_args *args)
+{
+    for (size_t i = 0; i < CLI_OPTIONS_MAX && cli->command->options[i].name != NULL; i++) {
+        json_t *text = args->values[i] != NULL ? json_string(args->values[i]) : NULL;
+        bool ok = args->values[i] == NULL || text != NULL;
+        json_decref(text);
+        if (!ok)
+            return cli_usage_error(cli, "--%s must be UTF-8 text", cli->command->options[i].name);
+    }
+    for (size_t i = 0; i < args->positional_count; i++) {
+        json_t *text = json_string(args->positionals[i]);
+        bool ok = text != NULL;
+        json_decref(text);
+        if (!ok)
+            return cli_usage_error(cli, "%s must be UTF-8 text", cli->command->args);
+    }
+    return CLI_EXIT_OK;
+}
+
 /* Wipes and frees a merchant profile that held keys, and the answer that
  * brought them, before their memory goes back. */
 static void S_keys_forget(struct cli_profile *profile, struct cli_response *res)
@@ -70,6 +94,9 @@ int cli_run_merchant_create(struct cli *cli, const struct cli_args *args)
     const char *apps = cli_arg(cli, args, "apps");
     if (save_as == NULL)
         save_as = CLI_MERCHANT_PROFILE;
+    int utf8 = S_utf8_args(cli, args);
+    if (utf8 != CLI_EXIT_OK)
+        return utf8;
     if (apps != NULL && (strlen(apps) != 1 || apps[0] < '1' || apps[0] > '5'))
         return cli_usage_error(cli, "--apps must be 1 to 5");
     if (!cli_profile_name_valid(save_as))
@@ -196,6 +223,9 @@ static int S_order_create(struct cli *cli, const struct cli_args *args, const ch
                                "\"%s\" is not a valid amount: a positive number of yuan with at "
                                "most two decimals, such as 12.50, 0.01 or 3",
                                clean);
+    int utf8 = S_utf8_args(cli, args);
+    if (utf8 != CLI_EXIT_OK)
+        return utf8;
     const char *out_trade_no = cli_arg(cli, args, "out-trade-no");
     char generated[S_OUT_TRADE_NO_SIZE_MAX];
     if (out_trade_no == NULL) {
@@ -438,6 +468,9 @@ int cli_run_refund(struct cli *cli, const struct cli_args *args)
     const char *reason = cli_arg(cli, args, "reason");
     if (reason != NULL && (reason[0] == '\0' || strlen(reason) > S_REASON_SIZE_MAX))
         return cli_usage_error(cli, "--reason must be 1 to 80 bytes");
+    int utf8 = S_utf8_args(cli, args);
+    if (utf8 != CLI_EXIT_OK)
+        return utf8;
     const char *notify_url = cli_arg(cli, args, "notify-url");
     char mchid[16];
     int rc = S_mchid(cli, mchid);
@@ -546,6 +579,9 @@ int cli_run_transfer_bill(struct cli *cli, const struct cli_args *args)
     const char *out_bill_no = cli_arg(cli, args, "out-bill-no");
     if (!S_out_bill_no_valid(out_bill_no))
         return cli_usage_error(cli, "--out-bill-no must be 5 to 32 of 0-9 A-Z a-z");
+    int utf8 = S_utf8_args(cli, args);
+    if (utf8 != CLI_EXIT_OK)
+        return utf8;
     const char *scene = cli_arg(cli, args, "scene");
     const char *perception = cli_arg(cli, args, "perception");
     const char *notify_url = cli_arg(cli, args, "notify-url");

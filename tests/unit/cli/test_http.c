@@ -340,6 +340,46 @@ TEST(a_payment_made_but_not_looked_at_again_is_shown)
     ASSERT(strstr(S_last.err, "p_made") != NULL);
 }
 
+/* 张记 in GBK, as a terminal set to a GBK locale types it: no UTF-8. */
+#define S_GBK "\xd5\xc5\xbc\xc7"
+
+TEST(text_that_is_not_utf8_is_a_usage_error_of_merchant_commands)
+{
+    // A merchant's name, an order's description or a refund's reason typed in a GBK terminal is
+    // not UTF-8, which JSON cannot carry: a usage error (exit 2) before anything is sent, as the
+    // wallet's commands answer it; not an abort, nor a request sent without the field.
+    S_run(S_JSON_200_CUT, "merchant", "create", "--name", S_GBK, NULL);
+    ASSERT_EQ_INT(S_last.rc, CLI_EXIT_USAGE);
+    ASSERT(strstr(S_last.err, "--name") != NULL);
+    struct cli_profile *m = calloc(1, sizeof *m);
+    ASSERT(m != NULL);
+    m->kind = CLI_PROFILE_MERCHANT;
+    snprintf(m->server, sizeof m->server, "%s", S_server.url);
+    snprintf(m->mchid, sizeof m->mchid, "1900000001");
+    snprintf(m->appid, sizeof m->appid, "wx0000000000000001");
+    snprintf(m->serial_no, sizeof m->serial_no, "AB12");
+    snprintf(m->platform_serial_no, sizeof m->platform_serial_no, "CD34");
+    snprintf(m->private_key, sizeof m->private_key, "AAAA");
+    snprintf(m->platform_public_key, sizeof m->platform_public_key, "BBBB");
+    enum qb_error err = cli_profile_save(CLI_MERCHANT_PROFILE, m);
+    free(m);
+    ASSERT_EQ_INT(err, QB_OK);
+    S_run(S_JSON_200_CUT, "merchant", "order", "native", "1", "--description", S_GBK,
+          "--notify-url", "https://example.com/n", NULL);
+    ASSERT_EQ_INT(S_last.rc, CLI_EXIT_USAGE);
+    ASSERT(strstr(S_last.err, "--description") != NULL);
+    S_run(S_JSON_200_CUT, "merchant", "order", "native", "1", "--description", "noodles",
+          "--notify-url", "https://example.com/n", "--attach", S_GBK, NULL);
+    ASSERT_EQ_INT(S_last.rc, CLI_EXIT_USAGE);
+    S_run(S_JSON_200_CUT, "transfer-bill", "o_openid", "1", "--out-bill-no", "ABCDE1", "--remark",
+          S_GBK, NULL);
+    ASSERT_EQ_INT(S_last.rc, CLI_EXIT_USAGE);
+    S_run(S_JSON_200_CUT, "refund", "order-000001", "1", "--out-refund-no", "R1", "--reason", S_GBK,
+          NULL);
+    ASSERT_EQ_INT(S_last.rc, CLI_EXIT_USAGE);
+    ASSERT(strstr(S_last.err, "--reason") != NULL);
+}
+
 int main(void)
 {
     test_tmpdir(S_root, sizeof S_root);
@@ -357,6 +397,7 @@ int main(void)
     RUN(a_merchant_answered_without_its_fee_rate_is_still_printed);
     RUN(a_session_answered_without_a_usable_token_is_no_login);
     RUN(a_payment_made_but_not_looked_at_again_is_shown);
+    RUN(text_that_is_not_utf8_is_a_usage_error_of_merchant_commands);
     S_server_stop();
     test_rmtree(S_root);
     return test_summary();
