@@ -463,6 +463,9 @@ int cli_run_logout(struct cli *cli, const struct cli_args *args)
         snprintf(cli->server, sizeof cli->server, "%s", profile.server);
         if (name != cli->profile)
             snprintf(cli->profile, sizeof cli->profile, "%s", name);
+        /* The profile's own session, not QIANBAO_TOKEN's: it is the profile
+         * that goes, and its session must not stay open behind it. */
+        cli->profile_explicit = true;
         int rc = cli_paycode_forget(cli, &device_revoked);
         if (rc != CLI_EXIT_OK)
             return rc;

@@ -38,7 +38,9 @@ static struct {
     const char *_Atomic then;
     atomic_bool stop;
     pthread_t thread;
-} S_server;
+    pthread_mutex_t lock;    /* over authorization */
+    char authorization[512]; /* the Authorization header of the last request, or "" */
+} S_server = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 static void *S_server_run(void *unused)
 {
@@ -62,6 +64,12 @@ static void *S_server_run(void *unused)
             if (strstr(request, "\r\n\r\n") != NULL)
                 break;
         }
+        const char *header = strstr(request, "\r\nAuthorization: ");
+        size_t header_size = header != NULL ? strcspn(header + 17, "\r\n") : 0;
+        pthread_mutex_lock(&S_server.lock);
+        snprintf(S_server.authorization, sizeof S_server.authorization, "%.*s", (int)header_size,
+                 header != NULL ? header + 17 : "");
+        pthread_mutex_unlock(&S_server.lock);
         const char *answer = atomic_load(&S_server.answer);
         const char *then = atomic_load(&S_server.then);
         if (then != NULL)
@@ -380,6 +388,33 @@ TEST(text_that_is_not_utf8_is_a_usage_error_of_merchant_commands)
     ASSERT(strstr(S_last.err, "--reason") != NULL);
 }
 
+#define S_NO_CONTENT "HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n"
+
+TEST(logout_ends_the_profiles_session_not_the_environments)
+{
+    // QIANBAO_TOKEN stands in for the profile in the user commands; but `logout` removes the
+    // profile, and must end that profile's session: ending the script's session instead left
+    // the profile's own open on the server, with its file gone.
+    struct cli_profile *u = calloc(1, sizeof *u);
+    ASSERT(u != NULL);
+    u->kind = CLI_PROFILE_USER;
+    snprintf(u->server, sizeof u->server, "%s", S_server.url);
+    snprintf(u->token, sizeof u->token, "the-profiles-token");
+    snprintf(u->user_id, sizeof u->user_id, "u_someone");
+    snprintf(u->phone, sizeof u->phone, "13800138000");
+    snprintf(u->expires_at, sizeof u->expires_at, "2026-12-31T00:00:00Z");
+    enum qb_error err = cli_profile_save("default", u);
+    free(u);
+    ASSERT_EQ_INT(err, QB_OK);
+    S_run(S_NO_CONTENT, "logout", NULL);
+    ASSERT_EQ_INT(S_last.rc, CLI_EXIT_OK);
+    char authorization[sizeof S_server.authorization];
+    pthread_mutex_lock(&S_server.lock);
+    snprintf(authorization, sizeof authorization, "%s", S_server.authorization);
+    pthread_mutex_unlock(&S_server.lock);
+    ASSERT_EQ_STR(authorization, "Bearer the-profiles-token");
+}
+
 int main(void)
 {
     test_tmpdir(S_root, sizeof S_root);
@@ -398,6 +433,7 @@ int main(void)
     RUN(a_session_answered_without_a_usable_token_is_no_login);
     RUN(a_payment_made_but_not_looked_at_again_is_shown);
     RUN(text_that_is_not_utf8_is_a_usage_error_of_merchant_commands);
+    RUN(logout_ends_the_profiles_session_not_the_environments);
     S_server_stop();
     test_rmtree(S_root);
     return test_summary();
