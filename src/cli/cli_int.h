@@ -183,6 +183,10 @@ struct cli_response {
 
 void cli_response_release(struct cli_response *res);
 
+/* Whether the credential of auth comes from the environment
+ * (QIANBAO_TOKEN, QIANBAO_ADMIN_TOKEN) rather than a profile. */
+bool cli_token_from_env(const struct cli *cli, enum cli_auth auth);
+
 /* Sends method path (with its query) to the server, with the credential
  * auth asks for (read from the profile) and body (may be NULL; not
  * consumed). Answers CLI_EXIT_OK when the answer is a 2xx whose body is

@@ -153,14 +153,20 @@ bool cli_path_escape(const char *segment, char *out, size_t out_size)
     return n > 0 && (size_t)n < out_size;
 }
 
-/* Loads the credential auth needs into token; answers an exit code. */
-static int S_credential(struct cli *cli, enum cli_auth auth, char *token, size_t token_size)
+bool cli_token_from_env(const struct cli *cli, enum cli_auth auth)
 {
     /* A token in the environment wins over the profiles (scripts, CI),
      * unless --profile names one. */
     const char *env = getenv(auth == CLI_AUTH_ADMIN ? "QIANBAO_ADMIN_TOKEN" : "QIANBAO_TOKEN");
-    if (env != NULL && env[0] != '\0' && (auth == CLI_AUTH_ADMIN || !cli->profile_explicit)) {
-        snprintf(token, token_size, "%s", env);
+    return env != NULL && env[0] != '\0' && (auth == CLI_AUTH_ADMIN || !cli->profile_explicit);
+}
+
+/* Loads the credential auth needs into token; answers an exit code. */
+static int S_credential(struct cli *cli, enum cli_auth auth, char *token, size_t token_size)
+{
+    if (cli_token_from_env(cli, auth)) {
+        snprintf(token, token_size, "%s",
+                 getenv(auth == CLI_AUTH_ADMIN ? "QIANBAO_ADMIN_TOKEN" : "QIANBAO_TOKEN"));
         return CLI_EXIT_OK;
     }
     const char *name = cli->profile;

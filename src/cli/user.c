@@ -965,7 +965,11 @@ int cli_run_close_account(struct cli *cli, const struct cli_args *args)
         printf("the wallet is closed for good; its phone may register a new one\n");
     cli_response_release(&res);
     /* The server ended the session and revoked the devices: what is left
-     * is this profile's own, its payment-code seed and its token. */
+     * is this profile's own, its payment-code seed and its token; unless
+     * the wallet closed was QIANBAO_TOKEN's, and the profile perhaps
+     * another user's. */
+    if (cli_token_from_env(cli, CLI_AUTH_USER))
+        return CLI_EXIT_OK;
     bool revoked, quiet = cli->quiet;
     cli->quiet = true;
     rc = cli_paycode_forget(cli, &revoked);

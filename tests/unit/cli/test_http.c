@@ -415,6 +415,31 @@ TEST(logout_ends_the_profiles_session_not_the_environments)
     ASSERT_EQ_STR(authorization, "Bearer the-profiles-token");
 }
 
+TEST(closing_the_environments_wallet_keeps_the_profile)
+{
+    // With QIANBAO_TOKEN set, close-account closes that token's wallet: the profile on disk may
+    // be another user's, and must not be removed with it (its session would stay open on the
+    // server with nothing left here to end it).
+    struct cli_profile *u = calloc(1, sizeof *u);
+    ASSERT(u != NULL);
+    u->kind = CLI_PROFILE_USER;
+    snprintf(u->server, sizeof u->server, "%s", S_server.url);
+    snprintf(u->token, sizeof u->token, "another-users-token");
+    snprintf(u->user_id, sizeof u->user_id, "u_another");
+    snprintf(u->phone, sizeof u->phone, "13800138001");
+    snprintf(u->expires_at, sizeof u->expires_at, "2026-12-31T00:00:00Z");
+    enum qb_error err = cli_profile_save("default", u);
+    free(u);
+    ASSERT_EQ_INT(err, QB_OK);
+    S_stdin_text = "258036\n";
+    S_run(S_json_200("{\"id\":\"u_script\",\"status\":\"closed\"}"), "close-account", "--code",
+          "123456", "--password-stdin", NULL);
+    ASSERT_EQ_INT(S_last.rc, CLI_EXIT_OK);
+    struct cli_profile kept;
+    ASSERT_EQ_INT(cli_profile_load("default", &kept), QB_OK);
+    ASSERT_EQ_STR(kept.user_id, "u_another");
+}
+
 int main(void)
 {
     test_tmpdir(S_root, sizeof S_root);
@@ -434,6 +459,7 @@ int main(void)
     RUN(a_payment_made_but_not_looked_at_again_is_shown);
     RUN(text_that_is_not_utf8_is_a_usage_error_of_merchant_commands);
     RUN(logout_ends_the_profiles_session_not_the_environments);
+    RUN(closing_the_environments_wallet_keeps_the_profile);
     S_server_stop();
     test_rmtree(S_root);
     return test_summary();
