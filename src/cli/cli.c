@@ -30,7 +30,8 @@ static const char *const S_exit_lines[][2] = {
     {"0", "success"},
     {"1", "the server refused the request (a 4xx answer); its error code is printed"},
     {"2", "usage error: unknown command or option, missing or bad value"},
-    {"3", "the server cannot be reached, or it failed (a 5xx answer)"},
+    {"3", "the server cannot be reached, or it failed (a 5xx answer, or an answer that is not "
+          "Qianbao's: not JSON, a redirect)"},
     {"4", "not logged in, or the server ended the session: run `qianbao login`"},
     {"5", "a check ran and found a problem (admin verify: the ledger does not add up; "
           "admin reconcile: the bank's statement and the day's payments differ; "
