@@ -687,6 +687,11 @@ int cli_run_admin_merchants(struct cli *cli, const struct cli_args *args)
             } else {
                 cli_table_print(cli, &table);
             }
+            /* Stopped at the page cap: where to go on from. */
+            json_t *rest = json_pack("{s:s}", "next_cursor", cursor);
+            if (cursor[0] != '\0' && rest != NULL)
+                cli_next_page_hint(cli, rest);
+            json_decref(rest);
             break;
         }
     }

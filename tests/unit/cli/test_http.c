@@ -440,6 +440,17 @@ TEST(closing_the_environments_wallet_keeps_the_profile)
     ASSERT_EQ_STR(kept.user_id, "u_another");
 }
 
+TEST(merchants_all_says_where_it_stopped)
+{
+    // `admin merchants --all` reads at most 1,000 pages: a listing cut there must say so and
+    // how to go on, as `bills --all` does, not print the rows read as if they were all.
+    S_run(S_json_200("{\"items\":[{\"mchid\":\"1900000001\",\"name\":\"Shop\"}],"
+                     "\"next_cursor\":\"k1.0123456789abcdef\"}"),
+          "admin", "merchants", "--all", NULL);
+    ASSERT_EQ_INT(S_last.rc, CLI_EXIT_OK);
+    ASSERT(strstr(S_last.err, "--cursor k1.0123456789abcdef") != NULL);
+}
+
 int main(void)
 {
     test_tmpdir(S_root, sizeof S_root);
@@ -460,6 +471,7 @@ int main(void)
     RUN(text_that_is_not_utf8_is_a_usage_error_of_merchant_commands);
     RUN(logout_ends_the_profiles_session_not_the_environments);
     RUN(closing_the_environments_wallet_keeps_the_profile);
+    RUN(merchants_all_says_where_it_stopped);
     S_server_stop();
     test_rmtree(S_root);
     return test_summary();
