@@ -714,8 +714,15 @@ static void S_summary(const struct S_run *run)
         width = size > width && size <= 56 ? size : width;
     }
     printf("\nThe demo world is ready. Every demo user's login password is %s and payment "
-           "password %s.\n\nWhat to try next:\n",
+           "password %s.\n",
            S_PASSWORD, S_PAYMENT_PASSWORD);
+    /* The profiles are this server's: without --server the commands below
+     * would go to the default one, and be refused there. */
+    if (run->cli->server_explicit)
+        printf("Its profiles are for %s: `export QIANBAO_SERVER=%s` first, or give each "
+               "command below --server %s.\n",
+               run->cli->server, run->cli->server, run->cli->server);
+    printf("\nWhat to try next:\n");
     for (size_t i = 0; i < count; i++)
         printf("  %-*s  # %s\n", (int)width, lines[i][0], lines[i][1]);
 }

@@ -2548,11 +2548,13 @@ TEST(demo)
     ASSERT(test_sqlite(db, true, "DELETE FROM sms_outbox WHERE phone = '13900000009'", NULL,
                        NULL));
     {
-        const char *demo[] = {"demo", NULL};
+        // With --server given, the commands it suggests name it: its profiles are that
+        // server's, and would be refused on the default one.
+        const char *demo[] = {"--server", S_daemon.base_url, "demo", NULL};
         S_spawn(demo, NULL);
         ASSERT_EQ_INT(S_last.exit_status, 0);
         S_demo_substitute(1);
-        S_record("demo", demo, 1, NULL);
+        S_record("demo", demo, 3, NULL);
     }
     char phone_1[16];
     S_profile_value("demo-zhangwei", "phone", phone_1, sizeof phone_1);
