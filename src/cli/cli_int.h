@@ -285,6 +285,7 @@ struct cli_profile {
     char platform_serial_no[48];
     char private_key[CLI_KEY_B64_SIZE_MAX];
     char platform_public_key[CLI_KEY_B64_SIZE_MAX];
+    bool readable_by_others; /* the file's mode lets its group or others read it */
 };
 
 /* True when name is a valid profile name: 1..64 of [A-Za-z0-9._-], not
@@ -294,7 +295,9 @@ bool cli_profile_name_valid(const char *name);
  * $HOME/.config/qianbao/NAME). False when neither variable is set. */
 bool cli_profile_path(const char *name, char *path, size_t path_size);
 /* Reads the profile; QB_E_NOT_FOUND when there is no such file,
- * QB_E_PARAM when it is malformed. */
+ * QB_E_PARAM when it is malformed. A file others may read is read all the
+ * same (logout must still end its session), readable_by_others set: the
+ * callers that would send its secrets refuse it (cli_profile_unsafe). */
 QB_MUST_USE enum qb_error cli_profile_load(const char *name, struct cli_profile *profile);
 /* Writes the profile atomically (a temporary file, fsync, rename, fsync of
  * the directory), the file 0600 in a 0700 directory. */
@@ -304,6 +307,9 @@ QB_MUST_USE enum qb_error cli_profile_save(const char *name, const struct cli_pr
  * user profile of it (one computer, one device); false when none has one. */
 bool cli_device_key_find(const char *name, const char *server, const char *phone, char *key,
                          size_t key_size);
+/* When profile (read as name) is readable by others: says so, with the
+ * chmod that makes it private, and answers NOT_LOGGED_IN; else OK. */
+int cli_profile_unsafe(struct cli *cli, const char *name, const struct cli_profile *profile);
 /* Removes the profile; QB_OK when it did not exist. */
 QB_MUST_USE enum qb_error cli_profile_remove(const char *name);
 

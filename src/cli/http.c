@@ -202,6 +202,11 @@ static int S_credential(struct cli *cli, enum cli_auth auth, char *token, size_t
                         "not logged in to %s (the profile \"%s\" is for %s): run `qianbao "
                         "login`, or pass --server %s",
                         cli->server, name, profile.server, profile.server);
+    int rc = cli_profile_unsafe(cli, name, &profile);
+    if (rc != CLI_EXIT_OK) {
+        cli_secret_wipe(profile.token, sizeof profile.token);
+        return rc;
+    }
     snprintf(token, token_size, "%s", profile.token);
     cli_secret_wipe(profile.token, sizeof profile.token);
     return CLI_EXIT_OK;
@@ -609,7 +614,7 @@ int cli_merchant_profile(struct cli *cli, struct cli_profile *profile)
         return cli_fail(cli, CLI_EXIT_NOT_LOGGED_IN, "NOT_LOGGED_IN",
                         "the merchant profile \"%s\" is for %s, not %s: pass --server %s", name,
                         profile->server, cli->server, profile->server);
-    return CLI_EXIT_OK;
+    return cli_profile_unsafe(cli, name, profile);
 }
 
 /* The key in base64 DER (a PEM's body on one line); NULL when it is none. */

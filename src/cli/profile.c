@@ -85,6 +85,9 @@ enum qb_error cli_profile_load(const char *name, struct cli_profile *profile)
     if (fd < 0)
         return errno == ENOENT ? QB_E_NOT_FOUND : QB_E_PARAM;
     char text[S_FILE_SIZE_MAX + 1];
+    struct stat st;
+    if (fstat(fd, &st) == 0 && (st.st_mode & 077) != 0)
+        profile->readable_by_others = true;
     ssize_t size = read(fd, text, S_FILE_SIZE_MAX);
     close(fd);
     if (size <= 0 || size == S_FILE_SIZE_MAX)
@@ -264,6 +267,20 @@ bool cli_device_key_find(const char *name, const char *server, const char *phone
         closedir(d);
     cli_secret_wipe((char *)&profile, sizeof profile);
     return found;
+}
+
+int cli_profile_unsafe(struct cli *cli, const char *name, const struct cli_profile *profile)
+{
+    if (!profile->readable_by_others)
+        return CLI_EXIT_OK;
+    char path[S_PATH_SIZE_MAX];
+    if (!cli_profile_path(name, path, sizeof path))
+        snprintf(path, sizeof path, "%s", name);
+    return cli_fail(cli, CLI_EXIT_NOT_LOGGED_IN, "PROFILE_UNSAFE",
+                    "the profile \"%s\" can be read by other users of this computer, and what "
+                    "it holds is secret: run `chmod 600 %s` (and, if others may have read it, "
+                    "`qianbao logout` and log in again)",
+                    name, path);
 }
 
 enum qb_error cli_profile_remove(const char *name)

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -451,6 +452,40 @@ TEST(merchants_all_says_where_it_stopped)
     ASSERT(strstr(S_last.err, "--cursor k1.0123456789abcdef") != NULL);
 }
 
+TEST(a_profile_others_can_read_is_not_used)
+{
+    // A profile holds a bearer token (a merchant's, its private key). One that other users of
+    // the computer can read (copied with the umask's 0644, restored from a backup) is refused
+    // before its token is sent, as the payment-code seed file is, with how to make it private.
+    struct cli_profile *u = calloc(1, sizeof *u);
+    ASSERT(u != NULL);
+    u->kind = CLI_PROFILE_USER;
+    snprintf(u->server, sizeof u->server, "%s", S_server.url);
+    snprintf(u->token, sizeof u->token, "a-token-others-read");
+    snprintf(u->user_id, sizeof u->user_id, "u_someone");
+    snprintf(u->phone, sizeof u->phone, "13800138000");
+    snprintf(u->expires_at, sizeof u->expires_at, "2026-12-31T00:00:00Z");
+    enum qb_error err = cli_profile_save("shared", u);
+    free(u);
+    ASSERT_EQ_INT(err, QB_OK);
+    char path[700];
+    ASSERT(cli_profile_path("shared", path, sizeof path));
+    ASSERT_EQ_INT(chmod(path, 0644), 0);
+    pthread_mutex_lock(&S_server.lock);
+    S_server.authorization[0] = '\0';
+    pthread_mutex_unlock(&S_server.lock);
+    S_run(S_json_200("{\"balances\":[]}"), "--profile", "shared", "balance", NULL);
+    ASSERT_EQ_INT(S_last.rc, CLI_EXIT_NOT_LOGGED_IN);
+    ASSERT(strstr(S_last.err, "chmod 600") != NULL);
+    pthread_mutex_lock(&S_server.lock);
+    bool sent = S_server.authorization[0] != '\0';
+    pthread_mutex_unlock(&S_server.lock);
+    ASSERT(!sent);
+    ASSERT_EQ_INT(chmod(path, 0600), 0);
+    S_run(S_json_200("{\"balances\":[]}"), "--profile", "shared", "balance", NULL);
+    ASSERT_EQ_INT(S_last.rc, CLI_EXIT_OK);
+}
+
 int main(void)
 {
     test_tmpdir(S_root, sizeof S_root);
@@ -472,6 +507,7 @@ int main(void)
     RUN(logout_ends_the_profiles_session_not_the_environments);
     RUN(closing_the_environments_wallet_keeps_the_profile);
     RUN(merchants_all_says_where_it_stopped);
+    RUN(a_profile_others_can_read_is_not_used);
     S_server_stop();
     test_rmtree(S_root);
     return test_summary();
