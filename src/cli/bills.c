@@ -442,17 +442,23 @@ int cli_run_notices(struct cli *cli, const struct cli_args *args)
         return rc;
     struct cli_response res;
     rc = cli_call(cli, "GET", path, CLI_AUTH_USER, NULL, &res);
-    if (rc == CLI_EXIT_OK)
-        cli_page_print(cli, &res, S_notice_headers, QB_ARRAY_COUNT(S_notice_headers), S_notice_row,
-                       "no notices");
     /* Read up to the newest shown: one written since stays unread. */
     const json_t *newest = json_array_get(json_object_get(res.json, "items"), 0);
-    if (rc == CLI_EXIT_OK && cli_arg(cli, args, "mark-read") != NULL && newest != NULL) {
+    bool mark = rc == CLI_EXIT_OK && cli_arg(cli, args, "mark-read") != NULL && newest != NULL;
+    /* With --json the page is printed once it is marked: a refusal of the
+     * marking is then the one JSON document on stdout. */
+    if (rc == CLI_EXIT_OK && !(mark && cli->json))
+        cli_page_print(cli, &res, S_notice_headers, QB_ARRAY_COUNT(S_notice_headers), S_notice_row,
+                       "no notices");
+    if (mark) {
         json_t *body = json_object();
         json_object_set(body, "up_to", json_object_get(newest, "id"));
         struct cli_response marked;
         rc = cli_call(cli, "POST", "/v1/me/notices/read", CLI_AUTH_USER, body, &marked);
-        if (rc == CLI_EXIT_OK && !cli->json)
+        if (rc == CLI_EXIT_OK && cli->json)
+            cli_page_print(cli, &res, S_notice_headers, QB_ARRAY_COUNT(S_notice_headers),
+                           S_notice_row, "no notices");
+        else if (rc == CLI_EXIT_OK)
             printf("marked read; %lld unread\n",
                    (long long)json_integer_value(json_object_get(marked.json, "unread")));
         cli_response_release(&marked);

@@ -486,6 +486,21 @@ TEST(a_profile_others_can_read_is_not_used)
     ASSERT_EQ_INT(S_last.rc, CLI_EXIT_OK);
 }
 
+TEST(notices_mark_read_that_fails_prints_one_json_document)
+{
+    // `notices --mark-read --json` reads the page, then marks it read. When the marking is
+    // refused, stdout must still be one JSON document (the refusal), not the page followed
+    // by an error object that no JSON parser reads as one.
+    atomic_store(&S_server.then,
+                 "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+                 "Content-Length: 47\r\nConnection: close\r\n\r\n"
+                 "{\"code\":\"SYSTEM_BUSY\",\"message\":\"try it again\"}");
+    S_run(S_json_200("{\"items\":[{\"id\":7,\"type\":\"topup_failed\"}],\"next_cursor\":null}"),
+          "notices", "--mark-read", "--json", NULL);
+    ASSERT_EQ_INT(S_last.rc, CLI_EXIT_UNAVAILABLE);
+    S_assert_json_error("SYSTEM_BUSY");
+}
+
 int main(void)
 {
     test_tmpdir(S_root, sizeof S_root);
@@ -508,6 +523,7 @@ int main(void)
     RUN(closing_the_environments_wallet_keeps_the_profile);
     RUN(merchants_all_says_where_it_stopped);
     RUN(a_profile_others_can_read_is_not_used);
+    RUN(notices_mark_read_that_fails_prints_one_json_document);
     S_server_stop();
     test_rmtree(S_root);
     return test_summary();
