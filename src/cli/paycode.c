@@ -171,6 +171,12 @@ static int S_payment_password(struct cli *cli, const struct cli_args *args, char
 
 int cli_run_device_add(struct cli *cli, const struct cli_args *args)
 {
+    /* The seed is kept with a profile: the device must be that profile's
+     * user's, not QIANBAO_TOKEN's, or the profile's codes would pay from
+     * another wallet. */
+    if (cli_token_from_env(cli, CLI_AUTH_USER))
+        return cli_usage_error(cli, "the device's seed is kept with a profile, and QIANBAO_TOKEN "
+                                    "is no profile's: unset it, or give --profile NAME");
     char dir[S_PATH_SIZE_MAX], path[S_PATH_SIZE_MAX];
     if (!S_paths(cli, dir, sizeof dir, path, sizeof path))
         return cli_fail(cli, CLI_EXIT_USAGE, "NO_CONFIG_DIR",

@@ -508,6 +508,25 @@ TEST(notices_mark_read_that_fails_prints_one_json_document)
     S_assert_json_error("SYSTEM_BUSY");
 }
 
+TEST(a_device_is_not_added_under_the_environments_token)
+{
+    // `device add` keeps the new payment-code device's seed in the profile's seed file. Under
+    // QIANBAO_TOKEN the device would be that token's user's, its seed kept for the profile:
+    // `qianbao paycode` of the profile would then show codes that pay from another wallet.
+    pthread_mutex_lock(&S_server.lock);
+    S_server.authorization[0] = '\0';
+    pthread_mutex_unlock(&S_server.lock);
+    S_stdin_text = "258036\n";
+    S_run(S_json_200("{\"id\":\"d_1\",\"slot\":1234567,\"seed\":\"00\"}"), "device", "add",
+          "--password-stdin", NULL);
+    ASSERT_EQ_INT(S_last.rc, CLI_EXIT_USAGE);
+    ASSERT(strstr(S_last.err, "--profile") != NULL);
+    pthread_mutex_lock(&S_server.lock);
+    bool sent = S_server.authorization[0] != '\0';
+    pthread_mutex_unlock(&S_server.lock);
+    ASSERT(!sent);
+}
+
 int main(void)
 {
     test_tmpdir(S_root, sizeof S_root);
@@ -531,6 +550,7 @@ int main(void)
     RUN(merchants_all_says_where_it_stopped);
     RUN(a_profile_others_can_read_is_not_used);
     RUN(notices_mark_read_that_fails_prints_one_json_document);
+    RUN(a_device_is_not_added_under_the_environments_token);
     S_server_stop();
     test_rmtree(S_root);
     return test_summary();
