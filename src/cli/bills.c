@@ -553,6 +553,12 @@ int cli_watch(struct cli *cli, const struct cli_args *args, const char *route,
         cli_response_release(&res);
         if (news && once)
             return CLI_EXIT_OK;
+        /* Without a cursor the next request starts over and is answered at
+         * once: a loop asking as fast as it can. */
+        if (cursor[0] == '\0')
+            return cli_fail(cli, CLI_EXIT_UNAVAILABLE, "BAD_ANSWER",
+                            "%s: the answer from %s carries no cursor to wait from",
+                            cli->command->name, cli->server);
     }
 }
 

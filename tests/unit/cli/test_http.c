@@ -527,6 +527,15 @@ TEST(a_device_is_not_added_under_the_environments_token)
     ASSERT(!sent);
 }
 
+TEST(watch_stops_on_an_answer_without_a_cursor)
+{
+    // `watch` asks again with the cursor each answer gives. An answer without one would send
+    // it back to the start, which answers at once: a loop asking as fast as it can, for ever.
+    S_run(S_json_200("{\"changed\":[]}"), "watch", NULL);
+    ASSERT_EQ_INT(S_last.rc, CLI_EXIT_UNAVAILABLE);
+    ASSERT(strstr(S_last.err, "cursor") != NULL);
+}
+
 int main(void)
 {
     test_tmpdir(S_root, sizeof S_root);
@@ -551,6 +560,7 @@ int main(void)
     RUN(a_profile_others_can_read_is_not_used);
     RUN(notices_mark_read_that_fails_prints_one_json_document);
     RUN(a_device_is_not_added_under_the_environments_token);
+    RUN(watch_stops_on_an_answer_without_a_cursor);
     S_server_stop();
     test_rmtree(S_root);
     return test_summary();
