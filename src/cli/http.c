@@ -535,11 +535,18 @@ static int S_answer(struct cli *cli, enum cli_auth auth, const char *token,
         char type[sizeof res->content_type];
         cli_text_clean(res->content_type[0] != '\0' ? res->content_type : "no Content-Type", type,
                        sizeof type);
+        /* A money move answered so may have been applied: its key finds out. */
+        char rerun[CLI_IDEMPOTENCY_KEY_SIZE_MAX + 128] = "";
+        if (idempotency_key != NULL)
+            snprintf(rerun, sizeof rerun,
+                     "; whether it was applied is unknown: run the command again with "
+                     "--idempotency-key %s to find out without paying twice",
+                     idempotency_key);
         return cli_fail(cli, CLI_EXIT_UNAVAILABLE, "BAD_ANSWER",
                         "%s: the answer from %s is not JSON (HTTP %ld, %s, %zu bytes, request id "
-                        "%s): nothing it says was read",
+                        "%s): nothing it says was read%s",
                         cli->command->name, cli->server, res->status, type, res->body.size,
-                        res->request_id[0] != '\0' ? res->request_id : "none");
+                        res->request_id[0] != '\0' ? res->request_id : "none", rerun);
     }
     return S_report(cli, auth, token, res);
 }

@@ -536,6 +536,18 @@ TEST(watch_stops_on_an_answer_without_a_cursor)
     ASSERT(strstr(S_last.err, "cursor") != NULL);
 }
 
+TEST(a_money_answer_that_cannot_be_read_names_its_key)
+{
+    // A transfer answered 200 with a body cut short may have been applied: the message must give
+    // the Idempotency-Key to find out with, as it does when no answer came, or the user sends
+    // it again under a new key and pays twice.
+    S_stdin_text = "258036\n";
+    S_run(S_JSON_200_CUT, "send", "13800138000", "1", "--idempotency-key", "golden-key-7",
+          "--password-stdin", NULL);
+    ASSERT_EQ_INT(S_last.rc, CLI_EXIT_UNAVAILABLE);
+    ASSERT(strstr(S_last.err, "--idempotency-key golden-key-7") != NULL);
+}
+
 int main(void)
 {
     test_tmpdir(S_root, sizeof S_root);
@@ -561,6 +573,7 @@ int main(void)
     RUN(notices_mark_read_that_fails_prints_one_json_document);
     RUN(a_device_is_not_added_under_the_environments_token);
     RUN(watch_stops_on_an_answer_without_a_cursor);
+    RUN(a_money_answer_that_cannot_be_read_names_its_key);
     S_server_stop();
     test_rmtree(S_root);
     return test_summary();
