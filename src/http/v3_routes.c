@@ -380,23 +380,17 @@ void http_handle_v3_codepay(struct http_request *req)
     const char *ignored[] = {"goods_tag", "support_fapiao", "detail", "scene_info", "settle_info"};
     for (size_t i = 0; i < QB_ARRAY_COUNT(ignored); i++)
         (void)json_object_del(body, ignored[i]);
-    char *canonical = json_dumps(body, JSON_COMPACT | JSON_SORT_KEYS);
-    if (t == NULL || canonical == NULL) {
-        free(canonical);
-        http_reply_error(req, t == NULL ? QB_E_TOO_LARGE : QB_E_INTERNAL);
+    if (t == NULL) {
+        http_reply_error(req, QB_E_TOO_LARGE);
         goto out;
     }
     merchant_codepay_cmd_init(&t->c, env);
     struct merchant_order *o = &t->c.order;
-    struct crypto_sha256_state st;
-    unsigned char type_byte = (unsigned char)MERCHANT_TRADE_MICROPAY;
-    crypto_sha256_begin(&st);
-    crypto_sha256_update(&st, &type_byte, 1);
-    crypto_sha256_update(&st, canonical, strlen(canonical));
-    uint8_t digest[CRYPTO_SHA256_SIZE];
-    crypto_sha256_end(&st, digest);
-    domain_request_fingerprint(env, digest, o->request_hash);
-    free(canonical);
+    if (!S_order_fingerprint(env, MERCHANT_TRADE_MICROPAY, body, o->request_hash)) {
+        http_reply_error(req, QB_E_INTERNAL);
+        ledger_cmd_release(&t->c.cmd);
+        goto out;
+    }
     memcpy(t->c.cmd.request_hash, o->request_hash, sizeof o->request_hash);
     snprintf(o->mchid, sizeof o->mchid, "%s", m->mchid);
     snprintf(o->appid, sizeof o->appid, "%s", http_json_string(body, "appid"));

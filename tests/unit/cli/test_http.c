@@ -396,6 +396,22 @@ TEST(text_that_is_not_utf8_is_a_usage_error_of_merchant_commands)
     ASSERT(strstr(S_last.err, "--reason") != NULL);
 }
 
+/* Saves the default profile: a user of the test server. */
+static void S_user_profile_save(const char *token, const char *user_id, const char *phone)
+{
+    struct cli_profile *u = calloc(1, sizeof *u);
+    ASSERT(u != NULL);
+    u->kind = CLI_PROFILE_USER;
+    snprintf(u->server, sizeof u->server, "%s", S_server.url);
+    snprintf(u->token, sizeof u->token, "%s", token);
+    snprintf(u->user_id, sizeof u->user_id, "%s", user_id);
+    snprintf(u->phone, sizeof u->phone, "%s", phone);
+    snprintf(u->expires_at, sizeof u->expires_at, "2026-12-31T00:00:00Z");
+    enum qb_error err = cli_profile_save("default", u);
+    free(u);
+    ASSERT_EQ_INT(err, QB_OK);
+}
+
 #define S_NO_CONTENT "HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n"
 
 TEST(logout_ends_the_profiles_session_not_the_environments)
@@ -403,17 +419,7 @@ TEST(logout_ends_the_profiles_session_not_the_environments)
     // QIANBAO_TOKEN stands in for the profile in the user commands; but `logout` removes the
     // profile, and must end that profile's session: ending the script's session instead left
     // the profile's own open on the server, with its file gone.
-    struct cli_profile *u = calloc(1, sizeof *u);
-    ASSERT(u != NULL);
-    u->kind = CLI_PROFILE_USER;
-    snprintf(u->server, sizeof u->server, "%s", S_server.url);
-    snprintf(u->token, sizeof u->token, "the-profiles-token");
-    snprintf(u->user_id, sizeof u->user_id, "u_someone");
-    snprintf(u->phone, sizeof u->phone, "13800138000");
-    snprintf(u->expires_at, sizeof u->expires_at, "2026-12-31T00:00:00Z");
-    enum qb_error err = cli_profile_save("default", u);
-    free(u);
-    ASSERT_EQ_INT(err, QB_OK);
+    S_user_profile_save("the-profiles-token", "u_someone", "13800138000");
     S_run(S_NO_CONTENT, "logout", NULL);
     ASSERT_EQ_INT(S_last.rc, CLI_EXIT_OK);
     char authorization[sizeof S_server.authorization];
@@ -428,17 +434,7 @@ TEST(closing_the_environments_wallet_keeps_the_profile)
     // With QIANBAO_TOKEN set, close-account closes that token's wallet: the profile on disk may
     // be another user's, and must not be removed with it (its session would stay open on the
     // server with nothing left here to end it).
-    struct cli_profile *u = calloc(1, sizeof *u);
-    ASSERT(u != NULL);
-    u->kind = CLI_PROFILE_USER;
-    snprintf(u->server, sizeof u->server, "%s", S_server.url);
-    snprintf(u->token, sizeof u->token, "another-users-token");
-    snprintf(u->user_id, sizeof u->user_id, "u_another");
-    snprintf(u->phone, sizeof u->phone, "13800138001");
-    snprintf(u->expires_at, sizeof u->expires_at, "2026-12-31T00:00:00Z");
-    enum qb_error err = cli_profile_save("default", u);
-    free(u);
-    ASSERT_EQ_INT(err, QB_OK);
+    S_user_profile_save("another-users-token", "u_another", "13800138001");
     S_stdin_text = "258036\n";
     S_run(S_json_200("{\"id\":\"u_script\",\"status\":\"closed\"}"), "close-account", "--code",
           "123456", "--password-stdin", NULL);
