@@ -18,6 +18,7 @@
  * (WALLET_CODE_WITHDRAWAL_FEE) in the same command, or its VOID. Every
  * entry's ref is the payment id.
  */
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -466,4 +467,317 @@ void wallet_finish_cmd_init(struct wallet_finish_cmd *c, const struct domain_env
     c->env = env;
     snprintf(c->payment_id, sizeof c->payment_id, "%s", payment_id);
     c->answer = *answer;
+}
+
+/* --- the operator's check ---------------------------------------------------------- */
+
+/* The accounts a bank payment moves money between, as the check reads them. */
+struct S_check_accounts {
+    int64_t bank_clearing; /* 0: none (then no payment can match) */
+    int64_t fee_income;
+};
+
+/* Whether e is an entry of kind, code and ref (the payment) whose posting
+ * on account_id is amount_minor (with held_delta_minor) and whose other
+ * posting is on other_id, in the payment's currency. */
+static bool S_entry_is(const struct ledger_entry *e, enum ledger_entry_kind kind, uint16_t code,
+                       const struct wallet_payment *p, int64_t account_id, int64_t amount_minor,
+                       int64_t held_delta_minor, int64_t other_id)
+{
+    const struct ledger_posting *mine = ledger_entry_posting(e, account_id);
+    const struct ledger_posting *other = ledger_entry_posting(e, other_id);
+    return e->kind == kind && e->code == code && strcmp(e->ref, p->id) == 0 &&
+           e->posting_count == 2 && account_id != other_id && mine != NULL && other != NULL &&
+           mine->amount_minor == amount_minor && mine->held_delta_minor == held_delta_minor &&
+           other->amount_minor == -amount_minor && mine->currency_numeric == p->currency->numeric;
+}
+
+/* What is wrong with top-up p, whose user's account is account_id: NULL
+ * when nothing. */
+static enum qb_error S_topup_check(struct store *reader, const struct S_check_accounts *accounts,
+                                   const struct wallet_payment *p, int64_t account_id,
+                                   const char **wrong)
+{
+    *wrong = NULL;
+    if (p->hold_id != 0 || p->fee_minor != 0) {
+        *wrong = "it names a hold or a fee, which no top-up has";
+        return QB_OK;
+    }
+    if (p->status != WALLET_SUCCESS) {
+        if (p->entry_id != 0)
+            *wrong = "it names an entry, though it was never credited";
+        else if (p->status == WALLET_FAILED && p->failure_code[0] == '\0')
+            *wrong = "it failed without a failure code";
+        return QB_OK;
+    }
+    struct ledger_entry e;
+    enum qb_error err = ledger_entry_read(reader, p->entry_id, &e);
+    if (err == QB_E_NOT_FOUND ||
+        (err == QB_OK && !S_entry_is(&e, LEDGER_ENTRY_TRANSFER, WALLET_CODE_TOPUP, p, account_id,
+                                     p->amount_minor, 0, accounts->bank_clearing))) {
+        *wrong = "its credit is not in the journal as it should be (an entry of its code and ref, "
+                 "bank clearing to its account, of its amount)";
+        return QB_OK;
+    }
+    return err;
+}
+
+/* What is wrong with withdrawal p, from account_id: NULL when nothing. */
+static enum qb_error S_withdrawal_check(struct store *reader,
+                                        const struct S_check_accounts *accounts,
+                                        const struct wallet_payment *p, int64_t account_id,
+                                        const char **wrong)
+{
+    *wrong = NULL;
+    int64_t total;
+    if (p->hold_id <= 0 || p->amount_minor <= 0 || p->fee_minor < 0 ||
+        !money_add(p->amount_minor, p->fee_minor, &total)) {
+        *wrong = "it names no hold, or holds no amount";
+        return QB_OK;
+    }
+    struct ledger_entry hold, end;
+    bool open = false;
+    enum qb_error err = ledger_hold_read(reader, p->hold_id, p->entry_id, &hold, &end, &open);
+    if (err == QB_E_NOT_FOUND) {
+        *wrong = "an entry it names is not in the journal";
+        return QB_OK;
+    }
+    if (err != QB_OK)
+        return err;
+    if (!S_entry_is(&hold, LEDGER_ENTRY_HOLD, WALLET_CODE_WITHDRAWAL, p, account_id, 0, total,
+                    accounts->bank_clearing)) {
+        *wrong = "its hold is not in the journal as it should be (a hold of its code and ref, of "
+                 "amount + fee, from its account for bank clearing)";
+        return QB_OK;
+    }
+    if (p->status == WALLET_PROCESSING) {
+        if (!open || p->entry_id != 0)
+            *wrong = "its hold is not open, or an entry ends it, while it waits on the bank";
+        return QB_OK;
+    }
+    bool ends_hold = !open && end.ref_entry_id == hold.id;
+    if (p->status == WALLET_FAILED) {
+        if (!ends_hold ||
+            !S_entry_is(&end, LEDGER_ENTRY_VOID, WALLET_CODE_WITHDRAWAL, p, account_id, 0, -total,
+                        accounts->bank_clearing) ||
+            p->failure_code[0] == '\0')
+            *wrong = "its hold is not released as it should be (open, captured, or released by "
+                     "another entry than it names, or no failure code)";
+        return QB_OK;
+    }
+    if (!ends_hold || !S_entry_is(&end, LEDGER_ENTRY_CAPTURE, WALLET_CODE_WITHDRAWAL, p, account_id,
+                                  -total, -total, accounts->bank_clearing)) {
+        *wrong = "its hold is not captured as it should be (open, released, or captured for "
+                 "another amount than amount + fee, or by another entry than it names)";
+        return QB_OK;
+    }
+    if (p->fee_minor == 0)
+        return QB_OK;
+    /* Step 3 posts the fee in the command that captures, right after the
+     * capture: the ledger numbers a command's entries one after another. */
+    struct ledger_entry fee;
+    err = ledger_entry_read(reader, end.id + 1, &fee);
+    if (err == QB_E_NOT_FOUND ||
+        (err == QB_OK &&
+         !S_entry_is(&fee, LEDGER_ENTRY_TRANSFER, WALLET_CODE_WITHDRAWAL_FEE, p,
+                     accounts->fee_income, p->fee_minor, 0, accounts->bank_clearing))) {
+        *wrong = "its fee is not in the journal as it should be (the entry after its capture, of "
+                 "its code and ref, bank clearing to fee income, of its fee)";
+        return QB_OK;
+    }
+    return err;
+}
+
+/* What the journal should hold of the bank payments' codes, counted from
+ * the payments, and what it does. */
+struct S_check_counts {
+    int64_t topups_credited;
+    int64_t withdrawals;
+    int64_t withdrawals_captured;
+    int64_t withdrawals_released;
+    int64_t fees;
+};
+
+/* Checks bank payment id, counting it into want. */
+static enum qb_error S_bank_payment_check(struct store *reader,
+                                          const struct S_check_accounts *accounts, const char *id,
+                                          struct S_check_counts *want, char *problem,
+                                          size_t problem_size)
+{
+    struct wallet_payment p;
+    enum qb_error err = wallet_payment_get(reader, id, NULL, &p);
+    if (err == QB_E_NOT_FOUND || err == QB_E_INTERNAL || (err == QB_OK && p.currency == NULL)) {
+        snprintf(problem, problem_size,
+                 "bank payment %s: its row is not one Qianbao writes (a status, currency or "
+                 "kind it does not know)",
+                 id);
+        return QB_E_INTERNAL;
+    }
+    if (err != QB_OK)
+        return err;
+    QB_ASSERT(p.kind == WALLET_TOPUP || p.kind == WALLET_WITHDRAWAL);
+    bool topup = p.kind == WALLET_TOPUP;
+    /* Whose money: the user's balance, or the merchant's account the
+     * payment's counterparty_id names (wallet_pay_cmd.account_label, also
+     * the owner of its account in the ledger). */
+    int64_t account_id = 0;
+    if (!topup && p.counterparty_id[0] != '\0') {
+        err = ledger_account_find(reader, p.counterparty_id, p.currency, LEDGER_ACCOUNT_MERCHANT,
+                                  &account_id);
+    } else {
+        struct identity_user user;
+        err = identity_user_get(reader, p.user_id, &user);
+        if (err == QB_OK)
+            account_id = user.account_id;
+    }
+    const char *wrong = NULL;
+    if (err == QB_OK && p.status != WALLET_PROCESSING && p.status != WALLET_SUCCESS &&
+        p.status != WALLET_FAILED)
+        wrong = "its status is none Qianbao writes";
+    else if (err == QB_OK)
+        err = topup ? S_topup_check(reader, accounts, &p, account_id, &wrong)
+                    : S_withdrawal_check(reader, accounts, &p, account_id, &wrong);
+    if (err == QB_E_STORAGE)
+        return err;
+    if (err != QB_OK && wrong == NULL)
+        wrong = "its account, or an entry it names, cannot be read";
+    if (wrong != NULL) {
+        snprintf(problem, problem_size, "%s %s (%s): %s", topup ? "top-up" : "withdrawal", p.id,
+                 wallet_payment_status_name(p.status), wrong);
+        return QB_E_INTERNAL;
+    }
+    if (topup) {
+        want->topups_credited += p.status == WALLET_SUCCESS;
+    } else {
+        want->withdrawals++;
+        want->withdrawals_captured += p.status == WALLET_SUCCESS;
+        want->withdrawals_released += p.status == WALLET_FAILED;
+        want->fees += p.status == WALLET_SUCCESS && p.fee_minor > 0;
+    }
+    return QB_OK;
+}
+
+/* Compares the journal's entries of the bank payments' codes with want:
+ * each payment named its own (their ref the payment), so one beyond them
+ * is money nobody's payment moved. One scan of the journal for all of
+ * them, not one per code and kind. */
+static enum qb_error S_bank_entries_check(struct store *reader, const struct S_check_counts *want,
+                                          char *problem, size_t problem_size)
+{
+    _Static_assert(WALLET_CODE_TOPUP == 10 && WALLET_CODE_WITHDRAWAL == 11 &&
+                       WALLET_CODE_WITHDRAWAL_FEE == 12,
+                   "the SQL's constants");
+    struct store_stmt *st = NULL;
+    if (store_prepare(reader,
+                      "SELECT code, kind, count(*) FROM entries WHERE code IN (10, 11, 12)"
+                      " GROUP BY code, kind",
+                      &st) != QB_OK)
+        return QB_E_STORAGE;
+    struct S_check_counts have = {0};
+    int64_t stray_code = 0, stray_kind = 0, stray_count = 0;
+    int rc;
+    while ((rc = store_step(st)) == STORE_STEP_ROW) {
+        int64_t code = store_column_int64(st, 0), kind = store_column_int64(st, 1);
+        int64_t count = store_column_int64(st, 2);
+        if (code == WALLET_CODE_TOPUP && kind == LEDGER_ENTRY_TRANSFER)
+            have.topups_credited = count;
+        else if (code == WALLET_CODE_WITHDRAWAL && kind == LEDGER_ENTRY_HOLD)
+            have.withdrawals = count;
+        else if (code == WALLET_CODE_WITHDRAWAL && kind == LEDGER_ENTRY_CAPTURE)
+            have.withdrawals_captured = count;
+        else if (code == WALLET_CODE_WITHDRAWAL && kind == LEDGER_ENTRY_VOID)
+            have.withdrawals_released = count;
+        else if (code == WALLET_CODE_WITHDRAWAL_FEE && kind == LEDGER_ENTRY_TRANSFER)
+            have.fees = count;
+        else if (stray_count == 0) {
+            stray_code = code;
+            stray_kind = kind;
+            stray_count = count;
+        }
+    }
+    store_finalize(st);
+    if (rc != STORE_STEP_DONE)
+        return QB_E_STORAGE;
+    const struct {
+        const char *what;
+        int64_t have, want;
+    } counts[] = {
+        {"top-ups' credits", have.topups_credited, want->topups_credited},
+        {"withdrawals' holds", have.withdrawals, want->withdrawals},
+        {"withdrawals' captures", have.withdrawals_captured, want->withdrawals_captured},
+        {"withdrawals' releases", have.withdrawals_released, want->withdrawals_released},
+        {"withdrawals' fees", have.fees, want->fees},
+    };
+    for (size_t i = 0; i < QB_ARRAY_COUNT(counts); i++) {
+        if (counts[i].have != counts[i].want) {
+            snprintf(problem, problem_size,
+                     "the journal holds %" PRId64 " %s, the top-ups and withdrawals %" PRId64,
+                     counts[i].have, counts[i].what, counts[i].want);
+            return QB_E_INTERNAL;
+        }
+    }
+    if (stray_count != 0) {
+        snprintf(problem, problem_size,
+                 "the journal holds %" PRId64 " entries of code %" PRId64 " and kind %" PRId64
+                 ", which no top-up or withdrawal makes",
+                 stray_count, stray_code, stray_kind);
+        return QB_E_INTERNAL;
+    }
+    return QB_OK;
+}
+
+static enum qb_error S_bank_payments_check(struct store *reader, int64_t *payments, char *problem,
+                                           size_t problem_size)
+{
+    struct S_check_accounts accounts = {0};
+    const struct currency *cny = currency_find("CNY");
+    QB_ASSERT(cny != NULL);
+    enum qb_error err = ledger_account_find(reader, "system:bank_clearing", cny,
+                                            LEDGER_ACCOUNT_SYSTEM, &accounts.bank_clearing);
+    if (err == QB_OK || err == QB_E_NOT_FOUND)
+        err = ledger_account_find(reader, "system:fee_income", cny, LEDGER_ACCOUNT_SYSTEM,
+                                  &accounts.fee_income);
+    if (err != QB_OK && err != QB_E_NOT_FOUND)
+        return QB_E_STORAGE;
+    _Static_assert(WALLET_TOPUP == 1 && WALLET_WITHDRAWAL == 2, "the SQL's constants");
+    struct store_stmt *st = NULL;
+    /* The terms of the partial index payments_bank: the bank's payments
+     * found among the transfers that outnumber them, one row at a time. */
+    if (store_prepare(reader,
+                      "SELECT id FROM payments INDEXED BY payments_bank WHERE kind IN (1, 2)"
+                      " ORDER BY seq",
+                      &st) != QB_OK)
+        return QB_E_STORAGE;
+    struct S_check_counts want = {0};
+    err = QB_OK;
+    int rc;
+    while (err == QB_OK && (rc = store_step(st)) == STORE_STEP_ROW) {
+        char id[ID_TEXT_SIZE_MAX];
+        store_column_text_copy(st, 0, id, sizeof id);
+        err = S_bank_payment_check(reader, &accounts, id, &want, problem, problem_size);
+        if (err == QB_OK)
+            (*payments)++;
+    }
+    if (err == QB_OK && rc != STORE_STEP_DONE)
+        err = QB_E_STORAGE;
+    store_finalize(st);
+    if (err != QB_OK)
+        return err;
+    return S_bank_entries_check(reader, &want, problem, problem_size);
+}
+
+enum qb_error wallet_bank_payments_check(struct store *reader, int64_t *payments, char *problem,
+                                         size_t problem_size)
+{
+    QB_ASSERT(reader != NULL && payments != NULL && problem != NULL && problem_size > 0);
+    *payments = 0;
+    problem[0] = '\0';
+    /* One read transaction: the payments and the journal's counts of one
+     * snapshot, even beside a running daemon. */
+    if (store_begin(reader) != QB_OK)
+        return QB_E_STORAGE;
+    enum qb_error err = S_bank_payments_check(reader, payments, problem, problem_size);
+    if (store_rollback(reader) != QB_OK && err == QB_OK)
+        err = QB_E_STORAGE;
+    return err;
 }

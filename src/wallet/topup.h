@@ -162,6 +162,32 @@ struct wallet_finish_cmd {
 void wallet_finish_cmd_init(struct wallet_finish_cmd *c, const struct domain_env *env,
                             const char *payment_id, const struct wallet_bank_answer *answer);
 
+/* --- the operator's check ------------------------------------------------------------ */
+
+/* Checks every top-up and withdrawal, a user's or a merchant's, against the
+ * journal (read-only, for the operator's check, wallet_verify), by what
+ * step 3 writes for its status:
+ *
+ *   top-up      SUCCESS: the one entry it names, WALLET_CODE_TOPUP with the
+ *               payment as ref, bank clearing → the user's account of its
+ *               amount; PROCESSING, FAILED (with its failure code): none.
+ *   withdrawal  its HOLD (WALLET_CODE_WITHDRAWAL, ref the payment) of amount
+ *               + fee from the user's account, or the merchant's its
+ *               counterparty_id names, for bank clearing; PROCESSING: the
+ *               hold open and no entry named; SUCCESS: the hold captured
+ *               whole by the entry it names, and when it paid a fee the fee
+ *               entry next to it (WALLET_CODE_WITHDRAWAL_FEE, bank clearing
+ *               → fee income); FAILED (with its failure code): the hold
+ *               released by the entry it names.
+ *
+ * and that the journal holds no entry of these codes beyond those. One
+ * pass over the payments (the payments_bank index), a few point reads each,
+ * and one count of the journal's entries by code and kind; memory does not
+ * grow with them. QB_OK, QB_E_STORAGE, or QB_E_INTERNAL with what is wrong
+ * in problem, naming the payment. *payments: those checked. */
+QB_MUST_USE enum qb_error wallet_bank_payments_check(struct store *reader, int64_t *payments,
+                                                     char *problem, size_t problem_size);
+
 /* --- the worker -------------------------------------------------------------------- */
 
 /* One thread that, every WALLET_WORKER_POLL_MS, makes the delayed transfers

@@ -10,6 +10,7 @@
 #include "wallet/collection.h"
 #include "wallet/limits.h"
 #include "wallet/redpacket.h"
+#include "wallet/topup.h"
 #include "wallet/transfer.h"
 #include "wallet/wallet.h"
 
@@ -468,6 +469,10 @@ enum qb_error wallet_verify(struct store *reader, int64_t close_at_ms,
     if (rc == QB_OK)
         rc =
             wallet_collections_check(reader, &collections, report->problem, sizeof report->problem);
+    int64_t bank_payments = 0;
+    if (rc == QB_OK)
+        rc = wallet_bank_payments_check(reader, &bank_payments, report->problem,
+                                        sizeof report->problem);
     return rc;
 }
 

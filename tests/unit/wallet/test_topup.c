@@ -1,10 +1,13 @@
 /*
  * test_topup.c — the pure parts of money in and out: the withdrawal fee's
  * rounding, the one shape every payment answer has, and the SMS target
- * that ties a bind_card code to one card; and the payments a database made
- * before migrations 14 and 15 holds.
+ * that ties a bind_card code to one card; the payments a database made
+ * before migrations 14 and 15 holds; and, against a real ledger, the
+ * operator's check of every top-up and withdrawal against the journal.
  */
 #include <string.h>
+
+#include "transfer_fixture.h"
 
 #include "test.h"
 #include "unit/schema_at.h"
@@ -326,6 +329,248 @@ TEST(what_withdrawals_held_at_a_days_end)
     test_old_db_close(&old);
 }
 
+/* --- the operator's check against the journal ---------------------------------------- */
+
+#define S_CARD "9999000000000012"
+#define S_CARD_PHONE "13900001234"
+#define S_MERCHANT_LABEL "merchant:1900000001"
+
+/* Binds S_CARD to user_id (its name 张三) through the binding command, the
+ * bank having said yes: the card's id into card_id. */
+static void S_card_bind(struct wx *wx, const char *user_id, char card_id[ID_TEXT_SIZE_MAX])
+{
+    char target[WALLET_CARD_TARGET_SIZE_MAX];
+    ASSERT(wallet_card_sms_target(S_CARD, target));
+    clock_manual_advance(&wx->clock, wx->env.settings.sms_cooldown_ms + 1);
+    struct sms_send_cmd s;
+    sms_send_cmd_init(&s, &wx->env);
+    snprintf(s.phone, sizeof s.phone, "%s", S_CARD_PHONE);
+    s.purpose = SMS_PURPOSE_BIND_CARD;
+    snprintf(s.target, sizeof s.target, "%s", target);
+    ASSERT_EQ_INT(ledger_execute(wx->ledger, &s.cmd), QB_OK);
+    ledger_cmd_release(&s.cmd);
+    ASSERT_EQ_INT(s.outcome, QB_OK);
+    struct sms_outbox_item item;
+    size_t count = 0;
+    ASSERT_EQ_INT(sms_outbox_list(&wx->env, wx->reader, S_CARD_PHONE, 0, &item, 1, &count), QB_OK);
+    ASSERT_EQ_INT(count, 1);
+    struct wallet_card_cmd c;
+    wallet_card_cmd_init(&c, &wx->env, WALLET_CARD_BIND);
+    snprintf(c.user_id, sizeof c.user_id, "%s", user_id);
+    snprintf(c.card_number, sizeof c.card_number, "%s", S_CARD);
+    snprintf(c.holder_name, sizeof c.holder_name, "%s", "张三");
+    snprintf(c.phone, sizeof c.phone, "%s", S_CARD_PHONE);
+    snprintf(c.sms_code, sizeof c.sms_code, "%s", item.code);
+    c.bank_asked = true;
+    c.bank_verdict = QB_OK;
+    ASSERT_EQ_INT(ledger_execute(wx->ledger, &c.cmd), QB_OK);
+    ASSERT_EQ_INT(c.outcome, QB_OK);
+    snprintf(card_id, ID_TEXT_SIZE_MAX, "%s", c.card.id);
+    wallet_card_cmd_release(&c);
+}
+
+/* A merchant's settlement account as the merchant module opens one, under
+ * S_MERCHANT_LABEL, funded with amount_minor from the fixture's system
+ * account. */
+struct S_merchant_cmd {
+    struct ledger_cmd cmd;
+    int64_t funding_id;
+    int64_t amount_minor;
+    int64_t account_id;
+};
+
+static enum qb_error S_merchant_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
+{
+    struct S_merchant_cmd *c = (struct S_merchant_cmd *)cmd;
+    struct ledger_account_spec spec = {S_MERCHANT_LABEL, currency_find("CNY"),
+                                       LEDGER_ACCOUNT_MERCHANT, 0, 0};
+    enum qb_error err = ledger_txn_account_create(txn, &spec, &c->account_id);
+    if (err != QB_OK)
+        return err;
+    const struct ledger_leg legs[2] = {{c->funding_id, -c->amount_minor},
+                                       {c->account_id, c->amount_minor}};
+    int64_t entry_id;
+    return ledger_txn_post(txn, 1, "merchant-funding", legs, 2, &entry_id);
+}
+
+static int64_t S_merchant_account(struct wx *wx, int64_t amount_minor)
+{
+    struct S_merchant_cmd c = {.funding_id = wx->sys_id, .amount_minor = amount_minor};
+    ledger_cmd_init(&c.cmd, S_merchant_run, NULL);
+    ASSERT_EQ_INT(ledger_execute(wx->ledger, &c.cmd), QB_OK);
+    ASSERT_EQ_INT(c.cmd.result, QB_OK);
+    ledger_cmd_release(&c.cmd);
+    return c.account_id;
+}
+
+/* Step 1, the start command, of a top-up or withdrawal of amount_minor to
+ * or from card_id (from merchant_account_id when not 0): the payment,
+ * PROCESSING. */
+static struct wallet_payment S_start(struct wx *wx, const char *user_id, const char *card_id,
+                                     enum wallet_payment_kind kind, int64_t amount_minor,
+                                     int64_t merchant_account_id)
+{
+    struct wallet_pay_cmd c;
+    wallet_pay_cmd_init(&c, &wx->env, kind);
+    snprintf(c.user_id, sizeof c.user_id, "%s", user_id);
+    snprintf(c.card_id, sizeof c.card_id, "%s", card_id);
+    snprintf(c.payment_password, sizeof c.payment_password, "%s", WX_PAY_PASSWORD);
+    c.currency = currency_find("CNY");
+    c.amount_minor = amount_minor;
+    if (merchant_account_id != 0) {
+        c.account_id = merchant_account_id;
+        snprintf(c.account_label, sizeof c.account_label, "%s", S_MERCHANT_LABEL);
+    }
+    ASSERT_EQ_INT(ledger_execute(wx->ledger, &c.cmd), QB_OK);
+    ASSERT_EQ_INT(c.cmd.result, QB_OK);
+    ASSERT_EQ_INT(c.outcome, QB_OK);
+    struct wallet_payment p = c.payment;
+    wallet_pay_cmd_release(&c);
+    ASSERT_EQ_INT(p.status, WALLET_PROCESSING);
+    return p;
+}
+
+/* Step 3, the finish command, with the bank's answer status (a failure
+ * CARD_DECLINED): the payment as it is now. */
+static struct wallet_payment S_finish(struct wx *wx, const char *payment_id,
+                                      enum bank_status status)
+{
+    struct wallet_bank_answer answer;
+    memset(&answer, 0, sizeof answer);
+    answer.answered = true;
+    answer.result.status = status;
+    answer.result.failure = status == BANK_FAILED ? QB_E_CARD_DECLINED : QB_OK;
+    struct wallet_finish_cmd c;
+    wallet_finish_cmd_init(&c, &wx->env, payment_id, &answer);
+    ASSERT_EQ_INT(ledger_execute(wx->ledger, &c.cmd), QB_OK);
+    ASSERT_EQ_INT(c.cmd.result, QB_OK);
+    struct wallet_payment p = c.payment;
+    ledger_cmd_release(&c.cmd);
+    return p;
+}
+
+/* Runs sql by hand (%s: payment_id), then asserts the operator's whole
+ * check finds it, naming want in its problem, then runs undo (%s as well)
+ * and asserts the check passes again. */
+static void S_tamper(struct wx *wx, const char *sql, const char *undo, const char *payment_id,
+                     const char *want)
+{
+    char edit[512];
+    snprintf(edit, sizeof edit, sql, payment_id);
+    wx_hand_edit(wx, edit);
+    struct ledger_verify_report report;
+    int64_t packets = 0;
+    enum qb_error rc = wallet_verify(wx->reader, 0, &report, &packets, NULL, NULL);
+    if (rc != QB_E_INTERNAL || strstr(report.problem, want) == NULL)
+        TEST_FAIL_("after \"%s\": %s, \"%s\", not \"%s\"", edit, error_name(rc),
+                   rc == QB_OK ? "" : report.problem, want);
+    snprintf(edit, sizeof edit, undo, payment_id);
+    wx_hand_edit(wx, edit);
+    rc = wallet_verify(wx->reader, 0, &report, &packets, NULL, NULL);
+    if (rc != QB_OK)
+        TEST_FAIL_("after \"%s\": %s: %s", edit, error_name(rc), report.problem);
+}
+
+TEST(the_check_finds_a_bank_payment_its_journal_does_not_bear_out)
+{
+    /* Top-ups and withdrawals (a user's and a merchant's) made through the
+     * real start and finish commands, in each state the bank can leave
+     * them, pass the operator's check; a payment row edited behind the
+     * ledger's back (another amount, fee, status or account than its
+     * entries and hold say), or gone while its entries stay, is named by
+     * it, since the bank is paid or owed by what those rows say. */
+    struct wx *wx = wx_new();
+    ASSERT_EQ_INT(wallet_accounts_setup(wx->ledger, &wx->env), QB_OK);
+    struct identity_user u = wx_user(wx, "张三", true);
+    char card_id[ID_TEXT_SIZE_MAX];
+    S_card_bind(wx, u.id, card_id);
+    int64_t merchant = S_merchant_account(wx, 50000);
+
+    struct wallet_payment topup_ok = S_start(wx, u.id, card_id, WALLET_TOPUP, 30000, 0);
+    ASSERT_EQ_INT(S_finish(wx, topup_ok.id, BANK_SUCCEEDED).status, WALLET_SUCCESS);
+    struct wallet_payment topup_failed = S_start(wx, u.id, card_id, WALLET_TOPUP, 2000, 0);
+    ASSERT_EQ_INT(S_finish(wx, topup_failed.id, BANK_FAILED).status, WALLET_FAILED);
+    struct wallet_payment topup_pending = S_start(wx, u.id, card_id, WALLET_TOPUP, 3000, 0);
+    ASSERT_EQ_INT(S_finish(wx, topup_pending.id, BANK_PENDING).status, WALLET_PROCESSING);
+    struct wallet_payment out_ok = S_start(wx, u.id, card_id, WALLET_WITHDRAWAL, 10000, 0);
+    ASSERT(out_ok.fee_minor > 0);
+    ASSERT_EQ_INT(S_finish(wx, out_ok.id, BANK_SUCCEEDED).status, WALLET_SUCCESS);
+    struct wallet_payment out_failed = S_start(wx, u.id, card_id, WALLET_WITHDRAWAL, 4000, 0);
+    ASSERT_EQ_INT(S_finish(wx, out_failed.id, BANK_FAILED).status, WALLET_FAILED);
+    struct wallet_payment out_pending = S_start(wx, u.id, card_id, WALLET_WITHDRAWAL, 5000, 0);
+    struct wallet_payment merchant_ok =
+        S_start(wx, u.id, card_id, WALLET_WITHDRAWAL, 20000, merchant);
+    ASSERT_EQ_INT(S_finish(wx, merchant_ok.id, BANK_SUCCEEDED).status, WALLET_SUCCESS);
+    struct wallet_payment merchant_pending =
+        S_start(wx, u.id, card_id, WALLET_WITHDRAWAL, 6000, merchant);
+    /* the user's balance: 30000 in, 10000 + fee out, 5000 + fee held */
+    ASSERT_EQ_INT(wx_balance(wx, u.account_id), 30000 - 10000 - out_ok.fee_minor);
+
+    struct ledger_verify_report report;
+    int64_t packets = 0;
+    enum qb_error rc = wallet_verify(wx->reader, 0, &report, &packets, NULL, NULL);
+    if (rc != QB_OK)
+        TEST_FAIL_("untampered: %s: %s", error_name(rc), report.problem);
+
+    /* Top-ups: credited another amount than the row says; a failed or
+     * pending one said to have succeeded, with nothing posted; a
+     * succeeded one said to have failed, with its posting standing; one
+     * gone, its posting standing. */
+    S_tamper(wx, "UPDATE payments SET amount_minor = amount_minor + 1 WHERE id = '%s'",
+             "UPDATE payments SET amount_minor = amount_minor - 1 WHERE id = '%s'", topup_ok.id,
+             topup_ok.id);
+    S_tamper(wx, "UPDATE payments SET status = 2 WHERE id = '%s'",
+             "UPDATE payments SET status = 3 WHERE id = '%s'", topup_failed.id, topup_failed.id);
+    S_tamper(wx, "UPDATE payments SET status = 2 WHERE id = '%s'",
+             "UPDATE payments SET status = 1 WHERE id = '%s'", topup_pending.id, topup_pending.id);
+    S_tamper(wx, "UPDATE payments SET status = 3 WHERE id = '%s'",
+             "UPDATE payments SET status = 2 WHERE id = '%s'", topup_ok.id, topup_ok.id);
+    S_tamper(wx, "UPDATE payments SET kind = 3 WHERE id = '%s'",
+             "UPDATE payments SET kind = 1 WHERE id = '%s'", topup_ok.id, "top-up");
+    /* A succeeded one said to be a withdrawal: no hold of it. */
+    S_tamper(wx, "UPDATE payments SET kind = 2 WHERE id = '%s'",
+             "UPDATE payments SET kind = 1 WHERE id = '%s'", topup_ok.id, topup_ok.id);
+
+    /* Withdrawals: a pending one held for another amount; a captured one
+     * said to have failed, or to have paid another fee, or the same total
+     * split otherwise between amount and fee; a released one
+     * said to be pending still; a pending one said paid; one gone, its
+     * hold standing. */
+    S_tamper(wx, "UPDATE payments SET amount_minor = amount_minor - 1 WHERE id = '%s'",
+             "UPDATE payments SET amount_minor = amount_minor + 1 WHERE id = '%s'", out_pending.id,
+             out_pending.id);
+    S_tamper(wx, "UPDATE payments SET status = 3 WHERE id = '%s'",
+             "UPDATE payments SET status = 2 WHERE id = '%s'", out_ok.id, out_ok.id);
+    S_tamper(wx, "UPDATE payments SET fee_minor = fee_minor + 1 WHERE id = '%s'",
+             "UPDATE payments SET fee_minor = fee_minor - 1 WHERE id = '%s'", out_ok.id, out_ok.id);
+    /* The same amount + fee held and captured, more of it said to be the
+     * fee than fee income got. */
+    S_tamper(wx,
+             "UPDATE payments SET amount_minor = amount_minor - 1, fee_minor = fee_minor + 1"
+             " WHERE id = '%s'",
+             "UPDATE payments SET amount_minor = amount_minor + 1, fee_minor = fee_minor - 1"
+             " WHERE id = '%s'",
+             out_ok.id, out_ok.id);
+    S_tamper(wx, "UPDATE payments SET status = 1 WHERE id = '%s'",
+             "UPDATE payments SET status = 3 WHERE id = '%s'", out_failed.id, out_failed.id);
+    S_tamper(wx, "UPDATE payments SET status = 2 WHERE id = '%s'",
+             "UPDATE payments SET status = 1 WHERE id = '%s'", out_pending.id, out_pending.id);
+    S_tamper(wx, "UPDATE payments SET kind = 7 WHERE id = '%s'",
+             "UPDATE payments SET kind = 2 WHERE id = '%s'", out_failed.id, "withdrawal");
+
+    /* A merchant's withdrawal said to have come from its owner's own
+     * balance, or the other way round. */
+    S_tamper(wx, "UPDATE payments SET counterparty_id = '' WHERE id = '%s'",
+             "UPDATE payments SET counterparty_id = '" S_MERCHANT_LABEL "' WHERE id = '%s'",
+             merchant_pending.id, merchant_pending.id);
+    S_tamper(wx, "UPDATE payments SET counterparty_id = '" S_MERCHANT_LABEL "' WHERE id = '%s'",
+             "UPDATE payments SET counterparty_id = '' WHERE id = '%s'", out_ok.id, out_ok.id);
+    S_tamper(wx, "UPDATE payments SET amount_minor = amount_minor + 1 WHERE id = '%s'",
+             "UPDATE payments SET amount_minor = amount_minor - 1 WHERE id = '%s'", merchant_ok.id,
+             merchant_ok.id);
+    wx_free(wx);
+}
+
 int main(void)
 {
     RUN(withdrawal_fee_rounds_up_and_has_a_floor);
@@ -335,5 +580,6 @@ int main(void)
     RUN(payments_made_before_they_were_keyed_by_id_are_kept);
     RUN(payments_made_before_they_were_keyed_by_seq_are_found_by_id);
     RUN(what_withdrawals_held_at_a_days_end);
+    RUN(the_check_finds_a_bank_payment_its_journal_does_not_bear_out);
     return test_summary();
 }
