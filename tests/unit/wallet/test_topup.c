@@ -331,43 +331,7 @@ TEST(what_withdrawals_held_at_a_days_end)
 
 /* --- the operator's check against the journal ---------------------------------------- */
 
-#define S_CARD "9999000000000012"
-#define S_CARD_PHONE "13900001234"
 #define S_MERCHANT_LABEL "merchant:1900000001"
-
-/* Binds S_CARD to user_id (its name 张三) through the binding command, the
- * bank having said yes: the card's id into card_id. */
-static void S_card_bind(struct wx *wx, const char *user_id, char card_id[ID_TEXT_SIZE_MAX])
-{
-    char target[WALLET_CARD_TARGET_SIZE_MAX];
-    ASSERT(wallet_card_sms_target(S_CARD, target));
-    clock_manual_advance(&wx->clock, wx->env.settings.sms_cooldown_ms + 1);
-    struct sms_send_cmd s;
-    sms_send_cmd_init(&s, &wx->env);
-    snprintf(s.phone, sizeof s.phone, "%s", S_CARD_PHONE);
-    s.purpose = SMS_PURPOSE_BIND_CARD;
-    snprintf(s.target, sizeof s.target, "%s", target);
-    ASSERT_EQ_INT(ledger_execute(wx->ledger, &s.cmd), QB_OK);
-    ledger_cmd_release(&s.cmd);
-    ASSERT_EQ_INT(s.outcome, QB_OK);
-    struct sms_outbox_item item;
-    size_t count = 0;
-    ASSERT_EQ_INT(sms_outbox_list(&wx->env, wx->reader, S_CARD_PHONE, 0, &item, 1, &count), QB_OK);
-    ASSERT_EQ_INT(count, 1);
-    struct wallet_card_cmd c;
-    wallet_card_cmd_init(&c, &wx->env, WALLET_CARD_BIND);
-    snprintf(c.user_id, sizeof c.user_id, "%s", user_id);
-    snprintf(c.card_number, sizeof c.card_number, "%s", S_CARD);
-    snprintf(c.holder_name, sizeof c.holder_name, "%s", "张三");
-    snprintf(c.phone, sizeof c.phone, "%s", S_CARD_PHONE);
-    snprintf(c.sms_code, sizeof c.sms_code, "%s", item.code);
-    c.bank_asked = true;
-    c.bank_verdict = QB_OK;
-    ASSERT_EQ_INT(ledger_execute(wx->ledger, &c.cmd), QB_OK);
-    ASSERT_EQ_INT(c.outcome, QB_OK);
-    snprintf(card_id, ID_TEXT_SIZE_MAX, "%s", c.card.id);
-    wallet_card_cmd_release(&c);
-}
 
 /* A merchant's settlement account as the merchant module opens one, under
  * S_MERCHANT_LABEL, funded with amount_minor from the fixture's system
@@ -483,7 +447,9 @@ TEST(the_check_finds_a_bank_payment_its_journal_does_not_bear_out)
     ASSERT_EQ_INT(wallet_accounts_setup(wx->ledger, &wx->env), QB_OK);
     struct identity_user u = wx_user(wx, "张三", true);
     char card_id[ID_TEXT_SIZE_MAX];
-    S_card_bind(wx, u.id, card_id);
+    char code[SMS_CODE_DIGITS + 1];
+    wx_card_code(wx, code);
+    ASSERT_EQ_INT(wx_card_bind(wx, u.id, code, card_id), QB_OK);
     int64_t merchant = S_merchant_account(wx, 50000);
 
     struct wallet_payment topup_ok = S_start(wx, u.id, card_id, WALLET_TOPUP, 30000, 0);

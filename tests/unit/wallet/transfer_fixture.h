@@ -24,7 +24,9 @@
 
 #include "base/money.h"
 #include "identity/identity.h"
+#include "sms/sms.h"
 #include "test.h"
+#include "wallet/cards.h"
 #include "wallet/limits.h"
 #include "wallet/notice.h"
 #include "wallet/transfer.h"
@@ -500,6 +502,57 @@ static inline const char *wx_code(const struct wx_answer *ans, char *buf, size_t
     snprintf(buf, buf_size, "%s", code != NULL ? code : "");
     json_decref(body);
     return buf;
+}
+
+/* --- cards ------------------------------------------------------------------------ */
+
+#define WX_CARD "9999000000000012"
+#define WX_CARD_PHONE "13900001234"
+
+/* A bind_card code for WX_CARD sent to WX_CARD_PHONE, read from the outbox. */
+static inline void wx_card_code(struct wx *wx, char code[SMS_CODE_DIGITS + 1])
+{
+    char target[WALLET_CARD_TARGET_SIZE_MAX];
+    ASSERT(wallet_card_sms_target(WX_CARD, target));
+    clock_manual_advance(&wx->clock, wx->env.settings.sms_cooldown_ms + 1);
+    struct sms_send_cmd s;
+    sms_send_cmd_init(&s, &wx->env);
+    snprintf(s.phone, sizeof s.phone, "%s", WX_CARD_PHONE);
+    s.purpose = SMS_PURPOSE_BIND_CARD;
+    snprintf(s.target, sizeof s.target, "%s", target);
+    ASSERT_EQ_INT(ledger_execute(wx->ledger, &s.cmd), QB_OK);
+    ledger_cmd_release(&s.cmd);
+    ASSERT_EQ_INT(s.cmd.result, QB_OK);
+    ASSERT_EQ_INT(s.outcome, QB_OK);
+    struct sms_outbox_item item;
+    size_t count = 0;
+    ASSERT_EQ_INT(sms_outbox_list(&wx->env, wx->reader, WX_CARD_PHONE, 0, &item, 1, &count), QB_OK);
+    ASSERT_EQ_INT(count, 1);
+    memcpy(code, item.code, SMS_CODE_DIGITS + 1);
+}
+
+/* The binding command of WX_CARD (its holder 张三) to user_id with code,
+ * the bank having said yes: its outcome, and the card's id into card_id
+ * (ID_TEXT_SIZE_MAX bytes; NULL: not wanted). */
+static inline enum qb_error wx_card_bind(struct wx *wx, const char *user_id, const char *code,
+                                         char *card_id)
+{
+    struct wallet_card_cmd c;
+    wallet_card_cmd_init(&c, &wx->env, WALLET_CARD_BIND);
+    snprintf(c.user_id, sizeof c.user_id, "%s", user_id);
+    snprintf(c.card_number, sizeof c.card_number, "%s", WX_CARD);
+    snprintf(c.holder_name, sizeof c.holder_name, "%s", "张三");
+    snprintf(c.phone, sizeof c.phone, "%s", WX_CARD_PHONE);
+    snprintf(c.sms_code, sizeof c.sms_code, "%s", code);
+    c.bank_asked = true;
+    c.bank_verdict = QB_OK;
+    ASSERT_EQ_INT(ledger_execute(wx->ledger, &c.cmd), QB_OK);
+    ASSERT_EQ_INT(c.cmd.result, QB_OK);
+    enum qb_error outcome = c.outcome;
+    if (card_id != NULL)
+        snprintf(card_id, ID_TEXT_SIZE_MAX, "%s", c.card.id);
+    wallet_card_cmd_release(&c);
+    return outcome;
 }
 
 /* ans is evaluated once: it may be the command's run itself. */
