@@ -1038,11 +1038,23 @@ static enum qb_error op_payment_password_set(struct ledger_txn *txn, struct iden
     const bool id_needed = user.payment_password_set && id_number[0] != '\0';
     c->outcome = id_needed && c->id_number[0] == '\0'
                      ? QB_E_PARAM
-                     : identity_payment_password_check(c->payment_password,
-                                                       id_number[0] != '\0' ? id_number : NULL);
+                     : identity_payment_password_check(c->payment_password, NULL);
+    /* The code before the birth date: refusing the password as the
+     * verified birth date tells that date, a piece of the id number a
+     * reset asks for, so only the phone hears it, and each time at the
+     * cost of one of the code's tries (the code stays live otherwise, so
+     * that the owner may pick another password with it). */
     if (c->outcome == QB_OK) {
-        err =
-            sms_consume(txn, env, user.phone, SMS_PURPOSE_RESET_PAYMENT_PASSWORD, "", c->sms_code);
+        err = sms_txn_code_check(txn, env, user.phone, SMS_PURPOSE_RESET_PAYMENT_PASSWORD, "",
+                                 c->sms_code, false);
+        if (err == QB_OK && id_number[0] != '\0' &&
+            identity_payment_password_check(c->payment_password, id_number) != QB_OK) {
+            c->outcome = QB_E_PASSWORD_WEAK;
+            err = sms_txn_code_try_spend(txn, user.phone, SMS_PURPOSE_RESET_PAYMENT_PASSWORD, "");
+        } else if (err == QB_OK) {
+            err = sms_consume(txn, env, user.phone, SMS_PURPOSE_RESET_PAYMENT_PASSWORD, "",
+                              c->sms_code);
+        }
         if (err == QB_E_SMS_CODE_INVALID)
             c->outcome = err; /* its count kept */
         else if (err != QB_OK)

@@ -475,7 +475,8 @@ struct identity_cmd {
  *                     the lock does not tell which phones are registered.
  *   SESSION_REVOKE    NOT_FOUND
  *   PAYMENT_PASSWORD_SET   ACCOUNT_FROZEN (nothing is written, the code stays
- *                     live), SMS_CODE_INVALID, PASSWORD_WEAK (birth date), NOT_FOUND
+ *                     live), SMS_CODE_INVALID, PASSWORD_WEAK (birth date: judged
+ *                     after a right code, and spends one of its tries), NOT_FOUND
  *   PASSWORD_SET      PASSWORD_LOCKED (without a code: as SESSION_CREATE's, the
  *                     account's lock), ACCOUNT_FROZEN (with a code, while frozen by
  *                     anyone: nothing is written, the code stays live), SMS_CODE_INVALID

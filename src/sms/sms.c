@@ -475,6 +475,21 @@ out:
     return sms_storage_error(err);
 }
 
+enum qb_error sms_txn_code_try_spend(struct ledger_txn *txn, const char *phone,
+                                     enum sms_purpose purpose, const char *target)
+{
+    QB_ASSERT(txn != NULL && phone != NULL && target != NULL);
+    QB_ASSERT(sms_purpose_is_valid((int64_t)purpose));
+    const struct store_param p[] = {STORE_TEXT(phone), STORE_INT((int64_t)purpose),
+                                    STORE_TEXT(target)};
+    enum qb_error err = store_run(ledger_txn_store(txn),
+                                  "UPDATE sms_codes SET failures = failures + 1 WHERE id ="
+                                  " (SELECT id FROM sms_codes WHERE phone = $1 AND purpose = $2"
+                                  " AND target = $3 ORDER BY created_at_ms DESC, id DESC LIMIT 1)",
+                                  p, QB_ARRAY_COUNT(p));
+    return err == QB_OK ? QB_OK : QB_E_STORAGE;
+}
+
 enum qb_error sms_txn_codes_void(struct ledger_txn *txn, const char *phone)
 {
     QB_ASSERT(txn != NULL && phone != NULL);

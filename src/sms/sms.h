@@ -107,6 +107,14 @@ QB_MUST_USE enum qb_error sms_txn_code_check(struct ledger_txn *txn, const struc
                                              const char *phone, enum sms_purpose purpose,
                                              const char *target, const char *code, bool consume);
 
+/* Counts one try against the newest code of (phone, purpose, target), as a
+ * wrong guess does, for a refusal that only a right code reached and that
+ * must not be free to repeat (a payment password refused as the verified
+ * birth date tells that date). Stays counted only if the caller's command
+ * commits. QB_E_STORAGE on storage errors. */
+QB_MUST_USE enum qb_error sms_txn_code_try_spend(struct ledger_txn *txn, const char *phone,
+                                                 enum sms_purpose purpose, const char *target);
+
 /* Voids every live code of phone, whatever its purpose, as part of txn: a
  * phone a user moved away from (PUT /v1/me/phone) must open nothing a code
  * sent to it before could, should someone else register it meanwhile.

@@ -1214,6 +1214,43 @@ TEST(kyc_raises_the_level_once)
     EXPECT("PUT", "/v1/me/payment-password", u.token, body, 204, NULL);
 }
 
+TEST(a_payment_password_tells_the_birth_date_only_to_the_phone)
+{
+    // The birth-date refusal of a payment password repeats a piece of the verified id number, the
+    // proof a reset asks for: without the SMS code it must answer as any other password does, and
+    // with the code each such refusal spends one of the code's tries, else a session alone could
+    // read the birth date off PASSWORD_TOO_WEAK, one free request a date.
+    struct api_user u;
+    API_MUST(api_user_new(&S_client, S_admin, &u));
+    char id_number[19], body[256];
+    api_id_number_complete("11010519491231002", id_number);
+    snprintf(body, sizeof body, "{\"real_name\":\"w\",\"id_number\":\"%s\"}", id_number);
+    EXPECT("POST", "/v1/me/kyc", u.token, body, 200, NULL);
+
+    /* No code asked for: the birth date and another password answer alike. */
+    const char *birth_dates[] = {"491231", "123149", "311249"}; /* YYMMDD, MMDDYY, DDMMYY */
+    for (size_t i = 0; i < QB_ARRAY_COUNT(birth_dates); i++) {
+        snprintf(body, sizeof body, "{\"payment_password\":\"%s\",\"sms_code\":\"000000\"}",
+                 birth_dates[i]);
+        EXPECT("PUT", "/v1/me/payment-password", u.token, body, 400, "SMS_CODE_INVALID");
+    }
+    EXPECT("PUT", "/v1/me/payment-password", u.token,
+           "{\"payment_password\":\"260418\",\"sms_code\":\"000000\"}", 400, "SMS_CODE_INVALID");
+
+    /* With the code: each birth date spends a try, and five void the code. */
+    char code[API_SMS_CODE_SIZE];
+    API_MUST(api_sms_code_get_for(&S_client, S_admin, &u, "reset_payment_password", code));
+    for (int i = 0; i < 5; i++) {
+        snprintf(body, sizeof body, "{\"payment_password\":\"491231\",\"sms_code\":\"%s\"}", code);
+        EXPECT("PUT", "/v1/me/payment-password", u.token, body, 400, "PASSWORD_TOO_WEAK");
+    }
+    snprintf(body, sizeof body, "{\"payment_password\":\"260418\",\"sms_code\":\"%s\"}", code);
+    EXPECT("PUT", "/v1/me/payment-password", u.token, body, 400, "SMS_CODE_INVALID");
+    json_t *me = S_me(u.token);
+    ASSERT(json_is_false(json_object_get(me, "payment_password_set")));
+    json_decref(me);
+}
+
 /* Reads the first sandbox identity that must fail verification from
  * docs/sandbox.md: a line holding an 18-character id number and the word
  * "mismatch" (case-insensitive) or "IDENTITY_MISMATCH". */
@@ -2898,6 +2935,7 @@ int main(void)
     RUN(payment_password_bad_inputs);
     RUN(one_id_number_verifies_at_most_three_wallets);
     RUN(kyc_raises_the_level_once);
+    RUN(a_payment_password_tells_the_birth_date_only_to_the_phone);
     RUN(kyc_sandbox_mismatch_is_identity_mismatch);
     RUN(user_freezes_and_unfreezes);
     RUN(operator_freeze_is_lifted_only_by_an_operator);
