@@ -899,14 +899,24 @@ static enum qb_error op_session_revoke(struct ledger_txn *txn, struct identity_c
             return err;
     }
     /* Ending another device's session ends its trust too: its next login
-     * with the password needs an SMS code. Logging out keeps it. */
+     * with the password needs an SMS code. Logging out keeps it. The
+     * device is logged out whole: a device that logged in twice holds a
+     * session for each login, and a lost phone must keep none of them.
+     * (Sessions from before device keys have device 0, no device.) */
     if (c->forget_device) {
         const struct store_param p[] = {STORE_TEXT(c->session.id),
-                                        STORE_INT(ledger_txn_now_ms(txn))};
-        err = store_run(ledger_txn_store(txn),
-                        "UPDATE login_devices SET revoked_at_ms = $2 WHERE revoked_at_ms = 0"
-                        " AND seq = (SELECT device_seq FROM sessions WHERE id = $1)",
-                        p, QB_ARRAY_COUNT(p));
+                                        STORE_INT(ledger_txn_now_ms(txn)), STORE_TEXT(c->user_id)};
+        err = identity_txn_sessions_revoke(
+            txn, c->env,
+            "UPDATE sessions SET revoked_at_ms = $2 WHERE revoked_at_ms = 0 AND user_id = $3"
+            " AND device_seq != 0 AND device_seq = (SELECT device_seq FROM sessions WHERE id = $1)"
+            " RETURNING token_hash",
+            p, QB_ARRAY_COUNT(p));
+        if (err == QB_OK)
+            err = store_run(ledger_txn_store(txn),
+                            "UPDATE login_devices SET revoked_at_ms = $2 WHERE revoked_at_ms = 0"
+                            " AND seq = (SELECT device_seq FROM sessions WHERE id = $1)",
+                            p, 2);
         if (err != QB_OK)
             return err;
     }

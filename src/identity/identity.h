@@ -438,7 +438,8 @@ struct identity_cmd {
      * checked for shape by the caller); out, the device's key: the same
      * when it was live, else a new one, shown once. */
     char device_key[IDENTITY_TOKEN_TEXT_SIZE];
-    bool forget_device; /* SESSION_REVOKE: the session's device loses its trust too */
+    bool forget_device; /* SESSION_REVOKE: the session's device loses its trust, and its
+                         * other sessions end too */
     int64_t device_seq; /* LOGIN_FAILED: identity_login_device_lock's, or 0 */
     /* PAYMENT_PASSWORD_VERIFY's and PHONE_CHANGE's refusals; LOGIN_FAILED's and
      * SESSION_CREATE's PASSWORD_LOCKED: when the lock it found or took ends. */

@@ -1666,6 +1666,25 @@ TEST(a_new_device_needs_a_code_sent_to_the_phone)
     API_MUST(api_login(&S_limits_client, &t, "another device", again));
 }
 
+TEST(ending_a_session_logs_its_whole_device_out)
+{
+    // "Log that device out" forgets the device's key, and must end every session the device holds:
+    // a device that logged in twice kept its other token live, so a stolen phone stayed in the
+    // wallet after its owner ended the session they saw.
+    struct api_user u;
+    API_MUST(api_user_new(&S_client, S_admin, &u));
+    struct api_user again = u, other = u;
+    API_MUST(api_login(&S_client, &u, "test", again.token));
+    API_MUST(api_session_id_current(&S_client, &again));
+    API_MUST(api_login_new_device(&S_client, S_admin, &u, "other", other.token));
+    char path[128];
+    snprintf(path, sizeof path, "/v1/me/sessions/%s", again.session_id);
+    EXPECT("DELETE", path, other.token, NULL, 204, NULL);
+    EXPECT("GET", "/v1/me", again.token, NULL, 401, "UNAUTHORIZED");
+    EXPECT("GET", "/v1/me", u.token, NULL, 401, "UNAUTHORIZED");
+    EXPECT("GET", "/v1/me", other.token, NULL, 200, NULL);
+}
+
 TEST(an_sms_code_logs_in_without_the_password)
 {
     // Logging in with a code of purpose login, as wallets offer to a user who forgot the
@@ -2959,6 +2978,7 @@ int main(void)
     RUN(a_new_device_needs_a_code_sent_to_the_phone);
     RUN(a_verified_wallet_resets_its_payment_password_with_its_id_number);
     RUN(an_sms_code_logs_in_without_the_password);
+    RUN(ending_a_session_logs_its_whole_device_out);
     RUN(the_login_password_is_changed_with_the_old_one_or_an_sms_code);
     RUN(the_wallet_moves_to_a_new_phone);
     RUN(the_user_changes_the_name_others_see);
