@@ -211,6 +211,10 @@ static void S_login_resume(struct http_request *req, struct ledger_cmd *cmd)
     struct identity_cmd *c = (struct identity_cmd *)cmd;
     if (cmd->result == QB_OK && c->outcome == QB_E_PASSWORD_LOCKED) {
         http_reply_login_locked(req, c->password_try.locked_until_ms);
+    } else if (cmd->result == QB_OK && c->outcome == QB_E_UNAUTHORIZED) {
+        /* The wallet closed while its password was being checked. */
+        http_reply_header(req, "WWW-Authenticate", "Bearer");
+        http_reply_error_message(req, QB_E_UNAUTHORIZED, S_login_refused);
     } else if (cmd->result == QB_OK && c->outcome == QB_E_SMS_CODE_REQUIRED) {
         http_reply_error_message(req, QB_E_SMS_CODE_REQUIRED,
                                  "this device is new to the account: ask for an SMS code of "

@@ -664,6 +664,14 @@ static enum qb_error op_session_create(struct ledger_txn *txn, struct identity_c
             c->outcome = err;
             return err == QB_E_NOT_FOUND ? QB_OK : err;
         }
+        /* The caller found the user by phone before the password was
+         * checked; a wallet closed meanwhile ended every session and freed
+         * the phone, and opens none now: answered as a wrong password, as
+         * for the phone nobody has any more. */
+        if (c->user.status == IDENTITY_CLOSED) {
+            c->outcome = QB_E_UNAUTHORIZED;
+            return QB_OK;
+        }
     }
 
     /* Step 1: does the device hold a live key of the user's? A password

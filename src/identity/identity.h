@@ -461,7 +461,9 @@ struct identity_cmd {
  *                     session before, and no code was given; nothing is
  *                     written), SMS_CODE_INVALID
  *                     (a code was given, and it is not a live new_device code
- *                     of the user's phone; whatever the device)
+ *                     of the user's phone; whatever the device), UNAUTHORIZED
+ *                     (the wallet closed after the caller found it by phone;
+ *                     nothing is written)
  *   SESSION_CREATE_BY_CODE  SMS_CODE_INVALID (also for a phone nobody has);
  *                     a password lock does not stop it: the code proves the
  *                     phone, and no password is guessed

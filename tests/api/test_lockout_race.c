@@ -440,6 +440,56 @@ TEST(a_right_login_password_queued_behind_the_lock_is_refused_at_a_password_chan
     client_release(&c);
 }
 
+TEST(a_login_checked_while_the_wallet_closes_opens_no_session)
+{
+    // A login reads the user before its password is checked on a password thread; a closing that
+    // commits meanwhile ends every session and frees the phone, and the login that was let in
+    // before it must not then open a session on the closed wallet. Two wrong passwords ahead of
+    // the right one keep the one password thread busy while the closing goes through.
+    struct client c;
+    client_init(&c, S_slow.base_url);
+    struct api_user u;
+    API_MUST(api_user_new(&c, S_slow_admin, &u));
+    API_MUST(api_payment_password_set(&c, S_slow_admin, &u, S_RIGHT));
+    char code[API_SMS_CODE_SIZE];
+    API_MUST(api_sms_code_get_for(&c, S_slow_admin, &u, "close_account", code));
+    static struct timed_call calls[4];
+    memset(calls, 0, sizeof calls);
+    for (int i = 0; i < 4; i++) {
+        struct timed_call *t = &calls[i];
+        *t = (struct timed_call){.base_url = S_slow.base_url,
+                                 .delay_ms = 20L * i,
+                                 .method = "POST",
+                                 .path = "/v1/sessions",
+                                 .token = NULL};
+        if (i < 2)
+            snprintf(t->body, sizeof t->body,
+                     "{\"phone\":\"%s\",\"password\":\"not it %d\",\"device_key\":\"%s\"}", u.phone,
+                     i, u.device_key);
+        else if (i == 2)
+            snprintf(t->body, sizeof t->body,
+                     "{\"phone\":\"%s\",\"password\":\"%s\",\"device_key\":\"%s\"}", u.phone,
+                     u.password, u.device_key);
+        else
+            *t = (struct timed_call){.base_url = S_slow.base_url,
+                                     .delay_ms = 60,
+                                     .method = "POST",
+                                     .path = "/v1/me/close",
+                                     .token = u.token};
+        if (i == 3)
+            snprintf(t->body, sizeof t->body,
+                     "{\"payment_password\":\"" S_RIGHT "\",\"sms_code\":\"%s\"}", code);
+        ASSERT_EQ_INT(pthread_create(&t->thread, NULL, S_timed_run, t), 0);
+    }
+    for (int i = 0; i < 4; i++)
+        pthread_join(calls[i].thread, NULL);
+    ASSERT_EQ_INT(calls[3].status, 200);
+    if (calls[2].status == 201)
+        TEST_FAIL_("the login let in before the closing opened a session on the closed wallet");
+    ASSERT_EQ_INT(calls[2].status, 401);
+    client_release(&c);
+}
+
 /* POST /v1/sessions on c with a new login code of u's: the new session's token. */
 static void S_code_login(struct client *c, const char *admin, const struct api_user *u,
                          char token[API_TOKEN_SIZE_MAX])
@@ -508,6 +558,7 @@ int main(void)
     RUN(a_right_login_password_queued_behind_the_lock_is_refused_at_unfreeze);
     RUN(a_right_login_password_queued_behind_the_lock_is_refused_at_a_password_change);
     RUN(a_new_code_login_gives_no_fresh_guesses_at_a_frozen_wallets_password);
+    RUN(a_login_checked_while_the_wallet_closes_opens_no_session);
 
     return api_suite_end(&suite);
 }
