@@ -326,9 +326,11 @@ static enum qb_error sms_worker_pass(void *arg, const atomic_bool *stopping, boo
                 break;
             continue;
         }
-        err = w->gateway->ops->send(w->gateway, row->phone, (enum sms_purpose)row->purpose, code);
+        /* A refused send is the row's (tried again later), not the pass's. */
+        enum qb_error sent =
+            w->gateway->ops->send(w->gateway, row->phone, (enum sms_purpose)row->purpose, code);
         crypto_wipe(code, sizeof code);
-        if (err == QB_OK) {
+        if (sent == QB_OK) {
             log_event(LOG_INFO, "sms.delivered", "outbox_id=%lld phone=%s gateway=%s",
                       (long long)row->id, masked, w->gateway->ops->name);
             if (!sms_worker_mark(w, row, SMS_MARK_DELIVERED, false, 0))
