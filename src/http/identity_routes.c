@@ -454,7 +454,15 @@ static const struct http_field S_kyc_fields[] = {
 static void S_kyc_resume(struct http_request *req, struct ledger_cmd *cmd)
 {
     struct identity_cmd *c = (struct identity_cmd *)cmd;
-    if (!http_identity_refused(req, c)) {
+    if (cmd->result == QB_OK && c->outcome == QB_E_IDENTITY_MISMATCH &&
+        c->user.id_number_last4[0] != '\0') {
+        char message[160];
+        snprintf(message, sizeof message,
+                 "this wallet was verified for the person of the id number ending %s: it is "
+                 "verified again with that number only",
+                 c->user.id_number_last4);
+        http_reply_error_message(req, QB_E_IDENTITY_MISMATCH, message);
+    } else if (!http_identity_refused(req, c)) {
         json_t *body = http_user_json(&c->user, true);
         if (body != NULL)
             http_reply_json(req, 200, body);

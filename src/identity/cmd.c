@@ -1143,20 +1143,36 @@ static enum qb_error op_kyc_submit(struct ledger_txn *txn, struct identity_cmd *
     uint8_t number_hash[CRYPTO_SHA256_SIZE];
     domain_keyed_hash(env->id_number_key, c->id_number, strlen(c->id_number), number_hash);
     struct store_stmt *st = NULL;
+    /* A wallet verified before (an operator lowered it to level 1 since)
+     * stays that person's: its money and history are theirs. Then it
+     * counts among the person's wallets already. */
     if (store_prepare(ledger_txn_store(txn),
-                      "SELECT COUNT(*) FROM users WHERE id_number_hash = $1 AND status <> 3",
+                      "SELECT COUNT(*), (SELECT id_number_hash FROM users WHERE id = $2)"
+                      " FROM users WHERE id_number_hash = $1 AND status <> 3",
                       &st) != QB_OK)
         return QB_E_STORAGE;
     int64_t wallets = 0;
+    bool verified_before = false, same_person = false;
     err = store_bind_blob(st, 1, number_hash, sizeof number_hash);
     if (err == QB_OK)
-        err = store_step(st) == STORE_STEP_ROW ? QB_OK : QB_E_STORAGE;
+        err = store_bind_text(st, 2, c->user_id, strlen(c->user_id));
     if (err == QB_OK)
+        err = store_step(st) == STORE_STEP_ROW ? QB_OK : QB_E_STORAGE;
+    if (err == QB_OK) {
         wallets = store_column_int64(st, 0);
+        size_t before_size = store_column_size(st, 1);
+        verified_before = before_size > 0;
+        same_person = before_size == sizeof number_hash &&
+                      crypto_equal(store_column_blob(st, 1), number_hash, sizeof number_hash);
+    }
     store_finalize(st);
     if (err != QB_OK)
         return QB_E_STORAGE;
-    if (wallets >= env->settings.kyc_wallets_per_person) {
+    if (verified_before && !same_person) {
+        c->outcome = QB_E_IDENTITY_MISMATCH;
+        return QB_OK;
+    }
+    if (!same_person && wallets >= env->settings.kyc_wallets_per_person) {
         c->outcome = QB_E_ID_NUMBER_IN_USE;
         return QB_OK;
     }

@@ -485,7 +485,9 @@ struct identity_cmd {
  *                     anyone: nothing is written, the code stays live), SMS_CODE_INVALID
  *   PAYMENT_PASSWORD_VERIFY PASSWORD_NOT_SET, PASSWORD_WRONG (password_try),
  *                     PASSWORD_LOCKED (also for the guess that locks it)
- *   KYC_SUBMIT        PARAM (id number), IDENTITY_MISMATCH (sandbox), CONFLICT (level >= 2),
+ *   KYC_SUBMIT        PARAM (id number), IDENTITY_MISMATCH (sandbox; or the wallet was
+ *                     verified before for another id number: it stays that person's),
+ *                     CONFLICT (level >= 2),
  *                     ID_NUMBER_IN_USE (settings.kyc_wallets_per_person have it already)
  *   UNFREEZE          PASSWORD_LOCKED (as SESSION_CREATE's, the account's lock),
  *                     SMS_CODE_INVALID, CONFLICT (not frozen), FORBIDDEN (frozen by an operator)

@@ -1942,6 +1942,51 @@ TEST(admin_finds_users_and_sets_kyc_level)
            404, "NOT_FOUND");
 }
 
+/* The id number api_user_verify gives the wallet of phone (its formula). */
+static void S_id_number_of_phone(const char *phone, char id_number[19])
+{
+    unsigned long n = strtoul(phone + 3, NULL, 10);
+    char body17[18];
+    snprintf(body17, sizeof body17, "110101%04lu%02lu%02lu%03lu", 1950 + n % 50, 1 + n / 50 % 12,
+             1 + n / 600 % 28, n / 16800 % 999);
+    api_id_number_complete(body17, id_number);
+}
+
+TEST(a_wallet_verified_once_stays_its_persons)
+{
+    // A wallet's real name, once verified, is whose its money and history are. An operator who
+    // lowers it to level 1 (a review, a doubt) lowers its limits; it does not free the wallet
+    // for another person's id number, which would hand the history to someone else and give
+    // the first person back a wallet of their three. The same person verifies again.
+    struct api_user u;
+    API_MUST(api_user_new(&S_client, S_admin, &u));
+    API_MUST(api_user_verify(&S_client, &u, "王五"));
+    char path[160];
+    snprintf(path, sizeof path, "/admin/users/%s/kyc-level", u.id);
+    struct client_response res;
+    ASSERT_EQ_INT(api_call(&S_client, "PUT", path, S_admin, "{\"kyc_level\":1}", &res), 200);
+    client_response_release(&res);
+    char other_phone[API_PHONE_SIZE], other[19], own[19], body[160];
+    api_phone_new(other_phone);
+    S_id_number_of_phone(other_phone, other);
+    S_id_number_of_phone(u.phone, own);
+    ASSERT(strcmp(other, own) != 0);
+    snprintf(body, sizeof body, "{\"real_name\":\"李四\",\"id_number\":\"%s\"}", other);
+    ASSERT_EQ_INT(api_call(&S_client, "POST", "/v1/me/kyc", u.token, body, &res), 403);
+    ASSERT_EQ_STR(api_error_code(&res), "IDENTITY_MISMATCH");
+    ASSERT(strstr(api_json_str(&res, "message"), own + 14) != NULL);
+    client_response_release(&res);
+    snprintf(path, sizeof path, "/admin/users/%s", u.id);
+    ASSERT_EQ_INT(api_call(&S_client, "GET", path, S_admin, NULL, &res), 200);
+    ASSERT_EQ_INT(api_json_int(&res, "kyc_level", -1), 1);
+    ASSERT_EQ_STR(api_json_str(&res, "id_number_last4"), own + 14);
+    client_response_release(&res);
+    snprintf(body, sizeof body, "{\"real_name\":\"王五\",\"id_number\":\"%s\"}", own);
+    ASSERT_EQ_INT(api_call(&S_client, "POST", "/v1/me/kyc", u.token, body, &res), 200);
+    ASSERT_EQ_INT(api_json_int(&res, "kyc_level", -1), 2);
+    client_response_release(&res);
+}
+
 TEST(admin_routes_refuse_everyone_else)
 {
     // The operator's routes read every user's codes: no token and a wrong token are 401, a valid
@@ -2960,6 +3005,7 @@ int main(void)
     RUN(operator_freeze_is_lifted_only_by_an_operator);
     RUN(an_operator_lifts_a_login_lock_after_verifying_the_caller);
     RUN(admin_finds_users_and_sets_kyc_level);
+    RUN(a_wallet_verified_once_stays_its_persons);
     RUN(admin_routes_refuse_everyone_else);
     RUN(admin_sms_outbox_lists_newest_first);
     RUN(security_score_follows_the_checklist);
