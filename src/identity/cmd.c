@@ -1045,8 +1045,10 @@ static enum qb_error op_payment_password_set(struct ledger_txn *txn, struct iden
         c->outcome = QB_E_ACCOUNT_FROZEN;
         return QB_OK;
     }
+    /* Verified, whatever its level now (an operator may have lowered it):
+     * the id number it was verified with. */
     char id_number[IDENTITY_ID_NUMBER_SIZE] = "";
-    if (user.kyc_level >= 2) {
+    if (user.id_number_last4[0] != '\0') {
         err = id_number_load(txn, env, c->user_id, id_number);
         if (err != QB_OK)
             return err;

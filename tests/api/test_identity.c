@@ -1103,6 +1103,35 @@ TEST(a_verified_wallet_resets_its_payment_password_with_its_id_number)
                   "{\"payment_password\":\"260418\"}", 204, NULL);
 }
 
+TEST(a_wallet_lowered_to_level_one_still_resets_with_its_id_number)
+{
+    // An operator's lowering of a verified wallet's level leaves it verified: the phone alone
+    // (a swapped SIM) still does not reset its payment password.
+    struct api_user u;
+    API_MUST(api_user_new(&S_limits_client, S_limits_admin, &u));
+    API_MUST(api_payment_password_set(&S_limits_client, S_limits_admin, &u, "260418"));
+    char id_number[19], body[256], code[API_SMS_CODE_SIZE];
+    api_id_number_complete("31010119850707127", id_number);
+    snprintf(body, sizeof body, "{\"real_name\":\"w\",\"id_number\":\"%s\"}", id_number);
+    EXPECT_LIMITS("POST", "/v1/me/kyc", u.token, body, 200, NULL);
+    struct client_response res;
+    char path[160];
+    snprintf(path, sizeof path, "/admin/users/%s/kyc-level", u.id);
+    EXPECT_LIMITS("PUT", path, S_limits_admin, "{\"kyc_level\":1}", 200, NULL);
+    S_sleep_ms(2100);
+    API_MUST(
+        api_sms_code_get_for(&S_limits_client, S_limits_admin, &u, "reset_payment_password", code));
+    snprintf(body, sizeof body, "{\"payment_password\":\"370529\",\"sms_code\":\"%s\"}", code);
+    ASSERT_EQ_INT(api_call(&S_limits_client, "PUT", "/v1/me/payment-password", u.token, body, &res),
+                  400);
+    ASSERT(strstr(res.body.data, "id_number") != NULL);
+    client_response_release(&res);
+    snprintf(body, sizeof body,
+             "{\"payment_password\":\"370529\",\"sms_code\":\"%s\",\"id_number\":\"%s\"}", code,
+             id_number);
+    EXPECT_LIMITS("PUT", "/v1/me/payment-password", u.token, body, 204, NULL);
+}
+
 /* --- KYC ------------------------------------------------------------------- */
 
 TEST(one_id_number_verifies_at_most_three_wallets)
@@ -3023,6 +3052,7 @@ int main(void)
     RUN(the_account_history_shows_what_happened_to_it);
     RUN(a_new_device_needs_a_code_sent_to_the_phone);
     RUN(a_verified_wallet_resets_its_payment_password_with_its_id_number);
+    RUN(a_wallet_lowered_to_level_one_still_resets_with_its_id_number);
     RUN(an_sms_code_logs_in_without_the_password);
     RUN(ending_a_session_logs_its_whole_device_out);
     RUN(the_login_password_is_changed_with_the_old_one_or_an_sms_code);
