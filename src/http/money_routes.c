@@ -246,8 +246,8 @@ void http_handle_me_cards_list(struct http_request *req)
     if (err == QB_OK)
         err = identity_user_get(reader, session->user_id, &user);
     if (err == QB_OK)
-        err = wallet_cards_usable(http_request_env(req), reader, session->user_id, user.kyc_level,
-                                  items, count, usable);
+        err = wallet_cards_usable(http_request_env(req), reader, session->user_id,
+                                  user.id_number_last4[0] != '\0', items, count, usable);
     http_reader_release(req, reader);
     if (err != QB_OK) {
         http_reply_error(req, err == QB_E_NOT_FOUND ? QB_E_UNAUTHORIZED : err);

@@ -204,14 +204,14 @@ static enum qb_error card_holder_is(const struct domain_env *env, struct store *
 }
 
 enum qb_error wallet_cards_usable(const struct domain_env *env, struct store *store,
-                                  const char *user_id, int kyc_level,
+                                  const char *user_id, bool verified,
                                   const struct wallet_card *items, size_t count, bool *usable)
 {
     QB_ASSERT(env != NULL && store != NULL && user_id != NULL);
     QB_ASSERT(count == 0 || (items != NULL && usable != NULL));
     for (size_t i = 0; i < count; i++)
         usable[i] = true;
-    if (kyc_level < 2 || count == 0)
+    if (!verified || count == 0)
         return QB_OK;
     char real_name[IDENTITY_REAL_NAME_SIZE_MAX];
     enum qb_error err = identity_real_name_get(store, env, user_id, real_name);
@@ -331,11 +331,11 @@ static enum qb_error card_bind(struct ledger_txn *txn, struct wallet_card_cmd *c
         return QB_OK;
     }
 
-    /* 4. a wallet verified for a person (a real name verified at KYC level
-     * 2; an operator may raise a level without one) binds only that
-     * person's cards. Checked after the code, which it uses up, so that
-     * nobody can find out the verified name by guessing holders. */
-    if (user.kyc_level >= 2) {
+    /* 4. a wallet verified for a person (a real name verified, whatever
+     * its level now: an operator's lowering leaves it verified) binds only
+     * that person's cards. Checked after the code, which it uses up, so
+     * that nobody can find out the verified name by guessing holders. */
+    if (user.id_number_last4[0] != '\0') {
         char real_name[IDENTITY_REAL_NAME_SIZE_MAX];
         err = identity_txn_real_name(txn, env, c->user_id, real_name);
         bool holder_ok = err == QB_OK && (real_name[0] == '\0' ||

@@ -82,17 +82,17 @@ QB_MUST_USE enum qb_error wallet_cards_list(struct store *reader, const char *us
 QB_MUST_USE enum qb_error wallet_card_number(const struct domain_env *env, struct store *reader,
                                              const char *id, char out[BANK_CARD_NUMBER_SIZE_MAX]);
 
-/* Whether each of items (cards of user_id, whose KYC level is kyc_level)
+/* Whether each of items (cards of user_id; verified: its real name was
+ * verified, whatever its level now, as identity_user.id_number_last4 says)
  * may still move money: usable[i] is false when the wallet's real name is
- * verified (level 2 and up, with a name; an operator may raise a level
- * without one) and the card's holder is not exactly that name — a card
+ * verified and the card's holder is not exactly that name — a card
  * bound before the wallet was verified, in someone else's name. Opens the
  * sealed names through store (a reader, or a command's connection: two
  * short secretbox opens per card, no slow work) and wipes them; neither
  * name leaves this function. QB_E_NOT_FOUND when a card has no row;
  * QB_E_INTERNAL when a sealed name does not open (a wrong card-key). */
 QB_MUST_USE enum qb_error wallet_cards_usable(const struct domain_env *env, struct store *store,
-                                              const char *user_id, int kyc_level,
+                                              const char *user_id, bool verified,
                                               const struct wallet_card *items, size_t count,
                                               bool *usable);
 

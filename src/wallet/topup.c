@@ -161,7 +161,8 @@ static enum qb_error pay_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
      * writer too. A payment started before the verification finishes as
      * it began: the money was committed then. */
     bool usable = false;
-    err = wallet_cards_usable(env, store, c->user_id, user.kyc_level, &c->card, 1, &usable);
+    err = wallet_cards_usable(env, store, c->user_id, user.id_number_last4[0] != '\0', &c->card, 1,
+                              &usable);
     if (err != QB_OK)
         return err;
     if (!usable)

@@ -405,6 +405,33 @@ TEST(a_verified_wallet_binds_only_its_holders_cards)
     ASSERT_EQ_INT((long long)S_card_count(&u), 1);
 }
 
+TEST(a_wallet_lowered_to_level_one_still_binds_only_its_holders_cards)
+{
+    // An operator who lowers a verified wallet to level 1 lowers its limits: it stays verified
+    // for its person, and another holder's card is still 400 CARD_HOLDER_MISMATCH.
+    struct api_user u;
+    API_MUST(api_user_new(&S_client, S_admin, &u));
+    char id_number[19], body[256];
+    api_id_number_complete("11010119900307612", id_number);
+    snprintf(body, sizeof body, "{\"real_name\":\"李四\",\"id_number\":\"%s\"}", id_number);
+    struct client_response res;
+    ASSERT_EQ_INT(api_call(&S_client, "POST", "/v1/me/kyc", u.token, body, &res), 200);
+    client_response_release(&res);
+    char path[160];
+    snprintf(path, sizeof path, "/admin/users/%s/kyc-level", u.id);
+    ASSERT_EQ_INT(api_call(&S_client, "PUT", path, S_admin, "{\"kyc_level\":1}", &res), 200);
+    client_response_release(&res);
+    char number[24], phone[API_PHONE_SIZE], target[24], code[API_SMS_CODE_SIZE];
+    S_card_number("622202", 19, 7002, number);
+    api_phone_new(phone);
+    S_target(number, target);
+    S_code(phone, target, code);
+    ASSERT_EQ_INT(S_bind_raw(&u, number, phone, code, &res), 400); /* holder 张三 */
+    ASSERT_EQ_STR(api_error_code(&res), "CARD_HOLDER_MISMATCH");
+    client_response_release(&res);
+    ASSERT_EQ_INT((long long)S_card_count(&u), 0);
+}
+
 TEST(another_users_card_is_not_found)
 {
     // Ownership: another user's card cannot be unbound, and is not even said to exist.
@@ -639,6 +666,7 @@ int main(void)
     RUN(a_card_binds_only_with_the_phone_its_bank_has);
     RUN(another_users_card_is_not_found);
     RUN(a_verified_wallet_binds_only_its_holders_cards);
+    RUN(a_wallet_lowered_to_level_one_still_binds_only_its_holders_cards);
     RUN(at_most_ten_cards_are_bound);
     RUN(list_pages_with_a_cursor);
     RUN(a_bind_card_target_is_the_masked_number_and_only_for_bind_card);
