@@ -367,12 +367,8 @@ TEST(a_verified_wallet_binds_only_its_holders_cards)
     // name cannot be found by guessing without the card's phone); the right name binds.
     struct api_user u;
     API_MUST(api_user_new(&S_client, S_admin, &u));
-    char id_number[19], body[256];
-    api_id_number_complete("11010119900307611", id_number);
-    snprintf(body, sizeof body, "{\"real_name\":\"李四\",\"id_number\":\"%s\"}", id_number);
+    API_MUST(api_user_verify(&S_client, &u, "李四"));
     struct client_response res;
-    ASSERT_EQ_INT(api_call(&S_client, "POST", "/v1/me/kyc", u.token, body, &res), 200);
-    client_response_release(&res);
 
     char number[24], phone[API_PHONE_SIZE], target[24], code[API_SMS_CODE_SIZE];
     S_card_number("622202", 19, 7001, number);
@@ -411,12 +407,8 @@ TEST(a_wallet_lowered_to_level_one_still_binds_only_its_holders_cards)
     // for its person, and another holder's card is still 400 CARD_HOLDER_MISMATCH.
     struct api_user u;
     API_MUST(api_user_new(&S_client, S_admin, &u));
-    char id_number[19], body[256];
-    api_id_number_complete("11010119900307612", id_number);
-    snprintf(body, sizeof body, "{\"real_name\":\"李四\",\"id_number\":\"%s\"}", id_number);
+    API_MUST(api_user_verify(&S_client, &u, "李四"));
     struct client_response res;
-    ASSERT_EQ_INT(api_call(&S_client, "POST", "/v1/me/kyc", u.token, body, &res), 200);
-    client_response_release(&res);
     char path[160];
     snprintf(path, sizeof path, "/admin/users/%s/kyc-level", u.id);
     ASSERT_EQ_INT(api_call(&S_client, "PUT", path, S_admin, "{\"kyc_level\":1}", &res), 200);
