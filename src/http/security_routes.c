@@ -277,6 +277,7 @@ void http_handle_me_unfreeze(struct http_request *req)
     if (job != NULL) {
         struct identity_cmd *c = job->next;
         snprintf(c->user_id, sizeof c->user_id, "%s", session->user_id);
+        snprintf(c->session_id, sizeof c->session_id, "%s", session->id);
         snprintf(c->sms_code, sizeof c->sms_code, "%s", sms_code);
         http_password_job_start(req, job, http_resume_user, S_password_refused_resume);
     }

@@ -1217,9 +1217,10 @@ static enum qb_error sessions_end_but(struct ledger_txn *txn, const struct ident
 
 /* Sets the user's status and marks the wallet account debit-frozen or not,
  * keeping its other flags; records the change as a security event. A
- * freeze also ends every session but the one that asked for it
- * (c->session_id, "" for an operator's): the lost phone is logged out; and
- * what the layers above keep for the phone (env->user_frozen). */
+ * freeze, and the user's own unfreeze, also end every session but the one
+ * that asked for it (c->session_id, "" for an operator's) and forget every
+ * other device: the lost phone is logged out; a freeze also ends what the
+ * layers above keep for the phone (env->user_frozen). */
 static enum qb_error freeze_apply(struct ledger_txn *txn, struct identity_cmd *c,
                                   enum identity_frozen_by frozen_by)
 {
@@ -1244,10 +1245,13 @@ static enum qb_error freeze_apply(struct ledger_txn *txn, struct identity_cmd *c
                    QB_ARRAY_COUNT(p));
     if (err == QB_OK && status == IDENTITY_FROZEN && c->env->user_frozen != NULL)
         err = c->env->user_frozen(txn, c->env, c->user_id);
-    if (err == QB_OK && status == IDENTITY_FROZEN) {
+    /* The user's own unfreeze does the same from the other side: a thief
+     * who froze from the stolen phone must not be back in the wallet once
+     * its owner lifts the freeze from another device. */
+    if (err == QB_OK && (status == IDENTITY_FROZEN || c->op == IDENTITY_OP_UNFREEZE)) {
         err = sessions_end_but(txn, c);
         /* A lost phone's devices are trusted no more: every one but the
-         * device of the session that froze (none for an operator's). */
+         * device of the session that acted (none for an operator's). */
         const struct store_param q[] = {STORE_TEXT(c->user_id), STORE_TEXT(c->session_id),
                                         STORE_INT(ledger_txn_now_ms(txn))};
         if (err == QB_OK)

@@ -386,16 +386,19 @@ enum identity_op {
     IDENTITY_OP_PAYMENT_PASSWORD_VERIFY, /* in: user_id, payment_password → outcome, password_try */
     IDENTITY_OP_KYC_SUBMIT,              /* in: user_id, real_name, id_number → user (level 2) */
     IDENTITY_OP_FREEZE,                  /* in: user_id, session_id (kept; the user's other
-                                          * sessions end); by the user (lost phone) → user */
-    IDENTITY_OP_UNFREEZE,            /* in: user_id, sms_code (password checked before) → user */
-    IDENTITY_OP_ADMIN_FREEZE,        /* in: user_id → user; every session ends */
-    IDENTITY_OP_ADMIN_UNFREEZE,      /* in: user_id → user */
-    IDENTITY_OP_ADMIN_SET_KYC_LEVEL, /* in: user_id, kyc_level (1..3) → user */
-    IDENTITY_OP_PASSWORD_SET,        /* in: user_id, session_id (kept), password_hash (the new one),
-                                      * sms_code (purpose reset_password; "" when the caller checked
-                                      * the current password) → ACCOUNT_FROZEN (a code while frozen),
-                                      * SMS_CODE_INVALID; the login lock
-                                      * lifted, every other session ended, event password_changed */
+                                          * sessions and devices end); by the user (lost
+                                          * phone) → user */
+    IDENTITY_OP_UNFREEZE,                /* in: user_id, session_id (kept; the user's other
+                                          * sessions and devices end), sms_code (password
+                                          * checked before) → user */
+    IDENTITY_OP_ADMIN_FREEZE,            /* in: user_id → user; every session ends */
+    IDENTITY_OP_ADMIN_UNFREEZE,          /* in: user_id → user */
+    IDENTITY_OP_ADMIN_SET_KYC_LEVEL,     /* in: user_id, kyc_level (1..3) → user */
+    IDENTITY_OP_PASSWORD_SET,       /* in: user_id, session_id (kept), password_hash (the new one),
+                                     * sms_code (purpose reset_password; "" when the caller checked
+                                     * the current password) → ACCOUNT_FROZEN (a code while frozen),
+                                     * SMS_CODE_INVALID; the login lock
+                                     * lifted, every other session ended, event password_changed */
     IDENTITY_OP_ADMIN_LOGIN_UNLOCK, /* in: user_id → user; the account's login lock lifted and its
                                      * count of wrong passwords cleared, event login_unlocked */
     IDENTITY_OP_PHONE_CHANGE,       /* in: user_id, phone (the new one), payment_password,

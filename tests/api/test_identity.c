@@ -1428,6 +1428,28 @@ TEST(user_freezes_and_unfreezes)
     json_decref(me);
 }
 
+TEST(an_unfreeze_logs_out_whoever_froze_from_a_stolen_phone)
+{
+    // A thief holding the stolen, logged-in phone freezes the wallet (which logs the owner out).
+    // The owner logs in from another device and lifts the freeze with the password and a code: the
+    // phone that froze must be logged out then, and trusted no more, or the thief is back in the
+    // wallet the moment it is unfrozen.
+    struct api_user thief;
+    API_MUST(api_user_new(&S_client, S_admin, &thief));
+    EXPECT("POST", "/v1/me/freeze", thief.token, "{}", 200, NULL);
+    struct api_user owner = thief;
+    API_MUST(api_login_new_device(&S_client, S_admin, &thief, "owner's tablet", owner.token));
+    char code[API_SMS_CODE_SIZE], body[512];
+    API_MUST(api_sms_code_get_for(&S_client, S_admin, &owner, "unfreeze", code));
+    snprintf(body, sizeof body, "{\"password\":\"%s\",\"sms_code\":\"%s\"}", owner.password, code);
+    EXPECT("POST", "/v1/me/unfreeze", owner.token, body, 200, NULL);
+    EXPECT("GET", "/v1/me", thief.token, NULL, 401, "UNAUTHORIZED");
+    EXPECT("GET", "/v1/me", owner.token, NULL, 200, NULL);
+    snprintf(body, sizeof body, "{\"phone\":\"%s\",\"password\":\"%s\",\"device_key\":\"%s\"}",
+             thief.phone, thief.password, thief.device_key);
+    EXPECT("POST", "/v1/sessions", NULL, body, 403, "SMS_CODE_REQUIRED");
+}
+
 TEST(operator_freeze_is_lifted_only_by_an_operator)
 {
     // An operator freezes for fraud or a court order: the user's password and code must not undo
@@ -2532,9 +2554,11 @@ TEST(frozen_user_logs_in_on_a_new_device_and_unfreezes)
     char body[256];
     snprintf(body, sizeof body, "{\"password\":\"%s\",\"sms_code\":\"%s\"}", u.password, code);
     EXPECT("POST", "/v1/me/unfreeze", fresh, body, 200, NULL);
-    json_t *me = S_me(u.token);
+    json_t *me = S_me(fresh);
     ASSERT_EQ_STR(S_str(me, "status"), "active");
     json_decref(me);
+    /* The phone that froze may be in a thief's hands: the unfreeze logged it out. */
+    EXPECT("GET", "/v1/me", u.token, NULL, 401, "UNAUTHORIZED");
 }
 
 /* Seconds since the epoch of an RFC 3339 time ("2026-11-22T16:09:00+08:00"). */
@@ -3055,6 +3079,7 @@ int main(void)
     RUN(a_wallet_lowered_to_level_one_still_resets_with_its_id_number);
     RUN(an_sms_code_logs_in_without_the_password);
     RUN(ending_a_session_logs_its_whole_device_out);
+    RUN(an_unfreeze_logs_out_whoever_froze_from_a_stolen_phone);
     RUN(the_login_password_is_changed_with_the_old_one_or_an_sms_code);
     RUN(the_wallet_moves_to_a_new_phone);
     RUN(the_user_changes_the_name_others_see);
