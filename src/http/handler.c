@@ -472,6 +472,7 @@ void http_identity_cmd_done(struct identity_cmd *c)
 {
     crypto_wipe(c->sms_code, sizeof c->sms_code);
     crypto_wipe(c->password_hash, sizeof c->password_hash);
+    crypto_wipe(c->password_hash_checked, sizeof c->password_hash_checked);
     crypto_wipe(c->payment_password, sizeof c->payment_password);
     crypto_wipe(c->token, sizeof c->token);
     crypto_wipe(c->device_key, sizeof c->device_key);
@@ -618,6 +619,14 @@ static void S_password_job_run(struct http_request *req, struct ledger_cmd *cmd)
         right = false;
     } else if (job->verify) {
         right = identity_password_verify(env, job->hash, job->password);
+        /* The command goes ahead only while this hash is still the user's;
+         * a login stores the password hashed at today's settings in place
+         * of one made at others (best effort: the next login tries again). */
+        memcpy(job->next->password_hash_checked, job->hash, sizeof job->hash);
+        if (right && job->next->op == IDENTITY_OP_SESSION_CREATE &&
+            identity_password_needs_rehash(env, job->hash) &&
+            identity_password_hash(env, job->password, job->next->password_hash) != QB_OK)
+            job->next->password_hash[0] = '\0';
     }
     crypto_wipe(job->password, sizeof job->password);
     crypto_wipe(job->hash, sizeof job->hash);

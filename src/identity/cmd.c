@@ -629,6 +629,25 @@ static bool login_lock_holds(struct ledger_txn *txn, struct identity_cmd *c,
     return true;
 }
 
+/* For the same commands: *changed, with c->outcome UNAUTHORIZED, when the
+ * password was checked against a hash (c->password_hash_checked) that is
+ * no longer the user's, changed since by the owner. */
+static enum qb_error password_changed_since_check(struct ledger_txn *txn, struct identity_cmd *c,
+                                                  bool *changed)
+{
+    *changed = false;
+    if (c->password_hash_checked[0] == '\0')
+        return QB_OK;
+    char hash[IDENTITY_PASSWORD_HASH_SIZE_MAX];
+    enum qb_error err = identity_user_password_hash(ledger_txn_store(txn), c->user_id, hash);
+    if (err == QB_OK && strcmp(hash, c->password_hash_checked) != 0) {
+        c->outcome = QB_E_UNAUTHORIZED;
+        *changed = true;
+    }
+    crypto_wipe(hash, sizeof hash);
+    return err == QB_OK ? QB_OK : QB_E_STORAGE;
+}
+
 static enum qb_error op_session_create(struct ledger_txn *txn, struct identity_cmd *c)
 {
     const struct domain_env *env = c->env;
@@ -697,6 +716,9 @@ static enum qb_error op_session_create(struct ledger_txn *txn, struct identity_c
     if (!by_code &&
         login_lock_holds(txn, c, known ? device_locked_until_ms : c->user.login_locked_until_ms))
         return QB_OK;
+    bool changed = false;
+    if (!by_code && ((err = password_changed_since_check(txn, c, &changed)) != QB_OK || changed))
+        return err;
     if (!by_code && c->sms_code[0] == '\0' && !known && any && env->settings.new_device_code) {
         /* The right password from a device the account does not know:
          * the owner should learn that someone has it. */
@@ -786,6 +808,15 @@ static enum qb_error op_session_create(struct ledger_txn *txn, struct identity_c
     }
     if (err == QB_OK && !known)
         err = identity_txn_security_event(txn, c->user_id, EVENT_NEW_DEVICE, c->device_name);
+    if (err == QB_OK && !by_code && c->password_hash[0] != '\0') {
+        /* The password hashed again at today's settings replaces the one it
+         * was checked against: raising the cost reaches every user who logs
+         * in, and their hashes then cost what the dummy does. */
+        const struct store_param h[] = {STORE_TEXT(c->user_id), STORE_TEXT(c->password_hash)};
+        identity_user_written(txn, c->env, c->user_id);
+        err = store_run(store, "UPDATE users SET password_hash = $2 WHERE id = $1", h,
+                        QB_ARRAY_COUNT(h));
+    }
     if (err != QB_OK) {
         crypto_wipe(c->token, sizeof c->token);
         crypto_wipe(c->device_key, sizeof c->device_key);
@@ -1299,6 +1330,9 @@ static enum qb_error op_status(struct ledger_txn *txn, struct identity_cmd *c)
         /* The login password was checked against the account's lock. */
         if (login_lock_holds(txn, c, c->user.login_locked_until_ms))
             return QB_OK;
+        bool changed;
+        if ((err = password_changed_since_check(txn, c, &changed)) != QB_OK || changed)
+            return err;
         if (!frozen) {
             c->outcome = QB_E_CONFLICT;
             return QB_OK;
@@ -1348,6 +1382,9 @@ static enum qb_error op_password_set(struct ledger_txn *txn, struct identity_cmd
      * code lifts it. */
     if (!by_code && login_lock_holds(txn, c, c->user.login_locked_until_ms))
         return QB_OK;
+    bool changed = false;
+    if (!by_code && ((err = password_changed_since_check(txn, c, &changed)) != QB_OK || changed))
+        return err;
     if (by_code && c->user.status == IDENTITY_FROZEN) {
         /* Whoever holds a frozen wallet's phone gets its codes: a password
          * they set with one would lift the freeze. The code stays live. */
@@ -1656,8 +1693,9 @@ static bool inputs_are_terminated(const struct identity_cmd *c)
 {
     return TERMINATED(c->user_id) && TERMINATED(c->session_id) && TERMINATED(c->phone) &&
            TERMINATED(c->sms_code) && TERMINATED(c->display_name) && TERMINATED(c->password_hash) &&
-           TERMINATED(c->device_name) && TERMINATED(c->device_key) &&
-           TERMINATED(c->payment_password) && TERMINATED(c->real_name) && TERMINATED(c->id_number);
+           TERMINATED(c->password_hash_checked) && TERMINATED(c->device_name) &&
+           TERMINATED(c->device_key) && TERMINATED(c->payment_password) &&
+           TERMINATED(c->real_name) && TERMINATED(c->id_number);
 }
 
 static enum qb_error identity_cmd_run(struct ledger_txn *txn, struct ledger_cmd *cmd)

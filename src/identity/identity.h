@@ -150,6 +150,11 @@ QB_MUST_USE enum qb_error identity_password_hash(const struct domain_env *env, c
                                                  char out[IDENTITY_PASSWORD_HASH_SIZE_MAX]);
 bool identity_password_verify(const struct domain_env *env, const char *stored_hash,
                               const char *password);
+/* Whether a stored hash was made with other Argon2id settings than the
+ * server's now (an operator raised the cost): a login that checked the
+ * password against it stores the password hashed again. False for text
+ * that is no Argon2id string. Quick: it reads the string only. */
+bool identity_password_needs_rehash(const struct domain_env *env, const char *stored_hash);
 
 /* --- reads, with a read connection ------------------------------------------- */
 
@@ -424,7 +429,16 @@ struct identity_cmd {
     char phone[SMS_PHONE_SIZE_MAX];
     char sms_code[SMS_CODE_DIGITS + 2];
     char display_name[IDENTITY_DISPLAY_NAME_SIZE_MAX];
+    /* REGISTER, PASSWORD_SET: the new password's hash. SESSION_CREATE: the
+     * password hashed again at the server's settings, stored in place of
+     * the one it was checked against ("": that one is up to date). */
     char password_hash[IDENTITY_PASSWORD_HASH_SIZE_MAX];
+    /* SESSION_CREATE, UNFREEZE, PASSWORD_SET with the current password: the
+     * stored hash the caller checked the password against ("": none was).
+     * The password is checked before the command, off the writer; one
+     * changed in between refuses it, UNAUTHORIZED and nothing written, so
+     * that the old password no longer opens anything once the new is set. */
+    char password_hash_checked[IDENTITY_PASSWORD_HASH_SIZE_MAX];
     char device_name[IDENTITY_DEVICE_NAME_SIZE_MAX];
     char payment_password[8];
     char real_name[IDENTITY_REAL_NAME_SIZE_MAX];

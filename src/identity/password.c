@@ -62,3 +62,12 @@ bool identity_password_verify(const struct domain_env *env, const char *stored_h
     crypto_wipe(peppered, sizeof peppered);
     return rc == 0;
 }
+
+bool identity_password_needs_rehash(const struct domain_env *env, const char *stored_hash)
+{
+    QB_ASSERT(env != NULL);
+    if (stored_hash == NULL || memchr(stored_hash, '\0', IDENTITY_PASSWORD_HASH_SIZE_MAX) == NULL)
+        return false;
+    return crypto_pwhash_str_needs_rehash(stored_hash, env->settings.argon2_ops,
+                                          env->settings.argon2_memory_size) == 1;
+}

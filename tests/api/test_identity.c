@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include <jansson.h>
+#include <sqlite3.h>
 
 #include "api/lib/api.h"
 #include "api/lib/client.h"
@@ -790,6 +791,59 @@ TEST(an_unknown_phone_locks_as_a_registered_one_does)
         ASSERT_EQ_STR(other_answer, answer);
         ASSERT_EQ_INT(other, known);
     }
+    client_release(&c);
+    ASSERT_EQ_INT(test_daemon_stop(&d), 0);
+}
+
+/* The stored login-password hash of user_id in the database of the stopped daemon d. */
+static void S_stored_hash(const struct test_daemon *d, const char *user_id, char *out, size_t size)
+{
+    char path[TEST_DAEMON_PATH_SIZE_MAX + 16];
+    snprintf(path, sizeof path, "%s/qianbao.db", d->data_dir);
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    ASSERT_EQ_INT(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    ASSERT_EQ_INT(
+        sqlite3_prepare_v2(db, "SELECT password_hash FROM users WHERE id = ?", -1, &st, NULL),
+        SQLITE_OK);
+    sqlite3_bind_text(st, 1, user_id, -1, SQLITE_STATIC);
+    ASSERT_EQ_INT(sqlite3_step(st), SQLITE_ROW);
+    snprintf(out, size, "%s", (const char *)sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+}
+
+TEST(a_login_hashes_the_password_again_after_the_cost_is_raised)
+{
+    // An operator raises the cost of the login-password hash (--argon2-ops) on a faster machine:
+    // every user who logs in must have their password stored at the new cost, or the old hashes
+    // stay cheap to guess for ever, and cost less to check than the dummy a phone nobody has is
+    // checked against (timing then tells registered phones apart).
+    struct test_daemon d;
+    char admin[API_TOKEN_SIZE_MAX], hash[256], token[API_TOKEN_SIZE_MAX];
+    API_MUST(api_daemon_start(&d, S_root, "rehash", NULL, admin));
+    struct client c;
+    client_init(&c, d.base_url);
+    struct api_user u;
+    API_MUST(api_user_new(&c, admin, &u));
+    client_release(&c);
+    ASSERT_EQ_INT(test_daemon_stop(&d), 0);
+    S_stored_hash(&d, u.id, hash, sizeof hash);
+    ASSERT(strstr(hash, ",t=1,") != NULL);
+
+    const char *const dearer[] = {"--argon2-ops", "2", NULL};
+    API_MUST(api_daemon_start(&d, S_root, "rehash", dearer, admin));
+    client_init(&c, d.base_url);
+    API_MUST(api_login(&c, &u, "test", token));
+    client_release(&c);
+    ASSERT_EQ_INT(test_daemon_stop(&d), 0);
+    S_stored_hash(&d, u.id, hash, sizeof hash);
+    ASSERT(strstr(hash, ",t=2,") != NULL);
+
+    API_MUST(api_daemon_start(&d, S_root, "rehash", dearer, admin));
+    client_init(&c, d.base_url);
+    API_MUST(api_login(&c, &u, "test", token));
+    S_expect_on(__LINE__, &c, "GET", "/v1/me", token, NULL, 200, NULL);
     client_release(&c);
     ASSERT_EQ_INT(test_daemon_stop(&d), 0);
 }
@@ -3080,6 +3134,7 @@ int main(void)
     RUN(an_sms_code_logs_in_without_the_password);
     RUN(ending_a_session_logs_its_whole_device_out);
     RUN(an_unfreeze_logs_out_whoever_froze_from_a_stolen_phone);
+    RUN(a_login_hashes_the_password_again_after_the_cost_is_raised);
     RUN(the_login_password_is_changed_with_the_old_one_or_an_sms_code);
     RUN(the_wallet_moves_to_a_new_phone);
     RUN(the_user_changes_the_name_others_see);

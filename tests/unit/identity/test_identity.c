@@ -777,6 +777,106 @@ static size_t ix_session_count(struct ix *ix, const char *user_id)
     return count;
 }
 
+/* A SESSION_CREATE of user_id from the device "test", its password
+ * checked by the caller; the caller sets password_hash_checked. */
+static void ix_login_init(struct ix *ix, struct identity_cmd *c, const char *user_id)
+{
+    identity_cmd_init(c, &ix->env, IDENTITY_OP_SESSION_CREATE);
+    snprintf(c->user_id, sizeof c->user_id, "%s", user_id);
+    snprintf(c->device_name, sizeof c->device_name, "%s", "test");
+    const char *key = ix_key(ix, user_id, "test");
+    snprintf(c->device_key, sizeof c->device_key, "%s", key != NULL ? key : "");
+}
+
+TEST(a_password_changed_after_its_check_is_good_for_nothing)
+{
+    /* The login password is checked on a password thread, before the
+     * command; the user may change it in between (the change ends every
+     * session of whoever knew the old one). The old password then opens no
+     * session, lifts no freeze and sets no password: each command carries
+     * the hash its password was checked against, and refuses when that is
+     * no longer the user's, writing nothing. */
+    struct ix *ix = ix_new();
+    struct identity_user u;
+    ix_register(ix, "13800000061", &u);
+    char old_hash[IDENTITY_PASSWORD_HASH_SIZE_MAX];
+    ASSERT_EQ_INT(identity_user_password_hash(ix->reader, u.id, old_hash), QB_OK);
+    struct identity_cmd c;
+    identity_cmd_init(&c, &ix->env, IDENTITY_OP_PASSWORD_SET);
+    snprintf(c.user_id, sizeof c.user_id, "%s", u.id);
+    memcpy(c.password_hash_checked, old_hash, sizeof old_hash);
+    ASSERT_EQ_INT(identity_password_hash(&ix->env, "the owner's new one 1", c.password_hash),
+                  QB_OK);
+    ASSERT_EQ_INT(ix_exec(ix, &c), QB_OK);
+    char new_hash[IDENTITY_PASSWORD_HASH_SIZE_MAX];
+    ASSERT_EQ_INT(identity_user_password_hash(ix->reader, u.id, new_hash), QB_OK);
+    ASSERT(strcmp(new_hash, old_hash) != 0);
+    ASSERT_EQ_INT(ix_user_op(ix, IDENTITY_OP_FREEZE, u.id, NULL), QB_OK);
+    size_t sessions = ix_session_count(ix, u.id);
+
+    /* The thief's commands, checked against the old hash. */
+    ix_login_init(ix, &c, u.id);
+    memcpy(c.password_hash_checked, old_hash, sizeof old_hash);
+    ASSERT_EQ_INT(ix_exec(ix, &c), QB_E_UNAUTHORIZED);
+    ASSERT_EQ_INT(ix_session_count(ix, u.id), sessions);
+    char code[SMS_CODE_DIGITS + 1];
+    ix_sms(ix, u.phone, SMS_PURPOSE_UNFREEZE, "", code);
+    identity_cmd_init(&c, &ix->env, IDENTITY_OP_UNFREEZE);
+    snprintf(c.user_id, sizeof c.user_id, "%s", u.id);
+    snprintf(c.sms_code, sizeof c.sms_code, "%s", code);
+    memcpy(c.password_hash_checked, old_hash, sizeof old_hash);
+    ASSERT_EQ_INT(ix_exec(ix, &c), QB_E_UNAUTHORIZED);
+    ASSERT_EQ_INT(ix_user(ix, u.id).status, IDENTITY_FROZEN);
+    identity_cmd_init(&c, &ix->env, IDENTITY_OP_PASSWORD_SET);
+    snprintf(c.user_id, sizeof c.user_id, "%s", u.id);
+    memcpy(c.password_hash_checked, old_hash, sizeof old_hash);
+    ASSERT_EQ_INT(identity_password_hash(&ix->env, "the thief's own 2", c.password_hash), QB_OK);
+    ASSERT_EQ_INT(ix_exec(ix, &c), QB_E_UNAUTHORIZED);
+    char now_hash[IDENTITY_PASSWORD_HASH_SIZE_MAX];
+    ASSERT_EQ_INT(identity_user_password_hash(ix->reader, u.id, now_hash), QB_OK);
+    ASSERT_EQ_STR(now_hash, new_hash);
+
+    /* The owner's, checked against the new one: the code is still good. */
+    identity_cmd_init(&c, &ix->env, IDENTITY_OP_UNFREEZE);
+    snprintf(c.user_id, sizeof c.user_id, "%s", u.id);
+    snprintf(c.sms_code, sizeof c.sms_code, "%s", code);
+    memcpy(c.password_hash_checked, new_hash, sizeof new_hash);
+    ASSERT_EQ_INT(ix_exec(ix, &c), QB_OK);
+    ASSERT_EQ_INT(ix_user(ix, u.id).status, IDENTITY_ACTIVE);
+    ix_login_init(ix, &c, u.id);
+    memcpy(c.password_hash_checked, new_hash, sizeof new_hash);
+    ASSERT_EQ_INT(ix_exec(ix, &c), QB_OK);
+    ix_free(ix);
+}
+
+TEST(a_login_stores_the_password_hashed_at_the_servers_settings)
+{
+    /* A login whose password was checked against a hash made at older
+     * Argon2id settings carries the password hashed again at today's
+     * (password_hash), which replaces the stored one; the password still
+     * opens the next session. */
+    struct ix *ix = ix_new();
+    struct identity_user u;
+    ix_register(ix, "13800000062", &u);
+    char old_hash[IDENTITY_PASSWORD_HASH_SIZE_MAX];
+    ASSERT_EQ_INT(identity_user_password_hash(ix->reader, u.id, old_hash), QB_OK);
+    ASSERT(!identity_password_needs_rehash(&ix->env, old_hash));
+    ix->env.settings.argon2_ops++;
+    ASSERT(identity_password_needs_rehash(&ix->env, old_hash));
+    ASSERT(!identity_password_needs_rehash(&ix->env, "not a hash"));
+    struct identity_cmd c;
+    ix_login_init(ix, &c, u.id);
+    memcpy(c.password_hash_checked, old_hash, sizeof old_hash);
+    ASSERT_EQ_INT(identity_password_hash(&ix->env, LOGIN_PASSWORD, c.password_hash), QB_OK);
+    ASSERT_EQ_INT(ix_exec(ix, &c), QB_OK);
+    char hash[IDENTITY_PASSWORD_HASH_SIZE_MAX];
+    ASSERT_EQ_INT(identity_user_password_hash(ix->reader, u.id, hash), QB_OK);
+    ASSERT_EQ_STR(hash, c.password_hash);
+    ASSERT(!identity_password_needs_rehash(&ix->env, hash));
+    ASSERT(identity_password_verify(&ix->env, hash, LOGIN_PASSWORD));
+    ix_free(ix);
+}
+
 TEST(a_new_device_needs_the_phone_as_well_as_the_password)
 {
     /* The first device comes with the code that registered the phone; after
@@ -2631,6 +2731,8 @@ int main(void)
     RUN(register_wrong_code_is_counted);
     RUN(register_phone_taken);
     RUN(session_create_and_authenticate);
+    RUN(a_password_changed_after_its_check_is_good_for_nothing);
+    RUN(a_login_stores_the_password_hashed_at_the_servers_settings);
     RUN(a_new_device_needs_the_phone_as_well_as_the_password);
     RUN(a_login_code_opens_a_session_without_the_password);
     RUN(a_verified_wallets_payment_password_is_reset_with_its_id_number);
