@@ -103,6 +103,12 @@ void http_handle_v3_refunds_create(struct http_request *req)
     }
     if (transaction_id == NULL && out_trade_no == NULL)
         fail = "transaction_id or out_trade_no is required";
+    /* WeChat's fields are string[1, 32]: an empty one is malformed, not
+     * an order that does not exist, even beside a good other one. */
+    else if (transaction_id != NULL && transaction_id[0] == '\0')
+        fail = "transaction_id must not be empty";
+    else if (out_trade_no != NULL && out_trade_no[0] == '\0')
+        fail = "out_trade_no must not be empty";
     else if (!merchant_out_refund_no_is_valid(http_json_string(body, "out_refund_no")))
         fail = "out_refund_no must be 1 to 64 of 0-9 A-Z a-z _ - | * @";
     else if (strcmp(http_json_string(amount, "currency"), "CNY") != 0)

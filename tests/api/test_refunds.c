@@ -345,6 +345,42 @@ TEST(a_frozen_payer_still_gets_their_refund)
     mh_release(&m);
 }
 
+TEST(an_empty_order_number_is_a_malformed_request)
+{
+    // WeChat's transaction_id is string[1, 32] and out_trade_no string[6, 32]: an empty one is a
+    // malformed field (400 PARAM_ERROR), not an order that does not exist; a merchant whose SDK
+    // sends "transaction_id":"" beside a good out_trade_no must be told which field is wrong, and
+    // nothing moves.
+    struct mh_merchant m;
+    API_MUST(mh_onboard(&S_client, S_admin, -1, &m));
+    struct api_user u;
+    API_MUST(th_user_new(&S_client, S_admin, &u));
+    API_MUST(th_fund(&S_client, S_admin, &u, 50000));
+    char transaction_id[32];
+    rh_order_paid(&S_client, &m, &u, "empty-0001", 1000, NULL, transaction_id);
+    struct client_response res;
+    ASSERT_EQ_INT(
+        rh_refund(&S_client, &m, "empty-0001", "E-1", 10, 1000, ",\"transaction_id\":\"\"", &res),
+        400);
+    ASSERT_EQ_STR(api_error_code(&res), "PARAM_ERROR");
+    ASSERT(strstr(api_json_str(&res, "message"), "transaction_id") != NULL);
+    client_response_release(&res);
+    char body[256];
+    snprintf(body, sizeof body,
+             "{\"transaction_id\":\"%s\",\"out_trade_no\":\"\",\"out_refund_no\":\"E-2\","
+             "\"amount\":{\"refund\":10,\"total\":1000,\"currency\":\"CNY\"}}",
+             transaction_id);
+    ASSERT_EQ_INT(mh_call(&S_client, &m, "POST", "/v3/refund/domestic/refunds", body, &res), 400);
+    ASSERT_EQ_STR(api_error_code(&res), "PARAM_ERROR");
+    client_response_release(&res);
+    ASSERT_EQ_INT(S_balance(&u), 50000 - 1000);
+    /* Neither number was taken: the refund made right goes through under them. */
+    ASSERT_EQ_INT(rh_refund(&S_client, &m, "empty-0001", "E-1", 10, 1000, NULL, &res), 200);
+    client_response_release(&res);
+    ASSERT_EQ_INT(S_balance(&u), 50000 - 1000 + 10);
+    mh_release(&m);
+}
+
 int main(void)
 {
     struct api_suite suite;
@@ -356,5 +392,6 @@ int main(void)
     RUN(private_notify_urls_are_refused_without_the_flag);
     RUN(a_refund_of_an_order_with_no_address_sends_no_notification);
     RUN(a_frozen_payer_still_gets_their_refund);
+    RUN(an_empty_order_number_is_a_malformed_request);
     return api_suite_end(&suite);
 }
