@@ -17,9 +17,10 @@
  *        owner
  *
  * Every refusal before the command is PARAM_ERROR, as WeChat answers; a
- * refund's fingerprint is its body re-serialised with sorted keys, so a
- * retry in another key order is the same refund. A notify_url is resolved
- * here, on the HTTP thread, never inside the command.
+ * refund's fingerprint, kept with it, is its body re-serialised with
+ * sorted keys, while a retry is told from another refund by its order and
+ * amounts (merchant/refund.h, check 1). A notify_url is resolved here, on
+ * the HTTP thread, never inside the command.
  */
 #include <stdio.h>
 #include <string.h>

@@ -215,15 +215,22 @@ static enum qb_error S_create_run(struct ledger_txn *txn, struct ledger_cmd *cmd
     c->password_try = (struct identity_password_try){0, 0};
     int64_t now_ms = ledger_txn_now_ms(txn);
 
-    /* 1. The same number again. */
+    /* 1. The same number again: the same refund when it names the same
+     * order and amounts, as WeChat compares them (a retry may change its
+     * reason or notify_url, and name the order by its other number). */
     enum qb_error err;
     if (!owner) {
         struct merchant_refund earlier;
         err = merchant_refund_get(store, r->mchid, r->out_refund_no, &earlier);
         if (err == QB_OK) {
-            if (!crypto_equal(earlier.request_hash, r->request_hash, sizeof r->request_hash))
+            bool same_order = r->transaction_id[0] != '\0'
+                                  ? strcmp(r->transaction_id, earlier.transaction_id) == 0
+                                  : strcmp(r->out_trade_no, earlier.out_trade_no) == 0;
+            if (!same_order || r->refund_minor != earlier.refund_minor ||
+                r->total_minor != earlier.total_minor)
                 return S_refuse(c, QB_E_INVALID_REQUEST,
-                                "out_refund_no was used for another refund (商户退款单号重复)");
+                                "out_refund_no was used for another refund: its order or amounts"
+                                " differ (订单金额或退款金额与之前请求不一致)");
             *r = earlier;
             c->outcome = QB_OK;
             return QB_OK;

@@ -11,9 +11,12 @@
  * and the REFUND.SUCCESS notification's outbox row (notify.h).
  *
  * The checks, in order, each a refusal that changes nothing:
- *   1. out_refund_no seen before for this merchant: the same body
- *      (request_hash) answers the stored refund again; another body is
- *      INVALID_REQUEST.
+ *   1. out_refund_no seen before for this merchant: the same order (by
+ *      either of its numbers), amount.refund and amount.total answer the
+ *      stored refund again, whatever the reason or notify_url (WeChat
+ *      refunds a number once and compares only those: its
+ *      REFUND_FEE_MISMATCH); another order or amount is INVALID_REQUEST.
+ *      request_hash keeps the fingerprint of the body that made it.
  *   2. the order, by transaction_id or out_trade_no, of this merchant:
  *      RESOURCE_NOT_EXISTS otherwise (another merchant's alike).
  *   3. paid (SUCCESS or REFUND): INVALID_REQUEST otherwise.

@@ -24,7 +24,7 @@ TEST(partial_repeated_and_over_refunds_as_wechat_answers)
 {
     // Two partial refunds reach the payer's balance, the answer is WeChat's refund object
     // (signed), the query answers it again, a retry with the same body in another key order is
-    // the same refund, another body under the same out_refund_no is INVALID_REQUEST, and
+    // the same refund, another amount under the same out_refund_no is INVALID_REQUEST, and
     // refunding past what is left is refused without moving money.
     struct mh_merchant m;
     API_MUST(mh_onboard(&S_client, S_admin, -1, &m));
@@ -381,6 +381,75 @@ TEST(an_empty_order_number_is_a_malformed_request)
     mh_release(&m);
 }
 
+TEST(a_retry_is_the_same_refund_whatever_its_reason_or_address)
+{
+    // WeChat: one out_refund_no refunds once however often it is sent
+    // (同一退款单号多次请求只退一笔), and a failed refund is retried under the same number; what a
+    // retry must not change is the order and the amounts (REFUND_FEE_MISMATCH,
+    // 订单金额或退款金额与之前请求不一致). So a retry with another reason or notify_url answers the
+    // first refund and pays nothing more; another amount, total or order under the number is
+    // INVALID_REQUEST and moves nothing.
+    struct mh_merchant m;
+    API_MUST(mh_onboard(&S_client, S_admin, -1, &m));
+    struct api_user u;
+    API_MUST(th_user_new(&S_client, S_admin, &u));
+    API_MUST(th_fund(&S_client, S_admin, &u, 50000));
+    char transaction_id[32], other_id[32];
+    rh_order_paid(&S_client, &m, &u, "retry-0001", 10000, NULL, transaction_id);
+    rh_order_paid(&S_client, &m, &u, "retry-0002", 10000, NULL, other_id);
+    struct client_response res;
+    ASSERT_EQ_INT(rh_refund(&S_client, &m, "retry-0001", "RR-1", 3000, 10000, NULL, &res), 200);
+    char refund_id[40];
+    snprintf(refund_id, sizeof refund_id, "%s", api_json_str(&res, "refund_id"));
+    client_response_release(&res);
+    ASSERT_EQ_INT(S_balance(&u), 50000 - 20000 + 3000);
+
+    const char *same[] = {
+        "{\"out_trade_no\":\"retry-0001\",\"out_refund_no\":\"RR-1\",\"reason\":\"顾客不要了\","
+        "\"amount\":{\"refund\":3000,\"total\":10000,\"currency\":\"CNY\"}}",
+        "{\"out_trade_no\":\"retry-0001\",\"out_refund_no\":\"RR-1\","
+        "\"notify_url\":\"https://www.weixin.qq.com/wxpay/refund\","
+        "\"amount\":{\"refund\":3000,\"total\":10000,\"currency\":\"CNY\"}}",
+    };
+    for (size_t i = 0; i < sizeof same / sizeof same[0]; i++) {
+        ASSERT_EQ_INT(mh_call(&S_client, &m, "POST", "/v3/refund/domestic/refunds", same[i], &res),
+                      200);
+        ASSERT_EQ_STR(api_json_str(&res, "refund_id"), refund_id);
+        client_response_release(&res);
+    }
+    char by_id[256];
+    snprintf(by_id, sizeof by_id,
+             "{\"transaction_id\":\"%s\",\"out_refund_no\":\"RR-1\","
+             "\"amount\":{\"refund\":3000,\"total\":10000,\"currency\":\"CNY\"}}",
+             transaction_id);
+    ASSERT_EQ_INT(mh_call(&S_client, &m, "POST", "/v3/refund/domestic/refunds", by_id, &res), 200);
+    ASSERT_EQ_STR(api_json_str(&res, "refund_id"), refund_id);
+    client_response_release(&res);
+    ASSERT_EQ_INT(S_balance(&u), 50000 - 20000 + 3000);
+
+    ASSERT_EQ_INT(rh_refund(&S_client, &m, "retry-0001", "RR-1", 3001, 10000, NULL, &res), 400);
+    ASSERT_EQ_STR(api_error_code(&res), "INVALID_REQUEST");
+    client_response_release(&res);
+    ASSERT_EQ_INT(rh_refund(&S_client, &m, "retry-0002", "RR-1", 3000, 10000, NULL, &res), 400);
+    ASSERT_EQ_STR(api_error_code(&res), "INVALID_REQUEST");
+    client_response_release(&res);
+    snprintf(by_id, sizeof by_id,
+             "{\"transaction_id\":\"%s\",\"out_refund_no\":\"RR-1\","
+             "\"amount\":{\"refund\":3000,\"total\":10000,\"currency\":\"CNY\"}}",
+             other_id);
+    ASSERT_EQ_INT(mh_call(&S_client, &m, "POST", "/v3/refund/domestic/refunds", by_id, &res), 400);
+    ASSERT_EQ_STR(api_error_code(&res), "INVALID_REQUEST");
+    client_response_release(&res);
+    ASSERT_EQ_INT(S_balance(&u), 50000 - 20000 + 3000);
+
+    /* The refund kept what it was made with. */
+    ASSERT_EQ_INT(mh_call(&S_client, &m, "GET", "/v3/refund/domestic/refunds/RR-1", NULL, &res),
+                  200);
+    ASSERT_EQ_STR(api_json_str(&res, "out_trade_no"), "retry-0001");
+    client_response_release(&res);
+    mh_release(&m);
+}
+
 int main(void)
 {
     struct api_suite suite;
@@ -393,5 +462,6 @@ int main(void)
     RUN(a_refund_of_an_order_with_no_address_sends_no_notification);
     RUN(a_frozen_payer_still_gets_their_refund);
     RUN(an_empty_order_number_is_a_malformed_request);
+    RUN(a_retry_is_the_same_refund_whatever_its_reason_or_address);
     return api_suite_end(&suite);
 }

@@ -153,10 +153,11 @@ TEST(partial_and_repeated_refunds_move_money_up_to_the_total)
     wx_free(f.wx);
 }
 
-TEST(out_refund_no_answers_a_retry_and_refuses_another_body)
+TEST(out_refund_no_answers_a_retry_and_refuses_another_amount)
 {
-    // The same out_refund_no with the same body is the same refund (no second payout); with
-    // another body it is INVALID_REQUEST, as WeChat answers.
+    // The same out_refund_no for the same order and amounts is the same refund (no second
+    // payout), whatever else its body changed (its reason, its notify_url); with another amount
+    // it is INVALID_REQUEST, as WeChat answers.
     struct fx f = S_fx_new(6000);
     S_order(&f, &f.m, "order-0002", 10000, true);
     int64_t payer = wx_balance(f.wx, f.payer.account_id);
@@ -165,6 +166,8 @@ TEST(out_refund_no_answers_a_retry_and_refuses_another_body)
     ASSERT_EQ_INT(S_refund(&f, &f.m, "order-0002", "r-same", 10000, 100, 7, &again), QB_OK);
     ASSERT_EQ_STR(again.refund_id, first.refund_id);
     ASSERT_EQ_INT(again.created_at_ms, first.created_at_ms);
+    ASSERT_EQ_INT(S_refund(&f, &f.m, "order-0002", "r-same", 10000, 100, 9, &again), QB_OK);
+    ASSERT_EQ_STR(again.refund_id, first.refund_id);
     ASSERT_EQ_INT(S_refund(&f, &f.m, "order-0002", "r-same", 10000, 200, 8, NULL),
                   QB_E_INVALID_REQUEST);
     ASSERT_EQ_INT(wx_balance(f.wx, f.payer.account_id), payer + 100);
@@ -236,7 +239,7 @@ int main(void)
 {
     RUN(fee_share_is_proportional_cumulative_and_exact);
     RUN(partial_and_repeated_refunds_move_money_up_to_the_total);
-    RUN(out_refund_no_answers_a_retry_and_refuses_another_body);
+    RUN(out_refund_no_answers_a_retry_and_refuses_another_amount);
     RUN(unknown_unpaid_and_other_merchants_orders_are_refused);
     RUN(fifty_refunds_at_most_and_a_year_at_most);
     RUN(a_merchant_short_of_money_is_not_enough);
