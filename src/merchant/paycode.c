@@ -955,9 +955,11 @@ static enum qb_error S_codepay_run(struct ledger_txn *txn, struct ledger_cmd *cm
         identity_payment_password_locked(&payer, now_ms)) {
         if (merchant_txn_order_insert(txn, o) != QB_OK)
             return QB_E_STORAGE;
-        json_t *body = json_pack("{s:s, s:s, s:s, s:s}", "code", "USERPAYING", "message",
-                                 "需要用户输入支付密码", "out_trade_no", o->out_trade_no,
-                                 "transaction_id", o->transaction_id);
+        /* WeChat's SDKs read a 2xx answer's trade_state, this one's too;
+         * code and message say the same for a till that reads those. */
+        json_t *body = json_pack("{s:s, s:s, s:s, s:s, s:s}", "trade_state", "USERPAYING", "code",
+                                 "USERPAYING", "message", "需要用户输入支付密码", "out_trade_no",
+                                 o->out_trade_no, "transaction_id", o->transaction_id);
         if (body == NULL)
             return QB_E_INTERNAL;
         err = domain_response_set(&c->cmd, 202, body);

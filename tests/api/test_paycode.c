@@ -122,8 +122,14 @@ static long S_codepay_at(struct mh_merchant *m, const char *code, long long tota
              m->appid, m->mchid, number, total, code);
     struct client_response res;
     long status = mh_call(&S_client, m, "POST", "/v3/pay/transactions/codepay", body, &res);
+    /* A till reads trade_state from any 2xx, as WeChat's SDKs do: the 202
+     * of a payer who must confirm carries it too (and its code). */
+    char answer_code[32];
+    snprintf(answer_code, sizeof answer_code, "%s", api_json_str(&res, "code"));
     const char *s = status == 200   ? api_json_str(&res, "trade_state")
-                    : status == 202 ? api_json_str(&res, "code")
+                    : status == 202 ? (strcmp(answer_code, "USERPAYING") == 0
+                                           ? api_json_str(&res, "trade_state")
+                                           : "NO_CODE")
                                     : api_error_code(&res);
     snprintf(what, 64, "%s", s != NULL ? s : "");
     if (message != NULL)
