@@ -7,6 +7,7 @@
  * payer's bill line, and notify_urls on private addresses refused by a
  * daemon started without --allow-private-notify.
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -450,6 +451,73 @@ TEST(a_retry_is_the_same_refund_whatever_its_reason_or_address)
     mh_release(&m);
 }
 
+/* One of the merchant's servers asking for a refund at the same moment as the others. */
+struct S_refunder {
+    pthread_barrier_t *barrier;
+    const struct mh_merchant *m;
+    char out_refund_no[16];
+    long status;
+    char code[64];
+};
+
+static void *S_refunder_run(void *arg)
+{
+    struct S_refunder *t = arg;
+    struct client c;
+    client_init(&c, S_daemon.base_url);
+    char body[512];
+    snprintf(body, sizeof body,
+             "{\"out_trade_no\":\"race-00001\",\"out_refund_no\":\"%s\","
+             "\"amount\":{\"refund\":3000,\"total\":10000,\"currency\":\"CNY\"}}",
+             t->out_refund_no);
+    struct client_response res;
+    pthread_barrier_wait(t->barrier);
+    t->status = mh_call(&c, t->m, "POST", "/v3/refund/domestic/refunds", body, &res);
+    snprintf(t->code, sizeof t->code, "%s", t->status == 200 ? "" : api_error_code(&res));
+    client_response_release(&res);
+    client_release(&c);
+    return NULL;
+}
+
+TEST(refunds_sent_at_once_never_pass_the_order_total)
+{
+    // Eight refunds of ¥30 of one ¥100 order, each under its own number, sent at the same moment
+    // (a merchant's servers retrying in parallel): three go through, the others are refused as
+    // more than is left, and the payer gets exactly ¥90 back, never more than they paid.
+    struct mh_merchant m;
+    API_MUST(mh_onboard(&S_client, S_admin, -1, &m));
+    struct api_user u;
+    API_MUST(th_user_new(&S_client, S_admin, &u));
+    API_MUST(th_fund(&S_client, S_admin, &u, 50000));
+    char transaction_id[32];
+    rh_order_paid(&S_client, &m, &u, "race-00001", 10000, NULL, transaction_id);
+    enum { REFUNDERS = 8 };
+    pthread_barrier_t barrier;
+    pthread_barrier_init(&barrier, NULL, REFUNDERS);
+    struct S_refunder refunders[REFUNDERS];
+    pthread_t threads[REFUNDERS];
+    for (int i = 0; i < REFUNDERS; i++) {
+        memset(&refunders[i], 0, sizeof refunders[i]);
+        refunders[i].barrier = &barrier;
+        refunders[i].m = &m;
+        snprintf(refunders[i].out_refund_no, sizeof refunders[i].out_refund_no, "RACE-%d", i);
+        ASSERT_EQ_INT(pthread_create(&threads[i], NULL, S_refunder_run, &refunders[i]), 0);
+    }
+    int refunded = 0, refused = 0;
+    for (int i = 0; i < REFUNDERS; i++) {
+        pthread_join(threads[i], NULL);
+        if (refunders[i].status == 200)
+            refunded++;
+        else if (refunders[i].status == 400 && strcmp(refunders[i].code, "INVALID_REQUEST") == 0)
+            refused++;
+    }
+    pthread_barrier_destroy(&barrier);
+    ASSERT_EQ_INT(refunded, 3);
+    ASSERT_EQ_INT(refused, REFUNDERS - 3);
+    ASSERT_EQ_INT(S_balance(&u), 50000 - 10000 + 9000);
+    mh_release(&m);
+}
+
 int main(void)
 {
     struct api_suite suite;
@@ -463,5 +531,6 @@ int main(void)
     RUN(a_frozen_payer_still_gets_their_refund);
     RUN(an_empty_order_number_is_a_malformed_request);
     RUN(a_retry_is_the_same_refund_whatever_its_reason_or_address);
+    RUN(refunds_sent_at_once_never_pass_the_order_total);
     return api_suite_end(&suite);
 }
