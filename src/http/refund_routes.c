@@ -213,6 +213,12 @@ void http_handle_merchants_me_refunds_create(struct http_request *req)
         http_reply_error_message(req, QB_E_PARAM, "give one of transaction_id and out_trade_no");
         goto out;
     }
+    if ((transaction_id != NULL ? transaction_id : out_trade_no)[0] == '\0') {
+        http_reply_error_message(req, QB_E_PARAM,
+                                 transaction_id != NULL ? "transaction_id must not be empty"
+                                                        : "out_trade_no must not be empty");
+        goto out;
+    }
     if (!http_payment_password_check(req, password) ||
         !http_merchant_owned(req, http_json_string(body, "mchid"), m))
         goto out;

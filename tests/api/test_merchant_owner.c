@@ -1002,6 +1002,19 @@ TEST(the_owner_refunds_a_payment_from_the_phone)
              tx);
     ASSERT_EQ_INT(S_owner_refund(&owner, "or-10", body, code), 400);
     ASSERT_EQ_STR(code, "PARAM_ERROR");
+    /* An empty number is a malformed field, not an order that does not exist. */
+    ASSERT_EQ_INT(S_owner_refund(&owner, "or-11",
+                                 "{\"transaction_id\":\"\",\"amount\":100,"
+                                 "\"payment_password\":\"" TH_PAY_PASSWORD "\"}",
+                                 code),
+                  400);
+    ASSERT_EQ_STR(code, "PARAM_ERROR");
+    ASSERT_EQ_INT(S_owner_refund(&owner, "or-12",
+                                 "{\"out_trade_no\":\"\",\"amount\":100,"
+                                 "\"payment_password\":\"" TH_PAY_PASSWORD "\"}",
+                                 code),
+                  400);
+    ASSERT_EQ_STR(code, "PARAM_ERROR");
     /* The rest of it, by the order's number: the whole fee comes back with the last of it. */
     snprintf(body, sizeof body,
              "{\"out_trade_no\":\"of-0001\",\"amount\":1500,"
