@@ -4,13 +4,15 @@
  *
  * An empty history, every refused parameter, the CSV form's headers, and a
  * counterparty's lines of every kind agreeing with the statement's sum for
- * them. The arithmetic of lines with money in them (top-ups, withdrawals,
- * transfers, red packets) is covered in detail by the unit tests in
- * tests/unit/wallet/test_bills.c.
+ * them, and a month of every kind of line whose statement must be what its
+ * lines add up to. The arithmetic of lines with money in them (top-ups,
+ * withdrawals, transfers, red packets) is covered in detail by the unit
+ * tests in tests/unit/wallet/test_bills.c.
  */
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
@@ -724,6 +726,320 @@ TEST(a_merchant_with_a_long_chinese_name_is_named_whole)
     mh_release(&m);
 }
 
+/* --- a varied month, its statement against its lines ------------------------------- */
+
+static struct test_daemon S_month_daemon;
+static struct client S_month_client;
+static char S_month_admin[API_TOKEN_SIZE_MAX];
+
+/* POST path as u under key with body; expects status, the answer in res. */
+static void S_post(struct client *client, int line, const struct api_user *u, const char *path,
+                   const char *key, const char *body, long status, struct client_response *res)
+{
+    long got = api_call_idem(client, "POST", path, u->token, key, body, res);
+    if (got != status)
+        TEST_FAIL_("line %d: POST %s: %ld %.300s", line, path, got,
+                   res->body.data != NULL ? res->body.data : "");
+}
+
+struct S_sum {
+    char key[64]; /* a type's name or a counterparty's id */
+    long long income, expense, count;
+};
+
+static struct S_sum *S_sum_at(struct S_sum *sums, size_t *count, size_t max, const char *key)
+{
+    for (size_t i = 0; i < *count; i++)
+        if (strcmp(sums[i].key, key) == 0)
+            return &sums[i];
+    if (*count == max)
+        TEST_FAIL_("more than %zu sums", max);
+    memset(&sums[*count], 0, sizeof sums[*count]);
+    snprintf(sums[*count].key, sizeof sums[*count].key, "%s", key);
+    return &sums[(*count)++];
+}
+
+static void S_sum_add(struct S_sum *s, const char *direction, long long moved)
+{
+    s->count++;
+    if (strcmp(direction, "in") == 0)
+        s->income += moved;
+    else
+        s->expense += moved;
+}
+
+static long long S_cny(json_t *o, const char *member)
+{
+    return json_integer_value(json_object_get(json_object_get(o, member), "CNY"));
+}
+
+TEST(a_varied_months_statement_is_the_sum_of_its_lines)
+{
+    // A month of everything a wallet does — a top-up, transfers out and in, a withdrawal with its
+    // fee, one the bank declined, a red packet sent, grabbed and its rest refunded, a share of
+    // someone else's, a merchant order paid and partly refunded, a transfer to a wallet since
+    // closed — and its statement: every total, every type and every counterparty is what the
+    // month's lines add up to (SUCCESS lines only, a withdrawal's fee with it, neither a
+    // declined withdrawal nor its refund); each line's balance_after follows from the one
+    // below it; and the CSV has the same lines in the same order.
+    struct client *c = &S_month_client;
+    const char *admin = S_month_admin;
+    struct api_user a, b, d, owner;
+    API_MUST(th_user_new(c, admin, &a));
+    API_MUST(th_user_new(c, admin, &b));
+    API_MUST(th_user_new(c, admin, &d));
+    API_MUST(th_user_new(c, admin, &owner));
+    API_MUST(th_fund(c, admin, &a, 100000));
+    API_MUST(th_fund(c, admin, &b, 5000));
+    struct client_response res;
+    char body[512], path[256];
+
+    /* Transfers out and in, a memo a CSV must quote. */
+    snprintf(body, sizeof body,
+             "{\"to\":\"%s\",\"amount\":1000,\"memo\":\"饭钱, \\\"AA\\\"\","
+             "\"payment_password\":\"" TH_PAY_PASSWORD "\"}",
+             b.id);
+    S_post(c, __LINE__, &a, "/v1/transfers", "m-t1", body, 201, &res);
+    client_response_release(&res);
+    snprintf(body, sizeof body,
+             "{\"to\":\"%s\",\"amount\":300,\"memo\":\"=1+2\","
+             "\"payment_password\":\"" TH_PAY_PASSWORD "\"}",
+             a.id);
+    S_post(c, __LINE__, &b, "/v1/transfers", "m-t2", body, 201, &res);
+    client_response_release(&res);
+
+    /* A withdrawal that goes through, with its fee, and one the bank declines. */
+    json_t *cards = th_get_json(c, "/v1/me/cards", a.token);
+    char card[API_ID_SIZE_MAX];
+    snprintf(card, sizeof card, "%s",
+             json_string_value(json_object_get(
+                 json_array_get(json_is_array(cards) ? cards : json_object_get(cards, "items"), 0),
+                 "id")));
+    json_decref(cards);
+    snprintf(body, sizeof body,
+             "{\"card_id\":\"%s\",\"amount\":20000,\"payment_password\":\"" TH_PAY_PASSWORD "\"}",
+             card);
+    S_post(c, __LINE__, &a, "/v1/me/withdrawals", "m-w1", body, 201, &res);
+    client_response_release(&res);
+    char declining[API_ID_SIZE_MAX];
+    API_MUST(th_card_bind(c, admin, &a, "9999000000000020", declining));
+    snprintf(body, sizeof body,
+             "{\"card_id\":\"%s\",\"amount\":7000,\"payment_password\":\"" TH_PAY_PASSWORD "\"}",
+             declining);
+    api_call_idem(c, "POST", "/v1/me/withdrawals", a.token, "m-w2", body, &res);
+    client_response_release(&res);
+
+    /* A red packet of a's: b grabs a share, the rest comes back at expiry; and a share of b's. */
+    S_post(c, __LINE__, &a, "/v1/red-packets", "m-rp1",
+           "{\"type\":\"equal\",\"amount_per_share\":250,\"count\":3,\"greeting\":\"大吉, "
+           "\\\"大利\\\"\",\"payment_password\":\"" TH_PAY_PASSWORD "\"}",
+           201, &res);
+    char packet[API_ID_SIZE_MAX];
+    snprintf(packet, sizeof packet, "%s", api_json_str(&res, "id"));
+    client_response_release(&res);
+    snprintf(path, sizeof path, "/v1/red-packets/%s/claims", packet);
+    ASSERT_EQ_INT(api_call(c, "POST", path, b.token, NULL, &res), 201);
+    client_response_release(&res);
+    S_post(c, __LINE__, &b, "/v1/red-packets", "m-rp2",
+           "{\"type\":\"equal\",\"amount_per_share\":88,\"count\":1,"
+           "\"payment_password\":\"" TH_PAY_PASSWORD "\"}",
+           201, &res);
+    snprintf(path, sizeof path, "/v1/red-packets/%s/claims", api_json_str(&res, "id"));
+    client_response_release(&res);
+    ASSERT_EQ_INT(api_call(c, "POST", path, a.token, NULL, &res), 201);
+    client_response_release(&res);
+
+    /* A merchant's order paid, and part of it refunded. */
+    struct mh_merchant m;
+    API_MUST(rh_onboard_owned(c, admin, owner.id, &m));
+    char transaction_id[32];
+    rh_order_paid(c, &m, &a, "month-1", 1800, NULL, transaction_id);
+    ASSERT_EQ_INT(rh_refund(c, &m, "month-1", "month-r1", 600, 1800, NULL, &res), 200);
+    client_response_release(&res);
+    mh_release(&m);
+
+    /* A transfer to d, who passes the money on and has an operator close the wallet. */
+    snprintf(body, sizeof body,
+             "{\"to\":\"%s\",\"amount\":400,\"payment_password\":\"" TH_PAY_PASSWORD "\"}", d.id);
+    S_post(c, __LINE__, &a, "/v1/transfers", "m-t3", body, 201, &res);
+    client_response_release(&res);
+    snprintf(body, sizeof body,
+             "{\"to\":\"%s\",\"amount\":400,\"payment_password\":\"" TH_PAY_PASSWORD "\"}", b.id);
+    S_post(c, __LINE__, &d, "/v1/transfers", "m-t4", body, 201, &res);
+    client_response_release(&res);
+    snprintf(path, sizeof path, "/admin/users/%s/close", d.id);
+    ASSERT_EQ_INT(api_call(c, "POST", path, admin, "{\"reason\":\"ticket 1\"}", &res), 200);
+    client_response_release(&res);
+
+    /* The rest of a's packet back at its expiry (--red-packet-expiry-s 2). */
+    json_t *items = NULL, *page = NULL;
+    for (int waited = 0; waited < 8000; waited += 100) {
+        json_decref(page);
+        page = th_bills(c, &a, "?type=red_packet_refund", &items);
+        if (json_array_size(items) > 0)
+            break;
+        usleep(100 * 1000);
+    }
+    ASSERT_EQ_INT(json_array_size(items), 1);
+    json_decref(page);
+
+    /* Every line, page by page, newest first. */
+    json_t *lines = json_array();
+    char cursor[128] = "";
+    do {
+        snprintf(path, sizeof path, "/v1/me/transactions?limit=3%s%s", cursor[0] ? "&cursor=" : "",
+                 cursor);
+        ASSERT_EQ_INT(api_call(c, "GET", path, a.token, NULL, &res), 200);
+        page = api_json(&res);
+        client_response_release(&res);
+        json_array_extend(lines, json_object_get(page, "items"));
+        const char *next = json_string_value(json_object_get(page, "next_cursor"));
+        snprintf(cursor, sizeof cursor, "%s", next != NULL ? next : "");
+        json_decref(page);
+    } while (cursor[0] != '\0');
+    /* topup, 3 transfers, 2 withdrawals and a refund, packet sent, share, refund, order, refund */
+    ASSERT_EQ_INT(json_array_size(lines), 12);
+    /* The closed wallet is still named on the line that paid it. */
+    size_t to_closed = 0;
+    for (size_t i = 0; i < json_array_size(lines); i++) {
+        json_t *party = json_object_get(json_array_get(lines, i), "counterparty");
+        const char *id = json_string_value(json_object_get(party, "id"));
+        if (id == NULL || strcmp(id, d.id) != 0)
+            continue;
+        to_closed++;
+        ASSERT(strlen(json_string_value(json_object_get(party, "name"))) > 0);
+    }
+    ASSERT_EQ_INT(to_closed, 1);
+
+    /* balance_after: the newest is the balance now, each follows from the one below. */
+    for (size_t i = 0; i < json_array_size(lines); i++) {
+        json_t *l = json_array_get(lines, i);
+        long long moved = json_integer_value(json_object_get(l, "amount")) +
+                          json_integer_value(json_object_get(l, "fee"));
+        long long after = json_integer_value(json_object_get(l, "balance_after"));
+        long long before =
+            i + 1 < json_array_size(lines)
+                ? json_integer_value(json_object_get(json_array_get(lines, i + 1), "balance_after"))
+                : 0;
+        const char *dir = json_string_value(json_object_get(l, "direction"));
+        if (after != before + (strcmp(dir, "in") == 0 ? moved : -moved))
+            TEST_FAIL_("line %zu (%s): balance_after %lld, the line below %lld, moved %s %lld", i,
+                       json_string_value(json_object_get(l, "type")), after, before, dir, moved);
+    }
+    ASSERT_EQ_INT(json_integer_value(json_object_get(json_array_get(lines, 0), "balance_after")),
+                  th_balance(c, &a));
+
+    /* The month's sums, from the lines; then each month's statement against them. */
+    char months[4][8];
+    size_t month_count = 0;
+    for (size_t i = 0; i < json_array_size(lines); i++) {
+        const char *at = json_string_value(json_object_get(json_array_get(lines, i), "created_at"));
+        size_t j = 0;
+        while (j < month_count && strncmp(months[j], at, 7) != 0)
+            j++;
+        if (j == month_count && month_count < 4)
+            snprintf(months[month_count++], sizeof months[0], "%.7s", at);
+    }
+    for (size_t mi = 0; mi < month_count; mi++) {
+        struct S_sum total, types[16], parties[16];
+        memset(&total, 0, sizeof total);
+        size_t type_count = 0, party_count = 0;
+        long long processing = 0, loose_income = 0, loose_expense = 0, loose_count = 0;
+        for (size_t i = 0; i < json_array_size(lines); i++) {
+            json_t *l = json_array_get(lines, i);
+            if (strncmp(json_string_value(json_object_get(l, "created_at")), months[mi], 7) != 0)
+                continue;
+            const char *status = json_string_value(json_object_get(l, "status"));
+            const char *type = json_string_value(json_object_get(l, "type"));
+            const char *dir = json_string_value(json_object_get(l, "direction"));
+            processing += strcmp(status, "PROCESSING") == 0;
+            if (strcmp(status, "SUCCESS") != 0 || strcmp(type, "withdrawal_refund") == 0 ||
+                strcmp(type, "transfer_refund") == 0)
+                continue;
+            long long moved = json_integer_value(json_object_get(l, "amount")) +
+                              json_integer_value(json_object_get(l, "fee"));
+            S_sum_add(&total, dir, moved);
+            S_sum_add(S_sum_at(types, &type_count, 16, type), dir, moved);
+            json_t *party = json_object_get(l, "counterparty");
+            if (json_is_null(party)) {
+                loose_count++;
+                *(strcmp(dir, "in") == 0 ? &loose_income : &loose_expense) += moved;
+                continue;
+            }
+            S_sum_add(S_sum_at(parties, &party_count, 16,
+                               json_string_value(json_object_get(party, "id"))),
+                      dir, moved);
+        }
+        snprintf(path, sizeof path, "/v1/me/statements/%s", months[mi]);
+        json_t *s = th_get_json(c, path, a.token);
+        ASSERT(json_is_true(json_object_get(s, "complete")));
+        ASSERT_EQ_INT(S_cny(s, "income"), total.income);
+        ASSERT_EQ_INT(S_cny(s, "expense"), total.expense);
+        ASSERT_EQ_INT(S_cny(s, "count"), total.count);
+        ASSERT_EQ_INT(json_integer_value(json_object_get(s, "processing_count")), processing);
+        const char *key;
+        json_t *value;
+        json_object_foreach(json_object_get(s, "by_type"), key, value)
+        {
+            struct S_sum zero, *want = &zero;
+            memset(&zero, 0, sizeof zero);
+            for (size_t t = 0; t < type_count; t++)
+                if (strcmp(types[t].key, key) == 0)
+                    want = &types[t];
+            json_t *cny = json_object_get(value, "CNY");
+            if (json_integer_value(json_object_get(cny, "income")) != want->income ||
+                json_integer_value(json_object_get(cny, "expense")) != want->expense ||
+                json_integer_value(json_object_get(cny, "count")) != want->count)
+                TEST_FAIL_("%s: by_type %s is %s, the lines say %lld in, %lld out, %lld",
+                           months[mi], key, json_dumps(cny, JSON_COMPACT), want->income,
+                           want->expense, want->count);
+        }
+        for (size_t t = 0; t < type_count; t++)
+            if (json_object_get(json_object_get(s, "by_type"), types[t].key) == NULL)
+                TEST_FAIL_("%s: lines of type %s, not in by_type", months[mi], types[t].key);
+        json_t *by_party = json_object_get(s, "by_counterparty");
+        ASSERT_EQ_INT(json_array_size(by_party), party_count);
+        for (size_t p = 0; p < json_array_size(by_party); p++) {
+            json_t *e = json_array_get(by_party, p);
+            const char *id =
+                json_string_value(json_object_get(json_object_get(e, "counterparty"), "id"));
+            struct S_sum *want = S_sum_at(parties, &party_count, 16, id);
+            if (json_integer_value(json_object_get(e, "income")) != want->income ||
+                json_integer_value(json_object_get(e, "expense")) != want->expense ||
+                json_integer_value(json_object_get(e, "count")) != want->count)
+                TEST_FAIL_("%s: by_counterparty %s is %s, the lines say %lld in, %lld out, %lld",
+                           months[mi], id, json_dumps(e, JSON_COMPACT), want->income, want->expense,
+                           want->count);
+        }
+        ASSERT_EQ_INT(json_array_size(by_party), party_count);
+        json_t *others = json_object_get(json_object_get(s, "others"), "CNY");
+        ASSERT_EQ_INT(json_integer_value(json_object_get(others, "income")), loose_income);
+        ASSERT_EQ_INT(json_integer_value(json_object_get(others, "expense")), loose_expense);
+        ASSERT_EQ_INT(json_integer_value(json_object_get(others, "count")), loose_count);
+        json_decref(s);
+    }
+
+    /* The CSV: the same lines in the same order, memos quoted whole. */
+    ASSERT_EQ_INT(api_call(c, "GET", "/v1/me/transactions.csv", a.token, NULL, &res), 200);
+    const char *row = res.body.data;
+    ASSERT(strncmp(row, S_CSV_HEADER, strlen(S_CSV_HEADER)) == 0);
+    row += strlen(S_CSV_HEADER);
+    for (size_t i = 0; i < json_array_size(lines); i++) {
+        const char *id = json_string_value(json_object_get(json_array_get(lines, i), "id"));
+        if (strncmp(row, id, strlen(id)) != 0 || row[strlen(id)] != ',')
+            TEST_FAIL_("CSV row %zu is not line %s: %.80s", i, id, row);
+        const char *end = strstr(row, "\r\n");
+        ASSERT(end != NULL);
+        row = end + 2;
+    }
+    ASSERT_EQ_STR(row, "");
+    ASSERT(strstr(res.body.data, ",\"饭钱, \"\"AA\"\"\",") != NULL);
+    ASSERT(strstr(res.body.data, ",\"大吉, \"\"大利\"\"\",") != NULL);
+    ASSERT(strstr(res.body.data, ",'=1+2,") != NULL);
+    client_response_release(&res);
+    json_decref(lines);
+}
+
 int main(void)
 {
     struct api_suite suite;
@@ -742,6 +1058,11 @@ int main(void)
     RUN(bills_are_the_callers_own);
     RUN(an_operator_reads_a_users_account_and_bill_as_the_user_does);
     RUN(a_merchant_with_a_long_chinese_name_is_named_whole);
+
+    const char *month_args[] = {"--red-packet-expiry-s", "2", NULL};
+    if (api_suite_daemon(&suite, &S_month_daemon, "month", month_args, S_month_admin,
+                         &S_month_client))
+        RUN(a_varied_months_statement_is_the_sum_of_its_lines);
 
     return api_suite_end(&suite);
 }
