@@ -154,16 +154,21 @@ static bool S_classify(const struct ledger_entry *e, const struct ledger_posting
     case WALLET_CODE_RED_PACKET_REFUND:
         *type = BILLS_RED_PACKET_REFUND;
         return e->kind == LEDGER_ENTRY_TRANSFER && po->amount_minor > 0;
-    default:
-        /* A later module's code: its balance changes are lines, so that
-         * balance_after still adds up; a hold reserves money too. */
+    default: {
+        /* A later module's code: a line for each change of the available
+         * balance, so that balance_after still adds up. A hold takes money
+         * out of it; a capture moves money reserved already, and gives
+         * back what it leaves of the hold, as a void or an expiry does. */
         *type = BILLS_OTHER;
-        if (e->kind == LEDGER_ENTRY_HOLD && po->held_delta_minor > 0) {
-            *direction = BILLS_OUT;
-            *amount = po->held_delta_minor;
-            return true;
-        }
-        return po->amount_minor != 0;
+        int64_t change;
+        if (!money_sub(po->amount_minor, po->held_delta_minor, &change) ||
+            !money_sub(0, change, amount))
+            return false; /* past int64: no posting the ledger accepts */
+        *direction = change < 0 ? BILLS_OUT : BILLS_IN;
+        if (change > 0)
+            *amount = change;
+        return change != 0;
+    }
     }
 }
 

@@ -36,8 +36,11 @@
  *               closed, too little for a withdrawal: "in", id and
  *               counterparty the merchant (no payment of its own)
  *   other       an entry of a code this module does not know yet (later
- *               modules' orders) that changed the balance: a line of type
- *               "other", so the balances still add up.
+ *               modules' orders) that changed the available balance: a
+ *               line of type "other", "out" for what a hold or a payment
+ *               took, "in" for what came or a capture or void gave back of
+ *               a hold (a capture's captured part moved nothing available),
+ *               so the balances still add up.
  *
  * balance_after is the available balance (balance - held) right after the
  * line's anchor entry: what the user's 零钱 showed at that moment. The walk

@@ -47,14 +47,17 @@ struct user {
 /* --- raw commands ---------------------------------------------------------------- */
 
 enum op {
-    OP_SETUP,      /* system accounts */
-    OP_USER,       /* a user row, its account and a card */
-    OP_TOPUP,      /* clearing → user */
-    OP_TRANSFER,   /* user → other */
-    OP_WITHDRAW,   /* hold user → clearing for amount + fee */
-    OP_CAPTURE,    /* capture the hold, then the fee entry */
-    OP_VOID,       /* void the hold */
-    OP_OTHER,      /* an entry of a code bills does not know */
+    OP_SETUP,         /* system accounts */
+    OP_USER,          /* a user row, its account and a card */
+    OP_TOPUP,         /* clearing → user */
+    OP_TRANSFER,      /* user → other */
+    OP_WITHDRAW,      /* hold user → clearing for amount + fee */
+    OP_CAPTURE,       /* capture the hold, then the fee entry */
+    OP_VOID,          /* void the hold */
+    OP_OTHER,         /* an entry of a code bills does not know */
+    OP_OTHER_HOLD,    /* a hold of that code: user → clearing */
+    OP_OTHER_CAPTURE, /* capture amount of hold_id, the rest released */
+    OP_OTHER_VOID,    /* void hold_id */
 };
 
 struct raw {
@@ -69,6 +72,7 @@ struct raw {
     const char *memo;
     int repeat;       /* OP_TRANSFER: that many payments in one command */
     char payment_id[ID_TEXT_SIZE_MAX]; /* in for CAPTURE/VOID, out for the rest */
+    int64_t hold_id;                   /* out for OP_OTHER_HOLD, in for its capture and void */
 };
 
 static enum qb_error S_payment(struct ledger_txn *txn, struct raw *r, enum wallet_payment_kind kind,
@@ -181,6 +185,13 @@ static enum qb_error S_raw_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
         struct ledger_leg legs[2] = {{r->user->account, -r->amount}, {bx->clearing, r->amount}};
         return ledger_txn_post(txn, 99, "o_test", legs, 2, &entry);
     }
+    case OP_OTHER_HOLD:
+        return ledger_txn_hold(txn, 99, "o_hold", r->user->account, bx->clearing, r->amount, 0,
+                               &r->hold_id);
+    case OP_OTHER_CAPTURE:
+        return ledger_txn_capture(txn, r->hold_id, r->amount, 99, "o_hold", &entry);
+    case OP_OTHER_VOID:
+        return ledger_txn_void(txn, r->hold_id, 99, "o_hold", &entry);
     }
     return QB_E_INTERNAL;
 }
@@ -370,6 +381,61 @@ TEST(one_line_per_payment_with_counterparty_status_and_balance)
     ASSERT_EQ_INT(lines[1].direction, BILLS_IN);
     ASSERT_EQ_STR(lines[1].counterparty.name, "张*丰");
     ASSERT_EQ_INT(lines[0].balance_after_minor, 2000);
+    bx_free(bx);
+}
+
+TEST(a_hold_of_a_code_bills_does_not_know_adds_up)
+{
+    // A later module may reserve money (a hold), then take part of it (a capture that releases
+    // the rest) or give it all back (a void). Its "other" lines must follow what the available
+    // balance did, so that each balance_after is still the one below plus or minus what the line
+    // moved: the capture of money already reserved is no second expense, and a release is money
+    // back.
+    struct bx *bx = bx_new();
+    struct user a;
+    bx_user(bx, &a, "A");
+    bx_op(bx, OP_TOPUP, &a, NULL, 10000, 0, NULL);
+    struct raw taken = {.op = OP_OTHER_HOLD, .user = &a, .amount = 1000};
+    S_exec(bx, &taken);
+    struct raw kept = {.op = OP_OTHER_HOLD, .user = &a, .amount = 500};
+    S_exec(bx, &kept);
+    struct raw capture = {
+        .op = OP_OTHER_CAPTURE, .user = &a, .amount = 600, .hold_id = taken.hold_id};
+    S_exec(bx, &capture);
+    struct raw release = {.op = OP_OTHER_VOID, .user = &a, .hold_id = kept.hold_id};
+    S_exec(bx, &release);
+
+    struct bills_line lines[10];
+    struct bills_page page;
+    ASSERT_EQ_INT(bx_page(bx, a.account, NULL, 10, BILLS_SCAN_MAX, NULL, lines, &page), QB_OK);
+    struct ledger_account_view v = bx_view(bx, a.account);
+    ASSERT_EQ_INT(v.available_minor, 9400);
+    ASSERT_EQ_INT(lines[0].balance_after_minor, v.available_minor);
+    for (size_t i = 0; i + 1 < page.count; i++) {
+        int64_t moved = lines[i].amount_minor + lines[i].fee_minor;
+        if (lines[i].balance_after_minor !=
+            lines[i + 1].balance_after_minor + (lines[i].direction == BILLS_IN ? moved : -moved))
+            TEST_FAIL_("line %zu: balance_after %" PRId64 ", below it %" PRId64
+                       ", moved %s %" PRId64,
+                       i, lines[i].balance_after_minor, lines[i + 1].balance_after_minor,
+                       lines[i].direction == BILLS_IN ? "in" : "out", moved);
+    }
+    /* The top-up, the two holds, the capture's released 400 and the void's 500. */
+    ASSERT_EQ_INT(page.count, 5);
+    ASSERT_EQ_INT(lines[0].type, BILLS_OTHER);
+    ASSERT_EQ_INT(lines[0].direction, BILLS_IN);
+    ASSERT_EQ_INT(lines[0].amount_minor, 500);
+    ASSERT_EQ_INT(lines[1].direction, BILLS_IN);
+    ASSERT_EQ_INT(lines[1].amount_minor, 400);
+    ASSERT_EQ_INT(lines[2].direction, BILLS_OUT);
+    ASSERT_EQ_INT(lines[2].amount_minor, 500);
+
+    /* The month's statement: 600 went out in the end, and 10000 came in. */
+    struct bills_month m;
+    ASSERT(bills_month_parse("2026-10", &m));
+    struct bills_statement s;
+    ASSERT_EQ_INT(bills_statement(bx->reader, &v, a.account, &m, &s), QB_OK);
+    ASSERT_EQ_INT(s.total.income_minor - s.total.expense_minor, 10000 - 600);
     bx_free(bx);
 }
 
@@ -811,6 +877,7 @@ TEST(csv_rows_are_rfc4180_and_formula_safe)
 int main(void)
 {
     RUN(one_line_per_payment_with_counterparty_status_and_balance);
+    RUN(a_hold_of_a_code_bills_does_not_know_adds_up);
     RUN(payments_are_numbered_by_time_and_found_by_the_seq_their_id_carries);
     RUN(filters_by_type_direction_counterparty_and_time);
     RUN(ten_thousand_lines_page_without_gaps_or_repeats);
