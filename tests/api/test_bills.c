@@ -582,14 +582,39 @@ TEST(a_years_statement_sums_its_months)
 
 TEST(bills_are_the_callers_own)
 {
-    // There is no way to name another user's bills: the routes take no user, and a cursor or a
-    // counterparty naming someone else reads only the caller's own (empty) history.
+    // There is no way to name another user's bills: the routes take no user, a counterparty
+    // naming someone else reads only the caller's own (empty) history, and another user's
+    // cursor is refused, by the user's route and by the operator's for anyone but its owner.
     struct api_user a, b;
-    API_MUST(api_user_new(&S_client, S_admin, &a));
-    API_MUST(api_user_new(&S_client, S_admin, &b));
-    char path[256];
-    snprintf(path, sizeof path, "/v1/me/transactions?counterparty=%s", b.id);
+    API_MUST(th_user_new(&S_client, S_admin, &a));
+    API_MUST(th_user_new(&S_client, S_admin, &b));
+    API_MUST(th_fund(&S_client, S_admin, &b, 100));
+    API_MUST(th_fund(&S_client, S_admin, &b, 200));
+    API_MUST(th_fund(&S_client, S_admin, &a, 300)); /* a history past b's cursor */
+    char path[256], cursor[128];
     struct client_response res;
+    ASSERT_EQ_INT(api_call(&S_client, "GET", "/v1/me/transactions?limit=1", b.token, NULL, &res),
+                  200);
+    snprintf(cursor, sizeof cursor, "%s", api_json_str(&res, "next_cursor"));
+    client_response_release(&res);
+    ASSERT(cursor[0] != '\0');
+    snprintf(path, sizeof path, "/v1/me/transactions?limit=1&cursor=%s", cursor);
+    ASSERT_EQ_INT(api_call(&S_client, "GET", path, a.token, NULL, &res), 400);
+    ASSERT_EQ_STR(api_error_code(&res), "PARAM_ERROR");
+    client_response_release(&res);
+    snprintf(path, sizeof path, "/admin/users/%s/transactions?limit=1&cursor=%s", a.id, cursor);
+    ASSERT_EQ_INT(api_call(&S_client, "GET", path, S_admin, NULL, &res), 400);
+    client_response_release(&res);
+    snprintf(path, sizeof path, "/admin/users/%s/transactions?limit=1&cursor=%s", b.id, cursor);
+    ASSERT_EQ_INT(api_call(&S_client, "GET", path, S_admin, NULL, &res), 200);
+    json_t *older = api_json(&res);
+    client_response_release(&res);
+    ASSERT_EQ_INT(json_integer_value(json_object_get(
+                      json_array_get(json_object_get(older, "items"), 0), "amount")),
+                  100);
+    json_decref(older);
+
+    snprintf(path, sizeof path, "/v1/me/transactions?counterparty=%s", b.id);
     ASSERT_EQ_INT(api_call(&S_client, "GET", path, a.token, NULL, &res), 200);
     json_t *body = api_json(&res);
     ASSERT(body != NULL);
