@@ -473,7 +473,10 @@ _qianbao()
         esac
         words='--reason' ;;
     'admin kyc-level')
-        words='' ;;
+        case $prev in
+        --reason) return ;;
+        esac
+        words='--reason' ;;
     'admin sms-outbox')
         case $prev in
         --phone) return ;;

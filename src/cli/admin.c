@@ -182,7 +182,12 @@ int cli_run_admin_kyc_level(struct cli *cli, const struct cli_args *args)
     const char *level = args->positionals[1];
     if (strlen(level) != 1 || level[0] < '1' || level[0] > '3')
         return cli_usage_error(cli, "LEVEL must be 1, 2 or 3");
-    json_t *body = json_pack("{s:i}", "kyc_level", level[0] - '0');
+    const char *reason = cli_arg(cli, args, "reason");
+    json_t *body = reason != NULL
+                       ? json_pack("{s:i, s:s}", "kyc_level", level[0] - '0', "reason", reason)
+                       : json_pack("{s:i}", "kyc_level", level[0] - '0');
+    if (reason != NULL && body == NULL)
+        return cli_usage_error(cli, "--reason must be UTF-8 text");
     QB_ASSERT(body != NULL);
     int rc = S_user_action(cli, args, "PUT", "kyc-level", body, "set the KYC level of");
     json_decref(body);

@@ -106,25 +106,9 @@ void http_handle_admin_users_get(struct http_request *req)
 
 /* --- POST /admin/users/{id}/freeze, /unfreeze ------------------------------------------- */
 
-/* An operator's change to a user is answered as the user, and leaves an
- * audit line in the log: what was done to whom and how it ended (the
- * access line has only the path; the security_events row is in the
- * database), at LOG_AUDIT: written whatever the log level. Only the
- * kyc_level action names a level, the one asked for: a freeze knows none,
- * and a made-up one would mislead whoever reads the trail. */
-static void S_admin_user_resume(struct http_request *req, struct ledger_cmd *cmd)
-{
-    const struct identity_cmd *c = (const struct identity_cmd *)cmd;
-    enum qb_error outcome = cmd->result != QB_OK ? cmd->result : c->outcome;
-    const char *result = outcome == QB_OK ? "ok" : error_api_code(outcome);
-    log_event(LOG_AUDIT, "admin.user_changed",
-              "action=kyc_level user_id=%s kyc_level=%d result=%s by=%s", c->user_id, c->kyc_level,
-              result, http_request_by(req));
-    http_resume_user(req, cmd);
-}
-
-/* An operator's change to a user (a freeze, an unfreeze, a login unlock),
- * with the operator's reason for the audit trail. */
+/* An operator's change to a user (a freeze, an unfreeze, a login unlock,
+ * a closing, a KYC level), with the operator's reason for the audit
+ * trail. */
 #define S_REASON_SIZE_MAX 201 /* 200 bytes of text and a NUL */
 struct S_admin_reasoned {
     struct identity_cmd c; /* first: the server hands back &c.cmd */
@@ -465,9 +449,32 @@ void http_handle_admin_merchants_resume(struct http_request *req)
 
 /* --- PUT /admin/users/{id}/kyc-level ------------------------------------------------------ */
 
+/* The level, and the operator's reason, optional as a freeze's: a level
+ * decides what the wallet may spend, and whoever reads the trail later
+ * asks why it changed. */
 static const struct http_field S_kyc_level_fields[] = {
     {"kyc_level", HTTP_FIELD_INTEGER, true, 0, 1, 3},
+    {"reason", HTTP_FIELD_STRING, false, S_REASON_SIZE_MAX - 1, 0, 0},
 };
+
+/* An operator's change to a user is answered as the user, and leaves an
+ * audit line in the log: what was done to whom, how it ended, who did it
+ * and why (the access line has only the path; the security_events row is
+ * in the database), at LOG_AUDIT: written whatever the log level. Only the
+ * kyc_level action names a level, the one asked for: a freeze knows none,
+ * and a made-up one would mislead whoever reads the trail. */
+static void S_admin_kyc_level_resume(struct http_request *req, struct ledger_cmd *cmd)
+{
+    const struct S_admin_reasoned *f = (const struct S_admin_reasoned *)cmd;
+    enum qb_error outcome = cmd->result != QB_OK ? cmd->result : f->c.outcome;
+    char reason[S_REASON_SIZE_MAX];
+    S_reason_for_log(f->reason, reason, sizeof reason);
+    log_event(LOG_AUDIT, "admin.user_changed",
+              "action=kyc_level user_id=%s kyc_level=%d result=%s by=%s reason=\"%s\"",
+              f->c.user_id, f->c.kyc_level, outcome == QB_OK ? "ok" : error_api_code(outcome),
+              http_request_by(req), reason);
+    http_resume_user(req, cmd);
+}
 
 void http_handle_admin_users_kyc_level_set(struct http_request *req)
 {
@@ -478,13 +485,19 @@ void http_handle_admin_users_kyc_level_set(struct http_request *req)
     if (body == NULL)
         return;
     int kyc_level = (int)json_integer_value(json_object_get(body, "kyc_level"));
-    json_decref(body);
-    struct identity_cmd *c = http_identity_cmd_new(req, IDENTITY_OP_ADMIN_SET_KYC_LEVEL);
-    if (c == NULL)
+    const char *reason = http_json_string(body, "reason");
+    struct S_admin_reasoned *f = http_request_alloc(req, sizeof *f);
+    if (f == NULL || http_request_env(req) == NULL) {
+        json_decref(body);
+        http_reply_error(req, f == NULL ? QB_E_TOO_LARGE : QB_E_INTERNAL);
         return;
-    snprintf(c->user_id, sizeof c->user_id, "%s", id);
-    c->kyc_level = kyc_level;
-    http_request_submit(req, &c->cmd, S_admin_user_resume);
+    }
+    identity_cmd_init(&f->c, http_request_env(req), IDENTITY_OP_ADMIN_SET_KYC_LEVEL);
+    snprintf(f->c.user_id, sizeof f->c.user_id, "%s", id);
+    f->c.kyc_level = kyc_level;
+    snprintf(f->reason, sizeof f->reason, "%s", reason != NULL ? reason : "");
+    json_decref(body);
+    http_request_submit(req, &f->c.cmd, S_admin_kyc_level_resume);
 }
 
 /* --- GET /admin/users/{id}/security-events ---------------------------------------------- */

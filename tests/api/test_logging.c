@@ -106,8 +106,22 @@ TEST(user_changes_name_a_kyc_level_only_when_setting_one)
     S_admin_change(&S_main, &S_client, S_admin, "PUT", path, "{\"kyc_level\":3}", 200,
                    "admin.user_changed", line);
     snprintf(want, sizeof want,
-             "event=admin.user_changed action=kyc_level user_id=%s kyc_level=3 result=ok", u.id);
+             "event=admin.user_changed action=kyc_level user_id=%s kyc_level=3 result=ok by=admin "
+             "reason=\"\"",
+             u.id);
     ASSERT(strstr(line, want) != NULL);
+
+    // A level decides what a wallet may spend: whoever reads the trail later must see why it was
+    // changed, as for a freeze.
+    S_admin_change(&S_main, &S_client, S_admin, "PUT", path,
+                   "{\"kyc_level\":2,\"reason\":\"工单 5120: limits back to \\\"verified\\\"\"}",
+                   200, "admin.user_changed", line);
+    snprintf(want, sizeof want,
+             "action=kyc_level user_id=%s kyc_level=2 result=ok by=admin reason=\"工单 5120: "
+             "limits back to 'verified'\"",
+             u.id);
+    if (strstr(line, want) == NULL)
+        TEST_FAIL_("no %s in %s", want, line);
 
     snprintf(path, sizeof path, "/admin/users/%s/freeze", u.id);
     S_admin_change(&S_main, &S_client, S_admin, "POST", path, NULL, 200, "admin.user_changed",

@@ -1898,7 +1898,8 @@ TEST(operator)
      * (a cursor is good only for the server and the caller that gave it out). */
     S_case("admin-users-page-profile", NULL, "--server", S_daemon.base_url, "--profile", "admin",
            "admin", "users", "--limit", "1", NULL);
-    S_case("admin-kyc-level", NULL, "admin", "kyc-level", S_id_a, "3", NULL);
+    S_case("admin-kyc-level", NULL, "admin", "kyc-level", S_id_a, "3", "--reason",
+           "ticket 5120: limits for a verified shop owner", NULL);
     S_case("admin-freeze", NULL, "admin", "freeze", S_id_b, NULL);
     S_case("me-session-ended", NULL, "--profile", "b", "me", NULL);
     S_case("me-session-ended-json", NULL, "--profile", "b", "me", "--json", NULL);
