@@ -684,7 +684,9 @@ struct S_admin_transfer_stop {
 };
 
 /* Answered with the transfer as GET /admin/payments/{id} shows it; a
- * refusal as the command wrote it. */
+ * refusal as the command wrote it. The audit line says whether this stop
+ * moved the money back (changed=true) or found the transfer failed
+ * already (its payer's cancel, another stop): both answer 200. */
 static void S_admin_transfer_stop_resume(struct http_request *req, struct ledger_cmd *cmd)
 {
     struct S_admin_transfer_stop *s = (struct S_admin_transfer_stop *)cmd;
@@ -692,8 +694,9 @@ static void S_admin_transfer_stop_resume(struct http_request *req, struct ledger
     char reason[S_REASON_SIZE_MAX];
     S_reason_for_log(s->reason, reason, sizeof reason);
     log_event(LOG_AUDIT, "admin.transfer_changed",
-              "action=cancel payment_id=%s result=%s by=%s reason=\"%s\"", s->c.transfer_id,
-              outcome == QB_OK ? "ok" : error_api_code(outcome), http_request_by(req), reason);
+              "action=cancel payment_id=%s result=%s changed=%s by=%s reason=\"%s\"",
+              s->c.transfer_id, outcome == QB_OK ? "ok" : error_api_code(outcome),
+              outcome == QB_OK && s->c.changed ? "true" : "false", http_request_by(req), reason);
     if (outcome != QB_OK) {
         http_reply_stored(req, cmd);
     } else {

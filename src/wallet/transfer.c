@@ -415,6 +415,7 @@ static enum qb_error S_cancel_run(struct ledger_txn *txn, struct ledger_cmd *cmd
     const struct domain_env *env = c->env;
     QB_ASSERT(env != NULL);
     c->outcome = QB_E_INTERNAL;
+    c->changed = false;
     memset(&c->payment, 0, sizeof c->payment);
     if (memchr(c->user_id, '\0', sizeof c->user_id) == NULL ||
         memchr(c->transfer_id, '\0', sizeof c->transfer_id) == NULL ||
@@ -444,6 +445,7 @@ static enum qb_error S_cancel_run(struct ledger_txn *txn, struct ledger_cmd *cmd
             err = S_transfer_settle(txn, env, p);
         if (err != QB_OK)
             return err;
+        c->changed = true;
     }
     struct identity_user payee;
     err = identity_txn_user_get(txn, env, p->counterparty_id, &payee);

@@ -125,9 +125,11 @@ struct wallet_transfer_cancel_cmd {
     char transfer_id[ID_TEXT_SIZE_MAX];
     bool by_operator;
     /* Out, when the ledger result is QB_OK: the outcome and, on QB_OK, the
-     * transfer as it is now (the payer's view of it is the answer). */
+     * transfer as it is now (the payer's view of it is the answer), and
+     * whether this command stopped it (false: it had failed already). */
     enum qb_error outcome;
     struct wallet_payment payment;
+    bool changed;
 };
 void wallet_transfer_cancel_cmd_init(struct wallet_transfer_cancel_cmd *c,
                                      const struct domain_env *env);

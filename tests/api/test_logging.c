@@ -244,6 +244,60 @@ static bool S_peer_is_loopback(const char *line)
            port[digits] == '\0';
 }
 
+/* A transfer from a to b that arrives in two hours; its id into id. */
+static void S_transfer_delayed(const struct api_user *a, const struct api_user *b, const char *key,
+                               char id[API_ID_SIZE_MAX])
+{
+    char body[256];
+    snprintf(body, sizeof body,
+             "{\"to\":\"%s\",\"amount\":100,\"payment_password\":\"%s\",\"arrival\":\"2h\"}",
+             b->phone, TH_PAY_PASSWORD);
+    struct client_response res;
+    ASSERT_EQ_INT(api_call_idem(&S_client, "POST", "/v1/transfers", a->token, key, body, &res),
+                  201);
+    ASSERT_EQ_STR(api_json_str(&res, "status"), "PROCESSING");
+    snprintf(id, API_ID_SIZE_MAX, "%s", api_json_str(&res, "id"));
+    client_response_release(&res);
+}
+
+TEST(an_operators_stop_of_a_transfer_says_whether_it_stopped_it)
+{
+    // A stop is answered 200 whatever became of the transfer before (its payer cancelled it, an
+    // operator stopped it already): the trail must not credit the operator with a stop that
+    // moved nothing, or whoever reads it after the fraud blames the wrong person.
+    struct api_user a, b;
+    API_MUST(th_user_new(&S_client, S_admin, &a));
+    API_MUST(api_user_new(&S_client, S_admin, &b));
+    API_MUST(th_fund(&S_client, S_admin, &a, 1000));
+    char mine[API_ID_SIZE_MAX], stopped[API_ID_SIZE_MAX], path[128], line[S_LINE_SIZE_MAX];
+    char want[256];
+    S_transfer_delayed(&a, &b, "stop-log-mine", mine);
+    S_transfer_delayed(&a, &b, "stop-log-stopped", stopped);
+
+    snprintf(path, sizeof path, "/v1/transfers/%s/cancel", mine);
+    struct client_response res;
+    ASSERT_EQ_INT(api_call_idem(&S_client, "POST", path, a.token, "stop-log-cancel", "{}", &res),
+                  200);
+    client_response_release(&res);
+    snprintf(path, sizeof path, "/admin/transfers/%s/cancel", mine);
+    S_admin_change(&S_main, &S_client, S_admin, "POST", path, "{\"reason\":\"ticket 4712\"}", 200,
+                   "admin.transfer_changed", line);
+    snprintf(want, sizeof want, "action=cancel payment_id=%s result=ok changed=false by=admin",
+             mine);
+    if (strstr(line, want) == NULL)
+        TEST_FAIL_("no %s in %s", want, line);
+
+    snprintf(path, sizeof path, "/admin/transfers/%s/cancel", stopped);
+    for (int i = 0; i < 2; i++) {
+        S_admin_change(&S_main, &S_client, S_admin, "POST", path, "{\"reason\":\"ticket 4713\"}",
+                       200, "admin.transfer_changed", line);
+        snprintf(want, sizeof want, "action=cancel payment_id=%s result=ok changed=%s by=admin",
+                 stopped, i == 0 ? "true" : "false");
+        if (strstr(line, want) == NULL)
+            TEST_FAIL_("no %s in %s", want, line);
+    }
+}
+
 TEST(access_lines_name_the_peer_and_the_principal)
 {
     // An operator chasing a request must see where it came from (the TCP peer, not a header a
@@ -668,6 +722,7 @@ int main(void)
         return api_suite_end(&suite);
     RUN(user_changes_name_a_kyc_level_only_when_setting_one);
     RUN(operator_changes_are_logged_at_any_level);
+    RUN(an_operators_stop_of_a_transfer_says_whether_it_stopped_it);
     RUN(access_lines_name_the_peer_and_the_principal);
     RUN(each_operator_has_a_token_of_their_own_and_the_trail_names_them);
     RUN(a_proxys_request_id_is_logged_beside_the_daemons_own);
