@@ -750,7 +750,9 @@ static json_t *S_admin_payout_json(const struct merchant_payout *p)
     return body;
 }
 
-/* Answered with the payout as an operator sees it (S_admin_payout_json). */
+/* Answered with the payout as an operator sees it (S_admin_payout_json);
+ * the audit line says whether this stop ended it (changed=true) or found
+ * it stopped already (both answer 200). */
 static void S_admin_payout_stop_resume(struct http_request *req, struct ledger_cmd *cmd)
 {
     struct S_admin_payout_stop *s = (struct S_admin_payout_stop *)cmd;
@@ -758,9 +760,9 @@ static void S_admin_payout_stop_resume(struct http_request *req, struct ledger_c
     char reason[S_REASON_SIZE_MAX];
     S_reason_for_log(s->reason, reason, sizeof reason);
     log_event(LOG_AUDIT, "admin.payout_changed",
-              "action=cancel transfer_bill_no=%s result=%s by=%s reason=\"%s\"",
+              "action=cancel transfer_bill_no=%s result=%s changed=%s by=%s reason=\"%s\"",
               s->c.transfer_bill_no, outcome == QB_OK ? "ok" : error_api_code(outcome),
-              http_request_by(req), reason);
+              outcome == QB_OK && s->c.changed ? "true" : "false", http_request_by(req), reason);
     if (!http_reply_refusal(req, cmd, s->c.outcome, s->c.message))
         http_reply_json_new(req, 200, S_admin_payout_json(&s->c.payout));
     ledger_cmd_release(cmd);

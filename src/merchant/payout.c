@@ -543,6 +543,7 @@ static enum qb_error S_end_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
     struct store *store = ledger_txn_store(txn);
     c->outcome = QB_E_INTERNAL;
     c->message = NULL;
+    c->changed = false;
     int64_t now_ms = ledger_txn_now_ms(txn);
 
     enum qb_error err = c->end == MERCHANT_PAYOUT_CANCEL
@@ -640,6 +641,7 @@ static enum qb_error S_end_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
         return err;
     log_event(LOG_INFO, "merchant.payout_ended", "mchid=%s transfer_bill_no=%s state=%s", r->mchid,
               r->transfer_bill_no, merchant_payout_state_name(r->state));
+    c->changed = true;
     c->outcome = QB_OK;
     return QB_OK;
 }

@@ -237,6 +237,7 @@ struct merchant_payout_end_cmd {
     const char *message; /* a static text for the refusal, or NULL */
     struct merchant_payout payout;
     char merchant_name[MERCHANT_NAME_SIZE_MAX]; /* the payout's merchant's, as it is now */
+    bool changed; /* this command ended it (false: it had ended so already) */
 };
 void merchant_payout_end_cmd_init(struct merchant_payout_end_cmd *c, const struct domain_env *env,
                                   enum merchant_payout_end end);

@@ -334,6 +334,30 @@ TEST(a_cancelled_payout_gives_the_money_back_and_cannot_be_taken)
     ASSERT_EQ_STR(api_json_str(&res, "fail_reason"), "TRANSFER_RISK");
     ASSERT_EQ_STR(api_json_str(&res, "user_id"), u.id);
     client_response_release(&res);
+    // Stopped again (a second operator on the same ticket): answered as it is, and the audit
+    // trail says this one changed nothing, so that the stop is not credited to both.
+    ASSERT_EQ_INT(
+        api_call(&S_client, "POST", path, S_admin, "{\"reason\":\"ticket 7, again\"}", &res), 200);
+    ASSERT_EQ_STR(api_json_str(&res, "fail_reason"), "TRANSFER_RISK");
+    client_response_release(&res);
+    {
+        static char log[1 << 20];
+        ASSERT(test_file_read(S_daemon.log_path, log, sizeof log));
+        char line[256];
+        snprintf(line, sizeof line,
+                 "event=admin.payout_changed action=cancel transfer_bill_no=%s result=ok "
+                 "changed=true by=admin",
+                 stopped);
+        const char *first = strstr(log, line);
+        snprintf(line, sizeof line,
+                 "event=admin.payout_changed action=cancel transfer_bill_no=%s result=ok "
+                 "changed=false by=admin",
+                 stopped);
+        const char *second = strstr(log, line);
+        if (first == NULL || second == NULL || second < first)
+            TEST_FAIL_("the two stops of %s are not logged changed=true then changed=false",
+                       stopped);
+    }
     ASSERT_EQ_INT(S_available(&m), 20000);
     ASSERT_EQ_INT(mh_call(&S_client, &m, "GET", S_BILLS "/out-bill-no/BONUS00003", NULL, &res),
                   200);
