@@ -376,17 +376,17 @@ static enum qb_error S_pay_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
         memchr(t->payer_id, '\0', sizeof t->payer_id) == NULL)
         return S_pay_refuse(c, QB_E_PARAM, NULL);
 
-    /* The collection, open, another's, not paid by this payer yet. */
+    /* The collection, not paid by this payer yet, open, another's. Their
+     * own payment first, whatever became of the collection since: a payer
+     * whose answer was lost, and who asks again once their payment
+     * completed it or its asker closed it, is told they paid, and which
+     * payment, not only that it is closed. */
     struct wallet_collection r;
     enum qb_error err = wallet_collection_get(store, c->collection_id, &r);
     if (err == QB_E_NOT_FOUND)
         return S_pay_refuse(c, QB_E_NOT_FOUND, NULL);
     if (err != QB_OK)
         return err;
-    if (wallet_collection_state(&r, ledger_txn_now_ms(txn)) != WALLET_COLLECTION_OPEN)
-        return S_pay_refuse(c, QB_E_COLLECTION_CLOSED, NULL);
-    if (strcmp(r.creator_id, t->payer_id) == 0)
-        return S_pay_refuse(c, QB_E_SELF_TRANSFER, NULL);
     char earlier[ID_TEXT_SIZE_MAX] = "";
     struct store_stmt *st = NULL;
     if (store_prepare(store,
@@ -410,6 +410,10 @@ static enum qb_error S_pay_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
         json_decref(extra);
         return err;
     }
+    if (wallet_collection_state(&r, ledger_txn_now_ms(txn)) != WALLET_COLLECTION_OPEN)
+        return S_pay_refuse(c, QB_E_COLLECTION_CLOSED, NULL);
+    if (strcmp(r.creator_id, t->payer_id) == 0)
+        return S_pay_refuse(c, QB_E_SELF_TRANSFER, NULL);
 
     /* The transfer to the asker: every check of one, and its answer. */
     snprintf(t->to, sizeof t->to, "%s", r.creator_id);

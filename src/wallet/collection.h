@@ -23,10 +23,10 @@
  * the sum of its payments, kept in the same command.
  *
  * The pay command's refusals, before the transfer's own, each writing
- * nothing: NOT_FOUND (no such collection); COLLECTION_CLOSED (closed,
- * completed or past its time); SELF_TRANSFER (the asker's own);
- * COLLECTION_PAID (this payer paid it already: the answer names their
- * payment, payment_id).
+ * nothing: NOT_FOUND (no such collection); COLLECTION_PAID (this payer
+ * paid it already, whatever its state now: the answer names their
+ * payment, payment_id); COLLECTION_CLOSED (closed, completed or past its
+ * time); SELF_TRANSFER (the asker's own).
  *
  * Must never: take a second payment from one payer, or more than count.
  */

@@ -238,11 +238,51 @@ TEST(the_check_finds_figures_or_payments_that_do_not_add_up)
     wx_free(wx);
 }
 
+TEST(a_payer_who_paid_is_told_so_after_it_closed_too)
+{
+    // A payer whose phone lost the answer asks again from another device, under a new key: they
+    // paid, so they are told so with their payment, though their payment completed the
+    // collection, its asker closed it since, or its time is up. Told only that it is closed,
+    // they would not know whether their money went.
+    struct wx *wx = wx_new();
+    struct identity_user asker = wx_user(wx, "张伟", true), a = wx_user(wx, "李娜", true),
+                         b = wx_user(wx, "王芳", true);
+    wx_fund(wx, a.account_id, 10000);
+    wx_fund(wx, b.account_id, 10000);
+    struct wallet_collection full = S_create(wx, &asker, "周五火锅", 2000, 1);
+    struct wallet_collection closed = S_create(wx, &asker, "电影票", 3000, 5);
+    struct wx_answer last = S_pay(wx, &a, full.id);
+    ASSERT_EQ_INT(last.outcome, QB_OK);
+    ASSERT_EQ_INT(S_get(wx, full.id).state, WALLET_COLLECTION_COMPLETED);
+    struct wx_answer early = S_pay(wx, &a, closed.id);
+    ASSERT_EQ_INT(early.outcome, QB_OK);
+    ASSERT_EQ_INT(S_close(wx, &asker, closed.id), QB_OK);
+
+    struct wx_answer again = S_pay_key(wx, &a, full.id, WX_PAY_PASSWORD, "other-device-1");
+    WX_EXPECT_REFUSAL(again, QB_E_COLLECTION_PAID, 409);
+    ASSERT(strstr(again.body, last.payment.id) != NULL);
+    again = S_pay_key(wx, &a, closed.id, WX_PAY_PASSWORD, "other-device-2");
+    WX_EXPECT_REFUSAL(again, QB_E_COLLECTION_PAID, 409);
+    ASSERT(strstr(again.body, early.payment.id) != NULL);
+    wx_clock_to(wx, closed.expires_at_ms);
+    again = S_pay(wx, &a, closed.id);
+    WX_EXPECT_REFUSAL(again, QB_E_COLLECTION_PAID, 409);
+    ASSERT(strstr(again.body, early.payment.id) != NULL);
+    // Whoever did not pay is still told it is closed, and pays nothing.
+    WX_EXPECT_REFUSAL(S_pay(wx, &b, full.id), QB_E_COLLECTION_CLOSED, 409);
+    WX_EXPECT_REFUSAL(S_pay(wx, &b, closed.id), QB_E_COLLECTION_CLOSED, 409);
+    ASSERT_EQ_INT(wx_balance(wx, a.account_id), 5000);
+    ASSERT_EQ_INT(wx_balance(wx, b.account_id), 10000);
+    ASSERT_EQ_INT(wx_balance(wx, asker.account_id), 5000);
+    wx_free(wx);
+}
+
 int main(void)
 {
     RUN(each_payer_pays_once_and_the_last_completes_it);
     RUN(a_refused_transfer_leaves_it_as_it_was_and_a_retry_is_answered_the_same);
     RUN(the_askers_close_and_the_end_of_its_time_take_no_more);
     RUN(the_check_finds_figures_or_payments_that_do_not_add_up);
+    RUN(a_payer_who_paid_is_told_so_after_it_closed_too);
     return test_summary();
 }
