@@ -758,12 +758,11 @@ static enum qb_error S_claim_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
     struct ledger_account_view account;
     if (ledger_txn_account_get(txn, user.account_id, &account) != QB_OK)
         return QB_E_INTERNAL;
-    if (user.status == IDENTITY_FROZEN ||
-        (account.flags & (LEDGER_ACCOUNT_CREDIT_FROZEN | LEDGER_ACCOUNT_CLOSED)) != 0)
-        return S_claim_refuse(c, QB_E_ACCOUNT_FROZEN);
 
-    /* Step 3: one claim per user; the second answer is the first. The walk
-     * of the packet's claims gives its sums too. */
+    /* Step 3: one claim per user; the second answer is the first, even to
+     * a claimer frozen since: the claim was made and its money is theirs,
+     * and ACCOUNT_FROZEN would tell them it never was. The walk of the
+     * packet's claims gives its sums too. */
     int64_t earlier = -1;
     err = S_packet_claims_walk(store, p, user.id, &earlier);
     if (err == QB_E_INTERNAL)
@@ -780,6 +779,9 @@ static enum qb_error S_claim_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
             c->outcome = QB_OK;
         return err;
     }
+    if (user.status == IDENTITY_FROZEN ||
+        (account.flags & (LEDGER_ACCOUNT_CREDIT_FROZEN | LEDGER_ACCOUNT_CLOSED)) != 0)
+        return S_claim_refuse(c, QB_E_ACCOUNT_FROZEN);
 
     /* Step 4: the packet takes claims. */
     int64_t now_ms = ledger_txn_now_ms(txn);

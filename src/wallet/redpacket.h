@@ -205,10 +205,12 @@ void redpacket_send_cmd_init(struct redpacket_send_cmd *c, const struct domain_e
 
 /* The order of checks:
  *   1. the packet exists (NOT_FOUND);
- *   2. the claimer exists (UNAUTHORIZED) and is not frozen (ACCOUNT_FROZEN);
+ *   2. the claimer exists (UNAUTHORIZED);
  *   3. the claimer's own earlier claim: answered again, 200 with the same
- *      body as the first time (outcome QB_OK, already true) — claiming is
+ *      body as the first time (outcome QB_OK, already true), whatever
+ *      became of the packet or the claimer's wallet since — claiming is
  *      idempotent per user, so a client that lost the answer may retry;
+ *      then the claimer's wallet takes money (ACCOUNT_FROZEN);
  *   4. the packet takes claims: not past expires_at_ms and not EXPIRED
  *      (RED_PACKET_EXPIRED), shares left (RED_PACKET_EMPTY);
  *   5. the share, the entry escrow → claimer, the claim row and the

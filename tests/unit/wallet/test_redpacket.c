@@ -293,6 +293,36 @@ TEST(a_user_claims_once_and_a_second_claim_answers_the_first)
     S_wx_free(wx);
 }
 
+TEST(a_claimer_frozen_since_is_answered_their_claim)
+{
+    // A claimer whose wallet was frozen after they claimed, and who asks again (the answer was
+    // lost), is answered their claim, 200 with the same body: it was made and its money is
+    // theirs. Told ACCOUNT_FROZEN they would think it never was. A frozen user who had not
+    // claimed still claims nothing.
+    struct wx *wx = S_wx_new();
+    struct identity_user a = wx_user(wx, "张三", true);
+    struct identity_user b = wx_user(wx, "李四", false), f = wx_user(wx, "王五", false);
+    wx_fund(wx, a.account_id, 10000);
+    struct S_sent sent = S_send(wx, &a, REDPACKET_LUCKY, 500, 3);
+    ASSERT_EQ_INT(sent.outcome, QB_OK);
+    struct S_claimed first = S_claim(wx, sent.packet.id, &b);
+    ASSERT_EQ_INT(first.status, 201);
+    ASSERT_EQ_INT(wx_user_op(wx, IDENTITY_OP_FREEZE, b.id, 0, NULL), QB_OK);
+    ASSERT_EQ_INT(wx_user_op(wx, IDENTITY_OP_FREEZE, f.id, 0, NULL), QB_OK);
+
+    struct S_claimed again = S_claim(wx, sent.packet.id, &b);
+    ASSERT_EQ_INT(again.outcome, QB_OK);
+    ASSERT(again.already);
+    ASSERT_EQ_INT(again.status, 200);
+    ASSERT_EQ_STR(again.body, first.body);
+    struct S_claimed frozen = S_claim(wx, sent.packet.id, &f);
+    S_EXPECT_REFUSAL(frozen, QB_E_ACCOUNT_FROZEN, 403);
+    ASSERT_EQ_INT(wx_balance(wx, b.account_id), first.claim.amount_minor);
+    ASSERT_EQ_INT(wx_balance(wx, f.account_id), 0);
+    ASSERT_EQ_INT(S_packet(wx, sent.packet.id).claimed_count, 1);
+    S_wx_free(wx);
+}
+
 TEST(packets_sent_later_have_ids_that_sort_later)
 {
     // Packet ids are time-ordered (the claims' table is keyed by packet id, so the packets
@@ -887,6 +917,7 @@ int main(void)
 {
     RUN(a_lucky_packet_moves_through_escrow_as_the_fair_split_says);
     RUN(a_user_claims_once_and_a_second_claim_answers_the_first);
+    RUN(a_claimer_frozen_since_is_answered_their_claim);
     RUN(packets_sent_later_have_ids_that_sort_later);
     RUN(refused_sends_move_nothing);
     RUN(expiry_returns_the_rest_once_and_closes_the_packet_to_claims);
