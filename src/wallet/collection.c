@@ -242,9 +242,28 @@ static enum qb_error S_create_run(struct ledger_txn *txn, struct ledger_cmd *cmd
         c->outcome = QB_E_PARAM;
         return QB_OK;
     }
+    /* Its asker takes every payment: a wallet frozen, or barred from
+     * taking money, would have each friend read an open collection and
+     * enter their password only to be refused (PAYEE_UNAVAILABLE). */
+    struct identity_user creator;
+    enum qb_error err = identity_txn_user_get(txn, c->env, c->creator_id, &creator);
+    if (err == QB_E_NOT_FOUND) {
+        c->outcome = QB_E_UNAUTHORIZED;
+        return QB_OK;
+    }
+    if (err != QB_OK)
+        return QB_E_STORAGE;
+    struct ledger_account_view account;
+    if (ledger_txn_account_get(txn, creator.account_id, &account) != QB_OK)
+        return QB_E_INTERNAL; /* a user without its wallet account */
+    if (creator.status == IDENTITY_FROZEN ||
+        (account.flags & (LEDGER_ACCOUNT_CREDIT_FROZEN | LEDGER_ACCOUNT_CLOSED)) != 0) {
+        c->outcome = QB_E_ACCOUNT_FROZEN;
+        return QB_OK;
+    }
     struct store *store = ledger_txn_store(txn);
     memset(r, 0, sizeof *r);
-    enum qb_error err = wallet_txn_seq_new(txn, "SELECT max(seq) FROM collections", &r->seq);
+    err = wallet_txn_seq_new(txn, "SELECT max(seq) FROM collections", &r->seq);
     if (err != QB_OK)
         return err;
     id_new_sequenced(c->env->rand, r->seq, "gc", r->id, sizeof r->id);

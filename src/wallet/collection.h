@@ -123,7 +123,9 @@ QB_MUST_USE enum qb_error wallet_txn_collections_close_all(struct ledger_txn *tx
                                                            const char *creator_id);
 
 /* Creates a collection; outcome PARAM (a bad title, count or amount: the
- * route checks them first) or QB_OK with the collection. */
+ * route checks them first), ACCOUNT_FROZEN (the asker's wallet is frozen
+ * or takes no money: its payments could not reach it), UNAUTHORIZED (no
+ * such user) or QB_OK with the collection. */
 struct wallet_collection_create_cmd {
     struct ledger_cmd cmd; /* first: see domain.h */
     const struct domain_env *env;

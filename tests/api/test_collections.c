@@ -243,6 +243,20 @@ TEST(refusals_move_nothing)
     ASSERT_EQ_INT(S_int(j, "paid_count"), 0);
     ASSERT_EQ_INT(json_array_size(json_object_get(j, "payments")), 0);
     json_decref(j);
+
+    // A frozen wallet asks for nothing: its friends could not pay it.
+    ASSERT_EQ_INT(api_call(&S_client, "POST", "/v1/me/freeze", other.token, NULL, &res), 200);
+    client_response_release(&res);
+    ASSERT_EQ_INT(api_call(&S_client, "POST", "/v1/collections", other.token,
+                           "{\"title\":\"x\",\"amount\":100,\"count\":2}", &res),
+                  403);
+    ASSERT_EQ_STR(api_error_code(&res), "ACCOUNT_FROZEN");
+    client_response_release(&res);
+    ASSERT_EQ_INT(api_call(&S_client, "GET", "/v1/me/collections", other.token, NULL, &res), 200);
+    j = api_json(&res);
+    client_response_release(&res);
+    ASSERT_EQ_INT(json_array_size(json_object_get(j, "items")), 0);
+    json_decref(j);
 }
 
 TEST(a_collections_code_is_scanned_resolved_and_paid_by_its_id)

@@ -277,6 +277,31 @@ TEST(a_payer_who_paid_is_told_so_after_it_closed_too)
     wx_free(wx);
 }
 
+TEST(a_wallet_that_takes_no_money_asks_for_none)
+{
+    // A frozen wallet, or one barred from taking money, cannot ask friends for it: each friend
+    // would read an open collection, enter their payment password, and only then be refused
+    // (PAYEE_UNAVAILABLE). It is refused when asking, and nothing is made.
+    struct wx *wx = wx_new();
+    struct identity_user asker = wx_user(wx, "张伟", true);
+    ASSERT_EQ_INT(wx_user_op(wx, IDENTITY_OP_FREEZE, asker.id, 0, NULL), QB_OK);
+    struct wallet_collection_create_cmd c;
+    wallet_collection_create_cmd_init(&c, &wx->env);
+    snprintf(c.creator_id, sizeof c.creator_id, "%s", asker.id);
+    snprintf(c.title, sizeof c.title, "%s", "周五火锅");
+    c.amount_minor = 5000;
+    c.count = 3;
+    ASSERT_EQ_INT(ledger_execute(wx->ledger, &c.cmd), QB_OK);
+    ASSERT_EQ_INT(c.cmd.result, QB_OK);
+    ASSERT_EQ_INT(c.outcome, QB_E_ACCOUNT_FROZEN);
+    ledger_cmd_release(&c.cmd);
+    struct wallet_collection rows[2];
+    size_t count = 9;
+    ASSERT_EQ_INT(wallet_collections_of(wx->reader, asker.id, 0, rows, 2, &count), QB_OK);
+    ASSERT_EQ_INT(count, 0);
+    wx_free(wx);
+}
+
 int main(void)
 {
     RUN(each_payer_pays_once_and_the_last_completes_it);
@@ -284,5 +309,6 @@ int main(void)
     RUN(the_askers_close_and_the_end_of_its_time_take_no_more);
     RUN(the_check_finds_figures_or_payments_that_do_not_add_up);
     RUN(a_payer_who_paid_is_told_so_after_it_closed_too);
+    RUN(a_wallet_that_takes_no_money_asks_for_none);
     return test_summary();
 }
