@@ -11,11 +11,11 @@
  *                                         the asker's view with user and payment ids
  *
  * Who may read one: any logged-in user who has its id, as a red packet: it
- * is shared in a chat as its id (128 random bits), and the view masks
- * every name and shows no user's id or phone. Paying hands the transfer's
- * checks to one wallet_collection_pay_cmd armed with the key under the
- * principal "user:<id>", and replies with the stored answer, as a
- * transfer does.
+ * is shared in a chat as its id (65 random bits after its sequence
+ * number), and the view masks every name and shows no user's id or phone.
+ * Paying hands the transfer's checks to one wallet_collection_pay_cmd
+ * armed with the key under the principal "user:<id>", and replies with
+ * the stored answer, as a transfer does.
  *
  * Never in a response or a log: the payment password.
  */

@@ -15,9 +15,9 @@
  *
  * Who may read a packet: any logged-in user who has its id. A packet is
  * shared in a chat as its id, as WeChat shares it in a group; the ids are
- * unguessable (128 random bits), and the view masks every name and shows
- * no user's id or phone (only the operator's shows ids). An id that does
- * not exist is 404.
+ * unguessable (80 random bits after the time it was sent), and the view
+ * masks every name and shows no user's id or phone (only the operator's
+ * shows ids). An id that does not exist is 404.
  *
  * Never in a response or a log: the payment password; the seed before the
  * packet closed.
