@@ -174,8 +174,9 @@ QB_MUST_USE enum qb_error redpacket_operator_view_json(struct store *reader,
  *   2. the sender: not frozen (ACCOUNT_FROZEN);
  *   3. the payment password (counted: PASSWORD_WRONG, PASSWORD_LOCKED,
  *      PAYMENT_PASSWORD_NOT_SET);
- *   4. the balance (INSUFFICIENT_BALANCE);
- *   5. the spending limits (wallet_txn_limits_check: LIMIT_EXCEEDED);
+ *   4. the spending limits (wallet_txn_limits_check: LIMIT_EXCEEDED),
+ *      before the balance, as for a transfer;
+ *   5. the balance (INSUFFICIENT_BALANCE);
  *   6. the seed, the entry sender → escrow and the packet row; 201.
  * The answer is stored in cmd->response either way (domain.h). */
 struct redpacket_send_cmd {
