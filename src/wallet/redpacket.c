@@ -89,13 +89,15 @@ static enum qb_error S_packet_row(struct store_stmt *st, struct redpacket *out)
     out->refund_after_ms = store_column_int64(st, 15);
     out->finished_at_ms = store_column_int64(st, 16);
     bool lucky = out->type == REDPACKET_LUCKY;
-    bool ok = out->currency != NULL && (lucky || out->type == REDPACKET_EQUAL) &&
-              out->status >= REDPACKET_ACTIVE && out->status <= REDPACKET_EXPIRED &&
-              out->count >= 1 && out->count <= REDPACKET_COUNT_MAX &&
-              out->total_minor >= out->count && out->refunded_minor >= 0 &&
-              out->refunded_minor <= out->total_minor &&
-              (!lucky || (sealed_size == sizeof out->seed_sealed &&
-                          commitment_size == sizeof out->commitment));
+    bool ok =
+        out->currency != NULL && (lucky || out->type == REDPACKET_EQUAL) &&
+        out->status >= REDPACKET_ACTIVE && out->status <= REDPACKET_EXPIRED && out->count >= 1 &&
+        out->count <= REDPACKET_COUNT_MAX && out->total_minor >= out->count &&
+        out->refunded_minor >= 0 && out->refunded_minor <= out->total_minor &&
+        (!lucky ||
+         (sealed_size == sizeof out->seed_sealed && commitment_size == sizeof out->commitment)) &&
+        /* An equal packet's total is its share times its count. */
+        (lucky || out->total_minor % out->count == 0);
     return ok ? QB_OK : QB_E_INTERNAL;
 }
 

@@ -779,6 +779,36 @@ TEST(claims_that_break_a_packets_rules_are_caught)
     wx_free(wx); /* not S_wx_free: the ledger's escrow no longer matches the claims */
 }
 
+TEST(an_equal_packet_whose_total_does_not_divide_is_caught)
+{
+    // An equal packet's total is its share times its count, so it divides; a row that says
+    // otherwise was made by no command. Reading it is an internal error, as for any row that
+    // breaks a packet's rules, never the writer's assertion on the next claim, which would
+    // stop the daemon for every user at the request of whoever claimed it.
+    struct wx *wx = S_wx_new();
+    struct identity_user a = wx_user(wx, "张三", true);
+    struct identity_user b = wx_user(wx, "李四", false);
+    wx_fund(wx, a.account_id, 10000);
+    struct S_sent sent = S_send(wx, &a, REDPACKET_EQUAL, 300, 3);
+    ASSERT_EQ_INT(sent.outcome, QB_OK);
+    char sql[256];
+    snprintf(sql, sizeof sql, "UPDATE red_packets SET total_minor = 901 WHERE id = '%s'",
+             sent.packet.id);
+    S_tamper(wx, sql);
+    struct redpacket p;
+    ASSERT_EQ_INT(redpacket_get(wx->reader, sent.packet.id, &p), QB_E_INTERNAL);
+    char problem[256] = "";
+    ASSERT_EQ_INT(S_check(wx, problem, sizeof problem), QB_E_INTERNAL);
+    ASSERT(strstr(problem, sent.packet.id) != NULL);
+    ASSERT_EQ_INT(S_claim(wx, sent.packet.id, &b).result, QB_E_INTERNAL);
+    ASSERT_EQ_INT(wx_balance(wx, b.account_id), 0);
+    snprintf(sql, sizeof sql, "UPDATE red_packets SET total_minor = 900 WHERE id = '%s'",
+             sent.packet.id);
+    S_tamper(wx, sql);
+    ASSERT_EQ_INT(S_claim(wx, sent.packet.id, &b).status, 201);
+    S_wx_free(wx);
+}
+
 TEST(a_send_or_refund_entry_the_packets_do_not_bear_out_is_caught)
 {
     // Each packet has one send entry, its row naming it; an expired one refunded has one
@@ -925,6 +955,7 @@ int main(void)
     RUN(expiry_and_the_last_claim_never_both_take_the_money);
     RUN(the_view_reveals_the_seed_only_once_closed);
     RUN(claims_that_break_a_packets_rules_are_caught);
+    RUN(an_equal_packet_whose_total_does_not_divide_is_caught);
     RUN(a_send_or_refund_entry_the_packets_do_not_bear_out_is_caught);
     RUN(claims_made_before_they_were_keyed_by_packet_keep_their_sums);
     RUN(a_backlog_of_expired_packets_is_refunded_without_waiting_between_passes);
