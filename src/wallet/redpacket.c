@@ -97,7 +97,9 @@ static enum qb_error S_packet_row(struct store_stmt *st, struct redpacket *out)
         (!lucky ||
          (sealed_size == sizeof out->seed_sealed && commitment_size == sizeof out->commitment)) &&
         /* An equal packet's total is its share times its count. */
-        (lucky || out->total_minor % out->count == 0);
+        (lucky || out->total_minor % out->count == 0) &&
+        /* Never refunded while it still takes claims. */
+        out->refund_after_ms >= out->expires_at_ms;
     return ok ? QB_OK : QB_E_INTERNAL;
 }
 

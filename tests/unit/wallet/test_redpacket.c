@@ -809,6 +809,38 @@ TEST(an_equal_packet_whose_total_does_not_divide_is_caught)
     S_wx_free(wx);
 }
 
+TEST(a_packet_refunded_before_it_expires_is_caught)
+{
+    // The expiry worker refunds a packet from refund_after_ms on, which no command sets before
+    // expires_at_ms: a row that says otherwise would be refunded while it still takes claims.
+    // Reading it is an internal error on that packet, never the writer's assertion in the
+    // refund, which would stop the daemon.
+    struct wx *wx = S_wx_new();
+    struct identity_user a = wx_user(wx, "张三", true);
+    wx_fund(wx, a.account_id, 10000);
+    struct S_sent sent = S_send(wx, &a, REDPACKET_LUCKY, 500, 3);
+    ASSERT_EQ_INT(sent.outcome, QB_OK);
+    char sql[256];
+    snprintf(sql, sizeof sql,
+             "UPDATE red_packets SET refund_after_ms = created_at_ms WHERE id = '%s'",
+             sent.packet.id);
+    S_tamper(wx, sql);
+    struct redpacket p;
+    ASSERT_EQ_INT(redpacket_get(wx->reader, sent.packet.id, &p), QB_E_INTERNAL);
+    struct redpacket_expire_cmd c;
+    redpacket_expire_cmd_init(&c, &wx->env, sent.packet.id);
+    enum qb_error rc = ledger_execute(wx->ledger, &c.cmd);
+    ASSERT_EQ_INT(rc != QB_OK ? rc : c.cmd.result, QB_E_INTERNAL);
+    ledger_cmd_release(&c.cmd);
+    ASSERT_EQ_INT(wx_balance(wx, a.account_id), 10000 - 500);
+    snprintf(sql, sizeof sql,
+             "UPDATE red_packets SET refund_after_ms = expires_at_ms WHERE id = '%s'",
+             sent.packet.id);
+    S_tamper(wx, sql);
+    ASSERT_EQ_INT(S_packet(wx, sent.packet.id).status, REDPACKET_ACTIVE);
+    S_wx_free(wx);
+}
+
 TEST(a_send_or_refund_entry_the_packets_do_not_bear_out_is_caught)
 {
     // Each packet has one send entry, its row naming it; an expired one refunded has one
@@ -956,6 +988,7 @@ int main(void)
     RUN(the_view_reveals_the_seed_only_once_closed);
     RUN(claims_that_break_a_packets_rules_are_caught);
     RUN(an_equal_packet_whose_total_does_not_divide_is_caught);
+    RUN(a_packet_refunded_before_it_expires_is_caught);
     RUN(a_send_or_refund_entry_the_packets_do_not_bear_out_is_caught);
     RUN(claims_made_before_they_were_keyed_by_packet_keep_their_sums);
     RUN(a_backlog_of_expired_packets_is_refunded_without_waiting_between_passes);
