@@ -46,13 +46,14 @@
  * transfer benchmark's writer spent about 0.3 us a transfer less, which
  * did not pay for a second way to write rows.
  */
+#include <inttypes.h>
 #include <pthread.h>
-#include <stddef.h>
-#include <time.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "base/log.h"
@@ -327,6 +328,7 @@ struct ledger {
      * time the last finished batch stopped taking commands. */
     _Atomic bool batch_running;
     _Atomic int64_t settled_ms;
+    bool clock_behind; /* the writer's: the clock is behind the newest entry (logged) */
     _Atomic uint64_t stat_commit_us_buckets[LEDGER_LATENCY_BUCKETS];
     _Atomic uint64_t stat_command_us_buckets[LEDGER_LATENCY_BUCKETS];
     _Atomic uint64_t stat_command_us_sum;
@@ -1888,8 +1890,22 @@ static void batch_run(struct ledger *ledger, struct ledger_cmd *batch, size_t ba
     ledger->undo_count = 0;
     ledger->key_count = 0;
     atomic_store(&ledger->batch_running, true); /* before any command reads the clock */
-    txn->now_ms = clock_now_ms(ledger->clock);
-    int64_t closed_ms = txn->now_ms;
+    /* The ledger's time never goes back, across batches as within one
+     * (command_run): readers walk the journal newest first and stop at the
+     * first entry older than they asked for, so one stamped before the
+     * entry ahead of it (the clock set back) would hide lines. While the
+     * clock is behind, entries keep the newest time; the log says so once. */
+    int64_t clock_ms = clock_now_ms(ledger->clock);
+    if (clock_ms >= txn->now_ms) {
+        txn->now_ms = clock_ms;
+        ledger->clock_behind = false;
+    } else if (!ledger->clock_behind) {
+        ledger->clock_behind = true;
+        log_event(LOG_WARN, "ledger.clock_behind",
+                  "behind_ms=%" PRId64 " note=\"entries keep the newest time until it passes\"",
+                  txn->now_ms - clock_ms);
+    }
+    int64_t closed_ms = clock_ms;
     txn->storage_failed = false;
     txn->savepoint_open = false;
     txn->after_count = 0;
@@ -2360,6 +2376,20 @@ static enum qb_error state_load(struct ledger *ledger)
     stmt = NULL;
     ledger->next_entry_id = expect_id;
     ledger->replay_from = replay_from;
+
+    /* The ledger's time starts no earlier than the newest entry's: a clock
+     * set back while the daemon was down must not stamp entries before it
+     * (batch_run). */
+    if (store_prepare(s, "SELECT created_at_ms FROM entries ORDER BY id DESC LIMIT 1", &stmt) !=
+        QB_OK)
+        return load_fail(ledger, stmt, QB_E_STORAGE, "prepare newest entry");
+    rc = store_step(stmt);
+    if (rc == STORE_STEP_ROW && store_column_int64(stmt, 0) > ledger->txn.now_ms)
+        ledger->txn.now_ms = store_column_int64(stmt, 0);
+    else if (rc != STORE_STEP_ROW && rc != STORE_STEP_DONE)
+        return load_fail(ledger, stmt, QB_E_STORAGE, "read newest entry");
+    store_finalize(stmt);
+    stmt = NULL;
 
     /* Double entry: every entry sums to zero in each currency, so all the
      * balances of a currency do. A checkpoint raised by hand (and not

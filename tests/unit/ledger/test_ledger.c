@@ -987,6 +987,47 @@ TEST(hold_resolves_once)
     fx_free(fx);
 }
 
+TEST(entry_times_never_go_back_when_the_clock_does)
+{
+    /* Bills and statements walk the journal newest first and stop at the
+     * first entry older than what they were asked for: an entry stamped
+     * earlier than the one before it (the wall clock stepped back between
+     * two batches, or across a restart) would hide the lines behind it.
+     * The ledger's time only moves forward, in a batch, across batches and
+     * across a restart; it follows the clock again once the clock passed it. */
+    struct fx *fx = fx_new();
+    int64_t a = fx_user(fx, "user:u_a");
+    int64_t b = fx_user(fx, "user:u_b");
+    fx_fund(fx, a, 1000);
+    clock_manual_advance(&fx->clock, 60000);
+    int64_t first, second, third, fourth;
+    ASSERT_OK(fx_transfer(fx, a, b, 1, &first));
+    struct ledger_entry *e = entry_get(fx, first);
+    int64_t first_ms = e->created_at_ms;
+    free(e);
+    ASSERT_EQ_INT(first_ms, FX_START_MS + 60000);
+
+    clock_manual_advance(&fx->clock, -30000);
+    ASSERT_OK(fx_transfer(fx, a, b, 1, &second));
+    e = entry_get(fx, second);
+    ASSERT_EQ_INT(e->created_at_ms, first_ms);
+    free(e);
+
+    fx_restart(fx);
+    ASSERT_OK(fx_transfer(fx, a, b, 1, &third));
+    e = entry_get(fx, third);
+    ASSERT_EQ_INT(e->created_at_ms, first_ms);
+    free(e);
+
+    clock_manual_advance(&fx->clock, 30001);
+    ASSERT_OK(fx_transfer(fx, a, b, 1, &fourth));
+    e = entry_get(fx, fourth);
+    ASSERT_EQ_INT(e->created_at_ms, first_ms + 1);
+    free(e);
+    fx_verify_ok(fx);
+    fx_free(fx);
+}
+
 TEST(hold_expires_at_deadline)
 {
     /* A hold with a deadline is released by the writer (an EXPIRE entry in
@@ -3016,6 +3057,7 @@ int main(void)
     RUN(hold_capture_amount_out_of_range);
     RUN(hold_void_releases);
     RUN(hold_resolves_once);
+    RUN(entry_times_never_go_back_when_the_clock_does);
     RUN(hold_expires_at_deadline);
     RUN(hold_past_deadline_not_capturable_in_same_batch);
     RUN(hold_larger_than_available_refused);
