@@ -8,6 +8,7 @@
  */
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "base/clock.h"
@@ -241,6 +242,46 @@ void http_reply_page(struct http_request *req, json_t *items, int64_t next, enum
     json_decref(body);
 }
 
+/* SHA-256 of method, NUL, path, NUL and body: what names a request beside
+ * its key, before it is keyed (domain_request_fingerprint). */
+static void S_request_digest(const char *method, const char *path, const void *body,
+                             size_t body_size, uint8_t digest[CRYPTO_SHA256_SIZE])
+{
+    struct crypto_sha256_state state;
+    crypto_sha256_begin(&state);
+    crypto_sha256_update(&state, method, strlen(method) + 1);
+    crypto_sha256_update(&state, path, strlen(path) + 1);
+    if (body_size > 0)
+        crypto_sha256_update(&state, body, body_size);
+    crypto_sha256_end(&state, digest);
+}
+
+/* A JSON object body as its request's fingerprint reads it: members sorted,
+ * no spacing, and no payment_password. The password proves who sends the
+ * request and is no part of it: were it fingerprinted, a retry under a key
+ * its user paid under would answer the payment for the right password and
+ * 422 for any other, telling it to whoever holds the session without one
+ * guess counted towards the lock. Sorted and spaced as it may be, a retry
+ * rebuilt by its client is the same request. NULL when the body is no JSON
+ * object (it is fingerprinted as sent); *failed when out of memory. The
+ * caller frees it. */
+static char *S_body_canonical(const struct buf *body, bool *failed)
+{
+    *failed = false;
+    if (body == NULL || body->size == 0)
+        return NULL;
+    json_t *root = json_loadb((const char *)body->data, body->size, JSON_REJECT_DUPLICATES, NULL);
+    if (!json_is_object(root)) {
+        json_decref(root);
+        return NULL;
+    }
+    (void)json_object_del(root, "payment_password");
+    char *text = json_dumps(root, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(root);
+    *failed = text == NULL;
+    return text;
+}
+
 bool http_idempotency_arm(struct http_request *req, struct ledger_cmd *cmd, const char *principal)
 {
     const char *key = http_request_header(req, "Idempotency-Key");
@@ -260,15 +301,28 @@ bool http_idempotency_arm(struct http_request *req, struct ledger_cmd *cmd, cons
     const struct buf *body = http_request_body(req);
     const struct domain_env *env = http_request_env(req);
     QB_ASSERT(env != NULL);
-    struct crypto_sha256_state state;
+    bool failed;
+    char *canonical = S_body_canonical(body, &failed);
+    if (failed) {
+        http_reply_error(req, QB_E_INTERNAL);
+        return false;
+    }
+    const void *raw = body != NULL ? body->data : NULL;
+    size_t raw_size = body != NULL ? body->size : 0;
     uint8_t digest[CRYPTO_SHA256_SIZE];
-    crypto_sha256_begin(&state);
-    crypto_sha256_update(&state, method, strlen(method) + 1);
-    crypto_sha256_update(&state, path, strlen(path) + 1);
-    if (body != NULL && body->size > 0)
-        crypto_sha256_update(&state, body->data, body->size);
-    crypto_sha256_end(&state, digest);
+    if (canonical != NULL)
+        S_request_digest(method, path, canonical, strlen(canonical), digest);
+    else
+        S_request_digest(method, path, raw, raw_size, digest);
     domain_request_fingerprint(env, digest, cmd->request_hash);
+    /* Records kept before 2026-12-05 fingerprint the body as it was sent,
+     * password and all: a retry of one still finds its answer. */
+    cmd->has_legacy_hash = canonical != NULL;
+    if (canonical != NULL) {
+        S_request_digest(method, path, raw, raw_size, digest);
+        domain_request_fingerprint(env, digest, cmd->legacy_request_hash);
+    }
+    free(canonical);
     cmd->idem_principal = principal;
     cmd->idem_key = key;
     return true;

@@ -501,9 +501,11 @@ bool http_query_amount(struct http_request *req, int64_t max_minor, bool *has,
 /* Arms cmd for idempotency from the Idempotency-Key header: principal (the
  * caller, e.g. "user:<id>"; must outlive the command), the key, and the
  * request's fingerprint (domain_request_fingerprint of the SHA-256 of
- * method, path and body). False after
- * replying PARAM_ERROR when the header is missing or not 1-255 printable
- * ASCII characters. Every money-moving POST calls it. */
+ * method, path and body; a JSON object body with its members sorted, no
+ * spacing and no payment_password, and the body as sent as the legacy
+ * fingerprint). False after replying PARAM_ERROR when the header is
+ * missing or not 1-255 printable ASCII characters (SYSTEM_ERROR when out
+ * of memory). Every money-moving POST calls it. */
 bool http_idempotency_arm(struct http_request *req, struct ledger_cmd *cmd, const char *principal);
 /* Answers a finished idempotent command: the ledger error when its result
  * is not QB_OK (an IDEMPOTENCY_MISMATCH, BUSY, STORAGE ...), else the

@@ -1184,8 +1184,11 @@ static enum qb_error idem_read(struct ledger_txn *txn, struct ledger_cmd *cmd, c
              * under its key (ledger_txn_idem_answer_set). */
             const void *hash = store_column_blob(st, 2);
             size_t hash_size = store_column_size(st, 2);
-            if (hash_size != 0 && (hash_size != CRYPTO_SHA256_SIZE ||
-                                   !crypto_equal(hash, cmd->request_hash, CRYPTO_SHA256_SIZE))) {
+            bool same = hash_size == CRYPTO_SHA256_SIZE &&
+                        (crypto_equal(hash, cmd->request_hash, CRYPTO_SHA256_SIZE) ||
+                         (cmd->has_legacy_hash &&
+                          crypto_equal(hash, cmd->legacy_request_hash, CRYPTO_SHA256_SIZE)));
+            if (hash_size != 0 && !same) {
                 cmd->result = QB_E_IDEMPOTENCY_MISMATCH;
             } else {
                 int64_t result = store_column_int64(st, 3);

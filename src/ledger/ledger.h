@@ -183,10 +183,15 @@ struct ledger_cmd {
      * must outlive the command. */
     const char *log_request_id;
     /* Optional idempotency: when idem_key is non-NULL, (idem_principal,
-     * idem_key) names the request and request_hash fingerprints its body. */
+     * idem_key) names the request and request_hash fingerprints its body.
+     * With has_legacy_hash, a record kept with legacy_request_hash, the
+     * request's fingerprint as an earlier version took it, is the
+     * request's too. */
     const char *idem_principal;
     const char *idem_key;
     uint8_t request_hash[CRYPTO_SHA256_SIZE];
+    bool has_legacy_hash;
+    uint8_t legacy_request_hash[CRYPTO_SHA256_SIZE];
 
     /* Set by the ledger before done: */
     enum qb_error result;

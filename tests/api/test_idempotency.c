@@ -6,9 +6,11 @@
  * at a time, must make exactly one transfer and answer every request with
  * the same bytes (later ones marked Idempotent-Replayed); the same key with
  * another amount is 422 IDEMPOTENCY_MISMATCH and moves nothing. A refusal
- * is kept the same way. Keys belong to their user. A key's fingerprint of
- * its request is stored keyed, and one an earlier version stored unkeyed
- * still answers its retry after the upgrade.
+ * is kept the same way. Keys belong to their user. The payment password is
+ * no part of the request: a retry under a key tells nothing of it. A key's
+ * fingerprint of its request is stored keyed, and one an earlier version
+ * stored unkeyed, of the body as sent, still answers its retry after the
+ * upgrade.
  *
  * The payer needs money: funded through the public top-up route.
  */
@@ -137,6 +139,68 @@ TEST(a_refusal_is_kept_under_its_key)
     ASSERT_EQ_INT(th_balance(&S_client, &b), 0);
 }
 
+TEST(a_retry_tells_nothing_of_the_payment_password)
+{
+    // Whoever holds a session and a key its user paid under (a --idempotency-key in a shell's
+    // history, a key the CLI showed) could send the payment's body again under it with each of
+    // the million six-digit passwords: a wrong one was 422 and the right one the payment's
+    // answer, and no guess counted towards the lock. The password proves who sends a request
+    // and is no part of it: every guess is answered as the payment was, and the lock is never
+    // needed. A retry rebuilt with its members in another order and spacing is the same request
+    // too; another amount is still another one.
+    struct api_user a, b;
+    API_MUST(th_user_new(&S_client, S_admin, &a));
+    API_MUST(api_user_new(&S_client, S_admin, &b));
+    API_MUST(th_fund(&S_client, S_admin, &a, 1000));
+    char body[256];
+    snprintf(body, sizeof body, "{\"to\":\"%s\",\"amount\":100,\"payment_password\":\"%s\"}", b.id,
+             TH_PAY_PASSWORD);
+    struct client_response first, res;
+    ASSERT_EQ_INT(
+        api_call_idem(&S_client, "POST", "/v1/transfers", a.token, "pw-guess", body, &first), 201);
+    static const char *const guesses[] = {"000000", "246802", "975310", "102938",
+                                          "564738", "192837", "135791"};
+    for (size_t i = 0; i < QB_ARRAY_COUNT(guesses); i++) {
+        snprintf(body, sizeof body, "{\"to\":\"%s\",\"amount\":100,\"payment_password\":\"%s\"}",
+                 b.id, guesses[i]);
+        ASSERT_EQ_INT(
+            api_call_idem(&S_client, "POST", "/v1/transfers", a.token, "pw-guess", body, &res),
+            201);
+        ASSERT_EQ_STR(api_header(&res, "Idempotent-Replayed"), "true");
+        ASSERT_EQ_INT(res.body.size, first.body.size);
+        ASSERT(memcmp(res.body.data, first.body.data, res.body.size) == 0);
+        client_response_release(&res);
+    }
+    snprintf(body, sizeof body,
+             "{ \"payment_password\": \"%s\",\n  \"amount\": 100, \"to\": \"%s\" }",
+             TH_PAY_PASSWORD, b.id);
+    ASSERT_EQ_INT(
+        api_call_idem(&S_client, "POST", "/v1/transfers", a.token, "pw-guess", body, &res), 201);
+    ASSERT_EQ_STR(api_header(&res, "Idempotent-Replayed"), "true");
+    ASSERT_EQ_INT(res.body.size, first.body.size);
+    ASSERT(memcmp(res.body.data, first.body.data, res.body.size) == 0);
+    client_response_release(&res);
+    client_response_release(&first);
+    snprintf(body, sizeof body, "{\"to\":\"%s\",\"amount\":101,\"payment_password\":\"%s\"}", b.id,
+             TH_PAY_PASSWORD);
+    ASSERT_EQ_INT(
+        api_call_idem(&S_client, "POST", "/v1/transfers", a.token, "pw-guess", body, &res), 422);
+    client_response_release(&res);
+
+    /* One payment, and the password neither counted wrong nor locked. */
+    ASSERT_EQ_INT(th_balance(&S_client, &b), 100);
+    ASSERT_EQ_INT(api_call(&S_client, "POST", "/v1/me/payment-password/verify", a.token,
+                           "{\"payment_password\":\"" TH_PAY_PASSWORD "\"}", &res),
+                  204);
+    client_response_release(&res);
+    snprintf(body, sizeof body, "{\"to\":\"%s\",\"amount\":100,\"payment_password\":\"%s\"}", b.id,
+             TH_PAY_PASSWORD);
+    ASSERT_EQ_INT(
+        api_call_idem(&S_client, "POST", "/v1/transfers", a.token, "pw-guess-2", body, &res), 201);
+    client_response_release(&res);
+    ASSERT_EQ_INT(th_balance(&S_client, &a), 1000 - 200);
+}
+
 /* Starts (or starts again) the daemon of the retention test, its clock
  * offset_ms ahead, and logs u in anew on it (the session went idle). */
 static void S_retention_daemon(struct test_daemon *d, long long offset_ms, struct api_user *u)
@@ -243,6 +307,22 @@ static void S_plain_fingerprint(const char *path, const char *body, char hex[65]
     sodium_bin2hex(hex, 65, raw, crypto_hash_sha256_BYTES);
 }
 
+/* The same of the body as requests are fingerprinted now: a JSON object's
+ * members sorted, without spacing and without payment_password. */
+static void S_canonical_fingerprint(const char *path, const char *body,
+                                    uint8_t raw[crypto_hash_sha256_BYTES])
+{
+    json_t *root = json_loads(body, JSON_REJECT_DUPLICATES, NULL);
+    ASSERT(json_is_object(root));
+    json_object_del(root, "payment_password");
+    char *canonical = json_dumps(root, JSON_COMPACT | JSON_SORT_KEYS);
+    ASSERT(canonical != NULL);
+    json_decref(root);
+    char hex[65];
+    S_plain_fingerprint(path, canonical, hex, raw);
+    free(canonical);
+}
+
 static void S_line_copy(char *line, void *arg) { snprintf(arg, 128, "%s", line); }
 
 TEST(fingerprints_stored_unkeyed_are_keyed_once_and_still_answer_retries)
@@ -267,10 +347,12 @@ TEST(fingerprints_stored_unkeyed_are_keyed_once_and_still_answer_retries)
     ASSERT_EQ_INT(S_keyed_transfer(&a, "unkeyed-0", body, &replayed, first), 201);
     ASSERT(!replayed);
 
-    /* Stored keyed: HMAC-SHA-256 under the pepper's subkey 4 ("qbreqfpr") of the digest. */
+    /* Stored keyed: HMAC-SHA-256 under the pepper's subkey 4 ("qbreqfpr") of the digest (of
+     * the body without its password). */
     char plain_hex[65], db[TEST_DAEMON_PATH_SIZE_MAX + 32], row[128] = "";
-    uint8_t plain[crypto_hash_sha256_BYTES];
+    uint8_t plain[crypto_hash_sha256_BYTES], canonical[crypto_hash_sha256_BYTES];
     S_plain_fingerprint("/v1/transfers", body, plain_hex, plain);
+    S_canonical_fingerprint("/v1/transfers", body, canonical);
     uint8_t pepper[32], subkey[32], keyed[crypto_auth_hmacsha256_BYTES];
     char pepper_path[TEST_DAEMON_PATH_SIZE_MAX + 32], keyed_hex[65];
     snprintf(pepper_path, sizeof pepper_path, "%s/pepper", d.data_dir);
@@ -279,7 +361,7 @@ TEST(fingerprints_stored_unkeyed_are_keyed_once_and_still_answer_retries)
     ASSERT_EQ_INT(fread(pepper, 1, sizeof pepper, f), sizeof pepper);
     fclose(f);
     ASSERT(crypto_kdf_derive_from_key(subkey, sizeof subkey, 4, "qbreqfpr", pepper) == 0);
-    crypto_auth_hmacsha256(keyed, plain, sizeof plain, subkey);
+    crypto_auth_hmacsha256(keyed, canonical, sizeof canonical, subkey);
     sodium_bin2hex(keyed_hex, sizeof keyed_hex, keyed, sizeof keyed);
     snprintf(db, sizeof db, "%s/qianbao.db", d.data_dir);
     ASSERT(test_sqlite(db, false,
@@ -304,7 +386,8 @@ TEST(fingerprints_stored_unkeyed_are_keyed_once_and_still_answer_retries)
     }
     ASSERT_EQ_INT(test_daemon_stop(&d), 0);
 
-    /* As an earlier version left them: every fingerprint plain, nothing marked keyed. */
+    /* As an earlier version left them: every fingerprint plain, of the body as sent (its
+     * password included), nothing marked keyed. */
     char sql[512];
     snprintf(sql, sizeof sql,
              "UPDATE idempotency_records SET request_hash = X'%s'"
@@ -365,6 +448,7 @@ int main(void)
 
     RUN(a_thousand_retries_make_one_transfer);
     RUN(a_refusal_is_kept_under_its_key);
+    RUN(a_retry_tells_nothing_of_the_payment_password);
     RUN(a_key_is_forgotten_after_the_retention);
     RUN(fingerprints_stored_unkeyed_are_keyed_once_and_still_answer_retries);
 
