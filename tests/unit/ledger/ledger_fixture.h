@@ -237,12 +237,16 @@ static inline void fx_script_prepare(struct fx *fx, struct fx_script *script)
 {
     const char *principal = script->cmd.idem_principal;
     const char *key = script->cmd.idem_key;
-    uint8_t hash[CRYPTO_SHA256_SIZE];
+    uint8_t hash[CRYPTO_SHA256_SIZE], legacy[CRYPTO_SHA256_SIZE];
+    bool has_legacy = script->cmd.has_legacy_hash;
     memcpy(hash, script->cmd.request_hash, sizeof hash);
+    memcpy(legacy, script->cmd.legacy_request_hash, sizeof legacy);
     ledger_cmd_init(&script->cmd, fx_script_run, script);
     script->cmd.idem_principal = principal;
     script->cmd.idem_key = key;
     memcpy(script->cmd.request_hash, hash, sizeof hash);
+    script->cmd.has_legacy_hash = has_legacy;
+    memcpy(script->cmd.legacy_request_hash, legacy, sizeof legacy);
     script->ledger = fx->ledger;
     script->run_count = 0;
 }

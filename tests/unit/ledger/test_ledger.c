@@ -1399,6 +1399,44 @@ TEST(idem_different_body_refused)
     fx_free(fx);
 }
 
+TEST(idem_record_of_a_legacy_fingerprint_answers_its_retry)
+{
+    /* A record kept before a request's fingerprint changed holds the old
+     * one: a retry that brings it as its legacy fingerprint is answered
+     * from the record, after a restart too; one that brings another, or
+     * none, is another request. */
+    struct fx *fx = fx_new();
+    int64_t u = fx_user(fx, "user:u_a");
+    int64_t m = fx_user(fx, "user:u_b");
+    fx_fund(fx, u, 1000);
+    struct fx_script first, s;
+    ASSERT_OK(idem_pay(fx, &first, "user:u_a", "key-1", "{\"amount\":300}", u, m, 300));
+    fx_restart(fx);
+    for (int round = 0; round < 3; round++) {
+        fx_script_init(&s);
+        fx_script_post2(&s, u, m, 300);
+        fx_script_idem(&s, "user:u_a", "key-1", "{\"amount\": 300}");
+        s.cmd.has_legacy_hash = round != 2;
+        crypto_sha256(round != 1 ? "{\"amount\":300}" : "{\"amount\":301}", 14,
+                      s.cmd.legacy_request_hash);
+        enum qb_error err = fx_exec(fx, &s);
+        if (round == 0) {
+            ASSERT_OK(err);
+            ASSERT(s.cmd.replayed);
+            ASSERT_EQ_INT(s.cmd.response.size, first.cmd.response.size);
+            ASSERT(memcmp(s.cmd.response.data, first.cmd.response.data, s.cmd.response.size) == 0);
+        } else {
+            ASSERT_ERR(err, QB_E_IDEMPOTENCY_MISMATCH);
+        }
+        ASSERT_EQ_INT(s.run_count, 0);
+        fx_script_release(&s);
+    }
+    ASSERT_VIEW(fx, u, 700, 0);
+    ASSERT_VIEW(fx, m, 300, 0);
+    fx_script_release(&first);
+    fx_free(fx);
+}
+
 TEST(idem_keys_scoped_by_principal)
 {
     /* Keys are chosen by clients, so two users may pick the same one: the
@@ -3070,6 +3108,7 @@ int main(void)
     RUN(idem_same_request_in_one_batch_replayed);
     RUN(idem_answer_set_only_when_the_command_commits);
     RUN(idem_different_body_refused);
+    RUN(idem_record_of_a_legacy_fingerprint_answers_its_retry);
     RUN(idem_keys_scoped_by_principal);
     RUN(idem_refusal_replayed);
     RUN(idem_key_too_long_refused);
