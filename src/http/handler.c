@@ -35,6 +35,9 @@ static json_t *S_json_body(struct http_request *req, const struct http_field *fi
                                  message[0] != '\0' ? message : error_message(err));
         return NULL;
     }
+    /* Kept for the request's fingerprint (http_idempotency_arm). */
+    json_decref(req->body_json);
+    req->body_json = json_incref(out);
     return out;
 }
 
@@ -256,30 +259,39 @@ static void S_request_digest(const char *method, const char *path, const void *b
     crypto_sha256_end(&state, digest);
 }
 
-/* A JSON object body as its request's fingerprint reads it: members sorted,
- * no spacing, and no payment_password. The password proves who sends the
- * request and is no part of it: were it fingerprinted, a retry under a key
- * its user paid under would answer the payment for the right password and
- * 422 for any other, telling it to whoever holds the session without one
- * guess counted towards the lock. Sorted and spaced as it may be, a retry
- * rebuilt by its client is the same request. NULL when the body is no JSON
- * object (it is fingerprinted as sent); *failed when out of memory. The
- * caller frees it. */
-static char *S_body_canonical(const struct buf *body, bool *failed)
+/* Streams what json_dump_callback writes into a SHA-256. */
+static int S_digest_chunk(const char *buffer, size_t size, void *data)
 {
-    *failed = false;
-    if (body == NULL || body->size == 0)
-        return NULL;
-    json_t *root = json_loadb((const char *)body->data, body->size, JSON_REJECT_DUPLICATES, NULL);
-    if (!json_is_object(root)) {
-        json_decref(root);
-        return NULL;
-    }
-    (void)json_object_del(root, "payment_password");
-    char *text = json_dumps(root, JSON_COMPACT | JSON_SORT_KEYS);
-    json_decref(root);
-    *failed = text == NULL;
-    return text;
+    crypto_sha256_update((struct crypto_sha256_state *)data, buffer, size);
+    return 0;
+}
+
+/* The digest of a request with a JSON object body as its fingerprint reads
+ * it: method, NUL, path, NUL, then the object with its members sorted, no
+ * spacing, and no payment_password (what json_dumps writes with
+ * JSON_COMPACT | JSON_SORT_KEYS, streamed). The password proves who sends
+ * the request and is no part of it: were it fingerprinted, a retry under a
+ * key its user paid under would answer the payment for the right password
+ * and 422 for any other, telling it to whoever holds the session without
+ * one guess counted towards the lock. Sorted and spaced as it may be, a
+ * retry rebuilt by its client is the same request. The object is the one
+ * the handler parsed (http_json_body), read through a shallow copy so that
+ * what the handler holds stays as it was. False when out of memory. */
+static bool S_object_digest(const char *method, const char *path, const json_t *object,
+                            uint8_t digest[CRYPTO_SHA256_SIZE])
+{
+    json_t *copy = json_copy((json_t *)object);
+    if (copy == NULL)
+        return false;
+    (void)json_object_del(copy, "payment_password");
+    struct crypto_sha256_state state;
+    crypto_sha256_begin(&state);
+    crypto_sha256_update(&state, method, strlen(method) + 1);
+    crypto_sha256_update(&state, path, strlen(path) + 1);
+    int rc = json_dump_callback(copy, S_digest_chunk, &state, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(copy);
+    crypto_sha256_end(&state, digest);
+    return rc == 0;
 }
 
 bool http_idempotency_arm(struct http_request *req, struct ledger_cmd *cmd, const char *principal)
@@ -301,28 +313,26 @@ bool http_idempotency_arm(struct http_request *req, struct ledger_cmd *cmd, cons
     const struct buf *body = http_request_body(req);
     const struct domain_env *env = http_request_env(req);
     QB_ASSERT(env != NULL);
-    bool failed;
-    char *canonical = S_body_canonical(body, &failed);
-    if (failed) {
-        http_reply_error(req, QB_E_INTERNAL);
-        return false;
-    }
     const void *raw = body != NULL ? body->data : NULL;
     size_t raw_size = body != NULL ? body->size : 0;
+    const json_t *object = req->body_json;
     uint8_t digest[CRYPTO_SHA256_SIZE];
-    if (canonical != NULL)
-        S_request_digest(method, path, canonical, strlen(canonical), digest);
-    else
+    if (json_is_object(object)) {
+        if (!S_object_digest(method, path, object, digest)) {
+            http_reply_error(req, QB_E_INTERNAL);
+            return false;
+        }
+    } else {
         S_request_digest(method, path, raw, raw_size, digest);
+    }
     domain_request_fingerprint(env, digest, cmd->request_hash);
     /* Records kept before 2026-12-05 fingerprint the body as it was sent,
      * password and all: a retry of one still finds its answer. */
-    cmd->has_legacy_hash = canonical != NULL;
-    if (canonical != NULL) {
+    cmd->has_legacy_hash = json_is_object(object);
+    if (cmd->has_legacy_hash) {
         S_request_digest(method, path, raw, raw_size, digest);
         domain_request_fingerprint(env, digest, cmd->legacy_request_hash);
     }
-    free(canonical);
     cmd->idem_principal = principal;
     cmd->idem_key = key;
     return true;

@@ -328,6 +328,9 @@ struct http_request {
 
     struct buf body;
     bool body_too_large;
+    /* The body as http_json_body parsed it (a reference of the request's),
+     * which the request's fingerprint reads (http_idempotency_arm). */
+    json_t *body_json;
 
     struct http_arena_block *arena;
     size_t arena_size;

@@ -347,6 +347,7 @@ void http_request_free(struct http_request *req)
     if (req->body.data != NULL)
         crypto_wipe(req->body.data, req->body.capacity);
     buf_release(&req->body);
+    json_decref(req->body_json);
     buf_release(&req->reply);
     if (req->stream_ctx != NULL) /* never handed to the connection */
         req->stream_free(req->stream_ctx);
