@@ -22,8 +22,10 @@
  *     command, and the final state is known only later, so a retry tells
  *     the current truth and never calls the bank again (a payment left
  *     PROCESSING belongs to the worker);
- *   - fresh 201: calls the bank on this thread (it blocks up to
- *     BANK_CALL_TIMEOUT_MS), runs the finish command to completion
+ *   - fresh 201: for a withdrawal first the last word before it is sent
+ *     (wallet_send_cmd: a wallet frozen meanwhile fails it there, and
+ *     nothing is sent); calls the bank on an offload thread (it blocks up
+ *     to BANK_CALL_TIMEOUT_MS), runs the finish command to completion
  *     (http_request_execute) and answers the payment as it then is:
  *     SUCCESS, FAILED with failure_code, or PROCESSING when the bank has
  *     not confirmed yet. If the finish command cannot run (shutting down),
@@ -322,6 +324,7 @@ void http_handle_me_payments_get(struct http_request *req)
 
 struct S_pay {
     struct wallet_pay_cmd pay; /* first: the submitted command */
+    struct wallet_send_cmd send;
     struct wallet_finish_cmd finish;
     enum qb_error finish_err; /* the finish command's ledger answer */
     char principal[S_PRINCIPAL_SIZE_MAX];
@@ -363,7 +366,30 @@ static void S_pay_bank(struct http_request *req, struct ledger_cmd *cmd)
     const struct domain_env *env = http_request_env(req);
     const struct wallet_payment *p = &c->pay.payment;
     struct wallet_bank_answer answer;
-    wallet_bank_call(env, http_request_pool(req), p, false, &answer);
+    memset(&answer, 0, sizeof answer);
+    bool send = true;
+    wallet_send_cmd_init(&c->send, env, p->id);
+    wallet_finish_cmd_init(&c->finish, env, p->id, &answer);
+    if (p->kind == WALLET_WITHDRAWAL) {
+        /* The wallet may have been frozen while this waited for a thread:
+         * the last word before the money leaves (wallet_send_cmd). One
+         * that cannot be had sends nothing, and the worker's query settles
+         * it, as for a submission made too late. */
+        enum qb_error err = http_request_execute(req, &c->send.cmd);
+        if (err == QB_OK)
+            err = c->send.cmd.result;
+        send = err == QB_OK && c->send.send;
+        if (err != QB_OK)
+            log_event(LOG_WARN, "wallet.bank.not_called", "payment_id=%s reason=%s", p->id,
+                      error_name(err));
+        if (err == QB_OK && !send) { /* failed there, or resolved already: as it is now */
+            c->finish.payment = c->send.payment;
+            c->finish_err = QB_OK;
+            return;
+        }
+    }
+    if (send)
+        wallet_bank_call(env, http_request_pool(req), p, false, &answer);
     wallet_finish_cmd_init(&c->finish, env, p->id, &answer);
     enum qb_error err = http_request_execute(req, &c->finish.cmd);
     if (err == QB_OK)
@@ -387,6 +413,7 @@ static void S_pay_answer(struct http_request *req, struct ledger_cmd *cmd)
     else
         http_reply_error(req, QB_E_INTERNAL);
     json_decref(reply);
+    ledger_cmd_release(&c->send.cmd);
     ledger_cmd_release(&c->finish.cmd);
     wallet_pay_cmd_release(&c->pay);
 }

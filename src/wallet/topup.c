@@ -124,6 +124,28 @@ static enum qb_error pay_refuse(struct wallet_pay_cmd *c, enum qb_error outcome)
     return err;
 }
 
+/* Whether money of a payment of kind may move through account (user's
+ * balance, or with label the merchant's account its owner user withdraws
+ * from) now: QB_OK, or QB_E_ACCOUNT_FROZEN when the user is frozen or
+ * closed, the account is frozen that way or closed, or the merchant may not
+ * pay out (env->payout_check); else a storage error. Step 1 asks it, and a
+ * withdrawal again right before it is sent (wallet_send_cmd). */
+static enum qb_error S_account_open(struct ledger_txn *txn, const struct domain_env *env,
+                                    const struct identity_user *user,
+                                    const struct ledger_account_view *account,
+                                    enum wallet_payment_kind kind, const char *label)
+{
+    uint32_t blocking =
+        LEDGER_ACCOUNT_CLOSED |
+        (kind == WALLET_TOPUP ? LEDGER_ACCOUNT_CREDIT_FROZEN : LEDGER_ACCOUNT_DEBIT_FROZEN);
+    if (user->status == IDENTITY_FROZEN || user->status == IDENTITY_CLOSED ||
+        (account->flags & blocking) != 0)
+        return QB_E_ACCOUNT_FROZEN;
+    if (label != NULL && env->payout_check != NULL)
+        return env->payout_check(txn, env, label);
+    return QB_OK;
+}
+
 static enum qb_error pay_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
 {
     struct wallet_pay_cmd *c = (struct wallet_pay_cmd *)cmd;
@@ -183,18 +205,12 @@ static enum qb_error pay_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
     err = ledger_txn_account_get(txn, account_id, &account);
     if (err != QB_OK)
         return err == QB_E_NOT_FOUND ? QB_E_INTERNAL : err;
-    uint32_t blocking = LEDGER_ACCOUNT_CLOSED | (c->kind == WALLET_TOPUP
-                                                     ? LEDGER_ACCOUNT_CREDIT_FROZEN
-                                                     : LEDGER_ACCOUNT_DEBIT_FROZEN);
-    if (user.status == IDENTITY_FROZEN || (account.flags & blocking) != 0)
-        return pay_refuse(c, QB_E_ACCOUNT_FROZEN);
-    if (c->account_id != 0 && env->payout_check != NULL) {
-        err = env->payout_check(txn, env, c->account_label);
-        if (err == QB_E_ACCOUNT_FROZEN)
-            return pay_refuse(c, err);
-        if (err != QB_OK)
-            return err;
-    }
+    err = S_account_open(txn, env, &user, &account, c->kind,
+                         c->account_id != 0 ? c->account_label : NULL);
+    if (err == QB_E_ACCOUNT_FROZEN)
+        return pay_refuse(c, err);
+    if (err != QB_OK)
+        return err;
 
     /* 2. the payment password, counted */
     err = identity_txn_payment_password_verify(txn, env, c->user_id, c->payment_password,
@@ -337,6 +353,69 @@ void wallet_bank_call(const struct domain_env *env, struct store_pool *pool,
     else
         log_event(LOG_WARN, "wallet.bank.no_answer", "payment_id=%s call=%s error=%s", p->id,
                   query ? "query" : "submit", error_name(err));
+}
+
+/* --- between steps 1 and 2: the last word before a withdrawal is sent -------------- */
+
+static enum qb_error finish_failed(struct ledger_txn *txn, struct wallet_payment *p,
+                                   enum qb_error failure);
+
+static enum qb_error send_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
+{
+    struct wallet_send_cmd *c = (struct wallet_send_cmd *)cmd;
+    const struct domain_env *env = c->env;
+    struct wallet_payment *p = &c->payment;
+    c->send = false;
+    enum qb_error err = wallet_txn_payment_get(txn, c->payment_id, p);
+    if (err != QB_OK)
+        return err;
+    QB_ASSERT(p->kind == WALLET_WITHDRAWAL);
+    if (p->status != WALLET_PROCESSING)
+        return QB_OK; /* resolved already (the worker, after a long wait): nothing to send */
+
+    /* Its account as step 1 found it: the user's balance, or the merchant's
+     * its counterparty_id names. */
+    struct store *store = ledger_txn_store(txn);
+    struct identity_user user;
+    err = identity_user_get(store, p->user_id, &user);
+    int64_t account_id = user.account_id;
+    if (err == QB_OK && p->counterparty_id[0] != '\0')
+        err = ledger_account_find(store, p->counterparty_id, p->currency, LEDGER_ACCOUNT_MERCHANT,
+                                  &account_id);
+    struct ledger_account_view account;
+    if (err == QB_OK)
+        err = ledger_txn_account_get(txn, account_id, &account);
+    if (err != QB_OK)
+        return err == QB_E_NOT_FOUND ? QB_E_INTERNAL : err; /* step 1 read them all */
+    err = S_account_open(txn, env, &user, &account, WALLET_WITHDRAWAL,
+                         p->counterparty_id[0] != '\0' ? p->counterparty_id : NULL);
+    if (err == QB_OK) {
+        c->send = true;
+        return QB_OK; /* nothing written */
+    }
+    if (err != QB_E_ACCOUNT_FROZEN)
+        return err;
+    err = finish_failed(txn, p, QB_E_ACCOUNT_FROZEN);
+    if (err != QB_OK)
+        return err;
+    p->updated_at_ms = ledger_txn_now_ms(txn);
+    err = wallet_txn_payment_update(txn, p);
+    if (err == QB_OK)
+        log_event(LOG_INFO, "wallet.payment.finished",
+                  "payment_id=%s type=%s status=%s failure=%s reason=frozen_before_sent", p->id,
+                  wallet_payment_kind_name(p->kind), wallet_payment_status_name(p->status),
+                  p->failure_code);
+    return err;
+}
+
+void wallet_send_cmd_init(struct wallet_send_cmd *c, const struct domain_env *env,
+                          const char *payment_id)
+{
+    QB_ASSERT(c != NULL && env != NULL && payment_id != NULL);
+    memset(c, 0, sizeof *c);
+    ledger_cmd_init(&c->cmd, send_run, NULL);
+    c->env = env;
+    snprintf(c->payment_id, sizeof c->payment_id, "%s", payment_id);
 }
 
 /* --- step 3: finish ---------------------------------------------------------------- */

@@ -145,6 +145,34 @@ struct wallet_bank_answer {
 void wallet_bank_call(const struct domain_env *env, struct store_pool *pool,
                       const struct wallet_payment *p, bool query, struct wallet_bank_answer *out);
 
+/* --- between steps 1 and 2: the last word before a withdrawal is sent ---------------- */
+
+/* A withdrawal is sent a moment after it starts (by then an offload thread
+ * is free). A wallet frozen in between — its owner's lost phone, an
+ * operator — must not see the money leave: this command, run right before
+ * the submission, lets it go only if it is still PROCESSING and money may
+ * still leave its account as step 1 required (the user not frozen nor
+ * closed, the account not debit-frozen nor closed, a merchant's account
+ * allowed to pay out: env->payout_check). Otherwise it fails the payment
+ * there, ACCOUNT_FROZEN, and releases its hold, as a bank's refusal would.
+ * The freeze and this command are ordered by the writer, so a freeze
+ * either comes first and stops the money, or comes after the withdrawal
+ * was let go: then it is at the bank, cannot be recalled, and resolves as
+ * the bank says (step 3). A withdrawal never let go is never submitted. */
+struct wallet_send_cmd {
+    struct ledger_cmd cmd; /* first: see domain.h */
+    const struct domain_env *env;
+    char payment_id[ID_TEXT_SIZE_MAX];
+    /* Out, when the ledger result is QB_OK: whether to submit it, and the
+     * payment as it is now (FAILED when refused here; resolved already by
+     * another thread when neither). */
+    bool send;
+    struct wallet_payment payment;
+};
+
+void wallet_send_cmd_init(struct wallet_send_cmd *c, const struct domain_env *env,
+                          const char *payment_id);
+
 /* --- step 3: finish ------------------------------------------------------------------ */
 
 struct wallet_finish_cmd {

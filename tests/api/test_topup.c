@@ -1178,6 +1178,85 @@ TEST(a_submission_the_queue_held_too_long_is_not_made)
     ASSERT_EQ_INT(S_available(&u), before + COUNT * 1000);
 }
 
+/* One withdrawal on its own connection (a thread), like S_slow_topup. */
+static void *S_withdraw(void *arg)
+{
+    struct S_slow *t = arg;
+    struct client client;
+    client_init(&client, S_daemon.base_url);
+    char body[256];
+    snprintf(body, sizeof body, "{\"card_id\":\"%s\",\"amount\":1000,\"payment_password\":\"%s\"}",
+             t->card_id, S_PAY);
+    struct client_response res;
+    t->status =
+        api_call_idem(&client, "POST", "/v1/me/withdrawals", t->user->token, t->key, body, &res);
+    snprintf(t->id, sizeof t->id, "%s", t->status == 201 ? api_json_str(&res, "id") : "");
+    client_response_release(&res);
+    client_release(&client);
+    return NULL;
+}
+
+TEST(a_withdrawal_frozen_before_it_is_sent_is_not_sent)
+{
+    /* A withdrawal holds its money at once and is sent to the bank a moment
+     * later, by one of the threads that call banks. A wallet frozen in
+     * between (a lost phone) must not see the money leave: here every such
+     * thread is busy with another user's slow bank when the withdrawal
+     * starts, its owner freezes the wallet while it waits, and it ends
+     * FAILED, ACCOUNT_FROZEN, its hold released, never sent. One sent
+     * before the freeze, which the bank confirms later, cannot be called
+     * back: it ends as the bank says. */
+    enum { SLOW = 16 }; /* HTTP_OFFLOAD_THREADS */
+    struct api_user u, other;
+    S_user(&u);
+    S_user(&other);
+    char card[API_ID_SIZE_MAX], late_card[API_ID_SIZE_MAX], slow_card[API_ID_SIZE_MAX];
+    S_card(&u, CARD_OK, card);
+    S_card(&u, CARD_LATE_OK, late_card);
+    S_card(&other, CARD_SLOW, slow_card);
+    S_fund(&u, card, 50000);
+    struct client_response res;
+    ASSERT_EQ_INT(S_pay(&u, "/v1/me/withdrawals", late_card, 2000, S_PAY, NULL, &res), 201);
+    ASSERT_EQ_STR(api_json_str(&res, "status"), "PROCESSING");
+    char sent_id[API_ID_SIZE_MAX];
+    snprintf(sent_id, sizeof sent_id, "%s", api_json_str(&res, "id"));
+    client_response_release(&res);
+    static struct S_slow slow[SLOW + 1];
+    pthread_t threads[SLOW + 1];
+    for (int i = 0; i <= SLOW; i++) {
+        memset(&slow[i], 0, sizeof slow[i]);
+        slow[i].user = i < SLOW ? &other : &u;
+        snprintf(slow[i].card_id, sizeof slow[i].card_id, "%s", i < SLOW ? slow_card : card);
+        snprintf(slow[i].key, sizeof slow[i].key, "frozen-%d-%ld", i, (long)time(NULL));
+        ASSERT_EQ_INT(
+            pthread_create(&threads[i], NULL, i < SLOW ? S_slow_topup : S_withdraw, &slow[i]), 0);
+        if (i == SLOW - 1)
+            S_sleep_ms(300); /* every thread that calls banks taken */
+    }
+    S_sleep_ms(300); /* the withdrawal started: its money held, waiting for a thread */
+    long long available, pending;
+    S_balance(&u, &available, &pending);
+    ASSERT_EQ_INT(pending, 2010 + 1010);
+    ASSERT_EQ_INT(api_call(&S_client, "POST", "/v1/me/freeze", u.token, NULL, &res), 200);
+    client_response_release(&res);
+    for (int i = 0; i <= SLOW; i++)
+        pthread_join(threads[i], NULL);
+    ASSERT_EQ_INT(slow[SLOW].status, 201);
+    char status[16], failure[40];
+    S_await(&u, slow[SLOW].id, S_WAIT_MS, status, failure);
+    ASSERT_EQ_STR(status, "FAILED");
+    ASSERT_EQ_STR(failure, "ACCOUNT_FROZEN");
+    S_await(&u, sent_id, S_WAIT_MS, status, failure);
+    ASSERT_EQ_STR(status, "SUCCESS");
+    S_balance(&u, &available, &pending);
+    ASSERT_EQ_INT(available, 50000 - 2010);
+    ASSERT_EQ_INT(pending, 0);
+    ASSERT(test_file_read(S_daemon.log_path, S_log, sizeof S_log));
+    char submit[160];
+    snprintf(submit, sizeof submit, "payment_id=%s call=submit", slow[SLOW].id);
+    ASSERT(strstr(S_log, submit) == NULL);
+}
+
 TEST(payments_of_others_are_not_found)
 {
     // A payment id is only its maker's: anyone else gets 404, like an id that never existed.
@@ -1381,6 +1460,7 @@ int main(void)
     RUN(an_operator_lists_a_days_bank_payments_to_reconcile);
     RUN(a_slow_bank_holds_up_no_other_request);
     RUN(a_submission_the_queue_held_too_long_is_not_made);
+    RUN(a_withdrawal_frozen_before_it_is_sent_is_not_sent);
     RUN(payments_of_others_are_not_found);
     RUN(pending_withdrawal_is_resolved_after_a_restart);
     RUN(cards_in_another_name_stop_moving_money_once_the_wallet_is_verified);
