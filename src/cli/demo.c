@@ -345,7 +345,7 @@ static int S_user_make(struct S_run *run, int n)
                             code));
     if (rc != CLI_EXIT_OK)
         return rc;
-    if ((rc = S_sms_code(run, u->phone, "bind_card", S_CARD_MASKED, code)) != CLI_EXIT_OK)
+    if ((rc = S_sms_code(run, u->phone, "bind_card", S_CARD, code)) != CLI_EXIT_OK)
         return rc;
     body = json_pack("{s:s, s:s, s:s, s:s}", "card_number", S_CARD, "holder_name", u->name,
                      "phone", u->phone, "sms_code", code);

@@ -169,12 +169,13 @@ static void S_card_print(const struct cli *cli, const json_t *card)
     cli_print_field(cli, "added at", cli_json_str(card, "created_at"));
 }
 
-/* POST /v1/sms-codes for binding the card masked as target. */
-static int S_bind_code_request(struct cli *cli, const char *phone, const char *target,
+/* POST /v1/sms-codes for binding the card number (the code's target, which
+ * the server keeps only as a keyed hash). */
+static int S_bind_code_request(struct cli *cli, const char *phone, const char *number,
                                struct cli_response *res)
 {
     json_t *body =
-        json_pack("{s:s, s:s, s:s}", "phone", phone, "purpose", "bind_card", "target", target);
+        json_pack("{s:s, s:s, s:s}", "phone", phone, "purpose", "bind_card", "target", number);
     if (body == NULL) {
         memset(res, 0, sizeof *res);
         buf_init(&res->body, CLI_RESPONSE_SIZE_MAX);
@@ -196,8 +197,7 @@ int cli_run_card_add(struct cli *cli, const struct cli_args *args)
     if (!cli_card_mask(number, target, sizeof target))
         return cli_usage_error(cli, "--number must be the card's 16 to 19 digits, without "
                                     "spaces");
-    /* Before an SMS is spent on it: the server sees only the masked number
-     * until the card is bound. */
+    /* Before an SMS is spent on it. */
     if (!luhn_is_valid(number, strlen(number)))
         return cli_usage_error(cli, "--number is not a card number: a digit is mistyped (its "
                                     "last digit does not check)");
@@ -212,7 +212,7 @@ int cli_run_card_add(struct cli *cli, const struct cli_args *args)
             return cli_usage_error(cli, "no terminal to ask for the SMS code on: run with "
                                         "--send-code, then again with --code CODE");
         struct cli_response res;
-        int rc = S_bind_code_request(cli, phone, target, &res);
+        int rc = S_bind_code_request(cli, phone, number, &res);
         if (rc == CLI_EXIT_OK && send_code) {
             if (cli->json) {
                 cli_print_body(&res);

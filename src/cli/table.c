@@ -86,8 +86,8 @@ static const struct cli_command S_commands[] = {
        "unfreeze (for `security unfreeze`), bind_card (for `card add`), change_phone (to the "
        "new phone, for `phone-change`), close_account (for `close-account`)"},
       {"target", "TARGET", false, NULL,
-       "what the code authorises, for bind_card the card number masked: its first six and last "
-       "four digits with a * for each digit between (999900******0012)"}},
+       "what the code authorises, for bind_card the whole card number to bind "
+       "(9999000000000012)"}},
      cli_run_sms_code},
     {"register",
      "",

@@ -109,13 +109,19 @@ void http_handle_sms_codes_create(struct http_request *req)
                                  "reset_password, change_phone, close_account");
         goto out;
     }
-    /* The target is kept with the code: only the masked card number of a
-     * bind_card code, nothing for the purposes bound to the phone alone. */
+    /* A bind_card code is for the whole card number, which is kept with
+     * the code only as its keyed hash (wallet_card_sms_target); the
+     * purposes bound to the phone alone take no target. */
+    const struct domain_env *env = http_request_env(req);
+    char card_target[WALLET_CARD_TARGET_SIZE_MAX] = "";
+    if (env == NULL) {
+        http_reply_error(req, QB_E_INTERNAL);
+        goto out;
+    }
     if (purpose == SMS_PURPOSE_BIND_CARD &&
-        (target == NULL || !wallet_card_sms_target_is_valid(target))) {
+        (target == NULL || !wallet_card_sms_target(env, target, card_target))) {
         http_reply_error_message(req, QB_E_PARAM,
-                                 "target must be the card number masked: its first six and last "
-                                 "four digits with one * for each digit between");
+                                 "target must be the card number to bind: 16 to 19 digits");
         goto out;
     }
     if (purpose != SMS_PURPOSE_BIND_CARD && target != NULL && target[0] != '\0') {
@@ -123,14 +129,15 @@ void http_handle_sms_codes_create(struct http_request *req)
         goto out;
     }
     c = http_request_alloc(req, sizeof *c);
-    if (c == NULL || http_request_env(req) == NULL) {
-        http_reply_error(req, c == NULL ? QB_E_TOO_LARGE : QB_E_INTERNAL);
+    if (c == NULL) {
+        http_reply_error(req, QB_E_TOO_LARGE);
         goto out;
     }
-    sms_send_cmd_init(c, http_request_env(req));
+    sms_send_cmd_init(c, env);
     snprintf(c->phone, sizeof c->phone, "%s", phone);
     c->purpose = purpose;
-    snprintf(c->target, sizeof c->target, "%s", target != NULL ? target : "");
+    _Static_assert(sizeof card_target <= sizeof c->target, "a card's target fits a code's");
+    snprintf(c->target, sizeof c->target, "%s", card_target);
     http_request_submit(req, &c->cmd, S_sms_codes_resume);
 out:
     json_decref(body);

@@ -31,26 +31,19 @@ static bool card_digits_ok(const char *number, size_t *size)
            strspn(number, "0123456789") == *size;
 }
 
-bool wallet_card_sms_target(const char *card_number, char out[WALLET_CARD_TARGET_SIZE_MAX])
+bool wallet_card_sms_target(const struct domain_env *env, const char *card_number,
+                            char out[WALLET_CARD_TARGET_SIZE_MAX])
 {
+    QB_ASSERT(env != NULL && out != NULL);
     size_t size;
     out[0] = '\0';
     if (!card_digits_ok(card_number, &size))
         return false;
-    for (size_t i = 0; i < size; i++)
-        out[i] = i < 6 || i >= size - 4 ? card_number[i] : '*';
-    out[size] = '\0';
-    return true;
-}
-
-bool wallet_card_sms_target_is_valid(const char *target)
-{
-    size_t size = strnlen(target, BANK_CARD_DIGITS_MAX + 1);
-    if (size < BANK_CARD_DIGITS_MIN || size > BANK_CARD_DIGITS_MAX)
-        return false;
-    for (size_t i = 0; i < size; i++)
-        if (i < 6 || i >= size - 4 ? !(target[i] >= '0' && target[i] <= '9') : target[i] != '*')
-            return false;
+    uint8_t hash[CRYPTO_SHA256_SIZE];
+    domain_keyed_hash(env->card_hash_key, card_number, size, hash);
+    memcpy(out, "card:", 5);
+    crypto_hex(hash, sizeof hash, out + 5);
+    QB_ASSERT(strlen(out) == WALLET_CARD_TARGET_SIZE_MAX - 1);
     return true;
 }
 
@@ -276,7 +269,7 @@ static enum qb_error card_bind(struct ledger_txn *txn, struct wallet_card_cmd *c
     struct bank_card_info info;
     char target[WALLET_CARD_TARGET_SIZE_MAX];
     if (!bank_card_lookup(c->card_number, &info) ||
-        !wallet_card_sms_target(c->card_number, target) ||
+        !wallet_card_sms_target(env, c->card_number, target) ||
         !identity_display_name_is_valid(c->holder_name) || !sms_phone_is_valid(c->phone)) {
         c->outcome = QB_E_CARD_INVALID;
         return QB_OK;

@@ -10,10 +10,11 @@
  * (wallet_card_number) and wiped after it. A CVV is never taken.
  *
  * Binding proves control of the card's phone with an SMS code of purpose
- * bind_card sent to that phone, whose target is the card number masked as
- * banks print it (wallet_card_sms_target: the first six and last four
- * digits, one '*' per hidden digit), so a code sent for one card cannot bind
- * another. That the phone is the card's is the bank's to say (the
+ * bind_card sent to that phone, whose target is the whole card number's
+ * keyed hash (wallet_card_sms_target: the number_hash of the cards table),
+ * so a code sent for one card cannot bind another, not even one with the
+ * same first six and last four digits, and the number is not kept with the
+ * code. That the phone is the card's is the bank's to say (the
  * connector's verify, wallet_card_verify, before the command; its "no" is
  * told only after the code, so that the bank's records cannot be probed
  * without the phone), and every binding of one card carries one phone: a
@@ -39,7 +40,7 @@
 
 #define WALLET_CARDS_PER_USER_MAX 10       /* bound (not removed) cards per user */
 #define WALLET_HOLDER_NAME_SIZE_MAX 65     /* 64 bytes of UTF-8 + NUL */
-#define WALLET_CARD_TARGET_SIZE_MAX BANK_CARD_NUMBER_SIZE_MAX
+#define WALLET_CARD_TARGET_SIZE_MAX (5 + 2 * CRYPTO_SHA256_SIZE + 1) /* "card:", hex, NUL */
 #define WALLET_CARD_LAST4_SIZE 5
 
 struct wallet_card {
@@ -54,14 +55,13 @@ struct wallet_card {
     int64_t removed_at_ms;                  /* 0 while bound */
 };
 
-/* The SMS target of a bind_card code for card_number: "622202*********0018".
- * False (out "") when the number is not 16-19 digits. */
-bool wallet_card_sms_target(const char *card_number, char out[WALLET_CARD_TARGET_SIZE_MAX]);
-/* True when target has that form: 16-19 characters, six digits, a '*' for
- * each hidden one, four digits. What a client sends as a bind_card code's
- * target is kept with the code, so nothing else is taken (a whole card
- * number sent there would be stored in clear). */
-bool wallet_card_sms_target_is_valid(const char *target);
+/* The SMS target of a bind_card code for card_number: "card:" and the hex
+ * of its keyed hash under env->card_hash_key (what the cards table keeps as
+ * number_hash), the same for one number each time and telling nothing of it
+ * without the key. A client asks for the code with the whole number; only
+ * this is kept. False (out "") when the number is not 16-19 digits. */
+bool wallet_card_sms_target(const struct domain_env *env, const char *card_number,
+                            char out[WALLET_CARD_TARGET_SIZE_MAX]);
 
 /* --- reads, with any connection ----------------------------------------------- */
 

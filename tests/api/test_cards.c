@@ -45,14 +45,9 @@ static void S_card_number(const char *bin, size_t size, unsigned long serial, ch
     out[size] = '\0';
 }
 
-/* The bind_card target of a card number: first six, '*' per hidden digit, last four. */
-static void S_target(const char *number, char out[24])
-{
-    size_t size = strlen(number);
-    for (size_t i = 0; i < size; i++)
-        out[i] = i < 6 || i >= size - 4 ? number[i] : '*';
-    out[size] = '\0';
-}
+/* The bind_card target of a card number: the whole number (the daemon keeps
+ * only its keyed hash). */
+static void S_target(const char *number, char out[24]) { snprintf(out, 24, "%s", number); }
 
 /* Asks for a bind_card code on phone for target and reads it from the outbox. */
 static void S_code(const char *phone, const char *target, char code[API_SMS_CODE_SIZE])
@@ -187,7 +182,8 @@ TEST(bad_card_numbers_and_fields_are_refused)
 TEST(sms_code_must_be_for_this_card_and_phone)
 {
     // The code proves control of the card's phone for this very card: a wrong code, a code for
-    // another card or sent to another phone bind nothing, and none is sent without a target.
+    // another card (even one with the same first six and last four digits) or sent to another
+    // phone bind nothing, and none is sent without a target.
     struct api_user u;
     API_MUST(api_user_new(&S_client, S_admin, &u));
     char phone[API_PHONE_SIZE], other_phone[API_PHONE_SIZE];
@@ -205,6 +201,15 @@ TEST(sms_code_must_be_for_this_card_and_phone)
     ASSERT_EQ_INT(S_bind_raw(&u, number, phone, code, &res), 400);
     ASSERT_EQ_STR(api_error_code(&res), "SMS_CODE_INVALID");
     client_response_release(&res);
+
+    /* Nor one whose first six and last four digits are this card's, as a
+     * masked number would show both. */
+    const char *twin = "6228480000000035550", *look_alike = "6228480000000115550";
+    S_code(phone, look_alike, code);
+    ASSERT_EQ_INT(S_bind_raw(&u, twin, phone, code, &res), 400);
+    ASSERT_EQ_STR(api_error_code(&res), "SMS_CODE_INVALID");
+    client_response_release(&res);
+    ASSERT_EQ_INT(S_card_count(&u), 0);
 
     ASSERT_EQ_INT(api_sms_request(&S_client, phone, "bind_card"), 400); /* no target */
 
@@ -566,23 +571,19 @@ static bool S_file_has(const char *path, const char *needle)
     return false;
 }
 
-TEST(a_bind_card_target_is_the_masked_number_and_only_for_bind_card)
+TEST(a_bind_card_target_is_the_card_number_and_only_for_bind_card)
 {
-    // A bind_card code's target is kept with the code; a client that sends the whole card number
-    // there (or anything else) would have it stored in clear. Only the masked form is taken, and
-    // only for bind_card: every other purpose is bound to the phone alone.
+    // A bind_card code is for the whole card number, which the daemon keeps with the code only
+    // as its keyed hash: never in clear. A masked number (which many cards share) or anything
+    // else is refused, and a target is only for bind_card: every other purpose is bound to the
+    // phone alone.
     char phone[API_PHONE_SIZE], number[24], target[24];
     api_phone_new(phone);
     S_card_number("622202", 19, 4242, number);
     S_target(number, target);
-    const char *refused[] = {number,
-                             "card-1",
-                             "622202",
-                             "622202*********001",
-                             "622202*********00181",
-                             "62220**********0018",
-                             "622202****0*****0018",
-                             ""};
+    const char *refused[] = {
+        "622202*********0018",  "999900******0012",    "card-1", "622202", "622202000000018",
+        "62220200000000000189", "622202000000000001x", ""};
     for (size_t i = 0; i < QB_ARRAY_COUNT(refused); i++) {
         char body[256];
         snprintf(body, sizeof body,
@@ -611,8 +612,8 @@ TEST(a_bind_card_target_is_the_masked_number_and_only_for_bind_card)
 TEST(card_numbers_are_nowhere_in_clear)
 {
     // PANs are sealed at rest and never logged: after binding, the database file, its WAL and
-    // the daemon's log must not hold the number's digits. The last four may appear; the masked
-    // target (first six and last four) is what the SMS table keeps.
+    // the daemon's log must not hold the number's digits. The last four may appear; the SMS table
+    // keeps a bind_card code's target as the number's keyed hash.
     struct api_user u;
     API_MUST(api_user_new(&S_client, S_admin, &u));
     char number[24];
@@ -661,7 +662,7 @@ int main(void)
     RUN(a_wallet_lowered_to_level_one_still_binds_only_its_holders_cards);
     RUN(at_most_ten_cards_are_bound);
     RUN(list_pages_with_a_cursor);
-    RUN(a_bind_card_target_is_the_masked_number_and_only_for_bind_card);
+    RUN(a_bind_card_target_is_the_card_number_and_only_for_bind_card);
     RUN(card_numbers_are_nowhere_in_clear);
 
     return api_suite_end(&suite);

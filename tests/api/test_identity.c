@@ -129,7 +129,8 @@ TEST(sms_code_is_accepted_for_every_purpose)
         char body[128];
         /* bind_card's code names the card it binds (test_cards.c). */
         snprintf(body, sizeof body, "{\"phone\":\"%s\",\"purpose\":\"%s\"%s}", phone, purposes[i],
-                 strcmp(purposes[i], "bind_card") == 0 ? ",\"target\":\"622202******0018\"" : "");
+                 strcmp(purposes[i], "bind_card") == 0 ? ",\"target\":\"6222020000000000018\""
+                                                       : "");
         struct client_response res;
         api_call(&S_client, "POST", "/v1/sms-codes", NULL, body, &res);
         if (res.status != 202)
@@ -3059,10 +3060,10 @@ TEST(sms_cooldown_covers_every_target)
     struct api_user u;
     API_MUST(api_user_new(&S_limits_client, S_limits_admin, &u));
     ASSERT_EQ_INT(
-        api_sms_request_target(&S_limits_client, u.phone, "bind_card", "622202******0018"), 202);
+        api_sms_request_target(&S_limits_client, u.phone, "bind_card", "6222020000000000018"), 202);
     char body[160];
     snprintf(body, sizeof body,
-             "{\"phone\":\"%s\",\"purpose\":\"bind_card\",\"target\":\"622202******0026\"}",
+             "{\"phone\":\"%s\",\"purpose\":\"bind_card\",\"target\":\"6222020000000000026\"}",
              u.phone);
     EXPECT_LIMITS("POST", "/v1/sms-codes", NULL, body, 429, "RATE_LIMITED");
 }

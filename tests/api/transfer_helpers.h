@@ -61,12 +61,9 @@ static inline bool th_user_new(struct client *client, const char *admin, struct 
 static inline bool th_card_bind(struct client *client, const char *admin, const struct api_user *u,
                                 const char *number, char card_id[API_ID_SIZE_MAX])
 {
-    char target[17], phone[API_PHONE_SIZE], code[API_SMS_CODE_SIZE];
-    for (size_t i = 0; i < 16; i++)
-        target[i] = i < 6 || i >= 12 ? number[i] : '*';
-    target[16] = '\0';
+    char phone[API_PHONE_SIZE], code[API_SMS_CODE_SIZE];
     api_phone_new(phone);
-    if (api_sms_request_target(client, phone, "bind_card", target) != 202 ||
+    if (api_sms_request_target(client, phone, "bind_card", number) != 202 ||
         !api_sms_code_read(client, admin, phone, "bind_card", code)) {
         fprintf(stderr, "  th_card_bind: no bind_card code: %s\n", api_error());
         return false;

@@ -1,7 +1,7 @@
 /*
  * test_topup.c — the pure parts of money in and out: the withdrawal fee's
  * rounding, the one shape every payment answer has, and the SMS target
- * that ties a bind_card code to one card; the payments a database made
+ * that ties a bind_card code to one card number; the payments a database made
  * before migrations 14 and 15 holds; and, against a real ledger, the
  * operator's check of every top-up and withdrawal against the journal.
  */
@@ -160,20 +160,31 @@ TEST(payment_json_has_one_shape)
     json_decref(j);
 }
 
-TEST(sms_target_masks_the_middle)
+TEST(sms_target_is_the_whole_card_number_keyed)
 {
-    // The target a client passes with a bind_card code: first six and last four digits, one '*'
-    // per hidden digit, so it is safe to store and tells one card of a bank from another.
-    char out[WALLET_CARD_TARGET_SIZE_MAX];
-    ASSERT(wallet_card_sms_target("6222020000000000018", out));
-    ASSERT_EQ_STR(out, "622202*********0018");
-    ASSERT(wallet_card_sms_target("9999000000000012", out));
-    ASSERT_EQ_STR(out, "999900******0012");
-    ASSERT(!wallet_card_sms_target("622202000000018", out)); /* 15 digits */
+    // A bind_card code is kept with its target: the whole card number's keyed hash, so that a
+    // code asked for one card binds no other, not even one with the same first six and last
+    // four digits, and the number itself is never kept with the code.
+    struct domain_env env;
+    memset(&env, 0, sizeof env);
+    memset(env.card_hash_key, 0x5a, sizeof env.card_hash_key);
+    char out[WALLET_CARD_TARGET_SIZE_MAX], other[WALLET_CARD_TARGET_SIZE_MAX];
+    ASSERT(wallet_card_sms_target(&env, "9999000000000012", out));
+    ASSERT(wallet_card_sms_target(&env, "9999000000180012", other));
+    ASSERT(strcmp(out, other) != 0);
+    ASSERT(strncmp(out, "card:", 5) == 0 && strlen(out) == 5 + 2 * CRYPTO_SHA256_SIZE);
+    ASSERT(strstr(out, "0012") == NULL || strstr(out, "999900") == NULL);
+    ASSERT(wallet_card_sms_target(&env, "9999000000000012", other));
+    ASSERT_EQ_STR(out, other); /* the same card, the same target */
+    env.card_hash_key[0] ^= 1;
+    ASSERT(wallet_card_sms_target(&env, "9999000000000012", other));
+    ASSERT(strcmp(out, other) != 0); /* keyed: no key, no guessing the number from it */
+    ASSERT(!wallet_card_sms_target(&env, "622202000000018", out)); /* 15 digits */
     ASSERT_EQ_STR(out, "");
-    ASSERT(!wallet_card_sms_target("62220200000000000189", out)); /* 20 */
-    ASSERT(!wallet_card_sms_target("622202000000000001x", out));
-    ASSERT(!wallet_card_sms_target(NULL, out));
+    ASSERT(!wallet_card_sms_target(&env, "62220200000000000189", out)); /* 20 */
+    ASSERT(!wallet_card_sms_target(&env, "622202000000000001x", out));
+    ASSERT(!wallet_card_sms_target(&env, "622202*********0018", out)); /* masked */
+    ASSERT(!wallet_card_sms_target(&env, NULL, out));
 }
 
 /* Two payments as an older Qianbao wrote them: a transfer and a withdrawal
@@ -542,7 +553,7 @@ int main(void)
     RUN(withdrawal_fee_rounds_up_and_has_a_floor);
     RUN(withdrawal_max_is_the_largest_amount_the_balance_covers_with_its_fee);
     RUN(payment_json_has_one_shape);
-    RUN(sms_target_masks_the_middle);
+    RUN(sms_target_is_the_whole_card_number_keyed);
     RUN(payments_made_before_they_were_keyed_by_id_are_kept);
     RUN(payments_made_before_they_were_keyed_by_seq_are_found_by_id);
     RUN(what_withdrawals_held_at_a_days_end);

@@ -513,7 +513,7 @@ static inline const char *wx_code(const struct wx_answer *ans, char *buf, size_t
 static inline void wx_card_code(struct wx *wx, char code[SMS_CODE_DIGITS + 1])
 {
     char target[WALLET_CARD_TARGET_SIZE_MAX];
-    ASSERT(wallet_card_sms_target(WX_CARD, target));
+    ASSERT(wallet_card_sms_target(&wx->env, WX_CARD, target));
     clock_manual_advance(&wx->clock, wx->env.settings.sms_cooldown_ms + 1);
     struct sms_send_cmd s;
     sms_send_cmd_init(&s, &wx->env);
