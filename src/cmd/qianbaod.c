@@ -1029,9 +1029,10 @@ static void S_fd_limit_raise(int64_t connections_max)
 
 /* --- serve --------------------------------------------------------------------- */
 
-/* Test builds only: QIANBAO_TEST_FAULT=write|sync|open|full puts the failing
- * VFS under SQLite (src/store/fault_vfs.h), and each SIGUSR1 then arms one
- * failure. Elsewhere SIGUSR1 stays blocked and is never waited for. */
+/* Test builds only: QIANBAO_TEST_FAULT=write|sync|open|full|shm|pool puts the
+ * failing VFS under SQLite (src/store/fault_vfs.h; pool: the read pool's
+ * borrowing), and each SIGUSR1 then arms one failure. Elsewhere SIGUSR1 stays blocked and is never
+ * waited for. */
 static bool S_test_faults_install(void)
 {
 #ifdef QB_TEST_HOOKS
@@ -1041,7 +1042,8 @@ static bool S_test_faults_install(void)
         return true;
     if (!store_fault_kind_parse(kind_text, &kind) || !store_fault_install(kind)) {
         fprintf(stderr,
-                "qianbaod: QIANBAO_TEST_FAULT=%s: not write, sync, open or full, or refused\n",
+                "qianbaod: QIANBAO_TEST_FAULT=%s: not write, sync, open, full, shm or pool,"
+                " or refused\n",
                 kind_text);
         return false;
     }

@@ -278,8 +278,11 @@ void http_handle_me_cards_delete(struct http_request *req)
 /* --- payments as the API shows them ----------------------------------------------------- */
 
 /* Reads payment id of the caller (a top-up or withdrawal) and its card, and
- * replies status with it; 404 for anything else. */
-static void S_reply_payment_read(struct http_request *req, const char *id, int status)
+ * replies status with it; 404 for anything else. replayed: the answer to a
+ * retry, which says Idempotent-Replayed: true when it is the payment; a
+ * failed read (503) is no replayed answer. */
+static void S_reply_payment_read(struct http_request *req, const char *id, int status,
+                                 bool replayed)
 {
     const struct identity_session *session = http_request_session(req);
     struct store *reader = http_reader_acquire(req);
@@ -303,6 +306,8 @@ static void S_reply_payment_read(struct http_request *req, const char *id, int s
         return;
     }
     json_t *body = wallet_payment_json(&p, &card);
+    if (body != NULL && replayed)
+        http_reply_header(req, "Idempotent-Replayed", "true");
     if (body != NULL)
         http_reply_json(req, status, body);
     else
@@ -317,7 +322,7 @@ void http_handle_me_payments_get(struct http_request *req)
         http_reply_error(req, QB_E_NOT_FOUND);
         return;
     }
-    S_reply_payment_read(req, id, 200);
+    S_reply_payment_read(req, id, 200, false);
 }
 
 /* --- POST /v1/me/topups, POST /v1/me/withdrawals ----------------------------------------- */
@@ -435,8 +440,7 @@ static void S_pay_resume(struct http_request *req, struct ledger_cmd *cmd)
             http_reply_error(req, QB_E_INTERNAL);
             goto out;
         }
-        http_reply_header(req, "Idempotent-Replayed", "true");
-        S_reply_payment_read(req, id, 201);
+        S_reply_payment_read(req, id, 201, true);
         goto out;
     }
 

@@ -1,8 +1,8 @@
 /*
  * fault_vfs.c — the failing VFS of fault_vfs.h: a shim (sqlite_shim.h) that
  * consults the armed count on xWrite and xSync, on xShmMap growing the
- * WAL index, and on xOpen before opening. Journal, WAL and database files alike: the caller does
- * not choose which file fails, as a disk does not.
+ * WAL index, and on xOpen before opening; the pool asks store_fault_take. Journal, WAL and database
+ * files alike: the caller does not choose which file fails, as a disk does not.
  */
 #include "store/fault_vfs.h"
 
@@ -35,6 +35,7 @@ static bool S_fail(enum store_fault_kind kind)
                       : kind == STORE_FAULT_FULL ? "full"
                       : kind == STORE_FAULT_SYNC ? "sync"
                       : kind == STORE_FAULT_SHM  ? "shm"
+                      : kind == STORE_FAULT_POOL ? "pool"
                                                  : "open");
             return true;
         }
@@ -88,6 +89,8 @@ bool store_fault_kind_parse(const char *text, enum store_fault_kind *out)
         *out = STORE_FAULT_FULL;
     else if (strcmp(text, "shm") == 0)
         *out = STORE_FAULT_SHM;
+    else if (strcmp(text, "pool") == 0)
+        *out = STORE_FAULT_POOL;
     else
         return false;
     return true;
@@ -106,6 +109,8 @@ bool store_fault_install(enum store_fault_kind kind)
 }
 
 void store_fault_arm(int count) { atomic_fetch_add(&S_armed, count); }
+
+bool store_fault_take(enum store_fault_kind kind) { return S_fail(kind); }
 
 long store_fault_injected(void) { return atomic_load(&S_injected); }
 

@@ -12,6 +12,7 @@
  * then act on what they read (answer, call a bank, notify a merchant).
  */
 #include "store/pool.h"
+#include "store/fault_vfs.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -106,6 +107,10 @@ enum qb_error store_pool_acquire(struct store_pool *pool, int64_t wait_ms, struc
     QB_ASSERT(pool != NULL && out != NULL);
     QB_ASSERT(wait_ms >= 0);
     *out = NULL;
+#ifdef QB_TEST_HOOKS
+    if (store_fault_take(STORE_FAULT_POOL))
+        return QB_E_BUSY; /* a test's armed fault (fault_vfs.h) */
+#endif
 
     struct timespec deadline;
     clock_gettime(CLOCK_MONOTONIC, &deadline);

@@ -19,8 +19,10 @@
  * restart the same request is applied exactly once, whether the disk kept
  * the batch (an idempotent replay) or not. For opens, the operator's ledger
  * check (which opens a connection of its own) must end in "error"
- * STORAGE_UNAVAILABLE and pass next time. After each daemon, the ledger
- * check passes.
+ * STORAGE_UNAVAILABLE and pass next time. For the read pool (pool: the
+ * next borrowing of a read connection finds none), a top-up retried with
+ * its key must not say Idempotent-Replayed on the 503 its unreadable
+ * payment answers. After each daemon, the ledger check passes.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -489,6 +491,59 @@ TEST(a_failed_open_ends_the_ledger_check_in_error_and_the_next_passes)
     S_stop();
 }
 
+TEST(a_retry_whose_payment_cannot_be_read_is_no_replay)
+{
+    /* A top-up retried with its key is answered with its payment as it is
+     * now, read afresh. When that read cannot be made (every read
+     * connection taken: the pool kind, armed), the answer is 503 and it
+     * is no replayed answer, so it must not say Idempotent-Replayed: a
+     * client trusting the header would take the failure for the payment's
+     * fate. The fault may go to a worker's read instead: then the retry is
+     * a replay, and the round is tried again. */
+    ASSERT(S_start("pool"));
+    struct api_user a;
+    char card_id[API_ID_SIZE_MAX];
+    S_user_with_card(&a, card_id, sizeof card_id);
+    char body[256], key[64];
+    snprintf(body, sizeof body,
+             "{\"card_id\":\"%s\",\"amount\":1200,\"payment_password\":\"" TH_PAY_PASSWORD "\"}",
+             card_id);
+    snprintf(key, sizeof key, "replay-read-%ld", (long)getpid());
+    struct client_response res;
+    ASSERT_EQ_INT(api_call_idem(&S_client, "POST", "/v1/me/topups", a.token, key, body, &res), 201);
+    ASSERT_EQ_STR(api_header(&res, "Idempotent-Replayed"), "");
+    client_response_release(&res);
+    long long after_first = th_balance(&S_client, &a);
+    int failed = 0, armed = 0;
+    for (int i = 0; i < S_TRIES && failed == 0; i++) {
+        ASSERT(S_arm());
+        armed++;
+        long status = api_call_idem(&S_client, "POST", "/v1/me/topups", a.token, key, body, &res);
+        if (status == 503) {
+            failed++;
+            if (strcmp(api_header(&res, "Idempotent-Replayed"), "") != 0)
+                TEST_FAIL_("a 503 says Idempotent-Replayed: %s", res.body.data);
+        } else {
+            ASSERT_EQ_INT(status, 201);
+            ASSERT_EQ_STR(api_header(&res, "Idempotent-Replayed"), "true");
+        }
+        client_response_release(&res);
+    }
+    ASSERT(failed == 1);
+    /* Every armed fault spent (the workers read every 200 ms), then the
+     * retry is a replay again, and the money moved once. */
+    for (int waited = 0; S_log_count("test.fault_injected") < armed && waited < S_WAIT_MS;
+         waited += 20)
+        S_sleep_ms(20);
+    ASSERT(S_log_count("test.fault_injected") >= armed);
+    ASSERT_EQ_INT(api_call_idem(&S_client, "POST", "/v1/me/topups", a.token, key, body, &res), 201);
+    ASSERT_EQ_STR(api_header(&res, "Idempotent-Replayed"), "true");
+    client_response_release(&res);
+    ASSERT_EQ_INT(th_balance(&S_client, &a), after_first);
+    S_ledger_check_passes();
+    S_stop();
+}
+
 int main(void)
 {
     /* The cases start and stop the daemon themselves; the suite stops one a
@@ -501,6 +556,7 @@ int main(void)
     RUN(a_failed_sync_stops_the_daemon_and_the_retry_applies_once);
     RUN(a_full_disk_fails_the_request_cleanly);
     RUN(a_failed_open_ends_the_ledger_check_in_error_and_the_next_passes);
+    RUN(a_retry_whose_payment_cannot_be_read_is_no_replay);
 
     return api_suite_end(&suite);
 }
