@@ -22,10 +22,9 @@
  *     command, and the final state is known only later, so a retry tells
  *     the current truth and never calls the bank again (a payment left
  *     PROCESSING belongs to the worker);
- *   - fresh 201: for a withdrawal first the last word before it is sent
- *     (wallet_send_cmd: a wallet frozen meanwhile fails it there, and
- *     nothing is sent); calls the bank on an offload thread (it blocks up
- *     to BANK_CALL_TIMEOUT_MS), runs the finish command to completion
+ *   - fresh 201: first the last word before it is sent (wallet_send_cmd:
+ *     a wallet frozen meanwhile fails it there, and nothing is sent); calls the bank on an offload
+ * thread (it blocks up to BANK_CALL_TIMEOUT_MS), runs the finish command to completion
  *     (http_request_execute) and answers the payment as it then is:
  *     SUCCESS, FAILED with failure_code, or PROCESSING when the bank has
  *     not confirmed yet. If the finish command cannot run (shutting down),
@@ -363,8 +362,8 @@ static bool S_stored_payment_id(const char *body, size_t body_size, char id[ID_T
     return ok;
 }
 
-/* On an offload thread: the bank call and the command that records its
- * answer. */
+/* On an offload thread: the last word before the payment is sent, the bank
+ * call, and the command that records its answer. */
 static void S_pay_bank(struct http_request *req, struct ledger_cmd *cmd)
 {
     struct S_pay *c = (struct S_pay *)cmd;
@@ -372,31 +371,28 @@ static void S_pay_bank(struct http_request *req, struct ledger_cmd *cmd)
     const struct wallet_payment *p = &c->pay.payment;
     struct wallet_bank_answer answer;
     memset(&answer, 0, sizeof answer);
-    bool send = true;
+    wallet_finish_cmd_init(&c->finish, env, p->id, &answer);
+
+    /* The wallet may have been frozen while this waited for a thread
+     * (wallet_send_cmd). A payment failed there, or resolved already, is
+     * answered as it is; one whose command cannot run is not sent, and the
+     * worker's query settles it, as a submission made too late. */
     wallet_send_cmd_init(&c->send, env, p->id);
-    wallet_finish_cmd_init(&c->finish, env, p->id, &answer);
-    if (p->kind == WALLET_WITHDRAWAL) {
-        /* The wallet may have been frozen while this waited for a thread:
-         * the last word before the money leaves (wallet_send_cmd). One
-         * that cannot be had sends nothing, and the worker's query settles
-         * it, as for a submission made too late. */
-        enum qb_error err = http_request_execute(req, &c->send.cmd);
-        if (err == QB_OK)
-            err = c->send.cmd.result;
-        send = err == QB_OK && c->send.send;
-        if (err != QB_OK)
-            log_event(LOG_WARN, "wallet.bank.not_called", "payment_id=%s reason=%s", p->id,
-                      error_name(err));
-        if (err == QB_OK && !send) { /* failed there, or resolved already: as it is now */
-            c->finish.payment = c->send.payment;
-            c->finish_err = QB_OK;
-            return;
-        }
+    enum qb_error err = http_request_execute(req, &c->send.cmd);
+    if (err == QB_OK)
+        err = c->send.cmd.result;
+    if (err == QB_OK && !c->send.send) {
+        c->finish.payment = c->send.payment;
+        c->finish_err = QB_OK;
+        return;
     }
-    if (send)
+    if (err == QB_OK)
         wallet_bank_call(env, http_request_pool(req), p, false, &answer);
+    else
+        log_event(LOG_WARN, "wallet.bank.not_called", "payment_id=%s reason=%s", p->id,
+                  error_name(err));
     wallet_finish_cmd_init(&c->finish, env, p->id, &answer);
-    enum qb_error err = http_request_execute(req, &c->finish.cmd);
+    err = http_request_execute(req, &c->finish.cmd);
     if (err == QB_OK)
         err = c->finish.cmd.result;
     c->finish_err = err;

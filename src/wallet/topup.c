@@ -128,8 +128,8 @@ static enum qb_error pay_refuse(struct wallet_pay_cmd *c, enum qb_error outcome)
  * balance, or with label the merchant's account its owner user withdraws
  * from) now: QB_OK, or QB_E_ACCOUNT_FROZEN when the user is frozen or
  * closed, the account is frozen that way or closed, or the merchant may not
- * pay out (env->payout_check); else a storage error. Step 1 asks it, and a
- * withdrawal again right before it is sent (wallet_send_cmd). */
+ * pay out (env->payout_check); else a storage error. Step 1 asks it, and
+ * again right before the payment is sent (wallet_send_cmd). */
 static enum qb_error S_account_open(struct ledger_txn *txn, const struct domain_env *env,
                                     const struct identity_user *user,
                                     const struct ledger_account_view *account,
@@ -355,7 +355,7 @@ void wallet_bank_call(const struct domain_env *env, struct store_pool *pool,
                   query ? "query" : "submit", error_name(err));
 }
 
-/* --- between steps 1 and 2: the last word before a withdrawal is sent -------------- */
+/* --- between steps 1 and 2: the last word before a payment is sent ----------------- */
 
 static enum qb_error finish_failed(struct ledger_txn *txn, struct wallet_payment *p,
                                    enum qb_error failure);
@@ -369,7 +369,7 @@ static enum qb_error send_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
     enum qb_error err = wallet_txn_payment_get(txn, c->payment_id, p);
     if (err != QB_OK)
         return err;
-    QB_ASSERT(p->kind == WALLET_WITHDRAWAL);
+    QB_ASSERT(p->kind == WALLET_TOPUP || p->kind == WALLET_WITHDRAWAL);
     if (p->status != WALLET_PROCESSING)
         return QB_OK; /* resolved already (the worker, after a long wait): nothing to send */
 
@@ -387,7 +387,7 @@ static enum qb_error send_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
         err = ledger_txn_account_get(txn, account_id, &account);
     if (err != QB_OK)
         return err == QB_E_NOT_FOUND ? QB_E_INTERNAL : err; /* step 1 read them all */
-    err = S_account_open(txn, env, &user, &account, WALLET_WITHDRAWAL,
+    err = S_account_open(txn, env, &user, &account, p->kind,
                          p->counterparty_id[0] != '\0' ? p->counterparty_id : NULL);
     if (err == QB_OK) {
         c->send = true;

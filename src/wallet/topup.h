@@ -11,7 +11,8 @@
  *      amount + fee on the balance, so the money is spoken for at once.
  *      It is the idempotent command of the request.
  *   2. the bank (wallet_bank_call, on an offload thread of the HTTP server
- *      or the worker's, never the writer's nor an HTTP thread): debit (top-up) or credit
+ *      or the worker's, never the writer's nor an HTTP thread), once
+ *      wallet_send_cmd found the account still as step 1 did: debit (top-up) or credit
  * (withdrawal) the card, named by the payment id, which is the bank's idempotency key; the number
  * is opened for this call alone.
  *   3. finish (wallet_finish_cmd): applies the bank's answer if the payment
@@ -145,20 +146,21 @@ struct wallet_bank_answer {
 void wallet_bank_call(const struct domain_env *env, struct store_pool *pool,
                       const struct wallet_payment *p, bool query, struct wallet_bank_answer *out);
 
-/* --- between steps 1 and 2: the last word before a withdrawal is sent ---------------- */
+/* --- between steps 1 and 2: the last word before a payment is sent ------------------ */
 
-/* A withdrawal is sent a moment after it starts (by then an offload thread
- * is free). A wallet frozen in between — its owner's lost phone, an
- * operator — must not see the money leave: this command, run right before
- * the submission, lets it go only if it is still PROCESSING and money may
- * still leave its account as step 1 required (the user not frozen nor
- * closed, the account not debit-frozen nor closed, a merchant's account
- * allowed to pay out: env->payout_check). Otherwise it fails the payment
- * there, ACCOUNT_FROZEN, and releases its hold, as a bank's refusal would.
- * The freeze and this command are ordered by the writer, so a freeze
- * either comes first and stops the money, or comes after the withdrawal
- * was let go: then it is at the bank, cannot be recalled, and resolves as
- * the bank says (step 3). A withdrawal never let go is never submitted. */
+/* A payment is sent a moment after it starts (when an offload thread is
+ * free: up to WALLET_BANK_SUBMIT_WINDOW_MS). A wallet frozen in between —
+ * its owner's lost phone, an operator — must not see money leave, nor its
+ * owner's card be debited for it: this command, run right before the
+ * submission, lets the payment go only if it is still PROCESSING and its
+ * account is still as step 1 required (the user not frozen nor closed, the
+ * account not frozen that way nor closed, a merchant's account allowed to
+ * pay out: env->payout_check). Otherwise it fails the payment there,
+ * ACCOUNT_FROZEN, releasing a withdrawal's hold, as a bank's refusal would.
+ * The freeze and this command are ordered by the writer, so a freeze either
+ * comes first and stops the payment, or comes after it was let go: then it
+ * is at the bank, cannot be recalled, and resolves as the bank says (step
+ * 3). A payment never let go is never submitted. */
 struct wallet_send_cmd {
     struct ledger_cmd cmd; /* first: see domain.h */
     const struct domain_env *env;

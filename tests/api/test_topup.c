@@ -1252,6 +1252,50 @@ TEST(a_withdrawal_frozen_before_it_is_sent_is_not_sent)
     ASSERT(strstr(S_log, submit) == NULL);
 }
 
+TEST(a_topup_frozen_before_it_is_sent_takes_nothing_from_the_card)
+{
+    /* A frozen wallet starts no top-up, and one it started just before
+     * the freeze is held to the same rule when it is sent: its card is not
+     * debited (a lost phone's thief cannot drain the owner's card into the
+     * wallet the owner froze), and it ends FAILED, ACCOUNT_FROZEN, nothing
+     * moved. As above, every thread that calls banks is busy meanwhile. */
+    enum { SLOW = 16 }; /* HTTP_OFFLOAD_THREADS */
+    struct api_user u, other;
+    S_user(&u);
+    S_user(&other);
+    char card[API_ID_SIZE_MAX], slow_card[API_ID_SIZE_MAX];
+    S_card(&u, CARD_OK, card);
+    S_card(&other, CARD_SLOW, slow_card);
+    S_fund(&u, card, 50000);
+    static struct S_slow slow[SLOW + 1];
+    pthread_t threads[SLOW + 1];
+    for (int i = 0; i <= SLOW; i++) {
+        memset(&slow[i], 0, sizeof slow[i]);
+        slow[i].user = i < SLOW ? &other : &u;
+        snprintf(slow[i].card_id, sizeof slow[i].card_id, "%s", i < SLOW ? slow_card : card);
+        snprintf(slow[i].key, sizeof slow[i].key, "frozen-topup-%d-%ld", i, (long)time(NULL));
+        ASSERT_EQ_INT(pthread_create(&threads[i], NULL, S_slow_topup, &slow[i]), 0);
+        if (i == SLOW - 1)
+            S_sleep_ms(300); /* every thread that calls banks taken */
+    }
+    S_sleep_ms(300); /* the top-up started, waiting for a thread */
+    struct client_response res;
+    ASSERT_EQ_INT(api_call(&S_client, "POST", "/v1/me/freeze", u.token, NULL, &res), 200);
+    client_response_release(&res);
+    for (int i = 0; i <= SLOW; i++)
+        pthread_join(threads[i], NULL);
+    ASSERT_EQ_INT(slow[SLOW].status, 201);
+    char status[16], failure[40];
+    S_await(&u, slow[SLOW].id, S_WAIT_MS, status, failure);
+    ASSERT_EQ_STR(status, "FAILED");
+    ASSERT_EQ_STR(failure, "ACCOUNT_FROZEN");
+    ASSERT_EQ_INT(S_available(&u), 50000);
+    ASSERT(test_file_read(S_daemon.log_path, S_log, sizeof S_log));
+    char submit[160];
+    snprintf(submit, sizeof submit, "payment_id=%s call=submit", slow[SLOW].id);
+    ASSERT(strstr(S_log, submit) == NULL);
+}
+
 TEST(payments_of_others_are_not_found)
 {
     // A payment id is only its maker's: anyone else gets 404, like an id that never existed.
@@ -1456,6 +1500,7 @@ int main(void)
     RUN(a_slow_bank_holds_up_no_other_request);
     RUN(a_submission_the_queue_held_too_long_is_not_made);
     RUN(a_withdrawal_frozen_before_it_is_sent_is_not_sent);
+    RUN(a_topup_frozen_before_it_is_sent_takes_nothing_from_the_card);
     RUN(payments_of_others_are_not_found);
     RUN(pending_withdrawal_is_resolved_after_a_restart);
     RUN(cards_in_another_name_stop_moving_money_once_the_wallet_is_verified);
