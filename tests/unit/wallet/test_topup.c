@@ -548,6 +548,94 @@ TEST(the_check_finds_a_bank_payment_its_journal_does_not_bear_out)
     wx_free(wx);
 }
 
+/* The send command (wallet_send_cmd) of payment_id: whether it lets the
+ * payment go, and the payment as it is then into out. */
+static bool S_send(struct wx *wx, const char *payment_id, struct wallet_payment *out)
+{
+    struct wallet_send_cmd c;
+    wallet_send_cmd_init(&c, &wx->env, payment_id);
+    ASSERT_EQ_INT(ledger_execute(wx->ledger, &c.cmd), QB_OK);
+    ASSERT_EQ_INT(c.cmd.result, QB_OK);
+    *out = c.payment;
+    ledger_cmd_release(&c.cmd);
+    return c.send;
+}
+
+static bool S_merchant_suspended;
+
+/* env.payout_check as a suspended merchant answers it. */
+static enum qb_error S_payout_check(struct ledger_txn *txn, const struct domain_env *env,
+                                    const char *account_label)
+{
+    (void)txn;
+    (void)env;
+    ASSERT_EQ_STR(account_label, S_MERCHANT_LABEL);
+    return S_merchant_suspended ? QB_E_ACCOUNT_FROZEN : QB_OK;
+}
+
+TEST(a_payment_is_sent_only_while_its_account_is_as_its_start_found_it)
+{
+    /* Between a payment's start and its submission the wallet may be
+     * frozen or the merchant suspended. The last word before sending lets
+     * a payment go only while its start's rules still hold; else it fails
+     * it there, ACCOUNT_FROZEN, a withdrawal's hold released, and the
+     * books still bear every payment out. One resolved already is left as
+     * it is, and not sent. */
+    struct wx *wx = wx_new();
+    ASSERT_EQ_INT(wallet_accounts_setup(wx->ledger, &wx->env), QB_OK);
+    wx->env.payout_check = S_payout_check;
+    S_merchant_suspended = false;
+    struct identity_user u = wx_user(wx, "张三", true);
+    char card_id[ID_TEXT_SIZE_MAX];
+    char code[SMS_CODE_DIGITS + 1];
+    wx_card_code(wx, code);
+    ASSERT_EQ_INT(wx_card_bind(wx, u.id, code, card_id), QB_OK);
+    int64_t merchant = S_merchant_account(wx, 50000);
+    struct wallet_payment topup = S_start(wx, u.id, card_id, WALLET_TOPUP, 30000, 0);
+    ASSERT_EQ_INT(S_finish(wx, topup.id, BANK_SUCCEEDED).status, WALLET_SUCCESS);
+    int64_t balance = wx_balance(wx, u.account_id);
+
+    struct wallet_payment p, sent = S_start(wx, u.id, card_id, WALLET_WITHDRAWAL, 1000, 0);
+    ASSERT(S_send(wx, sent.id, &p));
+    ASSERT_EQ_INT(p.status, WALLET_PROCESSING);
+    struct wallet_payment own = S_start(wx, u.id, card_id, WALLET_WITHDRAWAL, 2000, 0);
+    struct wallet_payment shop = S_start(wx, u.id, card_id, WALLET_WITHDRAWAL, 3000, merchant);
+    struct wallet_payment in = S_start(wx, u.id, card_id, WALLET_TOPUP, 4000, 0);
+
+    /* The merchant suspended: its withdrawal stays, the owner's own go. */
+    S_merchant_suspended = true;
+    ASSERT(!S_send(wx, shop.id, &p));
+    ASSERT_EQ_INT(p.status, WALLET_FAILED);
+    ASSERT_EQ_STR(p.failure_code, "ACCOUNT_FROZEN");
+    ASSERT_EQ_INT(wx_balance(wx, merchant), 50000);
+    S_merchant_suspended = false;
+
+    /* The owner frozen by an operator: neither their withdrawal nor their
+     * top-up goes; the one let go before resolves as the bank says. */
+    ASSERT_EQ_INT(wx_user_op(wx, IDENTITY_OP_ADMIN_FREEZE, u.id, 0, NULL), QB_OK);
+    ASSERT(!S_send(wx, own.id, &p));
+    ASSERT_EQ_INT(p.status, WALLET_FAILED);
+    ASSERT_EQ_STR(p.failure_code, "ACCOUNT_FROZEN");
+    ASSERT(!S_send(wx, in.id, &p));
+    ASSERT_EQ_INT(p.status, WALLET_FAILED);
+    ASSERT_EQ_STR(p.failure_code, "ACCOUNT_FROZEN");
+    ASSERT_EQ_INT(S_finish(wx, sent.id, BANK_SUCCEEDED).status, WALLET_SUCCESS);
+    ASSERT(!S_send(wx, sent.id, &p)); /* resolved: nothing to send, nothing changed */
+    ASSERT_EQ_INT(p.status, WALLET_SUCCESS);
+    struct ledger_account_view view;
+    ASSERT_EQ_INT(ledger_account_view(wx->ledger, u.account_id, &view), QB_OK);
+    ASSERT_EQ_INT(view.held_minor, 0);
+    ASSERT(view.balance_minor < balance - 1000); /* the sent one and its fee, no more */
+    ASSERT(view.balance_minor >= balance - 1000 - 1000);
+
+    struct ledger_verify_report report;
+    int64_t packets = 0;
+    enum qb_error rc = wallet_verify(wx->reader, 0, &report, &packets, NULL, NULL);
+    if (rc != QB_OK)
+        TEST_FAIL_("%s: %s", error_name(rc), report.problem);
+    wx_free(wx);
+}
+
 int main(void)
 {
     RUN(withdrawal_fee_rounds_up_and_has_a_floor);
@@ -558,5 +646,6 @@ int main(void)
     RUN(payments_made_before_they_were_keyed_by_seq_are_found_by_id);
     RUN(what_withdrawals_held_at_a_days_end);
     RUN(the_check_finds_a_bank_payment_its_journal_does_not_bear_out);
+    RUN(a_payment_is_sent_only_while_its_account_is_as_its_start_found_it);
     return test_summary();
 }
