@@ -257,6 +257,11 @@ int64_t cli_now_ms(void);
 
 /* Appends "?name=value" or "&name=value" (value URL-escaped) to path. */
 bool cli_query_add(char *path, size_t path_size, const char *name, const char *value);
+/* url as --verbose shows it, into out: the values of query parameters that
+ * carry a credential (token, access_token, key, signature, sign, password;
+ * any case) and a user name and password before the host replaced by
+ * "[redacted]". Cut short when out is too small, never inside a secret. */
+void cli_url_redact(const char *url, char *out, size_t out_size);
 /* Escapes one path segment (an id typed by the user) into out. */
 bool cli_path_escape(const char *segment, char *out, size_t out_size);
 

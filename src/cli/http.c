@@ -143,6 +143,69 @@ bool cli_query_add(char *path, size_t path_size, const char *name, const char *v
     return n > 0 && (size_t)n < path_size - used;
 }
 
+/* Whether the query parameter name (name_size bytes) carries a credential. */
+static bool S_param_secret(const char *name, size_t name_size)
+{
+    static const char *const secrets[] = {"token",     "access_token", "key",
+                                          "signature", "sign",         "password"};
+    for (size_t i = 0; i < QB_ARRAY_COUNT(secrets); i++) {
+        if (strlen(secrets[i]) == name_size && strncasecmp(secrets[i], name, name_size) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* Appends size bytes of data to out (used bytes *at); false when they do
+ * not fit with the NUL. */
+static bool S_put(char *out, size_t out_size, size_t *at, const char *data, size_t size)
+{
+    if (size >= out_size - *at)
+        return false;
+    memcpy(out + *at, data, size);
+    *at += size;
+    out[*at] = '\0';
+    return true;
+}
+
+void cli_url_redact(const char *url, char *out, size_t out_size)
+{
+    static const char hidden[] = "[redacted]";
+    QB_ASSERT(out_size > 0);
+    out[0] = '\0';
+    size_t at = 0;
+    bool fits = true;
+    const char *p = url;
+    /* "scheme://user:password@host": the user information goes. */
+    const char *authority = strstr(url, "://");
+    if (authority != NULL) {
+        authority += 3;
+        const char *at_sign = memchr(authority, '@', strcspn(authority, "/?#"));
+        if (at_sign != NULL) {
+            fits = S_put(out, out_size, &at, url, (size_t)(authority - url)) &&
+                   S_put(out, out_size, &at, hidden, strlen(hidden));
+            p = at_sign;
+        }
+    }
+    const char *query = strchr(p, '?');
+    size_t head = query != NULL ? (size_t)(query - p) : strlen(p);
+    fits = fits && S_put(out, out_size, &at, p, head);
+    size_t path_end = at; /* nothing secret before it */
+    for (p += head; fits && *p != '\0';) {
+        size_t size = 1 + strcspn(p + 1, "&#"); /* the '?' or '&' and the parameter */
+        size_t name_size = strcspn(p + 1, "=&#");
+        if (*p != '#' && name_size + 1 < size && S_param_secret(p + 1, name_size))
+            fits = S_put(out, out_size, &at, p, name_size + 2) &&
+                   S_put(out, out_size, &at, hidden, strlen(hidden));
+        else
+            fits = S_put(out, out_size, &at, p, *p == '#' ? strlen(p) : size);
+        p += *p == '#' ? strlen(p) : size;
+    }
+    /* Too long for out: cut where the query starts rather than in the
+     * middle of a parameter, which may be a secret. */
+    if (!fits)
+        out[path_end < at ? path_end : at] = '\0';
+}
+
 bool cli_path_escape(const char *segment, char *out, size_t out_size)
 {
     char *escaped = curl_easy_escape(NULL, segment, 0);
@@ -396,7 +459,9 @@ static CURLcode S_perform(struct cli *cli, const char *url, const char *method,
                          (long)(body_text != NULL ? strlen(body_text) : 0));
     }
     if (cli->verbose && !cli->quiet) {
-        fprintf(stderr, "> %s %s\n", method, url);
+        char shown[CLI_URL_SIZE_MAX + 1024];
+        cli_url_redact(url, shown, sizeof shown);
+        fprintf(stderr, "> %s %s\n", method, shown);
         if (extra_header != NULL)
             fprintf(stderr, "> %s\n", extra_header);
     }

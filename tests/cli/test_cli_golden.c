@@ -2726,8 +2726,12 @@ TEST(bills_of_a_day_that_ended)
     snprintf(flow, sizeof flow, "%s/fundflow.csv", S_root);
     snprintf(flow_json, sizeof flow_json, "%s/fundflow-json.csv", S_root);
     snprintf(trade, sizeof trade, "%s/trade.csv", S_root);
-    S_case(NULL, NULL, "merchant", "bill", S_today, "--type", "FUNDFLOW", "--output", flow, NULL);
+    S_case(NULL, NULL, "-v", "merchant", "bill", S_today, "--type", "FUNDFLOW", "--output", flow,
+           NULL);
     ASSERT_EQ_INT(S_last.exit_status, 0);
+    /* --verbose names the download, never its token: whoever reads the terminal or a pasted
+     * bug report would fetch the bill with it. */
+    ASSERT(strstr(S_last.err, "/v3/billdownload/file?token=[redacted]\n") != NULL);
     size_t size = 0;
     S_file_sha1(flow, sha1, &size);
     static char text[S_OUTPUT_SIZE_MAX];

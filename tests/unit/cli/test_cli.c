@@ -282,6 +282,30 @@ TEST(idempotency_keys)
     ASSERT(!cli_idempotency_key_valid(longest));
 }
 
+TEST(verbose_urls_hide_their_secrets)
+{
+    // --verbose prints each request's URL for a bug report or a terminal someone looks over:
+    // a bill's download token in its query, or a password in the server's URL, would let
+    // whoever reads it fetch the bill or log in. The path stays, to say what was asked.
+    char out[CLI_URL_SIZE_MAX + 1024];
+    cli_url_redact("http://127.0.0.1:8080/v3/billdownload/file?token=AbC123_secret", out,
+                   sizeof out);
+    ASSERT_EQ_STR(out, "http://127.0.0.1:8080/v3/billdownload/file?token=[redacted]");
+    cli_url_redact("https://ops:hunter2@pay.example/v1/me?limit=5&access_token=x&cursor=c1", out,
+                   sizeof out);
+    ASSERT_EQ_STR(out, "https://[redacted]@pay.example/v1/me?limit=5&access_token=[redacted]"
+                       "&cursor=c1");
+    cli_url_redact("http://h/v1/me/transactions?type=topup&limit=20", out, sizeof out);
+    ASSERT_EQ_STR(out, "http://h/v1/me/transactions?type=topup&limit=20");
+    // An @ in the path or the query is no user name.
+    cli_url_redact("http://h/v1/x?memo=a@b&TOKEN=t", out, sizeof out);
+    ASSERT_EQ_STR(out, "http://h/v1/x?memo=a@b&TOKEN=[redacted]");
+    // Cut short rather than overflowing, never with the secret's start.
+    char small[40];
+    cli_url_redact("http://h/v3/billdownload/file?token=AbC123_secret", small, sizeof small);
+    ASSERT(strstr(small, "AbC") == NULL);
+}
+
 int main(void)
 {
     test_tmpdir(S_root, sizeof S_root);
@@ -296,6 +320,7 @@ int main(void)
     RUN(months);
     RUN(csv_lines_split_into_fields);
     RUN(idempotency_keys);
+    RUN(verbose_urls_hide_their_secrets);
     RUN(profile_names);
     RUN(profile_round_trip_is_private);
     test_rmtree(S_root);
