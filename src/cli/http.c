@@ -552,6 +552,52 @@ static bool S_file_type(const char *content_type)
     return false;
 }
 
+/* The first member of value (searched all through it) that names an amount
+ * but holds a number with a fraction or a string, or NULL. Amounts are
+ * integers of minor units on every API (docs/api.md); such a member would
+ * read as 0 and print as 0.00. Objects (a /v3 "amount": {total, currency},
+ * a statement's sums by currency) are searched, null stays allowed (an
+ * open code's amount), and a boolean "available" is a payee's, no amount. */
+static const char *S_amount_bad(const json_t *value, int depth)
+{
+    /* Space-separated, with a space at each end, for a search by " name ". */
+    static const char amounts[] =
+        " amount amount_per_share available available_amount balance balance_after daily_limit "
+        "discount_refund expense fee fee_min held income max_amount max_fee paid_amount "
+        "payer_refund payer_total pending pending_amount refund refund_fee refunded "
+        "refunded_amount refunds remaining_amount settlement_refund settlement_total total "
+        "total_amount transfer_amount password_free_limit password_free_max "
+        "password_free_daily_max password_free_limit_max ";
+    if (depth > 2048)
+        return NULL; /* deeper than jansson parses: never */
+    const char *key;
+    const json_t *member;
+    size_t index;
+    if (json_is_array(value)) {
+        json_array_foreach(value, index, member)
+        {
+            const char *bad = S_amount_bad(member, depth + 1);
+            if (bad != NULL)
+                return bad;
+        }
+        return NULL;
+    }
+    json_object_foreach((json_t *)value, key, member)
+    {
+        size_t key_size = strlen(key);
+        const char *at = strstr(amounts, key);
+        for (; (json_is_real(member) || json_is_string(member)) && key_size > 0 && at != NULL;
+             at = strstr(at + 1, key)) {
+            if (at > amounts && at[-1] == ' ' && at[key_size] == ' ')
+                return key;
+        }
+        const char *bad = S_amount_bad(member, depth + 1);
+        if (bad != NULL)
+            return bad;
+    }
+    return NULL;
+}
+
 /* What a request's outcome means: no answer, a 2xx, or a refusal. */
 static int S_answer(struct cli *cli, enum cli_auth auth, const char *token,
                     const char *idempotency_key, CURLcode code, bool too_large,
@@ -593,7 +639,9 @@ static int S_answer(struct cli *cli, enum cli_auth auth, const char *token,
                         cli->command->name, cli->server, res->status, location);
     }
     if (res->status >= 200 && res->status < 300) {
-        if (res->body.size == 0 || json_is_object(res->json) || S_file_type(res->content_type))
+        const char *bad_amount = json_is_object(res->json) ? S_amount_bad(res->json, 0) : NULL;
+        if (bad_amount == NULL &&
+            (res->body.size == 0 || json_is_object(res->json) || S_file_type(res->content_type)))
             return CLI_EXIT_OK;
         /* A body cut short, a captive portal's page: no answer of Qianbao's,
          * which a command would print as empty fields, and exit 0. */
@@ -607,6 +655,12 @@ static int S_answer(struct cli *cli, enum cli_auth auth, const char *token,
                      "; whether it was applied is unknown: run the command again with "
                      "--idempotency-key %s to find out without paying twice",
                      idempotency_key);
+        if (bad_amount != NULL)
+            return cli_fail(cli, CLI_EXIT_UNAVAILABLE, "BAD_ANSWER",
+                            "%s: the answer from %s holds an amount that is no whole number of "
+                            "minor units (\"%s\", request id %s): nothing it says was read%s",
+                            cli->command->name, cli->server, bad_amount,
+                            res->request_id[0] != '\0' ? res->request_id : "none", rerun);
         return cli_fail(cli, CLI_EXIT_UNAVAILABLE, "BAD_ANSWER",
                         "%s: the answer from %s is not JSON (HTTP %ld, %s, %zu bytes, request id "
                         "%s): nothing it says was read%s",

@@ -544,6 +544,38 @@ TEST(a_money_answer_that_cannot_be_read_names_its_key)
     ASSERT(strstr(S_last.err, "--idempotency-key golden-key-7") != NULL);
 }
 
+TEST(an_amount_that_is_not_whole_fen_is_a_bad_answer)
+{
+    // Amounts are integers of fen (docs/api.md). 12.5 or "1250" read as an integer is 0: the
+    // balance would print as 0.00, and a payment's amount as nothing paid, with exit 0. Such an
+    // answer is no Qianbao answer, refused as one, whatever member carries it.
+    S_run(S_json_200("{\"balances\":[{\"currency\":\"CNY\",\"available\":1250.0,"
+                     "\"pending\":0}]}"),
+          "balance", NULL);
+    ASSERT_EQ_INT(S_last.rc, CLI_EXIT_UNAVAILABLE);
+    ASSERT(strstr(S_last.out, "0.00") == NULL);
+    ASSERT(strstr(S_last.err, "available") != NULL);
+    S_run(S_json_200("{\"balances\":[{\"currency\":\"CNY\",\"available\":0,"
+                     "\"pending\":\"1250\"}]}"),
+          "balance", "--json", NULL);
+    ASSERT_EQ_INT(S_last.rc, CLI_EXIT_UNAVAILABLE);
+    S_assert_json_error("BAD_ANSWER");
+    // A merchant's order as /v3 shapes it: the amount is an object of integers.
+    S_stdin_text = "258036\n";
+    S_run(S_json_200("{\"id\":\"p_0123456789abcdefghjkmnpqrs\",\"status\":\"SUCCESS\","
+                     "\"amount\":{\"total\":\"12.34\",\"currency\":\"CNY\"}}"),
+          "send", "13800138000", "1", "--idempotency-key", "golden-key-8", "--password-stdin",
+          NULL);
+    ASSERT_EQ_INT(S_last.rc, CLI_EXIT_UNAVAILABLE);
+    ASSERT(strstr(S_last.err, "--idempotency-key golden-key-8") != NULL);
+    // Integers, nulls (an open code's amount) and a count's booleans stay answers.
+    S_run(S_json_200("{\"balances\":[{\"currency\":\"CNY\",\"available\":1250,"
+                     "\"pending\":0,\"fee\":null}]}"),
+          "balance", NULL);
+    ASSERT_EQ_INT(S_last.rc, CLI_EXIT_OK);
+    ASSERT(strstr(S_last.out, "12.50") != NULL);
+}
+
 int main(void)
 {
     test_tmpdir(S_root, sizeof S_root);
@@ -570,6 +602,7 @@ int main(void)
     RUN(a_device_is_not_added_under_the_environments_token);
     RUN(watch_stops_on_an_answer_without_a_cursor);
     RUN(a_money_answer_that_cannot_be_read_names_its_key);
+    RUN(an_amount_that_is_not_whole_fen_is_a_bad_answer);
     S_server_stop();
     test_rmtree(S_root);
     return test_summary();
