@@ -328,6 +328,10 @@ int cli_secret_read(struct cli *cli, bool from_stdin, const char *prompt,
                     const char *confirm_prompt, char *out, size_t out_size);
 /* Reads one visible line from the terminal (a phone number). */
 int cli_line_read(struct cli *cli, const char *prompt, char *out, size_t out_size);
+/* Asks a yes-or-no question whose default is no ("Pay it? [y/N] ") on the
+ * terminal: true only for y or yes (any case); Enter, the end of input and
+ * anything else answer no. */
+bool cli_yes_read(const char *prompt);
 /* Overwrites a secret before its memory is reused. */
 void cli_secret_wipe(char *secret, size_t size);
 

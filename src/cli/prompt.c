@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -111,4 +112,21 @@ int cli_line_read(struct cli *cli, const char *prompt, char *out, size_t out_siz
     if (!S_line(out, out_size) || out[0] == '\0')
         return cli_usage_error(cli, "nothing was typed");
     return CLI_EXIT_OK;
+}
+
+bool cli_yes_read(const char *prompt)
+{
+    fprintf(stderr, "%s", prompt);
+    fflush(stderr);
+    char answer[16];
+    if (!S_line(answer, sizeof answer)) {
+        /* Ctrl-D, or an answer too long to be a yes: the rest of its line
+         * must not be read as the next answer. */
+        if (!feof(stdin))
+            for (int c = getchar(); c != EOF && c != '\n'; c = getchar())
+                ;
+        fputc('\n', stderr);
+        return false;
+    }
+    return strcasecmp(answer, "y") == 0 || strcasecmp(answer, "yes") == 0;
 }

@@ -267,10 +267,9 @@ int cli_run_scan(struct cli *cli, const struct cli_args *args)
         cli_print_field(cli, "payload", payload);
     }
     if (!pay && !cli->json && isatty(STDIN_FILENO) && isatty(STDERR_FILENO)) {
-        char answer[16];
-        if (cli_line_read(cli, "Pay it? [y/N] ", answer, sizeof answer) == CLI_EXIT_OK &&
-            (strcmp(answer, "y") == 0 || strcmp(answer, "Y") == 0 || strcmp(answer, "yes") == 0))
-            pay = true;
+        pay = cli_yes_read("Pay it? [y/N] ");
+        if (!pay)
+            printf("not paid\n");
     } else if (!pay) {
         cli_hint(cli, "to pay it: qianbao scan IMAGE --pay, or qianbao pay PAYLOAD");
     }

@@ -540,7 +540,8 @@ static const struct cli_command S_commands[] = {
      "merchant's till code, an order's code_url or a group collection's code. The server says what "
      "it is and who is paid; "
      "an altered code is refused. With --pay it is paid at once (as `qianbao pay`); on a "
-     "terminal you are asked first; otherwise it is only shown." S_MONEY_NOTE,
+     "terminal you are asked first (Enter answers no: nothing is paid, exit 0); otherwise it is "
+     "only shown." S_MONEY_NOTE,
      {{"pay", NULL, false, NULL, "pay the code without asking"},
       {"amount", "AMOUNT", false, NULL, "the amount to pay, for a code that has none"},
       {"memo", "TEXT", false, NULL, "a note for a person's receive code, up to 128 bytes"},

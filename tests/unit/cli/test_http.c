@@ -5,6 +5,8 @@
  * stdout and stderr caught in files, so each case sees the exit status and
  * both streams as a script would.
  */
+/* posix_openpt, grantpt, unlockpt, ptsname: the pseudo-terminal of the prompts. */
+#define _XOPEN_SOURCE 700
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -22,6 +24,7 @@
 
 #include "cli/cli.h"
 #include "cli/cli_int.h"
+#include "qr/qr.h"
 #include "test.h"
 
 #define S_OUTPUT_SIZE_MAX 16384
@@ -132,6 +135,41 @@ static void S_file_read(const char *path, char *out, size_t out_size)
 /* What the next run reads on standard input ("" for nothing). */
 static const char *S_stdin_text = "";
 
+/* A pseudo-terminal for the next run's stdin and stderr, as a user at a
+ * terminal has them (-1: files): what is typed is written to its master
+ * before the run, and what the run wrote to stderr is read back from it. */
+static int S_tty_master = -1, S_tty_slave = -1;
+
+static void S_tty_open(const char *typed)
+{
+    S_tty_master = posix_openpt(O_RDWR | O_NOCTTY);
+    QB_ASSERT(S_tty_master >= 0 && grantpt(S_tty_master) == 0 && unlockpt(S_tty_master) == 0);
+    S_tty_slave = open(ptsname(S_tty_master), O_RDWR | O_NOCTTY);
+    QB_ASSERT(S_tty_slave >= 0);
+    size_t size = strlen(typed);
+    QB_ASSERT(write(S_tty_master, typed, size) == (ssize_t)size);
+}
+
+/* What the run wrote on the terminal (its echo of what was typed included),
+ * into S_last.err; closes the terminal. */
+static void S_tty_close(char *out, size_t out_size)
+{
+    close(S_tty_slave);
+    size_t size = 0;
+    for (;;) {
+        struct pollfd pfd = {S_tty_master, POLLIN, 0};
+        if (poll(&pfd, 1, 100) <= 0 || size + 1 >= out_size)
+            break;
+        ssize_t n = read(S_tty_master, out + size, out_size - 1 - size);
+        if (n <= 0)
+            break;
+        size += (size_t)n;
+    }
+    out[size] = '\0';
+    close(S_tty_master);
+    S_tty_master = S_tty_slave = -1;
+}
+
 /* Runs `qianbao --server URL ARGS...` (NULL-terminated) against the odd
  * server, which answers with answer. */
 static void S_run(const char *answer, ...)
@@ -165,9 +203,9 @@ static void S_run(const char *answer, ...)
     int out = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
     int err = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
     QB_ASSERT(saved_out >= 0 && saved_err >= 0 && out >= 0 && err >= 0 && in >= 0);
-    dup2(in, STDIN_FILENO);
+    dup2(S_tty_slave >= 0 ? S_tty_slave : in, STDIN_FILENO);
     dup2(out, STDOUT_FILENO);
-    dup2(err, STDERR_FILENO);
+    dup2(S_tty_slave >= 0 ? S_tty_slave : err, STDERR_FILENO);
     clearerr(stdin);
     S_last.rc = cli_main(argc, argv);
     fflush(stdout);
@@ -186,6 +224,8 @@ static void S_run(const char *answer, ...)
     atomic_store(&S_server.then, NULL);
     S_file_read(out_path, S_last.out, sizeof S_last.out);
     S_file_read(err_path, S_last.err, sizeof S_last.err);
+    if (S_tty_master >= 0)
+        S_tty_close(S_last.err, sizeof S_last.err);
 }
 
 /* Fails the case unless stdout is one JSON object whose code is code. */
@@ -576,6 +616,40 @@ TEST(an_amount_that_is_not_whole_fen_is_a_bad_answer)
     ASSERT(strstr(S_last.out, "12.50") != NULL);
 }
 
+TEST(enter_at_pay_it_pays_nothing_and_says_so)
+{
+    // "Pay it? [y/N]": the capital N is the default, what Enter answers. It was taken for a
+    // mistake ("nothing was typed", a usage error) that left the payer unsure whether the
+    // scan paid; Enter and "n" both answer no, plainly, and exit 0 as a "no" does.
+    struct buf png;
+    buf_init(&png, QR_IMAGE_SIZE_MAX);
+    ASSERT_EQ_INT(qr_render_png("qianbao://pay?v=1&k=u&id=u_0123456789abcdefghjkmnpqrs&a=1234"
+                                "&c=CNY&s=AbCdEfGhIjKlMnOpQrStUv",
+                                4, &png),
+                  QB_OK);
+    char path[600];
+    snprintf(path, sizeof path, "%s/code.png", S_root);
+    FILE *f = fopen(path, "wb");
+    QB_ASSERT(f != NULL && fwrite(png.data, 1, png.size, f) == png.size && fclose(f) == 0);
+    buf_release(&png);
+    const char *resolved = S_json_200("{\"kind\":\"transfer\",\"payee_name\":\"*三\","
+                                      "\"amount\":1234,\"currency\":\"CNY\"}");
+    static const char *const answers[] = {"\n", "n\n", "no\n"};
+    for (size_t i = 0; i < QB_ARRAY_COUNT(answers); i++) {
+        S_tty_open(answers[i]);
+        S_run(resolved, "scan", path, NULL);
+        ASSERT_EQ_INT(S_last.rc, CLI_EXIT_OK);
+        ASSERT(strstr(S_last.err, "Pay it?") != NULL);
+        ASSERT(strstr(S_last.err, "usage") == NULL && strstr(S_last.err, "nothing") == NULL);
+        ASSERT(strstr(S_last.out, "not paid") != NULL);
+    }
+    // The end of input (Ctrl-D) answers no as well.
+    S_tty_open("\x04");
+    S_run(resolved, "scan", path, NULL);
+    ASSERT_EQ_INT(S_last.rc, CLI_EXIT_OK);
+    ASSERT(strstr(S_last.out, "not paid") != NULL);
+}
+
 int main(void)
 {
     test_tmpdir(S_root, sizeof S_root);
@@ -603,6 +677,7 @@ int main(void)
     RUN(watch_stops_on_an_answer_without_a_cursor);
     RUN(a_money_answer_that_cannot_be_read_names_its_key);
     RUN(an_amount_that_is_not_whole_fen_is_a_bad_answer);
+    RUN(enter_at_pay_it_pays_nothing_and_says_so);
     S_server_stop();
     test_rmtree(S_root);
     return test_summary();
