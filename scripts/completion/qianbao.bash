@@ -576,7 +576,10 @@ _qianbao()
     'admin collection')
         words='' ;;
     'admin verify')
-        words='--detach --status' ;;
+        case $prev in
+        --timeout) return ;;
+        esac
+        words='--detach --status --timeout' ;;
     'demo')
         words='' ;;
     'version')

@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/clock.h"
 #include "base/rand.h"
 #include "cli/cli_int.h"
 
@@ -431,6 +432,11 @@ int cli_run_admin_red_packet(struct cli *cli, const struct cli_args *args)
 /* --- admin verify ------------------------------------------------------------ */
 
 #define S_VERIFY_POLL_MS 200
+/* How long `admin verify` waits for the check by default, and at most: a
+ * ledger of a hundred million entries checks in minutes, and a check that
+ * has not ended in an hour is stuck, or needs --detach and --status. */
+#define S_VERIFY_TIMEOUT_S_DEFAULT 3600
+#define S_VERIFY_TIMEOUT_S_MAX 86400
 #define S_VERIFY_BAR_WIDTH 30
 
 /* "[#####.....]  52%  1,234/2,345 entries" over the same stderr line. */
@@ -578,6 +584,17 @@ int cli_run_admin_verify(struct cli *cli, const struct cli_args *args)
     bool status_only = cli_arg(cli, args, "status") != NULL;
     if (detach && status_only)
         return cli_usage_error(cli, "--detach and --status do not go together");
+    long long timeout_s = S_VERIFY_TIMEOUT_S_DEFAULT;
+    const char *timeout = cli_arg(cli, args, "timeout");
+    if (timeout != NULL) {
+        char *end = NULL;
+        timeout_s = strtoll(timeout, &end, 10);
+        if (timeout[0] < '0' || timeout[0] > '9' || *end != '\0' || timeout_s < 1 ||
+            timeout_s > S_VERIFY_TIMEOUT_S_MAX)
+            return cli_usage_error(cli, "--timeout must be whole seconds, 1 to %d",
+                                   S_VERIFY_TIMEOUT_S_MAX);
+    }
+    int64_t deadline_ns = clock_monotonic_ns() + (int64_t)timeout_s * 1000000000LL;
     struct cli_response res;
     int rc = cli_call(cli, status_only ? "GET" : "POST", "/admin/ledger/verification",
                       CLI_AUTH_ADMIN, NULL, &res);
@@ -588,6 +605,18 @@ int cli_run_admin_verify(struct cli *cli, const struct cli_args *args)
         if (bar) {
             S_verify_bar(S_int(res.json, "entries_checked"), S_int(res.json, "entries_total"));
             drawn = true;
+        }
+        if (clock_monotonic_ns() >= deadline_ns) {
+            if (drawn)
+                fputs("\r\033[K", stderr);
+            rc = cli_fail(cli, CLI_EXIT_UNAVAILABLE, "TIMEOUT",
+                          "admin verify: check %lld still running after %lld s (%lld of %lld "
+                          "entries checked); it goes on at the server: `qianbao admin verify "
+                          "--status` reads it later",
+                          S_int(res.json, "number"), timeout_s, S_int(res.json, "entries_checked"),
+                          S_int(res.json, "entries_total"));
+            cli_response_release(&res);
+            return rc;
         }
         cli_response_release(&res);
         struct timespec pause = {0, S_VERIFY_POLL_MS * 1000000L};

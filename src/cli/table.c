@@ -1380,10 +1380,14 @@ static const struct cli_command S_commands[] = {
      "balances and what is held, and each system account (the negative of "
      "system:bank_clearing is what the banks should hold), and the same at the day's close, "
      "the last midnight. If a check is "
-     "running already, this one follows it instead of starting another.",
+     "running already, this one follows it instead of starting another. A check still running "
+     "after --timeout ends the wait with exit status 3 (TIMEOUT); it goes on at the server, "
+     "and `qianbao admin verify --status` reads it later.",
      {{"detach", NULL, false, NULL,
        "start the check and return at once; `qianbao admin verify --status` reads it later"},
-      {"status", NULL, false, NULL, "show the last check's state without starting one"}},
+      {"status", NULL, false, NULL, "show the last check's state without starting one"},
+      {"timeout", "SECONDS", false, NULL,
+       "wait at most this long for the check, 1 to 86400 (default 3600)"}},
      cli_run_admin_verify},
     {"demo",
      "",

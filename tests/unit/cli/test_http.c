@@ -22,6 +22,7 @@
 
 #include <jansson.h>
 
+#include "base/clock.h"
 #include "cli/cli.h"
 #include "cli/cli_int.h"
 #include "qr/qr.h"
@@ -650,6 +651,27 @@ TEST(enter_at_pay_it_pays_nothing_and_says_so)
     ASSERT(strstr(S_last.out, "not paid") != NULL);
 }
 
+TEST(admin_verify_waits_no_longer_than_its_timeout)
+{
+    // A check the server never finishes (a stuck checker, a proxy replaying one answer) kept
+    // `admin verify` polling for ever: a cron job at 3 a.m. never ended, nor said why. It gives
+    // up at --timeout, exit 3, saying how to look again, and the check goes on at the server.
+    const char *running = S_json_200("{\"number\":7,\"status\":\"running\","
+                                     "\"entries_checked\":5,\"entries_total\":10}");
+    int64_t start_ns = clock_monotonic_ns();
+    S_run(running, "admin", "verify", "--timeout", "1", NULL);
+    int64_t took_ms = (clock_monotonic_ns() - start_ns) / 1000000;
+    ASSERT_EQ_INT(S_last.rc, CLI_EXIT_UNAVAILABLE);
+    ASSERT(took_ms >= 1000 && took_ms < 5000);
+    ASSERT(strstr(S_last.err, "admin verify --status") != NULL);
+    ASSERT(strstr(S_last.err, "5 of 10") != NULL);
+    S_run(running, "admin", "verify", "--timeout", "1", "--json", NULL);
+    ASSERT_EQ_INT(S_last.rc, CLI_EXIT_UNAVAILABLE);
+    S_assert_json_error("TIMEOUT");
+    S_run(running, "admin", "verify", "--timeout", "0", NULL);
+    ASSERT_EQ_INT(S_last.rc, CLI_EXIT_USAGE);
+}
+
 int main(void)
 {
     test_tmpdir(S_root, sizeof S_root);
@@ -678,6 +700,7 @@ int main(void)
     RUN(a_money_answer_that_cannot_be_read_names_its_key);
     RUN(an_amount_that_is_not_whole_fen_is_a_bad_answer);
     RUN(enter_at_pay_it_pays_nothing_and_says_so);
+    RUN(admin_verify_waits_no_longer_than_its_timeout);
     S_server_stop();
     test_rmtree(S_root);
     return test_summary();
