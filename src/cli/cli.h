@@ -38,7 +38,8 @@ enum cli_exit {
 };
 
 /* Runs `qianbao argv[1..]`; answers the exit status. Writes to stdout and
- * stderr, reads stdin only for --password-stdin or a terminal prompt. */
+ * stderr, reads stdin only for --password-stdin, a terminal prompt, or a
+ * secret option left out on purpose (an SMS code, an id or card number). */
 int cli_main(int argc, char **argv);
 
 /* Parses an amount typed by a user ("12.50", "3", "0.05") into minor units

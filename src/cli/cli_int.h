@@ -44,6 +44,7 @@
 #define CLI_PROFILE_NAME_SIZE_MAX 65 /* 64 characters and a NUL */
 #define CLI_TOKEN_SIZE_MAX 256       /* admin tokens are 1..255 printable characters */
 #define CLI_SECRET_SIZE_MAX 130      /* login passwords are at most 128 bytes */
+#define CLI_CODE_SIZE_MAX 64         /* an SMS code, an id or card number, and some room */
 #define CLI_IDEMPOTENCY_KEY_SIZE_MAX 256 /* 255 characters and a NUL */
 #define CLI_RESPONSE_SIZE_MAX (4 * 1024 * 1024)
 #define CLI_DEFAULT_SERVER "http://127.0.0.1:8080"
@@ -326,6 +327,15 @@ QB_MUST_USE enum qb_error cli_profile_remove(const char *name);
  * and no --password-stdin, or the two entries differ, or it is empty. */
 int cli_secret_read(struct cli *cli, bool from_stdin, const char *prompt,
                     const char *confirm_prompt, char *out, size_t out_size);
+/* The value of the secret option --name (an SMS code, an id or card
+ * number) into out: the argument when one is given, which scripts may do
+ * although other local users see it in the process list; left out or "-",
+ * read from the terminal without echo after prompt, or as one line of
+ * standard input when that is no terminal. Answers an exit code: USAGE
+ * when nothing came or it does not fit. Callers read these before the
+ * password, so that piped lines come in the order docs/cli.md gives. */
+int cli_secret_arg(struct cli *cli, const struct cli_args *args, const char *name,
+                   const char *prompt, char *out, size_t out_size);
 /* Reads one visible line from the terminal (a phone number). */
 int cli_line_read(struct cli *cli, const char *prompt, char *out, size_t out_size);
 /* Asks a yes-or-no question whose default is no ("Pay it? [y/N] ") on the

@@ -186,13 +186,11 @@ static int S_bind_code_request(struct cli *cli, const char *phone, const char *n
     return rc;
 }
 
-int cli_run_card_add(struct cli *cli, const struct cli_args *args)
+/* card add with its secrets read: binds number with code, or first asks
+ * for one (send_code: only that; else on the terminal, then reads it). */
+static int S_card_bind(struct cli *cli, const char *number, const char *holder, const char *phone,
+                       const char *code, bool send_code)
 {
-    const char *number = cli_arg(cli, args, "number");
-    const char *holder = cli_arg(cli, args, "holder");
-    const char *phone = cli_arg(cli, args, "phone");
-    const char *code = cli_arg(cli, args, "code");
-    bool send_code = cli_arg(cli, args, "send-code") != NULL;
     char target[24];
     if (!cli_card_mask(number, target, sizeof target))
         return cli_usage_error(cli, "--number must be the card's 16 to 19 digits, without "
@@ -201,16 +199,14 @@ int cli_run_card_add(struct cli *cli, const struct cli_args *args)
     if (!luhn_is_valid(number, strlen(number)))
         return cli_usage_error(cli, "--number is not a card number: a digit is mistyped (its "
                                     "last digit does not check)");
-    if (code != NULL && send_code)
-        return cli_usage_error(cli, "--send-code asks for a code; --code uses one: give one "
-                                    "of them");
     char clean_phone[32];
     cli_text_clean(phone, clean_phone, sizeof clean_phone);
-    char typed[16];
+    char typed[CLI_CODE_SIZE_MAX];
     if (code == NULL) {
         if (!send_code && !isatty(STDIN_FILENO))
             return cli_usage_error(cli, "no terminal to ask for the SMS code on: run with "
-                                        "--send-code, then again with --code CODE");
+                                        "--send-code, then again with --code - (the code on "
+                                        "standard input)");
         struct cli_response res;
         int rc = S_bind_code_request(cli, phone, number, &res);
         if (rc == CLI_EXIT_OK && send_code) {
@@ -219,8 +215,8 @@ int cli_run_card_add(struct cli *cli, const struct cli_args *args)
             } else {
                 printf("requested an SMS code (purpose bind_card) for %s, to bind card %s\n",
                        clean_phone, target);
-                printf("next: qianbao card add --number NUMBER --holder NAME --phone %s --code "
-                       "CODE\n",
+                printf("next: qianbao card add --holder NAME --phone %s --code - (the number "
+                       "and the code asked without echo, or a line each on standard input)\n",
                        clean_phone);
             }
         }
@@ -228,13 +224,14 @@ int cli_run_card_add(struct cli *cli, const struct cli_args *args)
         if (rc != CLI_EXIT_OK || send_code)
             return rc;
         fprintf(stderr, "An SMS code was sent to %s to bind card %s.\n", clean_phone, target);
-        rc = cli_line_read(cli, "SMS code: ", typed, sizeof typed);
+        rc = cli_secret_arg(cli, cli->args, "code", "SMS code: ", typed, sizeof typed);
         if (rc != CLI_EXIT_OK)
             return rc;
         code = typed;
     }
     json_t *body = json_pack("{s:s, s:s, s:s, s:s}", "card_number", number, "holder_name", holder,
                              "phone", phone, "sms_code", code);
+    cli_secret_wipe(typed, sizeof typed);
     if (body == NULL)
         return cli_usage_error(cli, "--holder, --phone and --code must be UTF-8 text");
     struct cli_response res;
@@ -247,6 +244,27 @@ int cli_run_card_add(struct cli *cli, const struct cli_args *args)
             S_card_print(cli, res.json);
     }
     cli_response_release(&res);
+    return rc;
+}
+
+int cli_run_card_add(struct cli *cli, const struct cli_args *args)
+{
+    const char *holder = cli_arg(cli, args, "holder");
+    const char *phone = cli_arg(cli, args, "phone");
+    bool with_code = cli_arg(cli, args, "code") != NULL;
+    bool send_code = cli_arg(cli, args, "send-code") != NULL;
+    if (with_code && send_code)
+        return cli_usage_error(cli, "--send-code asks for a code; --code uses one: give one "
+                                    "of them");
+    /* The number, then the code: the order of their lines on stdin. */
+    char number[CLI_CODE_SIZE_MAX], code[CLI_CODE_SIZE_MAX] = "";
+    int rc = cli_secret_arg(cli, args, "number", "Card number: ", number, sizeof number);
+    if (rc == CLI_EXIT_OK && with_code)
+        rc = cli_secret_arg(cli, args, "code", "SMS code: ", code, sizeof code);
+    if (rc == CLI_EXIT_OK)
+        rc = S_card_bind(cli, number, holder, phone, with_code ? code : NULL, send_code);
+    cli_secret_wipe(number, sizeof number);
+    cli_secret_wipe(code, sizeof code);
     return rc;
 }
 

@@ -4,6 +4,12 @@
  * --password-stdin` does). Never from a command-line argument, which other
  * users of the machine can read in the process list.
  *
+ * The other secrets (SMS codes, id and card numbers) are options for
+ * scripts that have them at hand, but left out (or given as "-") they are
+ * read the same way: without echo at a terminal, else one line of standard
+ * input each, in the order of the command's options and before the
+ * password's line.
+ *
  * While echo is off, SIGINT, SIGTERM and SIGHUP restore the terminal before
  * the process ends, so Ctrl-C at a password prompt leaves a usable shell.
  */
@@ -99,6 +105,33 @@ int cli_secret_read(struct cli *cli, bool from_stdin, const char *prompt,
             cli_secret_wipe(out, out_size);
             return cli_usage_error(cli, "the two entries differ; nothing was changed");
         }
+    }
+    return CLI_EXIT_OK;
+}
+
+int cli_secret_arg(struct cli *cli, const struct cli_args *args, const char *name,
+                   const char *prompt, char *out, size_t out_size)
+{
+    const char *given = cli_arg(cli, args, name);
+    if (given != NULL && strcmp(given, "-") != 0) {
+        if (strlen(given) >= out_size)
+            return cli_usage_error(cli, "--%s is too long", name);
+        snprintf(out, out_size, "%s", given);
+        return CLI_EXIT_OK;
+    }
+    if (!isatty(STDIN_FILENO)) {
+        if (!S_line(out, out_size) || out[0] == '\0') {
+            cli_secret_wipe(out, out_size);
+            return cli_usage_error(cli,
+                                   "--%s: no line for it (or one too long) on standard "
+                                   "input, and no terminal to ask on",
+                                   name);
+        }
+        return CLI_EXIT_OK;
+    }
+    if (!S_read_hidden(prompt, out, out_size) || out[0] == '\0') {
+        cli_secret_wipe(out, out_size);
+        return cli_usage_error(cli, "--%s: nothing was typed", name);
     }
     return CLI_EXIT_OK;
 }

@@ -15,6 +15,15 @@
 #define S_PASSWORD_STDIN                                                                           \
     {"password-stdin", NULL, false, NULL,                                                          \
      "read the password from standard input (one line) instead of the terminal"}
+/* The end of a secret option's help (cli_secret_arg): */
+#define S_SECRET " (left out: asked without echo, or a line of standard input)"
+#define S_SECRET_DASH " (- asks without echo, or reads a line of standard input)"
+/* and of the description of a command that takes one. */
+#define S_SECRET_NOTE                                                                              \
+    "\n\nA code or number given as an argument is visible to other users of the computer (ps, "    \
+    "/proc) and stays in the shell's history: leave it out (or give -) to type it without echo. "  \
+    "Piped, each is one line of standard input, in the order of the options, before the "          \
+    "password's line."
 #define S_LIMIT {"limit", "N", false, NULL, "rows per page, 1 to 100 (default 20)"}
 #define S_PAYMENT_PASSWORD_STDIN                                                                   \
     {"password-stdin", NULL, false, NULL,                                                          \
@@ -97,9 +106,9 @@ static const struct cli_command S_commands[] = {
      "Registers a new user. Ask for the code first with `qianbao sms-code PHONE --purpose "
      "register`. The password (8 to 128 bytes, not all digits) is read from the terminal "
      "without echo, twice, or once from standard input with --password-stdin. Log in "
-     "afterwards with `qianbao login`.",
+     "afterwards with `qianbao login`." S_SECRET_NOTE,
      {{"phone", "PHONE", true, NULL, "the mobile number, 11 digits"},
-      {"code", "CODE", true, NULL, "the SMS code of purpose register"},
+      {"code", "CODE", false, NULL, "the SMS code of purpose register" S_SECRET},
       {"name", "NAME", true, NULL, "the display name, 1 to 64 bytes"},
       S_PASSWORD_STDIN},
      cli_run_register},
@@ -118,15 +127,16 @@ static const struct cli_command S_commands[] = {
      "--login-code CODE (purpose login) the code alone logs in, without the password.\n\n"
      "The operator logs in with --admin: the admin token is read from --admin-token-file "
      "(DATA_DIR/admin-token of the daemon) or from QIANBAO_ADMIN_TOKEN, checked against the "
-     "server and stored in the profile \"admin\" (or --profile), which the admin commands use.",
+     "server and stored in the profile \"admin\" (or --profile), which the admin commands "
+     "use." S_SECRET_NOTE,
      {{"phone", "PHONE", false, NULL, "the mobile number"},
       S_PASSWORD_STDIN,
       {"device", "NAME", false, NULL,
        "the device name shown in `security sessions` (default: qianbao on HOSTNAME)"},
       {"code", "CODE", false, NULL,
-       "the SMS code of purpose new_device, for a device new to the account"},
+       "the SMS code of purpose new_device, for a device new to the account" S_SECRET_DASH},
       {"login-code", "CODE", false, NULL,
-       "log in with this SMS code of purpose login instead of the password"},
+       "log in with this SMS code of purpose login instead of the password" S_SECRET_DASH},
       {"admin", NULL, false, NULL, "log in as the operator (QIANBAO_ADMIN_TOKEN)"},
       {"admin-token-file", "FILE", false, NULL,
        "log in as the operator with the token in FILE (implies --admin)"}},
@@ -229,8 +239,8 @@ static const struct cli_command S_commands[] = {
      0,
      "lift a freeze you made",
      "Needs the login password and an SMS code: `qianbao sms-code --purpose unfreeze`. A "
-     "freeze made by an operator can only be lifted by an operator.",
-     {{"code", "CODE", true, NULL, "the SMS code of purpose unfreeze"}, S_PASSWORD_STDIN},
+     "freeze made by an operator can only be lifted by an operator." S_SECRET_NOTE,
+     {{"code", "CODE", false, NULL, "the SMS code of purpose unfreeze" S_SECRET}, S_PASSWORD_STDIN},
      cli_run_security_unfreeze},
     {"device", "", 0, 0, "make this computer a payment-code device", NULL, {{0}}, NULL},
     {"device add",
@@ -293,9 +303,9 @@ static const struct cli_command S_commands[] = {
      0,
      "verify your real name (KYC level 2)",
      "Checks the real name and the resident id number (18 characters) with the verification "
-     "service. Only the last four characters of the number are ever shown again.",
+     "service. Only the last four characters of the number are ever shown again." S_SECRET_NOTE,
      {{"name", "NAME", true, NULL, "the real name"},
-      {"id-number", "NUMBER", true, NULL, "the resident id number"}},
+      {"id-number", "NUMBER", false, NULL, "the resident id number" S_SECRET}},
      cli_run_kyc},
     {"password", "", 0, 0, "manage the login password", NULL, {{0}}, NULL},
     {"password set",
@@ -307,9 +317,10 @@ static const struct cli_command S_commands[] = {
      "digits), from the terminal without echo. Forgot it? Log in with an SMS code (`qianbao "
      "sms-code PHONE --purpose login`, then `qianbao login --phone PHONE --login-code CODE`), "
      "ask for another with `qianbao sms-code --purpose reset_password`, and give it with --code "
-     "instead of the current password. Every other session of the account is logged out.",
+     "instead of the current password. Every other session of the account is logged "
+     "out." S_SECRET_NOTE,
      {{"code", "CODE", false, NULL,
-       "an SMS code of purpose reset_password, instead of the current password"},
+       "an SMS code of purpose reset_password, instead of the current password" S_SECRET_DASH},
       {"password-stdin", NULL, false, NULL,
        "read from standard input instead of the terminal, a line each: the current password "
        "(not with --code), then the new one"}},
@@ -324,8 +335,9 @@ static const struct cli_command S_commands[] = {
      "is read from the terminal without echo, or from standard input with --password-stdin; a "
      "wrong one counts towards its lock, as a payment's does. From then on the wallet logs in, "
      "gets its codes and is paid with the new phone; the old one finds nobody. Every session "
-     "stays logged in, and the profile takes the new phone.",
-     {{"code", "CODE", true, NULL, "the SMS code of purpose change_phone sent to NEW_PHONE"},
+     "stays logged in, and the profile takes the new phone." S_SECRET_NOTE,
+     {{"code", "CODE", false, NULL,
+       "the SMS code of purpose change_phone sent to NEW_PHONE" S_SECRET},
       S_PAYMENT_PASSWORD_STDIN},
      cli_run_phone_change},
     {"close-account",
@@ -340,8 +352,9 @@ static const struct cli_command S_commands[] = {
      "of a merchant cannot close. Then ask for a code: `qianbao sms-code --purpose "
      "close_account`. The payment password is read from the terminal without echo, or from "
      "standard input with --password-stdin. Every session ends, cards are unbound, and the phone "
-     "may register a new wallet; the profile is removed.",
-     {{"code", "CODE", false, NULL, "the SMS code of purpose close_account: close it now"},
+     "may register a new wallet; the profile is removed." S_SECRET_NOTE,
+     {{"code", "CODE", false, NULL,
+       "the SMS code of purpose close_account: close it now" S_SECRET_DASH},
       S_PAYMENT_PASSWORD_STDIN},
      cli_run_close_account},
     {"name-change",
@@ -363,10 +376,12 @@ static const struct cli_command S_commands[] = {
      "Needs an SMS code: `qianbao sms-code --purpose reset_payment_password`. The six digits "
      "are read from the terminal without echo, twice, or once from standard input with "
      "--password-stdin. Easy ones (123456, 112233, a birth date) are refused. A wallet with "
-     "a verified real name resets its payment password with the id number too (--id-number).",
-     {{"code", "CODE", true, NULL, "the SMS code of purpose reset_payment_password"},
+     "a verified real name resets its payment password with the id number too "
+     "(--id-number)." S_SECRET_NOTE,
+     {{"code", "CODE", false, NULL, "the SMS code of purpose reset_payment_password" S_SECRET},
       {"id-number", "ID", false, NULL,
-       "the id number the wallet was verified with (to reset a verified wallet's password)"},
+       "the id number the wallet was verified with (to reset a verified wallet's "
+       "password)" S_SECRET_DASH},
       S_PASSWORD_STDIN},
      cli_run_payment_password_set},
     {"card", "", 0, 0, "manage bound bank cards", NULL, {{0}}, NULL},
@@ -376,14 +391,16 @@ static const struct cli_command S_commands[] = {
      0,
      "bind a debit card",
      "Binding needs an SMS code sent to the card's phone (the one the bank has). On a "
-     "terminal, `qianbao card add --number NUMBER --holder NAME --phone PHONE` asks for the "
-     "code, then asks you to type it. In scripts, two steps: the same command with --send-code "
-     "asks for the code, then again with --code CODE binds the card. The number is never shown "
-     "again: a card is its id, bank and last four digits. Sandbox test cards: docs/sandbox.md.",
-     {{"number", "NUMBER", true, NULL, "the card number, 16 to 19 digits"},
+     "terminal, `qianbao card add --holder NAME --phone PHONE` asks for the card number, asks "
+     "for the code, then asks you to type it. In scripts, two steps: the same command with "
+     "--send-code asks for the code, then again with --code - binds the card. The number is "
+     "never shown again: a card is its id, bank and last four digits. Sandbox test cards: "
+     "docs/sandbox.md." S_SECRET_NOTE,
+     {{"number", "NUMBER", false, NULL, "the card number, 16 to 19 digits" S_SECRET},
       {"holder", "NAME", true, NULL, "the holder's name, as the bank has it"},
       {"phone", "PHONE", true, NULL, "the card's phone number, 11 digits"},
-      {"code", "CODE", false, NULL, "the SMS code of purpose bind_card, when you have it"},
+      {"code", "CODE", false, NULL,
+       "the SMS code of purpose bind_card, when you have it" S_SECRET_DASH},
       {"send-code", NULL, false, NULL, "only ask for the SMS code, for a script's first step"}},
      cli_run_card_add},
     {"card list",

@@ -228,14 +228,20 @@ int cli_run_sms_code(struct cli *cli, const struct cli_args *args)
 
 int cli_run_register(struct cli *cli, const struct cli_args *args)
 {
-    char password[CLI_SECRET_SIZE_MAX];
-    int rc = cli_secret_read(cli, cli_arg(cli, args, "password-stdin") != NULL,
-                             "New password: ", "Repeat it: ", password, sizeof password);
+    char code[CLI_CODE_SIZE_MAX], password[CLI_SECRET_SIZE_MAX];
+    int rc = cli_secret_arg(cli, args, "code", "SMS code: ", code, sizeof code);
     if (rc != CLI_EXIT_OK)
         return rc;
-    json_t *body = json_pack("{s:s, s:s, s:s, s:s}", "phone", cli_arg(cli, args, "phone"),
-                             "sms_code", cli_arg(cli, args, "code"), "password", password,
-                             "display_name", cli_arg(cli, args, "name"));
+    rc = cli_secret_read(cli, cli_arg(cli, args, "password-stdin") != NULL,
+                         "New password: ", "Repeat it: ", password, sizeof password);
+    if (rc != CLI_EXIT_OK) {
+        cli_secret_wipe(code, sizeof code);
+        return rc;
+    }
+    json_t *body =
+        json_pack("{s:s, s:s, s:s, s:s}", "phone", cli_arg(cli, args, "phone"), "sms_code", code,
+                  "password", password, "display_name", cli_arg(cli, args, "name"));
+    cli_secret_wipe(code, sizeof code);
     cli_secret_wipe(password, sizeof password);
     if (body == NULL)
         return cli_usage_error(cli, "--name and the password must be UTF-8 text");
@@ -335,16 +341,26 @@ int cli_run_login(struct cli *cli, const struct cli_args *args)
     } else if ((rc = cli_line_read(cli, "Phone: ", phone, sizeof phone)) != CLI_EXIT_OK) {
         return rc;
     }
-    const char *code = cli_arg(cli, args, "code");
-    const char *login_code = cli_arg(cli, args, "login-code");
-    if (login_code != NULL && (code != NULL || cli_arg(cli, args, "password-stdin") != NULL))
+    bool with_code = cli_arg(cli, args, "code") != NULL;
+    bool with_login_code = cli_arg(cli, args, "login-code") != NULL;
+    if (with_login_code && (with_code || cli_arg(cli, args, "password-stdin") != NULL))
         return cli_usage_error(cli, "--login-code logs in without the password: leave out "
                                     "--code and --password-stdin");
+    /* The code first (its line comes before the password's on stdin). */
+    char sms_code[CLI_CODE_SIZE_MAX] = "";
+    if (with_code || with_login_code) {
+        rc = cli_secret_arg(cli, args, with_code ? "code" : "login-code", "SMS code: ", sms_code,
+                            sizeof sms_code);
+        if (rc != CLI_EXIT_OK)
+            return rc;
+    }
     char password[CLI_SECRET_SIZE_MAX] = "";
-    if (login_code == NULL &&
+    if (!with_login_code &&
         (rc = cli_secret_read(cli, cli_arg(cli, args, "password-stdin") != NULL, "Password: ", NULL,
-                              password, sizeof password)) != CLI_EXIT_OK)
+                              password, sizeof password)) != CLI_EXIT_OK) {
+        cli_secret_wipe(sms_code, sizeof sms_code);
         return rc;
+    }
     char device[65];
     const char *device_arg = cli_arg(cli, args, "device");
     if (device_arg != NULL) {
@@ -361,12 +377,12 @@ int cli_run_login(struct cli *cli, const struct cli_args *args)
     }
     json_t *body = json_pack("{s:s, s:s}", "phone", phone, "device_name", device);
     bool built = body != NULL;
-    if (built && login_code == NULL)
+    if (built && !with_login_code)
         built = json_object_set_new(body, "password", json_string(password)) == 0;
     cli_secret_wipe(password, sizeof password);
-    const char *sms_code = login_code != NULL ? login_code : code;
-    if (built && sms_code != NULL)
+    if (built && (with_code || with_login_code))
         built = json_object_set_new(body, "sms_code", json_string(sms_code)) == 0;
+    cli_secret_wipe(sms_code, sizeof sms_code);
     /* This computer's key on the account, when a profile holds one: with
      * it the password alone logs in. */
     char device_key[CLI_TOKEN_SIZE_MAX];
@@ -756,13 +772,18 @@ int cli_run_security_freeze(struct cli *cli, const struct cli_args *args)
 
 int cli_run_security_unfreeze(struct cli *cli, const struct cli_args *args)
 {
-    char password[CLI_SECRET_SIZE_MAX];
-    int rc = cli_secret_read(cli, cli_arg(cli, args, "password-stdin") != NULL,
-                             "Login password: ", NULL, password, sizeof password);
+    char code[CLI_CODE_SIZE_MAX], password[CLI_SECRET_SIZE_MAX];
+    int rc = cli_secret_arg(cli, args, "code", "SMS code: ", code, sizeof code);
     if (rc != CLI_EXIT_OK)
         return rc;
-    json_t *body = json_pack("{s:s, s:s}", "password", password, "sms_code",
-                             cli_arg(cli, args, "code"));
+    rc = cli_secret_read(cli, cli_arg(cli, args, "password-stdin") != NULL,
+                         "Login password: ", NULL, password, sizeof password);
+    if (rc != CLI_EXIT_OK) {
+        cli_secret_wipe(code, sizeof code);
+        return rc;
+    }
+    json_t *body = json_pack("{s:s, s:s}", "password", password, "sms_code", code);
+    cli_secret_wipe(code, sizeof code);
     cli_secret_wipe(password, sizeof password);
     if (body == NULL)
         return cli_usage_error(cli, "the password must be UTF-8 text");
@@ -781,12 +802,17 @@ int cli_run_security_unfreeze(struct cli *cli, const struct cli_args *args)
 
 int cli_run_kyc(struct cli *cli, const struct cli_args *args)
 {
-    json_t *body = json_pack("{s:s, s:s}", "real_name", cli_arg(cli, args, "name"), "id_number",
-                             cli_arg(cli, args, "id-number"));
+    char id_number[CLI_CODE_SIZE_MAX];
+    int rc = cli_secret_arg(cli, args, "id-number", "Id number: ", id_number, sizeof id_number);
+    if (rc != CLI_EXIT_OK)
+        return rc;
+    json_t *body =
+        json_pack("{s:s, s:s}", "real_name", cli_arg(cli, args, "name"), "id_number", id_number);
+    cli_secret_wipe(id_number, sizeof id_number);
     if (body == NULL)
         return cli_usage_error(cli, "--name and --id-number must be UTF-8 text");
     struct cli_response res;
-    int rc = cli_call(cli, "POST", "/v1/me/kyc", CLI_AUTH_USER, body, &res);
+    rc = cli_call(cli, "POST", "/v1/me/kyc", CLI_AUTH_USER, body, &res);
     json_decref(body);
     if (rc == CLI_EXIT_OK && cli->json) {
         cli_print_body(&res);
@@ -803,22 +829,26 @@ int cli_run_kyc(struct cli *cli, const struct cli_args *args)
 int cli_run_password_set(struct cli *cli, const struct cli_args *args)
 {
     bool from_stdin = cli_arg(cli, args, "password-stdin") != NULL;
-    const char *code = cli_arg(cli, args, "code");
+    bool with_code = cli_arg(cli, args, "code") != NULL;
+    char code[CLI_CODE_SIZE_MAX] = "";
     char current[CLI_SECRET_SIZE_MAX] = "", password[CLI_SECRET_SIZE_MAX] = "";
     int rc = CLI_EXIT_OK;
-    if (code == NULL)
+    if (with_code)
+        rc = cli_secret_arg(cli, args, "code", "SMS code: ", code, sizeof code);
+    else
         rc = cli_secret_read(cli, from_stdin, "Current password: ", NULL, current, sizeof current);
     if (rc == CLI_EXIT_OK)
         rc = cli_secret_read(cli, from_stdin, "New password: ", "Repeat it: ", password,
                              sizeof password);
     json_t *body = NULL;
     if (rc == CLI_EXIT_OK) {
-        body = code != NULL
+        body = with_code
                    ? json_pack("{s:s, s:s}", "password", password, "sms_code", code)
                    : json_pack("{s:s, s:s}", "password", password, "current_password", current);
         if (body == NULL)
             rc = cli_usage_error(cli, "the passwords and --code must be UTF-8 text");
     }
+    cli_secret_wipe(code, sizeof code);
     cli_secret_wipe(current, sizeof current);
     cli_secret_wipe(password, sizeof password);
     if (rc != CLI_EXIT_OK)
@@ -838,25 +868,33 @@ int cli_run_password_set(struct cli *cli, const struct cli_args *args)
 
 int cli_run_payment_password_set(struct cli *cli, const struct cli_args *args)
 {
-    char digits[CLI_SECRET_SIZE_MAX];
-    int rc = cli_secret_read(cli, cli_arg(cli, args, "password-stdin") != NULL,
+    char code[CLI_CODE_SIZE_MAX], id_number[CLI_CODE_SIZE_MAX] = "", digits[CLI_SECRET_SIZE_MAX];
+    bool with_id_number = cli_arg(cli, args, "id-number") != NULL;
+    int rc = cli_secret_arg(cli, args, "code", "SMS code: ", code, sizeof code);
+    if (rc == CLI_EXIT_OK && with_id_number)
+        rc = cli_secret_arg(cli, args, "id-number", "Id number: ", id_number, sizeof id_number);
+    if (rc == CLI_EXIT_OK)
+        rc = cli_secret_read(cli, cli_arg(cli, args, "password-stdin") != NULL,
                              "New payment password (six digits): ", "Repeat it: ", digits,
                              sizeof digits);
-    if (rc != CLI_EXIT_OK)
-        return rc;
-    if (strlen(digits) != 6 || strspn(digits, "0123456789") != 6) {
+    if (rc == CLI_EXIT_OK && (strlen(digits) != 6 || strspn(digits, "0123456789") != 6)) {
         cli_secret_wipe(digits, sizeof digits);
-        return cli_usage_error(cli, "the payment password must be six digits");
+        rc = cli_usage_error(cli, "the payment password must be six digits");
     }
-    json_t *body = json_pack("{s:s, s:s}", "payment_password", digits, "sms_code",
-                             cli_arg(cli, args, "code"));
+    if (rc != CLI_EXIT_OK) {
+        cli_secret_wipe(code, sizeof code);
+        cli_secret_wipe(id_number, sizeof id_number);
+        return rc;
+    }
+    json_t *body = json_pack("{s:s, s:s}", "payment_password", digits, "sms_code", code);
     cli_secret_wipe(digits, sizeof digits);
-    const char *id_number = cli_arg(cli, args, "id-number");
-    if (body != NULL && id_number != NULL &&
+    cli_secret_wipe(code, sizeof code);
+    if (body != NULL && with_id_number &&
         json_object_set_new(body, "id_number", json_string(id_number)) != 0) {
         json_decref(body);
         body = NULL;
     }
+    cli_secret_wipe(id_number, sizeof id_number);
     if (body == NULL)
         return cli_usage_error(cli, "--code and --id-number must be UTF-8 text");
     struct cli_response res;
@@ -943,12 +981,17 @@ int cli_run_close_account(struct cli *cli, const struct cli_args *args)
 {
     if (cli_arg(cli, args, "code") == NULL)
         return S_closing_check(cli);
-    char digits[CLI_SECRET_SIZE_MAX];
-    int rc = cli_money_payment_password(cli, args, digits, sizeof digits);
+    char code[CLI_CODE_SIZE_MAX], digits[CLI_SECRET_SIZE_MAX];
+    int rc = cli_secret_arg(cli, args, "code", "SMS code: ", code, sizeof code);
     if (rc != CLI_EXIT_OK)
         return rc;
-    json_t *body =
-        json_pack("{s:s, s:s}", "sms_code", cli_arg(cli, args, "code"), "payment_password", digits);
+    rc = cli_money_payment_password(cli, args, digits, sizeof digits);
+    if (rc != CLI_EXIT_OK) {
+        cli_secret_wipe(code, sizeof code);
+        return rc;
+    }
+    json_t *body = json_pack("{s:s, s:s}", "sms_code", code, "payment_password", digits);
+    cli_secret_wipe(code, sizeof code);
     cli_secret_wipe(digits, sizeof digits);
     if (body == NULL)
         return cli_usage_error(cli, "--code must be UTF-8 text");
@@ -981,12 +1024,18 @@ int cli_run_close_account(struct cli *cli, const struct cli_args *args)
 
 int cli_run_phone_change(struct cli *cli, const struct cli_args *args)
 {
-    char digits[CLI_SECRET_SIZE_MAX];
-    int rc = cli_money_payment_password(cli, args, digits, sizeof digits);
+    char code[CLI_CODE_SIZE_MAX], digits[CLI_SECRET_SIZE_MAX];
+    int rc = cli_secret_arg(cli, args, "code", "SMS code: ", code, sizeof code);
     if (rc != CLI_EXIT_OK)
         return rc;
-    json_t *body = json_pack("{s:s, s:s, s:s}", "phone", args->positionals[0], "sms_code",
-                             cli_arg(cli, args, "code"), "payment_password", digits);
+    rc = cli_money_payment_password(cli, args, digits, sizeof digits);
+    if (rc != CLI_EXIT_OK) {
+        cli_secret_wipe(code, sizeof code);
+        return rc;
+    }
+    json_t *body = json_pack("{s:s, s:s, s:s}", "phone", args->positionals[0], "sms_code", code,
+                             "payment_password", digits);
+    cli_secret_wipe(code, sizeof code);
     cli_secret_wipe(digits, sizeof digits);
     if (body == NULL)
         return cli_usage_error(cli, "NEW_PHONE and --code must be UTF-8 text");

@@ -18,6 +18,8 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <termios.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -45,6 +47,7 @@ static struct {
     pthread_t thread;
     pthread_mutex_t lock;    /* over authorization and the answers' text */
     char authorization[512]; /* the Authorization header of the last request, or "" */
+    char body[4096];         /* the body of the last request, or "" */
 } S_server = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 static void *S_server_run(void *unused)
@@ -66,9 +69,17 @@ static void *S_server_run(void *unused)
                 break;
             size += (size_t)n;
             request[size] = '\0';
-            if (strstr(request, "\r\n\r\n") != NULL)
+            const char *end = strstr(request, "\r\n\r\n");
+            const char *length = strstr(request, "\r\nContent-Length: ");
+            if (end != NULL &&
+                (length == NULL || length > end ||
+                 size >= (size_t)(end + 4 - request) + strtoul(length + 18, NULL, 10)))
                 break;
         }
+        const char *body = strstr(request, "\r\n\r\n");
+        pthread_mutex_lock(&S_server.lock);
+        snprintf(S_server.body, sizeof S_server.body, "%s", body != NULL ? body + 4 : "");
+        pthread_mutex_unlock(&S_server.lock);
         const char *header = strstr(request, "\r\nAuthorization: ");
         size_t header_size = header != NULL ? strcspn(header + 17, "\r\n") : 0;
         pthread_mutex_lock(&S_server.lock);
@@ -672,6 +683,111 @@ TEST(admin_verify_waits_no_longer_than_its_timeout)
     ASSERT_EQ_INT(S_last.rc, CLI_EXIT_USAGE);
 }
 
+/* Whether the last request's body holds text. */
+static bool S_body_has(const char *text)
+{
+    pthread_mutex_lock(&S_server.lock);
+    bool has = strstr(S_server.body, text) != NULL;
+    pthread_mutex_unlock(&S_server.lock);
+    return has;
+}
+
+TEST(secrets_are_read_without_the_command_line)
+{
+    // An SMS code, an id number or a card number given as an argument is in every local user's
+    // `ps` and in /proc/PID/cmdline, and stays in the shell's history. Left out (or given as
+    // -), each is read as a line of standard input when it is no terminal, before the
+    // password's line, and the request carries it all the same.
+    S_stdin_text = "135790\ncorrect horse 9\n";
+    S_run(S_json_200("{\"id\":\"u_0123456789abcdefghjkmnpqrs\",\"phone\":\"13800138000\"}"),
+          "register", "--phone", "13800138000", "--name", "Li", "--password-stdin", NULL);
+    ASSERT_EQ_INT(S_last.rc, CLI_EXIT_OK);
+    ASSERT(S_body_has("\"sms_code\":\"135790\"") && S_body_has("\"correct horse 9\""));
+
+    S_stdin_text = "310115198506154568\n";
+    S_run(S_json_200("{\"kyc_level\":2,\"id_number_last4\":\"4568\"}"), "kyc", "--name", "Li",
+          NULL);
+    ASSERT_EQ_INT(S_last.rc, CLI_EXIT_OK);
+    ASSERT(S_body_has("\"id_number\":\"310115198506154568\""));
+
+    S_stdin_text = "246800\n";
+    S_run(S_json_200("{\"status\":\"ACTIVE\"}"), "security", "unfreeze", "--password-stdin", NULL);
+    ASSERT_EQ_INT(S_last.rc, CLI_EXIT_USAGE); /* the code's line, then none for the password */
+    S_stdin_text = "246800\ncorrect horse 9\n";
+    S_run(S_json_200("{\"status\":\"ACTIVE\"}"), "security", "unfreeze", "--password-stdin", NULL);
+    ASSERT_EQ_INT(S_last.rc, CLI_EXIT_OK);
+    ASSERT(S_body_has("\"sms_code\":\"246800\""));
+
+    S_stdin_text = "111222\n310115198506154568\n258036\n";
+    S_run(S_json_200("{}"), "payment-password", "set", "--id-number", "-", "--password-stdin",
+          NULL);
+    ASSERT_EQ_INT(S_last.rc, CLI_EXIT_OK);
+    ASSERT(S_body_has("\"sms_code\":\"111222\"") &&
+           S_body_has("\"id_number\":\"310115198506154568\"") && S_body_has("\"258036\""));
+
+    S_stdin_text = "333444\n258036\n";
+    S_run(S_json_200("{\"id\":\"u_0123456789abcdefghjkmnpqrs\",\"phone\":\"13900139000\"}"),
+          "phone-change", "13900139000", "--password-stdin", NULL);
+    ASSERT_EQ_INT(S_last.rc, CLI_EXIT_OK);
+    ASSERT(S_body_has("\"sms_code\":\"333444\""));
+
+    S_stdin_text = "9999000000000012\n555666\n";
+    S_run(S_json_200("{\"id\":\"c_0123456789abcdefghjkmnpqrs\",\"bank\":\"Sandbox\","
+                     "\"last4\":\"0012\",\"card_type\":\"DEBIT\"}"),
+          "card", "add", "--holder", "Li", "--phone", "13800138000", "--code", "-", NULL);
+    ASSERT_EQ_INT(S_last.rc, CLI_EXIT_OK);
+    ASSERT(S_body_has("\"card_number\":\"9999000000000012\"") &&
+           S_body_has("\"sms_code\":\"555666\""));
+
+    // Login's codes are optional: "-" reads them, before the password.
+    S_stdin_text = "777888\ncorrect horse 9\n";
+    S_run(S_json_200("{\"token\":\"t\",\"user_id\":\"u_0123456789abcdefghjkmnpqrs\","
+                     "\"expires_at\":\"2026-12-01T00:00:00+08:00\"}"),
+          "--profile", "secrets", "login", "--phone", "13800138000", "--code", "-",
+          "--password-stdin", NULL);
+    ASSERT_EQ_INT(S_last.rc, CLI_EXIT_OK);
+    ASSERT(S_body_has("\"sms_code\":\"777888\"") && S_body_has("\"correct horse 9\""));
+
+    // Nothing on standard input: a usage error naming the option, and nothing sent.
+    S_stdin_text = "";
+    S_run(S_json_200("{\"kyc_level\":2}"), "kyc", "--name", "Li", NULL);
+    ASSERT_EQ_INT(S_last.rc, CLI_EXIT_USAGE);
+    ASSERT(strstr(S_last.err, "--id-number") != NULL);
+}
+
+/* Types line on the terminal once its echo is off, as a user at a prompt
+ * for a secret does (what is typed before is flushed by the prompt). */
+static void *S_typist(void *line)
+{
+    for (int i = 0; i < 500; i++) {
+        struct termios t;
+        if (tcgetattr(S_tty_master, &t) == 0 && (t.c_lflag & ECHO) == 0) {
+            size_t size = strlen(line);
+            QB_ASSERT(write(S_tty_master, line, size) == (ssize_t)size);
+            return NULL;
+        }
+        struct timespec pause = {0, 10 * 1000000L};
+        nanosleep(&pause, NULL);
+    }
+    return NULL;
+}
+
+TEST(a_secret_left_out_is_asked_on_the_terminal_without_echo)
+{
+    // At a terminal, a secret left out is asked for with echo off: neither the command line nor
+    // the screen (nor a recording of it) shows it.
+    S_tty_open("");
+    pthread_t typist;
+    QB_ASSERT(pthread_create(&typist, NULL, S_typist, "310115198506154568\n") == 0);
+    S_run(S_json_200("{\"kyc_level\":2,\"id_number_last4\":\"4568\"}"), "kyc", "--name", "Li",
+          NULL);
+    pthread_join(typist, NULL);
+    ASSERT_EQ_INT(S_last.rc, CLI_EXIT_OK);
+    ASSERT(S_body_has("\"id_number\":\"310115198506154568\""));
+    ASSERT(strstr(S_last.err, "number") != NULL);             /* the prompt */
+    ASSERT(strstr(S_last.err, "310115198506154568") == NULL); /* no echo */
+}
+
 int main(void)
 {
     test_tmpdir(S_root, sizeof S_root);
@@ -701,6 +817,8 @@ int main(void)
     RUN(an_amount_that_is_not_whole_fen_is_a_bad_answer);
     RUN(enter_at_pay_it_pays_nothing_and_says_so);
     RUN(admin_verify_waits_no_longer_than_its_timeout);
+    RUN(secrets_are_read_without_the_command_line);
+    RUN(a_secret_left_out_is_asked_on_the_terminal_without_echo);
     S_server_stop();
     test_rmtree(S_root);
     return test_summary();
