@@ -505,10 +505,12 @@ static void S_watch_print(struct cli *cli, const json_t *answer)
     const json_t *part;
     json_array_foreach(json_object_get(answer, "changed"), i, part)
     {
-        if (strcmp(json_string_value(part), "bills") == 0 && json_array_size(bills) > 0)
+        /* A part named otherwise than by a string is none this client knows. */
+        const char *name = json_string_value(part);
+        if (name == NULL || (strcmp(name, "bills") == 0 && json_array_size(bills) > 0))
             continue;
         for (size_t k = 0; k < QB_ARRAY_COUNT(S_watch_parts); k++)
-            if (strcmp(json_string_value(part), S_watch_parts[k].part) == 0)
+            if (strcmp(name, S_watch_parts[k].part) == 0)
                 printf("%s\n", S_watch_parts[k].text);
     }
 }

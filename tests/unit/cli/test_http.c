@@ -788,6 +788,18 @@ TEST(a_secret_left_out_is_asked_on_the_terminal_without_echo)
     ASSERT(strstr(S_last.err, "310115198506154568") == NULL); /* no echo */
 }
 
+TEST(watch_survives_news_that_is_not_named)
+{
+    // An answer's "changed" lists the parts that changed by name: one that is no string (a
+    // newer server's object, a proxy's garbage) was compared as text and crashed `watch`, the
+    // shop's "money arrived" screen, instead of being passed over.
+    S_run(S_json_200("{\"cursor\":\"c2\",\"changed\":[1,{\"part\":\"bills\"},null,"
+                     "\"notices\"],\"bills\":[]}"),
+          "watch", "--once", NULL);
+    ASSERT_EQ_INT(S_last.rc, CLI_EXIT_OK);
+    ASSERT(strstr(S_last.out, "a new notice") != NULL);
+}
+
 int main(void)
 {
     test_tmpdir(S_root, sizeof S_root);
@@ -819,6 +831,7 @@ int main(void)
     RUN(admin_verify_waits_no_longer_than_its_timeout);
     RUN(secrets_are_read_without_the_command_line);
     RUN(a_secret_left_out_is_asked_on_the_terminal_without_echo);
+    RUN(watch_survives_news_that_is_not_named);
     S_server_stop();
     test_rmtree(S_root);
     return test_summary();
