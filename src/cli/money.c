@@ -66,9 +66,12 @@ int cli_money_count_arg(struct cli *cli, const char *text, int max, const char *
 /* "12.50 CNY" */
 void cli_money_amount_text(json_int_t amount, const char *currency, char *out, size_t out_size)
 {
-    char text[S_AMOUNT_TEXT_SIZE];
+    /* The currency is the server's text, and callers print this line as
+     * it is: a carriage return in it would redraw the amount. */
+    char text[S_AMOUNT_TEXT_SIZE], clean[16];
+    cli_text_clean(currency, clean, sizeof clean);
     cli_amount_format((int64_t)amount, currency, text, sizeof text);
-    snprintf(out, out_size, "%s %s", text, currency);
+    snprintf(out, out_size, "%s %s", text, clean);
 }
 
 /* The --idempotency-key given, or a fresh one. */

@@ -800,6 +800,25 @@ TEST(watch_survives_news_that_is_not_named)
     ASSERT(strstr(S_last.out, "a new notice") != NULL);
 }
 
+TEST(a_currency_cannot_rewrite_the_amount_on_the_screen)
+{
+    // The lines that say what money moved ("took 1.00 CNY from ...", "you got ...", watch's
+    // "received ...") printed the answer's currency as it came: a carriage return and an
+    // escape sequence in it redrew the line, so a payee could be shown 9999.00 where 1.00 was
+    // taken. The currency is text from the server like any other, made safe first.
+    S_run(S_json_200("{\"id\":\"pt_1\",\"amount\":100,\"currency\":\"CNY\\r\\u001b[2K"
+                     "took 9999.00 CNY\",\"merchant\":{\"name\":\"Shop\"},\"remark\":\"r\"}"),
+          "accept-payout", "pt_1", NULL);
+    ASSERT_EQ_INT(S_last.rc, CLI_EXIT_OK);
+    ASSERT(strchr(S_last.out, '\r') == NULL && strchr(S_last.out, '\x1b') == NULL);
+    S_run(S_json_200(
+              "{\"cursor\":\"c3\",\"changed\":[\"bills\"],\"bills\":[{\"amount\":100,"
+              "\"currency\":\"CNY\\r\\u001b[2K\",\"direction\":\"in\",\"type\":\"transfer\"}]}"),
+          "watch", "--once", NULL);
+    ASSERT_EQ_INT(S_last.rc, CLI_EXIT_OK);
+    ASSERT(strchr(S_last.out, '\r') == NULL && strchr(S_last.out, '\x1b') == NULL);
+}
+
 int main(void)
 {
     test_tmpdir(S_root, sizeof S_root);
@@ -832,6 +851,7 @@ int main(void)
     RUN(secrets_are_read_without_the_command_line);
     RUN(a_secret_left_out_is_asked_on_the_terminal_without_echo);
     RUN(watch_survives_news_that_is_not_named);
+    RUN(a_currency_cannot_rewrite_the_amount_on_the_screen);
     S_server_stop();
     test_rmtree(S_root);
     return test_summary();
