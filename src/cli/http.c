@@ -567,7 +567,7 @@ static const char *S_amount_bad(const json_t *value, int depth)
         "payer_refund payer_total pending pending_amount refund refund_fee refunded "
         "refunded_amount refunds remaining_amount settlement_refund settlement_total total "
         "total_amount transfer_amount password_free_limit password_free_max "
-        "password_free_daily_max password_free_limit_max ";
+        "password_free_daily_max password_free_limit_max used per_payment sales average_ticket ";
     if (depth > 2048)
         return NULL; /* deeper than jansson parses: never */
     const char *key;

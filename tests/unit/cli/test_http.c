@@ -620,6 +620,12 @@ TEST(an_amount_that_is_not_whole_fen_is_a_bad_answer)
           NULL);
     ASSERT_EQ_INT(S_last.rc, CLI_EXIT_UNAVAILABLE);
     ASSERT(strstr(S_last.err, "--idempotency-key golden-key-8") != NULL);
+    // The spending limits' "used" and the analytics' "sales" are amounts as well.
+    S_run(S_json_200("{\"limits\":[{\"name\":\"daily\",\"currency\":\"CNY\",\"amount\":5000,"
+                     "\"used\":12.5}]}"),
+          "limits", NULL);
+    ASSERT_EQ_INT(S_last.rc, CLI_EXIT_UNAVAILABLE);
+    ASSERT(strstr(S_last.err, "\"used\"") != NULL);
     // Integers, nulls (an open code's amount) and a count's booleans stay answers.
     S_run(S_json_200("{\"balances\":[{\"currency\":\"CNY\",\"available\":1250,"
                      "\"pending\":0,\"fee\":null}]}"),
