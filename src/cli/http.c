@@ -291,11 +291,12 @@ static const char *S_hint(const char *code, const char *limit)
          "card add ... --send-code`)"},
         {"PASSWORD_TOO_WEAK", NULL, "choose one that is harder to guess"},
         {"PAYMENT_PASSWORD_NOT_SET", NULL,
-         "set one with `qianbao payment-password set --code CODE`"},
+         "ask for a code with `qianbao sms-code --purpose reset_payment_password`, then set one "
+         "with `qianbao payment-password set` (it asks for the code)"},
         {"PHONE_REGISTERED", NULL, "log in with `qianbao login --phone PHONE`"},
         {"ACCOUNT_FROZEN", NULL,
          "`qianbao me` says who froze the wallet: your own freeze you lift with `qianbao "
-         "security unfreeze --code CODE`, the operator's only the operator can"},
+         "security unfreeze` (it asks for the code), the operator's only the operator can"},
         {"IDENTITY_MISMATCH", NULL, "check the name and the id number"},
         {"INSUFFICIENT_BALANCE", NULL,
          "see `qianbao balance`; add money with `qianbao topup CARD_ID AMOUNT`"},
@@ -303,12 +304,12 @@ static const char *S_hint(const char *code, const char *limit)
          "after too many wrong tries the payment password locks for a while"},
         {"PASSWORD_LOCKED", NULL,
          "wait for the lock to end; a locked login also opens with an SMS code (`qianbao "
-         "sms-code PHONE --purpose login`, then `qianbao login --login-code CODE`), a locked "
+         "sms-code PHONE --purpose login`, then `qianbao login --login-code -`), a locked "
          "payment password with a new one (`qianbao sms-code PHONE --purpose "
          "reset_payment_password`)"},
         {"SMS_CODE_REQUIRED", NULL,
          "ask for a code with `qianbao sms-code PHONE --purpose new_device` and log in again "
-         "with --code CODE"},
+         "with --code - (it asks for the code)"},
         {"LIMIT_EXCEEDED", "red_packet_max",
          "a red packet's maximum is the server's, set by its operator (it is none of `qianbao "
          "limits`): send at most that, or the money in several packets"},

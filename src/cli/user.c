@@ -608,9 +608,9 @@ static void S_check_text(const char *name, const char **label, const char **todo
     static const char *const checks[][3] = {
         {"payment_password_set", "payment password set",
          "`qianbao sms-code --purpose reset_payment_password`, then `qianbao payment-password "
-         "set --code CODE`"},
+         "set` (it asks for the code)"},
         {"kyc_level_2", "real name verified (KYC level 2)",
-         "`qianbao kyc --name NAME --id-number NUMBER`"},
+         "`qianbao kyc --name NAME` (it asks for the id number)"},
         {"no_recent_new_devices", "no new device lately",
          "check `qianbao security sessions`; end unknown ones with `qianbao security revoke "
          "ID`"},
@@ -619,7 +619,8 @@ static void S_check_text(const char *name, const char **label, const char **todo
          "sessions`"},
         {"not_frozen", "wallet not frozen",
          "if you froze it: `qianbao sms-code --purpose unfreeze`, then `qianbao security "
-         "unfreeze --code CODE`; if the operator did (`qianbao me`), only the operator can"},
+         "unfreeze` (it asks for the code); if the operator did (`qianbao me`), only the operator "
+         "can"},
     };
     *label = name;
     *todo = NULL;
@@ -764,7 +765,7 @@ int cli_run_security_freeze(struct cli *cli, const struct cli_args *args)
         printf(
             "frozen: no money moves in or out of this wallet, and every other session was ended\n");
         printf("to lift it: qianbao sms-code --purpose unfreeze, then qianbao security unfreeze "
-               "--code CODE\n");
+               "(it asks for the code)\n");
     }
     cli_response_release(&res);
     return rc;
@@ -958,8 +959,9 @@ static int S_closing_check(struct cli *cli)
     } else if (rc == CLI_EXIT_OK) {
         const json_t *reasons = json_object_get(res.json, "reasons");
         if (json_array_size(reasons) == 0)
-            printf("nothing stands in the way: ask for a code (`qianbao sms-code --purpose "
-                   "close_account`), then `qianbao close-account --code CODE`\n");
+            printf(
+                "nothing stands in the way: ask for a code (`qianbao sms-code --purpose "
+                "close_account`), then `qianbao close-account --code -` (it asks for the code)\n");
         else
             printf("the wallet cannot close yet:\n");
         for (size_t i = 0; i < json_array_size(reasons); i++) {

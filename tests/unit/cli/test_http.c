@@ -825,6 +825,50 @@ TEST(a_currency_cannot_rewrite_the_amount_on_the_screen)
     ASSERT(strchr(S_last.out, '\r') == NULL && strchr(S_last.out, '\x1b') == NULL);
 }
 
+/* An error answer of status 403 with body, JSON. */
+static char S_refusal[4096];
+static const char *S_json_403(const char *body)
+{
+    pthread_mutex_lock(&S_server.lock);
+    snprintf(S_refusal, sizeof S_refusal,
+             "HTTP/1.1 403 Forbidden\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
+             "Connection: close\r\n\r\n%s",
+             strlen(body), body);
+    pthread_mutex_unlock(&S_server.lock);
+    return S_refusal;
+}
+
+TEST(hints_never_ask_for_a_code_on_the_command_line)
+{
+    // What the client tells a user to type next is what they type: a hint that says
+    // "--code CODE" or "--id-number NUMBER" puts the secret into `ps` and the shell's history
+    // again. The hints name the forms that ask for it.
+    S_run(S_json_200("{}"), "security", "freeze", NULL);
+    ASSERT_EQ_INT(S_last.rc, CLI_EXIT_OK);
+    ASSERT(strstr(S_last.out, "unfreeze") != NULL && strstr(S_last.out, "CODE") == NULL);
+    S_stdin_text = "correct horse 9\n";
+    S_run(S_json_403("{\"code\":\"SMS_CODE_REQUIRED\",\"message\":\"a new device\"}"), "login",
+          "--phone", "13800138000", "--password-stdin", NULL);
+    ASSERT_EQ_INT(S_last.rc, CLI_EXIT_REFUSED);
+    ASSERT(strstr(S_last.err, "--code CODE") == NULL && strstr(S_last.err, "--code -") != NULL);
+    S_run(S_json_403("{\"code\":\"ACCOUNT_FROZEN\",\"message\":\"frozen\"}"), "balance", NULL);
+    ASSERT(strstr(S_last.err, "CODE") == NULL);
+    S_run(S_json_403("{\"code\":\"PASSWORD_LOCKED\",\"message\":\"locked\"}"), "balance", NULL);
+    ASSERT(strstr(S_last.err, "--login-code CODE") == NULL);
+    S_run(S_json_403("{\"code\":\"PAYMENT_PASSWORD_NOT_SET\",\"message\":\"none\"}"), "balance",
+          NULL);
+    ASSERT(strstr(S_last.err, "CODE") == NULL);
+    S_run(S_json_200("{\"reasons\":[]}"), "close-account", NULL);
+    ASSERT(strstr(S_last.out, "--code CODE") == NULL);
+    S_run(S_json_200("{\"score\":10,\"items\":[{\"name\":\"payment_password_set\",\"ok\":false},"
+                     "{\"name\":\"kyc_level_2\",\"ok\":false},{\"name\":\"not_frozen\","
+                     "\"ok\":false}]}"),
+          "security", NULL);
+    ASSERT_EQ_INT(S_last.rc, CLI_EXIT_OK);
+    ASSERT(strstr(S_last.out, "payment-password") != NULL);
+    ASSERT(strstr(S_last.out, "CODE") == NULL && strstr(S_last.out, "NUMBER") == NULL);
+}
+
 int main(void)
 {
     test_tmpdir(S_root, sizeof S_root);
@@ -858,6 +902,7 @@ int main(void)
     RUN(a_secret_left_out_is_asked_on_the_terminal_without_echo);
     RUN(watch_survives_news_that_is_not_named);
     RUN(a_currency_cannot_rewrite_the_amount_on_the_screen);
+    RUN(hints_never_ask_for_a_code_on_the_command_line);
     S_server_stop();
     test_rmtree(S_root);
     return test_summary();
