@@ -553,13 +553,8 @@ static bool S_file_type(const char *content_type)
     return false;
 }
 
-/* The first member of value (searched all through it) that names an amount
- * but holds a number with a fraction or a string, or NULL. Amounts are
- * integers of minor units on every API (docs/api.md); such a member would
- * read as 0 and print as 0.00. Objects (a /v3 "amount": {total, currency},
- * a statement's sums by currency) are searched, null stays allowed (an
- * open code's amount), and a boolean "available" is a payee's, no amount. */
-static const char *S_amount_bad(const json_t *value, int depth)
+/* Whether key names an amount in some answer of the API. */
+static bool S_amount_key(const char *key)
 {
     /* Space-separated, with a space at each end, for a search by " name ". */
     static const char amounts[] =
@@ -569,6 +564,30 @@ static const char *S_amount_bad(const json_t *value, int depth)
         "refunded_amount refunds remaining_amount settlement_refund settlement_total total "
         "total_amount transfer_amount password_free_limit password_free_max "
         "password_free_daily_max password_free_limit_max used per_payment sales average_ticket ";
+    size_t key_size = strlen(key);
+    for (const char *at = strstr(amounts, key); key_size > 0 && at != NULL;
+         at = strstr(at + 1, key)) {
+        if (at > amounts && at[-1] == ' ' && at[key_size] == ' ')
+            return true;
+    }
+    return false;
+}
+
+/* Whether key is a currency code as the API names them: three capitals. */
+static bool S_currency_key(const char *key)
+{
+    return strlen(key) == 3 && strspn(key, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") == 3;
+}
+
+/* The first member of value (searched all through it) that names an amount
+ * but holds a number with a fraction or a string, or NULL. Amounts are
+ * integers of minor units on every API (docs/api.md); such a member would
+ * read as 0 and print as 0.00. An amount that is an object (a /v3
+ * "amount": {total, currency}, a statement's {"CNY": 1234}) holds no
+ * fraction, nor a string under a currency's code; null stays allowed (an
+ * open code's amount), and a boolean "available" is a payee's, no amount. */
+static const char *S_amount_bad(const json_t *value, int depth)
+{
     if (depth > 2048)
         return NULL; /* deeper than jansson parses: never */
     const char *key;
@@ -585,12 +604,16 @@ static const char *S_amount_bad(const json_t *value, int depth)
     }
     json_object_foreach((json_t *)value, key, member)
     {
-        size_t key_size = strlen(key);
-        const char *at = strstr(amounts, key);
-        for (; (json_is_real(member) || json_is_string(member)) && key_size > 0 && at != NULL;
-             at = strstr(at + 1, key)) {
-            if (at > amounts && at[-1] == ' ' && at[key_size] == ' ')
-                return key;
+        if ((json_is_real(member) || json_is_string(member)) && S_amount_key(key))
+            return key;
+        if (json_is_object(member) && S_amount_key(key)) {
+            const char *sub;
+            const json_t *sum;
+            json_object_foreach((json_t *)member, sub, sum)
+            {
+                if (json_is_real(sum) || (json_is_string(sum) && S_currency_key(sub)))
+                    return key;
+            }
         }
         const char *bad = S_amount_bad(member, depth + 1);
         if (bad != NULL)

@@ -626,6 +626,13 @@ TEST(an_amount_that_is_not_whole_fen_is_a_bad_answer)
           "limits", NULL);
     ASSERT_EQ_INT(S_last.rc, CLI_EXIT_UNAVAILABLE);
     ASSERT(strstr(S_last.err, "\"used\"") != NULL);
+    // A statement's sums are objects of currencies, each an amount.
+    S_run(S_json_200("{\"month\":\"2026-11\",\"income\":{\"CNY\":12.5},\"expense\":{\"CNY\":0}}"),
+          "statement", "2026-11", NULL);
+    ASSERT_EQ_INT(S_last.rc, CLI_EXIT_UNAVAILABLE);
+    S_run(S_json_200("{\"month\":\"2026-11\",\"income\":{\"CNY\":0},\"expense\":{\"CNY\":\"99\"}}"),
+          "statement", "2026-11", NULL);
+    ASSERT_EQ_INT(S_last.rc, CLI_EXIT_UNAVAILABLE);
     // Integers, nulls (an open code's amount) and a count's booleans stay answers.
     S_run(S_json_200("{\"balances\":[{\"currency\":\"CNY\",\"available\":1250,"
                      "\"pending\":0,\"fee\":null}]}"),
