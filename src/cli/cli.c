@@ -637,6 +637,13 @@ static int S_main(struct cli *cli, int argc, char **argv)
         server = getenv("QIANBAO_SERVER");
     if (server == NULL || server[0] == '\0')
         server = CLI_DEFAULT_SERVER;
+    /* A user name and password before the host serve nothing (the
+     * credential is the profile's token) and would be in the process list
+     * and in every message that names the server. */
+    const char *authority = strstr(server, "://");
+    if (authority != NULL && memchr(authority + 3, '@', strcspn(authority + 3, "/?#")) != NULL)
+        return cli_usage_error(cli, "--server (or QIANBAO_SERVER) must not hold a user name or "
+                                    "password: log in with `qianbao login` instead");
     if (!S_server_set(cli, server))
         return cli_usage_error(cli, "--server must be an http:// or https:// URL");
     if (profile != NULL) {

@@ -876,6 +876,33 @@ TEST(hints_never_ask_for_a_code_on_the_command_line)
     ASSERT(strstr(S_last.out, "CODE") == NULL && strstr(S_last.out, "NUMBER") == NULL);
 }
 
+TEST(a_server_url_with_a_password_is_refused)
+{
+    // Qianbao's credentials are bearer tokens from the profile: a user name and password in
+    // --server (http://ops:pw@host) serve nothing, sit in `ps` and the shell's history, and
+    // were repeated in every message that names the server. Such a URL is a usage error that
+    // does not repeat it.
+    char url[128];
+    snprintf(url, sizeof url, "http://ops:hunter2@%.64s", S_server.url + strlen("http://"));
+    char *argv[] = {"qianbao", "--server", url, "balance", NULL};
+    fflush(stderr);
+    int saved_err = dup(STDERR_FILENO);
+    char err_path[600];
+    snprintf(err_path, sizeof err_path, "%s/err", S_root);
+    int err = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    QB_ASSERT(saved_err >= 0 && err >= 0);
+    dup2(err, STDERR_FILENO);
+    int rc = cli_main(4, argv);
+    fflush(stderr);
+    dup2(saved_err, STDERR_FILENO);
+    close(err);
+    close(saved_err);
+    S_file_read(err_path, S_last.err, sizeof S_last.err);
+    ASSERT_EQ_INT(rc, CLI_EXIT_USAGE);
+    ASSERT(strstr(S_last.err, "hunter2") == NULL);
+    ASSERT(strstr(S_last.err, "--server") != NULL);
+}
+
 int main(void)
 {
     test_tmpdir(S_root, sizeof S_root);
@@ -910,6 +937,7 @@ int main(void)
     RUN(watch_survives_news_that_is_not_named);
     RUN(a_currency_cannot_rewrite_the_amount_on_the_screen);
     RUN(hints_never_ask_for_a_code_on_the_command_line);
+    RUN(a_server_url_with_a_password_is_refused);
     S_server_stop();
     test_rmtree(S_root);
     return test_summary();
