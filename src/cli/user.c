@@ -68,18 +68,35 @@ static void S_user_answer(const struct cli *cli, const struct cli_response *res)
         S_user_print(cli, res->json);
 }
 
-/* " WORD" onto line at *used, single-quoted unless it is plain. */
+/* " WORD" onto line at *used, single-quoted for a shell unless it is
+ * plain (a quote inside as '\''): the hint is there to be pasted, and a
+ * word may be the server's (a cursor). A word that does not fit whole is
+ * left out, never cut inside its quotes. */
 static void S_word_add(char *line, size_t size, size_t *used, const char *word)
 {
-    char clean[256];
+    char clean[256], quoted[4 * sizeof clean + 3];
     cli_text_clean(word, clean, sizeof clean);
     bool plain = clean[0] != '\0' && strspn(clean, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTU"
                                                    "VWXYZ0123456789_-.:/+=@,") == strlen(clean);
-    int wrote = plain || strchr(clean, '\'') != NULL
-                    ? snprintf(line + *used, size - *used, " %s", clean)
-                    : snprintf(line + *used, size - *used, " '%s'", clean);
-    if (wrote > 0)
-        *used = *used + (size_t)wrote < size ? *used + (size_t)wrote : size - 1;
+    size_t n = 0;
+    if (!plain)
+        quoted[n++] = '\'';
+    for (const char *p = clean; *p != '\0'; p++) {
+        if (*p == '\'' && !plain) {
+            memcpy(quoted + n, "'\\''", 4);
+            n += 4;
+        } else {
+            quoted[n++] = *p;
+        }
+    }
+    if (!plain)
+        quoted[n++] = '\'';
+    quoted[n] = '\0';
+    if (*used + 1 + n < size) {
+        line[(*used)++] = ' ';
+        memcpy(line + *used, quoted, n + 1);
+        *used += n;
+    }
 }
 
 void cli_next_page_hint(struct cli *cli, const json_t *page)
@@ -114,10 +131,11 @@ void cli_next_page_hint(struct cli *cli, const json_t *page)
         if (cli->command->options[i].value_name != NULL)
             S_word_add(line, sizeof line, &used, args->values[i]);
     }
-    char clean[128];
-    cli_text_clean(cursor, clean, sizeof clean);
-    cli_hint(cli, "more rows: run `qianbao%s %s%s --cursor %s`", globals, cli->command->name, line,
-             clean);
+    char quoted[1024] = "";
+    used = 0;
+    S_word_add(quoted, sizeof quoted, &used, cursor);
+    cli_hint(cli, "more rows: run `qianbao%s %s%s --cursor%s`", globals, cli->command->name, line,
+             quoted);
 }
 
 void cli_page_print(struct cli *cli, const struct cli_response *res, const char *const *headers,

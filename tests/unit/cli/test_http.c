@@ -903,6 +903,19 @@ TEST(a_server_url_with_a_password_is_refused)
     ASSERT(strstr(S_last.err, "--server") != NULL);
 }
 
+TEST(the_next_page_hint_quotes_the_servers_cursor)
+{
+    // "more rows: run `qianbao card list --cursor C`" is there to be pasted into a shell: a
+    // cursor with a ; or a ' in it (a hostile or broken server's) ran as commands of its own.
+    // The cursor is quoted for the shell like every other word of the hint.
+    S_run(S_json_200("{\"items\":[],\"next_cursor\":\"c1; touch pwned\"}"), "card", "list", NULL);
+    ASSERT_EQ_INT(S_last.rc, CLI_EXIT_OK);
+    ASSERT(strstr(S_last.err, "--cursor 'c1; touch pwned'`") != NULL);
+    S_run(S_json_200("{\"items\":[],\"next_cursor\":\"a'; touch pwned; '\"}"), "card", "list",
+          NULL);
+    ASSERT(strstr(S_last.err, "--cursor 'a'\\''; touch pwned; '\\'''`") != NULL);
+}
+
 int main(void)
 {
     test_tmpdir(S_root, sizeof S_root);
@@ -938,6 +951,7 @@ int main(void)
     RUN(a_currency_cannot_rewrite_the_amount_on_the_screen);
     RUN(hints_never_ask_for_a_code_on_the_command_line);
     RUN(a_server_url_with_a_password_is_refused);
+    RUN(the_next_page_hint_quotes_the_servers_cursor);
     S_server_stop();
     test_rmtree(S_root);
     return test_summary();
