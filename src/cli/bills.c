@@ -49,9 +49,9 @@ static bool S_page(const char *path, const char *cursor, char *out, size_t out_s
 
 static void S_more_hint(struct cli *cli, const char *cursor)
 {
-    char clean[160];
-    cli_text_clean(cursor, clean, sizeof clean);
-    cli_hint(cli, "more lines: run the same command with --cursor %s, or with --all", clean);
+    char quoted[CLI_SHELL_WORD_SIZE_MAX];
+    cli_shell_word(cursor, quoted, sizeof quoted);
+    cli_hint(cli, "more lines: run the same command with --cursor %s, or with --all", quoted);
 }
 
 /* "张*丰", a merchant's name, "招商银行 ****6789", or "-". */

@@ -127,6 +127,14 @@ void cli_hint(struct cli *cli, const char *fmt, ...) __attribute__((format(print
  * '?', so a display name cannot move the cursor or change colours. */
 void cli_text_clean(const char *text, char *out, size_t out_size);
 
+/* word (the server's or the user's) as one word of a POSIX shell, for a
+ * hint's command to paste, into out of at least CLI_SHELL_WORD_SIZE_MAX:
+ * cleaned as cli_text_clean does (and cut past 254 bytes), as it is when
+ * plain ([A-Za-z0-9_-.:/+=@,]), else single-quoted with a quote inside as
+ * '\''. A cursor with "; rm" in it stays an argument. */
+#define CLI_SHELL_WORD_SIZE_MAX 1024
+void cli_shell_word(const char *word, char *out, size_t out_size);
+
 enum cli_color { CLI_COLOR_NONE, CLI_COLOR_BOLD, CLI_COLOR_GREEN, CLI_COLOR_RED, CLI_COLOR_DIM };
 /* Prints text to stdout, coloured when stdout takes colours. */
 void cli_print_colored(const struct cli *cli, enum cli_color color, const char *text);

@@ -953,11 +953,11 @@ int cli_run_merchant_notifications(struct cli *cli, const struct cli_args *args)
         cli_table_release(&table);
         const char *cursor = cli_json_str(res.json, "next_cursor");
         if (cursor[0] != '\0') {
-            char clean_mchid[64], clean_cursor[64];
-            cli_text_clean(args->positionals[0], clean_mchid, sizeof clean_mchid);
-            cli_text_clean(cursor, clean_cursor, sizeof clean_cursor);
+            char mchid_word[CLI_SHELL_WORD_SIZE_MAX], quoted[CLI_SHELL_WORD_SIZE_MAX];
+            cli_shell_word(args->positionals[0], mchid_word, sizeof mchid_word);
+            cli_shell_word(cursor, quoted, sizeof quoted);
             cli_hint(cli, "more rows: run `qianbao merchant notifications %s --cursor %s`",
-                     clean_mchid, clean_cursor);
+                     mchid_word, quoted);
         }
     }
     cli_response_release(&res);

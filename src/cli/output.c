@@ -217,6 +217,29 @@ static void S_pad(size_t count)
 
 #define S_FIELD_LABEL_WIDTH 18
 
+void cli_shell_word(const char *word, char *out, size_t out_size)
+{
+    QB_ASSERT(out_size >= CLI_SHELL_WORD_SIZE_MAX);
+    char clean[CLI_SHELL_WORD_SIZE_MAX / 4 - 1];
+    cli_text_clean(word, clean, sizeof clean);
+    bool plain = clean[0] != '\0' && strspn(clean, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTU"
+                                                   "VWXYZ0123456789_-.:/+=@,") == strlen(clean);
+    size_t n = 0;
+    if (!plain)
+        out[n++] = '\'';
+    for (const char *p = clean; *p != '\0'; p++) {
+        if (*p == '\'' && !plain) {
+            memcpy(out + n, "'\\''", 4); /* close the quotes, a quote, open them again */
+            n += 4;
+        } else {
+            out[n++] = *p;
+        }
+    }
+    if (!plain)
+        out[n++] = '\'';
+    out[n] = '\0';
+}
+
 void cli_print_field(const struct cli *cli, const char *label, const char *value)
 {
     char clean[512];

@@ -95,7 +95,9 @@ int cli_run_redpacket_send(struct cli *cli, const struct cli_args *args)
         const char *commitment = cli_json_str(res.json, "commitment");
         if (commitment[0] != '\0')
             cli_print_field(cli, "commitment", commitment);
-        cli_hint(cli, "share the id; friends grab with `qianbao redpacket grab %s`", id);
+        char word[CLI_SHELL_WORD_SIZE_MAX];
+        cli_shell_word(id, word, sizeof word);
+        cli_hint(cli, "share the id; friends grab with `qianbao redpacket grab %s`", word);
     }
     cli_response_release(&res);
     return rc;

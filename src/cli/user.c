@@ -68,30 +68,13 @@ static void S_user_answer(const struct cli *cli, const struct cli_response *res)
         S_user_print(cli, res->json);
 }
 
-/* " WORD" onto line at *used, single-quoted for a shell unless it is
- * plain (a quote inside as '\''): the hint is there to be pasted, and a
- * word may be the server's (a cursor). A word that does not fit whole is
- * left out, never cut inside its quotes. */
+/* " WORD" onto line at *used, as one word of a shell (cli_shell_word): the
+ * hint is there to be pasted. A word that does not fit whole is left out. */
 static void S_word_add(char *line, size_t size, size_t *used, const char *word)
 {
-    char clean[256], quoted[4 * sizeof clean + 3];
-    cli_text_clean(word, clean, sizeof clean);
-    bool plain = clean[0] != '\0' && strspn(clean, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTU"
-                                                   "VWXYZ0123456789_-.:/+=@,") == strlen(clean);
-    size_t n = 0;
-    if (!plain)
-        quoted[n++] = '\'';
-    for (const char *p = clean; *p != '\0'; p++) {
-        if (*p == '\'' && !plain) {
-            memcpy(quoted + n, "'\\''", 4);
-            n += 4;
-        } else {
-            quoted[n++] = *p;
-        }
-    }
-    if (!plain)
-        quoted[n++] = '\'';
-    quoted[n] = '\0';
+    char quoted[CLI_SHELL_WORD_SIZE_MAX];
+    cli_shell_word(word, quoted, sizeof quoted);
+    size_t n = strlen(quoted);
     if (*used + 1 + n < size) {
         line[(*used)++] = ' ';
         memcpy(line + *used, quoted, n + 1);
@@ -574,13 +557,14 @@ static void S_payouts_hint(struct cli *cli)
     if (newest != NULL && json_is_string(json_object_get(res.json, "next_cursor"))) {
         cli_hint(cli, "transfers from merchants wait for you to take them: `qianbao payouts`");
     } else if (newest != NULL) {
-        char amount[MONEY_TEXT_SIZE_MAX + 8], name[160];
-        cli_amount_format(json_integer_value(json_object_get(newest, "amount")),
-                          cli_json_str(newest, "currency"), amount, sizeof amount);
+        char amount[MONEY_TEXT_SIZE_MAX + 32], name[160], id[CLI_SHELL_WORD_SIZE_MAX];
+        cli_money_amount_text(json_integer_value(json_object_get(newest, "amount")),
+                              cli_json_str(newest, "currency"), amount, sizeof amount);
         cli_text_clean(cli_json_str(json_object_get(newest, "merchant"), "name"), name,
                        sizeof name);
-        cli_hint(cli, "%s %s from %s waits for you to take it: `qianbao accept-payout %s`", amount,
-                 cli_json_str(newest, "currency"), name, cli_json_str(newest, "id"));
+        cli_shell_word(cli_json_str(newest, "id"), id, sizeof id);
+        cli_hint(cli, "%s from %s waits for you to take it: `qianbao accept-payout %s`", amount,
+                 name, id);
     }
     cli_response_release(&res);
 }

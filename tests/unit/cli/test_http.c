@@ -916,6 +916,24 @@ TEST(the_next_page_hint_quotes_the_servers_cursor)
     ASSERT(strstr(S_last.err, "--cursor 'a'\\''; touch pwned; '\\'''`") != NULL);
 }
 
+TEST(hints_quote_what_the_server_names)
+{
+    // The same for the other hints that name the server's words: bills' next cursor, and the
+    // payout the balance says waits (`qianbao accept-payout ID`), whose currency also said how
+    // much: a carriage return in it redrew the line.
+    S_run(S_json_200("{\"items\":[],\"next_cursor\":\"c1; touch pwned\"}"), "bills", NULL);
+    ASSERT_EQ_INT(S_last.rc, CLI_EXIT_OK);
+    ASSERT(strstr(S_last.err, "--cursor 'c1; touch pwned'") != NULL);
+    S_run(S_json_200("{\"balances\":[{\"currency\":\"CNY\",\"available\":0,\"pending\":0}],"
+                     "\"unread\":0,\"items\":[{\"id\":\"pt_1; touch pwned\",\"amount\":100,"
+                     "\"currency\":\"CNY\\r\",\"merchant\":{\"name\":\"Shop\"}}],"
+                     "\"next_cursor\":null}"),
+          "balance", NULL);
+    ASSERT_EQ_INT(S_last.rc, CLI_EXIT_OK);
+    ASSERT(strstr(S_last.err, "accept-payout 'pt_1; touch pwned'`") != NULL);
+    ASSERT(strchr(S_last.err, '\r') == NULL);
+}
+
 int main(void)
 {
     test_tmpdir(S_root, sizeof S_root);
@@ -952,6 +970,7 @@ int main(void)
     RUN(hints_never_ask_for_a_code_on_the_command_line);
     RUN(a_server_url_with_a_password_is_refused);
     RUN(the_next_page_hint_quotes_the_servers_cursor);
+    RUN(hints_quote_what_the_server_names);
     S_server_stop();
     test_rmtree(S_root);
     return test_summary();
