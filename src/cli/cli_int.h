@@ -242,6 +242,14 @@ bool cli_merchant_seal(const struct cli_profile *profile, const char *text, char
                        size_t out_size);
 int cli_call_merchant(struct cli *cli, const char *method, const char *path, const json_t *body,
                       struct cli_response *res);
+/* A money-moving /v3 POST whose key is the merchant's own number (a
+ * refund's out_refund_no, a transfer's out_bill_no), given on the command
+ * line as key_option key: as cli_call_merchant, and when no answer comes
+ * (it may have been applied) the message names key_option key to run the
+ * command again with, which answers the first request instead of moving
+ * the money twice. */
+int cli_call_merchant_keyed(struct cli *cli, const char *path, const json_t *body,
+                            const char *key_option, const char *key, struct cli_response *res);
 /* The same for a trade bill's download, whose caller checks the body
  * against the SHA-1 of a signed answer: a 200 answer that carries no
  * signature at all is accepted too (the server streams large bills

@@ -35,6 +35,7 @@
 #include "cli/cli_int.h"
 
 #define S_CONNECT_TIMEOUT_MS 5000L
+#define S_KEY_OPTION "--idempotency-key" /* a wallet call's key, on the command line */
 #define S_TIMEOUT_MS 30000L
 
 struct S_transfer {
@@ -480,7 +481,7 @@ static CURLcode S_perform(struct cli *cli, const char *url, const char *method,
     return code;
 }
 
-static int S_answer(struct cli *cli, enum cli_auth auth, const char *token,
+static int S_answer(struct cli *cli, enum cli_auth auth, const char *token, const char *key_option,
                     const char *idempotency_key, CURLcode code, bool too_large,
                     struct cli_response *res);
 
@@ -535,7 +536,7 @@ static int S_request(struct cli *cli, const char *method, const char *path, enum
     if (body_text != NULL)
         cli_secret_wipe(body_text, strlen(body_text)); /* it may hold a password */
     free(body_text);
-    return S_answer(cli, auth, token, idempotency_key, code, too_large, res);
+    return S_answer(cli, auth, token, S_KEY_OPTION, idempotency_key, code, too_large, res);
 }
 
 /* Whether a successful answer of this Content-Type is a file its caller
@@ -622,8 +623,11 @@ static const char *S_amount_bad(const json_t *value, int depth)
     return NULL;
 }
 
-/* What a request's outcome means: no answer, a 2xx, or a refusal. */
-static int S_answer(struct cli *cli, enum cli_auth auth, const char *token,
+/* What a request's outcome means: no answer, a 2xx, or a refusal. A
+ * money move's key (idempotency_key, or NULL for none) is named as the
+ * option key_option that gives it again, so that a user who cannot tell
+ * whether it was applied finds out without paying twice. */
+static int S_answer(struct cli *cli, enum cli_auth auth, const char *token, const char *key_option,
                     const char *idempotency_key, CURLcode code, bool too_large,
                     struct cli_response *res)
 {
@@ -637,12 +641,15 @@ static int S_answer(struct cli *cli, enum cli_auth auth, const char *token,
         char reason[128];
         snprintf(reason, sizeof reason, "%s", curl_easy_strerror(code));
         reason[0] = (char)tolower((unsigned char)reason[0]);
+        /* Only a wallet call's key is tried a second time (S_request). */
         if (idempotency_key != NULL)
             return cli_fail(cli, CLI_EXIT_UNAVAILABLE, "SERVER_UNREACHABLE",
-                            "cannot reach %s (%s), twice: whether the request was applied is "
-                            "unknown; run the command again with --idempotency-key %s to find "
-                            "out without paying twice",
-                            cli->server, reason, idempotency_key);
+                            "cannot reach %s (%s)%s: whether the request was applied is "
+                            "unknown; run the command again with %s %s to find out without "
+                            "paying twice",
+                            cli->server, reason,
+                            strcmp(key_option, S_KEY_OPTION) == 0 ? ", twice" : "", key_option,
+                            idempotency_key);
         return cli_fail(cli, CLI_EXIT_UNAVAILABLE, "SERVER_UNREACHABLE",
                         "cannot reach %s (%s): is qianbaod running there? --server URL names "
                         "another (in a source tree, scripts/run starts one)",
@@ -676,9 +683,9 @@ static int S_answer(struct cli *cli, enum cli_auth auth, const char *token,
         char rerun[CLI_IDEMPOTENCY_KEY_SIZE_MAX + 128] = "";
         if (idempotency_key != NULL)
             snprintf(rerun, sizeof rerun,
-                     "; whether it was applied is unknown: run the command again with "
-                     "--idempotency-key %s to find out without paying twice",
-                     idempotency_key);
+                     "; whether it was applied is unknown: run the command again with %s %s to "
+                     "find out without paying twice",
+                     key_option, idempotency_key);
         if (bad_amount != NULL)
             return cli_fail(cli, CLI_EXIT_UNAVAILABLE, "BAD_ANSWER",
                             "%s: the answer from %s holds an amount that is no whole number of "
@@ -879,7 +886,8 @@ static bool S_merchant_credential(const struct cli_profile *profile, const char 
 }
 
 static int S_call_merchant(struct cli *cli, const char *method, const char *path,
-                           const json_t *body, bool unsigned_ok, struct cli_response *res)
+                           const json_t *body, bool unsigned_ok, const char *key_option,
+                           const char *key, struct cli_response *res)
 {
     memset(res, 0, sizeof *res);
     buf_init(&res->body, CLI_RESPONSE_SIZE_MAX);
@@ -916,7 +924,7 @@ static int S_call_merchant(struct cli *cli, const char *method, const char *path
                           "merchant profile (HTTP %ld): it was not accepted",
                           cli->command->name, cli->server, res->status);
         else
-            rc = S_answer(cli, CLI_AUTH_NONE, NULL, NULL, code, too_large, res);
+            rc = S_answer(cli, CLI_AUTH_NONE, NULL, key_option, key, code, too_large, res);
     }
     free(body_text);
     cli_secret_wipe(profile->private_key, sizeof profile->private_key);
@@ -928,12 +936,18 @@ static int S_call_merchant(struct cli *cli, const char *method, const char *path
 int cli_call_merchant(struct cli *cli, const char *method, const char *path, const json_t *body,
                       struct cli_response *res)
 {
-    return S_call_merchant(cli, method, path, body, false, res);
+    return S_call_merchant(cli, method, path, body, false, NULL, NULL, res);
+}
+
+int cli_call_merchant_keyed(struct cli *cli, const char *path, const json_t *body,
+                            const char *key_option, const char *key, struct cli_response *res)
+{
+    return S_call_merchant(cli, "POST", path, body, false, key_option, key, res);
 }
 
 int cli_call_merchant_download(struct cli *cli, const char *path, struct cli_response *res)
 {
-    return S_call_merchant(cli, "GET", path, NULL, true, res);
+    return S_call_merchant(cli, "GET", path, NULL, true, NULL, NULL, res);
 }
 
 bool cli_merchant_seal(const struct cli_profile *profile, const char *text, char *out,

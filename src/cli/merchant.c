@@ -496,7 +496,8 @@ int cli_run_refund(struct cli *cli, const struct cli_args *args)
         json_object_set_new(body, "reason", json_string(reason));
     if (notify_url != NULL)
         json_object_set_new(body, "notify_url", json_string(notify_url));
-    rc = cli_call_merchant(cli, "POST", "/v3/refund/domestic/refunds", body, &res);
+    rc = cli_call_merchant_keyed(cli, "/v3/refund/domestic/refunds", body, "--out-refund-no",
+                                 out_refund_no, &res);
     json_decref(body);
     if (rc == CLI_EXIT_OK)
         S_refund_print(cli, &res);
@@ -615,7 +616,7 @@ int cli_run_transfer_bill(struct cli *cli, const struct cli_args *args)
         return rc;
     }
     struct cli_response res;
-    rc = cli_call_merchant(cli, "POST", S_TRANSFER_BILLS, body, &res);
+    rc = cli_call_merchant_keyed(cli, S_TRANSFER_BILLS, body, "--out-bill-no", out_bill_no, &res);
     json_decref(body);
     if (rc == CLI_EXIT_OK)
         cli_transfer_bill_print(cli, &res);

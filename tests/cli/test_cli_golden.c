@@ -1779,6 +1779,9 @@ TEST(merchants)
     S_END();
 }
 
+/* Rewrites the profile name's server from one URL to another (below). */
+static void S_profile_server_move(const char *name, const char *from, const char *to);
+
 TEST(lost_answer_retried_with_the_same_key)
 {
     // The daemon applies a transfer but its answer is lost: qianbao sends it again with the
@@ -1807,6 +1810,24 @@ TEST(lost_answer_retried_with_the_same_key)
     S_case("read-answer-lost", NULL, "--server", S_proxy.url, "--profile", "proxy", "limits",
            NULL);
     atomic_store(&S_proxy.drop, 0);
+    // A merchant's refund has no Idempotency-Key and no second try: its out_refund_no is its key.
+    // A lost answer must say the refund may have been made and name the number to look with,
+    // not ask whether qianbaod runs, after which a new number refunds twice. (This refund is over
+    // the order's total: refused, nothing moves.)
+    char path[800], profile[16384];
+    snprintf(path, sizeof path, "%s/config/qianbao/merchant", S_root);
+    ASSERT(test_file_read(path, profile, sizeof profile));
+    snprintf(path, sizeof path, "%s/config/qianbao/proxy-merchant", S_root);
+    S_file_write(path, profile, strlen(profile));
+    S_profile_server_move("proxy-merchant", S_daemon.base_url, S_proxy.url);
+    atomic_store(&S_proxy.drop_method, "POST");
+    atomic_store(&S_proxy.drop, 1);
+    S_case(NULL, NULL, "--server", S_proxy.url, "--profile", "proxy-merchant", "refund",
+           "golden-0001", "999", "--out-refund-no", "golden-lost-r1", NULL);
+    ASSERT_EQ_INT(atomic_load(&S_proxy.drop), 0);
+    ASSERT_EQ_INT(S_last.exit_status, 3);
+    ASSERT(strstr(S_last.err, "--out-refund-no golden-lost-r1") != NULL);
+    ASSERT(strstr(S_last.err, "is qianbaod running") == NULL);
     S_END();
 }
 
