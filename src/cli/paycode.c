@@ -205,9 +205,15 @@ int cli_run_device_add(struct cli *cli, const struct cli_args *args)
     if (rc == CLI_EXIT_OK) {
         memset(&f, 0, sizeof f);
         const char *slot = cli_json_str(res.json, "slot");
+        /* The id is a word of the seed file's one line, and printed: one
+         * word of printable characters, or the file would not read back. */
+        const char *id = cli_json_str(res.json, "id");
+        size_t id_size = strlen(id);
+        bool id_ok = id_size > 0 && id_size < sizeof f.device_id;
+        for (size_t i = 0; id_ok && i < id_size; i++)
+            id_ok = id[i] > 0x20 && id[i] < 0x7f;
         bool ok = strlen(slot) == 7 && strspn(slot, "0123456789") == 7 &&
-                  S_hex_decode(cli_json_str(res.json, "seed"), f.seed, sizeof f.seed) &&
-                  strlen(cli_json_str(res.json, "id")) < sizeof f.device_id;
+                  S_hex_decode(cli_json_str(res.json, "seed"), f.seed, sizeof f.seed) && id_ok;
         if (ok) {
             snprintf(f.device_id, sizeof f.device_id, "%s", cli_json_str(res.json, "id"));
             f.slot = (uint32_t)strtoul(slot, NULL, 10);
@@ -219,10 +225,12 @@ int cli_run_device_add(struct cli *cli, const struct cli_args *args)
         /* The answer held the seed: wipe it before releasing. */
         crypto_wipe(res.body.data, res.body.size);
         if (!ok) {
+            char word[CLI_SHELL_WORD_SIZE_MAX];
+            cli_shell_word(id, word, sizeof word);
             rc = cli_fail(cli, CLI_EXIT_UNAVAILABLE, "SEED_NOT_STORED",
                           "the device was added but its seed could not be stored; revoke it "
                           "with `qianbao security revoke-device %s`",
-                          cli_json_str(res.json, "id"));
+                          word);
         } else if (cli->json) {
             json_t *out = json_pack("{s:s, s:s, s:s, s:s}", "id", cli_json_str(res.json, "id"),
                                     "name", cli_json_str(res.json, "name"), "slot", slot,

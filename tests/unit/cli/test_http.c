@@ -934,6 +934,29 @@ TEST(hints_quote_what_the_server_names)
     ASSERT(strchr(S_last.err, '\r') == NULL);
 }
 
+TEST(a_device_id_that_is_no_word_is_not_stored)
+{
+    // A payment-code device's id goes into the seed file's one line, words split by spaces,
+    // and into what is printed: an id with a space (or a newline, a carriage return) from the
+    // server wrote a file the next `paycode` cannot read, and redrew the terminal. Such an
+    // answer stores nothing and is said to be the bad answer it is.
+    S_stdin_text = "correct horse 9\n";
+    S_run(S_json_200("{\"token\":\"t\",\"user_id\":\"u_0123456789abcdefghjkmnpqrs\","
+                     "\"expires_at\":\"2026-12-01T00:00:00+08:00\"}"),
+          "--profile", "device", "login", "--phone", "13800138000", "--password-stdin", NULL);
+    ASSERT_EQ_INT(S_last.rc, CLI_EXIT_OK);
+    S_stdin_text = "258036\n";
+    S_run(S_json_200(
+              "{\"id\":\"pd_1 \\r\\u001b[2Kok\",\"name\":\"n\",\"slot\":\"1234567\","
+              "\"seed\":\"00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\"}"),
+          "--profile", "device", "device", "add", "--password-stdin", NULL);
+    ASSERT_EQ_INT(S_last.rc, CLI_EXIT_UNAVAILABLE);
+    ASSERT(strchr(S_last.err, '\r') == NULL && strchr(S_last.out, '\r') == NULL);
+    char path[700];
+    snprintf(path, sizeof path, "%s/config/qianbao/paycode/device", S_root);
+    ASSERT(access(path, F_OK) != 0);
+}
+
 int main(void)
 {
     test_tmpdir(S_root, sizeof S_root);
@@ -971,6 +994,7 @@ int main(void)
     RUN(a_server_url_with_a_password_is_refused);
     RUN(the_next_page_hint_quotes_the_servers_cursor);
     RUN(hints_quote_what_the_server_names);
+    RUN(a_device_id_that_is_no_word_is_not_stored);
     S_server_stop();
     test_rmtree(S_root);
     return test_summary();
