@@ -1,9 +1,12 @@
 /*
  * test_http.c — what the client makes of answers no healthy qianbaod gives:
- * a body cut short, a proxy's error page, a redirect. A one-answer server
- * on loopback plays the odd server; cli_main runs in this process with its
- * stdout and stderr caught in files, so each case sees the exit status and
- * both streams as a script would.
+ * a body cut short, a proxy's error page, a redirect, amounts that are no
+ * integers, words a shell or a terminal would take for commands; and what
+ * it sends: secrets read from standard input or a terminal instead of the
+ * command line. A one-answer server on loopback plays the odd server and
+ * keeps the last request's body; cli_main runs in this process with its
+ * stdout and stderr caught in files (or a pseudo-terminal, for prompts), so
+ * each case sees the exit status and both streams as a user would.
  */
 /* posix_openpt, grantpt, unlockpt, ptsname: the pseudo-terminal of the prompts. */
 #define _XOPEN_SOURCE 700
