@@ -186,6 +186,7 @@ struct ledger_txn {
     int64_t now_ms;
     bool savepoint_open;  /* the current command has an open savepoint */
     bool storage_failed;  /* a statement failed: the whole batch must fail */
+    bool answer_passes;   /* the current command's answer is not kept under its key */
     /* ledger_txn_after_batch: what runs when the batch has ended. */
     struct {
         void (*fn)(void *arg);
@@ -721,6 +722,8 @@ struct store *ledger_txn_store(struct ledger_txn *txn)
 }
 
 int64_t ledger_txn_now_ms(struct ledger_txn *txn) { return txn->now_ms; }
+
+void ledger_txn_answer_passes(struct ledger_txn *txn) { txn->answer_passes = true; }
 
 int64_t ledger_settled_ms(struct ledger *ledger)
 {
@@ -1424,6 +1427,7 @@ static void command_run(struct ledger *ledger, struct ledger_cmd *cmd)
     mark_take(ledger, &mark);
     txn->savepoint_open = false;
     txn->idem_put_seq = 0;
+    txn->answer_passes = false;
     if (cmd->log_request_id != NULL)
         log_set_request_id(cmd->log_request_id);
     enum qb_error result = cmd->run(txn, cmd);
@@ -1446,7 +1450,8 @@ static void command_run(struct ledger *ledger, struct ledger_cmd *cmd)
         ledger_idem_index_put(&ledger->idem, txn->idem_put_fingerprint, txn->idem_put_seq);
     txn->idem_put_seq = 0;
 
-    if (cmd->idem_key != NULL && result_is_final(result) && !txn->storage_failed)
+    if (cmd->idem_key != NULL && result_is_final(result) && !txn->answer_passes &&
+        !txn->storage_failed)
         (void)idem_record(txn, cmd);
 }
 

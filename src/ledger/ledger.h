@@ -334,6 +334,12 @@ void ledger_watch_set(struct ledger *ledger, ledger_watch_fn fn, void *arg,
  * back. */
 void ledger_txn_owner_changed(struct ledger_txn *txn, const char *owner);
 
+/* The current command's answer is not kept under its idempotency key: a
+ * refusal that holds only for a while (a rate limit's window), so that the
+ * same request retried under its key once it has passed is made. The
+ * command must have written nothing that its retry would write again. */
+void ledger_txn_answer_passes(struct ledger_txn *txn);
+
 /* Replaces the answer kept for the request (principal, key), when a record
  * of it is kept, with response (its ledger result and request hash stay):
  * a retry of that request from now on is answered with it. When none is
