@@ -445,7 +445,7 @@ static void S_reply_start(struct http_conn *c)
         ok = http_head_field(out, req->headers[i].name, req->headers[i].value);
     /* A /v3/ reply that cannot be signed is not sent unsigned: the client
      * gets no answer rather than one it cannot check. */
-    if (ok && !streamed && strncmp(req->path, "/v3/", 4) == 0)
+    if (ok && !streamed && req->merchant_api)
         ok = http_reply_sign(req, out);
     if (ok && !c->keep_alive)
         ok = http_head_field(out, "Connection", "close");

@@ -300,6 +300,9 @@ struct http_request {
     char method[16];
     char path[HTTP_PATH_SIZE_MAX]; /* as sent, without the query */
     bool path_too_long;
+    /* The target is under /v3/, however long: its answer is signed
+     * (http_reply_sign), a 404 for a path too long for path[] too. */
+    bool merchant_api;
     const char *path_unescaped; /* once routed, when path holds a '%': in the arena */
     int64_t started_ns;
     int64_t resumed_ns; /* when http_conn_resume posted it to its thread */

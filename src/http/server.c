@@ -297,6 +297,7 @@ void http_request_start(struct http_request *req, const struct http_wire_head *h
     snprintf(req->method, sizeof req->method, "%s", head->method);
     req->head_only = strcmp(head->method, "HEAD") == 0;
     req->uri = head->target;
+    req->merchant_api = strncmp(head->target, "/v3/", 4) == 0;
     const char *question = strchr(head->target, '?');
     size_t path_size = question != NULL ? (size_t)(question - head->target) : strlen(head->target);
     if (question != NULL)

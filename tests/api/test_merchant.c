@@ -211,6 +211,25 @@ TEST(every_bad_signature_is_sign_error_and_the_answer_is_signed)
     mh_release(&other);
 }
 
+TEST(an_answer_to_a_path_longer_than_any_route_is_signed_too)
+{
+    // An SDK checks the signature of every answer, its errors too, and reports one without it
+    // as forged: a /v3 path longer than any route (over 1 KiB, HTTP_PATH_SIZE_MAX) is not
+    // found, and that 404 must be signed like any other.
+    struct mh_merchant m;
+    API_MUST(mh_onboard(&S_client, S_admin, -1, &m));
+    char path[1400];
+    int n = snprintf(path, sizeof path, "/v3/pay/transactions/out-trade-no/");
+    memset(path + n, 'a', 1100);
+    snprintf(path + n + 1100, sizeof path - (size_t)n - 1100, "?mchid=%s", m.mchid);
+    struct client_response res;
+    ASSERT_EQ_INT(mh_call(&S_client, &m, "GET", path, NULL, &res), 404);
+    ASSERT_EQ_STR(api_error_code(&res), "NOT_FOUND");
+    ASSERT(mh_response_verified(&m, &res));
+    client_response_release(&res);
+    mh_release(&m);
+}
+
 TEST(one_merchants_flood_of_signed_requests_does_not_shut_out_the_others)
 {
     // A merchant's retry loop gone wrong signs and sends as fast as it can. The daemon's memory
@@ -921,6 +940,7 @@ int main(void)
     RUN(onboarding_answers_the_credentials_an_sdk_needs);
     RUN(a_merchant_that_brings_its_own_key_signs_with_it_up_to_4096_bits);
     RUN(every_bad_signature_is_sign_error_and_the_answer_is_signed);
+    RUN(an_answer_to_a_path_longer_than_any_route_is_signed_too);
     RUN(one_merchants_flood_of_signed_requests_does_not_shut_out_the_others);
     RUN(orders_are_created_queried_retried_and_closed_as_wechat_does);
     RUN(a_retried_order_from_another_client_ip_is_the_same_order);
