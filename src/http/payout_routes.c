@@ -18,6 +18,7 @@
  */
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include <sodium.h>
 
@@ -95,17 +96,19 @@ static const char *S_create_refusal(const json_t *body, char message[HTTP_JSON_M
 }
 
 /* Opens user_name (b64) into name with the platform key the request's
- * Wechatpay-Serial names (the current one, or the next during a rotation):
- * NULL, or why not. */
+ * Wechatpay-Serial names (the current one, or the next during a rotation;
+ * in either case, as the Authorization's serial_no is read): NULL, or why
+ * not. */
 static const char *S_user_name_open(struct http_request *req, const struct domain_env *env,
                                     const char *b64, char name[IDENTITY_REAL_NAME_SIZE_MAX])
 {
     const char *serial = http_request_header(req, "Wechatpay-Serial");
     const struct merchant_platform *platform = NULL;
-    if (serial != NULL && env->platform != NULL && strcmp(serial, env->platform->serial_no) == 0)
+    if (serial != NULL && env->platform != NULL &&
+        strcasecmp(serial, env->platform->serial_no) == 0)
         platform = env->platform;
     else if (serial != NULL && env->platform_next != NULL &&
-             strcmp(serial, env->platform_next->serial_no) == 0)
+             strcasecmp(serial, env->platform_next->serial_no) == 0)
         platform = env->platform_next;
     if (platform == NULL)
         return "Wechatpay-Serial must name the platform certificate user_name is encrypted for";
