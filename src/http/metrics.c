@@ -549,6 +549,22 @@ static enum qb_error S_render_connections(struct http_server *server, struct buf
                              memory_order_relaxed));
 }
 
+/* When the platform certificate that signs every /v3 answer and
+ * notification expires: merchants' SDKs refuse what it signs from then
+ * on, so an operator alerts on it well before and rotates the key
+ * (docs/operations.md). Nothing without a platform key. */
+static enum qb_error S_render_platform(struct http_request *req, struct buf *out)
+{
+    const struct domain_env *env = http_request_env(req);
+    if (env == NULL || env->platform == NULL)
+        return QB_OK;
+    int64_t expiry_s = env->platform->not_after_ms / 1000;
+    return S_render_scalar(out, "qianbao_platform_certificate_expiry_timestamp_seconds", "gauge",
+                           "When the platform certificate that signs the merchant API's answers "
+                           "and notifications expires, in Unix time.",
+                           expiry_s > 0 ? (uint64_t)expiry_s : 0);
+}
+
 /* GET /metrics: Prometheus text format 0.0.4. During shutdown, once the
  * ledger is detached, only the HTTP families are shown. */
 void http_handle_metrics(struct http_request *req)
@@ -562,6 +578,8 @@ void http_handle_metrics(struct http_request *req)
         http_metrics_render(&server->metrics, server->routes, have_stats ? &stats : NULL, &text);
     if (err == QB_OK)
         err = S_render_connections(server, &text);
+    if (err == QB_OK)
+        err = S_render_platform(req, &text);
     if (err == QB_OK && have_stats)
         err = S_render_verification(&server->verification, &text);
     if (err == QB_OK && have_stats)

@@ -213,6 +213,7 @@ TEST(metrics_are_prometheus_text)
         {"qianbao_ledger_verifications_total", "counter"},
         {"qianbao_ledger_verification_last_ok_timestamp_seconds", "gauge"},
         {"qianbao_ledger_verification_failing", "gauge"},
+        {"qianbao_platform_certificate_expiry_timestamp_seconds", "gauge"},
         {"qianbao_store_wal_frames", "gauge"},
         {"qianbao_store_wal_restarts_total", "counter"},
         {"qianbao_store_checkpoint_rounds_total", "counter"},

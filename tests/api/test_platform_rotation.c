@@ -127,6 +127,37 @@ static void S_keys_free(EVP_PKEY *keys[2], size_t count)
         EVP_PKEY_free(keys[i]);
 }
 
+/* Checks that /metrics tells when the signing certificate expires: the expire_time of the first
+ * certificate GET /v3/certificates lists, as m reads it. An operator alerts on it, since
+ * merchants' SDKs refuse what an expired certificate signs. */
+static void S_expiry_metric_is_the_signing_certificates(const struct mh_merchant *m)
+{
+    struct client_response res;
+    ASSERT_EQ_INT(mh_call(&S_client, m, "GET", "/v3/certificates", NULL, &res), 200);
+    json_t *j = api_json(&res);
+    client_response_release(&res);
+    const char *expire = json_string_value(
+        json_object_get(json_array_get(json_object_get(j, "data"), 0), "expire_time"));
+    struct tm tm;
+    memset(&tm, 0, sizeof tm);
+    ASSERT(expire != NULL &&
+           sscanf(expire, "%4d-%2d-%2dT%2d:%2d:%2d+08:00", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+                  &tm.tm_hour, &tm.tm_min, &tm.tm_sec) == 6);
+    json_decref(j);
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    long long expected_s = (long long)timegm(&tm) - 8 * 3600;
+    ASSERT(client_request(&S_client, "GET", "/metrics", NULL, NULL, 0, &res));
+    ASSERT_EQ_INT(res.status, 200);
+    static const char name[] = "\nqianbao_platform_certificate_expiry_timestamp_seconds ";
+    const char *at = strstr(res.body.data, name);
+    if (at == NULL)
+        TEST_FAIL_("/metrics has no qianbao_platform_certificate_expiry_timestamp_seconds");
+    long long got_s = strtoll(at + strlen(name), NULL, 10);
+    client_response_release(&res);
+    ASSERT_EQ_INT(got_s, expected_s);
+}
+
 TEST(one_certificate_signs_before_any_rotation)
 {
     // Before any rotation the list holds the one certificate that signs, and no step but begin
@@ -140,6 +171,7 @@ TEST(one_certificate_signs_before_any_rotation)
     ASSERT_EQ_INT(count, 1);
     ASSERT_EQ_STR(serials[0], S_first_serial);
     S_keys_free(keys, count);
+    S_expiry_metric_is_the_signing_certificates(&S_merchant);
     EXPECT_ROTATE("begin", 1, "in use by another qianbaod");
     ASSERT(!S_file_private("platform-key-next.pem"));
     S_stop();
@@ -222,6 +254,7 @@ TEST(a_finished_rotation_signs_with_the_next_key)
     ASSERT_EQ_INT(count, 1);
     ASSERT_EQ_STR(serials[0], S_next_serial);
     S_keys_free(keys, count);
+    S_expiry_metric_is_the_signing_certificates(&rotated);
     EVP_PKEY_free(rotated.platform_key);
 
     struct mh_merchant late;
