@@ -208,6 +208,12 @@ void http_handle_merchant_till_code_get(struct http_request *req)
         http_reply_error(req, err == QB_E_NOT_FOUND || err == QB_E_STORAGE ? err : QB_E_INTERNAL);
         return;
     }
+    /* Closed is for good: a code printed now would only be refused at
+     * every scan. A suspended one may be resumed, and its code with it. */
+    if (m->status == MERCHANT_STATUS_CLOSED) {
+        http_reply_error_message(req, QB_E_CONFLICT, MERCHANT_CLOSED_MESSAGE);
+        return;
+    }
     if (!S_query_png(req, &png) ||
         !http_query_amount(req, MERCHANT_ORDER_TOTAL_MAX_MINOR, &p.has_amount, &p.amount_minor))
         return;

@@ -4,8 +4,8 @@
  * refused; an open one paid with the amount given); a tampered code is
  * refused everywhere with QR_INVALID; a frozen payee is refused; a
  * merchant's static till code is resolved and paid as an order in one
- * idempotent request; a native order's code_url is paid as a payload; the
- * PNG is a PNG.
+ * idempotent request; a closed merchant gets no till code; a native
+ * order's code_url is paid as a payload; the PNG is a PNG.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -345,6 +345,34 @@ TEST(a_code_url_is_a_payload_too_and_the_png_is_a_png)
     client_response_release(&res);
 }
 
+TEST(a_closed_merchant_gets_no_till_code)
+{
+    // A shop its owner closed for good takes no payment again: a till code printed for it now
+    // would only be refused at every scan, so the owner is told instead (409 CONFLICT), and a
+    // code printed before is refused to the payer.
+    struct api_user owner, a;
+    API_MUST(th_user_new(&S_client, S_admin, &owner));
+    API_MUST(th_user_new(&S_client, S_admin, &a));
+    struct mh_merchant m;
+    API_MUST(mh_owner_onboard(&S_client, &owner, "closing-shop", &m));
+    char path[128], payload[400];
+    snprintf(path, sizeof path, "/v1/merchants/%s/till-code", m.mchid);
+    S_code_get(path, owner.token, payload);
+    struct client_response res;
+    ASSERT_EQ_INT(api_call(&S_client, "POST", "/v1/merchants/me/close", owner.token,
+                           "{\"payment_password\":\"" TH_PAY_PASSWORD "\"}", &res),
+                  200);
+    client_response_release(&res);
+    ASSERT_EQ_INT(api_call(&S_client, "GET", path, owner.token, NULL, &res), 409);
+    ASSERT_EQ_STR(api_error_code(&res), "CONFLICT");
+    client_response_release(&res);
+    snprintf(path, sizeof path, "/v1/merchants/%s/till-code?amount=100&format=png", m.mchid);
+    ASSERT_EQ_INT(api_call(&S_client, "GET", path, owner.token, NULL, &res), 409);
+    client_response_release(&res);
+    EXPECT_POST("/v1/qr/resolve", a.token, NULL, payload, NULL, 403, "PAYEE_UNAVAILABLE");
+    mh_release(&m);
+}
+
 int main(void)
 {
     struct api_suite suite;
@@ -358,6 +386,7 @@ int main(void)
     RUN(a_frozen_payee_is_refused_at_resolve_and_at_payment);
     RUN(a_till_code_is_paid_as_one_idempotent_order);
     RUN(a_code_url_is_a_payload_too_and_the_png_is_a_png);
+    RUN(a_closed_merchant_gets_no_till_code);
 
     return api_suite_end(&suite);
 }
