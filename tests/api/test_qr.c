@@ -4,11 +4,13 @@
  * refused; an open one paid with the amount given); a tampered code is
  * refused everywhere with QR_INVALID; a frozen payee is refused; a
  * merchant's static till code is resolved and paid as an order in one
- * idempotent request; a closed merchant gets no till code; a native
- * order's code_url is paid as a payload; the PNG is a PNG.
+ * idempotent request, and its payment reaches the shop's waiting phone at
+ * once; a closed merchant gets no till code; a native order's code_url is
+ * paid as a payload; the PNG is a PNG.
  */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <jansson.h>
 
@@ -345,6 +347,44 @@ TEST(a_code_url_is_a_payload_too_and_the_png_is_a_png)
     client_response_release(&res);
 }
 
+TEST(a_till_code_payment_reaches_the_waiting_shop_at_once)
+{
+    // The shopkeeper's phone waits for the shop's payments; a customer pays the till code: the
+    // phone hears of it (收款到账) within a second of the payment's answer, with the payment.
+    struct api_user owner, a;
+    API_MUST(api_user_new(&S_client, S_admin, &owner));
+    API_MUST(th_user_new(&S_client, S_admin, &a));
+    API_MUST(th_fund(&S_client, S_admin, &a, 10000));
+    struct mh_merchant m;
+    API_MUST(mh_owner_onboard(&S_client, &owner, "till-wait", &m));
+    char path[128], payload[400];
+    snprintf(path, sizeof path, "/v1/merchants/%s/till-code?amount=700", m.mchid);
+    S_code_get(path, owner.token, payload);
+    const char *changes = "/v1/merchants/me/changes";
+    char cursor[TH_CURSOR_SIZE], woken[TH_CURSOR_SIZE], changed[128];
+    th_changes_cursor_at(&S_client, &owner, changes, cursor);
+    for (int round = 0; round < 3; round++) {
+        struct th_wait w;
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        th_wait_start_at(&w, S_daemon.base_url, &owner, changes, cursor, 15);
+        ASSERT(th_waiting_is(&S_client, 1));
+        char key[32];
+        snprintf(key, sizeof key, "till-wait-%d", round);
+        EXPECT_POST("/v1/me/order-payments", a.token, key, payload,
+                    "\"payment_password\":\"" TH_PAY_PASSWORD "\"", 201, NULL);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        th_wait_join(&w, woken, changed, sizeof changed);
+        double paid_s = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+        if (w.seconds - paid_s > 1.0)
+            TEST_FAIL_("round %d: the shop heard of the payment %.3f s after it was paid", round,
+                       w.seconds - paid_s);
+        ASSERT_EQ_STR(changed, "balance,payments");
+        snprintf(cursor, sizeof cursor, "%s", woken);
+    }
+    mh_release(&m);
+}
+
 TEST(a_closed_merchant_gets_no_till_code)
 {
     // A shop its owner closed for good takes no payment again: a till code printed for it now
@@ -387,6 +427,7 @@ int main(void)
     RUN(a_till_code_is_paid_as_one_idempotent_order);
     RUN(a_code_url_is_a_payload_too_and_the_png_is_a_png);
     RUN(a_closed_merchant_gets_no_till_code);
+    RUN(a_till_code_payment_reaches_the_waiting_shop_at_once);
 
     return api_suite_end(&suite);
 }
