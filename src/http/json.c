@@ -116,6 +116,7 @@ static const char *S_type_name(enum http_field_type type)
     switch (type) {
     case HTTP_FIELD_STRING:
     case HTTP_FIELD_SECRET:
+    case HTTP_FIELD_OPAQUE:
         return "a string";
     case HTTP_FIELD_INTEGER:
     case HTTP_FIELD_INTEGER_OR_NULL:
@@ -137,13 +138,15 @@ static enum qb_error S_field_check(const struct http_field *field, const json_t 
     size_t size_max = field->size_max != 0 ? field->size_max : S_SIZE_MAX_DEFAULT;
     switch (field->type) {
     case HTTP_FIELD_STRING:
-    case HTTP_FIELD_SECRET: {
+    case HTTP_FIELD_SECRET:
+    case HTTP_FIELD_OPAQUE: {
         if (!json_is_string(value))
             break;
         size_t size = json_string_length(value);
         const char *text = json_string_value(value);
-        bool clean = field->type == HTTP_FIELD_SECRET ? !S_has_control(text, size)
-                                                      : text_is_clean(text, size);
+        bool clean = field->type == HTTP_FIELD_OPAQUE   ? true
+                     : field->type == HTTP_FIELD_SECRET ? !S_has_control(text, size)
+                                                        : text_is_clean(text, size);
         if (strlen(text) != size || !clean) {
             snprintf(message, HTTP_JSON_MESSAGE_SIZE_MAX,
                      "field \"%s\" holds a control or invisible formatting character", field->name);

@@ -38,6 +38,9 @@ enum http_field_type {
     HTTP_FIELD_SECRET,  /* a string compared, never shown (a login password): controls refused,
                            invisible formatting characters kept, as a password set before the
                            rule for shown text may hold one */
+    HTTP_FIELD_OPAQUE,  /* a string its route reads strictly itself, never shown as sent (a
+                           scanned QR code's text): any character but NUL, since telling what
+                           is not the route's (a business card's lines) is the route's to do */
     HTTP_FIELD_INTEGER, /* a JSON integer (no fraction, no exponent) */
     HTTP_FIELD_INTEGER_OR_NULL, /* the same, or null, which the route gives a meaning (a limit
                                    removed): the one type whose null is kept */
@@ -50,7 +53,8 @@ struct http_field {
     const char *name;
     enum http_field_type type;
     bool required;
-    size_t size_max; /* STRING, SECRET: bytes (UTF-8); ARRAY: elements; 0 means the default (256) */
+    size_t size_max;   /* STRING, SECRET, OPAQUE: bytes (UTF-8); ARRAY: elements; 0 means the
+                          default (256) */
     int64_t min;       /* INTEGER: inclusive bounds; both 0 means any int64 */
     int64_t max;
 };

@@ -376,7 +376,7 @@ struct S_pay {
 static const struct http_field S_pay_fields[] = {
     {"code_url", HTTP_FIELD_STRING, false, 128, 0, 0},
     {"prepay_id", HTTP_FIELD_STRING, false, 64, 0, 0},
-    {"payload", HTTP_FIELD_STRING, false, QR_PAYLOAD_SIZE_MAX, 0, 0},
+    {"payload", HTTP_FIELD_OPAQUE, false, QR_SCANNED_SIZE_MAX, 0, 0},
     {"amount", HTTP_FIELD_INTEGER, false, 0, 0, 0},
     {"payment_password", HTTP_FIELD_STRING, false, 16, 0, 0},
 };

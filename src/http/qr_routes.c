@@ -282,7 +282,7 @@ void http_handle_collection_code_get(struct http_request *req)
 /* --- POST /v1/qr/resolve ------------------------------------------------------------------ */
 
 static const struct http_field S_resolve_fields[] = {
-    {"payload", HTTP_FIELD_STRING, true, QR_PAYLOAD_SIZE_MAX, 0, 0},
+    {"payload", HTTP_FIELD_OPAQUE, true, QR_SCANNED_SIZE_MAX, 0, 0},
 };
 
 /* "13800138000" → "138****8000"; shorter numbers keep only their last two. */

@@ -49,7 +49,7 @@ struct S_transfer {
 
 static const struct http_field S_transfer_fields[] = {
     {"to", HTTP_FIELD_STRING, false, WALLET_TRANSFER_TO_SIZE_MAX - 1, 0, 0},
-    {"payload", HTTP_FIELD_STRING, false, QR_PAYLOAD_SIZE_MAX, 0, 0},
+    {"payload", HTTP_FIELD_OPAQUE, false, QR_SCANNED_SIZE_MAX, 0, 0},
     {"amount", HTTP_FIELD_INTEGER, false, 0, 0, 0},
     {"currency", HTTP_FIELD_STRING, false, 8, 0, 0},
     {"memo", HTTP_FIELD_STRING, false, WALLET_MEMO_SIZE_MAX - 1, 0, 0},

@@ -55,6 +55,10 @@
 #define QR_MAC_TEXT_SIZE 22                        /* base64url of 16 bytes, no padding */
 #define QR_PAYLOAD_SIZE_MAX 320         /* the longest payload (a 64-byte memo all escaped) + NUL */
 #define QR_IMAGE_SIZE_MAX (1024 * 1024) /* the largest SVG or PNG rendered */
+/* The most text any QR code holds (version 40, level L, byte mode): what a
+ * scan may hand a route that takes a payload, all of it answered
+ * QB_E_QR_INVALID but a Qianbao code. */
+#define QR_SCANNED_SIZE_MAX 2953
 
 enum qr_kind {
     QR_KIND_TRANSFER = 1,

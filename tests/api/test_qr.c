@@ -2,11 +2,12 @@
  * test_qr.c — QR codes end to end against a real qianbaod: a receive code
  * is made, resolved and paid as a transfer (its fixed amount taken, another
  * refused; an open one paid with the amount given); a tampered code is
- * refused everywhere with QR_INVALID; a frozen payee is refused; a
- * merchant's static till code is resolved and paid as an order in one
- * idempotent request, and its payment reaches the shop's waiting phone at
- * once; a closed merchant gets no till code; a native order's code_url is
- * paid as a payload; the PNG is a PNG.
+ * refused everywhere with QR_INVALID, and so is whatever else a payer
+ * scans (a business card, another wallet's code); a frozen payee is
+ * refused; a merchant's static till code is resolved and paid as an order
+ * in one idempotent request, and its payment reaches the shop's waiting
+ * phone at once; a closed merchant gets no till code; a native order's
+ * code_url is paid as a payload; the PNG is a PNG.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -43,7 +44,7 @@ static long S_post(int line, const char *path, const char *token, const char *ke
                    const char *payload, const char *extra, long status, const char *code,
                    struct client_response *res)
 {
-    char body[1024];
+    char body[4096];
     snprintf(body, sizeof body, "{\"payload\":\"%s\"%s%s}", payload, extra != NULL ? "," : "",
              extra != NULL ? extra : "");
     long got = key != NULL ? api_call_idem(&S_client, "POST", path, token, key, body, res)
@@ -413,6 +414,49 @@ TEST(a_closed_merchant_gets_no_till_code)
     mh_release(&m);
 }
 
+TEST(whatever_else_a_payer_scans_is_not_a_qianbao_code)
+{
+    // The payer's 扫一扫 reads any QR code and the app sends what it holds: a business card's
+    // lines, a Wi-Fi code, another wallet's code, a long web address, a real code with an
+    // invisible character slipped in. Each is QR_INVALID ("not a Qianbao code") on every route
+    // that takes a scanned payload, never a PARAM_ERROR the app would take for its own mistake;
+    // only text longer than any QR code holds is a malformed request.
+    struct api_user a, b;
+    API_MUST(th_user_new(&S_client, S_admin, &a));
+    API_MUST(th_user_new(&S_client, S_admin, &b));
+    API_MUST(th_fund(&S_client, S_admin, &a, 5000));
+    char payload[400];
+    S_code_get("/v1/me/receive-code?amount=100", b.token, payload);
+    static char texts[6][3200];
+    snprintf(texts[0], sizeof texts[0], "%s",
+             "BEGIN:VCARD\\nVERSION:3.0\\nFN:王小明\\nTEL:13800138000\\nEND:VCARD");
+    snprintf(texts[1], sizeof texts[1], "%s", "WIFI:T:WPA;S:teahouse;P:longjing\\t2026;;");
+    snprintf(texts[2], sizeof texts[2], "%s", "wxp://f2f0e9ZbYy1Hg2pXr8Zz3Fq8xT0aN5oKcWQm");
+    size_t n = (size_t)snprintf(texts[3], sizeof texts[3], "https://shop.example.com/pay?ref=");
+    memset(texts[3] + n, 'x', 600);
+    texts[3][n + 600] = '\0';
+    char *at = strstr(payload, "&s=");
+    ASSERT(at != NULL);
+    snprintf(texts[4], sizeof texts[4], "%.*s\\u200b%s", (int)(at - payload), payload, at);
+    memset(texts[5], 'q', 2953); /* the most a QR code holds (version 40, level L) */
+    texts[5][2953] = '\0';
+    for (int i = 0; i < 6; i++) {
+        EXPECT_POST("/v1/qr/resolve", a.token, NULL, texts[i], NULL, 400, "QR_INVALID");
+        char key[32];
+        snprintf(key, sizeof key, "scan-t-%d", i);
+        EXPECT_POST("/v1/transfers", a.token, key, texts[i],
+                    "\"payment_password\":\"" TH_PAY_PASSWORD "\"", 400, "QR_INVALID");
+        snprintf(key, sizeof key, "scan-o-%d", i);
+        EXPECT_POST("/v1/me/order-payments", a.token, key, texts[i],
+                    "\"amount\":100,\"payment_password\":\"" TH_PAY_PASSWORD "\"", 400,
+                    "QR_INVALID");
+    }
+    texts[5][2953] = 'q';
+    texts[5][2954] = '\0';
+    EXPECT_POST("/v1/qr/resolve", a.token, NULL, texts[5], NULL, 400, "PARAM_ERROR");
+    ASSERT_EQ_INT(th_balance(&S_client, &a), 5000);
+}
+
 int main(void)
 {
     struct api_suite suite;
@@ -423,6 +467,7 @@ int main(void)
     RUN(a_receive_code_with_an_amount_is_resolved_and_paid_for_that_amount);
     RUN(an_open_receive_code_needs_the_amount_and_bad_queries_are_refused);
     RUN(a_tampered_code_is_refused_everywhere_and_moves_nothing);
+    RUN(whatever_else_a_payer_scans_is_not_a_qianbao_code);
     RUN(a_frozen_payee_is_refused_at_resolve_and_at_payment);
     RUN(a_till_code_is_paid_as_one_idempotent_order);
     RUN(a_code_url_is_a_payload_too_and_the_png_is_a_png);

@@ -23,6 +23,7 @@ static const struct http_field S_fields[] = {
     {"list", HTTP_FIELD_ARRAY, false, 3, 0, 0},
     {"secret", HTTP_FIELD_SECRET, false, 0, 0, 0},
     {"limit", HTTP_FIELD_INTEGER_OR_NULL, false, 0, 0, 10},
+    {"scanned", HTTP_FIELD_OPAQUE, false, 8, 0, 0},
 };
 #define S_FIELD_COUNT (sizeof S_fields / sizeof S_fields[0])
 
@@ -218,6 +219,17 @@ TEST(strings_refuse_nul_and_control_characters)
     ASSERT_EQ_INT(S_parse("{\"phone\":\"1\\u00e9\"}"), QB_OK);
 }
 
+TEST(an_opaque_string_takes_any_character_but_nul)
+{
+    // What a QR scan held goes to its route as it came, lines and invisible characters too:
+    // the route tells that it is not one of its codes. Only its size and NUL are refused here.
+    ASSERT_EQ_INT(S_parse("{\"phone\":\"1\",\"scanned\":\"a\\nb\\u001b\\u200b\"}"), QB_OK);
+    ASSERT_EQ_INT(S_parse("{\"phone\":\"1\",\"scanned\":\"12345678\"}"), QB_OK);
+    ASSERT_EQ_INT(S_parse("{\"phone\":\"1\",\"scanned\":\"123456789\"}"), QB_E_PARAM);
+    ASSERT_EQ_INT(S_parse("{\"phone\":\"1\",\"scanned\":\"1\\u0000\"}"), QB_E_BAD_JSON);
+    ASSERT_EQ_INT(S_parse("{\"phone\":\"1\",\"scanned\":7}"), QB_E_PARAM);
+}
+
 TEST(strings_refuse_invisible_formatting_characters)
 {
     // A memo or a name that reorders or hides what is shown next to it: the direction marks,
@@ -331,6 +343,7 @@ int main(void)
     RUN(string_sizes_are_bytes);
     RUN(strings_refuse_nul_and_control_characters);
     RUN(strings_refuse_invisible_formatting_characters);
+    RUN(an_opaque_string_takes_any_character_but_nul);
     RUN(integers_are_bounded);
     RUN(arrays_are_bounded);
     RUN(nested_objects_validate_alike);
