@@ -408,9 +408,10 @@ void http_handle_payees_get(struct http_request *req)
 }
 
 /* The merchant of a till code or of an order: PAYEE_NOT_FOUND,
- * PAYEE_UNAVAILABLE. */
+ * PAYEE_UNAVAILABLE, with *why the payment's own message when the merchant
+ * is suspended or closed (the payer hears why before paying, not after). */
 static enum qb_error S_merchant_payable(struct http_request *req, struct store *reader,
-                                        const char *mchid, struct merchant *m)
+                                        const char *mchid, struct merchant *m, const char **why)
 {
     enum qb_error err = merchant_get(reader, mchid, m);
     if (err == QB_E_NOT_FOUND)
@@ -421,6 +422,9 @@ static enum qb_error S_merchant_payable(struct http_request *req, struct store *
     err = http_request_account_view(req, m->account_id, &view);
     if (err != QB_OK)
         return err == QB_E_NOT_FOUND ? QB_E_INTERNAL : err;
+    if (m->status == MERCHANT_SUSPENDED || m->status == MERCHANT_STATUS_CLOSED)
+        *why = m->status == MERCHANT_STATUS_CLOSED ? MERCHANT_CLOSED_MESSAGE
+                                                   : MERCHANT_SUSPENDED_MESSAGE;
     if (m->status != MERCHANT_ACTIVE ||
         (view.flags & (LEDGER_ACCOUNT_CREDIT_FROZEN | LEDGER_ACCOUNT_CLOSED)) != 0)
         return QB_E_PAYEE_UNAVAILABLE;
@@ -428,14 +432,14 @@ static enum qb_error S_merchant_payable(struct http_request *req, struct store *
 }
 
 static json_t *S_resolve_merchant(struct http_request *req, const struct qr_payload *p,
-                                  struct store *reader, enum qb_error *err)
+                                  struct store *reader, enum qb_error *err, const char **why)
 {
     struct merchant *m = http_request_alloc(req, sizeof *m);
     if (m == NULL) {
         *err = QB_E_TOO_LARGE;
         return NULL;
     }
-    *err = S_merchant_payable(req, reader, p->payee, m);
+    *err = S_merchant_payable(req, reader, p->payee, m, why);
     if (*err != QB_OK)
         return NULL;
     json_t *body = S_amount_json(p);
@@ -450,7 +454,7 @@ static json_t *S_resolve_merchant(struct http_request *req, const struct qr_payl
 }
 
 static json_t *S_resolve_order(struct http_request *req, const struct qr_payload *p,
-                               struct store *reader, enum qb_error *err)
+                               struct store *reader, enum qb_error *err, const char **why)
 {
     const struct domain_env *env = http_request_env(req);
     struct merchant_order *o = http_request_alloc(req, sizeof *o);
@@ -476,7 +480,7 @@ static json_t *S_resolve_order(struct http_request *req, const struct qr_payload
     else if (state != MERCHANT_NOTPAY)
         *err = QB_E_ORDER_CLOSED;
     else
-        *err = S_merchant_payable(req, reader, o->mchid, m);
+        *err = S_merchant_payable(req, reader, o->mchid, m, why);
     if (*err != QB_OK)
         return NULL;
     json_t *body =
@@ -534,13 +538,17 @@ void http_handle_qr_resolve(struct http_request *req)
     if (reader == NULL)
         goto out;
     enum qb_error err = QB_E_INTERNAL;
+    const char *why = NULL; /* the refusal's own message, if it has one */
     json_t *body = p.kind == QR_KIND_TRANSFER     ? S_resolve_transfer(req, &p, reader, &err)
-                   : p.kind == QR_KIND_MERCHANT   ? S_resolve_merchant(req, &p, reader, &err)
+                   : p.kind == QR_KIND_MERCHANT   ? S_resolve_merchant(req, &p, reader, &err, &why)
                    : p.kind == QR_KIND_COLLECTION ? S_resolve_collection(req, &p, reader, &err)
-                                                  : S_resolve_order(req, &p, reader, &err);
+                                                  : S_resolve_order(req, &p, reader, &err, &why);
     http_reader_release(req, reader);
     if (body == NULL) {
-        http_reply_error(req, err);
+        if (err == QB_E_PAYEE_UNAVAILABLE && why != NULL)
+            http_reply_error_message(req, err, why);
+        else
+            http_reply_error(req, err);
         goto out;
     }
     json_t *answer = json_pack("{s:s, s:s}", "kind", qr_kind_name(p.kind), "payload",

@@ -6,7 +6,8 @@
  * scans (a business card, another wallet's code); a frozen payee is
  * refused; a merchant's static till code is resolved and paid as an order
  * in one idempotent request, and its payment reaches the shop's waiting
- * phone at once; a closed merchant gets no till code; a native order's
+ * phone at once; a closed merchant gets no till code, and the payer hears
+ * why a suspended or closed shop takes no payment; a native order's
  * code_url is paid as a payload; the PNG is a PNG.
  */
 #include <stdlib.h>
@@ -457,6 +458,58 @@ TEST(whatever_else_a_payer_scans_is_not_a_qianbao_code)
     ASSERT_EQ_INT(th_balance(&S_client, &a), 5000);
 }
 
+TEST(a_payer_hears_why_a_shop_takes_no_payment)
+{
+    // The payer scans a till code, or an order's code, of a shop an operator suspended, then of
+    // one its owner closed: resolving it says why, as paying it does, not only that the payee
+    // cannot receive money.
+    struct api_user owner, a;
+    API_MUST(th_user_new(&S_client, S_admin, &owner));
+    API_MUST(th_user_new(&S_client, S_admin, &a));
+    API_MUST(th_fund(&S_client, S_admin, &a, 5000));
+    struct mh_merchant m;
+    API_MUST(mh_owner_onboard(&S_client, &owner, "why-shop", &m));
+    char path[128], payload[400];
+    snprintf(path, sizeof path, "/v1/merchants/%s/till-code?amount=300", m.mchid);
+    S_code_get(path, owner.token, payload);
+    struct client_response res;
+    ASSERT_EQ_INT(mh_native_order(&S_client, &m, "why-order-1", 400, &res), 200);
+    char code_url[128];
+    snprintf(code_url, sizeof code_url, "%s", api_json_str(&res, "code_url"));
+    client_response_release(&res);
+    snprintf(path, sizeof path, "/admin/merchants/%s/suspend", m.mchid);
+    ASSERT_EQ_INT(api_call(&S_client, "POST", path, S_admin, NULL, &res), 200);
+    client_response_release(&res);
+    const char *codes[2] = {payload, code_url};
+    for (int i = 0; i < 2; i++) {
+        S_post(__LINE__, "/v1/qr/resolve", a.token, NULL, codes[i], NULL, 403, "PAYEE_UNAVAILABLE",
+               &res);
+        ASSERT_EQ_STR(api_json_str(&res, "message"),
+                      "this merchant is suspended: it takes no payments");
+        client_response_release(&res);
+    }
+    snprintf(path, sizeof path, "/admin/merchants/%s/resume", m.mchid);
+    ASSERT_EQ_INT(api_call(&S_client, "POST", path, S_admin, NULL, &res), 200);
+    client_response_release(&res);
+    ASSERT_EQ_INT(api_call(&S_client, "POST", "/v1/merchants/me/close", owner.token,
+                           "{\"payment_password\":\"" TH_PAY_PASSWORD "\"}", &res),
+                  200);
+    client_response_release(&res);
+    for (int i = 0; i < 2; i++) {
+        S_post(__LINE__, "/v1/qr/resolve", a.token, NULL, codes[i], NULL, 403, "PAYEE_UNAVAILABLE",
+               &res);
+        ASSERT_EQ_STR(api_json_str(&res, "message"),
+                      "this merchant is closed: it takes no payments");
+        client_response_release(&res);
+    }
+    S_post(__LINE__, "/v1/me/order-payments", a.token, "why-1", payload,
+           "\"payment_password\":\"" TH_PAY_PASSWORD "\"", 403, "PAYEE_UNAVAILABLE", &res);
+    ASSERT_EQ_STR(api_json_str(&res, "message"), "this merchant is closed: it takes no payments");
+    client_response_release(&res);
+    ASSERT_EQ_INT(th_balance(&S_client, &a), 5000);
+    mh_release(&m);
+}
+
 int main(void)
 {
     struct api_suite suite;
@@ -472,6 +525,7 @@ int main(void)
     RUN(a_till_code_is_paid_as_one_idempotent_order);
     RUN(a_code_url_is_a_payload_too_and_the_png_is_a_png);
     RUN(a_closed_merchant_gets_no_till_code);
+    RUN(a_payer_hears_why_a_shop_takes_no_payment);
     RUN(a_till_code_payment_reaches_the_waiting_shop_at_once);
 
     return api_suite_end(&suite);
