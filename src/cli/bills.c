@@ -532,6 +532,7 @@ int cli_watch(struct cli *cli, const struct cli_args *args, const char *route,
     const char *since = cli_arg(cli, args, "since");
     if (since != NULL)
         snprintf(cursor, sizeof cursor, "%s", since);
+    long blip_pause_s = 1;
     for (;;) {
         char path[512], seconds[8];
         snprintf(path, sizeof path, "%s", route);
@@ -541,10 +542,26 @@ int cli_watch(struct cli *cli, const struct cli_args *args, const char *route,
             return cli_usage_error(cli, "--since is too long");
         struct cli_response res;
         int rc = cli_call(cli, "GET", path, CLI_AUTH_USER, NULL, &res);
+        /* A blip (no answer, a 5xx, a 429, an answer cut short) does not end
+         * a watch that has a cursor: it waits and asks again from the same
+         * cursor, so that nothing new meanwhile goes unannounced. The wait
+         * doubles up to a minute, or is what Retry-After says. */
+        if (rc != CLI_EXIT_OK && cursor[0] != '\0' &&
+            (rc == CLI_EXIT_UNAVAILABLE || res.status == 429)) {
+            long retry_s = strtol(res.retry_after, NULL, 10);
+            long pause_s = retry_s >= 1 && retry_s <= 60 ? retry_s : blip_pause_s;
+            blip_pause_s = blip_pause_s < 32 ? blip_pause_s * 2 : 60;
+            cli_response_release(&res);
+            fprintf(stderr, "%s: asking again in %ld s from the same cursor\n", cli->command->name,
+                    pause_s);
+            cli_sleep_ms(pause_s * 1000);
+            continue;
+        }
         if (rc != CLI_EXIT_OK) {
             cli_response_release(&res);
             return rc;
         }
+        blip_pause_s = 1;
         bool news = json_array_size(json_object_get(res.json, "changed")) > 0;
         if (news && cli->json)
             cli_print_body(&res);

@@ -122,6 +122,8 @@ void cli_error_json_print(const char *code, const char *message, const char *lim
 int cli_usage_error(struct cli *cli, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* "hint: ..." on stderr (never with --json on stdout). */
 void cli_hint(struct cli *cli, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Sleeps ms milliseconds, through signals that interrupt it. */
+void cli_sleep_ms(long ms);
 
 /* Text from the server made safe for a terminal: control characters become
  * '?', so a display name cannot move the cursor or change colours. */

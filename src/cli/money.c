@@ -152,7 +152,7 @@ void cli_money_replayed_note(struct cli *cli, const struct cli_response *res)
                       "and nothing moved again");
 }
 
-static void S_sleep_ms(long ms)
+void cli_sleep_ms(long ms)
 {
     struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
     while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
@@ -573,7 +573,7 @@ static int S_payment_wait(struct cli *cli, struct cli_response *res, char *lost,
             fprintf(stderr, "waiting for the bank (payment is PROCESSING)...\n");
             told = true;
         }
-        S_sleep_ms(S_WAIT_POLL_MS);
+        cli_sleep_ms(S_WAIT_POLL_MS);
         struct cli_response next;
         bool quiet = cli->quiet;
         cli->quiet = true;

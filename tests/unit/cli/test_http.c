@@ -816,6 +816,33 @@ TEST(watch_survives_news_that_is_not_named)
     ASSERT(strstr(S_last.out, "a new notice") != NULL);
 }
 
+TEST(watch_asks_again_from_its_cursor_after_a_blip)
+{
+    // A shop's `merchant watch` or a wallet's `watch` runs for hours: a 503 while the daemon
+    // restarts, a 429, a dropped connection ended it, and without --json the cursor to start
+    // again from was never shown, so the payments in between were never announced. From a cursor
+    // it says what happened, waits and asks again from the same cursor.
+    atomic_store(&S_server.then, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                                 "Content-Length: 48\r\nConnection: close\r\n\r\n"
+                                 "{\"cursor\":\"c2\",\"changed\":[\"notices\"],\"bills\":[]}");
+    S_run("HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+          "Content-Length: 53\r\nConnection: close\r\n\r\n"
+          "{\"code\":\"SYSTEM_BUSY\",\"message\":\"the server is busy\"}",
+          "watch", "--since", "c1", "--once", NULL);
+    ASSERT_EQ_INT(S_last.rc, CLI_EXIT_OK);
+    ASSERT(strstr(S_last.out, "a new notice") != NULL);
+    ASSERT(strstr(S_last.err, "SYSTEM_BUSY") != NULL);
+    ASSERT(strstr(S_last.err, "asking again") != NULL);
+    // Not logged in any more is no blip: it ends at once.
+    atomic_store(&S_server.then, NULL);
+    S_run("HTTP/1.1 401 Unauthorized\r\nContent-Type: application/json\r\n"
+          "WWW-Authenticate: Bearer\r\nContent-Length: 62\r\nConnection: close\r\n\r\n"
+          "{\"code\":\"UNAUTHORIZED\",\"message\":\"authentication is required\"}",
+          "watch", "--since", "c1", "--once", NULL);
+    ASSERT(S_last.rc != CLI_EXIT_OK);
+    ASSERT(strstr(S_last.err, "asking again") == NULL);
+}
+
 TEST(a_currency_cannot_rewrite_the_amount_on_the_screen)
 {
     // The lines that say what money moved ("took 1.00 CNY from ...", "you got ...", watch's
@@ -992,6 +1019,7 @@ int main(void)
     RUN(secrets_are_read_without_the_command_line);
     RUN(a_secret_left_out_is_asked_on_the_terminal_without_echo);
     RUN(watch_survives_news_that_is_not_named);
+    RUN(watch_asks_again_from_its_cursor_after_a_blip);
     RUN(a_currency_cannot_rewrite_the_amount_on_the_screen);
     RUN(hints_never_ask_for_a_code_on_the_command_line);
     RUN(a_server_url_with_a_password_is_refused);
