@@ -68,10 +68,13 @@ static void S_print(struct cli *cli, const json_t *c, bool for_operator)
     json_t *p;
     json_array_foreach(payments, i, p)
     {
-        char number[24], amount[MONEY_TEXT_SIZE_MAX + 8], who[200];
+        char number[24], amount[MONEY_TEXT_SIZE_MAX + 24], who[200];
         snprintf(number, sizeof number, "%zu", i + 1);
         cli_money_amount_text(json_integer_value(json_object_get(p, "amount")), currency, amount,
                               sizeof amount);
+        /* One its asker sent back counts for nothing, though listed. */
+        if (strcmp(cli_json_str(p, "status"), "RETURNED") == 0)
+            snprintf(amount + strlen(amount), sizeof amount - strlen(amount), " (returned)");
         cli_text_clean(cli_json_str(p, "display_name"), name, sizeof name);
         snprintf(who, sizeof who, "%s%s", name,
                  !for_operator && json_is_true(json_object_get(p, "me")) ? " (you)" : "");

@@ -83,7 +83,7 @@ json_t *http_collection_json(struct store *reader, const struct wallet_collectio
     }
     if (!with_payments)
         return body;
-    struct wallet_collection_payment rows[WALLET_COLLECTION_COUNT_MAX];
+    struct wallet_collection_payment rows[WALLET_COLLECTION_PAYMENTS_MAX];
     size_t count = 0;
     *err = wallet_collection_payments(reader, r->id, rows, QB_ARRAY_COUNT(rows), &count);
     json_t *payments = *err == QB_OK ? json_array() : NULL;
@@ -97,11 +97,14 @@ json_t *http_collection_json(struct store *reader, const struct wallet_collectio
             break;
         }
         bool me = strcmp(rows[i].payer_id, viewer_id) == 0;
-        if (me)
-            mine = rows[i].payment_id;
-        json_t *item = json_pack("{s:s, s:I, s:o, s:b}", "display_name", name, "amount",
-                                 (json_int_t)rows[i].amount_minor, "paid_at",
-                                 http_time_json(rows[i].paid_at_ms), "me", me);
+        bool returned = rows[i].returned_at_ms != 0;
+        if (me && !returned)
+            mine = rows[i].payment_id; /* one sent back is theirs to pay again */
+        json_t *item =
+            json_pack("{s:s, s:I, s:s, s:o, s:o, s:b}", "display_name", name, "amount",
+                      (json_int_t)rows[i].amount_minor, "status", returned ? "RETURNED" : "PAID",
+                      "paid_at", http_time_json(rows[i].paid_at_ms), "returned_at",
+                      http_time_json(rows[i].returned_at_ms), "me", me);
         if (!S_id_add(item, ids, "user_id", rows[i].payer_id) ||
             !S_id_add(item, ids, "payment_id", rows[i].payment_id)) {
             json_decref(item);

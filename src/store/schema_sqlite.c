@@ -844,6 +844,29 @@ const char *const store_sqlite_migrations[] = {
     "  user_id TEXT PRIMARY KEY,"
     "  seq INTEGER NOT NULL"
     ") WITHOUT ROWID;",
+    /* 44: a group collection's payment its asker sent back (POST
+     * /v1/transfers/{id}/return, src/wallet/collection.c): its row stays,
+     * marked with when, and no longer counts, and its payer may pay again,
+     * a row of its own. Rows are keyed by their position, and a payer has
+     * one row among those not sent back (the partial index). */
+    "CREATE TABLE collection_payments_by_position ("
+    "  collection_id TEXT NOT NULL,"
+    "  position INTEGER NOT NULL,"
+    "  payer_id TEXT NOT NULL,"
+    "  payment_id TEXT NOT NULL UNIQUE,"
+    "  amount_minor INTEGER NOT NULL,"
+    "  paid_at_ms INTEGER NOT NULL,"
+    "  returned_at_ms INTEGER NOT NULL DEFAULT 0,"
+    "  PRIMARY KEY (collection_id, position)"
+    ") WITHOUT ROWID;"
+    "INSERT INTO collection_payments_by_position (collection_id, position, payer_id, payment_id,"
+    "    amount_minor, paid_at_ms)"
+    "  SELECT collection_id, position, payer_id, payment_id, amount_minor, paid_at_ms"
+    "  FROM collection_payments;"
+    "DROP TABLE collection_payments;"
+    "ALTER TABLE collection_payments_by_position RENAME TO collection_payments;"
+    "CREATE UNIQUE INDEX collection_payments_payer ON collection_payments(collection_id, payer_id)"
+    "  WHERE returned_at_ms = 0;",
 };
 
 const size_t store_sqlite_migration_count =

@@ -131,7 +131,7 @@ enum qb_error wallet_collection_payments(struct store *reader, const char *id,
     *count = 0;
     struct store_stmt *st = NULL;
     if (store_prepare(reader,
-                      "SELECT payer_id, payment_id, amount_minor, paid_at_ms"
+                      "SELECT payer_id, payment_id, amount_minor, paid_at_ms, returned_at_ms"
                       " FROM collection_payments WHERE collection_id = $1 ORDER BY position"
                       " LIMIT $2",
                       &st) != QB_OK)
@@ -146,6 +146,7 @@ enum qb_error wallet_collection_payments(struct store *reader, const char *id,
         store_column_text_copy(st, 1, p->payment_id, sizeof p->payment_id);
         p->amount_minor = store_column_int64(st, 2);
         p->paid_at_ms = store_column_int64(st, 3);
+        p->returned_at_ms = store_column_int64(st, 4);
         (*count)++;
     }
     if (err == QB_OK && rc < 0)
@@ -162,12 +163,13 @@ enum qb_error wallet_collections_check(struct store *reader, int64_t *collection
     QB_ASSERT(reader != NULL && collections != NULL && problem != NULL && problem_size > 0);
     *collections = 0;
     /* Every row read through S_row (its own figures consistent), and its
-     * figures against its payments' rows. */
+     * figures against its payments' rows not sent back. */
     struct store_stmt *st = NULL;
     if (store_prepare(reader,
                       "SELECT " S_COLUMNS ", (SELECT count(*) FROM collection_payments p"
-                      " WHERE p.collection_id = c.id), (SELECT coalesce(sum(amount_minor), 0)"
-                      " FROM collection_payments p WHERE p.collection_id = c.id)"
+                      " WHERE p.collection_id = c.id AND p.returned_at_ms = 0),"
+                      " (SELECT coalesce(sum(amount_minor), 0) FROM collection_payments p"
+                      " WHERE p.collection_id = c.id AND p.returned_at_ms = 0)"
                       " FROM collections c",
                       &st) != QB_OK)
         return QB_E_STORAGE;
@@ -190,10 +192,11 @@ enum qb_error wallet_collections_check(struct store *reader, int64_t *collection
     store_finalize(st);
     if (err != QB_OK)
         return err;
-    /* Each payment's row against the transfer it names. */
+    /* Each payment's row against the transfer it names, and against its
+     * return: marked sent back, when, exactly when the transfer was. */
     if (store_prepare(reader,
                       "SELECT p.payment_id, p.payer_id, p.amount_minor, c.creator_id,"
-                      " c.amount_minor, c.title, c.id FROM collection_payments p"
+                      " c.amount_minor, c.title, c.id, p.returned_at_ms FROM collection_payments p"
                       " JOIN collections c ON c.id = p.collection_id",
                       &st) != QB_OK)
         return QB_E_STORAGE;
@@ -206,6 +209,7 @@ enum qb_error wallet_collections_check(struct store *reader, int64_t *collection
         store_column_text_copy(st, 5, title, sizeof title);
         store_column_text_copy(st, 6, id, sizeof id);
         int64_t amount = store_column_int64(st, 4);
+        int64_t returned_at_ms = store_column_int64(st, 7);
         struct wallet_payment t;
         err = wallet_payment_get(reader, payment_id, NULL, &t);
         if (err == QB_E_STORAGE)
@@ -218,6 +222,24 @@ enum qb_error wallet_collections_check(struct store *reader, int64_t *collection
                      "collection %s: payment %s is not a transfer of its amount from its payer "
                      "to its asker",
                      id, payment_id);
+            err = QB_E_INTERNAL;
+            break;
+        }
+        struct wallet_payment back;
+        err = wallet_transfer_return_find(reader, payment_id, &back);
+        if (err == QB_E_NOT_FOUND)
+            memset(&back, 0, sizeof back); /* not sent back: returned_at_ms must be 0 */
+        else if (err != QB_OK)
+            break;
+        err = QB_OK;
+        if (back.id[0] != '\0' && back.created_at_ms != returned_at_ms) {
+            snprintf(problem, problem_size,
+                     "collection %s: payment %s was sent back by %s, and its row does not say so",
+                     id, payment_id, back.id);
+            err = QB_E_INTERNAL;
+        } else if (back.id[0] == '\0' && returned_at_ms != 0) {
+            snprintf(problem, problem_size,
+                     "collection %s: payment %s is marked sent back, and was not", id, payment_id);
             err = QB_E_INTERNAL;
         }
     }
@@ -375,6 +397,64 @@ enum qb_error wallet_txn_collections_close_all(struct ledger_txn *txn, const cha
                : QB_E_STORAGE;
 }
 
+/* --- a payment sent back ------------------------------------------------------------ */
+
+enum qb_error wallet_txn_collection_payment_returned(struct ledger_txn *txn, const char *payment_id,
+                                                     int64_t returned_at_ms)
+{
+    QB_ASSERT(txn != NULL && payment_id != NULL && returned_at_ms > 0);
+    struct store *store = ledger_txn_store(txn);
+    char id[ID_TEXT_SIZE_MAX] = "";
+    int64_t amount = 0, was_returned_at_ms = 0;
+    struct store_stmt *st = NULL;
+    if (store_prepare(store,
+                      "SELECT collection_id, amount_minor, returned_at_ms FROM collection_payments"
+                      " WHERE payment_id = $1",
+                      &st) != QB_OK)
+        return QB_E_STORAGE;
+    enum qb_error err = store_bind_text(st, 1, payment_id, strlen(payment_id));
+    int rc = err == QB_OK ? store_step(st) : STORE_STEP_DONE;
+    if (rc == STORE_STEP_ROW) {
+        store_column_text_copy(st, 0, id, sizeof id);
+        amount = store_column_int64(st, 1);
+        was_returned_at_ms = store_column_int64(st, 2);
+    }
+    store_finalize(st);
+    if (err != QB_OK || rc < 0)
+        return QB_E_STORAGE;
+    if (rc != STORE_STEP_ROW)
+        return QB_OK; /* a transfer that paid no collection */
+    if (was_returned_at_ms != 0)
+        return QB_E_INTERNAL; /* a transfer goes back once: the return refuses a second */
+
+    struct wallet_collection r;
+    err = wallet_collection_get(store, id, &r);
+    if (err != QB_OK)
+        return err == QB_E_NOT_FOUND ? QB_E_INTERNAL : err;
+    if (amount != r.amount_minor || r.paid_count < 1)
+        return QB_E_INTERNAL; /* a row no payment made: the operator's check names it */
+    const struct store_param mark[] = {STORE_TEXT(payment_id), STORE_INT(returned_at_ms)};
+    if (store_run(store, "UPDATE collection_payments SET returned_at_ms = $2 WHERE payment_id = $1",
+                  mark, QB_ARRAY_COUNT(mark)) != QB_OK)
+        return QB_E_STORAGE;
+    r.paid_count--;
+    r.paid_minor -= amount;
+    /* One it completed is no longer complete: it takes the missing
+     * payment until its time is up, as before it was completed. A closed
+     * one stays closed. */
+    if (r.state == WALLET_COLLECTION_COMPLETED) {
+        r.state = WALLET_COLLECTION_OPEN;
+        r.closed_at_ms = 0;
+    }
+    err = S_update(store, &r);
+    if (err != QB_OK)
+        return err;
+    log_event(LOG_INFO, "wallet.collection_payment_returned",
+              "collection=%s payment=%s paid=%lld/%lld", r.id, payment_id, (long long)r.paid_count,
+              (long long)r.count);
+    return QB_OK;
+}
+
 /* --- pay ------------------------------------------------------------------------------ */
 
 /* Stores the refusal err (with extra) as the transfer's answer. */
@@ -395,11 +475,12 @@ static enum qb_error S_pay_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
         memchr(t->payer_id, '\0', sizeof t->payer_id) == NULL)
         return S_pay_refuse(c, QB_E_PARAM, NULL);
 
-    /* The collection, not paid by this payer yet, open, another's. Their
-     * own payment first, whatever became of the collection since: a payer
-     * whose answer was lost, and who asks again once their payment
-     * completed it or its asker closed it, is told they paid, and which
-     * payment, not only that it is closed. */
+    /* The collection, not paid by this payer yet (a payment its asker
+     * sent back counts for nothing), open, another's. Their own payment
+     * first, whatever became of the collection since: a payer whose answer
+     * was lost, and who asks again once their payment completed it or its
+     * asker closed it, is told they paid, and which payment, not only that
+     * it is closed. */
     struct wallet_collection r;
     enum qb_error err = wallet_collection_get(store, c->collection_id, &r);
     if (err == QB_E_NOT_FOUND)
@@ -410,7 +491,7 @@ static enum qb_error S_pay_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
     struct store_stmt *st = NULL;
     if (store_prepare(store,
                       "SELECT payment_id FROM collection_payments"
-                      " WHERE collection_id = $1 AND payer_id = $2",
+                      " WHERE collection_id = $1 AND payer_id = $2 AND returned_at_ms = 0",
                       &st) != QB_OK)
         return QB_E_STORAGE;
     const struct store_param mine[] = {STORE_TEXT(r.id), STORE_TEXT(t->payer_id)};
@@ -433,6 +514,21 @@ static enum qb_error S_pay_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
         return S_pay_refuse(c, QB_E_COLLECTION_CLOSED, NULL);
     if (strcmp(r.creator_id, t->payer_id) == 0)
         return S_pay_refuse(c, QB_E_SELF_TRANSFER, NULL);
+    /* Payments sent back keep their rows: a bounded number of them. */
+    int64_t made = 0;
+    const struct store_param of[] = {STORE_TEXT(r.id)};
+    if (store_int64(store,
+                    "SELECT coalesce(max(position), 0) FROM collection_payments"
+                    " WHERE collection_id = $1",
+                    of, QB_ARRAY_COUNT(of), &made) != QB_OK)
+        return QB_E_STORAGE;
+    if (made >= WALLET_COLLECTION_PAYMENTS_MAX) {
+        t->outcome = QB_E_COLLECTION_CLOSED;
+        return domain_response_error(&t->cmd, QB_E_COLLECTION_CLOSED,
+                                     "this collection takes no more payments: too many were sent "
+                                     "back",
+                                     NULL);
+    }
 
     /* The transfer to the asker: every check of one, and its answer. */
     snprintf(t->to, sizeof t->to, "%s", r.creator_id);
@@ -446,14 +542,20 @@ static enum qb_error S_pay_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
         return err;
     QB_ASSERT(t->payment.status == WALLET_SUCCESS && t->payment.amount_minor == r.amount_minor);
 
-    /* The payer's row and the counts. */
+    /* The payer's row, after every row before it (those sent back too),
+     * and the counts. */
     const struct store_param row[] = {
-        STORE_TEXT(r.id),          STORE_TEXT(t->payer_id),     STORE_TEXT(t->payment.id),
-        STORE_INT(r.amount_minor), STORE_INT(r.paid_count + 1), STORE_INT(t->payment.created_at_ms),
+        STORE_TEXT(r.id),
+        STORE_TEXT(t->payer_id),
+        STORE_TEXT(t->payment.id),
+        STORE_INT(r.amount_minor),
+        STORE_INT(t->payment.created_at_ms),
     };
     if (store_run(store,
                   "INSERT INTO collection_payments (collection_id, payer_id, payment_id,"
-                  " amount_minor, position, paid_at_ms) VALUES ($1, $2, $3, $4, $5, $6)",
+                  " amount_minor, position, paid_at_ms) VALUES ($1, $2, $3, $4,"
+                  " (SELECT coalesce(max(position), 0) + 1 FROM collection_payments"
+                  " WHERE collection_id = $1), $5)",
                   row, QB_ARRAY_COUNT(row)) != QB_OK)
         return QB_E_STORAGE;
     r.paid_count++;

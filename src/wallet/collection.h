@@ -22,13 +22,20 @@
  * the two (type transfer, memo the title), and a collection's figures are
  * the sum of its payments, kept in the same command.
  *
+ * A payment its asker sends back (transfer.h, the return) counts no more:
+ * the return's command marks its row (returned_at_ms) and takes it out of
+ * the figures (wallet_txn_collection_payment_returned), and its payer may
+ * pay again, a row of their own.
+ *
  * The pay command's refusals, before the transfer's own, each writing
  * nothing: NOT_FOUND (no such collection); COLLECTION_PAID (this payer
- * paid it already, whatever its state now: the answer names their
- * payment, payment_id); COLLECTION_CLOSED (closed, completed or past its
- * time); SELF_TRANSFER (the asker's own).
+ * paid it already and it was not sent back, whatever its state now: the
+ * answer names their payment, payment_id); COLLECTION_CLOSED (closed,
+ * completed or past its time, or WALLET_COLLECTION_PAYMENTS_MAX payments
+ * made, sent back or not); SELF_TRANSFER (the asker's own).
  *
- * Must never: take a second payment from one payer, or more than count.
+ * Must never: count a payment sent back, take a second payment from one
+ * payer while their first counts, or count more than count.
  */
 #ifndef QB_WALLET_COLLECTION_H
 #define QB_WALLET_COLLECTION_H
@@ -46,6 +53,9 @@
 #define WALLET_COLLECTION_OPEN_MS (30 * INT64_C(86400000))
 /* How many may be asked to pay one: a group chat's worth. */
 #define WALLET_COLLECTION_COUNT_MAX 100
+/* How many payments one collection keeps, those sent back included: a
+ * payer may pay again after each return, and its page stays bounded. */
+#define WALLET_COLLECTION_PAYMENTS_MAX (2 * WALLET_COLLECTION_COUNT_MAX)
 /* The title: 1 to 64 bytes of UTF-8 (21 characters of Chinese), not blank. */
 #define WALLET_COLLECTION_TITLE_SIZE_MAX 65
 _Static_assert(WALLET_COLLECTION_TITLE_SIZE_MAX <= WALLET_MEMO_SIZE_MAX,
@@ -82,6 +92,7 @@ struct wallet_collection_payment {
     char payment_id[ID_TEXT_SIZE_MAX];
     int64_t amount_minor;
     int64_t paid_at_ms;
+    int64_t returned_at_ms; /* when its asker sent it back; 0: not */
 };
 
 /* c's state as of now_ms: EXPIRED for an OPEN one past its time. */
@@ -102,20 +113,31 @@ QB_MUST_USE enum qb_error wallet_collection_get(struct store *reader, const char
 QB_MUST_USE enum qb_error wallet_collections_of(struct store *reader, const char *creator_id,
                                                 int64_t before_seq, struct wallet_collection *rows,
                                                 size_t room, size_t *count);
-/* The payments of collection id in the order made, at most room (a
- * collection has at most WALLET_COLLECTION_COUNT_MAX) into rows. */
+/* The payments of collection id in the order made, those sent back too, at
+ * most room into rows. */
 QB_MUST_USE enum qb_error wallet_collection_payments(struct store *reader, const char *id,
                                                      struct wallet_collection_payment *rows,
                                                      size_t room, size_t *count);
 
 /* The operator's check (run by wallet_verify): every collection's figures
- * are the count and sum of its payments' rows, and each row names a
- * transfer SUCCESS of the collection's amount from its payer to the
- * collection's asker, the title its memo. QB_OK, QB_E_STORAGE, or
+ * are the count and sum of its payments' rows not sent back, each row names
+ * a transfer SUCCESS of the collection's amount from its payer to the
+ * collection's asker, the title its memo, and a row is marked sent back,
+ * at its return's time, exactly when that transfer was returned. QB_OK, QB_E_STORAGE, or
  * QB_E_INTERNAL with what is wrong in problem. *collections the number
  * checked. */
 QB_MUST_USE enum qb_error wallet_collections_check(struct store *reader, int64_t *collections,
                                                    char *problem, size_t problem_size);
+
+/* Inside the command that returns the transfer payment_id (transfer.h), its
+ * return made at returned_at_ms: when the transfer paid a collection, its
+ * payer's row is marked sent back and counts no more: the collection's
+ * figures drop by it, one it completed is OPEN again (EXPIRED past its
+ * time), one closed stays closed, and its payer may pay it again. QB_OK
+ * (for a transfer that paid none too), QB_E_STORAGE, QB_E_INTERNAL. */
+QB_MUST_USE enum qb_error wallet_txn_collection_payment_returned(struct ledger_txn *txn,
+                                                                 const char *payment_id,
+                                                                 int64_t returned_at_ms);
 
 /* Inside the command that closes creator_id's wallet: every collection of
  * theirs still open is CLOSED, at now. QB_E_STORAGE. */

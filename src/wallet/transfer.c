@@ -18,6 +18,7 @@
 #include "base/log.h"
 #include "base/money.h"
 #include "base/ratelimit.h"
+#include "wallet/collection.h"
 #include "wallet/limits.h"
 #include "wallet/notice.h"
 #include "wallet/topup.h"
@@ -697,6 +698,10 @@ static enum qb_error S_return_run(struct ledger_txn *txn, struct ledger_cmd *cmd
                   " VALUES ($1, $2, $3)",
                   link, 3) != QB_OK)
         return QB_E_STORAGE;
+    /* A group collection's payment sent back is paid no more. */
+    err = wallet_txn_collection_payment_returned(txn, t.id, p->created_at_ms);
+    if (err != QB_OK)
+        return err;
     err = wallet_txn_notice_payment(txn, env->rand, payer.id, WALLET_NOTICE_TRANSFER_RETURNED, p);
     if (err != QB_OK)
         return err;

@@ -358,6 +358,96 @@ TEST(a_collections_code_is_scanned_resolved_and_paid_by_its_id)
     client_response_release(&res);
 }
 
+TEST(a_payment_sent_back_is_paid_no_more_and_may_be_paid_again)
+{
+    // The asker sends a payment back (POST /v1/transfers/{id}/return): the collection shows it
+    // RETURNED, not paid, its figures drop, the one it completed is OPEN again, and its payer,
+    // no longer told COLLECTION_PAID, pays again. Then the asker sends the new payment back while
+    // its payer pays again from seven devices at once: whatever order the daemon takes them in,
+    // at most one of those payments is taken, and the figures are the payments not sent back.
+    struct api_user asker, a, b;
+    API_MUST(th_user_new(&S_client, S_admin, &asker));
+    API_MUST(th_user_new(&S_client, S_admin, &a));
+    API_MUST(th_user_new(&S_client, S_admin, &b));
+    API_MUST(th_fund(&S_client, S_admin, &a, 20000));
+    API_MUST(th_fund(&S_client, S_admin, &b, 10000));
+    char id[API_ID_SIZE_MAX], payment[API_ID_SIZE_MAX], path[128];
+    S_ask(&asker, "周末露营", 5000, 2, id);
+    struct client_response res;
+    ASSERT_EQ_INT(S_pay(&a, id, "camp-a-1", &res), 201);
+    snprintf(payment, sizeof payment, "%s", api_json_str(&res, "id"));
+    client_response_release(&res);
+    ASSERT_EQ_INT(S_pay(&b, id, "camp-b-1", &res), 201);
+    client_response_release(&res);
+
+    snprintf(path, sizeof path, "/v1/transfers/%s/return", payment);
+    ASSERT_EQ_INT(api_call_idem(&S_client, "POST", path, asker.token, "camp-back-1", "{}", &res),
+                  201);
+    client_response_release(&res);
+    json_t *j = S_get(&a, id);
+    ASSERT_EQ_STR(json_string_value(json_object_get(j, "status")), "OPEN");
+    ASSERT_EQ_INT(S_int(j, "paid_count"), 1);
+    ASSERT_EQ_INT(S_int(j, "paid_amount"), 5000);
+    ASSERT(json_is_null(json_object_get(j, "closed_at")));
+    ASSERT(json_is_null(json_object_get(j, "my_payment_id")));
+    json_t *rows = json_object_get(j, "payments");
+    ASSERT_EQ_INT(json_array_size(rows), 2);
+    ASSERT_EQ_STR(json_string_value(json_object_get(json_array_get(rows, 0), "status")),
+                  "RETURNED");
+    ASSERT(json_is_string(json_object_get(json_array_get(rows, 0), "returned_at")));
+    ASSERT_EQ_STR(json_string_value(json_object_get(json_array_get(rows, 1), "status")), "PAID");
+    ASSERT(json_is_null(json_object_get(json_array_get(rows, 1), "returned_at")));
+    json_decref(j);
+    // The return again under its key: the same answer, the figures as they were.
+    ASSERT_EQ_INT(api_call_idem(&S_client, "POST", path, asker.token, "camp-back-1", "{}", &res),
+                  201);
+    client_response_release(&res);
+    j = S_get(&a, id);
+    ASSERT_EQ_INT(S_int(j, "paid_count"), 1);
+    json_decref(j);
+
+    ASSERT_EQ_INT(S_pay(&a, id, "camp-a-2", &res), 201);
+    snprintf(payment, sizeof payment, "%s", api_json_str(&res, "id"));
+    client_response_release(&res);
+    j = S_get(&a, id);
+    ASSERT_EQ_STR(json_string_value(json_object_get(j, "status")), "COMPLETED");
+    ASSERT_EQ_INT(S_int(j, "paid_count"), 2);
+    ASSERT_EQ_STR(json_string_value(json_object_get(j, "my_payment_id")), payment);
+    json_decref(j);
+    ASSERT_EQ_INT(th_balance(&S_client, &a), 15000);
+
+    // The return and seven payments at once.
+    static struct th_call calls[8];
+    static char keys[8][32], back_path[128], pay_path[128];
+    snprintf(back_path, sizeof back_path, "/v1/transfers/%s/return", payment);
+    snprintf(pay_path, sizeof pay_path, "/v1/collections/%s/payments", id);
+    memset(calls, 0, sizeof calls);
+    calls[0] = (struct th_call){
+        .path = back_path, .token = asker.token, .key = "camp-back-2", .body = "{}"};
+    for (int i = 1; i < 8; i++) {
+        snprintf(keys[i], sizeof keys[i], "camp-race-%d", i);
+        calls[i] = (struct th_call){
+            .path = pay_path, .token = a.token, .key = keys[i], .body = S_PAY_BODY};
+    }
+    th_burst_run(S_daemon.base_url, calls, 8, 8);
+    ASSERT_EQ_INT(calls[0].status, 201);
+    int taken = 0;
+    for (int i = 1; i < 8; i++) {
+        if (calls[i].status == 201)
+            taken++;
+        else if (calls[i].status != 409 || strcmp(calls[i].code, "COLLECTION_PAID") != 0)
+            TEST_FAIL_("call %d: %ld %s", i, calls[i].status, calls[i].answer);
+    }
+    ASSERT(taken <= 1);
+    j = S_get(&a, id);
+    ASSERT_EQ_INT(S_int(j, "paid_count"), 1 + taken);
+    ASSERT_EQ_INT(S_int(j, "paid_amount"), 5000 * (1 + taken));
+    ASSERT_EQ_INT(json_array_size(json_object_get(j, "payments")), 3 + (size_t)taken);
+    json_decref(j);
+    ASSERT_EQ_INT(th_balance(&S_client, &a), 20000 - 5000 * taken);
+    ASSERT_EQ_INT(th_balance(&S_client, &asker), 5000 * (1 + taken));
+}
+
 int main(void)
 {
     struct api_suite suite;
@@ -368,6 +458,7 @@ int main(void)
     RUN(a_group_pays_its_share_each_once_and_the_last_completes_it);
     RUN(refusals_move_nothing);
     RUN(a_collections_code_is_scanned_resolved_and_paid_by_its_id);
+    RUN(a_payment_sent_back_is_paid_no_more_and_may_be_paid_again);
 
     api_suite_stop(&suite);
     api_suite_verify_ledger(&suite, &S_daemon);

@@ -302,6 +302,159 @@ TEST(a_wallet_that_takes_no_money_asks_for_none)
     wx_free(wx);
 }
 
+TEST(a_returned_payment_no_longer_counts_and_its_payer_may_pay_again)
+{
+    // The asker sends one payment back (a friend paid who should not have, or paid from the
+    // wrong wallet): the collection shows it returned, not paid, its figures drop by it, the one
+    // it completed takes payments again, and the payer may pay anew, under a new key. A retry of
+    // the first payment's key still answers the first payment; a second return of it is refused
+    // and changes nothing. The operator's check passes every step.
+    struct wx *wx = wx_new();
+    struct identity_user asker = wx_user(wx, "张伟", true), a = wx_user(wx, "李娜", true),
+                         b = wx_user(wx, "王芳", true);
+    wx_fund(wx, a.account_id, 10000);
+    wx_fund(wx, b.account_id, 10000);
+    struct wallet_collection r = S_create(wx, &asker, "周五火锅", 5000, 2);
+    struct wx_answer first = S_pay_key(wx, &a, r.id, WX_PAY_PASSWORD, "collect-a-1");
+    ASSERT_EQ_INT(first.outcome, QB_OK);
+    ASSERT_EQ_INT(S_pay(wx, &b, r.id).outcome, QB_OK);
+    ASSERT_EQ_INT(S_get(wx, r.id).state, WALLET_COLLECTION_COMPLETED);
+
+    struct wx_answer back = wx_return(wx, &asker, first.payment.id, "不用你付");
+    ASSERT_EQ_INT(back.outcome, QB_OK);
+    ASSERT_EQ_INT(wx_balance(wx, a.account_id), 10000);
+    struct wallet_collection now = S_get(wx, r.id);
+    ASSERT_EQ_INT(now.paid_count, 1);
+    ASSERT_EQ_INT(now.paid_minor, 5000);
+    ASSERT_EQ_INT(now.state, WALLET_COLLECTION_OPEN);
+    ASSERT_EQ_INT(now.closed_at_ms, 0);
+    struct wallet_collection_payment rows[4];
+    size_t count = 0;
+    ASSERT_EQ_INT(wallet_collection_payments(wx->reader, r.id, rows, 4, &count), QB_OK);
+    ASSERT_EQ_INT(count, 2);
+    ASSERT_EQ_STR(rows[0].payment_id, first.payment.id);
+    ASSERT_EQ_INT(rows[0].returned_at_ms, back.payment.created_at_ms);
+    ASSERT_EQ_INT(rows[1].returned_at_ms, 0);
+    int64_t checked = -1;
+    char problem[256] = "";
+    ASSERT_EQ_INT(wallet_collections_check(wx->reader, &checked, problem, sizeof problem), QB_OK);
+
+    // Sent back once only: the second return moves nothing and the figures stay.
+    WX_EXPECT_REFUSAL(wx_return(wx, &asker, first.payment.id, NULL), QB_E_TRANSFER_RETURNED, 409);
+    ASSERT_EQ_INT(S_get(wx, r.id).paid_count, 1);
+    // The first key answers the first payment; a new one pays again and completes it again.
+    struct wx_answer replay = S_pay_key(wx, &a, r.id, WX_PAY_PASSWORD, "collect-a-1");
+    ASSERT(replay.replayed);
+    ASSERT_EQ_STR(replay.body, first.body);
+    ASSERT_EQ_INT(wx_balance(wx, a.account_id), 10000);
+    struct wx_answer anew = S_pay_key(wx, &a, r.id, WX_PAY_PASSWORD, "collect-a-2");
+    ASSERT_EQ_INT(anew.outcome, QB_OK);
+    ASSERT(strcmp(anew.payment.id, first.payment.id) != 0);
+    ASSERT_EQ_INT(wx_balance(wx, a.account_id), 5000);
+    now = S_get(wx, r.id);
+    ASSERT_EQ_INT(now.paid_count, 2);
+    ASSERT_EQ_INT(now.paid_minor, 10000);
+    ASSERT_EQ_INT(now.state, WALLET_COLLECTION_COMPLETED);
+    struct wx_answer twice = S_pay_key(wx, &a, r.id, WX_PAY_PASSWORD, "collect-a-3");
+    WX_EXPECT_REFUSAL(twice, QB_E_COLLECTION_PAID, 409);
+    ASSERT(strstr(twice.body, anew.payment.id) != NULL);
+    ASSERT_EQ_INT(wallet_collection_payments(wx->reader, r.id, rows, 4, &count), QB_OK);
+    ASSERT_EQ_INT(count, 3);
+    ASSERT_EQ_STR(rows[2].payment_id, anew.payment.id);
+    ASSERT_EQ_INT(rows[2].returned_at_ms, 0);
+    ASSERT_EQ_INT(wallet_collections_check(wx->reader, &checked, problem, sizeof problem), QB_OK);
+
+    // A closed collection's figures drop too, and it stays closed.
+    ASSERT_EQ_INT(S_close(wx, &asker, r.id), QB_OK); /* completed: answered as it is */
+    struct wallet_collection closed = S_create(wx, &asker, "电影票", 3000, 5);
+    struct wx_answer early = S_pay(wx, &b, closed.id);
+    ASSERT_EQ_INT(early.outcome, QB_OK);
+    ASSERT_EQ_INT(S_close(wx, &asker, closed.id), QB_OK);
+    ASSERT_EQ_INT(wx_return(wx, &asker, early.payment.id, NULL).outcome, QB_OK);
+    now = S_get(wx, closed.id);
+    ASSERT_EQ_INT(now.paid_count, 0);
+    ASSERT_EQ_INT(now.state, WALLET_COLLECTION_CLOSED);
+    WX_EXPECT_REFUSAL(S_pay(wx, &b, closed.id), QB_E_COLLECTION_CLOSED, 409);
+    ASSERT_EQ_INT(wallet_collections_check(wx->reader, &checked, problem, sizeof problem), QB_OK);
+    ASSERT_EQ_INT(checked, 2);
+    wx_free(wx);
+}
+
+TEST(the_check_ties_each_return_to_its_payments_row)
+{
+    // A payment sent back must show so, and only one sent back: a row not marked though its
+    // transfer went back (the figures would count money the asker no longer has), or marked
+    // though it did not, is found.
+    struct wx *wx = wx_new();
+    struct identity_user asker = wx_user(wx, "张伟", true), a = wx_user(wx, "李娜", true),
+                         b = wx_user(wx, "王芳", true);
+    wx_fund(wx, a.account_id, 10000);
+    wx_fund(wx, b.account_id, 10000);
+    struct wallet_collection r = S_create(wx, &asker, "团建", 1000, 3);
+    struct wx_answer paid = S_pay(wx, &a, r.id), kept = S_pay(wx, &b, r.id);
+    ASSERT_EQ_INT(paid.outcome, QB_OK);
+    ASSERT_EQ_INT(kept.outcome, QB_OK);
+    struct wx_answer back = wx_return(wx, &asker, paid.payment.id, NULL);
+    ASSERT_EQ_INT(back.outcome, QB_OK);
+    int64_t checked = -1;
+    char problem[256] = "", sql[320];
+    ASSERT_EQ_INT(wallet_collections_check(wx->reader, &checked, problem, sizeof problem), QB_OK);
+
+    snprintf(sql, sizeof sql,
+             "UPDATE collection_payments SET returned_at_ms = 0 WHERE payment_id = '%s';"
+             "UPDATE collections SET paid_count = 2, paid_minor = 2000",
+             paid.payment.id);
+    wx_hand_edit(wx, sql);
+    ASSERT_EQ_INT(wallet_collections_check(wx->reader, &checked, problem, sizeof problem),
+                  QB_E_INTERNAL);
+    ASSERT(strstr(problem, paid.payment.id) != NULL);
+    snprintf(sql, sizeof sql,
+             "UPDATE collection_payments SET returned_at_ms = %lld WHERE payment_id = '%s';"
+             "UPDATE collections SET paid_count = 1, paid_minor = 1000",
+             (long long)back.payment.created_at_ms, paid.payment.id);
+    wx_hand_edit(wx, sql);
+    ASSERT_EQ_INT(wallet_collections_check(wx->reader, &checked, problem, sizeof problem), QB_OK);
+
+    snprintf(sql, sizeof sql,
+             "UPDATE collection_payments SET returned_at_ms = %lld WHERE payment_id = '%s';"
+             "UPDATE collections SET paid_count = 0, paid_minor = 0",
+             (long long)back.payment.created_at_ms, kept.payment.id);
+    wx_hand_edit(wx, sql);
+    ASSERT_EQ_INT(wallet_collections_check(wx->reader, &checked, problem, sizeof problem),
+                  QB_E_INTERNAL);
+    ASSERT(strstr(problem, kept.payment.id) != NULL);
+    wx_free(wx);
+}
+
+TEST(payments_sent_back_are_kept_to_a_bound)
+{
+    // Each payment sent back keeps its row, and its payer may pay again: a payer and an asker
+    // paying and sending back in a loop would grow the collection's page without end. After
+    // WALLET_COLLECTION_PAYMENTS_MAX rows it takes no more, and says why.
+    struct wx *wx = wx_new();
+    struct identity_user asker = wx_user(wx, "张伟", true), a = wx_user(wx, "李娜", true);
+    wx_fund(wx, a.account_id, 100);
+    struct wallet_collection r = S_create(wx, &asker, "奶茶", 100, 1);
+    for (int i = 0; i < WALLET_COLLECTION_PAYMENTS_MAX; i++) {
+        struct wx_answer paid = S_pay(wx, &a, r.id);
+        ASSERT_EQ_INT(paid.outcome, QB_OK);
+        ASSERT_EQ_INT(wx_return(wx, &asker, paid.payment.id, NULL).outcome, QB_OK);
+    }
+    struct wx_answer more = S_pay(wx, &a, r.id);
+    WX_EXPECT_REFUSAL(more, QB_E_COLLECTION_CLOSED, 409);
+    ASSERT(strstr(more.body, "sent back") != NULL);
+    ASSERT_EQ_INT(wx_balance(wx, a.account_id), 100);
+    struct wallet_collection_payment rows[WALLET_COLLECTION_PAYMENTS_MAX + 1];
+    size_t count = 0;
+    ASSERT_EQ_INT(wallet_collection_payments(wx->reader, r.id, rows, QB_ARRAY_COUNT(rows), &count),
+                  QB_OK);
+    ASSERT_EQ_INT(count, WALLET_COLLECTION_PAYMENTS_MAX);
+    int64_t checked = -1;
+    char problem[256] = "";
+    ASSERT_EQ_INT(wallet_collections_check(wx->reader, &checked, problem, sizeof problem), QB_OK);
+    wx_free(wx);
+}
+
 int main(void)
 {
     RUN(each_payer_pays_once_and_the_last_completes_it);
@@ -310,5 +463,8 @@ int main(void)
     RUN(the_check_finds_figures_or_payments_that_do_not_add_up);
     RUN(a_payer_who_paid_is_told_so_after_it_closed_too);
     RUN(a_wallet_that_takes_no_money_asks_for_none);
+    RUN(a_returned_payment_no_longer_counts_and_its_payer_may_pay_again);
+    RUN(the_check_ties_each_return_to_its_payments_row);
+    RUN(payments_sent_back_are_kept_to_a_bound);
     return test_summary();
 }
