@@ -3,6 +3,7 @@
  * every route HTTP_AUTH_USER but the operator's:
  *
  *   POST /v1/collections                  ask: title, amount each, count
+ *                                         (Idempotency-Key optional)
  *   GET  /v1/me/collections               the caller's, newest first
  *   GET  /v1/collections/{id}             one, with who paid
  *   POST /v1/collections/{id}/payments    pay it (Idempotency-Key)
@@ -68,15 +69,8 @@ json_t *http_collection_json(struct store *reader, const struct wallet_collectio
     *err = S_masked_name(reader, r->creator_id, creator, sizeof creator);
     if (*err != QB_OK)
         return NULL;
-    json_t *body = json_pack(
-        "{s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:{s:s, s:b}, s:o, s:o, s:o}", "id", r->id,
-        "title", r->title, "status",
-        wallet_collection_state_name(wallet_collection_state(r, now_ms)), "currency",
-        r->currency->code, "amount", (json_int_t)r->amount_minor, "count", (json_int_t)r->count,
-        "paid_count", (json_int_t)r->paid_count, "paid_amount", (json_int_t)r->paid_minor,
-        "creator", "display_name", creator, "me", strcmp(r->creator_id, viewer_id) == 0,
-        "created_at", http_time_json(r->created_at_ms), "expires_at",
-        http_time_json(r->expires_at_ms), "closed_at", http_time_json(r->closed_at_ms));
+    json_t *body =
+        wallet_collection_json(r, creator, strcmp(r->creator_id, viewer_id) == 0, now_ms);
     if (!S_id_add(json_object_get(body, "creator"), ids, "user_id", r->creator_id)) {
         json_decref(body);
         return NULL;
@@ -164,15 +158,16 @@ static const struct http_field S_create_fields[] = {
     {"currency", HTTP_FIELD_STRING, false, 8, 0, 0},
 };
 
+struct S_create {
+    struct wallet_collection_create_cmd c; /* first: the server hands back &c.cmd */
+    char principal[S_PRINCIPAL_SIZE_MAX];
+};
+
+/* The command's answer, kept under the Idempotency-Key when one came: a
+ * retry gets the first collection, as it was made. */
 static void S_create_resume(struct http_request *req, struct ledger_cmd *cmd)
 {
-    struct wallet_collection_create_cmd *c = (struct wallet_collection_create_cmd *)cmd;
-    if (cmd->result != QB_OK)
-        http_reply_error(req, cmd->result);
-    else if (c->outcome != QB_OK)
-        http_reply_error(req, c->outcome);
-    else
-        S_reply(req, 201, &c->collection, NULL, c->creator_id);
+    http_reply_stored(req, cmd);
     ledger_cmd_release(cmd);
 }
 
@@ -199,18 +194,29 @@ void http_handle_collections_create(struct http_request *req)
     } else if (env == NULL) {
         http_reply_error(req, QB_E_INTERNAL);
     } else {
-        struct wallet_collection_create_cmd *c = http_request_alloc(req, sizeof *c);
-        if (c == NULL) {
+        struct S_create *p = http_request_alloc(req, sizeof *p);
+        if (p == NULL) {
             http_reply_error(req, QB_E_TOO_LARGE);
-        } else {
-            wallet_collection_create_cmd_init(c, env);
-            snprintf(c->creator_id, sizeof c->creator_id, "%s", http_request_session(req)->user_id);
-            snprintf(c->title, sizeof c->title, "%s", title);
-            c->amount_minor = (int64_t)amount;
-            c->count = (int64_t)count;
-            http_request_submit(req, &c->cmd, S_create_resume);
+            goto out;
         }
+        struct wallet_collection_create_cmd *c = &p->c;
+        wallet_collection_create_cmd_init(c, env);
+        const char *user_id = http_request_session(req)->user_id;
+        snprintf(p->principal, sizeof p->principal, "user:%s", user_id);
+        /* The key is optional: nothing moves, but a retry without one
+         * leaves a second collection OPEN for 30 days. */
+        if (http_request_header(req, "Idempotency-Key") != NULL &&
+            !http_idempotency_arm(req, &c->cmd, p->principal)) {
+            ledger_cmd_release(&c->cmd);
+            goto out;
+        }
+        snprintf(c->creator_id, sizeof c->creator_id, "%s", user_id);
+        snprintf(c->title, sizeof c->title, "%s", title);
+        c->amount_minor = (int64_t)amount;
+        c->count = (int64_t)count;
+        http_request_submit(req, &c->cmd, S_create_resume);
     }
+out:
     json_decref(body);
 }
 

@@ -43,6 +43,21 @@ bool wallet_collection_title_is_valid(const char *title)
            !text_is_blank(title, size);
 }
 
+json_t *wallet_collection_json(const struct wallet_collection *c, const char *creator_masked,
+                               bool creator_me, int64_t now_ms)
+{
+    QB_ASSERT(c != NULL && c->currency != NULL && creator_masked != NULL);
+    return json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:{s:s, s:b}, s:o, s:o, s:o}", "id",
+                     c->id, "title", c->title, "status",
+                     wallet_collection_state_name(wallet_collection_state(c, now_ms)), "currency",
+                     c->currency->code, "amount", (json_int_t)c->amount_minor, "count",
+                     (json_int_t)c->count, "paid_count", (json_int_t)c->paid_count, "paid_amount",
+                     (json_int_t)c->paid_minor, "creator", "display_name", creator_masked, "me",
+                     creator_me, "created_at", domain_time_json(c->created_at_ms), "expires_at",
+                     domain_time_json(c->expires_at_ms), "closed_at",
+                     domain_time_json(c->closed_at_ms));
+}
+
 /* --- rows ---------------------------------------------------------------------------- */
 
 static enum qb_error S_row(struct store_stmt *st, struct wallet_collection *c)
@@ -251,6 +266,13 @@ enum qb_error wallet_collections_check(struct store *reader, int64_t *collection
 
 /* --- create --------------------------------------------------------------------------- */
 
+/* Stores the refusal err as the create's answer. */
+static enum qb_error S_create_refuse(struct wallet_collection_create_cmd *c, enum qb_error err)
+{
+    c->outcome = err;
+    return domain_response_error(&c->cmd, err, NULL, NULL);
+}
+
 static enum qb_error S_create_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
 {
     struct wallet_collection_create_cmd *c = (struct wallet_collection_create_cmd *)cmd;
@@ -260,29 +282,23 @@ static enum qb_error S_create_run(struct ledger_txn *txn, struct ledger_cmd *cmd
         memchr(c->title, '\0', sizeof c->title) == NULL ||
         !wallet_collection_title_is_valid(c->title) || c->count < 1 ||
         c->count > WALLET_COLLECTION_COUNT_MAX || c->amount_minor <= 0 ||
-        c->amount_minor > WALLET_TRANSFER_AMOUNT_MAX_MINOR) {
-        c->outcome = QB_E_PARAM;
-        return QB_OK;
-    }
+        c->amount_minor > WALLET_TRANSFER_AMOUNT_MAX_MINOR)
+        return S_create_refuse(c, QB_E_PARAM);
     /* Its asker takes every payment: a wallet frozen, or barred from
      * taking money, would have each friend read an open collection and
      * enter their password only to be refused (PAYEE_UNAVAILABLE). */
     struct identity_user creator;
     enum qb_error err = identity_txn_user_get(txn, c->env, c->creator_id, &creator);
-    if (err == QB_E_NOT_FOUND) {
-        c->outcome = QB_E_UNAUTHORIZED;
-        return QB_OK;
-    }
+    if (err == QB_E_NOT_FOUND)
+        return S_create_refuse(c, QB_E_UNAUTHORIZED);
     if (err != QB_OK)
         return QB_E_STORAGE;
     struct ledger_account_view account;
     if (ledger_txn_account_get(txn, creator.account_id, &account) != QB_OK)
         return QB_E_INTERNAL; /* a user without its wallet account */
     if (creator.status == IDENTITY_FROZEN ||
-        (account.flags & (LEDGER_ACCOUNT_CREDIT_FROZEN | LEDGER_ACCOUNT_CLOSED)) != 0) {
-        c->outcome = QB_E_ACCOUNT_FROZEN;
-        return QB_OK;
-    }
+        (account.flags & (LEDGER_ACCOUNT_CREDIT_FROZEN | LEDGER_ACCOUNT_CLOSED)) != 0)
+        return S_create_refuse(c, QB_E_ACCOUNT_FROZEN);
     struct store *store = ledger_txn_store(txn);
     memset(r, 0, sizeof *r);
     err = wallet_txn_seq_new(txn, "SELECT max(seq) FROM collections", &r->seq);
@@ -316,6 +332,20 @@ static enum qb_error S_create_run(struct ledger_txn *txn, struct ledger_cmd *cmd
                   " closed_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, 0, 0, $8, $9, $10, 0)",
                   params, QB_ARRAY_COUNT(params)) != QB_OK)
         return QB_E_STORAGE;
+    /* The answer, kept under the Idempotency-Key: the collection as its
+     * asker reads it (GET /v1/collections/{id}), no one paid yet. */
+    char masked[IDENTITY_DISPLAY_NAME_SIZE_MAX * 2];
+    wallet_name_mask(creator.display_name, masked, sizeof masked);
+    json_t *body = wallet_collection_json(r, masked, true, r->created_at_ms);
+    if (body == NULL || json_object_set_new(body, "my_payment_id", json_null()) != 0 ||
+        json_object_set_new(body, "payments", json_array()) != 0) {
+        json_decref(body);
+        return QB_E_INTERNAL;
+    }
+    err = domain_response_set(&c->cmd, 201, body);
+    json_decref(body);
+    if (err != QB_OK)
+        return err;
     c->outcome = QB_OK;
     return QB_OK;
 }

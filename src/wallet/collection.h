@@ -104,6 +104,13 @@ const char *wallet_collection_state_name(enum wallet_collection_state state);
  * only spaces. */
 bool wallet_collection_title_is_valid(const char *title);
 
+/* c as the API shows it (GET /v1/collections/{id}) without payments and
+ * my_payment_id: its asker's name masked as creator_masked, creator_me
+ * whether the reader asked for it, its status as of now_ms. NULL when out
+ * of memory. */
+json_t *wallet_collection_json(const struct wallet_collection *c, const char *creator_masked,
+                               bool creator_me, int64_t now_ms);
+
 /* The collection id into *out: QB_E_NOT_FOUND for none (a malformed id
  * too), QB_E_STORAGE, QB_E_INTERNAL for a row no writer made. */
 QB_MUST_USE enum qb_error wallet_collection_get(struct store *reader, const char *id,
@@ -147,7 +154,10 @@ QB_MUST_USE enum qb_error wallet_txn_collections_close_all(struct ledger_txn *tx
 /* Creates a collection; outcome PARAM (a bad title, count or amount: the
  * route checks them first), ACCOUNT_FROZEN (the asker's wallet is frozen
  * or takes no money: its payments could not reach it), UNAUTHORIZED (no
- * such user) or QB_OK with the collection. */
+ * such user) or QB_OK with the collection. The answer, success or refusal,
+ * is stored in cmd.response (201 and the collection as its asker reads it),
+ * and kept under an Idempotency-Key when the caller sets one: a retry of
+ * an ask whose answer was lost gets the first collection, not a second. */
 struct wallet_collection_create_cmd {
     struct ledger_cmd cmd; /* first: see domain.h */
     const struct domain_env *env;

@@ -448,6 +448,58 @@ TEST(a_payment_sent_back_is_paid_no_more_and_may_be_paid_again)
     ASSERT_EQ_INT(th_balance(&S_client, &asker), 5000 * (1 + taken));
 }
 
+TEST(a_retried_ask_under_its_key_makes_one_collection)
+{
+    // An asker whose answer was lost asks again under the same Idempotency-Key: the first
+    // collection comes back, byte for byte, and no second one is made to sit OPEN for 30 days.
+    // The key under another body is refused and makes nothing; a malformed key is refused; no key
+    // at all still asks, as before.
+    struct api_user asker;
+    API_MUST(th_user_new(&S_client, S_admin, &asker));
+    const char *body = "{\"title\":\"周五火锅 AA\",\"amount\":5000,\"count\":4}";
+    struct client_response res;
+    ASSERT_EQ_INT(
+        api_call_idem(&S_client, "POST", "/v1/collections", asker.token, "ask-0001", body, &res),
+        201);
+    char id[API_ID_SIZE_MAX], first[4096];
+    snprintf(id, sizeof id, "%s", api_json_str(&res, "id"));
+    snprintf(first, sizeof first, "%.*s", (int)res.body.size, res.body.data);
+    ASSERT_EQ_STR(api_json_str(&res, "status"), "OPEN");
+    client_response_release(&res);
+    ASSERT_EQ_INT(
+        api_call_idem(&S_client, "POST", "/v1/collections", asker.token, "ask-0001", body, &res),
+        201);
+    ASSERT_EQ_STR(api_header(&res, "Idempotent-Replayed"), "true");
+    ASSERT_EQ_INT((long)res.body.size, (long)strlen(first));
+    ASSERT(memcmp(res.body.data, first, res.body.size) == 0);
+    client_response_release(&res);
+    ASSERT_EQ_INT(api_call_idem(&S_client, "POST", "/v1/collections", asker.token, "ask-0001",
+                                "{\"title\":\"电影票\",\"amount\":4500,\"count\":2}", &res),
+                  422);
+    ASSERT_EQ_STR(api_error_code(&res), "IDEMPOTENCY_MISMATCH");
+    client_response_release(&res);
+    char long_key[300];
+    memset(long_key, 'k', sizeof long_key - 1);
+    long_key[sizeof long_key - 1] = '\0';
+    ASSERT_EQ_INT(
+        api_call_idem(&S_client, "POST", "/v1/collections", asker.token, long_key, body, &res),
+        400);
+    ASSERT_EQ_STR(api_error_code(&res), "PARAM_ERROR");
+    client_response_release(&res);
+    ASSERT_EQ_INT(api_call(&S_client, "GET", "/v1/me/collections", asker.token, NULL, &res), 200);
+    json_t *j = api_json(&res);
+    client_response_release(&res);
+    json_t *items = json_object_get(j, "items");
+    ASSERT_EQ_INT(json_array_size(items), 1);
+    ASSERT_EQ_STR(json_string_value(json_object_get(json_array_get(items, 0), "id")), id);
+    json_decref(j);
+
+    // Without a key it asks anew each time, and answers as a keyed ask does.
+    char other[API_ID_SIZE_MAX];
+    S_ask(&asker, "周五火锅 AA", 5000, 4, other);
+    ASSERT(strcmp(other, id) != 0);
+}
+
 int main(void)
 {
     struct api_suite suite;
@@ -459,6 +511,7 @@ int main(void)
     RUN(refusals_move_nothing);
     RUN(a_collections_code_is_scanned_resolved_and_paid_by_its_id);
     RUN(a_payment_sent_back_is_paid_no_more_and_may_be_paid_again);
+    RUN(a_retried_ask_under_its_key_makes_one_collection);
 
     api_suite_stop(&suite);
     api_suite_verify_ledger(&suite, &S_daemon);
