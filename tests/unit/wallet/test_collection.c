@@ -4,7 +4,8 @@
  * title as its memo, one from each payer and no more than asked, the last
  * completing it; a refused transfer leaving the collection as it was; a
  * retry under the same key answered the same; the asker's close and the
- * end of its time refusing more.
+ * end of its time refusing more; a payment its asker sent back counting no
+ * more, alone or in a batch with new payments.
  *
  * Every test ends with wx_free, which verifies the whole journal.
  */
@@ -455,6 +456,89 @@ TEST(payments_sent_back_are_kept_to_a_bound)
     wx_free(wx);
 }
 
+/* payer's payment of collection id under key, set up to run with others
+ * (ledger_execute_all): *c is the command, principal its room. */
+static void S_pay_prepare(struct wx *wx, struct wallet_collection_pay_cmd *c, char principal[64],
+                          const struct identity_user *payer, const char *id, const char *key)
+{
+    wallet_collection_pay_cmd_init(c, &wx->env);
+    snprintf(principal, 64, "user:%s", payer->id);
+    c->transfer.cmd.idem_principal = principal;
+    c->transfer.cmd.idem_key = key;
+    memset(c->transfer.cmd.request_hash, 7, sizeof c->transfer.cmd.request_hash);
+    snprintf(c->collection_id, sizeof c->collection_id, "%s", id);
+    snprintf(c->transfer.payer_id, sizeof c->transfer.payer_id, "%s", payer->id);
+    c->transfer.has_payment_password = true;
+    snprintf(c->transfer.payment_password, sizeof c->transfer.payment_password, "%s",
+             WX_PAY_PASSWORD);
+}
+
+TEST(a_return_and_new_payments_submitted_together_count_in_their_order)
+{
+    // The asker sends a payment back while its payer, impatient, pays again from two phones and
+    // a friend tries too, all submitted at once so that they share the ledger's batches: each
+    // sees what the one before it in the queue did. The payment before the return is told it
+    // was paid; the first after it pays anew, completing the collection again; the next is
+    // told of that new payment; the friend finds it complete.
+    struct wx *wx = wx_new();
+    struct identity_user asker = wx_user(wx, "张伟", true), a = wx_user(wx, "李娜", true),
+                         b = wx_user(wx, "王芳", true), c = wx_user(wx, "刘洋", true);
+    wx_fund(wx, a.account_id, 10000);
+    wx_fund(wx, b.account_id, 10000);
+    wx_fund(wx, c.account_id, 10000);
+    struct wallet_collection r = S_create(wx, &asker, "周五火锅", 5000, 2);
+    struct wx_answer old = S_pay(wx, &a, r.id);
+    ASSERT_EQ_INT(old.outcome, QB_OK);
+    ASSERT_EQ_INT(S_pay(wx, &b, r.id).outcome, QB_OK);
+
+    static struct wallet_collection_pay_cmd pays[4];
+    static char principals[4][64];
+    struct wallet_transfer_return_cmd back;
+    S_pay_prepare(wx, &pays[0], principals[0], &a, r.id, "batch-a-0");
+    wallet_transfer_return_cmd_init(&back, &wx->env);
+    snprintf(back.user_id, sizeof back.user_id, "%s", asker.id);
+    snprintf(back.transfer_id, sizeof back.transfer_id, "%s", old.payment.id);
+    S_pay_prepare(wx, &pays[1], principals[1], &a, r.id, "batch-a-1");
+    S_pay_prepare(wx, &pays[2], principals[2], &a, r.id, "batch-a-2");
+    S_pay_prepare(wx, &pays[3], principals[3], &c, r.id, "batch-c-1");
+    struct ledger_cmd *const cmds[] = {&pays[0].transfer.cmd, &back.cmd, &pays[1].transfer.cmd,
+                                       &pays[2].transfer.cmd, &pays[3].transfer.cmd};
+    ASSERT_EQ_INT(ledger_execute_all(wx->ledger, cmds, QB_ARRAY_COUNT(cmds)), QB_OK);
+    for (size_t i = 0; i < QB_ARRAY_COUNT(cmds); i++)
+        ASSERT_EQ_INT(cmds[i]->result, QB_OK);
+    ASSERT_EQ_INT(pays[0].transfer.outcome, QB_E_COLLECTION_PAID);
+    ASSERT_EQ_INT(back.outcome, QB_OK);
+    ASSERT_EQ_INT(pays[1].transfer.outcome, QB_OK);
+    ASSERT_EQ_INT(pays[2].transfer.outcome, QB_E_COLLECTION_PAID);
+    struct wx_answer told;
+    memset(&told, 0, sizeof told);
+    wx_answer_body(&pays[2].transfer.cmd, &told);
+    ASSERT(strstr(told.body, pays[1].transfer.payment.id) != NULL);
+    ASSERT_EQ_INT(pays[3].transfer.outcome, QB_E_COLLECTION_CLOSED);
+    char renewed[ID_TEXT_SIZE_MAX];
+    snprintf(renewed, sizeof renewed, "%s", pays[1].transfer.payment.id);
+    for (size_t i = 0; i < QB_ARRAY_COUNT(cmds); i++)
+        ledger_cmd_release(cmds[i]);
+
+    struct wallet_collection now = S_get(wx, r.id);
+    ASSERT_EQ_INT(now.state, WALLET_COLLECTION_COMPLETED);
+    ASSERT_EQ_INT(now.paid_count, 2);
+    ASSERT_EQ_INT(now.paid_minor, 10000);
+    ASSERT_EQ_INT(wx_balance(wx, a.account_id), 5000);
+    ASSERT_EQ_INT(wx_balance(wx, c.account_id), 10000);
+    ASSERT_EQ_INT(wx_balance(wx, asker.account_id), 10000);
+    struct wallet_collection_payment rows[4];
+    size_t count = 0;
+    ASSERT_EQ_INT(wallet_collection_payments(wx->reader, r.id, rows, 4, &count), QB_OK);
+    ASSERT_EQ_INT(count, 3);
+    ASSERT(rows[0].returned_at_ms > 0);
+    ASSERT_EQ_STR(rows[2].payment_id, renewed);
+    int64_t checked = -1;
+    char problem[256] = "";
+    ASSERT_EQ_INT(wallet_collections_check(wx->reader, &checked, problem, sizeof problem), QB_OK);
+    wx_free(wx);
+}
+
 int main(void)
 {
     RUN(each_payer_pays_once_and_the_last_completes_it);
@@ -466,5 +550,6 @@ int main(void)
     RUN(a_returned_payment_no_longer_counts_and_its_payer_may_pay_again);
     RUN(the_check_ties_each_return_to_its_payments_row);
     RUN(payments_sent_back_are_kept_to_a_bound);
+    RUN(a_return_and_new_payments_submitted_together_count_in_their_order);
     return test_summary();
 }
