@@ -256,8 +256,9 @@ _qianbao()
     'collect')
         case $prev in
         --title) return ;;
+        --idempotency-key) return ;;
         esac
-        words='--title' ;;
+        words='--title --idempotency-key' ;;
     'collections')
         case $prev in
         --limit) return ;;

@@ -115,12 +115,17 @@ int cli_run_collect(struct cli *cli, const struct cli_args *args)
     rc = cli_money_count_arg(cli, args->positionals[1], S_COUNT_MAX, "how many are to pay", &count);
     if (rc != CLI_EXIT_OK)
         return rc;
+    /* A key, so that the retry after a lost answer gets the first
+     * collection back instead of leaving a second one open. */
+    char key[CLI_IDEMPOTENCY_KEY_SIZE_MAX];
+    if ((rc = cli_money_key_arg(cli, args, key, sizeof key)) != CLI_EXIT_OK)
+        return rc;
     json_t *body = json_pack("{s:s?, s:I, s:i, s:s}", "title", cli_arg(cli, args, "title"),
                              "amount", (json_int_t)amount, "count", count, "currency", S_CURRENCY);
     if (body == NULL)
         return cli_usage_error(cli, "--title must be UTF-8 text");
     struct cli_response res;
-    rc = cli_call(cli, "POST", "/v1/collections", CLI_AUTH_USER, body, &res);
+    rc = cli_call_idem(cli, "/v1/collections", key, body, &res);
     json_decref(body);
     if (rc == CLI_EXIT_OK && cli->json) {
         cli_print_body(&res);

@@ -671,7 +671,10 @@ static const struct cli_command S_commands[] = {
      "30 days it takes no more. Nothing moves until a friend pays. COUNT is 1 to 100."
      "\n\nAMOUNT is in yuan with at most two decimals (12.50).",
      {{"title", "TEXT", true, NULL,
-       "what it is for (周五火锅 AA), up to 64 bytes: each payment's memo"}},
+       "what it is for (周五火锅 AA), up to 64 bytes: each payment's memo"},
+      {"idempotency-key", "KEY", false, NULL,
+       "send this Idempotency-Key instead of a random one: running the command again with the "
+       "same KEY answers the first collection instead of making a second"}},
      cli_run_collect},
     {"collections",
      "",

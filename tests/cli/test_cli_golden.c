@@ -2249,6 +2249,15 @@ TEST(group_collections)
     S_case("collection-code-closed", NULL, "--profile", "b", "collection", "code", other, NULL);
     S_case("collection-show-bad-id", NULL, "collection", "show", "rp_1", NULL);
     S_case("collections", NULL, "--profile", "b", "collections", NULL);
+    // A re-run of collect under its own key prints the first collection, not a second one.
+    char keyed[64], again[64];
+    S_case(NULL, NULL, "--profile", "b", "collect", "0.50", "2", "--title", "团建",
+           "--idempotency-key", "b-collect-1", "--json", NULL);
+    S_last_str("id", keyed, sizeof keyed);
+    S_case(NULL, NULL, "--profile", "b", "collect", "0.50", "2", "--title", "团建",
+           "--idempotency-key", "b-collect-1", "--json", NULL);
+    S_last_str("id", again, sizeof again);
+    ASSERT_EQ_STR(again, keyed);
     snprintf(S_collection_paid, sizeof S_collection_paid, "%s", id);
     S_END();
 }
