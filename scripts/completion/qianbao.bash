@@ -411,8 +411,9 @@ _qianbao()
     'merchant certificate-replace')
         case $prev in
         --merchant-profile) return ;;
+        --keep-old) return ;;
         esac
-        words='--merchant-profile --password-stdin' ;;
+        words='--merchant-profile --keep-old --password-stdin' ;;
     'order')
         words='show close reverse' ;;
     'order show')

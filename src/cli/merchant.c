@@ -1077,6 +1077,8 @@ int cli_run_merchant_watch(struct cli *cli, const struct cli_args *args)
 /* An owner's replacement of one of a merchant's keys (path), written into
  * the merchant profile --merchant-profile names, whose mchid says which
  * merchant: the API v3 key, or the key pair and serial. Printed nowhere. */
+#define S_KEEP_OLD_HOURS_MAX 168 /* the server's most (a week) */
+
 static int S_keys_replace(struct cli *cli, const struct cli_args *args, const char *path,
                           bool apiv3)
 {
@@ -1089,11 +1091,25 @@ static int S_keys_replace(struct cli *cli, const struct cli_args *args, const ch
         return cli_usage_error(cli, "--merchant-profile must name a merchant profile (made by "
                                     "`qianbao merchant create --save-as NAME`)");
     }
+    long long keep_old_hours = 0;
+    const char *keep_old = apiv3 ? NULL : cli_arg(cli, args, "keep-old");
+    if (keep_old != NULL) {
+        char *end = NULL;
+        keep_old_hours = strtoll(keep_old, &end, 10);
+        if (keep_old[0] < '0' || keep_old[0] > '9' || *end != '\0' || keep_old_hours < 1 ||
+            keep_old_hours > S_KEEP_OLD_HOURS_MAX) {
+            free(profile);
+            return cli_usage_error(cli, "--keep-old must be whole hours, 1 to %d",
+                                   S_KEEP_OLD_HOURS_MAX);
+        }
+    }
     char password[CLI_SECRET_SIZE_MAX] = "";
     int rc = cli_money_payment_password(cli, args, password, sizeof password);
     json_t *body = rc == CLI_EXIT_OK ? json_pack("{s:s, s:s}", "payment_password", password,
                                                  "mchid", profile->mchid)
                                      : NULL;
+    if (body != NULL && keep_old_hours > 0)
+        QB_ASSERT(json_object_set_new(body, "keep_old_hours", json_integer(keep_old_hours)) == 0);
     cli_secret_wipe(password, sizeof password);
     struct cli_response res = {0};
     if (rc == CLI_EXIT_OK) {
@@ -1120,19 +1136,32 @@ static int S_keys_replace(struct cli *cli, const struct cli_args *args, const ch
                           "cannot be written: replace it again",
                           cli->command->name, profile->mchid, name);
     }
+    const char *until = rc == CLI_EXIT_OK ? cli_json_str(res.json, "previous_valid_until") : "";
     if (rc == CLI_EXIT_OK && cli->json) {
-        cli_print_json(json_pack("{s:s, s:s}", "mchid", profile->mchid, "profile", name));
+        json_t *out = json_pack("{s:s, s:s}", "mchid", profile->mchid, "profile", name);
+        if (out != NULL && until[0] != '\0')
+            json_object_set_new(out, "old_key_valid_until", json_string(until));
+        cli_print_json(out);
     } else if (rc == CLI_EXIT_OK) {
         cli_print_field(cli, "mchid", profile->mchid);
         if (!apiv3)
             cli_print_field(cli, "serial_no", profile->serial_no);
+        if (until[0] != '\0')
+            cli_print_field(cli, "old key until", until);
         cli_print_field(cli, "profile", name);
-        cli_hint(cli, apiv3 ? "the new API v3 key is in the profile and nowhere else; the old "
-                              "one decrypts nothing from now on: give the new one to every "
-                              "server that decrypts this merchant's notifications"
-                            : "the new private key is in the profile and nowhere else; "
-                              "requests signed with the old one are refused from now on: give "
-                              "the new one to every server that calls the merchant API");
+        if (until[0] != '\0')
+            cli_hint(cli,
+                     "the new private key is in the profile and nowhere else; the old one "
+                     "still signs until %s: give the new one to every server that calls "
+                     "the merchant API before then",
+                     until);
+        else
+            cli_hint(cli, apiv3 ? "the new API v3 key is in the profile and nowhere else; the "
+                                  "old one decrypts nothing from now on: give the new one to "
+                                  "every server that decrypts this merchant's notifications"
+                                : "the new private key is in the profile and nowhere else; "
+                                  "requests signed with the old one are refused from now on: "
+                                  "give the new one to every server that calls the merchant API");
     }
     S_keys_forget(profile, &res);
     return rc;
@@ -1191,6 +1220,12 @@ void cli_merchant_print(struct cli *cli, const json_t *m)
     snprintf(text, sizeof text, "%s%s%s", cli_json_str(m, "serial_no"),
              replaced[0] != '\0' ? ", replaced at " : "", replaced);
     cli_print_field(cli, "certificate", text);
+    const char *previous = cli_json_str(m, "previous_serial_no");
+    if (previous[0] != '\0') {
+        snprintf(text, sizeof text, "%s, signs until %s", previous,
+                 cli_json_str(m, "previous_valid_until"));
+        cli_print_field(cli, "old certificate", text);
+    }
     const char *reset = cli_json_str(m, "apiv3_key_reset_at");
     if (reset[0] != '\0') {
         snprintf(text, sizeof text, "reset at %s", reset);

@@ -999,12 +999,16 @@ static const struct cli_command S_commands[] = {
      0,
      0,
      "give a merchant a new API key pair and certificate (商户API证书)",
-     "The owner's view (the user profile), when the merchant's private key leaked: it signs the "
-     "merchant's requests, refunds among them, and from the moment of the replacement the old "
-     "one signs nothing. The new private key and serial go into the merchant profile named "
+     "The owner's view (the user profile). The private key signs the merchant's requests, "
+     "refunds among them. When it leaked, the old one signs nothing from the moment of the "
+     "replacement; for a planned one (the certificate expires, or keys are rotated as a rule) "
+     "--keep-old HOURS lets it still sign for that long, while every server of the merchant's "
+     "takes the new one. The new private key and serial go into the merchant profile named "
      "(its mchid says which merchant) and are printed nowhere but the serial. Asks for your "
      "payment password.",
      {{"merchant-profile", "NAME", true, NULL, "the merchant's profile, written with the new key"},
+      {"keep-old", "HOURS", false, NULL,
+       "a planned replacement: the old key still signs for HOURS (1 to 168); never after a leak"},
       S_PAYMENT_PASSWORD_STDIN},
      cli_run_merchant_certificate_replace},
     {"order", "", 0, 0, "look at, close or reverse a merchant's order", NULL, {{0}}, NULL},

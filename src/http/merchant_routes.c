@@ -590,6 +590,7 @@ static const struct http_field S_certificate_fields[] = {
     {"payment_password", HTTP_FIELD_STRING, true, 16, 0, 0},
     {"mchid", HTTP_FIELD_STRING, false, MERCHANT_MCHID_SIZE - 1, 0, 0},
     {"public_key", HTTP_FIELD_STRING, false, S_PUBLIC_KEY_B64_SIZE_MAX, 0, 0},
+    {"keep_old_hours", HTTP_FIELD_INTEGER, false, 0, 0, MERCHANT_CERT_OVERLAP_HOURS_MAX},
 };
 
 /* Reads such a body (fields, count: the two above and maybe more): the
@@ -668,11 +669,16 @@ void http_handle_merchants_me_close(struct http_request *req)
 
 bool http_merchant_keys_json(json_t *body, const struct merchant *m)
 {
+    const bool kept = m->previous_serial_no[0] != '\0';
     return json_object_set_new(body, "serial_no", json_string(m->serial_no)) == 0 &&
            json_object_set_new(body, "apiv3_key_reset_at",
                                http_time_json(m->apiv3_key_reset_at_ms)) == 0 &&
            json_object_set_new(body, "certificate_replaced_at",
-                               http_time_json(m->certificate_replaced_at_ms)) == 0;
+                               http_time_json(m->certificate_replaced_at_ms)) == 0 &&
+           json_object_set_new(body, "previous_serial_no",
+                               kept ? json_string(m->previous_serial_no) : json_null()) == 0 &&
+           json_object_set_new(body, "previous_valid_until",
+                               http_time_json(kept ? m->previous_valid_until_ms : 0)) == 0;
 }
 
 /* An owner's replacement of a merchant's keys, and what it made to answer
@@ -692,13 +698,23 @@ static void S_keys_resume(struct http_request *req, struct ledger_cmd *cmd)
     enum qb_error outcome = cmd->result != QB_OK ? cmd->result : c->outcome;
     crypto_wipe(c->payment_password, sizeof c->payment_password);
     log_event(LOG_AUDIT, c->apiv3 ? "merchant.apiv3_key_reset" : "merchant.certificate_replaced",
-              "mchid=%s by=%s result=%s", c->mchid, c->owner_user_id,
-              outcome == QB_OK ? "ok" : error_api_code(outcome));
+              "mchid=%s by=%s result=%s keep_old_hours=%lld", c->mchid, c->owner_user_id,
+              outcome == QB_OK ? "ok" : error_api_code(outcome),
+              (long long)(c->keep_old_ms / (3600 * 1000)));
     if (outcome == QB_OK) {
         json_t *body =
             c->apiv3 ? json_pack("{s:s, s:s}", "mchid", c->mchid, "apiv3_key", k->apiv3_key)
                      : json_pack("{s:s, s:s, s:s}", "mchid", c->mchid, "serial_no", c->serial_no,
                                  "certificate_pem", k->cred.certificate_pem.data);
+        /* A planned replacement says until when the replaced key signs. */
+        if (body != NULL && c->keep_old_ms > 0 &&
+            (json_object_set_new(body, "previous_serial_no",
+                                 json_string(c->merchant.previous_serial_no)) != 0 ||
+             json_object_set_new(body, "previous_valid_until",
+                                 http_time_json(c->merchant.previous_valid_until_ms)) != 0)) {
+            json_decref(body);
+            body = NULL;
+        }
         if (body != NULL && k->cred.private_key_pem.size > 0 &&
             json_object_set_new(body, "private_key_pem",
                                 json_string(k->cred.private_key_pem.data)) != 0) {
@@ -762,6 +778,8 @@ static void S_keys_replace(struct http_request *req, bool apiv3)
         merchant_apiv3_key_new(env, k->apiv3_key, c->apiv3_key_sealed);
     } else {
         c->certificate = true;
+        json_t *hours = json_object_get(body, "keep_old_hours");
+        c->keep_old_ms = hours != NULL ? (int64_t)json_integer_value(hours) * 3600 * 1000 : 0;
         err = merchant_certificate_make(env, http_json_string(body, "public_key"), m, &k->cred);
         snprintf(c->public_key_pem, sizeof c->public_key_pem, "%s", m->public_key_pem);
         snprintf(c->serial_no, sizeof c->serial_no, "%s", m->serial_no);

@@ -707,18 +707,27 @@ static enum qb_error S_merchant_authenticate(struct http_request *req)
     enum qb_error err = store_pool_acquire(server->pool, S_AUTH_POOL_WAIT_MS, &reader);
     if (err != QB_OK)
         return err;
+    const char *reason = "";
+    int64_t now_ms = clock_now_ms(server->env->clock);
+    char pem_buf[MERCHANT_PEM_SIZE_MAX];
+    const char *pem = NULL;
     err = merchant_get(reader, auth.mchid, &req->merchant);
+    if (err == QB_OK)
+        err = merchant_request_key(reader, &req->merchant, auth.serial_no, now_ms, pem_buf, &pem,
+                                   &reason);
     store_pool_release(server->pool, reader);
     if (err == QB_E_NOT_FOUND) {
         log_event(LOG_INFO, "http.merchant_refused", "reason=unknown_mchid");
         return QB_E_SIGN_ERROR;
     }
-    if (err != QB_OK)
+    if (err != QB_OK && err != QB_E_SIGN_ERROR) {
+        memset(&req->merchant, 0, sizeof req->merchant);
         return err == QB_E_BUSY || err == QB_E_STORAGE ? err : QB_E_INTERNAL;
-    const char *reason = "";
-    int64_t now_ms = clock_now_ms(server->env->clock);
-    err = merchant_request_verify(&req->merchant, &auth, req->method, http_request_uri(req),
-                                  req->body.data, req->body.size, now_ms, &reason);
+    }
+    if (err == QB_OK)
+        err =
+            merchant_request_verify(&req->merchant, pem, &auth, req->method, http_request_uri(req),
+                                    req->body.data, req->body.size, now_ms, &reason);
     if (err == QB_OK) {
         err = merchant_nonces_claim(server->nonces, auth.mchid, auth.nonce, now_ms);
         if (err == QB_E_CONFLICT) {

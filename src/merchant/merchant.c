@@ -9,6 +9,7 @@
  */
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "identity/identity.h"
 #include "merchant/merchant.h"
@@ -23,7 +24,7 @@
  * to their defaults. */
 #define S_ROW_COLUMNS                                                                              \
     S_COLUMNS ", seq, suspended_at_ms, suspend_reason, closed_at_ms, apiv3_key_reset_at_ms,"       \
-              " certificate_replaced_at_ms"
+              " certificate_replaced_at_ms, previous_serial_no, previous_valid_until_ms"
 
 static bool S_mchid_shape(const char *mchid)
 {
@@ -66,6 +67,8 @@ static enum qb_error S_row(struct store_stmt *st, struct merchant *out)
     out->closed_at_ms = store_column_int64(st, 14);
     out->apiv3_key_reset_at_ms = store_column_int64(st, 15);
     out->certificate_replaced_at_ms = store_column_int64(st, 16);
+    store_column_text_copy(st, 17, out->previous_serial_no, sizeof out->previous_serial_no);
+    out->previous_valid_until_ms = store_column_int64(st, 18);
     if (out->fee_ppm < 0 || out->fee_ppm > MERCHANT_FEE_PPM_MAX || out->account_id <= 0 ||
         out->seq <= 0 || status < MERCHANT_ACTIVE || status > MERCHANT_STATUS_CLOSED)
         err = QB_E_INTERNAL;
@@ -93,6 +96,55 @@ enum qb_error merchant_get(struct store *reader, const char *mchid, struct merch
     store_finalize(st);
     if (err != QB_OK)
         memset(out, 0, sizeof *out);
+    return err;
+}
+
+static bool S_serial_is(const char *serial_no, const char *named)
+{
+    return named[0] != '\0' && strlen(serial_no) == strlen(named) &&
+           strncasecmp(serial_no, named, MERCHANT_SERIAL_SIZE) == 0;
+}
+
+enum qb_error merchant_request_key(struct store *reader, const struct merchant *m,
+                                   const char *serial_no, int64_t now_ms,
+                                   char buf[MERCHANT_PEM_SIZE_MAX], const char **pem,
+                                   const char **reason)
+{
+    QB_ASSERT(reader != NULL && m != NULL && serial_no != NULL && buf != NULL && pem != NULL &&
+              reason != NULL);
+    *pem = NULL;
+    *reason = "";
+    if (S_serial_is(serial_no, m->serial_no)) {
+        *pem = m->public_key_pem;
+        return QB_OK;
+    }
+    if (!S_serial_is(serial_no, m->previous_serial_no) || now_ms >= m->previous_valid_until_ms) {
+        *reason = "serial_no is not the merchant's certificate";
+        return QB_E_SIGN_ERROR;
+    }
+    /* The replaced key, read only now: most requests name the new one. */
+    struct store_stmt *st = NULL;
+    if (store_prepare(reader,
+                      "SELECT previous_public_key_pem FROM merchants"
+                      " WHERE mchid = $1 AND previous_serial_no = $2",
+                      &st) != QB_OK)
+        return QB_E_STORAGE;
+    enum qb_error err = store_bind_text(st, 1, m->mchid, strlen(m->mchid));
+    if (err == QB_OK)
+        err = store_bind_text(st, 2, m->previous_serial_no, strlen(m->previous_serial_no));
+    if (err == QB_OK) {
+        int rc = store_step(st);
+        if (rc == STORE_STEP_ROW) {
+            store_column_text_copy(st, 0, buf, MERCHANT_PEM_SIZE_MAX);
+            *pem = buf;
+        } else if (rc == STORE_STEP_DONE) { /* replaced again since m was read */
+            *reason = "serial_no is not the merchant's certificate";
+            err = QB_E_SIGN_ERROR;
+        } else {
+            err = QB_E_STORAGE;
+        }
+    }
+    store_finalize(st);
     return err;
 }
 
@@ -675,6 +727,7 @@ static enum qb_error S_keys_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
     QB_ASSERT(!c->certificate ||
               (memchr(c->public_key_pem, '\0', sizeof c->public_key_pem) != NULL &&
                memchr(c->serial_no, '\0', sizeof c->serial_no) != NULL && c->serial_no[0] != '\0'));
+    QB_ASSERT(c->keep_old_ms >= 0 && c->keep_old_ms <= MERCHANT_CERT_OVERLAP_MS_MAX);
     c->outcome = QB_E_INTERNAL;
     c->password_try = (struct identity_password_try){0, 0};
     enum qb_error err = merchant_get(store, c->mchid, &c->merchant);
@@ -713,16 +766,23 @@ static enum qb_error S_keys_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
                               " apiv3_key_reset_at_ms = $3 WHERE mchid = $1",
                               key, QB_ARRAY_COUNT(key)) != QB_OK)
         return QB_E_STORAGE;
+    /* The key replaced stays for the overlap asked, in place of any an
+     * earlier replacement kept; without one, no old key stays. (The
+     * right-hand sides read the row as it was.) */
+    const bool keep = c->keep_old_ms > 0;
     const struct store_param certificate[] = {
-        STORE_TEXT(c->mchid),
-        STORE_TEXT(c->public_key_pem),
-        STORE_TEXT(c->serial_no),
-        STORE_INT(now_ms),
+        STORE_TEXT(c->mchid),     STORE_TEXT(c->public_key_pem),
+        STORE_TEXT(c->serial_no), STORE_INT(now_ms),
+        STORE_INT(keep ? 1 : 0),  STORE_INT(keep ? now_ms + c->keep_old_ms : 0),
     };
-    if (c->certificate && store_run(store,
-                                    "UPDATE merchants SET public_key_pem = $2, serial_no = $3,"
-                                    " certificate_replaced_at_ms = $4 WHERE mchid = $1",
-                                    certificate, QB_ARRAY_COUNT(certificate)) != QB_OK)
+    if (c->certificate &&
+        store_run(store,
+                  "UPDATE merchants SET public_key_pem = $2, serial_no = $3,"
+                  " certificate_replaced_at_ms = $4,"
+                  " previous_public_key_pem = CASE WHEN $5 THEN public_key_pem ELSE '' END,"
+                  " previous_serial_no = CASE WHEN $5 THEN serial_no ELSE '' END,"
+                  " previous_valid_until_ms = $6 WHERE mchid = $1",
+                  certificate, QB_ARRAY_COUNT(certificate)) != QB_OK)
         return QB_E_STORAGE;
     err = merchant_get(store, c->mchid, &c->merchant);
     if (err != QB_OK)

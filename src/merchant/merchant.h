@@ -67,6 +67,10 @@
  * 684 characters (RSA-2048: 344). */
 #define MERCHANT_SIGNATURE_SIZE_MAX (4 * ((MERCHANT_KEY_BITS_MAX / 8 + 2) / 3))
 #define MERCHANT_CERT_VALID_DAYS (5 * 365)
+/* The longest a replaced certificate may still sign: a week, to roll the
+ * new key out to every server of the merchant's. */
+#define MERCHANT_CERT_OVERLAP_HOURS_MAX 168
+#define MERCHANT_CERT_OVERLAP_MS_MAX ((int64_t)MERCHANT_CERT_OVERLAP_HOURS_MAX * 3600 * 1000)
 #define MERCHANT_SEALED_KEY_SIZE (MERCHANT_APIV3_KEY_SIZE + DOMAIN_SEAL_OVERHEAD)
 
 /* Stored: never renumber. */
@@ -111,6 +115,11 @@ struct merchant {
     int64_t closed_at_ms;                                  /* 0 unless MERCHANT_STATUS_CLOSED */
     int64_t apiv3_key_reset_at_ms;      /* when its owner last reset it; 0: never */
     int64_t certificate_replaced_at_ms; /* likewise the key pair and certificate */
+    /* The certificate that one replaced, while it still signs (its key is
+     * read only when a request names it: merchant_request_key): "" and 0
+     * when none. */
+    char previous_serial_no[MERCHANT_SERIAL_SIZE];
+    int64_t previous_valid_until_ms;
 };
 
 /* Reads a merchant by mchid. QB_E_NOT_FOUND (also for text that is no
@@ -273,7 +282,11 @@ void merchant_status_cmd_init(struct merchant_status_cmd *c, enum merchant_statu
  *                encrypts anew, those waiting too) are encrypted under it;
  *   certificate  the public key and certificate serial its /v3 requests
  *                are checked against (商户API证书; merchant_certificate_make):
- *                a request signed with the old key is SIGN_ERROR.
+ *                a request signed with the old key is SIGN_ERROR, unless
+ *                keep_old_ms asks for an overlap (a planned replacement,
+ *                not a leak): then the replaced key still signs requests
+ *                naming its serial for that long, and one replaced before
+ *                it no longer does. Without one, neither does.
  * Each keeps when (apiv3_key_reset_at_ms, certificate_replaced_at_ms).
  * outcome; merchant: the row after. */
 struct merchant_keys_cmd {
@@ -287,6 +300,7 @@ struct merchant_keys_cmd {
     bool certificate;
     char public_key_pem[MERCHANT_PEM_SIZE_MAX];
     char serial_no[MERCHANT_SERIAL_SIZE];
+    int64_t keep_old_ms; /* 0..MERCHANT_CERT_OVERLAP_MS_MAX */
     enum qb_error outcome;
     struct identity_password_try password_try; /* PASSWORD_WRONG, _LOCKED */
     struct merchant merchant;
@@ -421,16 +435,27 @@ QB_MUST_USE bool merchant_rsa_verify(EVP_PKEY *key, const void *message, size_t 
  * frees it (EVP_PKEY_free). */
 EVP_PKEY *merchant_public_key_parse(const char *pem, size_t pem_size);
 
-/* Checks a request's signature against merchant m at now_ms: the serial,
- * the timestamp window, then the signature over the request message.
- * QB_OK or QB_E_SIGN_ERROR with *reason a short static text (never a
- * value from the request). The nonce's novelty is the caller's to check
- * (struct merchant_nonces) once this passed. */
-QB_MUST_USE enum qb_error merchant_request_verify(const struct merchant *m,
-                                                  const struct merchant_auth *auth,
-                                                  const char *method, const char *uri,
-                                                  const void *body, size_t body_size,
-                                                  int64_t now_ms, const char **reason);
+/* The public key a request of m's naming serial_no is checked against at
+ * now_ms: m's certificate's (*pem points into m), or the one that
+ * certificate replaced while the overlap its owner asked for lasts (read
+ * into buf, *pem = buf). Serials compare without regard to case.
+ * QB_E_SIGN_ERROR for any other serial, with *reason a short static text;
+ * QB_E_STORAGE. */
+QB_MUST_USE enum qb_error merchant_request_key(struct store *reader, const struct merchant *m,
+                                               const char *serial_no, int64_t now_ms,
+                                               char buf[MERCHANT_PEM_SIZE_MAX], const char **pem,
+                                               const char **reason);
+
+/* Checks a request's signature, of merchant m, against public_key_pem (its
+ * serial's: merchant_request_key) at now_ms: the mchid, the timestamp
+ * window, then the signature over the request message. QB_OK or
+ * QB_E_SIGN_ERROR with *reason a short static text (never a value from the
+ * request). The nonce's novelty is the caller's to check (struct
+ * merchant_nonces) once this passed. */
+QB_MUST_USE enum qb_error
+merchant_request_verify(const struct merchant *m, const char *public_key_pem,
+                        const struct merchant_auth *auth, const char *method, const char *uri,
+                        const void *body, size_t body_size, int64_t now_ms, const char **reason);
 
 /* AEAD_AES_256_GCM: encrypts plaintext under key (32 bytes) with nonce (its
  * bytes as given, 12 characters in WeChat's use) and associated data, and

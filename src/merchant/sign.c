@@ -205,19 +205,15 @@ EVP_PKEY *merchant_public_key_parse(const char *pem, size_t pem_size)
     return key;
 }
 
-enum qb_error merchant_request_verify(const struct merchant *m, const struct merchant_auth *auth,
-                                      const char *method, const char *uri, const void *body,
-                                      size_t body_size, int64_t now_ms, const char **reason)
+enum qb_error merchant_request_verify(const struct merchant *m, const char *public_key_pem,
+                                      const struct merchant_auth *auth, const char *method,
+                                      const char *uri, const void *body, size_t body_size,
+                                      int64_t now_ms, const char **reason)
 {
-    QB_ASSERT(m != NULL && auth != NULL && reason != NULL);
+    QB_ASSERT(m != NULL && public_key_pem != NULL && auth != NULL && reason != NULL);
     *reason = "";
     if (strcmp(auth->mchid, m->mchid) != 0) {
         *reason = "mchid";
-        return QB_E_SIGN_ERROR;
-    }
-    if (strlen(auth->serial_no) != strlen(m->serial_no) ||
-        strncasecmp(auth->serial_no, m->serial_no, sizeof m->serial_no) != 0) {
-        *reason = "serial_no is not the merchant's certificate";
         return QB_E_SIGN_ERROR;
     }
     int64_t skew_ms = auth->timestamp_s * 1000 - now_ms;
@@ -225,7 +221,7 @@ enum qb_error merchant_request_verify(const struct merchant *m, const struct mer
         *reason = "timestamp is more than five minutes off";
         return QB_E_SIGN_ERROR;
     }
-    EVP_PKEY *key = merchant_public_key_parse(m->public_key_pem, strlen(m->public_key_pem));
+    EVP_PKEY *key = merchant_public_key_parse(public_key_pem, strlen(public_key_pem));
     if (key == NULL) {
         *reason = "no key";
         return QB_E_INTERNAL;

@@ -867,6 +867,15 @@ const char *const store_sqlite_migrations[] = {
     "ALTER TABLE collection_payments_by_position RENAME TO collection_payments;"
     "CREATE UNIQUE INDEX collection_payments_payer ON collection_payments(collection_id, payer_id)"
     "  WHERE returned_at_ms = 0;",
+    /* 45: a merchant's API certificate replaced with an overlap (POST
+     * /v1/merchants/me/certificate with keep_old_hours, src/merchant/merchant.c):
+     * the key it replaced still signs /v3 requests naming its serial until
+     * previous_valid_until_ms, so that a merchant's servers move to the new
+     * key one by one. '' and 0: none (a replacement without an overlap
+     * clears them, as fits a leak). */
+    "ALTER TABLE merchants ADD COLUMN previous_public_key_pem TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE merchants ADD COLUMN previous_serial_no TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE merchants ADD COLUMN previous_valid_until_ms INTEGER NOT NULL DEFAULT 0;",
 };
 
 const size_t store_sqlite_migration_count =

@@ -714,6 +714,103 @@ TEST(the_owner_replaces_a_leaked_api_certificate)
     mh_release(&m);
 }
 
+#define S_SERIAL_SIZE 48 /* 40 hex digits, a NUL, slack */
+
+/* m's view by its owner u: its previous_serial_no ("" for null) into
+ * serial, and whether previous_valid_until is a time. */
+static bool S_previous_read(const struct api_user *u, const struct mh_merchant *m,
+                            char serial[S_SERIAL_SIZE])
+{
+    char path[128];
+    snprintf(path, sizeof path, "/v1/merchants/me?mchid=%s", m->mchid);
+    json_t *view = th_get_json(&S_client, path, u->token);
+    const char *previous = json_string_value(json_object_get(view, "previous_serial_no"));
+    snprintf(serial, S_SERIAL_SIZE, "%s", previous != NULL ? previous : "");
+    bool until = json_is_string(json_object_get(view, "previous_valid_until"));
+    json_decref(view);
+    return until;
+}
+
+TEST(a_planned_certificate_replacement_keeps_the_old_key_for_its_overlap)
+{
+    // A merchant's certificate expires, or its owner rotates keys as a rule: its servers cannot
+    // all take the new key at the same instant. With keep_old_hours the replaced key still signs
+    // requests naming its serial for that long, so nothing is refused while the key rolls out;
+    // the new serial with the old key is still refused. A replacement without it (a leak) ends
+    // every old key at once, the one kept by an earlier overlap too.
+    struct api_user owner;
+    API_MUST(th_user_new(&S_client, S_admin, &owner));
+    struct mh_merchant m;
+    S_onboard(&owner, "rotating-shop", &m);
+    char body[256], serial[S_SERIAL_SIZE];
+    struct client_response res;
+    static const char *const bad[] = {"169", "-1", "1.5", "\"2\"", "true"};
+    for (size_t i = 0; i < QB_ARRAY_COUNT(bad); i++) {
+        snprintf(body, sizeof body, "{\"payment_password\":\"%s\",\"keep_old_hours\":%s}",
+                 TH_PAY_PASSWORD, bad[i]);
+        ASSERT_EQ_INT(S_certificate_replace(&owner, body, &res), 400);
+        ASSERT_EQ_STR(api_error_code(&res), "PARAM_ERROR");
+        client_response_release(&res);
+    }
+    ASSERT(!S_previous_read(&owner, &m, serial));
+    ASSERT_EQ_STR(serial, "");
+
+    snprintf(body, sizeof body, "{\"payment_password\":\"%s\",\"keep_old_hours\":24}",
+             TH_PAY_PASSWORD);
+    ASSERT_EQ_INT(S_certificate_replace(&owner, body, &res), 200);
+    json_t *j = api_json(&res);
+    client_response_release(&res);
+    ASSERT_EQ_STR(json_string_value(json_object_get(j, "previous_serial_no")), m.serial_no);
+    ASSERT(json_is_string(json_object_get(j, "previous_valid_until")));
+    struct mh_merchant renewed = m;
+    snprintf(renewed.serial_no, sizeof renewed.serial_no, "%s",
+             json_string_value(json_object_get(j, "serial_no")));
+    renewed.key = mh_pem_key(json_string_value(json_object_get(j, "private_key_pem")), true);
+    ASSERT(renewed.key != NULL);
+    json_decref(j);
+    ASSERT_EQ_INT(S_signed_status(&m), 200);
+    ASSERT_EQ_INT(S_signed_status(&renewed), 200);
+    struct mh_merchant mixed = renewed;
+    mixed.key = m.key;
+    ASSERT_EQ_INT(S_signed_status(&mixed), 401);
+    ASSERT(S_previous_read(&owner, &m, serial));
+    ASSERT_EQ_STR(serial, m.serial_no);
+
+    /* Replaced again with an overlap: the newest replaced key is the one kept. */
+    ASSERT_EQ_INT(S_certificate_replace(&owner, body, &res), 200);
+    j = api_json(&res);
+    client_response_release(&res);
+    struct mh_merchant third = m;
+    snprintf(third.serial_no, sizeof third.serial_no, "%s",
+             json_string_value(json_object_get(j, "serial_no")));
+    third.key = mh_pem_key(json_string_value(json_object_get(j, "private_key_pem")), true);
+    json_decref(j);
+    ASSERT_EQ_INT(S_signed_status(&m), 401);
+    ASSERT_EQ_INT(S_signed_status(&renewed), 200);
+    ASSERT_EQ_INT(S_signed_status(&third), 200);
+
+    /* A leak: no overlap, and the key kept from before ends too. */
+    snprintf(body, sizeof body, "{\"payment_password\":\"%s\"}", TH_PAY_PASSWORD);
+    ASSERT_EQ_INT(S_certificate_replace(&owner, body, &res), 200);
+    j = api_json(&res);
+    client_response_release(&res);
+    ASSERT(json_object_get(j, "previous_serial_no") == NULL);
+    struct mh_merchant fourth = m;
+    snprintf(fourth.serial_no, sizeof fourth.serial_no, "%s",
+             json_string_value(json_object_get(j, "serial_no")));
+    fourth.key = mh_pem_key(json_string_value(json_object_get(j, "private_key_pem")), true);
+    json_decref(j);
+    ASSERT_EQ_INT(S_signed_status(&renewed), 401);
+    ASSERT_EQ_INT(S_signed_status(&third), 401);
+    ASSERT_EQ_INT(S_signed_status(&fourth), 200);
+    ASSERT(!S_previous_read(&owner, &m, serial));
+    ASSERT_EQ_STR(serial, "");
+    EVP_PKEY_free(renewed.key);
+    EVP_PKEY_free(third.key);
+    EVP_PKEY_free(fourth.key);
+    mh_release(&m);
+}
+
 /* The payments the owner's phone lists as GET path (a page of
  * /v1/merchants/me/payments) shows them: "out_trade_no state amount/fee/
  * refunded payer" joined with "; ", and the page's next cursor ("" for
@@ -1051,6 +1148,7 @@ int main(void)
     RUN(the_merchant_api_reads_the_balance_and_what_a_withdrawal_holds);
     RUN(the_owner_resets_a_leaked_apiv3_key);
     RUN(the_owner_replaces_a_leaked_api_certificate);
+    RUN(a_planned_certificate_replacement_keeps_the_old_key_for_its_overlap);
     RUN(the_owners_phone_hears_of_each_payment_and_lists_it);
     RUN(the_owner_refunds_a_payment_from_the_phone);
     return api_suite_end(&suite);

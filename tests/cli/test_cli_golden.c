@@ -2143,6 +2143,18 @@ TEST(operator)
         S_substitute(new_serial, "SERIAL_NO_3");
         S_case("merchant-balance-new-certificate", NULL, "--profile", "shop3", "merchant",
                "balance", NULL);
+        // A planned replacement: the old key still signs for the hours asked, and says until
+        // when; hours out of range are refused before anything is asked.
+        S_case("merchant-certificate-replace-keep-old-bad", S_PAY, "merchant",
+               "certificate-replace", "--merchant-profile", "shop3", "--keep-old", "169",
+               "--password-stdin", NULL);
+        S_case("merchant-certificate-replace-keep-old", S_PAY, "merchant", "certificate-replace",
+               "--merchant-profile", "shop3", "--keep-old", "24", "--password-stdin", "--json",
+               NULL);
+        char newer_serial[64];
+        S_profile_value("shop3", "serial_no", newer_serial, sizeof newer_serial);
+        ASSERT(strlen(newer_serial) == 40 && strcmp(newer_serial, new_serial) != 0);
+        S_substitute(newer_serial, "SERIAL_NO_4");
         S_case("merchant-close", S_PAY, "merchant", "close", "--password-stdin", NULL);
         S_case("admin-merchant-closed", NULL, "admin", "merchant", mchid3, NULL);
         S_case("admin-merchant-resume-closed", NULL, "admin", "merchant-resume", mchid3, NULL);

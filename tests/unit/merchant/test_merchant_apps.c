@@ -525,6 +525,78 @@ TEST(wrong_codes_counted_before_the_migration_become_their_owners)
     test_old_db_close(&old);
 }
 
+/* The owner's replacement of m's certificate by one of serial (key "pem"
+ * of serial), keeping the old for keep_old_ms: the merchant after. */
+static struct merchant S_certificate_replace(struct wx *wx, const char *owner, const char *mchid,
+                                             const char *serial, int64_t keep_old_ms)
+{
+    struct merchant_keys_cmd c;
+    merchant_keys_cmd_init(&c, &wx->env);
+    snprintf(c.mchid, sizeof c.mchid, "%s", mchid);
+    snprintf(c.owner_user_id, sizeof c.owner_user_id, "%s", owner);
+    snprintf(c.payment_password, sizeof c.payment_password, "%s", WX_PAY_PASSWORD);
+    c.certificate = true;
+    snprintf(c.public_key_pem, sizeof c.public_key_pem, "pem of %s", serial);
+    snprintf(c.serial_no, sizeof c.serial_no, "%s", serial);
+    c.keep_old_ms = keep_old_ms;
+    ASSERT_EQ_INT(ledger_execute(wx->ledger, &c.cmd), QB_OK);
+    ASSERT_EQ_INT(c.cmd.result, QB_OK);
+    ASSERT_EQ_INT(c.outcome, QB_OK);
+    struct merchant m = c.merchant;
+    ledger_cmd_release(&c.cmd);
+    return m;
+}
+
+/* The key merchant_request_key gives a request of m naming serial at
+ * at_ms: its text, or "refused". */
+static const char *S_key_for(struct wx *wx, const struct merchant *m, const char *serial,
+                             int64_t at_ms, char buf[MERCHANT_PEM_SIZE_MAX])
+{
+    const char *pem = NULL, *reason = NULL;
+    enum qb_error err = merchant_request_key(wx->reader, m, serial, at_ms, buf, &pem, &reason);
+    if (err == QB_E_SIGN_ERROR) {
+        ASSERT(pem == NULL && reason != NULL && reason[0] != '\0');
+        return "refused";
+    }
+    ASSERT_EQ_INT(err, QB_OK);
+    return pem;
+}
+
+TEST(a_replaced_certificate_signs_only_for_the_overlap_asked)
+{
+    struct wx *wx = wx_new();
+    struct identity_user owner = wx_user(wx, "店主", true);
+    ASSERT_EQ_INT(S_onboard(wx, "1900000001", owner.id, "wx00000000000000a1", NULL, 0), QB_OK);
+    char buf[MERCHANT_PEM_SIZE_MAX];
+    struct merchant m;
+    ASSERT_EQ_INT(merchant_get(wx->reader, "1900000001", &m), QB_OK);
+    ASSERT_EQ_STR(S_key_for(wx, &m, "ab", m.created_at_ms, buf), "unused");
+    ASSERT_EQ_STR(S_key_for(wx, &m, "CD", m.created_at_ms, buf), "refused");
+
+    /* An hour's overlap: the old serial names the old key until it ends, in any case. */
+    m = S_certificate_replace(wx, owner.id, "1900000001", "CD", 3600 * 1000);
+    const int64_t at = m.certificate_replaced_at_ms;
+    ASSERT_EQ_STR(m.previous_serial_no, "AB");
+    ASSERT_EQ_INT(m.previous_valid_until_ms, at + 3600 * 1000);
+    ASSERT_EQ_STR(S_key_for(wx, &m, "cd", at, buf), "pem of CD");
+    ASSERT_EQ_STR(S_key_for(wx, &m, "ab", at, buf), "unused");
+    ASSERT_EQ_STR(S_key_for(wx, &m, "AB", at + 3600 * 1000 - 1, buf), "unused");
+    ASSERT_EQ_STR(S_key_for(wx, &m, "AB", at + 3600 * 1000, buf), "refused");
+    ASSERT_EQ_STR(S_key_for(wx, &m, "EF", at, buf), "refused");
+    ASSERT_EQ_STR(S_key_for(wx, &m, "", at, buf), "refused");
+
+    /* A merchant read before a later replacement: its kept serial is no longer the row's. */
+    struct merchant before = m;
+    m = S_certificate_replace(wx, owner.id, "1900000001", "EF", 0);
+    ASSERT_EQ_STR(m.previous_serial_no, "");
+    ASSERT_EQ_INT(m.previous_valid_until_ms, 0);
+    ASSERT_EQ_STR(S_key_for(wx, &m, "AB", at, buf), "refused");
+    ASSERT_EQ_STR(S_key_for(wx, &m, "CD", at, buf), "refused");
+    ASSERT_EQ_STR(S_key_for(wx, &m, "EF", at, buf), "pem of EF");
+    ASSERT_EQ_STR(S_key_for(wx, &before, "AB", at, buf), "refused");
+    wx_free(wx);
+}
+
 int main(void)
 {
     RUN(onboarding_records_every_appid_and_refuses_a_taken_or_repeated_one);
@@ -538,5 +610,6 @@ int main(void)
     RUN(merchants_are_listed_newest_first_a_page_at_a_time);
     RUN(merchants_made_before_suspensions_are_active);
     RUN(wrong_codes_counted_before_the_migration_become_their_owners);
+    RUN(a_replaced_certificate_signs_only_for_the_overlap_asked);
     return test_summary();
 }
