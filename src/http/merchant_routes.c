@@ -625,14 +625,17 @@ static void S_close_resume(struct http_request *req, struct ledger_cmd *cmd)
     } else if (outcome == QB_E_CONFLICT) {
         http_reply_error_message(req, outcome, "the merchant is closed already");
     } else if (outcome == QB_E_ACCOUNT_NOT_EMPTY) {
-        bool pending = strcmp(c->not_empty, "pending") == 0;
+        const char *message =
+            strcmp(c->not_empty, "payout") == 0
+                ? "money is held for a transfer to a user who has not taken it yet: cancel it "
+                  "(POST /v3/fund-app/mch-transfer/transfer-bills/out-bill-no/{out_bill_no}/"
+                  "cancel) or let its 24 hours end"
+            : strcmp(c->not_empty, "pending") == 0
+                ? "money is held for a withdrawal the bank has not settled yet: wait for it"
+                : "the merchant still has a balance: withdraw it to your card "
+                  "(POST /v1/merchants/me/withdrawals) first";
         json_t *extra = json_pack("{s:s}", "reason", c->not_empty);
-        http_reply_error_extra(req, outcome,
-                               pending ? "money is held for a withdrawal the bank has not "
-                                         "settled yet: wait for it"
-                                       : "the merchant still has a balance: withdraw it to your "
-                                         "card (POST /v1/merchants/me/withdrawals) first",
-                               extra);
+        http_reply_error_extra(req, outcome, message, extra);
         json_decref(extra);
     } else if (outcome == QB_E_PASSWORD_WRONG || outcome == QB_E_PASSWORD_LOCKED) {
         http_reply_password_refusal(req, outcome, &c->password_try);

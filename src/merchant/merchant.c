@@ -582,6 +582,20 @@ static enum qb_error S_close_check(struct ledger_txn *txn, struct merchant_statu
     c->not_empty = account.held_minor != 0                  ? "pending"
                    : available != 0 && (most > 0 || !takes) ? "balance"
                                                             : NULL;
+    /* What is held may be a transfer to a user (payout.h) rather than a
+     * withdrawal: no bank settles that one, its owner cancels it or its
+     * 24 hours end it, and the owner must be told which to wait for. */
+    if (account.held_minor != 0) {
+        const struct store_param p[] = {STORE_TEXT(c->mchid)};
+        bool waiting = false;
+        /* state = 1 as a literal: the partial index payouts_merchant_waiting's. */
+        if (store_exists(ledger_txn_store(txn),
+                         "SELECT 1 FROM payouts WHERE mchid = $1 AND state = 1 LIMIT 1", p,
+                         QB_ARRAY_COUNT(p), &waiting) != QB_OK)
+            return QB_E_STORAGE;
+        if (waiting)
+            c->not_empty = "payout";
+    }
     if (c->not_empty != NULL) {
         c->outcome = QB_E_ACCOUNT_NOT_EMPTY;
         return QB_OK;

@@ -242,8 +242,8 @@ void merchant_app_add_cmd_init(struct merchant_app_add_cmd *c);
  * MERCHANT_STATUS_CLOSED is its owner's, and needs env, owner_user_id and the
  * owner's payment_password: NOT_FOUND unless owner_user_id owns mchid;
  * CONFLICT when closed already; ACCOUNT_NOT_EMPTY with *not_empty
- * "pending" (held for a withdrawal the bank has not settled, or a transfer
- * to a user not taken yet) or "balance"
+ * "payout" (held for a transfer to a user not taken yet, payout.h),
+ * "pending" (held for a withdrawal the bank has not settled) or "balance"
  * (money a withdrawal could take, or any when the owner's wallet takes no
  * credit), before the password is asked;
  * then the password as a payment checks it (PASSWORD_WRONG, _LOCKED,
@@ -264,7 +264,7 @@ struct merchant_status_cmd {
     char payment_password[8];
     enum qb_error outcome;
     bool changed;
-    const char *not_empty;                     /* ACCOUNT_NOT_EMPTY: "balance" or "pending" */
+    const char *not_empty; /* ACCOUNT_NOT_EMPTY: "balance", "pending" or "payout" */
     int64_t remainder_minor;                   /* closed: what went to the owner's wallet */
     int64_t owner_account_id;
     struct identity_password_try password_try; /* PASSWORD_WRONG, _LOCKED */

@@ -287,6 +287,60 @@ TEST(only_the_owner_closes_a_merchant_and_says_which)
     mh_release(&b);
 }
 
+TEST(a_transfer_waiting_for_its_user_is_named_as_what_holds_the_close)
+{
+    // Money a transfer to a user (商家转账) holds keeps the merchant open, as a withdrawal does,
+    // but no bank will settle it: the owner is told it is a transfer, to cancel or to let close
+    // within its 24 hours, not sent to wait for a bank that never comes.
+    struct api_user owner, payer, payee;
+    API_MUST(th_user_new(&S_client, S_admin, &owner));
+    API_MUST(th_user_new(&S_client, S_admin, &payer));
+    API_MUST(th_user_new(&S_client, S_admin, &payee));
+    API_MUST(th_fund(&S_client, S_admin, &payer, 10000));
+    struct mh_merchant m;
+    API_MUST(mh_owner_onboard(&S_client, &owner, "转账小店", &m));
+    char code_url[256], message[256], code[64];
+    ASSERT_EQ_INT(S_order(&m, "mc-payout-paid", 1000, code_url, message), 200);
+    ASSERT_EQ_INT(S_pay(&payer, code_url, "mc-payout-pay", code), 201);
+    long long available = S_balance(&owner, "available");
+    ASSERT(available > 0);
+
+    char path[160];
+    snprintf(path, sizeof path, "/v1/me/openids/%s", m.appid);
+    struct client_response res;
+    ASSERT_EQ_INT(api_call(&S_client, "GET", path, payee.token, NULL, &res), 200);
+    char body[512];
+    snprintf(body, sizeof body,
+             "{\"appid\":\"%s\",\"out_bill_no\":\"CLOSE00001\",\"transfer_scene_id\":\"1000\","
+             "\"openid\":\"%s\",\"transfer_amount\":%lld,\"transfer_remark\":\"返现\"}",
+             m.appid, api_json_str(&res, "openid"), available);
+    client_response_release(&res);
+    ASSERT_EQ_INT(
+        mh_call(&S_client, &m, "POST", "/v3/fund-app/mch-transfer/transfer-bills", body, &res),
+        200);
+    ASSERT_EQ_STR(api_json_str(&res, "state"), "WAIT_USER_CONFIRM");
+    client_response_release(&res);
+    ASSERT_EQ_INT(S_balance(&owner, "available"), 0);
+
+    char reason[32];
+    json_t *answer = NULL;
+    ASSERT_EQ_INT(S_close(&owner, "", TH_PAY_PASSWORD, code, reason, &answer), 409);
+    ASSERT_EQ_STR(code, "ACCOUNT_NOT_EMPTY");
+    ASSERT_EQ_STR(reason, "payout");
+    const char *said = json_string_value(json_object_get(answer, "message"));
+    ASSERT(said != NULL && strstr(said, "transfer") != NULL && strstr(said, "bank") == NULL);
+    json_decref(answer);
+
+    /* Cancelled, the money is the merchant's balance again: a withdrawal's business. */
+    ASSERT_EQ_INT(mh_call(&S_client, &m, "POST",
+                          "/v3/fund-app/mch-transfer/transfer-bills/out-bill-no/CLOSE00001/cancel",
+                          NULL, &res),
+                  200);
+    client_response_release(&res);
+    EXPECT_CLOSE(&owner, "", TH_PAY_PASSWORD, 409, "ACCOUNT_NOT_EMPTY", "balance");
+    mh_release(&m);
+}
+
 int main(void)
 {
     struct api_suite suite;
@@ -296,5 +350,6 @@ int main(void)
         return api_suite_end(&suite);
     RUN(an_empty_merchant_closes_for_good_and_then_its_owners_wallet);
     RUN(only_the_owner_closes_a_merchant_and_says_which);
+    RUN(a_transfer_waiting_for_its_user_is_named_as_what_holds_the_close);
     return api_suite_end(&suite);
 }
