@@ -247,7 +247,8 @@ static void S_app_add_resume(struct http_request *req, struct ledger_cmd *cmd)
                                                           : "no such merchant");
     } else if (c->outcome == QB_E_CONFLICT) {
         http_reply_error_message(req, QB_E_CONFLICT,
-                                 c->app_count >= MERCHANT_APPS_MAX
+                                 c->closed ? "the merchant is closed for good: it takes no new app"
+                                 : c->app_count >= MERCHANT_APPS_MAX
                                      ? "this merchant has as many apps as one may (5)"
                                      : "the new appid was taken; retry");
     } else if (c->outcome != QB_OK) {

@@ -361,6 +361,7 @@ static enum qb_error S_app_add_run(struct ledger_txn *txn, struct ledger_cmd *cm
     struct store *store = ledger_txn_store(txn);
     QB_ASSERT(merchant_appid_is_valid(c->appid));
     c->outcome = QB_E_INTERNAL;
+    c->closed = false;
     c->app_count = 0;
     struct merchant m;
     enum qb_error err = merchant_get(store, c->mchid, &m);
@@ -375,6 +376,8 @@ static enum qb_error S_app_add_run(struct ledger_txn *txn, struct ledger_cmd *cm
         return err;
     int64_t apps = 0, taken = 0;
     err = S_count(store, "SELECT count(*) FROM merchant_apps WHERE mchid = $1", m.mchid, &apps);
+    /* Closed is for good: an app would only name orders nobody may pay. */
+    c->closed = m.status == MERCHANT_STATUS_CLOSED;
     if (err == QB_OK)
         err = S_count(store, "SELECT count(*) FROM merchant_apps WHERE appid = $1", c->appid,
                       &taken);
@@ -384,7 +387,7 @@ static enum qb_error S_app_add_run(struct ledger_txn *txn, struct ledger_cmd *cm
         return err;
     QB_ASSERT(apps >= 1 && apps <= MERCHANT_APPS_MAX);
     c->app_count = (size_t)apps;
-    if (apps >= MERCHANT_APPS_MAX || taken > 0) {
+    if (c->closed || apps >= MERCHANT_APPS_MAX || taken > 0) {
         c->outcome = QB_E_CONFLICT;
         return QB_OK;
     }

@@ -214,15 +214,17 @@ void merchant_create_cmd_init(struct merchant_create_cmd *c, const struct domain
  * merchant_appid_new) becomes one of mchid's. outcome: QB_OK;
  * QB_E_NOT_FOUND when mchid is no merchant of owner_user_id (an operator
  * passes owner_user_id ""; then any merchant); QB_E_CONFLICT when the
- * merchant has MERCHANT_APPS_MAX apps (app_count says so) or appid is
- * taken (app_count below the limit: the caller may retry with another).
- * app_count: the merchant's apps after the command. */
+ * merchant is closed for good (closed says so), has MERCHANT_APPS_MAX apps
+ * (app_count says so) or appid is taken (app_count below the limit: the
+ * caller may retry with another). app_count: the merchant's apps after
+ * the command. */
 struct merchant_app_add_cmd {
     struct ledger_cmd cmd; /* first: see domain.h */
     char owner_user_id[ID_TEXT_SIZE_MAX];
     char mchid[MERCHANT_MCHID_SIZE];
     char appid[MERCHANT_APPID_SIZE];
     enum qb_error outcome;
+    bool closed;
     size_t app_count;
     int64_t created_at_ms;
 };

@@ -378,6 +378,16 @@ TEST(an_owner_closes_an_empty_merchant_for_good)
                   QB_E_CONFLICT);
     ASSERT_EQ_INT(S_status(wx, "1900000001", MERCHANT_ACTIVE, "", &changed, &after), QB_E_CONFLICT);
     ASSERT(!changed);
+    /* Nor does it take a new app, its owner's or an operator's: an appid orders could name but
+     * never pay. */
+    size_t count = 0;
+    ASSERT_EQ_INT(S_add(wx, owner.id, "1900000001", "wx00000000000000c1", &count), QB_E_CONFLICT);
+    ASSERT_EQ_INT(S_add(wx, "", "1900000001", "wx00000000000000c2", &count), QB_E_CONFLICT);
+    ASSERT_EQ_INT((long long)count, 1);
+    ASSERT_EQ_INT(merchant_app_check(wx->reader, "1900000001", "wx00000000000000c1"),
+                  QB_E_NOT_FOUND);
+    ASSERT_EQ_INT(merchant_app_check(wx->reader, "1900000001", "wx00000000000000c2"),
+                  QB_E_NOT_FOUND);
     ASSERT_EQ_INT(merchant_get(wx->reader, "1900000001", &after), QB_OK);
     ASSERT_EQ_INT(after.status, MERCHANT_STATUS_CLOSED);
     wx_free(wx);
