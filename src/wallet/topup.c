@@ -207,6 +207,19 @@ static enum qb_error pay_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
         return err == QB_E_NOT_FOUND ? QB_E_INTERNAL : err;
     err = S_account_open(txn, env, &user, &account, c->kind,
                          c->account_id != 0 ? c->account_label : NULL);
+    if (err == QB_E_ACCOUNT_FROZEN && c->account_id != 0 && user.status == IDENTITY_ACTIVE) {
+        /* The owner's own wallet is open: what refuses is their merchant,
+         * and "the account is frozen" would send them looking at the
+         * wrong one. */
+        c->outcome = err;
+        return domain_response_error(
+            cmd, err,
+            (account.flags & LEDGER_ACCOUNT_CLOSED) != 0
+                ? "this merchant is closed for good: its balance was emptied when it closed"
+                : "this merchant is suspended by Qianbao: its balance stays for its refunds "
+                  "until it is resumed",
+            NULL);
+    }
     if (err == QB_E_ACCOUNT_FROZEN)
         return pay_refuse(c, err);
     if (err != QB_OK)

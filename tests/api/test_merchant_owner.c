@@ -328,6 +328,8 @@ TEST(the_owner_withdraws_the_merchants_balance_like_a_user)
     client_response_release(&res);
     ASSERT_EQ_INT(S_withdraw(&owner, card_id, 100, "mw-suspended", &res), 403);
     ASSERT_EQ_STR(api_error_code(&res), "ACCOUNT_FROZEN");
+    /* The owner's own wallet is not frozen: they are told it is the merchant, and why. */
+    ASSERT(strstr(api_json_str(&res, "message"), "suspended") != NULL);
     client_response_release(&res);
     S_merchant_balance(&owner, "", &available, &pending);
     ASSERT_EQ_INT(available, 50000 - 300 - 20000 - fee);
