@@ -564,11 +564,16 @@ static void S_withdrawal_quote(struct http_request *req, bool merchant)
         return;
     const struct domain_settings *settings = &env->settings;
     int64_t account_id = 0;
+    bool pays_out = true;
     if (merchant) {
         const struct merchant *m = http_merchant_owned_query(req);
         if (m == NULL)
             return;
         account_id = m->account_id;
+        /* A suspended or closed merchant's withdrawal is refused whatever
+         * its balance (merchant_txn_payout_check): a "withdraw all" must
+         * not offer it. */
+        pays_out = m->status == MERCHANT_ACTIVE;
     }
     /* The caller's limits, whichever balance pays: a merchant's withdrawal
      * reaches its owner's card and counts as the owner's own. */
@@ -607,7 +612,8 @@ static void S_withdrawal_quote(struct http_request *req, bool merchant)
     }
     int64_t max_amount;
     int64_t max_fee;
-    wallet_withdrawal_max(settings, view.available_minor, cap, &max_amount, &max_fee);
+    wallet_withdrawal_max(settings, view.available_minor, pays_out ? cap : 0, &max_amount,
+                          &max_fee);
     int64_t fee = 0;
     int64_t total = 0;
     if (has_amount &&

@@ -331,6 +331,15 @@ TEST(the_owner_withdraws_the_merchants_balance_like_a_user)
     /* The owner's own wallet is not frozen: they are told it is the merchant, and why. */
     ASSERT(strstr(api_json_str(&res, "message"), "suspended") != NULL);
     client_response_release(&res);
+    /* Nor does the quote offer what the withdrawal would refuse ("withdraw all" of nothing). */
+    ASSERT_EQ_INT(api_call(&S_client, "GET", "/v1/merchants/me/withdrawal-quote?amount=100",
+                           owner.token, NULL, &res),
+                  200);
+    ASSERT_EQ_INT(api_json_int(&res, "max_amount", -1), 0);
+    json_t *quote = api_json(&res);
+    ASSERT(json_is_false(json_object_get(quote, "payable")));
+    json_decref(quote);
+    client_response_release(&res);
     S_merchant_balance(&owner, "", &available, &pending);
     ASSERT_EQ_INT(available, 50000 - 300 - 20000 - fee);
     ASSERT_EQ_INT(pending, 0);
