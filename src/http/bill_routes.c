@@ -302,7 +302,8 @@ out:
  * shows them, now (the name as it is today), with last_paid_at and whether
  * a transfer would reach them now (available: not frozen, taking credits).
  * A transfer its payee sent back, or one that never arrived, counts for
- * nothing. */
+ * nothing, and a payee who closed the wallet is left out: nothing reaches
+ * it again, and the number it had is freed for someone else. */
 void http_handle_payees_recent(struct http_request *req)
 {
     size_t limit = S_RECENT_DEFAULT;
@@ -327,7 +328,10 @@ void http_handle_payees_recent(struct http_request *req)
         char id[ID_TEXT_SIZE_MAX];
         int64_t at_ms;
     } found[S_RECENT_MAX];
-    size_t count = 0, scanned = 0;
+    /* Payees found closed, not to be read again (past S_RECENT_MAX of
+     * them, each is read again: the scan budget bounds that). */
+    char gone[S_RECENT_MAX][ID_TEXT_SIZE_MAX];
+    size_t count = 0, gone_count = 0, scanned = 0;
     bool partial = false;
     uint8_t key[DOMAIN_KEY_SIZE] = {0};
     struct identity_user *payee = http_request_alloc(req, sizeof *payee);
@@ -365,11 +369,25 @@ void http_handle_payees_recent(struct http_request *req)
                         lines[i].status == WALLET_FAILED;
             for (size_t j = 0; !seen && j < count; j++)
                 seen = strcmp(found[j].id, cp->id) == 0;
+            for (size_t j = 0; !seen && j < gone_count; j++)
+                seen = strcmp(gone[j], cp->id) == 0;
             if (seen)
                 continue;
+            err = identity_user_get(reader, cp->id, payee);
+            if (err != QB_OK) {
+                err = err == QB_E_NOT_FOUND ? QB_E_INTERNAL : err; /* users are never deleted */
+                break;
+            }
+            if (payee->status == IDENTITY_CLOSED) {
+                if (gone_count < S_RECENT_MAX)
+                    snprintf(gone[gone_count++], ID_TEXT_SIZE_MAX, "%s", cp->id);
+                continue;
+            }
             snprintf(found[count].id, sizeof found[count].id, "%s", cp->id);
             found[count++].at_ms = lines[i].created_at_ms;
         }
+        if (err != QB_OK)
+            break;
         snprintf(cursor, sizeof cursor, "%s", page.next_cursor);
         if (count == limit || cursor[0] == '\0' || page.scanned == 0)
             break;

@@ -333,6 +333,29 @@ TEST(recent_payees_are_whom_the_user_paid_newest_first)
     ASSERT(json_is_false(json_object_get(json_array_get(items, 1), "available")));
     json_decref(page);
 
+    /* A payee who closed the wallet is offered no more: nothing reaches it again, and its
+     * number, freed for someone else, is no longer its own to show. */
+    struct api_user e;
+    API_MUST(th_user_new(&S_client, S_admin, &e));
+    snprintf(body, sizeof body, "{\"to\":\"%s\",\"amount\":100,\"payment_password\":\"%s\"}", e.id,
+             TH_PAY_PASSWORD);
+    EXPECT_TRANSFER(a.token, "recent-closed", body, 201, NULL);
+    snprintf(body, sizeof body, "{\"to\":\"%s\",\"amount\":100,\"payment_password\":\"%s\"}", a.id,
+             TH_PAY_PASSWORD);
+    EXPECT_TRANSFER(e.token, "recent-emptied", body, 201, NULL);
+    ASSERT_EQ_INT(S_recent(&a, "", ids), 3);
+    ASSERT_EQ_STR(ids[0], e.id);
+    char close_path[96];
+    snprintf(close_path, sizeof close_path, "/admin/users/%s/close", e.id);
+    ASSERT_EQ_INT(
+        api_call(&S_client, "POST", close_path, S_admin, "{\"reason\":\"ticket 7\"}", &res), 200);
+    client_response_release(&res);
+    ASSERT_EQ_INT(S_recent(&a, "", ids), 2);
+    ASSERT_EQ_STR(ids[0], b.id);
+    ASSERT_EQ_STR(ids[1], c.id);
+    ASSERT_EQ_INT(S_recent(&a, "?limit=2", ids), 2);
+    ASSERT_EQ_STR(ids[1], c.id);
+
     const char *bad[] = {"?limit=0", "?limit=21", "?limit=x", "?limit=", "?to=1"};
     for (size_t i = 0; i < QB_ARRAY_COUNT(bad); i++) {
         char path[64];
