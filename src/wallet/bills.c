@@ -887,6 +887,47 @@ enum qb_error bills_csv_line(struct buf *out, const struct bills_line *line)
 /* Each in one read transaction: a page of lines and what each names (its
  * payment, its red packet, its counterparty) as of one moment, or a claim
  * or a capture committed between two reads makes them disagree. */
+/* Whether entry e, whose posting for the account is po, is one the
+ * account's owner is not told of: a delayed transfer's hold or release on
+ * its payee's side, which moves nothing there. */
+static bool S_untold(const struct ledger_entry *e, const struct ledger_posting *po)
+{
+    return e->code == WALLET_CODE_TRANSFER &&
+           (e->kind == LEDGER_ENTRY_HOLD || e->kind == LEDGER_ENTRY_VOID) &&
+           po->amount_minor == 0 && po->held_delta_minor == 0;
+}
+
+enum qb_error bills_told_entry(struct store *reader, const struct ledger_account_view *view,
+                               int64_t *entry_id)
+{
+    QB_ASSERT(reader != NULL && view != NULL && entry_id != NULL);
+    *entry_id = view->last_entry_id;
+    /* One entry at a time: the newest is nearly always told, and one read
+     * is all a wait's every wake-up pays. */
+    int64_t id = view->last_entry_id;
+    for (size_t i = 0; i < BILLS_UNTOLD_MAX && id != 0; i++) {
+        struct ledger_entry e;
+        size_t count = 0;
+        int64_t after = 0;
+        enum qb_error err = ledger_history_read(reader, view->id, id, 1, &e, &count, &after);
+        if (err != QB_OK)
+            return err == QB_E_PARAM ? QB_E_INTERNAL : err;
+        if (count != 1)
+            return QB_E_INTERNAL;
+        const struct ledger_posting *po = ledger_entry_posting(&e, view->id);
+        QB_ASSERT(e.id == id && po != NULL && po->prev_entry_id < id);
+        if (!S_untold(&e, po)) {
+            *entry_id = id;
+            return QB_OK;
+        }
+        id = po->prev_entry_id;
+    }
+    /* Past BILLS_UNTOLD_MAX of them the owner is told something came:
+     * nothing more, no line, no amount. */
+    *entry_id = id == 0 ? 0 : view->last_entry_id;
+    return QB_OK;
+}
+
 enum qb_error bills_list(struct store *reader, const struct ledger_account_view *view,
                          const uint8_t key[DOMAIN_KEY_SIZE], const struct bills_query *query,
                          struct bills_line *lines, struct bills_page *page)

@@ -184,6 +184,17 @@ QB_MUST_USE enum qb_error bills_list(struct store *reader, const struct ledger_a
                                      const struct bills_query *query, struct bills_line *lines,
                                      struct bills_page *page);
 
+/* The newest entry of the account (view is its view) that its owner is told
+ * of, into *entry_id (0: none): view->last_entry_id, or an earlier one when
+ * the newest are the payee's side of delayed transfers not arrived, their
+ * holds and releases (transfer.h: until it arrives a transfer is its
+ * payer's alone). Passes over BILLS_UNTOLD_MAX of them at most. What an app
+ * waiting for news of the wallet is woken by (GET /v1/me/changes).
+ * QB_E_STORAGE, QB_E_INTERNAL (a broken chain). */
+#define BILLS_UNTOLD_MAX 16
+QB_MUST_USE enum qb_error
+bills_told_entry(struct store *reader, const struct ledger_account_view *view, int64_t *entry_id);
+
 /* --- statements ------------------------------------------------------------- */
 
 /* A statement's period: a month, or a whole year (month 0). */

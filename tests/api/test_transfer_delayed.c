@@ -445,6 +445,20 @@ static bool S_two_hours_on, S_a_day_on;
 
 /* --- the cases with no clock ------------------------------------------------------- */
 
+/* u's wallet shows nothing new since cursor: GET /v1/me/changes answers at
+ * once with the same cursor and nothing changed. */
+static void S_expect_no_news(const struct api_user *u, const char *cursor)
+{
+    char path[160], now[TH_CURSOR_SIZE], changed[128];
+    snprintf(path, sizeof path, "/v1/me/changes?since=%s", cursor);
+    struct client_response res;
+    ASSERT_EQ_INT(api_call(&S_client, "GET", path, u->token, NULL, &res), 200);
+    ASSERT(th_changes_parse(res.body.data, res.body.size, now, changed, sizeof changed));
+    client_response_release(&res);
+    ASSERT_EQ_STR(changed, "");
+    ASSERT_EQ_STR(now, cursor);
+}
+
 TEST(an_instant_transfer_says_it_arrived_and_cannot_be_cancelled)
 {
     // Every transfer now carries arrives_at and failure_code: null for an instant one, with no
@@ -495,14 +509,17 @@ TEST(a_delayed_transfer_is_held_and_hidden_from_its_payee)
     // failure_code; the payer's available balance drops at once and the payee's does not. The
     // payee cannot see it (GET 404), return it (404) nor cancel it (404); the payer's bills have
     // an `out` transfer line PROCESSING whose balance_after is the balance after the hold, the
-    // payee's none; the limits count it as used. A retry of the sending replays it and holds
-    // nothing more. A 24 h one arrives a day after its created_at. The arrival is checked after
-    // the clock moves (a_delayed_transfer_arrives_two_hours_later and the day's case).
+    // payee's none, nor does the payee's app hear of anything; the limits count it as used. A retry
+    // of the sending replays it and holds nothing more. A 24 h one arrives a day after its
+    // created_at. The arrival is checked after the clock moves
+    // (a_delayed_transfer_arrives_two_hours_later and the day's case).
     struct api_user *a = &S_held.a, *b = &S_held.b;
     API_MUST(th_user_new(&S_client, S_admin, a));
     API_MUST(th_user_new(&S_client, S_admin, b));
     API_MUST(th_fund(&S_client, S_admin, a, 10000));
     ASSERT_EQ_INT(th_limit_used(&S_client, a, "daily"), 0);
+    char b_first[TH_CURSOR_SIZE];
+    th_changes_cursor(&S_client, b, b_first);
 
     struct client_response first, again;
     S_send_on(__LINE__, a, b, 1234, "\"2h\"", TH_PAY_PASSWORD, "held-2h", 201, NULL, &first);
@@ -546,8 +563,19 @@ TEST(a_delayed_transfer_is_held_and_hidden_from_its_payee)
     ASSERT_EQ_INT(th_limit_used(&S_client, a, "daily"), 1234);
     ASSERT_EQ_INT(th_limit_used(&S_client, a, "kyc_lifetime"), 1234);
 
-    /* A day's. */
+    /* A day's, while the payee's app waits for news: it hears of nothing, at once or when
+     * its wait ends, as it heard of nothing when the first was sent. */
+    char b_cursor[TH_CURSOR_SIZE], after[TH_CURSOR_SIZE], changed[128];
+    th_changes_cursor(&S_client, b, b_cursor);
+    struct th_wait w;
+    th_wait_start(&w, S_daemon.base_url, b, b_cursor, 2);
+    ASSERT(th_waiting_is(&S_client, 1));
     S_send_delayed(a, b, 2000, "24h", S_DAY_MS, "held-24h", &S_held.t24h);
+    th_wait_join(&w, after, changed, sizeof changed);
+    ASSERT_EQ_STR(changed, "");
+    ASSERT_EQ_STR(after, b_cursor);
+    ASSERT(w.seconds > 1.5);
+    S_expect_no_news(b, b_first);
     ASSERT_EQ_INT(th_balance(&S_client, a), 10000 - 1234 - 2000);
     ASSERT_EQ_INT(th_balance(&S_client, b), 0);
     EXPECT_STATE(a, S_held.t24h.id, "PROCESSING", NULL, S_held.t24h.arrives_at);
@@ -568,15 +596,17 @@ TEST(a_cancel_gives_the_money_back_and_keeps_the_limit_used)
     // The payer cancels a 2 h transfer: 200 FAILED TRANSFER_CANCELLED, the money back in their
     // available balance, a transfer_refund line (in, SUCCESS, the transfer's id, the payee as
     // counterparty) above the transfer's line (now FAILED), each with its balance_after; the
-    // payee sees nothing. The same key replays the same bytes; the same key on another transfer
-    // is 422; a new key answers 200 with it as it is and moves nothing; the limits keep it as
-    // used. A frozen payer may cancel too. That it never arrives is checked after the clock
+    // payee sees and hears of nothing. The same key replays the same bytes; the same key on another
+    // transfer is 422; a new key answers 200 with it as it is and moves nothing; the limits keep it
+    // as used. A frozen payer may cancel too. That it never arrives is checked after the clock
     // moves (a_cancelled_transfer_never_arrives).
     struct api_user *a = &S_cancelled.a, *b = &S_cancelled.b;
     API_MUST(th_user_new(&S_client, S_admin, a));
     API_MUST(api_user_new(&S_client, S_admin, b));
     API_MUST(th_fund(&S_client, S_admin, a, 5000));
     struct s_sent *t = &S_cancelled.t, other;
+    char b_cursor[TH_CURSOR_SIZE];
+    th_changes_cursor(&S_client, b, b_cursor);
     S_send_delayed(a, b, 1500, "2h", 2 * S_HOUR_MS, "cxl-t", t);
     S_send_delayed(a, b, 500, "2h", 2 * S_HOUR_MS, "cxl-other", &other);
     ASSERT_EQ_INT(th_balance(&S_client, a), 3000);
@@ -591,6 +621,7 @@ TEST(a_cancel_gives_the_money_back_and_keeps_the_limit_used)
     ASSERT_EQ_INT(th_balance(&S_client, b), 0);
     EXPECT_STATE(a, t->id, "FAILED", "TRANSFER_CANCELLED", t->arrives_at);
     EXPECT_HIDDEN(b, t->id);
+    S_expect_no_news(b, b_cursor); /* sent, or thought better of: nothing to the payee */
 
     /* The bills: the refund line above the transfer's. */
     json_t *items;
