@@ -43,12 +43,101 @@
 #define S_PRINCIPAL_SIZE_MAX (5 + ID_TEXT_SIZE_MAX)
 #define S_PUBLIC_KEY_B64_SIZE_MAX 1024 /* base64 DER of an RSA-4096 public key: about 736 */
 
+/* --- key pairs, made off the HTTP threads -------------------------------------------------- */
+
+/* An RSA-2048 key pair takes tens to hundreds of milliseconds of a core
+ * (the search for its primes). Made on an HTTP thread, a user repeating a
+ * request that makes one (onboarding; a certificate's replacement, whatever
+ * the payment password, which its command checks after) would hold up
+ * every other request of that thread. So the keys are made on a password
+ * thread, the bounded pool for such work (full: 503 SYSTEM_BUSY, and a
+ * flood costs only itself), which then runs the command. */
+struct S_keygen {
+    struct ledger_cmd hold;                      /* first: what the pool carries; never submitted */
+    struct ledger_cmd *cmd;                      /* run once the keys are made */
+    enum qb_error (*make)(struct S_keygen *job); /* makes them into cmd's; QB_OK or why not */
+    void (*drop)(struct ledger_cmd *cmd);        /* releases cmd and what make made, unanswered */
+    http_resume_fn resume;                       /* answers cmd once it ran */
+    const struct domain_env *env;
+    char public_key[S_PUBLIC_KEY_B64_SIZE_MAX + 1]; /* the owner's own, or "": Qianbao makes one */
+    int64_t queued_ns;                              /* when it was handed over */
+    enum qb_error made;
+};
+
+static void S_keygen_run(struct http_request *req, struct ledger_cmd *hold)
+{
+    struct S_keygen *job = (struct S_keygen *)hold;
+    if (clock_monotonic_ns() - job->queued_ns > HTTP_PASSWORD_WAIT_MAX_MS * INT64_C(1000000)) {
+        job->made = QB_E_BUSY; /* as a password waiting that long: nothing made or run */
+        return;
+    }
+    job->made = job->make(job);
+    if (job->made != QB_OK)
+        return;
+    enum qb_error err = http_request_execute(req, job->cmd);
+    if (err != QB_OK)
+        job->cmd->result = err; /* refused, as a submission would have been */
+}
+
+/* Why the keys of a merchant could not be made: a public_key given that is
+ * none (PARAM_ERROR), or err. */
+static void S_key_refusal(struct http_request *req, enum qb_error err)
+{
+    if (err == QB_E_PARAM)
+        http_reply_error_message(req, QB_E_PARAM,
+                                 "public_key must be base64 DER of an RSA public key of "
+                                 "2048 to 4096 bits");
+    else
+        http_reply_error(req, err);
+}
+
+static void S_keygen_answer(struct http_request *req, struct ledger_cmd *hold)
+{
+    struct S_keygen *job = (struct S_keygen *)hold;
+    if (job->made != QB_OK) {
+        job->drop(job->cmd);
+        if (job->made == QB_E_BUSY)
+            http_reply_header(req, "Retry-After", "1");
+        S_key_refusal(req, job->made);
+        return;
+    }
+    job->resume(req, job->cmd);
+}
+
+/* Queues job, its cmd, make, drop and resume set, on a password thread;
+ * when the pool is full (answered 503) cmd is dropped. */
+static void S_keygen_start(struct http_request *req, struct S_keygen *job,
+                           const struct domain_env *env, const char *public_key)
+{
+    memset(&job->hold, 0, sizeof job->hold);
+    job->env = env;
+    snprintf(job->public_key, sizeof job->public_key, "%s", public_key != NULL ? public_key : "");
+    job->made = QB_E_INTERNAL;
+    job->queued_ns = clock_monotonic_ns();
+    if (!http_request_offload_password(req, &job->hold, S_keygen_run, S_keygen_answer))
+        job->drop(job->cmd);
+}
+
 /* --- onboarding ------------------------------------------------------------------------ */
 
 struct S_onboard {
     struct merchant_create_cmd c; /* first: the server hands back &c.cmd */
     struct merchant_credentials cred;
 };
+
+static enum qb_error S_onboard_make(struct S_keygen *job)
+{
+    struct S_onboard *o = (struct S_onboard *)job->cmd;
+    return merchant_credentials_make(job->env, job->public_key[0] != '\0' ? job->public_key : NULL,
+                                     &o->c.merchant, &o->cred);
+}
+
+static void S_onboard_drop(struct ledger_cmd *cmd)
+{
+    struct S_onboard *o = (struct S_onboard *)cmd;
+    merchant_credentials_release(&o->cred);
+    ledger_cmd_release(cmd);
+}
 
 static const struct http_field S_user_fields[] = {
     {"name", HTTP_FIELD_STRING, true, MERCHANT_NAME_SIZE_MAX - 1, 0, 0},
@@ -130,18 +219,6 @@ static void S_onboard_resume(struct http_request *req, struct ledger_cmd *cmd)
     ledger_cmd_release(cmd);
 }
 
-/* Why the keys of a merchant could not be made: a public_key given that is
- * none (PARAM_ERROR), or err. */
-static void S_key_refusal(struct http_request *req, enum qb_error err)
-{
-    if (err == QB_E_PARAM)
-        http_reply_error_message(req, QB_E_PARAM,
-                                 "public_key must be base64 DER of an RSA public key of "
-                                 "2048 to 4096 bits");
-    else
-        http_reply_error(req, err);
-}
-
 /* Both onboarding routes: the body's checks, the keys, the command. */
 static void S_onboard(struct http_request *req, json_t *body, const char *owner_user_id,
                       int64_t fee_ppm)
@@ -163,7 +240,8 @@ static void S_onboard(struct http_request *req, json_t *body, const char *owner_
         return;
     }
     struct S_onboard *o = http_request_alloc(req, sizeof *o);
-    if (o == NULL) {
+    struct S_keygen *job = http_request_alloc(req, sizeof *job);
+    if (o == NULL || job == NULL) {
         http_reply_error(req, QB_E_TOO_LARGE);
         return;
     }
@@ -176,14 +254,11 @@ static void S_onboard(struct http_request *req, json_t *body, const char *owner_
     o->c.extra_count = apps - 1;
     for (size_t i = 0; i < o->c.extra_count; i++)
         merchant_appid_new(env, o->c.extra_appids[i]);
-    enum qb_error err = merchant_credentials_make(env, public_key, m, &o->cred);
-    if (err != QB_OK) {
-        merchant_credentials_release(&o->cred);
-        ledger_cmd_release(&o->c.cmd);
-        S_key_refusal(req, err);
-        return;
-    }
-    http_request_submit(req, &o->c.cmd, S_onboard_resume);
+    job->cmd = &o->c.cmd;
+    job->make = S_onboard_make;
+    job->drop = S_onboard_drop;
+    job->resume = S_onboard_resume;
+    S_keygen_start(req, job, env, public_key);
 }
 
 void http_handle_merchants_create(struct http_request *req)
@@ -691,7 +766,28 @@ struct S_keys {
     struct merchant_keys_cmd c;                  /* first: the server hands back &c.cmd */
     char apiv3_key[MERCHANT_APIV3_KEY_SIZE + 1]; /* apiv3 */
     struct merchant_credentials cred;            /* certificate: the certificate, the private key */
+    struct merchant *m;                          /* certificate: the merchant, its new keys */
 };
+
+static enum qb_error S_certificate_make(struct S_keygen *job)
+{
+    struct S_keys *k = (struct S_keys *)job->cmd;
+    struct merchant_keys_cmd *c = &k->c;
+    enum qb_error err = merchant_certificate_make(
+        job->env, job->public_key[0] != '\0' ? job->public_key : NULL, k->m, &k->cred);
+    snprintf(c->public_key_pem, sizeof c->public_key_pem, "%s", k->m->public_key_pem);
+    snprintf(c->serial_no, sizeof c->serial_no, "%s", k->m->serial_no);
+    return err;
+}
+
+static void S_keys_drop(struct ledger_cmd *cmd)
+{
+    struct S_keys *k = (struct S_keys *)cmd;
+    crypto_wipe(k->c.payment_password, sizeof k->c.payment_password);
+    crypto_wipe(k->apiv3_key, sizeof k->apiv3_key);
+    merchant_credentials_release(&k->cred);
+    ledger_cmd_release(cmd);
+}
 
 /* Answers what was made, once, and wipes it; the audit line says whose
  * keys were replaced, which, by whom. */
@@ -756,8 +852,9 @@ static void S_keys_replace(struct http_request *req, bool apiv3)
 {
     struct merchant *m = http_request_alloc(req, sizeof *m);
     struct S_keys *k = http_request_alloc(req, sizeof *k);
+    struct S_keygen *job = apiv3 ? NULL : http_request_alloc(req, sizeof *job);
     const struct domain_env *env = http_request_env(req);
-    if (m == NULL || k == NULL || env == NULL) {
+    if (m == NULL || k == NULL || (!apiv3 && job == NULL) || env == NULL) {
         http_reply_error(req, env == NULL ? QB_E_INTERNAL : QB_E_TOO_LARGE);
         return;
     }
@@ -776,27 +873,23 @@ static void S_keys_replace(struct http_request *req, bool apiv3)
     }
     snprintf(c->mchid, sizeof c->mchid, "%s", m->mchid);
     snprintf(c->owner_user_id, sizeof c->owner_user_id, "%s", http_request_session(req)->user_id);
-    enum qb_error err = QB_OK;
     if (apiv3) {
+        json_decref(body);
         c->apiv3 = true;
         merchant_apiv3_key_new(env, k->apiv3_key, c->apiv3_key_sealed);
-    } else {
-        c->certificate = true;
-        json_t *hours = json_object_get(body, "keep_old_hours");
-        c->keep_old_ms = hours != NULL ? (int64_t)json_integer_value(hours) * 3600 * 1000 : 0;
-        err = merchant_certificate_make(env, http_json_string(body, "public_key"), m, &k->cred);
-        snprintf(c->public_key_pem, sizeof c->public_key_pem, "%s", m->public_key_pem);
-        snprintf(c->serial_no, sizeof c->serial_no, "%s", m->serial_no);
-    }
-    json_decref(body);
-    if (err != QB_OK) {
-        crypto_wipe(c->payment_password, sizeof c->payment_password);
-        merchant_credentials_release(&k->cred);
-        ledger_cmd_release(&c->cmd);
-        S_key_refusal(req, err);
+        http_request_submit(req, &c->cmd, S_keys_resume);
         return;
     }
-    http_request_submit(req, &c->cmd, S_keys_resume);
+    c->certificate = true;
+    json_t *hours = json_object_get(body, "keep_old_hours");
+    c->keep_old_ms = hours != NULL ? (int64_t)json_integer_value(hours) * 3600 * 1000 : 0;
+    k->m = m;
+    job->cmd = &c->cmd;
+    job->make = S_certificate_make;
+    job->drop = S_keys_drop;
+    job->resume = S_keys_resume;
+    S_keygen_start(req, job, env, http_json_string(body, "public_key"));
+    json_decref(body);
 }
 
 /* The owner resets a merchant's API v3 key (重置APIv3密钥), which decrypts

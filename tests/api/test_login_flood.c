@@ -1,5 +1,6 @@
 /*
- * test_login_flood.c — a flood of logins costs logins, nothing else.
+ * test_login_flood.c — a flood of logins costs logins, nothing else; so
+ * does a flood of requests that make a merchant's key pair.
  *
  * A login password is checked with Argon2id, at its real cost here (64 MiB,
  * two passes: 100 ms or more each). Were that done on an HTTP thread, a
@@ -54,6 +55,7 @@ static void S_sleep_ms(long ms)
 struct flooder {
     pthread_t thread;
     atomic_bool *stop;
+    const char *token;  /* certificate flooders: the merchant owner's session */
     long wrong;         /* 401: the password checked and counted */
     long busy;          /* 503 SYSTEM_BUSY with Retry-After */
     long busy_no_retry; /* 503 SYSTEM_BUSY without Retry-After */
@@ -89,6 +91,40 @@ static void *S_flood_run(void *arg)
         client_response_release(&res);
         if (status == 503)
             S_sleep_ms(10); /* the queue stays full; the test's own CPU goes to the daemon */
+    }
+    client_release(&c);
+    return NULL;
+}
+
+/* Asks for a new certificate of the owner's merchant with a wrong payment
+ * password, again and again: each asks for a key pair before the command
+ * refuses it. */
+static void *S_certificate_flood_run(void *arg)
+{
+    struct flooder *f = arg;
+    struct client c;
+    client_init(&c, S_daemon.base_url);
+    while (!atomic_load(f->stop)) {
+        struct client_response res;
+        long status = api_call(&c, "POST", "/v1/merchants/me/certificate", f->token,
+                               "{\"payment_password\":\"000000\"}", &res);
+        const char *code = api_error_code(&res);
+        if ((status == 403 && strcmp(code, "PAYMENT_PASSWORD_NOT_SET") == 0) ||
+            (status == 403 && strcmp(code, "PASSWORD_WRONG") == 0) ||
+            (status == 423 && strcmp(code, "PASSWORD_LOCKED") == 0)) {
+            f->wrong++;
+        } else if (status == 503 && strcmp(code, "SYSTEM_BUSY") == 0) {
+            if (api_header(&res, "Retry-After")[0] != '\0')
+                f->busy++;
+            else
+                f->busy_no_retry++;
+        } else {
+            if (f->other++ == 0)
+                snprintf(f->other_seen, sizeof f->other_seen, "%ld %s", status, code);
+        }
+        client_response_release(&res);
+        if (status == 503)
+            S_sleep_ms(10);
     }
     client_release(&c);
     return NULL;
@@ -165,6 +201,66 @@ TEST(a_login_flood_holds_up_no_other_request)
     ASSERT_EQ_INT(other, 0);
 }
 
+TEST(a_flood_of_key_pairs_is_told_busy_and_holds_up_no_other_request)
+{
+    // A new certificate's RSA key pair takes tens to hundreds of milliseconds, made before the
+    // command checks the payment password. Made on an HTTP thread, one user posting replacements
+    // with any password would stall every request of that thread. It is made on a password
+    // thread: a flood fills that bounded queue and is told SYSTEM_BUSY (never before the fix:
+    // each request took its thread's time instead), and every other request answers.
+    struct api_user owner;
+    API_MUST(api_user_new(&S_client, S_admin, &owner));
+    struct client_response res;
+    ASSERT_EQ_INT(api_call(&S_client, "POST", "/v1/merchants", owner.token,
+                           "{\"name\":\"flood shop\"}", &res),
+                  201);
+    client_response_release(&res);
+
+    static struct flooder flooders[S_FLOODERS];
+    atomic_bool stop;
+    atomic_init(&stop, false);
+    for (int i = 0; i < S_FLOODERS; i++) {
+        memset(&flooders[i], 0, sizeof flooders[i]);
+        flooders[i].stop = &stop;
+        flooders[i].token = owner.token;
+        ASSERT_EQ_INT(
+            pthread_create(&flooders[i].thread, NULL, S_certificate_flood_run, &flooders[i]), 0);
+    }
+    S_sleep_ms(S_FLOOD_WARMUP_MS);
+    int probes = 0, failed = 0;
+    long long health_max_ms = 0, end = S_now_ms() + S_PROBE_WINDOW_MS;
+    while (S_now_ms() < end) {
+        long long took;
+        failed += S_probe("/healthz", NULL, &took) != 200;
+        if (took > health_max_ms)
+            health_max_ms = took;
+        probes++;
+        S_sleep_ms(S_PROBE_GAP_MS);
+    }
+    atomic_store(&stop, true);
+    long wrong = 0, busy = 0, busy_no_retry = 0, other = 0;
+    for (int i = 0; i < S_FLOODERS; i++) {
+        pthread_join(flooders[i].thread, NULL);
+        wrong += flooders[i].wrong;
+        busy += flooders[i].busy;
+        busy_no_retry += flooders[i].busy_no_retry;
+        other += flooders[i].other;
+        if (flooders[i].other > 0)
+            fprintf(stderr, "  flooder %d: %ld other answers, the first %s\n", i, flooders[i].other,
+                    flooders[i].other_seen);
+    }
+    fprintf(stderr,
+            "  %d probes: /healthz at most %lld ms, %d not 200; flood: %ld refused, %ld 503 "
+            "SYSTEM_BUSY (%ld without Retry-After), %ld other\n",
+            probes, health_max_ms, failed, wrong, busy, busy_no_retry, other);
+    ASSERT(probes >= 2);
+    ASSERT_EQ_INT(failed, 0);
+    ASSERT(wrong > 0);
+    ASSERT(busy > 0);
+    ASSERT_EQ_INT(busy_no_retry, 0);
+    ASSERT_EQ_INT(other, 0);
+}
+
 int main(void)
 {
     struct api_suite suite;
@@ -174,5 +270,6 @@ int main(void)
     if (!api_suite_daemon(&suite, &S_daemon, "flood", args, S_admin, &S_client))
         return api_suite_end(&suite);
     RUN(a_login_flood_holds_up_no_other_request);
+    RUN(a_flood_of_key_pairs_is_told_busy_and_holds_up_no_other_request);
     return api_suite_end(&suite);
 }
