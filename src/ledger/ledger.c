@@ -1431,6 +1431,8 @@ static void command_run(struct ledger *ledger, struct ledger_cmd *cmd)
     if (cmd->log_request_id != NULL)
         log_set_request_id(cmd->log_request_id);
     enum qb_error result = cmd->run(txn, cmd);
+    if (result == QB_OK && cmd->record != NULL && !txn->storage_failed)
+        result = cmd->record(txn, cmd);
     if (cmd->log_request_id != NULL)
         log_set_request_id(NULL);
     if (txn->storage_failed)

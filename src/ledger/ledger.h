@@ -192,6 +192,14 @@ struct ledger_cmd {
     uint8_t request_hash[CRYPTO_SHA256_SIZE];
     bool has_legacy_hash;
     uint8_t legacy_request_hash[CRYPTO_SHA256_SIZE];
+    /* Optional, for an operator's command (domain/audit.h): run after run
+     * kept its work (QB_OK), in the same savepoint, to write the record of
+     * what the command did, which it reads through record_arg. Its error
+     * rolls the whole command back, so that no action stands without its
+     * record and no record outlives an action rolled back. NULL for every
+     * other command, which pays one test for it. */
+    ledger_cmd_run_fn record;
+    void *record_arg;
 
     /* Set by the ledger before done: */
     enum qb_error result;

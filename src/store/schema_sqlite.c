@@ -876,6 +876,26 @@ const char *const store_sqlite_migrations[] = {
     "ALTER TABLE merchants ADD COLUMN previous_public_key_pem TEXT NOT NULL DEFAULT '';"
     "ALTER TABLE merchants ADD COLUMN previous_serial_no TEXT NOT NULL DEFAULT '';"
     "ALTER TABLE merchants ADD COLUMN previous_valid_until_ms INTEGER NOT NULL DEFAULT 0;",
+    /* 46: the operators' audit trail (src/domain/audit.c): one row for
+     * each operator's command the ledger ran, written in its transaction:
+     * who (actor: "admin" or "admin:NAME"), what and to whom, the reason
+     * given, how it ended ("ok" or the error code) and whether it changed
+     * anything, and the request's id for the log lines. Read newest first,
+     * all of them or one target's or one operator's. */
+    "CREATE TABLE operator_actions ("
+    "  seq INTEGER PRIMARY KEY,"
+    "  at_ms INTEGER NOT NULL,"
+    "  actor TEXT NOT NULL,"
+    "  action TEXT NOT NULL,"
+    "  target TEXT NOT NULL,"
+    "  detail TEXT NOT NULL,"
+    "  reason TEXT NOT NULL,"
+    "  result TEXT NOT NULL,"
+    "  changed INTEGER NOT NULL,"
+    "  request_id TEXT NOT NULL"
+    ");"
+    "CREATE INDEX operator_actions_target ON operator_actions(target, seq);"
+    "CREATE INDEX operator_actions_actor ON operator_actions(actor, seq);",
 };
 
 const size_t store_sqlite_migration_count =

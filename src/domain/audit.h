@@ -1,0 +1,95 @@
+/*
+ * audit.h — the operators' audit trail: one row in operator_actions for
+ * each operator's command the ledger ran, written in the command's own
+ * transaction.
+ *
+ * Owns the operator_actions table (migration 45). The log's audit lines
+ * (by=, changed=) go with log rotation; this record stays, and since it is
+ * written inside the command's savepoint there is never an action without
+ * its row, nor a row of an action that rolled back.
+ *
+ * One mechanism for every operator's command: the submitter fills a
+ * struct domain_audit (who, what, on which target, why, the request) and
+ * attaches it to the command (domain_audit_attach), pointing at the
+ * command's own outcome and changed fields; after the command's run kept
+ * its work, the ledger calls the record function (ledger_cmd.record),
+ * which reads them and writes the row. A refusal the command answered
+ * itself (outcome not QB_OK: no such user, already frozen) is recorded
+ * too, changed false: it costs one insert in a transaction already open,
+ * and an auditor asks who tried what as well as who did it. A command
+ * whose run failed (its writes rolled back) leaves none; nor does a
+ * request refused before it reached the ledger (malformed, not allowed):
+ * the access log has those.
+ *
+ * Commands of users, merchants and workers carry no audit and pay nothing.
+ * Writes run on the ledger's writer thread; reads take any store.
+ */
+#ifndef QB_DOMAIN_AUDIT_H
+#define QB_DOMAIN_AUDIT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/error.h"
+#include "ledger/ledger.h"
+#include "store/store.h"
+
+#define DOMAIN_AUDIT_BY_SIZE_MAX 40         /* "admin:" and a 32-byte name, NUL */
+#define DOMAIN_AUDIT_ACTION_SIZE_MAX 32     /* "freeze", "kyc_level", "operator_revoke" */
+#define DOMAIN_AUDIT_TARGET_SIZE_MAX 48     /* a user or payment id, an mchid, a name */
+#define DOMAIN_AUDIT_DETAIL_SIZE_MAX 32     /* what the action set: a KYC level */
+#define DOMAIN_AUDIT_REASON_SIZE_MAX 201    /* 200 bytes of text, as the routes take */
+#define DOMAIN_AUDIT_RESULT_SIZE_MAX 40     /* "ok" or an API error code */
+#define DOMAIN_AUDIT_REQUEST_ID_SIZE_MAX 48 /* "req_" and the id */
+
+/* What an operator's command records. The submitter fills the texts (""
+ * for none) and points outcome (and changed, when the command has one) at
+ * the command's own fields; the struct must live as long as the command. */
+struct domain_audit {
+    char by[DOMAIN_AUDIT_BY_SIZE_MAX];
+    char action[DOMAIN_AUDIT_ACTION_SIZE_MAX];
+    char target[DOMAIN_AUDIT_TARGET_SIZE_MAX];
+    char detail[DOMAIN_AUDIT_DETAIL_SIZE_MAX];
+    char reason[DOMAIN_AUDIT_REASON_SIZE_MAX];
+    char request_id[DOMAIN_AUDIT_REQUEST_ID_SIZE_MAX];
+    const enum qb_error *outcome; /* read once run kept its work */
+    const bool *changed;          /* NULL: it changed something exactly when outcome is QB_OK */
+};
+
+/* Has cmd (not yet submitted) write audit's row when its run keeps its
+ * work: the row's failure rolls the command back (QB_E_STORAGE). */
+void domain_audit_attach(struct domain_audit *audit, struct ledger_cmd *cmd);
+
+/* One row as read back. */
+struct domain_audit_row {
+    int64_t seq; /* increasing: the list's key */
+    int64_t at_ms;
+    char by[DOMAIN_AUDIT_BY_SIZE_MAX];
+    char action[DOMAIN_AUDIT_ACTION_SIZE_MAX];
+    char target[DOMAIN_AUDIT_TARGET_SIZE_MAX];
+    char detail[DOMAIN_AUDIT_DETAIL_SIZE_MAX];
+    char reason[DOMAIN_AUDIT_REASON_SIZE_MAX];
+    char result[DOMAIN_AUDIT_RESULT_SIZE_MAX];
+    bool changed;
+    char request_id[DOMAIN_AUDIT_REQUEST_ID_SIZE_MAX];
+};
+
+/* Which rows a list shows: by, action and target match exactly (NULL or
+ * "": any); at_ms in [from_ms, to_ms) (to_ms 0: no end). */
+struct domain_audit_filter {
+    const char *by;
+    const char *action;
+    const char *target;
+    int64_t from_ms;
+    int64_t to_ms;
+};
+
+/* Rows matching filter, newest first from below seq `before` (0: from the
+ * newest), up to max into out; *count how many. QB_E_STORAGE. */
+QB_MUST_USE enum qb_error domain_audit_list(struct store *reader,
+                                            const struct domain_audit_filter *filter,
+                                            int64_t before, struct domain_audit_row *out,
+                                            size_t max, size_t *count);
+
+#endif

@@ -1,0 +1,214 @@
+/*
+ * test_audit.c — the operators' audit trail: a row written in the
+ * command's own transaction, as the command ended, and read back newest
+ * first with its filters.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "domain/audit.h"
+#include "test.h"
+
+#define START_MS INT64_C(1795276800000) /* 2026-11-22T00:00:00+08:00 */
+
+static char dir[512];
+static struct qb_clock clock_;
+static struct ledger_options options;
+static struct store *writer;
+static struct store *reader;
+static struct ledger *ledger;
+
+static void start(void)
+{
+    char db_path[640], err[256];
+    snprintf(db_path, sizeof db_path, "%s/qianbao.db", dir);
+    if (store_open(db_path, STORE_MODE_WRITE, &writer, err, sizeof err) != QB_OK)
+        TEST_FAIL_("store_open(write): %s", err);
+    if (ledger_open(writer, &options, &ledger) != QB_OK)
+        TEST_FAIL_("ledger_open");
+    if (store_open(db_path, STORE_MODE_READ, &reader, err, sizeof err) != QB_OK)
+        TEST_FAIL_("store_open(read): %s", err);
+}
+
+static void stop(void)
+{
+    ledger_close(ledger);
+    store_close(writer);
+    store_close(reader);
+}
+
+/* An operator's command as the domain writes them: it writes a row of its
+ * own (a meta key), then keeps it (QB_OK) with an outcome, or fails. */
+struct op_cmd {
+    struct ledger_cmd cmd;
+    const char *key;
+    enum qb_error run_result;
+    enum qb_error outcome;
+    bool changed;
+    struct domain_audit audit;
+};
+
+static enum qb_error op_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
+{
+    struct op_cmd *c = (struct op_cmd *)cmd;
+    const struct store_param p[] = {STORE_TEXT(c->key)};
+    if (store_run(ledger_txn_store(txn), "INSERT INTO meta (key, value) VALUES ($1, 1)", p, 1) !=
+        QB_OK)
+        return QB_E_STORAGE;
+    return c->run_result;
+}
+
+/* Runs an op_cmd with (audited) or without an audit by `by` of a freeze
+ * of target; answers the ledger result. */
+static enum qb_error op_exec(const char *key, enum qb_error run_result, enum qb_error outcome,
+                             bool changed, bool audited, const char *by, const char *target)
+{
+    struct op_cmd c;
+    memset(&c, 0, sizeof c);
+    ledger_cmd_init(&c.cmd, op_run, NULL);
+    c.key = key;
+    c.run_result = run_result;
+    c.outcome = outcome;
+    c.changed = changed;
+    if (audited) {
+        snprintf(c.audit.by, sizeof c.audit.by, "%s", by);
+        snprintf(c.audit.action, sizeof c.audit.action, "freeze");
+        snprintf(c.audit.target, sizeof c.audit.target, "%s", target);
+        snprintf(c.audit.reason, sizeof c.audit.reason, "ticket 42");
+        snprintf(c.audit.request_id, sizeof c.audit.request_id, "req_%s", key);
+        c.audit.outcome = &c.outcome;
+        c.audit.changed = &c.changed;
+        domain_audit_attach(&c.audit, &c.cmd);
+    }
+    enum qb_error rc = ledger_execute(ledger, &c.cmd); /* the command's result */
+    ledger_cmd_release(&c.cmd);
+    ASSERT_EQ_INT(rc, c.cmd.result);
+    return rc;
+}
+
+static size_t list(const struct domain_audit_filter *filter, int64_t before,
+                   struct domain_audit_row *rows, size_t max)
+{
+    size_t count = 0;
+    ASSERT_EQ_INT(domain_audit_list(reader, filter, before, rows, max, &count), QB_OK);
+    return count;
+}
+
+static bool meta_has(const char *key)
+{
+    struct store_stmt *st = NULL;
+    ASSERT_EQ_INT(store_prepare(reader, "SELECT 1 FROM meta WHERE key = $1", &st), QB_OK);
+    ASSERT_EQ_INT(store_bind_text(st, 1, key, strlen(key)), QB_OK);
+    bool found = store_step(st) == STORE_STEP_ROW;
+    store_finalize(st);
+    return found;
+}
+
+TEST(an_operators_command_leaves_its_row_as_it_ended)
+{
+    /* The record is the command's: what it did (changed), and a refusal it
+     * answered itself too (who tried what), each with who, why and the
+     * request, in the same transaction as the action. */
+    ASSERT_EQ_INT(op_exec("a1", QB_OK, QB_OK, true, true, "admin:alice", "u_1"), QB_OK);
+    ASSERT_EQ_INT(op_exec("a2", QB_OK, QB_E_CONFLICT, false, true, "admin", "u_2"), QB_OK);
+    struct domain_audit_filter all = {0};
+    struct domain_audit_row rows[4];
+    ASSERT_EQ_INT(list(&all, 0, rows, 4), 2);
+    ASSERT_EQ_STR(rows[0].by, "admin");
+    ASSERT_EQ_STR(rows[0].target, "u_2");
+    ASSERT_EQ_STR(rows[0].result, "CONFLICT");
+    ASSERT(!rows[0].changed);
+    ASSERT_EQ_STR(rows[1].by, "admin:alice");
+    ASSERT_EQ_STR(rows[1].action, "freeze");
+    ASSERT_EQ_STR(rows[1].target, "u_1");
+    ASSERT_EQ_STR(rows[1].reason, "ticket 42");
+    ASSERT_EQ_STR(rows[1].result, "ok");
+    ASSERT_EQ_STR(rows[1].request_id, "req_a1");
+    ASSERT(rows[1].changed);
+    ASSERT_EQ_INT(rows[1].at_ms, START_MS);
+    ASSERT(rows[0].seq > rows[1].seq);
+}
+
+TEST(a_command_that_fails_leaves_no_row)
+{
+    /* A command rolled back did nothing: a row saying it acted would lie
+     * to the auditor, so the row goes with the command's own writes. */
+    struct domain_audit_filter all = {0};
+    struct domain_audit_row rows[8];
+    size_t before = list(&all, 0, rows, 8);
+    ASSERT_EQ_INT(op_exec("f1", QB_E_CONFLICT, QB_OK, true, true, "admin:alice", "u_3"),
+                  QB_E_CONFLICT);
+    ASSERT(!meta_has("f1"));
+    ASSERT_EQ_INT(list(&all, 0, rows, 8), before);
+    struct domain_audit_filter of_u3 = {.target = "u_3"};
+    ASSERT_EQ_INT(list(&of_u3, 0, rows, 8), 0);
+}
+
+TEST(commands_without_an_audit_write_none)
+{
+    /* A user's transfer is no operator's action: it writes its own rows
+     * and nothing in the trail. */
+    struct domain_audit_filter all = {0};
+    struct domain_audit_row rows[8];
+    size_t before = list(&all, 0, rows, 8);
+    ASSERT_EQ_INT(op_exec("n1", QB_OK, QB_OK, true, false, "", ""), QB_OK);
+    ASSERT(meta_has("n1"));
+    ASSERT_EQ_INT(list(&all, 0, rows, 8), before);
+}
+
+TEST(the_list_filters_and_pages)
+{
+    /* An auditor reads one operator's actions, or one user's history, or
+     * a night's, a page at a time. */
+    clock_manual_advance(&clock_, 3600 * 1000);
+    for (int i = 0; i < 5; i++) {
+        char key[16];
+        snprintf(key, sizeof key, "p%d", i);
+        ASSERT_EQ_INT(
+            op_exec(key, QB_OK, QB_OK, true, true, i % 2 ? "admin:bob" : "admin:carol", "u_9"),
+            QB_OK);
+    }
+    struct domain_audit_row rows[8];
+    struct domain_audit_filter bob = {.by = "admin:bob"};
+    ASSERT_EQ_INT(list(&bob, 0, rows, 8), 2);
+    struct domain_audit_filter u9 = {.target = "u_9", .action = "freeze"};
+    ASSERT_EQ_INT(list(&u9, 0, rows, 2), 2);
+    int64_t next = rows[1].seq;
+    ASSERT_EQ_INT(list(&u9, next, rows, 8), 3);
+    ASSERT(rows[0].seq < next);
+    struct domain_audit_filter later = {.from_ms = START_MS + 1};
+    ASSERT_EQ_INT(list(&later, 0, rows, 8), 5);
+    struct domain_audit_filter earlier = {.to_ms = START_MS + 1};
+    ASSERT_EQ_INT(list(&earlier, 0, rows, 8), 2);
+    struct domain_audit_filter none = {.action = "unfreeze"};
+    ASSERT_EQ_INT(list(&none, 0, rows, 8), 0);
+}
+
+TEST(the_rows_outlive_a_restart)
+{
+    /* The trail is in the database, not the log: a restart keeps it. */
+    stop();
+    start();
+    struct domain_audit_filter alice = {.by = "admin:alice"};
+    struct domain_audit_row rows[4];
+    ASSERT_EQ_INT(list(&alice, 0, rows, 4), 1);
+    ASSERT_EQ_STR(rows[0].target, "u_1");
+}
+
+int main(void)
+{
+    if (!crypto_init())
+        return 1;
+    test_tmpdir(dir, sizeof dir);
+    clock_manual_init(&clock_, START_MS);
+    options.clock = &clock_;
+    start();
+    RUN(an_operators_command_leaves_its_row_as_it_ended);
+    RUN(a_command_that_fails_leaves_no_row);
+    RUN(commands_without_an_audit_write_none);
+    RUN(the_list_filters_and_pages);
+    RUN(the_rows_outlive_a_restart);
+    stop();
+    test_rmtree(dir);
+    return test_summary();
+}
