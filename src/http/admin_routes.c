@@ -6,9 +6,15 @@
  * lifting their login lock, setting a KYC level, looking up payments (and listing those the bank
  * has not settled), stopping a delayed transfer or a merchant's transfer to a user on a report
  * of fraud (and listing a merchant's transfers, to find the ones to stop), listing, reading,
- * suspending and resuming merchants, and reading the development SMS outbox — the only place an SMS
- * code is ever shown, for environments without an SMS provider. User ids and mchids in paths that
- * are not well formed answer 404, as unknown ones do.
+ * suspending and resuming merchants, reading the operators' audit trail, and reading the
+ * development SMS outbox — the only place an SMS code is ever shown, for environments without an
+ * SMS provider. User ids and mchids in paths that are not well formed answer 404, as unknown ones
+ * do.
+ *
+ * Every change here is an operator's command that carries its audit record
+ * (http_request_audit, domain/audit.h): the row is written in the
+ * command's transaction, beside the log's audit line, which stays for
+ * those who follow the log.
  */
 #include <stdio.h>
 #include <string.h>
@@ -110,6 +116,8 @@ void http_handle_admin_users_get(struct http_request *req)
  * a closing, a KYC level), with the operator's reason for the audit
  * trail. */
 #define S_REASON_SIZE_MAX 201 /* 200 bytes of text and a NUL */
+_Static_assert(DOMAIN_AUDIT_REASON_SIZE_MAX == S_REASON_SIZE_MAX,
+               "the audit trail keeps the whole of an operator's reason");
 struct S_admin_reasoned {
     struct identity_cmd c; /* first: the server hands back &c.cmd */
     char reason[S_REASON_SIZE_MAX];
@@ -169,6 +177,46 @@ static bool S_reason_read(struct http_request *req, bool required, char reason[S
     return true;
 }
 
+/* The audit trail's name of an operator's change to a user. */
+static const char *S_user_action(enum identity_op op)
+{
+    switch (op) {
+    case IDENTITY_OP_ADMIN_FREEZE:
+        return "user_freeze";
+    case IDENTITY_OP_ADMIN_UNFREEZE:
+        return "user_unfreeze";
+    case IDENTITY_OP_ADMIN_CLOSE:
+        return "user_close";
+    case IDENTITY_OP_ADMIN_LOGIN_UNLOCK:
+        return "user_login_unlock";
+    case IDENTITY_OP_ADMIN_SET_KYC_LEVEL:
+        return "user_kyc_level";
+    default:
+        QB_UNREACHABLE();
+    }
+}
+
+/* An identity command of an operator's on user id with reason, in the
+ * request's arena and on the audit trail; NULL after replying. */
+static struct S_admin_reasoned *S_admin_reasoned_new(struct http_request *req, enum identity_op op,
+                                                     const char *id, const char *reason)
+{
+    struct S_admin_reasoned *f = http_request_alloc(req, sizeof *f);
+    if (f == NULL || http_request_env(req) == NULL) {
+        http_reply_error(req, f == NULL ? QB_E_TOO_LARGE : QB_E_INTERNAL);
+        return NULL;
+    }
+    identity_cmd_init(&f->c, http_request_env(req), op);
+    snprintf(f->c.user_id, sizeof f->c.user_id, "%s", id);
+    snprintf(f->reason, sizeof f->reason, "%s", reason);
+    struct domain_audit *audit =
+        http_request_audit(req, &f->c.cmd, S_user_action(op), f->c.user_id, &f->c.outcome, NULL);
+    if (audit == NULL)
+        return NULL;
+    memcpy(audit->reason, f->reason, sizeof audit->reason);
+    return f;
+}
+
 /* An identity command of an operator's, with the reason read from the
  * body, in the request's arena; NULL after replying. */
 static struct S_admin_reasoned *S_admin_reasoned_cmd(struct http_request *req, enum identity_op op,
@@ -180,15 +228,7 @@ static struct S_admin_reasoned *S_admin_reasoned_cmd(struct http_request *req, e
     char reason[S_REASON_SIZE_MAX];
     if (!S_reason_read(req, reason_required, reason))
         return NULL;
-    struct S_admin_reasoned *f = http_request_alloc(req, sizeof *f);
-    if (f == NULL || http_request_env(req) == NULL) {
-        http_reply_error(req, f == NULL ? QB_E_TOO_LARGE : QB_E_INTERNAL);
-        return NULL;
-    }
-    identity_cmd_init(&f->c, http_request_env(req), op);
-    snprintf(f->c.user_id, sizeof f->c.user_id, "%s", id);
-    memcpy(f->reason, reason, sizeof f->reason);
-    return f;
+    return S_admin_reasoned_new(req, op, id, reason);
 }
 
 static void S_admin_user_op(struct http_request *req, enum identity_op op)
@@ -434,6 +474,12 @@ static void S_admin_merchant_op(struct http_request *req, enum merchant_status s
     merchant_status_cmd_init(c, status);
     snprintf(c->mchid, sizeof c->mchid, "%s", mchid);
     memcpy(c->reason, reason, sizeof c->reason);
+    struct domain_audit *audit = http_request_audit(
+        req, &c->cmd, status == MERCHANT_SUSPENDED ? "merchant_suspend" : "merchant_resume",
+        c->mchid, &c->outcome, &c->changed);
+    if (audit == NULL)
+        return;
+    memcpy(audit->reason, reason, sizeof audit->reason);
     http_request_submit(req, &c->cmd, S_merchant_status_resume);
 }
 
@@ -486,17 +532,15 @@ void http_handle_admin_users_kyc_level_set(struct http_request *req)
         return;
     int kyc_level = (int)json_integer_value(json_object_get(body, "kyc_level"));
     const char *reason = http_json_string(body, "reason");
-    struct S_admin_reasoned *f = http_request_alloc(req, sizeof *f);
-    if (f == NULL || http_request_env(req) == NULL) {
-        json_decref(body);
-        http_reply_error(req, f == NULL ? QB_E_TOO_LARGE : QB_E_INTERNAL);
-        return;
-    }
-    identity_cmd_init(&f->c, http_request_env(req), IDENTITY_OP_ADMIN_SET_KYC_LEVEL);
-    snprintf(f->c.user_id, sizeof f->c.user_id, "%s", id);
-    f->c.kyc_level = kyc_level;
-    snprintf(f->reason, sizeof f->reason, "%s", reason != NULL ? reason : "");
+    struct S_admin_reasoned *f = S_admin_reasoned_new(req, IDENTITY_OP_ADMIN_SET_KYC_LEVEL, id,
+                                                      reason != NULL ? reason : "");
     json_decref(body);
+    if (f == NULL)
+        return;
+    f->c.kyc_level = kyc_level;
+    /* The trail says which level was asked for, as the log line does. */
+    struct domain_audit *audit = f->c.cmd.record_arg;
+    snprintf(audit->detail, sizeof audit->detail, "kyc_level=%d", kyc_level);
     http_request_submit(req, &f->c.cmd, S_admin_kyc_level_resume);
 }
 
@@ -728,6 +772,11 @@ void http_handle_admin_transfers_cancel(struct http_request *req)
     snprintf(s->c.transfer_id, sizeof s->c.transfer_id, "%s",
              id != NULL && id_is_valid(id, strlen(id), "p") ? id : "");
     memcpy(s->reason, reason, sizeof s->reason);
+    struct domain_audit *audit = http_request_audit(req, &s->c.cmd, "transfer_stop",
+                                                    s->c.transfer_id, &s->c.outcome, &s->c.changed);
+    if (audit == NULL)
+        return;
+    memcpy(audit->reason, reason, sizeof audit->reason);
     http_request_submit(req, &s->c.cmd, S_admin_transfer_stop_resume);
 }
 
@@ -784,6 +833,11 @@ void http_handle_admin_payouts_cancel(struct http_request *req)
     snprintf(s->c.transfer_bill_no, sizeof s->c.transfer_bill_no, "%s",
              id != NULL && id_is_valid(id, strlen(id), "p") ? id : "");
     memcpy(s->reason, reason, sizeof s->reason);
+    struct domain_audit *audit = http_request_audit(
+        req, &s->c.cmd, "payout_stop", s->c.transfer_bill_no, &s->c.outcome, &s->c.changed);
+    if (audit == NULL)
+        return;
+    memcpy(audit->reason, reason, sizeof audit->reason);
     http_request_submit(req, &s->c.cmd, S_admin_payout_stop_resume);
 }
 
@@ -833,4 +887,87 @@ void http_handle_admin_merchants_payouts_list(struct http_request *req)
     }
     of.waiting_only = state != NULL;
     http_reply_list(req, &S_payouts_of, &of);
+}
+
+/* --- GET /admin/audit (domain/audit.h) --------------------------------------------------- */
+
+static enum qb_error S_audit_read(struct http_request *req, struct store *reader, const void *arg,
+                                  int64_t cursor, void *rows, size_t room, size_t *count)
+{
+    (void)req;
+    return domain_audit_list(reader, arg, cursor, rows, room, count);
+}
+
+static json_t *S_audit_item(struct http_request *req, struct store *reader, const void *arg,
+                            const void *row, enum qb_error *err)
+{
+    (void)req, (void)reader, (void)arg, (void)err;
+    const struct domain_audit_row *a = row;
+    return json_pack("{s:I, s:o, s:s, s:s, s:s, s:o, s:o, s:s, s:b, s:s}", "seq",
+                     (json_int_t)a->seq, "at", http_time_json(a->at_ms), "by", a->by, "action",
+                     a->action, "target", a->target, "detail",
+                     a->detail[0] != '\0' ? json_string(a->detail) : json_null(), "reason",
+                     a->reason[0] != '\0' ? json_string(a->reason) : json_null(), "result",
+                     a->result, "changed", a->changed, "request_id", a->request_id);
+}
+
+static const struct http_list S_audit = {sizeof(struct domain_audit_row),
+                                         HTTP_LIST_KEY(struct domain_audit_row, seq), S_audit_read,
+                                         S_audit_item};
+
+/* Whether text is 1 to size_max - 1 of the characters in set. */
+static bool S_token_is(const char *text, size_t size_max, const char *set)
+{
+    size_t size = strnlen(text, size_max);
+    return size > 0 && size < size_max && strspn(text, set) == size;
+}
+
+void http_handle_admin_audit_list(struct http_request *req)
+{
+    struct domain_audit_filter *f = http_request_alloc(req, sizeof *f);
+    if (f == NULL) {
+        http_reply_error(req, QB_E_TOO_LARGE);
+        return;
+    }
+    const char *by = http_request_query(req, "by");
+    const char *action = http_request_query(req, "action");
+    const char *target = http_request_query(req, "target");
+    const char *from = http_request_query(req, "from");
+    const char *to = http_request_query(req, "to");
+    /* An empty filter is no filter, as the other lists take it. */
+    f->by = by != NULL && by[0] != '\0' ? by : NULL;
+    f->action = action != NULL && action[0] != '\0' ? action : NULL;
+    f->target = target != NULL && target[0] != '\0' ? target : NULL;
+    if (f->by != NULL && strcmp(f->by, "admin") != 0 &&
+        !(strncmp(f->by, "admin:", 6) == 0 && identity_operator_name_is_valid(f->by + 6))) {
+        http_reply_error_message(req, QB_E_PARAM, "by must be admin or admin:NAME");
+        return;
+    }
+    if (f->action != NULL &&
+        !S_token_is(f->action, DOMAIN_AUDIT_ACTION_SIZE_MAX, "abcdefghijklmnopqrstuvwxyz_")) {
+        http_reply_error_message(req, QB_E_PARAM,
+                                 "action must be an action's name, as user_freeze");
+        return;
+    }
+    if (f->target != NULL &&
+        !S_token_is(f->target, DOMAIN_AUDIT_TARGET_SIZE_MAX,
+                    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")) {
+        http_reply_error_message(req, QB_E_PARAM,
+                                 "target must be a user or payment id, an mchid or an operator's "
+                                 "name");
+        return;
+    }
+    if ((from != NULL && !bills_time_parse(from, false, &f->from_ms)) ||
+        (to != NULL && !bills_time_parse(to, true, &f->to_ms))) {
+        http_reply_error_message(req, QB_E_PARAM,
+                                 "from and to must be RFC 3339 times or YYYY-MM-DD dates");
+        return;
+    }
+    if (f->from_ms < 0)
+        f->from_ms = 0; /* a date of 1970 in UTC+8 began before any row */
+    if ((to != NULL && f->to_ms <= 0) || (f->to_ms != 0 && f->from_ms >= f->to_ms)) {
+        http_reply_error_message(req, QB_E_PARAM, "from must be before to");
+        return;
+    }
+    http_reply_list(req, &S_audit, f);
 }

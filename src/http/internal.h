@@ -15,6 +15,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "domain/audit.h"
 #include "http/json.h"
 #include "http/server.h"
 #include "identity/identity.h"
@@ -381,6 +382,15 @@ const char *http_request_principal(const struct http_request *req);
  * "-" when there is none. Every operator's audit line carries it, so that
  * the trail says which operator acted. */
 const char *http_request_by(const struct http_request *req);
+/* An operator's command goes on the audit trail (domain/audit.h): a
+ * record in the request's arena, by the caller ("admin" or "admin:NAME") under the
+ * request's id, of action on target, attached to cmd before it is
+ * submitted, reading outcome and changed (NULL: changed exactly when
+ * outcome is QB_OK) as the command leaves them. The caller may add the
+ * reason and a detail. NULL after replying TOO_LARGE. */
+struct domain_audit *http_request_audit(struct http_request *req, struct ledger_cmd *cmd,
+                                        const char *action, const char *target,
+                                        const enum qb_error *outcome, const bool *changed);
 /* Whether the caller holds the root credential (the admin-token file), not
  * a named operator's token: only the root manages operators. */
 bool http_request_is_root(const struct http_request *req);
@@ -892,6 +902,7 @@ void http_handle_admin_merchants_list(struct http_request *req);
 void http_handle_admin_merchants_get(struct http_request *req);
 void http_handle_admin_merchants_suspend(struct http_request *req);
 void http_handle_admin_merchants_resume(struct http_request *req);
+void http_handle_admin_audit_list(struct http_request *req);
 void http_handle_admin_users_transactions_list(struct http_request *req);
 void http_handle_admin_users_transactions_csv(struct http_request *req);
 void http_handle_me_security_events_list(struct http_request *req);

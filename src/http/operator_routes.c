@@ -127,7 +127,9 @@ void http_handle_admin_operators_create(struct http_request *req)
     identity_operator_cmd_init(c, http_request_env(req), IDENTITY_OPERATOR_CREATE);
     snprintf(c->name, sizeof c->name, "%s", name);
     json_decref(body);
-    http_request_submit(req, &c->cmd, S_token_resume);
+    if (http_request_audit(req, &c->cmd, "operator_create", c->name, &c->outcome, &c->changed) !=
+        NULL)
+        http_request_submit(req, &c->cmd, S_token_resume);
 }
 
 /* --- POST /admin/operators/{name}/revoke ------------------------------------------- */
@@ -172,7 +174,10 @@ static void S_operator_op(struct http_request *req, enum identity_operator_op op
     }
     identity_operator_cmd_init(c, http_request_env(req), op);
     snprintf(c->name, sizeof c->name, "%s", name);
-    http_request_submit(req, &c->cmd, resume);
+    const char *action =
+        op == IDENTITY_OPERATOR_REVOKE ? "operator_revoke" : "operator_token_rotate";
+    if (http_request_audit(req, &c->cmd, action, c->name, &c->outcome, &c->changed) != NULL)
+        http_request_submit(req, &c->cmd, resume);
 }
 
 void http_handle_admin_operators_revoke(struct http_request *req)

@@ -242,6 +242,8 @@ const struct http_route http_routes[] = {
      HTTP_AUTH_ADMIN, NULL},
     {"POST", "/admin/merchants/{mchid}/resume", http_handle_admin_merchants_resume, HTTP_AUTH_ADMIN,
      NULL},
+    {"GET", "/admin/audit", http_handle_admin_audit_list, HTTP_AUTH_ADMIN,
+     "by action target from to limit cursor"},
 
     /* verify_routes.c */
     {"POST", "/admin/ledger/verification", http_handle_admin_verification_start, HTTP_AUTH_ADMIN,

@@ -335,6 +335,29 @@ const char *http_request_by(const struct http_request *req)
     return principal != NULL ? principal : "-";
 }
 
+struct domain_audit *http_request_audit(struct http_request *req, struct ledger_cmd *cmd,
+                                        const char *action, const char *target,
+                                        const enum qb_error *outcome, const bool *changed)
+{
+    QB_ASSERT(req->has_admin && action != NULL && target != NULL && outcome != NULL);
+    struct domain_audit *a = http_request_alloc(req, sizeof *a);
+    if (a == NULL) {
+        http_reply_error(req, QB_E_TOO_LARGE);
+        return NULL;
+    }
+    _Static_assert(sizeof req->admin_principal <= sizeof a->by,
+                   "an operator's name fits the trail");
+    snprintf(a->by, sizeof a->by, "%s", req->admin_principal);
+    snprintf(a->action, sizeof a->action, "%s", action);
+    snprintf(a->target, sizeof a->target, "%s", target);
+    _Static_assert(sizeof req->id <= sizeof a->request_id, "a request's id fits the trail");
+    snprintf(a->request_id, sizeof a->request_id, "%s", req->id);
+    a->outcome = outcome;
+    a->changed = changed;
+    domain_audit_attach(a, cmd);
+    return a;
+}
+
 bool http_request_is_root(const struct http_request *req)
 {
     return req->has_admin && req->operator_name[0] == '\0';

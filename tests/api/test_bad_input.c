@@ -238,6 +238,7 @@ static const struct route_entry S_routes[] = {
     {"GET", "/admin/merchants/{mchid}/payouts", "", false, false},
     {"POST", "/admin/merchants/{mchid}/suspend", "", false, false},
     {"POST", "/admin/merchants/{mchid}/resume", "", false, false},
+    {"GET", "/admin/audit", "", false, false},
     {"GET", "/admin/operators", "", false, false},
     {"POST", "/admin/operators", "", false, false},
     {"POST", "/admin/operators/{name}/token", "", false, true},
@@ -399,10 +400,12 @@ static const char *const S_queries[] = {
     "?limit=100000000000000000000",
     "?limit=abc",
     "?cursor=%00%ff%fe",
-    "?cursor=" "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+    "?cursor="
+    "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
     "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
     "?from=2026-02-30&to=yesterday",
     "?type=%27%3B%20DROP%20TABLE%20entries%3B--",
+    "?target=%27%3B%20DROP%20TABLE%20operator_actions%3B--&by=admin%00",
 };
 
 static void S_fill_bodies(void)
