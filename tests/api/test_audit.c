@@ -149,6 +149,45 @@ TEST(the_trail_filters_by_operator_action_and_time)
     }
 }
 
+TEST(an_operators_onboarding_and_a_new_app_are_on_the_trail)
+{
+    /* A merchant an operator opened (its fee set by hand) is an operator's
+     * action like a freeze; a merchant a user opens for themselves is not. */
+    struct client_response res;
+    ASSERT_EQ_INT(api_call(&S_client, "POST", "/admin/merchants", S_alice,
+                           "{\"name\":\"Teahouse\",\"fee_rate_ppm\":2000}", &res),
+                  201);
+    char mchid[16];
+    snprintf(mchid, sizeof mchid, "%s", api_json_str(&res, "mchid"));
+    client_response_release(&res);
+    char path[128];
+    snprintf(path, sizeof path, "/admin/merchants/%s/apps", mchid);
+    ASSERT_EQ_INT(api_call(&S_client, "POST", path, S_alice, NULL, &res), 201);
+    char appid[32];
+    snprintf(appid, sizeof appid, "appid=%s", api_json_str(&res, "appid"));
+    client_response_release(&res);
+    struct api_user owner; /* the freeze ended S_user's sessions */
+    API_MUST(api_user_new(&S_client, S_admin, &owner));
+    ASSERT_EQ_INT(
+        api_call(&S_client, "POST", "/v1/merchants", owner.token, "{\"name\":\"Noodles\"}", &res),
+        201);
+    client_response_release(&res);
+
+    char query[128];
+    snprintf(query, sizeof query, "target=%s", mchid);
+    json_t *items = S_audit(query);
+    ASSERT_EQ_INT((long long)json_array_size(items), 2);
+    ASSERT_EQ_STR(S_str(json_array_get(items, 0), "action"), "merchant_app_add");
+    ASSERT_EQ_STR(S_str(json_array_get(items, 0), "detail"), appid);
+    ASSERT_EQ_STR(S_str(json_array_get(items, 1), "action"), "merchant_create");
+    ASSERT_EQ_STR(S_str(json_array_get(items, 1), "by"), "admin:alice");
+    ASSERT_EQ_STR(S_str(json_array_get(items, 1), "detail"), "fee_rate_ppm=2000");
+    json_decref(items);
+    items = S_audit("action=merchant_create");
+    ASSERT_EQ_INT((long long)json_array_size(items), 1);
+    json_decref(items);
+}
+
 TEST(only_operators_read_the_trail)
 {
     /* A user's session opens no admin route: the trail names them. */
@@ -199,6 +238,7 @@ int main(void)
     RUN(a_freeze_by_a_named_operator_is_on_the_trail_with_its_reason);
     RUN(a_refusal_changes_nothing_and_says_so_a_bad_request_leaves_no_row);
     RUN(the_trail_filters_by_operator_action_and_time);
+    RUN(an_operators_onboarding_and_a_new_app_are_on_the_trail);
     RUN(only_operators_read_the_trail);
     RUN(the_trail_outlives_a_restart);
     return api_suite_end(&suite);
