@@ -929,3 +929,49 @@ int cli_run_admin_operator_revoke(struct cli *cli, const struct cli_args *args)
     cli_response_release(&res);
     return rc;
 }
+
+/* --- the audit trail -------------------------------------------------------------------- */
+
+static void S_audit_row(struct cli_table *table, const json_t *a)
+{
+    const char *target = cli_json_str(a, "target");
+    const char *detail = cli_json_str(a, "detail");
+    const char *reason = cli_json_str(a, "reason");
+    const char *row[] = {cli_json_str(a, "at"),
+                         cli_json_str(a, "by"),
+                         cli_json_str(a, "action"),
+                         target[0] != '\0' ? target : "-",
+                         detail[0] != '\0' ? detail : "-",
+                         cli_json_str(a, "result"),
+                         json_is_true(json_object_get(a, "changed")) ? "yes" : "no",
+                         reason[0] != '\0' ? reason : "-"};
+    cli_table_add(table, row);
+}
+
+int cli_run_admin_audit(struct cli *cli, const struct cli_args *args)
+{
+    static const char *const headers[] = {"AT",     "BY",     "ACTION",  "TARGET",
+                                          "DETAIL", "RESULT", "CHANGED", "REASON"};
+    char limit[8], path[1024] = "/admin/audit";
+    int rc = cli_limit_arg(cli, args, limit, sizeof limit);
+    if (rc != CLI_EXIT_OK)
+        return rc;
+    /* An operator's bare name is the principal admin:NAME; "admin" is the
+     * root token's. */
+    const char *by = cli_arg(cli, args, "by");
+    char principal[64] = "";
+    if (by != NULL)
+        snprintf(principal, sizeof principal, "%s%s",
+                 strcmp(by, "admin") == 0 || strncmp(by, "admin:", 6) == 0 ? "" : "admin:", by);
+    static const char *const filters[] = {"action", "target", "from", "to", "cursor"};
+    if ((by != NULL && !cli_query_add(path, sizeof path, "by", principal)) ||
+        (limit[0] != '\0' && !cli_query_add(path, sizeof path, "limit", limit)))
+        return cli_usage_error(cli, "the options are too long");
+    for (size_t i = 0; i < QB_ARRAY_COUNT(filters); i++) {
+        const char *value = cli_arg(cli, args, filters[i]);
+        if (value != NULL && !cli_query_add(path, sizeof path, filters[i], value))
+            return cli_usage_error(cli, "the options are too long");
+    }
+    return cli_page_show(cli, path, CLI_AUTH_ADMIN, headers, QB_ARRAY_COUNT(headers), S_audit_row,
+                         "no operator actions");
+}

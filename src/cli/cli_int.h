@@ -525,6 +525,7 @@ int cli_run_admin_merchant_suspend(struct cli *cli, const struct cli_args *args)
 int cli_run_admin_merchant_resume(struct cli *cli, const struct cli_args *args);
 int cli_run_admin_merchant_payouts(struct cli *cli, const struct cli_args *args);
 int cli_run_admin_operators(struct cli *cli, const struct cli_args *args);
+int cli_run_admin_audit(struct cli *cli, const struct cli_args *args);
 int cli_run_admin_operator_add(struct cli *cli, const struct cli_args *args);
 int cli_run_admin_operator_token(struct cli *cli, const struct cli_args *args);
 int cli_run_admin_operator_revoke(struct cli *cli, const struct cli_args *args);

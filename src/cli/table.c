@@ -1276,6 +1276,27 @@ static const struct cli_command S_commands[] = {
      "directory's admin-token.",
      {S_LIMIT, S_CURSOR},
      cli_run_admin_operators},
+    {"admin audit",
+     "",
+     0,
+     0,
+     "list what operators did, newest first",
+     "The audit trail kept in the database: each operator's change (a freeze, a closing, a "
+     "stopped transfer, a merchant suspended, an operator added) with who made it (`admin` for "
+     "the root token, `admin:NAME` for a named operator), its target, the reason given, how it "
+     "ended and whether it changed anything, and the request's id, which the log's lines carry "
+     "as `req=`. A refusal (a wallet frozen already) is listed, changing nothing; a request "
+     "refused before it ran is not. The log's audit lines rotate away; these rows stay.",
+     {{"by", "NAME", false, NULL, "only this operator's: NAME, admin:NAME, or admin (the root)"},
+      {"action", "ACTION", false, NULL,
+       "only this action: user_freeze, user_close, transfer_stop, merchant_suspend, ..."},
+      {"target", "ID", false, NULL,
+       "only actions on this user id, mchid, payment id or operator's name"},
+      {"from", "TIME", false, NULL, "from this time: RFC 3339, or YYYY-MM-DD (UTC+8)"},
+      {"to", "TIME", false, NULL, "before this time; a date means the end of that day"},
+      S_LIMIT,
+      S_CURSOR},
+     cli_run_admin_audit},
     {"admin operator-add",
      "NAME",
      1,

@@ -903,9 +903,9 @@ static json_t *S_audit_item(struct http_request *req, struct store *reader, cons
 {
     (void)req, (void)reader, (void)arg, (void)err;
     const struct domain_audit_row *a = row;
-    return json_pack("{s:I, s:o, s:s, s:s, s:s, s:o, s:o, s:s, s:b, s:s}", "seq",
-                     (json_int_t)a->seq, "at", http_time_json(a->at_ms), "by", a->by, "action",
-                     a->action, "target", a->target, "detail",
+    return json_pack("{s:o, s:s, s:s, s:s, s:o, s:o, s:s, s:b, s:s}", "at",
+                     http_time_json(a->at_ms), "by", a->by, "action", a->action, "target",
+                     a->target, "detail",
                      a->detail[0] != '\0' ? json_string(a->detail) : json_null(), "reason",
                      a->reason[0] != '\0' ? json_string(a->reason) : json_null(), "result",
                      a->result, "changed", a->changed, "request_id", a->request_id);

@@ -2170,6 +2170,11 @@ TEST(operator)
     S_case("admin-operator-token-revoked", NULL, "admin", "operator-token", "li.wei", NULL);
     S_case("admin-operator-revoke-unknown", NULL, "admin", "operator-revoke", "nobody", NULL);
     S_case("admin-operators", NULL, "admin", "operators", NULL);
+    /* What was done to the operator, refusals too, from the trail the database keeps. */
+    S_case("admin-audit", NULL, "admin", "audit", "--target", "li.wei", NULL);
+    S_case("admin-audit-json", NULL, "admin", "audit", "--action", "operator_create", "--limit",
+           "1", "--json", NULL);
+    S_case("admin-audit-bad-by", NULL, "admin", "audit", "--by", "Li Wei", NULL);
     S_END();
 }
 
