@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <sqlite3.h>
+
 #include "domain/audit.h"
 #include "test.h"
 
@@ -144,6 +146,38 @@ TEST(a_command_that_fails_leaves_no_row)
     ASSERT_EQ_INT(list(&of_u3, 0, rows, 8), 0);
 }
 
+/* Runs sql on the database through a connection of its own, beside the
+ * ledger's (WAL: between the ledger's batches). */
+static void sql_side(const char *sql)
+{
+    char db_path[640];
+    snprintf(db_path, sizeof db_path, "%s/qianbao.db", dir);
+    sqlite3 *db = NULL;
+    ASSERT_EQ_INT(sqlite3_open(db_path, &db), SQLITE_OK);
+    sqlite3_busy_timeout(db, 5000);
+    char *message = NULL;
+    if (sqlite3_exec(db, sql, NULL, NULL, &message) != SQLITE_OK)
+        TEST_FAIL_("%s: %s", sql, message != NULL ? message : "?");
+    sqlite3_free(message);
+    sqlite3_close(db);
+}
+
+TEST(an_action_whose_row_cannot_be_written_does_not_happen)
+{
+    /* The other half of "in the same transaction": a row that fails takes
+     * its action with it, so that no action stands without its record. */
+    sql_side("CREATE TRIGGER audit_refused BEFORE INSERT ON operator_actions"
+             " BEGIN SELECT RAISE(ABORT, 'refused'); END;");
+    ASSERT_EQ_INT(op_exec("r1", QB_OK, QB_OK, true, true, "admin:alice", "u_4"), QB_E_STORAGE);
+    ASSERT(!meta_has("r1"));
+    /* A command without an audit is not held up by the trail. */
+    ASSERT_EQ_INT(op_exec("r2", QB_OK, QB_OK, true, false, "", ""), QB_OK);
+    ASSERT(meta_has("r2"));
+    sql_side("DROP TRIGGER audit_refused;");
+    ASSERT_EQ_INT(op_exec("r3", QB_OK, QB_OK, true, true, "admin:alice", "u_4"), QB_OK);
+    ASSERT(meta_has("r3"));
+}
+
 TEST(commands_without_an_audit_write_none)
 {
     /* A user's transfer is no operator's action: it writes its own rows
@@ -179,7 +213,7 @@ TEST(the_list_filters_and_pages)
     struct domain_audit_filter later = {.from_ms = START_MS + 1};
     ASSERT_EQ_INT(list(&later, 0, rows, 8), 5);
     struct domain_audit_filter earlier = {.to_ms = START_MS + 1};
-    ASSERT_EQ_INT(list(&earlier, 0, rows, 8), 2);
+    ASSERT_EQ_INT(list(&earlier, 0, rows, 8), 3); /* a1, a2, r3 */
     struct domain_audit_filter none = {.action = "unfreeze"};
     ASSERT_EQ_INT(list(&none, 0, rows, 8), 0);
 }
@@ -189,10 +223,10 @@ TEST(the_rows_outlive_a_restart)
     /* The trail is in the database, not the log: a restart keeps it. */
     stop();
     start();
-    struct domain_audit_filter alice = {.by = "admin:alice"};
+    struct domain_audit_filter alice = {.by = "admin:alice", .target = "u_1"};
     struct domain_audit_row rows[4];
     ASSERT_EQ_INT(list(&alice, 0, rows, 4), 1);
-    ASSERT_EQ_STR(rows[0].target, "u_1");
+    ASSERT_EQ_STR(rows[0].request_id, "req_a1");
 }
 
 int main(void)
@@ -205,6 +239,7 @@ int main(void)
     start();
     RUN(an_operators_command_leaves_its_row_as_it_ended);
     RUN(a_command_that_fails_leaves_no_row);
+    RUN(an_action_whose_row_cannot_be_written_does_not_happen);
     RUN(commands_without_an_audit_write_none);
     RUN(the_list_filters_and_pages);
     RUN(the_rows_outlive_a_restart);
