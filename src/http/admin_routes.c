@@ -121,6 +121,7 @@ _Static_assert(DOMAIN_AUDIT_REASON_SIZE_MAX == S_REASON_SIZE_MAX,
 struct S_admin_reasoned {
     struct identity_cmd c; /* first: the server hands back &c.cmd */
     char reason[S_REASON_SIZE_MAX];
+    struct domain_audit *audit; /* the command's record on the audit trail */
 };
 
 /* The reason as one quoted log value: its text is clean (no controls, no
@@ -209,11 +210,11 @@ static struct S_admin_reasoned *S_admin_reasoned_new(struct http_request *req, e
     identity_cmd_init(&f->c, http_request_env(req), op);
     snprintf(f->c.user_id, sizeof f->c.user_id, "%s", id);
     snprintf(f->reason, sizeof f->reason, "%s", reason);
-    struct domain_audit *audit =
+    f->audit =
         http_request_audit(req, &f->c.cmd, S_user_action(op), f->c.user_id, &f->c.outcome, NULL);
-    if (audit == NULL)
+    if (f->audit == NULL)
         return NULL;
-    memcpy(audit->reason, f->reason, sizeof audit->reason);
+    memcpy(f->audit->reason, f->reason, sizeof f->audit->reason);
     return f;
 }
 
@@ -539,8 +540,7 @@ void http_handle_admin_users_kyc_level_set(struct http_request *req)
         return;
     f->c.kyc_level = kyc_level;
     /* The trail says which level was asked for, as the log line does. */
-    struct domain_audit *audit = f->c.cmd.record_arg;
-    snprintf(audit->detail, sizeof audit->detail, "kyc_level=%d", kyc_level);
+    snprintf(f->audit->detail, sizeof f->audit->detail, "kyc_level=%d", kyc_level);
     http_request_submit(req, &f->c.cmd, S_admin_kyc_level_resume);
 }
 

@@ -94,12 +94,20 @@ TEST(a_refusal_changes_nothing_and_says_so_a_bad_request_leaves_no_row)
     snprintf(path, sizeof path, "/admin/users/%s/kyc-level", S_user.id);
     ASSERT_EQ_INT(api_call(&S_client, "PUT", path, S_alice, "{\"kyc_level\":9}", &res), 400);
     client_response_release(&res);
+    /* The level it has already: refused, and the trail says which level was asked for. */
+    ASSERT_EQ_INT(api_call(&S_client, "PUT", path, S_admin, "{\"kyc_level\":1}", &res), 409);
+    client_response_release(&res);
 
     char query[256];
     snprintf(query, sizeof query, "target=%s", S_user.id);
     json_t *items = S_audit(query);
-    ASSERT_EQ_INT((long long)json_array_size(items), 2);
+    ASSERT_EQ_INT((long long)json_array_size(items), 3);
     json_t *row = json_array_get(items, 0);
+    ASSERT_EQ_STR(S_str(row, "action"), "user_kyc_level");
+    ASSERT_EQ_STR(S_str(row, "detail"), "kyc_level=1");
+    ASSERT_EQ_STR(S_str(row, "result"), "CONFLICT");
+    ASSERT(json_is_false(json_object_get(row, "changed")));
+    row = json_array_get(items, 1);
     ASSERT_EQ_STR(S_str(row, "by"), "admin");
     ASSERT_EQ_STR(S_str(row, "result"), "CONFLICT");
     ASSERT(json_is_false(json_object_get(row, "changed")));
