@@ -3,7 +3,7 @@
  * each operator's command the ledger ran, written in the command's own
  * transaction.
  *
- * Owns the operator_actions table (migration 45). The log's audit lines
+ * Owns the operator_actions table (migration 46). The log's audit lines
  * (by=, changed=) go with log rotation; this record stays, and since it is
  * written inside the command's savepoint there is never an action without
  * its row, nor a row of an action that rolled back.
