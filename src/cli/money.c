@@ -173,7 +173,8 @@ static void S_card_print(const struct cli *cli, const json_t *card)
 }
 
 /* POST /v1/sms-codes for binding the card number (the code's target, which
- * the server keeps only as a keyed hash). */
+ * the server keeps only as a keyed hash), as the logged-in user: the code
+ * binds the card in that wallet alone. */
 static int S_bind_code_request(struct cli *cli, const char *phone, const char *number,
                                struct cli_response *res)
 {
@@ -184,7 +185,7 @@ static int S_bind_code_request(struct cli *cli, const char *phone, const char *n
         buf_init(&res->body, CLI_RESPONSE_SIZE_MAX);
         return cli_usage_error(cli, "--phone must be UTF-8 text");
     }
-    int rc = cli_call(cli, "POST", "/v1/sms-codes", CLI_AUTH_NONE, body, res);
+    int rc = cli_call(cli, "POST", "/v1/sms-codes", CLI_AUTH_USER, body, res);
     json_decref(body);
     return rc;
 }

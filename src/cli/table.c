@@ -92,7 +92,8 @@ static const struct cli_command S_commands[] = {
        "change_phone close_account",
        "what the code is for: register, reset_payment_password (for `payment-password set`), "
        "reset_password (for `password set`), "
-       "unfreeze (for `security unfreeze`), bind_card (for `card add`), change_phone (to the "
+       "unfreeze (for `security unfreeze`), bind_card (for `card add`, asked as the logged-in "
+       "user: the code binds the card in that wallet alone), change_phone (to the "
        "new phone, for `phone-change`), close_account (for `close-account`)"},
       {"target", "TARGET", false, NULL,
        "what the code authorises, for bind_card the whole card number to bind "

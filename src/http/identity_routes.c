@@ -34,7 +34,7 @@
 #define S_DEVICE_NAME_SIZE_MAX (IDENTITY_DEVICE_NAME_SIZE_MAX - 1)
 #define S_REAL_NAME_SIZE_MAX (IDENTITY_REAL_NAME_SIZE_MAX - 1)
 #define S_ID_NUMBER_SIZE_MAX (IDENTITY_ID_NUMBER_SIZE - 1)
-#define S_TARGET_SIZE_MAX (SMS_TARGET_SIZE_MAX - 1)
+#define S_TARGET_SIZE_MAX 95 /* a card number, with room */
 
 _Static_assert(S_SMS_CODE_SIZE_MAX < sizeof(((struct identity_cmd *)0)->sms_code),
                "sms_code field fits the command");
@@ -110,19 +110,31 @@ void http_handle_sms_codes_create(struct http_request *req)
         goto out;
     }
     /* A bind_card code is for the whole card number, which is kept with
-     * the code only as its keyed hash (wallet_card_sms_target); the
-     * purposes bound to the phone alone take no target. */
+     * the code only as its keyed hash, and for the wallet that asked
+     * (wallet_card_sms_target), so it asks in its own session: a code the
+     * card's holder reads out to someone binds the card in the holder's
+     * wallet alone. The purposes bound to the phone alone take no target. */
     const struct domain_env *env = http_request_env(req);
     char card_target[WALLET_CARD_TARGET_SIZE_MAX] = "";
     if (env == NULL) {
         http_reply_error(req, QB_E_INTERNAL);
         goto out;
     }
-    if (purpose == SMS_PURPOSE_BIND_CARD &&
-        (target == NULL || !wallet_card_sms_target(env, target, card_target))) {
-        http_reply_error_message(req, QB_E_PARAM,
-                                 "target must be the card number to bind: 16 to 19 digits");
-        goto out;
+    if (purpose == SMS_PURPOSE_BIND_CARD) {
+        size_t size = target != NULL ? strlen(target) : 0;
+        if (size < BANK_CARD_DIGITS_MIN || size > BANK_CARD_DIGITS_MAX ||
+            strspn(target, "0123456789") != size) {
+            http_reply_error_message(req, QB_E_PARAM,
+                                     "target must be the card number to bind: 16 to 19 digits");
+            goto out;
+        }
+        if (!http_request_user_authenticate(req))
+            goto out;
+        const struct identity_session *session = http_request_session(req);
+        if (!wallet_card_sms_target(env, session->user_id, target, card_target)) {
+            http_reply_error(req, QB_E_INTERNAL);
+            goto out;
+        }
     }
     if (purpose != SMS_PURPOSE_BIND_CARD && target != NULL && target[0] != '\0') {
         http_reply_error_message(req, QB_E_PARAM, "target is only for purpose bind_card");

@@ -639,6 +639,12 @@ bool http_new_password_check(struct http_request *req, const char *password);
  * after replying 401 UNAUTHORIZED (or 503 when the table could not be
  * read). */
 bool http_request_session_live(struct http_request *req);
+/* On an HTTP_AUTH_NONE route, for a form of the request that is a user's
+ * alone (a bind_card code is the asking wallet's): authenticates the
+ * caller's session as an HTTP_AUTH_USER route does, so that
+ * http_request_session and http_me_load answer for it. False after
+ * replying 401 UNAUTHORIZED (with WWW-Authenticate), or 503. */
+bool http_request_user_authenticate(struct http_request *req);
 /* The caller's user record (HTTP_AUTH_USER routes), or false after
  * replying. A session whose user is gone is no session: 401. */
 bool http_me_load(struct http_request *req, struct identity_user *user);

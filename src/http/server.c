@@ -822,6 +822,18 @@ static enum qb_error S_authenticate(struct http_request *req, enum http_auth aut
     return QB_E_UNAUTHORIZED;
 }
 
+bool http_request_user_authenticate(struct http_request *req)
+{
+    QB_ASSERT(req->server->routes[req->route_index].auth == HTTP_AUTH_NONE);
+    enum qb_error err = S_authenticate(req, HTTP_AUTH_USER);
+    if (err == QB_OK)
+        return true;
+    if (err == QB_E_UNAUTHORIZED)
+        http_reply_header(req, "WWW-Authenticate", "Bearer");
+    http_reply_error(req, err);
+    return false;
+}
+
 /* Step 2, with the body in: authenticate and run the handler. */
 void http_request_dispatch(struct http_request *req)
 {

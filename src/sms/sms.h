@@ -38,7 +38,7 @@
 
 #define SMS_CODE_DIGITS 6
 #define SMS_PHONE_SIZE_MAX 16   /* 11 digits + NUL, with room */
-#define SMS_TARGET_SIZE_MAX 96
+#define SMS_TARGET_SIZE_MAX 128 /* a card's keyed hash and its asker (wallet/cards.h) */
 
 enum sms_purpose {
     SMS_PURPOSE_REGISTER = 1,

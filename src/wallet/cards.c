@@ -31,19 +31,22 @@ static bool card_digits_ok(const char *number, size_t *size)
            strspn(number, "0123456789") == *size;
 }
 
-bool wallet_card_sms_target(const struct domain_env *env, const char *card_number,
-                            char out[WALLET_CARD_TARGET_SIZE_MAX])
+bool wallet_card_sms_target(const struct domain_env *env, const char *user_id,
+                            const char *card_number, char out[WALLET_CARD_TARGET_SIZE_MAX])
 {
     QB_ASSERT(env != NULL && out != NULL);
     size_t size;
     out[0] = '\0';
-    if (!card_digits_ok(card_number, &size))
+    if (!card_digits_ok(card_number, &size) || user_id == NULL ||
+        !id_is_valid(user_id, strlen(user_id), "u"))
         return false;
     uint8_t hash[CRYPTO_SHA256_SIZE];
     domain_keyed_hash(env->card_hash_key, card_number, size, hash);
     memcpy(out, "card:", 5);
     crypto_hex(hash, sizeof hash, out + 5);
-    QB_ASSERT(strlen(out) == WALLET_CARD_TARGET_SIZE_MAX - 1);
+    int n = snprintf(out + 5 + 2 * CRYPTO_SHA256_SIZE,
+                     WALLET_CARD_TARGET_SIZE_MAX - 5 - 2 * CRYPTO_SHA256_SIZE, "/%s", user_id);
+    QB_ASSERT(n > 1 && (size_t)n < WALLET_CARD_TARGET_SIZE_MAX - 5 - 2 * CRYPTO_SHA256_SIZE);
     return true;
 }
 
@@ -269,7 +272,7 @@ static enum qb_error card_bind(struct ledger_txn *txn, struct wallet_card_cmd *c
     struct bank_card_info info;
     char target[WALLET_CARD_TARGET_SIZE_MAX];
     if (!bank_card_lookup(c->card_number, &info) ||
-        !wallet_card_sms_target(env, c->card_number, target) ||
+        !wallet_card_sms_target(env, c->user_id, c->card_number, target) ||
         !identity_display_name_is_valid(c->holder_name) || !sms_phone_is_valid(c->phone)) {
         c->outcome = QB_E_CARD_INVALID;
         return QB_OK;
@@ -309,8 +312,9 @@ static enum qb_error card_bind(struct ledger_txn *txn, struct wallet_card_cmd *c
         return QB_OK;
     }
 
-    /* 3. the code sent to the card's phone for this very card; a wrong one
-     * is counted, so the command commits with the refusal */
+    /* 3. the code sent to the card's phone for this very card, asked for
+     * by this very wallet; a wrong one is counted, so the command commits
+     * with the refusal */
     err = sms_txn_code_check(txn, env, c->phone, SMS_PURPOSE_BIND_CARD, target, c->sms_code,
                              !c->check_only);
     if (err == QB_E_SMS_CODE_INVALID) {

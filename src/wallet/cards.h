@@ -11,17 +11,20 @@
  *
  * Binding proves control of the card's phone with an SMS code of purpose
  * bind_card sent to that phone, whose target is the whole card number's
- * keyed hash (wallet_card_sms_target: the number_hash of the cards table),
- * so a code sent for one card cannot bind another, not even one with the
- * same first six and last four digits, and the number is not kept with the
- * code. That the phone is the card's is the bank's to say (the
- * connector's verify, wallet_card_verify, before the command; its "no" is
- * told only after the code, so that the bank's records cannot be probed
- * without the phone), and every binding of one card carries one phone: a
- * card bound in another wallet binds again only with that binding's phone,
- * as its bank has one phone for it (but the sandbox's test cards, which
- * every tester binds with a phone of their own). Unbinding marks the row removed (removed_at_ms);
- * the row stays, because payments made with the card still name it.
+ * keyed hash (wallet_card_sms_target: the number_hash of the cards table)
+ * and the wallet that asked for it, so a code sent for one card cannot bind
+ * another, not even one with the same first six and last four digits, nor
+ * bind it in another wallet (someone who knows a card's number and talks its
+ * holder into reading out a code the holder's wallet asked for gains
+ * nothing), and the number is not kept with the code. That the phone is the
+ * card's is the bank's to say (the connector's verify, wallet_card_verify,
+ * before the command; its "no" is told only after the code, so that the
+ * bank's records cannot be probed without the phone), and every binding of
+ * one card carries one phone: a card bound in another wallet binds again
+ * only with that binding's phone, as its bank has one phone for it (but the
+ * sandbox's test cards, which every tester binds with a phone of their own).
+ * Unbinding marks the row removed (removed_at_ms); the row stays, because
+ * payments made with the card still name it.
  *
  * Must never: log a card number (log_mask_pan only), put one in a response,
  * or keep one in clear beyond the call that needs it.
@@ -40,7 +43,9 @@
 
 #define WALLET_CARDS_PER_USER_MAX 10       /* bound (not removed) cards per user */
 #define WALLET_HOLDER_NAME_SIZE_MAX 65     /* 64 bytes of UTF-8 + NUL */
-#define WALLET_CARD_TARGET_SIZE_MAX (5 + 2 * CRYPTO_SHA256_SIZE + 1) /* "card:", hex, NUL */
+/* "card:", the hex, "/", the user id and its NUL */
+#define WALLET_CARD_TARGET_SIZE_MAX (5 + 2 * CRYPTO_SHA256_SIZE + 1 + ID_TEXT_SIZE_MAX)
+_Static_assert(WALLET_CARD_TARGET_SIZE_MAX <= SMS_TARGET_SIZE_MAX, "a card's target fits a code's");
 #define WALLET_CARD_LAST4_SIZE 5
 
 struct wallet_card {
@@ -55,13 +60,16 @@ struct wallet_card {
     int64_t removed_at_ms;                  /* 0 while bound */
 };
 
-/* The SMS target of a bind_card code for card_number: "card:" and the hex
- * of its keyed hash under env->card_hash_key (what the cards table keeps as
- * number_hash), the same for one number each time and telling nothing of it
- * without the key. A client asks for the code with the whole number; only
- * this is kept. False (out "") when the number is not 16-19 digits. */
-bool wallet_card_sms_target(const struct domain_env *env, const char *card_number,
-                            char out[WALLET_CARD_TARGET_SIZE_MAX]);
+/* The SMS target of a bind_card code for card_number, asked for by user_id
+ * (the wallet the card is to be bound to): "card:", the hex of the number's
+ * keyed hash under env->card_hash_key (what the cards table keeps as
+ * number_hash), "/" and the user id; the same for one number and wallet
+ * each time and telling nothing of the number without the key. A client
+ * asks for the code with the whole number, in its own session; only this
+ * is kept. False (out "") when the number is not 16-19 digits or user_id
+ * has not the shape of a user id. */
+bool wallet_card_sms_target(const struct domain_env *env, const char *user_id,
+                            const char *card_number, char out[WALLET_CARD_TARGET_SIZE_MAX]);
 
 /* --- reads, with any connection ----------------------------------------------- */
 

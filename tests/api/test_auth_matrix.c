@@ -469,8 +469,9 @@ static const char *S_status_code(const char *pattern, int status)
 static void S_card_bind(const struct api_user *user, char card_id[API_ID_SIZE_MAX])
 {
     char code[API_SMS_CODE_SIZE];
-    ASSERT_EQ_INT(api_sms_request_target(&S_client, user->phone, "bind_card", "9999000000000012"),
-                  202);
+    ASSERT_EQ_INT(
+        api_sms_request_as(&S_client, user->token, user->phone, "bind_card", "9999000000000012"),
+        202);
     API_MUST(api_sms_code_read(&S_client, S_admin, user->phone, "bind_card", code));
     char body[256];
     snprintf(body, sizeof body,

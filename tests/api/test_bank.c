@@ -542,7 +542,7 @@ static void S_account_open(struct client *c, const char *admin, struct account *
     client_response_release(&res);
 
     char code[API_SMS_CODE_SIZE];
-    ASSERT_EQ_INT(api_sms_request_target(c, u.phone, "bind_card", "9999000000000012"), 202);
+    ASSERT_EQ_INT(api_sms_request_as(c, u.token, u.phone, "bind_card", "9999000000000012"), 202);
     API_MUST(api_sms_code_read(c, admin, u.phone, "bind_card", code));
     snprintf(body, sizeof body,
              "{\"card_number\":\"%s\",\"holder_name\":\"Bank Test\",\"phone\":\"%s\","

@@ -49,10 +49,11 @@ static void S_card_number(const char *bin, size_t size, unsigned long serial, ch
  * only its keyed hash). */
 static void S_target(const char *number, char out[24]) { snprintf(out, 24, "%s", number); }
 
-/* Asks for a bind_card code on phone for target and reads it from the outbox. */
-static void S_code(const char *phone, const char *target, char code[API_SMS_CODE_SIZE])
+/* Asks, as u, for a bind_card code on phone for target and reads it from the outbox. */
+static void S_code(const struct api_user *u, const char *phone, const char *target,
+                   char code[API_SMS_CODE_SIZE])
 {
-    ASSERT_EQ_INT(api_sms_request_target(&S_client, phone, "bind_card", target), 202);
+    ASSERT_EQ_INT(api_sms_request_as(&S_client, u->token, phone, "bind_card", target), 202);
     API_MUST(api_sms_code_read(&S_client, S_admin, phone, "bind_card", code));
 }
 
@@ -72,7 +73,7 @@ static long S_bind(const struct api_user *u, const char *number, struct client_r
     char phone[API_PHONE_SIZE], target[24], code[API_SMS_CODE_SIZE];
     api_phone_new(phone);
     S_target(number, target);
-    S_code(phone, target, code);
+    S_code(u, phone, target, code);
     return S_bind_raw(u, number, phone, code, res);
 }
 
@@ -197,7 +198,7 @@ TEST(sms_code_must_be_for_this_card_and_phone)
     char code[API_SMS_CODE_SIZE], wrong[API_SMS_CODE_SIZE];
     struct client_response res;
 
-    S_code(phone, other_target, code); /* for another card of the same bank */
+    S_code(&u, phone, other_target, code); /* for another card of the same bank */
     ASSERT_EQ_INT(S_bind_raw(&u, number, phone, code, &res), 400);
     ASSERT_EQ_STR(api_error_code(&res), "SMS_CODE_INVALID");
     client_response_release(&res);
@@ -205,7 +206,7 @@ TEST(sms_code_must_be_for_this_card_and_phone)
     /* Nor one whose first six and last four digits are this card's, as a
      * masked number would show both. */
     const char *twin = "6228480000000035550", *look_alike = "6228480000000115550";
-    S_code(phone, look_alike, code);
+    S_code(&u, phone, look_alike, code);
     ASSERT_EQ_INT(S_bind_raw(&u, twin, phone, code, &res), 400);
     ASSERT_EQ_STR(api_error_code(&res), "SMS_CODE_INVALID");
     client_response_release(&res);
@@ -213,12 +214,12 @@ TEST(sms_code_must_be_for_this_card_and_phone)
 
     ASSERT_EQ_INT(api_sms_request(&S_client, phone, "bind_card"), 400); /* no target */
 
-    S_code(other_phone, target, code); /* this card, another phone */
+    S_code(&u, other_phone, target, code); /* this card, another phone */
     ASSERT_EQ_INT(S_bind_raw(&u, number, phone, code, &res), 400);
     ASSERT_EQ_STR(api_error_code(&res), "SMS_CODE_INVALID");
     client_response_release(&res);
 
-    S_code(phone, target, code);
+    S_code(&u, phone, target, code);
     long wrong_value = (strtol(code, NULL, 10) + 1) % 1000000;
     for (int i = API_SMS_CODE_SIZE - 2; i >= 0; i--, wrong_value /= 10)
         wrong[i] = (char)('0' + wrong_value % 10);
@@ -235,6 +236,39 @@ TEST(sms_code_must_be_for_this_card_and_phone)
     ASSERT_EQ_INT(S_card_count(&u), 1);
 }
 
+TEST(a_bind_card_code_binds_only_in_the_wallet_that_asked)
+{
+    // The fraud a bare code invites: someone who knows a victim's card number asks, from their
+    // own wallet, for a bind_card code, and talks the victim into reading it out. A bind_card
+    // code is the asking wallet's: asked without a session it is refused (401, nothing sent), and
+    // one the victim's own wallet asked for binds nothing in another wallet that knows the
+    // number, the phone and the code, and is still the victim's to use.
+    struct api_user victim, fraudster;
+    API_MUST(api_user_new(&S_client, S_admin, &victim));
+    API_MUST(api_user_new(&S_client, S_admin, &fraudster));
+    char number[24], target[24], phone[API_PHONE_SIZE], code[API_SMS_CODE_SIZE];
+    S_card_number("622202", 19, 9090, number);
+    S_target(number, target);
+    api_phone_new(phone);
+    struct client_response res;
+
+    S_code(&victim, phone, target, code);
+    ASSERT_EQ_INT(S_bind_raw(&fraudster, number, phone, code, &res), 400);
+    ASSERT_EQ_STR(api_error_code(&res), "SMS_CODE_INVALID");
+    client_response_release(&res);
+    ASSERT_EQ_INT(S_card_count(&fraudster), 0);
+    ASSERT_EQ_INT(S_bind_raw(&victim, number, phone, code, &res), 201);
+    client_response_release(&res);
+    ASSERT_EQ_INT(S_card_count(&victim), 1);
+
+    char other[24];
+    S_card_number("622202", 19, 9091, other);
+    api_phone_new(phone); /* whose outbox is empty */
+    ASSERT_EQ_INT(api_sms_request_as(&S_client, NULL, phone, "bind_card", other), 401);
+    ASSERT_EQ_INT(api_sms_request_as(&S_client, "not-a-session", phone, "bind_card", other), 401);
+    ASSERT(!api_sms_code_read(&S_client, S_admin, phone, "bind_card", code));
+}
+
 TEST(same_card_twice_is_a_conflict_until_unbound)
 {
     // One card is bound once per user; another user may bind it too, with the card's phone (a
@@ -247,7 +281,7 @@ TEST(same_card_twice_is_a_conflict_until_unbound)
     S_target(number, target);
     api_phone_new(phone);
     struct client_response res;
-    S_code(phone, target, code);
+    S_code(&u, phone, target, code);
     ASSERT_EQ_INT(S_bind_raw(&u, number, phone, code, &res), 201);
     char id[API_ID_SIZE_MAX];
     snprintf(id, sizeof id, "%s", api_json_str(&res, "id"));
@@ -256,14 +290,14 @@ TEST(same_card_twice_is_a_conflict_until_unbound)
     ASSERT_EQ_INT(S_bind(&u, number, &res), 409);
     ASSERT_EQ_STR(api_error_code(&res), "CARD_ALREADY_BOUND");
     client_response_release(&res);
-    S_code(phone, target, code);
+    S_code(&v, phone, target, code);
     ASSERT_EQ_INT(S_bind_raw(&v, number, phone, code, &res), 201);
     client_response_release(&res);
     char path[128];
     snprintf(path, sizeof path, "/v1/me/cards/%s", id);
     ASSERT_EQ_INT(api_call(&S_client, "DELETE", path, u.token, NULL, &res), 204);
     client_response_release(&res);
-    S_code(phone, target, code);
+    S_code(&u, phone, target, code);
     ASSERT_EQ_INT(S_bind_raw(&u, number, phone, code, &res), 201);
     ASSERT(strcmp(api_json_str(&res, "id"), id) != 0);
     client_response_release(&res);
@@ -285,7 +319,7 @@ TEST(a_card_binds_only_with_the_phone_its_bank_has)
 
     /* The bank: another phone on file. */
     S_target("9999000000000095", target);
-    S_code(other.phone, target, code);
+    S_code(&other, other.phone, target, code);
     ASSERT_EQ_INT(S_bind_raw(&other, "9999000000000095", other.phone, code, &res), 400);
     ASSERT_EQ_STR(api_error_code(&res), "CARD_PHONE_MISMATCH");
     client_response_release(&res);
@@ -295,7 +329,7 @@ TEST(a_card_binds_only_with_the_phone_its_bank_has)
 
     /* The bank: another holder. */
     S_target("9999000000000012", target);
-    S_code(other.phone, target, code);
+    S_code(&other, other.phone, target, code);
     char body[512];
     snprintf(body, sizeof body,
              "{\"card_number\":\"9999000000000012\",\"holder_name\":\"测试失败\",\"phone\":\"%s\","
@@ -308,7 +342,7 @@ TEST(a_card_binds_only_with_the_phone_its_bank_has)
 
     /* The bank will not have the card (closed): refused after the code, which it used up. */
     S_target("9999000000000111", target);
-    S_code(other.phone, target, code);
+    S_code(&other, other.phone, target, code);
     ASSERT_EQ_INT(S_bind_raw(&other, "9999000000000111", other.phone, code, &res), 402);
     ASSERT_EQ_STR(api_error_code(&res), "CARD_DECLINED");
     client_response_release(&res);
@@ -323,7 +357,7 @@ TEST(a_card_binds_only_with_the_phone_its_bank_has)
     ASSERT_EQ_INT(S_bind_raw(&other, "9999000000000103", other.phone, "123456", &res), 400);
     ASSERT_EQ_STR(api_error_code(&res), "SMS_CODE_INVALID");
     client_response_release(&res);
-    S_code(other.phone, target, code);
+    S_code(&other, other.phone, target, code);
     char wrong[16];
     snprintf(wrong, sizeof wrong, "%06u", (unsigned)(atoi(code) + 1) % 1000000u);
     ASSERT_EQ_INT(S_bind_raw(&other, "9999000000000103", other.phone, wrong, &res), 400);
@@ -342,12 +376,12 @@ TEST(a_card_binds_only_with_the_phone_its_bank_has)
     char number[24];
     S_card_number("622202", 19, 777, number);
     S_target(number, target);
-    S_code(owner.phone, target, code);
+    S_code(&owner, owner.phone, target, code);
     ASSERT_EQ_INT(S_bind_raw(&owner, number, owner.phone, code, &res), 201);
     char id[API_ID_SIZE_MAX];
     snprintf(id, sizeof id, "%s", api_json_str(&res, "id"));
     client_response_release(&res);
-    S_code(other.phone, target, code);
+    S_code(&other, other.phone, target, code);
     ASSERT_EQ_INT(S_bind_raw(&other, number, other.phone, code, &res), 400);
     ASSERT_EQ_STR(api_error_code(&res), "CARD_PHONE_MISMATCH");
     client_response_release(&res);
@@ -359,7 +393,7 @@ TEST(a_card_binds_only_with_the_phone_its_bank_has)
     snprintf(path, sizeof path, "/v1/me/cards/%s", id);
     ASSERT_EQ_INT(api_call(&S_client, "DELETE", path, owner.token, NULL, &res), 204);
     client_response_release(&res);
-    S_code(other.phone, target, code);
+    S_code(&other, other.phone, target, code);
     ASSERT_EQ_INT(S_bind_raw(&other, number, other.phone, code, &res), 201);
     client_response_release(&res);
     ASSERT_EQ_INT(S_card_count(&other), 1);
@@ -379,7 +413,7 @@ TEST(a_verified_wallet_binds_only_its_holders_cards)
     S_card_number("622202", 19, 7001, number);
     api_phone_new(phone);
     S_target(number, target);
-    S_code(phone, target, code);
+    S_code(&u, phone, target, code);
     ASSERT_EQ_INT(S_bind_raw(&u, number, phone, code, &res), 400); /* holder 张三 */
     ASSERT_EQ_STR(api_error_code(&res), "CARD_HOLDER_MISMATCH");
     client_response_release(&res);
@@ -396,7 +430,7 @@ TEST(a_verified_wallet_binds_only_its_holders_cards)
     ASSERT_EQ_INT((long long)S_card_count(&u), 0);
 
     /* The verified name, with a fresh code, binds. */
-    S_code(phone, target, code);
+    S_code(&u, phone, target, code);
     snprintf(bind, sizeof bind,
              "{\"card_number\":\"%s\",\"holder_name\":\"李四\",\"phone\":\"%s\","
              "\"sms_code\":\"%s\"}",
@@ -422,7 +456,7 @@ TEST(a_wallet_lowered_to_level_one_still_binds_only_its_holders_cards)
     S_card_number("622202", 19, 7002, number);
     api_phone_new(phone);
     S_target(number, target);
-    S_code(phone, target, code);
+    S_code(&u, phone, target, code);
     ASSERT_EQ_INT(S_bind_raw(&u, number, phone, code, &res), 400); /* holder 张三 */
     ASSERT_EQ_STR(api_error_code(&res), "CARD_HOLDER_MISMATCH");
     client_response_release(&res);
@@ -599,7 +633,9 @@ TEST(a_bind_card_target_is_the_card_number_and_only_for_bind_card)
                               "new_device"};
     for (size_t i = 0; i < QB_ARRAY_COUNT(purposes); i++)
         ASSERT_EQ_INT(api_sms_request_target(&S_client, phone, purposes[i], target), 400);
-    ASSERT_EQ_INT(api_sms_request_target(&S_client, phone, "bind_card", target), 202);
+    struct api_user u;
+    API_MUST(api_user_new(&S_client, S_admin, &u));
+    ASSERT_EQ_INT(api_sms_request_as(&S_client, u.token, phone, "bind_card", target), 202);
     char code[API_SMS_CODE_SIZE];
     API_MUST(api_sms_code_read(&S_client, S_admin, phone, "bind_card", code));
     char path[TEST_DAEMON_PATH_SIZE_MAX + 32];
@@ -655,6 +691,7 @@ int main(void)
     RUN(bind_list_and_unbind_a_card);
     RUN(bad_card_numbers_and_fields_are_refused);
     RUN(sms_code_must_be_for_this_card_and_phone);
+    RUN(a_bind_card_code_binds_only_in_the_wallet_that_asked);
     RUN(same_card_twice_is_a_conflict_until_unbound);
     RUN(a_card_binds_only_with_the_phone_its_bank_has);
     RUN(another_users_card_is_not_found);

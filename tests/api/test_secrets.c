@@ -231,7 +231,7 @@ TEST(no_secret_in_the_database_the_log_or_an_answer)
     th_card_number_new(number);
     S_secret_text(number, "card number");
     api_phone_new(phone);
-    ASSERT_EQ_INT(api_sms_request_target(&S_client, phone, "bind_card", number), 202);
+    ASSERT_EQ_INT(api_sms_request_as(&S_client, a.token, phone, "bind_card", number), 202);
     API_MUST(api_sms_code_read(&S_client, S_admin, phone, "bind_card", code));
     S_secret_text(code, "SMS code");
     snprintf(body, sizeof body,

@@ -73,7 +73,7 @@ static void S_card_named(const struct api_user *u, const char *number, const cha
 {
     char target[24], code[API_SMS_CODE_SIZE];
     S_target(number, target);
-    ASSERT_EQ_INT(api_sms_request_target(&S_client, u->phone, "bind_card", target), 202);
+    ASSERT_EQ_INT(api_sms_request_as(&S_client, u->token, u->phone, "bind_card", target), 202);
     API_MUST(api_sms_code_read(&S_client, S_admin, u->phone, "bind_card", code));
     char body[512];
     snprintf(body, sizeof body,

@@ -63,7 +63,7 @@ static inline bool th_card_bind(struct client *client, const char *admin, const 
 {
     char phone[API_PHONE_SIZE], code[API_SMS_CODE_SIZE];
     api_phone_new(phone);
-    if (api_sms_request_target(client, phone, "bind_card", number) != 202 ||
+    if (api_sms_request_as(client, u->token, phone, "bind_card", number) != 202 ||
         !api_sms_code_read(client, admin, phone, "bind_card", code)) {
         fprintf(stderr, "  th_card_bind: no bind_card code: %s\n", api_error());
         return false;

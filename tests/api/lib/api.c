@@ -193,6 +193,12 @@ long api_sms_request(struct client *client, const char *phone, const char *purpo
 long api_sms_request_target(struct client *client, const char *phone, const char *purpose,
                             const char *target)
 {
+    return api_sms_request_as(client, NULL, phone, purpose, target);
+}
+
+long api_sms_request_as(struct client *client, const char *token, const char *phone,
+                        const char *purpose, const char *target)
+{
     char body[512];
     if (target != NULL)
         snprintf(body, sizeof body, "{\"phone\":\"%s\",\"purpose\":\"%s\",\"target\":\"%s\"}",
@@ -200,7 +206,7 @@ long api_sms_request_target(struct client *client, const char *phone, const char
     else
         snprintf(body, sizeof body, "{\"phone\":\"%s\",\"purpose\":\"%s\"}", phone, purpose);
     struct client_response res;
-    long status = api_call(client, "POST", "/v1/sms-codes", NULL, body, &res);
+    long status = api_call(client, "POST", "/v1/sms-codes", token, body, &res);
     if (status != 202)
         S_fail_res("POST /v1/sms-codes", &res);
     client_response_release(&res);

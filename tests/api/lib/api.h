@@ -96,6 +96,10 @@ long api_sms_request(struct client *client, const char *phone, const char *purpo
  * object; NULL: none). Codes for the user's own actions have none. */
 long api_sms_request_target(struct client *client, const char *phone, const char *purpose,
                             const char *target);
+/* The same as a user (token: the session; NULL: none): a bind_card code is
+ * the asking wallet's, and binds the card in that wallet alone. */
+long api_sms_request_as(struct client *client, const char *token, const char *phone,
+                        const char *purpose, const char *target);
 /* The newest code sent to phone for purpose, read from GET
  * /admin/sms-outbox?phone= (newest first). False when there is none. */
 bool api_sms_code_read(struct client *client, const char *admin_token, const char *phone,

@@ -34,14 +34,18 @@ TEST(a_wallet_closed_while_its_bank_was_asked_binds_nothing)
     struct wx *wx = wx_new();
     struct identity_user u = wx_user(wx, "张三", true);
     char code[SMS_CODE_DIGITS + 1];
-    wx_card_code(wx, code);
+    wx_card_code(wx, u.id, code);
     ASSERT_EQ_INT(wx_user_op(wx, IDENTITY_OP_ADMIN_CLOSE, u.id, 0, NULL), QB_OK);
     ASSERT_EQ_INT(wx_user_get(wx, u.id).status, IDENTITY_CLOSED);
     ASSERT_EQ_INT(wx_card_bind(wx, u.id, code, NULL), QB_E_NOT_FOUND);
     ASSERT_EQ_INT(S_live_cards(wx, u.id), 0);
 
-    /* An open wallet binds the same card with the same code, unspent. */
+    /* An open wallet binds the same card, which the closed one holds
+     * nothing of, with a code of its own: the closed wallet's binds only
+     * there. */
     struct identity_user v = wx_user(wx, "李四", true);
+    ASSERT_EQ_INT(wx_card_bind(wx, v.id, code, NULL), QB_E_SMS_CODE_INVALID);
+    wx_card_code(wx, v.id, code);
     ASSERT_EQ_INT(wx_card_bind(wx, v.id, code, NULL), QB_OK);
     ASSERT_EQ_INT(S_live_cards(wx, v.id), 1);
     wx_free(wx);

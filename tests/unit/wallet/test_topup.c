@@ -162,29 +162,41 @@ TEST(payment_json_has_one_shape)
 
 TEST(sms_target_is_the_whole_card_number_keyed)
 {
-    // A bind_card code is kept with its target: the whole card number's keyed hash, so that a
-    // code asked for one card binds no other, not even one with the same first six and last
-    // four digits, and the number itself is never kept with the code.
+    // A bind_card code is kept with its target: the whole card number's keyed hash and the wallet
+    // that asked, so that a code asked for one card binds no other, not even one with the same
+    // first six and last four digits, nor the same card in another wallet, and the number itself
+    // is never kept with the code.
     struct domain_env env;
     memset(&env, 0, sizeof env);
     memset(env.card_hash_key, 0x5a, sizeof env.card_hash_key);
+    char user[ID_TEXT_SIZE_MAX], other_user[ID_TEXT_SIZE_MAX];
+    snprintf(user, sizeof user, "u_%s", "0123456789abcdefghjkmnpqrs");
+    snprintf(other_user, sizeof other_user, "u_%s", "0123456789abcdefghjkmnpqrt");
+    ASSERT(id_is_valid(user, strlen(user), "u") &&
+           id_is_valid(other_user, strlen(other_user), "u"));
     char out[WALLET_CARD_TARGET_SIZE_MAX], other[WALLET_CARD_TARGET_SIZE_MAX];
-    ASSERT(wallet_card_sms_target(&env, "9999000000000012", out));
-    ASSERT(wallet_card_sms_target(&env, "9999000000180012", other));
+    ASSERT(wallet_card_sms_target(&env, user, "9999000000000012", out));
+    ASSERT(wallet_card_sms_target(&env, user, "9999000000180012", other));
     ASSERT(strcmp(out, other) != 0);
-    ASSERT(strncmp(out, "card:", 5) == 0 && strlen(out) == 5 + 2 * CRYPTO_SHA256_SIZE);
+    ASSERT(strncmp(out, "card:", 5) == 0 &&
+           strlen(out) == 5 + 2 * CRYPTO_SHA256_SIZE + 1 + strlen(user));
     ASSERT(strstr(out, "0012") == NULL || strstr(out, "999900") == NULL);
-    ASSERT(wallet_card_sms_target(&env, "9999000000000012", other));
-    ASSERT_EQ_STR(out, other); /* the same card, the same target */
+    ASSERT(wallet_card_sms_target(&env, user, "9999000000000012", other));
+    ASSERT_EQ_STR(out, other); /* the same card and wallet, the same target */
+    ASSERT(wallet_card_sms_target(&env, other_user, "9999000000000012", other));
+    ASSERT(strcmp(out, other) != 0); /* the same card asked for by another wallet */
     env.card_hash_key[0] ^= 1;
-    ASSERT(wallet_card_sms_target(&env, "9999000000000012", other));
+    ASSERT(wallet_card_sms_target(&env, user, "9999000000000012", other));
     ASSERT(strcmp(out, other) != 0); /* keyed: no key, no guessing the number from it */
-    ASSERT(!wallet_card_sms_target(&env, "622202000000018", out)); /* 15 digits */
+    ASSERT(!wallet_card_sms_target(&env, user, "622202000000018", out)); /* 15 digits */
     ASSERT_EQ_STR(out, "");
-    ASSERT(!wallet_card_sms_target(&env, "62220200000000000189", out)); /* 20 */
-    ASSERT(!wallet_card_sms_target(&env, "622202000000000001x", out));
-    ASSERT(!wallet_card_sms_target(&env, "622202*********0018", out)); /* masked */
-    ASSERT(!wallet_card_sms_target(&env, NULL, out));
+    ASSERT(!wallet_card_sms_target(&env, user, "62220200000000000189", out)); /* 20 */
+    ASSERT(!wallet_card_sms_target(&env, user, "622202000000000001x", out));
+    ASSERT(!wallet_card_sms_target(&env, user, "622202*********0018", out)); /* masked */
+    ASSERT(!wallet_card_sms_target(&env, user, NULL, out));
+    ASSERT(!wallet_card_sms_target(&env, NULL, "9999000000000012", out)); /* no wallet */
+    ASSERT(!wallet_card_sms_target(&env, "", "9999000000000012", out));
+    ASSERT(!wallet_card_sms_target(&env, "m_0123456789abcdefghjkmnpqrs", "9999000000000012", out));
 }
 
 /* Two payments as an older Qianbao wrote them: a transfer and a withdrawal
@@ -459,7 +471,7 @@ TEST(the_check_finds_a_bank_payment_its_journal_does_not_bear_out)
     struct identity_user u = wx_user(wx, "张三", true);
     char card_id[ID_TEXT_SIZE_MAX];
     char code[SMS_CODE_DIGITS + 1];
-    wx_card_code(wx, code);
+    wx_card_code(wx, u.id, code);
     ASSERT_EQ_INT(wx_card_bind(wx, u.id, code, card_id), QB_OK);
     int64_t merchant = S_merchant_account(wx, 50000);
 
@@ -588,7 +600,7 @@ TEST(a_payment_is_sent_only_while_its_account_is_as_its_start_found_it)
     struct identity_user u = wx_user(wx, "张三", true);
     char card_id[ID_TEXT_SIZE_MAX];
     char code[SMS_CODE_DIGITS + 1];
-    wx_card_code(wx, code);
+    wx_card_code(wx, u.id, code);
     ASSERT_EQ_INT(wx_card_bind(wx, u.id, code, card_id), QB_OK);
     int64_t merchant = S_merchant_account(wx, 50000);
     struct wallet_payment topup = S_start(wx, u.id, card_id, WALLET_TOPUP, 30000, 0);

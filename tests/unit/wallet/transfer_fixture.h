@@ -509,11 +509,12 @@ static inline const char *wx_code(const struct wx_answer *ans, char *buf, size_t
 #define WX_CARD "9999000000000012"
 #define WX_CARD_PHONE "13900001234"
 
-/* A bind_card code for WX_CARD sent to WX_CARD_PHONE, read from the outbox. */
-static inline void wx_card_code(struct wx *wx, char code[SMS_CODE_DIGITS + 1])
+/* A bind_card code for WX_CARD sent to WX_CARD_PHONE, asked for by user_id
+ * (the wallet it binds the card in), read from the outbox. */
+static inline void wx_card_code(struct wx *wx, const char *user_id, char code[SMS_CODE_DIGITS + 1])
 {
     char target[WALLET_CARD_TARGET_SIZE_MAX];
-    ASSERT(wallet_card_sms_target(&wx->env, WX_CARD, target));
+    ASSERT(wallet_card_sms_target(&wx->env, user_id, WX_CARD, target));
     clock_manual_advance(&wx->clock, wx->env.settings.sms_cooldown_ms + 1);
     struct sms_send_cmd s;
     sms_send_cmd_init(&s, &wx->env);
