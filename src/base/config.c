@@ -138,9 +138,12 @@ static const struct config_setting config_settings[] = {
                     "SMS provider to POST codes to (http:// or https://); empty keeps them "
                     "in the outbox at /admin/sms-outbox"),
     CONFIG_TEXT_ROW("sms-body-template", "QIANBAO_SMS_BODY_TEMPLATE", sms_body_template,
-                    "{\"phone\":\"{phone}\",\"code\":\"{code}\",\"purpose\":\"{purpose}\"}", false,
-                    NULL, "JSON",
-                    "body posted to the SMS provider; {phone}, {code}, {purpose} are replaced"),
+                    "{\"phone\":\"{phone}\",\"code\":\"{code}\",\"purpose\":\"{purpose}\","
+                    "\"text\":\"{text}\"}",
+                    false, NULL, "JSON",
+                    "body posted to the SMS provider; {phone}, {code}, {purpose}, {text} (the "
+                    "whole message), {detail} (what the code authorises), {card_last4} and "
+                    "{wallet_phone} are replaced"),
     CONFIG_BOOL_ROW("allow-private-notify", allow_private_notify,
                     "let merchants' notify_urls point at loopback and private addresses"),
     CONFIG_BOOL_ROW("trust-new-devices", trust_new_devices,

@@ -1279,7 +1279,7 @@ static int S_serve(const struct config *cfg, const struct daemon_paths *paths,
             fprintf(stderr,
                     "qianbaod: --sms-provider-url \"%s\" or --sms-body-template refused: "
                     "the url must be http:// or https://, the template hold {phone} and "
-                    "{code}\n",
+                    "{code} or {text}\n",
                     cfg->sms_provider_url);
             status = 2;
             goto out;

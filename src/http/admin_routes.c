@@ -570,9 +570,9 @@ static json_t *S_sms_outbox_item(struct http_request *req, struct store *reader,
 {
     (void)req, (void)reader, (void)arg, (void)err;
     const struct sms_outbox_item *sms = row;
-    return json_pack("{s:s, s:s, s:s, s:s, s:o}", "phone", sms->phone, "purpose",
-                     sms_purpose_name(sms->purpose), "code", sms->code, "delivery",
-                     sms_delivery_name(sms->delivery), "created_at",
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:o}", "phone", sms->phone, "purpose",
+                     sms_purpose_name(sms->purpose), "code", sms->code, "text", sms->text,
+                     "delivery", sms_delivery_name(sms->delivery), "created_at",
                      http_time_json(sms->created_at_ms));
 }
 

@@ -116,6 +116,8 @@ void http_handle_sms_codes_create(struct http_request *req)
      * wallet alone. The purposes bound to the phone alone take no target. */
     const struct domain_env *env = http_request_env(req);
     char card_target[WALLET_CARD_TARGET_SIZE_MAX] = "";
+    struct sms_detail detail;
+    memset(&detail, 0, sizeof detail);
     if (env == NULL) {
         http_reply_error(req, QB_E_INTERNAL);
         goto out;
@@ -130,11 +132,20 @@ void http_handle_sms_codes_create(struct http_request *req)
         }
         if (!http_request_user_authenticate(req))
             goto out;
-        const struct identity_session *session = http_request_session(req);
-        if (!wallet_card_sms_target(env, session->user_id, target, card_target)) {
+        /* The message names the card by its last four digits and the
+         * wallet it would be bound to by that wallet's masked phone, so
+         * that a holder talked into reading the code out hears where the
+         * card would go (docs/sms.md). */
+        struct identity_user *me = http_me_new(req);
+        if (me == NULL)
+            goto out;
+        if (!wallet_card_sms_target(env, me->id, target, card_target) ||
+            !sms_phone_is_valid(me->phone)) {
             http_reply_error(req, QB_E_INTERNAL);
             goto out;
         }
+        memcpy(detail.card_last4, target + size - 4, 4);
+        sms_phone_mask(me->phone, detail.wallet_phone);
     }
     if (purpose != SMS_PURPOSE_BIND_CARD && target != NULL && target[0] != '\0') {
         http_reply_error_message(req, QB_E_PARAM, "target is only for purpose bind_card");
@@ -150,6 +161,7 @@ void http_handle_sms_codes_create(struct http_request *req)
     c->purpose = purpose;
     _Static_assert(sizeof card_target <= sizeof c->target, "a card's target fits a code's");
     snprintf(c->target, sizeof c->target, "%s", card_target);
+    c->detail = detail;
     http_request_submit(req, &c->cmd, S_sms_codes_resume);
 out:
     json_decref(body);

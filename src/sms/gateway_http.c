@@ -3,9 +3,12 @@
  *
  * Providers differ in field names but agree on the shape: a JSON body with
  * the number and the text. The operator writes that body once as a
- * template ("{\"mobile\":\"{phone}\",\"content\":\"Code {code}\"}") and
- * the gateway fills in {phone}, {code} and {purpose}, each JSON-escaped,
- * so a value can never break out of its string.
+ * template ("{\"mobile\":\"{phone}\",\"content\":\"{text}\"}") and the
+ * gateway fills in {phone}, {code}, {purpose}, {text} (the whole message,
+ * sms_message_text), {detail} (what the code authorises) and, for a
+ * provider's own registered template, {card_last4} and {wallet_phone}
+ * (struct sms_detail), each JSON-escaped, so a value can never break out
+ * of its string.
  *
  * One libcurl easy handle per message: the worker sends a few messages a
  * second at most, and a fresh handle carries no state (cookies, a half-dead
@@ -59,18 +62,29 @@ static enum qb_error sms_json_escape_append(struct buf *out, const char *text)
 /* The request body: body_template with each placeholder replaced. Text
  * in braces that is not a placeholder is copied as it stands. */
 static enum qb_error sms_http_body_make(const char *body_template, const char *phone,
-                                        enum sms_purpose purpose, const char *code, struct buf *out)
+                                        enum sms_purpose purpose, const char *code,
+                                        const struct sms_detail *detail, struct buf *out)
 {
-    static const char *const names[] = {"{phone}", "{code}", "{purpose}"};
-    const char *values[] = {phone, code, sms_purpose_name(purpose)};
+    static const char *const names[] = {"{phone}",  "{code}",       "{purpose}",     "{text}",
+                                        "{detail}", "{card_last4}", "{wallet_phone}"};
+    char text[SMS_TEXT_SIZE_MAX], deed[SMS_DETAIL_TEXT_SIZE_MAX];
+    sms_message_text(purpose, code, detail, text);
+    sms_message_detail(purpose, detail, deed);
+    const char *values[] = {phone,
+                            code,
+                            sms_purpose_name(purpose),
+                            text,
+                            deed,
+                            detail->card_last4,
+                            detail->wallet_phone};
+    _Static_assert(QB_ARRAY_COUNT(names) == QB_ARRAY_COUNT(values), "a value per placeholder");
     const char *p = body_template;
+    enum qb_error err = QB_OK;
     while (*p != '\0') {
         const char *brace = strchr(p, '{');
         size_t plain_size = brace != NULL ? (size_t)(brace - p) : strlen(p);
-        enum qb_error err = buf_append(out, p, plain_size);
-        if (err != QB_OK)
-            return err;
-        if (brace == NULL)
+        err = buf_append(out, p, plain_size);
+        if (err != QB_OK || brace == NULL)
             break;
         p = brace;
         size_t i = 0;
@@ -84,9 +98,10 @@ static enum qb_error sms_http_body_make(const char *body_template, const char *p
             p++;
         }
         if (err != QB_OK)
-            return err;
+            break;
     }
-    return QB_OK;
+    crypto_wipe(text, sizeof text);
+    return err;
 }
 
 /* The provider's answer is not needed: only its status counts. */
@@ -98,11 +113,12 @@ static size_t sms_http_discard(char *data, size_t size, size_t count, void *arg)
 }
 
 static enum qb_error sms_gateway_http_send(struct sms_gateway *gateway, const char *phone,
-                                           enum sms_purpose purpose, const char *code)
+                                           enum sms_purpose purpose, const char *code,
+                                           const struct sms_detail *detail)
 {
     struct sms_gateway_http *g = (struct sms_gateway_http *)gateway;
     QB_ASSERT(g != NULL && g->url != NULL && g->body_template != NULL);
-    QB_ASSERT(phone != NULL && code != NULL);
+    QB_ASSERT(phone != NULL && code != NULL && detail != NULL);
     char masked[16];
     log_mask_pan(phone, masked, sizeof masked);
 
@@ -111,7 +127,7 @@ static enum qb_error sms_gateway_http_send(struct sms_gateway *gateway, const ch
     CURL *curl = NULL;
     struct curl_slist *headers = NULL;
     long status = 0;
-    enum qb_error err = sms_http_body_make(g->body_template, phone, purpose, code, &body);
+    enum qb_error err = sms_http_body_make(g->body_template, phone, purpose, code, detail, &body);
     if (err != QB_OK) {
         log_event(LOG_ERROR, "sms.gateway.body_failed", "gateway=http phone=%s error=%s", masked,
                   error_name(err));
@@ -206,8 +222,8 @@ static char *sms_strdup_max(const char *text, size_t size_max)
 }
 
 /* Refuses (NULL) a URL that is not http(s), a template without {phone}
- * and {code} (a message without them reaches nobody or says nothing), and
- * a timeout outside 1 ms .. 2 min. Calls curl_global_init, so create
+ * or without {code} or {text} (a message without them reaches nobody or
+ * says nothing), and a timeout outside 1 ms .. 2 min. Calls curl_global_init, so create
  * gateways at start-up, before other threads use libcurl. */
 struct sms_gateway *sms_gateway_http_new(const char *url, const char *body_template,
                                          int64_t timeout_ms)
@@ -216,7 +232,8 @@ struct sms_gateway *sms_gateway_http_new(const char *url, const char *body_templ
         return NULL;
     if (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0)
         return NULL;
-    if (strstr(body_template, "{phone}") == NULL || strstr(body_template, "{code}") == NULL)
+    if (strstr(body_template, "{phone}") == NULL ||
+        (strstr(body_template, "{code}") == NULL && strstr(body_template, "{text}") == NULL))
         return NULL;
     if (timeout_ms < 1 || timeout_ms > SMS_HTTP_TIMEOUT_MS_MAX)
         return NULL;

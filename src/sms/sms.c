@@ -22,6 +22,12 @@
  * twice types the last code received. Superseded codes are not rewritten;
  * consume simply never looks past the newest row.
  *
+ * Every message says what its code authorises and warns against telling
+ * it (sms_message_text): a bare code is what a fraudster asks its holder to
+ * read out. What a bind_card message names besides the purpose (the card's
+ * last four digits, the asking wallet's masked phone) is sealed in the
+ * outbox row beside the code; the text is made when it is read or sent.
+ *
  * Statements are prepared per call: the writer's connection belongs to the
  * ledger, and an SMS is rare enough that the prepare costs nothing worth a
  * cache.
@@ -111,6 +117,117 @@ bool sms_phone_normalize(const char *text, char out[SMS_PHONE_SIZE_MAX])
         return false;
     memcpy(out, number, 12);
     return true;
+}
+
+void sms_phone_mask(const char *phone, char out[SMS_PHONE_MASKED_SIZE])
+{
+    QB_ASSERT(sms_phone_is_valid(phone));
+    memcpy(out, phone, 3);
+    memcpy(out + 3, "****", 4);
+    memcpy(out + 7, phone + 7, 4);
+    out[11] = '\0';
+}
+
+/* --- what a message says --------------------------------------------------- */
+
+static bool sms_digits_are(const char *text, size_t size)
+{
+    return strspn(text, "0123456789") == size;
+}
+
+bool sms_detail_is_valid(const struct sms_detail *detail)
+{
+    QB_ASSERT(detail != NULL);
+    const char *last4 = detail->card_last4, *wallet = detail->wallet_phone;
+    size_t last4_size = strnlen(last4, sizeof detail->card_last4);
+    size_t wallet_size = strnlen(wallet, sizeof detail->wallet_phone);
+    bool last4_ok = last4_size == 0 || (last4_size == 4 && sms_digits_are(last4, 4));
+    bool wallet_ok =
+        wallet_size == 0 || (wallet_size == 11 && wallet[0] == '1' && sms_digits_are(wallet, 3) &&
+                             strncmp(wallet + 3, "****", 4) == 0 && sms_digits_are(wallet + 7, 4));
+    return last4_ok && wallet_ok;
+}
+
+/* What each purpose authorises, in the words of the message. A bind_card
+ * message names the card and the wallet where it has them. */
+static const char *const sms_purpose_deeds[] = {
+    [SMS_PURPOSE_REGISTER] = "您正在注册钱包账号",
+    [SMS_PURPOSE_LOGIN] = "您正在登录钱包",
+    [SMS_PURPOSE_BIND_CARD] = "您正在绑定银行卡",
+    [SMS_PURPOSE_RESET_PAYMENT_PASSWORD] = "您正在重置钱包的支付密码",
+    [SMS_PURPOSE_NEW_DEVICE] = "您正在新设备上登录钱包",
+    [SMS_PURPOSE_UNFREEZE] = "您正在解除钱包的冻结",
+    [SMS_PURPOSE_RESET_PASSWORD] = "您正在重置钱包的登录密码",
+    [SMS_PURPOSE_CHANGE_PHONE] = "您正在将钱包账号换绑到本手机号",
+    [SMS_PURPOSE_CLOSE_ACCOUNT] = "您正在注销钱包账号，注销后不可恢复",
+};
+
+void sms_message_detail(enum sms_purpose purpose, const struct sms_detail *detail,
+                        char out[SMS_DETAIL_TEXT_SIZE_MAX])
+{
+    QB_ASSERT(out != NULL);
+    if (!sms_purpose_is_valid((int64_t)purpose)) {
+        out[0] = '\0';
+        return;
+    }
+    int n;
+    if (purpose == SMS_PURPOSE_BIND_CARD && detail != NULL && detail->card_last4[0] != '\0' &&
+        detail->wallet_phone[0] != '\0')
+        n = snprintf(out, SMS_DETAIL_TEXT_SIZE_MAX, "您正在将尾号 %s 的银行卡绑定到钱包账号 %s",
+                     detail->card_last4, detail->wallet_phone);
+    else
+        n = snprintf(out, SMS_DETAIL_TEXT_SIZE_MAX, "%s", sms_purpose_deeds[purpose]);
+    QB_ASSERT(n > 0 && n < SMS_DETAIL_TEXT_SIZE_MAX);
+}
+
+void sms_message_text(enum sms_purpose purpose, const char *code, const struct sms_detail *detail,
+                      char out[SMS_TEXT_SIZE_MAX])
+{
+    QB_ASSERT(code != NULL && out != NULL);
+    char deed[SMS_DETAIL_TEXT_SIZE_MAX];
+    sms_message_detail(purpose, detail, deed);
+    int n = snprintf(out, SMS_TEXT_SIZE_MAX, "验证码 %s：%s，切勿告诉任何人。", code, deed);
+    QB_ASSERT(n > 0 && n < SMS_TEXT_SIZE_MAX);
+}
+
+void sms_detail_seal(const struct domain_env *env, const struct sms_detail *detail,
+                     uint8_t out[SMS_DETAIL_SEALED_SIZE_MAX], size_t *size)
+{
+    QB_ASSERT(sms_detail_is_valid(detail));
+    *size = 0;
+    if (detail->card_last4[0] == '\0' && detail->wallet_phone[0] == '\0')
+        return;
+    char plain[SMS_DETAIL_PLAIN_SIZE_MAX + 1];
+    int n = snprintf(plain, sizeof plain, "%s|%s", detail->card_last4, detail->wallet_phone);
+    QB_ASSERT(n > 0 && (size_t)n <= SMS_DETAIL_PLAIN_SIZE_MAX);
+    domain_seal(env, plain, (size_t)n, out);
+    *size = (size_t)n + DOMAIN_SEAL_OVERHEAD;
+    crypto_wipe(plain, sizeof plain);
+}
+
+bool sms_detail_unseal(const struct domain_env *env, const uint8_t *sealed, size_t sealed_size,
+                       struct sms_detail *detail)
+{
+    memset(detail, 0, sizeof *detail);
+    if (sealed_size == 0)
+        return true;
+    char plain[SMS_DETAIL_PLAIN_SIZE_MAX + 1];
+    memset(plain, 0, sizeof plain);
+    if (sealed == NULL || sealed_size <= DOMAIN_SEAL_OVERHEAD ||
+        sealed_size > SMS_DETAIL_SEALED_SIZE_MAX || !domain_unseal(env, sealed, sealed_size, plain))
+        return false;
+    const char *bar = memchr(plain, '|', sealed_size - DOMAIN_SEAL_OVERHEAD);
+    bool ok = bar != NULL && (size_t)(bar - plain) < sizeof detail->card_last4 &&
+              strlen(bar + 1) < sizeof detail->wallet_phone;
+    if (ok) {
+        memcpy(detail->card_last4, plain, (size_t)(bar - plain));
+        snprintf(detail->wallet_phone, sizeof detail->wallet_phone, "%s", bar + 1);
+        ok = sms_detail_is_valid(detail);
+    }
+    if (!ok)
+        memset(detail, 0, sizeof *detail);
+    crypto_wipe(plain, sizeof plain);
+    return ok;
 }
 
 /* True when target is a NUL-terminated text that fits SMS_TARGET_SIZE_MAX. */
@@ -281,15 +398,19 @@ static enum qb_error sms_code_insert(struct store *store, const struct sms_send_
     return err;
 }
 
-static enum qb_error sms_outbox_insert(struct store *store, const struct sms_send_cmd *c,
-                                       const uint8_t *sealed, size_t sealed_size, int64_t now_ms,
-                                       int64_t code_id)
+static enum qb_error sms_outbox_insert(struct store *store, const struct domain_env *env,
+                                       const struct sms_send_cmd *c, const uint8_t *sealed,
+                                       size_t sealed_size, int64_t now_ms, int64_t code_id)
 {
     struct store_stmt *st = NULL;
+    uint8_t detail_sealed[SMS_DETAIL_SEALED_SIZE_MAX];
+    size_t detail_size = 0;
+    sms_detail_seal(env, &c->detail, detail_sealed, &detail_size);
     enum qb_error err = store_prepare(
         store,
         "INSERT INTO sms_outbox (phone, purpose, code_sealed, created_at_ms, attempts,"
-        " next_attempt_at_ms, delivered_at_ms, code_id) VALUES ($1, $2, $3, $4, 0, $4, 0, $5)",
+        " next_attempt_at_ms, delivered_at_ms, code_id, detail_sealed)"
+        " VALUES ($1, $2, $3, $4, 0, $4, 0, $5, $6)",
         &st);
     if (err != QB_OK)
         return err;
@@ -297,7 +418,8 @@ static enum qb_error sms_outbox_insert(struct store *store, const struct sms_sen
         (err = store_bind_int64(st, 2, (int64_t)c->purpose)) == QB_OK &&
         (err = store_bind_blob(st, 3, sealed, sealed_size)) == QB_OK &&
         (err = store_bind_int64(st, 4, now_ms)) == QB_OK &&
-        (err = store_bind_int64(st, 5, code_id)) == QB_OK)
+        (err = store_bind_int64(st, 5, code_id)) == QB_OK &&
+        (err = store_bind_blob(st, 6, detail_sealed, detail_size)) == QB_OK)
         err = store_step_done(st);
     store_finalize(st);
     return err;
@@ -314,7 +436,7 @@ static enum qb_error sms_send_run(struct ledger_txn *txn, struct ledger_cmd *cmd
     c->retry_after_ms = 0;
     c->daily_cap_reached = false;
     if (!sms_phone_is_valid(c->phone) || !sms_purpose_is_valid((int64_t)c->purpose) ||
-        !sms_target_is_valid(c->target)) {
+        !sms_target_is_valid(c->target) || !sms_detail_is_valid(&c->detail)) {
         c->outcome = QB_E_PARAM;
         return QB_E_PARAM;
     }
@@ -374,7 +496,7 @@ static enum qb_error sms_send_run(struct ledger_txn *txn, struct ledger_cmd *cmd
     /* 4. the message, sealed, in the same transaction */
     if (live) {
         domain_seal(env, code, SMS_CODE_DIGITS, sealed);
-        err = sms_outbox_insert(store, c, sealed, sizeof sealed, now_ms, code_id);
+        err = sms_outbox_insert(store, env, c, sealed, sizeof sealed, now_ms, code_id);
         if (err != QB_OK)
             goto out;
     }
@@ -551,10 +673,10 @@ static const char sms_undelivered_sql[] =
 /* Newest first, from below $1, at most $2, with $6 = phone in the second. */
 static const char sms_outbox_list_sql[] =
     "SELECT id, phone, purpose, code_sealed, created_at_ms, delivered_at_ms, " SMS_DELIVERY_SQL(
-        "$3", "$4", "$5") " FROM sms_outbox WHERE id < $1 ORDER BY id DESC LIMIT $2";
+        "$3", "$4", "$5") ", detail_sealed FROM sms_outbox WHERE id < $1 ORDER BY id DESC LIMIT $2";
 static const char sms_outbox_list_phone_sql[] =
     "SELECT id, phone, purpose, code_sealed, created_at_ms, delivered_at_ms, " SMS_DELIVERY_SQL(
-        "$3", "$4", "$5") " FROM sms_outbox WHERE id < $1 AND phone = $6"
+        "$3", "$4", "$5") ", detail_sealed FROM sms_outbox WHERE id < $1 AND phone = $6"
                           " ORDER BY id DESC LIMIT $2";
 
 /* The creation time at or before which a code has expired, now. */
@@ -643,6 +765,17 @@ enum qb_error sms_outbox_list(const struct domain_env *env, struct store *reader
             if (sealed_size != 0 && !env->sms_provider)
                 log_event(LOG_WARN, "sms.outbox.unseal_failed", "outbox_id=%lld size=%zu",
                           (long long)id, sealed_size);
+        }
+        /* The text only beside its code: without one it would be a
+         * message nobody was sent. A detail that does not open leaves the
+         * purpose's plain words. */
+        if (item->code[0] != '\0') {
+            struct sms_detail detail;
+            if (!sms_detail_unseal(env, store_column_blob(st, 7), store_column_size(st, 7),
+                                   &detail))
+                log_event(LOG_WARN, "sms.outbox.unseal_failed", "outbox_id=%lld part=detail",
+                          (long long)id);
+            sms_message_text(item->purpose, item->code, &detail, item->text);
         }
         item->created_at_ms = store_column_int64(st, 4);
         item->delivered_at_ms = store_column_int64(st, 5);

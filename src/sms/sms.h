@@ -13,11 +13,20 @@
  * pending outbox row to the configured gateway, outside the writer thread,
  * with retries; a delivered row is marked with a command.
  *
+ * Every message says what its code authorises and warns against telling
+ * it (sms_message_text): "验证码 123456：您正在将尾号 1234 的银行卡绑定到钱包
+ * 账号 138****0000，切勿告诉任何人。" A bind_card message names the card by
+ * its last four digits and the wallet that asked by its masked phone
+ * (struct sms_detail, sealed in the outbox row beside the code), so that a
+ * holder talked into reading a code out hears whose wallet it would bind
+ * the card to.
+ *
  * Gateways (one ops table, one file each):
  *   outbox (default, development): delivery is the row itself; an operator
- *          reads the codes at GET /admin/sms-outbox (sms_outbox_list).
+ *          reads the messages at GET /admin/sms-outbox (sms_outbox_list).
  *   http:  POST to a provider URL with a body made from a template in
- *          which {phone}, {code} and {purpose} are replaced (JSON-escaped).
+ *          which {phone}, {code}, {purpose}, {text}, {detail}, {card_last4}
+ *          and {wallet_phone} are replaced (JSON-escaped).
  *          A 2xx answer is delivered; anything else is retried with backoff
  *          (1 s, 2 s, 4 s ... capped at 5 min, at most 10 attempts), but
  *          only while the code still works: a code past its TTL is never
@@ -39,6 +48,10 @@
 #define SMS_CODE_DIGITS 6
 #define SMS_PHONE_SIZE_MAX 16   /* 11 digits + NUL, with room */
 #define SMS_TARGET_SIZE_MAX 128 /* a card's keyed hash and its asker (wallet/cards.h) */
+#define SMS_CARD_LAST4_SIZE 5   /* 4 digits + NUL */
+#define SMS_PHONE_MASKED_SIZE 12 /* "138****0000" + NUL */
+#define SMS_DETAIL_TEXT_SIZE_MAX 160
+#define SMS_TEXT_SIZE_MAX 256
 
 enum sms_purpose {
     SMS_PURPOSE_REGISTER = 1,
@@ -61,10 +74,34 @@ const char *sms_purpose_name(enum sms_purpose purpose);
 
 /* A mainland China mobile number: 11 digits, "1" then 3-9. */
 bool sms_phone_is_valid(const char *phone);
+/* phone (valid) as its first three and last four digits: "138****0000". */
+void sms_phone_mask(const char *phone, char out[SMS_PHONE_MASKED_SIZE]);
+
 /* A mobile number as people write it ("+86 139-0000-0002", "8613900000002")
  * as its 11 digits in out: spaces and dashes dropped, then a +86, 0086 or
  * 86 country code; false (out "") when what is left is no valid number. */
 bool sms_phone_normalize(const char *text, char out[SMS_PHONE_SIZE_MAX]);
+
+/* --- what a message says ---------------------------------------------------- */
+
+/* What a code authorises beyond its purpose, for its message: for bind_card
+ * the last four digits of the card and the masked phone of the wallet that
+ * asked for the code (sms_phone_mask); "" where a purpose has none. */
+struct sms_detail {
+    char card_last4[SMS_CARD_LAST4_SIZE];
+    char wallet_phone[SMS_PHONE_MASKED_SIZE];
+};
+/* Whether each field is "" or of its shape (4 digits; "138****0000"). */
+bool sms_detail_is_valid(const struct sms_detail *detail);
+/* What a code of purpose authorises, as its message says it (without the
+ * code): "您正在将尾号 1234 的银行卡绑定到钱包账号 138****0000". detail may be
+ * NULL; a bind_card detail without its fields says "您正在绑定银行卡". */
+void sms_message_detail(enum sms_purpose purpose, const struct sms_detail *detail,
+                        char out[SMS_DETAIL_TEXT_SIZE_MAX]);
+/* The whole message, the code first and a warning last:
+ * "验证码 123456：" + sms_message_detail + "，切勿告诉任何人。" */
+void sms_message_text(enum sms_purpose purpose, const char *code, const struct sms_detail *detail,
+                      char out[SMS_TEXT_SIZE_MAX]);
 
 /* --- issuing ------------------------------------------------------------ */
 
@@ -74,6 +111,7 @@ struct sms_send_cmd {
     char phone[SMS_PHONE_SIZE_MAX];
     enum sms_purpose purpose;
     char target[SMS_TARGET_SIZE_MAX]; /* what the code authorises ("" = the phone itself) */
+    struct sms_detail detail;         /* what its message names (sms_detail_is_valid) */
     /* Out: QB_OK (a code was issued, or silently not — see below),
      * QB_E_RATE_LIMITED (cooldown or daily cap: nothing issued). */
     enum qb_error outcome;
@@ -81,13 +119,14 @@ struct sms_send_cmd {
     bool daily_cap_reached; /* with QB_OK: this was the phone's last code of the day */
 };
 
-/* Prepares a command that issues a code. The caller fills phone, purpose
- * and target (validated: sms_phone_is_valid) and submits cmd. Purposes that
- * need a registered user (login, reset_payment_password, new_device,
- * unfreeze, reset_password) issue nothing for an unknown phone but answer
- * exactly as if they had, so the answer never tells whether a phone is
- * registered; register and change_phone (a phone a user moves to) issue
- * nothing for a registered phone, likewise. */
+/* Prepares a command that issues a code. The caller fills phone, purpose,
+ * target and detail (validated: sms_phone_is_valid, sms_detail_is_valid)
+ * and submits cmd. Purposes that need a registered user (login,
+ * reset_payment_password, new_device, unfreeze, reset_password) issue
+ * nothing for an unknown phone but answer exactly as if they had, so the
+ * answer never tells whether a phone is registered; register and
+ * change_phone (a phone a user moves to) issue nothing for a registered
+ * phone, likewise. */
 void sms_send_cmd_init(struct sms_send_cmd *c, const struct domain_env *env);
 
 /* --- consuming, inside another command --------------------------------------- */
@@ -145,6 +184,7 @@ struct sms_outbox_item {
     int64_t id;                     /* insertion order: the paging key */
     enum sms_purpose purpose;
     char code[SMS_CODE_DIGITS + 1]; /* "" when delivered through a provider (not kept) */
+    char text[SMS_TEXT_SIZE_MAX];   /* the message (sms_message_text); "" with code "" */
     int64_t created_at_ms;
     int64_t delivered_at_ms;        /* 0 while pending */
     enum sms_delivery delivery;     /* as of the env's clock at the read */
@@ -173,10 +213,11 @@ QB_MUST_USE enum qb_error sms_outbox_undelivered(const struct domain_env *env, s
 struct sms_gateway;
 struct sms_gateway_ops {
     const char *name;
-    /* Delivers one message; QB_OK when the provider accepted it. Runs on
-     * the worker thread; may block up to its own timeout. */
-    enum qb_error (*send)(struct sms_gateway *gateway, const char *phone,
-                          enum sms_purpose purpose, const char *code);
+    /* Delivers one message, which says what detail names (never NULL);
+     * QB_OK when the provider accepted it. Runs on the worker thread; may
+     * block up to its own timeout. */
+    enum qb_error (*send)(struct sms_gateway *gateway, const char *phone, enum sms_purpose purpose,
+                          const char *code, const struct sms_detail *detail);
     void (*free)(struct sms_gateway *gateway);
 };
 struct sms_gateway {
@@ -186,8 +227,10 @@ struct sms_gateway {
 /* The development outbox: sending keeps the message for the operator. */
 struct sms_gateway *sms_gateway_outbox_new(void);
 /* An HTTP provider. url is http:// or https://; body_template is a JSON
- * text with {phone}, {code} and {purpose} placeholders; timeout_ms bounds
- * each attempt. NULL on a bad argument. */
+ * text with {phone}, {code} and {purpose} placeholders, and {text} (the
+ * whole message), {detail} (what the code authorises), {card_last4} and
+ * {wallet_phone} (struct sms_detail); timeout_ms bounds each attempt. NULL
+ * on a bad argument. */
 struct sms_gateway *sms_gateway_http_new(const char *url, const char *body_template,
                                          int64_t timeout_ms);
 void sms_gateway_free(struct sms_gateway *gateway);

@@ -24,4 +24,16 @@
 
 #define SMS_NEXT_ATTEMPT_NEVER_MS INT64_MAX
 
+/* A message's struct sms_detail as its row keeps it, sealed beside the
+ * code: "1234|138****0000" (or an empty blob when it names nothing). */
+#define SMS_DETAIL_PLAIN_SIZE_MAX (SMS_CARD_LAST4_SIZE + SMS_PHONE_MASKED_SIZE - 1)
+#define SMS_DETAIL_SEALED_SIZE_MAX (SMS_DETAIL_PLAIN_SIZE_MAX + DOMAIN_SEAL_OVERHEAD)
+/* Seals detail (valid) into out; *size 0 when it names nothing. */
+void sms_detail_seal(const struct domain_env *env, const struct sms_detail *detail,
+                     uint8_t out[SMS_DETAIL_SEALED_SIZE_MAX], size_t *size);
+/* Opens what sms_detail_seal made into detail (all "" for an empty blob);
+ * false, detail all "", when it does not open or is not of its shape. */
+QB_MUST_USE bool sms_detail_unseal(const struct domain_env *env, const uint8_t *sealed,
+                                   size_t sealed_size, struct sms_detail *detail);
+
 #endif

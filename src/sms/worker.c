@@ -6,10 +6,10 @@
  * SMS_WORKER_POLL_MS, or at once when woken, a pass reads up to
  * SMS_WORKER_BATCH_MAX pending rows (not delivered, due, fewer than
  * SMS_ATTEMPTS_MAX attempts) in id order, then for each row:
- * unseals the code, hands it to the gateway (which may block up to its own
- * timeout; the read statement is reset before, so no snapshot is held
- * across the network), and records the result with a small command through
- * the ledger, the only writer:
+ * unseals the code and what it authorises, hands them to the gateway
+ * (which may block up to its own timeout; the read statement is reset
+ * before, so no snapshot is held across the network), and records the
+ * result with a small command through the ledger, the only writer:
  *   delivered  delivered_at_ms = now; with a real provider the sealed code
  *              is overwritten with an empty blob, since nobody needs it
  *              again (the outbox gateway keeps it: it is the delivery);
@@ -67,6 +67,8 @@ struct sms_pending {
     int64_t purpose;
     uint8_t sealed[SMS_SEALED_SIZE];
     size_t sealed_size;
+    uint8_t detail_sealed[SMS_DETAIL_SEALED_SIZE_MAX];
+    size_t detail_sealed_size; /* 0: names nothing; SIZE_MAX: not of its shape */
     int64_t attempts;
     int64_t created_at_ms;
     bool live; /* its code still works: the newest of its kind, not used, not locked */
@@ -114,8 +116,8 @@ static enum qb_error sms_mark_run(struct ledger_txn *txn, struct ledger_cmd *cmd
     case SMS_MARK_DELIVERED:
         if (c->drop_code) {
             err = store_prepare(store,
-                                "UPDATE sms_outbox SET delivered_at_ms = $1, code_sealed = $2"
-                                " WHERE id = $3 AND delivered_at_ms = 0",
+                                "UPDATE sms_outbox SET delivered_at_ms = $1, code_sealed = $2,"
+                                " detail_sealed = $2 WHERE id = $3 AND delivered_at_ms = 0",
                                 &st);
             if (err == QB_OK && (err = store_bind_int64(st, 1, now_ms)) == QB_OK &&
                 (err = store_bind_blob(st, 2, empty, 0)) == QB_OK &&
@@ -147,7 +149,8 @@ static enum qb_error sms_mark_run(struct ledger_txn *txn, struct ledger_cmd *cmd
             STORE_INT(c->drop_code ? 1 : 0), STORE_BLOB(empty, 0), STORE_INT(c->outbox_id)};
         err = store_run(store,
                         "UPDATE sms_outbox SET attempts = attempts + $1, next_attempt_at_ms = $2,"
-                        " code_sealed = CASE WHEN $3 = 1 THEN $4 ELSE code_sealed END"
+                        " code_sealed = CASE WHEN $3 = 1 THEN $4 ELSE code_sealed END,"
+                        " detail_sealed = CASE WHEN $3 = 1 THEN $4 ELSE detail_sealed END"
                         " WHERE id = $5 AND delivered_at_ms = 0",
                         params, QB_ARRAY_COUNT(params));
         break;
@@ -229,7 +232,8 @@ static enum qb_error sms_worker_read(struct sms_worker *w, int64_t now_ms, struc
                         " o.created_at_ms, o.code_id = 0 OR EXISTS (SELECT 1 FROM sms_codes c"
                         "  WHERE c.id = o.code_id AND c.used = 0 AND c.failures < $6"
                         "  AND NOT EXISTS (SELECT 1 FROM sms_codes n WHERE n.phone = c.phone"
-                        "   AND n.purpose = c.purpose AND n.target = c.target AND n.id > c.id))"
+                        "   AND n.purpose = c.purpose AND n.target = c.target AND n.id > c.id)),"
+                        " o.detail_sealed"
                         " FROM sms_outbox o WHERE o.delivered_at_ms = 0 AND o.attempts < $2"
                         " AND o.next_attempt_at_ms < $4"
                         " AND (o.next_attempt_at_ms <= $1 OR o.created_at_ms <= $5)"
@@ -263,6 +267,14 @@ static enum qb_error sms_worker_read(struct sms_worker *w, int64_t now_ms, struc
         row->attempts = store_column_int64(st, 4);
         row->created_at_ms = store_column_int64(st, 5);
         row->live = store_column_int64(st, 6) != 0;
+        const void *detail = store_column_blob(st, 7);
+        size_t detail_size = store_column_size(st, 7);
+        row->detail_sealed_size = SIZE_MAX;
+        if (detail_size <= sizeof row->detail_sealed) {
+            if (detail_size > 0)
+                memcpy(row->detail_sealed, detail, detail_size);
+            row->detail_sealed_size = detail_size;
+        }
         (*count)++;
     }
     if (err == QB_OK && rc < 0)
@@ -314,10 +326,16 @@ static enum qb_error sms_worker_pass(void *arg, const atomic_bool *stopping, boo
                 break;
             continue;
         }
-        /* 2. the send */
+        /* 2. the send, with what the code authorises: a message that
+         * cannot say it (its detail does not open) is not sent bare */
         char code[SMS_CODE_DIGITS + 1] = "";
-        bool opened = row->sealed_size == SMS_SEALED_SIZE &&
-                      domain_unseal(w->env, row->sealed, row->sealed_size, code);
+        struct sms_detail detail;
+        memset(&detail, 0, sizeof detail);
+        bool opened =
+            row->sealed_size == SMS_SEALED_SIZE &&
+            domain_unseal(w->env, row->sealed, row->sealed_size, code) &&
+            row->detail_sealed_size != SIZE_MAX &&
+            sms_detail_unseal(w->env, row->detail_sealed, row->detail_sealed_size, &detail);
         code[SMS_CODE_DIGITS] = '\0';
         if (!opened || row->purpose < SMS_PURPOSE_REGISTER || row->purpose > SMS_PURPOSE_LAST) {
             log_event(LOG_ERROR, "sms.outbox.unsendable", "outbox_id=%lld phone=%s",
@@ -327,8 +345,8 @@ static enum qb_error sms_worker_pass(void *arg, const atomic_bool *stopping, boo
             continue;
         }
         /* A refused send is the row's (tried again later), not the pass's. */
-        enum qb_error sent =
-            w->gateway->ops->send(w->gateway, row->phone, (enum sms_purpose)row->purpose, code);
+        enum qb_error sent = w->gateway->ops->send(w->gateway, row->phone,
+                                                   (enum sms_purpose)row->purpose, code, &detail);
         crypto_wipe(code, sizeof code);
         if (sent == QB_OK) {
             log_event(LOG_INFO, "sms.delivered", "outbox_id=%lld phone=%s gateway=%s",

@@ -896,6 +896,11 @@ const char *const store_sqlite_migrations[] = {
     ");"
     "CREATE INDEX operator_actions_target ON operator_actions(target, seq);"
     "CREATE INDEX operator_actions_actor ON operator_actions(actor, seq);",
+    /* 47: an SMS message says what its code authorises: for bind_card the
+     * card's last four digits and the masked phone of the wallet that
+     * asked, sealed as the code is (empty: nothing beyond the purpose, as
+     * every message before). */
+    "ALTER TABLE sms_outbox ADD COLUMN detail_sealed BLOB NOT NULL DEFAULT x'';",
 };
 
 const size_t store_sqlite_migration_count =

@@ -269,6 +269,51 @@ TEST(a_bind_card_code_binds_only_in_the_wallet_that_asked)
     ASSERT(!api_sms_code_read(&S_client, S_admin, phone, "bind_card", code));
 }
 
+/* The text of the newest message to phone in the outbox, into out. */
+static void S_outbox_text(const char *phone, char *out, size_t out_size)
+{
+    char path[128];
+    snprintf(path, sizeof path, "/admin/sms-outbox?phone=%s&limit=1", phone);
+    struct client_response res;
+    ASSERT_EQ_INT(api_call(&S_client, "GET", path, S_admin, NULL, &res), 200);
+    json_t *body = api_json(&res);
+    client_response_release(&res);
+    json_t *item = json_array_get(json_object_get(body, "items"), 0);
+    const char *text = json_string_value(json_object_get(item, "text"));
+    snprintf(out, out_size, "%s", text != NULL ? text : "");
+    json_decref(body);
+}
+
+TEST(a_bind_card_message_says_which_card_and_which_wallet)
+{
+    // A bare code gives its reader no reason to stop: the message must say what it does. A
+    // stranger who knows the victim's card number asks, in the stranger's own wallet, for a
+    // bind_card code on the victim's phone: the victim's message names the card by its last four
+    // digits and the wallet it would be bound to by that wallet's masked phone, and warns; it
+    // never holds the whole number, nor the stranger's whole phone.
+    struct api_user stranger;
+    API_MUST(api_user_new(&S_client, S_admin, &stranger));
+    char number[24], target[24], phone[API_PHONE_SIZE], code[API_SMS_CODE_SIZE];
+    S_card_number("622202", 19, 4321, number);
+    S_target(number, target);
+    api_phone_new(phone);
+    S_code(&stranger, phone, target, code);
+    char text[512], expected[1024];
+    S_outbox_text(phone, text, sizeof text);
+    snprintf(expected, sizeof expected,
+             "验证码 %s：您正在将尾号 %s 的银行卡绑定到钱包账号 %.3s****%s，切勿告诉任何人。", code,
+             number + strlen(number) - 4, stranger.phone, stranger.phone + 7);
+    ASSERT_EQ_STR(text, expected);
+    ASSERT(strstr(text, number) == NULL);
+    ASSERT(strstr(text, stranger.phone) == NULL);
+
+    /* The purposes a user asks for their own wallet say what they do too. */
+    ASSERT_EQ_INT(api_sms_request(&S_client, stranger.phone, "reset_payment_password"), 202);
+    S_outbox_text(stranger.phone, text, sizeof text);
+    ASSERT(strstr(text, "您正在重置钱包的支付密码") != NULL);
+    ASSERT(strstr(text, "切勿告诉任何人") != NULL);
+}
+
 TEST(same_card_twice_is_a_conflict_until_unbound)
 {
     // One card is bound once per user; another user may bind it too, with the card's phone (a
@@ -692,6 +737,7 @@ int main(void)
     RUN(bad_card_numbers_and_fields_are_refused);
     RUN(sms_code_must_be_for_this_card_and_phone);
     RUN(a_bind_card_code_binds_only_in_the_wallet_that_asked);
+    RUN(a_bind_card_message_says_which_card_and_which_wallet);
     RUN(same_card_twice_is_a_conflict_until_unbound);
     RUN(a_card_binds_only_with_the_phone_its_bank_has);
     RUN(another_users_card_is_not_found);

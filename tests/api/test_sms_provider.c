@@ -36,7 +36,9 @@
 #define S_REQUEST_SIZE_MAX 16384
 #define S_LOG_SIZE_MAX (4 * 1024 * 1024)
 #define S_TEMPLATE                                                                                 \
-    "{\"mobile\":\"{phone}\",\"text\":\"Qianbao code {code}\",\"kind\":\"{purpose}\"}"
+    "{\"mobile\":\"{phone}\",\"text\":\"Qianbao code {code}\",\"kind\":\"{purpose}\","             \
+    "\"sms\":\"{text}\",\"what\":\"{detail}\",\"card\":\"{card_last4}\",\"wallet\":\"{wallet_"     \
+    "phone}\"}"
 
 struct receiver {
     int listen_fd;
@@ -256,7 +258,7 @@ static void S_code_delivered(const char *phone, char code[API_SMS_CODE_SIZE], in
     json_t *json = json_loads(body, 0, NULL);
     if (json == NULL)
         TEST_FAIL_("the provider got a body that is not JSON: %s", body);
-    ASSERT_EQ_INT(json_object_size(json), 3);
+    ASSERT_EQ_INT(json_object_size(json), 7);
     ASSERT_EQ_STR(json_string_value(json_object_get(json, "mobile")), phone);
     ASSERT_EQ_STR(json_string_value(json_object_get(json, "kind")), "register");
     const char *text = json_string_value(json_object_get(json, "text"));
@@ -264,6 +266,9 @@ static void S_code_delivered(const char *phone, char code[API_SMS_CODE_SIZE], in
     ASSERT_EQ_INT(strlen(text + 13), 6);
     ASSERT_EQ_INT(strspn(text + 13, "0123456789"), 6);
     snprintf(code, API_SMS_CODE_SIZE, "%s", text + 13);
+    ASSERT_EQ_STR(json_string_value(json_object_get(json, "what")), "您正在注册钱包账号");
+    ASSERT_EQ_STR(json_string_value(json_object_get(json, "card")), "");
+    ASSERT_EQ_STR(json_string_value(json_object_get(json, "wallet")), "");
     json_decref(json);
 }
 
@@ -342,6 +347,46 @@ TEST(a_code_of_every_purpose_reaches_the_provider)
         if (!found)
             TEST_FAIL_("no %s code for %s reached the provider within 5 s", purposes[i], phone);
     }
+}
+
+TEST(a_bind_card_message_says_which_card_and_which_wallet)
+{
+    // A provider's template takes what the code authorises as well as the code: {text}, the
+    // whole message; {detail}, what it authorises; and for bind_card {card_last4} and
+    // {wallet_phone}, the masked phone of the wallet that asked. The card's phone, which may be
+    // a victim's, reads which card is being bound to whose wallet; never the whole number.
+    char asker[API_PHONE_SIZE], card_phone[API_PHONE_SIZE], code[API_SMS_CODE_SIZE];
+    api_phone_new(asker);
+    api_phone_new(card_phone);
+    S_code_delivered(asker, code, 5000);
+    S_register(asker, code);
+    char body[2048];
+    snprintf(body, sizeof body,
+             "{\"phone\":\"%s\",\"password\":\"good pass 1\",\"device_name\":\"test\"}", asker);
+    struct client_response res;
+    ASSERT_EQ_INT(api_call(&S_client, "POST", "/v1/sessions", NULL, body, &res), 201);
+    char token[API_TOKEN_SIZE_MAX];
+    snprintf(token, sizeof token, "%s", api_json_str(&res, "token"));
+    client_response_release(&res);
+    ASSERT_EQ_INT(api_sms_request_as(&S_client, token, card_phone, "bind_card", "9999000000000012"),
+                  202);
+    if (!S_body_wait(card_phone, body, sizeof body, 5000))
+        TEST_FAIL_("the provider received nothing for %s within 5 s", card_phone);
+    ASSERT(strstr(body, "9999000000000012") == NULL);
+    ASSERT(strstr(body, asker) == NULL);
+    json_t *json = json_loads(body, 0, NULL);
+    ASSERT(json != NULL);
+    const char *text = json_string_value(json_object_get(json, "text"));
+    ASSERT(text != NULL && strlen(text) == 13 + 6);
+    char masked[16], what[256], sms[512];
+    snprintf(masked, sizeof masked, "%.3s****%s", asker, asker + 7);
+    snprintf(what, sizeof what, "您正在将尾号 0012 的银行卡绑定到钱包账号 %s", masked);
+    snprintf(sms, sizeof sms, "验证码 %s：%s，切勿告诉任何人。", text + 13, what);
+    ASSERT_EQ_STR(json_string_value(json_object_get(json, "card")), "0012");
+    ASSERT_EQ_STR(json_string_value(json_object_get(json, "wallet")), masked);
+    ASSERT_EQ_STR(json_string_value(json_object_get(json, "what")), what);
+    ASSERT_EQ_STR(json_string_value(json_object_get(json, "sms")), sms);
+    json_decref(json);
 }
 
 TEST(delivered_code_is_not_kept_in_the_outbox)
@@ -752,6 +797,7 @@ int main(void)
     if (api_suite_daemon(&suite, &S_daemon, "provider", args, S_admin, &S_client)) {
         RUN(code_is_posted_to_the_provider_and_works);
         RUN(a_code_of_every_purpose_reaches_the_provider);
+        RUN(a_bind_card_message_says_which_card_and_which_wallet);
         RUN(delivered_code_is_not_kept_in_the_outbox);
         RUN(undelivered_code_is_not_shown_either);
         RUN(stuck_code_shows_its_age_in_the_metrics);

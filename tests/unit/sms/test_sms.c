@@ -854,6 +854,66 @@ TEST(outbox_list_unseals_newest_first)
     sx_free(sx);
 }
 
+TEST(every_message_says_what_its_code_authorises)
+{
+    /* A bare code is what a fraudster asks its holder to read out: every
+     * message says what the code does and warns never to tell it, and a
+     * bind_card message names the card by its last four digits and the
+     * asking wallet by its masked phone, which the outbox shows and keeps
+     * sealed, never the whole number. */
+    for (int p = SMS_PURPOSE_REGISTER; p <= SMS_PURPOSE_LAST; p++) {
+        char text[SMS_TEXT_SIZE_MAX], deed[SMS_DETAIL_TEXT_SIZE_MAX];
+        sms_message_text((enum sms_purpose)p, "042917", NULL, text);
+        sms_message_detail((enum sms_purpose)p, NULL, deed);
+        ASSERT(strncmp(deed, "您正在", strlen("您正在")) == 0);
+        char expected[SMS_TEXT_SIZE_MAX];
+        snprintf(expected, sizeof expected, "验证码 042917：%s，切勿告诉任何人。", deed);
+        ASSERT_EQ_STR(text, expected);
+    }
+    char phone[SMS_PHONE_MASKED_SIZE];
+    sms_phone_mask("13800138000", phone);
+    ASSERT_EQ_STR(phone, "138****8000");
+    struct sms_detail detail = {"1234", ""};
+    memcpy(detail.wallet_phone, phone, sizeof phone);
+    ASSERT(sms_detail_is_valid(&detail));
+    char text[SMS_TEXT_SIZE_MAX];
+    sms_message_text(SMS_PURPOSE_BIND_CARD, "123456", &detail, text);
+    ASSERT_EQ_STR(text, "验证码 123456：您正在将尾号 1234 的银行卡绑定到钱包账号 138****8000，"
+                        "切勿告诉任何人。");
+    const struct sms_detail bad[] = {
+        {"123", ""}, {"12a4", ""}, {"", "13800138000"}, {"", "138*****000"}, {"", "1380013****"}};
+    for (size_t i = 0; i < QB_ARRAY_COUNT(bad); i++)
+        ASSERT(!sms_detail_is_valid(&bad[i]));
+
+    struct sx *sx = sx_new();
+    struct sms_send_cmd c;
+    sms_send_cmd_init(&c, &sx->env);
+    snprintf(c.phone, sizeof c.phone, "%s", "13900139000");
+    c.purpose = SMS_PURPOSE_BIND_CARD;
+    snprintf(c.target, sizeof c.target, "%s", "card_a");
+    c.detail = detail;
+    ASSERT_EQ_INT(ledger_execute(sx->ledger, &c.cmd), QB_OK);
+    ASSERT_EQ_INT(c.cmd.result, QB_OK);
+    ledger_cmd_release(&c.cmd);
+    struct sms_outbox_item item;
+    size_t count = 0;
+    ASSERT_EQ_INT(sms_outbox_list(&sx->env, sx->reader, "13900139000", 0, &item, 1, &count), QB_OK);
+    ASSERT_EQ_INT(count, 1);
+    sms_message_text(SMS_PURPOSE_BIND_CARD, item.code, &detail, text);
+    ASSERT_EQ_STR(item.text, text);
+    /* A detail of the wrong shape is refused before anything is written. */
+    sms_send_cmd_init(&c, &sx->env);
+    snprintf(c.phone, sizeof c.phone, "%s", "13900139001");
+    c.purpose = SMS_PURPOSE_BIND_CARD;
+    c.detail = bad[0];
+    ASSERT_EQ_INT(ledger_execute(sx->ledger, &c.cmd), QB_E_PARAM);
+    ASSERT_EQ_INT(c.outcome, QB_E_PARAM);
+    ASSERT_EQ_INT(sms_outbox_list(&sx->env, sx->reader, "13900139001", 0, &item, 1, &count), QB_OK);
+    ASSERT_EQ_INT(count, 0);
+    ledger_cmd_release(&c.cmd);
+    sx_free(sx);
+}
+
 /* --- the HTTP gateway ----------------------------------------------------------- */
 
 #define SX_TEMPLATE                                                                                \
@@ -877,10 +937,12 @@ TEST(http_gateway_posts_the_template)
     const int statuses[] = {200, 500, 204};
     struct rx *rx = rx_start(statuses, 3);
     struct sms_gateway *gw = rx_gateway(rx);
+    const struct sms_detail no_detail = {"", ""};
     ASSERT_EQ_STR(gw->ops->name, "http");
-    ASSERT_EQ_INT(gw->ops->send(gw, "13800138000", SMS_PURPOSE_LOGIN, "493027"), QB_OK);
-    ASSERT_NE_INT(gw->ops->send(gw, "13800138000", SMS_PURPOSE_LOGIN, "493027"), QB_OK);
-    ASSERT_EQ_INT(gw->ops->send(gw, "1\"38\\\n", SMS_PURPOSE_BIND_CARD, "000111"), QB_OK);
+    ASSERT_EQ_INT(gw->ops->send(gw, "13800138000", SMS_PURPOSE_LOGIN, "493027", &no_detail), QB_OK);
+    ASSERT_NE_INT(gw->ops->send(gw, "13800138000", SMS_PURPOSE_LOGIN, "493027", &no_detail), QB_OK);
+    ASSERT_EQ_INT(gw->ops->send(gw, "1\"38\\\n", SMS_PURPOSE_BIND_CARD, "000111", &no_detail),
+                  QB_OK);
     ASSERT_EQ_INT(rx_served(rx), 3);
     ASSERT_EQ_STR(rx->bodies[0], "{\"mobile\":\"13800138000\",\"text\":\"Code 493027 for login\","
                                  "\"x\":\"{other}\"}");
@@ -904,6 +966,11 @@ TEST(http_gateway_refuses_bad_settings)
     ASSERT(sms_gateway_http_new("http://127.0.0.1/", SX_TEMPLATE, 0) == NULL);
     ASSERT(sms_gateway_http_new("http://127.0.0.1/", NULL, 1000) == NULL);
     struct sms_gateway *gw = sms_gateway_http_new("https://sms.example.com/v1", SX_TEMPLATE, 1000);
+    ASSERT(gw != NULL);
+    sms_gateway_free(gw);
+    /* The whole message carries the code. */
+    gw = sms_gateway_http_new("https://sms.example.com/v1",
+                              "{\"to\":\"{phone}\",\"content\":\"{text}\"}", 1000);
     ASSERT(gw != NULL);
     sms_gateway_free(gw);
     sms_gateway_free(NULL);
@@ -975,6 +1042,55 @@ TEST(worker_marks_outbox_rows_delivered)
         ASSERT_EQ_INT(items[i].delivery, SMS_DELIVERY_DELIVERED);
     }
     ASSERT_EQ_INT(sx_int(sx, "SELECT SUM(attempts) FROM sms_outbox", -1, NULL), 0);
+    sx_free(sx);
+}
+
+TEST(worker_sends_what_a_bind_card_code_authorises_or_nothing)
+{
+    /* The provider gets a bind_card message with the card's last four
+     * digits and the asking wallet's masked phone; a row whose detail does
+     * not open (a damaged row, another key) is given up rather than sent
+     * bare, which would be the very message a fraudster wants read out. */
+    const int statuses[] = {200, 200};
+    struct rx *rx = rx_start(statuses, 2);
+    char url[128];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/send", rx->port);
+    struct sms_gateway *gw = sms_gateway_http_new(
+        url, "{\"to\":\"{phone}\",\"content\":\"{text}\",\"card\":\"{card_last4}\"}", 5000);
+    ASSERT(gw != NULL);
+    struct sx *sx = sx_new();
+    const struct sms_detail detail = {"1234", "138****8000"};
+    const char *phones[] = {"13900139000", "13900139001"};
+    for (size_t i = 0; i < QB_ARRAY_COUNT(phones); i++) {
+        struct sms_send_cmd c;
+        sms_send_cmd_init(&c, &sx->env);
+        snprintf(c.phone, sizeof c.phone, "%s", phones[i]);
+        c.purpose = SMS_PURPOSE_BIND_CARD;
+        snprintf(c.target, sizeof c.target, "%s", "card_a");
+        c.detail = detail;
+        ASSERT_EQ_INT(ledger_execute(sx->ledger, &c.cmd), QB_OK);
+        ASSERT_EQ_INT(c.outcome, QB_OK);
+        ledger_cmd_release(&c.cmd);
+    }
+    sx_sql(sx, "UPDATE sms_outbox SET detail_sealed = $1 WHERE id = 2",
+           "not sealed at all, but long enough to try", NULL);
+    struct sms_worker *worker = NULL;
+    ASSERT_EQ_INT(sms_worker_start(&sx->env, sx->pool, gw, &worker), QB_OK);
+    sms_worker_wake(worker);
+    sx_wait_int(sx, SX_ROW_SQL("delivered_at_ms"), 1, sx_now(sx));
+    sx_wait_int(sx, SX_ROW_SQL("attempts"), 2, SMS_ATTEMPTS_MAX);
+    sms_worker_stop(worker);
+    ASSERT_EQ_INT(rx_served(rx), 1);
+    ASSERT(strstr(rx->bodies[0], "\"to\":\"13900139000\"") != NULL);
+    ASSERT(strstr(rx->bodies[0], "您正在将尾号 1234 的银行卡绑定到钱包账号 138****8000，"
+                                 "切勿告诉任何人。") != NULL);
+    ASSERT(strstr(rx->bodies[0], "\"card\":\"1234\"") != NULL);
+    ASSERT_EQ_INT(sx_delivery_of(sx, 2), SMS_DELIVERY_GIVEN_UP);
+    /* Delivered through a provider, the row keeps neither code nor detail. */
+    ASSERT_EQ_INT(sx_int(sx, "SELECT length(detail_sealed) FROM sms_outbox WHERE id = $1", 1, NULL),
+                  0);
+    sms_gateway_free(gw);
+    rx_stop(rx);
     sx_free(sx);
 }
 
@@ -1285,9 +1401,11 @@ int main(void)
     RUN(unknown_phone_answers_like_a_known_one);
     RUN(code_is_never_stored_in_clear);
     RUN(outbox_list_unseals_newest_first);
+    RUN(every_message_says_what_its_code_authorises);
     RUN(http_gateway_posts_the_template);
     RUN(http_gateway_refuses_bad_settings);
     RUN(worker_marks_outbox_rows_delivered);
+    RUN(worker_sends_what_a_bind_card_code_authorises_or_nothing);
     RUN(worker_retries_http_failures_with_backoff);
     RUN(worker_backoff_is_capped_and_attempts_are_bounded);
     RUN(worker_never_sends_an_expired_code);
