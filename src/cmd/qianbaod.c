@@ -516,6 +516,26 @@ static int S_data_dir_lock(const char *dir, const char *lock_path, int *dir_fd)
     return fd;
 }
 
+/* True, with the holder named on stderr, when a daemon holds the data
+ * directory already. Asked before the listen address is probed: an operator
+ * who starts the daemon twice gives the same command twice, and the second
+ * must name the running daemon rather than only find its port taken by
+ * "another process". Makes nothing and keeps no lock: the start takes the
+ * lock for real later (S_data_dir_lock). */
+static bool S_data_dir_held(const struct daemon_paths *paths)
+{
+    int fd = open(paths->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return false; /* not made yet, or unreadable: the start says which */
+    char what[CONFIG_PATH_SIZE_MAX + 32];
+    snprintf(what, sizeof what, "the data directory \"%s\"", paths->dir);
+    bool held = flock(fd, LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK;
+    if (held)
+        S_lock_refused(fd, EWOULDBLOCK, paths->dir, what, paths->lock);
+    close(fd);
+    return held;
+}
+
 /* The real path of path into real (symbolic links resolved), also of a file
  * not made yet: then its directory's real path and its name. False, with
  * errno, when neither can be found. */
@@ -2193,6 +2213,8 @@ int main(int argc, char **argv)
         return S_verify(&paths);
     if (cfg.rebuild_checkpoints)
         return S_rebuild_checkpoints(&paths);
+    if (S_data_dir_held(&paths))
+        return 1;
     if (!S_listen_probe(cfg.listen, &listen_addr, listen_addr_size) ||
         (admin_apart && !S_listen_probe(cfg.admin_listen, &admin_addr, admin_addr_size)))
         return 1;

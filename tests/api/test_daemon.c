@@ -721,6 +721,24 @@ TEST(second_daemon_refuses_the_same_dir)
     client_response_release(&res);
 }
 
+TEST(second_daemon_with_the_same_command_names_the_first)
+{
+    // An operator who starts the daemon twice runs the same command twice: the same data
+    // directory and the same --listen. The second must say that a daemon holds the directory,
+    // with its pid (docs/operations.md), not only that the port is taken by "another process".
+    char output[600], expected[64];
+    S_path(output, sizeof output, "second-same-command.log");
+    const char *args[] = {"--data-dir", S_main.data_dir, "--listen", S_main.address, NULL};
+    int status = test_daemon_run(args, output, 20000);
+    ASSERT(test_file_read(output, S_log, sizeof S_log));
+    if (status != 1)
+        TEST_FAIL_("the same command again: exit %d; output:\n%s", status, S_log);
+    snprintf(expected, sizeof expected, "in use by another qianbaod (pid %d)", (int)S_main.pid);
+    if (strstr(S_log, expected) == NULL)
+        TEST_FAIL_("the second daemon did not name the first:\n%s", S_log);
+    ASSERT_EQ_INT(S_healthz(&S_main), 200);
+}
+
 TEST(removing_the_lock_files_does_not_let_a_second_daemon_in)
 {
     // After a crash the lock file names a dead pid, and an operator may delete it, and the
@@ -1792,6 +1810,7 @@ int main(void)
     RUN(ledger_cpu_runs_the_writer_on_that_cpu_only);
     RUN(ledger_cpu_the_process_may_not_use_is_refused);
     RUN(second_daemon_refuses_the_same_dir);
+    RUN(second_daemon_with_the_same_command_names_the_first);
     RUN(removing_the_lock_files_does_not_let_a_second_daemon_in);
     RUN(second_daemon_refuses_the_same_database);
     RUN(removing_the_database_lock_file_does_not_let_a_second_daemon_onto_it);
