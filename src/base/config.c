@@ -10,7 +10,8 @@
  * text must fit its field. A bad value is refused, never clamped.
  *
  * To add a setting: 1) a field in struct config (config.h); 2) one row in
- * config_settings below; 3) docs/operations.md from `qianbaod --help`.
+ * config_settings below; 3) its row in docs/operations.md from `qianbaod
+ * --help` (unit/test_config compares the two).
  */
 #include "base/config.h"
 

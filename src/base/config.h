@@ -9,7 +9,9 @@
  *
  * To add a setting: 1) a field in struct config; 2) one line in the table in
  * config.c (flag, environment name, default, min, max, help); 3) the help
- * text and docs/operations.md follow from the table.
+ * text follows from the table; its row in docs/operations.md's table of
+ * settings does not (unit/test_config fails until it is there, with the
+ * same environment name, default and range).
  */
 #ifndef QB_BASE_CONFIG_H
 #define QB_BASE_CONFIG_H

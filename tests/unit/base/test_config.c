@@ -7,6 +7,7 @@
  */
 #include <stdarg.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "base/config.h"
 #include "test.h"
@@ -345,6 +346,188 @@ TEST(usage_lists_every_setting)
     }
 }
 
+/* Reads the file at path, relative to the source tree ($QB_SOURCE_DIR, or
+ * found from this file's own path), into text (NUL-terminated). */
+static void S_source_read(const char *path, char *text, size_t text_size)
+{
+    char full[4096];
+    const char *root = getenv("QB_SOURCE_DIR");
+    if (root != NULL && root[0] != '\0') {
+        snprintf(full, sizeof full, "%s/%s", root, path);
+    } else {
+        const char *slash = strrchr(__FILE__, '/');
+        int dir_len = slash == NULL ? 1 : (int)(slash - __FILE__);
+        snprintf(full, sizeof full, "%.*s/../../../%s", dir_len, slash == NULL ? "." : __FILE__,
+                 path);
+    }
+    FILE *f = fopen(full, "r");
+    if (f == NULL)
+        TEST_FAIL_("cannot open %s", full);
+    size_t n = fread(text, 1, text_size - 1, f);
+    bool whole = feof(f) != 0;
+    fclose(f);
+    if (!whole)
+        TEST_FAIL_("%s is larger than %zu bytes", full, text_size - 1);
+    text[n] = '\0';
+}
+
+/* Splits one row of a Markdown table ("| a | `b|c` | |") into its cells,
+ * trimmed, at the '|' outside code spans. Returns the number of cells. */
+static size_t S_row_cells(const char *row, size_t row_size, char cells[][512], size_t cells_max)
+{
+    size_t count = 0, len = 0;
+    bool code = false;
+    for (size_t i = 1; i < row_size && count < cells_max; i++) {
+        char c = row[i];
+        if (c == '`')
+            code = !code;
+        if (c == '|' && !code) {
+            while (len > 0 && cells[count][len - 1] == ' ')
+                len--;
+            cells[count][len] = '\0';
+            count++;
+            len = 0;
+            continue;
+        }
+        if ((len == 0 && c == ' ') || count >= cells_max || len + 1 >= sizeof cells[0])
+            continue;
+        cells[count][len++] = c;
+    }
+    return count;
+}
+
+TEST(operations_doc_lists_every_setting_as_the_table_has_it)
+{
+    // docs/operations.md is what an operator reads at 3 a.m.: its table of settings must have a
+    // row for every setting the daemon reads, and none it does not, each with the flag, the
+    // environment variable, the default and the range of `qianbaod --help`, which is generated
+    // from the table in config.c. A default changed in one place only fails here.
+    static char usage[32768], doc[262144];
+    char path[1100], dir[1024];
+    test_tmpdir(dir, sizeof dir);
+    snprintf(path, sizeof path, "%s/usage.txt", dir);
+    FILE *f = fopen(path, "w+");
+    ASSERT(f != NULL);
+    config_usage(f);
+    rewind(f);
+    size_t n = fread(usage, 1, sizeof usage - 1, f);
+    usage[n] = '\0';
+    fclose(f);
+    test_rmtree(dir);
+    ASSERT(n > 0 && n < sizeof usage - 1);
+    S_source_read("docs/operations.md", doc, sizeof doc);
+
+    /* Every setting of the usage text: "  --flag VALUE   help", then, unless it is a switch,
+     * "      MIN..MAX, default N, env NAME" or "      default "TEXT", env NAME". */
+    size_t settings = 0;
+    for (const char *line = usage; *line != '\0';) {
+        const char *end = strchr(line, '\n');
+        ASSERT(end != NULL);
+        if (strncmp(line, "  --", 4) != 0) {
+            line = end + 1;
+            continue;
+        }
+        settings++;
+        char left[128] = "", range[1200] = "", def[1200] = "", env[1200] = "";
+        /* The flag, and its value's name (upper case: N, DIR, ADDR:PORT) when it takes one;
+         * a long one leaves a single space before the help. */
+        size_t left_size = strcspn(line + 2, " \n");
+        if (line[2 + left_size] == ' ') {
+            size_t value_size = strspn(line + 3 + left_size, "ABCDEFGHIJKLMNOPQRSTUVWXYZ:");
+            if (value_size > 0 && (line[3 + left_size + value_size] == ' ' ||
+                                   line[3 + left_size + value_size] == '\n'))
+                left_size += 1 + value_size;
+        }
+        ASSERT(left_size < sizeof left);
+        memcpy(left, line + 2, left_size);
+        const char *next = end + 1;
+        const char *next_end = strchr(next, '\n');
+        bool has_values =
+            next_end != NULL && strncmp(next, "                               ", 31) == 0;
+        if (has_values) {
+            char values[1200];
+            size_t values_size = (size_t)(next_end - (next + 31));
+            ASSERT(values_size < sizeof values);
+            memcpy(values, next + 31, values_size);
+            values[values_size] = '\0';
+            char *env_at = strstr(values, ", env ");
+            if (env_at != NULL) {
+                snprintf(env, sizeof env, "%s", env_at + 6);
+                *env_at = '\0';
+            }
+            char *def_at = strstr(values, "default ");
+            ASSERT(def_at != NULL);
+            if (def_at != values) {
+                ASSERT(def_at - values >= 3 && def_at[-2] == ',');
+                def_at[-2] = '\0';
+                snprintf(range, sizeof range, "%s", values);
+            }
+            const char *value = def_at + 8;
+            size_t value_size = strlen(value);
+            if (value[0] == '"') { /* text: the default quoted, "" for none */
+                ASSERT(value_size >= 2 && value[value_size - 1] == '"');
+                snprintf(def, sizeof def, "%.*s", (int)(value_size - 2), value + 1);
+            } else {
+                snprintf(def, sizeof def, "%s", value);
+            }
+        }
+
+        /* Its row in the doc: | `--flag VALUE` | `ENV` | default | range | what | */
+        char needle[160];
+        snprintf(needle, sizeof needle, "\n| `%s` |", left);
+        const char *row = strstr(doc, needle);
+        if (row == NULL) {
+            TEST_FAIL_("docs/operations.md has no row \"| `%s` |\" in its table of settings", left);
+        }
+        row++;
+        const char *row_end = strchr(row, '\n');
+        static char cells[5][512];
+        size_t cell_count = S_row_cells(row, (size_t)(row_end - row), cells, 5);
+        if (cell_count < 5)
+            TEST_FAIL_("the row of %s has %zu cells, not 5", left, cell_count);
+        char want[1300];
+        if (env[0] != '\0')
+            snprintf(want, sizeof want, "`%s`", env);
+        else
+            want[0] = '\0';
+        if (strcmp(cells[1], want) != 0)
+            TEST_FAIL_("%s: the doc's environment \"%s\", the code's \"%s\"", left, cells[1], want);
+        if (has_values && range[0] != '\0') {
+            if (strcmp(cells[2], def) != 0 || strcmp(cells[3], range) != 0)
+                TEST_FAIL_("%s: the doc says default %s, range %s; the code %s, %s", left, cells[2],
+                           cells[3], def, range);
+        } else if (has_values && def[0] == '\0') {
+            /* "empty: none"; a step given only as a flag (--platform-key-rotate) says nothing */
+            if (strncmp(cells[2], "empty", 5) != 0 && !(env[0] == '\0' && cells[2][0] == '\0'))
+                TEST_FAIL_("%s: the doc's default \"%s\"; the code has none (empty)", left,
+                           cells[2]);
+        } else if (has_values) {
+            snprintf(want, sizeof want, "`%s`", def);
+            if (strcmp(cells[2], want) != 0)
+                TEST_FAIL_("%s: the doc's default %s, the code's %s", left, cells[2], want);
+        }
+        line = has_values ? next_end + 1 : next;
+    }
+    ASSERT(settings > 30);
+
+    /* And no row for a setting the daemon does not have. */
+    size_t rows = 0;
+    for (const char *row = strstr(doc, "\n| `--"); row != NULL; row = strstr(row + 1, "\n| `--")) {
+        rows++;
+        const char *flag = row + 4;
+        size_t flag_size = strcspn(flag, " `");
+        char needle[128];
+        snprintf(needle, sizeof needle, "\n  %.*s", (int)flag_size, flag);
+        char with_space[130], alone[130];
+        snprintf(with_space, sizeof with_space, "%s ", needle);
+        snprintf(alone, sizeof alone, "%s\n", needle);
+        if (strstr(usage, with_space) == NULL && strstr(usage, alone) == NULL)
+            TEST_FAIL_("docs/operations.md documents %.*s, which qianbaod does not have",
+                       (int)flag_size, flag);
+    }
+    ASSERT_EQ_INT(rows, settings);
+}
+
 int main(void)
 {
     RUN(defaults);
@@ -361,5 +544,6 @@ int main(void)
     RUN(bad_environment_names_the_variable);
     RUN(message_is_one_line_and_bounded);
     RUN(usage_lists_every_setting);
+    RUN(operations_doc_lists_every_setting_as_the_table_has_it);
     return test_summary();
 }
