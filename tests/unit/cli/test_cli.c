@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "base/config.h"
 #include "cli/cli.h"
 #include "cli/cli_int.h"
 #include "test.h"
@@ -306,6 +307,163 @@ TEST(verbose_urls_hide_their_secrets)
     ASSERT(strstr(small, "AbC") == NULL);
 }
 
+/* One command line of docs/operations.md (a code span, or a line of a code
+ * block): fails the test when a `qianbao` command it names does not exist or
+ * is given an option it does not have, or `qianbaod` a flag qianbaod --help
+ * does not list. */
+static void S_doc_command_check(const char *segment, const char *usage)
+{
+    enum { S_WORDS_MAX = 64 };
+    char copy[1024];
+    snprintf(copy, sizeof copy, "%s", segment);
+    char *words[S_WORDS_MAX];
+    size_t count = 0;
+    for (char *p = copy; *p != '\0' && count < S_WORDS_MAX;) {
+        p += strspn(p, " \t");
+        if (*p == '\0')
+            break;
+        words[count++] = p;
+        p += strcspn(p, " \t");
+        if (*p != '\0')
+            *p++ = '\0';
+    }
+    for (size_t i = 0; i < count; i++) {
+        const char *slash = strrchr(words[i], '/');
+        const char *program = slash != NULL ? slash + 1 : words[i];
+        bool daemon = strcmp(program, "qianbaod") == 0;
+        if (!daemon && strcmp(program, "qianbao") != 0)
+            continue;
+        /* The command: the longest run of words after it that names one. */
+        const struct cli_command *command = NULL;
+        size_t j = i + 1;
+        char name[256] = "";
+        for (size_t k = i + 1; !daemon && k < count && words[k][0] != '-'; k++) {
+            size_t used = strlen(name);
+            snprintf(name + used, sizeof name - used, "%s%s", used > 0 ? " " : "", words[k]);
+            const struct cli_command *found = cli_command_find(name);
+            if (found != NULL) {
+                command = found;
+                j = k + 1;
+            }
+        }
+        if (!daemon && command == NULL)
+            continue; /* the daemon's user, "runuser -u qianbao --" */
+        if (!daemon && command->run == NULL && j < count && words[j][0] >= 'a' &&
+            words[j][0] <= 'z')
+            TEST_FAIL_("docs/operations.md: \"%s\": `qianbao %s` has no command \"%s\"", segment,
+                       command->name, words[j]);
+        for (; j < count; j++) {
+            const char *w = words[j];
+            if (strcmp(w, "|") == 0 || strcmp(w, "&&") == 0 || strcmp(w, "||") == 0 ||
+                w[0] == '#' || w[0] == ';')
+                break;
+            if (strncmp(w, "--", 2) != 0 || w[2] == '\0')
+                continue;
+            char option[128];
+            snprintf(option, sizeof option, "%.*s", (int)strcspn(w + 2, "=`"), w + 2);
+            if (daemon) {
+                char with_space[140], alone[140];
+                snprintf(with_space, sizeof with_space, "\n  --%s ", option);
+                snprintf(alone, sizeof alone, "\n  --%s\n", option);
+                if (strstr(usage, with_space) == NULL && strstr(usage, alone) == NULL)
+                    TEST_FAIL_("docs/operations.md: \"%s\": qianbaod has no --%s", segment, option);
+                continue;
+            }
+            static const char *const globals[] = {"server", "profile", "json", "verbose", "help"};
+            bool known = false;
+            for (size_t g = 0; g < QB_ARRAY_COUNT(globals); g++)
+                known = known || strcmp(option, globals[g]) == 0;
+            for (size_t o = 0; o < CLI_OPTIONS_MAX && command->options[o].name != NULL; o++)
+                known = known || strcmp(option, command->options[o].name) == 0;
+            if (!known)
+                TEST_FAIL_("docs/operations.md: \"%s\": `qianbao %s` has no --%s", segment,
+                           command->name, option);
+        }
+    }
+}
+
+TEST(operations_doc_names_only_commands_and_options_that_exist)
+{
+    // An operator at 3 a.m. copies the commands of docs/operations.md as they stand. Every
+    // `qianbao` command it names must exist with the options it gives it, and every flag it
+    // gives `qianbaod` must be one `qianbaod --help` lists, or the copied line fails when it is
+    // needed most.
+    static char doc[262144], usage[32768];
+    char path[4096];
+    const char *root = getenv("QB_SOURCE_DIR");
+    if (root != NULL && root[0] != '\0') {
+        snprintf(path, sizeof path, "%s/docs/operations.md", root);
+    } else {
+        const char *slash = strrchr(__FILE__, '/');
+        int dir_len = slash == NULL ? 1 : (int)(slash - __FILE__);
+        snprintf(path, sizeof path, "%.*s/../../../docs/operations.md", dir_len,
+                 slash == NULL ? "." : __FILE__);
+    }
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        TEST_FAIL_("cannot open %s", path);
+    size_t n = fread(doc, 1, sizeof doc - 1, f);
+    fclose(f);
+    doc[n] = '\0';
+    ASSERT(n > 10000 && n < sizeof doc - 1);
+    char usage_path[1100];
+    snprintf(usage_path, sizeof usage_path, "%s/usage.txt", S_root);
+    f = fopen(usage_path, "w+");
+    ASSERT(f != NULL);
+    config_usage(f);
+    rewind(f);
+    n = fread(usage, 1, sizeof usage - 1, f);
+    usage[n] = '\0';
+    fclose(f);
+    ASSERT(strstr(usage, "\n  --verify") != NULL);
+
+    /* Code blocks line by line (what follows a " # " is a comment); code spans whole, also
+     * across a line break. */
+    size_t segments = 0;
+    bool block = false, span = false;
+    char segment[1024];
+    size_t segment_size = 0;
+    for (const char *p = doc; *p != '\0'; p++) {
+        bool line_start = p == doc || p[-1] == '\n';
+        if (line_start && strncmp(p, "```", 3) == 0) {
+            block = !block;
+            span = false;
+            segment_size = 0;
+            p += strcspn(p, "\n");
+            if (*p == '\0')
+                break;
+            continue;
+        }
+        if (block) {
+            size_t line_size = strcspn(p, "\n");
+            snprintf(segment, sizeof segment, "%.*s", (int)line_size, p);
+            char *comment = strstr(segment, " #");
+            if (comment != NULL)
+                *comment = '\0';
+            S_doc_command_check(segment, usage);
+            segments++;
+            p += line_size;
+            if (*p == '\0')
+                break;
+            continue;
+        }
+        if (*p == '`') {
+            if (span) {
+                segment[segment_size] = '\0';
+                S_doc_command_check(segment, usage);
+                segments++;
+            }
+            span = !span;
+            segment_size = 0;
+            continue;
+        }
+        if (span && segment_size + 1 < sizeof segment)
+            segment[segment_size++] = *p == '\n' ? ' ' : *p;
+    }
+    ASSERT(!block);
+    ASSERT(segments > 100);
+}
+
 int main(void)
 {
     test_tmpdir(S_root, sizeof S_root);
@@ -323,6 +481,7 @@ int main(void)
     RUN(verbose_urls_hide_their_secrets);
     RUN(profile_names);
     RUN(profile_round_trip_is_private);
+    RUN(operations_doc_names_only_commands_and_options_that_exist);
     test_rmtree(S_root);
     return test_summary();
 }
