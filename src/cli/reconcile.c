@@ -275,7 +275,7 @@ static void S_unbooked(struct S_run *run)
         }
         char detail[160];
         snprintf(detail, sizeof detail,
-                 "Qianbao has the %s as SUCCESS; the statement has not booked it (a withdrawal "
+                 "Qianbao has the %s as SUCCESS; the statement has not booked it (one the bank "
                  "booked after midnight is on the next day's)",
                  cli_json_str(p->item, "type"));
         S_differ(run, "not_at_bank", p->bank_ref, id, detail);
