@@ -6,10 +6,13 @@
  * interface (operators grep them, the secret scan reads them), so the tests
  * check the exact bytes.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "base/clock.h"
@@ -382,6 +385,129 @@ TEST(mask_pan_output_holds_no_other_digit)
     }
 }
 
+/* The root of the source tree: $QB_SOURCE_DIR, or found from this file's path. */
+static void S_source_root(char *root, size_t root_size)
+{
+    const char *env = getenv("QB_SOURCE_DIR");
+    if (env != NULL && env[0] != '\0') {
+        snprintf(root, root_size, "%s", env);
+        return;
+    }
+    const char *slash = strrchr(__FILE__, '/');
+    int dir_len = slash == NULL ? 1 : (int)(slash - __FILE__);
+    snprintf(root, root_size, "%.*s/../../..", dir_len, slash == NULL ? "." : __FILE__);
+}
+
+/* Reads the file at path into text (NUL-terminated); false when it cannot. */
+static bool S_text_read(const char *file, char *buf, size_t buf_size)
+{
+    FILE *f = fopen(file, "r");
+    if (f == NULL)
+        return false;
+    size_t n = fread(buf, 1, buf_size - 1, f);
+    bool whole = feof(f) != 0;
+    fclose(f);
+    buf[n] = '\0';
+    return whole;
+}
+
+#define S_EVENTS_MAX 256
+#define S_EVENT_SIZE_MAX 64
+
+/* Marks found[i] for every events[i] that dir's .c files (and those below it) hold as a string
+ * literal's start: "daemon.stop" or "daemon.stop", ... */
+static void S_events_find(const char *dir, char events[][S_EVENT_SIZE_MAX], size_t count,
+                          bool *found)
+{
+    static char source[1 << 20];
+    DIR *d = opendir(dir);
+    if (d == NULL)
+        TEST_FAIL_("cannot open %s", dir);
+    for (struct dirent *e; (e = readdir(d)) != NULL;) {
+        if (e->d_name[0] == '.')
+            continue;
+        char sub[1536];
+        snprintf(sub, sizeof sub, "%s/%s", dir, e->d_name);
+        struct stat st;
+        if (stat(sub, &st) != 0)
+            continue;
+        if (S_ISDIR(st.st_mode)) {
+            S_events_find(sub, events, count, found);
+            continue;
+        }
+        size_t name_size = strlen(e->d_name);
+        if (name_size < 3 || strcmp(e->d_name + name_size - 2, ".c") != 0)
+            continue;
+        if (!S_text_read(sub, source, sizeof source))
+            TEST_FAIL_("cannot read %s whole", sub);
+        for (size_t i = 0; i < count; i++) {
+            char quoted[S_EVENT_SIZE_MAX + 2];
+            snprintf(quoted, sizeof quoted, "\"%.*s\"", S_EVENT_SIZE_MAX - 1, events[i]);
+            found[i] = found[i] || strstr(source, quoted) != NULL;
+        }
+    }
+    closedir(d);
+}
+
+TEST(every_event_the_operations_doc_names_is_logged)
+{
+    // docs/operations.md tells an operator which log lines to look for (`event=ledger.verified`,
+    // `daemon.wal_left`, ...). A name the code no longer logs, or never did, is a grep that finds
+    // nothing while the thing it watches for happens: each must be the name of a log_event call
+    // in src/, a string literal of its own.
+    static const char *const modules[] = {"admin.",  "daemon.",   "http.",  "identity.",
+                                          "ledger.", "merchant.", "sms.",   "store.",
+                                          "test.",   "worker.",   "crypto."};
+    static char doc[262144];
+    static char events[S_EVENTS_MAX][S_EVENT_SIZE_MAX];
+    static bool found[S_EVENTS_MAX];
+    char root[1024], file[1100];
+    S_source_root(root, sizeof root);
+    snprintf(file, sizeof file, "%s/docs/operations.md", root);
+    if (!S_text_read(file, doc, sizeof doc))
+        TEST_FAIL_("cannot read %s whole", file);
+
+    /* The names in code spans: `event=daemon.stop ...` or `daemon.stop`. */
+    size_t count = 0;
+    bool span = false;
+    for (const char *p = doc; *p != '\0'; p++) {
+        if (*p != '`') {
+            continue;
+        }
+        span = !span;
+        if (!span)
+            continue;
+        const char *name = p + 1;
+        if (strncmp(name, "event=", 6) == 0)
+            name += 6;
+        size_t name_size = strspn(name, "abcdefghijklmnopqrstuvwxyz0123456789_.");
+        bool module = false;
+        for (size_t m = 0; m < sizeof modules / sizeof modules[0]; m++)
+            module = module || strncmp(name, modules[m], strlen(modules[m])) == 0;
+        if (!module || name_size >= S_EVENT_SIZE_MAX || name[name_size - 1] == '.')
+            continue;
+        bool seen = false;
+        for (size_t i = 0; i < count; i++)
+            seen =
+                seen || (strlen(events[i]) == name_size && memcmp(events[i], name, name_size) == 0);
+        if (seen)
+            continue;
+        ASSERT(count < S_EVENTS_MAX);
+        memcpy(events[count], name, name_size);
+        events[count][name_size] = '\0';
+        count++;
+    }
+    ASSERT(count > 30);
+
+    snprintf(file, sizeof file, "%s/src", root);
+    S_events_find(file, events, count, found);
+    for (size_t i = 0; i < count; i++) {
+        if (!found[i])
+            TEST_FAIL_("docs/operations.md names the log event \"%s\"; nothing in src/ logs it",
+                       events[i]);
+    }
+}
+
 int main(void)
 {
     test_tmpdir(tmpdir, sizeof tmpdir);
@@ -401,6 +527,7 @@ int main(void)
     RUN(errno_is_preserved);
     RUN(mask_pan_keeps_last_four);
     RUN(mask_pan_output_holds_no_other_digit);
+    RUN(every_event_the_operations_doc_names_is_logged);
     log_init(stderr, LOG_INFO);
     if (out != NULL)
         fclose(out);
