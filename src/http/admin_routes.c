@@ -847,6 +847,7 @@ void http_handle_admin_payouts_cancel(struct http_request *req)
 struct S_payouts_of {
     const char *mchid;
     bool waiting_only;
+    int64_t settled_ms; /* read before the rows: payout_routes.c's S_v3_get */
 };
 
 static enum qb_error S_payouts_of_read(struct http_request *req, struct store *reader,
@@ -858,7 +859,8 @@ static enum qb_error S_payouts_of_read(struct http_request *req, struct store *r
     struct merchant m; /* no such merchant is 404, not an empty list */
     enum qb_error err = merchant_get(reader, of->mchid, &m);
     if (err == QB_OK)
-        err = merchant_payouts_of(reader, of->mchid, of->waiting_only, cursor, rows, room, count);
+        err = merchant_payouts_of(reader, of->mchid, of->waiting_only, of->settled_ms, cursor, rows,
+                                  room, count);
     return err;
 }
 
@@ -875,7 +877,7 @@ static const struct http_list S_payouts_of = {sizeof(struct merchant_payout),
 
 void http_handle_admin_merchants_payouts_list(struct http_request *req)
 {
-    struct S_payouts_of of = {S_mchid_param(req), false};
+    struct S_payouts_of of = {S_mchid_param(req), false, 0};
     if (of.mchid == NULL)
         return;
     const char *state = http_request_query(req, "state");
@@ -886,6 +888,7 @@ void http_handle_admin_merchants_payouts_list(struct http_request *req)
         return;
     }
     of.waiting_only = state != NULL;
+    of.settled_ms = http_request_settled_ms(req);
     http_reply_list(req, &S_payouts_of, &of);
 }
 

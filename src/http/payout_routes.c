@@ -297,6 +297,10 @@ static void S_v3_get(struct http_request *req, bool by_out_bill_no)
         http_reply_error(req, p == NULL ? QB_E_TOO_LARGE : QB_E_INTERNAL);
         return;
     }
+    /* Judged as of a time every command before which has committed, read
+     * before the row: one past its 24 hours reads closed, as a confirm
+     * would find it, while one confirmed in time is never told so. */
+    int64_t settled_ms = http_request_settled_ms(req);
     struct store *reader = http_reader_acquire(req);
     if (reader == NULL)
         return;
@@ -306,10 +310,12 @@ static void S_v3_get(struct http_request *req, bool by_out_bill_no)
             : merchant_payout_get(reader, m->mchid, NULL,
                                   http_request_param(req, "transfer_bill_no"), p);
     http_reader_release(req, reader);
-    if (err != QB_OK)
+    if (err != QB_OK) {
         http_reply_error(req, err);
-    else
-        http_reply_json_new(req, 200, merchant_payout_json(p));
+        return;
+    }
+    merchant_payout_at(p, settled_ms);
+    http_reply_json_new(req, 200, merchant_payout_json(p));
 }
 
 void http_handle_v3_payouts_get_by_out_bill_no(struct http_request *req) { S_v3_get(req, true); }
@@ -348,19 +354,26 @@ static enum qb_error S_merchant_name(struct store *reader, const struct merchant
     return err == QB_E_NOT_FOUND ? QB_E_INTERNAL : err;
 }
 
-static enum qb_error S_waiting_read(struct http_request *req, struct store *reader,
-                                    const void *user_id, int64_t cursor, void *rows, size_t room,
-                                    size_t *count)
+/* Whose list, and the time its payouts are judged at (settled before the
+ * rows are read: S_v3_get). */
+struct S_waiting_of {
+    const char *user_id;
+    int64_t settled_ms;
+};
+
+static enum qb_error S_waiting_read(struct http_request *req, struct store *reader, const void *arg,
+                                    int64_t cursor, void *rows, size_t room, size_t *count)
 {
     (void)req;
-    return merchant_payouts_waiting(reader, user_id, cursor, rows, room, count);
+    const struct S_waiting_of *of = arg;
+    return merchant_payouts_waiting(reader, of->user_id, of->settled_ms, cursor, rows, room, count);
 }
 
-static json_t *S_waiting_item(struct http_request *req, struct store *reader, const void *user_id,
+static json_t *S_waiting_item(struct http_request *req, struct store *reader, const void *arg,
                               const void *row, enum qb_error *err)
 {
     (void)req;
-    (void)user_id;
+    (void)arg;
     char name[MERCHANT_NAME_SIZE_MAX];
     *err = S_merchant_name(reader, row, name);
     return *err == QB_OK ? S_user_json(row, name) : NULL;
@@ -372,7 +385,8 @@ static const struct http_list S_waiting = {sizeof(struct merchant_payout),
 
 void http_handle_me_payouts_list(struct http_request *req)
 {
-    http_reply_list(req, &S_waiting, http_request_session(req)->user_id);
+    struct S_waiting_of of = {http_request_session(req)->user_id, http_request_settled_ms(req)};
+    http_reply_list(req, &S_waiting, &of);
 }
 
 void http_handle_payouts_get(struct http_request *req)
@@ -384,6 +398,7 @@ void http_handle_payouts_get(struct http_request *req)
         http_reply_error(req, QB_E_TOO_LARGE);
         return;
     }
+    int64_t settled_ms = http_request_settled_ms(req); /* before the row: S_v3_get */
     struct store *reader = http_reader_acquire(req);
     if (reader == NULL)
         return;
@@ -394,10 +409,12 @@ void http_handle_payouts_get(struct http_request *req)
     if (err == QB_OK)
         err = S_merchant_name(reader, p, name);
     http_reader_release(req, reader);
-    if (err != QB_OK)
+    if (err != QB_OK) {
         http_reply_error(req, err);
-    else
-        http_reply_json_new(req, 200, S_user_json(p, name));
+        return;
+    }
+    merchant_payout_at(p, settled_ms);
+    http_reply_json_new(req, 200, S_user_json(p, name));
 }
 
 static void S_confirm_resume(struct http_request *req, struct ledger_cmd *cmd)

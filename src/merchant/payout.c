@@ -133,11 +133,24 @@ enum qb_error merchant_payout_get(struct store *reader, const char *mchid, const
     return err;
 }
 
-/* The rows sql (one of key's, seq below $2, newest first, at most $3)
+void merchant_payout_at(struct merchant_payout *p, int64_t at_ms)
+{
+    QB_ASSERT(p != NULL);
+    if (p->state != MERCHANT_PAYOUT_WAIT_USER_CONFIRM || at_ms < p->expires_at_ms)
+        return;
+    /* As S_end_run's close will write it, but for the time: the worker
+     * writes its own a moment later; the payout ended when its window did. */
+    p->state = MERCHANT_PAYOUT_FAIL;
+    snprintf(p->fail_reason, sizeof p->fail_reason, "%s", S_OVERDUE_CLOSE);
+    p->updated_at_ms = p->expires_at_ms;
+}
+
+/* The rows sql (one of key's, seq below $2, newest first, at most $3, and
+ * when waiting_at_ms is not NULL, waiting at $4: merchant_payout_at)
  * selects, as merchant_payouts_waiting. */
 static enum qb_error S_list(struct store *reader, const char *sql, const char *key,
-                            int64_t before_seq, struct merchant_payout *rows, size_t room,
-                            size_t *count)
+                            const int64_t *waiting_at_ms, int64_t before_seq,
+                            struct merchant_payout *rows, size_t room, size_t *count)
 {
     QB_ASSERT(reader != NULL && key != NULL && count != NULL);
     *count = 0;
@@ -149,6 +162,8 @@ static enum qb_error S_list(struct store *reader, const char *sql, const char *k
         err = store_bind_int64(st, 2, before_seq > 0 ? before_seq : INT64_MAX);
     if (err == QB_OK)
         err = store_bind_int64(st, 3, (int64_t)room);
+    if (err == QB_OK && waiting_at_ms != NULL)
+        err = store_bind_int64(st, 4, *waiting_at_ms);
     int rc = STORE_STEP_DONE;
     while (err == QB_OK && *count < room && (rc = store_step(st)) == STORE_STEP_ROW) {
         err = S_row(st, &rows[*count]);
@@ -163,26 +178,30 @@ static enum qb_error S_list(struct store *reader, const char *sql, const char *k
 
 /* state = 1 as a literal below: the partial indexes'. */
 
-enum qb_error merchant_payouts_waiting(struct store *reader, const char *user_id,
+enum qb_error merchant_payouts_waiting(struct store *reader, const char *user_id, int64_t at_ms,
                                        int64_t before_seq, struct merchant_payout *rows,
                                        size_t room, size_t *count)
 {
     return S_list(reader,
                   "SELECT " S_COLUMNS " FROM payouts WHERE user_id = $1 AND state = 1"
-                  " AND seq < $2 ORDER BY seq DESC LIMIT $3",
-                  user_id, before_seq, rows, room, count);
+                  " AND seq < $2 AND expires_at_ms > $4 ORDER BY seq DESC LIMIT $3",
+                  user_id, &at_ms, before_seq, rows, room, count);
 }
 
 enum qb_error merchant_payouts_of(struct store *reader, const char *mchid, bool waiting_only,
-                                  int64_t before_seq, struct merchant_payout *rows, size_t room,
-                                  size_t *count)
+                                  int64_t at_ms, int64_t before_seq, struct merchant_payout *rows,
+                                  size_t room, size_t *count)
 {
-    return S_list(reader,
-                  waiting_only ? "SELECT " S_COLUMNS " FROM payouts WHERE mchid = $1"
-                                 " AND state = 1 AND seq < $2 ORDER BY seq DESC LIMIT $3"
-                               : "SELECT " S_COLUMNS " FROM payouts WHERE mchid = $1"
-                                 " AND seq < $2 ORDER BY seq DESC LIMIT $3",
-                  mchid, before_seq, rows, room, count);
+    enum qb_error err =
+        S_list(reader,
+               waiting_only ? "SELECT " S_COLUMNS " FROM payouts WHERE mchid = $1 AND state = 1"
+                              " AND seq < $2 AND expires_at_ms > $4 ORDER BY seq DESC LIMIT $3"
+                            : "SELECT " S_COLUMNS " FROM payouts WHERE mchid = $1"
+                              " AND seq < $2 ORDER BY seq DESC LIMIT $3",
+               mchid, waiting_only ? &at_ms : NULL, before_seq, rows, room, count);
+    for (size_t i = 0; err == QB_OK && i < *count; i++)
+        merchant_payout_at(&rows[i], at_ms);
+    return err;
 }
 
 enum qb_error merchant_payouts_held_at(struct store *reader, const char *mchid, int64_t at_ms,
@@ -320,6 +339,7 @@ static enum qb_error S_create_run(struct ledger_txn *txn, struct ledger_cmd *cmd
             return S_create_refuse(c, QB_E_INVALID_REQUEST,
                                    "out_bill_no was used for another transfer (商户单号重复)");
         *r = earlier;
+        merchant_payout_at(r, now_ms); /* as a query would answer it now */
         c->outcome = QB_OK;
         return QB_OK;
     }
@@ -470,7 +490,8 @@ static enum qb_error S_end_refuse(struct merchant_payout_end_cmd *c, enum qb_err
 
 /* Whether c's caller may act on p, and the answer for a payout it may act
  * on that has ended already; false with the refusal set otherwise.
- * *act: whether the payout is to end now. */
+ * *act: whether the payout is to end now. p is as the caller meets it
+ * (merchant_payout_at): past its window, closed to all but the close. */
 static bool S_end_allowed(struct merchant_payout_end_cmd *c, const struct merchant_payout *p,
                           int64_t now_ms, bool *act)
 {
@@ -483,7 +504,7 @@ static bool S_end_allowed(struct merchant_payout_end_cmd *c, const struct mercha
         }
         if (p->state == MERCHANT_PAYOUT_SUCCESS)
             return true;
-        if (p->state != MERCHANT_PAYOUT_WAIT_USER_CONFIRM || now_ms >= p->expires_at_ms) {
+        if (p->state != MERCHANT_PAYOUT_WAIT_USER_CONFIRM) {
             (void)S_end_refuse(c, QB_E_PAYOUT_CLOSED,
                                strcmp(p->fail_reason, S_TRANSFER_RISK) == 0 ? S_STOPPED_MESSAGE
                                                                             : S_CLOSED_MESSAGE);
@@ -558,8 +579,14 @@ static enum qb_error S_end_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
     if (err != QB_OK)
         return err == QB_E_NOT_FOUND ? QB_E_INTERNAL : err;
     snprintf(c->merchant_name, sizeof c->merchant_name, "%s", m.name);
+    /* Past its window a payout is closed to everyone from that moment, as
+     * readers are told (merchant_payout_at), though only the worker's close
+     * writes it: a late confirm, cancel or stop is refused, not let win. */
+    struct merchant_payout seen = *r;
+    if (c->end != MERCHANT_PAYOUT_CLOSE)
+        merchant_payout_at(&seen, now_ms);
     bool act;
-    if (!S_end_allowed(c, r, now_ms, &act))
+    if (!S_end_allowed(c, &seen, now_ms, &act))
         return QB_OK;
     if (!act) {
         c->outcome = QB_OK;

@@ -35,7 +35,8 @@
  * The create command's checks, in order, each a refusal that writes
  * nothing:
  *   1. out_bill_no seen before for this merchant: the same body
- *      (request_hash) answers the payout as it is now; another body is
+ *      (request_hash) answers the payout as it is now (merchant_payout_at:
+ *      past its window, closed); another body is
  *      INVALID_REQUEST.
  *   2. the merchant: ACTIVE (NO_AUTH: suspended or closed);
  *   3. the appid one of the merchant's (APPID_MCHID_NOT_MATCH);
@@ -63,14 +64,16 @@
  *
  * The cancel command's: the payout is the merchant's (NOT_FOUND); CANCELLED
  * already answers it as it is; SUCCESS (the user took it) and FAIL are
- * INVALID_REQUEST.
+ * INVALID_REQUEST, as is one past its window that the worker has not
+ * closed yet (merchant_payout_at: it is closed to all from then on).
  *
  * An operator's stop, on a report of fraud (a merchant's key stolen to pay
  * mules, a user tricked into taking money to pass on): a payout still
  * waiting ends FAIL with fail_reason TRANSFER_RISK (WeChat's 转账存在风险),
  * the money back to the merchant, the user's payment FAILED with
  * TRANSFER_STOPPED; one stopped already is answered as it is; any other end
- * is CONFLICT (taken, cancelled or closed: nothing to stop).
+ * is CONFLICT (taken, cancelled or closed, or past its window: nothing to
+ * stop).
  */
 #ifndef QB_MERCHANT_PAYOUT_H
 #define QB_MERCHANT_PAYOUT_H
@@ -167,17 +170,28 @@ QB_MUST_USE enum qb_error merchant_payout_get(struct store *reader, const char *
                                               const char *out_bill_no, const char *transfer_bill_no,
                                               struct merchant_payout *out);
 
-/* user_id's payouts waiting for them (WAIT_USER_CONFIRM), newest first:
- * those with a seq below before_seq (0: from the newest), at most room into
- * rows, their number in *count. QB_E_STORAGE, QB_E_INTERNAL. */
+/* Payout p, read from its row, as a reader tells it at at_ms: one still
+ * waiting at or past its expires_at_ms reads as the worker's close will
+ * leave it, FAIL with fail_reason OVERDUE_CLOSE, updated at the end of its
+ * window, since a confirm would meet PAYOUT_CLOSED and a cancel "failed
+ * already" from then on, whatever the worker's pace. Nothing is written.
+ * at_ms is ledger_settled_ms read BEFORE the row (ledger.h), so that a
+ * confirm that ran in time and is still committing is not told closed. */
+void merchant_payout_at(struct merchant_payout *p, int64_t at_ms);
+
+/* user_id's payouts waiting for them (WAIT_USER_CONFIRM) at at_ms (as
+ * merchant_payout_at tells them), newest first: those with a seq below
+ * before_seq (0: from the newest), at most room into rows, their number in
+ * *count. QB_E_STORAGE, QB_E_INTERNAL. */
 QB_MUST_USE enum qb_error merchant_payouts_waiting(struct store *reader, const char *user_id,
-                                                   int64_t before_seq, struct merchant_payout *rows,
-                                                   size_t room, size_t *count);
+                                                   int64_t at_ms, int64_t before_seq,
+                                                   struct merchant_payout *rows, size_t room,
+                                                   size_t *count);
 /* The same for mchid's payouts, in every state or (waiting_only) only
- * WAIT_USER_CONFIRM: what an operator reads of a merchant whose key may be
- * in a thief's hands. */
+ * WAIT_USER_CONFIRM, each as merchant_payout_at tells it at at_ms: what an
+ * operator reads of a merchant whose key may be in a thief's hands. */
 QB_MUST_USE enum qb_error merchant_payouts_of(struct store *reader, const char *mchid,
-                                              bool waiting_only, int64_t before_seq,
+                                              bool waiting_only, int64_t at_ms, int64_t before_seq,
                                               struct merchant_payout *rows, size_t room,
                                               size_t *count);
 

@@ -141,7 +141,9 @@ TEST(a_payout_waits_on_a_hold_and_arrives_once_its_user_confirms)
 
     struct merchant_payout waiting[4];
     size_t count = 0;
-    ASSERT_EQ_INT(merchant_payouts_waiting(f.wx->reader, f.user.id, 0, waiting, 4, &count), QB_OK);
+    ASSERT_EQ_INT(merchant_payouts_waiting(f.wx->reader, f.user.id, clock_now_ms(&f.wx->clock), 0,
+                                           waiting, 4, &count),
+                  QB_OK);
     ASSERT_EQ_INT(count, 1);
     ASSERT_EQ_STR(waiting[0].transfer_bill_no, p.transfer_bill_no);
     // The user is told it waits, by whom and for what; their own confirm tells them nothing.
@@ -171,7 +173,9 @@ TEST(a_payout_waits_on_a_hold_and_arrives_once_its_user_confirms)
     ASSERT_EQ_INT(wx_balance(f.wx, f.user.account_id), 1500);
     ASSERT_EQ_INT(S_end(&f, MERCHANT_PAYOUT_CANCEL, NULL, &p, NULL), QB_E_INVALID_REQUEST);
     ASSERT_EQ_INT(S_count(&f, "SELECT count(*) FROM notices"), 1);
-    ASSERT_EQ_INT(merchant_payouts_waiting(f.wx->reader, f.user.id, 0, waiting, 4, &count), QB_OK);
+    ASSERT_EQ_INT(merchant_payouts_waiting(f.wx->reader, f.user.id, clock_now_ms(&f.wx->clock), 0,
+                                           waiting, 4, &count),
+                  QB_OK);
     ASSERT_EQ_INT(count, 0);
     ASSERT_EQ_INT(S_count(&f, "SELECT count(*) FROM notifications"
                               " WHERE event_type = 'MCHTRANSFER.BILL.FINISHED'"),
@@ -469,6 +473,67 @@ TEST(a_backlog_of_overdue_payouts_is_closed_without_waiting_between_passes)
     wx_free(f.wx);
 }
 
+TEST(a_payout_past_its_day_reads_closed_before_the_worker_comes)
+{
+    // From the end of its 24 hours a payout no worker has closed yet is what a confirm would
+    // meet: every reader (the merchant's query, the user's page, the lists) tells it FAIL with
+    // OVERDUE_CLOSE, ended when its window did, and it leaves the lists of those waiting; a
+    // retry of its create answers the same, a cancel or an operator's stop finds it ended. A
+    // moment before, it still waits. Nothing is written until the worker closes it, which
+    // leaves the state and reason the readers told.
+    struct fx f = S_fx_new();
+    struct merchant_payout p, read, rows[4];
+    size_t count = 0;
+    ASSERT_EQ_INT(S_create(&f, "LATE000001", f.openid, 1200, 1, &p), QB_OK);
+    wx_clock_to(f.wx, p.expires_at_ms - 1);
+    ASSERT_EQ_INT(merchant_payout_get(f.wx->reader, f.m.mchid, "LATE000001", NULL, &read), QB_OK);
+    merchant_payout_at(&read, p.expires_at_ms - 1);
+    ASSERT_EQ_INT(read.state, MERCHANT_PAYOUT_WAIT_USER_CONFIRM);
+    ASSERT_EQ_STR(read.fail_reason, "");
+    ASSERT_EQ_INT(
+        merchant_payouts_waiting(f.wx->reader, f.user.id, p.expires_at_ms - 1, 0, rows, 4, &count),
+        QB_OK);
+    ASSERT_EQ_INT(count, 1);
+
+    wx_clock_to(f.wx, p.expires_at_ms);
+    ASSERT_EQ_INT(merchant_payout_get(f.wx->reader, NULL, NULL, p.transfer_bill_no, &read), QB_OK);
+    merchant_payout_at(&read, p.expires_at_ms);
+    ASSERT_EQ_INT(read.state, MERCHANT_PAYOUT_FAIL);
+    ASSERT_EQ_STR(read.fail_reason, "OVERDUE_CLOSE");
+    ASSERT_EQ_INT(read.updated_at_ms, p.expires_at_ms);
+    ASSERT_EQ_INT(
+        merchant_payouts_waiting(f.wx->reader, f.user.id, p.expires_at_ms, 0, rows, 4, &count),
+        QB_OK);
+    ASSERT_EQ_INT(count, 0);
+    ASSERT_EQ_INT(
+        merchant_payouts_of(f.wx->reader, f.m.mchid, true, p.expires_at_ms, 0, rows, 4, &count),
+        QB_OK);
+    ASSERT_EQ_INT(count, 0);
+    ASSERT_EQ_INT(
+        merchant_payouts_of(f.wx->reader, f.m.mchid, false, p.expires_at_ms, 0, rows, 4, &count),
+        QB_OK);
+    ASSERT_EQ_INT(count, 1);
+    ASSERT_EQ_INT(rows[0].state, MERCHANT_PAYOUT_FAIL);
+    ASSERT_EQ_STR(rows[0].fail_reason, "OVERDUE_CLOSE");
+
+    // The commands agree with the readers, and none of them moves anything.
+    struct merchant_payout again;
+    ASSERT_EQ_INT(S_create(&f, "LATE000001", f.openid, 1200, 1, &again), QB_OK);
+    ASSERT_EQ_INT(again.state, MERCHANT_PAYOUT_FAIL);
+    ASSERT_EQ_STR(again.fail_reason, "OVERDUE_CLOSE");
+    ASSERT_EQ_INT(S_end(&f, MERCHANT_PAYOUT_CONFIRM, f.user.id, &p, NULL), QB_E_PAYOUT_CLOSED);
+    ASSERT_EQ_INT(S_end(&f, MERCHANT_PAYOUT_CANCEL, NULL, &p, NULL), QB_E_INVALID_REQUEST);
+    ASSERT_EQ_INT(S_end(&f, MERCHANT_PAYOUT_STOP, NULL, &p, NULL), QB_E_CONFLICT);
+    ASSERT_EQ_INT(S_available(&f, f.m.account_id), 100000 - 1200);
+    ASSERT_EQ_INT(S_count(&f, "SELECT count(*) FROM payouts WHERE state = 1"), 1);
+
+    ASSERT_EQ_INT(S_end(&f, MERCHANT_PAYOUT_CLOSE, NULL, &p, &read), QB_OK);
+    ASSERT_EQ_INT(read.state, MERCHANT_PAYOUT_FAIL);
+    ASSERT_EQ_STR(read.fail_reason, "OVERDUE_CLOSE");
+    ASSERT_EQ_INT(S_available(&f, f.m.account_id), 100000);
+    wx_free(f.wx);
+}
+
 int main(void)
 {
     RUN(a_payout_waits_on_a_hold_and_arrives_once_its_user_confirms);
@@ -479,5 +544,6 @@ int main(void)
     RUN(an_operator_stops_a_waiting_payout_and_only_that);
     RUN(one_payout_that_cannot_close_holds_up_no_other);
     RUN(a_backlog_of_overdue_payouts_is_closed_without_waiting_between_passes);
+    RUN(a_payout_past_its_day_reads_closed_before_the_worker_comes);
     return test_summary();
 }
