@@ -189,6 +189,7 @@ void http_handle_v3_payouts_create(struct http_request *req)
     const char *notify_url = http_json_string(body, "notify_url");
     const char *perception = http_json_string(body, "user_recv_perception");
     char message[HTTP_JSON_MESSAGE_SIZE_MAX];
+    json_t *name = NULL; /* the payee's name in clear, for the fingerprint: wiped at out */
     if (env == NULL || m == NULL) {
         http_reply_error(req, QB_E_INTERNAL);
         goto out;
@@ -213,8 +214,9 @@ void http_handle_v3_payouts_create(struct http_request *req)
         if (S_names_limited(req, env, m, body))
             goto out;
         fail = S_user_name_open(req, env, http_json_string(body, "user_name"), c->user_name);
-        if (fail != NULL ||
-            json_object_set_new(body, "user_name", json_string(c->user_name)) != 0) {
+        if (fail == NULL)
+            name = json_string(c->user_name);
+        if (fail != NULL || name == NULL || json_object_set(body, "user_name", name) != 0) {
             sodium_memzero(c->user_name, sizeof c->user_name);
             http_reply_error_message(req, QB_E_PARAM,
                                      fail != NULL ? fail : "user_name is not UTF-8 text");
@@ -231,6 +233,10 @@ void http_handle_v3_payouts_create(struct http_request *req)
     uint8_t digest[CRYPTO_SHA256_SIZE];
     crypto_sha256(canonical, strlen(canonical), digest);
     domain_request_fingerprint(env, digest, p->request_hash);
+    /* Both hold the name (the hash to whoever guesses one): wiped as
+     * c->user_name is. */
+    crypto_wipe(canonical, strlen(canonical));
+    crypto_wipe(digest, sizeof digest);
     free(canonical);
     snprintf(p->mchid, sizeof p->mchid, "%s", m->mchid);
     snprintf(p->out_bill_no, sizeof p->out_bill_no, "%s", http_json_string(body, "out_bill_no"));
@@ -246,6 +252,12 @@ void http_handle_v3_payouts_create(struct http_request *req)
     p->amount_minor = (int64_t)json_integer_value(json_object_get(body, "transfer_amount"));
     http_request_submit(req, &c->cmd, S_create_resume);
 out:
+    /* The body's copy of the name, held by name as well as by the body, is
+     * wiped before either lets it go, as c->user_name is. */
+    if (name != NULL) {
+        crypto_wipe((char *)json_string_value(name), json_string_length(name));
+        json_decref(name);
+    }
     json_decref(body);
 }
 
