@@ -607,9 +607,16 @@ static enum qb_error S_end_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
         struct ledger_account_view account;
         if (ledger_txn_account_get(txn, user.account_id, &account) != QB_OK)
             return QB_E_INTERNAL;
+        /* The payout outlives the freeze: say so, or "frozen" reads as the
+         * money lost. */
+        bool closed =
+            user.status == IDENTITY_CLOSED || (account.flags & LEDGER_ACCOUNT_CLOSED) != 0;
         if (user.status != IDENTITY_ACTIVE ||
             (account.flags & (LEDGER_ACCOUNT_CREDIT_FROZEN | LEDGER_ACCOUNT_CLOSED)) != 0)
-            return S_end_refuse(c, QB_E_ACCOUNT_FROZEN, NULL);
+            return S_end_refuse(c, QB_E_ACCOUNT_FROZEN,
+                                closed ? NULL
+                                       : "your wallet is frozen: this transfer waits, and may be "
+                                         "taken once it is unfrozen, within its time");
         /* A suspended merchant's balance stays for its refunds: what it
          * promised waits, to be taken once resumed or to close. A closed
          * merchant has no payout waiting (it could not close with one). */

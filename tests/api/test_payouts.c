@@ -531,6 +531,48 @@ TEST(a_suspended_merchants_payout_waits_for_its_resumption)
     mh_release(&m);
 }
 
+TEST(a_frozen_payee_is_told_the_payout_waits_for_them)
+{
+    // A payee whose wallet is frozen (here by themselves, as for a lost phone) cannot take a
+    // payout: the confirm is refused, moves nothing, and says the payout waits for them to take
+    // it once the wallet is unfrozen, within its time, rather than only "frozen", which reads
+    // as money lost. Unfrozen in time, they take it.
+    struct mh_merchant m;
+    S_merchant_funded(&m, 10000);
+    struct api_user u;
+    API_MUST(th_user_new(&S_client, S_admin, &u));
+    char openid[64];
+    S_openid(&m, &u, openid);
+    struct client_response res;
+    ASSERT_EQ_INT(S_create(&m, "ICED000001", openid, 600, "", &res), 200);
+    char id[64];
+    snprintf(id, sizeof id, "%s", api_json_str(&res, "transfer_bill_no"));
+    client_response_release(&res);
+    ASSERT_EQ_INT(api_call(&S_client, "POST", "/v1/me/freeze", u.token, NULL, &res), 200);
+    client_response_release(&res);
+    ASSERT_EQ_INT(S_user(&u, id, true, &res), 403);
+    ASSERT_EQ_STR(api_error_code(&res), "ACCOUNT_FROZEN");
+    const char *message = api_json_str(&res, "message");
+    if (message == NULL || strstr(message, "waits") == NULL)
+        TEST_FAIL_("a frozen payee's refusal does not say the payout waits: \"%s\"",
+                   message != NULL ? message : "(none)");
+    client_response_release(&res);
+    ASSERT_EQ_INT(th_balance(&S_client, &u), 0);
+    ASSERT_EQ_INT(S_available(&m), 10000 - 600);
+    ASSERT_EQ_INT(S_user(&u, id, false, &res), 200);
+    ASSERT_EQ_STR(api_json_str(&res, "state"), "WAIT_USER_CONFIRM");
+    client_response_release(&res);
+    char path[128];
+    snprintf(path, sizeof path, "/admin/users/%s/unfreeze", u.id);
+    ASSERT_EQ_INT(api_call(&S_client, "POST", path, S_admin, NULL, &res), 200);
+    client_response_release(&res);
+    ASSERT_EQ_INT(S_user(&u, id, true, &res), 200);
+    ASSERT_EQ_STR(api_json_str(&res, "state"), "SUCCESS");
+    client_response_release(&res);
+    ASSERT_EQ_INT(th_balance(&S_client, &u), 600);
+    mh_release(&m);
+}
+
 /* POST a transfer bill of amount fen to openid naming its payee (user_name, sealed or not),
  * out_bill_no bill_no, with serial in Wechatpay-Serial (NULL: none): the status, the answer in
  * res. */
@@ -833,6 +875,7 @@ int main(void)
     RUN(nothing_leaves_the_merchant_of_a_frozen_owner);
     RUN(a_payout_waiting_for_its_user_does_not_keep_the_wallet_open);
     RUN(a_suspended_merchants_payout_waits_for_its_resumption);
+    RUN(a_frozen_payee_is_told_the_payout_waits_for_them);
     RUN(from_two_thousand_yuan_the_payee_is_named_and_checked);
     RUN(a_merchant_may_not_guess_a_users_name);
     RUN(a_merchant_limited_from_naming_a_user_is_told_before_the_name_is_opened);
