@@ -106,6 +106,8 @@ static const struct config_setting config_settings[] = {
     CONFIG_INT_ROW("payee-lookups-per-hour", "QIANBAO_PAYEE_LOOKUPS_PER_HOUR",
                    payee_lookups_per_hour, 50, 1, 1000000,
                    "phone numbers one user may look up as payees in an hour"),
+    CONFIG_INT_ROW("payee-lookups-per-day", "QIANBAO_PAYEE_LOOKUPS_PER_DAY", payee_lookups_per_day,
+                   200, 1, 1000000, "phone numbers one user may look up as payees in a day"),
     CONFIG_INT_ROW("argon2-memory-kib", "QIANBAO_ARGON2_MEMORY_KIB", argon2_memory_kib, 65536, 8,
                    1048576, "memory of one login-password hash (Argon2id), KiB"),
     CONFIG_INT_ROW("argon2-ops", "QIANBAO_ARGON2_OPS", argon2_ops, 2, 1, 10,

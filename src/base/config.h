@@ -49,6 +49,7 @@ struct config {
     int64_t sms_daily_max;               /* --sms-daily-max, 1..1000, default 10 */
     int64_t payment_password_lock_s;     /* --payment-password-lock-s, 1..86400, default 10800 */
     int64_t payee_lookups_per_hour;      /* --payee-lookups-per-hour, 1..1000000, default 50 */
+    int64_t payee_lookups_per_day;       /* --payee-lookups-per-day, 1..1000000, default 200 */
     int64_t argon2_memory_kib;           /* --argon2-memory-kib, 8..1048576, default 65536 */
     int64_t argon2_ops;                  /* --argon2-ops, 1..10, default 2 */
     int64_t password_threads;            /* --password-threads, 1..16, default 1 */

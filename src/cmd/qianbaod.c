@@ -129,6 +129,8 @@
 /* Users whose look-ups of payees by phone are counted at once (domain.h):
  * 24 bytes each, 1.5 MiB; more, and the oldest windows are forgotten. */
 #define S_PAYEE_LOOKUP_USERS 65536
+/* And in a day, when more users look up than in an hour: 6 MiB. */
+#define S_PAYEE_LOOKUP_DAY_USERS 262144
 #define S_PAYOUT_NAME_MISSES 16384 /* merchants' users named wrongly in a day */
 
 struct daemon_paths {
@@ -1403,6 +1405,7 @@ static int S_serve(const struct config *cfg, const struct daemon_paths *paths,
     settings.sms_daily_max = cfg->sms_daily_max;
     settings.payment_password_lock_ms = cfg->payment_password_lock_s * 1000;
     settings.payee_lookups_max = cfg->payee_lookups_per_hour;
+    settings.payee_lookups_daily_max = cfg->payee_lookups_per_day;
     settings.argon2_memory_size = (size_t)cfg->argon2_memory_kib * 1024;
     settings.argon2_ops = (uint64_t)cfg->argon2_ops;
     settings.limit_per_payment_minor = cfg->limit_per_payment;
@@ -1443,6 +1446,10 @@ static int S_serve(const struct config *cfg, const struct daemon_paths *paths,
     if (rc == QB_OK &&
         (env.payee_lookups = ratelimit_new(S_PAYEE_LOOKUP_USERS, settings.payee_lookup_window_ms,
                                            settings.payee_lookups_max)) == NULL)
+        rc = QB_E_INTERNAL;
+    if (rc == QB_OK && (env.payee_lookups_daily =
+                            ratelimit_new(S_PAYEE_LOOKUP_DAY_USERS, settings.payee_lookup_day_ms,
+                                          settings.payee_lookups_daily_max)) == NULL)
         rc = QB_E_INTERNAL;
     if (rc == QB_OK && (env.payout_name_misses =
                             ratelimit_new(S_PAYOUT_NAME_MISSES, MERCHANT_PAYOUT_NAME_WINDOW_MS,
@@ -1682,6 +1689,7 @@ out:
         identity_session_cache_free(env.sessions);
         identity_user_cache_free(env.users);
         ratelimit_free(env.payee_lookups);
+        ratelimit_free(env.payee_lookups_daily);
         ratelimit_free(env.payout_name_misses);
         domain_env_release(&env);
     }

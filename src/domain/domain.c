@@ -45,6 +45,8 @@ void domain_settings_default(struct domain_settings *settings)
     settings->password_free_daily_max = 5;
     settings->payee_lookups_max = 50;
     settings->payee_lookup_window_ms = 60LL * 60 * 1000;
+    settings->payee_lookups_daily_max = 200;
+    settings->payee_lookup_day_ms = 24LL * 60 * 60 * 1000;
     settings->red_packet_total_max_minor = 20000;
     settings->red_packet_expiry_ms = 24LL * 60 * 60 * 1000;
     settings->notify_private_allowed = false;

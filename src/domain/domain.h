@@ -86,6 +86,8 @@ struct domain_settings {
     int64_t password_free_daily_max;  /* payments without the password per day (UTC+8) at most: 5 */
     int64_t payee_lookups_max;        /* phone numbers one user may look up in a window: 50 */
     int64_t payee_lookup_window_ms;   /* the window: 1 hour */
+    int64_t payee_lookups_daily_max;  /* and in a day, so the hour's is not the only bound: 200 */
+    int64_t payee_lookup_day_ms;      /* that day: 24 hours from the first */
 
     /* Red packets (src/wallet/redpacket.h). */
     int64_t red_packet_total_max_minor; /* one packet at most: ¥200 */
@@ -205,6 +207,11 @@ struct domain_env {
      * (wallet_payee_lookup_take); set and freed by the daemon, NULL: no
      * limit. */
     struct ratelimit *payee_lookups;
+    /* The same look-ups, settings.payee_lookups_daily_max a day
+     * (settings.payee_lookup_day_ms): fifty an hour alone would let one
+     * account test some 1,200 phone numbers a day. Set and freed by the
+     * daemon, NULL: no daily limit. */
+    struct ratelimit *payee_lookups_daily;
     /* Each merchant's wrong names of each user in its transfers
      * (merchant_payout_create_cmd: MERCHANT_PAYOUT_NAME_MISSES_MAX a
      * window, keyed "mchid:user id"); set and freed by the daemon, NULL:

@@ -158,11 +158,19 @@ enum qb_error wallet_payee_lookup_take(const struct domain_env *env, const char 
                                        int64_t *until_ms)
 {
     *until_ms = 0;
-    if (env->payee_lookups == NULL)
-        return QB_OK;
-    return ratelimit_take(env->payee_lookups, user_id, clock_now_ms(env->clock), until_ms)
-               ? QB_OK
-               : QB_E_RATE_LIMITED;
+    int64_t now_ms = clock_now_ms(env->clock);
+    /* The day's count first, counting nothing: a look-up it refuses must
+     * not use up the hour's too. */
+    if (env->payee_lookups_daily != NULL &&
+        ratelimit_spent(env->payee_lookups_daily, user_id, now_ms, until_ms))
+        return QB_E_RATE_LIMITED;
+    if (env->payee_lookups != NULL &&
+        !ratelimit_take(env->payee_lookups, user_id, now_ms, until_ms))
+        return QB_E_RATE_LIMITED;
+    if (env->payee_lookups_daily != NULL &&
+        !ratelimit_take(env->payee_lookups_daily, user_id, now_ms, until_ms))
+        return QB_E_RATE_LIMITED; /* another request took the day's last meanwhile */
+    return QB_OK;
 }
 
 const char *wallet_payee_lookup_refusal(int64_t until_ms, char *out, size_t out_size)

@@ -241,7 +241,9 @@ void wallet_transfer_return_json(struct json_out *out, const struct wallet_payme
  * Idempotency-Key does not run). Looking a phone up tells whether it has a
  * wallet and whose (masked), so one account may not test phone numbers in
  * bulk. QB_OK, or QB_E_RATE_LIMITED past settings.payee_lookups_max in the
- * user's window, with *until_ms its end, when the user may look up again.
+ * user's hour or settings.payee_lookups_daily_max in the user's day, with
+ * *until_ms the end of the window that refused, when the user may look up
+ * again. A look-up the day refuses does not count towards the hour.
  * Look-ups by user id or receive code, which name a payee already known, are
  * not counted. */
 QB_MUST_USE enum qb_error wallet_payee_lookup_take(const struct domain_env *env,

@@ -87,6 +87,8 @@ static const char *const S_no_caps[] = {"--limit-daily",
                                         "1000000000000",
                                         "--payee-lookups-per-hour",
                                         "1000000",
+                                        "--payee-lookups-per-day",
+                                        "1000000",
                                         NULL};
 
 struct account {

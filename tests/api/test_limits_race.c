@@ -104,8 +104,9 @@ int main(void)
 {
     struct api_suite suite;
     api_suite_begin(&suite, S_root, sizeof S_root);
-    const char *const args[] = {"--limit-daily", "10000", "--payee-lookups-per-hour", "1000000",
-                                NULL};
+    const char *const args[] = {
+        "--limit-daily", "10000", "--payee-lookups-per-hour", "1000000", "--payee-lookups-per-day",
+        "1000000",       NULL};
     if (!api_suite_daemon(&suite, &S_daemon, "race", args, S_admin, &S_client))
         return api_suite_end(&suite);
 

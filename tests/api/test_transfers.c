@@ -430,6 +430,48 @@ TEST(one_account_cannot_test_phone_numbers_in_bulk)
     ASSERT_EQ_INT(th_balance(&S_client, &b), 300);
 }
 
+TEST(a_day_of_look_ups_by_phone_is_capped_too)
+{
+    // The hourly cap alone lets one account test some 1,200 phone numbers a day. Past
+    // --payee-lookups-per-day (200) in a day, counted from the first, look-ups by phone are
+    // refused as the hourly cap refuses them, with Retry-After past the hour; by user id they
+    // go on. The hour's cap is lifted here so that only the day's can bind.
+    client_release(&S_client);
+    ASSERT_EQ_INT(test_daemon_stop(&S_daemon), 0);
+    const char *const args[] = {"--payee-lookups-per-hour", "1000000", NULL};
+    API_MUST(api_daemon_start(&S_daemon, S_root, "main", args, S_admin));
+    client_init(&S_client, S_daemon.base_url);
+    struct api_user a, b;
+    API_MUST(th_user_new(&S_client, S_admin, &a));
+    API_MUST(api_user_new(&S_client, S_admin, &b));
+    struct client_response res;
+    char phone[24]; /* room for any int the format could print */
+    for (int i = 1; i <= 200; i++) {
+        snprintf(phone, sizeof phone, "1370000%04d", i);
+        long status = S_payee(&a, i % 10 == 0 ? b.phone : phone, &res);
+        if (status != 200 && status != 404)
+            TEST_FAIL_("look-up %d: %ld %.*s", i, status, (int)res.body.size, res.body.data);
+        client_response_release(&res);
+    }
+    ASSERT_EQ_INT(S_payee(&a, b.phone, &res), 429);
+    ASSERT_EQ_STR(api_json_str(&res, "code"), "RATE_LIMITED");
+    long long retry_after = atoll(api_header(&res, "Retry-After"));
+    ASSERT(retry_after > 86000 && retry_after <= 86400);
+    ASSERT(api_json_str(&res, "locked_until") != NULL);
+    client_response_release(&res);
+    char body[256];
+    snprintf(body, sizeof body, "{\"to\":\"%s\",\"amount\":100,\"payment_password\":\"%s\"}",
+             b.phone, TH_PAY_PASSWORD);
+    TRANSFER(a.token, "day-after", body, 429, "RATE_LIMITED", &res);
+    client_response_release(&res);
+    ASSERT_EQ_INT(S_payee(&a, b.id, &res), 200);
+    client_response_release(&res);
+    client_release(&S_client);
+    ASSERT_EQ_INT(test_daemon_stop(&S_daemon), 0);
+    API_MUST(api_daemon_start(&S_daemon, S_root, "main", NULL, S_admin));
+    client_init(&S_client, S_daemon.base_url);
+}
+
 TEST(a_transfer_moves_money_and_both_sides_can_read_it)
 {
     // The whole path: 201 with the masked payee, the balances moved, the payer and the payee
@@ -793,6 +835,7 @@ int main(void)
     RUN(the_payee_is_shown_before_paying);
     RUN(recent_payees_are_whom_the_user_paid_newest_first);
     RUN(one_account_cannot_test_phone_numbers_in_bulk);
+    RUN(a_day_of_look_ups_by_phone_is_capped_too);
     RUN(the_kyc_limit_refuses_at_its_edge);
     RUN(each_answer_from_the_ledger_counts_its_wait_for_an_http_thread);
 
