@@ -3058,6 +3058,140 @@ TEST(queue_full_answers_busy_at_once)
     fx_free(fx);
 }
 
+/* --- tampering, one change at a time ---------------------------------------------- */
+
+/* sql with each {u}, {m}, {sys}, {marked} and {last} replaced by its id. */
+static void tamper_sql(char *out, size_t out_size, const char *sql, int64_t u, int64_t m,
+                       int64_t sys, int64_t marked, int64_t last)
+{
+    static const char *const names[] = {"{u}", "{m}", "{sys}", "{marked}", "{last}"};
+    const int64_t ids[] = {u, m, sys, marked, last};
+    size_t at = 0;
+    while (*sql != '\0') {
+        size_t name = 0;
+        while (name < QB_ARRAY_COUNT(names) && strncmp(sql, names[name], strlen(names[name])) != 0)
+            name++;
+        int wrote = name < QB_ARRAY_COUNT(names)
+                        ? snprintf(out + at, out_size - at, "%" PRId64, ids[name])
+                        : snprintf(out + at, out_size - at, "%c", *sql);
+        ASSERT(wrote > 0 && (size_t)wrote < out_size - at);
+        at += (size_t)wrote;
+        sql += name < QB_ARRAY_COUNT(names) ? strlen(names[name]) : 1;
+    }
+}
+
+TEST(each_tampering_with_the_stored_ledger_is_caught)
+{
+    /* What an insider with write access to the database file (not to the
+     * data directory's keys) can change without recomputing the hash
+     * chain, one change at a time on a ledger of every kind of entry: each
+     * fails the check with its own problem. A start re-reads only what it
+     * trusts instead of the journal and the newest entries, so it refuses
+     * what it reads and, on an older entry changed, serves the balances
+     * of the journal as it was (the check on its schedule finds it). */
+    enum { BLOB_NONE, BLOB_AMOUNT, BLOB_ACCOUNT };
+    static const struct {
+        const char *what;
+        const char *sql; /* or NULL for a change of the postings blob */
+        int blob;
+        const char *problem; /* in ledger_verify's report */
+        bool start_refused;
+    } cases[] = {
+        {"an old entry's amount", NULL, BLOB_AMOUNT, "hash chain broken at entry", false},
+        {"an old entry's account", NULL, BLOB_ACCOUNT, "hash chain broken at entry", false},
+        {"an old entry's code", "UPDATE entries SET code = code + 1 WHERE id = {marked}", 0,
+         "hash chain broken at entry", false},
+        {"an old entry's time",
+         "UPDATE entries SET created_at_ms = created_at_ms - 1 WHERE id = {marked}", 0,
+         "hash chain broken at entry", false},
+        {"an old entry's ref", "UPDATE entries SET ref = 'tampered' WHERE id = {marked}", 0,
+         "hash chain broken at entry", false},
+        {"an old entry's kind", "UPDATE entries SET kind = 2 WHERE id = {marked}", 0,
+         "hash chain broken at entry", false},
+        {"the newest entry's code", "UPDATE entries SET code = code + 1 WHERE id = {last}", 0,
+         "hash chain broken at entry", true},
+        {"an entry deleted in the middle", "DELETE FROM entries WHERE id = {marked}", 0,
+         "is missing", false},
+        {"the newest entry deleted", "DELETE FROM entries WHERE id = {last}", 0,
+         "checkpoint disagrees with the journal", true},
+        {"the newest two entries deleted", "DELETE FROM entries WHERE id >= {last} - 1", 0,
+         "checkpoint disagrees with the journal", true},
+        {"two entries swapped",
+         "UPDATE entries SET id = -1 WHERE id = {marked};"
+         "UPDATE entries SET id = {marked} WHERE id = {marked} + 1;"
+         "UPDATE entries SET id = {marked} + 1 WHERE id = -1",
+         0, "hash chain broken at entry", false},
+        {"an entry inserted at the end",
+         "INSERT INTO entries (id, created_at_ms, kind, code, ref_entry_id, expires_at_ms, ref,"
+         " postings, hash) SELECT {last} + 1, created_at_ms, kind, code, ref_entry_id,"
+         " expires_at_ms, ref, postings, hash FROM entries WHERE id = {marked}",
+         0, "hash chain broken at entry", true},
+        {"a balance raised",
+         "UPDATE accounts SET balance_minor = balance_minor + 100000 WHERE id = {u}", 0,
+         "checkpoint disagrees with the journal", true},
+        {"a balance moved between two accounts",
+         "UPDATE accounts SET balance_minor = balance_minor + 100000 WHERE id = {u};"
+         "UPDATE accounts SET balance_minor = balance_minor - 100000 WHERE id = {sys}",
+         0, "checkpoint disagrees with the journal", true},
+        {"a held amount cleared", "UPDATE accounts SET held_minor = 0 WHERE id = {u}", 0,
+         "checkpoint disagrees with the journal", true},
+        {"a checkpoint's entry moved back",
+         "UPDATE accounts SET last_entry_id = {marked} WHERE id = {u}", 0,
+         "checkpoint disagrees with the journal", true},
+        {"a user's floor lowered", "UPDATE accounts SET floor_minor = -100000000 WHERE id = {u}", 0,
+         "does not allow", true},
+        {"a hold's amount", "UPDATE holds SET amount_minor = 1 WHERE amount_minor = 222", 0,
+         "holds table row", true},
+        {"a hold's deadline", "UPDATE holds SET expires_at_ms = 1 WHERE amount_minor = 222", 0,
+         "holds table row", true},
+        {"a hold's row deleted", "DELETE FROM holds WHERE amount_minor = 222", 0,
+         "holds are open in the journal", true},
+        {"replay_from moved past a checkpoint",
+         "UPDATE accounts SET balance_minor = balance_minor - 54, last_entry_id = {last} - 1"
+         " WHERE id = {u};"
+         "UPDATE meta SET value = {last} + 1 WHERE key = 'replay_from'",
+         0, "before where a start replays from", true},
+    };
+    for (size_t i = 0; i < QB_ARRAY_COUNT(cases); i++) {
+        fprintf(stderr, "  %s:\n", cases[i].what);
+        struct fx *fx = fx_new();
+        int64_t u, m;
+        int64_t marked = chain_setup(fx, &u, &m);
+        struct ledger_account_view before = fx_view(fx, u);
+        fx_stop(fx);
+        fx_verify_ok(fx);
+        if (cases[i].blob == BLOB_AMOUNT)
+            raw_tamper_postings(fx, marked, 777777, 777778);
+        else if (cases[i].blob == BLOB_ACCOUNT)
+            raw_tamper_postings(fx, marked, u, m);
+        else {
+            char sql[1024];
+            tamper_sql(sql, sizeof sql, cases[i].sql, u, m, fx->sys_id, marked,
+                       before.last_entry_id);
+            fx_sql(fx, sql);
+        }
+        struct ledger_verify_report report;
+        ASSERT_ERR(fx_verify(fx, &report), QB_E_INTERNAL);
+        fprintf(stderr, "    verify reports: %s\n", report.problem);
+        if (strstr(report.problem, cases[i].problem) == NULL)
+            TEST_FAIL_("%s: verify reports \"%s\", not \"%s\"", cases[i].what, report.problem,
+                       cases[i].problem);
+        enum qb_error rc = fx_start_rc(fx);
+        if (cases[i].start_refused) {
+            if (rc == QB_OK)
+                TEST_FAIL_("%s: the ledger started on it", cases[i].what);
+            ASSERT_ERR(rc, QB_E_INTERNAL);
+            test_rmtree(fx->dir);
+            free(fx);
+            continue;
+        }
+        if (rc != QB_OK)
+            TEST_FAIL_("%s: the ledger did not start: %s", cases[i].what, error_name(rc));
+        ASSERT_VIEW(fx, u, before.balance_minor, before.held_minor);
+        fx_free(fx);
+    }
+}
+
 int main(void)
 {
     if (!crypto_init()) {
@@ -3118,6 +3252,7 @@ int main(void)
     RUN(spending_counted_by_posting);
     RUN(checkpoints_rebuilt_from_the_journal);
     RUN(checkpoints_not_rebuilt_from_a_journal_that_fails_its_checks);
+    RUN(each_tampering_with_the_stored_ledger_is_caught);
     RUN(checkpoints_trickle_while_the_replay_is_within_its_bound);
     RUN(spending_sums_survive_restarts_and_crashes);
     RUN(history_pages_newest_first);
