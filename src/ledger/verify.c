@@ -481,6 +481,16 @@ static enum qb_error verify_run(struct verify *v, struct store *reader,
                            "account %lld: checkpoint names entry %lld, which does not post to it",
                            (long long)id, (long long)a->ckpt_last_entry_id);
     }
+    /* A start re-hashes the entry just before replay_from and refuses the
+     * books when there is none: replay_from past the next entry (a journal
+     * cut short behind its checkpoints' backs) is refused here too, or the
+     * check would pass books the daemon will not open. */
+    if (!v->rebuild && v->replay_from > expect_id)
+        return problem(v, "replay_from is entry %lld, past the journal's end (entry %lld)",
+                       (long long)v->replay_from, (long long)(expect_id - 1));
+    if (!v->rebuild && v->replay_from < 1)
+        return problem(v, "replay_from is %lld, before the journal's first entry",
+                       (long long)v->replay_from);
     /* A closed account is empty for good. */
     for (int64_t id = 1; id <= v->account_count; id++) {
         const struct verify_account *a = &v->accounts[id];

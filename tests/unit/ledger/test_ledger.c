@@ -3151,6 +3151,9 @@ TEST(each_tampering_with_the_stored_ledger_is_caught)
          " WHERE id = {u};"
          "UPDATE meta SET value = {last} + 1 WHERE key = 'replay_from'",
          0, "before where a start replays from", true},
+        {"replay_from moved past the journal's end",
+         "UPDATE meta SET value = {last} + 100 WHERE key = 'replay_from'", 0,
+         "past the journal's end", true},
     };
     for (size_t i = 0; i < QB_ARRAY_COUNT(cases); i++) {
         fprintf(stderr, "  %s:\n", cases[i].what);
