@@ -885,6 +885,83 @@ enum qb_error wallet_delayed_transfers_check(struct store *reader, int64_t *tran
     return QB_OK;
 }
 
+/* Whether instant transfer id is posted as its payment says: SUCCESS, by
+ * the TRANSFER entry it names (WALLET_CODE_TRANSFER, ref the payment),
+ * which moves its amount from the payer's account to the payee's and
+ * nothing else. *ok false when it does not, or something it names is
+ * missing. */
+static enum qb_error S_instant_one(struct store *reader, const char *id, bool *ok)
+{
+    struct wallet_payment p;
+    struct identity_user payer, payee;
+    struct ledger_entry e;
+    memset(&payer, 0, sizeof payer);
+    memset(&payee, 0, sizeof payee);
+    enum qb_error err = wallet_payment_get(reader, id, NULL, &p);
+    if (err == QB_OK)
+        err = identity_user_get(reader, p.user_id, &payer);
+    if (err == QB_OK)
+        err = identity_user_get(reader, p.counterparty_id, &payee);
+    if (err == QB_OK)
+        err = ledger_entry_read(reader, p.entry_id, &e);
+    *ok = false;
+    if (err == QB_OK && p.kind == WALLET_TRANSFER && p.status == WALLET_SUCCESS &&
+        e.kind == LEDGER_ENTRY_TRANSFER && e.code == WALLET_CODE_TRANSFER &&
+        strcmp(e.ref, p.id) == 0 && e.posting_count == 2) {
+        const struct ledger_posting *debit = ledger_entry_posting(&e, payer.account_id);
+        const struct ledger_posting *credit = ledger_entry_posting(&e, payee.account_id);
+        *ok = debit != NULL && credit != NULL && debit->amount_minor == -p.amount_minor &&
+              credit->amount_minor == p.amount_minor;
+    }
+    return err == QB_E_NOT_FOUND || err == QB_E_INTERNAL ? QB_OK : err;
+}
+
+enum qb_error wallet_instant_transfers_check(struct store *reader, int64_t *transfers,
+                                             char *problem, size_t problem_size)
+{
+    QB_ASSERT(reader != NULL && transfers != NULL && problem != NULL);
+    *transfers = 0;
+    _Static_assert(WALLET_TRANSFER == 3, "the SQL's constant");
+    struct store_stmt *st = NULL;
+    if (store_prepare(reader, "SELECT id FROM payments WHERE kind = 3 AND hold_id = 0", &st) !=
+        QB_OK)
+        return QB_E_STORAGE;
+    enum qb_error err = QB_OK;
+    int rc;
+    while (err == QB_OK && (rc = store_step(st)) == STORE_STEP_ROW) {
+        char id[ID_TEXT_SIZE_MAX];
+        store_column_text_copy(st, 0, id, sizeof id);
+        bool ok = false;
+        err = S_instant_one(reader, id, &ok);
+        if (err == QB_OK && !ok) {
+            snprintf(problem, problem_size,
+                     "transfer %s: its entry is not in the journal as its payment says (a "
+                     "payment, user or entry missing, another amount, party, status or entry)",
+                     id);
+            err = QB_E_INTERNAL;
+        }
+        if (err == QB_OK)
+            (*transfers)++;
+    }
+    if (err == QB_OK && rc != STORE_STEP_DONE)
+        err = QB_E_STORAGE;
+    store_finalize(st);
+    if (err != QB_OK)
+        return err;
+    /* Each row named its own entry (its ref the row): an entry beyond them
+     * is a transfer nobody made. */
+    int64_t posted = 0;
+    if (ledger_entries_count(reader, WALLET_CODE_TRANSFER, LEDGER_ENTRY_TRANSFER, &posted) != QB_OK)
+        return QB_E_STORAGE;
+    if (posted != *transfers) {
+        snprintf(problem, problem_size,
+                 "the journal holds %" PRId64 " transfers, the payments %" PRId64, posted,
+                 *transfers);
+        return QB_E_INTERNAL;
+    }
+    return QB_OK;
+}
+
 enum qb_error wallet_transfer_returns_check(struct store *reader, int64_t *returns, char *problem,
                                             size_t problem_size)
 {

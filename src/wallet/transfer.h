@@ -230,6 +230,15 @@ QB_MUST_USE enum qb_error wallet_transfer_returns_check(struct store *reader, in
 QB_MUST_USE enum qb_error wallet_delayed_transfers_check(struct store *reader, int64_t *transfers,
                                                          char *problem, size_t problem_size);
 
+/* Checks every instant transfer against the journal (read-only, for the
+ * operator's check, wallet_verify): SUCCESS, posted as the TRANSFER entry
+ * its payment names (WALLET_CODE_TRANSFER, ref the payment), its amount
+ * from the payer's account to the payee's; and the journal holds no such
+ * entry beyond those. QB_OK, QB_E_STORAGE, or QB_E_INTERNAL with what is
+ * wrong in problem. *transfers: those checked. */
+QB_MUST_USE enum qb_error wallet_instant_transfers_check(struct store *reader, int64_t *transfers,
+                                                         char *problem, size_t problem_size);
+
 /* A return as the API shows it, as members of the object open in out: id,
  * status, transfer_id, amount, currency, to: {user_id, display_name
  * (masked)}, memo, created_at. */

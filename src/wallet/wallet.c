@@ -473,6 +473,12 @@ enum qb_error wallet_verify(struct store *reader, int64_t close_at_ms,
     if (rc == QB_OK)
         rc = wallet_bank_payments_check(reader, &bank_payments, report->problem,
                                         sizeof report->problem);
+    /* Last: a payment of another kind edited into a transfer is named
+     * by its own kind's check first. */
+    int64_t instant = 0;
+    if (rc == QB_OK)
+        rc = wallet_instant_transfers_check(reader, &instant, report->problem,
+                                            sizeof report->problem);
     return rc;
 }
 

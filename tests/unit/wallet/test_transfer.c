@@ -515,6 +515,58 @@ TEST(the_check_finds_a_return_that_does_not_send_its_transfer_back)
     wx_free(wx);
 }
 
+TEST(the_check_finds_an_instant_transfer_its_journal_does_not_bear_out)
+{
+    /* A transfer's payment row is what its payer and payee are shown (its
+     * amount, status and other party); the journal is what moved. The
+     * operator's check passes the books of two transfers and names the
+     * transfer once its row was edited to another amount, status, party
+     * or entry, or counts the entries when a row was deleted. */
+    struct wx *wx = wx_new();
+    struct identity_user a = wx_user(wx, "张三", true);
+    struct identity_user b = wx_user(wx, "李四", true);
+    struct identity_user c = wx_user(wx, "王五", true);
+    wx_fund(wx, a.account_id, 5000);
+    struct wx_answer t = wx_transfer(wx, &a, b.id, 700);
+    ASSERT_EQ_INT(t.outcome, QB_OK);
+    ASSERT_EQ_INT(wx_transfer(wx, &a, c.id, 300).outcome, QB_OK);
+    struct ledger_verify_report report;
+    int64_t packets = 0;
+    ASSERT_EQ_INT(wallet_verify(wx->reader, 0, &report, &packets, NULL, NULL), QB_OK);
+
+    char edits[5][2][256];
+    snprintf(edits[0][0], sizeof edits[0][0],
+             "UPDATE payments SET amount_minor = 70000 WHERE id = '%s'", t.payment.id);
+    snprintf(edits[0][1], sizeof edits[0][1],
+             "UPDATE payments SET amount_minor = 700 WHERE id = '%s'", t.payment.id);
+    snprintf(edits[1][0], sizeof edits[1][0], "UPDATE payments SET status = %d WHERE id = '%s'",
+             (int)WALLET_FAILED, t.payment.id);
+    snprintf(edits[1][1], sizeof edits[1][1], "UPDATE payments SET status = %d WHERE id = '%s'",
+             (int)WALLET_SUCCESS, t.payment.id);
+    snprintf(edits[2][0], sizeof edits[2][0],
+             "UPDATE payments SET counterparty_id = '%s' WHERE id = '%s'", c.id, t.payment.id);
+    snprintf(edits[2][1], sizeof edits[2][1],
+             "UPDATE payments SET counterparty_id = '%s' WHERE id = '%s'", b.id, t.payment.id);
+    snprintf(edits[3][0], sizeof edits[3][0],
+             "UPDATE payments SET entry_id = entry_id + 1 WHERE id = '%s'", t.payment.id);
+    snprintf(edits[3][1], sizeof edits[3][1],
+             "UPDATE payments SET entry_id = entry_id - 1 WHERE id = '%s'", t.payment.id);
+    snprintf(edits[4][0], sizeof edits[4][0], "DELETE FROM payments WHERE id = '%s'", t.payment.id);
+    edits[4][1][0] = '\0';
+    for (size_t i = 0; i < 5; i++) {
+        S_hand_edit(wx, edits[i][0]);
+        ASSERT_EQ_INT(wallet_verify(wx->reader, 0, &report, &packets, NULL, NULL), QB_E_INTERNAL);
+        fprintf(stderr, "  %s: %s\n", edits[i][0], report.problem);
+        ASSERT(strstr(report.problem, i < 4 ? t.payment.id : "the journal holds 2 transfers") !=
+               NULL);
+        if (edits[i][1][0] == '\0')
+            continue;
+        S_hand_edit(wx, edits[i][1]);
+        ASSERT_EQ_INT(wallet_verify(wx->reader, 0, &report, &packets, NULL, NULL), QB_OK);
+    }
+    wx_free(wx);
+}
+
 TEST(names_are_masked_by_character)
 {
     // One mask wherever another party or a stranger sees a name (a transfer's answer, a scanned
@@ -551,6 +603,7 @@ int main(void)
     RUN(a_return_sends_the_transfer_back_once);
     RUN(return_refusals_move_nothing);
     RUN(the_check_finds_a_return_that_does_not_send_its_transfer_back);
+    RUN(the_check_finds_an_instant_transfer_its_journal_does_not_bear_out);
     RUN(names_are_masked_by_character);
     return test_summary();
 }
