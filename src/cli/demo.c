@@ -105,6 +105,10 @@ struct S_run {
     char packet_id[64];
     char payout_id[64];
     char collection_id[64];
+    /* Where the admin calls go: the server the operator's profile is for,
+     * which is the admin listener of a daemon started with --admin-listen
+     * (there alone /admin is served); the wallet's server otherwise. */
+    char admin_server[CLI_URL_SIZE_MAX];
     int transfers, transfers_returned, orders_paid, orders_closed, refunds, payouts;
 };
 
@@ -145,6 +149,41 @@ static void S_id_number(const char *id14, const char *base, char out[19])
 static int S_as(struct S_run *run, const struct S_user *user, const char *method, const char *path,
                 const json_t *body, struct cli_response *res);
 
+/* Picks run->admin_server: the server of the profile the admin token comes
+ * from (--profile, else "admin"), or the wallet's when the token is
+ * QIANBAO_ADMIN_TOKEN's or there is no such profile (the first admin call
+ * then says what is missing). */
+static void S_admin_server_pick(struct S_run *run)
+{
+    struct cli *cli = run->cli;
+    snprintf(run->admin_server, sizeof run->admin_server, "%s", cli->server);
+    if (cli_token_from_env(cli, CLI_AUTH_ADMIN))
+        return;
+    struct cli_profile *profile = calloc(1, sizeof *profile);
+    QB_ASSERT(profile != NULL);
+    if (cli_profile_load(cli->profile_explicit ? cli->profile : CLI_ADMIN_PROFILE, profile) ==
+            QB_OK &&
+        profile->kind == CLI_PROFILE_ADMIN)
+        snprintf(run->admin_server, sizeof run->admin_server, "%s", profile->server);
+    cli_secret_wipe(profile->token, sizeof profile->token);
+    free(profile);
+}
+
+/* An admin call with the operator's token, sent to run->admin_server; res
+ * released by the caller. The token goes only to the server its profile
+ * was stored for, as with every admin command. */
+static int S_admin(struct S_run *run, const char *method, const char *path, const json_t *body,
+                   struct cli_response *res)
+{
+    struct cli *cli = run->cli;
+    char wallet_server[CLI_URL_SIZE_MAX];
+    snprintf(wallet_server, sizeof wallet_server, "%s", cli->server);
+    snprintf(cli->server, sizeof cli->server, "%s", run->admin_server);
+    int rc = cli_call(cli, method, path, CLI_AUTH_ADMIN, body, res);
+    snprintf(cli->server, sizeof cli->server, "%s", wallet_server);
+    return rc;
+}
+
 /* The newest code of purpose for phone in the outbox, asked for as user
  * (NULL: nobody; a bind_card code is its wallet's); an exit code (refusing
  * when the daemon sends codes through a provider). */
@@ -165,7 +204,7 @@ static int S_sms_code(struct S_run *run, const struct S_user *user, const char *
         return rc;
     char path[96];
     snprintf(path, sizeof path, "/admin/sms-outbox?phone=%s&limit=10", phone);
-    rc = cli_call(run->cli, "GET", path, CLI_AUTH_ADMIN, NULL, &res);
+    rc = S_admin(run, "GET", path, NULL, &res);
     if (rc != CLI_EXIT_OK) {
         cli_response_release(&res);
         return rc;
@@ -182,6 +221,12 @@ static int S_sms_code(struct S_run *run, const struct S_user *user, const char *
     if (res.body.data != NULL)
         cli_secret_wipe((char *)res.body.data, res.body.size);
     cli_response_release(&res);
+    if (strlen(code) != 6 && strcmp(run->admin_server, run->cli->server) != 0)
+        return cli_fail(run->cli, CLI_EXIT_REFUSED, "SMS_PROVIDER",
+                        "demo: the SMS outbox at %s holds no code for %s: is it the admin "
+                        "listener of the daemon at %s, and a development daemon (no "
+                        "--sms-provider-url)?",
+                        run->admin_server, phone, run->cli->server);
     if (strlen(code) != 6)
         return cli_fail(run->cli, CLI_EXIT_REFUSED, "SMS_PROVIDER",
                         "demo: the development SMS outbox holds no code for %s: the daemon sends "
@@ -199,7 +244,7 @@ static int S_sms_code(struct S_run *run, const struct S_user *user, const char *
 static int S_outbox_check(struct S_run *run)
 {
     struct cli_response res;
-    int rc = cli_call(run->cli, "GET", "/admin/sms-outbox?limit=100", CLI_AUTH_ADMIN, NULL, &res);
+    int rc = S_admin(run, "GET", "/admin/sms-outbox?limit=100", NULL, &res);
     bool provider = false;
     size_t i;
     json_t *item;
@@ -233,7 +278,7 @@ static int S_base_pick(struct S_run *run)
         char path[96];
         snprintf(path, sizeof path, "/admin/users?phone=%s&limit=1", run->base);
         struct cli_response res;
-        int rc = cli_call(run->cli, "GET", path, CLI_AUTH_ADMIN, NULL, &res);
+        int rc = S_admin(run, "GET", path, NULL, &res);
         bool free_base = rc == CLI_EXIT_OK &&
                          json_array_size(json_object_get(res.json, "items")) == 0;
         cli_response_release(&res);
@@ -337,7 +382,7 @@ static int S_user_make(struct S_run *run, int n)
         snprintf(path, sizeof path, "/admin/users/%s/kyc-level", escaped);
         body = json_pack("{s:i}", "kyc_level", level);
         QB_ASSERT(body != NULL);
-        rc = cli_call(cli, "PUT", path, CLI_AUTH_ADMIN, body, &res);
+        rc = S_admin(run, "PUT", path, body, &res);
         json_decref(body);
         cli_response_release(&res);
         if (rc != CLI_EXIT_OK)
@@ -681,7 +726,7 @@ static void S_summary(const struct S_run *run)
     char month[16], today[16];
     strftime(month, sizeof month, "%Y-%m", &tm);
     strftime(today, sizeof today, "%Y-%m-%d", &tm);
-    char lines[15][2][160];
+    char lines[15][2][CLI_URL_SIZE_MAX + 160];
     size_t count = 0;
 #define S_TRY(note, ...)                                                                           \
     do {                                                                                           \
@@ -709,8 +754,13 @@ static void S_summary(const struct S_run *run)
           "qianbao --profile demo-zhangwei merchant payments");
     S_TRY("the merchant's day",
           "qianbao --profile demo-zhangwei merchant analytics --from %s --to %s", today, today);
-    S_TRY("every user, as the operator", "qianbao admin users");
-    S_TRY("check the whole ledger", "qianbao admin verify");
+    /* The operator's commands go where the operator logged in: the admin
+     * listener of a daemon that has one. */
+    char admin_option[CLI_URL_SIZE_MAX + 16] = "";
+    if (strcmp(run->admin_server, run->cli->server) != 0)
+        snprintf(admin_option, sizeof admin_option, " --server %s", run->admin_server);
+    S_TRY("every user, as the operator", "qianbao%s admin users", admin_option);
+    S_TRY("check the whole ledger", "qianbao%s admin verify", admin_option);
 #undef S_TRY
     /* Notes line up after the shorter commands; a longer one just gets two spaces. */
     size_t width = 0;
@@ -738,6 +788,7 @@ int cli_run_demo(struct cli *cli, const struct cli_args *args)
     struct S_run run;
     memset(&run, 0, sizeof run);
     run.cli = cli;
+    S_admin_server_pick(&run);
     /* The operator's token first: without it nothing can be done. */
     int rc = S_outbox_check(&run);
     if (rc == CLI_EXIT_OK)

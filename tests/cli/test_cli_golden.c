@@ -2989,6 +2989,39 @@ TEST(daemon_down)
     S_END();
 }
 
+/* The daemon of the last case, with an admin listener of its own. */
+static struct test_daemon S_daemon_apart;
+
+TEST(demo_on_a_daemon_with_an_admin_listener)
+{
+    // With --admin-listen the wallet's address answers 404 for /admin: the demo must send its
+    // admin calls to the server the operator logged in to, the admin profile's, and the rest to
+    // the wallet's, and say where the operator's commands it suggests go. Runs last: the login
+    // replaces the profile "admin".
+    S_BEGIN();
+    struct test_daemon *daemon = &S_daemon_apart;
+    char token[API_TOKEN_SIZE_MAX], path[700], text[128], admin_url[160];
+    const char *args[] = {"--sms-cooldown-s", "0", "--admin-listen", "127.0.0.1:0", NULL};
+    ASSERT(api_daemon_start(daemon, S_root, "apart", args, token));
+    snprintf(path, sizeof path, "%s/apart/admin-listen-address", S_root);
+    ASSERT(test_file_read(path, text, sizeof text));
+    text[strcspn(text, "\n")] = '\0';
+    snprintf(admin_url, sizeof admin_url, "http://%s", text);
+    snprintf(path, sizeof path, "%s/apart/admin-token", S_root);
+    S_case(NULL, NULL, "--server", admin_url, "login", "--admin-token-file", path, NULL);
+    ASSERT_EQ_INT(S_last.exit_status, 0);
+    S_case(NULL, NULL, "--server", daemon->base_url, "demo", NULL);
+    ASSERT_EQ_INT(S_last.exit_status, 0);
+    ASSERT(strstr(S_last.out, "The demo world is ready") != NULL);
+    char admin_users[256];
+    snprintf(admin_users, sizeof admin_users, "qianbao --server %s admin users", admin_url);
+    ASSERT(strstr(S_last.out, admin_users) != NULL);
+    S_case(NULL, NULL, "--server", daemon->base_url, "--profile", "demo-lina", "balance", NULL);
+    ASSERT_EQ_INT(S_last.exit_status, 0);
+    ASSERT_EQ_INT(test_daemon_stop(daemon), 0);
+    S_END();
+}
+
 int main(void)
 {
     const char *update = getenv("QB_GOLDEN_UPDATE");
@@ -3072,11 +3105,14 @@ int main(void)
     RUN(the_login_password_is_changed);
     RUN(the_phone_number_is_changed);
     RUN(daemon_down);
+    RUN(demo_on_a_daemon_with_an_admin_listener);
 
     client_release(&S_client);
     S_proxy_stop();
     if (S_daemon.pid != 0)
         test_daemon_kill(&S_daemon);
+    if (S_daemon_apart.pid != 0)
+        test_daemon_kill(&S_daemon_apart);
     if (test_failed_count == 0)
         test_rmtree(S_root);
     else
