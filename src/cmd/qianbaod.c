@@ -389,10 +389,14 @@ static void S_secret_complain(const char *path, enum qb_error err)
 
 /* --- start-up steps ---------------------------------------------------------- */
 
-static bool S_data_dir_prepare(const char *dir)
+/* Makes the data directory when it is missing (*made then true: the
+ * caller logs it once the start keeps it, S_data_dir_keep), or checks the
+ * one in place. */
+static bool S_data_dir_prepare(const char *dir, bool *made)
 {
+    *made = false;
     if (mkdir(dir, 0700) == 0) {
-        log_event(LOG_INFO, "daemon.data_dir_created", "dir=\"%s\"", dir);
+        *made = true;
         return true;
     }
     struct stat st;
@@ -405,6 +409,18 @@ static bool S_data_dir_prepare(const char *dir)
         log_event(LOG_WARN, "daemon.data_dir_mode", "dir=\"%s\" mode=%03o advice=chmod_700", dir,
                   (unsigned int)(st.st_mode & 0777));
     return true;
+}
+
+/* A data directory this start made is kept from the first file written in
+ * it besides its lock; logged then. Before, a start refused (another
+ * daemon's database, a database whose secrets are elsewhere) removes it
+ * again at its end, so that a mistaken flag leaves nothing that looks like
+ * a data directory behind. */
+static void S_data_dir_keep(const char *dir, bool *made)
+{
+    if (*made)
+        log_event(LOG_INFO, "daemon.data_dir_created", "dir=\"%s\"", dir);
+    *made = false;
 }
 
 /* After the last connection closed: a clean stop folds the -wal into the
@@ -1265,6 +1281,7 @@ static int S_serve(const struct config *cfg, const struct daemon_paths *paths,
     int status = 1;
     int lock_fd = -1;
     int dir_lock_fd = -1;
+    bool dir_made = false; /* made by this start, and nothing written in it yet */
     int db_lock_fd = -1;
     int db_file_lock_fd = -1;
     struct store *writer = NULL;
@@ -1313,7 +1330,7 @@ static int S_serve(const struct config *cfg, const struct daemon_paths *paths,
             goto out;
         }
     }
-    if (!S_data_dir_prepare(paths->dir))
+    if (!S_data_dir_prepare(paths->dir, &dir_made))
         goto out;
     lock_fd = S_data_dir_lock(paths->dir, paths->lock, &dir_lock_fd);
     if (lock_fd < 0)
@@ -1332,6 +1349,7 @@ static int S_serve(const struct config *cfg, const struct daemon_paths *paths,
     const char *db_found = NULL;
     if (!S_db_is_new(paths, &db_new, &db_found) || (!db_new && !S_secrets_present(paths)))
         goto out;
+    S_data_dir_keep(paths->dir, &dir_made);
     unlink(paths->listen_address); /* a stale one would point at a dead port */
     unlink(paths->admin_listen_address);
     if (!S_secrets_ensure(paths, db_new))
@@ -1710,6 +1728,10 @@ out:
         close(db_file_lock_fd); /* once the database is closed */
     if (db_lock_fd >= 0)
         close(db_lock_fd);
+    /* Only under its lock: a directory another start locked meanwhile is its. */
+    bool dir_remove = dir_made && lock_fd >= 0;
+    if (dir_remove)
+        unlink(paths->lock);
     if (lock_fd >= 0) {
         if (status == 0)
             log_event(LOG_AUDIT, "daemon.stop", "status=0");
@@ -1717,6 +1739,8 @@ out:
     }
     if (dir_lock_fd >= 0)
         close(dir_lock_fd);
+    if (dir_remove)
+        rmdir(paths->dir);
     return status;
 }
 

@@ -827,6 +827,27 @@ TEST(second_daemon_refuses_the_same_database)
     ASSERT_EQ_INT(S_healthz(&S_main), 200);
 }
 
+TEST(a_daemon_refused_another_daemons_database_leaves_no_data_directory)
+{
+    // A daemon whose --db is a running daemon's database is refused; its data directory, when
+    // the start made it, must not stay behind with a lock file in it: the operator who fixes the
+    // flag would find a directory that looks like a data directory but holds no secrets.
+    char dir[600], output[600], db[1100];
+    S_path(dir, sizeof dir, "same-db-new-dir");
+    S_path(output, sizeof output, "same-db-new-dir.log");
+    snprintf(db, sizeof db, "%s/qianbao.db", S_main.data_dir);
+    const char *args[] = {"--data-dir", dir, "--db", db, "--listen", "127.0.0.1:0", NULL};
+    int status = test_daemon_run(args, output, 10000);
+    ASSERT(test_file_read(output, S_log, sizeof S_log));
+    if (status != 1 || strstr(S_log, "in use by another qianbaod") == NULL)
+        TEST_FAIL_("a daemon on another daemon's database: exit %d; output:\n%s", status, S_log);
+    struct stat st;
+    if (stat(dir, &st) == 0)
+        TEST_FAIL_("the refused daemon left its data directory \"%s\" behind", dir);
+    ASSERT_EQ_INT(errno, ENOENT);
+    ASSERT_EQ_INT(S_healthz(&S_main), 200);
+}
+
 TEST(removing_the_database_lock_file_does_not_let_a_second_daemon_onto_it)
 {
     // An operator who deleted qianbao.db.lock (it names a dead pid after a crash) while a daemon
@@ -1813,6 +1834,7 @@ int main(void)
     RUN(second_daemon_with_the_same_command_names_the_first);
     RUN(removing_the_lock_files_does_not_let_a_second_daemon_in);
     RUN(second_daemon_refuses_the_same_database);
+    RUN(a_daemon_refused_another_daemons_database_leaves_no_data_directory);
     RUN(removing_the_database_lock_file_does_not_let_a_second_daemon_onto_it);
     RUN(bad_settings_are_refused_before_anything_is_made);
     RUN(a_listen_address_that_cannot_be_bound_says_why);
