@@ -445,9 +445,11 @@ static void S_wal_left_report(const struct daemon_paths *paths)
 /* Says on stderr why the exclusive flock on fd (the file at path), which
  * guards what, was refused with flock_errno: --verify holds it shared, or
  * another daemon holds it, named by the pid in the lock file at lock_path
- * (or said to be found with ps when someone removed that file). */
+ * (or said to be found with ps when someone removed that file). action is
+ * what was refused: NULL for the daemon's start, else a tool's work ("rotate
+ * the platform key"), which starts nothing and must not say it refuses to. */
 static void S_lock_refused(int fd, int flock_errno, const char *path, const char *what,
-                           const char *lock_path)
+                           const char *lock_path, const char *action)
 {
     if (flock_errno != EWOULDBLOCK) {
         fprintf(stderr, "qianbaod: cannot lock \"%s\": %s\n", path, strerror(flock_errno));
@@ -455,10 +457,16 @@ static void S_lock_refused(int fd, int flock_errno, const char *path, const char
     }
     if (flock(fd, LOCK_SH | LOCK_NB) == 0) {
         /* Only --verify takes it shared (S_db_offline). */
-        fprintf(stderr,
-                "qianbaod: %s is being checked by qianbaod --verify; start again once it is "
-                "done\n",
-                what);
+        if (action != NULL)
+            fprintf(stderr,
+                    "qianbaod: will not %s while qianbaod --verify checks %s; run it again "
+                    "once the check is done\n",
+                    action, what);
+        else
+            fprintf(stderr,
+                    "qianbaod: %s is being checked by qianbaod --verify; start again once it "
+                    "is done\n",
+                    what);
         return;
     }
     char holder[32] = "";
@@ -469,7 +477,15 @@ static void S_lock_refused(int fd, int flock_errno, const char *path, const char
         holder[strcspn(holder, "\n")] = '\0';
         close(lock_fd);
     }
-    if (holder[0] != '\0')
+    if (action != NULL && holder[0] != '\0')
+        fprintf(stderr, "qianbaod: will not %s while qianbaod (pid %s) runs on %s: stop it first\n",
+                action, holder, what);
+    else if (action != NULL)
+        fprintf(stderr,
+                "qianbaod: will not %s while a qianbaod runs on %s (its lock file was removed; "
+                "ps -C qianbaod finds it): stop it first\n",
+                action, what);
+    else if (holder[0] != '\0')
         fprintf(stderr, "qianbaod: %s is in use by another qianbaod (pid %s); refusing to start\n",
                 what, holder);
     else
@@ -480,10 +496,10 @@ static void S_lock_refused(int fd, int flock_errno, const char *path, const char
 }
 
 /* Takes an exclusive flock on the lock file at lock_path, which guards
- * what ("the data directory \"DIR\"", "the database \"PATH\""); -1 when
- * another daemon holds it. The lock file names the holder's pid, for the
- * message of the one refused. */
-static int S_lock_take(const char *lock_path, const char *what)
+ * what ("the data directory \"DIR\"", "the database \"PATH\"") for action
+ * (S_lock_refused); -1 when another daemon holds it. The lock file names
+ * the holder's pid, for the message of the one refused. */
+static int S_lock_take(const char *lock_path, const char *what, const char *action)
 {
     int fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (fd < 0) {
@@ -492,7 +508,7 @@ static int S_lock_take(const char *lock_path, const char *what)
         return -1;
     }
     if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
-        S_lock_refused(fd, errno, lock_path, what, lock_path);
+        S_lock_refused(fd, errno, lock_path, what, lock_path, action);
         close(fd);
         return -1;
     }
@@ -509,8 +525,9 @@ static int S_lock_take(const char *lock_path, const char *what)
  * crash DIR/lock is left behind, naming a dead pid, and an operator who
  * deleted it to get a start going must not let a second daemon onto a
  * running one's database. Then DIR/lock, which names the holder's pid for
- * the message of the one refused. -1 when another daemon holds either. */
-static int S_data_dir_lock(const char *dir, const char *lock_path, int *dir_fd)
+ * the message of the one refused. -1 when another daemon holds either.
+ * action as S_lock_refused's. */
+static int S_data_dir_lock(const char *dir, const char *lock_path, const char *action, int *dir_fd)
 {
     char what[CONFIG_PATH_SIZE_MAX + 32];
     snprintf(what, sizeof what, "the data directory \"%s\"", dir);
@@ -521,12 +538,12 @@ static int S_data_dir_lock(const char *dir, const char *lock_path, int *dir_fd)
     }
     if (flock(*dir_fd, LOCK_EX | LOCK_NB) != 0) {
         /* Held: the lock file names by whom, unless someone deleted it. */
-        S_lock_refused(*dir_fd, errno, dir, what, lock_path);
+        S_lock_refused(*dir_fd, errno, dir, what, lock_path, action);
         close(*dir_fd);
         *dir_fd = -1;
         return -1;
     }
-    int fd = S_lock_take(lock_path, what);
+    int fd = S_lock_take(lock_path, what, action);
     if (fd < 0) {
         close(*dir_fd);
         *dir_fd = -1;
@@ -549,7 +566,7 @@ static bool S_data_dir_held(const struct daemon_paths *paths)
     snprintf(what, sizeof what, "the data directory \"%s\"", paths->dir);
     bool held = flock(fd, LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK;
     if (held)
-        S_lock_refused(fd, EWOULDBLOCK, paths->dir, what, paths->lock);
+        S_lock_refused(fd, EWOULDBLOCK, paths->dir, what, paths->lock, NULL);
     close(fd);
     return held;
 }
@@ -618,8 +635,8 @@ static bool S_db_lock_paths(const char *db_file, char real[PATH_MAX], char *lock
  * WAL, which needs memory shared on one machine, does not run there.)
  * True with *fd -1 when the file is not made yet and missing_ok: the
  * daemon takes it once store_open made it. False, with the reason on
- * stderr, when it cannot be taken. */
-static bool S_db_file_lock(const char *db_file, bool missing_ok, int *fd)
+ * stderr, when it cannot be taken (action as S_lock_refused's). */
+static bool S_db_file_lock(const char *db_file, bool missing_ok, const char *action, int *fd)
 {
     *fd = -1;
     char real[PATH_MAX], lock_path[PATH_MAX + 8], what[PATH_MAX + 32];
@@ -633,7 +650,7 @@ static bool S_db_file_lock(const char *db_file, bool missing_ok, int *fd)
         return false;
     }
     if (flock(db_fd, LOCK_EX | LOCK_NB) != 0) {
-        S_lock_refused(db_fd, errno, real, what, lock_path);
+        S_lock_refused(db_fd, errno, real, what, lock_path, action);
         close(db_fd);
         return false;
     }
@@ -646,15 +663,16 @@ static bool S_db_file_lock(const char *db_file, bool missing_ok, int *fd)
  * that. First the database file itself (S_db_file_lock; *db_fd -1 while
  * the file is not made yet), then "DB.lock" beside it, which names the
  * holder's pid and guards a database not made yet. The lock file's
- * descriptor, or -1 (nothing held) when either cannot be taken. */
-static int S_db_lock(const char *db_file, int *db_fd)
+ * descriptor, or -1 (nothing held) when either cannot be taken (action as
+ * S_lock_refused's). */
+static int S_db_lock(const char *db_file, const char *action, int *db_fd)
 {
-    if (!S_db_file_lock(db_file, true, db_fd))
+    if (!S_db_file_lock(db_file, true, action, db_fd))
         return -1;
     char real[PATH_MAX], lock_path[PATH_MAX + 8], what[PATH_MAX + 32];
     int fd = -1;
     if (S_db_lock_paths(db_file, real, lock_path, sizeof lock_path, what, sizeof what))
-        fd = S_lock_take(lock_path, what);
+        fd = S_lock_take(lock_path, what, action);
     if (fd < 0 && *db_fd >= 0) {
         close(*db_fd);
         *db_fd = -1;
@@ -1332,11 +1350,11 @@ static int S_serve(const struct config *cfg, const struct daemon_paths *paths,
     }
     if (!S_data_dir_prepare(paths->dir, &dir_made))
         goto out;
-    lock_fd = S_data_dir_lock(paths->dir, paths->lock, &dir_lock_fd);
+    lock_fd = S_data_dir_lock(paths->dir, paths->lock, NULL, &dir_lock_fd);
     if (lock_fd < 0)
         goto out;
     if (paths->db_file[0] != '\0') {
-        db_lock_fd = S_db_lock(paths->db_file, &db_file_lock_fd);
+        db_lock_fd = S_db_lock(paths->db_file, NULL, &db_file_lock_fd);
         if (db_lock_fd < 0)
             goto out;
     }
@@ -1366,7 +1384,7 @@ static int S_serve(const struct config *cfg, const struct daemon_paths *paths,
     /* A database made just now is locked as soon as it exists (its lock
      * file kept everyone else out meanwhile). */
     if (db_lock_fd >= 0 && db_file_lock_fd < 0 &&
-        !S_db_file_lock(paths->db_file, false, &db_file_lock_fd))
+        !S_db_file_lock(paths->db_file, false, NULL, &db_file_lock_fd))
         goto out;
     if (db_new) { /* a new, empty wallet: worth a look if nobody meant to make one */
         char where[PATH_MAX];
@@ -1941,11 +1959,11 @@ static int S_rebuild_checkpoints(const struct daemon_paths *paths)
     if (!S_db_present(paths, "rebuild-checkpoints", R_OK | W_OK))
         return 1;
     int dir_lock_fd = -1;
-    int lock_fd = S_data_dir_lock(paths->dir, paths->lock, &dir_lock_fd);
+    int lock_fd = S_data_dir_lock(paths->dir, paths->lock, "rebuild the checkpoints", &dir_lock_fd);
     if (lock_fd < 0)
         return 1;
     int db_file_lock_fd = -1;
-    int db_lock_fd = S_db_lock(paths->db_file, &db_file_lock_fd);
+    int db_lock_fd = S_db_lock(paths->db_file, "rebuild the checkpoints", &db_file_lock_fd);
     int status = 1;
     struct store *writer = NULL;
     char err[512] = "";
@@ -2066,7 +2084,7 @@ static bool S_secret_move(const char *dir, const char *from, const char *to)
 static int S_platform_rotate(const struct daemon_paths *paths, const char *step)
 {
     int dir_lock_fd = -1;
-    int lock_fd = S_data_dir_lock(paths->dir, paths->lock, &dir_lock_fd);
+    int lock_fd = S_data_dir_lock(paths->dir, paths->lock, "rotate the platform key", &dir_lock_fd);
     if (lock_fd < 0)
         return 1;
     int status = 1;
