@@ -160,7 +160,7 @@ struct http_worker;
 struct http_conn;
 struct http_request;
 
-/* Requests waiting for news of a wallet (wait.c): a waiter per request,
+/* Requests waiting for news of a wallet or a shop (wait.c): a waiter per request,
  * in shards by key. */
 #define HTTP_WATCH_SHARDS 256
 #define HTTP_WAITS_PER_KEY_MAX 8 /* a user's requests waiting at once */

@@ -1,5 +1,5 @@
 /*
- * wait.c — requests that wait for news of a wallet (a long poll).
+ * wait.c — requests that wait for news of a wallet or a shop (a long poll).
  *
  * A request that has nothing to answer yet registers under a key (the
  * ledger's key of its owner, ledger_owner_key) and parks its connection

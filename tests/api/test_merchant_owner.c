@@ -913,6 +913,15 @@ TEST(the_owners_phone_hears_of_each_payment_and_lists_it)
     struct th_wait w;
     th_wait_start_at(&w, S_daemon.base_url, &owner, changes, cursor, 15);
     ASSERT(th_waiting_is(&S_client, 1));
+    /* Counted with the wallets' waits, and the gauge's help says so: an operator sizing
+     * --http-connections-max must count the shops' phones too. */
+    ASSERT_EQ_INT(api_call(&S_client, "GET", "/metrics", NULL, NULL, &res), 200);
+    const char *help = strstr(res.body.data, "# HELP qianbao_http_requests_waiting ");
+    const char *help_end = help != NULL ? strchr(help, '\n') : NULL;
+    const char *shop = help != NULL ? strstr(help, "GET /v1/merchants/me/changes") : NULL;
+    bool help_names_shops = help_end != NULL && shop != NULL && shop < help_end;
+    client_response_release(&res);
+    ASSERT(help_names_shops);
     S_order(&m, &payer, "rc-0001", 1234);
     S_expect_woken(&w, "balance,payments", "rc-0001 1234 王*明", woken);
     S_payments(&owner, "/v1/merchants/me/payments", list, sizeof list, next);
