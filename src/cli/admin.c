@@ -197,19 +197,23 @@ int cli_run_admin_kyc_level(struct cli *cli, const struct cli_args *args)
 
 /* A message's code is only shown by a daemon without an SMS provider; with
  * one it is hidden whether or not the provider took it, so the row says
- * that, and the delivery column says what became of the message. */
+ * that, and the delivery column says what became of the message. Its text,
+ * as the phone reads it (the code in it, the card and wallet masked by the
+ * server), is hidden whenever the code is; last, as the widest column. */
 static void S_message_row(struct cli_table *table, const json_t *message)
 {
     const char *code = cli_json_str(message, "code");
-    const char *row[] = {cli_json_str(message, "phone"), cli_json_str(message, "purpose"),
+    const char *text = cli_json_str(message, "text");
+    const char *row[] = {cli_json_str(message, "phone"),      cli_json_str(message, "purpose"),
                          code[0] != '\0' ? code : "(hidden)", cli_json_str(message, "delivery"),
-                         cli_json_str(message, "created_at")};
+                         cli_json_str(message, "created_at"), text[0] != '\0' ? text : "(hidden)"};
     cli_table_add(table, row);
 }
 
 int cli_run_admin_sms_outbox(struct cli *cli, const struct cli_args *args)
 {
-    static const char *const headers[] = {"PHONE", "PURPOSE", "CODE", "DELIVERY", "CREATED"};
+    static const char *const headers[] = {"PHONE",    "PURPOSE", "CODE",
+                                          "DELIVERY", "CREATED", "TEXT"};
     char path[512] = "/admin/sms-outbox";
     int rc = S_list_path(cli, args, path, sizeof path);
     return rc == CLI_EXIT_OK ? cli_page_show(cli, path, CLI_AUTH_ADMIN, headers,

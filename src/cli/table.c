@@ -1172,8 +1172,9 @@ static const struct cli_command S_commands[] = {
      0,
      "read the development SMS outbox",
      "The SMS messages, newest first, and what became of each (delivered, retrying, "
-     "given_up, expired: its code expired before it could be sent). Their codes are shown "
-     "only when the daemon runs without an SMS provider.",
+     "given_up, expired: its code expired before it could be sent). Their codes, and their "
+     "text as the phone reads it, are shown only when the daemon runs without an SMS "
+     "provider.",
      {{"phone", "PHONE", false, NULL, "only messages to PHONE"}, S_LIMIT, S_CURSOR},
      cli_run_admin_sms_outbox},
     {"admin user",

@@ -1936,6 +1936,9 @@ TEST(operator)
     S_case("admin-freeze-phone-unknown", NULL, "admin", "freeze", "+86 139-0000-0999", NULL);
     S_case("admin-freeze-name", NULL, "admin", "freeze", "Zhang Wei", NULL);
     S_case("admin-sms-outbox", NULL, "admin", "sms-outbox", "--phone", S_phone_a, NULL);
+    /* Each message as the phone read it, which the operator checks against a user's call. */
+    ASSERT(strstr(S_last.out, " TEXT\n") != NULL);
+    ASSERT(strstr(S_last.out, "：您正在注册钱包账号，切勿告诉任何人。\n") != NULL);
     {
         // Messages as a daemon with an SMS provider leaves them (their codes not kept): the
         // listing must not claim delivery for the one every attempt failed, nor for the one
