@@ -836,14 +836,23 @@ static enum qb_error S_delayed_one(struct store *reader, const char *id, bool *o
     return err == QB_E_NOT_FOUND || err == QB_E_INTERNAL ? QB_OK : err;
 }
 
-static enum qb_error S_delayed_check(struct store *reader, int64_t *transfers, char *problem,
-                                     size_t problem_size)
+/* A kind of transfer the check walks: its payments, each checked against
+ * the journal by one, and the entries of the kind each row names, one
+ * each: an entry beyond them is a transfer nobody made. */
+struct S_transfer_kind {
+    const char *sql; /* the ids of its payments */
+    enum qb_error (*one)(struct store *reader, const char *id, bool *ok);
+    const char *name;  /* "transfer ID: wrong" */
+    const char *wrong; /* what is wrong with a payment one refused */
+    enum ledger_entry_kind entry;
+    const char *entries; /* "the journal holds N entries, the payments M" */
+};
+
+static enum qb_error S_transfers_check(struct store *reader, const struct S_transfer_kind *k,
+                                       int64_t *transfers, char *problem, size_t problem_size)
 {
-    _Static_assert(WALLET_TRANSFER == 3, "the SQL's constant");
     struct store_stmt *st = NULL;
-    /* The terms of the partial index payments_delayed. */
-    if (store_prepare(reader, "SELECT id FROM payments WHERE kind = 3 AND hold_id <> 0", &st) !=
-        QB_OK)
+    if (store_prepare(reader, k->sql, &st) != QB_OK)
         return QB_E_STORAGE;
     enum qb_error err = QB_OK;
     int rc;
@@ -851,14 +860,9 @@ static enum qb_error S_delayed_check(struct store *reader, int64_t *transfers, c
         char id[ID_TEXT_SIZE_MAX];
         store_column_text_copy(st, 0, id, sizeof id);
         bool ok = false;
-        err = S_delayed_one(reader, id, &ok);
+        err = k->one(reader, id, &ok);
         if (err == QB_OK && !ok) {
-            snprintf(problem, problem_size,
-                     "delayed transfer %s: its hold, or the capture or release its status "
-                     "says, is not in the journal as it should be (a payment, user or entry "
-                     "missing, another amount, party or entry, or a hold open or closed "
-                     "against its status)",
-                     id);
+            snprintf(problem, problem_size, "%s %s: %s", k->name, id, k->wrong);
             err = QB_E_INTERNAL;
         }
         if (err == QB_OK)
@@ -869,18 +873,34 @@ static enum qb_error S_delayed_check(struct store *reader, int64_t *transfers, c
     store_finalize(st);
     if (err != QB_OK)
         return err;
-    /* Each row named its own hold (its ref the row): a hold beyond them is
-     * a transfer nobody made. */
-    int64_t held = 0;
-    if (ledger_entries_count(reader, WALLET_CODE_TRANSFER, LEDGER_ENTRY_HOLD, &held) != QB_OK)
+    int64_t posted = 0;
+    if (ledger_entries_count(reader, WALLET_CODE_TRANSFER, k->entry, &posted) != QB_OK)
         return QB_E_STORAGE;
-    if (held != *transfers) {
-        snprintf(problem, problem_size,
-                 "the journal holds %" PRId64 " delayed transfers' holds, the payments %" PRId64,
-                 held, *transfers);
+    if (posted != *transfers) {
+        snprintf(problem, problem_size, "the journal holds %" PRId64 " %s, the payments %" PRId64,
+                 posted, k->entries, *transfers);
         return QB_E_INTERNAL;
     }
     return QB_OK;
+}
+
+_Static_assert(WALLET_TRANSFER == 3, "the SQL's constants below");
+
+static enum qb_error S_delayed_check(struct store *reader, int64_t *transfers, char *problem,
+                                     size_t problem_size)
+{
+    static const struct S_transfer_kind delayed = {
+        /* The terms of the partial index payments_delayed. */
+        "SELECT id FROM payments WHERE kind = 3 AND hold_id <> 0",
+        S_delayed_one,
+        "delayed transfer",
+        "its hold, or the capture or release its status says, is not in the journal as it "
+        "should be (a payment, user or entry missing, another amount, party or entry, or a hold "
+        "open or closed against its status)",
+        LEDGER_ENTRY_HOLD,
+        "delayed transfers' holds",
+    };
+    return S_transfers_check(reader, &delayed, transfers, problem, problem_size);
 }
 
 /* Whether instant transfer id is posted as its payment says: SUCCESS, by
@@ -917,45 +937,16 @@ static enum qb_error S_instant_one(struct store *reader, const char *id, bool *o
 static enum qb_error S_instant_check(struct store *reader, int64_t *transfers, char *problem,
                                      size_t problem_size)
 {
-    _Static_assert(WALLET_TRANSFER == 3, "the SQL's constant");
-    struct store_stmt *st = NULL;
-    if (store_prepare(reader, "SELECT id FROM payments WHERE kind = 3 AND hold_id = 0", &st) !=
-        QB_OK)
-        return QB_E_STORAGE;
-    enum qb_error err = QB_OK;
-    int rc;
-    while (err == QB_OK && (rc = store_step(st)) == STORE_STEP_ROW) {
-        char id[ID_TEXT_SIZE_MAX];
-        store_column_text_copy(st, 0, id, sizeof id);
-        bool ok = false;
-        err = S_instant_one(reader, id, &ok);
-        if (err == QB_OK && !ok) {
-            snprintf(problem, problem_size,
-                     "transfer %s: its entry is not in the journal as its payment says (a "
-                     "payment, user or entry missing, another amount, party, status or entry)",
-                     id);
-            err = QB_E_INTERNAL;
-        }
-        if (err == QB_OK)
-            (*transfers)++;
-    }
-    if (err == QB_OK && rc != STORE_STEP_DONE)
-        err = QB_E_STORAGE;
-    store_finalize(st);
-    if (err != QB_OK)
-        return err;
-    /* Each row named its own entry (its ref the row): an entry beyond them
-     * is a transfer nobody made. */
-    int64_t posted = 0;
-    if (ledger_entries_count(reader, WALLET_CODE_TRANSFER, LEDGER_ENTRY_TRANSFER, &posted) != QB_OK)
-        return QB_E_STORAGE;
-    if (posted != *transfers) {
-        snprintf(problem, problem_size,
-                 "the journal holds %" PRId64 " transfers, the payments %" PRId64, posted,
-                 *transfers);
-        return QB_E_INTERNAL;
-    }
-    return QB_OK;
+    static const struct S_transfer_kind instant = {
+        "SELECT id FROM payments WHERE kind = 3 AND hold_id = 0",
+        S_instant_one,
+        "transfer",
+        "its entry is not in the journal as its payment says (a payment, user or entry missing, "
+        "another amount, party, status or entry)",
+        LEDGER_ENTRY_TRANSFER,
+        "transfers",
+    };
+    return S_transfers_check(reader, &instant, transfers, problem, problem_size);
 }
 
 /* Runs check in one read transaction: one snapshot, even beside a running
