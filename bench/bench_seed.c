@@ -395,13 +395,16 @@ int main(int argc, char **argv)
 
     /* The daemon's own secrets: created here, found by qianbaod later. */
     char path[4096];
-    uint8_t pepper[DOMAIN_KEY_SIZE], card_key[DOMAIN_KEY_SIZE];
+    uint8_t pepper[DOMAIN_KEY_SIZE], card_key[DOMAIN_KEY_SIZE], chain_key[DOMAIN_KEY_SIZE];
     secret_path(path, sizeof path, dir, "pepper");
     if (crypto_secret_load(path, pepper, sizeof pepper) != QB_OK)
         die("the pepper", path);
     secret_path(path, sizeof path, dir, "card-key");
     if (crypto_secret_load(path, card_key, sizeof card_key) != QB_OK)
         die("the card key", path);
+    secret_path(path, sizeof path, dir, "chain-key");
+    if (crypto_secret_load(path, chain_key, sizeof chain_key) != QB_OK)
+        die("the chain key", path);
 
     char err_text[512] = "";
     struct store *writer = NULL, *reader = NULL;
@@ -415,11 +418,17 @@ int main(int argc, char **argv)
     clock_manual_init(&manual, clock_now_ms(clock_system()));
     struct qb_clock *clock = arrivals > 0 ? &manual : clock_system();
     struct ledger_options options = {
-        .clock = clock, .queue_max = 4 * S_CHUNK_USERS, .batch_max = S_CHUNK_USERS};
+        .clock = clock,
+        .queue_max = 4 * S_CHUNK_USERS,
+        .batch_max = S_CHUNK_USERS,
+        .chain_key = chain_key,
+        .chain_key_new = true, /* the journal this seed begins, or one it began */
+    };
     wallet_ledger_options(&options); /* as the daemon counts spending */
     enum qb_error err = ledger_open(writer, &options, &ledger);
     if (err != QB_OK)
         die("ledger_open", error_name(err));
+    crypto_wipe(chain_key, sizeof chain_key); /* the ledger keyed its chain with it */
 
     struct domain_settings settings;
     domain_settings_default(&settings);

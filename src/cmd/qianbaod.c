@@ -138,6 +138,8 @@ struct daemon_paths {
     char lock[CONFIG_PATH_SIZE_MAX + 16];
     char pepper[CONFIG_PATH_SIZE_MAX + 16];
     char card_key[CONFIG_PATH_SIZE_MAX + 16];
+    char chain_key[CONFIG_PATH_SIZE_MAX + 16];
+    char chain_key_new[CONFIG_PATH_SIZE_MAX + 16]; /* while an older journal is keyed */
     char platform_key[CONFIG_PATH_SIZE_MAX + 32];
     char platform_cert[CONFIG_PATH_SIZE_MAX + 32];
     char platform_key_next[CONFIG_PATH_SIZE_MAX + 32]; /* during a rotation */
@@ -160,6 +162,8 @@ static bool S_paths_init(struct daemon_paths *paths, const struct config *cfg)
     S_JOIN(lock, "lock");
     S_JOIN(pepper, "pepper");
     S_JOIN(card_key, "card-key");
+    S_JOIN(chain_key, "chain-key");
+    S_JOIN(chain_key_new, "chain-key.new");
     S_JOIN(platform_key, "platform-key.pem");
     S_JOIN(platform_cert, "platform-cert.pem");
     S_JOIN(platform_key_next, "platform-key-next.pem");
@@ -1049,12 +1053,13 @@ static bool S_platform_check(const struct daemon_paths *paths, bool db_new, stru
     return false;
 }
 
-/* Creates the missing pepper and card key of a new database (db_new), or
- * checks those of an existing one, which must be there. */
+/* Creates the missing pepper, card key and chain key of a new database
+ * (db_new), or checks the pepper and card key of an existing one, which
+ * must be there (its chain key is S_chain_key_load's). */
 static bool S_secrets_ensure(const struct daemon_paths *paths, bool db_new)
 {
-    const char *raw_secrets[] = {paths->pepper, paths->card_key};
-    for (size_t i = 0; i < QB_ARRAY_COUNT(raw_secrets); i++) {
+    const char *raw_secrets[] = {paths->pepper, paths->card_key, paths->chain_key};
+    for (size_t i = 0; i < QB_ARRAY_COUNT(raw_secrets) - (db_new ? 0 : 1); i++) {
         uint8_t secret[S_SECRET_SIZE];
         enum qb_error err = db_new ? crypto_secret_load(raw_secrets[i], secret, sizeof secret)
                                    : crypto_secret_read(raw_secrets[i], secret, sizeof secret);
@@ -1065,6 +1070,87 @@ static bool S_secrets_ensure(const struct daemon_paths *paths, bool db_new)
         }
     }
     return true;
+}
+
+/* The hash chain's key (struct ledger_options.chain_key) for a start, read
+ * through the migrated database's writer: DATA_DIR/chain-key, made with a
+ * new database (S_secrets_ensure). A journal kept by a version without the
+ * key gets one on its first start after: made as chain-key.new, which may
+ * begin the chain (*is_new: ledger_open keys the journal from its next
+ * entry), and renamed chain-key once it has (*settle, S_chain_key_settle),
+ * so that a start stopped between the two finds the same key again. A
+ * journal keyed already without its key stops the start, like a missing
+ * pepper: the key is what tells its history from a rewrite. */
+static bool S_chain_key_load(const struct daemon_paths *paths, bool db_new, struct store *writer,
+                             uint8_t key[S_SECRET_SIZE], bool *is_new, bool *settle)
+{
+    *is_new = false;
+    *settle = false;
+    enum qb_error rc = crypto_secret_read(paths->chain_key, key, S_SECRET_SIZE);
+    if (rc == QB_OK) {
+        *is_new = db_new;
+        return true;
+    }
+    if (rc != QB_E_NOT_FOUND) {
+        S_secret_complain(paths->chain_key, rc);
+        return false;
+    }
+    int64_t keyed_from = 0;
+    if (ledger_chain_keyed_from(writer, &keyed_from) != QB_OK) {
+        fprintf(stderr, "qianbaod: cannot read whether the journal is keyed: %s\n",
+                store_last_error(writer));
+        return false;
+    }
+    rc = crypto_secret_read(paths->chain_key_new, key, S_SECRET_SIZE);
+    if (rc == QB_E_NOT_FOUND && keyed_from != 0) {
+        S_secret_missing_complain(paths->chain_key, paths->db_file,
+                                  "without it the journal's history can be neither checked nor "
+                                  "continued");
+        S_secrets_refusal_complain();
+        return false;
+    }
+    if (rc == QB_E_NOT_FOUND)
+        rc = crypto_secret_load(paths->chain_key_new, key, S_SECRET_SIZE);
+    if (rc != QB_OK) {
+        S_secret_complain(paths->chain_key_new, rc);
+        return false;
+    }
+    *is_new = true;
+    *settle = true;
+    return true;
+}
+
+/* chain-key.new becomes chain-key, durably, once the ledger keyed the
+ * journal with it. */
+static bool S_chain_key_settle(const struct daemon_paths *paths)
+{
+    if (rename(paths->chain_key_new, paths->chain_key) != 0) {
+        fprintf(stderr, "qianbaod: cannot rename \"%s\" to \"%s\": %s\n", paths->chain_key_new,
+                paths->chain_key, strerror(errno));
+        return false;
+    }
+    S_dir_sync(paths->dir);
+    log_event(LOG_WARN, "daemon.chain_key_created", "path=\"%s\"", paths->chain_key);
+    return true;
+}
+
+/* The chain key for a check of the books (--verify, --rebuild-checkpoints),
+ * which makes none: chain-key, or chain-key.new while a start keys an older
+ * journal (it may begin the chain: *is_new). NULL when there is neither,
+ * and only a journal not keyed passes then. */
+static const uint8_t *S_chain_key_for_check(const struct daemon_paths *paths,
+                                            uint8_t key[S_SECRET_SIZE], bool *is_new)
+{
+    *is_new = false;
+    if (crypto_secret_read(paths->chain_key, key, S_SECRET_SIZE) == QB_OK)
+        return key;
+    if (crypto_secret_read(paths->chain_key_new, key, S_SECRET_SIZE) == QB_OK) {
+        *is_new = true;
+        return key;
+    }
+    fprintf(stderr, "qianbaod: no chain key at \"%s\": only a journal not keyed yet can pass\n",
+            paths->chain_key);
+    return NULL;
 }
 
 /* Lets the process hold as many sockets as the connection limit asks. */
@@ -1321,6 +1407,8 @@ static int S_serve(const struct config *cfg, const struct daemon_paths *paths,
     bool env_ready = false;
     uint8_t pepper[S_SECRET_SIZE];
     uint8_t card_key[S_SECRET_SIZE];
+    uint8_t chain_key[S_SECRET_SIZE];
+    bool chain_key_new = false, chain_key_settle = false;
     char admin_token[S_ADMIN_TOKEN_HEX_SIZE + 1] = "";
     char err[512] = "";
 
@@ -1399,7 +1487,8 @@ static int S_serve(const struct config *cfg, const struct daemon_paths *paths,
         !S_platform_key_ensure(paths->dir, paths->platform_key) ||
         !S_platform_load(paths->dir, paths->platform_key, paths->platform_cert, &platform) ||
         !S_platform_next_load(paths, &platform_next) ||
-        !S_admin_token_ensure(paths->dir, paths->admin_token, db_new, admin_token))
+        !S_admin_token_ensure(paths->dir, paths->admin_token, db_new, admin_token) ||
+        !S_chain_key_load(paths, db_new, writer, chain_key, &chain_key_new, &chain_key_settle))
         goto out;
     struct ledger_options ledger_options = {
         .queue_max = (size_t)cfg->executor_queue_max,
@@ -1407,17 +1496,30 @@ static int S_serve(const struct config *cfg, const struct daemon_paths *paths,
         .idempotency_retention_ms = cfg->idempotency_retention_days * 24 * 60 * 60 * 1000,
         .pin_writer = cfg->ledger_cpu >= 0,
         .writer_cpu = (int)cfg->ledger_cpu,
+        .chain_key = chain_key,
+        .chain_key_new = chain_key_new,
     };
     wallet_ledger_options(&ledger_options);
     ledger_options.clock = S_test_clock();
     ledger_options.horizon = &horizon;
     store_pool_horizon_set(pool, &horizon);
     rc = ledger_open(writer, &ledger_options, &ledger);
+    if (rc == QB_E_CONFLICT) {
+        fprintf(stderr,
+                "qianbaod: refusing to start: the journal of \"%s\" was not keyed with the "
+                "chain key \"%s\" (the database was replaced by an older one or altered, or "
+                "the key is another installation's): restore the database and the secrets "
+                "backed up together\n",
+                paths->db_file, chain_key_settle ? paths->chain_key_new : paths->chain_key);
+        goto out;
+    }
     if (rc != QB_OK) {
         fprintf(stderr, "qianbaod: cannot open the ledger (%s); run qianbaod --verify\n",
                 error_name(rc));
         goto out;
     }
+    if (chain_key_settle && !S_chain_key_settle(paths))
+        goto out;
 
     /* The domain: its keys come from the two secret files, its settings
      * from the defaults with the configured overrides. */
@@ -1469,6 +1571,7 @@ static int S_serve(const struct config *cfg, const struct daemon_paths *paths,
     env_ready = true;
     crypto_wipe(pepper, sizeof pepper);
     crypto_wipe(card_key, sizeof card_key);
+    memcpy(env.chain_key, chain_key, sizeof env.chain_key);
 
     env.bank = bank_sandbox();
     env.user_frozen = merchant_txn_user_frozen;
@@ -1733,6 +1836,7 @@ out:
     merchant_platform_free(platform_next);
     crypto_wipe(pepper, sizeof pepper);
     crypto_wipe(card_key, sizeof card_key);
+    crypto_wipe(chain_key, sizeof chain_key);
     if (pool != NULL)
         store_pool_close(pool);
     if (writer != NULL) {
@@ -1894,8 +1998,13 @@ static int S_verify(const struct daemon_paths *paths)
     struct ledger_verify_report report;
     memset(&report, 0, sizeof report);
     int64_t packets = 0;
-    rc = wallet_verify(reader, domain_day_start_ms(clock_now_ms(clock_system())), &report, &packets,
-                       S_verify_progress, NULL);
+    uint8_t chain_key[S_SECRET_SIZE];
+    bool chain_key_new = false;
+    const uint8_t *key = S_chain_key_for_check(paths, chain_key, &chain_key_new);
+    rc =
+        wallet_verify(reader, key, chain_key_new, domain_day_start_ms(clock_now_ms(clock_system())),
+                      &report, &packets, S_verify_progress, NULL);
+    crypto_wipe(chain_key, sizeof chain_key);
     store_close(reader);
     if (lock_fd >= 0)
         close(lock_fd);
@@ -1916,6 +2025,9 @@ static int S_verify(const struct daemon_paths *paths)
     int64_t last_entry = report.entries_total > report.entries_checked ? report.entries_total
                                                                        : report.entries_checked;
     printf("last_entry=%" PRId64 " written_at=%s\n", last_entry, last_at);
+    /* The first entry hashed under the chain key (docs/ledger.md): 0 for a
+     * journal not keyed yet. */
+    printf("chain_keyed_from=%" PRId64 "\n", report.chain_keyed_from);
     if (structure != QB_OK)
         printf("verify: FAILED (%s): %s\n",
                structure == QB_E_INTERNAL ? "the database file is damaged"
@@ -1985,7 +2097,12 @@ static int S_rebuild_checkpoints(const struct daemon_paths *paths)
     }
     fprintf(stderr, "rebuild: replaying the journal\n");
     struct ledger_rebuild_report report;
-    rc = wallet_rebuild_checkpoints(writer, &report, S_verify_progress, (void *)"rebuild");
+    uint8_t chain_key[S_SECRET_SIZE];
+    bool chain_key_new = false;
+    const uint8_t *key = S_chain_key_for_check(paths, chain_key, &chain_key_new);
+    rc = wallet_rebuild_checkpoints(writer, key, chain_key_new, &report, S_verify_progress,
+                                    (void *)"rebuild");
+    crypto_wipe(chain_key, sizeof chain_key);
     if (rc != QB_OK) {
         printf("rebuild: REFUSED (%s): %s\n",
                rc == QB_E_INTERNAL ? "the journal itself fails its checks: restore the last "

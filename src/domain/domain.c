@@ -113,6 +113,7 @@ void domain_env_release(struct domain_env *env)
     crypto_wipe(env->card_hash_key, sizeof env->card_hash_key);
     crypto_wipe(env->openid_key, sizeof env->openid_key);
     crypto_wipe(env->qr_key, sizeof env->qr_key);
+    crypto_wipe(env->chain_key, sizeof env->chain_key);
     crypto_wipe(&env->request_mac, sizeof env->request_mac);
 }
 

@@ -95,8 +95,9 @@ static void *S_run(void *arg)
     if (rc == QB_OK) {
         /* The books at the last midnight too: the day's close, to
          * reconcile with the bank's statement of the day. */
-        rc = wallet_verify(reader, domain_day_start_ms(clock_now_ms(clock_system())), &report,
-                           &red_packets, S_progress, v);
+        rc = wallet_verify(reader, server->env != NULL ? server->env->chain_key : NULL, false,
+                           domain_day_start_ms(clock_now_ms(clock_system())), &report, &red_packets,
+                           S_progress, v);
         store_pool_close_extra(server->pool, reader);
     } else {
         /* The reason cut to what fits after the prefix. */

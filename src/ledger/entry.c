@@ -1,5 +1,6 @@
 /*
- * entry.c — journal entries: the canonical encoding, the hash chain, reads.
+ * entry.c — journal entries: the canonical encoding, the hash chain and its
+ * key, reads.
  *
  * The writer (ledger.c), the readers (history, entry look-ups) and the
  * verifier (verify.c) all go through the functions here, so there is exactly
@@ -46,8 +47,60 @@ bool ledger_postings_decode(struct ledger_entry *entry, const unsigned char *dat
     return true;
 }
 
-void ledger_entry_hash(const struct ledger_entry *entry, const uint8_t prev_hash[CRYPTO_SHA256_SIZE],
-                       uint8_t out[CRYPTO_SHA256_SIZE])
+void ledger_chain_init(struct ledger_chain *chain, const uint8_t *key)
+{
+    static const uint8_t zero_key[32];
+    crypto_hmac_sha256_begin(&chain->mac, key != NULL ? key : zero_key, sizeof zero_key);
+    chain->keyed_from = INT64_MAX;
+}
+
+int64_t ledger_chain_check(const struct ledger_chain *chain, int64_t keyed_from)
+{
+    unsigned char text[4 + 8];
+    memcpy(text, "QBK1", 4);
+    buf_write_u64le(text + 4, (uint64_t)keyed_from);
+    struct crypto_hmac_sha256_state st = chain->mac;
+    uint8_t mac[CRYPTO_SHA256_SIZE];
+    crypto_hmac_sha256_update(&st, text, sizeof text);
+    crypto_hmac_sha256_end(&st, mac);
+    return (int64_t)(buf_read_u64le(mac) >> 1);
+}
+
+enum qb_error ledger_chain_load(struct ledger_chain *chain, struct store *s)
+{
+    struct store_stmt *st = NULL;
+    int64_t keyed_from = 0, check = 0;
+    int found = 0;
+    if (store_prepare(s,
+                      "SELECT key, value FROM meta WHERE key IN ('chain_keyed_from', "
+                      "'chain_key_check')",
+                      &st) != QB_OK)
+        return QB_E_STORAGE;
+    int rc;
+    while ((rc = store_step(st)) == STORE_STEP_ROW) {
+        const char *key = store_column_text(st, 0);
+        if (strcmp(key, "chain_keyed_from") == 0)
+            keyed_from = store_column_int64(st, 1);
+        else
+            check = store_column_int64(st, 1);
+        found++;
+    }
+    store_finalize(st);
+    if (rc != STORE_STEP_DONE)
+        return QB_E_STORAGE;
+    if (found == 0)
+        return QB_E_NOT_FOUND;
+    /* One row without the other, or a check of another key: either way not
+     * the key's doing. */
+    if (found != 2 || keyed_from < 1 || keyed_from == INT64_MAX ||
+        check != ledger_chain_check(chain, keyed_from))
+        return QB_E_CONFLICT;
+    chain->keyed_from = keyed_from;
+    return QB_OK;
+}
+
+void ledger_entry_hash(const struct ledger_chain *chain, const struct ledger_entry *entry,
+                       const uint8_t prev_hash[CRYPTO_SHA256_SIZE], uint8_t out[CRYPTO_SHA256_SIZE])
 {
     /* Fixed header, then ref, then postings: one contiguous buffer so the
      * hash is one pass. */
@@ -76,6 +129,13 @@ void ledger_entry_hash(const struct ledger_entry *entry, const uint8_t prev_hash
     *p++ = entry->posting_count;
     p += ledger_postings_encode(entry, p);
 
+    if (entry->id >= chain->keyed_from) {
+        struct crypto_hmac_sha256_state st = chain->mac;
+        crypto_hmac_sha256_update(&st, prev_hash, CRYPTO_SHA256_SIZE);
+        crypto_hmac_sha256_update(&st, wire, (size_t)(p - wire));
+        crypto_hmac_sha256_end(&st, out);
+        return;
+    }
     struct crypto_sha256_state st;
     crypto_sha256_begin(&st);
     crypto_sha256_update(&st, prev_hash, CRYPTO_SHA256_SIZE);

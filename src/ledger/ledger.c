@@ -229,6 +229,7 @@ struct ledger {
 
     /* The chain: next id and the hash of the newest entry (working). */
     int64_t next_entry_id;
+    struct ledger_chain chain; /* the hash chain's key and where it begins */
     uint8_t head_hash[CRYPTO_SHA256_SIZE];
 
     /* This batch. */
@@ -837,7 +838,7 @@ static struct ledger_entry *entry_append(struct ledger *ledger, enum ledger_entr
     }
     char why[128];
     QB_ASSERT(ledger_entry_is_well_formed(e, why, sizeof why));
-    ledger_entry_hash(e, ledger->head_hash, e->hash);
+    ledger_entry_hash(&ledger->chain, e, ledger->head_hash, e->hash);
     memcpy(ledger->head_hash, e->hash, CRYPTO_SHA256_SIZE);
     return e;
 }
@@ -2322,7 +2323,7 @@ static enum qb_error state_load(struct ledger *ledger)
         if (rc != STORE_STEP_DONE || before.id != replay_from - 1)
             return load_fail(ledger, stmt, QB_E_INTERNAL, "entry before replay_from missing");
         uint8_t hash[CRYPTO_SHA256_SIZE];
-        ledger_entry_hash(&before, prev_hash, hash);
+        ledger_entry_hash(&ledger->chain, &before, prev_hash, hash);
         if (!crypto_equal(hash, before.hash, CRYPTO_SHA256_SIZE))
             return load_fail(ledger, stmt, QB_E_INTERNAL, "hash chain broken before replay_from");
         memcpy(ledger->head_hash, before.hash, CRYPTO_SHA256_SIZE);
@@ -2344,7 +2345,7 @@ static enum qb_error state_load(struct ledger *ledger)
         if (ledger_entry_from_row(stmt, &e) != QB_OK || e.id != expect_id)
             return load_fail(ledger, stmt, QB_E_INTERNAL, "journal row malformed or missing");
         uint8_t hash[CRYPTO_SHA256_SIZE];
-        ledger_entry_hash(&e, ledger->head_hash, hash);
+        ledger_entry_hash(&ledger->chain, &e, ledger->head_hash, hash);
         if (!crypto_equal(hash, e.hash, CRYPTO_SHA256_SIZE))
             return load_fail(ledger, stmt, QB_E_INTERNAL, "hash chain broken");
         if (!ledger_entry_is_well_formed(&e, why, sizeof why))
@@ -2681,6 +2682,7 @@ static void ledger_free(struct ledger *ledger)
     pthread_cond_destroy(&ledger->sync_room);
     if (ledger->horizon == &ledger->own_horizon)
         store_horizon_destroy(&ledger->own_horizon);
+    crypto_wipe(&ledger->chain, sizeof ledger->chain);
     free(ledger);
 }
 
@@ -2751,6 +2753,74 @@ static enum qb_error idem_import_old(struct ledger *ledger)
     return QB_OK;
 }
 
+/* Keys the chain (struct ledger_chain): with the journal keyed, checks the
+ * key against it; otherwise, when the key may begin the chain, keys it from
+ * the next entry, durably before the first is written under it. */
+static enum qb_error chain_open(struct ledger *ledger, const struct ledger_options *options)
+{
+    const uint8_t *key = options != NULL ? options->chain_key : NULL;
+    bool may_begin = key == NULL || options->chain_key_new;
+    ledger_chain_init(&ledger->chain, key);
+    enum qb_error err = ledger_chain_load(&ledger->chain, ledger->store);
+    if (err == QB_OK)
+        return QB_OK;
+    if (err == QB_E_CONFLICT)
+        return load_fail(ledger, NULL, QB_E_CONFLICT,
+                         "the chain key is not the one the journal was keyed with");
+    if (err != QB_E_NOT_FOUND)
+        return load_fail(ledger, NULL, QB_E_STORAGE, "read the chain key's check");
+    if (!may_begin)
+        return load_fail(ledger, NULL, QB_E_CONFLICT,
+                         "the journal is not keyed, but its chain key was made before");
+    struct store *s = ledger->store;
+    struct store_stmt *st = NULL;
+    int64_t keyed_from = 0;
+    err = store_begin(s);
+    if (err == QB_OK)
+        err = store_prepare(s, "SELECT coalesce(max(id), 0) + 1 FROM entries", &st);
+    if (err == QB_OK && store_step(st) == STORE_STEP_ROW)
+        keyed_from = store_column_int64(st, 0);
+    else
+        err = QB_E_STORAGE;
+    store_finalize(st);
+    st = NULL;
+    if (err == QB_OK)
+        err = store_prepare(s,
+                            "INSERT INTO meta (key, value) VALUES ('chain_keyed_from', $1), "
+                            "('chain_key_check', $2)",
+                            &st);
+    if (err == QB_OK)
+        err = store_bind_int64(st, 1, keyed_from);
+    if (err == QB_OK)
+        err = store_bind_int64(st, 2, ledger_chain_check(&ledger->chain, keyed_from));
+    if (err == QB_OK)
+        err = store_step_done(st);
+    store_finalize(st);
+    if (err == QB_OK)
+        err = store_commit(s);
+    if (err != QB_OK) {
+        if (store_rollback(s) != QB_OK)
+            log_event(LOG_ERROR, "ledger.rollback_failed", "error=\"%s\"", store_last_error(s));
+        return load_fail(ledger, NULL, QB_E_STORAGE, "key the chain");
+    }
+    ledger->chain.keyed_from = keyed_from;
+    log_event(LOG_INFO, "ledger.chain_keyed", "from_entry=%lld", (long long)keyed_from);
+    return QB_OK;
+}
+
+enum qb_error ledger_chain_keyed_from(struct store *s, int64_t *out)
+{
+    *out = 0;
+    struct store_stmt *st = NULL;
+    if (store_prepare(s, "SELECT value FROM meta WHERE key = 'chain_keyed_from'", &st) != QB_OK)
+        return QB_E_STORAGE;
+    int rc = store_step(st);
+    if (rc == STORE_STEP_ROW)
+        *out = store_column_int64(st, 0);
+    store_finalize(st);
+    return rc == STORE_STEP_ROW || rc == STORE_STEP_DONE ? QB_OK : QB_E_STORAGE;
+}
+
 enum qb_error ledger_open(struct store *writer, const struct ledger_options *options,
                           struct ledger **out)
 {
@@ -2809,7 +2879,9 @@ enum qb_error ledger_open(struct store *writer, const struct ledger_options *opt
         ledger_free(ledger);
         return QB_E_STORAGE;
     }
-    err = idem_import_old(ledger);
+    err = chain_open(ledger, options);
+    if (err == QB_OK)
+        err = idem_import_old(ledger);
     if (err == QB_OK)
         err = state_load(ledger);
     if (err == QB_OK && store_defer_sync(writer, true) != QB_OK) {

@@ -17,8 +17,10 @@
  *   entry     one journal row: id (dense, increasing), kind, a domain code and
  *             reference, and 2..LEDGER_POSTINGS_MAX postings whose amounts
  *             sum to zero per currency. Append-only. Each entry stores
- *             SHA-256(previous entry's hash || canonical encoding), so any
- *             change to history breaks the chain.
+ *             HMAC-SHA-256 under the chain key (DATA_DIR/chain-key) of the
+ *             previous entry's hash and its canonical encoding, so any change
+ *             to history breaks the chain, and only the key's holder can
+ *             write one that does not (docs/ledger.md, "The hash chain").
  *   posting   (account, currency, amount, held delta, balance after, the
  *             previous entry of that account). The last field chains every
  *             account's history, so a page of history is a walk back along
@@ -247,11 +249,24 @@ struct ledger_options {
      * scheduler places it. */
     bool pin_writer;
     int writer_cpu;
+    /* The hash chain's key: 32 bytes (DATA_DIR/chain-key), which entries
+     * from meta.chain_keyed_from on are hashed under; meta.chain_key_check
+     * ties that entry to the key (docs/ledger.md). NULL: 32 zero bytes,
+     * which may begin a chain (tests and tools without a data directory). */
+    const uint8_t *chain_key;
+    /* Whether this key may begin the chain of a journal not keyed yet (a
+     * new database, or one kept by a version without the key): ledger_open
+     * keys it from its next entry, and ledger_verify checks it unkeyed.
+     * Otherwise a journal not keyed is refused as one altered to pass for
+     * an older: a key that exists was made with its keyed chain. */
+    bool chain_key_new;
 };
 
 /* Loads the ledger from `writer` (a STORE_MODE_WRITE connection it takes
  * over: nobody else may use it until ledger_close) and starts the writer
- * thread. Fails with QB_E_STORAGE on I/O errors and QB_E_INTERNAL (the
+ * thread. Fails with QB_E_STORAGE on I/O errors, QB_E_CONFLICT when the
+ * chain key is not the one the journal was keyed with, or the journal is
+ * not keyed and options do not let the key begin its chain, and QB_E_INTERNAL (the
  * daemon must not start then) when what it reads is inconsistent: the
  * journal it replays (from the checkpoint on) or the newest entry before it
  * fails the hash chain, an account's floor is not one its kind allows
@@ -555,6 +570,7 @@ struct ledger_verify_report {
     int64_t last_entry_at_ms; /* the last one checked: when it was written (0: none) */
     int64_t accounts_checked;
     int64_t holds_open;
+    int64_t chain_keyed_from; /* the first entry hashed under the chain key; 0: not keyed */
     char problem[256]; /* the first problem found, "" when none */
     struct ledger_trial_balance trial; /* as of the last entry; when the check passes */
     /* The books at a moment asked for (a day's end), when the check passes:
@@ -564,8 +580,14 @@ struct ledger_verify_report {
     int64_t close_entry_id;
     struct ledger_trial_balance close;
 };
+/* Where the journal's chain is keyed from (meta.chain_keyed_from), read
+ * through s without the key: 0 when it is not keyed. QB_E_STORAGE. */
+QB_MUST_USE enum qb_error ledger_chain_keyed_from(struct store *s, int64_t *out);
+
 /* Checks a stored ledger from the start of the journal with a read
- * connection: every account's floor one its kind allows, the hash chain,
+ * connection: every account's floor one its kind allows, the chain key
+ * against meta.chain_key_check (a journal not keyed passes only when
+ * options->chain_key_new, or without a key), the hash chain,
  * each entry summing to zero per currency, each posting's balance_after and
  * prev_entry_id, no balance below its floor at any point, each hold
  * resolved at most once and never over-captured, every account's

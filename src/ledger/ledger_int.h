@@ -24,12 +24,32 @@ size_t ledger_postings_encode(const struct ledger_entry *entry, unsigned char *o
 /* Decodes size bytes of postings into entry. false when malformed. */
 bool ledger_postings_decode(struct ledger_entry *entry, const unsigned char *data, size_t size);
 
-/* The entry's hash: SHA-256(prev_hash || canonical encoding), where the
- * canonical encoding is "QBE1", id, created_at_ms, kind (u8), code (u16),
- * ref_entry_id, expires_at_ms, ref length (u8), ref bytes, posting count
- * (u8) and the encoded postings, integers little-endian. docs/ledger.md
- * spells it out so that an auditor can recompute it with any tool. */
-void ledger_entry_hash(const struct ledger_entry *entry, const uint8_t prev_hash[CRYPTO_SHA256_SIZE],
+/* The hash chain (docs/ledger.md): an entry from keyed_from on is hashed
+ * HMAC-SHA-256(chain key, prev_hash || canonical encoding), one before it
+ * (a journal begun by a version without the key) SHA-256(prev_hash ||
+ * canonical encoding). The canonical encoding is "QBE1", id,
+ * created_at_ms, kind (u8), code (u16), ref_entry_id, expires_at_ms, ref
+ * length (u8), ref bytes, posting count (u8) and the encoded postings,
+ * integers little-endian. docs/ledger.md spells it out so that an auditor
+ * given the key can recompute it with any tool. Keying the first keyed
+ * entry seals every entry before it too, since its MAC covers their hash. */
+struct ledger_chain {
+    struct crypto_hmac_sha256_state mac; /* keyed once, copied for each entry */
+    int64_t keyed_from;                  /* INT64_MAX: not keyed (yet) */
+};
+/* Keys chain (key: 32 bytes; NULL: 32 zero bytes), not keyed from any entry. */
+void ledger_chain_init(struct ledger_chain *chain, const uint8_t *key);
+/* The check value that ties keyed_from to the key: the first 63 bits of
+ * HMAC(key, "QBK1" || keyed_from as int64 LE), as meta.chain_key_check
+ * keeps it. It tells nothing of the key. */
+int64_t ledger_chain_check(const struct ledger_chain *chain, int64_t keyed_from);
+/* Reads meta.chain_keyed_from and chain_key_check through s into chain:
+ * QB_OK; QB_E_NOT_FOUND when the journal is not keyed (chain left as it
+ * was); QB_E_CONFLICT when the check is not the key's; QB_E_STORAGE. */
+QB_MUST_USE enum qb_error ledger_chain_load(struct ledger_chain *chain, struct store *s);
+
+void ledger_entry_hash(const struct ledger_chain *chain, const struct ledger_entry *entry,
+                       const uint8_t prev_hash[CRYPTO_SHA256_SIZE],
                        uint8_t out[CRYPTO_SHA256_SIZE]);
 
 /* SELECT list and decoder for a row of the entries table, in this order:

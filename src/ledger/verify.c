@@ -52,6 +52,8 @@ struct verify {
      * about to be written over, and is not compared. */
     bool rebuild;
     const struct ledger_options *spending; /* NULL: sums not checked */
+    struct ledger_chain chain;
+    bool chain_may_begin;     /* a journal not keyed passes, checked unkeyed */
     int64_t spent_counted_to; /* checkpoints up to this entry hold the upgrade's sums */
     int64_t replay_from;      /* meta.replay_from: a start replays the journal from here */
     struct verify_account *accounts; /* index = id; [0] unused */
@@ -379,10 +381,26 @@ static enum qb_error check_holds_table(struct verify *v, struct store *reader)
     return QB_OK;
 }
 
+/* The chain's key as ledger_open takes it (struct ledger_options). */
+static void verify_chain_init(struct verify *v, const struct ledger_options *options)
+{
+    const uint8_t *key = options != NULL ? options->chain_key : NULL;
+    ledger_chain_init(&v->chain, key);
+    v->chain_may_begin = key == NULL || options->chain_key_new;
+}
+
 static enum qb_error verify_run(struct verify *v, struct store *reader,
                                 ledger_verify_progress_fn progress, void *progress_arg)
 {
-    enum qb_error err = load_accounts(v, reader);
+    enum qb_error err = ledger_chain_load(&v->chain, reader);
+    if (err == QB_E_CONFLICT)
+        return problem(v, "the chain key is not the one the journal was keyed with");
+    if (err == QB_E_NOT_FOUND && !v->chain_may_begin)
+        return problem(v, "the journal is not keyed, but its chain key was made before");
+    if (err != QB_OK && err != QB_E_NOT_FOUND)
+        return QB_E_STORAGE;
+    v->report->chain_keyed_from = err == QB_OK ? v->chain.keyed_from : 0;
+    err = load_accounts(v, reader);
     if (err != QB_OK)
         return err;
     struct store_stmt *meta;
@@ -434,7 +452,7 @@ static enum qb_error verify_run(struct verify *v, struct store *reader,
             break;
         }
         uint8_t hash[CRYPTO_SHA256_SIZE];
-        ledger_entry_hash(&e, prev_hash, hash);
+        ledger_entry_hash(&v->chain, &e, prev_hash, hash);
         if (!crypto_equal(hash, e.hash, CRYPTO_SHA256_SIZE)) {
             err = problem(v, "hash chain broken at entry %lld", (long long)e.id);
             break;
@@ -537,6 +555,7 @@ enum qb_error ledger_verify(struct store *reader, const struct ledger_options *o
     struct verify v = {.report = report};
     if (options != NULL && options->spending_code != NULL)
         v.spending = options;
+    verify_chain_init(&v, options);
     /* One read transaction: a consistent snapshot even beside a live writer. */
     enum qb_error err = store_begin(reader);
     if (err == QB_OK) {
@@ -558,6 +577,7 @@ enum qb_error ledger_verify(struct store *reader, const struct ledger_options *o
         snprintf(report->problem, sizeof report->problem, "storage: %s", store_last_error(reader));
     free(v.accounts);
     free(v.holds);
+    crypto_wipe(&v.chain, sizeof v.chain);
     return err;
 }
 
@@ -644,6 +664,7 @@ enum qb_error ledger_rebuild_checkpoints(struct store *writer, const struct ledg
     struct verify v = {.report = &out->journal, .rebuild = true};
     if (options != NULL && options->spending_code != NULL)
         v.spending = options;
+    verify_chain_init(&v, options);
     /* One write transaction: the journal read and what is written from it
      * are one snapshot, and a failure leaves the database as it was. */
     enum qb_error err = store_begin(writer);
@@ -667,5 +688,6 @@ enum qb_error ledger_rebuild_checkpoints(struct store *writer, const struct ledg
     }
     free(v.accounts);
     free(v.holds);
+    crypto_wipe(&v.chain, sizeof v.chain);
     return err;
 }

@@ -443,14 +443,17 @@ enum qb_error wallet_accounts_setup(struct ledger *ledger, struct domain_env *en
 
 /* --- the operator's check ------------------------------------------------------ */
 
-enum qb_error wallet_verify(struct store *reader, int64_t close_at_ms,
-                            struct ledger_verify_report *report, int64_t *red_packets,
-                            ledger_verify_progress_fn progress, void *progress_arg)
+enum qb_error wallet_verify(struct store *reader, const uint8_t *chain_key, bool chain_key_new,
+                            int64_t close_at_ms, struct ledger_verify_report *report,
+                            int64_t *red_packets, ledger_verify_progress_fn progress,
+                            void *progress_arg)
 {
     QB_ASSERT(reader != NULL && report != NULL && red_packets != NULL);
     *red_packets = 0;
     struct ledger_options rule = {0};
     wallet_ledger_options(&rule); /* the spending sums as the daemon counts them */
+    rule.chain_key = chain_key;
+    rule.chain_key_new = chain_key_new;
     enum qb_error rc = ledger_verify(reader, &rule, close_at_ms, report, progress, progress_arg);
     if (rc == QB_OK)
         rc = redpacket_check(reader, red_packets, report->problem, sizeof report->problem);
@@ -482,10 +485,13 @@ enum qb_error wallet_verify(struct store *reader, int64_t close_at_ms,
     return rc;
 }
 
-enum qb_error wallet_rebuild_checkpoints(struct store *writer, struct ledger_rebuild_report *out,
+enum qb_error wallet_rebuild_checkpoints(struct store *writer, const uint8_t *chain_key,
+                                         bool chain_key_new, struct ledger_rebuild_report *out,
                                          ledger_verify_progress_fn progress, void *progress_arg)
 {
     struct ledger_options rule = {0};
     wallet_ledger_options(&rule);
+    rule.chain_key = chain_key;
+    rule.chain_key_new = chain_key_new;
     return ledger_rebuild_checkpoints(writer, &rule, out, progress, progress_arg);
 }

@@ -236,14 +236,17 @@ QB_MUST_USE enum qb_error wallet_accounts_setup(struct ledger *ledger, struct do
  * transfer.h). report as ledger_verify's, with the day's
  * closing books as of close_at_ms (0: none; the daemon and --verify ask for
  * the last midnight, UTC+8, before the check), *red_packets the packets
- * checked (0 when the ledger's check failed first). */
-QB_MUST_USE enum qb_error wallet_verify(struct store *reader, int64_t close_at_ms,
+ * checked (0 when the ledger's check failed first). chain_key and
+ * chain_key_new as struct ledger_options has them. */
+QB_MUST_USE enum qb_error wallet_verify(struct store *reader, const uint8_t *chain_key,
+                                        bool chain_key_new, int64_t close_at_ms,
                                         struct ledger_verify_report *report, int64_t *red_packets,
                                         ledger_verify_progress_fn progress, void *progress_arg);
 /* The operator's repair of the checkpoints a start trusts instead of the
  * journal (qianbaod --rebuild-checkpoints): ledger_rebuild_checkpoints,
  * with the spending sums as the daemon counts them. */
-QB_MUST_USE enum qb_error wallet_rebuild_checkpoints(struct store *writer,
+QB_MUST_USE enum qb_error wallet_rebuild_checkpoints(struct store *writer, const uint8_t *chain_key,
+                                                     bool chain_key_new,
                                                      struct ledger_rebuild_report *out,
                                                      ledger_verify_progress_fn progress,
                                                      void *progress_arg);

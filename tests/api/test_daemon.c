@@ -481,6 +481,7 @@ TEST(secret_files_are_private)
     ASSERT_EQ_INT(st.st_mode & 07777, 0700);
     ASSERT_EQ_INT(S_private_file_size(S_main.data_dir, "pepper"), 32);
     ASSERT_EQ_INT(S_private_file_size(S_main.data_dir, "card-key"), 32);
+    ASSERT_EQ_INT(S_private_file_size(S_main.data_dir, "chain-key"), 32);
     ASSERT_EQ_INT(S_private_file_size(S_main.data_dir, "admin-token"), 65);
     ASSERT(S_private_file_size(S_main.data_dir, "platform-key.pem") > 1000);
 
@@ -596,8 +597,8 @@ TEST(files_the_daemon_makes_are_private)
             TEST_FAIL_("\"%s\" has mode %04o", e->d_name, mode);
     }
     closedir(listing);
-    const char *secrets[] = {"pepper", "card-key", "platform-key.pem", "platform-cert.pem",
-                             "admin-token"};
+    const char *secrets[] = {"pepper",           "card-key",          "chain-key",
+                             "platform-key.pem", "platform-cert.pem", "admin-token"};
     for (size_t i = 0; i < QB_ARRAY_COUNT(secrets); i++)
         S_private_file_size(dir, secrets[i]);
     ASSERT_EQ_INT(test_daemon_stop(&daemon), 0);
@@ -793,8 +794,8 @@ static bool S_secrets_copy(const char *source_dir, const char *target_dir)
 {
     if (mkdir(target_dir, 0700) != 0)
         return false;
-    const char *secrets[] = {"pepper", "card-key", "platform-key.pem", "platform-cert.pem",
-                             "admin-token"};
+    const char *secrets[] = {"pepper",           "card-key",          "chain-key",
+                             "platform-key.pem", "platform-cert.pem", "admin-token"};
     for (size_t i = 0; i < QB_ARRAY_COUNT(secrets); i++) {
         char source[1100], target[1100];
         snprintf(source, sizeof source, "%s/%s", source_dir, secrets[i]);
@@ -1165,7 +1166,8 @@ TEST(a_lost_secret_stops_the_start_instead_of_being_made_anew)
              "level=warn req=- event=daemon.database_created path=\"%s\" found=no_file\n", db);
     ASSERT_EQ_INT(S_count(S_log, created), 1);
 
-    const char *names[] = {"pepper", "card-key", "platform-key.pem", "platform-cert.pem"};
+    const char *names[] = {"pepper", "card-key", "chain-key", "platform-key.pem",
+                           "platform-cert.pem"};
     for (size_t i = 0; i < QB_ARRAY_COUNT(names); i++) {
         char path[700], aside[720];
         snprintf(path, sizeof path, "%s/%s", dir, names[i]);
@@ -1238,10 +1240,94 @@ TEST(secrets_of_another_installation_stop_the_start)
             TEST_FAIL_("with another installation's %s: exit %d; output:\n%s", names[i], status,
                        S_log);
     }
+    /* The chain key: a journal is keyed from its first start on, and
+     * another's key cannot continue or check it. */
+    char path[700], aside[720], stranger[700];
+    snprintf(path, sizeof path, "%s/chain-key", mine);
+    snprintf(aside, sizeof aside, "%s.aside", path);
+    snprintf(stranger, sizeof stranger, "%s/chain-key", theirs);
+    ASSERT_EQ_INT(rename(path, aside), 0);
+    ASSERT(S_file_copy(stranger, path, 0600));
+    unlink(output);
+    const char *args[] = {"--data-dir", mine, "--listen", "127.0.0.1:0", NULL};
+    int refused = test_daemon_run(args, output, 10000);
+    ASSERT(test_file_read(output, S_log, sizeof S_log));
+    char want[800];
+    snprintf(want, sizeof want, "was not keyed with the chain key \"%s\"", path);
+    if (refused != 1 || strstr(S_log, want) == NULL)
+        TEST_FAIL_("with another installation's chain-key: exit %d; output:\n%s", refused, S_log);
+    unlink(output);
+    const char *verify[] = {"--data-dir", mine, "--verify", NULL};
+    ASSERT_EQ_INT(test_daemon_run(verify, output, 60000), 1);
+    ASSERT(test_file_read(output, S_log, sizeof S_log));
+    ASSERT(strstr(S_log, "the chain key is not the one the journal was keyed with") != NULL);
+    ASSERT_EQ_INT(rename(aside, path), 0);
+
     ASSERT(test_daemon_start(&daemon, mine, log_path, NULL));
     long status = S_healthz(&daemon);
     ASSERT_EQ_INT(test_daemon_stop(&daemon), 0);
     ASSERT_EQ_INT(status, 200);
+}
+
+TEST(a_journal_kept_without_a_chain_key_gets_one_at_its_next_start)
+{
+    // A data directory of a version without the chain key: no chain-key file, and nothing in the
+    // database saying where the chain is keyed from. The first start of this version makes the
+    // key (as chain-key.new until the journal is keyed with it, so that a start stopped between
+    // the two finds the same key) and keys the journal from its next entry. A journal keyed
+    // already whose key is missing is refused instead
+    // (a_lost_secret_stops_the_start_instead_of_being_made_anew), and a key made before a journal
+    // that is not keyed is a database passed off as older: refused.
+    char dir[600], log_path[600], output[600], db[700], key[700], key_new[720];
+    S_path(dir, sizeof dir, "chain-key-upgrade");
+    S_path(log_path, sizeof log_path, "chain-key-upgrade.log");
+    S_path(output, sizeof output, "chain-key-upgrade-run.log");
+    snprintf(db, sizeof db, "%s/qianbao.db", dir);
+    snprintf(key, sizeof key, "%s/chain-key", dir);
+    snprintf(key_new, sizeof key_new, "%s/chain-key.new", dir);
+    struct test_daemon daemon;
+    ASSERT(test_daemon_start(&daemon, dir, log_path, NULL));
+    ASSERT_EQ_INT(test_daemon_stop(&daemon), 0);
+    static const char unkey[] = "DELETE FROM meta WHERE key IN ('chain_keyed_from', "
+                                "'chain_key_check');";
+    ASSERT(test_sqlite(db, true, unkey, NULL, NULL));
+    ASSERT_EQ_INT(unlink(key), 0);
+    const char *verify[] = {"--data-dir", dir, "--verify", NULL};
+    ASSERT_EQ_INT(test_daemon_run(verify, output, 60000), 0);
+    ASSERT(test_file_read(output, S_log, sizeof S_log));
+    ASSERT(strstr(S_log, "chain_keyed_from=0\n") != NULL);
+
+    ASSERT(test_daemon_start(&daemon, dir, log_path, NULL));
+    ASSERT_EQ_INT(test_daemon_stop(&daemon), 0);
+    ASSERT_EQ_INT(S_private_file_size(dir, "chain-key"), 32);
+    ASSERT(access(key_new, F_OK) != 0);
+    ASSERT(test_file_read(log_path, S_log, sizeof S_log));
+    ASSERT(strstr(S_log, "event=ledger.chain_keyed from_entry=1\n") != NULL);
+    ASSERT(strstr(S_log, "level=warn req=- event=daemon.chain_key_created path=") != NULL);
+    unlink(output);
+    ASSERT_EQ_INT(test_daemon_run(verify, output, 60000), 0);
+    ASSERT(test_file_read(output, S_log, sizeof S_log));
+    ASSERT(strstr(S_log, "chain_keyed_from=1\n") != NULL);
+
+    // Stopped after keying the journal, before the rename: the next start finishes it.
+    ASSERT_EQ_INT(rename(key, key_new), 0);
+    ASSERT(test_daemon_start(&daemon, dir, log_path, NULL));
+    ASSERT_EQ_INT(test_daemon_stop(&daemon), 0);
+    ASSERT_EQ_INT(S_private_file_size(dir, "chain-key"), 32);
+    ASSERT(access(key_new, F_OK) != 0);
+
+    // The key exists, the journal says it is not keyed: refused, and nothing made.
+    ASSERT(test_sqlite(db, true, unkey, NULL, NULL));
+    unlink(output);
+    const char *args[] = {"--data-dir", dir, "--listen", "127.0.0.1:0", NULL};
+    int status = test_daemon_run(args, output, 10000);
+    ASSERT(test_file_read(output, S_log, sizeof S_log));
+    if (status != 1 || strstr(S_log, "refusing to start: the journal of") == NULL)
+        TEST_FAIL_("a journal unkeyed beside its key: exit %d; output:\n%s", status, S_log);
+    unlink(output);
+    ASSERT_EQ_INT(test_daemon_run(verify, output, 60000), 1);
+    ASSERT(test_file_read(output, S_log, sizeof S_log));
+    ASSERT(strstr(S_log, "the journal is not keyed, but its chain key was made before") != NULL);
 }
 
 TEST(a_database_file_without_tables_is_reported_as_a_new_wallet)
@@ -1673,6 +1759,14 @@ TEST(verify_checks_a_backup_without_writing_to_it)
         ASSERT(S_file_copy(db, path, read_only ? 0444 : 0600));
         snprintf(path, sizeof path, "%s/qianbao.db.lock", dir);
         ASSERT(S_file_copy(lock, path, read_only ? 0444 : 0600));
+        /* A backup holds the chain key the journal is checked with, the
+         * reader's own (a secret readable by others is refused). */
+        char key[700];
+        snprintf(key, sizeof key, "%s/chain-key", source);
+        snprintf(path, sizeof path, "%s/chain-key", dir);
+        ASSERT(S_file_copy(key, path, read_only ? 0400 : 0600));
+        if (read_only && geteuid() == 0)
+            ASSERT_EQ_INT(chown(path, 65534, 65534), 0);
         /* The test's root must be passable for whoever runs the check. */
         ASSERT_EQ_INT(chmod(S_root, 0711), 0);
         ASSERT_EQ_INT(chmod(dir, read_only ? 0555 : 0700), 0);
@@ -1844,6 +1938,7 @@ int main(void)
     RUN(sigterm_stops_cleanly_and_restart_works);
     RUN(a_lost_secret_stops_the_start_instead_of_being_made_anew);
     RUN(secrets_of_another_installation_stop_the_start);
+    RUN(a_journal_kept_without_a_chain_key_gets_one_at_its_next_start);
     RUN(a_database_file_without_tables_is_reported_as_a_new_wallet);
     RUN(secrets_nothing_depends_on_yet_are_made_anew);
     RUN(sighup_rotates_the_admin_token_and_goes_on_serving);

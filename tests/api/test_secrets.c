@@ -361,6 +361,7 @@ TEST(no_secret_in_the_database_the_log_or_an_answer)
     /* The files, once the daemon has stopped (its last log lines written). */
     S_secret_key_file("pepper");
     S_secret_key_file("card-key");
+    S_secret_key_file("chain-key");
     char admin_token[API_TOKEN_SIZE_MAX];
     ASSERT(test_daemon_admin_token(&S_daemon, admin_token, sizeof admin_token));
     S_secret_text(admin_token, "admin token");

@@ -18,6 +18,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "ledger/ledger_int.h"
 #include "ledger_fixture.h"
 #include "test.h"
 #include "unit/store_int.h"
@@ -2014,6 +2015,183 @@ static void expect_verify_fails(struct fx *fx)
     fprintf(stderr, "  verify reports: %s\n", report.problem);
 }
 
+/* --- the chain's key ------------------------------------------------------------------------ */
+
+/* Writes every entry's hash again from entry `from` to `to`, as an insider with
+ * the database file would after changing one: under key (NULL: 32 zero
+ * bytes, the fixture's) from entry keyed_from on, plain SHA-256 before it
+ * (INT64_MAX: plain throughout, as a version without the key wrote). The
+ * ledger must be stopped. */
+static void rehash(struct fx *fx, const uint8_t *key, int64_t keyed_from, int64_t from, int64_t to)
+{
+    char err[256];
+    struct store *s = NULL;
+    ASSERT_OK(store_open(fx->db_path, STORE_MODE_WRITE, &s, err, sizeof err));
+    struct ledger_chain chain;
+    ledger_chain_init(&chain, key);
+    chain.keyed_from = keyed_from;
+    struct store_stmt *st = NULL;
+    ASSERT_OK(store_prepare(s, "SELECT " LEDGER_ENTRY_COLUMNS " FROM entries ORDER BY id", &st));
+    struct ledger_entry *entries = calloc(64, sizeof *entries);
+    ASSERT(entries != NULL);
+    size_t count = 0;
+    while (store_step(st) == STORE_STEP_ROW) {
+        ASSERT(count < 64);
+        ASSERT_OK(ledger_entry_from_row(st, &entries[count]));
+        count++;
+    }
+    store_finalize(st);
+    ASSERT_OK(store_prepare(s, "UPDATE entries SET hash = $2 WHERE id = $1", &st));
+    uint8_t prev[CRYPTO_SHA256_SIZE] = {0};
+    for (size_t i = 0; i < count; i++) {
+        if (entries[i].id >= from && entries[i].id <= to) {
+            ledger_entry_hash(&chain, &entries[i], prev, entries[i].hash);
+            ASSERT_OK(store_bind_int64(st, 1, entries[i].id));
+            ASSERT_OK(store_bind_blob(st, 2, entries[i].hash, CRYPTO_SHA256_SIZE));
+            ASSERT_OK(store_step_done(st));
+            store_reset(st);
+        }
+        memcpy(prev, entries[i].hash, CRYPTO_SHA256_SIZE);
+    }
+    store_finalize(st);
+    free(entries);
+    store_close(s);
+}
+
+/* The meta rows that say where the chain is keyed from, gone: a journal
+ * kept by a version without the key, or one passed off as such. */
+static void unkey(struct fx *fx)
+{
+    raw_exec(fx, "DELETE FROM meta WHERE key = 'chain_keyed_from'");
+    raw_exec(fx, "DELETE FROM meta WHERE key = 'chain_key_check'");
+}
+
+static const uint8_t S_other_key[32] = {7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7,
+                                        7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7};
+
+TEST(a_history_rewritten_without_the_chain_key_is_caught)
+{
+    /* An insider with the database file but not the key edits an old
+     * payment and writes every hash after it again: with plain SHA-256 (all
+     * a version without the key needed), or under a key of their own. The
+     * check finds the rewrite at the entry changed; the same rewrite under
+     * the real key passes, so it is the key alone that tells them apart. */
+    struct fx *fx = fx_new();
+    int64_t u, m;
+    int64_t marked = chain_setup(fx, &u, &m);
+    fx_stop(fx);
+    struct ledger_verify_report report;
+    char sql[128];
+    snprintf(sql, sizeof sql, "UPDATE entries SET ref = 'forged' WHERE id = %" PRId64, marked);
+    raw_exec(fx, sql);
+    char want[64];
+    snprintf(want, sizeof want, "hash chain broken at entry %" PRId64, marked);
+
+    rehash(fx, NULL, INT64_MAX, marked, INT64_MAX);
+    ASSERT_ERR(fx_verify(fx, &report), QB_E_INTERNAL);
+    ASSERT(strstr(report.problem, want) != NULL);
+    ASSERT_ERR(fx_start_rc(fx), QB_E_INTERNAL); /* its newest entry's hash is not the key's */
+    rehash(fx, S_other_key, 1, marked, INT64_MAX);
+    ASSERT_ERR(fx_verify(fx, &report), QB_E_INTERNAL);
+    ASSERT(strstr(report.problem, want) != NULL);
+    ASSERT_ERR(fx_start_rc(fx), QB_E_INTERNAL);
+
+    rehash(fx, NULL, 1, marked, INT64_MAX);
+    fx_verify_ok(fx);
+    fx_start(fx);
+    fx_stop(fx);
+    ASSERT_OK(fx_verify(fx, &report));
+    ASSERT_EQ_INT(report.chain_keyed_from, 1);
+    test_rmtree(fx->dir);
+    free(fx);
+}
+
+TEST(a_journal_kept_before_the_key_is_keyed_from_its_next_entry)
+{
+    /* A journal a version without the key kept: plain SHA-256 throughout
+     * and no keyed_from in meta. The first start with a new key keys it
+     * from its next entry; from then on history before that entry cannot be
+     * rewritten either, since the first keyed hash covers it. */
+    struct fx *fx = fx_new();
+    int64_t u, m;
+    chain_setup(fx, &u, &m);
+    int64_t last = fx_view(fx, u).last_entry_id;
+    fx_stop(fx);
+    unkey(fx);
+    rehash(fx, NULL, INT64_MAX, 1, INT64_MAX);
+    struct ledger_verify_report report;
+    ASSERT_OK(fx_verify(fx, &report)); /* no key yet: it passes unkeyed */
+    ASSERT_EQ_INT(report.chain_keyed_from, 0);
+
+    fx->options.chain_key = S_other_key;
+    fx->options.chain_key_new = true;
+    fx_start(fx);
+    int64_t entry_id = 0;
+    ASSERT_OK(fx_transfer(fx, m, u, 99, &entry_id));
+    ASSERT_EQ_INT(entry_id, last + 1);
+    fx_restart(fx);
+    ASSERT_OK(fx_transfer(fx, m, u, 98, &entry_id));
+    fx_stop(fx);
+    fx->options.chain_key_new = false; /* the key is the journal's now */
+    ASSERT_OK(fx_verify(fx, &report));
+    ASSERT_EQ_INT(report.chain_keyed_from, last + 1);
+    fx_start(fx);
+    fx_stop(fx);
+
+    /* An entry before the key, rewritten with the plain hashes recomputed
+     * up to it: the first keyed entry no longer follows. */
+    char sql[128];
+    snprintf(sql, sizeof sql, "UPDATE entries SET ref = 'forged' WHERE id = %" PRId64, last - 2);
+    raw_exec(fx, sql);
+    rehash(fx, NULL, INT64_MAX, last - 2, last); /* the keyed ones stored as they were */
+    char want[64];
+    snprintf(want, sizeof want, "hash chain broken at entry %" PRId64, last - 2);
+    ASSERT_ERR(fx_verify(fx, &report), QB_E_INTERNAL);
+    ASSERT(strstr(report.problem, want) == NULL); /* the plain part checks out... */
+    snprintf(want, sizeof want, "hash chain broken at entry %" PRId64, last + 1);
+    ASSERT(strstr(report.problem, want) != NULL); /* ...up to the first keyed entry */
+    test_rmtree(fx->dir);
+    free(fx);
+}
+
+TEST(a_journal_passed_off_as_unkeyed_or_under_another_key_is_refused)
+{
+    /* Once keyed, a journal stays keyed: an insider who drops the meta rows
+     * and writes the chain again in plain SHA-256 (to pass for a journal of
+     * a version without the key, and have it keyed after the rewrite) is
+     * refused by a start and by the check while the key exists, and a key
+     * that is not the journal's is refused even as a new one. */
+    static const uint8_t zero_key[32];
+    struct fx *fx = fx_new();
+    int64_t u, m;
+    chain_setup(fx, &u, &m);
+    fx_stop(fx);
+    fx->options.chain_key = S_other_key;
+    struct ledger_verify_report report;
+    for (int new_key = 0; new_key <= 1; new_key++) {
+        fx->options.chain_key_new = new_key;
+        ASSERT_ERR(fx_start_rc(fx), QB_E_CONFLICT);
+        ASSERT_ERR(fx_verify(fx, &report), QB_E_INTERNAL);
+        ASSERT(strstr(report.problem, "chain key is not the one") != NULL);
+    }
+    /* keyed_from moved past the journal, the hashes plain up to it: the
+     * check value is the key's for entry 1 only. */
+    fx->options.chain_key = zero_key;
+    fx->options.chain_key_new = false;
+    raw_exec(fx, "UPDATE meta SET value = 1000 WHERE key = 'chain_keyed_from'");
+    rehash(fx, NULL, INT64_MAX, 1, INT64_MAX);
+    ASSERT_ERR(fx_start_rc(fx), QB_E_CONFLICT);
+    ASSERT_ERR(fx_verify(fx, &report), QB_E_INTERNAL);
+    ASSERT(strstr(report.problem, "chain key is not the one") != NULL);
+
+    unkey(fx);
+    ASSERT_ERR(fx_start_rc(fx), QB_E_CONFLICT);
+    ASSERT_ERR(fx_verify(fx, &report), QB_E_INTERNAL);
+    ASSERT(strstr(report.problem, "the journal is not keyed") != NULL);
+    test_rmtree(fx->dir);
+    free(fx);
+}
+
 /* --- watching owners --------------------------------------------------------------------- */
 
 /* What a watcher was told, batch after batch. */
@@ -3256,6 +3434,9 @@ int main(void)
     RUN(checkpoints_rebuilt_from_the_journal);
     RUN(checkpoints_not_rebuilt_from_a_journal_that_fails_its_checks);
     RUN(each_tampering_with_the_stored_ledger_is_caught);
+    RUN(a_history_rewritten_without_the_chain_key_is_caught);
+    RUN(a_journal_kept_before_the_key_is_keyed_from_its_next_entry);
+    RUN(a_journal_passed_off_as_unkeyed_or_under_another_key_is_refused);
     RUN(checkpoints_trickle_while_the_replay_is_within_its_bound);
     RUN(spending_sums_survive_restarts_and_crashes);
     RUN(history_pages_newest_first);

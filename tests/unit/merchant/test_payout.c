@@ -307,7 +307,8 @@ TEST(the_check_finds_a_payout_its_journal_does_not_bear_out)
     ASSERT_EQ_INT(checked, 3);
     struct ledger_verify_report report;
     int64_t packets = 0;
-    ASSERT_EQ_INT(wallet_verify(f.wx->reader, 0, &report, &packets, NULL, NULL), QB_OK);
+    ASSERT_EQ_INT(wallet_verify(f.wx->reader, NULL, false, 0, &report, &packets, NULL, NULL),
+                  QB_OK);
 
     const struct {
         const char *edit, *undo, *named;
@@ -330,7 +331,8 @@ TEST(the_check_finds_a_payout_its_journal_does_not_bear_out)
         ASSERT_EQ_INT(merchant_payouts_check(f.wx->reader, &checked, problem, sizeof problem),
                       QB_E_INTERNAL);
         ASSERT(strstr(problem, cases[i].named) != NULL);
-        ASSERT_EQ_INT(wallet_verify(f.wx->reader, 0, &report, &packets, NULL, NULL), QB_E_INTERNAL);
+        ASSERT_EQ_INT(wallet_verify(f.wx->reader, NULL, false, 0, &report, &packets, NULL, NULL),
+                      QB_E_INTERNAL);
         wx_hand_edit(f.wx, cases[i].undo);
     }
     wx_hand_edit(f.wx, "DELETE FROM payouts WHERE out_bill_no = 'CHECK00003'");

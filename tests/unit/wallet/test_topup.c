@@ -447,13 +447,13 @@ static void S_tamper(struct wx *wx, const char *sql, const char *undo, const cha
     wx_hand_edit(wx, edit);
     struct ledger_verify_report report;
     int64_t packets = 0;
-    enum qb_error rc = wallet_verify(wx->reader, 0, &report, &packets, NULL, NULL);
+    enum qb_error rc = wallet_verify(wx->reader, NULL, false, 0, &report, &packets, NULL, NULL);
     if (rc != QB_E_INTERNAL || strstr(report.problem, want) == NULL)
         TEST_FAIL_("after \"%s\": %s, \"%s\", not \"%s\"", edit, error_name(rc),
                    rc == QB_OK ? "" : report.problem, want);
     snprintf(edit, sizeof edit, undo, payment_id);
     wx_hand_edit(wx, edit);
-    rc = wallet_verify(wx->reader, 0, &report, &packets, NULL, NULL);
+    rc = wallet_verify(wx->reader, NULL, false, 0, &report, &packets, NULL, NULL);
     if (rc != QB_OK)
         TEST_FAIL_("after \"%s\": %s: %s", edit, error_name(rc), report.problem);
 }
@@ -497,7 +497,7 @@ TEST(the_check_finds_a_bank_payment_its_journal_does_not_bear_out)
 
     struct ledger_verify_report report;
     int64_t packets = 0;
-    enum qb_error rc = wallet_verify(wx->reader, 0, &report, &packets, NULL, NULL);
+    enum qb_error rc = wallet_verify(wx->reader, NULL, false, 0, &report, &packets, NULL, NULL);
     if (rc != QB_OK)
         TEST_FAIL_("untampered: %s: %s", error_name(rc), report.problem);
 
@@ -642,7 +642,7 @@ TEST(a_payment_is_sent_only_while_its_account_is_as_its_start_found_it)
 
     struct ledger_verify_report report;
     int64_t packets = 0;
-    enum qb_error rc = wallet_verify(wx->reader, 0, &report, &packets, NULL, NULL);
+    enum qb_error rc = wallet_verify(wx->reader, NULL, false, 0, &report, &packets, NULL, NULL);
     if (rc != QB_OK)
         TEST_FAIL_("%s: %s", error_name(rc), report.problem);
     wx_free(wx);

@@ -500,12 +500,13 @@ TEST(the_check_finds_a_return_that_does_not_send_its_transfer_back)
     ASSERT_EQ_INT(returns, 1);
     struct ledger_verify_report report;
     int64_t packets = 0;
-    ASSERT_EQ_INT(wallet_verify(wx->reader, 0, &report, &packets, NULL, NULL), QB_OK);
+    ASSERT_EQ_INT(wallet_verify(wx->reader, NULL, false, 0, &report, &packets, NULL, NULL), QB_OK);
 
     S_hand_edit(wx, "UPDATE payments SET amount_minor = amount_minor - 1 WHERE kind = 7");
     ASSERT_EQ_INT(S_returns_check(wx, &returns, problem), QB_E_INTERNAL);
     ASSERT(strstr(problem, t.payment.id) != NULL);
-    ASSERT_EQ_INT(wallet_verify(wx->reader, 0, &report, &packets, NULL, NULL), QB_E_INTERNAL);
+    ASSERT_EQ_INT(wallet_verify(wx->reader, NULL, false, 0, &report, &packets, NULL, NULL),
+                  QB_E_INTERNAL);
     S_hand_edit(wx, "UPDATE payments SET amount_minor = amount_minor + 1 WHERE kind = 7");
     ASSERT_EQ_INT(S_returns_check(wx, &returns, problem), QB_OK);
 
@@ -532,7 +533,7 @@ TEST(the_check_finds_an_instant_transfer_its_journal_does_not_bear_out)
     ASSERT_EQ_INT(wx_transfer(wx, &a, c.id, 300).outcome, QB_OK);
     struct ledger_verify_report report;
     int64_t packets = 0;
-    ASSERT_EQ_INT(wallet_verify(wx->reader, 0, &report, &packets, NULL, NULL), QB_OK);
+    ASSERT_EQ_INT(wallet_verify(wx->reader, NULL, false, 0, &report, &packets, NULL, NULL), QB_OK);
 
     char edits[5][2][256];
     snprintf(edits[0][0], sizeof edits[0][0],
@@ -555,14 +556,16 @@ TEST(the_check_finds_an_instant_transfer_its_journal_does_not_bear_out)
     edits[4][1][0] = '\0';
     for (size_t i = 0; i < 5; i++) {
         S_hand_edit(wx, edits[i][0]);
-        ASSERT_EQ_INT(wallet_verify(wx->reader, 0, &report, &packets, NULL, NULL), QB_E_INTERNAL);
+        ASSERT_EQ_INT(wallet_verify(wx->reader, NULL, false, 0, &report, &packets, NULL, NULL),
+                      QB_E_INTERNAL);
         fprintf(stderr, "  %s: %s\n", edits[i][0], report.problem);
         ASSERT(strstr(report.problem, i < 4 ? t.payment.id : "the journal holds 2 transfers") !=
                NULL);
         if (edits[i][1][0] == '\0')
             continue;
         S_hand_edit(wx, edits[i][1]);
-        ASSERT_EQ_INT(wallet_verify(wx->reader, 0, &report, &packets, NULL, NULL), QB_OK);
+        ASSERT_EQ_INT(wallet_verify(wx->reader, NULL, false, 0, &report, &packets, NULL, NULL),
+                      QB_OK);
     }
     wx_free(wx);
 }

@@ -294,7 +294,7 @@ TEST(an_operator_stops_a_transfer_of_any_payer_before_arrival)
     ASSERT_EQ_STR(wx_notices(wx, b.id, notices, sizeof notices), "");
     struct ledger_verify_report report;
     int64_t packets = 0;
-    ASSERT_EQ_INT(wallet_verify(wx->reader, 0, &report, &packets, NULL, NULL), QB_OK);
+    ASSERT_EQ_INT(wallet_verify(wx->reader, NULL, false, 0, &report, &packets, NULL, NULL), QB_OK);
     wx_free(wx);
 }
 
@@ -518,7 +518,7 @@ TEST(the_check_finds_a_delayed_transfer_its_journal_does_not_bear_out)
     ASSERT_EQ_INT(checked, 3);
     struct ledger_verify_report report;
     int64_t packets = 0;
-    ASSERT_EQ_INT(wallet_verify(wx->reader, 0, &report, &packets, NULL, NULL), QB_OK);
+    ASSERT_EQ_INT(wallet_verify(wx->reader, NULL, false, 0, &report, &packets, NULL, NULL), QB_OK);
 
     char sql[256];
     snprintf(sql, sizeof sql, "UPDATE payments SET amount_minor = amount_minor + 1 WHERE id = '%s'",
@@ -527,7 +527,8 @@ TEST(the_check_finds_a_delayed_transfer_its_journal_does_not_bear_out)
     ASSERT_EQ_INT(wallet_delayed_transfers_check(wx->reader, &checked, problem, sizeof problem),
                   QB_E_INTERNAL);
     ASSERT(strstr(problem, arrived.payment.id) != NULL);
-    ASSERT_EQ_INT(wallet_verify(wx->reader, 0, &report, &packets, NULL, NULL), QB_E_INTERNAL);
+    ASSERT_EQ_INT(wallet_verify(wx->reader, NULL, false, 0, &report, &packets, NULL, NULL),
+                  QB_E_INTERNAL);
     snprintf(sql, sizeof sql, "UPDATE payments SET amount_minor = amount_minor - 1 WHERE id = '%s'",
              arrived.payment.id);
     wx_hand_edit(wx, sql);
