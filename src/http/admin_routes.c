@@ -702,11 +702,17 @@ void http_handle_admin_payments_get(struct http_request *req)
         http_reply_error(req, QB_E_NOT_FOUND);
         return;
     }
+    /* A merchant's transfer to the user past its 24 hours reads closed, as
+     * the merchant's query and the user's page tell it (settled before the
+     * row: S_v3_get in payout_routes.c). */
+    int64_t settled_ms = http_request_settled_ms(req);
     struct store *reader = http_reader_acquire(req);
     if (reader == NULL)
         return;
     struct wallet_payment p;
     enum qb_error err = wallet_payment_get(reader, id, NULL, &p);
+    if (err == QB_OK)
+        err = merchant_payout_payment_at(reader, &p, settled_ms);
     json_t *body = err == QB_OK ? S_admin_payment_json(req, reader, NULL, &p, &err) : NULL;
     http_reader_release(req, reader);
     if (body != NULL)

@@ -145,6 +145,45 @@ void merchant_payout_at(struct merchant_payout *p, int64_t at_ms)
     p->updated_at_ms = p->expires_at_ms;
 }
 
+/* Payment p as payout r's state leaves it: SUCCESS when taken; FAILED when
+ * cancelled or failed, with TRANSFER_STOPPED for an operator's stop and
+ * PAYOUT_CLOSED for the rest; as it is while the payout waits. The one
+ * rule for the command that ends a payout and the readers that tell one
+ * ended before the worker's close is written. */
+static void S_payment_follow(struct wallet_payment *p, const struct merchant_payout *r)
+{
+    QB_ASSERT(p->kind == WALLET_MERCHANT_PAYOUT && strcmp(p->id, r->transfer_bill_no) == 0);
+    if (r->state == MERCHANT_PAYOUT_WAIT_USER_CONFIRM)
+        return;
+    if (r->state == MERCHANT_PAYOUT_SUCCESS) {
+        p->status = WALLET_SUCCESS;
+        p->failure_code[0] = '\0';
+    } else {
+        p->status = WALLET_FAILED;
+        snprintf(p->failure_code, sizeof p->failure_code, "%s",
+                 error_api_code(strcmp(r->fail_reason, S_TRANSFER_RISK) == 0 ? QB_E_TRANSFER_STOPPED
+                                                                             : QB_E_PAYOUT_CLOSED));
+    }
+    p->updated_at_ms = r->updated_at_ms;
+}
+
+enum qb_error merchant_payout_payment_at(struct store *reader, struct wallet_payment *p,
+                                         int64_t at_ms)
+{
+    QB_ASSERT(reader != NULL && p != NULL);
+    if (p->kind != WALLET_MERCHANT_PAYOUT || p->status != WALLET_PROCESSING)
+        return QB_OK;
+    struct merchant_payout r;
+    enum qb_error err = merchant_payout_get(reader, NULL, NULL, p->id, &r);
+    if (err != QB_OK)
+        return err == QB_E_NOT_FOUND ? QB_E_INTERNAL : err; /* each such payment has its payout */
+    /* Past its window, or ended by a command that committed after the
+     * payment was read: either way what the payment will say. */
+    merchant_payout_at(&r, at_ms);
+    S_payment_follow(p, &r);
+    return QB_OK;
+}
+
 /* The rows sql (one of key's, seq below $2, newest first, at most $3, and
  * when waiting_at_ms is not NULL, waiting at $4: merchant_payout_at)
  * selects, as merchant_payouts_waiting. */
@@ -638,7 +677,6 @@ static enum qb_error S_end_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
         if (err != QB_OK)
             return err; /* a waiting payout's hold is open: anything else is a bug */
         r->state = MERCHANT_PAYOUT_SUCCESS;
-        p.status = WALLET_SUCCESS;
     } else {
         err = ledger_txn_void(txn, r->hold_id, WALLET_CODE_MERCHANT_PAYOUT, p.id, &r->entry_id);
         if (err != QB_OK)
@@ -648,13 +686,10 @@ static enum qb_error S_end_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
         if (r->state == MERCHANT_PAYOUT_FAIL)
             snprintf(r->fail_reason, sizeof r->fail_reason, "%s",
                      c->end == MERCHANT_PAYOUT_STOP ? S_TRANSFER_RISK : S_OVERDUE_CLOSE);
-        p.status = WALLET_FAILED;
-        snprintf(p.failure_code, sizeof p.failure_code, "%s",
-                 error_api_code(c->end == MERCHANT_PAYOUT_STOP ? QB_E_TRANSFER_STOPPED
-                                                               : QB_E_PAYOUT_CLOSED));
     }
     QB_ASSERT(r->entry_id > 0);
-    r->updated_at_ms = p.updated_at_ms = now_ms;
+    r->updated_at_ms = now_ms;
+    S_payment_follow(&p, r);
     p.entry_id = r->entry_id;
     if (wallet_txn_payment_update(txn, &p) != QB_OK || S_update(store, r) != QB_OK)
         return QB_E_STORAGE;

@@ -179,6 +179,17 @@ QB_MUST_USE enum qb_error merchant_payout_get(struct store *reader, const char *
  * confirm that ran in time and is still committing is not told closed. */
 void merchant_payout_at(struct merchant_payout *p, int64_t at_ms);
 
+/* Payment p, a user's as wallet_payment_get read it, as a reader tells it
+ * at at_ms: the payment of a payout that merchant_payout_at tells ended
+ * while the payment still reads PROCESSING reads as that end will leave it
+ * (FAILED with failure_code PAYOUT_CLOSED, updated at the end of the
+ * payout's window), by the rule the ending command follows. Any other
+ * payment is left as it is. Nothing is written; at_ms as for
+ * merchant_payout_at. QB_E_STORAGE, QB_E_INTERNAL for a payout's payment
+ * without its payout. */
+QB_MUST_USE enum qb_error merchant_payout_payment_at(struct store *reader, struct wallet_payment *p,
+                                                     int64_t at_ms);
+
 /* user_id's payouts waiting for them (WAIT_USER_CONFIRM) at at_ms (as
  * merchant_payout_at tells them), newest first: those with a seq below
  * before_seq (0: from the newest), at most room into rows, their number in

@@ -481,8 +481,8 @@ TEST(a_payout_past_its_day_reads_closed_before_the_worker_comes)
     // meet: every reader (the merchant's query, the user's page, the lists) tells it FAIL with
     // OVERDUE_CLOSE, ended when its window did, and it leaves the lists of those waiting; a
     // retry of its create answers the same, a cancel or an operator's stop finds it ended. A
-    // moment before, it still waits. Nothing is written until the worker closes it, which
-    // leaves the state and reason the readers told.
+    // moment before, it still waits. Its user's payment reads FAILED alike. Nothing is written
+    // until the worker closes it, which leaves the state and reason the readers told.
     struct fx f = S_fx_new();
     struct merchant_payout p, read, rows[4];
     size_t count = 0;
@@ -518,6 +518,19 @@ TEST(a_payout_past_its_day_reads_closed_before_the_worker_comes)
     ASSERT_EQ_INT(rows[0].state, MERCHANT_PAYOUT_FAIL);
     ASSERT_EQ_STR(rows[0].fail_reason, "OVERDUE_CLOSE");
 
+    // The user's payment reads the same from then: FAILED with PAYOUT_CLOSED, ended when the
+    // window did (what GET /admin/payments/{id} shows of it), while its row still says
+    // PROCESSING; a moment before, it is PROCESSING.
+    struct wallet_payment paid = S_payment(&f, p.transfer_bill_no);
+    ASSERT_EQ_INT(merchant_payout_payment_at(f.wx->reader, &paid, p.expires_at_ms - 1), QB_OK);
+    ASSERT_EQ_INT(paid.status, WALLET_PROCESSING);
+    ASSERT_EQ_STR(paid.failure_code, "");
+    ASSERT_EQ_INT(merchant_payout_payment_at(f.wx->reader, &paid, p.expires_at_ms), QB_OK);
+    ASSERT_EQ_INT(paid.status, WALLET_FAILED);
+    ASSERT_EQ_STR(paid.failure_code, "PAYOUT_CLOSED");
+    ASSERT_EQ_INT(paid.updated_at_ms, p.expires_at_ms);
+    ASSERT_EQ_INT(S_payment(&f, p.transfer_bill_no).status, WALLET_PROCESSING);
+
     // The commands agree with the readers, and none of them moves anything.
     struct merchant_payout again;
     ASSERT_EQ_INT(S_create(&f, "LATE000001", f.openid, 1200, 1, &again), QB_OK);
@@ -533,6 +546,14 @@ TEST(a_payout_past_its_day_reads_closed_before_the_worker_comes)
     ASSERT_EQ_INT(read.state, MERCHANT_PAYOUT_FAIL);
     ASSERT_EQ_STR(read.fail_reason, "OVERDUE_CLOSE");
     ASSERT_EQ_INT(S_available(&f, f.m.account_id), 100000);
+    // The close wrote what the payment was told, and a payment that ended reads as written.
+    struct wallet_payment closed = S_payment(&f, p.transfer_bill_no);
+    ASSERT_EQ_INT(closed.status, WALLET_FAILED);
+    ASSERT_EQ_STR(closed.failure_code, paid.failure_code);
+    paid = closed;
+    ASSERT_EQ_INT(merchant_payout_payment_at(f.wx->reader, &paid, p.expires_at_ms + 1), QB_OK);
+    ASSERT_EQ_INT(paid.status, WALLET_FAILED);
+    ASSERT_EQ_INT(paid.updated_at_ms, closed.updated_at_ms);
     wx_free(f.wx);
 }
 
