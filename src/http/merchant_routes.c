@@ -737,6 +737,17 @@ static void S_close_resume(struct http_request *req, struct ledger_cmd *cmd)
         json_t *extra = json_pack("{s:s}", "reason", c->not_empty);
         http_reply_error_extra(req, outcome, message, extra);
         json_decref(extra);
+    } else if (outcome == QB_E_LIMIT_EXCEEDED) {
+        /* The balance must leave by a withdrawal, which the limit refuses:
+         * what lifts it, not "withdraw it first". */
+        json_t *extra = json_pack("{s:s}", "limit", c->refused_limit);
+        http_reply_error_extra(req, outcome,
+                               "the merchant's balance must be withdrawn before it closes, and "
+                               "your wallet's KYC level 1 lifetime limit on cashing out "
+                               "(kyc_lifetime) leaves too little for it: verify your identity "
+                               "(POST /v1/me/kyc) to raise your level, then withdraw it",
+                               extra);
+        json_decref(extra);
     } else if (outcome == QB_E_PASSWORD_WRONG || outcome == QB_E_PASSWORD_LOCKED) {
         http_reply_password_refusal(req, outcome, &c->password_try);
     } else {

@@ -14,6 +14,7 @@
 #include "identity/identity.h"
 #include "merchant/merchant.h"
 #include "merchant/paycode.h"
+#include "wallet/limits.h"
 #include "wallet/topup.h"
 #include "wallet/wallet.h"
 
@@ -599,6 +600,25 @@ static enum qb_error S_close_check(struct ledger_txn *txn, struct merchant_statu
         if (waiting)
             c->not_empty = "payout";
     }
+    /* At KYC level 1 a withdrawal, from a merchant too, counts against its
+     * owner's lifetime allowance (limits.h). When what is left of it cannot
+     * take what a withdrawal must, "withdraw it first" would send the owner
+     * round in a circle: the limit is named instead, to be raised. */
+    if (c->not_empty != NULL && strcmp(c->not_empty, "balance") == 0 && most > 0 &&
+        owner.kyc_level <= 1) {
+        struct wallet_spending spending;
+        err = wallet_txn_spending_get(txn, &owner, &spending);
+        if (err != QB_OK)
+            return err;
+        const char *limit = NULL;
+        int64_t cap = wallet_withdrawal_cap(&c->env->settings, &spending, owner.kyc_level, &limit);
+        if (cap < most && strcmp(limit, "kyc_lifetime") == 0) {
+            c->not_empty = NULL;
+            c->refused_limit = limit;
+            c->outcome = QB_E_LIMIT_EXCEEDED;
+            return QB_OK;
+        }
+    }
     if (c->not_empty != NULL) {
         c->outcome = QB_E_ACCOUNT_NOT_EMPTY;
         return QB_OK;
@@ -628,6 +648,7 @@ static enum qb_error S_status_run(struct ledger_txn *txn, struct ledger_cmd *cmd
     c->outcome = QB_E_INTERNAL;
     c->changed = false;
     c->not_empty = NULL;
+    c->refused_limit = NULL;
     c->remainder_minor = 0;
     c->owner_account_id = 0;
     c->password_try = (struct identity_password_try){0, 0};

@@ -247,7 +247,10 @@ void merchant_app_add_cmd_init(struct merchant_app_add_cmd *c);
  * "payout" (held for a transfer to a user not taken yet, payout.h),
  * "pending" (held for a withdrawal the bank has not settled) or "balance"
  * (money a withdrawal could take, or any when the owner's wallet takes no
- * credit), before the password is asked;
+ * credit), or instead of "balance" LIMIT_EXCEEDED with *refused_limit
+ * "kyc_lifetime" (the owner at KYC level 1, what is left of their lifetime
+ * allowance less than a withdrawal must take: wallet_withdrawal_cap), before
+ * the password is asked;
  * then the password as a payment checks it (PASSWORD_WRONG, _LOCKED,
  * PAYMENT_PASSWORD_NOT_SET; counted). Then, in the same transaction, the
  * row's status and closed_at, a remainder too small for any withdrawal
@@ -267,7 +270,8 @@ struct merchant_status_cmd {
     enum qb_error outcome;
     bool changed;
     const char *not_empty; /* ACCOUNT_NOT_EMPTY: "balance", "pending" or "payout" */
-    int64_t remainder_minor;                   /* closed: what went to the owner's wallet */
+    const char *refused_limit; /* LIMIT_EXCEEDED: "kyc_lifetime" */
+    int64_t remainder_minor;   /* closed: what went to the owner's wallet */
     int64_t owner_account_id;
     struct identity_password_try password_try; /* PASSWORD_WRONG, _LOCKED */
     struct merchant merchant;

@@ -341,6 +341,59 @@ TEST(a_transfer_waiting_for_its_user_is_named_as_what_holds_the_close)
     mh_release(&m);
 }
 
+TEST(an_owner_out_of_kyc_allowance_is_told_to_raise_the_level)
+{
+    // At KYC level 1 an owner may cash out ¥1,000 in the wallet's life, through their merchant
+    // too. One who has is refused the withdrawal that would empty the merchant, so the close's
+    // "withdraw it first" would send them round in a circle: the close names the limit that
+    // stands in the way (LIMIT_EXCEEDED, kyc_lifetime, before the password) and says to verify.
+    // Verified, the owner is sent to withdraw again.
+    struct api_user owner, payer;
+    API_MUST(th_user_new(&S_client, S_admin, &owner));
+    API_MUST(th_user_new(&S_client, S_admin, &payer));
+    API_MUST(api_user_verify(&S_client, &payer, "张三")); /* pays more than ¥1,000 */
+    API_MUST(th_fund(&S_client, S_admin, &payer, 110000));
+    char card_id[API_ID_SIZE_MAX];
+    API_MUST(th_card_bind(&S_client, S_admin, &owner, "9999000000000012", card_id));
+    struct mh_merchant m;
+    API_MUST(mh_owner_onboard(&S_client, &owner, "限额小店", &m));
+    char code_url[256], message[256], code[64];
+    ASSERT_EQ_INT(S_order(&m, "mc-kyc-paid", 110000, code_url, message), 200);
+    ASSERT_EQ_INT(S_pay(&payer, code_url, "mc-kyc-pay", code), 201);
+    ASSERT_EQ_INT(S_balance(&owner, "available"), 110000 - 660);
+
+    /* ¥1,000 withdrawn: the allowance used up, ¥92.40 left in the merchant. */
+    struct client_response res;
+    ASSERT_EQ_INT(rh_merchant_withdraw(&S_client, &owner, NULL, card_id, 100000, "mc-kyc-w1", &res),
+                  201);
+    ASSERT_EQ_STR(api_json_str(&res, "status"), "SUCCESS");
+    client_response_release(&res);
+    ASSERT_EQ_INT(S_balance(&owner, "available"), 9240);
+    ASSERT_EQ_INT(rh_merchant_withdraw(&S_client, &owner, NULL, card_id, 9000, "mc-kyc-w2", &res),
+                  403);
+    ASSERT_EQ_STR(api_error_code(&res), "LIMIT_EXCEEDED");
+    client_response_release(&res);
+
+    for (int i = 0; i < 2; i++) {
+        char reason[32];
+        json_t *answer = NULL;
+        /* Before the password, as a balance is: a wrong one is not even counted. */
+        ASSERT_EQ_INT(
+            S_close(&owner, "", i == 0 ? "000000" : TH_PAY_PASSWORD, code, reason, &answer), 403);
+        ASSERT_EQ_STR(code, "LIMIT_EXCEEDED");
+        ASSERT_EQ_STR(json_string_value(json_object_get(answer, "limit")), "kyc_lifetime");
+        const char *said = json_string_value(json_object_get(answer, "message"));
+        ASSERT(said != NULL && strstr(said, "KYC") != NULL && strstr(said, "/v1/me/kyc") != NULL);
+        json_decref(answer);
+    }
+    ASSERT_EQ_INT(S_balance(&owner, "available"), 9240);
+
+    /* Verified (level 2), the balance is a withdrawal's again. */
+    API_MUST(api_user_verify(&S_client, &owner, "张三"));
+    EXPECT_CLOSE(&owner, "", TH_PAY_PASSWORD, 409, "ACCOUNT_NOT_EMPTY", "balance");
+    mh_release(&m);
+}
+
 int main(void)
 {
     struct api_suite suite;
@@ -351,5 +404,6 @@ int main(void)
     RUN(an_empty_merchant_closes_for_good_and_then_its_owners_wallet);
     RUN(only_the_owner_closes_a_merchant_and_says_which);
     RUN(a_transfer_waiting_for_its_user_is_named_as_what_holds_the_close);
+    RUN(an_owner_out_of_kyc_allowance_is_told_to_raise_the_level);
     return api_suite_end(&suite);
 }
