@@ -47,7 +47,7 @@ static const struct http_field S_order_fields[] = {
     {"out_trade_no", HTTP_FIELD_STRING, true, MERCHANT_OUT_TRADE_NO_SIZE_MAX - 1, 0, 0},
     {"time_expire", HTTP_FIELD_STRING, false, 64, 0, 0},
     {"attach", HTTP_FIELD_STRING, false, MERCHANT_ATTACH_SIZE_MAX - 1, 0, 0},
-    {"notify_url", HTTP_FIELD_STRING, true, MERCHANT_NOTIFY_URL_SIZE_MAX - 1, 0, 0},
+    {"notify_url", HTTP_FIELD_STRING, true, MERCHANT_ORDER_NOTIFY_URL_SIZE_MAX - 1, 0, 0},
     {"goods_tag", HTTP_FIELD_STRING, false, 32, 0, 0},
     {"support_fapiao", HTTP_FIELD_BOOLEAN, false, 0, 0, 0},
     {"amount", HTTP_FIELD_OBJECT, true, 0, 0, 0},

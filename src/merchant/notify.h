@@ -43,7 +43,8 @@
  * An attempt cut short by a crash after the POST but before its record is
  * made again: a merchant may see a notification twice, as WeChat warns.
  *
- * notify_url: http or https, at most 255 bytes, no user name or password.
+ * notify_url: http or https, at most 255 bytes for an order and 256 for a
+ * refund or a transfer (WeChat's limits), no user name or password.
  * Its host must not be a loopback, private, link-local, shared, multicast
  * or unspecified address — checked when the order or refund is made (a
  * host that does not resolve then is accepted) and again at each attempt,

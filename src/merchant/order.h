@@ -51,7 +51,10 @@
 #define MERCHANT_TRANSACTION_ID_SIZE 29   /* 28 digits + NUL */
 #define MERCHANT_DESCRIPTION_SIZE_MAX 128 /* 127 bytes + NUL, WeChat's limit */
 #define MERCHANT_ATTACH_SIZE_MAX 129      /* 128 bytes + NUL */
-#define MERCHANT_NOTIFY_URL_SIZE_MAX 256  /* 255 bytes + NUL */
+/* A notify_url: WeChat takes a refund's and a transfer's up to 256 bytes,
+ * an order's up to 255; each is held to WeChat's own limit. */
+#define MERCHANT_NOTIFY_URL_SIZE_MAX 257       /* 256 bytes + NUL: the longest */
+#define MERCHANT_ORDER_NOTIFY_URL_SIZE_MAX 256 /* an order's: 255 bytes + NUL */
 #define MERCHANT_PAY_TOKEN_SIZE 33        /* 32 lower-case hex + NUL */
 #define MERCHANT_PREPAY_ID_SIZE 35        /* "wx" + token + NUL */
 #define MERCHANT_ORDER_TTL_DEFAULT_MS (2 * 60 * 60 * 1000)

@@ -518,6 +518,70 @@ TEST(refunds_sent_at_once_never_pass_the_order_total)
     mh_release(&m);
 }
 
+/* An https URL on a public literal address of exactly size bytes, into url. */
+static void S_url_of_size(size_t size, char *url, size_t url_size)
+{
+    ASSERT(size < url_size);
+    int used = snprintf(url, url_size, "https://203.0.113.9/");
+    ASSERT(used > 0 && (size_t)used < size);
+    memset(url + used, 'n', size - (size_t)used);
+    url[size] = '\0';
+}
+
+TEST(notify_urls_as_long_as_wechats_are_taken)
+{
+    // WeChat takes an order's notify_url up to 255 bytes (string(255)) and a refund's up to
+    // 256 (string(256)): an SDK's refund with a 256-byte address must not be refused, and the
+    // notification must go to the whole address. One byte more is PARAM_ERROR, each.
+    struct mh_merchant m;
+    API_MUST(mh_onboard(&S_client, S_admin, -1, &m));
+    struct api_user u;
+    API_MUST(th_user_new(&S_client, S_admin, &u));
+    API_MUST(th_fund(&S_client, S_admin, &u, 10000));
+    char url[300], body[1024];
+    struct client_response res;
+    for (size_t size = 255; size <= 256; size++) {
+        S_url_of_size(size, url, sizeof url);
+        snprintf(body, sizeof body,
+                 "{\"appid\":\"%s\",\"mchid\":\"%s\",\"description\":\"x\",\"out_trade_no\":"
+                 "\"long-url-%zu\",\"notify_url\":\"%s\",\"amount\":{\"total\":100}}",
+                 m.appid, m.mchid, size, url);
+        ASSERT_EQ_INT(mh_call(&S_client, &m, "POST", "/v3/pay/transactions/native", body, &res),
+                      size == 255 ? 200 : 400);
+        if (size == 256)
+            ASSERT_EQ_STR(api_error_code(&res), "PARAM_ERROR");
+        client_response_release(&res);
+    }
+
+    char transaction_id[32], extra[320];
+    rh_order_paid(&S_client, &m, &u, "long-url-r", 1000, NULL, transaction_id);
+    S_url_of_size(257, url, sizeof url);
+    snprintf(extra, sizeof extra, ",\"notify_url\":\"%s\"", url);
+    ASSERT_EQ_INT(rh_refund(&S_client, &m, "long-url-r", "LONG-257", 10, 1000, extra, &res), 400);
+    ASSERT_EQ_STR(api_error_code(&res), "PARAM_ERROR");
+    client_response_release(&res);
+    S_url_of_size(256, url, sizeof url);
+    snprintf(extra, sizeof extra, ",\"notify_url\":\"%s\"", url);
+    ASSERT_EQ_INT(rh_refund(&S_client, &m, "long-url-r", "LONG-256", 10, 1000, extra, &res), 200);
+    client_response_release(&res);
+    ASSERT_EQ_INT(mh_call(&S_client, &m, "GET", "/v3/qianbao/notifications", NULL, &res), 200);
+    json_t *j = api_json(&res);
+    client_response_release(&res);
+    size_t found = 0;
+    size_t i;
+    json_t *n;
+    json_array_foreach(json_object_get(j, "data"), i, n)
+    {
+        if (strcmp(json_string_value(json_object_get(n, "event_type")), "REFUND.SUCCESS") == 0) {
+            ASSERT_EQ_STR(json_string_value(json_object_get(n, "notify_url")), url);
+            found++;
+        }
+    }
+    ASSERT_EQ_INT(found, 1);
+    json_decref(j);
+    mh_release(&m);
+}
+
 int main(void)
 {
     struct api_suite suite;
@@ -532,5 +596,6 @@ int main(void)
     RUN(an_empty_order_number_is_a_malformed_request);
     RUN(a_retry_is_the_same_refund_whatever_its_reason_or_address);
     RUN(refunds_sent_at_once_never_pass_the_order_total);
+    RUN(notify_urls_as_long_as_wechats_are_taken);
     return api_suite_end(&suite);
 }
