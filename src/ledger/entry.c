@@ -66,6 +66,31 @@ int64_t ledger_chain_check(const struct ledger_chain *chain, int64_t keyed_from)
     return (int64_t)(buf_read_u64le(mac) >> 1);
 }
 
+int64_t ledger_account_mac(const struct ledger_chain *chain, int64_t id, const char *owner,
+                           const char *currency, int64_t kind, int64_t floor_minor)
+{
+    unsigned char text[4 + 8 + 1 + 8 + 3 + 1 + LEDGER_OWNER_SIZE_MAX];
+    size_t owner_size = strnlen(owner, LEDGER_OWNER_SIZE_MAX - 1);
+    unsigned char *p = text;
+    memcpy(p, "QBA1", 4);
+    p += 4;
+    buf_write_u64le(p, (uint64_t)id);
+    p += 8;
+    *p++ = (unsigned char)kind;
+    buf_write_u64le(p, (uint64_t)floor_minor);
+    p += 8;
+    memcpy(p, currency, 3);
+    p += 3;
+    *p++ = (unsigned char)owner_size;
+    memcpy(p, owner, owner_size);
+    p += owner_size;
+    struct crypto_hmac_sha256_state st = chain->mac;
+    uint8_t mac[CRYPTO_SHA256_SIZE];
+    crypto_hmac_sha256_update(&st, text, (size_t)(p - text));
+    crypto_hmac_sha256_end(&st, mac);
+    return (int64_t)(buf_read_u64le(mac) >> 1);
+}
+
 enum qb_error ledger_chain_load(struct ledger_chain *chain, struct store *s)
 {
     struct store_stmt *st = NULL;

@@ -1098,6 +1098,11 @@ enum qb_error ledger_txn_account_create(struct ledger_txn *txn, const struct led
     if (err == QB_OK) err = bind_all_ok(txn, store_bind_int64(st, 5, spec->flags));
     if (err == QB_OK) err = bind_all_ok(txn, store_bind_int64(st, 6, spec->floor_minor));
     if (err == QB_OK) err = bind_all_ok(txn, store_bind_int64(st, 7, txn->now_ms));
+    if (err == QB_OK)
+        err = bind_all_ok(txn, store_bind_int64(st, 8,
+                                                ledger_account_mac(&ledger->chain, id, spec->owner,
+                                                                   spec->currency->code, spec->kind,
+                                                                   spec->floor_minor)));
     if (err == QB_OK) err = stmt_done(txn, st);
     if (err != QB_OK)
         return err == QB_E_CONFLICT ? QB_E_CONFLICT : QB_E_STORAGE;
@@ -2203,7 +2208,7 @@ static enum qb_error state_load(struct ledger *ledger)
     if (store_prepare(s,
                       "SELECT id, currency, kind, flags, floor_minor, balance_minor, "
                       "held_minor, last_entry_id, spent_day_start_ms, spent_day_minor, "
-                      "spent_year, spent_year_minor, spent_lifetime_minor, owner "
+                      "spent_year, spent_year_minor, spent_lifetime_minor, owner, mac "
                       "FROM accounts ORDER BY id",
                       &stmt) != QB_OK)
         return load_fail(ledger, stmt, QB_E_STORAGE, "prepare accounts");
@@ -2217,6 +2222,14 @@ static enum qb_error state_load(struct ledger *ledger)
         const char *owner = store_column_text(stmt, 13);
         if (owner == NULL)
             return load_fail(ledger, stmt, QB_E_INTERNAL, "account row malformed");
+        /* Whose account it is, and the rest written once: nothing in the
+         * journal names them, the key ties them to the row. */
+        if (store_column_is_null(stmt, 14) ||
+            store_column_int64(stmt, 14) != ledger_account_mac(&ledger->chain, a->id, owner,
+                                                               currency->code, kind,
+                                                               store_column_int64(stmt, 4)))
+            return load_fail(ledger, stmt, QB_E_INTERNAL,
+                             "account row not the chain key's (owner, kind, currency or floor)");
         /* Outside the hash chain like the checkpoint: a floor lowered by
          * hand would let the account overdraw. */
         if (!ledger_account_floor_allowed((enum ledger_account_kind)kind,
@@ -2623,8 +2636,8 @@ static const struct {
     {offsetof(struct ledger, st_insert_entry),
      "INSERT INTO entries (" LEDGER_ENTRY_COLUMNS ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"},
     {offsetof(struct ledger, st_insert_account),
-     "INSERT INTO accounts (id, owner, currency, kind, flags, floor_minor, created_at_ms) "
-     "VALUES ($1, $2, $3, $4, $5, $6, $7)"},
+     "INSERT INTO accounts (id, owner, currency, kind, flags, floor_minor, created_at_ms, mac) "
+     "VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"},
     {offsetof(struct ledger, st_update_flags), "UPDATE accounts SET flags = $2 WHERE id = $1"},
     {offsetof(struct ledger, st_flush_account),
      "UPDATE accounts SET balance_minor = $2, held_minor = $3, last_entry_id = $4, "
@@ -2753,6 +2766,44 @@ static enum qb_error idem_import_old(struct ledger *ledger)
     return QB_OK;
 }
 
+/* Writes every account's mac (ledger_account_mac), inside the transaction
+ * that keys the chain. */
+static enum qb_error chain_accounts_key(struct ledger *ledger)
+{
+    struct store *s = ledger->store;
+    struct store_stmt *read = NULL, *write = NULL;
+    enum qb_error err = store_prepare(s,
+                                      "SELECT id, owner, currency, kind, floor_minor FROM "
+                                      "accounts ORDER BY id",
+                                      &read);
+    if (err == QB_OK)
+        err = store_prepare(s, "UPDATE accounts SET mac = $2 WHERE id = $1", &write);
+    int rc = STORE_STEP_DONE;
+    while (err == QB_OK && (rc = store_step(read)) == STORE_STEP_ROW) {
+        int64_t id = store_column_int64(read, 0);
+        const char *owner = store_column_text(read, 1);
+        const char *currency = store_column_text(read, 2);
+        if (owner == NULL || currency == NULL || store_column_size(read, 2) != 3) {
+            err = QB_E_INTERNAL;
+            break;
+        }
+        err = store_bind_int64(write, 1, id);
+        if (err == QB_OK)
+            err = store_bind_int64(write, 2,
+                                   ledger_account_mac(&ledger->chain, id, owner, currency,
+                                                      store_column_int64(read, 3),
+                                                      store_column_int64(read, 4)));
+        if (err == QB_OK)
+            err = store_step_done(write);
+        store_reset(write);
+    }
+    if (err == QB_OK && rc != STORE_STEP_DONE)
+        err = QB_E_STORAGE;
+    store_finalize(write);
+    store_finalize(read);
+    return err;
+}
+
 /* Keys the chain (struct ledger_chain): with the journal keyed, checks the
  * key against it; otherwise, when the key may begin the chain, keys it from
  * the next entry, durably before the first is written under it. */
@@ -2796,6 +2847,10 @@ static enum qb_error chain_open(struct ledger *ledger, const struct ledger_optio
     if (err == QB_OK)
         err = store_step_done(st);
     store_finalize(st);
+    /* The accounts as they are, tied to the key like the entries before
+     * the first keyed one. */
+    if (err == QB_OK)
+        err = chain_accounts_key(ledger);
     if (err == QB_OK)
         err = store_commit(s);
     if (err != QB_OK) {

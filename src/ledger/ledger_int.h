@@ -48,6 +48,14 @@ int64_t ledger_chain_check(const struct ledger_chain *chain, int64_t keyed_from)
  * was); QB_E_CONFLICT when the check is not the key's; QB_E_STORAGE. */
 QB_MUST_USE enum qb_error ledger_chain_load(struct ledger_chain *chain, struct store *s);
 
+/* What ties an account's row to the chain key: the first 63 bits of
+ * HMAC(key, "QBA1" || id (int64 LE) || kind (u8) || floor_minor (int64 LE)
+ * || currency code (3 bytes) || length of owner (u8) || owner), as
+ * accounts.mac keeps it. The row's parts written once, at creation: whose
+ * account it is, of what kind, in what currency, how low it may go. */
+int64_t ledger_account_mac(const struct ledger_chain *chain, int64_t id, const char *owner,
+                           const char *currency, int64_t kind, int64_t floor_minor);
+
 void ledger_entry_hash(const struct ledger_chain *chain, const struct ledger_entry *entry,
                        const uint8_t prev_hash[CRYPTO_SHA256_SIZE],
                        uint8_t out[CRYPTO_SHA256_SIZE]);

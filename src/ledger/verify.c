@@ -108,7 +108,7 @@ static enum qb_error load_accounts(struct verify *v, struct store *reader)
                         "SELECT id, currency, floor_minor, balance_minor, held_minor, "
                         "last_entry_id, kind, spent_day_start_ms, spent_day_minor, "
                         "spent_year, spent_year_minor, spent_lifetime_minor, flags, owner, "
-                        "created_at_ms FROM accounts ORDER BY id",
+                        "created_at_ms, mac FROM accounts ORDER BY id",
                         &stmt);
     if (err != QB_OK)
         return QB_E_STORAGE;
@@ -147,6 +147,20 @@ static enum qb_error load_accounts(struct verify *v, struct store *reader)
                                               store_column_int64(stmt, 11)};
         a->flags = (uint32_t)store_column_int64(stmt, 12);
         a->created_at_ms = store_column_int64(stmt, 14);
+        /* Whose account it is (and its kind, currency and floor), which no
+         * entry names: tied to the row by the chain key once it is keyed. */
+        const char *owner = store_column_text(stmt, 13);
+        if (v->report->chain_keyed_from != 0 &&
+            (owner == NULL || store_column_is_null(stmt, 15) ||
+             store_column_int64(stmt, 15) != ledger_account_mac(&v->chain, id, owner,
+                                                                a->currency->code, a->kind,
+                                                                a->floor_minor))) {
+            store_finalize(stmt);
+            return problem(v,
+                           "account %lld's row is not the chain key's (its owner, kind, currency "
+                           "or floor was changed)",
+                           (long long)id);
+        }
         struct ledger_trial_balance *trial = &v->report->trial;
         if (a->kind == LEDGER_ACCOUNT_SYSTEM && trial->system_count < LEDGER_TRIAL_SYSTEM_MAX) {
             struct ledger_trial_account *named = &trial->system[trial->system_count];

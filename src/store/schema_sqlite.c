@@ -901,6 +901,10 @@ const char *const store_sqlite_migrations[] = {
      * asked, sealed as the code is (empty: nothing beyond the purpose, as
      * every message before). */
     "ALTER TABLE sms_outbox ADD COLUMN detail_sealed BLOB NOT NULL DEFAULT x'';",
+    /* 48: an account's row tied to the chain key (ledger_account_mac): its
+     * owner, kind, currency and floor, which nothing in the journal names
+     * (NULL until the first start with the key writes it). */
+    "ALTER TABLE accounts ADD COLUMN mac INTEGER;",
 };
 
 const size_t store_sqlite_migration_count =

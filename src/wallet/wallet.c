@@ -443,6 +443,32 @@ enum qb_error wallet_accounts_setup(struct ledger *ledger, struct domain_env *en
 
 /* --- the operator's check ------------------------------------------------------ */
 
+/* Every user's and merchant's account is its own: the account its row
+ * names (users.account_id, merchants.account_id) is owned by it
+ * (accounts.owner "user:ID", "merchant:MCHID"), an owner the chain key
+ * ties to the account's row. A user's row pointed at another's account
+ * would let its holder spend that account's money as their own. */
+static enum qb_error S_owners_check(struct store *reader, char *problem, size_t problem_size)
+{
+    struct store_stmt *st = NULL;
+    if (store_prepare(reader,
+                      "SELECT 'user', u.id, u.account_id FROM users u LEFT JOIN accounts a "
+                      "ON a.id = u.account_id WHERE a.owner IS NULL OR a.owner <> 'user:' || u.id "
+                      "UNION ALL "
+                      "SELECT 'merchant', m.mchid, m.account_id FROM merchants m LEFT JOIN "
+                      "accounts a ON a.id = m.account_id "
+                      "WHERE a.owner IS NULL OR a.owner <> 'merchant:' || m.mchid LIMIT 1",
+                      &st) != QB_OK)
+        return QB_E_STORAGE;
+    int rc = store_step(st);
+    if (rc == STORE_STEP_ROW)
+        snprintf(problem, problem_size, "%s %s names account %lld, which is not its own",
+                 store_column_text(st, 0), store_column_text(st, 1),
+                 (long long)store_column_int64(st, 2));
+    store_finalize(st);
+    return rc == STORE_STEP_ROW ? QB_E_INTERNAL : rc == STORE_STEP_DONE ? QB_OK : QB_E_STORAGE;
+}
+
 enum qb_error wallet_verify(struct store *reader, const uint8_t *chain_key, bool chain_key_new,
                             int64_t close_at_ms, struct ledger_verify_report *report,
                             int64_t *red_packets, ledger_verify_progress_fn progress,
@@ -455,6 +481,8 @@ enum qb_error wallet_verify(struct store *reader, const uint8_t *chain_key, bool
     rule.chain_key = chain_key;
     rule.chain_key_new = chain_key_new;
     enum qb_error rc = ledger_verify(reader, &rule, close_at_ms, report, progress, progress_arg);
+    if (rc == QB_OK)
+        rc = S_owners_check(reader, report->problem, sizeof report->problem);
     if (rc == QB_OK)
         rc = redpacket_check(reader, red_packets, report->problem, sizeof report->problem);
     int64_t returns = 0;

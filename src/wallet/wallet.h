@@ -224,7 +224,9 @@ QB_MUST_USE enum qb_error wallet_accounts_setup(struct ledger *ledger, struct do
 
 /* The operator's whole check of the books with a read connection: the
  * ledger (ledger_verify, with the spending sums as the daemon counts them),
- * then each red packet against its claims and the journal
+ * then every user's and merchant's account its own (the account
+ * users.account_id or merchants.account_id names is owned by it), then
+ * each red packet against its claims and the journal
  * (redpacket_check), then each returned transfer against its return and
  * the journal (wallet_transfer_returns_check), then each delayed transfer
  * against its hold (wallet_delayed_transfers_check), then each merchant's

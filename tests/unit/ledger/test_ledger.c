@@ -2119,6 +2119,11 @@ TEST(a_journal_kept_before_the_key_is_keyed_from_its_next_entry)
     fx_stop(fx);
     unkey(fx);
     rehash(fx, NULL, INT64_MAX, 1, INT64_MAX);
+    for (int64_t id = 1; id <= 3; id++) { /* nor are the accounts' rows */
+        char unmac[64];
+        snprintf(unmac, sizeof unmac, "UPDATE accounts SET mac = NULL WHERE id = %" PRId64, id);
+        raw_exec(fx, unmac);
+    }
     struct ledger_verify_report report;
     ASSERT_OK(fx_verify(fx, &report)); /* no key yet: it passes unkeyed */
     ASSERT_EQ_INT(report.chain_keyed_from, 0);
@@ -2150,6 +2155,44 @@ TEST(a_journal_kept_before_the_key_is_keyed_from_its_next_entry)
     ASSERT(strstr(report.problem, want) == NULL); /* the plain part checks out... */
     snprintf(want, sizeof want, "hash chain broken at entry %" PRId64, last + 1);
     ASSERT(strstr(report.problem, want) != NULL); /* ...up to the first keyed entry */
+    test_rmtree(fx->dir);
+    free(fx);
+}
+
+TEST(an_accounts_owner_changed_without_the_chain_key_is_caught)
+{
+    /* Whose account it is lives in its row, which no entry names: an
+     * insider who renames a merchant's account to their own user (or
+     * changes its kind or currency) would be paid what the merchant earns.
+     * The key ties the row's owner, kind, currency and floor to it: the
+     * check and a start find the change, and pass once it is undone. */
+    struct fx *fx = fx_new();
+    int64_t u, m;
+    chain_setup(fx, &u, &m);
+    fx_stop(fx);
+    struct ledger_verify_report report;
+    const char *edits[][2] = {
+        {"UPDATE accounts SET owner = 'user:u_a' WHERE owner = 'merchant:m_1'",
+         "UPDATE accounts SET owner = 'merchant:m_1' WHERE kind = 2"},
+        {"UPDATE accounts SET kind = 1 WHERE owner = 'merchant:m_1'",
+         "UPDATE accounts SET kind = 2 WHERE owner = 'merchant:m_1'"},
+        {"UPDATE accounts SET mac = mac + 1 WHERE owner = 'merchant:m_1'",
+         "UPDATE accounts SET mac = mac - 1 WHERE owner = 'merchant:m_1'"},
+        {"UPDATE accounts SET mac = NULL WHERE owner = 'merchant:m_1'", NULL},
+    };
+    char want[64];
+    snprintf(want, sizeof want, "account %" PRId64 "'s row is not the chain key's", m);
+    for (size_t i = 0; i < QB_ARRAY_COUNT(edits); i++) {
+        raw_exec(fx, edits[i][0]);
+        ASSERT_ERR(fx_verify(fx, &report), QB_E_INTERNAL);
+        fprintf(stderr, "  %s: %s\n", edits[i][0], report.problem);
+        ASSERT(strstr(report.problem, want) != NULL);
+        ASSERT_ERR(fx_start_rc(fx), QB_E_INTERNAL);
+        if (edits[i][1] == NULL)
+            continue;
+        raw_exec(fx, edits[i][1]);
+        fx_verify_ok(fx);
+    }
     test_rmtree(fx->dir);
     free(fx);
 }
@@ -3436,6 +3479,7 @@ int main(void)
     RUN(each_tampering_with_the_stored_ledger_is_caught);
     RUN(a_history_rewritten_without_the_chain_key_is_caught);
     RUN(a_journal_kept_before_the_key_is_keyed_from_its_next_entry);
+    RUN(an_accounts_owner_changed_without_the_chain_key_is_caught);
     RUN(a_journal_passed_off_as_unkeyed_or_under_another_key_is_refused);
     RUN(checkpoints_trickle_while_the_replay_is_within_its_bound);
     RUN(spending_sums_survive_restarts_and_crashes);

@@ -570,6 +570,36 @@ TEST(the_check_finds_an_instant_transfer_its_journal_does_not_bear_out)
     wx_free(wx);
 }
 
+TEST(the_check_finds_a_wallet_pointed_at_another_users_account)
+{
+    /* Which account is a user's is their row's account_id, outside the
+     * journal: an insider who points their own user at a victim's account
+     * spends the victim's money as theirs. The check names the user whose
+     * row names an account not its own, and passes once it is put back. */
+    struct wx *wx = wx_new();
+    struct identity_user a = wx_user(wx, "张三", true);
+    struct identity_user b = wx_user(wx, "李四", true);
+    wx_fund(wx, b.account_id, 5000);
+    struct ledger_verify_report report;
+    int64_t packets = 0;
+    ASSERT_EQ_INT(wallet_verify(wx->reader, NULL, false, 0, &report, &packets, NULL, NULL), QB_OK);
+    char sql[256], want[128];
+    snprintf(sql, sizeof sql, "UPDATE users SET account_id = %lld WHERE id = '%s'",
+             (long long)b.account_id, a.id);
+    S_hand_edit(wx, sql);
+    ASSERT_EQ_INT(wallet_verify(wx->reader, NULL, false, 0, &report, &packets, NULL, NULL),
+                  QB_E_INTERNAL);
+    snprintf(want, sizeof want, "user %s names account %lld, which is not its own", a.id,
+             (long long)b.account_id);
+    fprintf(stderr, "  %s\n", report.problem);
+    ASSERT(strstr(report.problem, want) != NULL);
+    snprintf(sql, sizeof sql, "UPDATE users SET account_id = %lld WHERE id = '%s'",
+             (long long)a.account_id, a.id);
+    S_hand_edit(wx, sql);
+    ASSERT_EQ_INT(wallet_verify(wx->reader, NULL, false, 0, &report, &packets, NULL, NULL), QB_OK);
+    wx_free(wx);
+}
+
 TEST(names_are_masked_by_character)
 {
     // One mask wherever another party or a stranger sees a name (a transfer's answer, a scanned
@@ -607,6 +637,7 @@ int main(void)
     RUN(return_refusals_move_nothing);
     RUN(the_check_finds_a_return_that_does_not_send_its_transfer_back);
     RUN(the_check_finds_an_instant_transfer_its_journal_does_not_bear_out);
+    RUN(the_check_finds_a_wallet_pointed_at_another_users_account);
     RUN(names_are_masked_by_character);
     return test_summary();
 }
