@@ -487,8 +487,8 @@ static const struct cli_command S_commands[] = {
      "cancel a transfer you sent with --arrival before it arrives",
      "Brings the money of the delayed transfer TRANSFER_ID (p_..., from `qianbao send` or "
      "`qianbao bills`) back to your balance; its payee never gets it. The limits it charged "
-     "stay charged. A transfer that arrived cannot be cancelled: ask its payee to send it "
-     "back.\n\n" S_KEY_NOTE,
+     "are given back (the day's only on the day you sent it). A transfer that arrived cannot "
+     "be cancelled: ask its payee to send it back.\n\n" S_KEY_NOTE,
      {S_IDEMPOTENCY_KEY},
      cli_run_cancel_transfer},
     {"payouts",

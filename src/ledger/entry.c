@@ -230,7 +230,8 @@ bool ledger_entry_is_well_formed(const struct ledger_entry *entry, char *why, si
         for (size_t i = 0; i < entry->posting_count; i++)
             if (entry->postings[i].amount_minor == 0 || entry->postings[i].held_delta_minor != 0)
                 BAD("transfer %lld has a zero amount or a held change", (long long)entry->id);
-        if (entry->ref_entry_id != 0)
+        /* It may name an earlier entry whose spending it gives back. */
+        if (entry->ref_entry_id < 0 || entry->ref_entry_id >= entry->id)
             BAD("transfer %lld refers to entry %lld", (long long)entry->id,
                 (long long)entry->ref_entry_id);
         break;
@@ -393,13 +394,61 @@ out:
     return err;
 }
 
+bool ledger_spent_gives_back(const struct ledger_options *options, const struct ledger_entry *e)
+{
+    return options != NULL && options->spending_code != NULL &&
+           options->spending_giveback_code != NULL && e->ref_entry_id > 0 &&
+           (e->kind == LEDGER_ENTRY_TRANSFER || e->kind == LEDGER_ENTRY_VOID ||
+            e->kind == LEDGER_ENTRY_EXPIRE) &&
+           options->spending_giveback_code(e->code);
+}
+
+/* Takes what give-back e returns to the account of po off sp: no more than
+ * `named` (the entry e names) spent from that account, off the lifetime's
+ * sum, and off the day's and the year's only while sp's are still those of
+ * the day and year `named` was counted in. A later day's or year's sum
+ * never counted it: taking it off there would let that day pay more than
+ * its limit. */
+static bool S_spent_give_back(const struct ledger_options *options, const struct ledger_entry *e,
+                              const struct ledger_posting *po, const struct ledger_entry *named,
+                              struct ledger_spent *sp)
+{
+    int64_t amount = e->kind == LEDGER_ENTRY_TRANSFER ? po->amount_minor : -po->held_delta_minor;
+    if (amount <= 0)
+        return true;
+    if (named == NULL || named->id != e->ref_entry_id || named->id >= e->id ||
+        !options->spending_code(named->code))
+        return false;
+    const struct ledger_posting *out = ledger_entry_posting(named, po->account_id);
+    int64_t spent = out == NULL                            ? 0
+                    : named->kind == LEDGER_ENTRY_TRANSFER ? -out->amount_minor
+                    : named->kind == LEDGER_ENTRY_HOLD     ? out->held_delta_minor
+                                                           : 0;
+    if (amount > spent)
+        return false;
+    int64_t day_start_ms = 0, year = 0;
+    options->spending_period(named->created_at_ms, &day_start_ms, &year);
+    bool day = sp->day_start_ms == day_start_ms, in_year = sp->year == year;
+    if (sp->lifetime_minor < amount || (day && sp->day_minor < amount) ||
+        (in_year && sp->year_minor < amount))
+        return false;
+    sp->lifetime_minor -= amount;
+    if (day)
+        sp->day_minor -= amount;
+    if (in_year)
+        sp->year_minor -= amount;
+    return true;
+}
+
 bool ledger_spent_count(const struct ledger_options *options, enum ledger_account_kind kind,
                         const struct ledger_entry *e, const struct ledger_posting *po,
-                        struct ledger_spent *sp)
+                        const struct ledger_entry *named, struct ledger_spent *sp)
 {
+    if (kind == LEDGER_ACCOUNT_USER && ledger_spent_gives_back(options, e))
+        return S_spent_give_back(options, e, po, named, sp);
     /* What leaves the account by this entry: a transfer's debit, or what a
-     * hold reserves. A capture or release of a hold counts nothing: its
-     * hold counted already, and a release gives nothing back. */
+     * hold reserves. A capture of a hold counts nothing: its hold counted
+     * already. */
     int64_t amount = e->kind == LEDGER_ENTRY_TRANSFER ? -po->amount_minor
                      : e->kind == LEDGER_ENTRY_HOLD   ? po->held_delta_minor
                                                       : 0;

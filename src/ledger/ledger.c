@@ -795,10 +795,11 @@ static bool S_test_break_balance_check(const struct ledger *ledger)
 /* Appends an entry to the batch buffer: assigns its id, time and hash, and
  * links each posting to its account's previous entry. The caller has
  * validated everything and set each posting's amounts; this applies them to
- * the working balances. Cannot fail. */
+ * the working balances. named is the entry a give-back names
+ * (giveback_prepare), else NULL. Cannot fail. */
 static struct ledger_entry *entry_append(struct ledger *ledger, enum ledger_entry_kind kind,
                                          uint16_t code, const char *ref, int64_t ref_entry_id,
-                                         int64_t expires_at_ms,
+                                         const struct ledger_entry *named, int64_t expires_at_ms,
                                          const struct ledger_posting *postings, size_t count)
 {
     ledger->entries = grow(ledger->entries, &ledger->entry_capacity, ledger->entry_count,
@@ -833,8 +834,9 @@ static struct ledger_entry *entry_append(struct ledger *ledger, enum ledger_entr
         po->balance_after_minor = a->balance_minor;
         a->last_entry_id = e->id;
         /* The domain checked its limits against these sums with checked
-         * arithmetic before posting. */
-        QB_ASSERT(ledger_spent_count(&ledger->spending, a->kind, e, po, &a->spent));
+         * arithmetic before posting; a give-back was tried on a copy
+         * (giveback_prepare). */
+        QB_ASSERT(ledger_spent_count(&ledger->spending, a->kind, e, po, named, &a->spent));
     }
     char why[128];
     QB_ASSERT(ledger_entry_is_well_formed(e, why, sizeof why));
@@ -847,6 +849,56 @@ static enum qb_error check_ref(const char *ref)
 {
     if (ref != NULL && strlen(ref) >= LEDGER_REF_SIZE_MAX)
         return QB_E_PARAM;
+    return QB_OK;
+}
+
+/* Entry id as this command sees it: in this batch's buffer or in the
+ * database. QB_E_NOT_FOUND, QB_E_STORAGE. */
+static enum qb_error entry_read_in_txn(struct ledger_txn *txn, int64_t id, struct ledger_entry *out)
+{
+    struct ledger *ledger = txn->ledger;
+    if (id <= 0 || id >= ledger->next_entry_id)
+        return QB_E_NOT_FOUND;
+    if (id >= ledger->batch_first_entry_id) {
+        *out = ledger->entries[id - ledger->batch_first_entry_id];
+        return QB_OK;
+    }
+    enum qb_error err = ledger_entry_read(ledger->store, id, out);
+    if (err == QB_OK || err == QB_E_NOT_FOUND)
+        return err;
+    txn->storage_failed = true;
+    return QB_E_STORAGE;
+}
+
+/* Before an entry of kind and code naming ref_entry_id posts `postings`:
+ * when it gives spending back (ledger_spent_gives_back), reads the entry it
+ * names into *named and tries the give-back on copies of the sums, so that
+ * entry_append's cannot fail. *gives_back says whether it does. QB_E_PARAM
+ * when it would give back what the named entry did not spend or the sums
+ * no longer hold. */
+static enum qb_error giveback_prepare(struct ledger_txn *txn, enum ledger_entry_kind kind,
+                                      uint16_t code, int64_t ref_entry_id,
+                                      const struct ledger_posting *postings, size_t count,
+                                      struct ledger_entry *named, bool *gives_back)
+{
+    struct ledger *ledger = txn->ledger;
+    struct ledger_entry probe = {.id = ledger->next_entry_id,
+                                 .created_at_ms = txn->now_ms,
+                                 .kind = kind,
+                                 .code = code,
+                                 .ref_entry_id = ref_entry_id};
+    *gives_back = ledger_spent_gives_back(&ledger->spending, &probe);
+    if (!*gives_back)
+        return QB_OK;
+    enum qb_error err = entry_read_in_txn(txn, ref_entry_id, named);
+    if (err != QB_OK)
+        return err == QB_E_NOT_FOUND ? QB_E_PARAM : err;
+    for (size_t i = 0; i < count; i++) {
+        const struct account *a = account_at(ledger, postings[i].account_id);
+        struct ledger_spent sp = a->spent;
+        if (!ledger_spent_count(&ledger->spending, a->kind, &probe, &postings[i], named, &sp))
+            return QB_E_PARAM;
+    }
     return QB_OK;
 }
 
@@ -875,11 +927,14 @@ static enum qb_error check_credit(const struct account *a)
     return QB_OK;
 }
 
-enum qb_error ledger_txn_post(struct ledger_txn *txn, uint16_t code, const char *ref,
-                              const struct ledger_leg *legs, size_t leg_count, int64_t *entry_id)
+/* ledger_txn_post, the entry naming ref_entry_id (0: none). */
+static enum qb_error post(struct ledger_txn *txn, uint16_t code, const char *ref,
+                          int64_t ref_entry_id, const struct ledger_leg *legs, size_t leg_count,
+                          int64_t *entry_id)
 {
     struct ledger *ledger = txn->ledger;
-    if (leg_count < 2 || leg_count > LEDGER_POSTINGS_MAX || check_ref(ref) != QB_OK)
+    if (leg_count < 2 || leg_count > LEDGER_POSTINGS_MAX || check_ref(ref) != QB_OK ||
+        ref_entry_id < 0 || ref_entry_id >= ledger->next_entry_id)
         return QB_E_PARAM;
 
     /* Validate every leg before touching anything: existence, distinctness,
@@ -924,11 +979,34 @@ enum qb_error ledger_txn_post(struct ledger_txn *txn, uint16_t code, const char 
         postings[i] = (struct ledger_posting){.account_id = legs[i].account_id,
                                               .amount_minor = legs[i].amount_minor};
     }
-    struct ledger_entry *e =
-        entry_append(ledger, LEDGER_ENTRY_TRANSFER, code, ref, 0, 0, postings, leg_count);
+    struct ledger_entry named;
+    bool gives_back = false;
+    if (ref_entry_id > 0) {
+        enum qb_error err = giveback_prepare(txn, LEDGER_ENTRY_TRANSFER, code, ref_entry_id,
+                                             postings, leg_count, &named, &gives_back);
+        if (err != QB_OK)
+            return err;
+    }
+    struct ledger_entry *e = entry_append(ledger, LEDGER_ENTRY_TRANSFER, code, ref, ref_entry_id,
+                                          gives_back ? &named : NULL, 0, postings, leg_count);
     if (entry_id)
         *entry_id = e->id;
     return QB_OK;
+}
+
+enum qb_error ledger_txn_post(struct ledger_txn *txn, uint16_t code, const char *ref,
+                              const struct ledger_leg *legs, size_t leg_count, int64_t *entry_id)
+{
+    return post(txn, code, ref, 0, legs, leg_count, entry_id);
+}
+
+enum qb_error ledger_txn_post_back(struct ledger_txn *txn, uint16_t code, const char *ref,
+                                   const struct ledger_leg *legs, size_t leg_count,
+                                   int64_t spent_entry_id, int64_t *entry_id)
+{
+    if (spent_entry_id <= 0)
+        return QB_E_PARAM;
+    return post(txn, code, ref, spent_entry_id, legs, leg_count, entry_id);
 }
 
 enum qb_error ledger_txn_hold(struct ledger_txn *txn, uint16_t code, const char *ref,
@@ -963,7 +1041,7 @@ enum qb_error ledger_txn_hold(struct ledger_txn *txn, uint16_t code, const char 
         {.account_id = credit_account_id},
     };
     struct ledger_entry *e =
-        entry_append(ledger, LEDGER_ENTRY_HOLD, code, ref, 0, expires_at_ms, postings, 2);
+        entry_append(ledger, LEDGER_ENTRY_HOLD, code, ref, 0, NULL, expires_at_ms, postings, 2);
     struct hold h = {.id = e->id,
                      .debit_account_id = debit_account_id,
                      .credit_account_id = credit_account_id,
@@ -1035,8 +1113,19 @@ static enum qb_error hold_resolve(struct ledger_txn *txn, int64_t hold_id, enum 
     } else {
         amount_minor = 0;
     }
+    struct ledger_posting postings[2] = {
+        {.account_id = h.debit_account_id,
+         .amount_minor = -amount_minor,
+         .held_delta_minor = -h.amount_minor},
+        {.account_id = h.credit_account_id, .amount_minor = amount_minor},
+    };
+    struct ledger_entry named;
+    bool gives_back = false;
+    enum qb_error err = giveback_prepare(txn, kind, code, h.id, postings, 2, &named, &gives_back);
+    if (err != QB_OK)
+        return err;
 
-    enum qb_error err = txn_begin_writes(txn);
+    err = txn_begin_writes(txn);
     if (err != QB_OK)
         return err;
     err = stmt_run_ints(txn, ledger->st_delete_hold, (const int64_t[]){h.id}, 1);
@@ -1044,12 +1133,8 @@ static enum qb_error hold_resolve(struct ledger_txn *txn, int64_t hold_id, enum 
         txn->storage_failed = true;
         return QB_E_STORAGE;
     }
-    struct ledger_posting postings[2] = {
-        {.account_id = h.debit_account_id, .amount_minor = -amount_minor,
-         .held_delta_minor = -h.amount_minor},
-        {.account_id = h.credit_account_id, .amount_minor = amount_minor},
-    };
-    struct ledger_entry *e = entry_append(ledger, kind, code, ref, h.id, 0, postings, 2);
+    struct ledger_entry *e =
+        entry_append(ledger, kind, code, ref, h.id, gives_back ? &named : NULL, 0, postings, 2);
     hold_remove(&ledger->holds, h.id);
     undo_push(ledger, UNDO_HOLD_REMOVE)->u.hold = h;
     if (entry_id)
@@ -2363,6 +2448,11 @@ static enum qb_error state_load(struct ledger *ledger)
             return load_fail(ledger, stmt, QB_E_INTERNAL, "hash chain broken");
         if (!ledger_entry_is_well_formed(&e, why, sizeof why))
             return load_fail(ledger, stmt, QB_E_INTERNAL, why);
+        /* A give-back's sums are those of the entry it names. */
+        struct ledger_entry named;
+        bool gives_back = ledger_spent_gives_back(&ledger->spending, &e);
+        if (gives_back && ledger_entry_read(s, e.ref_entry_id, &named) != QB_OK)
+            return load_fail(ledger, stmt, QB_E_INTERNAL, "the entry a give-back names is missing");
         for (size_t i = 0; i < e.posting_count; i++) {
             const struct ledger_posting *po = &e.postings[i];
             struct account *a = account_get(ledger, po->account_id);
@@ -2376,8 +2466,10 @@ static enum qb_error state_load(struct ledger *ledger)
                 __builtin_add_overflow(a->held_minor, po->held_delta_minor, &a->held_minor))
                 return load_fail(ledger, stmt, QB_E_INTERNAL, "account chain broken in replay");
             if (e.id > ledger->spent_counted_to &&
-                !ledger_spent_count(&ledger->spending, a->kind, &e, po, &a->spent))
-                return load_fail(ledger, stmt, QB_E_INTERNAL, "spending sum overflows in replay");
+                !ledger_spent_count(&ledger->spending, a->kind, &e, po, gives_back ? &named : NULL,
+                                    &a->spent))
+                return load_fail(ledger, stmt, QB_E_INTERNAL,
+                                 "spending sum overflows, or gives back more, in replay");
             a->last_entry_id = e.id;
             if (!a->in_dirty_list) {
                 /* Its checkpoint is behind: flush it again in due course. */
@@ -2891,6 +2983,7 @@ enum qb_error ledger_open(struct store *writer, const struct ledger_options *opt
         options && options->replay_lag_max ? options->replay_lag_max : 2000000;
     ledger->spending.spending_code = options ? options->spending_code : NULL;
     ledger->spending.spending_period = options ? options->spending_period : NULL;
+    ledger->spending.spending_giveback_code = options ? options->spending_giveback_code : NULL;
     QB_ASSERT((ledger->spending.spending_code == NULL) ==
               (ledger->spending.spending_period == NULL));
     ledger->chunks = xcalloc(ACCOUNT_CHUNK_COUNT_MAX, sizeof(struct account *));

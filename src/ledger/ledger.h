@@ -105,10 +105,15 @@ struct ledger_account_spec {
 };
 
 /* What a user account has spent: the sums of its debits, and of what its
- * holds reserve (counted when held: their capture counts nothing, and their
- * release gives nothing back), by entries whose
- * code counts as spending (ledger_options.spending_code), by the day and the
- * year they fell in (ledger_options.spending_period). The ledger keeps them
+ * holds reserve (counted when held: their capture counts nothing), by
+ * entries whose code counts as spending (ledger_options.spending_code), by
+ * the day and the year they fell in (ledger_options.spending_period), less
+ * what came back unspent: an entry whose code gives back
+ * (ledger_options.spending_giveback_code) and that names the spending it
+ * undoes (ref_entry_id: a release names its hold) takes what it credits
+ * the account, or releases on it, off the lifetime's sum, and off the day's
+ * and the year's while they are still those of the spending's day and year
+ * (a sum of an earlier day or year no longer counts). The ledger keeps them
  * like balances (in memory, checkpointed with the account, rebuilt from the
  * journal), so that checking a spending limit writes nothing but the entry.
  * A sum of another day or year than the one it is read in counts as zero:
@@ -240,6 +245,13 @@ struct ledger_options {
      * journal, since a restart replays it. */
     bool (*spending_code)(uint16_t code);
     void (*spending_period)(int64_t at_ms, int64_t *day_start_ms, int64_t *year);
+    /* Whether an entry of this code that names an earlier entry gives back
+     * (struct ledger_spent) what that entry spent, as far as it returns it
+     * to the same user account: a hold released (VOID, EXPIRE) or a
+     * transfer posted with ledger_txn_post_back. NULL: nothing is given
+     * back. The same rule as above: never a new answer for a code that
+     * entries naming another already carry. */
+    bool (*spending_giveback_code)(uint16_t code);
     /* Where the ledger says how far its commits are durable, for the read
      * pool to wait on (store_pool_horizon_set); it must outlive every reader.
      * NULL: a horizon of the ledger's own. */
@@ -402,6 +414,17 @@ QB_MUST_USE enum qb_error ledger_txn_account_get(struct ledger_txn *txn, int64_t
 QB_MUST_USE enum qb_error ledger_txn_post(struct ledger_txn *txn, uint16_t code, const char *ref,
                                           const struct ledger_leg *legs, size_t leg_count,
                                           int64_t *entry_id);
+/* ledger_txn_post of money that comes back unspent: the entry names
+ * spent_entry_id (> 0, earlier: its ref_entry_id), the entry whose spending
+ * it undoes, so that, when code gives back (spending_giveback_code), what
+ * it credits a user account is taken off that account's spending sums.
+ * QB_E_PARAM besides ledger_txn_post's errors when it would give back more
+ * than the named entry spent from an account it credits, or more than the
+ * sums still hold. */
+QB_MUST_USE enum qb_error ledger_txn_post_back(struct ledger_txn *txn, uint16_t code,
+                                               const char *ref, const struct ledger_leg *legs,
+                                               size_t leg_count, int64_t spent_entry_id,
+                                               int64_t *entry_id);
 /* Reserves amount_minor (> 0) on debit_account for credit_account until
  * expires_at_ms (0: never). *hold_id is the id of the HOLD entry. Same
  * errors as ledger_txn_post. */
@@ -416,6 +439,9 @@ QB_MUST_USE enum qb_error ledger_txn_hold(struct ledger_txn *txn, uint16_t code,
 QB_MUST_USE enum qb_error ledger_txn_capture(struct ledger_txn *txn, int64_t hold_id,
                                              int64_t amount_minor, uint16_t code, const char *ref,
                                              int64_t *entry_id);
+/* Releases an open hold whole. Under a code that gives back
+ * (spending_giveback_code), the release gives the hold's spending back
+ * (QB_E_PARAM when the sums no longer hold it). Errors as ledger_txn_capture's. */
 QB_MUST_USE enum qb_error ledger_txn_void(struct ledger_txn *txn, int64_t hold_id, uint16_t code,
                                           const char *ref, int64_t *entry_id);
 

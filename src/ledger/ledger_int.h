@@ -108,15 +108,25 @@ int64_t ledger_idem_index_next(const struct ledger_idem_index *ix, int64_t finge
 void ledger_idem_index_expire(struct ledger_idem_index *ix, int64_t floor, size_t records);
 void ledger_idem_index_clear(struct ledger_idem_index *ix);
 
+/* Whether entry e gives spending back by the rule of options: its code
+ * gives back (spending_giveback_code), it names an entry (ref_entry_id) and
+ * it is a TRANSFER or a release (VOID, EXPIRE). The caller then reads the
+ * entry it names for ledger_spent_count. */
+bool ledger_spent_gives_back(const struct ledger_options *options, const struct ledger_entry *e);
+
 /* Counts posting po of entry e to an account of kind in sp, by the rule of
  * options: what leaves the account (a TRANSFER entry's debit, or what a
- * HOLD entry reserves: a capture or release counts nothing) by an entry
- * whose code counts as spending, in the day and year of e's time; nothing
- * when options or its spending_code is NULL, for credits, for other codes
- * and for accounts other than users. The writer, its replay and the
- * verifier count alike. False when a sum would overflow. */
+ * HOLD entry reserves: a capture counts nothing) by an entry whose code
+ * counts as spending, in the day and year of e's time; nothing when
+ * options or its spending_code is NULL, for other codes and for accounts
+ * other than users. When e gives back (ledger_spent_gives_back), `named` is
+ * the entry e names, and what e credits or releases to the account comes
+ * off the sums as struct ledger_spent says. The writer, its replay and the
+ * verifier count alike. False when a sum would overflow, or a give-back
+ * would return more than `named` spent from the account or than the sums
+ * hold. */
 bool ledger_spent_count(const struct ledger_options *options, enum ledger_account_kind kind,
                         const struct ledger_entry *e, const struct ledger_posting *po,
-                        struct ledger_spent *sp);
+                        const struct ledger_entry *named, struct ledger_spent *sp);
 
 #endif

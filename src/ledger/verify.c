@@ -54,6 +54,7 @@ struct verify {
     const struct ledger_options *spending; /* NULL: sums not checked */
     struct ledger_chain chain;
     bool chain_may_begin;     /* a journal not keyed passes, checked unkeyed */
+    struct store *reader;     /* where a give-back's named entry is read */
     int64_t spent_counted_to; /* checkpoints up to this entry hold the upgrade's sums */
     int64_t replay_from;      /* meta.replay_from: a start replays the journal from here */
     struct verify_account *accounts; /* index = id; [0] unused */
@@ -272,6 +273,11 @@ static enum qb_error apply_entry(struct verify *v, const struct ledger_entry *e)
     char why[160];
     if (!ledger_entry_is_well_formed(e, why, sizeof why))
         return problem(v, "%s", why);
+    struct ledger_entry named;
+    bool gives_back = ledger_spent_gives_back(v->spending, e);
+    if (gives_back && ledger_entry_read(v->reader, e->ref_entry_id, &named) != QB_OK)
+        return problem(v, "entry %lld gives back entry %lld, which cannot be read",
+                       (long long)e->id, (long long)e->ref_entry_id);
     for (size_t i = 0; i < e->posting_count; i++) {
         const struct ledger_posting *po = &e->postings[i];
         if (po->account_id < 1 || po->account_id > v->account_count)
@@ -299,8 +305,10 @@ static enum qb_error apply_entry(struct verify *v, const struct ledger_entry *e)
         if (a->floor_minor != LEDGER_FLOOR_NONE && a->balance_minor - a->held_minor < a->floor_minor)
             return problem(v, "entry %lld: account %lld below its floor", (long long)e->id,
                            (long long)po->account_id);
-        if (!ledger_spent_count(v->spending, a->kind, e, po, &a->spent))
-            return problem(v, "entry %lld overflows the spending of account %lld",
+        if (!ledger_spent_count(v->spending, a->kind, e, po, gives_back ? &named : NULL, &a->spent))
+            return problem(v,
+                           "entry %lld overflows the spending of account %lld, or gives back "
+                           "more than it spent",
                            (long long)e->id, (long long)po->account_id);
         /* A start applies an entry to an account only from its checkpoint
          * on and reads the journal only from replay_from: one between the
@@ -406,6 +414,7 @@ static void verify_chain_init(struct verify *v, const struct ledger_options *opt
 static enum qb_error verify_run(struct verify *v, struct store *reader,
                                 ledger_verify_progress_fn progress, void *progress_arg)
 {
+    v->reader = reader;
     enum qb_error err = ledger_chain_load(&v->chain, reader);
     if (err == QB_E_CONFLICT)
         return problem(v, "the chain key is not the one the journal was keyed with");

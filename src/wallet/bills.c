@@ -99,6 +99,7 @@ static bool S_classify(const struct ledger_entry *e, const struct ledger_posting
         *type = BILLS_TOPUP;
         return e->kind == LEDGER_ENTRY_TRANSFER && po->amount_minor > 0;
     case WALLET_CODE_TRANSFER:
+    case WALLET_CODE_TRANSFER_RELEASE:
         /* A delayed transfer (transfer.h): the payer's line is its hold,
          * the payee's its capture; a release is the payer's money back. */
         *type = BILLS_TRANSFER;
@@ -892,7 +893,7 @@ enum qb_error bills_csv_line(struct buf *out, const struct bills_line *line)
  * its payee's side, which moves nothing there. */
 static bool S_untold(const struct ledger_entry *e, const struct ledger_posting *po)
 {
-    return e->code == WALLET_CODE_TRANSFER &&
+    return (e->code == WALLET_CODE_TRANSFER || e->code == WALLET_CODE_TRANSFER_RELEASE) &&
            (e->kind == LEDGER_ENTRY_HOLD || e->kind == LEDGER_ENTRY_VOID) &&
            po->amount_minor == 0 && po->held_delta_minor == 0;
 }

@@ -6,7 +6,9 @@
  * the ledger's sums (struct ledger_spent) of the debits of entries whose
  * code counts as spending (wallet_code_is_spending): posting a payment
  * counts it, in memory, checkpointed and replayed like the balance, so a
- * payment writes no row of its own for its limits. A sum belongs to the day
+ * payment writes no row of its own for its limits; money that comes back
+ * unspent is taken off them the same way, by the entry that brings it back
+ * (wallet_code_gives_back, limits.h). A sum belongs to the day
  * (UTC+8 midnight) or year it was counted in; reading it on a later day or
  * year yields zero, so rollover needs no background job. The spending table
  * keeps what the user sets: their own daily limit and password-free amount.
@@ -28,6 +30,11 @@ bool wallet_code_is_spending(uint16_t code)
            code == WALLET_CODE_RED_PACKET_SEND;
 }
 
+bool wallet_code_gives_back(uint16_t code)
+{
+    return code == WALLET_CODE_TRANSFER_RELEASE || code == WALLET_CODE_RED_PACKET_REFUND;
+}
+
 void wallet_spending_period(int64_t at_ms, int64_t *day_start_ms, int64_t *year)
 {
     *day_start_ms = domain_day_start_ms(at_ms);
@@ -39,6 +46,7 @@ void wallet_ledger_options(struct ledger_options *options)
     QB_ASSERT(options != NULL);
     options->spending_code = wallet_code_is_spending;
     options->spending_period = wallet_spending_period;
+    options->spending_giveback_code = wallet_code_gives_back;
 }
 
 int64_t wallet_year_of_ms(int64_t at_ms)

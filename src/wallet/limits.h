@@ -2,10 +2,11 @@
  * limits.h — the spending limits every payment from the balance is charged
  * against.
  *
- * Owns: which ledger codes count as spending (wallet_code_is_spending) and
- * the days and years they are counted in (wallet_spending_period): the
- * ledger keeps each user account's sums (struct ledger_spent) from them, so
- * the daemon opens its ledger with wallet_ledger_options. Also the spending
+ * Owns: which ledger codes count as spending (wallet_code_is_spending),
+ * which give spending back (wallet_code_gives_back) and the days and years
+ * they are counted in (wallet_spending_period): the ledger keeps each user
+ * account's sums (struct ledger_spent) from them, so the daemon opens its
+ * ledger with wallet_ledger_options. Also the spending
  * table (one row per user: their own daily limit and password-free amount)
  * and the rules that read both. The limits, all in CNY minor units (fen):
  *
@@ -21,6 +22,18 @@
  *
  * Days and years roll over by the ledger's clock (ledger_txn_now_ms): a row
  * whose day or year is not the current one counts as zero used.
+ *
+ * Money that comes back unspent gives its allowance back: a delayed
+ * transfer released to its payer (cancelled, stopped, or the payee unable:
+ * WALLET_CODE_TRANSFER_RELEASE, its hold named by the release) and a red
+ * packet's unclaimed rest refunded to its sender (WALLET_CODE_RED_PACKET_REFUND,
+ * naming the send entry). The ledger takes it off the sums by the journal
+ * alone, so a restart derives the same: off kyc_lifetime always, off the
+ * day's and the year's only if the money was spent that same day or year
+ * (a later day never counted it, and must not pay more than its cap). A
+ * merchant's refund or a reversed code payment is not given back: the
+ * payment was made, and what the merchant returns is its own decision
+ * (docs/decisions/0012-limits-given-back.md).
  *
  * Who calls it: every payment command from the balance (transfers, merchant
  * order payments, red packets) calls wallet_txn_limits_check INSIDE its own
@@ -40,9 +53,11 @@
  * taken back off when the withdrawal fails (wallet_txn_withdrawn_add).
  *
  * Must never: count top-ups, withdrawals, refunds or reversals as spending
- * (they are not payments); change the answer of wallet_code_is_spending or
- * wallet_spending_period for an entry already written (a restart replays
- * the journal through them).
+ * (they are not payments); change the answer of wallet_code_is_spending,
+ * wallet_code_gives_back or wallet_spending_period for an entry already
+ * written (a restart replays the journal through them): a code only starts
+ * giving back for entries that name what they give back, so one whose
+ * entries already name another entry never becomes one.
  */
 #ifndef QB_WALLET_LIMITS_H
 #define QB_WALLET_LIMITS_H
@@ -93,9 +108,14 @@ int64_t wallet_year_of_ms(int64_t at_ms);
 /* Whether entries of this ledger code count as spending of the user
  * accounts they debit: transfers, order payments, red packets sent. */
 bool wallet_code_is_spending(uint16_t code);
+/* Whether entries of this ledger code that name the spending they undo
+ * give it back to the user account they credit: a delayed transfer's
+ * release, a red packet's refund. */
+bool wallet_code_gives_back(uint16_t code);
 /* The UTC+8 day and calendar year at_ms is counted in. */
 void wallet_spending_period(int64_t at_ms, int64_t *day_start_ms, int64_t *year);
-/* Sets options->spending_code and spending_period to the two above. */
+/* Sets options->spending_code, spending_giveback_code and spending_period
+ * to the three above. */
 void wallet_ledger_options(struct ledger_options *options);
 
 /* A user's spending: the committed sums of their account, from account

@@ -889,7 +889,10 @@ static enum qb_error S_expire_run(struct ledger_txn *txn, struct ledger_cmd *cmd
     }
     const struct ledger_leg legs[2] = {{env->accounts.red_packet_escrow, -remaining},
                                        {sender.account_id, remaining}};
-    err = ledger_txn_post(txn, WALLET_CODE_RED_PACKET_REFUND, p->id, legs, 2, &p->refund_entry_id);
+    /* Naming the send entry gives back to the sender's limits what never
+     * reached anyone. */
+    err = ledger_txn_post_back(txn, WALLET_CODE_RED_PACKET_REFUND, p->id, legs, 2, p->entry_id,
+                               &p->refund_entry_id);
     if (err != QB_OK)
         return err;
     p->refunded_minor = remaining;

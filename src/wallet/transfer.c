@@ -385,7 +385,10 @@ static enum qb_error S_release(struct ledger_txn *txn, struct wallet_payment *p,
                                enum qb_error failure)
 {
     QB_ASSERT(p->kind == WALLET_TRANSFER && p->status == WALLET_PROCESSING && p->hold_id > 0);
-    enum qb_error err = ledger_txn_void(txn, p->hold_id, WALLET_CODE_TRANSFER, p->id, &p->entry_id);
+    /* Money that never left spends no allowance: the release gives the
+     * hold's spending back to the payer's limits. */
+    enum qb_error err =
+        ledger_txn_void(txn, p->hold_id, WALLET_CODE_TRANSFER_RELEASE, p->id, &p->entry_id);
     if (err != QB_OK)
         return err; /* a PROCESSING transfer's hold is open: anything else is a bug */
     p->status = WALLET_FAILED;
@@ -804,7 +807,11 @@ static bool S_delayed_matches(const struct wallet_payment *p, const struct ledge
         return false;
     if (p->status == WALLET_PROCESSING)
         return open && p->entry_id == 0;
-    if (open || end->ref_entry_id != hold->id || end->code != WALLET_CODE_TRANSFER ||
+    /* A release is WALLET_CODE_TRANSFER_RELEASE, or, written before that
+     * code, WALLET_CODE_TRANSFER. */
+    if (open || end->ref_entry_id != hold->id ||
+        (end->code != WALLET_CODE_TRANSFER &&
+         (end->code != WALLET_CODE_TRANSFER_RELEASE || end->kind != LEDGER_ENTRY_VOID)) ||
         strcmp(end->ref, p->id) != 0)
         return false;
     const struct ledger_posting *paid = ledger_entry_posting(end, payee_account);

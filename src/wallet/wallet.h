@@ -28,6 +28,7 @@
  *   transfer     payer → payee, one entry; its return (退还) payee →
  *                payer, one entry, once. A delayed one (延时到账): hold
  *                payer → payee; capture at arrival, void on a cancel
+ *                (WALLET_CODE_TRANSFER_RELEASE: its limits given back)
  *   red packet   sender → escrow; escrow → each claimer; escrow → sender
  *                for what is unclaimed at expiry (redpacket.h)
  *   payout       a merchant paying a user (merchant/payout.h): hold
@@ -56,6 +57,11 @@ enum wallet_code {
     /* A transfer sent back by its payee (transfer.h): payee → payer, ref
      * the return's payment id. No spending. */
     WALLET_CODE_TRANSFER_RETURN = 21,
+    /* A delayed transfer's hold released to its payer (cancelled, stopped
+     * by an operator, or the payee unable to take it): ref the payment id.
+     * Gives its spending back (limits.h). Releases before it were written
+     * under WALLET_CODE_TRANSFER and give nothing back. */
+    WALLET_CODE_TRANSFER_RELEASE = 22,
     /* Merchant orders (src/merchant): one entry user → merchant (amount
      * less the fee) and fee income (the fee). */
     WALLET_CODE_ORDER_PAYMENT = 30,
@@ -73,9 +79,12 @@ enum wallet_code {
      * merchant cancels or nobody confirmed in time; ref the user's payment
      * id. No fee, no spending. */
     WALLET_CODE_MERCHANT_PAYOUT = 34,
-    WALLET_CODE_RED_PACKET_SEND = 40,   /* sender → escrow; ref the packet id */
-    WALLET_CODE_RED_PACKET_CLAIM = 41,  /* escrow → claimer; ref the packet id */
-    WALLET_CODE_RED_PACKET_REFUND = 42, /* escrow → sender, at expiry; ref the packet id */
+    WALLET_CODE_RED_PACKET_SEND = 40,  /* sender → escrow; ref the packet id */
+    WALLET_CODE_RED_PACKET_CLAIM = 41, /* escrow → claimer; ref the packet id */
+    /* escrow → sender, at expiry; ref the packet id. Names the send entry
+     * (ledger_txn_post_back) and gives its spending back (limits.h); refunds
+     * written before name none and give nothing back. */
+    WALLET_CODE_RED_PACKET_REFUND = 42,
 };
 
 /* payments.kind; stored. */

@@ -629,9 +629,10 @@ static json_t *S_wait_status(struct client *client, const struct api_user *u, co
 TEST(expiry_refunds_the_rest_once_even_across_a_restart)
 {
     // With --red-packet-expiry-s 2: what nobody claimed goes back to the sender by itself, the
-    // packet then refuses claims, and its refund shows in the bills once. A packet that expires
-    // while the daemon is stopped is refunded after the next start; restarting again refunds
-    // nothing twice; the ledger verifies at the end.
+    // packet then refuses claims, and its refund shows in the bills once. What came back never
+    // left: the sender's limits count only what was claimed. A packet that expires while the
+    // daemon is stopped is refunded after the next start; restarting again refunds nothing twice
+    // nor gives the limits back twice; the ledger verifies at the end.
     struct test_daemon d;
     char admin[API_TOKEN_SIZE_MAX];
     const char *args[] = {"--red-packet-expiry-s", "2", NULL};
@@ -669,6 +670,7 @@ TEST(expiry_refunds_the_rest_once_even_across_a_restart)
                   b.id);
     json_decref(v);
     ASSERT_EQ_INT(th_balance(&client, &a), 10000 - b_amount);
+    ASSERT_EQ_INT(th_limit_used(&client, &a, "kyc_lifetime"), b_amount);
     ASSERT_EQ_INT(S_claim(&client, &c, first, &res), 409);
     ASSERT_EQ_STR(api_error_code(&res), "RED_PACKET_EXPIRED");
     client_response_release(&res);
@@ -687,6 +689,7 @@ TEST(expiry_refunds_the_rest_once_even_across_a_restart)
     ASSERT_EQ_INT(S_int(v, "refunded_amount"), 500);
     json_decref(v);
     ASSERT_EQ_INT(th_balance(&client, &a), 10000 - b_amount);
+    ASSERT_EQ_INT(th_limit_used(&client, &a, "kyc_lifetime"), b_amount);
 
     /* Once more: a restart and a few worker passes refund nothing again. */
     client_release(&client);
@@ -695,6 +698,7 @@ TEST(expiry_refunds_the_rest_once_even_across_a_restart)
     client_init(&client, d.base_url);
     usleep(1500 * 1000);
     ASSERT_EQ_INT(th_balance(&client, &a), 10000 - b_amount);
+    ASSERT_EQ_INT(th_limit_used(&client, &a, "kyc_lifetime"), b_amount);
     json_t *refunds = S_bills(&client, &a, "red_packet_refund");
     ASSERT_EQ_INT(json_array_size(refunds), 2);
     ASSERT_EQ_INT(S_int(json_array_get(refunds, 0), "amount") +

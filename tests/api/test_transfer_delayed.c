@@ -393,7 +393,7 @@ static struct {
     long long a_before_day_minor, b_before_day_minor; /* balances before the day's restart */
 } S_held;
 
-/* a_cancel_gives_the_money_back_and_keeps_the_limit_used: a's ¥15 to b,
+/* a_cancel_gives_the_money_and_the_limits_back: a's ¥15 to b,
  * cancelled; a has ¥50 again. */
 static struct {
     bool ready;
@@ -591,15 +591,15 @@ TEST(a_delayed_transfer_is_held_and_hidden_from_its_payee)
     S_held.ready = true;
 }
 
-TEST(a_cancel_gives_the_money_back_and_keeps_the_limit_used)
+TEST(a_cancel_gives_the_money_and_the_limits_back)
 {
     // The payer cancels a 2 h transfer: 200 FAILED TRANSFER_CANCELLED, the money back in their
     // available balance, a transfer_refund line (in, SUCCESS, the transfer's id, the payee as
     // counterparty) above the transfer's line (now FAILED), each with its balance_after; the
     // payee sees and hears of nothing. The same key replays the same bytes; the same key on another
-    // transfer is 422; a new key answers 200 with it as it is and moves nothing; the limits keep it
-    // as used. A frozen payer may cancel too. That it never arrives is checked after the clock
-    // moves (a_cancelled_transfer_never_arrives).
+    // transfer is 422; a new key answers 200 with it as it is and moves nothing; the limits count
+    // it no more: money that never left spends no allowance. A frozen payer may cancel too. That it
+    // never arrives is checked after the clock moves (a_cancelled_transfer_never_arrives).
     struct api_user *a = &S_cancelled.a, *b = &S_cancelled.b;
     API_MUST(th_user_new(&S_client, S_admin, a));
     API_MUST(api_user_new(&S_client, S_admin, b));
@@ -663,8 +663,9 @@ TEST(a_cancel_gives_the_money_back_and_keeps_the_limit_used)
     ASSERT_EQ_INT(json_array_size(items), 4);
     json_decref(page);
 
-    /* The limits do not give the cancel back. */
-    ASSERT_EQ_INT(th_limit_used(&S_client, a, "daily"), used);
+    /* The limits gave the cancelled amount back, once. */
+    ASSERT_EQ_INT(th_limit_used(&S_client, a, "daily"), used - 1500);
+    ASSERT_EQ_INT(th_limit_used(&S_client, a, "kyc_lifetime"), used - 1500);
 
     /* A frozen payer cancels the other: no password asked, the money back to them. */
     S_freeze_self(a);
@@ -672,7 +673,7 @@ TEST(a_cancel_gives_the_money_back_and_keeps_the_limit_used)
     S_expect_failed_answer(&res, other.id, 500, "TRANSFER_CANCELLED");
     client_response_release(&res);
     ASSERT_EQ_INT(th_balance(&S_client, a), 5000);
-    ASSERT_EQ_INT(th_limit_used(&S_client, a, "daily"), used);
+    ASSERT_EQ_INT(th_limit_used(&S_client, a, "daily"), 0);
     S_unfreeze_self(a);
     page = th_bills(&S_client, a, "", &items);
     ASSERT_EQ_INT(json_array_size(items), 5);
@@ -682,6 +683,29 @@ TEST(a_cancel_gives_the_money_back_and_keeps_the_limit_used)
     S_remember(a);
     S_remember(b);
     S_cancelled.ready = true;
+}
+
+TEST(a_kyc1_payer_spends_again_what_a_cancel_gave_back)
+{
+    // At KYC level 1 a wallet may pay ¥1,000 in its whole life. A ¥1,000 transfer in 24 h uses it
+    // all (a cent more is 403 LIMIT_EXCEEDED kyc_lifetime); once the payer cancels it, that money
+    // never left, and they can pay the ¥1,000 to someone after all.
+    struct api_user a, b, c;
+    API_MUST(th_user_new(&S_client, S_admin, &a));
+    API_MUST(api_user_new(&S_client, S_admin, &b));
+    API_MUST(api_user_new(&S_client, S_admin, &c));
+    API_MUST(th_fund(&S_client, S_admin, &a, 100000));
+    struct s_sent t;
+    S_send_delayed(&a, &b, 100000, "24h", S_DAY_MS, "kyc1-t", &t);
+    ASSERT_EQ_INT(th_limit_used(&S_client, &a, "kyc_lifetime"), 100000);
+    EXPECT_SEND(&a, &c, 1, NULL, "kyc1-more", 403, "LIMIT_EXCEEDED");
+    EXPECT_CANCEL(&a, t.id, "kyc1-cxl", 200, NULL);
+    ASSERT_EQ_INT(th_limit_used(&S_client, &a, "kyc_lifetime"), 0);
+    ASSERT_EQ_INT(th_limit_used(&S_client, &a, "daily"), 0);
+    EXPECT_SEND(&a, &c, 100000, NULL, "kyc1-again", 201, NULL);
+    ASSERT_EQ_INT(th_balance(&S_client, &a), 0);
+    ASSERT_EQ_INT(th_balance(&S_client, &c), 100000);
+    ASSERT_EQ_INT(th_limit_used(&S_client, &a, "kyc_lifetime"), 100000);
 }
 
 TEST(refusals_move_nothing)
@@ -794,7 +818,7 @@ TEST(an_operator_stops_a_transfer_on_a_report_of_fraud)
     // A payer talked into paying a stranger calls support: the operator stops the 2 h transfer
     // (a reason required): 200 FAILED TRANSFER_STOPPED as GET /admin/payments/{id} shows it,
     // the money back in the payer's balance with a transfer_refund line, the payee told of
-    // nothing, the limit kept as used. Stopping again, or the payer's cancel after, answers it
+    // nothing, the limits given back. Stopping again, or the payer's cancel after, answers it
     // as it is; one the payer cancelled stays TRANSFER_CANCELLED. One that arrived is 409
     // TRANSFER_ARRIVED; an id of no transfer 404; none of them moves money. That it never
     // arrives is checked after the clock moves (a_stopped_transfer_never_arrives).
@@ -851,7 +875,8 @@ TEST(an_operator_stops_a_transfer_on_a_report_of_fraud)
     page = th_bills(&S_client, b, "", &items);
     ASSERT_EQ_INT(json_array_size(items), 1);
     json_decref(page);
-    ASSERT_EQ_INT(th_limit_used(&S_client, a, "daily"), used);
+    ASSERT_EQ_INT(th_limit_used(&S_client, a, "daily"), used - 1000);
+    ASSERT_EQ_INT(th_limit_used(&S_client, a, "kyc_lifetime"), used - 1000);
 
     /* Again, by the operator or by the payer: as it is. */
     S_stop_on(__LINE__, t->id, reason, 200, NULL, &res);
@@ -867,6 +892,7 @@ TEST(an_operator_stops_a_transfer_on_a_report_of_fraud)
     S_expect_stopped_answer(&res, &mine, a, b, 500, "TRANSFER_CANCELLED");
     client_response_release(&res);
     ASSERT_EQ_INT(th_balance(&S_client, a), 2800);
+    ASSERT_EQ_INT(th_limit_used(&S_client, a, "daily"), 200); /* each given back once */
 
     /* One that arrived; ids of no transfer: a top-up, none at all, another kind of id. */
     EXPECT_STOP(arrived, reason, 409, "TRANSFER_ARRIVED");
@@ -1205,6 +1231,7 @@ TEST(a_payee_frozen_or_closed_at_arrival_gets_nothing)
     EXPECT_STATE(a, frozen->id, "FAILED", "PAYEE_UNAVAILABLE", frozen->arrives_at);
     EXPECT_STATE(a, closed->id, "FAILED", "PAYEE_UNAVAILABLE", closed->arrives_at);
     ASSERT_EQ_INT(th_balance(&S_client, a), 3000);
+    ASSERT_EQ_INT(th_limit_used(&S_client, a, "kyc_lifetime"), 0); /* none of it left */
     ASSERT_EQ_INT(th_admin_available(&S_client, S_admin, S_unavailable.b.id), 0);
     ASSERT_EQ_INT(th_admin_available(&S_client, S_admin, S_unavailable.c.id), 0);
 
@@ -1371,7 +1398,8 @@ int main(void)
 
     RUN(an_instant_transfer_says_it_arrived_and_cannot_be_cancelled);
     RUN(a_delayed_transfer_is_held_and_hidden_from_its_payee);
-    RUN(a_cancel_gives_the_money_back_and_keeps_the_limit_used);
+    RUN(a_cancel_gives_the_money_and_the_limits_back);
+    RUN(a_kyc1_payer_spends_again_what_a_cancel_gave_back);
     RUN(refusals_move_nothing);
     RUN(an_operator_stops_a_transfer_on_a_report_of_fraud);
     RUN(the_payers_default_arrival_holds_a_transfer_that_names_none);

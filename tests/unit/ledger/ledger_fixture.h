@@ -75,6 +75,9 @@ struct fx_op {
     /* POST, HOLD, CAPTURE, VOID */
     uint16_t code;
     const char *ref;
+    /* POST: the entry whose spending it gives back (ledger_txn_post_back);
+     * 0: none (ledger_txn_post) */
+    int64_t spent_entry_id;
     /* FAIL */
     enum qb_error fail_with;
     /* IDEM_REPLACE: the request's principal and key; ref is the new answer */
@@ -137,6 +140,9 @@ static inline enum qb_error fx_op_run(struct ledger_txn *txn, struct fx_script *
     case FX_OP_SET_FLAGS:
         return ledger_txn_account_set_flags(txn, op->account_id, op->flags);
     case FX_OP_POST:
+        if (op->spent_entry_id != 0)
+            return ledger_txn_post_back(txn, op->code, op->ref, op->legs, op->leg_count,
+                                        op->spent_entry_id, &op->out_id);
         return ledger_txn_post(txn, op->code, op->ref, op->legs, op->leg_count, &op->out_id);
     case FX_OP_HOLD:
         return ledger_txn_hold(txn, op->code, op->ref, op->debit_id, op->credit_id,

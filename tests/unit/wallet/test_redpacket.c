@@ -473,8 +473,9 @@ static enum redpacket_fair_verdict S_view_verdict(const json_t *v)
 TEST(expiry_returns_the_rest_once_and_closes_the_packet_to_claims)
 {
     // At expires_at the packet refuses claims; the refund moves exactly the unclaimed rest to
-    // the sender (an entry coded 42) and marks the packet EXPIRED, so a second refund, a
-    // worker pass and a late claim all find nothing to take.
+    // the sender (an entry coded 42, naming the send entry, so that the sender's limits count
+    // only what was claimed) and marks the packet EXPIRED, so a second refund, a worker pass
+    // and a late claim all find nothing to take.
     struct wx *wx = S_wx_new();
     struct identity_user a = wx_user(wx, "张三", true);
     struct identity_user b = wx_user(wx, "李四", false);
@@ -530,6 +531,11 @@ TEST(expiry_returns_the_rest_once_and_closes_the_packet_to_claims)
     ASSERT_EQ_INT(ledger_entry_read(wx->reader, p.refund_entry_id, &e), QB_OK);
     ASSERT_EQ_INT(e.code, WALLET_CODE_RED_PACKET_REFUND);
     ASSERT_EQ_STR(e.ref, p.id);
+    ASSERT_EQ_INT(e.ref_entry_id, p.entry_id);
+    struct wallet_spending spent;
+    ASSERT_EQ_INT(wx_spending(wx, &a, &spent), QB_OK);
+    ASSERT_EQ_INT(spent.day_used_minor, share);
+    ASSERT_EQ_INT(spent.lifetime_used_minor, share);
 
     ASSERT_EQ_INT(redpacket_worker_pass(&wx->env, pool, &refunded), QB_OK);
     ASSERT_EQ_INT(refunded, 0);
