@@ -63,12 +63,14 @@
  * 077: every file the daemon makes is private unless it says otherwise.
  */
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -77,6 +79,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/bio.h>
@@ -140,6 +143,7 @@ struct daemon_paths {
     char card_key[CONFIG_PATH_SIZE_MAX + 16];
     char chain_key[CONFIG_PATH_SIZE_MAX + 16];
     char chain_key_new[CONFIG_PATH_SIZE_MAX + 16]; /* while an older journal is keyed */
+    char chain_head[CONFIG_PATH_SIZE_MAX + 16];
     char platform_key[CONFIG_PATH_SIZE_MAX + 32];
     char platform_cert[CONFIG_PATH_SIZE_MAX + 32];
     char platform_key_next[CONFIG_PATH_SIZE_MAX + 32]; /* during a rotation */
@@ -164,6 +168,7 @@ static bool S_paths_init(struct daemon_paths *paths, const struct config *cfg)
     S_JOIN(card_key, "card-key");
     S_JOIN(chain_key, "chain-key");
     S_JOIN(chain_key_new, "chain-key.new");
+    S_JOIN(chain_head, "chain-head");
     S_JOIN(platform_key, "platform-key.pem");
     S_JOIN(platform_cert, "platform-cert.pem");
     S_JOIN(platform_key_next, "platform-key-next.pem");
@@ -1153,6 +1158,183 @@ static const uint8_t *S_chain_key_for_check(const struct daemon_paths *paths,
     return NULL;
 }
 
+/* --- the chain's head, outside the database ------------------------------------ */
+
+/* DATA_DIR/chain-head holds the newest entry this data directory's daemon
+ * made durable and its hash ("entry=N hash=HEX"), written at most a second
+ * after it (S_head_main) and at every stop. A start, and --verify, on a
+ * database that no longer holds that entry (an older copy put back: a
+ * backup, a disk snapshot, a file replaced by whoever can write it) is
+ * refused instead of serving balances that forget acknowledged payments.
+ * The file is written after the entries it names are durable, so a crash
+ * leaves it behind the journal, never ahead. */
+#define S_HEAD_INTERVAL_MS 1000
+
+struct S_head {
+    const struct daemon_paths *paths;
+    struct ledger *ledger;
+    pthread_t thread;
+    bool started;
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    bool stopping;
+    int64_t written_id;  /* -1: none yet */
+    bool failure_logged; /* since the last write that worked */
+};
+
+/* Writes the ledger's durable head when it moved. */
+static void S_head_write(struct S_head *h)
+{
+    int64_t id = 0;
+    uint8_t hash[CRYPTO_SHA256_SIZE];
+    ledger_durable_head(h->ledger, &id, hash);
+    if (id == h->written_id)
+        return;
+    char hex[2 * CRYPTO_SHA256_SIZE + 1];
+    crypto_hex(hash, sizeof hash, hex);
+    char text[160];
+    int size = snprintf(text, sizeof text, "entry=%" PRId64 " hash=%s\n", id, hex);
+    if (!S_file_write_atomic(h->paths->dir, h->paths->chain_head, text, (size_t)size, 0600)) {
+        if (!h->failure_logged)
+            log_event(LOG_ERROR, "daemon.chain_head_failed", "path=\"%s\" errno=%d",
+                      h->paths->chain_head, errno);
+        h->failure_logged = true;
+        return;
+    }
+    h->written_id = id;
+    h->failure_logged = false;
+}
+
+static void *S_head_main(void *arg)
+{
+    struct S_head *h = arg;
+    pthread_mutex_lock(&h->lock);
+    while (!h->stopping) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += S_HEAD_INTERVAL_MS / 1000;
+        pthread_cond_timedwait(&h->wake, &h->lock, &until);
+        if (h->stopping)
+            break;
+        pthread_mutex_unlock(&h->lock);
+        S_head_write(h);
+        pthread_mutex_lock(&h->lock);
+    }
+    pthread_mutex_unlock(&h->lock);
+    return NULL;
+}
+
+static bool S_head_start(struct S_head *h, const struct daemon_paths *paths, struct ledger *ledger)
+{
+    *h = (struct S_head){.paths = paths, .ledger = ledger, .written_id = -1};
+    pthread_mutex_init(&h->lock, NULL);
+    pthread_cond_init(&h->wake, NULL);
+    S_head_write(h); /* the head the start found: a start stopped later keeps it */
+    h->started = thread_start(&h->thread, -1, S_head_main, h);
+    if (h->started)
+        thread_name(h->thread, "qb-chain-head");
+    return h->started;
+}
+
+/* Stops the writer, then writes the head once more: call after the ledger
+ * stopped, so that the file names its last entry. */
+static void S_head_stop(struct S_head *h)
+{
+    if (!h->started)
+        return;
+    pthread_mutex_lock(&h->lock);
+    h->stopping = true;
+    pthread_cond_signal(&h->wake);
+    pthread_mutex_unlock(&h->lock);
+    pthread_join(h->thread, NULL);
+    h->started = false;
+    S_head_write(h);
+    pthread_cond_destroy(&h->wake);
+    pthread_mutex_destroy(&h->lock);
+}
+
+/* Reads DATA_DIR/chain-head: *found false when there is none; false, named
+ * on stderr, when it cannot be read or is not one the daemon wrote. */
+static bool S_head_read(const char *path, bool *found, int64_t *id,
+                        uint8_t hash[CRYPTO_SHA256_SIZE])
+{
+    *found = false;
+    FILE *f = fopen(path, "re");
+    if (f == NULL) {
+        if (errno == ENOENT)
+            return true;
+        fprintf(stderr, "qianbaod: cannot read \"%s\": %s\n", path, strerror(errno));
+        return false;
+    }
+    char line[160] = "", hex[2 * CRYPTO_SHA256_SIZE + 2] = "";
+    long long entry = -1;
+    bool ok = fgets(line, sizeof line, f) != NULL &&
+              sscanf(line, "entry=%lld hash=%65s", &entry, hex) == 2 && entry >= 0 &&
+              strlen(hex) == 2 * CRYPTO_SHA256_SIZE;
+    fclose(f);
+    for (size_t i = 0; ok && i < CRYPTO_SHA256_SIZE; i++) {
+        unsigned int byte = 0;
+        ok = isxdigit((unsigned char)hex[2 * i]) && isxdigit((unsigned char)hex[2 * i + 1]) &&
+             sscanf(hex + 2 * i, "%2x", &byte) == 1;
+        hash[i] = (uint8_t)byte;
+    }
+    if (!ok) {
+        fprintf(stderr,
+                "qianbaod: \"%s\" is not a chain head this daemon wrote (\"entry=N hash=HEX\"): "
+                "restore it with the database from the backup of the data directory\n",
+                path);
+        return false;
+    }
+    *found = true;
+    *id = (int64_t)entry;
+    return true;
+}
+
+/* Whether the database read through s still holds the chain head of the
+ * data directory; when not, why (false with why "" when the file itself
+ * was refused, named on stderr). */
+static bool S_head_check(const struct daemon_paths *paths, struct store *s, char *why,
+                         size_t why_size)
+{
+    why[0] = '\0';
+    bool found = false;
+    int64_t id = 0, last = 0;
+    uint8_t hash[CRYPTO_SHA256_SIZE];
+    if (!S_head_read(paths->chain_head, &found, &id, hash))
+        return false;
+    if (!found)
+        return true;
+    enum qb_error rc = ledger_head_check(s, id, hash, &last);
+    if (rc == QB_E_NOT_FOUND)
+        snprintf(why, why_size,
+                 "the journal of \"%s\" ends at entry %lld, but this data directory's daemon "
+                 "made entry %lld durable (\"%s\"): the database is an older copy (a backup put "
+                 "back, a disk snapshot) and would forget the payments after entry %lld; put "
+                 "back the newest database, or, to go on from this copy on purpose (a restore), "
+                 "put back the chain-head backed up with it or remove \"%s\"",
+                 paths->db_file, (long long)last, (long long)id, paths->chain_head, (long long)last,
+                 paths->chain_head);
+    else if (rc == QB_E_CONFLICT)
+        snprintf(why, why_size,
+                 "entry %lld of the journal of \"%s\" is not the one this data directory's "
+                 "daemon wrote (\"%s\"): the database was replaced or altered; restore the "
+                 "database and the data directory backed up together",
+                 (long long)id, paths->db_file, paths->chain_head);
+    else if (rc != QB_OK)
+        snprintf(why, why_size, "cannot read the journal's head: %s", store_last_error(s));
+    return rc == QB_OK;
+}
+
+static bool S_head_check_at_start(const struct daemon_paths *paths, struct store *writer)
+{
+    char why[4 * CONFIG_PATH_SIZE_MAX + 512];
+    if (S_head_check(paths, writer, why, sizeof why))
+        return true;
+    if (why[0] != '\0')
+        fprintf(stderr, "qianbaod: refusing to start: %s\n", why);
+    return false;
+}
+
 /* Lets the process hold as many sockets as the connection limit asks. */
 static void S_fd_limit_raise(int64_t connections_max)
 {
@@ -1409,6 +1591,7 @@ static int S_serve(const struct config *cfg, const struct daemon_paths *paths,
     uint8_t card_key[S_SECRET_SIZE];
     uint8_t chain_key[S_SECRET_SIZE];
     bool chain_key_new = false, chain_key_settle = false;
+    struct S_head head = {.written_id = -1};
     char admin_token[S_ADMIN_TOKEN_HEX_SIZE + 1] = "";
     char err[512] = "";
 
@@ -1488,7 +1671,8 @@ static int S_serve(const struct config *cfg, const struct daemon_paths *paths,
         !S_platform_load(paths->dir, paths->platform_key, paths->platform_cert, &platform) ||
         !S_platform_next_load(paths, &platform_next) ||
         !S_admin_token_ensure(paths->dir, paths->admin_token, db_new, admin_token) ||
-        !S_chain_key_load(paths, db_new, writer, chain_key, &chain_key_new, &chain_key_settle))
+        !S_chain_key_load(paths, db_new, writer, chain_key, &chain_key_new, &chain_key_settle) ||
+        !S_head_check_at_start(paths, writer))
         goto out;
     struct ledger_options ledger_options = {
         .queue_max = (size_t)cfg->executor_queue_max,
@@ -1520,6 +1704,10 @@ static int S_serve(const struct config *cfg, const struct daemon_paths *paths,
     }
     if (chain_key_settle && !S_chain_key_settle(paths))
         goto out;
+    if (!S_head_start(&head, paths, ledger)) {
+        fprintf(stderr, "qianbaod: cannot start the thread that records the chain's head\n");
+        goto out;
+    }
 
     /* The domain: its keys come from the two secret files, its settings
      * from the defaults with the configured overrides. */
@@ -1811,6 +1999,7 @@ out:
     S_stop_at(S_STOP_LEDGER, NULL, server, ledger);
     if (ledger != NULL)
         ledger_stop(ledger);
+    S_head_stop(&head); /* after the ledger's last commit */
     S_stop_at(S_STOP_HTTP, NULL, server, NULL);
     if (ledger != NULL)
         ledger_close(ledger);
@@ -2005,6 +2194,9 @@ static int S_verify(const struct daemon_paths *paths)
         wallet_verify(reader, key, chain_key_new, domain_day_start_ms(clock_now_ms(clock_system())),
                       &report, &packets, S_verify_progress, NULL);
     crypto_wipe(chain_key, sizeof chain_key);
+    /* Sound books of an older copy are still not this data directory's. */
+    char head_why[4 * CONFIG_PATH_SIZE_MAX + 512] = "";
+    bool head_ok = S_head_check(paths, reader, head_why, sizeof head_why);
     store_close(reader);
     if (lock_fd >= 0)
         close(lock_fd);
@@ -2033,7 +2225,10 @@ static int S_verify(const struct daemon_paths *paths)
                structure == QB_E_INTERNAL ? "the database file is damaged"
                                           : "the database file could not be checked",
                damage[0] != '\0' ? damage : "no detail");
-    if (rc == QB_OK && structure == QB_OK) {
+    if (!head_ok)
+        printf("verify: FAILED (not the data directory's newest database): %s\n",
+               head_why[0] != '\0' ? head_why : "its chain-head could not be read");
+    if (rc == QB_OK && structure == QB_OK && head_ok) {
         S_trial_print("trial", &report.trial);
         /* The day's close: the books at the last midnight, for the day's
          * reconciliation with the bank. */

@@ -173,6 +173,9 @@ struct pending {
     uint64_t *keys;
     size_t key_count;
     size_t key_capacity;
+    /* The journal's newest entry once it is durable (ledger_durable_head). */
+    int64_t head_entry_id;
+    uint8_t head_hash[CRYPTO_SHA256_SIZE];
 };
 
 /* Batches committed and not yet complete, at most. The syncer takes all of
@@ -325,6 +328,11 @@ struct ledger {
     int64_t batch_failed_logged_ns;
     int64_t batch_failed_unlogged;
     _Atomic int64_t stat_commit_ok_at_ns;
+    /* ledger_durable_head: the newest durable entry, behind its own lock
+     * (published by whoever completes a batch, read by any thread). */
+    pthread_mutex_t head_lock;
+    int64_t durable_head_id;
+    uint8_t durable_head_hash[CRYPTO_SHA256_SIZE];
     /* ledger_settled_ms: whether a batch runs (from before its first
      * command reads the clock until its commit has returned), and the
      * time the last finished batch stopped taking commands. */
@@ -1912,6 +1920,56 @@ static void pending_watch(struct ledger *ledger, const struct pending *p)
 
 /* A synced batch: its accounts published, its commands completed. One
  * thread at a time publishes (see pending_inline). */
+static void durable_head_set(struct ledger *ledger, int64_t entry_id,
+                             const uint8_t hash[CRYPTO_SHA256_SIZE])
+{
+    pthread_mutex_lock(&ledger->head_lock);
+    if (entry_id > ledger->durable_head_id) {
+        ledger->durable_head_id = entry_id;
+        memcpy(ledger->durable_head_hash, hash, CRYPTO_SHA256_SIZE);
+    }
+    pthread_mutex_unlock(&ledger->head_lock);
+}
+
+void ledger_durable_head(struct ledger *ledger, int64_t *entry_id, uint8_t hash[CRYPTO_SHA256_SIZE])
+{
+    pthread_mutex_lock(&ledger->head_lock);
+    *entry_id = ledger->durable_head_id;
+    memcpy(hash, ledger->durable_head_hash, CRYPTO_SHA256_SIZE);
+    pthread_mutex_unlock(&ledger->head_lock);
+}
+
+enum qb_error ledger_head_check(struct store *s, int64_t entry_id,
+                                const uint8_t hash[CRYPTO_SHA256_SIZE], int64_t *last_entry_id)
+{
+    *last_entry_id = 0;
+    struct store_stmt *st = NULL;
+    if (store_prepare(s, "SELECT coalesce(max(id), 0) FROM entries", &st) != QB_OK ||
+        store_step(st) != STORE_STEP_ROW) {
+        store_finalize(st);
+        return QB_E_STORAGE;
+    }
+    *last_entry_id = store_column_int64(st, 0);
+    store_finalize(st);
+    if (entry_id == 0)
+        return QB_OK;
+    if (*last_entry_id < entry_id)
+        return QB_E_NOT_FOUND;
+    st = NULL;
+    if (store_prepare(s, "SELECT hash FROM entries WHERE id = $1", &st) != QB_OK ||
+        store_bind_int64(st, 1, entry_id) != QB_OK) {
+        store_finalize(st);
+        return QB_E_STORAGE;
+    }
+    int rc = store_step(st);
+    bool same = rc == STORE_STEP_ROW && store_column_size(st, 0) == CRYPTO_SHA256_SIZE &&
+                crypto_equal(store_column_blob(st, 0), hash, CRYPTO_SHA256_SIZE);
+    store_finalize(st);
+    if (rc != STORE_STEP_ROW && rc != STORE_STEP_DONE)
+        return QB_E_STORAGE;
+    return same ? QB_OK : QB_E_CONFLICT;
+}
+
 static void pending_complete(struct ledger *ledger, struct pending *p, int64_t synced_ns)
 {
     for (size_t k = 0; k < p->account_count; k++)
@@ -1925,6 +1983,7 @@ static void pending_complete(struct ledger *ledger, struct pending *p, int64_t s
     commands_complete(ledger, p->cmds);
     p->cmds = NULL;
     pending_watch(ledger, p);
+    durable_head_set(ledger, p->head_entry_id, p->head_hash);
 }
 
 /* True when the writer should sync the batch it just committed itself:
@@ -2070,6 +2129,8 @@ static void batch_run(struct ledger *ledger, struct ledger_cmd *batch, size_t ba
         p = pending_claim(ledger);
         p->commit = commit;
         p->committed_ns = commit_ns;
+        p->head_entry_id = ledger->next_entry_id - 1;
+        memcpy(p->head_hash, ledger->head_hash, CRYPTO_SHA256_SIZE);
         atomic_store_explicit(&ledger->stat_commit_ok_at_ns, commit_ns, memory_order_relaxed);
         p->cmds = batch;
         batch_capture(ledger, p);
@@ -2783,6 +2844,7 @@ static void ledger_free(struct ledger *ledger)
     pthread_mutex_destroy(&ledger->lock);
     pthread_cond_destroy(&ledger->nonempty);
     pthread_mutex_destroy(&ledger->sync_lock);
+    pthread_mutex_destroy(&ledger->head_lock);
     pthread_cond_destroy(&ledger->sync_work);
     pthread_cond_destroy(&ledger->sync_room);
     if (ledger->horizon == &ledger->own_horizon)
@@ -2997,6 +3059,7 @@ enum qb_error ledger_open(struct store *writer, const struct ledger_options *opt
     pthread_mutex_init(&ledger->lock, NULL);
     pthread_cond_init(&ledger->nonempty, NULL);
     pthread_mutex_init(&ledger->sync_lock, NULL);
+    pthread_mutex_init(&ledger->head_lock, NULL);
     pthread_cond_init(&ledger->sync_work, NULL);
     pthread_cond_init(&ledger->sync_room, NULL);
     ledger->horizon = options && options->horizon ? options->horizon : &ledger->own_horizon;
@@ -3040,6 +3103,8 @@ enum qb_error ledger_open(struct store *writer, const struct ledger_options *opt
         ledger_free(ledger);
         return err;
     }
+    /* Everything it read is durable: the head a start is checked against. */
+    durable_head_set(ledger, ledger->next_entry_id - 1, ledger->head_hash);
     log_event(LOG_INFO, "ledger.open", "accounts=%lld entries=%lld replayed_from=%lld holds=%zu",
               (long long)ledger->account_count, (long long)(ledger->next_entry_id - 1),
               (long long)ledger->replay_from, ledger->holds.count);

@@ -457,6 +457,20 @@ QB_MUST_USE enum qb_error ledger_txn_void(struct ledger_txn *txn, int64_t hold_i
  * committing, and its row would say otherwise a moment later. */
 int64_t ledger_settled_ms(struct ledger *ledger);
 
+/* The newest entry whose commit is durable, and its hash (0 and zeros for
+ * an empty journal): what the daemon records outside the database
+ * (DATA_DIR/chain-head), so that an older copy of the database put in its
+ * place is found at the next start (ledger_head_check). */
+void ledger_durable_head(struct ledger *ledger, int64_t *entry_id,
+                         uint8_t hash[CRYPTO_SHA256_SIZE]);
+/* Whether the journal read through s holds entry_id with this hash: QB_OK;
+ * QB_E_NOT_FOUND when it ends before (*last_entry_id: its last entry, 0
+ * for none), an older copy of the database; QB_E_CONFLICT when entry_id
+ * has another hash; QB_E_STORAGE. */
+QB_MUST_USE enum qb_error ledger_head_check(struct store *s, int64_t entry_id,
+                                            const uint8_t hash[CRYPTO_SHA256_SIZE],
+                                            int64_t *last_entry_id);
+
 /* The committed state of an account, without locks. QB_E_NOT_FOUND. */
 QB_MUST_USE enum qb_error ledger_account_view(struct ledger *ledger, int64_t account_id,
                                               struct ledger_account_view *out);

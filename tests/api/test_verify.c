@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -526,6 +527,91 @@ TEST(the_repair_rebuilds_what_a_start_trusts_from_the_journal)
         TEST_FAIL_("the second repair rewrote something:\n%s", text);
 }
 
+/* Copies the file from to to (mode 0600). */
+static bool S_copy(const char *from, const char *to)
+{
+    FILE *in = fopen(from, "rb"), *out = in != NULL ? fopen(to, "wb") : NULL;
+    bool ok = in != NULL && out != NULL;
+    char buf[64 * 1024];
+    for (size_t n; ok && (n = fread(buf, 1, sizeof buf, in)) > 0;)
+        ok = fwrite(buf, 1, n, out) == n;
+    ok = ok && !ferror(in);
+    if (in != NULL)
+        fclose(in);
+    if (out != NULL)
+        ok = fclose(out) == 0 && ok;
+    return ok && chmod(to, 0600) == 0;
+}
+
+TEST(an_older_copy_of_the_database_is_refused_until_it_is_meant)
+{
+    // An older copy put in place of the live database (the wrong file restored, a disk snapshot
+    // rolled back, a file replaced by whoever can write it) is a sound ledger of its own: the
+    // check passed it and the daemon started on it, forgetting every payment acknowledged after
+    // it. The data directory's chain-head names the newest entry its daemon made durable: a start
+    // on a database without that entry is refused, saying what would be lost and how to go on
+    // on purpose, and --verify fails; with the chain-head backed up with the copy it starts.
+    struct test_daemon d;
+    ASSERT(S_funded_and_stopped("rollback", &d));
+    char dir[TEST_DAEMON_PATH_SIZE_MAX], log_path[TEST_DAEMON_PATH_SIZE_MAX];
+    snprintf(dir, sizeof dir, "%s", d.data_dir);
+    snprintf(log_path, sizeof log_path, "%s/rollback-again.log", S_root);
+    char db[TEST_DAEMON_PATH_SIZE_MAX + 32], older[TEST_DAEMON_PATH_SIZE_MAX + 32];
+    char head[TEST_DAEMON_PATH_SIZE_MAX + 32], older_head[TEST_DAEMON_PATH_SIZE_MAX + 32];
+    snprintf(db, sizeof db, "%s/qianbao.db", dir);
+    snprintf(older, sizeof older, "%s/older.db", S_root);
+    snprintf(head, sizeof head, "%s/chain-head", dir);
+    snprintf(older_head, sizeof older_head, "%s/older-chain-head", S_root);
+    char older_last[32] = "";
+    ASSERT(test_sqlite(db, false, "SELECT max(id) FROM entries", S_line_copy, older_last));
+    ASSERT(S_copy(db, older) && S_copy(head, older_head));
+
+    /* More money in, acknowledged. */
+    ASSERT(test_daemon_start(&d, dir, log_path, NULL));
+    char admin[API_TOKEN_SIZE_MAX];
+    ASSERT(test_daemon_admin_token(&d, admin, sizeof admin));
+    struct client c;
+    client_init(&c, d.base_url);
+    struct api_user a;
+    bool funded = th_user_new(&c, admin, &a) && th_fund(&c, admin, &a, 7000);
+    client_release(&c);
+    ASSERT_EQ_INT(test_daemon_stop(&d), 0);
+    ASSERT(funded);
+    char newest[32] = "";
+    ASSERT(test_sqlite(db, false, "SELECT max(id) FROM entries", S_line_copy, newest));
+    ASSERT(atol(newest) > atol(older_last));
+
+    /* The older copy put back. */
+    ASSERT(S_copy(older, db));
+    char side[TEST_DAEMON_PATH_SIZE_MAX + 48];
+    snprintf(side, sizeof side, "%s-wal", db);
+    unlink(side);
+    snprintf(side, sizeof side, "%s-shm", db);
+    unlink(side);
+    static char text[64 * 1024];
+    char output[TEST_DAEMON_PATH_SIZE_MAX + 32], want[TEST_DAEMON_PATH_SIZE_MAX + 256];
+    snprintf(output, sizeof output, "%s/rollback-refused.log", S_root);
+    const char *serve[] = {"--data-dir", dir, "--listen", "127.0.0.1:0", NULL};
+    ASSERT_EQ_INT(test_daemon_run(serve, output, 30000), 1);
+    ASSERT(test_file_read(output, text, sizeof text));
+    snprintf(want, sizeof want,
+             "refusing to start: the journal of \"%s\" ends at entry %s, but this data "
+             "directory's daemon made entry %s durable",
+             db, older_last, newest);
+    if (strstr(text, want) == NULL)
+        TEST_FAIL_("no \"%s\" in:\n%s", want, text);
+    ASSERT_EQ_INT(S_verify_offline(dir, "rollback-verify", text, sizeof text), 1);
+    if (strstr(text, "verify: FAILED (not the data directory's newest database): ") == NULL ||
+        strstr(text, "verify: ok") != NULL)
+        TEST_FAIL_("the older copy passed --verify:\n%s", text);
+
+    /* Meant: the chain-head backed up with the copy goes back with it. */
+    ASSERT(S_copy(older_head, head));
+    ASSERT_EQ_INT(S_verify_offline(dir, "rollback-meant", text, sizeof text), 0);
+    ASSERT(test_daemon_start(&d, dir, log_path, NULL));
+    ASSERT_EQ_INT(test_daemon_stop(&d), 0);
+}
+
 TEST(the_repair_refuses_a_journal_that_fails_its_own_checks)
 {
     // The main daemon's journal had an entry altered (above): the journal is the record, and the
@@ -561,6 +647,7 @@ int main(void)
     RUN(a_checkpoint_a_start_would_not_catch_up_fails_the_offline_check);
     RUN(the_repair_rebuilds_what_a_start_trusts_from_the_journal);
     RUN(the_repair_refuses_a_journal_that_fails_its_own_checks);
+    RUN(an_older_copy_of_the_database_is_refused_until_it_is_meant);
 
     return api_suite_end(&suite);
 }
