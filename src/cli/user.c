@@ -947,6 +947,9 @@ static int S_closing_check(struct cli *cli)
     } texts[] = {
         {"balance", "money is in the balance: withdraw it to a card (`qianbao withdraw`), or "
                     "spend it"},
+        {"kyc_lifetime", "money is in the balance, and your KYC level 1 lifetime limit leaves too "
+                         "little to withdraw or spend it: verify your identity (`qianbao kyc`) to "
+                         "raise your level"},
         {"pending", "a top-up, withdrawal or delayed transfer is on its way: wait until it is "
                     "done, or cancel the transfer"},
         {"red_packet", "a red packet you sent still takes claims: what is left comes back when "

@@ -530,7 +530,8 @@ json_t *domain_time_json(int64_t at_ms)
 const char *domain_close_blocker_name(uint32_t blocker)
 {
     static const char *const names[DOMAIN_CLOSE_BLOCKER_COUNT] = {
-        "balance", "pending", "red_packet", "merchant", "frozen", "payment_password",
+        "balance",  "kyc_lifetime", "pending",          "red_packet",
+        "merchant", "frozen",       "payment_password",
     };
     for (size_t i = 0; i < DOMAIN_CLOSE_BLOCKER_COUNT; i++)
         if (blocker == (uint32_t)1 << i)

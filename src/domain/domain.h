@@ -126,14 +126,19 @@ struct domain_system_accounts {
 /* What stands in the way of closing a wallet (IDENTITY_OP_CLOSE,
  * GET /v1/me/closing), as bits of a set; a refusal names the lowest. */
 enum domain_close_blocker {
-    DOMAIN_CLOSE_BALANCE = 1 << 0,          /* "balance": money available */
-    DOMAIN_CLOSE_PENDING = 1 << 1,          /* "pending": held, or a payment at the bank */
-    DOMAIN_CLOSE_RED_PACKET = 1 << 2,       /* "red_packet": one sent still takes claims */
-    DOMAIN_CLOSE_MERCHANT = 1 << 3,         /* "merchant": a merchant owned */
-    DOMAIN_CLOSE_FROZEN = 1 << 4,           /* "frozen": the wallet is frozen */
-    DOMAIN_CLOSE_PAYMENT_PASSWORD = 1 << 5, /* "payment_password": none set, to prove it */
+    DOMAIN_CLOSE_BALANCE = 1 << 0, /* "balance": money available */
+    /* "kyc_lifetime", instead of "balance": money available that no
+     * withdrawal or payment can take, for the KYC level 1 lifetime limit
+     * (wallet_user_close_blockers); the owner's closing names the limit
+     * (LIMIT_EXCEEDED), an operator's the balance */
+    DOMAIN_CLOSE_KYC_LIFETIME = 1 << 1,
+    DOMAIN_CLOSE_PENDING = 1 << 2,          /* "pending": held, or a payment at the bank */
+    DOMAIN_CLOSE_RED_PACKET = 1 << 3,       /* "red_packet": one sent still takes claims */
+    DOMAIN_CLOSE_MERCHANT = 1 << 4,         /* "merchant": a merchant owned */
+    DOMAIN_CLOSE_FROZEN = 1 << 5,           /* "frozen": the wallet is frozen */
+    DOMAIN_CLOSE_PAYMENT_PASSWORD = 1 << 6, /* "payment_password": none set, to prove it */
 };
-#define DOMAIN_CLOSE_BLOCKER_COUNT 6
+#define DOMAIN_CLOSE_BLOCKER_COUNT 7
 /* The name of one bit ("balance"...), NULL for anything else. */
 const char *domain_close_blocker_name(uint32_t blocker);
 
@@ -143,6 +148,7 @@ struct ledger_txn;     /* src/ledger/ledger.h */
 struct merchant_platform; /* src/merchant/merchant.h */
 struct identity_session_cache; /* src/identity/identity.h */
 struct identity_user_cache; /* src/identity/identity.h */
+struct identity_user;       /* src/identity/identity.h */
 struct ratelimit;           /* src/base/ratelimit.h */
 
 struct domain_env {
@@ -175,11 +181,16 @@ struct domain_env {
     enum qb_error (*user_frozen)(struct ledger_txn *txn, const struct domain_env *env,
                                  const char *user_id);
     /* What a layer above keeps for a user that stands in the way of
-     * closing their wallet (merchant_user_close_blockers: merchants owned,
-     * red packets still taking claims): DOMAIN_CLOSE_* bits added to
-     * *blockers. Reads with store, a command's (ledger_txn_store) or a read
+     * closing their wallet, whose ledger account is view
+     * (merchant_user_close_blockers: merchants owned, red packets still
+     * taking claims, and a balance the wallet's limits keep in it, named
+     * DOMAIN_CLOSE_KYC_LIFETIME in place of DOMAIN_CLOSE_BALANCE):
+     * DOMAIN_CLOSE_* bits changed in *blockers. Reads with store, a
+     * command's (ledger_txn_store, view its working state) or a read
      * connection; writes nothing. Set by the daemon, NULL: nothing. */
-    enum qb_error (*user_close_blockers)(struct store *store, const char *user_id,
+    enum qb_error (*user_close_blockers)(const struct domain_env *env, struct store *store,
+                                         const struct identity_user *user,
+                                         const struct ledger_account_view *view,
                                          uint32_t *blockers);
     /* Called by identity inside the command that closes a user's wallet,
      * once nothing blocks it, for what a layer above keeps that the closed

@@ -497,6 +497,20 @@ bool http_identity_refused(struct http_request *req, const struct identity_cmd *
         json_decref(extra);
         return true;
     }
+    case QB_E_LIMIT_EXCEEDED: {
+        /* The closing: the balance must leave by a withdrawal or a payment,
+         * which the limit refuses: what lifts it, not "withdraw it first". */
+        QB_ASSERT(c->blocker != NULL);
+        json_t *extra = json_pack("{s:s}", "limit", c->blocker);
+        http_reply_error_extra(req, c->outcome,
+                               "the wallet's balance must be withdrawn or spent before it closes, "
+                               "and its KYC level 1 lifetime limit on paying and cashing out "
+                               "(kyc_lifetime) leaves too little for it: verify your identity "
+                               "(POST /v1/me/kyc) to raise your level, then withdraw it",
+                               extra);
+        json_decref(extra);
+        return true;
+    }
     case QB_E_ACCOUNT_FROZEN:
         /* A code proves only the phone, which a frozen wallet's owner may
          * have lost: say what still works. */

@@ -1539,18 +1539,22 @@ enum qb_error identity_close_blockers(const struct domain_env *env, struct store
     if (!user->payment_password_set)
         *blockers |= DOMAIN_CLOSE_PAYMENT_PASSWORD;
     if (env->user_close_blockers != NULL)
-        return env->user_close_blockers(store, user->id, blockers);
+        return env->user_close_blockers(env, store, user, view, blockers);
     return QB_OK;
 }
 
 /* What stands in the way of closing c's user that the refusal
  * ACCOUNT_NOT_EMPTY names, looked at without writing: the first into
  * c->blocker, with c->outcome ACCOUNT_NOT_EMPTY; c->blocker NULL when
- * nothing does. The ledger account's working state is read in the
- * command, so no payment of the same batch slips past it. A frozen wallet
- * is the caller's to judge (the owner's closing refuses it before, an
- * operator's takes it), and a missing payment password is the password
- * check's to tell. */
+ * nothing does. A balance the KYC level 1 lifetime limit keeps in the
+ * wallet is the owner's LIMIT_EXCEEDED instead, c->blocker "kyc_lifetime":
+ * "withdraw it or spend it" would send them round in a circle, and
+ * verifying their identity lifts it; an operator, who cannot, is told of
+ * the balance. The ledger account's working state is read in the command,
+ * so no payment of the same batch slips past it. A frozen wallet is the
+ * caller's to judge (the owner's closing refuses it before, an operator's
+ * takes it), and a missing payment password is the password check's to
+ * tell. */
 static enum qb_error close_blocker(struct ledger_txn *txn, struct identity_cmd *c)
 {
     c->blocker = NULL;
@@ -1563,9 +1567,13 @@ static enum qb_error close_blocker(struct ledger_txn *txn, struct identity_cmd *
     if (err != QB_OK)
         return err;
     blockers &= ~(uint32_t)(DOMAIN_CLOSE_FROZEN | DOMAIN_CLOSE_PAYMENT_PASSWORD);
+    if (c->op == IDENTITY_OP_ADMIN_CLOSE && (blockers & DOMAIN_CLOSE_KYC_LIFETIME) != 0)
+        blockers = (blockers & ~(uint32_t)DOMAIN_CLOSE_KYC_LIFETIME) | DOMAIN_CLOSE_BALANCE;
     if (blockers != 0) {
-        c->blocker = domain_close_blocker_name(blockers & -blockers);
-        c->outcome = QB_E_ACCOUNT_NOT_EMPTY;
+        uint32_t first = blockers & -blockers;
+        c->blocker = domain_close_blocker_name(first);
+        c->outcome =
+            first == DOMAIN_CLOSE_KYC_LIFETIME ? QB_E_LIMIT_EXCEEDED : QB_E_ACCOUNT_NOT_EMPTY;
     }
     return QB_OK;
 }

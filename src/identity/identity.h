@@ -45,7 +45,9 @@
  * and an SMS code, and only of an empty wallet: no balance, nothing held,
  * and nothing a layer above still owes or is owed
  * (domain_env.user_close_blockers: red packets not yet finished, merchants
- * owned; identity_close_blockers tells them all beforehand). It sets
+ * owned, and a balance the wallet's KYC level 1 lifetime limit keeps in it,
+ * which the owner is told to lift by verifying; identity_close_blockers
+ * tells them all beforehand). It sets
  * LEDGER_ACCOUNT_CLOSED in the same command, so no money moves either way
  * again, ends every session, and frees the phone for a new registration.
  * It is for good: no operation opens a closed wallet again. An operator
@@ -463,7 +465,8 @@ struct identity_cmd {
     struct identity_password_try password_try;
     char phone_before[SMS_PHONE_SIZE_MAX]; /* PHONE_CHANGE: the phone it replaced */
     /* CLOSE's ACCOUNT_NOT_EMPTY: what stands in the way, the name of its
-     * first DOMAIN_CLOSE_* bit (domain_close_blocker_name). */
+     * first DOMAIN_CLOSE_* bit (domain_close_blocker_name); CLOSE's
+     * LIMIT_EXCEEDED: "kyc_lifetime", the limit that keeps the balance. */
     const char *blocker;
 };
 
@@ -517,7 +520,10 @@ struct identity_cmd {
  *                     session stays; the old phone's live codes are voided.
  *   CLOSE             ACCOUNT_FROZEN, ACCOUNT_NOT_EMPTY (blocker: a balance,
  *                     money held for a withdrawal, or what domain_env.user_close_blockers
- *                     names; nothing is written), then the payment password's
+ *                     names; nothing is written), or instead of a balance
+ *                     LIMIT_EXCEEDED (blocker "kyc_lifetime": at KYC level 1
+ *                     the lifetime limit lets no withdrawal or payment take
+ *                     it; nothing is written), then the payment password's
  *                     refusals (counted), then SMS_CODE_INVALID (counted). A
  *                     closed wallet's ledger account is LEDGER_ACCOUNT_CLOSED,
  *                     every session and trusted device ends, and its phone is

@@ -610,11 +610,9 @@ static enum qb_error S_close_check(struct ledger_txn *txn, struct merchant_statu
         err = wallet_txn_spending_get(txn, &owner, &spending);
         if (err != QB_OK)
             return err;
-        const char *limit = NULL;
-        int64_t cap = wallet_withdrawal_cap(&c->env->settings, &spending, owner.kyc_level, &limit);
-        if (cap < most && strcmp(limit, "kyc_lifetime") == 0) {
+        if (wallet_kyc_lifetime_keeps(&c->env->settings, &spending, owner.kyc_level, most)) {
             c->not_empty = NULL;
-            c->refused_limit = limit;
+            c->refused_limit = "kyc_lifetime";
             c->outcome = QB_E_LIMIT_EXCEEDED;
             return QB_OK;
         }
@@ -844,11 +842,13 @@ void merchant_account_owner(const char *mchid, char *out, size_t out_size)
     QB_ASSERT(size > 0 && (size_t)size < out_size);
 }
 
-enum qb_error merchant_user_close_blockers(struct store *store, const char *user_id,
+enum qb_error merchant_user_close_blockers(const struct domain_env *env, struct store *store,
+                                           const struct identity_user *user,
+                                           const struct ledger_account_view *view,
                                            uint32_t *blockers)
 {
-    QB_ASSERT(store != NULL && user_id != NULL && blockers != NULL);
-    const struct store_param p[] = {STORE_TEXT(user_id)};
+    QB_ASSERT(env != NULL && store != NULL && user != NULL && view != NULL && blockers != NULL);
+    const struct store_param p[] = {STORE_TEXT(user->id)};
     bool owner;
     if (store_exists(store,
                      "SELECT 1 FROM merchants WHERE owner_user_id = $1 AND status <> 3 LIMIT 1", p,
@@ -856,7 +856,7 @@ enum qb_error merchant_user_close_blockers(struct store *store, const char *user
         return QB_E_STORAGE;
     if (owner)
         *blockers |= DOMAIN_CLOSE_MERCHANT;
-    return wallet_user_close_blockers(store, user_id, blockers);
+    return wallet_user_close_blockers(env, store, user, view, blockers);
 }
 
 enum qb_error merchant_txn_user_closed(struct ledger_txn *txn, const struct domain_env *env,

@@ -325,7 +325,10 @@ void merchant_account_owner(const char *mchid, char *out, size_t out_size);
  * (DOMAIN_CLOSE_MERCHANT: its withdrawals go to the owner's cards, its
  * refunds are the owner's business), and the wallet's part
  * (wallet_user_close_blockers). QB_E_STORAGE. */
-QB_MUST_USE enum qb_error merchant_user_close_blockers(struct store *store, const char *user_id,
+QB_MUST_USE enum qb_error merchant_user_close_blockers(const struct domain_env *env,
+                                                       struct store *store,
+                                                       const struct identity_user *user,
+                                                       const struct ledger_account_view *view,
                                                        uint32_t *blockers);
 /* domain_env.user_closed: the closed wallet's cards unbound and its open
  * collections closed (wallet_txn_user_closed), its payment-code devices revoked

@@ -75,6 +75,18 @@ void wallet_withdrawal_max(const struct domain_settings *settings, int64_t avail
     *fee_minor = lo_fee;
 }
 
+bool wallet_kyc_lifetime_keeps(const struct domain_settings *settings,
+                               const struct wallet_spending *s, int kyc_level, int64_t amount_minor)
+{
+    QB_ASSERT(settings != NULL && s != NULL && amount_minor > 0);
+    if (kyc_level > 1)
+        return false;
+    const char *limit = NULL;
+    int64_t cap = wallet_withdrawal_cap(settings, s, kyc_level, &limit);
+    QB_ASSERT(limit != NULL && cap >= 0);
+    return cap < amount_minor && strcmp(limit, "kyc_lifetime") == 0;
+}
+
 json_t *wallet_payment_json(const struct wallet_payment *p, const struct wallet_card *card)
 {
     QB_ASSERT(p != NULL && p->currency != NULL);

@@ -73,6 +73,17 @@ QB_MUST_USE bool wallet_withdrawal_fee(const struct domain_settings *settings,
 void wallet_withdrawal_max(const struct domain_settings *settings, int64_t available_minor,
                            int64_t cap_minor, int64_t *amount_minor, int64_t *fee_minor);
 
+struct wallet_spending; /* limits.h */
+/* Whether the KYC level 1 lifetime limit (kyc_lifetime, limits.h) keeps
+ * amount_minor (> 0: what must leave a balance for it to close, a
+ * withdrawal's or a payment's) in it: the user at level 1, and what is left
+ * of their allowance, s, less than amount_minor. Then "withdraw it first"
+ * would send the owner round in a circle, and the limit is what to name:
+ * verifying the identity (POST /v1/me/kyc) lifts it. Pure. */
+bool wallet_kyc_lifetime_keeps(const struct domain_settings *settings,
+                               const struct wallet_spending *s, int kyc_level,
+                               int64_t amount_minor);
+
 /* A payment as the API shows it: {id, type, status, amount, currency, fee,
  * card: {id, bank, last4} | null, failure_code | null, created_at,
  * updated_at}. card may be NULL. NULL when out of memory. */

@@ -257,12 +257,14 @@ enum qb_error wallet_withdrawals_held_at(struct store *reader, const char *accou
     return err;
 }
 
-enum qb_error wallet_user_close_blockers(struct store *store, const char *user_id,
-                                         uint32_t *blockers)
+enum qb_error wallet_user_close_blockers(const struct domain_env *env, struct store *store,
+                                         const struct identity_user *user,
+                                         const struct ledger_account_view *view, uint32_t *blockers)
 {
-    QB_ASSERT(store != NULL && user_id != NULL && blockers != NULL);
+    QB_ASSERT(env != NULL && store != NULL && user != NULL && view != NULL && blockers != NULL);
+    QB_ASSERT(view->id == user->account_id);
     _Static_assert(REDPACKET_ACTIVE == 1, "the SQL's constant");
-    const struct store_param p[] = {STORE_TEXT(user_id)};
+    const struct store_param p[] = {STORE_TEXT(user->id)};
     bool active;
     /* The terms of the partial index red_packets_sender_active. */
     if (store_exists(store, "SELECT 1 FROM red_packets WHERE status = 1 AND sender_id = $1 LIMIT 1",
@@ -285,6 +287,25 @@ enum qb_error wallet_user_close_blockers(struct store *store, const char *user_i
         return QB_E_STORAGE;
     if (processing)
         *blockers |= DOMAIN_CLOSE_PENDING;
+    /* At KYC level 1 what leaves the balance, withdrawn or paid, counts
+     * against the lifetime allowance (limits.h). When what is left of it
+     * cannot take the balance, "withdraw it or spend it" would send the
+     * owner round in a circle: the limit is named instead, to be raised.
+     * A balance too small for a withdrawal and its fee leaves only by a
+     * payment, which must take all of it. */
+    if ((*blockers & DOMAIN_CLOSE_BALANCE) != 0 && user->kyc_level <= 1 &&
+        view->available_minor > 0) {
+        int64_t most = 0, fee = 0;
+        wallet_withdrawal_max(&env->settings, view->available_minor,
+                              env->settings.limit_per_payment_minor, &most, &fee);
+        struct wallet_spending spending;
+        enum qb_error err = wallet_spending_get(store, view, user, &spending);
+        if (err != QB_OK)
+            return err;
+        if (wallet_kyc_lifetime_keeps(&env->settings, &spending, user->kyc_level,
+                                      most > 0 ? most : view->available_minor))
+            *blockers = (*blockers & ~(uint32_t)DOMAIN_CLOSE_BALANCE) | DOMAIN_CLOSE_KYC_LIFETIME;
+    }
     return QB_OK;
 }
 

@@ -215,11 +215,18 @@ QB_MUST_USE enum qb_error wallet_txn_payment_insert(struct ledger_txn *txn,
 QB_MUST_USE enum qb_error wallet_txn_payment_update(struct ledger_txn *txn,
                                                     const struct wallet_payment *p);
 
-/* The wallet's part of what stands in the way of closing user_id's wallet
- * (domain_env.user_close_blockers): a red packet of theirs still taking
- * claims, whose rest would be refunded to the closed wallet
- * (DOMAIN_CLOSE_RED_PACKET, added to *blockers). QB_E_STORAGE. */
-QB_MUST_USE enum qb_error wallet_user_close_blockers(struct store *store, const char *user_id,
+/* The wallet's part of what stands in the way of closing user's wallet,
+ * whose ledger account is view (domain_env.user_close_blockers): a red
+ * packet of theirs still taking claims, whose rest would be refunded to the
+ * closed wallet (DOMAIN_CLOSE_RED_PACKET, added to *blockers), a payment
+ * still at the bank (DOMAIN_CLOSE_PENDING), and a balance
+ * (DOMAIN_CLOSE_BALANCE) that the KYC level 1 lifetime limit lets no
+ * withdrawal or payment take (wallet_kyc_lifetime_keeps), named
+ * DOMAIN_CLOSE_KYC_LIFETIME in its place. QB_E_STORAGE. */
+QB_MUST_USE enum qb_error wallet_user_close_blockers(const struct domain_env *env,
+                                                     struct store *store,
+                                                     const struct identity_user *user,
+                                                     const struct ledger_account_view *view,
                                                      uint32_t *blockers);
 /* Inside the command that closes user_id's wallet, the wallet's part:
  * every card still bound is unbound, and every group collection of theirs

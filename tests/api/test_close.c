@@ -424,6 +424,56 @@ TEST(a_merchant_owner_or_a_frozen_wallet_does_not_close)
     client_response_release(&res);
 }
 
+TEST(a_wallet_out_of_kyc_allowance_is_told_to_raise_the_level)
+{
+    // At KYC level 1 a wallet may pay and cash out ¥1,000 in its life. Once it has, "withdraw it
+    // or spend it" would send its owner round in a circle: both are refused by kyc_lifetime. The
+    // closing names the limit that stands in the way (LIMIT_EXCEEDED, kyc_lifetime, before the
+    // password) and says to verify; the checklist names it too. An operator still sees the
+    // balance. Verified, the owner is sent to withdraw again.
+    struct api_user u, friend;
+    API_MUST(th_user_new(&S_client, S_admin, &u));
+    API_MUST(th_user_new(&S_client, S_admin, &friend));
+    API_MUST(th_fund(&S_client, S_admin, &u, 110000));
+    char card_id[API_ID_SIZE_MAX], body[256];
+    API_MUST(th_card_bind(&S_client, S_admin, &u, "9999000000000012", card_id));
+    snprintf(body, sizeof body,
+             "{\"card_id\":\"%s\",\"amount\":100000,\"payment_password\":\"" TH_PAY_PASSWORD "\"}",
+             card_id);
+    struct client_response res;
+    ASSERT_EQ_INT(
+        api_call_idem(&S_client, "POST", "/v1/me/withdrawals", u.token, "kyc-w1", body, &res), 201);
+    ASSERT_EQ_STR(api_json_str(&res, "status"), "SUCCESS");
+    client_response_release(&res);
+    long long left = th_balance(&S_client, &u);
+    ASSERT(left > 0 && left < 10000);
+    char error[32];
+    ASSERT_EQ_INT(S_transfer(&u, friend.id, 100, "kyc-t1", error), 403);
+    ASSERT_EQ_STR(error, "LIMIT_EXCEEDED");
+
+    EXPECT_CLOSING(&u, "kyc_lifetime");
+    char code[API_SMS_CODE_SIZE];
+    API_MUST(api_sms_code_get(&S_client, S_admin, u.phone, "close_account", code));
+    for (int i = 0; i < 2; i++) {
+        /* Before the password, as a balance is: a wrong one is not even counted. */
+        snprintf(body, sizeof body, "{\"payment_password\":\"%s\",\"sms_code\":\"%s\"}",
+                 i == 0 ? "086420" : TH_PAY_PASSWORD, code);
+        ASSERT_EQ_INT(api_call(&S_client, "POST", "/v1/me/close", u.token, body, &res), 403);
+        ASSERT_EQ_STR(api_error_code(&res), "LIMIT_EXCEEDED");
+        ASSERT_EQ_STR(api_json_str(&res, "limit"), "kyc_lifetime");
+        const char *said = api_json_str(&res, "message");
+        ASSERT(strstr(said, "KYC") != NULL && strstr(said, "/v1/me/kyc") != NULL);
+        client_response_release(&res);
+    }
+    EXPECT_ADMIN_CLOSE(&u, "{\"reason\":\"本人来电\"}", 409, "ACCOUNT_NOT_EMPTY", "balance");
+    ASSERT_EQ_INT(th_balance(&S_client, &u), left);
+
+    /* Verified (level 2), the balance is a withdrawal's again. */
+    API_MUST(api_user_verify(&S_client, &u, "张三"));
+    EXPECT_CLOSING(&u, "balance");
+    EXPECT_CLOSE(&u, TH_PAY_PASSWORD, code, 409, "ACCOUNT_NOT_EMPTY", "balance");
+}
+
 TEST(a_refund_to_a_closed_wallet_is_refused_as_wechat_refuses_it)
 {
     // The payer spent everything at a merchant and closed the wallet. The merchant's refund
@@ -527,6 +577,7 @@ int main(void)
     RUN(a_top_up_the_bank_has_not_confirmed_keeps_the_wallet_open);
     RUN(an_operator_closes_an_empty_wallet_for_an_owner_who_lost_the_phone);
     RUN(a_refund_to_a_closed_wallet_is_refused_as_wechat_refuses_it);
+    RUN(a_wallet_out_of_kyc_allowance_is_told_to_raise_the_level);
     RUN(a_transfer_racing_the_closing_never_lands_in_a_closed_wallet);
     return api_suite_end(&suite);
 }

@@ -923,6 +923,8 @@ TEST(withdrawing_past_the_lifetime_limit)
     ASSERT_EQ_INT(S_last.exit_status, 0);
     S_case("withdraw-all-kyc-lifetime", S_PAY, "--profile", "f", "withdraw", card, "all",
            "--password-stdin", NULL);
+    /* What is left can neither be withdrawn nor spent: the closing's checklist says so. */
+    S_case("close-account-kyc-lifetime", NULL, "--profile", "f", "close-account", NULL);
     S_END();
 }
 

@@ -2451,10 +2451,12 @@ static enum qb_error ix_close(struct ix *ix, const char *user_id, const char *pp
 static bool S_closing_blocks;
 static int S_closing_applied;
 
-static enum qb_error S_user_close_blockers(struct store *store, const char *user_id,
+static enum qb_error S_user_close_blockers(const struct domain_env *env, struct store *store,
+                                           const struct identity_user *user,
+                                           const struct ledger_account_view *view,
                                            uint32_t *blockers)
 {
-    (void)store, (void)user_id;
+    (void)env, (void)store, (void)user, (void)view;
     if (S_closing_blocks)
         *blockers |= DOMAIN_CLOSE_RED_PACKET;
     return QB_OK;

@@ -316,6 +316,18 @@ static enum qb_error S_close(struct wx *wx, const char *mchid, const char *owner
     return outcome;
 }
 
+/* merchant_user_close_blockers of user_id, read as GET /v1/me/closing reads it. */
+static uint32_t S_user_close_blockers(struct wx *wx, const char *user_id)
+{
+    struct identity_user user = wx_user_get(wx, user_id);
+    struct ledger_account_view view;
+    ASSERT_EQ_INT(ledger_account_view(wx->ledger, user.account_id, &view), QB_OK);
+    uint32_t blockers = 0;
+    ASSERT_EQ_INT(merchant_user_close_blockers(&wx->env, wx->reader, &user, &view, &blockers),
+                  QB_OK);
+    return blockers;
+}
+
 TEST(an_owner_closes_an_empty_merchant_for_good)
 {
     // Only its owner, only empty (asked before the password, which is then counted), and then
@@ -338,9 +350,7 @@ TEST(an_owner_closes_an_empty_merchant_for_good)
                   QB_E_ACCOUNT_NOT_EMPTY);
     ASSERT_EQ_STR(not_empty, "balance");
     ASSERT_EQ_INT(wx_user_get(wx, owner.id).payment_password_failures, 0);
-    uint32_t blockers = 0;
-    ASSERT_EQ_INT(merchant_user_close_blockers(wx->reader, owner.id, &blockers), QB_OK);
-    ASSERT(blockers & DOMAIN_CLOSE_MERCHANT);
+    ASSERT(S_user_close_blockers(wx, owner.id) & DOMAIN_CLOSE_MERCHANT);
 
     /* 5 fen are left, which no withdrawal can take (a fen and its fee are 11): they go to the
      * owner's wallet at the closing, if it takes money. */
@@ -367,9 +377,7 @@ TEST(an_owner_closes_an_empty_merchant_for_good)
     struct ledger_account_view view;
     ASSERT_EQ_INT(ledger_account_view(wx->ledger, m.account_id, &view), QB_OK);
     ASSERT(view.flags & LEDGER_ACCOUNT_CLOSED);
-    blockers = 0;
-    ASSERT_EQ_INT(merchant_user_close_blockers(wx->reader, owner.id, &blockers), QB_OK);
-    ASSERT_EQ_INT(blockers & DOMAIN_CLOSE_MERCHANT, 0);
+    ASSERT_EQ_INT(S_user_close_blockers(wx, owner.id) & DOMAIN_CLOSE_MERCHANT, 0);
 
     /* For good: closing again, suspending or resuming changes nothing. */
     ASSERT_EQ_INT(S_close(wx, "1900000001", owner.id, WX_PAY_PASSWORD, &not_empty, &after),
