@@ -692,8 +692,14 @@ static int S_withdrawal_quote(struct cli *cli, const struct S_card_route *route,
     json_int_t fee_min = json_integer_value(json_object_get(q, "fee_min"));
     bool covered = all ? available > fee_min : has_fee && (json_int_t)*amount <= available - fee;
     if (covered && (all ? max_amount <= 0 : *amount > max_amount && *amount <= per_payment)) {
+        /* The server's words for it (wallet_limits_refusal), so that --json
+         * answers as the server would. */
         rc = S_refuse_here(
-            cli, "LIMIT_EXCEEDED", "the kyc_lifetime limit refused this payment", "kyc_lifetime",
+            cli, "LIMIT_EXCEEDED",
+            "the kyc_lifetime limit refused this payment: a wallet at KYC level 1 pays and "
+            "withdraws only so much in its lifetime (GET /v1/me/limits); verify your identity "
+            "(POST /v1/me/kyc) to raise your level",
+            "kyc_lifetime",
             "a wallet without a verified real name pays out a limited amount in "
             "its lifetime (`qianbao limits`); %s%s: `qianbao kyc` lifts it",
             max_amount > 0 ? max_text : "nothing", max_amount > 0 ? " can go now" : " is left");

@@ -438,7 +438,14 @@ enum qb_error wallet_limits_refusal(struct ledger_cmd *cmd, enum qb_error err,
         return QB_E_INTERNAL;
     char message[96];
     snprintf(message, sizeof message, "the %s limit refused this payment", refused_limit);
-    enum qb_error rc = domain_response_error(cmd, err, message, extra);
+    /* Nothing but verifying lifts it, and a user refused a withdrawal or a
+     * payment by it has no other way out: say so. */
+    static const char kyc_lifetime[] =
+        "the kyc_lifetime limit refused this payment: a wallet at KYC level 1 pays and withdraws "
+        "only so much in its lifetime (GET /v1/me/limits); verify your identity (POST /v1/me/kyc) "
+        "to raise your level";
+    enum qb_error rc = domain_response_error(
+        cmd, err, strcmp(refused_limit, "kyc_lifetime") == 0 ? kyc_lifetime : message, extra);
     json_decref(extra);
     return rc;
 }

@@ -480,6 +480,9 @@ TEST(a_level_1_wallet_cashes_out_within_its_lifetime_limit)
     ASSERT_EQ_INT(S_pay(&u, "/v1/me/withdrawals", card, 70001, S_PAY, NULL, &res), 403);
     ASSERT_EQ_STR(api_json_str(&res, "code"), "LIMIT_EXCEEDED");
     ASSERT_EQ_STR(api_json_str(&res, "limit"), "kyc_lifetime");
+    /* Only verifying lifts it: the refusal says so, or the user is left without a way out. */
+    const char *said = api_json_str(&res, "message");
+    ASSERT(strstr(said, "KYC level 1") != NULL && strstr(said, "POST /v1/me/kyc") != NULL);
     client_response_release(&res);
     ASSERT_EQ_INT(S_available(&u), 120000);
 
@@ -521,6 +524,7 @@ TEST(a_level_1_wallet_cashes_out_within_its_lifetime_limit)
     ASSERT_EQ_INT(api_call_idem(&S_client, "POST", "/v1/transfers", u.token, "kyc1-t2", body, &res),
                   403);
     ASSERT_EQ_STR(api_json_str(&res, "limit"), "kyc_lifetime");
+    ASSERT(strstr(api_json_str(&res, "message"), "POST /v1/me/kyc") != NULL);
     client_response_release(&res);
 }
 
