@@ -42,6 +42,14 @@ static enum qb_error S_record(struct ledger_txn *txn, struct ledger_cmd *cmd)
     return err == QB_OK ? QB_OK : QB_E_STORAGE;
 }
 
+bool domain_audit_target_is_valid(const char *text)
+{
+    size_t size = strnlen(text, DOMAIN_AUDIT_TARGET_SIZE_MAX);
+    return size > 0 && size < DOMAIN_AUDIT_TARGET_SIZE_MAX &&
+           strspn(text, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") ==
+               size;
+}
+
 void domain_audit_attach(struct domain_audit *audit, struct ledger_cmd *cmd)
 {
     QB_ASSERT(audit != NULL && audit->outcome != NULL && cmd != NULL);

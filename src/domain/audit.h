@@ -21,6 +21,14 @@
  * request refused before it reached the ledger (malformed, not allowed):
  * the access log has those.
  *
+ * An operator's read of a customer's data (a user, their payments, the SMS
+ * outbox, a look-up by phone) is recorded the same way: the HTTP layer
+ * submits a command that does nothing but carry the record (action
+ * "read_…", changed false), and answers the read only once that row is
+ * durable; a read whose row fails is not answered (STORAGE_UNAVAILABLE).
+ * The row says who asked to look, not what the answer held: a read of an
+ * unknown id is a row too.
+ *
  * Commands of users, merchants and workers carry no audit and pay nothing.
  * Writes run on the ledger's writer thread; reads take any store.
  */
@@ -36,8 +44,8 @@
 #include "store/store.h"
 
 #define DOMAIN_AUDIT_BY_SIZE_MAX 40         /* "admin:" and a 32-byte name, NUL */
-#define DOMAIN_AUDIT_ACTION_SIZE_MAX 32     /* "freeze", "kyc_level", "operator_revoke" */
-#define DOMAIN_AUDIT_TARGET_SIZE_MAX 48     /* a user or payment id, an mchid, a name */
+#define DOMAIN_AUDIT_ACTION_SIZE_MAX 32     /* "user_freeze", "read_user_security_events" */
+#define DOMAIN_AUDIT_TARGET_SIZE_MAX 48     /* a user or payment id, an mchid, a name, a phone */
 #define DOMAIN_AUDIT_DETAIL_SIZE_MAX 32     /* what the action set: a KYC level */
 #define DOMAIN_AUDIT_REASON_SIZE_MAX 201    /* 200 bytes of text, as the routes take */
 #define DOMAIN_AUDIT_RESULT_SIZE_MAX 40     /* "ok" or an API error code */
@@ -56,6 +64,11 @@ struct domain_audit {
     const enum qb_error *outcome; /* read once run kept its work */
     const bool *changed;          /* NULL: it changed something exactly when outcome is QB_OK */
 };
+
+/* Whether text is a target the trail takes: 1 to 47 of a-z A-Z 0-9 . _ -
+ * (a user or payment id, an mchid, an operator's name, a phone number):
+ * what the routes record, and what GET /admin/audit?target= filters by. */
+bool domain_audit_target_is_valid(const char *text);
 
 /* Has cmd (not yet submitted) write audit's row when its run keeps its
  * work: the row's failure rolls the command back (QB_E_STORAGE). */

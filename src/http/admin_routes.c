@@ -14,7 +14,8 @@
  * Every change here is an operator's command that carries its audit record
  * (http_request_audit, domain/audit.h): the row is written in the
  * command's transaction, beside the log's audit line, which stays for
- * those who follow the log.
+ * those who follow the log. A read of a customer's data has its row
+ * written before its handler here runs (http_read_audits in routes.c).
  */
 #include <stdio.h>
 #include <string.h>
@@ -958,9 +959,7 @@ void http_handle_admin_audit_list(struct http_request *req)
                                  "action must be an action's name, as user_freeze");
         return;
     }
-    if (f->target != NULL &&
-        !S_token_is(f->target, DOMAIN_AUDIT_TARGET_SIZE_MAX,
-                    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")) {
+    if (f->target != NULL && !domain_audit_target_is_valid(f->target)) {
         http_reply_error_message(req, QB_E_PARAM,
                                  "target must be a user or payment id, an mchid or an operator's "
                                  "name");

@@ -18,7 +18,11 @@
  *      API test checks its answers against the document);
  *   5) add an API test in tests/api/ that talks HTTP to a real qianbaod,
  *      including a bad-input case, a row in test_auth_matrix.c and an entry
- *      in test_bad_input.c.
+ *      in test_bad_input.c;
+ *   6) an operator's GET route: if its answer shows anything of a customer
+ *      (a user, their money, their messages), a line in http_read_audits
+ *      below; either way its line in S_reads of tests/api/test_audit.c,
+ *      which fails until it has one.
  * The server checks the table at start (malformed patterns, duplicates) and
  * answers 404 and 405 itself; metrics are labelled by the pattern, so no
  * route needs code for counting or logging.
@@ -253,3 +257,30 @@ const struct http_route http_routes[] = {
 };
 
 const size_t http_route_count = QB_ARRAY_COUNT(http_routes);
+
+/* The operators' reads of personal data: who looked at a customer, when,
+ * and what at, is on the audit trail (docs/operations.md). Not here, as
+ * they show no customer's data: GET /admin/operators (the staff), GET
+ * /admin/audit (what operators did: a row per page read would only grow
+ * what an auditor pages through), GET /admin/ledger/verification (sums of
+ * the whole ledger), and /metrics and /healthz (counts, and no operator
+ * to name). */
+const struct http_read_audit http_read_audits[] = {
+    {"/admin/users", "read_users", "phone"},
+    {"/admin/users/{id}", "read_user", "id"},
+    {"/admin/users/{id}/transactions", "read_user_transactions", "id"},
+    {"/admin/users/{id}/transactions.csv", "read_user_transactions", "id"},
+    {"/admin/users/{id}/security-events", "read_user_security_events", "id"},
+    {"/admin/users/{id}/notices", "read_user_notices", "id"},
+    {"/admin/sms-outbox", "read_sms_outbox", "phone"},
+    {"/admin/payments", "read_payments", NULL},
+    {"/admin/payments/{id}", "read_payment", "id"},
+    {"/admin/collections/{id}", "read_collection", "id"},
+    {"/admin/red-packets/{id}", "read_red_packet", "id"},
+    /* A merchant's record names its owner, a user; its transfers, their payees. */
+    {"/admin/merchants", "read_merchants", "owner"},
+    {"/admin/merchants/{mchid}", "read_merchant", "mchid"},
+    {"/admin/merchants/{mchid}/payouts", "read_merchant_payouts", "mchid"},
+};
+
+const size_t http_read_audit_count = QB_ARRAY_COUNT(http_read_audits);

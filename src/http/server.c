@@ -5,9 +5,11 @@
  * conn.c reads a request's head and calls http_request_start and
  * http_request_route (refuse what is too large, find the route: replies
  * here go out before any body is read), then, with the body in,
- * http_request_dispatch (authenticate, run the handler). A handler that
- * submitted a ledger command leaves its connection away; the writer's
- * done callback hands the request back (http_conn_resume) and
+ * http_request_dispatch (authenticate, run the handler; for an operator's
+ * read of personal data, http_read_audits, first its row on the audit
+ * trail through the ledger, the handler running once that is durable). A
+ * handler that submitted a ledger command leaves its connection away; the
+ * writer's done callback hands the request back (http_conn_resume) and
  * http_request_resumed runs the handler's resume function on the
  * connection's thread. Replies are built into the request; conn.c turns
  * them into bytes, with http_reply_sign for /v3/.
@@ -834,6 +836,104 @@ bool http_request_user_authenticate(struct http_request *req)
     return false;
 }
 
+/* The read audit of the route, or NULL: few routes are an operator's
+ * GETs, and they see operators' volumes, so a walk of the short table. */
+static const struct http_read_audit *S_read_audit(const struct http_route *route)
+{
+    if (route->auth != HTTP_AUTH_ADMIN || strcmp(route->method, "GET") != 0)
+        return NULL;
+    for (size_t i = 0; i < http_read_audit_count; i++)
+        if (strcmp(http_read_audits[i].pattern, route->pattern) == 0)
+            return &http_read_audits[i];
+    return NULL;
+}
+
+/* An operator's read, its row on the trail: a command that changes nothing
+ * and carries the record (domain/audit.h). */
+struct S_read_cmd {
+    struct ledger_cmd cmd;
+    enum qb_error outcome; /* QB_OK: the read was let through */
+    bool changed;          /* false: a read */
+};
+
+static enum qb_error S_read_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
+{
+    (void)txn;
+    struct S_read_cmd *c = (struct S_read_cmd *)cmd;
+    QB_ASSERT(c->outcome == QB_OK && !c->changed);
+    return QB_OK;
+}
+
+/* The row is durable, or failed: the read is answered by its handler, as
+ * if it had just been dispatched, or refused with nothing shown. */
+static void S_read_recorded(struct http_request *req, struct ledger_cmd *cmd)
+{
+    enum qb_error err = cmd->result;
+    ledger_cmd_release(cmd);
+    if (err == QB_E_STORAGE) {
+        http_reply_error_message(req, err,
+                                 "storage failed: the read could not be put on the audit "
+                                 "trail, and is not shown");
+        return;
+    }
+    if (err != QB_OK) {
+        http_reply_error(req, err);
+        return;
+    }
+    req->submitted = false;
+    req->resumed = false;
+    req->cmd = NULL;
+    req->resume = NULL;
+    const struct http_route *route = &req->server->routes[req->route_index];
+    route->handler(req);
+    if (!req->replied && !req->submitted) {
+        log_event(LOG_ERROR, "http.handler_no_reply", "route=%s", route->pattern);
+        http_reply_error(req, QB_E_INTERNAL);
+    }
+}
+
+/* Submits the row of an operator's read, whose handler runs once it is
+ * durable. A target that the trail cannot take names nothing that exists:
+ * a path's is answered 404 as its handler would, a query's 400. */
+static void S_read_record(struct http_request *req, const struct http_read_audit *read)
+{
+    const char *target = NULL;
+    bool in_path = false;
+    if (read->target != NULL) {
+        target = http_request_param(req, read->target);
+        in_path = target != NULL;
+        if (!in_path)
+            target = http_request_query(req, read->target);
+    }
+    if (target == NULL)
+        target = "";
+    if (target[0] != '\0' && !domain_audit_target_is_valid(target)) {
+        if (in_path) {
+            http_reply_error(req, QB_E_NOT_FOUND);
+        } else {
+            char message[128];
+            snprintf(message, sizeof message,
+                     "%s must be a phone number or an id (letters, digits, '.', '_', '-')",
+                     read->target);
+            http_reply_error_message(req, QB_E_PARAM, message);
+        }
+        return;
+    }
+    struct S_read_cmd *c = http_request_alloc(req, sizeof *c);
+    if (c == NULL) {
+        http_reply_error(req, QB_E_TOO_LARGE);
+        return;
+    }
+    ledger_cmd_init(&c->cmd, S_read_run, NULL);
+    c->outcome = QB_OK;
+    c->changed = false;
+    if (http_request_audit(req, &c->cmd, read->action, target, &c->outcome, &c->changed) == NULL) {
+        ledger_cmd_release(&c->cmd);
+        return;
+    }
+    http_request_submit(req, &c->cmd, S_read_recorded);
+}
+
 /* Step 2, with the body in: authenticate and run the handler. */
 void http_request_dispatch(struct http_request *req)
 {
@@ -847,6 +947,11 @@ void http_request_dispatch(struct http_request *req)
         if (err == QB_E_UNAUTHORIZED)
             http_reply_header(req, "WWW-Authenticate", "Bearer");
         http_reply_error(req, err);
+        return;
+    }
+    const struct http_read_audit *read = S_read_audit(route);
+    if (read != NULL) {
+        S_read_record(req, read);
         return;
     }
     route->handler(req);

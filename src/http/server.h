@@ -140,6 +140,24 @@ struct http_route {
 extern const struct http_route http_routes[];
 extern const size_t http_route_count;
 
+/* An operator's GET route that shows a customer's data: each read of it is
+ * a row on the audit trail (domain/audit.h), written and durable before
+ * the handler runs; a read whose row cannot be written is answered 503
+ * STORAGE_UNAVAILABLE and shows nothing. */
+struct http_read_audit {
+    const char *pattern; /* of an HTTP_AUTH_ADMIN GET route: "/admin/users/{id}" */
+    const char *action;  /* the row's action: "read_user" */
+    /* The path parameter or query argument naming whose data it is ("id",
+     * "phone"), recorded as the row's target; NULL, or absent from the
+     * request: "" (a list of everyone's). */
+    const char *target;
+};
+
+/* Which operator's reads are recorded (routes.c), matched to a route by its
+ * pattern. */
+extern const struct http_read_audit http_read_audits[];
+extern const size_t http_read_audit_count;
+
 struct http_server_options {
     const char *listen;              /* "127.0.0.1:8080", "[::1]:0"; port 0 picks a free one */
     const char *admin_listen;        /* as listen: the operator's routes (under /admin, and

@@ -8,12 +8,20 @@
  * command answered is a row that changed nothing; a request refused before
  * it reached the ledger is none. The rows are in the database: a restart
  * keeps them. Only operators read them.
+ *
+ * An operator's read of a customer's data (a user, their payments, the SMS
+ * outbox, a look-up by phone) is a row too, written before the answer: a
+ * read whose row cannot be written is not served. Every operator's GET
+ * route is classed below, personal data or not, so that a new one cannot
+ * be left off the trail unnoticed.
  */
 #include <stdio.h>
 #include <string.h>
 
 #include <jansson.h>
+#include <sqlite3.h>
 
+#include "api/lib/routes.h"
 #include "api/lib/suite.h"
 #include "test.h"
 
@@ -208,6 +216,197 @@ TEST(only_operators_read_the_trail)
     client_response_release(&res);
 }
 
+TEST(a_named_operators_read_of_a_user_is_on_the_trail)
+{
+    /* "Who looked at this customer, and when?": reading a wallet leaves
+     * the reader's name, the user and the request, and changes nothing. */
+    char path[256];
+    snprintf(path, sizeof path, "/admin/users/%s", S_user.id);
+    struct client_response res;
+    ASSERT_EQ_INT(api_call(&S_client, "GET", path, S_alice, NULL, &res), 200);
+    char request_id[64];
+    snprintf(request_id, sizeof request_id, "%s", api_header(&res, "X-Request-Id"));
+    client_response_release(&res);
+    ASSERT(request_id[0] != '\0');
+
+    char query[256];
+    snprintf(query, sizeof query, "action=read_user&target=%s", S_user.id);
+    json_t *items = S_audit(query);
+    ASSERT_EQ_INT((long long)json_array_size(items), 1);
+    json_t *row = json_array_get(items, 0);
+    ASSERT_EQ_STR(S_str(row, "by"), "admin:alice");
+    ASSERT_EQ_STR(S_str(row, "target"), S_user.id);
+    ASSERT_EQ_STR(S_str(row, "result"), "ok");
+    ASSERT(json_is_false(json_object_get(row, "changed")));
+    ASSERT_EQ_STR(S_str(row, "request_id"), request_id);
+    json_decref(items);
+
+    /* A look-up by phone names the phone it looked for. */
+    snprintf(path, sizeof path, "/admin/users?phone=%s", S_user.phone);
+    ASSERT_EQ_INT(api_call(&S_client, "GET", path, S_alice, NULL, &res), 200);
+    client_response_release(&res);
+    snprintf(query, sizeof query, "by=admin:alice&action=read_users&target=%s", S_user.phone);
+    items = S_audit(query);
+    ASSERT_EQ_INT((long long)json_array_size(items), 1);
+    json_decref(items);
+}
+
+/* Every operator's GET route, and what a read of it records: the action,
+ * or NULL for a route that shows no customer's data. A route missing here
+ * fails the test below. */
+static const struct {
+    const char *pattern;
+    const char *action;
+    const char *target_query; /* the query argument that names the target, or NULL */
+} S_reads[] = {
+    {"/admin/users", "read_users", "phone"},
+    {"/admin/users/{id}", "read_user", NULL},
+    {"/admin/users/{id}/transactions", "read_user_transactions", NULL},
+    {"/admin/users/{id}/transactions.csv", "read_user_transactions", NULL},
+    {"/admin/users/{id}/security-events", "read_user_security_events", NULL},
+    {"/admin/users/{id}/notices", "read_user_notices", NULL},
+    {"/admin/sms-outbox", "read_sms_outbox", "phone"},
+    {"/admin/payments", "read_payments", NULL},
+    {"/admin/payments/{id}", "read_payment", NULL},
+    {"/admin/collections/{id}", "read_collection", NULL},
+    {"/admin/red-packets/{id}", "read_red_packet", NULL},
+    {"/admin/merchants", "read_merchants", "owner"},
+    {"/admin/merchants/{mchid}", "read_merchant", NULL},
+    {"/admin/merchants/{mchid}/payouts", "read_merchant_payouts", NULL},
+    /* Staff, not customers (and the root's alone). */
+    {"/admin/operators", NULL, NULL},
+    /* The trail itself: what operators did; a row per page read would
+     * grow what the auditor pages through. */
+    {"/admin/audit", NULL, NULL},
+    /* Counts and sums of the whole ledger, no one's in particular. */
+    {"/admin/ledger/verification", NULL, NULL},
+};
+
+/* The newest row of the trail, read by the root (whose reads of the trail
+ * leave none); the caller releases it. */
+static json_t *S_newest(void)
+{
+    json_t *items = S_audit("limit=1");
+    ASSERT_EQ_INT((long long)json_array_size(items), 1);
+    json_t *row = json_incref(json_array_get(items, 0));
+    json_decref(items);
+    return row;
+}
+
+TEST(every_operators_read_of_personal_data_is_on_the_trail)
+{
+    /* A table over the route table: each operator's GET route is classed,
+     * and each read of a personal one, by a named operator, is the newest
+     * row with its action and target; a read of any other leaves none. */
+    struct api_route routes[API_ROUTES_MAX];
+    size_t route_count = 0;
+    char err[1200];
+    if (!api_routes_read(routes, &route_count, err, sizeof err)) {
+        fprintf(stderr, "routes: %s\n", err);
+        ASSERT(false);
+    }
+    bool classed[QB_ARRAY_COUNT(S_reads)] = {false};
+    for (size_t r = 0; r < route_count; r++) {
+        if (strcmp(routes[r].method, "GET") != 0 || strcmp(routes[r].auth, "HTTP_AUTH_ADMIN") != 0)
+            continue;
+        size_t i = 0;
+        while (i < QB_ARRAY_COUNT(S_reads) && strcmp(S_reads[i].pattern, routes[r].pattern) != 0)
+            i++;
+        if (i == QB_ARRAY_COUNT(S_reads))
+            fprintf(stderr, "GET %s: say whether it shows personal data (S_reads)\n",
+                    routes[r].pattern);
+        ASSERT(i < QB_ARRAY_COUNT(S_reads));
+        classed[i] = true;
+
+        /* The path, its parameter an id of the right shape (a read of an
+         * unknown one is a look all the same). */
+        const char *target = "";
+        char path[256];
+        snprintf(path, sizeof path, "%s", routes[r].pattern);
+        char *param = strchr(path, '{');
+        if (param != NULL) {
+            char rest[128];
+            snprintf(rest, sizeof rest, "%s", strchr(param, '}') + 1);
+            target = strncmp(param, "{mchid}", 7) == 0 ? "1900000109" : S_user.id;
+            snprintf(param, sizeof path - (size_t)(param - path), "%s%s", target, rest);
+        }
+        if (S_reads[i].target_query != NULL) {
+            target = strcmp(S_reads[i].target_query, "owner") == 0 ? S_user.id : S_user.phone;
+            size_t size = strlen(path);
+            snprintf(path + size, sizeof path - size, "?%s=%s", S_reads[i].target_query, target);
+        }
+        struct client_response res;
+        long status = api_call(&S_client, "GET", path, S_alice, NULL, &res);
+        char request_id[64];
+        snprintf(request_id, sizeof request_id, "%s", api_header(&res, "X-Request-Id"));
+        client_response_release(&res);
+        if (status >= 500)
+            fprintf(stderr, "GET %s: %ld\n", path, status);
+        ASSERT(status < 500);
+        json_t *row = S_newest();
+        if (S_reads[i].action != NULL) {
+            if (strcmp(S_str(row, "request_id"), request_id) != 0)
+                fprintf(stderr, "GET %s: no row on the trail\n", path);
+            ASSERT_EQ_STR(S_str(row, "request_id"), request_id);
+            ASSERT_EQ_STR(S_str(row, "by"), "admin:alice");
+            ASSERT_EQ_STR(S_str(row, "action"), S_reads[i].action);
+            ASSERT_EQ_STR(S_str(row, "target"), target);
+            ASSERT(json_is_false(json_object_get(row, "changed")));
+        } else {
+            ASSERT(strcmp(S_str(row, "request_id"), request_id) != 0);
+        }
+        json_decref(row);
+    }
+    for (size_t i = 0; i < QB_ARRAY_COUNT(S_reads); i++) {
+        if (!classed[i])
+            fprintf(stderr, "%s: no such operator's GET route\n", S_reads[i].pattern);
+        ASSERT(classed[i]);
+    }
+}
+
+/* Runs sql on the running daemon's database. */
+static void S_sql(const char *sql)
+{
+    char path[TEST_DAEMON_PATH_SIZE_MAX + 16];
+    snprintf(path, sizeof path, "%s/qianbao.db", S_daemon.data_dir);
+    sqlite3 *db = NULL;
+    ASSERT_EQ_INT(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+    sqlite3_busy_timeout(db, 10000);
+    ASSERT_EQ_INT(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+}
+
+TEST(a_read_that_cannot_be_recorded_is_not_served)
+{
+    /* As a command whose row fails is rolled back, a read whose row fails
+     * shows nothing: 503, and not one byte of the user's data. */
+    S_sql("CREATE TRIGGER test_audit_refused BEFORE INSERT ON operator_actions"
+          " BEGIN SELECT RAISE(ABORT, 'refused by the test'); END");
+    char path[256];
+    snprintf(path, sizeof path, "/admin/users/%s", S_user.id);
+    struct client_response res;
+    long status = api_call(&S_client, "GET", path, S_alice, NULL, &res);
+    bool shown = false;
+    size_t phone_size = strlen(S_user.phone);
+    for (size_t at = 0; !shown && at + phone_size <= res.body.size; at++)
+        shown = memcmp((const char *)res.body.data + at, S_user.phone, phone_size) == 0;
+    char code[64];
+    snprintf(code, sizeof code, "%s", api_error_code(&res));
+    client_response_release(&res);
+    snprintf(path, sizeof path, "/admin/sms-outbox?phone=%s", S_user.phone);
+    long outbox_status = api_call(&S_client, "GET", path, S_admin, NULL, &res);
+    client_response_release(&res);
+    S_sql("DROP TRIGGER test_audit_refused");
+    ASSERT_EQ_INT(status, 503);
+    ASSERT_EQ_STR(code, "STORAGE_UNAVAILABLE");
+    ASSERT(!shown);
+    ASSERT_EQ_INT(outbox_status, 503);
+
+    snprintf(path, sizeof path, "/admin/users/%s", S_user.id);
+    ASSERT_EQ_INT(api_call(&S_client, "GET", path, S_alice, NULL, &res), 200);
+    client_response_release(&res);
+}
+
 TEST(the_trail_outlives_a_restart)
 {
     /* The log rotates; the trail stays with the books. */
@@ -248,6 +447,9 @@ int main(void)
     RUN(the_trail_filters_by_operator_action_and_time);
     RUN(an_operators_onboarding_and_a_new_app_are_on_the_trail);
     RUN(only_operators_read_the_trail);
+    RUN(a_named_operators_read_of_a_user_is_on_the_trail);
+    RUN(every_operators_read_of_personal_data_is_on_the_trail);
+    RUN(a_read_that_cannot_be_recorded_is_not_served);
     RUN(the_trail_outlives_a_restart);
     return api_suite_end(&suite);
 }

@@ -218,6 +218,28 @@ TEST(the_list_filters_and_pages)
     ASSERT_EQ_INT(list(&none, 0, rows, 8), 0);
 }
 
+TEST(a_target_is_an_id_a_name_or_a_phone_and_nothing_else)
+{
+    /* Targets come from paths and queries an operator typed: what the
+     * trail keeps is one token an auditor can filter by and a terminal
+     * shows as it is, never a control character, a space or a quote. */
+    ASSERT(domain_audit_target_is_valid("u_1xfgw94m7frxdsx00r965qqd0s"));
+    ASSERT(domain_audit_target_is_valid("13800138000"));
+    ASSERT(domain_audit_target_is_valid("li.wei-2"));
+    ASSERT(!domain_audit_target_is_valid(""));
+    ASSERT(!domain_audit_target_is_valid("u x"));
+    ASSERT(!domain_audit_target_is_valid("u\x1b[2J"));
+    ASSERT(!domain_audit_target_is_valid("'; DROP TABLE operator_actions;--"));
+    char longest[DOMAIN_AUDIT_TARGET_SIZE_MAX];
+    memset(longest, 'a', sizeof longest - 1);
+    longest[sizeof longest - 1] = '\0';
+    ASSERT(domain_audit_target_is_valid(longest));
+    char too_long[DOMAIN_AUDIT_TARGET_SIZE_MAX + 1];
+    memset(too_long, 'a', sizeof too_long - 1);
+    too_long[sizeof too_long - 1] = '\0';
+    ASSERT(!domain_audit_target_is_valid(too_long));
+}
+
 TEST(the_rows_outlive_a_restart)
 {
     /* The trail is in the database, not the log: a restart keeps it. */
@@ -242,6 +264,7 @@ int main(void)
     RUN(an_action_whose_row_cannot_be_written_does_not_happen);
     RUN(commands_without_an_audit_write_none);
     RUN(the_list_filters_and_pages);
+    RUN(a_target_is_an_id_a_name_or_a_phone_and_nothing_else);
     RUN(the_rows_outlive_a_restart);
     stop();
     test_rmtree(dir);
