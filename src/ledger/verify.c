@@ -105,11 +105,18 @@ static enum qb_error load_accounts(struct verify *v, struct store *reader)
     v->accounts = calloc((size_t)count + 1, sizeof(struct verify_account));
     QB_ASSERT(v->accounts != NULL);
 
+    /* A journal not keyed may be an older version's, whose accounts have
+     * no mac yet (a backup checked before the new version first starts). */
     err = store_prepare(reader,
-                        "SELECT id, currency, floor_minor, balance_minor, held_minor, "
-                        "last_entry_id, kind, spent_day_start_ms, spent_day_minor, "
-                        "spent_year, spent_year_minor, spent_lifetime_minor, flags, owner, "
-                        "created_at_ms, mac FROM accounts ORDER BY id",
+                        v->report->chain_keyed_from != 0
+                            ? "SELECT id, currency, floor_minor, balance_minor, held_minor, "
+                              "last_entry_id, kind, spent_day_start_ms, spent_day_minor, "
+                              "spent_year, spent_year_minor, spent_lifetime_minor, flags, owner, "
+                              "created_at_ms, mac FROM accounts ORDER BY id"
+                            : "SELECT id, currency, floor_minor, balance_minor, held_minor, "
+                              "last_entry_id, kind, spent_day_start_ms, spent_day_minor, "
+                              "spent_year, spent_year_minor, spent_lifetime_minor, flags, owner, "
+                              "created_at_ms, NULL FROM accounts ORDER BY id",
                         &stmt);
     if (err != QB_OK)
         return QB_E_STORAGE;
