@@ -314,6 +314,11 @@ static const char *S_hint(const char *code, const char *limit)
         {"LIMIT_EXCEEDED", "red_packet_max",
          "a red packet's maximum is the server's, set by its operator (it is none of `qianbao "
          "limits`): send at most that, or the money in several packets"},
+        /* The server's message names its route (POST /v1/me/kyc); a user of the CLI needs
+         * the command, and to know that only verifying lifts it, not waiting. */
+        {"LIMIT_EXCEEDED", "kyc_lifetime",
+         "a wallet without a verified real name pays out a limited amount in its lifetime "
+         "(`qianbao limits`): `qianbao kyc --name NAME` (it asks for the id number) lifts it"},
         {"LIMIT_EXCEEDED", "cards",
          "unbind a card you no longer use: `qianbao card list`, then `qianbao card remove ID`"},
         {"LIMIT_EXCEEDED", NULL, "see `qianbao limits`"}, /* the spending limits, which it lists */

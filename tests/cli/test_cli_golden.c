@@ -907,7 +907,8 @@ TEST(withdrawing_past_the_lifetime_limit)
 {
     // A wallet without a verified real name may pay out a limited amount in its lifetime
     // (¥1,000). Past it, `withdraw` says so before the password, with the limit's name, and
-    // points to `qianbao kyc`: not "the balance is too low", which topping up cannot cure.
+    // points to `qianbao kyc`: not "the balance is too low", which topping up cannot cure; so
+    // do the server's refusals of a transfer and a red packet.
     S_BEGIN();
     char card[64];
     S_user_with_card("f", "PHONE_F", "6222020000000000026", card);
@@ -922,6 +923,12 @@ TEST(withdrawing_past_the_lifetime_limit)
     S_case(NULL, S_PAY, "--profile", "f", "withdraw", card, "all", "--password-stdin", NULL);
     ASSERT_EQ_INT(S_last.exit_status, 0);
     S_case("withdraw-all-kyc-lifetime", S_PAY, "--profile", "f", "withdraw", card, "all",
+           "--password-stdin", NULL);
+    /* A transfer or a red packet the server refuses by the same limit: the hint names the
+     * command that lifts it, not the route the server's message names. */
+    S_case("send-kyc-lifetime", S_PAY, "--profile", "f", "send", S_phone_b, "10",
+           "--password-stdin", NULL);
+    S_case("redpacket-send-kyc-lifetime", S_PAY, "--profile", "f", "redpacket", "send", "10", "2",
            "--password-stdin", NULL);
     /* What is left can neither be withdrawn nor spent: the closing's checklist says so. */
     S_case("close-account-kyc-lifetime", NULL, "--profile", "f", "close-account", NULL);
