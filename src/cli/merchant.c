@@ -1248,6 +1248,30 @@ int cli_run_merchant_show(struct cli *cli, const struct cli_args *args)
     return rc;
 }
 
+/* What empties a merchant its owner could not close (ACCOUNT_NOT_EMPTY), by
+ * the refusal's reason: where the server's message names its routes, the
+ * owner needs the commands ("pending", a withdrawal at the bank, names
+ * none: it is waited for). */
+static void S_close_refused_hint(struct cli *cli, const char *mchid, const json_t *answer)
+{
+    if (strcmp(cli_json_str(answer, "code"), "ACCOUNT_NOT_EMPTY") != 0)
+        return;
+    const char *reason = cli_json_str(answer, "reason");
+    if (strcmp(reason, "balance") == 0) {
+        char word[CLI_SHELL_WORD_SIZE_MAX] = "";
+        if (mchid != NULL)
+            cli_shell_word(mchid, word, sizeof word);
+        cli_hint(cli,
+                 "withdraw it to your card first: `qianbao merchant withdraw CARD_ID all%s%s` "
+                 "(`qianbao card list` lists your cards)",
+                 mchid != NULL ? " --mchid " : "", word);
+    } else if (strcmp(reason, "payout") == 0) {
+        cli_hint(cli, "the merchant's own profile cancels a transfer its user has not taken: "
+                      "`qianbao --profile PROFILE transfer-bill cancel OUT_BILL_NO`; else its 24 "
+                      "hours end it");
+    }
+}
+
 int cli_run_merchant_close(struct cli *cli, const struct cli_args *args)
 {
     const char *mchid = cli_arg(cli, args, "mchid");
@@ -1265,6 +1289,8 @@ int cli_run_merchant_close(struct cli *cli, const struct cli_args *args)
     struct cli_response res;
     rc = cli_call(cli, "POST", "/v1/merchants/me/close", CLI_AUTH_USER, body, &res);
     json_decref(body);
+    if (rc == CLI_EXIT_REFUSED)
+        S_close_refused_hint(cli, mchid, res.json);
     if (rc == CLI_EXIT_OK && cli->json) {
         cli_print_body(&res);
     } else if (rc == CLI_EXIT_OK) {

@@ -1660,7 +1660,8 @@ TEST(merchants)
            "--from", "2026-01-03", "--to", "2026-01-01", "--mchid", mchid, NULL);
     S_case("merchant-analytics-not-owner", NULL, "merchant", "analytics", "--from",
            "2026-01-01", "--to", "2026-01-03", "--mchid", mchid, NULL);
-    // Closing it: the owner of several names one, and one with a balance does not close.
+    // Closing it: the owner of several names one, and one with a balance does not close (the hint
+    // names the command that empties it, not the route the server's message names).
     S_case("merchant-close-several", S_PAY, "--profile", "b", "merchant", "close",
            "--password-stdin", NULL);
     S_case("merchant-close-not-empty", S_PAY, "--profile", "b", "merchant", "close", "--mchid",
@@ -2484,6 +2485,13 @@ TEST(merchant_transfers)
     S_case("transfer-bill-cancel-taken", NULL, "transfer-bill", "cancel", "GOLDEN00001", NULL);
     S_RUN("transfer-bill", NULL, "transfer-bill", openid, "0.50", "--out-bill-no", "GOLDEN00002",
           "--remark", "返现");
+    // While it waits, its owner cannot close the merchant: the hint says what ends it. (An
+    // operator froze and unfroze B: its computer's key ended then.)
+    char mchid[32];
+    S_profile_value("merchant", "mchid", mchid, sizeof mchid);
+    S_login_new_device(NULL, "b2", S_phone_b, S_PASSWORD "\n");
+    S_case("merchant-close-payout", S_PAY, "--profile", "b2", "merchant", "close", "--mchid", mchid,
+           "--password-stdin", NULL);
     S_RUN("transfer-bill-cancel", NULL, "transfer-bill", "cancel", "GOLDEN00002");
     S_RUN("transfer-bill-show-json", NULL, "transfer-bill", "show", "GOLDEN00002", "--json");
     S_last_str("transfer_bill_no", id, sizeof id);
@@ -2498,8 +2506,6 @@ TEST(merchant_transfers)
     S_case("admin-payout-cancel-ended", NULL, "admin", "payout-cancel", id, "--reason", "ticket 43",
            NULL);
     // The operator lists the merchant's transfers: all three, none of them waiting now.
-    char mchid[32];
-    S_profile_value("merchant", "mchid", mchid, sizeof mchid);
     S_RUN("admin-merchant-payouts", NULL, "admin", "merchant-payouts", mchid);
     S_case("admin-merchant-payouts-waiting", NULL, "admin", "merchant-payouts", mchid, "--waiting",
            NULL);
