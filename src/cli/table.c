@@ -867,7 +867,8 @@ static const struct cli_command S_commands[] = {
      "show the merchant's balance, now or at a day's end",
      "The settlement account as WeChat's balance query answers it (GET "
      "/v3/merchant/fund/balance/BASIC): what the merchant may withdraw (available) and what "
-     "withdrawals still at the bank hold (pending); the two make the balance. With --date, the "
+     "withdrawals still at the bank and transfers to users not taken yet hold (pending); the "
+     "two make the balance. With --date, the "
      "same at 24:00 (UTC+8) of that day (GET /v3/merchant/fund/dayendbalance/BASIC), the "
      "balance the day's fund-flow bill ends with: a day that has ended, within three months.",
      {{"date", "YYYY-MM-DD", false, NULL, "the day whose end to show, instead of now"}},
@@ -916,7 +917,8 @@ static const struct cli_command S_commands[] = {
      "show your merchant: status, balance, apps, certificate",
      "The owner's view (the user profile; GET /v1/merchants/me): whether it takes money, its "
      "fee rate, what of its balance may be withdrawn (available) and what withdrawals at the "
-     "bank hold (pending), its apps, and the serial of the certificate its /v3 requests name.",
+     "bank and transfers to users not taken yet hold (pending), its apps, and the serial of the "
+     "certificate its /v3 requests name.",
      {{"mchid", "MCHID", false, NULL, "which of your merchants, when you own several"}},
      cli_run_merchant_show},
     {"merchant withdraw",

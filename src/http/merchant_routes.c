@@ -624,7 +624,8 @@ struct merchant *http_merchant_owned_query(struct http_request *req)
 /* Replies 200 with m as its owner sees it: {mchid, appid, appids, name,
  * status, fee_rate_ppm, created_at, closed_at (null unless CLOSED),
  * balances: [{currency, available, pending}]}: the settlement account as
- * the ledger has it now (pending: held by withdrawals in flight). */
+ * the ledger has it now (pending: held by withdrawals in flight and by
+ * transfers to users not taken yet). */
 static void S_me_reply(struct http_request *req, const struct merchant *m)
 {
     char(*apps)[MERCHANT_APPID_SIZE] = http_request_alloc(req, MERCHANT_APPS_MAX * sizeof *apps);

@@ -953,8 +953,9 @@ static const struct merchant *S_fund_account(struct http_request *req,
 
 /* GET /v3/merchant/fund/balance/{account_type} — the settlement account
  * now, WeChat's BASIC account: {available_amount, pending_amount}, the
- * second held by the owner's withdrawals in flight, the two adding up to
- * the balance. The same figures as the owner's GET /v1/merchants/me. */
+ * second held by the owner's withdrawals in flight and by transfers to
+ * users not taken yet, the two adding up to the balance. The same figures as the owner's GET
+ * /v1/merchants/me. */
 void http_handle_v3_fund_balance(struct http_request *req)
 {
     struct ledger_account_view view;
