@@ -278,68 +278,80 @@ static int S_credential(struct cli *cli, enum cli_auth auth, char *token, size_t
 
 /* What a user can do about an error code, or NULL. A LIMIT_EXCEEDED
  * answer names the limit that refused (docs/api.md): a row with a limit
- * matches that one only, a row without any, and the first row that matches
- * wins, so a limit's own row goes before its code's. */
-static const char *S_hint(const char *code, const char *limit)
+ * matches that one only, a row without any; a row with a command prefix
+ * matches only the commands whose name starts so. The first row that
+ * matches wins, so a limit's or a command's own row goes before its
+ * code's. */
+static const char *S_hint(const char *command, const char *code, const char *limit)
 {
     static const struct {
         const char *code;
-        const char *limit; /* NULL: whatever the answer names */
+        const char *limit;   /* NULL: whatever the answer names */
+        const char *command; /* NULL: any command */
         const char *hint;
     } hints[] = {
-        {"SMS_CODE_INVALID", NULL,
+        {"SMS_CODE_INVALID", NULL, NULL,
          "ask for a new code with `qianbao sms-code PHONE --purpose ...` (for a card: `qianbao "
          "card add ... --send-code`)"},
-        {"PASSWORD_TOO_WEAK", NULL, "choose one that is harder to guess"},
-        {"PAYMENT_PASSWORD_NOT_SET", NULL,
+        {"PASSWORD_TOO_WEAK", NULL, NULL, "choose one that is harder to guess"},
+        {"PAYMENT_PASSWORD_NOT_SET", NULL, NULL,
          "ask for a code with `qianbao sms-code --purpose reset_payment_password`, then set one "
          "with `qianbao payment-password set` (it asks for the code)"},
-        {"PHONE_REGISTERED", NULL, "log in with `qianbao login --phone PHONE`"},
-        {"ACCOUNT_FROZEN", NULL,
+        {"PHONE_REGISTERED", NULL, NULL, "log in with `qianbao login --phone PHONE`"},
+        {"ACCOUNT_FROZEN", NULL, NULL,
          "`qianbao me` says who froze the wallet: your own freeze you lift with `qianbao "
          "security unfreeze` (it asks for the code), the operator's only the operator can"},
-        {"IDENTITY_MISMATCH", NULL, "check the name and the id number"},
-        {"INSUFFICIENT_BALANCE", NULL,
+        {"IDENTITY_MISMATCH", NULL, NULL, "check the name and the id number"},
+        /* The owner's commands on a merchant: its balance pays, and no top-up of the owner's
+         * wallet reaches it. */
+        {"INSUFFICIENT_BALANCE", NULL, "merchant ",
+         "the merchant's own balance pays this, not your wallet: `qianbao merchant show --mchid "
+         "MCHID` shows what of it is available"},
+        {"INSUFFICIENT_BALANCE", NULL, NULL,
          "see `qianbao balance`; add money with `qianbao topup CARD_ID AMOUNT`"},
-        {"PASSWORD_WRONG", NULL,
+        {"PASSWORD_WRONG", NULL, NULL,
          "after too many wrong tries the payment password locks for a while"},
-        {"PASSWORD_LOCKED", NULL,
+        {"PASSWORD_LOCKED", NULL, NULL,
          "wait for the lock to end; a locked login also opens with an SMS code (`qianbao "
          "sms-code PHONE --purpose login`, then `qianbao login --login-code -`), a locked "
          "payment password with a new one (`qianbao sms-code PHONE --purpose "
          "reset_payment_password`)"},
-        {"SMS_CODE_REQUIRED", NULL,
+        {"SMS_CODE_REQUIRED", NULL, NULL,
          "ask for a code with `qianbao sms-code PHONE --purpose new_device` and log in again "
          "with --code - (it asks for the code)"},
-        {"LIMIT_EXCEEDED", "red_packet_max",
+        {"LIMIT_EXCEEDED", "red_packet_max", NULL,
          "a red packet's maximum is the server's, set by its operator (it is none of `qianbao "
          "limits`): send at most that, or the money in several packets"},
         /* The server's message names its route (POST /v1/me/kyc); a user of the CLI needs
          * the command, and to know that only verifying lifts it, not waiting. */
-        {"LIMIT_EXCEEDED", "kyc_lifetime",
+        {"LIMIT_EXCEEDED", "kyc_lifetime", NULL,
          "a wallet without a verified real name pays out a limited amount in its lifetime "
          "(`qianbao limits`): `qianbao kyc --name NAME` (it asks for the id number) lifts it"},
-        {"LIMIT_EXCEEDED", "cards",
+        {"LIMIT_EXCEEDED", "cards", NULL,
          "unbind a card you no longer use: `qianbao card list`, then `qianbao card remove ID`"},
-        {"LIMIT_EXCEEDED", NULL, "see `qianbao limits`"}, /* the spending limits, which it lists */
-        {"CARD_INVALID", NULL, "a debit card number of 16 to 19 digits of a supported bank"},
-        {"CARD_ALREADY_BOUND", NULL, "see `qianbao card list`"},
-        {"TRANSFER_RETURNED", NULL, "`qianbao payment show TRANSFER_ID` shows when it went back"},
-        {"TRANSFER_RETURN_EXPIRED", NULL,
+        {"LIMIT_EXCEEDED", NULL, NULL,
+         "see `qianbao limits`"}, /* the spending limits, which it lists */
+        {"CARD_INVALID", NULL, NULL, "a debit card number of 16 to 19 digits of a supported bank"},
+        {"CARD_ALREADY_BOUND", NULL, NULL, "see `qianbao card list`"},
+        {"TRANSFER_RETURNED", NULL, NULL,
+         "`qianbao payment show TRANSFER_ID` shows when it went back"},
+        {"TRANSFER_RETURN_EXPIRED", NULL, NULL,
          "send the money with `qianbao send USER AMOUNT` (the sender's id is in `qianbao "
          "payment show TRANSFER_ID`)"},
-        {"TRANSFER_ARRIVED", NULL,
+        {"TRANSFER_ARRIVED", NULL, NULL,
          "the payee has the money: they can send it back with `qianbao send-back TRANSFER_ID`"},
-        {"CARD_PHONE_MISMATCH", NULL,
+        {"CARD_PHONE_MISMATCH", NULL, NULL,
          "give the phone the card's bank has for it (the code was used up)"},
-        {"PAYEE_NOT_FOUND", NULL, "check the phone number or user id"},
-        {"IDEMPOTENCY_MISMATCH", NULL,
+        {"PAYEE_NOT_FOUND", NULL, NULL, "check the phone number or user id"},
+        {"IDEMPOTENCY_MISMATCH", NULL, NULL,
          "this --idempotency-key was used for another request: leave it out, or choose a new one"},
-        {NULL, NULL, NULL},
+        {NULL, NULL, NULL, NULL},
     };
     for (size_t i = 0; hints[i].code != NULL; i++) {
         if (strcmp(hints[i].code, code) == 0 &&
-            (hints[i].limit == NULL || strcmp(hints[i].limit, limit) == 0))
+            (hints[i].limit == NULL || strcmp(hints[i].limit, limit) == 0) &&
+            (hints[i].command == NULL ||
+             strncmp(hints[i].command, command, strlen(hints[i].command)) == 0))
             return hints[i].hint;
     }
     return NULL;
@@ -408,7 +420,7 @@ static int S_report(struct cli *cli, enum cli_auth auth, const char *token,
     } else {
         rc = cli_fail(cli, CLI_EXIT_REFUSED, clean_code, "%s: %s (%s)", cli->command->name,
                       clean_message, clean_code);
-        const char *hint = S_hint(clean_code, cli_json_str(res->json, "limit"));
+        const char *hint = S_hint(cli->command->name, clean_code, cli_json_str(res->json, "limit"));
         size_t digits = strspn(res->retry_after, "0123456789");
         if (digits > 0 && digits <= 9 && res->retry_after[digits] == '\0') {
             char wait[32];

@@ -1786,6 +1786,10 @@ TEST(merchants)
            "900", "--mchid", mchid, NULL);
     S_case("merchant-withdraw-not-owner", NULL, "merchant", "withdraw", b_card, "0.50", "--mchid",
            mchid, NULL);
+    // A refund the merchant's balance cannot pay: the hint speaks of that balance, not of the
+    // owner's wallet, which no top-up of theirs would change.
+    S_case("merchant-refund-short", S_PAY, "--profile", "b", "merchant", "refund", "golden-0001",
+           "9.00", "--mchid", mchid, "--password-stdin", NULL);
     S_END();
 }
 
