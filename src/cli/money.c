@@ -679,6 +679,13 @@ static int S_withdrawal_quote(struct cli *cli, const struct S_card_route *route,
     json_int_t max_amount = json_integer_value(json_object_get(q, "max_amount"));
     json_int_t per_payment = json_integer_value(json_object_get(q, "per_payment"));
     char available_text[64], max_text[64], fee_text[64], total_text[64], amount_out[64];
+    /* The withdrawal the hints offer instead, for the merchant this one named: an owner of
+     * several merchants must name one again. */
+    char all_command[CLI_SHELL_WORD_SIZE_MAX + 64], mchid_word[CLI_SHELL_WORD_SIZE_MAX] = "";
+    if (mchid != NULL)
+        cli_shell_word(mchid, mchid_word, sizeof mchid_word);
+    snprintf(all_command, sizeof all_command, "`qianbao %s CARD_ID all%s%s`", route->command,
+             mchid != NULL ? " --mchid " : "", mchid_word);
     cli_money_amount_text(available, currency, available_text, sizeof available_text);
     cli_money_amount_text(max_amount, currency, max_text, sizeof max_text);
     if (all)
@@ -713,17 +720,17 @@ static int S_withdrawal_quote(struct cli *cli, const struct S_card_route *route,
     } else if (*amount > per_payment) {
         char cap[64];
         cli_money_amount_text(per_payment, currency, cap, sizeof cap);
-        rc = S_refuse_here(
-            cli, "LIMIT_EXCEEDED", "the per_payment limit refused this payment", "per_payment",
-            "one withdrawal takes at most %s%s%s%s%s%s", cap, max_amount > 0 ? "; at most " : "",
-            max_amount > 0 ? max_text : "", max_amount > 0 ? " can go now: `qianbao " : "",
-            max_amount > 0 ? route->command : "", max_amount > 0 ? " CARD_ID all`" : "");
+        rc =
+            S_refuse_here(cli, "LIMIT_EXCEEDED", "the per_payment limit refused this payment",
+                          "per_payment", "one withdrawal takes at most %s%s%s%s%s", cap,
+                          max_amount > 0 ? "; at most " : "", max_amount > 0 ? max_text : "",
+                          max_amount > 0 ? " can go now: " : "", max_amount > 0 ? all_command : "");
     } else if (*amount > max_amount) {
         if (max_amount > 0)
             rc = S_refuse_here(cli, "INSUFFICIENT_BALANCE", "the balance is too low", NULL,
                                "%s and its fee of %s are more than the available %s; at most %s "
-                               "can go now: `qianbao %s CARD_ID all`",
-                               amount_out, fee_text, available_text, max_text, route->command);
+                               "can go now: %s",
+                               amount_out, fee_text, available_text, max_text, all_command);
         else
             rc = S_refuse_here(cli, "INSUFFICIENT_BALANCE", "the balance is too low", NULL,
                                "%s and its fee of %s are more than the available %s%s", amount_out,
