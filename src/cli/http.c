@@ -298,6 +298,11 @@ static const char *S_hint(const char *command, const char *code, const char *lim
          "ask for a code with `qianbao sms-code --purpose reset_payment_password`, then set one "
          "with `qianbao payment-password set` (it asks for the code)"},
         {"PHONE_REGISTERED", NULL, NULL, "log in with `qianbao login --phone PHONE`"},
+        /* The owner's commands on a merchant: what refuses is more likely the merchant than
+         * the owner's wallet (the server's message says which). */
+        {"ACCOUNT_FROZEN", NULL, "merchant ",
+         "`qianbao merchant show` says whether Qianbao suspended the merchant (its operator "
+         "alone resumes it); `qianbao me`, whether your wallet is frozen"},
         {"ACCOUNT_FROZEN", NULL, NULL,
          "`qianbao me` says who froze the wallet: your own freeze you lift with `qianbao "
          "security unfreeze` (it asks for the code), the operator's only the operator can"},

@@ -638,6 +638,30 @@ static const struct S_card_route S_withdrawal = {"/v1/me/withdrawals", "/v1/me/w
 static const struct S_card_route S_merchant_withdrawal = {
     "/v1/merchants/me/withdrawals", "/v1/merchants/me/withdrawal-quote", "merchant withdraw", true};
 
+/* Whether the owner's merchant mchid (NULL: their only one) pays nothing
+ * out whatever its balance: suspended or closed, with the server's words for
+ * it in *stopped (NULL when it is active) and what to do in *hint. */
+static int S_merchant_stopped(struct cli *cli, const char *mchid, const char **stopped,
+                              const char **hint)
+{
+    char path[256] = "/v1/merchants/me";
+    if (mchid != NULL && !cli_query_add(path, sizeof path, "mchid", mchid))
+        return cli_usage_error(cli, "--mchid is too long");
+    struct cli_response res;
+    int rc = cli_call(cli, "GET", path, CLI_AUTH_USER, NULL, &res);
+    const char *status = rc == CLI_EXIT_OK ? cli_json_str(res.json, "status") : "";
+    *stopped = strcmp(status, "SUSPENDED") == 0
+                   ? "this merchant is suspended by Qianbao: its balance stays for its refunds "
+                     "until it is resumed"
+               : strcmp(status, "CLOSED") == 0
+                   ? "this merchant is closed for good: its balance was emptied when it closed"
+                   : NULL;
+    if (strcmp(status, "SUSPENDED") == 0)
+        *hint = "only Qianbao's operator resumes it: `qianbao merchant show` shows when it is";
+    cli_response_release(&res);
+    return rc;
+}
+
 /* A withdrawal's quote, before the password is asked: amount_text, or
  * "all" for the most the balance covers with its fee, into *amount; says
  * on stderr what will leave the balance, and stops an amount the server
@@ -695,10 +719,21 @@ static int S_withdrawal_quote(struct cli *cli, const struct S_card_route *route,
     json_int_t fee = json_integer_value(json_object_get(q, all ? "max_fee" : "fee"));
     cli_money_amount_text(fee, currency, fee_text, sizeof fee_text);
     /* Below what the balance covers, max_amount is a limit's: at KYC level 1
-     * the lifetime one (the per-payment cap is said apart). */
+     * the lifetime one (the per-payment cap is said apart); or, when nothing
+     * at all may go from a merchant's, the merchant's own state. */
     json_int_t fee_min = json_integer_value(json_object_get(q, "fee_min"));
     bool covered = all ? available > fee_min : has_fee && (json_int_t)*amount <= available - fee;
-    if (covered && (all ? max_amount <= 0 : *amount > max_amount && *amount <= per_payment)) {
+    const char *stopped = NULL, *stopped_hint = "";
+    if (covered && route->merchant && max_amount <= 0 &&
+        (rc = S_merchant_stopped(cli, mchid, &stopped, &stopped_hint)) != CLI_EXIT_OK) {
+        cli_response_release(&res);
+        return rc;
+    }
+    if (stopped != NULL) {
+        /* The server's words for it (wallet_pay_cmd's refusal). */
+        rc = S_refuse_here(cli, "ACCOUNT_FROZEN", stopped, NULL, "%s", stopped_hint);
+    } else if (covered &&
+               (all ? max_amount <= 0 : *amount > max_amount && *amount <= per_payment)) {
         /* The server's words for it (wallet_limits_refusal), so that --json
          * answers as the server would. */
         rc = S_refuse_here(

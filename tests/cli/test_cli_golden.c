@@ -2123,6 +2123,24 @@ TEST(operator)
            NULL);
     S_case("merchant-order-suspended", NULL, "merchant", "order", "native", "1", "--description",
            "x", "--notify-url", "https://example.com/n", NULL);
+    /* Its owner's withdrawal is refused for the suspension, not for a limit of the owner's. (B
+     * was frozen and unfrozen above: its computer's key ended then.) */
+    {
+        S_login_new_device(NULL, "b3", S_phone_b, S_PASSWORD "\n");
+        S_case(NULL, NULL, "--profile", "b3", "card", "list", "--json", NULL);
+        json_t *cards = S_last_json();
+        char card[64];
+        snprintf(card, sizeof card, "%s",
+                 json_string_value(
+                     json_object_get(json_array_get(json_object_get(cards, "items"), 0), "id")));
+        json_decref(cards);
+        S_case("merchant-withdraw-suspended", S_PAY, "--profile", "b3", "merchant", "withdraw",
+               card, "1", "--mchid", mchid, "--password-stdin", NULL);
+        /* A re-run under its own key, which only the server answers, hints alike. */
+        S_case("merchant-withdraw-suspended-key", S_PAY, "--profile", "b3", "merchant", "withdraw",
+               card, "1", "--mchid", mchid, "--idempotency-key", "b3-suspended", "--password-stdin",
+               NULL);
+    }
     S_case("admin-merchant-resume", NULL, "admin", "merchant-resume", mchid, "--reason",
            "ticket 4711: cleared", NULL);
 
