@@ -324,6 +324,11 @@ static const char *S_hint(const char *command, const char *code, const char *lim
         {"SMS_CODE_REQUIRED", NULL, NULL,
          "ask for a code with `qianbao sms-code PHONE --purpose new_device` and log in again "
          "with --code - (it asks for the code)"},
+        /* A merchant's transfer to a user: its available balance, which its earlier transfers
+         * still waiting hold part of, is the merchant profile's to see. */
+        {"NOT_ENOUGH", NULL, "transfer-bill",
+         "the merchant pays from its available balance: `qianbao merchant balance` shows it "
+         "(transfers to users not taken yet hold part of it)"},
         {"LIMIT_EXCEEDED", "red_packet_max", NULL,
          "a red packet's maximum is the server's, set by its operator (it is none of `qianbao "
          "limits`): send at most that, or the money in several packets"},

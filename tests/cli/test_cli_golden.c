@@ -2536,7 +2536,8 @@ TEST(merchant_transfers)
     S_case("transfer-bill-no-name", NULL, "transfer-bill", openid, "2000", "--out-bill-no",
            "GOLDEN00003", "--remark", "x", NULL);
     // From 2,000 yuan A's name, sealed for the platform: another name is refused; A's own passes
-    // the check, and the merchant's balance, too small, refuses it next.
+    // the check, and the merchant's balance, too small, refuses it next (the hint says where to
+    // see that balance).
     S_case("transfer-bill-wrong-name", NULL, "transfer-bill", openid, "2000", "--out-bill-no",
            "GOLDEN00004", "--remark", "劳务报酬", "--user-name", "李四", NULL);
     S_case("transfer-bill-named", NULL, "transfer-bill", openid, "2000", "--out-bill-no",
