@@ -97,6 +97,7 @@
 #include "base/rand.h"
 #include "base/ratelimit.h"
 #include "base/thread.h"
+#include "domain/audit.h"
 #include "domain/domain.h"
 #include "http/server.h"
 #include "identity/identity.h"
@@ -1161,13 +1162,16 @@ static const uint8_t *S_chain_key_for_check(const struct daemon_paths *paths,
 /* --- the chain's head, outside the database ------------------------------------ */
 
 /* DATA_DIR/chain-head holds the newest entry this data directory's daemon
- * made durable and its hash ("entry=N hash=HEX"), written at most a second
- * after it (S_head_main) and at every stop. A start, and --verify, on a
- * database that no longer holds that entry (an older copy put back: a
- * backup, a disk snapshot, a file replaced by whoever can write it) is
- * refused instead of serving balances that forget acknowledged payments.
- * The file is written after the entries it names are durable, so a crash
- * leaves it behind the journal, never ahead. */
+ * made durable and its hash, and the newest row of the operators' audit
+ * trail and its seal ("entry=N hash=HEX audit=S seal=HEX"; the audit part
+ * once the trail has a row, and not in a file an earlier version wrote),
+ * written at most a second after them (S_head_main) and at every stop. A
+ * start, and --verify, on a database that no longer holds that entry or
+ * that row (an older copy put back: a backup, a disk snapshot, a file
+ * replaced or rows deleted by whoever can write it) is refused instead of
+ * serving balances that forget acknowledged payments, or a trail that
+ * forgets what operators did. The file is written after what it names is
+ * durable, so a crash leaves it behind the database, never ahead. */
 #define S_HEAD_INTERVAL_MS 1000
 
 struct S_head {
@@ -1179,7 +1183,12 @@ struct S_head {
     pthread_cond_t wake;
     bool stopping;
     int64_t written_id;  /* -1: none yet */
+    int64_t written_seal;
     bool failure_logged; /* since the last write that worked */
+    /* The audit trail's newest seal: the trail's at start
+     * (domain_audit_open), then the ledger's newest durable one. */
+    int64_t audit_seq; /* 0: the trail is empty */
+    uint8_t audit_mac[CRYPTO_SHA256_SIZE];
 };
 
 /* Writes the ledger's durable head when it moved. */
@@ -1188,12 +1197,24 @@ static void S_head_write(struct S_head *h)
     int64_t id = 0;
     uint8_t hash[CRYPTO_SHA256_SIZE];
     ledger_durable_head(h->ledger, &id, hash);
-    if (id == h->written_id)
+    int64_t seal = 0;
+    uint8_t mac[CRYPTO_SHA256_SIZE];
+    ledger_durable_seal(h->ledger, &seal, mac);
+    if (seal > h->audit_seq) {
+        h->audit_seq = seal;
+        memcpy(h->audit_mac, mac, sizeof mac);
+    }
+    if (id == h->written_id && h->audit_seq == h->written_seal)
         return;
-    char hex[2 * CRYPTO_SHA256_SIZE + 1];
+    char hex[2 * CRYPTO_SHA256_SIZE + 1], seal_hex[2 * CRYPTO_SHA256_SIZE + 1];
     crypto_hex(hash, sizeof hash, hex);
-    char text[160];
-    int size = snprintf(text, sizeof text, "entry=%" PRId64 " hash=%s\n", id, hex);
+    crypto_hex(h->audit_mac, sizeof h->audit_mac, seal_hex);
+    char text[256];
+    int size =
+        h->audit_seq > 0
+            ? snprintf(text, sizeof text, "entry=%" PRId64 " hash=%s audit=%" PRId64 " seal=%s\n",
+                       id, hex, h->audit_seq, seal_hex)
+            : snprintf(text, sizeof text, "entry=%" PRId64 " hash=%s\n", id, hex);
     if (!S_file_write_atomic(h->paths->dir, h->paths->chain_head, text, (size_t)size, 0600)) {
         if (!h->failure_logged)
             log_event(LOG_ERROR, "daemon.chain_head_failed", "path=\"%s\" errno=%d",
@@ -1202,6 +1223,7 @@ static void S_head_write(struct S_head *h)
         return;
     }
     h->written_id = id;
+    h->written_seal = h->audit_seq;
     h->failure_logged = false;
 }
 
@@ -1224,9 +1246,12 @@ static void *S_head_main(void *arg)
     return NULL;
 }
 
-static bool S_head_start(struct S_head *h, const struct daemon_paths *paths, struct ledger *ledger)
+static bool S_head_start(struct S_head *h, const struct daemon_paths *paths, struct ledger *ledger,
+                         int64_t audit_seq, const uint8_t audit_mac[CRYPTO_SHA256_SIZE])
 {
-    *h = (struct S_head){.paths = paths, .ledger = ledger, .written_id = -1};
+    *h =
+        (struct S_head){.paths = paths, .ledger = ledger, .written_id = -1, .audit_seq = audit_seq};
+    memcpy(h->audit_mac, audit_mac, CRYPTO_SHA256_SIZE);
     pthread_mutex_init(&h->lock, NULL);
     pthread_cond_init(&h->wake, NULL);
     S_head_write(h); /* the head the start found: a start stopped later keeps it */
@@ -1253,12 +1278,36 @@ static void S_head_stop(struct S_head *h)
     pthread_mutex_destroy(&h->lock);
 }
 
+/* Decodes 64 hex digits into out. */
+static bool S_hex32(const char *hex, uint8_t out[CRYPTO_SHA256_SIZE])
+{
+    if (strlen(hex) != 2 * CRYPTO_SHA256_SIZE)
+        return false;
+    for (size_t i = 0; i < CRYPTO_SHA256_SIZE; i++) {
+        unsigned int byte = 0;
+        if (!isxdigit((unsigned char)hex[2 * i]) || !isxdigit((unsigned char)hex[2 * i + 1]) ||
+            sscanf(hex + 2 * i, "%2x", &byte) != 1)
+            return false;
+        out[i] = (uint8_t)byte;
+    }
+    return true;
+}
+
+/* What DATA_DIR/chain-head names: the journal's entry and hash, and the
+ * audit trail's row and seal (audit_seq 0: none named). */
+struct S_head_file {
+    int64_t entry_id;
+    uint8_t hash[CRYPTO_SHA256_SIZE];
+    int64_t audit_seq;
+    uint8_t audit_mac[CRYPTO_SHA256_SIZE];
+};
+
 /* Reads DATA_DIR/chain-head: *found false when there is none; false, named
  * on stderr, when it cannot be read or is not one the daemon wrote. */
-static bool S_head_read(const char *path, bool *found, int64_t *id,
-                        uint8_t hash[CRYPTO_SHA256_SIZE])
+static bool S_head_read(const char *path, bool *found, struct S_head_file *out)
 {
     *found = false;
+    memset(out, 0, sizeof *out);
     FILE *f = fopen(path, "re");
     if (f == NULL) {
         if (errno == ENOENT)
@@ -1266,27 +1315,27 @@ static bool S_head_read(const char *path, bool *found, int64_t *id,
         fprintf(stderr, "qianbaod: cannot read \"%s\": %s\n", path, strerror(errno));
         return false;
     }
-    char line[160] = "", hex[2 * CRYPTO_SHA256_SIZE + 2] = "";
-    long long entry = -1;
-    bool ok = fgets(line, sizeof line, f) != NULL &&
-              sscanf(line, "entry=%lld hash=%65s", &entry, hex) == 2 && entry >= 0 &&
-              strlen(hex) == 2 * CRYPTO_SHA256_SIZE;
+    char line[256] = "", hex[2 * CRYPTO_SHA256_SIZE + 2] = "",
+         seal[2 * CRYPTO_SHA256_SIZE + 2] = "";
+    long long entry = -1, audit = 0;
+    bool ok = fgets(line, sizeof line, f) != NULL;
     fclose(f);
-    for (size_t i = 0; ok && i < CRYPTO_SHA256_SIZE; i++) {
-        unsigned int byte = 0;
-        ok = isxdigit((unsigned char)hex[2 * i]) && isxdigit((unsigned char)hex[2 * i + 1]) &&
-             sscanf(hex + 2 * i, "%2x", &byte) == 1;
-        hash[i] = (uint8_t)byte;
-    }
+    int fields =
+        ok ? sscanf(line, "entry=%lld hash=%65s audit=%lld seal=%65s", &entry, hex, &audit, seal)
+           : 0;
+    ok = (fields == 2 || (fields == 4 && audit > 0 && S_hex32(seal, out->audit_mac))) &&
+         entry >= 0 && S_hex32(hex, out->hash);
     if (!ok) {
         fprintf(stderr,
-                "qianbaod: \"%s\" is not a chain head this daemon wrote (\"entry=N hash=HEX\"): "
-                "restore it with the database from the backup of the data directory\n",
+                "qianbaod: \"%s\" is not a chain head this daemon wrote (\"entry=N hash=HEX\" "
+                "and \"audit=N seal=HEX\"): restore it with the database from the backup of the "
+                "data directory\n",
                 path);
         return false;
     }
     *found = true;
-    *id = (int64_t)entry;
+    out->entry_id = (int64_t)entry;
+    out->audit_seq = fields == 4 ? (int64_t)audit : 0;
     return true;
 }
 
@@ -1298,13 +1347,13 @@ static bool S_head_check(const struct daemon_paths *paths, struct store *s, char
 {
     why[0] = '\0';
     bool found = false;
-    int64_t id = 0, last = 0;
-    uint8_t hash[CRYPTO_SHA256_SIZE];
-    if (!S_head_read(paths->chain_head, &found, &id, hash))
+    int64_t last = 0;
+    struct S_head_file head;
+    if (!S_head_read(paths->chain_head, &found, &head))
         return false;
     if (!found)
         return true;
-    enum qb_error rc = ledger_head_check(s, id, hash, &last);
+    enum qb_error rc = ledger_head_check(s, head.entry_id, head.hash, &last);
     if (rc == QB_E_NOT_FOUND)
         snprintf(why, why_size,
                  "the journal of \"%s\" ends at entry %lld, but this data directory's daemon "
@@ -1312,16 +1361,36 @@ static bool S_head_check(const struct daemon_paths *paths, struct store *s, char
                  "back, a disk snapshot) and would forget the payments after entry %lld; put "
                  "back the newest database, or, to go on from this copy on purpose (a restore), "
                  "put back the chain-head backed up with it or remove \"%s\"",
-                 paths->db_file, (long long)last, (long long)id, paths->chain_head, (long long)last,
-                 paths->chain_head);
+                 paths->db_file, (long long)last, (long long)head.entry_id, paths->chain_head,
+                 (long long)last, paths->chain_head);
     else if (rc == QB_E_CONFLICT)
         snprintf(why, why_size,
                  "entry %lld of the journal of \"%s\" is not the one this data directory's "
                  "daemon wrote (\"%s\"): the database was replaced or altered; restore the "
                  "database and the data directory backed up together",
-                 (long long)id, paths->db_file, paths->chain_head);
+                 (long long)head.entry_id, paths->db_file, paths->chain_head);
     else if (rc != QB_OK)
         snprintf(why, why_size, "cannot read the journal's head: %s", store_last_error(s));
+    if (rc != QB_OK || head.audit_seq == 0)
+        return rc == QB_OK;
+    rc = domain_audit_head_check(s, head.audit_seq, head.audit_mac, &last);
+    if (rc == QB_E_NOT_FOUND)
+        snprintf(why, why_size,
+                 "the operators' audit trail of \"%s\" ends at row %lld, but this data "
+                 "directory's daemon made row %lld durable (\"%s\"): rows were deleted, or the "
+                 "database is an older copy; put back the newest database, or, to go on from "
+                 "a copy on purpose (a restore), put back the chain-head backed up with it or "
+                 "remove \"%s\"",
+                 paths->db_file, (long long)last, (long long)head.audit_seq, paths->chain_head,
+                 paths->chain_head);
+    else if (rc == QB_E_CONFLICT)
+        snprintf(why, why_size,
+                 "row %lld of the operators' audit trail of \"%s\" is not the one this data "
+                 "directory's daemon wrote (\"%s\"): the trail was altered; restore the "
+                 "database and the data directory backed up together",
+                 (long long)head.audit_seq, paths->db_file, paths->chain_head);
+    else if (rc != QB_OK)
+        snprintf(why, why_size, "cannot read the audit trail's head: %s", store_last_error(s));
     return rc == QB_OK;
 }
 
@@ -1704,7 +1773,25 @@ static int S_serve(const struct config *cfg, const struct daemon_paths *paths,
     }
     if (chain_key_settle && !S_chain_key_settle(paths))
         goto out;
-    if (!S_head_start(&head, paths, ledger)) {
+    /* The operators' audit trail: an earlier version's sealed now, and
+     * its newest seal the head's to keep. */
+    int64_t audit_seq = 0;
+    uint8_t audit_mac[CRYPTO_SHA256_SIZE];
+    rc = domain_audit_open(ledger, &audit_seq, audit_mac);
+    if (rc == QB_E_INTERNAL) {
+        fprintf(stderr,
+                "qianbaod: refusing to start: the newest row of the operators' audit trail of "
+                "\"%s\" has no seal though the rows before it have: the trail was altered; run "
+                "qianbaod --verify, and restore the database and the data directory backed up "
+                "together\n",
+                paths->db_file);
+        goto out;
+    }
+    if (rc != QB_OK) {
+        fprintf(stderr, "qianbaod: cannot read the operators' audit trail (%s)\n", error_name(rc));
+        goto out;
+    }
+    if (!S_head_start(&head, paths, ledger, audit_seq, audit_mac)) {
         fprintf(stderr, "qianbaod: cannot start the thread that records the chain's head\n");
         goto out;
     }

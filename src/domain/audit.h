@@ -29,6 +29,16 @@
  * The row says who asked to look, not what the answer held: a read of an
  * unknown id is a row too.
  *
+ * The trail is sealed (ledger_txn_seal): each row carries the seal of its
+ * encoding (domain_audit_encode) chained to the row before, under the chain
+ * key, so that whoever can write the database but does not hold the key
+ * cannot change a row, remove one or put one in between without breaking
+ * the chain (domain_audit_check, run by the operator's check), and the
+ * daemon keeps the newest seal in DATA_DIR/chain-head, beside the
+ * journal's head, so that rows cut off the end are found at the next start
+ * (domain_audit_head_check). A trail an earlier version kept is sealed
+ * whole at the first start with this one (domain_audit_open).
+ *
  * Commands of users, merchants and workers carry no audit and pay nothing.
  * Writes run on the ledger's writer thread; reads take any store.
  */
@@ -87,6 +97,43 @@ struct domain_audit_row {
     bool changed;
     char request_id[DOMAIN_AUDIT_REQUEST_ID_SIZE_MAX];
 };
+
+/* The bytes a row's seal covers (besides its seq and the seal before it):
+ * at_ms (int64 LE), then actor, action, target, detail, reason, result and
+ * request_id each as its length (u16 LE) and bytes, then changed (u8);
+ * docs/operations.md spells it out for an auditor. Returns the size
+ * written into out (DOMAIN_AUDIT_ENCODED_SIZE_MAX bytes). */
+#define DOMAIN_AUDIT_ENCODED_SIZE_MAX 512
+size_t domain_audit_encode(const struct domain_audit_row *row, unsigned char *out);
+
+/* At start, before any operator's command: a trail an earlier version kept
+ * (no row sealed) is sealed from its first row, in one ledger command;
+ * then *seq and mac are the newest row's (0 and zeros: the trail is empty),
+ * the seal the daemon keeps outside the database. QB_E_INTERNAL when the
+ * newest row is not sealed though earlier ones are (the trail was
+ * altered: the start must stop), QB_E_STORAGE, or the submit's error. */
+QB_MUST_USE enum qb_error domain_audit_open(struct ledger *ledger, int64_t *seq,
+                                            uint8_t mac[CRYPTO_SHA256_SIZE]);
+
+/* The operator's check of the whole trail with a read connection: every
+ * row sealed, each seal the one of its row after the row before, under
+ * chain_key (NULL: 32 zero bytes, as struct ledger_options has it). A trail
+ * of which no row is sealed passes (an earlier version's, before its first
+ * start with this one: *rows 0); DATA_DIR/chain-head names its newest seal
+ * once it is sealed (domain_audit_head_check). QB_OK with *rows the rows
+ * checked; QB_E_INTERNAL with problem naming the first row that fails;
+ * QB_E_STORAGE. */
+QB_MUST_USE enum qb_error domain_audit_check(struct store *reader, const uint8_t *chain_key,
+                                             int64_t *rows, char *problem, size_t problem_size);
+
+/* Whether the trail read through s holds row seq with this seal: QB_OK;
+ * QB_E_NOT_FOUND when it ends before (*last_seq: its newest row, 0 for
+ * none): rows cut off, or an older copy of the database; QB_E_CONFLICT when
+ * row seq has another seal (or none); QB_E_STORAGE. As ledger_head_check
+ * for the journal. */
+QB_MUST_USE enum qb_error domain_audit_head_check(struct store *s, int64_t seq,
+                                                  const uint8_t mac[CRYPTO_SHA256_SIZE],
+                                                  int64_t *last_seq);
 
 /* Which rows a list shows: by, action and target match exactly (NULL or
  * "": any); at_ms in [from_ms, to_ms) (to_ms 0: no end). */

@@ -91,6 +91,29 @@ int64_t ledger_account_mac(const struct ledger_chain *chain, int64_t id, const c
     return (int64_t)(buf_read_u64le(mac) >> 1);
 }
 
+void ledger_chain_seal(const struct ledger_chain *chain, int64_t seq,
+                       const uint8_t prev[CRYPTO_SHA256_SIZE], const void *record, size_t size,
+                       uint8_t out[CRYPTO_SHA256_SIZE])
+{
+    unsigned char head[4 + 8];
+    memcpy(head, "QBS1", 4);
+    buf_write_u64le(head + 4, (uint64_t)seq);
+    struct crypto_hmac_sha256_state st = chain->mac;
+    crypto_hmac_sha256_update(&st, head, sizeof head);
+    crypto_hmac_sha256_update(&st, prev, CRYPTO_SHA256_SIZE);
+    crypto_hmac_sha256_update(&st, record, size);
+    crypto_hmac_sha256_end(&st, out);
+}
+
+void ledger_seal(const uint8_t *chain_key, int64_t seq, const uint8_t prev[CRYPTO_SHA256_SIZE],
+                 const void *record, size_t size, uint8_t mac[CRYPTO_SHA256_SIZE])
+{
+    QB_ASSERT(seq > 0 && (record != NULL || size == 0));
+    struct ledger_chain chain;
+    ledger_chain_init(&chain, chain_key);
+    ledger_chain_seal(&chain, seq, prev, record, size, mac);
+}
+
 enum qb_error ledger_chain_load(struct ledger_chain *chain, struct store *s)
 {
     struct store_stmt *st = NULL;

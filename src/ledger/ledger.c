@@ -176,6 +176,9 @@ struct pending {
     /* The journal's newest entry once it is durable (ledger_durable_head). */
     int64_t head_entry_id;
     uint8_t head_hash[CRYPTO_SHA256_SIZE];
+    /* The batch's newest ledger_txn_seal (ledger_durable_seal); 0: none. */
+    int64_t seal_seq;
+    uint8_t seal_mac[CRYPTO_SHA256_SIZE];
 };
 
 /* Batches committed and not yet complete, at most. The syncer takes all of
@@ -247,6 +250,8 @@ struct ledger {
     uint64_t *keys; /* ledger_txn_owner_changed, this batch */
     size_t key_count;
     size_t key_capacity;
+    int64_t seal_seq; /* the newest ledger_txn_seal of this batch; 0: none */
+    uint8_t seal_mac[CRYPTO_SHA256_SIZE];
     struct ledger_txn txn;
 
     /* The watcher (ledger_watch_set), told each durable batch's owners
@@ -333,6 +338,8 @@ struct ledger {
     pthread_mutex_t head_lock;
     int64_t durable_head_id;
     uint8_t durable_head_hash[CRYPTO_SHA256_SIZE];
+    int64_t durable_seal_seq; /* ledger_durable_seal, under head_lock too */
+    uint8_t durable_seal_mac[CRYPTO_SHA256_SIZE];
     /* ledger_settled_ms: whether a batch runs (from before its first
      * command reads the clock until its commit has returned), and the
      * time the last finished batch stopped taking commands. */
@@ -637,6 +644,8 @@ struct mark {
     size_t entry_count;
     int64_t next_entry_id;
     uint8_t head_hash[CRYPTO_SHA256_SIZE];
+    int64_t seal_seq;
+    uint8_t seal_mac[CRYPTO_SHA256_SIZE];
 };
 
 static void mark_take(struct ledger *ledger, struct mark *m)
@@ -646,6 +655,8 @@ static void mark_take(struct ledger *ledger, struct mark *m)
     m->entry_count = ledger->entry_count;
     m->next_entry_id = ledger->next_entry_id;
     memcpy(m->head_hash, ledger->head_hash, CRYPTO_SHA256_SIZE);
+    m->seal_seq = ledger->seal_seq;
+    memcpy(m->seal_mac, ledger->seal_mac, CRYPTO_SHA256_SIZE);
 }
 
 static void mark_rollback(struct ledger *ledger, const struct mark *m)
@@ -678,6 +689,8 @@ static void mark_rollback(struct ledger *ledger, const struct mark *m)
     ledger->entry_count = m->entry_count;
     ledger->next_entry_id = m->next_entry_id;
     memcpy(ledger->head_hash, m->head_hash, CRYPTO_SHA256_SIZE);
+    ledger->seal_seq = m->seal_seq;
+    memcpy(ledger->seal_mac, m->seal_mac, CRYPTO_SHA256_SIZE);
 }
 
 /* --- statements ------------------------------------------------------------ */
@@ -1921,14 +1934,39 @@ static void pending_watch(struct ledger *ledger, const struct pending *p)
 /* A synced batch: its accounts published, its commands completed. One
  * thread at a time publishes (see pending_inline). */
 static void durable_head_set(struct ledger *ledger, int64_t entry_id,
-                             const uint8_t hash[CRYPTO_SHA256_SIZE])
+                             const uint8_t hash[CRYPTO_SHA256_SIZE], int64_t seal_seq,
+                             const uint8_t seal_mac[CRYPTO_SHA256_SIZE])
 {
     pthread_mutex_lock(&ledger->head_lock);
     if (entry_id > ledger->durable_head_id) {
         ledger->durable_head_id = entry_id;
         memcpy(ledger->durable_head_hash, hash, CRYPTO_SHA256_SIZE);
     }
+    if (seal_seq > ledger->durable_seal_seq && seal_mac != NULL) {
+        ledger->durable_seal_seq = seal_seq;
+        memcpy(ledger->durable_seal_mac, seal_mac, CRYPTO_SHA256_SIZE);
+    }
     pthread_mutex_unlock(&ledger->head_lock);
+}
+
+void ledger_durable_seal(struct ledger *ledger, int64_t *seq, uint8_t mac[CRYPTO_SHA256_SIZE])
+{
+    pthread_mutex_lock(&ledger->head_lock);
+    *seq = ledger->durable_seal_seq;
+    memcpy(mac, ledger->durable_seal_mac, CRYPTO_SHA256_SIZE);
+    pthread_mutex_unlock(&ledger->head_lock);
+}
+
+void ledger_txn_seal(struct ledger_txn *txn, int64_t seq, const uint8_t prev[CRYPTO_SHA256_SIZE],
+                     const void *record, size_t size, uint8_t mac[CRYPTO_SHA256_SIZE])
+{
+    struct ledger *ledger = txn->ledger;
+    QB_ASSERT(seq > 0 && (record != NULL || size == 0));
+    /* One chain: its records are sealed in order, each after the last. */
+    QB_ASSERT(seq > ledger->seal_seq);
+    ledger_chain_seal(&ledger->chain, seq, prev, record, size, mac);
+    ledger->seal_seq = seq;
+    memcpy(ledger->seal_mac, mac, CRYPTO_SHA256_SIZE);
 }
 
 void ledger_durable_head(struct ledger *ledger, int64_t *entry_id, uint8_t hash[CRYPTO_SHA256_SIZE])
@@ -1980,10 +2018,12 @@ static void pending_complete(struct ledger *ledger, struct pending *p, int64_t s
     latency_add(ledger->stat_commit_us_buckets, &ledger->stat_commit_us_sum, commit_us);
     if (commit_us > atomic_load_explicit(&ledger->stat_commit_us_max, memory_order_relaxed))
         atomic_store_explicit(&ledger->stat_commit_us_max, commit_us, memory_order_relaxed);
+    /* Durable: the head first, so that a command's submitter who asks for
+     * it once answered finds its own entries and seals in it. */
+    durable_head_set(ledger, p->head_entry_id, p->head_hash, p->seal_seq, p->seal_mac);
     commands_complete(ledger, p->cmds);
     p->cmds = NULL;
     pending_watch(ledger, p);
-    durable_head_set(ledger, p->head_entry_id, p->head_hash);
 }
 
 /* True when the writer should sync the batch it just committed itself:
@@ -2049,6 +2089,7 @@ static void batch_run(struct ledger *ledger, struct ledger_cmd *batch, size_t ba
     ledger->entry_count = 0;
     ledger->undo_count = 0;
     ledger->key_count = 0;
+    ledger->seal_seq = 0;
     atomic_store(&ledger->batch_running, true); /* before any command reads the clock */
     /* The ledger's time never goes back, across batches as within one
      * (command_run): readers walk the journal newest first and stop at the
@@ -2131,6 +2172,8 @@ static void batch_run(struct ledger *ledger, struct ledger_cmd *batch, size_t ba
         p->committed_ns = commit_ns;
         p->head_entry_id = ledger->next_entry_id - 1;
         memcpy(p->head_hash, ledger->head_hash, CRYPTO_SHA256_SIZE);
+        p->seal_seq = ledger->seal_seq;
+        memcpy(p->seal_mac, ledger->seal_mac, CRYPTO_SHA256_SIZE);
         atomic_store_explicit(&ledger->stat_commit_ok_at_ns, commit_ns, memory_order_relaxed);
         p->cmds = batch;
         batch_capture(ledger, p);
@@ -3104,7 +3147,7 @@ enum qb_error ledger_open(struct store *writer, const struct ledger_options *opt
         return err;
     }
     /* Everything it read is durable: the head a start is checked against. */
-    durable_head_set(ledger, ledger->next_entry_id - 1, ledger->head_hash);
+    durable_head_set(ledger, ledger->next_entry_id - 1, ledger->head_hash, 0, NULL);
     log_event(LOG_INFO, "ledger.open", "accounts=%lld entries=%lld replayed_from=%lld holds=%zu",
               (long long)ledger->account_count, (long long)(ledger->next_entry_id - 1),
               (long long)ledger->replay_from, ledger->holds.count);

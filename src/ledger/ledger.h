@@ -471,6 +471,31 @@ QB_MUST_USE enum qb_error ledger_head_check(struct store *s, int64_t entry_id,
                                             const uint8_t hash[CRYPTO_SHA256_SIZE],
                                             int64_t *last_entry_id);
 
+/* --- records sealed outside the journal ---------------------------------- */
+
+/* A domain may keep records outside the journal in a chain of their own
+ * under the chain key (the operators' audit trail, domain/audit.h): record
+ * seq's seal is HMAC-SHA-256(chain key, "QBS1" || seq (int64 LE) || the
+ * seal of record seq - 1 (32 zero bytes for record 1) || the record's
+ * encoding), so that a record changed, removed or put between two others
+ * breaks the chain, and only the key's holder can write one that does not;
+ * the newest seal the daemon keeps outside the database (ledger_durable_seal)
+ * finds records cut off its end. One such chain per ledger. */
+
+/* Inside a command: seals record seq (> 0) whose predecessor's seal is
+ * prev, into mac; the newest seal of a batch is published once the batch
+ * is durable (ledger_durable_seal), and forgotten when the command rolls
+ * back, as its record is. */
+void ledger_txn_seal(struct ledger_txn *txn, int64_t seq, const uint8_t prev[CRYPTO_SHA256_SIZE],
+                     const void *record, size_t size, uint8_t mac[CRYPTO_SHA256_SIZE]);
+/* The same seal under chain_key (32 bytes; NULL: 32 zero bytes, as struct
+ * ledger_options has it), for a check without a ledger. Pure. */
+void ledger_seal(const uint8_t *chain_key, int64_t seq, const uint8_t prev[CRYPTO_SHA256_SIZE],
+                 const void *record, size_t size, uint8_t mac[CRYPTO_SHA256_SIZE]);
+/* The newest record a durable batch sealed since the ledger opened: 0 and
+ * zeros when none has (the one before is the caller's to know). */
+void ledger_durable_seal(struct ledger *ledger, int64_t *seq, uint8_t mac[CRYPTO_SHA256_SIZE]);
+
 /* The committed state of an account, without locks. QB_E_NOT_FOUND. */
 QB_MUST_USE enum qb_error ledger_account_view(struct ledger *ledger, int64_t account_id,
                                               struct ledger_account_view *out);

@@ -56,6 +56,12 @@ QB_MUST_USE enum qb_error ledger_chain_load(struct ledger_chain *chain, struct s
 int64_t ledger_account_mac(const struct ledger_chain *chain, int64_t id, const char *owner,
                            const char *currency, int64_t kind, int64_t floor_minor);
 
+/* A record sealed outside the journal (ledger_txn_seal, ledger_seal):
+ * HMAC(key, "QBS1" || seq (int64 LE) || prev || record) into out. */
+void ledger_chain_seal(const struct ledger_chain *chain, int64_t seq,
+                       const uint8_t prev[CRYPTO_SHA256_SIZE], const void *record, size_t size,
+                       uint8_t out[CRYPTO_SHA256_SIZE]);
+
 void ledger_entry_hash(const struct ledger_chain *chain, const struct ledger_entry *entry,
                        const uint8_t prev_hash[CRYPTO_SHA256_SIZE],
                        uint8_t out[CRYPTO_SHA256_SIZE]);

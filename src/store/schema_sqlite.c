@@ -905,6 +905,11 @@ const char *const store_sqlite_migrations[] = {
      * owner, kind, currency and floor, which nothing in the journal names
      * (NULL until the first start with the key writes it). */
     "ALTER TABLE accounts ADD COLUMN mac INTEGER;",
+    /* 49: the operators' audit trail sealed (src/domain/audit.c): each
+     * row's seal chained to the row before under the chain key
+     * (ledger_txn_seal); empty for the rows an earlier version wrote,
+     * until the first start with this one seals them. */
+    "ALTER TABLE operator_actions ADD COLUMN mac BLOB NOT NULL DEFAULT x'';",
 };
 
 const size_t store_sqlite_migration_count =

@@ -6,6 +6,7 @@
  */
 #include <string.h>
 
+#include "domain/audit.h"
 #include "merchant/payout.h"
 #include "wallet/collection.h"
 #include "wallet/limits.h"
@@ -531,6 +532,11 @@ enum qb_error wallet_verify(struct store *reader, const uint8_t *chain_key, bool
     if (rc == QB_OK)
         rc = wallet_instant_transfers_check(reader, &instant, report->problem,
                                             sizeof report->problem);
+    /* And the operators' audit trail: the record of who moved or read what. */
+    int64_t audit_rows = 0;
+    if (rc == QB_OK)
+        rc = domain_audit_check(reader, chain_key, &audit_rows, report->problem,
+                                sizeof report->problem);
     return rc;
 }
 

@@ -251,7 +251,8 @@ QB_MUST_USE enum qb_error wallet_accounts_setup(struct ledger *ledger, struct do
  * (wallet_collections_check), then each top-up and withdrawal against its
  * entries and hold (wallet_bank_payments_check, topup.h), then each
  * instant transfer against its entry (wallet_instant_transfers_check,
- * transfer.h). report as ledger_verify's, with the day's
+ * transfer.h), then the operators' audit trail's seals
+ * (domain_audit_check). report as ledger_verify's, with the day's
  * closing books as of close_at_ms (0: none; the daemon and --verify ask for
  * the last midnight, UTC+8, before the check), *red_packets the packets
  * checked (0 when the ledger's check failed first). chain_key and

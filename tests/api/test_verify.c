@@ -612,6 +612,85 @@ TEST(an_older_copy_of_the_database_is_refused_until_it_is_meant)
     ASSERT_EQ_INT(test_daemon_stop(&d), 0);
 }
 
+TEST(the_operators_audit_trail_cut_or_altered_is_found)
+{
+    // Whoever can write the database could delete the row saying an operator read a customer's
+    // wallet, or edit what a freeze's reason said. Each row is sealed after the one before under
+    // the chain key, and the chain-head names the newest seal: rows cut off the end stop the
+    // start and --verify, a row edited fails --verify naming it.
+    struct test_daemon d;
+    ASSERT(S_funded_and_stopped("audit-trail", &d));
+    char dir[TEST_DAEMON_PATH_SIZE_MAX], log_path[TEST_DAEMON_PATH_SIZE_MAX];
+    snprintf(dir, sizeof dir, "%s", d.data_dir);
+    snprintf(log_path, sizeof log_path, "%s/audit-trail-again.log", S_root);
+    ASSERT(test_daemon_start(&d, dir, log_path, NULL));
+    char admin[API_TOKEN_SIZE_MAX];
+    ASSERT(test_daemon_admin_token(&d, admin, sizeof admin));
+    struct client c;
+    client_init(&c, d.base_url);
+    struct api_user a;
+    bool made = th_user_new(&c, admin, &a);
+    char path[256];
+    snprintf(path, sizeof path, "/admin/users/%s", a.id);
+    struct client_response res;
+    long read = made ? api_call(&c, "GET", path, admin, NULL, &res) : 0;
+    if (made)
+        client_response_release(&res);
+    client_release(&c);
+    ASSERT_EQ_INT(test_daemon_stop(&d), 0);
+    ASSERT_EQ_INT(read, 200);
+
+    char db[TEST_DAEMON_PATH_SIZE_MAX + 32], saved[TEST_DAEMON_PATH_SIZE_MAX + 32];
+    char head[TEST_DAEMON_PATH_SIZE_MAX + 32];
+    snprintf(db, sizeof db, "%s/qianbao.db", dir);
+    snprintf(saved, sizeof saved, "%s/audit-trail-saved.db", S_root);
+    snprintf(head, sizeof head, "%s/chain-head", dir);
+    char rows[32] = "";
+    ASSERT(test_sqlite(db, false, "SELECT max(seq) FROM operator_actions", S_line_copy, rows));
+    ASSERT(atol(rows) >= 2);
+    static char text[64 * 1024];
+    ASSERT(test_file_read(head, text, sizeof text));
+    char want[TEST_DAEMON_PATH_SIZE_MAX + 256];
+    snprintf(want, sizeof want, " audit=%s seal=", rows);
+    if (strstr(text, want) == NULL)
+        TEST_FAIL_("no \"%s\" in the chain-head: %s", want, text);
+    ASSERT(S_copy(db, saved));
+
+    /* The newest row, the read, deleted. */
+    ASSERT(test_sqlite(db, true,
+                       "DELETE FROM operator_actions WHERE seq = (SELECT max(seq) FROM "
+                       "operator_actions)",
+                       NULL, NULL));
+    char output[TEST_DAEMON_PATH_SIZE_MAX + 32];
+    snprintf(output, sizeof output, "%s/audit-trail-refused.log", S_root);
+    const char *serve[] = {"--data-dir", dir, "--listen", "127.0.0.1:0", NULL};
+    ASSERT_EQ_INT(test_daemon_run(serve, output, 30000), 1);
+    ASSERT(test_file_read(output, text, sizeof text));
+    snprintf(want, sizeof want,
+             "refusing to start: the operators' audit trail of \"%s\" ends at row %ld, but "
+             "this data directory's daemon made row %s durable",
+             db, atol(rows) - 1, rows);
+    if (strstr(text, want) == NULL)
+        TEST_FAIL_("no \"%s\" in:\n%s", want, text);
+    ASSERT_EQ_INT(S_verify_offline(dir, "audit-trail-cut", text, sizeof text), 1);
+    if (strstr(text, "verify: FAILED (not the data directory's newest database): the operators' "
+                     "audit trail") == NULL)
+        TEST_FAIL_("the cut trail passed --verify:\n%s", text);
+
+    /* Put back; then who did the first row's action edited. */
+    ASSERT(S_copy(saved, db));
+    ASSERT_EQ_INT(S_verify_offline(dir, "audit-trail-whole", text, sizeof text), 0);
+    ASSERT(test_sqlite(db, true, "UPDATE operator_actions SET actor = 'admin:nobody' WHERE seq = 1",
+                       NULL, NULL));
+    ASSERT_EQ_INT(S_verify_offline(dir, "audit-trail-edited", text, sizeof text), 1);
+    if (strstr(text, "verify: FAILED (the books disagree): operator_actions row 1 does not match "
+                     "its seal") == NULL)
+        TEST_FAIL_("the edited row passed --verify:\n%s", text);
+    ASSERT(S_copy(saved, db));
+    ASSERT(test_daemon_start(&d, dir, log_path, NULL));
+    ASSERT_EQ_INT(test_daemon_stop(&d), 0);
+}
+
 TEST(the_repair_refuses_a_journal_that_fails_its_own_checks)
 {
     // The main daemon's journal had an entry altered (above): the journal is the record, and the
@@ -648,6 +727,7 @@ int main(void)
     RUN(the_repair_rebuilds_what_a_start_trusts_from_the_journal);
     RUN(the_repair_refuses_a_journal_that_fails_its_own_checks);
     RUN(an_older_copy_of_the_database_is_refused_until_it_is_meant);
+    RUN(the_operators_audit_trail_cut_or_altered_is_found);
 
     return api_suite_end(&suite);
 }

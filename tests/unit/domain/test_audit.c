@@ -1,7 +1,9 @@
 /*
  * test_audit.c — the operators' audit trail: a row written in the
  * command's own transaction, as the command ended, and read back newest
- * first with its filters.
+ * first with its filters; each row sealed after the one before, so that
+ * whoever can write the database without the chain key cannot change,
+ * remove or make up one unseen.
  */
 #include <stdio.h>
 #include <string.h>
@@ -251,6 +253,166 @@ TEST(the_rows_outlive_a_restart)
     ASSERT_EQ_STR(rows[0].request_id, "req_a1");
 }
 
+/* --- the seals ------------------------------------------------------------ */
+
+static const uint8_t key[32] = {7,  1,  2,  3,  4,  5,  6,  7,  8,  9,  10, 11, 12, 13, 14, 15,
+                                16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31};
+
+static int64_t sql_int(const char *sql)
+{
+    struct store_stmt *st = NULL;
+    ASSERT_EQ_INT(store_prepare(reader, sql, &st), QB_OK);
+    ASSERT_EQ_INT(store_step(st), STORE_STEP_ROW);
+    int64_t v = store_column_int64(st, 0);
+    store_finalize(st);
+    return v;
+}
+
+/* The newest row's seq and seal as stored. */
+static int64_t newest(uint8_t mac[CRYPTO_SHA256_SIZE])
+{
+    struct store_stmt *st = NULL;
+    ASSERT_EQ_INT(store_prepare(reader,
+                                "SELECT seq, mac FROM operator_actions ORDER BY seq DESC LIMIT 1",
+                                &st),
+                  QB_OK);
+    ASSERT_EQ_INT(store_step(st), STORE_STEP_ROW);
+    int64_t seq = store_column_int64(st, 0);
+    ASSERT_EQ_INT((long long)store_column_size(st, 1), CRYPTO_SHA256_SIZE);
+    memcpy(mac, store_column_blob(st, 1), CRYPTO_SHA256_SIZE);
+    store_finalize(st);
+    return seq;
+}
+
+/* The check of the whole trail: its result, the rows it passed, what it
+ * named. */
+static enum qb_error check(const uint8_t *with_key, int64_t *rows, char *problem, size_t size)
+{
+    problem[0] = '\0';
+    return domain_audit_check(reader, with_key, rows, problem, size);
+}
+
+TEST(every_row_is_sealed_after_the_one_before)
+{
+    int64_t rows = 0;
+    char problem[256];
+    ASSERT_EQ_INT(check(key, &rows, problem, sizeof problem), QB_OK);
+    ASSERT_EQ_INT(rows, sql_int("SELECT count(*) FROM operator_actions"));
+    ASSERT(rows >= 8);
+    /* Only the key's holder writes seals that pass. */
+    ASSERT_EQ_INT(check(NULL, &rows, problem, sizeof problem), QB_E_INTERNAL);
+    ASSERT(strstr(problem, "operator_actions row 1 does not match its seal") != NULL);
+    /* The newest durable seal is the newest row's: what the daemon keeps
+     * outside the database. A command rolled back seals nothing. */
+    uint8_t mac[CRYPTO_SHA256_SIZE], durable[CRYPTO_SHA256_SIZE];
+    int64_t seq = newest(mac), durable_seq = 0;
+    ledger_durable_seal(ledger, &durable_seq, durable);
+    ASSERT_EQ_INT(op_exec("s1", QB_E_CONFLICT, QB_OK, true, true, "admin:alice", "u_5"),
+                  QB_E_CONFLICT);
+    ASSERT_EQ_INT(op_exec("s2", QB_OK, QB_OK, true, true, "admin:alice", "u_5"), QB_OK);
+    ledger_durable_seal(ledger, &durable_seq, durable);
+    ASSERT_EQ_INT(durable_seq, seq + 1);
+    ASSERT_EQ_INT(newest(mac), seq + 1);
+    ASSERT(memcmp(mac, durable, sizeof mac) == 0);
+    ASSERT_EQ_INT(domain_audit_head_check(reader, durable_seq, durable, &seq), QB_OK);
+    ASSERT_EQ_INT(seq, durable_seq);
+}
+
+TEST(a_row_changed_removed_or_put_in_breaks_the_seals)
+{
+    /* Whoever can write the database, without the key: a reason edited,
+     * a row deleted, a row made up with a seal copied from another. */
+    int64_t rows = 0;
+    char problem[256];
+    sql_side("UPDATE operator_actions SET reason = 'nothing to see' WHERE seq = 2");
+    ASSERT_EQ_INT(check(key, &rows, problem, sizeof problem), QB_E_INTERNAL);
+    ASSERT(strstr(problem, "operator_actions row 2 does not match its seal") != NULL);
+    sql_side("UPDATE operator_actions SET reason = 'ticket 42' WHERE seq = 2");
+    ASSERT_EQ_INT(check(key, &rows, problem, sizeof problem), QB_OK);
+
+    sql_side("CREATE TABLE saved AS SELECT * FROM operator_actions WHERE seq = 3;"
+             "DELETE FROM operator_actions WHERE seq = 3;");
+    ASSERT_EQ_INT(check(key, &rows, problem, sizeof problem), QB_E_INTERNAL);
+    ASSERT(strstr(problem, "operator_actions row 4 does not match its seal") != NULL);
+    sql_side("INSERT INTO operator_actions SELECT * FROM saved; DROP TABLE saved;");
+    ASSERT_EQ_INT(check(key, &rows, problem, sizeof problem), QB_OK);
+
+    uint8_t mac[CRYPTO_SHA256_SIZE];
+    int64_t seq = newest(mac), last = 0;
+    sql_side("INSERT INTO operator_actions SELECT seq + 1, at_ms, actor, 'unfreeze', target,"
+             " detail, reason, result, changed, request_id, mac FROM operator_actions"
+             " WHERE seq = (SELECT max(seq) FROM operator_actions)");
+    ASSERT_EQ_INT(check(key, &rows, problem, sizeof problem), QB_E_INTERNAL);
+    char want[64];
+    snprintf(want, sizeof want, "row %lld does not match its seal", (long long)(seq + 1));
+    ASSERT(strstr(problem, want) != NULL);
+    sql_side("DELETE FROM operator_actions WHERE seq = (SELECT max(seq) FROM operator_actions)");
+
+    /* Rows cut off the end leave a shorter trail whose seals all hold:
+     * the seal kept outside the database finds them. */
+    sql_side("CREATE TABLE saved AS SELECT * FROM operator_actions WHERE seq ="
+             " (SELECT max(seq) FROM operator_actions);"
+             "DELETE FROM operator_actions WHERE seq = (SELECT max(seq) FROM operator_actions);");
+    ASSERT_EQ_INT(check(key, &rows, problem, sizeof problem), QB_OK);
+    ASSERT_EQ_INT(domain_audit_head_check(reader, seq, mac, &last), QB_E_NOT_FOUND);
+    ASSERT_EQ_INT(last, seq - 1);
+    sql_side("INSERT INTO operator_actions SELECT * FROM saved; DROP TABLE saved;");
+    ASSERT_EQ_INT(domain_audit_head_check(reader, seq, mac, &last), QB_OK);
+    uint8_t other[CRYPTO_SHA256_SIZE];
+    memcpy(other, mac, sizeof other);
+    other[0] ^= 1;
+    ASSERT_EQ_INT(domain_audit_head_check(reader, seq, other, &last), QB_E_CONFLICT);
+
+    /* A newest row stripped of its seal: nothing goes after it, and the
+     * check says so. */
+    sql_side("CREATE TABLE saved AS SELECT seq, mac FROM operator_actions WHERE seq ="
+             " (SELECT max(seq) FROM operator_actions);"
+             "UPDATE operator_actions SET mac = x'' WHERE seq = (SELECT seq FROM saved);");
+    ASSERT_EQ_INT(op_exec("s3", QB_OK, QB_OK, true, true, "admin:alice", "u_6"), QB_E_STORAGE);
+    ASSERT(!meta_has("s3"));
+    ASSERT_EQ_INT(check(key, &rows, problem, sizeof problem), QB_E_INTERNAL);
+    snprintf(want, sizeof want, "row %lld has no seal", (long long)seq);
+    ASSERT(strstr(problem, want) != NULL);
+    sql_side("UPDATE operator_actions SET mac = (SELECT mac FROM saved) WHERE seq ="
+             " (SELECT seq FROM saved); DROP TABLE saved;");
+    ASSERT_EQ_INT(check(key, &rows, problem, sizeof problem), QB_OK);
+}
+
+TEST(a_trail_an_earlier_version_kept_is_sealed_at_its_first_start)
+{
+    /* Rows written before the seals: the first start seals them as they
+     * stand, to the same seals as rows written sealed (the seal is the
+     * row's and the one before it's), and a trail half sealed is one
+     * altered, refused. */
+    uint8_t mac[CRYPTO_SHA256_SIZE], opened[CRYPTO_SHA256_SIZE];
+    int64_t seq = newest(mac), rows = -1, opened_seq = 0;
+    char problem[256];
+    stop();
+    sql_side("UPDATE operator_actions SET mac = x''");
+    start();
+    ASSERT_EQ_INT(check(key, &rows, problem, sizeof problem), QB_OK);
+    ASSERT_EQ_INT(rows, 0);
+    ASSERT_EQ_INT(domain_audit_open(ledger, &opened_seq, opened), QB_OK);
+    ASSERT_EQ_INT(opened_seq, seq);
+    ASSERT(memcmp(opened, mac, sizeof mac) == 0);
+    ASSERT_EQ_INT(check(key, &rows, problem, sizeof problem), QB_OK);
+    ASSERT_EQ_INT(rows, sql_int("SELECT count(*) FROM operator_actions"));
+    /* Opened again: nothing to seal, the newest seal as it is. */
+    ASSERT_EQ_INT(domain_audit_open(ledger, &opened_seq, opened), QB_OK);
+    ASSERT_EQ_INT(opened_seq, seq);
+
+    sql_side("UPDATE operator_actions SET mac = x'' WHERE seq = 1");
+    ASSERT_EQ_INT(check(key, &rows, problem, sizeof problem), QB_E_INTERNAL);
+    ASSERT(strstr(problem, "operator_actions row 2 is sealed, but the rows before it are not") !=
+           NULL);
+    sql_side("UPDATE operator_actions SET mac = x'' WHERE seq > 1");
+    sql_side("UPDATE operator_actions SET mac = x'00' WHERE seq = 1");
+    ASSERT_EQ_INT(domain_audit_open(ledger, &opened_seq, opened), QB_E_INTERNAL);
+    sql_side("UPDATE operator_actions SET mac = x''");
+    ASSERT_EQ_INT(domain_audit_open(ledger, &opened_seq, opened), QB_OK);
+    ASSERT(memcmp(opened, mac, sizeof mac) == 0);
+}
+
 int main(void)
 {
     if (!crypto_init())
@@ -258,6 +420,8 @@ int main(void)
     test_tmpdir(dir, sizeof dir);
     clock_manual_init(&clock_, START_MS);
     options.clock = &clock_;
+    options.chain_key = key;
+    options.chain_key_new = true;
     start();
     RUN(an_operators_command_leaves_its_row_as_it_ended);
     RUN(a_command_that_fails_leaves_no_row);
@@ -266,6 +430,9 @@ int main(void)
     RUN(the_list_filters_and_pages);
     RUN(a_target_is_an_id_a_name_or_a_phone_and_nothing_else);
     RUN(the_rows_outlive_a_restart);
+    RUN(every_row_is_sealed_after_the_one_before);
+    RUN(a_row_changed_removed_or_put_in_breaks_the_seals);
+    RUN(a_trail_an_earlier_version_kept_is_sealed_at_its_first_start);
     stop();
     test_rmtree(dir);
     return test_summary();
