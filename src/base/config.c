@@ -156,6 +156,9 @@ static const struct config_setting config_settings[] = {
     CONFIG_BOOL_ROW("rebuild-checkpoints", rebuild_checkpoints,
                     "rewrite the account checkpoints from a journal that verifies, then check "
                     "the ledger and exit (the daemon stopped)"),
+    CONFIG_BOOL_ROW("reseal-audit-trail", reseal_audit_trail,
+                    "seal the operators' audit trail again as it stands, recording the repair on "
+                    "it, then check the ledger and exit (the daemon stopped)"),
     CONFIG_TEXT_ROW("platform-key-rotate", NULL, platform_key_rotate, "", true,
                     config_platform_key_step, "STEP",
                     "rotate the merchant API's platform key (the daemon stopped), then exit: "

@@ -68,6 +68,7 @@ struct config {
     bool trust_new_devices;              /* --trust-new-devices: no SMS code for a new device */
     bool verify;                         /* --verify: check the ledger and exit */
     bool rebuild_checkpoints;            /* --rebuild-checkpoints: repair, check, exit */
+    bool reseal_audit_trail;             /* --reseal-audit-trail: repair, check, exit */
     char platform_key_rotate[16];        /* --platform-key-rotate begin|finish|cancel, "" */
     bool help;                           /* --help */
 };

@@ -4,6 +4,7 @@
  *   qianbaod --data-dir DIR --listen 127.0.0.1:8080   serve
  *   qianbaod --data-dir DIR --verify                  check the ledger, exit 0 or 1
  *   qianbaod --data-dir DIR --rebuild-checkpoints     repair what a start trusts, then check
+ *   qianbaod --data-dir DIR --reseal-audit-trail      seal an altered audit trail, then check
  *   qianbaod --data-dir DIR --platform-key-rotate S   begin, finish or cancel a new platform key
  *   qianbaod --help                                   the settings (docs/operations.md)
  *
@@ -1191,6 +1192,23 @@ struct S_head {
     uint8_t audit_mac[CRYPTO_SHA256_SIZE];
 };
 
+/* Writes DATA_DIR/chain-head atomically: the journal's entry and hash,
+ * and the audit trail's row and seal when it has one (audit_seq > 0). */
+static bool S_head_file_write(const struct daemon_paths *paths, int64_t id,
+                              const uint8_t hash[CRYPTO_SHA256_SIZE], int64_t audit_seq,
+                              const uint8_t audit_mac[CRYPTO_SHA256_SIZE])
+{
+    char hex[2 * CRYPTO_SHA256_SIZE + 1], seal_hex[2 * CRYPTO_SHA256_SIZE + 1];
+    crypto_hex(hash, CRYPTO_SHA256_SIZE, hex);
+    crypto_hex(audit_mac, CRYPTO_SHA256_SIZE, seal_hex);
+    char text[256];
+    int size = audit_seq > 0 ? snprintf(text, sizeof text,
+                                        "entry=%" PRId64 " hash=%s audit=%" PRId64 " seal=%s\n", id,
+                                        hex, audit_seq, seal_hex)
+                             : snprintf(text, sizeof text, "entry=%" PRId64 " hash=%s\n", id, hex);
+    return S_file_write_atomic(paths->dir, paths->chain_head, text, (size_t)size, 0600);
+}
+
 /* Writes the ledger's durable head when it moved. */
 static void S_head_write(struct S_head *h)
 {
@@ -1206,16 +1224,7 @@ static void S_head_write(struct S_head *h)
     }
     if (id == h->written_id && h->audit_seq == h->written_seal)
         return;
-    char hex[2 * CRYPTO_SHA256_SIZE + 1], seal_hex[2 * CRYPTO_SHA256_SIZE + 1];
-    crypto_hex(hash, sizeof hash, hex);
-    crypto_hex(h->audit_mac, sizeof h->audit_mac, seal_hex);
-    char text[256];
-    int size =
-        h->audit_seq > 0
-            ? snprintf(text, sizeof text, "entry=%" PRId64 " hash=%s audit=%" PRId64 " seal=%s\n",
-                       id, hex, h->audit_seq, seal_hex)
-            : snprintf(text, sizeof text, "entry=%" PRId64 " hash=%s\n", id, hex);
-    if (!S_file_write_atomic(h->paths->dir, h->paths->chain_head, text, (size_t)size, 0600)) {
+    if (!S_head_file_write(h->paths, id, hash, h->audit_seq, h->audit_mac)) {
         if (!h->failure_logged)
             log_event(LOG_ERROR, "daemon.chain_head_failed", "path=\"%s\" errno=%d",
                       h->paths->chain_head, errno);
@@ -1378,16 +1387,16 @@ static bool S_head_check(const struct daemon_paths *paths, struct store *s, char
         snprintf(why, why_size,
                  "the operators' audit trail of \"%s\" ends at row %lld, but this data "
                  "directory's daemon made row %lld durable (\"%s\"): rows were deleted, or the "
-                 "database is an older copy; put back the newest database, or, to go on from "
-                 "a copy on purpose (a restore), put back the chain-head backed up with it or "
-                 "remove \"%s\"",
-                 paths->db_file, (long long)last, (long long)head.audit_seq, paths->chain_head,
-                 paths->chain_head);
+                 "database is an older copy; put back the newest database, or, to go on with "
+                 "the trail as it stands (a copy of the database kept for the investigation), "
+                 "run qianbaod --reseal-audit-trail",
+                 paths->db_file, (long long)last, (long long)head.audit_seq, paths->chain_head);
     else if (rc == QB_E_CONFLICT)
         snprintf(why, why_size,
                  "row %lld of the operators' audit trail of \"%s\" is not the one this data "
-                 "directory's daemon wrote (\"%s\"): the trail was altered; restore the "
-                 "database and the data directory backed up together",
+                 "directory's daemon wrote (\"%s\"): the trail was altered; keep a copy of the "
+                 "database for the investigation, then run qianbaod --reseal-audit-trail to go "
+                 "on with the trail as it stands",
                  (long long)head.audit_seq, paths->db_file, paths->chain_head);
     else if (rc != QB_OK)
         snprintf(why, why_size, "cannot read the audit trail's head: %s", store_last_error(s));
@@ -1782,8 +1791,8 @@ static int S_serve(const struct config *cfg, const struct daemon_paths *paths,
         fprintf(stderr,
                 "qianbaod: refusing to start: the newest row of the operators' audit trail of "
                 "\"%s\" has no seal though the rows before it have: the trail was altered; run "
-                "qianbaod --verify, and restore the database and the data directory backed up "
-                "together\n",
+                "qianbaod --verify, keep a copy of the database for the investigation, then "
+                "qianbaod --reseal-audit-trail to go on with the trail as it stands\n",
                 paths->db_file);
         goto out;
     }
@@ -2436,6 +2445,131 @@ out:
     return status;
 }
 
+/* --- reseal-audit-trail ---------------------------------------------------------- */
+
+/* The way on from an operators' audit trail a start or --verify refuses
+ * (rows deleted, edited or stripped of their seals by whoever could write
+ * the database) without putting back a backup, which would lose every
+ * payment since: under the daemon's own locks, it says what the check and
+ * the chain-head find, seals the trail again as it stands, with a row of
+ * its own saying so and why (domain_audit_reseal), names that row in the
+ * chain-head, then runs --verify's whole check. The journal must pass its
+ * head check first: a database that is an older copy is a restore's
+ * question, not the trail's. */
+static int S_reseal_audit_trail(const struct daemon_paths *paths)
+{
+    if (!S_db_present(paths, "reseal-audit-trail", R_OK | W_OK))
+        return 1;
+    int dir_lock_fd = -1;
+    int lock_fd = S_data_dir_lock(paths->dir, paths->lock, "reseal the audit trail", &dir_lock_fd);
+    if (lock_fd < 0)
+        return 1;
+    int db_file_lock_fd = -1;
+    int db_lock_fd = S_db_lock(paths->db_file, "reseal the audit trail", &db_file_lock_fd);
+    int status = 1;
+    struct store *writer = NULL;
+    char err[512] = "";
+    uint8_t chain_key[S_SECRET_SIZE];
+    bool have_key = false;
+    if (db_lock_fd < 0)
+        goto out;
+    enum qb_error rc = crypto_secret_read(paths->chain_key, chain_key, sizeof chain_key);
+    if (rc != QB_OK) {
+        S_secret_complain(paths->chain_key, rc);
+        goto out;
+    }
+    have_key = true;
+    rc = store_open(paths->db_url, STORE_MODE_WRITE, &writer, err, sizeof err);
+    if (rc != QB_OK) {
+        fprintf(stderr, "qianbaod: reseal-audit-trail: cannot open the database: %s (%s)\n", err,
+                error_name(rc));
+        goto out;
+    }
+    bool found = false;
+    struct S_head_file head;
+    if (!S_head_read(paths->chain_head, &found, &head))
+        goto out;
+    int64_t last = 0;
+    if (found && ledger_head_check(writer, head.entry_id, head.hash, &last) != QB_OK) {
+        printf("reseal: REFUSED (the journal does not hold the entry \"%s\" names: an older "
+               "copy of the database, or another's; see docs/operations.md, \"An older "
+               "database\"): nothing was written\n",
+               paths->chain_head);
+        goto out;
+    }
+    /* What is wrong, in the words of the checks that refused it. */
+    char why[DOMAIN_AUDIT_REASON_SIZE_MAX] = "";
+    int64_t rows = 0;
+    char problem[256] = "";
+    rc = domain_audit_check(writer, chain_key, &rows, problem, sizeof problem);
+    if (rc == QB_E_STORAGE) {
+        fprintf(stderr, "qianbaod: reseal-audit-trail: cannot read the trail: %s\n",
+                store_last_error(writer));
+        goto out;
+    }
+    if (rc != QB_OK)
+        snprintf(why, sizeof why, "%s", problem);
+    if (rc == QB_OK && found && head.audit_seq > 0) {
+        enum qb_error at = domain_audit_head_check(writer, head.audit_seq, head.audit_mac, &last);
+        if (at == QB_E_NOT_FOUND)
+            snprintf(why, sizeof why,
+                     "the trail ended at row %lld, but the chain-head named row %lld",
+                     (long long)last, (long long)head.audit_seq);
+        else if (at == QB_E_CONFLICT)
+            snprintf(why, sizeof why, "row %lld was not the one the chain-head named",
+                     (long long)head.audit_seq);
+        else if (at != QB_OK)
+            goto out;
+    }
+    if (why[0] == '\0') {
+        printf("reseal: the trail's seals hold over %lld rows, and it ends where the chain-head "
+               "says: nothing to do\n",
+               (long long)rows);
+        status = 0;
+        goto out;
+    }
+    printf("reseal: found: %s\n", why);
+    struct domain_audit_reseal_report report;
+    rc = domain_audit_reseal(writer, chain_key, clock_now_ms(clock_system()), why, &report);
+    if (rc != QB_OK) {
+        printf("reseal: FAILED (the database could not be written; nothing was written): %s\n",
+               store_last_error(writer));
+        goto out;
+    }
+    if (found && !S_head_file_write(paths, head.entry_id, head.hash, report.seq, report.mac)) {
+        fprintf(stderr, "qianbaod: cannot write \"%s\": %s\n", paths->chain_head, strerror(errno));
+        goto out;
+    }
+    log_event(LOG_AUDIT, "audit.resealed",
+              "rows=%" PRId64 " first_changed=%" PRId64 " row=%" PRId64 " why=\"%s\"", report.rows,
+              report.first_changed, report.seq, why);
+    printf("reseal: rows_sealed=%" PRId64 " first_changed=%" PRId64 " recorded_as_row=%" PRId64
+           "\n",
+           report.rows, report.first_changed, report.seq);
+    store_close(writer);
+    writer = NULL;
+    if (db_file_lock_fd >= 0)
+        close(db_file_lock_fd);
+    db_file_lock_fd = -1;
+    if (db_lock_fd >= 0)
+        close(db_lock_fd);
+    db_lock_fd = -1;
+    fflush(stdout);
+    status = S_verify(paths);
+out:
+    if (have_key)
+        crypto_wipe(chain_key, sizeof chain_key);
+    if (writer != NULL)
+        store_close(writer);
+    if (db_file_lock_fd >= 0)
+        close(db_file_lock_fd);
+    if (db_lock_fd >= 0)
+        close(db_lock_fd);
+    close(lock_fd);
+    close(dir_lock_fd);
+    return status;
+}
+
 /* --- platform-key-rotate -------------------------------------------------------- */
 
 /* Copies the secret file from to to (written atomically, 0600). */
@@ -2629,7 +2763,8 @@ int main(int argc, char **argv)
     socklen_t listen_addr_size = 0, admin_addr_size = 0;
     bool admin_apart = cfg.admin_listen[0] != '\0';
     bool rotating = cfg.platform_key_rotate[0] != '\0';
-    bool serving = !cfg.verify && !cfg.rebuild_checkpoints && !rotating; /* else a tool */
+    bool serving = !cfg.verify && !cfg.rebuild_checkpoints && !cfg.reseal_audit_trail &&
+                   !rotating; /* else a tool */
     if (!S_db_url_check(&paths) ||
         (serving && !S_listen_parse("--listen", cfg.listen, &listen_addr, &listen_addr_size)) ||
         (serving && admin_apart &&
@@ -2646,14 +2781,17 @@ int main(int argc, char **argv)
         fprintf(stderr, "qianbaod: cannot initialise libsodium\n");
         return 1;
     }
-    if (cfg.verify && cfg.rebuild_checkpoints) {
-        fprintf(stderr, "qianbaod: --rebuild-checkpoints checks the ledger itself when it is "
-                        "done: give it without --verify\n");
+    if ((cfg.verify ? 1 : 0) + (cfg.rebuild_checkpoints ? 1 : 0) +
+            (cfg.reseal_audit_trail ? 1 : 0) >
+        1) {
+        fprintf(stderr, "qianbaod: --rebuild-checkpoints and --reseal-audit-trail each check the "
+                        "ledger themselves when they are done: give one alone, without "
+                        "--verify\n");
         return 2;
     }
-    if (rotating && (cfg.verify || cfg.rebuild_checkpoints)) {
+    if (rotating && (cfg.verify || cfg.rebuild_checkpoints || cfg.reseal_audit_trail)) {
         fprintf(stderr, "qianbaod: --platform-key-rotate is a step of its own: give it without "
-                        "--verify or --rebuild-checkpoints\n");
+                        "--verify, --rebuild-checkpoints or --reseal-audit-trail\n");
         return 2;
     }
     if (rotating)
@@ -2662,6 +2800,8 @@ int main(int argc, char **argv)
         return S_verify(&paths);
     if (cfg.rebuild_checkpoints)
         return S_rebuild_checkpoints(&paths);
+    if (cfg.reseal_audit_trail)
+        return S_reseal_audit_trail(&paths);
     if (S_data_dir_held(&paths))
         return 1;
     if (!S_listen_probe(cfg.listen, &listen_addr, listen_addr_size) ||

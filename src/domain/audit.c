@@ -75,6 +75,51 @@ static enum qb_error S_newest(struct store *s, int64_t *seq, uint8_t mac[CRYPTO_
     return rc == STORE_STEP_ROW || rc == STORE_STEP_DONE ? QB_OK : QB_E_STORAGE;
 }
 
+/* Who seals: the ledger inside a command (txn), which publishes the
+ * newest seal once durable; or the key alone, offline (the repair). */
+struct S_sealer {
+    struct ledger_txn *txn;
+    const uint8_t *key;
+};
+
+static void S_seal(const struct S_sealer *sealer, const struct domain_audit_row *row,
+                   const uint8_t prev[CRYPTO_SHA256_SIZE], uint8_t mac[CRYPTO_SHA256_SIZE])
+{
+    unsigned char encoded[DOMAIN_AUDIT_ENCODED_SIZE_MAX];
+    size_t size = domain_audit_encode(row, encoded);
+    if (sealer->txn != NULL)
+        ledger_txn_seal(sealer->txn, row->seq, prev, encoded, size, mac);
+    else
+        ledger_seal(sealer->key, row->seq, prev, encoded, size, mac);
+}
+
+/* Writes row (its seq the newest's + 1) sealed after prev; mac its seal. */
+static enum qb_error S_append(struct store *s, const struct S_sealer *sealer,
+                              const struct domain_audit_row *row,
+                              const uint8_t prev[CRYPTO_SHA256_SIZE],
+                              uint8_t mac[CRYPTO_SHA256_SIZE])
+{
+    S_seal(sealer, row, prev, mac);
+    const struct store_param p[] = {
+        STORE_INT(row->seq),
+        STORE_INT(row->at_ms),
+        STORE_TEXT(row->by),
+        STORE_TEXT(row->action),
+        STORE_TEXT(row->target),
+        STORE_TEXT(row->detail),
+        STORE_TEXT(row->reason),
+        STORE_TEXT(row->result),
+        STORE_INT(row->changed ? 1 : 0),
+        STORE_TEXT(row->request_id),
+        STORE_BLOB(mac, CRYPTO_SHA256_SIZE),
+    };
+    enum qb_error err = store_run(s,
+                                  "INSERT INTO operator_actions (" S_COLUMNS ")"
+                                  " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                                  p, QB_ARRAY_COUNT(p));
+    return err == QB_OK ? QB_OK : QB_E_STORAGE;
+}
+
 static enum qb_error S_record(struct ledger_txn *txn, struct ledger_cmd *cmd)
 {
     const struct domain_audit *a = cmd->record_arg;
@@ -112,21 +157,9 @@ static enum qb_error S_record(struct ledger_txn *txn, struct ledger_cmd *cmd)
         return QB_E_STORAGE;
     }
     row.seq++;
-    unsigned char encoded[DOMAIN_AUDIT_ENCODED_SIZE_MAX];
-    size_t size = domain_audit_encode(&row, encoded);
+    const struct S_sealer sealer = {.txn = txn};
     uint8_t mac[CRYPTO_SHA256_SIZE];
-    ledger_txn_seal(txn, row.seq, prev, encoded, size, mac);
-    const struct store_param p[] = {
-        STORE_INT(row.seq),         STORE_INT(row.at_ms),        STORE_TEXT(row.by),
-        STORE_TEXT(row.action),     STORE_TEXT(row.target),      STORE_TEXT(row.detail),
-        STORE_TEXT(row.reason),     STORE_TEXT(row.result),      STORE_INT(row.changed ? 1 : 0),
-        STORE_TEXT(row.request_id), STORE_BLOB(mac, sizeof mac),
-    };
-    enum qb_error err = store_run(s,
-                                  "INSERT INTO operator_actions (" S_COLUMNS ")"
-                                  " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-                                  p, QB_ARRAY_COUNT(p));
-    return err == QB_OK ? QB_OK : QB_E_STORAGE;
+    return S_append(s, &sealer, &row, prev, mac);
 }
 
 bool domain_audit_target_is_valid(const char *text)
@@ -226,9 +259,11 @@ struct S_open {
     int64_t sealed; /* rows an earlier version kept, sealed now */
 };
 
-/* Reads up to max rows after seq `after` into rows; *count how many. */
+/* Reads up to max rows after seq `after` into rows, their seals into
+ * stored (has[i]: one of the right size); *count how many. */
 static enum qb_error S_page(struct store *s, int64_t after, struct domain_audit_row *rows,
-                            size_t max, size_t *count)
+                            uint8_t (*stored)[CRYPTO_SHA256_SIZE], bool *has, size_t max,
+                            size_t *count)
 {
     *count = 0;
     struct store_stmt *st = NULL;
@@ -241,13 +276,61 @@ static enum qb_error S_page(struct store *s, int64_t after, struct domain_audit_
     if (err == QB_OK)
         err = store_bind_int64(st, 2, (int64_t)max);
     int rc = STORE_STEP_DONE;
-    while (err == QB_OK && *count < max && (rc = store_step(st)) == STORE_STEP_ROW)
-        if ((err = S_row(st, &rows[*count])) == QB_OK)
-            (*count)++;
+    while (err == QB_OK && *count < max && (rc = store_step(st)) == STORE_STEP_ROW) {
+        if ((err = S_row(st, &rows[*count])) != QB_OK)
+            break;
+        has[*count] = store_column_size(st, 10) == CRYPTO_SHA256_SIZE;
+        if (has[*count])
+            memcpy(stored[*count], store_column_blob(st, 10), CRYPTO_SHA256_SIZE);
+        (*count)++;
+    }
     if (err == QB_OK && rc != STORE_STEP_DONE && rc != STORE_STEP_ROW)
         err = QB_E_STORAGE;
     store_finalize(st);
     return err;
+}
+
+/* Seals every row as it stands, from the first, in order: *sealed the
+ * rows, *first_changed the first whose stored seal was another (0: none),
+ * *last_seq and last the newest row's. */
+static enum qb_error S_seal_all(struct store *s, const struct S_sealer *sealer, int64_t *sealed,
+                                int64_t *first_changed, int64_t *last_seq,
+                                uint8_t last[CRYPTO_SHA256_SIZE])
+{
+    *sealed = 0;
+    *first_changed = 0;
+    *last_seq = 0;
+    memset(last, 0, CRYPTO_SHA256_SIZE);
+    struct domain_audit_row *rows = calloc(S_SEAL_PAGE, sizeof *rows);
+    uint8_t(*stored)[CRYPTO_SHA256_SIZE] = calloc(S_SEAL_PAGE, sizeof *stored);
+    bool *has = calloc(S_SEAL_PAGE, sizeof *has);
+    enum qb_error err = rows != NULL && stored != NULL && has != NULL ? QB_OK : QB_E_STORAGE;
+    uint8_t prev[CRYPTO_SHA256_SIZE] = {0};
+    size_t count = S_SEAL_PAGE;
+    while (err == QB_OK && count == S_SEAL_PAGE) {
+        if ((err = S_page(s, *last_seq, rows, stored, has, S_SEAL_PAGE, &count)) != QB_OK)
+            break;
+        for (size_t i = 0; i < count && err == QB_OK; i++) {
+            S_seal(sealer, &rows[i], prev, prev);
+            if (!has[i] || !crypto_equal(prev, stored[i], CRYPTO_SHA256_SIZE)) {
+                if (*first_changed == 0)
+                    *first_changed = rows[i].seq;
+                const struct store_param p[] = {STORE_BLOB(prev, sizeof prev),
+                                                STORE_INT(rows[i].seq)};
+                err = store_run(s, "UPDATE operator_actions SET mac = $1 WHERE seq = $2", p,
+                                QB_ARRAY_COUNT(p));
+            }
+            *last_seq = rows[i].seq;
+            (*sealed)++;
+        }
+    }
+    free(rows);
+    free(stored);
+    free(has);
+    if (err != QB_OK)
+        return QB_E_STORAGE;
+    memcpy(last, prev, sizeof prev);
+    return QB_OK;
 }
 
 static enum qb_error S_open_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
@@ -271,34 +354,9 @@ static enum qb_error S_open_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
     if (with_seal > 0)
         return QB_E_INTERNAL; /* the newest row lost its seal */
     /* An earlier version's trail: sealed as it stands, from its first row. */
-    struct domain_audit_row *rows = calloc(S_SEAL_PAGE, sizeof *rows);
-    if (rows == NULL)
-        return QB_E_STORAGE;
-    uint8_t prev[CRYPTO_SHA256_SIZE] = {0};
-    int64_t after = 0;
-    size_t count = 0;
-    enum qb_error err = QB_OK;
-    do {
-        if ((err = S_page(s, after, rows, S_SEAL_PAGE, &count)) != QB_OK)
-            break;
-        for (size_t i = 0; i < count; i++) {
-            unsigned char encoded[DOMAIN_AUDIT_ENCODED_SIZE_MAX];
-            size_t size = domain_audit_encode(&rows[i], encoded);
-            ledger_txn_seal(txn, rows[i].seq, prev, encoded, size, prev);
-            const struct store_param p[] = {STORE_BLOB(prev, sizeof prev), STORE_INT(rows[i].seq)};
-            if ((err = store_run(s, "UPDATE operator_actions SET mac = $1 WHERE seq = $2", p,
-                                 QB_ARRAY_COUNT(p))) != QB_OK)
-                break;
-            after = rows[i].seq;
-            o->sealed++;
-        }
-    } while (err == QB_OK && count == S_SEAL_PAGE);
-    free(rows);
-    if (err != QB_OK)
-        return QB_E_STORAGE;
-    QB_ASSERT(after == o->seq);
-    memcpy(o->mac, prev, sizeof prev);
-    return QB_OK;
+    const struct S_sealer sealer = {.txn = txn};
+    int64_t first_changed = 0;
+    return S_seal_all(s, &sealer, &o->sealed, &first_changed, &o->seq, o->mac);
 }
 
 enum qb_error domain_audit_open(struct ledger *ledger, int64_t *seq,
@@ -318,6 +376,38 @@ enum qb_error domain_audit_open(struct ledger *ledger, int64_t *seq,
                   "rows=%" PRId64 " note=\"the operators' audit trail "
                   "an earlier version kept, sealed as found\"",
                   o.sealed);
+    return err;
+}
+
+enum qb_error domain_audit_reseal(struct store *writer, const uint8_t *chain_key, int64_t now_ms,
+                                  const char *why, struct domain_audit_reseal_report *out)
+{
+    QB_ASSERT(writer != NULL && why != NULL && out != NULL);
+    memset(out, 0, sizeof *out);
+    if (store_begin(writer) != QB_OK)
+        return QB_E_STORAGE;
+    const struct S_sealer sealer = {.key = chain_key};
+    uint8_t prev[CRYPTO_SHA256_SIZE];
+    enum qb_error err =
+        S_seal_all(writer, &sealer, &out->rows, &out->first_changed, &out->seq, prev);
+    if (err == QB_OK) {
+        /* The repair on the trail itself, sealed after what it sealed. */
+        struct domain_audit_row row = {.seq = out->seq + 1, .at_ms = now_ms, .changed = true};
+        snprintf(row.by, sizeof row.by, "%s", DOMAIN_AUDIT_BY_DAEMON);
+        snprintf(row.action, sizeof row.action, "audit_resealed");
+        snprintf(row.detail, sizeof row.detail, "from_row=%" PRId64, out->first_changed);
+        snprintf(row.reason, sizeof row.reason, "%s", why);
+        snprintf(row.result, sizeof row.result, "ok");
+        err = S_append(writer, &sealer, &row, prev, out->mac);
+        out->seq = row.seq;
+    }
+    if (err == QB_OK)
+        err = store_commit(writer) == QB_OK ? QB_OK : QB_E_STORAGE;
+    if (err != QB_OK) {
+        if (store_rollback(writer) != QB_OK)
+            err = QB_E_STORAGE;
+        memset(out, 0, sizeof *out);
+    }
     return err;
 }
 

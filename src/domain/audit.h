@@ -60,6 +60,8 @@
 #define DOMAIN_AUDIT_REASON_SIZE_MAX 201    /* 200 bytes of text, as the routes take */
 #define DOMAIN_AUDIT_RESULT_SIZE_MAX 40     /* "ok" or an API error code */
 #define DOMAIN_AUDIT_REQUEST_ID_SIZE_MAX 48 /* "req_" and the id */
+/* Who the daemon's own repair of the trail is (domain_audit_reseal). */
+#define DOMAIN_AUDIT_BY_DAEMON "qianbaod"
 
 /* What an operator's command records. The submitter fills the texts (""
  * for none) and points outcome (and changed, when the command has one) at
@@ -125,6 +127,27 @@ QB_MUST_USE enum qb_error domain_audit_open(struct ledger *ledger, int64_t *seq,
  * QB_E_STORAGE. */
 QB_MUST_USE enum qb_error domain_audit_check(struct store *reader, const uint8_t *chain_key,
                                              int64_t *rows, char *problem, size_t problem_size);
+
+/* The repair of a trail a start or the check refuses (a row changed,
+ * removed or stripped of its seal, rows cut off its end), offline, with the
+ * write connection of a database no ledger has open: every row is sealed
+ * as it stands, from the first, under chain_key, and a row recording the
+ * repair is written after them (actor "qianbaod", action
+ * "audit_resealed", detail "from_row=N": the first row whose seal changed,
+ * 0 for none; reason: why, cut to 200 bytes), sealed too. One
+ * transaction. What the rows said before they were altered is not brought
+ * back: the backup's trail has it. out: the rows sealed, the first whose
+ * seal changed, and the repair row's seq and seal (the chain-head's new
+ * audit part). QB_E_STORAGE. */
+struct domain_audit_reseal_report {
+    int64_t rows;
+    int64_t first_changed;
+    int64_t seq;
+    uint8_t mac[CRYPTO_SHA256_SIZE];
+};
+QB_MUST_USE enum qb_error domain_audit_reseal(struct store *writer, const uint8_t *chain_key,
+                                              int64_t now_ms, const char *why,
+                                              struct domain_audit_reseal_report *out);
 
 /* Whether the trail read through s holds row seq with this seal: QB_OK;
  * QB_E_NOT_FOUND when it ends before (*last_seq: its newest row, 0 for

@@ -949,8 +949,10 @@ void http_handle_admin_audit_list(struct http_request *req)
     f->action = action != NULL && action[0] != '\0' ? action : NULL;
     f->target = target != NULL && target[0] != '\0' ? target : NULL;
     if (f->by != NULL && strcmp(f->by, "admin") != 0 &&
+        strcmp(f->by, DOMAIN_AUDIT_BY_DAEMON) != 0 &&
         !(strncmp(f->by, "admin:", 6) == 0 && identity_operator_name_is_valid(f->by + 6))) {
-        http_reply_error_message(req, QB_E_PARAM, "by must be admin or admin:NAME");
+        http_reply_error_message(req, QB_E_PARAM,
+                                 "by must be admin, admin:NAME or " DOMAIN_AUDIT_BY_DAEMON);
         return;
     }
     if (f->action != NULL &&

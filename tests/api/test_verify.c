@@ -436,11 +436,14 @@ TEST(a_checkpoint_a_start_would_not_catch_up_fails_the_offline_check)
 }
 
 /* Runs qianbaod --rebuild-checkpoints on data_dir: its exit status, its output in text. */
-static int S_rebuild(const char *data_dir, const char *name, char *text, size_t text_size)
+/* Runs the daemon's repair `option` offline on data_dir: its exit status,
+ * its output in text. */
+static int S_repair(const char *option, const char *data_dir, const char *name, char *text,
+                    size_t text_size)
 {
     char output[TEST_DAEMON_PATH_SIZE_MAX + 32];
     snprintf(output, sizeof output, "%s/%s.log", S_root, name);
-    const char *args[] = {"--data-dir", data_dir, "--rebuild-checkpoints", NULL};
+    const char *args[] = {"--data-dir", data_dir, option, NULL};
     int status = test_daemon_run(args, output, 60000);
     if (!test_file_read(output, text, text_size))
         text[0] = '\0';
@@ -489,7 +492,7 @@ TEST(the_repair_rebuilds_what_a_start_trusts_from_the_journal)
     ASSERT(test_sqlite(db, true, sql, NULL, NULL));
 
     static char text[64 * 1024];
-    ASSERT_EQ_INT(S_rebuild(dir, "rebuild-stale", text, sizeof text), 0);
+    ASSERT_EQ_INT(S_repair("--rebuild-checkpoints", dir, "rebuild-stale", text, sizeof text), 0);
     char want[160];
     snprintf(want, sizeof want, "rebuild: entries_replayed=");
     if (strstr(text, want) == NULL || strstr(text, " accounts_rewritten=2 accounts=") == NULL ||
@@ -507,7 +510,7 @@ TEST(the_repair_rebuilds_what_a_start_trusts_from_the_journal)
 
     /* Beside that daemon the repair is refused: it holds the directory. The refusal says what
      * is not done (it starts nothing) and which daemon runs. */
-    ASSERT_EQ_INT(S_rebuild(dir, "rebuild-running", text, sizeof text), 1);
+    ASSERT_EQ_INT(S_repair("--rebuild-checkpoints", dir, "rebuild-running", text, sizeof text), 1);
     snprintf(want, sizeof want, "will not rebuild the checkpoints while qianbaod (pid %d) runs",
              (int)d.pid);
     if (strstr(text, want) == NULL || strstr(text, "refusing to start") != NULL)
@@ -521,7 +524,7 @@ TEST(the_repair_rebuilds_what_a_start_trusts_from_the_journal)
     ASSERT_EQ_INT(test_daemon_run(both, output, 60000), 2);
 
     /* A second repair of sound books changes nothing. */
-    ASSERT_EQ_INT(S_rebuild(dir, "rebuild-again", text, sizeof text), 0);
+    ASSERT_EQ_INT(S_repair("--rebuild-checkpoints", dir, "rebuild-again", text, sizeof text), 0);
     if (strstr(text, " accounts_rewritten=0 holds_table=unchanged ") == NULL ||
         strstr(text, "verify: ok\n") == NULL)
         TEST_FAIL_("the second repair rewrote something:\n%s", text);
@@ -617,7 +620,9 @@ TEST(the_operators_audit_trail_cut_or_altered_is_found)
     // Whoever can write the database could delete the row saying an operator read a customer's
     // wallet, or edit what a freeze's reason said. Each row is sealed after the one before under
     // the chain key, and the chain-head names the newest seal: rows cut off the end stop the
-    // start and --verify, a row edited fails --verify naming it.
+    // start and --verify, a row edited fails --verify naming it. The way on that loses no
+    // payment (a backup would lose every one since) seals the trail again as it stands and
+    // records that it did, and why, on the trail itself.
     struct test_daemon d;
     ASSERT(S_funded_and_stopped("audit-trail", &d));
     char dir[TEST_DAEMON_PATH_SIZE_MAX], log_path[TEST_DAEMON_PATH_SIZE_MAX];
@@ -677,18 +682,50 @@ TEST(the_operators_audit_trail_cut_or_altered_is_found)
                      "audit trail") == NULL)
         TEST_FAIL_("the cut trail passed --verify:\n%s", text);
 
-    /* Put back; then who did the first row's action edited. */
-    ASSERT(S_copy(saved, db));
-    ASSERT_EQ_INT(S_verify_offline(dir, "audit-trail-whole", text, sizeof text), 0);
+    /* Gone on from, as it stands: the repair says what it found and is a row of its own. */
+    ASSERT_EQ_INT(S_repair("--reseal-audit-trail", dir, "audit-trail-reseal", text, sizeof text),
+                  0);
+    snprintf(want, sizeof want,
+             "reseal: found: the trail ended at row %ld, but the chain-head named row %s\n",
+             atol(rows) - 1, rows);
+    char recorded[64];
+    snprintf(recorded, sizeof recorded, "recorded_as_row=%s\n", rows);
+    if (strstr(text, want) == NULL || strstr(text, recorded) == NULL ||
+        strstr(text, "verify: ok\n") == NULL)
+        TEST_FAIL_("no \"%s\", \"%s\" and \"verify: ok\" in:\n%s", want, recorded, text);
+    ASSERT_EQ_INT(S_repair("--reseal-audit-trail", dir, "audit-trail-again", text, sizeof text), 0);
+    ASSERT(strstr(text, "nothing to do") != NULL);
+
+    /* Who did the first row's action, edited. */
     ASSERT(test_sqlite(db, true, "UPDATE operator_actions SET actor = 'admin:nobody' WHERE seq = 1",
                        NULL, NULL));
     ASSERT_EQ_INT(S_verify_offline(dir, "audit-trail-edited", text, sizeof text), 1);
     if (strstr(text, "verify: FAILED (the books disagree): operator_actions row 1 does not match "
                      "its seal") == NULL)
         TEST_FAIL_("the edited row passed --verify:\n%s", text);
-    ASSERT(S_copy(saved, db));
+    ASSERT_EQ_INT(
+        S_repair("--reseal-audit-trail", dir, "audit-trail-reseal-edited", text, sizeof text), 0);
+    ASSERT(strstr(text, "first_changed=1 ") != NULL);
+
+    /* Both repairs are on the trail an auditor reads, the newest first. */
     ASSERT(test_daemon_start(&d, dir, log_path, NULL));
+    client_init(&c, d.base_url);
+    json_t *body = NULL;
+    long listed = api_call(&c, "GET", "/admin/audit?by=qianbaod", admin, NULL, &res);
+    if (listed == 200)
+        body = api_json(&res);
+    client_response_release(&res);
+    client_release(&c);
     ASSERT_EQ_INT(test_daemon_stop(&d), 0);
+    ASSERT_EQ_INT(listed, 200);
+    json_t *items = json_object_get(body, "items");
+    ASSERT_EQ_INT((long long)json_array_size(items), 2);
+    json_t *newest = json_array_get(items, 0);
+    ASSERT_EQ_STR(json_string_value(json_object_get(newest, "by")), "qianbaod");
+    ASSERT_EQ_STR(json_string_value(json_object_get(newest, "detail")), "from_row=1");
+    ASSERT(strstr(json_string_value(json_object_get(newest, "reason")),
+                  "operator_actions row 1 does not match its seal") != NULL);
+    json_decref(body);
 }
 
 TEST(the_repair_refuses_a_journal_that_fails_its_own_checks)
@@ -702,7 +739,9 @@ TEST(the_repair_refuses_a_journal_that_fails_its_own_checks)
     S_derived_state(db, before, sizeof before);
     ASSERT(before[0] != '\0');
     static char text[64 * 1024];
-    ASSERT_EQ_INT(S_rebuild(S_daemon.data_dir, "rebuild-broken", text, sizeof text), 1);
+    ASSERT_EQ_INT(
+        S_repair("--rebuild-checkpoints", S_daemon.data_dir, "rebuild-broken", text, sizeof text),
+        1);
     if (strstr(text,
                "rebuild: REFUSED (the journal itself fails its checks: restore the last "
                "backup that verifies; nothing was written): hash chain broken at entry ") == NULL)

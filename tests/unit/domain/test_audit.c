@@ -413,6 +413,49 @@ TEST(a_trail_an_earlier_version_kept_is_sealed_at_its_first_start)
     ASSERT(memcmp(opened, mac, sizeof mac) == 0);
 }
 
+TEST(a_reseal_seals_the_trail_as_it_stands_and_says_so)
+{
+    /* The repair offline: a sound trail's seals stay as they were; an
+     * edited row's and every one after it change, and the repair is a row
+     * sealed after them. */
+    stop();
+    char db_path[640], err[256];
+    snprintf(db_path, sizeof db_path, "%s/qianbao.db", dir);
+    struct store *w = NULL;
+    if (store_open(db_path, STORE_MODE_WRITE, &w, err, sizeof err) != QB_OK)
+        TEST_FAIL_("store_open(write): %s", err);
+    struct domain_audit_reseal_report report;
+    ASSERT_EQ_INT(domain_audit_reseal(w, key, START_MS, "a drill", &report), QB_OK);
+    ASSERT_EQ_INT(report.first_changed, 0);
+    int64_t sound = report.seq;
+    ASSERT_EQ_INT(store_run(w, "UPDATE operator_actions SET target = 'u_0' WHERE seq = 3", NULL, 0),
+                  QB_OK);
+    ASSERT_EQ_INT(domain_audit_reseal(w, key, START_MS, "row 3 does not match its seal", &report),
+                  QB_OK);
+    ASSERT_EQ_INT(report.first_changed, 3);
+    ASSERT_EQ_INT(report.seq, sound + 1);
+    ASSERT_EQ_INT(report.rows, sound);
+    store_close(w);
+    start();
+    int64_t rows = 0;
+    char problem[256];
+    ASSERT_EQ_INT(check(key, &rows, problem, sizeof problem), QB_OK);
+    ASSERT_EQ_INT(rows, sound + 1);
+    uint8_t mac[CRYPTO_SHA256_SIZE];
+    ASSERT_EQ_INT(newest(mac), report.seq);
+    ASSERT(memcmp(mac, report.mac, sizeof mac) == 0);
+    struct domain_audit_filter repairs = {.by = DOMAIN_AUDIT_BY_DAEMON};
+    struct domain_audit_row found[4];
+    ASSERT_EQ_INT(list(&repairs, 0, found, 4), 2);
+    ASSERT_EQ_STR(found[0].action, "audit_resealed");
+    ASSERT_EQ_STR(found[0].detail, "from_row=3");
+    ASSERT_EQ_STR(found[0].reason, "row 3 does not match its seal");
+    ASSERT_EQ_STR(found[1].detail, "from_row=0");
+    /* The ledger goes on from the repair's seal. */
+    ASSERT_EQ_INT(op_exec("s4", QB_OK, QB_OK, true, true, "admin:alice", "u_7"), QB_OK);
+    ASSERT_EQ_INT(check(key, &rows, problem, sizeof problem), QB_OK);
+}
+
 int main(void)
 {
     if (!crypto_init())
@@ -433,6 +476,7 @@ int main(void)
     RUN(every_row_is_sealed_after_the_one_before);
     RUN(a_row_changed_removed_or_put_in_breaks_the_seals);
     RUN(a_trail_an_earlier_version_kept_is_sealed_at_its_first_start);
+    RUN(a_reseal_seals_the_trail_as_it_stands_and_says_so);
     stop();
     test_rmtree(dir);
     return test_summary();
