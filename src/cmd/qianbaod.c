@@ -2518,8 +2518,11 @@ static int S_reseal_audit_trail(const struct daemon_paths *paths)
         else if (at == QB_E_CONFLICT)
             snprintf(why, sizeof why, "row %lld was not the one the chain-head named",
                      (long long)head.audit_seq);
-        else if (at != QB_OK)
+        else if (at != QB_OK) {
+            fprintf(stderr, "qianbaod: reseal-audit-trail: cannot read the trail: %s\n",
+                    store_last_error(writer));
             goto out;
+        }
     }
     if (why[0] == '\0') {
         printf("reseal: the trail's seals hold over %lld rows, and it ends where the chain-head "
