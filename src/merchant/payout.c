@@ -828,16 +828,7 @@ static enum qb_error S_check(struct store *reader, int64_t *payouts, char *probl
 enum qb_error merchant_payouts_check(struct store *reader, int64_t *payouts, char *problem,
                                      size_t problem_size)
 {
-    QB_ASSERT(reader != NULL && payouts != NULL && problem != NULL && problem_size > 0);
-    *payouts = 0;
-    problem[0] = '\0';
-    /* One read transaction: one snapshot, even beside a running daemon. */
-    if (store_begin(reader) != QB_OK)
-        return QB_E_STORAGE;
-    enum qb_error err = S_check(reader, payouts, problem, problem_size);
-    if (store_rollback(reader) != QB_OK && err == QB_OK)
-        err = QB_E_STORAGE;
-    return err;
+    return wallet_check_in_snapshot(reader, S_check, payouts, problem, problem_size);
 }
 
 /* --- the worker's pass ------------------------------------------------------------------ */

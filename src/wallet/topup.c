@@ -771,64 +771,20 @@ static enum qb_error S_bank_entries_check(struct store *reader, const struct S_c
 {
     _Static_assert(WALLET_CODE_TOPUP == 10 && WALLET_CODE_WITHDRAWAL == 11 &&
                        WALLET_CODE_WITHDRAWAL_FEE == 12,
-                   "the SQL's constants");
-    struct store_stmt *st = NULL;
-    if (store_prepare(reader,
-                      "SELECT code, kind, count(*) FROM entries WHERE code IN (10, 11, 12)"
-                      " GROUP BY code, kind",
-                      &st) != QB_OK)
-        return QB_E_STORAGE;
-    struct S_check_counts have = {0};
-    int64_t stray_code = 0, stray_kind = 0, stray_count = 0;
-    int rc;
-    while ((rc = store_step(st)) == STORE_STEP_ROW) {
-        int64_t code = store_column_int64(st, 0), kind = store_column_int64(st, 1);
-        int64_t count = store_column_int64(st, 2);
-        if (code == WALLET_CODE_TOPUP && kind == LEDGER_ENTRY_TRANSFER)
-            have.topups_credited = count;
-        else if (code == WALLET_CODE_WITHDRAWAL && kind == LEDGER_ENTRY_HOLD)
-            have.withdrawals = count;
-        else if (code == WALLET_CODE_WITHDRAWAL && kind == LEDGER_ENTRY_CAPTURE)
-            have.withdrawals_captured = count;
-        else if (code == WALLET_CODE_WITHDRAWAL && kind == LEDGER_ENTRY_VOID)
-            have.withdrawals_released = count;
-        else if (code == WALLET_CODE_WITHDRAWAL_FEE && kind == LEDGER_ENTRY_TRANSFER)
-            have.fees = count;
-        else if (stray_count == 0) {
-            stray_code = code;
-            stray_kind = kind;
-            stray_count = count;
-        }
-    }
-    store_finalize(st);
-    if (rc != STORE_STEP_DONE)
-        return QB_E_STORAGE;
-    const struct {
-        const char *what;
-        int64_t have, want;
-    } counts[] = {
-        {"top-ups' credits", have.topups_credited, want->topups_credited},
-        {"withdrawals' holds", have.withdrawals, want->withdrawals},
-        {"withdrawals' captures", have.withdrawals_captured, want->withdrawals_captured},
-        {"withdrawals' releases", have.withdrawals_released, want->withdrawals_released},
-        {"withdrawals' fees", have.fees, want->fees},
+                   "the codes' range");
+    const char *rows = "the top-ups and withdrawals";
+    const struct wallet_entries_want counts[] = {
+        {WALLET_CODE_TOPUP, LEDGER_ENTRY_TRANSFER, "top-ups' credits", rows, want->topups_credited},
+        {WALLET_CODE_WITHDRAWAL, LEDGER_ENTRY_HOLD, "withdrawals' holds", rows, want->withdrawals},
+        {WALLET_CODE_WITHDRAWAL, LEDGER_ENTRY_CAPTURE, "withdrawals' captures", rows,
+         want->withdrawals_captured},
+        {WALLET_CODE_WITHDRAWAL, LEDGER_ENTRY_VOID, "withdrawals' releases", rows,
+         want->withdrawals_released},
+        {WALLET_CODE_WITHDRAWAL_FEE, LEDGER_ENTRY_TRANSFER, "withdrawals' fees", rows, want->fees},
     };
-    for (size_t i = 0; i < QB_ARRAY_COUNT(counts); i++) {
-        if (counts[i].have != counts[i].want) {
-            snprintf(problem, problem_size,
-                     "the journal holds %" PRId64 " %s, the top-ups and withdrawals %" PRId64,
-                     counts[i].have, counts[i].what, counts[i].want);
-            return QB_E_INTERNAL;
-        }
-    }
-    if (stray_count != 0) {
-        snprintf(problem, problem_size,
-                 "the journal holds %" PRId64 " entries of code %" PRId64 " and kind %" PRId64
-                 ", which no top-up or withdrawal makes",
-                 stray_count, stray_code, stray_kind);
-        return QB_E_INTERNAL;
-    }
-    return QB_OK;
+    return wallet_entries_check(reader, WALLET_CODE_TOPUP, WALLET_CODE_WITHDRAWAL_FEE, counts,
+                                QB_ARRAY_COUNT(counts), "top-up or withdrawal", problem,
+                                problem_size);
 }
 
 static enum qb_error S_bank_payments_check(struct store *reader, int64_t *payments, char *problem,
@@ -874,15 +830,5 @@ static enum qb_error S_bank_payments_check(struct store *reader, int64_t *paymen
 enum qb_error wallet_bank_payments_check(struct store *reader, int64_t *payments, char *problem,
                                          size_t problem_size)
 {
-    QB_ASSERT(reader != NULL && payments != NULL && problem != NULL && problem_size > 0);
-    *payments = 0;
-    problem[0] = '\0';
-    /* One read transaction: the payments and the journal's counts of one
-     * snapshot, even beside a running daemon. */
-    if (store_begin(reader) != QB_OK)
-        return QB_E_STORAGE;
-    enum qb_error err = S_bank_payments_check(reader, payments, problem, problem_size);
-    if (store_rollback(reader) != QB_OK && err == QB_OK)
-        err = QB_E_STORAGE;
-    return err;
+    return wallet_check_in_snapshot(reader, S_bank_payments_check, payments, problem, problem_size);
 }

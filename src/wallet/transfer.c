@@ -956,40 +956,20 @@ static enum qb_error S_instant_check(struct store *reader, int64_t *transfers, c
     return S_transfers_check(reader, &instant, transfers, problem, problem_size);
 }
 
-/* Runs check in one read transaction: one snapshot, even beside a running
- * daemon, so that the rows it walks and the entries it counts after are of
- * the same moment (else a transfer committed between them would read as one
- * nobody made). */
-static enum qb_error S_check_in_snapshot(struct store *reader,
-                                         enum qb_error (*check)(struct store *, int64_t *, char *,
-                                                                size_t),
-                                         int64_t *count, char *problem, size_t problem_size)
-{
-    QB_ASSERT(reader != NULL && count != NULL && problem != NULL && problem_size > 0);
-    *count = 0;
-    problem[0] = '\0';
-    if (store_begin(reader) != QB_OK)
-        return QB_E_STORAGE;
-    enum qb_error err = check(reader, count, problem, problem_size);
-    if (store_rollback(reader) != QB_OK && err == QB_OK)
-        err = QB_E_STORAGE;
-    return err;
-}
-
 enum qb_error wallet_transfer_returns_check(struct store *reader, int64_t *returns, char *problem,
                                             size_t problem_size)
 {
-    return S_check_in_snapshot(reader, S_returns_check, returns, problem, problem_size);
+    return wallet_check_in_snapshot(reader, S_returns_check, returns, problem, problem_size);
 }
 
 enum qb_error wallet_delayed_transfers_check(struct store *reader, int64_t *transfers,
                                              char *problem, size_t problem_size)
 {
-    return S_check_in_snapshot(reader, S_delayed_check, transfers, problem, problem_size);
+    return wallet_check_in_snapshot(reader, S_delayed_check, transfers, problem, problem_size);
 }
 
 enum qb_error wallet_instant_transfers_check(struct store *reader, int64_t *transfers,
                                              char *problem, size_t problem_size)
 {
-    return S_check_in_snapshot(reader, S_instant_check, transfers, problem, problem_size);
+    return wallet_check_in_snapshot(reader, S_instant_check, transfers, problem, problem_size);
 }

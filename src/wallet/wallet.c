@@ -4,6 +4,8 @@
  * A payment row is written in the same ledger command as the entry that
  * moves its money, so the two can never disagree: both commit or neither.
  */
+#include <inttypes.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "domain/audit.h"
@@ -464,6 +466,78 @@ enum qb_error wallet_accounts_setup(struct ledger *ledger, struct domain_env *en
 }
 
 /* --- the operator's check ------------------------------------------------------ */
+
+enum qb_error wallet_check_in_snapshot(struct store *reader,
+                                       enum qb_error (*check)(struct store *, int64_t *, char *,
+                                                              size_t),
+                                       int64_t *count, char *problem, size_t problem_size)
+{
+    QB_ASSERT(reader != NULL && check != NULL && count != NULL);
+    QB_ASSERT(problem != NULL && problem_size > 0);
+    *count = 0;
+    problem[0] = '\0';
+    if (store_begin(reader) != QB_OK)
+        return QB_E_STORAGE;
+    enum qb_error err = check(reader, count, problem, problem_size);
+    if (store_rollback(reader) != QB_OK && err == QB_OK)
+        err = QB_E_STORAGE;
+    return err;
+}
+
+enum qb_error wallet_entries_check(struct store *reader, uint16_t code_min, uint16_t code_max,
+                                   const struct wallet_entries_want *want, size_t want_count,
+                                   const char *maker, char *problem, size_t problem_size)
+{
+    enum { S_WANT_MAX = 8 };
+    QB_ASSERT(reader != NULL && code_min <= code_max && want != NULL && maker != NULL);
+    QB_ASSERT(want_count > 0 && want_count <= S_WANT_MAX);
+    struct store_stmt *st = NULL;
+    if (store_prepare(reader,
+                      "SELECT code, kind, count(*) FROM entries WHERE code BETWEEN $1 AND $2"
+                      " GROUP BY code, kind",
+                      &st) != QB_OK)
+        return QB_E_STORAGE;
+    const struct store_param range[2] = {STORE_INT(code_min), STORE_INT(code_max)};
+    if (store_bind_params(st, range, 2) != QB_OK) {
+        store_finalize(st);
+        return QB_E_STORAGE;
+    }
+    int64_t have[S_WANT_MAX] = {0};
+    int64_t stray_code = 0, stray_kind = 0, stray_count = 0;
+    int rc;
+    while ((rc = store_step(st)) == STORE_STEP_ROW) {
+        int64_t code = store_column_int64(st, 0), kind = store_column_int64(st, 1);
+        int64_t count = store_column_int64(st, 2);
+        size_t i = 0;
+        while (i < want_count && (want[i].code != code || (int64_t)want[i].kind != kind))
+            i++;
+        if (i < want_count) {
+            have[i] = count;
+        } else if (stray_count == 0) {
+            stray_code = code;
+            stray_kind = kind;
+            stray_count = count;
+        }
+    }
+    store_finalize(st);
+    if (rc != STORE_STEP_DONE)
+        return QB_E_STORAGE;
+    for (size_t i = 0; i < want_count; i++) {
+        if (have[i] != want[i].count) {
+            snprintf(problem, problem_size, "the journal holds %" PRId64 " %s, %s %" PRId64,
+                     have[i], want[i].what, want[i].rows, want[i].count);
+            return QB_E_INTERNAL;
+        }
+    }
+    if (stray_count != 0) {
+        snprintf(problem, problem_size,
+                 "the journal holds %" PRId64 " entries of code %" PRId64 " and kind %" PRId64
+                 ", which no %s makes",
+                 stray_count, stray_code, stray_kind, maker);
+        return QB_E_INTERNAL;
+    }
+    return QB_OK;
+}
 
 /* Every user's and merchant's account is its own: the account its row
  * names (users.account_id, merchants.account_id) is owned by it

@@ -238,6 +238,40 @@ QB_MUST_USE enum qb_error wallet_txn_user_closed(struct ledger_txn *txn, const c
  * wallet command runs. */
 QB_MUST_USE enum qb_error wallet_accounts_setup(struct ledger *ledger, struct domain_env *env);
 
+/* --- what the checks of the books share ---------------------------------- */
+
+/* Runs check (a domain's check of its rows against the journal) in one read
+ * transaction: one snapshot, even beside a running daemon, so that the rows
+ * it walks and the entries it counts after are of the same moment (else a
+ * payment committed between them would read as one nobody made). *count
+ * and problem start empty. check's answer, or QB_E_STORAGE. */
+QB_MUST_USE enum qb_error
+wallet_check_in_snapshot(struct store *reader,
+                         enum qb_error (*check)(struct store *, int64_t *, char *, size_t),
+                         int64_t *count, char *problem, size_t problem_size);
+
+/* How many entries of code and kind a domain's rows name, each its own
+ * (its ref the row's), for wallet_entries_check. */
+struct wallet_entries_want {
+    uint16_t code;
+    enum ledger_entry_kind kind;
+    const char *what; /* "top-ups' credits": "the journal holds N top-ups' credits" */
+    const char *rows; /* "the top-ups and withdrawals": ", the top-ups and withdrawals M" */
+    int64_t count;
+};
+
+/* Compares the journal's entries of the codes code_min..code_max with
+ * want's counts (want_count of them): an entry beyond those the rows name
+ * is money nobody's row moved, and one of a code and kind want lacks is
+ * one no such row makes (maker: "top-up or withdrawal", "which no top-up
+ * or withdrawal makes"). One scan of the journal for all of them. QB_OK,
+ * QB_E_STORAGE, or QB_E_INTERNAL with what disagrees in problem. */
+QB_MUST_USE enum qb_error wallet_entries_check(struct store *reader, uint16_t code_min,
+                                               uint16_t code_max,
+                                               const struct wallet_entries_want *want,
+                                               size_t want_count, const char *maker, char *problem,
+                                               size_t problem_size);
+
 /* The operator's whole check of the books with a read connection: the
  * ledger (ledger_verify, with the spending sums as the daemon counts them),
  * then every user's and merchant's account its own (the account
