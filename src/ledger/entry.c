@@ -291,6 +291,25 @@ const struct ledger_posting *ledger_entry_posting(const struct ledger_entry *ent
     return NULL;
 }
 
+bool ledger_entry_moves(const struct ledger_entry *entry, const struct ledger_leg *legs,
+                        size_t leg_count)
+{
+    QB_ASSERT(entry != NULL && (legs != NULL || leg_count == 0));
+    if (entry->posting_count != leg_count)
+        return false;
+    /* One posting per leg, each on its leg's account: with as many postings
+     * as legs, and the legs' accounts distinct, none is left over. */
+    for (size_t i = 0; i < leg_count; i++) {
+        for (size_t j = 0; j < i; j++)
+            if (legs[j].account_id == legs[i].account_id)
+                return false;
+        const struct ledger_posting *p = ledger_entry_posting(entry, legs[i].account_id);
+        if (p == NULL || p->amount_minor != legs[i].amount_minor || p->held_delta_minor != 0)
+            return false;
+    }
+    return true;
+}
+
 /* Reads entry `id` with a prepared "SELECT ... WHERE id = $1" statement. */
 static enum qb_error entry_read_with(struct store_stmt *stmt, int64_t id, struct ledger_entry *out)
 {

@@ -541,6 +541,12 @@ QB_MUST_USE enum qb_error ledger_history_read(struct store *reader, int64_t acco
 /* The posting of `account_id` in entry, or NULL. */
 const struct ledger_posting *ledger_entry_posting(const struct ledger_entry *entry,
                                                   int64_t account_id);
+/* Whether entry's postings are legs exactly: one per leg, on its account,
+ * of its amount, holding or releasing nothing; legs name distinct
+ * accounts. For a domain's check that an entry moved what its row says,
+ * with the legs its command posted. */
+bool ledger_entry_moves(const struct ledger_entry *entry, const struct ledger_leg *legs,
+                        size_t leg_count);
 
 /* --- operations ------------------------------------------------------------ */
 

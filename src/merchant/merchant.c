@@ -7,6 +7,7 @@
  * the owner's count, that the new ids are free, the settlement account and
  * the row, all or nothing.
  */
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -727,6 +728,82 @@ static enum qb_error S_status_run(struct ledger_txn *txn, struct ledger_cmd *cmd
     c->changed = true;
     c->outcome = QB_OK;
     return QB_OK;
+}
+
+/* What is wrong with the remainder entry_id, ref mchid (NULL: nothing). */
+static enum qb_error S_remainder_check(struct store *reader, const char *mchid, int64_t entry_id,
+                                       const char **wrong)
+{
+    *wrong = NULL;
+    struct merchant m;
+    struct identity_user owner;
+    struct ledger_entry e;
+    enum qb_error err = merchant_get(reader, mchid, &m);
+    if (err == QB_E_NOT_FOUND || err == QB_E_INTERNAL) {
+        *wrong = "it is no merchant's";
+        return QB_OK;
+    }
+    if (err != QB_OK)
+        return err;
+    if (m.status != MERCHANT_STATUS_CLOSED) {
+        *wrong = "its merchant is not closed";
+        return QB_OK;
+    }
+    err = identity_user_get(reader, m.owner_user_id, &owner);
+    if (err == QB_OK)
+        err = ledger_entry_read(reader, entry_id, &e);
+    if (err == QB_E_NOT_FOUND) {
+        *wrong = "its merchant's owner is not in the books";
+        return QB_OK;
+    }
+    if (err != QB_OK)
+        return err;
+    /* The row keeps no amount: what the entry took from the merchant, its
+     * owner got, and nothing else moved. */
+    const struct ledger_posting *taken = ledger_entry_posting(&e, m.account_id);
+    int64_t amount = taken != NULL ? -taken->amount_minor : 0;
+    const struct ledger_leg legs[2] = {{m.account_id, -amount}, {owner.account_id, amount}};
+    if (e.kind != LEDGER_ENTRY_TRANSFER || amount <= 0 || !ledger_entry_moves(&e, legs, 2))
+        *wrong = "it is not its merchant's account to its owner's wallet";
+    return QB_OK;
+}
+
+enum qb_error merchant_remainders_check(struct store *reader, int64_t *remainders, char *problem,
+                                        size_t problem_size)
+{
+    QB_ASSERT(reader != NULL && remainders != NULL && problem != NULL && problem_size > 0);
+    _Static_assert(WALLET_CODE_MERCHANT_REMAINDER == 33, "the SQL's constant below");
+    /* By ref: a merchant's second remainder comes right after its first. */
+    struct store_stmt *st = NULL;
+    if (store_prepare(reader, "SELECT ref, id FROM entries WHERE code = 33 ORDER BY ref, id",
+                      &st) != QB_OK)
+        return QB_E_STORAGE;
+    char previous[LEDGER_REF_SIZE_MAX] = "";
+    enum qb_error err = QB_OK;
+    int rc;
+    while (err == QB_OK && (rc = store_step(st)) == STORE_STEP_ROW) {
+        char mchid[LEDGER_REF_SIZE_MAX];
+        store_column_text_copy(st, 0, mchid, sizeof mchid);
+        int64_t entry_id = store_column_int64(st, 1);
+        const char *wrong = NULL;
+        if (*remainders > 0 && strcmp(mchid, previous) == 0)
+            wrong = "its merchant had one already";
+        else
+            err = S_remainder_check(reader, mchid, entry_id, &wrong);
+        if (err == QB_OK && wrong != NULL) {
+            snprintf(problem, problem_size,
+                     "the remainder of closed merchant %s (entry %" PRId64 "): %s", mchid, entry_id,
+                     wrong);
+            err = QB_E_INTERNAL;
+        }
+        if (err == QB_OK)
+            (*remainders)++;
+        snprintf(previous, sizeof previous, "%s", mchid);
+    }
+    if (err == QB_OK && rc != STORE_STEP_DONE)
+        err = QB_E_STORAGE;
+    store_finalize(st);
+    return err;
 }
 
 void merchant_status_cmd_init(struct merchant_status_cmd *c, enum merchant_status status)

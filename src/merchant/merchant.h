@@ -277,6 +277,17 @@ struct merchant_status_cmd {
     struct merchant merchant;
 };
 void merchant_status_cmd_init(struct merchant_status_cmd *c, enum merchant_status status);
+/* The closings' part of merchant_orders_check (order.h), read in the
+ * snapshot the caller holds: each remainder the journal holds
+ * (WALLET_CODE_MERCHANT_REMAINDER, ref the mchid) is the one of a closed
+ * merchant, from its account to its owner's wallet, and nothing else. A
+ * closed merchant's row keeps neither the remainder nor its entry, so a
+ * closing that moved none has nothing to compare: what its account holds
+ * after is the ledger's to check (a closed account holds no money).
+ * *remainders: those checked. QB_OK, QB_E_STORAGE, or QB_E_INTERNAL with
+ * what is wrong in problem. */
+QB_MUST_USE enum qb_error merchant_remainders_check(struct store *reader, int64_t *remainders,
+                                                    char *problem, size_t problem_size);
 /* The owner's replacement of a merchant's keys, one having leaked:
  * NOT_FOUND unless owner_user_id owns mchid (any status: a closed
  * merchant's queries and bills still answer under them); then the owner's

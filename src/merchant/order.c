@@ -7,10 +7,12 @@
  * the first and is answered from it. Times shown to merchants are RFC 3339
  * in UTC+8, as WeChat's are.
  */
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "merchant/order.h"
+#include "merchant/refund.h"
 
 #define S_COLUMNS                                                                                  \
     "transaction_id, mchid, out_trade_no, appid, trade_type, request_hash, description, attach,"   \
@@ -583,4 +585,344 @@ void merchant_order_close_cmd_init(struct merchant_order_close_cmd *c, const str
     ledger_cmd_init(&c->cmd, S_close_run, NULL);
     c->env = env;
     c->outcome = QB_E_INTERNAL;
+}
+
+/* --- the operator's check ------------------------------------------------------------- */
+
+enum qb_error merchant_order_accounts_read(struct store *reader, const char *payer_user_id,
+                                           const char *mchid, const struct currency *currency,
+                                           struct merchant_order_accounts *out)
+{
+    QB_ASSERT(reader != NULL && payer_user_id != NULL && mchid != NULL && out != NULL);
+    memset(out, 0, sizeof *out);
+    struct identity_user payer;
+    struct merchant m;
+    enum qb_error err = identity_user_get(reader, payer_user_id, &payer);
+    if (err == QB_OK)
+        err = merchant_get(reader, mchid, &m);
+    if (err == QB_OK && currency == NULL)
+        err = QB_E_NOT_FOUND;
+    if (err == QB_OK)
+        err = ledger_account_find(reader, "system:fee_income", currency, LEDGER_ACCOUNT_SYSTEM,
+                                  &out->fee_income);
+    if (err != QB_OK)
+        return err == QB_E_STORAGE ? err : QB_E_NOT_FOUND;
+    out->payer = payer.account_id;
+    out->merchant = m.account_id;
+    return QB_OK;
+}
+
+enum qb_error merchant_payment_check(struct store *reader, const struct merchant_payment_want *w,
+                                     const char **wrong)
+{
+    QB_ASSERT(reader != NULL && w != NULL && wrong != NULL && w->leg_count <= 3);
+    *wrong = NULL;
+    struct wallet_payment p;
+    enum qb_error err = w->payment_id[0] != '\0'
+                            ? wallet_payment_get(reader, w->payment_id, NULL, &p)
+                            : QB_E_NOT_FOUND;
+    if (err == QB_E_NOT_FOUND || err == QB_E_INTERNAL) {
+        *wrong = "the payer's payment it names is missing";
+        return QB_OK;
+    }
+    if (err != QB_OK)
+        return err;
+    if (p.kind != w->kind || strcmp(p.user_id, w->payer_user_id) != 0 ||
+        strcmp(p.counterparty_id, w->mchid) != 0 || p.currency != w->currency ||
+        p.amount_minor != w->amount_minor || p.status != WALLET_SUCCESS ||
+        p.entry_id != w->entry_id) {
+        *wrong = "the payer's payment it names says otherwise (another kind, party, amount, "
+                 "status or entry)";
+        return QB_OK;
+    }
+    struct ledger_entry e;
+    err = w->entry_id > 0 ? ledger_entry_read(reader, w->entry_id, &e) : QB_E_NOT_FOUND;
+    if (err == QB_E_NOT_FOUND) {
+        *wrong = "the entry it names is not in the journal";
+        return QB_OK;
+    }
+    if (err != QB_OK)
+        return err;
+    if (e.kind != LEDGER_ENTRY_TRANSFER || e.code != w->code || strcmp(e.ref, p.id) != 0 ||
+        !ledger_entry_moves(&e, w->legs, w->leg_count))
+        *wrong = "the entry it names is not its money (another code or ref, or other accounts "
+                 "or amounts than its payer, its merchant and fee income of its figures)";
+    return QB_OK;
+}
+
+/* What is wrong with the payment of paid order o (NULL: nothing). */
+static enum qb_error S_paid_check(struct store *reader, const struct merchant_order *o,
+                                  const char **wrong)
+{
+    *wrong = NULL;
+    if (o->entry_id <= 0 || o->payment_id[0] == '\0' || o->payer_user_id[0] == '\0' ||
+        o->success_at_ms <= 0) {
+        *wrong = "it is paid, but names no payment, entry or payer";
+        return QB_OK;
+    }
+    if (o->total_minor > MERCHANT_ORDER_TOTAL_MAX_MINOR || o->fee_minor < 0 ||
+        o->fee_minor > o->total_minor) {
+        *wrong = "its total or fee cannot be a payment's";
+        return QB_OK;
+    }
+    struct merchant_order_accounts a;
+    enum qb_error err =
+        merchant_order_accounts_read(reader, o->payer_user_id, o->mchid, o->currency, &a);
+    if (err == QB_E_NOT_FOUND) {
+        *wrong = "its payer, its merchant or fee income is not in the books";
+        return QB_OK;
+    }
+    if (err != QB_OK)
+        return err;
+    struct merchant_payment_want w = {
+        .payment_id = o->payment_id,
+        .kind = WALLET_ORDER_PAYMENT,
+        .code = WALLET_CODE_ORDER_PAYMENT,
+        .payer_user_id = o->payer_user_id,
+        .mchid = o->mchid,
+        .currency = o->currency,
+        .amount_minor = o->total_minor,
+        .entry_id = o->entry_id,
+    };
+    w.leg_count = merchant_order_payment_legs(a.payer, a.merchant, a.fee_income, o->total_minor,
+                                              o->fee_minor, w.legs);
+    return merchant_payment_check(reader, &w, wrong);
+}
+
+/* What is wrong with paid order o's refunds, as a whole: an order REFUND
+ * has some, any other none; they return no more than its total, and the
+ * fee shares they returned add up to what the rule returns for their sum
+ * (merchant_fee_refund: a cumulative share, so their sum is the share of
+ * the refunds' sum). Each refund against its entry is merchant_refunds_check's. */
+static enum qb_error S_refunded_check(struct store *reader, const struct merchant_order *o,
+                                      const char **wrong)
+{
+    *wrong = NULL;
+    struct store_stmt *st = NULL;
+    if (store_prepare(reader,
+                      "SELECT count(*), COALESCE(sum(refund_minor), 0),"
+                      " COALESCE(sum(fee_refund_minor), 0) FROM refunds WHERE transaction_id = $1",
+                      &st) != QB_OK)
+        return QB_E_STORAGE;
+    const struct store_param id[1] = {STORE_TEXT(o->transaction_id)};
+    enum qb_error err = store_bind_params(st, id, 1);
+    int64_t count = 0, refunded = 0, fee_returned = 0;
+    if (err == QB_OK && store_step(st) == STORE_STEP_ROW) {
+        count = store_column_int64(st, 0);
+        refunded = store_column_int64(st, 1);
+        fee_returned = store_column_int64(st, 2);
+    } else {
+        err = QB_E_STORAGE;
+    }
+    store_finalize(st);
+    if (err != QB_OK)
+        return err;
+    if ((count > 0) != (o->state == MERCHANT_REFUND))
+        *wrong = o->state == MERCHANT_REFUND ? "it is refunded, but no refund names it"
+                                             : "refunds name it, but it is not refunded";
+    else if (count > 0 && (refunded <= 0 || refunded > o->total_minor))
+        *wrong = "its refunds return more than its total";
+    else if (count > 0 &&
+             fee_returned != merchant_fee_refund(o->fee_minor, o->total_minor, 0, refunded))
+        *wrong = "its refunds' fee shares do not add up to the share of what they returned";
+    return QB_OK;
+}
+
+/* Checks every order: one not paid names no payment, entry or payer's
+ * payment; a paid one (SUCCESS, REFUND, or a payment-code order REVOKED
+ * after it was paid: success_at_ms, as the index orders_reversed has it)
+ * is its payment (S_paid_check) and its refunds (S_refunded_check). *paid
+ * and *reversed count those the journal pays and reverses. */
+static enum qb_error S_orders_walk(struct store *reader, int64_t *orders, int64_t *paid,
+                                   int64_t *reversed, char *problem, size_t problem_size)
+{
+    _Static_assert(MERCHANT_REVOKED == 7, "the SQL's constant below and orders_reversed's");
+    struct store_stmt *st = NULL;
+    if (store_prepare(reader, "SELECT " S_COLUMNS " FROM orders ORDER BY seq", &st) != QB_OK)
+        return QB_E_STORAGE;
+    enum qb_error err = QB_OK;
+    int rc;
+    while (err == QB_OK && (rc = store_step(st)) == STORE_STEP_ROW) {
+        struct merchant_order o;
+        const char *wrong = NULL;
+        bool reversal = false;
+        if (S_row(st, &o) != QB_OK) {
+            wrong = "its row is not one Qianbao writes (a state, type, currency or total it does "
+                    "not know)";
+        } else {
+            reversal = o.state == MERCHANT_REVOKED && o.success_at_ms > 0;
+            if (o.state == MERCHANT_SUCCESS || o.state == MERCHANT_REFUND || reversal) {
+                err = S_paid_check(reader, &o, &wrong);
+                if (err == QB_OK && wrong == NULL && reversal &&
+                    o.trade_type != MERCHANT_TRADE_MICROPAY)
+                    wrong = "it is reversed, but only a payment-code order is";
+                if (err == QB_OK && wrong == NULL)
+                    err = S_refunded_check(reader, &o, &wrong);
+            } else if (o.entry_id != 0 || o.payment_id[0] != '\0' || o.success_at_ms != 0) {
+                wrong = "it names a payment, an entry or a time paid, but is not paid";
+            }
+        }
+        if (err == QB_OK && wrong != NULL) {
+            snprintf(problem, problem_size, "order %s of merchant %s (%s): %s", o.out_trade_no,
+                     o.mchid, merchant_trade_state_name(o.state), wrong);
+            err = QB_E_INTERNAL;
+        }
+        if (err != QB_OK)
+            break;
+        (*orders)++;
+        *paid += o.entry_id != 0;
+        *reversed += reversal;
+    }
+    if (err == QB_OK && rc != STORE_STEP_DONE)
+        err = QB_E_STORAGE;
+    store_finalize(st);
+    return err;
+}
+
+/* What is wrong with reversal entry entry_id of reversed order o. */
+static enum qb_error S_reversal_check(struct store *reader, const struct merchant_order *o,
+                                      int64_t entry_id, const char **wrong)
+{
+    *wrong = NULL;
+    struct merchant_order_accounts a;
+    struct ledger_entry e;
+    enum qb_error err =
+        merchant_order_accounts_read(reader, o->payer_user_id, o->mchid, o->currency, &a);
+    if (err == QB_OK)
+        err = ledger_entry_read(reader, entry_id, &e);
+    if (err != QB_OK)
+        return err == QB_E_NOT_FOUND ? QB_E_INTERNAL : err; /* read a moment ago */
+    struct ledger_leg legs[3];
+    size_t leg_count = merchant_order_reversal_legs(a.payer, a.merchant, a.fee_income,
+                                                    o->total_minor, o->fee_minor, legs);
+    if (e.kind != LEDGER_ENTRY_TRANSFER || e.id <= o->entry_id ||
+        !ledger_entry_moves(&e, legs, leg_count))
+        *wrong = "its reversal is not its payment given back (other accounts or amounts, or "
+                 "before the payment)";
+    return QB_OK;
+}
+
+/* Pairs the reversed orders with the journal's reversals (code
+ * WALLET_CODE_ORDER_REVERSAL, ref the order's payment), both in the order
+ * of the payment id: no order keeps the reversal's entry, and no index
+ * finds an entry by its ref, so the two lists are walked side by side, one
+ * scan of the journal and a sort of the few reversals, whatever their
+ * number. Each reversed order has exactly one, its payment given back
+ * (S_reversal_check), and each is one's. *reversals: those paired. */
+static enum qb_error S_reversals_check(struct store *reader, int64_t *reversals, char *problem,
+                                       size_t problem_size)
+{
+    _Static_assert(WALLET_CODE_ORDER_REVERSAL == 32, "the SQL's constant below");
+    struct store_stmt *orders = NULL, *entries = NULL;
+    if (store_prepare(reader,
+                      "SELECT " S_COLUMNS " FROM orders WHERE state = 7 AND success_at_ms > 0"
+                      " ORDER BY payment_id",
+                      &orders) != QB_OK)
+        return QB_E_STORAGE;
+    if (store_prepare(reader, "SELECT ref, id FROM entries WHERE code = 32 ORDER BY ref, id",
+                      &entries) != QB_OK) {
+        store_finalize(orders);
+        return QB_E_STORAGE;
+    }
+    struct merchant_order o;
+    memset(&o, 0, sizeof o);
+    char ref[LEDGER_REF_SIZE_MAX] = "";
+    int64_t entry_id = 0;
+    enum qb_error err = QB_OK;
+    int orc = store_step(orders), erc = store_step(entries);
+    while (err == QB_OK && (orc == STORE_STEP_ROW || erc == STORE_STEP_ROW)) {
+        if (orc == STORE_STEP_ROW && S_row(orders, &o) != QB_OK) {
+            err = QB_E_INTERNAL; /* the walk of every order named it before */
+            break;
+        }
+        if (erc == STORE_STEP_ROW) {
+            store_column_text_copy(entries, 0, ref, sizeof ref);
+            entry_id = store_column_int64(entries, 1);
+        }
+        int order = orc != STORE_STEP_ROW   ? 1
+                    : erc != STORE_STEP_ROW ? -1
+                                            : strcmp(o.payment_id, ref);
+        const char *wrong = NULL;
+        if (order < 0) {
+            wrong = "it is reversed, but the journal holds no reversal of its payment";
+        } else if (order > 0) {
+            snprintf(problem, problem_size,
+                     "the journal holds a reversal (entry %" PRId64 ") of payment %s, which no "
+                     "reversed order names",
+                     entry_id, ref);
+            err = QB_E_INTERNAL;
+            break;
+        } else {
+            err = S_reversal_check(reader, &o, entry_id, &wrong);
+            int64_t first = entry_id;
+            if (err == QB_OK && wrong == NULL)
+                erc = store_step(entries);
+            if (err == QB_OK && wrong == NULL && erc == STORE_STEP_ROW)
+                store_column_text_copy(entries, 0, ref, sizeof ref);
+            if (err == QB_OK && wrong == NULL && erc == STORE_STEP_ROW &&
+                strcmp(ref, o.payment_id) == 0) {
+                snprintf(problem, problem_size,
+                         "order %s of merchant %s (%s): its payment is reversed twice in the "
+                         "journal (entries %" PRId64 " and %" PRId64 ")",
+                         o.out_trade_no, o.mchid, merchant_trade_state_name(o.state), first,
+                         store_column_int64(entries, 1));
+                err = QB_E_INTERNAL;
+                break;
+            }
+        }
+        if (err == QB_OK && wrong != NULL) {
+            snprintf(problem, problem_size, "order %s of merchant %s (%s): %s", o.out_trade_no,
+                     o.mchid, merchant_trade_state_name(o.state), wrong);
+            err = QB_E_INTERNAL;
+        }
+        if (err != QB_OK)
+            break;
+        (*reversals)++;
+        orc = store_step(orders);
+    }
+    if (err == QB_OK && (orc != STORE_STEP_DONE || erc != STORE_STEP_DONE))
+        err = QB_E_STORAGE;
+    store_finalize(entries);
+    store_finalize(orders);
+    return err;
+}
+
+static enum qb_error S_check(struct store *reader, int64_t *orders, char *problem,
+                             size_t problem_size)
+{
+    int64_t refunds = 0, paid = 0, reversed = 0, reversals = 0, remainders = 0;
+    /* The refunds first: a refund row edited or made up is named by its own
+     * number before its order's sums tell that something is amiss. */
+    enum qb_error err = merchant_refunds_check(reader, &refunds, problem, problem_size);
+    if (err == QB_OK)
+        err = S_orders_walk(reader, orders, &paid, &reversed, problem, problem_size);
+    if (err == QB_OK)
+        err = S_reversals_check(reader, &reversals, problem, problem_size);
+    QB_ASSERT(err != QB_OK || reversals == reversed);
+    if (err == QB_OK)
+        err = merchant_remainders_check(reader, &remainders, problem, problem_size);
+    if (err != QB_OK)
+        return err;
+    /* Each row named its own entry: an entry beyond them is money no
+     * order, refund, reversal or closing moved. */
+    _Static_assert(WALLET_CODE_ORDER_PAYMENT == 30 && WALLET_CODE_ORDER_REFUND == 31 &&
+                       WALLET_CODE_ORDER_REVERSAL == 32 && WALLET_CODE_MERCHANT_REMAINDER == 33,
+                   "the codes' range");
+    const struct wallet_entries_want want[] = {
+        {WALLET_CODE_ORDER_PAYMENT, LEDGER_ENTRY_TRANSFER, "order payments", "the orders", paid},
+        {WALLET_CODE_ORDER_REFUND, LEDGER_ENTRY_TRANSFER, "refunds", "the refunds", refunds},
+        {WALLET_CODE_ORDER_REVERSAL, LEDGER_ENTRY_TRANSFER, "reversals", "the reversed orders",
+         reversed},
+        {WALLET_CODE_MERCHANT_REMAINDER, LEDGER_ENTRY_TRANSFER, "closed merchants' remainders",
+         "the closed merchants", remainders},
+    };
+    return wallet_entries_check(
+        reader, WALLET_CODE_ORDER_PAYMENT, WALLET_CODE_MERCHANT_REMAINDER, want,
+        QB_ARRAY_COUNT(want), "merchant order, refund, reversal or closing", problem, problem_size);
+}
+
+enum qb_error merchant_orders_check(struct store *reader, int64_t *orders, char *problem,
+                                    size_t problem_size)
+{
+    return wallet_check_in_snapshot(reader, S_check, orders, problem, problem_size);
 }

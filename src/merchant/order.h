@@ -186,6 +186,91 @@ QB_MUST_USE enum qb_error merchant_txn_order_settle(struct ledger_txn *txn,
                                                    enum qb_error *outcome,
                                                    const char **refused_limit);
 
+/* The legs of an order's payment (WALLET_CODE_ORDER_PAYMENT): the payer
+ * −total, the merchant +(total − fee), fee income +fee, without a leg of
+ * nothing (no fee; or a fee of the whole total). Into legs; their number.
+ * 0 <= fee_minor <= total_minor, 0 < total_minor. The reversal of a paid
+ * payment-code order (WALLET_CODE_ORDER_REVERSAL, paycode.h) posts the same
+ * legs the other way. The commands that post them and the operator's check
+ * of the orders build them here alike. */
+size_t merchant_order_payment_legs(int64_t payer_account, int64_t merchant_account,
+                                   int64_t fee_income, int64_t total_minor, int64_t fee_minor,
+                                   struct ledger_leg legs[3]);
+size_t merchant_order_reversal_legs(int64_t payer_account, int64_t merchant_account,
+                                    int64_t fee_income, int64_t total_minor, int64_t fee_minor,
+                                    struct ledger_leg legs[3]);
+
+/* Checks the merchant payments against the journal (read-only, for the
+ * operator's check, wallet_verify), in one snapshot:
+ *
+ *   refunds   each SUCCESS (the only status written), of its order (its
+ *             merchant's, by transaction_id, with its out_trade_no, total
+ *             and currency, REFUND), and what its payer's payment and the
+ *             entry both name say: WALLET_ORDER_REFUND of the refund's
+ *             amount to the order's payer, and the entry
+ *             (WALLET_CODE_ORDER_REFUND, ref the payment) the legs of
+ *             merchant_refund_legs for its amount and fee share
+ *             (merchant_refunds_check, refund.h);
+ *   orders    one not paid names no payment, entry or time paid; a paid one
+ *             (SUCCESS, REFUND, or a payment-code order REVOKED after it was
+ *             paid) its payer's payment (WALLET_ORDER_PAYMENT of its total,
+ *             SUCCESS) and the entry both name (WALLET_CODE_ORDER_PAYMENT,
+ *             ref the payment, merchant_order_payment_legs of its total and
+ *             fee, from its payer); refunds name it exactly when it is
+ *             REFUND, return no more than its total, and their fee shares
+ *             add up to the share of their sum (merchant_fee_refund);
+ *   reversals each reversed order has one reversal in the journal
+ *             (WALLET_CODE_ORDER_REVERSAL, ref its payment, after it: its
+ *             payment's legs the other way), and each reversal is one's;
+ *   closings  each remainder in the journal (WALLET_CODE_MERCHANT_REMAINDER)
+ *             is the one of a closed merchant, from its account to its
+ *             owner's (merchant_remainders_check, merchant.h);
+ *
+ * and the journal holds no entry of these four codes beyond those the rows
+ * name. One pass over the orders and one over the refunds, a few point
+ * reads each, three scans of the journal; memory does not grow with them.
+ * QB_OK, QB_E_STORAGE, or QB_E_INTERNAL with what is wrong in problem,
+ * naming the row (out_trade_no or out_refund_no and mchid). *orders: the
+ * orders checked. */
+QB_MUST_USE enum qb_error merchant_orders_check(struct store *reader, int64_t *orders,
+                                                char *problem, size_t problem_size);
+
+/* For the checks of the orders and refunds: the accounts an order's money
+ * moves between, its payer's (payer_user_id's), its merchant's (mchid's)
+ * and fee income in currency. QB_E_NOT_FOUND when one is not in the books,
+ * QB_E_STORAGE. */
+struct merchant_order_accounts {
+    int64_t payer;
+    int64_t merchant;
+    int64_t fee_income;
+};
+QB_MUST_USE enum qb_error merchant_order_accounts_read(struct store *reader,
+                                                       const char *payer_user_id, const char *mchid,
+                                                       const struct currency *currency,
+                                                       struct merchant_order_accounts *out);
+
+/* What a row says its payer's payment and its entry are: an order's
+ * payment, or a refund. */
+struct merchant_payment_want {
+    const char *payment_id; /* the payer's payment, the entry's ref */
+    enum wallet_payment_kind kind;
+    uint16_t code;
+    const char *payer_user_id;
+    const char *mchid;
+    const struct currency *currency;
+    int64_t amount_minor;
+    int64_t entry_id;
+    struct ledger_leg legs[3]; /* what the entry moves */
+    size_t leg_count;
+};
+/* Whether the payment and the entry are as w says: the payment of w's kind,
+ * payer, merchant, amount and currency, SUCCESS, settled by w's entry; the
+ * entry a TRANSFER of w's code, its ref the payment, moving w's legs and
+ * nothing else. *wrong: what is not (NULL: nothing). QB_OK, QB_E_STORAGE. */
+QB_MUST_USE enum qb_error merchant_payment_check(struct store *reader,
+                                                 const struct merchant_payment_want *w,
+                                                 const char **wrong);
+
 /* The order as the query answers it (WeChat's shape): appid, mchid,
  * out_trade_no, transaction_id, trade_type, trade_state, trade_state_desc,
  * bank_type, attach, success_time, payer {openid}, amount {total,

@@ -31,6 +31,34 @@ static enum qb_error S_password_refuse(struct merchant_order_pay_cmd *c, enum qb
     return identity_password_refusal_response(&c->cmd, err, &c->password_try);
 }
 
+size_t merchant_order_payment_legs(int64_t payer_account, int64_t merchant_account,
+                                   int64_t fee_income, int64_t total_minor, int64_t fee_minor,
+                                   struct ledger_leg legs[3])
+{
+    QB_ASSERT(total_minor > 0 && fee_minor >= 0 && fee_minor <= total_minor);
+    size_t count = 0;
+    legs[count++] = (struct ledger_leg){payer_account, -total_minor};
+    /* The whole amount may be fee (a tiny order at a high rate): then the
+     * merchant has no leg, as a fee of 0 leaves fee income none. */
+    if (total_minor - fee_minor > 0)
+        legs[count++] = (struct ledger_leg){merchant_account, total_minor - fee_minor};
+    if (fee_minor > 0)
+        legs[count++] = (struct ledger_leg){fee_income, fee_minor};
+    QB_ASSERT(count >= 2 && count <= 3);
+    return count;
+}
+
+size_t merchant_order_reversal_legs(int64_t payer_account, int64_t merchant_account,
+                                    int64_t fee_income, int64_t total_minor, int64_t fee_minor,
+                                    struct ledger_leg legs[3])
+{
+    size_t count = merchant_order_payment_legs(payer_account, merchant_account, fee_income,
+                                               total_minor, fee_minor, legs);
+    for (size_t i = 0; i < count; i++)
+        legs[i].amount_minor = -legs[i].amount_minor;
+    return count;
+}
+
 /* The money of a payment (order.h): the limits, the balance, the entry, the
  * payer's payments row and the order SUCCESS. Refusals come before any
  * write, so a refused settle leaves the command free to keep its other
@@ -79,15 +107,9 @@ enum qb_error merchant_txn_order_settle(struct ledger_txn *txn, const struct dom
     snprintf(p.memo, sizeof p.memo, "%s", o->description);
     p.status = WALLET_SUCCESS;
     int64_t fee = merchant_fee(o->total_minor, m->fee_ppm);
-    struct ledger_leg legs[3] = {{payer->account_id, -o->total_minor},
-                                 {m->account_id, o->total_minor - fee},
-                                 {env->accounts.fee_income, fee}};
-    size_t leg_count = fee > 0 ? 3 : 2;
-    if (fee == o->total_minor) {
-        /* The whole amount is fee (a tiny order at a high rate). */
-        legs[1] = legs[2];
-        leg_count = 2;
-    }
+    struct ledger_leg legs[3];
+    size_t leg_count = merchant_order_payment_legs(
+        payer->account_id, m->account_id, env->accounts.fee_income, o->total_minor, fee, legs);
     err = ledger_txn_post(txn, WALLET_CODE_ORDER_PAYMENT, p.id, legs, leg_count, &p.entry_id);
     if (err != QB_OK)
         return err;

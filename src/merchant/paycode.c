@@ -1067,14 +1067,10 @@ static enum qb_error S_reverse_run(struct ledger_txn *txn, struct ledger_cmd *cm
         if (err != QB_OK)
             return err == QB_E_NOT_FOUND ? QB_E_INTERNAL : QB_E_STORAGE;
         QB_ASSERT(o->fee_minor >= 0 && o->fee_minor <= o->total_minor);
-        struct ledger_leg legs[3] = {{payer.account_id, o->total_minor},
-                                     {m.account_id, -(o->total_minor - o->fee_minor)},
-                                     {env->accounts.fee_income, -o->fee_minor}};
-        size_t leg_count = o->fee_minor > 0 ? 3 : 2;
-        if (o->fee_minor == o->total_minor) {
-            legs[1] = legs[2];
-            leg_count = 2;
-        }
+        struct ledger_leg legs[3];
+        size_t leg_count =
+            merchant_order_reversal_legs(payer.account_id, m.account_id, env->accounts.fee_income,
+                                         o->total_minor, o->fee_minor, legs);
         int64_t entry_id = 0;
         err = ledger_txn_post(txn, WALLET_CODE_ORDER_REVERSAL, o->payment_id, legs, leg_count,
                               &entry_id);

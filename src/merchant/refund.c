@@ -58,6 +58,21 @@ int64_t merchant_fee_refund(int64_t fee_minor, int64_t total_minor, int64_t refu
     return after - before;
 }
 
+size_t merchant_refund_legs(int64_t payer_account, int64_t merchant_account, int64_t fee_income,
+                            int64_t refund_minor, int64_t fee_share_minor,
+                            struct ledger_leg legs[3])
+{
+    QB_ASSERT(refund_minor > 0 && fee_share_minor >= 0 && fee_share_minor <= refund_minor);
+    size_t count = 0;
+    legs[count++] = (struct ledger_leg){payer_account, refund_minor};
+    if (refund_minor - fee_share_minor > 0)
+        legs[count++] = (struct ledger_leg){merchant_account, -(refund_minor - fee_share_minor)};
+    if (fee_share_minor > 0)
+        legs[count++] = (struct ledger_leg){fee_income, -fee_share_minor};
+    QB_ASSERT(count >= 2 && count <= 3);
+    return count;
+}
+
 static enum qb_error S_row(struct store_stmt *st, struct merchant_refund *r)
 {
     memset(r, 0, sizeof *r);
@@ -336,13 +351,8 @@ static enum qb_error S_create_run(struct ledger_txn *txn, struct ledger_cmd *cmd
     snprintf(p.memo, sizeof p.memo, "%s", r->reason[0] != '\0' ? r->reason : o.description);
     p.status = WALLET_SUCCESS;
     struct ledger_leg legs[3];
-    size_t leg_count = 0;
-    legs[leg_count++] = (struct ledger_leg){payer.account_id, r->refund_minor};
-    if (merchant_part > 0)
-        legs[leg_count++] = (struct ledger_leg){m.account_id, -merchant_part};
-    if (fee_share > 0)
-        legs[leg_count++] = (struct ledger_leg){env->accounts.fee_income, -fee_share};
-    QB_ASSERT(leg_count >= 2 && merchant_part + fee_share == r->refund_minor);
+    size_t leg_count = merchant_refund_legs(
+        payer.account_id, m.account_id, env->accounts.fee_income, r->refund_minor, fee_share, legs);
     err = ledger_txn_post(txn, WALLET_CODE_ORDER_REFUND, p.id, legs, leg_count, &p.entry_id);
     if (err != QB_OK)
         return err;
@@ -423,6 +433,89 @@ static enum qb_error S_create_run(struct ledger_txn *txn, struct ledger_cmd *cmd
     json_t *answer = merchant_refund_json(r);
     err = answer != NULL ? domain_response_set(&c->cmd, 200, answer) : QB_E_INTERNAL;
     json_decref(answer);
+    return err;
+}
+
+/* --- the operator's check ------------------------------------------------------------- */
+
+/* What is wrong with refund r, read from its row (NULL: nothing). */
+static enum qb_error S_check_one(struct store *reader, const struct merchant_refund *r,
+                                 const char **wrong)
+{
+    *wrong = NULL;
+    /* Only SUCCESS is written: the money moves inside the refund's command. */
+    if (r->status != MERCHANT_REFUND_SUCCESS) {
+        *wrong = "its status is none Qianbao writes";
+        return QB_OK;
+    }
+    if (r->fee_refund_minor < 0 || r->fee_refund_minor > r->refund_minor) {
+        *wrong = "its fee share is more than it returns";
+        return QB_OK;
+    }
+    struct merchant_order o;
+    enum qb_error err = merchant_order_get(reader, r->mchid, NULL, r->transaction_id, &o);
+    if (err == QB_E_ORDER_NOT_EXIST || err == QB_E_INTERNAL) {
+        *wrong = "its order is not one of its merchant's";
+        return QB_OK;
+    }
+    if (err != QB_OK)
+        return err;
+    if (strcmp(o.out_trade_no, r->out_trade_no) != 0 || o.total_minor != r->total_minor ||
+        o.currency != r->currency || o.state != MERCHANT_REFUND) {
+        *wrong = "its order says otherwise (another number, total or currency, or not refunded)";
+        return QB_OK;
+    }
+    struct merchant_order_accounts a;
+    err = merchant_order_accounts_read(reader, o.payer_user_id, o.mchid, o.currency, &a);
+    if (err == QB_E_NOT_FOUND) {
+        *wrong = "its payer, its merchant or fee income is not in the books";
+        return QB_OK;
+    }
+    if (err != QB_OK)
+        return err;
+    struct merchant_payment_want w = {
+        .payment_id = r->payment_id,
+        .kind = WALLET_ORDER_REFUND,
+        .code = WALLET_CODE_ORDER_REFUND,
+        .payer_user_id = o.payer_user_id,
+        .mchid = r->mchid,
+        .currency = r->currency,
+        .amount_minor = r->refund_minor,
+        .entry_id = r->entry_id,
+    };
+    w.leg_count = merchant_refund_legs(a.payer, a.merchant, a.fee_income, r->refund_minor,
+                                       r->fee_refund_minor, w.legs);
+    return merchant_payment_check(reader, &w, wrong);
+}
+
+enum qb_error merchant_refunds_check(struct store *reader, int64_t *refunds, char *problem,
+                                     size_t problem_size)
+{
+    QB_ASSERT(reader != NULL && refunds != NULL && problem != NULL && problem_size > 0);
+    struct store_stmt *st = NULL;
+    if (store_prepare(reader, "SELECT " S_COLUMNS " FROM refunds ORDER BY seq", &st) != QB_OK)
+        return QB_E_STORAGE;
+    enum qb_error err = QB_OK;
+    int rc;
+    while (err == QB_OK && (rc = store_step(st)) == STORE_STEP_ROW) {
+        struct merchant_refund r;
+        const char *wrong = NULL;
+        if (S_row(st, &r) != QB_OK)
+            wrong = "its row is not one Qianbao writes (a status, currency or amount it does not "
+                    "know)";
+        else
+            err = S_check_one(reader, &r, &wrong);
+        if (err == QB_OK && wrong != NULL) {
+            snprintf(problem, problem_size, "refund %s of merchant %s (order %s): %s",
+                     r.out_refund_no, r.mchid, r.out_trade_no, wrong);
+            err = QB_E_INTERNAL;
+        }
+        if (err == QB_OK)
+            (*refunds)++;
+    }
+    if (err == QB_OK && rc != STORE_STEP_DONE)
+        err = QB_E_STORAGE;
+    store_finalize(st);
     return err;
 }
 

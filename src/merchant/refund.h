@@ -98,10 +98,26 @@ bool merchant_out_refund_no_is_valid(const char *text);
 int64_t merchant_fee_refund(int64_t fee_minor, int64_t total_minor, int64_t refunded_minor,
                             int64_t refund_minor);
 
+/* The legs of a refund's entry (WALLET_CODE_ORDER_REFUND): the payer
+ * +refund, the merchant −(refund − fee share), fee income −fee share,
+ * without a leg of nothing. Into legs; their number. 0 < refund_minor,
+ * 0 <= fee_share_minor <= refund_minor. The refund command and the
+ * operator's check build them here alike. */
+size_t merchant_refund_legs(int64_t payer_account, int64_t merchant_account, int64_t fee_income,
+                            int64_t refund_minor, int64_t fee_share_minor,
+                            struct ledger_leg legs[3]);
+
 /* The count and the sum of an order's refunds so far (refunds_order). Any
  * store: a reader, or a command's. QB_OK or QB_E_STORAGE. */
 QB_MUST_USE enum qb_error merchant_refunded(struct store *store, const char *transaction_id,
                                             int64_t *count, int64_t *refund_minor);
+
+/* The refunds' part of merchant_orders_check (order.h), read in the
+ * snapshot the caller holds: each refund against its order, its payer's
+ * payment and its entry. *refunds: those checked. QB_OK, QB_E_STORAGE, or
+ * QB_E_INTERNAL with what is wrong in problem. */
+QB_MUST_USE enum qb_error merchant_refunds_check(struct store *reader, int64_t *refunds,
+                                                 char *problem, size_t problem_size);
 
 /* Reads merchant mchid's refund by out_refund_no: RESOURCE_NOT_EXISTS for
  * none (another merchant's alike), QB_E_STORAGE. */

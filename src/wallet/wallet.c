@@ -592,6 +592,9 @@ enum qb_error wallet_verify(struct store *reader, const uint8_t *chain_key, bool
     int64_t payouts = 0;
     if (rc == QB_OK)
         rc = merchant_payouts_check(reader, &payouts, report->problem, sizeof report->problem);
+    int64_t orders = 0;
+    if (rc == QB_OK)
+        rc = merchant_orders_check(reader, &orders, report->problem, sizeof report->problem);
     int64_t collections = 0;
     if (rc == QB_OK)
         rc =

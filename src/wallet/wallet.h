@@ -281,7 +281,10 @@ QB_MUST_USE enum qb_error wallet_entries_check(struct store *reader, uint16_t co
  * the journal (wallet_transfer_returns_check), then each delayed transfer
  * against its hold (wallet_delayed_transfers_check), then each merchant's
  * transfer to a user against its payment and hold (merchant_payouts_check),
- * then each group collection against its payments and their transfers
+ * then each merchant order, refund, reversal and closed merchant's
+ * remainder against its payer's payment and entries
+ * (merchant_orders_check, merchant/order.h), then each group collection
+ * against its payments and their transfers
  * (wallet_collections_check), then each top-up and withdrawal against its
  * entries and hold (wallet_bank_payments_check, topup.h), then each
  * instant transfer against its entry (wallet_instant_transfers_check,

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "merchant/merchant.h"
+#include "merchant/order.h"
 #include "store/schema.h"
 #include "unit/schema_at.h"
 #include "unit/wallet/transfer_fixture.h"
@@ -398,6 +399,35 @@ TEST(an_owner_closes_an_empty_merchant_for_good)
                   QB_E_NOT_FOUND);
     ASSERT_EQ_INT(merchant_get(wx->reader, "1900000001", &after), QB_OK);
     ASSERT_EQ_INT(after.status, MERCHANT_STATUS_CLOSED);
+
+    /* The operator's check holds the remainder to the closing: a row made to look open again,
+     * or another owner, is named. */
+    int64_t orders = -1;
+    char problem[512];
+    ASSERT_EQ_INT(merchant_orders_check(wx->reader, &orders, problem, sizeof problem), QB_OK);
+    const char *edits[][2] = {
+        {"UPDATE merchants SET status = 1 WHERE mchid = '1900000001'",
+         "UPDATE merchants SET status = 3 WHERE mchid = '1900000001'"},
+        {"UPDATE merchants SET owner_user_id = (SELECT id FROM users WHERE id <> owner_user_id"
+         " LIMIT 1) WHERE mchid = '1900000001'",
+         NULL},
+    };
+    char undo[256];
+    snprintf(undo, sizeof undo,
+             "UPDATE merchants SET owner_user_id = '%s' WHERE mchid = '1900000001'", owner.id);
+    edits[1][1] = undo;
+    for (size_t i = 0; i < sizeof edits / sizeof edits[0]; i++) {
+        wx_hand_edit(wx, edits[i][0]);
+        ASSERT_EQ_INT(merchant_orders_check(wx->reader, &orders, problem, sizeof problem),
+                      QB_E_INTERNAL);
+        ASSERT(strstr(problem, "remainder of closed merchant 1900000001") != NULL);
+        struct ledger_verify_report report;
+        int64_t packets = 0;
+        ASSERT_EQ_INT(wallet_verify(wx->reader, NULL, false, 0, &report, &packets, NULL, NULL),
+                      QB_E_INTERNAL);
+        wx_hand_edit(wx, edits[i][1]);
+        ASSERT_EQ_INT(merchant_orders_check(wx->reader, &orders, problem, sizeof problem), QB_OK);
+    }
     wx_free(wx);
 }
 
