@@ -647,6 +647,9 @@ enum qb_error merchant_payment_check(struct store *reader, const struct merchant
         !ledger_entry_moves(&e, w->legs, w->leg_count))
         *wrong = "the entry it names is not its money (another code or ref, or other accounts "
                  "or amounts than its payer, its merchant and fee income of its figures)";
+    else if (e.created_at_ms != w->at_ms)
+        *wrong = "its time is not its entry's (the row and its command's entry take the "
+                 "command's time)";
     return QB_OK;
 }
 
@@ -683,6 +686,7 @@ static enum qb_error S_paid_check(struct store *reader, const struct merchant_or
         .currency = o->currency,
         .amount_minor = o->total_minor,
         .entry_id = o->entry_id,
+        .at_ms = o->success_at_ms,
     };
     w.leg_count = merchant_order_payment_legs(a.payer, a.merchant, a.fee_income, o->total_minor,
                                               o->fee_minor, w.legs);
@@ -799,6 +803,8 @@ static enum qb_error S_reversal_check(struct store *reader, const struct merchan
         !ledger_entry_moves(&e, legs, leg_count))
         *wrong = "its reversal is not its payment given back (other accounts or amounts, or "
                  "before the payment)";
+    else if (e.created_at_ms != o->closed_at_ms)
+        *wrong = "the time it was reversed is not its reversal's";
     return QB_OK;
 }
 

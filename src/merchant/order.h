@@ -208,20 +208,23 @@ size_t merchant_order_reversal_legs(int64_t payer_account, int64_t merchant_acco
  *             and currency, REFUND), and what its payer's payment and the
  *             entry both name say: WALLET_ORDER_REFUND of the refund's
  *             amount to the order's payer, and the entry
- *             (WALLET_CODE_ORDER_REFUND, ref the payment) the legs of
- *             merchant_refund_legs for its amount and fee share
+ *             (WALLET_CODE_ORDER_REFUND, ref the payment, at its
+ *             success_at_ms) the legs of merchant_refund_legs for its
+ *             amount and fee share
  *             (merchant_refunds_check, refund.h);
  *   orders    one not paid names no payment, entry or time paid; a paid one
  *             (SUCCESS, REFUND, or a payment-code order REVOKED after it was
  *             paid) its payer's payment (WALLET_ORDER_PAYMENT of its total,
  *             SUCCESS) and the entry both name (WALLET_CODE_ORDER_PAYMENT,
  *             ref the payment, merchant_order_payment_legs of its total and
- *             fee, from its payer); refunds name it exactly when it is
+ *             fee, from its payer, at its success_at_ms: the merchant's
+ *             bills count it on that day); refunds name it exactly when it is
  *             REFUND, return no more than its total, and their fee shares
  *             add up to the share of their sum (merchant_fee_refund);
  *   reversals each reversed order has one reversal in the journal
- *             (WALLET_CODE_ORDER_REVERSAL, ref its payment, after it: its
- *             payment's legs the other way), and each reversal is one's;
+ *             (WALLET_CODE_ORDER_REVERSAL, ref its payment, at its
+ *             closed_at_ms: its payment's legs the other way), and each
+ *             reversal is one's;
  *   closings  each remainder in the journal (WALLET_CODE_MERCHANT_REMAINDER)
  *             is the one of a closed merchant, from its account to its
  *             owner's (merchant_remainders_check, merchant.h);
@@ -260,13 +263,15 @@ struct merchant_payment_want {
     const struct currency *currency;
     int64_t amount_minor;
     int64_t entry_id;
+    int64_t at_ms;             /* when the row says it was paid: the entry's time */
     struct ledger_leg legs[3]; /* what the entry moves */
     size_t leg_count;
 };
 /* Whether the payment and the entry are as w says: the payment of w's kind,
  * payer, merchant, amount and currency, SUCCESS, settled by w's entry; the
- * entry a TRANSFER of w's code, its ref the payment, moving w's legs and
- * nothing else. *wrong: what is not (NULL: nothing). QB_OK, QB_E_STORAGE. */
+ * entry a TRANSFER of w's code, its ref the payment, made at w's time,
+ * moving w's legs and nothing else. *wrong: what is not (NULL: nothing).
+ * QB_OK, QB_E_STORAGE. */
 QB_MUST_USE enum qb_error merchant_payment_check(struct store *reader,
                                                  const struct merchant_payment_want *w,
                                                  const char **wrong);

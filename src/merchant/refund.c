@@ -482,6 +482,7 @@ static enum qb_error S_check_one(struct store *reader, const struct merchant_ref
         .currency = r->currency,
         .amount_minor = r->refund_minor,
         .entry_id = r->entry_id,
+        .at_ms = r->success_at_ms,
     };
     w.leg_count = merchant_refund_legs(a.payer, a.merchant, a.fee_income, r->refund_minor,
                                        r->fee_refund_minor, w.legs);

@@ -4,8 +4,8 @@
  * paid, refunded and reversed pass it, and each kind of row edited behind
  * the daemon's back (an order's amount, an order said paid that no entry
  * paid, a refund said done that moved nothing, a refund deleted, a
- * reversal undone in its row) is named by it, as the payments of the
- * other codes are by their own checks.
+ * reversal undone in its row, a payment moved to another day) is named by
+ * it, as the payments of the other codes are by their own checks.
  */
 #include <stdio.h>
 #include <string.h>
@@ -159,6 +159,34 @@ TEST(an_order_whose_amount_was_edited_is_named)
     wx_free(f.shop.wx);
 }
 
+TEST(a_payment_moved_to_another_day_is_named)
+{
+    // The merchant's daily bills count a payment, a refund and a reversal on the day its row
+    // says it happened: a time moved a day back (a sale out of the day it was made) is named,
+    // each row's time being its entry's.
+    struct fx f;
+    S_fx_open(&f);
+    S_expect_found(&f,
+                   "UPDATE orders SET success_at_ms = success_at_ms - 86400000"
+                   " WHERE out_trade_no = 'PAID00001'",
+                   "UPDATE orders SET success_at_ms = success_at_ms + 86400000"
+                   " WHERE out_trade_no = 'PAID00001'",
+                   (const char *[]){"PAID00001", f.shop.m.mchid, NULL});
+    S_expect_found(&f,
+                   "UPDATE refunds SET success_at_ms = success_at_ms - 86400000"
+                   " WHERE out_refund_no = 'RFND00002'",
+                   "UPDATE refunds SET success_at_ms = success_at_ms + 86400000"
+                   " WHERE out_refund_no = 'RFND00002'",
+                   (const char *[]){"RFND00002", f.shop.m.mchid, NULL});
+    S_expect_found(&f,
+                   "UPDATE orders SET closed_at_ms = closed_at_ms - 86400000"
+                   " WHERE out_trade_no = 'unit-000001'",
+                   "UPDATE orders SET closed_at_ms = closed_at_ms + 86400000"
+                   " WHERE out_trade_no = 'unit-000001'",
+                   (const char *[]){"unit-000001", f.shop.m.mchid, NULL});
+    wx_free(f.shop.wx);
+}
+
 TEST(an_order_said_paid_without_its_entry_is_named)
 {
     // An open order marked SUCCESS that no entry paid; and a paid order whose row was made to
@@ -245,6 +273,7 @@ int main(void)
 {
     RUN(paid_refunded_reversed_and_open_orders_pass_the_check);
     RUN(an_order_whose_amount_was_edited_is_named);
+    RUN(a_payment_moved_to_another_day_is_named);
     RUN(an_order_said_paid_without_its_entry_is_named);
     RUN(a_refund_said_done_that_moved_nothing_is_named);
     RUN(a_refund_row_deleted_is_found);
