@@ -2357,42 +2357,97 @@ static int S_verify(const struct daemon_paths *paths)
  * the journal (wallet_rebuild_checkpoints), then runs --verify's whole
  * check. The journal is never written: one that fails its own checks is
  * refused, for a restore. */
+/* What a repair with the daemon stopped holds: the data directory's locks,
+ * the database's, and its write connection (-1 and NULL: not held). */
+struct S_offline {
+    int dir_lock_fd, lock_fd;
+    int db_file_lock_fd, db_lock_fd;
+    struct store *writer;
+};
+
+/* Gives back the write connection (which folds the -wal in, so that a
+ * check after reads the file alone) and the database's locks. */
+static void S_offline_release_db(struct S_offline *o)
+{
+    if (o->writer != NULL)
+        store_close(o->writer);
+    o->writer = NULL;
+    if (o->db_file_lock_fd >= 0)
+        close(o->db_file_lock_fd);
+    if (o->db_lock_fd >= 0)
+        close(o->db_lock_fd);
+    o->db_file_lock_fd = o->db_lock_fd = -1;
+}
+
+/* Gives back all it holds; answers status. */
+static int S_offline_end(struct S_offline *o, int status)
+{
+    S_offline_release_db(o);
+    if (o->lock_fd >= 0)
+        close(o->lock_fd);
+    if (o->dir_lock_fd >= 0)
+        close(o->dir_lock_fd);
+    o->lock_fd = o->dir_lock_fd = -1;
+    return status;
+}
+
+/* Takes the daemon's own locks (refused while a daemon or --verify runs)
+ * and the write connection for the repair `tool` (its option's name),
+ * doing what `doing` says; false, said on stderr, with nothing held, when
+ * it cannot. */
+static bool S_offline_begin(const struct daemon_paths *paths, const char *tool, const char *doing,
+                            struct S_offline *o)
+{
+    *o = (struct S_offline){-1, -1, -1, -1, NULL};
+    if (!S_db_present(paths, tool, R_OK | W_OK))
+        return false;
+    o->lock_fd = S_data_dir_lock(paths->dir, paths->lock, doing, &o->dir_lock_fd);
+    if (o->lock_fd < 0)
+        return false;
+    o->db_lock_fd = S_db_lock(paths->db_file, doing, &o->db_file_lock_fd);
+    char err[512] = "";
+    enum qb_error rc = QB_OK;
+    if (o->db_lock_fd >= 0 &&
+        (rc = store_open(paths->db_url, STORE_MODE_WRITE, &o->writer, err, sizeof err)) != QB_OK)
+        fprintf(stderr, "qianbaod: %s: cannot open the database: %s (%s)\n", tool, err,
+                error_name(rc));
+    if (o->writer == NULL) {
+        S_offline_end(o, 1);
+        return false;
+    }
+    return true;
+}
+
+/* The repair's last step: --verify's whole check, once the database is
+ * given back; its exit status. */
+static int S_offline_verify(const struct daemon_paths *paths, struct S_offline *o)
+{
+    S_offline_release_db(o);
+    fflush(stdout);
+    return S_verify(paths);
+}
+
 static int S_rebuild_checkpoints(const struct daemon_paths *paths)
 {
-    if (!S_db_present(paths, "rebuild-checkpoints", R_OK | W_OK))
+    struct S_offline o;
+    if (!S_offline_begin(paths, "rebuild-checkpoints", "rebuild the checkpoints", &o))
         return 1;
-    int dir_lock_fd = -1;
-    int lock_fd = S_data_dir_lock(paths->dir, paths->lock, "rebuild the checkpoints", &dir_lock_fd);
-    if (lock_fd < 0)
-        return 1;
-    int db_file_lock_fd = -1;
-    int db_lock_fd = S_db_lock(paths->db_file, "rebuild the checkpoints", &db_file_lock_fd);
-    int status = 1;
-    struct store *writer = NULL;
-    char err[512] = "";
-    if (db_lock_fd < 0)
-        goto out;
-    enum qb_error rc = store_open(paths->db_url, STORE_MODE_WRITE, &writer, err, sizeof err);
-    if (rc != QB_OK) {
-        fprintf(stderr, "qianbaod: rebuild-checkpoints: cannot open the database: %s (%s)\n", err,
-                error_name(rc));
-        goto out;
-    }
+    struct store *writer = o.writer;
     fprintf(stderr, "rebuild: checking the database file's structure\n");
     char damage[512];
     if (store_check_structure(writer, damage, sizeof damage) != QB_OK) {
         printf("rebuild: REFUSED (the database file is damaged: restore the last backup that "
                "verifies): %s\n",
                damage[0] != '\0' ? damage : "no detail");
-        goto out;
+        return S_offline_end(&o, 1);
     }
     fprintf(stderr, "rebuild: replaying the journal\n");
     struct ledger_rebuild_report report;
     uint8_t chain_key[S_SECRET_SIZE];
     bool chain_key_new = false;
     const uint8_t *key = S_chain_key_for_check(paths, chain_key, &chain_key_new);
-    rc = wallet_rebuild_checkpoints(writer, key, chain_key_new, &report, S_verify_progress,
-                                    (void *)"rebuild");
+    enum qb_error rc = wallet_rebuild_checkpoints(writer, key, chain_key_new, &report,
+                                                  S_verify_progress, (void *)"rebuild");
     crypto_wipe(chain_key, sizeof chain_key);
     if (rc != QB_OK) {
         printf("rebuild: REFUSED (%s): %s\n",
@@ -2401,7 +2456,7 @@ static int S_rebuild_checkpoints(const struct daemon_paths *paths)
                                    : "the database could not be read or written; nothing was "
                                      "written",
                report.journal.problem[0] != '\0' ? report.journal.problem : "no detail");
-        goto out;
+        return S_offline_end(&o, 1);
     }
     char accounts[160] = "";
     size_t used = 0;
@@ -2423,26 +2478,7 @@ static int S_rebuild_checkpoints(const struct daemon_paths *paths)
            accounts[0] != '\0' ? " accounts=" : "", accounts,
            report.holds_rewritten ? "rewritten" : "unchanged", report.replay_from,
            report.replay_from_before);
-    store_close(writer); /* folds the -wal in: the check below reads the file alone */
-    writer = NULL;
-    if (db_file_lock_fd >= 0)
-        close(db_file_lock_fd);
-    db_file_lock_fd = -1;
-    if (db_lock_fd >= 0)
-        close(db_lock_fd);
-    db_lock_fd = -1;
-    fflush(stdout);
-    status = S_verify(paths);
-out:
-    if (writer != NULL)
-        store_close(writer);
-    if (db_file_lock_fd >= 0)
-        close(db_file_lock_fd);
-    if (db_lock_fd >= 0)
-        close(db_lock_fd);
-    close(lock_fd);
-    close(dir_lock_fd);
-    return status;
+    return S_offline_end(&o, S_offline_verify(paths, &o));
 }
 
 /* --- reseal-audit-trail ---------------------------------------------------------- */
@@ -2458,33 +2494,17 @@ out:
  * question, not the trail's. */
 static int S_reseal_audit_trail(const struct daemon_paths *paths)
 {
-    if (!S_db_present(paths, "reseal-audit-trail", R_OK | W_OK))
-        return 1;
-    int dir_lock_fd = -1;
-    int lock_fd = S_data_dir_lock(paths->dir, paths->lock, "reseal the audit trail", &dir_lock_fd);
-    if (lock_fd < 0)
-        return 1;
-    int db_file_lock_fd = -1;
-    int db_lock_fd = S_db_lock(paths->db_file, "reseal the audit trail", &db_file_lock_fd);
-    int status = 1;
-    struct store *writer = NULL;
-    char err[512] = "";
     uint8_t chain_key[S_SECRET_SIZE];
-    bool have_key = false;
-    if (db_lock_fd < 0)
-        goto out;
     enum qb_error rc = crypto_secret_read(paths->chain_key, chain_key, sizeof chain_key);
     if (rc != QB_OK) {
         S_secret_complain(paths->chain_key, rc);
-        goto out;
+        return 1;
     }
-    have_key = true;
-    rc = store_open(paths->db_url, STORE_MODE_WRITE, &writer, err, sizeof err);
-    if (rc != QB_OK) {
-        fprintf(stderr, "qianbaod: reseal-audit-trail: cannot open the database: %s (%s)\n", err,
-                error_name(rc));
+    struct S_offline o;
+    int status = 1;
+    if (!S_offline_begin(paths, "reseal-audit-trail", "reseal the audit trail", &o))
         goto out;
-    }
+    struct store *writer = o.writer;
     bool found = false;
     struct S_head_file head;
     if (!S_head_read(paths->chain_head, &found, &head))
@@ -2549,28 +2569,10 @@ static int S_reseal_audit_trail(const struct daemon_paths *paths)
     printf("reseal: rows_sealed=%" PRId64 " first_changed=%" PRId64 " recorded_as_row=%" PRId64
            "\n",
            report.rows, report.first_changed, report.seq);
-    store_close(writer);
-    writer = NULL;
-    if (db_file_lock_fd >= 0)
-        close(db_file_lock_fd);
-    db_file_lock_fd = -1;
-    if (db_lock_fd >= 0)
-        close(db_lock_fd);
-    db_lock_fd = -1;
-    fflush(stdout);
-    status = S_verify(paths);
+    status = S_offline_verify(paths, &o);
 out:
-    if (have_key)
-        crypto_wipe(chain_key, sizeof chain_key);
-    if (writer != NULL)
-        store_close(writer);
-    if (db_file_lock_fd >= 0)
-        close(db_file_lock_fd);
-    if (db_lock_fd >= 0)
-        close(db_lock_fd);
-    close(lock_fd);
-    close(dir_lock_fd);
-    return status;
+    crypto_wipe(chain_key, sizeof chain_key);
+    return S_offline_end(&o, status);
 }
 
 /* --- platform-key-rotate -------------------------------------------------------- */
