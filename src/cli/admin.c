@@ -961,12 +961,16 @@ int cli_run_admin_audit(struct cli *cli, const struct cli_args *args)
     if (rc != CLI_EXIT_OK)
         return rc;
     /* An operator's bare name is the principal admin:NAME; "admin" is the
-     * root token's. */
+     * root token's, "qianbaod" the daemon's own repairs of the trail. */
     const char *by = cli_arg(cli, args, "by");
     char principal[64] = "";
     if (by != NULL)
         snprintf(principal, sizeof principal, "%s%s",
-                 strcmp(by, "admin") == 0 || strncmp(by, "admin:", 6) == 0 ? "" : "admin:", by);
+                 strcmp(by, "admin") == 0 || strcmp(by, "qianbaod") == 0 ||
+                         strncmp(by, "admin:", 6) == 0
+                     ? ""
+                     : "admin:",
+                 by);
     static const char *const filters[] = {"action", "target", "from", "to", "cursor"};
     if ((by != NULL && !cli_query_add(path, sizeof path, "by", principal)) ||
         (limit[0] != '\0' && !cli_query_add(path, sizeof path, "limit", limit)))

@@ -1291,7 +1291,8 @@ static const struct cli_command S_commands[] = {
      "ended and whether it changed anything, and the request's id, which the log's lines carry "
      "as `req=`. A refusal (a wallet frozen already) is listed, changing nothing; a request "
      "refused before it ran is not. The log's audit lines rotate away; these rows stay.",
-     {{"by", "NAME", false, NULL, "only this operator's: NAME, admin:NAME, or admin (the root)"},
+     {{"by", "NAME", false, NULL,
+       "only this operator's: NAME, admin:NAME, admin (the root), or qianbaod (its repairs)"},
       {"action", "ACTION", false, NULL,
        "only this action: user_freeze, user_close, transfer_stop, merchant_suspend, ..."},
       {"target", "ID", false, NULL,
